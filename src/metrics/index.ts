@@ -1,0 +1,1 @@
+export { createMetrics, type ScaleplaneMetrics } from './registry.js';

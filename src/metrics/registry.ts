@@ -1,0 +1,108 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * ScaleplaneMetrics is every Prometheus series Scaleplane itself exports, on one registry.
+ * Components receive it injected so tests can read the exact values they caused.
+ */
+export interface ScaleplaneMetrics {
+  readonly registry: Registry;
+  /** Requests proxied by the balancer, by group, method and status class (`2xx`…, or `error`). */
+  readonly requests: Counter<'group' | 'code'>;
+  /** End-to-end latency of proxied requests. */
+  readonly requestDuration: Histogram<'group'>;
+  /** Requests in flight through the balancer per group. */
+  readonly inFlight: Gauge<'group'>;
+  /** Failures talking to a backend, by kind (`connect`, `reset`, `timeout`, `no_backend`). */
+  readonly upstreamErrors: Counter<'group' | 'kind'>;
+  /** Retries the balancer made to another backend. */
+  readonly retries: Counter<'group'>;
+  /** Health-check transitions of instances. */
+  readonly healthTransitions: Counter<'group' | 'to'>;
+  /** Desired instances per group. */
+  readonly desiredInstances: Gauge<'group'>;
+  /** Ready instances per group. */
+  readonly readyInstances: Gauge<'group'>;
+  /** Scaling decisions that changed the desired count, by direction and source (`policy`, `api`). */
+  readonly scalingDecisions: Counter<'group' | 'direction' | 'source'>;
+  /** Average CPU percent per instance (100 = one core) as the controller last measured it. */
+  readonly groupCpu: Gauge<'group'>;
+  /** Instance crashes seen by providers. */
+  readonly instanceCrashes: Counter<'group'>;
+}
+
+/** createMetrics builds a fresh registry with Scaleplane's series and the process defaults. */
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): ScaleplaneMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'scaleplane_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'scaleplane_requests_total',
+      help: 'Requests proxied by the balancer, by group and status class.',
+      labelNames: ['group', 'code'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'scaleplane_request_duration_seconds',
+      help: 'End-to-end latency of requests through the balancer.',
+      labelNames: ['group'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'scaleplane_inflight_requests',
+      help: 'Requests in flight through the balancer.',
+      labelNames: ['group'],
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: 'scaleplane_upstream_errors_total',
+      help: 'Failures talking to a backend, by kind.',
+      labelNames: ['group', 'kind'],
+      registers,
+    }),
+    retries: new Counter({
+      name: 'scaleplane_retries_total',
+      help: 'Requests the balancer retried on another backend.',
+      labelNames: ['group'],
+      registers,
+    }),
+    healthTransitions: new Counter({
+      name: 'scaleplane_health_transitions_total',
+      help: 'Instances going healthy or unhealthy by active health checks.',
+      labelNames: ['group', 'to'],
+      registers,
+    }),
+    desiredInstances: new Gauge({
+      name: 'scaleplane_group_desired_instances',
+      help: 'Instances the group is converging to.',
+      labelNames: ['group'],
+      registers,
+    }),
+    readyInstances: new Gauge({
+      name: 'scaleplane_group_ready_instances',
+      help: 'Instances ready to serve.',
+      labelNames: ['group'],
+      registers,
+    }),
+    scalingDecisions: new Counter({
+      name: 'scaleplane_scaling_decisions_total',
+      help: 'Decisions that changed the desired count.',
+      labelNames: ['group', 'direction', 'source'],
+      registers,
+    }),
+    groupCpu: new Gauge({
+      name: 'scaleplane_group_cpu_percent',
+      help: 'Average CPU per ready instance, percent of one core.',
+      labelNames: ['group'],
+      registers,
+    }),
+    instanceCrashes: new Counter({
+      name: 'scaleplane_instance_crashes_total',
+      help: 'Instances that exited without being asked to.',
+      labelNames: ['group'],
+      registers,
+    }),
+  };
+}
