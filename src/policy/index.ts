@@ -1,0 +1,15 @@
+export {
+  clamp,
+  type Decision,
+  initialPolicyState,
+  type MetricProposal,
+  type MetricReading,
+  type PolicyState,
+  proposeForMetric,
+  type ReasonCode,
+  type Recommendation,
+  recommend,
+  recordManualScale,
+  stabilize,
+  type TargetTrackingConfig,
+} from './target-tracking.js';
