@@ -1,1 +1,2 @@
+export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 export { createMetrics, type ScaleplaneMetrics } from './registry.js';

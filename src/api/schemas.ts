@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/** ScaleGroupRequest is the body of `POST /api/scalability/scale-group`. */
+export const ScaleGroupRequest = z.strictObject({
+  group: z.string().min(1).max(63),
+  action: z.enum(['scale-out', 'scale-in', 'set']),
+  /** How many to add or remove (default 1), or the count to set (required for `set`). */
+  instances: z.number().int().min(0).max(10_000).optional(),
+});
+
+/** ScaleGroupRequest's parsed type. */
+export type ScaleGroupRequest = z.infer<typeof ScaleGroupRequest>;
+
+/** ResizeGroupRequest is the body of `POST /api/scalability/resize-group`. */
+export const ResizeGroupRequest = z.strictObject({
+  group: z.string().min(1).max(63),
+  cpu: z.union([z.string(), z.number()]).optional(),
+  memory: z.union([z.string(), z.number()]).optional(),
+  size: z.string().optional(),
+});
+
+/** describeZodError names the first offending field the way the API promises: `instances: …`. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const field = issue.path.length > 0 ? issue.path.join('.') : 'body';
+      if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field`;
+      return `${field}: ${issue.message}`;
+    })
+    .join('; ');
+}

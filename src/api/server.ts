@@ -1,0 +1,183 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { HostPort } from '../config/index.js';
+import { type Controller, ControllerError, OutOfRangeError, UnknownGroupError } from '../controller/index.js';
+import { createTokenCheck } from './auth.js';
+import { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
+
+/** MAX_BODY_BYTES bounds a control request body; the API's bodies are tiny. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** ApiServerOptions wires the control API. */
+export interface ApiServerOptions {
+  listen: HostPort;
+  token: string;
+  controller: Controller;
+  registry: Registry;
+  logger?: { warn(obj: object, msg?: string): void };
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * ApiServer is the control API of DESIGN.md: JSON in and out, bearer token on every
+ * `/api/` route, `/metrics` and `/healthz` open for scrapers and probes.
+ */
+export class ApiServer {
+  readonly #options: ApiServerOptions;
+  readonly #server: Server;
+  readonly #authorized: (header: string | undefined) => boolean;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ApiServerOptions) {
+    this.#options = options;
+    this.#authorized = createTokenCheck(options.token);
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
+    });
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+  }
+
+  /** listen binds the server and returns the bound address (port 0 → a free port). */
+  async listen(): Promise<HostPort> {
+    this.#server.listen(this.#options.listen.port, this.#options.listen.host);
+    await once(this.#server, 'listening');
+    const address = this.#server.address() as AddressInfo;
+    return { host: this.#options.listen.host, port: address.port };
+  }
+
+  /** close stops the server; safe to call twice. */
+  close(): Promise<void> {
+    this.#closed ??= new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+    return this.#closed;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+
+    if (path === '/healthz') return send(res, 200, { status: 'ok' });
+    if (path === '/metrics') {
+      allow(method, ['GET', 'HEAD']);
+      const body = await this.#options.registry.metrics();
+      res.writeHead(200, { 'content-type': this.#options.registry.contentType });
+      res.end(method === 'HEAD' ? undefined : body);
+      return;
+    }
+    if (!path.startsWith('/api/')) throw new HttpError(404, `no route for ${path}`);
+    if (!this.#authorized(req.headers.authorization)) {
+      this.#options.logger?.warn({ remote: req.socket.remoteAddress, path }, 'API request refused: bad or missing token');
+      res.setHeader('www-authenticate', 'Bearer realm="scaleplane"');
+      throw new HttpError(401, 'missing or invalid bearer token');
+    }
+
+    const controller = this.#options.controller;
+    if (path === '/api/scalability/groups') {
+      allow(method, ['GET']);
+      return send(res, 200, { groups: controller.groupNames().map((name) => controller.status(name)) });
+    }
+    const groupMatch = /^\/api\/scalability\/groups\/([^/]+)$/.exec(path);
+    if (groupMatch) {
+      allow(method, ['GET']);
+      return send(res, 200, controller.status(decodeURIComponent(groupMatch[1]!)));
+    }
+    if (path === '/api/scalability/events') {
+      allow(method, ['GET']);
+      const group = url.searchParams.get('group') ?? undefined;
+      const since = integerParam(url, 'since');
+      const limit = integerParam(url, 'limit');
+      return send(res, 200, {
+        events: controller.events({
+          ...(group !== undefined && { group }),
+          ...(since !== undefined && { since }),
+          ...(limit !== undefined && { limit }),
+        }),
+      });
+    }
+    if (path === '/api/scalability/scale-group') {
+      allow(method, ['POST']);
+      const parsed = ScaleGroupRequest.safeParse(await readJson(req));
+      if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
+      const { group, action, instances } = parsed.data;
+      if (action === 'set' && instances === undefined) throw new HttpError(400, 'instances: required for action "set"');
+      if (action !== 'set' && instances === 0) throw new HttpError(400, `instances: must be >= 1 for "${action}"`);
+      const result = controller.scale(group, action, instances ?? 1);
+      return send(res, 200, { group, ...result });
+    }
+    if (path === '/api/scalability/resize-group') {
+      allow(method, ['POST']);
+      const parsed = ResizeGroupRequest.safeParse(await readJson(req));
+      if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
+      const group = controller.group(parsed.data.group);
+      throw new HttpError(501, `resizing is not supported by the ${group.provider.kind} provider yet`);
+    }
+    throw new HttpError(404, `no route for ${path}`);
+  }
+
+  #fail(res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof HttpError) return send(res, err.status, { error: err.message });
+    if (err instanceof UnknownGroupError) return send(res, 404, { error: err.message, code: err.code });
+    if (err instanceof OutOfRangeError) return send(res, 409, { error: err.message, code: err.code });
+    if (err instanceof ControllerError) return send(res, 400, { error: err.message, code: err.code });
+    this.#options.logger?.warn({ err }, 'API request failed');
+    send(res, 500, { error: 'internal error' });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+  res.end(json);
+}
+
+function allow(method: string, methods: string[]): void {
+  if (!methods.includes(method)) throw new HttpError(405, `method ${method} not allowed; use ${methods.join(' or ')}`);
+}
+
+function integerParam(url: URL, name: string): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new HttpError(400, `${name}: must be a non-negative integer`);
+  return value;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) {
+    req.resume();
+    throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new HttpError(400, 'body: expected a JSON object');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `body: invalid JSON (${(err as Error).message})`);
+  }
+}

@@ -1,0 +1,193 @@
+import { isLoopback, ApiServer, generateToken, removeTokenFile, tokenFromEnv, writeTokenFile } from './api/index.js';
+import { Balancer } from './balancer/index.js';
+import type { Config, HostPort } from './config/index.js';
+import { Controller, DecisionJournal, GroupController } from './controller/index.js';
+import type { Logger } from './log/index.js';
+import { createMetrics, ProcessCpuWindow, type ScaleplaneMetrics } from './metrics/index.js';
+import { CpuSampler, LocalProvider, type Provider } from './providers/index.js';
+
+/** CPU_SAMPLE_INTERVAL_MS is how often local instances' CPU is read; the policy averages over its window. */
+const CPU_SAMPLE_INTERVAL_MS = 1000;
+
+/** ScaleplaneOptions are what `scaleplane up` (or an embedding program) passes in. */
+export interface ScaleplaneOptions {
+  config: Config;
+  logger: Logger;
+  /** Where the API token comes from. @defaultValue process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** StartupError: Scaleplane refuses to start as configured (e.g. an API beyond loopback with no token). */
+export class StartupError extends Error {
+  readonly code = 'SCALEPLANE_STARTUP_REFUSED';
+}
+
+/**
+ * Scaleplane is the running system: balancer, providers, controller and API, wired together.
+ * `start` brings everything up in order; `close` drains and stops it in reverse.
+ */
+export class Scaleplane {
+  readonly config: Config;
+  readonly metrics: ScaleplaneMetrics;
+  readonly balancer: Balancer;
+  readonly controller: Controller;
+  readonly providers = new Map<string, Provider>();
+  readonly token: string;
+  readonly tokenGenerated: boolean;
+  balancerAddress: HostPort | undefined;
+  apiAddress: HostPort | undefined;
+  readonly #api: ApiServer;
+  readonly #logger: Logger;
+  readonly #cpuTimer: NodeJS.Timeout;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: ScaleplaneOptions) {
+    const { config, logger } = options;
+    this.config = config;
+    this.#logger = logger;
+    const envToken = tokenFromEnv(options.env ?? process.env);
+    if (!envToken && !isLoopback(config.api.listen.host)) {
+      throw new StartupError(
+        `api.listen is ${config.api.listen.host}, beyond loopback, and no API token is set: ` +
+          'export SCALEPLANE_API_KEY=<a long random secret> (or SERVICE_API_KEY), or listen on 127.0.0.1',
+      );
+    }
+    this.token = envToken ?? generateToken();
+    this.tokenGenerated = envToken === undefined;
+    this.metrics = createMetrics();
+    this.balancer = new Balancer({ config: config.balancer, metrics: this.metrics, logger: logger.child({ component: 'balancer' }) });
+
+    const sampler = new CpuSampler();
+    const cpuWindows = new Map<string, ProcessCpuWindow>();
+    const journal = new DecisionJournal(config.controller.journalSize);
+    const groups: GroupController[] = [];
+    for (const group of Object.values(config.groups)) {
+      const provider = this.#createProvider(group.name);
+      this.providers.set(group.name, provider);
+      const cpu = new ProcessCpuWindow({
+        sampleCpu: (pgids, now) => sampler.sample(pgids, now),
+        windowMs: group.scaling?.metricWindow ?? 30_000,
+      });
+      cpuWindows.set(group.name, cpu);
+      groups.push(
+        new GroupController({
+          config: group,
+          provider,
+          journal,
+          metrics: this.metrics,
+          logger: logger.child({ group: group.name }),
+          readMetrics: (instances, now) =>
+            (group.scaling?.metrics ?? []).map((metric) => cpu.read(instances, metric.target, now)),
+        }),
+      );
+    }
+    this.#cpuTimer = setInterval(() => {
+      const now = Date.now();
+      for (const [name, window] of cpuWindows) window.sample(this.providers.get(name)!.instances(), now);
+    }, CPU_SAMPLE_INTERVAL_MS);
+    this.#cpuTimer.unref();
+
+    this.controller = new Controller({
+      config,
+      groups,
+      journal,
+      logger: logger.child({ component: 'controller' }),
+      backends: (name) => this.balancer.stats(name).backends,
+    });
+    journal.on('entry', (entry) => {
+      const level = entry.source === 'startup' ? 'debug' : 'info';
+      logger[level](
+        { group: entry.group, before: entry.before, after: entry.after, reasons: entry.reasons, source: entry.source },
+        `scale ${entry.group} ${entry.message}`,
+      );
+    });
+    this.#api = new ApiServer({
+      listen: config.api.listen,
+      token: this.token,
+      controller: this.controller,
+      registry: this.metrics.registry,
+      logger: logger.child({ component: 'api' }),
+    });
+  }
+
+  /** start brings Scaleplane up: balancer and API listening, then every group at its initial count. */
+  static async start(options: ScaleplaneOptions): Promise<Scaleplane> {
+    const app = new Scaleplane(options);
+    try {
+      await app.#start();
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+    return app;
+  }
+
+  async #start(): Promise<void> {
+    const logger = this.#logger;
+    this.balancerAddress = await this.balancer.listen();
+    logger.info({ address: this.balancerAddress }, `balancer listening on http://${hostPort(this.balancerAddress)}`);
+    this.apiAddress = await this.#api.listen();
+    logger.info(
+      { address: this.apiAddress },
+      `control API on http://${hostPort(this.apiAddress)}/api/scalability, metrics on /metrics`,
+    );
+    if (this.tokenGenerated) {
+      const path = await writeTokenFile(this.apiAddress.port, this.token).catch(() => undefined);
+      logger.info(
+        `no SCALEPLANE_API_KEY set: generated API token ${this.token}` +
+          (path ? ` (saved to ${path} for the CLI)` : '') +
+          '; export SCALEPLANE_API_KEY to choose your own',
+      );
+    }
+    await this.controller.start();
+    for (const [name, provider] of this.providers) {
+      logger.info(
+        { group: name, ready: provider.instances().filter((i) => i.state === 'ready').length },
+        `group ${name} is up`,
+      );
+    }
+  }
+
+  #createProvider(name: string): Provider {
+    const group = this.config.groups[name]!;
+    const logger = this.#logger.child({ group: name });
+    const provider = new LocalProvider({
+      group: name,
+      config: group.provider,
+      healthPath: group.healthPath,
+      logger,
+      drain: (instance) => this.balancer.drain(name, instance.id),
+    });
+    provider.on('change', () => {
+      const instances = provider.instances();
+      this.balancer.setGroup(name, instances);
+      this.metrics.readyInstances.set({ group: name }, instances.filter((i) => i.state === 'ready').length);
+    });
+    provider.on('crash', (instance, detail) => {
+      this.metrics.instanceCrashes.inc({ group: name });
+      logger.warn({ instance: instance.id, ...detail }, `instance ${instance.id} exited unexpectedly; replacing it`);
+    });
+    provider.on('crashLoop', (detail) => {
+      logger.error(detail, `group ${name} is crash-looping: ${detail.crashes} crashes in ${detail.windowMs} ms; replacement paused until the next scaling`);
+    });
+    provider.on('error', (err) => logger.error({ err }, 'provider error'));
+    return provider;
+  }
+
+  /** close stops the loop and the API, drains and stops every instance, then the balancer. Safe to call twice. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#cpuTimer);
+      this.controller.close();
+      await this.#api.close();
+      await Promise.all([...this.providers.values()].map((p) => p.close()));
+      await this.balancer.close();
+      if (this.tokenGenerated && this.apiAddress) await removeTokenFile(this.apiAddress.port, this.token);
+    })();
+    return this.#closing;
+  }
+}
+
+function hostPort(address: HostPort): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}

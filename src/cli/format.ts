@@ -1,0 +1,26 @@
+import type { GroupStatus, JournalEntry } from '../controller/index.js';
+
+/** formatStatus renders groups as a compact table for people. */
+export function formatStatus(groups: GroupStatus[]): string {
+  const lines: string[] = [];
+  for (const g of groups) {
+    const metrics = g.metrics
+      .map((m) => `${m.name} ${m.average === null ? 'n/a' : m.average.toFixed(1)} / target ${m.target}`)
+      .join(', ');
+    lines.push(
+      `${g.name}  ${g.ready}/${g.desired} ready  (min ${g.minInstances}, max ${g.maxInstances}, ${g.autoscaling ? `autoscaled: ${metrics}` : 'manual'})`,
+    );
+    for (const i of g.instances) {
+      lines.push(
+        `  ${i.id.padEnd(10)} ${i.address.padEnd(22)} ${i.state.padEnd(9)} ${i.health.padEnd(9)} in-flight ${i.inFlight}${i.pid ? `  pid ${i.pid}` : ''}`,
+      );
+    }
+    if (g.lastDecision) lines.push(`  last decision: ${formatEvent(g.lastDecision)}`);
+  }
+  return lines.join('\n');
+}
+
+/** formatEvent renders one journal entry on one line. */
+export function formatEvent(e: JournalEntry): string {
+  return `${e.time}  ${e.group}  ${e.source.padEnd(7)} ${e.message}  [${e.reasons.join(', ')}]`;
+}

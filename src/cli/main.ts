@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, defaultConfigPath, loadConfig } from '../config/index.js';
+import type { GroupStatus, JournalEntry } from '../controller/index.js';
+import { createLogger, type LogLevel } from '../log/index.js';
+import { ApiClient, CliError } from './client.js';
+import { formatEvent, formatStatus } from './format.js';
+
+const DEFAULT_API = 'http://127.0.0.1:9090';
+
+/** parseCount reads `+N`, `-N` or `N` for `scaleplane scale`. */
+export function parseCount(raw: string): { action: 'scale-out' | 'scale-in' | 'set'; instances: number } {
+  const match = /^([+-]?)(\d{1,6})$/.exec(raw.trim());
+  if (!match) throw new InvalidArgumentError('expected +N, -N or N (e.g. +2, -1, 3)');
+  const instances = Number(match[2]);
+  if (match[1] === '+') return { action: 'scale-out', instances };
+  if (match[1] === '-') return { action: 'scale-in', instances };
+  return { action: 'set', instances };
+}
+
+function buildProgram(): Command {
+  const program = new Command('scaleplane')
+    .description('Keep a web service fast and up while its traffic grows and shrinks.')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  program
+    .command('up')
+    .description('run the balancer, the controller and the control API (no -c: the bundled demo)')
+    .option('-c, --config <file>', 'config file (default: the bundled demo config)')
+    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .action(async (opts: { config?: string; logLevel: LogLevel }) => {
+      const { Scaleplane } = await import('../app.js');
+      const logger = createLogger({ level: opts.logLevel });
+      const file = opts.config ?? defaultConfigPath();
+      const config = await loadConfig(file);
+      logger.info(`config ${file}`);
+      const app = await Scaleplane.start({ config, logger });
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) {
+            logger.warn(`${signal} again: exiting now`);
+            process.exit(130);
+          }
+          stopping = true;
+          logger.info(`${signal}: draining and stopping every instance (again to force)`);
+          app.close().then(resolve, (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            resolve();
+          });
+        };
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
+      });
+      logger.info('stopped');
+    });
+
+  program
+    .command('validate')
+    .description('check a config file and print what it means')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--json', 'print the resolved config as JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const config = await loadConfig(opts.config);
+      if (opts.json) {
+        console.log(JSON.stringify(config, null, 2));
+        return;
+      }
+      const groups = Object.values(config.groups)
+        .map((g) => {
+          const scaling = g.scaling
+            ? `scaled on ${g.scaling.metrics.map((m) => `${m.type} target ${m.target}`).join(', ')}`
+            : 'scaled by hand';
+          return `  group ${g.name}: ${g.provider.command} (${g.minInstances}..${g.maxInstances}, ${scaling})`;
+        })
+        .join('\n');
+      console.log(`${opts.config}: valid\n${groups}`);
+    });
+
+  program
+    .command('status')
+    .description('show groups, instances and the last decision of a running Scaleplane')
+    .argument('[group]', 'only this group')
+    .option('--api <url>', 'control API URL', DEFAULT_API)
+    .option('--json', 'print JSON')
+    .action(async (group: string | undefined, opts: { api: string; json?: boolean }) => {
+      const client = await ApiClient.connect(opts.api);
+      const groups = group
+        ? [await client.request<GroupStatus>('GET', `/api/scalability/groups/${encodeURIComponent(group)}`)]
+        : (await client.request<{ groups: GroupStatus[] }>('GET', '/api/scalability/groups')).groups;
+      console.log(opts.json ? JSON.stringify(groups, null, 2) : formatStatus(groups));
+    });
+
+  program
+    .command('scale')
+    .description('scale a group by hand: +N adds, -N removes, N sets the count')
+    .argument('<group>', 'group name')
+    .argument('<count>', '+N, -N or N', parseCount)
+    .option('--api <url>', 'control API URL', DEFAULT_API)
+    .action(async (group: string, count: ReturnType<typeof parseCount>, opts: { api: string }) => {
+      const client = await ApiClient.connect(opts.api);
+      const result = await client.request<{ previous: number; desired: number }>(
+        'POST',
+        '/api/scalability/scale-group',
+        { group, ...count },
+      );
+      console.log(`${group}: ${result.previous} → ${result.desired}`);
+    });
+
+  program
+    .command('events')
+    .description('print the decision journal: every scaling and why')
+    .option('--group <name>', 'only this group')
+    .option('--since <seq>', 'only entries after this sequence number')
+    .option('--limit <n>', 'newest N entries', '50')
+    .option('--api <url>', 'control API URL', DEFAULT_API)
+    .option('--json', 'print JSON')
+    .action(async (opts: { group?: string; since?: string; limit: string; api: string; json?: boolean }) => {
+      const client = await ApiClient.connect(opts.api);
+      const query = new URLSearchParams({ limit: opts.limit });
+      if (opts.group) query.set('group', opts.group);
+      if (opts.since) query.set('since', opts.since);
+      const { events } = await client.request<{ events: JournalEntry[] }>('GET', `/api/scalability/events?${query}`);
+      console.log(opts.json ? JSON.stringify(events, null, 2) : events.map(formatEvent).join('\n') || '(no events)');
+    });
+
+  return program;
+}
+
+/**
+ * withNegativeCounts lets `scale web -2` through: commander would read `-2` as an option, so it is
+ * moved behind a `--` at the end, where options that followed it still parse.
+ */
+function withNegativeCounts(argv: string[]): string[] {
+  const at = argv.indexOf('scale');
+  if (at === -1 || argv.includes('--')) return argv;
+  const negative = argv.findIndex((arg, i) => i > at && /^-\d+$/.test(arg));
+  if (negative === -1) return argv;
+  return [...argv.slice(0, negative), ...argv.slice(negative + 1), '--', argv[negative]!];
+}
+
+try {
+  await buildProgram().parseAsync(withNegativeCounts(process.argv));
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  if (err instanceof CliError) {
+    console.error(`scaleplane: ${err.message}`);
+    process.exit(err.exitCode);
+  }
+  console.error(`scaleplane: ${(err as Error).message ?? err}`);
+  process.exit(1);
+}

@@ -1,0 +1,153 @@
+import type { Config } from '../config/index.js';
+import { UnknownGroupError } from './errors.js';
+import type { GroupController, Logger, ManualAction } from './group.js';
+import type { DecisionJournal, JournalEntry, JournalQuery } from './journal.js';
+
+/** BackendView is what the balancer knows of one instance. */
+export interface BackendView {
+  id: string;
+  healthy: boolean;
+  draining: boolean;
+  inFlight: number;
+}
+
+/** InstanceStatus is one instance as the API shows it. */
+export interface InstanceStatus {
+  id: string;
+  address: string;
+  state: string;
+  /** `healthy`, `unhealthy`, or `unknown` while the balancer has not seen it. */
+  health: 'healthy' | 'unhealthy' | 'unknown';
+  inFlight: number;
+  pid?: number;
+  startedAt: string;
+  readyAt?: string;
+}
+
+/** GroupStatus is one group as `GET /api/scalability/groups/:name` shows it. */
+export interface GroupStatus {
+  name: string;
+  provider: string;
+  desired: number;
+  ready: number;
+  minInstances: number;
+  maxInstances: number;
+  autoscaling: boolean;
+  metrics: { name: string; target: number; average: number | null }[];
+  instances: InstanceStatus[];
+  lastDecision: JournalEntry | null;
+}
+
+/** ControllerOptions wires the control loop. */
+export interface ControllerOptions {
+  config: Config;
+  groups: GroupController[];
+  journal: DecisionJournal;
+  backends: (group: string) => readonly BackendView[];
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * Controller runs the control loop over every group — each `interval`, metrics → policy →
+ * provider — and is the one place the API and CLI ask for status or a manual scale.
+ */
+export class Controller {
+  readonly journal: DecisionJournal;
+  readonly #groups: Map<string, GroupController>;
+  readonly #options: ControllerOptions;
+  readonly #now: () => number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.journal = options.journal;
+    this.#groups = new Map(options.groups.map((g) => [g.name, g]));
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** start brings every group to its initial count and starts the loop; resolves when all are up. */
+  async start(): Promise<void> {
+    const startups = [...this.#groups.values()].map((g) => g.start(this.#now()));
+    this.#timer = setInterval(() => this.tick(), this.#options.config.controller.interval);
+    await Promise.all(startups);
+  }
+
+  /** tick evaluates every autoscaled group once. Exposed so tests can drive the loop. */
+  tick(): JournalEntry[] {
+    const entries: JournalEntry[] = [];
+    for (const group of this.#groups.values()) {
+      try {
+        const entry = group.evaluate(this.#now());
+        if (entry) entries.push(entry);
+      } catch (err) {
+        this.#options.logger.error({ err, group: group.name }, 'control loop failed for group');
+      }
+    }
+    return entries;
+  }
+
+  /** group returns one group's controller or throws UnknownGroupError. */
+  group(name: string): GroupController {
+    const group = this.#groups.get(name);
+    if (!group) throw new UnknownGroupError(name);
+    return group;
+  }
+
+  /** groupNames lists the configured groups. */
+  groupNames(): string[] {
+    return [...this.#groups.keys()];
+  }
+
+  /** scale applies a manual action; see GroupController.scale. */
+  scale(name: string, action: ManualAction, instances: number): { previous: number; desired: number } {
+    return this.group(name).scale(action, instances, this.#now());
+  }
+
+  /** events returns journal entries. */
+  events(query: JournalQuery): JournalEntry[] {
+    return this.journal.entries(query);
+  }
+
+  /** status describes one group: counts, bounds, instances with health and load, last decision. */
+  status(name: string): GroupStatus {
+    const group = this.group(name);
+    const backends = new Map(this.#options.backends(name).map((b) => [b.id, b]));
+    const instances = group.provider.instances().map((instance): InstanceStatus => {
+      const backend = backends.get(instance.id);
+      return {
+        id: instance.id,
+        address: instance.address,
+        state: instance.state,
+        health: backend ? (backend.healthy ? 'healthy' : 'unhealthy') : 'unknown',
+        inFlight: backend?.inFlight ?? 0,
+        ...(instance.pid !== undefined && { pid: instance.pid }),
+        startedAt: new Date(instance.startedAt).toISOString(),
+        ...(instance.readyAt !== undefined && { readyAt: new Date(instance.readyAt).toISOString() }),
+      };
+    });
+    const proposals = group.lastDecision?.proposals ?? [];
+    return {
+      name,
+      provider: group.provider.kind,
+      desired: group.desired(),
+      ready: instances.filter((i) => i.state === 'ready').length,
+      minInstances: group.config.minInstances,
+      maxInstances: group.config.maxInstances,
+      autoscaling: group.config.scaling !== undefined,
+      metrics: (group.config.scaling?.metrics ?? []).map((m) => ({
+        name: m.type,
+        target: m.target,
+        average: proposals.find((p) => p.name === m.type)?.average ?? null,
+      })),
+      instances,
+      lastDecision: this.journal.last(name) ?? null,
+    };
+  }
+
+  /** close stops the loop (groups are stopped by their providers). Safe to call twice. */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,28 @@
+/** ControllerError is the base of errors the controller raises, each with a stable `code`. */
+export class ControllerError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ControllerError';
+    this.code = code;
+  }
+}
+
+/** UnknownGroupError: no group has that name. */
+export class UnknownGroupError extends ControllerError {
+  constructor(group: string) {
+    super('SCALEPLANE_UNKNOWN_GROUP', `unknown group "${group}"`);
+    this.name = 'UnknownGroupError';
+  }
+}
+
+/** OutOfRangeError: a manual scale would leave [min_instances, max_instances]; nothing was changed. */
+export class OutOfRangeError extends ControllerError {
+  constructor(group: string, requested: number, min: number, max: number) {
+    super(
+      'SCALEPLANE_OUT_OF_RANGE',
+      `group "${group}" must stay within ${min}..${max} instances; ${requested} requested, nothing changed`,
+    );
+    this.name = 'OutOfRangeError';
+  }
+}

@@ -1,0 +1,211 @@
+import type { GroupConfig } from '../config/index.js';
+import type { ScaleplaneMetrics } from '../metrics/index.js';
+import {
+  type Decision,
+  initialPolicyState,
+  type MetricReading,
+  type PolicyState,
+  recommend,
+  recordManualScale,
+} from '../policy/index.js';
+import type { Instance, Provider } from '../providers/index.js';
+import { OutOfRangeError } from './errors.js';
+import type { DecisionJournal, JournalEntry } from './journal.js';
+
+/** ManualAction is what the control API and CLI may ask of a group. */
+export type ManualAction = 'scale-out' | 'scale-in' | 'set';
+
+/** ReadMetrics turns a group's current instances into the readings the policy consumes. */
+export type ReadMetrics = (instances: readonly Instance[], now: number) => MetricReading[];
+
+/** Logger is the small slice of pino the controller uses. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** GroupControllerOptions wires one group's controller. */
+export interface GroupControllerOptions {
+  config: GroupConfig;
+  provider: Provider;
+  journal: DecisionJournal;
+  metrics: ScaleplaneMetrics;
+  readMetrics: ReadMetrics;
+  logger: Logger;
+}
+
+/**
+ * GroupController owns the desired count of one group: it asks the policy on every tick,
+ * applies manual scaling, and journals every change with its reasons. The policy stays pure;
+ * this class only feeds it and carries its answer to the provider.
+ */
+export class GroupController {
+  readonly name: string;
+  readonly config: GroupConfig;
+  readonly provider: Provider;
+  readonly #journal: DecisionJournal;
+  readonly #metrics: ScaleplaneMetrics;
+  readonly #readMetrics: ReadMetrics;
+  readonly #logger: Logger;
+  #policyState: PolicyState = initialPolicyState;
+  #lastDecision: Decision | undefined;
+  /** Reasons of the last journaled no-change decision, so a blocked scale-out is logged once, not every tick. */
+  #lastNoticeKey = '';
+
+  constructor(options: GroupControllerOptions) {
+    this.name = options.config.name;
+    this.config = options.config;
+    this.provider = options.provider;
+    this.#journal = options.journal;
+    this.#metrics = options.metrics;
+    this.#readMetrics = options.readMetrics;
+    this.#logger = options.logger;
+  }
+
+  /** lastDecision is the policy's most recent answer, for status output. */
+  get lastDecision(): Decision | undefined {
+    return this.#lastDecision;
+  }
+
+  /** desired is the count the group is converging to. */
+  desired(): number {
+    return this.provider.desired();
+  }
+
+  /** start brings the group to its initial count. */
+  start(now: number): Promise<void> {
+    const initial = this.config.initialInstances;
+    this.#journal.append(
+      {
+        group: this.name,
+        source: 'startup',
+        before: 0,
+        after: initial,
+        reasons: ['InitialInstances'],
+        message: `0 → ${initial}: initial_instances`,
+        inputs: { min: this.config.minInstances, max: this.config.maxInstances },
+      },
+      now,
+    );
+    this.#policyState = recordManualScale(this.#policyState, initial, now);
+    return this.#apply(initial, 'startup');
+  }
+
+  /**
+   * evaluate runs one policy decision and applies it. Returns the journal entry when the desired
+   * count changed (or a limit started to bite), undefined otherwise.
+   */
+  evaluate(now: number): JournalEntry | undefined {
+    const scaling = this.config.scaling;
+    if (!scaling) return undefined;
+    const instances = this.provider.instances();
+    const current = this.provider.desired();
+    const readings = this.#readMetrics(instances, now);
+    const decision = recommend(
+      current,
+      readings,
+      {
+        minInstances: this.config.minInstances,
+        maxInstances: this.config.maxInstances,
+        tolerance: scaling.tolerance,
+        scaleDownStabilization: scaling.scaleDownStabilization,
+        scaleUpStabilization: scaling.scaleUpStabilization,
+      },
+      this.#policyState,
+      now,
+    );
+    this.#policyState = decision.state;
+    this.#lastDecision = decision;
+    for (const p of decision.proposals) {
+      if (p.name === 'cpu' && p.average !== null) this.#metrics.groupCpu.set({ group: this.name }, p.average);
+    }
+
+    const inputs = {
+      ready: instances.filter((i) => i.state === 'ready').length,
+      metrics: decision.proposals.map((p) => ({
+        name: p.name,
+        average: p.average,
+        target: p.target,
+        samples: readings.find((r) => r.name === p.name)?.values.length ?? 0,
+        proposal: p.proposal,
+      })),
+      prenormalized: decision.prenormalized,
+      stabilized: decision.stabilized,
+    };
+    if (decision.desired === current) {
+      // Say once when a limit holds the group back (e.g. wanted 8, capped at max 5).
+      const blocked = decision.reasons.includes('TooManyReplicas') && decision.prenormalized > current;
+      const key = blocked ? decision.reasons.join(',') : '';
+      if (key && key !== this.#lastNoticeKey) {
+        this.#lastNoticeKey = key;
+        return this.#journal.append(
+          { group: this.name, source: 'policy', before: current, after: current, reasons: decision.reasons, message: decision.message, inputs },
+          now,
+        );
+      }
+      this.#lastNoticeKey = key;
+      return undefined;
+    }
+    this.#lastNoticeKey = '';
+    const entry = this.#journal.append(
+      {
+        group: this.name,
+        source: 'policy',
+        before: current,
+        after: decision.desired,
+        reasons: decision.reasons,
+        message: decision.message,
+        inputs,
+      },
+      now,
+    );
+    void this.#apply(decision.desired, 'policy');
+    return entry;
+  }
+
+  /**
+   * scale applies a manual action within [min, max]. Out of range throws OutOfRangeError and
+   * changes nothing. The new count enters the policy history, so the autoscaler starts from it
+   * and scale-down stabilization holds it for its window.
+   */
+  scale(action: ManualAction, instances: number, now: number): { previous: number; desired: number } {
+    const previous = this.provider.desired();
+    const desired = action === 'set' ? instances : action === 'scale-out' ? previous + instances : previous - instances;
+    if (desired < this.config.minInstances || desired > this.config.maxInstances) {
+      throw new OutOfRangeError(this.name, desired, this.config.minInstances, this.config.maxInstances);
+    }
+    this.#policyState = recordManualScale(this.#policyState, desired, now);
+    this.#journal.append(
+      {
+        group: this.name,
+        source: 'api',
+        before: previous,
+        after: desired,
+        reasons: ['ManualScale'],
+        message: `${previous} → ${desired}: ${action}${action === 'set' ? '' : ` ${instances}`} by the control API`,
+        inputs: { action, instances },
+      },
+      now,
+    );
+    void this.#apply(desired, 'api');
+    return { previous, desired };
+  }
+
+  async #apply(desired: number, source: string): Promise<void> {
+    const previous = this.provider.desired();
+    if (desired !== previous) {
+      this.#metrics.scalingDecisions.inc({
+        group: this.name,
+        direction: desired > previous ? 'out' : 'in',
+        source,
+      });
+    }
+    this.#metrics.desiredInstances.set({ group: this.name }, desired);
+    try {
+      await this.provider.scaleTo(desired);
+    } catch (err) {
+      this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
+    }
+  }
+}

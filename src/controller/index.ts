@@ -1,0 +1,10 @@
+export {
+  type BackendView,
+  Controller,
+  type ControllerOptions,
+  type GroupStatus,
+  type InstanceStatus,
+} from './controller.js';
+export { ControllerError, OutOfRangeError, UnknownGroupError } from './errors.js';
+export { GroupController, type GroupControllerOptions, type Logger, type ManualAction, type ReadMetrics } from './group.js';
+export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';

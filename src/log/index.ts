@@ -1,0 +1,18 @@
+import { type Logger, pino } from 'pino';
+import pretty from 'pino-pretty';
+
+/** LogLevel is one of pino's levels. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** createLogger returns pino JSON logs, or human-readable lines when `pretty` (default: stdout is a TTY). */
+export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {}): Logger {
+  const level = options.level ?? 'info';
+  const usePretty = options.pretty ?? process.stdout.isTTY === true;
+  if (!usePretty) return pino({ level, base: undefined });
+  return pino(
+    { level, base: undefined },
+    pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true }),
+  );
+}
+
+export type { Logger } from 'pino';
