@@ -95,7 +95,9 @@ export interface LocalProviderConfig {
 /** GroupConfig is one group of interchangeable instances. */
 export interface GroupConfig {
   name: string;
+  /** @defaultValue 1 */
   minInstances: number;
+  /** Required when `scaling` is set. @defaultValue max(minInstances, 1) */
   maxInstances: number;
   /** Instances to start with. @defaultValue minInstances */
   initialInstances: number;

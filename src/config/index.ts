@@ -1,0 +1,17 @@
+/**
+ * The config module: scaleplane.yaml (full or short form) → a validated, resolved `Config`.
+ * Other modules import from here only.
+ */
+
+export { parseDuration, parseSize } from './duration.js';
+export {
+  CONFIG_INVALID,
+  ConfigError,
+  type ConfigErrorOptions,
+  type ConfigIssue,
+  formatIssue,
+} from './errors.js';
+export { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
+export { defaultConfigPath, loadConfig, type ParseConfigOptions, parseConfig } from './load.js';
+export { GROUP_NAME, SHORT_FORM_GROUP } from './schema.js';
+export type * from './types.js';

@@ -1,0 +1,44 @@
+import type { HostPort } from './types.js';
+
+/** DEFAULT_LISTEN_HOST is where a bare port listens: loopback, so nothing is exposed by accident. */
+export const DEFAULT_LISTEN_HOST = '127.0.0.1';
+
+const BARE_PORT = /^\d+$/;
+const BRACKETED = /^\[([0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?)\]:(\d+)$/;
+const HOST_PORT = /^([^\s:[\]/]+):(\d+)$/;
+
+/**
+ * parseListen reads a listen address: `host:port`, `[::1]:port` for IPv6, or a bare port (number or
+ * string) meaning 127.0.0.1. Ports must be 1..65535. Throws an Error naming the bad input.
+ */
+export function parseListen(value: string | number): HostPort {
+  if (typeof value === 'number') return { host: DEFAULT_LISTEN_HOST, port: checkPort(value, value) };
+  const text = value.trim();
+  if (BARE_PORT.test(text)) return { host: DEFAULT_LISTEN_HOST, port: checkPort(Number(text), value) };
+  const match = BRACKETED.exec(text) ?? HOST_PORT.exec(text);
+  if (!match) throw listenError(value, listenHint(text));
+  return { host: match[1]!, port: checkPort(Number(match[2]), value) };
+}
+
+/** formatListen writes a HostPort back as `host:port`, bracketing IPv6 hosts. */
+export function formatListen(address: HostPort): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+function checkPort(port: number, original: string | number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw listenError(original, 'the port must be an integer from 1 to 65535');
+  }
+  return port;
+}
+
+function listenHint(text: string): string {
+  const colons = text.split(':').length - 1;
+  if (colons > 1 && !text.startsWith('[')) return 'write IPv6 hosts in brackets, such as [::1]:8080';
+  if (text.startsWith(':')) return 'give a host too, such as 127.0.0.1:8080 or 0.0.0.0:8080';
+  return 'use host:port, [ipv6]:port or a bare port';
+}
+
+function listenError(value: string | number, detail: string): Error {
+  return new Error(`invalid listen address ${JSON.stringify(value)}: ${detail}`);
+}

@@ -1,0 +1,155 @@
+/**
+ * Reading scaleplane.yaml: text → YAML document → validated draft → resolved Config, with every
+ * problem reported by YAML path and line.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Document, LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { lineOf } from './locate.js';
+import { resolveConfig, schemaFor } from './schema.js';
+import type { Config } from './types.js';
+
+/** ParseConfigOptions says where a config text came from. */
+export interface ParseConfigOptions {
+  /** Absolute path of the file, used in errors and kept as `Config.source`. */
+  source?: string;
+  /** Folder that relative paths in the config (such as `cwd`) are resolved against. */
+  baseDir: string;
+}
+
+/**
+ * parseConfig validates YAML text (full or short form) into a Config.
+ * Throws a ConfigError listing every problem with its YAML path and line.
+ */
+export function parseConfig(text: string, options: ParseConfigOptions): Config {
+  const { source, baseDir } = options;
+  const counter = new LineCounter();
+  // `merge` lets groups share settings through `<<: *defaults`, as YAML 1.1 users expect.
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, merge: true });
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((error) => ({
+      path: '',
+      line: counter.linePos(error.pos[0]).line,
+      message: `YAML syntax error: ${error.message}`,
+    }));
+    throw new ConfigError(issues, { source });
+  }
+  const raw = toPlainValue(doc, source);
+  const result = schemaFor(raw).safeParse(raw, { error: issueMessage });
+  if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues, doc, counter), { source });
+  return resolveConfig(result.data, { baseDir, ...(source === undefined ? {} : { source }) });
+}
+
+/** loadConfig reads and validates the config file at `path`; relative paths in it are resolved against its folder. */
+export async function loadConfig(path: string): Promise<Config> {
+  const source = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(source, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError([{ path: '', message: `cannot read the file (${reason})` }], {
+      source,
+      cause: error,
+    });
+  }
+  return parseConfig(text, { source, baseDir: dirname(source) });
+}
+
+/**
+ * defaultConfigPath is the absolute path of the bundled demo config, `examples/demo/scaleplane.yaml`
+ * in the package root. It works from `src/config` (tsx) and from `dist/config` (compiled) alike.
+ */
+export function defaultConfigPath(): string {
+  return join(packageRoot(dirname(fileURLToPath(import.meta.url))), 'examples', 'demo', 'scaleplane.yaml');
+}
+
+function packageRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
+  }
+}
+
+function toPlainValue(doc: Document, source: string | undefined): unknown {
+  try {
+    // An empty file is an empty mapping, so the error is the helpful "define at least one group".
+    return doc.toJS() ?? {};
+  } catch (error) {
+    // toJS throws on alias bombs (too many alias expansions).
+    throw new ConfigError([{ path: '', message: (error as Error).message }], { source, cause: error });
+  }
+}
+
+function toConfigIssues(
+  issues: readonly z.core.$ZodIssue[],
+  doc: Document,
+  counter: LineCounter,
+): ConfigIssue[] {
+  return issues
+    .flatMap((issue) => expandIssue(issue))
+    .map(({ path, message }) => ({
+      path: path.map(String).join('.'),
+      line: lineOf(doc, counter, path),
+      message,
+    }))
+    .sort((a, b) => a.line - b.line);
+}
+
+/** expandIssue gives one entry per offending key for zod issues that bundle several. */
+function expandIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string }[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key' }));
+  }
+  if (issue.code === 'invalid_key') {
+    return [{ path: issue.path, message: issue.issues[0]?.message ?? issue.message }];
+  }
+  return [{ path: issue.path, message: issue.message }];
+}
+
+/** issueMessage words zod's generic issues the way a YAML author reads them. */
+function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined
+        ? 'required'
+        : `expected ${expectedNoun(issue.expected)}, got ${describeValue(issue.input)}`;
+    case 'invalid_value':
+      return `expected ${issue.values.map((value) => JSON.stringify(value)).join(' or ')}, got ${describeValue(issue.input)}`;
+    case 'too_small':
+      if (issue.origin === 'array') return `must list at least ${issue.minimum}`;
+      if (issue.origin === 'string') return 'must not be empty';
+      return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+    case 'too_big':
+      if (issue.origin === 'array') return `must list at most ${issue.maximum}`;
+      if (issue.origin === 'string') return `must be at most ${issue.maximum} characters`;
+      return `must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
+    default:
+      return undefined;
+  }
+}
+
+const NOUNS: Readonly<Record<string, string>> = {
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+};
+
+function expectedNoun(expected: string): string {
+  return NOUNS[expected] ?? expected;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return JSON.stringify(value) ?? String(value);
+}

@@ -1,0 +1,510 @@
+/**
+ * Zod schemas of scaleplane.yaml as written (snake_case, durations as strings) and the pure step
+ * that resolves a parsed file into the `Config` every other module consumes.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { parseListen } from './listen.js';
+import type {
+  ApiConfig,
+  BalancerAlgorithm,
+  BalancerConfig,
+  Config,
+  ControllerConfig,
+  GroupConfig,
+  HealthCheckConfig,
+  LocalProviderConfig,
+  MetricConfig,
+  ScalingConfig,
+} from './types.js';
+
+/** SHORT_FORM_GROUP is the name of the single group a short-form file defines. */
+export const SHORT_FORM_GROUP = 'web';
+
+/** GROUP_NAME is the pattern group names follow (a DNS label, so they fit Kubernetes names too). */
+export const GROUP_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** SHORT_FORM_KEYS are the top-level keys that only the short form accepts. */
+export const SHORT_FORM_KEYS = ['command', 'scaling', 'port_env', 'env', 'cwd', 'health_path'] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+// Checks that must report alongside other problems run even when a sibling key failed, as long as
+// the value is a mapping at all.
+const whenMapping = {
+  when: (payload: { value: unknown }) =>
+    payload.value !== null && typeof payload.value === 'object' && !Array.isArray(payload.value),
+};
+
+/**
+ * mapping is a YAML mapping with a fixed set of keys. Unknown keys are reported one by one, at
+ * their own path, alongside any other problem in the same mapping (zod's strict objects report
+ * them only as one issue on the parent and skip them when a sibling is invalid). `hints` explains
+ * keys that are valid elsewhere.
+ */
+function mapping<Shape extends z.ZodRawShape>(shape: Shape, hints: Readonly<Record<string, string>> = {}) {
+  const allowed = Object.keys(shape);
+  return z.looseObject(shape).superRefine((value, ctx) => {
+    for (const key of Object.keys(value)) {
+      if (!Object.hasOwn(shape, key)) {
+        const message = hints[key] ?? unknownKeyMessage(key, allowed);
+        ctx.addIssue({ code: 'custom', path: [key], message });
+      }
+    }
+  }, whenMapping);
+}
+
+/** unknownKeyMessage names the key and, for a likely typo, the key that was probably meant. */
+export function unknownKeyMessage(key: string, allowed: readonly string[]): string {
+  const suggestion = closestKey(key, allowed);
+  return suggestion === undefined ? 'unknown key' : `unknown key (did you mean "${suggestion}"?)`;
+}
+
+function closestKey(key: string, allowed: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const candidate of allowed) {
+    const distance = editDistance(key, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** parsedBy adapts a throwing parser (parseDuration, parseListen) into a zod transform. */
+function parsedBy<In, Out>(parse: (value: In) => Out) {
+  return (value: In, ctx: z.RefinementCtx<In>): Out => {
+    try {
+      return parse(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+      return z.NEVER;
+    }
+  };
+}
+
+function duration(bound: 'positive' | 'nonnegative') {
+  return z
+    .union([z.string(), z.number()], { error: 'expected a duration such as 30s, 1m30s or 250ms' })
+    .transform(parsedBy(parseDuration))
+    .pipe(bound === 'positive' ? z.number().positive({ error: 'must be longer than 0' }) : z.number());
+}
+
+const listen = z
+  .union([z.string(), z.number()], { error: 'expected a listen address such as 127.0.0.1:8080 or 8080' })
+  .transform(parsedBy(parseListen));
+
+const text = z.string().min(1, { error: 'must not be empty' });
+const httpPath = z.string().startsWith('/', { error: 'must start with "/"' });
+const envName = z.string().regex(ENV_NAME, {
+  error: 'must be an environment variable name (letters, digits and "_", not starting with a digit)',
+});
+const count = z.int().min(0);
+const atLeastOne = z.int().min(1);
+
+const envMap = z.record(
+  envName,
+  // YAML reads `WORKERS: 4` as a number; the environment only holds strings.
+  z
+    .union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' })
+    .transform(String),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+const healthSchema = mapping({
+  path: httpPath.default('/healthz'),
+  interval: duration('positive').prefault('1s'),
+  timeout: duration('positive').prefault('1s'),
+  unhealthy_threshold: atLeastOne.default(2),
+  healthy_threshold: atLeastOne.default(1),
+}).transform(
+  (raw): HealthCheckConfig => ({
+    path: raw.path,
+    interval: raw.interval,
+    timeout: raw.timeout,
+    unhealthyThreshold: raw.unhealthy_threshold,
+    healthyThreshold: raw.healthy_threshold,
+  }),
+);
+
+const ALGORITHMS = ['least-connections', 'round-robin'] as const satisfies readonly BalancerAlgorithm[];
+
+/** balancerSchema is the `balancer` section. */
+export const balancerSchema = mapping({
+  listen: listen.prefault('127.0.0.1:8080'),
+  algorithm: z.enum(ALGORITHMS).default('least-connections'),
+  health: healthSchema.prefault({}),
+  request_timeout: duration('positive').prefault('60s'),
+  drain_timeout: duration('nonnegative').prefault('30s'),
+}).transform(
+  (raw): BalancerConfig => ({
+    listen: raw.listen,
+    algorithm: raw.algorithm,
+    health: raw.health,
+    requestTimeout: raw.request_timeout,
+    drainTimeout: raw.drain_timeout,
+  }),
+);
+
+/** apiSchema is the `api` section. */
+export const apiSchema = mapping({
+  listen: listen.prefault('127.0.0.1:9090'),
+}).transform((raw): ApiConfig => ({ listen: raw.listen }));
+
+/** controllerSchema is the `controller` section. */
+export const controllerSchema = mapping({
+  interval: duration('positive').prefault('15s'),
+  journal_size: atLeastOne.default(1000),
+}).transform((raw): ControllerConfig => ({ interval: raw.interval, journalSize: raw.journal_size }));
+
+const cpuMetricSchema = mapping({
+  target: z.number().positive(),
+}).transform((raw): MetricConfig => ({ type: 'cpu', target: raw.target }));
+
+const METRIC_KINDS = { cpu: cpuMetricSchema };
+
+// A metric is a one-key mapping `kind: options`, so a new kind is one more entry in METRIC_KINDS.
+const metricSchema = z
+  .looseObject({ cpu: METRIC_KINDS.cpu.optional() })
+  .superRefine((value, ctx) => {
+    for (const key of Object.keys(value)) {
+      if (!Object.hasOwn(METRIC_KINDS, key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `unknown metric kind (known: ${Object.keys(METRIC_KINDS).join(', ')})`,
+        });
+      }
+    }
+    if (Object.keys(value).length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `each metric is one key naming its kind, such as "cpu: { target: 80 }"`,
+      });
+    }
+  })
+  // The check above leaves exactly one known kind; join new kinds with `??`.
+  .transform((raw): MetricConfig => raw.cpu!);
+
+const stabilization = (window: string) =>
+  mapping({ stabilization_window: duration('nonnegative').prefault(window) });
+
+/** scalingSchema is a group's `scaling` section. */
+export const scalingSchema = mapping({
+  metrics: z
+    .array(metricSchema)
+    .min(1, { error: 'list at least one metric, such as "- cpu: { target: 80 }"' }),
+  tolerance: z.number().min(0).lt(1).default(0.1),
+  metric_window: duration('positive').prefault('30s'),
+  behavior: mapping({
+    scale_down: stabilization('300s').prefault({}),
+    scale_up: stabilization('0s').prefault({}),
+  }).prefault({}),
+}).transform(
+  (raw): ScalingConfig => ({
+    metrics: raw.metrics,
+    tolerance: raw.tolerance,
+    scaleDownStabilization: raw.behavior.scale_down.stabilization_window,
+    scaleUpStabilization: raw.behavior.scale_up.stabilization_window,
+    metricWindow: raw.metric_window,
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+/** GroupDraft is a parsed group before it is resolved against the file's folder and the balancer. */
+export interface GroupDraft extends Omit<GroupConfig, 'name' | 'healthPath' | 'provider'> {
+  healthPath: string | undefined;
+  provider: Omit<LocalProviderConfig, 'cwd'> & { cwd: string | undefined };
+}
+
+/** ConfigDraft is a parsed file, either form, before `resolveConfig`. */
+export interface ConfigDraft {
+  api: ApiConfig;
+  balancer: BalancerConfig;
+  controller: ControllerConfig;
+  groups: Record<string, GroupDraft>;
+}
+
+interface InstanceCounts {
+  min: unknown;
+  max: unknown;
+  initial: unknown;
+}
+
+/**
+ * instanceBoundsIssues checks min ≤ initial ≤ max, with max defaulted as the transform will. Values
+ * are `unknown` because the check also runs when a sibling key failed, so that every problem is
+ * reported at once; it skips what is not an integer.
+ */
+export function instanceBoundsIssues(counts: InstanceCounts): { key: 'max' | 'initial'; message: string }[] {
+  const { min, max, initial } = counts;
+  if (!isInt(min)) return [];
+  if (isInt(max) && max < min) return [{ key: 'max', message: `must be >= min_instances (${min})` }];
+  const upper = max === undefined ? defaultMaxInstances(min) : max;
+  if (!isInt(initial) || !isInt(upper) || (initial >= min && initial <= upper)) return [];
+  const defaulted = max === undefined ? ', max_instances defaulted' : '';
+  return [
+    { key: 'initial', message: `must be within min_instances..max_instances (${min}..${upper}${defaulted})` },
+  ];
+}
+
+function isInt(value: unknown): value is number {
+  return Number.isInteger(value);
+}
+
+/** defaultMaxInstances is max_instances when omitted: min_instances, but at least one instance. */
+function defaultMaxInstances(min: number): number {
+  return Math.max(min, 1);
+}
+
+const localProviderShape = {
+  provider: z
+    .literal('local', {
+      error: (issue) => `unknown provider ${JSON.stringify(issue.input)} (only "local" exists for now)`,
+    })
+    .default('local'),
+  command: text,
+  port_env: envName.default('PORT'),
+  cwd: text.optional(),
+  env: envMap.default({}),
+  host: text.default('127.0.0.1'),
+  start_timeout: duration('positive').prefault('30s'),
+  stop_timeout: duration('nonnegative').prefault('10s'),
+  crash_loop: mapping({
+    limit: atLeastOne.default(5),
+    window: duration('positive').prefault('60s'),
+  }).prefault({}),
+};
+
+/** groupSchema is one entry of `groups`. */
+export const groupSchema = mapping({
+  ...localProviderShape,
+  min_instances: count.default(1),
+  max_instances: atLeastOne.optional(),
+  initial_instances: count.optional(),
+  health_path: httpPath.optional(),
+  scaling: scalingSchema.optional(),
+})
+  .superRefine((raw, ctx) => {
+    const counts = { min: raw.min_instances, max: raw.max_instances, initial: raw.initial_instances };
+    for (const issue of instanceBoundsIssues(counts)) {
+      ctx.addIssue({ code: 'custom', path: [`${issue.key}_instances`], message: issue.message });
+    }
+    // Defaulting max to min would silently turn autoscaling off.
+    if (raw.scaling !== undefined && raw.max_instances === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['max_instances'], message: 'required when scaling is set' });
+    }
+  }, whenMapping)
+  .transform((raw): GroupDraft => {
+    const maxInstances = raw.max_instances ?? defaultMaxInstances(raw.min_instances);
+    return {
+      minInstances: raw.min_instances,
+      maxInstances,
+      initialInstances: raw.initial_instances ?? raw.min_instances,
+      healthPath: raw.health_path,
+      provider: localProvider(raw),
+      ...(raw.scaling === undefined ? {} : { scaling: raw.scaling }),
+    };
+  });
+
+type LocalProviderRaw = z.output<z.ZodObject<typeof localProviderShape>>;
+
+function localProvider(raw: LocalProviderRaw): GroupDraft['provider'] {
+  return {
+    provider: raw.provider,
+    command: raw.command,
+    cwd: raw.cwd,
+    portEnv: raw.port_env,
+    env: raw.env,
+    host: raw.host,
+    startTimeout: raw.start_timeout,
+    stopTimeout: raw.stop_timeout,
+    crashLoopLimit: raw.crash_loop.limit,
+    crashLoopWindow: raw.crash_loop.window,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+const sections = {
+  api: apiSchema.prefault({}),
+  balancer: balancerSchema.prefault({}),
+  controller: controllerSchema.prefault({}),
+};
+
+const groupsSchema = z
+  .record(
+    z.string().regex(GROUP_NAME, {
+      error:
+        'group names are lowercase letters, digits and "-", at most 63, starting and ending with a letter or digit',
+    }),
+    groupSchema,
+    {
+      error: (issue) =>
+        issue.input === undefined
+          ? 'define at least one group, or write the short form with a top-level command'
+          : undefined,
+    },
+  )
+  .refine((groups) => Object.keys(groups).length > 0, { error: 'define at least one group' });
+
+const SHORT_FORM_ONLY = 'belongs to the short form; with groups, set it inside a group';
+
+/** fullFormSchema is a whole file with `groups`. */
+export const fullFormSchema = mapping(
+  { ...sections, groups: groupsSchema },
+  Object.fromEntries(SHORT_FORM_KEYS.map((key) => [key, SHORT_FORM_ONLY])),
+).transform(
+  (raw): ConfigDraft => ({
+    api: raw.api,
+    balancer: raw.balancer,
+    controller: raw.controller,
+    groups: raw.groups,
+  }),
+);
+
+const shortScalingSchema = mapping({
+  min_instances: count.default(1),
+  max_instances: atLeastOne,
+  threshold: z.number().positive(),
+}).superRefine((raw, ctx) => {
+  for (const issue of instanceBoundsIssues({
+    min: raw.min_instances,
+    max: raw.max_instances,
+    initial: undefined,
+  })) {
+    ctx.addIssue({ code: 'custom', path: [`${issue.key}_instances`], message: issue.message });
+  }
+}, whenMapping);
+
+/**
+ * shortFormSchema is a whole file describing one group `web` at the top level:
+ * `command` plus optional `scaling: {min_instances, max_instances, threshold}` (CPU percent).
+ */
+export const shortFormSchema = mapping(
+  {
+    ...sections,
+    command: localProviderShape.command,
+    port_env: localProviderShape.port_env,
+    env: localProviderShape.env,
+    cwd: localProviderShape.cwd,
+    health_path: httpPath.optional(),
+    scaling: shortScalingSchema.optional(),
+  },
+  shortFormHints(),
+).transform((raw): ConfigDraft => {
+  const scaling = raw.scaling;
+  // Parse the implied full-form group so that its defaults live in one place.
+  const group = groupSchema.parse({
+    command: raw.command,
+    port_env: raw.port_env,
+    env: raw.env,
+    cwd: raw.cwd,
+    health_path: raw.health_path,
+    ...(scaling === undefined
+      ? { min_instances: 1, max_instances: 1 }
+      : {
+          min_instances: scaling.min_instances,
+          max_instances: scaling.max_instances,
+          scaling: { metrics: [{ cpu: { target: scaling.threshold } }] },
+        }),
+  });
+  return {
+    api: raw.api,
+    balancer: raw.balancer,
+    controller: raw.controller,
+    groups: { [SHORT_FORM_GROUP]: group },
+  };
+});
+
+function shortFormHints(): Record<string, string> {
+  const hints: Record<string, string> = {};
+  for (const key of Object.keys(groupSchema.in.shape)) {
+    hints[key] = 'needs the full form: put the group under groups.<name>';
+  }
+  for (const key of Object.keys(shortScalingSchema.shape)) {
+    hints[key] = 'belongs under scaling';
+  }
+  return hints;
+}
+
+/** ConfigForm says which of the two file shapes a document uses. */
+export type ConfigForm = 'full' | 'short';
+
+/**
+ * detectForm tells the short form (a top-level `command` or `scaling`, no `groups`) from the full
+ * form. Anything else is read as the full form, so its errors speak of `groups`.
+ */
+export function detectForm(raw: unknown): ConfigForm {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'full';
+  if (Object.hasOwn(raw, 'groups')) return 'full';
+  return SHORT_FORM_KEYS.some((key) => Object.hasOwn(raw, key)) ? 'short' : 'full';
+}
+
+/** schemaFor returns the schema for the form `raw` is written in. */
+export function schemaFor(raw: unknown): typeof fullFormSchema | typeof shortFormSchema {
+  return detectForm(raw) === 'short' ? shortFormSchema : fullFormSchema;
+}
+
+/** ResolveOptions carries what a draft is resolved against. */
+export interface ResolveOptions {
+  /** Folder relative `cwd`s are resolved against, normally the config file's folder. */
+  baseDir: string;
+  /** Absolute path of the config file, if any. */
+  source?: string;
+}
+
+/**
+ * resolveConfig finishes a draft: each group gets its name, an absolute `cwd` (the config file's
+ * folder unless set) and `balancer.health.path` as its health path unless set.
+ */
+export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Config {
+  const groups: Record<string, GroupConfig> = {};
+  for (const [name, group] of Object.entries(draft.groups)) {
+    groups[name] = {
+      name,
+      minInstances: group.minInstances,
+      maxInstances: group.maxInstances,
+      initialInstances: group.initialInstances,
+      healthPath: group.healthPath ?? draft.balancer.health.path,
+      provider: { ...group.provider, cwd: resolveCwd(options.baseDir, group.provider.cwd) },
+      ...(group.scaling === undefined ? {} : { scaling: group.scaling }),
+    };
+  }
+  return {
+    api: draft.api,
+    balancer: draft.balancer,
+    controller: draft.controller,
+    groups,
+    ...(options.source === undefined ? {} : { source: options.source }),
+  };
+}
+
+function resolveCwd(baseDir: string, cwd: string | undefined): string {
+  if (cwd === undefined) return resolve(baseDir);
+  return isAbsolute(cwd) ? cwd : resolve(baseDir, cwd);
+}

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatListen, type HostPort, parseListen } from '../../src/config/index.js';
+
+describe('parseListen', () => {
+  const good: [string | number, HostPort][] = [
+    ['127.0.0.1:8080', { host: '127.0.0.1', port: 8080 }],
+    ['0.0.0.0:80', { host: '0.0.0.0', port: 80 }],
+    ['localhost:9090', { host: 'localhost', port: 9090 }],
+    ['[::1]:8080', { host: '::1', port: 8080 }],
+    ['[::]:443', { host: '::', port: 443 }],
+    ['[fe80::1%eth0]:8080', { host: 'fe80::1%eth0', port: 8080 }],
+    ['8080', { host: '127.0.0.1', port: 8080 }],
+    [8080, { host: '127.0.0.1', port: 8080 }],
+    ['host:1', { host: 'host', port: 1 }],
+    ['host:65535', { host: 'host', port: 65535 }],
+  ];
+  for (const [input, expected] of good) {
+    it(`reads ${JSON.stringify(input)}`, () => {
+      assert.deepEqual(parseListen(input), expected);
+    });
+  }
+
+  const bad: (string | number)[] = [
+    '',
+    ':8080',
+    '::1:8080',
+    '[::1]',
+    '[localhost]:80',
+    'host',
+    'host:',
+    'host:0',
+    'host:65536',
+    'host:http',
+    'a b:80',
+    0,
+    65536,
+    80.5,
+  ];
+  for (const input of bad) {
+    it(`rejects ${JSON.stringify(input)}`, () => {
+      assert.throws(() => parseListen(input), { message: /invalid listen address/ });
+    });
+  }
+});
+
+describe('formatListen', () => {
+  for (const text of ['127.0.0.1:8080', '[::1]:9090', 'example.com:443']) {
+    it(`round-trips ${text}`, () => {
+      assert.equal(formatListen(parseListen(text)), text);
+    });
+  }
+});

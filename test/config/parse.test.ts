@@ -1,0 +1,698 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  type Config,
+  ConfigError,
+  defaultConfigPath,
+  formatIssue,
+  type GroupConfig,
+  loadConfig,
+  parseConfig,
+} from '../../src/config/index.js';
+
+const BASE = '/srv/app';
+
+/** lines joins its arguments with newlines, so argument N is line N of the YAML. */
+function lines(...text: string[]): string {
+  return `${text.join('\n')}\n`;
+}
+
+function parse(text: string): Config {
+  return parseConfig(text, { baseDir: BASE });
+}
+
+/** issuesOf parses text that must be invalid and returns its issues without message text. */
+function issuesOf(text: string): { path: string; line: number | undefined }[] {
+  try {
+    parse(text);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    return error.issues.map(({ path, line }) => ({ path, line }));
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const FULL_FORM = lines(
+  'api:',
+  '  listen: 127.0.0.1:9090',
+  'balancer:',
+  '  listen: 127.0.0.1:8080',
+  '  algorithm: least-connections      # or round-robin',
+  '  health: { path: /healthz, interval: 1s, timeout: 1s, unhealthy_threshold: 2, healthy_threshold: 1 }',
+  '  request_timeout: 60s',
+  '  drain_timeout: 30s',
+  'controller:',
+  '  interval: 15s',
+  '  journal_size: 1000',
+  'groups:',
+  '  web:',
+  '    provider: local                 # default local; only local exists now',
+  '    command: node server.js         # each instance gets its own port in $PORT',
+  '    port_env: PORT',
+  "    cwd: .                          # relative to the config file's folder; default that folder",
+  '    env: { NODE_ENV: production }',
+  '    host: 127.0.0.1',
+  '    start_timeout: 30s',
+  '    stop_timeout: 10s',
+  '    crash_loop: { limit: 5, window: 60s }',
+  '    min_instances: 1',
+  '    max_instances: 5',
+  '    initial_instances: 1',
+  '    health_path: /healthz           # default: balancer.health.path',
+  '    scaling:                        # omit `scaling` and the group is scaled only by hand',
+  '      metrics:',
+  '        - cpu: { target: 80 }       # one-key objects: kind → options; only cpu for now',
+  '      tolerance: 0.1',
+  '      metric_window: 30s',
+  '      behavior:',
+  '        scale_down: { stabilization_window: 300s }',
+  '        scale_up: { stabilization_window: 0s }',
+);
+
+const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
+  api: { listen: { host: '127.0.0.1', port: 9090 } },
+  balancer: {
+    listen: { host: '127.0.0.1', port: 8080 },
+    algorithm: 'least-connections',
+    health: { path: '/healthz', interval: 1000, timeout: 1000, unhealthyThreshold: 2, healthyThreshold: 1 },
+    requestTimeout: 60_000,
+    drainTimeout: 30_000,
+  },
+  controller: { interval: 15_000, journalSize: 1000 },
+};
+
+/** hand-scaled web group with every default, running `command`. */
+function defaultGroup(command: string): GroupConfig {
+  return {
+    name: 'web',
+    minInstances: 1,
+    maxInstances: 1,
+    initialInstances: 1,
+    healthPath: '/healthz',
+    provider: {
+      provider: 'local',
+      command,
+      cwd: BASE,
+      portEnv: 'PORT',
+      env: {},
+      host: '127.0.0.1',
+      startTimeout: 30_000,
+      stopTimeout: 10_000,
+      crashLoopLimit: 5,
+      crashLoopWindow: 60_000,
+    },
+  };
+}
+
+const CPU_80 = {
+  metrics: [{ type: 'cpu' as const, target: 80 }],
+  tolerance: 0.1,
+  scaleDownStabilization: 300_000,
+  scaleUpStabilization: 0,
+  metricWindow: 30_000,
+};
+
+describe('parseConfig: full form', () => {
+  it('parses the documented full form to the exact Config', () => {
+    const web = defaultGroup('node server.js');
+    const expected: Config = {
+      ...DEFAULT_SECTIONS,
+      groups: {
+        web: {
+          ...web,
+          maxInstances: 5,
+          provider: { ...web.provider, env: { NODE_ENV: 'production' } },
+          scaling: CPU_80,
+        },
+      },
+      source: '/srv/app/scaleplane.yaml',
+    };
+    assert.deepEqual(parseConfig(FULL_FORM, { baseDir: BASE, source: '/srv/app/scaleplane.yaml' }), expected);
+  });
+
+  it('parses the DESIGN.md example', () => {
+    const config = parse(
+      lines(
+        'api:',
+        '  listen: 127.0.0.1:9090',
+        'balancer:',
+        '  listen: 127.0.0.1:8080',
+        '  algorithm: least-connections',
+        '  health: { path: /healthz, interval: 1s }',
+        'groups:',
+        '  web:',
+        '    provider: local',
+        '    command: node server.js      # each instance gets its own port in $PORT',
+        '    port_env: PORT',
+        '    min_instances: 1',
+        '    max_instances: 5',
+        '    scaling:                     # omit `scaling` and the group is scaled only by hand',
+        '      metrics:',
+        '        - cpu: { target: 80 }',
+      ),
+    );
+    assert.deepEqual(config.groups.web, {
+      ...defaultGroup('node server.js'),
+      maxInstances: 5,
+      scaling: CPU_80,
+    });
+  });
+
+  it('fills every default from a group with only a command', () => {
+    const expected: Config = { ...DEFAULT_SECTIONS, groups: { web: defaultGroup('node server.js') } };
+    assert.deepEqual(parse(lines('groups:', '  web:', '    command: node server.js')), expected);
+  });
+
+  const defaults: { name: string; yaml: string; check: (config: Config) => void }[] = [
+    {
+      name: 'initial_instances defaults to min_instances',
+      yaml: lines('groups:', '  web: { command: x, min_instances: 2, max_instances: 4 }'),
+      check: (c) => assert.equal(c.groups.web!.initialInstances, 2),
+    },
+    {
+      name: 'max_instances defaults to min_instances without scaling',
+      yaml: lines('groups:', '  web: { command: x, min_instances: 3 }'),
+      check: (c) => assert.equal(c.groups.web!.maxInstances, 3),
+    },
+    {
+      name: 'max_instances is at least 1 when min_instances is 0',
+      yaml: lines('groups:', '  web: { command: x, min_instances: 0 }'),
+      check: (c) => assert.deepEqual([c.groups.web!.minInstances, c.groups.web!.maxInstances], [0, 1]),
+    },
+    {
+      name: 'health_path defaults to balancer.health.path',
+      yaml: lines('balancer: { health: { path: /up } }', 'groups:', '  web: { command: x }'),
+      check: (c) => assert.equal(c.groups.web!.healthPath, '/up'),
+    },
+    {
+      name: 'cwd resolves against the base folder',
+      yaml: lines('groups:', '  web: { command: x, cwd: ../other }'),
+      check: (c) => assert.equal(c.groups.web!.provider.cwd, '/srv/other'),
+    },
+    {
+      name: 'an absolute cwd is kept',
+      yaml: lines('groups:', '  web: { command: x, cwd: /opt/app }'),
+      check: (c) => assert.equal(c.groups.web!.provider.cwd, '/opt/app'),
+    },
+    {
+      name: 'env numbers and booleans become strings',
+      yaml: lines('groups:', '  web: { command: x, env: { WORKERS: 4, DEBUG: false } }'),
+      check: (c) => assert.deepEqual(c.groups.web!.provider.env, { WORKERS: '4', DEBUG: 'false' }),
+    },
+    {
+      name: 'bare-number durations are seconds and listen accepts a bare port',
+      yaml: lines('balancer: { listen: 8000, request_timeout: 5 }', 'groups:', '  web: { command: x }'),
+      check: (c) => {
+        assert.deepEqual(c.balancer.listen, { host: '127.0.0.1', port: 8000 });
+        assert.equal(c.balancer.requestTimeout, 5000);
+      },
+    },
+    {
+      name: 'scaling defaults tolerance, window and behavior',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 3',
+        '    scaling: { metrics: [cpu: { target: 50 }] }',
+      ),
+      check: (c) =>
+        assert.deepEqual(c.groups.web!.scaling, { ...CPU_80, metrics: [{ type: 'cpu', target: 50 }] }),
+    },
+    {
+      name: 'several groups keep their names',
+      yaml: lines('groups:', '  web: { command: a }', '  api-2: { command: b, provider: local }'),
+      check: (c) => assert.deepEqual(Object.keys(c.groups), ['web', 'api-2']),
+    },
+    {
+      name: 'groups can share settings through a YAML merge key',
+      yaml: lines(
+        'groups:',
+        '  web: &base',
+        '    command: a',
+        '    max_instances: 3',
+        '  api:',
+        '    <<: *base',
+        '    command: b',
+      ),
+      check: (c) => assert.deepEqual([c.groups.api!.provider.command, c.groups.api!.maxInstances], ['b', 3]),
+    },
+    {
+      name: 'source is absent when not given',
+      yaml: lines('groups:', '  web: { command: x }'),
+      check: (c) => assert.equal('source' in c, false),
+    },
+  ];
+  for (const { name, yaml, check } of defaults) {
+    it(name, () => check(parse(yaml)));
+  }
+});
+
+describe('parseConfig: short form', () => {
+  it('reads the documented short form as one CPU-scaled group "web"', () => {
+    const config = parse(
+      lines(
+        'command: node server.js',
+        'scaling:',
+        '  min_instances: 1',
+        '  max_instances: 5',
+        '  threshold: 80  # CPU percent',
+      ),
+    );
+    const expected: Config = {
+      ...DEFAULT_SECTIONS,
+      groups: { web: { ...defaultGroup('node server.js'), maxInstances: 5, scaling: CPU_80 } },
+    };
+    assert.deepEqual(config, expected);
+  });
+
+  it('without scaling runs one instance scaled by hand', () => {
+    const expected: Config = { ...DEFAULT_SECTIONS, groups: { web: defaultGroup('node server.js') } };
+    assert.deepEqual(parse(lines('command: node server.js')), expected);
+  });
+
+  it('min_instances defaults to 1', () => {
+    const web = parse(lines('command: x', 'scaling: { max_instances: 4, threshold: 60 }')).groups.web!;
+    assert.deepEqual(
+      [web.minInstances, web.maxInstances, web.scaling?.metrics],
+      [1, 4, [{ type: 'cpu', target: 60 }]],
+    );
+  });
+
+  it('accepts port_env, env, cwd, health_path and the api/balancer/controller sections', () => {
+    const config = parse(
+      lines(
+        'command: x',
+        'port_env: HTTP_PORT',
+        'env: { A: b }',
+        'cwd: app',
+        'health_path: /ready',
+        'api: { listen: 9999 }',
+        'balancer: { listen: "0.0.0.0:80", algorithm: round-robin }',
+        'controller: { interval: 5s }',
+      ),
+    );
+    const web = defaultGroup('x');
+    assert.deepEqual(config, {
+      api: { listen: { host: '127.0.0.1', port: 9999 } },
+      balancer: {
+        ...DEFAULT_SECTIONS.balancer,
+        listen: { host: '0.0.0.0', port: 80 },
+        algorithm: 'round-robin',
+      },
+      controller: { interval: 5000, journalSize: 1000 },
+      groups: {
+        web: {
+          ...web,
+          healthPath: '/ready',
+          provider: { ...web.provider, portEnv: 'HTTP_PORT', env: { A: 'b' }, cwd: '/srv/app/app' },
+        },
+      },
+    } satisfies Config);
+  });
+});
+
+describe('parseConfig: errors name the YAML path and line', () => {
+  const cases: { name: string; yaml: string; issues: { path: string; line: number }[] }[] = [
+    {
+      name: 'max_instances below min_instances',
+      yaml: lines('groups:', '  web:', '    command: x', '    min_instances: 3', '    max_instances: 2'),
+      issues: [{ path: 'groups.web.max_instances', line: 5 }],
+    },
+    {
+      name: 'initial_instances below min_instances',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    min_instances: 2',
+        '    max_instances: 4',
+        '    initial_instances: 1',
+      ),
+      issues: [{ path: 'groups.web.initial_instances', line: 6 }],
+    },
+    {
+      name: 'initial_instances above max_instances',
+      yaml: lines('groups:', '  web:', '    command: x', '    initial_instances: 6', '    max_instances: 5'),
+      issues: [{ path: 'groups.web.initial_instances', line: 4 }],
+    },
+    {
+      name: 'initial_instances above the defaulted max_instances',
+      yaml: lines('groups:', '  web:', '    command: x', '    initial_instances: 2'),
+      issues: [{ path: 'groups.web.initial_instances', line: 4 }],
+    },
+    {
+      name: 'scaling without max_instances (missing key: line of its parent)',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    scaling:',
+        '      metrics: [cpu: { target: 80 }]',
+      ),
+      issues: [{ path: 'groups.web.max_instances', line: 2 }],
+    },
+    {
+      name: 'missing command',
+      yaml: lines('groups:', '  web:', '    max_instances: 2'),
+      issues: [{ path: 'groups.web.command', line: 2 }],
+    },
+    {
+      name: 'zero CPU target',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics:',
+        '        - cpu: { target: 0 }',
+      ),
+      issues: [{ path: 'groups.web.scaling.metrics.0.cpu.target', line: 7 }],
+    },
+    {
+      name: 'negative CPU target in the second metric',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics:',
+        '        - cpu: { target: 50 }',
+        '        - cpu:',
+        '            target: -1',
+      ),
+      issues: [{ path: 'groups.web.scaling.metrics.1.cpu.target', line: 9 }],
+    },
+    {
+      name: 'no metrics',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics: []',
+      ),
+      issues: [{ path: 'groups.web.scaling.metrics', line: 6 }],
+    },
+    {
+      name: 'a metric with no kind',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics:',
+        '        - {}',
+      ),
+      issues: [{ path: 'groups.web.scaling.metrics.0', line: 7 }],
+    },
+    {
+      name: 'an unknown metric kind',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics:',
+        '        - memory: { target: 80 }',
+      ),
+      issues: [{ path: 'groups.web.scaling.metrics.0.memory', line: 7 }],
+    },
+    {
+      name: 'tolerance of 1 or more',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics: [cpu: { target: 80 }]',
+        '      tolerance: 1',
+      ),
+      issues: [{ path: 'groups.web.scaling.tolerance', line: 7 }],
+    },
+    {
+      name: 'short form: max_instances below min_instances',
+      yaml: lines('command: x', 'scaling:', '  min_instances: 3', '  max_instances: 2', '  threshold: 80'),
+      issues: [{ path: 'scaling.max_instances', line: 4 }],
+    },
+    {
+      name: 'short form: zero threshold',
+      yaml: lines('command: x', 'scaling:', '  max_instances: 2', '  threshold: 0'),
+      issues: [{ path: 'scaling.threshold', line: 4 }],
+    },
+    {
+      name: 'short form: scaling without command',
+      yaml: lines('scaling:', '  max_instances: 2', '  threshold: 80'),
+      issues: [{ path: 'command', line: 1 }],
+    },
+    {
+      name: 'short form: a full-form key at the top level',
+      yaml: lines('command: x', 'max_instances: 3'),
+      issues: [{ path: 'max_instances', line: 2 }],
+    },
+    {
+      name: 'groups and command together',
+      yaml: lines('command: x', 'groups:', '  web: { command: y }'),
+      issues: [{ path: 'command', line: 1 }],
+    },
+    { name: 'an empty file', yaml: '', issues: [{ path: 'groups', line: 1 }] },
+    { name: 'only comments', yaml: lines('# nothing', '# here'), issues: [{ path: 'groups', line: 1 }] },
+    {
+      name: 'no groups',
+      yaml: lines('api:', '  listen: 9090', 'groups: {}'),
+      issues: [{ path: 'groups', line: 3 }],
+    },
+    {
+      name: 'groups with no value',
+      yaml: lines('api: {}', 'groups:'),
+      issues: [{ path: 'groups', line: 2 }],
+    },
+    { name: 'a document that is not a mapping', yaml: lines('- a', '- b'), issues: [{ path: '', line: 1 }] },
+    {
+      name: 'a group name with capitals',
+      yaml: lines('groups:', '  web: { command: x }', '  Web: { command: x }'),
+      issues: [{ path: 'groups.Web', line: 3 }],
+    },
+    {
+      name: 'a group name ending in "-"',
+      yaml: lines('groups:', '  web-: { command: x }'),
+      issues: [{ path: 'groups.web-', line: 2 }],
+    },
+    {
+      name: 'a group name of 64 characters',
+      yaml: lines('groups:', `  ${'a'.repeat(64)}: { command: x }`),
+      issues: [{ path: `groups.${'a'.repeat(64)}`, line: 2 }],
+    },
+    {
+      name: 'listen port 0',
+      yaml: lines('balancer:', '  listen: 127.0.0.1:0', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'balancer.listen', line: 2 }],
+    },
+    {
+      name: 'listen port above 65535',
+      yaml: lines('api:', '  listen: 70000', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'api.listen', line: 2 }],
+    },
+    {
+      name: 'unbracketed IPv6 listen address',
+      yaml: lines('api: { listen: "::1:9090" }', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'api.listen', line: 1 }],
+    },
+    {
+      name: 'a bad duration',
+      yaml: lines('balancer:', '  request_timeout: 10 seconds', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'balancer.request_timeout', line: 2 }],
+    },
+    {
+      name: 'a zero interval',
+      yaml: lines('controller:', '  interval: 0s', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'controller.interval', line: 2 }],
+    },
+    {
+      name: 'an unknown algorithm',
+      yaml: lines('balancer:', '  algorithm: random', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'balancer.algorithm', line: 2 }],
+    },
+    {
+      name: 'an unknown provider',
+      yaml: lines('groups:', '  web:', '    provider: kubernetes', '    command: x'),
+      issues: [{ path: 'groups.web.provider', line: 3 }],
+    },
+    {
+      name: 'an invalid environment variable name',
+      yaml: lines('groups:', '  web:', '    command: x', '    env:', '      9LIVES: "yes"'),
+      issues: [{ path: 'groups.web.env.9LIVES', line: 5 }],
+    },
+    {
+      name: 'a health path without "/"',
+      yaml: lines('groups:', '  web:', '    command: x', '    health_path: healthz'),
+      issues: [{ path: 'groups.web.health_path', line: 4 }],
+    },
+    {
+      name: 'a fractional instance count',
+      yaml: lines('groups:', '  web:', '    command: x', '    min_instances: 1.5'),
+      issues: [{ path: 'groups.web.min_instances', line: 4 }],
+    },
+    {
+      name: 'a string where a number belongs',
+      yaml: lines('groups:', '  web:', '    command: x', '    max_instances: five'),
+      issues: [{ path: 'groups.web.max_instances', line: 4 }],
+    },
+    {
+      name: 'an unknown key in a group',
+      yaml: lines('groups:', '  web:', '    command: x', '    comand: y'),
+      issues: [{ path: 'groups.web.comand', line: 4 }],
+    },
+    {
+      name: 'an unknown top-level key',
+      yaml: lines('balancr: {}', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'balancr', line: 1 }],
+    },
+    {
+      name: 'an unknown key in a flow mapping',
+      yaml: lines('balancer:', '  health: { path: /h, intervall: 2s }', 'groups: { web: { command: x } }'),
+      issues: [{ path: 'balancer.health.intervall', line: 2 }],
+    },
+    {
+      name: 'an unknown key under scaling.behavior',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics: [cpu: { target: 80 }]',
+        '      behavior:',
+        '        scale_down: { window: 10s }',
+      ),
+      issues: [{ path: 'groups.web.scaling.behavior.scale_down.window', line: 8 }],
+    },
+    {
+      name: 'every problem at once, in line order',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    comand: x',
+        '    min_instances: 3',
+        '    max_instances: 2',
+        '  Api:',
+        '    command: y',
+        '  db:',
+        '    command: z',
+        '    start_timeout: soon',
+      ),
+      issues: [
+        { path: 'groups.web.command', line: 2 },
+        { path: 'groups.web.comand', line: 3 },
+        { path: 'groups.web.max_instances', line: 5 },
+        { path: 'groups.Api', line: 6 },
+        { path: 'groups.db.start_timeout', line: 10 },
+      ],
+    },
+    {
+      name: 'YAML syntax: an unclosed flow sequence',
+      yaml: lines('groups:', '  web:', '    command: x', '    env: [a', 'api: {}'),
+      issues: [{ path: '', line: 5 }],
+    },
+    {
+      name: 'YAML syntax: a duplicate key',
+      yaml: lines('groups:', '  web:', '    command: x', '    command: y'),
+      issues: [{ path: '', line: 4 }],
+    },
+    {
+      name: 'YAML syntax: a tab for indentation',
+      yaml: lines('groups:', '  web:', '\tcommand: x'),
+      issues: [{ path: '', line: 3 }],
+    },
+  ];
+  for (const { name, yaml, issues } of cases) {
+    it(name, () => {
+      assert.deepEqual(issuesOf(yaml), issues);
+    });
+  }
+});
+
+describe('ConfigError', () => {
+  it('formats an issue as path (line N): message', () => {
+    const issue = { path: 'groups.web.max_instances', line: 12, message: 'must be >= min_instances' };
+    assert.equal(formatIssue(issue), 'groups.web.max_instances (line 12): must be >= min_instances');
+    assert.equal(formatIssue({ path: '', line: 3, message: 'm' }), 'line 3: m');
+    assert.equal(formatIssue({ path: 'a.b', message: 'm' }), 'a.b: m');
+  });
+
+  it('has a stable code and lists one issue per line after a header naming the source', () => {
+    const yaml = lines(
+      'groups:',
+      '  web:',
+      '    command: x',
+      '    min_instances: 3',
+      '    max_instances: 2',
+      '    port_env: 1X',
+    );
+    assert.throws(
+      () => parseConfig(yaml, { baseDir: BASE, source: '/srv/app/scaleplane.yaml' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(error instanceof Error);
+        assert.equal(error.code, 'SCALEPLANE_CONFIG_INVALID');
+        assert.equal(error.name, 'ConfigError');
+        const [header, ...rest] = error.message.split('\n');
+        assert.match(header!, /\/srv\/app\/scaleplane\.yaml/);
+        assert.deepEqual(rest, error.issues.map(formatIssue));
+        assert.match(rest[0]!, /^groups\.web\.max_instances \(line 5\): \S/);
+        assert.match(rest[1]!, /^groups\.web\.port_env \(line 6\): \S/);
+        return true;
+      },
+    );
+  });
+});
+
+describe('loadConfig', () => {
+  it('reads a file, resolves cwd against its folder and records its absolute path', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-config-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(join(dir, 'app'));
+    const file = join(dir, 'scaleplane.yaml');
+    await writeFile(file, lines('command: node server.js', 'cwd: app'));
+    const config = await loadConfig(file);
+    assert.equal(config.source, file);
+    assert.equal(config.groups.web!.provider.cwd, join(dir, 'app'));
+  });
+
+  it('throws a ConfigError with the cause when the file cannot be read', async () => {
+    const missing = join(tmpdir(), 'scaleplane-no-such-dir', 'scaleplane.yaml');
+    await assert.rejects(loadConfig(missing), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.source, missing);
+      assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENOENT');
+      return true;
+    });
+  });
+});
+
+describe('defaultConfigPath', () => {
+  const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+  it('points at examples/demo/scaleplane.yaml in the package root', () => {
+    const path = defaultConfigPath();
+    assert.ok(isAbsolute(path));
+    assert.equal(path, join(packageRoot, 'examples', 'demo', 'scaleplane.yaml'));
+  });
+
+  const demo = join(packageRoot, 'examples', 'demo', 'scaleplane.yaml');
+  it('the bundled demo config is valid', { skip: !existsSync(demo) && 'no demo config yet' }, async () => {
+    const config = await loadConfig(demo);
+    assert.ok(Object.keys(config.groups).length > 0);
+  });
+});
