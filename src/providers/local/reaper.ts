@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+
+/**
+ * REAPER_SOURCE is the reaper program, run with `node -e` so it works the same from `src` under tsx
+ * and from `dist` (tsc copies no `.js`/`.mjs` assets).
+ *
+ * Protocol on stdin, one line each: `+<pgid> <graceMs>` registers a process group, `-<pgid>` forgets
+ * it. On EOF (the parent exited, however it died, because the kernel closes its end of the pipe)
+ * the reaper sends SIGTERM to every registered group, SIGKILL to those still alive after their
+ * grace, and exits.
+ */
+export const REAPER_SOURCE = String.raw`'use strict';
+process.title = 'scaleplane-reaper';
+// A terminal's Ctrl-C or hangup is for Scaleplane, which stops its instances itself.
+for (const s of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGPIPE']) process.on(s, () => {});
+const groups = new Map();
+let buffer = '';
+let reaping = false;
+const signal = (pgid, sig) => {
+  try { process.kill(-pgid, sig); return true; } catch (e) { return e.code === 'EPERM'; }
+};
+const reap = () => {
+  if (reaping) return;
+  reaping = true;
+  const start = Date.now();
+  let longest = 0;
+  for (const [pgid, grace] of groups) {
+    longest = Math.max(longest, grace);
+    if (!signal(pgid, 'SIGTERM')) groups.delete(pgid);
+  }
+  const tick = () => {
+    const elapsed = Date.now() - start;
+    for (const [pgid, grace] of groups) {
+      if (!signal(pgid, 0)) groups.delete(pgid);
+      else if (elapsed >= grace) signal(pgid, 'SIGKILL');
+    }
+    // Zombies nobody reaps still answer kill(0); give up on them after a bounded time.
+    if (groups.size === 0 || elapsed > longest + 5000) process.exit(0);
+    setTimeout(tick, 50);
+  };
+  tick();
+};
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffer += chunk;
+  let nl;
+  while ((nl = buffer.indexOf('\n')) >= 0) {
+    const m = /^([+-])(\d+)(?: (\d+))?$/.exec(buffer.slice(0, nl));
+    buffer = buffer.slice(nl + 1);
+    const pgid = m ? Number(m[2]) : 0;
+    if (pgid <= 1) continue;
+    if (m[1] === '+') groups.set(pgid, Number(m[3] ?? 5000));
+    else groups.delete(pgid);
+  }
+});
+process.stdin.on('end', reap);
+process.stdin.on('error', reap);
+`;
+
+/**
+ * Reaper is the parent side of the reaper process: one per Scaleplane process, shared by every
+ * LocalProvider, started on first use.
+ */
+export class Reaper {
+  #child: ChildProcess | undefined;
+  #lastSpawn = 0;
+  readonly #users = new Set<(err: Error) => void>();
+  readonly #groups = new Map<number, number>();
+
+  /**
+   * acquire records one more user (a LocalProvider) that hears about reaper failures through
+   * `onError`; it returns the matching release. The reaper lives while any user or group does.
+   */
+  acquire(onError: (err: Error) => void): () => void {
+    const user = (err: Error) => onError(err);
+    this.#users.add(user);
+    return () => {
+      this.#users.delete(user);
+      this.#maybeEnd();
+    };
+  }
+
+  /** register asks the reaper to kill group `pgid` (SIGTERM, then SIGKILL after `graceMs`) if we die. */
+  register(pgid: number, graceMs: number): void {
+    this.#groups.set(pgid, graceMs);
+    if (!this.#child) this.#spawn();
+    else this.#send(`+${pgid} ${Math.round(graceMs)}\n`);
+  }
+
+  /** unregister forgets group `pgid`, once it has no process left. */
+  unregister(pgid: number): void {
+    if (!this.#groups.delete(pgid)) return;
+    this.#send(`-${pgid}\n`);
+    this.#maybeEnd();
+  }
+
+  /** pid of the running reaper process, if any (for tests and diagnostics). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  #spawn(): void {
+    this.#lastSpawn = Date.now();
+    const env = { ...process.env };
+    // The reaper needs no loader (tsx) nor the parent's heap flags.
+    delete env.NODE_OPTIONS;
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, ['-e', REAPER_SOURCE], {
+        detached: true,
+        stdio: ['pipe', 'ignore', 'ignore'],
+        cwd: '/',
+        env,
+      });
+    } catch (err) {
+      this.#report(new Error('cannot start the reaper process', { cause: err }));
+      return;
+    }
+    this.#child = child;
+    child.on('error', (err) => {
+      // A failed spawn may emit no 'exit'; forget the child so the next register tries again.
+      if (this.#child === child) this.#child = undefined;
+      this.#report(new Error('reaper process error', { cause: err }));
+    });
+    child.stdin?.on('error', () => {
+      // EPIPE when the reaper died; the exit handler below deals with it.
+    });
+    child.on('exit', (code, signal) => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      if (this.#groups.size === 0) return;
+      this.#report(new Error(`reaper process exited (code ${code}, signal ${signal}) with live groups`));
+      // Respawn at most once a second, so a reaper that cannot run does not spin.
+      if (Date.now() - this.#lastSpawn > 1000) this.#spawn();
+    });
+    // The reaper must not keep Scaleplane alive: neither the process handle nor its stdin pipe.
+    child.unref();
+    (child.stdin as Socket | null)?.unref();
+    let lines = '';
+    for (const [pgid, grace] of this.#groups) lines += `+${pgid} ${Math.round(grace)}\n`;
+    if (lines) this.#send(lines);
+  }
+
+  #send(text: string): void {
+    const stdin = this.#child?.stdin;
+    if (stdin && !stdin.destroyed && stdin.writable) stdin.write(text);
+  }
+
+  #report(err: Error): void {
+    for (const user of this.#users) user(err);
+  }
+
+  #maybeEnd(): void {
+    if (this.#users.size > 0 || this.#groups.size > 0 || !this.#child) return;
+    const child = this.#child;
+    this.#child = undefined;
+    child.stdin?.end();
+  }
+}
+
+let shared: Reaper | undefined;
+
+/** sharedReaper returns the process-wide Reaper, creating it on first call. */
+export function sharedReaper(): Reaper {
+  shared ??= new Reaper();
+  return shared;
+}

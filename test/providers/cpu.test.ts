@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CpuSampler, parseProcStat } from '../../src/providers/index.js';
+import { cpuPercent, groupTicks, type ProcStat } from '../../src/providers/local/cpu.js';
+import { makeProvider } from './local-helpers.js';
+
+// Fields after comm, from a real /proc/self/stat: state ppid pgrp session tty tpgid flags minflt
+// cminflt majflt cmajflt utime stime cutime cstime ...
+const TAIL =
+  'S 6636 6630 5588 0 -1 4194304 101 0 0 0 17 4 2 1 20 0 1 0 32328 3133440 411 18446744073709551615 0 0';
+
+test('parseProcStat reads pid, comm, state, ppid, pgrp and times', () => {
+  const cases: Array<{ name: string; line: string; want: Partial<ProcStat> | undefined }> = [
+    { name: 'plain', line: `6645 (cat) ${TAIL}`, want: { pid: 6645, comm: 'cat', state: 'S', pgrp: 6630 } },
+    { name: 'comm with spaces', line: `12 (my app) ${TAIL}`, want: { pid: 12, comm: 'my app' } },
+    { name: 'comm with parentheses', line: `13 (a) (b)) ${TAIL}`, want: { pid: 13, comm: 'a) (b)' } },
+    {
+      name: 'comm like a stat tail',
+      line: `14 (x) R 1 2 ) ${TAIL}`,
+      want: { comm: 'x) R 1 2 ', ppid: 6636 },
+    },
+    { name: 'empty comm', line: `15 () ${TAIL}`, want: { comm: '', utime: 17 } },
+    { name: 'zombie', line: `16 (sh) Z${TAIL.slice(1)}`, want: { state: 'Z' } },
+    {
+      name: 'times',
+      line: `17 (node) ${TAIL}\n`,
+      want: { utime: 17, stime: 4, cutime: 2, cstime: 1, ppid: 6636 },
+    },
+    { name: 'no closing paren', line: `18 (cat ${TAIL}`, want: undefined },
+    { name: 'too few fields', line: '19 (cat) S 1 2 3', want: undefined },
+    { name: 'pid not a number', line: `x (cat) ${TAIL}`, want: undefined },
+    { name: 'empty', line: '', want: undefined },
+  ];
+  for (const { name, line, want } of cases) {
+    const got = parseProcStat(line);
+    if (want === undefined) assert.equal(got, undefined, name);
+    else
+      for (const [key, value] of Object.entries(want))
+        assert.equal(got?.[key as keyof ProcStat], value, name);
+  }
+});
+
+test('parseProcStat reads this process from /proc', () => {
+  const stat = parseProcStat(readFileSync('/proc/self/stat', 'utf8'));
+  assert.equal(stat?.pid, process.pid);
+  assert.equal(stat?.ppid, process.ppid);
+  assert.ok(stat.utime >= 0 && stat.pgrp > 0);
+});
+
+test('groupTicks sums utime + stime + cutime + cstime per group', () => {
+  const p = (pid: number, pgrp: number, utime: number, stime: number, cutime = 0): ProcStat => ({
+    pid,
+    comm: 'x',
+    state: 'S',
+    ppid: 1,
+    pgrp,
+    utime,
+    stime,
+    cutime,
+    cstime: 0,
+  });
+  const stats = [p(10, 10, 5, 1), p(11, 10, 100, 20, 7), p(20, 20, 3, 3), p(30, 30, 9, 9)];
+  assert.deepEqual(
+    groupTicks(stats, [10, 20, 40]),
+    new Map([
+      [10, 133],
+      [20, 6],
+    ]),
+  );
+});
+
+test('cpuPercent converts ticks over wall time to percent of one core', () => {
+  const cases: Array<[ticks: number, ms: number, hz: number, want: number]> = [
+    [100, 1000, 100, 100],
+    [50, 1000, 100, 50],
+    [200, 1000, 100, 200],
+    [30, 2000, 100, 15],
+    [-5, 1000, 100, 0],
+    [10, 0, 100, 0],
+    [250, 1000, 250, 100],
+  ];
+  for (const [ticks, ms, hz, want] of cases)
+    assert.equal(cpuPercent(ticks, ms, hz), want, `${ticks}/${ms}/${hz}`);
+});
+
+test('CpuSampler counts every process in an instance group', async (t) => {
+  // The app spawns a spinning grandchild of sh: only a group-wide sum sees its CPU.
+  const provider = makeProvider(t, { env: { BURN_CPU: '1' } });
+  await provider.scaleTo(1);
+  const sampler = new CpuSampler();
+  const instances = provider.instances();
+  assert.deepEqual(sampler.sampleInstances(instances, Date.now()), new Map(), 'no baseline yet');
+  await delay(1000); // the measurement interval
+  const percent = sampler.sampleInstances(instances, Date.now()).get(instances[0]!.id);
+  assert.ok(percent !== undefined && percent > 50, `sampled ${percent}%`);
+  assert.ok(percent < 250, `sampled ${percent}%`);
+});
+
+test('CpuSampler has no entry for a group without processes', () => {
+  const sampler = new CpuSampler();
+  const now = Date.now();
+  sampler.sample([process.pid], now);
+  assert.equal(sampler.sample([2 ** 22 + 1], now + 1000).size, 0);
+});

@@ -1,0 +1,128 @@
+import { get } from 'node:http';
+import type { TestContext } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { LocalProviderConfig } from '../../src/config/types.js';
+import {
+  LocalProvider,
+  type LocalProviderLogger,
+  type LocalProviderOptions,
+} from '../../src/providers/index.js';
+import { readProcTable } from '../../src/providers/local/cpu.js';
+
+/** APP is the fixture HTTP app the local provider tests run. */
+export const APP = fileURLToPath(new URL('../fixtures/provider-app.mjs', import.meta.url));
+
+/** LogLine is one call to the recording logger. */
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  fields: Record<string, unknown>;
+  msg: string;
+}
+
+/** recordingLogger keeps every log call, and calls `onLine` for each. */
+export function recordingLogger(
+  onLine?: (line: LogLine) => void,
+): LocalProviderLogger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = (level: LogLine['level']) => (fields: Record<string, unknown>, msg: string) => {
+    const line = { level, fields, msg };
+    lines.push(line);
+    onLine?.(line);
+  };
+  return { lines, info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/** makeProvider builds a LocalProvider running APP, closed when the test ends. */
+export function makeProvider(
+  t: TestContext,
+  config: Partial<LocalProviderConfig> = {},
+  options: Partial<LocalProviderOptions> = {},
+): LocalProvider {
+  const provider = new LocalProvider({
+    group: 'web',
+    healthPath: '/healthz',
+    restartBackoff: { initialMs: 50, maxMs: 400 },
+    ...options,
+    config: {
+      provider: 'local',
+      command: `"${process.execPath}" "${APP}"`,
+      cwd: process.cwd(),
+      portEnv: 'PORT',
+      env: {},
+      host: '127.0.0.1',
+      startTimeout: 10_000,
+      stopTimeout: 2_000,
+      crashLoopLimit: 5,
+      crashLoopWindow: 60_000,
+      ...config,
+    },
+  });
+  // Background errors must fail loudly in tests, not go to a silent logger.
+  provider.on('error', (err) => t.diagnostic(`provider error: ${err.message}`));
+  t.after(() => provider.close());
+  return provider;
+}
+
+/** until resolves once `predicate` holds, re-checking on every `change`; rejects after `ms`. */
+export function until(provider: LocalProvider, predicate: () => boolean, ms = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!predicate()) return;
+      cleanup();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`condition not met within ${ms} ms`));
+    }, ms);
+    const cleanup = () => {
+      clearTimeout(timer);
+      provider.off('change', check);
+    };
+    provider.on('change', check);
+    check();
+  });
+}
+
+/** httpGet fetches `http://address/path` and resolves with status and body. */
+export function httpGet(address: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get(`http://${address}${path}`, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+/** groupMembers lists the live (non-zombie) pids whose process group is one of `pgids`. */
+export function groupMembers(pgids: readonly number[]): number[] {
+  const wanted = new Set(pgids);
+  return readProcTable()
+    .filter((s) => wanted.has(s.pgrp) && s.state !== 'Z')
+    .map((s) => s.pid);
+}
+
+/** alive tells whether `pid` is a live process (a zombie counts as dead). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return readProcTable().some((s) => s.pid === pid && s.state !== 'Z');
+}
+
+/** waitGone polls every 50 ms until none of `pids` is alive; it returns the survivors after `ms`. */
+export async function waitGone(pids: readonly number[], ms = 10_000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const survivors = pids.filter(alive);
+    if (survivors.length === 0 || Date.now() >= deadline) return survivors;
+    await delay(50);
+  }
+}
