@@ -1,0 +1,129 @@
+/**
+ * Header rewriting between client and backend, on raw header lists (`[name, value, name, value…]`
+ * as in `IncomingMessage.rawHeaders`) so case, order and repeated headers survive the hop.
+ */
+
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function isHopByHop(lower: string): boolean {
+  return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-');
+}
+
+/** ForwardedRequest is a client request's headers as they go to the backend, plus facts about them. */
+export interface ForwardedRequest {
+  /** Raw header list for the upstream request. */
+  readonly headers: string[];
+  /** The request has a body: content-length > 0 or a transfer-encoding. */
+  readonly hasBody: boolean;
+  /** The client sent an Idempotency-Key. */
+  readonly idempotencyKey: boolean;
+  /** The client's Host header, if it sent one. */
+  readonly host: string | undefined;
+}
+
+/**
+ * forwardRequestHeaders strips hop-by-hop headers (the fixed list, `Proxy-*` and any named in
+ * Connection), appends the client address to X-Forwarded-For and sets X-Forwarded-Proto and
+ * X-Forwarded-Host. A body the client sent chunked is re-framed chunked towards the backend.
+ */
+export function forwardRequestHeaders(
+  raw: readonly string[],
+  remoteAddress: string | undefined,
+  proto: string,
+): ForwardedRequest {
+  const headers: string[] = [];
+  let named: Set<string> | undefined;
+  let forwardedFor: string | undefined;
+  let host: string | undefined;
+  let hasBody = false;
+  let chunked = false;
+  let idempotencyKey = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (isHopByHop(lower)) {
+      if (lower === 'connection') named = connectionTokens(value, named);
+      else if (lower === 'transfer-encoding') hasBody = chunked = true;
+      continue;
+    }
+    switch (lower) {
+      case 'x-forwarded-for':
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      // We are the edge, so what the client claims about proto and host is not passed on.
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+        continue;
+      case 'host':
+        host = value;
+        break;
+      case 'content-length':
+        if (value.trim() !== '0') hasBody = true;
+        break;
+      case 'idempotency-key':
+        idempotencyKey = true;
+        break;
+    }
+    headers.push(name, value);
+  }
+  if (named !== undefined) removeNamed(headers, named);
+  // Node decoded the client's chunking; the body still has no length, so frame it chunked again.
+  if (chunked) headers.push('Transfer-Encoding', 'chunked');
+  if (remoteAddress !== undefined) {
+    forwardedFor = forwardedFor === undefined ? remoteAddress : `${forwardedFor}, ${remoteAddress}`;
+  }
+  if (forwardedFor !== undefined) headers.push('X-Forwarded-For', forwardedFor);
+  headers.push('X-Forwarded-Proto', proto);
+  if (host !== undefined) headers.push('X-Forwarded-Host', host);
+  return { headers, hasBody, idempotencyKey, host };
+}
+
+/** forwardResponseHeaders strips hop-by-hop headers from a backend response's raw header list. */
+export function forwardResponseHeaders(raw: readonly string[]): string[] {
+  const headers: string[] = [];
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (isHopByHop(lower)) {
+      if (lower === 'connection') named = connectionTokens(raw[i + 1]!, named);
+      continue;
+    }
+    headers.push(name, raw[i + 1]!);
+  }
+  if (named !== undefined) removeNamed(headers, named);
+  return headers;
+}
+
+// A sender naming these in Connection would strip the message framing or the Host; never honoured.
+const NEVER_NAMED: ReadonlySet<string> = new Set(['', 'close', 'host', 'content-length']);
+
+// Returns the header names a Connection value lists, beyond the ones stripped anyway, or undefined
+// when there are none (the usual `keep-alive` / `close`), so the common case allocates no set.
+function connectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  for (const token of value.split(',')) {
+    const lower = token.trim().toLowerCase();
+    if (NEVER_NAMED.has(lower) || isHopByHop(lower)) continue;
+    into ??= new Set();
+    into.add(lower);
+  }
+  return into;
+}
+
+function removeNamed(headers: string[], named: ReadonlySet<string>): void {
+  let out = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (named.has(headers[i]!.toLowerCase())) continue;
+    headers[out++] = headers[i]!;
+    headers[out++] = headers[i + 1]!;
+  }
+  headers.length = out;
+}

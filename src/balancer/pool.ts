@@ -1,0 +1,216 @@
+import { parseAddress } from './address.js';
+import { BalancerError } from './errors.js';
+import type { Backend, BackendInstance, BackendStats } from './types.js';
+
+/** PoolMember is the pool's own, mutable record of a backend. */
+export class PoolMember implements Backend {
+  readonly id: string;
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  weight: number;
+  inFlight = 0;
+  healthy = true;
+  draining = false;
+  /** Set once the instance left the pool; requests already on it still finish. */
+  removed = false;
+  /** Resolvers of drain() calls waiting for inFlight to reach 0. */
+  waiters: (() => void)[] | undefined;
+
+  constructor(id: string, address: string, weight: number) {
+    const { host, port } = parseAddress(address);
+    this.id = id;
+    this.address = address;
+    this.host = host;
+    this.port = port;
+    this.weight = weight;
+  }
+
+  /** snapshot copies the fields `stats()` reports. */
+  snapshot(): BackendStats {
+    return {
+      id: this.id,
+      address: this.address,
+      inFlight: this.inFlight,
+      healthy: this.healthy,
+      draining: this.draining,
+    };
+  }
+}
+
+/** PoolChange is what one `setInstances` call added and removed. */
+export interface PoolChange {
+  readonly added: readonly PoolMember[];
+  readonly removed: readonly PoolMember[];
+}
+
+/** PoolOptions configures a Pool. */
+export interface PoolOptions {
+  /** Longest wait of `drain()` for in-flight requests. @defaultValue 30000 (ms) */
+  drainTimeout?: number;
+  /** Called when a drain gives up while requests are still in flight. */
+  onDrainTimeout?: (backend: Backend) => void;
+}
+
+/**
+ * Pool is the membership of one group: which backends exist, which may receive requests, and how
+ * many requests each has in flight. It owns draining; pickers only ever see `eligible()`.
+ */
+export class Pool {
+  readonly #members = new Map<string, PoolMember>();
+  readonly #drainTimeout: number;
+  readonly #onDrainTimeout: ((backend: Backend) => void) | undefined;
+  // Rebuilt only when membership, health or draining changes, so a pick allocates nothing.
+  #eligible: PoolMember[] | undefined;
+
+  constructor(options: PoolOptions = {}) {
+    const drainTimeout = options.drainTimeout ?? 30_000;
+    if (!Number.isFinite(drainTimeout) || drainTimeout < 0) {
+      throw new BalancerError('BALANCER_INVALID_ARGUMENT', `drainTimeout must be >= 0, got ${drainTimeout}`);
+    }
+    this.#drainTimeout = drainTimeout;
+    this.#onDrainTimeout = options.onDrainTimeout;
+  }
+
+  /**
+   * setInstances makes the pool match a provider's instance list: `ready` instances are added or
+   * kept, `draining` ones stop receiving picks, and the rest (and vanished ones) are removed.
+   * Addresses are validated before anything changes.
+   */
+  setInstances(instances: readonly BackendInstance[]): PoolChange {
+    const wanted = new Map<string, BackendInstance>();
+    for (const instance of instances) {
+      if (instance.state !== 'ready' && instance.state !== 'draining') continue;
+      parseAddress(instance.address);
+      const weight = instance.weight ?? 1;
+      if (!Number.isInteger(weight) || weight < 1) {
+        throw new BalancerError(
+          'BALANCER_INVALID_ARGUMENT',
+          `weight of ${instance.id} must be a positive integer`,
+        );
+      }
+      wanted.set(instance.id, instance);
+    }
+    const added: PoolMember[] = [];
+    const removed: PoolMember[] = [];
+    for (const member of this.#members.values()) {
+      const instance = wanted.get(member.id);
+      if (instance === undefined || instance.address !== member.address) {
+        this.#remove(member);
+        removed.push(member);
+      }
+    }
+    for (const instance of wanted.values()) {
+      const member = this.#members.get(instance.id);
+      if (member === undefined) {
+        // An instance first seen while draining has nothing of ours in flight: nothing to add.
+        if (instance.state !== 'ready') continue;
+        const fresh = new PoolMember(instance.id, instance.address, instance.weight ?? 1);
+        this.#members.set(fresh.id, fresh);
+        added.push(fresh);
+      } else {
+        member.weight = instance.weight ?? 1;
+        // Draining is one-way: an instance never returns from it to ready.
+        if (instance.state === 'draining') member.draining = true;
+      }
+    }
+    this.#eligible = undefined;
+    return { added, removed };
+  }
+
+  /** clear removes every member, as when the group goes away. */
+  clear(): PoolChange {
+    const removed = [...this.#members.values()];
+    for (const member of removed) this.#remove(member);
+    this.#eligible = undefined;
+    return { added: [], removed };
+  }
+
+  /** get returns the member with this id, if any. */
+  get(id: string): PoolMember | undefined {
+    return this.#members.get(id);
+  }
+
+  /** members lists every member, eligible or not, in the order they were added. */
+  members(): PoolMember[] {
+    return [...this.#members.values()];
+  }
+
+  /** eligible lists the members that may take a new request: ready, healthy and not draining. */
+  eligible(): readonly PoolMember[] {
+    if (this.#eligible === undefined) {
+      this.#eligible = [];
+      for (const member of this.#members.values()) {
+        if (member.healthy && !member.draining) this.#eligible.push(member);
+      }
+    }
+    return this.#eligible;
+  }
+
+  /** setHealthy records a health-check verdict; it returns whether anything changed. */
+  setHealthy(id: string, healthy: boolean): boolean {
+    const member = this.#members.get(id);
+    if (member === undefined || member.healthy === healthy) return false;
+    member.healthy = healthy;
+    this.#eligible = undefined;
+    return true;
+  }
+
+  /** acquire counts a request picked for this member as in flight. */
+  acquire(member: PoolMember): void {
+    member.inFlight++;
+  }
+
+  /** release ends an in-flight request of this member and wakes drains waiting for zero. */
+  release(member: PoolMember): void {
+    member.inFlight--;
+    if (member.inFlight === 0 && member.waiters !== undefined) {
+      const waiters = member.waiters;
+      member.waiters = undefined;
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /**
+   * drain stops new picks for a member and resolves once its in-flight count is 0, or after
+   * `drainTimeout` ms. An unknown id has nothing in flight and resolves at once.
+   */
+  drain(id: string): Promise<void> {
+    const member = this.#members.get(id);
+    if (member === undefined) return Promise.resolve();
+    if (!member.draining) {
+      member.draining = true;
+      this.#eligible = undefined;
+    }
+    return waitIdle(member, this.#drainTimeout, this.#onDrainTimeout);
+  }
+
+  #remove(member: PoolMember): void {
+    member.removed = true;
+    this.#members.delete(member.id);
+  }
+}
+
+function waitIdle(
+  member: PoolMember,
+  timeoutMs: number,
+  onTimeout: ((backend: Backend) => void) | undefined,
+): Promise<void> {
+  if (member.inFlight === 0) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      const index = member.waiters?.indexOf(done) ?? -1;
+      if (index >= 0) member.waiters!.splice(index, 1);
+      onTimeout?.(member);
+      resolve();
+    }, timeoutMs);
+    // In-flight requests hold their own sockets open; the timer alone must not keep a process up.
+    timer.unref();
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    member.waiters ??= [];
+    member.waiters.push(done);
+  });
+}

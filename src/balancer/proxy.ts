@@ -1,0 +1,441 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { ScaleplaneMetrics } from '../metrics/index.js';
+import type { Picker } from './algorithms/index.js';
+import { type ForwardedRequest, forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import type { Pool, PoolMember } from './pool.js';
+import { classifyUpstreamError, retryDecision, type UpstreamFailure } from './retry.js';
+import type { BalancerLogger } from './types.js';
+
+/** StatusClass is the `code` label of `scaleplane_requests_total`. */
+export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx' | 'error';
+
+/** UpstreamErrorKind is the `kind` label of `scaleplane_upstream_errors_total`. */
+export type UpstreamErrorKind = UpstreamFailure | 'no_backend';
+
+/** MAX_RETRIES is how many other backends one request may be retried on. */
+export const MAX_RETRIES = 2;
+
+/** GroupTelemetry holds one group's metric children, resolved once so a request does no label lookups. */
+export class GroupTelemetry {
+  readonly inFlight: Gauge.Internal<'group'>;
+  readonly duration: Histogram.Internal<'group'>;
+  readonly retries: Counter.Internal;
+  readonly requests: Readonly<Record<StatusClass, Counter.Internal>>;
+  readonly errors: Readonly<Record<UpstreamErrorKind, Counter.Internal>>;
+
+  constructor(metrics: ScaleplaneMetrics, group: string) {
+    this.inFlight = metrics.inFlight.labels({ group });
+    this.duration = metrics.requestDuration.labels({ group });
+    this.retries = metrics.retries.labels({ group });
+    const requests = (code: StatusClass) => metrics.requests.labels({ group, code });
+    this.requests = {
+      '2xx': requests('2xx'),
+      '3xx': requests('3xx'),
+      '4xx': requests('4xx'),
+      '5xx': requests('5xx'),
+      error: requests('error'),
+    };
+    const errors = (kind: UpstreamErrorKind) => metrics.upstreamErrors.labels({ group, kind });
+    this.errors = {
+      connect: errors('connect'),
+      reset: errors('reset'),
+      timeout: errors('timeout'),
+      other: errors('other'),
+      no_backend: errors('no_backend'),
+    };
+  }
+}
+
+/** GroupReplies are one group's canned JSON error bodies, rendered once. */
+export class GroupReplies {
+  readonly noBackend: Buffer;
+  readonly timeout: Buffer;
+  readonly badGateway: Readonly<Record<UpstreamFailure, Buffer>>;
+
+  constructor(group: string) {
+    const render = (error: string) => Buffer.from(JSON.stringify({ error, group }));
+    this.noBackend = render('no healthy backend');
+    this.timeout = render('upstream timed out');
+    this.badGateway = {
+      connect: render('upstream connect failed'),
+      reset: render('upstream connection reset'),
+      timeout: render('upstream timed out'),
+      other: render('upstream error'),
+    };
+  }
+}
+
+/** GroupRoute is one group as the data path sees it: where to send, and what to count. */
+export class GroupRoute {
+  readonly name: string;
+  readonly pool: Pool;
+  readonly picker: Picker;
+  readonly telemetry: GroupTelemetry;
+  readonly replies: GroupReplies;
+  /** Requests of this group in flight. */
+  inFlight = 0;
+  /** Requests routed to this group since it was added. */
+  requests = 0;
+
+  constructor(name: string, pool: Pool, picker: Picker, metrics: ScaleplaneMetrics) {
+    this.name = name;
+    this.pool = pool;
+    this.picker = picker;
+    this.telemetry = new GroupTelemetry(metrics, name);
+    this.replies = new GroupReplies(name);
+  }
+}
+
+/** ProxyOptions configures a ProxyPath. */
+export interface ProxyOptions {
+  /** The one keep-alive agent every upstream request goes through. */
+  agent: http.Agent;
+  /** Whole-request timeout, ms. */
+  requestTimeout: number;
+  logger: BalancerLogger;
+  /** Called after each request ends while the proxy is closing, so idle client sockets can go. */
+  onClosingExchangeEnd: () => void;
+}
+
+const NO_GROUP = Buffer.from(JSON.stringify({ error: 'no group configured' }));
+const UNFORWARDABLE = Buffer.from(JSON.stringify({ error: 'request cannot be forwarded' }));
+
+/**
+ * ProxyPath is the HTTP/1.1 data path: it forwards one client request to a backend of a group,
+ * streaming both bodies, retrying only where `retryDecision` allows, and accounting in-flight
+ * requests per backend so draining can wait for them.
+ */
+export class ProxyPath {
+  readonly agent: http.Agent;
+  readonly requestTimeout: number;
+  readonly logger: BalancerLogger;
+  /** Once set, responses carry `Connection: close` so clients leave. */
+  closing = false;
+  readonly #onClosingExchangeEnd: () => void;
+
+  constructor(options: ProxyOptions) {
+    this.agent = options.agent;
+    this.requestTimeout = options.requestTimeout;
+    this.logger = options.logger;
+    this.#onClosingExchangeEnd = options.onClosingExchangeEnd;
+  }
+
+  /** handle proxies one request to a backend of `route`. */
+  handle(route: GroupRoute, req: http.IncomingMessage, res: http.ServerResponse): void {
+    new Exchange(this, route, req, res).start();
+  }
+
+  /** noRoute answers a request that no group can take. */
+  noRoute(res: http.ServerResponse): void {
+    sendJson(res, 503, NO_GROUP, this.closing);
+  }
+
+  /**
+   * retire destroys the idle keep-alive sockets of a backend that left its pool, once nothing is in
+   * flight on it; otherwise it is called again when its last request ends.
+   */
+  retire(member: PoolMember): void {
+    // After the current tick, so a socket the agent is just taking back is idle by then.
+    if (member.inFlight === 0) setImmediate(destroyIdleSockets, this.agent, member);
+  }
+
+  /** exchangeEnded is called by every request as it ends. */
+  exchangeEnded(): void {
+    if (this.closing) this.#onClosingExchangeEnd();
+  }
+}
+
+const kExchange = Symbol('scaleplane.exchange');
+
+type Tagged<T> = T & { [kExchange]: Exchange };
+
+/** Exchange is one client request on its way through the proxy, across its attempts. */
+class Exchange {
+  readonly proxy: ProxyPath;
+  readonly route: GroupRoute;
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly started = performance.now();
+  forwarded!: ForwardedRequest;
+  timer: NodeJS.Timeout | undefined;
+  backend: PoolMember | undefined;
+  upstream: http.ClientRequest | undefined;
+  upstreamResponse: http.IncomingMessage | undefined;
+  /** Backends this request failed on; allocated on the first failure only. */
+  tried: Set<PoolMember> | undefined;
+  failure: UpstreamFailure | undefined;
+  retries = 0;
+  bodyStarted = false;
+  timedOut = false;
+  done = false;
+
+  constructor(proxy: ProxyPath, route: GroupRoute, req: http.IncomingMessage, res: http.ServerResponse) {
+    this.proxy = proxy;
+    this.route = route;
+    this.req = req;
+    this.res = res;
+  }
+
+  start(): void {
+    const { route, req, res } = this;
+    route.requests++;
+    route.inFlight++;
+    route.telemetry.inFlight.inc();
+    (res as Tagged<http.ServerResponse>)[kExchange] = this;
+    res.on('close', onResponseClose);
+    this.timer = setTimeout(onExchangeTimeout, this.proxy.requestTimeout, this);
+    this.forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http');
+    // HTTP/1.0 clients may omit Host; HTTP/1.1 backends require one.
+    if (this.forwarded.host === undefined) this.forwarded.headers.push('Host', localHost(req.socket));
+    this.attempt();
+  }
+
+  attempt(): void {
+    const { route } = this;
+    const backend = route.picker.pick(
+      route.pool.eligible(),
+      this.tried === undefined ? undefined : { exclude: this.tried },
+    );
+    if (backend === undefined) {
+      if (this.failure === undefined) {
+        route.telemetry.errors.no_backend.inc();
+        this.reply(503, route.replies.noBackend);
+      } else {
+        this.reply(502, route.replies.badGateway[this.failure]);
+      }
+      return;
+    }
+    if (this.tried !== undefined) {
+      this.retries++;
+      route.telemetry.retries.inc();
+    }
+    this.backend = backend;
+    route.pool.acquire(backend);
+    let upstream: Tagged<http.ClientRequest>;
+    try {
+      upstream = http.request({
+        agent: this.proxy.agent,
+        host: backend.host,
+        port: backend.port,
+        method: this.req.method,
+        path: this.req.url,
+        headers: this.forwarded.headers,
+      }) as Tagged<http.ClientRequest>;
+    } catch (err) {
+      // Node's client is stricter than its parser about some header and path bytes.
+      this.releaseBackend();
+      this.proxy.logger.warn(
+        { group: route.name, err: (err as Error).message },
+        'request cannot be forwarded',
+      );
+      this.reply(400, UNFORWARDABLE);
+      return;
+    }
+    upstream[kExchange] = this;
+    this.upstream = upstream;
+    upstream.on('response', onUpstreamResponse);
+    upstream.on('error', onUpstreamError);
+    if (this.forwarded.hasBody) upstream.once('socket', onUpstreamSocket);
+    else upstream.end();
+  }
+
+  /** Streams the client's body to the backend; only called once the connection exists. */
+  sendBody(upstream: http.ClientRequest): void {
+    if (this.upstream !== upstream || this.done || this.timedOut) return;
+    this.bodyStarted = true;
+    // Not stream.pipeline: on an upstream failure it would destroy the client request, and with it
+    // the client's socket, so the 502 could never be sent. The response side uses pipeline.
+    this.req.pipe(upstream);
+  }
+
+  respond(upstreamResponse: http.IncomingMessage): void {
+    this.upstreamResponse = upstreamResponse;
+    const headers = forwardResponseHeaders(upstreamResponse.rawHeaders);
+    if (this.proxy.closing) headers.push('Connection', 'close');
+    try {
+      this.res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, headers);
+    } catch (err) {
+      // Node refuses what it cannot send on (e.g. a status outside 100-999); the client gets a 502.
+      upstreamResponse.destroy();
+      this.route.telemetry.errors.other.inc();
+      this.proxy.logger.warn(
+        { group: this.route.name, backend: this.backend?.id, err: (err as Error).message },
+        'upstream response not forwardable',
+      );
+      this.reply(502, this.route.replies.badGateway.other);
+      return;
+    }
+    pipeline(upstreamResponse, this.res, (err) => this.responseEnded(err));
+  }
+
+  responseEnded(err: NodeJS.ErrnoException | null | undefined): void {
+    // A premature close is the client leaving or our own timeout; anything else broke upstream.
+    if (err == null || err.code === 'ERR_STREAM_PREMATURE_CLOSE' || this.timedOut) return;
+    const failure = classifyUpstreamError(err);
+    this.route.telemetry.errors[failure].inc();
+    this.proxy.logger.warn(
+      { group: this.route.name, backend: this.backend?.id, code: err.code, err: err.message },
+      'upstream response broke off',
+    );
+  }
+
+  upstreamFailed(upstream: http.ClientRequest, err: NodeJS.ErrnoException): void {
+    const failure = classifyUpstreamError(err);
+    const backend = this.backend!;
+    this.route.telemetry.errors[failure].inc();
+    this.abandonUpstream(upstream);
+    this.releaseBackend();
+    this.failure = failure;
+    this.tried ??= new Set();
+    this.tried.add(backend);
+    const decision = retryDecision({
+      method: this.req.method ?? 'GET',
+      failure,
+      reusedSocket: upstream.reusedSocket,
+      hasBody: this.forwarded.hasBody,
+      bodyStarted: this.bodyStarted,
+      responseStarted: false,
+      idempotencyKey: this.forwarded.idempotencyKey,
+      retries: this.retries,
+      maxRetries: MAX_RETRIES,
+    });
+    this.proxy.logger.warn(
+      {
+        group: this.route.name,
+        backend: backend.id,
+        address: backend.address,
+        code: err.code,
+        retry: decision.retry,
+        reason: decision.reason,
+      },
+      'upstream request failed',
+    );
+    if (decision.retry) this.attempt();
+    else this.reply(502, this.route.replies.badGateway[failure]);
+  }
+
+  timeout(): void {
+    this.timer = undefined;
+    if (this.done) return;
+    this.timedOut = true;
+    this.route.telemetry.errors.timeout.inc();
+    this.proxy.logger.warn(
+      { group: this.route.name, backend: this.backend?.id, timeoutMs: this.proxy.requestTimeout },
+      'request timed out',
+    );
+    if (this.upstream !== undefined) this.abandonUpstream(this.upstream);
+    if (this.res.headersSent) this.res.destroy();
+    else this.reply(504, this.route.replies.timeout);
+  }
+
+  /** Runs once, when the client response closes: finished, failed or abandoned by the client. */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    const { res, route } = this;
+    const complete = res.writableFinished;
+    if (!complete && this.upstream !== undefined) this.abandonUpstream(this.upstream);
+    this.releaseBackend();
+    route.inFlight--;
+    route.telemetry.inFlight.dec();
+    route.telemetry.requests[complete ? statusClass(res.statusCode) : 'error'].inc();
+    route.telemetry.duration.observe((performance.now() - this.started) / 1000);
+    this.proxy.exchangeEnded();
+  }
+
+  abandonUpstream(upstream: http.ClientRequest): void {
+    this.upstream = undefined;
+    if (this.bodyStarted) this.req.unpipe(upstream);
+    // A response that already ended leaves its socket to the agent; destroy() is then a no-op.
+    upstream.destroy();
+  }
+
+  releaseBackend(): void {
+    const backend = this.backend;
+    if (backend === undefined) return;
+    this.backend = undefined;
+    this.route.pool.release(backend);
+    if (backend.removed) this.proxy.retire(backend);
+  }
+
+  reply(status: number, body: Buffer): void {
+    const { req, res } = this;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // Read and drop what is left of the body so the client gets the answer instead of a reset.
+    if (this.bodyStarted && !req.complete) req.resume();
+    sendJson(res, status, body, this.proxy.closing);
+  }
+}
+
+function onResponseClose(this: Tagged<http.ServerResponse>): void {
+  this[kExchange].finish();
+}
+
+function onExchangeTimeout(exchange: Exchange): void {
+  exchange.timeout();
+}
+
+function onUpstreamSocket(this: Tagged<http.ClientRequest>, socket: Socket): void {
+  const exchange = this[kExchange];
+  // The body waits for the connection: if it cannot be made, nothing was consumed and any method
+  // may be retried elsewhere.
+  if (socket.connecting) socket.once('connect', () => exchange.sendBody(this));
+  else exchange.sendBody(this);
+}
+
+function onUpstreamResponse(this: Tagged<http.ClientRequest>, response: http.IncomingMessage): void {
+  const exchange = this[kExchange];
+  if (exchange.upstream !== this || exchange.done) {
+    response.destroy();
+    return;
+  }
+  exchange.respond(response);
+}
+
+function onUpstreamError(this: Tagged<http.ClientRequest>, err: NodeJS.ErrnoException): void {
+  const exchange = this[kExchange];
+  // Errors of an abandoned attempt, or after the response started (the pipeline owns those), are
+  // already accounted for.
+  if (exchange.upstream !== this || exchange.done || exchange.upstreamResponse !== undefined) return;
+  exchange.upstreamFailed(this, err);
+}
+
+function statusClass(status: number): StatusClass {
+  if (status < 300) return '2xx';
+  if (status < 400) return '3xx';
+  if (status < 500) return '4xx';
+  return '5xx';
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: Buffer, close: boolean): void {
+  const headers = [
+    'Content-Type',
+    'application/json',
+    'Cache-Control',
+    'no-store',
+    'Content-Length',
+    `${body.length}`,
+  ];
+  if (close) headers.push('Connection', 'close');
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+function localHost(socket: Socket): string {
+  const host = socket.localAddress ?? 'localhost';
+  return host.includes(':') ? `[${host}]:${socket.localPort}` : `${host}:${socket.localPort}`;
+}
+
+function destroyIdleSockets(agent: http.Agent, member: PoolMember): void {
+  const idle = agent.freeSockets[agent.getName({ host: member.host, port: member.port })];
+  if (idle === undefined) return;
+  for (const socket of [...idle]) socket.destroy();
+}

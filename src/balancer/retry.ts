@@ -1,0 +1,105 @@
+/**
+ * UpstreamFailure classifies why talking to a backend failed:
+ * - `connect`: no connection was made, so the backend saw nothing;
+ * - `reset`: the connection broke after it was made;
+ * - `timeout`: the request ran out of time;
+ * - `other`: anything else (e.g. a malformed response).
+ */
+export type UpstreamFailure = 'connect' | 'reset' | 'timeout' | 'other';
+
+const CONNECT_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** classifyUpstreamError maps a socket or HTTP client error to an UpstreamFailure by its `code`. */
+export function classifyUpstreamError(err: unknown): UpstreamFailure {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return 'other';
+  if (CONNECT_CODES.has(code)) return 'connect';
+  if (RESET_CODES.has(code)) return 'reset';
+  if (code === 'ETIMEDOUT') return 'timeout';
+  return 'other';
+}
+
+/** RetryInput is everything `retryDecision` looks at, about one failed attempt. */
+export interface RetryInput {
+  readonly method: string;
+  readonly failure: UpstreamFailure;
+  /** The attempt ran on a keep-alive socket an earlier request had used (`req.reusedSocket`). */
+  readonly reusedSocket: boolean;
+  /** The request has a body (content-length > 0 or a transfer-encoding). */
+  readonly hasBody: boolean;
+  /** Some of the body was already handed to this attempt, so it cannot be replayed. */
+  readonly bodyStarted: boolean;
+  /** Response headers from the backend were already received. */
+  readonly responseStarted: boolean;
+  /** The client sent an `Idempotency-Key` header. */
+  readonly idempotencyKey: boolean;
+  /** Retries already made for this request. */
+  readonly retries: number;
+  readonly maxRetries: number;
+}
+
+/** RetryReason is the stable reason token of a retry decision. */
+export type RetryReason =
+  | 'ConnectFailed'
+  | 'StaleKeepAlive'
+  | 'ResponseStarted'
+  | 'RetryLimit'
+  | 'BodyStreamed'
+  | 'FreshConnectionReset'
+  | 'HasBody'
+  | 'NotIdempotent'
+  | 'NotRetriable';
+
+/** RetryDecision says whether to retry on another backend, and why. */
+export interface RetryDecision {
+  readonly retry: boolean;
+  readonly reason: RetryReason;
+}
+
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+// Decisions are constants so the hot path allocates nothing for them.
+const decisions = {
+  ConnectFailed: { retry: true, reason: 'ConnectFailed' },
+  StaleKeepAlive: { retry: true, reason: 'StaleKeepAlive' },
+  ResponseStarted: { retry: false, reason: 'ResponseStarted' },
+  RetryLimit: { retry: false, reason: 'RetryLimit' },
+  BodyStreamed: { retry: false, reason: 'BodyStreamed' },
+  FreshConnectionReset: { retry: false, reason: 'FreshConnectionReset' },
+  HasBody: { retry: false, reason: 'HasBody' },
+  NotIdempotent: { retry: false, reason: 'NotIdempotent' },
+  NotRetriable: { retry: false, reason: 'NotRetriable' },
+} as const satisfies Record<RetryReason, RetryDecision>;
+
+/**
+ * retryDecision says whether a failed attempt may be repeated on another backend without risking
+ * that a backend acts on the request twice:
+ * 1. never once a response started or the retry budget is spent;
+ * 2. never once any of the body was streamed (it is gone and cannot be replayed);
+ * 3. always when no connection was made (the backend saw nothing), whatever the method;
+ * 4. when a reused keep-alive socket was reset before any response byte — the backend most likely
+ *    closed it as idle just as we sent — but only for a bodiless request whose method is idempotent
+ *    or that carries an Idempotency-Key.
+ */
+export function retryDecision(input: RetryInput): RetryDecision {
+  if (input.responseStarted) return decisions.ResponseStarted;
+  if (input.retries >= input.maxRetries) return decisions.RetryLimit;
+  if (input.bodyStarted) return decisions.BodyStreamed;
+  if (input.failure === 'connect') return decisions.ConnectFailed;
+  if (input.failure !== 'reset') return decisions.NotRetriable;
+  if (!input.reusedSocket) return decisions.FreshConnectionReset;
+  if (input.hasBody) return decisions.HasBody;
+  if (!IDEMPOTENT_METHODS.has(input.method) && !input.idempotencyKey) return decisions.NotIdempotent;
+  return decisions.StaleKeepAlive;
+}

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Backend, BalancerError, createPicker, type Picker } from '../../src/balancer/index.js';
+
+interface FakeBackend extends Backend {
+  inFlight: number;
+}
+
+function backends(spec: Record<string, { weight?: number; inFlight?: number }>): FakeBackend[] {
+  return Object.entries(spec).map(([id, { weight = 1, inFlight = 0 }]) => ({
+    id,
+    address: `10.0.0.1:${id.charCodeAt(0)}`,
+    weight,
+    inFlight,
+    healthy: true,
+    draining: false,
+  }));
+}
+
+function picks(picker: Picker, pool: readonly Backend[], n: number, exclude?: string[]): string[] {
+  const excluded = exclude && new Set(pool.filter((b) => exclude.includes(b.id)));
+  return Array.from({ length: n }, () => picker.pick(pool, excluded && { exclude: excluded })?.id ?? '-');
+}
+
+test('round-robin: smooth weighted sequences as NGINX', () => {
+  const cases: {
+    name: string;
+    pool: Record<string, { weight?: number }>;
+    want: string;
+    exclude?: string[];
+  }[] = [
+    { name: 'equal weights', pool: { a: {}, b: {}, c: {} }, want: 'a,b,c,a,b,c' },
+    {
+      name: '5/1/1 interleaves',
+      pool: { a: { weight: 5 }, b: {}, c: {} },
+      want: 'a,a,b,a,c,a,a,a,a,b,a,c,a,a',
+    },
+    { name: '2/1', pool: { a: { weight: 2 }, b: {} }, want: 'a,b,a,a,b,a' },
+    { name: '1/3', pool: { a: {}, b: { weight: 3 } }, want: 'b,a,b,b,b,a,b,b' },
+    { name: 'single', pool: { a: { weight: 4 } }, want: 'a,a,a' },
+    { name: 'empty', pool: {}, want: '-,-' },
+    { name: 'excluded skipped', pool: { a: {}, b: {}, c: {} }, want: 'b,c,b,c', exclude: ['a'] },
+    { name: 'all excluded', pool: { a: {}, b: {} }, want: '-,-', exclude: ['a', 'b'] },
+  ];
+  for (const { name, pool, want, exclude } of cases) {
+    const list = backends(pool);
+    const got = picks(createPicker('round-robin'), list, want.split(',').length, exclude);
+    assert.equal(got.join(','), want, name);
+  }
+});
+
+test('round-robin: a backend joining keeps the others in their rhythm', () => {
+  const picker = createPicker('round-robin');
+  const [a, b, c] = backends({ a: {}, b: {}, c: {} });
+  assert.deepEqual(picks(picker, [a!, b!], 3), ['a', 'b', 'a']);
+  assert.deepEqual(picks(picker, [a!, b!, c!], 6), ['b', 'c', 'a', 'b', 'c', 'a']);
+});
+
+test('least-connections: fewest in flight, ties taken in turn', () => {
+  const cases: {
+    name: string;
+    pool: Record<string, { weight?: number; inFlight?: number }>;
+    want: string;
+    exclude?: string[];
+  }[] = [
+    { name: 'all idle rotate', pool: { a: {}, b: {}, c: {} }, want: 'a,b,c,a,b,c' },
+    { name: 'busy one skipped', pool: { a: { inFlight: 1 }, b: {}, c: {} }, want: 'b,c,b,c' },
+    {
+      name: 'fewest wins',
+      pool: { a: { inFlight: 3 }, b: { inFlight: 1 }, c: { inFlight: 2 } },
+      want: 'b,b,b',
+    },
+    { name: 'weight scales load', pool: { a: { weight: 3, inFlight: 2 }, b: { inFlight: 1 } }, want: 'a,a' },
+    {
+      name: 'weighted tie rotates',
+      pool: { a: { weight: 2, inFlight: 2 }, b: { inFlight: 1 } },
+      want: 'a,b,a,b',
+    },
+    { name: 'excluded skipped', pool: { a: {}, b: { inFlight: 5 } }, want: 'b,b', exclude: ['a'] },
+    { name: 'empty', pool: {}, want: '-' },
+  ];
+  for (const { name, pool, want, exclude } of cases) {
+    const got = picks(createPicker('least-connections'), backends(pool), want.split(',').length, exclude);
+    assert.equal(got.join(','), want, name);
+  }
+});
+
+test('least-connections: spreads load as requests start', () => {
+  const picker = createPicker('least-connections');
+  const pool = backends({ a: {}, b: {}, c: {} });
+  const got: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const backend = picker.pick(pool)!;
+    backend.inFlight++;
+    got.push(backend.id);
+  }
+  assert.deepEqual(got, ['a', 'b', 'c', 'a', 'b', 'c']);
+  pool[1]!.inFlight = 0;
+  assert.equal(picker.pick(pool)?.id, 'b');
+});
+
+test('createPicker: names and unknown algorithm', () => {
+  assert.equal(createPicker('round-robin').name, 'round-robin');
+  assert.equal(createPicker('least-connections').name, 'least-connections');
+  assert.throws(
+    () => createPicker('random' as never),
+    (err: unknown) => err instanceof BalancerError && err.code === 'BALANCER_UNKNOWN_ALGORITHM',
+  );
+});

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { forwardRequestHeaders, forwardResponseHeaders } from '../../src/balancer/headers.js';
+
+function pairs(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push(`${raw[i]}: ${raw[i + 1]}`);
+  return out;
+}
+
+test('forwardRequestHeaders: strips hop-by-hop, sets X-Forwarded-*', () => {
+  const cases: {
+    name: string;
+    raw: string[];
+    remote?: string;
+    want: string[];
+    hasBody?: boolean;
+    key?: boolean;
+  }[] = [
+    {
+      name: 'plain',
+      raw: ['Host', 'shop.example', 'Accept', '*/*'],
+      remote: '10.1.1.1',
+      want: [
+        'Host: shop.example',
+        'Accept: */*',
+        'X-Forwarded-For: 10.1.1.1',
+        'X-Forwarded-Proto: http',
+        'X-Forwarded-Host: shop.example',
+      ],
+    },
+    {
+      name: 'hop-by-hop and Connection-named',
+      raw: [
+        'Host',
+        'h',
+        'Connection',
+        'keep-alive, X-Secret',
+        'Keep-Alive',
+        'timeout=5',
+        'X-Secret',
+        's',
+        'Proxy-Authorization',
+        'Basic x',
+        'Proxy-Connection',
+        'keep-alive',
+        'TE',
+        'trailers',
+        'Trailer',
+        'X-T',
+        'Upgrade',
+        'h2c',
+        'X-Keep',
+        '1',
+      ],
+      remote: '10.1.1.1',
+      want: [
+        'Host: h',
+        'X-Keep: 1',
+        'X-Forwarded-For: 10.1.1.1',
+        'X-Forwarded-Proto: http',
+        'X-Forwarded-Host: h',
+      ],
+    },
+    {
+      name: 'X-Forwarded-For appended, client proto/host dropped',
+      raw: [
+        'Host',
+        'h',
+        'X-Forwarded-For',
+        '1.1.1.1',
+        'x-forwarded-for',
+        '2.2.2.2',
+        'X-Forwarded-Proto',
+        'https',
+        'X-Forwarded-Host',
+        'evil',
+      ],
+      remote: '10.1.1.1',
+      want: [
+        'Host: h',
+        'X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.1.1.1',
+        'X-Forwarded-Proto: http',
+        'X-Forwarded-Host: h',
+      ],
+    },
+    {
+      name: 'Connection cannot strip Host, Content-Length or our own headers',
+      raw: ['Host', 'h', 'Content-Length', '3', 'Connection', 'host, content-length, x-forwarded-for'],
+      remote: '10.1.1.1',
+      want: [
+        'Host: h',
+        'Content-Length: 3',
+        'X-Forwarded-For: 10.1.1.1',
+        'X-Forwarded-Proto: http',
+        'X-Forwarded-Host: h',
+      ],
+      hasBody: true,
+    },
+    {
+      name: 'chunked body re-framed',
+      raw: ['Host', 'h', 'Transfer-Encoding', 'chunked'],
+      want: ['Host: h', 'Transfer-Encoding: chunked', 'X-Forwarded-Proto: http', 'X-Forwarded-Host: h'],
+      hasBody: true,
+    },
+    {
+      name: 'zero length is no body; idempotency key noticed',
+      raw: ['Content-Length', '0', 'Idempotency-Key', 'k1'],
+      want: ['Content-Length: 0', 'Idempotency-Key: k1', 'X-Forwarded-Proto: http'],
+      key: true,
+    },
+  ];
+  for (const { name, raw, remote, want, hasBody = false, key = false } of cases) {
+    const got = forwardRequestHeaders(raw, remote, 'http');
+    assert.deepEqual(pairs(got.headers), want, name);
+    assert.equal(got.hasBody, hasBody, `${name}: hasBody`);
+    assert.equal(got.idempotencyKey, key, `${name}: idempotencyKey`);
+  }
+});
+
+test('forwardResponseHeaders: strips hop-by-hop, keeps repeats and case', () => {
+  const raw = [
+    'Set-Cookie',
+    'a=1',
+    'Connection',
+    'keep-alive, X-Internal',
+    'Keep-Alive',
+    'timeout=5',
+    'X-Internal',
+    'i',
+    'Transfer-Encoding',
+    'chunked',
+    'Proxy-Authenticate',
+    'Basic',
+    'set-cookie',
+    'b=2',
+    'Content-Type',
+    'text/plain',
+  ];
+  assert.deepEqual(pairs(forwardResponseHeaders(raw)), [
+    'Set-Cookie: a=1',
+    'set-cookie: b=2',
+    'Content-Type: text/plain',
+  ]);
+});

@@ -1,0 +1,164 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
+import { type BackendInstance, Balancer } from '../../src/balancer/index.js';
+import type { BalancerConfig, HealthCheckConfig } from '../../src/config/types.js';
+import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
+
+/** config builds a BalancerConfig on 127.0.0.1:0 with health checks too slow to interfere. */
+export function config(
+  overrides: Partial<Omit<BalancerConfig, 'health'>> = {},
+  health: Partial<HealthCheckConfig> = {},
+): BalancerConfig {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    algorithm: 'round-robin',
+    requestTimeout: 10_000,
+    drainTimeout: 10_000,
+    ...overrides,
+    health: {
+      path: '/healthz',
+      interval: 60_000,
+      timeout: 1_000,
+      unhealthyThreshold: 2,
+      healthyThreshold: 1,
+      ...health,
+    },
+  };
+}
+
+/** Backend is a real HTTP server on a free port. */
+export interface TestBackend {
+  server: http.Server;
+  address: string;
+  /** Requests received, health checks excluded. */
+  requests: number;
+}
+
+/**
+ * startBackend runs `handler` on 127.0.0.1:0 until the test ends; its health path (/healthz unless
+ * given) answers `health()` (200 unless given).
+ */
+export async function startBackend(
+  t: TestContext,
+  handler: http.RequestListener,
+  options: { healthPath?: string; health?: () => number } = {},
+): Promise<TestBackend> {
+  const { healthPath = '/healthz', health = () => 200 } = options;
+  const backend: TestBackend = { server: http.createServer(), address: '', requests: 0 };
+  backend.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.url === healthPath) {
+      res.statusCode = health();
+      res.end();
+      return;
+    }
+    backend.requests++;
+    handler(req, res);
+  });
+  backend.server.listen(0, '127.0.0.1');
+  await once(backend.server, 'listening');
+  backend.address = `127.0.0.1:${(backend.server.address() as AddressInfo).port}`;
+  t.after(() => {
+    backend.server.closeAllConnections();
+    backend.server.close();
+  });
+  return backend;
+}
+
+/** refusedAddress returns a 127.0.0.1 address nothing listens on (a port just released). */
+export async function refusedAddress(): Promise<string> {
+  const server = http.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return `127.0.0.1:${port}`;
+}
+
+/** ready turns [id, address] pairs into ready instances. */
+export function ready(...pairs: [id: string, address: string][]): BackendInstance[] {
+  return pairs.map(([id, address]) => ({ id, address, state: 'ready' }));
+}
+
+/** Started is a listening balancer with fresh metrics. */
+export interface Started {
+  balancer: Balancer;
+  metrics: ScaleplaneMetrics;
+  port: number;
+}
+
+/** startBalancer listens on a free port and closes at the end of the test. */
+export async function startBalancer(t: TestContext, cfg: BalancerConfig = config()): Promise<Started> {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: cfg, metrics });
+  t.after(() => balancer.close());
+  const { port } = await balancer.listen();
+  return { balancer, metrics, port };
+}
+
+/** Reply is a whole response as a client saw it. */
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** send makes one request on a fresh connection and reads the whole response. */
+export function send(
+  port: number,
+  options: {
+    method?: string;
+    path?: string;
+    headers?: http.OutgoingHttpHeaders;
+    body?: Buffer | string;
+  } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        agent: false,
+        method: options.method ?? 'GET',
+        path: options.path ?? '/',
+        headers: options.headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** json parses a reply body. */
+export function json(reply: Reply): unknown {
+  return JSON.parse(reply.body.toString());
+}
+
+/** counter reads one labelled value of a counter or gauge (0 when absent). */
+export async function counter(
+  metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> },
+  labels: Record<string, string>,
+): Promise<number> {
+  const { values } = await metric.get();
+  const hit = values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want));
+  return hit?.value ?? 0;
+}
+
+/** deferred is a promise with its resolver outside. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  classifyUpstreamError,
+  type RetryInput,
+  type RetryReason,
+  retryDecision,
+} from '../../src/balancer/index.js';
+
+const base: RetryInput = {
+  method: 'GET',
+  failure: 'reset',
+  reusedSocket: true,
+  hasBody: false,
+  bodyStarted: false,
+  responseStarted: false,
+  idempotencyKey: false,
+  retries: 0,
+  maxRetries: 2,
+};
+
+test('retryDecision: only requests no backend can have acted on are repeated', () => {
+  const cases: { name: string; input: Partial<RetryInput>; retry: boolean; reason: RetryReason }[] = [
+    { name: 'GET on stale keep-alive socket', input: {}, retry: true, reason: 'StaleKeepAlive' },
+    { name: 'HEAD stale', input: { method: 'HEAD' }, retry: true, reason: 'StaleKeepAlive' },
+    { name: 'OPTIONS stale', input: { method: 'OPTIONS' }, retry: true, reason: 'StaleKeepAlive' },
+    { name: 'PUT stale, no body', input: { method: 'PUT' }, retry: true, reason: 'StaleKeepAlive' },
+    { name: 'DELETE stale', input: { method: 'DELETE' }, retry: true, reason: 'StaleKeepAlive' },
+    { name: 'POST stale', input: { method: 'POST' }, retry: false, reason: 'NotIdempotent' },
+    { name: 'PATCH stale', input: { method: 'PATCH' }, retry: false, reason: 'NotIdempotent' },
+    {
+      name: 'POST stale with Idempotency-Key',
+      input: { method: 'POST', idempotencyKey: true },
+      retry: true,
+      reason: 'StaleKeepAlive',
+    },
+    { name: 'PUT stale with body', input: { method: 'PUT', hasBody: true }, retry: false, reason: 'HasBody' },
+    {
+      name: 'POST with key and body',
+      input: { method: 'POST', idempotencyKey: true, hasBody: true },
+      retry: false,
+      reason: 'HasBody',
+    },
+    {
+      name: 'GET reset on fresh socket',
+      input: { reusedSocket: false },
+      retry: false,
+      reason: 'FreshConnectionReset',
+    },
+    {
+      name: 'GET connect refused',
+      input: { failure: 'connect', reusedSocket: false },
+      retry: true,
+      reason: 'ConnectFailed',
+    },
+    {
+      name: 'POST with body, connect refused',
+      input: { method: 'POST', hasBody: true, failure: 'connect', reusedSocket: false },
+      retry: true,
+      reason: 'ConnectFailed',
+    },
+    {
+      name: 'body already streamed',
+      input: { method: 'PUT', hasBody: true, bodyStarted: true, failure: 'connect' },
+      retry: false,
+      reason: 'BodyStreamed',
+    },
+    {
+      name: 'response started',
+      input: { responseStarted: true, failure: 'connect' },
+      retry: false,
+      reason: 'ResponseStarted',
+    },
+    {
+      name: 'last retry used',
+      input: { failure: 'connect', retries: 2 },
+      retry: false,
+      reason: 'RetryLimit',
+    },
+    {
+      name: 'one retry left',
+      input: { failure: 'connect', retries: 1 },
+      retry: true,
+      reason: 'ConnectFailed',
+    },
+    { name: 'timeout', input: { failure: 'timeout' }, retry: false, reason: 'NotRetriable' },
+    { name: 'other error', input: { failure: 'other' }, retry: false, reason: 'NotRetriable' },
+  ];
+  for (const { name, input, retry, reason } of cases) {
+    assert.deepEqual(retryDecision({ ...base, ...input }), { retry, reason }, name);
+  }
+});
+
+test('classifyUpstreamError: by code only', () => {
+  const cases: [code: unknown, want: string][] = [
+    ['ECONNREFUSED', 'connect'],
+    ['EHOSTUNREACH', 'connect'],
+    ['ENETUNREACH', 'connect'],
+    ['ENOTFOUND', 'connect'],
+    ['ECONNRESET', 'reset'],
+    ['EPIPE', 'reset'],
+    ['ETIMEDOUT', 'timeout'],
+    ['HPE_INVALID_CONSTANT', 'other'],
+    [undefined, 'other'],
+    [42, 'other'],
+  ];
+  for (const [code, want] of cases) {
+    assert.equal(classifyUpstreamError(Object.assign(new Error('x'), { code })), want, String(code));
+  }
+  assert.equal(classifyUpstreamError(null), 'other');
+});
