@@ -1,4 +1,11 @@
-import { isLoopback, ApiServer, generateToken, removeTokenFile, tokenFromEnv, writeTokenFile } from './api/index.js';
+import {
+  ApiServer,
+  generateToken,
+  isLoopback,
+  removeTokenFile,
+  tokenFromEnv,
+  writeTokenFile,
+} from './api/index.js';
 import { Balancer } from './balancer/index.js';
 import type { Config, HostPort } from './config/index.js';
 import { Controller, DecisionJournal, GroupController } from './controller/index.js';
@@ -55,7 +62,11 @@ export class Scaleplane {
     this.token = envToken ?? generateToken();
     this.tokenGenerated = envToken === undefined;
     this.metrics = createMetrics();
-    this.balancer = new Balancer({ config: config.balancer, metrics: this.metrics, logger: logger.child({ component: 'balancer' }) });
+    this.balancer = new Balancer({
+      config: config.balancer,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'balancer' }),
+    });
 
     const sampler = new CpuSampler();
     const cpuWindows = new Map<string, ProcessCpuWindow>();
@@ -97,7 +108,13 @@ export class Scaleplane {
     journal.on('entry', (entry) => {
       const level = entry.source === 'startup' ? 'debug' : 'info';
       logger[level](
-        { group: entry.group, before: entry.before, after: entry.after, reasons: entry.reasons, source: entry.source },
+        {
+          group: entry.group,
+          before: entry.before,
+          after: entry.after,
+          reasons: entry.reasons,
+          source: entry.source,
+        },
         `scale ${entry.group} ${entry.message}`,
       );
     });
@@ -125,7 +142,10 @@ export class Scaleplane {
   async #start(): Promise<void> {
     const logger = this.#logger;
     this.balancerAddress = await this.balancer.listen();
-    logger.info({ address: this.balancerAddress }, `balancer listening on http://${hostPort(this.balancerAddress)}`);
+    logger.info(
+      { address: this.balancerAddress },
+      `balancer listening on http://${hostPort(this.balancerAddress)}`,
+    );
     this.apiAddress = await this.#api.listen();
     logger.info(
       { address: this.apiAddress },
@@ -165,10 +185,16 @@ export class Scaleplane {
     });
     provider.on('crash', (instance, detail) => {
       this.metrics.instanceCrashes.inc({ group: name });
-      logger.warn({ instance: instance.id, ...detail }, `instance ${instance.id} exited unexpectedly; replacing it`);
+      logger.warn(
+        { instance: instance.id, ...detail },
+        `instance ${instance.id} exited unexpectedly; replacing it`,
+      );
     });
     provider.on('crashLoop', (detail) => {
-      logger.error(detail, `group ${name} is crash-looping: ${detail.crashes} crashes in ${detail.windowMs} ms; replacement paused until the next scaling`);
+      logger.error(
+        detail,
+        `group ${name} is crash-looping: ${detail.crashes} crashes in ${detail.windowMs} ms; replacement paused until the next scaling`,
+      );
     });
     provider.on('error', (err) => logger.error({ err }, 'provider error'));
     return provider;

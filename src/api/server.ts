@@ -80,7 +80,10 @@ export class ApiServer {
     }
     if (!path.startsWith('/api/')) throw new HttpError(404, `no route for ${path}`);
     if (!this.#authorized(req.headers.authorization)) {
-      this.#options.logger?.warn({ remote: req.socket.remoteAddress, path }, 'API request refused: bad or missing token');
+      this.#options.logger?.warn(
+        { remote: req.socket.remoteAddress, path },
+        'API request refused: bad or missing token',
+      );
       res.setHeader('www-authenticate', 'Bearer realm="scaleplane"');
       throw new HttpError(401, 'missing or invalid bearer token');
     }
@@ -113,8 +116,10 @@ export class ApiServer {
       const parsed = ScaleGroupRequest.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
       const { group, action, instances } = parsed.data;
-      if (action === 'set' && instances === undefined) throw new HttpError(400, 'instances: required for action "set"');
-      if (action !== 'set' && instances === 0) throw new HttpError(400, `instances: must be >= 1 for "${action}"`);
+      if (action === 'set' && instances === undefined)
+        throw new HttpError(400, 'instances: required for action "set"');
+      if (action !== 'set' && instances === 0)
+        throw new HttpError(400, `instances: must be >= 1 for "${action}"`);
       const result = controller.scale(group, action, instances ?? 1);
       return send(res, 200, { group, ...result });
     }
@@ -133,30 +138,41 @@ export class ApiServer {
       res.destroy();
       return;
     }
-    if (err instanceof HttpError) return send(res, err.status, { error: err.message });
-    if (err instanceof UnknownGroupError) return send(res, 404, { error: err.message, code: err.code });
-    if (err instanceof OutOfRangeError) return send(res, 409, { error: err.message, code: err.code });
-    if (err instanceof ControllerError) return send(res, 400, { error: err.message, code: err.code });
-    this.#options.logger?.warn({ err }, 'API request failed');
-    send(res, 500, { error: 'internal error' });
+    const [status, body] = errorResponse(err);
+    if (status === 500) this.#options.logger?.warn({ err }, 'API request failed');
+    send(res, status, body);
   }
+}
+
+/** errorResponse maps an error to the API's status and JSON `{error}` body. */
+function errorResponse(err: unknown): [number, { error: string; code?: string }] {
+  if (err instanceof HttpError) return [err.status, { error: err.message }];
+  if (err instanceof UnknownGroupError) return [404, { error: err.message, code: err.code }];
+  if (err instanceof OutOfRangeError) return [409, { error: err.message, code: err.code }];
+  if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];
+  return [500, { error: 'internal error' }];
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+  });
   res.end(json);
 }
 
 function allow(method: string, methods: string[]): void {
-  if (!methods.includes(method)) throw new HttpError(405, `method ${method} not allowed; use ${methods.join(' or ')}`);
+  if (!methods.includes(method))
+    throw new HttpError(405, `method ${method} not allowed; use ${methods.join(' or ')}`);
 }
 
 function integerParam(url: URL, name: string): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null) return undefined;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new HttpError(400, `${name}: must be a non-negative integer`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new HttpError(400, `${name}: must be a non-negative integer`);
   return value;
 }
 

@@ -47,7 +47,9 @@ export class ApiClient {
         signal: AbortSignal.timeout(10_000),
       });
     } catch (err) {
-      throw new CliError(`cannot reach the control API at ${this.baseUrl.origin}: ${(err as Error).cause ?? err}`);
+      throw new CliError(
+        `cannot reach the control API at ${this.baseUrl.origin}: ${(err as Error).cause ?? err}`,
+      );
     }
     const text = await res.text();
     let json: unknown;

@@ -121,8 +121,13 @@ function buildProgram(): Command {
       const query = new URLSearchParams({ limit: opts.limit });
       if (opts.group) query.set('group', opts.group);
       if (opts.since) query.set('since', opts.since);
-      const { events } = await client.request<{ events: JournalEntry[] }>('GET', `/api/scalability/events?${query}`);
-      console.log(opts.json ? JSON.stringify(events, null, 2) : events.map(formatEvent).join('\n') || '(no events)');
+      const { events } = await client.request<{ events: JournalEntry[] }>(
+        'GET',
+        `/api/scalability/events?${query}`,
+      );
+      console.log(
+        opts.json ? JSON.stringify(events, null, 2) : events.map(formatEvent).join('\n') || '(no events)',
+      );
     });
 
   return program;

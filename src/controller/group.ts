@@ -140,7 +140,15 @@ export class GroupController {
       if (key && key !== this.#lastNoticeKey) {
         this.#lastNoticeKey = key;
         return this.#journal.append(
-          { group: this.name, source: 'policy', before: current, after: current, reasons: decision.reasons, message: decision.message, inputs },
+          {
+            group: this.name,
+            source: 'policy',
+            before: current,
+            after: current,
+            reasons: decision.reasons,
+            message: decision.message,
+            inputs,
+          },
           now,
         );
       }
@@ -171,7 +179,8 @@ export class GroupController {
    */
   scale(action: ManualAction, instances: number, now: number): { previous: number; desired: number } {
     const previous = this.provider.desired();
-    const desired = action === 'set' ? instances : action === 'scale-out' ? previous + instances : previous - instances;
+    const desired =
+      action === 'set' ? instances : action === 'scale-out' ? previous + instances : previous - instances;
     if (desired < this.config.minInstances || desired > this.config.maxInstances) {
       throw new OutOfRangeError(this.name, desired, this.config.minInstances, this.config.maxInstances);
     }

@@ -6,5 +6,11 @@ export {
   type InstanceStatus,
 } from './controller.js';
 export { ControllerError, OutOfRangeError, UnknownGroupError } from './errors.js';
-export { GroupController, type GroupControllerOptions, type Logger, type ManualAction, type ReadMetrics } from './group.js';
+export {
+  GroupController,
+  type GroupControllerOptions,
+  type Logger,
+  type ManualAction,
+  type ReadMetrics,
+} from './group.js';
 export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';

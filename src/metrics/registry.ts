@@ -33,7 +33,8 @@ export interface ScaleplaneMetrics {
 /** createMetrics builds a fresh registry with Scaleplane's series and the process defaults. */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): ScaleplaneMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'scaleplane_process_' });
+  if (options.defaultMetrics ?? true)
+    collectDefaultMetrics({ register: registry, prefix: 'scaleplane_process_' });
   const registers = [registry];
   return {
     registry,

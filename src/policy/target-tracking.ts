@@ -84,11 +84,7 @@ export interface Decision {
 export const initialPolicyState: PolicyState = { recommendations: [] };
 
 /** proposeForMetric computes HPA's per-metric replica count. */
-export function proposeForMetric(
-  reading: MetricReading,
-  current: number,
-  tolerance: number,
-): MetricProposal {
+export function proposeForMetric(reading: MetricReading, current: number, tolerance: number): MetricProposal {
   const { name, target, values } = reading;
   if (values.length === 0) {
     return { name, average: null, target, ratio: null, proposal: null, reason: 'MetricMissing' };
@@ -179,13 +175,11 @@ export function recommend(
 
   const winner = valid.reduce((best, p) => ((p.proposal ?? 0) > (best.proposal ?? 0) ? p : best));
   const prenormalized = winner.proposal ?? current;
-  const { stabilized, reason: stabilizedReason, recommendations } = stabilize(
-    current,
-    prenormalized,
-    state.recommendations,
-    config,
-    now,
-  );
+  const {
+    stabilized,
+    reason: stabilizedReason,
+    recommendations,
+  } = stabilize(current, prenormalized, state.recommendations, config, now);
   const { desired, reason: rangeReason } = clamp(stabilized, config.minInstances, config.maxInstances);
 
   const reasons: ReasonCode[] = [winner.reason];
@@ -219,7 +213,9 @@ function describe(
   prenormalized: number,
 ): string {
   const signal = `${winner.name} ${round(winner.average)} vs target ${winner.target}`;
-  const parts = [`${signal}: ${winner.reason === 'WithinTolerance' ? 'within tolerance' : `wants ${prenormalized}`}`];
+  const parts = [
+    `${signal}: ${winner.reason === 'WithinTolerance' ? 'within tolerance' : `wants ${prenormalized}`}`,
+  ];
   if (stabilizedReason === 'ScaleDownStabilized') parts.push('held by the scale-down stabilization window');
   if (stabilizedReason === 'ScaleUpStabilized') parts.push('held by the scale-up stabilization window');
   if (rangeReason === 'TooManyReplicas') parts.push('capped at max_instances');

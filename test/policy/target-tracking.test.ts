@@ -26,17 +26,77 @@ describe('recommend (HPA target tracking)', () => {
     desired: number;
     reasons: ReasonCode[];
   }[] = [
-    { name: 'at target keeps', current: 2, values: [80, 80], desired: 2, reasons: ['WithinTolerance', 'DesiredWithinRange'] },
+    {
+      name: 'at target keeps',
+      current: 2,
+      values: [80, 80],
+      desired: 2,
+      reasons: ['WithinTolerance', 'DesiredWithinRange'],
+    },
     // Both sides of the tolerance boundary (ratio 1.1; 88/80 itself is 1.1000000000000001 in floats).
-    { name: 'tolerance boundary inside', current: 2, values: [87.99, 87.99], desired: 2, reasons: ['WithinTolerance', 'DesiredWithinRange'] },
-    { name: 'just past tolerance scales', current: 2, values: [88.1, 88.1], desired: 3, reasons: ['AboveTarget', 'DesiredWithinRange'] },
-    { name: 'ceil(current × ratio)', current: 3, values: [160, 160, 160], desired: 6, reasons: ['AboveTarget', 'DesiredWithinRange'] },
-    { name: 'average over instances', current: 2, values: [160, 0], desired: 2, reasons: ['WithinTolerance', 'DesiredWithinRange'] },
-    { name: 'capped at max', current: 4, values: [400, 400, 400, 400], desired: 10, reasons: ['AboveTarget', 'TooManyReplicas'] },
-    { name: 'counts only instances with samples', current: 3, values: [160], desired: 2, reasons: ['AboveTarget', 'DesiredWithinRange'] },
-    { name: 'scale-down without history goes down', current: 4, values: [10, 10, 10, 10], desired: 1, reasons: ['BelowTarget', 'DesiredWithinRange'] },
-    { name: 'never below min', current: 2, values: [0, 0], desired: 1, reasons: ['BelowTarget', 'TooFewReplicas'] },
-    { name: 'no samples keeps the count', current: 3, values: [], desired: 3, reasons: ['NoMetrics', 'DesiredWithinRange'] },
+    {
+      name: 'tolerance boundary inside',
+      current: 2,
+      values: [87.99, 87.99],
+      desired: 2,
+      reasons: ['WithinTolerance', 'DesiredWithinRange'],
+    },
+    {
+      name: 'just past tolerance scales',
+      current: 2,
+      values: [88.1, 88.1],
+      desired: 3,
+      reasons: ['AboveTarget', 'DesiredWithinRange'],
+    },
+    {
+      name: 'ceil(current × ratio)',
+      current: 3,
+      values: [160, 160, 160],
+      desired: 6,
+      reasons: ['AboveTarget', 'DesiredWithinRange'],
+    },
+    {
+      name: 'average over instances',
+      current: 2,
+      values: [160, 0],
+      desired: 2,
+      reasons: ['WithinTolerance', 'DesiredWithinRange'],
+    },
+    {
+      name: 'capped at max',
+      current: 4,
+      values: [400, 400, 400, 400],
+      desired: 10,
+      reasons: ['AboveTarget', 'TooManyReplicas'],
+    },
+    {
+      name: 'counts only instances with samples',
+      current: 3,
+      values: [160],
+      desired: 2,
+      reasons: ['AboveTarget', 'DesiredWithinRange'],
+    },
+    {
+      name: 'scale-down without history goes down',
+      current: 4,
+      values: [10, 10, 10, 10],
+      desired: 1,
+      reasons: ['BelowTarget', 'DesiredWithinRange'],
+    },
+    {
+      name: 'never below min',
+      current: 2,
+      values: [0, 0],
+      desired: 1,
+      reasons: ['BelowTarget', 'TooFewReplicas'],
+    },
+    {
+      name: 'no samples keeps the count',
+      current: 3,
+      values: [],
+      desired: 3,
+      reasons: ['NoMetrics', 'DesiredWithinRange'],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -53,7 +113,13 @@ describe('recommend (HPA target tracking)', () => {
   }
 
   it('raises to min when the current count is below it', () => {
-    const decision = recommend(1, [{ name: 'cpu', target: 80, values: [80] }], { ...config, minInstances: 2 }, initialPolicyState, 0);
+    const decision = recommend(
+      1,
+      [{ name: 'cpu', target: 80, values: [80] }],
+      { ...config, minInstances: 2 },
+      initialPolicyState,
+      0,
+    );
     assert.equal(decision.desired, 2);
     assert.deepEqual(decision.reasons, ['WithinTolerance', 'TooFewReplicas']);
   });
@@ -96,7 +162,13 @@ describe('scale-down stabilization window', () => {
   function run(steps: { at: number; current: number; values: number[] }[]) {
     let state: PolicyState = initialPolicyState;
     return steps.map((step) => {
-      const d = recommend(step.current, [{ name: 'cpu', target: 80, values: step.values }], cfg, state, step.at);
+      const d = recommend(
+        step.current,
+        [{ name: 'cpu', target: 80, values: step.values }],
+        cfg,
+        state,
+        step.at,
+      );
       state = d.state;
       return { desired: d.desired, reasons: d.reasons };
     });
@@ -133,7 +205,13 @@ describe('scale-down stabilization window', () => {
     const second = recommend(2, [{ name: 'cpu', target: 80, values: [240, 240] }], upCfg, state, 10_000);
     assert.equal(second.desired, 2);
     assert.ok(second.reasons.includes('ScaleUpStabilized'));
-    const third = recommend(2, [{ name: 'cpu', target: 80, values: [240, 240] }], upCfg, second.state, 30_001);
+    const third = recommend(
+      2,
+      [{ name: 'cpu', target: 80, values: [240, 240] }],
+      upCfg,
+      second.state,
+      30_001,
+    );
     assert.equal(third.desired, 6);
   });
 

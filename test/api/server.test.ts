@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ApiServer } from '../../src/api/index.js';
+import type { Config, GroupConfig } from '../../src/config/types.js';
+import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
+
+const TOKEN = 'test-token-0123456789';
+const silent = { info() {}, warn() {}, error() {} };
+
+function groupConfig(): GroupConfig {
+  return {
+    name: 'web',
+    minInstances: 1,
+    maxInstances: 5,
+    initialInstances: 1,
+    healthPath: '/healthz',
+    provider: {
+      provider: 'local',
+      command: 'true',
+      cwd: '/',
+      portEnv: 'PORT',
+      env: {},
+      host: '127.0.0.1',
+      startTimeout: 1000,
+      stopTimeout: 1000,
+      crashLoopLimit: 5,
+      crashLoopWindow: 60_000,
+    },
+  };
+}
+
+async function startApi() {
+  const group = groupConfig();
+  const config = {
+    controller: { interval: 60_000, journalSize: 100 },
+    groups: { web: group },
+  } as unknown as Config;
+  const provider = new MemoryProvider('web');
+  const metrics = createMetrics({ defaultMetrics: false });
+  const journal = new DecisionJournal();
+  const controller = new Controller({
+    config,
+    journal,
+    logger: silent,
+    backends: () => [],
+    groups: [
+      new GroupController({
+        config: group,
+        provider,
+        journal,
+        metrics,
+        logger: silent,
+        readMetrics: () => [],
+      }),
+    ],
+  });
+  await controller.start();
+  const api = new ApiServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    token: TOKEN,
+    controller,
+    registry: metrics.registry,
+  });
+  const { port } = await api.listen();
+  const close = async () => {
+    controller.close();
+    await api.close();
+  };
+  const base = `http://127.0.0.1:${port}`;
+  const call = async (path: string, init: RequestInit & { token?: string | null } = {}) => {
+    const { token = TOKEN, ...rest } = init;
+    const headers = new Headers(rest.headers);
+    if (token !== null) headers.set('authorization', `Bearer ${token}`);
+    const res = await fetch(base + path, { ...rest, headers });
+    const text = await res.text();
+    return {
+      status: res.status,
+      body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text,
+    };
+  };
+  const scale = (body: unknown, token?: string | null) =>
+    call('/api/scalability/scale-group', {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+      ...(token !== undefined && { token }),
+    });
+  return { provider, journal, call, scale, close };
+}
+
+describe('control API', () => {
+  let api: Awaited<ReturnType<typeof startApi>>;
+  before(async () => {
+    api = await startApi();
+  });
+  after(() => api.close());
+
+  it('scale-out adds instances and answers previous/desired', async () => {
+    const res = await api.scale({ group: 'web', action: 'scale-out', instances: 2 });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { group: 'web', previous: 1, desired: 3 });
+    assert.equal(api.provider.desired(), 3);
+    const status = await api.call('/api/scalability/groups/web');
+    assert.equal(status.status, 200);
+    assert.equal(status.body.desired, 3);
+    assert.equal(status.body.instances.length, 3);
+    assert.deepEqual(api.journal.last('web')?.reasons, ['ManualScale']);
+  });
+
+  it('scale-in and set', async () => {
+    assert.deepEqual((await api.scale({ group: 'web', action: 'scale-in', instances: 1 })).body, {
+      group: 'web',
+      previous: 3,
+      desired: 2,
+    });
+    assert.deepEqual((await api.scale({ group: 'web', action: 'set', instances: 4 })).body, {
+      group: 'web',
+      previous: 2,
+      desired: 4,
+    });
+  });
+
+  const refusals: {
+    name: string;
+    body: unknown;
+    token?: string | null;
+    status: number;
+    mentions?: string;
+  }[] = [
+    { name: 'no header', body: { group: 'web', action: 'set', instances: 2 }, token: null, status: 401 },
+    { name: 'wrong token', body: { group: 'web', action: 'set', instances: 2 }, token: 'nope', status: 401 },
+    {
+      name: 'token prefix',
+      body: { group: 'web', action: 'set', instances: 2 },
+      token: TOKEN.slice(0, -1),
+      status: 401,
+    },
+    { name: 'unknown group', body: { group: 'db', action: 'set', instances: 2 }, status: 404 },
+    { name: 'beyond max', body: { group: 'web', action: 'scale-out', instances: 9 }, status: 409 },
+    { name: 'below min', body: { group: 'web', action: 'set', instances: 0 }, status: 409 },
+    { name: 'malformed JSON', body: '{"group": "web",', status: 400, mentions: 'body' },
+    {
+      name: 'wrong type',
+      body: { group: 'web', action: 'set', instances: '3' },
+      status: 400,
+      mentions: 'instances',
+    },
+    {
+      name: 'fraction',
+      body: { group: 'web', action: 'set', instances: 2.5 },
+      status: 400,
+      mentions: 'instances',
+    },
+    {
+      name: 'bad action',
+      body: { group: 'web', action: 'grow', instances: 1 },
+      status: 400,
+      mentions: 'action',
+    },
+    {
+      name: 'unknown field',
+      body: { group: 'web', action: 'set', instances: 1, force: true },
+      status: 400,
+      mentions: 'force',
+    },
+    { name: 'set without count', body: { group: 'web', action: 'set' }, status: 400, mentions: 'instances' },
+    { name: 'not an object', body: '[1,2]', status: 400, mentions: 'body' },
+  ];
+  for (const r of refusals) {
+    it(`refuses ${r.name} with ${r.status} and changes nothing`, async () => {
+      const before = api.provider.calls.length;
+      const desired = api.provider.desired();
+      const res = await api.scale(r.body, r.token);
+      assert.equal(res.status, r.status);
+      assert.equal(typeof res.body.error, 'string');
+      if (r.mentions) assert.match(res.body.error, new RegExp(r.mentions));
+      assert.equal(api.provider.calls.length, before);
+      assert.equal(api.provider.desired(), desired);
+    });
+  }
+
+  it('refuses a body over 64 KiB with 413', async () => {
+    const res = await api.scale({ group: 'web', action: 'set', instances: 1, pad: 'x'.repeat(70_000) });
+    assert.equal(res.status, 413);
+  });
+
+  it('serves /metrics and /healthz without a token', async () => {
+    const metrics = await api.call('/metrics', { token: null });
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, /scaleplane_group_desired_instances\{group="web"\} \d/);
+    assert.equal((await api.call('/healthz', { token: null })).status, 200);
+  });
+
+  it('lists events, filtered by group and since', async () => {
+    const all = await api.call('/api/scalability/events');
+    assert.equal(all.status, 200);
+    assert.ok(all.body.events.length >= 3);
+    const last = all.body.events.at(-1).seq;
+    const none = await api.call(`/api/scalability/events?since=${last}`);
+    assert.deepEqual(none.body.events, []);
+    assert.equal((await api.call('/api/scalability/events?since=-1')).status, 400);
+  });
+
+  it('answers unknown routes and methods with JSON errors', async () => {
+    assert.equal((await api.call('/api/scalability/nope')).status, 404);
+    assert.equal((await api.call('/api/scalability/groups', { method: 'DELETE' })).status, 405);
+    assert.equal((await api.call('/api/scalability/groups/db')).status, 404);
+  });
+});
