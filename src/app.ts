@@ -171,16 +171,18 @@ export class Scaleplane {
   #createProvider(name: string): Provider {
     const group = this.config.groups[name]!;
     const logger = this.#logger.child({ group: name });
+    this.balancer.setGroup(name, [], { healthPath: group.healthPath });
     const provider = new LocalProvider({
       group: name,
       config: group.provider,
       healthPath: group.healthPath,
-      logger,
+      // The provider names the group in its own log lines.
+      logger: this.#logger,
       drain: (instance) => this.balancer.drain(name, instance.id),
     });
     provider.on('change', () => {
       const instances = provider.instances();
-      this.balancer.setGroup(name, instances);
+      this.balancer.setGroup(name, instances, { healthPath: group.healthPath });
       this.metrics.readyInstances.set({ group: name }, instances.filter((i) => i.state === 'ready').length);
     });
     provider.on('crash', (instance, detail) => {

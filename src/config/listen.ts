@@ -9,7 +9,7 @@ const HOST_PORT = /^([^\s:[\]/]+):(\d+)$/;
 
 /**
  * parseListen reads a listen address: `host:port`, `[::1]:port` for IPv6, or a bare port (number or
- * string) meaning 127.0.0.1. Ports must be 1..65535. Throws an Error naming the bad input.
+ * string) meaning 127.0.0.1. Ports are 0..65535; 0 asks the OS for a free port (tests, embedding). Throws an Error naming the bad input.
  */
 export function parseListen(value: string | number): HostPort {
   if (typeof value === 'number') return { host: DEFAULT_LISTEN_HOST, port: checkPort(value, value) };
@@ -26,8 +26,8 @@ export function formatListen(address: HostPort): string {
 }
 
 function checkPort(port: number, original: string | number): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw listenError(original, 'the port must be an integer from 1 to 65535');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw listenError(original, 'the port must be an integer from 0 to 65535');
   }
   return port;
 }

@@ -14,6 +14,8 @@ describe('parseListen', () => {
     [8080, { host: '127.0.0.1', port: 8080 }],
     ['host:1', { host: 'host', port: 1 }],
     ['host:65535', { host: 'host', port: 65535 }],
+    ['host:0', { host: 'host', port: 0 }],
+    [0, { host: '127.0.0.1', port: 0 }],
   ];
   for (const [input, expected] of good) {
     it(`reads ${JSON.stringify(input)}`, () => {
@@ -29,11 +31,11 @@ describe('parseListen', () => {
     '[localhost]:80',
     'host',
     'host:',
-    'host:0',
+    'host:-1',
     'host:65536',
     'host:http',
     'a b:80',
-    0,
+    -1,
     65536,
     80.5,
   ];

@@ -495,8 +495,8 @@ describe('parseConfig: errors name the YAML path and line', () => {
       issues: [{ path: `groups.${'a'.repeat(64)}`, line: 2 }],
     },
     {
-      name: 'listen port 0',
-      yaml: lines('balancer:', '  listen: 127.0.0.1:0', 'groups: { web: { command: x } }'),
+      name: 'listen port negative',
+      yaml: lines('balancer:', '  listen: -1', 'groups: { web: { command: x } }'),
       issues: [{ path: 'balancer.listen', line: 2 }],
     },
     {
