@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Scaleplane } from '../../src/app.js';
+import { runCli } from '../helpers/cli-process.js';
+import { DEMO_DIR, settled, startInProcess, writeTempConfig } from '../helpers/scaleplane.js';
+
+describe('scaleplane validate', () => {
+  it('names the YAML path and line of a broken file and exits non-zero', async () => {
+    const file = await writeTempConfig(
+      [
+        'groups:',
+        '  web:',
+        '    command: node server.js',
+        '    min_instances: 4',
+        '    max_instances: 2',
+        '',
+      ].join('\n'),
+    );
+    const { code, stderr } = await runCli(['validate', '-c', file]);
+    assert.equal(code, 1);
+    assert.match(stderr, /groups\.web\.max_instances \(line 5\)/);
+  });
+
+  it('accepts the short form and says what it means', async () => {
+    const file = await writeTempConfig(
+      [
+        'command: node server.js',
+        'scaling:',
+        '  min_instances: 1',
+        '  max_instances: 5',
+        '  threshold: 80  # CPU percent',
+        '',
+      ].join('\n'),
+    );
+    const { code, stdout } = await runCli(['validate', '-c', file]);
+    assert.equal(code, 0, stdout);
+    assert.match(stdout, /group web: node server\.js \(1\.\.5, scaled on cpu target 80\)/);
+  });
+
+  it('validates the bundled demo config', async () => {
+    const { code } = await runCli(['validate', '-c', `${DEMO_DIR}/scaleplane.yaml`]);
+    assert.equal(code, 0);
+  });
+
+  it('reports a missing file in one line', async () => {
+    const { code, stderr } = await runCli(['validate', '-c', '/nonexistent/scaleplane.yaml']);
+    assert.equal(code, 1);
+    assert.match(stderr, /nonexistent/);
+  });
+});
+
+describe('--help', () => {
+  for (const command of ['up', 'validate', 'status', 'scale', 'events']) {
+    it(`${command} --help`, async () => {
+      const { code, stdout } = await runCli([command, '--help']);
+      assert.equal(code, 0);
+      assert.match(stdout, new RegExp(`Usage: scaleplane ${command}`));
+    });
+  }
+});
+
+describe('the short form runs', () => {
+  let app: Scaleplane;
+  after(() => app?.close());
+
+  it('starts one group web scaled on CPU', async () => {
+    app = await startInProcess(
+      [
+        'command: node server.js',
+        'api: { listen: 127.0.0.1:0 }',
+        'balancer: { listen: 127.0.0.1:0 }',
+        'scaling:',
+        '  min_instances: 1',
+        '  max_instances: 5',
+        '  threshold: 80',
+      ].join('\n'),
+    );
+    const status = app.controller.status('web');
+    assert.equal(status.ready, 1);
+    assert.deepEqual(
+      status.metrics.map((m) => [m.name, m.target]),
+      [['cpu', 80]],
+    );
+    const { host, port } = app.balancerAddress!;
+    assert.equal((await fetch(`http://${host}:${port}/`)).status, 200);
+  });
+});
+
+describe('status, scale and events against a running Scaleplane', () => {
+  let app: Scaleplane;
+  let api: string;
+  const env = { SCALEPLANE_API_KEY: 'integration-token' };
+  before(async () => {
+    app = await startInProcess(`
+api: { listen: 127.0.0.1:0 }
+balancer: { listen: 127.0.0.1:0 }
+groups:
+  web: { command: node server.js, min_instances: 1, max_instances: 3 }
+`);
+    api = `http://127.0.0.1:${app.apiAddress!.port}`;
+  });
+  after(() => app?.close());
+
+  it('scale +2, -1 and a count; status and events show it', async () => {
+    assert.equal((await runCli(['scale', 'web', '+2', '--api', api], env)).stdout.trim(), 'web: 1 → 3');
+    await settled(app, 'web', 3, 15_000);
+    assert.equal((await runCli(['scale', 'web', '-1', '--api', api], env)).stdout.trim(), 'web: 3 → 2');
+    assert.equal((await runCli(['scale', '--api', api, 'web', '1'], env)).stdout.trim(), 'web: 2 → 1');
+    const status = await runCli(['status', '--api', api, '--json'], env);
+    const groups = JSON.parse(status.stdout) as { name: string; desired: number }[];
+    assert.deepEqual(
+      groups.map((g) => [g.name, g.desired]),
+      [['web', 1]],
+    );
+    const events = await runCli(['events', '--api', api], env);
+    assert.equal(events.stdout.match(/ManualScale/g)?.length, 3);
+  });
+
+  it('beyond max: exit 1, one line, nothing changed', async () => {
+    const { code, stderr } = await runCli(['scale', 'web', '9', '--api', api], env);
+    assert.equal(code, 1);
+    assert.match(stderr, /^scaleplane: 409: .*nothing changed\n$/);
+    assert.equal(app.controller.group('web').desired(), 1);
+  });
+
+  it('a wrong token is refused', async () => {
+    const { code, stderr } = await runCli(['status', '--api', api], { SCALEPLANE_API_KEY: 'wrong' });
+    assert.equal(code, 1);
+    assert.match(stderr, /401/);
+  });
+
+  it('a malformed count is a usage error', async () => {
+    const { code, stderr } = await runCli(['scale', 'web', '+x', '--api', api], env);
+    assert.notEqual(code, 0);
+    assert.match(stderr, /\+N, -N or N/);
+  });
+});

@@ -1,0 +1,118 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** ROOT is the repository root. */
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+/** LogLine is one JSON log line of `scaleplane up`. */
+export type LogLine = { msg?: string; level?: number } & Record<string, unknown>;
+
+/** runCli runs the CLI from source (through tsx) and collects its output. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * UpProcess is `scaleplane up` in a child process, with its JSON log lines readable as they come.
+ */
+export class UpProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(configPath: string, env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', configPath], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+    createInterface({ input: this.child.stdout! }).on('line', (text) => {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: text };
+      }
+      this.lines.push(line);
+      for (const waiter of [...this.#waiters]) {
+        if (waiter.match(line)) {
+          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    });
+  }
+
+  /** waitFor resolves with the first log line (past or future) that matches, or rejects at the deadline. */
+  waitFor(match: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine> {
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolvePromise(l);
+        },
+      });
+      void this.exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error('scaleplane exited before the expected log line'));
+      });
+    });
+  }
+}
+
+/** processGroupMembers lists the pids of every live process in the given process groups (from /proc). */
+export function processGroupMembers(pgids: number[]): number[] {
+  const wanted = new Set(pgids);
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] is the state, [2] the process group; zombies are already dead.
+      if (fields[0] !== 'Z' && wanted.has(Number(fields[2]))) members.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return members;
+}
+
+/** waitUntilGone polls /proc until no process of the groups is left, or fails at the deadline. */
+export async function waitUntilGone(pgids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = processGroupMembers(pgids);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
