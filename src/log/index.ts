@@ -11,7 +11,7 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
   if (!usePretty) return pino({ level, base: undefined });
   return pino(
     { level, base: undefined },
-    pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true }),
+    pretty({ colorize: true, translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }),
   );
 }
 

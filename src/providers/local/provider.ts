@@ -314,7 +314,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#reaper.register(slot.pid, config.stopTimeout);
       this.#logger.info(
         { group: this.#group, instance: slot.id, pid: slot.pid, port: slot.port },
-        'instance starting',
+        `starting ${slot.id} (pid ${slot.pid}) on ${this.#config.host}:${slot.port}`,
       );
       this.emit('change');
     }
@@ -326,7 +326,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.readyAt = this.#now();
       this.#logger.info(
         { group: this.#group, instance: slot.id, ms: slot.readyAt - slot.startedAt },
-        'instance ready',
+        `${slot.id} ready on ${this.#config.host}:${slot.port} after ${slot.readyAt - slot.startedAt} ms`,
       );
       this.emit('change');
       this.#reconcile();
@@ -423,7 +423,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (!slot.child) return;
     slot.state = 'stopping';
     this.emit('change');
-    this.#logger.info({ group: this.#group, instance: slot.id, pid: slot.pid }, 'instance stopping');
+    this.#logger.info(
+      { group: this.#group, instance: slot.id, pid: slot.pid },
+      `${slot.id} drained; stopping it (SIGTERM, SIGKILL after ${this.#config.stopTimeout} ms)`,
+    );
     await this.#terminate(slot);
     slot.state = 'stopped';
     this.#remove(slot);
