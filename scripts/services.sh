@@ -3,9 +3,10 @@
 # service, starts it if it is down, and installs it from Debian packages if it is missing.
 # Idempotent; safe to run before every test run.
 set -euo pipefail
-cd "$(dirname "$0")/services"
-for script in ./*.sh; do
+dir="$(cd "$(dirname "$0")" && pwd)/services"
+[ -d "$dir" ] || exit 0
+for script in "$dir"/*.sh; do
   [ -e "$script" ] || continue
-  echo "== services: ${script#./}"
+  echo "== services: $(basename "$script")"
   bash "$script"
 done
