@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# MariaDB primary + GTID replica as two private mariadbd processes on spare ports, for the replicas
+# tests and bench. Never touches the machine's default server (3306): --no-defaults everywhere.
+#
+#   mariadb-replica.sh [up]              create what is missing, start what is down (idempotent)
+#   mariadb-replica.sh stop-replica PORT kill one replica at once (SIGKILL: a crash)
+#   mariadb-replica.sh start-replica PORT
+#   mariadb-replica.sh down              stop both and delete their data
+#
+# Accounts (host 127.0.0.1): scaleplane/scaleplane (DML + DDL, no SUPER, so read_only binds it),
+# scaleplane_admin/scaleplane (everything; tests use it to stop and start replication).
+# Environment: SCALEPLANE_MARIADB_PRIMARY_PORT (3341), SCALEPLANE_MARIADB_REPLICA_PORTS ("3342"),
+# SCALEPLANE_MARIADB_DIR (/var/lib/scaleplane-mariadb).
+set -euo pipefail
+
+PRIMARY_PORT=${SCALEPLANE_MARIADB_PRIMARY_PORT:-3341}
+REPLICA_PORTS=${SCALEPLANE_MARIADB_REPLICA_PORTS:-3342}
+BASE=${SCALEPLANE_MARIADB_DIR:-/var/lib/scaleplane-mariadb}
+REPL_PASSWORD=scaleplane-repl
+
+log() { echo "mariadb-replica: $*" >&2; }
+
+ensure_installed() {
+  if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/null; then
+    log "installing mariadb-server"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq </dev/null
+    apt-get install -y -qq mariadb-server mariadb-client </dev/null
+  fi
+}
+
+dir_of() { echo "${BASE}/$1"; }
+sock_of() { echo "${BASE}/$1/mysqld.sock"; }
+
+sql_on() { # port sql
+  mariadb --no-defaults -uroot --socket="$(sock_of "$1")" -N -B -e "$2" </dev/null
+}
+
+running() { # port
+  local pidfile
+  pidfile="$(dir_of "$1")/mysqld.pid"
+  [ -f "${pidfile}" ] && kill -0 "$(cat "${pidfile}")" 2>/dev/null
+}
+
+wait_ready() { # port
+  for _ in $(seq 1 150); do
+    if mariadb-admin --no-defaults -uroot --socket="$(sock_of "$1")" ping >/dev/null 2>&1 </dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "port $1 not ready; see $(dir_of "$1")/error.log"
+  return 1
+}
+
+init_dir() { # port -> returns 0 when it created a fresh data directory
+  local dir
+  dir="$(dir_of "$1")"
+  if [ -d "${dir}/mysql" ]; then return 1; fi
+  log "initialising ${dir}"
+  mkdir -p "${dir}"
+  chown -R mysql:mysql "${BASE}" "${dir}"
+  mariadb-install-db --no-defaults --user=mysql --datadir="${dir}" \
+    --auth-root-authentication-method=normal >/dev/null </dev/null
+  return 0
+}
+
+start_server() { # port server-id extra-args...
+  local port=$1 id=$2 dir
+  shift 2
+  dir="$(dir_of "${port}")"
+  if running "${port}"; then return 0; fi
+  log "starting mariadbd on ${port}"
+  # Throwaway test data: flush lazily for write throughput.
+  setsid nohup mariadbd --no-defaults --user=mysql --datadir="${dir}" --port="${port}" \
+    --socket="$(sock_of "${port}")" --pid-file="${dir}/mysqld.pid" --log-error="${dir}/error.log" \
+    --bind-address=127.0.0.1 --skip-name-resolve --server-id="${id}" \
+    --log-bin="${dir}/bin" --binlog-format=ROW --gtid-strict-mode=1 \
+    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb-buffer-pool-size=64M \
+    --performance-schema=OFF --max-connections=300 "$@" </dev/null >/dev/null 2>&1 &
+  wait_ready "${port}"
+}
+
+up_primary() {
+  local fresh=1
+  init_dir "${PRIMARY_PORT}" || fresh=0
+  start_server "${PRIMARY_PORT}" 1
+  sql_on "${PRIMARY_PORT}" "
+    CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '${REPL_PASSWORD}';
+    GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
+    CREATE USER IF NOT EXISTS 'scaleplane'@'127.0.0.1' IDENTIFIED BY 'scaleplane';
+    GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, SLAVE MONITOR, BINLOG MONITOR
+      ON *.* TO 'scaleplane'@'127.0.0.1';
+    CREATE USER IF NOT EXISTS 'scaleplane_admin'@'127.0.0.1' IDENTIFIED BY 'scaleplane';
+    GRANT ALL PRIVILEGES ON *.* TO 'scaleplane_admin'@'127.0.0.1' WITH GRANT OPTION;
+    CREATE DATABASE IF NOT EXISTS scaleplane_test;"
+  return $((1 - fresh)) # 0 when fresh
+}
+
+up_replica() { # port primary-was-fresh
+  local port=$1 fresh_primary=$2
+  if [ "${fresh_primary}" = 1 ] && [ -d "$(dir_of "${port}")/mysql" ]; then
+    # A replica of an older primary has GTIDs the new one never wrote.
+    log "primary is new; recreating replica ${port}"
+    stop_server "${port}"
+    rm -rf "$(dir_of "${port}")"
+  fi
+  init_dir "${port}" || true
+  start_server "${port}" "${port}" --read-only=1 --relay-log="$(dir_of "${port}")/relay"
+  if [ -z "$(sql_on "${port}" 'SHOW SLAVE STATUS')" ]; then
+    log "replica ${port} follows ${PRIMARY_PORT}"
+    sql_on "${port}" "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${PRIMARY_PORT},
+      MASTER_USER='repl', MASTER_PASSWORD='${REPL_PASSWORD}', MASTER_USE_GTID=slave_pos,
+      MASTER_CONNECT_RETRY=1"
+  fi
+  # Also restarts an SQL thread a test that died mid-way left stopped.
+  sql_on "${port}" 'START SLAVE' 2>/dev/null || true
+}
+
+stop_server() { # port [signal]
+  local pidfile pid
+  pidfile="$(dir_of "$1")/mysqld.pid"
+  [ -f "${pidfile}" ] || return 0
+  pid=$(cat "${pidfile}")
+  kill "-${2:-TERM}" "${pid}" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "${pid}" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -f "${pidfile}"
+}
+
+cmd=${1:-up}
+case "${cmd}" in
+  up)
+    ensure_installed
+    fresh=0
+    up_primary && fresh=1
+    for port in ${REPLICA_PORTS}; do up_replica "${port}" "${fresh}"; done
+    log "primary ${PRIMARY_PORT}, replicas ${REPLICA_PORTS}: running"
+    ;;
+  stop-replica)
+    stop_server "${2:?port}" KILL
+    ;;
+  start-replica)
+    start_server "${2:?port}" "$2" --read-only=1 --relay-log="$(dir_of "$2")/relay"
+    sql_on "$2" 'START SLAVE' 2>/dev/null || true
+    ;;
+  down)
+    for port in ${REPLICA_PORTS} ${PRIMARY_PORT}; do stop_server "${port}"; done
+    rm -rf "${BASE}"
+    ;;
+  *)
+    echo "usage: $0 [up|stop-replica PORT|start-replica PORT|down]" >&2
+    exit 2
+    ;;
+esac
