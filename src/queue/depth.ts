@@ -1,0 +1,94 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Channel } from 'amqplib';
+import type { Redis } from 'ioredis';
+import { natsNames } from './nats/backend.js';
+import { rabbitNames } from './rabbitmq/topology.js';
+import { redisKeys } from './redis/backend.js';
+import type { DepthReading } from './types.js';
+
+/**
+ * Depth readers: one function per broker, each taking a client the caller owns, so a metric
+ * source (or the example's scaler) can read backlog without creating a Queue.
+ */
+
+/** depthRate is the arrival rate in jobs/s between two readings, or undefined without counters. */
+export function depthRate(previous: DepthReading | undefined, current: DepthReading): number | undefined {
+  if (!previous || previous.added === undefined || current.added === undefined) return undefined;
+  const seconds = (current.at - previous.at) / 1000;
+  if (seconds <= 0) return undefined;
+  return Math.max(0, (current.added - previous.added) / seconds);
+}
+
+/** withRate returns `current` with `rate` filled in from `previous`, when both carry counters. */
+export function withRate(previous: DepthReading | undefined, current: DepthReading): DepthReading {
+  const rate = depthRate(previous, current);
+  return rate === undefined ? current : { ...current, rate };
+}
+
+/** readRedisDepth reads a Redis Streams queue: waiting, pending (delivered, unacked) and delayed jobs. */
+export async function readRedisDepth(
+  redis: Redis,
+  queue: string,
+  options: { prefix?: string; group?: string; previous?: DepthReading } = {},
+): Promise<DepthReading> {
+  const keys = redisKeys(options.prefix ?? 'sp', queue);
+  const replies = (await redis
+    .multi()
+    .xlen(keys.stream)
+    .zcard(keys.delayed)
+    .xinfo('GROUPS', keys.stream)
+    .xinfo('STREAM', keys.stream)
+    .exec()) as [Error | null, unknown][];
+  const [len, delayed, groups, info] = replies.map(([error, value]) => (error ? undefined : value));
+  const group = ((groups ?? []) as string[][]).find((g) => g[1] === (options.group ?? 'workers'));
+  const pending = Number(group ? fieldOf(group, 'pending') : 0);
+  const added = info ? fieldOf(info as string[], 'entries-added') : undefined;
+  // Acked entries are deleted, so the stream holds exactly the waiting plus the pending ones.
+  const reading: DepthReading = {
+    depth: Math.max(0, Number(len ?? 0) - pending),
+    pending,
+    delayed: Number(delayed ?? 0),
+    ...(added === undefined ? {} : { added: Number(added) }),
+    at: Date.now(),
+  };
+  return withRate(options.previous, reading);
+}
+
+function fieldOf(fields: readonly unknown[], name: string): unknown {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+/**
+ * readRabbitDepth reads a RabbitMQ queue's ready messages on a channel the caller owns. AMQP has no
+ * unacked count or arrival counter (those need the management plugin), so `pending` and `rate`
+ * stay undefined. A missing queue closes the channel, as AMQP does.
+ */
+export async function readRabbitDepth(
+  channel: Channel,
+  queue: string,
+  options: { prefix?: string } = {},
+): Promise<DepthReading> {
+  const reply = await channel.checkQueue(rabbitNames(options.prefix ?? 'sp', queue).queue);
+  return { depth: reply.messageCount, at: Date.now() };
+}
+
+/** readNatsDepth reads a JetStream queue: undelivered (num_pending) and unacked (num_ack_pending) jobs. */
+export async function readNatsDepth(
+  jsm: JetStreamManager,
+  queue: string,
+  options: { consumer?: string; previous?: DepthReading } = {},
+): Promise<DepthReading> {
+  const names = natsNames(queue);
+  const stream = await jsm.streams.info(names.stream);
+  let depth = stream.state.messages;
+  let pending = 0;
+  try {
+    const info = await jsm.consumers.info(names.stream, options.consumer ?? 'workers');
+    depth = info.num_pending;
+    pending = info.num_ack_pending;
+  } catch {
+    // No consumer yet: every stored message is waiting.
+  }
+  return withRate(options.previous, { depth, pending, added: stream.state.last_seq, at: Date.now() });
+}

@@ -1,0 +1,41 @@
+export {
+  type BackoffOptions,
+  backoffDelay,
+  DEFAULT_RECONNECT_BACKOFF,
+  DEFAULT_RETRY_BACKOFF,
+  decideRetry,
+  type RetryDecision,
+} from './backoff.js';
+export { createRedisDedupStore, type DedupStore, type RedisDedupStoreOptions } from './dedup.js';
+export { depthRate, readNatsDepth, readRabbitDepth, readRedisDepth, withRate } from './depth.js';
+export {
+  errorMessage,
+  InvalidArgumentError,
+  QueueClosedError,
+  QueueError,
+  type QueueErrorCode,
+} from './errors.js';
+export type { QueueLogger } from './log.js';
+export { type QueueMetrics, queueMetrics } from './metrics.js';
+export type { NatsBackendOptions } from './nats/backend.js';
+export { createQueue, type PublishOptions, Queue, type QueueOptions } from './queue.js';
+export type { RabbitBackendOptions } from './rabbitmq/backend.js';
+export { delayBucket, type QueueType } from './rabbitmq/topology.js';
+export type { RedisBackendOptions } from './redis/backend.js';
+export type {
+  BackendName,
+  ConnectionEvent,
+  DeadLetter,
+  DepthReading,
+  JobEnvelope,
+  QueueBackend,
+} from './types.js';
+export {
+  type JobContext,
+  type JobEvent,
+  type JobHandler,
+  resolveWorkerOptions,
+  UnrecoverableError,
+  Worker,
+  type WorkerOptions,
+} from './worker.js';

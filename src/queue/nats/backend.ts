@@ -1,0 +1,385 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import {
+  connect,
+  headers,
+  type NatsConnection,
+  type NodeConnectionOptions,
+  nanos,
+} from '@nats-io/transport-node';
+import { backoffDelay } from '../backoff.js';
+import { readNatsDepth } from '../depth.js';
+import { QueueError } from '../errors.js';
+import type {
+  BackendContext,
+  ConsumeOptions,
+  Consumption,
+  DeadLetter,
+  Delivery,
+  JobEnvelope,
+  QueueBackend,
+} from '../types.js';
+
+/** NatsBackendOptions configures the NATS JetStream backend. */
+export interface NatsBackendOptions {
+  /** Server URL(s). @defaultValue '127.0.0.1:4222' */
+  servers?: string | string[];
+  /** Extra connection options (auth, TLS). */
+  nats?: Partial<NodeConnectionOptions>;
+  /** Window in ms within which a job id published twice is stored once (`Nats-Msg-Id`). @defaultValue 120000 */
+  duplicateWindow?: number;
+  /**
+   * Deliveries beyond a job's retries that JetStream still makes (crash redeliveries); past
+   * `retries + 1 + this` JetStream stops delivering (MaxDeliver). @defaultValue 10
+   */
+  maxDeliverMargin?: number;
+}
+
+const CONSUMER = 'workers';
+const NOT_BEFORE = 'Sp-Not-Before';
+const ERROR = 'Sp-Error';
+const FAILED_AT = 'Sp-Failed-At';
+
+/** natsNames names the streams and subjects of one queue. */
+export function natsNames(queue: string): {
+  stream: string;
+  subject: string;
+  dlqStream: string;
+  dlqSubject: string;
+} {
+  return {
+    stream: `SP_${queue}`,
+    subject: `sp.q.${queue}`,
+    dlqStream: `SP_${queue}_DLQ`,
+    dlqSubject: `sp.dlq.${queue}`,
+  };
+}
+
+interface Clients {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function isNotFound(error: unknown): boolean {
+  // JetStream API errors carry numeric codes; 10059 stream not found, 10014 consumer not found.
+  const code = (error as { api_error?: { err_code?: number } }).api_error?.err_code;
+  return code === 10059 || code === 10014 || (error as { name?: string }).name === 'StreamNotFoundError';
+}
+
+/** createNatsBackend runs each queue as a JetStream work-queue stream with one durable pull consumer. */
+export function createNatsBackend(options: NatsBackendOptions, context: BackendContext): QueueBackend {
+  const duplicateWindow = options.duplicateWindow ?? 120_000;
+  const margin = options.maxDeliverMargin ?? 10;
+  let closed = false;
+  let attempt = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const streams = new Set<string>();
+
+  const clients: Promise<Clients> = (async () => {
+    const nc = await connect({
+      servers: options.servers ?? '127.0.0.1:4222',
+      ...options.nats,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      waitOnFirstConnect: true,
+      reconnectDelayHandler: () => backoffDelay(++attempt, context.reconnect, context.random),
+    });
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'disconnect') context.onConnection({ state: 'disconnected' });
+        else if (status.type === 'reconnecting') context.onConnection({ state: 'reconnecting', attempt });
+        else if (status.type === 'reconnect') {
+          attempt = 0;
+          context.onConnection({ state: 'connected' });
+        } else if (status.type === 'error')
+          context.onError(
+            new QueueError('QUEUE_CONNECTION', `nats: ${String(status.error)}`, { cause: status.error }),
+          );
+      }
+    })().catch(() => {});
+    return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+  })();
+  // Connection failures surface through the calls that await it; this only silences the unawaited copy.
+  clients.catch(() => {});
+
+  const ensureStreams = async (queue: string) => {
+    if (streams.has(queue)) return;
+    const { jsm } = await clients;
+    const names = natsNames(queue);
+    const add = async (name: string, subject: string, workQueue: boolean) => {
+      try {
+        await jsm.streams.info(name);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        await jsm.streams.add({
+          name,
+          subjects: [subject],
+          retention: workQueue ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+          storage: StorageType.File,
+          duplicate_window: nanos(duplicateWindow),
+        });
+      }
+    };
+    await add(names.stream, names.subject, true);
+    await add(names.dlqStream, names.dlqSubject, false);
+    streams.add(queue);
+  };
+
+  const ensureConsumer = async (queue: string, opts: ConsumeOptions) => {
+    const { jsm } = await clients;
+    const { stream } = natsNames(queue);
+    try {
+      await jsm.consumers.info(stream, CONSUMER);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await jsm.consumers.add(stream, {
+        durable_name: CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(opts.stallTimeout),
+        max_deliver: opts.maxAttempts + margin,
+        max_ack_pending: -1,
+      });
+    }
+  };
+
+  const publishWithRetry = async (
+    subject: string,
+    data: Uint8Array,
+    msgID: string,
+    signal: AbortSignal,
+    hdrs?: Record<string, string>,
+  ) => {
+    const { js } = await clients;
+    for (let n = 1; ; n++) {
+      try {
+        const h = headers();
+        for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
+        await js.publish(subject, data, { msgID, headers: h, timeout: 5000 });
+        return;
+      } catch (error) {
+        // The retry carries the same Nats-Msg-Id, so a first copy that did land is not stored twice.
+        if (signal.aborted || closed) throw error;
+        await new Promise((r) => setTimeout(r, backoffDelay(n, context.reconnect, context.random)));
+      }
+    }
+  };
+
+  return {
+    name: 'nats',
+
+    async publish(envelope, delay, signal) {
+      await ensureStreams(envelope.queue);
+      const hdrs = delay > 0 ? { [NOT_BEFORE]: String(Date.now() + delay) } : undefined;
+      await publishWithRetry(
+        natsNames(envelope.queue).subject,
+        encoder.encode(JSON.stringify(envelope)),
+        envelope.id,
+        signal,
+        hdrs,
+      );
+    },
+
+    async consume(queue, opts) {
+      await ensureStreams(queue);
+      await ensureConsumer(queue, opts);
+      return startConsumer(queue, opts);
+    },
+
+    async depth(queue) {
+      const { jsm } = await clients;
+      await ensureStreams(queue);
+      return readNatsDepth(jsm, queue, { consumer: CONSUMER });
+    },
+
+    async listDeadLetters(queue, limit) {
+      const { jsm } = await clients;
+      await ensureStreams(queue);
+      const { dlqStream } = natsNames(queue);
+      const { state } = await jsm.streams.info(dlqStream);
+      const out: DeadLetter[] = [];
+      for (
+        let seq = state.first_seq;
+        seq <= state.last_seq && out.length < limit && state.messages > 0;
+        seq++
+      ) {
+        const msg = await jsm.streams.getMessage(dlqStream, { seq }).catch(() => null);
+        if (!msg) continue;
+        out.push({
+          ref: String(seq),
+          job: JSON.parse(decoder.decode(msg.data)) as JobEnvelope,
+          error: msg.header.get(ERROR),
+          failedAt: Number(msg.header.get(FAILED_AT)),
+        });
+      }
+      return out;
+    },
+
+    async retryDeadLetters(queue, refs) {
+      const { jsm } = await clients;
+      const names = natsNames(queue);
+      const letters =
+        refs === undefined
+          ? await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)
+          : (await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)).filter((l) => refs.includes(l.ref));
+      let moved = 0;
+      for (const letter of letters) {
+        const job = { ...letter.job, attempt: 1 };
+        // A fresh Nats-Msg-Id: the original id is likely still inside the duplicate window.
+        await publishWithRetry(
+          names.subject,
+          encoder.encode(JSON.stringify(job)),
+          `${job.id}:dlq-retry:${letter.ref}`,
+          AbortSignal.timeout(30_000),
+        );
+        await jsm.streams.deleteMessage(names.dlqStream, Number(letter.ref)).catch(() => false);
+        moved++;
+      }
+      return moved;
+    },
+
+    async purgeDeadLetters(queue) {
+      const { jsm } = await clients;
+      await ensureStreams(queue);
+      const { purged } = await jsm.streams.purge(natsNames(queue).dlqStream);
+      return purged;
+    },
+
+    async destroy(queue) {
+      const { jsm } = await clients;
+      const names = natsNames(queue);
+      for (const name of [names.stream, names.dlqStream]) {
+        await jsm.streams.delete(name).catch((error) => {
+          if (!isNotFound(error)) throw error;
+        });
+      }
+      streams.delete(queue);
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearInterval(t);
+      const { nc } = await clients.catch(() => ({ nc: undefined }));
+      await nc?.drain().catch(() => nc.close());
+    },
+  };
+
+  function startConsumer(queue: string, opts: ConsumeOptions): Consumption {
+    const names = natsNames(queue);
+    const inFlight = new Set<JsMsg>();
+    let stopped = false;
+    let wakeUp: (() => void) | undefined;
+
+    const deliveryFor = (m: JsMsg, envelope: JobEnvelope, deferred: boolean): Delivery => {
+      inFlight.add(m);
+      // A delayed job spends one delivery waiting out its delay; that one is not an attempt.
+      const attempt = Math.max(1, envelope.attempt - 1 + m.info.deliveryCount - (deferred ? 1 : 0));
+      const settled = <T>(p: Promise<T>) => p.finally(() => inFlight.delete(m));
+      return {
+        envelope,
+        attempt,
+        ack: () => settled(m.ackAck().then(() => undefined)),
+        retry: (delay) => settled(Promise.resolve(m.nak(delay))),
+        async deadLetter(error) {
+          const { js } = await clients;
+          const h = headers();
+          h.set(ERROR, error.replace(/[\r\n]+/g, ' ').slice(0, 4000));
+          h.set(FAILED_AT, String(Date.now()));
+          await settled(
+            js
+              .publish(names.dlqSubject, encoder.encode(JSON.stringify({ ...envelope, attempt })), {
+                msgID: `${envelope.id}:dlq:${m.seq}`,
+                headers: h,
+              })
+              .then(() => m.ackAck())
+              .then(() => undefined),
+          );
+        },
+        release: () => settled(Promise.resolve(m.nak())),
+      };
+    };
+
+    const handle = (m: JsMsg) => {
+      const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
+      const wait = notBefore - Date.now();
+      if (wait > 0) {
+        m.nak(wait);
+        return;
+      }
+      const envelope = JSON.parse(decoder.decode(m.data)) as JobEnvelope;
+      opts.deliver(deliveryFor(m, envelope, notBefore > 0 && m.info.deliveryCount > 1));
+    };
+
+    const loop = async () => {
+      let failures = 0;
+      const { js } = await clients;
+      const consumer = await js.consumers.get(names.stream, CONSUMER);
+      while (!stopped) {
+        const free = opts.freeSlots();
+        if (free <= 0) {
+          await new Promise<void>((resolve) => {
+            wakeUp = resolve;
+          });
+          wakeUp = undefined;
+          continue;
+        }
+        try {
+          const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
+          for await (const m of batch) {
+            if (stopped) m.nak();
+            else handle(m);
+          }
+          failures = 0;
+        } catch (error) {
+          if (stopped) break;
+          failures++;
+          context.onError(
+            new QueueError('QUEUE_BACKEND', `nats consumer ${queue}: ${(error as Error).message}`, {
+              cause: error,
+            }),
+          );
+          await new Promise((r) => setTimeout(r, backoffDelay(failures, context.reconnect, context.random)));
+        }
+      }
+    };
+
+    const heartbeat = setInterval(
+      () => {
+        for (const m of inFlight) m.working();
+        if (stopped && inFlight.size === 0) clearInterval(heartbeat);
+      },
+      Math.max(50, Math.floor(opts.stallTimeout / 3)),
+    );
+    heartbeat.unref();
+    timers.add(heartbeat);
+    const done = loop().catch((error) =>
+      context.onError(new QueueError('QUEUE_BACKEND', `nats consumer ${queue} stopped`, { cause: error })),
+    );
+    let stopping: Promise<void> | undefined;
+    return {
+      wake: () => wakeUp?.(),
+      stop() {
+        stopping ??= (async () => {
+          stopped = true;
+          wakeUp?.();
+          await done;
+        })();
+        return stopping;
+      },
+    };
+  }
+}

@@ -1,0 +1,240 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Registry } from 'prom-client';
+import { type BackoffOptions, DEFAULT_RECONNECT_BACKOFF } from './backoff.js';
+import { InvalidArgumentError, QueueClosedError, QueueError } from './errors.js';
+import { type QueueLogger, silentLogger, timestamp } from './log.js';
+import { type QueueMetrics, queueMetrics } from './metrics.js';
+import { createNatsBackend, type NatsBackendOptions } from './nats/backend.js';
+import { createRabbitBackend, type RabbitBackendOptions } from './rabbitmq/backend.js';
+import { createRedisBackend, type RedisBackendOptions } from './redis/backend.js';
+import type {
+  BackendContext,
+  BackendName,
+  DeadLetter,
+  DepthReading,
+  JobEnvelope,
+  QueueBackend,
+} from './types.js';
+import { type JobHandler, Worker, type WorkerOptions } from './worker.js';
+
+interface CommonQueueOptions {
+  /** Registry for the queue's Prometheus series. @defaultValue a private registry */
+  registry?: Registry;
+  /** @defaultValue silent */
+  logger?: QueueLogger;
+  /** Broker reconnect schedule. @defaultValue DEFAULT_RECONNECT_BACKOFF (100ms doubling to 10s, half jittered) */
+  reconnect?: Partial<BackoffOptions>;
+  /**
+   * Publishes not yet confirmed by the broker (for example while it is unreachable); one more is
+   * rejected with `QUEUE_BUFFER_FULL`. @defaultValue 10000
+   */
+  maxPendingPublishes?: number;
+  /** ms a publish may wait for the broker's confirmation before it is rejected. @defaultValue 30000 */
+  publishTimeout?: number;
+  /** Randomness for jitter; tests pin it. @defaultValue Math.random */
+  random?: () => number;
+}
+
+/** QueueOptions picks a backend and its connection, plus what all backends share. */
+export type QueueOptions = CommonQueueOptions &
+  (
+    | ({ backend: 'rabbitmq' } & RabbitBackendOptions)
+    | ({ backend: 'redis' } & RedisBackendOptions)
+    | ({ backend: 'nats' } & NatsBackendOptions)
+  );
+
+/** PublishOptions shapes one job. */
+export interface PublishOptions {
+  /** Job identity for idempotency; NATS de-duplicates on it. @defaultValue a random UUID */
+  id?: string;
+  /** ms before the job may run. @defaultValue 0 */
+  delay?: number;
+  /**
+   * Hint, higher first. Honoured by RabbitMQ classic queues (`queueType: 'classic'`); quorum
+   * queues before RabbitMQ 4, Redis Streams and JetStream keep publish order.
+   */
+  priority?: number;
+}
+
+/**
+ * Queue is a producer and a worker factory over one broker. Events: `error` (QueueError) and
+ * `connection` (ConnectionEvent); both are also logged with timestamps.
+ */
+export class Queue extends EventEmitter {
+  readonly backend: BackendName;
+  readonly metrics: QueueMetrics;
+  readonly registry: Registry;
+  #impl: QueueBackend;
+  #log: QueueLogger;
+  #random: () => number;
+  #pending = 0;
+  #maxPending: number;
+  #publishTimeout: number;
+  #workers = new Set<Worker<never>>();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: QueueOptions) {
+    super();
+    this.backend = options.backend;
+    this.registry = options.registry ?? new Registry();
+    this.metrics = queueMetrics(this.registry);
+    this.#log = options.logger ?? silentLogger;
+    this.#random = options.random ?? Math.random;
+    this.#maxPending = options.maxPendingPublishes ?? 10_000;
+    this.#publishTimeout = options.publishTimeout ?? 30_000;
+    if (!Number.isInteger(this.#maxPending) || this.#maxPending < 1)
+      throw new InvalidArgumentError('maxPendingPublishes', 'must be an integer >= 1');
+    const context: BackendContext = {
+      reconnect: { ...DEFAULT_RECONNECT_BACKOFF, ...options.reconnect },
+      random: this.#random,
+      onError: (error) =>
+        this.#report(
+          error instanceof QueueError
+            ? error
+            : new QueueError('QUEUE_BACKEND', error.message, { cause: error }),
+        ),
+      onConnection: (event) => {
+        const full = { ...event, backend: this.backend, at: timestamp() };
+        const level = event.state === 'connected' ? 'info' : 'warn';
+        this.#log[level](full, `queue ${this.backend} ${event.state}`);
+        this.emit('connection', full);
+      },
+    };
+    this.#impl = createBackend(options, context);
+  }
+
+  #report(error: QueueError): void {
+    this.#log.error({ at: timestamp(), backend: this.backend, code: error.code, err: error }, error.message);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  /**
+   * publish stores a job and resolves with its id once the broker confirmed it. Rejects with
+   * `QUEUE_BUFFER_FULL` when too many publishes await confirmation, `QUEUE_PUBLISH_TIMEOUT` when the
+   * broker stayed unreachable (the job may still arrive: at-least-once, never at-most-zero silently).
+   */
+  async publish(queue: string, payload: unknown, options: PublishOptions = {}): Promise<{ id: string }> {
+    if (this.#closing) throw new QueueClosedError('queue');
+    validateName(queue);
+    const delay = options.delay ?? 0;
+    if (!(delay >= 0) || !Number.isFinite(delay))
+      throw new InvalidArgumentError('delay', 'must be a finite number >= 0');
+    if (this.#pending >= this.#maxPending) {
+      const error = new QueueError('QUEUE_BUFFER_FULL', `${this.#pending} publishes await confirmation`);
+      this.#report(error);
+      throw error;
+    }
+    const envelope: JobEnvelope = {
+      id: options.id ?? randomUUID(),
+      queue,
+      payload,
+      attempt: 1,
+      publishedAt: Date.now(),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+    };
+    this.#pending++;
+    const signal = AbortSignal.timeout(this.#publishTimeout);
+    try {
+      await this.#impl.publish(envelope, Math.round(delay), signal);
+    } catch (error) {
+      const failure = signal.aborted
+        ? new QueueError(
+            'QUEUE_PUBLISH_TIMEOUT',
+            `job ${envelope.id} not confirmed within ${this.#publishTimeout}ms`,
+            {
+              cause: error,
+            },
+          )
+        : error instanceof QueueError
+          ? error
+          : new QueueError('QUEUE_PUBLISH_FAILED', `job ${envelope.id} not stored`, { cause: error });
+      this.#report(failure);
+      throw failure;
+    } finally {
+      this.#pending--;
+    }
+    this.metrics.published.inc({ queue, backend: this.backend });
+    return { id: envelope.id };
+  }
+
+  /** pendingPublishes is how many publishes await the broker's confirmation. */
+  get pendingPublishes(): number {
+    return this.#pending;
+  }
+
+  /** worker starts consuming `queue` with `handler`; see `Worker` for events and `close()`. */
+  worker<T = unknown>(queue: string, handler: JobHandler<T>, options: WorkerOptions = {}): Worker<T> {
+    if (this.#closing) throw new QueueClosedError('queue');
+    validateName(queue);
+    const worker = new Worker<T>(queue, handler, options, {
+      backend: this.#impl,
+      metrics: this.metrics,
+      log: this.#log,
+      random: this.#random,
+    });
+    this.#workers.add(worker as Worker<never>);
+    return worker;
+  }
+
+  /** depth reads the queue's backlog now (see `DepthReading`). */
+  depth(queue: string): Promise<DepthReading> {
+    return this.#impl.depth(queue);
+  }
+
+  /** dlq is the dead-letter queue of `queue`: list, retry (requeue as first attempts), purge. */
+  dlq(queue: string): {
+    list(limit?: number): Promise<DeadLetter[]>;
+    retry(refs?: readonly string[]): Promise<number>;
+    purge(): Promise<number>;
+  } {
+    validateName(queue);
+    return {
+      list: (limit = 100) => this.#impl.listDeadLetters(queue, limit),
+      retry: (refs) => this.#impl.retryDeadLetters(queue, refs),
+      purge: () => this.#impl.purgeDeadLetters(queue),
+    };
+  }
+
+  /** destroy deletes every broker object of `queue`, jobs and dead letters included. */
+  destroy(queue: string): Promise<void> {
+    return this.#impl.destroy(queue);
+  }
+
+  /** close closes every worker (see `Worker.close`), then the connections. Idempotent; never rejects. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all([...this.#workers].map((w) => w.close()));
+      await this.#impl
+        .close()
+        .catch((error) => this.#report(new QueueError('QUEUE_BACKEND', 'close failed', { cause: error })));
+    })();
+    return this.#closing;
+  }
+}
+
+function validateName(queue: string): void {
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(queue))
+    throw new InvalidArgumentError('queue', 'use 1-100 letters, digits, "_" or "-" (valid on every broker)');
+}
+
+function createBackend(options: QueueOptions, context: BackendContext): QueueBackend {
+  switch (options.backend) {
+    case 'rabbitmq':
+      return createRabbitBackend(options, context);
+    case 'redis':
+      return createRedisBackend(options, context);
+    case 'nats':
+      return createNatsBackend(options, context);
+    default:
+      throw new QueueError(
+        'QUEUE_UNKNOWN_BACKEND',
+        `unknown backend "${(options as { backend: string }).backend}"`,
+      );
+  }
+}
+
+/** createQueue connects to the chosen broker lazily and returns the queue (see `Queue`). */
+export function createQueue(options: QueueOptions): Queue {
+  return new Queue(options);
+}

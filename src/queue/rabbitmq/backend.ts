@@ -1,0 +1,375 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+  connect,
+  type Options,
+} from 'amqplib';
+import { backoffDelay } from '../backoff.js';
+import { readRabbitDepth } from '../depth.js';
+import { QueueError } from '../errors.js';
+import type {
+  BackendContext,
+  ConsumeOptions,
+  Consumption,
+  DeadLetter,
+  Delivery,
+  JobEnvelope,
+  QueueBackend,
+} from '../types.js';
+import { delayBucket, delayQueue, mainQueueArguments, type QueueType, rabbitNames } from './topology.js';
+
+/** RabbitBackendOptions configures the RabbitMQ backend. */
+export interface RabbitBackendOptions {
+  /** AMQP URL or options. @defaultValue 'amqp://guest:guest@127.0.0.1:5672' */
+  url?: string | Options.Connect;
+  /** Prefix of every queue and exchange name. @defaultValue 'sp' */
+  prefix?: string;
+  /** Main and dead-letter queue type; `classic` adds priorities but is not replicated. @defaultValue 'quorum' */
+  queueType?: QueueType;
+}
+
+const ERROR = 'x-sp-error';
+const FAILED_AT = 'x-sp-failed-at';
+const DEAD_ID = 'x-sp-dead-id';
+
+type Subscriber = (model: ChannelModel) => Promise<void>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** createRabbitBackend runs queues on RabbitMQ with confirms, quorum queues, TTL-queue delays and a DLX. */
+export function createRabbitBackend(options: RabbitBackendOptions, context: BackendContext): QueueBackend {
+  const prefix = options.prefix ?? 'sp';
+  const queueType = options.queueType ?? 'quorum';
+  const url = options.url ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const subscribers = new Set<Subscriber>();
+  const asserted = new Set<string>();
+  let closed = false;
+  let model: ChannelModel | undefined;
+  let publisher: ConfirmChannel | undefined;
+  let connected: Promise<void>;
+  let markConnected: () => void = () => {};
+  let started = false;
+
+  const resetConnected = () => {
+    connected = new Promise<void>((resolve) => {
+      markConnected = resolve;
+    });
+  };
+  resetConnected();
+
+  const connectLoop = async () => {
+    for (let attempt = 1; !closed; attempt++) {
+      try {
+        const m = await connect(url, { clientProperties: { connection_name: 'scaleplane-queue' } });
+        m.on('error', (error: Error) =>
+          context.onError(new QueueError('QUEUE_CONNECTION', `rabbitmq: ${error.message}`, { cause: error })),
+        );
+        m.on('close', () => {
+          if (model !== m) return;
+          model = undefined;
+          publisher = undefined;
+          resetConnected();
+          if (closed) return;
+          context.onConnection({ state: 'disconnected' });
+          void connectLoop();
+        });
+        const p = await m.createConfirmChannel();
+        p.on('error', () => {});
+        model = m;
+        publisher = p;
+        for (const subscribe of subscribers) {
+          await subscribe(m).catch((error) =>
+            context.onError(
+              new QueueError('QUEUE_CONNECTION', 'rabbitmq: cannot resume consumer', { cause: error }),
+            ),
+          );
+        }
+        if (attempt > 1) context.onConnection({ state: 'connected' });
+        markConnected();
+        return;
+      } catch (error) {
+        const delay = backoffDelay(attempt, context.reconnect, context.random);
+        context.onConnection({ state: 'reconnecting', attempt, delay, error: (error as Error).message });
+        await sleep(delay);
+      }
+    }
+  };
+  const ensureConnected = async () => {
+    if (!started) {
+      started = true;
+      void connectLoop();
+    }
+    await connected;
+  };
+
+  /** Runs `fn` on a short-lived channel: a failed assert closes only that channel. */
+  const withChannel = async <T>(fn: (ch: Channel) => Promise<T>): Promise<T> => {
+    await ensureConnected();
+    const ch = await model!.createChannel();
+    ch.on('error', () => {});
+    try {
+      return await fn(ch);
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  };
+
+  const assertTopology = async (ch: Channel, queue: string) => {
+    const names = rabbitNames(prefix, queue);
+    await ch.assertExchange(names.dlx, 'direct', { durable: true });
+    await ch.assertQueue(names.queue, { durable: true, arguments: mainQueueArguments(names, queueType) });
+    await ch.assertQueue(names.dlq, { durable: true, arguments: { 'x-queue-type': queueType } });
+    await ch.bindQueue(names.dlq, names.dlx, names.queue);
+  };
+  const ensureTopology = async (queue: string) => {
+    if (asserted.has(queue)) return;
+    await withChannel((ch) => assertTopology(ch, queue));
+    asserted.add(queue);
+  };
+  const ensureDelayQueue = async (queue: string, delay: number) => {
+    const spec = delayQueue(rabbitNames(prefix, queue), delayBucket(delay));
+    if (!asserted.has(spec.name)) {
+      await withChannel((ch) => ch.assertQueue(spec.name, { durable: true, arguments: spec.arguments }));
+      asserted.add(spec.name);
+    }
+    return spec.name;
+  };
+
+  /** Publishes once through the confirm channel; resolves on the broker's ack. */
+  const publishOnce = (exchange: string, routingKey: string, body: Buffer, props: Options.Publish) =>
+    new Promise<void>((resolve, reject) => {
+      const p = publisher;
+      if (!p) {
+        reject(new QueueError('QUEUE_CONNECTION', 'rabbitmq: not connected'));
+        return;
+      }
+      try {
+        p.publish(exchange, routingKey, body, { persistent: true, ...props }, (error: unknown) =>
+          error ? reject(error) : resolve(),
+        );
+      } catch (error) {
+        reject(error);
+      }
+    });
+
+  /** Publishes until confirmed: across reconnects, with backoff, until `signal` gives up. */
+  const publishConfirmed = async (
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    props: Options.Publish,
+    signal: AbortSignal,
+  ) => {
+    for (let n = 1; ; n++) {
+      if (closed) throw new QueueError('QUEUE_CLOSED', 'rabbitmq backend closed');
+      try {
+        await Promise.race([
+          ensureConnected(),
+          new Promise((_, reject) => {
+            if (signal.aborted) reject(signal.reason);
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+          }),
+        ]);
+        await publishOnce(exchange, routingKey, body, props);
+        return;
+      } catch (error) {
+        // An unconfirmed publish may or may not have landed: publishing again is at-least-once.
+        if (signal.aborted) throw error;
+        await sleep(backoffDelay(n, context.reconnect, context.random));
+      }
+    }
+  };
+
+  const publishEnvelope = async (envelope: JobEnvelope, delay: number, signal: AbortSignal) => {
+    await ensureTopology(envelope.queue);
+    const target =
+      delay > 0 ? await ensureDelayQueue(envelope.queue, delay) : rabbitNames(prefix, envelope.queue).queue;
+    const props: Options.Publish = { messageId: envelope.id, contentType: 'application/json' };
+    if (queueType === 'classic' && envelope.priority !== undefined) props.priority = envelope.priority;
+    await publishConfirmed('', target, Buffer.from(JSON.stringify(envelope)), props, signal);
+  };
+
+  return {
+    name: 'rabbitmq',
+
+    publish: publishEnvelope,
+
+    async consume(queue, opts) {
+      await ensureTopology(queue);
+      return startConsumer(queue, opts);
+    },
+
+    async depth(queue) {
+      await ensureTopology(queue);
+      return withChannel((ch) => readRabbitDepth(ch, queue, { prefix }));
+    },
+
+    async listDeadLetters(queue, limit) {
+      await ensureTopology(queue);
+      const names = rabbitNames(prefix, queue);
+      // AMQP cannot browse: take each message without acking, then give them all back.
+      return withChannel(async (ch) => {
+        const out: DeadLetter[] = [];
+        while (out.length < limit) {
+          const msg = await ch.get(names.dlq, { noAck: false });
+          if (!msg) break;
+          out.push(toDeadLetter(msg));
+        }
+        ch.nackAll(true);
+        return out;
+      });
+    },
+
+    async retryDeadLetters(queue, refs) {
+      await ensureTopology(queue);
+      const names = rabbitNames(prefix, queue);
+      const wanted = refs === undefined ? undefined : new Set(refs);
+      return withChannel(async (ch) => {
+        let moved = 0;
+        for (;;) {
+          const msg = await ch.get(names.dlq, { noAck: false });
+          if (!msg) break;
+          const letter = toDeadLetter(msg);
+          if (wanted && !wanted.has(letter.ref)) continue;
+          await publishConfirmed(
+            '',
+            names.queue,
+            Buffer.from(JSON.stringify({ ...letter.job, attempt: 1 })),
+            { messageId: letter.job.id, contentType: 'application/json' },
+            AbortSignal.timeout(30_000),
+          );
+          ch.ack(msg);
+          moved++;
+        }
+        ch.nackAll(true);
+        return moved;
+      });
+    },
+
+    async purgeDeadLetters(queue) {
+      await ensureTopology(queue);
+      const names = rabbitNames(prefix, queue);
+      return (await withChannel((ch) => ch.purgeQueue(names.dlq))).messageCount;
+    },
+
+    async destroy(queue) {
+      const names = rabbitNames(prefix, queue);
+      const delayQueues = [...asserted].filter((n) => n.startsWith(`${names.queue}.delay.`));
+      await withChannel(async (ch) => {
+        for (const name of [names.queue, names.dlq, ...delayQueues]) {
+          await ch.deleteQueue(name);
+          asserted.delete(name);
+        }
+      });
+      asserted.delete(queue);
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      subscribers.clear();
+      const m = model;
+      model = undefined;
+      await m?.close().catch(() => {});
+    },
+  };
+
+  function toDeadLetter(msg: {
+    content: Buffer;
+    properties: { headers?: Record<string, unknown> };
+  }): DeadLetter {
+    const h = msg.properties.headers ?? {};
+    const job = JSON.parse(msg.content.toString()) as JobEnvelope;
+    return {
+      ref: String(h[DEAD_ID] ?? job.id),
+      job,
+      error: String(h[ERROR] ?? h['x-first-death-reason'] ?? ''),
+      failedAt: Number(h[FAILED_AT] ?? 0),
+    };
+  }
+
+  async function startConsumer(queue: string, opts: ConsumeOptions): Promise<Consumption> {
+    const names = rabbitNames(prefix, queue);
+    let current: { ch: Channel; tag: string } | undefined;
+    let stopped = false;
+
+    const deliveryFor = (ch: Channel, msg: ConsumeMessage): Delivery => {
+      const envelope = JSON.parse(msg.content.toString()) as JobEnvelope;
+      const redeliveries = Number(
+        msg.properties.headers?.['x-delivery-count'] ?? (msg.fields.redelivered ? 1 : 0),
+      );
+      const attempt = envelope.attempt + redeliveries;
+      const republish = async (exchange: string, routingKey: string, job: JobEnvelope, headers?: object) => {
+        await publishConfirmed(
+          exchange,
+          routingKey,
+          Buffer.from(JSON.stringify(job)),
+          { messageId: job.id, contentType: 'application/json', ...(headers ? { headers } : {}) },
+          AbortSignal.timeout(30_000),
+        );
+        ch.ack(msg);
+      };
+      return {
+        envelope,
+        attempt,
+        // A closed channel throws here; the broker redelivers the job to the next consumer.
+        ack: async () => ch.ack(msg),
+        retry: async (delay) => {
+          const next = { ...envelope, attempt: attempt + 1 };
+          const target = delay > 0 ? await ensureDelayQueue(queue, delay) : names.queue;
+          await republish('', target, next);
+        },
+        deadLetter: (error) =>
+          republish(
+            names.dlx,
+            names.queue,
+            { ...envelope, attempt },
+            {
+              [ERROR]: error.slice(0, 4000),
+              [FAILED_AT]: Date.now(),
+              [DEAD_ID]: randomUUID(),
+            },
+          ),
+        release: async () => ch.nack(msg, false, true),
+      };
+    };
+
+    const subscribe: Subscriber = async (m) => {
+      const ch = await m.createChannel();
+      ch.on('error', (error: Error) =>
+        context.onError(
+          new QueueError('QUEUE_BACKEND', `rabbitmq consumer ${queue}: ${error.message}`, { cause: error }),
+        ),
+      );
+      await assertTopology(ch, queue);
+      await ch.prefetch(opts.concurrency);
+      const { consumerTag } = await ch.consume(
+        names.queue,
+        (msg) => {
+          if (!msg) return; // consumer cancelled by the broker (queue deleted); the next connect resubscribes
+          if (stopped) ch.nack(msg, false, true);
+          else opts.deliver(deliveryFor(ch, msg));
+        },
+        { noAck: false },
+      );
+      current = { ch, tag: consumerTag };
+    };
+
+    subscribers.add(subscribe);
+    await ensureConnected();
+    if (!current) await subscribe(model!);
+    return {
+      wake: () => {},
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        subscribers.delete(subscribe);
+        // Cancel only: the channel stays open so running handlers can still ack.
+        await current?.ch.cancel(current.tag).catch(() => {});
+      },
+    };
+  }
+}

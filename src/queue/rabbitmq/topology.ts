@@ -1,0 +1,61 @@
+/**
+ * Names and arguments of the RabbitMQ objects behind one queue. Pure: the backend asserts them.
+ *
+ *   publish ──► <prefix>.<queue>  (durable quorum; DLX = <prefix>.dlx)
+ *   retry/delay ──► <prefix>.<queue>.delay.<ms>  (TTL = ms, dead-letters back into the queue)
+ *   last failure ──► exchange <prefix>.dlx ──► <prefix>.<queue>.dlq
+ */
+
+/** QueueType is the RabbitMQ queue type of the main and dead-letter queues. */
+export type QueueType = 'quorum' | 'classic';
+
+/** RabbitNames are the object names of one queue. */
+export interface RabbitNames {
+  queue: string;
+  dlq: string;
+  dlx: string;
+}
+
+/** rabbitNames names the objects of `queue`. */
+export function rabbitNames(prefix: string, queue: string): RabbitNames {
+  return { queue: `${prefix}.${queue}`, dlq: `${prefix}.${queue}.dlq`, dlx: `${prefix}.dlx` };
+}
+
+/** mainQueueArguments are the `x-` arguments of the main queue. */
+export function mainQueueArguments(names: RabbitNames, type: QueueType): Record<string, unknown> {
+  return {
+    'x-queue-type': type,
+    'x-dead-letter-exchange': names.dlx,
+    'x-dead-letter-routing-key': names.queue,
+    // Quorum queues before RabbitMQ 4 ignore priorities; classic ones honour up to this.
+    ...(type === 'classic' ? { 'x-max-priority': 10 } : {}),
+  };
+}
+
+/**
+ * delayBucket rounds a delay up to two significant digits, so jittered retry delays share a few
+ * TTL queues instead of creating one per millisecond value.
+ */
+export function delayBucket(ms: number): number {
+  if (ms <= 0) return 0;
+  const magnitude = 10 ** Math.max(0, Math.floor(Math.log10(ms)) - 1);
+  return Math.ceil(ms / magnitude) * magnitude;
+}
+
+/** delayQueue names the TTL queue holding jobs for `bucket` ms and gives its arguments. */
+export function delayQueue(
+  names: RabbitNames,
+  bucket: number,
+): { name: string; arguments: Record<string, unknown> } {
+  return {
+    name: `${names.queue}.delay.${bucket}`,
+    arguments: {
+      'x-queue-type': 'classic',
+      'x-message-ttl': bucket,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': names.queue,
+      // Unused delay queues disappear on their own once their last job has moved on.
+      'x-expires': bucket + 60_000,
+    },
+  };
+}

@@ -1,0 +1,352 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis, type RedisOptions } from 'ioredis';
+import { backoffDelay } from '../backoff.js';
+import { readRedisDepth } from '../depth.js';
+import { QueueError } from '../errors.js';
+import type {
+  BackendContext,
+  ConsumeOptions,
+  Consumption,
+  DeadLetter,
+  Delivery,
+  JobEnvelope,
+  QueueBackend,
+} from '../types.js';
+import { PROMOTE, REQUEUE, SCHEDULE, Script, SETTLE } from './scripts.js';
+
+/** RedisBackendOptions configures the Redis Streams backend. */
+export interface RedisBackendOptions {
+  /** URL or ioredis options. @defaultValue 'redis://127.0.0.1:6379' */
+  redis?: string | RedisOptions;
+  /** Key prefix; keys are `<prefix>:{<queue>}:stream|delayed|dlq` (one hash slot per queue). @defaultValue 'sp' */
+  prefix?: string;
+}
+
+const GROUP = 'workers';
+const settle = new Script(SETTLE);
+const schedule = new Script(SCHEDULE);
+const promote = new Script(PROMOTE);
+const requeue = new Script(REQUEUE);
+
+/** redisKeys names the keys of one queue. */
+export function redisKeys(prefix: string, queue: string): { stream: string; delayed: string; dlq: string } {
+  const base = `${prefix}:{${queue}}`;
+  return { stream: `${base}:stream`, delayed: `${base}:delayed`, dlq: `${base}:dlq` };
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+function field(fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+/** createRedisBackend runs queues on Redis Streams with one consumer group per queue. */
+export function createRedisBackend(options: RedisBackendOptions, context: BackendContext): QueueBackend {
+  const prefix = options.prefix ?? 'sp';
+  const clients = new Set<Redis>();
+  let closed = false;
+
+  const connect = (role: string): Redis => {
+    let attempt = 0;
+    const base: RedisOptions = typeof options.redis === 'object' ? options.redis : {};
+    const settings: RedisOptions = {
+      ...base,
+      // Commands wait across reconnects; the queue bounds how many and for how long.
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => {
+        attempt = times;
+        return closed ? null : backoffDelay(times, context.reconnect, context.random);
+      },
+    };
+    const client =
+      typeof options.redis === 'string' ? new Redis(options.redis, settings) : new Redis(settings);
+    let wasReady = false;
+    client.on('ready', () => {
+      if (wasReady || attempt > 0) context.onConnection({ state: 'connected' });
+      wasReady = true;
+      attempt = 0;
+    });
+    client.on('reconnecting', (delay: number) =>
+      context.onConnection({ state: 'reconnecting', attempt, delay }),
+    );
+    client.on('error', (error: Error) =>
+      context.onError(
+        new QueueError('QUEUE_CONNECTION', `redis (${role}): ${error.message}`, { cause: error }),
+      ),
+    );
+    clients.add(client);
+    return client;
+  };
+  const commands = connect('commands');
+  const groups = new Set<string>();
+  const allTimers = new Set<NodeJS.Timeout>();
+
+  const ensureGroup = async (queue: string, force = false) => {
+    if (groups.has(queue) && !force) return;
+    try {
+      await commands.xgroup('CREATE', redisKeys(prefix, queue).stream, GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+    }
+    groups.add(queue);
+  };
+
+  const encode = (envelope: JobEnvelope) => JSON.stringify(envelope);
+
+  return {
+    name: 'redis',
+
+    async publish(envelope, delay) {
+      const keys = redisKeys(prefix, envelope.queue);
+      await ensureGroup(envelope.queue);
+      if (delay > 0) await schedule.run(commands, [keys.delayed], [delay, encode(envelope)]);
+      else await commands.xadd(keys.stream, '*', 'job', encode(envelope));
+    },
+
+    async consume(queue, consumeOptions) {
+      await ensureGroup(queue);
+      return startConsumer(queue, consumeOptions);
+    },
+
+    async depth(queue) {
+      await ensureGroup(queue);
+      return readRedisDepth(commands, queue, { prefix, group: GROUP });
+    },
+
+    async listDeadLetters(queue, limit) {
+      const entries = (await commands.xrange(
+        redisKeys(prefix, queue).dlq,
+        '-',
+        '+',
+        'COUNT',
+        limit,
+      )) as StreamEntry[];
+      return entries.map(
+        ([ref, fields]): DeadLetter => ({
+          ref,
+          job: JSON.parse(field(fields, 'job') ?? '{}') as JobEnvelope,
+          error: field(fields, 'error') ?? '',
+          failedAt: Number(field(fields, 'failedAt') ?? 0),
+        }),
+      );
+    },
+
+    async retryDeadLetters(queue, refs) {
+      const keys = redisKeys(prefix, queue);
+      await ensureGroup(queue);
+      const wanted = refs === undefined ? undefined : new Set(refs);
+      let moved = 0;
+      let start = '-';
+      for (;;) {
+        const entries = (await commands.xrange(keys.dlq, start, '+', 'COUNT', 500)) as StreamEntry[];
+        const batch = entries.filter(([ref]) => wanted === undefined || wanted.has(ref));
+        if (batch.length > 0) {
+          const args = batch.flatMap(([ref, fields]) => {
+            const job = JSON.parse(field(fields, 'job') ?? '{}') as JobEnvelope;
+            return [ref, encode({ ...job, attempt: 1 })];
+          });
+          moved += Number(await requeue.run(commands, [keys.dlq, keys.stream], args));
+        }
+        if (entries.length < 500) return moved;
+        start = `(${entries[entries.length - 1]![0]}`;
+      }
+    },
+
+    async purgeDeadLetters(queue) {
+      const key = redisKeys(prefix, queue).dlq;
+      const [[, count]] = (await commands.multi().xlen(key).del(key).exec()) as [[Error | null, number]];
+      return Number(count);
+    },
+
+    async destroy(queue) {
+      const keys = redisKeys(prefix, queue);
+      await commands.del(keys.stream, keys.delayed, keys.dlq);
+      groups.delete(queue);
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of allTimers) clearInterval(t);
+      await Promise.all(
+        [...clients].map((c) =>
+          c.quit().catch(() => {
+            c.disconnect();
+          }),
+        ),
+      );
+    },
+  };
+
+  function startConsumer(queue: string, opts: ConsumeOptions): Consumption {
+    const keys = redisKeys(prefix, queue);
+    const consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const blocking = connect(`consumer ${queue}`);
+    const owned = new Set<string>();
+    let stopped = false;
+    let wakeUp: (() => void) | undefined;
+    let lastClaim = 0;
+
+    const deliveryFor = (id: string, envelope: JobEnvelope, attempt: number): Delivery => {
+      owned.add(id);
+      const run = async (mode: string, extra: (string | number)[]) => {
+        try {
+          await settle.run(
+            commands,
+            [keys.stream, keys.delayed, keys.dlq],
+            [GROUP, consumer, id, mode, ...extra],
+          );
+        } finally {
+          owned.delete(id);
+        }
+      };
+      return {
+        envelope,
+        attempt,
+        ack: () => run('ack', []),
+        retry: (delay) => run('retry', [encode({ ...envelope, attempt: attempt + 1 }), delay]),
+        deadLetter: (error) =>
+          run('dead', [encode({ ...envelope, attempt }), 0, error.slice(0, 4000), Date.now()]),
+        release: () => run('retry', [encode(envelope), 0]),
+      };
+    };
+
+    const deliverEntries = async (entries: StreamEntry[], claimed: boolean) => {
+      let counts: number[] = [];
+      if (claimed && entries.length > 0) {
+        const pipeline = commands.pipeline();
+        for (const [id] of entries) pipeline.xpending(keys.stream, GROUP, id, id, 1);
+        const replies = (await pipeline.exec()) ?? [];
+        counts = replies.map(([, r]) =>
+          Number((r as [[string, string, number, number]] | undefined)?.[0]?.[3] ?? 1),
+        );
+      }
+      entries.forEach(([id, fields], i) => {
+        const raw = field(fields, 'job');
+        if (raw === undefined) return;
+        const envelope = JSON.parse(raw) as JobEnvelope;
+        // A claimed entry was delivered before to a worker that stalled or died: that was an attempt too.
+        const attempt = envelope.attempt + Math.max(0, (counts[i] ?? 1) - 1);
+        opts.deliver(deliveryFor(id, envelope, attempt));
+      });
+    };
+
+    const loop = async () => {
+      let failures = 0;
+      while (!stopped) {
+        const free = opts.freeSlots();
+        if (free <= 0) {
+          await new Promise<void>((resolve) => {
+            wakeUp = resolve;
+          });
+          wakeUp = undefined;
+          continue;
+        }
+        try {
+          if (Date.now() - lastClaim >= opts.stallTimeout / 2) {
+            lastClaim = Date.now();
+            const [, claimed] = (await commands.xautoclaim(
+              keys.stream,
+              GROUP,
+              consumer,
+              opts.stallTimeout,
+              '0-0',
+              'COUNT',
+              free,
+            )) as [string, StreamEntry[]];
+            if (claimed.length > 0) {
+              await deliverEntries(
+                claimed.filter((e) => e !== null && e[1] !== null),
+                true,
+              );
+              continue;
+            }
+          }
+          const reply = (await blocking.xreadgroup(
+            'GROUP',
+            GROUP,
+            consumer,
+            'COUNT',
+            free,
+            'BLOCK',
+            1000,
+            'STREAMS',
+            keys.stream,
+            '>',
+          )) as [string, StreamEntry[]][] | null;
+          failures = 0;
+          if (stopped) {
+            // Read after stop: hand them straight back rather than hold them until a stall claim.
+            for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+              const raw = field(fields, 'job');
+              if (raw) await deliveryFor(id, JSON.parse(raw) as JobEnvelope, 1).release();
+            }
+            break;
+          }
+          if (reply?.[0]) await deliverEntries(reply[0][1], false);
+        } catch (error) {
+          if (stopped) break;
+          failures++;
+          context.onError(
+            new QueueError('QUEUE_BACKEND', `redis consumer ${queue}: ${(error as Error).message}`, {
+              cause: error,
+            }),
+          );
+          if (error instanceof Error && error.message.startsWith('NOGROUP'))
+            await ensureGroup(queue, true).catch(() => {});
+          await new Promise((r) => setTimeout(r, backoffDelay(failures, context.reconnect, context.random)));
+        }
+      }
+    };
+
+    const timers = [
+      setInterval(() => {
+        if (stopped) return;
+        promote
+          .run(commands, [keys.delayed, keys.stream], [1000])
+          .catch((error) =>
+            context.onError(new QueueError('QUEUE_BACKEND', `redis promote ${queue}`, { cause: error })),
+          );
+      }, 100),
+      setInterval(
+        () => {
+          // Reset the idle time of entries we are still working on so no one claims them as stalled.
+          if (owned.size === 0) {
+            if (stopped) clearInterval(timers[1]);
+            return;
+          }
+          commands
+            .xclaim(keys.stream, GROUP, consumer, 0, ...owned, 'JUSTID')
+            .catch((error) =>
+              context.onError(new QueueError('QUEUE_BACKEND', `redis heartbeat ${queue}`, { cause: error })),
+            );
+        },
+        Math.max(50, Math.floor(opts.stallTimeout / 3)),
+      ),
+    ];
+    for (const t of timers) {
+      t.unref();
+      allTimers.add(t);
+    }
+    const done = loop();
+    let stopping: Promise<void> | undefined;
+
+    return {
+      wake: () => wakeUp?.(),
+      stop() {
+        stopping ??= (async () => {
+          stopped = true;
+          wakeUp?.();
+          await done;
+          // The heartbeat keeps running until the in-flight entries are settled.
+          clearInterval(timers[0]);
+          clients.delete(blocking);
+          blocking.disconnect();
+        })();
+        return stopping;
+      },
+    };
+  }
+}

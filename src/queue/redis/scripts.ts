@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/**
+ * SETTLE finishes one delivery atomically, so a crash can never leave a job both acked and not
+ * re-added (lost) or re-added and still pending (run twice by design).
+ * KEYS[1] stream, KEYS[2] delayed zset, KEYS[3] dead-letter stream
+ * ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id, ARGV[4] mode: ack | retry | dead,
+ * ARGV[5] envelope JSON (retry, dead), ARGV[6] delay ms (retry), ARGV[7] error, ARGV[8] failedAt (dead)
+ * Returns 1, or 0 when a retry/dead-letter found the entry no longer owned by this consumer
+ * (another worker claimed it after a stall and will settle it).
+ */
+export const SETTLE = `
+if ARGV[4] ~= 'ack' then
+  local owned = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+  if #owned == 0 then return 0 end
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+if ARGV[4] == 'retry' then
+  local delay = tonumber(ARGV[6])
+  if delay <= 0 then
+    redis.call('XADD', KEYS[1], '*', 'job', ARGV[5])
+  else
+    local t = redis.call('TIME')
+    redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + delay, ARGV[5])
+  end
+elseif ARGV[4] == 'dead' then
+  redis.call('XADD', KEYS[3], '*', 'job', ARGV[5], 'error', ARGV[7], 'failedAt', ARGV[8])
+end
+return 1
+`;
+
+/**
+ * SCHEDULE adds a delayed job, due on the Redis clock so producers and workers on different hosts agree.
+ * KEYS[1] delayed zset; ARGV[1] delay ms, ARGV[2] envelope JSON
+ */
+export const SCHEDULE = `
+local t = redis.call('TIME')
+return redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]), ARGV[2])
+`;
+
+/**
+ * PROMOTE moves due delayed jobs into the stream; atomic so two workers never both move one.
+ * KEYS[1] delayed zset, KEYS[2] stream; ARGV[1] max jobs. Returns how many moved.
+ */
+export const PROMOTE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, job in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'job', job)
+  redis.call('ZREM', KEYS[1], job)
+end
+return #due
+`;
+
+/**
+ * REQUEUE moves dead letters back to the stream; an entry already gone (requeued by someone else)
+ * is skipped, so a double "dlq retry" does not run a job twice.
+ * KEYS[1] dead-letter stream, KEYS[2] stream; ARGV pairs of (dead-letter entry id, envelope JSON)
+ */
+export const REQUEUE = `
+local moved = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'job', ARGV[i + 1])
+    moved = moved + 1
+  end
+end
+return moved
+`;
+
+/** Script runs one Lua script by SHA, loading it on the first NOSCRIPT (BullMQ's pattern, without the class zoo). */
+export class Script {
+  readonly sha: string;
+  readonly lua: string;
+
+  constructor(lua: string) {
+    this.lua = lua;
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      // NOSCRIPT is Redis's error code (the reply's first word), not free text.
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return redis.eval(this.lua, keys.length, ...keys, ...args);
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import type { BackoffOptions } from './backoff.js';
+
+/** BackendName is one of the brokers a queue can run on. */
+export type BackendName = 'rabbitmq' | 'redis' | 'nats';
+
+/**
+ * JobEnvelope is what travels through the broker: the payload plus what every backend needs to
+ * keep a job's identity and attempt count across retries and crashes.
+ */
+export interface JobEnvelope {
+  id: string;
+  queue: string;
+  payload: unknown;
+  /** 1-based number of the attempt this copy will be, counting retries (not crash redeliveries). */
+  attempt: number;
+  /** ms since the epoch when first published. */
+  publishedAt: number;
+  priority?: number;
+}
+
+/** DeadLetter is a job that failed its last attempt, with the error that ended it. */
+export interface DeadLetter {
+  /** Backend-specific handle for `retry`/`purge` of this one entry. */
+  ref: string;
+  job: JobEnvelope;
+  error: string;
+  /** ms since the epoch. */
+  failedAt: number;
+}
+
+/** DepthReading is one sample of a queue's backlog, the input of depth-based scaling. */
+export interface DepthReading {
+  /** Jobs waiting to be delivered (not counting delayed ones). */
+  depth: number;
+  /** Jobs delivered to a worker and not yet acked; undefined where the broker does not say (RabbitMQ over AMQP). */
+  pending?: number;
+  /** Jobs scheduled for later (delayed publishes and retries waiting out their backoff), if known. */
+  delayed?: number;
+  /** Cumulative count of jobs added, if the broker exposes it; feeds `depthRate`. */
+  added?: number;
+  /** Arrival rate in jobs/s since the previous reading, when both readings have `added`. */
+  rate?: number;
+  /** ms since the epoch when read. */
+  at: number;
+}
+
+/**
+ * Delivery is one received copy of a job, handed from a backend to the worker. Exactly one of
+ * ack/retry/deadLetter/release settles it.
+ */
+export interface Delivery {
+  readonly envelope: JobEnvelope;
+  /** 1-based attempt number, crash redeliveries included. */
+  readonly attempt: number;
+  /** Done: remove the job for good. */
+  ack(): Promise<void>;
+  /** Failed, try again after `delay` ms as attempt `attempt + 1`. */
+  retry(delay: number): Promise<void>;
+  /** Failed for the last time: move to the dead-letter queue with `error`. */
+  deadLetter(error: string): Promise<void>;
+  /** Not processed (shutdown): give the job back as it was, for another worker. */
+  release(): Promise<void>;
+}
+
+/** ConsumeOptions tells a backend how much to take and where to hand it. */
+export interface ConsumeOptions {
+  concurrency: number;
+  /** retries + 1: the attempts the worker makes before dead-lettering. */
+  maxAttempts: number;
+  /** ms a delivery may stay unacked before another worker may take it (Redis, NATS). */
+  stallTimeout: number;
+  /** Free handler slots right now; backends that pull never take more than this. */
+  freeSlots(): number;
+  deliver(delivery: Delivery): void;
+}
+
+/** Consumption is a running subscription. */
+export interface Consumption {
+  /** Called when a handler slot frees up, so pulling backends fetch again at once. */
+  wake(): void;
+  /** Stop taking new deliveries; in-flight ones stay settle-able. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** ConnectionEvent reports a broker connection going down, retrying or coming back. */
+export interface ConnectionEvent {
+  backend: BackendName;
+  state: 'connected' | 'disconnected' | 'reconnecting';
+  /** Reconnect attempt number, when reconnecting. */
+  attempt?: number;
+  /** ms until the next attempt, when reconnecting. */
+  delay?: number;
+  error?: string;
+  /** ISO timestamp. */
+  at: string;
+}
+
+/** BackendContext is what the queue gives every backend: where to report and how to reconnect. */
+export interface BackendContext {
+  reconnect: BackoffOptions;
+  random: () => number;
+  onError(error: Error): void;
+  onConnection(event: Omit<ConnectionEvent, 'backend' | 'at'>): void;
+}
+
+/**
+ * QueueBackend is the whole extension point: one implementation per broker folder, all run by
+ * the same conformance suite.
+ */
+export interface QueueBackend {
+  readonly name: BackendName;
+  /** Resolves once the broker confirmed the job is stored; retries across reconnects until `signal`. */
+  publish(envelope: JobEnvelope, delay: number, signal: AbortSignal): Promise<void>;
+  consume(queue: string, options: ConsumeOptions): Promise<Consumption>;
+  depth(queue: string): Promise<DepthReading>;
+  listDeadLetters(queue: string, limit: number): Promise<DeadLetter[]>;
+  /** Requeue dead letters (all, or those named) as fresh first attempts; returns how many. */
+  retryDeadLetters(queue: string, refs?: readonly string[]): Promise<number>;
+  /** Drop dead letters; returns how many. */
+  purgeDeadLetters(queue: string): Promise<number>;
+  /** Delete everything the backend created for `queue` (tests, teardown). */
+  destroy(queue: string): Promise<void>;
+  close(): Promise<void>;
+}

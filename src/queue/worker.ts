@@ -1,0 +1,275 @@
+import { EventEmitter } from 'node:events';
+import { type BackoffOptions, DEFAULT_RETRY_BACKOFF, decideRetry } from './backoff.js';
+import type { DedupStore } from './dedup.js';
+import { errorMessage, InvalidArgumentError, QueueError } from './errors.js';
+import { type QueueLogger, timestamp } from './log.js';
+import type { QueueMetrics } from './metrics.js';
+import type { Consumption, Delivery, QueueBackend } from './types.js';
+
+/** JobContext is what a handler learns about the job besides its payload. */
+export interface JobContext {
+  id: string;
+  queue: string;
+  /** 1-based; > 1 means a retry or a redelivery after a crash. */
+  attempt: number;
+  publishedAt: number;
+  /** Aborted when `close()` gives up waiting for this handler; the job goes back to the queue. */
+  signal: AbortSignal;
+}
+
+/** JobHandler does the work; throw to fail the attempt (an `UnrecoverableError` skips the retries). */
+export type JobHandler<T = unknown> = (payload: T, job: JobContext) => Promise<unknown> | unknown;
+
+/** UnrecoverableError fails a job at once: straight to the dead-letter queue, no retries. */
+export class UnrecoverableError extends QueueError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('QUEUE_HANDLER_FAILED', message, options);
+    this.name = 'UnrecoverableError';
+  }
+}
+
+/** WorkerOptions configures one worker. */
+export interface WorkerOptions {
+  /** Handlers running at once (RabbitMQ prefetch, pull batch size elsewhere). @defaultValue 1 */
+  concurrency?: number;
+  /** Retries after the first attempt before a job is dead-lettered. @defaultValue 3 */
+  retries?: number;
+  /** Delay schedule between attempts. @defaultValue DEFAULT_RETRY_BACKOFF (1s doubling to 60s, half jittered) */
+  backoff?: Partial<BackoffOptions>;
+  /**
+   * ms a job may stay unacked before another worker takes it over (Redis XAUTOCLAIM idle time,
+   * NATS AckWait); live handlers keep extending it. @defaultValue 30000
+   */
+  stallTimeout?: number;
+  /** ms `close()` waits for running handlers before returning their jobs to the queue. @defaultValue 30000 */
+  closeTimeout?: number;
+  /** Skip jobs already done, and mark jobs done after the handler succeeds. @defaultValue none */
+  dedup?: DedupStore;
+}
+
+/** ResolvedWorkerOptions is WorkerOptions with every default applied and checked. */
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'dedup' | 'backoff'>> & {
+  backoff: BackoffOptions;
+  dedup?: DedupStore;
+};
+
+/** resolveWorkerOptions merges the defaults in one place and rejects bad values eagerly. */
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  const resolved: ResolvedWorkerOptions = {
+    concurrency: options.concurrency ?? 1,
+    retries: options.retries ?? 3,
+    backoff: { ...DEFAULT_RETRY_BACKOFF, ...options.backoff },
+    stallTimeout: options.stallTimeout ?? 30_000,
+    closeTimeout: options.closeTimeout ?? 30_000,
+    dedup: options.dedup,
+  };
+  const positiveInt = (field: string, value: number, min: number) => {
+    if (!Number.isInteger(value) || value < min)
+      throw new InvalidArgumentError(field, `must be an integer >= ${min}`);
+  };
+  positiveInt('concurrency', resolved.concurrency, 1);
+  positiveInt('retries', resolved.retries, 0);
+  positiveInt('stallTimeout', resolved.stallTimeout, 100);
+  positiveInt('closeTimeout', resolved.closeTimeout, 0);
+  const b = resolved.backoff;
+  if (!(b.initial >= 0 && b.factor >= 1 && b.max >= b.initial && b.jitter >= 0 && b.jitter <= 1))
+    throw new InvalidArgumentError(
+      'backoff',
+      'needs initial >= 0, factor >= 1, max >= initial, 0 <= jitter <= 1',
+    );
+  return resolved;
+}
+
+/** JobEvent is the argument of a worker's job events. */
+export interface JobEvent {
+  id: string;
+  queue: string;
+  attempt: number;
+}
+
+interface WorkerDeps {
+  backend: QueueBackend;
+  metrics: QueueMetrics;
+  log: QueueLogger;
+  random: () => number;
+}
+
+/**
+ * Worker runs a handler over the jobs of one queue. Events: `completed` (after the ack),
+ * `skipped` (dedup), `retrying`, `dead-lettered`, `failed` (each handler failure), `error`
+ * (QueueError from the background; also logged).
+ */
+export class Worker<T = unknown> extends EventEmitter {
+  readonly queue: string;
+  readonly options: ResolvedWorkerOptions;
+  /** Resolves once the worker is subscribed; never rejects (failures go to `error` and are retried). */
+  readonly ready: Promise<void>;
+  #deps: WorkerDeps;
+  #handler: JobHandler<T>;
+  #consumption: Consumption | undefined;
+  #inFlight = new Map<Delivery, AbortController>();
+  #closing: Promise<void> | undefined;
+  #idle: (() => void) | undefined;
+  #labels: { queue: string; backend: string };
+
+  constructor(queue: string, handler: JobHandler<T>, options: WorkerOptions, deps: WorkerDeps) {
+    super();
+    this.queue = queue;
+    this.options = resolveWorkerOptions(options);
+    this.#deps = deps;
+    this.#handler = handler;
+    this.#labels = { queue, backend: deps.backend.name };
+    this.ready = this.#start();
+  }
+
+  /** inFlight is the number of handlers running now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  async #start(): Promise<void> {
+    const { backend } = this.#deps;
+    for (let attempt = 1; !this.#closing; attempt++) {
+      try {
+        const consumption = await backend.consume(this.queue, {
+          concurrency: this.options.concurrency,
+          maxAttempts: this.options.retries + 1,
+          stallTimeout: this.options.stallTimeout,
+          freeSlots: () => (this.#closing ? 0 : this.options.concurrency - this.#inFlight.size),
+          deliver: (delivery) => this.#run(delivery),
+        });
+        if (this.#closing) await consumption.stop();
+        else this.#consumption = consumption;
+        return;
+      } catch (error) {
+        this.#report(
+          new QueueError('QUEUE_CONNECTION', `cannot subscribe to ${this.queue}`, { cause: error }),
+        );
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 100 * 2 ** Math.min(attempt, 7))));
+      }
+    }
+  }
+
+  #report(error: QueueError): void {
+    this.#deps.log.error({ at: timestamp(), queue: this.queue, code: error.code, err: error }, error.message);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  #run(delivery: Delivery): void {
+    if (this.#closing) {
+      delivery.release().catch(() => {});
+      return;
+    }
+    const controller = new AbortController();
+    this.#inFlight.set(delivery, controller);
+    this.#deps.metrics.inFlight.inc(this.#labels);
+    this.#process(delivery, controller.signal)
+      .catch((error) =>
+        this.#report(new QueueError('QUEUE_ACK_FAILED', 'cannot settle job', { cause: error })),
+      )
+      .finally(() => {
+        this.#inFlight.delete(delivery);
+        this.#deps.metrics.inFlight.dec(this.#labels);
+        if (this.#inFlight.size === 0) this.#idle?.();
+        this.#consumption?.wake();
+      });
+  }
+
+  async #process(delivery: Delivery, signal: AbortSignal): Promise<void> {
+    const { envelope, attempt } = delivery;
+    const event: JobEvent = { id: envelope.id, queue: this.queue, attempt };
+    const { dedup } = this.options;
+    if (dedup && (await dedup.isDone(envelope.id))) {
+      await delivery.ack();
+      this.emit('skipped', event);
+      return;
+    }
+    const { metrics, random } = this.#deps;
+    const stopTimer = metrics.handlerDuration.startTimer(this.#labels);
+    let failure: unknown;
+    let failed = false;
+    try {
+      await this.#handler(envelope.payload as T, {
+        id: envelope.id,
+        queue: this.queue,
+        attempt,
+        publishedAt: envelope.publishedAt,
+        signal,
+      });
+    } catch (error) {
+      failed = true;
+      failure = error;
+    } finally {
+      stopTimer();
+    }
+    // close() already gave this job back; settling it again would duplicate or lose it.
+    if (signal.aborted) return;
+    if (!failed) {
+      if (dedup) await dedup.markDone(envelope.id);
+      await delivery.ack();
+      metrics.completed.inc(this.#labels);
+      this.emit('completed', event);
+      return;
+    }
+    metrics.failed.inc(this.#labels);
+    const message = errorMessage(failure);
+    this.emit('failed', event, failure);
+    const decision = decideRetry(
+      attempt,
+      this.options.retries,
+      this.options.backoff,
+      random,
+      !(failure instanceof UnrecoverableError),
+    );
+    if (decision.action === 'retry') {
+      await delivery.retry(decision.delay);
+      metrics.retried.inc(this.#labels);
+      this.emit('retrying', { ...event, delay: decision.delay, error: message });
+    } else {
+      await delivery.deadLetter(message);
+      metrics.deadLettered.inc(this.#labels);
+      this.emit('dead-lettered', { ...event, reason: decision.reason, error: message });
+    }
+  }
+
+  /**
+   * close stops taking jobs, waits up to `closeTimeout` for running handlers to finish and settle,
+   * then returns the rest to the queue. Idempotent; never rejects.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.ready;
+    await this.#consumption
+      ?.stop()
+      .catch((error) => this.#report(new QueueError('QUEUE_BACKEND', 'stop failed', { cause: error })));
+    if (this.#inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        }),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.options.closeTimeout);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    const leftovers = [...this.#inFlight];
+    await Promise.all(
+      leftovers.map(async ([delivery, controller]) => {
+        controller.abort(new QueueError('QUEUE_CLOSED', 'worker closed before the handler finished'));
+        await delivery
+          .release()
+          .catch((error) =>
+            this.#report(
+              new QueueError('QUEUE_BACKEND', `cannot return job ${delivery.envelope.id}`, { cause: error }),
+            ),
+          );
+      }),
+    );
+  }
+}
