@@ -1,0 +1,115 @@
+/**
+ * Cross-instance invalidation over Redis pub/sub. Each cache publishes the keys and tags it
+ * deleted; every other instance evicts them from its memory tier. The same channel carries "filled"
+ * notices so processes waiting on another's lock wake as soon as the value is in Redis.
+ */
+
+import { Cluster, type Redis } from 'ioredis';
+import { CacheError } from './errors.js';
+import type { RedisClient } from './redis-tier.js';
+
+/** BusMessage is one notice on the channel. Keys and tags are full Redis-side names. */
+export interface BusMessage {
+  /** Sender's instance id; a cache ignores its own messages. */
+  i: string;
+  /** Keys to evict. */
+  k?: string[];
+  /** Tags to evict. */
+  t?: string[];
+  /** A key just filled under the lock. */
+  f?: string;
+}
+
+/** BusHandlers receive what arrives on the channel. */
+export interface BusHandlers {
+  message(message: BusMessage): void;
+  /** The subscription came back after a disconnect: invalidations may have been missed. */
+  resubscribed(): void;
+  error(error: CacheError): void;
+}
+
+/** InvalidationBus is the subscriber side; publishing goes through the Redis tier's queue. */
+export class InvalidationBus {
+  readonly #subscriber: RedisClient;
+  readonly #channel: string;
+  readonly #instanceId: string;
+  readonly #handlers: BusHandlers;
+  #subscribed: Promise<void> | undefined;
+  #lost = false;
+  #closed = false;
+
+  constructor(client: RedisClient, channel: string, instanceId: string, handlers: BusHandlers) {
+    // A subscribed connection can run no other commands, so the bus has its own.
+    // It queues while connecting (the cache's own client does not), so subscribing early is safe.
+    this.#subscriber =
+      client instanceof Cluster
+        ? client.duplicate()
+        : (client as Redis).duplicate({ enableOfflineQueue: true });
+    this.#channel = channel;
+    this.#instanceId = instanceId;
+    this.#handlers = handlers;
+    this.#subscriber.on('message', this.#onMessage);
+    this.#subscriber.on('error', this.#onError);
+    this.#subscriber.on('close', this.#onClose);
+    this.#subscriber.on('ready', this.#onReady);
+    this.#subscribed = this.#subscriber.subscribe(channel).then(
+      () => undefined,
+      (error: unknown) => {
+        this.#handlers.error(new CacheError('CACHE_BUS', 'subscribe failed', { cause: error }));
+      },
+    );
+  }
+
+  /** ready resolves once the first subscription is in place (or failed, which was reported). */
+  ready(): Promise<void> {
+    return this.#subscribed ?? Promise.resolve();
+  }
+
+  /** encode renders a notice from this instance. */
+  encode(message: Omit<BusMessage, 'i'>): string {
+    return JSON.stringify({ i: this.#instanceId, ...message });
+  }
+
+  /** close unsubscribes and drops the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscriber.off('message', this.#onMessage);
+    try {
+      if (this.#subscriber.status === 'ready') await this.#subscriber.quit();
+      else this.#subscriber.disconnect();
+    } catch {
+      this.#subscriber.disconnect();
+    }
+  }
+
+  readonly #onMessage = (channel: string, text: string): void => {
+    if (channel !== this.#channel) return;
+    let message: BusMessage;
+    try {
+      message = JSON.parse(text) as BusMessage;
+    } catch (error) {
+      this.#handlers.error(new CacheError('CACHE_BUS', 'unreadable message', { cause: error }));
+      return;
+    }
+    if (message.i === this.#instanceId) return;
+    this.#handlers.message(message);
+  };
+
+  readonly #onClose = (): void => {
+    if (!this.#closed) this.#lost = true;
+  };
+
+  readonly #onReady = (): void => {
+    // ioredis resubscribes by itself on reconnect; what we missed meanwhile is what matters.
+    if (this.#lost && !this.#closed) {
+      this.#lost = false;
+      this.#handlers.resubscribed();
+    }
+  };
+
+  readonly #onError = (error: unknown): void => {
+    if (this.#closed) return;
+    this.#handlers.error(new CacheError('CACHE_BUS', String(error), { cause: error }));
+  };
+}

@@ -1,0 +1,808 @@
+/**
+ * The cache-aside orchestrator: memory tier → Redis tier → (lock) → loader, with single-flight per
+ * key, stale serving and cross-instance invalidation. Lifetime decisions come from entry.ts and the
+ * breaker; this file only sequences I/O around them.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { type BusMessage, InvalidationBus } from './bus.js';
+import type { Clock, Random } from './clock.js';
+import {
+  buildEntry,
+  type CacheEntry,
+  classifyEntry,
+  type EntryPolicy,
+  isServable,
+  remainingMs,
+} from './entry.js';
+import { decodeEntry, encodeEntry } from './envelope.js';
+import { CacheError, CacheOptionError } from './errors.js';
+import { MemoryStore } from './memory-store.js';
+import { type CacheMetrics, cacheMetrics } from './metrics.js';
+import {
+  type CacheOptions,
+  type CallOptions,
+  type Duration,
+  type ResolvedLock,
+  type ResolvedOptions,
+  resolveEntryPolicy,
+  resolveOptions,
+  toMs,
+} from './options.js';
+import { RedisTier } from './redis-tier.js';
+import type { Serializer } from './serializer.js';
+
+/** LoaderContext is what a loader gets besides the key. */
+export interface LoaderContext<T> {
+  /** The key as the caller passed it (without prefix). */
+  readonly key: string;
+  /** The previous value when one is at hand (being refreshed, or in its grace period). */
+  readonly stale: T | undefined;
+  /** Store this result with another TTL (e.g. from an upstream `max-age`). */
+  setTtl(ttl: Duration): void;
+  /** Store this result with other tags. */
+  setTags(tags: readonly string[]): void;
+}
+
+/** Loader produces the value on a miss: typically a database query. */
+export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>;
+
+/** InvalidationEvent reports keys/tags evicted from this process's memory tier. */
+export interface InvalidationEvent {
+  keys: readonly string[];
+  tags: readonly string[];
+  source: 'local' | 'remote';
+  /** Clock time the eviction was applied. */
+  at: number;
+}
+
+/** CacheEvents are the events a Cache emits. 'error' carries absorbed failures; nothing is thrown. */
+export interface CacheEvents {
+  error: [CacheError];
+  'redis:up': [];
+  'redis:down': [];
+  invalidate: [InvalidationEvent];
+}
+
+/** WrapOptions are CallOptions plus how to turn arguments into a key. */
+export interface WrapOptions<A extends unknown[]> extends CallOptions {
+  /** @defaultValue `${fn.name}:${JSON.stringify(args)}` */
+  key?: (...args: A) => string;
+}
+
+/** CacheApi is what both a Cache and its namespaces offer. */
+export interface CacheApi {
+  getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T>;
+  get<T>(key: string): Promise<T | undefined>;
+  set<T>(key: string, value: T, options?: CallOptions): Promise<void>;
+  delete(key: string): Promise<void>;
+  deleteByTag(tags: string | readonly string[]): Promise<void>;
+  wrap<A extends unknown[], T>(
+    fn: (...args: A) => T | Promise<T>,
+    options?: WrapOptions<A>,
+  ): (...args: A) => Promise<T>;
+  namespace(name: string): CacheApi;
+}
+
+interface ResolvedCall {
+  policy: EntryPolicy;
+  tags: readonly string[];
+  lock: boolean;
+  timeout: number | undefined;
+}
+
+interface Remote {
+  entry: CacheEntry;
+  bytes: number;
+}
+
+type LockOutcome =
+  | { kind: 'locked'; token: string }
+  | { kind: 'filled'; remote: Remote }
+  | { kind: 'busy' | 'timeout' | 'unavailable' };
+
+const TIMED_OUT = Symbol('timed out');
+const CLOSE_WAIT_MS = 2000;
+
+function transientEntry<T>(value: T, tags: readonly string[], now: number): CacheEntry<T> {
+  return {
+    value,
+    createdAt: now,
+    refreshAt: now,
+    freshUntil: now,
+    staleUntil: now,
+    graceUntil: now,
+    tags,
+    negative: true,
+  };
+}
+
+/**
+ * Cache is a two-tier cache-aside cache. Create it with `createCache`; call `close()` when done.
+ * Values handed out from the memory tier are shared between callers: do not mutate them.
+ */
+export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
+  readonly #options: ResolvedOptions;
+  readonly #prefix: string;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #serializer: Serializer;
+  readonly #memory: MemoryStore | undefined;
+  readonly #redis: RedisTier | undefined;
+  readonly #bus: InvalidationBus | undefined;
+  readonly #lock: ResolvedLock | undefined;
+  readonly #channel: string;
+  readonly #defaultCall: ResolvedCall;
+  readonly #metrics: CacheMetrics;
+  readonly #m: ReturnType<typeof bindMetrics>;
+  readonly #flights = new Map<string, Promise<CacheEntry>>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #background = new Set<Promise<unknown>>();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: CacheOptions = {}) {
+    super();
+    const o = resolveOptions(options);
+    this.#options = o;
+    this.#prefix = o.prefix;
+    this.#clock = o.clock;
+    this.#random = o.random;
+    this.#serializer = o.serializer;
+    this.#lock = o.lock;
+    this.#channel = `${o.prefix}__bus`;
+    this.#defaultCall = { policy: o.entry, tags: [], lock: o.lock !== undefined, timeout: undefined };
+    this.#metrics = cacheMetrics(o.registry);
+    this.#m = bindMetrics(this.#metrics, o.name);
+    this.#m.redisUp.set(0);
+    this.#memory = o.memory && new MemoryStore(o.memory);
+    this.#redis =
+      o.redis &&
+      new RedisTier(o.redis, {
+        clock: o.clock,
+        random: o.random,
+        hooks: {
+          up: () => {
+            this.#m.redisUp.set(1);
+            this.emit('redis:up');
+          },
+          down: () => {
+            this.#m.redisUp.set(0);
+            this.emit('redis:down');
+          },
+          error: (error) => this.#report('redis', error),
+          dropped: () => this.#m.offlineDropped.inc(),
+        },
+      });
+    this.#bus =
+      this.#redis && o.invalidation
+        ? new InvalidationBus(this.#redis.client, this.#channel, randomUUID(), {
+            message: (message) => this.#onBusMessage(message),
+            resubscribed: () => {
+              // Invalidations sent while we were away are lost; only an empty memory tier is safe.
+              this.#memory?.clear();
+              this.#updateMemoryGauges();
+            },
+            error: (error) => this.#report('bus', error),
+          })
+        : undefined;
+  }
+
+  /** metrics are the cache's Prometheus series (on the registry given to createCache). */
+  get metrics(): CacheMetrics {
+    return this.#metrics;
+  }
+
+  /** redisUp is true while the Redis tier takes commands. */
+  get redisUp(): boolean {
+    return this.#redis?.up ?? false;
+  }
+
+  /** memoryHas says whether the memory tier holds `key` (for tests and diagnostics). */
+  memoryHas(key: string): boolean {
+    return this.#memory?.has(this.#prefix + key) ?? false;
+  }
+
+  /**
+   * ready resolves true once Redis answers and the invalidation channel is subscribed, or false after
+   * `timeoutMs` — the cache works either way, this only lets callers start warm.
+   */
+  async ready(timeoutMs = 5000): Promise<boolean> {
+    if (!this.#redis) return true;
+    const redis = this.#redis;
+    let timer: NodeJS.Timeout | undefined;
+    const up = redis.up
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => {
+          const onUp = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          this.once('redis:up', onUp);
+          timer = setTimeout(() => {
+            this.off('redis:up', onUp);
+            resolve(false);
+          }, timeoutMs);
+        });
+    const [isUp] = await Promise.all([up, this.#bus?.ready()]);
+    return isUp;
+  }
+
+  /** getOrSet returns the cached value for `key`, or runs `loader` (once per key in this process) and caches it. */
+  async getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T> {
+    this.#assertOpen();
+    const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
+    const fullKey = this.#prefix + key;
+    let fallback: CacheEntry | undefined;
+    if (this.#memory) {
+      const now = this.#clock.now();
+      const entry = this.#memory.get(fullKey, now);
+      const state = classifyEntry(entry, now);
+      if (state === 'fresh') {
+        this.#m.memoryHit.inc();
+        return entry!.value as T;
+      }
+      if (state === 'refresh' || state === 'stale') {
+        this.#m.memoryHit.inc();
+        if (state === 'stale') this.#m.staleRevalidate.inc();
+        this.#refresh(key, fullKey, loader as Loader<unknown>, call, entry!);
+        return entry!.value as T;
+      }
+      this.#m.memoryMiss.inc();
+      if (state === 'grace') fallback = entry;
+    }
+    const flight =
+      this.#flights.get(fullKey) ?? this.#fly(key, fullKey, loader as Loader<unknown>, call, fallback, false);
+    return (await flight).value as T;
+  }
+
+  /** get returns the value within its TTL or stale window from either tier, or undefined. Never loads. */
+  async get<T>(key: string): Promise<T | undefined> {
+    this.#assertOpen();
+    const fullKey = this.#prefix + key;
+    if (this.#memory) {
+      const now = this.#clock.now();
+      const entry = this.#memory.get(fullKey, now);
+      if (isServable(classifyEntry(entry, now))) {
+        this.#m.memoryHit.inc();
+        return entry!.value as T;
+      }
+      this.#m.memoryMiss.inc();
+    }
+    if (!this.#redis) return undefined;
+    const remote = await this.#readRemote(fullKey);
+    if (remote && isServable(classifyEntry(remote.entry, this.#clock.now()))) {
+      this.#m.redisHit.inc();
+      this.#remember(fullKey, remote.entry, remote.bytes);
+      return remote.entry.value as T;
+    }
+    this.#m.redisMiss.inc();
+    return undefined;
+  }
+
+  /**
+   * set stores `value` in both tiers and evicts `key` from the other instances' memory tiers. While
+   * Redis is away the write waits in the offline queue. Throws CacheError CACHE_SERIALIZE when the
+   * serializer cannot represent the value.
+   */
+  async set<T>(key: string, value: T, options?: CallOptions): Promise<void> {
+    this.#assertOpen();
+    const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
+    const fullKey = this.#prefix + key;
+    const entry = buildEntry(value, call.tags, call.policy, this.#clock.now(), this.#random);
+    if (entry === undefined) return this.delete(key);
+    let payload: string;
+    try {
+      payload = this.#serializer.serialize(value);
+    } catch (error) {
+      throw new CacheError('CACHE_SERIALIZE', `cannot serialize the value of "${key}"`, { cause: error });
+    }
+    this.#remember(fullKey, entry, payload.length);
+    const redis = this.#redis;
+    if (!redis) return;
+    const text = encodeEntry(entry, payload);
+    const tagKeys = call.tags.map((tag) => this.#tagKey(tag));
+    await redis.write('set', (client) => {
+      const ttl = entry.graceUntil - this.#clock.now();
+      return ttl > 0 ? redis.setEntry(client, fullKey, text, ttl, tagKeys) : Promise.resolve();
+    });
+    await this.#publish({ k: [fullKey] });
+  }
+
+  /** delete removes `key` from both tiers and from every instance's memory tier. */
+  async delete(key: string): Promise<void> {
+    this.#assertOpen();
+    const fullKey = this.#prefix + key;
+    this.#memory?.delete(fullKey);
+    this.#updateMemoryGauges();
+    this.#m.invalidationsLocal.inc();
+    this.emit('invalidate', { keys: [key], tags: [], source: 'local', at: this.#clock.now() });
+    if (!this.#redis) return;
+    await this.#redis.write('delete', (client) => client.unlink(fullKey));
+    await this.#publish({ k: [fullKey] });
+  }
+
+  /** deleteByTag removes every entry carrying one of `tags`, in both tiers and every instance's memory. */
+  async deleteByTag(tags: string | readonly string[]): Promise<void> {
+    this.#assertOpen();
+    const list = typeof tags === 'string' ? [tags] : [...tags];
+    for (const tag of list) this.#memory?.deleteByTag(tag);
+    this.#updateMemoryGauges();
+    this.#m.invalidationsLocal.inc();
+    this.emit('invalidate', { keys: [], tags: list, source: 'local', at: this.#clock.now() });
+    const redis = this.#redis;
+    if (!redis) return;
+    // Redis first, then the notice: an instance evicting early could otherwise re-read the old value.
+    await redis.write('deleteByTag', async (client) => {
+      for (const tag of list) await redis.deleteTagged(client, this.#tagKey(tag));
+    });
+    await this.#publish({ t: list });
+  }
+
+  /** wrap returns `fn` memoized through getOrSet, keyed by its arguments. */
+  wrap<A extends unknown[], T>(
+    fn: (...args: A) => T | Promise<T>,
+    options: WrapOptions<A> = {},
+  ): (...args: A) => Promise<T> {
+    const { key, ...call } = options;
+    if (key === undefined && fn.name === '')
+      throw new CacheOptionError('key', 'wrap needs a key function for an anonymous function');
+    const keyOf = key ?? ((...args: A) => `${fn.name}:${JSON.stringify(args)}`);
+    const hasCall = Object.keys(call).length > 0;
+    return (...args: A) => this.getOrSet(keyOf(...args), () => fn(...args), hasCall ? call : undefined);
+  }
+
+  /** namespace returns a view whose keys and tags are prefixed with `name:`; it shares tiers and lifecycle. */
+  namespace(name: string): CacheApi {
+    return new CacheNamespace(this, `${name}:`);
+  }
+
+  /** close stops background work and releases connections (never an injected client). Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    for (const waiters of this.#waiters.values()) for (const wake of [...waiters]) wake();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#background]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.#bus?.close();
+    await this.#redis?.close();
+    this.#memory?.clear();
+    this.#m.redisUp.set(0);
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new CacheError('CACHE_CLOSED', 'the cache is closed');
+  }
+
+  #resolveCall(options: CallOptions): ResolvedCall {
+    return {
+      policy: resolveEntryPolicy(options, this.#options.entry),
+      tags: options.tags ?? [],
+      lock: (options.lock ?? this.#lock !== undefined) && this.#lock !== undefined,
+      timeout: options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout'),
+    };
+  }
+
+  #tagKey(tag: string): string {
+    return `${this.#prefix}__tag:${tag}`;
+  }
+
+  #fly(
+    key: string,
+    fullKey: string,
+    loader: Loader<unknown>,
+    call: ResolvedCall,
+    fallback: CacheEntry | undefined,
+    background: boolean,
+  ): Promise<CacheEntry> {
+    const flight: Promise<CacheEntry> = this.#load(key, fullKey, loader, call, fallback, background).finally(
+      () => {
+        if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
+      },
+    );
+    this.#flights.set(fullKey, flight);
+    return flight;
+  }
+
+  #refresh(
+    key: string,
+    fullKey: string,
+    loader: Loader<unknown>,
+    call: ResolvedCall,
+    current: CacheEntry,
+  ): void {
+    if (this.#flights.has(fullKey) || this.#closing) return;
+    const task = this.#fly(key, fullKey, loader, call, current, true).then(
+      () => undefined,
+      (error: unknown) =>
+        this.#report(
+          'loader',
+          new CacheError('CACHE_LOADER_FAILED', `background refresh of "${key}" failed`, { cause: error }),
+        ),
+    );
+    this.#track(task);
+  }
+
+  #track(task: Promise<unknown>): void {
+    this.#background.add(task);
+    void task.then(() => this.#background.delete(task));
+  }
+
+  async #load(
+    key: string,
+    fullKey: string,
+    loader: Loader<unknown>,
+    call: ResolvedCall,
+    fallbackIn: CacheEntry | undefined,
+    background: boolean,
+  ): Promise<CacheEntry> {
+    let fallback = fallbackIn;
+    const redis = this.#redis;
+    if (redis) {
+      const remote = await this.#readRemote(fullKey);
+      const state = classifyEntry(remote?.entry, this.#clock.now());
+      const newer = remote !== undefined && remote.entry.createdAt > (fallback?.createdAt ?? -1);
+      if (remote && isServable(state) && (!background || (state === 'fresh' && newer))) {
+        this.#m.redisHit.inc();
+        if (state === 'stale') this.#m.staleRevalidate.inc();
+        this.#remember(fullKey, remote.entry, remote.bytes);
+        // After this flight has left the map, so that the refresh can start its own.
+        if (state !== 'fresh' && !background)
+          setImmediate(() => this.#refresh(key, fullKey, loader, call, remote.entry));
+        return remote.entry;
+      }
+      this.#m.redisMiss.inc();
+      if (remote && state !== 'expired' && newer) fallback = remote.entry;
+    }
+    let token: string | undefined;
+    const lockKey = `${this.#prefix}__lock:${fullKey.slice(this.#prefix.length)}`;
+    if (call.lock && redis) {
+      const outcome = await this.#acquire(fullKey, lockKey, background, fallback);
+      if (outcome.kind === 'filled') {
+        this.#m.redisHit.inc();
+        this.#remember(fullKey, outcome.remote.entry, outcome.remote.bytes);
+        return outcome.remote.entry;
+      }
+      if (outcome.kind === 'busy' && fallback) return fallback;
+      if (outcome.kind === 'timeout' && fallback && this.#clock.now() < fallback.graceUntil) {
+        this.#m.staleLockTimeout.inc();
+        return fallback;
+      }
+      if (outcome.kind === 'locked') token = outcome.token;
+    }
+    try {
+      return await this.#callLoader(key, fullKey, loader, call, fallback, background, token !== undefined);
+    } finally {
+      if (token !== undefined) void redis?.unlock(lockKey, token);
+    }
+  }
+
+  async #acquire(
+    fullKey: string,
+    lockKey: string,
+    background: boolean,
+    current: CacheEntry | undefined,
+  ): Promise<LockOutcome> {
+    const redis = this.#redis!;
+    const lock = this.#lock!;
+    const token = randomUUID();
+    const deadline = this.#clock.now() + lock.wait;
+    for (;;) {
+      const taken = await redis.tryLock(lockKey, token, lock.ttl);
+      if (taken === undefined) return { kind: 'unavailable' };
+      if (taken) {
+        // The previous holder may have filled the key just before releasing the lock.
+        const remote = await this.#readRemote(fullKey);
+        const newer = remote !== undefined && remote.entry.createdAt > (current?.createdAt ?? -1);
+        if (remote && newer && classifyEntry(remote.entry, this.#clock.now()) === 'fresh') {
+          void redis.unlock(lockKey, token);
+          return { kind: 'filled', remote };
+        }
+        return { kind: 'locked', token };
+      }
+      if (background) return { kind: 'busy' };
+      const left = deadline - this.#clock.now();
+      if (left <= 0 || this.#closing) return { kind: 'timeout' };
+      await this.#waitForFill(fullKey, Math.min(lock.poll, left));
+      const remote = await this.#readRemote(fullKey);
+      if (remote && isServable(classifyEntry(remote.entry, this.#clock.now())))
+        return { kind: 'filled', remote };
+    }
+  }
+
+  #waitForFill(fullKey: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let waiters = this.#waiters.get(fullKey);
+      if (waiters === undefined) {
+        waiters = new Set();
+        this.#waiters.set(fullKey, waiters);
+      }
+      const set = waiters;
+      const wake = () => {
+        clearTimeout(timer);
+        set.delete(wake);
+        if (set.size === 0 && this.#waiters.get(fullKey) === set) this.#waiters.delete(fullKey);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+    });
+  }
+
+  async #callLoader(
+    key: string,
+    fullKey: string,
+    loader: Loader<unknown>,
+    call: ResolvedCall,
+    fallback: CacheEntry | undefined,
+    background: boolean,
+    locked: boolean,
+  ): Promise<CacheEntry> {
+    let ttl: number | undefined;
+    let tags: readonly string[] | undefined;
+    const context: LoaderContext<unknown> = {
+      key,
+      stale: fallback?.value,
+      setTtl: (value) => {
+        ttl = toMs(value, 'setTtl');
+      },
+      setTags: (value) => {
+        tags = value;
+      },
+    };
+    const run = (async () => {
+      let value: unknown;
+      try {
+        value = await loader(context);
+      } catch (error) {
+        this.#m.loaderError.inc();
+        throw error;
+      }
+      this.#m.loaderOk.inc();
+      const policy = ttl === undefined ? call.policy : { ...call.policy, ttl };
+      return this.#store(fullKey, value, policy, tags ?? call.tags, locked);
+    })();
+    try {
+      if (call.timeout === undefined || fallback === undefined || background) return await run;
+      let timer: NodeJS.Timeout | undefined;
+      const raced = await Promise.race([
+        run,
+        new Promise<typeof TIMED_OUT>((resolve) => {
+          timer = setTimeout(() => resolve(TIMED_OUT), call.timeout);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (raced !== TIMED_OUT) return raced;
+      this.#m.staleTimeout.inc();
+      // The load goes on and its result is stored; only this answer does not wait for it.
+      this.#track(
+        run.catch((error: unknown) =>
+          this.#report(
+            'loader',
+            new CacheError('CACHE_LOADER_FAILED', `load of "${key}" failed`, { cause: error }),
+          ),
+        ),
+      );
+      return fallback;
+    } catch (error) {
+      if (!background && fallback && this.#clock.now() < fallback.graceUntil) {
+        this.#m.staleError.inc();
+        return fallback;
+      }
+      throw error;
+    }
+  }
+
+  async #store(
+    fullKey: string,
+    value: unknown,
+    policy: EntryPolicy,
+    tags: readonly string[],
+    locked: boolean,
+  ): Promise<CacheEntry> {
+    const now = this.#clock.now();
+    const entry = buildEntry(value, tags, policy, now, this.#random);
+    if (entry === undefined) {
+      // A load that found nothing must not leave an older value behind in this process.
+      this.#memory?.delete(fullKey);
+      return transientEntry(value, tags, now);
+    }
+    let payload: string;
+    try {
+      payload = this.#serializer.serialize(value);
+    } catch (error) {
+      this.#report(
+        'serializer',
+        new CacheError('CACHE_SERIALIZE', `cannot serialize "${fullKey}"`, { cause: error }),
+      );
+      return entry;
+    }
+    this.#remember(fullKey, entry, payload.length);
+    const redis = this.#redis;
+    if (redis) {
+      const text = encodeEntry(entry, payload);
+      const tagKeys = tags.map((tag) => this.#tagKey(tag));
+      // Loads are not queued while Redis is away: replayed later they could resurrect a value another
+      // instance has deleted meanwhile.
+      await redis.exec('set', (client) =>
+        redis.setEntry(client, fullKey, text, remainingMs(entry, now), tagKeys),
+      );
+      if (locked && this.#bus) {
+        const notice = this.#bus.encode({ f: fullKey });
+        await redis.exec('publish', (client) => client.publish(this.#channel, notice));
+      }
+    }
+    return entry;
+  }
+
+  async #readRemote(fullKey: string): Promise<Remote | undefined> {
+    const text = await this.#redis?.get(fullKey);
+    if (text === undefined || text === null) return undefined;
+    const decoded = decodeEntry(text);
+    if (decoded === undefined) {
+      this.#report('serializer', new CacheError('CACHE_DESERIALIZE', `unreadable entry at "${fullKey}"`));
+      return undefined;
+    }
+    try {
+      const value = this.#serializer.deserialize(decoded.value);
+      return { entry: { ...decoded, value }, bytes: decoded.value.length };
+    } catch (error) {
+      this.#report(
+        'serializer',
+        new CacheError('CACHE_DESERIALIZE', `cannot deserialize "${fullKey}"`, { cause: error }),
+      );
+      return undefined;
+    }
+  }
+
+  #remember(fullKey: string, entry: CacheEntry, bytes: number): void {
+    if (!this.#memory) return;
+    this.#memory.set(fullKey, entry, bytes);
+    this.#updateMemoryGauges();
+  }
+
+  #updateMemoryGauges(): void {
+    if (!this.#memory) return;
+    this.#m.memoryEntries.set(this.#memory.size);
+    this.#m.memoryBytes.set(this.#memory.bytes);
+  }
+
+  async #publish(message: Omit<BusMessage, 'i'>): Promise<void> {
+    const bus = this.#bus;
+    const redis = this.#redis;
+    if (!bus || !redis) return;
+    const notice = bus.encode(message);
+    await redis.write('publish', (client) => client.publish(this.#channel, notice));
+  }
+
+  #onBusMessage(message: BusMessage): void {
+    if (message.f !== undefined) {
+      const waiters = this.#waiters.get(message.f);
+      if (waiters) for (const wake of [...waiters]) wake();
+    }
+    if (message.k === undefined && message.t === undefined) return;
+    const memory = this.#memory;
+    for (const key of message.k ?? []) memory?.delete(key);
+    for (const tag of message.t ?? []) memory?.deleteByTag(tag);
+    this.#updateMemoryGauges();
+    this.#m.invalidationsRemote.inc();
+    this.emit('invalidate', {
+      keys: (message.k ?? []).map((key) => key.slice(this.#prefix.length)),
+      tags: message.t ?? [],
+      source: 'remote',
+      at: this.#clock.now(),
+    });
+  }
+
+  #report(tier: 'redis' | 'bus' | 'serializer' | 'loader' | 'memory', error: CacheError): void {
+    this.#m.errors(tier).inc();
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.#options.logger?.warn({ err: error, code: error.code, tier }, error.message);
+  }
+}
+
+function bindMetrics(m: CacheMetrics, cache: string) {
+  const errorChildren = new Map<string, ReturnType<typeof m.errors.labels>>();
+  return {
+    memoryHit: m.hits.labels({ cache, tier: 'memory' }),
+    memoryMiss: m.misses.labels({ cache, tier: 'memory' }),
+    redisHit: m.hits.labels({ cache, tier: 'redis' }),
+    redisMiss: m.misses.labels({ cache, tier: 'redis' }),
+    staleRevalidate: m.staleServes.labels({ cache, reason: 'revalidate' }),
+    staleError: m.staleServes.labels({ cache, reason: 'error' }),
+    staleTimeout: m.staleServes.labels({ cache, reason: 'timeout' }),
+    staleLockTimeout: m.staleServes.labels({ cache, reason: 'lock_timeout' }),
+    loaderOk: m.loaderCalls.labels({ cache, outcome: 'ok' }),
+    loaderError: m.loaderCalls.labels({ cache, outcome: 'error' }),
+    invalidationsLocal: m.invalidations.labels({ cache, source: 'local' }),
+    invalidationsRemote: m.invalidations.labels({ cache, source: 'remote' }),
+    offlineDropped: m.offlineDropped.labels({ cache }),
+    redisUp: m.redisUp.labels({ cache }),
+    memoryEntries: m.memoryEntries.labels({ cache }),
+    memoryBytes: m.memoryBytes.labels({ cache }),
+    errors(tier: string) {
+      let child = errorChildren.get(tier);
+      if (child === undefined) {
+        child = m.errors.labels({ cache, tier });
+        errorChildren.set(tier, child);
+      }
+      return child;
+    },
+  };
+}
+
+/** CacheNamespace prefixes keys and tags of a parent cache; see Cache.namespace. */
+class CacheNamespace implements CacheApi {
+  readonly #parent: CacheApi;
+  readonly #ns: string;
+
+  constructor(parent: CacheApi, ns: string) {
+    this.#parent = parent;
+    this.#ns = ns;
+  }
+
+  #call(options: CallOptions | undefined): CallOptions | undefined {
+    if (options?.tags === undefined) return options;
+    return { ...options, tags: options.tags.map((tag) => this.#ns + tag) };
+  }
+
+  getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T> {
+    const ns = this.#ns;
+    const scoped: Loader<T> = (context) => {
+      const tagged: LoaderContext<T> = {
+        key: context.key.slice(ns.length),
+        stale: context.stale,
+        setTtl: context.setTtl,
+        setTags: (tags) => context.setTags(tags.map((tag) => ns + tag)),
+      };
+      return loader(tagged);
+    };
+    return this.#parent.getOrSet(ns + key, scoped, this.#call(options));
+  }
+
+  get<T>(key: string): Promise<T | undefined> {
+    return this.#parent.get<T>(this.#ns + key);
+  }
+
+  set<T>(key: string, value: T, options?: CallOptions): Promise<void> {
+    return this.#parent.set(this.#ns + key, value, this.#call(options));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#parent.delete(this.#ns + key);
+  }
+
+  deleteByTag(tags: string | readonly string[]): Promise<void> {
+    const list = typeof tags === 'string' ? [tags] : tags;
+    return this.#parent.deleteByTag(list.map((tag) => this.#ns + tag));
+  }
+
+  wrap<A extends unknown[], T>(
+    fn: (...args: A) => T | Promise<T>,
+    options: WrapOptions<A> = {},
+  ): (...args: A) => Promise<T> {
+    const { key, ...call } = options;
+    if (key === undefined && fn.name === '')
+      throw new CacheOptionError('key', 'wrap needs a key function for an anonymous function');
+    const keyOf = key ?? ((...args: A) => `${fn.name}:${JSON.stringify(args)}`);
+    const hasCall = Object.keys(call).length > 0;
+    return (...args: A) => this.getOrSet(keyOf(...args), () => fn(...args), hasCall ? call : undefined);
+  }
+
+  namespace(name: string): CacheApi {
+    return new CacheNamespace(this, `${name}:`);
+  }
+}
+
+/** createCache validates `options` (throwing CacheOptionError) and returns a Cache. */
+export function createCache(options: CacheOptions = {}): Cache {
+  return new Cache(options);
+}

@@ -1,0 +1,250 @@
+/**
+ * Every option of the cache, its default, and their validation in one place.
+ */
+
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { Registry } from 'prom-client';
+import { parseDuration, parseSize } from '../config/index.js';
+import type { BackoffConfig } from './backoff.js';
+import type { BreakerConfig } from './breaker.js';
+import { type Clock, type Random, systemClock } from './clock.js';
+import type { EntryPolicy } from './entry.js';
+import { CacheOptionError } from './errors.js';
+import type { MemoryStoreLimits } from './memory-store.js';
+import { jsonSerializer, type Serializer } from './serializer.js';
+
+/** Duration is milliseconds as a number, or a string as in scaleplane.yaml (`250ms`, `30s`, `1h`). */
+export type Duration = number | string;
+
+/** CacheLogger receives background failures when nobody listens to 'error' (pino fits). */
+export interface CacheLogger {
+  warn(object: object, message?: string): void;
+}
+
+/** EntryOptions tune how long values live; on `createCache` they are the defaults of every call. */
+export interface EntryOptions {
+  /** Time to live. @defaultValue '5m' */
+  ttl?: Duration;
+  /** ±fraction of the TTL picked at random per write, 0–1. @defaultValue 0.1 */
+  jitter?: number;
+  /** Fraction of the TTL after which a hit refreshes in the background, 0 (off) to <1. @defaultValue 0 */
+  earlyRefresh?: number;
+  /** After the TTL, serve the stale value while one background load refreshes it. @defaultValue 0 */
+  staleWhileRevalidate?: Duration;
+  /** After the TTL, serve the last value when the loader fails (grace period). @defaultValue 0 */
+  staleIfError?: Duration;
+  /** TTL of a loader result of undefined or null; 0 stores nothing. @defaultValue 0 */
+  negativeTtl?: Duration;
+}
+
+/** LockOptions configure the distributed lock that lets one process in the fleet run a loader. */
+export interface LockOptions {
+  /** Lock expiry: longer than your slowest loader. @defaultValue '10s' */
+  ttl?: Duration;
+  /** How long a process waits for the holder to fill the key, then loads itself. @defaultValue '5s' */
+  wait?: Duration;
+  /** Poll interval while waiting (the fill notification usually comes first). @defaultValue '50ms' */
+  poll?: Duration;
+}
+
+/** RedisTierOptions configure the Redis tier. */
+export interface RedisTierOptions {
+  /**
+   * An ioredis client you own (standalone, Sentinel or Cluster). The cache does not close it. Give it
+   * `commandTimeout` and `enableOfflineQueue: false` or the cache applies its own timeout.
+   */
+  client?: Redis | Cluster;
+  /** `redis://…` URL for a client the cache creates and closes. @defaultValue 'redis://127.0.0.1:6379' */
+  url?: string;
+  /** Extra ioredis options for the client the cache creates. */
+  options?: RedisOptions;
+  /** A command slower than this counts as failed and the read falls through. @defaultValue '500ms' */
+  commandTimeout?: Duration;
+  /** Circuit breaker. @defaultValue { failureThreshold: 5, openMs: '1s' } */
+  breaker?: { failureThreshold?: number; openMs?: Duration };
+  /** Reconnect backoff of the client the cache creates. @defaultValue { baseMs: 50, maxMs: 2000 } */
+  reconnect?: { baseMs?: number; maxMs?: number };
+  /** Writes (set, delete, invalidations) kept while Redis is away, replayed on reconnect. @defaultValue 1000 */
+  offlineQueue?: number;
+}
+
+/** CacheOptions configure `createCache`. */
+export interface CacheOptions extends EntryOptions {
+  /** `cache` label of the metrics. @defaultValue 'default' */
+  name?: string;
+  /** Prefix of every Redis key and of the invalidation channel. @defaultValue 'sp:cache:' */
+  prefix?: string;
+  /** The memory tier; false turns it off. @defaultValue { maxEntries: 10000, maxBytes: '64Mi' } */
+  memory?: false | { maxEntries?: number; maxBytes?: number | string };
+  /** The Redis tier; false or absent means memory only. */
+  redis?: false | RedisTierOptions;
+  /** The distributed lock for loads (Redis tier only); true takes the defaults. @defaultValue false */
+  lock?: boolean | LockOptions;
+  /** Evict other instances' memory tiers on delete/set/deleteByTag (Redis pub/sub). @defaultValue true */
+  invalidation?: boolean;
+  /** @defaultValue jsonSerializer (keeps Date, Map, Set, BigInt) */
+  serializer?: Serializer;
+  /** Registry for the metrics. @defaultValue a new Registry */
+  registry?: Registry;
+  /** @defaultValue the system clock */
+  clock?: Clock;
+  /** @defaultValue Math.random */
+  random?: Random;
+  /** Where background failures go when nothing listens to 'error'. @defaultValue none */
+  logger?: CacheLogger;
+}
+
+/** CallOptions are the per-call options of `getOrSet`, `set` and `wrap`. */
+export interface CallOptions extends EntryOptions {
+  /** Tags for `deleteByTag`. */
+  tags?: readonly string[];
+  /** Use the distributed lock for this call (needs `lock` configured or true here). */
+  lock?: boolean;
+  /** With a stale value at hand, answer with it when the loader takes longer than this. @defaultValue none */
+  timeout?: Duration;
+}
+
+/** ResolvedLock is LockOptions in ms. */
+export interface ResolvedLock {
+  ttl: number;
+  wait: number;
+  poll: number;
+}
+
+/** ResolvedRedis is RedisTierOptions after defaults. */
+export interface ResolvedRedis {
+  client: Redis | Cluster | undefined;
+  url: string;
+  options: RedisOptions;
+  commandTimeout: number;
+  breaker: BreakerConfig;
+  reconnect: BackoffConfig;
+  offlineQueue: number;
+}
+
+/** ResolvedOptions is CacheOptions after defaults and validation. */
+export interface ResolvedOptions {
+  name: string;
+  prefix: string;
+  entry: EntryPolicy;
+  memory: MemoryStoreLimits | undefined;
+  redis: ResolvedRedis | undefined;
+  lock: ResolvedLock | undefined;
+  invalidation: boolean;
+  serializer: Serializer;
+  registry: Registry;
+  clock: Clock;
+  random: Random;
+  logger: CacheLogger | undefined;
+}
+
+/** toMs turns a Duration into ms, throwing CacheOptionError naming `option`. */
+export function toMs(value: Duration, option: string): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0)
+      throw new CacheOptionError(option, `must be ms >= 0, got ${value}`);
+    return value;
+  }
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    throw new CacheOptionError(option, (error as Error).message);
+  }
+}
+
+function fraction(value: number, option: string, max = 1): number {
+  if (!Number.isFinite(value) || value < 0 || value > max)
+    throw new CacheOptionError(option, `must be between 0 and ${max}, got ${value}`);
+  return value;
+}
+
+function positiveInt(value: number, option: string): number {
+  if (!Number.isInteger(value) || value < 0)
+    throw new CacheOptionError(option, `must be an integer >= 0, got ${value}`);
+  return value;
+}
+
+/** resolveEntryPolicy merges `options` over `base`, validating each field. */
+export function resolveEntryPolicy(options: EntryOptions, base: EntryPolicy): EntryPolicy {
+  const ttl = options.ttl === undefined ? base.ttl : toMs(options.ttl, 'ttl');
+  if (ttl <= 0) throw new CacheOptionError('ttl', 'must be > 0');
+  return {
+    ttl,
+    jitter: options.jitter === undefined ? base.jitter : fraction(options.jitter, 'jitter'),
+    earlyRefresh:
+      options.earlyRefresh === undefined ? base.earlyRefresh : fraction(options.earlyRefresh, 'earlyRefresh'),
+    staleWhileRevalidate:
+      options.staleWhileRevalidate === undefined
+        ? base.staleWhileRevalidate
+        : toMs(options.staleWhileRevalidate, 'staleWhileRevalidate'),
+    staleIfError:
+      options.staleIfError === undefined ? base.staleIfError : toMs(options.staleIfError, 'staleIfError'),
+    negativeTtl:
+      options.negativeTtl === undefined ? base.negativeTtl : toMs(options.negativeTtl, 'negativeTtl'),
+  };
+}
+
+/** DEFAULT_ENTRY_POLICY is what a call gets with no options anywhere. */
+export const DEFAULT_ENTRY_POLICY: EntryPolicy = {
+  ttl: 300_000,
+  jitter: 0.1,
+  earlyRefresh: 0,
+  staleWhileRevalidate: 0,
+  staleIfError: 0,
+  negativeTtl: 0,
+};
+
+/** resolveOptions applies every default and validates everything at once; throws CacheOptionError. */
+export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
+  const memory = options.memory === false ? undefined : (options.memory ?? {});
+  let maxBytes = 64 * 1024 * 1024;
+  if (memory?.maxBytes !== undefined) {
+    try {
+      maxBytes = typeof memory.maxBytes === 'number' ? memory.maxBytes : parseSize(memory.maxBytes);
+    } catch (error) {
+      throw new CacheOptionError('memory.maxBytes', (error as Error).message);
+    }
+    positiveInt(maxBytes, 'memory.maxBytes');
+  }
+  const redis = options.redis === false || options.redis === undefined ? undefined : options.redis;
+  const lockInput = options.lock === true ? {} : options.lock === false ? undefined : options.lock;
+  if (lockInput !== undefined && redis === undefined)
+    throw new CacheOptionError('lock', 'the distributed lock needs the Redis tier');
+  const prefix = options.prefix ?? 'sp:cache:';
+  if (typeof prefix !== 'string') throw new CacheOptionError('prefix', 'must be a string');
+  return {
+    name: options.name ?? 'default',
+    prefix,
+    entry: resolveEntryPolicy(options, DEFAULT_ENTRY_POLICY),
+    memory: memory && {
+      maxEntries: positiveInt(memory.maxEntries ?? 10_000, 'memory.maxEntries'),
+      maxBytes,
+    },
+    redis: redis && {
+      client: redis.client,
+      url: redis.url ?? 'redis://127.0.0.1:6379',
+      options: redis.options ?? {},
+      commandTimeout: toMs(redis.commandTimeout ?? 500, 'redis.commandTimeout'),
+      breaker: {
+        failureThreshold: positiveInt(redis.breaker?.failureThreshold ?? 5, 'redis.breaker.failureThreshold'),
+        openMs: toMs(redis.breaker?.openMs ?? 1000, 'redis.breaker.openMs'),
+      },
+      reconnect: {
+        baseMs: toMs(redis.reconnect?.baseMs ?? 50, 'redis.reconnect.baseMs'),
+        maxMs: toMs(redis.reconnect?.maxMs ?? 2000, 'redis.reconnect.maxMs'),
+      },
+      offlineQueue: positiveInt(redis.offlineQueue ?? 1000, 'redis.offlineQueue'),
+    },
+    lock: lockInput && {
+      ttl: toMs(lockInput.ttl ?? 10_000, 'lock.ttl'),
+      wait: toMs(lockInput.wait ?? 5000, 'lock.wait'),
+      poll: Math.max(1, toMs(lockInput.poll ?? 50, 'lock.poll')),
+    },
+    invalidation: options.invalidation ?? true,
+    serializer: options.serializer ?? jsonSerializer,
+    registry: options.registry ?? new Registry(),
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    logger: options.logger,
+  };
+}

@@ -1,0 +1,287 @@
+/**
+ * The Redis tier's I/O shell: every command goes through one gate that checks the connection and the
+ * circuit breaker, bounds the wait, and turns failures into a result instead of a throw. Writes that
+ * matter after an outage (deletes, explicit sets, invalidations) wait in a bounded queue and are
+ * replayed on reconnect; reads never wait for a sick Redis.
+ */
+
+import { type Cluster, Redis } from 'ioredis';
+import { reconnectDelay } from './backoff.js';
+import {
+  type BreakerState,
+  breakerAllow,
+  breakerFailure,
+  breakerReconnected,
+  breakerSuccess,
+  initialBreakerState,
+} from './breaker.js';
+import type { Clock, Random } from './clock.js';
+import { type CacheError, RedisTierError } from './errors.js';
+import type { ResolvedRedis } from './options.js';
+import { defineScripts, type ScriptCommands } from './scripts.js';
+
+/** RedisClient is what the tier drives: a standalone/Sentinel `Redis` or a `Cluster`. */
+export type RedisClient = Redis | Cluster;
+
+/** RedisResult is a command's outcome: a value, or why there is none. */
+export type RedisResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; reason: 'unavailable' | 'failed' | 'rejected' };
+
+/** RedisTierHooks receive the tier's state changes and background failures. */
+export interface RedisTierHooks {
+  up(): void;
+  down(): void;
+  error(error: CacheError): void;
+  dropped(): void;
+}
+
+interface QueuedWrite {
+  operation: string;
+  run: (client: RedisClient) => Promise<unknown>;
+}
+
+const UNAVAILABLE = { ok: false, reason: 'unavailable' } as const;
+const FAILED = { ok: false, reason: 'failed' } as const;
+const REJECTED = { ok: false, reason: 'rejected' } as const;
+
+function timeout<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RedisTierError('CACHE_REDIS_TIMEOUT', operation, `no reply in ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+function configuredTimeout(client: RedisClient): number | undefined {
+  const options = client.options as { commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
+  return options.commandTimeout ?? options.redisOptions?.commandTimeout;
+}
+
+/** RedisTier owns (or borrows) an ioredis client and runs the cache's commands through the breaker. */
+export class RedisTier {
+  /** client is the connection commands go to. */
+  readonly client: RedisClient;
+  readonly #owned: boolean;
+  readonly #config: ResolvedRedis;
+  readonly #clock: Clock;
+  readonly #hooks: RedisTierHooks;
+  readonly #ownTimeout: number | undefined;
+  #breaker: BreakerState = initialBreakerState();
+  #queue: QueuedWrite[] = [];
+  #flushing = false;
+  #up = false;
+  #closed = false;
+
+  constructor(config: ResolvedRedis, deps: { clock: Clock; random: Random; hooks: RedisTierHooks }) {
+    this.#config = config;
+    this.#clock = deps.clock;
+    this.#hooks = deps.hooks;
+    if (config.client) {
+      this.client = config.client;
+      this.#owned = false;
+      this.#ownTimeout = configuredTimeout(config.client) === undefined ? config.commandTimeout : undefined;
+    } else {
+      this.client = new Redis(config.url, {
+        ...config.options,
+        commandTimeout: config.commandTimeout,
+        // A sick Redis must not make reads wait: commands fail at once while disconnected and the
+        // cache decides itself what to replay.
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        retryStrategy: (attempt: number) => reconnectDelay(attempt, config.reconnect, deps.random),
+      });
+      this.#owned = true;
+      this.#ownTimeout = undefined;
+    }
+    defineScripts(this.client);
+    this.client.on('ready', this.#onReady);
+    this.client.on('close', this.#onClose);
+    this.client.on('error', this.#onClientError);
+    if (this.client.status === 'ready') queueMicrotask(this.#onReady);
+  }
+
+  /** up is true while commands reach Redis (connected and breaker closed). */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /** queued is the number of writes waiting for Redis to return. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** exec runs one command through the gate; never throws. */
+  async exec<T>(operation: string, run: (client: RedisClient) => Promise<T>): Promise<RedisResult<T>> {
+    if (this.#closed || this.client.status !== 'ready') return UNAVAILABLE;
+    const allowed = breakerAllow(this.#breaker, this.#clock.now(), this.#config.breaker);
+    this.#breaker = allowed.state;
+    if (!allowed.allowed) return UNAVAILABLE;
+    const started = this.#clock.now();
+    try {
+      const pending = run(this.client);
+      const value = await (this.#ownTimeout === undefined
+        ? pending
+        : timeout(pending, this.#ownTimeout, operation));
+      this.#succeeded();
+      return { ok: true, value };
+    } catch (error) {
+      // Redis answered with an error: the connection is healthy, the command was wrong.
+      if ((error as Error | undefined)?.name === 'ReplyError') {
+        this.#succeeded();
+        this.#hooks.error(new RedisTierError('CACHE_REDIS_COMMAND', operation, 'rejected', { cause: error }));
+        return REJECTED;
+      }
+      this.#failed(operation, error, this.#clock.now() - started);
+      return FAILED;
+    }
+  }
+
+  /** write runs a command that must reach Redis eventually: when Redis is away it waits in the queue. */
+  async write(operation: string, run: (client: RedisClient) => Promise<unknown>): Promise<void> {
+    const result = await this.exec(operation, run);
+    if (!result.ok && result.reason !== 'rejected') this.#enqueue({ operation, run });
+  }
+
+  /** get reads a string; `undefined` when Redis could not answer. */
+  async get(key: string): Promise<string | null | undefined> {
+    const result = await this.exec('get', (c) => c.get(key));
+    return result.ok ? result.value : undefined;
+  }
+
+  /** setEntry stores `text` for `ttlMs` and indexes it under each tag set key. */
+  setEntry(
+    client: RedisClient,
+    key: string,
+    text: string,
+    ttlMs: number,
+    tagKeys: readonly string[],
+  ): Promise<unknown> {
+    if (tagKeys.length === 0) return client.set(key, text, 'PX', ttlMs);
+    const scripts = client as unknown as ScriptCommands;
+    return Promise.all([
+      client.set(key, text, 'PX', ttlMs),
+      ...tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)),
+    ]);
+  }
+
+  /** deleteTagged unlinks every key indexed under `tagKey`, and those keys from the index. */
+  async deleteTagged(client: RedisClient, tagKey: string): Promise<number> {
+    const members = await client.smembers(tagKey);
+    if (members.length === 0) return 0;
+    // One key per command so the same code works on Cluster; SREM (not DEL) keeps members added meanwhile.
+    await Promise.all([...members.map((key) => client.unlink(key)), client.srem(tagKey, ...members)]);
+    return members.length;
+  }
+
+  /** tryLock takes `lockKey` for `ttlMs`; undefined when Redis could not answer. */
+  async tryLock(lockKey: string, token: string, ttlMs: number): Promise<boolean | undefined> {
+    const result = await this.exec('lock', (c) => c.set(lockKey, token, 'PX', ttlMs, 'NX'));
+    return result.ok ? result.value === 'OK' : undefined;
+  }
+
+  /** unlock releases `lockKey` if it still holds `token`; a lost unlock just lets the lock expire. */
+  async unlock(lockKey: string, token: string): Promise<void> {
+    await this.exec('unlock', (c) => (c as unknown as ScriptCommands).scaleplaneReleaseLock(lockKey, token));
+  }
+
+  /** close detaches from the client, and quits it if the tier created it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.client.off('ready', this.#onReady);
+    this.client.off('close', this.#onClose);
+    if (!this.#owned) {
+      this.client.off('error', this.#onClientError);
+      return;
+    }
+    try {
+      if (this.client.status === 'ready') await this.client.quit();
+      else this.client.disconnect();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  #enqueue(write: QueuedWrite): void {
+    if (this.#closed || this.#config.offlineQueue === 0) return;
+    if (this.#queue.length >= this.#config.offlineQueue) {
+      const dropped = this.#queue.shift();
+      this.#hooks.dropped();
+      this.#hooks.error(
+        new RedisTierError(
+          'CACHE_OFFLINE_QUEUE_FULL',
+          dropped?.operation ?? 'write',
+          'offline queue full, oldest write dropped',
+        ),
+      );
+    }
+    this.#queue.push(write);
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const next = this.#queue[0]!;
+        const result = await this.exec(next.operation, next.run);
+        if (!result.ok && result.reason !== 'rejected') break;
+        this.#queue.shift();
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #succeeded(): void {
+    const step = breakerSuccess(this.#breaker);
+    this.#breaker = step.state;
+    if (!this.#up) {
+      this.#up = true;
+      this.#hooks.up();
+      if (this.#queue.length > 0) void this.#flush();
+    }
+  }
+
+  #failed(operation: string, error: unknown, elapsedMs: number): void {
+    const step = breakerFailure(this.#breaker, this.#clock.now(), this.#config.breaker);
+    this.#breaker = step.state;
+    if (error instanceof RedisTierError) this.#hooks.error(error);
+    else {
+      // ioredis's own timeout error has no code; the elapsed time tells it apart without reading messages.
+      const code =
+        elapsedMs >= this.#config.commandTimeout ? 'CACHE_REDIS_TIMEOUT' : 'CACHE_REDIS_UNAVAILABLE';
+      this.#hooks.error(new RedisTierError(code, operation, String(error), { cause: error }));
+    }
+    if (step.state.status !== 'closed') this.#markDown();
+  }
+
+  #markDown(): void {
+    if (!this.#up) return;
+    this.#up = false;
+    this.#hooks.down();
+  }
+
+  readonly #onReady = (): void => {
+    if (this.#closed) return;
+    this.#breaker = breakerReconnected(this.#breaker).state;
+    // Probe at once so 'up' (and the replay of queued writes) does not wait for the next cache call.
+    void this.exec('ping', (c) => c.ping());
+  };
+
+  readonly #onClose = (): void => {
+    this.#markDown();
+  };
+
+  readonly #onClientError = (error: unknown): void => {
+    if (this.#closed) return;
+    this.#hooks.error(
+      new RedisTierError('CACHE_REDIS_UNAVAILABLE', 'connection', String(error), { cause: error }),
+    );
+  };
+}

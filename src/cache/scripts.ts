@@ -1,0 +1,51 @@
+/**
+ * The Lua scripts the Redis tier runs. Each touches only the keys it declares, so every one is
+ * valid on Redis Cluster.
+ */
+
+/**
+ * RELEASE_LOCK deletes the lock only if it still holds our token, so a holder whose lock expired
+ * never frees a lock another process has since taken.
+ *   KEYS[1] lock key
+ *   ARGV[1] token
+ * Returns 1 when released, 0 when the lock was not ours (or gone).
+ */
+export const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/**
+ * TAG_ADD adds a key to a tag's set and stretches the set's expiry to cover the key, never shortening
+ * it (so the index outlives every member, and dies once they are all gone). Works on Redis 6 too,
+ * where PEXPIRE has no GT flag.
+ *   KEYS[1] tag set key
+ *   ARGV[1] member (the value's Redis key)
+ *   ARGV[2] ms the member lives
+ * Returns 1.
+ */
+export const TAG_ADD = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+local want = tonumber(ARGV[2])
+if ttl == -1 or ttl < want then
+  redis.call('PEXPIRE', KEYS[1], want)
+end
+return 1
+`;
+
+/** ScriptCommands are the commands `defineScripts` adds to an ioredis client. */
+export interface ScriptCommands {
+  scaleplaneReleaseLock(lockKey: string, token: string): Promise<number>;
+  scaleplaneTagAdd(tagKey: string, member: string, ttlMs: number): Promise<number>;
+}
+
+/** defineScripts registers the scripts on `client` (ioredis runs them by EVALSHA, falling back to EVAL). */
+export function defineScripts(client: {
+  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+}): void {
+  client.defineCommand('scaleplaneReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+  client.defineCommand('scaleplaneTagAdd', { numberOfKeys: 1, lua: TAG_ADD });
+}

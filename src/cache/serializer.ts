@@ -1,0 +1,79 @@
+/** Serializer turns values into the strings stored in Redis and back. Plug in your own (e.g. superjson). */
+export interface Serializer {
+  serialize(value: unknown): string;
+  deserialize(text: string): unknown;
+}
+
+// Tagged values are objects of exactly these two keys.
+const TAG = '$sp';
+
+function tagged(type: string, v: unknown): Record<string, unknown> {
+  return { [TAG]: type, v };
+}
+
+function isTaggedShape(value: Record<string, unknown>): boolean {
+  const keys = Object.keys(value);
+  return keys.length === 2 && TAG in value && 'v' in value;
+}
+
+function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  // JSON.stringify has already called Date#toJSON on `value`; the holder still has the Date.
+  const raw = this[key];
+  if (raw instanceof Date) return tagged('Date', Number.isNaN(raw.getTime()) ? null : raw.toISOString());
+  if (typeof raw === 'bigint') return tagged('BigInt', raw.toString());
+  if (raw === undefined) return key === '' || Array.isArray(this) ? tagged('undefined', 0) : undefined;
+  if (raw instanceof Map) return tagged('Map', [...raw.entries()]);
+  if (raw instanceof Set) return tagged('Set', [...raw.values()]);
+  if (typeof raw === 'number' && !Number.isFinite(raw)) return tagged('Number', String(raw));
+  // A user object that looks tagged travels as its entries, which the reviver never mistakes for a tag.
+  if (
+    raw !== null &&
+    typeof raw === 'object' &&
+    !Array.isArray(raw) &&
+    isTaggedShape(value as Record<string, unknown>)
+  )
+    return tagged('o', Object.entries(value as Record<string, unknown>));
+  return value;
+}
+
+function revive(type: unknown, v: unknown): unknown {
+  switch (type) {
+    case 'Date':
+      return new Date(v === null ? Number.NaN : (v as string));
+    case 'BigInt':
+      return BigInt(v as string);
+    case 'undefined':
+      return undefined;
+    case 'Map':
+      return new Map(v as [unknown, unknown][]);
+    case 'Set':
+      return new Set(v as unknown[]);
+    case 'Number':
+      return Number(v);
+    case 'o':
+      return Object.fromEntries(v as [string, unknown][]);
+    default:
+      return { [TAG]: type, v };
+  }
+}
+
+function reviver(_key: string, value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const record = value as Record<string, unknown>;
+    if (isTaggedShape(record)) return revive(record[TAG], record.v);
+  }
+  return value;
+}
+
+/**
+ * jsonSerializer is the default: JSON that keeps Date, Map, Set, BigInt, undefined, NaN and ±Infinity.
+ * Class instances come back as plain objects, as with JSON.
+ */
+export const jsonSerializer: Serializer = {
+  serialize(value) {
+    return JSON.stringify(value, replacer) ?? JSON.stringify(tagged('undefined', 0));
+  },
+  deserialize(text) {
+    return JSON.parse(text, reviver);
+  },
+};
