@@ -43,6 +43,7 @@ function revive(type: unknown, v: unknown): unknown {
     case 'BigInt':
       return BigInt(v as string);
     case 'undefined':
+      revivedUndefined = true;
       return undefined;
     case 'Map':
       return new Map(v as [unknown, unknown][]);
@@ -57,8 +58,16 @@ function revive(type: unknown, v: unknown): unknown {
   }
 }
 
+// JSON.parse deletes what a reviver maps to undefined, leaving holes in arrays; we refill them,
+// but only during a parse that revived an undefined at all.
+let revivedUndefined = false;
+
 function reviver(_key: string, value: unknown): unknown {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+  if (Array.isArray(value)) {
+    if (revivedUndefined) for (let i = 0; i < value.length; i++) if (!(i in value)) value[i] = undefined;
+    return value;
+  }
+  if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;
     if (isTaggedShape(record)) return revive(record[TAG], record.v);
   }
@@ -74,6 +83,7 @@ export const jsonSerializer: Serializer = {
     return JSON.stringify(value, replacer) ?? JSON.stringify(tagged('undefined', 0));
   },
   deserialize(text) {
+    revivedUndefined = false;
     return JSON.parse(text, reviver);
   },
 };

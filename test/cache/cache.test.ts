@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { type CacheError, CacheOptionError, createCache } from '../../src/cache/index.js';
+import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from './helpers.js';
+
+function fakeClock(start = 1_000_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const found = (await registry.getSingleMetric(name)?.get())?.values.find((v) =>
+    Object.entries(labels).every(([k, want]) => v.labels[k] === want),
+  );
+  return found?.value ?? 0;
+}
+
+test('memory tier: single-flight calls the loader once for 100 concurrent misses', async () => {
+  const cache = createCache({ ttl: 1000 });
+  let calls = 0;
+  const values = await Promise.all(
+    Array.from({ length: 100 }, () =>
+      cache.getOrSet('k', async () => {
+        calls++;
+        await delay(20);
+        return { n: 1 };
+      }),
+    ),
+  );
+  assert.equal(calls, 1);
+  assert.ok(values.every((v) => v.n === 1));
+  await cache.close();
+});
+
+test('stale-while-revalidate serves the old value and refreshes once in the background', async () => {
+  const clock = fakeClock();
+  const registry = new Registry();
+  const cache = createCache({ clock, registry, jitter: 0, ttl: 1000, staleWhileRevalidate: 500 });
+  let version = 0;
+  const loader = async () => {
+    await delay(20);
+    return ++version;
+  };
+  assert.equal(await cache.getOrSet('k', loader), 1);
+  clock.advance(1200);
+  assert.equal(await cache.getOrSet('k', loader), 1, 'stale value served');
+  assert.equal(await cache.getOrSet('k', loader), 1, 'still stale while refreshing');
+  await delay(40);
+  assert.equal(version, 2, 'exactly one background refresh');
+  assert.equal(await cache.getOrSet('k', loader), 2);
+  assert.equal(await metric(registry, 'scaleplane_cache_stale_serves_total', { reason: 'revalidate' }), 2);
+  await cache.close();
+});
+
+test('early refresh reloads in the background before expiry', async () => {
+  const clock = fakeClock();
+  const cache = createCache({ clock, jitter: 0, ttl: 1000, earlyRefresh: 0.8 });
+  let version = 0;
+  const loader = () => ++version;
+  await cache.getOrSet('k', loader);
+  clock.advance(799);
+  assert.equal(await cache.getOrSet('k', loader), 1);
+  assert.equal(version, 1);
+  clock.advance(1);
+  assert.equal(await cache.getOrSet('k', loader), 1);
+  await delay(1);
+  assert.equal(version, 2);
+  assert.equal(await cache.getOrSet('k', loader), 2);
+  await cache.close();
+});
+
+test('stale-if-error serves the last value in the grace period, then throws the loader error', async () => {
+  const clock = fakeClock();
+  const registry = new Registry();
+  const cache = createCache({ clock, registry, jitter: 0, ttl: 1000, staleIfError: 5000 });
+  await cache.getOrSet('k', () => 'good');
+  clock.advance(2000);
+  const failing = async () => {
+    throw new Error('db down');
+  };
+  assert.equal(await cache.getOrSet('k', failing), 'good');
+  assert.equal(await metric(registry, 'scaleplane_cache_stale_serves_total', { reason: 'error' }), 1);
+  clock.advance(4000);
+  await assert.rejects(cache.getOrSet('k', failing), /db down/);
+  assert.equal(await metric(registry, 'scaleplane_cache_loader_calls_total', { outcome: 'error' }), 2);
+  await cache.close();
+});
+
+test('timeout answers with the stale value while a slow loader finishes in the background', async () => {
+  const clock = fakeClock();
+  const cache = createCache({ clock, jitter: 0, ttl: 1000, staleIfError: 5000 });
+  await cache.getOrSet('k', () => 'old');
+  clock.advance(1500);
+  const slow = async () => {
+    await delay(100);
+    return 'new';
+  };
+  assert.equal(await cache.getOrSet('k', slow, { timeout: 10 }), 'old');
+  await delay(150);
+  assert.equal(await cache.getOrSet('k', slow), 'new');
+  await cache.close();
+});
+
+test('negative caching keeps a miss for its own TTL; off by default', async () => {
+  const clock = fakeClock();
+  const cache = createCache({ clock, jitter: 0, ttl: 10_000, negativeTtl: 100 });
+  let calls = 0;
+  const loader = () => {
+    calls++;
+    return null;
+  };
+  assert.equal(await cache.getOrSet('missing', loader), null);
+  assert.equal(await cache.getOrSet('missing', loader), null);
+  assert.equal(calls, 1);
+  clock.advance(100);
+  await cache.getOrSet('missing', loader);
+  assert.equal(calls, 2);
+  await cache.getOrSet('other', loader, { negativeTtl: 0 });
+  await cache.getOrSet('other', loader, { negativeTtl: 0 });
+  assert.equal(calls, 4);
+  await cache.close();
+});
+
+test('get/set/delete/deleteByTag, wrap, namespaces and loader context', async () => {
+  const cache = createCache();
+  await cache.set('a', 1, { tags: ['t'] });
+  await cache.set('b', 2, { tags: ['t', 'u'] });
+  assert.equal(await cache.get('a'), 1);
+  await cache.deleteByTag('t');
+  assert.equal(await cache.get('a'), undefined);
+  assert.equal(await cache.get('b'), undefined);
+  await cache.set('c', 3);
+  await cache.delete('c');
+  assert.equal(await cache.get('c'), undefined);
+
+  let calls = 0;
+  const square = cache.wrap(async function square(n: number) {
+    calls++;
+    return n * n;
+  });
+  assert.deepEqual([await square(3), await square(3), await square(4)], [9, 9, 16]);
+  assert.equal(calls, 2);
+  assert.throws(() => cache.wrap(async () => 1), CacheOptionError);
+
+  const users = cache.namespace('users');
+  await users.getOrSet('1', (ctx) => {
+    assert.equal(ctx.key, '1');
+    ctx.setTags(['team']);
+    return 'alice';
+  });
+  assert.equal(await cache.get('users:1'), 'alice');
+  await users.deleteByTag('team');
+  assert.equal(await users.get('1'), undefined);
+  await cache.close();
+  await cache.close();
+  await assert.rejects(
+    cache.getOrSet('x', () => 1),
+    (e: CacheError) => e.code === 'CACHE_CLOSED',
+  );
+});
+
+test('options are validated eagerly with the option named', () => {
+  const cases: [object, string][] = [
+    [{ ttl: -1 }, 'ttl'],
+    [{ ttl: 'soon' }, 'ttl'],
+    [{ jitter: 2 }, 'jitter'],
+    [{ memory: { maxEntries: 1.5 } }, 'memory.maxEntries'],
+    [{ memory: { maxBytes: 'lots' } }, 'memory.maxBytes'],
+    [{ lock: true }, 'lock'],
+  ];
+  for (const [options, option] of cases)
+    assert.throws(
+      () => createCache(options),
+      (e: CacheOptionError) => e.code === 'CACHE_INVALID_OPTION' && e.option === option,
+      option,
+    );
+});
+
+test('memory tier is bounded by entries', async () => {
+  const cache = createCache({ memory: { maxEntries: 10 } });
+  for (let i = 0; i < 50; i++) await cache.set(`k${i}`, i);
+  let held = 0;
+  for (let i = 0; i < 50; i++) if (cache.memoryHas(`k${i}`)) held++;
+  assert.equal(held, 10);
+  await cache.close();
+});
+
+// ---- against the machine's Redis (unique prefix per run) ----
+
+let admin: Redis;
+const prefix = uniquePrefix('cache');
+
+before(async () => {
+  admin = new Redis(SHARED_REDIS_URL);
+});
+
+after(async () => {
+  await cleanupPrefix(admin, prefix);
+  admin.disconnect();
+});
+
+test('redis tier: two instances share values with types kept; delete and tags reach both tiers', async () => {
+  const a = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 });
+  const b = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 });
+  assert.equal(await a.ready(), true);
+  assert.equal(await b.ready(), true);
+  const value = { at: new Date('2024-01-02T03:04:05Z'), ids: new Set([1n, 2n]), m: new Map([['x', 1]]) };
+  await a.getOrSet('typed', () => value, { tags: ['group'] });
+  let calls = 0;
+  const fromB = await b.getOrSet('typed', () => {
+    calls++;
+    return value;
+  });
+  assert.equal(calls, 0, 'B found it in Redis');
+  assert.deepEqual(fromB, value);
+  assert.ok(b.memoryHas('typed'));
+  const evicted = new Promise((resolve) => b.once('invalidate', resolve));
+  await a.deleteByTag('group');
+  await evicted;
+  assert.equal(b.memoryHas('typed'), false);
+  assert.equal(await admin.exists(`${prefix}typed`), 0);
+  assert.equal(await admin.exists(`${prefix}__tag:group`), 0);
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('redis tier: a lock holder fills the key and the other instance wakes on the notice', async () => {
+  const a = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, lock: { wait: 2000, poll: 1000 } });
+  const b = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, lock: { wait: 2000, poll: 1000 } });
+  await Promise.all([a.ready(), b.ready()]);
+  let calls = 0;
+  const loader = async () => {
+    calls++;
+    await delay(100);
+    return 'v';
+  };
+  const started = Date.now();
+  const [va, vb] = await Promise.all([a.getOrSet('locked', loader), b.getOrSet('locked', loader)]);
+  const elapsed = Date.now() - started;
+  assert.deepEqual([va, vb, calls], ['v', 'v', 1]);
+  assert.ok(elapsed < 900, `woken by the fill notice, not the 1 s poll (took ${elapsed} ms)`);
+  assert.equal(await admin.exists(`${prefix}__lock:locked`), 0, 'lock released');
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('redis tier: an injected client is used and not closed', async () => {
+  const client = new Redis(SHARED_REDIS_URL, { commandTimeout: 500 });
+  const cache = createCache({ prefix, redis: { client } });
+  await cache.ready();
+  await cache.set('injected', 'yes', { ttl: '1m' });
+  assert.match((await admin.get(`${prefix}injected`)) ?? '', /yes/);
+  await cache.close();
+  assert.equal(await client.ping(), 'PONG');
+  client.disconnect();
+});

@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+/** SHARED_REDIS_URL is the machine's Redis; tests only touch keys under their own prefix. */
+export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** uniquePrefix returns a key prefix no other test run uses. */
+export function uniquePrefix(label: string): string {
+  return `sptest:${label}:${process.pid}:${randomBytes(4).toString('hex')}:`;
+}
+
+/** cleanupPrefix deletes every key under `prefix`. */
+export async function cleanupPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+/** freePort asks the OS for a port nobody listens on. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** OwnRedis is a redis-server this test started and may stop. */
+export interface OwnRedis {
+  port: number;
+  url: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** startRedis runs a throwaway redis-server on `port` and waits until it answers PING. */
+export async function startRedis(port: number): Promise<OwnRedis> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      break;
+    } catch {
+      probe.disconnect();
+      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
+      await delay(25);
+    }
+  }
+  probe.disconnect();
+  return {
+    port,
+    url,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** shutdownRedis stops a server the test owns the way an operator would: SHUTDOWN NOSAVE. */
+export async function shutdownRedis(own: OwnRedis): Promise<void> {
+  const admin = new Redis(own.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  admin.on('error', () => {});
+  const exited = once(own.process, 'exit');
+  await admin.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+  admin.disconnect();
+  await exited;
+}

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildEntry, decodeEntry, encodeEntry, jsonSerializer } from '../../src/cache/index.js';
+
+test('jsonSerializer keeps Date, Map, Set, BigInt, undefined and non-finite numbers', () => {
+  const cases: [string, unknown][] = [
+    ['string', 'hello'],
+    ['number', 42.5],
+    ['null', null],
+    ['undefined', undefined],
+    ['date', new Date('2024-05-06T07:08:09.010Z')],
+    ['bigint', 12345678901234567890n],
+    [
+      'map',
+      new Map<unknown, unknown>([
+        ['a', 1],
+        [2, new Date(0)],
+      ]),
+    ],
+    ['set', new Set(['x', 1n])],
+    [
+      'nested',
+      {
+        user: { id: 1n, seen: new Date(5), roles: new Set(['a']) },
+        list: [undefined, Number.NaN, -Infinity],
+      },
+    ],
+    ['tag-shaped user object', { $sp: 'Date', v: '2024-01-01' }],
+    ['nested tag-shaped', { a: [{ $sp: 'Map', v: [] }] }],
+  ];
+  for (const [name, value] of cases) {
+    const text = jsonSerializer.serialize(value);
+    assert.equal(typeof text, 'string', name);
+    assert.deepEqual(jsonSerializer.deserialize(text), value, name);
+  }
+});
+
+test('jsonSerializer: plain objects drop undefined properties as JSON does', () => {
+  assert.deepEqual(jsonSerializer.deserialize(jsonSerializer.serialize({ a: 1, b: undefined })), { a: 1 });
+});
+
+test('envelope round-trips an entry and rejects foreign data', () => {
+  const entry = buildEntry(
+    { a: 1 },
+    ['t1', 'tag "two"'],
+    {
+      ttl: 1000,
+      jitter: 0,
+      earlyRefresh: 0.5,
+      staleWhileRevalidate: 100,
+      staleIfError: 300,
+      negativeTtl: 0,
+    },
+    1_700_000_000_000,
+    Math.random,
+  )!;
+  const payload = 'line1\nline2';
+  const decoded = decodeEntry(encodeEntry(entry, payload))!;
+  assert.deepEqual(decoded, { ...entry, value: payload });
+  for (const foreign of [
+    '',
+    'hello',
+    'sp1 1 2 3\n[]\nx',
+    'sp2 1 2 3 4 5 0\n[]\nx',
+    'sp1 1 2 x 4 5 0\n[]\nx',
+    'sp1 1 2 3 4 5 0\n{\nx',
+  ])
+    assert.equal(decodeEntry(foreign), undefined, JSON.stringify(foreign));
+});
