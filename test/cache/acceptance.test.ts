@@ -1,0 +1,251 @@
+// Acceptance 1–3 of issue 6, against real Redis and real child processes.
+import assert from 'node:assert/strict';
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { createCache } from '../../src/cache/index.js';
+import {
+  cleanupPrefix,
+  freePort,
+  type OwnRedis,
+  SHARED_REDIS_URL,
+  shutdownRedis,
+  startRedis,
+  uniquePrefix,
+} from './helpers.js';
+
+const WORKER = fileURLToPath(new URL('./fixtures/worker.ts', import.meta.url));
+
+interface Worker {
+  child: ChildProcess;
+  call(body: object): Promise<Record<string, unknown>>;
+  events: Record<string, unknown>[];
+}
+
+async function startWorker(): Promise<Worker> {
+  const child = fork(WORKER, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map<number, (body: Record<string, unknown>) => void>();
+  const events: Record<string, unknown>[] = [];
+  let next = 0;
+  const started = new Promise<void>((resolve) => {
+    child.on('message', (message: Record<string, unknown>) => {
+      if (message.event === 'started') resolve();
+      else if (message.event) events.push(message);
+      else pending.get(message.id as number)?.(message);
+    });
+  });
+  await started;
+  return {
+    child,
+    events,
+    call(body) {
+      const id = ++next;
+      return new Promise((resolve, reject) => {
+        pending.set(id, (reply) => (reply.error ? reject(new Error(String(reply.error))) : resolve(reply)));
+        child.send({ id, ...body });
+      });
+    },
+  };
+}
+
+describe('across 4 processes on the shared Redis', () => {
+  let workers: Worker[] = [];
+  let admin: Redis;
+  const prefixes: string[] = [];
+
+  before(async () => {
+    admin = new Redis(SHARED_REDIS_URL);
+    workers = await Promise.all(Array.from({ length: 4 }, () => startWorker()));
+  });
+
+  after(async () => {
+    await Promise.all(
+      workers.map(async (w) => {
+        if (w.child.exitCode !== null) return;
+        const exited = once(w.child, 'exit');
+        await w.call({ cmd: 'close' }).catch(() => undefined);
+        await Promise.race([exited, delay(2000)]);
+        w.child.kill();
+      }),
+    );
+    for (const prefix of prefixes) await cleanupPrefix(admin, prefix);
+    admin.disconnect();
+  });
+
+  async function init(lock: boolean): Promise<string> {
+    const prefix = uniquePrefix(lock ? 'stampede-lock' : 'stampede');
+    prefixes.push(prefix);
+    const replies = await Promise.all(
+      workers.map((w) => w.call({ cmd: 'init', prefix, url: SHARED_REDIS_URL, lock })),
+    );
+    assert.ok(
+      replies.every((r) => r.up === true),
+      'every worker reached Redis',
+    );
+    return prefix;
+  }
+
+  async function stampede(prefix: string) {
+    const counterKey = `${prefix}loader-calls`;
+    const replies = await Promise.all(
+      workers.map((w) => w.call({ cmd: 'stampede', key: 'cold', n: 250, loaderMs: 200, counterKey })),
+    );
+    const total = Number(await admin.get(counterKey));
+    return { replies, total };
+  }
+
+  test('acceptance 1a: 1,000 concurrent getOrSet on a cold key call the loader at most once per process', async () => {
+    const prefix = await init(false);
+    const { replies, total } = await stampede(prefix);
+    const perProcess = replies.map((r) => r.loaderCalls as number);
+    console.log(`# acceptance 1 (no lock): loader calls per process ${perProcess.join(',')}, total ${total}`);
+    assert.ok(
+      perProcess.every((n) => n <= 1),
+      `per process ${perProcess}`,
+    );
+    assert.ok(total >= 1 && total <= 4);
+    assert.ok(replies.every((r) => r.errors === 0 && r.distinct === 1));
+  });
+
+  test('acceptance 1b: with the distributed lock the loader runs exactly once in total', async () => {
+    const prefix = await init(true);
+    const { replies, total } = await stampede(prefix);
+    const perProcess = replies.map((r) => r.loaderCalls as number);
+    console.log(`# acceptance 1 (lock): loader calls per process ${perProcess.join(',')}, total ${total}`);
+    assert.equal(total, 1);
+    assert.equal(
+      perProcess.reduce((a, b) => a + b, 0),
+      1,
+    );
+    assert.ok(
+      replies.every((r) => r.errors === 0 && r.distinct === 1),
+      'all 1,000 callers got the one loaded value',
+    );
+  });
+
+  test('acceptance 3: tag invalidation in one process is seen by the three others within 100 ms', async () => {
+    const prefix = await init(false);
+    const latencies: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const key = `tagged-${round}`;
+      const tag = `tag-${round}`;
+      await workers[0]!.call({ cmd: 'warm', key, tag });
+      const warmed = await Promise.all(workers.slice(1).map((w) => w.call({ cmd: 'warm', key, tag })));
+      assert.ok(
+        warmed.every((r) => r.hasKey === true),
+        'memory tiers warm',
+      );
+      for (const w of workers) w.events.length = 0;
+      const { startedAt } = (await workers[0]!.call({ cmd: 'deleteByTag', tag })) as { startedAt: number };
+      const deadline = Date.now() + 1000;
+      while (workers.slice(1).some((w) => w.events.length === 0) && Date.now() < deadline) await delay(5);
+      for (const w of workers.slice(1)) {
+        const event = w.events.find((e) => (e.tags as string[]).includes(tag));
+        assert.ok(event, 'invalidation received');
+        assert.equal(event.hasKey, false, 'evicted from the memory tier');
+        latencies.push((event.at as number) - startedAt);
+      }
+    }
+    console.log(
+      `# acceptance 3: deleteByTag → eviction in 3 other processes, ms (5 rounds × 3): ${latencies.map((l) => l.toFixed(2)).join(' ')}; max ${Math.max(...latencies).toFixed(2)}`,
+    );
+    assert.ok(
+      latencies.every((l) => l < 100),
+      `all within 100 ms: ${latencies}`,
+    );
+    void prefix;
+  });
+});
+
+describe('acceptance 2: Redis stopped mid-test', () => {
+  let own: OwnRedis | undefined;
+
+  after(async () => {
+    await own?.stop();
+  });
+
+  test('zero errors reach callers while Redis is down; the cache uses Redis again within 5 s of its return', async () => {
+    const port = await freePort();
+    own = await startRedis(port);
+    const cache = createCache({
+      prefix: uniquePrefix('outage'),
+      redis: { url: own.url, commandTimeout: 200, reconnect: { baseMs: 50, maxMs: 1000 } },
+      ttl: 150,
+      jitter: 0.2,
+    });
+    const events: string[] = [];
+    cache.on('redis:up', () => events.push('up'));
+    cache.on('redis:down', () => events.push('down'));
+    cache.on('error', () => {}); // absorbed failures are counted in metrics; callers must see none
+    assert.equal(await cache.ready(), true);
+
+    let calls = 0;
+    let errors = 0;
+    let wrong = 0;
+    let running = true;
+    const loop = async (worker: number) => {
+      for (let i = 0; running; i++) {
+        const key = `k${(worker * 7 + i) % 40}`;
+        try {
+          const value = await cache.getOrSet(key, async () => {
+            await delay(1);
+            return `value of ${key}`;
+          });
+          if (value !== `value of ${key}`) wrong++;
+        } catch {
+          errors++;
+        }
+        calls++;
+        if (i % 5 === 0) await delay(2);
+      }
+    };
+    const loops = Array.from({ length: 10 }, (_, w) => loop(w));
+    const redisHits = async () =>
+      (await cache.metrics.hits.get()).values.find((v) => v.labels.tier === 'redis')?.value ?? 0;
+
+    await delay(500);
+    const beforeOutage = calls;
+    await shutdownRedis(own);
+    await delay(1500);
+    const duringOutage = calls - beforeOutage;
+    assert.equal(cache.redisUp, false);
+
+    const restartedAt = Date.now();
+    own = await startRedis(port);
+    const hitsAtRestart = await redisHits();
+    const up = new Promise<number>((resolve) =>
+      cache.once('redis:up', () => resolve(Date.now() - restartedAt)),
+    );
+    const timeout = delay(5000).then(() => -1);
+    const upAfter = await Promise.race([up, timeout]);
+    let usedAfter = -1;
+    while (Date.now() - restartedAt < 5000) {
+      if ((await redisHits()) > hitsAtRestart) {
+        usedAfter = Date.now() - restartedAt;
+        break;
+      }
+      await delay(10);
+    }
+    running = false;
+    await Promise.all(loops);
+    const redisErrors = (await cache.metrics.errors.get()).values.find(
+      (v) => v.labels.tier === 'redis',
+    )?.value;
+    console.log(
+      `# acceptance 2: ${calls} getOrSet calls (${duringOutage} during the 1.5 s outage), ${errors} errors to callers, ${wrong} wrong values; ` +
+        `${redisErrors} Redis failures absorbed; events ${events.join(',')}; redis:up ${upAfter} ms and first Redis hit ${usedAfter} ms after restart`,
+    );
+    assert.equal(errors, 0);
+    assert.equal(wrong, 0);
+    assert.ok(duringOutage > 100, 'callers kept being served during the outage');
+    assert.ok(upAfter >= 0 && upAfter < 5000, `redis:up within 5 s (${upAfter})`);
+    assert.ok(usedAfter >= 0 && usedAfter < 5000, `Redis tier answering within 5 s (${usedAfter})`);
+    await cache.close();
+  });
+});
