@@ -1,35 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiServer } from '../../src/api/index.js';
-import type { Config, GroupConfig } from '../../src/config/types.js';
+import type { Config } from '../../src/config/types.js';
 import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
+import { groupConfig } from '../helpers/group-config.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
 
 const TOKEN = 'test-token-0123456789';
 const silent = { info() {}, warn() {}, error() {} };
-
-function groupConfig(): GroupConfig {
-  return {
-    name: 'web',
-    minInstances: 1,
-    maxInstances: 5,
-    initialInstances: 1,
-    healthPath: '/healthz',
-    provider: {
-      provider: 'local',
-      command: 'true',
-      cwd: '/',
-      portEnv: 'PORT',
-      env: {},
-      host: '127.0.0.1',
-      startTimeout: 1000,
-      stopTimeout: 1000,
-      crashLoopLimit: 5,
-      crashLoopWindow: 60_000,
-    },
-  };
-}
 
 async function startApi() {
   const group = groupConfig();

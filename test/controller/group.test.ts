@@ -1,31 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { GroupConfig } from '../../src/config/types.js';
 import { DecisionJournal, GroupController, OutOfRangeError } from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
+import { groupConfig } from '../helpers/group-config.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 
 function setup(cpu: { value: number }) {
-  const config: GroupConfig = {
-    name: 'web',
-    minInstances: 1,
+  const config = groupConfig({
     maxInstances: 4,
-    initialInstances: 1,
-    healthPath: '/healthz',
-    provider: {
-      provider: 'local',
-      command: 'true',
-      cwd: '/',
-      portEnv: 'PORT',
-      env: {},
-      host: '127.0.0.1',
-      startTimeout: 1,
-      stopTimeout: 1,
-      crashLoopLimit: 5,
-      crashLoopWindow: 1,
-    },
     scaling: {
       metrics: [{ type: 'cpu', target: 50 }],
       tolerance: 0.1,
@@ -33,7 +17,7 @@ function setup(cpu: { value: number }) {
       scaleUpStabilization: 0,
       metricWindow: 1_000,
     },
-  };
+  });
   const provider = new MemoryProvider('web');
   const journal = new DecisionJournal();
   const group = new GroupController({

@@ -1,0 +1,25 @@
+import type { GroupConfig } from '../../src/config/types.js';
+
+/** groupConfig builds a complete GroupConfig for unit tests; override what the test is about. */
+export function groupConfig(overrides: Partial<GroupConfig> = {}): GroupConfig {
+  return {
+    name: 'web',
+    minInstances: 1,
+    maxInstances: 5,
+    initialInstances: 1,
+    healthPath: '/healthz',
+    provider: {
+      provider: 'local',
+      command: 'true',
+      cwd: '/',
+      portEnv: 'PORT',
+      env: {},
+      host: '127.0.0.1',
+      startTimeout: 1000,
+      stopTimeout: 1000,
+      crashLoopLimit: 5,
+      crashLoopWindow: 60_000,
+    },
+    ...overrides,
+  };
+}
