@@ -1,0 +1,290 @@
+/**
+ * Statement classification: may this SQL run on a replica? Pure and conservative — anything it cannot
+ * prove read-only goes to the primary, since a misrouted write fails (or worse, a locking read
+ * silently locks nothing) while a misrouted read only costs the primary a little work.
+ *
+ *   1. lex: words, `(`, `;`, `:=`, `@`; strings, quoted identifiers and comments are skipped
+ *   2. shape: empty → Empty; anything after a `;` → MultiStatement
+ *   3. first word: writes, DDL, transaction and session commands → primary
+ *   4. SELECT / WITH / VALUES / TABLE / EXPLAIN / DESCRIBE: scan every word for locking clauses,
+ *      SELECT … INTO, data-modifying CTEs and functions with side effects
+ */
+
+/** SqlDialect picks the lexical rules: MySQL has `#` comments, backticks and backslash escapes. */
+export type SqlDialect = 'postgres' | 'mysql';
+
+/** ReadReason says why a statement may run on a replica. */
+export type ReadReason = 'Select' | 'ReadOnlyCte' | 'Values' | 'Table' | 'Explain' | 'Describe';
+
+/** PrimaryReason says why a statement must run on the primary. */
+export type PrimaryReason =
+  | 'Write'
+  | 'LockingRead'
+  | 'SelectInto'
+  | 'Ddl'
+  | 'CteWrite'
+  | 'MultiStatement'
+  | 'SideEffectFunction'
+  | 'SessionVariable'
+  | 'TransactionControl'
+  | 'SessionCommand'
+  | 'Call'
+  | 'Empty'
+  | 'Unknown';
+
+/** StatementClass is the verdict on one statement, with its reason token. */
+export type StatementClass =
+  | { readOnly: true; reason: ReadReason }
+  | { readOnly: false; reason: PrimaryReason };
+
+type Token = { kind: 'word'; text: string } | { kind: 'punct'; text: '(' | ';' | ':=' | '@' | '@@' };
+
+const WRITE_FIRST = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'COPY', 'LOAD']);
+const DDL_FIRST = new Set([
+  'CREATE',
+  'ALTER',
+  'DROP',
+  'TRUNCATE',
+  'RENAME',
+  'COMMENT',
+  'GRANT',
+  'REVOKE',
+  'REINDEX',
+  'VACUUM',
+  'ANALYZE',
+  'CLUSTER',
+  'REFRESH',
+  'IMPORT',
+  'SECURITY',
+  'OPTIMIZE',
+  'REPAIR',
+]);
+const TX_FIRST = new Set([
+  'BEGIN',
+  'START',
+  'COMMIT',
+  'ROLLBACK',
+  'SAVEPOINT',
+  'RELEASE',
+  'END',
+  'ABORT',
+  'XA',
+  'PREPARE',
+]);
+const SESSION_FIRST = new Set([
+  'SET',
+  'RESET',
+  'SHOW',
+  'DISCARD',
+  'LISTEN',
+  'UNLISTEN',
+  'NOTIFY',
+  'LOCK',
+  'UNLOCK',
+  'USE',
+  'DECLARE',
+  'FETCH',
+  'CLOSE',
+  'MOVE',
+  'DEALLOCATE',
+  'EXECUTE',
+  'HANDLER',
+  'FLUSH',
+  'KILL',
+  'CHECKPOINT',
+]);
+const CALL_FIRST = new Set(['CALL', 'DO']);
+const READ_FIRST: Record<string, ReadReason> = {
+  SELECT: 'Select',
+  WITH: 'ReadOnlyCte',
+  VALUES: 'Values',
+  TABLE: 'Table',
+  EXPLAIN: 'Explain',
+  DESCRIBE: 'Describe',
+  DESC: 'Describe',
+};
+/** Words that modify data wherever they appear in a would-be read (CTE bodies, EXPLAIN ANALYZE …). */
+const WRITE_ANYWHERE = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+const SIDE_EFFECT_FUNCTIONS = new Set([
+  'NEXTVAL',
+  'SETVAL',
+  'CURRVAL',
+  'LASTVAL',
+  'TXID_CURRENT',
+  'PG_CURRENT_XACT_ID',
+  'PG_NOTIFY',
+  'SET_CONFIG',
+  'PG_CURRENT_WAL_LSN',
+  'PG_CURRENT_WAL_INSERT_LSN',
+  'PG_CURRENT_WAL_FLUSH_LSN',
+  'PG_SWITCH_WAL',
+  'PG_CREATE_RESTORE_POINT',
+  'PG_TERMINATE_BACKEND',
+  'PG_CANCEL_BACKEND',
+  'PG_RELOAD_CONF',
+  'DBLINK_EXEC',
+  'GET_LOCK',
+  'RELEASE_LOCK',
+  'RELEASE_ALL_LOCKS',
+  'IS_FREE_LOCK',
+  'IS_USED_LOCK',
+  'LAST_INSERT_ID',
+  'FOUND_ROWS',
+  'ROW_COUNT',
+]);
+const SIDE_EFFECT_PREFIXES = ['PG_ADVISORY', 'PG_TRY_ADVISORY', 'LO_'];
+
+/** classifyStatement decides whether `sql` may run on a replica, and why. */
+export function classifyStatement(sql: string, dialect: SqlDialect): StatementClass {
+  const tokens = lex(sql, dialect);
+  if (tokens.length === 0) return { readOnly: false, reason: 'Empty' };
+  const semicolon = tokens.findIndex((t) => t.kind === 'punct' && t.text === ';');
+  if (semicolon !== -1 && semicolon < tokens.length - 1) return { readOnly: false, reason: 'MultiStatement' };
+
+  const first = tokens.find((t) => t.kind === 'word')?.text;
+  if (first === undefined) return { readOnly: false, reason: 'Unknown' };
+  if (WRITE_FIRST.has(first)) return { readOnly: false, reason: 'Write' };
+  if (DDL_FIRST.has(first)) return { readOnly: false, reason: 'Ddl' };
+  if (TX_FIRST.has(first)) return { readOnly: false, reason: 'TransactionControl' };
+  if (SESSION_FIRST.has(first)) return { readOnly: false, reason: 'SessionCommand' };
+  if (CALL_FIRST.has(first)) return { readOnly: false, reason: 'Call' };
+  const readReason = READ_FIRST[first];
+  if (readReason === undefined) return { readOnly: false, reason: 'Unknown' };
+  return scanRead(tokens, first, readReason);
+}
+
+function scanRead(tokens: readonly Token[], first: string, readReason: ReadReason): StatementClass {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    const next = tokens[i + 1];
+    if (token.kind === 'punct') {
+      if (token.text === ':=' || token.text === '@') return { readOnly: false, reason: 'SessionVariable' };
+      continue;
+    }
+    const word = token.text;
+    const nextWord = next?.kind === 'word' ? next.text : undefined;
+    const isCall = next?.kind === 'punct' && next.text === '(';
+    if (
+      word === 'FOR' &&
+      (nextWord === 'UPDATE' || nextWord === 'SHARE' || nextWord === 'NO' || nextWord === 'KEY')
+    )
+      return { readOnly: false, reason: 'LockingRead' };
+    if (word === 'LOCK' && nextWord === 'IN') return { readOnly: false, reason: 'LockingRead' };
+    if (word === 'INTO') return { readOnly: false, reason: 'SelectInto' };
+    if (WRITE_ANYWHERE.has(word) && !isCall)
+      return { readOnly: false, reason: first === 'WITH' ? 'CteWrite' : 'Write' };
+    if (isCall && (SIDE_EFFECT_FUNCTIONS.has(word) || SIDE_EFFECT_PREFIXES.some((p) => word.startsWith(p))))
+      return { readOnly: false, reason: 'SideEffectFunction' };
+    // MariaDB sequences: NEXT VALUE FOR seq, PREVIOUS VALUE FOR seq.
+    if ((word === 'NEXT' || word === 'PREVIOUS') && nextWord === 'VALUE')
+      return { readOnly: false, reason: 'SideEffectFunction' };
+  }
+  return { readOnly: true, reason: readReason };
+}
+
+const WORD_START = /[A-Za-z_\u0080-\uffff]/;
+const WORD_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
+
+/** lex keeps only what classification needs; quoted text can never look like a keyword. */
+function lex(sql: string, dialect: SqlDialect): Token[] {
+  const tokens: Token[] = [];
+  const mysql = dialect === 'mysql';
+  const n = sql.length;
+  let i = 0;
+  while (i < n) {
+    const c = sql[i]!;
+    const d = sql[i + 1];
+    if (c === '-' && d === '-') {
+      i = skipLine(sql, i);
+    } else if (c === '#' && mysql) {
+      i = skipLine(sql, i);
+    } else if (c === '/' && d === '*') {
+      i = skipBlockComment(sql, i, !mysql);
+    } else if (c === "'") {
+      i = skipQuoted(sql, i, "'", mysql || isEscapeString(sql, i));
+    } else if (c === '"') {
+      i = skipQuoted(sql, i, '"', mysql);
+    } else if (c === '`' && mysql) {
+      i = skipQuoted(sql, i, '`', false);
+    } else if (c === '$' && !mysql && dollarTag(sql, i) !== null) {
+      const tag = dollarTag(sql, i)!;
+      const end = sql.indexOf(tag, i + tag.length);
+      i = end === -1 ? n : end + tag.length;
+    } else if (WORD_START.test(c)) {
+      let j = i + 1;
+      while (j < n && WORD_PART.test(sql[j]!)) j++;
+      tokens.push({ kind: 'word', text: sql.slice(i, j).toUpperCase() });
+      i = j;
+    } else if (c === '(' || c === ';') {
+      tokens.push({ kind: 'punct', text: c });
+      i++;
+    } else if (c === ':' && d === '=') {
+      tokens.push({ kind: 'punct', text: ':=' });
+      i += 2;
+    } else if (c === '@' && mysql) {
+      if (d === '@') {
+        tokens.push({ kind: 'punct', text: '@@' });
+        i += 2;
+      } else {
+        tokens.push({ kind: 'punct', text: '@' });
+        i++;
+      }
+    } else {
+      i++;
+    }
+  }
+  return tokens;
+}
+
+function skipLine(sql: string, i: number): number {
+  const end = sql.indexOf('\n', i);
+  return end === -1 ? sql.length : end + 1;
+}
+
+function skipBlockComment(sql: string, i: number, nested: boolean): number {
+  // PostgreSQL block comments nest; MySQL's do not.
+  let depth = 0;
+  let j = i;
+  while (j < sql.length) {
+    if (sql[j] === '/' && sql[j + 1] === '*') {
+      depth = nested ? depth + 1 : 1;
+      j += 2;
+    } else if (sql[j] === '*' && sql[j + 1] === '/') {
+      depth--;
+      j += 2;
+      if (depth <= 0) return j;
+    } else {
+      j++;
+    }
+  }
+  return j;
+}
+
+function skipQuoted(sql: string, i: number, quote: string, backslash: boolean): number {
+  let j = i + 1;
+  while (j < sql.length) {
+    const c = sql[j];
+    if (backslash && c === '\\') {
+      j += 2;
+    } else if (c === quote) {
+      if (sql[j + 1] === quote) j += 2;
+      else return j + 1;
+    } else {
+      j++;
+    }
+  }
+  return j;
+}
+
+function isEscapeString(sql: string, quoteAt: number): boolean {
+  const prev = sql[quoteAt - 1];
+  return (prev === 'E' || prev === 'e') && !WORD_PART.test(sql[quoteAt - 2] ?? ' ');
+}
+
+function dollarTag(sql: string, i: number): string | null {
+  const match = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 64));
+  if (match === null) return null;
+  // `$1` is a parameter, not a tag; a tag cannot follow a word character either.
+  if (i > 0 && WORD_PART.test(sql[i - 1]!)) return null;
+  return match[0];
+}

@@ -1,0 +1,83 @@
+import type { SqlDialect } from './classify.js';
+import type { DatabaseError, ReplicaError } from './errors.js';
+
+/** PRIMARY is the target name of the primary; replicas may not use it. */
+export const PRIMARY = 'primary';
+
+/** ReplicaSample is one probe's finding for one replica. */
+export interface ReplicaSample {
+  name: string;
+  reachable: boolean;
+  /** ms; null = unknown (never guessed as 0). */
+  lag: number | null;
+  /** Replayed position (LSN / GTID), or null. */
+  position: string | null;
+  /** Which measurement gave `lag` (`caught-up`, `wal-history`, `heartbeat`, `replica-status`, …). */
+  source: string;
+  error?: ReplicaError;
+}
+
+/** ProbeRound is one probe of the primary and every replica. */
+export interface ProbeRound {
+  primary: { reachable: boolean; position: string | null; error?: ReplicaError };
+  replicas: ReplicaSample[];
+}
+
+/** Queryable is anything that runs one statement: a pinned transaction connection, for one. */
+export interface Queryable<R> {
+  query(sql: string, params?: readonly unknown[]): Promise<R>;
+}
+
+/**
+ * ReplicaDriver is what the router needs from a database client library. One implementation per
+ * folder (`postgres/`, `mysql/`); the router owns routing, probing cadence, sessions and metrics.
+ */
+export interface ReplicaDriver<R> {
+  readonly dialect: SqlDialect;
+  readonly replicaNames: readonly string[];
+  /** Gives the driver where to report background errors (idle connections dying, heartbeat failures). */
+  attach(report: (error: ReplicaError) => void): void;
+  /** Runs once before the first probe (flavour detection, heartbeat table). */
+  prepare(): Promise<void>;
+  /** Runs one statement on `target` (`primary` or a replica name) through its pool. */
+  query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<R>;
+  /** Runs `fn` inside BEGIN … COMMIT on one primary connection; ROLLBACK when it throws. */
+  transaction<T>(fn: (tx: Queryable<R>) => Promise<T>): Promise<T>;
+  /** Reads the primary's position and each replica's lag; every call bounded by `timeout` ms. */
+  probe(now: number, timeout: number): Promise<ProbeRound>;
+  /** The primary's current write position, read just after a write. */
+  writePosition(): Promise<string | null>;
+  /** Asks a replica whether it has replayed `position`, waiting at most `timeout` ms. */
+  checkReplayed(
+    replica: string,
+    position: string,
+    timeout: number,
+  ): Promise<{ replayed: boolean; position: string | null }>;
+  /** Pure: does a replica at `replayed` have the write at `write`? */
+  covers(replayed: string, write: string): boolean;
+  /** Normalises a driver error thrown while talking to `target`. */
+  normalizeError(error: unknown, target: string): DatabaseError;
+  /** Whether a read that failed this way may be tried again elsewhere (server gone, not a bad query). */
+  isRetryableRead(error: DatabaseError): boolean;
+  /** Stops background work; never ends the pools, which belong to the caller. */
+  close(): Promise<void>;
+}
+
+/** withTimeout rejects after `ms`; the underlying call keeps running but nobody waits for it. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`${what} took longer than ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** TimeoutError marks a probe or check that did not answer in time; drivers treat it as unreachable. */
+export class TimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TimeoutError';
+  }
+}

@@ -1,0 +1,262 @@
+import type { FieldPacket, Pool, PoolConnection, QueryResult, RowDataPacket } from 'mysql2/promise';
+import type { SqlDialect } from '../classify.js';
+import {
+  PRIMARY,
+  type ProbeRound,
+  type Queryable,
+  type ReplicaDriver,
+  type ReplicaSample,
+  withTimeout,
+} from '../driver.js';
+import { type DatabaseError, ReplicaError } from '../errors.js';
+import { isRetryableMysqlRead, normalizeMysqlError } from './errors.js';
+import { gtidCovers, type MysqlFlavor } from './gtid.js';
+import { lagFromHeartbeat, lagFromReplicaStatus, type ReplicaStatusRow } from './lag.js';
+
+/** MysqlResult is what a query through a MySQL/MariaDB router returns: mysql2's own `[rows, fields]`. */
+export type MysqlResult = [QueryResult, FieldPacket[]];
+
+/** MysqlDriverOptions are the pools and the heartbeat settings. */
+export interface MysqlDriverOptions {
+  primary: Pool;
+  replicas: Record<string, Pool>;
+  /**
+   * Heartbeat table (optionally `db.table`), created on the primary if missing; `false` measures lag
+   * with SHOW REPLICA STATUS only. @defaultValue 'scaleplane_heartbeat'
+   */
+  heartbeatTable?: string | false;
+}
+
+const ER_PARSE_ERROR = 1064;
+const ER_NO_SUCH_TABLE = 1146;
+
+/** MysqlDriver speaks mysql2 (promise pools) for the router, against MariaDB or MySQL. */
+export class MysqlDriver implements ReplicaDriver<MysqlResult> {
+  readonly dialect: SqlDialect = 'mysql';
+  readonly replicaNames: readonly string[];
+  readonly #pools = new Map<string, Pool>();
+  readonly #table: string | null;
+  #flavor: MysqlFlavor = 'mariadb';
+  #serverId: number | null = null;
+  #prepared = false;
+  #heartbeatReady = false;
+  #statusStatement = 'SHOW REPLICA STATUS';
+  #report: (error: ReplicaError) => void = () => {};
+
+  constructor(options: MysqlDriverOptions) {
+    this.replicaNames = Object.keys(options.replicas);
+    this.#pools.set(PRIMARY, options.primary);
+    for (const [name, pool] of Object.entries(options.replicas)) this.#pools.set(name, pool);
+    const table = options.heartbeatTable ?? 'scaleplane_heartbeat';
+    if (table !== false && !/^[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)?$/.test(table))
+      throw new ReplicaError(
+        'REPLICA_INVALID_ARGUMENT',
+        `heartbeatTable "${table}" is not a plain [db.]table name`,
+      );
+    this.#table =
+      table === false
+        ? null
+        : table
+            .split('.')
+            .map((part) => `\`${part}\``)
+            .join('.');
+  }
+
+  /** flavor is the server family found by prepare(). */
+  get flavor(): MysqlFlavor {
+    return this.#flavor;
+  }
+
+  attach(report: (error: ReplicaError) => void): void {
+    this.#report = report;
+  }
+
+  async prepare(): Promise<void> {
+    const [rows] = await this.#pool(PRIMARY).query<RowDataPacket[]>(
+      'SELECT VERSION() AS version, @@server_id AS id',
+    );
+    const row = rows[0]!;
+    this.#flavor = /mariadb/i.test(String(row.version)) ? 'mariadb' : 'mysql';
+    this.#serverId = Number(row.id);
+    this.#prepared = true;
+    if (this.#table !== null) {
+      await this.#pool(PRIMARY).query(
+        `CREATE TABLE IF NOT EXISTS ${this.#table} (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DECIMAL(20,6) NOT NULL) ENGINE=InnoDB`,
+      );
+      this.#heartbeatReady = true;
+    }
+  }
+
+  query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<MysqlResult> {
+    return this.#pool(target).query(sql, params as unknown[] | undefined);
+  }
+
+  async transaction<T>(fn: (tx: Queryable<MysqlResult>) => Promise<T>): Promise<T> {
+    const connection: PoolConnection = await this.#pool(PRIMARY).getConnection();
+    let broken = false;
+    try {
+      await connection.beginTransaction();
+      const result = await fn({
+        query: (sql, params) => connection.query(sql, params as unknown[] | undefined),
+      });
+      await connection.commit();
+      return result;
+    } catch (error) {
+      try {
+        await connection.rollback();
+      } catch {
+        // A connection that cannot roll back must not go back into the pool.
+        broken = true;
+      }
+      throw error;
+    } finally {
+      if (broken) connection.destroy();
+      else connection.release();
+    }
+  }
+
+  async probe(_now: number, timeout: number): Promise<ProbeRound> {
+    const primary: ProbeRound['primary'] = { reachable: false, position: null };
+    try {
+      if (!this.#prepared) await withTimeout(this.prepare(), timeout, 'prepare');
+      if (this.#heartbeatReady) {
+        try {
+          await withTimeout(
+            this.#pool(PRIMARY).query(
+              `REPLACE INTO ${this.#table} (server_id, ts) VALUES (?, UNIX_TIMESTAMP(NOW(6)))`,
+              [this.#serverId],
+            ),
+            timeout,
+            'heartbeat',
+          );
+        } catch (error) {
+          const failure = normalizeMysqlError(error, PRIMARY);
+          if (failure.code === 'REPLICA_CONNECTION') throw error;
+          // A primary that refuses the heartbeat (privileges, read-only) leaves lag to SHOW REPLICA STATUS.
+          this.#heartbeatReady = false;
+          this.#report(failure);
+        }
+      }
+      primary.position = await withTimeout(this.writePosition(), timeout, 'primary probe');
+      primary.reachable = true;
+    } catch (error) {
+      primary.error = normalizeMysqlError(error, PRIMARY);
+    }
+    const replicas = await Promise.all(this.replicaNames.map((name) => this.#probeReplica(name, timeout)));
+    return { primary, replicas };
+  }
+
+  async #probeReplica(name: string, timeout: number): Promise<ReplicaSample> {
+    try {
+      return await withTimeout(this.#measure(name), timeout, `${name} probe`);
+    } catch (error) {
+      return {
+        name,
+        reachable: false,
+        lag: null,
+        position: null,
+        source: 'none',
+        error: normalizeMysqlError(error, name),
+      };
+    }
+  }
+
+  async #measure(name: string): Promise<ReplicaSample> {
+    const pool = this.#pool(name);
+    const positionVariable =
+      this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_slave_pos' : '@@GLOBAL.gtid_executed';
+    if (this.#heartbeatReady) {
+      try {
+        // ×1000e0 makes the DECIMAL a DOUBLE, which mysql2 returns as a number.
+        const [rows] = await pool.query<RowDataPacket[]>(
+          `SELECT (UNIX_TIMESTAMP(NOW(6)) - ts) * 1000e0 AS age, ${positionVariable} AS position
+             FROM ${this.#table} WHERE server_id = ?`,
+          [this.#serverId],
+        );
+        const row = rows[0];
+        if (row !== undefined) {
+          return {
+            name,
+            reachable: true,
+            lag: lagFromHeartbeat(row.age),
+            position: emptyToNull(row.position),
+            source: 'heartbeat',
+          };
+        }
+      } catch (error) {
+        // No table on the replica yet (not replicated so far): measure the other way this round.
+        if ((error as { errno?: unknown }).errno !== ER_NO_SUCH_TABLE) throw error;
+      }
+    }
+    const status = await this.#replicaStatus(pool);
+    const [positionRows] = await pool.query<RowDataPacket[]>(`SELECT ${positionVariable} AS position`);
+    return {
+      name,
+      reachable: true,
+      lag: lagFromReplicaStatus(status),
+      position: emptyToNull(positionRows[0]?.position),
+      source: 'replica-status',
+    };
+  }
+
+  async #replicaStatus(pool: Pool): Promise<ReplicaStatusRow | undefined> {
+    try {
+      const [rows] = await pool.query<RowDataPacket[]>(this.#statusStatement);
+      return rows[0] as ReplicaStatusRow | undefined;
+    } catch (error) {
+      // Servers older than MySQL 8.0.22 / MariaDB 10.5.1 only know the SLAVE spelling.
+      if (
+        (error as { errno?: unknown }).errno !== ER_PARSE_ERROR ||
+        this.#statusStatement === 'SHOW SLAVE STATUS'
+      )
+        throw error;
+      this.#statusStatement = 'SHOW SLAVE STATUS';
+      return this.#replicaStatus(pool);
+    }
+  }
+
+  async writePosition(): Promise<string | null> {
+    const variable = this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
+    const [rows] = await this.#pool(PRIMARY).query<RowDataPacket[]>(`SELECT ${variable} AS position`);
+    return emptyToNull(rows[0]?.position);
+  }
+
+  async checkReplayed(
+    replica: string,
+    position: string,
+    timeout: number,
+  ): Promise<{ replayed: boolean; position: string | null }> {
+    const seconds = timeout / 1000;
+    const sql =
+      this.#flavor === 'mariadb'
+        ? 'SELECT MASTER_GTID_WAIT(?, ?) AS waited'
+        : 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS waited';
+    const [rows] = await this.#pool(replica).query<RowDataPacket[]>(sql, [position, seconds]);
+    const replayed = Number(rows[0]?.waited) === 0;
+    return { replayed, position: replayed ? position : null };
+  }
+
+  covers(replayed: string, write: string): boolean {
+    return gtidCovers(this.#flavor, replayed, write);
+  }
+
+  normalizeError(error: unknown, target: string): DatabaseError {
+    return normalizeMysqlError(error, target);
+  }
+
+  isRetryableRead(error: DatabaseError): boolean {
+    return isRetryableMysqlRead(error);
+  }
+
+  async close(): Promise<void> {}
+
+  #pool(target: string): Pool {
+    const pool = this.#pools.get(target);
+    if (pool === undefined) throw new ReplicaError('REPLICA_INVALID_ARGUMENT', `unknown target "${target}"`);
+    return pool;
+  }
+}
+
+function emptyToNull(value: unknown): string | null {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+}

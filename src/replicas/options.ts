@@ -1,0 +1,139 @@
+import type { Registry } from 'prom-client';
+import type { ReadYourWritesMode } from './choose.js';
+import { ReplicaError } from './errors.js';
+
+/** Clock gives the time in ms; injected so routing decisions can be replayed in tests. */
+export interface Clock {
+  now(): number;
+}
+
+/** RouterLogger is the slice of a pino logger the router uses when nobody listens for 'error'. */
+export interface RouterLogger {
+  warn(object: object, message: string): void;
+}
+
+/** ReadYourWritesOptions picks how a session sees its own writes. */
+export interface ReadYourWritesOptions {
+  /**
+   * `replayed`: after a write, read from a replica known or checked to have replayed it, else the
+   * primary. `window`: read from the primary for `window` ms after a write. `off`: no guarantee.
+   * @defaultValue 'replayed'
+   */
+  mode?: ReadYourWritesMode;
+  /** ms, window mode only. @defaultValue 5000 */
+  window?: number;
+  /** Replayed mode: ask a replica (LSN check / MASTER_GTID_WAIT) rather than go to the primary. @defaultValue true */
+  verify?: boolean;
+  /** ms a replica may take to confirm it has the write. @defaultValue 20 */
+  waitTimeout?: number;
+}
+
+/** ReplicaRouterOptions configures a router; every field has a default. */
+export interface ReplicaRouterOptions {
+  /** Label on the metrics and events. @defaultValue 'default' */
+  name?: string;
+  /** ms of replication lag beyond which a replica gets no reads. @defaultValue 5000 */
+  maxLag?: number;
+  /** ms a recovered replica must stay within maxLag before it gets reads again. @defaultValue 3000 */
+  holdTime?: number;
+  /** ms between probe rounds. @defaultValue 1000 */
+  probeInterval?: number;
+  /** ms each probe query may take before the server counts as unreachable. @defaultValue probeInterval */
+  probeTimeout?: number;
+  /** ms after which a replica's last sample no longer counts (probes stuck). @defaultValue 3 × probeInterval */
+  staleAfter?: number;
+  /** ms of lag difference treated as a tie when choosing a replica. @defaultValue 100 */
+  lagTolerance?: number;
+  /** What a read does when no replica is fresh enough. @defaultValue 'primary' */
+  fallback?: 'primary' | 'fail';
+  /** @defaultValue { mode: 'replayed', window: 5000, verify: true, waitTimeout: 20 } */
+  readYourWrites?: ReadYourWritesOptions;
+  /** Retry a read that failed on an unreachable replica once, elsewhere. @defaultValue true */
+  retryReads?: boolean;
+  /** @defaultValue Date.now */
+  clock?: Clock;
+  /** Registry for the metrics. @defaultValue a private registry */
+  registry?: Registry;
+  /** Receives background errors when no 'error' listener is attached. @defaultValue none */
+  logger?: RouterLogger;
+  /** Distinct SQL strings whose classification is remembered. @defaultValue 2000 */
+  classifyCacheSize?: number;
+}
+
+/** ResolvedRouterOptions is ReplicaRouterOptions with every default applied. */
+export interface ResolvedRouterOptions {
+  name: string;
+  maxLag: number;
+  holdTime: number;
+  probeInterval: number;
+  probeTimeout: number;
+  staleAfter: number;
+  lagTolerance: number;
+  fallback: 'primary' | 'fail';
+  readYourWrites: Required<ReadYourWritesOptions>;
+  retryReads: boolean;
+  clock: Clock;
+  registry: Registry | undefined;
+  logger: RouterLogger | undefined;
+  classifyCacheSize: number;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** resolveRouterOptions applies the defaults and rejects nonsense at once, naming the field. */
+export function resolveRouterOptions(options: ReplicaRouterOptions = {}): ResolvedRouterOptions {
+  const probeInterval = options.probeInterval ?? 1000;
+  const ryw = options.readYourWrites ?? {};
+  const resolved: ResolvedRouterOptions = {
+    name: options.name ?? 'default',
+    maxLag: options.maxLag ?? 5000,
+    holdTime: options.holdTime ?? 3000,
+    probeInterval,
+    probeTimeout: options.probeTimeout ?? probeInterval,
+    staleAfter: options.staleAfter ?? 3 * probeInterval,
+    lagTolerance: options.lagTolerance ?? 100,
+    fallback: options.fallback ?? 'primary',
+    readYourWrites: {
+      mode: ryw.mode ?? 'replayed',
+      window: ryw.window ?? 5000,
+      verify: ryw.verify ?? true,
+      waitTimeout: ryw.waitTimeout ?? 20,
+    },
+    retryReads: options.retryReads ?? true,
+    clock: options.clock ?? systemClock,
+    registry: options.registry,
+    logger: options.logger,
+    classifyCacheSize: options.classifyCacheSize ?? 2000,
+  };
+  const durations: Array<[string, number]> = [
+    ['maxLag', resolved.maxLag],
+    ['holdTime', resolved.holdTime],
+    ['lagTolerance', resolved.lagTolerance],
+    ['readYourWrites.window', resolved.readYourWrites.window],
+    ['readYourWrites.waitTimeout', resolved.readYourWrites.waitTimeout],
+    ['classifyCacheSize', resolved.classifyCacheSize],
+  ];
+  for (const [field, value] of durations) {
+    if (!Number.isFinite(value) || value < 0) invalid(field, `must be a number ≥ 0, got ${value}`);
+  }
+  for (const [field, value] of [
+    ['probeInterval', resolved.probeInterval],
+    ['probeTimeout', resolved.probeTimeout],
+    ['staleAfter', resolved.staleAfter],
+  ] as const) {
+    if (!Number.isFinite(value) || value <= 0) invalid(field, `must be a number > 0, got ${value}`);
+  }
+  if (resolved.fallback !== 'primary' && resolved.fallback !== 'fail')
+    invalid('fallback', `must be "primary" or "fail", got ${String(resolved.fallback)}`);
+  if (!['replayed', 'window', 'off'].includes(resolved.readYourWrites.mode))
+    invalid(
+      'readYourWrites.mode',
+      `must be "replayed", "window" or "off", got ${resolved.readYourWrites.mode}`,
+    );
+  if (resolved.name.length === 0) invalid('name', 'must not be empty');
+  return resolved;
+}
+
+function invalid(field: string, message: string): never {
+  throw new ReplicaError('REPLICA_INVALID_ARGUMENT', `${field} ${message}`);
+}

@@ -1,0 +1,184 @@
+import type { Pool, PoolClient, QueryResult } from 'pg';
+import type { SqlDialect } from '../classify.js';
+import {
+  PRIMARY,
+  type ProbeRound,
+  type Queryable,
+  type ReplicaDriver,
+  type ReplicaSample,
+  withTimeout,
+} from '../driver.js';
+import { type DatabaseError, ReplicaError } from '../errors.js';
+import { isRetryablePgRead, normalizePgError } from './errors.js';
+import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn } from './lag.js';
+
+/** PgResult is what a query through a PostgreSQL router returns: node-postgres's own result. */
+// biome-ignore lint/suspicious/noExplicitAny: rows are whatever the caller's SQL selects, as in pg itself.
+export type PgResult = QueryResult<any>;
+
+// The insert position is never behind the end of a commit that has returned, whatever synchronous_commit says.
+const PRIMARY_POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
+const REPLICA_PROBE = `SELECT pg_is_in_recovery() AS recovery,
+  pg_last_wal_replay_lsn()::text AS replay,
+  (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag`;
+const REPLAY_POSITION = 'SELECT pg_last_wal_replay_lsn()::text AS replay';
+
+/** PgDriverOptions are the pools; the router options live elsewhere. */
+export interface PgDriverOptions {
+  primary: Pool;
+  replicas: Record<string, Pool>;
+  /** ms of primary positions kept to bound lag. @defaultValue 60000 */
+  historyWindow?: number;
+}
+
+/** PgDriver speaks node-postgres for the router. */
+export class PgDriver implements ReplicaDriver<PgResult> {
+  readonly dialect: SqlDialect = 'postgres';
+  readonly replicaNames: readonly string[];
+  readonly #pools = new Map<string, Pool>();
+  readonly #listeners = new Map<Pool, (error: Error) => void>();
+  readonly #historyWindow: number;
+  #history: LsnSample[] = [];
+  #report: (error: ReplicaError) => void = () => {};
+
+  constructor(options: PgDriverOptions) {
+    this.replicaNames = Object.keys(options.replicas);
+    this.#pools.set(PRIMARY, options.primary);
+    for (const [name, pool] of Object.entries(options.replicas)) this.#pools.set(name, pool);
+    this.#historyWindow = options.historyWindow ?? 60_000;
+  }
+
+  attach(report: (error: ReplicaError) => void): void {
+    this.#report = report;
+    for (const [name, pool] of this.#pools) {
+      if (this.#listeners.has(pool)) continue;
+      // An idle pooled client whose server goes away makes the pool emit 'error', fatal without a listener.
+      const listener = (error: Error) => this.#report(normalizePgError(error, name));
+      this.#listeners.set(pool, listener);
+      pool.on('error', listener);
+    }
+  }
+
+  async prepare(): Promise<void> {}
+
+  query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<PgResult> {
+    return this.#pool(target).query(sql, params as unknown[] | undefined);
+  }
+
+  async transaction<T>(fn: (tx: Queryable<PgResult>) => Promise<T>): Promise<T> {
+    const client: PoolClient = await this.#pool(PRIMARY).connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn({ query: (sql, params) => client.query(sql, params as unknown[] | undefined) });
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        // A connection that cannot roll back must not go back into the pool.
+        broken = rollbackError as Error;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async probe(now: number, timeout: number): Promise<ProbeRound> {
+    let primaryLsn: bigint | null = null;
+    const primary: ProbeRound['primary'] = { reachable: false, position: null };
+    try {
+      const result = await withTimeout(this.#pool(PRIMARY).query(PRIMARY_POSITION), timeout, 'primary probe');
+      const text = result.rows[0]?.lsn as string;
+      primaryLsn = parseLsn(text);
+      primary.reachable = true;
+      primary.position = text;
+      this.#history = appendLsnSample(this.#history, { at: now, lsn: primaryLsn }, this.#historyWindow);
+    } catch (error) {
+      primary.error = normalizePgError(error, PRIMARY);
+    }
+    const replicas = await Promise.all(
+      this.replicaNames.map((name) => this.#probeReplica(name, primaryLsn, now, timeout)),
+    );
+    return { primary, replicas };
+  }
+
+  async #probeReplica(
+    name: string,
+    primaryLsn: bigint | null,
+    now: number,
+    timeout: number,
+  ): Promise<ReplicaSample> {
+    try {
+      const result = await withTimeout(this.#pool(name).query(REPLICA_PROBE), timeout, `${name} probe`);
+      const row = result.rows[0] as { recovery: boolean; replay: string | null; ts_lag: number | null };
+      const estimate = estimatePgLag(
+        {
+          inRecovery: row.recovery,
+          replayLsn: row.replay === null ? null : parseLsn(row.replay),
+          timestampLag: row.ts_lag,
+        },
+        primaryLsn,
+        this.#history,
+        now,
+      );
+      return { name, reachable: true, lag: estimate.lag, position: row.replay, source: estimate.source };
+    } catch (error) {
+      return {
+        name,
+        reachable: false,
+        lag: null,
+        position: null,
+        source: 'none',
+        error: normalizePgError(error, name),
+      };
+    }
+  }
+
+  async writePosition(): Promise<string | null> {
+    const result = await this.#pool(PRIMARY).query(PRIMARY_POSITION);
+    return (result.rows[0]?.lsn as string | undefined) ?? null;
+  }
+
+  async checkReplayed(
+    replica: string,
+    position: string,
+    timeout: number,
+  ): Promise<{ replayed: boolean; position: string | null }> {
+    // PostgreSQL 15 has no "wait for LSN"; poll briefly, since streaming replay is usually sub-millisecond.
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const result = await this.#pool(replica).query(REPLAY_POSITION);
+      const replay = (result.rows[0]?.replay as string | null) ?? null;
+      if (replay !== null && lsnCovers(replay, position)) return { replayed: true, position: replay };
+      const left = deadline - Date.now();
+      if (left <= 0) return { replayed: false, position: replay };
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2, left)));
+    }
+  }
+
+  covers(replayed: string, write: string): boolean {
+    return lsnCovers(replayed, write);
+  }
+
+  normalizeError(error: unknown, target: string): DatabaseError {
+    return normalizePgError(error, target);
+  }
+
+  isRetryableRead(error: DatabaseError): boolean {
+    return isRetryablePgRead(error);
+  }
+
+  async close(): Promise<void> {
+    for (const [pool, listener] of this.#listeners) pool.off('error', listener);
+    this.#listeners.clear();
+  }
+
+  #pool(target: string): Pool {
+    const pool = this.#pools.get(target);
+    if (pool === undefined) throw new ReplicaError('REPLICA_INVALID_ARGUMENT', `unknown target "${target}"`);
+    return pool;
+  }
+}

@@ -1,0 +1,549 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { EventEmitter } from 'node:events';
+import { Registry } from 'prom-client';
+import {
+  chooseRead,
+  type ReadDecision,
+  type ReplicaView,
+  type RouteConfig,
+  type SessionWrite,
+} from './choose.js';
+import { classifyStatement, type StatementClass } from './classify.js';
+import { PRIMARY, type Queryable, type ReplicaDriver } from './driver.js';
+import {
+  type EligibilityReason,
+  evaluateReplica,
+  initialReplicaHealth,
+  markUnreachable,
+  type ReplicaHealth,
+} from './eligibility.js';
+import { type DatabaseError, NoEligibleReplicaError, ReplicaError } from './errors.js';
+import { createReplicaMetrics, type ReplicaMetrics } from './metrics.js';
+import { type ReplicaRouterOptions, type ResolvedRouterOptions, resolveRouterOptions } from './options.js';
+
+/** ReplicaStatus is one replica as the router sees it now. */
+export interface ReplicaStatus {
+  name: string;
+  eligible: boolean;
+  reason: EligibilityReason;
+  /** ms; null = unknown. */
+  lag: number | null;
+  /** Which measurement gave the lag (`caught-up`, `wal-history`, `heartbeat`, `replica-status`, …). */
+  source: string;
+  position: string | null;
+  inFlight: number;
+  /** ms timestamp of the last probe sample. */
+  probedAt: number;
+}
+
+/** ProbeReport is emitted as 'probe' after every probe round. */
+export interface ProbeReport {
+  router: string;
+  at: number;
+  primaryReachable: boolean;
+  replicas: ReplicaStatus[];
+  /** Probe failures of this round, by target. */
+  errors: Array<{ target: string; error: ReplicaError }>;
+}
+
+/** DecisionKind names the routing decisions worth a journal entry (state changes, not every read). */
+export type DecisionKind =
+  | 'ReplicaAdmitted'
+  | 'ReplicaExcluded'
+  | 'ReplicaRestored'
+  | 'FallbackStarted'
+  | 'FallbackEnded'
+  | 'ReadRetried';
+
+/** ReplicaDecision is emitted as 'decision'; the controller's journal can record it as is. */
+export interface ReplicaDecision {
+  router: string;
+  at: number;
+  kind: DecisionKind;
+  /** The replica concerned, if any. */
+  replica?: string;
+  /** Stable reason tokens (EligibilityReason, RouteReason, error codes). */
+  reasons: string[];
+  /** ms, the replica's lag when it applies. */
+  lag?: number | null;
+  message: string;
+}
+
+/** ReplicaRouterEvents types the router's events. */
+export interface ReplicaRouterEvents {
+  probe: [ProbeReport];
+  decision: [ReplicaDecision];
+  error: [ReplicaError];
+}
+
+interface Session {
+  write: SessionWrite | null;
+}
+
+interface Context<R> {
+  session: Session | null;
+  tx: Queryable<R> | null;
+}
+
+interface ReplicaState {
+  view: ReplicaView;
+  health: ReplicaHealth;
+  source: string;
+  reads: { inc(): void };
+}
+
+/**
+ * ReplicaRouter sends each statement to the primary or a fresh-enough replica, over any driver.
+ * Build one with `createPgRouter` or `createMysqlRouter`; `start()` it; `close()` it.
+ */
+export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
+  /** The router's options with defaults applied. */
+  readonly options: ResolvedRouterOptions;
+  /** Registry the metrics live on (the injected one, or a private one). */
+  readonly registry: Registry;
+
+  readonly #driver: ReplicaDriver<R>;
+  readonly #metrics: ReplicaMetrics;
+  readonly #route: RouteConfig;
+  readonly #states: ReplicaState[];
+  readonly #views: ReplicaView[];
+  readonly #byName = new Map<string, ReplicaState>();
+  readonly #context = new AsyncLocalStorage<Context<R>>();
+  readonly #classified = new Map<string, StatementClass>();
+  readonly #primaryReads: { inc(): void };
+  readonly #writes: { inc(): void };
+  readonly #covers: (replayed: string, write: string) => boolean;
+  #tieBreak = 0;
+  #fallbackActive = false;
+  #started: Promise<void> | null = null;
+  #closed: Promise<void> | null = null;
+  #probing: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(driver: ReplicaDriver<R>, options: ReplicaRouterOptions = {}) {
+    super();
+    this.options = resolveRouterOptions(options);
+    const names = driver.replicaNames;
+    if (names.includes(PRIMARY))
+      throw new ReplicaError('REPLICA_INVALID_ARGUMENT', 'a replica may not be named "primary"');
+    if (new Set(names).size !== names.length)
+      throw new ReplicaError('REPLICA_INVALID_ARGUMENT', 'replica names must be unique');
+    this.#driver = driver;
+    driver.attach((error) => this.#report(error));
+    this.#covers = driver.covers.bind(driver);
+    this.registry = this.options.registry ?? new Registry();
+    this.#metrics = createReplicaMetrics(this.registry);
+    const router = this.options.name;
+    const ryw = this.options.readYourWrites;
+    this.#route = {
+      fallback: this.options.fallback,
+      readYourWrites: ryw.mode,
+      writeWindow: ryw.window,
+      verifyReplay: ryw.verify,
+      staleAfter: this.options.staleAfter,
+      lagTolerance: this.options.lagTolerance,
+    };
+    this.#states = names.map((name) => ({
+      view: {
+        name,
+        eligible: false,
+        lag: null,
+        inFlight: 0,
+        position: null,
+        probedAt: Number.NEGATIVE_INFINITY,
+      },
+      health: initialReplicaHealth,
+      source: 'none',
+      reads: this.#metrics.reads.labels({ router, target: name }),
+    }));
+    this.#views = this.#states.map((s) => s.view);
+    for (const state of this.#states) {
+      this.#byName.set(state.view.name, state);
+      this.#metrics.eligible.set({ router, replica: state.view.name }, 0);
+    }
+    this.#primaryReads = this.#metrics.reads.labels({ router, target: PRIMARY });
+    this.#writes = this.#metrics.writes.labels({ router });
+    this.#metrics.fallbackActive.set({ router }, 0);
+  }
+
+  /** start prepares the driver, runs a first probe round and keeps probing. Safe to call twice. */
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      try {
+        await this.#driver.prepare();
+      } catch (error) {
+        this.#report(new ReplicaError('REPLICA_PROBE', 'preparing the driver failed', { cause: error }));
+      }
+      await this.probeNow();
+      this.#schedule();
+    })();
+    return this.#started;
+  }
+
+  /** close stops probing and refuses further statements; the pools stay the caller's. Safe to call twice. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#timer = null;
+      await this.#started?.catch(() => undefined);
+      await this.#probing;
+      await this.#driver.close();
+    })();
+    return this.#closed;
+  }
+
+  /** query routes by statement: reads to a fresh replica, everything else to the primary. */
+  query(sql: string, params?: readonly unknown[]): Promise<R> {
+    const context = this.#context.getStore();
+    if (context?.tx) return context.tx.query(sql, params);
+    return this.classify(sql).readOnly ? this.#read(sql, params, context) : this.#write(sql, params, context);
+  }
+
+  /** read sends a statement the caller knows to be a read to a replica, whatever it looks like. */
+  read(sql: string, params?: readonly unknown[]): Promise<R> {
+    const context = this.#context.getStore();
+    if (context?.tx) return context.tx.query(sql, params);
+    return this.#read(sql, params, context);
+  }
+
+  /** write sends a statement to the primary and, inside a session, remembers it for read-your-writes. */
+  write(sql: string, params?: readonly unknown[]): Promise<R> {
+    const context = this.#context.getStore();
+    if (context?.tx) return context.tx.query(sql, params);
+    return this.#write(sql, params, context);
+  }
+
+  /**
+   * transaction runs `fn` in one primary transaction; `db.query`/`read`/`write` inside it use the same
+   * connection too. A nested call joins the outer transaction.
+   */
+  async transaction<T>(fn: (tx: Queryable<R>) => Promise<T>): Promise<T> {
+    const context = this.#context.getStore();
+    if (context?.tx) return fn(context.tx);
+    this.#assertOpen();
+    this.#writes.inc();
+    const session = context?.session ?? null;
+    let result: T;
+    try {
+      result = await this.#driver.transaction((tx) => this.#context.run({ session, tx }, () => fn(tx)));
+    } catch (error) {
+      throw error instanceof ReplicaError ? error : this.#driver.normalizeError(error, PRIMARY);
+    }
+    if (session !== null) await this.#recordWrite(session);
+    return result;
+  }
+
+  /**
+   * session runs `fn` as one read-your-writes session (a request, say): once it writes, its reads see
+   * the write. Nested calls join the outer session.
+   */
+  session<T>(fn: () => Promise<T>): Promise<T> {
+    const context = this.#context.getStore();
+    if (context?.session) return fn();
+    return this.#context.run({ session: { write: null }, tx: context?.tx ?? null }, fn);
+  }
+
+  /** classify tells where `query` would send a statement, and why (cached per SQL string). */
+  classify(sql: string): StatementClass {
+    let verdict = this.#classified.get(sql);
+    if (verdict === undefined) {
+      verdict = classifyStatement(sql, this.#driver.dialect);
+      // FIFO is enough: applications use a bounded set of SQL strings; this only stops unbounded growth.
+      if (this.#classified.size >= this.options.classifyCacheSize) {
+        const oldest = this.#classified.keys().next();
+        if (!oldest.done) this.#classified.delete(oldest.value);
+      }
+      if (this.options.classifyCacheSize > 0) this.#classified.set(sql, verdict);
+    }
+    return verdict;
+  }
+
+  /** status is every replica as the router sees it now. */
+  status(): ReplicaStatus[] {
+    return this.#states.map((s) => this.#statusOf(s));
+  }
+
+  /** probeNow runs a probe round at once (or joins the one running). */
+  probeNow(): Promise<void> {
+    this.#probing ??= this.#probe().finally(() => {
+      this.#probing = null;
+    });
+    return this.#probing;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed !== null) throw new ReplicaError('REPLICA_CLOSED', 'the router is closed');
+  }
+
+  async #write(
+    sql: string,
+    params: readonly unknown[] | undefined,
+    context: Context<R> | undefined,
+  ): Promise<R> {
+    this.#assertOpen();
+    this.#writes.inc();
+    let result: R;
+    try {
+      result = await this.#driver.query(PRIMARY, sql, params);
+    } catch (error) {
+      throw this.#driver.normalizeError(error, PRIMARY);
+    }
+    if (context?.session) await this.#recordWrite(context.session);
+    return result;
+  }
+
+  async #recordWrite(session: Session): Promise<void> {
+    const mode = this.options.readYourWrites.mode;
+    if (mode === 'off') return;
+    const at = this.options.clock.now();
+    let position: string | null = null;
+    if (mode === 'replayed') {
+      try {
+        position = await this.#driver.writePosition();
+      } catch (error) {
+        // Without a position the session's reads go to the primary, which is always fresh.
+        this.#report(this.#driver.normalizeError(error, PRIMARY));
+      }
+    }
+    session.write = { position, at };
+  }
+
+  async #read(
+    sql: string,
+    params: readonly unknown[] | undefined,
+    context: Context<R> | undefined,
+  ): Promise<R> {
+    this.#assertOpen();
+    const write = context?.session?.write ?? null;
+    const decision = chooseRead(
+      this.#views,
+      write,
+      this.#route,
+      this.options.clock.now(),
+      this.#covers,
+      this.#tieBreak++,
+    );
+    return this.#serve(decision, sql, params, write, true);
+  }
+
+  async #serve(
+    decision: ReadDecision,
+    sql: string,
+    params: readonly unknown[] | undefined,
+    write: SessionWrite | null,
+    mayRetry: boolean,
+  ): Promise<R> {
+    if (decision.target === 'fail') {
+      this.#metrics.fallbacks.inc({ router: this.options.name, action: 'fail' });
+      throw new NoEligibleReplicaError();
+    }
+    if (decision.target === 'primary') {
+      if (decision.fallback) this.#metrics.fallbacks.inc({ router: this.options.name, action: 'primary' });
+      return this.#onPrimary(sql, params);
+    }
+    const state = this.#byName.get(decision.replica.name)!;
+    if (decision.verify && !(await this.#verify(state, write!.position!)))
+      return this.#onPrimary(sql, params);
+
+    state.view.inFlight++;
+    state.reads.inc();
+    let failure: DatabaseError;
+    try {
+      return await this.#driver.query(state.view.name, sql, params);
+    } catch (error) {
+      failure = this.#driver.normalizeError(error, state.view.name);
+    } finally {
+      state.view.inFlight--;
+    }
+    if (!mayRetry || !this.options.retryReads || !this.#driver.isRetryableRead(failure)) throw failure;
+    if (failure.code === 'REPLICA_CONNECTION') this.#markDown(state, failure);
+    const next = chooseRead(
+      this.#views,
+      write,
+      this.#route,
+      this.options.clock.now(),
+      this.#covers,
+      this.#tieBreak++,
+      state.view,
+    );
+    // A retry must not fail where the first try would have fallen back: reads stay served.
+    const retry: ReadDecision =
+      next.target === 'fail' ? { target: 'primary', reason: 'FallbackPrimary', fallback: true } : next;
+    this.#metrics.retries.inc({ router: this.options.name, replica: state.view.name });
+    this.#decide({
+      kind: 'ReadRetried',
+      replica: state.view.name,
+      reasons: [failure.code, retry.target === 'replica' ? retry.replica.name : PRIMARY],
+      message: `read failed on ${state.view.name} (${failure.message}); retried on ${
+        retry.target === 'replica' ? retry.replica.name : PRIMARY
+      }`,
+    });
+    return this.#serve(retry, sql, params, write, false);
+  }
+
+  async #onPrimary(sql: string, params: readonly unknown[] | undefined): Promise<R> {
+    this.#primaryReads.inc();
+    try {
+      return await this.#driver.query(PRIMARY, sql, params);
+    } catch (error) {
+      throw this.#driver.normalizeError(error, PRIMARY);
+    }
+  }
+
+  async #verify(state: ReplicaState, position: string): Promise<boolean> {
+    state.view.inFlight++;
+    try {
+      const answer = await this.#driver.checkReplayed(
+        state.view.name,
+        position,
+        this.options.readYourWrites.waitTimeout,
+      );
+      if (
+        answer.position !== null &&
+        (state.view.position === null || !this.#covers(state.view.position, answer.position))
+      )
+        state.view.position = answer.position;
+      return answer.replayed;
+    } catch (error) {
+      const failure = this.#driver.normalizeError(error, state.view.name);
+      if (failure.code === 'REPLICA_CONNECTION') this.#markDown(state, failure);
+      return false;
+    } finally {
+      state.view.inFlight--;
+    }
+  }
+
+  #markDown(state: ReplicaState, error: DatabaseError): void {
+    const wasEligible = state.view.eligible;
+    state.health = markUnreachable();
+    state.view.eligible = false;
+    this.#metrics.eligible.set({ router: this.options.name, replica: state.view.name }, 0);
+    if (wasEligible) {
+      this.#decide({
+        kind: 'ReplicaExcluded',
+        replica: state.view.name,
+        reasons: ['Unreachable', error.code],
+        lag: state.view.lag,
+        message: `${state.view.name} failed a query (${error.message}); no reads until it recovers`,
+      });
+    }
+    this.#updateFallback();
+  }
+
+  async #probe(): Promise<void> {
+    const startedAt = this.options.clock.now();
+    let round: Awaited<ReturnType<ReplicaDriver<R>['probe']>>;
+    try {
+      round = await this.#driver.probe(startedAt, this.options.probeTimeout);
+    } catch (error) {
+      this.#report(new ReplicaError('REPLICA_PROBE', 'probe round failed', { cause: error }));
+      return;
+    }
+    const now = this.options.clock.now();
+    const router = this.options.name;
+    const errors: ProbeReport['errors'] = [];
+    if (round.primary.error) errors.push({ target: PRIMARY, error: round.primary.error });
+    for (const sample of round.replicas) {
+      const state = this.#byName.get(sample.name);
+      if (state === undefined) continue;
+      if (sample.error) errors.push({ target: sample.name, error: sample.error });
+      const previous = state.health;
+      const next = evaluateReplica(previous, sample, this.options, now);
+      state.health = next;
+      state.source = sample.source;
+      state.view.lag = sample.lag;
+      if (sample.position !== null) state.view.position = sample.position;
+      state.view.eligible = next.eligible;
+      state.view.probedAt = now;
+      const labels = { router, replica: sample.name };
+      if (sample.lag === null) this.#metrics.lag.remove(labels);
+      else this.#metrics.lag.set(labels, sample.lag / 1000);
+      this.#metrics.eligible.set(labels, next.eligible ? 1 : 0);
+      this.#transition(state, previous, next, sample.error);
+    }
+    this.#updateFallback();
+    this.emit('probe', {
+      router,
+      at: now,
+      primaryReachable: round.primary.reachable,
+      replicas: this.status(),
+      errors,
+    });
+  }
+
+  #transition(state: ReplicaState, previous: ReplicaHealth, next: ReplicaHealth, error?: ReplicaError): void {
+    const replica = state.view.name;
+    const lag = state.view.lag;
+    if (previous.eligible && !next.eligible) {
+      this.#decide({
+        kind: 'ReplicaExcluded',
+        replica,
+        reasons: error ? [next.reason, error.code] : [next.reason],
+        lag,
+        message: `${replica} excluded from reads: ${next.reason}${lag === null ? '' : ` (lag ${lag} ms)`}`,
+      });
+    } else if (!previous.eligible && next.eligible) {
+      const admitted = previous.reason === 'NotProbed';
+      this.#decide({
+        kind: admitted ? 'ReplicaAdmitted' : 'ReplicaRestored',
+        replica,
+        reasons: [next.reason],
+        lag,
+        message: `${replica} ${admitted ? 'admitted' : 'restored'} for reads (lag ${lag} ms)`,
+      });
+    }
+  }
+
+  #updateFallback(): void {
+    if (this.#states.length === 0) return;
+    const active = !this.#views.some((v) => v.eligible);
+    if (active === this.#fallbackActive) return;
+    this.#fallbackActive = active;
+    this.#metrics.fallbackActive.set({ router: this.options.name }, active ? 1 : 0);
+    const reasons = this.#states.map((s) => `${s.view.name}:${s.health.reason}`);
+    this.#decide(
+      active
+        ? {
+            kind: 'FallbackStarted',
+            reasons: ['NoEligibleReplica', ...reasons],
+            message: `no replica is eligible; reads ${this.options.fallback === 'fail' ? 'fail' : 'go to the primary'}`,
+          }
+        : { kind: 'FallbackEnded', reasons: ['LagWithinMax'], message: 'a replica is eligible again' },
+    );
+  }
+
+  #decide(decision: Omit<ReplicaDecision, 'router' | 'at'>): void {
+    this.emit('decision', { router: this.options.name, at: this.options.clock.now(), ...decision });
+  }
+
+  #report(error: ReplicaError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.options.logger?.warn({ err: error }, error.message);
+  }
+
+  #schedule(): void {
+    if (this.#closed !== null) return;
+    this.#timer = setTimeout(() => {
+      this.probeNow()
+        .catch((error: unknown) =>
+          this.#report(new ReplicaError('REPLICA_PROBE', 'probe round failed', { cause: error })),
+        )
+        .finally(() => this.#schedule());
+    }, this.options.probeInterval);
+    this.#timer.unref();
+  }
+
+  #statusOf(state: ReplicaState): ReplicaStatus {
+    const { view, health } = state;
+    return {
+      name: view.name,
+      eligible: view.eligible,
+      reason: health.reason,
+      lag: view.lag,
+      source: state.source,
+      position: view.position,
+      inFlight: view.inFlight,
+      probedAt: view.probedAt,
+    };
+  }
+}
