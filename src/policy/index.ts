@@ -1,3 +1,26 @@
+export { activationStage } from './activation.js';
+export { type AppendLog, appendToLog, emptyLog } from './append-log.js';
+export { changeInPeriod, limitRate, scaleDownLimit, scaleUpLimit } from './behavior.js';
+export { panicStage } from './panic.js';
+export {
+  decide,
+  initialScalingState,
+  observe,
+  recordManualChange,
+  samplesOf,
+} from './pipeline.js';
+export { forecastPeak, observeHistory, predictiveFloor } from './predictive.js';
+export {
+  HPA_SCALE_DOWN,
+  HPA_SCALE_UP,
+  PRESET_NAMES,
+  type Preset,
+  type PresetName,
+  type PresetOptions,
+  presetPolicy,
+} from './presets.js';
+export { loadOf, replicasForMetric, type Tolerances } from './replica-calculator.js';
+export { alarmValue, percentChange, stepProposal } from './step.js';
 export {
   clamp,
   type Decision,
@@ -13,3 +36,23 @@ export {
   stabilize,
   type TargetTrackingConfig,
 } from './target-tracking.js';
+export type {
+  Activation,
+  DirectionBehavior,
+  LoadSample,
+  MetricKind,
+  ObservedMetric,
+  Panic,
+  Predictive,
+  RatePolicy,
+  ScaleEvent,
+  ScalingDecision,
+  ScalingPolicy,
+  ScalingState,
+  SelectPolicy,
+  Snapshot,
+  StageReason,
+  StageTrace,
+  StepAdjustment,
+  StepScaling,
+} from './types.js';

@@ -1,0 +1,139 @@
+/**
+ * Predictive scaling from the policy's own history, as pure stages:
+ *
+ *   observe:  fold load samples into fixed buckets (mean load per bucket), append-only
+ *   forecast: for a future moment T and each season P (a day, a week): the load at T − P, times the
+ *             trend (recent level / level one season earlier, bounded), averaged over seasons
+ *   provision: the highest forecast between now and now + horizon (start-up time + interval),
+ *             plus `deviations` × the standard deviation of recent load as headroom for noise
+ *
+ * The result is a floor under the reactive count, never a ceiling: prediction only adds capacity.
+ */
+import { type AppendLog, appendToLog, emptyLog } from './append-log.js';
+import type { HistoryBucket, LoadSample, Predictive } from './types.js';
+
+/** HistoryState is the predictive part of the policy state. */
+export interface HistoryState {
+  history?: AppendLog<HistoryBucket>;
+  openBucket?: HistoryBucket;
+}
+
+/** observeHistory folds samples into buckets; only closed buckets enter the shared log. */
+export function observeHistory(
+  spec: Predictive,
+  state: HistoryState,
+  samples: readonly LoadSample[],
+): Required<HistoryState> | HistoryState {
+  let history = state.history ?? emptyLog<HistoryBucket>();
+  let open = state.openBucket;
+  for (const s of samples) {
+    const index = Math.floor(s.at / spec.bucket);
+    if (open && open.index !== index) {
+      history = appendToLog(history, open);
+      open = undefined;
+    }
+    open = open
+      ? { index, sum: open.sum + s.load, count: open.count + 1, saturated: open.saturated || s.saturated }
+      : { index, sum: s.load, count: 1, saturated: s.saturated };
+  }
+  return open ? { history, openBucket: open } : { history };
+}
+
+/** bucketAt finds the closed bucket with `index` (binary search: indices only grow). */
+export function bucketAt(log: AppendLog<HistoryBucket>, index: number): HistoryBucket | undefined {
+  let lo = 0;
+  let hi = log.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const b = log.items[mid]!;
+    if (b.index === index) return b;
+    if (b.index < index) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
+function meanOver(log: AppendLog<HistoryBucket>, from: number, to: number): number | null {
+  let sum = 0;
+  let n = 0;
+  for (let i = from; i <= to; i++) {
+    const b = bucketAt(log, i);
+    if (b) {
+      sum += b.sum / b.count;
+      n++;
+    }
+  }
+  return n === 0 ? null : sum / n;
+}
+
+/** TREND_BOUNDS keep one odd day from doubling or erasing a forecast. */
+const TREND_BOUNDS = [0.5, 2] as const;
+
+/** forecastPeak is the highest forecast load within (now, now + horizon], or null without a season of history. */
+export function forecastPeak(spec: Predictive, log: AppendLog<HistoryBucket>, now: number): number | null {
+  if (log.length === 0) return null;
+  const nowIndex = Math.floor(now / spec.bucket);
+  const lastIndex = nowIndex - 1;
+  const trendBuckets = Math.max(1, Math.round(spec.trendWindow / spec.bucket));
+  const horizonBuckets = Math.max(1, Math.ceil(spec.horizon / spec.bucket));
+  let peak: number | null = null;
+  const recent = meanOver(log, lastIndex - trendBuckets + 1, lastIndex);
+  const perSeason: { lag: number; trend: number }[] = [];
+  for (const season of spec.seasons) {
+    const lag = Math.round(season / spec.bucket);
+    const before = meanOver(log, lastIndex - lag - trendBuckets + 1, lastIndex - lag);
+    if (before === null || recent === null) continue;
+    const trend = before > 0 ? Math.min(TREND_BOUNDS[1], Math.max(TREND_BOUNDS[0], recent / before)) : 1;
+    perSeason.push({ lag, trend });
+  }
+  if (perSeason.length === 0) return null;
+  for (let k = 0; k <= horizonBuckets; k++) {
+    let sum = 0;
+    let n = 0;
+    for (const { lag, trend } of perSeason) {
+      const b = bucketAt(log, nowIndex + k - lag);
+      if (b) {
+        sum += (b.sum / b.count) * trend;
+        n++;
+      }
+    }
+    if (n > 0) peak = Math.max(peak ?? 0, sum / n);
+  }
+  return peak;
+}
+
+/** recentSpread is the mean and standard deviation of load over `window` before `now`. */
+export function recentSpread(
+  samples: readonly LoadSample[],
+  window: number,
+  now: number,
+): { mean: number; deviation: number } | null {
+  let sum = 0;
+  let sq = 0;
+  let n = 0;
+  for (let i = samples.length - 1; i >= 0; i--) {
+    const s = samples[i]!;
+    if (s.at <= now - window) break;
+    sum += s.load;
+    sq += s.load * s.load;
+    n++;
+  }
+  if (n === 0) return null;
+  const mean = sum / n;
+  return { mean, deviation: Math.sqrt(Math.max(0, sq / n - mean * mean)) };
+}
+
+/** predictiveFloor is the count prediction asks for, or 0 when it has nothing to say. */
+export function predictiveFloor(
+  spec: Predictive,
+  state: HistoryState,
+  recent: readonly LoadSample[],
+  now: number,
+): number {
+  const spread = recentSpread(recent, spec.deviationWindow, now);
+  const seasonal = state.history ? forecastPeak(spec, state.history, now) : null;
+  const level = Math.max(seasonal ?? 0, spread?.mean ?? 0);
+  if (level === 0) return 0;
+  const headroom = spec.deviations * (spread?.deviation ?? 0);
+  return Math.ceil(level + headroom - 1e-9);
+}

@@ -1,0 +1,150 @@
+/**
+ * Named policies: Kubernetes' defaults (`hpa`), KEDA, Knative KPA, AWS step/simple scaling, and
+ * Scaleplane's `default`, the winner of the NASA July replay (see README "Simulate").
+ */
+import type { DirectionBehavior, ScalingPolicy } from './types.js';
+
+/** HPA_SCALE_UP is Kubernetes' default scale-up behavior: +100 % or +4 pods per 15 s, the larger. */
+export const HPA_SCALE_UP: DirectionBehavior = {
+  stabilizationWindow: 0,
+  selectPolicy: 'Max',
+  policies: [
+    { type: 'Percent', value: 100, period: 15_000 },
+    { type: 'Pods', value: 4, period: 15_000 },
+  ],
+  tolerance: 0.1,
+};
+
+/** HPA_SCALE_DOWN is Kubernetes' default scale-down behavior: 300 s window, −100 % per 15 s. */
+export const HPA_SCALE_DOWN: DirectionBehavior = {
+  stabilizationWindow: 300_000,
+  selectPolicy: 'Max',
+  policies: [{ type: 'Percent', value: 100, period: 15_000 }],
+  tolerance: 0.1,
+};
+
+/** PresetOptions are what every preset is shaped by. */
+export interface PresetOptions {
+  minInstances: number;
+  maxInstances: number;
+  /** Instance start-up time, ms: how far ahead prediction provisions. */
+  startup: number;
+  /** Decision interval, ms. */
+  interval: number;
+}
+
+/** Preset is a named policy and the CPU target it tracks. */
+export interface Preset {
+  policy: ScalingPolicy;
+  /** CPU percent target of the `cpu` metric. */
+  target: number;
+  description: string;
+}
+
+const DAY = 86_400_000;
+
+/** PRESET_NAMES lists the policies `--policy` accepts. */
+export const PRESET_NAMES = ['default', 'hpa', 'kpa', 'keda', 'step', 'simple', 'predictive'] as const;
+
+/** PresetName is one of PRESET_NAMES. */
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/** presetPolicy builds a named policy for a group's bounds and timing. */
+export function presetPolicy(name: PresetName, o: PresetOptions): Preset {
+  const base: ScalingPolicy = {
+    name,
+    minInstances: o.minInstances,
+    maxInstances: o.maxInstances,
+    scaleUp: HPA_SCALE_UP,
+    scaleDown: HPA_SCALE_DOWN,
+    unready: 'hpa',
+  };
+  switch (name) {
+    case 'hpa':
+      return { policy: base, target: 70, description: 'Kubernetes HPA defaults, CPU target 70 %' };
+    case 'kpa':
+      return {
+        policy: {
+          ...base,
+          scaleUp: { ...HPA_SCALE_UP, policies: [] },
+          scaleDown: { ...HPA_SCALE_DOWN, stabilizationWindow: 60_000, policies: [] },
+          unready: 'capacity',
+          panic: { window: 6_000, threshold: 2, stableWindow: 60_000, saturationFactor: 0 },
+        },
+        target: 70,
+        description: 'Knative KPA: 60 s stable window, 6 s panic window at 200 %',
+      };
+    case 'keda':
+      return {
+        policy: { ...base, activation: { threshold: 0, cooldown: 300_000 } },
+        target: 70,
+        description: 'KEDA: HPA defaults plus scale to zero after 300 s idle',
+      };
+    case 'step':
+    case 'simple':
+      return {
+        policy: {
+          ...base,
+          scaleUp: { ...HPA_SCALE_UP, policies: [] },
+          scaleDown: { ...HPA_SCALE_DOWN, stabilizationWindow: 0, policies: [] },
+          step: {
+            metric: 'cpu',
+            mode: name,
+            adjustmentType: 'PercentChangeInCapacity',
+            minAdjustmentMagnitude: 1,
+            scaleOutThreshold: 70,
+            scaleOut: [
+              { lower: 0, upper: 15, adjustment: 20 },
+              { lower: 15, adjustment: 50 },
+            ],
+            scaleInThreshold: 40,
+            scaleIn: [{ upper: 0, adjustment: -20 }],
+            cooldown: 300_000,
+          },
+        },
+        target: 70,
+        description:
+          name === 'step'
+            ? 'AWS step scaling: +20 % above 70 %, +50 % above 85 %, −20 % below 40 %'
+            : 'AWS simple scaling: the same steps with a 300 s cooldown',
+      };
+    case 'predictive':
+      return {
+        policy: { ...base, unready: 'capacity', predictive: predictiveSpec(o, 0) },
+        target: 70,
+        description: 'HPA plus a daily/weekly forecast provisioned ahead by start-up time',
+      };
+    default:
+      return defaultPreset(o);
+  }
+}
+
+function predictiveSpec(o: PresetOptions, deviations: number) {
+  return {
+    seasons: [DAY, 7 * DAY],
+    bucket: 60_000,
+    horizon: o.startup + o.interval,
+    trendWindow: 30 * 60_000,
+    deviations,
+    deviationWindow: 600_000,
+  };
+}
+
+/** defaultPreset is the policy that won the NASA July replay. */
+function defaultPreset(o: PresetOptions): Preset {
+  return {
+    policy: {
+      name: 'default',
+      minInstances: o.minInstances,
+      maxInstances: o.maxInstances,
+      scaleUp: { ...HPA_SCALE_UP, tolerance: 0.05 },
+      scaleDown: { ...HPA_SCALE_DOWN, stabilizationWindow: 120_000, tolerance: 0.1 },
+      unready: 'capacity',
+      panic: { window: 6_000, threshold: 2, stableWindow: 60_000, saturationFactor: 2 },
+      predictive: predictiveSpec(o, 2),
+    },
+    target: 80,
+    description:
+      'warm-up aware target tracking at 80 %, seasonal forecast + 2σ headroom, panic on saturation',
+  };
+}
