@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import { on } from 'node:events';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { ReplicaDecision, ReplicaRouter } from '../../src/replicas/index.js';
+
+const run = promisify(execFile);
+const scripts = join(import.meta.dirname, '..', '..', 'scripts', 'services');
+
+/** PG_PRIMARY_PORT and PG_REPLICA_PORT are the spare ports the replica tests use (never 5432). */
+export const PG_PRIMARY_PORT = 5441;
+export const PG_REPLICA_PORT = 5442;
+/** MARIADB_PRIMARY_PORT and MARIADB_REPLICA_PORT are the spare MariaDB ports (never 3306). */
+export const MARIADB_PRIMARY_PORT = 3341;
+export const MARIADB_REPLICA_PORT = 3342;
+
+async function script(name: string, args: string[], env: Record<string, string>): Promise<void> {
+  await run('bash', [join(scripts, name), ...args], {
+    env: { ...process.env, ...env },
+    timeout: 180_000,
+    maxBuffer: 4 * 1024 * 1024,
+  });
+}
+
+const pgEnv = {
+  SCALEPLANE_PG_PRIMARY_PORT: String(PG_PRIMARY_PORT),
+  SCALEPLANE_PG_REPLICA_PORTS: String(PG_REPLICA_PORT),
+};
+const mariadbEnv = {
+  SCALEPLANE_MARIADB_PRIMARY_PORT: String(MARIADB_PRIMARY_PORT),
+  SCALEPLANE_MARIADB_REPLICA_PORTS: String(MARIADB_REPLICA_PORT),
+};
+
+/** ensurePostgresReplication creates or starts the PostgreSQL primary and replica (idempotent). */
+export function ensurePostgresReplication(): Promise<void> {
+  return script('postgres-replica.sh', ['up'], pgEnv);
+}
+
+/** stopPostgresReplica crashes the replica server (pg_ctl -m immediate). */
+export function stopPostgresReplica(): Promise<void> {
+  return script('postgres-replica.sh', ['stop-replica', String(PG_REPLICA_PORT)], pgEnv);
+}
+
+/** startPostgresReplica starts the replica server again. */
+export function startPostgresReplica(): Promise<void> {
+  return script('postgres-replica.sh', ['start-replica', String(PG_REPLICA_PORT)], pgEnv);
+}
+
+/** ensureMariadbReplication creates or starts the MariaDB primary and replica (idempotent). */
+export function ensureMariadbReplication(): Promise<void> {
+  return script('mariadb-replica.sh', ['up'], mariadbEnv);
+}
+
+/** stopMariadbReplica kills the replica server with SIGKILL. */
+export function stopMariadbReplica(): Promise<void> {
+  return script('mariadb-replica.sh', ['stop-replica', String(MARIADB_REPLICA_PORT)], mariadbEnv);
+}
+
+/** startMariadbReplica starts the replica server again and resumes replication. */
+export function startMariadbReplica(): Promise<void> {
+  return script('mariadb-replica.sh', ['start-replica', String(MARIADB_REPLICA_PORT)], mariadbEnv);
+}
+
+/**
+ * nextDecision resolves with the router's next matching 'decision' event. Call it before causing the
+ * decision: it listens from the moment it is called, buffering events emitted together.
+ */
+export function nextDecision<R>(
+  router: ReplicaRouter<R>,
+  match: (decision: ReplicaDecision) => boolean,
+  timeoutMs = 30_000,
+): Promise<ReplicaDecision> {
+  const events = on(router, 'decision', { signal: AbortSignal.timeout(timeoutMs) });
+  return (async () => {
+    for await (const [decision] of events as AsyncIterable<[ReplicaDecision]>) {
+      if (match(decision)) return decision;
+    }
+    throw new Error('decision stream ended');
+  })();
+}
