@@ -1,14 +1,19 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BalancerConfig, HostPort } from '../config/types.js';
+import type { Duplex } from 'node:stream';
+import { Counter } from 'prom-client';
+import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
-import { createPicker } from './algorithms/index.js';
+import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
 import { BalancerError, UnknownGroupError } from './errors.js';
 import { HealthChecker, type HealthTransition, validateHealthConfig } from './health.js';
-import { Pool, type PoolChange } from './pool.js';
+import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip } from './outlier.js';
+import { Pool, type PoolChange, type PoolMember } from './pool.js';
 import { GroupRoute, ProxyPath } from './proxy.js';
+import { RetryBudget } from './retry-budget.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
+import { proxyUpgrade, rawReply } from './websocket.js';
 
 /** BalancerOptions configures a Balancer. */
 export interface BalancerOptions {
@@ -16,6 +21,12 @@ export interface BalancerOptions {
   metrics: ScaleplaneMetrics;
   /** Where background failures and notable events go. @defaultValue a logger that drops everything */
   logger?: BalancerLogger;
+  /** Host/path routes, first match wins. @defaultValue [] (everything to the first group) */
+  routes?: readonly RouteConfig[];
+  /** Uniform random in [0, 1) for p2c and ewma. @defaultValue Math.random */
+  random?: () => number;
+  /** Monotonic clock in ms for ewma, slow start and ejections. @defaultValue performance.now */
+  now?: () => number;
 }
 
 /** GroupOptions are per-group settings of `setGroup`. */
@@ -24,10 +35,48 @@ export interface GroupOptions {
   healthPath?: string;
 }
 
+/** Ejection reports a backend taken out by passive outlier detection. */
+export interface Ejection {
+  readonly group: string;
+  readonly id: string;
+  readonly address: string;
+  readonly reason: OutlierTrip;
+  /** How long it stays out, ms. */
+  readonly duration: number;
+  /** How many times it was ejected (1 for the first), which sets the duration. */
+  readonly ejections: number;
+}
+
+/** Recovery reports an ejected backend back in rotation. */
+export interface Recovery {
+  readonly group: string;
+  readonly id: string;
+  readonly address: string;
+}
+
+/**
+ * Unhealthy says a backend looks broken, by its active health check (`health-check`) or by real
+ * traffic (`outlier`): the controller may replace the instance.
+ */
+export interface Unhealthy {
+  readonly group: string;
+  readonly id: string;
+  readonly address: string;
+  readonly source: 'health-check' | 'outlier';
+  /** Status or error code of the failing check, or the outlier trip reason. */
+  readonly detail: string;
+}
+
 /** BalancerEvents are what a Balancer emits. */
 export interface BalancerEvents {
   /** A backend went healthy or unhealthy by its active health check. */
   health: [transition: HealthTransition];
+  /** Passive outlier detection took a backend out. */
+  ejection: [ejection: Ejection];
+  /** An ejected backend is back. */
+  recovery: [recovery: Recovery];
+  /** A backend failed its health check or was ejected. */
+  unhealthy: [unhealthy: Unhealthy];
 }
 
 interface GroupEntry {
@@ -35,9 +84,51 @@ interface GroupEntry {
   readonly checker: HealthChecker;
 }
 
-// Just under the 5 s keep-alive timeout of Node's http server, the most common backend, so we drop
-// an idle socket before the backend does rather than race it.
-const IDLE_SOCKET_TIMEOUT = 4_000;
+/** RouteTarget is where a request goes: a group and the picker that chooses within it. */
+interface RouteTarget {
+  route: GroupRoute;
+  picker: Picker;
+}
+
+interface CompiledRoute {
+  readonly config: RouteConfig;
+  /** Exact host or, for `*.example.com`, the suffix `.example.com`; undefined matches any. */
+  readonly host: string | undefined;
+  readonly wildcard: boolean;
+  readonly prefix: string;
+  target: RouteTarget | undefined;
+}
+
+const NO_ROUTE = Buffer.from(JSON.stringify({ error: 'no route for this host and path' }));
+
+interface OutlierMetrics {
+  ejections: Counter<'group' | 'reason'>;
+  recoveries: Counter<'group'>;
+}
+
+// The metrics module owns the common series; these are the balancer's own, registered once per registry.
+function outlierMetrics(metrics: ScaleplaneMetrics): OutlierMetrics {
+  const registry = metrics.registry;
+  const ejections =
+    (registry.getSingleMetric('scaleplane_outlier_ejections_total') as
+      | Counter<'group' | 'reason'>
+      | undefined) ??
+    new Counter({
+      name: 'scaleplane_outlier_ejections_total',
+      help: 'Backends ejected by passive outlier detection, by reason.',
+      labelNames: ['group', 'reason'] as const,
+      registers: [registry],
+    });
+  const recoveries =
+    (registry.getSingleMetric('scaleplane_outlier_recoveries_total') as Counter<'group'> | undefined) ??
+    new Counter({
+      name: 'scaleplane_outlier_recoveries_total',
+      help: 'Ejected backends returned to rotation.',
+      labelNames: ['group'] as const,
+      registers: [registry],
+    });
+  return { ejections, recoveries };
+}
 
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
@@ -55,7 +146,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #server: http.Server;
   // Insertion order is routing order: with no routes, the first group added takes everything.
   readonly #groups = new Map<string, GroupEntry>();
-  #defaultRoute: GroupRoute | undefined;
+  readonly #routes: CompiledRoute[];
+  readonly #pickerOptions: PickerOptions;
+  readonly #outlierMetrics: OutlierMetrics;
+  #defaultTarget: RouteTarget | undefined;
   #listening: Promise<HostPort> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -66,14 +160,32 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.#config = config;
     this.#metrics = options.metrics;
     this.#logger = options.logger ?? silentLogger;
-    this.#agent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT });
+    this.#pickerOptions = {
+      hashKey: parseHashKey(config.hashKey),
+      ...(options.random === undefined ? {} : { random: options.random }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+    };
+    this.#routes = (options.routes ?? []).map(compileRoute);
+    for (const route of this.#routes)
+      if (route.config.algorithm !== undefined) createPicker(route.config.algorithm);
+    this.#outlierMetrics = outlierMetrics(options.metrics);
+    // Idle upstream sockets close before the backend's own keep-alive timeout would, so we never
+    // send on a socket the backend is closing (the keep-alive race).
+    this.#agent = new http.Agent({
+      keepAlive: true,
+      scheduling: 'lifo',
+      timeout: config.upstreamKeepAliveTimeout,
+    });
     this.#proxy = new ProxyPath({
       agent: this.#agent,
       requestTimeout: config.requestTimeout,
+      maxRequestBody: config.maxRequestBody,
+      maxHeaderSize: config.maxHeaderSize,
       logger: this.#logger,
       onClosingExchangeEnd: () => this.#server.closeIdleConnections(),
     });
-    this.#server = http.createServer(this.#onRequest);
+    this.#server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, this.#onRequest);
+    this.#server.on('upgrade', this.#onUpgrade);
     this.#server.on('error', (err) => this.#logger.error({ err }, 'balancer server error'));
   }
 
@@ -89,6 +201,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (entry === undefined) {
       const pool = new Pool({
         drainTimeout: this.#config.drainTimeout,
+        slowStart: this.#config.slowStart,
+        panicThreshold: this.#config.outlier.panicThreshold,
+        ...(this.#pickerOptions.now === undefined ? {} : { now: this.#pickerOptions.now }),
         onDrainTimeout: (backend) =>
           this.#logger.warn(
             { group, backend: backend.id, inFlight: backend.inFlight },
@@ -103,12 +218,17 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         path: options.healthPath,
       });
       checker.on('transition', this.#onHealth);
-      entry = {
-        route: new GroupRoute(group, pool, createPicker(this.#config.algorithm), this.#metrics),
-        checker,
-      };
+      const route = new GroupRoute(
+        group,
+        pool,
+        createPicker(this.#config.algorithm, this.#pickerOptions),
+        this.#metrics,
+        new RetryBudget(this.#config.retryBudget),
+        (member, outcome) => this.#onOutcome(route, member, outcome),
+      );
+      entry = { route, checker };
       this.#groups.set(group, entry);
-      this.#defaultRoute ??= entry.route;
+      this.#bindRoutes();
     } else {
       change = entry.route.pool.setInstances(instances);
       if (options.healthPath !== undefined) entry.checker.path = options.healthPath;
@@ -127,7 +247,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.#groups.delete(group);
     entry.checker.close();
     for (const member of entry.route.pool.clear().removed) this.#proxy.retire(member);
-    if (this.#defaultRoute === entry.route) this.#defaultRoute = this.#groups.values().next().value?.route;
+    this.#bindRoutes();
     return true;
   }
 
@@ -147,6 +267,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return {
       inFlight: route.inFlight,
       requests: route.requests,
+      panic: route.pool.panic,
       backends: route.pool.members().map((member) => member.snapshot()),
     };
   }
@@ -202,14 +323,94 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const route = this.#route(req);
-    if (route === undefined) this.#proxy.noRoute(res);
-    else this.#proxy.handle(route, req, res);
+    const target = this.#route(req);
+    if (target === undefined) {
+      if (this.#routes.length > 0) sendNoRoute(res);
+      else this.#proxy.noRoute(res);
+    } else this.#proxy.handle(target.route, target.picker, req, res);
   };
 
-  // The routing seam: v1 sends everything to the first group. Host/path routes replace this body.
-  #route(_req: http.IncomingMessage): GroupRoute | undefined {
-    return this.#defaultRoute;
+  readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const target = this.#closing === undefined ? this.#route(req) : undefined;
+    if (target === undefined) {
+      socket.on('error', () => {});
+      rawReply(socket, 503, NO_ROUTE);
+    } else proxyUpgrade(this.#proxy, target.route, target.picker, req, socket, head);
+  };
+
+  // First matching route wins; with no routes, everything goes to the first group added.
+  #route(req: http.IncomingMessage): RouteTarget | undefined {
+    const routes = this.#routes;
+    if (routes.length === 0) return this.#defaultTarget;
+    const host = hostOf(req.headers.host);
+    const url = req.url ?? '/';
+    for (const route of routes) {
+      if (route.host !== undefined) {
+        if (route.wildcard ? !host.endsWith(route.host) : host !== route.host) continue;
+      }
+      if (url.startsWith(route.prefix)) return route.target;
+    }
+    return undefined;
+  }
+
+  #bindRoutes(): void {
+    const first = this.#groups.values().next().value;
+    this.#defaultTarget =
+      first === undefined ? undefined : { route: first.route, picker: first.route.picker };
+    for (const route of this.#routes) {
+      const entry = this.#groups.get(route.config.group);
+      if (entry === undefined) route.target = undefined;
+      else if (route.target?.route !== entry.route)
+        route.target = targetFor(entry.route, route.config.algorithm, this.#pickerOptions);
+    }
+  }
+
+  #onOutcome(route: GroupRoute, member: PoolMember, outcome: OutlierOutcome): void {
+    const outlier = this.#config.outlier;
+    const trip = countOutcome(member, outcome, outlier);
+    if (trip === undefined || member.ejected || member.removed || member.draining) return;
+    const pool = route.pool;
+    const now = pool.now();
+    const decision = ejectionDecision(
+      {
+        total: pool.activeCount(),
+        ejected: pool.ejectedCount(),
+        previousEjections: member.ejections,
+        lastRecovery: member.lastRecovery,
+        now,
+      },
+      outlier,
+    );
+    const fields = { group: route.name, backend: member.id, reason: trip };
+    if (!decision.eject) {
+      this.#logger.warn({ ...fields, decision: decision.reason }, 'backend failing but not ejected');
+      return;
+    }
+    member.ejections = decision.ejections - 1;
+    pool.setEjected(member, true, now + decision.duration);
+    member.ejectionTimer = setTimeout(() => this.#recover(route, member), decision.duration);
+    member.ejectionTimer.unref();
+    this.#outlierMetrics.ejections.inc({ group: route.name, reason: trip });
+    this.#logger.warn({ ...fields, ms: decision.duration, ejections: decision.ejections }, 'backend ejected');
+    const { id, address } = member;
+    this.emit('ejection', {
+      group: route.name,
+      id,
+      address,
+      reason: trip,
+      duration: decision.duration,
+      ejections: decision.ejections,
+    });
+    this.emit('unhealthy', { group: route.name, id, address, source: 'outlier', detail: trip });
+  }
+
+  #recover(route: GroupRoute, member: PoolMember): void {
+    member.ejectionTimer = undefined;
+    if (member.removed || !member.ejected) return;
+    route.pool.setEjected(member, false);
+    this.#outlierMetrics.recoveries.inc({ group: route.name });
+    this.#logger.info({ group: route.name, backend: member.id }, 'backend back from ejection');
+    this.emit('recovery', { group: route.name, id: member.id, address: member.address });
   }
 
   readonly #onHealth = (transition: HealthTransition): void => {
@@ -220,11 +421,54 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (transition.healthy) this.#logger.info(fields, 'backend healthy');
     else this.#logger.warn(fields, 'backend unhealthy');
     this.emit('health', transition);
+    if (!transition.healthy) {
+      const { group, id, address, detail } = transition;
+      this.emit('unhealthy', { group, id, address, source: 'health-check', detail });
+    }
   };
+}
+
+function targetFor(
+  route: GroupRoute,
+  algorithm: BalancerAlgorithm | undefined,
+  options: PickerOptions,
+): RouteTarget {
+  return {
+    route,
+    picker:
+      algorithm === undefined || algorithm === route.picker.name
+        ? route.picker
+        : createPicker(algorithm, options),
+  };
+}
+
+function compileRoute(config: RouteConfig): CompiledRoute {
+  const host = config.host?.toLowerCase();
+  const wildcard = host?.startsWith('*.') ?? false;
+  return {
+    config,
+    host: wildcard ? host!.slice(1) : host,
+    wildcard,
+    prefix: config.pathPrefix ?? '/',
+    target: undefined,
+  };
+}
+
+/** hostOf lowercases a Host header and drops its port. */
+function hostOf(header: string | undefined): string {
+  if (header === undefined) return '';
+  const end = header.startsWith('[') ? header.indexOf(']') + 1 : header.indexOf(':');
+  return (end > 0 ? header.slice(0, end) : header).toLowerCase();
+}
+
+function sendNoRoute(res: http.ServerResponse): void {
+  res.writeHead(404, ['Content-Type', 'application/json', 'Content-Length', `${NO_ROUTE.length}`]);
+  res.end(NO_ROUTE);
 }
 
 function validateConfig(config: BalancerConfig): void {
   createPicker(config.algorithm);
+  parseHashKey(config.hashKey);
   validateHealthConfig(config.health);
   if (!Number.isFinite(config.requestTimeout) || config.requestTimeout <= 0) {
     throw new BalancerError(

@@ -1,13 +1,41 @@
 export {
+  ALGORITHMS,
+  buildMaglevTable,
+  ConsistentHashPicker,
   createPicker,
+  EwmaPicker,
+  type HashKeySource,
+  hash32,
   LeastConnectionsPicker,
+  P2CPicker,
   type PickContext,
   type Picker,
+  type PickerOptions,
+  parseHashKey,
   RoundRobinPicker,
 } from './algorithms/index.js';
-export { Balancer, type BalancerEvents, type BalancerOptions, type GroupOptions } from './balancer.js';
+export {
+  Balancer,
+  type BalancerEvents,
+  type BalancerOptions,
+  type Ejection,
+  type GroupOptions,
+  type Recovery,
+  type Unhealthy,
+} from './balancer.js';
 export { BalancerError, type BalancerErrorCode, UnknownGroupError } from './errors.js';
 export { type HealthState, type HealthTransition, nextHealthState } from './health.js';
+export {
+  countOutcome,
+  type EjectionDecision,
+  type EjectionInput,
+  ejectionDecision,
+  inPanic,
+  maxEjectable,
+  type OutlierCounters,
+  type OutlierOutcome,
+  type OutlierTrip,
+} from './outlier.js';
 export {
   classifyUpstreamError,
   type RetryDecision,
@@ -16,4 +44,6 @@ export {
   retryDecision,
   type UpstreamFailure,
 } from './retry.js';
+export { RetryBudget, retryBudgetAllows } from './retry-budget.js';
+export { slowStartWeight } from './slow-start.js';
 export type { Backend, BackendInstance, BackendStats, BalancerLogger, GroupStats } from './types.js';

@@ -1,17 +1,34 @@
+import { performance } from 'node:perf_hooks';
 import { parseAddress } from './address.js';
 import { BalancerError } from './errors.js';
+import { inPanic, type OutlierCounters } from './outlier.js';
+import { slowStartWeight } from './slow-start.js';
 import type { Backend, BackendInstance, BackendStats } from './types.js';
 
 /** PoolMember is the pool's own, mutable record of a backend. */
-export class PoolMember implements Backend {
+export class PoolMember implements Backend, OutlierCounters {
   readonly id: string;
   readonly address: string;
   readonly host: string;
   readonly port: number;
+  /** Effective weight: `baseWeight`, or less while slow start ramps it up. */
   weight: number;
+  /** Weight the provider gave it. */
+  baseWeight: number;
   inFlight = 0;
   healthy = true;
   draining = false;
+  /** Taken out by passive outlier detection until `ejectedUntil` (ms). */
+  ejected = false;
+  ejectedUntil = 0;
+  ejections = 0;
+  lastRecovery: number | undefined;
+  consecutive5xx = 0;
+  consecutiveGateway = 0;
+  /** When slow start began (ms), or undefined when it takes its full weight. */
+  warmingSince: number | undefined;
+  /** Ejection timer, owned by the balancer. */
+  ejectionTimer: NodeJS.Timeout | undefined;
   /** Set once the instance left the pool; requests already on it still finish. */
   removed = false;
   /** Resolvers of drain() calls waiting for inFlight to reach 0. */
@@ -24,6 +41,7 @@ export class PoolMember implements Backend {
     this.host = host;
     this.port = port;
     this.weight = weight;
+    this.baseWeight = weight;
   }
 
   /** snapshot copies the fields `stats()` reports. */
@@ -34,6 +52,8 @@ export class PoolMember implements Backend {
       inFlight: this.inFlight,
       healthy: this.healthy,
       draining: this.draining,
+      ejected: this.ejected,
+      weight: this.weight,
     };
   }
 }
@@ -50,7 +70,16 @@ export interface PoolOptions {
   drainTimeout?: number;
   /** Called when a drain gives up while requests are still in flight. */
   onDrainTimeout?: (backend: Backend) => void;
+  /** Slow-start window for members added to a non-empty pool, ms; 0 = off. @defaultValue 0 */
+  slowStart?: number;
+  /** Below this percent of usable members, all non-draining members are used. @defaultValue 0 (never) */
+  panicThreshold?: number;
+  /** Monotonic clock, ms. @defaultValue performance.now */
+  now?: () => number;
 }
+
+// Slow-start weights are recomputed at most this often: picks need not see a smoother ramp.
+const WEIGHT_REFRESH_MS = 100;
 
 /**
  * Pool is the membership of one group: which backends exist, which may receive requests, and how
@@ -60,8 +89,16 @@ export class Pool {
   readonly #members = new Map<string, PoolMember>();
   readonly #drainTimeout: number;
   readonly #onDrainTimeout: ((backend: Backend) => void) | undefined;
+  readonly #slowStart: number;
+  readonly #panicThreshold: number;
+  /** The pool's clock, ms. */
+  readonly now: () => number;
   // Rebuilt only when membership, health or draining changes, so a pick allocates nothing.
   #eligible: PoolMember[] | undefined;
+  #warming = 0;
+  #weightsAt = 0;
+  /** Whether the last `eligible()` rebuild found the pool in panic. */
+  panic = false;
 
   constructor(options: PoolOptions = {}) {
     const drainTimeout = options.drainTimeout ?? 30_000;
@@ -70,6 +107,9 @@ export class Pool {
     }
     this.#drainTimeout = drainTimeout;
     this.#onDrainTimeout = options.onDrainTimeout;
+    this.#slowStart = options.slowStart ?? 0;
+    this.#panicThreshold = options.panicThreshold ?? 0;
+    this.now = options.now ?? (() => performance.now());
   }
 
   /**
@@ -93,6 +133,8 @@ export class Pool {
     }
     const added: PoolMember[] = [];
     const removed: PoolMember[] = [];
+    // The first members of a group take traffic at full weight: there is no one else to take it.
+    const warm = this.#slowStart > 0 && this.#members.size > 0;
     for (const member of this.#members.values()) {
       const instance = wanted.get(member.id);
       if (instance === undefined || instance.address !== member.address) {
@@ -106,10 +148,16 @@ export class Pool {
         // An instance first seen while draining has nothing of ours in flight: nothing to add.
         if (instance.state !== 'ready') continue;
         const fresh = new PoolMember(instance.id, instance.address, instance.weight ?? 1);
+        if (warm) {
+          fresh.warmingSince = this.now();
+          fresh.weight = slowStartWeight(fresh.baseWeight, 0, this.#slowStart);
+          this.#warming++;
+        }
         this.#members.set(fresh.id, fresh);
         added.push(fresh);
       } else {
-        member.weight = instance.weight ?? 1;
+        member.baseWeight = instance.weight ?? 1;
+        if (member.warmingSince === undefined) member.weight = member.baseWeight;
         // Draining is one-way: an instance never returns from it to ready.
         if (instance.state === 'draining') member.draining = true;
       }
@@ -136,15 +184,65 @@ export class Pool {
     return [...this.#members.values()];
   }
 
-  /** eligible lists the members that may take a new request: ready, healthy and not draining. */
+  /**
+   * eligible lists the members that may take a new request: healthy, not ejected and not draining;
+   * in panic (too few of those), every member that is not draining. The same array is returned
+   * until something changes, so pickers may cache on its identity.
+   */
   eligible(): readonly PoolMember[] {
+    if (this.#warming > 0) this.#refreshWeights();
     if (this.#eligible === undefined) {
-      this.#eligible = [];
+      const usable: PoolMember[] = [];
+      const candidates: PoolMember[] = [];
       for (const member of this.#members.values()) {
-        if (member.healthy && !member.draining) this.#eligible.push(member);
+        if (member.draining) continue;
+        candidates.push(member);
+        if (member.healthy && !member.ejected) usable.push(member);
       }
+      this.panic = inPanic(usable.length, candidates.length, this.#panicThreshold);
+      this.#eligible = this.panic ? candidates : usable;
     }
     return this.#eligible;
+  }
+
+  /** ejectedCount is how many non-draining members are ejected now. */
+  ejectedCount(): number {
+    let n = 0;
+    for (const member of this.#members.values()) if (member.ejected && !member.draining) n++;
+    return n;
+  }
+
+  /** activeCount is how many members are not draining. */
+  activeCount(): number {
+    let n = 0;
+    for (const member of this.#members.values()) if (!member.draining) n++;
+    return n;
+  }
+
+  /** setEjected takes a member out of (or back into) rotation for outlier detection. */
+  setEjected(member: PoolMember, ejected: boolean, until = 0): void {
+    member.ejected = ejected;
+    member.ejectedUntil = until;
+    if (ejected) member.ejections++;
+    else member.lastRecovery = this.now();
+    member.consecutive5xx = 0;
+    member.consecutiveGateway = 0;
+    this.#eligible = undefined;
+  }
+
+  #refreshWeights(): void {
+    const now = this.now();
+    if (now - this.#weightsAt < WEIGHT_REFRESH_MS) return;
+    this.#weightsAt = now;
+    for (const member of this.#members.values()) {
+      if (member.warmingSince === undefined) continue;
+      const elapsed = now - member.warmingSince;
+      member.weight = slowStartWeight(member.baseWeight, elapsed, this.#slowStart);
+      if (elapsed >= this.#slowStart) {
+        member.warmingSince = undefined;
+        this.#warming--;
+      }
+    }
   }
 
   /** setHealthy records a health-check verdict; it returns whether anything changed. */
@@ -186,6 +284,11 @@ export class Pool {
   }
 
   #remove(member: PoolMember): void {
+    if (member.warmingSince !== undefined) {
+      member.warmingSince = undefined;
+      this.#warming--;
+    }
+    clearTimeout(member.ejectionTimer);
     member.removed = true;
     this.#members.delete(member.id);
   }

@@ -4,10 +4,12 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
-import type { Picker } from './algorithms/index.js';
+import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
 import { type ForwardedRequest, forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import type { OutlierOutcome } from './outlier.js';
 import type { Pool, PoolMember } from './pool.js';
 import { classifyUpstreamError, retryDecision, type UpstreamFailure } from './retry.js';
+import type { RetryBudget } from './retry-budget.js';
 import type { BalancerLogger } from './types.js';
 
 /** StatusClass is the `code` label of `scaleplane_requests_total`. */
@@ -54,12 +56,14 @@ export class GroupTelemetry {
 export class GroupReplies {
   readonly noBackend: Buffer;
   readonly timeout: Buffer;
+  readonly tooLarge: Buffer;
   readonly badGateway: Readonly<Record<UpstreamFailure, Buffer>>;
 
   constructor(group: string) {
     const render = (error: string) => Buffer.from(JSON.stringify({ error, group }));
     this.noBackend = render('no healthy backend');
     this.timeout = render('upstream timed out');
+    this.tooLarge = render('request body too large');
     this.badGateway = {
       connect: render('upstream connect failed'),
       reset: render('upstream connection reset'),
@@ -69,24 +73,46 @@ export class GroupReplies {
   }
 }
 
+/** OutcomeListener hears how attempts on a backend went (for passive outlier detection). */
+export type OutcomeListener = (member: PoolMember, outcome: OutlierOutcome) => void;
+
 /** GroupRoute is one group as the data path sees it: where to send, and what to count. */
 export class GroupRoute {
   readonly name: string;
   readonly pool: Pool;
+  /** The group's own picker; a route may bring another one over the same pool. */
   readonly picker: Picker;
   readonly telemetry: GroupTelemetry;
   readonly replies: GroupReplies;
+  readonly budget: RetryBudget;
+  /** Told of failures, and of the first success after failures; not of every success. */
+  readonly onOutcome: OutcomeListener;
   /** Requests of this group in flight. */
   inFlight = 0;
   /** Requests routed to this group since it was added. */
   requests = 0;
 
-  constructor(name: string, pool: Pool, picker: Picker, metrics: ScaleplaneMetrics) {
+  constructor(
+    name: string,
+    pool: Pool,
+    picker: Picker,
+    metrics: ScaleplaneMetrics,
+    budget: RetryBudget,
+    onOutcome: OutcomeListener,
+  ) {
     this.name = name;
     this.pool = pool;
     this.picker = picker;
     this.telemetry = new GroupTelemetry(metrics, name);
     this.replies = new GroupReplies(name);
+    this.budget = budget;
+    this.onOutcome = onOutcome;
+  }
+
+  /** outcome reports one attempt's result, skipping the common all-well case cheaply. */
+  outcome(member: PoolMember, outcome: OutlierOutcome): void {
+    if (outcome === 'success' && member.consecutive5xx === 0 && member.consecutiveGateway === 0) return;
+    this.onOutcome(member, outcome);
   }
 }
 
@@ -96,6 +122,10 @@ export interface ProxyOptions {
   agent: http.Agent;
   /** Whole-request timeout, ms. */
   requestTimeout: number;
+  /** Largest request body, bytes. */
+  maxRequestBody: number;
+  /** Largest response header block from a backend, bytes. */
+  maxHeaderSize: number;
   logger: BalancerLogger;
   /** Called after each request ends while the proxy is closing, so idle client sockets can go. */
   onClosingExchangeEnd: () => void;
@@ -112,6 +142,8 @@ const UNFORWARDABLE = Buffer.from(JSON.stringify({ error: 'request cannot be for
 export class ProxyPath {
   readonly agent: http.Agent;
   readonly requestTimeout: number;
+  readonly maxRequestBody: number;
+  readonly maxHeaderSize: number;
   readonly logger: BalancerLogger;
   /** Once set, responses carry `Connection: close` so clients leave. */
   closing = false;
@@ -120,13 +152,15 @@ export class ProxyPath {
   constructor(options: ProxyOptions) {
     this.agent = options.agent;
     this.requestTimeout = options.requestTimeout;
+    this.maxRequestBody = options.maxRequestBody;
+    this.maxHeaderSize = options.maxHeaderSize;
     this.logger = options.logger;
     this.#onClosingExchangeEnd = options.onClosingExchangeEnd;
   }
 
-  /** handle proxies one request to a backend of `route`. */
-  handle(route: GroupRoute, req: http.IncomingMessage, res: http.ServerResponse): void {
-    new Exchange(this, route, req, res).start();
+  /** handle proxies one request to a backend of `route`, chosen by `picker`. */
+  handle(route: GroupRoute, picker: Picker, req: http.IncomingMessage, res: http.ServerResponse): void {
+    new Exchange(this, route, picker, req, res).start();
   }
 
   /** noRoute answers a request that no group can take. */
@@ -157,10 +191,14 @@ type Tagged<T> = T & { [kExchange]: Exchange };
 class Exchange {
   readonly proxy: ProxyPath;
   readonly route: GroupRoute;
+  readonly picker: Picker;
   readonly req: http.IncomingMessage;
   readonly res: http.ServerResponse;
   readonly started = performance.now();
   forwarded!: ForwardedRequest;
+  key: string | undefined;
+  attemptStarted = 0;
+  bodyBytes = 0;
   timer: NodeJS.Timeout | undefined;
   backend: PoolMember | undefined;
   upstream: http.ClientRequest | undefined;
@@ -173,9 +211,16 @@ class Exchange {
   timedOut = false;
   done = false;
 
-  constructor(proxy: ProxyPath, route: GroupRoute, req: http.IncomingMessage, res: http.ServerResponse) {
+  constructor(
+    proxy: ProxyPath,
+    route: GroupRoute,
+    picker: Picker,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ) {
     this.proxy = proxy;
     this.route = route;
+    this.picker = picker;
     this.req = req;
     this.res = res;
   }
@@ -185,21 +230,27 @@ class Exchange {
     route.requests++;
     route.inFlight++;
     route.telemetry.inFlight.inc();
+    route.budget.request(this.started);
     (res as Tagged<http.ServerResponse>)[kExchange] = this;
     res.on('close', onResponseClose);
     this.timer = setTimeout(onExchangeTimeout, this.proxy.requestTimeout, this);
     this.forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http');
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > this.proxy.maxRequestBody) {
+      this.reply(413, route.replies.tooLarge, true);
+      return;
+    }
     // HTTP/1.0 clients may omit Host; HTTP/1.1 backends require one.
     if (this.forwarded.host === undefined) this.forwarded.headers.push('Host', localHost(req.socket));
+    if (this.picker.hashKey !== undefined) this.key = hashKeyOf(req, this.picker.hashKey);
     this.attempt();
   }
 
   attempt(): void {
-    const { route } = this;
-    const backend = route.picker.pick(
-      route.pool.eligible(),
-      this.tried === undefined ? undefined : { exclude: this.tried },
-    );
+    const { route, picker } = this;
+    const ctx: PickContext | undefined =
+      this.tried === undefined && this.key === undefined ? undefined : { exclude: this.tried, key: this.key };
+    const backend = picker.pick(route.pool.eligible(), ctx);
     if (backend === undefined) {
       if (this.failure === undefined) {
         route.telemetry.errors.no_backend.inc();
@@ -215,6 +266,7 @@ class Exchange {
     }
     this.backend = backend;
     route.pool.acquire(backend);
+    if (picker.observe !== undefined) this.attemptStarted = performance.now();
     let upstream: Tagged<http.ClientRequest>;
     try {
       upstream = http.request({
@@ -224,6 +276,7 @@ class Exchange {
         method: this.req.method,
         path: this.req.url,
         headers: this.forwarded.headers,
+        maxHeaderSize: this.proxy.maxHeaderSize,
       }) as Tagged<http.ClientRequest>;
     } catch (err) {
       // Node's client is stricter than its parser about some header and path bytes.
@@ -247,13 +300,31 @@ class Exchange {
   sendBody(upstream: http.ClientRequest): void {
     if (this.upstream !== upstream || this.done || this.timedOut) return;
     this.bodyStarted = true;
+    // A chunked body has no declared length: count it as it streams.
+    if (this.req.headers['content-length'] === undefined && this.bodyBytes === 0) {
+      this.req.on('data', (chunk: Buffer) => this.countBody(chunk.length));
+    }
     // Not stream.pipeline: on an upstream failure it would destroy the client request, and with it
     // the client's socket, so the 502 could never be sent. The response side uses pipeline.
     this.req.pipe(upstream);
   }
 
+  countBody(bytes: number): void {
+    this.bodyBytes += bytes;
+    if (this.bodyBytes <= this.proxy.maxRequestBody || this.done) return;
+    this.bodyBytes = -Infinity;
+    if (this.upstream !== undefined) this.abandonUpstream(this.upstream);
+    this.releaseBackend();
+    this.reply(413, this.route.replies.tooLarge, true);
+  }
+
   respond(upstreamResponse: http.IncomingMessage): void {
     this.upstreamResponse = upstreamResponse;
+    const backend = this.backend!;
+    if (this.picker.observe !== undefined) {
+      this.picker.observe(backend, performance.now() - this.attemptStarted);
+    }
+    this.route.outcome(backend, (upstreamResponse.statusCode ?? 502) >= 500 ? '5xx' : 'success');
     const headers = forwardResponseHeaders(upstreamResponse.rawHeaders);
     if (this.proxy.closing) headers.push('Connection', 'close');
     try {
@@ -292,6 +363,7 @@ class Exchange {
     this.failure = failure;
     this.tried ??= new Set();
     this.tried.add(backend);
+    if (failure !== 'other') this.route.outcome(backend, 'gateway');
     const decision = retryDecision({
       method: this.req.method ?? 'GET',
       failure,
@@ -302,6 +374,7 @@ class Exchange {
       idempotencyKey: this.forwarded.idempotencyKey,
       retries: this.retries,
       maxRetries: MAX_RETRIES,
+      budgetAvailable: () => this.route.budget.tryRetry(performance.now()),
     });
     this.proxy.logger.warn(
       {
@@ -363,7 +436,7 @@ class Exchange {
     if (backend.removed) this.proxy.retire(backend);
   }
 
-  reply(status: number, body: Buffer): void {
+  reply(status: number, body: Buffer, close = false): void {
     const { req, res } = this;
     if (res.headersSent) {
       res.destroy();
@@ -371,7 +444,7 @@ class Exchange {
     }
     // Read and drop what is left of the body so the client gets the answer instead of a reset.
     if (this.bodyStarted && !req.complete) req.resume();
-    sendJson(res, status, body, this.proxy.closing);
+    sendJson(res, status, body, close || this.proxy.closing);
   }
 }
 
@@ -427,6 +500,27 @@ function sendJson(res: http.ServerResponse, status: number, body: Buffer, close:
   if (close) headers.push('Connection', 'close');
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/** hashKeyOf reads a request's consistent-hash key; a missing header or cookie falls back to the client IP. */
+export function hashKeyOf(req: http.IncomingMessage, source: HashKeySource): string {
+  if (source.kind === 'header') {
+    const value = req.headers[source.name];
+    if (value !== undefined) return Array.isArray(value) ? value.join(',') : value;
+  } else if (source.kind === 'cookie') {
+    const value = cookieValue(req.headers.cookie, source.name);
+    if (value !== undefined) return value;
+  }
+  return req.socket.remoteAddress ?? '';
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 function localHost(socket: Socket): string {

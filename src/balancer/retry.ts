@@ -47,6 +47,11 @@ export interface RetryInput {
   /** Retries already made for this request. */
   readonly retries: number;
   readonly maxRetries: number;
+  /**
+   * Asked last, only when everything else allows a retry: whether the group's retry budget has room
+   * (spending it when it does). @defaultValue always true
+   */
+  readonly budgetAvailable?: () => boolean;
 }
 
 /** RetryReason is the stable reason token of a retry decision. */
@@ -59,7 +64,8 @@ export type RetryReason =
   | 'FreshConnectionReset'
   | 'HasBody'
   | 'NotIdempotent'
-  | 'NotRetriable';
+  | 'NotRetriable'
+  | 'RetryBudgetExhausted';
 
 /** RetryDecision says whether to retry on another backend, and why. */
 export interface RetryDecision {
@@ -80,6 +86,7 @@ const decisions = {
   HasBody: { retry: false, reason: 'HasBody' },
   NotIdempotent: { retry: false, reason: 'NotIdempotent' },
   NotRetriable: { retry: false, reason: 'NotRetriable' },
+  RetryBudgetExhausted: { retry: false, reason: 'RetryBudgetExhausted' },
 } as const satisfies Record<RetryReason, RetryDecision>;
 
 /**
@@ -90,9 +97,17 @@ const decisions = {
  * 3. always when no connection was made (the backend saw nothing), whatever the method;
  * 4. when a reused keep-alive socket was reset before any response byte — the backend most likely
  *    closed it as idle just as we sent — but only for a bodiless request whose method is idempotent
- *    or that carries an Idempotency-Key.
+ *    or that carries an Idempotency-Key;
+ * 5. and then only while the group's retry budget has room, so retries cannot storm.
  */
 export function retryDecision(input: RetryInput): RetryDecision {
+  const decision = safeToRetry(input);
+  if (decision.retry && input.budgetAvailable !== undefined && !input.budgetAvailable())
+    return decisions.RetryBudgetExhausted;
+  return decision;
+}
+
+function safeToRetry(input: RetryInput): RetryDecision {
   if (input.responseStarted) return decisions.ResponseStarted;
   if (input.retries >= input.maxRetries) return decisions.RetryLimit;
   if (input.bodyStarted) return decisions.BodyStreamed;

@@ -35,6 +35,10 @@ export interface BackendStats {
   inFlight: number;
   healthy: boolean;
   draining: boolean;
+  /** Taken out by passive outlier detection. */
+  ejected: boolean;
+  /** Effective weight (below the configured one while slow start ramps it). */
+  weight: number;
 }
 
 /** GroupStats is a point-in-time view of one group's traffic. */
@@ -43,6 +47,8 @@ export interface GroupStats {
   inFlight: number;
   /** Requests routed to this group since it was added. */
   requests: number;
+  /** Too few usable backends: every non-draining one takes requests. */
+  panic: boolean;
   backends: BackendStats[];
 }
 

@@ -4,7 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { parseDuration, parseSize } from './duration.js';
 import { parseListen } from './listen.js';
 import type {
   ApiConfig,
@@ -16,6 +16,9 @@ import type {
   HealthCheckConfig,
   LocalProviderConfig,
   MetricConfig,
+  NginxDriverConfig,
+  OutlierConfig,
+  RouteConfig,
   ScalingConfig,
 } from './types.js';
 
@@ -148,7 +151,60 @@ const healthSchema = mapping({
   }),
 );
 
-const ALGORITHMS = ['least-connections', 'round-robin'] as const satisfies readonly BalancerAlgorithm[];
+const ALGORITHMS = [
+  'least-connections',
+  'round-robin',
+  'p2c',
+  'ewma',
+  'consistent-hash',
+] as const satisfies readonly BalancerAlgorithm[];
+
+const size = z
+  .union([z.string(), z.number()], { error: 'expected a size such as 16Ki or 100Mi' })
+  .transform(parsedBy(parseSize));
+const percent = z.number().min(0).max(100);
+
+const outlierSchema = mapping({
+  consecutive_5xx: count.default(5),
+  consecutive_gateway_errors: count.default(3),
+  base_ejection_time: duration('positive').prefault('30s'),
+  max_ejection_time: duration('positive').prefault('300s'),
+  max_ejection_percent: percent.default(50),
+  panic_threshold: percent.default(50),
+}).transform(
+  (raw): OutlierConfig => ({
+    consecutive5xx: raw.consecutive_5xx,
+    consecutiveGatewayErrors: raw.consecutive_gateway_errors,
+    baseEjectionTime: raw.base_ejection_time,
+    maxEjectionTime: raw.max_ejection_time,
+    maxEjectionPercent: raw.max_ejection_percent,
+    panicThreshold: raw.panic_threshold,
+  }),
+);
+
+const nginxSchema = mapping({
+  include_file: text,
+  test_command: text.default('nginx -t'),
+  reload_command: text.default('nginx -s reload'),
+  debounce: duration('nonnegative').prefault('500ms'),
+  method: z.enum(['least_conn', 'random-two-least-conn', 'round-robin']).default('least_conn'),
+  keepalive: atLeastOne.default(64),
+  max_fails: count.default(3),
+  fail_timeout: duration('positive').prefault('10s'),
+}).transform(
+  (raw): NginxDriverConfig => ({
+    includeFile: raw.include_file,
+    testCommand: raw.test_command,
+    reloadCommand: raw.reload_command,
+    debounce: raw.debounce,
+    method: raw.method,
+    keepalive: raw.keepalive,
+    maxFails: raw.max_fails,
+    failTimeout: raw.fail_timeout,
+  }),
+);
+
+const HASH_KEY = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/;
 
 /** balancerSchema is the `balancer` section. */
 export const balancerSchema = mapping({
@@ -157,6 +213,18 @@ export const balancerSchema = mapping({
   health: healthSchema.prefault({}),
   request_timeout: duration('positive').prefault('60s'),
   drain_timeout: duration('nonnegative').prefault('30s'),
+  hash_key: z.string().regex(HASH_KEY, { error: 'must be ip, header:NAME or cookie:NAME' }).default('ip'),
+  outlier: outlierSchema.prefault({}),
+  retry_budget: mapping({
+    percent: percent.default(20),
+    min_per_second: z.number().min(0).default(10),
+  }).prefault({}),
+  slow_start: duration('nonnegative').prefault('0s'),
+  upstream_keepalive_timeout: duration('positive').prefault('4s'),
+  max_request_body: size.prefault('100Mi'),
+  max_header_size: size.prefault('16Ki'),
+  workers: count.default(1),
+  nginx: nginxSchema.optional(),
 }).transform(
   (raw): BalancerConfig => ({
     listen: raw.listen,
@@ -164,13 +232,52 @@ export const balancerSchema = mapping({
     health: raw.health,
     requestTimeout: raw.request_timeout,
     drainTimeout: raw.drain_timeout,
+    hashKey: raw.hash_key,
+    outlier: raw.outlier,
+    retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },
+    slowStart: raw.slow_start,
+    upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
+    maxRequestBody: raw.max_request_body,
+    maxHeaderSize: raw.max_header_size,
+    workers: raw.workers,
+    ...(raw.nginx === undefined ? {} : { nginx: raw.nginx }),
   }),
+);
+
+/** routesSchema is the top-level `routes` list: host and/or path prefix → group. */
+export const routesSchema = z.array(
+  mapping({
+    host: z
+      .string()
+      .regex(/^(\*\.)?[A-Za-z0-9.-]+$/, { error: 'must be a host name, optionally starting with *.' })
+      .optional(),
+    path_prefix: httpPath.optional(),
+    group: z.string(),
+    algorithm: z.enum(ALGORITHMS).optional(),
+  }).transform(
+    (raw): RouteConfig => ({
+      group: raw.group,
+      ...(raw.host === undefined ? {} : { host: raw.host.toLowerCase() }),
+      ...(raw.path_prefix === undefined ? {} : { pathPrefix: raw.path_prefix }),
+      ...(raw.algorithm === undefined ? {} : { algorithm: raw.algorithm }),
+    }),
+  ),
 );
 
 /** apiSchema is the `api` section. */
 export const apiSchema = mapping({
   listen: listen.prefault('127.0.0.1:9090'),
-}).transform((raw): ApiConfig => ({ listen: raw.listen }));
+  token_file: z.string().min(1).optional(),
+  auth_failures_per_minute: atLeastOne.default(10),
+  scale_requests_per_minute: atLeastOne.default(60),
+}).transform(
+  (raw): ApiConfig => ({
+    listen: raw.listen,
+    ...(raw.token_file === undefined ? {} : { tokenFile: raw.token_file }),
+    authFailuresPerMinute: raw.auth_failures_per_minute,
+    scaleRequestsPerMinute: raw.scale_requests_per_minute,
+  }),
+);
 
 /** controllerSchema is the `controller` section. */
 export const controllerSchema = mapping({
@@ -244,6 +351,7 @@ export interface GroupDraft extends Omit<GroupConfig, 'name' | 'healthPath' | 'p
 export interface ConfigDraft {
   api: ApiConfig;
   balancer: BalancerConfig;
+  routes: RouteConfig[];
   controller: ControllerConfig;
   groups: Record<string, GroupDraft>;
 }
@@ -376,16 +484,25 @@ const SHORT_FORM_ONLY = 'belongs to the short form; with groups, set it inside a
 
 /** fullFormSchema is a whole file with `groups`. */
 export const fullFormSchema = mapping(
-  { ...sections, groups: groupsSchema },
+  { ...sections, routes: routesSchema.default([]), groups: groupsSchema },
   Object.fromEntries(SHORT_FORM_KEYS.map((key) => [key, SHORT_FORM_ONLY])),
-).transform(
-  (raw): ConfigDraft => ({
-    api: raw.api,
-    balancer: raw.balancer,
-    controller: raw.controller,
-    groups: raw.groups,
-  }),
-);
+)
+  .superRefine((raw, ctx) => {
+    raw.routes.forEach((route, index) => {
+      if (!Object.hasOwn(raw.groups, route.group)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', index, 'group'], message: `no group "${route.group}"` });
+      }
+    });
+  })
+  .transform(
+    (raw): ConfigDraft => ({
+      api: raw.api,
+      balancer: raw.balancer,
+      routes: raw.routes,
+      controller: raw.controller,
+      groups: raw.groups,
+    }),
+  );
 
 const shortScalingSchema = mapping({
   min_instances: count.default(1),
@@ -436,6 +553,7 @@ export const shortFormSchema = mapping(
   return {
     api: raw.api,
     balancer: raw.balancer,
+    routes: [],
     controller: raw.controller,
     groups: { [SHORT_FORM_GROUP]: group },
   };
@@ -496,8 +614,12 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
     };
   }
   return {
-    api: draft.api,
+    api:
+      draft.api.tokenFile === undefined
+        ? draft.api
+        : { ...draft.api, tokenFile: resolveCwd(options.baseDir, draft.api.tokenFile) },
     balancer: draft.balancer,
+    routes: draft.routes,
     controller: draft.controller,
     groups,
     ...(options.source === undefined ? {} : { source: options.source }),

@@ -11,7 +11,7 @@ export interface HostPort {
 }
 
 /** BalancerAlgorithm names the built-in backend pickers. */
-export type BalancerAlgorithm = 'round-robin' | 'least-connections';
+export type BalancerAlgorithm = 'round-robin' | 'least-connections' | 'p2c' | 'ewma' | 'consistent-hash';
 
 /** HealthCheckConfig is an active HTTP health check against each instance. */
 export interface HealthCheckConfig {
@@ -38,12 +38,94 @@ export interface BalancerConfig {
   requestTimeout: number;
   /** Longest wait for in-flight requests of a removed instance. @defaultValue 30000 (ms) */
   drainTimeout: number;
+  /** What consistent-hash hashes on: `ip`, `header:NAME` or `cookie:NAME`. @defaultValue 'ip' */
+  hashKey: string;
+  /** Passive outlier detection on proxied traffic. */
+  outlier: OutlierConfig;
+  /** Retry budget: retries allowed = minPerSecond × window + percent of requests in the window. */
+  retryBudget: RetryBudgetConfig;
+  /** Weight of a freshly added instance ramps from 10% to 100% over this window; 0 = off. @defaultValue 0 */
+  slowStart: number;
+  /** Idle keep-alive sockets to backends close after this; keep it below the backends' own. @defaultValue 4000 (ms) */
+  upstreamKeepAliveTimeout: number;
+  /** Largest request body; a bigger one gets 413. @defaultValue 104857600 (100Mi) */
+  maxRequestBody: number;
+  /** Largest request or response header block; beyond it: 431 to the client, 502 from a backend. @defaultValue 16384 */
+  maxHeaderSize: number;
+  /** Data-path processes (node:cluster workers); 1 = in the controller's process, 0 = one per core. @defaultValue 1 */
+  workers: number;
+  /** Drive a real NGINX instead of (or as well as) the built-in data path. */
+  nginx?: NginxDriverConfig;
+}
+
+/** OutlierConfig ejects instances that fail real traffic (Envoy's outlier detection). */
+export interface OutlierConfig {
+  /** Consecutive 5xx answers that eject an instance; 0 = off. @defaultValue 5 */
+  consecutive5xx: number;
+  /** Consecutive connect failures / resets that eject an instance; 0 = off. @defaultValue 3 */
+  consecutiveGatewayErrors: number;
+  /** First ejection time; the n-th ejection lasts n × this. @defaultValue 30000 (ms) */
+  baseEjectionTime: number;
+  /** Longest ejection. @defaultValue 300000 (ms) */
+  maxEjectionTime: number;
+  /** Largest share of a group ejected at once (at least one instance may be). @defaultValue 50 */
+  maxEjectionPercent: number;
+  /** Below this percent of usable instances the group panics and uses all of them. @defaultValue 50 */
+  panicThreshold: number;
+}
+
+/** RetryBudgetConfig caps retries so they cannot storm an overloaded group. */
+export interface RetryBudgetConfig {
+  /** Retries allowed as a percent of requests over the last 10 s. @defaultValue 20 */
+  percent: number;
+  /** Retries per second always allowed, whatever the traffic. @defaultValue 10 */
+  minPerSecond: number;
+}
+
+/** NginxDriverConfig renders upstreams for a real NGINX and reloads it. */
+export interface NginxDriverConfig {
+  /** File NGINX includes (inside its `http {}`), rewritten on every membership change. */
+  includeFile: string;
+  /** Command that validates the config. @defaultValue 'nginx -t' */
+  testCommand: string;
+  /** Command that reloads NGINX gracefully. @defaultValue 'nginx -s reload' */
+  reloadCommand: string;
+  /** Changes within this window are rendered and reloaded once. @defaultValue 500 (ms) */
+  debounce: number;
+  /** `least_conn` or `random two least_conn` in each upstream. @defaultValue 'least_conn' */
+  method: 'least_conn' | 'random-two-least-conn' | 'round-robin';
+  /** Idle keep-alive connections per worker per upstream. @defaultValue 64 */
+  keepalive: number;
+  /** NGINX passive health: failures within fail_timeout that mark a server down. @defaultValue 3 */
+  maxFails: number;
+  /** @defaultValue 10000 (ms) */
+  failTimeout: number;
+}
+
+/** RouteConfig sends requests matching a host and/or path prefix to a group. */
+export interface RouteConfig {
+  /** Exact host (port ignored), case-insensitive; `*.example.com` matches subdomains. Absent: any. */
+  host?: string;
+  /** Path prefix; absent: `/`. */
+  pathPrefix?: string;
+  group: string;
+  /** Overrides `balancer.algorithm` for this route's group. */
+  algorithm?: BalancerAlgorithm;
 }
 
 /** ApiConfig configures the control API. */
 export interface ApiConfig {
   /** @defaultValue 127.0.0.1:9090 */
   listen: HostPort;
+  /**
+   * File of API tokens, one per line: `NAME ROLE TOKEN` (ROLE is `read` or `admin`; `#` starts a
+   * comment). Absolute, resolved against the config file's folder.
+   */
+  tokenFile?: string;
+  /** Failed authentications per client address per minute before 429. @defaultValue 10 */
+  authFailuresPerMinute: number;
+  /** Scale and resize calls per token per minute before 429. @defaultValue 60 */
+  scaleRequestsPerMinute: number;
 }
 
 /** CpuMetricConfig scales on average CPU per instance, in percent of one core. */
@@ -120,6 +202,8 @@ export interface ControllerConfig {
 export interface Config {
   api: ApiConfig;
   balancer: BalancerConfig;
+  /** Host/path routes to groups, first match wins. Empty: everything goes to the first group. @defaultValue [] */
+  routes: RouteConfig[];
   controller: ControllerConfig;
   groups: Record<string, GroupConfig>;
   /** Absolute path of the file this came from, if any. */

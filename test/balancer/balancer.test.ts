@@ -64,7 +64,18 @@ test('a request reaches the backend with X-Forwarded-* set and hop-by-hop header
   assert.deepEqual(balancer.stats('web'), {
     inFlight: 0,
     requests: 1,
-    backends: [{ id: 'a', address: backend.address, inFlight: 0, healthy: true, draining: false }],
+    panic: false,
+    backends: [
+      {
+        id: 'a',
+        address: backend.address,
+        inFlight: 0,
+        healthy: true,
+        draining: false,
+        ejected: false,
+        weight: 1,
+      },
+    ],
   });
 });
 

@@ -75,14 +75,30 @@ const FULL_FORM = lines(
 );
 
 const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
-  api: { listen: { host: '127.0.0.1', port: 9090 } },
+  api: { listen: { host: '127.0.0.1', port: 9090 }, authFailuresPerMinute: 10, scaleRequestsPerMinute: 60 },
   balancer: {
     listen: { host: '127.0.0.1', port: 8080 },
     algorithm: 'least-connections',
     health: { path: '/healthz', interval: 1000, timeout: 1000, unhealthyThreshold: 2, healthyThreshold: 1 },
     requestTimeout: 60_000,
     drainTimeout: 30_000,
+    hashKey: 'ip',
+    outlier: {
+      consecutive5xx: 5,
+      consecutiveGatewayErrors: 3,
+      baseEjectionTime: 30_000,
+      maxEjectionTime: 300_000,
+      maxEjectionPercent: 50,
+      panicThreshold: 50,
+    },
+    retryBudget: { percent: 20, minPerSecond: 10 },
+    slowStart: 0,
+    upstreamKeepAliveTimeout: 4000,
+    maxRequestBody: 100 * 1024 * 1024,
+    maxHeaderSize: 16 * 1024,
+    workers: 1,
   },
+  routes: [],
   controller: { interval: 15_000, journalSize: 1000 },
 };
 
@@ -299,12 +315,13 @@ describe('parseConfig: short form', () => {
     );
     const web = defaultGroup('x');
     assert.deepEqual(config, {
-      api: { listen: { host: '127.0.0.1', port: 9999 } },
+      api: { listen: { host: '127.0.0.1', port: 9999 }, authFailuresPerMinute: 10, scaleRequestsPerMinute: 60 },
       balancer: {
         ...DEFAULT_SECTIONS.balancer,
         listen: { host: '0.0.0.0', port: 80 },
         algorithm: 'round-robin',
       },
+      routes: [],
       controller: { interval: 5000, journalSize: 1000 },
       groups: {
         web: {

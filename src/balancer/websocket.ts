@@ -1,0 +1,107 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Picker } from './algorithms/index.js';
+import { forwardRequestHeaders } from './headers.js';
+import { type GroupRoute, hashKeyOf, type ProxyPath } from './proxy.js';
+
+/**
+ * proxyUpgrade passes an `Upgrade` request (WebSocket and the like) through to a backend of `route`
+ * on a connection of its own, then splices the two sockets together. The backend counts the
+ * connection as in flight until either side closes, so draining waits for open WebSockets (up to
+ * its deadline). Upgrades are never retried: the handshake may have reached the backend.
+ */
+export function proxyUpgrade(
+  proxy: ProxyPath,
+  route: GroupRoute,
+  picker: Picker,
+  req: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
+  socket.on('error', ignore);
+  const forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http');
+  forwarded.headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
+  const key = picker.hashKey === undefined ? undefined : hashKeyOf(req, picker.hashKey);
+  const backend = picker.pick(route.pool.eligible(), key === undefined ? undefined : { key });
+  if (backend === undefined) {
+    route.telemetry.errors.no_backend.inc();
+    rawReply(socket, 503, route.replies.noBackend);
+    return;
+  }
+  route.pool.acquire(backend);
+  route.inFlight++;
+  route.requests++;
+  route.telemetry.inFlight.inc();
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    route.pool.release(backend);
+    route.inFlight--;
+    route.telemetry.inFlight.dec();
+    if (backend.removed) proxy.retire(backend);
+    proxy.exchangeEnded();
+  };
+  const upstream = http.request({
+    agent: false,
+    host: backend.host,
+    port: backend.port,
+    method: req.method,
+    path: req.url,
+    headers: forwarded.headers,
+  });
+  const abandon = (): void => {
+    upstream.destroy();
+    release();
+  };
+  socket.once('close', abandon);
+  upstream.on('upgrade', (response, upSocket, upHead) => {
+    socket.off('close', abandon);
+    upSocket.on('error', ignore);
+    socket.write(rawHead(101, response.statusMessage ?? 'Switching Protocols', response.rawHeaders));
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    const close = (): void => {
+      socket.destroy();
+      upSocket.destroy();
+      release();
+    };
+    socket.once('close', close);
+    upSocket.once('close', close);
+    socket.pipe(upSocket);
+    upSocket.pipe(socket);
+    route.outcome(backend, 'success');
+  });
+  upstream.on('response', (response) => {
+    // The backend declined the upgrade: relay its answer and close.
+    socket.write(rawHead(response.statusCode ?? 502, response.statusMessage ?? '', response.rawHeaders));
+    response.pipe(socket);
+    response.on('error', () => socket.destroy());
+  });
+  upstream.on('error', () => {
+    socket.off('close', abandon);
+    route.outcome(backend, 'gateway');
+    route.telemetry.errors.connect.inc();
+    rawReply(socket, 502, route.replies.badGateway.connect);
+    release();
+  });
+  upstream.end();
+}
+
+// Hop-by-hop headers stay: for a 101 the Connection/Upgrade pair is the point.
+function rawHead(status: number, message: string, raw: readonly string[]): string {
+  let head = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}
+
+/** rawReply answers on a raw socket (there is no ServerResponse for an upgrade) and closes it. */
+export function rawReply(socket: Duplex, status: number, body: Buffer): void {
+  if (socket.destroyed) return;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`,
+  );
+}
+
+function ignore(): void {}
