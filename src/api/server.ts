@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { HostPort } from '../config/index.js';
 import { type Controller, ControllerError, OutOfRangeError, UnknownGroupError } from '../controller/index.js';
 import { createTokenCheck } from './auth.js';
+import { buildOpenApiDocument } from './openapi.js';
 import { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
 
 /** MAX_BODY_BYTES bounds a control request body; the API's bodies are tiny. */
@@ -37,6 +38,7 @@ export class ApiServer {
   readonly #server: Server;
   readonly #authorized: (header: string | undefined) => boolean;
   #closed: Promise<void> | undefined;
+  #openapi: object | undefined;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
@@ -77,6 +79,11 @@ export class ApiServer {
       res.writeHead(200, { 'content-type': this.#options.registry.contentType });
       res.end(method === 'HEAD' ? undefined : body);
       return;
+    }
+    if (path === '/api/openapi.json') {
+      allow(method, ['GET', 'HEAD']);
+      this.#openapi ??= buildOpenApiDocument();
+      return send(res, 200, this.#openapi);
     }
     if (!path.startsWith('/api/')) throw new HttpError(404, `no route for ${path}`);
     if (!this.#authorized(req.headers.authorization)) {

@@ -1,0 +1,259 @@
+/**
+ * The control API's OpenAPI 3.1 document, generated from zod: request bodies from the very schemas
+ * the server validates with (schemas.ts), responses from the schemas below, which mirror the
+ * controller's types. `test/api/openapi.test.ts` checks every documented route against live answers.
+ */
+import { z } from 'zod';
+import { ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
+
+/** InstanceStatusSchema is one instance in a group's status. */
+export const InstanceStatusSchema = z.looseObject({
+  id: z.string(),
+  address: z.string(),
+  state: z.enum(['starting', 'ready', 'draining', 'stopping', 'stopped', 'failed']),
+  health: z.enum(['healthy', 'unhealthy', 'unknown']),
+  inFlight: z.int().min(0),
+  pid: z.int().optional(),
+  startedAt: z.string().describe('ISO-8601 time the instance was started'),
+  readyAt: z.string().optional().describe('ISO-8601 time it became ready'),
+});
+
+/** JournalEntrySchema is one scaling decision of the decision journal. */
+export const JournalEntrySchema = z.looseObject({
+  seq: z.int().min(1),
+  time: z.string().describe('ISO-8601'),
+  group: z.string(),
+  source: z.string().describe('policy, api or startup'),
+  before: z.int().min(0),
+  after: z.int().min(0),
+  reasons: z.array(z.string()).describe('stable reason tokens such as AboveTarget, TooManyReplicas'),
+  message: z.string(),
+  inputs: z.record(z.string(), z.unknown()),
+});
+
+/** GroupStatusSchema is `GET /api/scalability/groups/{name}`. */
+export const GroupStatusSchema = z.looseObject({
+  name: z.string(),
+  provider: z.string(),
+  desired: z.int().min(0),
+  ready: z.int().min(0),
+  minInstances: z.int().min(0),
+  maxInstances: z.int().min(0),
+  autoscaling: z.boolean(),
+  metrics: z.array(z.looseObject({ name: z.string(), target: z.number(), average: z.number().nullable() })),
+  instances: z.array(InstanceStatusSchema),
+  lastDecision: JournalEntrySchema.nullable(),
+});
+
+/** GroupsResponseSchema is `GET /api/scalability/groups`. */
+export const GroupsResponseSchema = z.strictObject({ groups: z.array(GroupStatusSchema) });
+
+/** EventsResponseSchema is `GET /api/scalability/events`. */
+export const EventsResponseSchema = z.strictObject({ events: z.array(JournalEntrySchema) });
+
+/** ScaleGroupResponseSchema is the answer of `POST /api/scalability/scale-group`. */
+export const ScaleGroupResponseSchema = z.strictObject({
+  group: z.string(),
+  previous: z.int().min(0),
+  desired: z.int().min(0),
+});
+
+/** ErrorResponseSchema is every error: `{error}` plus a stable `code` where one exists. */
+export const ErrorResponseSchema = z.strictObject({ error: z.string(), code: z.string().optional() });
+
+/** HealthResponseSchema is `GET /healthz`. */
+export const HealthResponseSchema = z.strictObject({ status: z.literal('ok') });
+
+/** OPENAPI_SCHEMAS names every component schema of the document, requests and responses. */
+export const OPENAPI_SCHEMAS = {
+  ScaleGroupRequest,
+  ResizeGroupRequest,
+  ScaleGroupResponse: ScaleGroupResponseSchema,
+  GroupStatus: GroupStatusSchema,
+  InstanceStatus: InstanceStatusSchema,
+  JournalEntry: JournalEntrySchema,
+  GroupsResponse: GroupsResponseSchema,
+  EventsResponse: EventsResponseSchema,
+  Error: ErrorResponseSchema,
+  Health: HealthResponseSchema,
+} as const;
+
+/** OpenApiSchemaName is a key of OPENAPI_SCHEMAS. */
+export type OpenApiSchemaName = keyof typeof OPENAPI_SCHEMAS;
+
+const REQUEST_SCHEMAS = new Set<OpenApiSchemaName>(['ScaleGroupRequest', 'ResizeGroupRequest']);
+
+type Json = Record<string, unknown>;
+
+const ref = (name: OpenApiSchemaName): Json => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: OpenApiSchemaName, description: string): Json => ({
+  description,
+  content: { 'application/json': { schema: ref(name) } },
+});
+const error = (description: string): Json => json('Error', description);
+const UNAUTHORIZED = error('missing or wrong bearer token');
+
+/** componentSchemas converts OPENAPI_SCHEMAS with zod's own JSON Schema export (draft 2020-12, OpenAPI 3.1's dialect). */
+function componentSchemas(): Record<string, Json> {
+  const schemas: Record<string, Json> = {};
+  for (const io of ['input', 'output'] as const) {
+    const registry = z.registry<{ id: string }>();
+    for (const [name, schema] of Object.entries(OPENAPI_SCHEMAS)) {
+      if (REQUEST_SCHEMAS.has(name as OpenApiSchemaName) === (io === 'input'))
+        registry.add(schema, { id: name });
+    }
+    const out = z.toJSONSchema(registry, {
+      target: 'draft-2020-12',
+      io,
+      uri: (id) => `#/components/schemas/${id}`,
+    }) as { schemas: Record<string, Json> };
+    for (const [name, schema] of Object.entries(out.schemas)) {
+      const { $schema: _dialect, $id: _id, ...rest } = schema;
+      schemas[name] = rest;
+    }
+  }
+  return schemas;
+}
+
+/** OpenApiOptions tunes the generated document. */
+export interface OpenApiOptions {
+  /** Base URL listed under `servers`. @defaultValue none (relative to where the document was fetched) */
+  serverUrl?: string;
+  /** @defaultValue the package version */
+  version?: string;
+}
+
+/**
+ * buildOpenApiDocument returns the OpenAPI 3.1 document of the control API: every route the API
+ * server answers, its parameters, bodies, status codes and the bearer-token security scheme.
+ */
+export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
+  const groupParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+  const query = (name: string, description: string, schema: Json) => ({
+    name,
+    in: 'query',
+    required: false,
+    description,
+    schema,
+  });
+  const nonNegative = { type: 'integer', minimum: 0 };
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'Scaleplane control API',
+      version: options.version ?? '0.1.0',
+      description:
+        'Scale and inspect instance groups. Every /api/ route wants `Authorization: Bearer <token>` ' +
+        '(SCALEPLANE_API_KEY); /healthz, /metrics and this document are open.',
+    },
+    ...(options.serverUrl !== undefined && { servers: [{ url: options.serverUrl }] }),
+    security: [{ bearerAuth: [] }],
+    paths: {
+      '/healthz': {
+        get: {
+          operationId: 'healthz',
+          summary: 'Liveness probe',
+          security: [],
+          responses: { '200': json('Health', 'the API is up') },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (text exposition format)',
+          security: [],
+          responses: {
+            '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
+          },
+        },
+      },
+      '/api/openapi.json': {
+        get: {
+          operationId: 'openapi',
+          summary: 'This document',
+          security: [],
+          responses: {
+            '200': {
+              description: 'OpenAPI 3.1',
+              content: { 'application/json': { schema: { type: 'object' } } },
+            },
+          },
+        },
+      },
+      '/api/scalability/groups': {
+        get: {
+          operationId: 'listGroups',
+          summary: 'Every group with counts, bounds, metrics, instances and last decision',
+          responses: { '200': json('GroupsResponse', 'groups'), '401': UNAUTHORIZED },
+        },
+      },
+      '/api/scalability/groups/{name}': {
+        get: {
+          operationId: 'getGroup',
+          summary: 'One group',
+          parameters: [groupParam],
+          responses: {
+            '200': json('GroupStatus', 'the group'),
+            '401': UNAUTHORIZED,
+            '404': error('unknown group'),
+          },
+        },
+      },
+      '/api/scalability/events': {
+        get: {
+          operationId: 'getEvents',
+          summary: 'The decision journal, oldest first',
+          parameters: [
+            query('group', 'only this group', { type: 'string' }),
+            query('since', 'only entries with seq > since', nonNegative),
+            query('limit', 'newest N (default 100)', nonNegative),
+          ],
+          responses: {
+            '200': json('EventsResponse', 'journal entries'),
+            '400': error('a query parameter is not a non-negative integer'),
+            '401': UNAUTHORIZED,
+          },
+        },
+      },
+      '/api/scalability/scale-group': {
+        post: {
+          operationId: 'scaleGroup',
+          summary: 'Scale a group by hand: scale-out/scale-in by N (default 1) or set N',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('ScaleGroupRequest') } },
+          },
+          responses: {
+            '200': json('ScaleGroupResponse', 'scaled'),
+            '400': error('invalid body; the message names the field'),
+            '401': UNAUTHORIZED,
+            '404': error('unknown group'),
+            '409': error('outside min_instances..max_instances; nothing changed'),
+            '413': error('body over 64 KiB'),
+          },
+        },
+      },
+      '/api/scalability/resize-group': {
+        post: {
+          operationId: 'resizeGroup',
+          summary: 'Resize every instance of a group (vertical scaling)',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('ResizeGroupRequest') } },
+          },
+          responses: {
+            '400': error('invalid body'),
+            '401': UNAUTHORIZED,
+            '404': error('unknown group'),
+            '501': error('the group’s provider cannot resize'),
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
+      schemas: componentSchemas(),
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { ApiServer } from '../../src/api/index.js';
+import type { Config } from '../../src/config/types.js';
+import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
+import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
+import { groupConfig } from '../helpers/group-config.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
+
+/** TOKEN is the bearer token of every harness API. */
+export const TOKEN = 'test-token-0123456789';
+const silent = { info() {}, warn() {}, error() {} };
+
+/** CallResult is one live answer: status, parsed JSON body (or text), raw text and content type. */
+export interface CallResult {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: tests poke into JSON bodies
+  body: any;
+  text: string;
+  contentType: string;
+}
+
+/** ApiHarness is a live control API over an in-memory group `web` (1..5 instances). */
+export interface ApiHarness {
+  base: string;
+  port: number;
+  provider: MemoryProvider;
+  journal: DecisionJournal;
+  controller: Controller;
+  metrics: ScaleplaneMetrics;
+  call(path: string, init?: RequestInit & { token?: string | null; raw?: boolean }): Promise<CallResult>;
+  close(): Promise<void>;
+}
+
+/** startApi starts the control API on a free loopback port with a MemoryProvider group `web`. */
+export async function startApi(): Promise<ApiHarness> {
+  const group = groupConfig();
+  const config = {
+    controller: { interval: 60_000, journalSize: 100 },
+    groups: { web: group },
+  } as unknown as Config;
+  const provider = new MemoryProvider('web');
+  const metrics = createMetrics({ defaultMetrics: false });
+  const journal = new DecisionJournal();
+  const controller = new Controller({
+    config,
+    journal,
+    logger: silent,
+    backends: () => [],
+    groups: [
+      new GroupController({
+        config: group,
+        provider,
+        journal,
+        metrics,
+        logger: silent,
+        readMetrics: () => [],
+      }),
+    ],
+  });
+  await controller.start();
+  const api = new ApiServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    token: TOKEN,
+    controller,
+    registry: metrics.registry,
+  });
+  const { port } = await api.listen();
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    base,
+    port,
+    provider,
+    journal,
+    controller,
+    metrics,
+    async call(path, init = {}) {
+      const { token = TOKEN, raw: _raw, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (token !== null) headers.set('authorization', `Bearer ${token}`);
+      const res = await fetch(base + path, { ...rest, headers });
+      const text = await res.text();
+      const contentType = res.headers.get('content-type') ?? '';
+      return {
+        status: res.status,
+        text,
+        contentType,
+        body: contentType.includes('json') ? JSON.parse(text) : text,
+      };
+    },
+    async close() {
+      controller.close();
+      await api.close();
+    },
+  };
+}

@@ -1,0 +1,216 @@
+// The OpenAPI document is well-formed, and every documented route × status answers as documented
+// on a live API: status code, content type, and a body that validates against the document's own
+// schema (compiled with Ajv through the MCP SDK's validator).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import { buildOpenApiDocument } from '../../src/api/openapi.js';
+import { type ApiHarness, startApi, TOKEN } from './openapi-harness.js';
+
+type Json = Record<string, any>; // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
+
+const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
+
+/** deref inlines every local `$ref` so a schema can be compiled on its own. */
+function deref(node: unknown, doc: Json, seen: string[] = []): unknown {
+  if (Array.isArray(node)) return node.map((n) => deref(n, doc, seen));
+  if (node === null || typeof node !== 'object') return node;
+  const obj = node as Json;
+  if (typeof obj.$ref === 'string') {
+    assert.ok(obj.$ref.startsWith('#/'), `only local refs: ${obj.$ref}`);
+    assert.ok(!seen.includes(obj.$ref), `cyclic ref ${obj.$ref}`);
+    const target = obj.$ref
+      .slice(2)
+      .split('/')
+      .reduce<unknown>((at, key) => (at as Json | undefined)?.[key], doc);
+    assert.ok(target !== undefined, `unresolved $ref ${obj.$ref}`);
+    return deref(target, doc, [...seen, obj.$ref]);
+  }
+  return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, deref(v, doc, seen)]));
+}
+
+function operations(doc: Json): { path: string; method: string; op: Json }[] {
+  return Object.entries(doc.paths as Json).flatMap(([path, item]) =>
+    METHODS.filter((m) => (item as Json)[m]).map((method) => ({ path, method, op: (item as Json)[method] })),
+  );
+}
+
+interface Case {
+  method: 'get' | 'post';
+  path: string;
+  /** Documented route template this request exercises. */
+  route: string;
+  status: number;
+  body?: unknown;
+  token?: string | null;
+}
+
+const scale = (body: unknown, status: number): Case => ({
+  method: 'post',
+  path: '/api/scalability/scale-group',
+  route: '/api/scalability/scale-group',
+  status,
+  body,
+});
+const resize = (body: unknown, status: number): Case => ({
+  method: 'post',
+  path: '/api/scalability/resize-group',
+  route: '/api/scalability/resize-group',
+  status,
+  body,
+});
+
+const CASES: Case[] = [
+  { method: 'get', path: '/healthz', route: '/healthz', status: 200, token: null },
+  { method: 'get', path: '/metrics', route: '/metrics', status: 200, token: null },
+  { method: 'get', path: '/api/openapi.json', route: '/api/openapi.json', status: 200, token: null },
+  { method: 'get', path: '/api/scalability/groups', route: '/api/scalability/groups', status: 200 },
+  {
+    method: 'get',
+    path: '/api/scalability/groups/web',
+    route: '/api/scalability/groups/{name}',
+    status: 200,
+  },
+  { method: 'get', path: '/api/scalability/groups/db', route: '/api/scalability/groups/{name}', status: 404 },
+  {
+    method: 'get',
+    path: '/api/scalability/events?group=web&since=0&limit=5',
+    route: '/api/scalability/events',
+    status: 200,
+  },
+  { method: 'get', path: '/api/scalability/events?since=-1', route: '/api/scalability/events', status: 400 },
+  scale({ group: 'web', action: 'scale-out', instances: 1 }, 200),
+  scale({ group: 'web', action: 'set', instances: 'x' }, 400),
+  scale({ group: 'db', action: 'scale-out' }, 404),
+  scale({ group: 'web', action: 'set', instances: 99 }, 409),
+  scale({ group: 'web', action: 'set', instances: 1, pad: 'x'.repeat(70_000) }, 413),
+  resize({ group: 'web', size: 'large', extra: 1 }, 400),
+  resize({ group: 'db', size: 'large' }, 404),
+  resize({ group: 'web', size: 'large' }, 501),
+];
+
+describe('OpenAPI document', () => {
+  let api: ApiHarness;
+  let doc: Json;
+  const ajv = new AjvJsonSchemaValidator();
+  before(async () => {
+    api = await startApi();
+    const res = await api.call('/api/openapi.json', { token: null });
+    assert.equal(res.status, 200);
+    doc = res.body;
+  });
+  after(() => api.close());
+
+  it('is the document buildOpenApiDocument generates', () => {
+    assert.deepEqual(doc, JSON.parse(JSON.stringify(buildOpenApiDocument())));
+  });
+
+  it('is well-formed OpenAPI 3.1', () => {
+    assert.equal(doc.openapi, '3.1.0');
+    assert.equal(typeof doc.info.title, 'string');
+    assert.equal(typeof doc.info.version, 'string');
+    assert.ok(Object.keys(doc.paths).length >= 8);
+    const schemes = Object.keys(doc.components.securitySchemes);
+    for (const requirement of doc.security)
+      for (const name of Object.keys(requirement)) assert.ok(schemes.includes(name));
+    const ids = new Set<string>();
+    for (const { path, method, op } of operations(doc)) {
+      const where = `${method.toUpperCase()} ${path}`;
+      assert.ok(path.startsWith('/'), where);
+      assert.equal(typeof op.operationId, 'string', `${where}: operationId`);
+      assert.ok(!ids.has(op.operationId), `${where}: duplicate operationId`);
+      ids.add(op.operationId);
+      const declared = (op.parameters ?? []).filter((p: Json) => p.in === 'path').map((p: Json) => p.name);
+      const templated = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+      assert.deepEqual(declared.sort(), templated.sort(), `${where}: path parameters`);
+      for (const p of op.parameters ?? []) {
+        assert.ok(['path', 'query', 'header', 'cookie'].includes(p.in), `${where}: parameter ${p.name}`);
+        if (p.in === 'path') assert.equal(p.required, true);
+      }
+      assert.ok(Object.keys(op.responses).length > 0, `${where}: responses`);
+      for (const [status, response] of Object.entries(op.responses as Json)) {
+        assert.match(status, /^[1-5]\d\d$/, `${where}: status ${status}`);
+        assert.equal(typeof response.description, 'string', `${where} ${status}: description`);
+      }
+    }
+    // Every schema, and every schema a route uses, resolves and compiles.
+    for (const [name, schema] of Object.entries(doc.components.schemas)) {
+      assert.doesNotThrow(() => ajv.getValidator(deref(schema, doc) as Json), `schema ${name}`);
+    }
+    deref(doc.paths, doc);
+  });
+
+  it('documents the request schemas the server validates with (zod → JSON Schema)', () => {
+    const scaleBody = doc.components.schemas.ScaleGroupRequest;
+    assert.deepEqual(scaleBody.required.sort(), ['action', 'group']);
+    assert.deepEqual(scaleBody.properties.action.enum, ['scale-out', 'scale-in', 'set']);
+    assert.equal(scaleBody.additionalProperties, false);
+    assert.equal(scaleBody.properties.instances.type, 'integer');
+  });
+
+  it('covers every documented route and status with a live case', () => {
+    const documented = operations(doc).flatMap(({ path, method, op }) =>
+      Object.keys(op.responses).map((status) => `${method} ${path} ${status}`),
+    );
+    const covered = new Set([
+      ...CASES.map((c) => `${c.method} ${c.route} ${c.status}`),
+      // 401 runs for every route that wants the token (below).
+      ...operations(doc)
+        .filter(({ op }) => op.security === undefined)
+        .map(({ path, method }) => `${method} ${path} 401`),
+    ]);
+    const missing = documented.filter((d) => !covered.has(d));
+    assert.deepEqual(missing, [], 'documented but never exercised');
+    const undocumented = [...covered].filter((c) => !documented.includes(c));
+    assert.deepEqual(undocumented, [], 'exercised but not documented');
+  });
+
+  /** check asserts one live answer against the document. */
+  async function check(c: Case): Promise<void> {
+    const op = doc.paths[c.route][c.method];
+    const res = await api.call(c.path, {
+      method: c.method.toUpperCase(),
+      ...(c.body !== undefined && {
+        body: JSON.stringify(c.body),
+        headers: { 'content-type': 'application/json' },
+      }),
+      ...(c.token !== undefined && { token: c.token }),
+      raw: true,
+    });
+    assert.equal(res.status, c.status, `${c.method} ${c.path}: ${res.text.slice(0, 200)}`);
+    const response = op.responses[String(c.status)];
+    const [type, media] = Object.entries(response.content as Json)[0]!;
+    assert.ok(
+      res.contentType.startsWith(type),
+      `${c.path}: content-type ${res.contentType}, documented ${type}`,
+    );
+    const body = type === 'application/json' ? JSON.parse(res.text) : res.text;
+    const verdict = ajv.getValidator(deref(media.schema, doc) as Json)(body);
+    assert.ok(verdict.valid, `${c.method} ${c.path} ${c.status}: ${verdict.errorMessage}`);
+    if (c.status < 300 && c.body !== undefined) {
+      const requestSchema = deref(op.requestBody.content['application/json'].schema, doc) as Json;
+      assert.ok(
+        ajv.getValidator(requestSchema)(c.body).valid,
+        'the request of a 2xx case is documented as valid',
+      );
+    }
+  }
+
+  for (const c of CASES) {
+    it(`${c.method.toUpperCase()} ${c.path.slice(0, 60)} → ${c.status} as documented`, () => check(c));
+  }
+
+  it('answers 401 as documented on every route that wants the token', async () => {
+    for (const { path, method, op } of operations(doc)) {
+      if (op.security !== undefined) continue;
+      await check({
+        method: method as 'get' | 'post',
+        path: path.replace('{name}', 'web'),
+        route: path,
+        status: 401,
+        token: 'wrong',
+        ...(method === 'post' && { body: {} }),
+      });
+    }
+  });
+});
