@@ -1,0 +1,224 @@
+// Acceptance 1–3 of issue 7 against a real MariaDB primary and GTID replica, which the test creates
+// (or reuses) on ports 3341/3342 through scripts/services/mariadb-replica.sh.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import { Registry } from 'prom-client';
+import { createMysqlRouter, type MysqlResult, type ProbeReport, type ReplicaRouter } from '../../src/replicas/index.js';
+import {
+  ensureMariadbReplication,
+  MARIADB_PRIMARY_PORT,
+  MARIADB_REPLICA_PORT,
+  nextDecision,
+  startMariadbReplica,
+  stopMariadbReplica,
+} from './services.js';
+
+const PROBE_INTERVAL = 1000;
+const HOLD_TIME = 1000;
+
+function pool(port: number, user = 'scaleplane', connectionLimit = 20): Pool {
+  return mysql.createPool({
+    host: '127.0.0.1',
+    port,
+    user,
+    password: 'scaleplane',
+    database: 'scaleplane_test',
+    connectionLimit,
+  });
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const value = (await registry.getSingleMetric(name)?.get())?.values.find((v) =>
+    Object.entries(labels).every(([k, l]) => v.labels[k] === l),
+  );
+  return value?.value ?? 0;
+}
+
+const rows = (result: MysqlResult) => result[0] as RowDataPacket[];
+
+describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () => {
+  let primaryPool: Pool;
+  let replicaPool: Pool;
+  let replicaAdmin: Pool;
+  let registry: Registry;
+  let db: ReplicaRouter<MysqlResult>;
+
+  before(async () => {
+    await ensureMariadbReplication();
+    primaryPool = pool(MARIADB_PRIMARY_PORT);
+    replicaPool = pool(MARIADB_REPLICA_PORT);
+    replicaAdmin = pool(MARIADB_REPLICA_PORT, 'scaleplane_admin', 2);
+    await primaryPool.query('DROP TABLE IF EXISTS replicas_rw');
+    await primaryPool.query('CREATE TABLE replicas_rw (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) NOT NULL)');
+    registry = new Registry();
+    db = createMysqlRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'mariadb',
+      registry,
+      probeInterval: PROBE_INTERVAL,
+      holdTime: HOLD_TIME,
+    });
+    db.on('error', () => {});
+    await db.start();
+    // The heartbeat table may reach the replica only after the first round; wait for a heartbeat sample.
+    while (db.status()[0]?.source !== 'heartbeat' || !db.status()[0]?.eligible) await db.probeNow();
+  });
+
+  after(async () => {
+    await replicaAdmin?.query('START SLAVE').catch(() => {});
+    await db?.close();
+    await db?.close();
+    await Promise.all([primaryPool, replicaPool, replicaAdmin].map((p) => p?.end()));
+  });
+
+  const port = async (sql = 'SELECT @@port AS port'): Promise<number> => Number(rows(await db.query(sql))[0]?.port);
+
+  it('routes reads to the replica; writes, locking reads and transactions to the primary', async () => {
+    assert.equal(await port(), MARIADB_REPLICA_PORT);
+    await db.query('INSERT INTO replicas_rw (v) VALUES (?)', ['first']);
+    assert.equal(await port('SELECT @@port AS port FROM replicas_rw LIMIT 1 FOR UPDATE'), MARIADB_PRIMARY_PORT);
+    assert.equal(await port('SELECT @@port AS port FROM replicas_rw LIMIT 1 LOCK IN SHARE MODE'), MARIADB_PRIMARY_PORT);
+    const inTx = await db.transaction(async (tx) => {
+      await tx.query('INSERT INTO replicas_rw (v) VALUES (?)', ['tx']);
+      return port();
+    });
+    assert.equal(inTx, MARIADB_PRIMARY_PORT);
+    await assert.rejects(db.query('SELECT * FROM no_such_table'), { code: 'REPLICA_QUERY', errno: 1146 });
+    await assert.rejects(db.read('INSERT INTO replicas_rw (v) VALUES (?)', ['forced']), {
+      code: 'REPLICA_QUERY',
+      errno: 1290,
+    });
+  });
+
+  it('acceptance 1: SQL thread stopped → reads move to the primary within one probe interval of lag > 5 s, back after START SLAVE', async () => {
+    // A second router without the heartbeat sees only SHOW SLAVE STATUS: NULL Seconds_Behind_Master is
+    // "unknown", which must exclude the replica at once rather than read as 0.
+    const statusOnly = createMysqlRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'status-only',
+      registry,
+      heartbeatTable: false,
+      probeInterval: PROBE_INTERVAL,
+      holdTime: HOLD_TIME,
+    });
+    await statusOnly.start();
+    assert.equal(statusOnly.status()[0]?.source, 'replica-status');
+    assert.equal(statusOnly.status()[0]?.eligible, true);
+
+    const lags: number[] = [];
+    const onProbe = (report: ProbeReport) => lags.push(report.replicas[0]?.lag ?? Number.NaN);
+    db.on('probe', onProbe);
+    const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
+    const unknown = nextDecision(statusOnly, (d) => d.kind === 'ReplicaExcluded');
+    const stoppedAt = Date.now();
+    await replicaAdmin.query('STOP SLAVE SQL_THREAD');
+    assert.equal(await port(), MARIADB_REPLICA_PORT, 'while lag is under 5 s reads stay on the replica');
+
+    const nullStatus = await unknown;
+    assert.deepEqual(nullStatus.reasons, ['LagUnknown']);
+    assert.ok(nullStatus.at - stoppedAt <= PROBE_INTERVAL + 500, 'NULL Seconds_Behind_Master excludes at once');
+    await statusOnly.close();
+
+    const decision = await excluded;
+    const afterStop = decision.at - stoppedAt;
+    console.log(
+      `  mariadb: excluded ${afterStop} ms after STOP SLAVE SQL_THREAD (lag ${decision.lag} ms); probe lags ${lags.map(Math.round).join(', ')}; status-only router excluded after ${nullStatus.at - stoppedAt} ms (${nullStatus.reasons})`,
+    );
+    assert.ok(decision.reasons.includes('LagAboveMax'));
+    // Heartbeats written each interval stop being applied at stoppedAt: real lag passes 5 s between
+    // stoppedAt+5 s and one interval later; the probe must see it within one more interval.
+    assert.ok(decision.at >= stoppedAt + 5000 - PROBE_INTERVAL, `noticed early: ${afterStop} ms`);
+    assert.ok(decision.at <= stoppedAt + 5000 + 2 * PROBE_INTERVAL + 300, `noticed late: ${afterStop} ms`);
+    for (let i = 0; i < 20; i++) assert.equal(await port(), MARIADB_PRIMARY_PORT);
+    assert.ok((await metric(registry, 'scaleplane_replica_fallbacks_total', { router: 'mariadb' })) >= 20);
+
+    const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1');
+    const resumedAt = Date.now();
+    await replicaAdmin.query('START SLAVE SQL_THREAD');
+    const back = await restored;
+    console.log(`  mariadb: restored ${back.at - resumedAt} ms after START SLAVE (hold ${HOLD_TIME} ms)`);
+    assert.ok(back.at - resumedAt >= HOLD_TIME);
+    assert.equal(await port(), MARIADB_REPLICA_PORT);
+    db.off('probe', onProbe);
+  });
+
+  it('acceptance 2: read-your-writes 10,000/10,000 while reads without a prior write reach the replica', async () => {
+    const tries = 10_000;
+    let found = 0;
+    let freshReadsOnReplica = 0;
+    let rywOnReplica = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < tries) {
+        const i = next++;
+        await db.session(async () => {
+          if ((await port()) === MARIADB_REPLICA_PORT) freshReadsOnReplica++;
+          const [header] = await db.query('INSERT INTO replicas_rw (v) VALUES (?)', [`ryw ${i}`]);
+          const read = rows(
+            await db.query('SELECT v, @@port AS port FROM replicas_rw WHERE id = ?', [
+              (header as ResultSetHeader).insertId,
+            ]),
+          );
+          if (read[0]?.v === `ryw ${i}`) found++;
+          if (Number(read[0]?.port) === MARIADB_REPLICA_PORT) rywOnReplica++;
+        });
+      }
+    };
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 16 }, worker));
+    let staleWithoutSession = 0;
+    for (let i = 0; i < 1000; i++) {
+      const [header] = await db.query('INSERT INTO replicas_rw (v) VALUES (?)', ['no session']);
+      const read = rows(await db.query('SELECT v FROM replicas_rw WHERE id = ?', [(header as ResultSetHeader).insertId]));
+      if (read.length === 0) staleWithoutSession++;
+    }
+    console.log(
+      `  mariadb: read-your-writes ${found}/${tries} in ${Date.now() - started} ms; reads before any write on the replica ${freshReadsOnReplica}/${tries}; read-after-write served by the replica ${rywOnReplica}/${tries}; without a session ${staleWithoutSession}/1000 stale`,
+    );
+    assert.equal(found, tries);
+    assert.equal(freshReadsOnReplica, tries);
+  });
+
+  it('acceptance 3: a killed replica causes zero failed reads', async () => {
+    let failures = 0;
+    let onReplica = 0;
+    let onPrimary = 0;
+    let stop = false;
+    const firstFailures: unknown[] = [];
+    const worker = async () => {
+      while (!stop) {
+        try {
+          if ((await port('SELECT @@port AS port, COUNT(*) FROM replicas_rw')) === MARIADB_REPLICA_PORT) onReplica++;
+          else onPrimary++;
+        } catch (error) {
+          failures++;
+          if (firstFailures.length < 3) firstFailures.push(error);
+        }
+      }
+    };
+    const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
+    const workers = Array.from({ length: 8 }, worker);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const replicaBeforeKill = onReplica;
+    await stopMariadbReplica();
+    const exclusion = await excluded;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    stop = true;
+    await Promise.all(workers);
+    const retries = await metric(registry, 'scaleplane_replica_read_retries_total', { router: 'mariadb' });
+    console.log(
+      `  mariadb: killed replica: ${onReplica + onPrimary} reads, ${failures} failed, ${retries} retried, replica ${onReplica} (${replicaBeforeKill} before the kill), primary ${onPrimary}; excluded for ${exclusion.reasons}`,
+    );
+    assert.deepEqual(firstFailures, []);
+    assert.equal(failures, 0);
+    assert.ok(replicaBeforeKill > 0 && onPrimary > 0);
+
+    const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1', 60_000);
+    await startMariadbReplica();
+    await restored;
+    assert.equal(await port(), MARIADB_REPLICA_PORT);
+  });
+});
