@@ -1,9 +1,31 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 
 /** API_KEY_ENV lists the environment variables that carry the bearer token, in order of preference. */
 export const API_KEY_ENV = ['SCALEPLANE_API_KEY', 'SERVICE_API_KEY'] as const;
 
-/** tokenFromEnv returns the configured API token, if any. */
+/** Role says what a token may do: `read` status, events and metrics; `admin` also scale and resize. */
+export type Role = 'read' | 'admin';
+
+/** ApiToken is one accepted token. Its `name` is what the journal records, never the secret. */
+export interface ApiToken {
+  name: string;
+  role: Role;
+  token: string;
+}
+
+/** Principal is who a request authenticated as. */
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+/** AuthConfigError: a token file that cannot be used; names the file and line. */
+export class AuthConfigError extends Error {
+  readonly code = 'SCALEPLANE_AUTH_CONFIG';
+}
+
+/** tokenFromEnv returns the token set in the environment, if any. */
 export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   for (const name of API_KEY_ENV) {
     const value = env[name]?.trim();
@@ -17,23 +39,77 @@ export function generateToken(): string {
   return randomBytes(24).toString('base64url');
 }
 
+/** MIN_TOKEN_LENGTH keeps guessable tokens out of token files. */
+export const MIN_TOKEN_LENGTH = 16;
+
 /**
- * createTokenCheck returns a function that says whether an Authorization header carries the
- * token. Both sides are hashed first so the comparison takes the same time whatever the length
- * or content of the guess.
+ * parseTokenFile reads `NAME ROLE TOKEN` lines (blank lines and `#` comments skipped).
+ * Throws AuthConfigError naming the line of the first problem.
  */
-export function createTokenCheck(token: string): (authorization: string | undefined) => boolean {
-  const expected = createHash('sha256').update(token).digest();
+export function parseTokenFile(text: string, source = 'token file'): ApiToken[] {
+  const tokens: ApiToken[] = [];
+  const names = new Set<string>();
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') return;
+    const where = `${source} (line ${index + 1})`;
+    const fields = line.split(/\s+/);
+    if (fields.length !== 3) throw new AuthConfigError(`${where}: expected "NAME ROLE TOKEN"`);
+    const [name, role, token] = fields as [string, string, string];
+    if (role !== 'read' && role !== 'admin')
+      throw new AuthConfigError(`${where}: role must be read or admin`);
+    if (token.length < MIN_TOKEN_LENGTH) {
+      throw new AuthConfigError(`${where}: token must be at least ${MIN_TOKEN_LENGTH} characters`);
+    }
+    if (names.has(name)) throw new AuthConfigError(`${where}: duplicate token name "${name}"`);
+    names.add(name);
+    tokens.push({ name, role, token });
+  });
+  return tokens;
+}
+
+/** loadTokenFile reads and parses a token file. */
+export async function loadTokenFile(path: string): Promise<ApiToken[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new AuthConfigError(`api.token_file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseTokenFile(text, path);
+}
+
+/**
+ * createAuthenticator returns a function mapping an Authorization header to the token's principal.
+ * Every token is compared, each through a SHA-256 digest, so the time taken says nothing about
+ * which token, or which prefix of one, came close.
+ */
+export function createAuthenticator(
+  tokens: readonly ApiToken[],
+): (authorization: string | undefined) => Principal | undefined {
+  const digests = tokens.map((t) => ({ principal: { name: t.name, role: t.role }, digest: sha256(t.token) }));
   return (authorization) => {
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '');
-    const presented = createHash('sha256')
-      .update(match?.[1] ?? '')
-      .digest();
-    return timingSafeEqual(expected, presented) && match !== null;
+    const presented = sha256(match?.[1] ?? '');
+    let found: Principal | undefined;
+    for (const candidate of digests) {
+      if (timingSafeEqual(candidate.digest, presented) && match !== null) found = candidate.principal;
+    }
+    return found;
   };
+}
+
+/** createTokenCheck says whether an Authorization header carries `token` (one admin token). */
+export function createTokenCheck(token: string): (authorization: string | undefined) => boolean {
+  const authenticate = createAuthenticator([{ name: 'token', role: 'admin', token }]);
+  return (authorization) => authenticate(authorization) !== undefined;
 }
 
 /** isLoopback says whether a listen host is reachable only from this machine. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }
