@@ -37,7 +37,11 @@ export type StatementClass =
   | { readOnly: true; reason: ReadReason }
   | { readOnly: false; reason: PrimaryReason };
 
-type Token = { kind: 'word'; text: string } | { kind: 'punct'; text: '(' | ';' | ':=' | '@' | '@@' };
+type Token =
+  | { kind: 'word'; text: string }
+  | { kind: 'punct'; text: '(' | ';' | ':=' | '@' | '@@' }
+  // Anything else that is not blank: literals, operators. It only matters for "is there more?".
+  | { kind: 'other' };
 
 const WRITE_FIRST = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'COPY', 'LOAD']);
 const DDL_FIRST = new Set([
@@ -157,6 +161,7 @@ function scanRead(tokens: readonly Token[], first: string, readReason: ReadReaso
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     const next = tokens[i + 1];
+    if (token.kind === 'other') continue;
     if (token.kind === 'punct') {
       if (token.text === ':=' || token.text === '@') return { readOnly: false, reason: 'SessionVariable' };
       continue;
@@ -182,6 +187,8 @@ function scanRead(tokens: readonly Token[], first: string, readReason: ReadReaso
   return { readOnly: true, reason: readReason };
 }
 
+const OTHER: Token = { kind: 'other' };
+const BLANK = /\s/;
 const WORD_START = /[A-Za-z_\u0080-\uffff]/;
 const WORD_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 
@@ -202,14 +209,18 @@ function lex(sql: string, dialect: SqlDialect): Token[] {
       i = skipBlockComment(sql, i, !mysql);
     } else if (c === "'") {
       i = skipQuoted(sql, i, "'", mysql || isEscapeString(sql, i));
+      tokens.push(OTHER);
     } else if (c === '"') {
       i = skipQuoted(sql, i, '"', mysql);
+      tokens.push(OTHER);
     } else if (c === '`' && mysql) {
       i = skipQuoted(sql, i, '`', false);
+      tokens.push(OTHER);
     } else if (c === '$' && !mysql && dollarTag(sql, i) !== null) {
       const tag = dollarTag(sql, i)!;
       const end = sql.indexOf(tag, i + tag.length);
       i = end === -1 ? n : end + tag.length;
+      tokens.push(OTHER);
     } else if (WORD_START.test(c)) {
       let j = i + 1;
       while (j < n && WORD_PART.test(sql[j]!)) j++;
@@ -230,6 +241,7 @@ function lex(sql: string, dialect: SqlDialect): Token[] {
         i++;
       }
     } else {
+      if (!BLANK.test(c)) tokens.push(OTHER);
       i++;
     }
   }

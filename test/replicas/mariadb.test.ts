@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { Registry } from 'prom-client';
-import { createMysqlRouter, type MysqlResult, type ProbeReport, type ReplicaRouter } from '../../src/replicas/index.js';
+import {
+  createMysqlRouter,
+  type MysqlResult,
+  type ProbeReport,
+  type ReplicaRouter,
+} from '../../src/replicas/index.js';
 import {
   ensureMariadbReplication,
   MARIADB_PRIMARY_PORT,
@@ -50,7 +55,9 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     replicaPool = pool(MARIADB_REPLICA_PORT);
     replicaAdmin = pool(MARIADB_REPLICA_PORT, 'scaleplane_admin', 2);
     await primaryPool.query('DROP TABLE IF EXISTS replicas_rw');
-    await primaryPool.query('CREATE TABLE replicas_rw (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) NOT NULL)');
+    await primaryPool.query(
+      'CREATE TABLE replicas_rw (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) NOT NULL)',
+    );
     registry = new Registry();
     db = createMysqlRouter({
       primary: primaryPool,
@@ -73,13 +80,20 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     await Promise.all([primaryPool, replicaPool, replicaAdmin].map((p) => p?.end()));
   });
 
-  const port = async (sql = 'SELECT @@port AS port'): Promise<number> => Number(rows(await db.query(sql))[0]?.port);
+  const port = async (sql = 'SELECT @@port AS port'): Promise<number> =>
+    Number(rows(await db.query(sql))[0]?.port);
 
   it('routes reads to the replica; writes, locking reads and transactions to the primary', async () => {
     assert.equal(await port(), MARIADB_REPLICA_PORT);
     await db.query('INSERT INTO replicas_rw (v) VALUES (?)', ['first']);
-    assert.equal(await port('SELECT @@port AS port FROM replicas_rw LIMIT 1 FOR UPDATE'), MARIADB_PRIMARY_PORT);
-    assert.equal(await port('SELECT @@port AS port FROM replicas_rw LIMIT 1 LOCK IN SHARE MODE'), MARIADB_PRIMARY_PORT);
+    assert.equal(
+      await port('SELECT @@port AS port FROM replicas_rw LIMIT 1 FOR UPDATE'),
+      MARIADB_PRIMARY_PORT,
+    );
+    assert.equal(
+      await port('SELECT @@port AS port FROM replicas_rw LIMIT 1 LOCK IN SHARE MODE'),
+      MARIADB_PRIMARY_PORT,
+    );
     const inTx = await db.transaction(async (tx) => {
       await tx.query('INSERT INTO replicas_rw (v) VALUES (?)', ['tx']);
       return port();
@@ -119,7 +133,10 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
 
     const nullStatus = await unknown;
     assert.deepEqual(nullStatus.reasons, ['LagUnknown']);
-    assert.ok(nullStatus.at - stoppedAt <= PROBE_INTERVAL + 500, 'NULL Seconds_Behind_Master excludes at once');
+    assert.ok(
+      nullStatus.at - stoppedAt <= PROBE_INTERVAL + 500,
+      'NULL Seconds_Behind_Master excludes at once',
+    );
     await statusOnly.close();
 
     const decision = await excluded;
@@ -172,7 +189,9 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     let staleWithoutSession = 0;
     for (let i = 0; i < 1000; i++) {
       const [header] = await db.query('INSERT INTO replicas_rw (v) VALUES (?)', ['no session']);
-      const read = rows(await db.query('SELECT v FROM replicas_rw WHERE id = ?', [(header as ResultSetHeader).insertId]));
+      const read = rows(
+        await db.query('SELECT v FROM replicas_rw WHERE id = ?', [(header as ResultSetHeader).insertId]),
+      );
       if (read.length === 0) staleWithoutSession++;
     }
     console.log(
@@ -191,7 +210,8 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     const worker = async () => {
       while (!stop) {
         try {
-          if ((await port('SELECT @@port AS port, COUNT(*) FROM replicas_rw')) === MARIADB_REPLICA_PORT) onReplica++;
+          if ((await port('SELECT @@port AS port, COUNT(*) FROM replicas_rw')) === MARIADB_REPLICA_PORT)
+            onReplica++;
           else onPrimary++;
         } catch (error) {
           failures++;

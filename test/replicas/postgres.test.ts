@@ -74,9 +74,17 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
   it('routes reads to the replica; writes, locking reads and transactions to the primary', async () => {
     assert.equal(await port(), PG_REPLICA_PORT);
     await db.query('INSERT INTO replicas_rw (v) VALUES ($1)', ['first']);
-    assert.equal(await port('SELECT inet_server_port() AS port FROM replicas_rw LIMIT 1 FOR UPDATE'), PG_PRIMARY_PORT);
     assert.equal(
-      (await db.query('WITH x AS (INSERT INTO replicas_rw (v) VALUES ($1) RETURNING id) SELECT inet_server_port() AS port FROM x', ['cte'])).rows[0].port,
+      await port('SELECT inet_server_port() AS port FROM replicas_rw LIMIT 1 FOR UPDATE'),
+      PG_PRIMARY_PORT,
+    );
+    assert.equal(
+      (
+        await db.query(
+          'WITH x AS (INSERT INTO replicas_rw (v) VALUES ($1) RETURNING id) SELECT inet_server_port() AS port FROM x',
+          ['cte'],
+        )
+      ).rows[0].port,
       PG_PRIMARY_PORT,
     );
     assert.equal((await db.write('SELECT inet_server_port() AS port')).rows[0].port, PG_PRIMARY_PORT);
@@ -85,7 +93,10 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
       return (await db.query('SELECT inet_server_port() AS port')).rows[0].port;
     });
     assert.equal(inTx, PG_PRIMARY_PORT, 'db.query inside a transaction is pinned to the primary');
-    await assert.rejects(db.query('SELECT * FROM no_such_table'), { code: 'REPLICA_QUERY', sqlState: '42P01' });
+    await assert.rejects(db.query('SELECT * FROM no_such_table'), {
+      code: 'REPLICA_QUERY',
+      sqlState: '42P01',
+    });
   });
 
   it('acceptance 1: replay paused → reads move to the primary within one probe interval of lag > 5 s, back after resume', async () => {
@@ -113,7 +124,8 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
 
     const fallbacksBefore = await counter(registry, 'scaleplane_replica_fallbacks_total', { router: 'pg' });
     for (let i = 0; i < 20; i++) assert.equal(await port(), PG_PRIMARY_PORT);
-    const fallbacks = (await counter(registry, 'scaleplane_replica_fallbacks_total', { router: 'pg' })) - fallbacksBefore;
+    const fallbacks =
+      (await counter(registry, 'scaleplane_replica_fallbacks_total', { router: 'pg' })) - fallbacksBefore;
     assert.equal(fallbacks, 20, 'each fallback read is counted');
     assert.equal(await counter(registry, 'scaleplane_replica_fallback_active', { router: 'pg' }), 1);
 
@@ -141,7 +153,9 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
         await db.session(async () => {
           if ((await db.query('SELECT inet_server_port() AS port')).rows[0].port === PG_REPLICA_PORT)
             freshReadsOnReplica++;
-          const inserted = await db.query('INSERT INTO replicas_rw (v) VALUES ($1) RETURNING id', [`ryw ${i}`]);
+          const inserted = await db.query('INSERT INTO replicas_rw (v) VALUES ($1) RETURNING id', [
+            `ryw ${i}`,
+          ]);
           const read = await db.query('SELECT v, inet_server_port() AS port FROM replicas_rw WHERE id = $1', [
             inserted.rows[0].id,
           ]);
@@ -194,7 +208,8 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     await new Promise((resolve) => setTimeout(resolve, 1500));
     stop = true;
     await Promise.all(workers);
-    const retries = (await counter(registry, 'scaleplane_replica_read_retries_total', { router: 'pg' })) - retriesBefore;
+    const retries =
+      (await counter(registry, 'scaleplane_replica_read_retries_total', { router: 'pg' })) - retriesBefore;
     console.log(
       `  pg: killed replica: ${onReplica + onPrimary} reads, ${failures} failed, ${retries} retried, replica ${onReplica} (${replicaBeforeKill} before the kill), primary ${onPrimary}; excluded for ${exclusion.reasons}`,
     );

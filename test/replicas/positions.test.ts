@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  estimatePgLag,
+  lagFromHeartbeat,
+  lagFromReplicaStatus,
+  lsnCovers,
+  mariadbCovers,
+  mysqlCovers,
+  parseLsn,
+  resolveRouterOptions,
+} from '../../src/replicas/index.js';
+import { appendLsnSample } from '../../src/replicas/postgres/lag.js';
+
+describe('PostgreSQL LSNs and lag', () => {
+  it('parses and compares LSNs', () => {
+    assert.equal(parseLsn('0/0'), 0n);
+    assert.equal(parseLsn('16/B374D848'), (0x16n << 32n) + 0xb374d848n);
+    assert.ok(lsnCovers('1/0', '0/FFFFFFFF'));
+    assert.ok(lsnCovers('0/3000148', '0/3000148'));
+    assert.ok(!lsnCovers('0/3000147', '0/3000148'));
+    assert.throws(() => parseLsn('nope'), RangeError);
+  });
+
+  const replica = (replay: string | null, timestampLag: number | null, inRecovery = true) => ({
+    inRecovery,
+    replayLsn: replay === null ? null : parseLsn(replay),
+    timestampLag,
+  });
+  const history = [
+    { at: 1000, lsn: parseLsn('0/100') },
+    { at: 2000, lsn: parseLsn('0/200') },
+    { at: 3000, lsn: parseLsn('0/300') },
+  ];
+  const cases: Array<[string, ReturnType<typeof replica>, string | null, number | null, string]> = [
+    [
+      'caught up on an idle primary, however old the last commit',
+      replica('0/300', 3_600_000),
+      '0/300',
+      0,
+      'caught-up',
+    ],
+    ['ahead of the primary sample read first', replica('0/310', 50), '0/300', 0, 'caught-up'],
+    [
+      'behind: bounded by the newest primary sample it has replayed',
+      replica('0/200', 3_600_000),
+      '0/300',
+      1500,
+      'wal-history',
+    ],
+    [
+      'behind: the replay timestamp when it is tighter',
+      replica('0/200', 700),
+      '0/300',
+      700,
+      'replay-timestamp',
+    ],
+    [
+      'behind everything in history: the timestamp',
+      replica('0/050', 9000),
+      '0/300',
+      9000,
+      'replay-timestamp',
+    ],
+    [
+      'behind everything and no commit replayed yet: unknown',
+      replica('0/050', null),
+      '0/300',
+      null,
+      'unknown',
+    ],
+    ['primary unreachable: earlier samples still bound it', replica('0/300', 800), null, 500, 'wal-history'],
+    ['not in recovery (promoted): unknown', replica('0/300', 0, false), '0/300', null, 'not-a-replica'],
+    ['no replay position: unknown', replica(null, 0), '0/300', null, 'unknown'],
+  ];
+  for (const [name, reading, primary, lag, source] of cases) {
+    it(name, () => {
+      const estimate = estimatePgLag(reading, primary === null ? null : parseLsn(primary), history, 3500);
+      assert.equal(estimate.lag, lag);
+      assert.equal(estimate.source, source);
+    });
+  }
+
+  it('keeps the latest moment of each position and prunes old samples but one', () => {
+    let h = appendLsnSample([], { at: 0, lsn: 1n }, 10_000);
+    h = appendLsnSample(h, { at: 1000, lsn: 1n }, 10_000);
+    assert.deepEqual(h, [{ at: 1000, lsn: 1n }]);
+    h = appendLsnSample(h, { at: 2000, lsn: 2n }, 10_000);
+    h = appendLsnSample(h, { at: 30_000, lsn: 3n }, 10_000);
+    assert.deepEqual(h, [
+      { at: 2000, lsn: 2n },
+      { at: 30_000, lsn: 3n },
+    ]);
+  });
+});
+
+describe('GTID positions', () => {
+  const maria: Array<[string, string, boolean]> = [
+    ['0-1-10', '0-1-10', true],
+    ['0-1-11', '0-1-10', true],
+    ['0-1-9', '0-1-10', false],
+    ['0-2-12', '0-1-10', true], // MariaDB compares sequence numbers per domain, whatever the server
+    ['0-1-10,1-1-5', '0-1-10,1-1-6', false],
+    ['0-1-10,1-1-7', '0-1-10,1-1-6', true],
+    ['0-1-10', '1-1-1', false],
+    ['', '0-1-1', false],
+    ['0-1-1', '', true],
+  ];
+  for (const [have, want, expected] of maria) {
+    it(`MariaDB ${JSON.stringify(have)} covers ${JSON.stringify(want)}: ${expected}`, () =>
+      assert.equal(mariadbCovers(have, want), expected));
+  }
+  const u1 = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+  const u2 = '4f22fb58-82db-22f2-af44-d91bba53a673';
+  const mysql: Array<[string, string, boolean]> = [
+    [`${u1}:1-10`, `${u1}:1-10`, true],
+    [`${u1}:1-10`, `${u1}:5`, true],
+    [`${u1}:1-10`, `${u1}:1-11`, false],
+    [`${u1}:1-5:7-10`, `${u1}:6`, false],
+    [`${u1}:1-5:6-10`, `${u1}:3-8`, true],
+    [`${u1}:1-10,\n${u2}:1-3`, `${u2}:2,${u1}:9`, true],
+    [`${u1}:1-10`, `${u2}:1`, false],
+    [`${u1.toUpperCase()}:1-10`, `${u1}:4`, true],
+  ];
+  for (const [have, want, expected] of mysql) {
+    it(`MySQL ${JSON.stringify(have)} covers ${JSON.stringify(want)}: ${expected}`, () =>
+      assert.equal(mysqlCovers(have, want), expected));
+  }
+});
+
+describe('MySQL/MariaDB lag readings', () => {
+  const running = { Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes' };
+  const cases: Array<[string, Parameters<typeof lagFromReplicaStatus>[0], number | null]> = [
+    ['seconds behind', { ...running, Seconds_Behind_Master: 3 }, 3000],
+    ['zero', { ...running, Seconds_Behind_Master: 0 }, 0],
+    ['NULL is unknown, never 0', { ...running, Seconds_Behind_Master: null }, null],
+    [
+      'SQL thread stopped',
+      { Slave_IO_Running: 'Yes', Slave_SQL_Running: 'No', Seconds_Behind_Master: 0 },
+      null,
+    ],
+    [
+      'IO thread connecting',
+      { Slave_IO_Running: 'Connecting', Slave_SQL_Running: 'Yes', Seconds_Behind_Master: 0 },
+      null,
+    ],
+    [
+      'MySQL 8 names',
+      { Replica_IO_Running: 'Yes', Replica_SQL_Running: 'Yes', Seconds_Behind_Source: 2 },
+      2000,
+    ],
+    ['not a replica', undefined, null],
+  ];
+  for (const [name, row, lag] of cases)
+    it(`status: ${name}`, () => assert.equal(lagFromReplicaStatus(row), lag));
+
+  it('heartbeat age', () => {
+    assert.equal(lagFromHeartbeat(1234.5), 1234.5);
+    assert.equal(lagFromHeartbeat('250'), 250);
+    assert.equal(lagFromHeartbeat(-3), 0);
+    assert.equal(lagFromHeartbeat(null), null);
+  });
+});
+
+describe('resolveRouterOptions', () => {
+  it('applies defaults', () => {
+    const o = resolveRouterOptions();
+    assert.equal(o.maxLag, 5000);
+    assert.equal(o.probeInterval, 1000);
+    assert.equal(o.staleAfter, 3000);
+    assert.equal(o.fallback, 'primary');
+    assert.equal(o.readYourWrites.mode, 'replayed');
+  });
+  for (const [field, options] of [
+    ['maxLag', { maxLag: -1 }],
+    ['probeInterval', { probeInterval: 0 }],
+    ['fallback', { fallback: 'nowhere' as 'fail' }],
+    ['readYourWrites.mode', { readYourWrites: { mode: 'sometimes' as 'off' } }],
+  ] as const) {
+    it(`rejects a bad ${field}`, () =>
+      assert.throws(
+        () => resolveRouterOptions(options),
+        (e: Error & { code?: string }) => {
+          return e.code === 'REPLICA_INVALID_ARGUMENT' && e.message.startsWith(field);
+        },
+      ));
+  }
+});

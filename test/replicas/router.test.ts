@@ -1,0 +1,187 @@
+// The router shell over an in-memory driver: retry, fallback, lifecycle and error reporting, with an
+// injected clock. Real databases are in postgres.test.ts and mariadb.test.ts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  DatabaseError,
+  type ProbeRound,
+  type Queryable,
+  type ReplicaDecision,
+  type ReplicaDriver,
+  type ReplicaError,
+  ReplicaRouter,
+  type ReplicaSample,
+} from '../../src/replicas/index.js';
+
+type Result = { target: string; sql: string };
+
+class MemoryDriver implements ReplicaDriver<Result> {
+  readonly dialect = 'postgres' as const;
+  readonly replicaNames: string[];
+  readonly down = new Set<string>();
+  samples: Record<string, Partial<ReplicaSample>> = {};
+  probeFails = false;
+  report: (error: ReplicaError) => void = () => {};
+  readonly served: string[] = [];
+
+  constructor(names: string[]) {
+    this.replicaNames = names;
+  }
+  attach(report: (error: ReplicaError) => void): void {
+    this.report = report;
+  }
+  async prepare(): Promise<void> {}
+  async query(target: string, sql: string): Promise<Result> {
+    if (this.down.has(target)) throw Object.assign(new Error('Connection terminated unexpectedly'), {});
+    this.served.push(target);
+    return { target, sql };
+  }
+  async transaction<T>(fn: (tx: Queryable<Result>) => Promise<T>): Promise<T> {
+    return fn({ query: async (sql) => ({ target: 'tx', sql }) });
+  }
+  async probe(): Promise<ProbeRound> {
+    if (this.probeFails) throw new Error('probe exploded');
+    return {
+      primary: { reachable: true, position: '10' },
+      replicas: this.replicaNames.map((name) => ({
+        name,
+        reachable: !this.down.has(name),
+        lag: 0,
+        position: '10',
+        source: 'test',
+        ...this.samples[name],
+      })),
+    };
+  }
+  async writePosition(): Promise<string> {
+    return '11';
+  }
+  async checkReplayed(): Promise<{ replayed: boolean; position: string | null }> {
+    return { replayed: false, position: null };
+  }
+  covers(replayed: string, write: string): boolean {
+    return Number(replayed) >= Number(write);
+  }
+  normalizeError(error: unknown, target: string): DatabaseError {
+    return error instanceof DatabaseError
+      ? error
+      : new DatabaseError('REPLICA_CONNECTION', `${target}: ${(error as Error).message}`, { target }, error);
+  }
+  isRetryableRead(error: DatabaseError): boolean {
+    return error.code === 'REPLICA_CONNECTION';
+  }
+  async close(): Promise<void> {}
+}
+
+function setup(names = ['a', 'b'], options: ConstructorParameters<typeof ReplicaRouter<Result>>[1] = {}) {
+  let now = 1_000_000;
+  const driver = new MemoryDriver(names);
+  const router = new ReplicaRouter(driver, {
+    clock: { now: () => now },
+    holdTime: 2000,
+    probeInterval: 60_000,
+    ...options,
+  });
+  const decisions: ReplicaDecision[] = [];
+  router.on('decision', (d) => decisions.push(d));
+  return { driver, router, decisions, advance: (ms: number) => (now += ms) };
+}
+
+describe('ReplicaRouter', () => {
+  it('retries a read that failed on a dead replica once, on another replica', async () => {
+    const { driver, router, decisions } = setup();
+    await router.start();
+    driver.down.add('a');
+    const results = await Promise.all([0, 1, 2, 3].map(() => router.query('SELECT 1')));
+    assert.ok(results.every((r) => r.target === 'b'));
+    assert.ok(
+      decisions.some(
+        (d) => d.kind === 'ReplicaExcluded' && d.replica === 'a' && d.reasons.includes('Unreachable'),
+      ),
+    );
+    assert.ok(decisions.some((d) => d.kind === 'ReadRetried'));
+    await router.close();
+  });
+
+  it('retries on the primary when no replica is left, and never retries a write', async () => {
+    const { driver, router } = setup(['a']);
+    await router.start();
+    driver.down.add('a');
+    assert.equal((await router.query('SELECT 1')).target, 'primary');
+    driver.down.add('primary');
+    await assert.rejects(router.query('INSERT INTO t VALUES (1)'), { code: 'REPLICA_CONNECTION' });
+    assert.equal(driver.served.filter((t) => t === 'primary').length, 1);
+    await router.close();
+  });
+
+  it('fail mode refuses reads when no replica qualifies', async () => {
+    const { driver, router } = setup(['a'], { fallback: 'fail' });
+    driver.samples.a = { lag: 9000 };
+    await router.start();
+    await assert.rejects(router.query('SELECT 1'), { code: 'REPLICA_NO_ELIGIBLE' });
+    assert.equal((await router.write('SELECT 1')).target, 'primary');
+    await router.close();
+  });
+
+  it('holds a recovered replica back for holdTime by the injected clock', async () => {
+    const { driver, router, decisions, advance } = setup(['a']);
+    await router.start();
+    driver.samples.a = { lag: 6000 };
+    await router.probeNow();
+    assert.equal((await router.query('SELECT 1')).target, 'primary');
+    driver.samples.a = { lag: 0 };
+    await router.probeNow();
+    advance(1999);
+    await router.probeNow();
+    assert.equal(router.status()[0]?.reason, 'Holding');
+    advance(1);
+    await router.probeNow();
+    assert.equal((await router.query('SELECT 1')).target, 'a');
+    assert.deepEqual(
+      decisions.map((d) => d.kind),
+      ['ReplicaAdmitted', 'ReplicaExcluded', 'FallbackStarted', 'ReplicaRestored', 'FallbackEnded'],
+    );
+    await router.close();
+  });
+
+  it('sessions route reads after a write by position; transactions pin everything', async () => {
+    const { router } = setup(['a']);
+    await router.start();
+    assert.equal((await router.session(() => router.query('SELECT 1'))).target, 'a');
+    const afterWrite = await router.session(async () => {
+      await router.query('UPDATE t SET a = 1');
+      return router.query('SELECT 1');
+    });
+    assert.equal(afterWrite.target, 'primary', 'replica at 10 has not replayed 11, and says so when asked');
+    const inTx = await router.transaction(async () => [
+      await router.query('SELECT 1'),
+      await router.read('SELECT 2'),
+    ]);
+    assert.deepEqual(
+      inTx.map((r) => r.target),
+      ['tx', 'tx'],
+    );
+    await router.close();
+  });
+
+  it('reports background failures to the logger when nobody listens, and close() is idempotent', async () => {
+    const { driver, router } = setup(['a']);
+    const logged: string[] = [];
+    const quiet = new ReplicaRouter(driver, { logger: { warn: (_o, m) => logged.push(m) } });
+    driver.probeFails = true;
+    await quiet.start();
+    assert.deepEqual(logged, ['probe round failed']);
+    const errors: ReplicaError[] = [];
+    router.on('error', (e) => errors.push(e));
+    await router.start();
+    assert.equal(errors[0]?.code, 'REPLICA_PROBE');
+    await Promise.all([router.close(), router.close(), quiet.close()]);
+    await assert.rejects(router.query('SELECT 1'), { code: 'REPLICA_CLOSED' });
+  });
+
+  it('rejects a replica named primary', () => {
+    assert.throws(() => new ReplicaRouter(new MemoryDriver(['primary'])), {
+      code: 'REPLICA_INVALID_ARGUMENT',
+    });
+  });
+});
