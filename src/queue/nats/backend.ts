@@ -1,6 +1,8 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -74,9 +76,10 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function isNotFound(error: unknown): boolean {
-  // JetStream API errors carry numeric codes; 10059 stream not found, 10014 consumer not found.
-  const code = (error as { api_error?: { err_code?: number } }).api_error?.err_code;
-  return code === 10059 || code === 10014 || (error as { name?: string }).name === 'StreamNotFoundError';
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamNotFound || error.code === JetStreamApiCodes.ConsumerNotFound)
+  );
 }
 
 /** createNatsBackend runs each queue as a JetStream work-queue stream with one durable pull consumer. */
@@ -283,6 +286,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     const inFlight = new Set<JsMsg>();
     let stopped = false;
     let wakeUp: (() => void) | undefined;
+    let current: { stop(): void } | undefined;
 
     const deliveryFor = (m: JsMsg, envelope: JobEnvelope, deferred: boolean): Delivery => {
       inFlight.add(m);
@@ -339,6 +343,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         }
         try {
           const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
+          current = batch;
           for await (const m of batch) {
             if (stopped) m.nak();
             else handle(m);
@@ -376,6 +381,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         stopping ??= (async () => {
           stopped = true;
           wakeUp?.();
+          // Ends the open pull request now instead of at its expiry.
+          current?.stop();
           await done;
         })();
         return stopping;

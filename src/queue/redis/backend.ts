@@ -330,6 +330,8 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       t.unref();
       allTimers.add(t);
     }
+    // The blocking connection's id, so stop() can end a pending XREADGROUP BLOCK at once.
+    const blockingId = blocking.client('ID').catch(() => undefined);
     const done = loop();
     let stopping: Promise<void> | undefined;
 
@@ -339,6 +341,8 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         stopping ??= (async () => {
           stopped = true;
           wakeUp?.();
+          const id = await blockingId;
+          if (id !== undefined) await commands.client('UNBLOCK', id).catch(() => {});
           await done;
           // The heartbeat keeps running until the in-flight entries are settled.
           clearInterval(timers[0]);

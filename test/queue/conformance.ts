@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import {
+  type BackendName,
+  createQueue,
+  createRedisDedupStore,
+  type Queue,
+  type QueueError,
+  UnrecoverableError,
+} from '../../src/queue/index.js';
+import { backendOptions, sleep, uniqueName, waitFor } from './helpers.js';
+
+const fastBackoff = { initial: 50, factor: 2, max: 200, jitter: 0.2 };
+
+/**
+ * runConformance registers the same behaviour tests for one backend; every backend file calls it
+ * (Hono's common.case.test.ts pattern), so the three brokers are held to one contract.
+ */
+export function runConformance(backend: BackendName): void {
+  describe(`queue conformance: ${backend}`, () => {
+    let queue: Queue;
+    let registry: Registry;
+    const names: string[] = [];
+    const name = (tag: string) => {
+      const n = uniqueName(tag);
+      names.push(n);
+      return n;
+    };
+
+    before(() => {
+      registry = new Registry();
+      queue = createQueue({ ...backendOptions(backend), registry });
+    });
+    after(async () => {
+      for (const n of names) await queue.destroy(n).catch(() => {});
+      await queue.close();
+    });
+
+    const counter = async (metric: string, q: string) => {
+      const m = await registry.getSingleMetric(`scaleplane_queue_${metric}`)?.get();
+      return m?.values.find((v) => v.labels.queue === q)?.value ?? 0;
+    };
+
+    test('publish delivers payload, id and attempt 1; acked jobs count as completed', async () => {
+      const q = name('basic');
+      const seen: { payload: unknown; id: string; attempt: number }[] = [];
+      const worker = queue.worker(q, (payload, job) => {
+        seen.push({ payload, id: job.id, attempt: job.attempt });
+      });
+      const { id } = await queue.publish(q, { hello: 'world', n: [1, 2] }, { id: 'job-1' });
+      assert.equal(id, 'job-1');
+      const generated = await queue.publish(q, 'second');
+      assert.match(generated.id, /^[0-9a-f-]{36}$/);
+      await waitFor(() => seen.length === 2, 'two jobs');
+      assert.deepEqual(seen[0], { payload: { hello: 'world', n: [1, 2] }, id: 'job-1', attempt: 1 });
+      await waitFor(async () => (await counter('jobs_completed_total', q)) === 2, 'completed metric');
+      assert.equal(await counter('jobs_published_total', q), 2);
+      await worker.close();
+    });
+
+    test('concurrency bounds the handlers running at once and is reached', async () => {
+      const q = name('conc');
+      let running = 0;
+      let peak = 0;
+      let done = 0;
+      for (let i = 0; i < 12; i++) await queue.publish(q, i);
+      const worker = queue.worker(
+        q,
+        async () => {
+          running++;
+          peak = Math.max(peak, running);
+          await sleep(80);
+          running--;
+          done++;
+        },
+        { concurrency: 3 },
+      );
+      await waitFor(() => done === 12, 'all 12 jobs');
+      assert.equal(peak, 3);
+      await worker.close();
+    });
+
+    test('a failing job is retried with backoff and succeeds on a later attempt', async () => {
+      const q = name('retry');
+      const attempts: number[] = [];
+      const worker = queue.worker(
+        q,
+        (_payload, job) => {
+          attempts.push(job.attempt);
+          if (job.attempt < 3) throw new Error(`boom ${job.attempt}`);
+        },
+        { retries: 3, backoff: fastBackoff },
+      );
+      const completed: string[] = [];
+      worker.on('completed', (e) => completed.push(e.id));
+      await queue.publish(q, 'x', { id: 'r1' });
+      await waitFor(() => completed.length === 1, 'completion after retries');
+      assert.deepEqual(attempts, [1, 2, 3]);
+      assert.equal(await counter('jobs_retried_total', q), 2);
+      assert.equal(await counter('jobs_failed_total', q), 2);
+      await worker.close();
+    });
+
+    test('after the last attempt the job is dead-lettered with its error; dlq list/retry/purge', async () => {
+      const q = name('dlq');
+      let fail = true;
+      const handled: number[] = [];
+      const worker = queue.worker(
+        q,
+        (_p, job) => {
+          handled.push(job.attempt);
+          if (fail) throw new Error('always broken');
+        },
+        { retries: 1, backoff: fastBackoff },
+      );
+      const dead: unknown[] = [];
+      worker.on('dead-lettered', (e) => dead.push(e));
+      await queue.publish(q, { k: 1 }, { id: 'd1' });
+      await queue.publish(q, { k: 2 }, { id: 'd2' });
+      await waitFor(() => dead.length === 2, 'two dead letters');
+      assert.deepEqual(handled, [1, 1, 2, 2]);
+      const dlq = queue.dlq(q);
+      let letters = await dlq.list();
+      assert.equal(letters.length, 2);
+      const d1 = letters.find((l) => l.job.id === 'd1');
+      assert.ok(d1);
+      assert.equal(d1.error, 'always broken');
+      assert.deepEqual(d1.job.payload, { k: 1 });
+      assert.equal(d1.job.attempt, 2);
+      assert.ok(d1.failedAt > 0);
+      assert.equal(await counter('jobs_dead_lettered_total', q), 2);
+
+      fail = false;
+      assert.equal(await dlq.retry([d1.ref]), 1);
+      await waitFor(() => handled.length === 5, 'requeued job handled');
+      assert.equal(handled[4], 1, 'a requeued dead letter starts over at attempt 1');
+      letters = await dlq.list();
+      assert.deepEqual(
+        letters.map((l) => l.job.id),
+        ['d2'],
+      );
+      assert.equal(await dlq.purge(), 1);
+      assert.deepEqual(await dlq.list(), []);
+      await worker.close();
+    });
+
+    test('UnrecoverableError skips the remaining retries', async () => {
+      const q = name('unrec');
+      const attempts: number[] = [];
+      const worker = queue.worker(
+        q,
+        (_p, job) => {
+          attempts.push(job.attempt);
+          throw new UnrecoverableError('bad input');
+        },
+        { retries: 5, backoff: fastBackoff },
+      );
+      await queue.publish(q, 1);
+      await waitFor(async () => (await queue.dlq(q).list()).length === 1, 'dead letter');
+      assert.deepEqual(attempts, [1]);
+      await worker.close();
+    });
+
+    test('a delayed job does not run before its delay', async () => {
+      const q = name('delay');
+      const worker = queue.worker(q, () => {
+        ranAt = Date.now();
+      });
+      await worker.ready;
+      let ranAt = 0;
+      const start = Date.now();
+      await queue.publish(q, 'later', { delay: 1200 });
+      await waitFor(() => ranAt > 0, 'delayed job', 8000);
+      const waited = ranAt - start;
+      assert.ok(waited >= 1100, `ran after ${waited}ms`);
+      assert.ok(waited < 5000, `ran after ${waited}ms`);
+      await worker.close();
+    });
+
+    test('depth counts waiting jobs before any worker runs', async () => {
+      const q = name('depth');
+      for (let i = 0; i < 5; i++) await queue.publish(q, i);
+      await waitFor(async () => (await queue.depth(q)).depth === 5, 'depth 5');
+      const reading = await queue.depth(q);
+      assert.ok(reading.at > 0);
+      if (reading.pending !== undefined) assert.equal(reading.pending, 0);
+      let done = 0;
+      const worker = queue.worker(q, () => {
+        done++;
+      });
+      await waitFor(() => done === 5, 'drain');
+      await waitFor(async () => (await queue.depth(q)).depth === 0, 'depth 0');
+      await worker.close();
+    });
+
+    test('close() waits for the running handler, which is acked, not redelivered', async () => {
+      const q = name('close');
+      let started = 0;
+      let finished = 0;
+      const worker = queue.worker(q, async () => {
+        started++;
+        await sleep(400);
+        finished++;
+      });
+      await queue.publish(q, 'slow');
+      await waitFor(() => started === 1, 'handler start');
+      await worker.close();
+      await worker.close();
+      assert.equal(finished, 1);
+      let again = 0;
+      const second = queue.worker(q, () => {
+        again++;
+      });
+      await second.ready;
+      await sleep(600);
+      assert.equal(again, 0, 'a finished job must not come back');
+      await second.close();
+    });
+
+    test('close() returns a job whose handler outlives closeTimeout to the queue', async () => {
+      const q = name('return');
+      let aborted = false;
+      const worker = queue.worker(
+        q,
+        async (_p, job) => {
+          await new Promise<void>((resolve) =>
+            job.signal.addEventListener('abort', () => {
+              aborted = true;
+              resolve();
+            }),
+          );
+        },
+        { closeTimeout: 200, stallTimeout: 30_000 },
+      );
+      await queue.publish(q, 'stuck', { id: 'back' });
+      await waitFor(() => worker.inFlight === 1, 'job taken');
+      await worker.close();
+      assert.ok(aborted);
+      const ids: string[] = [];
+      const second = queue.worker(q, (_p, job) => {
+        ids.push(job.id);
+      });
+      await waitFor(() => ids.length === 1, 'returned job handled elsewhere', 5000);
+      assert.deepEqual(ids, ['back']);
+      await second.close();
+    });
+
+    test('a dedup store lets a redelivered, already-done job be skipped', async () => {
+      const q = name('dedup');
+      const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+      const dedup = createRedisDedupStore(redis, { prefix: `${q}:done:` });
+      let runs = 0;
+      const worker = queue.worker(
+        q,
+        () => {
+          runs++;
+        },
+        { dedup },
+      );
+      const skipped: string[] = [];
+      worker.on('skipped', (e) => skipped.push(e.id));
+      await queue.publish(q, 'a', { id: 'same' });
+      await waitFor(() => runs === 1, 'first run');
+      await sleep(100);
+      await queue.publish(q, 'a', { id: 'same' });
+      await sleep(700);
+      assert.equal(runs, 1);
+      // NATS drops the second copy on publish (Nats-Msg-Id); the others deliver it and the store skips it.
+      assert.ok(skipped.length <= 1);
+      await worker.close();
+      await redis.del(`${q}:done:same`);
+      redis.disconnect();
+    });
+
+    test('after close, publish and worker reject with QUEUE_CLOSED; close is idempotent', async () => {
+      const own = createQueue(backendOptions(backend));
+      const q = name('closed');
+      await own.publish(q, 1);
+      await Promise.all([own.close(), own.close()]);
+      await assert.rejects(own.publish(q, 2), (e: QueueError) => e.code === 'QUEUE_CLOSED');
+      assert.throws(
+        () => own.worker(q, () => {}),
+        (e: QueueError) => e.code === 'QUEUE_CLOSED',
+      );
+    });
+
+    test('invalid options are rejected eagerly, naming the field', () => {
+      assert.throws(
+        () => queue.worker('ok', () => {}, { concurrency: 0 }),
+        (e: QueueError) => e.code === 'QUEUE_INVALID_ARGUMENT',
+      );
+      assert.throws(
+        () => queue.worker('bad name!', () => {}),
+        (e: QueueError) => e.code === 'QUEUE_INVALID_ARGUMENT',
+      );
+    });
+  });
+}
