@@ -16,7 +16,15 @@ export interface ReplicaMetrics {
   readonly fallbackActive: Gauge<'router'>;
   /** Reads retried elsewhere after failing on a replica. */
   readonly retries: Counter<'router' | 'replica'>;
+  /**
+   * onCollect runs `hook` before each scrape of the read and write counters, so the hot path can count
+   * in plain numbers and hand them over only when somebody looks. Returns the unsubscribe function.
+   */
+  onCollect(hook: () => void): () => void;
 }
+
+// Hooks per registry: routers sharing a registry share the counters, and each flushes its own counts.
+const collectHooks = new WeakMap<Registry, Set<() => void>>();
 
 function reuse<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
@@ -25,7 +33,20 @@ function reuse<T>(registry: Registry, name: string, create: () => T): T {
 /** createReplicaMetrics registers the replica series on `registry`, or returns those already there. */
 export function createReplicaMetrics(registry: Registry): ReplicaMetrics {
   const registers = [registry];
+  let hooks = collectHooks.get(registry);
+  if (hooks === undefined) {
+    hooks = new Set();
+    collectHooks.set(registry, hooks);
+  }
+  const runHooks = hooks;
+  const collect = () => {
+    for (const hook of runHooks) hook();
+  };
   return {
+    onCollect: (hook) => {
+      runHooks.add(hook);
+      return () => runHooks.delete(hook);
+    },
     lag: reuse(
       registry,
       'scaleplane_replica_lag_seconds',
@@ -57,6 +78,7 @@ export function createReplicaMetrics(registry: Registry): ReplicaMetrics {
           help: 'Reads routed, by target (primary or replica name).',
           labelNames: ['router', 'target'],
           registers,
+          collect,
         }),
     ),
     writes: reuse(
@@ -68,6 +90,7 @@ export function createReplicaMetrics(registry: Registry): ReplicaMetrics {
           help: 'Writes and transactions sent to the primary.',
           labelNames: ['router'],
           registers,
+          collect,
         }),
     ),
     fallbacks: reuse(
@@ -79,6 +102,7 @@ export function createReplicaMetrics(registry: Registry): ReplicaMetrics {
           help: 'Reads that found no eligible replica, by action (primary, fail).',
           labelNames: ['router', 'action'],
           registers,
+          collect,
         }),
     ),
     fallbackActive: reuse(

@@ -89,7 +89,8 @@ interface ReplicaState {
   view: ReplicaView;
   health: ReplicaHealth;
   source: string;
-  reads: { inc(): void };
+  /** Reads not yet handed to the counter (see ReplicaMetrics.onCollect). */
+  reads: number;
 }
 
 /**
@@ -110,8 +111,10 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   readonly #byName = new Map<string, ReplicaState>();
   readonly #context = new AsyncLocalStorage<Context<R>>();
   readonly #classified = new Map<string, StatementClass>();
-  readonly #primaryReads: { inc(): void };
-  readonly #writes: { inc(): void };
+  readonly #unsubscribe: () => void;
+  #primaryReads = 0;
+  #writes = 0;
+  #fallbackReads = 0;
   readonly #covers: (replayed: string, write: string) => boolean;
   #tieBreak = 0;
   #fallbackActive = false;
@@ -154,16 +157,15 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       },
       health: initialReplicaHealth,
       source: 'none',
-      reads: this.#metrics.reads.labels({ router, target: name }),
+      reads: 0,
     }));
     this.#views = this.#states.map((s) => s.view);
     for (const state of this.#states) {
       this.#byName.set(state.view.name, state);
       this.#metrics.eligible.set({ router, replica: state.view.name }, 0);
     }
-    this.#primaryReads = this.#metrics.reads.labels({ router, target: PRIMARY });
-    this.#writes = this.#metrics.writes.labels({ router });
     this.#metrics.fallbackActive.set({ router }, 0);
+    this.#unsubscribe = this.#metrics.onCollect(() => this.#flushCounts());
   }
 
   /** start prepares the driver, runs a first probe round and keeps probing. Safe to call twice. */
@@ -188,6 +190,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       await this.#started?.catch(() => undefined);
       await this.#probing;
       await this.#driver.close();
+      this.#flushCounts();
+      this.#unsubscribe();
     })();
     return this.#closed;
   }
@@ -221,7 +225,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     const context = this.#context.getStore();
     if (context?.tx) return fn(context.tx);
     this.#assertOpen();
-    this.#writes.inc();
+    this.#writes++;
     const session = context?.session ?? null;
     let result: T;
     try {
@@ -281,7 +285,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     context: Context<R> | undefined,
   ): Promise<R> {
     this.#assertOpen();
-    this.#writes.inc();
+    this.#writes++;
     let result: R;
     try {
       result = await this.#driver.query(PRIMARY, sql, params);
@@ -338,7 +342,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       throw new NoEligibleReplicaError();
     }
     if (decision.target === 'primary') {
-      if (decision.fallback) this.#metrics.fallbacks.inc({ router: this.options.name, action: 'primary' });
+      if (decision.fallback) this.#fallbackReads++;
       return this.#onPrimary(sql, params);
     }
     const state = this.#byName.get(decision.replica.name)!;
@@ -346,7 +350,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       return this.#onPrimary(sql, params);
 
     state.view.inFlight++;
-    state.reads.inc();
+    state.reads++;
     let failure: DatabaseError;
     try {
       return await this.#driver.query(state.view.name, sql, params);
@@ -382,7 +386,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   async #onPrimary(sql: string, params: readonly unknown[] | undefined): Promise<R> {
-    this.#primaryReads.inc();
+    this.#primaryReads++;
     try {
       return await this.#driver.query(PRIMARY, sql, params);
     } catch (error) {
@@ -531,6 +535,21 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
         .finally(() => this.#schedule());
     }, this.options.probeInterval);
     this.#timer.unref();
+  }
+
+  #flushCounts(): void {
+    const router = this.options.name;
+    for (const state of this.#states) {
+      if (state.reads > 0) this.#metrics.reads.inc({ router, target: state.view.name }, state.reads);
+      state.reads = 0;
+    }
+    if (this.#primaryReads > 0) this.#metrics.reads.inc({ router, target: PRIMARY }, this.#primaryReads);
+    if (this.#writes > 0) this.#metrics.writes.inc({ router }, this.#writes);
+    if (this.#fallbackReads > 0)
+      this.#metrics.fallbacks.inc({ router, action: 'primary' }, this.#fallbackReads);
+    this.#primaryReads = 0;
+    this.#writes = 0;
+    this.#fallbackReads = 0;
   }
 
   #statusOf(state: ReplicaState): ReplicaStatus {

@@ -1,0 +1,128 @@
+// Read throughput through the replica router, on real PostgreSQL streaming replication
+// (scripts/services/postgres-replica.sh: primary 5441, replicas 5442 and 5443).
+//
+//   1. overhead: router over one replica vs. a direct pg pool on the same replica (goal ≤ 5 %)
+//   2. scale-out: router over two replicas vs. a direct pool on the primary alone
+//
+// Systems alternate A B A B … and the figures are medians, since on 2 cores the client, the
+// servers and everything else share the CPUs.
+// Usage: npx tsx bench/replicas/run.ts [--rounds N] [--seconds S] [--concurrency C]
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createPgRouter } from '../../src/replicas/index.js';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '32' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const SECONDS = Number(values.seconds);
+const CONCURRENCY = Number(values.concurrency);
+const PRIMARY = 5441;
+const REPLICAS = [5442, 5443];
+const ROWS = 10_000;
+const SQL = 'SELECT id, v FROM bench_replicas WHERE id = $1';
+
+execFileSync('bash', [join(import.meta.dirname, '../../scripts/services/postgres-replica.sh'), 'up'], {
+  env: {
+    ...process.env,
+    SCALEPLANE_PG_PRIMARY_PORT: String(PRIMARY),
+    SCALEPLANE_PG_REPLICA_PORTS: REPLICAS.join(' '),
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+
+const newPool = (port: number) =>
+  new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: CONCURRENCY });
+
+type Query = (sql: string, params: unknown[]) => Promise<unknown>;
+
+async function measure(query: Query): Promise<number> {
+  let done = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      await query(SQL, [1 + Math.floor(Math.random() * ROWS)]);
+      done++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return done / ((performance.now() - started) / 1000);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+async function compare(label: string, a: [string, Query], b: [string, Query]): Promise<void> {
+  await measure(a[1]);
+  await measure(b[1]);
+  const runs: [number[], number[]] = [[], []];
+  for (let round = 0; round < ROUNDS; round++) {
+    runs[0].push(await measure(a[1]));
+    runs[1].push(await measure(b[1]));
+  }
+  const [ma, mb] = [median(runs[0]), median(runs[1])];
+  console.log(`\n${label}`);
+  console.log(
+    `  ${a[0].padEnd(34)} median ${ma.toFixed(0).padStart(6)} reads/s  runs ${runs[0].map((x) => x.toFixed(0)).join(' ')}`,
+  );
+  console.log(
+    `  ${b[0].padEnd(34)} median ${mb.toFixed(0).padStart(6)} reads/s  runs ${runs[1].map((x) => x.toFixed(0)).join(' ')}`,
+  );
+  console.log(`  ratio ${(mb / ma).toFixed(3)} (${((mb / ma - 1) * 100).toFixed(1)} %)`);
+}
+
+const primary = newPool(PRIMARY);
+const replicaPools = REPLICAS.map(newPool);
+await primary.query('CREATE TABLE IF NOT EXISTS bench_replicas (id int PRIMARY KEY, v text NOT NULL)');
+await primary.query(
+  `INSERT INTO bench_replicas SELECT g, md5(g::text) FROM generate_series(1, ${ROWS}) g ON CONFLICT DO NOTHING`,
+);
+
+const oneReplica = createPgRouter({ primary, replicas: { r1: replicaPools[0]! }, name: 'one' });
+const twoReplicas = createPgRouter({
+  primary,
+  replicas: { r1: replicaPools[0]!, r2: replicaPools[1]! },
+  name: 'two',
+});
+for (const router of [oneReplica, twoReplicas]) {
+  router.on('error', (error) => console.error('router error:', error.message));
+  await router.start();
+}
+// Wait until the table has reached both replicas and they are eligible.
+while (!twoReplicas.status().every((s) => s.eligible) || !oneReplica.status()[0]?.eligible) {
+  await twoReplicas.probeNow();
+  await oneReplica.probeNow();
+}
+
+console.log(
+  `replica router bench: ${CONCURRENCY} concurrent readers, ${SECONDS} s runs, ${ROUNDS} alternating rounds, ` +
+    `point SELECT by primary key over ${ROWS} rows; PostgreSQL ${PRIMARY} → ${REPLICAS.join(', ')}`,
+);
+const direct = replicaPools[0]!;
+await compare(
+  '1. overhead on the same replica server (goal: router ≥ 0.95 × direct)',
+  ['direct pg pool → replica 5442', (sql, params) => direct.query(sql, params)],
+  ['router (query) → replica 5442', (sql, params) => oneReplica.query(sql, params)],
+);
+await compare(
+  '2. two replicas vs. the primary alone',
+  ['direct pg pool → primary 5441', (sql, params) => primary.query(sql, params)],
+  ['router → replicas 5442 + 5443', (sql, params) => twoReplicas.query(sql, params)],
+);
+const served = await twoReplicas.registry.getSingleMetric('scaleplane_replica_reads_total')?.get();
+console.log(
+  `  reads by target through the two-replica router: ${served?.values.map((v) => `${v.labels.target}=${v.value}`).join(' ')}`,
+);
+
+await Promise.all([oneReplica.close(), twoReplicas.close()]);
+await Promise.all([primary.end(), ...replicaPools.map((p) => p.end())]);
