@@ -1,3 +1,4 @@
+import { type AlertManager, createAlertManager, watchForAlerts } from './alerts/index.js';
 import {
   ApiServer,
   generateToken,
@@ -39,6 +40,8 @@ export class Scaleplane {
   readonly balancer: Balancer;
   readonly controller: Controller;
   readonly providers = new Map<string, Provider>();
+  /** Alerts of this system (crash loops, blocked at max, failed health checks); other modules may fire their own. */
+  readonly alerts: AlertManager;
   readonly token: string;
   readonly tokenGenerated: boolean;
   balancerAddress: HostPort | undefined;
@@ -118,6 +121,11 @@ export class Scaleplane {
         `scale ${entry.group} ${entry.message}`,
       );
     });
+    this.alerts = createAlertManager(config.alerts, {
+      logger: logger.child({ component: 'alerts' }),
+      env: options.env ?? process.env,
+    });
+    watchForAlerts(this.alerts, { providers: this.providers, journal, balancer: this.balancer });
     this.#api = new ApiServer({
       listen: config.api.listen,
       token: this.token,
@@ -210,6 +218,7 @@ export class Scaleplane {
       await this.#api.close();
       await Promise.all([...this.providers.values()].map((p) => p.close()));
       await this.balancer.close();
+      await this.alerts.close();
       if (this.tokenGenerated && this.apiAddress) await removeTokenFile(this.apiAddress.port, this.token);
     })();
     return this.#closing;

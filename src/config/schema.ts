@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { parseDuration, parseSize } from './duration.js';
 import { parseListen } from './listen.js';
 import type {
+  AlertSinkConfig,
+  AlertsConfig,
   ApiConfig,
   BalancerAlgorithm,
   BalancerConfig,
@@ -279,6 +281,92 @@ export const apiSchema = mapping({
   }),
 );
 
+// A sink is a one-key mapping `kind: options`, like a metric. URLs and DSNs are secrets: each can
+// come from an environment variable instead (`url_env`, `dsn_env`), read when Scaleplane starts.
+const alertHttpShape = {
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  url_env: envName.optional(),
+  retries: count.default(3),
+  timeout: duration('positive').prefault('5s'),
+};
+const needsUrl = (raw: { url?: string | undefined; url_env?: string | undefined }, ctx: z.RefinementCtx) => {
+  if ((raw.url === undefined) === (raw.url_env === undefined))
+    ctx.addIssue({ code: 'custom', path: ['url'], message: 'set exactly one of url and url_env' });
+};
+const alertSinkKinds = {
+  webhook: mapping({ ...alertHttpShape, headers: z.record(z.string(), z.string()).default({}) }).superRefine(
+    needsUrl,
+    whenMapping,
+  ),
+  slack: mapping({ ...alertHttpShape, channel: text.optional() }).superRefine(needsUrl, whenMapping),
+  sentry: mapping({
+    dsn_env: envName.default('SENTRY_DSN'),
+    environment: text.default('production'),
+    send_resolved: z.boolean().default(true),
+  }),
+};
+const alertSinkSchema = z
+  .looseObject({
+    webhook: alertSinkKinds.webhook.optional(),
+    slack: alertSinkKinds.slack.optional(),
+    sentry: alertSinkKinds.sentry.optional(),
+  })
+  .superRefine((value, ctx) => {
+    const keys = Object.keys(value);
+    for (const key of keys)
+      if (!Object.hasOwn(alertSinkKinds, key))
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'unknown sink (known: webhook, slack, sentry)',
+        });
+    if (keys.length !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'each sink is one key naming its kind, such as "webhook: { url: … }"',
+      });
+  })
+  .transform((raw): AlertSinkConfig => {
+    const http = (r: {
+      url?: string | undefined;
+      url_env?: string | undefined;
+      retries: number;
+      timeout: number;
+    }) => ({
+      ...(r.url === undefined ? {} : { url: r.url }),
+      ...(r.url_env === undefined ? {} : { urlEnv: r.url_env }),
+      retries: r.retries,
+      timeout: r.timeout,
+    });
+    if (raw.webhook) return { type: 'webhook', ...http(raw.webhook), headers: raw.webhook.headers };
+    if (raw.slack)
+      return {
+        type: 'slack',
+        ...http(raw.slack),
+        ...(raw.slack.channel === undefined ? {} : { channel: raw.slack.channel }),
+      };
+    const sentry = raw.sentry!;
+    return {
+      type: 'sentry',
+      dsnEnv: sentry.dsn_env,
+      environment: sentry.environment,
+      sendResolved: sentry.send_resolved,
+    };
+  });
+
+/** alertsSchema is the `alerts` section: where alerts go, and how often at most. */
+export const alertsSchema = mapping({
+  sinks: z.array(alertSinkSchema).default([]),
+  rate_limit: atLeastOne.default(30),
+  repeat_interval: duration('nonnegative').prefault('4h'),
+}).transform(
+  (raw): AlertsConfig => ({
+    sinks: raw.sinks,
+    rateLimit: raw.rate_limit,
+    repeatInterval: raw.repeat_interval,
+  }),
+);
+
 /** controllerSchema is the `controller` section. */
 export const controllerSchema = mapping({
   interval: duration('positive').prefault('15s'),
@@ -354,6 +442,7 @@ export interface ConfigDraft {
   routes: RouteConfig[];
   controller: ControllerConfig;
   groups: Record<string, GroupDraft>;
+  alerts?: AlertsConfig;
 }
 
 interface InstanceCounts {
@@ -462,6 +551,7 @@ const sections = {
   api: apiSchema.prefault({}),
   balancer: balancerSchema.prefault({}),
   controller: controllerSchema.prefault({}),
+  alerts: alertsSchema.optional(),
 };
 
 const groupsSchema = z
@@ -490,7 +580,11 @@ export const fullFormSchema = mapping(
   .superRefine((raw, ctx) => {
     raw.routes.forEach((route, index) => {
       if (!Object.hasOwn(raw.groups, route.group)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', index, 'group'], message: `no group "${route.group}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index, 'group'],
+          message: `no group "${route.group}"`,
+        });
       }
     });
   })
@@ -501,6 +595,7 @@ export const fullFormSchema = mapping(
       routes: raw.routes,
       controller: raw.controller,
       groups: raw.groups,
+      ...(raw.alerts === undefined ? {} : { alerts: raw.alerts }),
     }),
   );
 
@@ -556,6 +651,7 @@ export const shortFormSchema = mapping(
     routes: [],
     controller: raw.controller,
     groups: { [SHORT_FORM_GROUP]: group },
+    ...(raw.alerts === undefined ? {} : { alerts: raw.alerts }),
   };
 });
 
@@ -622,6 +718,7 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
     routes: draft.routes,
     controller: draft.controller,
     groups,
+    ...(draft.alerts === undefined ? {} : { alerts: draft.alerts }),
     ...(options.source === undefined ? {} : { source: options.source }),
   };
 }

@@ -206,6 +206,44 @@ export interface Config {
   routes: RouteConfig[];
   controller: ControllerConfig;
   groups: Record<string, GroupConfig>;
+  /** Where alerts go; absent: alerts are only logged. */
+  alerts?: AlertsConfig;
   /** Absolute path of the file this came from, if any. */
   source?: string;
+}
+
+/** AlertHttpSinkConfig is what webhook-style sinks share. */
+export interface AlertHttpSinkConfig {
+  /** Receiver URL (or `urlEnv`, read at start). */
+  url?: string;
+  /** Environment variable holding the URL, for secret URLs such as Slack's. */
+  urlEnv?: string;
+  /** Attempts after the first, with exponential backoff. @defaultValue 3 */
+  retries: number;
+  /** Per-attempt timeout. @defaultValue 5000 (ms) */
+  timeout: number;
+}
+
+/** AlertSinkConfig is one destination of alerts. */
+export type AlertSinkConfig =
+  | ({ type: 'webhook'; headers: Record<string, string> } & AlertHttpSinkConfig)
+  | ({ type: 'slack'; channel?: string } & AlertHttpSinkConfig)
+  | {
+      type: 'sentry';
+      /** Environment variable holding the DSN. @defaultValue 'SENTRY_DSN' */
+      dsnEnv: string;
+      /** @defaultValue 'production' */
+      environment: string;
+      /** @defaultValue true */
+      sendResolved: boolean;
+    };
+
+/** AlertsConfig is the `alerts` section. */
+export interface AlertsConfig {
+  /** @defaultValue [] */
+  sinks: AlertSinkConfig[];
+  /** Firing notifications per minute across all alerts. @defaultValue 30 */
+  rateLimit: number;
+  /** A still-firing alert is sent again after this long; 0 = never. @defaultValue 14400000 (4 h) */
+  repeatInterval: number;
 }

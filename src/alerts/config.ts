@@ -1,0 +1,42 @@
+import type { AlertSinkConfig, AlertsConfig } from '../config/index.js';
+import { AlertError } from './errors.js';
+import { type AlertLogger, AlertManager } from './manager.js';
+import { SentrySink } from './sentry.js';
+import { SlackSink } from './slack.js';
+import type { AlertSink } from './types.js';
+import { WebhookSink } from './webhook.js';
+
+/**
+ * createSink builds one sink from its config, reading secrets (`url_env`, `dsn_env`) from `env`.
+ * Throws AlertError `ALERT_SINK_INVALID` when a secret it needs is unset.
+ */
+export function createSink(config: AlertSinkConfig, env: NodeJS.ProcessEnv = process.env): AlertSink {
+  if (config.type === 'sentry') {
+    const dsn = env[config.dsnEnv]?.trim();
+    if (!dsn) throw new AlertError('ALERT_SINK_INVALID', `alerts: sentry needs a DSN in $${config.dsnEnv}`);
+    return new SentrySink({ dsn, environment: config.environment, sendResolved: config.sendResolved });
+  }
+  const url = config.url ?? (config.urlEnv === undefined ? undefined : env[config.urlEnv]?.trim());
+  if (!url)
+    throw new AlertError('ALERT_SINK_INVALID', `alerts: ${config.type} needs a URL in $${config.urlEnv}`);
+  const http = { url, retries: config.retries, timeoutMs: config.timeout };
+  return config.type === 'slack'
+    ? new SlackSink({ ...http, ...(config.channel !== undefined && { channel: config.channel }) })
+    : new WebhookSink({ ...http, headers: config.headers });
+}
+
+/** createAlertManager builds the manager and its sinks from the `alerts` section (absent: log only). */
+export function createAlertManager(
+  config: AlertsConfig | undefined,
+  options: { logger?: AlertLogger; env?: NodeJS.ProcessEnv; now?: () => number } = {},
+): AlertManager {
+  return new AlertManager({
+    sinks: (config?.sinks ?? []).map((sink) => createSink(sink, options.env)),
+    ...(config !== undefined && {
+      rateLimitPerMinute: config.rateLimit,
+      repeatInterval: config.repeatInterval,
+    }),
+    ...(options.logger !== undefined && { logger: options.logger }),
+    ...(options.now !== undefined && { now: options.now }),
+  });
+}

@@ -1,0 +1,69 @@
+import { AlertSinkError } from './errors.js';
+
+/** PostOptions tunes postJson's retries. */
+export interface PostOptions {
+  /** Extra request headers. @defaultValue {} */
+  headers?: Record<string, string>;
+  /** Attempts after the first. @defaultValue 3 */
+  retries?: number;
+  /** First retry delay; doubled each time, with ±20 % jitter. @defaultValue 500 (ms) */
+  backoffMs?: number;
+  /** Longest retry delay. @defaultValue 10000 (ms) */
+  maxBackoffMs?: number;
+  /** Per-attempt timeout. @defaultValue 5000 (ms) */
+  timeoutMs?: number;
+  /** Injectable for tests. @defaultValue setTimeout-based sleep */
+  sleep?: (ms: number) => Promise<void>;
+  /** Injectable jitter source in [0, 1). @defaultValue Math.random */
+  random?: () => number;
+}
+
+/** retryDelay is the wait before retry `attempt` (1-based): exponential with ±20 % jitter, capped. */
+export function retryDelay(attempt: number, base: number, max: number, random: () => number): number {
+  const raw = Math.min(max, base * 2 ** (attempt - 1));
+  return Math.round(raw * (0.8 + 0.4 * random()));
+}
+
+/** isRetryable says whether an HTTP status is worth another attempt (429 and 5xx). */
+export function isRetryable(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * postJson POSTs a JSON body, retrying network failures, 429 and 5xx with exponential backoff.
+ * Other 4xx are not retried: the receiver said the request itself is wrong. Rejects with
+ * AlertSinkError once it gives up.
+ */
+export async function postJson(
+  sink: string,
+  url: string,
+  body: unknown,
+  options: PostOptions = {},
+): Promise<void> {
+  const retries = options.retries ?? 3;
+  const sleep = options.sleep ?? sleepMs;
+  const random = options.random ?? Math.random;
+  const payload = JSON.stringify(body);
+  let lastError = '';
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    if (attempt > 0)
+      await sleep(retryDelay(attempt, options.backoffMs ?? 500, options.maxBackoffMs ?? 10_000, random));
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...options.headers },
+        body: payload,
+        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) return;
+      lastError = `HTTP ${res.status}`;
+      if (!isRetryable(res.status)) break;
+    } catch (err) {
+      lastError = (err as Error).cause ? String((err as Error).cause) : String(err);
+    }
+  }
+  throw new AlertSinkError(sink, `giving up after ${lastError}`);
+}

@@ -1,0 +1,14 @@
+export { createAlertManager, createSink } from './config.js';
+export { AlertError, type AlertErrorCode, AlertSinkError } from './errors.js';
+export { isRetryable, type PostOptions, postJson, retryDelay } from './http.js';
+export {
+  type AlertLogger,
+  AlertManager,
+  type AlertManagerEvents,
+  type AlertManagerOptions,
+} from './manager.js';
+export { SentrySink, type SentrySinkOptions } from './sentry.js';
+export { SlackSink, type SlackSinkOptions, slackMessage } from './slack.js';
+export type { Alert, AlertInput, AlertSeverity, AlertSink, AlertStatus } from './types.js';
+export { type AlertSources, alertKeys, groupHealthy, type HealthChange, watchForAlerts } from './watch.js';
+export { WebhookSink, type WebhookSinkOptions } from './webhook.js';

@@ -1,0 +1,199 @@
+import { EventEmitter } from 'node:events';
+import type { Alert, AlertInput, AlertSink } from './types.js';
+
+/** AlertLogger is the slice of pino the manager writes to. */
+export interface AlertLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** AlertManagerOptions configures an AlertManager. */
+export interface AlertManagerOptions {
+  /** Where notifications go. @defaultValue [] (alerts are only logged) */
+  sinks?: readonly AlertSink[];
+  /** Firing notifications per minute across all keys; more are dropped and counted. Resolves are never dropped. @defaultValue 30 */
+  rateLimitPerMinute?: number;
+  /** A still-firing alert is sent again after this long; 0 never repeats. @defaultValue 14400000 (4 h) */
+  repeatInterval?: number;
+  /** @defaultValue Date.now */
+  now?: () => number;
+  /** @defaultValue no logging */
+  logger?: AlertLogger;
+}
+
+/** AlertManagerEvents: `alert` for every notification handed to the sinks, `sinkError` when a sink gave up. */
+export interface AlertManagerEvents {
+  alert: [alert: Alert];
+  sinkError: [error: Error, sink: string, alert: Alert];
+}
+
+interface Active {
+  alert: Alert;
+  /** Whether a firing notification went out, so that its resolve must go out too. */
+  notified: boolean;
+  lastSent: number;
+}
+
+const silent: AlertLogger = { info() {}, warn() {}, error() {} };
+
+/**
+ * AlertManager turns conditions into notifications: `fire(key, …)` while a condition holds (called
+ * as often as the caller likes; repeats are de-duplicated), `resolve(key)` once it clears (sends a
+ * resolve if the firing was sent). Firing notifications are rate-limited across keys. Sinks are
+ * called in the background; their failures are logged and emitted as `sinkError`, never thrown.
+ */
+export class AlertManager extends EventEmitter<AlertManagerEvents> {
+  readonly #sinks: readonly AlertSink[];
+  readonly #limit: number;
+  readonly #repeat: number;
+  readonly #now: () => number;
+  readonly #logger: AlertLogger;
+  readonly #active = new Map<string, Active>();
+  readonly #sent: number[] = [];
+  readonly #pending = new Set<Promise<void>>();
+  #suppressed = 0;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: AlertManagerOptions = {}) {
+    super();
+    this.#sinks = options.sinks ?? [];
+    this.#limit = options.rateLimitPerMinute ?? 30;
+    this.#repeat = options.repeatInterval ?? 4 * 3600_000;
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger ?? silent;
+  }
+
+  /** sinks names the configured sinks. */
+  get sinkNames(): string[] {
+    return this.#sinks.map((s) => s.name);
+  }
+
+  /** suppressed counts firing notifications dropped by the rate limit. */
+  get suppressed(): number {
+    return this.#suppressed;
+  }
+
+  /** active lists the alerts currently firing, oldest first. */
+  active(): Alert[] {
+    return [...this.#active.values()].map((a) => ({ ...a.alert }));
+  }
+
+  /** isFiring says whether `key` is firing. */
+  isFiring(key: string): boolean {
+    return this.#active.has(key);
+  }
+
+  /**
+   * fire raises (or re-asserts) the alert `key`. The first call notifies; later calls while it
+   * fires only count occurrences and refresh the details, unless `repeatInterval` has passed.
+   */
+  fire(key: string, input: AlertInput): Alert | undefined {
+    if (this.#closed) return undefined;
+    const now = this.#now();
+    const existing = this.#active.get(key);
+    if (existing) {
+      existing.alert = {
+        ...existing.alert,
+        summary: input.summary,
+        severity: input.severity ?? existing.alert.severity,
+        details: input.details ?? existing.alert.details,
+        occurrences: existing.alert.occurrences + 1,
+      };
+      const due = !existing.notified || (this.#repeat > 0 && now - existing.lastSent >= this.#repeat);
+      if (due && this.#allow(now, key)) {
+        existing.notified = true;
+        existing.lastSent = now;
+        this.#dispatch(existing.alert);
+      }
+      return existing.alert;
+    }
+    const alert: Alert = {
+      key,
+      status: 'firing',
+      severity: input.severity ?? 'warning',
+      summary: input.summary,
+      ...(input.group !== undefined && { group: input.group }),
+      details: input.details ?? {},
+      startsAt: new Date(now).toISOString(),
+      occurrences: 1,
+      source: 'scaleplane',
+    };
+    const entry: Active = { alert, notified: false, lastSent: now };
+    this.#active.set(key, entry);
+    this.#logger.warn(
+      { alert: key, group: alert.group, severity: alert.severity },
+      `alert: ${alert.summary}`,
+    );
+    if (this.#allow(now, key)) {
+      entry.notified = true;
+      this.#dispatch(alert);
+    }
+    return alert;
+  }
+
+  /** resolve clears `key` and sends a resolve if its firing was sent. A key that is not firing is ignored. */
+  resolve(key: string, summary?: string): Alert | undefined {
+    if (this.#closed) return undefined;
+    const entry = this.#active.get(key);
+    if (!entry) return undefined;
+    this.#active.delete(key);
+    const alert: Alert = {
+      ...entry.alert,
+      status: 'resolved',
+      summary: summary ?? entry.alert.summary,
+      endsAt: new Date(this.#now()).toISOString(),
+    };
+    this.#logger.info({ alert: key, group: alert.group }, `alert resolved: ${alert.summary}`);
+    if (entry.notified) this.#dispatch(alert);
+    return alert;
+  }
+
+  /** resolveWhere resolves every firing key the predicate accepts (e.g. alerts of instances that are gone). */
+  resolveWhere(predicate: (key: string, alert: Alert) => boolean, summary?: string): void {
+    for (const [key, entry] of [...this.#active]) if (predicate(key, entry.alert)) this.resolve(key, summary);
+  }
+
+  /** flush resolves once every notification handed to a sink so far has been delivered or given up on. */
+  async flush(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  /** close stops taking alerts, waits for deliveries in flight, and closes the sinks. Safe to call twice. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.flush();
+      await Promise.allSettled(this.#sinks.map((s) => s.close?.()));
+    })();
+    return this.#closed;
+  }
+
+  #allow(now: number, key: string): boolean {
+    while (this.#sent.length > 0 && now - this.#sent[0]! >= 60_000) this.#sent.shift();
+    if (this.#sent.length >= this.#limit) {
+      this.#suppressed++;
+      this.#logger.warn({ alert: key, limit: this.#limit }, 'alert not sent: rate limit reached');
+      return false;
+    }
+    this.#sent.push(now);
+    return true;
+  }
+
+  #dispatch(alert: Alert): void {
+    this.emit('alert', alert);
+    for (const sink of this.#sinks) {
+      const delivery = Promise.resolve()
+        .then(() => sink.send(alert))
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            const error = err instanceof Error ? err : new Error(String(err));
+            this.#logger.error({ err: error, sink: sink.name, alert: alert.key }, 'alert delivery failed');
+            this.emit('sinkError', error, sink.name, alert);
+          },
+        );
+      this.#pending.add(delivery);
+      void delivery.finally(() => this.#pending.delete(delivery));
+    }
+  }
+}

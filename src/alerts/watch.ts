@@ -1,0 +1,103 @@
+import type { JournalEntry } from '../controller/index.js';
+import type { Provider } from '../providers/index.js';
+import type { AlertManager } from './manager.js';
+
+/** HealthChange is the part of a balancer `health` event the alerts use. */
+export interface HealthChange {
+  group: string;
+  id: string;
+  address: string;
+  healthy: boolean;
+  detail: string;
+}
+
+/** AlertSources are the parts of a running Scaleplane whose events become alerts. */
+export interface AlertSources {
+  /** Providers by group name (`crashLoop` and `change` events). */
+  providers: ReadonlyMap<string, Provider>;
+  /** The decision journal (`entry` events). */
+  journal: { on(event: 'entry', listener: (entry: JournalEntry) => void): unknown };
+  /** The balancer (`health` events), if any. */
+  balancer?: { on(event: 'health', listener: (change: HealthChange) => void): unknown };
+}
+
+/** alertKeys are the keys of the built-in alerts, so other modules and tests can name them. */
+export const alertKeys = {
+  crashLoop: (group: string) => `crash-loop:${group}`,
+  blockedAtMax: (group: string) => `blocked-at-max:${group}`,
+  unhealthy: (group: string, id: string) => `unhealthy:${group}:${id}`,
+};
+
+/** groupHealthy says whether a group has every wanted instance up and ready (or wants none). */
+export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>): boolean {
+  const instances = provider.instances();
+  const ready = instances.filter((i) => i.state === 'ready').length;
+  return ready >= provider.desired() && instances.every((i) => i.state === 'ready');
+}
+
+/**
+ * watchForAlerts turns events of a running Scaleplane into alerts:
+ * - a provider's `crashLoop` fires `crash-loop:<group>` (critical), resolved once the group is
+ *   healthy again (every wanted instance ready);
+ * - a journal entry with `TooManyReplicas` fires `blocked-at-max:<group>`, resolved by the group's
+ *   next entry without it;
+ * - a balancer `health` transition to unhealthy fires `unhealthy:<group>:<id>`, resolved when it is
+ *   healthy again or the instance is gone.
+ */
+export function watchForAlerts(alerts: AlertManager, sources: AlertSources): void {
+  for (const [group, provider] of sources.providers) {
+    provider.on('crashLoop', (detail) => {
+      alerts.fire(alertKeys.crashLoop(group), {
+        severity: 'critical',
+        group,
+        summary: `group ${group} is crash-looping: ${detail.crashes} crashes in ${detail.windowMs} ms; replacement paused`,
+        details: { crashes: detail.crashes, windowMs: detail.windowMs, desired: provider.desired() },
+      });
+    });
+    provider.on('change', () => {
+      if (alerts.isFiring(alertKeys.crashLoop(group)) && groupHealthy(provider)) {
+        const ready = provider.instances().length;
+        alerts.resolve(alertKeys.crashLoop(group), `group ${group} is healthy again: ${ready} ready`);
+      }
+      const present = new Set(provider.instances().map((i) => i.id));
+      const prefix = alertKeys.unhealthy(group, '');
+      alerts.resolveWhere(
+        (key) => key.startsWith(prefix) && !present.has(key.slice(prefix.length)),
+        `instance of group ${group} is gone`,
+      );
+    });
+  }
+
+  sources.journal.on('entry', (entry) => {
+    const key = alertKeys.blockedAtMax(entry.group);
+    if (!entry.reasons.includes('TooManyReplicas')) {
+      alerts.resolve(key, `group ${entry.group} is no longer held at its maximum (${entry.message})`);
+      return;
+    }
+    const wanted = entry.inputs.prenormalized;
+    alerts.fire(key, {
+      severity: 'warning',
+      group: entry.group,
+      summary: `group ${entry.group} wants more instances than max_instances allows: ${entry.message}`,
+      details: {
+        instances: entry.after,
+        ...(typeof wanted === 'number' && { wanted }),
+        reasons: entry.reasons,
+      },
+    });
+  });
+
+  sources.balancer?.on('health', (change) => {
+    const key = alertKeys.unhealthy(change.group, change.id);
+    if (change.healthy) {
+      alerts.resolve(key, `instance ${change.id} of group ${change.group} is healthy again`);
+      return;
+    }
+    alerts.fire(key, {
+      severity: 'warning',
+      group: change.group,
+      summary: `instance ${change.id} (${change.address}) of group ${change.group} failed its health check: ${change.detail}`,
+      details: { instance: change.id, address: change.address, check: change.detail },
+    });
+  });
+}

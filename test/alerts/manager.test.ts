@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type Alert, AlertManager, type AlertSink, AlertSinkError } from '../../src/alerts/index.js';
+
+function recorder(fail = false): AlertSink & { got: Alert[] } {
+  const got: Alert[] = [];
+  return {
+    name: 'memory',
+    got,
+    async send(alert) {
+      got.push(alert);
+      if (fail) throw new AlertSinkError('memory', 'down');
+    },
+  };
+}
+
+function manager(options: { limit?: number; repeat?: number; fail?: boolean } = {}) {
+  let now = 1_000_000;
+  const sink = recorder(options.fail);
+  const alerts = new AlertManager({
+    sinks: [sink],
+    now: () => now,
+    ...(options.limit !== undefined && { rateLimitPerMinute: options.limit }),
+    ...(options.repeat !== undefined && { repeatInterval: options.repeat }),
+  });
+  return { alerts, sink, advance: (ms: number) => (now += ms) };
+}
+
+describe('AlertManager', () => {
+  it('de-duplicates a firing alert and sends one resolve', async () => {
+    const { alerts, sink } = manager();
+    alerts.fire('crash-loop:web', { summary: 'web crash-looping', severity: 'critical', group: 'web' });
+    alerts.fire('crash-loop:web', { summary: 'web crash-looping again' });
+    alerts.fire('crash-loop:web', { summary: 'web crash-looping again' });
+    assert.equal(alerts.active()[0]?.occurrences, 3);
+    alerts.resolve('crash-loop:web');
+    alerts.resolve('crash-loop:web');
+    await alerts.flush();
+    assert.deepEqual(
+      sink.got.map((a) => [a.key, a.status, a.severity]),
+      [
+        ['crash-loop:web', 'firing', 'critical'],
+        ['crash-loop:web', 'resolved', 'critical'],
+      ],
+    );
+    assert.ok(sink.got[1]!.endsAt);
+    assert.equal(alerts.isFiring('crash-loop:web'), false);
+  });
+
+  it('rate-limits firing notifications across keys, never resolves of sent alerts', async () => {
+    const { alerts, sink, advance } = manager({ limit: 2 });
+    for (const key of ['a', 'b', 'c']) alerts.fire(key, { summary: key });
+    assert.equal(alerts.suppressed, 1);
+    alerts.resolve('a');
+    alerts.resolve('c'); // never sent: its resolve is not sent either
+    await alerts.flush();
+    assert.deepEqual(
+      sink.got.map((a) => `${a.key}:${a.status}`),
+      ['a:firing', 'b:firing', 'a:resolved'],
+    );
+    advance(60_000);
+    alerts.fire('b', { summary: 'b' }); // still firing and already sent: de-duplicated
+    alerts.fire('d', { summary: 'd' });
+    await alerts.flush();
+    assert.deepEqual(sink.got.map((a) => `${a.key}:${a.status}`).slice(3), ['d:firing']);
+  });
+
+  it('sends a still-firing alert again after repeat_interval', async () => {
+    const { alerts, sink, advance } = manager({ repeat: 10_000 });
+    alerts.fire('k', { summary: 'k' });
+    advance(9_999);
+    alerts.fire('k', { summary: 'k' });
+    advance(1);
+    alerts.fire('k', { summary: 'k' });
+    await alerts.flush();
+    assert.deepEqual(
+      sink.got.map((a) => a.occurrences),
+      [1, 3],
+    );
+  });
+
+  it('reports sink failures as sinkError events, never as rejections; close is idempotent', async () => {
+    const { alerts } = manager({ fail: true });
+    const errors: string[] = [];
+    alerts.on('sinkError', (err) => errors.push((err as AlertSinkError).code));
+    alerts.fire('k', { summary: 'k' });
+    await alerts.close();
+    await alerts.close();
+    assert.deepEqual(errors, ['ALERT_SINK_FAILED']);
+    assert.equal(alerts.fire('k2', { summary: 'after close' }), undefined);
+  });
+});

@@ -1,0 +1,129 @@
+// Each sink against a real local HTTP endpoint: the generic webhook (retries with backoff), the
+// Slack format, and Sentry's own @sentry/node transport posting an envelope to a DSN on 127.0.0.1.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import {
+  type Alert,
+  AlertManager,
+  createSink,
+  retryDelay,
+  SentrySink,
+  SlackSink,
+  WebhookSink,
+} from '../../src/alerts/index.js';
+import { startReceiver } from './receiver.js';
+
+const alert: Alert = {
+  key: 'crash-loop:web',
+  status: 'firing',
+  severity: 'critical',
+  summary: 'group web is crash-looping',
+  group: 'web',
+  details: { crashes: 3 },
+  startsAt: new Date(0).toISOString(),
+  occurrences: 1,
+  source: 'scaleplane',
+};
+const fast = { backoffMs: 10, maxBackoffMs: 20 };
+
+describe('alert sinks', () => {
+  const closers: (() => Promise<void>)[] = [];
+  after(() => Promise.all(closers.map((c) => c())));
+
+  it('retryDelay doubles from the base with ±20 % jitter, capped', () => {
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => retryDelay(n, 500, 1500, () => 0.5)),
+      [500, 1000, 1500, 1500],
+    );
+    assert.equal(
+      retryDelay(1, 500, 10_000, () => 0),
+      400,
+    );
+    assert.equal(
+      retryDelay(1, 500, 10_000, () => 0.999999),
+      600,
+    );
+  });
+
+  it('webhook: POSTs the alert as JSON and retries 503s until it is taken', async () => {
+    const receiver = await startReceiver((_r, i) => (i < 2 ? 503 : 200));
+    closers.push(receiver.close);
+    await new WebhookSink({ url: receiver.url, headers: { 'x-token': 's3cret' }, ...fast }).send(alert);
+    assert.equal(receiver.received.length, 3);
+    assert.equal(receiver.received[2]!.headers['content-type'], 'application/json');
+    assert.equal(receiver.received[2]!.headers['x-token'], 's3cret');
+    assert.deepEqual(receiver.json()[2], alert);
+  });
+
+  it('webhook: gives up on a 4xx at once and after the retries on 5xx', async () => {
+    const bad = await startReceiver(() => 400);
+    const down = await startReceiver(() => 500);
+    closers.push(bad.close, down.close);
+    await assert.rejects(new WebhookSink({ url: bad.url, ...fast }).send(alert), {
+      code: 'ALERT_SINK_FAILED',
+    });
+    assert.equal(bad.received.length, 1);
+    await assert.rejects(new WebhookSink({ url: down.url, retries: 2, ...fast }).send(alert), /HTTP 500/);
+    assert.equal(down.received.length, 3);
+  });
+
+  it('slack: a text line and a colored attachment, resolves in green', async () => {
+    const receiver = await startReceiver();
+    closers.push(receiver.close);
+    const slack = new SlackSink({ url: receiver.url, channel: '#ops', ...fast });
+    await slack.send(alert);
+    await slack.send({ ...alert, status: 'resolved', endsAt: new Date(1000).toISOString() });
+    const [firing, resolved] = receiver.json() as {
+      text: string;
+      channel: string;
+      attachments: { color: string }[];
+    }[];
+    assert.match(firing!.text, /\[CRITICAL\] group web is crash-looping/);
+    assert.equal(firing!.channel, '#ops');
+    assert.match(resolved!.text, /\[RESOLVED\]/);
+    assert.equal(resolved!.attachments[0]!.color, '#2eb67d');
+  });
+
+  it('sentry: @sentry/node delivers the event envelope to a DSN on 127.0.0.1', async () => {
+    const receiver = await startReceiver();
+    closers.push(receiver.close);
+    const sink = createSink(
+      { type: 'sentry', dsnEnv: 'TEST_SENTRY_DSN', environment: 'test', sendResolved: true },
+      { TEST_SENTRY_DSN: `http://publickey@127.0.0.1:${receiver.port}/42` },
+    );
+    assert.ok(sink instanceof SentrySink);
+    const alerts = new AlertManager({ sinks: [sink] });
+    alerts.fire(alert.key, {
+      summary: alert.summary,
+      severity: 'critical',
+      group: 'web',
+      details: { crashes: 3 },
+    });
+    await alerts.flush();
+    await alerts.close();
+    assert.equal(receiver.received.length, 1);
+    const request = receiver.received[0]!;
+    assert.equal(request.method, 'POST');
+    assert.match(request.url, /^\/api\/42\/envelope\/\?.*sentry_key=publickey/);
+    // An envelope: a header line, then item header + payload lines.
+    const [header, itemHeader, payload] = request.body.split('\n').map((line) => JSON.parse(line));
+    assert.equal(header.sdk.name, 'sentry.javascript.node');
+    assert.equal(itemHeader.type, 'event');
+    assert.equal(payload.message, 'group web is crash-looping');
+    assert.equal(payload.level, 'fatal');
+    assert.equal(payload.environment, 'test');
+    assert.deepEqual(payload.fingerprint, ['scaleplane', 'crash-loop:web']);
+    assert.equal(payload.tags.group, 'web');
+    assert.equal(payload.extra.crashes, 3);
+  });
+
+  it('createSink refuses a sink whose secret is unset, with a stable code', () => {
+    assert.throws(
+      () => createSink({ type: 'sentry', dsnEnv: 'NOPE_DSN', environment: 'x', sendResolved: true }, {}),
+      { code: 'ALERT_SINK_INVALID' },
+    );
+    assert.throws(() => createSink({ type: 'slack', urlEnv: 'NOPE_URL', retries: 1, timeout: 1000 }, {}), {
+      code: 'ALERT_SINK_INVALID',
+    });
+  });
+});
