@@ -16,3 +16,4 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
 }
 
 export type { Logger } from 'pino';
+export { ensureRequestId, newRequestId, REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
