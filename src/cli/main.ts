@@ -5,6 +5,7 @@ import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import { createLogger, type LogLevel } from '../log/index.js';
 import { ApiClient, CliError } from './client.js';
 import { formatEvent, formatStatus } from './format.js';
+import { registerSimulate } from './simulate.js';
 
 const DEFAULT_API = 'http://127.0.0.1:9090';
 
@@ -130,6 +131,7 @@ function buildProgram(): Command {
       );
     });
 
+  registerSimulate(program);
   return program;
 }
 

@@ -50,7 +50,7 @@ export function samplesOf(snapshot: Snapshot, now: number): LoadSample[] {
 }
 
 function recentWindow(policy: ScalingPolicy): number {
-  return Math.max(policy.panic?.window ?? 0, policy.predictive?.deviationWindow ?? 0);
+  return Math.max(policy.panic?.window ?? 0, policy.predictive?.levelWindow ?? 0);
 }
 
 /** observe is stage 1: the state with this snapshot's samples folded in. */
@@ -69,6 +69,10 @@ export function observe(
   }
   const history = policy.predictive ? observeHistory(policy.predictive, state, samples) : {};
   return { ...state, recent, ...history };
+}
+
+function primaryTarget(snapshot: Snapshot): number {
+  return snapshot.metrics[0]?.target ?? 0;
 }
 
 /** decide runs the whole pipeline for one group. */
@@ -130,7 +134,7 @@ export function decide(
   // 3. predicted
   let predicted = reactive;
   if (policy.predictive && hasMetric) {
-    const floor = predictiveFloor(policy.predictive, observed, observed.recent, now);
+    const floor = predictiveFloor(policy.predictive, observed, observed.recent, now, primaryTarget(snapshot));
     if (floor > predicted) {
       predicted = floor;
       note('predicted', predicted, 'Predicted');

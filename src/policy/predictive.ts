@@ -87,13 +87,15 @@ export function forecastPeak(spec: Predictive, log: AppendLog<HistoryBucket>, no
     perSeason.push({ lag, trend });
   }
   if (perSeason.length === 0) return null;
+  const half = Math.floor(Math.max(0, spec.smoothing / spec.bucket) / 2);
   for (let k = 0; k <= horizonBuckets; k++) {
     let sum = 0;
     let n = 0;
     for (const { lag, trend } of perSeason) {
-      const b = bucketAt(log, nowIndex + k - lag);
-      if (b) {
-        sum += (b.sum / b.count) * trend;
+      const at = nowIndex + k - lag;
+      const level = meanOver(log, at - half, at + half);
+      if (level !== null) {
+        sum += level * trend;
         n++;
       }
     }
@@ -123,17 +125,51 @@ export function recentSpread(
   return { mean, deviation: Math.sqrt(Math.max(0, sq / n - mean * mean)) };
 }
 
+/**
+ * bucketNoise is the minute-to-minute noise of load over `window`: the root mean square of
+ * successive bucket differences / √2. Differences cancel a rising or falling level, so a ramp is
+ * not mistaken for noise.
+ */
+export function bucketNoise(
+  log: AppendLog<HistoryBucket>,
+  window: number,
+  bucket: number,
+  now: number,
+): number | null {
+  const from = Math.floor((now - window) / bucket);
+  let prev: number | undefined;
+  let prevIndex = -1;
+  let sq = 0;
+  let n = 0;
+  for (let i = log.length - 1; i >= 0; i--) {
+    const b = log.items[i]!;
+    if (b.index < from) break;
+    const v = b.sum / b.count;
+    if (prev !== undefined && prevIndex === b.index + 1) {
+      sq += (prev - v) ** 2;
+      n++;
+    }
+    prev = v;
+    prevIndex = b.index;
+  }
+  return n === 0 ? null : Math.sqrt(sq / n / 2);
+}
+
 /** predictiveFloor is the count prediction asks for, or 0 when it has nothing to say. */
 export function predictiveFloor(
   spec: Predictive,
   state: HistoryState,
   recent: readonly LoadSample[],
   now: number,
+  target = 0,
 ): number {
-  const spread = recentSpread(recent, spec.deviationWindow, now);
+  const spread = recentSpread(recent, spec.levelWindow, now);
   const seasonal = state.history ? forecastPeak(spec, state.history, now) : null;
   const level = Math.max(seasonal ?? 0, spread?.mean ?? 0);
   if (level === 0) return 0;
-  const headroom = spec.deviations * (spread?.deviation ?? 0);
-  return Math.ceil(level + headroom - 1e-9);
+  const noise = state.history ? (bucketNoise(state.history, spec.deviationWindow, spec.bucket, now) ?? 0) : 0;
+  // Load is in instances at the metric's target; the forecast provisions to `utilization` instead,
+  // since its headroom is the noise term, not the target's margin.
+  const scale = spec.utilization ? target / spec.utilization : 1;
+  return Math.ceil((level + spec.deviations * noise) * scale - 1e-9);
 }

@@ -159,12 +159,18 @@ export interface Predictive {
   bucket: number;
   /** Provision this far ahead (instance start-up time + decision interval), ms. */
   horizon: number;
+  /** Seasonal values are averaged over this span around T − season, to forecast the level, not the noise, ms. */
+  smoothing: number;
   /** Window over which the current level is compared to the same window one season ago (trend), ms. */
   trendWindow: number;
-  /** Extra headroom, in standard deviations of recent per-sample load around its mean. */
+  /** Extra headroom, in standard deviations of minute-to-minute load noise. */
   deviations: number;
-  /** Window of that standard deviation, ms. */
+  /** Window of that standard deviation (of successive bucket differences), ms. */
   deviationWindow: number;
+  /** Utilization (same unit as the metric's target) the forecast provisions for; unset = the target. */
+  utilization?: number;
+  /** Window of the recent level, a floor under the seasonal forecast, ms. */
+  levelWindow: number;
 }
 
 /** ScalingPolicy is a whole policy: target tracking (or step scaling) plus optional features. */

@@ -93,6 +93,11 @@ export function simulate(
           current: provisioned,
           ready,
           metrics: [
+            // CPU does not exist at zero instances: scale-to-zero policies also see the request
+            // rate (as KEDA scales on an event source), as a total with the same target.
+            ...(policy.activation
+              ? [{ name: 'rps', target: (cap * target) / 100, kind: 'total' as const, values: [demand] }]
+              : []),
             {
               name: 'cpu',
               target,

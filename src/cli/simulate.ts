@@ -1,0 +1,156 @@
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { PRESET_NAMES, type PresetName } from '../policy/index.js';
+import { type ExperimentRow, readTrace, renderSvg, runExperiment } from '../sim/index.js';
+
+function int(name: string) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
+    return n;
+  };
+}
+
+function policyName(raw: string): PresetName {
+  if (!(PRESET_NAMES as readonly string[]).includes(raw)) {
+    throw new InvalidArgumentError(`unknown policy (known: ${PRESET_NAMES.join(', ')})`);
+  }
+  return raw as PresetName;
+}
+
+interface SimulateFlags {
+  trace: string;
+  from: number;
+  to?: number;
+  aggregate: number;
+  peakInstances: number;
+  capacity: number;
+  startup: number;
+  min: number;
+  max: number;
+  interval: number;
+  policy: PresetName[];
+  compare?: boolean;
+  json?: boolean;
+  timeline?: string;
+  plot?: string;
+}
+
+/** registerSimulate adds `scaleplane simulate` to the program. */
+export function registerSimulate(program: Command): void {
+  program
+    .command('simulate')
+    .description('replay a traffic trace through scaling policies: SLO violations and cost vs the oracle')
+    .requiredOption('--trace <file>', 'workload.txt (per-second counts) or a .tbz2 holding one')
+    .option('--from <s>', 'first second (trace index)', int('--from'), 0)
+    .option('--to <s>', 'last second, exclusive (default: the end)', int('--to'))
+    .option('--aggregate <s>', 'average demand over this many seconds', int('--aggregate'), 60)
+    .option('--peak-instances <n>', "scale the window's peak to n × capacity", int('--peak-instances'), 20)
+    .option('--capacity <rps>', 'req/s one instance serves at 100 % CPU', int('--capacity'), 100)
+    .option('--startup <s>', 'seconds from scale-out to ready', int('--startup'), 60)
+    .option('--min <n>', 'min instances', int('--min'), 1)
+    .option('--max <n>', 'max instances', int('--max'), 40)
+    .option('--interval <s>', 'seconds between decisions', int('--interval'), 15)
+    .addOption(
+      new Option('--policy <name>', `policy to replay, repeatable (${PRESET_NAMES.join(', ')})`)
+        .argParser((raw: string, prev: PresetName[] | undefined) => [...(prev ?? []), policyName(raw)])
+        .default(undefined),
+    )
+    .option('--compare', 'run default, hpa and the other policies plus the oracle')
+    .option('--json', 'print one JSON object per policy')
+    .option('--timeline <file.csv>', 'write t,demand,ready,provisioned per second of the first policy')
+    .option('--plot <file.svg>', 'draw demand and ready capacity of every policy (SVG)')
+    .action(async (flags: Omit<SimulateFlags, 'policy'> & { policy?: PresetName[] }) => {
+      const asked = flags.policy ?? [];
+      const policies: PresetName[] = flags.compare
+        ? [
+            ...new Set<PresetName>([
+              ...asked,
+              'default',
+              'hpa',
+              'kpa',
+              'keda',
+              'step',
+              'simple',
+              'predictive',
+            ]),
+          ]
+        : asked.length > 0
+          ? asked
+          : ['default'];
+      if (flags.interval < 1 || flags.aggregate < 1)
+        throw new InvalidArgumentError('--interval and --aggregate must be ≥ 1');
+      const started = Date.now();
+      const trace = await readTrace(flags.trace);
+      const timeline = flags.timeline ? createWriteStream(flags.timeline) : undefined;
+      let buffer = '';
+      timeline?.write('t,demand,ready,provisioned\n');
+      const { demand, rows, results } = runExperiment(trace, {
+        from: flags.from,
+        ...(flags.to === undefined ? {} : { to: flags.to }),
+        aggregate: flags.aggregate,
+        peakInstances: flags.peakInstances,
+        capacity: flags.capacity,
+        startup: flags.startup,
+        min: flags.min,
+        max: flags.max,
+        interval: flags.interval,
+        policies,
+        withOracle: true,
+        ...(timeline && {
+          timeline: (t, d, ready, provisioned) => {
+            buffer += `${t},${Math.round(d * 100) / 100},${ready},${provisioned}\n`;
+            if (buffer.length > 1 << 16) {
+              timeline.write(buffer);
+              buffer = '';
+            }
+          },
+        }),
+      });
+      if (timeline) {
+        timeline.write(buffer);
+        await new Promise<void>((resolve, reject) =>
+          timeline.end((err?: Error | null) => (err ? reject(err) : resolve())),
+        );
+      }
+      if (flags.plot) {
+        const series = [
+          { name: 'demand', values: demand.rate },
+          ...results.map((r) => ({
+            name: `${r.policy} ready × capacity`,
+            values: r.ready,
+            scale: flags.capacity,
+          })),
+        ];
+        await writeFile(
+          flags.plot,
+          renderSvg(series, { title: `${flags.trace} [${demand.from}, ${demand.to})` }),
+        );
+      }
+      const shown = flags.compare ? rows : rows.filter((r) => r.policy !== 'oracle' || policies.length === 0);
+      if (flags.json) {
+        for (const row of shown) console.log(JSON.stringify(row));
+        return;
+      }
+      console.log(
+        `trace ${flags.trace}: seconds [${demand.from}, ${demand.to}) = ${((demand.to - demand.from) / 86400).toFixed(1)} days, ` +
+          `per-${flags.aggregate}s mean rate × ${demand.scale.toFixed(2)} so the peak is ${flags.peakInstances} × ${flags.capacity} req/s; ` +
+          `startup ${flags.startup}s, interval ${flags.interval}s, instances ${flags.min}..${flags.max}`,
+      );
+      console.log(formatTable(shown));
+      console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    });
+}
+
+function formatTable(rows: readonly ExperimentRow[]): string {
+  const head = ['policy', 'violation %', 'instance-hours', 'cost vs oracle'];
+  const body = rows.map((r) => [
+    r.policy,
+    r.violation_pct.toFixed(2),
+    r.instance_hours.toFixed(1),
+    `${r.cost_vs_oracle.toFixed(2)}×`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  return [head, ...body].map((cells) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
