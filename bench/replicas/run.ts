@@ -42,7 +42,14 @@ const newPool = (port: number) =>
 
 type Query = (sql: string, params: unknown[]) => Promise<unknown>;
 
-async function measure(query: Query): Promise<number> {
+interface Run {
+  /** reads per second */
+  rate: number;
+  /** client CPU µs per read: robust to other load on the machine, unlike the rate */
+  cpu: number;
+}
+
+async function measure(query: Query): Promise<Run> {
   let done = 0;
   const deadline = performance.now() + SECONDS * 1000;
   const worker = async () => {
@@ -52,8 +59,10 @@ async function measure(query: Query): Promise<number> {
     }
   };
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return done / ((performance.now() - started) / 1000);
+  const cpu = process.cpuUsage(cpuBefore);
+  return { rate: done / ((performance.now() - started) / 1000), cpu: (cpu.user + cpu.system) / done };
 }
 
 const median = (xs: number[]) => {
@@ -65,20 +74,25 @@ const median = (xs: number[]) => {
 async function compare(label: string, a: [string, Query], b: [string, Query]): Promise<void> {
   await measure(a[1]);
   await measure(b[1]);
-  const runs: [number[], number[]] = [[], []];
+  const runs: [Run[], Run[]] = [[], []];
   for (let round = 0; round < ROUNDS; round++) {
     runs[0].push(await measure(a[1]));
     runs[1].push(await measure(b[1]));
   }
-  const [ma, mb] = [median(runs[0]), median(runs[1])];
+  const rate = runs.map((r) => median(r.map((x) => x.rate))) as [number, number];
+  const cpu = runs.map((r) => median(r.map((x) => x.cpu))) as [number, number];
   console.log(`\n${label}`);
+  for (const i of [0, 1] as const) {
+    const name = (i === 0 ? a : b)[0];
+    console.log(
+      `  ${name.padEnd(32)} median ${rate[i].toFixed(0).padStart(6)} reads/s, ${cpu[i].toFixed(1)} µs client CPU/read;` +
+        ` runs ${runs[i].map((x) => x.rate.toFixed(0)).join(' ')}`,
+    );
+  }
   console.log(
-    `  ${a[0].padEnd(34)} median ${ma.toFixed(0).padStart(6)} reads/s  runs ${runs[0].map((x) => x.toFixed(0)).join(' ')}`,
+    `  throughput ratio ${(rate[1] / rate[0]).toFixed(3)} (${((rate[1] / rate[0] - 1) * 100).toFixed(1)} %);` +
+      ` client CPU per read ${(cpu[1] - cpu[0]).toFixed(1)} µs (${((cpu[1] / cpu[0] - 1) * 100).toFixed(1)} %)`,
   );
-  console.log(
-    `  ${b[0].padEnd(34)} median ${mb.toFixed(0).padStart(6)} reads/s  runs ${runs[1].map((x) => x.toFixed(0)).join(' ')}`,
-  );
-  console.log(`  ratio ${(mb / ma).toFixed(3)} (${((mb / ma - 1) * 100).toFixed(1)} %)`);
 }
 
 const primary = newPool(PRIMARY);

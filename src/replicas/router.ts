@@ -359,7 +359,14 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     } finally {
       state.view.inFlight--;
     }
-    if (!mayRetry || !this.options.retryReads || !this.#driver.isRetryableRead(failure)) throw failure;
+    // db.read() may carry anything; only what is provably a read may run a second time.
+    if (
+      !mayRetry ||
+      !this.options.retryReads ||
+      !this.#driver.isRetryableRead(failure) ||
+      !this.classify(sql).readOnly
+    )
+      throw failure;
     if (failure.code === 'REPLICA_CONNECTION') this.#markDown(state, failure);
     const next = chooseRead(
       this.#views,

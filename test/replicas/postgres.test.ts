@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { Registry } from 'prom-client';
-import { createPgRouter, type ProbeReport, type ReplicaRouter } from '../../src/replicas/index.js';
+import {
+  createPgRouter,
+  type ProbeReport,
+  type ReplicaError,
+  type ReplicaRouter,
+} from '../../src/replicas/index.js';
 import type { PgResult } from '../../src/replicas/postgres/index.js';
 import {
   ensurePostgresReplication,
@@ -18,8 +23,14 @@ import {
 const PROBE_INTERVAL = 1000;
 const HOLD_TIME = 1000;
 
+// Router pools get no 'error' listener of their own: the router must absorb idle-client errors when the
+// replica is killed (pg would otherwise crash the process).
 function pool(port: number, max = 20): pg.Pool {
-  const p = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max });
+  return new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max });
+}
+
+function adminPool(port: number): pg.Pool {
+  const p = pool(port, 2);
   p.on('error', () => {});
   return p;
 }
@@ -37,14 +48,14 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
   let replicaAdmin: pg.Pool;
   let registry: Registry;
   let db: ReplicaRouter<PgResult>;
-  const errors: Error[] = [];
+  const errors: ReplicaError[] = [];
 
   before(async () => {
     await ensurePostgresReplication();
     primaryPool = pool(PG_PRIMARY_PORT);
     replicaPool = pool(PG_REPLICA_PORT);
-    admin = pool(PG_PRIMARY_PORT, 2);
-    replicaAdmin = pool(PG_REPLICA_PORT, 2);
+    admin = adminPool(PG_PRIMARY_PORT);
+    replicaAdmin = adminPool(PG_REPLICA_PORT);
     await admin.query('DROP TABLE IF EXISTS replicas_rw');
     await admin.query('CREATE TABLE replicas_rw (id bigserial PRIMARY KEY, v text NOT NULL)');
     registry = new Registry();
@@ -216,6 +227,10 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     assert.deepEqual(firstFailures, []);
     assert.equal(failures, 0);
     assert.ok(replicaBeforeKill > 0 && onPrimary > 0);
+    assert.ok(
+      errors.every((e) => e.code === 'REPLICA_CONNECTION'),
+      'background errors are the dead replica, reported not thrown',
+    );
 
     const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1');
     await startPostgresReplica();

@@ -114,6 +114,18 @@ describe('ReplicaRouter', () => {
     await router.close();
   });
 
+  it('does not retry what db.read() sent if it is not provably a read', async () => {
+    const { driver, router } = setup(['a']);
+    await router.start();
+    driver.down.add('a');
+    await assert.rejects(router.read('SELECT nextval($1)', ['s']), {
+      code: 'REPLICA_CONNECTION',
+      target: 'a',
+    });
+    assert.deepEqual(driver.served, []);
+    await router.close();
+  });
+
   it('fail mode refuses reads when no replica qualifies', async () => {
     const { driver, router } = setup(['a'], { fallback: 'fail' });
     driver.samples.a = { lag: 9000 };
