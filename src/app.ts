@@ -1,8 +1,10 @@
 import { type AlertManager, createAlertManager, watchForAlerts } from './alerts/index.js';
 import {
   ApiServer,
+  type ApiToken,
   generateToken,
   isLoopback,
+  loadTokenFile,
   removeTokenFile,
   tokenFromEnv,
   writeTokenFile,
@@ -12,7 +14,7 @@ import type { Config, HostPort } from './config/index.js';
 import { Controller, DecisionJournal, GroupController } from './controller/index.js';
 import type { Logger } from './log/index.js';
 import { createMetrics, ProcessCpuWindow, type ScaleplaneMetrics } from './metrics/index.js';
-import { CpuSampler, LocalProvider, type Provider } from './providers/index.js';
+import { CpuSampler, type CreateProviderOptions, createProvider, type Provider } from './providers/index.js';
 
 /** CPU_SAMPLE_INTERVAL_MS is how often local instances' CPU is read; the policy averages over its window. */
 const CPU_SAMPLE_INTERVAL_MS = 1000;
@@ -42,7 +44,8 @@ export class Scaleplane {
   readonly providers = new Map<string, Provider>();
   /** Alerts of this system (crash loops, blocked at max, failed health checks); other modules may fire their own. */
   readonly alerts: AlertManager;
-  readonly token: string;
+  /** The admin token from the environment, or the one generated for a loopback API with none configured. */
+  readonly token: string | undefined;
   readonly tokenGenerated: boolean;
   balancerAddress: HostPort | undefined;
   apiAddress: HostPort | undefined;
@@ -51,24 +54,26 @@ export class Scaleplane {
   readonly #cpuTimer: NodeJS.Timeout;
   #closing: Promise<void> | undefined;
 
-  private constructor(options: ScaleplaneOptions) {
+  private constructor(options: ScaleplaneOptions, fileTokens: readonly ApiToken[]) {
     const { config, logger } = options;
     this.config = config;
     this.#logger = logger;
     const envToken = tokenFromEnv(options.env ?? process.env);
-    if (!envToken && !isLoopback(config.api.listen.host)) {
+    if (!envToken && fileTokens.length === 0 && !isLoopback(config.api.listen.host)) {
       throw new StartupError(
         `api.listen is ${config.api.listen.host}, beyond loopback, and no API token is set: ` +
-          'export SCALEPLANE_API_KEY=<a long random secret> (or SERVICE_API_KEY), or listen on 127.0.0.1',
+          'export SCALEPLANE_API_KEY=<a long random secret> (or SERVICE_API_KEY), set api.token_file, ' +
+          'or listen on 127.0.0.1',
       );
     }
-    this.token = envToken ?? generateToken();
-    this.tokenGenerated = envToken === undefined;
+    this.tokenGenerated = !envToken && fileTokens.length === 0;
+    this.token = envToken ?? (this.tokenGenerated ? generateToken() : undefined);
     this.metrics = createMetrics();
     this.balancer = new Balancer({
       config: config.balancer,
       metrics: this.metrics,
       logger: logger.child({ component: 'balancer' }),
+      routes: config.routes,
     });
 
     const sampler = new CpuSampler();
@@ -128,7 +133,10 @@ export class Scaleplane {
     watchForAlerts(this.alerts, { providers: this.providers, journal, balancer: this.balancer });
     this.#api = new ApiServer({
       listen: config.api.listen,
-      token: this.token,
+      ...(this.token !== undefined && { token: this.token }),
+      tokens: fileTokens,
+      authFailuresPerMinute: config.api.authFailuresPerMinute,
+      scaleRequestsPerMinute: config.api.scaleRequestsPerMinute,
       controller: this.controller,
       registry: this.metrics.registry,
       logger: logger.child({ component: 'api' }),
@@ -137,7 +145,8 @@ export class Scaleplane {
 
   /** start brings Scaleplane up: balancer and API listening, then every group at its initial count. */
   static async start(options: ScaleplaneOptions): Promise<Scaleplane> {
-    const app = new Scaleplane(options);
+    const fileTokens = options.config.api.tokenFile ? await loadTokenFile(options.config.api.tokenFile) : [];
+    const app = new Scaleplane(options, fileTokens);
     try {
       await app.#start();
     } catch (err) {
@@ -159,7 +168,7 @@ export class Scaleplane {
       { address: this.apiAddress },
       `control API on http://${hostPort(this.apiAddress)}/api/scalability, metrics on /metrics`,
     );
-    if (this.tokenGenerated) {
+    if (this.tokenGenerated && this.token) {
       const path = await writeTokenFile(this.apiAddress.port, this.token).catch(() => undefined);
       logger.info(
         `no SCALEPLANE_API_KEY set: generated API token ${this.token}` +
@@ -180,13 +189,11 @@ export class Scaleplane {
     const group = this.config.groups[name]!;
     const logger = this.#logger.child({ group: name });
     this.balancer.setGroup(name, [], { healthPath: group.healthPath });
-    const provider = new LocalProvider({
-      group: name,
-      config: group.provider,
-      healthPath: group.healthPath,
+    const provider = createProvider(group, {
       // The provider names the group in its own log lines.
       logger: this.#logger,
       drain: (instance) => this.balancer.drain(name, instance.id),
+      ...this.#providerOptions(name),
     });
     provider.on('change', () => {
       const instances = provider.instances();
@@ -210,6 +217,11 @@ export class Scaleplane {
     return provider;
   }
 
+  /** providerOptions are the HA hooks of a group's provider (instance registry); none by default. */
+  #providerOptions(_name: string): Partial<CreateProviderOptions> {
+    return {};
+  }
+
   /** close stops the loop and the API, drains and stops every instance, then the balancer. Safe to call twice. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -219,7 +231,8 @@ export class Scaleplane {
       await Promise.all([...this.providers.values()].map((p) => p.close()));
       await this.balancer.close();
       await this.alerts.close();
-      if (this.tokenGenerated && this.apiAddress) await removeTokenFile(this.apiAddress.port, this.token);
+      if (this.tokenGenerated && this.token && this.apiAddress)
+        await removeTokenFile(this.apiAddress.port, this.token);
     })();
     return this.#closing;
   }

@@ -310,7 +310,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     await this.#listening?.catch(() => undefined);
     if (this.#server.listening) {
       await new Promise<void>((resolve) => {
-        const grace = setTimeout(() => this.#server.closeAllConnections(), this.#config.drainTimeout);
+        const grace = setTimeout(() => {
+          this.#server.closeAllConnections();
+          for (const socket of this.#proxy.tunnels) socket.destroy();
+        }, this.#config.drainTimeout);
         grace.unref();
         this.#server.close(() => {
           clearTimeout(grace);

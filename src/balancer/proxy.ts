@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream';
+import { type Duplex, pipeline } from 'node:stream';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
@@ -147,6 +147,8 @@ export class ProxyPath {
   readonly logger: BalancerLogger;
   /** Once set, responses carry `Connection: close` so clients leave. */
   closing = false;
+  /** Client sockets of open upgraded connections (WebSockets), cut at the close deadline. */
+  readonly tunnels = new Set<Duplex>();
   readonly #onClosingExchangeEnd: () => void;
 
   constructor(options: ProxyOptions) {

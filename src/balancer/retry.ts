@@ -58,6 +58,7 @@ export interface RetryInput {
 export type RetryReason =
   | 'ConnectFailed'
   | 'StaleKeepAlive'
+  | 'IdempotentReset'
   | 'ResponseStarted'
   | 'RetryLimit'
   | 'BodyStreamed'
@@ -79,6 +80,7 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS
 const decisions = {
   ConnectFailed: { retry: true, reason: 'ConnectFailed' },
   StaleKeepAlive: { retry: true, reason: 'StaleKeepAlive' },
+  IdempotentReset: { retry: true, reason: 'IdempotentReset' },
   ResponseStarted: { retry: false, reason: 'ResponseStarted' },
   RetryLimit: { retry: false, reason: 'RetryLimit' },
   BodyStreamed: { retry: false, reason: 'BodyStreamed' },
@@ -95,9 +97,10 @@ const decisions = {
  * 1. never once a response started or the retry budget is spent;
  * 2. never once any of the body was streamed (it is gone and cannot be replayed);
  * 3. always when no connection was made (the backend saw nothing), whatever the method;
- * 4. when a reused keep-alive socket was reset before any response byte — the backend most likely
- *    closed it as idle just as we sent — but only for a bodiless request whose method is idempotent
- *    or that carries an Idempotency-Key;
+ * 4. when the connection was reset before any response byte — on a reused keep-alive socket the
+ *    backend most likely closed it as idle just as we sent; on a fresh one it died — but only for a
+ *    bodiless request whose method is idempotent or that carries an Idempotency-Key, since the
+ *    backend may have acted on it;
  * 5. and then only while the group's retry budget has room, so retries cannot storm.
  */
 export function retryDecision(input: RetryInput): RetryDecision {
@@ -113,8 +116,9 @@ function safeToRetry(input: RetryInput): RetryDecision {
   if (input.bodyStarted) return decisions.BodyStreamed;
   if (input.failure === 'connect') return decisions.ConnectFailed;
   if (input.failure !== 'reset') return decisions.NotRetriable;
-  if (!input.reusedSocket) return decisions.FreshConnectionReset;
   if (input.hasBody) return decisions.HasBody;
-  if (!IDEMPOTENT_METHODS.has(input.method) && !input.idempotencyKey) return decisions.NotIdempotent;
-  return decisions.StaleKeepAlive;
+  if (!IDEMPOTENT_METHODS.has(input.method) && !input.idempotencyKey) {
+    return input.reusedSocket ? decisions.NotIdempotent : decisions.FreshConnectionReset;
+  }
+  return input.reusedSocket ? decisions.StaleKeepAlive : decisions.IdempotentReset;
 }

@@ -62,10 +62,16 @@ export function proxyUpgrade(
     if (upHead.length > 0) socket.write(upHead);
     if (head.length > 0) upSocket.write(head);
     const close = (): void => {
+      proxy.tunnels.delete(socket);
       socket.destroy();
       upSocket.destroy();
       release();
     };
+    proxy.tunnels.add(socket);
+    // Either side's FIN ends the tunnel: sockets from an http server allow half-open, and a
+    // half-closed tunnel would otherwise hold its in-flight count forever.
+    socket.once('end', close);
+    upSocket.once('end', close);
     socket.once('close', close);
     upSocket.once('close', close);
     socket.pipe(upSocket);

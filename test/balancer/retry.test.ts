@@ -42,8 +42,20 @@ test('retryDecision: only requests no backend can have acted on are repeated', (
       reason: 'HasBody',
     },
     {
-      name: 'GET reset on fresh socket',
+      name: 'GET reset on fresh socket (instance died): idempotent, retried',
       input: { reusedSocket: false },
+      retry: true,
+      reason: 'IdempotentReset',
+    },
+    {
+      name: 'DELETE reset on fresh socket',
+      input: { method: 'DELETE', reusedSocket: false },
+      retry: true,
+      reason: 'IdempotentReset',
+    },
+    {
+      name: 'POST reset on fresh socket',
+      input: { method: 'POST', reusedSocket: false },
       retry: false,
       reason: 'FreshConnectionReset',
     },

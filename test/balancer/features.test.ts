@@ -1,0 +1,246 @@
+// Outlier ejection and recovery, panic, slow start, routes, WebSocket pass-through, limits and
+// client aborts, on real HTTP backends.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import type { TestContext } from 'node:test';
+import { test } from 'node:test';
+import { Balancer, type Ejection, type Recovery, type Unhealthy } from '../../src/balancer/index.js';
+import type { BalancerConfig, RouteConfig } from '../../src/config/types.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { config, counter, deferred, json, ready, send, startBackend } from './helpers.js';
+
+async function start(
+  t: TestContext,
+  cfg: BalancerConfig,
+  extra: { routes?: RouteConfig[]; now?: () => number } = {},
+) {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: cfg, metrics, ...extra });
+  t.after(() => balancer.close());
+  const { port } = await balancer.listen();
+  return { balancer, metrics, port };
+}
+
+const outlierOn = {
+  consecutive5xx: 3,
+  consecutiveGatewayErrors: 2,
+  baseEjectionTime: 300,
+  maxEjectionTime: 10_000,
+  maxEjectionPercent: 50,
+  panicThreshold: 50,
+};
+
+test('outlier: consecutive 5xx eject an instance, events and metrics say so, it comes back', async (t) => {
+  let failing = true;
+  const bad = await startBackend(t, (_req, res) => {
+    res.statusCode = failing ? 500 : 200;
+    res.end('bad');
+  });
+  const good = await startBackend(t, (_req, res) => res.end('good'));
+  const { balancer, metrics, port } = await start(t, config({ outlier: outlierOn }));
+  balancer.setGroup('web', ready(['bad', bad.address], ['good', good.address]));
+  const events: string[] = [];
+  balancer.on('ejection', (e: Ejection) => events.push(`eject ${e.id} ${e.reason} ${e.duration}`));
+  balancer.on('unhealthy', (u: Unhealthy) => events.push(`unhealthy ${u.id} ${u.source}`));
+  const recovered = once(balancer, 'recovery') as Promise<[Recovery]>;
+
+  const statuses: number[] = [];
+  for (let i = 0; i < 10; i++) statuses.push((await send(port)).status);
+  // Round-robin: bad answers 500 on the 1st, 3rd and 5th request, then it is out.
+  assert.deepEqual(statuses, [500, 200, 500, 200, 500, 200, 200, 200, 200, 200]);
+  assert.deepEqual(events, ['eject bad Consecutive5xx 300', 'unhealthy bad outlier']);
+  assert.equal(balancer.stats('web').backends.find((b) => b.id === 'bad')?.ejected, true);
+  assert.equal(
+    await counter(metrics.registry.getSingleMetric('scaleplane_outlier_ejections_total') as never, {
+      group: 'web',
+    }),
+    1,
+  );
+  failing = false;
+  const [recovery] = await recovered;
+  assert.equal(recovery.id, 'bad');
+  const after = new Set<string>();
+  for (let i = 0; i < 4; i++) after.add((await send(port)).body.toString());
+  assert.deepEqual([...after].sort(), ['bad', 'good']);
+});
+
+test('outlier: at most max_ejection_percent are ejected; panic uses every instance', async (t) => {
+  const backends = await Promise.all(
+    [0, 1, 2].map(() =>
+      startBackend(t, (_req, res) => {
+        res.statusCode = 503;
+        res.end();
+      }),
+    ),
+  );
+  const { balancer, port } = await start(t, config({ outlier: { ...outlierOn, maxEjectionPercent: 34 } }));
+  balancer.setGroup('web', ready(...backends.map((b, i) => [`b${i}`, b.address] as [string, string])));
+  for (let i = 0; i < 20; i++) await send(port);
+  const stats = balancer.stats('web');
+  assert.equal(stats.backends.filter((b) => b.ejected).length, 1, 'only one of three may be out at 34%');
+  assert.equal(stats.panic, false, '2 of 3 usable is not below 50%');
+
+  const { balancer: b2, port: p2 } = await start(
+    t,
+    config({ outlier: { ...outlierOn, maxEjectionPercent: 100 } }),
+  );
+  b2.setGroup('web', ready(...backends.map((b, i) => [`b${i}`, b.address] as [string, string])));
+  for (let i = 0; i < 20; i++) await send(p2);
+  assert.equal(b2.stats('web').panic, true, 'too few usable: panic');
+  const before = backends.map((b) => b.requests);
+  for (let i = 0; i < 6; i++) assert.equal((await send(p2)).status, 503);
+  assert.ok(
+    backends.every((b, i) => b.requests > before[i]!),
+    'in panic every instance gets requests',
+  );
+});
+
+test('slow start: a new instance starts at 10% of its weight and ramps up', async (t) => {
+  let now = 0;
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const b = await startBackend(t, (_req, res) => res.end('b'));
+  const { balancer, port } = await start(t, config({ slowStart: 10_000 }), { now: () => now });
+  balancer.setGroup('web', ready(['a', a.address]));
+  balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+  const count = async (n: number) => {
+    let hits = 0;
+    for (let i = 0; i < n; i++) if ((await send(port)).body.toString() === 'b') hits++;
+    return hits;
+  };
+  const early = await count(22);
+  assert.ok(early <= 3, `new instance got ${early}/22 at 10% weight`);
+  now = 10_000;
+  const later = await count(20);
+  assert.equal(later, 10, 'full weight after the window');
+});
+
+test('routes: by host (exact and wildcard) and path prefix, first match wins; 404 when none', async (t) => {
+  const names = ['api', 'static', 'www'];
+  const backends = await Promise.all(names.map((n) => startBackend(t, (_req, res) => res.end(n))));
+  const routes: RouteConfig[] = [
+    { host: 'api.example.com', group: 'api' },
+    { pathPrefix: '/static/', group: 'static' },
+    { host: '*.example.com', group: 'www', algorithm: 'p2c' },
+  ];
+  const { balancer, port } = await start(t, config(), { routes });
+  names.forEach((n, i) => balancer.setGroup(n, ready([`${n}-1`, backends[i]!.address])));
+  const cases: [host: string, path: string, want: string | number][] = [
+    ['api.example.com', '/static/x', 'api'],
+    ['API.example.com:8080', '/', 'api'],
+    ['other.test', '/static/logo.png', 'static'],
+    ['shop.example.com', '/', 'www'],
+    ['example.com', '/', 404],
+  ];
+  for (const [host, path, want] of cases) {
+    const reply = await send(port, { path, headers: { host } });
+    if (typeof want === 'number') {
+      assert.equal(reply.status, want, `${host}${path}`);
+      assert.deepEqual(json(reply), { error: 'no route for this host and path' });
+    } else assert.equal(reply.body.toString(), want, `${host}${path}`);
+  }
+});
+
+test('WebSocket upgrade is passed through and counted in flight while open', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end());
+  backend.server.on('upgrade', (req, socket) => {
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `X-Path: ${req.url}\r\n\r\n`,
+    );
+    socket.on('data', (chunk: Buffer) => socket.write(`echo:${chunk}`));
+  });
+  const { balancer, port } = await start(t, config());
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const client = net.connect(port, '127.0.0.1');
+  t.after(() => client.destroy());
+  await once(client, 'connect');
+  client.write(
+    'GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  let received = '';
+  const got = (text: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (received.includes(text)) {
+          client.off('data', onData);
+          resolve();
+        }
+      };
+      const onData = (chunk: Buffer) => {
+        received += chunk.toString();
+        check();
+      };
+      client.on('data', onData);
+      check();
+    });
+  await got('\r\n\r\n');
+  assert.match(received, /^HTTP\/1\.1 101 /);
+  assert.match(received, /X-Path: \/chat/);
+  client.write('ping');
+  await got('echo:ping');
+  assert.equal(balancer.stats('web').backends[0]?.inFlight, 1, 'open WebSocket counts as in flight');
+  const drained = balancer.drain('web', 'a');
+  client.end();
+  await drained;
+  assert.equal(balancer.stats('web').backends[0]?.inFlight, 0);
+});
+
+test('limits: 413 for a body over max_request_body (declared or chunked), 431 for huge headers, 502 for a huge response header', async (t) => {
+  let received = 0;
+  const backend = await startBackend(t, (req, res) => {
+    req.on('data', (c: Buffer) => {
+      received += c.length;
+    });
+    req.on('end', () => {
+      if (req.url === '/big-header') res.setHeader('X-Big', 'x'.repeat(4096));
+      res.end('ok');
+    });
+  });
+  const { balancer, port } = await start(t, config({ maxRequestBody: 1024, maxHeaderSize: 2048 }));
+  balancer.setGroup('web', ready(['a', backend.address]));
+  assert.equal((await send(port, { method: 'POST', body: 'x'.repeat(1000) })).status, 200);
+  const declared = await send(port, { method: 'POST', body: 'x'.repeat(5000) }).catch((err) => err);
+  assert.equal(declared.status, 413, String(declared));
+  assert.deepEqual(json(declared), { error: 'request body too large', group: 'web' });
+
+  // Chunked: no length up front, so the limit applies as the body streams.
+  const chunked = await new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.write('y'.repeat(800));
+    setTimeout(() => req.end('y'.repeat(800)), 50);
+  });
+  assert.equal(chunked, 413);
+
+  const headers = await send(port, { headers: { 'X-Huge': 'h'.repeat(4096) } }).catch((err) => err);
+  assert.equal(headers.status, 431);
+  const big = await send(port, { path: '/big-header' });
+  assert.equal(big.status, 502);
+  assert.ok(received < 1024 + 1600 + 1, 'the oversized chunked body did not all go through');
+});
+
+test('client abort: the upstream request is abandoned and nothing leaks', async (t) => {
+  const arrived = deferred();
+  const upstreamClosed = deferred();
+  const backend = await startBackend(t, (req) => {
+    arrived.resolve();
+    req.socket.on('close', () => upstreamClosed.resolve());
+  });
+  const { balancer, port } = await start(t, config());
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const req = http.get({ host: '127.0.0.1', port, path: '/hang', agent: false });
+  req.on('error', () => {});
+  await arrived.promise;
+  assert.equal(balancer.stats('web').inFlight, 1);
+  req.destroy();
+  await upstreamClosed.promise;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(balancer.stats('web').inFlight, 0);
+  assert.equal(balancer.stats('web').backends[0]?.inFlight, 0);
+});
