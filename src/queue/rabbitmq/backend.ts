@@ -337,6 +337,46 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       };
     };
 
+    const consumeOn = async (ch: Channel) => {
+      const { consumerTag } = await ch.consume(
+        names.queue,
+        (msg) => {
+          if (msg === null) {
+            // The broker cancelled us (queue restarting or deleted) while the connection stayed up.
+            if (!stopped) void resume(ch);
+            return;
+          }
+          if (stopped) ch.nack(msg, false, true);
+          else opts.deliver(deliveryFor(ch, msg));
+        },
+        { noAck: false },
+      );
+      current = { ch, tag: consumerTag };
+    };
+    const resume = async (ch: Channel) => {
+      for (let n = 1; !stopped && !closed && current?.ch === ch; n++) {
+        const delay = backoffDelay(n, context.reconnect, context.random);
+        context.onConnection({
+          state: 'reconnecting',
+          attempt: n,
+          delay,
+          error: `consumer of ${queue} cancelled`,
+        });
+        await sleep(delay);
+        try {
+          await consumeOn(ch);
+          context.onConnection({ state: 'connected' });
+          return;
+        } catch (error) {
+          // A failed consume closes the channel; the connection's close/reconnect path takes over then.
+          context.onError(
+            new QueueError('QUEUE_CONNECTION', `rabbitmq: cannot resume ${queue}`, { cause: error }),
+          );
+          return;
+        }
+      }
+    };
+
     const subscribe: Subscriber = async (m) => {
       const ch = await m.createChannel();
       ch.on('error', (error: Error) =>
@@ -344,18 +384,13 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           new QueueError('QUEUE_BACKEND', `rabbitmq consumer ${queue}: ${error.message}`, { cause: error }),
         ),
       );
+      ch.on('close', () => {
+        // A channel closed under a live connection (not by a reconnect) is reopened here.
+        if (!stopped && !closed && current?.ch === ch && model === m) void subscribe(m).catch(() => {});
+      });
       await assertTopology(ch, queue);
       await ch.prefetch(opts.concurrency);
-      const { consumerTag } = await ch.consume(
-        names.queue,
-        (msg) => {
-          if (!msg) return; // consumer cancelled by the broker (queue deleted); the next connect resubscribes
-          if (stopped) ch.nack(msg, false, true);
-          else opts.deliver(deliveryFor(ch, msg));
-        },
-        { noAck: false },
-      );
-      current = { ch, tag: consumerTag };
+      await consumeOn(ch);
     };
 
     subscribers.add(subscribe);
