@@ -1,6 +1,7 @@
 export { activationStage } from './activation.js';
 export { type AppendLog, appendToLog, emptyLog } from './append-log.js';
 export { changeInPeriod, limitRate, scaleDownLimit, scaleUpLimit } from './behavior.js';
+export { LIVE_PANIC, type LiveScalingSettings, livePolicy } from './live.js';
 export { panicStage } from './panic.js';
 export {
   decide,
