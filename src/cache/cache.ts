@@ -652,8 +652,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       return undefined;
     }
     try {
-      const value = this.#serializer.deserialize(decoded.value);
-      return { entry: { ...decoded, value }, bytes: decoded.value.length };
+      const bytes = decoded.value.length;
+      const entry = decoded as CacheEntry;
+      entry.value = this.#serializer.deserialize(decoded.value);
+      return { entry, bytes };
     } catch (error) {
       this.#report(
         'serializer',

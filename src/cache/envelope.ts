@@ -27,10 +27,11 @@ export function decodeEntry(text: string): DecodedEnvelope | undefined {
   if (first < 0) return undefined;
   const second = text.indexOf('\n', first + 1);
   if (second < 0) return undefined;
-  const head = text.slice(0, first).split(' ');
-  if (head.length !== 7 || head[0] !== VERSION) return undefined;
-  const marks = head.slice(1, 6).map(Number);
-  if (marks.some((n) => !Number.isFinite(n))) return undefined;
+  if (!text.startsWith(`${VERSION} `)) return undefined;
+  const head = text.slice(VERSION.length + 1, first).split(' ');
+  if (head.length !== 6) return undefined;
+  const marks = [Number(head[0]), Number(head[1]), Number(head[2]), Number(head[3]), Number(head[4])];
+  for (const mark of marks) if (!Number.isFinite(mark)) return undefined;
   const tagsText = text.slice(first + 1, second);
   let tags: string[] = [];
   if (tagsText !== '[]') {
@@ -57,6 +58,6 @@ export function decodeEntry(text: string): DecodedEnvelope | undefined {
     staleUntil,
     graceUntil,
     tags,
-    negative: head[6] === '1',
+    negative: head[5] === '1',
   };
 }

@@ -117,9 +117,11 @@ export class RedisTier {
   /** exec runs one command through the gate; never throws. */
   async exec<T>(operation: string, run: (client: RedisClient) => Promise<T>): Promise<RedisResult<T>> {
     if (this.#closed || this.client.status !== 'ready') return UNAVAILABLE;
-    const allowed = breakerAllow(this.#breaker, this.#clock.now(), this.#config.breaker);
-    this.#breaker = allowed.state;
-    if (!allowed.allowed) return UNAVAILABLE;
+    if (this.#breaker.status !== 'closed') {
+      const allowed = breakerAllow(this.#breaker, this.#clock.now(), this.#config.breaker);
+      this.#breaker = allowed.state;
+      if (!allowed.allowed) return UNAVAILABLE;
+    }
     const started = this.#clock.now();
     try {
       const pending = run(this.client);
@@ -239,8 +241,8 @@ export class RedisTier {
   }
 
   #succeeded(): void {
-    const step = breakerSuccess(this.#breaker);
-    this.#breaker = step.state;
+    if (this.#up && this.#breaker.failures === 0) return;
+    this.#breaker = breakerSuccess(this.#breaker).state;
     if (!this.#up) {
       this.#up = true;
       this.#hooks.up();

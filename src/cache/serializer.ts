@@ -83,6 +83,8 @@ export const jsonSerializer: Serializer = {
     return JSON.stringify(value, replacer) ?? JSON.stringify(tagged('undefined', 0));
   },
   deserialize(text) {
+    // A reviver makes JSON.parse several times slower; text without a tag needs none.
+    if (!text.includes(`"${TAG}"`)) return JSON.parse(text);
     revivedUndefined = false;
     return JSON.parse(text, reviver);
   },

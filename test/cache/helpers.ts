@@ -87,5 +87,8 @@ export async function shutdownRedis(own: OwnRedis): Promise<void> {
   const exited = once(own.process, 'exit');
   await admin.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
   admin.disconnect();
+  // SHUTDOWN cannot fail to stop it, but a lost connection could; never wait forever.
+  const killer = setTimeout(() => own.process.kill('SIGKILL'), 3000);
   await exited;
+  clearTimeout(killer);
 }
