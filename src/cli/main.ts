@@ -5,6 +5,7 @@ import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import { createLogger, type LogLevel } from '../log/index.js';
 import { ApiClient, CliError } from './client.js';
 import { formatEvent, formatStatus } from './format.js';
+import { registerNginx } from './nginx.js';
 import { registerSimulate } from './simulate.js';
 
 const DEFAULT_API = 'http://127.0.0.1:9090';
@@ -73,7 +74,8 @@ function buildProgram(): Command {
           const scaling = g.scaling
             ? `scaled on ${g.scaling.metrics.map((m) => `${m.type} target ${m.target}`).join(', ')}`
             : 'scaled by hand';
-          return `  group ${g.name}: ${g.provider.command} (${g.minInstances}..${g.maxInstances}, ${scaling})`;
+          const what = g.provider.provider === 'local' ? g.provider.command : `${g.provider.provider}`;
+          return `  group ${g.name}: ${what} (${g.minInstances}..${g.maxInstances}, ${scaling})`;
         })
         .join('\n');
       console.log(`${opts.config}: valid\n${groups}`);
@@ -132,6 +134,7 @@ function buildProgram(): Command {
     });
 
   registerSimulate(program);
+  registerNginx(program);
   return program;
 }
 

@@ -4,7 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseDuration, parseSize } from './duration.js';
+import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
 import { parseListen } from './listen.js';
 import type {
   AlertSinkConfig,
@@ -16,12 +16,16 @@ import type {
   ControllerConfig,
   GroupConfig,
   HealthCheckConfig,
+  LeaseConfig,
   LocalProviderConfig,
   MetricConfig,
   NginxDriverConfig,
   OutlierConfig,
+  ProviderConfig,
+  ResourcesConfig,
   RouteConfig,
   ScalingConfig,
+  StateConfig,
 } from './types.js';
 
 /** SHORT_FORM_GROUP is the name of the single group a short-form file defines. */
@@ -281,6 +285,37 @@ export const apiSchema = mapping({
   }),
 );
 
+const storeName = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_:-]{0,62}$/, { error: 'lowercase letters, digits, "_", ":" and "-"' })
+  .default('scaleplane');
+
+const leaseSchema = mapping({
+  backend: z.enum(['redis', 'postgres']),
+  url: text,
+  ttl: duration('positive').prefault('6s'),
+  name: storeName,
+}).transform((raw): LeaseConfig => ({ backend: raw.backend, url: raw.url, ttl: raw.ttl, name: raw.name }));
+
+const stateSchema = mapping({
+  backend: z.enum(['file', 'redis', 'postgres']),
+  url: text.optional(),
+  path: text.optional(),
+  name: storeName,
+})
+  .superRefine((raw, ctx) => {
+    if (raw.backend !== 'file' && raw.url === undefined)
+      ctx.addIssue({ code: 'custom', path: ['url'], message: `required for backend ${raw.backend}` });
+  }, whenMapping)
+  .transform(
+    (raw): StateConfig => ({
+      backend: raw.backend,
+      name: raw.name,
+      ...(raw.url === undefined ? {} : { url: raw.url }),
+      ...(raw.path === undefined ? {} : { path: raw.path }),
+    }),
+  );
+
 // A sink is a one-key mapping `kind: options`, like a metric. URLs and DSNs are secrets: each can
 // come from an environment variable instead (`url_env`, `dsn_env`), read when Scaleplane starts.
 const alertHttpShape = {
@@ -371,7 +406,16 @@ export const alertsSchema = mapping({
 export const controllerSchema = mapping({
   interval: duration('positive').prefault('15s'),
   journal_size: atLeastOne.default(1000),
-}).transform((raw): ControllerConfig => ({ interval: raw.interval, journalSize: raw.journal_size }));
+  lease: leaseSchema.optional(),
+  state: stateSchema.optional(),
+}).transform(
+  (raw): ControllerConfig => ({
+    interval: raw.interval,
+    journalSize: raw.journal_size,
+    ...(raw.lease === undefined ? {} : { lease: raw.lease }),
+    ...(raw.state === undefined ? {} : { state: raw.state }),
+  }),
+);
 
 const cpuMetricSchema = mapping({
   target: z.number().positive(),
@@ -432,7 +476,9 @@ export const scalingSchema = mapping({
 /** GroupDraft is a parsed group before it is resolved against the file's folder and the balancer. */
 export interface GroupDraft extends Omit<GroupConfig, 'name' | 'healthPath' | 'provider'> {
   healthPath: string | undefined;
-  provider: Omit<LocalProviderConfig, 'cwd'> & { cwd: string | undefined };
+  provider:
+    | Exclude<ProviderConfig, LocalProviderConfig>
+    | (Omit<LocalProviderConfig, 'cwd'> & { cwd: string | undefined });
 }
 
 /** ConfigDraft is a parsed file, either form, before `resolveConfig`. */
@@ -477,13 +523,15 @@ function defaultMaxInstances(min: number): number {
   return Math.max(min, 1);
 }
 
+const PROVIDERS = ['local', 'kubernetes', 'aws'] as const;
+
 const localProviderShape = {
   provider: z
-    .literal('local', {
-      error: (issue) => `unknown provider ${JSON.stringify(issue.input)} (only "local" exists for now)`,
+    .enum(PROVIDERS, {
+      error: (issue) => `unknown provider ${JSON.stringify(issue.input)} (known: ${PROVIDERS.join(', ')})`,
     })
     .default('local'),
-  command: text,
+  command: text.optional(),
   port_env: envName.default('PORT'),
   cwd: text.optional(),
   env: envMap.default({}),
@@ -496,9 +544,52 @@ const localProviderShape = {
   }).prefault({}),
 };
 
+const port = z.int().min(1).max(65535);
+
+/** PROVIDER_KEYS lists the keys only one provider accepts, so a key of another one is an error. */
+const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
+  local: ['command', 'port_env', 'cwd', 'env', 'host', 'start_timeout', 'stop_timeout', 'crash_loop'],
+  kubernetes: ['namespace', 'name', 'kind', 'port', 'container', 'mode', 'kubeconfig', 'context'],
+  aws: [
+    'auto_scaling_group',
+    'region',
+    'endpoint',
+    'port',
+    'instance_warmup',
+    'min_healthy_percentage',
+    'poll_interval',
+  ],
+};
+
+const engineShape = {
+  namespace: text.optional(),
+  name: text.optional(),
+  kind: z.enum(['Deployment', 'StatefulSet']).optional(),
+  port: port.optional(),
+  container: text.optional(),
+  mode: z.enum(['controller', 'hpa']).optional(),
+  kubeconfig: text.optional(),
+  context: text.optional(),
+  auto_scaling_group: text.optional(),
+  region: text.optional(),
+  endpoint: z.url().optional(),
+  instance_warmup: duration('nonnegative').optional(),
+  min_healthy_percentage: percent.optional(),
+  poll_interval: duration('positive').optional(),
+  resources: mapping({
+    cpu: z.number().positive().optional(),
+    memory: z
+      .union([z.string(), z.number()], { error: 'expected a size such as 256Mi' })
+      .transform(parsedBy(parseByteSize))
+      .optional(),
+    instance_type: text.optional(),
+  }).optional(),
+};
+
 /** groupSchema is one entry of `groups`. */
 export const groupSchema = mapping({
   ...localProviderShape,
+  ...engineShape,
   min_instances: count.default(1),
   max_instances: atLeastOne.optional(),
   initial_instances: count.optional(),
@@ -514,6 +605,22 @@ export const groupSchema = mapping({
     if (raw.scaling !== undefined && raw.max_instances === undefined) {
       ctx.addIssue({ code: 'custom', path: ['max_instances'], message: 'required when scaling is set' });
     }
+    const kind = (raw as { provider?: (typeof PROVIDERS)[number] }).provider ?? 'local';
+    if (!PROVIDERS.includes(kind)) return;
+    const required = { local: 'command', kubernetes: 'name', aws: 'auto_scaling_group' }[kind];
+    if ((raw as Record<string, unknown>)[required] === undefined)
+      ctx.addIssue({ code: 'custom', path: [required], message: `required for provider ${kind}` });
+    for (const [other, keys] of Object.entries(PROVIDER_KEYS)) {
+      for (const key of keys) {
+        if (other === kind || PROVIDER_KEYS[kind].includes(key)) continue;
+        if (
+          Object.hasOwn(raw, key) &&
+          (raw as Record<string, unknown>)[key] !== undefined &&
+          !(other === 'local' && LOCAL_DEFAULTED.has(key))
+        )
+          ctx.addIssue({ code: 'custom', path: [key], message: `belongs to provider ${other}, not ${kind}` });
+      }
+    }
   }, whenMapping)
   .transform((raw): GroupDraft => {
     const maxInstances = raw.max_instances ?? defaultMaxInstances(raw.min_instances);
@@ -522,17 +629,59 @@ export const groupSchema = mapping({
       maxInstances,
       initialInstances: raw.initial_instances ?? raw.min_instances,
       healthPath: raw.health_path,
-      provider: localProvider(raw),
+      provider: providerDraft(raw),
+      ...(raw.resources === undefined ? {} : { resources: resourcesConfig(raw.resources) }),
       ...(raw.scaling === undefined ? {} : { scaling: raw.scaling }),
     };
   });
 
 type LocalProviderRaw = z.output<z.ZodObject<typeof localProviderShape>>;
+type EngineRaw = z.output<z.ZodObject<typeof engineShape>>;
+
+/** Keys the local shape defaults; they are not "set" on other providers' groups. */
+const LOCAL_DEFAULTED = new Set(['port_env', 'env', 'host', 'start_timeout', 'stop_timeout', 'crash_loop']);
+
+function resourcesConfig(raw: NonNullable<EngineRaw['resources']>): ResourcesConfig {
+  return {
+    ...(raw.cpu === undefined ? {} : { cpu: raw.cpu }),
+    ...(raw.memory === undefined ? {} : { memory: raw.memory }),
+    ...(raw.instance_type === undefined ? {} : { instanceType: raw.instance_type }),
+  };
+}
+
+function providerDraft(raw: LocalProviderRaw & EngineRaw): GroupDraft['provider'] {
+  if (raw.provider === 'kubernetes') {
+    return {
+      provider: 'kubernetes',
+      namespace: raw.namespace ?? 'default',
+      name: raw.name ?? '',
+      kind: raw.kind ?? 'Deployment',
+      port: raw.port ?? 80,
+      mode: raw.mode ?? 'controller',
+      ...(raw.container === undefined ? {} : { container: raw.container }),
+      ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }),
+      ...(raw.context === undefined ? {} : { context: raw.context }),
+    };
+  }
+  if (raw.provider === 'aws') {
+    return {
+      provider: 'aws',
+      autoScalingGroup: raw.auto_scaling_group ?? '',
+      port: raw.port ?? 80,
+      instanceWarmup: raw.instance_warmup ?? 60_000,
+      minHealthyPercentage: raw.min_healthy_percentage ?? 90,
+      pollInterval: raw.poll_interval ?? 5_000,
+      ...(raw.region === undefined ? {} : { region: raw.region }),
+      ...(raw.endpoint === undefined ? {} : { endpoint: raw.endpoint }),
+    };
+  }
+  return localProvider(raw);
+}
 
 function localProvider(raw: LocalProviderRaw): GroupDraft['provider'] {
   return {
-    provider: raw.provider,
-    command: raw.command,
+    provider: 'local',
+    command: raw.command ?? '',
     cwd: raw.cwd,
     portEnv: raw.port_env,
     env: raw.env,
@@ -620,7 +769,7 @@ const shortScalingSchema = mapping({
 export const shortFormSchema = mapping(
   {
     ...sections,
-    command: localProviderShape.command,
+    command: text,
     port_env: localProviderShape.port_env,
     env: localProviderShape.env,
     cwd: localProviderShape.cwd,
@@ -705,7 +854,11 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
       maxInstances: group.maxInstances,
       initialInstances: group.initialInstances,
       healthPath: group.healthPath ?? draft.balancer.health.path,
-      provider: { ...group.provider, cwd: resolveCwd(options.baseDir, group.provider.cwd) },
+      provider:
+        group.provider.provider === 'local'
+          ? { ...group.provider, cwd: resolveCwd(options.baseDir, group.provider.cwd) }
+          : group.provider,
+      ...(group.resources === undefined ? {} : { resources: group.resources }),
       ...(group.scaling === undefined ? {} : { scaling: group.scaling }),
     };
   }

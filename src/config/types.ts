@@ -174,6 +174,59 @@ export interface LocalProviderConfig {
   crashLoopWindow: number;
 }
 
+/** KubernetesProviderConfig scales a Deployment or StatefulSet through its `scale` subresource. */
+export interface KubernetesProviderConfig {
+  provider: 'kubernetes';
+  /** @defaultValue 'default' */
+  namespace: string;
+  /** Name of the Deployment or StatefulSet. */
+  name: string;
+  /** @defaultValue 'Deployment' */
+  kind: 'Deployment' | 'StatefulSet';
+  /** Container port the balancer connects to on each Ready pod's IP. @defaultValue 80 */
+  port: number;
+  /** Container whose `resources` a resize patches. @defaultValue the first container */
+  container?: string;
+  /** `controller`: Scaleplane scales; `hpa`: Scaleplane writes an autoscaling/v2 HPA and lets Kubernetes scale. @defaultValue 'controller' */
+  mode: 'controller' | 'hpa';
+  /** Kubeconfig file. @defaultValue $KUBECONFIG, ~/.kube/config, or the in-cluster service account */
+  kubeconfig?: string;
+  /** Kubeconfig context. @defaultValue its current-context */
+  context?: string;
+}
+
+/** AwsProviderConfig scales an EC2 Auto Scaling group. */
+export interface AwsProviderConfig {
+  provider: 'aws';
+  /** Auto Scaling group name. */
+  autoScalingGroup: string;
+  /** @defaultValue the SDK's chain (AWS_REGION, profile) */
+  region?: string;
+  /** Endpoint override for both Auto Scaling and EC2 (tests, VPC endpoints). */
+  endpoint?: string;
+  /** Port the balancer connects to on each instance's private IP. @defaultValue 80 */
+  port: number;
+  /** An instance counts as in service this long after it is InService. @defaultValue 60000 (ms) */
+  instanceWarmup: number;
+  /** Instance refresh floor; raised as needed so min_instances stay in service. @defaultValue 90 */
+  minHealthyPercentage: number;
+  /** How often membership is polled. @defaultValue 5000 (ms) */
+  pollInterval: number;
+}
+
+/** ProviderConfig is a group's engine and the fields that engine needs. */
+export type ProviderConfig = LocalProviderConfig | KubernetesProviderConfig | AwsProviderConfig;
+
+/** ResourcesConfig is the size of each instance (vertical scaling): `resources: {cpu: 0.5, memory: 256Mi}`. */
+export interface ResourcesConfig {
+  /** Cores. */
+  cpu?: number;
+  /** Bytes. */
+  memory?: number;
+  /** AWS instance type. */
+  instanceType?: string;
+}
+
 /** GroupConfig is one group of interchangeable instances. */
 export interface GroupConfig {
   name: string;
@@ -185,7 +238,9 @@ export interface GroupConfig {
   initialInstances: number;
   /** Health path probed for readiness and by the balancer. @defaultValue balancer.health.path */
   healthPath: string;
-  provider: LocalProviderConfig;
+  provider: ProviderConfig;
+  /** Size of each instance; absent: whatever the engine gives. */
+  resources?: ResourcesConfig;
   /** Absent: the group is scaled only by hand. */
   scaling?: ScalingConfig;
 }
@@ -196,6 +251,32 @@ export interface ControllerConfig {
   interval: number;
   /** Decisions kept in memory for the events API. @defaultValue 1000 */
   journalSize: number;
+  /** Leader lease: several `scaleplane up` share the groups and one of them leads. Absent: always lead. */
+  lease?: LeaseConfig;
+  /** Where desired counts, the journal and (local) instances are kept. Absent: a JSON file next to the config. */
+  state?: StateConfig;
+}
+
+/** LeaseConfig is the leader lease of an HA controller. */
+export interface LeaseConfig {
+  backend: 'redis' | 'postgres';
+  /** `redis://…` or `postgres://…`. */
+  url: string;
+  /** Lease lifetime; renewed every ttl/3. @defaultValue 6000 (ms) */
+  ttl: number;
+  /** Key prefix (Redis) or table name (PostgreSQL). @defaultValue 'scaleplane' */
+  name: string;
+}
+
+/** StateConfig is the store of controller state; shared stores let a successor adopt instances. */
+export interface StateConfig {
+  backend: 'file' | 'redis' | 'postgres';
+  /** Required for redis/postgres. */
+  url?: string;
+  /** File path (file backend). @defaultValue `.scaleplane-state.json` next to the config */
+  path?: string;
+  /** Key prefix (Redis) or table name (PostgreSQL). @defaultValue 'scaleplane' */
+  name: string;
 }
 
 /** Config is a whole, validated Scaleplane configuration. */

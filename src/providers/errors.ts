@@ -10,7 +10,19 @@ export type ProviderErrorCode =
   | 'START_FAILED'
   | 'STOP_FAILED'
   | 'DRAIN_FAILED'
-  | 'REAPER_FAILED';
+  | 'REAPER_FAILED'
+  /** A rolling resize could not finish (a new instance never became ready, or it was superseded). */
+  | 'RESIZE_FAILED'
+  /** The provider or engine cannot do what was asked (e.g. resize without cgroups). */
+  | 'UNSUPPORTED'
+  /** The engine's API (Kubernetes, AWS) refused or failed a call. */
+  | 'API_ERROR'
+  /** The fencing token is no longer the lease's: another controller leads now. */
+  | 'FENCED'
+  /** The change would leave fewer instances in service than allowed. */
+  | 'CAPACITY'
+  /** Adopting instances recorded by an earlier controller failed. */
+  | 'ADOPT_FAILED';
 
 /** ProviderError is the base of every error the providers module throws or emits. */
 export class ProviderError extends Error {

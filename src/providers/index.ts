@@ -1,33 +1,93 @@
 import type { GroupConfig } from '../config/types.js';
+import { AwsProvider, type AwsProviderOptions } from './aws/index.js';
 import { ProviderError } from './errors.js';
+import { KubernetesProvider, type KubernetesProviderOptions } from './kubernetes/index.js';
 import { LocalProvider, type LocalProviderOptions } from './local/index.js';
 import type { Provider } from './types.js';
 
-export { InstanceError, ProviderError, type ProviderErrorCode } from './errors.js';
 export {
+  AwsProvider,
+  type AwsProviderOptions,
+  type AwsReplacementPlan,
+  planStopStart,
+  refreshMinHealthyPercentage,
+} from './aws/index.js';
+export { InstanceError, ProviderError, type ProviderErrorCode } from './errors.js';
+export { type FenceCheck, FencedProvider } from './fenced.js';
+export {
+  KubernetesProvider,
+  type KubernetesProviderOptions,
+  podInstance,
+  quantityCpu,
+  quantityMemory,
+} from './kubernetes/index.js';
+export {
+  type CgroupLayout,
   CpuSampler,
   type CpuSamplerOptions,
+  detectCgroups,
+  type LocalInstanceRecord,
+  type LocalInstanceRegistry,
   LocalProvider,
   type LocalProviderLogger,
   type LocalProviderOptions,
   type ProcStat,
   parseProcStat,
   type RestartBackoff,
+  readLimits,
 } from './local/index.js';
-export type { DrainHook, Instance, InstanceState, Provider, ProviderEvents } from './types.js';
+export type { DrainHook, Instance, InstanceSize, InstanceState, Provider, ProviderEvents } from './types.js';
+export { watchInstances } from './types.js';
 
 /**
  * CreateProviderOptions are the runtime hooks a provider gets besides its group's config; every
  * provider accepts them and ignores those it does not use.
  */
-export type CreateProviderOptions = Omit<LocalProviderOptions, 'group' | 'config' | 'healthPath'>;
+export type CreateProviderOptions = Omit<LocalProviderOptions, 'group' | 'config' | 'healthPath'> &
+  Pick<KubernetesProviderOptions, 'client'> &
+  Pick<AwsProviderOptions, 'clients'>;
 
-/** createProvider builds the provider a group's config names (`provider: local`, …). */
+/** createProvider builds the provider a group's config names (`provider: local`, `kubernetes`, `aws`). */
 export function createProvider(group: GroupConfig, options: CreateProviderOptions = {}): Provider {
   const config = group.provider;
+  const size = group.resources;
   switch (config.provider) {
     case 'local':
-      return new LocalProvider({ ...options, group: group.name, config, healthPath: group.healthPath });
+      return new LocalProvider({
+        ...options,
+        group: group.name,
+        config,
+        healthPath: group.healthPath,
+        ...(size && (size.cpu !== undefined || size.memory !== undefined) && options.size === undefined
+          ? {
+              size: {
+                ...(size.cpu !== undefined && { cpu: size.cpu }),
+                ...(size.memory !== undefined && { memory: size.memory }),
+              },
+            }
+          : {}),
+      });
+    case 'kubernetes':
+      return new KubernetesProvider({
+        group: group.name,
+        config,
+        minInstances: group.minInstances,
+        maxInstances: group.maxInstances,
+        ...(group.scaling?.metrics[0] && { cpuTarget: group.scaling.metrics[0].target }),
+        ...(options.logger && { logger: options.logger }),
+        ...(options.client && { client: options.client }),
+      });
+    case 'aws':
+      return new AwsProvider({
+        group: group.name,
+        config,
+        minInstances: group.minInstances,
+        maxInstances: group.maxInstances,
+        ...(options.logger && { logger: options.logger }),
+        ...(options.clients && { clients: options.clients }),
+        ...(options.drain && { drain: options.drain }),
+        ...(options.now && { now: options.now }),
+      });
     default: {
       const kind: string = (config as { provider: string }).provider;
       throw new ProviderError('UNKNOWN_PROVIDER', `group ${group.name}: unknown provider ${kind}`);

@@ -20,6 +20,21 @@ export interface Instance {
   readonly startedAt: number;
   /** Epoch ms when it became ready. */
   readonly readyAt?: number;
+  /** Size it runs with, when the provider knows it (limits, instance type). */
+  readonly size?: InstanceSize;
+}
+
+/**
+ * InstanceSize is what a vertical resize asks of every instance. Each provider honours the fields
+ * its engine has: local and Kubernetes `cpu` + `memory`, AWS `instanceType`.
+ */
+export interface InstanceSize {
+  /** CPU in cores (0.5 = half a core): a CFS quota locally, `resources.limits.cpu` on Kubernetes. */
+  readonly cpu?: number;
+  /** Memory limit in bytes. */
+  readonly memory?: number;
+  /** Machine type, e.g. `t3.large` (AWS). */
+  readonly instanceType?: string;
 }
 
 /** DrainHook is called before an instance is stopped; it resolves when no request is in flight. */
@@ -39,9 +54,27 @@ export interface ProviderEvents {
   error: [err: Error];
 }
 
-/** Provider runs the instances of one group on some engine (local processes, Kubernetes, AWS). */
+/**
+ * Provider runs the instances of one group on some engine (local processes, Kubernetes, AWS).
+ * Five things: list instances (`instances`), scale to N (`scaleTo`), resize (`resize`), watch (the
+ * `change` event, see `watchInstances`) and `close`. Every provider passes the shared conformance
+ * suite in `test/providers/conformance.ts`.
+ */
 export interface Provider extends EventEmitter<ProviderEvents> {
   readonly kind: string;
+  /**
+   * start connects to the engine and loads what already runs there (pods, EC2 instances, adopted
+   * processes), so `instances()` and `desired()` describe it. Optional: local starts empty.
+   */
+  start?(): Promise<void>;
+  /**
+   * resize replaces every instance with one of `size`, rolling, never lowering the number in
+   * service: each new instance is ready before an old one is drained and stopped. Instances
+   * started later get `size` too. Absent: the provider cannot resize.
+   */
+  resize?(size: InstanceSize): Promise<void>;
+  /** size is the size new instances get, if one was set. */
+  size?(): InstanceSize | undefined;
   /** Every instance that is not yet stopped, oldest first. */
   instances(): readonly Instance[];
   /**
@@ -56,4 +89,18 @@ export interface Provider extends EventEmitter<ProviderEvents> {
   scaleTo(n: number): Promise<void>;
   /** close stops every instance (drained) and releases everything; safe to call twice. */
   close(): Promise<void>;
+}
+
+/**
+ * watchInstances calls `listener` with the instance list now and on every change, until the
+ * returned function is called: the "watch" of the provider interface.
+ */
+export function watchInstances(
+  provider: Provider,
+  listener: (instances: readonly Instance[]) => void,
+): () => void {
+  const onChange = () => listener(provider.instances());
+  provider.on('change', onChange);
+  onChange();
+  return () => provider.off('change', onChange);
 }

@@ -543,7 +543,7 @@ describe('parseConfig: errors name the YAML path and line', () => {
     },
     {
       name: 'an unknown provider',
-      yaml: lines('groups:', '  web:', '    provider: kubernetes', '    command: x'),
+      yaml: lines('groups:', '  web:', '    provider: nomad', '    command: x'),
       issues: [{ path: 'groups.web.provider', line: 3 }],
     },
     {

@@ -16,6 +16,8 @@ export interface ProcStat {
   /** Time of children this process has waited for. */
   cutime: number;
   cstime: number;
+  /** Start time after boot, in clock ticks (field 22): with the pid, it names one process for good. */
+  starttime?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export function parseProcStat(line: string): ProcStat | undefined {
     stime: num(15),
     cutime: num(16),
     cstime: num(17),
+    ...(rest.length >= 20 && Number.isFinite(num(22)) && { starttime: num(22) }),
   };
   const numbers = [stat.ppid, stat.pgrp, stat.utime, stat.stime, stat.cutime, stat.cstime];
   return numbers.every(Number.isFinite) ? stat : undefined;

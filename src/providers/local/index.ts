@@ -1,4 +1,12 @@
 export {
+  type CgroupLayout,
+  createInstanceCgroup,
+  detectCgroups,
+  limitWrites,
+  parseProcCgroup,
+  readLimits,
+} from './cgroups.js';
+export {
   CpuSampler,
   type CpuSamplerOptions,
   clockTicksPerSecond,
@@ -9,8 +17,12 @@ export {
   readProcTable,
 } from './cpu.js';
 export {
+  type LocalInstanceRecord,
+  type LocalInstanceRegistry,
   LocalProvider,
   type LocalProviderLogger,
   type LocalProviderOptions,
+  processStartTime,
   type RestartBackoff,
+  validateSize,
 } from './provider.js';

@@ -1,5 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -7,7 +11,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import type { LocalProviderConfig } from '../../config/types.js';
 import { InstanceError, ProviderError } from '../errors.js';
-import type { DrainHook, Instance, InstanceState, Provider, ProviderEvents } from '../types.js';
+import type { DrainHook, Instance, InstanceSize, InstanceState, Provider, ProviderEvents } from '../types.js';
+import {
+  type CgroupLayout,
+  cgroupShellPrefix,
+  createInstanceCgroup,
+  detectCgroups,
+  removeCgroupDirs,
+} from './cgroups.js';
+import { parseProcStat } from './cpu.js';
 import { sharedReaper } from './reaper.js';
 import { formatAddress, freePort, groupAlive, probeHttp, setprivPath, signalGroup } from './system.js';
 
@@ -26,6 +38,34 @@ export interface RestartBackoff {
   maxMs: number;
   /** An instance that crashes after being ready this long starts the doubling over. @defaultValue 60000 (ms) */
   resetAfterMs: number;
+}
+
+/**
+ * LocalInstanceRecord is what a controller remembers of one local instance so that a successor can
+ * adopt it: pid + start time name the process for good (a reused pid has another start time).
+ */
+export interface LocalInstanceRecord {
+  id: string;
+  /** Leader pid, which is also the process group id. */
+  pid: number;
+  port: number;
+  /** `/proc/<pid>/stat` field 22, in clock ticks after boot. */
+  startTime: number;
+  /** Epoch ms. */
+  startedAt: number;
+  size?: InstanceSize;
+  /** Instance cgroup directories, removed when it stops. */
+  cgroupDirs?: string[];
+}
+
+/**
+ * LocalInstanceRegistry persists the instances of one group (a state store). With one, instances
+ * outlive this process on purpose: they are recorded, not reaped, and `start()` adopts them.
+ */
+export interface LocalInstanceRegistry {
+  list(group: string): Promise<LocalInstanceRecord[]>;
+  put(group: string, record: LocalInstanceRecord): Promise<void>;
+  remove(group: string, id: string): Promise<void>;
 }
 
 /** LocalProviderOptions configures a LocalProvider. */
@@ -53,6 +93,20 @@ export interface LocalProviderOptions {
    * @defaultValue 'SIGTERM'
    */
   parentDeathSignal?: 'SIGTERM' | 'SIGKILL' | false;
+  /** Size (CPU quota, memory limit) every instance starts with. @defaultValue none: no cgroup */
+  size?: InstanceSize;
+  /** Where instance cgroups go; null: none on this machine. @defaultValue detected on first use */
+  cgroups?: CgroupLayout | null;
+  /**
+   * Records instances so a successor adopts them. When set, instances are neither reaped nor sent
+   * a parent-death signal when this process dies, and their output goes to `logDir` files (a pipe
+   * to a dead parent would break them). @defaultValue none: instances die with this process
+   */
+  registry?: LocalInstanceRegistry;
+  /** Folder of instance log files when `registry` is set. @defaultValue os.tmpdir() */
+  logDir?: string;
+  /** How often adopted instances (not our children) are checked for exit. @defaultValue 500 (ms) */
+  adoptedPollInterval?: number;
 }
 
 interface ExitInfo {
@@ -82,6 +136,13 @@ class Slot {
   readyAt: number | undefined;
   /** Set once the provider decided this instance goes away (scale-in, close or failure). */
   stopRequested = false;
+  /** Resize generation it was started in; older ones are replaced first by a rolling resize. */
+  generation = 0;
+  size: InstanceSize | undefined;
+  cgroupDirs: string[] = [];
+  /** Started by an earlier controller: no ChildProcess, exit found by polling /proc. */
+  adopted = false;
+  startTime: number | undefined;
   exit: ExitInfo | undefined;
   /** Aborted on exit or stop: ends the readiness wait. */
   readonly abort = new AbortController();
@@ -117,6 +178,15 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #wrapper: string[];
   readonly #reaper = sharedReaper();
   readonly #releaseReaper: () => void;
+  readonly #registry: LocalInstanceRegistry | undefined;
+  readonly #logDir: string;
+  readonly #adoptedPollInterval: number;
+  #adoptedTimer: NodeJS.Timeout | undefined;
+  #size: InstanceSize | undefined;
+  #cgroups: CgroupLayout | null | undefined;
+  #generation = 0;
+  /** Extra instances allowed above the target while a rolling resize replaces one. */
+  #surge = 0;
 
   #slots: Slot[] = [];
   #nextId = 1;
@@ -147,14 +217,155 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#random = options.random ?? Math.random;
     this.#healthInterval = options.healthInterval ?? 100;
     this.#backoff = { initialMs: 500, maxMs: 30_000, resetAfterMs: 60_000, ...options.restartBackoff };
-    const deathSignal = options.parentDeathSignal ?? 'SIGTERM';
+    this.#registry = options.registry;
+    this.#logDir = options.logDir ?? tmpdir();
+    this.#adoptedPollInterval = options.adoptedPollInterval ?? 500;
+    this.#size = options.size;
+    this.#cgroups = options.cgroups;
+    // With a registry, instances must outlive us: no parent-death signal, no reaper.
+    const deathSignal = options.registry ? false : (options.parentDeathSignal ?? 'SIGTERM');
     // PR_SET_PDEATHSIG follows the *thread* that forked: in a worker thread it would fire when the
     // worker ends, so it is only safe from the main thread.
     const setpriv = deathSignal && isMainThread ? setprivPath() : null;
     this.#wrapper = deathSignal && setpriv ? [setpriv, '--pdeathsig', deathSignal.slice(3), '--'] : [];
-    this.#releaseReaper = this.#reaper.acquire((err) =>
-      this.#report(new ProviderError('REAPER_FAILED', `${this.#group}: ${err.message}`, { cause: err })),
+    this.#releaseReaper = options.registry
+      ? () => {}
+      : this.#reaper.acquire((err) =>
+          this.#report(new ProviderError('REAPER_FAILED', `${this.#group}: ${err.message}`, { cause: err })),
+        );
+  }
+
+  /**
+   * start adopts the instances the registry recorded whose process still runs (same pid and start
+   * time): they count towards the target at once and become ready when their health path answers.
+   * Records of dead processes are dropped. Without a registry it does nothing.
+   */
+  async start(): Promise<void> {
+    if (!this.#registry) return;
+    let records: LocalInstanceRecord[];
+    try {
+      records = await this.#registry.list(this.#group);
+    } catch (err) {
+      throw new ProviderError('ADOPT_FAILED', `${this.#group}: cannot read recorded instances`, {
+        cause: err,
+      });
+    }
+    for (const record of records) {
+      const number = Number(/-(\d+)$/.exec(record.id)?.[1] ?? 0);
+      this.#nextId = Math.max(this.#nextId, number + 1);
+      if (this.#slots.some((s) => s.id === record.id)) continue;
+      if (processStartTime(record.pid) !== record.startTime) {
+        this.#logger.info(
+          { group: this.#group, instance: record.id, pid: record.pid },
+          `${record.id} is gone; forgetting it`,
+        );
+        removeCgroupDirs(record.cgroupDirs ?? []);
+        this.#track(this.#registry.remove(this.#group, record.id));
+        continue;
+      }
+      const slot = new Slot(record.id, record.startedAt);
+      slot.adopted = true;
+      slot.pid = record.pid;
+      slot.port = record.port;
+      slot.startTime = record.startTime;
+      slot.size = record.size;
+      slot.cgroupDirs = record.cgroupDirs ?? [];
+      slot.generation = this.#generation;
+      this.#slots.push(slot);
+      this.#target++;
+      this.#logger.info(
+        { group: this.#group, instance: slot.id, pid: slot.pid, port: slot.port },
+        `adopted ${slot.id} (pid ${slot.pid}) on ${this.#config.host}:${slot.port}`,
+      );
+      this.#track(this.#watchAdopted(slot));
+    }
+    if (this.#slots.some((s) => s.adopted)) this.emit('change');
+    this.#pollAdopted();
+  }
+
+  /** size is the size new instances get (from config `resources` or the last resize). */
+  size(): InstanceSize | undefined {
+    return this.#size;
+  }
+
+  /**
+   * resize gives every instance a new CPU quota and memory limit (cgroups v1 or v2, detected), by
+   * rolling replacement: one new instance at a time, ready before the oldest outdated one is
+   * drained and stopped, so the number in service never drops. A later resize supersedes this one
+   * (RESIZE_FAILED). Rejects UNSUPPORTED when the machine has no usable cgroups.
+   */
+  async resize(size: InstanceSize): Promise<void> {
+    validateSize(size);
+    if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
+    if ((size.cpu !== undefined || size.memory !== undefined) && !this.#layout()) {
+      throw new ProviderError('UNSUPPORTED', 'resize needs cgroups (v1 or v2) writable by this process');
+    }
+    this.#size = { ...size };
+    const generation = ++this.#generation;
+    this.#logger.info(
+      { group: this.#group, size },
+      `resizing ${this.#group}: rolling replacement, one at a time`,
     );
+    try {
+      for (;;) {
+        if (this.#generation !== generation)
+          throw new ProviderError('RESIZE_FAILED', `resize of ${this.#group} superseded by a later one`);
+        if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
+        const outdated = this.#slots.filter(
+          (s) =>
+            s.generation < generation && !s.stopRequested && (s.state === 'ready' || s.state === 'starting'),
+        );
+        if (outdated.length === 0) return;
+        const fresh = new Set(this.#slots.filter((s) => s.generation === generation).map((s) => s.id));
+        this.#surge = 1;
+        this.#reconcile();
+        const deadline = this.#config.startTimeout * 3;
+        await this.#waitUntil(
+          () =>
+            this.#slots.some((s) => s.generation === generation && !fresh.has(s.id) && s.state === 'ready') ||
+            this.#generation !== generation,
+          deadline,
+          'a replacement instance did not become ready',
+        );
+        this.#surge = 0;
+        this.#reconcile();
+        const victims = outdated.filter((s) => s.stopRequested);
+        await this.#waitUntil(
+          () => victims.every((v) => !this.#slots.includes(v)),
+          this.#config.stopTimeout + 60_000,
+          'an outdated instance did not stop',
+        );
+      }
+    } finally {
+      if (this.#generation === generation) this.#surge = 0;
+    }
+  }
+
+  #waitUntil(predicate: () => boolean, ms: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (predicate()) finish();
+        else if (this.#crashLoopPaused || this.#closing)
+          finish(new ProviderError('RESIZE_FAILED', `${this.#group}: ${what} (crash loop or closing)`));
+      };
+      const timer = setTimeout(
+        () => finish(new ProviderError('RESIZE_FAILED', `${this.#group}: ${what} within ${ms} ms`)),
+        ms,
+      );
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        this.off('change', check);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.on('change', check);
+      check();
+    });
+  }
+
+  #layout(): CgroupLayout | null {
+    if (this.#cgroups === undefined) this.#cgroups = detectCgroups() ?? null;
+    return this.#cgroups;
   }
 
   /** instances lists every instance that is not stopped yet, oldest first. */
@@ -191,7 +402,11 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#closing = true;
       clearTimeout(this.#backoffTimer);
       this.#backoffTimer = undefined;
+      this.#generation++;
+      this.#surge = 0;
       await this.#scale(0);
+      clearInterval(this.#adoptedTimer);
+      this.#adoptedTimer = undefined;
       this.#releaseReaper();
     })();
     return this.#closed;
@@ -199,6 +414,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
 
   #scale(n: number): Promise<void> {
     this.#target = n;
+    this.#pollAdopted();
     if (this.#crashLoopPaused) {
       this.#crashLoopPaused = false;
       this.#logger.info({ group: this.#group }, 'crash-loop pause lifted by scaleTo');
@@ -237,13 +453,19 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#slots.filter((s) => !s.stopRequested && (s.state === 'starting' || s.state === 'ready'));
     let active = live();
     // One victim at a time: stopping emits 'change', and a listener may move the target meanwhile.
-    while (active.length > this.#target) {
-      // Starting instances serve nobody yet, and the newest ready ones have the least warm state.
-      const victim = active.findLast((s) => s.state === 'starting') ?? active.at(-1)!;
+    // Re-read each time: a 'change' listener may move the target while we stop one.
+    const target = () => this.#target + (this.#target > 0 ? this.#surge : 0);
+    while (active.length > target()) {
+      // Starting instances serve nobody yet, outdated ones (older than the last resize) go next,
+      // and otherwise the newest ready ones have the least warm state.
+      const victim =
+        active.findLast((s) => s.state === 'starting') ??
+        active.find((s) => s.generation < this.#generation) ??
+        active.at(-1)!;
       this.#track(this.#stop(victim));
       active = live();
     }
-    if (active.length < this.#target && !this.#crashLoopPaused && !this.#closing) {
+    if (active.length < target() && !this.#crashLoopPaused && !this.#closing) {
       const wait = this.#backoffUntil - this.#now();
       if (wait > 0) {
         this.#backoffTimer ??= setTimeout(() => {
@@ -251,8 +473,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           this.#reconcile();
         }, wait);
       } else {
-        for (let i = active.length; i < this.#target; i++) {
+        for (let i = active.length, n = target(); i < n; i++) {
           const slot = new Slot(`${this.#group}-${this.#nextId++}`, this.#now());
+          slot.generation = this.#generation;
+          slot.size = this.#size;
           this.#slots.push(slot);
           this.#track(this.#launch(slot));
         }
@@ -264,7 +488,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #settle(): void {
     if (this.#waiters.length === 0 || this.#slots.some((s) => s.state !== 'ready')) return;
     const ready = this.#slots.length;
-    const reached = ready === this.#target || (ready < this.#target && this.#crashLoopPaused);
+    const target = this.#target + (this.#target > 0 ? this.#surge : 0);
+    const reached = ready === target || (ready < target && this.#crashLoopPaused);
     const pending: Waiter[] = [];
     for (const waiter of this.#waiters) {
       // Waiting out a backoff after a start failed counts as done: the caller hears of it via `crash`.
@@ -290,14 +515,39 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#remove(slot);
       return;
     }
-    const [file, ...args] = [...this.#wrapper, '/bin/sh', '-c', config.command];
+    let command = config.command;
+    const env: NodeJS.ProcessEnv = { ...process.env, ...config.env, [config.portEnv]: String(slot.port) };
+    if (slot.size && (slot.size.cpu !== undefined || slot.size.memory !== undefined)) {
+      try {
+        const layout = this.#layout();
+        if (!layout) throw new ProviderError('UNSUPPORTED', 'no usable cgroups on this machine');
+        const key = `${slot.id}-${randomBytes(3).toString('hex')}`;
+        const cgroup = createInstanceCgroup(layout, this.#group, key, slot.size);
+        slot.cgroupDirs = [...cgroup.dirs];
+        env.SCALEPLANE_CGROUP_PROCS = cgroup.procsFiles.join(' ');
+        // The shell joins the cgroups before it runs anything, so no child escapes the limits.
+        command = cgroupShellPrefix() + command;
+      } catch (err) {
+        slot.markExited({ code: null, signal: null });
+        this.#report(new InstanceError('SPAWN_FAILED', slot.id, 'cannot apply its size', { cause: err }));
+        await this.#fail(slot, { code: null, signal: null }, 'cannot apply its size');
+        return;
+      }
+    }
+    const [file, ...args] = [...this.#wrapper, '/bin/sh', '-c', command];
+    let logFd: number | undefined;
+    if (this.#registry) {
+      // A pipe would break when we die, and the instance with it: adoptable instances log to a file.
+      logFd = openSync(join(this.#logDir, `scaleplane-${slot.id}.log`), 'a');
+    }
     const child = spawn(file!, args, {
       cwd: config.cwd,
-      env: { ...process.env, ...config.env, [config.portEnv]: String(slot.port) },
+      env,
       // Its own process group: we can signal the whole tree, and a terminal's Ctrl-C reaches only us.
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: logFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
     });
+    if (logFd !== undefined) closeSync(logFd);
     slot.child = child;
     child.on('exit', (code, signal) => this.#onExit(slot, { code, signal }));
     child.on('error', (err) => {
@@ -311,7 +561,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#forward(slot, child.stderr, 'stderr');
     slot.pid = child.pid;
     if (slot.pid !== undefined) {
-      this.#reaper.register(slot.pid, config.stopTimeout);
+      if (this.#registry) {
+        slot.startTime = processStartTime(slot.pid);
+        this.#record(slot);
+      } else this.#reaper.register(slot.pid, config.stopTimeout);
       this.#logger.info(
         { group: this.#group, instance: slot.id, pid: slot.pid, port: slot.port },
         `starting ${slot.id} (pid ${slot.pid}) on ${this.#config.host}:${slot.port}`,
@@ -420,7 +673,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       }
     }
     // Not spawned yet: #launch sees stopRequested after its port lookup and removes the slot.
-    if (!slot.child) return;
+    if (!slot.child && !slot.adopted) return;
     slot.state = 'stopping';
     this.emit('change');
     this.#logger.info(
@@ -450,7 +703,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           throw new Error(`process group ${pgid} survived SIGKILL for ${KILL_WAIT_MS} ms`);
         }
       }
-      this.#reaper.unregister(pgid);
+      if (!this.#registry) this.#reaper.unregister(pgid);
     } catch (err) {
       this.#report(
         new InstanceError('STOP_FAILED', slot.id, 'cannot stop its process group', { cause: err }),
@@ -461,6 +714,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   /** waitGone waits (bounded) for the leader's exit event and then for the group to empty. */
   async #waitGone(slot: Slot, pgid: number, ms: number): Promise<boolean> {
     const deadline = performance.now() + ms;
+    if (slot.adopted) {
+      // Not our child: no exit event, only /proc tells.
+      while (groupAlive(pgid)) {
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        await delay(Math.min(GROUP_POLL_MS, left));
+      }
+      slot.markExited(slot.exit ?? { code: null, signal: null });
+      slot.exit ??= { code: null, signal: null };
+      return true;
+    }
     const timer = new AbortController();
     await Promise.race([
       slot.exited,
@@ -477,7 +741,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   #remove(slot: Slot): void {
+    if (!this.#slots.includes(slot)) return;
     this.#slots = this.#slots.filter((s) => s !== slot);
+    if (slot.cgroupDirs.length > 0) removeCgroupDirs(slot.cgroupDirs);
+    if (this.#registry && slot.pid !== undefined) this.#track(this.#registry.remove(this.#group, slot.id));
     if (slot.pid !== undefined) this.emit('change');
     this.#reconcile();
   }
@@ -501,7 +768,54 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       pid: slot.pid,
       startedAt: slot.startedAt,
       readyAt: slot.readyAt,
+      ...(slot.size && { size: slot.size }),
     });
+  }
+
+  #record(slot: Slot): void {
+    if (!this.#registry || slot.pid === undefined || slot.startTime === undefined) return;
+    this.#track(
+      this.#registry.put(this.#group, {
+        id: slot.id,
+        pid: slot.pid,
+        port: slot.port,
+        startTime: slot.startTime,
+        startedAt: slot.startedAt,
+        ...(slot.size && { size: slot.size }),
+        ...(slot.cgroupDirs.length > 0 && { cgroupDirs: slot.cgroupDirs }),
+      }),
+    );
+  }
+
+  /** watchAdopted waits for an adopted instance's health path, like a start, then marks it ready. */
+  async #watchAdopted(slot: Slot): Promise<void> {
+    const outcome = await this.#waitReady(slot);
+    if (outcome === 'stopped') return;
+    if (outcome === 'ready') {
+      slot.state = 'ready';
+      slot.readyAt = this.#now();
+      this.emit('change');
+      this.#reconcile();
+      return;
+    }
+    await this.#fail(slot, slot.exit ?? { code: null, signal: null }, 'adopted instance is not healthy');
+  }
+
+  /** pollAdopted checks adopted instances for exit while any is left (they send us no SIGCHLD). */
+  #pollAdopted(): void {
+    if (this.#adoptedTimer || !this.#slots.some((s) => s.adopted)) return;
+    this.#adoptedTimer = setInterval(() => {
+      const adopted = this.#slots.filter((s) => s.adopted && !s.exit);
+      if (adopted.length === 0 && !this.#slots.some((s) => s.adopted)) {
+        clearInterval(this.#adoptedTimer);
+        this.#adoptedTimer = undefined;
+        return;
+      }
+      for (const slot of adopted) {
+        if (processStartTime(slot.pid!) !== slot.startTime) this.#onExit(slot, { code: null, signal: null });
+      }
+    }, this.#adoptedPollInterval);
+    this.#adoptedTimer.unref();
   }
 
   #track(work: Promise<void>): void {
@@ -517,6 +831,29 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else this.#logger.error({ group: this.#group, err }, err.message);
   }
+}
+
+/** processStartTime is `/proc/<pid>/stat` field 22, or undefined when the pid is gone or a zombie. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return stat && stat.state !== 'Z' ? stat.starttime : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** validateSize checks a resize request: positive CPU, at least 4 MiB, a non-empty instance type. */
+export function validateSize(size: InstanceSize): void {
+  const fail = (what: string) => {
+    throw new ProviderError('INVALID_ARGUMENT', `resize: ${what}`);
+  };
+  if (size.cpu === undefined && size.memory === undefined && size.instanceType === undefined)
+    fail('give cpu, memory or an instance type');
+  if (size.cpu !== undefined && !(Number.isFinite(size.cpu) && size.cpu > 0))
+    fail(`cpu must be > 0, got ${size.cpu}`);
+  if (size.memory !== undefined && !(Number.isInteger(size.memory) && size.memory >= 4 * 1024 * 1024))
+    fail(`memory must be at least 4Mi, got ${size.memory}`);
 }
 
 function validate(options: LocalProviderOptions): void {

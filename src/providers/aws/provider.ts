@@ -1,0 +1,485 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { AwsProviderConfig } from '../../config/types.js';
+import { ProviderError } from '../errors.js';
+import type { LocalProviderLogger } from '../local/provider.js';
+import { validateSize } from '../local/provider.js';
+import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents } from '../types.js';
+import {
+  type AsgInstanceView,
+  asgState,
+  planStopStart,
+  refreshMaxHealthyPercentage,
+  refreshMinHealthyPercentage,
+} from './plan.js';
+
+/** AwsProviderOptions configures an AwsProvider. */
+export interface AwsProviderOptions {
+  group: string;
+  config: AwsProviderConfig;
+  minInstances: number;
+  maxInstances: number;
+  logger?: LocalProviderLogger;
+  /** Waits until a removed instance has no request in flight. @defaultValue resolves at once */
+  drain?: DrainHook;
+  /** Ready-made SDK clients (tests). @defaultValue new clients with the standard credential chain, `region` and `endpoint` */
+  clients?: { autoScaling: AutoScalingClient; ec2: EC2Client };
+  /** @defaultValue Date.now */
+  now?: () => number;
+  /** Longest wait for a scale or a resize. @defaultValue 1800000 (ms) */
+  timeout?: number;
+}
+
+interface Member extends AsgInstanceView {
+  privateIp?: string;
+  instanceType?: string;
+  launchedAt: number;
+}
+
+const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
+
+/**
+ * AwsProvider runs a group as an EC2 Auto Scaling group. Membership comes from
+ * DescribeAutoScalingGroups + DescribeInstances (private IPs), polled; an instance is ready once
+ * InService and past `instance_warmup`. Scale-out is SetDesiredCapacity; scale-in drains the newest
+ * instances and removes them with TerminateInstanceInAutoScalingGroup (decrementing the capacity),
+ * so no request is cut. `resize` changes the instance type without downtime: a new launch template
+ * version and an instance refresh whose MinHealthyPercentage keeps min_instances in service, or,
+ * for a group without a launch template, one instance at a time stop → ModifyInstanceAttribute →
+ * start, refused unless the others still cover min_instances.
+ */
+export class AwsProvider extends EventEmitter<ProviderEvents> implements Provider {
+  /** Always `'aws'`. */
+  readonly kind = 'aws';
+  readonly #options: AwsProviderOptions;
+  readonly #config: AwsProviderConfig;
+  readonly #logger: LocalProviderLogger;
+  readonly #now: () => number;
+  #sdk:
+    | { as: typeof import('@aws-sdk/client-auto-scaling'); ec2: typeof import('@aws-sdk/client-ec2') }
+    | undefined;
+  #clients: { autoScaling: AutoScalingClient; ec2: EC2Client } | undefined;
+  #members = new Map<string, Member>();
+  #inServiceSince = new Map<string, number>();
+  #desired = 0;
+  #size: InstanceSize | undefined;
+  #launchTemplate: { id?: string; name?: string; version?: string } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #started: Promise<void> | undefined;
+  #closed = false;
+  #lastKey = '';
+  #polling: Promise<void> | undefined;
+
+  constructor(options: AwsProviderOptions) {
+    super();
+    if (!options.config.autoScalingGroup)
+      throw new ProviderError('INVALID_ARGUMENT', `group ${options.group}: auto_scaling_group is empty`);
+    this.#options = options;
+    this.#config = options.config;
+    this.#logger = options.logger ?? NOOP;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** start creates the clients, aligns the group's MinSize/MaxSize with min/max_instances and reads membership. */
+  start(): Promise<void> {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
+    const [as, ec2] = await Promise.all([
+      import('@aws-sdk/client-auto-scaling'),
+      import('@aws-sdk/client-ec2'),
+    ]);
+    this.#sdk = { as, ec2 };
+    const common = {
+      ...(this.#config.region && { region: this.#config.region }),
+      ...(this.#config.endpoint && { endpoint: this.#config.endpoint }),
+    };
+    this.#clients = this.#options.clients ?? {
+      autoScaling: new as.AutoScalingClient(common),
+      ec2: new ec2.EC2Client(common),
+    };
+    const group = await this.#describeGroup();
+    this.#desired = group.DesiredCapacity ?? 0;
+    if (group.MinSize !== this.#options.minInstances || group.MaxSize !== this.#options.maxInstances) {
+      await this.#call('UpdateAutoScalingGroup', () =>
+        this.#clients!.autoScaling.send(
+          new as.UpdateAutoScalingGroupCommand({
+            AutoScalingGroupName: this.#config.autoScalingGroup,
+            MinSize: this.#options.minInstances,
+            MaxSize: this.#options.maxInstances,
+          }),
+        ),
+      );
+    }
+    await this.#poll();
+    this.#timer = setInterval(() => {
+      this.#poll().catch((err: unknown) => this.#report(err as Error));
+    }, this.#config.pollInterval);
+    this.#timer.unref();
+  }
+
+  /** instances lists the group's members that have a private IP, oldest first. */
+  instances(): readonly Instance[] {
+    const now = this.#now();
+    const list: Instance[] = [];
+    for (const m of this.#members.values()) {
+      if (!m.privateIp) continue;
+      const state = asgState(m, this.#config.instanceWarmup, now);
+      list.push(
+        Object.freeze({
+          id: m.id,
+          group: this.#options.group,
+          address: `${m.privateIp}:${this.#config.port}`,
+          state,
+          startedAt: m.launchedAt,
+          ...(state === 'ready' &&
+            m.inServiceSince !== undefined && { readyAt: m.inServiceSince + this.#config.instanceWarmup }),
+          ...(m.instanceType && { size: { instanceType: m.instanceType } }),
+        }),
+      );
+    }
+    return list.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
+  }
+
+  /** desired is the group's DesiredCapacity as last written or read. */
+  desired(): number {
+    return this.#desired;
+  }
+
+  /** size is the instance type of the last resize, if any. */
+  size(): InstanceSize | undefined {
+    return this.#size;
+  }
+
+  /**
+   * scaleTo raises DesiredCapacity (SetDesiredCapacity) or drains and terminates the newest
+   * instances with TerminateInstanceInAutoScalingGroup, then resolves once `n` are ready (warm).
+   */
+  async scaleTo(n: number): Promise<void> {
+    if (!Number.isInteger(n) || n < 0)
+      throw new ProviderError('INVALID_ARGUMENT', `instances must be an integer >= 0, got ${n}`);
+    if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+    await this.start();
+    const { as } = this.#sdk!;
+    const live = this.instances().filter((i) => i.state === 'ready' || i.state === 'starting');
+    if (n >= live.length) {
+      this.#desired = n;
+      await this.#call('SetDesiredCapacity', () =>
+        this.#clients!.autoScaling.send(
+          new as.SetDesiredCapacityCommand({
+            AutoScalingGroupName: this.#config.autoScalingGroup,
+            DesiredCapacity: n,
+            HonorCooldown: false,
+          }),
+        ),
+      );
+    } else {
+      // Starting ones serve nobody yet; then the newest.
+      const victims = [
+        ...live.filter((i) => i.state === 'starting').reverse(),
+        ...live.filter((i) => i.state === 'ready').reverse(),
+      ].slice(0, live.length - n);
+      this.#desired = n;
+      for (const victim of victims) {
+        await this.#options.drain?.(victim).catch(() => {});
+        await this.#call('TerminateInstanceInAutoScalingGroup', () =>
+          this.#clients!.autoScaling.send(
+            new as.TerminateInstanceInAutoScalingGroupCommand({
+              InstanceId: victim.id,
+              ShouldDecrementDesiredCapacity: true,
+            }),
+          ),
+        );
+      }
+    }
+    this.emit('change');
+    await this.#waitFor(() => {
+      const all = this.instances();
+      return all.filter((i) => i.state === 'ready').length === this.#desired && all.length === this.#desired;
+    }, 'scale');
+  }
+
+  /**
+   * resize changes every instance's type, never all at once: with a launch template, a new
+   * template version and StartInstanceRefresh (MinHealthyPercentage keeps min_instances in
+   * service); without one, stop → ModifyInstanceAttribute → start, one instance at a time, only
+   * while the others cover min_instances (CAPACITY otherwise).
+   */
+  async resize(size: InstanceSize): Promise<void> {
+    validateSize(size);
+    const type = size.instanceType;
+    if (!type)
+      throw new ProviderError('UNSUPPORTED', 'aws resizes the instance type (resources.instance_type)');
+    if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+    await this.start();
+    this.#size = { instanceType: type };
+    await this.#describeGroup();
+    if (this.#launchTemplate?.id || this.#launchTemplate?.name) await this.#instanceRefresh(type);
+    else await this.#stopStart(type);
+  }
+
+  /** close stops polling; the Auto Scaling group keeps running. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#polling?.catch(() => {});
+  }
+
+  async #instanceRefresh(type: string): Promise<void> {
+    const { as, ec2 } = this.#sdk!;
+    const template = this.#launchTemplate!;
+    const created = await this.#call('CreateLaunchTemplateVersion', () =>
+      this.#clients!.ec2.send(
+        new ec2.CreateLaunchTemplateVersionCommand({
+          ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
+          ...(template.version && /^\d+$/.test(template.version) && { SourceVersion: template.version }),
+          VersionDescription: `scaleplane resize to ${type}`,
+          LaunchTemplateData: { InstanceType: type as never },
+        }),
+      ),
+    );
+    const version = String(created.LaunchTemplateVersion?.VersionNumber ?? '$Latest');
+    await this.#call('UpdateAutoScalingGroup', () =>
+      this.#clients!.autoScaling.send(
+        new as.UpdateAutoScalingGroupCommand({
+          AutoScalingGroupName: this.#config.autoScalingGroup,
+          LaunchTemplate: {
+            ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
+            Version: version,
+          },
+        }),
+      ),
+    );
+    const minHealthy = refreshMinHealthyPercentage(
+      this.#config.minHealthyPercentage,
+      this.#options.minInstances,
+      this.#desired,
+    );
+    const started = await this.#call('StartInstanceRefresh', () =>
+      this.#clients!.autoScaling.send(
+        new as.StartInstanceRefreshCommand({
+          AutoScalingGroupName: this.#config.autoScalingGroup,
+          Strategy: 'Rolling',
+          Preferences: {
+            MinHealthyPercentage: minHealthy,
+            MaxHealthyPercentage: refreshMaxHealthyPercentage(minHealthy, this.#desired),
+            InstanceWarmup: Math.round(this.#config.instanceWarmup / 1000),
+            SkipMatching: true,
+          },
+        }),
+      ),
+    );
+    const id = started.InstanceRefreshId;
+    this.#logger.info(
+      { group: this.#options.group, type, version, minHealthy, refresh: id },
+      `resizing ${this.#config.autoScalingGroup} to ${type}: instance refresh ${id}, at least ${minHealthy}% healthy`,
+    );
+    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    for (;;) {
+      const out = await this.#call('DescribeInstanceRefreshes', () =>
+        this.#clients!.autoScaling.send(
+          new as.DescribeInstanceRefreshesCommand({
+            AutoScalingGroupName: this.#config.autoScalingGroup,
+            ...(id && { InstanceRefreshIds: [id] }),
+          }),
+        ),
+      );
+      const status = out.InstanceRefreshes?.[0]?.Status;
+      if (status === 'Successful') break;
+      if (
+        status === 'Failed' ||
+        status === 'Cancelled' ||
+        status === 'RollbackSuccessful' ||
+        status === 'RollbackFailed'
+      )
+        throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} ended ${status}`);
+      if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+      if (this.#now() > deadline)
+        throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} did not finish in time`);
+      await delay(Math.min(this.#config.pollInterval, 5000));
+    }
+    await this.#poll();
+  }
+
+  async #stopStart(type: string): Promise<void> {
+    const { as, ec2 } = this.#sdk!;
+    for (;;) {
+      await this.#poll();
+      const inService = [...this.#members.values()]
+        .filter((m) => asgState(m, this.#config.instanceWarmup, this.#now()) === 'ready')
+        .map((m) => ({ id: m.id, instanceType: m.instanceType ?? '' }));
+      const plan = planStopStart(inService, type, this.#options.minInstances);
+      if (!plan.ok) {
+        if (plan.reason === 'NothingToResize') return;
+        throw new ProviderError('CAPACITY', `resize refused: ${plan.message}`);
+      }
+      const InstanceIds = [plan.instanceId];
+      const asg = this.#config.autoScalingGroup;
+      const victim = this.instances().find((i) => i.id === plan.instanceId);
+      this.#logger.info(
+        { group: this.#options.group, instance: plan.instanceId, type },
+        `resizing ${plan.instanceId} in place to ${type}`,
+      );
+      // Standby first: the group neither sends it traffic nor replaces it while it is stopped.
+      if (victim) await this.#options.drain?.(victim).catch(() => {});
+      await this.#call('EnterStandby', () =>
+        this.#clients!.autoScaling.send(
+          new as.EnterStandbyCommand({
+            AutoScalingGroupName: asg,
+            InstanceIds,
+            ShouldDecrementDesiredCapacity: true,
+          }),
+        ),
+      );
+      await this.#call('StopInstances', () =>
+        this.#clients!.ec2.send(new ec2.StopInstancesCommand({ InstanceIds })),
+      );
+      await this.#waitEc2(plan.instanceId, 'stopped');
+      await this.#call('ModifyInstanceAttribute', () =>
+        this.#clients!.ec2.send(
+          new ec2.ModifyInstanceAttributeCommand({
+            InstanceId: plan.instanceId,
+            InstanceType: { Value: type },
+          }),
+        ),
+      );
+      await this.#call('StartInstances', () =>
+        this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds })),
+      );
+      await this.#waitEc2(plan.instanceId, 'running');
+      await this.#call('ExitStandby', () =>
+        this.#clients!.autoScaling.send(
+          new as.ExitStandbyCommand({ AutoScalingGroupName: asg, InstanceIds }),
+        ),
+      );
+      this.#inServiceSince.delete(plan.instanceId);
+      await this.#waitFor(
+        () => this.instances().some((i) => i.id === plan.instanceId && i.state === 'ready'),
+        'resize',
+      );
+    }
+  }
+
+  async #waitEc2(id: string, state: 'stopped' | 'running'): Promise<void> {
+    const { ec2 } = this.#sdk!;
+    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    for (;;) {
+      const out = await this.#call('DescribeInstances', () =>
+        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [id] })),
+      );
+      const name = out.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+      if (name === state) return;
+      if (this.#now() > deadline) throw new ProviderError('RESIZE_FAILED', `${id} not ${state} in time`);
+      await delay(Math.min(this.#config.pollInterval, 2000));
+    }
+  }
+
+  async #describeGroup() {
+    const { as } = this.#sdk!;
+    const out = await this.#call('DescribeAutoScalingGroups', () =>
+      this.#clients!.autoScaling.send(
+        new as.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [this.#config.autoScalingGroup] }),
+      ),
+    );
+    const group = out.AutoScalingGroups?.[0];
+    if (!group)
+      throw new ProviderError('API_ERROR', `Auto Scaling group ${this.#config.autoScalingGroup} not found`);
+    const lt =
+      group.LaunchTemplate ?? group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification;
+    this.#launchTemplate = lt
+      ? {
+          ...(lt.LaunchTemplateId && { id: lt.LaunchTemplateId }),
+          ...(lt.LaunchTemplateName && { name: lt.LaunchTemplateName }),
+          ...(lt.Version && { version: lt.Version }),
+        }
+      : undefined;
+    return group;
+  }
+
+  /** poll reads membership (group + private IPs) and emits `change` when anything differs. */
+  #poll(): Promise<void> {
+    this.#polling ??= this.#pollOnce().finally(() => {
+      this.#polling = undefined;
+    });
+    return this.#polling;
+  }
+
+  async #pollOnce(): Promise<void> {
+    if (this.#closed) return;
+    const { ec2 } = this.#sdk!;
+    const group = await this.#describeGroup();
+    const now = this.#now();
+    const members = new Map<string, Member>();
+    for (const i of group.Instances ?? []) {
+      if (!i.InstanceId) continue;
+      if (i.LifecycleState === 'InService' && !this.#inServiceSince.has(i.InstanceId))
+        this.#inServiceSince.set(i.InstanceId, now);
+      if (i.LifecycleState !== 'InService') this.#inServiceSince.delete(i.InstanceId);
+      const since = this.#inServiceSince.get(i.InstanceId);
+      members.set(i.InstanceId, {
+        id: i.InstanceId,
+        lifecycleState: i.LifecycleState ?? 'Pending',
+        healthStatus: i.HealthStatus ?? 'Healthy',
+        ...(since !== undefined && { inServiceSince: since }),
+        ...(i.InstanceType && { instanceType: i.InstanceType }),
+        launchedAt: this.#members.get(i.InstanceId)?.launchedAt ?? now,
+      });
+    }
+    if (members.size > 0) {
+      const out = await this.#call('DescribeInstances', () =>
+        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [...members.keys()] })),
+      );
+      for (const reservation of out.Reservations ?? []) {
+        for (const inst of reservation.Instances ?? []) {
+          const m = inst.InstanceId ? members.get(inst.InstanceId) : undefined;
+          if (!m) continue;
+          if (inst.PrivateIpAddress) m.privateIp = inst.PrivateIpAddress;
+          if (inst.InstanceType) m.instanceType = inst.InstanceType;
+          if (inst.LaunchTime) m.launchedAt = new Date(inst.LaunchTime).getTime();
+        }
+      }
+    }
+    this.#members = members;
+    const key = JSON.stringify(this.instances().map((i) => [i.id, i.state, i.address, i.size?.instanceType]));
+    if (key !== this.#lastKey) {
+      this.#lastKey = key;
+      this.emit('change');
+    }
+  }
+
+  async #waitFor(predicate: () => boolean, what: string): Promise<void> {
+    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    for (;;) {
+      await this.#poll();
+      if (predicate() || this.#closed) return;
+      if (this.#now() > deadline)
+        throw new ProviderError('API_ERROR', `${this.#config.autoScalingGroup}: ${what} not done in time`);
+      await delay(Math.min(this.#config.pollInterval, 1000));
+    }
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      throw new ProviderError(
+        'API_ERROR',
+        `${this.#config.autoScalingGroup}: ${what} failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  #report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else this.#logger.error({ group: this.#options.group, err }, err.message);
+  }
+}

@@ -1,0 +1,110 @@
+import { EventEmitter } from 'node:events';
+import { ProviderError } from './errors.js';
+import type { Instance, InstanceSize, Provider, ProviderEvents } from './types.js';
+
+/**
+ * FenceCheck resolves when `token` is still the lease's current fencing token and rejects
+ * otherwise; the lease backends implement it with one round trip to Redis or PostgreSQL.
+ */
+export type FenceCheck = (token: number) => Promise<boolean>;
+
+/**
+ * FencedProvider guards every change a provider makes (scaleTo, resize) with the leader's fencing
+ * token: before the call reaches the engine, the token is checked against the lease store, so a
+ * controller that was paused past its lease (GC, SIGSTOP, a partition) and still believes it leads
+ * cannot act. Reads pass straight through.
+ */
+export class FencedProvider extends EventEmitter<ProviderEvents> implements Provider {
+  readonly kind: string;
+  readonly #inner: Provider;
+  readonly #check: FenceCheck;
+  #token: number | undefined;
+
+  constructor(inner: Provider, check: FenceCheck) {
+    super();
+    this.#inner = inner;
+    this.#check = check;
+    this.kind = inner.kind;
+    for (const event of ['change', 'crash', 'crashLoop', 'error'] as const) {
+      inner.on(event, (...args: unknown[]) =>
+        (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
+      );
+    }
+  }
+
+  /** inner is the wrapped provider. */
+  get inner(): Provider {
+    return this.#inner;
+  }
+
+  /** setToken arms the fence with the token of the lease just won (undefined: not leading). */
+  setToken(token: number | undefined): void {
+    this.#token = token;
+  }
+
+  /** token is the fencing token changes are made under, if leading. */
+  get token(): number | undefined {
+    return this.#token;
+  }
+
+  /** start passes through. */
+  async start(): Promise<void> {
+    await this.#inner.start?.();
+  }
+
+  /** instances passes through. */
+  instances(): readonly Instance[] {
+    return this.#inner.instances();
+  }
+
+  /** desired passes through. */
+  desired(): number {
+    return this.#inner.desired();
+  }
+
+  /** size passes through. */
+  size(): InstanceSize | undefined {
+    return this.#inner.size?.();
+  }
+
+  /** scaleTo checks the fencing token, then scales. Rejects FENCED when another controller leads. */
+  async scaleTo(n: number): Promise<void> {
+    await this.#fence('scaleTo');
+    return this.#inner.scaleTo(n);
+  }
+
+  /** resize checks the fencing token, then resizes. */
+  async resize(size: InstanceSize): Promise<void> {
+    if (!this.#inner.resize)
+      throw new ProviderError('UNSUPPORTED', `the ${this.kind} provider cannot resize`);
+    await this.#fence('resize');
+    return this.#inner.resize(size);
+  }
+
+  /** close passes through (closing is always allowed: it only stops what this process runs). */
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  async #fence(what: string): Promise<void> {
+    const token = this.#token;
+    let valid = false;
+    let cause: unknown;
+    if (token !== undefined) {
+      try {
+        valid = await this.#check(token);
+      } catch (err) {
+        cause = err;
+      }
+    }
+    if (!valid) {
+      throw new ProviderError(
+        'FENCED',
+        `${what} refused: fencing token ${token ?? 'none'} is not the lease's`,
+        {
+          ...(cause !== undefined && { cause }),
+        },
+      );
+    }
+  }
+}

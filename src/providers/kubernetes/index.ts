@@ -1,0 +1,3 @@
+export { labelSelector, type PodLike, podInstance, podState } from './pods.js';
+export { KubernetesProvider, type KubernetesProviderOptions } from './provider.js';
+export { formatCpu, formatMemory, quantityCpu, quantityMemory } from './quantity.js';

@@ -1,0 +1,73 @@
+import type { Instance, InstanceState } from '../types.js';
+import { quantityCpu, quantityMemory } from './quantity.js';
+
+/** PodLike is the part of a core/v1 Pod the provider reads. */
+export interface PodLike {
+  metadata?: {
+    name?: string;
+    deletionTimestamp?: Date | string;
+    creationTimestamp?: Date | string;
+  };
+  spec?: { containers?: { name: string; resources?: { limits?: Record<string, string | number> } }[] };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    conditions?: { type: string; status: string; lastTransitionTime?: Date | string }[];
+  };
+}
+
+function epoch(value: Date | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** podState maps a pod to an instance state: terminating → stopping, Ready → ready, Failed → failed. */
+export function podState(pod: PodLike): InstanceState {
+  if (pod.metadata?.deletionTimestamp) return 'stopping';
+  const phase = pod.status?.phase;
+  if (phase === 'Failed') return 'failed';
+  if (phase === 'Succeeded') return 'stopped';
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  return phase === 'Running' && ready?.status === 'True' ? 'ready' : 'starting';
+}
+
+/**
+ * podInstance is the pure mapping of a pod to an Instance (`podIP:port`), or undefined while it
+ * has no IP yet (nothing could connect to it).
+ */
+export function podInstance(
+  pod: PodLike,
+  group: string,
+  port: number,
+  container?: string,
+): Instance | undefined {
+  const ip = pod.status?.podIP;
+  const name = pod.metadata?.name;
+  if (!ip || !name) return undefined;
+  const state = podState(pod);
+  const c = pod.spec?.containers?.find((x) => container === undefined || x.name === container);
+  const cpu = quantityCpu(c?.resources?.limits?.cpu);
+  const memory = quantityMemory(c?.resources?.limits?.memory);
+  const readyAt = epoch(
+    pod.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True')?.lastTransitionTime,
+  );
+  return Object.freeze({
+    id: name,
+    group,
+    address: ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`,
+    state,
+    startedAt: epoch(pod.metadata?.creationTimestamp) ?? 0,
+    ...(state === 'ready' && readyAt !== undefined && { readyAt }),
+    ...((cpu !== undefined || memory !== undefined) && {
+      size: { ...(cpu !== undefined && { cpu }), ...(memory !== undefined && { memory }) },
+    }),
+  });
+}
+
+/** labelSelector renders `matchLabels` as the `a=b,c=d` query parameter. */
+export function labelSelector(matchLabels: Record<string, string>): string {
+  return Object.entries(matchLabels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}

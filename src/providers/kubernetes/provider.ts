@@ -1,0 +1,353 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesProviderConfig } from '../../config/types.js';
+import { ProviderError } from '../errors.js';
+import type { LocalProviderLogger } from '../local/provider.js';
+import { validateSize } from '../local/provider.js';
+import type { Instance, InstanceSize, Provider, ProviderEvents } from '../types.js';
+import { labelSelector, type PodLike, podInstance } from './pods.js';
+import { formatCpu, formatMemory } from './quantity.js';
+
+type K8s = typeof import('@kubernetes/client-node');
+
+/** KubernetesProviderOptions configures a KubernetesProvider. */
+export interface KubernetesProviderOptions {
+  group: string;
+  config: KubernetesProviderConfig;
+  minInstances: number;
+  maxInstances: number;
+  /** CPU utilization target (percent of requests) for `mode: hpa`. @defaultValue 80 */
+  cpuTarget?: number;
+  logger?: LocalProviderLogger;
+  /** A loaded KubeConfig (tests). @defaultValue config.kubeconfig, then KUBECONFIG / ~/.kube/config / in-cluster */
+  client?: { kubeConfig: KubeConfig };
+  /** Pause before re-listing after a watch ends. @defaultValue 1000 (ms) */
+  rewatchDelay?: number;
+  /** How often a resize's rollout status is read. @defaultValue 1000 (ms) */
+  rolloutPoll?: number;
+  /** Longest wait for scaleTo or a rollout. @defaultValue 600000 (ms) */
+  timeout?: number;
+}
+
+const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
+
+/**
+ * KubernetesProvider runs a group as a Deployment or StatefulSet: `scaleTo` writes the `scale`
+ * subresource, instances are the workload's pods (Ready ones serve, at `podIP:port`), kept current
+ * by a pods watch resumed from the list's resourceVersion, and `resize` patches the container's
+ * `resources` so Kubernetes rolls the pods (Deployment: maxUnavailable 0, maxSurge 1). With
+ * `mode: hpa` it writes an autoscaling/v2 HorizontalPodAutoscaler and lets Kubernetes own the loop.
+ */
+export class KubernetesProvider extends EventEmitter<ProviderEvents> implements Provider {
+  /** Always `'kubernetes'`. */
+  readonly kind = 'kubernetes';
+  /** True in `mode: hpa`: Kubernetes runs the scaling loop, Scaleplane's policy stays out. */
+  readonly autoscaled: boolean;
+  readonly #options: KubernetesProviderOptions;
+  readonly #config: KubernetesProviderConfig;
+  readonly #logger: LocalProviderLogger;
+  #k8s: K8s | undefined;
+  #kc: KubeConfig | undefined;
+  #selector = '';
+  #pods = new Map<string, PodLike>();
+  #desired = 0;
+  #size: InstanceSize | undefined;
+  #watch: AbortController | undefined;
+  #closed = false;
+  #started: Promise<void> | undefined;
+  #waiters: { target: number; resolve: () => void }[] = [];
+
+  constructor(options: KubernetesProviderOptions) {
+    super();
+    if (!options.config.name)
+      throw new ProviderError('INVALID_ARGUMENT', `group ${options.group}: kubernetes name is empty`);
+    this.#options = options;
+    this.#config = options.config;
+    this.#logger = options.logger ?? NOOP;
+    this.autoscaled = options.config.mode === 'hpa';
+  }
+
+  /** start loads the client, reads the workload, lists its pods and starts the watch (and writes the HPA in hpa mode). */
+  start(): Promise<void> {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
+    const k8s = await import('@kubernetes/client-node');
+    this.#k8s = k8s;
+    let kc = this.#options.client?.kubeConfig;
+    if (!kc) {
+      kc = new k8s.KubeConfig();
+      if (this.#config.kubeconfig) kc.loadFromFile(this.#config.kubeconfig);
+      else kc.loadFromDefault();
+      if (this.#config.context) kc.setCurrentContext(this.#config.context);
+    }
+    this.#kc = kc;
+    const workload = await this.#call('read workload', () => this.#readWorkload());
+    const labels = workload.spec?.selector?.matchLabels;
+    if (!labels || Object.keys(labels).length === 0)
+      throw new ProviderError('API_ERROR', `${this.#ref()}: spec.selector.matchLabels is empty`);
+    this.#selector = labelSelector(labels);
+    this.#desired = workload.spec?.replicas ?? 0;
+    if (this.autoscaled) await this.#call('write HPA', () => this.#writeHpa());
+    await this.#listAndWatch();
+  }
+
+  /** instances lists the workload's pods that have an IP, oldest first. */
+  instances(): readonly Instance[] {
+    const list: Instance[] = [];
+    for (const pod of this.#pods.values()) {
+      const instance = podInstance(pod, this.#options.group, this.#config.port, this.#config.container);
+      if (instance && instance.state !== 'stopped') list.push(instance);
+    }
+    return list.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
+  }
+
+  /** desired is the replicas last written (or read from the workload). */
+  desired(): number {
+    return this.#desired;
+  }
+
+  /** size is the size of the last resize, if any. */
+  size(): InstanceSize | undefined {
+    return this.#size;
+  }
+
+  /**
+   * scaleTo writes `spec.replicas` through the scale subresource (merge patch) and resolves once
+   * exactly `n` pods are Ready and none is terminating, or a later scaleTo supersedes it and that
+   * target is reached.
+   */
+  async scaleTo(n: number): Promise<void> {
+    if (!Number.isInteger(n) || n < 0)
+      throw new ProviderError('INVALID_ARGUMENT', `instances must be an integer >= 0, got ${n}`);
+    if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+    await this.start();
+    await this.#call('patch scale', () => this.#patchScale(n));
+    this.#desired = n;
+    this.emit('change');
+    await new Promise<void>((resolve) => {
+      this.#waiters.push({ target: n, resolve });
+      this.#settle();
+    });
+  }
+
+  /**
+   * resize patches the container's `resources` (limits and requests) with a strategic merge patch;
+   * for a Deployment also `maxUnavailable: 0, maxSurge: 1`, so Kubernetes replaces one pod at a time
+   * and each new pod is Ready before an old one goes. Resolves when the rollout is complete.
+   */
+  async resize(size: InstanceSize): Promise<void> {
+    validateSize(size);
+    if (size.cpu === undefined && size.memory === undefined)
+      throw new ProviderError('UNSUPPORTED', 'kubernetes resizes cpu and memory, not instance types');
+    if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+    await this.start();
+    const workload = await this.#call('read workload', () => this.#readWorkload());
+    const containers = workload.spec?.template?.spec?.containers ?? [];
+    const container = this.#config.container ?? containers[0]?.name;
+    if (!container || !containers.some((c: { name: string }) => c.name === container))
+      throw new ProviderError('INVALID_ARGUMENT', `${this.#ref()}: no container ${container ?? '(none)'}`);
+    const quantities: Record<string, string> = {
+      ...(size.cpu !== undefined && { cpu: formatCpu(size.cpu) }),
+      ...(size.memory !== undefined && { memory: formatMemory(size.memory) }),
+    };
+    const patch = {
+      spec: {
+        ...(this.#config.kind === 'Deployment' && {
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        }),
+        template: {
+          spec: {
+            containers: [{ name: container, resources: { limits: quantities, requests: quantities } }],
+          },
+        },
+      },
+    };
+    this.#size = { ...size };
+    this.#logger.info(
+      { group: this.#options.group, size },
+      `resizing ${this.#ref()}: Kubernetes rolls the pods`,
+    );
+    const patched = await this.#call('patch resources', () => this.#patchWorkload(patch));
+    await this.#waitRollout(patched.metadata?.generation ?? 0);
+  }
+
+  /** close stops the watch; the workload keeps running (Kubernetes owns its pods). Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watch?.abort();
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+  }
+
+  #ref(): string {
+    return `${this.#config.kind} ${this.#config.namespace}/${this.#config.name}`;
+  }
+
+  #apps() {
+    return this.#kc!.makeApiClient(this.#k8s!.AppsV1Api);
+  }
+
+  async #readWorkload() {
+    const params = { name: this.#config.name, namespace: this.#config.namespace };
+    return this.#config.kind === 'StatefulSet'
+      ? this.#apps().readNamespacedStatefulSet(params)
+      : this.#apps().readNamespacedDeployment(params);
+  }
+
+  async #patchWorkload(body: object) {
+    const params = { name: this.#config.name, namespace: this.#config.namespace, body };
+    const options = this.#k8s!.setHeaderOptions('Content-Type', this.#k8s!.PatchStrategy.StrategicMergePatch);
+    return this.#config.kind === 'StatefulSet'
+      ? this.#apps().patchNamespacedStatefulSet(params, options)
+      : this.#apps().patchNamespacedDeployment(params, options);
+  }
+
+  async #patchScale(replicas: number) {
+    const params = {
+      name: this.#config.name,
+      namespace: this.#config.namespace,
+      body: { spec: { replicas } },
+    };
+    const options = this.#k8s!.setHeaderOptions('Content-Type', this.#k8s!.PatchStrategy.MergePatch);
+    return this.#config.kind === 'StatefulSet'
+      ? this.#apps().patchNamespacedStatefulSetScale(params, options)
+      : this.#apps().patchNamespacedDeploymentScale(params, options);
+  }
+
+  async #writeHpa(): Promise<void> {
+    const api = this.#kc!.makeApiClient(this.#k8s!.AutoscalingV2Api);
+    const namespace = this.#config.namespace;
+    const name = this.#config.name;
+    const body = {
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'scaleplane' } },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: this.#config.kind, name },
+        minReplicas: Math.max(1, this.#options.minInstances),
+        maxReplicas: this.#options.maxInstances,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: {
+              name: 'cpu',
+              target: { type: 'Utilization', averageUtilization: this.#options.cpuTarget ?? 80 },
+            },
+          },
+        ],
+      },
+    };
+    let existing: { metadata?: { resourceVersion?: string } } | undefined;
+    try {
+      existing = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
+    if (existing) {
+      const metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
+      await api.replaceNamespacedHorizontalPodAutoscaler({ name, namespace, body: { ...body, metadata } });
+    } else {
+      await api.createNamespacedHorizontalPodAutoscaler({ namespace, body });
+    }
+    this.#logger.info({ group: this.#options.group }, `wrote HorizontalPodAutoscaler ${namespace}/${name}`);
+  }
+
+  /** listAndWatch lists the pods, then watches from the list's resourceVersion; a watch that ends re-lists. */
+  async #listAndWatch(): Promise<void> {
+    const core = this.#kc!.makeApiClient(this.#k8s!.CoreV1Api);
+    const list = await this.#call('list pods', () =>
+      core.listNamespacedPod({ namespace: this.#config.namespace, labelSelector: this.#selector }),
+    );
+    this.#pods = new Map(list.items.map((pod) => [pod.metadata?.name ?? '', pod as PodLike]));
+    this.#changed();
+    if (this.#closed) return;
+    const watch = new this.#k8s!.Watch(this.#kc!);
+    const path = `/api/v1/namespaces/${encodeURIComponent(this.#config.namespace)}/pods`;
+    this.#watch = await watch.watch(
+      path,
+      {
+        labelSelector: this.#selector,
+        resourceVersion: list.metadata?.resourceVersion,
+        allowWatchBookmarks: true,
+      },
+      (phase, pod: PodLike) => {
+        const name = pod?.metadata?.name;
+        if (!name || phase === 'BOOKMARK') return;
+        if (phase === 'DELETED') this.#pods.delete(name);
+        else if (phase === 'ADDED' || phase === 'MODIFIED') this.#pods.set(name, pod);
+        this.#changed();
+      },
+      (err: unknown) => {
+        if (this.#closed) return;
+        if (err)
+          this.#report(new ProviderError('API_ERROR', `${this.#ref()}: pods watch ended`, { cause: err }));
+        void (async () => {
+          await delay(this.#options.rewatchDelay ?? 1000);
+          if (this.#closed) return;
+          // The watch may have ended with 410 Gone: a fresh list gives a fresh resourceVersion.
+          await this.#listAndWatch().catch((e: unknown) => this.#report(e as Error));
+        })();
+      },
+    );
+  }
+
+  #changed(): void {
+    this.emit('change');
+    this.#settle();
+  }
+
+  #settle(): void {
+    if (this.#waiters.length === 0) return;
+    const instances = this.instances();
+    const ready = instances.filter((i) => i.state === 'ready').length;
+    const busy = instances.some((i) => i.state === 'stopping' || i.state === 'starting');
+    if (ready !== this.#desired || busy) return;
+    // A superseded call resolves with the later one: its target no longer matters.
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+  }
+
+  async #waitRollout(generation: number): Promise<void> {
+    const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+    for (;;) {
+      if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+      const w = await this.#call('read workload', () => this.#readWorkload());
+      const status = (w.status ?? {}) as {
+        observedGeneration?: number;
+        replicas?: number;
+        updatedReplicas?: number;
+        availableReplicas?: number;
+        readyReplicas?: number;
+      };
+      const want = w.spec?.replicas ?? 0;
+      const done =
+        (status.observedGeneration ?? 0) >= generation &&
+        (status.updatedReplicas ?? 0) === want &&
+        (status.replicas ?? 0) === want &&
+        (status.readyReplicas ?? 0) === want;
+      if (done) return;
+      if (Date.now() > deadline)
+        throw new ProviderError('RESIZE_FAILED', `${this.#ref()}: rollout not complete within the timeout`);
+      await delay(this.#options.rolloutPoll ?? 1000);
+    }
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  #report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else this.#logger.error({ group: this.#options.group, err }, err.message);
+  }
+}

@@ -1,0 +1,197 @@
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProviderError } from '../errors.js';
+import type { InstanceSize } from '../types.js';
+
+/** CFS_PERIOD_US is the CFS period Scaleplane writes; the quota is `cpu × period`. */
+export const CFS_PERIOD_US = 100_000;
+
+/** CgroupLayout is where this machine's cgroups live, found at run time by `detectCgroups`. */
+export type CgroupLayout =
+  | { version: 'v1'; cpuRoot: string; memoryRoot: string }
+  | { version: 'v2'; root: string };
+
+/**
+ * parseProcCgroup reads `/proc/<pid>/cgroup` (`id:controllers:path` per line) into a map from each
+ * controller (`cpu`, `memory`; `''` for the v2 unified line) to its path.
+ */
+export function parseProcCgroup(text: string): Map<string, string> {
+  const paths = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line.trim());
+    if (!match) continue;
+    const controllers = match[1]!.split(',');
+    for (const controller of controllers) paths.set(controller, match[2]!);
+  }
+  return paths;
+}
+
+/** FsView is the little of the filesystem detection needs, injectable for tests. */
+export interface FsView {
+  exists(path: string): boolean;
+  read(path: string): string;
+}
+
+const realFs: FsView = { exists: existsSync, read: (path) => readFileSync(path, 'utf8') };
+
+/**
+ * detectCgroups finds the cgroup hierarchy this process may place instances in: v2 when
+ * `root/cgroup.controllers` lists cpu and memory (pure unified mount), else v1 when `root/cpu` and
+ * `root/memory` are mounted. Instance cgroups nest under this process's own cgroup, so an outer
+ * limit still applies. Undefined when neither is usable.
+ */
+export function detectCgroups(
+  root = '/sys/fs/cgroup',
+  fs: FsView = realFs,
+  selfCgroup?: string,
+): CgroupLayout | undefined {
+  let own: Map<string, string>;
+  try {
+    own = parseProcCgroup(selfCgroup ?? fs.read('/proc/self/cgroup'));
+  } catch {
+    return undefined;
+  }
+  if (fs.exists(join(root, 'cgroup.controllers'))) {
+    const controllers = fs.read(join(root, 'cgroup.controllers')).split(/\s+/);
+    if (controllers.includes('cpu') && controllers.includes('memory'))
+      return { version: 'v2', root: join(root, own.get('') ?? '/') };
+  }
+  if (fs.exists(join(root, 'cpu', 'cpu.cfs_quota_us')) && fs.exists(join(root, 'memory'))) {
+    return {
+      version: 'v1',
+      cpuRoot: join(root, 'cpu', own.get('cpu') ?? '/'),
+      memoryRoot: join(root, 'memory', own.get('memory') ?? '/'),
+    };
+  }
+  return undefined;
+}
+
+/** CgroupWrite is one file write that applies a size: `(file relative to the cgroup, value)`. */
+export type CgroupWrite = readonly [file: string, value: string];
+
+/**
+ * limitWrites is the pure translation of a size into cgroup file writes, per controller: v1
+ * `cpu.cfs_period_us` + `cpu.cfs_quota_us` (-1 = no limit) and `memory.limit_in_bytes`; v2
+ * `cpu.max` (`max` = no limit) and `memory.max`.
+ */
+export function limitWrites(
+  version: 'v1' | 'v2',
+  size: InstanceSize,
+): { cpu: CgroupWrite[]; memory: CgroupWrite[] } {
+  const quota = size.cpu === undefined ? undefined : Math.max(1000, Math.round(size.cpu * CFS_PERIOD_US));
+  if (version === 'v1') {
+    return {
+      cpu: [
+        ['cpu.cfs_period_us', String(CFS_PERIOD_US)],
+        ['cpu.cfs_quota_us', quota === undefined ? '-1' : String(quota)],
+      ],
+      memory: [['memory.limit_in_bytes', size.memory === undefined ? '-1' : String(size.memory)]],
+    };
+  }
+  return {
+    cpu: [['cpu.max', `${quota === undefined ? 'max' : quota} ${CFS_PERIOD_US}`]],
+    memory: [['memory.max', size.memory === undefined ? 'max' : String(size.memory)]],
+  };
+}
+
+/** InstanceCgroup is the cgroup(s) of one instance: its `cgroup.procs` files and how to remove them. */
+export interface InstanceCgroup {
+  /** Directories created (one per v1 controller, one for v2). */
+  readonly dirs: readonly string[];
+  /** `cgroup.procs` files the instance's leader writes its pid to before it runs the command. */
+  readonly procsFiles: readonly string[];
+}
+
+/**
+ * createInstanceCgroup makes `scaleplane/<group>/<key>` under each controller of `layout` and
+ * writes the limits of `size`. Throws ProviderError UNSUPPORTED (with the cause) when the kernel
+ * refuses.
+ */
+export function createInstanceCgroup(
+  layout: CgroupLayout,
+  group: string,
+  key: string,
+  size: InstanceSize,
+): InstanceCgroup {
+  const writes = limitWrites(layout.version, size);
+  const plan: Array<[dir: string, writes: CgroupWrite[]]> =
+    layout.version === 'v1'
+      ? [
+          [join(layout.cpuRoot, 'scaleplane', group, key), writes.cpu],
+          [join(layout.memoryRoot, 'scaleplane', group, key), writes.memory],
+        ]
+      : [[join(layout.root, 'scaleplane', group, key), [...writes.cpu, ...writes.memory]]];
+  const created: string[] = [];
+  try {
+    if (layout.version === 'v2') enableV2Controllers(layout.root, group);
+    for (const [dir, files] of plan) {
+      mkdirSync(dir, { recursive: true });
+      created.push(dir);
+      for (const [file, value] of files) writeFileSync(join(dir, file), value);
+    }
+  } catch (err) {
+    removeCgroupDirs(created);
+    throw new ProviderError(
+      'UNSUPPORTED',
+      `cannot create cgroup for ${group}/${key}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return { dirs: created, procsFiles: created.map((dir) => join(dir, 'cgroup.procs')) };
+}
+
+/** v2 only lets a child use controllers its parent enabled in `cgroup.subtree_control`. */
+function enableV2Controllers(root: string, group: string): void {
+  for (const dir of [root, join(root, 'scaleplane'), join(root, 'scaleplane', group)]) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'cgroup.subtree_control'), '+cpu +memory');
+  }
+}
+
+/** removeCgroupDirs removes instance cgroups once empty; failures (still busy, gone) are ignored. */
+export function removeCgroupDirs(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // A cgroup with a process left cannot go; the next instance with the same key never comes.
+    }
+  }
+}
+
+/**
+ * readLimits reads back the limits of the cgroups `pid` is in, from the cgroup files themselves:
+ * CPU in cores and memory in bytes (absent = unlimited).
+ */
+export function readLimits(
+  pid: number,
+  version: 'v1' | 'v2',
+  root = '/sys/fs/cgroup',
+): { cpu?: number; memory?: number } {
+  const own = parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+  const read = (...parts: string[]) => readFileSync(join(...parts), 'utf8').trim();
+  const result: { cpu?: number; memory?: number } = {};
+  if (version === 'v1') {
+    const cpuDir = join(root, 'cpu', own.get('cpu') ?? '/');
+    const quota = Number(read(cpuDir, 'cpu.cfs_quota_us'));
+    if (quota > 0) result.cpu = quota / Number(read(cpuDir, 'cpu.cfs_period_us'));
+    const limit = Number(read(root, 'memory', own.get('memory') ?? '/', 'memory.limit_in_bytes'));
+    // v1 reports "no limit" as a huge page-rounded number.
+    if (limit < 2 ** 60) result.memory = limit;
+    return result;
+  }
+  const dir = join(root, own.get('') ?? '/');
+  const [quota, period] = read(dir, 'cpu.max').split(' ');
+  if (quota !== 'max') result.cpu = Number(quota) / Number(period);
+  const memory = read(dir, 'memory.max');
+  if (memory !== 'max') result.memory = Number(memory);
+  return result;
+}
+
+/** cgroupShellPrefix is the `sh` text that moves the shell into each cgroup before the command runs. */
+export function cgroupShellPrefix(): string {
+  // The files come in through the environment, so no path is ever quoted into shell text.
+  return 'for f in $SCALEPLANE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; ';
+}
