@@ -4,7 +4,7 @@ import type { BackendName } from '../../src/queue/index.js';
 import { runChaos } from './chaos.js';
 
 // QUEUE_CHAOS_JOBS=10000 runs the issue's full size; the default keeps `npm test` short.
-const jobs = Number(process.env.QUEUE_CHAOS_JOBS ?? 2000);
+const jobs = Number(process.env.QUEUE_CHAOS_JOBS ?? 1000);
 const backends = (process.env.QUEUE_CHAOS_BACKENDS ?? 'redis,nats,rabbitmq').split(',') as BackendName[];
 
 for (const backend of backends) {

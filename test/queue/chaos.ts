@@ -76,7 +76,7 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
     const chaos = (async () => {
       let restarted = backend !== 'rabbitmq';
       while (!finished) {
-        await sleep(700 + Math.random() * 1000);
+        await sleep(1000 + Math.random() * 1000);
         if (finished) break;
         const done = await doneCount();
         if (!restarted && done > jobs * 0.3) {
@@ -91,6 +91,8 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
         }
         if (done > jobs * 0.9) continue;
         const victims = [...ready];
+        // Keep one consumer alive: restarts take seconds on a loaded 2-core box, and progress must go on.
+        if (victims.length < 2) continue;
         const victim = victims[Math.floor(Math.random() * victims.length)];
         if (!victim) continue;
         victim.kill('SIGKILL');
@@ -99,10 +101,22 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
         startWorker();
       }
     })();
+    const monitor = process.env.QUEUE_CHAOS_DEBUG
+      ? setInterval(async () => {
+          console.log('CHAOS progress', {
+            done: await doneCount(),
+            children: children.size,
+            ready: ready.size,
+            kills,
+            depth: await queue.depth(queueName).catch(() => undefined),
+          });
+        }, 3000)
+      : undefined;
     await publishing;
     const deadline = Date.now() + Math.max(120_000, jobs * 30);
     while ((await doneCount()) < jobs && Date.now() < deadline) await sleep(200);
     finished = true;
+    clearInterval(monitor);
     await chaos;
     // Let the last acks land, then stop the survivors gracefully.
     for (let i = 0; i < 50; i++) {
