@@ -41,8 +41,12 @@ function waitUntil(provider: Provider, predicate: () => boolean, ms = 20_000): P
 }
 
 /** providerConformance registers the shared provider tests under `describe(name)`. */
-export function providerConformance(name: string, make: MakeSubject): void {
-  describe(`provider conformance: ${name}`, () => {
+export function providerConformance(
+  name: string,
+  make: MakeSubject,
+  options: { skip?: string | false } = {},
+): void {
+  describe(`provider conformance: ${name}`, { skip: options.skip ?? false }, () => {
     const subject = async (t: TestContext) => {
       const s = await make(t);
       s.provider.on('error', (err) => t.diagnostic(`provider error: ${err.message}`));

@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../config/types.js';
 import { ProviderError } from '../errors.js';
@@ -31,6 +34,37 @@ export interface KubernetesProviderOptions {
 }
 
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
+
+let loadFailure: string | undefined | null;
+
+/**
+ * clientLoadFailure says why `@kubernetes/client-node` cannot load here (undefined: it can). It is
+ * tried once in a child process: a module that throws while loading also leaves an unhandled
+ * rejection behind in the process that imported it.
+ */
+export function clientLoadFailure(): string | undefined {
+  if (loadFailure === undefined) {
+    let url: string;
+    try {
+      url = pathToFileURL(createRequire(import.meta.url).resolve('@kubernetes/client-node')).href;
+    } catch (err) {
+      loadFailure = (err as Error).message;
+      return loadFailure;
+    }
+    const probe = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `await import(${JSON.stringify(url)})`],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+    );
+    loadFailure =
+      probe.status === 0 ? null : (/^\w*Error: .*$/m.exec(probe.stderr)?.[0] ?? `exit ${probe.status}`);
+  }
+  return loadFailure ?? undefined;
+}
 
 /**
  * KubernetesProvider runs a group as a Deployment or StatefulSet: `scaleTo` writes the `scale`
@@ -75,7 +109,21 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   async #start(): Promise<void> {
-    const k8s = await import('@kubernetes/client-node');
+    let k8s: K8s;
+    try {
+      const failure = clientLoadFailure();
+      if (failure) throw new Error(failure);
+      k8s = await import('@kubernetes/client-node');
+    } catch (err) {
+      // @kubernetes/client-node 2.x pulls undici 8, which needs Node 22.
+      throw new ProviderError(
+        'UNSUPPORTED',
+        `cannot load @kubernetes/client-node on Node ${process.version}`,
+        {
+          cause: err,
+        },
+      );
+    }
     this.#k8s = k8s;
     let kc = this.#options.client?.kubeConfig;
     if (!kc) {

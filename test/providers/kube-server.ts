@@ -1,0 +1,455 @@
+// A local server that speaks the Kubernetes JSON API for what the kubernetes provider uses, so the
+// official client (@kubernetes/client-node) can be tested over real HTTP: apps/v1 Deployments and
+// StatefulSets with the `scale` subresource, core/v1 pods list + watch (resourceVersion, 410 Gone),
+// autoscaling/v2 HPAs. Paths, content types and bodies follow the API reference
+// (https://kubernetes.io/docs/reference/kubernetes-api/); requests of other shapes get the status
+// a real API server gives (404, 405, 415, 422). It also plays the controllers: pods follow
+// spec.replicas and roll on a template change (maxSurge 1, maxUnavailable 0).
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Recorded is one request the server saw. */
+export interface Recorded {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  contentType: string | undefined;
+  body: unknown;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: free-form Kubernetes objects
+type Json = Record<string, any>;
+
+interface Workload {
+  kind: 'Deployment' | 'StatefulSet';
+  object: Json;
+}
+
+/** KubeServer is the fake API server; `url` goes into a kubeconfig's cluster.server. */
+export class KubeServer {
+  readonly requests: Recorded[] = [];
+  readonly workloads = new Map<string, Workload>();
+  readonly pods = new Map<string, Json>();
+  readonly hpas = new Map<string, Json>();
+  /** Ready pods over time, sampled at every pod event (for "never fewer than" checks). */
+  readonly readyHistory: number[] = [];
+  url = '';
+  #server: Server;
+  #rv = 1;
+  #events: { rv: number; type: string; object: Json }[] = [];
+  #watchers = new Set<{ res: ServerResponse; ns: string; selector: Record<string, string> }>();
+  #nextIp = 2;
+  #timers = new Set<NodeJS.Timeout>();
+  readonly #podReadyMs: number;
+
+  constructor(options: { podReadyMs?: number } = {}) {
+    this.#podReadyMs = options.podReadyMs ?? 60;
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => this.#status(res, 500, 'InternalError', String(err)));
+    });
+  }
+
+  /** start listens on 127.0.0.1:0. */
+  async start(): Promise<string> {
+    this.#server.listen(0, '127.0.0.1');
+    await once(this.#server, 'listening');
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  /** close ends watches, timers and the server. */
+  async close(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    for (const w of this.#watchers) w.res.end();
+    this.#server.closeAllConnections();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+
+  /** addWorkload creates a Deployment or StatefulSet with `replicas` pods (ready at once). */
+  addWorkload(kind: 'Deployment' | 'StatefulSet', ns: string, name: string, replicas: number): void {
+    const labels = { app: name };
+    const object = {
+      apiVersion: 'apps/v1',
+      kind,
+      metadata: { name, namespace: ns, generation: 1, resourceVersion: String(this.#rv), uid: `uid-${name}` },
+      spec: {
+        replicas,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: { containers: [{ name: 'app', image: 'example/app:1', ports: [{ containerPort: 8080 }] }] },
+        },
+        ...(kind === 'Deployment' && {
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
+        }),
+      },
+      status: {},
+    };
+    this.workloads.set(`${ns}/${name}`, { kind, object });
+    this.#reconcile();
+  }
+
+  /** dropEventsBefore compacts history, so a watch from an older resourceVersion gets 410 Gone. */
+  compact(): void {
+    this.#events = [];
+    for (const w of this.#watchers) w.res.end();
+    this.#watchers.clear();
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const chunks: Buffer[] = [];
+    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const contentType = req.headers['content-type']?.split(';')[0];
+    let body: unknown;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return this.#status(res, 400, 'BadRequest', 'body is not JSON');
+      }
+    }
+    const method = req.method ?? 'GET';
+    this.requests.push({
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      contentType,
+      body,
+    });
+
+    let m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/(deployments|statefulsets)\/([^/]+)(\/scale)?$/.exec(
+      url.pathname,
+    );
+    if (m) {
+      const [, ns, plural, name, scale] = m;
+      const w = this.workloads.get(`${ns}/${name}`);
+      const kind = plural === 'deployments' ? 'Deployment' : 'StatefulSet';
+      if (!w || w.kind !== kind)
+        return this.#status(res, 404, 'NotFound', `${plural}.apps "${name}" not found`);
+      if (scale) return this.#scale(req, res, method, contentType, body, w);
+      if (method === 'GET') return this.#json(res, 200, w.object);
+      if (method === 'PATCH') {
+        if (
+          contentType !== 'application/strategic-merge-patch+json' &&
+          contentType !== 'application/merge-patch+json'
+        )
+          return this.#status(
+            res,
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+          );
+        const patch = body as Json;
+        const containers = patch?.spec?.template?.spec?.containers;
+        if (
+          containers !== undefined &&
+          (!Array.isArray(containers) || containers.some((c: Json) => typeof c?.name !== 'string'))
+        )
+          return this.#status(res, 422, 'Invalid', 'spec.template.spec.containers[].name: Required value');
+        const before = JSON.stringify(w.object.spec.template);
+        mergeWorkload(w.object, patch, contentType === 'application/strategic-merge-patch+json');
+        if (JSON.stringify(w.object.spec.template) !== before || patch?.spec?.replicas !== undefined)
+          w.object.metadata.generation++;
+        this.#bump(w);
+        return this.#json(res, 200, w.object);
+      }
+      return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+    }
+
+    m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(url.pathname);
+    if (m) {
+      if (method !== 'GET') return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+      const ns = m[1]!;
+      const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
+      if (url.searchParams.get('watch') === 'true')
+        return this.#watch(res, ns, selector, url.searchParams.get('resourceVersion'));
+      const items = [...this.pods.values()].filter(
+        (p) => p.metadata.namespace === ns && matches(p, selector),
+      );
+      return this.#json(res, 200, {
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: String(this.#rv) },
+        items,
+      });
+    }
+
+    m = /^\/apis\/autoscaling\/v2\/namespaces\/([^/]+)\/horizontalpodautoscalers(?:\/([^/]+))?$/.exec(
+      url.pathname,
+    );
+    if (m) {
+      const [, ns, name] = m;
+      const key = `${ns}/${name}`;
+      if (method === 'GET' && name) {
+        const hpa = this.hpas.get(key);
+        return hpa
+          ? this.#json(res, 200, hpa)
+          : this.#status(res, 404, 'NotFound', `horizontalpodautoscalers.autoscaling "${name}" not found`);
+      }
+      const hpa = body as Json;
+      const invalid = validateHpa(hpa);
+      if ((method === 'POST' && !name) || (method === 'PUT' && name)) {
+        if (invalid) return this.#status(res, 422, 'Invalid', invalid);
+        const k = `${ns}/${hpa.metadata.name}`;
+        if (method === 'POST' && this.hpas.has(k))
+          return this.#status(res, 409, 'AlreadyExists', 'already exists');
+        if (method === 'PUT' && !this.hpas.has(k)) return this.#status(res, 404, 'NotFound', 'not found');
+        const stored = {
+          ...hpa,
+          metadata: { ...hpa.metadata, namespace: ns, resourceVersion: String(++this.#rv) },
+        };
+        this.hpas.set(k, stored);
+        return this.#json(res, method === 'POST' ? 201 : 200, stored);
+      }
+      return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+    }
+    return this.#status(res, 404, 'NotFound', `the server could not find the requested resource`);
+  }
+
+  #scale(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    contentType: string | undefined,
+    body: unknown,
+    w: Workload,
+  ) {
+    void req;
+    const view = () => ({
+      apiVersion: 'autoscaling/v1',
+      kind: 'Scale',
+      metadata: {
+        name: w.object.metadata.name,
+        namespace: w.object.metadata.namespace,
+        resourceVersion: w.object.metadata.resourceVersion,
+      },
+      spec: { replicas: w.object.spec.replicas },
+      status: { replicas: w.object.status.replicas ?? 0, selector: `app=${w.object.metadata.name}` },
+    });
+    if (method === 'GET') return this.#json(res, 200, view());
+    if (method === 'PATCH' || method === 'PUT') {
+      if (
+        method === 'PATCH' &&
+        contentType !== 'application/merge-patch+json' &&
+        contentType !== 'application/strategic-merge-patch+json' &&
+        contentType !== 'application/json-patch+json'
+      )
+        return this.#status(res, 415, 'UnsupportedMediaType', 'unsupported patch type');
+      const replicas = (body as Json)?.spec?.replicas;
+      if (!Number.isInteger(replicas) || replicas < 0)
+        return this.#status(
+          res,
+          422,
+          'Invalid',
+          'spec.replicas: Invalid value: must be greater than or equal to 0',
+        );
+      w.object.spec.replicas = replicas;
+      this.#bump(w);
+      return this.#json(res, 200, view());
+    }
+    return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+  }
+
+  #watch(res: ServerResponse, ns: string, selector: Record<string, string>, fromRv: string | null): void {
+    const from = Number(fromRv ?? 0);
+    const oldest = this.#events[0]?.rv ?? this.#rv;
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    if (fromRv && from + 1 < oldest) {
+      res.write(
+        `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: `too old resource version: ${from} (${oldest})` } })}\n`,
+      );
+      res.end();
+      return;
+    }
+    const watcher = { res, ns, selector };
+    for (const e of this.#events)
+      if (e.rv > from && e.object.metadata.namespace === ns && matches(e.object, selector))
+        res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
+    this.#watchers.add(watcher);
+    res.on('close', () => this.#watchers.delete(watcher));
+  }
+
+  #emit(type: string, pod: Json): void {
+    const rv = ++this.#rv;
+    pod.metadata.resourceVersion = String(rv);
+    const object = structuredClone(pod);
+    this.#events.push({ rv, type, object });
+    for (const w of this.#watchers)
+      if (object.metadata.namespace === w.ns && matches(object, w.selector))
+        w.res.write(`${JSON.stringify({ type, object })}\n`);
+    this.readyHistory.push([...this.pods.values()].filter((p) => isReady(p)).length);
+  }
+
+  #bump(w: Workload): void {
+    w.object.metadata.resourceVersion = String(++this.#rv);
+    this.#reconcile();
+  }
+
+  #later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+      this.#reconcile();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  /** reconcile plays the Deployment/StatefulSet controllers: create, roll and delete pods. */
+  #reconcile(): void {
+    for (const w of this.workloads.values()) {
+      const o = w.object;
+      const hash = createHash('sha1').update(JSON.stringify(o.spec.template)).digest('hex').slice(0, 10);
+      const mine = [...this.pods.values()].filter(
+        (p) => p.metadata.labels?.app === o.metadata.name && p.metadata.namespace === o.metadata.namespace,
+      );
+      const live = mine.filter((p) => !p.metadata.deletionTimestamp);
+      const current = live.filter((p) => p.metadata.labels['pod-template-hash'] === hash);
+      const old = live.filter((p) => p.metadata.labels['pod-template-hash'] !== hash);
+      const want = o.spec.replicas as number;
+      const readyCount = live.filter(isReady).length;
+      if (old.length > 0) {
+        // Rolling update, maxSurge 1 and maxUnavailable 0: one new pod at a time, and an old one goes
+        // only when the ready ones still cover `want` without it.
+        const starting = current.some((p) => !isReady(p));
+        if (!starting && live.length < want + 1 && current.length < want) this.#createPod(o, hash);
+        const victim =
+          old.find((p) => !isReady(p)) ??
+          (readyCount - 1 >= want || live.length > want + 1 ? old[0] : undefined);
+        if (victim && (live.length > want || !isReady(victim))) this.#deletePod(victim);
+      } else if (live.length < want) {
+        for (let i = live.length; i < want; i++) this.#createPod(o, hash);
+      } else if (live.length > want) {
+        const order = [...live.filter((p) => !isReady(p)), ...[...live].reverse().filter(isReady)];
+        for (const p of order.slice(0, live.length - want)) this.#deletePod(p);
+      }
+      const after = [...this.pods.values()].filter(
+        (p) => p.metadata.labels?.app === o.metadata.name && !p.metadata.deletionTimestamp,
+      );
+      o.status = {
+        observedGeneration: o.metadata.generation,
+        replicas: after.length,
+        updatedReplicas: after.filter((p) => p.metadata.labels['pod-template-hash'] === hash).length,
+        readyReplicas: after.filter(isReady).length,
+        availableReplicas: after.filter(isReady).length,
+      };
+    }
+  }
+
+  #createPod(o: Json, hash: string): void {
+    const name = `${o.metadata.name}-${hash.slice(0, 5)}-${Math.random().toString(36).slice(2, 7)}`;
+    const pod: Json = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: o.metadata.namespace,
+        labels: { ...o.spec.template.metadata.labels, 'pod-template-hash': hash },
+        creationTimestamp: new Date().toISOString(),
+      },
+      spec: structuredClone(o.spec.template.spec),
+      status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
+    };
+    this.pods.set(name, pod);
+    this.#emit('ADDED', pod);
+    this.#later(this.#podReadyMs, () => {
+      if (!this.pods.has(name) || pod.metadata.deletionTimestamp) return;
+      pod.status = {
+        phase: 'Running',
+        podIP: `10.244.0.${this.#nextIp++}`,
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }],
+      };
+      this.#emit('MODIFIED', pod);
+    });
+  }
+
+  #deletePod(pod: Json): void {
+    pod.metadata.deletionTimestamp = new Date().toISOString();
+    pod.status.conditions = [{ type: 'Ready', status: 'False' }];
+    this.#emit('MODIFIED', pod);
+    this.#later(30, () => {
+      this.pods.delete(pod.metadata.name);
+      this.#emit('DELETED', pod);
+    });
+  }
+
+  #json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  #status(res: ServerResponse, code: number, reason: string, message: string): void {
+    this.#json(res, code, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+    });
+  }
+}
+
+function isReady(p: Json): boolean {
+  return (
+    !p.metadata.deletionTimestamp &&
+    p.status?.conditions?.some((c: Json) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+function parseSelector(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split('=') as [string, string]),
+  );
+}
+
+function matches(p: Json, selector: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v);
+}
+
+/** mergeWorkload applies a merge patch; strategic merge merges `containers` by name, as the API does. */
+function mergeWorkload(target: Json, patch: Json, strategic: boolean): void {
+  for (const [key, value] of Object.entries(patch ?? {})) {
+    if (value === null) delete target[key];
+    else if (strategic && key === 'containers' && Array.isArray(value) && Array.isArray(target[key])) {
+      for (const c of value as Json[]) {
+        const existing = (target[key] as Json[]).find((x) => x.name === c.name);
+        if (existing) mergeWorkload(existing, c, strategic);
+        else (target[key] as Json[]).push(c);
+      }
+    } else if (
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      typeof target[key] === 'object' &&
+      target[key] !== null
+    )
+      mergeWorkload(target[key], value as Json, strategic);
+    else target[key] = structuredClone(value);
+  }
+}
+
+function validateHpa(hpa: Json | undefined): string | undefined {
+  if (hpa?.apiVersion !== 'autoscaling/v2' || hpa?.kind !== 'HorizontalPodAutoscaler')
+    return 'apiVersion/kind: must be autoscaling/v2 HorizontalPodAutoscaler';
+  const spec = hpa.spec;
+  if (!spec?.scaleTargetRef?.kind || !spec.scaleTargetRef.name) return 'spec.scaleTargetRef: Required value';
+  if (!Number.isInteger(spec.maxReplicas) || spec.maxReplicas < 1) return 'spec.maxReplicas: must be >= 1';
+  if (spec.minReplicas !== undefined && (spec.minReplicas < 1 || spec.minReplicas > spec.maxReplicas))
+    return 'spec.minReplicas: Invalid value';
+  for (const m of spec.metrics ?? []) {
+    if (
+      m.type === 'Resource' &&
+      (!m.resource?.name || !['Utilization', 'AverageValue'].includes(m.resource?.target?.type))
+    )
+      return 'spec.metrics[].resource.target.type: Unsupported value';
+  }
+  return undefined;
+}

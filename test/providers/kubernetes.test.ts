@@ -1,0 +1,216 @@
+// The kubernetes provider through the official client (@kubernetes/client-node) over real HTTP,
+// against KubeServer: a local server speaking the Kubernetes JSON API (see kube-server.ts). No
+// cluster runs on these machines; request shapes are checked against the API reference here.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesProviderConfig } from '../../src/config/types.js';
+import { KubernetesProvider, podInstance, quantityCpu, quantityMemory } from '../../src/providers/index.js';
+import { clientLoadFailure } from '../../src/providers/kubernetes/provider.js';
+import { providerConformance } from './conformance.js';
+import { KubeServer } from './kube-server.js';
+
+// @kubernetes/client-node 2.x depends on undici 8, which needs Node 22: on Node 20 it cannot load.
+const failure = clientLoadFailure();
+const skip = failure ? `@kubernetes/client-node cannot load on Node ${process.version}: ${failure}` : false;
+const k8s = failure ? new Error(failure) : await import('@kubernetes/client-node');
+
+function kubeConfig(server: string): KubeConfig {
+  if (k8s instanceof Error) throw k8s;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
+    users: [{ name: 'scaleplane', token: 'test-token' }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'scaleplane', namespace: 'shop' }],
+    currentContext: 'fake',
+  });
+  return kc;
+}
+
+async function setup(
+  t: TestContext,
+  config: Partial<KubernetesProviderConfig> = {},
+  replicas = 0,
+): Promise<{ server: KubeServer; provider: KubernetesProvider }> {
+  const server = new KubeServer();
+  await server.start();
+  t.after(() => server.close());
+  const kind = config.kind ?? 'Deployment';
+  server.addWorkload(kind, 'shop', 'web', replicas);
+  const provider = new KubernetesProvider({
+    group: 'web',
+    config: {
+      provider: 'kubernetes',
+      namespace: 'shop',
+      name: 'web',
+      kind,
+      port: 8080,
+      mode: 'controller',
+      ...config,
+    },
+    minInstances: 1,
+    maxInstances: 5,
+    cpuTarget: 70,
+    client: { kubeConfig: kubeConfig(server.url) },
+    rolloutPoll: 50,
+    rewatchDelay: 50,
+  });
+  t.after(() => provider.close());
+  return { server, provider };
+}
+
+providerConformance(
+  'kubernetes (Deployment)',
+  async (t) => {
+    const { provider } = await setup(t);
+    return { provider, resizeTo: { cpu: 0.5, memory: 256 * 1024 * 1024 } };
+  },
+  { skip },
+);
+
+providerConformance(
+  'kubernetes (StatefulSet)',
+  async (t) => {
+    const { provider } = await setup(t, { kind: 'StatefulSet' });
+    return { provider, resizeTo: { cpu: 0.25, memory: 128 * 1024 * 1024 } };
+  },
+  { skip },
+);
+
+describe('kubernetes provider: request shapes', { skip }, () => {
+  it('scales through the scale subresource with a merge patch and reads Ready pods at podIP:port', async (t) => {
+    const { server, provider } = await setup(t, {}, 1);
+    await provider.start();
+    assert.equal(provider.desired(), 1);
+    await provider.scaleTo(3);
+    const patch = server.requests.find((r) => r.method === 'PATCH' && r.path.endsWith('/scale'));
+    assert.deepEqual(patch, {
+      method: 'PATCH',
+      path: '/apis/apps/v1/namespaces/shop/deployments/web/scale',
+      query: {},
+      contentType: 'application/merge-patch+json',
+      body: { spec: { replicas: 3 } },
+    });
+    const list = server.requests.find(
+      (r) => r.path === '/api/v1/namespaces/shop/pods' && r.query.watch !== 'true',
+    );
+    assert.equal(list?.query.labelSelector, 'app=web');
+    const watch = server.requests.find((r) => r.query.watch === 'true');
+    assert.equal(watch?.path, '/api/v1/namespaces/shop/pods');
+    assert.equal(watch?.query.labelSelector, 'app=web');
+    assert.match(watch?.query.resourceVersion ?? '', /^\d+$/);
+    const instances = provider.instances();
+    assert.equal(instances.length, 3);
+    for (const i of instances) assert.match(i.address, /^10\.244\.0\.\d+:8080$/);
+  });
+
+  it('resize patches container resources (strategic merge) with maxUnavailable 0 and waits for the rollout', async (t) => {
+    const { server, provider } = await setup(t, {}, 2);
+    await provider.start();
+    await provider.scaleTo(2);
+    server.readyHistory.length = 0;
+    await provider.resize({ cpu: 0.5, memory: 256 * 1024 * 1024 });
+    const patch = server.requests.find(
+      (r) => r.method === 'PATCH' && r.path === '/apis/apps/v1/namespaces/shop/deployments/web',
+    );
+    assert.equal(patch?.contentType, 'application/strategic-merge-patch+json');
+    assert.deepEqual(patch?.body, {
+      spec: {
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+          spec: {
+            containers: [
+              {
+                name: 'app',
+                resources: {
+                  limits: { cpu: '500m', memory: '256Mi' },
+                  requests: { cpu: '500m', memory: '256Mi' },
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+    assert.ok(
+      Math.min(...server.readyHistory) >= 2,
+      `ready pods went down to ${Math.min(...server.readyHistory)}`,
+    );
+    assert.deepEqual(
+      provider.instances().map((i) => i.size),
+      [
+        { cpu: 0.5, memory: 256 * 1024 * 1024 },
+        { cpu: 0.5, memory: 256 * 1024 * 1024 },
+      ],
+    );
+  });
+
+  it('mode hpa writes an autoscaling/v2 HorizontalPodAutoscaler (create, then replace)', async (t) => {
+    const { server, provider } = await setup(t, { mode: 'hpa' }, 1);
+    await provider.start();
+    assert.equal(provider.autoscaled, true);
+    const create = server.requests.find((r) => r.method === 'POST');
+    assert.equal(create?.path, '/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers');
+    assert.deepEqual((create!.body as { spec: unknown }).spec, {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+      minReplicas: 1,
+      maxReplicas: 5,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } },
+        },
+      ],
+    });
+    const again = new KubernetesProvider({
+      group: 'web',
+      config: {
+        provider: 'kubernetes',
+        namespace: 'shop',
+        name: 'web',
+        kind: 'Deployment',
+        port: 8080,
+        mode: 'hpa',
+      },
+      minInstances: 2,
+      maxInstances: 4,
+      client: { kubeConfig: kubeConfig(server.url) },
+    });
+    t.after(() => again.close());
+    await again.start();
+    const put = server.requests.find((r) => r.method === 'PUT');
+    assert.equal(put?.path, '/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web');
+    assert.equal(server.hpas.get('shop/web')?.spec.maxReplicas, 4);
+  });
+
+  it('a watch that expires (410 Gone) is resumed by a fresh list', async (t) => {
+    const { server, provider } = await setup(t, {}, 1);
+    await provider.start();
+    server.compact();
+    await provider.scaleTo(2);
+    assert.equal(provider.instances().filter((i) => i.state === 'ready').length, 2);
+  });
+
+  it('an unknown workload fails start with API_ERROR', async (t) => {
+    const { provider } = await setup(t, { name: 'nope' });
+    await assert.rejects(provider.start(), { name: 'ProviderError', code: 'API_ERROR' });
+  });
+});
+
+it('maps pods and quantities purely', () => {
+  assert.equal(quantityCpu('500m'), 0.5);
+  assert.equal(quantityCpu('2'), 2);
+  assert.equal(quantityMemory('256Mi'), 268435456);
+  assert.equal(quantityMemory('1G'), 1e9);
+  const pod = {
+    metadata: { name: 'p', creationTimestamp: '2026-01-01T00:00:00Z' },
+    status: { phase: 'Running', podIP: '10.0.0.1', conditions: [{ type: 'Ready', status: 'True' }] },
+  };
+  assert.equal(podInstance(pod, 'web', 80)?.state, 'ready');
+  assert.equal(podInstance(pod, 'web', 80)?.address, '10.0.0.1:80');
+  assert.equal(
+    podInstance({ ...pod, metadata: { ...pod.metadata, deletionTimestamp: 'x' } }, 'web', 80)?.state,
+    'stopping',
+  );
+  assert.equal(podInstance({ metadata: { name: 'q' }, status: { phase: 'Pending' } }, 'web', 80), undefined);
+});
