@@ -9,7 +9,7 @@ import {
   tokenFromEnv,
   writeTokenFile,
 } from './api/index.js';
-import { Balancer } from './balancer/index.js';
+import { Balancer, NginxDriver } from './balancer/index.js';
 import type { Config, HostPort } from './config/index.js';
 import { Controller, DecisionJournal, GroupController } from './controller/index.js';
 import type { Logger } from './log/index.js';
@@ -40,6 +40,8 @@ export class Scaleplane {
   readonly config: Config;
   readonly metrics: ScaleplaneMetrics;
   readonly balancer: Balancer;
+  /** Set when `balancer.nginx` is configured: keeps NGINX's upstreams in step with membership. */
+  readonly nginx: NginxDriver | undefined;
   readonly controller: Controller;
   readonly providers = new Map<string, Provider>();
   /** Alerts of this system (crash loops, blocked at max, failed health checks); other modules may fire their own. */
@@ -75,6 +77,11 @@ export class Scaleplane {
       logger: logger.child({ component: 'balancer' }),
       routes: config.routes,
     });
+    this.nginx =
+      config.balancer.nginx === undefined
+        ? undefined
+        : new NginxDriver({ config: config.balancer.nginx, logger: logger.child({ component: 'nginx' }) });
+    this.nginx?.on('error', () => {}); // logged by the driver; the next change retries
 
     const sampler = new CpuSampler();
     const cpuWindows = new Map<string, ProcessCpuWindow>();
@@ -198,6 +205,7 @@ export class Scaleplane {
     provider.on('change', () => {
       const instances = provider.instances();
       this.balancer.setGroup(name, instances, { healthPath: group.healthPath });
+      this.nginx?.update(name, instances);
       this.metrics.readyInstances.set({ group: name }, instances.filter((i) => i.state === 'ready').length);
     });
     provider.on('crash', (instance, detail) => {
@@ -230,6 +238,7 @@ export class Scaleplane {
       await this.#api.close();
       await Promise.all([...this.providers.values()].map((p) => p.close()));
       await this.balancer.close();
+      await this.nginx?.close();
       await this.alerts.close();
       if (this.tokenGenerated && this.token && this.apiAddress)
         await removeTokenFile(this.apiAddress.port, this.token);

@@ -26,6 +26,15 @@ export {
 export { BalancerError, type BalancerErrorCode, UnknownGroupError } from './errors.js';
 export { type HealthState, type HealthTransition, nextHealthState } from './health.js';
 export {
+  NginxDriver,
+  NginxDriverError,
+  type NginxDriverErrorCode,
+  type NginxSync,
+  renderUpstreams,
+  type UpstreamGroup,
+  upstreamName,
+} from './nginx/index.js';
+export {
   countOutcome,
   type EjectionDecision,
   type EjectionInput,

@@ -135,6 +135,7 @@ function buildProgram(): Command {
 
   registerSimulate(program);
   registerNginx(program);
+  (await import('./resize.js')).registerResize(program, DEFAULT_API);
   return program;
 }
 

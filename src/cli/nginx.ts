@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import type { BackendInstance } from '../balancer/index.js';
+import { NginxDriver, renderUpstreams } from '../balancer/index.js';
+import { loadConfig } from '../config/index.js';
+import type { NginxDriverConfig } from '../config/types.js';
+import { ApiClient, CliError } from './client.js';
+
+const DEFAULT_API = 'http://127.0.0.1:9090';
+
+/** NGINX_DEFAULTS are the `balancer.nginx` settings used when the config has none. */
+export const NGINX_DEFAULTS: NginxDriverConfig = {
+  includeFile: '',
+  testCommand: 'nginx -t',
+  reloadCommand: 'nginx -s reload',
+  debounce: 500,
+  method: 'least_conn',
+  keepalive: 64,
+  maxFails: 3,
+  failTimeout: 10_000,
+};
+
+interface LiveGroup {
+  name: string;
+  instances: BackendInstance[];
+}
+
+async function liveGroups(api: string): Promise<LiveGroup[]> {
+  const client = await ApiClient.connect(api);
+  const { groups } = await client.request<{ groups: LiveGroup[] }>('GET', '/api/scalability/groups');
+  return groups.map((g) => ({
+    name: g.name,
+    instances: g.instances.map((i) => ({ id: i.id, address: i.address, state: i.state })),
+  }));
+}
+
+async function nginxConfig(file: string | undefined): Promise<NginxDriverConfig> {
+  if (file === undefined) return NGINX_DEFAULTS;
+  return (await loadConfig(file)).balancer.nginx ?? NGINX_DEFAULTS;
+}
+
+/** registerNginx adds `scaleplane nginx render|sync` to the program. */
+export function registerNginx(program: Command): void {
+  const nginx = program
+    .command('nginx')
+    .description('drive a real NGINX: upstream blocks rendered from the live group membership');
+
+  nginx
+    .command('render')
+    .description('print the upstream include file for the live membership of every group')
+    .option('-c, --config <file>', 'config file whose balancer.nginx sets method, keepalive, max_fails')
+    .option('--api <url>', 'control API URL', DEFAULT_API)
+    .action(async (opts: { config?: string; api: string }) => {
+      const config = await nginxConfig(opts.config);
+      process.stdout.write(renderUpstreams(await liveGroups(opts.api), config));
+    });
+
+  nginx
+    .command('sync')
+    .description('write balancer.nginx.include_file from the live membership, test it and reload nginx')
+    .requiredOption('-c, --config <file>', 'config file with balancer.nginx')
+    .option('--api <url>', 'control API URL', DEFAULT_API)
+    .action(async (opts: { config: string; api: string }) => {
+      const config = await nginxConfig(opts.config);
+      if (!config.includeFile) throw new CliError(`${opts.config} has no balancer.nginx.include_file`);
+      const driver = new NginxDriver({ config });
+      for (const group of await liveGroups(opts.api)) driver.update(group.name, group.instances);
+      const sync = await driver.flush();
+      await driver.close();
+      console.log(
+        sync.reloaded ? `${config.includeFile} written, nginx reloaded` : `${config.includeFile} unchanged`,
+      );
+    });
+}
