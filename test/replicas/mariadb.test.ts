@@ -222,12 +222,18 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
     const workers = Array.from({ length: 8 }, worker);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const replicaBeforeKill = onReplica;
-    await stopMariadbReplica();
-    const exclusion = await excluded;
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    stop = true;
-    await Promise.all(workers);
+    let replicaBeforeKill = 0;
+    let exclusion: Awaited<typeof excluded>;
+    try {
+      replicaBeforeKill = onReplica;
+      await stopMariadbReplica();
+      exclusion = await excluded;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    } finally {
+      // Readers must stop whatever happened, or the pools never drain and the file never ends.
+      stop = true;
+      await Promise.all(workers);
+    }
     const retries = await metric(registry, 'scaleplane_replica_read_retries_total', { router: 'mariadb' });
     console.log(
       `  mariadb: killed replica: ${onReplica + onPrimary} reads, ${failures} failed, ${retries} retried, replica ${onReplica} (${replicaBeforeKill} before the kill), primary ${onPrimary}; excluded for ${exclusion.reasons}`,

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { on } from 'node:events';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ReplicaDecision, ReplicaRouter } from '../../src/replicas/index.js';
@@ -63,18 +62,25 @@ export function startMariadbReplica(): Promise<void> {
 
 /**
  * nextDecision resolves with the router's next matching 'decision' event. Call it before causing the
- * decision: it listens from the moment it is called, buffering events emitted together.
+ * decision: it listens from the moment it is called. (Not events.on(): that iterator also throws the
+ * router's 'error' events, which a killed replica legitimately causes.)
  */
 export function nextDecision<R>(
   router: ReplicaRouter<R>,
   match: (decision: ReplicaDecision) => boolean,
   timeoutMs = 30_000,
 ): Promise<ReplicaDecision> {
-  const events = on(router, 'decision', { signal: AbortSignal.timeout(timeoutMs) });
-  return (async () => {
-    for await (const [decision] of events as AsyncIterable<[ReplicaDecision]>) {
-      if (match(decision)) return decision;
-    }
-    throw new Error('decision stream ended');
-  })();
+  return new Promise((resolve, reject) => {
+    const listener = (decision: ReplicaDecision) => {
+      if (!match(decision)) return;
+      clearTimeout(timer);
+      router.off('decision', listener);
+      resolve(decision);
+    };
+    const timer = setTimeout(() => {
+      router.off('decision', listener);
+      reject(new Error(`no matching decision within ${timeoutMs} ms`));
+    }, timeoutMs);
+    router.on('decision', listener);
+  });
 }
