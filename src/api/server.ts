@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { HostPort } from '../config/index.js';
+import { type HostPort, parseSize } from '../config/index.js';
+import type { InstanceSize } from '../providers/index.js';
 import { type Controller, ControllerError, OutOfRangeError, UnknownGroupError } from '../controller/index.js';
 import { createTokenCheck } from './auth.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -134,8 +135,20 @@ export class ApiServer {
       allow(method, ['POST']);
       const parsed = ResizeGroupRequest.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
-      const group = controller.group(parsed.data.group);
-      throw new HttpError(501, `resizing is not supported by the ${group.provider.kind} provider yet`);
+      const { group, cpu, memory, size } = parsed.data;
+      const target = resizeTarget(cpu, memory, size);
+      if (typeof target === 'string') throw new HttpError(400, target);
+      const provider = controller.group(group).provider;
+      if (!provider.resize) throw new HttpError(501, `the ${provider.kind} provider cannot resize`);
+      let started: { desired: number };
+      try {
+        started = controller.resize(group, target);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'INVALID_ARGUMENT') throw new HttpError(400, (err as Error).message);
+        throw err;
+      }
+      // The rolling replacement runs on; GET /groups/:name shows each instance's size as it goes.
+      return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });
     }
     throw new HttpError(404, `no route for ${path}`);
   }
@@ -149,6 +162,29 @@ export class ApiServer {
     if (status === 500) this.#options.logger?.warn({ err }, 'API request failed');
     send(res, status, body);
   }
+}
+
+/**
+ * resizeTarget reads the resize body: `cpu` in cores (`0.5`, `"500m"`), `memory` in bytes or as a
+ * size (`"256Mi"`), `size` an instance type (`"t3.large"`). A string result is the 400 message.
+ */
+function resizeTarget(cpu: unknown, memory: unknown, size: unknown): InstanceSize | string {
+  const target: { cpu?: number; memory?: number; instanceType?: string } = {};
+  if (cpu !== undefined) {
+    const cores = typeof cpu === 'number' ? cpu : /^\d+m$/.test(String(cpu)) ? Number.parseInt(String(cpu), 10) / 1000 : Number(cpu);
+    if (!(Number.isFinite(cores) && cores > 0)) return 'cpu: expected cores such as 0.5 or "500m"';
+    target.cpu = cores;
+  }
+  if (memory !== undefined) {
+    try {
+      target.memory = parseSize(memory as string | number);
+    } catch {
+      return 'memory: expected bytes or a size such as "256Mi"';
+    }
+  }
+  if (typeof size === 'string' && size.length > 0) target.instanceType = size;
+  if (Object.keys(target).length === 0) return 'body: give cpu, memory or size';
+  return target;
 }
 
 /** errorResponse maps an error to the API's status and JSON `{error}` body. */

@@ -6,6 +6,7 @@ import { createLogger, type LogLevel } from '../log/index.js';
 import { ApiClient, CliError } from './client.js';
 import { formatEvent, formatStatus } from './format.js';
 import { registerNginx } from './nginx.js';
+import { registerResize } from './resize.js';
 import { registerSimulate } from './simulate.js';
 
 const DEFAULT_API = 'http://127.0.0.1:9090';
@@ -135,6 +136,7 @@ function buildProgram(): Command {
 
   registerSimulate(program);
   registerNginx(program);
+  registerResize(program, DEFAULT_API);
   (await import('./resize.js')).registerResize(program, DEFAULT_API);
   return program;
 }

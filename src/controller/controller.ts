@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.js';
+import type { InstanceSize } from '../providers/index.js';
 import { UnknownGroupError } from './errors.js';
 import type { GroupController, Logger, ManualAction } from './group.js';
 import type { DecisionJournal, JournalEntry, JournalQuery } from './journal.js';
@@ -102,6 +103,11 @@ export class Controller {
   /** scale applies a manual action; see GroupController.scale. */
   scale(name: string, action: ManualAction, instances: number): { previous: number; desired: number } {
     return this.group(name).scale(action, instances, this.#now());
+  }
+
+  /** resize starts a rolling resize of one group; see GroupController.resize. */
+  resize(name: string, size: InstanceSize, by?: string): { desired: number; done: Promise<void> } {
+    return this.group(name).resize(size, this.#now(), by);
   }
 
   /** events returns journal entries. */

@@ -8,7 +8,7 @@ import {
   recommend,
   recordManualScale,
 } from '../policy/index.js';
-import type { Instance, Provider } from '../providers/index.js';
+import { type Instance, type InstanceSize, type Provider, validateSize } from '../providers/index.js';
 import { OutOfRangeError } from './errors.js';
 import type { DecisionJournal, JournalEntry } from './journal.js';
 
@@ -73,17 +73,26 @@ export class GroupController {
     return this.provider.desired();
   }
 
-  /** start brings the group to its initial count. */
-  start(now: number): Promise<void> {
-    const initial = this.config.initialInstances;
+  /**
+   * start connects the provider (which may find instances already running: pods, EC2 instances,
+   * adopted processes) and brings the group to its count: `restored` (a persisted desired count),
+   * else what the engine already runs (within min/max), else initial_instances.
+   */
+  async start(now: number, restored?: number): Promise<void> {
+    await this.provider.start?.();
+    const running = this.provider.desired();
+    const clamp = (n: number) => Math.min(this.config.maxInstances, Math.max(this.config.minInstances, n));
+    const initial =
+      restored !== undefined ? clamp(restored) : running > 0 ? clamp(running) : this.config.initialInstances;
+    const reason = restored !== undefined ? 'Restored' : running > 0 ? 'Adopted' : 'InitialInstances';
     this.#journal.append(
       {
         group: this.name,
         source: 'startup',
-        before: 0,
+        before: running,
         after: initial,
-        reasons: ['InitialInstances'],
-        message: `0 → ${initial}: initial_instances`,
+        reasons: [reason],
+        message: `${running} → ${initial}: ${reason === 'InitialInstances' ? 'initial_instances' : reason === 'Restored' ? 'restored desired count' : 'adopted what runs'}`,
         inputs: { min: this.config.minInstances, max: this.config.maxInstances },
       },
       now,
@@ -97,6 +106,8 @@ export class GroupController {
    * count changed (or a limit started to bite), undefined otherwise.
    */
   evaluate(now: number): JournalEntry | undefined {
+    // `mode: hpa`: the engine runs the loop, Scaleplane only watches.
+    if ((this.provider as { autoscaled?: boolean }).autoscaled) return undefined;
     const scaling = this.config.scaling;
     if (!scaling) return undefined;
     const instances = this.provider.instances();
@@ -199,6 +210,40 @@ export class GroupController {
     );
     void this.#apply(desired, 'api');
     return { previous, desired };
+  }
+
+  /**
+   * resize asks the provider for a rolling resize of every instance (see Provider.resize) and
+   * journals it. Arguments are checked at once (ProviderError INVALID_ARGUMENT / UNSUPPORTED are
+   * thrown); the rolling replacement itself runs on and its failure is logged.
+   */
+  resize(size: InstanceSize, now: number, by = 'api'): { desired: number; done: Promise<void> } {
+    if (!this.provider.resize) {
+      throw Object.assign(new Error(`the ${this.provider.kind} provider cannot resize`), { code: 'UNSUPPORTED' });
+    }
+    validateSize(size);
+    const desired = this.provider.desired();
+    const what = Object.entries(size)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    this.#journal.append(
+      {
+        group: this.name,
+        source: 'api',
+        before: desired,
+        after: desired,
+        reasons: ['ManualResize'],
+        message: `resize to ${what} by ${by} through the control API: rolling, one instance at a time`,
+        inputs: { ...size, by },
+      },
+      now,
+    );
+    const done = this.provider.resize(size).catch((err: unknown) => {
+      this.#logger.error({ err, group: this.name, size }, 'resize failed');
+      throw err;
+    });
+    done.catch(() => {});
+    return { desired, done };
   }
 
   async #apply(desired: number, source: string): Promise<void> {

@@ -35,6 +35,7 @@ export {
   parseProcStat,
   type RestartBackoff,
   readLimits,
+  validateSize,
 } from './local/index.js';
 export type { DrainHook, Instance, InstanceSize, InstanceState, Provider, ProviderEvents } from './types.js';
 export { watchInstances } from './types.js';

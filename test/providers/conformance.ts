@@ -112,7 +112,7 @@ export function providerConformance(
       const stop = watchInstances(provider, (list) => {
         minReady = Math.min(minReady, list.filter((i) => i.state === 'ready').length);
       });
-      await provider.resize(s.resizeTo);
+      await provider.resize!(s.resizeTo);
       stop();
       await waitUntil(
         provider,
