@@ -1,0 +1,327 @@
+// A local server speaking the AWS Query protocol (form-encoded requests, XML answers) for the Auto
+// Scaling (2011-01-01) and EC2 (2016-11-15) actions the aws provider uses, so the AWS SDK v3
+// clients can be tested over real HTTP. Parameter names and XML shapes follow the API references;
+// unknown actions or missing parameters get the AWS error XML. It plays the Auto Scaling service:
+// instances go Pending → InService, instance refreshes roll within Min/MaxHealthyPercentage.
+import { once } from 'node:events';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+interface Inst {
+  id: string;
+  type: string;
+  ip: string;
+  lifecycle: string;
+  ec2State: 'pending' | 'running' | 'stopping' | 'stopped';
+}
+
+/** AwsServer is the fake endpoint; `url` goes into the clients' `endpoint`. */
+export class AwsServer {
+  readonly requests: { action: string; params: Record<string, string> }[] = [];
+  /** InService count after every state change (for "never fewer than" checks). */
+  readonly inServiceHistory: number[] = [];
+  readonly instances = new Map<string, Inst>();
+  url = '';
+  group = {
+    name: 'web-asg',
+    min: 0,
+    max: 10,
+    desired: 0,
+    type: 't3.small',
+    template: { id: 'lt-0abc', version: '1' } as { id: string; version: string } | undefined,
+  };
+  templateVersions = 1;
+  refresh: { id: string; status: string; min: number; max: number } | undefined;
+  #server: Server;
+  #next = 1;
+  #timers = new Set<NodeJS.Timeout>();
+  readonly #launchMs: number;
+
+  constructor(options: { launchMs?: number } = {}) {
+    this.#launchMs = options.launchMs ?? 60;
+    this.#server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+      const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+      this.requests.push({ action: params.Action ?? '', params });
+      try {
+        this.#handle(params, res);
+      } catch (err) {
+        this.#error(res, params.Version === '2016-11-15', 400, 'ValidationError', (err as Error).message);
+      }
+    });
+  }
+
+  async start(): Promise<string> {
+    this.#server.listen(0, '127.0.0.1');
+    await once(this.#server, 'listening');
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#server.closeAllConnections();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+
+  inService(): number {
+    return [...this.instances.values()].filter((i) => i.lifecycle === 'InService').length;
+  }
+
+  #handle(p: Record<string, string>, res: ServerResponse): void {
+    const need = (k: string) => {
+      if (p[k] === undefined)
+        throw new Error(
+          `1 validation error detected: Value null at '${k}' failed to satisfy constraint: Member must not be null`,
+        );
+      return p[k]!;
+    };
+    const g = this.group;
+    const asg = (action: string, result = '') =>
+      this.#xml(
+        res,
+        `<${action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><${action}Result>${result}</${action}Result><ResponseMetadata><RequestId>r-${this.#next++}</RequestId></ResponseMetadata></${action}Response>`,
+      );
+    const ec2 = (action: string, body = '') =>
+      this.#xml(
+        res,
+        `<${action}Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-${this.#next++}</requestId>${body}</${action}Response>`,
+      );
+    const ids = (prefix: string) =>
+      Object.keys(p)
+        .filter((k) => k.startsWith(prefix))
+        .map((k) => p[k]!);
+    switch (p.Action) {
+      case 'DescribeAutoScalingGroups': {
+        if (p.Version !== '2011-01-01') throw new Error('bad version');
+        const members = [...this.instances.values()]
+          .filter((i) => i.lifecycle !== 'Terminated')
+          .map(
+            (i) =>
+              `<member><InstanceId>${i.id}</InstanceId><InstanceType>${i.type}</InstanceType><AvailabilityZone>us-east-1a</AvailabilityZone><LifecycleState>${i.lifecycle}</LifecycleState><HealthStatus>Healthy</HealthStatus><ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>`,
+          )
+          .join('');
+        const lt = g.template
+          ? `<LaunchTemplate><LaunchTemplateId>${g.template.id}</LaunchTemplateId><Version>${g.template.version}</Version></LaunchTemplate>`
+          : '<LaunchConfigurationName>lc-web</LaunchConfigurationName>';
+        const wanted = ids('AutoScalingGroupNames.member.');
+        const body = wanted.includes(g.name)
+          ? `<member><AutoScalingGroupName>${g.name}</AutoScalingGroupName>${lt}<MinSize>${g.min}</MinSize><MaxSize>${g.max}</MaxSize><DesiredCapacity>${g.desired}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown><HealthCheckType>EC2</HealthCheckType><Instances>${members}</Instances></member>`
+          : '';
+        return asg('DescribeAutoScalingGroups', `<AutoScalingGroups>${body}</AutoScalingGroups>`);
+      }
+      case 'UpdateAutoScalingGroup':
+        need('AutoScalingGroupName');
+        if (p.MinSize) g.min = Number(p.MinSize);
+        if (p.MaxSize) g.max = Number(p.MaxSize);
+        if (p['LaunchTemplate.Version'] && g.template) g.template.version = p['LaunchTemplate.Version'];
+        this.#reconcile();
+        return asg('UpdateAutoScalingGroup');
+      case 'SetDesiredCapacity': {
+        need('AutoScalingGroupName');
+        const n = Number(need('DesiredCapacity'));
+        if (n < g.min || n > g.max)
+          return this.#error(
+            res,
+            false,
+            400,
+            'ValidationError',
+            `New SetDesiredCapacity value ${n} is below min value ${g.min} for the AutoScalingGroup.`,
+          );
+        g.desired = n;
+        this.#reconcile();
+        return asg('SetDesiredCapacity');
+      }
+      case 'TerminateInstanceInAutoScalingGroup': {
+        const inst = this.instances.get(need('InstanceId'));
+        if (need('ShouldDecrementDesiredCapacity') === 'true') g.desired--;
+        if (inst) this.#terminate(inst);
+        this.#reconcile();
+        return asg(
+          'TerminateInstanceInAutoScalingGroup',
+          `<Activity><ActivityId>a-${this.#next}</ActivityId><StatusCode>InProgress</StatusCode></Activity>`,
+        );
+      }
+      case 'StartInstanceRefresh': {
+        need('AutoScalingGroupName');
+        const min = Number(p['Preferences.MinHealthyPercentage'] ?? 90);
+        const max = Number(p['Preferences.MaxHealthyPercentage'] ?? 100);
+        if (max < 100 || max > 200 || max - min < 10)
+          return this.#error(
+            res,
+            false,
+            400,
+            'ValidationError',
+            'MaxHealthyPercentage must be 100..200 and at least 10 above MinHealthyPercentage',
+          );
+        this.refresh = { id: `ir-${this.#next++}`, status: 'InProgress', min, max };
+        this.#later(10, () => this.#refreshStep());
+        return asg('StartInstanceRefresh', `<InstanceRefreshId>${this.refresh.id}</InstanceRefreshId>`);
+      }
+      case 'DescribeInstanceRefreshes':
+        return asg(
+          'DescribeInstanceRefreshes',
+          `<InstanceRefreshes>${this.refresh ? `<member><InstanceRefreshId>${this.refresh.id}</InstanceRefreshId><AutoScalingGroupName>${g.name}</AutoScalingGroupName><Status>${this.refresh.status}</Status></member>` : ''}</InstanceRefreshes>`,
+        );
+      case 'EnterStandby':
+        for (const id of ids('InstanceIds.member.')) this.instances.get(id)!.lifecycle = 'Standby';
+        if (p.ShouldDecrementDesiredCapacity === 'true') g.desired--;
+        this.#record();
+        return asg('EnterStandby', '<Activities/>');
+      case 'ExitStandby':
+        for (const id of ids('InstanceIds.member.')) this.instances.get(id)!.lifecycle = 'InService';
+        g.desired++;
+        this.#record();
+        return asg('ExitStandby', '<Activities/>');
+      case 'DescribeInstances': {
+        const wanted = ids('InstanceId.');
+        const items = wanted
+          .map((id) => this.instances.get(id))
+          .filter((i): i is Inst => i !== undefined)
+          .map(
+            (i) =>
+              `<item><instanceId>${i.id}</instanceId><instanceType>${i.type}</instanceType><privateIpAddress>${i.ip}</privateIpAddress><launchTime>2026-01-01T00:00:${String(Number(i.id.slice(-3)) % 60).padStart(2, '0')}.000Z</launchTime><instanceState><code>16</code><name>${i.ec2State}</name></instanceState></item>`,
+          )
+          .join('');
+        return ec2(
+          'DescribeInstances',
+          `<reservationSet><item><reservationId>r-1</reservationId><instancesSet>${items}</instancesSet></item></reservationSet>`,
+        );
+      }
+      case 'CreateLaunchTemplateVersion': {
+        need('LaunchTemplateId');
+        const type = need('LaunchTemplateData.InstanceType');
+        this.templateVersions++;
+        g.type = type;
+        return ec2(
+          'CreateLaunchTemplateVersion',
+          `<launchTemplateVersion><launchTemplateId>${p.LaunchTemplateId}</launchTemplateId><versionNumber>${this.templateVersions}</versionNumber><launchTemplateData><instanceType>${type}</instanceType></launchTemplateData></launchTemplateVersion>`,
+        );
+      }
+      case 'StopInstances':
+      case 'StartInstances': {
+        const stop = p.Action === 'StopInstances';
+        for (const id of ids('InstanceId.')) {
+          const i = this.instances.get(id)!;
+          i.ec2State = stop ? 'stopping' : 'pending';
+          this.#later(30, () => {
+            i.ec2State = stop ? 'stopped' : 'running';
+          });
+        }
+        return ec2(p.Action, '<instancesSet/>');
+      }
+      case 'ModifyInstanceAttribute': {
+        const i = this.instances.get(need('InstanceId'))!;
+        if (i.ec2State !== 'stopped')
+          return this.#error(
+            res,
+            true,
+            400,
+            'IncorrectInstanceState',
+            `The instance '${i.id}' is not in the 'stopped' state.`,
+          );
+        i.type = need('InstanceType.Value');
+        return ec2('ModifyInstanceAttribute', '<return>true</return>');
+      }
+      default:
+        return this.#error(
+          res,
+          p.Version === '2016-11-15',
+          400,
+          'InvalidAction',
+          `Could not find operation ${p.Action}`,
+        );
+    }
+  }
+
+  addInstances(n: number, type = this.group.type): void {
+    for (let k = 0; k < n; k++) this.#launch(type, 'InService');
+    this.group.desired += n;
+  }
+
+  #launch(type: string, lifecycle = 'Pending'): Inst {
+    const n = this.#next++;
+    const inst: Inst = {
+      id: `i-0000000000000${String(n).padStart(3, '0')}`,
+      type,
+      ip: `10.0.1.${n}`,
+      lifecycle,
+      ec2State: lifecycle === 'InService' ? 'running' : 'pending',
+    };
+    this.instances.set(inst.id, inst);
+    if (lifecycle === 'Pending')
+      this.#later(this.#launchMs, () => {
+        if (inst.lifecycle === 'Pending') {
+          inst.lifecycle = 'InService';
+          inst.ec2State = 'running';
+        }
+      });
+    this.#record();
+    return inst;
+  }
+
+  #terminate(inst: Inst): void {
+    inst.lifecycle = 'Terminating';
+    this.#record();
+    this.#later(30, () => {
+      this.instances.delete(inst.id);
+    });
+  }
+
+  #reconcile(): void {
+    const live = [...this.instances.values()].filter(
+      (i) => i.lifecycle === 'Pending' || i.lifecycle === 'InService',
+    );
+    for (let k = live.length; k < this.group.desired; k++) this.#launch(this.group.type);
+    for (const i of live.slice(this.group.desired).reverse()) this.#terminate(i);
+    this.#record();
+  }
+
+  #refreshStep(): void {
+    const r = this.refresh!;
+    const desired = this.group.desired;
+    const live = [...this.instances.values()].filter(
+      (i) => i.lifecycle === 'Pending' || i.lifecycle === 'InService',
+    );
+    const old = live.filter((i) => i.type !== this.group.type);
+    if (old.length === 0 && live.every((i) => i.lifecycle === 'InService')) {
+      r.status = 'Successful';
+      return;
+    }
+    const floor = Math.ceil((desired * r.min) / 100);
+    const ceiling = Math.floor((desired * r.max) / 100);
+    const inService = live.filter((i) => i.lifecycle === 'InService');
+    const victim = old.find((i) => i.lifecycle === 'InService');
+    if (victim && inService.length - 1 >= floor) this.#terminate(victim);
+    else if (live.length < ceiling && old.length > 0) this.#launch(this.group.type);
+    this.#later(20, () => this.#refreshStep());
+  }
+
+  #later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+      this.#record();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  #record(): void {
+    this.inServiceHistory.push(this.inService());
+  }
+
+  #xml(res: ServerResponse, body: string): void {
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+  }
+
+  #error(res: ServerResponse, ec2: boolean, status: number, code: string, message: string): void {
+    res.writeHead(status, { 'content-type': 'text/xml' });
+    res.end(
+      ec2
+        ? `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>r</RequestID></Response>`
+        : `<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r</RequestId></ErrorResponse>`,
+    );
+  }
+}

@@ -1,0 +1,152 @@
+// The aws provider through the AWS SDK v3 clients over real HTTP, against AwsServer: a local server
+// speaking the Auto Scaling and EC2 Query/XML protocols (see aws-server.ts). No AWS here.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import type { AwsProviderConfig } from '../../src/config/types.js';
+import { AwsProvider, planStopStart, refreshMinHealthyPercentage } from '../../src/providers/index.js';
+import { AwsServer } from './aws-server.js';
+import { providerConformance } from './conformance.js';
+
+// The standard credential chain reads these; the endpoint override points the clients here.
+process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
+
+async function setup(t: TestContext, min = 0, existing = 0, config: Partial<AwsProviderConfig> = {}) {
+  const server = new AwsServer();
+  await server.start();
+  t.after(() => server.close());
+  server.addInstances(existing);
+  const provider = new AwsProvider({
+    group: 'web',
+    config: {
+      provider: 'aws',
+      autoScalingGroup: 'web-asg',
+      region: 'us-east-1',
+      endpoint: server.url,
+      port: 8080,
+      instanceWarmup: 0,
+      minHealthyPercentage: 50,
+      pollInterval: 40,
+      ...config,
+    },
+    minInstances: min,
+    maxInstances: 6,
+  });
+  t.after(() => provider.close());
+  return { server, provider };
+}
+
+providerConformance('aws', async (t) => {
+  // A 100% floor: the refresh launches a replacement before it terminates an old instance.
+  const { provider } = await setup(t, 0, 0, { minHealthyPercentage: 100 });
+  return { provider, resizeTo: { instanceType: 't3.large' } };
+});
+
+describe('aws provider', () => {
+  it('aligns MinSize/MaxSize, scales with SetDesiredCapacity and reads private IPs', async (t) => {
+    const { server, provider } = await setup(t, 1, 1);
+    await provider.start();
+    const update = server.requests.find((r) => r.action === 'UpdateAutoScalingGroup');
+    assert.deepEqual(
+      {
+        name: update?.params.AutoScalingGroupName,
+        min: update?.params.MinSize,
+        max: update?.params.MaxSize,
+        version: update?.params.Version,
+      },
+      { name: 'web-asg', min: '1', max: '6', version: '2011-01-01' },
+    );
+    await provider.scaleTo(3);
+    const set = server.requests.find((r) => r.action === 'SetDesiredCapacity');
+    assert.deepEqual(
+      { d: set?.params.DesiredCapacity, h: set?.params.HonorCooldown },
+      { d: '3', h: 'false' },
+    );
+    const describe = server.requests.find((r) => r.action === 'DescribeInstances');
+    assert.equal(describe?.params.Version, '2016-11-15');
+    assert.ok(describe?.params['InstanceId.1']?.startsWith('i-'));
+    for (const i of provider.instances()) assert.match(i.address, /^10\.0\.1\.\d+:8080$/);
+  });
+
+  it('respects the instance warm-up before an instance counts as ready', async (t) => {
+    const { provider } = await setup(t, 0, 0, { instanceWarmup: 400 });
+    const started = Date.now();
+    await provider.scaleTo(1);
+    assert.ok(Date.now() - started >= 400, `ready after ${Date.now() - started} ms`);
+  });
+
+  it('instance refresh keeps at least min_instances in service (MinHealthyPercentage raised to cover it)', async (t) => {
+    const { server, provider } = await setup(t, 3, 4, { minHealthyPercentage: 50 });
+    await provider.start();
+    server.inServiceHistory.length = 0;
+    await provider.resize({ instanceType: 't3.large' });
+    const start = server.requests.find((r) => r.action === 'StartInstanceRefresh');
+    assert.equal(
+      start?.params['Preferences.MinHealthyPercentage'],
+      String(refreshMinHealthyPercentage(50, 3, 4)),
+    );
+    assert.equal(start?.params['Preferences.MinHealthyPercentage'], '75');
+    const lt = server.requests.find((r) => r.action === 'CreateLaunchTemplateVersion');
+    assert.deepEqual(
+      {
+        id: lt?.params.LaunchTemplateId,
+        source: lt?.params.SourceVersion,
+        type: lt?.params['LaunchTemplateData.InstanceType'],
+      },
+      { id: 'lt-0abc', source: '1', type: 't3.large' },
+    );
+    const lowest = Math.min(...server.inServiceHistory);
+    t.diagnostic(`in service during the refresh: lowest ${lowest}, min_instances 3`);
+    assert.ok(lowest >= 3, `in service dropped to ${lowest}`);
+    assert.ok([...server.instances.values()].every((i) => i.type === 't3.large'));
+  });
+
+  it('without a launch template: stop → ModifyInstanceAttribute → start, one at a time, never below min_instances', async (t) => {
+    const { server, provider } = await setup(t, 2, 3);
+    server.group.template = undefined;
+    await provider.start();
+    server.inServiceHistory.length = 0;
+    await provider.resize({ instanceType: 'm5.large' });
+    const actions = server.requests
+      .map((r) => r.action)
+      .filter((a) => /Standby|Instances$|Modify/.test(a) && a !== 'DescribeInstances');
+    assert.deepEqual(actions.slice(0, 5), [
+      'EnterStandby',
+      'StopInstances',
+      'ModifyInstanceAttribute',
+      'StartInstances',
+      'ExitStandby',
+    ]);
+    assert.ok(
+      Math.min(...server.inServiceHistory) >= 2,
+      `in service dropped to ${Math.min(...server.inServiceHistory)}`,
+    );
+    assert.ok([...server.instances.values()].every((i) => i.type === 'm5.large'));
+  });
+
+  it('refuses an in-place resize without spare capacity (CAPACITY), changing nothing', async (t) => {
+    const { server, provider } = await setup(t, 2, 2);
+    server.group.template = undefined;
+    await provider.start();
+    await assert.rejects(provider.resize({ instanceType: 'm5.large' }), { code: 'CAPACITY' });
+    assert.ok(!server.requests.some((r) => r.action === 'StopInstances'));
+  });
+
+  it('plans purely', () => {
+    assert.equal(refreshMinHealthyPercentage(90, 1, 4), 90);
+    assert.equal(refreshMinHealthyPercentage(50, 3, 3), 100);
+    assert.equal(refreshMinHealthyPercentage(0, 1, 3), 34);
+    assert.deepEqual(planStopStart([{ id: 'a', instanceType: 'x' }], 'y', 1).ok, false);
+    assert.deepEqual(
+      planStopStart(
+        [
+          { id: 'a', instanceType: 'x' },
+          { id: 'b', instanceType: 'y' },
+        ],
+        'y',
+        1,
+      ),
+      { ok: true, instanceId: 'a', reason: 'SpareCapacity' },
+    );
+  });
+});
