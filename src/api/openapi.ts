@@ -250,6 +250,22 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           },
         },
       },
+      '/api/scalability/stream': {
+        get: {
+          operationId: 'stream',
+          summary:
+            'Server-sent events: `sample` (per-group load and capacity, every second), `decision` (journal entries), `status` (groups)',
+          parameters: [query('group', 'only this group', { type: 'string' })],
+          responses: {
+            '200': {
+              description: 'an event stream',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            '401': UNAUTHORIZED,
+            '404': error('unknown group'),
+          },
+        },
+      },
     },
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },

@@ -7,7 +7,9 @@ import type { InstanceSize } from '../providers/index.js';
 import { type Controller, ControllerError, OutOfRangeError, UnknownGroupError } from '../controller/index.js';
 import { createTokenCheck } from './auth.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { isDashboardPath, serveDashboard } from './dashboard.js';
 import { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
+import { LiveStream } from './stream.js';
 
 /** MAX_BODY_BYTES bounds a control request body; the API's bodies are tiny. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -40,6 +42,7 @@ export class ApiServer {
   readonly #authorized: (header: string | undefined) => boolean;
   #closed: Promise<void> | undefined;
   #openapi: object | undefined;
+  #stream: LiveStream | undefined;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
@@ -54,6 +57,7 @@ export class ApiServer {
   /** listen binds the server and returns the bound address (port 0 → a free port). */
   async listen(): Promise<HostPort> {
     this.#server.listen(this.#options.listen.port, this.#options.listen.host);
+    this.#liveStream().start();
     await once(this.#server, 'listening');
     const address = this.#server.address() as AddressInfo;
     return { host: this.#options.listen.host, port: address.port };
@@ -62,6 +66,7 @@ export class ApiServer {
   /** close stops the server; safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= new Promise((resolve) => {
+      this.#stream?.close();
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
     });
@@ -86,6 +91,12 @@ export class ApiServer {
       this.#openapi ??= buildOpenApiDocument();
       return send(res, 200, this.#openapi);
     }
+    if (
+      (method === 'GET' || method === 'HEAD') &&
+      isDashboardPath(path) &&
+      (await serveDashboard(req, res, path))
+    )
+      return;
     if (!path.startsWith('/api/')) throw new HttpError(404, `no route for ${path}`);
     if (!this.#authorized(req.headers.authorization)) {
       this.#options.logger?.warn(
@@ -97,6 +108,10 @@ export class ApiServer {
     }
 
     const controller = this.#options.controller;
+    if (path === '/api/scalability/stream') {
+      allow(method, ['GET']);
+      return this.#liveStream().handle(req, res, url);
+    }
     if (path === '/api/scalability/groups') {
       allow(method, ['GET']);
       return send(res, 200, { groups: controller.groupNames().map((name) => controller.status(name)) });
@@ -144,13 +159,23 @@ export class ApiServer {
       try {
         started = controller.resize(group, target);
       } catch (err) {
-        if ((err as { code?: string }).code === 'INVALID_ARGUMENT') throw new HttpError(400, (err as Error).message);
+        if ((err as { code?: string }).code === 'INVALID_ARGUMENT')
+          throw new HttpError(400, (err as Error).message);
         throw err;
       }
       // The rolling replacement runs on; GET /groups/:name shows each instance's size as it goes.
       return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });
     }
     throw new HttpError(404, `no route for ${path}`);
+  }
+
+  /** liveStream is the SSE feed of the dashboard, sampling from listen() until close(). */
+  #liveStream(): LiveStream {
+    this.#stream ??= new LiveStream({
+      controller: this.#options.controller,
+      registry: this.#options.registry,
+    });
+    return this.#stream;
   }
 
   #fail(res: ServerResponse, err: unknown): void {
@@ -171,7 +196,12 @@ export class ApiServer {
 function resizeTarget(cpu: unknown, memory: unknown, size: unknown): InstanceSize | string {
   const target: { cpu?: number; memory?: number; instanceType?: string } = {};
   if (cpu !== undefined) {
-    const cores = typeof cpu === 'number' ? cpu : /^\d+m$/.test(String(cpu)) ? Number.parseInt(String(cpu), 10) / 1000 : Number(cpu);
+    const cores =
+      typeof cpu === 'number'
+        ? cpu
+        : /^\d+m$/.test(String(cpu))
+          ? Number.parseInt(String(cpu), 10) / 1000
+          : Number(cpu);
     if (!(Number.isFinite(cores) && cores > 0)) return 'cpu: expected cores such as 0.5 or "500m"';
     target.cpu = cores;
   }

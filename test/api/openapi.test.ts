@@ -43,6 +43,8 @@ interface Case {
   status: number;
   body?: unknown;
   token?: string | null;
+  /** A server-sent event stream: check the head and the first event, then hang up. */
+  stream?: boolean;
 }
 
 const scale = (body: unknown, status: number): Case => ({
@@ -87,6 +89,14 @@ const CASES: Case[] = [
   resize({ group: 'web', size: 'large', extra: 1 }, 400),
   resize({ group: 'db', size: 'large' }, 404),
   resize({ group: 'web', size: 'large' }, 501),
+  {
+    method: 'get',
+    path: '/api/scalability/stream?group=web',
+    route: '/api/scalability/stream',
+    status: 200,
+    stream: true,
+  },
+  { method: 'get', path: '/api/scalability/stream?group=db', route: '/api/scalability/stream', status: 404 },
 ];
 
 describe('OpenAPI document', () => {
@@ -168,6 +178,24 @@ describe('OpenAPI document', () => {
   /** check asserts one live answer against the document. */
   async function check(c: Case): Promise<void> {
     const op = doc.paths[c.route][c.method];
+    if (c.stream) {
+      const abort = new AbortController();
+      const res = await fetch(api.base + c.path, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+        signal: abort.signal,
+      });
+      assert.equal(res.status, c.status);
+      const documented = Object.keys(op.responses[String(c.status)].content)[0]!;
+      assert.ok(
+        res.headers.get('content-type')?.startsWith(documented),
+        `content-type, documented ${documented}`,
+      );
+      const reader = res.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      assert.match(first, /^event: hello\ndata: \{/);
+      abort.abort();
+      return;
+    }
     const res = await api.call(c.path, {
       method: c.method.toUpperCase(),
       ...(c.body !== undefined && {

@@ -1,0 +1,300 @@
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import type { DashboardSample, DecisionMark } from '../types.js';
+import { clock } from './format.js';
+
+/** SeriesSpec is one line of a chart. */
+export interface SeriesSpec {
+  label: string;
+  key: keyof DashboardSample;
+  color: string;
+  unit: string;
+  /** Right-hand axis. */
+  right?: boolean;
+  fill?: boolean;
+  step?: boolean;
+  dash?: number[];
+  digits?: number;
+}
+
+/** ChartSpec is one chart of a group panel. */
+export interface ChartSpec {
+  id: string;
+  title: string;
+  series: SeriesSpec[];
+  /** Lowest upper bound of the left axis, so an idle chart does not zoom into noise. */
+  minMax?: number;
+  rightMinMax?: number;
+}
+
+/** markColor says how a decision is drawn: out green, in amber, held (e.g. at max) red, startup grey. */
+export function markColor(d: DecisionMark): string {
+  if (d.source === 'startup') return '#7c8799';
+  if (d.after > d.before) return '#3ecf8e';
+  if (d.after < d.before) return '#f5a524';
+  return '#f2555a';
+}
+
+function toData(samples: readonly DashboardSample[], spec: ChartSpec): uPlot.AlignedData {
+  const xs = samples.map((s) => s.t / 1000);
+  return [
+    xs,
+    ...spec.series.map((s) => samples.map((sample) => (sample[s.key] as number | null | undefined) ?? null)),
+  ];
+}
+
+function showLatest(u: uPlot): void {
+  const last = (u.data[0]?.length ?? 0) - 1;
+  if ((u.cursor.idx === null || u.cursor.idx === undefined) && last >= 0) u.setLegend({ idx: last });
+}
+
+function decisionsPlugin(
+  decisions: { current: readonly DecisionMark[] },
+  tooltip: HTMLDivElement,
+  hovered: { current: DecisionMark | undefined },
+): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const ctx = u.ctx;
+          const [min, max] = [u.scales.x!.min ?? 0, u.scales.x!.max ?? 0];
+          ctx.save();
+          for (const d of decisions.current) {
+            const t = d.t / 1000;
+            if (t < min || t > max) continue;
+            const x = Math.round(u.valToPos(t, 'x', true));
+            ctx.strokeStyle = markColor(d);
+            ctx.fillStyle = markColor(d);
+            ctx.lineWidth = uPlot.pxRatio * (hovered.current === d ? 2.5 : 1.25);
+            ctx.setLineDash([4 * uPlot.pxRatio, 3 * uPlot.pxRatio]);
+            ctx.beginPath();
+            ctx.moveTo(x, u.bbox.top);
+            ctx.lineTo(x, u.bbox.top + u.bbox.height);
+            ctx.stroke();
+            const s = 5 * uPlot.pxRatio;
+            ctx.setLineDash([]);
+            ctx.beginPath();
+            ctx.moveTo(x - s, u.bbox.top);
+            ctx.lineTo(x + s, u.bbox.top);
+            ctx.lineTo(x, u.bbox.top + s * 1.4);
+            ctx.closePath();
+            ctx.fill();
+          }
+          ctx.restore();
+        },
+      ],
+      // With the cursor away, the legend shows the latest values instead of dashes.
+      setData: [(u) => showLatest(u)],
+      setCursor: [
+        (u) => {
+          showLatest(u);
+          const left = u.cursor.left ?? -1;
+          let best: DecisionMark | undefined;
+          let bestDistance = 8;
+          if (left >= 0) {
+            for (const d of decisions.current) {
+              const distance = Math.abs(u.valToPos(d.t / 1000, 'x') - left);
+              if (distance < bestDistance) {
+                best = d;
+                bestDistance = distance;
+              }
+            }
+          }
+          if (best !== hovered.current) {
+            hovered.current = best;
+            u.redraw(false, false);
+          }
+          // Cursors are synced across a group's charts; only the chart under the mouse explains.
+          if (!best || !u.over.matches(':hover')) {
+            tooltip.style.display = 'none';
+            return;
+          }
+          tooltip.replaceChildren();
+          const head = document.createElement('div');
+          head.className = 'tip-head';
+          head.textContent = `${clock(best.t)} · ${best.source} · ${best.before} → ${best.after}`;
+          const message = document.createElement('div');
+          message.textContent = best.message;
+          const reasons = document.createElement('div');
+          reasons.className = 'tip-reasons';
+          for (const r of best.reasons) {
+            const chip = document.createElement('span');
+            chip.className = 'chip';
+            chip.textContent = r;
+            reasons.append(chip);
+          }
+          tooltip.append(head, message, reasons);
+          const x = u.valToPos(best.t / 1000, 'x');
+          tooltip.style.display = 'block';
+          tooltip.style.left = `${Math.min(Math.max(0, x - 140), u.bbox.width / uPlot.pxRatio - 280)}px`;
+        },
+      ],
+    },
+  };
+}
+
+/** Chart draws one uPlot chart of a group's samples, with decisions on the timeline (hover: why; click: select). */
+export function Chart(props: {
+  spec: ChartSpec;
+  samples: readonly DashboardSample[];
+  decisions: readonly DecisionMark[];
+  syncKey: string;
+  onSelect?: (d: DecisionMark) => void;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const tip = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const decisions = useRef<readonly DecisionMark[]>(props.decisions);
+  const hovered = useRef<DecisionMark | undefined>(undefined);
+  const onSelect = useRef(props.onSelect);
+  decisions.current = props.decisions;
+  onSelect.current = props.onSelect;
+
+  useEffect(() => {
+    const el = box.current!;
+    const { spec } = props;
+    const axisStyle = {
+      stroke: '#8b95a7',
+      grid: { stroke: 'rgba(139,149,167,0.12)', width: 1 },
+      ticks: { show: false },
+    };
+    const unit = (right: boolean) => spec.series.find((s) => !!s.right === right)?.unit ?? '';
+    const options: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: 170,
+      cursor: { sync: { key: props.syncKey }, points: { size: 6 } },
+      legend: { live: true },
+      scales: {
+        x: { time: true },
+        y: {
+          range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(spec.minMax ?? 1, (max ?? 0) * 1.15)],
+        },
+        y2: {
+          range: (_u, min, max) => [
+            Math.min(0, min ?? 0),
+            Math.max(spec.rightMinMax ?? 1, (max ?? 0) * 1.15),
+          ],
+        },
+      },
+      axes: [
+        {
+          ...axisStyle,
+          values: (_u, ticks) => ticks.map((t) => clock(t * 1000).slice(0, 5 + (ticks.length < 6 ? 3 : 0))),
+        },
+        {
+          ...axisStyle,
+          scale: 'y',
+          size: 52,
+          values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit(false)}`),
+        },
+        ...(spec.series.some((s) => s.right)
+          ? [
+              {
+                ...axisStyle,
+                scale: 'y2',
+                side: 1 as const,
+                size: 48,
+                grid: { show: false },
+                values: (_u: uPlot, ticks: number[]) => ticks.map((t) => `${+t.toFixed(1)}${unit(true)}`),
+              },
+            ]
+          : []),
+      ],
+      series: [
+        { value: (_u, v) => (v === null ? '—' : clock(v * 1000)) },
+        ...spec.series.map(
+          (s): uPlot.Series => ({
+            label: s.label,
+            scale: s.right ? 'y2' : 'y',
+            stroke: s.color,
+            width: 1.75,
+            spanGaps: false,
+            points: { show: false },
+            ...(s.dash && { dash: s.dash }),
+            ...(s.fill && { fill: `${s.color}22` }),
+            ...(s.step && { paths: uPlot.paths.stepped!({ align: 1 }) }),
+            value: (_u, v) => (v === null || v === undefined ? '—' : `${+v.toFixed(s.digits ?? 1)}${s.unit}`),
+          }),
+        ),
+      ],
+      plugins: [decisionsPlugin(decisions, tip.current!, hovered)],
+    };
+    const u = new uPlot(options, toData(props.samples, spec), el);
+    plot.current = u;
+    const click = () => {
+      if (hovered.current) onSelect.current?.(hovered.current);
+    };
+    u.over.addEventListener('click', click);
+    const resize = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: 170 }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+  }, [props.spec.id, props.syncKey]);
+
+  useEffect(() => {
+    plot.current?.setData(toData(props.samples, props.spec));
+  }, [props.samples]);
+
+  useEffect(() => {
+    plot.current?.redraw(false, false);
+  }, [props.decisions]);
+
+  return (
+    <figure class="chart" data-chart={props.spec.id}>
+      <figcaption>{props.spec.title}</figcaption>
+      <div class="chart-box" ref={box}>
+        <div class="tip" ref={tip} style={{ display: 'none' }} />
+      </div>
+    </figure>
+  );
+}
+
+/** CHARTS are the charts of every group panel. */
+export const CHARTS: ChartSpec[] = [
+  {
+    id: 'traffic',
+    title: 'Requests & errors',
+    minMax: 5,
+    rightMinMax: 5,
+    series: [
+      { label: 'req/s', key: 'rps', color: '#5b9cff', unit: '/s', fill: true },
+      { label: 'errors', key: 'errorRate', color: '#f2555a', unit: '%', right: true, digits: 2 },
+    ],
+  },
+  {
+    id: 'latency',
+    title: 'Latency',
+    minMax: 10,
+    series: [
+      { label: 'p50', key: 'p50', color: '#3ecf8e', unit: 'ms' },
+      { label: 'p99', key: 'p99', color: '#c084fc', unit: 'ms' },
+    ],
+  },
+  {
+    id: 'cpu',
+    title: 'CPU per instance',
+    minMax: 20,
+    series: [{ label: 'cpu', key: 'cpu', color: '#f5a524', unit: '%', fill: true }],
+  },
+  {
+    id: 'instances',
+    title: 'Instances',
+    minMax: 2,
+    series: [
+      { label: 'desired', key: 'desired', color: '#8b95a7', unit: '', step: true, dash: [6, 4], digits: 0 },
+      { label: 'ready', key: 'ready', color: '#22d3ee', unit: '', step: true, fill: true, digits: 0 },
+    ],
+  },
+];
+
+/** QUEUE_CHART is added for groups whose samples carry a queue depth. */
+export const QUEUE_CHART: ChartSpec = {
+  id: 'queue',
+  title: 'Queue depth',
+  minMax: 10,
+  series: [{ label: 'depth', key: 'queueDepth', color: '#f472b6', unit: '', fill: true, digits: 0 }],
+};

@@ -1,0 +1,18 @@
+/** age renders how long ago an ISO time was: `42s`, `5m 3s`, `2h 10m`. */
+export function age(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** clock renders epoch ms as a local HH:MM:SS. */
+export function clock(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour12: false });
+}
+
+/** fixed renders a number with at most `digits` decimals, or an em dash for null. */
+export function fixed(value: number | null | undefined, digits = 1, unit = ''): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return '—';
+  return `${Number(value.toFixed(digits))}${unit}`;
+}

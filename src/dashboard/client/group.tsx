@@ -1,0 +1,267 @@
+import { useState } from 'preact/hooks';
+import type { DashboardSample, DecisionMark, GroupSummary } from '../types.js';
+import { CHARTS, Chart, markColor, QUEUE_CHART } from './chart.js';
+import { age, clock, fixed } from './format.js';
+
+/** ScaleAction is what the scale buttons ask of the API. */
+export interface ScaleAction {
+  action: 'scale-out' | 'scale-in' | 'set';
+  instances: number;
+}
+
+function Decisions(props: {
+  decisions: readonly DecisionMark[];
+  selected: DecisionMark | undefined;
+  onSelect: (d: DecisionMark) => void;
+}) {
+  const recent = props.decisions.slice(-12).reverse();
+  return (
+    <section class="decisions">
+      <h3>Decisions</h3>
+      {recent.length === 0 && <p class="muted">No scaling decisions yet.</p>}
+      <ol>
+        {recent.map((d) => (
+          <li key={`${d.seq ?? d.t}`}>
+            <button
+              type="button"
+              class={props.selected === d ? 'row selected' : 'row'}
+              onClick={() => props.onSelect(d)}
+              title={d.message}
+            >
+              <span class="dot" style={{ background: markColor(d) }} />
+              <span class="when">{clock(d.t)}</span>
+              <span class="change">
+                {d.before} → {d.after}
+              </span>
+              <span class="reasons">
+                {d.reasons.map((r) => (
+                  <span class="chip" key={r}>
+                    {r}
+                  </span>
+                ))}
+              </span>
+            </button>
+          </li>
+        ))}
+      </ol>
+      {props.selected && (
+        <div class="decision-detail" data-testid="decision-detail">
+          <strong>
+            {clock(props.selected.t)} · {props.selected.source} · {props.selected.before} →{' '}
+            {props.selected.after}
+          </strong>
+          <p>{props.selected.message}</p>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Instances(props: { group: GroupSummary; now: number }) {
+  return (
+    <table class="instances">
+      <thead>
+        <tr>
+          <th>instance</th>
+          <th>address</th>
+          <th>state</th>
+          <th>health</th>
+          <th class="num">in-flight</th>
+          <th class="num">age</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.group.instances.map((i) => (
+          <tr key={i.id} data-instance={i.id}>
+            <td>{i.id}</td>
+            <td class="mono">{i.address}</td>
+            <td>
+              <span class={`badge state-${i.state}`}>{i.state}</span>
+            </td>
+            <td>
+              <span class={`badge health-${i.health}`}>{i.health}</span>
+            </td>
+            <td class="num">{i.inFlight}</td>
+            <td class="num">{age(i.startedAt, props.now)}</td>
+          </tr>
+        ))}
+        {props.group.instances.length === 0 && (
+          <tr>
+            <td colSpan={6} class="muted">
+              No instances.
+            </td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
+
+function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) => Promise<string> }) {
+  const { group } = props;
+  const [count, setCount] = useState(String(group.desired));
+  const [pending, setPending] = useState<ScaleAction | undefined>();
+  const [message, setMessage] = useState('');
+  const [busy, setBusy] = useState(false);
+  const ask = (a: ScaleAction) => {
+    setMessage('');
+    setPending(a);
+  };
+  const target = (a: ScaleAction) =>
+    a.action === 'set'
+      ? a.instances
+      : a.action === 'scale-out'
+        ? group.desired + a.instances
+        : group.desired - a.instances;
+  const confirm = async () => {
+    if (!pending) return;
+    setBusy(true);
+    try {
+      setMessage(await props.onScale(pending));
+    } catch (err) {
+      setMessage((err as Error).message);
+    } finally {
+      setBusy(false);
+      setPending(undefined);
+    }
+  };
+  const setN = Number(count);
+  return (
+    <div class="controls">
+      <button
+        type="button"
+        data-action="scale-in"
+        disabled={group.desired <= group.minInstances}
+        onClick={() => ask({ action: 'scale-in', instances: 1 })}
+      >
+        − Scale in
+      </button>
+      <button
+        type="button"
+        data-action="scale-out"
+        disabled={group.desired >= group.maxInstances}
+        onClick={() => ask({ action: 'scale-out', instances: 1 })}
+      >
+        + Scale out
+      </button>
+      <span class="set">
+        <input
+          type="number"
+          aria-label="instances"
+          min={group.minInstances}
+          max={group.maxInstances}
+          value={count}
+          onInput={(e) => setCount((e.target as HTMLInputElement).value)}
+        />
+        <button
+          type="button"
+          data-action="set"
+          disabled={!Number.isInteger(setN)}
+          onClick={() => ask({ action: 'set', instances: setN })}
+        >
+          Set
+        </button>
+      </span>
+      {message && <span class="note">{message}</span>}
+      {pending && (
+        <div class="modal-backdrop">
+          <div class="modal" role="dialog" aria-modal="true" aria-label="Confirm scaling">
+            <h3>Scale {group.name}?</h3>
+            <p>
+              {group.desired} → <strong>{target(pending)}</strong> instances
+              {pending.action === 'scale-in' && ' (the removed instances are drained first)'}. Bounds{' '}
+              {group.minInstances}..
+              {group.maxInstances}.
+            </p>
+            <div class="modal-buttons">
+              <button type="button" onClick={() => setPending(undefined)} disabled={busy}>
+                Cancel
+              </button>
+              <button type="button" class="primary" data-action="confirm" onClick={confirm} disabled={busy}>
+                {busy ? 'Scaling…' : 'Confirm'}
+              </button>
+            </div>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** GroupPanel is one group: header with counts and (live only) scale buttons, charts, decisions, instances. */
+export function GroupPanel(props: {
+  name: string;
+  group?: GroupSummary;
+  samples: readonly DashboardSample[];
+  decisions: readonly DecisionMark[];
+  now: number;
+  onScale?: (a: ScaleAction) => Promise<string>;
+  bounds?: { min?: number; max?: number };
+}) {
+  const [selected, setSelected] = useState<DecisionMark | undefined>();
+  const last = props.samples.at(-1);
+  const { group } = props;
+  const charts = props.samples.some((s) => s.queueDepth !== undefined && s.queueDepth !== null)
+    ? [...CHARTS, QUEUE_CHART]
+    : CHARTS;
+  const min = group?.minInstances ?? props.bounds?.min;
+  const max = group?.maxInstances ?? props.bounds?.max;
+  return (
+    <section class="group" data-group={props.name}>
+      <header>
+        <div class="title">
+          <h2>{props.name}</h2>
+          {group && (
+            <span class="muted">
+              {group.provider}
+              {group.autoscaling ? ' · autoscaled' : ' · manual'}
+            </span>
+          )}
+        </div>
+        <div class="stats">
+          <Stat
+            label="ready / desired"
+            value={`${last?.ready ?? group?.ready ?? '—'} / ${last?.desired ?? group?.desired ?? '—'}`}
+            testid="counts"
+          />
+          <Stat label="bounds" value={min === undefined ? '—' : `${min}..${max}`} />
+          <Stat label="req/s" value={fixed(last?.rps, 1)} testid="rps" />
+          <Stat label="p99" value={fixed(last?.p99, 1, ' ms')} />
+          <Stat label="errors" value={fixed(last?.errorRate, 2, ' %')} />
+          <Stat label="cpu" value={fixed(last?.cpu, 0, ' %')} />
+        </div>
+        {group && props.onScale && <ScaleControls group={group} onScale={props.onScale} />}
+      </header>
+      <div class="charts">
+        {charts.map((spec) => (
+          <Chart
+            key={spec.id}
+            spec={spec}
+            samples={props.samples}
+            decisions={props.decisions}
+            syncKey={`g-${props.name}`}
+            onSelect={setSelected}
+          />
+        ))}
+      </div>
+      <div class="lower">
+        <Decisions decisions={props.decisions} selected={selected} onSelect={setSelected} />
+        {group && (
+          <section class="instances-box">
+            <h3>Instances</h3>
+            <Instances group={group} now={props.now} />
+          </section>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function Stat(props: { label: string; value: string; testid?: string }) {
+  return (
+    <div class="stat" data-stat={props.testid}>
+      <span class="value">{props.value}</span>
+      <span class="label">{props.label}</span>
+    </div>
+  );
+}

@@ -1,0 +1,62 @@
+import type { DecisionMark, GroupSummary } from './types.js';
+
+/** StatusLike is the part of the controller's GroupStatus the dashboard shows. */
+export interface StatusLike extends Omit<GroupSummary, 'instances'> {
+  instances: {
+    id: string;
+    address: string;
+    state: string;
+    health: string;
+    inFlight: number;
+    startedAt: string;
+    readyAt?: string;
+  }[];
+}
+
+/** EntryLike is the part of a journal entry the dashboard shows. */
+export interface EntryLike {
+  seq: number;
+  time: string;
+  group: string;
+  source: string;
+  before: number;
+  after: number;
+  reasons: string[];
+  message: string;
+}
+
+/** toGroupSummary keeps what the dashboard needs of a group's status (no pids, no metric inputs). */
+export function toGroupSummary(status: StatusLike): GroupSummary {
+  return {
+    name: status.name,
+    provider: status.provider,
+    desired: status.desired,
+    ready: status.ready,
+    minInstances: status.minInstances,
+    maxInstances: status.maxInstances,
+    autoscaling: status.autoscaling,
+    instances: status.instances.map((i) => ({
+      id: i.id,
+      address: i.address,
+      state: i.state,
+      health: i.health,
+      inFlight: i.inFlight,
+      startedAt: i.startedAt,
+      ...(i.readyAt !== undefined && { readyAt: i.readyAt }),
+    })),
+  };
+}
+
+/** toDecisionMark turns a journal entry into a timeline mark. */
+export function toDecisionMark(entry: EntryLike): DecisionMark {
+  return {
+    t: Date.parse(entry.time),
+    seq: entry.seq,
+    group: entry.group,
+    source: entry.source,
+    before: entry.before,
+    after: entry.after,
+    reasons: entry.reasons,
+    message: entry.message,
+  };
+}
