@@ -69,7 +69,7 @@ export class AwsServer {
     return [...this.instances.values()].filter((i) => i.lifecycle === 'InService').length;
   }
 
-  #handle(p: Record<string, string>, res: ServerResponse): void {
+  #handle(p: Record<string, string>, res: ServerResponse) {
     const need = (k: string) => {
       if (p[k] === undefined)
         throw new Error(
