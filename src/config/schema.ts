@@ -5,8 +5,10 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
+import { PRESET_NAMES, presetBehaviorDefaults } from '../policy/index.js';
 import { parseListen } from './listen.js';
 import type {
+  ActivationConfig,
   AlertSinkConfig,
   AlertsConfig,
   ApiConfig,
@@ -21,7 +23,10 @@ import type {
   MetricConfig,
   NginxDriverConfig,
   OutlierConfig,
+  PanicConfig,
+  PredictiveConfig,
   ProviderConfig,
+  RateConfig,
   ResourcesConfig,
   RouteConfig,
   ScalingConfig,
@@ -446,29 +451,120 @@ const metricSchema = z
   // The check above leaves exactly one known kind; join new kinds with `??`.
   .transform((raw): MetricConfig => raw.cpu!);
 
-const stabilization = (window: string) =>
-  mapping({ stabilization_window: duration('nonnegative').prefault(window) });
+const tolerance = z.number().min(0).lt(1);
+
+const ratePolicySchema = mapping({
+  type: z.enum(['Pods', 'Percent']),
+  value: z.number().positive(),
+  period: duration('positive'),
+}).transform((raw) => ({ type: raw.type, value: raw.value, period: raw.period }));
+
+// HPA's behavior per direction; windows and tolerance default from the chosen policy.
+const direction = mapping({
+  stabilization_window: duration('nonnegative').optional(),
+  tolerance: tolerance.optional(),
+  select_policy: z.enum(['Max', 'Min', 'Disabled']).optional(),
+  policies: z.array(ratePolicySchema).optional(),
+});
+
+function rateOf(raw: z.output<typeof direction>): RateConfig | undefined {
+  if (raw.select_policy === undefined && raw.policies === undefined) return undefined;
+  return { selectPolicy: raw.select_policy ?? 'Max', policies: raw.policies ?? [] };
+}
+
+// A feature is `true` (defaults), `false` (off, even when the policy has it) or its settings.
+function feature<Shape extends z.ZodRawShape, Out>(shape: Shape, resolve: (raw: z.output<z.ZodObject<Shape>>) => Out) {
+  return z.union([z.boolean(), mapping(shape)], { error: 'expected true, false or a mapping' }).transform(
+    (raw): Out | null => (raw === false ? null : resolve((raw === true ? mapping(shape).parse({}) : raw) as never)),
+  );
+}
+
+const panicSchema = feature(
+  {
+    window: duration('positive').prefault('6s'),
+    threshold: z.number().positive().default(2),
+    stable_window: duration('positive').prefault('60s'),
+    saturation_factor: z.number().min(0).default(2),
+  },
+  (raw): PanicConfig => ({
+    window: raw.window,
+    threshold: raw.threshold,
+    stableWindow: raw.stable_window,
+    saturationFactor: raw.saturation_factor,
+  }),
+);
+
+const predictiveSchema = feature(
+  {
+    seasons: z.array(duration('positive')).min(1).prefault(['1d', '7d']),
+    bucket: duration('positive').prefault('1m'),
+    horizon: duration('positive').prefault('75s'),
+    smoothing: duration('nonnegative').prefault('0s'),
+    trend_window: duration('positive').prefault('30m'),
+    deviations: z.number().min(0).default(0),
+    deviation_window: duration('positive').prefault('1h'),
+    level_window: duration('positive').prefault('3m'),
+    utilization: z.number().positive().optional(),
+  },
+  (raw): PredictiveConfig => ({
+    seasons: raw.seasons,
+    bucket: raw.bucket,
+    horizon: raw.horizon,
+    smoothing: raw.smoothing,
+    trendWindow: raw.trend_window,
+    deviations: raw.deviations,
+    deviationWindow: raw.deviation_window,
+    levelWindow: raw.level_window,
+    ...(raw.utilization === undefined ? {} : { utilization: raw.utilization }),
+  }),
+);
+
+const activationSchema = feature(
+  { threshold: z.number().min(0).default(0), cooldown: duration('nonnegative').prefault('300s') },
+  (raw): ActivationConfig => ({ threshold: raw.threshold, cooldown: raw.cooldown }),
+);
 
 /** scalingSchema is a group's `scaling` section. */
 export const scalingSchema = mapping({
+  policy: z.enum(PRESET_NAMES).optional(),
   metrics: z
     .array(metricSchema)
     .min(1, { error: 'list at least one metric, such as "- cpu: { target: 80 }"' }),
-  tolerance: z.number().min(0).lt(1).default(0.1),
+  tolerance: tolerance.optional(),
   metric_window: duration('positive').prefault('30s'),
   behavior: mapping({
-    scale_down: stabilization('300s').prefault({}),
-    scale_up: stabilization('0s').prefault({}),
+    scale_down: direction.prefault({}),
+    scale_up: direction.prefault({}),
   }).prefault({}),
-}).transform(
-  (raw): ScalingConfig => ({
+  panic: panicSchema.optional(),
+  predictive: predictiveSchema.optional(),
+  activation: activationSchema.optional(),
+}).transform((raw): ScalingConfig => {
+  const preset = presetBehaviorDefaults(raw.policy);
+  const up = raw.behavior.scale_up;
+  const down = raw.behavior.scale_down;
+  const upRate = rateOf(up);
+  const downRate = rateOf(down);
+  const both = raw.tolerance ?? 0.1;
+  const upTolerance = up.tolerance ?? raw.tolerance ?? preset.scaleUpTolerance;
+  const downTolerance = down.tolerance ?? raw.tolerance ?? preset.scaleDownTolerance;
+  return {
     metrics: raw.metrics,
-    tolerance: raw.tolerance,
-    scaleDownStabilization: raw.behavior.scale_down.stabilization_window,
-    scaleUpStabilization: raw.behavior.scale_up.stabilization_window,
+    tolerance: both,
+    scaleDownStabilization: down.stabilization_window ?? preset.scaleDownStabilization,
+    scaleUpStabilization: up.stabilization_window ?? preset.scaleUpStabilization,
     metricWindow: raw.metric_window,
-  }),
-);
+    // Per-direction only where it differs from `tolerance`, so the common case reads as before.
+    ...(upTolerance === both ? {} : { scaleUpTolerance: upTolerance }),
+    ...(downTolerance === both ? {} : { scaleDownTolerance: downTolerance }),
+    ...(raw.policy === undefined ? {} : { policy: raw.policy }),
+    ...(upRate === undefined ? {} : { scaleUpRate: upRate }),
+    ...(downRate === undefined ? {} : { scaleDownRate: downRate }),
+    ...(raw.panic === undefined ? {} : { panic: raw.panic }),
+    ...(raw.predictive === undefined ? {} : { predictive: raw.predictive }),
+    ...(raw.activation === undefined ? {} : { activation: raw.activation }),
+  };
+});
 
 // ---------------------------------------------------------------------------------------------
 // Groups

@@ -149,6 +149,74 @@ export interface ScalingConfig {
   scaleUpStabilization: number;
   /** Window over which CPU is averaged. @defaultValue 30000 (ms) */
   metricWindow: number;
+  /** Named policy the group starts from; absent: HPA behavior, warm-up aware, no panic. */
+  policy?: ScalingPolicyName;
+  /** Per-direction tolerance. @defaultValue `tolerance` */
+  scaleUpTolerance?: number;
+  /** @defaultValue `tolerance` */
+  scaleDownTolerance?: number;
+  /** HPA rate policies up; absent: +100 % or +4 per 15 s, the larger. */
+  scaleUpRate?: RateConfig;
+  /** HPA rate policies down; absent: −100 % per 15 s. */
+  scaleDownRate?: RateConfig;
+  /** Knative KPA panic mode; absent: the policy's (off unless `policy` has it); null: off. */
+  panic?: PanicConfig | null;
+  /** Seasonal forecast provisioned ahead; absent: the policy's; null: off. */
+  predictive?: PredictiveConfig | null;
+  /** KEDA scale to zero; absent: the policy's; null: off. */
+  activation?: ActivationConfig | null;
+}
+
+/** ScalingPolicyName is a named policy (`scaleplane simulate --policy`). */
+export type ScalingPolicyName = 'default' | 'hpa' | 'kpa' | 'keda' | 'step' | 'simple' | 'predictive';
+
+/** RateConfig is HPA's `behavior.scaleUp|scaleDown` policies and selectPolicy. */
+export interface RateConfig {
+  /** @defaultValue 'Max' */
+  selectPolicy: 'Max' | 'Min' | 'Disabled';
+  policies: { type: 'Pods' | 'Percent'; value: number; /** ms */ period: number }[];
+}
+
+/** PanicConfig is KPA's panic mode (all ms). */
+export interface PanicConfig {
+  /** @defaultValue 6000 */
+  window: number;
+  /** Panic when panic-window demand / ready reaches this. @defaultValue 2 */
+  threshold: number;
+  /** @defaultValue 60000 */
+  stableWindow: number;
+  /** Scale-up factor while the metric sits at its ceiling; 0 = off. @defaultValue 2 */
+  saturationFactor: number;
+}
+
+/** PredictiveConfig is the seasonal forecast (all durations ms). */
+export interface PredictiveConfig {
+  /** @defaultValue [1d, 7d] */
+  seasons: number[];
+  /** @defaultValue 60000 */
+  bucket: number;
+  /** Instance start-up time + decision interval. @defaultValue 75000 */
+  horizon: number;
+  /** @defaultValue 0 */
+  smoothing: number;
+  /** @defaultValue 1800000 */
+  trendWindow: number;
+  /** Headroom in standard deviations of load noise. @defaultValue 0 */
+  deviations: number;
+  /** @defaultValue 3600000 */
+  deviationWindow: number;
+  /** @defaultValue 180000 */
+  levelWindow: number;
+  /** Utilization the forecast provisions for; absent: the metric's target. */
+  utilization?: number;
+}
+
+/** ActivationConfig is KEDA's scale to zero. */
+export interface ActivationConfig {
+  /** Active while a metric exceeds this. @defaultValue 0 */
+  threshold: number;
+  /** Inactivity before scaling to zero, ms. @defaultValue 300000 */
+  cooldown: number;
 }
 
 /** LocalProviderConfig runs instances as child processes on this machine. */

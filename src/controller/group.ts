@@ -1,12 +1,15 @@
 import type { GroupConfig } from '../config/index.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import {
-  type Decision,
-  initialPolicyState,
-  type MetricReading,
-  type PolicyState,
-  recommend,
-  recordManualScale,
+  decide,
+  initialScalingState,
+  type LiveScalingSettings,
+  livePolicy,
+  type ObservedMetric,
+  recordManualChange,
+  type ScalingDecision,
+  type ScalingPolicy,
+  type ScalingState,
 } from '../policy/index.js';
 import { type Instance, type InstanceSize, type Provider, validateSize } from '../providers/index.js';
 import { OutOfRangeError } from './errors.js';
@@ -15,8 +18,11 @@ import type { DecisionJournal, JournalEntry } from './journal.js';
 /** ManualAction is what the control API and CLI may ask of a group. */
 export type ManualAction = 'scale-out' | 'scale-in' | 'set';
 
-/** ReadMetrics turns a group's current instances into the readings the policy consumes. */
-export type ReadMetrics = (instances: readonly Instance[], now: number) => MetricReading[];
+/**
+ * ReadMetrics turns a group's current instances into the readings the policy consumes. A reading
+ * without `unready` gets the group's not-ready instances; a failed source sets `error`.
+ */
+export type ReadMetrics = (instances: readonly Instance[], now: number) => ObservedMetric[];
 
 /** Logger is the small slice of pino the controller uses. */
 export interface Logger {
@@ -48,8 +54,10 @@ export class GroupController {
   readonly #metrics: ScaleplaneMetrics;
   readonly #readMetrics: ReadMetrics;
   readonly #logger: Logger;
-  #policyState: PolicyState = initialPolicyState;
-  #lastDecision: Decision | undefined;
+  /** The same policy code the simulator replays; undefined when the group is scaled by hand. */
+  readonly #policy: ScalingPolicy | undefined;
+  #policyState: ScalingState = initialScalingState;
+  #lastDecision: ScalingDecision | undefined;
   /** Reasons of the last journaled no-change decision, so a blocked scale-out is logged once, not every tick. */
   #lastNoticeKey = '';
 
@@ -61,10 +69,12 @@ export class GroupController {
     this.#metrics = options.metrics;
     this.#readMetrics = options.readMetrics;
     this.#logger = options.logger;
+    const { scaling, name, minInstances, maxInstances } = options.config;
+    this.#policy = scaling && livePolicy(name, minInstances, maxInstances, liveSettings(scaling));
   }
 
   /** lastDecision is the policy's most recent answer, for status output. */
-  get lastDecision(): Decision | undefined {
+  get lastDecision(): ScalingDecision | undefined {
     return this.#lastDecision;
   }
 
@@ -97,7 +107,7 @@ export class GroupController {
       },
       now,
     );
-    this.#policyState = recordManualScale(this.#policyState, initial, now);
+    this.#policyState = recordManualChange(this.#policyState, initial, now);
     return this.#apply(initial, 'startup');
   }
 
@@ -108,32 +118,32 @@ export class GroupController {
   evaluate(now: number): JournalEntry | undefined {
     // `mode: hpa`: the engine runs the loop, Scaleplane only watches.
     if ((this.provider as { autoscaled?: boolean }).autoscaled) return undefined;
-    const scaling = this.config.scaling;
-    if (!scaling) return undefined;
+    const policy = this.#policy;
+    if (!policy) return undefined;
     const instances = this.provider.instances();
     const current = this.provider.desired();
-    const readings = this.#readMetrics(instances, now);
-    const decision = recommend(
-      current,
-      readings,
-      {
-        minInstances: this.config.minInstances,
-        maxInstances: this.config.maxInstances,
-        tolerance: scaling.tolerance,
-        scaleDownStabilization: scaling.scaleDownStabilization,
-        scaleUpStabilization: scaling.scaleUpStabilization,
-      },
-      this.#policyState,
-      now,
+    const ready = instances.filter((i) => i.state === 'ready').length;
+    const starting = instances.filter((i) => i.state === 'starting').length;
+    const readings = this.#readMetrics(instances, now).map((r) =>
+      r.unready === undefined && r.kind !== 'total' ? { ...r, unready: starting } : r,
     );
-    this.#policyState = decision.state;
+    for (const r of readings) {
+      if (r.error !== undefined) this.#logger.warn({ metric: r.name, err: r.error }, 'metric source failed');
+    }
+    const decision = decide({ current, ready, metrics: readings }, policy, this.#policyState, now);
+    this.#policyState = decision.nextState;
     this.#lastDecision = decision;
+    const stage = (name: string) => decision.stages.find((s) => s.stage === name)?.desired;
+    // HPA's names: the largest metric proposal, then what the stabilization windows made of it.
+    const prenormalized = stage('reactive') ?? current;
+    const predicted = stage('predicted');
+    const stabilized = stage('stabilized') ?? predicted ?? prenormalized;
     for (const p of decision.proposals) {
       if (p.name === 'cpu' && p.average !== null) this.#metrics.groupCpu.set({ group: this.name }, p.average);
     }
 
     const inputs = {
-      ready: instances.filter((i) => i.state === 'ready').length,
+      ready,
       metrics: decision.proposals.map((p) => ({
         name: p.name,
         average: p.average,
@@ -141,12 +151,14 @@ export class GroupController {
         samples: readings.find((r) => r.name === p.name)?.values.length ?? 0,
         proposal: p.proposal,
       })),
-      prenormalized: decision.prenormalized,
-      stabilized: decision.stabilized,
+      prenormalized,
+      ...(predicted !== undefined && { predicted }),
+      stabilized,
+      stages: decision.stages,
     };
     if (decision.desired === current) {
       // Say once when a limit holds the group back (e.g. wanted 8, capped at max 5).
-      const blocked = decision.reasons.includes('TooManyReplicas') && decision.prenormalized > current;
+      const blocked = decision.reasons.includes('TooManyReplicas') && prenormalized > current;
       const key = blocked ? decision.reasons.join(',') : '';
       if (key && key !== this.#lastNoticeKey) {
         this.#lastNoticeKey = key;
@@ -188,14 +200,20 @@ export class GroupController {
    * changes nothing. The new count enters the policy history, so the autoscaler starts from it
    * and scale-down stabilization holds it for its window.
    */
-  scale(action: ManualAction, instances: number, now: number): { previous: number; desired: number } {
+  scale(
+    action: ManualAction,
+    instances: number,
+    now: number,
+    /** Who asked: the API token's name, never the token. */
+    by = 'api',
+  ): { previous: number; desired: number } {
     const previous = this.provider.desired();
     const desired =
       action === 'set' ? instances : action === 'scale-out' ? previous + instances : previous - instances;
     if (desired < this.config.minInstances || desired > this.config.maxInstances) {
       throw new OutOfRangeError(this.name, desired, this.config.minInstances, this.config.maxInstances);
     }
-    this.#policyState = recordManualScale(this.#policyState, desired, now);
+    this.#policyState = recordManualChange(this.#policyState, desired, now);
     this.#journal.append(
       {
         group: this.name,
@@ -203,8 +221,8 @@ export class GroupController {
         before: previous,
         after: desired,
         reasons: ['ManualScale'],
-        message: `${previous} → ${desired}: ${action}${action === 'set' ? '' : ` ${instances}`} by the control API`,
-        inputs: { action, instances },
+        message: `${previous} → ${desired}: ${action}${action === 'set' ? '' : ` ${instances}`} by ${by} through the control API`,
+        inputs: { action, instances, by },
       },
       now,
     );
@@ -262,4 +280,21 @@ export class GroupController {
       this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
     }
   }
+}
+
+/** liveSettings maps a group's resolved `scaling` config onto the policy's live settings. */
+function liveSettings(scaling: NonNullable<GroupConfig['scaling']>): LiveScalingSettings {
+  return {
+    tolerance: scaling.tolerance,
+    scaleUpStabilization: scaling.scaleUpStabilization,
+    scaleDownStabilization: scaling.scaleDownStabilization,
+    ...(scaling.policy !== undefined && { preset: scaling.policy }),
+    ...(scaling.scaleUpTolerance !== undefined && { scaleUpTolerance: scaling.scaleUpTolerance }),
+    ...(scaling.scaleDownTolerance !== undefined && { scaleDownTolerance: scaling.scaleDownTolerance }),
+    ...(scaling.scaleUpRate !== undefined && { scaleUpRate: scaling.scaleUpRate }),
+    ...(scaling.scaleDownRate !== undefined && { scaleDownRate: scaling.scaleDownRate }),
+    ...(scaling.panic !== undefined && { panic: scaling.panic }),
+    ...(scaling.predictive !== undefined && { predictive: scaling.predictive }),
+    ...(scaling.activation !== undefined && { activation: scaling.activation }),
+  };
 }

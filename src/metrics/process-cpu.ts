@@ -1,4 +1,4 @@
-import type { MetricReading } from '../policy/index.js';
+import type { ObservedMetric } from '../policy/index.js';
 import type { Instance } from '../providers/index.js';
 
 /** CpuSample is one interval's CPU use of one instance. */
@@ -56,16 +56,26 @@ export class ProcessCpuWindow {
     }
   }
 
-  /** read returns the `cpu` reading: one time-weighted average per ready instance with samples in the window. */
-  read(instances: readonly Instance[], target: number, now: number): MetricReading {
+  /**
+   * read returns the `cpu` reading: one time-weighted average per ready instance with samples in
+   * the window; ready instances without one yet are HPA's missing pods, starting ones its unready.
+   */
+  read(instances: readonly Instance[], target: number, now: number): ObservedMetric {
     const values: number[] = [];
+    let missing = 0;
+    let unready = 0;
     for (const instance of instances) {
+      if (instance.state === 'starting') unready++;
       if (instance.state !== 'ready') continue;
       const recent = (this.#samples.get(instance.id) ?? []).filter((s) => s.at > now - this.#windowMs);
       const span = recent.reduce((sum, s) => sum + s.spanMs, 0);
-      if (span <= 0) continue;
+      if (span <= 0) {
+        missing++;
+        continue;
+      }
       values.push(recent.reduce((sum, s) => sum + s.percent * s.spanMs, 0) / span);
     }
-    return { name: 'cpu', target, values };
+    // One core is the ceiling of a single-threaded instance: a reading there only bounds demand.
+    return { name: 'cpu', target, values, missing, unready, ceiling: 100 };
   }
 }

@@ -1,7 +1,13 @@
 export { activationStage } from './activation.js';
 export { type AppendLog, appendToLog, emptyLog } from './append-log.js';
 export { changeInPeriod, limitRate, scaleDownLimit, scaleUpLimit } from './behavior.js';
-export { LIVE_PANIC, type LiveScalingSettings, livePolicy } from './live.js';
+export {
+  LIVE_PANIC,
+  type LiveRate,
+  type LiveScalingSettings,
+  livePolicy,
+  presetBehaviorDefaults,
+} from './live.js';
 export { panicStage } from './panic.js';
 export {
   decide,

@@ -1,33 +1,108 @@
 /**
- * livePolicy builds the policy the live controller runs from a group's scaling settings: HPA's
- * default behavior with the group's stabilization windows and tolerance, warm-up aware, plus the
- * default policy's panic on saturation when the group asks for it (a CPU pinned at 100 % hides how
- * much demand there is).
+ * livePolicy builds the policy the live controller runs from a group's scaling settings. Without a
+ * named preset: HPA's default behavior with the group's stabilization windows and tolerance, warm-up
+ * aware. With one (`policy: default|hpa|kpa|keda|step|simple|predictive`): that preset, the one the
+ * simulator replays. Either way the group's explicit settings (rate policies, panic, predictive,
+ * activation) go on top. Panic is never implied by the base: it holds scale-down for its stable
+ * window, so a group opts in (`panic:` or a preset that includes it).
  */
-import { HPA_SCALE_DOWN, HPA_SCALE_UP } from './presets.js';
-import type { Panic, ScalingPolicy } from './types.js';
+import { HPA_SCALE_DOWN, HPA_SCALE_UP, type PresetName, presetPolicy } from './presets.js';
+import type { Activation, Panic, Predictive, RatePolicy, ScalingPolicy, SelectPolicy } from './types.js';
+
+/** LiveRate is one direction's rate policies as configured. */
+export interface LiveRate {
+  selectPolicy: SelectPolicy;
+  policies: readonly RatePolicy[];
+}
 
 /** LiveScalingSettings is the slice of a group's resolved `scaling` config the policy reads. */
 export interface LiveScalingSettings {
+  /** Named preset the group starts from; absent: HPA behavior, warm-up aware. */
+  preset?: PresetName;
+  /** Both directions unless a per-direction tolerance is set. */
   tolerance: number;
+  scaleUpTolerance?: number;
+  scaleDownTolerance?: number;
   scaleDownStabilization: number;
   scaleUpStabilization: number;
-  /** Panic mode; absent = off (a panic holds scale-down for its stable window). */
-  panic?: Panic;
+  /** Rate policies; absent: the base's (HPA: +100 %/+4 per 15 s up, −100 % per 15 s down). */
+  scaleUpRate?: LiveRate;
+  scaleDownRate?: LiveRate;
+  /** Panic mode; absent = the base's (off unless the preset has it); null = off. */
+  panic?: Panic | null;
+  /** Forecasting; absent = the base's; null = off. */
+  predictive?: Predictive | null;
+  /** Scale to zero (KEDA); absent = the base's; null = off. */
+  activation?: Activation | null;
+  /** Instance start-up time, ms, for a preset's forecast horizon. @defaultValue 10000 */
+  startup?: number;
+  /** Decision interval, ms, for a preset's forecast horizon. @defaultValue 15000 */
+  interval?: number;
 }
 
 /** LIVE_PANIC is the default panic: KPA's 6 s / 200 % / 60 s, and 2× ready when saturated. */
 export const LIVE_PANIC: Panic = { window: 6_000, threshold: 2, stableWindow: 60_000, saturationFactor: 2 };
 
+/** presetBehaviorDefaults are a preset's tolerances and windows, for config defaults. */
+export function presetBehaviorDefaults(preset: PresetName | undefined): {
+  scaleUpTolerance: number;
+  scaleDownTolerance: number;
+  scaleUpStabilization: number;
+  scaleDownStabilization: number;
+} {
+  const p = preset
+    ? presetPolicy(preset, { minInstances: 0, maxInstances: 1, startup: 0, interval: 0 }).policy
+    : { scaleUp: HPA_SCALE_UP, scaleDown: HPA_SCALE_DOWN };
+  return {
+    scaleUpTolerance: p.scaleUp.tolerance,
+    scaleDownTolerance: p.scaleDown.tolerance,
+    scaleUpStabilization: p.scaleUp.stabilizationWindow,
+    scaleDownStabilization: p.scaleDown.stabilizationWindow,
+  };
+}
+
 /** livePolicy is the ScalingPolicy of one live group. */
 export function livePolicy(name: string, min: number, max: number, s: LiveScalingSettings): ScalingPolicy {
+  const base: ScalingPolicy = s.preset
+    ? presetPolicy(s.preset, {
+        minInstances: min,
+        maxInstances: max,
+        startup: s.startup ?? 10_000,
+        interval: s.interval ?? 15_000,
+      }).policy
+    : {
+        name,
+        minInstances: min,
+        maxInstances: max,
+        scaleUp: HPA_SCALE_UP,
+        scaleDown: HPA_SCALE_DOWN,
+        unready: 'capacity',
+      };
+  const { panic, predictive, activation, ...rest } = base;
+  const pick = <T>(own: T | null | undefined, inherited: T | undefined): T | undefined =>
+    own === null ? undefined : (own ?? inherited);
+  const panicked = pick(s.panic, panic);
+  const predicted = pick(s.predictive, predictive);
+  const activated = pick(s.activation, activation);
   return {
+    ...rest,
     name,
     minInstances: min,
     maxInstances: max,
-    scaleUp: { ...HPA_SCALE_UP, stabilizationWindow: s.scaleUpStabilization, tolerance: s.tolerance },
-    scaleDown: { ...HPA_SCALE_DOWN, stabilizationWindow: s.scaleDownStabilization, tolerance: s.tolerance },
-    unready: 'capacity',
-    ...(s.panic && { panic: s.panic }),
+    scaleUp: {
+      ...base.scaleUp,
+      ...s.scaleUpRate,
+      stabilizationWindow: s.scaleUpStabilization,
+      tolerance: s.scaleUpTolerance ?? s.tolerance,
+    },
+    scaleDown: {
+      ...base.scaleDown,
+      ...s.scaleDownRate,
+      stabilizationWindow: s.scaleDownStabilization,
+      tolerance: s.scaleDownTolerance ?? s.tolerance,
+    },
+    ...(panicked && { panic: panicked }),
+    ...(predicted && { predictive: predicted }),
+    ...(activated && { activation: activated }),
   };
 }

@@ -200,8 +200,9 @@ export function recommend(
 }
 
 /** recordManualScale makes a count set by hand part of the history, so scale-down stabilization holds it. */
-export function recordManualScale(state: PolicyState, desired: number, now: number): PolicyState {
-  return { recommendations: [...state.recommendations, { at: now, desired }] };
+export function recordManualScale<S extends PolicyState>(state: S, desired: number, now: number): S {
+  // Keeps every other field: a ScalingState passed here must stay a whole ScalingState.
+  return { ...state, recommendations: [...state.recommendations, { at: now, desired }] };
 }
 
 function describe(
