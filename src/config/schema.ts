@@ -4,8 +4,8 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
 import { PRESET_NAMES, presetBehaviorDefaults } from '../policy/index.js';
+import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
 import { parseListen } from './listen.js';
 import type {
   ActivationConfig,
@@ -473,10 +473,15 @@ function rateOf(raw: z.output<typeof direction>): RateConfig | undefined {
 }
 
 // A feature is `true` (defaults), `false` (off, even when the policy has it) or its settings.
-function feature<Shape extends z.ZodRawShape, Out>(shape: Shape, resolve: (raw: z.output<z.ZodObject<Shape>>) => Out) {
-  return z.union([z.boolean(), mapping(shape)], { error: 'expected true, false or a mapping' }).transform(
-    (raw): Out | null => (raw === false ? null : resolve((raw === true ? mapping(shape).parse({}) : raw) as never)),
-  );
+function feature<Shape extends z.ZodRawShape, Out>(
+  shape: Shape,
+  resolve: (raw: z.output<z.ZodObject<Shape>>) => Out,
+) {
+  return z
+    .union([z.boolean(), mapping(shape)], { error: 'expected true, false or a mapping' })
+    .transform((raw): Out | null =>
+      raw === false ? null : resolve((raw === true ? mapping(shape).parse({}) : raw) as never),
+    );
 }
 
 const panicSchema = feature(

@@ -174,7 +174,7 @@ export type ScalingPolicyName = 'default' | 'hpa' | 'kpa' | 'keda' | 'step' | 's
 export interface RateConfig {
   /** @defaultValue 'Max' */
   selectPolicy: 'Max' | 'Min' | 'Disabled';
-  policies: { type: 'Pods' | 'Percent'; value: number; /** ms */ period: number }[];
+  policies: { type: 'Pods' | 'Percent'; value: number /** ms */; period: number }[];
 }
 
 /** PanicConfig is KPA's panic mode (all ms). */

@@ -237,7 +237,9 @@ export class GroupController {
    */
   resize(size: InstanceSize, now: number, by = 'api'): { desired: number; done: Promise<void> } {
     if (!this.provider.resize) {
-      throw Object.assign(new Error(`the ${this.provider.kind} provider cannot resize`), { code: 'UNSUPPORTED' });
+      throw Object.assign(new Error(`the ${this.provider.kind} provider cannot resize`), {
+        code: 'UNSUPPORTED',
+      });
     }
     validateSize(size);
     const desired = this.provider.desired();
