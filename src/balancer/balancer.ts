@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Counter } from 'prom-client';
 import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
+import { type ToWorker, WorkerSet } from './cluster.js';
 import { BalancerError, UnknownGroupError } from './errors.js';
 import { HealthChecker, type HealthTransition, validateHealthConfig } from './health.js';
 import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip } from './outlier.js';
@@ -27,6 +29,8 @@ export interface BalancerOptions {
   random?: () => number;
   /** Monotonic clock in ms for ewma, slow start and ejections. @defaultValue performance.now */
   now?: () => number;
+  /** Run active health checks here; data-path workers get health pushed instead. @defaultValue true */
+  activeHealth?: boolean;
 }
 
 /** GroupOptions are per-group settings of `setGroup`. */
@@ -81,7 +85,9 @@ export interface BalancerEvents {
 
 interface GroupEntry {
   readonly route: GroupRoute;
-  readonly checker: HealthChecker;
+  readonly checker: HealthChecker | undefined;
+  instances: readonly BackendInstance[];
+  healthPath: string | undefined;
 }
 
 /** RouteTarget is where a request goes: a group and the picker that chooses within it. */
@@ -150,6 +156,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #pickerOptions: PickerOptions;
   readonly #outlierMetrics: OutlierMetrics;
   #defaultTarget: RouteTarget | undefined;
+  readonly #activeHealth: boolean;
+  readonly #workers: WorkerSet | undefined;
   #listening: Promise<HostPort> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -187,6 +195,18 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.#server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, this.#onRequest);
     this.#server.on('upgrade', this.#onUpgrade);
     this.#server.on('error', (err) => this.#logger.error({ err }, 'balancer server error'));
+    this.#activeHealth = options.activeHealth ?? true;
+    const workers = config.workers === 0 ? availableParallelism() : config.workers;
+    this.#workers =
+      workers <= 1
+        ? undefined
+        : new WorkerSet({
+            count: workers,
+            boot: { config, routes: options.routes ?? [] },
+            logger: this.#logger,
+            replay: () => this.#replay(),
+            onEvent: (name, payload) => this.#onWorkerEvent(name, payload),
+          });
   }
 
   /**
@@ -211,13 +231,15 @@ export class Balancer extends EventEmitter<BalancerEvents> {
           ),
       });
       change = pool.setInstances(instances);
-      const checker = new HealthChecker({
-        group,
-        config: this.#config.health,
-        metrics: this.#metrics,
-        path: options.healthPath,
-      });
-      checker.on('transition', this.#onHealth);
+      const checker = this.#activeHealth
+        ? new HealthChecker({
+            group,
+            config: this.#config.health,
+            metrics: this.#metrics,
+            path: options.healthPath,
+          })
+        : undefined;
+      checker?.on('transition', this.#onHealth);
       const route = new GroupRoute(
         group,
         pool,
@@ -226,18 +248,31 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         new RetryBudget(this.#config.retryBudget),
         (member, outcome) => this.#onOutcome(route, member, outcome),
       );
-      entry = { route, checker };
+      entry = { route, checker, instances, healthPath: options.healthPath };
       this.#groups.set(group, entry);
       this.#bindRoutes();
     } else {
       change = entry.route.pool.setInstances(instances);
-      if (options.healthPath !== undefined) entry.checker.path = options.healthPath;
+      entry.instances = instances;
+      if (options.healthPath !== undefined) {
+        entry.healthPath = options.healthPath;
+        if (entry.checker) entry.checker.path = options.healthPath;
+      }
     }
     for (const member of change.removed) {
-      entry.checker.remove(member.id);
+      entry.checker?.remove(member.id);
       this.#proxy.retire(member);
     }
-    for (const member of change.added) entry.checker.add(member);
+    for (const member of change.added) entry.checker?.add(member);
+    this.#workers?.broadcast({ t: 'set', group, instances, healthPath: entry.healthPath });
+  }
+
+  /**
+   * markHealth applies a health verdict made elsewhere (a data-path worker is told by the
+   * controller process, which runs the checks). Returns whether anything changed.
+   */
+  markHealth(group: string, id: string, healthy: boolean): boolean {
+    return this.#groups.get(group)?.route.pool.setHealthy(id, healthy) ?? false;
   }
 
   /** removeGroup forgets a group; its requests in flight still finish. Returns whether it existed. */
@@ -245,7 +280,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     const entry = this.#groups.get(group);
     if (entry === undefined) return false;
     this.#groups.delete(group);
-    entry.checker.close();
+    entry.checker?.close();
+    this.#workers?.broadcast({ t: 'remove', group });
     for (const member of entry.route.pool.clear().removed) this.#proxy.retire(member);
     this.#bindRoutes();
     return true;
@@ -256,7 +292,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
    * or after `drainTimeout`. An unknown group or instance has nothing in flight: it resolves at once.
    */
   drain(group: string, id: string): Promise<void> {
-    return this.#groups.get(group)?.route.pool.drain(id) ?? Promise.resolve();
+    const local = this.#groups.get(group)?.route.pool.drain(id) ?? Promise.resolve();
+    if (this.#workers === undefined) return local;
+    return Promise.all([local, this.#workers.drain(group, id)]).then(() => undefined);
   }
 
   /** stats is a point-in-time view of a group. Throws UnknownGroupError for an unknown group. */
@@ -264,6 +302,23 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     const entry = this.#groups.get(group);
     if (entry === undefined) throw new UnknownGroupError(group);
     const { route } = entry;
+    const fromWorkers = this.#workers?.stats(group);
+    if (fromWorkers !== undefined) {
+      // Workers know traffic; this process knows membership and health.
+      const traffic = new Map(fromWorkers.backends.map((b) => [b.id, b]));
+      return {
+        inFlight: fromWorkers.inFlight,
+        requests: fromWorkers.requests,
+        panic: fromWorkers.panic,
+        backends: route.pool.members().map((member) => {
+          const seen = traffic.get(member.id);
+          const snapshot = member.snapshot();
+          return seen === undefined
+            ? snapshot
+            : { ...snapshot, inFlight: seen.inFlight, ejected: seen.ejected, weight: seen.weight };
+        }),
+      };
+    }
     return {
       inFlight: route.inFlight,
       requests: route.requests,
@@ -285,6 +340,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
           }),
         );
       };
+      if (this.#workers !== undefined) {
+        this.#workers.start().then(resolve, (err: Error) => onError(err));
+        return;
+      }
       this.#server.once('error', onError);
       this.#server.listen(port, host, () => {
         this.#server.off('error', onError);
@@ -306,8 +365,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
 
   async #shutdown(): Promise<void> {
     this.#proxy.closing = true;
-    for (const entry of this.#groups.values()) entry.checker.close();
+    for (const entry of this.#groups.values()) entry.checker?.close();
     await this.#listening?.catch(() => undefined);
+    await this.#workers?.close(this.#config.drainTimeout);
     if (this.#server.listening) {
       await new Promise<void>((resolve) => {
         const grace = setTimeout(() => {
@@ -416,6 +476,23 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.emit('recovery', { group: route.name, id: member.id, address: member.address });
   }
 
+  #replay(): ToWorker[] {
+    const messages: ToWorker[] = [];
+    for (const [group, entry] of this.#groups) {
+      messages.push({ t: 'set', group, instances: entry.instances, healthPath: entry.healthPath });
+      for (const member of entry.route.pool.members()) {
+        if (!member.healthy) messages.push({ t: 'health', group, id: member.id, healthy: false });
+      }
+    }
+    return messages;
+  }
+
+  #onWorkerEvent(name: 'ejection' | 'recovery' | 'unhealthy', payload: unknown): void {
+    if (name === 'ejection') this.emit('ejection', payload as Ejection);
+    else if (name === 'recovery') this.emit('recovery', payload as Recovery);
+    else this.emit('unhealthy', payload as Unhealthy);
+  }
+
   readonly #onHealth = (transition: HealthTransition): void => {
     const entry = this.#groups.get(transition.group);
     if (entry === undefined) return;
@@ -424,6 +501,12 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (transition.healthy) this.#logger.info(fields, 'backend healthy');
     else this.#logger.warn(fields, 'backend unhealthy');
     this.emit('health', transition);
+    this.#workers?.broadcast({
+      t: 'health',
+      group: transition.group,
+      id: transition.id,
+      healthy: transition.healthy,
+    });
     if (!transition.healthy) {
       const { group, id, address, detail } = transition;
       this.emit('unhealthy', { group, id, address, source: 'health-check', detail });

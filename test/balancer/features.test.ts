@@ -125,7 +125,7 @@ test('routes: by host (exact and wildcard) and path prefix, first match wins; 40
     { host: '*.example.com', group: 'www', algorithm: 'p2c' },
   ];
   const { balancer, port } = await start(t, config(), { routes });
-  names.forEach((n, i) => balancer.setGroup(n, ready([`${n}-1`, backends[i]!.address])));
+  for (const [i, n] of names.entries()) balancer.setGroup(n, ready([`${n}-1`, backends[i]!.address]));
   const cases: [host: string, path: string, want: string | number][] = [
     ['api.example.com', '/static/x', 'api'],
     ['API.example.com:8080', '/', 'api'],

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# bench/balancer: installs nginx and wrk if missing, then runs run.ts (see its header for options).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bash "$root/scripts/services/nginx.sh"
+cd "$root"
+exec node --import tsx bench/balancer/run.ts "$@"

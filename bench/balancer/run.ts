@@ -1,0 +1,238 @@
+// bench/balancer: Scaleplane's balancer vs NGINX vs http-proxy vs direct, in front of the same two
+// Node backends, measured with wrk in alternating rounds (A B C D, A B C D, ...). Prints the median
+// requests/s and p50/p99 latency of each system and the ratios to NGINX.
+//
+//   bash bench/balancer/run.sh [--duration 5] [--rounds 3] [--connections 64] [--algorithm p2c]
+//
+// Installs nginx and wrk from Debian packages if missing, and http-proxy into a temp folder of its
+// own (never into the repo). All traffic stays on 127.0.0.1.
+import { type ChildProcess, execFileSync, fork, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+    threads: { type: 'string', default: '2' },
+    algorithm: { type: 'string', default: 'p2c' },
+    only: { type: 'string' },
+  },
+});
+const here = import.meta.dirname;
+const cores = availableParallelism();
+const children: ChildProcess[] = [];
+let nginxConf: string | undefined;
+let tmp: string | undefined;
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function startNode(
+  script: string,
+  env: Record<string, string>,
+  execArgv: string[] = [],
+): Promise<void> {
+  const child = fork(script, [], { env: { ...process.env, ...env }, execArgv, stdio: 'inherit' });
+  children.push(child);
+  const [message] = (await Promise.race([
+    once(child, 'message'),
+    once(child, 'exit').then(() => {
+      throw new Error(`${script} exited before it was ready`);
+    }),
+  ])) as [unknown];
+  if (message !== 'ready') throw new Error(`${script}: unexpected ${String(message)}`);
+}
+
+function stop(): void {
+  for (const child of children) child.kill('SIGKILL');
+  if (nginxConf) spawnSync('nginx', ['-c', nginxConf, '-s', 'stop']);
+}
+process.on('exit', stop);
+process.on('SIGINT', () => process.exit(130));
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+function ms(text: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!m) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+function wrk(port: number): Result {
+  const out = execFileSync(
+    'wrk',
+    [
+      `-t${args.threads}`,
+      `-c${args.connections}`,
+      `-d${args.duration}s`,
+      '--latency',
+      `http://127.0.0.1:${port}/`,
+    ],
+    { encoding: 'utf8' },
+  );
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const errors =
+    Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) +
+    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+      .exec(out)
+      ?.slice(1)
+      .reduce((n, v) => n + Number(v), 0) ?? 0);
+  return { rps, p50, p99, errors };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+async function main(): Promise<void> {
+  tmp = await mkdtemp(join(tmpdir(), 'scaleplane-bench-'));
+  const backends: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const port = await freePort();
+    await startNode(join(here, 'backend.mjs'), { PORT: String(port) });
+    backends.push(`127.0.0.1:${port}`);
+  }
+  const systems: { name: string; port: number }[] = [
+    { name: 'direct (one backend)', port: Number(backends[0]!.split(':')[1]) },
+  ];
+
+  const sp = await freePort();
+  await startNode(
+    join(here, 'scaleplane-server.ts'),
+    { PORT: String(sp), BACKENDS: backends.join(','), WORKERS: '0', ALGORITHM: args.algorithm },
+    ['--import', 'tsx'],
+  );
+  systems.push({ name: `scaleplane (${args.algorithm}, ${cores} workers)`, port: sp });
+  const sp1 = await freePort();
+  await startNode(
+    join(here, 'scaleplane-server.ts'),
+    { PORT: String(sp1), BACKENDS: backends.join(','), WORKERS: '1', ALGORITHM: args.algorithm },
+    ['--import', 'tsx'],
+  );
+  systems.push({ name: `scaleplane (${args.algorithm}, 1 process)`, port: sp1 });
+
+  // NGINX as ENVIRONMENT.md says to measure it fairly: keep-alive upstreams, HTTP/1.1, workers = cores.
+  const np = await freePort();
+  const dir = join(tmp, 'nginx');
+  await mkdir(dir);
+  await chmod(tmp, 0o755);
+  await chmod(dir, 0o777);
+  nginxConf = join(dir, 'nginx.conf');
+  await writeFile(
+    nginxConf,
+    `worker_processes ${cores};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  upstream web { ${backends.map((b) => `server ${b};`).join(' ')} keepalive 64; keepalive_timeout 4s; }
+  server {
+    listen 127.0.0.1:${np};
+    location / { proxy_pass http://web; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+  );
+  execFileSync('nginx', ['-c', nginxConf]);
+  systems.push({ name: `nginx (${cores} workers, keepalive)`, port: np });
+
+  const hp = await freePort();
+  const prefix = join(tmp, 'http-proxy');
+  const installed = spawnSync(
+    'npm',
+    ['i', '--prefix', prefix, '--no-audit', '--no-fund', '--silent', 'http-proxy'],
+    {
+      stdio: 'inherit',
+    },
+  );
+  if (installed.status === 0) {
+    await startNode(join(here, 'http-proxy-server.cjs'), {
+      PORT: String(hp),
+      BACKENDS: backends.join(','),
+      HTTP_PROXY_MODULE: join(prefix, 'node_modules', 'http-proxy'),
+    });
+    systems.push({ name: 'http-proxy (keep-alive agent)', port: hp });
+  } else console.log('http-proxy could not be installed: left out');
+
+  const chosen = args.only ? systems.filter((s) => s.name.includes(args.only!)) : systems;
+  for (const s of chosen) wrk(s.port); // warm up JIT and connection pools; not counted
+  const results = new Map<string, Result[]>(chosen.map((s) => [s.name, []]));
+  const rounds = Number(args.rounds);
+  for (let r = 0; r < rounds; r++) {
+    for (const s of chosen) {
+      const result = wrk(s.port);
+      results.get(s.name)!.push(result);
+      console.log(
+        `round ${r + 1} ${s.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms${result.errors ? `, ${result.errors} errors` : ''}`,
+      );
+    }
+  }
+  const summary = chosen.map((s) => {
+    const rs = results.get(s.name)!;
+    return {
+      name: s.name,
+      rps: median(rs.map((x) => x.rps)),
+      p50: median(rs.map((x) => x.p50)),
+      p99: median(rs.map((x) => x.p99)),
+      errors: rs.reduce((n, x) => n + x.errors, 0),
+    };
+  });
+  const ngx = summary.find((s) => s.name.startsWith('nginx'));
+  console.log(
+    `\nmedians of ${rounds} alternating rounds, wrk -t${args.threads} -c${args.connections} -d${args.duration}s, ${cores} cores shared by wrk, proxy and backends`,
+  );
+  console.log(
+    'system'.padEnd(40),
+    'req/s'.padStart(9),
+    'p50 ms'.padStart(8),
+    'p99 ms'.padStart(8),
+    ' ×nginx req/s',
+    ' ×nginx p99',
+  );
+  for (const s of summary) {
+    console.log(
+      s.name.padEnd(40),
+      s.rps.toFixed(0).padStart(9),
+      s.p50.toFixed(2).padStart(8),
+      s.p99.toFixed(2).padStart(8),
+      (ngx ? (s.rps / ngx.rps).toFixed(2) : '-').padStart(13),
+      (ngx ? (s.p99 / ngx.p99).toFixed(2) : '-').padStart(11),
+      s.errors ? ` (${s.errors} errors)` : '',
+    );
+  }
+  const hpx = summary.find((s) => s.name.startsWith('http-proxy'));
+  const spx = summary.find((s) => s.name.includes('workers)') && s.name.startsWith('scaleplane'));
+  if (hpx && spx) console.log(`scaleplane (all cores) / http-proxy req/s: ${(spx.rps / hpx.rps).toFixed(2)}`);
+}
+
+try {
+  await main();
+} finally {
+  stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+}
+process.exit(0);

@@ -1,0 +1,74 @@
+// Entry point of a data-path worker forked by WorkerSet: a Balancer without active health checks,
+// fed membership and health by the controller process over IPC.
+import { createMetrics } from '../metrics/index.js';
+import { Balancer } from './balancer.js';
+import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerBoot } from './cluster.js';
+import type { BalancerLogger, GroupStats } from './types.js';
+
+const boot = JSON.parse(process.env[WORKER_ENV] ?? '{}') as WorkerBoot;
+const send = (message: FromWorker): void => {
+  if (process.connected) process.send!(message);
+};
+const logger: BalancerLogger = {
+  info: (fields, message) => send({ t: 'log', level: 'info', fields: plain(fields), message }),
+  warn: (fields, message) => send({ t: 'log', level: 'warn', fields: plain(fields), message }),
+  error: (fields, message) => send({ t: 'log', level: 'error', fields: plain(fields), message }),
+};
+const balancer = new Balancer({
+  config: { ...boot.config, workers: 1 },
+  routes: boot.routes,
+  metrics: createMetrics({ defaultMetrics: false }),
+  logger,
+  activeHealth: false,
+});
+for (const name of ['ejection', 'recovery', 'unhealthy'] as const) {
+  balancer.on(name, (payload: unknown) => send({ t: 'event', name, payload }));
+}
+const groups = new Set<string>();
+
+process.on('message', (message: ToWorker) => {
+  switch (message.t) {
+    case 'set':
+      groups.add(message.group);
+      balancer.setGroup(message.group, message.instances, { healthPath: message.healthPath });
+      break;
+    case 'remove':
+      groups.delete(message.group);
+      balancer.removeGroup(message.group);
+      break;
+    case 'health':
+      balancer.markHealth(message.group, message.id, message.healthy);
+      break;
+    case 'drain':
+      balancer.drain(message.group, message.id).then(() => send({ t: 'drained', seq: message.seq }));
+      break;
+    case 'listen':
+      balancer.listen().then(
+        (address) => send({ t: 'listening', address }),
+        (err: Error) => send({ t: 'listenFailed', message: err.message }),
+      );
+      break;
+    case 'close':
+      clearInterval(statsTimer);
+      balancer.close().then(() => process.exit(0));
+      break;
+  }
+});
+// Messages that arrive before a listener exists are lost: say when this one is in place.
+send({ t: 'ready' });
+// The controller process exiting takes the IPC channel with it: leave too.
+process.on('disconnect', () => {
+  balancer.close().then(() => process.exit(0));
+});
+
+const statsTimer = setInterval(() => {
+  const out: Record<string, GroupStats> = {};
+  for (const group of groups) out[group] = balancer.stats(group);
+  send({ t: 'stats', groups: out });
+}, 250);
+statsTimer.unref();
+
+function plain(fields: Record<string, unknown>): Record<string, unknown> {
+  const err = fields.err;
+  return err instanceof Error ? { ...fields, err: err.message } : fields;
+}

@@ -1,0 +1,186 @@
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
+import { BalancerError } from './errors.js';
+import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
+
+/** ToWorker are the messages the controller process sends to data-path workers. */
+export type ToWorker =
+  | { t: 'set'; group: string; instances: readonly BackendInstance[]; healthPath: string | undefined }
+  | { t: 'remove'; group: string }
+  | { t: 'health'; group: string; id: string; healthy: boolean }
+  | { t: 'drain'; group: string; id: string; seq: number }
+  | { t: 'listen' }
+  | { t: 'close' };
+
+/** FromWorker are the messages a data-path worker sends back. */
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'listening'; address: HostPort }
+  | { t: 'drained'; seq: number }
+  | { t: 'stats'; groups: Record<string, GroupStats> }
+  | { t: 'event'; name: 'ejection' | 'recovery' | 'unhealthy'; payload: unknown }
+  | { t: 'log'; level: 'info' | 'warn' | 'error'; fields: Record<string, unknown>; message: string }
+  | { t: 'listenFailed'; message: string };
+
+/** WorkerBoot is what a worker reads from `SCALEPLANE_BALANCER_WORKER` at start. */
+export interface WorkerBoot {
+  config: BalancerConfig;
+  routes: readonly RouteConfig[];
+}
+
+/** WORKER_ENV names the environment variable that carries a worker's WorkerBoot as JSON. */
+export const WORKER_ENV = 'SCALEPLANE_BALANCER_WORKER';
+
+/** WorkerSetOptions configures a WorkerSet. */
+export interface WorkerSetOptions {
+  count: number;
+  boot: WorkerBoot;
+  logger: BalancerLogger;
+  /** Replays membership and health to a fresh worker before it listens. */
+  replay: () => ToWorker[];
+  onEvent: (name: 'ejection' | 'recovery' | 'unhealthy', payload: unknown) => void;
+}
+
+/**
+ * WorkerSet runs the data path on `count` node:cluster workers sharing one listening port (Node 20
+ * has no reusePort). The controller process keeps membership and active health and pushes every
+ * change; workers proxy, detect outliers on their own traffic and report events and stats back. A
+ * worker that dies is replaced with the current membership.
+ */
+export class WorkerSet {
+  readonly #options: WorkerSetOptions;
+  readonly #workers = new Set<Worker>();
+  readonly #stats = new Map<Worker, Record<string, GroupStats>>();
+  readonly #drains = new Map<number, { left: number; resolve: () => void }>();
+  #seq = 0;
+  #closing = false;
+
+  constructor(options: WorkerSetOptions) {
+    this.#options = options;
+  }
+
+  /** start forks the workers and resolves with the address they share once all listen. */
+  async start(): Promise<HostPort> {
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({
+      exec: fileURLToPath(new URL(`./cluster-worker${ext}`, import.meta.url)),
+      // Keep loaders such as `--import tsx`, drop the test runner's own flags.
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--test')),
+    });
+    const addresses = await Promise.all(Array.from({ length: this.#options.count }, () => this.#fork()));
+    return addresses[0]!;
+  }
+
+  #fork(): Promise<HostPort> {
+    const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(this.#options.boot) });
+    this.#workers.add(worker);
+    return new Promise<HostPort>((resolve, reject) => {
+      worker.on('message', (message: FromWorker) => {
+        switch (message.t) {
+          case 'ready':
+            for (const m of this.#options.replay()) worker.send(m);
+            worker.send({ t: 'listen' } satisfies ToWorker);
+            break;
+          case 'listening':
+            resolve(message.address);
+            break;
+          case 'listenFailed':
+            reject(new BalancerError('BALANCER_LISTEN_FAILED', message.message));
+            break;
+          case 'drained':
+            this.#drained(message.seq);
+            break;
+          case 'stats':
+            this.#stats.set(worker, message.groups);
+            break;
+          case 'event':
+            this.#options.onEvent(message.name, message.payload);
+            break;
+          case 'log':
+            this.#options.logger[message.level]({ ...message.fields, worker: worker.id }, message.message);
+            break;
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        this.#workers.delete(worker);
+        this.#stats.delete(worker);
+        // A drain waiting on this worker has nothing left there to wait for.
+        for (const seq of [...this.#drains.keys()]) this.#drained(seq);
+        reject(new BalancerError('BALANCER_LISTEN_FAILED', `worker exited (${signal ?? code})`));
+        if (this.#closing) return;
+        this.#options.logger.error({ worker: worker.id, code, signal }, 'balancer worker died; replacing it');
+        this.#fork().catch(() => undefined);
+      });
+    });
+  }
+
+  /** broadcast sends a message to every worker. */
+  broadcast(message: ToWorker): void {
+    for (const worker of this.#workers) if (worker.isConnected()) worker.send(message);
+  }
+
+  /** drain asks every worker to drain an instance and resolves once all have. */
+  drain(group: string, id: string): Promise<void> {
+    const seq = ++this.#seq;
+    const live = [...this.#workers].filter((w) => w.isConnected());
+    if (live.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drains.set(seq, { left: live.length, resolve });
+      for (const worker of live) worker.send({ t: 'drain', group, id, seq } satisfies ToWorker);
+    });
+  }
+
+  #drained(seq: number): void {
+    const drain = this.#drains.get(seq);
+    if (drain === undefined) return;
+    if (--drain.left <= 0) {
+      this.#drains.delete(seq);
+      drain.resolve();
+    }
+  }
+
+  /** stats sums the workers' last reports of a group, or undefined when none reported it. */
+  stats(group: string): GroupStats | undefined {
+    let sum: GroupStats | undefined;
+    for (const groups of this.#stats.values()) {
+      const s = groups[group];
+      if (s === undefined) continue;
+      if (sum === undefined) {
+        sum = { ...s, backends: s.backends.map((b) => ({ ...b })) };
+        continue;
+      }
+      sum.inFlight += s.inFlight;
+      sum.requests += s.requests;
+      sum.panic ||= s.panic;
+      for (const b of s.backends) {
+        const mine = sum.backends.find((x) => x.id === b.id);
+        if (mine === undefined) sum.backends.push({ ...b });
+        else {
+          mine.inFlight += b.inFlight;
+          mine.ejected ||= b.ejected;
+        }
+      }
+    }
+    return sum;
+  }
+
+  /** close asks each worker to drain and exit, and kills those still up after `deadline` ms. */
+  async close(deadline: number): Promise<void> {
+    this.#closing = true;
+    const exits = [...this.#workers].map((worker) => {
+      const exited = new Promise<void>((resolve) => {
+        if (worker.isDead()) resolve();
+        else worker.once('exit', () => resolve());
+      });
+      if (worker.isConnected()) worker.send({ t: 'close' } satisfies ToWorker);
+      const timer = setTimeout(() => worker.process.kill('SIGKILL'), deadline + 1000);
+      timer.unref();
+      return exited.then(() => clearTimeout(timer));
+    });
+    await Promise.all(exits);
+    for (const drain of this.#drains.values()) drain.resolve();
+    this.#drains.clear();
+  }
+}

@@ -1,0 +1,57 @@
+// All cores: the data path on node:cluster workers sharing one port, fed membership and health by
+// this (controller) process.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import { test } from 'node:test';
+import { Balancer } from '../../src/balancer/index.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { config, ready, startBackend } from './helpers.js';
+
+function get(agent: http.Agent, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve(`${res.statusCode} ${body}`));
+      })
+      .on('error', reject);
+  });
+}
+
+test('workers: 2 serve on one port; health and membership pushed from here reach them', async (t) => {
+  let bHealth = 200;
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const b = await startBackend(t, (_req, res) => res.end('b'), { health: () => bHealth });
+  const balancer = new Balancer({
+    config: config({ workers: 2 }, { interval: 200, unhealthyThreshold: 1 }),
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['a', a.address]));
+  const { port } = await balancer.listen();
+  const agent = new http.Agent({ keepAlive: false });
+
+  const first = await Promise.all(Array.from({ length: 10 }, () => get(agent, port)));
+  assert.deepEqual(new Set(first), new Set(['200 a']));
+
+  balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const both = new Set(await Promise.all(Array.from({ length: 20 }, () => get(agent, port))));
+  assert.deepEqual([...both].sort(), ['200 a', '200 b']);
+
+  bHealth = 503;
+  await once(balancer, 'health');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const healthy = new Set(await Promise.all(Array.from({ length: 20 }, () => get(agent, port))));
+  assert.deepEqual([...healthy], ['200 a'], 'unhealthy b gets nothing once the verdict is pushed');
+
+  // Traffic stats come back from the workers.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.ok(balancer.stats('web').requests >= 50, `requests ${balancer.stats('web').requests}`);
+  await balancer.drain('web', 'a');
+});
