@@ -158,6 +158,14 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
       seconds,
     };
     assert.equal((await queue.dlq(queueName).list()).length, 0, 'no job may be dead-lettered');
+    const unexplained = duplicateIds.filter((id) => !explained.has(id));
+    if (unexplained.length > 0)
+      console.log(
+        'CHAOS unexplained duplicates, first ack relative to the broker stop (ms):',
+        unexplained.map((id) =>
+          ackedAt[id] ? Number(ackedAt[id]) - restartWindow[0]! - 1000 : 'never acked',
+        ),
+      );
     if (lost > 0) console.log('CHAOS lost jobs; depth at the end:', await queue.depth(queueName));
     await redis.del(`${runKey}:done`, `${runKey}:ackedAt`, ...inflightKeys);
     return report;
