@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type Duplex, pipeline } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
@@ -307,7 +307,7 @@ class Exchange {
       this.req.on('data', (chunk: Buffer) => this.countBody(chunk.length));
     }
     // Not stream.pipeline: on an upstream failure it would destroy the client request, and with it
-    // the client's socket, so the 502 could never be sent. The response side uses pipeline.
+    // the client's socket, so the 502 could never be sent. The response side is forwarded by hand.
     this.req.pipe(upstream);
   }
 
@@ -342,7 +342,28 @@ class Exchange {
       this.reply(502, this.route.replies.badGateway.other);
       return;
     }
-    pipeline(upstreamResponse, this.res, (err) => this.responseEnded(err));
+    // By hand rather than stream.pipeline, which costs an AbortController, a DOMException and
+    // end-of-stream watchers per request (~6% of the CPU at full load). Client-side failures reach
+    // finish() through the response's 'close'; upstream ones are handled here.
+    (upstreamResponse as Tagged<http.IncomingMessage>)[kExchange] = this;
+    upstreamResponse.on('data', onUpstreamData);
+    upstreamResponse.on('end', onUpstreamEnd);
+    upstreamResponse.on('error', onUpstreamResponseError);
+    upstreamResponse.on('close', onUpstreamResponseClose);
+  }
+
+  /** Resumes the upstream body once the client caught up. */
+  readonly resume = (): void => {
+    this.upstreamResponse?.resume();
+  };
+
+  upstreamBroke(err: NodeJS.ErrnoException | undefined): void {
+    if (this.done) return;
+    this.responseEnded(
+      err ?? Object.assign(new Error('upstream response closed early'), { code: 'ECONNRESET' }),
+    );
+    // The client must not take a truncated body for a whole one.
+    this.res.destroy();
   }
 
   responseEnded(err: NodeJS.ErrnoException | null | undefined): void {
@@ -448,6 +469,26 @@ class Exchange {
     if (this.bodyStarted && !req.complete) req.resume();
     sendJson(res, status, body, close || this.proxy.closing);
   }
+}
+
+function onUpstreamData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void {
+  const exchange = this[kExchange];
+  if (!exchange.res.write(chunk)) {
+    this.pause();
+    exchange.res.once('drain', exchange.resume);
+  }
+}
+
+function onUpstreamEnd(this: Tagged<http.IncomingMessage>): void {
+  this[kExchange].res.end();
+}
+
+function onUpstreamResponseError(this: Tagged<http.IncomingMessage>, err: NodeJS.ErrnoException): void {
+  this[kExchange].upstreamBroke(err);
+}
+
+function onUpstreamResponseClose(this: Tagged<http.IncomingMessage>): void {
+  if (!this.complete) this[kExchange].upstreamBroke(undefined);
 }
 
 function onResponseClose(this: Tagged<http.ServerResponse>): void {
