@@ -4,6 +4,7 @@ import { ConfigError, defaultConfigPath, loadConfig } from '../config/index.js';
 import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import { createLogger, type LogLevel } from '../log/index.js';
 import { ApiClient, CliError } from './client.js';
+import { registerMcp } from '../mcp/cli.js';
 import { formatEvent, formatStatus } from './format.js';
 import { registerNginx } from './nginx.js';
 import { registerResize } from './resize.js';
@@ -135,6 +136,7 @@ function buildProgram(): Command {
     });
 
   registerSimulate(program);
+  registerMcp(program);
   registerNginx(program);
   registerResize(program, DEFAULT_API);
   (await import('./resize.js')).registerResize(program, DEFAULT_API);

@@ -1,0 +1,46 @@
+import { McpError } from './errors.js';
+
+/** ControlApi is what the MCP tools call: the control API over HTTP, with the caller's token. */
+export interface ControlApi {
+  request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
+}
+
+/**
+ * createControlApi returns a client of the control API at `baseUrl` that presents `token`. Every
+ * check (token, role, rate limits, min/max) stays the API's: the MCP server adds no privileges.
+ */
+export function createControlApi(baseUrl: string, token: string | undefined, timeoutMs = 15_000): ControlApi {
+  return {
+    async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+      const url = new URL(path, baseUrl);
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          headers: {
+            ...(token && { authorization: `Bearer ${token}` }),
+            ...(body !== undefined && { 'content-type': 'application/json' }),
+          },
+          ...(body !== undefined && { body: JSON.stringify(body) }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        throw new McpError('MCP_API_UNREACHABLE', `cannot reach the control API at ${url.origin}`, {
+          cause: err,
+        });
+      }
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = { error: text.slice(0, 200) };
+      }
+      if (!res.ok) {
+        const error = (json as { error?: string }).error ?? `HTTP ${res.status}`;
+        throw new McpError('MCP_API_ERROR', `${res.status}: ${error}`, { status: res.status });
+      }
+      return json as T;
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { HostPort } from '../config/index.js';
+import { type ControlApi, createControlApi } from './api.js';
+import { registerTools } from './tools.js';
+
+/** MCP_PATH is where the streamable HTTP endpoint answers. */
+export const MCP_PATH = '/mcp';
+
+/** MAX_MCP_BODY_BYTES bounds one HTTP message (a week-long simulate trace fits). */
+export const MAX_MCP_BODY_BYTES = 8 * 1024 * 1024;
+
+/** createMcpServer builds an MCP server with Scaleplane's tools; `api` gives the control API client per call. */
+export function createMcpServer(api: (authToken: string | undefined) => ControlApi): McpServer {
+  const server = new McpServer(
+    { name: 'scaleplane', version: '0.1.0' },
+    {
+      instructions:
+        'Scaleplane runs instance groups behind a load balancer and scales them. Read with list_groups, ' +
+        'get_group and get_events (each decision carries reason codes); change with scale_group and ' +
+        'resize_group (refused outside min..max); try policies offline with simulate.',
+    },
+  );
+  registerTools(server, api);
+  return server;
+}
+
+/**
+ * serveStdio runs the MCP server on stdin/stdout, calling the control API at `apiUrl` with `token`
+ * (the operator's, from SCALEPLANE_API_KEY or the local token file). Resolves when stdin closes.
+ */
+export async function serveStdio(apiUrl: string, token: string | undefined): Promise<void> {
+  const server = createMcpServer(() => createControlApi(apiUrl, token));
+  const transport = new StdioServerTransport();
+  const closed = new Promise<void>((resolve) => {
+    transport.onclose = () => resolve();
+  });
+  await server.connect(transport);
+  await closed;
+}
+
+/** McpHttpServerOptions configures the streamable HTTP transport. */
+export interface McpHttpServerOptions {
+  listen: HostPort;
+  /** Control API base URL, such as http://127.0.0.1:9090. */
+  apiUrl: string;
+  logger?: { warn(obj: object, msg?: string): void };
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(json),
+    ...headers,
+  });
+  res.end(json);
+}
+
+const rpcError = (code: number, message: string) => ({ jsonrpc: '2.0', error: { code, message }, id: null });
+
+/**
+ * McpHttpServer serves MCP over streamable HTTP at `/mcp`, stateless: every POST gets a fresh
+ * server and transport. Each request must carry `Authorization: Bearer <token>`, which is passed on
+ * to the control API for every tool call, so the API's own checks (token, role, rate limits)
+ * decide; a request without one is refused with 401 before MCP sees it.
+ */
+export class McpHttpServer {
+  readonly #options: McpHttpServerOptions;
+  readonly #server: Server;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: McpHttpServerOptions) {
+    this.#options = options;
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        this.#options.logger?.warn({ err }, 'MCP request failed');
+        if (!res.headersSent) sendJson(res, 500, rpcError(-32603, 'internal error'));
+        else res.destroy();
+      });
+    });
+  }
+
+  /** listen binds the server (port 0 → a free port) and returns the address. */
+  async listen(): Promise<HostPort> {
+    this.#server.listen(this.#options.listen.port, this.#options.listen.host);
+    await once(this.#server, 'listening');
+    return { host: this.#options.listen.host, port: (this.#server.address() as AddressInfo).port };
+  }
+
+  /** close stops the server; safe to call twice. */
+  close(): Promise<void> {
+    this.#closed ??= new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    return this.#closed;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== MCP_PATH)
+      return sendJson(res, 404, { error: `no route for ${path}; MCP is at ${MCP_PATH}` });
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+    if (!match) {
+      return sendJson(res, 401, rpcError(-32001, 'missing bearer token (the control API token)'), {
+        'www-authenticate': 'Bearer realm="scaleplane"',
+      });
+    }
+    if (req.method !== 'POST') {
+      return sendJson(res, 405, rpcError(-32000, 'stateless server: POST only'), { allow: 'POST' });
+    }
+    const body = await readBody(req);
+    if (body === undefined)
+      return sendJson(res, 413, rpcError(-32600, `body over ${MAX_MCP_BODY_BYTES} bytes`));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return sendJson(res, 400, rpcError(-32700, 'parse error'));
+    }
+    const token = match[1]!;
+    const server = createMcpServer((authToken) => createControlApi(this.#options.apiUrl, authToken));
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    const authed = Object.assign(req, { auth: { token, clientId: 'bearer', scopes: [] } });
+    await transport.handleRequest(authed, res, parsed);
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_MCP_BODY_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

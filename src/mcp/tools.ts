@@ -1,0 +1,226 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { ResizeGroupRequest, ScaleGroupRequest } from '../api/index.js';
+import { PRESET_NAMES, type PresetName } from '../policy/index.js';
+import { runExperiment } from '../sim/index.js';
+import type { ControlApi } from './api.js';
+
+/** TOOL_NAMES are the tools the Scaleplane MCP server offers. */
+export const TOOL_NAMES = [
+  'list_groups',
+  'get_group',
+  'scale_group',
+  'resize_group',
+  'get_events',
+  'simulate',
+] as const;
+
+/** MAX_TRACE_SECONDS bounds a simulate call's inline trace (a week at one value per second). */
+export const MAX_TRACE_SECONDS = 7 * 86_400;
+
+const ok = (summary: string, data: Record<string, unknown>): CallToolResult => ({
+  content: [{ type: 'text', text: `${summary}\n${JSON.stringify(data, null, 2)}` }],
+  structuredContent: data,
+});
+
+const failed = (err: unknown): CallToolResult => ({
+  content: [{ type: 'text', text: err instanceof Error ? err.message : String(err) }],
+  isError: true,
+});
+
+async function attempt(run: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await run();
+  } catch (err) {
+    return failed(err);
+  }
+}
+
+interface GroupLike {
+  name: string;
+  desired: number;
+  ready: number;
+  minInstances: number;
+  maxInstances: number;
+}
+
+const line = (g: GroupLike) =>
+  `${g.name}: ${g.ready}/${g.desired} ready (bounds ${g.minInstances}..${g.maxInstances})`;
+
+/**
+ * registerTools adds Scaleplane's tools to an MCP server. `api` returns the control API client for
+ * the current call (stdio: the configured token; HTTP: the caller's own bearer token).
+ */
+export function registerTools(server: McpServer, api: (authToken: string | undefined) => ControlApi): void {
+  const token = (extra: { authInfo?: { token: string } }) => extra.authInfo?.token;
+
+  server.registerTool(
+    'list_groups',
+    {
+      title: 'List instance groups',
+      description:
+        'Every group Scaleplane runs: desired and ready instances, min/max, metrics, instances, last decision.',
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    (extra) =>
+      attempt(async () => {
+        const { groups } = await api(token(extra)).request<{ groups: GroupLike[] }>(
+          'GET',
+          '/api/scalability/groups',
+        );
+        return ok(groups.map(line).join('\n') || '(no groups)', { groups });
+      }),
+  );
+
+  server.registerTool(
+    'get_group',
+    {
+      title: 'Get one group',
+      description:
+        'One group in detail: counts, bounds, metric averages vs targets, each instance (address, state, health, in-flight), last decision.',
+      inputSchema: { group: ScaleGroupRequest.shape.group.describe('group name, such as "web"') },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ group }, extra) =>
+      attempt(async () => {
+        const status = await api(token(extra)).request<GroupLike>(
+          'GET',
+          `/api/scalability/groups/${encodeURIComponent(group)}`,
+        );
+        return ok(line(status), status as unknown as Record<string, unknown>);
+      }),
+  );
+
+  server.registerTool(
+    'scale_group',
+    {
+      title: 'Scale a group',
+      description:
+        'Change how many instances a group runs: scale-out/scale-in by `instances` (default 1) or set the count. ' +
+        'Refused outside min..max (nothing changes). The autoscaler starts from the new count.',
+      inputSchema: ScaleGroupRequest.shape,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
+    },
+    (args, extra) =>
+      attempt(async () => {
+        const result = await api(token(extra)).request<{ group: string; previous: number; desired: number }>(
+          'POST',
+          '/api/scalability/scale-group',
+          args,
+        );
+        return ok(`${result.group}: ${result.previous} → ${result.desired}`, result);
+      }),
+  );
+
+  server.registerTool(
+    'resize_group',
+    {
+      title: 'Resize a group (vertical)',
+      description:
+        'Replace every instance of a group with one of a new size (cpu in cores, memory such as "256Mi", or an instance type), rolling, without downtime.',
+      inputSchema: ResizeGroupRequest.shape,
+      annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: false },
+    },
+    (args, extra) =>
+      attempt(async () => {
+        const result = await api(token(extra)).request<Record<string, unknown>>(
+          'POST',
+          '/api/scalability/resize-group',
+          args,
+        );
+        return ok(`resize of ${args.group} started`, result);
+      }),
+  );
+
+  server.registerTool(
+    'get_events',
+    {
+      title: 'Scaling decisions',
+      description:
+        'The decision journal, oldest first: every scaling, its source, before/after counts and reason codes.',
+      inputSchema: {
+        group: z.string().min(1).max(63).optional().describe('only this group'),
+        since: z.int().min(0).optional().describe('only entries with seq > since'),
+        limit: z.int().min(1).max(1000).optional().describe('newest N (default 50)'),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ group, since, limit }, extra) =>
+      attempt(async () => {
+        const query = new URLSearchParams({ limit: String(limit ?? 50) });
+        if (group !== undefined) query.set('group', group);
+        if (since !== undefined) query.set('since', String(since));
+        const { events } = await api(token(extra)).request<{
+          events: { time: string; group: string; message: string; reasons: string[] }[];
+        }>('GET', `/api/scalability/events?${query}`);
+        const text = events
+          .map((e) => `${e.time} ${e.group} ${e.message} [${e.reasons.join(', ')}]`)
+          .join('\n');
+        return ok(text || '(no events)', { events });
+      }),
+  );
+
+  server.registerTool(
+    'simulate',
+    {
+      title: 'Simulate scaling policies',
+      description:
+        'Replay a traffic trace (requests per second, one number per second) through scaling policies and the oracle: ' +
+        'SLO violations and cost. Pure computation: touches no running group.',
+      inputSchema: {
+        trace: z
+          .array(z.number().min(0))
+          .min(60)
+          .max(MAX_TRACE_SECONDS)
+          .describe('requests per second, one value per second'),
+        policies: z
+          .array(z.enum(PRESET_NAMES as unknown as [PresetName, ...PresetName[]]))
+          .min(1)
+          .max(8)
+          .optional(),
+        capacity: z.number().positive().default(100).describe('req/s one instance serves at 100 % CPU'),
+        startup: z.int().min(0).max(3600).default(60).describe('seconds from scale-out to ready'),
+        min: z.int().min(0).default(1),
+        max: z.int().min(1).max(10_000).default(40),
+        interval: z.int().min(1).max(3600).default(15).describe('seconds between decisions'),
+        aggregate: z.int().min(1).max(3600).default(60).describe('average demand over this many seconds'),
+        peak_instances: z
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(20)
+          .describe("scale the trace's peak to this × capacity"),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async (args) =>
+      attempt(async () => {
+        if (args.min > args.max) throw new Error('min must be <= max');
+        const { rows } = runExperiment(Float64Array.from(args.trace), {
+          from: 0,
+          aggregate: args.aggregate,
+          peakInstances: args.peak_instances,
+          capacity: args.capacity,
+          startup: args.startup,
+          min: args.min,
+          max: args.max,
+          interval: args.interval,
+          policies: args.policies ?? ['default'],
+          withOracle: true,
+        });
+        const text = rows
+          .map(
+            (r) =>
+              `${r.policy}: ${r.violation_pct}% of requests over capacity, ${r.instance_hours} instance-hours, cost ×${r.cost_vs_oracle} vs oracle`,
+          )
+          .join('\n');
+        return ok(text, { rows });
+      }),
+  );
+}

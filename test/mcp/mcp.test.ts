@@ -1,0 +1,137 @@
+// Acceptance: an MCP client from the SDK lists Scaleplane's tools and scales a group through
+// scale_group, over streamable HTTP and over stdio (`scaleplane mcp`); without the token it is refused.
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { MCP_PATH, McpHttpServer, TOOL_NAMES } from '../../src/mcp/index.js';
+import { type ApiHarness, startApi, TOKEN } from '../api/openapi-harness.js';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+
+async function connect(url: URL, token?: string): Promise<Client> {
+  const client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+  return client;
+}
+
+describe('MCP server', () => {
+  let api: ApiHarness;
+  let mcp: McpHttpServer;
+  let url: URL;
+  const clients: Client[] = [];
+  before(async () => {
+    api = await startApi();
+    mcp = new McpHttpServer({ listen: { host: '127.0.0.1', port: 0 }, apiUrl: api.base });
+    const { port } = await mcp.listen();
+    url = new URL(`http://127.0.0.1:${port}${MCP_PATH}`);
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await mcp.close();
+    await api.close();
+  });
+
+  it('streamable HTTP: lists the tools and scales a group through scale_group', async () => {
+    const client = await connect(url, TOKEN);
+    clients.push(client);
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), [...TOOL_NAMES].sort());
+    const scale = tools.find((t) => t.name === 'scale_group')!;
+    assert.deepEqual(scale.inputSchema.required?.sort(), ['action', 'group']);
+    assert.equal(scale.annotations?.destructiveHint, true);
+
+    const before = api.provider.desired();
+    const result = await client.callTool({
+      name: 'scale_group',
+      arguments: { group: 'web', action: 'scale-out', instances: 2 },
+    });
+    assert.equal(result.isError, undefined);
+    assert.deepEqual(result.structuredContent, { group: 'web', previous: before, desired: before + 2 });
+    assert.equal(api.provider.desired(), before + 2);
+    assert.deepEqual(api.journal.last('web')?.reasons, ['ManualScale']);
+
+    const group = await client.callTool({ name: 'get_group', arguments: { group: 'web' } });
+    assert.equal((group.structuredContent as { desired: number }).desired, before + 2);
+    const events = await client.callTool({ name: 'get_events', arguments: { group: 'web', limit: 1 } });
+    assert.match(JSON.stringify(events.content), /ManualScale/);
+  });
+
+  it('keeps the API limits: out of range is refused and nothing changes; bad input never reaches the API', async () => {
+    const client = await connect(url, TOKEN);
+    clients.push(client);
+    const desired = api.provider.desired();
+    const refused = await client.callTool({
+      name: 'scale_group',
+      arguments: { group: 'web', action: 'set', instances: 99 },
+    });
+    assert.equal(refused.isError, true);
+    assert.match(JSON.stringify(refused.content), /409/);
+    const invalid = await client.callTool({
+      name: 'scale_group',
+      arguments: { group: 'web', action: 'grow' },
+    });
+    assert.equal(invalid.isError, true);
+    assert.equal(api.provider.desired(), desired);
+  });
+
+  it('refuses a client without the token, and a wrong token at the API', async () => {
+    await assert.rejects(connect(url), /401|bearer|Unauthorized/i);
+    const raw = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(raw.status, 401);
+    const wrong = await connect(url, 'not-the-token');
+    clients.push(wrong);
+    const desired = api.provider.desired();
+    const result = await wrong.callTool({
+      name: 'scale_group',
+      arguments: { group: 'web', action: 'scale-in' },
+    });
+    assert.equal(result.isError, true);
+    assert.match(JSON.stringify(result.content), /401/);
+    assert.equal(api.provider.desired(), desired);
+  });
+
+  it('simulate runs a policy over an inline trace without touching any group', async () => {
+    const client = await connect(url, TOKEN);
+    clients.push(client);
+    const trace = Array.from({ length: 3600 }, (_, s) => 200 + 150 * Math.sin(s / 600));
+    const result = await client.callTool({
+      name: 'simulate',
+      arguments: { trace, policies: ['default', 'hpa'], max: 10 },
+    });
+    assert.equal(result.isError, undefined, JSON.stringify(result.content));
+    const rows = (result.structuredContent as { rows: { policy: string }[] }).rows;
+    assert.deepEqual(
+      rows.map((r) => r.policy),
+      ['default', 'hpa', 'oracle'],
+    );
+  });
+
+  it('stdio: `scaleplane mcp` lists the tools and scales with the token from the environment', async () => {
+    const client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
+    clients.push(client);
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: ['--import', 'tsx', MAIN, 'mcp', '--api', api.base],
+        env: { ...process.env, SCALEPLANE_API_KEY: TOKEN } as Record<string, string>,
+        stderr: 'pipe',
+      }),
+    );
+    const { tools } = await client.listTools();
+    assert.equal(tools.length, TOOL_NAMES.length);
+    const desired = api.provider.desired();
+    const result = await client.callTool({
+      name: 'scale_group',
+      arguments: { group: 'web', action: 'set', instances: 1 },
+    });
+    assert.deepEqual(result.structuredContent, { group: 'web', previous: desired, desired: 1 });
+  });
+});
