@@ -220,7 +220,7 @@ const HASH_KEY = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/;
 /** balancerSchema is the `balancer` section. */
 export const balancerSchema = mapping({
   listen: listen.prefault('127.0.0.1:8080'),
-  algorithm: z.enum(ALGORITHMS).default('least-connections'),
+  algorithm: z.enum(ALGORITHMS).default('ewma'),
   health: healthSchema.prefault({}),
   request_timeout: duration('positive').prefault('60s'),
   drain_timeout: duration('nonnegative').prefault('30s'),

@@ -31,7 +31,7 @@ export interface HealthCheckConfig {
 export interface BalancerConfig {
   /** @defaultValue 127.0.0.1:8080 */
   listen: HostPort;
-  /** @defaultValue 'least-connections' */
+  /** Default chosen by bench/balancer/algorithms.ts; see README. @defaultValue 'ewma' */
   algorithm: BalancerAlgorithm;
   health: HealthCheckConfig;
   /** Whole-request timeout towards a backend. @defaultValue 60000 (ms) */

@@ -42,7 +42,7 @@ const FULL_FORM = lines(
   '  listen: 127.0.0.1:9090',
   'balancer:',
   '  listen: 127.0.0.1:8080',
-  '  algorithm: least-connections      # or round-robin',
+  '  algorithm: ewma                   # or round-robin, least-connections, p2c, consistent-hash',
   '  health: { path: /healthz, interval: 1s, timeout: 1s, unhealthy_threshold: 2, healthy_threshold: 1 }',
   '  request_timeout: 60s',
   '  drain_timeout: 30s',
@@ -78,7 +78,7 @@ const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
   api: { listen: { host: '127.0.0.1', port: 9090 }, authFailuresPerMinute: 10, scaleRequestsPerMinute: 60 },
   balancer: {
     listen: { host: '127.0.0.1', port: 8080 },
-    algorithm: 'least-connections',
+    algorithm: 'ewma',
     health: { path: '/healthz', interval: 1000, timeout: 1000, unhealthyThreshold: 2, healthyThreshold: 1 },
     requestTimeout: 60_000,
     drainTimeout: 30_000,
