@@ -13,8 +13,20 @@ import { Balancer, NginxDriver } from './balancer/index.js';
 import type { Config, HostPort } from './config/index.js';
 import { Controller, DecisionJournal, GroupController } from './controller/index.js';
 import type { Logger } from './log/index.js';
-import { createMetrics, ProcessCpuWindow, type ScaleplaneMetrics } from './metrics/index.js';
-import { CpuSampler, type CreateProviderOptions, createProvider, type Provider } from './providers/index.js';
+import {
+  createMetricSource,
+  createMetrics,
+  PolledMetric,
+  ProcessCpuWindow,
+  type ScaleplaneMetrics,
+} from './metrics/index.js';
+import {
+  CpuSampler,
+  type CreateProviderOptions,
+  createProvider,
+  type Instance,
+  type Provider,
+} from './providers/index.js';
 
 /** CPU_SAMPLE_INTERVAL_MS is how often local instances' CPU is read; the policy averages over its window. */
 const CPU_SAMPLE_INTERVAL_MS = 1000;
@@ -54,6 +66,8 @@ export class Scaleplane {
   readonly #api: ApiServer;
   readonly #logger: Logger;
   readonly #cpuTimer: NodeJS.Timeout;
+  /** Polled non-CPU metric sources (balancer, Prometheus, queues), closed with the app. */
+  readonly #sources: PolledMetric[] = [];
   #closing: Promise<void> | undefined;
 
   private constructor(options: ScaleplaneOptions, fileTokens: readonly ApiToken[]) {
@@ -95,15 +109,37 @@ export class Scaleplane {
         windowMs: group.scaling?.metricWindow ?? 30_000,
       });
       cpuWindows.set(group.name, cpu);
+      const groupLogger = logger.child({ group: group.name });
+      // Each metric is read by CPU sampling or by a polled source; a failing source is missing, never 0.
+      const readers = (group.scaling?.metrics ?? []).map((metric) => {
+        if (metric.type === 'cpu')
+          return (instances: readonly Instance[], now: number) => cpu.read(instances, metric.target, now);
+        const polled = new PolledMetric({
+          source: createMetricSource(metric, { balancer: this.balancer, registry: this.metrics.registry }),
+          target: metric.target,
+          group: group.name,
+          instances: () => provider.instances(),
+          interval: Math.min(config.controller.interval, 1000),
+          onError: (err, source) =>
+            err
+              ? groupLogger.warn(
+                  { err, metric: source.name },
+                  `metric ${source.name} failed; treated as missing`,
+                )
+              : groupLogger.info({ metric: source.name }, `metric ${source.name} recovered`),
+        });
+        polled.start();
+        this.#sources.push(polled);
+        return (_instances: readonly Instance[], now: number) => polled.observe(now);
+      });
       groups.push(
         new GroupController({
           config: group,
           provider,
           journal,
           metrics: this.metrics,
-          logger: logger.child({ group: group.name }),
-          readMetrics: (instances, now) =>
-            (group.scaling?.metrics ?? []).map((metric) => cpu.read(instances, metric.target, now)),
+          logger: groupLogger,
+          readMetrics: (instances, now) => readers.map((read) => read(instances, now)),
         }),
       );
     }
@@ -235,6 +271,7 @@ export class Scaleplane {
     this.#closing ??= (async () => {
       clearInterval(this.#cpuTimer);
       this.controller.close();
+      await Promise.all(this.#sources.map((s) => s.close()));
       await this.#api.close();
       await Promise.all([...this.providers.values()].map((p) => p.close()));
       await this.balancer.close();

@@ -426,11 +426,63 @@ const cpuMetricSchema = mapping({
   target: z.number().positive(),
 }).transform((raw): MetricConfig => ({ type: 'cpu', target: raw.target }));
 
-const METRIC_KINDS = { cpu: cpuMetricSchema };
+const target = z.number().positive();
+
+const METRIC_KINDS = {
+  cpu: cpuMetricSchema,
+  prometheus: mapping({ target, query: text, url: text.default('http://127.0.0.1:9090') }).transform(
+    (raw): MetricConfig => ({ type: 'prometheus', target: raw.target, query: raw.query, url: raw.url }),
+  ),
+  rabbitmq: mapping({ target, queue: text, url: text.default('amqp://127.0.0.1') }).transform(
+    (raw): MetricConfig => ({ type: 'rabbitmq', target: raw.target, queue: raw.queue, url: raw.url }),
+  ),
+  redis: mapping({
+    target,
+    key: text,
+    url: text.default('redis://127.0.0.1:6379'),
+    group: text.optional(),
+  }).transform(
+    (raw): MetricConfig => ({
+      type: 'redis',
+      target: raw.target,
+      key: raw.key,
+      url: raw.url,
+      ...(raw.group === undefined ? {} : { group: raw.group }),
+    }),
+  ),
+  nats: mapping({
+    target,
+    stream: text,
+    consumer: text,
+    url: text.default('nats://127.0.0.1:4222'),
+  }).transform(
+    (raw): MetricConfig => ({
+      type: 'nats',
+      target: raw.target,
+      stream: raw.stream,
+      consumer: raw.consumer,
+      url: raw.url,
+    }),
+  ),
+  inflight: mapping({ target }).transform((raw): MetricConfig => ({ type: 'inflight', target: raw.target })),
+  rps: mapping({ target }).transform((raw): MetricConfig => ({ type: 'rps', target: raw.target })),
+  latency: mapping({ target, percentile: z.number().gt(0).lt(100).default(95) }).transform(
+    (raw): MetricConfig => ({ type: 'latency', target: raw.target, percentile: raw.percentile }),
+  ),
+};
 
 // A metric is a one-key mapping `kind: options`, so a new kind is one more entry in METRIC_KINDS.
 const metricSchema = z
-  .looseObject({ cpu: METRIC_KINDS.cpu.optional() })
+  .looseObject({
+    cpu: METRIC_KINDS.cpu.optional(),
+    prometheus: METRIC_KINDS.prometheus.optional(),
+    rabbitmq: METRIC_KINDS.rabbitmq.optional(),
+    redis: METRIC_KINDS.redis.optional(),
+    nats: METRIC_KINDS.nats.optional(),
+    inflight: METRIC_KINDS.inflight.optional(),
+    rps: METRIC_KINDS.rps.optional(),
+    latency: METRIC_KINDS.latency.optional(),
+  })
   .superRefine((value, ctx) => {
     for (const key of Object.keys(value)) {
       if (!Object.hasOwn(METRIC_KINDS, key)) {
@@ -449,7 +501,17 @@ const metricSchema = z
     }
   })
   // The check above leaves exactly one known kind; join new kinds with `??`.
-  .transform((raw): MetricConfig => raw.cpu!);
+  .transform(
+    (raw): MetricConfig =>
+      (raw.cpu ??
+        raw.prometheus ??
+        raw.rabbitmq ??
+        raw.redis ??
+        raw.nats ??
+        raw.inflight ??
+        raw.rps ??
+        raw.latency)!,
+  );
 
 const tolerance = z.number().min(0).lt(1);
 

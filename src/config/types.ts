@@ -135,8 +135,73 @@ export interface CpuMetricConfig {
   target: number;
 }
 
-/** MetricConfig is one scaling signal. More kinds arrive with the policy issue. */
-export type MetricConfig = CpuMetricConfig;
+/** PrometheusMetricConfig scales on a PromQL instant query: its sum / target = instances. */
+export interface PrometheusMetricConfig {
+  type: 'prometheus';
+  /** Per-instance share of the query's value. */
+  target: number;
+  query: string;
+  /** @defaultValue 'http://127.0.0.1:9090' */
+  url: string;
+}
+
+/** RabbitMqMetricConfig scales on a queue's depth: messages / target = instances. */
+export interface RabbitMqMetricConfig {
+  type: 'rabbitmq';
+  /** Messages per instance. */
+  target: number;
+  /** @defaultValue 'amqp://127.0.0.1' */
+  url: string;
+  queue: string;
+}
+
+/** RedisMetricConfig scales on a list's or stream's length (or a stream consumer group's backlog). */
+export interface RedisMetricConfig {
+  type: 'redis';
+  /** Items per instance. */
+  target: number;
+  /** @defaultValue 'redis://127.0.0.1:6379' */
+  url: string;
+  key: string;
+  /** Stream consumer group: its lag + pending instead of the stream's length. */
+  group?: string;
+}
+
+/** NatsMetricConfig scales on a JetStream consumer's pending + unacknowledged messages. */
+export interface NatsMetricConfig {
+  type: 'nats';
+  /** Messages per instance. */
+  target: number;
+  /** @defaultValue 'nats://127.0.0.1:4222' */
+  url: string;
+  stream: string;
+  consumer: string;
+}
+
+/** BalancerMetricConfig scales on the balancer's requests in flight or per second, per instance. */
+export interface BalancerMetricConfig {
+  type: 'inflight' | 'rps';
+  target: number;
+}
+
+/** LatencyMetricConfig scales on a percentile of the group's latency through the balancer, in ms. */
+export interface LatencyMetricConfig {
+  type: 'latency';
+  /** Milliseconds. */
+  target: number;
+  /** @defaultValue 95 */
+  percentile: number;
+}
+
+/** MetricConfig is one scaling signal. */
+export type MetricConfig =
+  | CpuMetricConfig
+  | PrometheusMetricConfig
+  | RabbitMqMetricConfig
+  | RedisMetricConfig
+  | NatsMetricConfig
+  | BalancerMetricConfig
+  | LatencyMetricConfig;
 
 /** ScalingConfig is the autoscaling policy of one group. */
 export interface ScalingConfig {
@@ -174,7 +239,8 @@ export type ScalingPolicyName = 'default' | 'hpa' | 'kpa' | 'keda' | 'step' | 's
 export interface RateConfig {
   /** @defaultValue 'Max' */
   selectPolicy: 'Max' | 'Min' | 'Disabled';
-  policies: { type: 'Pods' | 'Percent'; value: number /** ms */; period: number }[];
+  /** `period` in ms. */
+  policies: { type: 'Pods' | 'Percent'; value: number; period: number }[];
 }
 
 /** PanicConfig is KPA's panic mode (all ms). */

@@ -1,2 +1,16 @@
+export { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
+export { createMetricSource, type SourceDependencies } from './create.js';
+export { NatsSource, type NatsSourceOptions } from './nats.js';
 export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
+export { PrometheusSource, type PrometheusSourceOptions } from './prometheus.js';
+export { RabbitMqSource, type RabbitMqSourceOptions } from './rabbitmq.js';
+export { RedisSource, type RedisSourceOptions } from './redis.js';
 export { createMetrics, type ScaleplaneMetrics } from './registry.js';
+export {
+  type MetricSource,
+  MetricSourceError,
+  PolledMetric,
+  type PolledMetricOptions,
+  readyCount,
+  type SourceContext,
+} from './source.js';

@@ -1,0 +1,98 @@
+/**
+ * Balancer metric sources: requests in flight and requests per second of a group (from
+ * Balancer.stats), and a latency percentile (from the prom-client histogram the balancer feeds).
+ */
+import type { Registry } from 'prom-client';
+import { type MetricSource, MetricSourceError, readyCount, type SourceContext } from './source.js';
+
+/** BalancerView is the part of the Balancer these sources read. */
+export interface BalancerView {
+  stats(group: string): { inFlight: number; requests: number };
+}
+
+/** InflightSource is the group's requests in flight (a total: target = in flight per instance). */
+export class InflightSource implements MetricSource {
+  readonly name = 'inflight';
+  readonly kind = 'total' as const;
+  readonly #balancer: BalancerView;
+  constructor(balancer: BalancerView) {
+    this.#balancer = balancer;
+  }
+  async read(context: SourceContext): Promise<number[]> {
+    return [this.#balancer.stats(context.group).inFlight];
+  }
+  async close(): Promise<void> {}
+}
+
+/** RpsSource is the group's request rate between two reads (a total: target = req/s per instance). */
+export class RpsSource implements MetricSource {
+  readonly name = 'rps';
+  readonly kind = 'total' as const;
+  readonly #balancer: BalancerView;
+  #previous: { requests: number; at: number } | undefined;
+  constructor(balancer: BalancerView) {
+    this.#balancer = balancer;
+  }
+  async read(context: SourceContext): Promise<number[]> {
+    const requests = this.#balancer.stats(context.group).requests;
+    const previous = this.#previous;
+    this.#previous = { requests, at: context.now };
+    if (!previous || context.now <= previous.at) {
+      throw new MetricSourceError('SOURCE_NOT_READ', 'rps needs two reads');
+    }
+    return [(Math.max(0, requests - previous.requests) * 1000) / (context.now - previous.at)];
+  }
+  async close(): Promise<void> {}
+}
+
+interface HistogramValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+/**
+ * LatencySource is a percentile of the group's request latency, in ms, over the requests since
+ * the previous read. Latency is per instance in spirit: it reports the value once per ready
+ * instance, so HPA's `ceil(ready × latency / target)` applies.
+ */
+export class LatencySource implements MetricSource {
+  readonly name = 'latency';
+  readonly kind = 'average' as const;
+  readonly #registry: Registry;
+  readonly #quantile: number;
+  readonly #metric: string;
+  #previous: Map<number, number> | undefined;
+  constructor(registry: Registry, percentile = 95, metric = 'scaleplane_request_duration_seconds') {
+    this.#registry = registry;
+    this.#quantile = percentile / 100;
+    this.#metric = metric;
+  }
+  async read(context: SourceContext): Promise<number[]> {
+    const histogram = this.#registry.getSingleMetric(this.#metric);
+    if (!histogram) throw new MetricSourceError('SOURCE_FAILED', `no metric ${this.#metric}`);
+    const { values } = (await histogram.get()) as { values: HistogramValue[] };
+    const buckets = new Map<number, number>();
+    for (const v of values) {
+      if (v.metricName !== `${this.#metric}_bucket` || v.labels.group !== context.group) continue;
+      const le = v.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels.le);
+      buckets.set(le, v.value);
+    }
+    const previous = this.#previous;
+    this.#previous = buckets;
+    if (!previous) throw new MetricSourceError('SOURCE_NOT_READ', 'latency needs two reads');
+    const bounds = [...buckets.keys()].sort((a, b) => a - b);
+    const delta = bounds.map((le) => (buckets.get(le) ?? 0) - (previous.get(le) ?? 0));
+    const total = delta.at(-1) ?? 0;
+    // No request since the last read: no latency to report, which is not a latency of 0.
+    if (total <= 0) throw new MetricSourceError('SOURCE_NOT_READ', 'no requests since the last read');
+    const rank = this.#quantile * total;
+    let index = delta.findIndex((count) => count >= rank);
+    if (index === -1) index = bounds.length - 1;
+    // The upper bound of the bucket the percentile falls in (Prometheus would interpolate).
+    const upper = bounds[index] === Number.POSITIVE_INFINITY ? (bounds[index - 1] ?? 0) : bounds[index]!;
+    const ms = upper * 1000;
+    return Array.from({ length: readyCount(context.instances) }, () => ms);
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,42 @@
+/** createMetricSource builds the source of one configured (non-CPU) metric. */
+import type { Registry } from 'prom-client';
+import type { MetricConfig } from '../config/index.js';
+import { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
+import { NatsSource } from './nats.js';
+import { PrometheusSource } from './prometheus.js';
+import { RabbitMqSource } from './rabbitmq.js';
+import { RedisSource } from './redis.js';
+import type { MetricSource } from './source.js';
+
+/** SourceDependencies are the in-process parts balancer sources read. */
+export interface SourceDependencies {
+  balancer: BalancerView;
+  registry: Registry;
+}
+
+/** createMetricSource returns the source for `metric`; CPU is read by ProcessCpuWindow instead. */
+export function createMetricSource(
+  metric: Exclude<MetricConfig, { type: 'cpu' }>,
+  deps: SourceDependencies,
+): MetricSource {
+  switch (metric.type) {
+    case 'prometheus':
+      return new PrometheusSource({ url: metric.url, query: metric.query });
+    case 'rabbitmq':
+      return new RabbitMqSource({ url: metric.url, queue: metric.queue });
+    case 'redis':
+      return new RedisSource({
+        url: metric.url,
+        key: metric.key,
+        ...(metric.group === undefined ? {} : { group: metric.group }),
+      });
+    case 'nats':
+      return new NatsSource({ url: metric.url, stream: metric.stream, consumer: metric.consumer });
+    case 'inflight':
+      return new InflightSource(deps.balancer);
+    case 'rps':
+      return new RpsSource(deps.balancer);
+    case 'latency':
+      return new LatencySource(deps.registry, metric.percentile);
+  }
+}

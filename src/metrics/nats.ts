@@ -1,0 +1,63 @@
+/**
+ * NatsSource is a JetStream consumer's backlog — messages not yet delivered (`num_pending`) plus
+ * delivered but unacknowledged (`num_ack_pending`) — as a group total: target = messages per worker.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type MetricSource, MetricSourceError } from './source.js';
+
+/** NatsSourceOptions names the server, the stream and its durable consumer. */
+export interface NatsSourceOptions {
+  url: string;
+  stream: string;
+  consumer: string;
+}
+
+/** NatsSource reads one consumer's pending count. */
+export class NatsSource implements MetricSource {
+  readonly name = 'nats';
+  readonly kind = 'total' as const;
+  readonly #options: NatsSourceOptions;
+  #connection: Promise<NatsConnection> | undefined;
+  #closed = false;
+  constructor(options: NatsSourceOptions) {
+    this.#options = options;
+  }
+
+  #connect(): Promise<NatsConnection> {
+    this.#connection ??= connect({ servers: this.#options.url, timeout: 2000 }).then((nc) => {
+      void nc.closed().then(() => {
+        this.#connection = undefined;
+      });
+      return nc;
+    });
+    this.#connection.catch(() => {
+      this.#connection = undefined;
+    });
+    return this.#connection;
+  }
+
+  async read(): Promise<number[]> {
+    const { stream, consumer } = this.#options;
+    if (this.#closed) throw new MetricSourceError('SOURCE_FAILED', 'closed');
+    try {
+      const jsm = await jetstreamManager(await this.#connect(), { timeout: 2000 });
+      const info = await jsm.consumers.info(stream, consumer);
+      return [info.num_pending + info.num_ack_pending];
+    } catch (err) {
+      throw new MetricSourceError(
+        'SOURCE_FAILED',
+        `nats ${stream}/${consumer}: ${err instanceof Error ? err.message : err}`,
+        { cause: err },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pending = this.#connection;
+    this.#connection = undefined;
+    const nc = await pending?.catch(() => undefined);
+    await nc?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * PrometheusSource runs a PromQL instant query over the HTTP API (`GET /api/v1/query`) and sums
+ * the resulting vector (or takes the scalar): one total for the group, e.g.
+ * `sum(rate(http_requests_total{job="web"}[1m]))` with a per-instance target.
+ */
+import { type MetricSource, MetricSourceError } from './source.js';
+
+/** PrometheusSourceOptions configures one query. */
+export interface PrometheusSourceOptions {
+  /** Prometheus base URL. @defaultValue 'http://127.0.0.1:9090' */
+  url: string;
+  query: string;
+  /** ms. @defaultValue 5000 */
+  timeout?: number;
+}
+
+interface QueryResponse {
+  status: 'success' | 'error';
+  error?: string;
+  data?: {
+    resultType: 'vector' | 'scalar' | 'matrix' | 'string';
+    result: { value: [number, string] }[] | [number, string];
+  };
+}
+
+/** PrometheusSource is a PromQL instant query as a group total. */
+export class PrometheusSource implements MetricSource {
+  readonly name = 'prometheus';
+  readonly kind = 'total' as const;
+  readonly #options: PrometheusSourceOptions;
+  constructor(options: PrometheusSourceOptions) {
+    this.#options = options;
+  }
+  async read(): Promise<number[]> {
+    const url = new URL('/api/v1/query', this.#options.url);
+    url.searchParams.set('query', this.#options.query);
+    const res = await fetch(url, { signal: AbortSignal.timeout(this.#options.timeout ?? 5000) });
+    const body = (await res.json().catch(() => undefined)) as QueryResponse | undefined;
+    if (!res.ok || body?.status !== 'success' || !body.data) {
+      throw new MetricSourceError(
+        'SOURCE_FAILED',
+        `prometheus ${res.status}: ${body?.error ?? 'unexpected response'}`,
+      );
+    }
+    const { resultType, result } = body.data;
+    if (resultType === 'scalar') return [Number((result as [number, string])[1])];
+    if (resultType !== 'vector') {
+      throw new MetricSourceError('SOURCE_BAD_RESPONSE', `query returned a ${resultType}, not a vector`);
+    }
+    const series = result as { value: [number, string] }[];
+    // An empty vector means the series does not exist (yet): missing, not zero.
+    if (series.length === 0) throw new MetricSourceError('SOURCE_BAD_RESPONSE', 'query returned no series');
+    return [series.reduce((sum, s) => sum + Number(s.value[1]), 0)];
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,69 @@
+/**
+ * RedisSource is the length of a Redis list (LLEN) or stream (XLEN) as a group total: target =
+ * items per worker. With a consumer `group`, a stream's backlog is that group's lag plus pending.
+ */
+import { Redis } from 'ioredis';
+import { type MetricSource, MetricSourceError } from './source.js';
+
+/** RedisSourceOptions names the server and the key. */
+export interface RedisSourceOptions {
+  url: string;
+  key: string;
+  /** Stream consumer group: count its lag + pending instead of the stream's length. */
+  group?: string;
+}
+
+/** RedisSource reads one key's backlog. */
+export class RedisSource implements MetricSource {
+  readonly name = 'redis';
+  readonly kind = 'total' as const;
+  readonly #options: RedisSourceOptions;
+  readonly #redis: Redis;
+  #closed = false;
+  constructor(options: RedisSourceOptions) {
+    this.#options = options;
+    this.#redis = new Redis(options.url, {
+      lazyConnect: true,
+      // Fail a read fast rather than queueing it while the server is away: the poller retries.
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectTimeout: 2000,
+    });
+    this.#redis.on('error', () => {});
+  }
+
+  async read(): Promise<number[]> {
+    const { key, group } = this.#options;
+    try {
+      if (this.#redis.status === 'wait' || this.#redis.status === 'end') await this.#redis.connect();
+      const type = await this.#redis.type(key);
+      if (type === 'none') return [0];
+      if (type === 'list') return [await this.#redis.llen(key)];
+      if (type !== 'stream') throw new Error(`key ${key} is a ${type}, not a list or stream`);
+      if (group === undefined) return [await this.#redis.xlen(key)];
+      const groups = (await this.#redis.xinfo('GROUPS', key)) as unknown[][];
+      for (const fields of groups) {
+        const info = new Map<string, unknown>();
+        for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+        if (info.get('name') !== group) continue;
+        const lag = info.get('lag');
+        // Redis < 7 has no lag: fall back to the stream's length.
+        const backlog = lag === null || lag === undefined ? await this.#redis.xlen(key) : Number(lag);
+        return [backlog + Number(info.get('pending') ?? 0)];
+      }
+      throw new Error(`stream ${key} has no consumer group ${group}`);
+    } catch (err) {
+      throw new MetricSourceError(
+        'SOURCE_FAILED',
+        `redis ${key}: ${err instanceof Error ? err.message : err}`,
+        { cause: err },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#redis.disconnect();
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * MetricSource is one scaling signal read from outside the policy: the balancer, a Prometheus
+ * query, a queue's depth. Sources are async and may fail; the controller decides synchronously.
+ * PolledMetric bridges the two: it polls a source in the background and hands the policy the last
+ * good value, or — when the last poll failed or the value went stale — a metric with `error` set,
+ * which the policy treats as HPA treats a missing metric (never a silent scale-down).
+ */
+import type { MetricKind, ObservedMetric } from '../policy/index.js';
+import type { Instance } from '../providers/index.js';
+
+/** SourceContext is what a source may look at when read. */
+export interface SourceContext {
+  group: string;
+  /** The group's instances now (per-instance sources read the ready ones). */
+  instances: readonly Instance[];
+  /** Epoch ms. */
+  now: number;
+}
+
+/** MetricSource is one backend of scaling signals. */
+export interface MetricSource {
+  /** The metric's name in decisions and the journal (`rabbitmq`, `prometheus`, …). */
+  readonly name: string;
+  /** `total`: one value for the group (queue depth); `average`: one per ready instance. */
+  readonly kind: MetricKind;
+  /** read resolves with the current values, or rejects with why it could not. */
+  read(context: SourceContext): Promise<number[]>;
+  /** close releases connections. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** MetricSourceError is a source failure, with a stable code and the original cause. */
+export class MetricSourceError extends Error {
+  override readonly name = 'MetricSourceError';
+  readonly code: 'SOURCE_FAILED' | 'SOURCE_STALE' | 'SOURCE_NOT_READ' | 'SOURCE_BAD_RESPONSE';
+  constructor(code: MetricSourceError['code'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** PolledMetricOptions wires one polled metric. */
+export interface PolledMetricOptions {
+  source: MetricSource;
+  /** Per-instance target (or per-instance share of a total). */
+  target: number;
+  group: string;
+  instances: () => readonly Instance[];
+  /** Poll period, ms. @defaultValue 1000 */
+  interval?: number;
+  /** A value older than this is stale (counts as missing), ms. @defaultValue max(3 × interval, 10 s) */
+  maxAge?: number;
+  /** Told when the source starts failing (once per failure streak) and when it recovers (err undefined). */
+  onError?: (err: Error | undefined, source: MetricSource) => void;
+  now?: () => number;
+}
+
+/** PolledMetric polls one source and serves its last value to the synchronous controller. */
+export class PolledMetric {
+  readonly source: MetricSource;
+  readonly target: number;
+  readonly #options: PolledMetricOptions;
+  readonly #interval: number;
+  readonly #maxAge: number;
+  readonly #now: () => number;
+  #last: { values: number[]; at: number } | undefined;
+  #error: Error | undefined = new MetricSourceError('SOURCE_NOT_READ', 'not read yet');
+  #failing = false;
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: PolledMetricOptions) {
+    this.source = options.source;
+    this.target = options.target;
+    this.#options = options;
+    this.#interval = options.interval ?? 1000;
+    this.#maxAge = options.maxAge ?? Math.max(3 * this.#interval, 10_000);
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** start polls now and then every interval. */
+  start(): void {
+    if (this.#timer || this.#closed) return;
+    void this.poll();
+    this.#timer = setInterval(() => void this.poll(), this.#interval);
+    this.#timer.unref();
+  }
+
+  /** poll reads the source once (a poll still running is joined, not doubled). */
+  poll(): Promise<void> {
+    this.#polling ??= this.#pollOnce().finally(() => {
+      this.#polling = undefined;
+    });
+    return this.#polling;
+  }
+
+  async #pollOnce(): Promise<void> {
+    const now = this.#now();
+    try {
+      const values = await this.source.read({
+        group: this.#options.group,
+        instances: this.#options.instances(),
+        now,
+      });
+      if (values.some((v) => !Number.isFinite(v))) {
+        throw new MetricSourceError('SOURCE_BAD_RESPONSE', `non-numeric value ${values.join(',')}`);
+      }
+      this.#last = { values, at: now };
+      this.#error = undefined;
+      if (this.#failing) this.#options.onError?.(undefined, this.source);
+      this.#failing = false;
+    } catch (err) {
+      this.#error =
+        err instanceof MetricSourceError
+          ? err
+          : new MetricSourceError('SOURCE_FAILED', err instanceof Error ? err.message : String(err), {
+              cause: err,
+            });
+      if (!this.#failing && !this.#closed) this.#options.onError?.(this.#error, this.source);
+      this.#failing = true;
+    }
+  }
+
+  /** observe is the metric as the policy sees it at `now`: values, or `error` when missing. */
+  observe(now: number): ObservedMetric {
+    const base = { name: this.source.name, target: this.target, kind: this.source.kind };
+    if (this.#error) return { ...base, values: [], error: this.#error.message };
+    if (!this.#last || now - this.#last.at > this.#maxAge) {
+      return { ...base, values: [], error: `stale: no value for ${this.#maxAge} ms` };
+    }
+    return { ...base, values: this.#last.values };
+  }
+
+  /** close stops polling and closes the source. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#polling?.catch(() => {});
+    await this.source.close();
+  }
+}
+
+/** readyCount is the number of ready instances, for per-instance sources. */
+export function readyCount(instances: readonly Instance[]): number {
+  return instances.filter((i) => i.state === 'ready').length;
+}

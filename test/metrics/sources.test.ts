@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Histogram, Registry } from 'prom-client';
+import {
+  InflightSource,
+  LatencySource,
+  type MetricSource,
+  MetricSourceError,
+  PolledMetric,
+  RpsSource,
+} from '../../src/metrics/index.js';
+import { decide, livePolicy } from '../../src/policy/index.js';
+import type { Instance } from '../../src/providers/index.js';
+
+const ready = (id: string): Instance => ({ id, group: 'web', address: '', state: 'ready', startedAt: 0 });
+const ctx = (now: number, instances: Instance[] = [ready('a')]) => ({ group: 'web', instances, now });
+
+function scripted(results: (number[] | Error)[]): MetricSource & { closed: number } {
+  return {
+    name: 'scripted',
+    kind: 'total',
+    closed: 0,
+    async read() {
+      const next = results.shift() ?? new Error('script ended');
+      if (next instanceof Error) throw next;
+      return next;
+    },
+    async close() {
+      this.closed++;
+    },
+  };
+}
+
+describe('PolledMetric', () => {
+  it('serves the last value, reports a failure once per streak as a missing metric, and recovers', async () => {
+    let now = 0;
+    const errors: (string | undefined)[] = [];
+    const source = scripted([[7], new Error('boom'), new Error('boom'), [3]]);
+    const polled = new PolledMetric({
+      source,
+      target: 5,
+      group: 'web',
+      instances: () => [],
+      now: () => now,
+      onError: (err) => errors.push(err?.message),
+    });
+    assert.ok(polled.observe(0).error, 'not read yet is missing, not 0');
+    await polled.poll();
+    assert.deepEqual(polled.observe(0), { name: 'scripted', target: 5, kind: 'total', values: [7] });
+    now = 1000;
+    await polled.poll();
+    await polled.poll();
+    const failed = polled.observe(1000);
+    assert.deepEqual([failed.values, typeof failed.error], [[], 'string']);
+    await polled.poll();
+    assert.deepEqual(polled.observe(1000).values, [3]);
+    assert.deepEqual(errors, ['boom', undefined]);
+    await polled.close();
+    await polled.close();
+    assert.equal(source.closed, 1);
+  });
+
+  it('a value older than maxAge is stale, hence missing', async () => {
+    let now = 0;
+    const polled = new PolledMetric({
+      source: scripted([[1]]),
+      target: 1,
+      group: 'web',
+      instances: () => [],
+      now: () => now,
+      maxAge: 5000,
+    });
+    await polled.poll();
+    now = 5000;
+    assert.deepEqual(polled.observe(now).values, [1]);
+    now = 5001;
+    assert.match(polled.observe(now).error ?? '', /stale/);
+  });
+
+  it('a failing source never scales the group down: the policy holds the count', async () => {
+    const polled = new PolledMetric({
+      source: scripted([new MetricSourceError('SOURCE_FAILED', 'connection refused')]),
+      target: 10,
+      group: 'web',
+      instances: () => [],
+    });
+    await polled.poll();
+    const policy = livePolicy('web', 1, 10, {
+      tolerance: 0.1,
+      scaleUpStabilization: 0,
+      scaleDownStabilization: 0,
+    });
+    const decision = decide(
+      { current: 6, ready: 6, metrics: [polled.observe(Date.now())] },
+      policy,
+      {
+        recommendations: [],
+        scaleUpEvents: [],
+        scaleDownEvents: [],
+        recent: [],
+      },
+      Date.now(),
+    );
+    assert.equal(decision.desired, 6);
+    assert.ok(decision.reasons.includes('NoMetrics'), `reasons ${decision.reasons}`);
+  });
+});
+
+describe('balancer sources', () => {
+  const balancer = { inFlight: 0, requests: 0 };
+  const view = { stats: () => balancer };
+
+  it('inflight is the group total', async () => {
+    balancer.inFlight = 12;
+    assert.deepEqual(await new InflightSource(view).read(ctx(0)), [12]);
+  });
+
+  it('rps is the request delta over the time between reads', async () => {
+    const rps = new RpsSource(view);
+    balancer.requests = 100;
+    await assert.rejects(rps.read(ctx(0)), MetricSourceError);
+    balancer.requests = 400;
+    assert.deepEqual(await rps.read(ctx(2000)), [150]);
+  });
+
+  it('latency is the percentile bucket of the requests since the last read, once per ready instance', async () => {
+    const registry = new Registry();
+    const histogram = new Histogram({
+      name: 'scaleplane_request_duration_seconds',
+      help: 'h',
+      labelNames: ['group'],
+      buckets: [0.01, 0.05, 0.1, 0.5],
+      registers: [registry],
+    });
+    const latency = new LatencySource(registry, 90);
+    histogram.observe({ group: 'web' }, 0.4); // before the first read: not counted
+    await assert.rejects(latency.read(ctx(0)), MetricSourceError);
+    for (let i = 0; i < 8; i++) histogram.observe({ group: 'web' }, 0.005);
+    histogram.observe({ group: 'web' }, 0.07);
+    histogram.observe({ group: 'web' }, 0.3);
+    histogram.observe({ group: 'other' }, 5);
+    assert.deepEqual(await latency.read(ctx(1000, [ready('a'), ready('b')])), [100, 100]);
+    await assert.rejects(latency.read(ctx(2000)), /no requests/);
+  });
+});
