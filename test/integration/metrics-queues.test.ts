@@ -1,0 +1,129 @@
+// Queue-depth metric sources against the real brokers: RabbitMQ (127.0.0.1:5672), Redis
+// (127.0.0.1:6379) and NATS JetStream (127.0.0.1:4222). A broker that cannot be reached is a
+// failed read (missing metric), never a depth of 0.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import {
+  type MetricSource,
+  MetricSourceError,
+  NatsSource,
+  RabbitMqSource,
+  RedisSource,
+} from '../../src/metrics/index.js';
+
+const ctx = { group: 'workers', instances: [], now: 0 };
+const id = () => `scaleplane-test-${randomUUID().slice(0, 8)}`;
+
+describe('RabbitMQ queue depth', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const c of cleanup.reverse()) await c().catch(() => {});
+  });
+
+  it('reads ready messages, and a missing queue or broker is a failure', async () => {
+    const queue = id();
+    const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
+    cleanup.push(() => conn.close());
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue(queue, { autoDelete: false });
+    cleanup.push(() => ch.deleteQueue(queue));
+    const source = new RabbitMqSource({ url: 'amqp://guest:guest@127.0.0.1:5672', queue });
+    cleanup.push(() => source.close());
+    assert.deepEqual(await source.read(), [0]);
+    for (let i = 0; i < 7; i++) ch.sendToQueue(queue, Buffer.from(String(i)));
+    await ch.waitForConfirms();
+    assert.deepEqual(await source.read(), [7]);
+
+    const missing = new RabbitMqSource({ url: 'amqp://guest:guest@127.0.0.1:5672', queue: id() });
+    cleanup.push(() => missing.close());
+    await assert.rejects(missing.read(), MetricSourceError);
+    // The channel a 404 closed is reopened: the same source reads again once the queue exists.
+    await assert.rejects(missing.read(), MetricSourceError);
+    const down = new RabbitMqSource({ url: 'amqp://guest:guest@127.0.0.1:1', queue });
+    await assert.rejects(down.read(), (err: MetricSourceError) => err.code === 'SOURCE_FAILED');
+    await down.close();
+    // Still readable after the failures next to it.
+    assert.deepEqual(await source.read(), [7]);
+  });
+});
+
+describe('Redis list and stream length', () => {
+  const redis = new Redis('redis://127.0.0.1:6379');
+  const keys: string[] = [];
+  const sources: MetricSource[] = [];
+  after(async () => {
+    for (const s of sources) await s.close();
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  const source = (key: string, group?: string) => {
+    const s = new RedisSource({ url: 'redis://127.0.0.1:6379', key, ...(group && { group }) });
+    sources.push(s);
+    return s;
+  };
+
+  it('LLEN of a list, 0 for a key that does not exist yet', async () => {
+    const key = id();
+    keys.push(key);
+    assert.deepEqual(await source(key).read(), [0]);
+    await redis.rpush(key, 'a', 'b', 'c');
+    assert.deepEqual(await source(key).read(), [3]);
+  });
+
+  it('XLEN of a stream, or a consumer group backlog (lag + pending)', async () => {
+    const key = id();
+    keys.push(key);
+    await redis.xgroup('CREATE', key, 'workers', '$', 'MKSTREAM');
+    for (let i = 0; i < 5; i++) await redis.xadd(key, '*', 'n', String(i));
+    assert.deepEqual(await source(key).read(), [5]);
+    // A worker takes 2 and acks 1: 3 undelivered + 1 pending.
+    const got = (await redis.xreadgroup('GROUP', 'workers', 'w1', 'COUNT', 2, 'STREAMS', key, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    await redis.xack(key, 'workers', got[0]![1][0]![0]);
+    assert.deepEqual(await source(key, 'workers').read(), [4]);
+    await assert.rejects(source(key, 'nobody').read(), MetricSourceError);
+  });
+
+  it('an unreachable server fails the read', async () => {
+    const s = new RedisSource({ url: 'redis://127.0.0.1:1', key: 'k' });
+    await assert.rejects(s.read(), MetricSourceError);
+    await s.close();
+  });
+});
+
+describe('NATS JetStream consumer pending', () => {
+  it('counts undelivered plus unacknowledged messages of a durable consumer', async (t) => {
+    const nc = await connect({ servers: '127.0.0.1:4222' });
+    const jsm = await jetstreamManager(nc);
+    const stream = id().replaceAll('-', '_');
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    t.after(async () => {
+      await jsm.streams.delete(stream).catch(() => {});
+      await nc.close();
+    });
+    await jsm.consumers.add(stream, { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
+    const js = jsm.jetstream();
+    for (let i = 0; i < 6; i++) await js.publish(`${stream}.job`, String(i));
+    const source = new NatsSource({ url: 'nats://127.0.0.1:4222', stream, consumer: 'workers' });
+    t.after(() => source.close());
+    assert.deepEqual(await source.read(), [6]);
+    const consumer = await js.consumers.get(stream, 'workers');
+    const msg = await consumer.next();
+    assert.ok(msg);
+    // Delivered, not acked: still backlog.
+    assert.deepEqual(await source.read(), [6]);
+    msg.ack();
+    await msg.ackAck().catch(() => {});
+    assert.deepEqual(await source.read(), [5]);
+    const missing = new NatsSource({ url: 'nats://127.0.0.1:4222', stream, consumer: 'nobody' });
+    await assert.rejects(missing.read(), MetricSourceError);
+    await missing.close();
+  });
+});
