@@ -58,6 +58,18 @@ export const ScaleGroupResponseSchema = z.strictObject({
   desired: z.int().min(0),
 });
 
+/** ResizeGroupResponseSchema is the answer of `POST /api/scalability/resize-group`: the rolling resize started. */
+export const ResizeGroupResponseSchema = z.looseObject({
+  group: z.string(),
+  size: z.looseObject({
+    cpu: z.number().optional().describe('cores'),
+    memory: z.number().optional().describe('bytes'),
+    instanceType: z.string().optional(),
+  }),
+  instances: z.int().min(0),
+  status: z.literal('rolling'),
+});
+
 /** ErrorResponseSchema is every error: `{error}` plus a stable `code` where one exists. */
 export const ErrorResponseSchema = z.strictObject({ error: z.string(), code: z.string().optional() });
 
@@ -69,6 +81,7 @@ export const OPENAPI_SCHEMAS = {
   ScaleGroupRequest,
   ResizeGroupRequest,
   ScaleGroupResponse: ScaleGroupResponseSchema,
+  ResizeGroupResponse: ResizeGroupResponseSchema,
   GroupStatus: GroupStatusSchema,
   InstanceStatus: InstanceStatusSchema,
   JournalEntry: JournalEntrySchema,
@@ -237,12 +250,14 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
       '/api/scalability/resize-group': {
         post: {
           operationId: 'resizeGroup',
-          summary: 'Resize every instance of a group (vertical scaling)',
+          summary:
+            'Resize every instance of a group (vertical scaling): cpu in cores or "500m", memory in bytes or "256Mi", or an instance type',
           requestBody: {
             required: true,
             content: { 'application/json': { schema: ref('ResizeGroupRequest') } },
           },
           responses: {
+            '202': json('ResizeGroupResponse', 'the rolling replacement started; GET the group to follow it'),
             '400': error('invalid body'),
             '401': UNAUTHORIZED,
             '404': error('unknown group'),

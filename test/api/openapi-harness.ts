@@ -31,13 +31,15 @@ export interface ApiHarness {
 }
 
 /** startApi starts the control API on a free loopback port with a MemoryProvider group `web`. */
-export async function startApi(): Promise<ApiHarness> {
+export async function startApi(options: { resizable?: boolean } = {}): Promise<ApiHarness> {
   const group = groupConfig();
   const config = {
     controller: { interval: 60_000, journalSize: 100 },
     groups: { web: group },
   } as unknown as Config;
   const provider = new MemoryProvider('web');
+  // A provider that can resize: it records the size and is done at once.
+  if (options.resizable) Object.assign(provider, { resize: async () => {} });
   const metrics = createMetrics({ defaultMetrics: false });
   const journal = new DecisionJournal();
   const controller = new Controller({

@@ -43,6 +43,8 @@ interface Case {
   status: number;
   body?: unknown;
   token?: string | null;
+  /** Run against an API whose provider can resize. */
+  resizable?: boolean;
   /** A server-sent event stream: check the head and the first event, then hang up. */
   stream?: boolean;
 }
@@ -89,6 +91,7 @@ const CASES: Case[] = [
   resize({ group: 'web', size: 'large', extra: 1 }, 400),
   resize({ group: 'db', size: 'large' }, 404),
   resize({ group: 'web', size: 'large' }, 501),
+  { ...resize({ group: 'web', cpu: '500m', memory: '256Mi' }, 202), resizable: true },
   {
     method: 'get',
     path: '/api/scalability/stream?group=web',
@@ -101,15 +104,17 @@ const CASES: Case[] = [
 
 describe('OpenAPI document', () => {
   let api: ApiHarness;
+  let resizable: ApiHarness;
   let doc: Json;
   const ajv = new AjvJsonSchemaValidator();
   before(async () => {
     api = await startApi();
+    resizable = await startApi({ resizable: true });
     const res = await api.call('/api/openapi.json', { token: null });
     assert.equal(res.status, 200);
     doc = res.body;
   });
-  after(() => api.close());
+  after(() => Promise.all([api.close(), resizable.close()]));
 
   it('is the document buildOpenApiDocument generates', () => {
     assert.deepEqual(doc, JSON.parse(JSON.stringify(buildOpenApiDocument())));
@@ -196,7 +201,7 @@ describe('OpenAPI document', () => {
       abort.abort();
       return;
     }
-    const res = await api.call(c.path, {
+    const res = await (c.resizable ? resizable : api).call(c.path, {
       method: c.method.toUpperCase(),
       ...(c.body !== undefined && {
         body: JSON.stringify(c.body),
