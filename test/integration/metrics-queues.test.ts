@@ -16,7 +16,6 @@ import {
   RedisSource,
 } from '../../src/metrics/index.js';
 
-const ctx = { group: 'workers', instances: [], now: 0 };
 const id = () => `scaleplane-test-${randomUUID().slice(0, 8)}`;
 
 describe('RabbitMQ queue depth', () => {
