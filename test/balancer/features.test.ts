@@ -244,3 +244,35 @@ test('client abort: the upstream request is abandoned and nothing leaks', async 
   assert.equal(balancer.stats('web').inFlight, 0);
   assert.equal(balancer.stats('web').backends[0]?.inFlight, 0);
 });
+
+test('outlier: an instance that dies unannounced is ejected on connect errors; no GET fails', async (t) => {
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const b = await startBackend(t, (_req, res) => res.end('b'));
+  // Active checks every 60 s: only passive detection can take b out within this test.
+  const { balancer, port } = await start(t, config({ outlier: outlierOn }));
+  balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+  const ejections: Ejection[] = [];
+  balancer.on('ejection', (e: Ejection) => ejections.push(e));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  t.after(() => agent.destroy());
+  const statuses: number[] = [];
+  const get = () =>
+    new Promise<number>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        })
+        .on('error', reject);
+    });
+  for (let i = 0; i < 10; i++) statuses.push(await get());
+  b.server.closeAllConnections();
+  b.server.close();
+  const killedAt = performance.now();
+  for (let i = 0; i < 30; i++) statuses.push(await get());
+  assert.deepEqual(new Set(statuses), new Set([200]), 'every GET succeeded (retried on a)');
+  assert.equal(ejections.length, 1);
+  assert.equal(ejections[0]?.id, 'b');
+  assert.equal(ejections[0]?.reason, 'ConsecutiveGatewayErrors');
+  assert.ok(performance.now() - killedAt < 1000, 'ejected well within one (1 s) health interval');
+});
