@@ -99,7 +99,6 @@ async function client(pauseMs: number, until: () => boolean): Promise<void> {
 try {
   const provider = app.providers.get('web')!;
   // Steady state: one client with pauses, well within two instances.
-  let stepped = false;
   const steadyClient = client(4 * workMs, () => false);
   await new Promise((r) => setTimeout(r, Number(args.steady) * 1000));
   const before = provider.instances();
@@ -108,7 +107,6 @@ try {
 
   const step = performance.now();
   const stepEpoch = Date.now();
-  stepped = true;
   let firstNew: Outcome | undefined;
   const deadline = step + Number(args.timeout) * 1000;
   const watch = setInterval(() => {
