@@ -27,6 +27,15 @@ groups:
       metric_window: 3s
 `;
 
+/** until polls `check` (in this process: the page's CSP rightly forbids eval) until true or the deadline. */
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 describe('dashboard in a real browser', { skip: chromiumMissing }, () => {
   let app: Scaleplane | undefined;
   let browser: Browser | undefined;
@@ -58,10 +67,9 @@ describe('dashboard in a real browser', { skip: chromiumMissing }, () => {
     await page.waitForSelector('[data-group=web] [data-chart=traffic] canvas');
 
     // Live: the request rate comes up and the charts redraw as samples arrive.
-    await page.waitForFunction(
-      "Number.parseFloat(document.querySelector('[data-stat=rps] .value')?.textContent ?? '') > 0",
-      undefined,
-      { timeout: 20_000 },
+    await until(
+      async () => Number.parseFloat((await page.textContent('[data-stat=rps] .value')) ?? '') > 0,
+      20_000,
     );
     const chart = page.locator('[data-group=web] [data-chart=traffic] canvas');
     const before = await chart.screenshot();
@@ -83,12 +91,8 @@ describe('dashboard in a real browser', { skip: chromiumMissing }, () => {
     assert.match((await page.textContent('[role=dialog]')) ?? '', /1 → 2/);
     await page.click('[role=dialog] button[data-action=confirm]');
     await settled(app, 'web', 2, 20_000);
-    await page.waitForFunction(
-      // (A string: it runs in the page, where the DOM types live.)
-      "[...document.querySelectorAll('[data-group=web] tbody tr[data-instance]')].filter((tr) => tr.textContent.includes('ready')).length === 2",
-      undefined,
-      { timeout: 15_000 },
-    );
+    const readyRows = page.locator('[data-group=web] tbody tr[data-instance]:has-text("ready")');
+    await until(async () => (await readyRows.count()) === 2, 15_000);
     // The decision is on the timeline and in the list, with its reason.
     await page.waitForSelector('[data-group=web] .decisions .chip:text("ManualScale")');
     await page.click('[data-group=web] .decisions li:first-child button');
