@@ -6,7 +6,7 @@
 //
 // Installs nginx and wrk from Debian packages if missing, and http-proxy into a temp folder of its
 // own (never into the repo). All traffic stays on 127.0.0.1.
-import { type ChildProcess, execFileSync, fork, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
