@@ -180,7 +180,9 @@ export function Chart(props: {
       axes: [
         {
           ...axisStyle,
-          values: (_u, ticks) => ticks.map((t) => clock(t * 1000).slice(0, 5 + (ticks.length < 6 ? 3 : 0))),
+          // Seconds only when ticks are less than a minute apart, so labels never repeat.
+          values: (_u, ticks) =>
+            ticks.map((t) => clock(t * 1000).slice(0, (ticks[1] ?? t) - (ticks[0] ?? t) < 60 ? 8 : 5)),
         },
         {
           ...axisStyle,
