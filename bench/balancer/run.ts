@@ -20,7 +20,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
     threads: { type: 'string', default: '2' },
-    algorithm: { type: 'string', default: 'p2c' },
+    algorithm: { type: 'string', default: 'ewma' },
     only: { type: 'string' },
   },
 });

@@ -7,7 +7,7 @@ const backends = process.env.BACKENDS!.split(',');
 const balancer = new Balancer({
   config: {
     listen: { host: '127.0.0.1', port: Number(process.env.PORT) },
-    algorithm: (process.env.ALGORITHM ?? 'p2c') as BalancerAlgorithm,
+    algorithm: (process.env.ALGORITHM ?? 'ewma') as BalancerAlgorithm,
     health: { path: '/healthz', interval: 5000, timeout: 1000, unhealthyThreshold: 2, healthyThreshold: 1 },
     requestTimeout: 60_000,
     drainTimeout: 5000,
