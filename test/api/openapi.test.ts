@@ -7,7 +7,8 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
 import { type ApiHarness, startApi, TOKEN } from './openapi-harness.js';
 
-type Json = Record<string, any>; // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
+// biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
+type Json = Record<string, any>;
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
 
