@@ -59,10 +59,11 @@ upstream scaleplane_web {
 });
 
 test('NginxDriver: debounced, skips unchanged text, restores the file when the test fails', async (t) => {
-  const { mkdtemp, readFile } = await import('node:fs/promises');
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = await mkdtemp(join(tmpdir(), 'scaleplane-render-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const ran: string[] = [];
   let testPasses = true;
   const driver = new NginxDriver({
