@@ -1,4 +1,18 @@
-export { API_KEY_ENV, createTokenCheck, generateToken, isLoopback, tokenFromEnv } from './auth.js';
+export {
+  API_KEY_ENV,
+  type ApiToken,
+  AuthConfigError,
+  createAuthenticator,
+  createTokenCheck,
+  generateToken,
+  isLoopback,
+  loadTokenFile,
+  type Principal,
+  parseTokenFile,
+  type Role,
+  tokenFromEnv,
+} from './auth.js';
+export { RateLimiter, type RateLimiterOptions } from './rate-limit.js';
 export { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
 export { ApiServer, type ApiServerOptions, MAX_BODY_BYTES } from './server.js';
 export { readTokenFile, removeTokenFile, tokenFilePath, writeTokenFile } from './token-file.js';

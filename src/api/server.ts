@@ -3,11 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { type HostPort, parseSize } from '../config/index.js';
-import type { InstanceSize } from '../providers/index.js';
 import { type Controller, ControllerError, OutOfRangeError, UnknownGroupError } from '../controller/index.js';
-import { createTokenCheck } from './auth.js';
-import { buildOpenApiDocument } from './openapi.js';
+import type { InstanceSize } from '../providers/index.js';
+import { type ApiToken, createAuthenticator, type Principal } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { RateLimiter } from './rate-limit.js';
 import { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
 import { LiveStream } from './stream.js';
 
@@ -17,7 +18,14 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** ApiServerOptions wires the control API. */
 export interface ApiServerOptions {
   listen: HostPort;
-  token: string;
+  /** One admin token (what `SCALEPLANE_API_KEY` gives). */
+  token?: string;
+  /** Named tokens with roles (from `api.token_file`). */
+  tokens?: readonly ApiToken[];
+  /** Failed authentications per client address per minute before 429. @defaultValue 10 */
+  authFailuresPerMinute?: number;
+  /** Scale/resize calls per token per minute before 429. @defaultValue 60 */
+  scaleRequestsPerMinute?: number;
   controller: Controller;
   registry: Registry;
   logger?: { warn(obj: object, msg?: string): void };
@@ -27,6 +35,7 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -39,14 +48,26 @@ class HttpError extends Error {
 export class ApiServer {
   readonly #options: ApiServerOptions;
   readonly #server: Server;
-  readonly #authorized: (header: string | undefined) => boolean;
+  readonly #authenticate: (header: string | undefined) => Principal | undefined;
+  readonly #authFailures: RateLimiter;
+  readonly #scaleCalls: RateLimiter;
   #closed: Promise<void> | undefined;
   #openapi: object | undefined;
   #stream: LiveStream | undefined;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
-    this.#authorized = createTokenCheck(options.token);
+
+    const tokens = [
+      ...(options.token === undefined
+        ? []
+        : [{ name: 'api-key', role: 'admin' as const, token: options.token }]),
+      ...(options.tokens ?? []),
+    ];
+    if (tokens.length === 0) throw new TypeError('ApiServer needs at least one token');
+    this.#authenticate = createAuthenticator(tokens);
+    this.#authFailures = new RateLimiter({ perMinute: options.authFailuresPerMinute ?? 10 });
+    this.#scaleCalls = new RateLimiter({ perMinute: options.scaleRequestsPerMinute ?? 60 });
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
     });
@@ -98,13 +119,22 @@ export class ApiServer {
     )
       return;
     if (!path.startsWith('/api/')) throw new HttpError(404, `no route for ${path}`);
-    if (!this.#authorized(req.headers.authorization)) {
-      this.#options.logger?.warn(
-        { remote: req.socket.remoteAddress, path },
-        'API request refused: bad or missing token',
-      );
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const wait = this.#authFailures.blocked(client, Date.now());
+    if (wait > 0)
+      throw new HttpError(429, 'too many failed authentications; retry later', {
+        'retry-after': String(wait),
+      });
+    const principal = this.#authenticate(req.headers.authorization);
+    if (!principal) {
+      this.#authFailures.take(client, Date.now());
+      this.#options.logger?.warn({ remote: client, path }, 'API request refused: bad or missing token');
       res.setHeader('www-authenticate', 'Bearer realm="scaleplane"');
       throw new HttpError(401, 'missing or invalid bearer token');
+    }
+    // Reads are for any token; everything that changes state wants an admin token.
+    if (method !== 'GET' && method !== 'HEAD' && principal.role !== 'admin') {
+      throw new HttpError(403, `token "${principal.name}" has role ${principal.role}; this needs admin`);
     }
 
     const controller = this.#options.controller;
@@ -136,6 +166,7 @@ export class ApiServer {
     }
     if (path === '/api/scalability/scale-group') {
       allow(method, ['POST']);
+      this.#limitChanges(principal);
       const parsed = ScaleGroupRequest.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
       const { group, action, instances } = parsed.data;
@@ -143,11 +174,12 @@ export class ApiServer {
         throw new HttpError(400, 'instances: required for action "set"');
       if (action !== 'set' && instances === 0)
         throw new HttpError(400, `instances: must be >= 1 for "${action}"`);
-      const result = controller.scale(group, action, instances ?? 1);
+      const result = controller.scale(group, action, instances ?? 1, principal.name);
       return send(res, 200, { group, ...result });
     }
     if (path === '/api/scalability/resize-group') {
       allow(method, ['POST']);
+      this.#limitChanges(principal);
       const parsed = ResizeGroupRequest.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
       const { group, cpu, memory, size } = parsed.data;
@@ -157,7 +189,7 @@ export class ApiServer {
       if (!provider.resize) throw new HttpError(501, `the ${provider.kind} provider cannot resize`);
       let started: { desired: number };
       try {
-        started = controller.resize(group, target);
+        started = controller.resize(group, target, principal.name);
       } catch (err) {
         if ((err as { code?: string }).code === 'INVALID_ARGUMENT')
           throw new HttpError(400, (err as Error).message);
@@ -167,6 +199,16 @@ export class ApiServer {
       return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });
     }
     throw new HttpError(404, `no route for ${path}`);
+  }
+
+  /** limitChanges spends one of the principal's scale/resize calls or refuses with 429. */
+  #limitChanges(principal: Principal): void {
+    const wait = this.#scaleCalls.take(principal.name, Date.now());
+    if (wait > 0) {
+      throw new HttpError(429, `too many scaling calls by "${principal.name}"; retry later`, {
+        'retry-after': String(wait),
+      });
+    }
   }
 
   /** liveStream is the SSE feed of the dashboard, sampling from listen() until close(). */
@@ -183,8 +225,9 @@ export class ApiServer {
       res.destroy();
       return;
     }
-    const [status, body] = errorResponse(err);
+    const [status, body, headers] = errorResponse(err);
     if (status === 500) this.#options.logger?.warn({ err }, 'API request failed');
+    for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
     send(res, status, body);
   }
 }
@@ -218,8 +261,8 @@ function resizeTarget(cpu: unknown, memory: unknown, size: unknown): InstanceSiz
 }
 
 /** errorResponse maps an error to the API's status and JSON `{error}` body. */
-function errorResponse(err: unknown): [number, { error: string; code?: string }] {
-  if (err instanceof HttpError) return [err.status, { error: err.message }];
+function errorResponse(err: unknown): [number, { error: string; code?: string }, Record<string, string>?] {
+  if (err instanceof HttpError) return [err.status, { error: err.message }, err.headers];
   if (err instanceof UnknownGroupError) return [404, { error: err.message, code: err.code }];
   if (err instanceof OutOfRangeError) return [409, { error: err.message, code: err.code }];
   if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];

@@ -139,7 +139,6 @@ function buildProgram(): Command {
   registerMcp(program);
   registerNginx(program);
   registerResize(program, DEFAULT_API);
-  (await import('./resize.js')).registerResize(program, DEFAULT_API);
   return program;
 }
 

@@ -101,8 +101,13 @@ export class Controller {
   }
 
   /** scale applies a manual action; see GroupController.scale. */
-  scale(name: string, action: ManualAction, instances: number): { previous: number; desired: number } {
-    return this.group(name).scale(action, instances, this.#now());
+  scale(
+    name: string,
+    action: ManualAction,
+    instances: number,
+    by?: string,
+  ): { previous: number; desired: number } {
+    return this.group(name).scale(action, instances, this.#now(), by);
   }
 
   /** resize starts a rolling resize of one group; see GroupController.resize. */

@@ -11,11 +11,18 @@ import {
   defaultConfigPath,
   formatIssue,
   type GroupConfig,
+  type LocalProviderConfig,
   loadConfig,
   parseConfig,
 } from '../../src/config/index.js';
 
 const BASE = '/srv/app';
+
+/** local narrows a group's provider config to the local provider these cases are about. */
+function local(group: GroupConfig | undefined): LocalProviderConfig {
+  assert.equal(group?.provider.provider, 'local');
+  return group!.provider as LocalProviderConfig;
+}
 
 /** lines joins its arguments with newlines, so argument N is line N of the YAML. */
 function lines(...text: string[]): string {
@@ -142,7 +149,7 @@ describe('parseConfig: full form', () => {
         web: {
           ...web,
           maxInstances: 5,
-          provider: { ...web.provider, env: { NODE_ENV: 'production' } },
+          provider: { ...local(web), env: { NODE_ENV: 'production' } },
           scaling: CPU_80,
         },
       },
@@ -208,17 +215,17 @@ describe('parseConfig: full form', () => {
     {
       name: 'cwd resolves against the base folder',
       yaml: lines('groups:', '  web: { command: x, cwd: ../other }'),
-      check: (c) => assert.equal(c.groups.web!.provider.cwd, '/srv/other'),
+      check: (c) => assert.equal(local(c.groups.web).cwd, '/srv/other'),
     },
     {
       name: 'an absolute cwd is kept',
       yaml: lines('groups:', '  web: { command: x, cwd: /opt/app }'),
-      check: (c) => assert.equal(c.groups.web!.provider.cwd, '/opt/app'),
+      check: (c) => assert.equal(local(c.groups.web).cwd, '/opt/app'),
     },
     {
       name: 'env numbers and booleans become strings',
       yaml: lines('groups:', '  web: { command: x, env: { WORKERS: 4, DEBUG: false } }'),
-      check: (c) => assert.deepEqual(c.groups.web!.provider.env, { WORKERS: '4', DEBUG: 'false' }),
+      check: (c) => assert.deepEqual(local(c.groups.web).env, { WORKERS: '4', DEBUG: 'false' }),
     },
     {
       name: 'bare-number durations are seconds and listen accepts a bare port',
@@ -256,7 +263,7 @@ describe('parseConfig: full form', () => {
         '    <<: *base',
         '    command: b',
       ),
-      check: (c) => assert.deepEqual([c.groups.api!.provider.command, c.groups.api!.maxInstances], ['b', 3]),
+      check: (c) => assert.deepEqual([local(c.groups.api).command, c.groups.api!.maxInstances], ['b', 3]),
     },
     {
       name: 'source is absent when not given',
@@ -327,7 +334,7 @@ describe('parseConfig: short form', () => {
         web: {
           ...web,
           healthPath: '/ready',
-          provider: { ...web.provider, portEnv: 'HTTP_PORT', env: { A: 'b' }, cwd: '/srv/app/app' },
+          provider: { ...local(web), portEnv: 'HTTP_PORT', env: { A: 'b' }, cwd: '/srv/app/app' },
         },
       },
     } satisfies Config);
@@ -684,7 +691,7 @@ describe('loadConfig', () => {
     await writeFile(file, lines('command: node server.js', 'cwd: app'));
     const config = await loadConfig(file);
     assert.equal(config.source, file);
-    assert.equal(config.groups.web!.provider.cwd, join(dir, 'app'));
+    assert.equal(local(config.groups.web).cwd, join(dir, 'app'));
   });
 
   it('throws a ConfigError with the cause when the file cannot be read', async () => {

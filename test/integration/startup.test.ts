@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Scaleplane, StartupError } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
@@ -14,6 +17,48 @@ describe('secure by default', () => {
     await assert.rejects(
       Scaleplane.start({ config, logger: createLogger({ level: 'silent', pretty: false }), env: {} }),
       (err: unknown) => err instanceof StartupError && /SCALEPLANE_API_KEY/.test(err.message),
+    );
+  });
+});
+
+describe('api.token_file', () => {
+  it('loads named tokens relative to the config file; no token is generated', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-tokens-'));
+    await writeFile(
+      join(dir, 'tokens'),
+      'grafana read read-token-0123456789\nops admin admin-token-0123456789\n',
+    );
+    const config = parseConfig(
+      `api: { listen: 127.0.0.1:0, token_file: tokens }\nbalancer: { listen: 127.0.0.1:0 }\n` +
+        `groups: { web: { command: node server.js, cwd: ${DEMO_DIR} } }\n`,
+      { baseDir: dir },
+    );
+    const app = await Scaleplane.start({
+      config,
+      logger: createLogger({ level: 'silent', pretty: false }),
+      env: {},
+    });
+    try {
+      assert.equal(app.tokenGenerated, false);
+      const url = `http://127.0.0.1:${app.apiAddress!.port}/api/scalability/groups/web`;
+      const read = await fetch(url, { headers: { authorization: 'Bearer read-token-0123456789' } });
+      assert.equal(read.status, 200);
+      const none = await fetch(url);
+      assert.equal(none.status, 401);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a bad token file stops startup and names the line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-tokens-'));
+    await writeFile(join(dir, 'tokens'), 'grafana reader read-token-0123456789\n');
+    const config = parseConfig(`api: { token_file: tokens }\ngroups: { web: { command: x } }\n`, {
+      baseDir: dir,
+    });
+    await assert.rejects(
+      Scaleplane.start({ config, logger: createLogger({ level: 'silent', pretty: false }), env: {} }),
+      /tokens \(line 1\): role must be read or admin/,
     );
   });
 });
