@@ -258,6 +258,9 @@ export class KubeServer {
     const from = Number(fromRv ?? 0);
     const oldest = this.#events[0]?.rv ?? this.#rv;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // A real API server sends a watch's headers at once; Node holds them until the first write, and
+    // the client resolves watch() only once the headers are in.
+    res.flushHeaders();
     if (fromRv && from + 1 < oldest) {
       res.write(
         `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: `too old resource version: ${from} (${oldest})` } })}\n`,
@@ -323,7 +326,15 @@ export class KubeServer {
       } else if (live.length < want) {
         for (let i = live.length; i < want; i++) this.#createPod(o, hash);
       } else if (live.length > want) {
-        const order = [...live.filter((p) => !isReady(p)), ...[...live].reverse().filter(isReady)];
+        // Not-ready pods go first, then the newest (a ReplicaSet's ranking). Pods created in the same
+        // instant tie there, and Kubernetes leaves the order open: here the name breaks the tie, so the
+        // oldest by (creationTimestamp, name) stays, as a client sees them.
+        const newest = [...live].sort(
+          (a, b) =>
+            Date.parse(b.metadata.creationTimestamp) - Date.parse(a.metadata.creationTimestamp) ||
+            b.metadata.name.localeCompare(a.metadata.name),
+        );
+        const order = [...newest.filter((p) => !isReady(p)), ...newest.filter(isReady)];
         for (const p of order.slice(0, live.length - want)) this.#deletePod(p);
       }
       const after = [...this.pods.values()].filter(

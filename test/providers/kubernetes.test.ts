@@ -3,20 +3,13 @@
 // cluster runs on these machines; request shapes are checked against the API reference here.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
 import { KubernetesProvider, podInstance, quantityCpu, quantityMemory } from '../../src/providers/index.js';
-import { clientLoadFailure } from '../../src/providers/kubernetes/provider.js';
 import { providerConformance } from './conformance.js';
 import { KubeServer } from './kube-server.js';
 
-// @kubernetes/client-node 2.x depends on undici 8, which needs Node 22: on Node 20 it cannot load.
-const failure = clientLoadFailure();
-const skip = failure ? `@kubernetes/client-node cannot load on Node ${process.version}: ${failure}` : false;
-const k8s = failure ? new Error(failure) : await import('@kubernetes/client-node');
-
-function kubeConfig(server: string): KubeConfig {
-  if (k8s instanceof Error) throw k8s;
+function kubeConfig(server: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'fake', server, skipTLSVerify: true }],
@@ -59,25 +52,17 @@ async function setup(
   return { server, provider };
 }
 
-providerConformance(
-  'kubernetes (Deployment)',
-  async (t) => {
-    const { provider } = await setup(t);
-    return { provider, resizeTo: { cpu: 0.5, memory: 256 * 1024 * 1024 } };
-  },
-  { skip },
-);
+providerConformance('kubernetes (Deployment)', async (t) => {
+  const { provider } = await setup(t);
+  return { provider, resizeTo: { cpu: 0.5, memory: 256 * 1024 * 1024 } };
+});
 
-providerConformance(
-  'kubernetes (StatefulSet)',
-  async (t) => {
-    const { provider } = await setup(t, { kind: 'StatefulSet' });
-    return { provider, resizeTo: { cpu: 0.25, memory: 128 * 1024 * 1024 } };
-  },
-  { skip },
-);
+providerConformance('kubernetes (StatefulSet)', async (t) => {
+  const { provider } = await setup(t, { kind: 'StatefulSet' });
+  return { provider, resizeTo: { cpu: 0.25, memory: 128 * 1024 * 1024 } };
+});
 
-describe('kubernetes provider: request shapes', { skip }, () => {
+describe('kubernetes provider: request shapes', () => {
   it('scales through the scale subresource with a merge patch and reads Ready pods at podIP:port', async (t) => {
     const { server, provider } = await setup(t, {}, 1);
     await provider.start();

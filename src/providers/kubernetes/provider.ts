@@ -1,8 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../config/types.js';
 import { ProviderError } from '../errors.js';
@@ -35,37 +32,6 @@ export interface KubernetesProviderOptions {
 
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
 
-let loadFailure: string | undefined | null;
-
-/**
- * clientLoadFailure says why `@kubernetes/client-node` cannot load here (undefined: it can). It is
- * tried once in a child process: a module that throws while loading also leaves an unhandled
- * rejection behind in the process that imported it.
- */
-export function clientLoadFailure(): string | undefined {
-  if (loadFailure === undefined) {
-    let url: string;
-    try {
-      url = pathToFileURL(createRequire(import.meta.url).resolve('@kubernetes/client-node')).href;
-    } catch (err) {
-      loadFailure = (err as Error).message;
-      return loadFailure;
-    }
-    const probe = spawnSync(
-      process.execPath,
-      ['--input-type=module', '-e', `await import(${JSON.stringify(url)})`],
-      {
-        encoding: 'utf8',
-        timeout: 30_000,
-        env: { ...process.env, NODE_OPTIONS: '' },
-      },
-    );
-    loadFailure =
-      probe.status === 0 ? null : (/^\w*Error: .*$/m.exec(probe.stderr)?.[0] ?? `exit ${probe.status}`);
-  }
-  return loadFailure ?? undefined;
-}
-
 /**
  * KubernetesProvider runs a group as a Deployment or StatefulSet: `scaleTo` writes the `scale`
  * subresource, instances are the workload's pods (Ready ones serve, at `podIP:port`), kept current
@@ -91,6 +57,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #closed = false;
   #started: Promise<void> | undefined;
   #waiters: { target: number; resolve: () => void }[] = [];
+  #checks = new Set<() => void>();
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -111,17 +78,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   async #start(): Promise<void> {
     let k8s: K8s;
     try {
-      const failure = clientLoadFailure();
-      if (failure) throw new Error(failure);
       k8s = await import('@kubernetes/client-node');
     } catch (err) {
-      // @kubernetes/client-node 2.x pulls undici 8, which needs Node 22.
       throw new ProviderError(
         'UNSUPPORTED',
-        `cannot load @kubernetes/client-node on Node ${process.version}`,
-        {
-          cause: err,
-        },
+        `cannot load @kubernetes/client-node on Node ${process.version}: ${(err as Error).message}`,
+        { cause: err },
       );
     }
     this.#k8s = k8s;
@@ -185,7 +147,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   /**
    * resize patches the container's `resources` (limits and requests) with a strategic merge patch;
    * for a Deployment also `maxUnavailable: 0, maxSurge: 1`, so Kubernetes replaces one pod at a time
-   * and each new pod is Ready before an old one goes. Resolves when the rollout is complete.
+   * and each new pod is Ready before an old one goes. Resolves when the rollout is complete and the
+   * pods watch shows it: the desired number of pods, all Ready at the new size, none terminating.
    */
   async resize(size: InstanceSize): Promise<void> {
     validateSize(size);
@@ -220,7 +183,22 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       `resizing ${this.#ref()}: Kubernetes rolls the pods`,
     );
     const patched = await this.#call('patch resources', () => this.#patchWorkload(patch));
-    await this.#waitRollout(patched.metadata?.generation ?? 0);
+    const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+    await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
+    // The workload's status counts a rollout complete while old pods still terminate, and the watch
+    // may lag the status: wait until the pods themselves show the new size.
+    await this.#until(deadline, () => {
+      const instances = this.instances();
+      return (
+        instances.length === this.#desired &&
+        instances.every(
+          (i) =>
+            i.state === 'ready' &&
+            (size.cpu === undefined || i.size?.cpu === size.cpu) &&
+            (size.memory === undefined || i.size?.memory === size.memory),
+        )
+      );
+    });
   }
 
   /** close stops the watch; the workload keeps running (Kubernetes owns its pods). Safe to call twice. */
@@ -229,6 +207,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     this.#closed = true;
     this.#watch?.abort();
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+    for (const check of [...this.#checks]) check();
   }
 
   #ref(): string {
@@ -315,7 +294,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (this.#closed) return;
     const watch = new this.#k8s!.Watch(this.#kc!);
     const path = `/api/v1/namespaces/${encodeURIComponent(this.#config.namespace)}/pods`;
-    this.#watch = await watch.watch(
+    const controller = await watch.watch(
       path,
       {
         labelSelector: this.#selector,
@@ -341,11 +320,45 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         })();
       },
     );
+    // close() may have run while the watch was connecting: it could not abort this one.
+    if (this.#closed) controller.abort();
+    else this.#watch = controller;
   }
 
   #changed(): void {
     this.emit('change');
     this.#settle();
+    for (const check of [...this.#checks]) check();
+  }
+
+  /** until resolves once `predicate` holds (re-checked on every pod change); CLOSED or RESIZE_FAILED otherwise. */
+  #until(deadline: number, predicate: () => boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.#checks.delete(check);
+      };
+      const check = () => {
+        if (this.#closed) {
+          finish();
+          reject(new ProviderError('CLOSED', `group ${this.#options.group} is closed`));
+        } else if (predicate()) {
+          finish();
+          resolve();
+        }
+      };
+      const timer = setTimeout(
+        () => {
+          finish();
+          reject(
+            new ProviderError('RESIZE_FAILED', `${this.#ref()}: pods not at the new size within the timeout`),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      this.#checks.add(check);
+      check();
+    });
   }
 
   #settle(): void {
@@ -358,8 +371,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
   }
 
-  async #waitRollout(generation: number): Promise<void> {
-    const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+  async #waitRollout(generation: number, deadline: number): Promise<void> {
     for (;;) {
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
       const w = await this.#call('read workload', () => this.#readWorkload());
