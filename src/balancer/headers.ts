@@ -1,3 +1,5 @@
+import { acceptableRequestId, newRequestId } from '../log/index.js';
+
 /**
  * Header rewriting between client and backend, on raw header lists (`[name, value, name, value…]`
  * as in `IncomingMessage.rawHeaders`) so case, order and repeated headers survive the hop.
@@ -26,6 +28,8 @@ export interface ForwardedRequest {
   readonly idempotencyKey: boolean;
   /** The client's Host header, if it sent one. */
   readonly host: string | undefined;
+  /** The request's X-Request-Id: the client's when plain enough, else a new one. */
+  readonly requestId: string;
 }
 
 /**
@@ -45,6 +49,7 @@ export function forwardRequestHeaders(
   let hasBody = false;
   let chunked = false;
   let idempotencyKey = false;
+  let requestId: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -71,6 +76,10 @@ export function forwardRequestHeaders(
       case 'idempotency-key':
         idempotencyKey = true;
         break;
+      case 'x-request-id':
+        // One id per request, and none a client could use to forge log lines.
+        requestId ??= acceptableRequestId(value);
+        continue;
     }
     headers.push(name, value);
   }
@@ -83,7 +92,9 @@ export function forwardRequestHeaders(
   if (forwardedFor !== undefined) headers.push('X-Forwarded-For', forwardedFor);
   headers.push('X-Forwarded-Proto', proto);
   if (host !== undefined) headers.push('X-Forwarded-Host', host);
-  return { headers, hasBody, idempotencyKey, host };
+  requestId ??= newRequestId();
+  headers.push('X-Request-Id', requestId);
+  return { headers, hasBody, idempotencyKey, host, requestId };
 }
 
 /** forwardResponseHeaders strips hop-by-hop headers from a backend response's raw header list. */

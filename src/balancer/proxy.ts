@@ -328,6 +328,8 @@ class Exchange {
     }
     this.route.outcome(backend, (upstreamResponse.statusCode ?? 502) >= 500 ? '5xx' : 'success');
     const headers = forwardResponseHeaders(upstreamResponse.rawHeaders);
+    if (upstreamResponse.headers['x-request-id'] === undefined)
+      headers.push('X-Request-Id', this.forwarded!.requestId);
     if (this.proxy.closing) headers.push('Connection', 'close');
     try {
       this.res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, headers);
@@ -467,6 +469,8 @@ class Exchange {
     }
     // Read and drop what is left of the body so the client gets the answer instead of a reset.
     if (this.bodyStarted && !req.complete) req.resume();
+    // So a client can quote the id of a request the balancer itself answered.
+    if (this.forwarded !== undefined) res.setHeader('X-Request-Id', this.forwarded.requestId);
     sendJson(res, status, body, close || this.proxy.closing);
   }
 }

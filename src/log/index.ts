@@ -16,4 +16,10 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
 }
 
 export type { Logger } from 'pino';
-export { ensureRequestId, newRequestId, REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
+export {
+  acceptableRequestId,
+  ensureRequestId,
+  newRequestId,
+  REQUEST_ID_HEADER,
+  requestIdOf,
+} from './request-id.js';

@@ -12,6 +12,11 @@ export function newRequestId(): string {
   return randomUUID();
 }
 
+/** acceptableRequestId returns a client-sent id when it is plain enough to pass on, else undefined. */
+export function acceptableRequestId(value: string | undefined): string | undefined {
+  return value !== undefined && ACCEPTABLE.test(value) ? value : undefined;
+}
+
 /**
  * requestIdOf returns the request's id: the client's `X-Request-Id` when it is acceptable (1–128
  * characters of `[A-Za-z0-9._:@/+=-]`, first value if repeated), otherwise a new one.
@@ -19,7 +24,7 @@ export function newRequestId(): string {
 export function requestIdOf(headers: IncomingHttpHeaders): string {
   const raw = headers[REQUEST_ID_HEADER];
   const given = Array.isArray(raw) ? raw[0] : raw;
-  return given !== undefined && ACCEPTABLE.test(given) ? given : newRequestId();
+  return acceptableRequestId(given) ?? newRequestId();
 }
 
 /**

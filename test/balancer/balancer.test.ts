@@ -57,6 +57,7 @@ test('a request reaches the backend with X-Forwarded-* set and hop-by-hop header
   assert.equal(seen['x-forwarded-proto'], 'http');
   assert.equal(seen['x-forwarded-host'], 'shop.example');
   assert.equal(seen['x-request-id'], 'r1');
+  assert.equal(reply.headers['x-request-id'], 'r1', 'the client gets its request id back');
   for (const gone of ['x-client-hop', 'keep-alive', 'proxy-authorization', 'te']) {
     assert.equal(seen[gone], undefined, gone);
   }

@@ -112,10 +112,26 @@ test('forwardRequestHeaders: strips hop-by-hop, sets X-Forwarded-*', () => {
   ];
   for (const { name, raw, remote, want, hasBody = false, key = false } of cases) {
     const got = forwardRequestHeaders(raw, remote, 'http');
-    assert.deepEqual(pairs(got.headers), want, name);
+    // Every request leaves with exactly one X-Request-Id, last; its value is tested below.
+    assert.deepEqual(pairs(got.headers), [...want, `X-Request-Id: ${got.requestId}`], name);
     assert.equal(got.hasBody, hasBody, `${name}: hasBody`);
     assert.equal(got.idempotencyKey, key, `${name}: idempotencyKey`);
   }
+});
+
+test('forwardRequestHeaders: X-Request-Id kept when plain, replaced when not, made when missing', () => {
+  const kept = forwardRequestHeaders(
+    ['X-Request-Id', 'abc-123', 'X-Request-Id', 'second'],
+    undefined,
+    'http',
+  );
+  assert.equal(kept.requestId, 'abc-123');
+  assert.deepEqual(pairs(kept.headers), ['X-Forwarded-Proto: http', 'X-Request-Id: abc-123']);
+  const forged = forwardRequestHeaders(['X-Request-Id', 'a\tb"c'], undefined, 'http');
+  assert.match(forged.requestId, /^[0-9a-f-]{36}$/);
+  const made = forwardRequestHeaders([], undefined, 'http');
+  assert.match(made.requestId, /^[0-9a-f-]{36}$/);
+  assert.notEqual(made.requestId, forged.requestId);
 });
 
 test('forwardResponseHeaders: strips hop-by-hop, keeps repeats and case', () => {
