@@ -322,7 +322,11 @@ describe('parseConfig: short form', () => {
     );
     const web = defaultGroup('x');
     assert.deepEqual(config, {
-      api: { listen: { host: '127.0.0.1', port: 9999 }, authFailuresPerMinute: 10, scaleRequestsPerMinute: 60 },
+      api: {
+        listen: { host: '127.0.0.1', port: 9999 },
+        authFailuresPerMinute: 10,
+        scaleRequestsPerMinute: 60,
+      },
       balancer: {
         ...DEFAULT_SECTIONS.balancer,
         listen: { host: '0.0.0.0', port: 80 },

@@ -353,27 +353,26 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       );
       current = { ch, tag: consumerTag };
     };
+    // One attempt after a short backoff: a failed consume closes the channel, and from then on the
+    // connection's close/reconnect path (with its own backoff) takes over.
     const resume = async (ch: Channel) => {
-      for (let n = 1; !stopped && !closed && current?.ch === ch; n++) {
-        const delay = backoffDelay(n, context.reconnect, context.random);
-        context.onConnection({
-          state: 'reconnecting',
-          attempt: n,
-          delay,
-          error: `consumer of ${queue} cancelled`,
-        });
-        await sleep(delay);
-        try {
-          await consumeOn(ch);
-          context.onConnection({ state: 'connected' });
-          return;
-        } catch (error) {
-          // A failed consume closes the channel; the connection's close/reconnect path takes over then.
-          context.onError(
-            new QueueError('QUEUE_CONNECTION', `rabbitmq: cannot resume ${queue}`, { cause: error }),
-          );
-          return;
-        }
+      if (stopped || closed || current?.ch !== ch) return;
+      const delay = backoffDelay(1, context.reconnect, context.random);
+      context.onConnection({
+        state: 'reconnecting',
+        attempt: 1,
+        delay,
+        error: `consumer of ${queue} cancelled`,
+      });
+      await sleep(delay);
+      if (stopped || closed || current?.ch !== ch) return;
+      try {
+        await consumeOn(ch);
+        context.onConnection({ state: 'connected' });
+      } catch (error) {
+        context.onError(
+          new QueueError('QUEUE_CONNECTION', `rabbitmq: cannot resume ${queue}`, { cause: error }),
+        );
       }
     };
 
