@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
-import { type ExperimentRow, readTrace, renderSvg, runExperiment } from '../sim/index.js';
+import { type ExperimentRow, readTrace, renderSvg, runExperiment, toReplaySeries } from '../sim/index.js';
 
 function int(name: string) {
   return (raw: string): number => {
@@ -35,6 +35,7 @@ interface SimulateFlags {
   json?: boolean;
   timeline?: string;
   plot?: string;
+  html?: string;
 }
 
 /** registerSimulate adds `scaleplane simulate` to the program. */
@@ -61,6 +62,7 @@ export function registerSimulate(program: Command): void {
     .option('--json', 'print one JSON object per policy')
     .option('--timeline <file.csv>', 'write t,demand,ready,provisioned per second of the first policy')
     .option('--plot <file.svg>', 'draw demand and ready capacity of every policy (SVG)')
+    .option('--html <file.html>', "write the dashboard's charts of every policy as one offline HTML page")
     .action(async (flags: Omit<SimulateFlags, 'policy'> & { policy?: PresetName[] }) => {
       const asked = flags.policy ?? [];
       const policies: PresetName[] = flags.compare
@@ -126,6 +128,18 @@ export function registerSimulate(program: Command): void {
         await writeFile(
           flags.plot,
           renderSvg(series, { title: `${flags.trace} [${demand.from}, ${demand.to})` }),
+        );
+      }
+      if (flags.html) {
+        const { writeReplayHtml } = await import('../dashboard/index.js');
+        await writeReplayHtml(
+          flags.html,
+          toReplaySeries(demand, results, {
+            capacity: flags.capacity,
+            title: `Replay of ${flags.trace}`,
+            minInstances: flags.min,
+            maxInstances: flags.max,
+          }),
         );
       }
       const shown = flags.compare ? rows : rows.filter((r) => r.policy !== 'oracle' || policies.length === 0);
