@@ -105,6 +105,10 @@ const json = (name: OpenApiSchemaName, description: string): Json => ({
 });
 const error = (description: string): Json => json('Error', description);
 const UNAUTHORIZED = error('missing or wrong bearer token');
+const FORBIDDEN = error('the token has the read role; changes need an admin token');
+const TOO_MANY = error(
+  'too many scaling calls by this token, or failed authentications from this address (see Retry-After)',
+);
 
 /** componentSchemas converts OPENAPI_SCHEMAS with zod's own JSON Schema export (draft 2020-12, OpenAPI 3.1's dialect). */
 function componentSchemas(): Record<string, Json> {
@@ -241,6 +245,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '200': json('ScaleGroupResponse', 'scaled'),
             '400': error('invalid body; the message names the field'),
             '401': UNAUTHORIZED,
+            '403': FORBIDDEN,
             '404': error('unknown group'),
             '409': error('outside min_instances..max_instances; nothing changed'),
             '413': error('body over 64 KiB'),

@@ -7,6 +7,8 @@ import { MemoryProvider } from '../helpers/memory-provider.js';
 
 /** TOKEN is the bearer token of every harness API. */
 export const TOKEN = 'test-token-0123456789';
+/** READ_TOKEN has the `read` role: it may look, not change. */
+export const READ_TOKEN = 'read-token-0123456789';
 const silent = { info() {}, warn() {}, error() {} };
 
 /** CallResult is one live answer: status, parsed JSON body (or text), raw text and content type. */
@@ -62,6 +64,7 @@ export async function startApi(options: { resizable?: boolean } = {}): Promise<A
   const api = new ApiServer({
     listen: { host: '127.0.0.1', port: 0 },
     token: TOKEN,
+    tokens: [{ name: 'dashboards', role: 'read', token: READ_TOKEN }],
     controller,
     registry: metrics.registry,
   });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
-import { type ApiHarness, startApi, TOKEN } from './openapi-harness.js';
+import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from './openapi-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
 type Json = Record<string, any>;
@@ -86,6 +86,7 @@ const CASES: Case[] = [
   { method: 'get', path: '/api/scalability/events?since=-1', route: '/api/scalability/events', status: 400 },
   scale({ group: 'web', action: 'scale-out', instances: 1 }, 200),
   scale({ group: 'web', action: 'set', instances: 'x' }, 400),
+  { ...scale({ group: 'web', action: 'scale-out' }, 403), token: READ_TOKEN },
   scale({ group: 'db', action: 'scale-out' }, 404),
   scale({ group: 'web', action: 'set', instances: 99 }, 409),
   scale({ group: 'web', action: 'set', instances: 1, pad: 'x'.repeat(70_000) }, 413),
