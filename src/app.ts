@@ -1,4 +1,4 @@
-import { type AlertManager, createAlertManager, watchForAlerts } from './alerts/index.js';
+import { type AlertManager, alertKeys, createAlertManager, watchForAlerts } from './alerts/index.js';
 import {
   ApiServer,
   type ApiToken,
@@ -120,13 +120,24 @@ export class Scaleplane {
           group: group.name,
           instances: () => provider.instances(),
           interval: Math.min(config.controller.interval, 1000),
-          onError: (err, source) =>
-            err
-              ? groupLogger.warn(
-                  { err, metric: source.name },
-                  `metric ${source.name} failed; treated as missing`,
-                )
-              : groupLogger.info({ metric: source.name }, `metric ${source.name} recovered`),
+          onError: (err, source) => {
+            const key = alertKeys.metricSource(group.name, source.name);
+            if (err) {
+              groupLogger.warn(
+                { err, metric: source.name },
+                `metric ${source.name} failed; treated as missing`,
+              );
+              this.alerts.fire(key, {
+                severity: 'warning',
+                group: group.name,
+                summary: `metric ${source.name} of group ${group.name} failed (${err.message}); treated as missing, so no scale-down`,
+                details: { metric: source.name },
+              });
+            } else {
+              groupLogger.info({ metric: source.name }, `metric ${source.name} recovered`);
+              this.alerts.resolve(key, `metric ${source.name} of group ${group.name} recovered`);
+            }
+          },
         });
         polled.start();
         this.#sources.push(polled);

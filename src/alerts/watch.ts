@@ -26,6 +26,7 @@ export const alertKeys = {
   crashLoop: (group: string) => `crash-loop:${group}`,
   blockedAtMax: (group: string) => `blocked-at-max:${group}`,
   unhealthy: (group: string, id: string) => `unhealthy:${group}:${id}`,
+  metricSource: (group: string, metric: string) => `metric-source:${group}:${metric}`,
 };
 
 /** groupHealthy says whether a group has every wanted instance up and ready (or wants none). */

@@ -80,6 +80,8 @@ groups:
     await new Promise((r) => setTimeout(r, 2500));
     assert.equal(group.desired(), 1);
     assert.ok(group.lastDecision?.reasons.includes('NoMetrics'), `reasons: ${group.lastDecision?.reasons}`);
+    // ... and the failure is an alert, resolved once the source answers again (checked below).
+    assert.ok(app.alerts.isFiring('metric-source:web:prometheus'), 'a failing metric source fires an alert');
 
     dir = await mkdtemp(join(tmpdir(), 'scaleplane-prometheus-'));
     const api = app.apiAddress!;
@@ -131,6 +133,7 @@ groups:
       const metric = (out.inputs.metrics as { name: string; average: number; target: number }[])[0]!;
       assert.deepEqual([metric.name, metric.target], ['prometheus', 2]);
       assert.ok(metric.average > 2 * 1.1, `scaled out on in-flight ${metric.average}`);
+      assert.equal(app.alerts.isFiring('metric-source:web:prometheus'), false, 'resolved once it answers');
     } finally {
       const result = await load.stop();
       assert.equal(result.errors, 0);
