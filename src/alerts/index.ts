@@ -2,6 +2,16 @@ export { createAlertManager, createSink } from './config.js';
 export { AlertError, type AlertErrorCode, AlertSinkError } from './errors.js';
 export { isRetryable, type PostOptions, postJson, retryDelay } from './http.js';
 export {
+  type AlertAction,
+  type AlertTarget,
+  deadLetterAlert,
+  queueConnectionAlert,
+  replicaAlert,
+  watchQueue,
+  watchReplicas,
+  watchWorker,
+} from './library.js';
+export {
   type AlertLogger,
   AlertManager,
   type AlertManagerEvents,

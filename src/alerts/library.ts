@@ -1,0 +1,149 @@
+/**
+ * Alerts for the libraries users embed (queues, replica routers): pure mappings from their events
+ * to fire/resolve actions, and small watchers that apply them to an AlertManager.
+ */
+import type { EventEmitter } from 'node:events';
+import type { AlertInput } from './types.js';
+
+/** AlertAction is what one library event means for alerting. */
+export type AlertAction =
+  | { action: 'fire'; key: string; input: AlertInput }
+  | { action: 'resolve'; key: string; summary: string };
+
+/** AlertTarget is the part of an AlertManager the watchers use. */
+export interface AlertTarget {
+  fire(key: string, input: AlertInput): unknown;
+  resolve(key: string, summary?: string): unknown;
+}
+
+/** QueueConnectionEvent is a queue's `connection` event (see scaleplane/queue). */
+export interface QueueConnectionEvent {
+  backend: string;
+  state: 'connected' | 'disconnected' | 'reconnecting';
+  attempt?: number;
+  error?: string;
+}
+
+/** DeadLetterEvent is a worker's `dead-lettered` event. */
+export interface DeadLetterEvent {
+  id: string;
+  queue: string;
+  attempt: number;
+  reason?: string;
+  error?: string;
+}
+
+/** ReplicaDecisionEvent is a replica router's `decision` event (see scaleplane/replicas). */
+export interface ReplicaDecisionEvent {
+  router: string;
+  kind: string;
+  replica?: string;
+  reasons: string[];
+  message: string;
+}
+
+/** queueConnectionAlert: a lost broker connection fires until it is back. */
+export function queueConnectionAlert(name: string, event: QueueConnectionEvent): AlertAction {
+  const key = `queue-connection:${name}`;
+  if (event.state === 'connected')
+    return { action: 'resolve', key, summary: `queue ${name}: ${event.backend} connection is back` };
+  return {
+    action: 'fire',
+    key,
+    input: {
+      severity: 'critical',
+      summary: `queue ${name}: ${event.backend} connection ${event.state}${event.error ? ` (${event.error})` : ''}`,
+      details: {
+        backend: event.backend,
+        state: event.state,
+        ...(event.attempt !== undefined && { attempt: event.attempt }),
+      },
+    },
+  };
+}
+
+/**
+ * deadLetterAlert: a dead-lettered job fires one alert per queue (the manager de-duplicates
+ * repeats); it stays firing, as the dead-letter queue holds the job until someone acts.
+ */
+export function deadLetterAlert(event: DeadLetterEvent): AlertAction {
+  return {
+    action: 'fire',
+    key: `dead-letter:${event.queue}`,
+    input: {
+      severity: 'warning',
+      summary: `queue ${event.queue}: job ${event.id} dead-lettered after ${event.attempt} attempt(s)${event.error ? `: ${event.error}` : ''}`,
+      details: {
+        id: event.id,
+        attempt: event.attempt,
+        ...(event.reason !== undefined && { reason: event.reason }),
+      },
+    },
+  };
+}
+
+/** replicaAlert: reads falling back to the primary, and excluded replicas, fire until they recover. */
+export function replicaAlert(event: ReplicaDecisionEvent): AlertAction | undefined {
+  const fallback = `replica-fallback:${event.router}`;
+  const excluded = `replica-excluded:${event.router}:${event.replica ?? ''}`;
+  switch (event.kind) {
+    case 'FallbackStarted':
+      return {
+        action: 'fire',
+        key: fallback,
+        input: {
+          severity: 'critical',
+          summary: `${event.router}: no replica is fresh enough, reads go to the primary (${event.message})`,
+          details: { reasons: event.reasons },
+        },
+      };
+    case 'FallbackEnded':
+      return { action: 'resolve', key: fallback, summary: `${event.router}: ${event.message}` };
+    case 'ReplicaExcluded':
+      return {
+        action: 'fire',
+        key: excluded,
+        input: {
+          severity: 'warning',
+          summary: `${event.router}: replica ${event.replica} excluded (${event.reasons.join(', ')})`,
+          details: { replica: event.replica, reasons: event.reasons },
+        },
+      };
+    case 'ReplicaRestored':
+    case 'ReplicaAdmitted':
+      return {
+        action: 'resolve',
+        key: excluded,
+        summary: `${event.router}: replica ${event.replica} serves reads again`,
+      };
+    default:
+      return undefined;
+  }
+}
+
+function apply(alerts: AlertTarget, action: AlertAction | undefined): void {
+  if (action === undefined) return;
+  if (action.action === 'fire') alerts.fire(action.key, action.input);
+  else alerts.resolve(action.key, action.summary);
+}
+
+/** watchQueue sends a queue's connection losses to `alerts`; returns a function that stops it. */
+export function watchQueue(alerts: AlertTarget, queue: EventEmitter, name: string): () => void {
+  const onConnection = (event: QueueConnectionEvent) => apply(alerts, queueConnectionAlert(name, event));
+  queue.on('connection', onConnection);
+  return () => queue.off('connection', onConnection);
+}
+
+/** watchWorker sends a worker's dead-lettered jobs to `alerts`; returns a function that stops it. */
+export function watchWorker(alerts: AlertTarget, worker: EventEmitter): () => void {
+  const onDeadLetter = (event: DeadLetterEvent) => apply(alerts, deadLetterAlert(event));
+  worker.on('dead-lettered', onDeadLetter);
+  return () => worker.off('dead-lettered', onDeadLetter);
+}
+
+/** watchReplicas sends a replica router's fallbacks and exclusions to `alerts`; returns a function that stops it. */
+export function watchReplicas(alerts: AlertTarget, router: EventEmitter): () => void {
+  const onDecision = (event: ReplicaDecisionEvent) => apply(alerts, replicaAlert(event));
+  router.on('decision', onDecision);
+  return () => router.off('decision', onDecision);
+}

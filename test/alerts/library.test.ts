@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import {
+  createAlertManager,
+  deadLetterAlert,
+  queueConnectionAlert,
+  replicaAlert,
+  watchQueue,
+  watchWorker,
+} from '../../src/alerts/index.js';
+import { createQueue } from '../../src/queue/index.js';
+
+describe('library alert mappings', () => {
+  it('a queue connection fires while lost and resolves when back', () => {
+    assert.deepEqual(
+      [
+        queueConnectionAlert('jobs', { backend: 'rabbitmq', state: 'disconnected', error: 'ECONNRESET' }),
+        queueConnectionAlert('jobs', { backend: 'rabbitmq', state: 'reconnecting', attempt: 2 }),
+        queueConnectionAlert('jobs', { backend: 'rabbitmq', state: 'connected' }),
+      ].map((a) => [a.action, a.key]),
+      [
+        ['fire', 'queue-connection:jobs'],
+        ['fire', 'queue-connection:jobs'],
+        ['resolve', 'queue-connection:jobs'],
+      ],
+    );
+  });
+
+  it('a dead letter fires once per queue', () => {
+    const a = deadLetterAlert({ id: 'j1', queue: 'emails', attempt: 3, error: 'smtp down' });
+    assert.equal(a.action, 'fire');
+    assert.equal(a.key, 'dead-letter:emails');
+  });
+
+  const replicaCases: [string, string | undefined, string | undefined][] = [
+    ['FallbackStarted', 'fire', 'replica-fallback:db'],
+    ['FallbackEnded', 'resolve', 'replica-fallback:db'],
+    ['ReplicaExcluded', 'fire', 'replica-excluded:db:r1'],
+    ['ReplicaRestored', 'resolve', 'replica-excluded:db:r1'],
+    ['ReplicaAdmitted', 'resolve', 'replica-excluded:db:r1'],
+    ['ReadRetried', undefined, undefined],
+  ];
+  for (const [kind, action, key] of replicaCases) {
+    it(`replica ${kind} → ${action ?? 'nothing'}`, () => {
+      const a = replicaAlert({ router: 'db', kind, replica: 'r1', reasons: ['LagOverMax'], message: 'm' });
+      assert.deepEqual([a?.action, a?.key], [action, key]);
+    });
+  }
+});
+
+describe('library alerts on a real queue (Redis Streams)', () => {
+  it('a job dead-lettered by a worker fires an alert; the watcher detaches cleanly', async (t) => {
+    const alerts = createAlertManager(undefined);
+    const queue = createQueue({ backend: 'redis', redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+    const name = `alerts-dlq-${process.pid}-${Date.now()}`;
+    t.after(async () => {
+      await queue.destroy(name).catch(() => {});
+      await queue.close();
+      await alerts.close();
+    });
+    const stopQueue = watchQueue(alerts, queue, name);
+    const worker = queue.worker(
+      name,
+      async () => {
+        throw new Error('always fails');
+      },
+      { retries: 0 },
+    );
+    const stopWorker = watchWorker(alerts, worker);
+    await queue.publish(name, { n: 1 }, { id: 'doomed' });
+    await once(worker, 'dead-lettered');
+    assert.ok(alerts.isFiring(`dead-letter:${name}`));
+    assert.equal(alerts.isFiring(`queue-connection:${name}`), false);
+    stopWorker();
+    stopQueue();
+    assert.equal(worker.listenerCount('dead-lettered'), 0);
+    assert.equal(queue.listenerCount('connection'), 0);
+    await worker.close();
+  });
+});
