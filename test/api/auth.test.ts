@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  ApiServer,
-  AuthConfigError,
-  createAuthenticator,
-  parseTokenFile,
-  RateLimiter,
-} from '../../src/api/index.js';
-import type { Config } from '../../src/config/types.js';
-import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
-import { createMetrics } from '../../src/metrics/index.js';
-import { groupConfig } from '../helpers/group-config.js';
-import { MemoryProvider } from '../helpers/memory-provider.js';
+import { AuthConfigError, createAuthenticator, parseTokenFile, RateLimiter } from '../../src/api/index.js';
+import { startApi } from '../helpers/api-harness.js';
 
 const READ = 'read-token-0123456789';
 const ADMIN = 'admin-token-0123456789';
-const silent = { info() {}, warn() {}, error() {} };
 
 describe('parseTokenFile', () => {
   it('reads NAME ROLE TOKEN lines, skipping comments and blanks', () => {
@@ -89,57 +78,22 @@ describe('RateLimiter', () => {
 
 describe('roles and rate limits on the live API', () => {
   async function start(limits: { authFailuresPerMinute?: number; scaleRequestsPerMinute?: number } = {}) {
-    const group = groupConfig();
-    const config = {
-      controller: { interval: 60_000, journalSize: 100 },
-      groups: { web: group },
-    } as unknown as Config;
-    const provider = new MemoryProvider('web');
-    const metrics = createMetrics({ defaultMetrics: false });
-    const journal = new DecisionJournal();
-    const controller = new Controller({
-      config,
-      journal,
-      logger: silent,
-      backends: () => [],
-      groups: [
-        new GroupController({
-          config: group,
-          provider,
-          journal,
-          metrics,
-          logger: silent,
-          readMetrics: () => [],
-        }),
-      ],
+    const api = await startApi({
+      server: {
+        tokens: [
+          { name: 'grafana', role: 'read', token: READ },
+          { name: 'ci', role: 'admin', token: ADMIN },
+        ],
+        ...limits,
+      },
     });
-    await controller.start();
-    const api = new ApiServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      tokens: [
-        { name: 'grafana', role: 'read', token: READ },
-        { name: 'ci', role: 'admin', token: ADMIN },
-      ],
-      controller,
-      registry: metrics.registry,
-      ...limits,
-    });
-    const { port } = await api.listen();
     const call = (path: string, token: string, body?: unknown) =>
-      fetch(`http://127.0.0.1:${port}${path}`, {
+      fetch(`${api.base}${path}`, {
         method: body === undefined ? 'GET' : 'POST',
         headers: { authorization: `Bearer ${token}` },
         ...(body !== undefined && { body: JSON.stringify(body) }),
       });
-    return {
-      provider,
-      journal,
-      call,
-      close: async () => {
-        controller.close();
-        await api.close();
-      },
-    };
+    return { provider: api.provider, journal: api.journal, call, close: api.close };
   }
 
   it('a read token reads but cannot scale (403); an admin token can, and the journal names it', async (t) => {

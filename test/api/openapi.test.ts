@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
-import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from './openapi-harness.js';
+import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
 type Json = Record<string, any>;

@@ -1,78 +1,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApiServer } from '../../src/api/index.js';
-import type { Config } from '../../src/config/types.js';
-import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
-import { createMetrics } from '../../src/metrics/index.js';
-import { groupConfig } from '../helpers/group-config.js';
-import { MemoryProvider } from '../helpers/memory-provider.js';
+import { startApi, TOKEN } from '../helpers/api-harness.js';
 
-const TOKEN = 'test-token-0123456789';
-const silent = { info() {}, warn() {}, error() {} };
-
-async function startApi() {
-  const group = groupConfig();
-  const config = {
-    controller: { interval: 60_000, journalSize: 100 },
-    groups: { web: group },
-  } as unknown as Config;
-  const provider = new MemoryProvider('web');
-  const metrics = createMetrics({ defaultMetrics: false });
-  const journal = new DecisionJournal();
-  const controller = new Controller({
-    config,
-    journal,
-    logger: silent,
-    backends: () => [],
-    groups: [
-      new GroupController({
-        config: group,
-        provider,
-        journal,
-        metrics,
-        logger: silent,
-        readMetrics: () => [],
-      }),
-    ],
-  });
-  await controller.start();
-  const api = new ApiServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    token: TOKEN,
-    controller,
-    registry: metrics.registry,
-  });
-  const { port } = await api.listen();
-  const close = async () => {
-    controller.close();
-    await api.close();
-  };
-  const base = `http://127.0.0.1:${port}`;
-  const call = async (path: string, init: RequestInit & { token?: string | null } = {}) => {
-    const { token = TOKEN, ...rest } = init;
-    const headers = new Headers(rest.headers);
-    if (token !== null) headers.set('authorization', `Bearer ${token}`);
-    const res = await fetch(base + path, { ...rest, headers });
-    const text = await res.text();
-    return {
-      status: res.status,
-      body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text,
-    };
-  };
+async function startServer() {
+  const api = await startApi();
   const scale = (body: unknown, token?: string | null) =>
-    call('/api/scalability/scale-group', {
+    api.call('/api/scalability/scale-group', {
       method: 'POST',
       body: typeof body === 'string' ? body : JSON.stringify(body),
       headers: { 'content-type': 'application/json' },
       ...(token !== undefined && { token }),
     });
-  return { provider, journal, call, scale, close };
+  return { ...api, scale };
 }
 
 describe('control API', () => {
-  let api: Awaited<ReturnType<typeof startApi>>;
+  let api: Awaited<ReturnType<typeof startServer>>;
   before(async () => {
-    api = await startApi();
+    api = await startServer();
   });
   after(() => api.close());
 

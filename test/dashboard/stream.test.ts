@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StreamHello, StreamTick } from '../../src/dashboard/index.js';
-import { type ApiHarness, startApi, TOKEN } from '../api/openapi-harness.js';
+import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
 
 async function* events(res: Response): AsyncGenerator<{ event: string; data: unknown }> {
   const decoder = new TextDecoder();

@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { MCP_PATH, McpHttpServer, TOOL_NAMES } from '../../src/mcp/index.js';
-import { type ApiHarness, startApi, TOKEN } from '../api/openapi-harness.js';
+import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 

@@ -1,9 +1,9 @@
-import { ApiServer } from '../../src/api/index.js';
+import { ApiServer, type ApiServerOptions } from '../../src/api/index.js';
 import type { Config } from '../../src/config/types.js';
 import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
-import { groupConfig } from '../helpers/group-config.js';
-import { MemoryProvider } from '../helpers/memory-provider.js';
+import { groupConfig } from './group-config.js';
+import { MemoryProvider } from './memory-provider.js';
 
 /** TOKEN is the bearer token of every harness API. */
 export const TOKEN = 'test-token-0123456789';
@@ -32,8 +32,14 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-/** startApi starts the control API on a free loopback port with a MemoryProvider group `web`. */
-export async function startApi(options: { resizable?: boolean } = {}): Promise<ApiHarness> {
+/**
+ * startApi starts the control API on a free loopback port with a MemoryProvider group `web`.
+ * `server` overrides ApiServer options (tokens, rate limits); by default TOKEN is admin and
+ * READ_TOKEN is read-only.
+ */
+export async function startApi(
+  options: { resizable?: boolean; server?: Partial<ApiServerOptions> } = {},
+): Promise<ApiHarness> {
   const group = groupConfig();
   const config = {
     controller: { interval: 60_000, journalSize: 100 },
@@ -67,6 +73,7 @@ export async function startApi(options: { resizable?: boolean } = {}): Promise<A
     tokens: [{ name: 'dashboards', role: 'read', token: READ_TOKEN }],
     controller,
     registry: metrics.registry,
+    ...options.server,
   });
   const { port } = await api.listen();
   const base = `http://127.0.0.1:${port}`;
