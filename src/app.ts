@@ -165,7 +165,7 @@ export class Scaleplane {
       groups,
       journal,
       logger: logger.child({ component: 'controller' }),
-      backends: (name) => this.balancer.stats(name).backends,
+      backends: (name) => (config.groups[name]?.role === 'worker' ? [] : this.balancer.stats(name).backends),
     });
     journal.on('entry', (entry) => {
       const level = entry.source === 'startup' ? 'debug' : 'info';
@@ -242,17 +242,21 @@ export class Scaleplane {
   #createProvider(name: string): Provider {
     const group = this.config.groups[name]!;
     const logger = this.#logger.child({ group: name });
-    this.balancer.setGroup(name, [], { healthPath: group.healthPath });
+    // Workers take no traffic: they stay out of the balancer and stop on SIGTERM, finishing their jobs.
+    const serves = group.role === 'service';
+    if (serves) this.balancer.setGroup(name, [], { healthPath: group.healthPath });
     const provider = createProvider(group, {
       // The provider names the group in its own log lines.
       logger: this.#logger,
-      drain: (instance) => this.balancer.drain(name, instance.id),
+      drain: (instance) => (serves ? this.balancer.drain(name, instance.id) : Promise.resolve()),
       ...this.#providerOptions(name),
     });
     provider.on('change', () => {
       const instances = provider.instances();
-      this.balancer.setGroup(name, instances, { healthPath: group.healthPath });
-      this.nginx?.update(name, instances);
+      if (serves) {
+        this.balancer.setGroup(name, instances, { healthPath: group.healthPath });
+        this.nginx?.update(name, instances);
+      }
       this.metrics.readyInstances.set({ group: name }, instances.filter((i) => i.state === 'ready').length);
     });
     provider.on('crash', (instance, detail) => {

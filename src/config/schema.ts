@@ -757,9 +757,12 @@ export const groupSchema = mapping({
   max_instances: atLeastOne.optional(),
   initial_instances: count.optional(),
   health_path: httpPath.optional(),
+  role: z.enum(['service', 'worker']).default('service'),
   scaling: scalingSchema.optional(),
 })
   .superRefine((raw, ctx) => {
+    if (raw.role === 'worker' && raw.health_path !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['health_path'], message: 'a worker group has no health path' });
     const counts = { min: raw.min_instances, max: raw.max_instances, initial: raw.initial_instances };
     for (const issue of instanceBoundsIssues(counts)) {
       ctx.addIssue({ code: 'custom', path: [`${issue.key}_instances`], message: issue.message });
@@ -792,6 +795,7 @@ export const groupSchema = mapping({
       maxInstances,
       initialInstances: raw.initial_instances ?? raw.min_instances,
       healthPath: raw.health_path,
+      role: raw.role,
       provider: providerDraft(raw),
       ...(raw.resources === undefined ? {} : { resources: resourcesConfig(raw.resources) }),
       ...(raw.scaling === undefined ? {} : { scaling: raw.scaling }),
@@ -1016,7 +1020,9 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
       minInstances: group.minInstances,
       maxInstances: group.maxInstances,
       initialInstances: group.initialInstances,
-      healthPath: group.healthPath ?? draft.balancer.health.path,
+      // A worker is ready once it runs: no path to probe.
+      healthPath: group.role === 'worker' ? '' : (group.healthPath ?? draft.balancer.health.path),
+      role: group.role,
       provider:
         group.provider.provider === 'local'
           ? { ...group.provider, cwd: resolveCwd(options.baseDir, group.provider.cwd) }

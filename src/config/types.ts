@@ -372,6 +372,11 @@ export interface GroupConfig {
   initialInstances: number;
   /** Health path probed for readiness and by the balancer. @defaultValue balancer.health.path */
   healthPath: string;
+  /**
+   * `service` instances serve HTTP behind the balancer; `worker` instances (queue consumers) take no
+   * traffic and are ready once running. @defaultValue 'service'
+   */
+  role: 'service' | 'worker';
   provider: ProviderConfig;
   /** Size of each instance; absent: whatever the engine gives. */
   resources?: ResourcesConfig;

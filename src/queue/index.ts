@@ -21,7 +21,7 @@ export type { NatsBackendOptions } from './nats/backend.js';
 export { createQueue, type PublishOptions, Queue, type QueueOptions } from './queue.js';
 export type { RabbitBackendOptions } from './rabbitmq/backend.js';
 export { delayBucket, type QueueType } from './rabbitmq/topology.js';
-export type { RedisBackendOptions } from './redis/backend.js';
+export { type RedisBackendOptions, redisKeys } from './redis/backend.js';
 export type {
   BackendName,
   ConnectionEvent,

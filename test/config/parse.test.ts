@@ -113,6 +113,7 @@ const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
 function defaultGroup(command: string): GroupConfig {
   return {
     name: 'web',
+    role: 'service',
     minInstances: 1,
     maxInstances: 1,
     initialInstances: 1,

@@ -8,6 +8,7 @@ export function groupConfig(overrides: Partial<GroupConfig> = {}): GroupConfig {
     maxInstances: 5,
     initialInstances: 1,
     healthPath: '/healthz',
+    role: 'service',
     provider: {
       provider: 'local',
       command: 'true',

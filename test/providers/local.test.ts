@@ -233,6 +233,7 @@ test('arguments are checked and close is idempotent', async (t) => {
 test('createProvider builds a LocalProvider from a group config', async () => {
   const group: GroupConfig = {
     name: 'api',
+    role: 'service',
     minInstances: 1,
     maxInstances: 2,
     initialInstances: 1,

@@ -73,7 +73,7 @@ export interface LocalProviderOptions {
   /** Group name, used in instance ids (`web-3`). */
   group: string;
   config: LocalProviderConfig;
-  /** Path probed until a new instance answers 2xx/3xx. */
+  /** Path probed until a new instance answers 2xx/3xx; empty for a worker, which is ready once running. */
   healthPath: string;
   /** Waits until a removed instance has no request in flight. @defaultValue resolves at once */
   drain?: DrainHook;
@@ -593,6 +593,11 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   async #waitReady(slot: Slot): Promise<'ready' | 'exited' | 'timeout' | 'stopped'> {
+    // No health path (a worker group): running is ready.
+    if (this.#healthPath === '') {
+      if (!slot.abort.signal.aborted) return 'ready';
+      return slot.stopRequested ? 'stopped' : 'exited';
+    }
     const signal = AbortSignal.any([slot.abort.signal, AbortSignal.timeout(this.#config.startTimeout)]);
     while (!signal.aborted) {
       const ok = await probeHttp(this.#config.host, slot.port, this.#healthPath, PROBE_TIMEOUT_MS, signal);
@@ -864,7 +869,10 @@ function validate(options: LocalProviderOptions): void {
   if (!options.group) fail('group name is empty');
   if (!config.command.trim()) fail('command is empty');
   if (!config.portEnv) fail('port_env is empty');
-  if (!options.healthPath.startsWith('/')) fail(`health path must start with /, got ${options.healthPath}`);
+  // Empty means a worker: ready once it runs.
+  if (options.healthPath !== '' && !options.healthPath.startsWith('/')) {
+    fail(`health path must start with / (or be empty for a worker), got ${options.healthPath}`);
+  }
   for (const key of ['startTimeout', 'stopTimeout', 'crashLoopWindow'] as const) {
     if (!(config[key] > 0)) fail(`${key} must be > 0, got ${config[key]}`);
   }
