@@ -344,12 +344,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     fn: (...args: A) => T | Promise<T>,
     options: WrapOptions<A> = {},
   ): (...args: A) => Promise<T> {
-    const { key, ...call } = options;
-    if (key === undefined && fn.name === '')
-      throw new CacheOptionError('key', 'wrap needs a key function for an anonymous function');
-    const keyOf = key ?? ((...args: A) => `${fn.name}:${JSON.stringify(args)}`);
-    const hasCall = Object.keys(call).length > 0;
-    return (...args: A) => this.getOrSet(keyOf(...args), () => fn(...args), hasCall ? call : undefined);
+    return wrapWith(this, fn, options);
   }
 
   /** namespace returns a view whose keys and tags are prefixed with `name:`; it shares tiers and lifecycle. */
@@ -791,12 +786,7 @@ class CacheNamespace implements CacheApi {
     fn: (...args: A) => T | Promise<T>,
     options: WrapOptions<A> = {},
   ): (...args: A) => Promise<T> {
-    const { key, ...call } = options;
-    if (key === undefined && fn.name === '')
-      throw new CacheOptionError('key', 'wrap needs a key function for an anonymous function');
-    const keyOf = key ?? ((...args: A) => `${fn.name}:${JSON.stringify(args)}`);
-    const hasCall = Object.keys(call).length > 0;
-    return (...args: A) => this.getOrSet(keyOf(...args), () => fn(...args), hasCall ? call : undefined);
+    return wrapWith(this, fn, options);
   }
 
   namespace(name: string): CacheApi {
@@ -807,4 +797,18 @@ class CacheNamespace implements CacheApi {
 /** createCache validates `options` (throwing CacheOptionError) and returns a Cache. */
 export function createCache(options: CacheOptions = {}): Cache {
   return new Cache(options);
+}
+
+/** wrapWith memoizes `fn` through `cache.getOrSet`, keyed by its arguments (shared by Cache and its namespaces). */
+function wrapWith<A extends unknown[], T>(
+  cache: Pick<CacheApi, 'getOrSet'>,
+  fn: (...args: A) => T | Promise<T>,
+  options: WrapOptions<A>,
+): (...args: A) => Promise<T> {
+  const { key, ...call } = options;
+  if (key === undefined && fn.name === '')
+    throw new CacheOptionError('key', 'wrap needs a key function for an anonymous function');
+  const keyOf = key ?? ((...args: A) => `${fn.name}:${JSON.stringify(args)}`);
+  const hasCall = Object.keys(call).length > 0;
+  return (...args: A) => cache.getOrSet(keyOf(...args), () => fn(...args), hasCall ? call : undefined);
 }
