@@ -191,6 +191,7 @@ export class Scaleplane {
       tokens: fileTokens,
       authFailuresPerMinute: config.api.authFailuresPerMinute,
       scaleRequestsPerMinute: config.api.scaleRequestsPerMinute,
+      publicMetrics: config.api.publicMetrics,
       controller: this.controller,
       registry: this.metrics.registry,
       logger: logger.child({ component: 'api' }),

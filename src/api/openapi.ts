@@ -162,7 +162,8 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
       version: options.version ?? '0.1.0',
       description:
         'Scale and inspect instance groups. Every /api/ route wants `Authorization: Bearer <token>` ' +
-        '(SCALEPLANE_API_KEY); /healthz, /metrics and this document are open.',
+        '(SCALEPLANE_API_KEY), and so does /metrics unless api.public_metrics is true; /healthz and ' +
+        'this document are open.',
     },
     ...(options.serverUrl !== undefined && { servers: [{ url: options.serverUrl }] }),
     security: [{ bearerAuth: [] }],
@@ -178,10 +179,11 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
       '/metrics': {
         get: {
           operationId: 'metrics',
-          summary: 'Prometheus metrics (text exposition format)',
-          security: [],
+          summary:
+            'Prometheus metrics (text exposition format); a read or admin token unless api.public_metrics',
           responses: {
             '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '401': UNAUTHORIZED,
           },
         },
       },

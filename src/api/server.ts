@@ -26,6 +26,8 @@ export interface ApiServerOptions {
   authFailuresPerMinute?: number;
   /** Scale/resize calls per token per minute before 429. @defaultValue 60 */
   scaleRequestsPerMinute?: number;
+  /** Serve `/metrics` without a token. @defaultValue false */
+  publicMetrics?: boolean;
   controller: Controller;
   registry: Registry;
   logger?: { warn(obj: object, msg?: string): void };
@@ -43,7 +45,7 @@ class HttpError extends Error {
 
 /**
  * ApiServer is the control API of DESIGN.md: JSON in and out, bearer token on every
- * `/api/` route, `/metrics` and `/healthz` open for scrapers and probes.
+ * `/api/` route and on `/metrics` (unless `publicMetrics`), `/healthz` open for probes.
  */
 export class ApiServer {
   readonly #options: ApiServerOptions;
@@ -102,6 +104,7 @@ export class ApiServer {
     if (path === '/healthz') return send(res, 200, { status: 'ok' });
     if (path === '/metrics') {
       allow(method, ['GET', 'HEAD']);
+      if (!this.#options.publicMetrics) this.#authorize(req, path);
       const body = await this.#options.registry.metrics();
       res.writeHead(200, { 'content-type': this.#options.registry.contentType });
       res.end(method === 'HEAD' ? undefined : body);
@@ -119,19 +122,7 @@ export class ApiServer {
     )
       return;
     if (!path.startsWith('/api/')) throw new HttpError(404, `no route for ${path}`);
-    const client = req.socket.remoteAddress ?? 'unknown';
-    const wait = this.#authFailures.blocked(client, Date.now());
-    if (wait > 0)
-      throw new HttpError(429, 'too many failed authentications; retry later', {
-        'retry-after': String(wait),
-      });
-    const principal = this.#authenticate(req.headers.authorization);
-    if (!principal) {
-      this.#authFailures.take(client, Date.now());
-      this.#options.logger?.warn({ remote: client, path }, 'API request refused: bad or missing token');
-      res.setHeader('www-authenticate', 'Bearer realm="scaleplane"');
-      throw new HttpError(401, 'missing or invalid bearer token');
-    }
+    const principal = this.#authorize(req, path);
     // Reads are for any token; everything that changes state wants an admin token.
     if (method !== 'GET' && method !== 'HEAD' && principal.role !== 'admin') {
       throw new HttpError(403, `token "${principal.name}" has role ${principal.role}; this needs admin`);
@@ -199,6 +190,25 @@ export class ApiServer {
       return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });
     }
     throw new HttpError(404, `no route for ${path}`);
+  }
+
+  /** authorize returns who sent the request, or throws 401 (counting the failure) or 429. */
+  #authorize(req: IncomingMessage, path: string): Principal {
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const wait = this.#authFailures.blocked(client, Date.now());
+    if (wait > 0)
+      throw new HttpError(429, 'too many failed authentications; retry later', {
+        'retry-after': String(wait),
+      });
+    const principal = this.#authenticate(req.headers.authorization);
+    if (!principal) {
+      this.#authFailures.take(client, Date.now());
+      this.#options.logger?.warn({ remote: client, path }, 'API request refused: bad or missing token');
+      throw new HttpError(401, 'missing or invalid bearer token', {
+        'www-authenticate': 'Bearer realm="scaleplane"',
+      });
+    }
+    return principal;
   }
 
   /** limitChanges spends one of the principal's scale/resize calls or refuses with 429. */

@@ -281,12 +281,14 @@ export const apiSchema = mapping({
   token_file: z.string().min(1).optional(),
   auth_failures_per_minute: atLeastOne.default(10),
   scale_requests_per_minute: atLeastOne.default(60),
+  public_metrics: z.boolean().default(false),
 }).transform(
   (raw): ApiConfig => ({
     listen: raw.listen,
     ...(raw.token_file === undefined ? {} : { tokenFile: raw.token_file }),
     authFailuresPerMinute: raw.auth_failures_per_minute,
     scaleRequestsPerMinute: raw.scale_requests_per_minute,
+    publicMetrics: raw.public_metrics,
   }),
 );
 

@@ -126,6 +126,8 @@ export interface ApiConfig {
   authFailuresPerMinute: number;
   /** Scale and resize calls per token per minute before 429. @defaultValue 60 */
   scaleRequestsPerMinute: number;
+  /** `/metrics` answers without a token (for scrapers that cannot send one); else it wants a read or admin token. @defaultValue false */
+  publicMetrics: boolean;
 }
 
 /** CpuMetricConfig scales on average CPU per instance, in percent of one core. */

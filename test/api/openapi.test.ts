@@ -67,7 +67,7 @@ const resize = (body: unknown, status: number): Case => ({
 
 const CASES: Case[] = [
   { method: 'get', path: '/healthz', route: '/healthz', status: 200, token: null },
-  { method: 'get', path: '/metrics', route: '/metrics', status: 200, token: null },
+  { method: 'get', path: '/metrics', route: '/metrics', status: 200, token: READ_TOKEN },
   { method: 'get', path: '/api/openapi.json', route: '/api/openapi.json', status: 200, token: null },
   { method: 'get', path: '/api/scalability/groups', route: '/api/scalability/groups', status: 200 },
   {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startApi, TOKEN } from '../helpers/api-harness.js';
+import { READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
 async function startServer() {
   const api = await startApi();
@@ -110,11 +110,22 @@ describe('control API', () => {
     assert.equal(res.status, 413);
   });
 
-  it('serves /metrics and /healthz without a token', async () => {
-    const metrics = await api.call('/metrics', { token: null });
+  it('serves /metrics to a token and /healthz without one', async () => {
+    const metrics = await api.call('/metrics', { token: READ_TOKEN });
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, /scaleplane_group_desired_instances\{group="web"\} \d/);
     assert.equal((await api.call('/healthz', { token: null })).status, 200);
+  });
+
+  it('refuses /metrics without a token (401), unless public metrics are configured', async (t) => {
+    const refused = await api.call('/metrics', { token: null });
+    assert.equal(refused.status, 401);
+    assert.equal(typeof refused.body.error, 'string');
+    const open = await startApi({ server: { publicMetrics: true } });
+    t.after(open.close);
+    const metrics = await open.call('/metrics', { token: null });
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, /scaleplane_group_desired_instances/);
   });
 
   it('lists events, filtered by group and since', async () => {

@@ -82,7 +82,12 @@ const FULL_FORM = lines(
 );
 
 const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
-  api: { listen: { host: '127.0.0.1', port: 9090 }, authFailuresPerMinute: 10, scaleRequestsPerMinute: 60 },
+  api: {
+    listen: { host: '127.0.0.1', port: 9090 },
+    authFailuresPerMinute: 10,
+    scaleRequestsPerMinute: 60,
+    publicMetrics: false,
+  },
   balancer: {
     listen: { host: '127.0.0.1', port: 8080 },
     algorithm: 'ewma',
@@ -327,6 +332,7 @@ describe('parseConfig: short form', () => {
         listen: { host: '127.0.0.1', port: 9999 },
         authFailuresPerMinute: 10,
         scaleRequestsPerMinute: 60,
+        publicMetrics: false,
       },
       balancer: {
         ...DEFAULT_SECTIONS.balancer,

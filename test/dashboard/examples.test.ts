@@ -2,8 +2,9 @@
 // own promtool accepts the scrape config and rules (where it is installed).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { createMetrics } from '../../src/metrics/index.js';
@@ -46,6 +47,11 @@ describe('monitoring examples', () => {
     const known = await exported();
     const config = parse(readFileSync(`${EXAMPLES}/prometheus/prometheus.yml`, 'utf8'));
     assert.equal(config.scrape_configs[0].metrics_path, '/metrics');
+    // /metrics wants a read token unless api.public_metrics is set.
+    assert.deepEqual(config.scrape_configs[0].authorization, {
+      type: 'Bearer',
+      credentials_file: 'scaleplane-metrics.token',
+    });
     const rules = parse(readFileSync(`${EXAMPLES}/prometheus/scaleplane-rules.yml`, 'utf8'));
     const exprs: string[] = rules.groups.flatMap((g: { rules: { expr: string }[] }) =>
       g.rules.map((r) => r.expr),
@@ -55,14 +61,16 @@ describe('monitoring examples', () => {
 
   it('promtool accepts the config and the rules', {
     skip: existsSync('/usr/bin/promtool') ? false : 'promtool not installed',
-  }, () => {
-    const out = execFileSync(
-      '/usr/bin/promtool',
-      ['check', 'config', `${EXAMPLES}/prometheus/prometheus.yml`],
-      {
-        encoding: 'utf8',
-      },
-    );
+  }, (t) => {
+    // promtool wants the token file to exist: check a copy beside a token of our own.
+    const dir = mkdtempSync(join(tmpdir(), 'scaleplane-promtool-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    for (const file of ['prometheus.yml', 'scaleplane-rules.yml'])
+      copyFileSync(`${EXAMPLES}/prometheus/${file}`, join(dir, file));
+    writeFileSync(join(dir, 'scaleplane-metrics.token'), 'read-token-0123456789\n');
+    const out = execFileSync('/usr/bin/promtool', ['check', 'config', join(dir, 'prometheus.yml')], {
+      encoding: 'utf8',
+    });
     assert.match(out, /SUCCESS/);
   });
 });

@@ -9,13 +9,16 @@ import { createLogger } from '../../src/log/index.js';
 /** DEMO_DIR is the bundled demo app, used as the service under test. */
 export const DEMO_DIR = resolve(import.meta.dirname, '../../examples/demo');
 
+/** INTEGRATION_TOKEN is the admin API token of every startInProcess Scaleplane. */
+export const INTEGRATION_TOKEN = 'integration-token';
+
 /** startInProcess runs a whole Scaleplane in this process on free ports, from YAML text. */
 export async function startInProcess(yaml: string, baseDir = DEMO_DIR): Promise<Scaleplane> {
   const config = parseConfig(yaml, { baseDir });
   return Scaleplane.start({
     config,
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'warn', pretty: false }),
-    env: { SCALEPLANE_API_KEY: 'integration-token' },
+    env: { SCALEPLANE_API_KEY: INTEGRATION_TOKEN },
   });
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { startLoad } from '../helpers/load.js';
-import { nextEntry, startInProcess } from '../helpers/scaleplane.js';
+import { INTEGRATION_TOKEN, nextEntry, startInProcess } from '../helpers/scaleplane.js';
 
 const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p));
 
@@ -85,12 +85,15 @@ groups:
 
     dir = await mkdtemp(join(tmpdir(), 'scaleplane-prometheus-'));
     const api = app.apiAddress!;
+    await writeFile(join(dir, 'scaleplane.token'), `${INTEGRATION_TOKEN}\n`);
     await writeFile(
       join(dir, 'prometheus.yml'),
       [
         'global: { scrape_interval: 1s, evaluation_interval: 1s }',
         'scrape_configs:',
         '  - job_name: scaleplane',
+        // /metrics wants a token (api.public_metrics is off by default).
+        '    authorization: { credentials_file: scaleplane.token }',
         `    static_configs: [ { targets: ["${api.host}:${api.port}"] } ]`,
         '',
       ].join('\n'),
