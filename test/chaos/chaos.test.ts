@@ -1,0 +1,29 @@
+// The chaos suite (issue 10): under steady load through the balancer, inject each fault, count what
+// the clients see, and hold each fault to the bound stated beside it (in test/chaos/faults/*).
+// Short by default (part of `npm test`); `npm run test:chaos` runs the long form (CHAOS_FULL=1).
+// Prints the table of faults × (requests, failures, recovery time) at the end.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { instanceHung, instanceKilled, instanceSlow } from './faults/instances.js';
+import { type ChaosRow, FULL, formatTable } from './harness.js';
+
+const FAULTS: [string, () => Promise<ChaosRow>][] = [
+  ['instance SIGKILL', instanceKilled],
+  ['instance hang (SIGSTOP)', instanceHung],
+  ['slow instance', instanceSlow],
+];
+
+describe(`chaos (${FULL ? 'full' : 'short'} form)`, () => {
+  const rows: ChaosRow[] = [];
+  after(() => {
+    console.log(`\nchaos table (${FULL ? 'full' : 'short'} form):\n${formatTable(rows)}\n`);
+  });
+
+  for (const [name, fault] of FAULTS) {
+    it(`${name} stays within its bounds`, async () => {
+      const row = await fault();
+      rows.push(row);
+      for (const c of row.checks) assert.ok(c.ok, `${row.fault}: ${c.what} (${c.detail})`);
+    });
+  }
+});
