@@ -14,3 +14,13 @@ export {
   type ReadMetrics,
 } from './group.js';
 export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';
+export { LeaderElector, type LeaderElectorOptions, type LeaderEvents } from './leader.js';
+export {
+  connectLease,
+  LeaseError,
+  type LeaseGrant,
+  type LeaseHolder,
+  type LeaseStore,
+  PostgresLease,
+  RedisLease,
+} from './lease/index.js';

@@ -1,0 +1,105 @@
+import { Redis } from 'ioredis';
+import { ACQUIRE, RELEASE, RENEW } from './scripts.js';
+import { LeaseError, type LeaseGrant, type LeaseHolder, type LeaseStore } from './types.js';
+
+/** RedisLeaseOptions configures a RedisLease. */
+export interface RedisLeaseOptions {
+  /** `redis://host:port/db`. */
+  url: string;
+  /** Key prefix: the lease is `<name>:leader`, the fencing counter `<name>:fencing-token`. @defaultValue 'scaleplane' */
+  name?: string;
+  /** A command that takes longer fails, so a hung connection cannot stretch a lease. @defaultValue 2000 (ms) */
+  commandTimeout?: number;
+}
+
+/**
+ * RedisLease is the leader lease in Redis: one key holding `<token>:<holder>` with a PX expiry,
+ * taken with SET NX PX and renewed or released by compare-and-set scripts; the fencing token comes
+ * from INCR on a counter that never expires.
+ */
+export class RedisLease implements LeaseStore {
+  readonly backend = 'redis';
+  readonly #redis: Redis;
+  readonly #key: string;
+  readonly #counter: string;
+  #closed = false;
+
+  constructor(options: RedisLeaseOptions) {
+    const name = options.name ?? 'scaleplane';
+    this.#key = `${name}:leader`;
+    this.#counter = `${name}:fencing-token`;
+    this.#redis = new Redis(options.url, {
+      lazyConnect: true,
+      // A lease call must answer now or fail: a queued renew that lands late would be a lie.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeout ?? 2000,
+      connectTimeout: options.commandTimeout ?? 2000,
+    });
+    // Connection errors surface as failed calls; ioredis keeps reconnecting meanwhile.
+    this.#redis.on('error', () => {});
+  }
+
+  /** connect opens the connection; rejects LEASE_UNAVAILABLE when Redis does not answer. */
+  async connect(): Promise<void> {
+    try {
+      await this.#redis.connect();
+    } catch (err) {
+      throw new LeaseError('LEASE_UNAVAILABLE', `lease: cannot reach Redis (${(err as Error).message})`, {
+        cause: err,
+      });
+    }
+  }
+
+  async acquire(holder: string, ttlMs: number): Promise<LeaseGrant | undefined> {
+    checkHolder(holder);
+    const [won, token, current] = (await this.#redis.eval(
+      ACQUIRE,
+      2,
+      this.#key,
+      this.#counter,
+      holder,
+      Math.ceil(ttlMs),
+    )) as [number, number, string];
+    return won === 1 ? { holder: current, token } : undefined;
+  }
+
+  async renew(grant: LeaseGrant, ttlMs: number): Promise<boolean> {
+    return (await this.#redis.eval(RENEW, 1, this.#key, value(grant), Math.ceil(ttlMs))) === 1;
+  }
+
+  async release(grant: LeaseGrant): Promise<void> {
+    await this.#redis.eval(RELEASE, 1, this.#key, value(grant));
+  }
+
+  async check(token: number): Promise<boolean> {
+    const current = await this.#redis.get(this.#key);
+    // An expired key is gone: expiry is the server's, not ours.
+    return current !== null && current.slice(0, current.indexOf(':')) === String(token);
+  }
+
+  async current(): Promise<LeaseHolder | undefined> {
+    const [[, current], [, pttl]] = (await this.#redis.multi().get(this.#key).pttl(this.#key).exec()) as [
+      [unknown, string | null],
+      [unknown, number],
+    ];
+    if (current === null || pttl < 0) return undefined;
+    const sep = current.indexOf(':');
+    return { token: Number(current.slice(0, sep)), holder: current.slice(sep + 1), expiresInMs: pttl };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+}
+
+function value(grant: LeaseGrant): string {
+  return `${grant.token}:${grant.holder}`;
+}
+
+/** checkHolder refuses empty holder ids, which would make every controller the same one. */
+export function checkHolder(holder: string): void {
+  if (holder.length === 0) throw new LeaseError('LEASE_INVALID', 'lease: holder id is empty');
+}
