@@ -249,7 +249,9 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '401': UNAUTHORIZED,
             '403': FORBIDDEN,
             '404': error('unknown group'),
-            '409': error('outside min_instances..max_instances; nothing changed'),
+            '409': error(
+              'outside min_instances..max_instances, or beyond limits.max_step / limits.max_instances_total; nothing changed',
+            ),
             '413': error('body over 64 KiB'),
           },
         },

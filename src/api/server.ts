@@ -3,7 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { type HostPort, parseSize } from '../config/index.js';
-import { type Controller, ControllerError, OutOfRangeError, UnknownGroupError } from '../controller/index.js';
+import {
+  type Controller,
+  ControllerError,
+  LimitExceededError,
+  OutOfRangeError,
+  UnknownGroupError,
+} from '../controller/index.js';
 import type { InstanceSize } from '../providers/index.js';
 import { type ApiToken, createAuthenticator, type Principal } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
@@ -274,7 +280,8 @@ function resizeTarget(cpu: unknown, memory: unknown, size: unknown): InstanceSiz
 function errorResponse(err: unknown): [number, { error: string; code?: string }, Record<string, string>?] {
   if (err instanceof HttpError) return [err.status, { error: err.message }, err.headers];
   if (err instanceof UnknownGroupError) return [404, { error: err.message, code: err.code }];
-  if (err instanceof OutOfRangeError) return [409, { error: err.message, code: err.code }];
+  if (err instanceof OutOfRangeError || err instanceof LimitExceededError)
+    return [409, { error: err.message, code: err.code }];
   if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];
   return [500, { error: 'internal error' }];
 }

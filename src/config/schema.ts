@@ -19,6 +19,7 @@ import type {
   GroupConfig,
   HealthCheckConfig,
   LeaseConfig,
+  LimitsConfig,
   LocalProviderConfig,
   MetricConfig,
   NginxDriverConfig,
@@ -409,6 +410,17 @@ export const alertsSchema = mapping({
   }),
 );
 
+/** limitsSchema is the top-level `limits` section: caps on what scaling may do, by hand or by policy. */
+export const limitsSchema = mapping({
+  max_instances_total: atLeastOne.optional(),
+  max_step: atLeastOne.optional(),
+}).transform(
+  (raw): LimitsConfig => ({
+    ...(raw.max_instances_total === undefined ? {} : { maxInstancesTotal: raw.max_instances_total }),
+    ...(raw.max_step === undefined ? {} : { maxStep: raw.max_step }),
+  }),
+);
+
 /** controllerSchema is the `controller` section. */
 export const controllerSchema = mapping({
   interval: duration('positive').prefault('15s'),
@@ -654,6 +666,7 @@ export interface ConfigDraft {
   controller: ControllerConfig;
   groups: Record<string, GroupDraft>;
   alerts?: AlertsConfig;
+  limits?: LimitsConfig;
 }
 
 interface InstanceCounts {
@@ -870,6 +883,7 @@ const sections = {
   balancer: balancerSchema.prefault({}),
   controller: controllerSchema.prefault({}),
   alerts: alertsSchema.optional(),
+  limits: limitsSchema.optional(),
 };
 
 const groupsSchema = z
@@ -896,6 +910,14 @@ export const fullFormSchema = mapping(
   Object.fromEntries(SHORT_FORM_KEYS.map((key) => [key, SHORT_FORM_ONLY])),
 )
   .superRefine((raw, ctx) => {
+    const total = raw.limits?.maxInstancesTotal;
+    const initial = Object.values(raw.groups).reduce((sum, group) => sum + group.initialInstances, 0);
+    if (total !== undefined && initial > total)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['limits', 'max_instances_total'],
+        message: `the groups start with ${initial} instances (initial_instances, else min_instances); raise it or lower them`,
+      });
     raw.routes.forEach((route, index) => {
       if (!Object.hasOwn(raw.groups, route.group)) {
         ctx.addIssue({
@@ -914,6 +936,7 @@ export const fullFormSchema = mapping(
       controller: raw.controller,
       groups: raw.groups,
       ...(raw.alerts === undefined ? {} : { alerts: raw.alerts }),
+      ...(raw.limits === undefined ? {} : { limits: raw.limits }),
     }),
   );
 
@@ -970,6 +993,7 @@ export const shortFormSchema = mapping(
     controller: raw.controller,
     groups: { [SHORT_FORM_GROUP]: group },
     ...(raw.alerts === undefined ? {} : { alerts: raw.alerts }),
+    ...(raw.limits === undefined ? {} : { limits: raw.limits }),
   };
 });
 
@@ -1043,6 +1067,7 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
     controller: draft.controller,
     groups,
     ...(draft.alerts === undefined ? {} : { alerts: draft.alerts }),
+    ...(draft.limits === undefined ? {} : { limits: draft.limits }),
     ...(options.source === undefined ? {} : { source: options.source }),
   };
 }

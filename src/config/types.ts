@@ -420,6 +420,17 @@ export interface StateConfig {
   name: string;
 }
 
+/**
+ * LimitsConfig caps what scaling may do. A manual scale beyond a cap is refused (409, nothing
+ * changed); the autoscaler is clamped to the total and journals `TotalInstancesLimit`.
+ */
+export interface LimitsConfig {
+  /** Largest sum of desired instances over every group. Absent: no cap beyond each group's max. */
+  maxInstancesTotal?: number;
+  /** Largest change of one group's desired count in one API call. Absent: no cap. */
+  maxStep?: number;
+}
+
 /** Config is a whole, validated Scaleplane configuration. */
 export interface Config {
   api: ApiConfig;
@@ -430,6 +441,8 @@ export interface Config {
   groups: Record<string, GroupConfig>;
   /** Where alerts go; absent: alerts are only logged. */
   alerts?: AlertsConfig;
+  /** Caps on scaling across groups; absent: only each group's min/max. */
+  limits?: LimitsConfig;
   /** Absolute path of the file this came from, if any. */
   source?: string;
 }

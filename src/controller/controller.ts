@@ -1,7 +1,7 @@
 import type { Config } from '../config/index.js';
 import type { InstanceSize } from '../providers/index.js';
-import { UnknownGroupError } from './errors.js';
-import type { GroupController, Logger, ManualAction } from './group.js';
+import { LimitExceededError, UnknownGroupError } from './errors.js';
+import { type GroupController, type Logger, type ManualAction, manualTarget } from './group.js';
 import type { DecisionJournal, JournalEntry, JournalQuery } from './journal.js';
 
 /** BackendView is what the balancer knows of one instance. */
@@ -77,9 +77,12 @@ export class Controller {
   /** tick evaluates every autoscaled group once. Exposed so tests can drive the loop. */
   tick(): JournalEntry[] {
     const entries: JournalEntry[] = [];
+    const total = this.#options.config.limits?.maxInstancesTotal;
     for (const group of this.#groups.values()) {
       try {
-        const entry = group.evaluate(this.#now());
+        // Earlier groups' decisions of this tick count: they are applied (desired) already.
+        const cap = total === undefined ? undefined : total - this.#desiredTotal() + group.desired();
+        const entry = group.evaluate(this.#now(), cap);
         if (entry) entries.push(entry);
       } catch (err) {
         this.#options.logger.error({ err, group: group.name }, 'control loop failed for group');
@@ -107,7 +110,37 @@ export class Controller {
     instances: number,
     by?: string,
   ): { previous: number; desired: number } {
-    return this.group(name).scale(action, instances, this.#now(), by);
+    const group = this.group(name);
+    this.#checkLimits(group, manualTarget(action, group.desired(), instances));
+    return group.scale(action, instances, this.#now(), by);
+  }
+
+  /** checkLimits refuses a manual change that breaks `limits` (LimitExceededError, nothing changed). */
+  #checkLimits(group: GroupController, desired: number): void {
+    const limits = this.#options.config.limits;
+    const previous = group.desired();
+    const step = Math.abs(desired - previous);
+    if (limits?.maxStep !== undefined && step > limits.maxStep) {
+      throw new LimitExceededError(
+        'max_step',
+        `group "${group.name}": ${previous} → ${desired} changes ${step} instances at once; at most ${limits.maxStep} per call`,
+      );
+    }
+    const total = limits?.maxInstancesTotal;
+    const after = this.#desiredTotal() - previous + desired;
+    if (total !== undefined && desired > previous && after > total) {
+      throw new LimitExceededError(
+        'max_instances_total',
+        `group "${group.name}": ${previous} → ${desired} would make ${after} instances over all groups; at most ${total}`,
+      );
+    }
+  }
+
+  /** desiredTotal sums the desired counts of every group. */
+  #desiredTotal(): number {
+    let sum = 0;
+    for (const group of this.#groups.values()) sum += group.desired();
+    return sum;
   }
 
   /** resize starts a rolling resize of one group; see GroupController.resize. */

@@ -26,3 +26,16 @@ export class OutOfRangeError extends ControllerError {
     this.name = 'OutOfRangeError';
   }
 }
+
+/** LimitKind names the `limits` cap a request would break. */
+export type LimitKind = 'max_step' | 'max_instances_total';
+
+/** LimitExceededError: a manual scale would break a `limits` cap; nothing was changed. */
+export class LimitExceededError extends ControllerError {
+  readonly limit: LimitKind;
+  constructor(limit: LimitKind, message: string) {
+    super('SCALEPLANE_LIMIT_EXCEEDED', `${message} (limits.${limit}); nothing changed`);
+    this.name = 'LimitExceededError';
+    this.limit = limit;
+  }
+}

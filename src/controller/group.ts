@@ -115,7 +115,11 @@ export class GroupController {
    * evaluate runs one policy decision and applies it. Returns the journal entry when the desired
    * count changed (or a limit started to bite), undefined otherwise.
    */
-  evaluate(now: number): JournalEntry | undefined {
+  evaluate(
+    now: number,
+    /** Most this group may grow to under `limits.max_instances_total`; the policy is clamped to it. */
+    cap = Number.POSITIVE_INFINITY,
+  ): JournalEntry | undefined {
     // `mode: hpa`: the engine runs the loop, Scaleplane only watches.
     if ((this.provider as { autoscaled?: boolean }).autoscaled) return undefined;
     const policy = this.#policy;
@@ -130,8 +134,9 @@ export class GroupController {
     for (const r of readings) {
       if (r.error !== undefined) this.#logger.warn({ metric: r.name, err: r.error }, 'metric source failed');
     }
-    const decision = decide({ current, ready, metrics: readings }, policy, this.#policyState, now);
-    this.#policyState = decision.nextState;
+    const decided = decide({ current, ready, metrics: readings }, policy, this.#policyState, now);
+    this.#policyState = decided.nextState;
+    const decision = capToTotal(decided, current, cap);
     this.#lastDecision = decision;
     const stage = (name: string) => decision.stages.find((s) => s.stage === name)?.desired;
     // HPA's names: the largest metric proposal, then what the stabilization windows made of it.
@@ -158,7 +163,9 @@ export class GroupController {
     };
     if (decision.desired === current) {
       // Say once when a limit holds the group back (e.g. wanted 8, capped at max 5).
-      const blocked = decision.reasons.includes('TooManyReplicas') && prenormalized > current;
+      const blocked =
+        (decision.reasons.includes('TooManyReplicas') && prenormalized > current) ||
+        decision.reasons.includes('TotalInstancesLimit');
       const key = blocked ? decision.reasons.join(',') : '';
       if (key && key !== this.#lastNoticeKey) {
         this.#lastNoticeKey = key;
@@ -208,8 +215,7 @@ export class GroupController {
     by = 'api',
   ): { previous: number; desired: number } {
     const previous = this.provider.desired();
-    const desired =
-      action === 'set' ? instances : action === 'scale-out' ? previous + instances : previous - instances;
+    const desired = manualTarget(action, previous, instances);
     if (desired < this.config.minInstances || desired > this.config.maxInstances) {
       throw new OutOfRangeError(this.name, desired, this.config.minInstances, this.config.maxInstances);
     }
@@ -282,6 +288,27 @@ export class GroupController {
       this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
     }
   }
+}
+
+/** manualTarget is the desired count a manual action asks for, before any bound is checked. */
+export function manualTarget(action: ManualAction, previous: number, instances: number): number {
+  return action === 'set' ? instances : action === 'scale-out' ? previous + instances : previous - instances;
+}
+
+/**
+ * capToTotal clamps a scale-out to `cap` (what `limits.max_instances_total` leaves this group),
+ * adding the reason `TotalInstancesLimit`. It never scales in to meet the cap: a group already above
+ * it (after a lower limit was loaded) only stops growing.
+ */
+export function capToTotal(decision: ScalingDecision, current: number, cap: number): ScalingDecision {
+  if (decision.desired <= current || decision.desired <= cap) return decision;
+  const capped = Math.max(current, cap);
+  return {
+    ...decision,
+    desired: capped,
+    reasons: [...decision.reasons, 'TotalInstancesLimit'],
+    message: `${decision.message}; held at ${capped} by limits.max_instances_total`,
+  };
 }
 
 /** liveSettings maps a group's resolved `scaling` config onto the policy's live settings. */

@@ -5,12 +5,19 @@ export {
   type GroupStatus,
   type InstanceStatus,
 } from './controller.js';
-export { ControllerError, OutOfRangeError, UnknownGroupError } from './errors.js';
+export {
+  ControllerError,
+  LimitExceededError,
+  type LimitKind,
+  OutOfRangeError,
+  UnknownGroupError,
+} from './errors.js';
 export {
   GroupController,
   type GroupControllerOptions,
   type Logger,
   type ManualAction,
+  manualTarget,
   type ReadMetrics,
 } from './group.js';
 export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';

@@ -34,7 +34,9 @@ export type StageReason =
   | 'ZeroCooldown'
   | 'TooFewReplicas'
   | 'TooManyReplicas'
-  | 'DesiredWithinRange';
+  | 'DesiredWithinRange'
+  /** The live controller held a scale-out at `limits.max_instances_total` (across groups). */
+  | 'TotalInstancesLimit';
 
 /**
  * MetricKind says how HPA turns a reading into a count:

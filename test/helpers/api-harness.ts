@@ -1,5 +1,5 @@
 import { ApiServer, type ApiServerOptions } from '../../src/api/index.js';
-import type { Config } from '../../src/config/types.js';
+import type { Config, LimitsConfig } from '../../src/config/types.js';
 import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
 import { groupConfig } from './group-config.js';
@@ -38,12 +38,13 @@ export interface ApiHarness {
  * READ_TOKEN is read-only.
  */
 export async function startApi(
-  options: { resizable?: boolean; server?: Partial<ApiServerOptions> } = {},
+  options: { resizable?: boolean; limits?: LimitsConfig; server?: Partial<ApiServerOptions> } = {},
 ): Promise<ApiHarness> {
   const group = groupConfig();
   const config = {
     controller: { interval: 60_000, journalSize: 100 },
     groups: { web: group },
+    ...(options.limits !== undefined && { limits: options.limits }),
   } as unknown as Config;
   const provider = new MemoryProvider('web');
   // A provider that can resize: it records the size and is done at once.
