@@ -11,7 +11,7 @@ import {
 } from './api/index.js';
 import { Balancer, NginxDriver } from './balancer/index.js';
 import type { Config, HostPort } from './config/index.js';
-import { Controller, DecisionJournal, GroupController } from './controller/index.js';
+import { Controller, DecisionJournal, GroupController, InstanceHealthWatch } from './controller/index.js';
 import type { Logger } from './log/index.js';
 import {
   createMetricSource,
@@ -66,6 +66,7 @@ export class Scaleplane {
   readonly #api: ApiServer;
   readonly #logger: Logger;
   readonly #cpuTimer: NodeJS.Timeout;
+  readonly #healthWatch: InstanceHealthWatch;
   /** Polled non-CPU metric sources (balancer, Prometheus, queues), closed with the app. */
   readonly #sources: PolledMetric[] = [];
   #closing: Promise<void> | undefined;
@@ -167,7 +168,24 @@ export class Scaleplane {
       logger: logger.child({ component: 'controller' }),
       backends: (name) => (config.groups[name]?.role === 'worker' ? [] : this.balancer.stats(name).backends),
     });
+    // Health transitions, ejections and recoveries go to the journal; failing instances get replaced.
+    this.#healthWatch = new InstanceHealthWatch({
+      journal,
+      provider: (name) => (config.groups[name]?.role === 'service' ? this.providers.get(name) : undefined),
+      backends: (name) => this.balancer.stats(name).backends,
+      replaceAfter: config.balancer.health.replaceAfter ?? 30_000,
+      panicThreshold: config.balancer.outlier.panicThreshold,
+      interval: Math.min(config.balancer.health.interval, 1000),
+      logger: logger.child({ component: 'health' }),
+    });
+    this.balancer.on('health', (event) => this.#healthWatch.onHealth(event));
+    this.balancer.on('ejection', (event) => this.#healthWatch.onEjection(event));
+    this.balancer.on('recovery', (event) => this.#healthWatch.onRecovery(event));
     journal.on('entry', (entry) => {
+      if (entry.source === 'health') {
+        logger.info({ group: entry.group, reasons: entry.reasons, ...entry.inputs }, entry.message);
+        return;
+      }
       const level = entry.source === 'startup' ? 'debug' : 'info';
       logger[level](
         {
@@ -232,6 +250,7 @@ export class Scaleplane {
       );
     }
     await this.controller.start();
+    this.#healthWatch.start();
     for (const [name, provider] of this.providers) {
       logger.info(
         { group: name, ready: provider.instances().filter((i) => i.state === 'ready').length },
@@ -286,6 +305,7 @@ export class Scaleplane {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#cpuTimer);
+      this.#healthWatch.close();
       this.controller.close();
       await Promise.all(this.#sources.map((s) => s.close()));
       await this.#api.close();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
@@ -110,11 +110,25 @@ const NO_ROUTE = Buffer.from(JSON.stringify({ error: 'no route for this host and
 interface OutlierMetrics {
   ejections: Counter<'group' | 'reason'>;
   recoveries: Counter<'group'>;
+  /** 1 while an instance passes its active health check, 0 while it fails it. */
+  healthy: Gauge<'group' | 'instance'>;
+  /** 1 while an instance is ejected (by any data-path worker), else 0. */
+  ejected: Gauge<'group' | 'instance'>;
 }
 
 // The metrics module owns the common series; these are the balancer's own, registered once per registry.
 function outlierMetrics(metrics: ScaleplaneMetrics): OutlierMetrics {
   const registry = metrics.registry;
+  const gauge = (name: string, help: string, aggregator: 'min' | 'max') =>
+    (registry.getSingleMetric(name) as Gauge<'group' | 'instance'> | undefined) ??
+    new Gauge({
+      name,
+      help,
+      labelNames: ['group', 'instance'] as const,
+      registers: [registry],
+      // Across data-path workers: ejected by any of them; healthy as the controller process sees it.
+      aggregator,
+    });
   const ejections =
     (registry.getSingleMetric('scaleplane_outlier_ejections_total') as
       | Counter<'group' | 'reason'>
@@ -133,7 +147,20 @@ function outlierMetrics(metrics: ScaleplaneMetrics): OutlierMetrics {
       labelNames: ['group'] as const,
       registers: [registry],
     });
-  return { ejections, recoveries };
+  return {
+    ejections,
+    recoveries,
+    healthy: gauge(
+      'scaleplane_backend_healthy',
+      'Whether an instance passes its active health check (1) or fails it (0).',
+      'min',
+    ),
+    ejected: gauge(
+      'scaleplane_backend_ejected',
+      'Whether an instance is ejected by passive outlier detection (1) or not (0).',
+      'max',
+    ),
+  };
 }
 
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
@@ -259,11 +286,18 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         if (entry.checker) entry.checker.path = options.healthPath;
       }
     }
+    const { healthy, ejected } = this.#outlierMetrics;
     for (const member of change.removed) {
       entry.checker?.remove(member.id);
       this.#proxy.retire(member);
+      healthy.remove({ group, instance: member.id });
+      ejected.remove({ group, instance: member.id });
     }
-    for (const member of change.added) entry.checker?.add(member);
+    for (const member of change.added) {
+      entry.checker?.add(member);
+      if (this.#activeHealth) healthy.set({ group, instance: member.id }, 1);
+      ejected.set({ group, instance: member.id }, 0);
+    }
     this.#workers?.broadcast({ t: 'set', group, instances, healthPath: entry.healthPath });
   }
 
@@ -282,7 +316,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     this.#groups.delete(group);
     entry.checker?.close();
     this.#workers?.broadcast({ t: 'remove', group });
-    for (const member of entry.route.pool.clear().removed) this.#proxy.retire(member);
+    for (const member of entry.route.pool.clear().removed) {
+      this.#proxy.retire(member);
+      this.#outlierMetrics.healthy.remove({ group, instance: member.id });
+      this.#outlierMetrics.ejected.remove({ group, instance: member.id });
+    }
     this.#bindRoutes();
     return true;
   }
@@ -454,6 +492,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     member.ejectionTimer = setTimeout(() => this.#recover(route, member), decision.duration);
     member.ejectionTimer.unref();
     this.#outlierMetrics.ejections.inc({ group: route.name, reason: trip });
+    this.#outlierMetrics.ejected.set({ group: route.name, instance: member.id }, 1);
     this.#logger.warn({ ...fields, ms: decision.duration, ejections: decision.ejections }, 'backend ejected');
     const { id, address } = member;
     this.emit('ejection', {
@@ -472,6 +511,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (member.removed || !member.ejected) return;
     route.pool.setEjected(member, false);
     this.#outlierMetrics.recoveries.inc({ group: route.name });
+    this.#outlierMetrics.ejected.set({ group: route.name, instance: member.id }, 0);
     this.#logger.info({ group: route.name, backend: member.id }, 'backend back from ejection');
     this.emit('recovery', { group: route.name, id: member.id, address: member.address });
   }
@@ -497,6 +537,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     const entry = this.#groups.get(transition.group);
     if (entry === undefined) return;
     entry.route.pool.setHealthy(transition.id, transition.healthy);
+    this.#outlierMetrics.healthy.set(
+      { group: transition.group, instance: transition.id },
+      transition.healthy ? 1 : 0,
+    );
     const fields = { group: transition.group, backend: transition.id, detail: transition.detail };
     if (transition.healthy) this.#logger.info(fields, 'backend healthy');
     else this.#logger.warn(fields, 'backend unhealthy');

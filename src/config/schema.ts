@@ -153,6 +153,7 @@ const healthSchema = mapping({
   timeout: duration('positive').prefault('1s'),
   unhealthy_threshold: atLeastOne.default(2),
   healthy_threshold: atLeastOne.default(1),
+  replace_after: duration('nonnegative').prefault('30s'),
 }).transform(
   (raw): HealthCheckConfig => ({
     path: raw.path,
@@ -160,6 +161,7 @@ const healthSchema = mapping({
     timeout: raw.timeout,
     unhealthyThreshold: raw.unhealthy_threshold,
     healthyThreshold: raw.healthy_threshold,
+    replaceAfter: raw.replace_after,
   }),
 );
 

@@ -25,6 +25,11 @@ export interface HealthCheckConfig {
   unhealthyThreshold: number;
   /** Consecutive successes that bring it back. @defaultValue 1 */
   healthyThreshold: number;
+  /**
+   * An instance failing its checks this long is replaced by its provider (new one ready first);
+   * 0 = never. Not while the group is in panic. @defaultValue 30000 (ms)
+   */
+  replaceAfter?: number;
 }
 
 /** BalancerConfig configures the built-in HTTP load balancer. */

@@ -20,6 +20,14 @@ export {
   manualTarget,
   type ReadMetrics,
 } from './group.js';
+export {
+  type BackendHealthView,
+  type EjectionEvent,
+  type HealthEvent,
+  InstanceHealthWatch,
+  type InstanceHealthWatchOptions,
+  type RecoveryEvent,
+} from './instance-health.js';
 export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';
 export { LeaderElector, type LeaderElectorOptions, type LeaderEvents } from './leader.js';
 export {
@@ -31,3 +39,9 @@ export {
   PostgresLease,
   RedisLease,
 } from './lease/index.js';
+export {
+  type ReplacementDecision,
+  type ReplacementInput,
+  type ReplacementReason,
+  replacementDecision,
+} from './replacement.js';

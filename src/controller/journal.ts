@@ -1,7 +1,11 @@
 import { EventEmitter } from 'node:events';
 
-/** JournalSource says who caused a scaling decision. */
-export type JournalSource = 'policy' | 'api' | 'startup';
+/**
+ * JournalSource says who caused a decision: the policy, the API, startup, or `health` (what the
+ * balancer learned of an instance: health transitions, ejections, recoveries, replacements; the
+ * count is unchanged in those, `before` = `after`).
+ */
+export type JournalSource = 'policy' | 'api' | 'startup' | 'health';
 
 /** JournalEntry is one scaling decision: when, which group, from what inputs, before, after and why. */
 export interface JournalEntry {

@@ -22,7 +22,11 @@ export type ProviderErrorCode =
   /** The change would leave fewer instances in service than allowed. */
   | 'CAPACITY'
   /** Adopting instances recorded by an earlier controller failed. */
-  | 'ADOPT_FAILED';
+  | 'ADOPT_FAILED'
+  /** Another resize or replacement is in progress; try again later. */
+  | 'BUSY'
+  /** No such instance (or not one in service). */
+  | 'NOT_FOUND';
 
 /** ProviderError is the base of every error the providers module throws or emits. */
 export class ProviderError extends Error {

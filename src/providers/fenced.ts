@@ -81,6 +81,14 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.resize(size);
   }
 
+  /** replace checks the fencing token, then replaces the instance. */
+  async replace(id: string): Promise<void> {
+    if (!this.#inner.replace)
+      throw new ProviderError('UNSUPPORTED', `the ${this.kind} provider cannot replace an instance`);
+    await this.#fence('replace');
+    return this.#inner.replace(id);
+  }
+
   /** close passes through (closing is always allowed: it only stops what this process runs). */
   close(): Promise<void> {
     return this.#inner.close();

@@ -73,6 +73,13 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    * started later get `size` too. Absent: the provider cannot resize.
    */
   resize?(size: InstanceSize): Promise<void>;
+  /**
+   * replace swaps one instance for a fresh one without lowering the number in service: a new
+   * instance is started and ready before the old one is drained and stopped. Resolves once the old
+   * one is gone; rejects (ProviderError) when the instance is unknown, another replacement or a
+   * resize is in progress, or the new one does not become ready. Absent: the provider cannot replace.
+   */
+  replace?(id: string): Promise<void>;
   /** size is the size new instances get, if one was set. */
   size?(): InstanceSize | undefined;
   /** Every instance that is not yet stopped, oldest first. */

@@ -91,7 +91,14 @@ const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
   balancer: {
     listen: { host: '127.0.0.1', port: 8080 },
     algorithm: 'ewma',
-    health: { path: '/healthz', interval: 1000, timeout: 1000, unhealthyThreshold: 2, healthyThreshold: 1 },
+    health: {
+      path: '/healthz',
+      interval: 1000,
+      timeout: 1000,
+      unhealthyThreshold: 2,
+      healthyThreshold: 1,
+      replaceAfter: 30_000,
+    },
     requestTimeout: 60_000,
     drainTimeout: 30_000,
     hashKey: 'ip',

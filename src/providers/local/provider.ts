@@ -138,6 +138,8 @@ class Slot {
   stopRequested = false;
   /** Resize generation it was started in; older ones are replaced first by a rolling resize. */
   generation = 0;
+  /** Chosen by `replace`: the first to go once its replacement is ready. */
+  condemned = false;
   size: InstanceSize | undefined;
   cgroupDirs: string[] = [];
   /** Started by an earlier controller: no ChildProcess, exit found by polling /proc. */
@@ -341,6 +343,48 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
   }
 
+  /**
+   * replace starts one extra instance, waits until it is ready, then drains and stops `id`, so the
+   * number in service never drops. Used for an instance that keeps failing its health checks. Rejects
+   * BUSY while a resize or another replacement runs, NOT_FOUND for an instance that is not serving.
+   */
+  async replace(id: string): Promise<void> {
+    if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
+    if (this.#surge > 0) {
+      throw new ProviderError('BUSY', `${this.#group}: a resize or replacement is already in progress`);
+    }
+    const victim = this.#slots.find((s) => s.id === id && !s.stopRequested && s.state === 'ready');
+    if (victim === undefined) throw new ProviderError('NOT_FOUND', `${this.#group}: no ready instance ${id}`);
+    const before = new Set(this.#slots.map((s) => s.id));
+    this.#logger.info({ group: this.#group, instance: id }, `replacing ${id}: starting its successor first`);
+    victim.condemned = true;
+    this.#surge = 1;
+    try {
+      this.#reconcile();
+      await this.#waitUntil(
+        () =>
+          this.#slots.some((s) => !before.has(s.id) && s.state === 'ready') ||
+          victim.stopRequested ||
+          this.#surge !== 1,
+        this.#config.startTimeout * 3,
+        `the successor of ${id} did not become ready`,
+      );
+    } catch (err) {
+      victim.condemned = false;
+      this.#surge = 0;
+      this.#reconcile();
+      throw err;
+    }
+    // The surge ends: reconcile picks the condemned instance as the one to stop.
+    this.#surge = 0;
+    this.#reconcile();
+    await this.#waitUntil(
+      () => !this.#slots.includes(victim),
+      this.#config.stopTimeout + 60_000,
+      `${id} did not stop`,
+    );
+  }
+
   #waitUntil(predicate: () => boolean, ms: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -459,6 +503,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       // Starting instances serve nobody yet, outdated ones (older than the last resize) go next,
       // and otherwise the newest ready ones have the least warm state.
       const victim =
+        active.find((s) => s.condemned) ??
         active.findLast((s) => s.state === 'starting') ??
         active.find((s) => s.generation < this.#generation) ??
         active.at(-1)!;

@@ -1,0 +1,235 @@
+import type { Provider } from '../providers/index.js';
+import type { Logger } from './group.js';
+import type { DecisionJournal } from './journal.js';
+import { type ReplacementReason, replacementDecision } from './replacement.js';
+
+/** HealthEvent is a balancer `health` transition, as the watch needs it. */
+export interface HealthEvent {
+  readonly group: string;
+  readonly id: string;
+  readonly address: string;
+  readonly healthy: boolean;
+  readonly detail: string;
+}
+
+/** EjectionEvent is a balancer `ejection`, as the watch needs it. */
+export interface EjectionEvent {
+  readonly group: string;
+  readonly id: string;
+  readonly address: string;
+  readonly reason: string;
+  readonly duration: number;
+  readonly ejections: number;
+}
+
+/** RecoveryEvent is a balancer `recovery`, as the watch needs it. */
+export interface RecoveryEvent {
+  readonly group: string;
+  readonly id: string;
+  readonly address: string;
+}
+
+/** BackendHealthView is one backend as the balancer sees it. */
+export interface BackendHealthView {
+  readonly id: string;
+  readonly healthy: boolean;
+  readonly ejected: boolean;
+  readonly draining: boolean;
+}
+
+/** InstanceHealthWatchOptions wires an InstanceHealthWatch. */
+export interface InstanceHealthWatchOptions {
+  journal: DecisionJournal;
+  /** The provider of a group, or undefined for a group the watch must leave alone. */
+  provider: (group: string) => Provider | undefined;
+  /** The balancer's view of a group's backends. */
+  backends: (group: string) => readonly BackendHealthView[];
+  /** How long an instance may fail its health checks before it is replaced, ms; 0 = never. */
+  replaceAfter: number;
+  /** `balancer.outlier.panic_threshold`, percent. */
+  panicThreshold: number;
+  /** How often replacement is considered, ms. @defaultValue 1000 */
+  interval?: number;
+  logger: Logger;
+  /** Wall clock, ms. @defaultValue Date.now */
+  now?: () => number;
+}
+
+/**
+ * InstanceHealthWatch journals what the balancer learns about instances (active health transitions,
+ * outlier ejections and recoveries) and replaces, through the provider, an instance that fails its
+ * health checks for longer than `replaceAfter` — new one ready first, then the bad one drained and
+ * stopped — as `replacementDecision` allows. Its timer does not keep a process up.
+ */
+export class InstanceHealthWatch {
+  readonly #options: InstanceHealthWatchOptions;
+  readonly #now: () => number;
+  /** group → instance id → when it went unhealthy. */
+  readonly #unhealthy = new Map<string, Map<string, number>>();
+  readonly #replacing = new Set<string>();
+  /** The last hold journaled per group, so a held replacement is said once, not every tick. */
+  readonly #held = new Map<string, ReplacementReason>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: InstanceHealthWatchOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** start considers replacements every `interval`. Safe to call twice. */
+  start(): void {
+    this.#timer ??= setInterval(() => this.tick(), this.#options.interval ?? 1000);
+    this.#timer.unref();
+  }
+
+  /** close stops the timer; replacements already running finish. Safe to call twice. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** onHealth journals an active health transition and starts or stops its replacement clock. */
+  onHealth(event: HealthEvent): void {
+    const now = this.#now();
+    let failing = this.#unhealthy.get(event.group);
+    if (event.healthy) failing?.delete(event.id);
+    else {
+      if (failing === undefined) {
+        failing = new Map();
+        this.#unhealthy.set(event.group, failing);
+      }
+      if (!failing.has(event.id)) failing.set(event.id, now);
+    }
+    const replaceAfter = this.#options.replaceAfter;
+    this.#append(
+      event.group,
+      event.healthy ? 'InstanceHealthy' : 'InstanceUnhealthy',
+      event.healthy
+        ? `${event.id} (${event.address}) passes its health check again: back in rotation`
+        : `${event.id} (${event.address}) failed its health check (${event.detail}): out of rotation` +
+            (replaceAfter > 0 ? `, replaced if it still fails in ${replaceAfter / 1000}s` : ''),
+      { instance: event.id, address: event.address, detail: event.detail },
+      now,
+    );
+  }
+
+  /** onEjection journals an outlier ejection. */
+  onEjection(event: EjectionEvent): void {
+    this.#append(
+      event.group,
+      'OutlierEjected',
+      `${event.id} (${event.address}) ejected for ${event.duration / 1000}s after ${event.reason} (ejection ${event.ejections})`,
+      {
+        instance: event.id,
+        address: event.address,
+        trip: event.reason,
+        durationMs: event.duration,
+        ejections: event.ejections,
+      },
+      this.#now(),
+    );
+  }
+
+  /** onRecovery journals an ejected instance's return. */
+  onRecovery(event: RecoveryEvent): void {
+    this.#append(
+      event.group,
+      'OutlierRecovered',
+      `${event.id} (${event.address}) back in rotation after its ejection`,
+      { instance: event.id, address: event.address },
+      this.#now(),
+    );
+  }
+
+  /** tick replaces what is due for replacement. Exposed so tests can drive it. */
+  tick(): void {
+    const now = this.#now();
+    for (const [group, failing] of this.#unhealthy) {
+      const provider = this.#options.provider(group);
+      if (provider === undefined) continue;
+      const serving = new Set(
+        provider
+          .instances()
+          .filter((i) => i.state === 'ready')
+          .map((i) => i.id),
+      );
+      for (const id of failing.keys()) if (!serving.has(id)) failing.delete(id);
+      if (failing.size === 0) {
+        this.#held.delete(group);
+        continue;
+      }
+      const backends = this.#options.backends(group).filter((b) => !b.draining);
+      const usable = backends.filter((b) => b.healthy && !b.ejected).length;
+      // The instance failing longest goes first.
+      const [id, since] = [...failing].sort((a, b) => a[1] - b[1])[0]!;
+      const decision = replacementDecision({
+        unhealthySince: since,
+        now,
+        replaceAfter: this.#options.replaceAfter,
+        total: backends.length,
+        usable,
+        panicThreshold: this.#options.panicThreshold,
+        replacing: this.#replacing.has(group),
+        canReplace: provider.replace !== undefined,
+      });
+      if (decision.replace) this.#replace(group, provider, id, now - since, now);
+      else if (decision.reason === 'HeldPanic' || decision.reason === 'ReplaceUnsupported')
+        this.#hold(group, decision.reason, { instance: id, usable, total: backends.length }, now);
+      else if (decision.reason !== 'ReplacementInProgress') this.#held.delete(group);
+    }
+  }
+
+  #replace(group: string, provider: Provider, id: string, failingMs: number, now: number): void {
+    this.#held.delete(group);
+    this.#replacing.add(group);
+    this.#append(
+      group,
+      'ReplaceUnhealthy',
+      `${id} failed its health checks for ${Math.round(failingMs / 1000)}s: replacing it (a new instance first, then ${id} drained and stopped)`,
+      { instance: id, failingMs },
+      now,
+    );
+    provider.replace!(id)
+      .then(
+        () => this.#append(group, 'Replaced', `${id} replaced`, { instance: id }, this.#now()),
+        (err: Error & { code?: string }) => {
+          this.#options.logger.error({ err, group, instance: id }, `replacing ${id} failed`);
+          this.#append(
+            group,
+            'ReplaceFailed',
+            `replacing ${id} failed: ${err.message}`,
+            { instance: id, code: err.code ?? null },
+            this.#now(),
+          );
+        },
+      )
+      .finally(() => {
+        this.#replacing.delete(group);
+        this.#unhealthy.get(group)?.delete(id);
+      });
+  }
+
+  #hold(group: string, reason: ReplacementReason, inputs: Record<string, unknown>, now: number): void {
+    if (this.#held.get(group) === reason) return;
+    this.#held.set(group, reason);
+    const message =
+      reason === 'HeldPanic'
+        ? `${inputs.instance} fails its health checks but only ${inputs.usable} of ${inputs.total} instances are usable: not replacing (most likely a shared dependency is down, not the instance)`
+        : `${inputs.instance} fails its health checks, but the provider cannot replace an instance`;
+    this.#append(group, reason, message, inputs, now);
+  }
+
+  #append(
+    group: string,
+    reason: string,
+    message: string,
+    inputs: Record<string, unknown>,
+    now: number,
+  ): void {
+    const desired = this.#options.provider(group)?.desired() ?? 0;
+    this.#options.journal.append(
+      { group, source: 'health', before: desired, after: desired, reasons: [reason], message, inputs },
+      now,
+    );
+  }
+}

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  DecisionJournal,
+  InstanceHealthWatch,
+  type ReplacementInput,
+  type ReplacementReason,
+  replacementDecision,
+} from '../../src/controller/index.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
+
+const silent = { info() {}, warn() {}, error() {} };
+
+const base: ReplacementInput = {
+  unhealthySince: 0,
+  now: 30_000,
+  replaceAfter: 30_000,
+  total: 3,
+  usable: 2,
+  panicThreshold: 50,
+  replacing: false,
+  canReplace: true,
+};
+
+describe('replacementDecision', () => {
+  const cases: [string, Partial<ReplacementInput>, ReplacementReason][] = [
+    ['healthy instance', { unhealthySince: undefined }, 'Healthy'],
+    ['replacement off', { replaceAfter: 0 }, 'ReplaceDisabled'],
+    ['1 ms before the grace ends', { now: 29_999 }, 'WithinGrace'],
+    ['exactly at the grace', {}, 'ReplaceUnhealthy'],
+    ['no usable instance left', { usable: 0 }, 'HeldPanic'],
+    ['below the panic threshold', { total: 5, usable: 2 }, 'HeldPanic'],
+    ['exactly at the panic threshold', { total: 4, usable: 2 }, 'ReplaceUnhealthy'],
+    ['another replacement running', { replacing: true }, 'ReplacementInProgress'],
+    ['provider cannot replace', { canReplace: false }, 'ReplaceUnsupported'],
+  ];
+  for (const [name, change, reason] of cases) {
+    it(`${name} → ${reason}`, () => {
+      const decision = replacementDecision({ ...base, ...change });
+      assert.equal(decision.reason, reason);
+      assert.equal(decision.replace, reason === 'ReplaceUnhealthy');
+    });
+  }
+});
+
+/** A MemoryProvider that can replace: it records the ids and swaps the instance for a new one. */
+class ReplacingProvider extends MemoryProvider {
+  readonly replaced: string[] = [];
+  async replace(id: string): Promise<void> {
+    this.replaced.push(id);
+    const n = this.desired();
+    await this.scaleTo(n + 1);
+    const rest = this.instances().filter((i) => i.id !== id);
+    (this as unknown as { instances(): unknown }).instances = () => rest;
+    this.emit('change');
+  }
+}
+
+describe('InstanceHealthWatch', () => {
+  async function setup(count: number) {
+    const provider = new ReplacingProvider('web');
+    await provider.scaleTo(count);
+    const journal = new DecisionJournal();
+    const clock = { now: 1_000 };
+    const unhealthy = new Set<string>();
+    const watch = new InstanceHealthWatch({
+      journal,
+      provider: (group) => (group === 'web' ? provider : undefined),
+      backends: () =>
+        provider
+          .instances()
+          .map((i) => ({ id: i.id, healthy: !unhealthy.has(i.id), ejected: false, draining: false })),
+      replaceAfter: 30_000,
+      panicThreshold: 50,
+      logger: silent,
+      now: () => clock.now,
+    });
+    const fail = (id: string) => {
+      unhealthy.add(id);
+      watch.onHealth({ group: 'web', id, address: '127.0.0.1:1', healthy: false, detail: '503' });
+    };
+    return { provider, journal, clock, watch, fail, unhealthy };
+  }
+
+  it('journals health transitions, ejections and recoveries with the group count unchanged', async () => {
+    const { journal, watch, fail } = await setup(2);
+    fail('web-1');
+    watch.onHealth({ group: 'web', id: 'web-1', address: '127.0.0.1:1', healthy: true, detail: '200' });
+    watch.onEjection({
+      group: 'web',
+      id: 'web-2',
+      address: '127.0.0.1:2',
+      reason: 'Consecutive5xx',
+      duration: 30_000,
+      ejections: 1,
+    });
+    watch.onRecovery({ group: 'web', id: 'web-2', address: '127.0.0.1:2' });
+    const entries = journal.entries();
+    assert.deepEqual(
+      entries.map((e) => [e.source, e.reasons[0], e.inputs.instance, e.before, e.after]),
+      [
+        ['health', 'InstanceUnhealthy', 'web-1', 2, 2],
+        ['health', 'InstanceHealthy', 'web-1', 2, 2],
+        ['health', 'OutlierEjected', 'web-2', 2, 2],
+        ['health', 'OutlierRecovered', 'web-2', 2, 2],
+      ],
+    );
+    assert.equal(entries[2]!.inputs.trip, 'Consecutive5xx');
+  });
+
+  it('replaces an instance failing past the grace, once, and journals it', async () => {
+    const { provider, journal, clock, watch, fail } = await setup(3);
+    fail('web-2');
+    clock.now += 29_999;
+    watch.tick();
+    assert.deepEqual(provider.replaced, []);
+    clock.now += 1;
+    watch.tick();
+    watch.tick();
+    assert.deepEqual(provider.replaced, ['web-2']);
+    await new Promise((resolve) => setImmediate(resolve));
+    const reasons = journal.entries().map((e) => e.reasons[0]);
+    assert.deepEqual(reasons, ['InstanceUnhealthy', 'ReplaceUnhealthy', 'Replaced']);
+    assert.ok(!provider.instances().some((i) => i.id === 'web-2'));
+    assert.equal(provider.instances().length, 3);
+  });
+
+  it('an instance that recovers within the grace is kept', async () => {
+    const { provider, clock, watch, fail } = await setup(2);
+    fail('web-1');
+    clock.now += 10_000;
+    watch.onHealth({ group: 'web', id: 'web-1', address: '127.0.0.1:1', healthy: true, detail: '200' });
+    clock.now += 60_000;
+    watch.tick();
+    assert.deepEqual(provider.replaced, []);
+  });
+
+  it('holds replacement while every instance fails, and says so once', async () => {
+    const { provider, journal, clock, watch, fail } = await setup(2);
+    fail('web-1');
+    fail('web-2');
+    clock.now += 60_000;
+    watch.tick();
+    watch.tick();
+    assert.deepEqual(provider.replaced, []);
+    const held = journal.entries().filter((e) => e.reasons[0] === 'HeldPanic');
+    assert.equal(held.length, 1);
+    assert.equal(held[0]!.inputs.usable, 0);
+  });
+});
