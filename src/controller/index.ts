@@ -45,3 +45,13 @@ export {
   type ReplacementReason,
   replacementDecision,
 } from './replacement.js';
+export {
+  type ControllerState,
+  FileState,
+  openState,
+  PostgresState,
+  RedisState,
+  STATE_FILE,
+  StateError,
+  type StateStore,
+} from './state/index.js';

@@ -1,0 +1,122 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { JournalEntry } from '../journal.js';
+import { type ControllerState, type LocalInstanceRecord, StateError, type StateStore } from './types.js';
+
+/** FileStateOptions configures a FileState. */
+export interface FileStateOptions {
+  /** The JSON file. */
+  path: string;
+  /** Journal entries kept. @defaultValue 1000 */
+  journalSize?: number;
+}
+
+interface FileContents {
+  version: 1;
+  desired: Record<string, number>;
+  journal: JournalEntry[];
+  instances: Record<string, Record<string, LocalInstanceRecord>>;
+}
+
+/**
+ * FileState is the embedded state store: one JSON file, replaced atomically (written to a
+ * temporary file, then renamed over), so a controller killed mid-write leaves the old or the new
+ * file, never half of one. Every change re-reads the file first, so the store holds no stale copy
+ * when another process (a previous leader) wrote it last.
+ */
+export class FileState implements StateStore {
+  readonly backend = 'file';
+  readonly path: string;
+  readonly #journalSize: number;
+  /** Changes run one after another: each is read → change → write. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: FileStateOptions) {
+    this.path = options.path;
+    this.#journalSize = options.journalSize ?? 1000;
+  }
+
+  async load(): Promise<ControllerState> {
+    const { desired, journal } = await this.#read();
+    return { desired, journal };
+  }
+
+  saveDesired(group: string, desired: number): Promise<void> {
+    return this.#change((c) => {
+      c.desired[group] = desired;
+    });
+  }
+
+  appendJournal(entry: JournalEntry): Promise<void> {
+    return this.#change((c) => {
+      c.journal.push(entry);
+      if (c.journal.length > this.#journalSize) c.journal.splice(0, c.journal.length - this.#journalSize);
+    });
+  }
+
+  async list(group: string): Promise<LocalInstanceRecord[]> {
+    await this.#queue.catch(() => {});
+    return Object.values((await this.#read()).instances[group] ?? {});
+  }
+
+  put(group: string, record: LocalInstanceRecord): Promise<void> {
+    return this.#change((c) => {
+      c.instances[group] = { ...c.instances[group], [record.id]: record };
+    });
+  }
+
+  remove(group: string, id: string): Promise<void> {
+    return this.#change((c) => {
+      const records = c.instances[group];
+      if (records) delete records[id];
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#queue.catch(() => {});
+  }
+
+  #change(apply: (contents: FileContents) => void): Promise<void> {
+    const run = this.#queue
+      .catch(() => {})
+      .then(async () => {
+        const contents = await this.#read();
+        apply(contents);
+        const tmp = `${this.path}.${process.pid}.tmp`;
+        await writeFile(tmp, `${JSON.stringify(contents)}\n`, { mode: 0o600 });
+        await rename(tmp, this.path);
+      });
+    this.#queue = run;
+    return run;
+  }
+
+  async #read(): Promise<FileContents> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        return { version: 1, desired: {}, journal: [], instances: {} };
+      throw new StateError('STATE_UNAVAILABLE', `state file ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    let parsed: Partial<FileContents>;
+    try {
+      parsed = JSON.parse(text) as Partial<FileContents>;
+    } catch (err) {
+      throw new StateError(
+        'STATE_CORRUPT',
+        `state file ${this.path} is not valid JSON; move it away to start afresh`,
+        {
+          cause: err,
+        },
+      );
+    }
+    return {
+      version: 1,
+      desired: parsed.desired ?? {},
+      journal: parsed.journal ?? [],
+      instances: parsed.instances ?? {},
+    };
+  }
+}

@@ -1,0 +1,39 @@
+import { dirname, resolve } from 'node:path';
+import type { Config } from '../../config/index.js';
+import { FileState } from './file.js';
+import { PostgresState } from './postgres.js';
+import { RedisState } from './redis.js';
+import type { StateStore } from './types.js';
+
+export { FileState, type FileStateOptions } from './file.js';
+export { PostgresState, type PostgresStateOptions } from './postgres.js';
+export { RedisState, type RedisStateOptions } from './redis.js';
+export { type ControllerState, StateError, type StateStore } from './types.js';
+
+/** STATE_FILE is the file backend's default name, next to the config file. */
+export const STATE_FILE = '.scaleplane-state.json';
+
+/**
+ * openState opens the controller's state store: `controller.state` when set, else the lease's
+ * store (same backend, URL and name) when `controller.lease` is set, else none — then nothing is
+ * persisted and local instances stop with the controller, as without HA.
+ */
+export async function openState(config: Config): Promise<StateStore | undefined> {
+  const { state, lease, journalSize } = config.controller;
+  const chosen =
+    state ?? (lease && { backend: lease.backend, url: lease.url, name: lease.name, path: undefined });
+  if (!chosen) return undefined;
+  if (chosen.backend === 'file') {
+    const base = config.source ? dirname(config.source) : process.cwd();
+    return new FileState({ path: resolve(base, chosen.path ?? STATE_FILE), journalSize });
+  }
+  const options = { url: chosen.url!, name: chosen.name, journalSize };
+  const store = chosen.backend === 'redis' ? new RedisState(options) : new PostgresState(options);
+  try {
+    await store.connect();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  return store;
+}

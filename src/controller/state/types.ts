@@ -1,0 +1,38 @@
+import type { LocalInstanceRecord, LocalInstanceRegistry } from '../../providers/index.js';
+import type { JournalEntry } from '../journal.js';
+
+/** ControllerState is what a controller persists so that it, or a successor, continues where it was. */
+export interface ControllerState {
+  /** Desired count per group, as last decided. */
+  desired: Record<string, number>;
+  /** The newest decisions, oldest first. */
+  journal: JournalEntry[];
+}
+
+/**
+ * StateStore persists controller state (desired counts, the decision journal) and, as the local
+ * provider's instance registry, the instances a successor adopts. Only the leader writes.
+ */
+export interface StateStore extends LocalInstanceRegistry {
+  readonly backend: 'file' | 'redis' | 'postgres';
+  /** load reads the persisted state (empty when there is none yet). */
+  load(): Promise<ControllerState>;
+  /** saveDesired records a group's desired count. */
+  saveDesired(group: string, desired: number): Promise<void>;
+  /** appendJournal records a decision, keeping the newest `journalSize`. */
+  appendJournal(entry: JournalEntry): Promise<void>;
+  /** close disconnects; safe to call twice. */
+  close(): Promise<void>;
+}
+
+export type { LocalInstanceRecord };
+
+/** StateError is a state store that cannot be used or holds something unreadable. */
+export class StateError extends Error {
+  readonly code: 'STATE_UNAVAILABLE' | 'STATE_CORRUPT';
+  constructor(code: StateError['code'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StateError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,157 @@
+// Controller state stores — file, Redis, PostgreSQL — with one set of cases run against each.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { JournalEntry } from '../../src/controller/index.js';
+import {
+  FileState,
+  PostgresState,
+  RedisState,
+  StateError,
+  type StateStore,
+} from '../../src/controller/state/index.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+interface Backend {
+  name: string;
+  open(journalSize: number): Promise<{ open(): Promise<StateStore>; cleanup(): Promise<void> }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'file',
+    async open(journalSize) {
+      const dir = await mkdtemp(join(tmpdir(), 'scaleplane-state-'));
+      const path = join(dir, 'state.json');
+      return {
+        open: async () => new FileState({ path, journalSize }),
+        cleanup: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'redis',
+    async open(journalSize) {
+      const name = `state-test-${randomBytes(4).toString('hex')}`;
+      return {
+        async open() {
+          const store = new RedisState({ url: REDIS_URL, name, journalSize });
+          await store.connect();
+          return store;
+        },
+        async cleanup() {
+          const redis = new Redis(REDIS_URL);
+          const keys = await redis.keys(`${name}:*`);
+          if (keys.length > 0) await redis.del(...keys);
+          await redis.quit();
+        },
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    async open(journalSize) {
+      const name = `state_test_${randomBytes(4).toString('hex')}`;
+      return {
+        async open() {
+          const store = new PostgresState({ url: PG_URL, name, journalSize });
+          await store.connect();
+          return store;
+        },
+        async cleanup() {
+          const client = new pg.Client(PG_URL);
+          await client.connect();
+          for (const t of ['desired', 'journal', 'instances'])
+            await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
+          await client.end();
+        },
+      };
+    },
+  },
+];
+
+function entry(seq: number, after: number): JournalEntry {
+  return {
+    seq,
+    time: new Date(seq * 1000).toISOString(),
+    group: 'web',
+    source: 'api',
+    before: after - 1,
+    after,
+    reasons: ['ManualScale'],
+    message: `${after - 1} → ${after}`,
+    inputs: { n: seq },
+  };
+}
+
+for (const backend of BACKENDS) {
+  describe(`${backend.name} state store`, () => {
+    let harness: Awaited<ReturnType<Backend['open']>>;
+    before(async () => {
+      harness = await backend.open(3);
+    });
+    after(() => harness.cleanup());
+
+    it('starts empty, and what one store wrote a second one (a successor) reads', async () => {
+      const first = await harness.open();
+      assert.deepEqual(await first.load(), { desired: {}, journal: [] });
+      assert.deepEqual(await first.list('web'), []);
+
+      await first.saveDesired('web', 2);
+      await first.saveDesired('web', 3);
+      await first.saveDesired('api', 1);
+      for (let i = 1; i <= 5; i++) await first.appendJournal(entry(i, i));
+      const record = { id: 'web-1', pid: 4242, port: 31000, startTime: 99, startedAt: 1_000 };
+      await first.put('web', record);
+      await first.put('web', { ...record, id: 'web-2', pid: 4243 });
+      await first.put('web', { ...record, id: 'web-3', pid: 4244 });
+      await first.remove('web', 'web-2');
+      await first.close();
+
+      const successor = await harness.open();
+      const state = await successor.load();
+      assert.deepEqual(state.desired, { web: 3, api: 1 });
+      const seqs = state.journal.map((e) => e.seq);
+      // Postgres trims lazily; every store returns at most journalSize, newest last.
+      assert.deepEqual(seqs.slice(-3), [3, 4, 5]);
+      assert.ok(seqs.length <= 5);
+      assert.deepEqual(state.journal.at(-1), entry(5, 5));
+      assert.deepEqual((await successor.list('web')).map((r) => [r.id, r.pid]).sort(), [
+        ['web-1', 4242],
+        ['web-3', 4244],
+      ]);
+      assert.deepEqual(await successor.list('api'), []);
+      await successor.close();
+    });
+  });
+}
+
+describe('file state store', () => {
+  it('replaces the file atomically (no temporary file left) and names a corrupt file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-state-'));
+    try {
+      const path = join(dir, 'state.json');
+      const store = new FileState({ path });
+      await Promise.all([1, 2, 3, 4].map((n) => store.saveDesired(`g${n}`, n)));
+      assert.deepEqual((await store.load()).desired, { g1: 1, g2: 2, g3: 3, g4: 4 }, 'no write lost');
+      assert.deepEqual(await readdir(dir), ['state.json']);
+
+      await writeFile(path, '{"desired": {"web": 2');
+      await assert.rejects(store.load(), (err: unknown) => {
+        assert.ok(err instanceof StateError);
+        assert.equal(err.code, 'STATE_CORRUPT');
+        assert.match(err.message, /state\.json/);
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
