@@ -4,6 +4,12 @@
 // Prints the table of faults × (requests, failures, recovery time) at the end.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import {
+  garbageMetric,
+  postgresReplicaRestart,
+  rabbitmqRestart,
+  redisRestart,
+} from './faults/dependencies.js';
 import { instanceHung, instanceKilled, instanceSlow } from './faults/instances.js';
 import { type ChaosRow, FULL, formatTable } from './harness.js';
 
@@ -11,6 +17,10 @@ const FAULTS: [string, () => Promise<ChaosRow>][] = [
   ['instance SIGKILL', instanceKilled],
   ['instance hang (SIGSTOP)', instanceHung],
   ['slow instance', instanceSlow],
+  ['metric source returning garbage', garbageMetric],
+  ['Redis killed and restarted', redisRestart],
+  ['RabbitMQ stopped and started', rabbitmqRestart],
+  ['PostgreSQL replica crashed and restarted', postgresReplicaRestart],
 ];
 
 describe(`chaos (${FULL ? 'full' : 'short'} form)`, () => {
@@ -19,7 +29,9 @@ describe(`chaos (${FULL ? 'full' : 'short'} form)`, () => {
     console.log(`\nchaos table (${FULL ? 'full' : 'short'} form):\n${formatTable(rows)}\n`);
   });
 
-  for (const [name, fault] of FAULTS) {
+  // CHAOS_ONLY=substring runs the matching faults only (while working on one).
+  const only = process.env.CHAOS_ONLY?.toLowerCase();
+  for (const [name, fault] of FAULTS.filter(([n]) => !only || n.toLowerCase().includes(only))) {
     it(`${name} stays within its bounds`, async () => {
       const row = await fault();
       rows.push(row);

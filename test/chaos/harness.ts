@@ -147,7 +147,7 @@ groups:
     cwd: ${JSON.stringify(FIXTURES)}
     min_instances: ${options.min}
     max_instances: ${options.max}
-    env: {${env ? `${env}\n    ` : ''}}
+    env:${env || ' {}'}
 ${options.scaling ? `    scaling:\n${options.scaling}` : ''}`;
 }
 
