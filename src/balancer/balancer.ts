@@ -7,12 +7,14 @@ import { Counter, Gauge } from 'prom-client';
 import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
+import { type CacheUpstream, createHttpCache, type HttpCache, type PurgeSelector } from './cache/index.js';
 import { type ToWorker, WorkerSet } from './cluster.js';
 import { BalancerError, UnknownGroupError } from './errors.js';
 import { HealthChecker, type HealthTransition, validateHealthConfig } from './health.js';
+import { fetchFromGroup } from './origin.js';
 import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip } from './outlier.js';
 import { Pool, type PoolChange, type PoolMember } from './pool.js';
-import { GroupRoute, ProxyPath } from './proxy.js';
+import { GroupRoute, hashKeyOf, ProxyPath } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
 import { proxyUpgrade, rawReply } from './websocket.js';
@@ -31,6 +33,8 @@ export interface BalancerOptions {
   now?: () => number;
   /** Run active health checks here; data-path workers get health pushed instead. @defaultValue true */
   activeHealth?: boolean;
+  /** Wall clock of the HTTP response caches, ms since the epoch (HTTP dates). @defaultValue Date.now */
+  cacheClock?: () => number;
 }
 
 /** GroupOptions are per-group settings of `setGroup`. */
@@ -94,6 +98,8 @@ interface GroupEntry {
 interface RouteTarget {
   route: GroupRoute;
   picker: Picker;
+  /** The route's HTTP response cache and its way to the group, when the route caches. */
+  cache?: { readonly cache: HttpCache; readonly upstream: CacheUpstream };
 }
 
 interface CompiledRoute {
@@ -103,6 +109,7 @@ interface CompiledRoute {
   readonly wildcard: boolean;
   readonly prefix: string;
   target: RouteTarget | undefined;
+  cache: HttpCache | undefined;
 }
 
 const NO_ROUTE = Buffer.from(JSON.stringify({ error: 'no route for this host and path' }));
@@ -183,6 +190,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #pickerOptions: PickerOptions;
   readonly #outlierMetrics: OutlierMetrics;
   #defaultTarget: RouteTarget | undefined;
+  /** `balancer.cache`: the cache of the default route (no routes configured). */
+  readonly #defaultCache: HttpCache | undefined;
   readonly #activeHealth: boolean;
   readonly #workers: WorkerSet | undefined;
   #listening: Promise<HostPort> | undefined;
@@ -234,6 +243,46 @@ export class Balancer extends EventEmitter<BalancerEvents> {
             replay: () => this.#replay(),
             onEvent: (name, payload) => this.#onWorkerEvent(name, payload),
           });
+    // With data-path workers, each worker has its own caches; this process serves nothing.
+    const cacheLogger = this.#logger;
+    if (this.#workers === undefined) {
+      this.#routes.forEach((route, index) => {
+        const cache = route.config.cache;
+        if (cache !== undefined)
+          route.cache = createHttpCache(
+            `routes[${index}]`,
+            cache,
+            options.metrics.registry,
+            cacheLogger,
+            options.cacheClock,
+          );
+      });
+    }
+    this.#defaultCache =
+      config.cache === undefined || this.#workers !== undefined || this.#routes.length > 0
+        ? undefined
+        : createHttpCache('default', config.cache, options.metrics.registry, cacheLogger, options.cacheClock);
+  }
+
+  /** caching says whether any route of this balancer (or its workers) has an HTTP response cache. */
+  get caching(): boolean {
+    return (
+      (this.#routes.length === 0 && this.#config.cache !== undefined) ||
+      this.#routes.some((route) => route.config.cache !== undefined)
+    );
+  }
+
+  /**
+   * purgeCache removes what `selector` names from every HTTP response cache of this balancer and
+   * returns how many keys went. With data-path workers, each worker purges its own caches too.
+   */
+  async purgeCache(selector: PurgeSelector): Promise<number> {
+    const caches = [this.#defaultCache, ...this.#routes.map((route) => route.cache)].filter(
+      (cache): cache is HttpCache => cache !== undefined,
+    );
+    const removed = await Promise.all(caches.map((cache) => cache.purge(selector)));
+    const fromWorkers = (await this.#workers?.purge(selector)) ?? 0;
+    return removed.reduce((sum, n) => sum + n, fromWorkers);
   }
 
   /**
@@ -421,6 +470,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       });
     }
     this.#agent.destroy();
+    await Promise.all([this.#defaultCache?.close(), ...this.#routes.map((route) => route.cache?.close())]);
   }
 
   readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -428,7 +478,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (target === undefined) {
       if (this.#routes.length > 0) sendNoRoute(res);
       else this.#proxy.noRoute(res);
-    } else this.#proxy.handle(target.route, target.picker, req, res);
+    } else if (target.cache !== undefined) target.cache.cache.handle(req, res, target.cache.upstream);
+    else this.#proxy.handle(target.route, target.picker, req, res);
   };
 
   readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -457,13 +508,34 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   #bindRoutes(): void {
     const first = this.#groups.values().next().value;
     this.#defaultTarget =
-      first === undefined ? undefined : { route: first.route, picker: first.route.picker };
+      first === undefined
+        ? undefined
+        : this.#withCache({ route: first.route, picker: first.route.picker }, this.#defaultCache);
     for (const route of this.#routes) {
       const entry = this.#groups.get(route.config.group);
       if (entry === undefined) route.target = undefined;
       else if (route.target?.route !== entry.route)
-        route.target = targetFor(entry.route, route.config.algorithm, this.#pickerOptions);
+        route.target = this.#withCache(
+          targetFor(entry.route, route.config.algorithm, this.#pickerOptions),
+          route.cache,
+        );
     }
+  }
+
+  #withCache(target: RouteTarget, cache: HttpCache | undefined): RouteTarget {
+    if (cache === undefined) return target;
+    const proxy = this.#proxy;
+    const { route, picker } = target;
+    const source = picker.hashKey;
+    const upstream: CacheUpstream = {
+      fetch: (request) => fetchFromGroup(proxy, route, picker, request),
+      pass: (req, res) => proxy.handle(route, picker, req, res),
+      get closing() {
+        return proxy.closing;
+      },
+      ...(source === undefined ? {} : { hashKey: (req: http.IncomingMessage) => hashKeyOf(req, source) }),
+    };
+    return { ...target, cache: { cache, upstream } };
   }
 
   #onOutcome(route: GroupRoute, member: PoolMember, outcome: OutlierOutcome): void {
@@ -581,6 +653,7 @@ function compileRoute(config: RouteConfig): CompiledRoute {
     wildcard,
     prefix: config.pathPrefix ?? '/',
     target: undefined,
+    cache: undefined,
   };
 }
 

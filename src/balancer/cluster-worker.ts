@@ -42,6 +42,15 @@ process.on('message', (message: ToWorker) => {
     case 'drain':
       balancer.drain(message.group, message.id).then(() => send({ t: 'drained', seq: message.seq }));
       break;
+    case 'purge':
+      balancer.purgeCache(message.selector).then(
+        (removed) => send({ t: 'purged', seq: message.seq, removed }),
+        (err: Error) => {
+          logger.warn({ err }, 'cache purge failed');
+          send({ t: 'purged', seq: message.seq, removed: 0 });
+        },
+      );
+      break;
     case 'listen':
       balancer.listen().then(
         (address) => send({ t: 'listening', address }),

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
+import type { PurgeSelector } from './cache/index.js';
 import { BalancerError } from './errors.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
 
@@ -10,6 +11,7 @@ export type ToWorker =
   | { t: 'remove'; group: string }
   | { t: 'health'; group: string; id: string; healthy: boolean }
   | { t: 'drain'; group: string; id: string; seq: number }
+  | { t: 'purge'; selector: PurgeSelector; seq: number }
   | { t: 'listen' }
   | { t: 'close' };
 
@@ -18,6 +20,7 @@ export type FromWorker =
   | { t: 'ready' }
   | { t: 'listening'; address: HostPort }
   | { t: 'drained'; seq: number }
+  | { t: 'purged'; seq: number; removed: number }
   | { t: 'stats'; groups: Record<string, GroupStats> }
   | { t: 'event'; name: 'ejection' | 'recovery' | 'unhealthy'; payload: unknown }
   | { t: 'log'; level: 'info' | 'warn' | 'error'; fields: Record<string, unknown>; message: string }
@@ -53,6 +56,7 @@ export class WorkerSet {
   readonly #workers = new Set<Worker>();
   readonly #stats = new Map<Worker, Record<string, GroupStats>>();
   readonly #drains = new Map<number, { left: number; resolve: () => void }>();
+  readonly #purges = new Map<number, { left: number; removed: number; resolve: (removed: number) => void }>();
   #seq = 0;
   #closing = false;
 
@@ -92,6 +96,9 @@ export class WorkerSet {
           case 'drained':
             this.#drained(message.seq);
             break;
+          case 'purged':
+            this.#purged(message.seq, message.removed);
+            break;
           case 'stats':
             this.#stats.set(worker, message.groups);
             break;
@@ -108,6 +115,7 @@ export class WorkerSet {
         this.#stats.delete(worker);
         // A drain waiting on this worker has nothing left there to wait for.
         for (const seq of [...this.#drains.keys()]) this.#drained(seq);
+        for (const seq of [...this.#purges.keys()]) this.#purged(seq, 0);
         reject(new BalancerError('BALANCER_LISTEN_FAILED', `worker exited (${signal ?? code})`));
         if (this.#closing) return;
         this.#options.logger.error({ worker: worker.id, code, signal }, 'balancer worker died; replacing it');
@@ -130,6 +138,27 @@ export class WorkerSet {
       this.#drains.set(seq, { left: live.length, resolve });
       for (const worker of live) worker.send({ t: 'drain', group, id, seq } satisfies ToWorker);
     });
+  }
+
+  /** purge asks every worker to purge its HTTP caches and resolves with the keys they removed. */
+  purge(selector: PurgeSelector): Promise<number> {
+    const seq = ++this.#seq;
+    const live = [...this.#workers].filter((w) => w.isConnected());
+    if (live.length === 0) return Promise.resolve(0);
+    return new Promise((resolve) => {
+      this.#purges.set(seq, { left: live.length, removed: 0, resolve });
+      for (const worker of live) worker.send({ t: 'purge', selector, seq } satisfies ToWorker);
+    });
+  }
+
+  #purged(seq: number, removed: number): void {
+    const purge = this.#purges.get(seq);
+    if (purge === undefined) return;
+    purge.removed += removed;
+    if (--purge.left <= 0) {
+      this.#purges.delete(seq);
+      purge.resolve(purge.removed);
+    }
   }
 
   #drained(seq: number): void {
@@ -182,5 +211,7 @@ export class WorkerSet {
     await Promise.all(exits);
     for (const drain of this.#drains.values()) drain.resolve();
     this.#drains.clear();
+    for (const purge of this.#purges.values()) purge.resolve(purge.removed);
+    this.#purges.clear();
   }
 }

@@ -23,6 +23,22 @@ export {
   type Recovery,
   type Unhealthy,
 } from './balancer.js';
+export {
+  type CacheResult,
+  type CacheUpstream,
+  createHttpCache,
+  createHttpStore,
+  HttpCache,
+  type HttpCacheMetrics,
+  type HttpCacheStore,
+  httpCacheMetrics,
+  MemoryHttpStore,
+  type PurgeSelector,
+  type PurgeTarget,
+  purgeTarget,
+  RedisHttpStore,
+  type StoredResponse,
+} from './cache/index.js';
 export { BalancerError, type BalancerErrorCode, UnknownGroupError } from './errors.js';
 export { type HealthState, type HealthTransition, nextHealthState } from './health.js';
 export {
@@ -34,6 +50,7 @@ export {
   type UpstreamGroup,
   upstreamName,
 } from './nginx/index.js';
+export { fetchFromGroup, OriginError, type OriginRequest, type OriginResponse } from './origin.js';
 export {
   countOutcome,
   type EjectionDecision,

@@ -528,7 +528,8 @@ function onUpstreamError(this: Tagged<http.ClientRequest>, err: NodeJS.ErrnoExce
   exchange.upstreamFailed(this, err);
 }
 
-function statusClass(status: number): StatusClass {
+/** statusClass is the `code` label of a response status. */
+export function statusClass(status: number): StatusClass {
   if (status < 300) return '2xx';
   if (status < 400) return '3xx';
   if (status < 500) return '4xx';

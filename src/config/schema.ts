@@ -14,10 +14,12 @@ import type {
   ApiConfig,
   BalancerAlgorithm,
   BalancerConfig,
+  CloudflareConfig,
   Config,
   ControllerConfig,
   GroupConfig,
   HealthCheckConfig,
+  HttpCacheConfig,
   LeaseConfig,
   LimitsConfig,
   LocalProviderConfig,
@@ -218,6 +220,66 @@ const nginxSchema = mapping({
   }),
 );
 
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** httpCacheSchema is `balancer.cache` and `routes[].cache`: the HTTP response cache of a route. */
+export const httpCacheSchema = mapping({
+  storage: z.enum(['memory', 'redis']).default('memory'),
+  redis_url: z
+    .string()
+    .regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
+  key_prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_:.-]{1,64}$/, { error: 'letters, digits, "_", ":", "." and "-"' })
+    .default('scaleplane:http:'),
+  max_entries: atLeastOne.default(10_000),
+  max_bytes: size.prefault('64Mi'),
+  max_object_size: size.prefault('1Mi'),
+  default_ttl: duration('nonnegative').prefault('0s'),
+  stale_while_revalidate: duration('nonnegative').prefault('0s'),
+  stale_if_error: duration('nonnegative').prefault('0s'),
+  keep_stale: duration('nonnegative').prefault('1m'),
+  tag_header: z.string().regex(HEADER_NAME, { error: 'must be a header name' }).default('Cache-Tag'),
+})
+  .superRefine((raw, ctx) => {
+    if (raw.storage === 'redis' && raw.redis_url === undefined)
+      ctx.addIssue({ code: 'custom', path: ['redis_url'], message: 'required for storage redis' });
+  }, whenMapping)
+  .transform(
+    (raw): HttpCacheConfig => ({
+      storage: raw.storage,
+      ...(raw.redis_url === undefined ? {} : { redisUrl: raw.redis_url }),
+      keyPrefix: raw.key_prefix,
+      maxEntries: raw.max_entries,
+      maxBytes: raw.max_bytes,
+      maxObjectSize: raw.max_object_size,
+      defaultTtl: raw.default_ttl,
+      staleWhileRevalidate: raw.stale_while_revalidate,
+      staleIfError: raw.stale_if_error,
+      keepStale: raw.keep_stale,
+      tagHeader: raw.tag_header,
+    }),
+  );
+
+const cloudflareSchema = mapping({
+  zone_id: z.string().regex(/^[A-Za-z0-9]{1,64}$/, { error: 'must be a Cloudflare zone id' }),
+  token_env: envName.default('CLOUDFLARE_API_TOKEN'),
+  token_file: z.string().min(1).optional(),
+  api_base: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .default('https://api.cloudflare.com/client/v4'),
+  base_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+}).transform(
+  (raw): CloudflareConfig => ({
+    zoneId: raw.zone_id,
+    tokenEnv: raw.token_env,
+    ...(raw.token_file === undefined ? {} : { tokenFile: raw.token_file }),
+    apiBase: raw.api_base.replace(/\/+$/, ''),
+    ...(raw.base_url === undefined ? {} : { baseUrl: raw.base_url.replace(/\/+$/, '') }),
+  }),
+);
+
 const HASH_KEY = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/;
 
 /** balancerSchema is the `balancer` section. */
@@ -239,6 +301,8 @@ export const balancerSchema = mapping({
   max_header_size: size.prefault('16Ki'),
   workers: count.default(1),
   nginx: nginxSchema.optional(),
+  cache: httpCacheSchema.optional(),
+  cloudflare: cloudflareSchema.optional(),
 }).transform(
   (raw): BalancerConfig => ({
     listen: raw.listen,
@@ -255,6 +319,8 @@ export const balancerSchema = mapping({
     maxHeaderSize: raw.max_header_size,
     workers: raw.workers,
     ...(raw.nginx === undefined ? {} : { nginx: raw.nginx }),
+    ...(raw.cache === undefined ? {} : { cache: raw.cache }),
+    ...(raw.cloudflare === undefined ? {} : { cloudflare: raw.cloudflare }),
   }),
 );
 
@@ -268,12 +334,14 @@ export const routesSchema = z.array(
     path_prefix: httpPath.optional(),
     group: z.string(),
     algorithm: z.enum(ALGORITHMS).optional(),
+    cache: httpCacheSchema.optional(),
   }).transform(
     (raw): RouteConfig => ({
       group: raw.group,
       ...(raw.host === undefined ? {} : { host: raw.host.toLowerCase() }),
       ...(raw.path_prefix === undefined ? {} : { pathPrefix: raw.path_prefix }),
       ...(raw.algorithm === undefined ? {} : { algorithm: raw.algorithm }),
+      ...(raw.cache === undefined ? {} : { cache: raw.cache }),
     }),
   ),
 );
@@ -1064,7 +1132,16 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
       draft.api.tokenFile === undefined
         ? draft.api
         : { ...draft.api, tokenFile: resolveCwd(options.baseDir, draft.api.tokenFile) },
-    balancer: draft.balancer,
+    balancer:
+      draft.balancer.cloudflare?.tokenFile === undefined
+        ? draft.balancer
+        : {
+            ...draft.balancer,
+            cloudflare: {
+              ...draft.balancer.cloudflare,
+              tokenFile: resolveCwd(options.baseDir, draft.balancer.cloudflare.tokenFile),
+            },
+          },
     routes: draft.routes,
     controller: draft.controller,
     groups,

@@ -61,6 +61,49 @@ export interface BalancerConfig {
   workers: number;
   /** Drive a real NGINX instead of (or as well as) the built-in data path. */
   nginx?: NginxDriverConfig;
+  /** HTTP response cache of the default route (no `routes`: everything to the first group). */
+  cache?: HttpCacheConfig;
+  /** Purge a Cloudflare zone too on `POST /api/scalability/cache/purge`. */
+  cloudflare?: CloudflareConfig;
+}
+
+/** HttpCacheConfig is an HTTP response cache in front of a route's group (RFC 9111, shared cache). */
+export interface HttpCacheConfig {
+  /** `memory`: per process, bounded; `redis`: shared by every process. @defaultValue 'memory' */
+  storage: 'memory' | 'redis';
+  /** Redis URL, required for `redis` storage. */
+  redisUrl?: string;
+  /** Prefix of every Redis key. @defaultValue 'scaleplane:http:' */
+  keyPrefix: string;
+  /** Most keys a memory store holds. @defaultValue 10000 */
+  maxEntries: number;
+  /** Most bytes a memory store holds. @defaultValue 67108864 (64Mi) */
+  maxBytes: number;
+  /** Largest response body stored; bigger ones pass through. @defaultValue 1048576 (1Mi) */
+  maxObjectSize: number;
+  /** Lifetime of a response without explicit freshness; 0 = not stored (no heuristic freshness). @defaultValue 0 */
+  defaultTtl: number;
+  /** stale-while-revalidate window when a response names none (ms). @defaultValue 0 */
+  staleWhileRevalidate: number;
+  /** stale-if-error window when a response names none (ms). @defaultValue 0 */
+  staleIfError: number;
+  /** How long a stale response with a validator is kept for revalidation (ms). @defaultValue 60000 */
+  keepStale: number;
+  /** Response header whose values tag a response for purge by tag. @defaultValue 'Cache-Tag' */
+  tagHeader: string;
+}
+
+/** CloudflareConfig lets a purge call purge the same URLs, prefixes and tags at Cloudflare's edge. */
+export interface CloudflareConfig {
+  zoneId: string;
+  /** Environment variable holding the API token. @defaultValue 'CLOUDFLARE_API_TOKEN' */
+  tokenEnv: string;
+  /** File holding the API token (wins over `tokenEnv`); absolute. */
+  tokenFile?: string;
+  /** API base. @defaultValue 'https://api.cloudflare.com/client/v4' */
+  apiBase: string;
+  /** Turns purge paths (`/a`) into the absolute URLs Cloudflare wants, e.g. `https://www.example.com`. */
+  baseUrl?: string;
 }
 
 /** OutlierConfig ejects instances that fail real traffic (Envoy's outlier detection). */
@@ -116,6 +159,8 @@ export interface RouteConfig {
   group: string;
   /** Overrides `balancer.algorithm` for this route's group. */
   algorithm?: BalancerAlgorithm;
+  /** HTTP response cache for this route. */
+  cache?: HttpCacheConfig;
 }
 
 /** ApiConfig configures the control API. */

@@ -1,0 +1,583 @@
+import type http from 'node:http';
+import type { HttpCacheConfig } from '../../config/types.js';
+import { requestIdOf } from '../../log/index.js';
+import { forwardRequestHeaders, forwardResponseHeaders } from '../headers.js';
+import type { OriginError, OriginRequest, OriginResponse } from '../origin.js';
+import type { BalancerLogger } from '../types.js';
+import { type PurgeSelector, primaryKey, type StoredResponse, selectVariant } from './entry.js';
+import type { CacheResult, HttpCacheMetrics } from './metrics.js';
+import {
+  currentAge,
+  hasValidator,
+  isConditional,
+  type Lifetime,
+  mergeNotModified,
+  notModified,
+  type RequestPolicy,
+  rawToHeaders,
+  requestPolicy,
+  retentionMs,
+  serveDecision,
+  staleIfErrorAllows,
+  storeDecision,
+  tagsOf,
+  variantKey,
+  varyNames,
+} from './policy.js';
+import type { HttpCacheStore } from './store.js';
+
+/** CacheUpstream is how a cache reaches its route's group. */
+export interface CacheUpstream {
+  /** fetch makes one bodiless request to a backend of the group (rejects with OriginError). */
+  fetch(request: OriginRequest): Promise<OriginResponse>;
+  /** pass hands the client's request to the ordinary proxy path, the cache out of the way. */
+  pass(req: http.IncomingMessage, res: http.ServerResponse): void;
+  /** The balancer is closing: responses carry `Connection: close`. */
+  readonly closing: boolean;
+  /** The consistent-hash key of a request, when the route's picker hashes. */
+  hashKey?(req: http.IncomingMessage): string;
+}
+
+/** HttpCacheOptions configure an HttpCache. */
+export interface HttpCacheOptions {
+  /** The `cache` label of its metrics: `default` or `routes[N]`. */
+  name: string;
+  config: HttpCacheConfig;
+  store: HttpCacheStore;
+  metrics: HttpCacheMetrics;
+  /** @defaultValue a logger that drops everything */
+  logger?: BalancerLogger;
+  /** Wall clock, ms since the epoch (HTTP dates are wall-clock times). @defaultValue Date.now */
+  now?: () => number;
+}
+
+/** FlightOutcome is how one backend fetch for a key ended, as the requests waiting on it learn. */
+type FlightOutcome = 'stored' | 'not-stored' | 'stale' | 'failed';
+
+interface Flight {
+  readonly promise: Promise<FlightOutcome>;
+  /** When the fetch started: anything stored for the key since then came from it (or later). */
+  readonly started: number;
+}
+
+interface Client {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+}
+
+type UsableRequest = RequestPolicy & { use: true };
+
+// Never stored: the cache computes Age itself, and these belong to one exchange only.
+const NOT_STORED_HEADERS: ReadonlySet<string> = new Set(['age', 'x-cache', 'x-request-id']);
+// What a 304 from the cache carries (RFC 9110 15.4.5), besides Age, X-Cache and X-Request-Id.
+const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
+  'cache-control',
+  'content-location',
+  'date',
+  'etag',
+  'expires',
+  'last-modified',
+  'vary',
+]);
+
+const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
+
+/**
+ * HttpCache is the HTTP response cache in front of one route: it answers GET/HEAD from its store
+ * when RFC 9111 allows, revalidates with ETag/Last-Modified, makes one backend request for many
+ * concurrent misses of a key (coalescing), serves stale while revalidating or when the backend
+ * fails within the response's windows, and passes everything else to the proxy. Every decision is
+ * a pure function of policy.ts; this class only does the I/O.
+ */
+export class HttpCache {
+  readonly name: string;
+  readonly #config: HttpCacheConfig;
+  readonly #store: HttpCacheStore;
+  readonly #metrics: HttpCacheMetrics;
+  readonly #logger: BalancerLogger;
+  readonly #now: () => number;
+  readonly #flights = new Map<string, Flight>();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: HttpCacheOptions) {
+    this.name = options.name;
+    this.#config = options.config;
+    this.#store = options.store;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** store is where responses live (tests and the purge path reach it). */
+  get store(): HttpCacheStore {
+    return this.#store;
+  }
+
+  /** handle answers one client request, from the cache or through `upstream`. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): void {
+    this.#handle(req, res, upstream).catch((err: unknown) => {
+      this.#logger.error({ cache: this.name, err }, 'http cache failed a request');
+      if (res.headersSent) res.destroy();
+      else sendJson(res, 502, Buffer.from(JSON.stringify({ error: 'cache error' })), upstream.closing);
+    });
+  }
+
+  /** purge removes what the selector names and returns how many keys went. */
+  async purge(selector: PurgeSelector): Promise<number> {
+    const removed = await this.#store.purge(selector);
+    this.#metrics.purged.inc({ cache: this.name }, removed);
+    this.#updateUsage();
+    return removed;
+  }
+
+  /** close releases the store; safe to call twice. */
+  close(): Promise<void> {
+    this.#closed ??= this.#store.close();
+    return this.#closed;
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): Promise<void> {
+    const policy = requestPolicy(req.method, req.headers);
+    if (!policy.use) return this.#pass({ req, res }, upstream, 'BYPASS');
+    const key = primaryKey(hostOf(req.headers.host), req.url ?? '/');
+    const stored = await this.#lookup(key, req);
+    if (stored !== undefined) {
+      const decision = serveDecision(stored, policy, this.#now());
+      if (decision.action === 'fresh') return this.#serve({ req, res }, stored, 'HIT', upstream);
+      if (decision.action === 'stale-while-revalidate') {
+        this.#serve({ req, res }, stored, 'STALE', upstream);
+        this.#revalidateInBackground(key, req, upstream, policy, stored);
+        return;
+      }
+    } else if (req.method === 'HEAD') {
+      // A HEAD response has no body to store; only GETs fill the cache.
+      return this.#pass({ req, res }, upstream, 'MISS');
+    }
+    await this.#fetchOnce(key, { req, res }, upstream, policy, stored);
+  }
+
+  /** fetchOnce makes the backend request for `key`, or waits for the one already under way. */
+  async #fetchOnce(
+    key: string,
+    client: Client,
+    upstream: CacheUpstream,
+    policy: UsableRequest,
+    stored: StoredResponse | undefined,
+  ): Promise<void> {
+    const running = this.#flights.get(key);
+    if (running !== undefined) {
+      this.#metrics.coalesced.inc({ cache: this.name });
+      const outcome = await running.promise;
+      if (client.res.destroyed) return;
+      const now = this.#now();
+      const after = await this.#lookup(key, client.req);
+      if (after !== undefined && after.responseTime >= running.started)
+        return this.#serve(client, after, 'HIT', upstream);
+      if (outcome === 'stale' && after !== undefined && staleIfErrorAllows(after, now))
+        return this.#serve(client, after, 'STALE', upstream);
+      // Not storable for everyone (private, Set-Cookie, another variant…): each asks for itself.
+      return this.#pass(client, upstream, 'MISS');
+    }
+    await this.#lead(key, client.req, client, upstream, policy, stored);
+  }
+
+  #revalidateInBackground(
+    key: string,
+    req: http.IncomingMessage,
+    upstream: CacheUpstream,
+    policy: UsableRequest,
+    stored: StoredResponse,
+  ): void {
+    if (this.#flights.has(key)) return;
+    this.#metrics.backgroundRevalidations.inc({ cache: this.name });
+    this.#lead(key, req, undefined, upstream, policy, stored).catch((err: unknown) =>
+      this.#logger.warn({ cache: this.name, err }, 'background revalidation failed'),
+    );
+  }
+
+  /** lead runs the one backend fetch for `key` that concurrent requests wait on. */
+  async #lead(
+    key: string,
+    source: http.IncomingMessage,
+    client: Client | undefined,
+    upstream: CacheUpstream,
+    policy: UsableRequest,
+    stored: StoredResponse | undefined,
+  ): Promise<void> {
+    let settle!: (outcome: FlightOutcome) => void;
+    const promise = new Promise<FlightOutcome>((resolve) => {
+      settle = resolve;
+    });
+    this.#flights.set(key, { promise, started: this.#now() });
+    let outcome: FlightOutcome = 'failed';
+    try {
+      outcome = await this.#fill(key, source, client, upstream, policy, stored);
+    } finally {
+      this.#flights.delete(key);
+      settle(outcome);
+    }
+  }
+
+  /**
+   * fill fetches `source`'s URL (conditionally when a stored response has validators), answers the
+   * client if there is one, and stores what may be stored before it resolves.
+   */
+  async #fill(
+    key: string,
+    source: http.IncomingMessage,
+    client: Client | undefined,
+    upstream: CacheUpstream,
+    policy: UsableRequest,
+    stored: StoredResponse | undefined,
+  ): Promise<FlightOutcome> {
+    const forwarded = forwardRequestHeaders(source.rawHeaders, source.socket.remoteAddress, 'http');
+    const headers = withoutConditionals(forwarded.headers);
+    if (forwarded.host === undefined) headers.push('Host', localHost(source));
+    if (stored?.etag !== undefined) headers.push('If-None-Match', stored.etag);
+    if (stored?.lastModified !== undefined) headers.push('If-Modified-Since', stored.lastModified);
+    const requestTime = this.#now();
+    let response: OriginResponse;
+    try {
+      response = await upstream.fetch({
+        method: 'GET',
+        path: source.url ?? '/',
+        headers,
+        ...(upstream.hashKey === undefined ? {} : { key: upstream.hashKey(source) }),
+      });
+    } catch (err) {
+      if (stored !== undefined && staleIfErrorAllows(stored, this.#now())) {
+        if (client !== undefined) this.#serve(client, stored, 'STALE', upstream);
+        return 'stale';
+      }
+      const failed = err as OriginError;
+      if (client !== undefined) {
+        if (typeof failed.status !== 'number') throw err;
+        this.#count('MISS');
+        client.res.setHeader('X-Request-Id', forwarded.requestId);
+        sendJson(client.res, failed.status, failed.body, upstream.closing);
+      }
+      return 'failed';
+    }
+    const responseTime = this.#now();
+    if (response.status >= 500 && stored !== undefined && staleIfErrorAllows(stored, responseTime)) {
+      response.body.resume();
+      if (client !== undefined) this.#serve(client, stored, 'STALE', upstream);
+      return 'stale';
+    }
+    if (response.status === 304 && stored !== undefined) {
+      response.body.resume();
+      const merged = mergeNotModified(stored.headers, storableHeaders(response.rawHeaders));
+      const decision = storeDecision(
+        {
+          status: stored.status,
+          request: policy,
+          responseHeaders: { ...rawToHeaders(merged), age: response.headers.age },
+          requestTime,
+          responseTime,
+        },
+        this.#config,
+      );
+      const refreshed = this.#build(
+        source,
+        stored.status,
+        stored.statusMessage,
+        merged,
+        stored.body,
+        decision,
+        responseTime,
+      );
+      if (client !== undefined) this.#serve(client, refreshed, 'REVALIDATED', upstream);
+      if (!decision.store) return 'not-stored';
+      await this.#put(key, refreshed);
+      return 'stored';
+    }
+
+    const decision = storeDecision(
+      {
+        status: response.status,
+        request: policy,
+        responseHeaders: response.headers,
+        requestTime,
+        responseTime,
+      },
+      this.#config,
+    );
+    const cleaned = storableHeaders(response.rawHeaders);
+    const writing =
+      client !== undefined
+        ? this.#startMiss(client, response, cleaned, forwarded.requestId, upstream)
+        : false;
+    const body = await this.#readBody(response, decision.store, writing ? client : undefined);
+    if (body === 'broken') return 'failed';
+    if (!decision.store || body === undefined) return 'not-stored';
+    await this.#put(
+      key,
+      this.#build(source, response.status, response.statusMessage, cleaned, body, decision, responseTime),
+    );
+    return 'stored';
+  }
+
+  /**
+   * startMiss writes the response head of a miss to the client and says whether the body follows:
+   * not for HEAD, and not when the client's own validators match (it gets a 304 instead).
+   */
+  #startMiss(
+    client: Client,
+    response: OriginResponse,
+    cleaned: readonly string[],
+    requestId: string,
+    upstream: CacheUpstream,
+  ): boolean {
+    this.#count('MISS');
+    const { req, res } = client;
+    if (res.destroyed) return false;
+    const validators = {
+      etag: header(response.headers.etag),
+      lastModified: header(response.headers['last-modified']),
+    };
+    if (response.status === 200 && isConditional(req.headers) && notModified(req.headers, validators)) {
+      res.writeHead(304, [
+        ...notModifiedHeaders(cleaned),
+        ...this.#extra('MISS', requestId, undefined, upstream),
+      ]);
+      res.end();
+      return false;
+    }
+    const ageHeader = response.headers.age;
+    res.writeHead(response.status, response.statusMessage, [
+      ...cleaned,
+      ...this.#extra('MISS', requestId, ageHeader === undefined ? undefined : Number(ageHeader), upstream),
+    ]);
+    if (req.method === 'HEAD') {
+      res.end();
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * readBody reads the backend body to its end, streaming it to `client` as it comes (with
+   * backpressure while the client keeps up) and keeping a copy up to the object size limit when
+   * `keep`. Resolves with the copy, undefined when none was kept, or 'broken' when the backend
+   * cut the body short (the client's response is then cut too, so it cannot mistake it as whole).
+   */
+  #readBody(
+    response: OriginResponse,
+    keep: boolean,
+    client: Client | undefined,
+  ): Promise<Buffer | undefined | 'broken'> {
+    const { body } = response;
+    const res = client?.res;
+    const limit = this.#config.maxObjectSize;
+    let chunks: Buffer[] | undefined = keep ? [] : undefined;
+    let size = 0;
+    const open = (): boolean => res !== undefined && !res.destroyed && !res.writableEnded;
+    // A client that leaves must not stall the fill others may be waiting on.
+    res?.once('close', () => body.resume());
+    return new Promise((resolve) => {
+      body.on('data', (chunk: Buffer) => {
+        if (chunks !== undefined) {
+          size += chunk.length;
+          if (size > limit) chunks = undefined;
+          else chunks.push(chunk);
+        }
+        if (open() && !res!.write(chunk)) {
+          body.pause();
+          res!.once('drain', () => body.resume());
+        }
+      });
+      body.on('end', () => {
+        if (open()) res!.end();
+        resolve(chunks === undefined ? undefined : Buffer.concat(chunks, size));
+      });
+      body.on('close', () => {
+        if (body.complete) return;
+        if (res !== undefined && !res.writableEnded) res.destroy();
+        resolve('broken');
+      });
+      body.on('error', () => {});
+    });
+  }
+
+  #build(
+    source: http.IncomingMessage,
+    status: number,
+    statusMessage: string,
+    headers: string[],
+    body: Buffer,
+    decision: ReturnType<typeof storeDecision>,
+    responseTime: number,
+  ): StoredResponse {
+    const parsed = rawToHeaders(headers);
+    const names = varyNames(parsed.vary);
+    const vary = names === '*' ? [] : names;
+    const lifetime: Lifetime = decision.store ? decision : UNSTORED;
+    return {
+      status,
+      statusMessage,
+      headers,
+      body,
+      tags: tagsOf(parsed, this.#config.tagHeader),
+      vary,
+      variant: variantKey(vary, source.headers),
+      etag: header(parsed.etag),
+      lastModified: header(parsed['last-modified']),
+      responseTime,
+      freshFor: lifetime.freshFor,
+      source: lifetime.source,
+      initialAge: lifetime.initialAge,
+      staleWhileRevalidate: lifetime.staleWhileRevalidate,
+      staleIfError: lifetime.staleIfError,
+      noCache: lifetime.noCache,
+      mustRevalidate: lifetime.mustRevalidate,
+      expiresAt: responseTime + retentionMs(lifetime, hasValidator(parsed), this.#config.keepStale),
+    };
+  }
+
+  async #lookup(key: string, req: http.IncomingMessage): Promise<StoredResponse | undefined> {
+    let variants: StoredResponse[];
+    try {
+      variants = await this.#store.get(key, this.#now());
+    } catch (err) {
+      this.#storeFailed('get', err);
+      return undefined;
+    }
+    return selectVariant(variants, (vary) => variantKey(vary, req.headers));
+  }
+
+  async #put(key: string, response: StoredResponse): Promise<void> {
+    try {
+      await this.#store.put(key, response, this.#now());
+      this.#metrics.stores.inc({ cache: this.name });
+      this.#updateUsage();
+    } catch (err) {
+      this.#storeFailed('put', err);
+    }
+  }
+
+  #storeFailed(op: 'get' | 'put', err: unknown): void {
+    this.#metrics.errors.inc({ cache: this.name, op });
+    this.#logger.warn({ cache: this.name, op, err: (err as Error).message }, 'http cache store failed');
+  }
+
+  #updateUsage(): void {
+    const usage = this.#store.usage();
+    if (usage === undefined) return;
+    this.#metrics.storedBytes.set({ cache: this.name }, usage.bytes);
+    this.#metrics.storedEntries.set({ cache: this.name }, usage.entries);
+  }
+
+  #serve(client: Client, stored: StoredResponse, result: CacheResult, upstream: CacheUpstream): void {
+    const { req, res } = client;
+    this.#count(result);
+    if (res.destroyed) return;
+    const age = currentAge(stored, this.#now()) / 1000;
+    const extra = this.#extra(result, requestIdOf(req.headers), age, upstream);
+    if (isConditional(req.headers) && notModified(req.headers, stored)) {
+      res.writeHead(304, [...notModifiedHeaders(stored.headers), ...extra]);
+      res.end();
+      return;
+    }
+    const headers = [...stored.headers, ...extra];
+    if (!hasHeader(stored.headers, 'content-length') && stored.status !== 204 && stored.status !== 304)
+      headers.push('Content-Length', String(stored.body.length));
+    res.writeHead(stored.status, stored.statusMessage, headers);
+    res.end(req.method === 'HEAD' ? undefined : stored.body);
+  }
+
+  #pass(client: Client, upstream: CacheUpstream, result: CacheResult): void {
+    this.#count(result);
+    client.res.setHeader('X-Cache', result);
+    upstream.pass(client.req, client.res);
+  }
+
+  #extra(
+    result: CacheResult,
+    requestId: string,
+    ageSeconds: number | undefined,
+    upstream: CacheUpstream,
+  ): string[] {
+    const extra = ['X-Cache', result, 'X-Request-Id', requestId];
+    if (ageSeconds !== undefined && Number.isFinite(ageSeconds))
+      extra.push('Age', String(Math.floor(ageSeconds)));
+    if (upstream.closing) extra.push('Connection', 'close');
+    return extra;
+  }
+
+  #count(result: CacheResult): void {
+    this.#metrics.requests.inc({ cache: this.name, result });
+  }
+}
+
+const UNSTORED: Lifetime = {
+  freshFor: 0,
+  source: 'default',
+  initialAge: 0,
+  staleWhileRevalidate: 0,
+  staleIfError: 0,
+  noCache: true,
+  mustRevalidate: true,
+};
+
+/** storableHeaders is a backend's raw header list without hop-by-hop fields, Age, X-Cache and X-Request-Id. */
+function storableHeaders(raw: readonly string[]): string[] {
+  const forwarded = forwardResponseHeaders(raw);
+  const out: string[] = [];
+  for (let i = 0; i < forwarded.length; i += 2) {
+    if (!NOT_STORED_HEADERS.has(forwarded[i]!.toLowerCase())) out.push(forwarded[i]!, forwarded[i + 1]!);
+  }
+  return out;
+}
+
+function notModifiedHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (NOT_MODIFIED_HEADERS.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+// The cache asks for whole responses, then answers the client's own validators itself.
+function withoutConditionals(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (lower !== 'if-none-match' && lower !== 'if-modified-since') out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+function hasHeader(raw: readonly string[], lower: string): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lower) return true;
+  return false;
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** hostOf lowercases a Host header and drops its port. */
+export function hostOf(value: string | undefined): string {
+  if (value === undefined) return '';
+  const end = value.startsWith('[') ? value.indexOf(']') + 1 : value.indexOf(':');
+  return (end > 0 ? value.slice(0, end) : value).toLowerCase();
+}
+
+function localHost(req: http.IncomingMessage): string {
+  const host = req.socket.localAddress ?? 'localhost';
+  return host.includes(':') ? `[${host}]:${req.socket.localPort}` : `${host}:${req.socket.localPort}`;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: Buffer, close: boolean): void {
+  const headers = [
+    'Content-Type',
+    'application/json',
+    'Cache-Control',
+    'no-store',
+    'Content-Length',
+    `${body.length}`,
+  ];
+  if (close) headers.push('Connection', 'close');
+  res.writeHead(status, headers);
+  res.end(body);
+}

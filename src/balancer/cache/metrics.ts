@@ -1,0 +1,89 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** CacheResult is the `X-Cache` value of a response and the `result` label of the request series. */
+export type CacheResult = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
+
+/**
+ * HttpCacheMetrics are the HTTP response cache's series, shared by every cache on a registry and
+ * told apart by the `cache` label (`default`, or `routes[N]`).
+ */
+export interface HttpCacheMetrics {
+  /** Requests through the cache by result (hit, miss, stale, revalidated, bypass). */
+  readonly requests: Counter<'cache' | 'result'>;
+  /** Requests that waited for another request's backend fetch instead of making their own. */
+  readonly coalesced: Counter<'cache'>;
+  /** Background revalidations started for stale-while-revalidate. */
+  readonly backgroundRevalidations: Counter<'cache'>;
+  /** Responses stored (fills and refreshes after a 304). */
+  readonly stores: Counter<'cache'>;
+  /** Store failures by operation (`get`, `put`, `purge`); the request then goes to the backend. */
+  readonly errors: Counter<'cache' | 'op'>;
+  /** Keys removed by purge calls. */
+  readonly purged: Counter<'cache'>;
+  /** Bytes held by a memory store (approximate: bodies, headers, keys). */
+  readonly storedBytes: Gauge<'cache'>;
+  /** Keys held by a memory store. */
+  readonly storedEntries: Gauge<'cache'>;
+}
+
+function counter<L extends string>(registry: Registry, name: string, help: string, labels: L[]): Counter<L> {
+  return (
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter({ name, help, labelNames: labels, registers: [registry] })
+  );
+}
+
+function gauge<L extends string>(registry: Registry, name: string, help: string, labels: L[]): Gauge<L> {
+  return (
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
+    new Gauge({ name, help, labelNames: labels, registers: [registry] })
+  );
+}
+
+/** httpCacheMetrics returns the cache series on `registry`, creating them the first time. */
+export function httpCacheMetrics(registry: Registry): HttpCacheMetrics {
+  return {
+    requests: counter(
+      registry,
+      'scaleplane_http_cache_requests_total',
+      'Requests through the HTTP response cache, by result (X-Cache).',
+      ['cache', 'result'],
+    ),
+    coalesced: counter(
+      registry,
+      'scaleplane_http_cache_coalesced_total',
+      'Requests that waited for a concurrent backend fetch of the same key instead of making one.',
+      ['cache'],
+    ),
+    backgroundRevalidations: counter(
+      registry,
+      'scaleplane_http_cache_background_revalidations_total',
+      'Background revalidations started while serving stale (stale-while-revalidate).',
+      ['cache'],
+    ),
+    stores: counter(registry, 'scaleplane_http_cache_stores_total', 'Responses stored or refreshed.', [
+      'cache',
+    ]),
+    errors: counter(
+      registry,
+      'scaleplane_http_cache_errors_total',
+      'HTTP cache store failures by operation; the backend answers instead.',
+      ['cache', 'op'],
+    ),
+    purged: counter(registry, 'scaleplane_http_cache_purged_total', 'Cache keys removed by purge calls.', [
+      'cache',
+    ]),
+    storedBytes: gauge(
+      registry,
+      'scaleplane_http_cache_stored_bytes',
+      'Approximate bytes held by a memory HTTP cache.',
+      ['cache'],
+    ),
+    storedEntries: gauge(
+      registry,
+      'scaleplane_http_cache_stored_entries',
+      'Keys held by a memory HTTP cache.',
+      ['cache'],
+    ),
+  };
+}

@@ -1,0 +1,443 @@
+/**
+ * The pure decisions of the HTTP response cache (RFC 9111, shared cache): may this request use
+ * the cache, may this response be stored and for how long, is a stored response fresh, stale but
+ * servable, or in need of revalidation, and does it satisfy the client's conditional request.
+ * Nothing here reads a clock or touches a socket: callers pass `now` (ms since the epoch).
+ */
+
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** CacheControl is a parsed Cache-Control header: lowercase directive → its value, or true when it has none. */
+export type CacheControl = ReadonlyMap<string, string | true>;
+
+const EMPTY: CacheControl = new Map();
+
+/**
+ * parseCacheControl reads a Cache-Control header (repeated headers are one comma list). The first
+ * occurrence of a directive wins; quoted values are unquoted.
+ */
+export function parseCacheControl(header: string | readonly string[] | undefined): CacheControl {
+  if (header === undefined) return EMPTY;
+  const text = typeof header === 'string' ? header : header.join(',');
+  if (text.trim() === '') return EMPTY;
+  const out = new Map<string, string | true>();
+  // Commas inside quoted values (e.g. no-cache="a, b") do not split directives.
+  for (const match of text.matchAll(/\s*([^=,\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)/g)) {
+    const name = match[1]!.toLowerCase();
+    if (out.has(name)) continue;
+    const raw = match[2];
+    out.set(name, raw === undefined ? true : raw.startsWith('"') ? raw.slice(1, -1).trim() : raw.trim());
+  }
+  return out;
+}
+
+/**
+ * deltaSeconds reads a delta-seconds directive in ms. A malformed value counts as 0 (RFC 9111
+ * 1.2.2: treat it as stale rather than fresh); absent is undefined.
+ */
+export function deltaSeconds(cc: CacheControl, name: string): number | undefined {
+  const value = cc.get(name);
+  if (value === undefined) return undefined;
+  if (value === true || !/^\d+$/.test(value)) return 0;
+  return Math.min(Number(value), 2 ** 31) * 1000;
+}
+
+/** header reads one header as a single string (repeated ones joined by ", "). */
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** httpDate parses an HTTP date into ms since the epoch; undefined when absent or invalid. */
+export function httpDate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** BypassReason says why a request does not use the cache at all. */
+export type BypassReason = 'Method' | 'Range' | 'Precondition' | 'Upgrade';
+
+/** RequestPolicy is what a request allows the cache to do. */
+export type RequestPolicy =
+  | { readonly use: false; readonly reason: BypassReason }
+  | {
+      readonly use: true;
+      /** Request `no-store`: the response to it is not stored (a stored one may still answer it). */
+      readonly noStore: boolean;
+      /** Request `no-cache` (or `Pragma: no-cache`): a stored response must be revalidated first. */
+      readonly noCache: boolean;
+      /** Request `max-age`, ms: a stored response older than this must be revalidated. */
+      readonly maxAge: number | undefined;
+      /** The request carries Authorization: only `public`/`s-maxage`/`must-revalidate` responses are stored. */
+      readonly authorization: boolean;
+    };
+
+/**
+ * requestPolicy decides whether a request goes through the cache. Only GET and HEAD do; range
+ * requests and If-Match/If-Unmodified-Since/If-Range preconditions are passed to the backend
+ * untouched, since the cache stores whole representations only.
+ */
+export function requestPolicy(method: string | undefined, headers: IncomingHttpHeaders): RequestPolicy {
+  if (method !== 'GET' && method !== 'HEAD') return { use: false, reason: 'Method' };
+  if (headers.upgrade !== undefined) return { use: false, reason: 'Upgrade' };
+  if (headers.range !== undefined) return { use: false, reason: 'Range' };
+  if (
+    headers['if-match'] !== undefined ||
+    headers['if-unmodified-since'] !== undefined ||
+    headers['if-range'] !== undefined
+  )
+    return { use: false, reason: 'Precondition' };
+  const cc = parseCacheControl(headers['cache-control']);
+  // Pragma: no-cache only counts when there is no Cache-Control (RFC 9111 5.4, for HTTP/1.0 clients).
+  const pragmaNoCache =
+    headers['cache-control'] === undefined &&
+    /(^|,)\s*no-cache\s*(,|$)/i.test(header(headers, 'pragma') ?? '');
+  return {
+    use: true,
+    noStore: cc.has('no-store'),
+    noCache: cc.has('no-cache') || pragmaNoCache,
+    maxAge: deltaSeconds(cc, 'max-age'),
+    authorization: headers.authorization !== undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storing
+
+/** StoreOptions are the cache's own settings that storing depends on. */
+export interface StoreOptions {
+  /** Lifetime of a response with no explicit freshness; 0 = such responses are not stored. */
+  defaultTtl: number;
+  /** Largest body stored, bytes. */
+  maxObjectSize: number;
+  /** stale-while-revalidate window when the response names none, ms. */
+  staleWhileRevalidate: number;
+  /** stale-if-error window when the response names none, ms. */
+  staleIfError: number;
+}
+
+/** NotStoredReason says why a response is not stored. */
+export type NotStoredReason =
+  | 'RequestNoStore'
+  | 'Status'
+  | 'NoStore'
+  | 'Private'
+  | 'SetCookie'
+  | 'VaryStar'
+  | 'Authorization'
+  | 'NoFreshness'
+  | 'TooLarge';
+
+/** Lifetime is how a stored response ages: all durations in ms. */
+export interface Lifetime {
+  /** Freshness lifetime: s-maxage, else max-age, else Expires − Date, else the default TTL. */
+  readonly freshFor: number;
+  /** Where `freshFor` came from, for logs and tests. */
+  readonly source: 's-maxage' | 'max-age' | 'expires' | 'default';
+  /** Age the response already had when it arrived (RFC 9111 4.2.3 corrected_initial_age). */
+  readonly initialAge: number;
+  /** Stale responses may be served while one background revalidation runs, this long. */
+  readonly staleWhileRevalidate: number;
+  /** Stale responses may be served when the backend fails, this long past freshness. */
+  readonly staleIfError: number;
+  /** `no-cache` response: revalidate before every use. */
+  readonly noCache: boolean;
+  /** `must-revalidate`, `proxy-revalidate` or `s-maxage`: never served stale. */
+  readonly mustRevalidate: boolean;
+}
+
+/** StoreDecision is whether, and for how long, a response may be stored. */
+export type StoreDecision =
+  | { readonly store: false; readonly reason: NotStoredReason }
+  | ({ readonly store: true } & Lifetime);
+
+// Statuses a cache may store without explicit freshness (RFC 9110 15.1), less 206 (no ranges here).
+const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([
+  200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
+]);
+
+/** StoreInput is one response with the request that asked for it. */
+export interface StoreInput {
+  readonly status: number;
+  readonly request: RequestPolicy & { use: true };
+  readonly responseHeaders: IncomingHttpHeaders;
+  /** When the request was sent and the response arrived (ms since the epoch). */
+  readonly requestTime: number;
+  readonly responseTime: number;
+}
+
+/**
+ * storeDecision applies RFC 9111 section 3 for a shared cache: `no-store` and `private` responses,
+ * responses that set cookies (so one client's session is never handed to another), `Vary: *` and
+ * requests with Authorization (unless the response says `public`, `s-maxage` or
+ * `must-revalidate`) are not stored; neither is anything without explicit freshness unless a
+ * default TTL is configured (no heuristic freshness), nor a 5xx other than 501.
+ */
+export function storeDecision(input: StoreInput, options: StoreOptions): StoreDecision {
+  const { status, request, responseHeaders: headers } = input;
+  if (request.noStore) return { store: false, reason: 'RequestNoStore' };
+  if (status < 200 || status === 206 || status === 304 || (status >= 500 && status !== 501))
+    return { store: false, reason: 'Status' };
+  const cc = parseCacheControl(headers['cache-control']);
+  if (cc.has('no-store')) return { store: false, reason: 'NoStore' };
+  // A `private="field"` form still allows storing the rest; we do not edit headers, so refuse it all.
+  if (cc.has('private')) return { store: false, reason: 'Private' };
+  if (headers['set-cookie'] !== undefined) return { store: false, reason: 'SetCookie' };
+  const vary = varyNames(headers.vary);
+  if (vary === '*') return { store: false, reason: 'VaryStar' };
+  if (request.authorization && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate'))
+    return { store: false, reason: 'Authorization' };
+  const declared = Number(header(headers, 'content-length'));
+  if (Number.isFinite(declared) && declared > options.maxObjectSize)
+    return { store: false, reason: 'TooLarge' };
+
+  const dateValue = httpDate(header(headers, 'date')) ?? input.responseTime;
+  const freshness = freshnessLifetime(cc, headers, dateValue, status, options.defaultTtl);
+  const noCache = cc.has('no-cache');
+  // A no-cache response with a validator is worth keeping: each use is a cheap 304.
+  if (freshness === undefined && !(noCache && hasValidator(headers)))
+    return { store: false, reason: 'NoFreshness' };
+  const mustRevalidate = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage');
+  return {
+    store: true,
+    freshFor: freshness?.ms ?? 0,
+    source: freshness?.source ?? 'default',
+    initialAge: initialAge(headers, dateValue, input.requestTime, input.responseTime),
+    staleWhileRevalidate: mustRevalidate
+      ? 0
+      : (deltaSeconds(cc, 'stale-while-revalidate') ?? options.staleWhileRevalidate),
+    staleIfError: mustRevalidate ? 0 : (deltaSeconds(cc, 'stale-if-error') ?? options.staleIfError),
+    noCache,
+    mustRevalidate,
+  };
+}
+
+function freshnessLifetime(
+  cc: CacheControl,
+  headers: IncomingHttpHeaders,
+  dateValue: number,
+  status: number,
+  defaultTtl: number,
+): { ms: number; source: Lifetime['source'] } | undefined {
+  // A shared cache prefers s-maxage over max-age (RFC 9111 4.2.1).
+  const sMaxAge = deltaSeconds(cc, 's-maxage');
+  if (sMaxAge !== undefined) return { ms: sMaxAge, source: 's-maxage' };
+  const maxAge = deltaSeconds(cc, 'max-age');
+  if (maxAge !== undefined) return { ms: maxAge, source: 'max-age' };
+  const expiresHeader = header(headers, 'expires');
+  if (expiresHeader !== undefined) {
+    // An invalid Expires (such as "0") means already expired.
+    const expires = httpDate(expiresHeader);
+    return { ms: expires === undefined ? 0 : Math.max(0, expires - dateValue), source: 'expires' };
+  }
+  if (defaultTtl > 0 && HEURISTIC_STATUSES.has(status) && !cc.has('no-cache'))
+    return { ms: defaultTtl, source: 'default' };
+  return undefined;
+}
+
+/** initialAge is RFC 9111 4.2.3's corrected_initial_age, ms. */
+export function initialAge(
+  headers: IncomingHttpHeaders,
+  dateValue: number,
+  requestTime: number,
+  responseTime: number,
+): number {
+  const ageHeader = header(headers, 'age');
+  const ageValue = ageHeader !== undefined && /^\d+$/.test(ageHeader.trim()) ? Number(ageHeader) * 1000 : 0;
+  const apparentAge = Math.max(0, responseTime - dateValue);
+  const correctedAgeValue = ageValue + (responseTime - requestTime);
+  return Math.max(apparentAge, correctedAgeValue);
+}
+
+/** hasValidator says whether a response carries an ETag or Last-Modified to revalidate with. */
+export function hasValidator(headers: IncomingHttpHeaders): boolean {
+  return headers.etag !== undefined || headers['last-modified'] !== undefined;
+}
+
+/**
+ * varyNames lists the request headers a response varies on, lowercased, sorted and deduplicated;
+ * `'*'` when it varies on something no header describes.
+ */
+export function varyNames(vary: string | readonly string[] | undefined): readonly string[] | '*' {
+  if (vary === undefined) return [];
+  const text = typeof vary === 'string' ? vary : vary.join(',');
+  const names = new Set<string>();
+  for (const part of text.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name === '*') return '*';
+    if (name !== '') names.add(name);
+  }
+  return [...names].sort();
+}
+
+/**
+ * variantKey is the secondary cache key: the request's values of the Vary headers, whitespace
+ * normalised, so `Accept-Encoding: gzip` and `Accept-Encoding:  gzip` share an entry.
+ */
+export function variantKey(names: readonly string[], headers: IncomingHttpHeaders): string {
+  if (names.length === 0) return '';
+  return JSON.stringify(
+    names.map((name) => {
+      const value = header(headers, name);
+      return value === undefined
+        ? null
+        : value
+            .replace(/\s*,\s*/g, ',')
+            .replace(/\s+/g, ' ')
+            .trim();
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serving
+
+/** StoredTimes is what serving decisions need of a stored response. */
+export interface StoredTimes extends Lifetime {
+  /** When the response (or its last 304) arrived, ms since the epoch. */
+  readonly responseTime: number;
+}
+
+/** currentAge is RFC 9111 4.2.3's current_age, ms. */
+export function currentAge(stored: StoredTimes, now: number): number {
+  return stored.initialAge + Math.max(0, now - stored.responseTime);
+}
+
+/** RevalidateReason says why a stored response must be revalidated before use. */
+export type RevalidateReason = 'Expired' | 'ResponseNoCache' | 'RequestNoCache' | 'RequestMaxAge';
+
+/** ServeDecision is what to do with a stored response for a request. */
+export type ServeDecision =
+  | { readonly action: 'fresh'; readonly age: number }
+  | { readonly action: 'stale-while-revalidate'; readonly age: number }
+  | { readonly action: 'revalidate'; readonly age: number; readonly reason: RevalidateReason };
+
+/**
+ * serveDecision: a fresh response that the request accepts is served; a stale one within its
+ * stale-while-revalidate window is served while a background revalidation runs (never for
+ * must-revalidate, nor when the request itself asks for revalidation); anything else is
+ * revalidated with the backend first.
+ */
+export function serveDecision(
+  stored: StoredTimes,
+  request: RequestPolicy & { use: true },
+  now: number,
+): ServeDecision {
+  const age = currentAge(stored, now);
+  if (stored.noCache) return { action: 'revalidate', age, reason: 'ResponseNoCache' };
+  if (request.noCache) return { action: 'revalidate', age, reason: 'RequestNoCache' };
+  if (request.maxAge !== undefined && age > request.maxAge)
+    return { action: 'revalidate', age, reason: 'RequestMaxAge' };
+  if (age < stored.freshFor) return { action: 'fresh', age };
+  if (!stored.mustRevalidate && age < stored.freshFor + stored.staleWhileRevalidate)
+    return { action: 'stale-while-revalidate', age };
+  return { action: 'revalidate', age, reason: 'Expired' };
+}
+
+/** staleIfErrorAllows says whether a stored response may stand in for a failed backend now. */
+export function staleIfErrorAllows(stored: StoredTimes, now: number): boolean {
+  if (stored.mustRevalidate) return false;
+  return currentAge(stored, now) < stored.freshFor + stored.staleIfError;
+}
+
+/** retentionMs is how long a stored response is kept: fresh, then as long as any stale use remains. */
+export function retentionMs(stored: Lifetime, hasValidators: boolean, keepStale: number): number {
+  const staleUse = Math.max(stored.staleWhileRevalidate, stored.staleIfError, hasValidators ? keepStale : 0);
+  return Math.max(1000, stored.freshFor - stored.initialAge + staleUse);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditional requests
+
+/** Validators are a stored response's ETag and Last-Modified. */
+export interface Validators {
+  readonly etag: string | undefined;
+  readonly lastModified: string | undefined;
+}
+
+/**
+ * notModified says whether a client's conditional GET/HEAD is satisfied by the stored response, so
+ * it can get a 304 from the cache (RFC 9110 13.1.2, 13.1.3): If-None-Match by weak comparison;
+ * If-Modified-Since only when there is no If-None-Match.
+ */
+export function notModified(headers: IncomingHttpHeaders, stored: Validators): boolean {
+  const inm = header(headers, 'if-none-match');
+  if (inm !== undefined) {
+    if (inm.trim() === '*') return true;
+    if (stored.etag === undefined) return false;
+    const ours = weak(stored.etag);
+    return inm.split(',').some((tag) => weak(tag.trim()) === ours);
+  }
+  const ims = httpDate(header(headers, 'if-modified-since'));
+  const lastModified = httpDate(stored.lastModified);
+  return ims !== undefined && lastModified !== undefined && lastModified <= ims;
+}
+
+function weak(tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
+}
+
+/** isConditional says whether a request carries If-None-Match or If-Modified-Since. */
+export function isConditional(headers: IncomingHttpHeaders): boolean {
+  return headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined;
+}
+
+// Headers a 304 must not replace in the stored response (RFC 9111 3.2 and the framing ones).
+const KEEP_ON_304: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+  'content-range',
+  'x-cache',
+]);
+
+/**
+ * mergeNotModified updates a stored response's raw header list with the header fields of a 304
+ * (RFC 9111 4.3.4): each field the 304 carries replaces the stored one of the same name.
+ */
+export function mergeNotModified(stored: readonly string[], notModifiedRaw: readonly string[]): string[] {
+  const replaced = new Set<string>();
+  for (let i = 0; i < notModifiedRaw.length; i += 2) {
+    const lower = notModifiedRaw[i]!.toLowerCase();
+    if (!KEEP_ON_304.has(lower)) replaced.add(lower);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < stored.length; i += 2) {
+    if (!replaced.has(stored[i]!.toLowerCase())) out.push(stored[i]!, stored[i + 1]!);
+  }
+  for (let i = 0; i < notModifiedRaw.length; i += 2) {
+    if (replaced.has(notModifiedRaw[i]!.toLowerCase())) out.push(notModifiedRaw[i]!, notModifiedRaw[i + 1]!);
+  }
+  return out;
+}
+
+/** rawToHeaders lowercases a raw header list into Node's IncomingHttpHeaders shape. */
+export function rawToHeaders(raw: readonly string[]): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const existing = out[name];
+    if (name === 'set-cookie')
+      out[name] = existing === undefined ? [value] : [...(existing as string[]), value];
+    else out[name] = existing === undefined ? value : `${existing as string}, ${value}`;
+  }
+  return out as IncomingHttpHeaders;
+}
+
+/**
+ * tagsOf reads cache tags from a response header such as Cache-Tag (comma separated) or
+ * Surrogate-Key (space separated): both separators are accepted.
+ */
+export function tagsOf(headers: IncomingHttpHeaders, name: string): string[] {
+  const value = header(headers, name.toLowerCase());
+  if (value === undefined) return [];
+  return [...new Set(value.split(/[,\s]+/).filter((tag) => tag !== ''))];
+}
+
+/** EMPTY_CACHE_CONTROL is a parsed empty header. */
+export const EMPTY_CACHE_CONTROL = EMPTY;

@@ -1,0 +1,152 @@
+import { Redis } from 'ioredis';
+import { matchesPrefix, matchesUrl, type PurgeSelector, primaryKey, type StoredResponse } from './entry.js';
+import type { HttpCacheStore } from './store.js';
+
+/** RedisStoreOptions configure a RedisHttpStore. */
+export interface RedisStoreOptions {
+  /** `redis://host:port/db`. */
+  url: string;
+  /** Prefix of every key this store writes. @defaultValue 'scaleplane:http:' */
+  keyPrefix: string;
+  /** Longest wait for one command before it counts as failed, ms. @defaultValue 1000 */
+  commandTimeout?: number;
+}
+
+type Meta = Omit<StoredResponse, 'body'>;
+
+/**
+ * RedisHttpStore keeps responses in Redis so every balancer process (and worker) shares them.
+ * One hash per primary key holds the Vary names (`vary`), and per variant its metadata as JSON
+ * (`m:VARIANT`) and its body as bytes (`b:VARIANT`); the hash expires with its longest-lived
+ * variant. A set per tag lists the keys carrying it. Commands fail fast while Redis is away (no
+ * offline queue): the cache then behaves as a miss and the backend answers.
+ */
+export class RedisHttpStore implements HttpCacheStore {
+  readonly kind = 'redis';
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: RedisStoreOptions, onError: (err: Error) => void = () => {}) {
+    this.#prefix = options.keyPrefix;
+    this.#redis = new Redis(options.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeout ?? 1000,
+      retryStrategy: (attempt) => Math.min(2000, 50 * 2 ** attempt),
+    });
+    this.#redis.on('error', onError);
+  }
+
+  /** ready resolves once connected (tests and startup use it; the data path never waits on it). */
+  async ready(): Promise<void> {
+    if (this.#redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      this.#redis.once('ready', resolve);
+      this.#redis.once('end', () => reject(new Error('redis connection ended')));
+    });
+  }
+
+  async get(key: string, now: number): Promise<StoredResponse[]> {
+    const fields = await this.#redis.hgetallBuffer(this.#entryKey(key));
+    const out: StoredResponse[] = [];
+    for (const [field, value] of Object.entries(fields)) {
+      if (!field.startsWith('m:')) continue;
+      const meta = JSON.parse(value.toString('utf8')) as Meta;
+      const body = fields[`b:${meta.variant}`];
+      if (meta.expiresAt > now && body !== undefined) out.push({ ...meta, body });
+    }
+    return out;
+  }
+
+  async put(key: string, response: StoredResponse, now: number): Promise<void> {
+    const entryKey = this.#entryKey(key);
+    const vary = response.vary.join(',');
+    const storedVary = await this.#redis.hget(entryKey, 'vary');
+    const { body, ...meta } = response;
+    const ttl = Math.max(1, Math.ceil(response.expiresAt - now));
+    const multi = this.#redis.multi();
+    if (storedVary !== null && storedVary !== vary) multi.del(entryKey);
+    multi.hset(
+      entryKey,
+      'vary',
+      vary,
+      `m:${response.variant}`,
+      JSON.stringify(meta),
+      `b:${response.variant}`,
+      body,
+    );
+    // NX for a fresh key, GT so a short-lived variant never cuts a longer-lived one's time.
+    multi.pexpire(entryKey, ttl, 'NX').pexpire(entryKey, ttl, 'GT');
+    for (const tag of response.tags) {
+      const tagKey = this.#tagKey(tag);
+      multi.sadd(tagKey, key).pexpire(tagKey, ttl, 'NX').pexpire(tagKey, ttl, 'GT');
+    }
+    await multi.exec();
+  }
+
+  async purge(selector: PurgeSelector): Promise<number> {
+    const doomed = new Set<string>();
+    for (const tag of selector.tags) {
+      for (const key of await this.#redis.smembers(this.#tagKey(tag))) doomed.add(key);
+    }
+    for (const target of selector.urls) {
+      if (target.host !== undefined) doomed.add(primaryKey(target.host, target.path));
+      else
+        for (const key of await this.#scan(`${globEscape(target.path)} *`))
+          if (matchesUrl(key, target)) doomed.add(key);
+    }
+    for (const target of selector.prefixes) {
+      for (const key of await this.#scan(`${globEscape(target.path)}*`))
+        if (matchesPrefix(key, target)) doomed.add(key);
+    }
+    let removed = 0;
+    const keys = [...doomed].map((key) => this.#entryKey(key));
+    for (let i = 0; i < keys.length; i += 500) removed += await this.#redis.del(...keys.slice(i, i + 500));
+    if (selector.tags.length > 0) await this.#redis.del(...selector.tags.map((tag) => this.#tagKey(tag)));
+    return removed;
+  }
+
+  usage(): undefined {
+    return undefined;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#redis.quit().then(
+      () => undefined,
+      () => this.#redis.disconnect(),
+    );
+    return this.#closed;
+  }
+
+  async #scan(pattern: string): Promise<string[]> {
+    const keys: string[] = [];
+    const strip = this.#entryKey('').length;
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.#redis.scan(
+        cursor,
+        'MATCH',
+        globEscape(this.#entryKey('')) + pattern,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      for (const key of batch) keys.push(key.slice(strip));
+    } while (cursor !== '0');
+    return keys;
+  }
+
+  #entryKey(key: string): string {
+    return `${this.#prefix}e:${key}`;
+  }
+
+  #tagKey(tag: string): string {
+    return `${this.#prefix}t:${tag}`;
+  }
+}
+
+/** globEscape makes text match itself literally in a Redis MATCH pattern. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

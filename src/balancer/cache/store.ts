@@ -1,0 +1,22 @@
+import type { PurgeSelector, StoredResponse } from './entry.js';
+
+/**
+ * HttpCacheStore keeps stored responses by primary key, each key holding one response per
+ * variant. Stores never decide freshness; they only drop what is past `expiresAt`.
+ */
+export interface HttpCacheStore {
+  readonly kind: 'memory' | 'redis';
+  /** get returns the key's unexpired variants (empty when none). */
+  get(key: string, now: number): Promise<StoredResponse[]>;
+  /**
+   * put stores a variant, replacing the one with the same variant key. A response that varies on
+   * other headers than the stored ones replaces them all (the resource changed its Vary).
+   */
+  put(key: string, response: StoredResponse, now: number): Promise<void>;
+  /** purge removes every key the selector names and returns how many keys went. */
+  purge(selector: PurgeSelector): Promise<number>;
+  /** Entries and bytes held, where the store can tell cheaply (memory); undefined otherwise. */
+  usage(): { entries: number; bytes: number } | undefined;
+  /** close releases connections; safe to call twice. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,117 @@
+import type http from 'node:http';
+import type { TestContext } from 'node:test';
+import { Balancer } from '../../../src/balancer/index.js';
+import type { BalancerConfig, HttpCacheConfig } from '../../../src/config/types.js';
+import { createMetrics, type ScaleplaneMetrics } from '../../../src/metrics/index.js';
+import { config, ready, startBackend, type TestBackend } from '../helpers.js';
+
+/** cacheConfig is an HTTP cache config with the schema's defaults, memory storage. */
+export function cacheConfig(overrides: Partial<HttpCacheConfig> = {}): HttpCacheConfig {
+  return {
+    storage: 'memory',
+    keyPrefix: 'scaleplane:http:',
+    maxEntries: 1000,
+    maxBytes: 16 * 1024 * 1024,
+    maxObjectSize: 1024 * 1024,
+    defaultTtl: 0,
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+    keepStale: 60_000,
+    tagHeader: 'Cache-Tag',
+    ...overrides,
+  };
+}
+
+/** Clock is a settable wall clock starting on a whole second, so Date headers it writes carry no fraction. */
+export interface Clock {
+  now: number;
+  advance(ms: number): void;
+  /** An HTTP Date header value for the current time. */
+  date(): string;
+}
+
+/** clock makes a Clock at the current whole second. */
+export function clock(): Clock {
+  const c: Clock = {
+    now: Math.floor(Date.now() / 1000) * 1000,
+    advance(ms) {
+      c.now += ms;
+    },
+    date: () => new Date(c.now).toUTCString(),
+  };
+  return c;
+}
+
+/** Cached is a listening balancer with a cache on its default route, and its one backend. */
+export interface Cached {
+  balancer: Balancer;
+  metrics: ScaleplaneMetrics;
+  port: number;
+  backend: TestBackend;
+  /** Requests the backend received, newest last, with their headers. */
+  seen: http.IncomingHttpHeaders[];
+}
+
+/**
+ * startCached runs a backend with `handler` behind a balancer whose default route caches with
+ * `cache`; the cache reads `clk` when given (else the real clock).
+ */
+export async function startCached(
+  t: TestContext,
+  handler: http.RequestListener,
+  cache: Partial<HttpCacheConfig> = {},
+  options: { clock?: Clock; balancer?: Partial<BalancerConfig> } = {},
+): Promise<Cached> {
+  const seen: http.IncomingHttpHeaders[] = [];
+  const backend = await startBackend(t, (req, res) => {
+    seen.push(req.headers);
+    handler(req, res);
+  });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const clk = options.clock;
+  const balancer = new Balancer({
+    config: config({ ...options.balancer, cache: cacheConfig(cache) }),
+    metrics,
+    ...(clk === undefined ? {} : { cacheClock: () => clk.now }),
+  });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const { port } = await balancer.listen();
+  return { balancer, metrics, port, backend, seen };
+}
+
+/** cacheCount reads one result of scaleplane_http_cache_requests_total. */
+export async function cacheCount(
+  metrics: ScaleplaneMetrics,
+  result: string,
+  cache = 'default',
+): Promise<number> {
+  const metric = metrics.registry.getSingleMetric('scaleplane_http_cache_requests_total');
+  if (metric === undefined) return 0;
+  const { values } = await metric.get();
+  return values.find((v) => v.labels.cache === cache && v.labels.result === result)?.value ?? 0;
+}
+
+/** metricValue reads a single-label (`cache`) counter or gauge. */
+export async function metricValue(
+  metrics: ScaleplaneMetrics,
+  name: string,
+  cache = 'default',
+): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(name);
+  if (metric === undefined) return 0;
+  const { values } = await metric.get();
+  return values.find((v) => v.labels.cache === cache)?.value ?? 0;
+}
+
+/**
+ * until polls `condition` on every turn of the event loop (no fixed sleeps) until it holds, failing
+ * after `timeoutMs`.
+ */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
