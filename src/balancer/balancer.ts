@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Counter, Gauge } from 'prom-client';
 import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
-import type { ScaleplaneMetrics } from '../metrics/index.js';
+import { type ScaleplaneMetrics, ScaleplaneRegistry } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
 import { type CacheUpstream, createHttpCache, type HttpCache, type PurgeSelector } from './cache/index.js';
 import { type ToWorker, WorkerSet } from './cluster.js';
@@ -194,6 +194,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #defaultCache: HttpCache | undefined;
   readonly #activeHealth: boolean;
   readonly #workers: WorkerSet | undefined;
+  #removeWorkerMetrics: (() => void) | undefined;
   #listening: Promise<HostPort> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -243,6 +244,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
             replay: () => this.#replay(),
             onEvent: (name, payload) => this.#onWorkerEvent(name, payload),
           });
+    // The workers serve the requests: their series join this process's on every scrape.
+    const registry = options.metrics.registry;
+    const workerSet = this.#workers;
+    if (workerSet !== undefined && registry instanceof ScaleplaneRegistry)
+      this.#removeWorkerMetrics = registry.addRemote(() => workerSet.metrics());
     // With data-path workers, each worker has its own caches; this process serves nothing.
     const cacheLogger = this.#logger;
     if (this.#workers === undefined) {
@@ -455,6 +461,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     for (const entry of this.#groups.values()) entry.checker?.close();
     await this.#listening?.catch(() => undefined);
     await this.#workers?.close(this.#config.drainTimeout);
+    this.#removeWorkerMetrics?.();
     if (this.#server.listening) {
       await new Promise<void>((resolve) => {
         const grace = setTimeout(() => {

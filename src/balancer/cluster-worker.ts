@@ -1,6 +1,6 @@
 // Entry point of a data-path worker forked by WorkerSet: a Balancer without active health checks,
 // fed membership and health by the controller process over IPC.
-import { createMetrics } from '../metrics/index.js';
+import { createMetrics, type MetricsSnapshot } from '../metrics/index.js';
 import { Balancer } from './balancer.js';
 import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerBoot } from './cluster.js';
 import type { BalancerLogger, GroupStats } from './types.js';
@@ -14,10 +14,11 @@ const logger: BalancerLogger = {
   warn: (fields, message) => send({ t: 'log', level: 'warn', fields: plain(fields), message }),
   error: (fields, message) => send({ t: 'log', level: 'error', fields: plain(fields), message }),
 };
+const metrics = createMetrics({ defaultMetrics: false });
 const balancer = new Balancer({
   config: { ...boot.config, workers: 1 },
   routes: boot.routes,
-  metrics: createMetrics({ defaultMetrics: false }),
+  metrics,
   logger,
   activeHealth: false,
 });
@@ -49,6 +50,12 @@ process.on('message', (message: ToWorker) => {
           logger.warn({ err }, 'cache purge failed');
           send({ t: 'purged', seq: message.seq, removed: 0 });
         },
+      );
+      break;
+    case 'metrics':
+      metrics.registry.getMetricsAsJSON().then(
+        (snapshot) => send({ t: 'metrics', seq: message.seq, metrics: snapshot as MetricsSnapshot }),
+        () => send({ t: 'metrics', seq: message.seq, metrics: [] }),
       );
       break;
     case 'listen':

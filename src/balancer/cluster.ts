@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
+import type { MetricsSnapshot } from '../metrics/index.js';
 import type { PurgeSelector } from './cache/index.js';
 import { BalancerError } from './errors.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
@@ -12,6 +13,7 @@ export type ToWorker =
   | { t: 'health'; group: string; id: string; healthy: boolean }
   | { t: 'drain'; group: string; id: string; seq: number }
   | { t: 'purge'; selector: PurgeSelector; seq: number }
+  | { t: 'metrics'; seq: number }
   | { t: 'listen' }
   | { t: 'close' };
 
@@ -22,9 +24,17 @@ export type FromWorker =
   | { t: 'drained'; seq: number }
   | { t: 'purged'; seq: number; removed: number }
   | { t: 'stats'; groups: Record<string, GroupStats> }
+  | { t: 'metrics'; seq: number; metrics: MetricsSnapshot }
   | { t: 'event'; name: 'ejection' | 'recovery' | 'unhealthy'; payload: unknown }
   | { t: 'log'; level: 'info' | 'warn' | 'error'; fields: Record<string, unknown>; message: string }
   | { t: 'listenFailed'; message: string };
+
+interface Scrape {
+  readonly waiting: Set<Worker>;
+  readonly snapshots: MetricsSnapshot[];
+  readonly resolve: (snapshots: MetricsSnapshot[]) => void;
+  readonly timer: NodeJS.Timeout;
+}
 
 /** WorkerBoot is what a worker reads from `SCALEPLANE_BALANCER_WORKER` at start. */
 export interface WorkerBoot {
@@ -57,6 +67,7 @@ export class WorkerSet {
   readonly #stats = new Map<Worker, Record<string, GroupStats>>();
   readonly #drains = new Map<number, { left: number; resolve: () => void }>();
   readonly #purges = new Map<number, { left: number; removed: number; resolve: (removed: number) => void }>();
+  readonly #scrapes = new Map<number, Scrape>();
   #seq = 0;
   #closing = false;
 
@@ -102,6 +113,9 @@ export class WorkerSet {
           case 'stats':
             this.#stats.set(worker, message.groups);
             break;
+          case 'metrics':
+            this.#scraped(message.seq, worker, message.metrics);
+            break;
           case 'event':
             this.#options.onEvent(message.name, message.payload);
             break;
@@ -116,6 +130,7 @@ export class WorkerSet {
         // A drain waiting on this worker has nothing left there to wait for.
         for (const seq of [...this.#drains.keys()]) this.#drained(seq);
         for (const seq of [...this.#purges.keys()]) this.#purged(seq, 0);
+        for (const seq of [...this.#scrapes.keys()]) this.#scraped(seq, worker, undefined);
         reject(new BalancerError('BALANCER_LISTEN_FAILED', `worker exited (${signal ?? code})`));
         if (this.#closing) return;
         this.#options.logger.error({ worker: worker.id, code, signal }, 'balancer worker died; replacing it');
@@ -170,6 +185,37 @@ export class WorkerSet {
     }
   }
 
+  /**
+   * metrics asks every worker for its metric series and resolves with the answers that came within
+   * `timeoutMs` (a worker stuck or just replaced is left out of this scrape rather than failing it).
+   */
+  metrics(timeoutMs = 2000): Promise<MetricsSnapshot[]> {
+    const live = [...this.#workers].filter((w) => w.isConnected());
+    if (live.length === 0) return Promise.resolve([]);
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#finishScrape(seq), timeoutMs);
+      timer.unref();
+      this.#scrapes.set(seq, { waiting: new Set(live), snapshots: [], resolve, timer });
+      for (const worker of live) worker.send({ t: 'metrics', seq } satisfies ToWorker);
+    });
+  }
+
+  #scraped(seq: number, worker: Worker, snapshot: MetricsSnapshot | undefined): void {
+    const scrape = this.#scrapes.get(seq);
+    if (scrape === undefined || !scrape.waiting.delete(worker)) return;
+    if (snapshot !== undefined) scrape.snapshots.push(snapshot);
+    if (scrape.waiting.size === 0) this.#finishScrape(seq);
+  }
+
+  #finishScrape(seq: number): void {
+    const scrape = this.#scrapes.get(seq);
+    if (scrape === undefined) return;
+    this.#scrapes.delete(seq);
+    clearTimeout(scrape.timer);
+    scrape.resolve(scrape.snapshots);
+  }
+
   /** stats sums the workers' last reports of a group, or undefined when none reported it. */
   stats(group: string): GroupStats | undefined {
     let sum: GroupStats | undefined;
@@ -213,5 +259,6 @@ export class WorkerSet {
     this.#drains.clear();
     for (const purge of this.#purges.values()) purge.resolve(purge.removed);
     this.#purges.clear();
+    for (const seq of [...this.#scrapes.keys()]) this.#finishScrape(seq);
   }
 }

@@ -1,4 +1,10 @@
 export { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
+export {
+  type MetricsSnapshot,
+  mergeSnapshots,
+  type RemoteMetrics,
+  ScaleplaneRegistry,
+} from './cluster.js';
 export { createMetricSource, type SourceDependencies } from './create.js';
 export { NatsSource, type NatsSourceOptions } from './nats.js';
 export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';

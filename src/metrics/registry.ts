@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
+import { ScaleplaneRegistry } from './cluster.js';
 
 /**
  * ScaleplaneMetrics is every Prometheus series Scaleplane itself exports, on one registry.
@@ -32,7 +33,8 @@ export interface ScaleplaneMetrics {
 
 /** createMetrics builds a fresh registry with Scaleplane's series and the process defaults. */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): ScaleplaneMetrics {
-  const registry = new Registry();
+  // Data-path workers (balancer.workers) add their series to it: see ScaleplaneRegistry.
+  const registry = new ScaleplaneRegistry();
   if (options.defaultMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: 'scaleplane_process_' });
   const registers = [registry];

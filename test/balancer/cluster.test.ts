@@ -55,3 +55,30 @@ test('workers: 2 serve on one port; health and membership pushed from here reach
   assert.ok(balancer.stats('web').requests >= 50, `requests ${balancer.stats('web').requests}`);
   await balancer.drain('web', 'a');
 });
+
+test('workers: requests they serve are counted on this process registry (/metrics)', async (t) => {
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const metrics = createMetrics({ defaultMetrics: true });
+  const balancer = new Balancer({ config: config({ workers: 2 }), metrics });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['a', a.address]));
+  const { port } = await balancer.listen();
+  const agent = new http.Agent({ keepAlive: false });
+  const n = 37;
+  for (let i = 0; i < n; i++) assert.equal(await get(agent, port), '200 a');
+
+  const text = await metrics.registry.metrics();
+  assert.match(text, new RegExp(`scaleplane_requests_total\\{group="web",code="2xx"\\} ${n}\\n`));
+  assert.match(text, new RegExp(`scaleplane_request_duration_seconds_count\\{group="web"\\} ${n}\\n`));
+  assert.match(text, /scaleplane_inflight_requests\{group="web"\} 0\n/);
+  // This process's own series stay, once each.
+  assert.equal(text.match(/^# TYPE scaleplane_process_process_cpu_seconds_total /gm)?.length, 1);
+  assert.equal(text.match(/^# TYPE scaleplane_requests_total /gm)?.length, 1);
+  // Readers of one metric (latency source, dashboard) see the workers' counts too.
+  const counted = await metrics.registry.getSingleMetric('scaleplane_requests_total')!.get();
+  const twoxx = counted.values.find((v) => v.labels.group === 'web' && v.labels.code === '2xx');
+  assert.equal(twoxx?.value, n);
+  // …and a metric read that way can still be written by this process.
+  metrics.requests.inc({ group: 'web', code: '5xx' });
+  assert.match(await metrics.registry.metrics(), /scaleplane_requests_total\{group="web",code="5xx"\} 1\n/);
+});
