@@ -205,6 +205,7 @@ export class Scaleplane {
     watchForAlerts(this.alerts, { providers: this.providers, journal, balancer: this.balancer });
     this.#api = new ApiServer({
       listen: config.api.listen,
+      ...(config.api.tls !== undefined && { tls: config.api.tls }),
       ...(this.token !== undefined && { token: this.token }),
       tokens: fileTokens,
       authFailuresPerMinute: config.api.authFailuresPerMinute,
@@ -234,12 +235,12 @@ export class Scaleplane {
     this.balancerAddress = await this.balancer.listen();
     logger.info(
       { address: this.balancerAddress },
-      `balancer listening on http://${hostPort(this.balancerAddress)}`,
+      `balancer listening on ${this.config.balancer.tls ? 'https' : 'http'}://${hostPort(this.balancerAddress)}`,
     );
     this.apiAddress = await this.#api.listen();
     logger.info(
       { address: this.apiAddress },
-      `control API on http://${hostPort(this.apiAddress)}/api/scalability, metrics on /metrics`,
+      `control API on ${this.config.api.tls ? 'https' : 'http'}://${hostPort(this.apiAddress)}/api/scalability, metrics on /metrics`,
     );
     if (this.tokenGenerated && this.token) {
       const path = await writeTokenFile(this.apiAddress.port, this.token).catch(() => undefined);

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { type HostPort, parseSize } from '../config/index.js';
+import { type HostPort, parseSize, readTls, type TlsConfig } from '../config/index.js';
 import {
   type Controller,
   ControllerError,
@@ -10,6 +11,7 @@ import {
   OutOfRangeError,
   UnknownGroupError,
 } from '../controller/index.js';
+import { onClientError } from '../log/index.js';
 import type { InstanceSize } from '../providers/index.js';
 import { type ApiToken, createAuthenticator, type Principal } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
@@ -24,6 +26,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** ApiServerOptions wires the control API. */
 export interface ApiServerOptions {
   listen: HostPort;
+  /** Serve HTTPS with this certificate and key (PEM files); absent: plain HTTP. */
+  tls?: TlsConfig;
   /** One admin token (what `SCALEPLANE_API_KEY` gives). */
   token?: string;
   /** Named tokens with roles (from `api.token_file`). */
@@ -76,11 +80,18 @@ export class ApiServer {
     this.#authenticate = createAuthenticator(tokens);
     this.#authFailures = new RateLimiter({ perMinute: options.authFailuresPerMinute ?? 10 });
     this.#scaleCalls = new RateLimiter({ perMinute: options.scaleRequestsPerMinute ?? 60 });
-    this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
-    });
-    this.#server.headersTimeout = 10_000;
-    this.#server.requestTimeout = 30_000;
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.#handle(req, res).catch((err: unknown) => this.#fail(req, res, err));
+    };
+    // Slow clients (slowloris) are cut: 10 s for the headers, 30 s for the whole request, checked
+    // every second (Node's default check runs every 30 s).
+    const limits = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 };
+    this.#server = (
+      options.tls === undefined
+        ? createServer(limits, handler)
+        : createHttpsServer({ ...limits, ...readTls(options.tls) }, handler)
+    ) as Server;
+    this.#server.on('clientError', onClientError(options.logger ?? { warn() {} }, 'api'));
   }
 
   /** listen binds the server and returns the bound address (port 0 → a free port). */
@@ -110,7 +121,7 @@ export class ApiServer {
     if (path === '/healthz') return send(res, 200, { status: 'ok' });
     if (path === '/metrics') {
       allow(method, ['GET', 'HEAD']);
-      if (!this.#options.publicMetrics) this.#authorize(req, path);
+      if (!this.#options.publicMetrics) this.#authorize(req);
       const body = await this.#options.registry.metrics();
       res.writeHead(200, { 'content-type': this.#options.registry.contentType });
       res.end(method === 'HEAD' ? undefined : body);
@@ -128,7 +139,7 @@ export class ApiServer {
     )
       return;
     if (!path.startsWith('/api/')) throw new HttpError(404, `no route for ${path}`);
-    const principal = this.#authorize(req, path);
+    const principal = this.#authorize(req);
     // Reads are for any token; everything that changes state wants an admin token.
     if (method !== 'GET' && method !== 'HEAD' && principal.role !== 'admin') {
       throw new HttpError(403, `token "${principal.name}" has role ${principal.role}; this needs admin`);
@@ -199,7 +210,7 @@ export class ApiServer {
   }
 
   /** authorize returns who sent the request, or throws 401 (counting the failure) or 429. */
-  #authorize(req: IncomingMessage, path: string): Principal {
+  #authorize(req: IncomingMessage): Principal {
     const client = req.socket.remoteAddress ?? 'unknown';
     const wait = this.#authFailures.blocked(client, Date.now());
     if (wait > 0)
@@ -209,7 +220,6 @@ export class ApiServer {
     const principal = this.#authenticate(req.headers.authorization);
     if (!principal) {
       this.#authFailures.take(client, Date.now());
-      this.#options.logger?.warn({ remote: client, path }, 'API request refused: bad or missing token');
       throw new HttpError(401, 'missing or invalid bearer token', {
         'www-authenticate': 'Bearer realm="scaleplane"',
       });
@@ -236,13 +246,22 @@ export class ApiServer {
     return this.#stream;
   }
 
-  #fail(res: ServerResponse, err: unknown): void {
+  #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
     const [status, body, headers] = errorResponse(err);
-    if (status === 500) this.#options.logger?.warn({ err }, 'API request failed');
+    // One line per refused request, so probing and fuzzing show in the log.
+    const fields = {
+      remote: req.socket.remoteAddress,
+      method: req.method,
+      path: safePath(req.url),
+      status,
+      error: body.error,
+    };
+    if (status === 500) this.#options.logger?.warn({ ...fields, err }, 'API request failed');
+    else this.#options.logger?.warn(fields, 'API request refused');
     for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
     send(res, status, body);
   }
@@ -284,6 +303,11 @@ function errorResponse(err: unknown): [number, { error: string; code?: string },
     return [409, { error: err.message, code: err.code }];
   if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];
   return [500, { error: 'internal error' }];
+}
+
+/** safePath is the request path for a log line: bounded, without the query (it may carry secrets). */
+function safePath(url: string | undefined): string {
+  return (url ?? '').split('?')[0]!.slice(0, 200);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

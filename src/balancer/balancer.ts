@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Counter, Gauge } from 'prom-client';
+import { readTls } from '../config/index.js';
 import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
+import { onClientError } from '../log/index.js';
 import { type ScaleplaneMetrics, ScaleplaneRegistry } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
 import { type CacheUpstream, createHttpCache, type HttpCache, type PurgeSelector } from './cache/index.js';
@@ -229,7 +232,21 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       logger: this.#logger,
       onClosingExchangeEnd: () => this.#server.closeIdleConnections(),
     });
-    this.#server = http.createServer({ maxHeaderSize: config.maxHeaderSize }, this.#onRequest);
+    // Timeouts set here, not left to Node's defaults: a client trickling its headers (slowloris) is
+    // answered 408 and closed after headersTimeout, checked every second rather than every 30 s.
+    const headersTimeout = config.headersTimeout ?? 10_000;
+    const serverOptions = {
+      maxHeaderSize: config.maxHeaderSize,
+      headersTimeout,
+      requestTimeout: Math.max(config.requestTimeout, headersTimeout),
+      connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    };
+    this.#server = (
+      config.tls === undefined
+        ? http.createServer(serverOptions, this.#onRequest)
+        : https.createServer({ ...serverOptions, ...readTls(config.tls) }, this.#onRequest)
+    ) as http.Server;
+    this.#server.on('clientError', onClientError(this.#logger, 'balancer'));
     this.#server.on('upgrade', this.#onUpgrade);
     this.#server.on('error', (err) => this.#logger.error({ err }, 'balancer server error'));
     this.#activeHealth = options.activeHealth ?? true;

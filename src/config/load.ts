@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { lineOf } from './locate.js';
 import { resolveConfig, schemaFor } from './schema.js';
+import { tlsIssues } from './tls.js';
 import type { Config } from './types.js';
 
 /** ParseConfigOptions says where a config text came from. */
@@ -41,7 +42,14 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const raw = toPlainValue(doc, source);
   const result = schemaFor(raw).safeParse(raw, { error: issueMessage });
   if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues, doc, counter), { source });
-  return resolveConfig(result.data, { baseDir, ...(source === undefined ? {} : { source }) });
+  const config = resolveConfig(result.data, { baseDir, ...(source === undefined ? {} : { source }) });
+  const files = tlsIssues(config);
+  if (files.length > 0)
+    throw new ConfigError(
+      files.map(({ path, message }) => ({ path: path.join('.'), line: lineOf(doc, counter, path), message })),
+      { source },
+    );
+  return config;
 }
 
 /** loadConfig reads and validates the config file at `path`; relative paths in it are resolved against its folder. */

@@ -34,6 +34,7 @@ import type {
   RouteConfig,
   ScalingConfig,
   StateConfig,
+  TlsConfig,
 } from './types.js';
 
 /** SHORT_FORM_GROUP is the name of the single group a short-form file defines. */
@@ -148,6 +149,11 @@ const envMap = z.record(
 
 // ---------------------------------------------------------------------------------------------
 // Sections
+
+/** tlsSchema is a listener's `tls`: PEM certificate and key files (checked once resolved, see tlsIssues). */
+const tlsSchema = mapping({ cert: text, key: text }).transform(
+  (raw): TlsConfig => ({ cert: raw.cert, key: raw.key }),
+);
 
 const healthSchema = mapping({
   path: httpPath.default('/healthz'),
@@ -285,6 +291,7 @@ const HASH_KEY = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/;
 /** balancerSchema is the `balancer` section. */
 export const balancerSchema = mapping({
   listen: listen.prefault('127.0.0.1:8080'),
+  tls: tlsSchema.optional(),
   algorithm: z.enum(ALGORITHMS).default('ewma'),
   health: healthSchema.prefault({}),
   request_timeout: duration('positive').prefault('60s'),
@@ -297,6 +304,7 @@ export const balancerSchema = mapping({
   }).prefault({}),
   slow_start: duration('nonnegative').prefault('0s'),
   upstream_keepalive_timeout: duration('positive').prefault('4s'),
+  headers_timeout: duration('positive').prefault('10s'),
   max_request_body: size.prefault('100Mi'),
   max_header_size: size.prefault('16Ki'),
   workers: count.default(1),
@@ -306,6 +314,7 @@ export const balancerSchema = mapping({
 }).transform(
   (raw): BalancerConfig => ({
     listen: raw.listen,
+    ...(raw.tls === undefined ? {} : { tls: raw.tls }),
     algorithm: raw.algorithm,
     health: raw.health,
     requestTimeout: raw.request_timeout,
@@ -315,6 +324,7 @@ export const balancerSchema = mapping({
     retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },
     slowStart: raw.slow_start,
     upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
+    headersTimeout: raw.headers_timeout,
     maxRequestBody: raw.max_request_body,
     maxHeaderSize: raw.max_header_size,
     workers: raw.workers,
@@ -349,6 +359,7 @@ export const routesSchema = z.array(
 /** apiSchema is the `api` section. */
 export const apiSchema = mapping({
   listen: listen.prefault('127.0.0.1:9090'),
+  tls: tlsSchema.optional(),
   token_file: z.string().min(1).optional(),
   auth_failures_per_minute: atLeastOne.default(10),
   scale_requests_per_minute: atLeastOne.default(60),
@@ -356,6 +367,7 @@ export const apiSchema = mapping({
 }).transform(
   (raw): ApiConfig => ({
     listen: raw.listen,
+    ...(raw.tls === undefined ? {} : { tls: raw.tls }),
     ...(raw.token_file === undefined ? {} : { tokenFile: raw.token_file }),
     authFailuresPerMinute: raw.auth_failures_per_minute,
     scaleRequestsPerMinute: raw.scale_requests_per_minute,
@@ -1127,21 +1139,14 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
       ...(group.scaling === undefined ? {} : { scaling: group.scaling }),
     };
   }
+  const api =
+    draft.api.tls === undefined
+      ? draft.api
+      : { ...draft.api, tls: resolveTls(options.baseDir, draft.api.tls) };
   return {
     api:
-      draft.api.tokenFile === undefined
-        ? draft.api
-        : { ...draft.api, tokenFile: resolveCwd(options.baseDir, draft.api.tokenFile) },
-    balancer:
-      draft.balancer.cloudflare?.tokenFile === undefined
-        ? draft.balancer
-        : {
-            ...draft.balancer,
-            cloudflare: {
-              ...draft.balancer.cloudflare,
-              tokenFile: resolveCwd(options.baseDir, draft.balancer.cloudflare.tokenFile),
-            },
-          },
+      api.tokenFile === undefined ? api : { ...api, tokenFile: resolveCwd(options.baseDir, api.tokenFile) },
+    balancer: resolveBalancer(options.baseDir, draft.balancer),
     routes: draft.routes,
     controller: draft.controller,
     groups,
@@ -1149,6 +1154,22 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
     ...(draft.limits === undefined ? {} : { limits: draft.limits }),
     ...(options.source === undefined ? {} : { source: options.source }),
   };
+}
+
+/** resolveBalancer resolves the balancer's file paths (TLS files, Cloudflare token file). */
+function resolveBalancer(baseDir: string, balancer: BalancerConfig): BalancerConfig {
+  const cloudflare = balancer.cloudflare;
+  return {
+    ...balancer,
+    ...(balancer.tls === undefined ? {} : { tls: resolveTls(baseDir, balancer.tls) }),
+    ...(cloudflare?.tokenFile === undefined
+      ? {}
+      : { cloudflare: { ...cloudflare, tokenFile: resolveCwd(baseDir, cloudflare.tokenFile) } }),
+  };
+}
+
+function resolveTls(baseDir: string, tls: TlsConfig): TlsConfig {
+  return { cert: resolveCwd(baseDir, tls.cert), key: resolveCwd(baseDir, tls.key) };
 }
 
 function resolveCwd(baseDir: string, cwd: string | undefined): string {

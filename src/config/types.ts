@@ -13,6 +13,14 @@ export interface HostPort {
 /** BalancerAlgorithm names the built-in backend pickers. */
 export type BalancerAlgorithm = 'round-robin' | 'least-connections' | 'p2c' | 'ewma' | 'consistent-hash';
 
+/** TlsConfig serves a listener over HTTPS (TLS); both are PEM files, resolved against the config's folder. */
+export interface TlsConfig {
+  /** Certificate chain (PEM). */
+  cert: string;
+  /** Private key of the certificate (PEM, unencrypted). */
+  key: string;
+}
+
 /** HealthCheckConfig is an active HTTP health check against each instance. */
 export interface HealthCheckConfig {
   /** @defaultValue '/healthz' */
@@ -36,6 +44,8 @@ export interface HealthCheckConfig {
 export interface BalancerConfig {
   /** @defaultValue 127.0.0.1:8080 */
   listen: HostPort;
+  /** Serve clients over HTTPS; absent: plain HTTP. Backends are always plain HTTP. */
+  tls?: TlsConfig;
   /** Default chosen by bench/balancer/algorithms.ts; see README. @defaultValue 'ewma' */
   algorithm: BalancerAlgorithm;
   health: HealthCheckConfig;
@@ -53,6 +63,11 @@ export interface BalancerConfig {
   slowStart: number;
   /** Idle keep-alive sockets to backends close after this; keep it below the backends' own. @defaultValue 4000 (ms) */
   upstreamKeepAliveTimeout: number;
+  /**
+   * Longest a client may take to send its request headers; slower (slowloris) gets 408 and is
+   * closed. The whole request must arrive within `requestTimeout`. @defaultValue 10000 (ms)
+   */
+  headersTimeout?: number;
   /** Largest request body; a bigger one gets 413. @defaultValue 104857600 (100Mi) */
   maxRequestBody: number;
   /** Largest request or response header block; beyond it: 431 to the client, 502 from a backend. @defaultValue 16384 */
@@ -167,6 +182,8 @@ export interface RouteConfig {
 export interface ApiConfig {
   /** @defaultValue 127.0.0.1:9090 */
   listen: HostPort;
+  /** Serve the API (and dashboard, /metrics) over HTTPS; absent: plain HTTP. */
+  tls?: TlsConfig;
   /**
    * File of API tokens, one per line: `NAME ROLE TOKEN` (ROLE is `read` or `admin`; `#` starts a
    * comment). Absolute, resolved against the config file's folder.

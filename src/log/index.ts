@@ -16,6 +16,7 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
 }
 
 export type { Logger } from 'pino';
+export { type ClientErrorLogger, clientErrorStatus, onClientError } from './client-error.js';
 export {
   acceptableRequestId,
   ensureRequestId,

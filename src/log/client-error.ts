@@ -1,0 +1,48 @@
+import type { Duplex } from 'node:stream';
+
+/** ClientErrorLogger is the slice of pino a rejected connection is reported to. */
+export interface ClientErrorLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+/**
+ * clientErrorStatus maps a node:http parser or timeout error to the status a client gets: 431 for a
+ * header block over the limit, 408 for a request too slow to arrive (slowloris), 400 otherwise
+ * (smuggling shapes such as Content-Length with Transfer-Encoding, bad chunk sizes, bad bytes).
+ */
+export function clientErrorStatus(code: string | undefined): 400 | 408 | 431 {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_TIMEOUT') return 408;
+  return 400;
+}
+
+const REASONS = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/**
+ * onClientError returns a `clientError` listener for a node:http(s) server: it logs one line per
+ * rejected connection and answers 4xx with `Connection: close` (Node's own listener answers without
+ * a log line). A socket already torn down is only logged.
+ */
+export function onClientError(
+  logger: ClientErrorLogger,
+  listener: string,
+): (err: Error & { code?: string }, socket: Duplex) => void {
+  return (err, socket) => {
+    const status = clientErrorStatus(err.code);
+    const remote = (socket as { remoteAddress?: string }).remoteAddress;
+    // ECONNRESET: the client went away; nothing to answer, nothing malicious to report.
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    logger.warn(
+      { remote, code: err.code, status, listener },
+      `${listener}: malformed or slow request refused`,
+    );
+    const body = JSON.stringify({ error: REASONS[status] });
+    socket.end(
+      `HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  };
+}
