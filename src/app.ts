@@ -11,7 +11,13 @@ import {
 } from './api/index.js';
 import { Balancer, NginxDriver } from './balancer/index.js';
 import type { Config, HostPort } from './config/index.js';
-import { Controller, DecisionJournal, GroupController, InstanceHealthWatch } from './controller/index.js';
+import {
+  Controller,
+  DecisionJournal,
+  GroupController,
+  HighAvailability,
+  InstanceHealthWatch,
+} from './controller/index.js';
 import type { Logger } from './log/index.js';
 import {
   createMetricSource,
@@ -67,14 +73,17 @@ export class Scaleplane {
   readonly #logger: Logger;
   readonly #cpuTimer: NodeJS.Timeout;
   readonly #healthWatch: InstanceHealthWatch;
+  /** Persistence and leader election (`controller.state`, `controller.lease`); inert without them. */
+  readonly #ha: HighAvailability;
   /** Polled non-CPU metric sources (balancer, Prometheus, queues), closed with the app. */
   readonly #sources: PolledMetric[] = [];
   #closing: Promise<void> | undefined;
 
-  private constructor(options: ScaleplaneOptions, fileTokens: readonly ApiToken[]) {
+  private constructor(options: ScaleplaneOptions, fileTokens: readonly ApiToken[], ha: HighAvailability) {
     const { config, logger } = options;
     this.config = config;
     this.#logger = logger;
+    this.#ha = ha;
     const envToken = tokenFromEnv(options.env ?? process.env);
     if (!envToken && fileTokens.length === 0 && !isLoopback(config.api.listen.host)) {
       throw new StartupError(
@@ -220,7 +229,14 @@ export class Scaleplane {
   /** start brings Scaleplane up: balancer and API listening, then every group at its initial count. */
   static async start(options: ScaleplaneOptions): Promise<Scaleplane> {
     const fileTokens = options.config.api.tokenFile ? await loadTokenFile(options.config.api.tokenFile) : [];
-    const app = new Scaleplane(options, fileTokens);
+    const ha = await HighAvailability.open(options.config, options.logger.child({ component: 'controller' }));
+    let app: Scaleplane;
+    try {
+      app = new Scaleplane(options, fileTokens, ha);
+    } catch (err) {
+      await ha.close();
+      throw err;
+    }
     try {
       await app.#start();
     } catch (err) {
@@ -250,9 +266,14 @@ export class Scaleplane {
           '; export SCALEPLANE_API_KEY to choose your own',
       );
     }
-    await this.controller.start();
+    await this.#ha.start({
+      controller: this.controller,
+      registry: this.metrics.registry,
+      apiAddress: hostPort(this.apiAddress),
+    });
     this.#healthWatch.start();
-    for (const [name, provider] of this.providers) {
+    // A standby starts no instance: it says so once (Leadership) instead of "is up".
+    for (const [name, provider] of this.#ha.leading ? this.providers : []) {
       logger.info(
         { group: name, ready: provider.instances().filter((i) => i.state === 'ready').length },
         `group ${name} is up`,
@@ -266,12 +287,15 @@ export class Scaleplane {
     // Workers take no traffic: they stay out of the balancer and stop on SIGTERM, finishing their jobs.
     const serves = group.role === 'service';
     if (serves) this.balancer.setGroup(name, [], { healthPath: group.healthPath });
-    const provider = createProvider(group, {
-      // The provider names the group in its own log lines.
-      logger: this.#logger,
-      drain: (instance) => (serves ? this.balancer.drain(name, instance.id) : Promise.resolve()),
-      ...this.#providerOptions(name),
-    });
+    const provider = this.#ha.wrap(
+      name,
+      createProvider(group, {
+        // The provider names the group in its own log lines.
+        logger: this.#logger,
+        drain: (instance) => (serves ? this.balancer.drain(name, instance.id) : Promise.resolve()),
+        ...this.#providerOptions(name),
+      }),
+    );
     provider.on('change', () => {
       const instances = provider.instances();
       if (serves) {
@@ -297,9 +321,9 @@ export class Scaleplane {
     return provider;
   }
 
-  /** providerOptions are the HA hooks of a group's provider (instance registry); none by default. */
-  #providerOptions(_name: string): Partial<CreateProviderOptions> {
-    return {};
+  /** providerOptions are the HA hooks of a group's provider (instance registry, fence); none by default. */
+  #providerOptions(name: string): Partial<CreateProviderOptions> {
+    return this.#ha.providerOptions(name);
   }
 
   /** close stops the loop and the API, drains and stops every instance, then the balancer. Safe to call twice. */
@@ -308,9 +332,12 @@ export class Scaleplane {
       clearInterval(this.#cpuTimer);
       this.#healthWatch.close();
       this.controller.close();
+      // With a lease: hand the instances over and release the lease first; closing then stops none.
+      await this.#ha.stepDown();
       await Promise.all(this.#sources.map((s) => s.close()));
       await this.#api.close();
       await Promise.all([...this.providers.values()].map((p) => p.close()));
+      await this.#ha.close();
       await this.balancer.close();
       await this.nginx?.close();
       await this.alerts.close();

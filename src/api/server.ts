@@ -8,6 +8,7 @@ import {
   type Controller,
   ControllerError,
   LimitExceededError,
+  NotLeaderError,
   OutOfRangeError,
   UnknownGroupError,
 } from '../controller/index.js';
@@ -301,6 +302,9 @@ function errorResponse(err: unknown): [number, { error: string; code?: string },
   if (err instanceof UnknownGroupError) return [404, { error: err.message, code: err.code }];
   if (err instanceof OutOfRangeError || err instanceof LimitExceededError)
     return [409, { error: err.message, code: err.code }];
+  // A standby: the client (or the Service in front) should retry, reaching the leader.
+  if (err instanceof NotLeaderError)
+    return [503, { error: err.message, code: err.code }, { 'retry-after': '2' }];
   if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];
   return [500, { error: 'internal error' }];
 }

@@ -461,7 +461,10 @@ export interface ControllerConfig {
   journalSize: number;
   /** Leader lease: several `scaleplane up` share the groups and one of them leads. Absent: always lead. */
   lease?: LeaseConfig;
-  /** Where desired counts, the journal and (local) instances are kept. Absent: a JSON file next to the config. */
+  /**
+   * Where desired counts, the journal and (local) instances are kept. Absent: the lease's store when
+   * a lease is set, else nothing is persisted (local instances stop with the controller).
+   */
   state?: StateConfig;
 }
 

@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { InstanceSize } from '../providers/index.js';
-import { LimitExceededError, UnknownGroupError } from './errors.js';
+import { LimitExceededError, NotLeaderError, UnknownGroupError } from './errors.js';
 import { type GroupController, type Logger, type ManualAction, manualTarget } from './group.js';
 import type { DecisionJournal, JournalEntry, JournalQuery } from './journal.js';
 
@@ -59,6 +59,8 @@ export class Controller {
   readonly #options: ControllerOptions;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
+  /** Set while another controller leads: who (if known). Changes are refused meanwhile. */
+  #standby: { leader: string | undefined } | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -67,9 +69,14 @@ export class Controller {
     this.#now = options.now ?? Date.now;
   }
 
-  /** start brings every group to its initial count and starts the loop; resolves when all are up. */
-  async start(): Promise<void> {
-    const startups = [...this.#groups.values()].map((g) => g.start(this.#now()));
+  /**
+   * start brings every group to its count — `restored` (persisted desired counts), else what runs,
+   * else initial_instances — and starts the loop; resolves when all are up. It also ends a standby.
+   */
+  async start(restored: Readonly<Record<string, number>> = {}): Promise<void> {
+    this.#standby = undefined;
+    clearInterval(this.#timer);
+    const startups = [...this.#groups.values()].map((g) => g.start(this.#now(), restored[g.name]));
     this.#timer = setInterval(() => this.tick(), this.#options.config.controller.interval);
     await Promise.all(startups);
   }
@@ -111,6 +118,7 @@ export class Controller {
     by?: string,
   ): { previous: number; desired: number } {
     const group = this.group(name);
+    this.#checkLeading();
     this.#checkLimits(group, manualTarget(action, group.desired(), instances));
     return group.scale(action, instances, this.#now(), by);
   }
@@ -145,6 +153,8 @@ export class Controller {
 
   /** resize starts a rolling resize of one group; see GroupController.resize. */
   resize(name: string, size: InstanceSize, by?: string): { desired: number; done: Promise<void> } {
+    this.group(name);
+    this.#checkLeading();
     return this.group(name).resize(size, this.#now(), by);
   }
 
@@ -187,6 +197,24 @@ export class Controller {
       instances,
       lastDecision: this.journal.last(name) ?? null,
     };
+  }
+
+  /**
+   * standBy stops the loop and refuses changes (NotLeaderError) until the next start(): another
+   * controller leads. `leader` names it, when known, for the error clients get.
+   */
+  standBy(leader?: string): void {
+    this.close();
+    this.#standby = { leader };
+  }
+
+  /** leading is false while standing by. */
+  get leading(): boolean {
+    return this.#standby === undefined;
+  }
+
+  #checkLeading(): void {
+    if (this.#standby) throw new NotLeaderError(this.#standby.leader);
   }
 
   /** close stops the loop (groups are stopped by their providers). Safe to call twice. */

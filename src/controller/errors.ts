@@ -39,3 +39,16 @@ export class LimitExceededError extends ControllerError {
     this.limit = limit;
   }
 }
+
+/** NotLeaderError: this controller stands by; another one leads and makes every change (API: 503). */
+export class NotLeaderError extends ControllerError {
+  readonly leader: string | undefined;
+  constructor(leader: string | undefined) {
+    super(
+      'SCALEPLANE_NOT_LEADER',
+      `this controller is a standby; ${leader ? `the leader is ${leader}` : 'no leader is elected yet'}: send changes to the leader`,
+    );
+    this.name = 'NotLeaderError';
+    this.leader = leader;
+  }
+}

@@ -9,6 +9,7 @@ export {
   ControllerError,
   LimitExceededError,
   type LimitKind,
+  NotLeaderError,
   OutOfRangeError,
   UnknownGroupError,
 } from './errors.js';
@@ -20,6 +21,7 @@ export {
   manualTarget,
   type ReadMetrics,
 } from './group.js';
+export { type HaStartOptions, HighAvailability } from './ha.js';
 export {
   type BackendHealthView,
   type EjectionEvent,
@@ -30,6 +32,7 @@ export {
 } from './instance-health.js';
 export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';
 export { LeaderElector, type LeaderElectorOptions, type LeaderEvents } from './leader.js';
+export { Leadership, type LeadershipOptions } from './leadership.js';
 export {
   connectLease,
   LeaseError,
@@ -39,6 +42,7 @@ export {
   PostgresLease,
   RedisLease,
 } from './lease/index.js';
+export { persistDecisions, restoreState } from './persist.js';
 export {
   type ReplacementDecision,
   type ReplacementInput,

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
  * balancer learned of an instance: health transitions, ejections, recoveries, replacements; the
  * count is unchanged in those, `before` = `after`).
  */
-export type JournalSource = 'policy' | 'api' | 'startup' | 'health';
+export type JournalSource = 'policy' | 'api' | 'startup' | 'health' | 'leader';
 
 /** JournalEntry is one scaling decision: when, which group, from what inputs, before, after and why. */
 export interface JournalEntry {
@@ -54,6 +54,15 @@ export class DecisionJournal extends EventEmitter<{ entry: [JournalEntry] }> {
     if (this.#entries.length > this.#capacity) this.#entries.shift();
     this.emit('entry', full);
     return full;
+  }
+
+  /**
+   * restore replaces the kept decisions with persisted ones (a restart or a new leader), without
+   * announcing them; numbering continues after the newest.
+   */
+  restore(entries: readonly JournalEntry[]): void {
+    this.#entries.splice(0, this.#entries.length, ...entries.slice(-this.#capacity));
+    this.#seq = Math.max(this.#seq, ...entries.map((e) => e.seq));
   }
 
   /** entries returns matching decisions, oldest first. */

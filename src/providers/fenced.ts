@@ -89,6 +89,24 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.replace(id);
   }
 
+  /** release passes through: handing instances over is what a deposed leader must still do. */
+  async release(): Promise<void> {
+    await this.#inner.release?.();
+  }
+
+  /** autoscaled passes through (`mode: hpa`: the engine runs the loop). */
+  get autoscaled(): boolean {
+    return (this.#inner as { autoscaled?: boolean }).autoscaled === true;
+  }
+
+  /**
+   * assertLeading resolves when this controller's fencing token is still the lease's and rejects
+   * FENCED otherwise; the inner provider calls it before each start of its own (crash replacement).
+   */
+  assertLeading(what: string): Promise<void> {
+    return this.#fence(what);
+  }
+
   /** close passes through (closing is always allowed: it only stops what this process runs). */
   close(): Promise<void> {
     return this.#inner.close();

@@ -80,6 +80,12 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    * resize is in progress, or the new one does not become ready. Absent: the provider cannot replace.
    */
   replace?(id: string): Promise<void>;
+  /**
+   * release stops managing the instances without stopping them, so another controller (the next
+   * leader) can adopt them; `start` adopts them again. Absent: nothing to hand over (the engine
+   * owns its instances, as on Kubernetes and AWS).
+   */
+  release?(): Promise<void>;
   /** size is the size new instances get, if one was set. */
   size?(): InstanceSize | undefined;
   /** Every instance that is not yet stopped, oldest first. */

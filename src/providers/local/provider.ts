@@ -107,6 +107,12 @@ export interface LocalProviderOptions {
   logDir?: string;
   /** How often adopted instances (not our children) are checked for exit. @defaultValue 500 (ms) */
   adoptedPollInterval?: number;
+  /**
+   * Asked right before each new instance is spawned (also a crash replacement, which no scaleTo
+   * precedes); rejecting refuses the start. The HA controller checks its fencing token here, so a
+   * deposed leader cannot start instances. @defaultValue none: always allowed
+   */
+  fence?: (what: string) => Promise<void>;
 }
 
 interface ExitInfo {
@@ -183,6 +189,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #registry: LocalInstanceRegistry | undefined;
   readonly #logDir: string;
   readonly #adoptedPollInterval: number;
+  readonly #fence: ((what: string) => Promise<void>) | undefined;
+  /** Set when the fence refused a start: no more starts until the next start() or scaleTo(). */
+  #fenced = false;
   #adoptedTimer: NodeJS.Timeout | undefined;
   #size: InstanceSize | undefined;
   #cgroups: CgroupLayout | null | undefined;
@@ -222,6 +231,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#registry = options.registry;
     this.#logDir = options.logDir ?? tmpdir();
     this.#adoptedPollInterval = options.adoptedPollInterval ?? 500;
+    this.#fence = options.fence;
     this.#size = options.size;
     this.#cgroups = options.cgroups;
     // With a registry, instances must outlive us: no parent-death signal, no reaper.
@@ -243,6 +253,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * Records of dead processes are dropped. Without a registry it does nothing.
    */
   async start(): Promise<void> {
+    this.#fenced = false;
     if (!this.#registry) return;
     let records: LocalInstanceRecord[];
     try {
@@ -252,6 +263,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         cause: err,
       });
     }
+    // Oldest first, like the instances a provider started itself.
+    records = [...records].sort((a, b) => a.startedAt - b.startedAt);
     for (const record of records) {
       const number = Number(/-(\d+)$/.exec(record.id)?.[1] ?? 0);
       this.#nextId = Math.max(this.#nextId, number + 1);
@@ -456,8 +469,43 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     return this.#closed;
   }
 
+  /**
+   * release stops managing every instance without stopping any: they keep running, recorded in the
+   * registry, for a successor (another controller) to adopt. A later start() adopts them again.
+   * Only with a registry (without one, instances cannot outlive this provider: INVALID_ARGUMENT).
+   */
+  async release(): Promise<void> {
+    if (!this.#registry) {
+      throw new ProviderError('INVALID_ARGUMENT', `${this.#group}: release needs an instance registry`);
+    }
+    clearTimeout(this.#backoffTimer);
+    this.#backoffTimer = undefined;
+    clearInterval(this.#adoptedTimer);
+    this.#adoptedTimer = undefined;
+    this.#generation++;
+    this.#surge = 0;
+    const released = this.#slots.filter((s) => s.state === 'starting' || s.state === 'ready');
+    for (const slot of released) {
+      // stopRequested makes every path that watches the slot (readiness, exit) leave it alone.
+      slot.stopRequested = true;
+      slot.abort.abort();
+    }
+    // Instances already draining or stopping finish stopping: that was decided while leading.
+    this.#slots = this.#slots.filter((s) => !released.includes(s));
+    this.#target = 0;
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+    if (released.length > 0) {
+      this.#logger.info(
+        { group: this.#group, instances: released.map((s) => s.id) },
+        `released ${released.length} instance(s) of ${this.#group}, left running for the next leader`,
+      );
+      this.emit('change');
+    }
+  }
+
   #scale(n: number): Promise<void> {
     this.#target = n;
+    this.#fenced = false;
     this.#pollAdopted();
     if (this.#crashLoopPaused) {
       this.#crashLoopPaused = false;
@@ -510,7 +558,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#track(this.#stop(victim));
       active = live();
     }
-    if (active.length < target() && !this.#crashLoopPaused && !this.#closing) {
+    if (active.length < target() && !this.#crashLoopPaused && !this.#closing && !this.#fenced) {
       const wait = this.#backoffUntil - this.#now();
       if (wait > 0) {
         this.#backoffTimer ??= setTimeout(() => {
@@ -555,8 +603,19 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       await this.#fail(slot, { code: null, signal: null }, 'no free port');
       return;
     }
+    if (this.#fence && !slot.stopRequested) {
+      try {
+        await this.#fence(`start ${slot.id}`);
+      } catch (err) {
+        // Not leading any more: start nothing until told again (scaleTo or start).
+        this.#fenced = true;
+        slot.stopRequested = true;
+        slot.markExited({ code: null, signal: null });
+        this.#report(new ProviderError('FENCED', `${this.#group}: ${slot.id} not started`, { cause: err }));
+      }
+    }
     if (slot.stopRequested) {
-      // Scaled in while we looked for a port: nothing was started.
+      // Scaled in (or fenced) while we looked for a port: nothing was started.
       this.#remove(slot);
       return;
     }

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Config } from '../config/index.js';
+import { type CreateProviderOptions, FencedProvider, type Provider } from '../providers/index.js';
+import type { Controller } from './controller.js';
+import type { Logger } from './group.js';
+import { LeaderElector } from './leader.js';
+import { Leadership } from './leadership.js';
+import { connectLease, type LeaseStore } from './lease/index.js';
+import { persistDecisions, restoreState } from './persist.js';
+import { FileState, openState, type StateStore } from './state/index.js';
+
+/** HaStartOptions are the running parts HighAvailability drives once the app listens. */
+export interface HaStartOptions {
+  controller: Controller;
+  registry: Registry;
+  /** The control API's `host:port`, put into the holder id so a standby can say where the leader is. */
+  apiAddress: string;
+}
+
+/**
+ * HighAvailability is the controller's persistence and leader election, as `controller.state`
+ * and `controller.lease` configure them; with neither it does nothing and the controller simply
+ * leads. The composition root asks it for provider hooks, fenced providers, and to start and stop.
+ */
+export class HighAvailability {
+  readonly state: StateStore | undefined;
+  readonly lease: LeaseStore | undefined;
+  readonly #config: Config;
+  readonly #logger: Logger;
+  readonly #fenced = new Map<string, FencedProvider>();
+  #leadership: Leadership | undefined;
+  #unpersist: (() => Promise<void>) | undefined;
+  #closed = false;
+
+  private constructor(config: Config, logger: Logger, state?: StateStore, lease?: LeaseStore) {
+    this.#config = config;
+    this.#logger = logger;
+    this.state = state;
+    this.lease = lease;
+  }
+
+  /** open connects the configured state store and lease store (rejects StateError / LeaseError). */
+  static async open(config: Config, logger: Logger): Promise<HighAvailability> {
+    const state = await openState(config);
+    let lease: LeaseStore | undefined;
+    try {
+      if (config.controller.lease) lease = await connectLease(config.controller.lease);
+    } catch (err) {
+      await state?.close();
+      throw err;
+    }
+    return new HighAvailability(config, logger, state, lease);
+  }
+
+  /** leading is false only while another controller holds the lease. */
+  get leading(): boolean {
+    return this.lease === undefined || this.#leadership?.leading === true;
+  }
+
+  /**
+   * providerOptions are a group's provider hooks: with a state store, its instance registry (local
+   * instances then outlive this process and are adopted on restart or takeover, logging to files
+   * next to a state file); with a lease, a fence checked before every instance start.
+   */
+  providerOptions(group: string): Partial<CreateProviderOptions> {
+    if (!this.state) return {};
+    return {
+      registry: this.state,
+      ...(this.state instanceof FileState && { logDir: dirname(this.state.path) }),
+      ...(this.lease && {
+        fence: (what: string) => this.#fenced.get(group)?.assertLeading(what) ?? Promise.resolve(),
+      }),
+    };
+  }
+
+  /** wrap fences a group's provider with the lease's token (with a lease; otherwise it is returned as is). */
+  wrap(group: string, provider: Provider): Provider {
+    const lease = this.lease;
+    if (!lease) return provider;
+    const fenced = new FencedProvider(provider, async (token) => {
+      // Locally expired (e.g. after a pause) is refused without asking; otherwise the store decides.
+      if (this.#leadership?.grant?.token !== token) return false;
+      return lease.check(token);
+    });
+    this.#fenced.set(group, fenced);
+    return fenced;
+  }
+
+  /**
+   * start brings the controller up. With a lease: campaign; the winner restores and adopts, the
+   * others stand by. Without: restore the saved state (if any) and start.
+   */
+  async start(options: HaStartOptions): Promise<void> {
+    const { controller } = options;
+    const journal = controller.journal;
+    if (this.state) {
+      this.#unpersist = persistDecisions(
+        journal,
+        this.state,
+        () => this.leading,
+        (err) => this.#logger.error({ err }, 'could not persist a decision to the state store'),
+      );
+    }
+    if (!this.lease) {
+      const desired = this.state ? await restoreState(this.state, journal) : {};
+      await controller.start(desired);
+      return;
+    }
+    const elector = new LeaderElector({
+      store: this.lease,
+      holder: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}@${options.apiAddress}`,
+      ttl: this.#config.controller.lease!.ttl,
+    });
+    this.#leadership = new Leadership({
+      elector,
+      lease: this.lease,
+      controller,
+      journal,
+      state: this.state,
+      providers: this.#fenced,
+      registry: options.registry,
+      logger: this.#logger,
+    });
+    await this.#leadership.start();
+  }
+
+  /**
+   * stepDown, with a lease, stops acting and hands the instances over (left running, recorded) and
+   * releases the lease so a standby takes over at once. Without a lease it does nothing: closing
+   * the providers then stops the instances, as a single controller's clean shutdown should.
+   */
+  async stepDown(): Promise<void> {
+    await this.#leadership?.close();
+  }
+
+  /** close disconnects the stores (after the providers closed: they still write the registry). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.stepDown();
+    await this.#unpersist?.();
+    await Promise.all([this.state?.close(), this.lease?.close()]);
+  }
+}

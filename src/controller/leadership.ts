@@ -1,0 +1,184 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { FencedProvider } from '../providers/index.js';
+import type { Controller } from './controller.js';
+import type { Logger } from './group.js';
+import type { DecisionJournal } from './journal.js';
+import type { LeaderElector } from './leader.js';
+import type { LeaseGrant, LeaseStore } from './lease/index.js';
+import { restoreState } from './persist.js';
+import type { StateStore } from './state/index.js';
+
+/** LeadershipOptions wires an HA controller. */
+export interface LeadershipOptions {
+  elector: LeaderElector;
+  lease: LeaseStore;
+  controller: Controller;
+  journal: DecisionJournal;
+  /** Where desired counts, the journal and local instances are kept; shared by every controller. */
+  state: StateStore | undefined;
+  /** Every group's provider, fenced with the lease's token. */
+  providers: ReadonlyMap<string, FencedProvider>;
+  registry: Registry;
+  logger: Logger;
+}
+
+/**
+ * Leadership turns lease events into controller roles. Elected: arm the fences with the new
+ * token, restore the persisted desired counts and journal, adopt what runs, start the loop.
+ * Deposed: disarm the fences and stop the loop at once (synchronously, before anything else can
+ * run), then hand the instances over — they keep running for the next leader — and campaign again.
+ */
+export class Leadership {
+  readonly #o: LeadershipOptions;
+  readonly #leaderGauge: Gauge;
+  readonly #tokenGauge: Gauge;
+  /** Transitions run one after another: a takeover finishes before a handover starts. */
+  #chain: Promise<void> = Promise.resolve();
+  #grant: LeaseGrant | undefined;
+  #closing = false;
+
+  constructor(options: LeadershipOptions) {
+    this.#o = options;
+    this.#leaderGauge = new Gauge({
+      name: 'scaleplane_leader',
+      help: '1 while this controller leads (holds the lease), 0 while it stands by',
+      registers: [options.registry],
+    });
+    this.#tokenGauge = new Gauge({
+      name: 'scaleplane_leader_fencing_token',
+      help: 'Fencing token of the lease this controller holds (0 while standing by)',
+      registers: [options.registry],
+    });
+    this.#leaderGauge.set(0);
+    options.elector.on('elected', (grant) => this.#enqueue(() => this.#takeOver(grant)));
+    options.elector.on('deposed', (reason) => {
+      if (!this.#grant) return;
+      this.#disarm();
+      this.#enqueue(() => this.#handOver(reason));
+    });
+    options.elector.on('error', (err) => options.logger.warn({ err }, `lease call failed: ${err.message}`));
+  }
+
+  /** leading is true from the moment the lease is won until it is lost (fences armed). */
+  get leading(): boolean {
+    return this.#grant !== undefined;
+  }
+
+  /** grant is this controller's tenure while leading. */
+  get grant(): LeaseGrant | undefined {
+    return this.#grant;
+  }
+
+  /** start campaigns once and, if the lease was won, finishes the takeover; then keeps campaigning. */
+  async start(): Promise<void> {
+    this.#o.controller.standBy();
+    await this.#o.elector.start();
+    await this.#chain;
+    if (!this.#grant) await this.#announceStandby();
+  }
+
+  /**
+   * close steps down without stopping any instance: stop acting, hand the instances over, then
+   * release the lease so a standby takes over at once. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return this.#chain;
+    this.#closing = true;
+    const wasLeading = this.#grant !== undefined;
+    if (wasLeading) this.#disarm();
+    await this.#chain;
+    if (wasLeading) await this.#releaseProviders();
+    await this.#o.elector.close();
+  }
+
+  #enqueue(step: () => Promise<void>): void {
+    this.#chain = this.#chain.then(step).catch((err: unknown) => {
+      this.#o.logger.error({ err }, 'leadership transition failed');
+    });
+  }
+
+  async #takeOver(grant: LeaseGrant): Promise<void> {
+    // Deposed (or closing) before this turn came: nothing to take over.
+    if (this.#closing || this.#o.elector.grant?.token !== grant.token) return;
+    const { controller, journal, state, providers, logger } = this.#o;
+    this.#grant = grant;
+    for (const provider of providers.values()) provider.setToken(grant.token);
+    this.#leaderGauge.set(1);
+    this.#tokenGauge.set(grant.token);
+    const desired = state ? await restoreState(state, journal) : {};
+    if (this.#grant !== grant) return;
+    logger.info(
+      { token: grant.token, holder: grant.holder },
+      `became leader (fencing token ${grant.token}): adopting instances, continuing from the saved desired counts`,
+    );
+    const now = Date.now();
+    for (const name of controller.groupNames()) {
+      const count = desired[name] ?? 0;
+      journal.append(
+        {
+          group: name,
+          source: 'leader',
+          before: count,
+          after: count,
+          reasons: ['BecameLeader'],
+          message: `became leader (fencing token ${grant.token}, ${grant.holder})`,
+          inputs: { token: grant.token, holder: grant.holder },
+        },
+        now,
+      );
+    }
+    await controller.start(desired);
+  }
+
+  /** disarm is the synchronous part of losing the lease: no change can be made after it returns. */
+  #disarm(): void {
+    this.#grant = undefined;
+    for (const provider of this.#o.providers.values()) provider.setToken(undefined);
+    this.#o.controller.standBy();
+    this.#leaderGauge.set(0);
+    this.#tokenGauge.set(0);
+  }
+
+  async #handOver(reason: string): Promise<void> {
+    const { controller, journal, logger } = this.#o;
+    logger.warn({ reason }, `lost leadership: ${reason}; stopped acting, instances left running`);
+    const now = Date.now();
+    for (const name of controller.groupNames()) {
+      const count = controller.group(name).desired();
+      journal.append(
+        {
+          group: name,
+          source: 'leader',
+          before: count,
+          after: count,
+          reasons: ['LostLeadership'],
+          message: `lost leadership: ${reason}; instances left running for the next leader`,
+          inputs: { reason },
+        },
+        now,
+      );
+    }
+    await this.#releaseProviders();
+    if (!this.#closing) await this.#announceStandby();
+  }
+
+  async #releaseProviders(): Promise<void> {
+    await Promise.all(
+      [...this.#o.providers.values()].map((p) =>
+        p.release().catch((err: unknown) => this.#o.logger.error({ err }, 'could not release instances')),
+      ),
+    );
+  }
+
+  async #announceStandby(): Promise<void> {
+    const current = await this.#o.lease.current().catch(() => undefined);
+    if (this.#grant) return;
+    this.#o.controller.standBy(current?.holder);
+    this.#o.logger.info(
+      { leader: current?.holder, token: current?.token },
+      current
+        ? `standing by: ${current.holder} leads (fencing token ${current.token})`
+        : 'standing by: no leader yet',
+    );
+  }
+}

@@ -1,0 +1,133 @@
+// Acceptance (issue 5, point 4): a controller restarted after SIGKILL adopts the instances it left
+// running — same pids, same count, nothing started twice, nothing left behind — with the embedded
+// file state store and no lease.
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
+import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
+
+const TOKEN = 'ha-restart-token';
+
+interface GroupView {
+  desired: number;
+  instances: { id: string; pid: number; state: string }[];
+}
+
+async function api(up: UpProcess, path: string, init: RequestInit = {}): Promise<Response> {
+  const line = await up.waitFor((l) => String(l.msg).startsWith('control API on'), 20_000);
+  const { host, port } = line.address as { host: string; port: number };
+  return fetch(`http://${host}:${port}/api/scalability${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+  });
+}
+
+async function group(up: UpProcess): Promise<GroupView> {
+  return (await (await api(up, '/groups/web')).json()) as GroupView;
+}
+
+/** untilReady polls the API until `n` instances are ready (they become ready on their own). */
+async function untilReady(up: UpProcess, n: number, timeoutMs: number): Promise<GroupView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = await group(up);
+    if (view.instances.length === n && view.instances.every((i) => i.state === 'ready')) return view;
+    if (Date.now() > deadline) throw new Error(`not ${n} ready: ${JSON.stringify(view)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('controller restart after SIGKILL (file state, no lease)', () => {
+  const pgids = new Set<number>();
+  const ups: UpProcess[] = [];
+  after(async () => {
+    for (const up of ups) up.child.kill('SIGKILL');
+    for (const pgid of pgids) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {}
+    }
+  });
+
+  it('adopts the running instances: same pids, same count, none started, none orphaned', async () => {
+    const configPath = await writeTempConfig(`
+api: { listen: 127.0.0.1:0 }
+balancer: { listen: 127.0.0.1:0, health: { path: /healthz, interval: 1s } }
+controller:
+  state: { backend: file }
+groups:
+  web:
+    command: node server.js
+    cwd: ${DEMO_DIR}
+    min_instances: 1
+    max_instances: 5
+`);
+    const dir = dirname(configPath);
+    after(() => rm(dir, { recursive: true, force: true }));
+
+    const first = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
+    ups.push(first);
+    await first.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
+    // A decision to persist: scale to 3 by hand.
+    const scaled = await api(first, '/scale-group', {
+      method: 'POST',
+      body: JSON.stringify({ group: 'web', action: 'set', instances: 3 }),
+    });
+    assert.equal(scaled.status, 200);
+    const before = await untilReady(first, 3, 30_000);
+    const pids = before.instances.map((i) => i.pid).sort();
+    for (const pid of pids) pgids.add(pid);
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // The instances outlive the controller on purpose: they are recorded for the next one.
+    assert.deepEqual(
+      pids.filter((pid) => processGroupMembers([pid]).length > 0),
+      pids,
+      'every instance still runs after the controller was killed',
+    );
+    const saved = JSON.parse(await readFile(join(dir, '.scaleplane-state.json'), 'utf8')) as {
+      desired: Record<string, number>;
+      instances: Record<string, Record<string, { pid: number }>>;
+    };
+    assert.equal(saved.desired.web, 3, 'the desired count was persisted');
+    assert.deepEqual(
+      Object.values(saved.instances.web ?? {})
+        .map((r) => r.pid)
+        .sort(),
+      pids,
+    );
+
+    const second = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
+    ups.push(second);
+    await second.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
+    const afterRestart = await untilReady(second, 3, 30_000);
+    assert.equal(afterRestart.desired, 3, 'desired count restored');
+    assert.deepEqual(
+      afterRestart.instances.map((i) => i.pid).sort(),
+      pids,
+      'the same processes: adopted, not duplicated',
+    );
+    assert.equal(
+      second.lines.filter((l) => String(l.msg).startsWith('starting web-')).length,
+      0,
+      'the restarted controller started no instance',
+    );
+    assert.equal(second.lines.filter((l) => String(l.msg).startsWith('adopted web-')).length, 3);
+    // The journal survived too: the manual scale of the first controller is listed.
+    const events = (await (await api(second, '/events?group=web')).json()) as {
+      events: { source: string; after: number; reasons: string[] }[];
+    };
+    assert.ok(
+      events.events.some((e) => e.source === 'api' && e.after === 3),
+      JSON.stringify(events.events.map((e) => [e.source, e.reasons])),
+    );
+
+    // A clean stop of the restarted controller stops the adopted instances too: no orphans.
+    second.child.kill('SIGINT');
+    assert.equal((await second.exited).code, 0);
+    assert.deepEqual(await waitUntilGone(pids, 15_000), [], 'no instance left after a clean stop');
+  });
+});
