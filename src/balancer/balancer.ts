@@ -173,6 +173,9 @@ function outlierMetrics(metrics: ScaleplaneMetrics): OutlierMetrics {
   };
 }
 
+/** CACHE_CONNECT_WAIT_MS is how long `listen` waits for a Redis-backed HTTP cache to connect. */
+const CACHE_CONNECT_WAIT_MS = 2000;
+
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
 /**
@@ -441,7 +444,18 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   listen(): Promise<HostPort> {
     if (this.#closing !== undefined)
       return Promise.reject(new BalancerError('BALANCER_CLOSED', 'balancer is closed'));
-    this.#listening ??= new Promise<HostPort>((resolve, reject) => {
+    this.#listening ??= this.#cachesReady().then(() => this.#bind());
+    return this.#listening;
+  }
+
+  // A shared (Redis) cache gets a moment to connect so the first requests can use it.
+  async #cachesReady(): Promise<void> {
+    const caches = [this.#defaultCache, ...this.#routes.map((route) => route.cache)];
+    await Promise.all(caches.map((cache) => cache?.ready(CACHE_CONNECT_WAIT_MS)));
+  }
+
+  #bind(): Promise<HostPort> {
+    return new Promise<HostPort>((resolve, reject) => {
       const { host, port } = this.#config.listen;
       const onError = (err: Error): void => {
         reject(
@@ -461,7 +475,6 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         resolve({ host: address.address, port: address.port });
       });
     });
-    return this.#listening;
   }
 
   /**

@@ -130,6 +130,20 @@ export class HttpCache {
     return removed;
   }
 
+  /**
+   * ready waits, at most `timeoutMs`, for the store to connect, so a balancer starts with its
+   * shared cache in use; past that it starts anyway (requests go to the backend meanwhile).
+   */
+  async ready(timeoutMs: number): Promise<void> {
+    if (this.#store.ready === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([this.#store.ready().catch(() => undefined), timeout]);
+    clearTimeout(timer);
+  }
+
   /** close releases the store; safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= this.#store.close();
@@ -254,6 +268,7 @@ export class HttpCache {
         if (typeof failed.status !== 'number') throw err;
         this.#count('MISS');
         client.res.setHeader('X-Request-Id', forwarded.requestId);
+        client.res.setHeader('X-Cache', 'MISS');
         sendJson(client.res, failed.status, failed.body, upstream.closing);
       }
       return 'failed';

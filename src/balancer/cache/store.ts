@@ -17,6 +17,8 @@ export interface HttpCacheStore {
   purge(selector: PurgeSelector): Promise<number>;
   /** Entries and bytes held, where the store can tell cheaply (memory); undefined otherwise. */
   usage(): { entries: number; bytes: number } | undefined;
+  /** ready resolves once the store can answer (a connection is up); absent when always ready. */
+  ready?(): Promise<void>;
   /** close releases connections; safe to call twice. */
   close(): Promise<void>;
 }

@@ -1,0 +1,214 @@
+// Request coalescing, stale-while-revalidate and stale-if-error, through a real balancer to real
+// backends. The backend holds its answer until every client request is known to wait, so the
+// counts do not depend on timing.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ready, refusedAddress, send } from '../helpers.js';
+import { cacheCount, clock, metricValue, startCached, until } from './helpers.js';
+
+const N = 40;
+
+describe('http cache: coalescing', () => {
+  test(`${N} concurrent misses of one key make one backend request`, async (t) => {
+    const clk = clock();
+    let coalesced = 0;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        // Answer only once the other N-1 requests wait on this one.
+        until(async () => {
+          coalesced = await metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total');
+          return coalesced >= N - 1;
+        }).then(() => {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=60' });
+          res.end('filled once');
+        });
+      },
+      {},
+      { clock: clk },
+    );
+    const replies = await Promise.all(Array.from({ length: N }, () => send(c.port, { path: '/hot' })));
+    assert.equal(c.backend.requests, 1);
+    assert.equal(coalesced, N - 1);
+    assert.ok(replies.every((r) => r.status === 200 && r.body.toString() === 'filled once'));
+    const results = replies.map((r) => r.headers['x-cache']);
+    assert.equal(results.filter((x) => x === 'MISS').length, 1);
+    assert.equal(results.filter((x) => x === 'HIT').length, N - 1);
+  });
+
+  test('concurrent requests for an expired entry make one revalidation', async (t) => {
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (req, res) => {
+        if (req.headers['if-none-match'] === undefined) {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=1', ETag: '"v1"' });
+          res.end('v1');
+          return;
+        }
+        until(
+          async () => (await metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total')) >= N - 1,
+        ).then(() => {
+          res.writeHead(304, { Date: clk.date(), 'Cache-Control': 'max-age=1', ETag: '"v1"' });
+          res.end();
+        });
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/r' });
+    clk.advance(2000);
+    const replies = await Promise.all(Array.from({ length: N }, () => send(c.port, { path: '/r' })));
+    assert.equal(c.backend.requests, 2);
+    assert.ok(replies.every((r) => r.status === 200 && r.body.toString() === 'v1'));
+    assert.equal(replies.filter((r) => r.headers['x-cache'] === 'REVALIDATED').length, 1);
+  });
+
+  test('a response that may not be shared is not handed to the waiters: each asks for itself', async (t) => {
+    const clk = clock();
+    let first = true;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        const answer = () => {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'private, max-age=60' });
+          res.end('mine');
+        };
+        if (!first) return answer();
+        first = false;
+        until(async () => (await metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total')) >= 4).then(
+          answer,
+        );
+      },
+      {},
+      { clock: clk },
+    );
+    const replies = await Promise.all(Array.from({ length: 5 }, () => send(c.port, { path: '/private' })));
+    assert.equal(c.backend.requests, 5);
+    assert.ok(replies.every((r) => r.headers['x-cache'] === 'MISS' && r.body.toString() === 'mine'));
+  });
+});
+
+describe('http cache: stale-while-revalidate', () => {
+  test('stale within the window is served at once and refreshed by one background request', async (t) => {
+    const clk = clock();
+    let version = 1;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        const answer = () => {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=1, stale-while-revalidate=30' });
+          res.end(`v${version++}`);
+        };
+        // The refresh waits until all ten were served stale, so none of them can see it early.
+        if (version === 1) answer();
+        else until(async () => (await cacheCount(c.metrics, 'STALE')) >= 10).then(answer);
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/swr' });
+    clk.advance(2000);
+    const stale = await Promise.all(Array.from({ length: 10 }, () => send(c.port, { path: '/swr' })));
+    assert.ok(stale.every((r) => r.headers['x-cache'] === 'STALE' && r.body.toString() === 'v1'));
+    assert.ok(stale.every((r) => r.headers.age === '2'));
+    await until(async () => (await metricValue(c.metrics, 'scaleplane_http_cache_stores_total')) >= 2);
+    assert.equal(c.backend.requests, 2, 'one fill, one background refresh');
+    assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_background_revalidations_total'), 1);
+    const fresh = await send(c.port, { path: '/swr' });
+    assert.equal(fresh.headers['x-cache'], 'HIT');
+    assert.equal(fresh.body.toString(), 'v2');
+  });
+
+  test('past the window the request waits for the backend', async (t) => {
+    const clk = clock();
+    let version = 1;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=1, stale-while-revalidate=5' });
+        res.end(`v${version++}`);
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/swr' });
+    clk.advance(7000);
+    const reply = await send(c.port, { path: '/swr' });
+    assert.equal(reply.headers['x-cache'], 'MISS');
+    assert.equal(reply.body.toString(), 'v2');
+  });
+
+  test('the config default applies when the response names no window', async (t) => {
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=1' });
+        res.end('x');
+      },
+      { staleWhileRevalidate: 10_000 },
+      { clock: clk },
+    );
+    await send(c.port, { path: '/d' });
+    clk.advance(3000);
+    assert.equal((await send(c.port, { path: '/d' })).headers['x-cache'], 'STALE');
+  });
+});
+
+describe('http cache: stale-if-error', () => {
+  test('a 5xx or a connect failure within the window gets the stale response; past it, the error', async (t) => {
+    const clk = clock();
+    let failing = false;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        if (failing) {
+          res.writeHead(500, { Date: clk.date() });
+          res.end('broken');
+          return;
+        }
+        res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=1, stale-if-error=60' });
+        res.end('good');
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/sie' });
+    clk.advance(2000);
+    failing = true;
+    const on5xx = await send(c.port, { path: '/sie' });
+    assert.equal(on5xx.status, 200);
+    assert.equal(on5xx.headers['x-cache'], 'STALE');
+    assert.equal(on5xx.body.toString(), 'good');
+
+    c.balancer.setGroup('web', ready(['web-2', await refusedAddress()]));
+    const onConnectError = await send(c.port, { path: '/sie' });
+    assert.equal(onConnectError.headers['x-cache'], 'STALE');
+    assert.equal(onConnectError.body.toString(), 'good');
+
+    clk.advance(60_000);
+    const past = await send(c.port, { path: '/sie' });
+    assert.equal(past.status, 502);
+    assert.equal(past.headers['x-cache'], 'MISS');
+    assert.equal(await cacheCount(c.metrics, 'STALE'), 2);
+  });
+
+  test('without a window a failing backend gets through', async (t) => {
+    const clk = clock();
+    let failing = false;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        res.writeHead(failing ? 503 : 200, { Date: clk.date(), 'Cache-Control': 'max-age=1' });
+        res.end(failing ? 'down' : 'up');
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/x' });
+    clk.advance(2000);
+    failing = true;
+    assert.equal((await send(c.port, { path: '/x' })).status, 503);
+  });
+});

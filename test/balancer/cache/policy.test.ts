@@ -1,0 +1,258 @@
+// The pure decisions of the HTTP cache, table-driven: reason tokens, not messages.
+import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders } from 'node:http';
+import { describe, test } from 'node:test';
+import {
+  type Lifetime,
+  mergeNotModified,
+  notModified,
+  parseCacheControl,
+  purgeTarget,
+  type RequestPolicy,
+  requestPolicy,
+  retentionMs,
+  serveDecision,
+  staleIfErrorAllows,
+  storeDecision,
+  tagsOf,
+  variantKey,
+  varyNames,
+} from '../../../src/balancer/cache/index.js';
+
+const options = { defaultTtl: 0, maxObjectSize: 1000, staleWhileRevalidate: 0, staleIfError: 0 };
+const NOW = Date.parse('2026-11-28T12:00:00Z');
+const DATE = new Date(NOW).toUTCString();
+const plainGet = requestPolicy('GET', {}) as RequestPolicy & { use: true };
+
+function store(headers: IncomingHttpHeaders, request: IncomingHttpHeaders = {}, status = 200) {
+  return storeDecision(
+    {
+      status,
+      request: requestPolicy('GET', request) as RequestPolicy & { use: true },
+      responseHeaders: { date: DATE, ...headers },
+      requestTime: NOW,
+      responseTime: NOW,
+    },
+    options,
+  );
+}
+
+describe('http cache policy', () => {
+  test('parseCacheControl: case, spaces, quoted values, first occurrence wins', () => {
+    const cc = parseCacheControl(['Max-Age=60 , no-cache="set-cookie, x"', 'max-age=5, PUBLIC']);
+    assert.equal(cc.get('max-age'), '60');
+    assert.equal(cc.get('no-cache'), 'set-cookie, x');
+    assert.equal(cc.get('public'), true);
+  });
+
+  test('requestPolicy: which requests use the cache', () => {
+    const cases: [string, IncomingHttpHeaders, string][] = [
+      ['GET', {}, 'use'],
+      ['HEAD', {}, 'use'],
+      ['POST', {}, 'Method'],
+      ['DELETE', {}, 'Method'],
+      ['GET', { range: 'bytes=0-1' }, 'Range'],
+      ['GET', { 'if-match': '"a"' }, 'Precondition'],
+      ['GET', { 'if-unmodified-since': DATE }, 'Precondition'],
+      ['GET', { upgrade: 'websocket' }, 'Upgrade'],
+    ];
+    for (const [method, headers, want] of cases) {
+      const policy = requestPolicy(method, headers);
+      assert.equal(policy.use ? 'use' : policy.reason, want, `${method} ${JSON.stringify(headers)}`);
+    }
+    const noCache = requestPolicy('GET', { pragma: 'no-cache' });
+    assert.ok(noCache.use && noCache.noCache);
+    const ccWins = requestPolicy('GET', { pragma: 'no-cache', 'cache-control': 'max-age=5' });
+    assert.ok(ccWins.use && !ccWins.noCache && ccWins.maxAge === 5000);
+  });
+
+  test('storeDecision: reasons for not storing', () => {
+    const cases: [IncomingHttpHeaders, IncomingHttpHeaders, number, string][] = [
+      [{ 'cache-control': 'max-age=60' }, {}, 200, 'store'],
+      [{ 'cache-control': 'max-age=60' }, { 'cache-control': 'no-store' }, 200, 'RequestNoStore'],
+      [{ 'cache-control': 'no-store, max-age=60' }, {}, 200, 'NoStore'],
+      [{ 'cache-control': 'private, max-age=60' }, {}, 200, 'Private'],
+      [{ 'cache-control': 'max-age=60', 'set-cookie': ['a=b'] }, {}, 200, 'SetCookie'],
+      [{ 'cache-control': 'max-age=60', vary: 'Accept, *' }, {}, 200, 'VaryStar'],
+      [{ 'cache-control': 'max-age=60' }, { authorization: 'Bearer x' }, 200, 'Authorization'],
+      [{ 'cache-control': 'public, max-age=60' }, { authorization: 'Bearer x' }, 200, 'store'],
+      [{ 'cache-control': 's-maxage=60' }, { authorization: 'Bearer x' }, 200, 'store'],
+      [{ 'cache-control': 'max-age=60, must-revalidate' }, { authorization: 'Bearer x' }, 200, 'store'],
+      [{}, {}, 200, 'NoFreshness'],
+      [{ 'cache-control': 'no-cache' }, {}, 200, 'NoFreshness'],
+      [{ 'cache-control': 'no-cache', etag: '"a"' }, {}, 200, 'store'],
+      [{ 'cache-control': 'max-age=60', 'content-length': '1001' }, {}, 200, 'TooLarge'],
+      [{ 'cache-control': 'max-age=60' }, {}, 500, 'Status'],
+      [{ 'cache-control': 'max-age=60' }, {}, 206, 'Status'],
+      [{ 'cache-control': 'max-age=60' }, {}, 501, 'store'],
+      [{ 'cache-control': 'max-age=60' }, {}, 404, 'store'],
+    ];
+    for (const [headers, request, status, want] of cases) {
+      const decision = store(headers, request, status);
+      assert.equal(
+        decision.store ? 'store' : decision.reason,
+        want,
+        `${status} ${JSON.stringify(headers)} ${JSON.stringify(request)}`,
+      );
+    }
+  });
+
+  test('storeDecision: freshness lifetime source and value', () => {
+    const cases: [IncomingHttpHeaders, string, number][] = [
+      [{ 'cache-control': 'max-age=60, s-maxage=10' }, 's-maxage', 10_000],
+      [{ 'cache-control': 'max-age=60' }, 'max-age', 60_000],
+      [{ 'cache-control': 'max-age=abc' }, 'max-age', 0],
+      [{ 'cache-control': 'max-age=60', expires: 'Thu, 01 Jan 1970 00:00:00 GMT' }, 'max-age', 60_000],
+      [{ expires: new Date(NOW + 30_000).toUTCString() }, 'expires', 30_000],
+      [{ expires: '0' }, 'expires', 0],
+    ];
+    for (const [headers, source, ms] of cases) {
+      const decision = store(headers);
+      assert.ok(decision.store, JSON.stringify(headers));
+      assert.equal(decision.source, source);
+      assert.equal(decision.freshFor, ms);
+    }
+    const withDefault = storeDecision(
+      { status: 200, request: plainGet, responseHeaders: {}, requestTime: NOW, responseTime: NOW },
+      { ...options, defaultTtl: 5000 },
+    );
+    assert.ok(withDefault.store && withDefault.source === 'default' && withDefault.freshFor === 5000);
+  });
+
+  test('storeDecision: s-maxage and must-revalidate forbid stale serving', () => {
+    for (const cc of [
+      's-maxage=1, stale-while-revalidate=9',
+      'max-age=1, must-revalidate, stale-if-error=9',
+      'max-age=1, proxy-revalidate, stale-if-error=9',
+    ]) {
+      const decision = store({ 'cache-control': cc });
+      assert.ok(
+        decision.store &&
+          decision.mustRevalidate &&
+          decision.staleIfError === 0 &&
+          decision.staleWhileRevalidate === 0,
+        cc,
+      );
+    }
+  });
+
+  test('age: apparent age from Date and the Age header both count', () => {
+    const decision = storeDecision(
+      {
+        status: 200,
+        request: plainGet,
+        responseHeaders: {
+          'cache-control': 'max-age=60',
+          date: new Date(NOW - 3000).toUTCString(),
+          age: '10',
+        },
+        requestTime: NOW - 1000,
+        responseTime: NOW,
+      },
+      options,
+    );
+    assert.ok(decision.store);
+    // corrected_age_value = 10 s + 1 s response delay beats the 3 s apparent age.
+    assert.equal(decision.initialAge, 11_000);
+  });
+
+  test('serveDecision: boundaries of fresh, stale-while-revalidate and revalidate', () => {
+    const lifetime: Lifetime = {
+      freshFor: 10_000,
+      source: 'max-age',
+      initialAge: 0,
+      staleWhileRevalidate: 5000,
+      staleIfError: 20_000,
+      noCache: false,
+      mustRevalidate: false,
+    };
+    const stored = { ...lifetime, responseTime: NOW };
+    const at = (ms: number, request = plainGet) => serveDecision(stored, request, NOW + ms).action;
+    assert.equal(at(9999), 'fresh');
+    assert.equal(at(10_000), 'stale-while-revalidate');
+    assert.equal(at(14_999), 'stale-while-revalidate');
+    assert.equal(at(15_000), 'revalidate');
+    assert.equal(
+      at(0, requestPolicy('GET', { 'cache-control': 'no-cache' }) as typeof plainGet),
+      'revalidate',
+    );
+    assert.equal(
+      at(3000, requestPolicy('GET', { 'cache-control': 'max-age=2' }) as typeof plainGet),
+      'revalidate',
+    );
+    assert.equal(
+      at(2000, requestPolicy('GET', { 'cache-control': 'max-age=2' }) as typeof plainGet),
+      'fresh',
+    );
+    assert.equal(
+      serveDecision({ ...stored, mustRevalidate: true }, plainGet, NOW + 10_000).action,
+      'revalidate',
+    );
+    assert.equal(serveDecision({ ...stored, noCache: true }, plainGet, NOW).action, 'revalidate');
+    assert.equal(staleIfErrorAllows(stored, NOW + 29_999), true);
+    assert.equal(staleIfErrorAllows(stored, NOW + 30_000), false);
+    assert.equal(staleIfErrorAllows({ ...stored, mustRevalidate: true }, NOW + 11_000), false);
+    assert.equal(retentionMs(lifetime, false, 60_000), 30_000);
+    assert.equal(retentionMs(lifetime, true, 60_000), 70_000);
+  });
+
+  test('notModified: If-None-Match by weak comparison, If-Modified-Since only without it', () => {
+    const stored = { etag: 'W/"v1"', lastModified: 'Mon, 02 Nov 2026 10:00:00 GMT' };
+    assert.equal(notModified({ 'if-none-match': '"v1"' }, stored), true);
+    assert.equal(notModified({ 'if-none-match': '"v0", W/"v1"' }, stored), true);
+    assert.equal(notModified({ 'if-none-match': '*' }, stored), true);
+    assert.equal(notModified({ 'if-none-match': '"v2"' }, stored), false);
+    assert.equal(notModified({ 'if-modified-since': 'Mon, 02 Nov 2026 10:00:00 GMT' }, stored), true);
+    assert.equal(notModified({ 'if-modified-since': 'Mon, 02 Nov 2026 09:59:59 GMT' }, stored), false);
+    assert.equal(
+      notModified({ 'if-none-match': '"v2"', 'if-modified-since': 'Mon, 02 Nov 2026 10:00:00 GMT' }, stored),
+      false,
+    );
+  });
+
+  test('mergeNotModified: 304 fields replace stored ones, framing fields stay', () => {
+    const merged = mergeNotModified(
+      ['Content-Length', '5', 'Cache-Control', 'max-age=1', 'ETag', '"a"', 'X-Keep', '1'],
+      ['Cache-Control', 'max-age=30', 'Content-Length', '0', 'X-New', '2'],
+    );
+    assert.deepEqual(merged, [
+      'Content-Length',
+      '5',
+      'ETag',
+      '"a"',
+      'X-Keep',
+      '1',
+      'Cache-Control',
+      'max-age=30',
+      'X-New',
+      '2',
+    ]);
+  });
+
+  test('Vary names and variant keys', () => {
+    assert.deepEqual(varyNames('Accept-Encoding, accept-language,Accept-Encoding'), [
+      'accept-encoding',
+      'accept-language',
+    ]);
+    assert.equal(varyNames('*'), '*');
+    assert.deepEqual(varyNames(undefined), []);
+    const names = ['accept-language'];
+    assert.equal(
+      variantKey(names, { 'accept-language': 'en,  fr' }),
+      variantKey(names, { 'accept-language': 'en , fr' }),
+    );
+    assert.notEqual(variantKey(names, { 'accept-language': 'en' }), variantKey(names, {}));
+  });
+
+  test('purge targets and tags', () => {
+    assert.deepEqual(purgeTarget('https://WWW.Example.com:8443/a?b=1'), {
+      host: 'www.example.com',
+      path: '/a?b=1',
+    });
+    assert.deepEqual(purgeTarget('/a'), { host: undefined, path: '/a' });
+    assert.equal(purgeTarget('ftp://x/a'), undefined);
+    assert.equal(purgeTarget('not a url'), undefined);
+    assert.deepEqual(tagsOf({ 'cache-tag': 'a, b,a' }, 'Cache-Tag'), ['a', 'b']);
+    assert.deepEqual(tagsOf({ 'surrogate-key': 'x y' }, 'Surrogate-Key'), ['x', 'y']);
+  });
+});

@@ -1,0 +1,157 @@
+// One conformance suite for both HTTP cache stores: memory, and Redis (the shared one at 6379,
+// under a key prefix unique to this run).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import {
+  type HttpCacheStore,
+  MemoryHttpStore,
+  primaryKey,
+  purgeTarget,
+  RedisHttpStore,
+  type StoredResponse,
+} from '../../../src/balancer/cache/index.js';
+
+const NOW = 1_800_000_000_000;
+
+function response(overrides: Partial<StoredResponse> = {}): StoredResponse {
+  return {
+    status: 200,
+    statusMessage: 'OK',
+    headers: ['Content-Type', 'text/plain'],
+    body: Buffer.from('body'),
+    tags: [],
+    vary: [],
+    variant: '',
+    etag: undefined,
+    lastModified: undefined,
+    responseTime: NOW,
+    freshFor: 60_000,
+    source: 'max-age',
+    initialAge: 0,
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+    noCache: false,
+    mustRevalidate: false,
+    expiresAt: NOW + 60_000,
+    ...overrides,
+  };
+}
+
+const selector = (s: { urls?: string[]; prefix?: string; tags?: string[] }) => ({
+  urls: (s.urls ?? []).map((u) => purgeTarget(u)!),
+  prefixes: s.prefix === undefined ? [] : [purgeTarget(s.prefix)!],
+  tags: s.tags ?? [],
+});
+
+function conformance(name: string, make: () => Promise<HttpCacheStore>): void {
+  describe(`http cache store: ${name}`, () => {
+    test('put and get keep status, headers and the exact body bytes; expired entries are gone', async (t) => {
+      const store = await make();
+      t.after(() => store.close());
+      const key = primaryKey('a.example', '/x?y=1');
+      const body = Buffer.from([0, 1, 2, 255, 10, 13]);
+      await store.put(key, response({ body, headers: ['X-A', '1', 'X-A', '2'] }), NOW);
+      const [got] = await store.get(key, NOW + 1);
+      assert.deepEqual(got!.body, body);
+      assert.deepEqual(got!.headers, ['X-A', '1', 'X-A', '2']);
+      assert.equal(got!.freshFor, 60_000);
+      assert.deepEqual(await store.get(key, NOW + 60_000), []);
+      assert.deepEqual(await store.get(primaryKey('b.example', '/x?y=1'), NOW), []);
+    });
+
+    test('variants live side by side; a changed Vary replaces them all', async (t) => {
+      const store = await make();
+      t.after(() => store.close());
+      const key = primaryKey('a.example', '/v');
+      const names = ['accept-language'];
+      await store.put(key, response({ vary: names, variant: '["en"]', body: Buffer.from('en') }), NOW);
+      await store.put(key, response({ vary: names, variant: '["fr"]', body: Buffer.from('fr') }), NOW);
+      await store.put(key, response({ vary: names, variant: '["en"]', body: Buffer.from('en2') }), NOW);
+      const variants = await store.get(key, NOW);
+      assert.deepEqual(variants.map((v) => v.body.toString()).sort(), ['en2', 'fr']);
+      await store.put(key, response({ vary: ['accept'], variant: '["x"]', body: Buffer.from('x') }), NOW);
+      assert.deepEqual(
+        (await store.get(key, NOW)).map((v) => v.body.toString()),
+        ['x'],
+      );
+    });
+
+    test('purge by URL (one host or all), by prefix and by tag', async (t) => {
+      const store = await make();
+      t.after(() => store.close());
+      const put = (host: string, path: string, tags: string[] = []) =>
+        store.put(primaryKey(host, path), response({ tags }), NOW);
+      await put('a.example', '/p/1', ['t1']);
+      await put('b.example', '/p/1');
+      await put('a.example', '/p/2', ['t1', 't2']);
+      await put('a.example', '/q/1', ['t2']);
+      await put('a.example', '/[odd]*?', []);
+      const has = async (host: string, path: string) =>
+        (await store.get(primaryKey(host, path), NOW)).length > 0;
+
+      assert.equal(await store.purge(selector({ urls: ['https://a.example/p/1'] })), 1);
+      assert.equal(await has('a.example', '/p/1'), false);
+      assert.equal(await has('b.example', '/p/1'), true);
+      await put('a.example', '/p/1');
+      assert.equal(await store.purge(selector({ urls: ['/p/1'] })), 2, 'a path purges it on every host');
+      assert.equal(await store.purge(selector({ tags: ['t2'] })), 2);
+      assert.equal(await has('a.example', '/p/2'), false);
+      assert.equal(await has('a.example', '/q/1'), false);
+      await put('a.example', '/p/3');
+      await put('a.example', '/p/4');
+      assert.equal(await store.purge(selector({ prefix: '/p/' })), 2);
+      assert.equal(await store.purge(selector({ urls: ['/[odd]*?'] })), 1, 'glob characters are literal');
+      assert.equal(await store.purge(selector({ tags: ['nothing'] })), 0);
+    });
+  });
+}
+
+conformance('memory', async () => new MemoryHttpStore({ maxEntries: 100, maxBytes: 1 << 20 }));
+
+const prefix = `test:http-cache:${randomUUID()}:`;
+conformance('redis', async () => {
+  const store = new RedisHttpStore({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
+  await store.ready();
+  return store;
+});
+
+describe('http cache store: memory bounds', () => {
+  test('least recently used keys go first when entries or bytes run out', async () => {
+    const store = new MemoryHttpStore({ maxEntries: 3, maxBytes: 1 << 20 });
+    for (const path of ['/1', '/2', '/3']) await store.put(primaryKey('h', path), response(), NOW);
+    await store.get(primaryKey('h', '/1'), NOW);
+    await store.put(primaryKey('h', '/4'), response(), NOW);
+    assert.equal((await store.get(primaryKey('h', '/2'), NOW)).length, 0, '/2 was least recently used');
+    assert.equal((await store.get(primaryKey('h', '/1'), NOW)).length, 1);
+    assert.equal(store.usage().entries, 3);
+
+    const small = new MemoryHttpStore({ maxEntries: 100, maxBytes: 2000 });
+    const big = response({ body: Buffer.alloc(700) });
+    for (const path of ['/a', '/b', '/c']) await small.put(primaryKey('h', path), big, NOW);
+    assert.ok(small.usage().bytes <= 2000);
+    assert.equal(small.usage().entries, 2);
+    await small.put(primaryKey('h', '/huge'), response({ body: Buffer.alloc(5000) }), NOW);
+    assert.equal((await small.get(primaryKey('h', '/huge'), NOW)).length, 0, 'larger than the whole budget');
+  });
+});
+
+describe('http cache store: redis', () => {
+  test('keys expire in Redis with their longest-lived variant', async (t) => {
+    const store = new RedisHttpStore({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
+    t.after(() => store.close());
+    await store.ready();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    t.after(() => redis.quit());
+    const key = primaryKey('ttl.example', '/t');
+    const now = Date.now();
+    await store.put(key, response({ variant: '["a"]', vary: ['x'], expiresAt: now + 50_000 }), now);
+    await store.put(key, response({ variant: '["b"]', vary: ['x'], expiresAt: now + 5_000 }), now);
+    const ttl = await redis.pttl(`${prefix}e:${key}`);
+    assert.ok(ttl > 40_000 && ttl <= 50_000, `ttl ${ttl}`);
+    await store.purge({ urls: [purgeTarget('http://ttl.example/t')!], prefixes: [], tags: [] });
+    const left = await redis.keys(`${prefix}*`);
+    assert.ok(!left.some((k) => k.includes('ttl.example')));
+  });
+});
