@@ -659,7 +659,8 @@ const panicSchema = feature(
 
 const predictiveSchema = feature(
   {
-    seasons: z.array(duration('positive')).min(1).prefault(['1d', '7d']),
+    // Empty only with violation_cost: the learnt forecast alone.
+    seasons: z.array(duration('positive')).prefault(['1d', '7d']),
     bucket: duration('positive').prefault('1m'),
     horizon: duration('positive').prefault('75s'),
     smoothing: duration('nonnegative').prefault('0s'),
@@ -668,6 +669,9 @@ const predictiveSchema = feature(
     deviation_window: duration('positive').prefault('1h'),
     level_window: duration('positive').prefault('3m'),
     utilization: z.number().positive().optional(),
+    violation_cost: z.number().min(0).optional(),
+    smoothers: z.array(z.number().gt(0).max(1)).min(1).optional(),
+    error_half_life: duration('positive').optional(),
   },
   (raw): PredictiveConfig => ({
     seasons: raw.seasons,
@@ -679,6 +683,9 @@ const predictiveSchema = feature(
     deviationWindow: raw.deviation_window,
     levelWindow: raw.level_window,
     ...(raw.utilization === undefined ? {} : { utilization: raw.utilization }),
+    ...(raw.violation_cost === undefined ? {} : { violationCost: raw.violation_cost }),
+    ...(raw.smoothers === undefined ? {} : { smoothers: raw.smoothers }),
+    ...(raw.error_half_life === undefined ? {} : { errorHalfLife: raw.error_half_life }),
   }),
 );
 

@@ -344,6 +344,12 @@ export interface PredictiveConfig {
   levelWindow: number;
   /** Utilization the forecast provisions for; absent: the metric's target. */
   utilization?: number;
+  /** Price of overload for the learnt next-bucket forecast; absent: no learnt forecast. */
+  violationCost?: number;
+  /** EWMA factors the learnt forecast chooses among. @defaultValue [1, 0.5, 0.25, 0.1] */
+  smoothers?: number[];
+  /** Half-life of the learnt forecast's error memory. @defaultValue 86400000 */
+  errorHalfLife?: number;
 }
 
 /** ActivationConfig is KEDA's scale to zero. */

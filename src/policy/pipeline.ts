@@ -134,7 +134,14 @@ export function decide(
   // 3. predicted
   let predicted = reactive;
   if (policy.predictive && hasMetric) {
-    const floor = predictiveFloor(policy.predictive, observed, observed.recent, now, primaryTarget(snapshot));
+    const floor = predictiveFloor(
+      policy.predictive,
+      observed,
+      observed.recent,
+      now,
+      primaryTarget(snapshot),
+      policy.maxInstances,
+    );
     if (floor > predicted) {
       predicted = floor;
       note('predicted', predicted, 'Predicted');

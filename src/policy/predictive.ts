@@ -10,12 +10,34 @@
  * The result is a floor under the reactive count, never a ceiling: prediction only adds capacity.
  */
 import { type AppendLog, appendToLog, emptyLog } from './append-log.js';
+import {
+  type ForecasterState,
+  type ForecastSpec,
+  forecastLoad,
+  learnBucket,
+  provisionFor,
+} from './forecast.js';
 import type { HistoryBucket, LoadSample, Predictive } from './types.js';
 
 /** HistoryState is the predictive part of the policy state. */
 export interface HistoryState {
   history?: AppendLog<HistoryBucket>;
   openBucket?: HistoryBucket;
+  forecaster?: ForecasterState;
+}
+
+/** DEFAULT_SMOOTHERS range from the last bucket alone to a ten-bucket average. */
+export const DEFAULT_SMOOTHERS = [1, 0.5, 0.25, 0.1] as const;
+
+/** forecastSpecOf is the forecaster's settings, or undefined when the spec prices no violation. */
+export function forecastSpecOf(spec: Predictive): ForecastSpec | undefined {
+  if (spec.violationCost === undefined) return undefined;
+  return {
+    smoothers: spec.smoothers ?? DEFAULT_SMOOTHERS,
+    errorHalfLife: spec.errorHalfLife ?? 86_400_000,
+    bucket: spec.bucket,
+    violationCost: spec.violationCost,
+  };
 }
 
 /** observeHistory folds samples into buckets; only closed buckets enter the shared log. */
@@ -23,20 +45,27 @@ export function observeHistory(
   spec: Predictive,
   state: HistoryState,
   samples: readonly LoadSample[],
-): Required<HistoryState> | HistoryState {
+): HistoryState {
+  const learn = forecastSpecOf(spec);
   let history = state.history ?? emptyLog<HistoryBucket>();
   let open = state.openBucket;
+  let forecaster = state.forecaster;
   for (const s of samples) {
     const index = Math.floor(s.at / spec.bucket);
     if (open && open.index !== index) {
       history = appendToLog(history, open);
+      if (learn) forecaster = learnBucket(learn, forecaster, open);
       open = undefined;
     }
     open = open
       ? { index, sum: open.sum + s.load, count: open.count + 1, saturated: open.saturated || s.saturated }
       : { index, sum: s.load, count: 1, saturated: s.saturated };
   }
-  return open ? { history, openBucket: open } : { history };
+  return {
+    history,
+    ...(open && { openBucket: open }),
+    ...(forecaster && { forecaster }),
+  };
 }
 
 /** bucketAt finds the closed bucket with `index` (binary search: indices only grow). */
@@ -155,21 +184,43 @@ export function bucketNoise(
   return n === 0 ? null : Math.sqrt(sq / n / 2);
 }
 
-/** predictiveFloor is the count prediction asks for, or 0 when it has nothing to say. */
+/**
+ * predictiveFloor is the count prediction asks for, or 0 when it has nothing to say: the larger of
+ * the seasonal part (when `seasons` lists any) and the learnt forecaster's (when `violationCost` is set).
+ */
 export function predictiveFloor(
   spec: Predictive,
   state: HistoryState,
   recent: readonly LoadSample[],
   now: number,
   target = 0,
+  max = Number.POSITIVE_INFINITY,
+): number {
+  // Load is in instances at the metric's target; the forecast provisions to `utilization` instead,
+  // since its headroom is the noise term, not the target's margin.
+  const scale = spec.utilization ? target / spec.utilization : 1;
+  const learn = forecastSpecOf(spec);
+  let learnt = 0;
+  if (learn) {
+    const f = forecastLoad(learn, state.forecaster, state.openBucket);
+    if (f)
+      learnt = provisionFor({ level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max);
+  }
+  if (spec.seasons.length === 0 && learn) return learnt;
+  return Math.max(learnt, seasonalFloor(spec, state, recent, now, scale));
+}
+
+function seasonalFloor(
+  spec: Predictive,
+  state: HistoryState,
+  recent: readonly LoadSample[],
+  now: number,
+  scale: number,
 ): number {
   const spread = recentSpread(recent, spec.levelWindow, now);
   const seasonal = state.history ? forecastPeak(spec, state.history, now) : null;
   const level = Math.max(seasonal ?? 0, spread?.mean ?? 0);
   if (level === 0) return 0;
   const noise = state.history ? (bucketNoise(state.history, spec.deviationWindow, spec.bucket, now) ?? 0) : 0;
-  // Load is in instances at the metric's target; the forecast provisions to `utilization` instead,
-  // since its headroom is the noise term, not the target's margin.
-  const scale = spec.utilization ? target / spec.utilization : 1;
   return Math.ceil((level + spec.deviations * noise) * scale - 1e-9);
 }

@@ -4,6 +4,7 @@
  * (ScalingDecision). Everything here is plain data so a decision can be journaled and replayed.
  */
 import type { AppendLog } from './append-log.js';
+import type { ForecasterState } from './forecast.js';
 
 /** StageReason is a stable token saying why a stage of the pipeline changed or kept the count. */
 export type StageReason =
@@ -173,6 +174,16 @@ export interface Predictive {
   utilization?: number;
   /** Window of the recent level, a floor under the seasonal forecast, ms. */
   levelWindow: number;
+  /**
+   * Price of overload in instance-time per instance-time of overloaded demand. Set: the learnt
+   * next-bucket forecast (see forecast.ts) provisions the headroom this price pays for, on top of
+   * the seasonal part. Unset: seasonal forecast + `deviations` only.
+   */
+  violationCost?: number;
+  /** EWMA smoothing factors per bucket the forecaster chooses among. @defaultValue [1, 0.5, 0.25, 0.1] */
+  smoothers?: readonly number[];
+  /** Half-life of the forecaster's error memory, ms. @defaultValue 86400000 (1 day) */
+  errorHalfLife?: number;
 }
 
 /** ScalingPolicy is a whole policy: target tracking (or step scaling) plus optional features. */
@@ -227,6 +238,8 @@ export interface ScalingState {
   history?: AppendLog<HistoryBucket>;
   /** The bucket still filling; appended to `history` when a sample falls into a later one. */
   openBucket?: HistoryBucket;
+  /** The learnt next-bucket forecaster (predictive with `violationCost`). */
+  forecaster?: ForecasterState;
 }
 
 /** StageTrace is one pipeline stage's output, for the journal. */

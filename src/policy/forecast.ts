@@ -1,0 +1,154 @@
+/**
+ * The demand forecaster of the predictive stage, as pure functions over plain data:
+ *
+ *   learn:     when a history bucket closes, score every candidate's forecast of it (exponentially
+ *              weighted squared error), learn the noise's dispersion (squared error / level), then
+ *              move each candidate — an exponential moving average with its own smoothing factor —
+ *              to the bucket's mean load
+ *   predict:   the candidate with the smallest recent error forecasts the next bucket, including
+ *              the bucket still filling (so a decision sees this minute's load at once)
+ *   provision: the fewest instances n at which one more instance would save less than it costs:
+ *              violationCost × (E[load above n] − E[load above n + 1]) ≤ 1, load ~ Normal(level,
+ *              dispersion × level). The price of a violation sets the headroom, not a fixed σ count.
+ *
+ * Why several smoothers: noisy stationary traffic (many small clients) is forecast best by a slow
+ * average, traffic that wanders like a random walk by the last value; which one a group has is
+ * learnt from its own errors rather than configured. Why dispersion × level: counting noise grows
+ * with the square root of the rate, so headroom follows the level through the day.
+ */
+import type { HistoryBucket } from './types.js';
+
+/** ForecastSpec is the part of the predictive settings the forecaster reads. */
+export interface ForecastSpec {
+  /** EWMA smoothing factors per bucket, each one candidate forecaster (1 = the last bucket). */
+  smoothers: readonly number[];
+  /** Half-life of the error and dispersion memory, ms. */
+  errorHalfLife: number;
+  /** History bucket, ms. */
+  bucket: number;
+  /** Instance-time one instance-time of overloaded demand is worth (≥ 1; higher = more headroom). */
+  violationCost: number;
+}
+
+/** ForecasterState is what the forecaster remembers: a few numbers per candidate, persisted as is. */
+export interface ForecasterState {
+  /** Index of the last bucket learnt. */
+  index: number;
+  /** Per candidate: its level (= its forecast of the next bucket). */
+  levels: number[];
+  /** Per candidate: weighted sum of squared one-step errors. */
+  errors: number[];
+  /** Weighted sum of squared error / max(level, LEVEL_FLOOR) of the chosen candidate. */
+  dispersion: number;
+  /** Sum of the weights of the errors so far (they decay together). */
+  weight: number;
+}
+
+/** LEVEL_FLOOR keeps an idle group's dispersion finite (load is in instances). */
+const LEVEL_FLOOR = 0.1;
+
+function decayPerBucket(spec: ForecastSpec): number {
+  return 0.5 ** (spec.bucket / spec.errorHalfLife);
+}
+
+/** chosenCandidate is the candidate with the smallest recent error (the first on a tie). */
+export function chosenCandidate(state: ForecasterState): number {
+  let best = 0;
+  for (let i = 1; i < state.errors.length; i++) if (state.errors[i]! < state.errors[best]!) best = i;
+  return best;
+}
+
+/** learnBucket folds one closed bucket into the forecaster. */
+export function learnBucket(
+  spec: ForecastSpec,
+  state: ForecasterState | undefined,
+  bucket: HistoryBucket,
+): ForecasterState {
+  const value = bucket.sum / bucket.count;
+  if (!state || state.levels.length !== spec.smoothers.length) {
+    return {
+      index: bucket.index,
+      levels: spec.smoothers.map(() => value),
+      errors: spec.smoothers.map(() => 0),
+      dispersion: 0,
+      weight: 0,
+    };
+  }
+  // A gap (no samples for a while) decays the memory as if those buckets had passed.
+  const decay = decayPerBucket(spec) ** Math.max(1, bucket.index - state.index);
+  const chosen = state.levels[chosenCandidate(state)]!;
+  const errors = state.levels.map((level, i) => state.errors[i]! * decay + (value - level) ** 2);
+  const dispersion = state.dispersion * decay + (value - chosen) ** 2 / Math.max(chosen, LEVEL_FLOOR);
+  const levels = state.levels.map((level, i) => {
+    const a = spec.smoothers[i]!;
+    return a * value + (1 - a) * level;
+  });
+  return { index: bucket.index, levels, errors, dispersion, weight: state.weight * decay + 1 };
+}
+
+/** forecastLoad is the next bucket's expected load and its noise, or null before any history. */
+export function forecastLoad(
+  spec: ForecastSpec,
+  state: ForecasterState | undefined,
+  open: HistoryBucket | undefined,
+): { level: number; sigma: number } | null {
+  if (!state) return open ? { level: open.sum / open.count, sigma: 0 } : null;
+  const i = chosenCandidate(state);
+  let level = state.levels[i]!;
+  // The bucket still filling is the freshest evidence: fold it in tentatively, as learnBucket will.
+  if (open && open.index > state.index) {
+    const a = spec.smoothers[i]!;
+    level = a * (open.sum / open.count) + (1 - a) * level;
+  }
+  const perLevel = state.weight > 0 ? state.dispersion / state.weight : 0;
+  return { level, sigma: Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR)) };
+}
+
+const SQRT2 = Math.SQRT2;
+const SQRT2PI = Math.sqrt(2 * Math.PI);
+
+/** erfc is the complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7). */
+export function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
+}
+
+/** loadAbove is E[X · 1(X > x)] for X ~ Normal(mean, sigma): the demand that would find x instances full. */
+export function loadAbove(mean: number, sigma: number, x: number): number {
+  if (sigma <= 0) return mean > x ? mean : 0;
+  const a = (x - mean) / sigma;
+  return mean * 0.5 * erfc(a / SQRT2) + (sigma * Math.exp((-a * a) / 2)) / SQRT2PI;
+}
+
+/**
+ * provisionFor is the fewest instances for a forecast (load in instances at the overload line): start
+ * at the mean and add one while the overload it saves, priced at `violationCost`, exceeds its cost.
+ */
+export function provisionFor(
+  forecast: { level: number; sigma: number },
+  violationCost: number,
+  max: number,
+): number {
+  const { level, sigma } = forecast;
+  let n = Math.max(0, Math.ceil(level - 1e-9));
+  while (n < max && violationCost * (loadAbove(level, sigma, n) - loadAbove(level, sigma, n + 1)) > 1) n++;
+  return n;
+}

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  chosenCandidate,
+  erfc,
+  type ForecasterState,
+  type ForecastSpec,
+  forecastLoad,
+  learnBucket,
+  loadAbove,
+  provisionFor,
+} from '../../src/policy/forecast.js';
+
+const spec: ForecastSpec = {
+  smoothers: [1, 0.25],
+  errorHalfLife: 86_400_000,
+  bucket: 60_000,
+  violationCost: 13,
+};
+
+function seeded(seed: number) {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
+}
+
+function learnAll(values: readonly number[]): ForecasterState {
+  let state: ForecasterState | undefined;
+  values.forEach((v, index) => {
+    state = learnBucket(spec, state, { index, sum: v, count: 1, saturated: false });
+  });
+  return state!;
+}
+
+describe('forecaster', () => {
+  it('erfc matches known values', () => {
+    for (const [x, want] of [
+      [0, 1],
+      [1, 0.157299207],
+      [-1, 1.842700793],
+      [2, 0.004677735],
+    ] as const) {
+      assert.ok(Math.abs(erfc(x) - want) < 1e-6, `erfc(${x}) = ${erfc(x)}`);
+    }
+  });
+
+  it('noise around a steady level picks the slow average; a random walk picks the last value', () => {
+    const rand = seeded(3);
+    const noisy = Array.from({ length: 2000 }, () => 10 + 4 * (rand() - 0.5));
+    assert.equal(chosenCandidate(learnAll(noisy)), 1);
+    let x = 10;
+    const walk = Array.from({ length: 2000 }, () => {
+      x = Math.max(1, x + 4 * (rand() - 0.5));
+      return x;
+    });
+    assert.equal(chosenCandidate(learnAll(walk)), 0);
+  });
+
+  it('learns the noise: sigma² ≈ dispersion × level for Poisson-like counts', () => {
+    const rand = seeded(11);
+    // Variance 4 at level 16: dispersion 0.25, sigma 2 (uniform noise of width w has variance w²/12).
+    const w = Math.sqrt(48);
+    const state = learnAll(Array.from({ length: 5000 }, () => 16 + w * (rand() - 0.5)));
+    const f = forecastLoad(spec, state, undefined)!;
+    assert.ok(Math.abs(f.level - 16) < 2.5, `level ${f.level}`);
+    // The slow average's own error adds a little to the bucket noise.
+    assert.ok(f.sigma > 1.9 && f.sigma < 2.4, `sigma ${f.sigma}`);
+  });
+
+  it('the bucket still filling moves the forecast at once, as the chosen smoother would', () => {
+    const state = learnAll([10, 10, 10]);
+    const f = forecastLoad(spec, state, { index: 3, sum: 40, count: 2, saturated: false })!;
+    assert.equal(f.level, 20);
+  });
+
+  it('provisions the mean when violations cost nothing, more as they cost more', () => {
+    const f = { level: 4.2, sigma: 1 };
+    assert.equal(provisionFor(f, 0, 40), 5);
+    const counts = [1, 5, 13, 50, 500].map((cost) => provisionFor(f, cost, 40));
+    for (let i = 1; i < counts.length; i++) assert.ok(counts[i]! >= counts[i - 1]!, counts.join(','));
+    assert.ok(counts.at(-1)! >= 7, counts.join(','));
+    assert.equal(provisionFor({ level: 4.2, sigma: 0 }, 500, 40), 5);
+    assert.equal(provisionFor(f, 500, 6), 6);
+  });
+
+  it('stops exactly where one more instance saves less than it costs', () => {
+    const f = { level: 3, sigma: 1 };
+    const cost = 13;
+    const n = provisionFor(f, cost, 40);
+    const saving = (k: number) => cost * (loadAbove(3, 1, k) - loadAbove(3, 1, k + 1));
+    assert.ok(saving(n) <= 1);
+    assert.ok(saving(n - 1) > 1);
+  });
+});
