@@ -191,7 +191,7 @@ export class Scaleplane {
     this.balancer.on('ejection', (event) => this.#healthWatch.onEjection(event));
     this.balancer.on('recovery', (event) => this.#healthWatch.onRecovery(event));
     journal.on('entry', (entry) => {
-      if (entry.source === 'health') {
+      if (entry.source === 'health' || entry.source === 'leader') {
         logger.info({ group: entry.group, reasons: entry.reasons, ...entry.inputs }, entry.message);
         return;
       }
