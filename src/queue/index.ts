@@ -29,6 +29,7 @@ export type {
   DepthReading,
   JobEnvelope,
   QueueBackend,
+  RepublishEvent,
 } from './types.js';
 export {
   type JobContext,

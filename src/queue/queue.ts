@@ -58,8 +58,9 @@ export interface PublishOptions {
 }
 
 /**
- * Queue is a producer and a worker factory over one broker. Events: `error` (QueueError) and
- * `connection` (ConnectionEvent); both are also logged with timestamps.
+ * Queue is a producer and a worker factory over one broker. Events: `error` (QueueError),
+ * `connection` (ConnectionEvent) and `republish` (RepublishEvent: a publish re-sent after its
+ * confirm was lost, so the job may be stored twice); all are also logged with timestamps.
  */
 export class Queue extends EventEmitter {
   readonly backend: BackendName;
@@ -99,6 +100,11 @@ export class Queue extends EventEmitter {
         const level = event.state === 'connected' ? 'info' : 'warn';
         this.#log[level](full, `queue ${this.backend} ${event.state}`);
         this.emit('connection', full);
+      },
+      onRepublish: (event) => {
+        const full = { ...event, backend: this.backend, at: timestamp() };
+        this.#log.warn(full, `queue ${this.backend} re-sent unconfirmed publish of job ${event.id}`);
+        this.emit('republish', full);
       },
     };
     this.#impl = createBackend(options, context);

@@ -52,7 +52,7 @@ export interface Delivery {
   readonly envelope: JobEnvelope;
   /** 1-based attempt number, crash redeliveries included. */
   readonly attempt: number;
-  /** Done: remove the job for good. */
+  /** Done: remove the job for good. Resolves once the broker confirmed the ack. */
   ack(): Promise<void>;
   /** Failed, try again after `delay` ms as attempt `attempt + 1`. */
   retry(delay: number): Promise<void>;
@@ -95,12 +95,29 @@ export interface ConnectionEvent {
   at: string;
 }
 
+/**
+ * RepublishEvent reports a publish sent again after an attempt the broker never confirmed (the
+ * connection dropped first): the broker may now hold the job twice, with the same id.
+ */
+export interface RepublishEvent {
+  backend: BackendName;
+  /** Job id. */
+  id: string;
+  /** 2 for the first re-send. */
+  attempt: number;
+  /** Why the previous attempt went unconfirmed. */
+  error: string;
+  /** ISO timestamp. */
+  at: string;
+}
+
 /** BackendContext is what the queue gives every backend: where to report and how to reconnect. */
 export interface BackendContext {
   reconnect: BackoffOptions;
   random: () => number;
   onError(error: Error): void;
   onConnection(event: Omit<ConnectionEvent, 'backend' | 'at'>): void;
+  onRepublish(event: Omit<RepublishEvent, 'backend' | 'at'>): void;
 }
 
 /**

@@ -95,7 +95,7 @@ interface WorkerDeps {
 }
 
 /**
- * Worker runs a handler over the jobs of one queue. Events: `completed` (after the ack),
+ * Worker runs a handler over the jobs of one queue. Events: `completed` (after the broker confirmed the ack),
  * `skipped` (dedup), `retrying`, `dead-lettered`, `failed` (each handler failure), `error`
  * (QueueError from the background; also logged).
  */

@@ -8,6 +8,7 @@ import {
   depthRate,
   resolveWorkerOptions,
 } from '../../src/queue/index.js';
+import { settleBarrier } from '../../src/queue/rabbitmq/settle.js';
 
 const noJitter = { initial: 100, factor: 2, max: 1000, jitter: 0 };
 
@@ -89,4 +90,43 @@ test('resolveWorkerOptions applies defaults and names the bad field', () => {
   assert.equal(o.backoff.initial, 1000);
   assert.throws(() => resolveWorkerOptions({ retries: -1 }), { field: 'retries' });
   assert.throws(() => resolveWorkerOptions({ backoff: { factor: 0.5 } }), { field: 'backoff' });
+});
+
+test('settleBarrier: acks written while a round trip is out wait for the next one, which they share', async () => {
+  const trips: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  const barrier = settleBarrier(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        trips.push({ resolve, reject });
+      }),
+  );
+  const settled: string[] = [];
+  const first = barrier().then(() => settled.push('a'));
+  const second = barrier().then(() => settled.push('b'));
+  const third = barrier().then(() => settled.push('c'));
+  assert.equal(trips.length, 1, 'one round trip out at a time');
+  trips[0]!.resolve();
+  await first;
+  assert.deepEqual(settled, ['a'], 'b and c were written after trip 1 was sent: it proves nothing for them');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(trips.length, 2, 'b and c share trip 2');
+  trips[1]!.resolve();
+  await Promise.all([second, third]);
+  assert.deepEqual(settled, ['a', 'b', 'c']);
+  const later = barrier();
+  assert.equal(trips.length, 3, 'idle again: a new ack starts a trip at once');
+  trips[2]!.reject(new Error('Channel closed'));
+  await assert.rejects(later, /Channel closed/);
+  const afterFailure = barrier();
+  assert.equal(trips.length, 4, 'a failed trip does not wedge the barrier');
+  trips[3]!.resolve();
+  await afterFailure;
+});
+
+test('settleBarrier: a round trip that throws at once rejects its waiters', async () => {
+  const barrier = settleBarrier(() => {
+    throw new Error('Channel closed');
+  });
+  await assert.rejects(barrier(), /Channel closed/);
+  await assert.rejects(barrier(), /Channel closed/);
 });

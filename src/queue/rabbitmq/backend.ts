@@ -19,6 +19,7 @@ import type {
   JobEnvelope,
   QueueBackend,
 } from '../types.js';
+import { settleBarrier } from './settle.js';
 import { delayBucket, delayQueue, mainQueueArguments, type QueueType, rabbitNames } from './topology.js';
 
 /** RabbitBackendOptions configures the RabbitMQ backend. */
@@ -36,6 +37,13 @@ const FAILED_AT = 'x-sp-failed-at';
 const DEAD_ID = 'x-sp-dead-id';
 
 type Subscriber = (model: ChannelModel) => Promise<void>;
+
+/** Unconfirmed: a publish went out but its confirm never came (nack or channel closed first). */
+class Unconfirmed extends Error {
+  constructor(cause: unknown) {
+    super(`publish not confirmed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -138,7 +146,10 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     return spec.name;
   };
 
-  /** Publishes once through the confirm channel; resolves on the broker's ack. */
+  /**
+   * Publishes once through the confirm channel; resolves on the broker's ack. Rejects with
+   * `Unconfirmed` when the message went out but no confirm came back (it may be stored).
+   */
   const publishOnce = (exchange: string, routingKey: string, body: Buffer, props: Options.Publish) =>
     new Promise<void>((resolve, reject) => {
       const p = publisher;
@@ -148,7 +159,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       }
       try {
         p.publish(exchange, routingKey, body, { persistent: true, ...props }, (error: unknown) =>
-          error ? reject(error) : resolve(),
+          error ? reject(new Unconfirmed(error)) : resolve(),
         );
       } catch (error) {
         reject(error);
@@ -163,6 +174,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     props: Options.Publish,
     signal: AbortSignal,
   ) => {
+    let unconfirmed = 0;
     for (let n = 1; ; n++) {
       if (closed) throw new QueueError('QUEUE_CLOSED', 'rabbitmq backend closed');
       try {
@@ -176,8 +188,14 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         await publishOnce(exchange, routingKey, body, props);
         return;
       } catch (error) {
-        // An unconfirmed publish may or may not have landed: publishing again is at-least-once.
         if (signal.aborted) throw error;
+        // An unconfirmed publish may or may not have landed: publishing again is at-least-once.
+        if (error instanceof Unconfirmed)
+          context.onRepublish({
+            id: String(props.messageId),
+            attempt: ++unconfirmed + 1,
+            error: error.message,
+          });
         await sleep(backoffDelay(n, context.reconnect, context.random));
       }
     }
@@ -295,6 +313,29 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     const names = rabbitNames(prefix, queue);
     let current: { ch: Channel; tag: string } | undefined;
     let stopped = false;
+    // Re-stating the prefetch is a round trip the channel answers itself, with no side effect.
+    const barriers = new WeakMap<Channel, () => Promise<void>>();
+    const barrierOf = (ch: Channel) => {
+      let barrier = barriers.get(ch);
+      if (!barrier) {
+        barrier = settleBarrier(() => ch.prefetch(opts.concurrency));
+        barriers.set(ch, barrier);
+      }
+      return barrier;
+    };
+    /** Acks `msg` and resolves once the broker applied the ack (see settleBarrier). */
+    const ackConfirmed = async (ch: Channel, msg: ConsumeMessage, id: string) => {
+      try {
+        ch.ack(msg);
+        await barrierOf(ch)();
+      } catch (error) {
+        throw new QueueError(
+          'QUEUE_ACK_FAILED',
+          `rabbitmq: ack of job ${id} not confirmed (${(error as Error).message}); the broker redelivers it unless the ack arrived`,
+          { cause: error },
+        );
+      }
+    };
 
     const deliveryFor = (ch: Channel, msg: ConsumeMessage): Delivery => {
       const envelope = JSON.parse(msg.content.toString()) as JobEnvelope;
@@ -310,13 +351,12 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           { messageId: job.id, contentType: 'application/json', ...(headers ? { headers } : {}) },
           AbortSignal.timeout(30_000),
         );
-        ch.ack(msg);
+        await ackConfirmed(ch, msg, envelope.id);
       };
       return {
         envelope,
         attempt,
-        // A closed channel throws here; the broker redelivers the job to the next consumer.
-        ack: async () => ch.ack(msg),
+        ack: () => ackConfirmed(ch, msg, envelope.id),
         retry: async (delay) => {
           const next = { ...envelope, attempt: attempt + 1 };
           const target = delay > 0 ? await ensureDelayQueue(queue, delay) : names.queue;
