@@ -19,7 +19,14 @@ import {
 import { decodeEntry, encodeEntry } from './envelope.js';
 import { CacheError, CacheOptionError } from './errors.js';
 import { MemoryStore } from './memory-store.js';
-import { type CacheMetrics, cacheMetrics } from './metrics.js';
+import {
+  bindCacheMetrics,
+  type CacheCounts,
+  type CacheMetrics,
+  cacheMetrics,
+  type ErrorTier,
+  type MetricsBinding,
+} from './metrics.js';
 import {
   type CacheOptions,
   type CallOptions,
@@ -92,6 +99,11 @@ interface ResolvedCall {
   timeout: number | undefined;
 }
 
+/** Flight is one read-or-load of a key in progress; concurrent callers share its promise. */
+interface Flight {
+  promise: Promise<unknown> | undefined;
+}
+
 interface Remote {
   entry: CacheEntry;
   bytes: number;
@@ -135,8 +147,9 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   readonly #channel: string;
   readonly #defaultCall: ResolvedCall;
   readonly #metrics: CacheMetrics;
-  readonly #m: ReturnType<typeof bindMetrics>;
-  readonly #flights = new Map<string, Promise<CacheEntry>>();
+  readonly #binding: MetricsBinding;
+  readonly #m: CacheCounts;
+  readonly #flights = new Map<string, Flight>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #background = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -153,9 +166,13 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#channel = `${o.prefix}__bus`;
     this.#defaultCall = { policy: o.entry, tags: [], lock: o.lock !== undefined, timeout: undefined };
     this.#metrics = cacheMetrics(o.registry);
-    this.#m = bindMetrics(this.#metrics, o.name);
-    this.#m.redisUp.set(0);
-    this.#memory = o.memory && new MemoryStore(o.memory);
+    const memory = o.memory && new MemoryStore(o.memory);
+    this.#memory = memory;
+    this.#binding = bindCacheMetrics(o.registry, this.#metrics, o.name, () =>
+      memory ? { entries: memory.size, bytes: memory.bytes } : undefined,
+    );
+    this.#m = this.#binding.counts;
+    this.#binding.setRedisUp(false);
     this.#redis =
       o.redis &&
       new RedisTier(o.redis, {
@@ -163,15 +180,17 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         random: o.random,
         hooks: {
           up: () => {
-            this.#m.redisUp.set(1);
+            this.#binding.setRedisUp(true);
             this.emit('redis:up');
           },
           down: () => {
-            this.#m.redisUp.set(0);
+            this.#binding.setRedisUp(false);
             this.emit('redis:down');
           },
           error: (error) => this.#report('redis', error),
-          dropped: () => this.#m.offlineDropped.inc(),
+          dropped: () => {
+            this.#m.offlineDropped++;
+          },
         },
       });
     this.#bus =
@@ -181,7 +200,6 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
             resubscribed: () => {
               // Invalidations sent while we were away are lost; only an empty memory tier is safe.
               this.#memory?.clear();
-              this.#updateMemoryGauges();
             },
             error: (error) => this.#report('bus', error),
           })
@@ -229,31 +247,37 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   }
 
   /** getOrSet returns the cached value for `key`, or runs `loader` (once per key in this process) and caches it. */
-  async getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T> {
-    this.#assertOpen();
-    const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
-    const fullKey = this.#prefix + key;
-    let fallback: CacheEntry | undefined;
-    if (this.#memory) {
-      const now = this.#clock.now();
-      const entry = this.#memory.get(fullKey, now);
-      const state = classifyEntry(entry, now);
-      if (state === 'fresh') {
-        this.#m.memoryHit.inc();
-        return entry!.value as T;
+  getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T> {
+    // Not async: a hit should cost no more promises than the read itself. Failures still reject.
+    try {
+      this.#assertOpen();
+      const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
+      const fullKey = this.#prefix + key;
+      let fallback: CacheEntry | undefined;
+      if (this.#memory) {
+        const now = this.#clock.now();
+        const entry = this.#memory.get(fullKey, now);
+        const state = classifyEntry(entry, now);
+        if (state === 'fresh') {
+          this.#m.memoryHit++;
+          return Promise.resolve(entry!.value as T);
+        }
+        if (state === 'refresh' || state === 'stale') {
+          this.#m.memoryHit++;
+          if (state === 'stale') this.#m.staleRevalidate++;
+          this.#refresh(key, fullKey, loader as Loader<unknown>, call, entry!);
+          return Promise.resolve(entry!.value as T);
+        }
+        this.#m.memoryMiss++;
+        if (state === 'grace') fallback = entry;
       }
-      if (state === 'refresh' || state === 'stale') {
-        this.#m.memoryHit.inc();
-        if (state === 'stale') this.#m.staleRevalidate.inc();
-        this.#refresh(key, fullKey, loader as Loader<unknown>, call, entry!);
-        return entry!.value as T;
-      }
-      this.#m.memoryMiss.inc();
-      if (state === 'grace') fallback = entry;
+      const flight =
+        this.#flights.get(fullKey)?.promise ??
+        this.#fly(key, fullKey, loader as Loader<unknown>, call, fallback, false);
+      return flight as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const flight =
-      this.#flights.get(fullKey) ?? this.#fly(key, fullKey, loader as Loader<unknown>, call, fallback, false);
-    return (await flight).value as T;
   }
 
   /** get returns the value within its TTL or stale window from either tier, or undefined. Never loads. */
@@ -264,19 +288,19 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       const now = this.#clock.now();
       const entry = this.#memory.get(fullKey, now);
       if (isServable(classifyEntry(entry, now))) {
-        this.#m.memoryHit.inc();
+        this.#m.memoryHit++;
         return entry!.value as T;
       }
-      this.#m.memoryMiss.inc();
+      this.#m.memoryMiss++;
     }
     if (!this.#redis) return undefined;
     const remote = await this.#readRemote(fullKey);
     if (remote && isServable(classifyEntry(remote.entry, this.#clock.now()))) {
-      this.#m.redisHit.inc();
+      this.#m.redisHit++;
       this.#remember(fullKey, remote.entry, remote.bytes);
       return remote.entry.value as T;
     }
-    this.#m.redisMiss.inc();
+    this.#m.redisMiss++;
     return undefined;
   }
 
@@ -314,8 +338,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#assertOpen();
     const fullKey = this.#prefix + key;
     this.#memory?.delete(fullKey);
-    this.#updateMemoryGauges();
-    this.#m.invalidationsLocal.inc();
+    this.#m.invalidationsLocal++;
     this.emit('invalidate', { keys: [key], tags: [], source: 'local', at: this.#clock.now() });
     if (!this.#redis) return;
     await this.#redis.write('delete', (client) => client.unlink(fullKey));
@@ -327,8 +350,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#assertOpen();
     const list = typeof tags === 'string' ? [tags] : [...tags];
     for (const tag of list) this.#memory?.deleteByTag(tag);
-    this.#updateMemoryGauges();
-    this.#m.invalidationsLocal.inc();
+    this.#m.invalidationsLocal++;
     this.emit('invalidate', { keys: [], tags: list, source: 'local', at: this.#clock.now() });
     const redis = this.#redis;
     if (!redis) return;
@@ -371,7 +393,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     await this.#bus?.close();
     await this.#redis?.close();
     this.#memory?.clear();
-    this.#m.redisUp.set(0);
+    this.#binding.setRedisUp(false);
+    this.#binding.detach();
   }
 
   #assertOpen(): void {
@@ -398,14 +421,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     call: ResolvedCall,
     fallback: CacheEntry | undefined,
     background: boolean,
-  ): Promise<CacheEntry> {
-    const flight: Promise<CacheEntry> = this.#load(key, fullKey, loader, call, fallback, background).finally(
-      () => {
-        if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
-      },
-    );
+  ): Promise<unknown> {
+    const flight: Flight = { promise: undefined };
     this.#flights.set(fullKey, flight);
-    return flight;
+    flight.promise = this.#load(key, fullKey, loader, call, fallback, background, flight);
+    return flight.promise;
   }
 
   #refresh(
@@ -432,6 +452,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     void task.then(() => this.#background.delete(task));
   }
 
+  /** load reads Redis, answers a hit, or loads; the flight leaves the map when it ends. */
   async #load(
     key: string,
     fullKey: string,
@@ -439,37 +460,56 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     call: ResolvedCall,
     fallbackIn: CacheEntry | undefined,
     background: boolean,
-  ): Promise<CacheEntry> {
-    let fallback = fallbackIn;
-    const redis = this.#redis;
-    if (redis) {
-      const remote = await this.#readRemote(fullKey);
-      const state = classifyEntry(remote?.entry, this.#clock.now());
-      const newer = remote !== undefined && remote.entry.createdAt > (fallback?.createdAt ?? -1);
-      if (remote && isServable(state) && (!background || (state === 'fresh' && newer))) {
-        this.#m.redisHit.inc();
-        if (state === 'stale') this.#m.staleRevalidate.inc();
-        this.#remember(fullKey, remote.entry, remote.bytes);
-        // After this flight has left the map, so that the refresh can start its own.
-        if (state !== 'fresh' && !background)
-          setImmediate(() => this.#refresh(key, fullKey, loader, call, remote.entry));
-        return remote.entry;
+    flight: Flight,
+  ): Promise<unknown> {
+    try {
+      let fallback = fallbackIn;
+      const redis = this.#redis;
+      if (redis) {
+        // The hot path: one await on the read, no closures, nothing allocated but the entry.
+        const text = await redis.get(fullKey);
+        const remote = text === undefined || text === null ? undefined : this.#decodeRemote(fullKey, text);
+        const state = classifyEntry(remote?.entry, this.#clock.now());
+        const newer = remote !== undefined && remote.entry.createdAt > (fallback?.createdAt ?? -1);
+        if (remote && isServable(state) && (!background || (state === 'fresh' && newer))) {
+          this.#m.redisHit++;
+          if (state === 'stale') this.#m.staleRevalidate++;
+          this.#remember(fullKey, remote.entry, remote.bytes);
+          // After this flight has left the map, so that the refresh can start its own.
+          if (state !== 'fresh' && !background)
+            setImmediate(() => this.#refresh(key, fullKey, loader, call, remote.entry));
+          return remote.entry.value;
+        }
+        this.#m.redisMiss++;
+        if (remote && state !== 'expired' && newer) fallback = remote.entry;
       }
-      this.#m.redisMiss.inc();
-      if (remote && state !== 'expired' && newer) fallback = remote.entry;
+      return (await this.#lockAndLoad(key, fullKey, loader, call, fallback, background)).value;
+    } finally {
+      if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
     }
+  }
+
+  async #lockAndLoad(
+    key: string,
+    fullKey: string,
+    loader: Loader<unknown>,
+    call: ResolvedCall,
+    fallback: CacheEntry | undefined,
+    background: boolean,
+  ): Promise<CacheEntry> {
+    const redis = this.#redis;
     let token: string | undefined;
     const lockKey = `${this.#prefix}__lock:${fullKey.slice(this.#prefix.length)}`;
     if (call.lock && redis) {
       const outcome = await this.#acquire(fullKey, lockKey, background, fallback);
       if (outcome.kind === 'filled') {
-        this.#m.redisHit.inc();
+        this.#m.redisHit++;
         this.#remember(fullKey, outcome.remote.entry, outcome.remote.bytes);
         return outcome.remote.entry;
       }
       if (outcome.kind === 'busy' && fallback) return fallback;
       if (outcome.kind === 'timeout' && fallback && this.#clock.now() < fallback.graceUntil) {
-        this.#m.staleLockTimeout.inc();
+        this.#m.staleLockTimeout++;
         return fallback;
       }
       if (outcome.kind === 'locked') token = outcome.token;
@@ -559,10 +599,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       try {
         value = await loader(context);
       } catch (error) {
-        this.#m.loaderError.inc();
+        this.#m.loaderError++;
         throw error;
       }
-      this.#m.loaderOk.inc();
+      this.#m.loaderOk++;
       const policy = ttl === undefined ? call.policy : { ...call.policy, ttl };
       return this.#store(fullKey, value, policy, tags ?? call.tags, locked);
     })();
@@ -576,7 +616,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         }),
       ]).finally(() => clearTimeout(timer));
       if (raced !== TIMED_OUT) return raced;
-      this.#m.staleTimeout.inc();
+      this.#m.staleTimeout++;
       // The load goes on and its result is stored; only this answer does not wait for it.
       this.#track(
         run.catch((error: unknown) =>
@@ -589,7 +629,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       return fallback;
     } catch (error) {
       if (!background && fallback && this.#clock.now() < fallback.graceUntil) {
-        this.#m.staleError.inc();
+        this.#m.staleError++;
         return fallback;
       }
       throw error;
@@ -640,7 +680,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
 
   async #readRemote(fullKey: string): Promise<Remote | undefined> {
     const text = await this.#redis?.get(fullKey);
-    if (text === undefined || text === null) return undefined;
+    return text === undefined || text === null ? undefined : this.#decodeRemote(fullKey, text);
+  }
+
+  #decodeRemote(fullKey: string, text: string): Remote | undefined {
     const decoded = decodeEntry(text);
     if (decoded === undefined) {
       this.#report('serializer', new CacheError('CACHE_DESERIALIZE', `unreadable entry at "${fullKey}"`));
@@ -663,13 +706,6 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   #remember(fullKey: string, entry: CacheEntry, bytes: number): void {
     if (!this.#memory) return;
     this.#memory.set(fullKey, entry, bytes);
-    this.#updateMemoryGauges();
-  }
-
-  #updateMemoryGauges(): void {
-    if (!this.#memory) return;
-    this.#m.memoryEntries.set(this.#memory.size);
-    this.#m.memoryBytes.set(this.#memory.bytes);
   }
 
   async #publish(message: Omit<BusMessage, 'i'>): Promise<void> {
@@ -689,8 +725,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const memory = this.#memory;
     for (const key of message.k ?? []) memory?.delete(key);
     for (const tag of message.t ?? []) memory?.deleteByTag(tag);
-    this.#updateMemoryGauges();
-    this.#m.invalidationsRemote.inc();
+    this.#m.invalidationsRemote++;
     this.emit('invalidate', {
       keys: (message.k ?? []).map((key) => key.slice(this.#prefix.length)),
       tags: message.t ?? [],
@@ -699,41 +734,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     });
   }
 
-  #report(tier: 'redis' | 'bus' | 'serializer' | 'loader' | 'memory', error: CacheError): void {
-    this.#m.errors(tier).inc();
+  #report(tier: ErrorTier, error: CacheError): void {
+    this.#m.errors[tier]++;
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else this.#options.logger?.warn({ err: error, code: error.code, tier }, error.message);
   }
-}
-
-function bindMetrics(m: CacheMetrics, cache: string) {
-  const errorChildren = new Map<string, ReturnType<typeof m.errors.labels>>();
-  return {
-    memoryHit: m.hits.labels({ cache, tier: 'memory' }),
-    memoryMiss: m.misses.labels({ cache, tier: 'memory' }),
-    redisHit: m.hits.labels({ cache, tier: 'redis' }),
-    redisMiss: m.misses.labels({ cache, tier: 'redis' }),
-    staleRevalidate: m.staleServes.labels({ cache, reason: 'revalidate' }),
-    staleError: m.staleServes.labels({ cache, reason: 'error' }),
-    staleTimeout: m.staleServes.labels({ cache, reason: 'timeout' }),
-    staleLockTimeout: m.staleServes.labels({ cache, reason: 'lock_timeout' }),
-    loaderOk: m.loaderCalls.labels({ cache, outcome: 'ok' }),
-    loaderError: m.loaderCalls.labels({ cache, outcome: 'error' }),
-    invalidationsLocal: m.invalidations.labels({ cache, source: 'local' }),
-    invalidationsRemote: m.invalidations.labels({ cache, source: 'remote' }),
-    offlineDropped: m.offlineDropped.labels({ cache }),
-    redisUp: m.redisUp.labels({ cache }),
-    memoryEntries: m.memoryEntries.labels({ cache }),
-    memoryBytes: m.memoryBytes.labels({ cache }),
-    errors(tier: string) {
-      let child = errorChildren.get(tier);
-      if (child === undefined) {
-        child = m.errors.labels({ cache, tier });
-        errorChildren.set(tier, child);
-      }
-      return child;
-    },
-  };
 }
 
 /** CacheNamespace prefixes keys and tags of a parent cache; see Cache.namespace. */

@@ -27,6 +27,25 @@ export interface CacheMetrics {
   readonly memoryBytes: Gauge<'cache'>;
 }
 
+/** A cache's counts that have not reached its registry yet are handed over when it is scraped. */
+type Flush = () => void;
+const pendingFlushes = new WeakMap<Registry, Set<Flush>>();
+
+function flushesOf(registry: Registry): Set<Flush> {
+  let flushes = pendingFlushes.get(registry);
+  if (flushes === undefined) {
+    flushes = new Set();
+    pendingFlushes.set(registry, flushes);
+  }
+  return flushes;
+}
+
+function collector(registry: Registry): () => void {
+  return () => {
+    for (const flush of flushesOf(registry)) flush();
+  };
+}
+
 function counter<L extends string>(
   registry: Registry,
   name: string,
@@ -35,13 +54,13 @@ function counter<L extends string>(
 ): Counter<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
+  return new Counter({ name, help, labelNames, registers: [registry], collect: collector(registry) });
 }
 
 function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Gauge<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Gauge<L>;
-  return new Gauge({ name, help, labelNames, registers: [registry] });
+  return new Gauge({ name, help, labelNames, registers: [registry], collect: collector(registry) });
 }
 
 /** cacheMetrics returns the cache series on `registry`, creating them the first time. */
@@ -86,5 +105,119 @@ export function cacheMetrics(registry: Registry): CacheMetrics {
     memoryBytes: gauge(registry, 'scaleplane_cache_memory_bytes', 'Approximate bytes in the memory tier.', [
       'cache',
     ]),
+  };
+}
+
+/** CacheCountName names the counts a cache keeps on its hot path. */
+export type CacheCountName =
+  | 'memoryHit'
+  | 'memoryMiss'
+  | 'redisHit'
+  | 'redisMiss'
+  | 'staleRevalidate'
+  | 'staleError'
+  | 'staleTimeout'
+  | 'staleLockTimeout'
+  | 'loaderOk'
+  | 'loaderError'
+  | 'invalidationsLocal'
+  | 'invalidationsRemote'
+  | 'offlineDropped';
+
+/** ErrorTier is where an absorbed failure happened. */
+export type ErrorTier = 'memory' | 'redis' | 'bus' | 'serializer' | 'loader';
+
+/**
+ * CacheCounts are one cache's counters as plain numbers. prom-client's labelled `inc()` hashes and
+ * validates the labels on every call, which cost more than a Redis-tier hit itself; a plain
+ * increment does not. The numbers reach the registry's series when the registry is scraped (its
+ * `collect` hook) and on `detach()`, so what a scrape shows is always complete.
+ */
+export class CacheCounts {
+  memoryHit = 0;
+  memoryMiss = 0;
+  redisHit = 0;
+  redisMiss = 0;
+  staleRevalidate = 0;
+  staleError = 0;
+  staleTimeout = 0;
+  staleLockTimeout = 0;
+  loaderOk = 0;
+  loaderError = 0;
+  invalidationsLocal = 0;
+  invalidationsRemote = 0;
+  offlineDropped = 0;
+  /** Absorbed failures per tier. */
+  readonly errors: Record<ErrorTier, number> = { memory: 0, redis: 0, bus: 0, serializer: 0, loader: 0 };
+}
+
+/** MemoryGauges reads the memory tier's size when the registry is scraped. */
+export type MemoryGauges = () => { entries: number; bytes: number } | undefined;
+
+/** MetricsBinding connects one cache's counts to the shared series. */
+export interface MetricsBinding {
+  /** The counts the cache increments. */
+  readonly counts: CacheCounts;
+  /** Sets the `redis_up` gauge at once (it changes rarely and matters when it does). */
+  setRedisUp(up: boolean): void;
+  /** Hands over what is pending and stops following the cache (on close). */
+  detach(): void;
+}
+
+const COUNT_SERIES: readonly [CacheCountName, keyof CacheMetrics, Record<string, string>][] = [
+  ['memoryHit', 'hits', { tier: 'memory' }],
+  ['memoryMiss', 'misses', { tier: 'memory' }],
+  ['redisHit', 'hits', { tier: 'redis' }],
+  ['redisMiss', 'misses', { tier: 'redis' }],
+  ['staleRevalidate', 'staleServes', { reason: 'revalidate' }],
+  ['staleError', 'staleServes', { reason: 'error' }],
+  ['staleTimeout', 'staleServes', { reason: 'timeout' }],
+  ['staleLockTimeout', 'staleServes', { reason: 'lock_timeout' }],
+  ['loaderOk', 'loaderCalls', { outcome: 'ok' }],
+  ['loaderError', 'loaderCalls', { outcome: 'error' }],
+  ['invalidationsLocal', 'invalidations', { source: 'local' }],
+  ['invalidationsRemote', 'invalidations', { source: 'remote' }],
+  ['offlineDropped', 'offlineDropped', {}],
+];
+
+/** bindCacheMetrics gives the cache named `cache` its counts on `metrics` (of `registry`). */
+export function bindCacheMetrics(
+  registry: Registry,
+  metrics: CacheMetrics,
+  cache: string,
+  memory: MemoryGauges,
+): MetricsBinding {
+  const counts = new CacheCounts();
+  const sent = new CacheCounts();
+  const flush: Flush = () => {
+    for (const [name, series, labels] of COUNT_SERIES) {
+      const delta = counts[name] - sent[name];
+      if (delta > 0) (metrics[series] as Counter<string>).inc({ cache, ...labels }, delta);
+      sent[name] = counts[name];
+    }
+    for (const tier of Object.keys(counts.errors) as ErrorTier[]) {
+      const delta = counts.errors[tier] - sent.errors[tier];
+      if (delta > 0) metrics.errors.inc({ cache, tier }, delta);
+      sent.errors[tier] = counts.errors[tier];
+    }
+    const sizes = memory();
+    if (sizes) {
+      metrics.memoryEntries.set({ cache }, sizes.entries);
+      metrics.memoryBytes.set({ cache }, sizes.bytes);
+    }
+  };
+  const flushes = flushesOf(registry);
+  flushes.add(flush);
+  // Every series of a cache exists from the start, at 0, so rate() has a start.
+  for (const [, series, labels] of COUNT_SERIES)
+    (metrics[series] as Counter<string>).inc({ cache, ...labels }, 0);
+  flush();
+  return {
+    counts,
+    setRedisUp: (up) => metrics.redisUp.set({ cache }, up ? 1 : 0),
+    detach: () => {
+      flush();
+      flushes.delete(flush);
+    },
   };
 }

@@ -44,6 +44,7 @@ interface QueuedWrite {
 const UNAVAILABLE = { ok: false, reason: 'unavailable' } as const;
 const FAILED = { ok: false, reason: 'failed' } as const;
 const REJECTED = { ok: false, reason: 'rejected' } as const;
+const NOTHING = Promise.resolve(undefined);
 
 function timeout<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -54,6 +55,21 @@ function timeout<T>(promise: Promise<T>, ms: number, operation: string): Promise
     );
   });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * notify calls a state hook (which emits to user listeners). A throwing listener is the listener's
+ * bug: it is rethrown on its own, as Node does for emitters, and never turns a command that worked
+ * into a failed one.
+ */
+function notify(hook: () => void): void {
+  try {
+    hook();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }
 
 function configuredTimeout(client: RedisClient): number | undefined {
@@ -116,13 +132,7 @@ export class RedisTier {
 
   /** exec runs one command through the gate; never throws. */
   async exec<T>(operation: string, run: (client: RedisClient) => Promise<T>): Promise<RedisResult<T>> {
-    if (this.#closed || this.client.status !== 'ready') return UNAVAILABLE;
-    if (this.#breaker.status !== 'closed') {
-      const allowed = breakerAllow(this.#breaker, this.#clock.now(), this.#config.breaker);
-      this.#breaker = allowed.state;
-      if (!allowed.allowed) return UNAVAILABLE;
-    }
-    const started = this.#clock.now();
+    if (!this.#admit()) return UNAVAILABLE;
     try {
       const pending = run(this.client);
       const value = await (this.#ownTimeout === undefined
@@ -137,7 +147,7 @@ export class RedisTier {
         this.#hooks.error(new RedisTierError('CACHE_REDIS_COMMAND', operation, 'rejected', { cause: error }));
         return REJECTED;
       }
-      this.#failed(operation, error, this.#clock.now() - started);
+      this.#failed(operation, error);
       return FAILED;
     }
   }
@@ -148,11 +158,36 @@ export class RedisTier {
     if (!result.ok && result.reason !== 'rejected') this.#enqueue({ operation, run });
   }
 
-  /** get reads a string; `undefined` when Redis could not answer. */
-  async get(key: string): Promise<string | null | undefined> {
-    const result = await this.exec('get', (c) => c.get(key));
-    return result.ok ? result.value : undefined;
+  /**
+   * get reads a string: null when absent, undefined when Redis could not answer. It is `exec`
+   * written out for the cache's hot path: the reply handlers are made once, not per call.
+   */
+  get(key: string): Promise<string | null | undefined> {
+    if (!this.#admit()) return NOTHING;
+    let pending: Promise<string | null>;
+    try {
+      pending = this.client.get(key);
+    } catch (error) {
+      this.#failed('get', error);
+      return NOTHING;
+    }
+    if (this.#ownTimeout !== undefined) pending = timeout(pending, this.#ownTimeout, 'get');
+    return pending.then(this.#gotReply, this.#gotNoReply);
   }
+
+  readonly #gotReply = (text: string | null): string | null => {
+    this.#succeeded();
+    return text;
+  };
+
+  readonly #gotNoReply = (error: unknown): undefined => {
+    if ((error as Error | undefined)?.name === 'ReplyError') {
+      // e.g. WRONGTYPE: the connection is fine, the key holds something else.
+      this.#succeeded();
+      this.#hooks.error(new RedisTierError('CACHE_REDIS_COMMAND', 'get', 'rejected', { cause: error }));
+    } else this.#failed('get', error);
+    return undefined;
+  };
 
   /** setEntry stores `text` for `ttlMs` and indexes it under each tag set key. */
   setEntry(
@@ -240,24 +275,33 @@ export class RedisTier {
     }
   }
 
+  /** admit says whether a command may go to Redis now (connected, breaker letting it through). */
+  #admit(): boolean {
+    if (this.#closed || this.client.status !== 'ready') return false;
+    if (this.#breaker.status === 'closed') return true;
+    const allowed = breakerAllow(this.#breaker, this.#clock.now(), this.#config.breaker);
+    this.#breaker = allowed.state;
+    return allowed.allowed;
+  }
+
   #succeeded(): void {
     if (this.#up && this.#breaker.failures === 0) return;
     this.#breaker = breakerSuccess(this.#breaker).state;
     if (!this.#up) {
       this.#up = true;
-      this.#hooks.up();
+      notify(this.#hooks.up);
       if (this.#queue.length > 0) void this.#flush();
     }
   }
 
-  #failed(operation: string, error: unknown, elapsedMs: number): void {
+  #failed(operation: string, error: unknown): void {
     const step = breakerFailure(this.#breaker, this.#clock.now(), this.#config.breaker);
     this.#breaker = step.state;
     if (error instanceof RedisTierError) this.#hooks.error(error);
     else {
-      // ioredis's own timeout error has no code; the elapsed time tells it apart without reading messages.
-      const code =
-        elapsedMs >= this.#config.commandTimeout ? 'CACHE_REDIS_TIMEOUT' : 'CACHE_REDIS_UNAVAILABLE';
+      // ioredis's timeout error has no code. A command that fails while the connection is still up
+      // was too slow; one that fails with the connection gone found Redis unavailable.
+      const code = this.client.status === 'ready' ? 'CACHE_REDIS_TIMEOUT' : 'CACHE_REDIS_UNAVAILABLE';
       this.#hooks.error(new RedisTierError(code, operation, String(error), { cause: error }));
     }
     if (step.state.status !== 'closed') this.#markDown();
@@ -266,7 +310,7 @@ export class RedisTier {
   #markDown(): void {
     if (!this.#up) return;
     this.#up = false;
-    this.#hooks.down();
+    notify(this.#hooks.down);
   }
 
   readonly #onReady = (): void => {

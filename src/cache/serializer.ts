@@ -6,8 +6,16 @@ export interface Serializer {
 
 // Tagged values are objects of exactly these two keys.
 const TAG = '$sp';
+// Text holding tagged values starts with this mark (never the first character of JSON), so plain
+// JSON — the usual case — is parsed without a reviver and without searching it for tags first.
+const REVIVE = '~';
+const REVIVE_CODE = REVIVE.charCodeAt(0);
+
+// Set by the replacer when it tagged anything; stringify is synchronous, so module state is safe.
+let taggedAny = false;
 
 function tagged(type: string, v: unknown): Record<string, unknown> {
+  taggedAny = true;
   return { [TAG]: type, v };
 }
 
@@ -80,12 +88,14 @@ function reviver(_key: string, value: unknown): unknown {
  */
 export const jsonSerializer: Serializer = {
   serialize(value) {
-    return JSON.stringify(value, replacer) ?? JSON.stringify(tagged('undefined', 0));
+    taggedAny = false;
+    const text = JSON.stringify(value, replacer) ?? JSON.stringify(tagged('undefined', 0));
+    return taggedAny ? REVIVE + text : text;
   },
   deserialize(text) {
-    // A reviver makes JSON.parse several times slower; text without a tag needs none.
-    if (!text.includes(`"${TAG}"`)) return JSON.parse(text);
+    // A reviver makes JSON.parse several times slower; text without tags needs none.
+    if (text.charCodeAt(0) !== REVIVE_CODE) return JSON.parse(text);
     revivedUndefined = false;
-    return JSON.parse(text, reviver);
+    return JSON.parse(text.slice(1), reviver);
   },
 };

@@ -179,6 +179,23 @@ test('options are validated eagerly with the option named', () => {
     );
 });
 
+test('metrics: counts of several caches on one registry reach a scrape, and survive close', async () => {
+  const registry = new Registry();
+  const a = createCache({ registry, name: 'a' });
+  const b = createCache({ registry, name: 'b' });
+  await a.getOrSet('k', () => 1);
+  for (let i = 0; i < 3; i++) await a.getOrSet('k', () => 1);
+  await b.getOrSet('k', () => 2);
+  assert.equal(await metric(registry, 'scaleplane_cache_hits_total', { cache: 'a', tier: 'memory' }), 3);
+  assert.equal(await metric(registry, 'scaleplane_cache_misses_total', { cache: 'b', tier: 'memory' }), 1);
+  assert.equal(await metric(registry, 'scaleplane_cache_memory_entries', { cache: 'a' }), 1);
+  await a.getOrSet('k', () => 1);
+  await a.close();
+  assert.match(await registry.metrics(), /scaleplane_cache_hits_total\{cache="a",tier="memory"\} 4/);
+  assert.equal(await metric(registry, 'scaleplane_cache_loader_calls_total', { cache: 'b', outcome: 'ok' }), 1);
+  await b.close();
+});
+
 test('memory tier is bounded by entries', async () => {
   const cache = createCache({ memory: { maxEntries: 10 } });
   for (let i = 0; i < 50; i++) await cache.set(`k${i}`, i);

@@ -60,10 +60,35 @@ test('envelope round-trips an entry and rejects foreign data', () => {
   for (const foreign of [
     '',
     'hello',
-    'sp1 1 2 3\n[]\nx',
-    'sp2 1 2 3 4 5 0\n[]\nx',
-    'sp1 1 2 x 4 5 0\n[]\nx',
-    'sp1 1 2 3 4 5 0\n{\nx',
+    'sp1 1 2 3 4 5 0\n[]\nx',
+    'sp2 1 2 3\n[]\nx',
+    'sp2 1 2 x 4 5 0\n[]\nx',
+    'sp2 1 2  4 5 0\n[]\nx',
+    'sp2 1 2 3 4 5 7\n[]\nx',
+    'sp2 1 2 3 4 5 0\n{\nx',
+    'sp2 1 2 3 4 5 0\n["t"]',
   ])
     assert.equal(decodeEntry(foreign), undefined, JSON.stringify(foreign));
+});
+
+test('envelope keeps the marks of a custom clock: fractional, or near zero', () => {
+  for (const createdAt of [1_700_000_000_000.5, 0, 42]) {
+    const entry = {
+      value: null,
+      createdAt,
+      refreshAt: createdAt + 0.25,
+      freshUntil: createdAt + 10,
+      staleUntil: createdAt + 10,
+      graceUntil: createdAt + 20,
+      tags: [],
+      negative: true,
+    };
+    assert.deepEqual(decodeEntry(encodeEntry(entry, 'p')), { ...entry, value: 'p' }, String(createdAt));
+  }
+});
+
+test('jsonSerializer reads plain JSON written by anything else, and marks only text that needs reviving', () => {
+  assert.deepEqual(jsonSerializer.deserialize('{"a":[1,"x"]}'), { a: [1, 'x'] });
+  assert.equal(jsonSerializer.serialize({ a: 1 }), '{"a":1}');
+  assert.match(jsonSerializer.serialize({ at: new Date(0) }), /^~/);
 });
