@@ -192,7 +192,10 @@ test('metrics: counts of several caches on one registry reach a scrape, and surv
   await a.getOrSet('k', () => 1);
   await a.close();
   assert.match(await registry.metrics(), /scaleplane_cache_hits_total\{cache="a",tier="memory"\} 4/);
-  assert.equal(await metric(registry, 'scaleplane_cache_loader_calls_total', { cache: 'b', outcome: 'ok' }), 1);
+  assert.equal(
+    await metric(registry, 'scaleplane_cache_loader_calls_total', { cache: 'b', outcome: 'ok' }),
+    1,
+  );
   await b.close();
 });
 
