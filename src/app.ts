@@ -17,6 +17,8 @@ import {
   GroupController,
   HighAvailability,
   InstanceHealthWatch,
+  PolicyMemoryFile,
+  policyMemoryPath,
 } from './controller/index.js';
 import type { Logger } from './log/index.js';
 import {
@@ -161,6 +163,8 @@ export class Scaleplane {
           metrics: this.metrics,
           logger: groupLogger,
           readMetrics: (instances, now) => readers.map((read) => read(instances, now)),
+          // Beside the config file; a config built in code (tests, embedding) keeps it in memory.
+          ...(config.source && { memory: new PolicyMemoryFile(policyMemoryPath(config.source, group.name)) }),
         }),
       );
     }

@@ -5,8 +5,10 @@ import {
   initialScalingState,
   type LiveScalingSettings,
   livePolicy,
+  memoryOf,
   type ObservedMetric,
   recordManualChange,
+  restoreMemory,
   type ScalingDecision,
   type ScalingPolicy,
   type ScalingState,
@@ -14,6 +16,7 @@ import {
 import { type Instance, type InstanceSize, type Provider, validateSize } from '../providers/index.js';
 import { OutOfRangeError } from './errors.js';
 import type { DecisionJournal, JournalEntry } from './journal.js';
+import type { PolicyMemoryFile } from './policy-memory.js';
 
 /** ManualAction is what the control API and CLI may ask of a group. */
 export type ManualAction = 'scale-out' | 'scale-in' | 'set';
@@ -39,6 +42,8 @@ export interface GroupControllerOptions {
   metrics: ScaleplaneMetrics;
   readMetrics: ReadMetrics;
   logger: Logger;
+  /** Where a predictive policy keeps its history across restarts; absent: in memory only. */
+  memory?: PolicyMemoryFile;
 }
 
 /**
@@ -60,6 +65,9 @@ export class GroupController {
   #lastDecision: ScalingDecision | undefined;
   /** Reasons of the last journaled no-change decision, so a blocked scale-out is logged once, not every tick. */
   #lastNoticeKey = '';
+  readonly #memory: PolicyMemoryFile | undefined;
+  /** History length last written to #memory: it is written once per closed bucket. */
+  #savedBuckets = -1;
 
   constructor(options: GroupControllerOptions) {
     this.name = options.config.name;
@@ -71,11 +79,49 @@ export class GroupController {
     this.#logger = options.logger;
     const { scaling, name, minInstances, maxInstances } = options.config;
     this.#policy = scaling && livePolicy(name, minInstances, maxInstances, liveSettings(scaling));
+    this.#memory = this.#policy?.predictive ? options.memory : undefined;
   }
 
   /** lastDecision is the policy's most recent answer, for status output. */
   get lastDecision(): ScalingDecision | undefined {
     return this.#lastDecision;
+  }
+
+  /** predictiveBuckets is how many closed history buckets the predictive stage holds (0 without one). */
+  get predictiveBuckets(): number {
+    return this.#policyState.history?.length ?? 0;
+  }
+
+  async #restoreMemory(): Promise<void> {
+    const spec = this.#policy?.predictive;
+    if (!spec || !this.#memory) return;
+    try {
+      const { state, restored } = restoreMemory(spec, this.#policyState, await this.#memory.load());
+      this.#policyState = state;
+      this.#savedBuckets = state.history?.length ?? -1;
+      if (restored > 0) this.#logger.info({ buckets: restored }, 'predictive history restored');
+    } catch (err) {
+      // An unreadable file costs the forecast its past, never the start.
+      this.#logger.warn(
+        { err, path: this.#memory.path },
+        'predictive history unreadable; starting without it',
+      );
+    }
+  }
+
+  #saveMemory(): void {
+    const spec = this.#policy?.predictive;
+    const buckets = this.#policyState.history?.length ?? 0;
+    if (!spec || !this.#memory || buckets === this.#savedBuckets) return;
+    this.#savedBuckets = buckets;
+    this.#memory.save(memoryOf(spec, this.#policyState)).catch((err: unknown) => {
+      this.#logger.warn({ err, path: this.#memory?.path }, 'predictive history not saved');
+    });
+  }
+
+  /** flushMemory waits for the predictive history's last write (on close). */
+  async flushMemory(): Promise<void> {
+    await this.#memory?.close().catch(() => {});
   }
 
   /** desired is the count the group is converging to. */
@@ -89,6 +135,7 @@ export class GroupController {
    * else what the engine already runs (within min/max), else initial_instances.
    */
   async start(now: number, restored?: number): Promise<void> {
+    await this.#restoreMemory();
     await this.provider.start?.();
     const running = this.provider.desired();
     const clamp = (n: number) => Math.min(this.config.maxInstances, Math.max(this.config.minInstances, n));
@@ -136,6 +183,7 @@ export class GroupController {
     }
     const decided = decide({ current, ready, metrics: readings }, policy, this.#policyState, now);
     this.#policyState = decided.nextState;
+    this.#saveMemory();
     const decision = capToTotal(decided, current, cap);
     this.#lastDecision = decision;
     const stage = (name: string) => decision.stages.find((s) => s.stage === name)?.desired;

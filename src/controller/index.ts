@@ -43,6 +43,7 @@ export {
   RedisLease,
 } from './lease/index.js';
 export { persistDecisions, restoreState } from './persist.js';
+export { PolicyMemoryFile, policyMemoryPath } from './policy-memory.js';
 export {
   type ReplacementDecision,
   type ReplacementInput,

@@ -8,6 +8,7 @@ export {
   livePolicy,
   presetBehaviorDefaults,
 } from './live.js';
+export { memoryOf, type PredictiveMemory, restoreMemory, retentionOf } from './memory.js';
 export { panicStage } from './panic.js';
 export {
   decide,
