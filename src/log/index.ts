@@ -1,5 +1,6 @@
 import { type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
+import { createLogDestination } from './destination.js';
 
 /** LogLevel is one of pino's levels. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -8,7 +9,19 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {}): Logger {
   const level = options.level ?? 'info';
   const usePretty = options.pretty ?? process.stdout.isTTY === true;
-  if (!usePretty) return pino({ level, base: undefined });
+  if (!usePretty) {
+    const logger: Logger = pino(
+      { level, base: undefined },
+      createLogDestination({
+        onRecovered: (info) =>
+          logger.warn(
+            info,
+            `log writes failed (${info.error}) for ${info.failedForMs} ms; ${info.dropped} lines dropped`,
+          ),
+      }),
+    );
+    return logger;
+  }
   return pino(
     { level, base: undefined },
     pretty({ colorize: true, translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }),
@@ -17,6 +30,7 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
 
 export type { Logger } from 'pino';
 export { type ClientErrorLogger, clientErrorStatus, onClientError } from './client-error.js';
+export { createLogDestination, type LogDestination, type LogDestinationOptions } from './destination.js';
 export {
   acceptableRequestId,
   ensureRequestId,

@@ -3,15 +3,16 @@
 // Short by default (part of `npm test`); `npm run test:chaos` runs the long form (CHAOS_FULL=1).
 // Prints the table of faults × (requests, failures, recovery time) at the end.
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import {
   garbageMetric,
   postgresReplicaRestart,
   rabbitmqRestart,
   redisRestart,
 } from './faults/dependencies.js';
+import { diskFull } from './faults/disk.js';
 import { instanceHung, instanceKilled, instanceSlow } from './faults/instances.js';
-import { type ChaosRow, FULL, formatTable } from './harness.js';
+import { type ChaosRow, FULL, formatTable, stopLoads } from './harness.js';
 
 const FAULTS: [string, () => Promise<ChaosRow>][] = [
   ['instance SIGKILL', instanceKilled],
@@ -21,10 +22,12 @@ const FAULTS: [string, () => Promise<ChaosRow>][] = [
   ['Redis killed and restarted', redisRestart],
   ['RabbitMQ stopped and started', rabbitmqRestart],
   ['PostgreSQL replica crashed and restarted', postgresReplicaRestart],
+  ['disk full for the log', diskFull],
 ];
 
 describe(`chaos (${FULL ? 'full' : 'short'} form)`, () => {
   const rows: ChaosRow[] = [];
+  afterEach(stopLoads);
   after(() => {
     console.log(`\nchaos table (${FULL ? 'full' : 'short'} form):\n${formatTable(rows)}\n`);
   });

@@ -3,6 +3,7 @@
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { Scaleplane } from '../../src/app.js';
+import { startLoad } from '../helpers/load.js';
 import { startInProcess } from '../helpers/scaleplane.js';
 
 /** FULL is the long form (`npm run test:chaos`); the short form runs inside `npm test`. */
@@ -165,4 +166,22 @@ export function baseUrl(app: Scaleplane): string {
 /** instanceUrl is one instance's own URL (for the knobs that must not go through the balancer). */
 export function instanceUrl(address: string): string {
   return `http://${address}`;
+}
+
+const running = new Set<ReturnType<typeof startLoad>>();
+
+/**
+ * steadyLoad starts `SIZE.concurrency` keep-alive clients against `url` (bounded to 5 minutes); a fault
+ * that fails half-way leaves its load to `stopLoads`.
+ */
+export function steadyLoad(url: string): ReturnType<typeof startLoad> {
+  const handle = startLoad({ url, concurrency: SIZE.concurrency, maxDurationMs: 300_000 });
+  running.add(handle);
+  void handle.done.then(() => running.delete(handle));
+  return handle;
+}
+
+/** stopLoads stops every load still running. */
+export async function stopLoads(): Promise<void> {
+  await Promise.all([...running].map((l) => l.stop()));
 }

@@ -5,7 +5,6 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { alertKeys } from '../../../src/alerts/index.js';
 import type { Scaleplane } from '../../../src/app.js';
-import { startLoad } from '../../helpers/load.js';
 import { settled } from '../../helpers/scaleplane.js';
 import {
   baseUrl,
@@ -17,6 +16,7 @@ import {
   failuresOf,
   SIZE,
   startApp,
+  steadyLoad,
   until,
 } from '../harness.js';
 import { OwnPostgres, OwnRedis, rabbitmqctl } from '../services.js';
@@ -80,11 +80,7 @@ async function metricOutage(outage: Outage): Promise<ChaosRow> {
   const key = alertKeys.metricSource(GROUP, outage.metric);
   try {
     await settled(app, GROUP, outage.expected, 60_000);
-    const load = startLoad({
-      url: `${baseUrl(app)}${outage.path}`,
-      concurrency: SIZE.concurrency,
-      maxDurationMs: 300_000,
-    });
+    const load = steadyLoad(`${baseUrl(app)}${outage.path}`);
     await load.reached(SIZE.before);
     const tracker = trackCount(app);
     const brokenAt = performance.now();
@@ -291,7 +287,7 @@ export async function postgresReplicaRestart(): Promise<ChaosRow> {
   try {
     await settled(app, GROUP, 2, 60_000);
     await until(onReplica, 30_000, 'reads served by the replica');
-    const load = startLoad({ url, concurrency: SIZE.concurrency, maxDurationMs: 300_000 });
+    const load = steadyLoad(url);
     await load.reached(SIZE.before);
     const stoppedAt = performance.now();
     await pg.stopReplica();

@@ -1,6 +1,5 @@
 // Faults of one instance under steady GET load: killed, hung, slow.
 import type { Scaleplane } from '../../../src/app.js';
-import { startLoad } from '../../helpers/load.js';
 import { settled } from '../../helpers/scaleplane.js';
 import {
   baseUrl,
@@ -13,6 +12,7 @@ import {
   REQUEST_TIMEOUT_MS,
   SIZE,
   startApp,
+  steadyLoad,
   until,
 } from '../harness.js';
 
@@ -31,11 +31,7 @@ export async function instanceKilled(): Promise<ChaosRow> {
   const app = await startApp({ min: 3, max: 3 });
   try {
     await settled(app, GROUP, 3, 60_000);
-    const load = startLoad({
-      url: `${baseUrl(app)}/`,
-      concurrency: SIZE.concurrency,
-      maxDurationMs: 180_000,
-    });
+    const load = steadyLoad(`${baseUrl(app)}/`);
     await load.reached(SIZE.before);
     const victim = app.providers.get(GROUP)!.instances()[0]!;
     const killedAt = performance.now();
@@ -95,11 +91,7 @@ export async function instanceHung(): Promise<ChaosRow> {
   let stopped: number | undefined;
   try {
     await settled(app, GROUP, 3, 60_000);
-    const load = startLoad({
-      url: `${baseUrl(app)}/`,
-      concurrency: SIZE.concurrency,
-      maxDurationMs: 180_000,
-    });
+    const load = steadyLoad(`${baseUrl(app)}/`);
     await load.reached(SIZE.before);
     const victim = app.providers.get(GROUP)!.instances()[0]!;
     stopped = victim.pid!;
@@ -176,11 +168,7 @@ export async function instanceSlow(): Promise<ChaosRow> {
   try {
     await settled(app, GROUP, 3, 60_000);
     const instances = app.providers.get(GROUP)!.instances();
-    const load = startLoad({
-      url: `${baseUrl(app)}/`,
-      concurrency: SIZE.concurrency,
-      maxDurationMs: 180_000,
-    });
+    const load = steadyLoad(`${baseUrl(app)}/`);
     await load.reached(SIZE.before);
     const victim = instances[0]!;
     const before = await Promise.all(instances.map((i) => served(i.address)));
