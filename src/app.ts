@@ -9,7 +9,7 @@ import {
   tokenFromEnv,
   writeTokenFile,
 } from './api/index.js';
-import { Balancer, NginxDriver } from './balancer/index.js';
+import { Balancer, CachePurger, NginxDriver } from './balancer/index.js';
 import type { Config, HostPort } from './config/index.js';
 import {
   Controller,
@@ -225,6 +225,13 @@ export class Scaleplane {
       scaleRequestsPerMinute: config.api.scaleRequestsPerMinute,
       publicMetrics: config.api.publicMetrics,
       controller: this.controller,
+      ...((this.balancer.caching || config.balancer.cloudflare !== undefined) && {
+        cachePurger: new CachePurger({
+          purgeLocal: (selector) => this.balancer.purgeCache(selector),
+          ...(config.balancer.cloudflare !== undefined && { cloudflare: config.balancer.cloudflare }),
+          env: options.env ?? process.env,
+        }),
+      }),
       registry: this.metrics.registry,
       logger: logger.child({ component: 'api' }),
     });

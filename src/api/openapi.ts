@@ -4,7 +4,7 @@
  * controller's types. `test/api/openapi.test.ts` checks every documented route against live answers.
  */
 import { z } from 'zod';
-import { ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
+import { CachePurgeRequest, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
 
 /** InstanceStatusSchema is one instance in a group's status. */
 export const InstanceStatusSchema = z.looseObject({
@@ -70,6 +70,20 @@ export const ResizeGroupResponseSchema = z.looseObject({
   status: z.literal('rolling'),
 });
 
+/** CachePurgeResponseSchema is the answer of `POST /api/scalability/cache/purge`. */
+export const CachePurgeResponseSchema = z.strictObject({
+  purged: z.int().min(0).describe('cache keys removed from the balancer’s HTTP caches'),
+  cloudflare: z
+    .looseObject({
+      ok: z.literal(true),
+      requests: z.int().min(0).describe('purge requests sent to Cloudflare'),
+      ids: z.array(z.string()).describe('purge ids Cloudflare returned'),
+      skipped: z.array(z.string()).describe('paths not sent: no cloudflare.base_url to make them URLs'),
+    })
+    .optional()
+    .describe('present when balancer.cloudflare is configured'),
+});
+
 /** ErrorResponseSchema is every error: `{error}` plus a stable `code` where one exists. */
 export const ErrorResponseSchema = z.strictObject({ error: z.string(), code: z.string().optional() });
 
@@ -80,7 +94,9 @@ export const HealthResponseSchema = z.strictObject({ status: z.literal('ok') });
 export const OPENAPI_SCHEMAS = {
   ScaleGroupRequest,
   ResizeGroupRequest,
+  CachePurgeRequest,
   ScaleGroupResponse: ScaleGroupResponseSchema,
+  CachePurgeResponse: CachePurgeResponseSchema,
   ResizeGroupResponse: ResizeGroupResponseSchema,
   GroupStatus: GroupStatusSchema,
   InstanceStatus: InstanceStatusSchema,
@@ -94,7 +110,11 @@ export const OPENAPI_SCHEMAS = {
 /** OpenApiSchemaName is a key of OPENAPI_SCHEMAS. */
 export type OpenApiSchemaName = keyof typeof OPENAPI_SCHEMAS;
 
-const REQUEST_SCHEMAS = new Set<OpenApiSchemaName>(['ScaleGroupRequest', 'ResizeGroupRequest']);
+const REQUEST_SCHEMAS = new Set<OpenApiSchemaName>([
+  'ScaleGroupRequest',
+  'ResizeGroupRequest',
+  'CachePurgeRequest',
+]);
 
 type Json = Record<string, unknown>;
 
@@ -271,6 +291,26 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '401': UNAUTHORIZED,
             '404': error('unknown group'),
             '501': error('the group’s provider cannot resize'),
+          },
+        },
+      },
+      '/api/scalability/cache/purge': {
+        post: {
+          operationId: 'purgeCache',
+          summary:
+            'Purge the HTTP response cache by URLs, a prefix and/or tags (and the same at Cloudflare when balancer.cloudflare is set); journaled with the token name',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('CachePurgeRequest') } },
+          },
+          responses: {
+            '200': json('CachePurgeResponse', 'purged'),
+            '400': error('invalid body; the message names the field'),
+            '401': UNAUTHORIZED,
+            '403': FORBIDDEN,
+            '404': error('no HTTP cache is configured'),
+            '413': error('body over 64 KiB'),
+            '502': error('purged here, but the Cloudflare purge failed (the message says why)'),
           },
         },
       },

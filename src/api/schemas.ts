@@ -19,6 +19,17 @@ export const ResizeGroupRequest = z.strictObject({
   size: z.string().optional(),
 });
 
+/** CachePurgeRequest is the body of `POST /api/scalability/cache/purge`; give at least one field. */
+export const CachePurgeRequest = z.strictObject({
+  urls: z
+    .array(z.string().min(1).max(2048))
+    .max(1000)
+    .optional()
+    .describe('absolute URLs, or paths (every host); the query is part of the URL'),
+  prefix: z.string().min(1).max(2048).optional().describe('a URL or path prefix: everything under it'),
+  tags: z.array(z.string().min(1).max(1024)).max(1000).optional().describe('values of the tag header'),
+});
+
 /** describeZodError names the first offending field the way the API promises: `instances: …`. */
 export function describeZodError(error: z.ZodError): string {
   return error.issues

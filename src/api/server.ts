@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { type CachePurger, purgeSelector } from '../balancer/index.js';
 import { type HostPort, parseSize, readTls, type TlsConfig } from '../config/index.js';
 import {
   type Controller,
@@ -18,7 +19,7 @@ import { type ApiToken, createAuthenticator, type Principal } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
-import { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
+import { CachePurgeRequest, describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
 import { LiveStream } from './stream.js';
 
 /** MAX_BODY_BYTES bounds a control request body; the API's bodies are tiny. */
@@ -40,6 +41,8 @@ export interface ApiServerOptions {
   /** Serve `/metrics` without a token. @defaultValue false */
   publicMetrics?: boolean;
   controller: Controller;
+  /** Answers `POST /api/scalability/cache/purge`; absent: that route says no cache is configured. */
+  cachePurger?: CachePurger;
   registry: Registry;
   logger?: { warn(obj: object, msg?: string): void };
 }
@@ -207,7 +210,63 @@ export class ApiServer {
       // The rolling replacement runs on; GET /groups/:name shows each instance's size as it goes.
       return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });
     }
+    if (path === '/api/scalability/cache/purge') {
+      allow(method, ['POST']);
+      this.#limitChanges(principal);
+      return this.#purgeCache(req, res, principal);
+    }
     throw new HttpError(404, `no route for ${path}`);
+  }
+
+  /** purgeCache purges the HTTP caches (and Cloudflare) and journals who asked for what. */
+  async #purgeCache(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
+    const purger = this.#options.cachePurger;
+    if (purger === undefined)
+      throw new HttpError(
+        404,
+        'no HTTP cache configured (balancer.cache, routes[].cache or balancer.cloudflare)',
+      );
+    const parsed = CachePurgeRequest.safeParse(await readJson(req));
+    if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
+    const selector = purgeSelector(parsed.data);
+    if (typeof selector === 'string') throw new HttpError(400, selector);
+    const outcome = await purger.purge(selector, parsed.data);
+    const { urls, prefix, tags } = parsed.data;
+    const what = [
+      urls === undefined ? '' : `${urls.length} URL(s)`,
+      prefix === undefined ? '' : `prefix ${prefix}`,
+      tags === undefined ? '' : `tags ${tags.join(', ')}`,
+    ].filter((part) => part !== '');
+    const edge =
+      outcome.cloudflare === undefined
+        ? ''
+        : outcome.cloudflare.ok
+          ? '; Cloudflare purged'
+          : '; Cloudflare purge FAILED';
+    this.#options.controller.journal.append(
+      {
+        // Not a group's decision: '*' is no valid group name, so no group's history picks it up.
+        group: '*',
+        source: 'api',
+        before: 0,
+        after: 0,
+        reasons: ['CachePurge'],
+        message: `cache purge of ${what.join(', ')} by ${principal.name}: ${outcome.purged} key(s) removed${edge}`,
+        inputs: {
+          by: principal.name,
+          ...parsed.data,
+          purged: outcome.purged,
+          cloudflare: outcome.cloudflare ?? null,
+        },
+      },
+      Date.now(),
+    );
+    if (outcome.cloudflare !== undefined && !outcome.cloudflare.ok)
+      throw new HttpError(
+        502,
+        `purged ${outcome.purged} key(s) here, but the Cloudflare purge failed: ${outcome.cloudflare.error}`,
+      );
+    return send(res, 200, outcome);
   }
 
   /** authorize returns who sent the request, or throws 401 (counting the failure) or 429. */

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
+import { CachePurger } from '../../src/balancer/index.js';
 import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
@@ -46,6 +47,8 @@ interface Case {
   token?: string | null;
   /** Run against an API whose provider can resize. */
   resizable?: boolean;
+  /** Run against an API with a cache purge wired: working (`ok`), or with Cloudflare unreachable. */
+  purge?: 'ok' | 'edgeDown';
   /** A server-sent event stream: check the head and the first event, then hang up. */
   stream?: boolean;
 }
@@ -63,6 +66,15 @@ const resize = (body: unknown, status: number): Case => ({
   route: '/api/scalability/resize-group',
   status,
   body,
+});
+
+const purge = (body: unknown, status: number, harness?: Case['purge']): Case => ({
+  method: 'post',
+  path: '/api/scalability/cache/purge',
+  route: '/api/scalability/cache/purge',
+  status,
+  body,
+  ...(harness !== undefined && { purge: harness }),
 });
 
 const CASES: Case[] = [
@@ -102,21 +114,40 @@ const CASES: Case[] = [
     stream: true,
   },
   { method: 'get', path: '/api/scalability/stream?group=db', route: '/api/scalability/stream', status: 404 },
+  purge({ urls: ['/a'], tags: ['t'] }, 200, 'ok'),
+  purge({ urls: ['ftp://x/a'] }, 400, 'ok'),
+  { ...purge({ urls: ['/a'] }, 403, 'ok'), token: READ_TOKEN },
+  purge({ urls: ['/a'] }, 404),
+  purge({ urls: ['/a'], pad: 'x'.repeat(70_000) }, 413, 'ok'),
+  purge({ urls: ['https://www.example.com/a'] }, 502, 'edgeDown'),
 ];
 
 describe('OpenAPI document', () => {
   let api: ApiHarness;
   let resizable: ApiHarness;
+  let purging: ApiHarness;
+  let edgeDown: ApiHarness;
   let doc: Json;
   const ajv = new AjvJsonSchemaValidator();
   before(async () => {
     api = await startApi();
     resizable = await startApi({ resizable: true });
+    purging = await startApi({ server: { cachePurger: new CachePurger({ purgeLocal: async () => 0 }) } });
+    edgeDown = await startApi({
+      server: {
+        cachePurger: new CachePurger({
+          purgeLocal: async () => 0,
+          // Port 1 on loopback: nothing listens, the connection is refused at once.
+          cloudflare: { zoneId: 'zone1', tokenEnv: 'CF_TOKEN', apiBase: 'http://127.0.0.1:1/client/v4' },
+          env: { CF_TOKEN: 'token' },
+        }),
+      },
+    });
     const res = await api.call('/api/openapi.json', { token: null });
     assert.equal(res.status, 200);
     doc = res.body;
   });
-  after(() => Promise.all([api.close(), resizable.close()]));
+  after(() => Promise.all([api.close(), resizable.close(), purging.close(), edgeDown.close()]));
 
   it('is the document buildOpenApiDocument generates', () => {
     assert.deepEqual(doc, JSON.parse(JSON.stringify(buildOpenApiDocument())));
@@ -203,7 +234,9 @@ describe('OpenAPI document', () => {
       abort.abort();
       return;
     }
-    const res = await (c.resizable ? resizable : api).call(c.path, {
+    const harness =
+      c.purge === 'ok' ? purging : c.purge === 'edgeDown' ? edgeDown : c.resizable ? resizable : api;
+    const res = await harness.call(c.path, {
       method: c.method.toUpperCase(),
       ...(c.body !== undefined && {
         body: JSON.stringify(c.body),

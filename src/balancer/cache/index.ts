@@ -13,6 +13,17 @@ import { RedisHttpStore } from './redis-store.js';
 import type { HttpCacheStore } from './store.js';
 
 export {
+  CLOUDFLARE_BATCH,
+  CloudflareError,
+  type CloudflarePlan,
+  type CloudflarePurge,
+  type CloudflareRequestBody,
+  type CloudflareResult,
+  cloudflarePlan,
+  cloudflareToken,
+  purgeCloudflare,
+} from './cloudflare.js';
+export {
   hostOfKey,
   matchesPrefix,
   matchesUrl,
@@ -27,6 +38,13 @@ export { type CacheUpstream, HttpCache, type HttpCacheOptions, hostOf } from './
 export { MemoryHttpStore, type MemoryStoreLimits } from './memory-store.js';
 export { type CacheResult, type HttpCacheMetrics, httpCacheMetrics } from './metrics.js';
 export * from './policy.js';
+export {
+  CachePurger,
+  type CachePurgerOptions,
+  type PurgeOutcome,
+  type PurgeRequest,
+  purgeSelector,
+} from './purge.js';
 export { RedisHttpStore, type RedisStoreOptions } from './redis-store.js';
 export type { HttpCacheStore } from './store.js';
 
