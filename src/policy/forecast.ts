@@ -40,6 +40,10 @@ export interface ForecasterState {
   errors: number[];
   /** Weighted sum of squared error / max(level, LEVEL_FLOOR) of the chosen candidate. */
   dispersion: number;
+  /** The same for forecasts made two buckets ahead (orders that become ready a bucket later). */
+  dispersion2?: number;
+  /** Per candidate: its level one bucket ago (its two-ahead forecast of this bucket). */
+  previous?: number[];
   /** Sum of the weights of the errors so far (they decay together). */
   weight: number;
 }
@@ -71,6 +75,7 @@ export function learnBucket(
       levels: spec.smoothers.map(() => value),
       errors: spec.smoothers.map(() => 0),
       dispersion: 0,
+      dispersion2: 0,
       weight: 0,
     };
   }
@@ -79,18 +84,32 @@ export function learnBucket(
   const chosen = state.levels[chosenCandidate(state)]!;
   const errors = state.levels.map((level, i) => state.errors[i]! * decay + (value - level) ** 2);
   const dispersion = state.dispersion * decay + (value - chosen) ** 2 / Math.max(chosen, LEVEL_FLOOR);
+  const ahead = state.previous?.[chosenCandidate(state)] ?? chosen;
+  const dispersion2 = (state.dispersion2 ?? 0) * decay + (value - ahead) ** 2 / Math.max(ahead, LEVEL_FLOOR);
   const levels = state.levels.map((level, i) => {
     const a = spec.smoothers[i]!;
     return a * value + (1 - a) * level;
   });
-  return { index: bucket.index, levels, errors, dispersion, weight: state.weight * decay + 1 };
+  return {
+    index: bucket.index,
+    levels,
+    errors,
+    dispersion,
+    dispersion2,
+    previous: state.levels,
+    weight: state.weight * decay + 1,
+  };
 }
 
-/** forecastLoad is the next bucket's expected load and its noise, or null before any history. */
+/**
+ * forecastLoad is the expected load `steps` buckets after the last one learnt (1 = the bucket
+ * filling now or next) and its noise, or null before any history.
+ */
 export function forecastLoad(
   spec: ForecastSpec,
   state: ForecasterState | undefined,
   open: HistoryBucket | undefined,
+  steps: 1 | 2 = 1,
 ): { level: number; sigma: number } | null {
   if (!state) return open ? { level: open.sum / open.count, sigma: 0 } : null;
   const i = chosenCandidate(state);
@@ -100,7 +119,8 @@ export function forecastLoad(
     const a = spec.smoothers[i]!;
     level = a * (open.sum / open.count) + (1 - a) * level;
   }
-  const perLevel = state.weight > 0 ? state.dispersion / state.weight : 0;
+  const spread = steps === 2 ? Math.max(state.dispersion, state.dispersion2 ?? 0) : state.dispersion;
+  const perLevel = state.weight > 0 ? spread / state.weight : 0;
   return { level, sigma: Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR)) };
 }
 

@@ -202,7 +202,10 @@ export function predictiveFloor(
   const learn = forecastSpecOf(spec);
   let learnt = 0;
   if (learn) {
-    const f = forecastLoad(learn, state.forecaster, state.openBucket);
+    // Instances asked for now serve from now + start-up until the next decision's are ready
+    // (now + horizon): when that reaches past the next bucket, the forecast is two buckets out.
+    const serving = Math.floor((now + spec.horizon - 1) / spec.bucket) - Math.floor((now - 1) / spec.bucket);
+    const f = forecastLoad(learn, state.forecaster, state.openBucket, serving >= 2 ? 2 : 1);
     if (f)
       learnt = provisionFor({ level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max);
   }

@@ -135,7 +135,7 @@ function predictiveSpec(o: PresetOptions, deviations: number) {
 /**
  * defaultPreset is the policy tuned on the NASA July replay (bench/policy/tune.ts; README
  * "Simulate"): track CPU at the overload line (90 %) and let the learnt forecast add the headroom
- * that a violation price of 13 pays for — the largest whole price whose July cost stays below HPA's.
+ * that a violation price of 12 pays for — the largest whole price whose July cost stays below HPA's.
  */
 function defaultPreset(o: PresetOptions): Preset {
   return {
@@ -151,7 +151,7 @@ function defaultPreset(o: PresetOptions): Preset {
       panic: { window: 6_000, threshold: 2, stableWindow: 60_000, saturationFactor: 2 },
       // No seasonal part: at a one-minute horizon it forecast NASA July worse than a short average
       // (RMS error 87–97 vs 76 req/s) and as a floor it bought nothing the price did not.
-      predictive: { ...predictiveSpec(o, 0), seasons: [], utilization: 90, violationCost: 13 },
+      predictive: { ...predictiveSpec(o, 0), seasons: [], utilization: 90, violationCost: 12 },
     },
     target: 90,
     description:
