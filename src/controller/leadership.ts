@@ -100,17 +100,14 @@ export class Leadership {
   async #takeOver(grant: LeaseGrant): Promise<void> {
     // Deposed (or closing) before this turn came: nothing to take over.
     if (this.#closing || this.#o.elector.grant?.token !== grant.token) return;
-    const { controller, journal, state, providers, logger } = this.#o;
+    const { controller, journal, state, providers } = this.#o;
     this.#grant = grant;
     for (const provider of providers.values()) provider.setToken(grant.token);
     this.#leaderGauge.set(1);
     this.#tokenGauge.set(grant.token);
     const desired = state ? await restoreState(state, journal) : {};
     if (this.#grant !== grant) return;
-    logger.info(
-      { token: grant.token, holder: grant.holder },
-      `became leader (fencing token ${grant.token}): adopting instances, continuing from the saved desired counts`,
-    );
+    // Announced through the journal (one entry per group), which the app logs.
     const now = Date.now();
     for (const name of controller.groupNames()) {
       const count = desired[name] ?? 0;
@@ -140,8 +137,7 @@ export class Leadership {
   }
 
   async #handOver(reason: string): Promise<void> {
-    const { controller, journal, logger } = this.#o;
-    logger.warn({ reason }, `lost leadership: ${reason}; stopped acting, instances left running`);
+    const { controller, journal } = this.#o;
     const now = Date.now();
     for (const name of controller.groupNames()) {
       const count = controller.group(name).desired();

@@ -582,7 +582,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (this.#waiters.length === 0 || this.#slots.some((s) => s.state !== 'ready')) return;
     const ready = this.#slots.length;
     const target = this.#target + (this.#target > 0 ? this.#surge : 0);
-    const reached = ready === target || (ready < target && this.#crashLoopPaused);
+    // Paused by a crash loop or refused by the fence: nothing more will happen until told again.
+    const reached = ready === target || (ready < target && (this.#crashLoopPaused || this.#fenced));
     const pending: Waiter[] = [];
     for (const waiter of this.#waiters) {
       // Waiting out a backoff after a start failed counts as done: the caller hears of it via `crash`.
