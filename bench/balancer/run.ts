@@ -27,7 +27,7 @@ const { values: args } = parseArgs({
 const here = import.meta.dirname;
 const cores = availableParallelism();
 const children: ChildProcess[] = [];
-let nginxConf: string | undefined;
+const nginxConfs: string[] = [];
 let tmp: string | undefined;
 
 async function freePort(): Promise<number> {
@@ -57,7 +57,7 @@ async function startNode(
 
 function stop(): void {
   for (const child of children) child.kill('SIGKILL');
-  if (nginxConf) spawnSync('nginx', ['-c', nginxConf, '-s', 'stop']);
+  for (const conf of nginxConfs) spawnSync('nginx', ['-c', conf, '-s', 'stop']);
 }
 process.on('exit', stop);
 process.on('SIGINT', () => process.exit(130));
@@ -133,16 +133,22 @@ async function main(): Promise<void> {
   );
   systems.push({ name: `scaleplane (${args.algorithm}, 1 process)`, port: sp1 });
 
-  // NGINX as ENVIRONMENT.md says to measure it fairly: keep-alive upstreams, HTTP/1.1, workers = cores.
-  const np = await freePort();
-  const dir = join(tmp, 'nginx');
-  await mkdir(dir);
+  // NGINX as ENVIRONMENT.md says to measure it fairly: keep-alive upstreams, HTTP/1.1; once with
+  // worker_processes = cores and once with 1, so each Scaleplane setup has an NGINX with as many
+  // processes to be compared with.
+  await mkdir(join(tmp, 'nginx'));
   await chmod(tmp, 0o755);
-  await chmod(dir, 0o777);
-  nginxConf = join(dir, 'nginx.conf');
-  await writeFile(
-    nginxConf,
-    `worker_processes ${cores};
+  await chmod(join(tmp, 'nginx'), 0o755);
+  for (const workers of cores > 1 ? [cores, 1] : [1]) {
+    const np = await freePort();
+    const dir = join(tmp, 'nginx', String(workers));
+    await mkdir(dir);
+    await chmod(dir, 0o777);
+    const conf = join(dir, 'nginx.conf');
+    nginxConfs.push(conf);
+    await writeFile(
+      conf,
+      `worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -156,9 +162,13 @@ http {
   }
 }
 `,
-  );
-  execFileSync('nginx', ['-c', nginxConf]);
-  systems.push({ name: `nginx (${cores} workers, keepalive)`, port: np });
+    );
+    execFileSync('nginx', ['-c', conf]);
+    systems.push({
+      name: `nginx (${workers} worker${workers === 1 ? '' : 's'}, keepalive)`,
+      port: np,
+    });
+  }
 
   const hp = await freePort();
   const prefix = join(tmp, 'http-proxy');
@@ -202,6 +212,7 @@ http {
     };
   });
   const ngx = summary.find((s) => s.name.startsWith('nginx'));
+  const ngx1 = summary.find((s) => s.name.startsWith('nginx (1 worker,'));
   console.log(
     `\nmedians of ${rounds} alternating rounds, wrk -t${args.threads} -c${args.connections} -d${args.duration}s, ${cores} cores shared by wrk, proxy and backends`,
   );
@@ -226,7 +237,18 @@ http {
   }
   const hpx = summary.find((s) => s.name.startsWith('http-proxy'));
   const spx = summary.find((s) => s.name.includes('workers)') && s.name.startsWith('scaleplane'));
+  const one = summary.find((s) => s.name.includes('1 process)'));
+  // Same number of processes on both sides: the fair pairs.
+  if (spx && ngx)
+    console.log(
+      `scaleplane (${cores} workers) / nginx (${cores} workers): req/s ${(spx.rps / ngx.rps).toFixed(2)}, p99 ${(spx.p99 / ngx.p99).toFixed(2)}`,
+    );
+  if (one && ngx1)
+    console.log(
+      `scaleplane (1 process) / nginx (1 worker): req/s ${(one.rps / ngx1.rps).toFixed(2)}, p99 ${(one.p99 / ngx1.p99).toFixed(2)}`,
+    );
   if (hpx && spx) console.log(`scaleplane (all cores) / http-proxy req/s: ${(spx.rps / hpx.rps).toFixed(2)}`);
+  if (hpx && one) console.log(`scaleplane (1 process) / http-proxy req/s: ${(one.rps / hpx.rps).toFixed(2)}`);
 }
 
 try {

@@ -234,6 +234,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       maxHeaderSize: config.maxHeaderSize,
       logger: this.#logger,
       onClosingExchangeEnd: () => this.#server.closeIdleConnections(),
+      upstreamKeepAliveTimeout: config.upstreamKeepAliveTimeout,
     });
     // Timeouts set here, not left to Node's defaults: a client trickling its headers (slowloris) is
     // answered 408 and closed after headersTimeout, checked every second rather than every 30 s.
@@ -507,6 +508,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       });
     }
     this.#agent.destroy();
+    await this.#proxy.destroy();
     await Promise.all([this.#defaultCache?.close(), ...this.#routes.map((route) => route.cache?.close())]);
   }
 

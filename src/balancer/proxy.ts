@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import { type Dispatcher, Pool as UndiciPool } from 'undici';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
 import { type ForwardedRequest, forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
@@ -129,6 +130,11 @@ export interface ProxyOptions {
   logger: BalancerLogger;
   /** Called after each request ends while the proxy is closing, so idle client sockets can go. */
   onClosingExchangeEnd: () => void;
+  /**
+   * Idle upstream keep-alive sockets of the undici pools close after this, ms; keep it below the
+   * backends' own keep-alive timeout. @defaultValue 4000
+   */
+  upstreamKeepAliveTimeout?: number;
 }
 
 const NO_GROUP = Buffer.from(JSON.stringify({ error: 'no group configured' }));
@@ -150,9 +156,13 @@ export class ProxyPath {
   /** Client sockets of open upgraded connections (WebSockets), cut at the close deadline. */
   readonly tunnels = new Set<Duplex>();
   readonly #onClosingExchangeEnd: () => void;
+  readonly #keepAliveTimeout: number;
+  /** One undici pool per backend, for the bodiless GET/HEAD requests (see `fastPath`). */
+  readonly #pools = new Map<PoolMember, UndiciPool>();
 
   constructor(options: ProxyOptions) {
     this.agent = options.agent;
+    this.#keepAliveTimeout = options.upstreamKeepAliveTimeout ?? 4000;
     this.requestTimeout = options.requestTimeout;
     this.maxRequestBody = options.maxRequestBody;
     this.maxHeaderSize = options.maxHeaderSize;
@@ -175,8 +185,44 @@ export class ProxyPath {
    * flight on it; otherwise it is called again when its last request ends.
    */
   retire(member: PoolMember): void {
+    if (member.inFlight !== 0) return;
     // After the current tick, so a socket the agent is just taking back is idle by then.
-    if (member.inFlight === 0) setImmediate(destroyIdleSockets, this.agent, member);
+    setImmediate(destroyIdleSockets, this.agent, member);
+    const pool = this.#pools.get(member);
+    if (pool !== undefined) {
+      this.#pools.delete(member);
+      // Nothing is in flight on it: close() only ends its idle sockets.
+      pool.close().catch(ignore);
+    }
+  }
+
+  /**
+   * poolFor is the backend's undici pool: keep-alive, one request per connection at a time (no
+   * pipelining), idle sockets closed after `upstreamKeepAliveTimeout` (or the backend's own hint if
+   * shorter), no timeouts of its own — the exchange's request timeout governs.
+   */
+  poolFor(member: PoolMember): UndiciPool {
+    let pool = this.#pools.get(member);
+    if (pool === undefined) {
+      const host = member.host.includes(':') ? `[${member.host}]` : member.host;
+      pool = new UndiciPool(`http://${host}:${member.port}`, {
+        pipelining: 1,
+        keepAliveTimeout: this.#keepAliveTimeout,
+        keepAliveMaxTimeout: this.#keepAliveTimeout,
+        maxHeaderSize: this.maxHeaderSize,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      this.#pools.set(member, pool);
+    }
+    return pool;
+  }
+
+  /** destroy closes every upstream connection at once (the balancer's close deadline passed). */
+  async destroy(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((pool) => pool.destroy().catch(ignore)));
   }
 
   /** exchangeEnded is called by every request as it ends. */
@@ -203,7 +249,7 @@ class Exchange {
   bodyBytes = 0;
   timer: NodeJS.Timeout | undefined;
   backend: PoolMember | undefined;
-  upstream: http.ClientRequest | undefined;
+  upstream: http.ClientRequest | UndiciAttempt | undefined;
   upstreamResponse: http.IncomingMessage | undefined;
   /** Backends this request failed on; allocated on the first failure only. */
   tried: Set<PoolMember> | undefined;
@@ -269,6 +315,17 @@ class Exchange {
     this.backend = backend;
     route.pool.acquire(backend);
     if (picker.observe !== undefined) this.attemptStarted = performance.now();
+    if (!this.forwarded.hasBody && fastMethod(this.req.method)) {
+      const attempt = new UndiciAttempt(this);
+      this.upstream = attempt;
+      this.proxy
+        .poolFor(backend)
+        .dispatch(
+          { path: this.req.url ?? '/', method: this.req.method!, headers: this.forwarded.headers },
+          attempt,
+        );
+      return;
+    }
     let upstream: Tagged<http.ClientRequest>;
     try {
       upstream = http.request({
@@ -299,7 +356,7 @@ class Exchange {
   }
 
   /** Streams the client's body to the backend; only called once the connection exists. */
-  sendBody(upstream: http.ClientRequest): void {
+  sendBody(upstream: http.ClientRequest | UndiciAttempt): void {
     if (this.upstream !== upstream || this.done || this.timedOut) return;
     this.bodyStarted = true;
     // A chunked body has no declared length: count it as it streams.
@@ -308,7 +365,7 @@ class Exchange {
     }
     // Not stream.pipeline: on an upstream failure it would destroy the client request, and with it
     // the client's socket, so the 502 could never be sent. The response side is forwarded by hand.
-    this.req.pipe(upstream);
+    if (!(upstream instanceof UndiciAttempt)) this.req.pipe(upstream);
   }
 
   countBody(bytes: number): void {
@@ -354,9 +411,47 @@ class Exchange {
     upstreamResponse.on('close', onUpstreamResponseClose);
   }
 
+  /**
+   * respondFast forwards the status and headers of an undici attempt's response; false when the
+   * response cannot be forwarded (the attempt is then abandoned and the client got a 502).
+   */
+  respondFast(statusCode: number, statusText: string, raw: Buffer[]): boolean {
+    const backend = this.backend!;
+    if (this.picker.observe !== undefined) {
+      this.picker.observe(backend, performance.now() - this.attemptStarted);
+    }
+    this.route.outcome(backend, statusCode >= 500 ? '5xx' : 'success');
+    const rawHeaders = new Array<string>(raw.length);
+    let hasRequestId = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1');
+      rawHeaders[i] = name;
+      rawHeaders[i + 1] = raw[i + 1]!.toString('latin1');
+      if (name.length === 12 && name.toLowerCase() === 'x-request-id') hasRequestId = true;
+    }
+    const headers = forwardResponseHeaders(rawHeaders);
+    if (!hasRequestId) headers.push('X-Request-Id', this.forwarded.requestId);
+    if (this.proxy.closing) headers.push('Connection', 'close');
+    try {
+      this.res.writeHead(statusCode, statusText, headers);
+    } catch (err) {
+      this.abandonUpstream(this.upstream!);
+      this.route.telemetry.errors.other.inc();
+      this.proxy.logger.warn(
+        { group: this.route.name, backend: this.backend?.id, err: (err as Error).message },
+        'upstream response not forwardable',
+      );
+      this.reply(502, this.route.replies.badGateway.other);
+      return false;
+    }
+    return true;
+  }
+
   /** Resumes the upstream body once the client caught up. */
   readonly resume = (): void => {
-    this.upstreamResponse?.resume();
+    const upstream = this.upstream;
+    if (upstream instanceof UndiciAttempt) upstream.resumeBody?.();
+    else this.upstreamResponse?.resume();
   };
 
   upstreamBroke(err: NodeJS.ErrnoException | undefined): void {
@@ -379,7 +474,7 @@ class Exchange {
     );
   }
 
-  upstreamFailed(upstream: http.ClientRequest, err: NodeJS.ErrnoException): void {
+  upstreamFailed(upstream: http.ClientRequest | UndiciAttempt, err: NodeJS.ErrnoException): void {
     const failure = classifyUpstreamError(err);
     const backend = this.backend!;
     this.route.telemetry.errors[failure].inc();
@@ -392,7 +487,8 @@ class Exchange {
     const decision = retryDecision({
       method: this.req.method ?? 'GET',
       failure,
-      reusedSocket: upstream.reusedSocket,
+      // undici does not say; only GET/HEAD take that path, and those retry on a reset anyway.
+      reusedSocket: upstream instanceof UndiciAttempt ? false : upstream.reusedSocket,
       hasBody: this.forwarded.hasBody,
       bodyStarted: this.bodyStarted,
       responseStarted: false,
@@ -446,8 +542,12 @@ class Exchange {
     this.proxy.exchangeEnded();
   }
 
-  abandonUpstream(upstream: http.ClientRequest): void {
+  abandonUpstream(upstream: http.ClientRequest | UndiciAttempt): void {
     this.upstream = undefined;
+    if (upstream instanceof UndiciAttempt) {
+      upstream.abandon();
+      return;
+    }
     if (this.bodyStarted) this.req.unpipe(upstream);
     // A response that already ended leaves its socket to the agent; destroy() is then a no-op.
     upstream.destroy();
@@ -474,6 +574,80 @@ class Exchange {
     sendJson(res, status, body, close || this.proxy.closing);
   }
 }
+
+/**
+ * UndiciAttempt is one attempt of a bodiless GET or HEAD through the backend's undici pool, which
+ * costs markedly less CPU per request than node:http's client (no ClientRequest, IncomingMessage
+ * or stream machinery). Requests with a body keep node:http: their body streams from the client as
+ * it arrives, and the retry rules need to know whether any of it was sent. Callbacks of an attempt
+ * the exchange moved on from (retried, timed out, client gone) are ignored.
+ */
+class UndiciAttempt implements Dispatcher.DispatchHandler {
+  readonly exchange: Exchange;
+  /** Response headers arrived: failures from now on break the response, they are not retried. */
+  responded = false;
+  /** Resumes a body paused for backpressure. */
+  resumeBody: (() => void) | undefined;
+  #abort: ((err?: Error) => void) | undefined;
+  #abandoned = false;
+
+  constructor(exchange: Exchange) {
+    this.exchange = exchange;
+  }
+
+  /** abandon aborts the attempt, now or as soon as undici hands it a connection. */
+  abandon(): void {
+    this.#abandoned = true;
+    this.#abort?.(abandonedError());
+  }
+
+  #current(): boolean {
+    return !this.#abandoned && this.exchange.upstream === this && !this.exchange.done;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#abandoned) abort(abandonedError());
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx (100 Continue, 103 Early Hints) are not forwarded; the final response follows.
+    if (statusCode < 200) return true;
+    if (!this.#current()) return false;
+    this.responded = true;
+    this.resumeBody = resume;
+    return this.exchange.respondFast(statusCode, statusText, raw);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (!this.#current()) return false;
+    const res = this.exchange.res;
+    if (res.write(chunk)) return true;
+    res.once('drain', this.exchange.resume);
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.#current()) this.exchange.res.end();
+  }
+
+  onError(err: Error): void {
+    if (!this.#current()) return;
+    const exchange = this.exchange;
+    if (this.responded) exchange.upstreamBroke(err as NodeJS.ErrnoException);
+    else exchange.upstreamFailed(this, err as NodeJS.ErrnoException);
+  }
+}
+
+function abandonedError(): Error {
+  return Object.assign(new Error('request abandoned by the balancer'), { code: 'UND_ERR_ABORTED' });
+}
+
+function fastMethod(method: string | undefined): boolean {
+  return method === 'GET' || method === 'HEAD';
+}
+
+function ignore(): void {}
 
 function onUpstreamData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void {
   const exchange = this[kExchange];

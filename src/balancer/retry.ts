@@ -16,9 +16,12 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
   'EADDRNOTAVAIL',
   'ENOTFOUND',
   'EAI_AGAIN',
+  // undici's own codes, for attempts through its pools.
+  'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
-const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+// UND_ERR_SOCKET: undici's "other side closed", the backend closing the connection on us.
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
 /** classifyUpstreamError maps a socket or HTTP client error to an UpstreamFailure by its `code`. */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
