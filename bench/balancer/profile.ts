@@ -81,7 +81,9 @@ try {
   const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))!;
   const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as Profile;
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const [i, id] of profile.samples.entries()) {
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const frames = new Map<string, number>();
