@@ -4,7 +4,14 @@ import { requestIdOf } from '../../log/index.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../headers.js';
 import type { OriginError, OriginRequest, OriginResponse } from '../origin.js';
 import type { BalancerLogger } from '../types.js';
-import { type PurgeSelector, primaryKey, type StoredResponse, selectVariant } from './entry.js';
+import {
+  hostOfKey,
+  type PurgeSelector,
+  pathOfKey,
+  primaryKey,
+  type StoredResponse,
+  selectVariant,
+} from './entry.js';
 import type { CacheResult, HttpCacheMetrics } from './metrics.js';
 import {
   currentAge,
@@ -152,8 +159,11 @@ export class HttpCache {
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): Promise<void> {
     const policy = requestPolicy(req.method, req.headers);
-    if (!policy.use) return this.#pass({ req, res }, upstream, 'BYPASS');
     const key = primaryKey(hostOf(req.headers.host), req.url ?? '/');
+    if (!policy.use) {
+      if (isUnsafe(req.method)) res.once('finish', () => this.#invalidate(key, res.statusCode));
+      return this.#pass({ req, res }, upstream, 'BYPASS');
+    }
     const stored = await this.#lookup(key, req);
     if (stored !== undefined) {
       const decision = serveDecision(stored, policy, this.#now());
@@ -470,7 +480,20 @@ export class HttpCache {
     }
   }
 
-  #storeFailed(op: 'get' | 'put', err: unknown): void {
+  /**
+   * invalidate drops the stored responses of a URL after an unsafe request to it succeeded (RFC 9111
+   * 4.4): a POST, PUT, PATCH or DELETE that changed the resource makes the copy here wrong.
+   */
+  #invalidate(key: string, status: number): void {
+    if (status >= 400) return;
+    const target = { host: hostOfKey(key), path: pathOfKey(key) };
+    this.#store.purge({ urls: [target], prefixes: [], tags: [] }).then(
+      () => this.#updateUsage(),
+      (err: unknown) => this.#storeFailed('purge', err),
+    );
+  }
+
+  #storeFailed(op: 'get' | 'put' | 'purge', err: unknown): void {
     this.#metrics.errors.inc({ cache: this.name, op });
     this.#logger.warn({ cache: this.name, op, err: (err as Error).message }, 'http cache store failed');
   }
@@ -560,6 +583,11 @@ function withoutConditionals(raw: readonly string[]): string[] {
     if (lower !== 'if-none-match' && lower !== 'if-modified-since') out.push(raw[i]!, raw[i + 1]!);
   }
   return out;
+}
+
+// Methods whose success may change the resource (RFC 9110 9.2.1); OPTIONS and TRACE are safe.
+function isUnsafe(method: string | undefined): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE';
 }
 
 function hasHeader(raw: readonly string[], lower: string): boolean {

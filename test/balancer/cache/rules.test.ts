@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { describe, test } from 'node:test';
 import { send } from '../helpers.js';
-import { cacheCount, clock, startCached } from './helpers.js';
+import { cacheCount, clock, startCached, until } from './helpers.js';
 
 type Headers = Record<string, string | string[]>;
 
@@ -396,6 +396,30 @@ describe('http cache: Cache-Control rules', () => {
     const post = await send(c.port, { method: 'POST', path: '/a', body: 'x' });
     assert.equal(post.headers['x-cache'], 'BYPASS');
     assert.equal(c.backend.requests, 2);
+  });
+
+  test('a successful POST, PUT or DELETE to a URL drops its stored response; a failed one does not', async (t) => {
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (req, res) => {
+        if (req.method === 'GET') return respond(clk, { 'Cache-Control': 'max-age=60' })(req, res);
+        req.resume();
+        res.writeHead(req.headers['x-fail'] ? 409 : 204, { Date: clk.date() });
+        res.end();
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/doc' });
+    await send(c.port, { path: '/other' });
+    await send(c.port, { method: 'PUT', path: '/doc', body: 'x', headers: { 'X-Fail': '1' } });
+    assert.equal((await send(c.port, { path: '/doc' })).headers['x-cache'], 'HIT');
+    for (const method of ['PUT', 'POST', 'DELETE']) {
+      await send(c.port, { method, path: '/doc', ...(method === 'DELETE' ? {} : { body: 'x' }) });
+      await until(async () => (await send(c.port, { path: '/doc' })).headers['x-cache'] === 'MISS');
+    }
+    assert.equal((await send(c.port, { path: '/other' })).headers['x-cache'], 'HIT');
   });
 
   test('no explicit freshness: not stored unless default_ttl is set (no heuristic freshness)', async (t) => {
