@@ -20,6 +20,8 @@ export function startLoad(options: {
   maxDurationMs: number;
   method?: string;
   body?: string;
+  /** Pause of each client between its requests, ms (a gentler load for long runs). @defaultValue 0 */
+  pauseMs?: number;
 }): {
   stop: () => Promise<LoadResult>;
   result: LoadResult;
@@ -65,7 +67,10 @@ export function startLoad(options: {
     resolve();
   };
   const client = async () => {
-    while (!stopped && Date.now() < deadline) await once();
+    while (!stopped && Date.now() < deadline) {
+      await once();
+      if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
+    }
   };
   const done = Promise.all(Array.from({ length: options.concurrency }, client)).then(() => {
     agent.destroy();
