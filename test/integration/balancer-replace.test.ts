@@ -90,5 +90,14 @@ describe('an instance failing its health checks', () => {
     );
     assert.equal(g.errors, 0, JSON.stringify(g.errorCodes));
     assert.equal(g.non2xx, 0, JSON.stringify(g.statuses));
+
+    // The same entries through the control API (what `scaleplane events` prints).
+    const api = await fetch(`http://127.0.0.1:${app.apiAddress!.port}/api/scalability/events?group=web`, {
+      headers: { authorization: 'Bearer integration-token' },
+    });
+    const { events } = (await api.json()) as { events: { source: string; reasons: string[] }[] };
+    const reasons = events.filter((e) => e.source === 'health').map((e) => e.reasons[0]);
+    for (const reason of ['InstanceUnhealthy', 'ReplaceUnhealthy', 'Replaced'])
+      assert.ok(reasons.includes(reason), `${reason} in ${reasons}`);
   });
 });
