@@ -1,7 +1,14 @@
-import { type AlertManager, alertKeys, createAlertManager, watchForAlerts } from './alerts/index.js';
+import {
+  type AlertManager,
+  alertKeys,
+  createAlertManager,
+  reconfigureAlertManager,
+  watchForAlerts,
+} from './alerts/index.js';
 import {
   ApiServer,
   type ApiToken,
+  AuthConfigError,
   generateToken,
   isLoopback,
   loadTokenFile,
@@ -10,7 +17,7 @@ import {
   writeTokenFile,
 } from './api/index.js';
 import { Balancer, CachePurger, NginxDriver } from './balancer/index.js';
-import type { Config, HostPort } from './config/index.js';
+import { type Config, ConfigError, type HostPort, loadConfig, planReload } from './config/index.js';
 import {
   Controller,
   DecisionJournal,
@@ -47,6 +54,15 @@ export interface ScaleplaneOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** ReloadResult says what a config reload applied and what waits for a restart. */
+export interface ReloadResult {
+  source: string;
+  /** YAML paths applied now, such as `groups.web.max_instances`. */
+  applied: string[];
+  /** YAML paths that changed but need a restart; their running values are kept. */
+  needsRestart: string[];
+}
+
 /** StartupError: Scaleplane refuses to start as configured (e.g. an API beyond loopback with no token). */
 export class StartupError extends Error {
   readonly code = 'SCALEPLANE_STARTUP_REFUSED';
@@ -57,7 +73,8 @@ export class StartupError extends Error {
  * `start` brings everything up in order; `close` drains and stops it in reverse.
  */
 export class Scaleplane {
-  readonly config: Config;
+  /** The running config: as loaded, then with each reload's applicable changes (see planReload). */
+  config: Config;
   readonly metrics: ScaleplaneMetrics;
   readonly balancer: Balancer;
   /** Set when `balancer.nginx` is configured: keeps NGINX's upstreams in step with membership. */
@@ -73,6 +90,9 @@ export class Scaleplane {
   apiAddress: HostPort | undefined;
   readonly #api: ApiServer;
   readonly #logger: Logger;
+  readonly #env: NodeJS.ProcessEnv;
+  /** Reloads run one at a time, in order. */
+  #reloading: Promise<unknown> = Promise.resolve();
   readonly #cpuTimer: NodeJS.Timeout;
   readonly #healthWatch: InstanceHealthWatch;
   /** Persistence and leader election (`controller.state`, `controller.lease`); inert without them. */
@@ -86,6 +106,7 @@ export class Scaleplane {
     this.config = config;
     this.#logger = logger;
     this.#ha = ha;
+    this.#env = options.env ?? process.env;
     const envToken = tokenFromEnv(options.env ?? process.env);
     if (!envToken && fileTokens.length === 0 && !isLoopback(config.api.listen.host)) {
       throw new StartupError(
@@ -234,6 +255,7 @@ export class Scaleplane {
       }),
       registry: this.metrics.registry,
       logger: logger.child({ component: 'api' }),
+      ...(config.source !== undefined && { reload: (by: string) => this.reload(by) }),
     });
   }
 
@@ -335,6 +357,64 @@ export class Scaleplane {
   /** providerOptions are the HA hooks of a group's provider (instance registry, fence); none by default. */
   #providerOptions(name: string): Partial<CreateProviderOptions> {
     return this.#ha.providerOptions(name);
+  }
+
+  /**
+   * reload re-reads the config file, validates all of it (and the token file and alert secrets),
+   * then applies what can change while running: group bounds and scaling, limits, alerts, API
+   * tokens, rate limits and metrics access. Other changes are listed in `needsRestart` and the
+   * running values kept. An invalid file throws (ConfigError, AuthConfigError) and changes nothing.
+   * Each group's journal records the reload.
+   */
+  reload(by = 'SIGHUP'): Promise<ReloadResult> {
+    const run = this.#reloading.then(() => this.#reload(by));
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(by: string): Promise<ReloadResult> {
+    const source = this.config.source;
+    if (source === undefined) throw new StartupError('nothing to reload: started without a config file');
+    try {
+      const next = await loadConfig(source);
+      const plan = planReload(this.config, next);
+      const fileTokens = plan.config.api.tokenFile ? await loadTokenFile(plan.config.api.tokenFile) : [];
+      if (this.tokenGenerated === false && this.token === undefined && fileTokens.length === 0)
+        throw new AuthConfigError('api.token_file: the reloaded config leaves the API without a token');
+      if (plan.applied.includes('alerts')) {
+        try {
+          await reconfigureAlertManager(this.alerts, plan.config.alerts, this.#env);
+        } catch (err) {
+          throw new ConfigError([{ path: 'alerts.sinks', message: (err as Error).message }], {
+            source,
+            cause: err,
+          });
+        }
+      }
+      this.#api.setAuth({
+        ...(this.token !== undefined && { token: this.token }),
+        tokens: fileTokens,
+        authFailuresPerMinute: plan.config.api.authFailuresPerMinute,
+        scaleRequestsPerMinute: plan.config.api.scaleRequestsPerMinute,
+        publicMetrics: plan.config.api.publicMetrics,
+      });
+      this.config = plan.config;
+      this.controller.reconfigure(plan.config, { by, changes: plan.applied });
+      this.#logger.info(
+        { by, applied: plan.applied, needsRestart: plan.needsRestart },
+        `config reloaded from ${source}: ${plan.applied.length === 0 ? 'nothing to apply' : `applied ${plan.applied.join(', ')}`}` +
+          (plan.needsRestart.length === 0
+            ? ''
+            : `; needs a restart, kept as running: ${plan.needsRestart.join(', ')}`),
+      );
+      return { source, applied: plan.applied, needsRestart: plan.needsRestart };
+    } catch (err) {
+      this.#logger.error(
+        { by, err },
+        `config reload refused, the running config is unchanged: ${(err as Error).message}`,
+      );
+      throw err;
+    }
   }
 
   /** close stops the loop and the API, drains and stops every instance, then the balancer. Safe to call twice. */

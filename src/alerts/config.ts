@@ -25,6 +25,25 @@ export function createSink(config: AlertSinkConfig, env: NodeJS.ProcessEnv = pro
     : new WebhookSink({ ...http, headers: config.headers });
 }
 
+/**
+ * reconfigureAlertManager gives a running manager the sinks and limits of a reloaded `alerts`
+ * section. Sinks are built first, so a missing secret throws (AlertError) before anything changes.
+ */
+export function reconfigureAlertManager(
+  manager: AlertManager,
+  config: AlertsConfig | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const sinks = (config?.sinks ?? []).map((sink) => createSink(sink, env));
+  return manager.reconfigure({
+    sinks,
+    ...(config !== undefined && {
+      rateLimitPerMinute: config.rateLimit,
+      repeatInterval: config.repeatInterval,
+    }),
+  });
+}
+
 /** createAlertManager builds the manager and its sinks from the `alerts` section (absent: log only). */
 export function createAlertManager(
   config: AlertsConfig | undefined,

@@ -44,9 +44,9 @@ const silent: AlertLogger = { info() {}, warn() {}, error() {} };
  * called in the background; their failures are logged and emitted as `sinkError`, never thrown.
  */
 export class AlertManager extends EventEmitter<AlertManagerEvents> {
-  readonly #sinks: readonly AlertSink[];
-  readonly #limit: number;
-  readonly #repeat: number;
+  #sinks: readonly AlertSink[];
+  #limit: number;
+  #repeat: number;
   readonly #now: () => number;
   readonly #logger: AlertLogger;
   readonly #active = new Map<string, Active>();
@@ -157,6 +157,21 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   /** flush resolves once every notification handed to a sink so far has been delivered or given up on. */
   async flush(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  /**
+   * reconfigure swaps the sinks and limits (a config reload); alerts firing stay firing. The old
+   * sinks are closed once their deliveries in flight are done.
+   */
+  async reconfigure(
+    options: Pick<AlertManagerOptions, 'sinks' | 'rateLimitPerMinute' | 'repeatInterval'>,
+  ): Promise<void> {
+    const old = this.#sinks;
+    this.#sinks = options.sinks ?? [];
+    this.#limit = options.rateLimitPerMinute ?? 30;
+    this.#repeat = options.repeatInterval ?? 4 * 3600_000;
+    await Promise.allSettled([...this.#pending]);
+    await Promise.allSettled(old.map((s) => s.close?.()));
   }
 
   /** close stops taking alerts, waits for deliveries in flight, and closes the sinks. Safe to call twice. */

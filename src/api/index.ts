@@ -14,5 +14,5 @@ export {
 } from './auth.js';
 export { RateLimiter, type RateLimiterOptions } from './rate-limit.js';
 export { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
-export { ApiServer, type ApiServerOptions, MAX_BODY_BYTES } from './server.js';
+export { type ApiAuthOptions, ApiServer, type ApiServerOptions, MAX_BODY_BYTES } from './server.js';
 export { readTokenFile, removeTokenFile, tokenFilePath, writeTokenFile } from './token-file.js';

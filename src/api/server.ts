@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { type CachePurger, purgeSelector } from '../balancer/index.js';
-import { type HostPort, parseSize, readTls, type TlsConfig } from '../config/index.js';
+import { ConfigError, type HostPort, parseSize, readTls, type TlsConfig } from '../config/index.js';
 import {
   type Controller,
   ControllerError,
@@ -15,7 +15,7 @@ import {
 } from '../controller/index.js';
 import { onClientError } from '../log/index.js';
 import type { InstanceSize } from '../providers/index.js';
-import { type ApiToken, createAuthenticator, type Principal } from './auth.js';
+import { type ApiToken, AuthConfigError, createAuthenticator, type Principal } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
@@ -45,7 +45,18 @@ export interface ApiServerOptions {
   cachePurger?: CachePurger;
   registry: Registry;
   logger?: { warn(obj: object, msg?: string): void };
+  /**
+   * Re-reads and applies the config file (`POST /api/scalability/reload`, admin); `by` is the
+   * token's name. A ConfigError or AuthConfigError becomes a 400 naming the problem. Absent: 501.
+   */
+  reload?: (by: string) => Promise<object>;
 }
+
+/** ApiAuthOptions are the parts of ApiServerOptions a config reload may change. */
+export type ApiAuthOptions = Pick<
+  ApiServerOptions,
+  'token' | 'tokens' | 'authFailuresPerMinute' | 'scaleRequestsPerMinute' | 'publicMetrics'
+>;
 
 class HttpError extends Error {
   constructor(
@@ -62,28 +73,18 @@ class HttpError extends Error {
  * `/api/` route and on `/metrics` (unless `publicMetrics`), `/healthz` open for probes.
  */
 export class ApiServer {
-  readonly #options: ApiServerOptions;
+  #options: ApiServerOptions;
   readonly #server: Server;
-  readonly #authenticate: (header: string | undefined) => Principal | undefined;
-  readonly #authFailures: RateLimiter;
-  readonly #scaleCalls: RateLimiter;
+  #authenticate!: (header: string | undefined) => Principal | undefined;
+  #authFailures!: RateLimiter;
+  #scaleCalls!: RateLimiter;
   #closed: Promise<void> | undefined;
   #openapi: object | undefined;
   #stream: LiveStream | undefined;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
-
-    const tokens = [
-      ...(options.token === undefined
-        ? []
-        : [{ name: 'api-key', role: 'admin' as const, token: options.token }]),
-      ...(options.tokens ?? []),
-    ];
-    if (tokens.length === 0) throw new TypeError('ApiServer needs at least one token');
-    this.#authenticate = createAuthenticator(tokens);
-    this.#authFailures = new RateLimiter({ perMinute: options.authFailuresPerMinute ?? 10 });
-    this.#scaleCalls = new RateLimiter({ perMinute: options.scaleRequestsPerMinute ?? 60 });
+    this.setAuth(options);
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#handle(req, res).catch((err: unknown) => this.#fail(req, res, err));
     };
@@ -96,6 +97,34 @@ export class ApiServer {
         : createHttpsServer({ ...limits, ...readTls(options.tls) }, handler)
     ) as Server;
     this.#server.on('clientError', onClientError(options.logger ?? { warn() {} }, 'api'));
+  }
+
+  /**
+   * setAuth replaces the tokens, rate limits and metrics access (a config reload). Throws TypeError,
+   * changing nothing, when no token would be left. Rate limits start afresh when their rate changes.
+   */
+  setAuth(auth: ApiAuthOptions): void {
+    const tokens = [
+      ...(auth.token === undefined ? [] : [{ name: 'api-key', role: 'admin' as const, token: auth.token }]),
+      ...(auth.tokens ?? []),
+    ];
+    if (tokens.length === 0) throw new TypeError('ApiServer needs at least one token');
+    this.#authenticate = createAuthenticator(tokens);
+    const failures = auth.authFailuresPerMinute ?? 10;
+    const calls = auth.scaleRequestsPerMinute ?? 60;
+    if (this.#authFailures === undefined || failures !== (this.#options.authFailuresPerMinute ?? 10))
+      this.#authFailures = new RateLimiter({ perMinute: failures });
+    if (this.#scaleCalls === undefined || calls !== (this.#options.scaleRequestsPerMinute ?? 60))
+      this.#scaleCalls = new RateLimiter({ perMinute: calls });
+    const { token: _token, tokens: _tokens, ...rest } = this.#options;
+    this.#options = {
+      ...rest,
+      ...(auth.token !== undefined && { token: auth.token }),
+      ...(auth.tokens !== undefined && { tokens: auth.tokens }),
+      authFailuresPerMinute: failures,
+      scaleRequestsPerMinute: calls,
+      publicMetrics: auth.publicMetrics ?? false,
+    };
   }
 
   /** listen binds the server and returns the bound address (port 0 → a free port). */
@@ -188,6 +217,12 @@ export class ApiServer {
         throw new HttpError(400, `instances: must be >= 1 for "${action}"`);
       const result = controller.scale(group, action, instances ?? 1, principal.name);
       return send(res, 200, { group, ...result });
+    }
+    if (path === '/api/scalability/reload') {
+      allow(method, ['POST']);
+      if (!this.#options.reload)
+        throw new HttpError(501, 'this API was started without a config file to reload');
+      return send(res, 200, await this.#options.reload(principal.name));
     }
     if (path === '/api/scalability/resize-group') {
       allow(method, ['POST']);
@@ -365,6 +400,9 @@ function errorResponse(err: unknown): [number, { error: string; code?: string },
   if (err instanceof NotLeaderError)
     return [503, { error: err.message, code: err.code }, { 'retry-after': '2' }];
   if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];
+  // A reload that found the new config invalid: the running one is untouched.
+  if (err instanceof ConfigError || err instanceof AuthConfigError)
+    return [400, { error: err.message, code: err.code }];
   return [500, { error: 'internal error' }];
 }
 

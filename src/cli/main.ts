@@ -56,6 +56,10 @@ function buildProgram(): Command {
         };
         process.on('SIGINT', () => stop('SIGINT'));
         process.on('SIGTERM', () => stop('SIGTERM'));
+        // Reload re-reads the file and applies what it can; a bad file is logged and changes nothing.
+        process.on('SIGHUP', () => {
+          if (!stopping) app.reload('SIGHUP').catch(() => {});
+        });
       });
       logger.info('stopped');
     });

@@ -13,6 +13,7 @@ export {
 } from './errors.js';
 export { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
 export { defaultConfigPath, loadConfig, type ParseConfigOptions, parseConfig } from './load.js';
+export { planReload, type ReloadPlan } from './reload.js';
 export { GROUP_NAME, SHORT_FORM_GROUP } from './schema.js';
 export { readTls, type TlsMaterial } from './tls.js';
 export type * from './types.js';

@@ -57,6 +57,8 @@ export class Controller {
   readonly journal: DecisionJournal;
   readonly #groups: Map<string, GroupController>;
   readonly #options: ControllerOptions;
+  /** The running config; `reconfigure` replaces it (limits are read from it on every call). */
+  #config: Config;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   /** Set while another controller leads: who (if known). Changes are refused meanwhile. */
@@ -64,6 +66,7 @@ export class Controller {
 
   constructor(options: ControllerOptions) {
     this.#options = options;
+    this.#config = options.config;
     this.journal = options.journal;
     this.#groups = new Map(options.groups.map((g) => [g.name, g]));
     this.#now = options.now ?? Date.now;
@@ -77,14 +80,14 @@ export class Controller {
     this.#standby = undefined;
     clearInterval(this.#timer);
     const startups = [...this.#groups.values()].map((g) => g.start(this.#now(), restored[g.name]));
-    this.#timer = setInterval(() => this.tick(), this.#options.config.controller.interval);
+    this.#timer = setInterval(() => this.tick(), this.#config.controller.interval);
     await Promise.all(startups);
   }
 
   /** tick evaluates every autoscaled group once. Exposed so tests can drive the loop. */
   tick(): JournalEntry[] {
     const entries: JournalEntry[] = [];
-    const total = this.#options.config.limits?.maxInstancesTotal;
+    const total = this.#config.limits?.maxInstancesTotal;
     for (const group of this.#groups.values()) {
       try {
         // Earlier groups' decisions of this tick count: they are applied (desired) already.
@@ -125,7 +128,7 @@ export class Controller {
 
   /** checkLimits refuses a manual change that breaks `limits` (LimitExceededError, nothing changed). */
   #checkLimits(group: GroupController, desired: number): void {
-    const limits = this.#options.config.limits;
+    const limits = this.#config.limits;
     const previous = group.desired();
     const step = Math.abs(desired - previous);
     if (limits?.maxStep !== undefined && step > limits.maxStep) {
@@ -156,6 +159,21 @@ export class Controller {
     this.group(name);
     this.#checkLeading();
     return this.group(name).resize(size, this.#now(), by);
+  }
+
+  /**
+   * reconfigure applies a reloaded config (see planReload): limits at once, each group's bounds and
+   * policy through GroupController.reconfigure, journaled per group with what changed.
+   */
+  reconfigure(config: Config, detail: { by: string; changes: readonly string[] }): JournalEntry[] {
+    this.#config = config;
+    const now = this.#now();
+    return [...this.#groups.values()].map((group) => {
+      const next = config.groups[group.name] ?? group.config;
+      const prefix = `groups.${group.name}.`;
+      const changes = detail.changes.filter((c) => c.startsWith(prefix) || !c.startsWith('groups.'));
+      return group.reconfigure(next, now, { by: detail.by, changes });
+    });
   }
 
   /** events returns journal entries. */

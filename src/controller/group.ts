@@ -53,14 +53,14 @@ export interface GroupControllerOptions {
  */
 export class GroupController {
   readonly name: string;
-  readonly config: GroupConfig;
+  #config: GroupConfig;
   readonly provider: Provider;
   readonly #journal: DecisionJournal;
   readonly #metrics: ScaleplaneMetrics;
   readonly #readMetrics: ReadMetrics;
   readonly #logger: Logger;
   /** The same policy code the simulator replays; undefined when the group is scaled by hand. */
-  readonly #policy: ScalingPolicy | undefined;
+  #policy: ScalingPolicy | undefined;
   #policyState: ScalingState = initialScalingState;
   #lastDecision: ScalingDecision | undefined;
   /** Reasons of the last journaled no-change decision, so a blocked scale-out is logged once, not every tick. */
@@ -71,15 +71,58 @@ export class GroupController {
 
   constructor(options: GroupControllerOptions) {
     this.name = options.config.name;
-    this.config = options.config;
+    this.#config = options.config;
     this.provider = options.provider;
     this.#journal = options.journal;
     this.#metrics = options.metrics;
     this.#readMetrics = options.readMetrics;
     this.#logger = options.logger;
-    const { scaling, name, minInstances, maxInstances } = options.config;
-    this.#policy = scaling && livePolicy(name, minInstances, maxInstances, liveSettings(scaling));
+    this.#policy = policyOf(options.config);
     this.#memory = this.#policy?.predictive ? options.memory : undefined;
+  }
+
+  /** config is the group's running config (a reload may replace bounds and scaling). */
+  get config(): GroupConfig {
+    return this.#config;
+  }
+
+  /**
+   * reconfigure applies a reloaded config: new bounds and scaling policy from the next tick on. The
+   * policy's history is kept. A desired count outside the new bounds is brought inside at once and
+   * journaled (`ConfigReload`); otherwise the reload is journaled without a change.
+   */
+  reconfigure(
+    config: GroupConfig,
+    now: number,
+    detail: { by: string; changes: readonly string[] },
+  ): JournalEntry {
+    this.#config = config;
+    this.#policy = policyOf(config);
+    const before = this.provider.desired();
+    const after = Math.min(config.maxInstances, Math.max(config.minInstances, before));
+    const what = detail.changes.length === 0 ? 'no change to this group' : detail.changes.join(', ');
+    const entry = this.#journal.append(
+      {
+        group: this.name,
+        source: 'reload',
+        before,
+        after,
+        reasons: ['ConfigReload'],
+        message: `config reloaded by ${detail.by} (${what})${after === before ? '' : `: ${before} → ${after} to fit ${config.minInstances}..${config.maxInstances}`}`,
+        inputs: {
+          min: config.minInstances,
+          max: config.maxInstances,
+          by: detail.by,
+          changes: [...detail.changes],
+        },
+      },
+      now,
+    );
+    if (after !== before) {
+      this.#policyState = recordManualChange(this.#policyState, after, now);
+      void this.#apply(after, 'reload');
+    }
+    return entry;
   }
 
   /** lastDecision is the policy's most recent answer, for status output. */
@@ -336,6 +379,11 @@ export class GroupController {
       this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
     }
   }
+}
+
+function policyOf(config: GroupConfig): ScalingPolicy | undefined {
+  const { scaling, name, minInstances, maxInstances } = config;
+  return scaling && livePolicy(name, minInstances, maxInstances, liveSettings(scaling));
 }
 
 /** manualTarget is the desired count a manual action asks for, before any bound is checked. */

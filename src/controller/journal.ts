@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
  * balancer learned of an instance: health transitions, ejections, recoveries, replacements; the
  * count is unchanged in those, `before` = `after`).
  */
-export type JournalSource = 'policy' | 'api' | 'startup' | 'health' | 'leader';
+export type JournalSource = 'policy' | 'api' | 'startup' | 'health' | 'leader' | 'reload';
 
 /** JournalEntry is one scaling decision: when, which group, from what inputs, before, after and why. */
 export interface JournalEntry {
