@@ -39,9 +39,17 @@ function buildProgram(): Command {
       const file = opts.config ?? defaultConfigPath();
       const config = await loadConfig(file);
       logger.info(`config ${file}`);
-      const app = await Scaleplane.start({ config, logger });
+      // Installed before start, so an early SIGHUP is not the default "terminate".
+      let app: Awaited<ReturnType<typeof Scaleplane.start>> | undefined;
+      let stopping = false;
+      process.on('SIGHUP', () => {
+        // Reload re-reads the file and applies what it can; a bad file is logged and changes nothing.
+        if (app === undefined) logger.warn('SIGHUP while starting: ignored, send it again once up');
+        else if (!stopping) app.reload('SIGHUP').catch(() => {});
+      });
+      app = await Scaleplane.start({ config, logger });
+      const running = app;
       await new Promise<void>((resolve) => {
-        let stopping = false;
         const stop = (signal: string) => {
           if (stopping) {
             logger.warn(`${signal} again: exiting now`);
@@ -49,17 +57,13 @@ function buildProgram(): Command {
           }
           stopping = true;
           logger.info(`${signal}: draining and stopping every instance (again to force)`);
-          app.close().then(resolve, (err: unknown) => {
+          running.close().then(resolve, (err: unknown) => {
             logger.error({ err }, 'shutdown failed');
             resolve();
           });
         };
         process.on('SIGINT', () => stop('SIGINT'));
         process.on('SIGTERM', () => stop('SIGTERM'));
-        // Reload re-reads the file and applies what it can; a bad file is logged and changes nothing.
-        process.on('SIGHUP', () => {
-          if (!stopping) app.reload('SIGHUP').catch(() => {});
-        });
       });
       logger.info('stopped');
     });
