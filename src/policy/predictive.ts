@@ -17,6 +17,7 @@ import {
   learnBucket,
   provisionFor,
 } from './forecast.js';
+import { retentionOf } from './memory.js';
 import type { HistoryBucket, LoadSample, Predictive } from './types.js';
 
 /** HistoryState is the predictive part of the policy state. */
@@ -60,6 +61,12 @@ export function observeHistory(
     open = open
       ? { index, sum: open.sum + s.load, count: open.count + 1, saturated: open.saturated || s.saturated }
       : { index, sum: s.load, count: 1, saturated: s.saturated };
+  }
+  // A controller runs for months: keep what the spec reads back (twice that before cutting, so
+  // the copy is rare and the cost per bucket stays constant).
+  const keep = Math.ceil(retentionOf(spec) / spec.bucket) + 1;
+  if (history.length > 2 * keep) {
+    history = { items: history.items.slice(history.length - keep, history.length), length: keep };
   }
   return {
     history,

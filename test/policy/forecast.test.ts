@@ -10,6 +10,8 @@ import {
   loadAbove,
   provisionFor,
 } from '../../src/policy/forecast.js';
+import { presetPolicy, retentionOf } from '../../src/policy/index.js';
+import { type HistoryState, observeHistory } from '../../src/policy/predictive.js';
 
 const spec: ForecastSpec = {
   smoothers: [1, 0.25],
@@ -92,5 +94,25 @@ describe('forecaster', () => {
     const saving = (k: number) => cost * (loadAbove(3, 1, k) - loadAbove(3, 1, k + 1));
     assert.ok(saving(n) <= 1);
     assert.ok(saving(n - 1) > 1);
+  });
+});
+
+describe('predictive history', () => {
+  it('keeps what the spec reads back, not every bucket since start', () => {
+    const spec = presetPolicy('default', {
+      minInstances: 1,
+      maxInstances: 40,
+      startup: 60_000,
+      interval: 15_000,
+    }).policy.predictive!;
+    let state: HistoryState = {};
+    for (let minute = 0; minute < 2_000; minute++) {
+      state = observeHistory(spec, state, [
+        { at: minute * 60_000, load: 1 + (minute % 7), saturated: false },
+      ]);
+    }
+    const keep = Math.ceil(retentionOf(spec) / spec.bucket) + 1;
+    assert.ok(state.history!.length <= 2 * keep, `${state.history!.length} buckets kept`);
+    assert.equal(state.history!.items[state.history!.length - 1]!.index, 1_998);
   });
 });
