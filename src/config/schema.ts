@@ -1007,6 +1007,12 @@ export const fullFormSchema = mapping(
         path: ['limits', 'max_instances_total'],
         message: `the groups start with ${initial} instances (initial_instances, else min_instances); raise it or lower them`,
       });
+    if (raw.balancer.cache !== undefined && raw.routes.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['balancer', 'cache'],
+        message: 'caches the default route, which routes replace: give each route its own cache instead',
+      });
     raw.routes.forEach((route, index) => {
       if (!Object.hasOwn(raw.groups, route.group)) {
         ctx.addIssue({

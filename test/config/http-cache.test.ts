@@ -63,6 +63,23 @@ describe('config: HTTP cache', () => {
     });
   });
 
+  it('balancer.cache with routes is an error pointing at routes[].cache', () => {
+    const issues = issuesOf(
+      lines(
+        'balancer:',
+        '  cache: { default_ttl: 1s }',
+        'routes:',
+        '  - { path_prefix: /, group: web }',
+        ...GROUP,
+      ),
+    );
+    assert.deepEqual(
+      issues.map((i) => `${i.path}:${i.line}`),
+      ['balancer.cache:2'],
+    );
+    assert.match(issues[0]!.message, /give each route its own cache/);
+  });
+
   it('errors name the path and line', () => {
     const issues = issuesOf(
       lines(
