@@ -147,7 +147,7 @@ export class ApiServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
@@ -190,7 +190,7 @@ export class ApiServer {
     const groupMatch = /^\/api\/scalability\/groups\/([^/]+)$/.exec(path);
     if (groupMatch) {
       allow(method, ['GET']);
-      return send(res, 200, controller.status(decodeURIComponent(groupMatch[1]!)));
+      return send(res, 200, controller.status(decodePathSegment(groupMatch[1]!)));
     }
     if (path === '/api/scalability/events') {
       allow(method, ['GET']);
@@ -404,6 +404,29 @@ function errorResponse(err: unknown): [number, { error: string; code?: string },
   if (err instanceof ConfigError || err instanceof AuthConfigError)
     return [400, { error: err.message, code: err.code }];
   return [500, { error: 'internal error' }];
+}
+
+/**
+ * requestUrl parses an origin-form request target. `//x` would be read as a host by `new URL(target,
+ * base)`, and absolute-form or `*` targets are not for this API: those are a 400, never a throw.
+ */
+function requestUrl(target: string | undefined): URL {
+  if (target === undefined || !target.startsWith('/'))
+    throw new HttpError(400, 'request target: expected a path such as /api/scalability/groups');
+  try {
+    return new URL(`http://localhost${target}`);
+  } catch {
+    throw new HttpError(400, 'request target: not a valid path');
+  }
+}
+
+/** decodePathSegment decodes a percent-encoded path segment; a malformed escape (`%E0%A4%A`) is a 400. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, 'path: malformed percent-encoding');
+  }
 }
 
 /** safePath is the request path for a log line: bounded, without the query (it may carry secrets). */
