@@ -339,12 +339,7 @@ class Exchange {
       }) as Tagged<http.ClientRequest>;
     } catch (err) {
       // Node's client is stricter than its parser about some header and path bytes.
-      this.releaseBackend();
-      this.proxy.logger.warn(
-        { group: route.name, err: (err as Error).message },
-        'request cannot be forwarded',
-      );
-      this.reply(400, UNFORWARDABLE);
+      this.unforwardable(err as Error);
       return;
     }
     upstream[kExchange] = this;
@@ -353,6 +348,14 @@ class Exchange {
     upstream.on('error', onUpstreamError);
     if (this.forwarded.hasBody) upstream.once('socket', onUpstreamSocket);
     else upstream.end();
+  }
+
+  /** unforwardable answers 400 to a request the upstream client refuses to send as it is. */
+  unforwardable(err: Error): void {
+    this.upstream = undefined;
+    this.releaseBackend();
+    this.proxy.logger.warn({ group: this.route.name, err: err.message }, 'request cannot be forwarded');
+    this.reply(400, UNFORWARDABLE);
   }
 
   /** Streams the client's body to the backend; only called once the connection exists. */
@@ -634,7 +637,10 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     if (!this.#current()) return;
     const exchange = this.exchange;
-    if (this.responded) exchange.upstreamBroke(err as NodeJS.ErrnoException);
+    // undici validates header names and values more strictly than node:http's server parsed them.
+    if ((err as NodeJS.ErrnoException).code === 'UND_ERR_INVALID_ARG' && !this.responded)
+      exchange.unforwardable(err);
+    else if (this.responded) exchange.upstreamBroke(err as NodeJS.ErrnoException);
     else exchange.upstreamFailed(this, err as NodeJS.ErrnoException);
   }
 }

@@ -276,3 +276,39 @@ test('outlier: an instance that dies unannounced is ejected on connect errors; n
   assert.equal(ejections[0]?.reason, 'ConsecutiveGatewayErrors');
   assert.ok(performance.now() - killedAt < 1000, 'ejected well within one (1 s) health interval');
 });
+
+test('request targets: origin-form GET and HEAD and absolute-form GET reach the backend as sent', async (t) => {
+  const seen: string[] = [];
+  const backend = await startBackend(t, (req, res) => {
+    seen.push(`${req.method} ${req.url} host=${req.headers.host}`);
+    res.setHeader('X-Backend-Case', 'kept');
+    res.end(req.method === 'HEAD' ? undefined : 'ok');
+  });
+  const { balancer, port } = await start(t, config());
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const raw = async (request: string) => {
+    const client = net.connect(port, '127.0.0.1');
+    t.after(() => client.destroy());
+    await once(client, 'connect');
+    client.write(request);
+    let text = '';
+    for await (const chunk of client) text += chunk;
+    return text;
+  };
+  const origin = await raw('GET /a?b=1 HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n');
+  const head = await raw('HEAD /h HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n');
+  const absolute = await raw(
+    'GET http://site.test/abs HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n',
+  );
+  assert.match(origin, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(origin, /\r\nX-Backend-Case: kept\r\n/);
+  assert.match(origin, /\r\n\r\nok$/);
+  assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.doesNotMatch(head, /\r\n\r\n./);
+  assert.match(absolute, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.deepEqual(seen, [
+    'GET /a?b=1 host=site.test',
+    'HEAD /h host=site.test',
+    'GET http://site.test/abs host=site.test',
+  ]);
+});
