@@ -20,6 +20,7 @@ export function chaosCase(backend: BackendName): void {
     const line =
       `${backend}: ${r.completed}/${r.jobs} completed, lost ${r.lost}, kills ${r.kills}, ` +
       `broker restarts ${r.brokerRestarts}${r.brokerRestarts ? ` (at ${r.publishedAtRestart} published)` : ''}, ` +
+      `publisher connection losses ${r.publisherConnectionLosses}, ` +
       `publishes re-sent ${r.republished}, duplicates ${r.duplicates} = in flight at a kill ${r.inFlightAtKill}` +
       ` + in flight at the broker restart ${r.inFlightAtRestart} + published twice ${r.publishedTwice}` +
       ` + unexplained ${r.unexplainedDuplicates}, ${r.seconds.toFixed(1)}s`;

@@ -20,6 +20,11 @@ export interface ChaosReport {
   brokerRestarts: number;
   /** Jobs confirmed published when the broker restart began: publishing must still be going on. */
   publishedAtRestart?: number;
+  /**
+   * Times the test's own broker connection dropped: 1 per restart of ours, more if someone else
+   * restarted the shared broker meanwhile (their restarts are counted nowhere else).
+   */
+  publisherConnectionLosses: number;
   /** Publishes re-sent because their confirm was lost (RabbitMQ restart). */
   republished: number;
   /** Jobs whose handler ran more than once, and why (each counted under its first reason). */
@@ -54,6 +59,10 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
     publishTimeout: 120_000,
   });
   queue.on('error', () => {});
+  let publisherConnectionLosses = 0;
+  queue.on('connection', (e: { state: string }) => {
+    if (e.state === 'disconnected') publisherConnectionLosses++;
+  });
   const republished = new Set<string>();
   let republishes = 0;
   queue.on('republish', (e: { id: string }) => {
@@ -91,19 +100,37 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
 
   try {
     for (let i = 0; i < workers; i++) startWorker();
+    // Jobs j0…j(jobs-1) are taken in order by the chunked publisher and, during the restart, by
+    // the trickle below; `published` counts confirmed ones.
+    let next = 0;
+    const take = (n: number) => {
+      const from = next;
+      next = Math.min(jobs, next + n);
+      return Array.from({ length: next - from }, (_, k) => from + k);
+    };
+    const publishJob = (n: number) =>
+      queue.publish(queueName, { n }, { id: `j${n}` }).then(() => {
+        published++;
+      });
+    const trickled: Promise<void>[] = [];
+    // While the broker stops, one job every 10 ms, none waiting for the one before: some go out
+    // after the queue stopped and before the connection closed, so their confirms are lost.
+    const trickle = async () => {
+      while (restarting && next < jobs) {
+        for (const n of take(1)) trickled.push(publishJob(n));
+        await sleep(10);
+      }
+    };
     // Publish in chunks, never more than `backlog` ahead of the workers, so publishing lasts
     // through the kills and the broker restart instead of finishing before them.
     const backlog = Math.max(100, Math.min(1000, jobs / 10));
     const publishing = (async () => {
-      for (let i = 0; i < jobs; i += 100) {
-        // During the restart, publish on: a confirm lost with the connection is a case to cover.
-        while (!restarting && published - (await doneCount()) > backlog) await sleep(50);
-        const chunk = Array.from({ length: Math.min(100, jobs - i) }, (_, k) =>
-          queue.publish(queueName, { n: i + k }, { id: `j${i + k}` }),
-        );
-        await Promise.all(chunk);
-        published += chunk.length;
+      while (next < jobs) {
+        while (published - (await doneCount()) > backlog) await sleep(50);
+        await Promise.all(take(100).map(publishJob));
       }
+      while (restarting) await sleep(50);
+      await Promise.all(trickled);
     })();
     const chaos = (async () => {
       let restarted = backend !== 'rabbitmq';
@@ -116,6 +143,7 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
           restarted = true;
           publishedAtRestart = published;
           restarting = true;
+          const trickling = trickle();
           trace('stop_app-run');
           await run('rabbitmqctl', ['stop_app']);
           trace('stop_app-returned');
@@ -124,6 +152,7 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
           await run('rabbitmqctl', ['start_app']);
           trace('start_app-returned');
           restarting = false;
+          await trickling;
           brokerRestarts++;
           continue;
         }
@@ -213,6 +242,7 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
       kills,
       brokerRestarts,
       publishedAtRestart,
+      publisherConnectionLosses,
       republished: republishes,
       duplicates: duplicateIds.length,
       inFlightAtKill: reasons.kill,
