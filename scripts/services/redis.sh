@@ -3,6 +3,14 @@
 # Debian packages) if needed. Idempotent.
 set -euo pipefail
 
+# The cache's Sentinel test starts its own sentinels with this binary.
+if ! command -v redis-sentinel >/dev/null 2>&1; then
+  echo "redis: installing redis-sentinel"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y redis-sentinel
+fi
+
 if redis-cli -p 6379 ping 2>/dev/null | grep -q PONG; then
   echo "redis: already running on 6379"
   exit 0

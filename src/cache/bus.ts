@@ -43,7 +43,7 @@ export class InvalidationBus {
     // It queues while connecting (the cache's own client does not), so subscribing early is safe.
     this.#subscriber =
       client instanceof Cluster
-        ? client.duplicate()
+        ? client.duplicate([], { enableOfflineQueue: true })
         : (client as Redis).duplicate({ enableOfflineQueue: true });
     this.#channel = channel;
     this.#instanceId = instanceId;
@@ -77,10 +77,11 @@ export class InvalidationBus {
     this.#subscriber.off('message', this.#onMessage);
     try {
       if (this.#subscriber.status === 'ready') await this.#subscriber.quit();
-      else this.#subscriber.disconnect();
     } catch {
-      this.#subscriber.disconnect();
+      // closing anyway
     }
+    // Also after quit(): only disconnect() releases a Sentinel client's failover-watch connections.
+    this.#subscriber.disconnect();
   }
 
   readonly #onMessage = (channel: string, text: string): void => {

@@ -2,7 +2,7 @@
  * Every option of the cache, its default, and their validation in one place.
  */
 
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { Registry } from 'prom-client';
 import { parseDuration, parseSize } from '../config/index.js';
 import type { BackoffConfig } from './backoff.js';
@@ -47,7 +47,26 @@ export interface LockOptions {
   poll?: Duration;
 }
 
-/** RedisTierOptions configure the Redis tier. */
+/** SentinelTarget names a Sentinel-monitored master. */
+export interface SentinelTarget {
+  /** Sentinels to ask where the master is (one is enough; list them all). */
+  sentinels: { host: string; port: number }[];
+  /** The master's name in the Sentinel configuration (`sentinel monitor NAME …`). */
+  name: string;
+}
+
+/** ClusterTarget is a Redis Cluster to connect to. */
+export interface ClusterTarget {
+  /** Seed nodes; the rest of the cluster is discovered from them. */
+  nodes: ClusterNode[];
+  /** Extra ioredis Cluster options (the cache sets offline queue, timeouts and retry itself). */
+  options?: ClusterOptions;
+}
+
+/**
+ * RedisTierOptions configure the Redis tier. Give one of `url` (standalone), `sentinel`,
+ * `cluster`, or `client` (yours, of any kind).
+ */
 export interface RedisTierOptions {
   /**
    * An ioredis client you own (standalone, Sentinel or Cluster). The cache does not close it. Give it
@@ -56,7 +75,11 @@ export interface RedisTierOptions {
   client?: Redis | Cluster;
   /** `redis://…` URL for a client the cache creates and closes. @defaultValue 'redis://127.0.0.1:6379' */
   url?: string;
-  /** Extra ioredis options for the client the cache creates. */
+  /** Connect through Redis Sentinel; the cache follows failovers to the new master. */
+  sentinel?: SentinelTarget;
+  /** Connect to a Redis Cluster. */
+  cluster?: ClusterTarget;
+  /** Extra ioredis options for the client the cache creates (for Cluster: of each node's connection). */
   options?: RedisOptions;
   /** A command slower than this counts as failed and the read falls through. @defaultValue '500ms' */
   commandTimeout?: Duration;
@@ -115,6 +138,8 @@ export interface ResolvedLock {
 export interface ResolvedRedis {
   client: Redis | Cluster | undefined;
   url: string;
+  sentinel: SentinelTarget | undefined;
+  cluster: ClusterTarget | undefined;
   options: RedisOptions;
   commandTimeout: number;
   breaker: BreakerConfig;
@@ -210,6 +235,18 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
   const lockInput = options.lock === true ? {} : options.lock === false ? undefined : options.lock;
   if (lockInput !== undefined && redis === undefined)
     throw new CacheOptionError('lock', 'the distributed lock needs the Redis tier');
+  if (redis) {
+    const targets = (['client', 'url', 'sentinel', 'cluster'] as const).filter((t) => redis[t] !== undefined);
+    if (targets.length > 1)
+      throw new CacheOptionError(
+        `redis.${targets[1]}`,
+        `give one of client, url, sentinel, cluster (got ${targets.join(', ')})`,
+      );
+    if (redis.sentinel && (redis.sentinel.sentinels.length === 0 || !redis.sentinel.name))
+      throw new CacheOptionError('redis.sentinel', 'needs at least one sentinel and the master name');
+    if (redis.cluster && redis.cluster.nodes.length === 0)
+      throw new CacheOptionError('redis.cluster.nodes', 'needs at least one seed node');
+  }
   const prefix = options.prefix ?? 'sp:cache:';
   if (typeof prefix !== 'string') throw new CacheOptionError('prefix', 'must be a string');
   return {
@@ -223,6 +260,8 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     redis: redis && {
       client: redis.client,
       url: redis.url ?? 'redis://127.0.0.1:6379',
+      sentinel: redis.sentinel,
+      cluster: redis.cluster,
       options: redis.options ?? {},
       commandTimeout: toMs(redis.commandTimeout ?? 500, 'redis.commandTimeout'),
       breaker: {

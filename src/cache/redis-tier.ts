@@ -5,7 +5,7 @@
  * replayed on reconnect; reads never wait for a sick Redis.
  */
 
-import { type Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { reconnectDelay } from './backoff.js';
 import {
   type BreakerState,
@@ -72,9 +72,65 @@ function notify(hook: () => void): void {
   }
 }
 
+// Replies that say "this server cannot serve you now" rather than "this command is wrong": a demoted
+// master during a failover, a server loading its data, a cluster without quorum. They count as Redis
+// failures (breaker, offline queue), never as rejected commands.
+const NOT_NOW = new Set(['READONLY', 'LOADING', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'BUSY']);
+
+/**
+ * replyCode is the error code of a Redis error reply: by the protocol, its first word
+ * (`READONLY You can't write against a read only replica.`). undefined for other errors.
+ */
+function replyCode(error: unknown): string | undefined {
+  if ((error as Error | undefined)?.name !== 'ReplyError') return undefined;
+  const message = (error as Error).message;
+  const space = message.indexOf(' ');
+  return space < 0 ? message : message.slice(0, space);
+}
+
+/** isRejected is true for a reply error about the command itself (the connection is healthy). */
+function isRejected(error: unknown): boolean {
+  const code = replyCode(error);
+  return code !== undefined && !NOT_NOW.has(code);
+}
+
 function configuredTimeout(client: RedisClient): number | undefined {
   const options = client.options as { commandTimeout?: number; redisOptions?: { commandTimeout?: number } };
   return options.commandTimeout ?? options.redisOptions?.commandTimeout;
+}
+
+/** createClient makes the client the tier owns: standalone, Sentinel or Cluster, with the tier's failure settings. */
+function createClient(config: ResolvedRedis, random: Random): RedisClient {
+  const retry = (attempt: number) => reconnectDelay(attempt, config.reconnect, random);
+  const connection: RedisOptions = {
+    ...config.options,
+    commandTimeout: config.commandTimeout,
+    // A sick Redis must not make reads wait: commands fail at once while disconnected and the
+    // cache decides itself what to replay.
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+  };
+  if (config.cluster) {
+    const { nodes, options } = config.cluster;
+    return new Cluster(nodes, {
+      ...options,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: retry,
+      redisOptions: { ...options?.redisOptions, ...connection },
+    });
+  }
+  if (config.sentinel)
+    return new Redis({
+      ...connection,
+      sentinels: config.sentinel.sentinels,
+      name: config.sentinel.name,
+      // Without it a failover leaves the client on the demoted master, whose writes fail READONLY.
+      failoverDetector: true,
+      // And should the failover notice be missed, a READONLY reply sends the client to ask again.
+      reconnectOnError: (error) => replyCode(error) === 'READONLY',
+      retryStrategy: retry,
+    });
+  return new Redis(config.url, { ...connection, retryStrategy: retry });
 }
 
 /** RedisTier owns (or borrows) an ioredis client and runs the cache's commands through the breaker. */
@@ -101,15 +157,7 @@ export class RedisTier {
       this.#owned = false;
       this.#ownTimeout = configuredTimeout(config.client) === undefined ? config.commandTimeout : undefined;
     } else {
-      this.client = new Redis(config.url, {
-        ...config.options,
-        commandTimeout: config.commandTimeout,
-        // A sick Redis must not make reads wait: commands fail at once while disconnected and the
-        // cache decides itself what to replay.
-        enableOfflineQueue: false,
-        autoResendUnfulfilledCommands: false,
-        retryStrategy: (attempt: number) => reconnectDelay(attempt, config.reconnect, deps.random),
-      });
+      this.client = createClient(config, deps.random);
       this.#owned = true;
       this.#ownTimeout = undefined;
     }
@@ -142,7 +190,7 @@ export class RedisTier {
       return { ok: true, value };
     } catch (error) {
       // Redis answered with an error: the connection is healthy, the command was wrong.
-      if ((error as Error | undefined)?.name === 'ReplyError') {
+      if (isRejected(error)) {
         this.#succeeded();
         this.#hooks.error(new RedisTierError('CACHE_REDIS_COMMAND', operation, 'rejected', { cause: error }));
         return REJECTED;
@@ -181,7 +229,7 @@ export class RedisTier {
   };
 
   readonly #gotNoReply = (error: unknown): undefined => {
-    if ((error as Error | undefined)?.name === 'ReplyError') {
+    if (isRejected(error)) {
       // e.g. WRONGTYPE: the connection is fine, the key holds something else.
       this.#succeeded();
       this.#hooks.error(new RedisTierError('CACHE_REDIS_COMMAND', 'get', 'rejected', { cause: error }));
@@ -238,10 +286,11 @@ export class RedisTier {
     }
     try {
       if (this.client.status === 'ready') await this.client.quit();
-      else this.client.disconnect();
     } catch {
-      this.client.disconnect();
+      // closing anyway
     }
+    // Also after quit(): only disconnect() releases a Sentinel client's failover-watch connections.
+    this.client.disconnect();
   }
 
   #enqueue(write: QueuedWrite): void {
@@ -301,7 +350,10 @@ export class RedisTier {
     else {
       // ioredis's timeout error has no code. A command that fails while the connection is still up
       // was too slow; one that fails with the connection gone found Redis unavailable.
-      const code = this.client.status === 'ready' ? 'CACHE_REDIS_TIMEOUT' : 'CACHE_REDIS_UNAVAILABLE';
+      const code =
+        this.client.status === 'ready' && replyCode(error) === undefined
+          ? 'CACHE_REDIS_TIMEOUT'
+          : 'CACHE_REDIS_UNAVAILABLE';
       this.#hooks.error(new RedisTierError(code, operation, String(error), { cause: error }));
     }
     if (step.state.status !== 'closed') this.#markDown();

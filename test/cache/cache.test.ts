@@ -170,6 +170,9 @@ test('options are validated eagerly with the option named', () => {
     [{ memory: { maxEntries: 1.5 } }, 'memory.maxEntries'],
     [{ memory: { maxBytes: 'lots' } }, 'memory.maxBytes'],
     [{ lock: true }, 'lock'],
+    [{ redis: { url: 'redis://127.0.0.1:1', cluster: { nodes: [{ port: 1 }] } } }, 'redis.cluster'],
+    [{ redis: { sentinel: { sentinels: [], name: 'm' } } }, 'redis.sentinel'],
+    [{ redis: { cluster: { nodes: [] } } }, 'redis.cluster.nodes'],
   ];
   for (const [options, option] of cases)
     assert.throws(

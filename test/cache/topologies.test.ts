@@ -1,0 +1,225 @@
+// The cache on Redis Sentinel (with a failover) and on a 3-master Redis Cluster, each started by this
+// test on free ports and torn down at the end.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Cluster, Redis } from 'ioredis';
+import { type Cache, type CacheOptions, createCache } from '../../src/cache/index.js';
+import { uniquePrefix } from './helpers.js';
+import {
+  type ClusterSetup,
+  type Endpoint,
+  type SentinelSetup,
+  startCluster,
+  startSentinel,
+} from './topologies.js';
+
+async function eventually(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await delay(25);
+  }
+  return Date.now() - started;
+}
+
+function user(id: number) {
+  return { id, name: `User ${id}`, seen: new Date(1_700_000_000_000 + id) };
+}
+
+async function onServer<T>(endpoint: Endpoint, command: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ ...endpoint, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    return await command(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('Redis Sentinel', () => {
+  let setup: SentinelSetup | undefined;
+  const caches: Cache[] = [];
+  const prefix = uniquePrefix('sentinel');
+
+  before(async () => {
+    setup = await startSentinel(1);
+  });
+
+  after(async () => {
+    await Promise.all(caches.map((c) => c.close()));
+    await setup?.stop();
+  });
+
+  function open(extra: Partial<CacheOptions> = {}): Cache {
+    const cache = createCache({
+      prefix,
+      jitter: 0,
+      ttl: '1m',
+      redis: { sentinel: { sentinels: setup!.sentinels, name: setup!.name }, reconnect: { maxMs: 500 } },
+      ...extra,
+    });
+    cache.on('error', () => {}); // a failover drops connections; absorbed failures are expected
+    caches.push(cache);
+    return cache;
+  }
+
+  test('getOrSet, tags and pub/sub invalidation through Sentinel, and again after a failover', async () => {
+    const s = setup!;
+    const [a, b] = [open(), open()];
+    assert.equal(await a.ready(), true);
+    assert.equal(await b.ready(), true);
+    let calls = 0;
+    const load = (id: number) => () => {
+      calls++;
+      return user(id);
+    };
+    assert.deepEqual(await a.getOrSet('user:1', load(1), { tags: ['team'] }), user(1));
+    assert.deepEqual(await b.getOrSet('user:1', load(1)), user(1), 'b reads what a loaded');
+    assert.equal(calls, 1);
+    const master = await s.currentMaster();
+    assert.equal(master.port, s.master.port);
+    assert.equal(await onServer(master, (r) => r.exists(`${prefix}user:1`)), 1, 'stored on the master');
+
+    const evicted = once(b, 'invalidate');
+    await a.deleteByTag('team');
+    await evicted;
+    assert.equal(b.memoryHas('user:1'), false, 'b evicted on a tag deletion');
+    assert.equal(await onServer(master, (r) => r.exists(`${prefix}user:1`)), 0);
+
+    // The caches follow a failover: each drops the demoted master and comes back on the new one.
+    const movedAt: Record<string, number> = {};
+    a.on('redis:up', () => {
+      movedAt.a = Date.now();
+    });
+    b.on('redis:up', () => {
+      movedAt.b = Date.now();
+    });
+    const failoverStarted = Date.now();
+    const promoted = await s.failover();
+    const namedAt = Date.now();
+    assert.equal(promoted.port, s.replica.port, 'the replica is the master now');
+    await eventually(
+      'both caches back up after the failover',
+      20_000,
+      async () => 'a' in movedAt && 'b' in movedAt,
+    );
+    await a.set('after', user(2), { tags: ['team'] });
+    assert.equal(await onServer(promoted, (r) => r.exists(`${prefix}after`)), 1, 'written to the new master');
+    console.log(
+      `# sentinel: failover to ${promoted.port} named by the sentinels ${namedAt - failoverStarted} ms after SENTINEL FAILOVER; caches back up on it ${Math.max(movedAt.a!, movedAt.b!) - namedAt} ms later`,
+    );
+    calls = 0;
+    assert.deepEqual(await b.getOrSet('after', load(2)), user(2), 'b reads it from the new master');
+    assert.equal(calls, 0);
+    assert.ok(b.memoryHas('after'));
+    const evictedAgain = once(b, 'invalidate');
+    await a.deleteByTag('team');
+    await evictedAgain;
+    assert.equal(b.memoryHas('after'), false, 'pub/sub invalidation works after the failover');
+    assert.equal(await onServer(promoted, (r) => r.exists(`${prefix}after`)), 0);
+  });
+});
+
+describe('Redis Cluster (3 masters)', () => {
+  let setup: ClusterSetup | undefined;
+  let admin: Cluster | undefined;
+  const caches: Cache[] = [];
+  const prefix = uniquePrefix('cluster');
+
+  before(async () => {
+    setup = await startCluster(3);
+    admin = new Cluster(setup.nodes);
+  });
+
+  after(async () => {
+    await Promise.all(caches.map((c) => c.close()));
+    admin?.disconnect();
+    await setup?.stop();
+  });
+
+  function open(extra: Partial<CacheOptions> = {}): Cache {
+    const cache = createCache({
+      prefix,
+      jitter: 0,
+      ttl: '1m',
+      redis: { cluster: { nodes: setup!.nodes } },
+      ...extra,
+    });
+    caches.push(cache);
+    return cache;
+  }
+
+  test('deleteByTag removes a tag whose keys live on every node, and every instance evicts them', async () => {
+    const [a, b] = [open(), open()];
+    assert.equal(await a.ready(), true);
+    assert.equal(await b.ready(), true);
+    const ids = Array.from({ length: 30 }, (_, i) => i);
+    let calls = 0;
+    for (const id of ids)
+      await a.getOrSet(
+        `user:${id}`,
+        () => {
+          calls++;
+          return user(id);
+        },
+        { tags: ['everyone'] },
+      );
+    for (const id of ids)
+      assert.deepEqual(
+        await b.getOrSet(`user:${id}`, () => {
+          calls++;
+          return user(id);
+        }),
+        user(id),
+      );
+    assert.equal(calls, ids.length, 'b found all 30 in the cluster');
+
+    // The keys really are spread: each master holds some of them.
+    const perNode = await Promise.all(
+      setup!.nodes.map((node) => onServer(node, async (r) => (await r.keys(`${prefix}user:*`)).length)),
+    );
+    console.log(`# cluster: 30 tagged keys per master ${perNode.join(',')}`);
+    assert.ok(
+      perNode.every((n) => n > 0),
+      `keys on every master: ${perNode}`,
+    );
+
+    const evicted = new Promise<void>((resolve) =>
+      b.on('invalidate', (e) => {
+        if (e.tags.includes('everyone')) resolve();
+      }),
+    );
+    await a.deleteByTag('everyone');
+    await evicted;
+    assert.ok(
+      ids.every((id) => !b.memoryHas(`user:${id}`)),
+      'b evicted every tagged key',
+    );
+    const left = await Promise.all(ids.map((id) => admin!.exists(`${prefix}user:${id}`)));
+    assert.equal(
+      left.reduce((x, y) => x + y, 0),
+      0,
+      'no tagged key left on any node',
+    );
+    assert.equal(await admin!.exists(`${prefix}__tag:everyone`), 0, 'tag index gone');
+  });
+
+  test('the distributed lock lets one of two instances load a cold key', async () => {
+    const [a, b] = [open({ lock: { wait: 5000 } }), open({ lock: { wait: 5000 } })];
+    await Promise.all([a.ready(), b.ready()]);
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await delay(100);
+      return 'loaded once';
+    };
+    const values = await Promise.all([
+      ...Array.from({ length: 50 }, () => a.getOrSet('cold', loader)),
+      ...Array.from({ length: 50 }, () => b.getOrSet('cold', loader)),
+    ]);
+    assert.equal(calls, 1);
+    assert.ok(values.every((v) => v === 'loaded once'));
+  });
+});
