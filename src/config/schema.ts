@@ -69,7 +69,8 @@ function mapping<Shape extends z.ZodRawShape>(shape: Shape, hints: Readonly<Reco
   return z.looseObject(shape).superRefine((value, ctx) => {
     for (const key of Object.keys(value)) {
       if (!Object.hasOwn(shape, key)) {
-        const message = hints[key] ?? unknownKeyMessage(key, allowed);
+        // Own keys only: `valueOf` or `constructor` must not find Object.prototype's.
+        const message = Object.hasOwn(hints, key) ? hints[key]! : unknownKeyMessage(key, allowed);
         ctx.addIssue({ code: 'custom', path: [key], message });
       }
     }
