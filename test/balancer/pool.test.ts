@@ -90,6 +90,12 @@ test('drain: gives up after drainTimeout and says so', async () => {
   const pool = new Pool({ drainTimeout: 5, onDrainTimeout: (b) => timedOut.push(b.id) });
   pool.setInstances([{ id: 'a', address: '127.0.0.1:1', state: 'ready' }]);
   pool.acquire(pool.get('a')!);
-  await pool.drain('a');
+  // The drain timer is unref'd (it must not keep a process up): hold the loop open while we wait.
+  const hold = setInterval(() => {}, 1000);
+  try {
+    await pool.drain('a');
+  } finally {
+    clearInterval(hold);
+  }
   assert.deepEqual(timedOut, ['a']);
 });
