@@ -115,11 +115,6 @@ export class HttpCache {
     this.#now = options.now ?? Date.now;
   }
 
-  /** store is where responses live (tests and the purge path reach it). */
-  get store(): HttpCacheStore {
-    return this.#store;
-  }
-
   /** handle answers one client request, from the cache or through `upstream`. */
   handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): void {
     this.#handle(req, res, upstream).catch((err: unknown) => {
