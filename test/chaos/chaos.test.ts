@@ -4,6 +4,7 @@
 // Prints the table of faults × (requests, failures, recovery time) at the end.
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
+import { controllerRestart } from './faults/controller.js';
 import {
   garbageMetric,
   postgresReplicaRestart,
@@ -22,7 +23,8 @@ const FAULTS: [string, () => Promise<ChaosRow>][] = [
   ['Redis killed and restarted', redisRestart],
   ['RabbitMQ stopped and started', rabbitmqRestart],
   ['PostgreSQL replica crashed and restarted', postgresReplicaRestart],
-  ['disk full for the log', diskFull],
+  ['disk full', diskFull],
+  ['controller SIGKILL and restart', controllerRestart],
 ];
 
 describe(`chaos (${FULL ? 'full' : 'short'} form)`, () => {

@@ -72,6 +72,15 @@ export class ControlApi {
     }
   }
 
+  /** metrics is the text of `GET /metrics`. */
+  async metrics(): Promise<string> {
+    const res = await fetch(`${this.base}/metrics`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    return res.text();
+  }
+
   /** set is `POST /api/scalability/scale-group` with action `set`; returns the status code. */
   async set(name: string, instances: number): Promise<number> {
     return (

@@ -643,7 +643,19 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     let logFd: number | undefined;
     if (this.#registry) {
       // A pipe would break when we die, and the instance with it: adoptable instances log to a file.
-      logFd = openSync(join(this.#logDir, `scaleplane-${slot.id}.log`), 'a');
+      try {
+        logFd = openSync(join(this.#logDir, `scaleplane-${slot.id}.log`), 'a');
+      } catch (err) {
+        // E.g. a full disk: a failed start like any other (backoff, crash loop), not a stuck slot.
+        slot.markExited({ code: null, signal: null });
+        this.#report(
+          new InstanceError('SPAWN_FAILED', slot.id, `cannot open its log file in ${this.#logDir}`, {
+            cause: err,
+          }),
+        );
+        await this.#fail(slot, { code: null, signal: null }, 'cannot open its log file');
+        return;
+      }
     }
     const child = spawn(file!, args, {
       cwd: config.cwd,

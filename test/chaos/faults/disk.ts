@@ -41,86 +41,143 @@ async function fillWith(file: Awaited<ReturnType<typeof open>>, chunk: Buffer): 
   }
 }
 
+/** useUpInodes creates empty files in `dir` until the file system has no inode left. */
+async function useUpInodes(dir: string): Promise<string[]> {
+  const made: string[] = [];
+  for (let i = 0; ; i++) {
+    const path = join(dir, `inode-${i}`);
+    try {
+      await writeFile(path, '');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      return made;
+    }
+    made.push(path);
+  }
+}
+
 /** canMount says whether this process may mount a tmpfs (root with CAP_SYS_ADMIN). */
 export function canMount(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** crashes reads `scaleplane_instance_crashes_total` of group web from /metrics. */
+async function crashes(api: ControlApi): Promise<number> {
+  const text = await api.metrics();
+  const m = /^scaleplane_instance_crashes_total\{group="web"\} (\S+)$/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 /**
- * diskFull: `scaleplane up` logs to a file on a 64 KiB tmpfs, which is then filled to ENOSPC;
- * while it is full the group is scaled 2 → 3 → 2 through the API (every step logs), and the
- * journal is read; then the space is freed.
- * Bounds: zero failed requests; Scaleplane stays up and applies every scale call while the disk
- * is full; log lines written after space is freed reach the file; SIGTERM still stops it cleanly.
+ * diskFull: everything `scaleplane up` writes — its log (stdout to a file), its state file
+ * (`controller.state: file`) and its instances' log files — is on a 64 KiB tmpfs with 64 inodes,
+ * which is then filled: no byte and no inode left. While full, the group is scaled 2 → 3 (the new
+ * instance cannot get a log file, so it cannot start) and back to 2; then space is freed and the
+ * group scaled to 3 again.
+ * Bounds: zero failed requests; Scaleplane stays up and answers every scale call (200); the
+ * failed start is reported (instance crash counter) and costs no running instance; once space is
+ * freed the group reaches 3 and the log says how long writes failed; the state file is valid JSON
+ * throughout (replaced atomically) and holds desired 3 at the end; SIGTERM still stops it cleanly.
  */
 export async function diskFull(): Promise<ChaosRow> {
   const dir = await mkdtemp(join(tmpdir(), 'chaos-disk-'));
   const full = join(dir, 'full');
   await run('mkdir', [full]);
-  await run('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,nr_inodes=64', 'tmpfs', full]);
   const [apiPort, balancerPort] = [await freePort(), await freePort()];
   const configPath = join(dir, 'scaleplane.yaml');
+  const statePath = join(full, 'state.json');
   await writeFile(
     configPath,
-    chaosConfig({ min: 2, max: 3 }, { api: `127.0.0.1:${apiPort}`, balancer: `127.0.0.1:${balancerPort}` }),
+    chaosConfig(
+      { min: 2, max: 3 },
+      { api: `127.0.0.1:${apiPort}`, balancer: `127.0.0.1:${balancerPort}` },
+    ).replace(
+      'controller: { interval: 500ms }',
+      `controller: { interval: 500ms, state: { backend: file, path: ${JSON.stringify(statePath)} } }`,
+    ),
   );
   const logPath = join(full, 'scaleplane.log');
   const filler = join(full, 'filler');
   const up = new UpChild(configPath, logPath);
   const api = new ControlApi(apiPort);
+  const stateDesired = async () => {
+    try {
+      return (JSON.parse(await readFile(statePath, 'utf8')) as { desired: { web?: number } }).desired.web;
+    } catch {
+      return undefined; // missing or not JSON
+    }
+  };
   try {
     await api.settled('web', 2, 60_000);
     const load = steadyLoad(`http://127.0.0.1:${balancerPort}/`);
     await load.reached(SIZE.before);
     await fillUp(filler, 0);
+    // And no inode left either: a file cannot even be created (an instance's log file, a temp file).
+    const inodes = await useUpInodes(full);
     // Newlines are blank log lines: they fill the log's own last page without breaking a line.
     await fillUp(logPath, 0x0a);
     const sizeWhenFull = (await stat(logPath)).size;
+    const crashesBefore = await crashes(api);
     const statuses: number[] = [];
-    let aliveThroughout = true;
-    for (const n of [3, 2]) {
-      statuses.push(await api.set('web', n));
-      await api.settled('web', n, 60_000);
-      aliveThroughout &&= up.alive;
-    }
-    await load.reached(SIZE.during);
-    aliveThroughout &&= up.alive;
-    const grewWhileFull = (await stat(logPath)).size - sizeWhenFull;
-    await unlink(filler);
     statuses.push(await api.set('web', 3));
-    // The scale call logs a line; the first write that works flushes what was kept and says so.
-    const recoveryMs = await until(
+    await until(
+      async () => (await crashes(api)) > crashesBefore,
+      30_000,
+      'the failed start is reported',
+      100,
+    );
+    const readyWhileFull = (await api.group('web'))?.ready ?? 0;
+    const stateWhileFull = await stateDesired();
+    statuses.push(await api.set('web', 2));
+    await api.settled('web', 2, 60_000);
+    await load.reached(SIZE.during);
+    const aliveThroughout = up.alive;
+    const grewWhileFull = (await stat(logPath)).size - sizeWhenFull;
+    await Promise.all([filler, ...inodes].map((f) => unlink(f)));
+    const freedAt = performance.now();
+    statuses.push(await api.set('web', 3));
+    await api.settled('web', 3, 60_000);
+    const recoveryMs = performance.now() - freedAt;
+    // The first log write that works flushes what was kept and says how long writing failed.
+    await until(
       async () => (await readFile(logPath, 'utf8')).includes('log writes failed'),
       30_000,
       'the log says writing works again',
       50,
-    ).catch(() => undefined);
+    ).catch(() => {});
     const logged = (await readFile(logPath, 'utf8')).slice(sizeWhenFull);
     const notice = logged.split('\n').find((l) => l.includes('log writes failed')) ?? '';
-    const resumed = recoveryMs !== undefined && logged.includes('"after":3');
-    await api.settled('web', 3, 60_000);
+    const stateAtEnd = await stateDesired();
     await load.reached(SIZE.after);
     const r = await load.stop();
     const exit = await up.stop();
     return {
-      fault: 'disk full (log file, 64 KiB tmpfs)',
+      fault: 'disk full (log, state, instance logs)',
       requests: r.ok + r.non2xx + r.errors,
       failures: failuresOf(r),
       recoveryMs,
-      recoveredWhen: 'log lines reach the file again after space is freed',
+      recoveredWhen: 'space freed → scaled to 3, all ready',
       checks: [
         check('zero failed requests', failuresOf(r) === 0, describeFailures(r)),
-        check('the log could not grow while full', grewWhileFull === 0, `${grewWhileFull} bytes`),
         check('stayed up while full', aliveThroughout, up.stderr.slice(-300)),
         check(
-          'every scale call applied',
+          'every scale call answered 200',
           statuses.every((s) => s === 200),
           statuses.join(','),
         ),
-        check('logging resumes after space is freed, with a notice', resumed, notice.slice(0, 200)),
+        check('the log could not grow while full', grewWhileFull === 0, `${grewWhileFull} bytes`),
+        check(
+          'failed start reported, no running instance lost',
+          readyWhileFull >= 2,
+          `ready ${readyWhileFull}`,
+        ),
+        check('state file valid JSON while full', stateWhileFull === 2, `desired ${stateWhileFull}`),
+        check('state file holds desired 3 at the end', stateAtEnd === 3, `desired ${stateAtEnd}`),
+        check('the log says how long writes failed', notice !== '', notice.slice(0, 200)),
         check('SIGTERM stops it cleanly', exit.code === 0, JSON.stringify(exit)),
       ],
-      note: `disk full while scaling 2 → 3 → 2 via the API; then: ${(JSON.parse(notice || '{}') as { msg?: string }).msg ?? 'no notice'}`,
+      note: (JSON.parse(notice || '{}') as { msg?: string }).msg ?? 'no notice in the log',
     };
   } finally {
     if (up.alive) {
