@@ -243,6 +243,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       maxHeaderSize: config.maxHeaderSize,
       headersTimeout,
       requestTimeout: Math.max(config.requestTimeout, headersTimeout),
+      requireHostHeader: false, // checked in #onRequest, so that the refusal gets a log line
       connectionsCheckingInterval: Math.min(1_000, headersTimeout),
     };
     this.#server = (
@@ -513,6 +514,15 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const refused = refusal(req);
+    if (refused !== undefined) {
+      this.#logger.warn(
+        { remote: req.socket.remoteAddress, status: 400, reason: refused },
+        `balancer: request refused: ${refused}`,
+      );
+      sendRefusal(res, refused);
+      return;
+    }
     const target = this.#route(req);
     if (target === undefined) {
       if (this.#routes.length > 0) sendNoRoute(res);
@@ -701,6 +711,29 @@ function hostOf(header: string | undefined): string {
   if (header === undefined) return '';
   const end = header.startsWith('[') ? header.indexOf(']') + 1 : header.indexOf(':');
   return (end > 0 ? header.slice(0, end) : header).toLowerCase();
+}
+
+/**
+ * refusal says why a request that parsed is still not forwarded: an HTTP version other than 1.x
+ * (a backend would answer it with a 5xx), or HTTP/1.1 without Host (RFC 9112 §3.2; Node's own check
+ * is off so that the refusal is logged here).
+ */
+export function refusal(
+  req: Pick<http.IncomingMessage, 'httpVersionMajor' | 'httpVersion' | 'headers'>,
+): string | undefined {
+  if (req.httpVersionMajor !== 1) return `unsupported HTTP version ${req.httpVersion}`;
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) return 'HTTP/1.1 request without Host';
+  return undefined;
+}
+
+function sendRefusal(res: http.ServerResponse, reason: string): void {
+  const body = JSON.stringify({ error: reason });
+  res.writeHead(400, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body);
 }
 
 function sendNoRoute(res: http.ServerResponse): void {

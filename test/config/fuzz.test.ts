@@ -166,10 +166,7 @@ describe('hostile input on the config loader', () => {
           assert.throws(
             () => parseConfig(text, { baseDir: '/srv/app' }),
             (err: unknown) =>
-              err instanceof ConfigError &&
-              err.issues.some(
-                (i) => i.path === [...path, key].join('.'),
-              ),
+              err instanceof ConfigError && err.issues.some((i) => i.path === [...path, key].join('.')),
           );
         },
       ),
