@@ -1,6 +1,7 @@
 // bench/balancer: Scaleplane's balancer vs NGINX vs http-proxy vs direct, in front of the same two
 // Node backends, measured with wrk in alternating rounds (A B C D, A B C D, ...). Prints the median
-// requests/s and p50/p99 latency of each system and the ratios to NGINX.
+// requests/s, p50/p99 latency and CPU time per request (of the proxy's processes, from /proc: robust
+// where req/s is not, on a machine shared with other work) of each system, and the ratios to NGINX.
 //
 //   bash bench/balancer/run.sh [--duration 5] [--rounds 3] [--connections 64] [--algorithm p2c]
 //
@@ -8,7 +9,8 @@
 // own (never into the repo). All traffic stays on 127.0.0.1.
 import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +45,7 @@ async function startNode(
   script: string,
   env: Record<string, string>,
   execArgv: string[] = [],
-): Promise<void> {
+): Promise<number> {
   const child = fork(script, [], { env: { ...process.env, ...env }, execArgv, stdio: 'inherit' });
   children.push(child);
   const [message] = (await Promise.race([
@@ -53,6 +55,32 @@ async function startNode(
     }),
   ])) as [unknown];
   if (message !== 'ready') throw new Error(`${script}: unexpected ${String(message)}`);
+  return child.pid!;
+}
+
+// CPU time of a system's processes per request: robust where req/s is not, on a machine whose other
+// work takes the cores away at random.
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** processTree is a process and its children (cluster workers, NGINX workers). */
+function processTree(pid: number): number[] {
+  const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout ?? '';
+  return [pid, ...out.split('\n').filter(Boolean).map(Number)];
+}
+
+/** cpuTicks sums utime + stime of the processes, in clock ticks. */
+function cpuTicks(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Gone: counts nothing.
+    }
+  }
+  return ticks;
 }
 
 function stop(): void {
@@ -64,6 +92,8 @@ process.on('SIGINT', () => process.exit(130));
 
 interface Result {
   rps: number;
+  /** CPU time of the system's processes per request, µs. */
+  cpuUs: number;
   p50: number;
   p99: number;
   errors: number;
@@ -76,7 +106,8 @@ function ms(text: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-function wrk(port: number): Result {
+function wrk(port: number, pids: readonly number[] = []): Result {
+  const before = cpuTicks(pids);
   const out = execFileSync(
     'wrk',
     [
@@ -88,6 +119,9 @@ function wrk(port: number): Result {
     ],
     { encoding: 'utf8' },
   );
+  const ticks = cpuTicks(pids) - before;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const cpuUs = requests > 0 ? (ticks * 1e6) / CLK_TCK / requests : Number.NaN;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
@@ -97,7 +131,7 @@ function wrk(port: number): Result {
       .exec(out)
       ?.slice(1)
       .reduce((n, v) => n + Number(v), 0) ?? 0);
-  return { rps, p50, p99, errors };
+  return { rps, cpuUs, p50, p99, errors };
 }
 
 const median = (xs: number[]) => {
@@ -109,29 +143,31 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   tmp = await mkdtemp(join(tmpdir(), 'scaleplane-bench-'));
   const backends: string[] = [];
+  const backendPids: number[] = [];
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
-    await startNode(join(here, 'backend.mjs'), { PORT: String(port) });
+    backendPids.push(await startNode(join(here, 'backend.mjs'), { PORT: String(port) }));
     backends.push(`127.0.0.1:${port}`);
   }
-  const systems: { name: string; port: number }[] = [
-    { name: 'direct (one backend)', port: Number(backends[0]!.split(':')[1]) },
+  // `pid`: the system's root process; its CPU per request counts it and its children.
+  const systems: { name: string; port: number; pid: number | undefined; pids?: number[] }[] = [
+    { name: 'direct (one backend)', port: Number(backends[0]!.split(':')[1]), pid: backendPids[0] },
   ];
 
   const sp = await freePort();
-  await startNode(
+  const spPid = await startNode(
     join(here, 'scaleplane-server.ts'),
     { PORT: String(sp), BACKENDS: backends.join(','), WORKERS: '0', ALGORITHM: args.algorithm },
     ['--import', 'tsx'],
   );
-  systems.push({ name: `scaleplane (${args.algorithm}, ${cores} workers)`, port: sp });
+  systems.push({ name: `scaleplane (${args.algorithm}, ${cores} workers)`, port: sp, pid: spPid });
   const sp1 = await freePort();
-  await startNode(
+  const sp1Pid = await startNode(
     join(here, 'scaleplane-server.ts'),
     { PORT: String(sp1), BACKENDS: backends.join(','), WORKERS: '1', ALGORITHM: args.algorithm },
     ['--import', 'tsx'],
   );
-  systems.push({ name: `scaleplane (${args.algorithm}, 1 process)`, port: sp1 });
+  systems.push({ name: `scaleplane (${args.algorithm}, 1 process)`, port: sp1, pid: sp1Pid });
 
   // NGINX as ENVIRONMENT.md says to measure it fairly: keep-alive upstreams, HTTP/1.1; once with
   // worker_processes = cores and once with 1, so each Scaleplane setup has an NGINX with as many
@@ -167,6 +203,7 @@ http {
     systems.push({
       name: `nginx (${workers} worker${workers === 1 ? '' : 's'}, keepalive)`,
       port: np,
+      pid: Number((await readFile(join(dir, 'nginx.pid'), 'utf8')).trim()),
     });
   }
 
@@ -180,24 +217,25 @@ http {
     },
   );
   if (installed.status === 0) {
-    await startNode(join(here, 'http-proxy-server.cjs'), {
+    const hpPid = await startNode(join(here, 'http-proxy-server.cjs'), {
       PORT: String(hp),
       BACKENDS: backends.join(','),
       HTTP_PROXY_MODULE: join(prefix, 'node_modules', 'http-proxy'),
     });
-    systems.push({ name: 'http-proxy (keep-alive agent)', port: hp });
+    systems.push({ name: 'http-proxy (keep-alive agent)', port: hp, pid: hpPid });
   } else console.log('http-proxy could not be installed: left out');
 
   const chosen = args.only ? systems.filter((s) => s.name.includes(args.only!)) : systems;
   for (const s of chosen) wrk(s.port); // warm up JIT and connection pools; not counted
+  for (const s of chosen) s.pids = s.pid === undefined ? [] : processTree(s.pid);
   const results = new Map<string, Result[]>(chosen.map((s) => [s.name, []]));
   const rounds = Number(args.rounds);
   for (let r = 0; r < rounds; r++) {
     for (const s of chosen) {
-      const result = wrk(s.port);
+      const result = wrk(s.port, s.pids);
       results.get(s.name)!.push(result);
       console.log(
-        `round ${r + 1} ${s.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms${result.errors ? `, ${result.errors} errors` : ''}`,
+        `round ${r + 1} ${s.name}: ${result.rps.toFixed(0)} req/s, ${result.cpuUs.toFixed(0)} µs CPU/req, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms${result.errors ? `, ${result.errors} errors` : ''}`,
       );
     }
   }
@@ -206,6 +244,7 @@ http {
     return {
       name: s.name,
       rps: median(rs.map((x) => x.rps)),
+      cpuUs: median(rs.map((x) => x.cpuUs)),
       p50: median(rs.map((x) => x.p50)),
       p99: median(rs.map((x) => x.p99)),
       errors: rs.reduce((n, x) => n + x.errors, 0),
@@ -221,6 +260,7 @@ http {
     'req/s'.padStart(9),
     'p50 ms'.padStart(8),
     'p99 ms'.padStart(8),
+    'CPU µs/req'.padStart(11),
     ' ×nginx req/s',
     ' ×nginx p99',
   );
@@ -230,6 +270,7 @@ http {
       s.rps.toFixed(0).padStart(9),
       s.p50.toFixed(2).padStart(8),
       s.p99.toFixed(2).padStart(8),
+      s.cpuUs.toFixed(0).padStart(11),
       (ngx ? (s.rps / ngx.rps).toFixed(2) : '-').padStart(13),
       (ngx ? (s.p99 / ngx.p99).toFixed(2) : '-').padStart(11),
       s.errors ? ` (${s.errors} errors)` : '',
