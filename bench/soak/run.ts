@@ -355,10 +355,25 @@ try {
       detail: `${result.ok} ok, ${result.non2xx} non-2xx, ${result.errors} errors ${JSON.stringify(result.errorCodes)}`,
     },
   ];
+  // Not a bound, a trend: least-squares slope of up's RSS over the samples after the baseline.
+  const after = samples.filter((x) => x.atS >= baseline.atS);
+  const meanT = after.reduce((a, x) => a + x.atS, 0) / after.length;
+  const meanR = after.reduce((a, x) => a + x.upRssMb, 0) / after.length;
+  const slope =
+    after.reduce((a, x) => a + (x.atS - meanT) * (x.upRssMb - meanR), 0) /
+    Math.max(
+      1e-9,
+      after.reduce((a, x) => a + (x.atS - meanT) ** 2, 0),
+    );
+  const rss = after.map((x) => x.upRssMb);
+  console.log(
+    `\nscaleplane up RSS after the baseline: min ${Math.min(...rss).toFixed(1)} MB, max ${Math.max(...rss).toFixed(1)} MB, ` +
+      `trend ${(slope * 60).toFixed(2)} MB/min over ${after.length} samples`,
+  );
   const total = result.ok + result.non2xx + result.errors;
   const seconds = (Date.now() - started) / 1000;
   console.log(
-    `\nscale calls: ${tick}; requests: ${total} (${(total / seconds).toFixed(0)}/s over ${seconds.toFixed(0)} s)`,
+    `scale calls: ${tick}; requests: ${total} (${(total / seconds).toFixed(0)}/s over ${seconds.toFixed(0)} s)`,
   );
   console.log(
     `load average at end: ${loadavg()
