@@ -84,6 +84,15 @@ export const CachePurgeResponseSchema = z.strictObject({
     .describe('present when balancer.cloudflare is configured'),
 });
 
+/** ReloadResponseSchema is the answer of `POST /api/scalability/reload`. */
+export const ReloadResponseSchema = z.strictObject({
+  source: z.string().describe('the config file that was read'),
+  applied: z.array(z.string()).describe('YAML paths applied now, such as groups.web.max_instances'),
+  needsRestart: z
+    .array(z.string())
+    .describe('YAML paths that changed but need a restart; their running values are kept'),
+});
+
 /** ErrorResponseSchema is every error: `{error}` plus a stable `code` where one exists. */
 export const ErrorResponseSchema = z.strictObject({ error: z.string(), code: z.string().optional() });
 
@@ -97,6 +106,7 @@ export const OPENAPI_SCHEMAS = {
   CachePurgeRequest,
   ScaleGroupResponse: ScaleGroupResponseSchema,
   CachePurgeResponse: CachePurgeResponseSchema,
+  ReloadResponse: ReloadResponseSchema,
   ResizeGroupResponse: ResizeGroupResponseSchema,
   GroupStatus: GroupStatusSchema,
   InstanceStatus: InstanceStatusSchema,
@@ -311,6 +321,22 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '404': error('no HTTP cache is configured'),
             '413': error('body over 64 KiB'),
             '502': error('purged here, but the Cloudflare purge failed (the message says why)'),
+          },
+        },
+      },
+      '/api/scalability/reload': {
+        post: {
+          operationId: 'reloadConfig',
+          summary:
+            'Re-read and validate the config file, then apply what can change while running (as SIGHUP does); journaled per group with the token name',
+          responses: {
+            '200': json('ReloadResponse', 'reloaded'),
+            '400': error(
+              'the new config is invalid (the message lists each problem with its path and line); nothing changed',
+            ),
+            '401': UNAUTHORIZED,
+            '403': FORBIDDEN,
+            '501': error('started without a config file: nothing to reload'),
           },
         },
       },

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
 import { CachePurger } from '../../src/balancer/index.js';
+import { ConfigError } from '../../src/config/index.js';
 import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
@@ -49,9 +50,19 @@ interface Case {
   resizable?: boolean;
   /** Run against an API with a cache purge wired: working (`ok`), or with Cloudflare unreachable. */
   purge?: 'ok' | 'edgeDown';
+  /** Run against an API whose config reload works (`ok`) or finds the file invalid (`bad`). */
+  reload?: 'ok' | 'bad';
   /** A server-sent event stream: check the head and the first event, then hang up. */
   stream?: boolean;
 }
+
+const reload = (status: number, harness?: Case['reload']): Case => ({
+  method: 'post',
+  path: '/api/scalability/reload',
+  route: '/api/scalability/reload',
+  status,
+  ...(harness !== undefined && { reload: harness }),
+});
 
 const scale = (body: unknown, status: number): Case => ({
   method: 'post',
@@ -120,6 +131,10 @@ const CASES: Case[] = [
   purge({ urls: ['/a'] }, 404),
   purge({ urls: ['/a'], pad: 'x'.repeat(70_000) }, 413, 'ok'),
   purge({ urls: ['https://www.example.com/a'] }, 502, 'edgeDown'),
+  reload(200, 'ok'),
+  reload(400, 'bad'),
+  { ...reload(403, 'ok'), token: READ_TOKEN },
+  reload(501),
 ];
 
 describe('OpenAPI document', () => {
@@ -127,6 +142,8 @@ describe('OpenAPI document', () => {
   let resizable: ApiHarness;
   let purging: ApiHarness;
   let edgeDown: ApiHarness;
+  let reloading: ApiHarness;
+  let badReload: ApiHarness;
   let doc: Json;
   const ajv = new AjvJsonSchemaValidator();
   before(async () => {
@@ -143,11 +160,36 @@ describe('OpenAPI document', () => {
         }),
       },
     });
+    reloading = await startApi({
+      server: {
+        reload: async () => ({
+          source: '/srv/scaleplane.yaml',
+          applied: ['groups.web.max_instances'],
+          needsRestart: [],
+        }),
+      },
+    });
+    badReload = await startApi({
+      server: {
+        reload: async () => {
+          throw new ConfigError([{ path: 'groups.web.max_instances', line: 9, message: 'must be >= 1' }]);
+        },
+      },
+    });
     const res = await api.call('/api/openapi.json', { token: null });
     assert.equal(res.status, 200);
     doc = res.body;
   });
-  after(() => Promise.all([api.close(), resizable.close(), purging.close(), edgeDown.close()]));
+  after(() =>
+    Promise.all([
+      api.close(),
+      resizable.close(),
+      purging.close(),
+      edgeDown.close(),
+      reloading.close(),
+      badReload.close(),
+    ]),
+  );
 
   it('is the document buildOpenApiDocument generates', () => {
     assert.deepEqual(doc, JSON.parse(JSON.stringify(buildOpenApiDocument())));
@@ -235,7 +277,17 @@ describe('OpenAPI document', () => {
       return;
     }
     const harness =
-      c.purge === 'ok' ? purging : c.purge === 'edgeDown' ? edgeDown : c.resizable ? resizable : api;
+      c.reload === 'ok'
+        ? reloading
+        : c.reload === 'bad'
+          ? badReload
+          : c.purge === 'ok'
+            ? purging
+            : c.purge === 'edgeDown'
+              ? edgeDown
+              : c.resizable
+                ? resizable
+                : api;
     const res = await harness.call(c.path, {
       method: c.method.toUpperCase(),
       ...(c.body !== undefined && {
