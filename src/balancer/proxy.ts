@@ -418,7 +418,7 @@ class Exchange {
    * respondFast forwards the status and headers of an undici attempt's response; false when the
    * response cannot be forwarded (the attempt is then abandoned and the client got a 502).
    */
-  respondFast(statusCode: number, statusText: string, raw: Buffer[]): boolean {
+  respondFast(attempt: UndiciAttempt, statusCode: number, statusText: string, raw: Buffer[]): boolean {
     const backend = this.backend!;
     if (this.picker.observe !== undefined) {
       this.picker.observe(backend, performance.now() - this.attemptStarted);
@@ -431,6 +431,8 @@ class Exchange {
       rawHeaders[i] = name;
       rawHeaders[i + 1] = raw[i + 1]!.toString('latin1');
       if (name.length === 12 && name.toLowerCase() === 'x-request-id') hasRequestId = true;
+      else if (name.length === 14 && name.toLowerCase() === 'content-length')
+        attempt.bodyLength = Number(rawHeaders[i + 1]);
     }
     const headers = forwardResponseHeaders(rawHeaders);
     if (!hasRequestId) headers.push('X-Request-Id', this.forwarded.requestId);
@@ -591,6 +593,10 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   responded = false;
   /** Resumes a body paused for backpressure. */
   resumeBody: (() => void) | undefined;
+  /** The response's Content-Length, when it has one. */
+  bodyLength = -1;
+  #wrote = false;
+  #ended = false;
   #abort: ((err?: Error) => void) | undefined;
   #abandoned = false;
 
@@ -619,19 +625,26 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     if (!this.#current()) return false;
     this.responded = true;
     this.resumeBody = resume;
-    return this.exchange.respondFast(statusCode, statusText, raw);
+    return this.exchange.respondFast(this, statusCode, statusText, raw);
   }
 
   onData(chunk: Buffer): boolean {
     if (!this.#current()) return false;
     const res = this.exchange.res;
+    // The whole body in one chunk (most small responses): one end() instead of write() + end().
+    if (!this.#wrote && chunk.length === this.bodyLength) {
+      this.#ended = true;
+      res.end(chunk);
+      return true;
+    }
+    this.#wrote = true;
     if (res.write(chunk)) return true;
     res.once('drain', this.exchange.resume);
     return false;
   }
 
   onComplete(): void {
-    if (this.#current()) this.exchange.res.end();
+    if (!this.#ended && this.#current()) this.exchange.res.end();
   }
 
   onError(err: Error): void {
