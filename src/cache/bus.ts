@@ -44,7 +44,8 @@ export class InvalidationBus {
     this.#subscriber =
       client instanceof Cluster
         ? client.duplicate([], { enableOfflineQueue: true })
-        : (client as Redis).duplicate({ enableOfflineQueue: true });
+        : // …and keeps its SUBSCRIBE through failed connects (the cache's client fails commands at once).
+          (client as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
     this.#channel = channel;
     this.#instanceId = instanceId;
     this.#handlers = handlers;

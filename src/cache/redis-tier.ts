@@ -19,6 +19,7 @@ import type { Clock, Random } from './clock.js';
 import { type CacheError, RedisTierError } from './errors.js';
 import type { ResolvedRedis } from './options.js';
 import { defineScripts, type ScriptCommands } from './scripts.js';
+import { StallWatch } from './stall-watch.js';
 
 /** RedisClient is what the tier drives: a standalone/Sentinel `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -45,6 +46,9 @@ const UNAVAILABLE = { ok: false, reason: 'unavailable' } as const;
 const FAILED = { ok: false, reason: 'failed' } as const;
 const REJECTED = { ok: false, reason: 'rejected' } as const;
 const NOTHING = Promise.resolve(undefined);
+// The stall watch checks this many times per command timeout: a stuck read is noticed after
+// between 1 and 1 + 1/STALL_TICKS timeouts.
+const STALL_TICKS = 4;
 
 function timeout<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -104,7 +108,9 @@ function createClient(config: ResolvedRedis, random: Random): RedisClient {
   const retry = (attempt: number) => reconnectDelay(attempt, config.reconnect, random);
   const connection: RedisOptions = {
     ...config.options,
-    commandTimeout: config.commandTimeout,
+    // A Cluster spreads commands over several connections, so only there does ioredis time each
+    // command; on one connection the tier's stall watch and its own write timeout do.
+    commandTimeout: config.cluster ? config.commandTimeout : undefined,
     // A sick Redis must not make reads wait: commands fail at once while disconnected and the
     // cache decides itself what to replay.
     enableOfflineQueue: false,
@@ -119,6 +125,9 @@ function createClient(config: ResolvedRedis, random: Random): RedisClient {
       redisOptions: { ...options?.redisOptions, ...connection },
     });
   }
+  // ioredis keeps the commands in flight when a connection drops and fails them only after
+  // maxRetriesPerRequest reconnects (default 20); the cache wants them failed at once.
+  connection.maxRetriesPerRequest = 0;
   if (config.sentinel)
     return new Redis({
       ...connection,
@@ -142,6 +151,8 @@ export class RedisTier {
   readonly #clock: Clock;
   readonly #hooks: RedisTierHooks;
   readonly #ownTimeout: number | undefined;
+  readonly #watch: StallWatch | undefined;
+  readonly #watchTimer: NodeJS.Timeout | undefined;
   #breaker: BreakerState = initialBreakerState();
   #queue: QueuedWrite[] = [];
   #flushing = false;
@@ -159,7 +170,15 @@ export class RedisTier {
     } else {
       this.client = createClient(config, deps.random);
       this.#owned = true;
-      this.#ownTimeout = undefined;
+      if (config.cluster) this.#ownTimeout = undefined;
+      else {
+        this.#ownTimeout = config.commandTimeout;
+        this.#watch = new StallWatch(STALL_TICKS);
+        this.#watchTimer = setInterval(
+          this.#checkStall,
+          Math.max(5, config.commandTimeout / STALL_TICKS),
+        ).unref();
+      }
     }
     defineScripts(this.client);
     this.client.on('ready', this.#onReady);
@@ -219,16 +238,20 @@ export class RedisTier {
       this.#failed('get', error);
       return NOTHING;
     }
-    if (this.#ownTimeout !== undefined) pending = timeout(pending, this.#ownTimeout, 'get');
+    const watch = this.#watch;
+    if (watch) watch.sent++;
+    else if (this.#ownTimeout !== undefined) pending = timeout(pending, this.#ownTimeout, 'get');
     return pending.then(this.#gotReply, this.#gotNoReply);
   }
 
   readonly #gotReply = (text: string | null): string | null => {
+    if (this.#watch) this.#watch.settled++;
     this.#succeeded();
     return text;
   };
 
   readonly #gotNoReply = (error: unknown): undefined => {
+    if (this.#watch) this.#watch.settled++;
     if (isRejected(error)) {
       // e.g. WRONGTYPE: the connection is fine, the key holds something else.
       this.#succeeded();
@@ -277,6 +300,7 @@ export class RedisTier {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#watchTimer);
     this.#queue = [];
     this.client.off('ready', this.#onReady);
     this.client.off('close', this.#onClose);
@@ -364,6 +388,23 @@ export class RedisTier {
     this.#up = false;
     notify(this.#hooks.down);
   }
+
+  /** A read has waited past the command timeout: the connection is stuck; drop it and reconnect. */
+  readonly #checkStall = (): void => {
+    const watch = this.#watch!;
+    if (this.#closed || !watch.tick()) return;
+    watch.forget();
+    this.#hooks.error(
+      new RedisTierError(
+        'CACHE_REDIS_TIMEOUT',
+        'get',
+        `a read waited over ${this.#config.commandTimeout} ms; reconnecting`,
+      ),
+    );
+    // Destroy, not disconnect(): a stuck server never completes a graceful close. Every command in
+    // flight then fails at once: reads fall through to the loader, writes wait in the queue.
+    (this.client as Redis).stream?.destroy();
+  };
 
   readonly #onReady = (): void => {
     if (this.#closed) return;

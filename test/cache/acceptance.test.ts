@@ -288,4 +288,51 @@ describe('acceptance 2: Redis stopped mid-test', () => {
     assert.ok(usedAfter >= 0 && usedAfter < 5000, `Redis tier answering within 5 s (${usedAfter})`);
     await Promise.all([cache.close(), peer.close()]);
   });
+
+  test('a stalled Redis (DEBUG SLEEP): reads give up after the command timeout and load; Redis is used again after', async () => {
+    const stalled = await startRedis(await freePort(), ['--enable-debug-command', 'local']);
+    const prefix = uniquePrefix('stall');
+    const cache = createCache({
+      prefix,
+      memory: false, // every read goes to Redis
+      redis: { url: stalled.url, commandTimeout: 200, reconnect: { baseMs: 50, maxMs: 200 } },
+      ttl: '1m',
+    });
+    const codes: string[] = [];
+    cache.on('error', (error) => codes.push(error.code));
+    const admin = new Redis(stalled.url);
+    try {
+      assert.equal(await cache.ready(), true);
+      let loads = 0;
+      const loader = () => {
+        loads++;
+        return 'v';
+      };
+      await cache.getOrSet('k', loader);
+      assert.equal(loads, 1);
+      const sleepSeconds = 3;
+      const sleeping = admin.call('DEBUG', 'SLEEP', String(sleepSeconds));
+      await delay(20); // the SLEEP is on the server before the read
+      const started = Date.now();
+      assert.equal(await cache.getOrSet('k', loader), 'v');
+      const answeredIn = Date.now() - started;
+      await sleeping;
+      const back = Date.now();
+      await new Promise<void>((resolve) => (cache.redisUp ? resolve() : cache.once('redis:up', resolve)));
+      const loadsBefore = loads;
+      assert.equal(await cache.getOrSet('k', loader), 'v');
+      console.log(
+        `# stalled Redis: a read during DEBUG SLEEP ${sleepSeconds} answered by the loader in ${answeredIn} ms (command timeout 200 ms); ` +
+          `absorbed ${codes.join(',')}; Redis answering again ${Date.now() - back} ms after the sleep ended`,
+      );
+      assert.ok(answeredIn < sleepSeconds * 1000, `did not wait for the sleep (${answeredIn} ms)`);
+      assert.equal(loads, 2, 'the stalled read was answered by the loader');
+      assert.equal(loads, loadsBefore, 'after the stall the value comes from Redis again');
+      assert.ok(codes.includes('CACHE_REDIS_TIMEOUT'));
+    } finally {
+      await cache.close();
+      admin.disconnect();
+      await stalled.stop();
+    }
+  });
 });

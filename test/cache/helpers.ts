@@ -43,10 +43,22 @@ export interface OwnRedis {
 }
 
 /** startRedis runs a throwaway redis-server on `port` and waits until it answers PING. */
-export async function startRedis(port: number): Promise<OwnRedis> {
+export async function startRedis(port: number, extraArgs: string[] = []): Promise<OwnRedis> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      ...extraArgs,
+    ],
     {
       stdio: 'ignore',
     },
