@@ -305,8 +305,8 @@ export class Scaleplane {
       apiAddress: hostPort(this.apiAddress),
     });
     this.#healthWatch.start();
-    // A standby starts no instance: it says so once (Leadership) instead of "is up".
-    for (const [name, provider] of this.#ha.leading ? this.providers : []) {
+    // With a lease, Leadership says so after each takeover (a standby starts no instance).
+    for (const [name, provider] of this.#ha.lease ? [] : this.providers) {
       logger.info(
         { group: name, ready: provider.instances().filter((i) => i.state === 'ready').length },
         `group ${name} is up`,

@@ -90,6 +90,8 @@ groups:
   } finally {
     a.child.kill('SIGKILL');
     b?.child.kill('SIGKILL');
+    for (const up of [a, b])
+      pids.push(...(up?.lines.filter(msg('starting web-')).map((l) => Number(l.pid)) ?? []));
     for (const pid of pids) {
       try {
         process.kill(-pid, 'SIGKILL');

@@ -11,6 +11,7 @@ import {
   LimitExceededError,
   NotLeaderError,
   OutOfRangeError,
+  StartingError,
   UnknownGroupError,
 } from '../controller/index.js';
 import { onClientError } from '../log/index.js';
@@ -397,7 +398,7 @@ function errorResponse(err: unknown): [number, { error: string; code?: string },
   if (err instanceof OutOfRangeError || err instanceof LimitExceededError)
     return [409, { error: err.message, code: err.code }];
   // A standby: the client (or the Service in front) should retry, reaching the leader.
-  if (err instanceof NotLeaderError)
+  if (err instanceof NotLeaderError || err instanceof StartingError)
     return [503, { error: err.message, code: err.code }, { 'retry-after': '2' }];
   if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];
   // A reload that found the new config invalid: the running one is untouched.

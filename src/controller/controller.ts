@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { InstanceSize } from '../providers/index.js';
-import { LimitExceededError, NotLeaderError, UnknownGroupError } from './errors.js';
+import { LimitExceededError, NotLeaderError, StartingError, UnknownGroupError } from './errors.js';
 import { type GroupController, type Logger, type ManualAction, manualTarget } from './group.js';
 import type { DecisionJournal, JournalEntry, JournalQuery } from './journal.js';
 
@@ -63,6 +63,8 @@ export class Controller {
   #timer: NodeJS.Timeout | undefined;
   /** Set while another controller leads: who (if known). Changes are refused meanwhile. */
   #standby: { leader: string | undefined } | undefined;
+  /** True while start() adopts running instances: changes are refused meanwhile. */
+  #starting = false;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -79,6 +81,14 @@ export class Controller {
   async start(restored: Readonly<Record<string, number>> = {}): Promise<void> {
     this.#standby = undefined;
     clearInterval(this.#timer);
+    // Adopt what already runs before accepting any change: a change computed against a group that
+    // has not yet found its instances would start duplicates of them.
+    this.#starting = true;
+    try {
+      await Promise.all([...this.#groups.values()].map((g) => g.provider.start?.()));
+    } finally {
+      this.#starting = false;
+    }
     const startups = [...this.#groups.values()].map((g) => g.start(this.#now(), restored[g.name]));
     this.#timer = setInterval(() => this.tick(), this.#config.controller.interval);
     await Promise.all(startups);
@@ -233,6 +243,7 @@ export class Controller {
 
   #checkLeading(): void {
     if (this.#standby) throw new NotLeaderError(this.#standby.leader);
+    if (this.#starting) throw new StartingError();
   }
 
   /** close stops the loop (groups are stopped by their providers). Safe to call twice. */

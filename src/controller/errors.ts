@@ -40,6 +40,17 @@ export class LimitExceededError extends ControllerError {
   }
 }
 
+/** StartingError: the controller is adopting what already runs; changes wait until it has (API: 503). */
+export class StartingError extends ControllerError {
+  constructor() {
+    super(
+      'SCALEPLANE_STARTING',
+      'the controller is starting (adopting running instances); retry in a moment',
+    );
+    this.name = 'StartingError';
+  }
+}
+
 /** NotLeaderError: this controller stands by; another one leads and makes every change (API: 503). */
 export class NotLeaderError extends ControllerError {
   readonly leader: string | undefined;

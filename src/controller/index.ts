@@ -11,6 +11,7 @@ export {
   type LimitKind,
   NotLeaderError,
   OutOfRangeError,
+  StartingError,
   UnknownGroupError,
 } from './errors.js';
 export {

@@ -125,6 +125,13 @@ export class Leadership {
       );
     }
     await controller.start(desired);
+    for (const name of controller.groupNames()) {
+      const instances = controller.group(name).provider.instances();
+      this.#o.logger.info(
+        { group: name, ready: instances.filter((i) => i.state === 'ready').length },
+        `group ${name} is up`,
+      );
+    }
   }
 
   /** disarm is the synchronous part of losing the lease: no change can be made after it returns. */

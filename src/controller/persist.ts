@@ -2,7 +2,7 @@ import type { DecisionJournal, JournalEntry, JournalSource } from './journal.js'
 import type { StateStore } from './state/index.js';
 
 /** Sources whose entries set a group's desired count (`after`); health and leader entries do not. */
-const DESIRED_SOURCES: ReadonlySet<JournalSource> = new Set(['policy', 'api', 'startup']);
+const DESIRED_SOURCES: ReadonlySet<JournalSource> = new Set(['policy', 'api', 'startup', 'reload']);
 
 /**
  * persistDecisions writes every new journal entry, and the desired count it sets, to the state

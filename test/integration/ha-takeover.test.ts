@@ -200,7 +200,8 @@ groups:
 
     it('a leader paused past its lease (SIGSTOP) is fenced after SIGCONT: it starts nothing and steps down', async () => {
       const a = start();
-      await a.waitFor(msg('became leader'), 30_000);
+      // Up: it leads and has adopted what the previous cases left (changes wait for that: 503).
+      await a.waitFor(msg('group web is up'), 30_000);
       // Whatever the first case left (or nothing), the group runs 3 instances.
       assert.equal((await scale(a, 'set', 3)).status, 200);
       const view = await untilReady(a, 3, 30_000);
@@ -250,6 +251,39 @@ groups:
       assert.match(await (await api(a, '/metrics')).text(), /^scaleplane_leader 0$/m);
       const refused = await scale(a, 'scale-out', 1);
       assert.equal(refused.status, 503);
+    });
+
+    it('SIGTERM on the leader hands over: it exits 0, stops no instance, and the standby adopts them', async () => {
+      // Whoever leads now (from the cases above, or nobody) gives way to a fresh pair.
+      for (const up of ups) {
+        up.child.kill('SIGCONT');
+        up.child.kill('SIGKILL');
+        await up.exited;
+      }
+      const a = start();
+      await a.waitFor(msg('group web is up'), 30_000);
+      const b = start();
+      await b.waitFor(msg('standing by'), 30_000);
+      assert.equal((await scale(a, 'set', 3)).status, 200);
+      const pids = (await untilReady(a, 3, 30_000)).instances.map((i) => i.pid).sort();
+      for (const pid of pids) pgids.add(pid);
+
+      const stoppedAt = performance.now();
+      a.child.kill('SIGTERM');
+      assert.equal((await a.exited).code, 0);
+      assert.ok(a.lines.some(msg('released 3 instance(s) of web')), 'handed over, not stopped');
+      assert.deepEqual(
+        pids.filter((pid) => processGroupMembers([pid]).length > 0),
+        pids,
+        'every instance still runs after the leader stopped',
+      );
+      await b.waitFor(msg('became leader'), 30_000);
+      const adopted = await untilReady(b, 3, 30_000);
+      console.log(
+        `[${backend.name}] leader SIGTERM → standby leads with its 3 adopted instances ready after ${Math.round(performance.now() - stoppedAt)} ms (lease released, no ttl wait)`,
+      );
+      assert.deepEqual(adopted.instances.map((i) => i.pid).sort(), pids);
+      assert.equal(startedPids(b).length, 0, 'the new leader started none');
     });
   });
 }

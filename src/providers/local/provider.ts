@@ -489,6 +489,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       // stopRequested makes every path that watches the slot (readiness, exit) leave it alone.
       slot.stopRequested = true;
       slot.abort.abort();
+      // Our child still: without this its handle would keep this process alive after close.
+      slot.child?.unref();
     }
     // Instances already draining or stopping finish stopping: that was decided while leading.
     this.#slots = this.#slots.filter((s) => !released.includes(s));
