@@ -283,6 +283,9 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
               'outside min_instances..max_instances, or beyond limits.max_step / limits.max_instances_total; nothing changed',
             ),
             '413': error('body over 64 KiB'),
+            '503': error(
+              'this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader',
+            ),
           },
         },
       },
@@ -301,6 +304,9 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '401': UNAUTHORIZED,
             '404': error('unknown group'),
             '501': error('the group’s provider cannot resize'),
+            '503': error(
+              'this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader',
+            ),
           },
         },
       },

@@ -48,6 +48,8 @@ interface Case {
   token?: string | null;
   /** Run against an API whose provider can resize. */
   resizable?: boolean;
+  /** Run against a standby controller (another one leads; its provider can resize). */
+  standby?: boolean;
   /** Run against an API with a cache purge wired: working (`ok`), or with Cloudflare unreachable. */
   purge?: 'ok' | 'edgeDown';
   /** Run against an API whose config reload works (`ok`) or finds the file invalid (`bad`). */
@@ -116,6 +118,8 @@ const CASES: Case[] = [
   resize({ group: 'web', size: 'large', extra: 1 }, 400),
   resize({ group: 'db', size: 'large' }, 404),
   resize({ group: 'web', size: 'large' }, 501),
+  { ...scale({ group: 'web', action: 'scale-out', instances: 1 }, 503), standby: true },
+  { ...resize({ group: 'web', cpu: '500m' }, 503), standby: true },
   { ...resize({ group: 'web', cpu: '500m', memory: '256Mi' }, 202), resizable: true },
   {
     method: 'get',
@@ -144,11 +148,14 @@ describe('OpenAPI document', () => {
   let edgeDown: ApiHarness;
   let reloading: ApiHarness;
   let badReload: ApiHarness;
+  let standby: ApiHarness;
   let doc: Json;
   const ajv = new AjvJsonSchemaValidator();
   before(async () => {
     api = await startApi();
     resizable = await startApi({ resizable: true });
+    standby = await startApi({ resizable: true });
+    standby.controller.standBy('leader-host/42/abc@127.0.0.1:9090');
     purging = await startApi({ server: { cachePurger: new CachePurger({ purgeLocal: async () => 0 }) } });
     edgeDown = await startApi({
       server: {
@@ -188,6 +195,7 @@ describe('OpenAPI document', () => {
       edgeDown.close(),
       reloading.close(),
       badReload.close(),
+      standby.close(),
     ]),
   );
 
@@ -285,9 +293,11 @@ describe('OpenAPI document', () => {
             ? purging
             : c.purge === 'edgeDown'
               ? edgeDown
-              : c.resizable
-                ? resizable
-                : api;
+              : c.standby
+                ? standby
+                : c.resizable
+                  ? resizable
+                  : api;
     const res = await harness.call(c.path, {
       method: c.method.toUpperCase(),
       ...(c.body !== undefined && {
