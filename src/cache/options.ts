@@ -81,7 +81,11 @@ export interface RedisTierOptions {
   cluster?: ClusterTarget;
   /** Extra ioredis options for the client the cache creates (for Cluster: of each node's connection). */
   options?: RedisOptions;
-  /** A command slower than this counts as failed and the read falls through. @defaultValue '500ms' */
+  /**
+   * A command slower than this counts as failed and the read falls through. On the connection the
+   * cache creates (standalone, Sentinel) a read stuck this long (up to 1.25×) resets the connection;
+   * on Cluster and on your own client each command is timed. @defaultValue '500ms'
+   */
   commandTimeout?: Duration;
   /** Circuit breaker. @defaultValue { failureThreshold: 5, openMs: '1s' } */
   breaker?: { failureThreshold?: number; openMs?: Duration };
