@@ -104,6 +104,8 @@ for (const backend of BACKENDS) {
         up.child.kill('SIGCONT');
         up.child.kill('SIGKILL');
       }
+      // Dead before the store is cleaned, so none writes into it afterwards.
+      await Promise.all(ups.map((up) => up.exited));
       // With a lease, instances outlive every controller by design: the test removes them.
       for (const up of ups) for (const pid of startedPids(up)) pgids.add(pid);
       for (const pgid of pgids) {
