@@ -4,19 +4,21 @@
 // the end. Exits 1 when a bound below is exceeded.
 //
 //   node --import tsx bench/soak/run.ts [--duration 10m] [--scale-every 20s] [--sample-every 30s]
-//        [--warmup 60s] [--concurrency 4] [--pause 10ms] [--from src|dist] [--json FILE]
+//        [--warmup 150s] [--concurrency 4] [--pause 10ms] [--from src|dist] [--json FILE]
 //
 // Each client pauses `--pause` between requests: a steady, bounded load (a few hundred requests a
 // second) that leaves the shared machine's CPUs to others; `--pause 0ms` goes flat out.
 //
 // Bounds, between the baseline (after the warm-up) and the end, both taken at 2 ready instances
 // under the same load, so the pipes and sockets an instance brings are the same:
-//   - RSS of `scaleplane up` grows < 20 % (the warm-up keeps JIT and first-use allocations out)
+//   - RSS of `scaleplane up` grows < 20 % (the warm-up keeps JIT and first-use allocations out,
+//     and V8's first shrink: in two 10-minute runs it gave back ~33 MB between 96 s and 126 s, so
+//     a baseline before that hides growth)
 //   - heap used of `scaleplane up` grows < 50 % (a sample lands anywhere in a GC cycle)
 //   - open fds of `scaleplane up` and of the reaper: end ≤ baseline + 10
 //   - zero failed requests over the whole run (scale-in drains, scale-out joins when ready)
-// RSS and fds come from /proc/PID/status and /proc/PID/fd (no inspector); heap from the
-// `scaleplane_process_nodejs_heap_size_used_bytes` metric that `up` exposes on /metrics.
+// RSS and fds come from /proc/PID/status and /proc/PID/fd (no inspector); heap used and total and
+// external memory from the `scaleplane_process_nodejs_*` metrics that `up` exposes on /metrics.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -38,7 +40,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10m' },
     'scale-every': { type: 'string', default: '20s' },
     'sample-every': { type: 'string', default: '30s' },
-    warmup: { type: 'string', default: '60s' },
+    warmup: { type: 'string', default: '150s' },
     concurrency: { type: 'string', default: '4' },
     pause: { type: 'string', default: '10ms' },
     from: { type: 'string', default: 'src' },
@@ -143,13 +145,27 @@ async function group(port: number): Promise<GroupStatus | undefined> {
   }
 }
 
-async function heapUsed(port: number): Promise<number | undefined> {
+/** NodeMemory is what prom-client's default metrics say about the heap, in bytes. */
+interface NodeMemory {
+  used?: number;
+  total?: number;
+  external?: number;
+}
+
+async function nodeMemory(port: number): Promise<NodeMemory> {
   try {
     const text = await (await api(port, 'GET', '/metrics')).text();
-    const m = /^scaleplane_process_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
-    return m ? Number(m[1]) : undefined;
+    const read = (name: string) => {
+      const m = new RegExp(`^scaleplane_process_${name} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    return {
+      used: read('nodejs_heap_size_used_bytes'),
+      total: read('nodejs_heap_size_total_bytes'),
+      external: read('nodejs_external_memory_bytes'),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -179,6 +195,9 @@ interface Sample {
   instances: number;
   upRssMb: number;
   upHeapMb: number | undefined;
+  /** V8's committed heap and external (Buffers, native) memory: where RSS goes besides used heap. */
+  upHeapTotalMb: number | undefined;
+  upExternalMb: number | undefined;
   upFds: number;
   upSockets: number;
   /** Other Scaleplane processes (the reaper; esbuild under --from src). */
@@ -240,14 +259,17 @@ async function sample(phase: string): Promise<Sample> {
     .map(sampleProcess)
     .filter((s): s is ProcessSample => s !== undefined);
   const instances = instancePids.map(sampleProcess).filter((s): s is ProcessSample => s !== undefined);
-  const heap = await heapUsed(apiPort);
+  const memory = await nodeMemory(apiPort);
+  const mb = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 2 ** 20);
   const r = load?.result;
   const s: Sample = {
     atS: Math.round((Date.now() - started) / 1000),
     phase,
     instances: g?.instances.length ?? 0,
     upRssMb: main.rssKb / 1024,
-    upHeapMb: heap === undefined ? undefined : heap / 2 ** 20,
+    upHeapMb: mb(memory.used),
+    upHeapTotalMb: mb(memory.total),
+    upExternalMb: mb(memory.external),
     upFds: main.fds,
     upSockets: main.sockets,
     helpers,
@@ -263,7 +285,7 @@ async function sample(phase: string): Promise<Sample> {
     .join(' ');
   console.log(
     `${String(s.atS).padStart(5)} s  ${phase.padEnd(8)} inst ${s.instances}  up rss ${s.upRssMb.toFixed(1)} MB` +
-      ` heap ${s.upHeapMb?.toFixed(1) ?? '?'} MB fds ${s.upFds} (sockets ${s.upSockets})  helpers ${helperText || '-'}` +
+      ` heap ${s.upHeapMb?.toFixed(1) ?? '?'}/${s.upHeapTotalMb?.toFixed(1) ?? '?'} MB ext ${s.upExternalMb?.toFixed(1) ?? '?'} MB fds ${s.upFds} (sockets ${s.upSockets})  helpers ${helperText || '-'}` +
       `  instances rss ${s.instanceRssMb.toFixed(1)} MB fds ${s.instanceFds}  requests ${s.requests} failed ${s.failures}` +
       `  load ${s.load1.toFixed(2)}`,
   );

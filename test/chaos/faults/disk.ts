@@ -56,11 +56,6 @@ async function useUpInodes(dir: string): Promise<string[]> {
   }
 }
 
-/** canMount says whether this process may mount a tmpfs (root with CAP_SYS_ADMIN). */
-export function canMount(): boolean {
-  return process.getuid?.() === 0;
-}
-
 /** crashes reads `scaleplane_instance_crashes_total` of group web from /metrics. */
 async function crashes(api: ControlApi): Promise<number> {
   const text = await api.metrics();
