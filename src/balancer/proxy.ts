@@ -9,6 +9,7 @@ import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
 import { type ForwardedRequest, forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import type { OutlierOutcome } from './outlier.js';
 import type { Pool, PoolMember } from './pool.js';
+import { sendJson } from './respond.js';
 import { classifyUpstreamError, retryDecision, type UpstreamFailure } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { BalancerLogger } from './types.js';
@@ -727,20 +728,6 @@ export function statusClass(status: number): StatusClass {
   if (status < 400) return '3xx';
   if (status < 500) return '4xx';
   return '5xx';
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: Buffer, close: boolean): void {
-  const headers = [
-    'Content-Type',
-    'application/json',
-    'Cache-Control',
-    'no-store',
-    'Content-Length',
-    `${body.length}`,
-  ];
-  if (close) headers.push('Connection', 'close');
-  res.writeHead(status, headers);
-  res.end(body);
 }
 
 /** hashKeyOf reads a request's consistent-hash key; a missing header or cookie falls back to the client IP. */

@@ -3,6 +3,7 @@ import type { HttpCacheConfig } from '../../config/types.js';
 import { requestIdOf } from '../../log/index.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../headers.js';
 import type { OriginError, OriginRequest, OriginResponse } from '../origin.js';
+import { sendJson } from '../respond.js';
 import type { BalancerLogger } from '../types.js';
 import {
   hostOfKey,
@@ -604,18 +605,4 @@ export function hostOf(value: string | undefined): string {
 function localHost(req: http.IncomingMessage): string {
   const host = req.socket.localAddress ?? 'localhost';
   return host.includes(':') ? `[${host}]:${req.socket.localPort}` : `${host}:${req.socket.localPort}`;
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: Buffer, close: boolean): void {
-  const headers = [
-    'Content-Type',
-    'application/json',
-    'Cache-Control',
-    'no-store',
-    'Content-Length',
-    `${body.length}`,
-  ];
-  if (close) headers.push('Connection', 'close');
-  res.writeHead(status, headers);
-  res.end(body);
 }
