@@ -103,8 +103,14 @@ export async function diskFull(): Promise<ChaosRow> {
       return undefined; // missing or not JSON
     }
   };
+  // With a state store, instances outlive a killed `up` on purpose: remember them to clean up.
+  const pgids = new Set<number>();
+  const remember = async () => {
+    for (const i of (await api.group('web'))?.instances ?? []) if (i.pid !== undefined) pgids.add(i.pid);
+  };
   try {
     await api.settled('web', 2, 60_000);
+    await remember();
     const load = steadyLoad(`http://127.0.0.1:${balancerPort}/`);
     await load.reached(SIZE.before);
     await fillUp(filler, 0);
@@ -134,6 +140,7 @@ export async function diskFull(): Promise<ChaosRow> {
     statuses.push(await api.set('web', 3));
     await api.settled('web', 3, 60_000);
     const recoveryMs = performance.now() - freedAt;
+    await remember();
     // The first log write that works flushes what was kept and says how long writing failed.
     await until(
       async () => (await readFile(logPath, 'utf8')).includes('log writes failed'),
@@ -178,6 +185,13 @@ export async function diskFull(): Promise<ChaosRow> {
     if (up.alive) {
       up.child.kill('SIGKILL');
       await up.exited;
+    }
+    for (const pgid of pgids) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone: the clean stop took it
+      }
     }
     await run('umount', ['-l', full]).catch(() => {});
     await rm(dir, { recursive: true, force: true });
