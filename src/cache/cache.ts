@@ -104,6 +104,10 @@ interface Flight {
   promise: Promise<unknown> | undefined;
 }
 
+/** Missed marks a flight started by a read that has just missed in Redis: it need not read again. */
+const MISSED = Symbol('missed');
+type Missed = typeof MISSED;
+
 interface Remote {
   entry: CacheEntry;
   bytes: number;
@@ -271,10 +275,20 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         this.#m.memoryMiss++;
         if (state === 'grace') fallback = entry;
       }
-      const flight =
-        this.#flights.get(fullKey)?.promise ??
-        this.#fly(key, fullKey, loader as Loader<unknown>, call, fallback, false);
-      return flight as Promise<T>;
+      const flight = this.#flights.get(fullKey);
+      if (flight !== undefined) return flight.promise as Promise<T>;
+      // A hit needs no coalescing: read first, and enter single-flight only on a miss (#readThrough).
+      if (this.#redis)
+        return this.#readThrough(key, fullKey, loader as Loader<unknown>, call, fallback) as Promise<T>;
+      return this.#fly(
+        key,
+        fullKey,
+        loader as Loader<unknown>,
+        call,
+        fallback,
+        false,
+        undefined,
+      ) as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -421,11 +435,48 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     call: ResolvedCall,
     fallback: CacheEntry | undefined,
     background: boolean,
+    missed: Missed | undefined,
   ): Promise<unknown> {
     const flight: Flight = { promise: undefined };
     this.#flights.set(fullKey, flight);
-    flight.promise = this.#load(key, fullKey, loader, call, fallback, background, flight);
+    flight.promise = this.#load(key, fullKey, loader, call, fallback, background, flight, missed);
     return flight.promise;
+  }
+
+  /**
+   * readThrough is a foreground read outside single-flight: a hit (most reads) costs the GET and its
+   * decoding, no flight bookkeeping. A miss joins the key's flight, or starts one that skips the read
+   * already done. Concurrent misses still coalesce: a flight that starts after a read was sent ends
+   * only after its own write's reply, which on the key's connection follows that read's reply.
+   */
+  async #readThrough(
+    key: string,
+    fullKey: string,
+    loader: Loader<unknown>,
+    call: ResolvedCall,
+    fallbackIn: CacheEntry | undefined,
+  ): Promise<unknown> {
+    const text = await this.#redis!.get(fullKey);
+    let fallback = fallbackIn;
+    const remote = text === undefined || text === null ? undefined : this.#decodeRemote(fullKey, text);
+    if (remote !== undefined) {
+      const state = classifyEntry(remote.entry, this.#clock.now());
+      if (isServable(state)) {
+        this.#m.redisHit++;
+        this.#remember(fullKey, remote.entry, remote.bytes);
+        if (state !== 'fresh') {
+          if (state === 'stale') this.#m.staleRevalidate++;
+          this.#refresh(key, fullKey, loader, call, remote.entry);
+        }
+        return remote.entry.value;
+      }
+      if (state !== 'expired' && remote.entry.createdAt > (fallback?.createdAt ?? -1))
+        fallback = remote.entry;
+    }
+    this.#m.redisMiss++;
+    return (
+      this.#flights.get(fullKey)?.promise ?? this.#fly(key, fullKey, loader, call, fallback, false, MISSED)
+    );
   }
 
   #refresh(
@@ -436,7 +487,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     current: CacheEntry,
   ): void {
     if (this.#flights.has(fullKey) || this.#closing) return;
-    const task = this.#fly(key, fullKey, loader, call, current, true).then(
+    const task = this.#fly(key, fullKey, loader, call, current, true, undefined).then(
       () => undefined,
       (error: unknown) =>
         this.#report(
@@ -452,7 +503,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     void task.then(() => this.#background.delete(task));
   }
 
-  /** load reads Redis, answers a hit, or loads; the flight leaves the map when it ends. */
+  /** load reads Redis (unless the caller just missed there), answers a hit, or loads; the flight leaves the map when it ends. */
   async #load(
     key: string,
     fullKey: string,
@@ -461,11 +512,12 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     fallbackIn: CacheEntry | undefined,
     background: boolean,
     flight: Flight,
+    missed: Missed | undefined,
   ): Promise<unknown> {
     try {
       let fallback = fallbackIn;
       const redis = this.#redis;
-      if (redis) {
+      if (redis && missed === undefined) {
         // The hot path: one await on the read, no closures, nothing allocated but the entry.
         const text = await redis.get(fullKey);
         const remote = text === undefined || text === null ? undefined : this.#decodeRemote(fullKey, text);

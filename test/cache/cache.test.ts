@@ -268,6 +268,43 @@ test('redis tier: a lock holder fills the key and the other instance wakes on th
   await Promise.all([a.close(), b.close()]);
 });
 
+test('redis tier without memory: hits skip single-flight, concurrent misses still call the loader once', async () => {
+  const clock = fakeClock(Date.now());
+  const registry = new Registry();
+  const cache = createCache({
+    prefix,
+    clock,
+    registry,
+    memory: false,
+    redis: { url: SHARED_REDIS_URL },
+    jitter: 0,
+    ttl: 1000,
+    staleWhileRevalidate: 60_000,
+  });
+  await cache.ready();
+  let calls = 0;
+  // A synchronous loader is the hardest case: its flight could end before the other reads come back.
+  const loader = () => ++calls;
+  const cold = await Promise.all(Array.from({ length: 200 }, () => cache.getOrSet('coalesced', loader)));
+  assert.equal(calls, 1, 'one load for 200 concurrent misses');
+  assert.ok(cold.every((v) => v === 1));
+  const hits = await Promise.all(Array.from({ length: 200 }, () => cache.getOrSet('coalesced', loader)));
+  assert.ok(hits.every((v) => v === 1));
+  assert.equal(calls, 1, 'hits do not load');
+  assert.equal(await metric(registry, 'scaleplane_cache_hits_total', { tier: 'redis' }), 200);
+  clock.advance(2000);
+  const stale = await Promise.all(Array.from({ length: 50 }, () => cache.getOrSet('coalesced', loader)));
+  assert.ok(
+    stale.every((v) => v === 1),
+    'stale value served from Redis',
+  );
+  // get() never loads: each turn is one Redis round trip until the refresh has stored its value.
+  let turns = 0;
+  while ((await cache.get('coalesced')) !== 2) assert.ok(++turns < 10_000, 'refreshed value never stored');
+  assert.equal(calls, 2, 'one background refresh for 50 stale hits');
+  await cache.close();
+});
+
 test('redis tier: an injected client is used and not closed', async () => {
   const client = new Redis(SHARED_REDIS_URL, { commandTimeout: 500 });
   const cache = createCache({ prefix, redis: { client } });
