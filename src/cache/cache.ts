@@ -275,7 +275,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         this.#m.memoryMiss++;
         if (state === 'grace') fallback = entry;
       }
-      const flight = this.#flights.get(fullKey);
+      // The size test spares a hit hashing the key when nothing is in flight (the usual case).
+      const flight = this.#flights.size === 0 ? undefined : this.#flights.get(fullKey);
       if (flight !== undefined) return flight.promise as Promise<T>;
       // A hit needs no coalescing: read first, and enter single-flight only on a miss (#readThrough).
       if (this.#redis)

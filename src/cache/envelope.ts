@@ -15,6 +15,8 @@ const HEAD = 'sp2 ';
 const SPACE = 32;
 const NEWLINE = 10;
 const ZERO = 48;
+// Shared by every untagged entry read, so a read allocates no array for them.
+const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** encodeEntry renders `entry` around an already serialized `payload`. */
 export function encodeEntry(entry: CacheEntry, payload: string): string {
@@ -83,7 +85,7 @@ function withTags(
   grace: number,
   negative: boolean,
 ): DecodedEnvelope | undefined {
-  let tags: string[] = [];
+  let tags: readonly string[] = NO_TAGS;
   let valueAt: number;
   if (text.startsWith('[]\n', tagsAt)) valueAt = tagsAt + 3;
   else {
