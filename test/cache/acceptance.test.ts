@@ -195,7 +195,7 @@ describe('acceptance 2: Redis stopped mid-test', () => {
     await own?.stop();
   });
 
-  test('zero errors reach callers while Redis is down; the cache uses Redis again within 5 s of its return', async () => {
+  test('zero errors reach callers while Redis is down; the cache uses Redis again within 5 s of its return', async (t) => {
     const port = await freePort();
     own = await startRedis(port);
     // Two instances on one Redis: each finds in Redis what the other loaded, so "Redis is used again"
@@ -237,6 +237,12 @@ describe('acceptance 2: Redis stopped mid-test', () => {
       }
     };
     const loops = Array.from({ length: 10 }, (_, w) => loop(w));
+    // A failed assertion must not leave the loops and connections running (the file would hang).
+    t.after(async () => {
+      running = false;
+      await Promise.allSettled(loops);
+      await Promise.all([cache.close(), peer.close()]);
+    });
     // Both caches report on their own registries; sum the Redis-tier hits.
     const redisHits = async () => {
       let total = 0;
@@ -252,12 +258,14 @@ describe('acceptance 2: Redis stopped mid-test', () => {
     const duringOutage = calls - beforeOutage;
     assert.equal(cache.redisUp, false);
 
-    const restartedAt = Date.now();
-    own = await startRedis(port);
+    // Listen before restarting: the cache's own reconnect can win the race against startRedis's
+    // PING probe, and an 'up' emitted before the listener would read as "never came back".
     const hitsAtRestart = await redisHits();
+    const restartedAt = Date.now();
     const up = new Promise<number>((resolve) =>
       cache.once('redis:up', () => resolve(Date.now() - restartedAt)),
     );
+    own = await startRedis(port);
     const timeout = delay(5000).then(() => -1);
     const upAfter = await Promise.race([up, timeout]);
     let usedAfter = -1;
@@ -286,7 +294,6 @@ describe('acceptance 2: Redis stopped mid-test', () => {
     assert.ok(duringOutage > 100, 'callers kept being served during the outage');
     assert.ok(upAfter >= 0 && upAfter < 5000, `redis:up within 5 s (${upAfter})`);
     assert.ok(usedAfter >= 0 && usedAfter < 5000, `Redis tier answering within 5 s (${usedAfter})`);
-    await Promise.all([cache.close(), peer.close()]);
   });
 
   test('a stalled Redis (DEBUG SLEEP): reads give up after the command timeout and load; Redis is used again after', async () => {
