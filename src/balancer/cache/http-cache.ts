@@ -164,12 +164,14 @@ export class HttpCache {
     if (stored !== undefined) {
       const decision = serveDecision(stored, policy, this.#now());
       if (decision.action === 'fresh') return this.#serve({ req, res }, stored, 'HIT', upstream);
-      if (decision.action === 'stale-while-revalidate') {
+      if (decision.action === 'stale') {
         this.#serve({ req, res }, stored, 'STALE', upstream);
         this.#revalidateInBackground(key, req, upstream, policy, stored);
         return;
       }
-    } else if (req.method === 'HEAD') {
+    }
+    if (policy.onlyIfCached) return this.#gatewayTimeout(res, upstream);
+    if (stored === undefined && req.method === 'HEAD') {
       // A HEAD response has no body to store; only GETs fill the cache.
       return this.#pass({ req, res }, upstream, 'MISS');
     }
@@ -517,6 +519,14 @@ export class HttpCache {
       headers.push('Content-Length', String(stored.body.length));
     res.writeHead(stored.status, stored.statusMessage, headers);
     res.end(req.method === 'HEAD' ? undefined : stored.body);
+  }
+
+  /** gatewayTimeout answers an `only-if-cached` request the cache cannot serve (RFC 9111 5.2.1.7). */
+  #gatewayTimeout(res: http.ServerResponse, upstream: CacheUpstream): void {
+    this.#count('MISS');
+    res.setHeader('X-Cache', 'MISS');
+    const body = { error: 'only-if-cached: no stored response can answer this request' };
+    sendJson(res, 504, Buffer.from(JSON.stringify(body)), upstream.closing);
   }
 
   #pass(client: Client, upstream: CacheUpstream, result: CacheResult): void {
