@@ -171,8 +171,8 @@ export class HttpCache {
       }
     }
     if (policy.onlyIfCached) return this.#gatewayTimeout(res, upstream);
-    if (stored === undefined && req.method === 'HEAD') {
-      // A HEAD response has no body to store; only GETs fill the cache.
+    if (stored === undefined && req.method === 'HEAD' && !this.#config.convertHead) {
+      // A HEAD response has no body to store; without conversion only GETs fill the cache.
       return this.#pass({ req, res }, upstream, 'MISS');
     }
     await this.#fetchOnce(key, { req, res }, upstream, policy, stored);
@@ -326,12 +326,27 @@ export class HttpCache {
       this.#config,
     );
     const cleaned = storableHeaders(response.rawHeaders);
+    // A HEAD filled with a GET (convert_head) is answered once the body is in, so its head can
+    // carry the Content-Length the backend may not have sent (chunked).
+    const headFill = client?.req.method === 'HEAD';
     const writing =
-      client !== undefined
+      client !== undefined && !headFill
         ? this.#startMiss(client, response, cleaned, forwarded.requestId, upstream)
         : false;
-    const body = await this.#readBody(response, decision.store, writing ? client : undefined);
-    if (body === 'broken') return 'failed';
+    const body = await this.#readBody(response, decision.store || headFill, writing ? client : undefined);
+    if (body === 'broken') {
+      if (headFill) client!.res.destroy();
+      return 'failed';
+    }
+    if (headFill) {
+      const length =
+        body !== undefined &&
+        !hasHeader(cleaned, 'content-length') &&
+        !hasHeader(cleaned, 'transfer-encoding')
+          ? ['Content-Length', String(body.length)]
+          : [];
+      this.#startMiss(client!, response, [...cleaned, ...length], forwarded.requestId, upstream);
+    }
     if (!decision.store || body === undefined) return 'not-stored';
     await this.#put(
       key,

@@ -17,6 +17,7 @@ export function cacheConfig(overrides: Partial<HttpCacheConfig> = {}): HttpCache
     staleWhileRevalidate: 0,
     staleIfError: 0,
     keepStale: 60_000,
+    convertHead: true,
     tagHeader: 'Cache-Tag',
     ...overrides,
   };

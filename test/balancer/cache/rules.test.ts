@@ -486,6 +486,31 @@ describe('http cache: Cache-Control rules', () => {
     assert.equal(c.backend.requests, 2);
   });
 
+  test('a HEAD miss is filled with a GET and stored (convert_head); off, it passes through as HEAD', async (t) => {
+    for (const convertHead of [true, false]) {
+      const clk = clock();
+      const methods: string[] = [];
+      const c = await startCached(
+        t,
+        (req, res) => {
+          methods.push(req.method ?? '');
+          respond(clk, { 'Cache-Control': 'max-age=60' })(req, res);
+        },
+        { convertHead },
+        { clock: clk },
+      );
+      const head = await send(c.port, { method: 'HEAD', path: '/a' });
+      assert.equal(head.headers['x-cache'], 'MISS');
+      // Filled with a GET, the answer carries the body's length (this backend sends it chunked).
+      if (convertHead) assert.equal(head.headers['content-length'], '5');
+      assert.equal(head.body.length, 0, 'no body on a HEAD answer');
+      const get = await send(c.port, { path: '/a' });
+      assert.equal(get.body.toString(), 'hello');
+      assert.deepEqual(methods, convertHead ? ['GET'] : ['HEAD', 'GET'], `convertHead ${convertHead}`);
+      assert.equal(get.headers['x-cache'], convertHead ? 'HIT' : 'MISS');
+    }
+  });
+
   test('a successful POST, PUT or DELETE to a URL drops its stored response; a failed one does not', async (t) => {
     const clk = clock();
     const c = await startCached(
