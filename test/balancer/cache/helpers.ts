@@ -104,15 +104,3 @@ export async function metricValue(
   const { values } = await metric.get();
   return values.find((v) => v.labels.cache === cache)?.value ?? 0;
 }
-
-/**
- * until polls `condition` on every turn of the event loop (no fixed sleeps) until it holds, failing
- * after `timeoutMs`.
- */
-export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}

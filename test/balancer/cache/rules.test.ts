@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { describe, test } from 'node:test';
+import { until } from '../../helpers/until.js';
 import { send } from '../helpers.js';
-import { cacheCount, clock, startCached, until } from './helpers.js';
+import { cacheCount, clock, startCached } from './helpers.js';
 
 type Headers = Record<string, string | string[]>;
 
