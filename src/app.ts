@@ -259,7 +259,10 @@ export class Scaleplane {
     });
   }
 
-  /** start brings Scaleplane up: balancer and API listening, then every group at its initial count. */
+  /**
+   * start brings Scaleplane up: the API listening, every group at its count (adopted or started),
+   * then the balancer listening (at `balancer.warmup_timeout` at the latest).
+   */
   static async start(options: ScaleplaneOptions): Promise<Scaleplane> {
     const fileTokens = options.config.api.tokenFile ? await loadTokenFile(options.config.api.tokenFile) : [];
     const ha = await HighAvailability.open(options.config, options.logger.child({ component: 'controller' }));
@@ -281,11 +284,6 @@ export class Scaleplane {
 
   async #start(): Promise<void> {
     const logger = this.#logger;
-    this.balancerAddress = await this.balancer.listen();
-    logger.info(
-      { address: this.balancerAddress },
-      `balancer listening on ${this.config.balancer.tls ? 'https' : 'http'}://${hostPort(this.balancerAddress)}`,
-    );
     this.apiAddress = await this.#api.listen();
     logger.info(
       { address: this.apiAddress },
@@ -299,11 +297,29 @@ export class Scaleplane {
           '; export SCALEPLANE_API_KEY to choose your own',
       );
     }
-    await this.#ha.start({
+    const started = this.#ha.start({
       controller: this.controller,
       registry: this.metrics.registry,
       apiAddress: hostPort(this.apiAddress),
     });
+    // The balancer's port opens once the groups are up — after a restart, once the adopted
+    // instances passed their health check — or at `warmup_timeout`, whichever comes first (a group
+    // with no healthy instance must not keep the port shut). Until then a client is refused at
+    // connect, which every client and load balancer in front retries elsewhere or again (NGINX
+    // `proxy_next_upstream error`, Envoy `connect-failure`, HAProxy `redispatch`), as it already
+    // does while the old process is gone; a 503 is an answer, passed on to the user. This is Envoy's
+    // cluster warming (listeners wait for the first health check round), not NGINX's "a new server
+    // is up until it fails": an adopted process may have hung or died while no controller watched,
+    // and only its health check says which. A standby (lease held elsewhere) starts nothing and
+    // opens at once.
+    const up = await settlesWithin(started, this.config.balancer.warmupTimeout ?? 10_000);
+    this.balancerAddress = await this.balancer.listen();
+    logger.info(
+      { address: this.balancerAddress, warm: up },
+      `balancer listening on ${this.config.balancer.tls ? 'https' : 'http'}://${hostPort(this.balancerAddress)}` +
+        (up ? '' : ' (warm-up timeout: groups still starting)'),
+    );
+    await started;
     this.#healthWatch.start();
     // With a lease, Leadership says so after each takeover (a standby starts no instance).
     for (const [name, provider] of this.#ha.lease ? [] : this.providers) {
@@ -437,6 +453,19 @@ export class Scaleplane {
     })();
     return this.#closing;
   }
+}
+
+/**
+ * settlesWithin resolves true once `work` resolves, false after `ms` if it has not (it keeps
+ * running); a rejection before then rejects. 0 ms answers false at once.
+ */
+function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms <= 0) return Promise.resolve(false);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([work.then(() => true as const), deadline]).finally(() => clearTimeout(timer));
 }
 
 function hostPort(address: HostPort): string {

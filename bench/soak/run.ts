@@ -295,6 +295,12 @@ async function sample(phase: string): Promise<Sample> {
 let exitCode = 1;
 try {
   await settle(apiPort, 2);
+  // The balancer's port opens right after the group is up: a moment after the API says so.
+  for (const deadline = Date.now() + 60_000; ; ) {
+    if ((await fetch(`http://127.0.0.1:${balancerPort}/`).catch(() => undefined))?.ok) break;
+    if (Date.now() > deadline) throw new Error('the balancer does not answer');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   console.log(
     `soak: ${args.duration} of load (${concurrency} clients, ${args.pause} pause) with a scale call every ${args['scale-every']} ` +
       `(cycle ${CYCLE.join(' → ')}), warm-up ${args.warmup}, scaleplane from ${args.from}, pid ${upPid}; ` +

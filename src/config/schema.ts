@@ -247,7 +247,6 @@ export const httpCacheSchema = mapping({
   stale_while_revalidate: duration('nonnegative').prefault('0s'),
   stale_if_error: duration('nonnegative').prefault('0s'),
   keep_stale: duration('nonnegative').prefault('1m'),
-  convert_head: z.boolean().default(true),
   tag_header: z.string().regex(HEADER_NAME, { error: 'must be a header name' }).default('Cache-Tag'),
 })
   .superRefine((raw, ctx) => {
@@ -266,7 +265,6 @@ export const httpCacheSchema = mapping({
       staleWhileRevalidate: raw.stale_while_revalidate,
       staleIfError: raw.stale_if_error,
       keepStale: raw.keep_stale,
-      convertHead: raw.convert_head,
       tagHeader: raw.tag_header,
     }),
   );
@@ -299,6 +297,7 @@ export const balancerSchema = mapping({
   health: healthSchema.prefault({}),
   request_timeout: duration('positive').prefault('60s'),
   drain_timeout: duration('nonnegative').prefault('30s'),
+  warmup_timeout: duration('nonnegative').prefault('10s'),
   hash_key: z.string().regex(HASH_KEY, { error: 'must be ip, header:NAME or cookie:NAME' }).default('ip'),
   outlier: outlierSchema.prefault({}),
   retry_budget: mapping({
@@ -322,6 +321,7 @@ export const balancerSchema = mapping({
     health: raw.health,
     requestTimeout: raw.request_timeout,
     drainTimeout: raw.drain_timeout,
+    warmupTimeout: raw.warmup_timeout,
     hashKey: raw.hash_key,
     outlier: raw.outlier,
     retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },

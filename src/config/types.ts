@@ -53,6 +53,12 @@ export interface BalancerConfig {
   requestTimeout: number;
   /** Longest wait for in-flight requests of a removed instance. @defaultValue 30000 (ms) */
   drainTimeout: number;
+  /**
+   * Longest `start` keeps the balancer's port closed while the groups come up (instances adopted
+   * after a restart pass their health check, new ones start); past it, the port opens anyway.
+   * 0 = open at once. @defaultValue 10000 (ms)
+   */
+  warmupTimeout?: number;
   /** What consistent-hash hashes on: `ip`, `header:NAME` or `cookie:NAME`. @defaultValue 'ip' */
   hashKey: string;
   /** Passive outlier detection on proxied traffic. */
@@ -102,13 +108,8 @@ export interface HttpCacheConfig {
   staleWhileRevalidate: number;
   /** stale-if-error window when a response names none (ms). @defaultValue 0 */
   staleIfError: number;
-  /** How long a stale response is kept, to revalidate it or for a client's max-stale (ms). @defaultValue 60000 */
+  /** How long a stale response with a validator is kept for revalidation (ms). @defaultValue 60000 */
   keepStale: number;
-  /**
-   * A HEAD miss is fetched from the backend as a GET and stored, so later GETs hit (NGINX's
-   * proxy_cache_convert_head); off, HEAD misses pass through as HEAD. @defaultValue true
-   */
-  convertHead: boolean;
   /** Response header whose values tag a response for purge by tag. @defaultValue 'Cache-Tag' */
   tagHeader: string;
 }

@@ -99,6 +99,18 @@ export async function until(
   }
 }
 
+/**
+ * serving waits until `url` answers 2xx: the API may report a group ready a moment before the
+ * balancer's port opens (it opens once the groups are up, see `balancer.warmup_timeout`).
+ */
+export function serving(url: string, timeoutMs: number): Promise<number> {
+  return until(
+    async () => (await fetch(url).catch(() => undefined))?.ok === true,
+    timeoutMs,
+    `${url} answers`,
+  );
+}
+
 /** freePort asks the kernel for a free loopback port (for servers that cannot listen on 0 themselves). */
 export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {

@@ -101,6 +101,7 @@ const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
     },
     requestTimeout: 60_000,
     drainTimeout: 30_000,
+    warmupTimeout: 10_000,
     hashKey: 'ip',
     outlier: {
       consecutive5xx: 5,

@@ -23,7 +23,7 @@ groups:
 async function startUp(): Promise<{ up: UpProcess; pgids: number[]; balancer: string }> {
   const up = new UpProcess(await writeTempConfig(config()), { SCALEPLANE_API_KEY: TOKEN });
   const apiLine = await up.waitFor((l) => String(l.msg).startsWith('control API on'), 20_000);
-  const balancerLine = await up.waitFor((l) => String(l.msg).startsWith('balancer listening'), 1_000);
+  const balancerLine = await up.waitFor((l) => String(l.msg).startsWith('balancer listening'), 30_000);
   await up.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
   const api = apiLine.address as { host: string; port: number };
   const res = await fetch(`http://${api.host}:${api.port}/api/scalability/groups/web`, {

@@ -13,6 +13,7 @@ import {
   failuresOf,
   freePort,
   SIZE,
+  serving,
   steadyLoad,
   until,
 } from '../harness.js';
@@ -110,6 +111,7 @@ export async function diskFull(): Promise<ChaosRow> {
   };
   try {
     await api.settled('web', 2, 60_000);
+    await serving(`http://127.0.0.1:${balancerPort}/`, 60_000);
     await remember();
     const load = steadyLoad(`http://127.0.0.1:${balancerPort}/`);
     await load.reached(SIZE.before);
