@@ -247,6 +247,7 @@ export const httpCacheSchema = mapping({
   stale_while_revalidate: duration('nonnegative').prefault('0s'),
   stale_if_error: duration('nonnegative').prefault('0s'),
   keep_stale: duration('nonnegative').prefault('1m'),
+  convert_head: z.boolean().default(true),
   tag_header: z.string().regex(HEADER_NAME, { error: 'must be a header name' }).default('Cache-Tag'),
 })
   .superRefine((raw, ctx) => {
@@ -265,6 +266,7 @@ export const httpCacheSchema = mapping({
       staleWhileRevalidate: raw.stale_while_revalidate,
       staleIfError: raw.stale_if_error,
       keepStale: raw.keep_stale,
+      convertHead: raw.convert_head,
       tagHeader: raw.tag_header,
     }),
   );

@@ -108,8 +108,13 @@ export interface HttpCacheConfig {
   staleWhileRevalidate: number;
   /** stale-if-error window when a response names none (ms). @defaultValue 0 */
   staleIfError: number;
-  /** How long a stale response with a validator is kept for revalidation (ms). @defaultValue 60000 */
+  /** How long a stale response is kept, to revalidate it or for a client's max-stale (ms). @defaultValue 60000 */
   keepStale: number;
+  /**
+   * A HEAD miss is fetched from the backend as a GET and stored, so later GETs hit (NGINX's
+   * proxy_cache_convert_head); off, HEAD misses pass through as HEAD. @defaultValue true
+   */
+  convertHead: boolean;
   /** Response header whose values tag a response for purge by tag. @defaultValue 'Cache-Tag' */
   tagHeader: string;
 }

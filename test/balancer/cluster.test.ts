@@ -6,6 +6,7 @@ import http from 'node:http';
 import { test } from 'node:test';
 import { Balancer } from '../../src/balancer/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
+import { until } from '../helpers/until.js';
 import { config, ready, startBackend } from './helpers.js';
 
 function get(agent: http.Agent, port: number): Promise<string> {
@@ -39,20 +40,26 @@ test('workers: 2 serve on one port; health and membership pushed from here reach
   const first = await Promise.all(Array.from({ length: 10 }, () => get(agent, port)));
   assert.deepEqual(new Set(first), new Set(['200 a']));
 
+  // Pushes travel over IPC to each worker: wait for them to land (a slow machine takes longer),
+  // never for a fixed time.
+  let sent = first.length;
+  const answers = async () => {
+    sent += 20;
+    return new Set(await Promise.all(Array.from({ length: 20 }, () => get(agent, port))));
+  };
   balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const both = new Set(await Promise.all(Array.from({ length: 20 }, () => get(agent, port))));
+  await until(async () => (await answers()).has('200 b'), 20_000, 'b served by a worker');
+  const both = await answers();
   assert.deepEqual([...both].sort(), ['200 a', '200 b']);
 
   bHealth = 503;
   await once(balancer, 'health');
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const healthy = new Set(await Promise.all(Array.from({ length: 20 }, () => get(agent, port))));
+  await until(async () => !(await answers()).has('200 b'), 20_000, 'the verdict on b pushed');
+  const healthy = await answers();
   assert.deepEqual([...healthy], ['200 a'], 'unhealthy b gets nothing once the verdict is pushed');
 
   // Traffic stats come back from the workers.
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  assert.ok(balancer.stats('web').requests >= 50, `requests ${balancer.stats('web').requests}`);
+  await until(() => balancer.stats('web').requests >= sent, 20_000, `workers report all ${sent} requests`);
   await balancer.drain('web', 'a');
 });
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { type CacheError, CacheOptionError, createCache } from '../../src/cache/index.js';
+import { until } from '../helpers/until.js';
 import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from './helpers.js';
 
 function fakeClock(start = 1_000_000) {
@@ -48,11 +49,12 @@ test('stale-while-revalidate serves the old value and refreshes once in the back
   clock.advance(1200);
   assert.equal(await cache.getOrSet('k', loader), 1, 'stale value served');
   assert.equal(await cache.getOrSet('k', loader), 1, 'still stale while refreshing');
-  await delay(40);
-  assert.equal(version, 2, 'exactly one background refresh');
+  await until(() => version >= 2, 10_000, 'the background refresh');
   assert.equal(await cache.getOrSet('k', loader), 2);
   assert.equal(await metric(registry, 'scaleplane_cache_stale_serves_total', { reason: 'revalidate' }), 2);
+  // close() waits for background work, so a second refresh would have counted by now.
   await cache.close();
+  assert.equal(version, 2, 'exactly one background refresh');
 });
 
 test('early refresh reloads in the background before expiry', async () => {
@@ -66,8 +68,7 @@ test('early refresh reloads in the background before expiry', async () => {
   assert.equal(version, 1);
   clock.advance(1);
   assert.equal(await cache.getOrSet('k', loader), 1);
-  await delay(1);
-  assert.equal(version, 2);
+  await until(() => version === 2, 10_000, 'the background refresh');
   assert.equal(await cache.getOrSet('k', loader), 2);
   await cache.close();
 });
@@ -98,9 +99,16 @@ test('timeout answers with the stale value while a slow loader finishes in the b
     await delay(100);
     return 'new';
   };
-  assert.equal(await cache.getOrSet('k', slow, { timeout: 10 }), 'old');
-  await delay(150);
-  assert.equal(await cache.getOrSet('k', slow), 'new');
+  let slowCalls = 0;
+  const counted = () => {
+    slowCalls++;
+    return slow();
+  };
+  assert.equal(await cache.getOrSet('k', counted, { timeout: 10 }), 'old');
+  // get() never loads: it sees 'new' once the load that outlived the timeout has stored it.
+  await until(async () => (await cache.get('k')) === 'new', 10_000, 'the slow load stored');
+  assert.equal(await cache.getOrSet('k', counted), 'new');
+  assert.equal(slowCalls, 1, 'the value came from the load that went on, not a new one');
   await cache.close();
 });
 
@@ -225,9 +233,15 @@ after(async () => {
   admin.disconnect();
 });
 
-test('redis tier: two instances share values with types kept; delete and tags reach both tiers', async () => {
-  const a = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 });
-  const b = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 });
+/** closing closes `cache` when the test ends, failed or not: an open Redis connection would hold the file. */
+function closing<T extends { close(): Promise<void> }>(t: TestContext, cache: T): T {
+  t.after(() => cache.close());
+  return cache;
+}
+
+test('redis tier: two instances share values with types kept; delete and tags reach both tiers', async (t) => {
+  const a = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 }));
+  const b = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 }));
   assert.equal(await a.ready(), true);
   assert.equal(await b.ready(), true);
   const value = { at: new Date('2024-01-02T03:04:05Z'), ids: new Set([1n, 2n]), m: new Map([['x', 1]]) };
@@ -246,12 +260,14 @@ test('redis tier: two instances share values with types kept; delete and tags re
   assert.equal(b.memoryHas('typed'), false);
   assert.equal(await admin.exists(`${prefix}typed`), 0);
   assert.equal(await admin.exists(`${prefix}__tag:group`), 0);
-  await Promise.all([a.close(), b.close()]);
 });
 
-test('redis tier: a lock holder fills the key and the other instance wakes on the notice', async () => {
-  const a = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, lock: { wait: 2000, poll: 1000 } });
-  const b = createCache({ prefix, redis: { url: SHARED_REDIS_URL }, lock: { wait: 2000, poll: 1000 } });
+test('redis tier: a lock holder fills the key and the other instance wakes on the notice', async (t) => {
+  // A 10 s poll that the wait never reaches: an answer well before it can only come from the notice,
+  // with room for a slow machine.
+  const lock = { wait: 20_000, poll: 10_000 };
+  const a = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, lock }));
+  const b = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, lock }));
   await Promise.all([a.ready(), b.ready()]);
   let calls = 0;
   const loader = async () => {
@@ -263,24 +279,26 @@ test('redis tier: a lock holder fills the key and the other instance wakes on th
   const [va, vb] = await Promise.all([a.getOrSet('locked', loader), b.getOrSet('locked', loader)]);
   const elapsed = Date.now() - started;
   assert.deepEqual([va, vb, calls], ['v', 'v', 1]);
-  assert.ok(elapsed < 900, `woken by the fill notice, not the 1 s poll (took ${elapsed} ms)`);
+  assert.ok(elapsed < 5000, `woken by the fill notice, not the 10 s poll (took ${elapsed} ms)`);
   assert.equal(await admin.exists(`${prefix}__lock:locked`), 0, 'lock released');
-  await Promise.all([a.close(), b.close()]);
 });
 
-test('redis tier without memory: hits skip single-flight, concurrent misses still call the loader once', async () => {
+test('redis tier without memory: hits skip single-flight, concurrent misses still call the loader once', async (t) => {
   const clock = fakeClock(Date.now());
   const registry = new Registry();
-  const cache = createCache({
-    prefix,
-    clock,
-    registry,
-    memory: false,
-    redis: { url: SHARED_REDIS_URL },
-    jitter: 0,
-    ttl: 1000,
-    staleWhileRevalidate: 60_000,
-  });
+  const cache = closing(
+    t,
+    createCache({
+      prefix,
+      clock,
+      registry,
+      memory: false,
+      redis: { url: SHARED_REDIS_URL },
+      jitter: 0,
+      ttl: 1000,
+      staleWhileRevalidate: 60_000,
+    }),
+  );
   await cache.ready();
   let calls = 0;
   // A synchronous loader is the hardest case: its flight could end before the other reads come back.
@@ -302,16 +320,15 @@ test('redis tier without memory: hits skip single-flight, concurrent misses stil
   let turns = 0;
   while ((await cache.get('coalesced')) !== 2) assert.ok(++turns < 10_000, 'refreshed value never stored');
   assert.equal(calls, 2, 'one background refresh for 50 stale hits');
-  await cache.close();
 });
 
-test('redis tier: an injected client is used and not closed', async () => {
+test('redis tier: an injected client is used and not closed', async (t) => {
   const client = new Redis(SHARED_REDIS_URL, { commandTimeout: 500 });
-  const cache = createCache({ prefix, redis: { client } });
+  t.after(() => client.disconnect());
+  const cache = closing(t, createCache({ prefix, redis: { client } }));
   await cache.ready();
   await cache.set('injected', 'yes', { ttl: '1m' });
   assert.match((await admin.get(`${prefix}injected`)) ?? '', /yes/);
   await cache.close();
   assert.equal(await client.ping(), 'PONG');
-  client.disconnect();
 });

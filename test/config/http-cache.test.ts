@@ -34,6 +34,7 @@ describe('config: HTTP cache', () => {
       staleWhileRevalidate: 0,
       staleIfError: 0,
       keepStale: 60_000,
+      convertHead: true,
       tagHeader: 'Cache-Tag',
     });
   });

@@ -164,13 +164,15 @@ export class HttpCache {
     if (stored !== undefined) {
       const decision = serveDecision(stored, policy, this.#now());
       if (decision.action === 'fresh') return this.#serve({ req, res }, stored, 'HIT', upstream);
-      if (decision.action === 'stale-while-revalidate') {
+      if (decision.action === 'stale') {
         this.#serve({ req, res }, stored, 'STALE', upstream);
         this.#revalidateInBackground(key, req, upstream, policy, stored);
         return;
       }
-    } else if (req.method === 'HEAD') {
-      // A HEAD response has no body to store; only GETs fill the cache.
+    }
+    if (policy.onlyIfCached) return this.#gatewayTimeout(res, upstream);
+    if (stored === undefined && req.method === 'HEAD' && !this.#config.convertHead) {
+      // A HEAD response has no body to store; without conversion only GETs fill the cache.
       return this.#pass({ req, res }, upstream, 'MISS');
     }
     await this.#fetchOnce(key, { req, res }, upstream, policy, stored);
@@ -324,12 +326,27 @@ export class HttpCache {
       this.#config,
     );
     const cleaned = storableHeaders(response.rawHeaders);
+    // A HEAD filled with a GET (convert_head) is answered once the body is in, so its head can
+    // carry the Content-Length the backend may not have sent (chunked).
+    const headFill = client?.req.method === 'HEAD';
     const writing =
-      client !== undefined
+      client !== undefined && !headFill
         ? this.#startMiss(client, response, cleaned, forwarded.requestId, upstream)
         : false;
-    const body = await this.#readBody(response, decision.store, writing ? client : undefined);
-    if (body === 'broken') return 'failed';
+    const body = await this.#readBody(response, decision.store || headFill, writing ? client : undefined);
+    if (body === 'broken') {
+      if (headFill) client!.res.destroy();
+      return 'failed';
+    }
+    if (headFill) {
+      const length =
+        body !== undefined &&
+        !hasHeader(cleaned, 'content-length') &&
+        !hasHeader(cleaned, 'transfer-encoding')
+          ? ['Content-Length', String(body.length)]
+          : [];
+      this.#startMiss(client!, response, [...cleaned, ...length], forwarded.requestId, upstream);
+    }
     if (!decision.store || body === undefined) return 'not-stored';
     await this.#put(
       key,
@@ -517,6 +534,14 @@ export class HttpCache {
       headers.push('Content-Length', String(stored.body.length));
     res.writeHead(stored.status, stored.statusMessage, headers);
     res.end(req.method === 'HEAD' ? undefined : stored.body);
+  }
+
+  /** gatewayTimeout answers an `only-if-cached` request the cache cannot serve (RFC 9111 5.2.1.7). */
+  #gatewayTimeout(res: http.ServerResponse, upstream: CacheUpstream): void {
+    this.#count('MISS');
+    res.setHeader('X-Cache', 'MISS');
+    const body = { error: 'only-if-cached: no stored response can answer this request' };
+    sendJson(res, 504, Buffer.from(JSON.stringify(body)), upstream.closing);
   }
 
   #pass(client: Client, upstream: CacheUpstream, result: CacheResult): void {

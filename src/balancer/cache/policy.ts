@@ -72,6 +72,12 @@ export type RequestPolicy =
       readonly noCache: boolean;
       /** Request `max-age`, ms: a stored response older than this must be revalidated. */
       readonly maxAge: number | undefined;
+      /** Request `min-fresh`, ms: a stored response must stay fresh at least this much longer. */
+      readonly minFresh: number | undefined;
+      /** Request `max-stale`, ms (Infinity without a value): stale by up to this much is acceptable. */
+      readonly maxStale: number | undefined;
+      /** Request `only-if-cached`: answer from the cache or with 504, never from the backend. */
+      readonly onlyIfCached: boolean;
       /** The request carries Authorization: only `public`/`s-maxage`/`must-revalidate` responses are stored. */
       readonly authorization: boolean;
     };
@@ -101,6 +107,10 @@ export function requestPolicy(method: string | undefined, headers: IncomingHttpH
     noStore: cc.has('no-store'),
     noCache: cc.has('no-cache') || pragmaNoCache,
     maxAge: deltaSeconds(cc, 'max-age'),
+    minFresh: deltaSeconds(cc, 'min-fresh'),
+    // A bare max-stale accepts any staleness (RFC 9111 5.2.1.2).
+    maxStale: cc.get('max-stale') === true ? Number.POSITIVE_INFINITY : deltaSeconds(cc, 'max-stale'),
+    onlyIfCached: cc.has('only-if-cached'),
     authorization: headers.authorization !== undefined,
   };
 }
@@ -308,19 +318,30 @@ export function currentAge(stored: StoredTimes, now: number): number {
 }
 
 /** RevalidateReason says why a stored response must be revalidated before use. */
-export type RevalidateReason = 'Expired' | 'ResponseNoCache' | 'RequestNoCache' | 'RequestMaxAge';
+export type RevalidateReason =
+  | 'Expired'
+  | 'ResponseNoCache'
+  | 'RequestNoCache'
+  | 'RequestMaxAge'
+  | 'RequestMinFresh';
 
 /** ServeDecision is what to do with a stored response for a request. */
 export type ServeDecision =
   | { readonly action: 'fresh'; readonly age: number }
-  | { readonly action: 'stale-while-revalidate'; readonly age: number }
+  | {
+      readonly action: 'stale';
+      readonly age: number;
+      /** What allows the stale use: the response's window or the client's `max-stale`. */
+      readonly allowedBy: 'stale-while-revalidate' | 'max-stale';
+    }
   | { readonly action: 'revalidate'; readonly age: number; readonly reason: RevalidateReason };
 
 /**
  * serveDecision: a fresh response that the request accepts is served; a stale one within its
- * stale-while-revalidate window is served while a background revalidation runs (never for
- * must-revalidate, nor when the request itself asks for revalidation); anything else is
- * revalidated with the backend first.
+ * stale-while-revalidate window, or within the client's `max-stale`, is served while a background
+ * revalidation runs (never for must-revalidate — which `s-maxage` implies for a shared cache —
+ * nor when the request itself asks for revalidation); anything else is revalidated with the
+ * backend first.
  */
 export function serveDecision(
   stored: StoredTimes,
@@ -332,9 +353,14 @@ export function serveDecision(
   if (request.noCache) return { action: 'revalidate', age, reason: 'RequestNoCache' };
   if (request.maxAge !== undefined && age > request.maxAge)
     return { action: 'revalidate', age, reason: 'RequestMaxAge' };
+  if (request.minFresh !== undefined && stored.freshFor - age < request.minFresh)
+    return { action: 'revalidate', age, reason: 'RequestMinFresh' };
   if (age < stored.freshFor) return { action: 'fresh', age };
-  if (!stored.mustRevalidate && age < stored.freshFor + stored.staleWhileRevalidate)
-    return { action: 'stale-while-revalidate', age };
+  if (stored.mustRevalidate) return { action: 'revalidate', age, reason: 'Expired' };
+  if (age < stored.freshFor + stored.staleWhileRevalidate)
+    return { action: 'stale', age, allowedBy: 'stale-while-revalidate' };
+  if (request.maxStale !== undefined && age < stored.freshFor + request.maxStale)
+    return { action: 'stale', age, allowedBy: 'max-stale' };
   return { action: 'revalidate', age, reason: 'Expired' };
 }
 
@@ -344,9 +370,14 @@ export function staleIfErrorAllows(stored: StoredTimes, now: number): boolean {
   return currentAge(stored, now) < stored.freshFor + stored.staleIfError;
 }
 
-/** retentionMs is how long a stored response is kept: fresh, then as long as any stale use remains. */
+/**
+ * retentionMs is how long a stored response is kept: fresh, then as long as any stale use remains —
+ * its own stale windows, and `keepStale` to revalidate it cheaply (with validators) or to answer a
+ * client's `max-stale` (unless must-revalidate forbids serving it stale).
+ */
 export function retentionMs(stored: Lifetime, hasValidators: boolean, keepStale: number): number {
-  const staleUse = Math.max(stored.staleWhileRevalidate, stored.staleIfError, hasValidators ? keepStale : 0);
+  const keep = hasValidators || !stored.mustRevalidate ? keepStale : 0;
+  const staleUse = Math.max(stored.staleWhileRevalidate, stored.staleIfError, keep);
   return Math.max(1000, stored.freshFor - stored.initialAge + staleUse);
 }
 

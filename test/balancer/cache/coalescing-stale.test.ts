@@ -3,8 +3,9 @@
 // counts do not depend on timing.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { until } from '../../helpers/until.js';
 import { ready, refusedAddress, send } from '../helpers.js';
-import { cacheCount, clock, metricValue, startCached, until } from './helpers.js';
+import { cacheCount, clock, metricValue, startCached } from './helpers.js';
 
 const N = 40;
 

@@ -17,6 +17,7 @@ export function cacheConfig(overrides: Partial<HttpCacheConfig> = {}): HttpCache
     staleWhileRevalidate: 0,
     staleIfError: 0,
     keepStale: 60_000,
+    convertHead: true,
     tagHeader: 'Cache-Tag',
     ...overrides,
   };
@@ -102,16 +103,4 @@ export async function metricValue(
   if (metric === undefined) return 0;
   const { values } = await metric.get();
   return values.find((v) => v.labels.cache === cache)?.value ?? 0;
-}
-
-/**
- * until polls `condition` on every turn of the event loop (no fixed sleeps) until it holds, failing
- * after `timeoutMs`.
- */
-export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }

@@ -169,9 +169,27 @@ describe('http cache policy', () => {
     const stored = { ...lifetime, responseTime: NOW };
     const at = (ms: number, request = plainGet) => serveDecision(stored, request, NOW + ms).action;
     assert.equal(at(9999), 'fresh');
-    assert.equal(at(10_000), 'stale-while-revalidate');
-    assert.equal(at(14_999), 'stale-while-revalidate');
+    assert.equal(at(10_000), 'stale');
+    assert.equal(at(14_999), 'stale');
     assert.equal(at(15_000), 'revalidate');
+    const withCc = (cc: string) => requestPolicy('GET', { 'cache-control': cc }) as typeof plainGet;
+    assert.equal(at(4000, withCc('min-fresh=6')), 'fresh');
+    assert.equal(at(4001, withCc('min-fresh=6')), 'revalidate');
+    assert.equal(at(19_999, withCc('max-stale=10')), 'stale');
+    assert.equal(at(20_000, withCc('max-stale=10')), 'revalidate');
+    assert.equal(at(10 ** 9, withCc('max-stale')), 'stale');
+    assert.equal(withCc('max-stale').maxStale, Number.POSITIVE_INFINITY);
+    assert.equal(withCc('only-if-cached').onlyIfCached, true);
+    assert.equal(plainGet.onlyIfCached, false);
+    assert.deepEqual(serveDecision(stored, withCc('max-stale=10'), NOW + 16_000), {
+      action: 'stale',
+      age: 16_000,
+      allowedBy: 'max-stale',
+    });
+    assert.equal(
+      serveDecision({ ...stored, mustRevalidate: true }, withCc('max-stale'), NOW + 11_000).action,
+      'revalidate',
+    );
     assert.equal(
       at(0, requestPolicy('GET', { 'cache-control': 'no-cache' }) as typeof plainGet),
       'revalidate',
@@ -192,7 +210,8 @@ describe('http cache policy', () => {
     assert.equal(staleIfErrorAllows(stored, NOW + 29_999), true);
     assert.equal(staleIfErrorAllows(stored, NOW + 30_000), false);
     assert.equal(staleIfErrorAllows({ ...stored, mustRevalidate: true }, NOW + 11_000), false);
-    assert.equal(retentionMs(lifetime, false, 60_000), 30_000);
+    assert.equal(retentionMs(lifetime, false, 60_000), 70_000, 'kept for a max-stale request');
+    assert.equal(retentionMs({ ...lifetime, mustRevalidate: true }, false, 60_000), 30_000);
     assert.equal(retentionMs(lifetime, true, 60_000), 70_000);
   });
 

@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { describe, test } from 'node:test';
+import { until } from '../../helpers/until.js';
 import { send } from '../helpers.js';
-import { cacheCount, clock, startCached, until } from './helpers.js';
+import { cacheCount, clock, startCached } from './helpers.js';
 
 type Headers = Record<string, string | string[]>;
 
@@ -180,6 +181,94 @@ describe('http cache: Cache-Control rules', () => {
     // The backend ignores If-Modified-Since here and sends the whole body: a MISS that is stored anew.
     assert.equal(old.headers['x-cache'], 'MISS');
     assert.equal(c.seen[1]!['if-modified-since'], 'Mon, 02 Nov 2026 10:00:00 GMT');
+    assert.equal(c.backend.requests, 2);
+  });
+
+  test('min-fresh in the request: a response fresh for less than that long is revalidated', async (t) => {
+    const clk = clock();
+    const c = await startCached(t, respond(clk, { 'Cache-Control': 'max-age=60' }), {}, { clock: clk });
+    await send(c.port, { path: '/a' });
+    clk.advance(40_000); // 20 s of freshness left
+    const enough = await send(c.port, { path: '/a', headers: { 'Cache-Control': 'min-fresh=15' } });
+    assert.equal(enough.headers['x-cache'], 'HIT');
+    const tooLittle = await send(c.port, { path: '/a', headers: { 'Cache-Control': 'min-fresh=25' } });
+    assert.equal(tooLittle.headers['x-cache'], 'MISS');
+    assert.equal(c.backend.requests, 2);
+  });
+
+  test('max-stale in the request: a stale response within it is served (and refreshed in the background)', async (t) => {
+    const clk = clock();
+    let version = 0;
+    const c = await startCached(
+      t,
+      (req, res) => respond(clk, { 'Cache-Control': 'max-age=10' }, `v${++version}`)(req, res),
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/a' });
+    clk.advance(25_000); // 15 s stale
+    const tooStale = await send(c.port, { path: '/a', headers: { 'Cache-Control': 'max-stale=5' } });
+    assert.equal(tooStale.headers['x-cache'], 'MISS');
+    assert.equal(tooStale.body.toString(), 'v2');
+    clk.advance(25_000);
+    const accepted = await send(c.port, { path: '/a', headers: { 'Cache-Control': 'max-stale=20' } });
+    assert.equal(accepted.headers['x-cache'], 'STALE');
+    assert.equal(accepted.body.toString(), 'v2');
+    await until(() => c.backend.requests === 3); // the background refresh
+    clk.advance(1000);
+    const anyStaleness = await send(c.port, { path: '/a', headers: { 'Cache-Control': 'max-stale' } });
+    assert.equal(anyStaleness.headers['x-cache'], 'HIT');
+    assert.equal(anyStaleness.body.toString(), 'v3');
+    clk.advance(50_000); // within keep_stale (1 min), which bounds how long a stale response stays stored
+    const bare = await send(c.port, { path: '/a', headers: { 'Cache-Control': 'max-stale' } });
+    assert.equal(bare.headers['x-cache'], 'STALE', 'a bare max-stale accepts any staleness');
+  });
+
+  test('max-stale does not override must-revalidate or s-maxage', async (t) => {
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (req, res) => {
+        const cc = req.url === '/must' ? 'max-age=10, must-revalidate' : 's-maxage=10';
+        respond(clk, { 'Cache-Control': cc })(req, res);
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/must' });
+    await send(c.port, { path: '/shared' });
+    clk.advance(15_000);
+    for (const path of ['/must', '/shared'])
+      assert.equal(
+        (await send(c.port, { path, headers: { 'Cache-Control': 'max-stale=60' } })).headers['x-cache'],
+        'MISS',
+        path,
+      );
+    assert.equal(c.backend.requests, 4);
+  });
+
+  test('only-if-cached: served when a usable response is stored, else 504 without asking the backend', async (t) => {
+    const clk = clock();
+    const c = await startCached(t, respond(clk, { 'Cache-Control': 'max-age=10' }), {}, { clock: clk });
+    const onlyCached = { 'Cache-Control': 'only-if-cached' };
+    const cold = await send(c.port, { path: '/a', headers: onlyCached });
+    assert.equal(cold.status, 504);
+    assert.match(cold.body.toString(), /only-if-cached/);
+    assert.equal(c.backend.requests, 0);
+    await send(c.port, { path: '/a' });
+    const warm = await send(c.port, { path: '/a', headers: onlyCached });
+    assert.equal(warm.status, 200);
+    assert.equal(warm.headers['x-cache'], 'HIT');
+    clk.advance(20_000);
+    assert.equal((await send(c.port, { path: '/a', headers: onlyCached })).status, 504, 'stale: not usable');
+    const staleOk = await send(c.port, {
+      path: '/a',
+      headers: { 'Cache-Control': 'only-if-cached, max-stale' },
+    });
+    assert.equal(staleOk.status, 200);
+    assert.equal(staleOk.headers['x-cache'], 'STALE');
+    await until(() => c.backend.requests === 2); // one fill, then the background refresh of the stale serve
+    assert.equal((await send(c.port, { path: '/a', headers: onlyCached })).headers['x-cache'], 'HIT');
     assert.equal(c.backend.requests, 2);
   });
 
@@ -396,6 +485,31 @@ describe('http cache: Cache-Control rules', () => {
     const post = await send(c.port, { method: 'POST', path: '/a', body: 'x' });
     assert.equal(post.headers['x-cache'], 'BYPASS');
     assert.equal(c.backend.requests, 2);
+  });
+
+  test('a HEAD miss is filled with a GET and stored (convert_head); off, it passes through as HEAD', async (t) => {
+    for (const convertHead of [true, false]) {
+      const clk = clock();
+      const methods: string[] = [];
+      const c = await startCached(
+        t,
+        (req, res) => {
+          methods.push(req.method ?? '');
+          respond(clk, { 'Cache-Control': 'max-age=60' })(req, res);
+        },
+        { convertHead },
+        { clock: clk },
+      );
+      const head = await send(c.port, { method: 'HEAD', path: '/a' });
+      assert.equal(head.headers['x-cache'], 'MISS');
+      // Filled with a GET, the answer carries the body's length (this backend sends it chunked).
+      if (convertHead) assert.equal(head.headers['content-length'], '5');
+      assert.equal(head.body.length, 0, 'no body on a HEAD answer');
+      const get = await send(c.port, { path: '/a' });
+      assert.equal(get.body.toString(), 'hello');
+      assert.deepEqual(methods, convertHead ? ['GET'] : ['HEAD', 'GET'], `convertHead ${convertHead}`);
+      assert.equal(get.headers['x-cache'], convertHead ? 'HIT' : 'MISS');
+    }
   });
 
   test('a successful POST, PUT or DELETE to a URL drops its stored response; a failed one does not', async (t) => {
