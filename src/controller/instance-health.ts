@@ -58,8 +58,10 @@ export interface InstanceHealthWatchOptions {
 /**
  * InstanceHealthWatch journals what the balancer learns about instances (active health transitions,
  * outlier ejections and recoveries) and replaces, through the provider, an instance that fails its
- * health checks for longer than `replaceAfter` — new one ready first, then the bad one drained and
- * stopped — as `replacementDecision` allows. Its timer does not keep a process up.
+ * health checks for longer than `replaceAfter` (local: new one ready first, then the bad one drained
+ * and stopped; Kubernetes: the pod evicted; AWS: the instance marked Unhealthy), as
+ * `replacementDecision` allows. A replacement that fails is tried again once the instance has failed
+ * for another `replaceAfter`. Its timer does not keep a process up.
  */
 export class InstanceHealthWatch {
   readonly #options: InstanceHealthWatchOptions;
@@ -185,28 +187,40 @@ export class InstanceHealthWatch {
     this.#append(
       group,
       'ReplaceUnhealthy',
-      `${id} failed its health checks for ${Math.round(failingMs / 1000)}s: replacing it (a new instance first, then ${id} drained and stopped)`,
-      { instance: id, failingMs },
+      `${id} failed its health checks for ${Math.round(failingMs / 1000)}s: replacing it through the ${provider.kind} provider`,
+      { instance: id, failingMs, provider: provider.kind },
       now,
     );
     provider.replace!(id)
       .then(
-        () => this.#append(group, 'Replaced', `${id} replaced`, { instance: id }, this.#now()),
+        (result) => {
+          this.#unhealthy.get(group)?.delete(id);
+          this.#append(
+            group,
+            'Replaced',
+            `${id} replaced: ${result.detail}`,
+            { instance: id, method: result.method },
+            this.#now(),
+          );
+        },
         (err: Error & { code?: string }) => {
+          // Still failing: its clock starts again, so it is tried again after another replace_after
+          // (a PodDisruptionBudget or a busy group may allow it by then), not on every tick.
+          const failing = this.#unhealthy.get(group);
+          const again = failing?.has(id) === true;
+          if (again) failing!.set(id, this.#now());
           this.#options.logger.error({ err, group, instance: id }, `replacing ${id} failed`);
           this.#append(
             group,
             'ReplaceFailed',
-            `replacing ${id} failed: ${err.message}`,
+            `replacing ${id} failed: ${err.message}` +
+              (again ? `; tried again if it still fails in ${this.#options.replaceAfter / 1000}s` : ''),
             { instance: id, code: err.code ?? null },
             this.#now(),
           );
         },
       )
-      .finally(() => {
-        this.#replacing.delete(group);
-        this.#unhealthy.get(group)?.delete(id);
-      });
+      .finally(() => this.#replacing.delete(group));
   }
 
   #hold(group: string, reason: ReplacementReason, inputs: Record<string, unknown>, now: number): void {

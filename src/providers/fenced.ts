@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ProviderError } from './errors.js';
-import type { Instance, InstanceSize, Provider, ProviderEvents } from './types.js';
+import type { Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from './types.js';
 
 /**
  * FenceCheck resolves when `token` is still the lease's current fencing token and rejects
@@ -82,7 +82,7 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
   }
 
   /** replace checks the fencing token, then replaces the instance. */
-  async replace(id: string): Promise<void> {
+  async replace(id: string): Promise<ReplaceResult> {
     if (!this.#inner.replace)
       throw new ProviderError('UNSUPPORTED', `the ${this.kind} provider cannot replace an instance`);
     await this.#fence('replace');

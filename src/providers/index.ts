@@ -37,7 +37,19 @@ export {
   readLimits,
   validateSize,
 } from './local/index.js';
-export type { DrainHook, Instance, InstanceSize, InstanceState, Provider, ProviderEvents } from './types.js';
+export {
+  type EngineReplacePlan,
+  planEngineReplace,
+} from './replace-plan.js';
+export type {
+  DrainHook,
+  Instance,
+  InstanceSize,
+  InstanceState,
+  Provider,
+  ProviderEvents,
+  ReplaceResult,
+} from './types.js';
 export { watchInstances } from './types.js';
 
 /**
@@ -76,6 +88,7 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         maxInstances: group.maxInstances,
         ...(group.scaling?.metrics[0] && { cpuTarget: group.scaling.metrics[0].target }),
         ...(options.logger && { logger: options.logger }),
+        ...(options.drain && { drain: options.drain }),
         ...(options.client && { client: options.client }),
       });
     case 'aws':

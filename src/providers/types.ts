@@ -37,6 +37,14 @@ export interface InstanceSize {
   readonly instanceType?: string;
 }
 
+/** ReplaceResult says how a provider replaced an instance, for the decision journal. */
+export interface ReplaceResult {
+  /** Stable token: `surge` (local), `eviction` or `delete` (Kubernetes), `set-instance-health` (AWS). */
+  readonly method: string;
+  /** One human sentence on what was done. */
+  readonly detail: string;
+}
+
 /** DrainHook is called before an instance is stopped; it resolves when no request is in flight. */
 export type DrainHook = (instance: Instance) => Promise<void>;
 
@@ -74,12 +82,17 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   resize?(size: InstanceSize): Promise<void>;
   /**
-   * replace swaps one instance for a fresh one without lowering the number in service: a new
-   * instance is started and ready before the old one is drained and stopped. Resolves once the old
-   * one is gone; rejects (ProviderError) when the instance is unknown, another replacement or a
-   * resize is in progress, or the new one does not become ready. Absent: the provider cannot replace.
+   * replace swaps one ready instance for a fresh one, for an instance that keeps failing its health
+   * checks. Local starts the new instance and waits until it is ready before the old one is drained
+   * and stopped. Kubernetes and AWS hand the swap to the engine (evict the pod, mark the EC2 instance
+   * Unhealthy): the old one may go before its successor is ready, so they refuse (CAPACITY) when no
+   * other instance is ready, and (BUSY) while another instance of the group is going away.
+   * Resolves, saying how it replaced, once the old one is gone and as many are ready as before;
+   * rejects (ProviderError) NOT_FOUND for an instance that is not ready, BUSY while another
+   * replacement or a resize runs, or when the new one does not become ready. Absent: the provider
+   * cannot replace.
    */
-  replace?(id: string): Promise<void>;
+  replace?(id: string): Promise<ReplaceResult>;
   /**
    * release stops managing the instances without stopping them, so another controller (the next
    * leader) can adopt them; `start` adopts them again. Absent: nothing to hand over (the engine

@@ -7,6 +7,7 @@ import {
   type ReplacementReason,
   replacementDecision,
 } from '../../src/controller/index.js';
+import type { ReplaceResult } from '../../src/providers/index.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
 
 const silent = { info() {}, warn() {}, error() {} };
@@ -46,13 +47,14 @@ describe('replacementDecision', () => {
 /** A MemoryProvider that can replace: it records the ids and swaps the instance for a new one. */
 class ReplacingProvider extends MemoryProvider {
   readonly replaced: string[] = [];
-  async replace(id: string): Promise<void> {
+  async replace(id: string): Promise<ReplaceResult> {
     this.replaced.push(id);
     const n = this.desired();
     await this.scaleTo(n + 1);
     const rest = this.instances().filter((i) => i.id !== id);
     (this as unknown as { instances(): unknown }).instances = () => rest;
     this.emit('change');
+    return { method: 'memory', detail: `${id} swapped in memory` };
   }
 }
 

@@ -2,7 +2,9 @@
 // Scaling (2011-01-01) and EC2 (2016-11-15) actions the aws provider uses, so the AWS SDK v3
 // clients can be tested over real HTTP. Parameter names and XML shapes follow the API references;
 // unknown actions or missing parameters get the AWS error XML. It plays the Auto Scaling service:
-// instances go Pending → InService, instance refreshes roll within Min/MaxHealthyPercentage.
+// instances go Pending → InService, instance refreshes roll within Min/MaxHealthyPercentage, and an
+// instance marked Unhealthy by SetInstanceHealth is terminated and replaced (terminate, then
+// launch: the default without an instance maintenance policy).
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +14,7 @@ interface Inst {
   type: string;
   ip: string;
   lifecycle: string;
+  health: 'Healthy' | 'Unhealthy';
   ec2State: 'pending' | 'running' | 'stopping' | 'stopped';
 }
 
@@ -29,6 +32,8 @@ export class AwsServer {
     desired: 0,
     type: 't3.small',
     template: { id: 'lt-0abc', version: '1' } as { id: string; version: string } | undefined,
+    /** HealthCheckGracePeriod, seconds. */
+    healthCheckGracePeriod: 0,
   };
   templateVersions = 1;
   refresh: { id: string; status: string; min: number; max: number } | undefined;
@@ -99,7 +104,7 @@ export class AwsServer {
           .filter((i) => i.lifecycle !== 'Terminated')
           .map(
             (i) =>
-              `<member><InstanceId>${i.id}</InstanceId><InstanceType>${i.type}</InstanceType><AvailabilityZone>us-east-1a</AvailabilityZone><LifecycleState>${i.lifecycle}</LifecycleState><HealthStatus>Healthy</HealthStatus><ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>`,
+              `<member><InstanceId>${i.id}</InstanceId><InstanceType>${i.type}</InstanceType><AvailabilityZone>us-east-1a</AvailabilityZone><LifecycleState>${i.lifecycle}</LifecycleState><HealthStatus>${i.health}</HealthStatus><ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>`,
           )
           .join('');
         const lt = g.template
@@ -107,7 +112,7 @@ export class AwsServer {
           : '<LaunchConfigurationName>lc-web</LaunchConfigurationName>';
         const wanted = ids('AutoScalingGroupNames.member.');
         const body = wanted.includes(g.name)
-          ? `<member><AutoScalingGroupName>${g.name}</AutoScalingGroupName>${lt}<MinSize>${g.min}</MinSize><MaxSize>${g.max}</MaxSize><DesiredCapacity>${g.desired}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown><HealthCheckType>EC2</HealthCheckType><Instances>${members}</Instances></member>`
+          ? `<member><AutoScalingGroupName>${g.name}</AutoScalingGroupName>${lt}<MinSize>${g.min}</MinSize><MaxSize>${g.max}</MaxSize><DesiredCapacity>${g.desired}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown><HealthCheckType>EC2</HealthCheckType><HealthCheckGracePeriod>${g.healthCheckGracePeriod}</HealthCheckGracePeriod><Instances>${members}</Instances></member>`
           : '';
         return asg('DescribeAutoScalingGroups', `<AutoScalingGroups>${body}</AutoScalingGroups>`);
       }
@@ -142,6 +147,25 @@ export class AwsServer {
           'TerminateInstanceInAutoScalingGroup',
           `<Activity><ActivityId>a-${this.#next}</ActivityId><StatusCode>InProgress</StatusCode></Activity>`,
         );
+      }
+      case 'SetInstanceHealth': {
+        const inst = this.instances.get(need('InstanceId'));
+        const status = need('HealthStatus');
+        if (!inst || inst.lifecycle === 'Terminated')
+          return this.#error(res, false, 400, 'ValidationError', `Instance Id not found - ${p.InstanceId}`);
+        if (status !== 'Healthy' && status !== 'Unhealthy')
+          return this.#error(res, false, 400, 'ValidationError', `Invalid health status ${status}`);
+        inst.health = status;
+        this.#record();
+        // Auto Scaling acts on the mark a moment later: the instance goes, a new one is launched.
+        if (status === 'Unhealthy')
+          this.#later(10, () => {
+            if (inst.health === 'Unhealthy' && inst.lifecycle === 'InService') {
+              this.#terminate(inst);
+              this.#reconcile();
+            }
+          });
+        return asg('SetInstanceHealth');
       }
       case 'StartInstanceRefresh': {
         need('AutoScalingGroupName');
@@ -247,6 +271,7 @@ export class AwsServer {
       type,
       ip: `10.0.1.${n}`,
       lifecycle,
+      health: 'Healthy',
       ec2State: lifecycle === 'InService' ? 'running' : 'pending',
     };
     this.instances.set(inst.id, inst);

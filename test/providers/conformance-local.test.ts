@@ -9,6 +9,7 @@ const canResize = layout !== undefined && process.getuid?.() === 0;
 providerConformance('local', async (t) => ({
   // makeProvider closes it too; close is idempotent.
   provider: makeProvider(t),
+  replaceKeepsCount: true,
   ...(canResize && {
     resizeTo: { cpu: 0.5, memory: 256 * 1024 * 1024 },
     // Read back from the cgroup files the instance's leader is in, not from what the provider says.

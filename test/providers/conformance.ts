@@ -12,6 +12,12 @@ export interface Subject {
   resizeTo?: InstanceSize;
   /** Reads an instance's size from the engine itself (cgroup files, pod spec, EC2). @defaultValue instance.size */
   sizeOf?: (instance: Instance) => InstanceSize | undefined;
+  /**
+   * replace starts the successor before the old one goes (local), so the number ready never drops;
+   * engine providers (Kubernetes, AWS) let the old one go first and only promise one ready is left.
+   * @defaultValue false
+   */
+  replaceKeepsCount?: boolean;
 }
 
 /** MakeSubject builds a fresh provider against an empty group; the suite closes it. */
@@ -126,6 +132,46 @@ export function providerConformance(
           assert.equal(size?.[key as keyof InstanceSize], want, `${instance.id} ${key}`);
         }
       }
+    });
+
+    it('replace swaps one instance for a fresh one, leaves the other alone, never leaves none ready', async (t) => {
+      const s = await subject(t);
+      const { provider } = s;
+      if (!provider.replace) return t.skip('this provider cannot replace');
+      await provider.scaleTo(2);
+      const [victim, other] = provider.instances();
+      let minReady = Number.POSITIVE_INFINITY;
+      const stop = watchInstances(provider, (list) => {
+        minReady = Math.min(minReady, list.filter((i) => i.state === 'ready').length);
+      });
+      const result = await provider.replace(victim!.id);
+      stop();
+      await waitUntil(
+        provider,
+        () => provider.instances().length === 2 && provider.instances().every((i) => i.state === 'ready'),
+      );
+      assert.match(result.method, /^[a-z-]+$/);
+      assert.ok(result.detail.length > 0);
+      const ids = provider.instances().map((i) => i.id);
+      assert.ok(!ids.includes(victim!.id), `${victim!.id} still in ${ids}`);
+      assert.ok(ids.includes(other!.id), `${other!.id} was touched: ${ids}`);
+      assert.equal(provider.desired(), 2);
+      assert.ok(minReady >= (s.replaceKeepsCount ? 2 : 1), `ready instances dropped to ${minReady}`);
+    });
+
+    it('replace of an unknown instance rejects NOT_FOUND and changes nothing', async (t) => {
+      const { provider } = await subject(t);
+      if (!provider.replace) return t.skip('this provider cannot replace');
+      await provider.scaleTo(1);
+      const before = provider.instances().map((i) => i.id);
+      await assert.rejects(provider.replace('no-such-instance'), {
+        name: 'ProviderError',
+        code: 'NOT_FOUND',
+      });
+      assert.deepEqual(
+        provider.instances().map((i) => i.id),
+        before,
+      );
     });
 
     it('rejects bad counts with INVALID_ARGUMENT; close is idempotent; CLOSED after close', async (t) => {

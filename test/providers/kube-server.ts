@@ -1,11 +1,14 @@
 // A local server that speaks the Kubernetes JSON API for what the kubernetes provider uses, so the
 // official client (@kubernetes/client-node) can be tested over real HTTP: apps/v1 Deployments and
 // StatefulSets with the `scale` subresource, core/v1 pods list + watch (resourceVersion, 410 Gone),
-// autoscaling/v2 HPAs. Paths, content types and bodies follow the API reference
+// autoscaling/v2 HPAs, and replacing one pod: the policy/v1 Eviction subresource (checked against
+// PodDisruptionBudgets set with `setBudget`, 429 when none allows it) and DELETE of a pod, both with
+// a uid precondition (409 on a mismatch). Paths, content types and bodies follow the API reference
 // (https://kubernetes.io/docs/reference/kubernetes-api/); requests of other shapes get the status
 // a real API server gives (404, 405, 415, 422). It also plays the controllers: pods follow
-// spec.replicas and roll on a template change (maxSurge 1, maxUnavailable 0).
-import { createHash } from 'node:crypto';
+// spec.replicas (an evicted or deleted pod is recreated) and roll on a template change (maxSurge 1,
+// maxUnavailable 0).
+import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +38,13 @@ export class KubeServer {
   readonly hpas = new Map<string, Json>();
   /** Ready pods over time, sampled at every pod event (for "never fewer than" checks). */
   readonly readyHistory: number[] = [];
+  /** PodDisruptionBudgets by `ns/app`: at least `minAvailable` Ready pods of the app after an eviction. */
+  readonly budgets = new Map<string, { minAvailable: number }>();
+  /**
+   * How the Eviction subresource answers: `allowed` (as a real server), `missing` (404, a server
+   * without it) or `forbidden` (403, RBAC grants delete but not pods/eviction).
+   */
+  eviction: 'allowed' | 'missing' | 'forbidden' = 'allowed';
   url = '';
   #server: Server;
   #rv = 1;
@@ -160,6 +170,9 @@ export class KubeServer {
       return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
     }
 
+    m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/eviction)?$/.exec(url.pathname);
+    if (m) return this.#podItem(res, method, m[1]!, m[2]!, m[3] !== undefined, body as Json | undefined);
+
     m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(url.pathname);
     if (m) {
       if (method !== 'GET') return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
@@ -208,6 +221,68 @@ export class KubeServer {
       return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
     }
     return this.#status(res, 404, 'NotFound', `the server could not find the requested resource`);
+  }
+
+  /** podItem serves GET and DELETE of one pod and POST of its `eviction` subresource. */
+  #podItem(res: ServerResponse, method: string, ns: string, name: string, evict: boolean, body?: Json) {
+    const pod = this.pods.get(name);
+    const found = pod?.metadata.namespace === ns ? pod : undefined;
+    if (evict) {
+      if (this.eviction === 'missing')
+        return this.#status(res, 404, 'NotFound', 'the server could not find the requested resource');
+      if (this.eviction === 'forbidden')
+        return this.#status(
+          res,
+          403,
+          'Forbidden',
+          `pods "${name}" is forbidden: User "scaleplane" cannot create resource "pods/eviction" in API group "" in the namespace "${ns}"`,
+        );
+      if (method !== 'POST') return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+      if (body?.apiVersion !== 'policy/v1' || body?.kind !== 'Eviction')
+        return this.#status(res, 400, 'BadRequest', 'the body must be a policy/v1 Eviction');
+      if (body?.metadata?.name !== name)
+        return this.#status(res, 400, 'BadRequest', `name in URL does not match name in Eviction object`);
+    } else if (method === 'GET') {
+      return found
+        ? this.#json(res, 200, found)
+        : this.#status(res, 404, 'NotFound', `pods "${name}" not found`);
+    } else if (method !== 'DELETE') {
+      return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+    }
+    if (!found) return this.#status(res, 404, 'NotFound', `pods "${name}" not found`);
+    const uid = (evict ? body?.deleteOptions : body)?.preconditions?.uid;
+    if (uid !== undefined && uid !== found.metadata.uid)
+      return this.#status(
+        res,
+        409,
+        'Conflict',
+        `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${found.metadata.uid}`,
+      );
+    if (evict && !found.metadata.deletionTimestamp) {
+      // The disruption controller's rule: evicting a Ready pod must leave minAvailable Ready pods.
+      const app = found.metadata.labels?.app;
+      const budget = this.budgets.get(`${ns}/${app}`);
+      const ready = [...this.pods.values()].filter(
+        (p) => p.metadata.namespace === ns && p.metadata.labels?.app === app && isReady(p),
+      ).length;
+      if (budget && ready - (isReady(found) ? 1 : 0) < budget.minAvailable)
+        return this.#status(
+          res,
+          429,
+          'TooManyRequests',
+          "Cannot evict pod as it would violate the pod's disruption budget.",
+        );
+    }
+    if (!found.metadata.deletionTimestamp) this.#deletePod(found);
+    this.#reconcile();
+    return evict
+      ? this.#json(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 })
+      : this.#json(res, 200, found);
+  }
+
+  /** setBudget adds a PodDisruptionBudget for the pods of workload `ns/name`. */
+  setBudget(ns: string, name: string, minAvailable: number): void {
+    this.budgets.set(`${ns}/${name}`, { minAvailable });
   }
 
   #scale(
@@ -358,6 +433,7 @@ export class KubeServer {
       metadata: {
         name,
         namespace: o.metadata.namespace,
+        uid: randomUUID(),
         labels: { ...o.spec.template.metadata.labels, 'pod-template-hash': hash },
         creationTimestamp: new Date().toISOString(),
       },

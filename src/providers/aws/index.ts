@@ -5,5 +5,6 @@ export {
   planStopStart,
   refreshMaxHealthyPercentage,
   refreshMinHealthyPercentage,
+  withinHealthCheckGrace,
 } from './plan.js';
 export { AwsProvider, type AwsProviderOptions } from './provider.js';

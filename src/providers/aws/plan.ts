@@ -67,3 +67,12 @@ export function planStopStart(
     };
   return { ok: true, instanceId: outdated[0]!.id, reason: 'SpareCapacity' };
 }
+
+/**
+ * withinHealthCheckGrace says whether an instance is still inside its group's health check grace
+ * period (`HealthCheckGracePeriod`), counted from when it came into service (or launched, if it
+ * never did): Auto Scaling does not act on an Unhealthy mark sent with ShouldRespectGracePeriod then.
+ */
+export function withinHealthCheckGrace(since: number, gracePeriodMs: number, now: number): boolean {
+  return gracePeriodMs > 0 && now - since < gracePeriodMs;
+}

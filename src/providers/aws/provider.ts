@@ -6,13 +6,15 @@ import type { AwsProviderConfig } from '../../config/types.js';
 import { ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
-import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents } from '../types.js';
+import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
+import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
 import {
   type AsgInstanceView,
   asgState,
   planStopStart,
   refreshMaxHealthyPercentage,
   refreshMinHealthyPercentage,
+  withinHealthCheckGrace,
 } from './plan.js';
 
 /** AwsProviderOptions configures an AwsProvider. */
@@ -48,7 +50,8 @@ const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
  * so no request is cut. `resize` changes the instance type without downtime: a new launch template
  * version and an instance refresh whose MinHealthyPercentage keeps min_instances in service, or,
  * for a group without a launch template, one instance at a time stop → ModifyInstanceAttribute →
- * start, refused unless the others still cover min_instances.
+ * start, refused unless the others still cover min_instances. `replace` marks one instance
+ * Unhealthy (SetInstanceHealth) for the group to replace.
  */
 export class AwsProvider extends EventEmitter<ProviderEvents> implements Provider {
   /** Always `'aws'`. */
@@ -71,6 +74,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #closed = false;
   #lastKey = '';
   #polling: Promise<void> | undefined;
+  #gracePeriodMs = 0;
+  #replacing = false;
 
   constructor(options: AwsProviderOptions) {
     super();
@@ -220,6 +225,77 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.#describeGroup();
     if (this.#launchTemplate?.id || this.#launchTemplate?.name) await this.#instanceRefresh(type);
     else await this.#stopStart(type);
+  }
+
+  /**
+   * replace has the Auto Scaling group replace one InService instance: drain it, then
+   * SetInstanceHealth Unhealthy with ShouldRespectGracePeriod, and the group terminates it and
+   * launches a successor at the same desired capacity. That is what the AWS docs prescribe for a
+   * health check of one's own ("Set up a custom health check for your Auto Scaling group": mark
+   * the instance Unhealthy and Amazon EC2 Auto Scaling replaces it), and unlike
+   * TerminateInstanceInAutoScalingGroup (ShouldDecrementDesiredCapacity false), which terminates
+   * at once, it goes through the group's own replacement: its instance maintenance policy
+   * (launch-before-terminate when the operator set one), termination lifecycle hooks, and the
+   * health check grace period, so a newly launched instance is not replaced before it could warm.
+   * Because Auto Scaling may terminate before it launches, `planEngineReplace` guards it: refused
+   * (CAPACITY) when no other instance is ready, (BUSY) while another one is going away or another
+   * replacement runs, and (BUSY) inside the grace period, where Auto Scaling would ignore the mark.
+   * Resolves once the instance is terminating or gone and as many are ready as before.
+   */
+  async replace(id: string): Promise<ReplaceResult> {
+    if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+    await this.start();
+    if (this.#replacing)
+      throw new ProviderError('BUSY', `${this.#config.autoScalingGroup}: another replacement is in progress`);
+    await this.#poll();
+    const plan = planEngineReplace(this.instances(), id, this.#desired);
+    if (!plan.ok)
+      throw new ProviderError(
+        replacePlanCode(plan.reason),
+        `${this.#config.autoScalingGroup}: ${plan.message}`,
+      );
+    const member = this.#members.get(id)!;
+    const since = Math.max(member.launchedAt, member.inServiceSince ?? 0);
+    if (withinHealthCheckGrace(since, this.#gracePeriodMs, this.#now()))
+      throw new ProviderError(
+        'BUSY',
+        `${id} is inside the group's health check grace period (${this.#gracePeriodMs / 1000}s): Auto Scaling would ignore an Unhealthy mark`,
+      );
+    const victim = this.instances().find((i) => i.id === id)!;
+    const readyBefore = this.instances().filter((i) => i.state === 'ready').length;
+    this.#replacing = true;
+    try {
+      this.#logger.info(
+        { group: this.#options.group, instance: id, plan: plan.reason },
+        `replacing ${id}: marking it Unhealthy for ${this.#config.autoScalingGroup} to replace (${plan.othersReady} others ready)`,
+      );
+      await this.#options.drain?.(victim).catch(() => {});
+      const { as } = this.#sdk!;
+      await this.#call('SetInstanceHealth', () =>
+        this.#clients!.autoScaling.send(
+          new as.SetInstanceHealthCommand({
+            InstanceId: id,
+            HealthStatus: 'Unhealthy',
+            ShouldRespectGracePeriod: true,
+          }),
+        ),
+      );
+      await this.#waitFor(() => {
+        const all = this.instances();
+        const old = all.find((i) => i.id === id);
+        const ready = all.filter((i) => i.state === 'ready').length;
+        return (
+          (old === undefined || old.state === 'stopping') && ready >= Math.min(readyBefore, this.#desired)
+        );
+      }, `replacement of ${id}`);
+      if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+      return {
+        method: 'set-instance-health',
+        detail: `marked ${id} Unhealthy (SetInstanceHealth); ${this.#config.autoScalingGroup} launched a successor that is ready`,
+      };
+    } finally {
+      this.#replacing = false;
+    }
   }
 
   /** close stops polling; the Auto Scaling group keeps running. Safe to call twice. */
@@ -389,6 +465,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const group = out.AutoScalingGroups?.[0];
     if (!group)
       throw new ProviderError('API_ERROR', `Auto Scaling group ${this.#config.autoScalingGroup} not found`);
+    this.#gracePeriodMs = (group.HealthCheckGracePeriod ?? 0) * 1000;
     const lt =
       group.LaunchTemplate ?? group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification;
     this.#launchTemplate = lt

@@ -5,6 +5,7 @@ import { quantityCpu, quantityMemory } from './quantity.js';
 export interface PodLike {
   metadata?: {
     name?: string;
+    uid?: string;
     deletionTimestamp?: Date | string;
     creationTimestamp?: Date | string;
   };

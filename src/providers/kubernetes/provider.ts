@@ -5,7 +5,8 @@ import type { KubernetesProviderConfig } from '../../config/types.js';
 import { ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
-import type { Instance, InstanceSize, Provider, ProviderEvents } from '../types.js';
+import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
+import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
 
@@ -20,6 +21,8 @@ export interface KubernetesProviderOptions {
   /** CPU utilization target (percent of requests) for `mode: hpa`. @defaultValue 80 */
   cpuTarget?: number;
   logger?: LocalProviderLogger;
+  /** Waits until a pod about to be replaced has no request in flight. @defaultValue resolves at once */
+  drain?: DrainHook;
   /** A loaded KubeConfig (tests). @defaultValue config.kubeconfig, then KUBECONFIG / ~/.kube/config / in-cluster */
   client?: { kubeConfig: KubeConfig };
   /** Pause before re-listing after a watch ends. @defaultValue 1000 (ms) */
@@ -36,8 +39,10 @@ const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
  * KubernetesProvider runs a group as a Deployment or StatefulSet: `scaleTo` writes the `scale`
  * subresource, instances are the workload's pods (Ready ones serve, at `podIP:port`), kept current
  * by a pods watch resumed from the list's resourceVersion, and `resize` patches the container's
- * `resources` so Kubernetes rolls the pods (Deployment: maxUnavailable 0, maxSurge 1). With
- * `mode: hpa` it writes an autoscaling/v2 HorizontalPodAutoscaler and lets Kubernetes own the loop.
+ * `resources` so Kubernetes rolls the pods (Deployment: maxUnavailable 0, maxSurge 1), and
+ * `replace` evicts one pod (policy/v1 Eviction, honouring PodDisruptionBudgets) for the workload's
+ * controller to recreate. With `mode: hpa` it writes an autoscaling/v2 HorizontalPodAutoscaler and
+ * lets Kubernetes own the loop.
  */
 export class KubernetesProvider extends EventEmitter<ProviderEvents> implements Provider {
   /** Always `'kubernetes'`. */
@@ -58,6 +63,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #started: Promise<void> | undefined;
   #waiters: { target: number; resolve: () => void }[] = [];
   #checks = new Set<() => void>();
+  #replacing = false;
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -201,6 +207,119 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     });
   }
 
+  /**
+   * replace has Kubernetes replace one Ready pod, as a user would by hand: drain it, then evict it
+   * (policy/v1 Eviction, so a PodDisruptionBudget is honoured) and let the Deployment or StatefulSet
+   * controller create its successor. Kubernetes only starts that successor once the pod is going,
+   * so `planEngineReplace` guards it: refused (CAPACITY) when no other pod is Ready, (BUSY) while
+   * another pod of the workload terminates or another replacement runs. A budget that refuses the
+   * eviction (429) is honoured, never bypassed: CAPACITY, for the caller to retry later. Only where
+   * the Eviction API itself is unavailable (404/405) or not granted (403) is the pod deleted
+   * instead. Both name the pod's uid as a precondition, so a StatefulSet pod recreated under the
+   * same name is never hit. Resolves once that pod is terminating or gone and as many pods are Ready
+   * as before (at most the desired count).
+   */
+  async replace(id: string): Promise<ReplaceResult> {
+    if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+    await this.start();
+    if (this.#replacing)
+      throw new ProviderError('BUSY', `${this.#ref()}: another replacement is in progress`);
+    const plan = planEngineReplace(this.instances(), id, this.#desired);
+    if (!plan.ok) throw new ProviderError(replacePlanCode(plan.reason), `${this.#ref()}: ${plan.message}`);
+    const victim = this.instances().find((i) => i.id === id)!;
+    const uid = this.#pods.get(id)?.metadata?.uid;
+    const readyBefore = this.instances().filter((i) => i.state === 'ready').length;
+    this.#replacing = true;
+    try {
+      this.#logger.info(
+        { group: this.#options.group, instance: id, plan: plan.reason },
+        `replacing pod ${id}: evicting it for ${this.#ref()} to recreate (${plan.othersReady} other pods Ready)`,
+      );
+      await this.#options.drain?.(victim).catch(() => {});
+      const method = await this.#evict(id, uid);
+      const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+      await this.#until(
+        deadline,
+        () => {
+          // Terminating counts as gone: it serves nothing, and its grace period is the pod's own.
+          const pod = [...this.#pods.values()].find((p) =>
+            uid ? p.metadata?.uid === uid : p.metadata?.name === id,
+          );
+          const gone = pod === undefined || pod.metadata?.deletionTimestamp !== undefined;
+          const ready = this.instances().filter((i) => i.state === 'ready').length;
+          return gone && ready >= Math.min(readyBefore, this.#desired);
+        },
+        `pod ${id} not replaced by a Ready pod within the timeout`,
+      );
+      return {
+        method,
+        detail:
+          method === 'eviction'
+            ? `evicted pod ${id} (policy/v1 Eviction); ${this.#ref()} created a Ready successor`
+            : `deleted pod ${id} (the Eviction API is not available to Scaleplane here); ${this.#ref()} created a Ready successor`,
+      };
+    } finally {
+      this.#replacing = false;
+    }
+  }
+
+  /** evict asks for an eviction of pod `name` and falls back to a delete where eviction is unavailable. */
+  async #evict(name: string, uid: string | undefined): Promise<'eviction' | 'delete'> {
+    const core = this.#kc!.makeApiClient(this.#k8s!.CoreV1Api);
+    const namespace = this.#config.namespace;
+    const preconditions = uid ? { preconditions: { uid } } : undefined;
+    try {
+      await core.createNamespacedPodEviction({
+        name,
+        namespace,
+        body: {
+          apiVersion: 'policy/v1',
+          kind: 'Eviction',
+          metadata: { name, namespace },
+          ...(preconditions && { deleteOptions: preconditions }),
+        },
+      });
+      return 'eviction';
+    } catch (err) {
+      const status = (err as { code?: number }).code;
+      // 409: the uid precondition failed, so that pod is already gone (a namesake replaced it).
+      if (status === 409) return 'eviction';
+      if (status === 429)
+        throw new ProviderError(
+          'CAPACITY',
+          `${this.#ref()}: eviction of ${name} refused (429): a PodDisruptionBudget allows no disruption now`,
+          { cause: err },
+        );
+      if (status !== 404 && status !== 405 && status !== 403)
+        throw new ProviderError(
+          'API_ERROR',
+          `${this.#ref()}: evict pod ${name} failed: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      this.#logger.warn(
+        { group: this.#options.group, instance: name, status },
+        `the Eviction API answered ${status}: deleting pod ${name} instead`,
+      );
+    }
+    try {
+      await core.deleteNamespacedPod({ name, namespace, ...(preconditions && { body: preconditions }) });
+    } catch (err) {
+      const status = (err as { code?: number }).code;
+      // Gone already (404), or a namesake with another uid (409): nothing of ours is left to delete.
+      if (status !== 404 && status !== 409)
+        throw new ProviderError(
+          'API_ERROR',
+          `${this.#ref()}: delete pod ${name} failed: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+    }
+    return 'delete';
+  }
+
   /** close stops the watch; the workload keeps running (Kubernetes owns its pods). Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -331,8 +450,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     for (const check of [...this.#checks]) check();
   }
 
-  /** until resolves once `predicate` holds (re-checked on every pod change); CLOSED or RESIZE_FAILED otherwise. */
-  #until(deadline: number, predicate: () => boolean): Promise<void> {
+  /** until resolves once `predicate` holds (re-checked on every pod change); CLOSED or RESIZE_FAILED (`what`) otherwise. */
+  #until(
+    deadline: number,
+    predicate: () => boolean,
+    what = 'pods not at the new size within the timeout',
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer);
@@ -350,9 +473,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       const timer = setTimeout(
         () => {
           finish();
-          reject(
-            new ProviderError('RESIZE_FAILED', `${this.#ref()}: pods not at the new size within the timeout`),
-          );
+          reject(new ProviderError('RESIZE_FAILED', `${this.#ref()}: ${what}`));
         },
         Math.max(0, deadline - Date.now()),
       );

@@ -11,7 +11,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import type { LocalProviderConfig } from '../../config/types.js';
 import { InstanceError, ProviderError } from '../errors.js';
-import type { DrainHook, Instance, InstanceSize, InstanceState, Provider, ProviderEvents } from '../types.js';
+import type {
+  DrainHook,
+  Instance,
+  InstanceSize,
+  InstanceState,
+  Provider,
+  ProviderEvents,
+  ReplaceResult,
+} from '../types.js';
 import {
   type CgroupLayout,
   cgroupShellPrefix,
@@ -361,7 +369,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * number in service never drops. Used for an instance that keeps failing its health checks. Rejects
    * BUSY while a resize or another replacement runs, NOT_FOUND for an instance that is not serving.
    */
-  async replace(id: string): Promise<void> {
+  async replace(id: string): Promise<ReplaceResult> {
     if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
     if (this.#surge > 0) {
       throw new ProviderError('BUSY', `${this.#group}: a resize or replacement is already in progress`);
@@ -396,6 +404,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#config.stopTimeout + 60_000,
       `${id} did not stop`,
     );
+    return { method: 'surge', detail: `a new instance was ready before ${id} was drained and stopped` };
   }
 
   #waitUntil(predicate: () => boolean, ms: number, what: string): Promise<void> {
