@@ -138,10 +138,13 @@ for (const backend of BACKENDS) {
       await a.release(winners[0]!);
     });
 
-    it('LeaderElector: the standby takes over when the leader steps down, with a larger token', async () => {
-      const ttl = 600;
+    it('LeaderElector: the standby takes over when the leader steps down, with a larger token', async (t) => {
+      // Renewals every 500 ms with a 1.5 s ttl: a slow machine's late timer is not a lost lease.
+      const ttl = 1500;
       const leader = new LeaderElector({ store: a, holder: 'elector-a', ttl });
       const standby = new LeaderElector({ store: b, holder: 'elector-b', ttl });
+      // Electors campaign on timers: a failed assertion must not leave them running (the file would hang).
+      t.after(() => Promise.all([leader.close(), standby.close()]));
       const elected = once(leader, 'elected');
       await leader.start();
       const [grantA] = (await elected) as [{ token: number }];
@@ -161,18 +164,22 @@ for (const backend of BACKENDS) {
       await standby.close();
     });
 
-    it('LeaderElector: a leader whose lease was taken is deposed on its next renewal', async () => {
+    it('LeaderElector: a leader whose lease was taken is deposed on its next renewal', async (t) => {
       const ttl = 400;
       const leader = new LeaderElector({ store: a, holder: 'elector-c', ttl, interval: 100 });
+      t.after(() => leader.close());
       await leader.start();
       const grant = leader.grant;
       assert.ok(grant);
+      // Listen first: a renewal (every 100 ms) can see the lease gone as soon as it is released,
+      // before the thief's acquire comes back.
+      const deposed = once(leader, 'deposed');
       // Someone else takes the lease behind its back (as after a pause past the ttl): simulate by
       // releasing it under the leader's feet and acquiring as another holder.
       await b.release(grant);
       const thief = await b.acquire('thief', 5_000);
       assert.ok(thief && thief.token > grant.token);
-      const [reason] = (await once(leader, 'deposed')) as [string];
+      const [reason] = (await deposed) as [string];
       assert.match(reason, /taken over|expired/);
       assert.equal(leader.grant, undefined);
       await leader.close();
