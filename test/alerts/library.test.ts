@@ -67,9 +67,13 @@ describe('library alerts on a real queue (Redis Streams)', () => {
       },
       { retries: 0 },
     );
+    // A failed assertion must not leave the worker reading (close is idempotent).
+    t.after(() => worker.close());
     const stopWorker = watchWorker(alerts, worker);
+    // Listen before publishing: the worker is already reading and may dead-letter the job first.
+    const deadLettered = once(worker, 'dead-lettered');
     await queue.publish(name, { n: 1 }, { id: 'doomed' });
-    await once(worker, 'dead-lettered');
+    await deadLettered;
     assert.ok(alerts.isFiring(`dead-letter:${name}`));
     assert.equal(alerts.isFiring(`queue-connection:${name}`), false);
     stopWorker();
