@@ -10,6 +10,7 @@ import {
   type ProbeReport,
   type ReplicaRouter,
 } from '../../src/replicas/index.js';
+import { until } from '../helpers/until.js';
 import {
   ensureMariadbReplication,
   MARIADB_PRIMARY_PORT,
@@ -221,10 +222,11 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     };
     const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
     const workers = Array.from({ length: 8 }, worker);
-    await new Promise((resolve) => setTimeout(resolve, 300));
     let replicaBeforeKill = 0;
     let exclusion: Awaited<typeof excluded>;
     try {
+      // Reads reach the replica before it is killed: awaited, not assumed after a fixed 300 ms.
+      await until(() => onReplica > 0 || failures > 0, 20_000, 'a read on the replica before the kill');
       replicaBeforeKill = onReplica;
       await stopMariadbReplica();
       exclusion = await excluded;

@@ -11,6 +11,7 @@ import {
   type ReplicaRouter,
 } from '../../src/replicas/index.js';
 import type { PgResult } from '../../src/replicas/postgres/index.js';
+import { until } from '../helpers/until.js';
 import {
   ensurePostgresReplication,
   nextDecision,
@@ -212,10 +213,11 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     };
     const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
     const workers = Array.from({ length: 8 }, worker);
-    await new Promise((resolve) => setTimeout(resolve, 300));
     let replicaBeforeKill = 0;
     let exclusion: Awaited<typeof excluded>;
     try {
+      // Reads reach the replica before it is killed: awaited, not assumed after a fixed 300 ms.
+      await until(() => onReplica > 0 || failures > 0, 20_000, 'a read on the replica before the kill');
       replicaBeforeKill = onReplica;
       await stopPostgresReplica();
       exclusion = await excluded;
