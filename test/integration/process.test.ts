@@ -1,7 +1,7 @@
 // Acceptance: `scaleplane up` as users run it — a separate process whose instances never outlive
 // it, whether it is stopped with Ctrl-C (clean drain) or killed with SIGKILL (reaper).
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
@@ -20,8 +20,15 @@ groups:
 `;
 }
 
-async function startUp(): Promise<{ up: UpProcess; pgids: number[]; balancer: string }> {
+async function startUp(t: TestContext): Promise<{ up: UpProcess; pgids: number[]; balancer: string }> {
   const up = new UpProcess(await writeTempConfig(config()), { SCALEPLANE_API_KEY: TOKEN });
+  // A failed assertion must not leave `scaleplane up` running: its stdout pipe would hold this file
+  // open until the runner's timeout. SIGKILL: its reaper then stops the instances.
+  t.after(async () => {
+    if (up.child.exitCode !== null || up.child.signalCode !== null) return;
+    up.child.kill('SIGKILL');
+    await up.exited;
+  });
   const apiLine = await up.waitFor((l) => String(l.msg).startsWith('control API on'), 20_000);
   const balancerLine = await up.waitFor((l) => String(l.msg).startsWith('balancer listening'), 30_000);
   await up.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
@@ -36,8 +43,8 @@ async function startUp(): Promise<{ up: UpProcess; pgids: number[]; balancer: st
 }
 
 describe('scaleplane up as a process', () => {
-  it('leaves no instance behind when killed with SIGKILL', async () => {
-    const { up, pgids, balancer } = await startUp();
+  it('leaves no instance behind when killed with SIGKILL', async (t) => {
+    const { up, pgids, balancer } = await startUp(t);
     assert.equal((await fetch(balancer)).status, 200);
     // Each instance is `sh -c` plus node: count every process of every group.
     const members = processGroupMembers(pgids);
@@ -49,8 +56,8 @@ describe('scaleplane up as a process', () => {
     assert.deepEqual(left, [], `still running after SIGKILL: ${left}`);
   });
 
-  it('stops every instance cleanly on Ctrl-C (SIGINT) and exits 0', async () => {
-    const { up, pgids } = await startUp();
+  it('stops every instance cleanly on Ctrl-C (SIGINT) and exits 0', async (t) => {
+    const { up, pgids } = await startUp(t);
     up.child.kill('SIGINT');
     const { code } = await up.exited;
     assert.equal(code, 0);
