@@ -3,7 +3,13 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CpuSampler, parseProcStat } from '../../src/providers/index.js';
-import { cpuPercent, groupTicks, type ProcStat } from '../../src/providers/local/cpu.js';
+import {
+  clockTicksPerSecond,
+  cpuPercent,
+  groupTicks,
+  type ProcStat,
+  readProcTable,
+} from '../../src/providers/local/cpu.js';
 import { makeProvider } from './local-helpers.js';
 
 // Fields after comm, from a real /proc/self/stat: state ppid pgrp session tty tpgid flags minflt
@@ -91,10 +97,32 @@ test('CpuSampler counts every process in an instance group', async (t) => {
   await provider.scaleTo(1);
   const sampler = new CpuSampler();
   const instances = provider.instances();
-  assert.deepEqual(sampler.sampleInstances(instances, Date.now()), new Map(), 'no baseline yet');
+  const pgid = instances[0]!.pid!;
+  // The spinner is the group member whose parent is the app (a node under a node). Its own CPU over
+  // the same interval is the reference: on a busy machine it gets less than a core, and a fixed
+  // threshold would measure the machine, not the sampler.
+  const spinnerTicks = () => {
+    const members = readProcTable().filter((p) => p.pgrp === pgid);
+    const nodes = new Set(members.filter((p) => p.comm === 'node').map((p) => p.pid));
+    const spinner = members.find((p) => p.comm === 'node' && nodes.has(p.ppid));
+    assert.ok(spinner, `no spinning grandchild in ${JSON.stringify(members.map((p) => [p.pid, p.comm]))}`);
+    return spinner.utime + spinner.stime;
+  };
+  // The grandchild is read inside the sampler's interval (after its first read, before its second),
+  // so its ticks can only be fewer than the group's over the same elapsed time.
+  const startedAt = Date.now();
+  assert.deepEqual(sampler.sampleInstances(instances, startedAt), new Map(), 'no baseline yet');
+  const ticksBefore = spinnerTicks();
   await delay(1000); // the measurement interval
-  const percent = sampler.sampleInstances(instances, Date.now()).get(instances[0]!.id);
-  assert.ok(percent !== undefined && percent > 50, `sampled ${percent}%`);
+  const ticksAfter = spinnerTicks();
+  const endedAt = Date.now();
+  const percent = sampler.sampleInstances(instances, endedAt).get(instances[0]!.id);
+  const spinner = cpuPercent(ticksAfter - ticksBefore, endedAt - startedAt, clockTicksPerSecond());
+  console.log(
+    `# group sampled at ${percent?.toFixed(1)}%, its spinning grandchild alone ${spinner.toFixed(1)}%`,
+  );
+  assert.ok(spinner > 5, `the grandchild spun (${spinner}%)`);
+  assert.ok(percent !== undefined && percent >= spinner, `sampled ${percent}%, grandchild ${spinner}%`);
   assert.ok(percent < 250, `sampled ${percent}%`);
 });
 
