@@ -7,7 +7,7 @@ import {
   type ReplacementReason,
   replacementDecision,
 } from '../../src/controller/index.js';
-import type { ReplaceResult } from '../../src/providers/index.js';
+import { ProviderError, type ReplaceResult } from '../../src/providers/index.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
 
 const silent = { info() {}, warn() {}, error() {} };
@@ -47,8 +47,12 @@ describe('replacementDecision', () => {
 /** A MemoryProvider that can replace: it records the ids and swaps the instance for a new one. */
 class ReplacingProvider extends MemoryProvider {
   readonly replaced: string[] = [];
+  /** Errors the next replace calls reject with, in order. */
+  readonly failures: Error[] = [];
   async replace(id: string): Promise<ReplaceResult> {
     this.replaced.push(id);
+    const failure = this.failures.shift();
+    if (failure) throw failure;
     const n = this.desired();
     await this.scaleTo(n + 1);
     const rest = this.instances().filter((i) => i.id !== id);
@@ -125,6 +129,50 @@ describe('InstanceHealthWatch', () => {
     assert.deepEqual(reasons, ['InstanceUnhealthy', 'ReplaceUnhealthy', 'Replaced']);
     assert.ok(!provider.instances().some((i) => i.id === 'web-2'));
     assert.equal(provider.instances().length, 3);
+  });
+
+  it('a refused replacement is journaled with its code and tried again after another grace, not every tick', async () => {
+    const { provider, journal, clock, watch, fail } = await setup(3);
+    provider.failures.push(new ProviderError('CAPACITY', 'a PodDisruptionBudget allows no disruption now'));
+    fail('web-2');
+    clock.now += 30_000;
+    watch.tick();
+    await new Promise((resolve) => setImmediate(resolve));
+    const failed = journal.entries().find((e) => e.reasons[0] === 'ReplaceFailed');
+    assert.equal(failed?.inputs.code, 'CAPACITY');
+    clock.now += 29_999;
+    watch.tick();
+    assert.deepEqual(provider.replaced, ['web-2'], 'not again within the new grace');
+    clock.now += 1;
+    watch.tick();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(provider.replaced, ['web-2', 'web-2']);
+    assert.deepEqual(
+      journal.entries().map((e) => e.reasons[0]),
+      ['InstanceUnhealthy', 'ReplaceUnhealthy', 'ReplaceFailed', 'ReplaceUnhealthy', 'Replaced'],
+    );
+    assert.equal(journal.entries().at(-1)!.inputs.method, 'memory');
+  });
+
+  it('an instance that recovers while its replacement fails is not tried again', async () => {
+    const { provider, journal, clock, watch, fail } = await setup(3);
+    let reject!: (err: Error) => void;
+    provider.replace = async (id: string) => {
+      provider.replaced.push(id);
+      return new Promise<ReplaceResult>((_, r) => {
+        reject = r;
+      });
+    };
+    fail('web-2');
+    clock.now += 30_000;
+    watch.tick();
+    watch.onHealth({ group: 'web', id: 'web-2', address: '127.0.0.1:1', healthy: true, detail: '200' });
+    reject(new ProviderError('BUSY', 'busy'));
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.now += 60_000;
+    watch.tick();
+    assert.deepEqual(provider.replaced, ['web-2']);
+    assert.ok(!journal.entries().at(-1)!.message.includes('tried again'));
   });
 
   it('an instance that recovers within the grace is kept', async () => {

@@ -3,15 +3,29 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { AwsProviderConfig } from '../../src/config/types.js';
-import { AwsProvider, planStopStart, refreshMinHealthyPercentage } from '../../src/providers/index.js';
+import { withinHealthCheckGrace } from '../../src/providers/aws/index.js';
+import {
+  AwsProvider,
+  type AwsProviderOptions,
+  planStopStart,
+  refreshMinHealthyPercentage,
+  watchInstances,
+} from '../../src/providers/index.js';
 import { AwsServer } from './aws-server.js';
 import { providerConformance } from './conformance.js';
+import { REPLACE_AFTER, watchHealth } from './health-watch.js';
 
 // The standard credential chain reads these; the endpoint override points the clients here.
 process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
-async function setup(t: TestContext, min = 0, existing = 0, config: Partial<AwsProviderConfig> = {}) {
+async function setup(
+  t: TestContext,
+  min = 0,
+  existing = 0,
+  config: Partial<AwsProviderConfig> = {},
+  extra: Partial<AwsProviderOptions> = {},
+) {
   const server = new AwsServer();
   await server.start();
   t.after(() => server.close());
@@ -31,6 +45,7 @@ async function setup(t: TestContext, min = 0, existing = 0, config: Partial<AwsP
     },
     minInstances: min,
     maxInstances: 6,
+    ...extra,
   });
   t.after(() => provider.close());
   return { server, provider };
@@ -130,6 +145,96 @@ describe('aws provider', () => {
     await provider.start();
     await assert.rejects(provider.resize({ instanceType: 'm5.large' }), { code: 'CAPACITY' });
     assert.ok(!server.requests.some((r) => r.action === 'StopInstances'));
+  });
+
+  it('replace drains, then SetInstanceHealth Unhealthy (grace period respected); the group replaces it at the same capacity', async (t) => {
+    const drained: { id: string; requestsBefore: number }[] = [];
+    const { server, provider } = await setup(
+      t,
+      1,
+      3,
+      {},
+      {
+        drain: async (instance) => {
+          drained.push({ id: instance.id, requestsBefore: server.requests.length });
+        },
+      },
+    );
+    await provider.start();
+    const [victim, ...others] = provider.instances();
+    let minReady = Number.POSITIVE_INFINITY;
+    const stop = watchInstances(provider, (list) => {
+      minReady = Math.min(minReady, list.filter((i) => i.state === 'ready').length);
+    });
+    const sent = server.requests.length;
+    const result = await provider.replace(victim!.id);
+    stop();
+
+    assert.equal(result.method, 'set-instance-health');
+    const changes = server.requests
+      .slice(sent)
+      .filter((r) => !r.action.startsWith('Describe'))
+      .map((r) => r.params);
+    assert.deepEqual(changes, [
+      {
+        Action: 'SetInstanceHealth',
+        Version: '2011-01-01',
+        InstanceId: victim!.id,
+        HealthStatus: 'Unhealthy',
+        ShouldRespectGracePeriod: 'true',
+      },
+    ]);
+    assert.deepEqual(drained, [{ id: victim!.id, requestsBefore: drained[0]!.requestsBefore }]);
+    assert.ok(
+      !server.requests.slice(sent, drained[0]!.requestsBefore).some((r) => r.action === 'SetInstanceHealth'),
+      'drained before the mark',
+    );
+    assert.equal(server.group.desired, 3, 'desired capacity unchanged');
+    const ready = provider.instances().filter((i) => i.state === 'ready');
+    assert.equal(ready.length, 3);
+    assert.ok(!ready.some((i) => i.id === victim!.id));
+    for (const o of others)
+      assert.ok(
+        ready.some((i) => i.id === o.id),
+        `${o.id} kept`,
+      );
+    assert.ok(minReady >= 2, `ready instances dropped to ${minReady}`);
+  });
+
+  it('replace refuses the only ready instance (CAPACITY) and one inside the grace period (BUSY), marking nothing', async (t) => {
+    const { server, provider } = await setup(t, 1, 1);
+    await provider.start();
+    const [only] = provider.instances();
+    await assert.rejects(provider.replace(only!.id), { name: 'ProviderError', code: 'CAPACITY' });
+    await provider.scaleTo(2);
+    server.group.healthCheckGracePeriod = 100_000_000;
+    await assert.rejects(provider.replace(only!.id), { code: 'BUSY' });
+    assert.ok(!server.requests.some((r) => r.action === 'SetInstanceHealth'));
+    assert.equal(withinHealthCheckGrace(0, 300_000, 299_999), true);
+    assert.equal(withinHealthCheckGrace(0, 300_000, 300_000), false);
+    assert.equal(withinHealthCheckGrace(0, 0, 0), false);
+  });
+
+  it('through the controller: held while every instance fails, marked Unhealthy past replace_after once one passes', async (t) => {
+    const { server, provider } = await setup(t, 1, 3);
+    await provider.start();
+    const { clock, watch, verdict, next, reasons } = watchHealth(provider);
+    const [victim, b, c] = provider.instances();
+    for (const i of [victim!, b!, c!]) verdict(i.id, false);
+    clock.now += REPLACE_AFTER;
+    watch.tick();
+    await next('HeldPanic', victim!.id);
+    assert.ok(!server.requests.some((r) => r.action === 'SetInstanceHealth'), 'nothing marked in panic');
+    verdict(b!.id, true);
+    verdict(c!.id, true);
+    watch.tick();
+    const replaced = await next('Replaced', victim!.id);
+    assert.equal(replaced.inputs.method, 'set-instance-health');
+    assert.deepEqual(reasons(victim!.id), ['InstanceUnhealthy', 'HeldPanic', 'ReplaceUnhealthy', 'Replaced']);
+    assert.deepEqual(
+      server.requests.filter((r) => r.action === 'SetInstanceHealth').map((r) => r.params.InstanceId),
+      [victim!.id],
+    );
   });
 
   it('plans purely', () => {

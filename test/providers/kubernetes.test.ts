@@ -5,8 +5,15 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
-import { KubernetesProvider, podInstance, quantityCpu, quantityMemory } from '../../src/providers/index.js';
+import {
+  KubernetesProvider,
+  type KubernetesProviderOptions,
+  podInstance,
+  quantityCpu,
+  quantityMemory,
+} from '../../src/providers/index.js';
 import { providerConformance } from './conformance.js';
+import { REPLACE_AFTER, watchHealth } from './health-watch.js';
 import { KubeServer } from './kube-server.js';
 
 function kubeConfig(server: string): k8s.KubeConfig {
@@ -24,6 +31,7 @@ async function setup(
   t: TestContext,
   config: Partial<KubernetesProviderConfig> = {},
   replicas = 0,
+  extra: Partial<KubernetesProviderOptions> = {},
 ): Promise<{ server: KubeServer; provider: KubernetesProvider }> {
   const server = new KubeServer();
   await server.start();
@@ -47,6 +55,7 @@ async function setup(
     client: { kubeConfig: kubeConfig(server.url) },
     rolloutPoll: 50,
     rewatchDelay: 50,
+    ...extra,
   });
   t.after(() => provider.close());
   return { server, provider };
@@ -179,6 +188,152 @@ describe('kubernetes provider: request shapes', () => {
   it('an unknown workload fails start with API_ERROR', async (t) => {
     const { provider } = await setup(t, { name: 'nope' });
     await assert.rejects(provider.start(), { name: 'ProviderError', code: 'API_ERROR' });
+  });
+});
+
+describe('kubernetes provider: replacing a pod that fails its health checks', () => {
+  /** Three Ready pods; drains are recorded with the number of API requests made before each. */
+  async function three(t: TestContext) {
+    const drained: { id: string; requestsBefore: number }[] = [];
+    const { server, provider } = await setup(t, {}, 3, {
+      drain: async (instance) => {
+        drained.push({ id: instance.id, requestsBefore: server.requests.length });
+      },
+    });
+    await provider.start();
+    await provider.scaleTo(3);
+    return { server, provider, drained };
+  }
+  const podPath = (name: string) => `/api/v1/namespaces/shop/pods/${name}`;
+
+  it('drains it, evicts it (policy/v1 Eviction, uid precondition), and the Deployment recreates it', async (t) => {
+    const { server, provider, drained } = await three(t);
+    const [victim, ...others] = provider.instances();
+    const uid = server.pods.get(victim!.id)?.metadata.uid;
+    assert.match(uid, /^[0-9a-f-]{36}$/);
+    server.readyHistory.length = 0;
+    const sent = server.requests.length;
+    const result = await provider.replace(victim!.id);
+
+    assert.equal(result.method, 'eviction');
+    const calls = server.requests.slice(sent).filter((r) => r.path.startsWith(`${podPath('')}`));
+    assert.deepEqual(calls, [
+      {
+        method: 'POST',
+        path: `${podPath(victim!.id)}/eviction`,
+        query: {},
+        contentType: 'application/json',
+        body: {
+          apiVersion: 'policy/v1',
+          kind: 'Eviction',
+          metadata: { name: victim!.id, namespace: 'shop' },
+          deleteOptions: { preconditions: { uid } },
+        },
+      },
+    ]);
+    assert.deepEqual(drained, [{ id: victim!.id, requestsBefore: sent }], 'drained before the eviction');
+    const after = provider.instances();
+    assert.deepEqual(
+      after.map((i) => i.state),
+      ['ready', 'ready', 'ready'],
+    );
+    assert.ok(!after.some((i) => i.id === victim!.id));
+    for (const o of others)
+      assert.ok(
+        after.some((i) => i.id === o.id),
+        `${o.id} kept`,
+      );
+    assert.equal(server.workloads.get('shop/web')?.object.spec.replicas, 3, 'replicas untouched');
+    assert.ok(
+      Math.min(...server.readyHistory) >= 2,
+      `ready pods went down to ${Math.min(...server.readyHistory)}`,
+    );
+  });
+
+  it('a PodDisruptionBudget that allows no disruption is honoured: CAPACITY, no delete, the pod stays', async (t) => {
+    const { server, provider } = await three(t);
+    server.setBudget('shop', 'web', 3);
+    const [victim] = provider.instances();
+    const sent = server.requests.length;
+    await assert.rejects(provider.replace(victim!.id), { name: 'ProviderError', code: 'CAPACITY' });
+    const calls = server.requests.slice(sent).filter((r) => r.path.startsWith(podPath(victim!.id)));
+    assert.deepEqual(
+      calls.map((r) => r.method),
+      ['POST'],
+    );
+    assert.ok(provider.instances().some((i) => i.id === victim!.id && i.state === 'ready'));
+    // With room in the budget the same eviction goes through.
+    server.setBudget('shop', 'web', 2);
+    assert.equal((await provider.replace(victim!.id)).method, 'eviction');
+  });
+
+  for (const [mode, status] of [
+    ['missing', 404],
+    ['forbidden', 403],
+  ] as const) {
+    it(`falls back to DELETE (uid precondition) when the Eviction API answers ${status}`, async (t) => {
+      const { server, provider } = await three(t);
+      server.eviction = mode;
+      const [victim] = provider.instances();
+      const uid = server.pods.get(victim!.id)?.metadata.uid;
+      const sent = server.requests.length;
+      const result = await provider.replace(victim!.id);
+      assert.equal(result.method, 'delete');
+      const calls = server.requests.slice(sent).filter((r) => r.path.startsWith(podPath(victim!.id)));
+      assert.deepEqual(
+        calls.map((r) => [r.method, r.path, r.body]),
+        [
+          ['POST', `${podPath(victim!.id)}/eviction`, calls[0]!.body],
+          ['DELETE', podPath(victim!.id), { preconditions: { uid } }],
+        ],
+      );
+      assert.equal(provider.instances().filter((i) => i.state === 'ready').length, 3);
+      assert.ok(!provider.instances().some((i) => i.id === victim!.id));
+    });
+  }
+
+  it('never the only Ready pod (CAPACITY), and one at a time (BUSY), without touching a pod', async (t) => {
+    const { server, provider } = await setup(t, {}, 1);
+    await provider.start();
+    await provider.scaleTo(1);
+    const [only] = provider.instances();
+    await assert.rejects(provider.replace(only!.id), { code: 'CAPACITY' });
+    assert.ok(!server.requests.some((r) => r.path.startsWith(podPath(''))));
+
+    await provider.scaleTo(3);
+    const [a, b] = provider.instances();
+    const first = provider.replace(a!.id);
+    await assert.rejects(provider.replace(b!.id), { code: 'BUSY' });
+    await first;
+    assert.equal(
+      server.requests.filter((r) => r.path.endsWith('/eviction')).length,
+      1,
+      'only the first was evicted',
+    );
+  });
+
+  it('through the controller: held while every pod fails, evicted past replace_after once one passes, journaled', async (t) => {
+    const { server, provider } = await three(t);
+    const { clock, watch, verdict, next, reasons } = watchHealth(provider);
+    const [victim, b, c] = provider.instances();
+    for (const i of [victim!, b!, c!]) verdict(i.id, false);
+    clock.now += REPLACE_AFTER;
+    watch.tick();
+    await next('HeldPanic', victim!.id);
+    assert.ok(!server.requests.some((r) => r.path.endsWith('/eviction')), 'nothing evicted in panic');
+
+    verdict(b!.id, true);
+    verdict(c!.id, true);
+    watch.tick();
+    const replaced = await next('Replaced', victim!.id);
+    assert.equal(replaced.inputs.method, 'eviction');
+    assert.deepEqual(reasons(victim!.id), ['InstanceUnhealthy', 'HeldPanic', 'ReplaceUnhealthy', 'Replaced']);
+    assert.equal(
+      server.requests.filter((r) => r.path.endsWith('/eviction')).length,
+      1,
+      'one eviction, for the failing pod',
+    );
+    assert.ok(!provider.instances().some((i) => i.id === victim!.id));
   });
 });
 
