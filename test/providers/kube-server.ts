@@ -42,9 +42,10 @@ export class KubeServer {
   readonly budgets = new Map<string, { minAvailable: number }>();
   /**
    * How the Eviction subresource answers: `allowed` (as a real server), `missing` (404, a server
-   * without it) or `forbidden` (403, RBAC grants delete but not pods/eviction).
+   * without it), `forbidden` (403, RBAC grants delete but not pods/eviction) or `conflict` (409, the
+   * budget's status changed under a concurrent eviction).
    */
-  eviction: 'allowed' | 'missing' | 'forbidden' = 'allowed';
+  eviction: 'allowed' | 'missing' | 'forbidden' | 'conflict' = 'allowed';
   url = '';
   #server: Server;
   #rv = 1;
@@ -236,6 +237,13 @@ export class KubeServer {
           403,
           'Forbidden',
           `pods "${name}" is forbidden: User "scaleplane" cannot create resource "pods/eviction" in API group "" in the namespace "${ns}"`,
+        );
+      if (this.eviction === 'conflict')
+        return this.#status(
+          res,
+          409,
+          'Conflict',
+          'Operation cannot be fulfilled on poddisruptionbudgets.policy "web": the object has been modified; please apply your changes to the latest version and try again',
         );
       if (method !== 'POST') return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
       if (body?.apiVersion !== 'policy/v1' || body?.kind !== 'Eviction')

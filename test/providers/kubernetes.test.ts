@@ -292,6 +292,22 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
     });
   }
 
+  it('an eviction that conflicts (409) while the pod is still there is BUSY, nothing deleted', async (t) => {
+    const { server, provider } = await three(t);
+    server.eviction = 'conflict';
+    const [victim] = provider.instances();
+    const sent = server.requests.length;
+    await assert.rejects(provider.replace(victim!.id), { code: 'BUSY' });
+    assert.deepEqual(
+      server.requests
+        .slice(sent)
+        .filter((r) => r.path.startsWith(podPath(victim!.id)))
+        .map((r) => r.method),
+      ['POST', 'GET'],
+    );
+    assert.ok(server.pods.get(victim!.id) && !server.pods.get(victim!.id)!.metadata.deletionTimestamp);
+  });
+
   it('never the only Ready pod (CAPACITY), and one at a time (BUSY), without touching a pod', async (t) => {
     const { server, provider } = await setup(t, {}, 1);
     await provider.start();

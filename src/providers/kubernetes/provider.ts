@@ -282,8 +282,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       return 'eviction';
     } catch (err) {
       const status = (err as { code?: number }).code;
-      // 409: the uid precondition failed, so that pod is already gone (a namesake replaced it).
-      if (status === 409) return 'eviction';
+      // 409: the uid precondition failed (a namesake replaced the pod: ours is gone), or the
+      // budget's status changed under a concurrent eviction (ours is still there: try later).
+      if (status === 409) {
+        if (await this.#podGone(name, uid)) return 'eviction';
+        throw new ProviderError('BUSY', `${this.#ref()}: eviction of ${name} conflicted (409); try again`, {
+          cause: err,
+        });
+      }
       if (status === 429)
         throw new ProviderError(
           'CAPACITY',
@@ -318,6 +324,24 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         );
     }
     return 'delete';
+  }
+
+  /** podGone says whether pod `name` with `uid` no longer exists (read from the API, not the watch). */
+  async #podGone(name: string, uid: string | undefined): Promise<boolean> {
+    const core = this.#kc!.makeApiClient(this.#k8s!.CoreV1Api);
+    try {
+      const pod = await core.readNamespacedPod({ name, namespace: this.#config.namespace });
+      return uid !== undefined && pod.metadata?.uid !== uid;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return true;
+      throw new ProviderError(
+        'API_ERROR',
+        `${this.#ref()}: read pod ${name} failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
   }
 
   /** close stops the watch; the workload keeps running (Kubernetes owns its pods). Safe to call twice. */
