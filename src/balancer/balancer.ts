@@ -21,6 +21,7 @@ import { GroupRoute, hashKeyOf, ProxyPath } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
 import { proxyUpgrade, rawReply } from './websocket.js';
+import { WorkerEjections } from './worker-ejections.js';
 
 /** BalancerOptions configures a Balancer. */
 export interface BalancerOptions {
@@ -200,6 +201,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #defaultCache: HttpCache | undefined;
   readonly #activeHealth: boolean;
   readonly #workers: WorkerSet | undefined;
+  /** Which workers have which backend ejected: each ejection and recovery is reported once. */
+  readonly #workerEjections = new WorkerEjections();
   #removeWorkerMetrics: (() => void) | undefined;
   #listening: Promise<HostPort> | undefined;
   #closing: Promise<void> | undefined;
@@ -264,7 +267,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
             boot: { config, routes: options.routes ?? [] },
             logger: this.#logger,
             replay: () => this.#replay(),
-            onEvent: (name, payload) => this.#onWorkerEvent(name, payload),
+            onEvent: (name, payload, worker) => this.#onWorkerEvent(name, payload, worker),
+            onExit: (worker) => this.#onWorkerExit(worker),
           });
     // The workers serve the requests: their series join this process's on every scrape.
     const registry = options.metrics.registry;
@@ -366,6 +370,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     const { healthy, ejected } = this.#outlierMetrics;
     for (const member of change.removed) {
       entry.checker?.remove(member.id);
+      this.#workerEjections.forget(group, member.id);
       this.#proxy.retire(member);
       healthy.remove({ group, instance: member.id });
       ejected.remove({ group, instance: member.id });
@@ -392,6 +397,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (entry === undefined) return false;
     this.#groups.delete(group);
     entry.checker?.close();
+    this.#workerEjections.forgetGroup(group);
     this.#workers?.broadcast({ t: 'remove', group });
     for (const member of entry.route.pool.clear().removed) {
       this.#proxy.retire(member);
@@ -648,10 +654,26 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return messages;
   }
 
-  #onWorkerEvent(name: 'ejection' | 'recovery' | 'unhealthy', payload: unknown): void {
-    if (name === 'ejection') this.emit('ejection', payload as Ejection);
-    else if (name === 'recovery') this.emit('recovery', payload as Recovery);
-    else this.emit('unhealthy', payload as Unhealthy);
+  // Each worker ejects on its own traffic: the instance's ejection is reported when the first worker
+  // takes it out, its recovery when the last one lets it back (journal, alerts and replacement see
+  // one transition each, not one per worker).
+  #onWorkerEvent(name: 'ejection' | 'recovery', payload: unknown, worker: number): void {
+    if (name === 'ejection') {
+      const ejection = payload as Ejection;
+      if (!this.#workerEjections.eject(ejection, worker)) return;
+      this.emit('ejection', ejection);
+      const { group, id, address, reason } = ejection;
+      this.emit('unhealthy', { group, id, address, source: 'outlier', detail: reason });
+      return;
+    }
+    const recovery = payload as Recovery;
+    if (this.#workerEjections.recover(recovery.group, recovery.id, worker)) this.emit('recovery', recovery);
+  }
+
+  // A worker's replacement starts with no ejection: what only it had ejected is back everywhere.
+  #onWorkerExit(worker: number): void {
+    if (this.#closing !== undefined) return;
+    for (const back of this.#workerEjections.workerGone(worker)) this.emit('recovery', back);
   }
 
   readonly #onHealth = (transition: HealthTransition): void => {

@@ -22,7 +22,8 @@ const balancer = new Balancer({
   logger,
   activeHealth: false,
 });
-for (const name of ['ejection', 'recovery', 'unhealthy'] as const) {
+// The controller process merges these over workers and says `unhealthy` itself, once per ejection.
+for (const name of ['ejection', 'recovery'] as const) {
   balancer.on(name, (payload: unknown) => send({ t: 'event', name, payload }));
 }
 const groups = new Set<string>();

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
-import type { MetricsSnapshot } from '../metrics/index.js';
+import { addTotals, type MetricsSnapshot } from '../metrics/index.js';
 import type { PurgeSelector } from './cache/index.js';
 import { BalancerError } from './errors.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
@@ -25,13 +25,13 @@ export type FromWorker =
   | { t: 'purged'; seq: number; removed: number }
   | { t: 'stats'; groups: Record<string, GroupStats> }
   | { t: 'metrics'; seq: number; metrics: MetricsSnapshot }
-  | { t: 'event'; name: 'ejection' | 'recovery' | 'unhealthy'; payload: unknown }
+  | { t: 'event'; name: 'ejection' | 'recovery'; payload: unknown }
   | { t: 'log'; level: 'info' | 'warn' | 'error'; fields: Record<string, unknown>; message: string }
   | { t: 'listenFailed'; message: string };
 
 interface Scrape {
   readonly waiting: Set<Worker>;
-  readonly snapshots: MetricsSnapshot[];
+  readonly snapshots: Map<Worker, MetricsSnapshot>;
   readonly resolve: (snapshots: MetricsSnapshot[]) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -52,14 +52,18 @@ export interface WorkerSetOptions {
   logger: BalancerLogger;
   /** Replays membership and health to a fresh worker before it listens. */
   replay: () => ToWorker[];
-  onEvent: (name: 'ejection' | 'recovery' | 'unhealthy', payload: unknown) => void;
+  /** A worker's outlier event; `worker` tells the workers apart (node:cluster's id). */
+  onEvent: (name: 'ejection' | 'recovery', payload: unknown, worker: number) => void;
+  /** A worker exited (its replacement, if any, starts with none of its ejections). */
+  onExit?: (worker: number) => void;
 }
 
 /**
  * WorkerSet runs the data path on `count` node:cluster workers sharing one listening port (Node 20
  * has no reusePort). The controller process keeps membership and active health and pushes every
  * change; workers proxy, detect outliers on their own traffic and report events and stats back. A
- * worker that dies is replaced with the current membership.
+ * worker that dies is replaced with the current membership; the counters and histograms it last
+ * reported stay in every later scrape, so sums over workers never go down.
  */
 export class WorkerSet {
   readonly #options: WorkerSetOptions;
@@ -68,6 +72,10 @@ export class WorkerSet {
   readonly #drains = new Map<number, { left: number; resolve: () => void }>();
   readonly #purges = new Map<number, { left: number; removed: number; resolve: (removed: number) => void }>();
   readonly #scrapes = new Map<number, Scrape>();
+  /** Each live worker's latest metrics snapshot (from the last scrape it answered). */
+  readonly #lastMetrics = new Map<Worker, MetricsSnapshot>();
+  /** Counters and histograms of workers that exited, as they last reported them. */
+  #retired: MetricsSnapshot = [];
   #seq = 0;
   #closing = false;
 
@@ -117,7 +125,7 @@ export class WorkerSet {
             this.#scraped(message.seq, worker, message.metrics);
             break;
           case 'event':
-            this.#options.onEvent(message.name, message.payload);
+            this.#options.onEvent(message.name, message.payload, worker.id);
             break;
           case 'log':
             this.#options.logger[message.level]({ ...message.fields, worker: worker.id }, message.message);
@@ -127,11 +135,16 @@ export class WorkerSet {
       worker.once('exit', (code, signal) => {
         this.#workers.delete(worker);
         this.#stats.delete(worker);
+        // What it counted stays counted. Lost: what it served after the last scrape it answered.
+        const last = this.#lastMetrics.get(worker);
+        this.#lastMetrics.delete(worker);
+        if (last !== undefined) this.#retired = addTotals(this.#retired, last);
         // A drain waiting on this worker has nothing left there to wait for.
         for (const seq of [...this.#drains.keys()]) this.#drained(seq);
         for (const seq of [...this.#purges.keys()]) this.#purged(seq, 0);
         for (const seq of [...this.#scrapes.keys()]) this.#scraped(seq, worker, undefined);
         reject(new BalancerError('BALANCER_LISTEN_FAILED', `worker exited (${signal ?? code})`));
+        this.#options.onExit?.(worker.id);
         if (this.#closing) return;
         this.#options.logger.error({ worker: worker.id, code, signal }, 'balancer worker died; replacing it');
         this.#fork().catch(() => undefined);
@@ -187,16 +200,18 @@ export class WorkerSet {
 
   /**
    * metrics asks every worker for its metric series and resolves with the answers that came within
-   * `timeoutMs` (a worker stuck or just replaced is left out of this scrape rather than failing it).
+   * `timeoutMs`, plus the last-reported counters and histograms of workers that exited. A worker
+   * stuck or just replaced is left out of this scrape rather than failing it (so a sum may dip
+   * for one scrape when a live worker is slow to answer; never when one dies).
    */
   metrics(timeoutMs = 2000): Promise<MetricsSnapshot[]> {
     const live = [...this.#workers].filter((w) => w.isConnected());
-    if (live.length === 0) return Promise.resolve([]);
+    if (live.length === 0) return Promise.resolve(this.#retired.length === 0 ? [] : [this.#retired]);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.#finishScrape(seq), timeoutMs);
       timer.unref();
-      this.#scrapes.set(seq, { waiting: new Set(live), snapshots: [], resolve, timer });
+      this.#scrapes.set(seq, { waiting: new Set(live), snapshots: new Map(), resolve, timer });
       for (const worker of live) worker.send({ t: 'metrics', seq } satisfies ToWorker);
     });
   }
@@ -204,7 +219,10 @@ export class WorkerSet {
   #scraped(seq: number, worker: Worker, snapshot: MetricsSnapshot | undefined): void {
     const scrape = this.#scrapes.get(seq);
     if (scrape === undefined || !scrape.waiting.delete(worker)) return;
-    if (snapshot !== undefined) scrape.snapshots.push(snapshot);
+    if (snapshot !== undefined) {
+      scrape.snapshots.set(worker, snapshot);
+      if (this.#workers.has(worker)) this.#lastMetrics.set(worker, snapshot);
+    }
     if (scrape.waiting.size === 0) this.#finishScrape(seq);
   }
 
@@ -213,7 +231,9 @@ export class WorkerSet {
     if (scrape === undefined) return;
     this.#scrapes.delete(seq);
     clearTimeout(scrape.timer);
-    scrape.resolve(scrape.snapshots);
+    // A worker that answered and died since is in the retired totals now: count it there, once.
+    const live = [...scrape.snapshots].filter(([worker]) => this.#workers.has(worker)).map(([, s]) => s);
+    scrape.resolve(this.#retired.length === 0 ? live : [...live, this.#retired]);
   }
 
   /** stats sums the workers' last reports of a group, or undefined when none reported it. */

@@ -40,6 +40,41 @@ export function mergeSnapshots(own: MetricsSnapshot, remotes: readonly MetricsSn
 }
 
 /**
+ * addTotals returns `into` with the counters and histograms of `from` added, series by series (by
+ * name and labels): the totals of a process that is gone, kept so that the sums over processes
+ * never go down when one is replaced. Gauges and summaries are dropped: they describe a live
+ * process, and a summary's quantiles cannot be added.
+ */
+export function addTotals(into: MetricsSnapshot, from: MetricsSnapshot): MetricsSnapshot {
+  const merged = new Map(into.map((m) => [m.name, { ...m, values: m.values.map((v) => ({ ...v })) }]));
+  for (const metric of from) {
+    // prom-client's typings say an enum; the objects carry its names ('counter', 'histogram', …).
+    const type = metric.type as unknown as string;
+    if (type !== 'counter' && type !== 'histogram') continue;
+    let total = merged.get(metric.name);
+    if (total === undefined) {
+      total = { ...metric, values: [] };
+      merged.set(metric.name, total);
+    }
+    const index = new Map(total.values.map((v) => [seriesKey(v), v]));
+    for (const value of metric.values) {
+      const mine = index.get(seriesKey(value));
+      if (mine === undefined) {
+        const copy = { ...value };
+        total.values.push(copy);
+        index.set(seriesKey(copy), copy);
+      } else mine.value += value.value;
+    }
+  }
+  return [...merged.values()];
+}
+
+function seriesKey(value: MetricValue<string> & { metricName?: string }): string {
+  const labels = Object.entries(value.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${value.metricName ?? ''}${JSON.stringify(labels)}`;
+}
+
+/**
  * ScaleplaneRegistry is a prom-client Registry whose readings include other processes' series: the
  * data-path workers of `balancer.workers` serve the requests, this process answers `/metrics`.
  * Every read (`metrics()`, `getMetricsAsJSON()`, and `get()` of a metric from `getSingleMetric`)

@@ -1,5 +1,6 @@
 export { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
 export {
+  addTotals,
   type MetricsSnapshot,
   mergeSnapshots,
   type RemoteMetrics,

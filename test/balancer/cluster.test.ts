@@ -1,6 +1,7 @@
 // All cores: the data path on node:cluster workers sharing one port, fed membership and health by
 // this (controller) process.
 import assert from 'node:assert/strict';
+import cluster from 'node:cluster';
 import { once } from 'node:events';
 import http from 'node:http';
 import { test } from 'node:test';
@@ -88,4 +89,108 @@ test('workers: requests they serve are counted on this process registry (/metric
   // …and a metric read that way can still be written by this process.
   metrics.requests.inc({ group: 'web', code: '5xx' });
   assert.match(await metrics.registry.metrics(), /scaleplane_requests_total\{group="web",code="5xx"\} 1\n/);
+});
+
+/** logs collects what the balancer (and its workers, with `worker` set) log. */
+function logs() {
+  const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+  const at =
+    (level: string) =>
+    (fields: Record<string, unknown>, message: string): void => {
+      lines.push({ level, message, fields });
+    };
+  return { lines, logger: { info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+/** workersThat lists the ids of the workers that logged `message`. */
+function workersThat(lines: ReturnType<typeof logs>['lines'], message: string): Set<unknown> {
+  return new Set(lines.filter((l) => l.message === message).map((l) => l.fields.worker));
+}
+
+test('workers: an instance ejected by both workers is reported once, and back once when both let it back', async (t) => {
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const b = await startBackend(t, (_req, res) => {
+    res.statusCode = 500;
+    res.end('b');
+  });
+  const { lines, logger } = logs();
+  const balancer = new Balancer({
+    config: config({
+      workers: 2,
+      outlier: {
+        consecutive5xx: 1,
+        consecutiveGatewayErrors: 0,
+        // Long enough that the first worker's ejection outlasts the requests that make the second eject.
+        baseEjectionTime: 4000,
+        maxEjectionTime: 300_000,
+        maxEjectionPercent: 50,
+        panicThreshold: 0,
+      },
+    }),
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger,
+  });
+  t.after(() => balancer.close());
+  const events: string[] = [];
+  balancer.on('ejection', (e) => events.push(`ejection ${e.id}`));
+  balancer.on('unhealthy', (e) => events.push(`unhealthy ${e.id} ${e.source}`));
+  balancer.on('recovery', (e) => events.push(`recovery ${e.id}`));
+  balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+  const { port } = await balancer.listen();
+  const agent = new http.Agent({ keepAlive: false });
+
+  // Fresh connections, several at once, until each worker has seen b fail and ejected it.
+  await until(
+    async () => {
+      await Promise.all(Array.from({ length: 8 }, () => get(agent, port)));
+      return workersThat(lines, 'backend ejected').size === 2;
+    },
+    60_000,
+    'both workers ejected b',
+  );
+  // A drain round trip to every worker: whatever they sent before has arrived.
+  await balancer.drain('web', 'none');
+  assert.deepEqual(events, ['ejection b', 'unhealthy b outlier'], 'one ejection for two workers');
+
+  await until(() => workersThat(lines, 'backend back from ejection').size === 2, 60_000, 'both let b back');
+  await balancer.drain('web', 'none');
+  assert.deepEqual(
+    events,
+    ['ejection b', 'unhealthy b outlier', 'recovery b'],
+    'one recovery, after the last',
+  );
+});
+
+test('workers: counters stay monotonic across worker deaths (the dead ones keep their last totals)', async (t) => {
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: config({ workers: 2 }), metrics });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['a', a.address]));
+  const { port } = await balancer.listen();
+  const agent = new http.Agent({ keepAlive: false });
+  const served = async () => {
+    const counted = await metrics.registry.getSingleMetric('scaleplane_requests_total')!.get();
+    return counted.values.find((v) => v.labels.group === 'web' && v.labels.code === '2xx')?.value ?? 0;
+  };
+  const n = 30;
+  for (let i = 0; i < n; i++) assert.equal(await get(agent, port), '200 a');
+  assert.equal(await served(), n);
+
+  // Both original workers die, one after the other (whichever served the requests, its count goes).
+  const originals = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+  assert.equal(originals.length, 2);
+  const seen: number[] = [n];
+  for (const worker of originals) {
+    // The next kill only once the replacement listens: the port closes when no worker holds it.
+    const listening = once(cluster, 'listening');
+    worker.process.kill('SIGKILL');
+    await listening;
+    seen.push(await served());
+  }
+  assert.deepEqual(seen, [n, n, n], 'the dead workers’ requests still counted');
+
+  const m = 10;
+  for (let i = 0; i < m; i++) assert.equal(await get(agent, port), '200 a');
+  assert.equal(await served(), n + m, 'old totals plus what the replacements served');
 });
