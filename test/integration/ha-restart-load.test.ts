@@ -84,10 +84,22 @@ function steadyLoad(port: number) {
   const clients = Array.from({ length: CLIENTS }, client);
   return {
     figures,
-    /** okAtLeast resolves once `n` 2xx answers were counted in all. */
-    okAtLeast(n: number): Promise<void> {
+    /** okAtLeast resolves once `n` 2xx answers were counted in all; rejects after `timeoutMs`. */
+    okAtLeast(n: number, timeoutMs = 60_000): Promise<void> {
       if (figures.ok >= n) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ n, resolve }));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`not ${n} answers 2xx within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.push({
+          n,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
     },
     async stop(): Promise<LoadFigures> {
       stopped = true;
@@ -114,7 +126,8 @@ describe('controller restart under load (file state, no lease)', () => {
     const balancerPort = await freePort();
     const configPath = await writeTempConfig(`
 api: { listen: 127.0.0.1:0 }
-balancer: { listen: 127.0.0.1:${balancerPort}, health: { path: /healthz, interval: 1s } }
+# A generous warm-up: the test asserts that the port opens when the group is up, not at the deadline.
+balancer: { listen: 127.0.0.1:${balancerPort}, warmup_timeout: 60s, health: { path: /healthz, interval: 1s } }
 controller:
   state: { backend: file }
 groups:
