@@ -121,7 +121,7 @@ test('workers: an instance ejected by both workers is reported once, and back on
         consecutive5xx: 1,
         consecutiveGatewayErrors: 0,
         // Long enough that the first worker's ejection outlasts the requests that make the second eject.
-        baseEjectionTime: 4000,
+        baseEjectionTime: 8000,
         maxEjectionTime: 300_000,
         maxEjectionPercent: 50,
         panicThreshold: 0,
