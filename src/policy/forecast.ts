@@ -16,6 +16,7 @@
  * learnt from its own errors rather than configured. Why dispersion × level: counting noise grows
  * with the square root of the rate, so headroom follows the level through the day.
  */
+import { emptyRegression, foldObservation, predict, type Regression, solveRegression } from './regression.js';
 import type { HistoryBucket } from './types.js';
 
 /** ForecastSpec is the part of the predictive settings the forecaster reads. */
@@ -28,6 +29,12 @@ export interface ForecastSpec {
   bucket: number;
   /** Instance-time one instance-time of overloaded demand is worth (≥ 1; higher = more headroom). */
   violationCost: number;
+  /**
+   * Set: forecast with a least-squares combination of all smoothers (and a constant), fitted
+   * online to the group's own buckets and shrunk by this ridge towards the chosen smoother alone.
+   * Unset: the chosen smoother alone.
+   */
+  ridge?: number;
 }
 
 /** ForecasterState is what the forecaster remembers: a few numbers per candidate, persisted as is. */
@@ -46,6 +53,12 @@ export interface ForecasterState {
   previous?: number[];
   /** Sum of the weights of the errors so far (they decay together). */
   weight: number;
+  /** With `ridge`: the fit of the next bucket on [...levels, 1], and its current weights. */
+  fit?: Regression;
+  weights?: number[];
+  /** The same two buckets ahead (on the levels one bucket earlier). */
+  fit2?: Regression;
+  weights2?: number[];
 }
 
 /** LEVEL_FLOOR keeps an idle group's dispersion finite (load is in instances). */
@@ -81,16 +94,24 @@ export function learnBucket(
   }
   // A gap (no samples for a while) decays the memory as if those buckets had passed.
   const decay = decayPerBucket(spec) ** Math.max(1, bucket.index - state.index);
-  const chosen = state.levels[chosenCandidate(state)]!;
+  const x1 = [...state.levels, 1];
+  const x2 = state.previous ? [...state.previous, 1] : x1;
+  const chosen =
+    spec.ridge !== undefined && state.weights
+      ? Math.max(0, predict(state.weights, x1))
+      : state.levels[chosenCandidate(state)]!;
+  const ahead =
+    spec.ridge !== undefined && state.weights2
+      ? Math.max(0, predict(state.weights2, x2))
+      : (state.previous?.[chosenCandidate(state)] ?? chosen);
   const errors = state.levels.map((level, i) => state.errors[i]! * decay + (value - level) ** 2);
   const dispersion = state.dispersion * decay + (value - chosen) ** 2 / Math.max(chosen, LEVEL_FLOOR);
-  const ahead = state.previous?.[chosenCandidate(state)] ?? chosen;
   const dispersion2 = (state.dispersion2 ?? 0) * decay + (value - ahead) ** 2 / Math.max(ahead, LEVEL_FLOOR);
   const levels = state.levels.map((level, i) => {
     const a = spec.smoothers[i]!;
     return a * value + (1 - a) * level;
   });
-  return {
+  const next: ForecasterState = {
     index: bucket.index,
     levels,
     errors,
@@ -98,6 +119,17 @@ export function learnBucket(
     dispersion2,
     previous: state.levels,
     weight: state.weight * decay + 1,
+  };
+  if (spec.ridge === undefined) return next;
+  const p = x1.length;
+  const fit = foldObservation(state.fit ?? emptyRegression(p), x1, value, decay);
+  const fit2 = state.previous ? foldObservation(state.fit2 ?? emptyRegression(p), x2, value, decay) : state.fit2;
+  const prior = x1.map((_, i) => (i === chosenCandidate(next) ? 1 : 0));
+  return {
+    ...next,
+    fit,
+    weights: solveRegression(fit, prior, spec.ridge),
+    ...(fit2 && { fit2, weights2: solveRegression(fit2, prior, spec.ridge) }),
   };
 }
 
@@ -112,13 +144,17 @@ export function forecastLoad(
   steps: 1 | 2 = 1,
 ): { level: number; sigma: number } | null {
   if (!state) return open ? { level: open.sum / open.count, sigma: 0 } : null;
-  const i = chosenCandidate(state);
-  let level = state.levels[i]!;
   // The bucket still filling is the freshest evidence: fold it in tentatively, as learnBucket will.
-  if (open && open.index > state.index) {
-    const a = spec.smoothers[i]!;
-    level = a * (open.sum / open.count) + (1 - a) * level;
-  }
+  const filling = open && open.index > state.index ? open.sum / open.count : undefined;
+  const levels =
+    filling === undefined
+      ? state.levels
+      : state.levels.map((l, k) => spec.smoothers[k]! * filling + (1 - spec.smoothers[k]!) * l);
+  const weights = steps === 2 ? (state.weights2 ?? state.weights) : state.weights;
+  const level =
+    spec.ridge !== undefined && weights
+      ? Math.max(0, predict(weights, [...levels, 1]))
+      : levels[chosenCandidate(state)]!;
   const spread = steps === 2 ? Math.max(state.dispersion, state.dispersion2 ?? 0) : state.dispersion;
   const perLevel = state.weight > 0 ? spread / state.weight : 0;
   return { level, sigma: Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR)) };

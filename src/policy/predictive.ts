@@ -38,6 +38,7 @@ export function forecastSpecOf(spec: Predictive): ForecastSpec | undefined {
     errorHalfLife: spec.errorHalfLife ?? 86_400_000,
     bucket: spec.bucket,
     violationCost: spec.violationCost,
+    ...(spec.ridge !== undefined && { ridge: spec.ridge }),
   };
 }
 

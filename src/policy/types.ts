@@ -184,6 +184,8 @@ export interface Predictive {
   smoothers?: readonly number[];
   /** Half-life of the forecaster's error memory, ms. @defaultValue 86400000 (1 day) */
   errorHalfLife?: number;
+  /** Set: combine the smoothers by least squares, shrunk by this ridge towards the best one alone. */
+  ridge?: number;
 }
 
 /** ScalingPolicy is a whole policy: target tracking (or step scaling) plus optional features. */
