@@ -35,6 +35,11 @@ export interface ForecastSpec {
    * Unset: the chosen smoother alone.
    */
   ridge?: number;
+  /**
+   * Set (≥ 1): the noise is not one learnt constant but follows the last `noiseLags` squared
+   * errors (a burst raises the spread of the next buckets), fitted like the level. Unset: constant.
+   */
+  noiseLags?: number;
 }
 
 /** ForecasterState is what the forecaster remembers: a few numbers per candidate, persisted as is. */
@@ -59,6 +64,10 @@ export interface ForecasterState {
   /** The same two buckets ahead (on the levels one bucket earlier). */
   fit2?: Regression;
   weights2?: number[];
+  /** With `noiseLags`: the last squared errors per level (newest first), their fit, its weights. */
+  noise?: number[];
+  noiseFit?: Regression;
+  noiseWeights?: number[];
 }
 
 /** LEVEL_FLOOR keeps an idle group's dispersion finite (load is in instances). */
@@ -120,17 +129,42 @@ export function learnBucket(
     previous: state.levels,
     weight: state.weight * decay + 1,
   };
-  if (spec.ridge === undefined) return next;
+  const withNoise = spec.noiseLags ? learnNoise(spec, state, next, (value - chosen) ** 2 / Math.max(chosen, LEVEL_FLOOR), decay) : next;
+  if (spec.ridge === undefined) return withNoise;
   const p = x1.length;
   const fit = foldObservation(state.fit ?? emptyRegression(p), x1, value, decay);
   const fit2 = state.previous ? foldObservation(state.fit2 ?? emptyRegression(p), x2, value, decay) : state.fit2;
   const prior = x1.map((_, i) => (i === chosenCandidate(next) ? 1 : 0));
   return {
-    ...next,
+    ...withNoise,
     fit,
     weights: solveRegression(fit, prior, spec.ridge),
     ...(fit2 && { fit2, weights2: solveRegression(fit2, prior, spec.ridge) }),
   };
+}
+
+function learnNoise(
+  spec: ForecastSpec,
+  state: ForecasterState,
+  next: ForecasterState,
+  z2: number,
+  decay: number,
+): ForecasterState {
+  const lags = spec.noiseLags!;
+  const noise = state.noise ?? [];
+  const x = noiseFeatures(noise, lags);
+  const noiseFit = foldObservation(state.noiseFit ?? emptyRegression(x.length), x, z2, decay);
+  const prior = x.map((_, i) => (i === 0 ? next.dispersion / next.weight : 0));
+  return {
+    ...next,
+    noise: [z2, ...noise].slice(0, lags),
+    noiseFit,
+    noiseWeights: solveRegression(noiseFit, prior, spec.ridge ?? 1e-3),
+  };
+}
+
+function noiseFeatures(noise: readonly number[], lags: number): number[] {
+  return [1, ...Array.from({ length: lags }, (_, i) => noise[i] ?? 0)];
 }
 
 /**
@@ -156,7 +190,21 @@ export function forecastLoad(
       ? Math.max(0, predict(weights, [...levels, 1]))
       : levels[chosenCandidate(state)]!;
   const spread = steps === 2 ? Math.max(state.dispersion, state.dispersion2 ?? 0) : state.dispersion;
-  const perLevel = state.weight > 0 ? spread / state.weight : 0;
+  let perLevel = state.weight > 0 ? spread / state.weight : 0;
+  if (spec.noiseLags && state.noiseWeights && state.weight > 0) {
+    // The bucket still filling has already missed its forecast by this much: the newest lag.
+    let noise = state.noise ?? [];
+    if (filling !== undefined) {
+      const made =
+        spec.ridge !== undefined && state.weights
+          ? Math.max(0, predict(state.weights, [...state.levels, 1]))
+          : state.levels[chosenCandidate(state)]!;
+      noise = [(filling - made) ** 2 / Math.max(made, LEVEL_FLOOR), ...noise];
+    }
+    const mean = state.dispersion / state.weight;
+    const now = Math.max(0.2 * mean, predict(state.noiseWeights, noiseFeatures(noise, spec.noiseLags)));
+    perLevel *= now / Math.max(mean, 1e-12);
+  }
   return { level, sigma: Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR)) };
 }
 

@@ -39,6 +39,7 @@ export function forecastSpecOf(spec: Predictive): ForecastSpec | undefined {
     bucket: spec.bucket,
     violationCost: spec.violationCost,
     ...(spec.ridge !== undefined && { ridge: spec.ridge }),
+    ...(spec.noiseLags !== undefined && { noiseLags: spec.noiseLags }),
   };
 }
 

@@ -186,6 +186,8 @@ export interface Predictive {
   errorHalfLife?: number;
   /** Set: combine the smoothers by least squares, shrunk by this ridge towards the best one alone. */
   ridge?: number;
+  /** Set: the noise follows the last this many squared errors (bursts cluster). */
+  noiseLags?: number;
 }
 
 /** ScalingPolicy is a whole policy: target tracking (or step scaling) plus optional features. */
