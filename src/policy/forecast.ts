@@ -40,6 +40,8 @@ export interface ForecastSpec {
    * errors (a burst raises the spread of the next buckets), fitted like the level. Unset: constant.
    */
   noiseLags?: number;
+  /** Set: price the noise by the learnt distribution of standardized errors instead of a Normal. */
+  shape?: boolean;
 }
 
 /** ForecasterState is what the forecaster remembers: a few numbers per candidate, persisted as is. */
@@ -68,7 +70,14 @@ export interface ForecasterState {
   noise?: number[];
   noiseFit?: Regression;
   noiseWeights?: number[];
+  /** With `shape`: decayed counts of standardized one-bucket errors in SHAPE_BINS. */
+  shape?: number[];
 }
+
+/** SHAPE_BINS: standardized errors from −6σ to +12σ in steps of 0.1σ (outside: the end bins). */
+export const SHAPE_BINS = { from: -6, width: 0.1, count: 180 } as const;
+/** SHAPE_MIN_WEIGHT: the learnt shape replaces the Normal once this many buckets (decayed) are in. */
+const SHAPE_MIN_WEIGHT = 100;
 
 /** LEVEL_FLOOR keeps an idle group's dispersion finite (load is in instances). */
 const LEVEL_FLOOR = 0.1;
@@ -130,6 +139,16 @@ export function learnBucket(
     weight: state.weight * decay + 1,
   };
   const withNoise = spec.noiseLags ? learnNoise(spec, state, next, (value - chosen) ** 2 / Math.max(chosen, LEVEL_FLOOR), decay) : next;
+  if (spec.shape) {
+    const made = forecastLoad(spec, state, undefined, 1);
+    const shape = (state.shape ?? new Array<number>(SHAPE_BINS.count).fill(0)).map((w) => w * decay);
+    if (made && made.sigma > 0) {
+      const z = (value - made.level) / made.sigma;
+      const bin = Math.floor((z - SHAPE_BINS.from) / SHAPE_BINS.width);
+      shape[Math.max(0, Math.min(SHAPE_BINS.count - 1, bin))]! += 1;
+    }
+    withNoise.shape = shape;
+  }
   if (spec.ridge === undefined) return withNoise;
   const p = x1.length;
   const fit = foldObservation(state.fit ?? emptyRegression(p), x1, value, decay);
@@ -176,7 +195,7 @@ export function forecastLoad(
   state: ForecasterState | undefined,
   open: HistoryBucket | undefined,
   steps: 1 | 2 = 1,
-): { level: number; sigma: number } | null {
+): Forecast | null {
   if (!state) return open ? { level: open.sum / open.count, sigma: 0 } : null;
   // The bucket still filling is the freshest evidence: fold it in tentatively, as learnBucket will.
   const filling = open && open.index > state.index ? open.sum / open.count : undefined;
@@ -205,7 +224,27 @@ export function forecastLoad(
     const now = Math.max(0.2 * mean, predict(state.noiseWeights, noiseFeatures(noise, spec.noiseLags)));
     perLevel *= now / Math.max(mean, 1e-12);
   }
-  return { level, sigma: Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR)) };
+  const sigma = Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR));
+  const learnt = spec.shape && state.shape ? state.shape.reduce((a, b) => a + b, 0) : 0;
+  return learnt >= SHAPE_MIN_WEIGHT ? { level, sigma, shape: state.shape!.map((w) => w / learnt) } : { level, sigma };
+}
+
+/** Forecast is a bucket's expected load, its spread, and (when learnt) the shape of its errors. */
+export interface Forecast {
+  level: number;
+  sigma: number;
+  /** Probabilities of SHAPE_BINS; unset: Normal. */
+  shape?: readonly number[];
+}
+
+/** loadAboveShape is E[X · 1(X > x)] for X = level + σ·Z, Z distributed as `shape` (bin centres). */
+export function loadAboveShape(level: number, sigma: number, shape: readonly number[], x: number): number {
+  let sum = 0;
+  for (let k = 0; k < shape.length; k++) {
+    const v = level + sigma * (SHAPE_BINS.from + SHAPE_BINS.width * (k + 0.5));
+    if (v > x) sum += shape[k]! * v;
+  }
+  return sum;
 }
 
 const SQRT2 = Math.SQRT2;
@@ -246,13 +285,11 @@ export function loadAbove(mean: number, sigma: number, x: number): number {
  * provisionFor is the fewest instances for a forecast (load in instances at the overload line): start
  * at the mean and add one while the overload it saves, priced at `violationCost`, exceeds its cost.
  */
-export function provisionFor(
-  forecast: { level: number; sigma: number },
-  violationCost: number,
-  max: number,
-): number {
-  const { level, sigma } = forecast;
+export function provisionFor(forecast: Forecast, violationCost: number, max: number): number {
+  const { level, sigma, shape } = forecast;
+  const above = (x: number) =>
+    shape && sigma > 0 ? loadAboveShape(level, sigma, shape, x) : loadAbove(level, sigma, x);
   let n = Math.max(0, Math.ceil(level - 1e-9));
-  while (n < max && violationCost * (loadAbove(level, sigma, n) - loadAbove(level, sigma, n + 1)) > 1) n++;
+  while (n < max && violationCost * (above(n) - above(n + 1)) > 1) n++;
   return n;
 }

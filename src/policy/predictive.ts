@@ -40,6 +40,7 @@ export function forecastSpecOf(spec: Predictive): ForecastSpec | undefined {
     violationCost: spec.violationCost,
     ...(spec.ridge !== undefined && { ridge: spec.ridge }),
     ...(spec.noiseLags !== undefined && { noiseLags: spec.noiseLags }),
+    ...(spec.shape !== undefined && { shape: spec.shape }),
   };
 }
 
@@ -216,7 +217,7 @@ export function predictiveFloor(
     const serving = Math.floor((now + spec.horizon - 1) / spec.bucket) - Math.floor((now - 1) / spec.bucket);
     const f = forecastLoad(learn, state.forecaster, state.openBucket, serving >= 2 ? 2 : 1);
     if (f)
-      learnt = provisionFor({ level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max);
+      learnt = provisionFor({ ...f, level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max);
   }
   if (spec.seasons.length === 0 && learn) return learnt;
   return Math.max(learnt, seasonalFloor(spec, state, recent, now, scale));
