@@ -6,15 +6,19 @@
  *              move each candidate — an exponential moving average with its own smoothing factor —
  *              to the bucket's mean load
  *   predict:   the candidate with the smallest recent error forecasts the next bucket, including
- *              the bucket still filling (so a decision sees this minute's load at once)
+ *              the bucket still filling (so a decision sees this minute's load at once); with
+ *              `ridge`, a least-squares combination of all candidates does (regression.ts)
  *   provision: the fewest instances n at which one more instance would save less than it costs:
  *              violationCost × (E[load above n] − E[load above n + 1]) ≤ 1, load ~ Normal(level,
  *              dispersion × level). The price of a violation sets the headroom, not a fixed σ count.
  *
  * Why several smoothers: noisy stationary traffic (many small clients) is forecast best by a slow
  * average, traffic that wanders like a random walk by the last value; which one a group has is
- * learnt from its own errors rather than configured. Why dispersion × level: counting noise grows
- * with the square root of the rate, so headroom follows the level through the day.
+ * learnt from its own errors rather than configured. Why a combination: bursty traffic is neither —
+ * a slow level plus part of the last bucket's surprise — and the best weights are learnt the same
+ * way. Why dispersion × level: counting noise grows with the square root of the rate, so headroom
+ * follows the level through the day. Why noise lags: a burst is followed by more surprises than a
+ * calm hour, so the spread of the next bucket follows the last few squared errors.
  */
 import { emptyRegression, foldObservation, predict, type Regression, solveRegression } from './regression.js';
 import type { HistoryBucket } from './types.js';
@@ -30,18 +34,13 @@ export interface ForecastSpec {
   /** Instance-time one instance-time of overloaded demand is worth (≥ 1; higher = more headroom). */
   violationCost: number;
   /**
-   * Set: forecast with a least-squares combination of all smoothers (and a constant), fitted
-   * online to the group's own buckets and shrunk by this ridge towards the chosen smoother alone.
-   * Unset: the chosen smoother alone.
+   * Set: forecast with a least-squares combination of all smoothers and a constant, fitted online
+   * to the group's own buckets and shrunk by this ridge towards the chosen smoother alone (which is
+   * what an empty or flat history falls back to). Unset: the chosen smoother alone.
    */
   ridge?: number;
-  /**
-   * Set (≥ 1): the noise is not one learnt constant but follows the last `noiseLags` squared
-   * errors (a burst raises the spread of the next buckets), fitted like the level. Unset: constant.
-   */
+  /** Set (≥ 1): the noise follows the last this many squared errors. Unset: one learnt constant. */
   noiseLags?: number;
-  /** Set: price the noise by the learnt distribution of standardized errors instead of a Normal. */
-  shape?: boolean;
 }
 
 /** ForecasterState is what the forecaster remembers: a few numbers per candidate, persisted as is. */
@@ -52,7 +51,7 @@ export interface ForecasterState {
   levels: number[];
   /** Per candidate: weighted sum of squared one-step errors. */
   errors: number[];
-  /** Weighted sum of squared error / max(level, LEVEL_FLOOR) of the chosen candidate. */
+  /** Weighted sum of squared error / max(level, LEVEL_FLOOR) of the forecast used. */
   dispersion: number;
   /** The same for forecasts made two buckets ahead (orders that become ready a bucket later). */
   dispersion2?: number;
@@ -60,27 +59,30 @@ export interface ForecasterState {
   previous?: number[];
   /** Sum of the weights of the errors so far (they decay together). */
   weight: number;
-  /** With `ridge`: the fit of the next bucket on [...levels, 1], and its current weights. */
+  /** With `ridge`: the fit of the next bucket on [...levels, 1] and its weights. */
   fit?: Regression;
   weights?: number[];
-  /** The same two buckets ahead (on the levels one bucket earlier). */
+  /** With `ridge`: the fit of the bucket after next on the same features, and its weights. */
   fit2?: Regression;
   weights2?: number[];
-  /** With `noiseLags`: the last squared errors per level (newest first), their fit, its weights. */
+  /** With `noiseLags`: the last squared errors per level (newest first), their fit and weights. */
   noise?: number[];
   noiseFit?: Regression;
   noiseWeights?: number[];
-  /** With `shape`: decayed counts of standardized one-bucket errors in SHAPE_BINS. */
-  shape?: number[];
 }
 
-/** SHAPE_BINS: standardized errors from −6σ to +12σ in steps of 0.1σ (outside: the end bins). */
-export const SHAPE_BINS = { from: -6, width: 0.1, count: 180 } as const;
-/** SHAPE_MIN_WEIGHT: the learnt shape replaces the Normal once this many buckets (decayed) are in. */
-const SHAPE_MIN_WEIGHT = 100;
+/** Forecast is a bucket's expected load and the standard deviation around it. */
+export interface Forecast {
+  level: number;
+  sigma: number;
+}
 
 /** LEVEL_FLOOR keeps an idle group's dispersion finite (load is in instances). */
 const LEVEL_FLOOR = 0.1;
+/** NOISE_FLOOR: however calm the last buckets, the spread stays ≥ this share of its long-run mean. */
+const NOISE_FLOOR = 0.2;
+/** NOISE_RIDGE shrinks the noise fit towards the long-run mean when `ridge` is unset. */
+const NOISE_RIDGE = 1e-3;
 
 function decayPerBucket(spec: ForecastSpec): number {
   return 0.5 ** (spec.bucket / spec.errorHalfLife);
@@ -91,6 +93,21 @@ export function chosenCandidate(state: ForecasterState): number {
   let best = 0;
   for (let i = 1; i < state.errors.length; i++) if (state.errors[i]! < state.errors[best]!) best = i;
   return best;
+}
+
+/** pointForecast is the forecast from candidate levels: the combination when fitted, else the chosen one. */
+function pointForecast(
+  spec: ForecastSpec,
+  state: ForecasterState,
+  levels: readonly number[],
+  weights: readonly number[] | undefined,
+): number {
+  if (spec.ridge !== undefined && weights) return Math.max(0, predict(weights, [...levels, 1]));
+  return levels[chosenCandidate(state)]!;
+}
+
+function noiseFeatures(noise: readonly number[], lags: number): number[] {
+  return [1, ...Array.from({ length: lags }, (_, i) => noise[i] ?? 0)];
 }
 
 /** learnBucket folds one closed bucket into the forecaster. */
@@ -112,78 +129,49 @@ export function learnBucket(
   }
   // A gap (no samples for a while) decays the memory as if those buckets had passed.
   const decay = decayPerBucket(spec) ** Math.max(1, bucket.index - state.index);
-  const x1 = [...state.levels, 1];
-  const x2 = state.previous ? [...state.previous, 1] : x1;
-  const chosen =
-    spec.ridge !== undefined && state.weights
-      ? Math.max(0, predict(state.weights, x1))
-      : state.levels[chosenCandidate(state)]!;
-  const ahead =
-    spec.ridge !== undefined && state.weights2
-      ? Math.max(0, predict(state.weights2, x2))
-      : (state.previous?.[chosenCandidate(state)] ?? chosen);
+  const made = pointForecast(spec, state, state.levels, state.weights);
+  const ahead = state.previous
+    ? pointForecast(spec, state, state.previous, state.weights2 ?? state.weights)
+    : made;
+  const surprise = (value - made) ** 2 / Math.max(made, LEVEL_FLOOR);
   const errors = state.levels.map((level, i) => state.errors[i]! * decay + (value - level) ** 2);
-  const dispersion = state.dispersion * decay + (value - chosen) ** 2 / Math.max(chosen, LEVEL_FLOOR);
-  const dispersion2 = (state.dispersion2 ?? 0) * decay + (value - ahead) ** 2 / Math.max(ahead, LEVEL_FLOOR);
   const levels = state.levels.map((level, i) => {
     const a = spec.smoothers[i]!;
     return a * value + (1 - a) * level;
   });
-  const next: ForecasterState = {
+  let next: ForecasterState = {
     index: bucket.index,
     levels,
     errors,
-    dispersion,
-    dispersion2,
+    dispersion: state.dispersion * decay + surprise,
+    dispersion2: (state.dispersion2 ?? 0) * decay + (value - ahead) ** 2 / Math.max(ahead, LEVEL_FLOOR),
     previous: state.levels,
     weight: state.weight * decay + 1,
   };
-  const withNoise = spec.noiseLags ? learnNoise(spec, state, next, (value - chosen) ** 2 / Math.max(chosen, LEVEL_FLOOR), decay) : next;
-  if (spec.shape) {
-    const made = forecastLoad(spec, state, undefined, 1);
-    const shape = (state.shape ?? new Array<number>(SHAPE_BINS.count).fill(0)).map((w) => w * decay);
-    if (made && made.sigma > 0) {
-      const z = (value - made.level) / made.sigma;
-      const bin = Math.floor((z - SHAPE_BINS.from) / SHAPE_BINS.width);
-      shape[Math.max(0, Math.min(SHAPE_BINS.count - 1, bin))]! += 1;
+  if (spec.ridge !== undefined) {
+    // Features are the levels before this bucket (one-ahead) and one bucket earlier (two-ahead).
+    const x1 = [...state.levels, 1];
+    const prior = x1.map((_, i) => (i === chosenCandidate(next) ? 1 : 0));
+    const fit = foldObservation(state.fit ?? emptyRegression(x1.length), x1, value, decay);
+    next = { ...next, fit, weights: solveRegression(fit, prior, spec.ridge) };
+    if (state.previous) {
+      const fit2 = foldObservation(state.fit2 ?? emptyRegression(x1.length), [...state.previous, 1], value, decay);
+      next = { ...next, fit2, weights2: solveRegression(fit2, prior, spec.ridge) };
     }
-    withNoise.shape = shape;
   }
-  if (spec.ridge === undefined) return withNoise;
-  const p = x1.length;
-  const fit = foldObservation(state.fit ?? emptyRegression(p), x1, value, decay);
-  const fit2 = state.previous ? foldObservation(state.fit2 ?? emptyRegression(p), x2, value, decay) : state.fit2;
-  const prior = x1.map((_, i) => (i === chosenCandidate(next) ? 1 : 0));
-  return {
-    ...withNoise,
-    fit,
-    weights: solveRegression(fit, prior, spec.ridge),
-    ...(fit2 && { fit2, weights2: solveRegression(fit2, prior, spec.ridge) }),
-  };
-}
-
-function learnNoise(
-  spec: ForecastSpec,
-  state: ForecasterState,
-  next: ForecasterState,
-  z2: number,
-  decay: number,
-): ForecasterState {
-  const lags = spec.noiseLags!;
-  const noise = state.noise ?? [];
-  const x = noiseFeatures(noise, lags);
-  const noiseFit = foldObservation(state.noiseFit ?? emptyRegression(x.length), x, z2, decay);
-  const prior = x.map((_, i) => (i === 0 ? next.dispersion / next.weight : 0));
-  return {
-    ...next,
-    noise: [z2, ...noise].slice(0, lags),
-    noiseFit,
-    noiseWeights: solveRegression(noiseFit, prior, spec.ridge ?? 1e-3),
-  };
-}
-
-function noiseFeatures(noise: readonly number[], lags: number): number[] {
-  return [1, ...Array.from({ length: lags }, (_, i) => noise[i] ?? 0)];
+  if (spec.noiseLags) {
+    const noise = state.noise ?? [];
+    const x = noiseFeatures(noise, spec.noiseLags);
+    const noiseFit = foldObservation(state.noiseFit ?? emptyRegression(x.length), x, surprise, decay);
+    const prior = x.map((_, i) => (i === 0 ? next.dispersion / next.weight : 0));
+    next = {
+      ...next,
+      noise: [surprise, ...noise].slice(0, spec.noiseLags),
+      noiseFit,
+      noiseWeights: solveRegression(noiseFit, prior, spec.ridge ?? NOISE_RIDGE),
+    };
+  }
+  return next;
 }
 
 /**
@@ -203,48 +191,22 @@ export function forecastLoad(
     filling === undefined
       ? state.levels
       : state.levels.map((l, k) => spec.smoothers[k]! * filling + (1 - spec.smoothers[k]!) * l);
-  const weights = steps === 2 ? (state.weights2 ?? state.weights) : state.weights;
-  const level =
-    spec.ridge !== undefined && weights
-      ? Math.max(0, predict(weights, [...levels, 1]))
-      : levels[chosenCandidate(state)]!;
-  const spread = steps === 2 ? Math.max(state.dispersion, state.dispersion2 ?? 0) : state.dispersion;
-  let perLevel = state.weight > 0 ? spread / state.weight : 0;
-  if (spec.noiseLags && state.noiseWeights && state.weight > 0) {
+  const level = pointForecast(spec, state, levels, steps === 2 ? (state.weights2 ?? state.weights) : state.weights);
+  if (state.weight <= 0) return { level, sigma: 0 };
+  const mean = state.dispersion / state.weight;
+  const spread = steps === 2 ? Math.max(state.dispersion, state.dispersion2 ?? 0) / state.weight : mean;
+  let perLevel = spread;
+  if (spec.noiseLags && state.noiseWeights) {
     // The bucket still filling has already missed its forecast by this much: the newest lag.
     let noise = state.noise ?? [];
     if (filling !== undefined) {
-      const made =
-        spec.ridge !== undefined && state.weights
-          ? Math.max(0, predict(state.weights, [...state.levels, 1]))
-          : state.levels[chosenCandidate(state)]!;
+      const made = pointForecast(spec, state, state.levels, state.weights);
       noise = [(filling - made) ** 2 / Math.max(made, LEVEL_FLOOR), ...noise];
     }
-    const mean = state.dispersion / state.weight;
-    const now = Math.max(0.2 * mean, predict(state.noiseWeights, noiseFeatures(noise, spec.noiseLags)));
-    perLevel *= now / Math.max(mean, 1e-12);
+    const now = predict(state.noiseWeights, noiseFeatures(noise, spec.noiseLags));
+    if (mean > 0) perLevel *= Math.max(NOISE_FLOOR * mean, now) / mean;
   }
-  const sigma = Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR));
-  const learnt = spec.shape && state.shape ? state.shape.reduce((a, b) => a + b, 0) : 0;
-  return learnt >= SHAPE_MIN_WEIGHT ? { level, sigma, shape: state.shape!.map((w) => w / learnt) } : { level, sigma };
-}
-
-/** Forecast is a bucket's expected load, its spread, and (when learnt) the shape of its errors. */
-export interface Forecast {
-  level: number;
-  sigma: number;
-  /** Probabilities of SHAPE_BINS; unset: Normal. */
-  shape?: readonly number[];
-}
-
-/** loadAboveShape is E[X · 1(X > x)] for X = level + σ·Z, Z distributed as `shape` (bin centres). */
-export function loadAboveShape(level: number, sigma: number, shape: readonly number[], x: number): number {
-  let sum = 0;
-  for (let k = 0; k < shape.length; k++) {
-    const v = level + sigma * (SHAPE_BINS.from + SHAPE_BINS.width * (k + 0.5));
-    if (v > x) sum += shape[k]! * v;
-  }
-  return sum;
+  return { level, sigma: Math.sqrt(perLevel * Math.max(level, LEVEL_FLOOR)) };
 }
 
 const SQRT2 = Math.SQRT2;
@@ -286,10 +248,8 @@ export function loadAbove(mean: number, sigma: number, x: number): number {
  * at the mean and add one while the overload it saves, priced at `violationCost`, exceeds its cost.
  */
 export function provisionFor(forecast: Forecast, violationCost: number, max: number): number {
-  const { level, sigma, shape } = forecast;
-  const above = (x: number) =>
-    shape && sigma > 0 ? loadAboveShape(level, sigma, shape, x) : loadAbove(level, sigma, x);
+  const { level, sigma } = forecast;
   let n = Math.max(0, Math.ceil(level - 1e-9));
-  while (n < max && violationCost * (above(n) - above(n + 1)) > 1) n++;
+  while (n < max && violationCost * (loadAbove(level, sigma, n) - loadAbove(level, sigma, n + 1)) > 1) n++;
   return n;
 }

@@ -40,7 +40,6 @@ export function forecastSpecOf(spec: Predictive): ForecastSpec | undefined {
     violationCost: spec.violationCost,
     ...(spec.ridge !== undefined && { ridge: spec.ridge }),
     ...(spec.noiseLags !== undefined && { noiseLags: spec.noiseLags }),
-    ...(spec.shape !== undefined && { shape: spec.shape }),
   };
 }
 
@@ -215,9 +214,14 @@ export function predictiveFloor(
     // Instances asked for now serve from now + start-up until the next decision's are ready
     // (now + horizon): when that reaches past the next bucket, the forecast is two buckets out.
     const serving = Math.floor((now + spec.horizon - 1) / spec.bucket) - Math.floor((now - 1) / spec.bucket);
-    const f = forecastLoad(learn, state.forecaster, state.openBucket, serving >= 2 ? 2 : 1);
-    if (f)
-      learnt = provisionFor({ ...f, level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max);
+    const provision = (steps: 1 | 2) => {
+      const f = forecastLoad(learn, state.forecaster, state.openBucket, steps);
+      return f ? provisionFor({ ...f, level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max) : 0;
+    };
+    learnt = provision(serving >= 2 ? 2 : 1);
+    // Orders two buckets out must not release what the next bucket needs: the instances there now
+    // are all it will have until those orders are ready.
+    if (serving >= 2) learnt = Math.max(learnt, provision(1));
   }
   if (spec.seasons.length === 0 && learn) return learnt;
   return Math.max(learnt, seasonalFloor(spec, state, recent, now, scale));

@@ -151,7 +151,18 @@ function defaultPreset(o: PresetOptions): Preset {
       panic: { window: 6_000, threshold: 2, stableWindow: 60_000, saturationFactor: 2 },
       // No seasonal part: at a one-minute horizon it forecast NASA July worse than a short average
       // (RMS error 87–97 vs 76 req/s) and as a floor it bought nothing the price did not.
-      predictive: { ...predictiveSpec(o, 0), seasons: [], utilization: 90, violationCost: 12 },
+      // Smoothers from the last bucket to a 100-bucket average, combined by least squares; noise
+      // following the last three surprises; price: the largest whole one whose July cost stays
+      // below HPA's (README "Simulate").
+      predictive: {
+        ...predictiveSpec(o, 0),
+        seasons: [],
+        utilization: 90,
+        violationCost: 15,
+        smoothers: [1, 0.5, 0.25, 0.1, 0.03, 0.01],
+        ridge: 0.001,
+        noiseLags: 3,
+      },
     },
     target: 90,
     description:

@@ -188,8 +188,6 @@ export interface Predictive {
   ridge?: number;
   /** Set: the noise follows the last this many squared errors (bursts cluster). */
   noiseLags?: number;
-  /** Set: price the noise by the learnt distribution of standardized errors, not a Normal. */
-  shape?: boolean;
 }
 
 /** ScalingPolicy is a whole policy: target tracking (or step scaling) plus optional features. */
