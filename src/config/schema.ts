@@ -677,6 +677,8 @@ const predictiveSchema = feature(
     violation_cost: z.number().min(0).optional(),
     smoothers: z.array(z.number().gt(0).max(1)).min(1).optional(),
     error_half_life: duration('positive').optional(),
+    ridge: z.number().min(0).optional(),
+    noise_lags: z.number().int().min(1).max(24).optional(),
   },
   (raw): PredictiveConfig => ({
     seasons: raw.seasons,
@@ -691,6 +693,8 @@ const predictiveSchema = feature(
     ...(raw.violation_cost === undefined ? {} : { violationCost: raw.violation_cost }),
     ...(raw.smoothers === undefined ? {} : { smoothers: raw.smoothers }),
     ...(raw.error_half_life === undefined ? {} : { errorHalfLife: raw.error_half_life }),
+    ...(raw.ridge === undefined ? {} : { ridge: raw.ridge }),
+    ...(raw.noise_lags === undefined ? {} : { noiseLags: raw.noise_lags }),
   }),
 );
 

@@ -361,6 +361,10 @@ export interface PredictiveConfig {
   smoothers?: number[];
   /** Half-life of the learnt forecast's error memory. @defaultValue 86400000 */
   errorHalfLife?: number;
+  /** Combine the smoothers by least squares with this ridge; absent: the best one alone. */
+  ridge?: number;
+  /** The noise follows the last this many squared errors; absent: one learnt constant. */
+  noiseLags?: number;
 }
 
 /** ActivationConfig is KEDA's scale to zero. */

@@ -102,8 +102,15 @@ function pointForecast(
   levels: readonly number[],
   weights: readonly number[] | undefined,
 ): number {
-  if (spec.ridge !== undefined && weights) return Math.max(0, predict(weights, [...levels, 1]));
+  if (spec.ridge !== undefined && weights?.length === levels.length + 1) {
+    return Math.max(0, predict(weights, [...levels, 1]));
+  }
   return levels[chosenCandidate(state)]!;
+}
+
+/** fitOver is a fit over `p` features: the one learnt, or an empty one when the features changed. */
+function fitOver(r: Regression | undefined, p: number): Regression {
+  return r && r.moments.length === p && r.gram.length === p * p ? r : emptyRegression(p);
 }
 
 function noiseFeatures(noise: readonly number[], lags: number): number[] {
@@ -152,17 +159,17 @@ export function learnBucket(
     // Features are the levels before this bucket (one-ahead) and one bucket earlier (two-ahead).
     const x1 = [...state.levels, 1];
     const prior = x1.map((_, i) => (i === chosenCandidate(next) ? 1 : 0));
-    const fit = foldObservation(state.fit ?? emptyRegression(x1.length), x1, value, decay);
+    const fit = foldObservation(fitOver(state.fit, x1.length), x1, value, decay);
     next = { ...next, fit, weights: solveRegression(fit, prior, spec.ridge) };
     if (state.previous) {
-      const fit2 = foldObservation(state.fit2 ?? emptyRegression(x1.length), [...state.previous, 1], value, decay);
+      const fit2 = foldObservation(fitOver(state.fit2, x1.length), [...state.previous, 1], value, decay);
       next = { ...next, fit2, weights2: solveRegression(fit2, prior, spec.ridge) };
     }
   }
   if (spec.noiseLags) {
     const noise = state.noise ?? [];
     const x = noiseFeatures(noise, spec.noiseLags);
-    const noiseFit = foldObservation(state.noiseFit ?? emptyRegression(x.length), x, surprise, decay);
+    const noiseFit = foldObservation(fitOver(state.noiseFit, x.length), x, surprise, decay);
     const prior = x.map((_, i) => (i === 0 ? next.dispersion / next.weight : 0));
     next = {
       ...next,
@@ -191,12 +198,17 @@ export function forecastLoad(
     filling === undefined
       ? state.levels
       : state.levels.map((l, k) => spec.smoothers[k]! * filling + (1 - spec.smoothers[k]!) * l);
-  const level = pointForecast(spec, state, levels, steps === 2 ? (state.weights2 ?? state.weights) : state.weights);
+  const level = pointForecast(
+    spec,
+    state,
+    levels,
+    steps === 2 ? (state.weights2 ?? state.weights) : state.weights,
+  );
   if (state.weight <= 0) return { level, sigma: 0 };
   const mean = state.dispersion / state.weight;
   const spread = steps === 2 ? Math.max(state.dispersion, state.dispersion2 ?? 0) / state.weight : mean;
   let perLevel = spread;
-  if (spec.noiseLags && state.noiseWeights) {
+  if (spec.noiseLags && state.noiseWeights?.length === spec.noiseLags + 1) {
     // The bucket still filling has already missed its forecast by this much: the newest lag.
     let noise = state.noise ?? [];
     if (filling !== undefined) {

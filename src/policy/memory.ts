@@ -59,6 +59,14 @@ function isStoredBucket(v: unknown): v is StoredBucket {
   return Array.isArray(v) && v.length === 4 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
 }
 
+function isRegression(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const { gram, moments } = v as Record<string, unknown>;
+  const numbers = (a: unknown): a is number[] =>
+    Array.isArray(a) && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+  return numbers(gram) && numbers(moments) && gram.length === moments.length * moments.length;
+}
+
 function isForecaster(v: unknown): v is ForecasterState {
   if (typeof v !== 'object' || v === null) return false;
   const f = v as Record<string, unknown>;
@@ -70,7 +78,12 @@ function isForecaster(v: unknown): v is ForecasterState {
     typeof f.weight === 'number' &&
     numbers(f.levels) &&
     numbers(f.errors) &&
-    (f.levels as number[]).length === (f.errors as number[]).length
+    (f.levels as number[]).length === (f.errors as number[]).length &&
+    // The learnt combination and noise (forecast.ts) are optional; when stored they must be numbers.
+    ['previous', 'weights', 'weights2', 'noise', 'noiseWeights'].every(
+      (k) => f[k] === undefined || numbers(f[k]),
+    ) &&
+    ['fit', 'fit2', 'noiseFit'].every((k) => f[k] === undefined || isRegression(f[k]))
   );
 }
 

@@ -216,7 +216,9 @@ export function predictiveFloor(
     const serving = Math.floor((now + spec.horizon - 1) / spec.bucket) - Math.floor((now - 1) / spec.bucket);
     const provision = (steps: 1 | 2) => {
       const f = forecastLoad(learn, state.forecaster, state.openBucket, steps);
-      return f ? provisionFor({ ...f, level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max) : 0;
+      return f
+        ? provisionFor({ ...f, level: f.level * scale, sigma: f.sigma * scale }, learn.violationCost, max)
+        : 0;
     };
     learnt = provision(serving >= 2 ? 2 : 1);
     // Orders two buckets out must not release what the next bucket needs: the instances there now

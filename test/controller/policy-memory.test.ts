@@ -84,7 +84,14 @@ describe('predictive memory', () => {
     const { state: back, restored } = restoreMemory(spec, initialScalingState, memory);
     assert.equal(restored, memory.buckets.length);
     assert.deepEqual(back.forecaster, state.forecaster);
+    // The default's learnt combination and noise fits are part of what comes back.
+    assert.ok(back.forecaster?.fit && back.forecaster.noiseWeights, 'fits restored');
     assert.deepEqual(back.openBucket, state.openBucket);
+    // A stored fit that is not numbers drops the forecaster (it relearns) but keeps the history.
+    const corrupt = { ...memory, forecaster: { ...memory.forecaster, fit: { gram: ['x'], moments: [1] } } };
+    const partly = restoreMemory(spec, initialScalingState, corrupt);
+    assert.equal(partly.state.forecaster, undefined);
+    assert.equal(partly.restored, memory.buckets.length);
     assert.deepEqual(back.history?.items.at(-1), state.history?.items.at(state.history.length - 1));
   });
 
