@@ -20,7 +20,7 @@ describe('decayed least squares', () => {
     }
     const w = solveRegression(r, [0, 0, 0], 1e-9);
     const want = [2, -1, 3];
-    w.forEach((got, i) => assert.ok(Math.abs(got - want[i]!) < 1e-4, `weights ${w.join(', ')}`));
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(w[i]! - want[i]!) < 1e-4, `weights ${w.join(', ')}`);
   });
 
   it('falls back to the prior without data, and stays finite on identical features', () => {
