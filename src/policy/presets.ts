@@ -135,7 +135,7 @@ function predictiveSpec(o: PresetOptions, deviations: number) {
 /**
  * defaultPreset is the policy tuned on the NASA July replay (bench/policy/tune.ts; README
  * "Simulate"): track CPU at the overload line (90 %) and let the learnt forecast add the headroom
- * that a violation price of 12 pays for — the largest whole price whose July cost stays below HPA's.
+ * that a violation price of 15 pays for — the largest whole price whose July cost stays below HPA's.
  */
 function defaultPreset(o: PresetOptions): Preset {
   return {
