@@ -7,6 +7,7 @@ import type { Scaleplane } from '../../src/app.js';
 import type { Ejection } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
+import { until } from '../helpers/until.js';
 
 const HEALTH_INTERVAL_MS = 1000;
 
@@ -50,8 +51,19 @@ describe('instance killed under load', () => {
 
     // Slow POSTs: least-connections spreads them, so each instance holds some while we kill one.
     const posts = Array.from({ length: 6 }, () => post(`${base}/work?ms=1500`));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const victim = app.providers.get('web')!.instances()[0]!;
+    // Wait for them to be in flight (not a fixed 300 ms, which a slow machine can outrun): the GETs
+    // take 1 ms and are at most 4, so 6 in flight means POSTs arrived; the victim is the instance
+    // holding the most, which least-connections makes one with a POST.
+    await until(
+      () => app.balancer.stats('web').backends.reduce((sum, b) => sum + b.inFlight, 0) >= 6,
+      20_000,
+      'the POSTs in flight',
+    );
+    const busiest = [...app.balancer.stats('web').backends].sort((x, y) => y.inFlight - x.inFlight)[0]!;
+    const victim = app.providers
+      .get('web')!
+      .instances()
+      .find((i) => i.id === busiest.id)!;
 
     // Out of rotation by whichever comes first: passive ejection (connect errors), the local
     // provider seeing the process exit, or the active health check.
