@@ -66,7 +66,9 @@ export async function startRedis(port: number, extraArgs: string[] = []): Promis
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => {});
-  const deadline = Date.now() + 5000;
+  // Generous: this bounds a hang, it measures nothing. A server that never answers is killed, or
+  // its process would hold the test file open until the runner's timeout.
+  const deadline = Date.now() + 15_000;
   for (;;) {
     try {
       await probe.connect();
@@ -74,7 +76,10 @@ export async function startRedis(port: number, extraArgs: string[] = []): Promis
       break;
     } catch {
       probe.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill('SIGKILL');
+        throw new Error(`redis-server on ${port} did not start (exit code ${child.exitCode})`);
+      }
       await delay(25);
     }
   }
