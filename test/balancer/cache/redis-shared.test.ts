@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { Balancer } from '../../../src/balancer/index.js';
 import { createMetrics } from '../../../src/metrics/index.js';
+import { until } from '../../helpers/until.js';
 import { config, ready, refusedAddress, send, startBackend } from '../helpers.js';
 import { cacheConfig, metricValue } from './helpers.js';
 
@@ -35,6 +36,9 @@ describe('http cache on redis', () => {
     const a = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix);
     const b = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix);
     assert.equal((await send(a.port, { path: '/item/7' })).headers['x-cache'], 'MISS');
+    // The client has its answer before the store is written (a round trip to Redis, then MULTI):
+    // ask b once a says it stored, or b can read Redis first and miss.
+    await until(async () => (await metricValue(a.metrics, 'scaleplane_http_cache_stores_total')) >= 1);
     const fromB = await send(b.port, { path: '/item/7' });
     assert.equal(fromB.headers['x-cache'], 'HIT');
     assert.equal(fromB.body.toString(), 'shared');
