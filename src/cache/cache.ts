@@ -16,7 +16,7 @@ import {
   isServable,
   remainingMs,
 } from './entry.js';
-import { decodeEntry, encodeEntry } from './envelope.js';
+import { decodeEntry, encodeEntry, freshPayloadAt } from './envelope.js';
 import { CacheError, CacheOptionError } from './errors.js';
 import { MemoryStore } from './memory-store.js';
 import {
@@ -119,6 +119,8 @@ type LockOutcome =
   | { kind: 'busy' | 'timeout' | 'unavailable' };
 
 const TIMED_OUT = Symbol('timed out');
+/** What #deserialize returns for a payload the serializer cannot read (undefined is a value). */
+const UNREADABLE = Symbol('unreadable');
 const CLOSE_WAIT_MS = 2000;
 
 function transientEntry<T>(value: T, tags: readonly string[], now: number): CacheEntry<T> {
@@ -449,6 +451,9 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
    * decoding, no flight bookkeeping. A miss joins the key's flight, or starts one that skips the read
    * already done. Concurrent misses still coalesce: a flight that starts after a read was sent ends
    * only after its own write's reply, which on the key's connection follows that read's reply.
+   * It awaits the client's promise itself (RedisTier.read) and, without a memory tier to keep an
+   * entry in, answers a fresh hit from the bytes without building an entry (freshPayloadAt): the
+   * header's decoding was the largest part of the cache's own cost on a hit.
    */
   async #readThrough(
     key: string,
@@ -457,22 +462,46 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     call: ResolvedCall,
     fallbackIn: CacheEntry | undefined,
   ): Promise<unknown> {
-    const text = await this.#redis!.get(fullKey);
-    let fallback = fallbackIn;
-    const remote = text === undefined || text === null ? undefined : this.#decodeRemote(fullKey, text);
-    if (remote !== undefined) {
-      const state = classifyEntry(remote.entry, this.#clock.now());
-      if (isServable(state)) {
-        this.#m.redisHit++;
-        this.#remember(fullKey, remote.entry, remote.bytes);
-        if (state !== 'fresh') {
-          if (state === 'stale') this.#m.staleRevalidate++;
-          this.#refresh(key, fullKey, loader, call, remote.entry);
-        }
-        return remote.entry.value;
+    const redis = this.#redis!;
+    const pending = redis.read(fullKey);
+    let data: Buffer | null | undefined;
+    if (pending !== undefined) {
+      let answered = true;
+      try {
+        data = await pending;
+      } catch (error) {
+        answered = false;
+        redis.readFailed(error);
       }
-      if (state !== 'expired' && remote.entry.createdAt > (fallback?.createdAt ?? -1))
-        fallback = remote.entry;
+      if (answered) redis.readDone();
+    }
+    let fallback = fallbackIn;
+    if (data) {
+      const now = this.#clock.now();
+      const at = this.#memory === undefined ? freshPayloadAt(data, now) : -1;
+      if (at >= 0) {
+        const value = this.#deserialize(fullKey, data.toString('utf8', at));
+        if (value !== UNREADABLE) {
+          this.#m.redisHit++;
+          return value;
+        }
+      } else {
+        const remote = this.#decodeRemote(fullKey, data);
+        if (remote !== undefined) {
+          const state = classifyEntry(remote.entry, now);
+          if (isServable(state)) {
+            this.#m.redisHit++;
+            this.#remember(fullKey, remote.entry, remote.bytes);
+            if (state !== 'fresh') {
+              if (state === 'stale') this.#m.staleRevalidate++;
+              this.#refresh(key, fullKey, loader, call, remote.entry);
+            }
+            return remote.entry.value;
+          }
+          if (state !== 'expired' && remote.entry.createdAt > (fallback?.createdAt ?? -1))
+            fallback = remote.entry;
+        }
+      }
     }
     this.#m.redisMiss++;
     return (
@@ -520,8 +549,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       const redis = this.#redis;
       if (redis && missed === undefined) {
         // The hot path: one await on the read, no closures, nothing allocated but the entry.
-        const text = await redis.get(fullKey);
-        const remote = text === undefined || text === null ? undefined : this.#decodeRemote(fullKey, text);
+        const data = await redis.get(fullKey);
+        const remote = data ? this.#decodeRemote(fullKey, data) : undefined;
         const state = classifyEntry(remote?.entry, this.#clock.now());
         const newer = remote !== undefined && remote.entry.createdAt > (fallback?.createdAt ?? -1);
         if (remote && isServable(state) && (!background || (state === 'fresh' && newer))) {
@@ -732,27 +761,34 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   }
 
   async #readRemote(fullKey: string): Promise<Remote | undefined> {
-    const text = await this.#redis?.get(fullKey);
-    return text === undefined || text === null ? undefined : this.#decodeRemote(fullKey, text);
+    const data = await this.#redis?.get(fullKey);
+    return data ? this.#decodeRemote(fullKey, data) : undefined;
   }
 
-  #decodeRemote(fullKey: string, text: string): Remote | undefined {
-    const decoded = decodeEntry(text);
+  #decodeRemote(fullKey: string, data: Buffer): Remote | undefined {
+    const decoded = decodeEntry(data);
     if (decoded === undefined) {
       this.#report('serializer', new CacheError('CACHE_DESERIALIZE', `unreadable entry at "${fullKey}"`));
       return undefined;
     }
+    const bytes = decoded.value.length;
+    const value = this.#deserialize(fullKey, decoded.value);
+    if (value === UNREADABLE) return undefined;
+    const entry = decoded as CacheEntry;
+    entry.value = value;
+    return { entry, bytes };
+  }
+
+  /** deserialize reads a stored payload; UNREADABLE (reported) when the serializer cannot. */
+  #deserialize(fullKey: string, payload: string): unknown {
     try {
-      const bytes = decoded.value.length;
-      const entry = decoded as CacheEntry;
-      entry.value = this.#serializer.deserialize(decoded.value);
-      return { entry, bytes };
+      return this.#serializer.deserialize(payload);
     } catch (error) {
       this.#report(
         'serializer',
         new CacheError('CACHE_DESERIALIZE', `cannot deserialize "${fullKey}"`, { cause: error }),
       );
-      return undefined;
+      return UNREADABLE;
     }
   }
 

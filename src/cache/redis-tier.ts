@@ -226,37 +226,61 @@ export class RedisTier {
   }
 
   /**
-   * get reads a string: null when absent, undefined when Redis could not answer. It is `exec`
-   * written out for the cache's hot path: the reply handlers are made once, not per call.
+   * get reads the bytes of a key: null when absent, undefined when Redis could not answer. Never
+   * rejects.
    */
-  get(key: string): Promise<string | null | undefined> {
-    if (!this.#admit()) return NOTHING;
-    let pending: Promise<string | null>;
+  get(key: string): Promise<Buffer | null | undefined> {
+    const pending = this.read(key);
+    return pending === undefined ? NOTHING : pending.then(this.#gotReply, this.#gotNoReply);
+  }
+
+  /**
+   * read sends a GET for the value's bytes (the cache decodes its header from them and turns only
+   * the payload into a string) and returns the client's own promise, or undefined when the gate is
+   * shut (the caller treats that as "Redis could not answer"). The caller must report how it ended,
+   * with `readDone()` or `readFailed(error)`. `get` is read plus that report; the cache's hit path
+   * calls read itself so that it awaits the client's promise directly: one promise and one
+   * microtask fewer per hit, the same count as awaiting a bare `client.get`.
+   */
+  read(key: string): Promise<Buffer | null> | undefined {
+    if (!this.#admit()) return undefined;
+    let pending: Promise<Buffer | null>;
     try {
-      pending = this.client.get(key);
+      pending = this.client.getBuffer(key);
     } catch (error) {
       this.#failed('get', error);
-      return NOTHING;
+      return undefined;
     }
     const watch = this.#watch;
     if (watch) watch.sent++;
     else if (this.#ownTimeout !== undefined) pending = timeout(pending, this.#ownTimeout, 'get');
-    return pending.then(this.#gotReply, this.#gotNoReply);
+    return pending;
   }
 
-  readonly #gotReply = (text: string | null): string | null => {
+  /** readDone reports that a `read` was answered. */
+  readDone(): void {
     if (this.#watch) this.#watch.settled++;
     this.#succeeded();
-    return text;
-  };
+  }
 
-  readonly #gotNoReply = (error: unknown): undefined => {
+  /** readFailed reports that a `read` was rejected with `error`. */
+  readFailed(error: unknown): void {
     if (this.#watch) this.#watch.settled++;
     if (isRejected(error)) {
       // e.g. WRONGTYPE: the connection is fine, the key holds something else.
       this.#succeeded();
       this.#hooks.error(new RedisTierError('CACHE_REDIS_COMMAND', 'get', 'rejected', { cause: error }));
     } else this.#failed('get', error);
+  }
+
+  // Made once, not per call.
+  readonly #gotReply = (data: Buffer | null): Buffer | null => {
+    this.readDone();
+    return data;
+  };
+
+  readonly #gotNoReply = (error: unknown): undefined => {
+    this.readFailed(error);
     return undefined;
   };
 

@@ -322,6 +322,50 @@ test('redis tier without memory: hits skip single-flight, concurrent misses stil
   assert.equal(calls, 2, 'one background refresh for 50 stale hits');
 });
 
+test('redis tier without memory: a fresh hit is read from the bytes — tags, UTF-8, types, negatives, and unreadable values', async (t) => {
+  const registry = new Registry();
+  const cache = closing(
+    t,
+    createCache({
+      prefix: `${prefix}bytes:`,
+      registry,
+      memory: false,
+      redis: { url: SHARED_REDIS_URL },
+      ttl: '1m',
+      negativeTtl: '1m',
+    }),
+  );
+  const errors: CacheError[] = [];
+  cache.on('error', (error) => errors.push(error));
+  await cache.ready();
+  const never = () => {
+    throw new Error('a hit must not load');
+  };
+  const value = { name: 'Zoë 🚀', at: new Date('2024-05-06T07:08:09.010Z'), ids: new Set([1, 2]) };
+  await cache.set('tagged', value, { tags: ['tàg', '标签'] });
+  assert.deepEqual(await cache.getOrSet('tagged', never), value);
+  assert.equal(await cache.getOrSet('missing', () => null), null);
+  assert.equal(await cache.getOrSet('missing', never), null, 'the negative entry is a hit');
+  assert.equal(await metric(registry, 'scaleplane_cache_hits_total', { tier: 'redis' }), 2);
+
+  // A payload the serializer cannot read, under a header that says fresh, and data that is not ours:
+  // both are misses that load, and each is reported once.
+  await admin.set(
+    `${prefix}bytes:garbled`,
+    `sp2 ${Date.now()} 60000 60000 60000 60000 0\n[]\n{not json`,
+    'EX',
+    60,
+  );
+  await admin.set(`${prefix}bytes:foreign`, 'hello', 'EX', 60);
+  assert.equal(await cache.getOrSet('garbled', () => 'loaded'), 'loaded');
+  assert.equal(await cache.getOrSet('foreign', () => 'loaded'), 'loaded');
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ['CACHE_DESERIALIZE', 'CACHE_DESERIALIZE'],
+  );
+  assert.equal(await cache.getOrSet('garbled', never), 'loaded', 'the load replaced it');
+});
+
 test('redis tier: an injected client is used and not closed', async (t) => {
   const client = new Redis(SHARED_REDIS_URL, { commandTimeout: 500 });
   t.after(() => client.disconnect());

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildEntry, decodeEntry, encodeEntry, jsonSerializer } from '../../src/cache/index.js';
+import {
+  buildEntry,
+  classifyEntry,
+  decodeEntry,
+  encodeEntry,
+  freshPayloadAt,
+  jsonSerializer,
+} from '../../src/cache/index.js';
 
 test('jsonSerializer keeps Date, Map, Set, BigInt, undefined and non-finite numbers', () => {
   const cases: [string, unknown][] = [
@@ -85,6 +92,74 @@ test('envelope keeps the marks of a custom clock: fractional, or near zero', () 
     };
     assert.deepEqual(decodeEntry(encodeEntry(entry, 'p')), { ...entry, value: 'p' }, String(createdAt));
   }
+});
+
+test('envelope: decodeEntry reads the bytes Redis holds as it reads the text, multi-byte UTF-8 included', () => {
+  const entry = buildEntry(
+    'v',
+    ['tàg', '标签'],
+    { ttl: 1000, jitter: 0, earlyRefresh: 0, staleWhileRevalidate: 0, staleIfError: 0, negativeTtl: 0 },
+    1_700_000_000_000,
+    Math.random,
+  )!;
+  const text = encodeEntry(entry, '"Zoë 🚀\nnext line"');
+  assert.deepEqual(decodeEntry(Buffer.from(text)), decodeEntry(text));
+  assert.deepEqual(decodeEntry(Buffer.from(text)), { ...entry, value: '"Zoë 🚀\nnext line"' });
+});
+
+test('freshPayloadAt finds the payload exactly while classifyEntry says fresh, and only then', () => {
+  const created = 1_700_000_000_000;
+  const policy = {
+    ttl: 1000,
+    jitter: 0,
+    earlyRefresh: 0,
+    staleWhileRevalidate: 500,
+    staleIfError: 2000,
+    negativeTtl: 300,
+  };
+  const cases: [string, unknown, readonly string[], typeof policy][] = [
+    ['plain', { a: 1 }, [], policy],
+    ['tagged, multi-byte', 'Zoë 🚀', ['t1', 'tàg "q"'], policy],
+    ['early refresh', [1, 2], [], { ...policy, earlyRefresh: 0.5 }],
+    ['negative', null, ['t'], policy],
+    ['empty payload', '', [], policy],
+  ];
+  for (const [name, value, tags, p] of cases) {
+    const entry = buildEntry(value, tags, p, created, Math.random)!;
+    const payload = value === '' ? '' : jsonSerializer.serialize(value);
+    const data = Buffer.from(encodeEntry(entry, payload));
+    for (const now of [
+      created - 1,
+      created,
+      entry.refreshAt - 1,
+      entry.refreshAt,
+      entry.freshUntil,
+      entry.graceUntil + 1,
+    ]) {
+      const at = freshPayloadAt(data, now);
+      if (classifyEntry(entry, now) === 'fresh')
+        assert.equal(data.toString('utf8', at), payload, `${name} at ${now}`);
+      else assert.equal(at, -1, `${name} at ${now}`);
+    }
+  }
+});
+
+test('freshPayloadAt turns away what decodeEntry rejects, and fractional marks (left to decodeEntry)', () => {
+  for (const foreign of [
+    '',
+    'hello',
+    'sp1 1 2 3 4 5 0\n[]\nx',
+    'sp2 1 2 3\n[]\nx',
+    'sp2 1 2 x 4 5 0\n[]\nx',
+    'sp2 1 2  4 5 0\n[]\nx',
+    'sp2 1 2 3 4 5 7\n[]\nx',
+    'sp2 1 2 3 4 5 0\n{\nx',
+    'sp2 1 2 3 4 5 0\n["t"]',
+    'sp2 1 2 3 4 5 0',
+    'sp2 1.5 2 3 4 5 0\n[]\nx',
+  ])
+    assert.equal(freshPayloadAt(Buffer.from(foreign), 0), -1, JSON.stringify(foreign));
+  assert.equal(decodeEntry(Buffer.from('sp2 1.5 2 3 4 5 0\n[]\nx'))?.refreshAt, 3.5);
 });
 
 test('jsonSerializer reads plain JSON written by anything else, and marks only text that needs reviving', () => {
