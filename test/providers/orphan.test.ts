@@ -15,12 +15,20 @@ async function startScaleplane(env: Record<string, string>) {
   });
   const lines = createInterface({ input: child.stdout });
   const first = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('fixture not ready in 30 s')), 30_000);
+    const timer = setTimeout(() => {
+      // Its stdout pipe would hold this file open until the runner's timeout (its reaper then
+      // stops what it started).
+      child.kill('SIGKILL');
+      reject(new Error('fixture not ready in 30 s'));
+    }, 30_000);
     lines.once('line', (line) => {
       clearTimeout(timer);
       resolve(line);
     });
-    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`fixture exited with ${code}`));
+    });
   });
   const { pids, reaper } = JSON.parse(first) as { pids: number[]; reaper: number };
   return { child, pids, reaper };
