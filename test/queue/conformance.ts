@@ -242,7 +242,7 @@ export function runConformance(backend: BackendName): void {
       const second = queue.worker(q, (_p, job) => {
         ids.push(job.id);
       });
-      await waitFor(() => ids.length === 1, 'returned job handled elsewhere', 5000);
+      await waitFor(() => ids.length === 1, 'returned job handled elsewhere', 20_000);
       assert.deepEqual(ids, ['back']);
       await second.close();
     });
