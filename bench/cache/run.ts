@@ -13,8 +13,9 @@
 // A control — raw GET + JSON.parse again, on a connection of its own — shows the noise floor: it
 // differs from the baseline only by chance.
 // Fairness: each library has its own ioredis connection (the two raw baselines share one) to the
-// same Redis, the same 1,000 keys, the same value, 32 calls in flight and no pipelining; the
-// memory tier is off for the Redis comparison. The cache's own connection differs from the default
+// same Redis, the same 1,000 keys, the same value, 32 calls in flight, no pipelining asked for (the
+// node-redis client under @keyv/redis pipelines the commands of one tick by itself); the memory
+// tier is off for the Redis comparison. The cache's own connection differs from the default
 // only in failure settings (no offline queue, no retries per request), which a connected command's
 // path does not touch. Each call makes its loader closure, as an application's call site would.
 // Run: npx tsx bench/cache/run.ts   (needs Redis on 127.0.0.1:6379; REDIS_URL overrides)
