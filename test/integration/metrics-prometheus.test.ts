@@ -7,11 +7,16 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { startLoad } from '../helpers/load.js';
 import { INTEGRATION_TOKEN, nextEntry, startInProcess } from '../helpers/scaleplane.js';
+
+// Requests that wait without burning CPU (/slow?ms=N): in flight at the balancer, while the
+// instance still answers its health checks at once (a CPU-bound handler would queue them behind
+// the work, fail them past their 1 s timeout and take the only instance out of rotation).
+const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 
 const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p));
 
@@ -55,7 +60,8 @@ describe('scaling on a PromQL query', {
   it('Prometheus scrapes Scaleplane and the group follows the query; no value is no scale-down', async () => {
     const promPort = await sparePort();
     // Requests in flight through the balancer, as Prometheus scraped them; target 2 per instance.
-    app = await startInProcess(`
+    app = await startInProcess(
+      `
 api: { listen: 127.0.0.1:0 }
 balancer:
   listen: 127.0.0.1:0
@@ -63,7 +69,7 @@ balancer:
 controller: { interval: 1s }
 groups:
   web:
-    command: node server.js
+    command: node provider-app.mjs
     min_instances: 1
     max_instances: 3
     scaling:
@@ -74,7 +80,9 @@ groups:
             target: 2
       behavior:
         scale_down: { stabilization_window: 0s }
-`);
+`,
+      FIXTURES,
+    );
     const group = app.controller.group('web');
     // Prometheus is not up yet: the source fails, the metric is missing, nothing changes; and the
     // failure is an alert, resolved once the source answers again (checked below). Awaited, not
@@ -131,12 +139,19 @@ groups:
 
     const { host, port } = app.balancerAddress!;
     const load = startLoad({
-      url: `http://${host}:${port}/work?ms=300`,
+      url: `http://${host}:${port}/slow?ms=300`,
       concurrency: 6,
       maxDurationMs: 40_000,
     });
     try {
-      const out = await nextEntry(app, (e) => e.source === 'policy' && e.after > e.before, 30_000);
+      const out = await nextEntry(app, (e) => e.source === 'policy' && e.after > e.before, 30_000).catch(
+        (err: Error) => {
+          // Say what the policy saw and what the clients got, not only that nothing happened.
+          throw new Error(
+            `${err.message}; last decision: ${group.lastDecision?.message}; load so far: ${JSON.stringify(load.result)}`,
+          );
+        },
+      );
       assert.equal(out.reasons[0], 'AboveTarget');
       const metric = (out.inputs.metrics as { name: string; average: number; target: number }[])[0]!;
       assert.deepEqual([metric.name, metric.target], ['prometheus', 2]);
