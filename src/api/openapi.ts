@@ -214,6 +214,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           responses: {
             '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
           },
         },
       },
@@ -234,7 +235,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
         get: {
           operationId: 'listGroups',
           summary: 'Every group with counts, bounds, metrics, instances and last decision',
-          responses: { '200': json('GroupsResponse', 'groups'), '401': UNAUTHORIZED },
+          responses: { '200': json('GroupsResponse', 'groups'), '401': UNAUTHORIZED, '429': TOO_MANY },
         },
       },
       '/api/scalability/groups/{name}': {
@@ -245,6 +246,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           responses: {
             '200': json('GroupStatus', 'the group'),
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
             '404': error('unknown group'),
           },
         },
@@ -262,6 +264,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '200': json('EventsResponse', 'journal entries'),
             '400': error('a query parameter is not a non-negative integer'),
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
           },
         },
       },
@@ -277,6 +280,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '200': json('ScaleGroupResponse', 'scaled'),
             '400': error('invalid body; the message names the field'),
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
             '403': FORBIDDEN,
             '404': error('unknown group'),
             '409': error(
@@ -302,6 +306,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '202': json('ResizeGroupResponse', 'the rolling replacement started; GET the group to follow it'),
             '400': error('invalid body'),
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
             '404': error('unknown group'),
             '501': error('the group’s provider cannot resize'),
             '503': error(
@@ -323,6 +328,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '200': json('CachePurgeResponse', 'purged'),
             '400': error('invalid body; the message names the field'),
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
             '403': FORBIDDEN,
             '404': error('no HTTP cache is configured'),
             '413': error('body over 64 KiB'),
@@ -341,6 +347,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
               'the new config is invalid (the message lists each problem with its path and line); nothing changed',
             ),
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
             '403': FORBIDDEN,
             '501': error('started without a config file: nothing to reload'),
           },
@@ -358,6 +365,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
             '401': UNAUTHORIZED,
+            '429': TOO_MANY,
             '404': error('unknown group'),
           },
         },

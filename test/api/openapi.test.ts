@@ -252,10 +252,10 @@ describe('OpenAPI document', () => {
     );
     const covered = new Set([
       ...CASES.map((c) => `${c.method} ${c.route} ${c.status}`),
-      // 401 runs for every route that wants the token (below).
+      // 401 and 429 run for every route that wants the token (below).
       ...operations(doc)
         .filter(({ op }) => op.security === undefined)
-        .map(({ path, method }) => `${method} ${path} 401`),
+        .flatMap(({ path, method }) => [`${method} ${path} 401`, `${method} ${path} 429`]),
     ]);
     const missing = documented.filter((d) => !covered.has(d));
     assert.deepEqual(missing, [], 'documented but never exercised');
@@ -338,6 +338,25 @@ describe('OpenAPI document', () => {
         path: path.replace('{name}', 'web'),
         route: path,
         status: 401,
+        token: 'wrong',
+        ...(method === 'post' && { body: {} }),
+      });
+    }
+  });
+
+  // Last: it uses up this client address's failed authentications for the minute.
+  it('answers 429 as documented on every route once a client keeps failing to authenticate', async () => {
+    let status = 0;
+    for (let tries = 0; tries < 50 && status !== 429; tries++)
+      status = (await api.call('/api/scalability/groups', { token: 'wrong', raw: true })).status;
+    assert.equal(status, 429, 'failed authentications are rate-limited');
+    for (const { path, method, op } of operations(doc)) {
+      if (op.security !== undefined) continue;
+      await check({
+        method: method as 'get' | 'post',
+        path: path.replace('{name}', 'web'),
+        route: path,
+        status: 429,
         token: 'wrong',
         ...(method === 'post' && { body: {} }),
       });
