@@ -330,19 +330,22 @@ describe('OpenAPI document', () => {
     it(`${c.method.toUpperCase()} ${c.path.slice(0, 60)} → ${c.status} as documented`, () => check(c));
   }
 
-  it('answers 401 as documented on every route that wants the token', async () => {
+  /** checkTokenRoutes sends a wrong token to every route that wants one and checks `status` against the document. */
+  async function checkTokenRoutes(status: number): Promise<void> {
     for (const { path, method, op } of operations(doc)) {
       if (op.security !== undefined) continue;
       await check({
         method: method as 'get' | 'post',
         path: path.replace('{name}', 'web'),
         route: path,
-        status: 401,
+        status,
         token: 'wrong',
         ...(method === 'post' && { body: {} }),
       });
     }
-  });
+  }
+
+  it('answers 401 as documented on every route that wants the token', () => checkTokenRoutes(401));
 
   // Last: it uses up this client address's failed authentications for the minute.
   it('answers 429 as documented on every route once a client keeps failing to authenticate', async () => {
@@ -350,16 +353,6 @@ describe('OpenAPI document', () => {
     for (let tries = 0; tries < 50 && status !== 429; tries++)
       status = (await api.call('/api/scalability/groups', { token: 'wrong', raw: true })).status;
     assert.equal(status, 429, 'failed authentications are rate-limited');
-    for (const { path, method, op } of operations(doc)) {
-      if (op.security !== undefined) continue;
-      await check({
-        method: method as 'get' | 'post',
-        path: path.replace('{name}', 'web'),
-        route: path,
-        status: 429,
-        token: 'wrong',
-        ...(method === 'post' && { body: {} }),
-      });
-    }
+    await checkTokenRoutes(429);
   });
 });
