@@ -1,8 +1,17 @@
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
-import { type ExperimentRow, readTrace, renderSvg, runExperiment, toReplaySeries } from '../sim/index.js';
+import {
+  type ExperimentRow,
+  readTrace,
+  renderSvg,
+  runExperiment,
+  svgToPng,
+  toReplaySeries,
+} from '../sim/index.js';
+import { CliError } from './client.js';
 
 function int(name: string) {
   return (raw: string): number => {
@@ -10,6 +19,21 @@ function int(name: string) {
     if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
     return n;
   };
+}
+
+const PLOT_FORMATS = ['.svg', '.png'] as const;
+type PlotFormat = (typeof PLOT_FORMATS)[number];
+
+/** plotFormat reads the format of `--plot FILE` from its extension, or throws a usage error (exit 2). */
+export function plotFormat(file: string): PlotFormat {
+  const ext = extname(file).toLowerCase();
+  if (!(PLOT_FORMATS as readonly string[]).includes(ext)) {
+    throw new CliError(
+      `--plot ${file}: unknown extension ${ext === '' ? '(none)' : ext}, expected ${PLOT_FORMATS.join(' or ')}`,
+      2,
+    );
+  }
+  return ext as PlotFormat;
 }
 
 function policyName(raw: string): PresetName {
@@ -61,7 +85,10 @@ export function registerSimulate(program: Command): void {
     .option('--compare', 'run default, hpa and the other policies plus the oracle')
     .option('--json', 'print one JSON object per policy')
     .option('--timeline <file.csv>', 'write t,demand,ready,provisioned per second of the first policy')
-    .option('--plot <file.svg>', 'draw demand and ready capacity of every policy (SVG)')
+    .option(
+      '--plot <file.svg|file.png>',
+      'draw demand and ready capacity of every policy, as SVG or PNG (by the extension)',
+    )
     .option('--html <file.html>', "write the dashboard's charts of every policy as one offline HTML page")
     .action(async (flags: Omit<SimulateFlags, 'policy'> & { policy?: PresetName[] }) => {
       const asked = flags.policy ?? [];
@@ -83,6 +110,8 @@ export function registerSimulate(program: Command): void {
           : ['default'];
       if (flags.interval < 1 || flags.aggregate < 1)
         throw new InvalidArgumentError('--interval and --aggregate must be ≥ 1');
+      const plot =
+        flags.plot === undefined ? undefined : { file: flags.plot, format: plotFormat(flags.plot) };
       const started = Date.now();
       const trace = await readTrace(flags.trace);
       const timeline = flags.timeline ? createWriteStream(flags.timeline) : undefined;
@@ -116,7 +145,7 @@ export function registerSimulate(program: Command): void {
           timeline.end((err?: Error | null) => (err ? reject(err) : resolve())),
         );
       }
-      if (flags.plot) {
+      if (plot) {
         const series = [
           { name: 'demand', values: demand.rate },
           ...results.map((r) => ({
@@ -125,10 +154,8 @@ export function registerSimulate(program: Command): void {
             scale: flags.capacity,
           })),
         ];
-        await writeFile(
-          flags.plot,
-          renderSvg(series, { title: `${flags.trace} [${demand.from}, ${demand.to})` }),
-        );
+        const svg = renderSvg(series, { title: `${flags.trace} [${demand.from}, ${demand.to})` });
+        await writeFile(plot.file, plot.format === '.png' ? await svgToPng(svg) : svg);
       }
       if (flags.html) {
         const { writeReplayHtml } = await import('../dashboard/index.js');
