@@ -6,8 +6,11 @@
 // a uid precondition (409 on a mismatch). Paths, content types and bodies follow the API reference
 // (https://kubernetes.io/docs/reference/kubernetes-api/); requests of other shapes get the status
 // a real API server gives (404, 405, 415, 422). It also plays the controllers: pods follow
-// spec.replicas (an evicted or deleted pod is recreated) and roll on a template change (maxSurge 1,
-// maxUnavailable 0).
+// spec.replicas (an evicted or deleted pod is recreated) and roll on a template change — a
+// Deployment's ReplicaSets with maxSurge 1, maxUnavailable 0 (random pod names, newest removed
+// first); a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
+// ones before are Ready; removed highest ordinal first; rolled from the highest ordinal down by
+// deleting a pod before its successor is created: no surge; a deleted pod comes back under its name).
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,6 +27,10 @@ export interface Recorded {
 
 // biome-ignore lint/suspicious/noExplicitAny: free-form Kubernetes objects
 type Json = Record<string, any>;
+
+/** The label a ReplicaSet's pods carry their template's hash in; a StatefulSet's, its revision. */
+const TEMPLATE_HASH = 'pod-template-hash';
+const REVISION_HASH = 'controller-revision-hash';
 
 interface Workload {
   kind: 'Deployment' | 'StatefulSet';
@@ -389,52 +396,111 @@ export class KubeServer {
     for (const w of this.workloads.values()) {
       const o = w.object;
       const hash = createHash('sha1').update(JSON.stringify(o.spec.template)).digest('hex').slice(0, 10);
-      const mine = [...this.pods.values()].filter(
-        (p) => p.metadata.labels?.app === o.metadata.name && p.metadata.namespace === o.metadata.namespace,
-      );
-      const live = mine.filter((p) => !p.metadata.deletionTimestamp);
-      const current = live.filter((p) => p.metadata.labels['pod-template-hash'] === hash);
-      const old = live.filter((p) => p.metadata.labels['pod-template-hash'] !== hash);
-      const want = o.spec.replicas as number;
-      const readyCount = live.filter(isReady).length;
-      if (old.length > 0) {
-        // Rolling update, maxSurge 1 and maxUnavailable 0: one new pod at a time, and an old one goes
-        // only when the ready ones still cover `want` without it.
-        const starting = current.some((p) => !isReady(p));
-        if (!starting && live.length < want + 1 && current.length < want) this.#createPod(o, hash);
-        const victim =
-          old.find((p) => !isReady(p)) ??
-          (readyCount - 1 >= want || live.length > want + 1 ? old[0] : undefined);
-        if (victim && (live.length > want || !isReady(victim))) this.#deletePod(victim);
-      } else if (live.length < want) {
-        for (let i = live.length; i < want; i++) this.#createPod(o, hash);
-      } else if (live.length > want) {
-        // Not-ready pods go first, then the newest (a ReplicaSet's ranking). Pods created in the same
-        // instant tie there, and Kubernetes leaves the order open: here the name breaks the tie, so the
-        // oldest by (creationTimestamp, name) stays, as a client sees them.
-        const newest = [...live].sort(
-          (a, b) =>
-            Date.parse(b.metadata.creationTimestamp) - Date.parse(a.metadata.creationTimestamp) ||
-            b.metadata.name.localeCompare(a.metadata.name),
-        );
-        const order = [...newest.filter((p) => !isReady(p)), ...newest.filter(isReady)];
-        for (const p of order.slice(0, live.length - want)) this.#deletePod(p);
-      }
-      const after = [...this.pods.values()].filter(
-        (p) => p.metadata.labels?.app === o.metadata.name && !p.metadata.deletionTimestamp,
-      );
-      o.status = {
-        observedGeneration: o.metadata.generation,
-        replicas: after.length,
-        updatedReplicas: after.filter((p) => p.metadata.labels['pod-template-hash'] === hash).length,
-        readyReplicas: after.filter(isReady).length,
-        availableReplicas: after.filter(isReady).length,
-      };
+      if (w.kind === 'StatefulSet') this.#reconcileStatefulSet(o, hash);
+      else this.#reconcileDeployment(o, hash);
     }
   }
 
-  #createPod(o: Json, hash: string): void {
-    const name = `${o.metadata.name}-${hash.slice(0, 5)}-${Math.random().toString(36).slice(2, 7)}`;
+  #podsOf(o: Json): Json[] {
+    return [...this.pods.values()].filter(
+      (p) => p.metadata.labels?.app === o.metadata.name && p.metadata.namespace === o.metadata.namespace,
+    );
+  }
+
+  #reconcileDeployment(o: Json, hash: string): void {
+    const live = this.#podsOf(o).filter((p) => !p.metadata.deletionTimestamp);
+    const current = live.filter((p) => p.metadata.labels[TEMPLATE_HASH] === hash);
+    const old = live.filter((p) => p.metadata.labels[TEMPLATE_HASH] !== hash);
+    const want = o.spec.replicas as number;
+    const readyCount = live.filter(isReady).length;
+    if (old.length > 0) {
+      // Rolling update, maxSurge 1 and maxUnavailable 0: one new pod at a time, and an old one goes
+      // only when the ready ones still cover `want` without it.
+      const starting = current.some((p) => !isReady(p));
+      if (!starting && live.length < want + 1 && current.length < want)
+        this.#createPod(o, hash, TEMPLATE_HASH);
+      const victim =
+        old.find((p) => !isReady(p)) ??
+        (readyCount - 1 >= want || live.length > want + 1 ? old[0] : undefined);
+      if (victim && (live.length > want || !isReady(victim))) this.#deletePod(victim);
+    } else if (live.length < want) {
+      for (let i = live.length; i < want; i++) this.#createPod(o, hash, TEMPLATE_HASH);
+    } else if (live.length > want) {
+      // Not-ready pods go first, then the newest (a ReplicaSet's ranking). Pods created in the same
+      // instant tie there, and Kubernetes leaves the order open: here the name breaks the tie, so the
+      // oldest by (creationTimestamp, name) stays, as a client sees them.
+      const newest = [...live].sort(
+        (a, b) =>
+          Date.parse(b.metadata.creationTimestamp) - Date.parse(a.metadata.creationTimestamp) ||
+          b.metadata.name.localeCompare(a.metadata.name),
+      );
+      const order = [...newest.filter((p) => !isReady(p)), ...newest.filter(isReady)];
+      for (const p of order.slice(0, live.length - want)) this.#deletePod(p);
+    }
+    const after = this.#podsOf(o).filter((p) => !p.metadata.deletionTimestamp);
+    o.status = {
+      observedGeneration: o.metadata.generation,
+      replicas: after.length,
+      updatedReplicas: after.filter((p) => p.metadata.labels[TEMPLATE_HASH] === hash).length,
+      readyReplicas: after.filter(isReady).length,
+      availableReplicas: after.filter(isReady).length,
+    };
+  }
+
+  /**
+   * The StatefulSet controller with its defaults (podManagementPolicy OrderedReady, RollingUpdate
+   * with partition 0 and maxUnavailable 1): one step at a time, none while a pod terminates.
+   */
+  #reconcileStatefulSet(o: Json, revision: string): void {
+    const want = o.spec.replicas as number;
+    const name = o.metadata.name as string;
+    const mine = this.#podsOf(o);
+    const ordinalOf = (p: Json) => Number(p.metadata.name.slice(name.length + 1));
+    const byOrdinal = new Map(mine.map((p) => [ordinalOf(p), p]));
+    const settled = !mine.some((p) => p.metadata.deletionTimestamp);
+    if (settled) {
+      let acted = false;
+      // Scale up / recreate: the lowest missing ordinal, once every one before it is Ready.
+      for (let i = 0; i < want && !acted; i++) {
+        const p = byOrdinal.get(i);
+        if (!p) {
+          this.#createPod(o, revision, REVISION_HASH, `${name}-${i}`);
+          acted = true;
+        } else if (!isReady(p)) acted = true;
+      }
+      // Scale down: the highest ordinal first, once the others are Ready.
+      const extra = [...byOrdinal.keys()].filter((i) => i >= want).sort((a, b) => b - a);
+      if (!acted && extra.length > 0) {
+        this.#deletePod(byOrdinal.get(extra[0]!)!);
+        acted = true;
+      }
+      // Rolling update: the highest ordinal not at the update revision is deleted; the scale-up step
+      // above creates it again at the new revision once it is gone.
+      if (!acted) {
+        const stale = [...byOrdinal.entries()]
+          .filter(([, p]) => p.metadata.labels[REVISION_HASH] !== revision)
+          .sort((a, b) => b[0] - a[0])[0];
+        if (stale) this.#deletePod(stale[1]);
+      }
+    }
+    const after = this.#podsOf(o).filter((p) => !p.metadata.deletionTimestamp);
+    o.status = {
+      observedGeneration: o.metadata.generation,
+      replicas: after.length,
+      currentRevision: revision,
+      updateRevision: revision,
+      updatedReplicas: after.filter((p) => p.metadata.labels[REVISION_HASH] === revision).length,
+      readyReplicas: after.filter(isReady).length,
+      availableReplicas: after.filter(isReady).length,
+    };
+  }
+
+  #createPod(
+    o: Json,
+    hash: string,
+    label: string,
+    name = `${o.metadata.name}-${hash.slice(0, 5)}-${Math.random().toString(36).slice(2, 7)}`,
+  ): void {
     const pod: Json = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -442,7 +508,7 @@ export class KubeServer {
         name,
         namespace: o.metadata.namespace,
         uid: randomUUID(),
-        labels: { ...o.spec.template.metadata.labels, 'pod-template-hash': hash },
+        labels: { ...o.spec.template.metadata.labels, [label]: hash },
         creationTimestamp: new Date().toISOString(),
       },
       spec: structuredClone(o.spec.template.spec),

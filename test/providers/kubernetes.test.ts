@@ -139,6 +139,52 @@ describe('kubernetes provider: request shapes', () => {
     );
   });
 
+  it('a StatefulSet resize rolls with one extra replica (a StatefulSet has no surge): scale +1, patch, scale back', async (t) => {
+    const { server, provider } = await setup(t, { kind: 'StatefulSet' }, 2);
+    await provider.start();
+    await provider.scaleTo(2);
+    assert.deepEqual(
+      provider
+        .instances()
+        .map((i) => i.id)
+        .sort(),
+      ['web-0', 'web-1'],
+    );
+    server.readyHistory.length = 0;
+    const from = server.requests.length;
+    await provider.resize({ cpu: 0.25 });
+    const calls = server.requests
+      .slice(from)
+      .filter((r) => r.method === 'PATCH')
+      .map((r) =>
+        r.path.endsWith('/scale')
+          ? `scale ${(r.body as { spec: { replicas: number } }).spec.replicas}`
+          : `patch ${r.path.split('/').at(-1)}`,
+      );
+    assert.deepEqual(calls, ['scale 3', 'patch web', 'scale 2']);
+    const patch = server.requests.find((r) => r.path.endsWith('/statefulsets/web') && r.method === 'PATCH');
+    assert.ok(patch, 'the StatefulSet was patched');
+    // A StatefulSet has no Deployment strategy field to set.
+    assert.equal((patch.body as { spec: Record<string, unknown> }).spec.strategy, undefined);
+    assert.ok(
+      Math.min(...server.readyHistory) >= 2,
+      `ready pods went down to ${Math.min(...server.readyHistory)}`,
+    );
+    // The extra pod was the highest ordinal, and it is the one given back.
+    assert.deepEqual(
+      provider
+        .instances()
+        .map((i) => i.id)
+        .sort(),
+      ['web-0', 'web-1'],
+    );
+    assert.deepEqual(
+      provider.instances().map((i) => i.size?.cpu),
+      [0.25, 0.25],
+    );
+    assert.equal(provider.desired(), 2);
+  });
+
   it('mode hpa writes an autoscaling/v2 HorizontalPodAutoscaler (create, then replace)', async (t) => {
     const { server, provider } = await setup(t, { mode: 'hpa' }, 1);
     await provider.start();

@@ -64,6 +64,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #waiters: { target: number; resolve: () => void }[] = [];
   #checks = new Set<() => void>();
   #replacing = false;
+  /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
+  #surge = 0;
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -141,7 +143,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       throw new ProviderError('INVALID_ARGUMENT', `instances must be an integer >= 0, got ${n}`);
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
-    await this.#call('patch scale', () => this.#patchScale(n));
+    await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
     this.#desired = n;
     this.emit('change');
     await new Promise<void>((resolve) => {
@@ -153,8 +155,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   /**
    * resize patches the container's `resources` (limits and requests) with a strategic merge patch;
    * for a Deployment also `maxUnavailable: 0, maxSurge: 1`, so Kubernetes replaces one pod at a time
-   * and each new pod is Ready before an old one goes. Resolves when the rollout is complete and the
-   * pods watch shows it: the desired number of pods, all Ready at the new size, none terminating.
+   * and each new pod is Ready before an old one goes. A StatefulSet has no surge — it deletes a pod
+   * before creating its successor — so it gets one more replica first, Ready before the template
+   * changes, and gives it back once every pod rolled (the highest ordinal goes). Resolves when the
+   * rollout is complete and the pods watch shows it: the desired number of pods, all Ready at the
+   * new size, none terminating.
    */
   async resize(size: InstanceSize): Promise<void> {
     validateSize(size);
@@ -188,9 +193,34 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       { group: this.#options.group, size },
       `resizing ${this.#ref()}: Kubernetes rolls the pods`,
     );
-    const patched = await this.#call('patch resources', () => this.#patchWorkload(patch));
     const deadline = Date.now() + (this.#options.timeout ?? 600_000);
-    await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
+    const surge = this.#config.kind === 'StatefulSet' && this.#desired > 0;
+    let failure: unknown;
+    try {
+      if (surge) {
+        this.#surge = 1;
+        await this.#call('patch scale', () => this.#patchScale(this.#desired + 1));
+        await this.#until(
+          deadline,
+          () => this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1,
+          'the extra pod a StatefulSet rolls with was not Ready within the timeout',
+        );
+      }
+      const patched = await this.#call('patch resources', () => this.#patchWorkload(patch));
+      await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
+    } catch (err) {
+      failure = err;
+    }
+    if (surge) {
+      // Given back whether or not the roll finished: the extra pod was only ever for the roll.
+      this.#surge = 0;
+      try {
+        await this.#call('patch scale', () => this.#patchScale(this.#desired));
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw failure;
     // The workload's status counts a rollout complete while old pods still terminate, and the watch
     // may lag the status: wait until the pods themselves show the new size.
     await this.#until(deadline, () => {
