@@ -11,7 +11,30 @@ export interface PlotSeries {
   scale?: number;
 }
 
-const COLORS = ['#222222', '#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf'];
+// Demand in near-black, then Tableau's ten: every series of a full --compare (demand, seven
+// presets, the oracle) gets a colour of its own.
+const COLORS = [
+  '#222222',
+  '#d62728',
+  '#1f77b4',
+  '#2ca02c',
+  '#9467bd',
+  '#ff7f0e',
+  '#8c564b',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+  '#e377c2',
+];
+
+/** TICK_STEPS are the x-axis spacings tried, s: the first giving at most 12 ticks wins. */
+const TICK_STEPS = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400, 2 * 86_400, 7 * 86_400];
+
+function tickLabel(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400} d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  return `${seconds / 60} min`;
+}
 
 /** renderSvg returns the SVG text of the chart. */
 export function renderSvg(
@@ -20,7 +43,7 @@ export function renderSvg(
 ): string {
   const width = 1200;
   const height = 420;
-  const pad = { left: 60, right: 160, top: 30, bottom: 30 };
+  const pad = { left: 60, right: 230, top: 30, bottom: 30 };
   const n = series[0]?.values.length ?? 0;
   const columns = Math.max(1, Math.min(options.points ?? 1500, n));
   const per = n / columns;
@@ -46,6 +69,15 @@ export function renderSvg(
     `<line x1="${pad.left}" y1="${y(0)}" x2="${pad.left}" y2="${y(max)}" stroke="#999"/>`,
     `<text x="5" y="${y(max) + 4}">${Math.round(max)}</text><text x="5" y="${y(0)}">0 req/s</text>`,
   ];
+  // Values are one per second of the trace window: ticks in time since its start.
+  const step = TICK_STEPS.find((s) => n / s <= 12) ?? TICK_STEPS.at(-1)!;
+  const xAt = (second: number) => pad.left + (second / Math.max(1, n - 1)) * (width - pad.left - pad.right);
+  for (let t = step; t < n; t += step) {
+    parts.push(
+      `<line x1="${xAt(t).toFixed(1)}" y1="${y(0)}" x2="${xAt(t).toFixed(1)}" y2="${y(0) + 4}" stroke="#999"/>`,
+      `<text x="${xAt(t).toFixed(1)}" y="${y(0) + 16}" text-anchor="middle">${tickLabel(t)}</text>`,
+    );
+  }
   lines.forEach((line, i) => {
     const color = COLORS[i % COLORS.length];
     const pts = line.map((v, c) => `${x(c).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
