@@ -17,11 +17,14 @@ import type { CacheResult, HttpCacheMetrics } from './metrics.js';
 import {
   currentAge,
   hasValidator,
+  invalidatedPaths,
   isConditional,
   type Lifetime,
   mergeNotModified,
   notModified,
+  type RangeDecision,
   type RequestPolicy,
+  rangeDecision,
   rawToHeaders,
   requestPolicy,
   retentionMs,
@@ -157,7 +160,9 @@ export class HttpCache {
     const policy = requestPolicy(req.method, req.headers);
     const key = primaryKey(hostOf(req.headers.host), req.url ?? '/');
     if (!policy.use) {
-      if (isUnsafe(req.method)) res.once('finish', () => this.#invalidate(key, res.statusCode));
+      if (isUnsafe(req.method)) res.once('finish', () => this.#invalidate(key, res));
+      // #pass sets X-Cache with setHeader before the proxy's writeHead(status, rawArray): Node then
+      // merges the array into the header map, so #invalidate can read Location with getHeader.
       return this.#pass({ req, res }, upstream, 'BYPASS');
     }
     const stored = await this.#lookup(key, req);
@@ -329,11 +334,25 @@ export class HttpCache {
     // A HEAD filled with a GET (convert_head) is answered once the body is in, so its head can
     // carry the Content-Length the backend may not have sent (chunked).
     const headFill = client?.req.method === 'HEAD';
+    // A range is cut from the whole body as it streams by, when its length is known up front.
+    const range =
+      client !== undefined && !headFill && client.req.headers.range !== undefined
+        ? rangeDecision(client.req.method, client.req.headers, {
+            status: response.status,
+            headers: response.headers,
+            size: contentLength(response.headers['content-length']),
+          })
+        : undefined;
     const writing =
       client !== undefined && !headFill
-        ? this.#startMiss(client, response, cleaned, forwarded.requestId, upstream)
+        ? this.#startMiss(client, response, cleaned, forwarded.requestId, upstream, range)
         : false;
-    const body = await this.#readBody(response, decision.store || headFill, writing ? client : undefined);
+    const body = await this.#readBody(
+      response,
+      decision.store || headFill,
+      writing ? client : undefined,
+      range?.action === 'partial' ? range : undefined,
+    );
     if (body === 'broken') {
       if (headFill) client!.res.destroy();
       return 'failed';
@@ -357,7 +376,8 @@ export class HttpCache {
 
   /**
    * startMiss writes the response head of a miss to the client and says whether the body follows:
-   * not for HEAD, and not when the client's own validators match (it gets a 304 instead).
+   * not for HEAD, not when the client's own validators match (it gets a 304 instead), and not for
+   * an unsatisfiable range (416); for a satisfiable one the head is a 206's.
    */
   #startMiss(
     client: Client,
@@ -365,6 +385,7 @@ export class HttpCache {
     cleaned: readonly string[],
     requestId: string,
     upstream: CacheUpstream,
+    range?: RangeDecision,
   ): boolean {
     this.#count('MISS');
     const { req, res } = client;
@@ -382,10 +403,21 @@ export class HttpCache {
       return false;
     }
     const ageHeader = response.headers.age;
-    res.writeHead(response.status, response.statusMessage, [
-      ...cleaned,
-      ...this.#extra('MISS', requestId, ageHeader === undefined ? undefined : Number(ageHeader), upstream),
-    ]);
+    const extra = this.#extra(
+      'MISS',
+      requestId,
+      ageHeader === undefined ? undefined : Number(ageHeader),
+      upstream,
+    );
+    if (range?.action === 'unsatisfiable') {
+      this.#unsatisfiable(res, range.size, 'MISS', requestId, upstream);
+      return false;
+    }
+    if (range?.action === 'partial') {
+      res.writeHead(206, [...partialHeaders(cleaned, range), ...extra]);
+      return true;
+    }
+    res.writeHead(response.status, response.statusMessage, [...cleaned, ...extra]);
     if (req.method === 'HEAD') {
       res.end();
       return false;
@@ -396,19 +428,23 @@ export class HttpCache {
   /**
    * readBody reads the backend body to its end, streaming it to `client` as it comes (with
    * backpressure while the client keeps up) and keeping a copy up to the object size limit when
-   * `keep`. Resolves with the copy, undefined when none was kept, or 'broken' when the backend
-   * cut the body short (the client's response is then cut too, so it cannot mistake it as whole).
+   * `keep`. With `slice`, the client gets only those bytes and its response ends after the last
+   * (the rest is still read, for the store). Resolves with the copy, undefined when none was
+   * kept, or 'broken' when the backend cut the body short (the client's response is then cut
+   * too, so it cannot mistake it as whole).
    */
   #readBody(
     response: OriginResponse,
     keep: boolean,
     client: Client | undefined,
+    slice?: { readonly start: number; readonly end: number },
   ): Promise<Buffer | undefined | 'broken'> {
     const { body } = response;
     const res = client?.res;
     const limit = this.#config.maxObjectSize;
     let chunks: Buffer[] | undefined = keep ? [] : undefined;
     let size = 0;
+    let offset = 0;
     const open = (): boolean => res !== undefined && !res.destroyed && !res.writableEnded;
     // A client that leaves must not stall the fill others may be waiting on.
     res?.once('close', () => body.resume());
@@ -419,7 +455,20 @@ export class HttpCache {
           if (size > limit) chunks = undefined;
           else chunks.push(chunk);
         }
-        if (open() && !res!.write(chunk)) {
+        const from = offset;
+        offset += chunk.length;
+        if (!open()) return;
+        if (slice === undefined) {
+          if (!res!.write(chunk)) {
+            body.pause();
+            res!.once('drain', () => body.resume());
+          }
+          return;
+        }
+        const part = chunk.subarray(Math.max(0, slice.start - from), Math.max(0, slice.end + 1 - from));
+        // Once the range is sent the client is done: no backpressure from it holds up the fill.
+        if (offset > slice.end) res!.end(part);
+        else if (part.length > 0 && !res!.write(part)) {
           body.pause();
           res!.once('drain', () => body.resume());
         }
@@ -494,14 +543,24 @@ export class HttpCache {
   }
 
   /**
-   * invalidate drops the stored responses of a URL after an unsafe request to it succeeded (RFC 9111
-   * 4.4): a POST, PUT, PATCH or DELETE that changed the resource makes the copy here wrong.
+   * invalidate drops stored responses after an unsafe request succeeded (RFC 9111 4.4): a POST,
+   * PUT, PATCH or DELETE that changed the resource makes the copy here wrong, and so are those of
+   * the URLs its answer names in Location and Content-Location, when on the same host.
    */
-  #invalidate(key: string, status: number): void {
-    if (status >= 400) return;
-    const target = { host: hostOfKey(key), path: pathOfKey(key) };
-    this.#store.purge({ urls: [target], prefixes: [], tags: [] }).then(
-      () => this.#updateUsage(),
+  #invalidate(key: string, res: http.ServerResponse): void {
+    const host = hostOfKey(key);
+    const locations = [
+      ...headerValues(res.getHeader('location')),
+      ...headerValues(res.getHeader('content-location')),
+    ];
+    const paths = invalidatedPaths(res.statusCode, host, pathOfKey(key), locations);
+    if (paths.length === 0) return;
+    const urls = paths.map((path) => ({ host, path }));
+    this.#store.purge({ urls, prefixes: [], tags: [] }).then(
+      (removed) => {
+        this.#metrics.invalidated.inc({ cache: this.name }, removed);
+        this.#updateUsage();
+      },
       (err: unknown) => this.#storeFailed('purge', err),
     );
   }
@@ -529,11 +588,49 @@ export class HttpCache {
       res.end();
       return;
     }
+    const range =
+      req.headers.range === undefined
+        ? undefined
+        : rangeDecision(req.method, req.headers, {
+            status: stored.status,
+            headers: rawToHeaders(stored.headers),
+            size: stored.body.length,
+          });
+    if (range?.action === 'unsatisfiable') {
+      this.#unsatisfiable(res, range.size, result, requestIdOf(req.headers), upstream);
+      return;
+    }
+    if (range?.action === 'partial') {
+      res.writeHead(206, [...partialHeaders(stored.headers, range), ...extra]);
+      res.end(stored.body.subarray(range.start, range.end + 1));
+      return;
+    }
     const headers = [...stored.headers, ...extra];
     if (!hasHeader(stored.headers, 'content-length') && stored.status !== 204 && stored.status !== 304)
       headers.push('Content-Length', String(stored.body.length));
     res.writeHead(stored.status, stored.statusMessage, headers);
     res.end(req.method === 'HEAD' ? undefined : stored.body);
+  }
+
+  /**
+   * unsatisfiable answers a range no byte of the body satisfies (RFC 9110 15.5.17) with the length
+   * there is; none of the stored headers, so nothing downstream stores the 416 for the URL.
+   */
+  #unsatisfiable(
+    res: http.ServerResponse,
+    size: number,
+    result: CacheResult,
+    requestId: string,
+    upstream: CacheUpstream,
+  ): void {
+    res.writeHead(416, [
+      'Content-Range',
+      `bytes */${size}`,
+      'Content-Length',
+      '0',
+      ...this.#extra(result, requestId, undefined, upstream),
+    ]);
+    res.end();
   }
 
   /** gatewayTimeout answers an `only-if-cached` request the cache cannot serve (RFC 9111 5.2.1.7). */
@@ -596,14 +693,50 @@ function notModifiedHeaders(raw: readonly string[]): string[] {
   return out;
 }
 
-// The cache asks for whole responses, then answers the client's own validators itself.
+// The cache asks for whole responses, then answers the client's own validators and range itself
+// (as NGINX does with proxy_cache): a stored whole 200 can answer every later range.
+const CLIENT_ONLY_HEADERS: ReadonlySet<string> = new Set([
+  'if-none-match',
+  'if-modified-since',
+  'range',
+  'if-range',
+]);
+
 function withoutConditionals(raw: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
-    if (lower !== 'if-none-match' && lower !== 'if-modified-since') out.push(raw[i]!, raw[i + 1]!);
+    if (!CLIENT_ONLY_HEADERS.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
   }
   return out;
+}
+
+/**
+ * partialHeaders are a 206's headers: the whole response's (validators, Cache-Control, Date,
+ * Content-Type… as RFC 9110 15.3.7 asks) with Content-Length and Content-Range for the range.
+ */
+function partialHeaders(
+  raw: readonly string[],
+  range: { start: number; end: number; size: number },
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (lower !== 'content-length' && lower !== 'content-range') out.push(raw[i]!, raw[i + 1]!);
+  }
+  out.push('Content-Range', `bytes ${range.start}-${range.end}/${range.size}`);
+  out.push('Content-Length', String(range.end - range.start + 1));
+  return out;
+}
+
+/** contentLength reads a Content-Length header; undefined when absent or not a plain number. */
+function contentLength(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value.trim()) ? Number(value) : undefined;
+}
+
+/** headerValues lists what `getHeader` returned, as strings. */
+function headerValues(value: string | number | readonly string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? [...value] : [String(value)];
 }
 
 // Methods whose success may change the resource (RFC 9110 9.2.1); OPTIONS and TRACE are safe.

@@ -20,6 +20,8 @@ export interface HttpCacheMetrics {
   readonly errors: Counter<'cache' | 'op'>;
   /** Keys removed by purge calls. */
   readonly purged: Counter<'cache'>;
+  /** Keys removed because an unsafe request (POST, PUT, PATCH, DELETE…) to them succeeded. */
+  readonly invalidated: Counter<'cache'>;
   /** Bytes held by a memory store (approximate: bodies, headers, keys). */
   readonly storedBytes: Gauge<'cache'>;
   /** Keys held by a memory store. */
@@ -73,6 +75,12 @@ export function httpCacheMetrics(registry: Registry): HttpCacheMetrics {
     purged: counter(registry, 'scaleplane_http_cache_purged_total', 'Cache keys removed by purge calls.', [
       'cache',
     ]),
+    invalidated: counter(
+      registry,
+      'scaleplane_http_cache_invalidated_total',
+      'Cache keys removed because a successful unsafe request named them (target, Location, Content-Location).',
+      ['cache'],
+    ),
     storedBytes: gauge(
       registry,
       'scaleplane_http_cache_stored_bytes',

@@ -6,6 +6,7 @@
  */
 
 import type { IncomingHttpHeaders } from 'node:http';
+import rangeParser from 'range-parser';
 
 /** CacheControl is a parsed Cache-Control header: lowercase directive → its value, or true when it has none. */
 export type CacheControl = ReadonlyMap<string, string | true>;
@@ -59,7 +60,7 @@ export function httpDate(value: string | undefined): number | undefined {
 // Requests
 
 /** BypassReason says why a request does not use the cache at all. */
-export type BypassReason = 'Method' | 'Range' | 'Precondition' | 'Upgrade';
+export type BypassReason = 'Method' | 'Precondition' | 'Upgrade';
 
 /** RequestPolicy is what a request allows the cache to do. */
 export type RequestPolicy =
@@ -83,19 +84,15 @@ export type RequestPolicy =
     };
 
 /**
- * requestPolicy decides whether a request goes through the cache. Only GET and HEAD do; range
- * requests and If-Match/If-Unmodified-Since/If-Range preconditions are passed to the backend
- * untouched, since the cache stores whole representations only.
+ * requestPolicy decides whether a request goes through the cache. Only GET and HEAD do; requests
+ * with If-Match/If-Unmodified-Since preconditions are passed to the backend untouched. Range and
+ * If-Range requests do use it: the cache stores whole representations and cuts the range from
+ * them (rangeDecision).
  */
 export function requestPolicy(method: string | undefined, headers: IncomingHttpHeaders): RequestPolicy {
   if (method !== 'GET' && method !== 'HEAD') return { use: false, reason: 'Method' };
   if (headers.upgrade !== undefined) return { use: false, reason: 'Upgrade' };
-  if (headers.range !== undefined) return { use: false, reason: 'Range' };
-  if (
-    headers['if-match'] !== undefined ||
-    headers['if-unmodified-since'] !== undefined ||
-    headers['if-range'] !== undefined
-  )
+  if (headers['if-match'] !== undefined || headers['if-unmodified-since'] !== undefined)
     return { use: false, reason: 'Precondition' };
   const cc = parseCacheControl(headers['cache-control']);
   // Pragma: no-cache only counts when there is no Cache-Control (RFC 9111 5.4, for HTTP/1.0 clients).
@@ -165,7 +162,8 @@ export type StoreDecision =
   | { readonly store: false; readonly reason: NotStoredReason }
   | ({ readonly store: true } & Lifetime);
 
-// Statuses a cache may store without explicit freshness (RFC 9110 15.1), less 206 (no ranges here).
+// Statuses a cache may store without explicit freshness (RFC 9110 15.1), less 206: the cache keeps
+// whole representations and cuts ranges from them.
 const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([
   200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
 ]);
@@ -444,6 +442,142 @@ export function mergeNotModified(stored: readonly string[], notModifiedRaw: read
     if (replaced.has(notModifiedRaw[i]!.toLowerCase())) out.push(notModifiedRaw[i]!, notModifiedRaw[i + 1]!);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Range requests (RFC 9110 14)
+
+/** RangeSource is the response a range would be cut from. */
+export interface RangeSource {
+  readonly status: number;
+  /** Its headers: ETag, Last-Modified and Date decide If-Range. */
+  readonly headers: IncomingHttpHeaders;
+  /** Its body length in bytes; undefined when not known before the body is read (chunked). */
+  readonly size: number | undefined;
+}
+
+/** WholeReason says why a request gets the whole response rather than a range of it. */
+export type WholeReason =
+  | 'NoRange'
+  | 'Method'
+  | 'Status'
+  | 'IfRange'
+  | 'UnknownLength'
+  | 'Unit'
+  | 'MultipleRanges'
+  | 'Invalid'
+  | 'SuffixCoversAll';
+
+/** RangeDecision is how to answer a request's Range from a whole response. */
+export type RangeDecision =
+  | { readonly action: 'whole'; readonly reason: WholeReason }
+  /** 206 with bytes `start`..`end` (inclusive) of `size`. */
+  | { readonly action: 'partial'; readonly start: number; readonly end: number; readonly size: number }
+  /** 416 with `Content-Range: bytes *\/size`. */
+  | { readonly action: 'unsatisfiable'; readonly size: number };
+
+/**
+ * rangeDecision answers a request's `Range` from a whole 200 response, as NGINX does from its
+ * cache: a GET with one `bytes=` range (`first-last`, `first-`, `-suffix`) gets that range, one
+ * that no byte of the body satisfies gets a 416. Everything else gets the whole response, which
+ * RFC 9110 14.2 always allows (a server may ignore Range): HEAD and other methods, statuses other
+ * than 200, an If-Range that does not hold, a body of unknown length, another unit, more than one
+ * range, and a malformed header.
+ */
+export function rangeDecision(
+  method: string | undefined,
+  request: IncomingHttpHeaders,
+  response: RangeSource,
+): RangeDecision {
+  const range = header(request, 'range');
+  if (range === undefined) return { action: 'whole', reason: 'NoRange' };
+  if (method !== 'GET') return { action: 'whole', reason: 'Method' };
+  if (response.status !== 200) return { action: 'whole', reason: 'Status' };
+  const ifRange = header(request, 'if-range');
+  if (ifRange !== undefined && !ifRangeHolds(ifRange, response.headers))
+    return { action: 'whole', reason: 'IfRange' };
+  const { size } = response;
+  if (size === undefined) return { action: 'whole', reason: 'UnknownLength' };
+  const equals = range.indexOf('=');
+  if (equals === -1) return { action: 'whole', reason: 'Invalid' };
+  // range-parser gives the unit only with a satisfiable range; an unknown unit is never a 416.
+  if (range.slice(0, equals).trim().toLowerCase() !== 'bytes') return { action: 'whole', reason: 'Unit' };
+  // Several ranges would need multipart/byteranges; the whole body is the allowed alternative.
+  if (range.includes(',')) return { action: 'whole', reason: 'MultipleRanges' };
+  const parsed = rangeParser(size, range);
+  if (parsed === -2) return { action: 'whole', reason: 'Invalid' };
+  if (parsed === -1) {
+    // range-parser 1.x calls a suffix longer than the body unsatisfiable; RFC 9110 14.1.3 says it
+    // selects the whole body (range-parser 2, which agrees, needs Node 22).
+    if (/^-\s*0*[1-9]\d*$/.test(range.slice(equals + 1).trim()))
+      return { action: 'whole', reason: 'SuffixCoversAll' };
+    return { action: 'unsatisfiable', size };
+  }
+  const only = parsed[0]!;
+  return { action: 'partial', start: only.start, end: only.end, size };
+}
+
+/**
+ * ifRangeHolds evaluates If-Range (RFC 9110 13.1.5): an entity tag holds when it and the
+ * response's ETag are both strong and identical; a date holds when it is exactly the response's
+ * Last-Modified and that is a strong validator (RFC 9110 8.8.2.2: at least a second before the
+ * response's Date).
+ */
+export function ifRangeHolds(value: string, response: IncomingHttpHeaders): boolean {
+  const validator = value.trim();
+  if (validator.startsWith('"') || validator.startsWith('W/')) {
+    const etag = header(response, 'etag')?.trim();
+    return !validator.startsWith('W/') && etag !== undefined && etag === validator;
+  }
+  const date = httpDate(validator);
+  const lastModified = httpDate(header(response, 'last-modified'));
+  const responseDate = httpDate(header(response, 'date'));
+  return (
+    date !== undefined &&
+    date === lastModified &&
+    responseDate !== undefined &&
+    responseDate - lastModified >= 1000
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalidation (RFC 9111 4.4)
+
+/**
+ * invalidatedPaths lists the paths (with query) on the request's host whose stored responses an
+ * unsafe request's answer makes wrong: none for an error (4xx, 5xx); else the request target, and
+ * each `Location`/`Content-Location` value resolved against it whose host is the request's (RFC
+ * 9111 4.4: a cache must not invalidate another host's URI on this response's word). The host is
+ * compared without its port, as the cache keys by host without port.
+ */
+export function invalidatedPaths(
+  status: number,
+  host: string,
+  target: string,
+  locations: readonly string[],
+): string[] {
+  if (status >= 400) return [];
+  const paths = [target];
+  if (host === '') return paths;
+  let base: URL;
+  try {
+    base = new URL(target, `http://${host}`);
+  } catch {
+    return paths;
+  }
+  for (const location of locations) {
+    let url: URL;
+    try {
+      url = new URL(location.trim(), base);
+    } catch {
+      continue;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
+    if (url.hostname.toLowerCase() !== host) continue;
+    const path = `${url.pathname}${url.search}`;
+    if (!paths.includes(path)) paths.push(path);
+  }
+  return paths;
 }
 
 /** rawToHeaders lowercases a raw header list into Node's IncomingHttpHeaders shape. */

@@ -3,12 +3,15 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, test } from 'node:test';
 import {
+  ifRangeHolds,
+  invalidatedPaths,
   type Lifetime,
   mergeNotModified,
   notModified,
   parseCacheControl,
   purgeTarget,
   type RequestPolicy,
+  rangeDecision,
   requestPolicy,
   retentionMs,
   serveDecision,
@@ -51,7 +54,9 @@ describe('http cache policy', () => {
       ['HEAD', {}, 'use'],
       ['POST', {}, 'Method'],
       ['DELETE', {}, 'Method'],
-      ['GET', { range: 'bytes=0-1' }, 'Range'],
+      ['GET', { range: 'bytes=0-1' }, 'use'],
+      ['GET', { range: 'bytes=0-1', 'if-range': '"a"' }, 'use'],
+      ['HEAD', { range: 'bytes=0-1' }, 'use'],
       ['GET', { 'if-match': '"a"' }, 'Precondition'],
       ['GET', { 'if-unmodified-since': DATE }, 'Precondition'],
       ['GET', { upgrade: 'websocket' }, 'Upgrade'],
@@ -273,5 +278,102 @@ describe('http cache policy', () => {
     assert.equal(purgeTarget('not a url'), undefined);
     assert.deepEqual(tagsOf({ 'cache-tag': 'a, b,a' }, 'Cache-Tag'), ['a', 'b']);
     assert.deepEqual(tagsOf({ 'surrogate-key': 'x y' }, 'Surrogate-Key'), ['x', 'y']);
+  });
+
+  test('rangeDecision: one bytes range of a 200 of known length, else the whole response', () => {
+    const whole = { status: 200, headers: { etag: '"v1"' }, size: 20 };
+    const cases: [
+      string | undefined,
+      string,
+      Partial<typeof whole> & { size?: number | undefined },
+      string,
+    ][] = [
+      [undefined, 'GET', {}, 'whole NoRange'],
+      ['bytes=0-3', 'GET', {}, 'partial 0-3/20'],
+      ['bytes=2-5', 'GET', {}, 'partial 2-5/20'],
+      ['bytes=15-', 'GET', {}, 'partial 15-19/20'],
+      ['bytes=-3', 'GET', {}, 'partial 17-19/20'],
+      ['bytes=5-100', 'GET', {}, 'partial 5-19/20'],
+      ['bytes=19-19', 'GET', {}, 'partial 19-19/20'],
+      ['BYTES = 0-0', 'GET', {}, 'partial 0-0/20'],
+      ['bytes=20-', 'GET', {}, 'unsatisfiable */20'],
+      ['bytes=20-30', 'GET', {}, 'unsatisfiable */20'],
+      ['bytes=-0', 'GET', {}, 'unsatisfiable */20'],
+      ['bytes=5-2', 'GET', {}, 'unsatisfiable */20'],
+      ['bytes=0-', 'GET', { size: 0 }, 'unsatisfiable */0'],
+      ['bytes=-21', 'GET', {}, 'whole SuffixCoversAll'],
+      ['bytes=-5', 'GET', { size: 0 }, 'whole SuffixCoversAll'],
+      ['bytes=0-1,5-6', 'GET', {}, 'whole MultipleRanges'],
+      ['bytes=0-1,50-60', 'GET', {}, 'whole MultipleRanges'],
+      ['items=0-1', 'GET', {}, 'whole Unit'],
+      ['items=50-', 'GET', {}, 'whole Unit'],
+      ['bytes=a-b', 'GET', {}, 'whole Invalid'],
+      ['bytes', 'GET', {}, 'whole Invalid'],
+      ['bytes=0-3', 'HEAD', {}, 'whole Method'],
+      ['bytes=0-3', 'POST', {}, 'whole Method'],
+      ['bytes=0-3', 'GET', { status: 404 }, 'whole Status'],
+      ['bytes=0-3', 'GET', { status: 206 }, 'whole Status'],
+      ['bytes=0-3', 'GET', { size: undefined }, 'whole UnknownLength'],
+    ];
+    for (const [range, method, response, want] of cases) {
+      const decision = rangeDecision(method, range === undefined ? {} : { range }, { ...whole, ...response });
+      const got =
+        decision.action === 'whole'
+          ? `whole ${decision.reason}`
+          : decision.action === 'partial'
+            ? `partial ${decision.start}-${decision.end}/${decision.size}`
+            : `unsatisfiable */${decision.size}`;
+      assert.equal(got, want, `${method} ${range} ${JSON.stringify(response)}`);
+    }
+    const ifRange = rangeDecision('GET', { range: 'bytes=0-3', 'if-range': '"v0"' }, whole);
+    assert.deepEqual(ifRange, { action: 'whole', reason: 'IfRange' });
+  });
+
+  test('ifRangeHolds: strong ETag match, or exactly the Last-Modified when a second older than Date', () => {
+    const LM = new Date(NOW - 3600_000).toUTCString();
+    const response = { etag: '"v1"', 'last-modified': LM, date: DATE };
+    const cases: [string, IncomingHttpHeaders, boolean][] = [
+      ['"v1"', response, true],
+      [' "v1" ', response, true],
+      ['"v2"', response, false],
+      ['W/"v1"', response, false],
+      ['"v1"', { ...response, etag: 'W/"v1"' }, false],
+      ['"v1"', { date: DATE }, false],
+      [LM, response, true],
+      [new Date(NOW - 3599_000).toUTCString(), response, false],
+      [LM, { ...response, date: undefined }, false],
+      // Modified within the second of its Date: a weak validator, never matches (RFC 9110 8.8.2.2).
+      [DATE, { ...response, 'last-modified': DATE }, false],
+      ['not a date', response, false],
+    ];
+    for (const [value, headers, want] of cases)
+      assert.equal(ifRangeHolds(value, headers), want, `${value} ${JSON.stringify(headers)}`);
+  });
+
+  test('invalidatedPaths: the target, and Location/Content-Location on the same host', () => {
+    const cases: [number, string, string[], string[]][] = [
+      [204, '/doc', [], ['/doc']],
+      [201, '/dir/p', ['/x'], ['/dir/p', '/x']],
+      [201, '/dir/p', ['y?q=1'], ['/dir/p', '/dir/y?q=1']],
+      [201, '/dir/p', ['../z'], ['/dir/p', '/z']],
+      [201, '/dir/p', ['http://shop.example:8080/x'], ['/dir/p', '/x']],
+      [201, '/dir/p', ['https://SHOP.example/x'], ['/dir/p', '/x']],
+      [201, '/dir/p', ['//shop.example/x'], ['/dir/p', '/x']],
+      [201, '/dir/p', ['http://other.example/x'], ['/dir/p']],
+      [201, '/dir/p', ['//other.example/x'], ['/dir/p']],
+      [201, '/dir/p', ['mailto:a@shop.example'], ['/dir/p']],
+      [201, '/dir/p', ['http://[bad'], ['/dir/p']],
+      [201, '/dir/p', ['/dir/p', '/x', '/x'], ['/dir/p', '/x']],
+      [303, '/dir/p', ['/x'], ['/dir/p', '/x']],
+      [409, '/dir/p', ['/x'], []],
+      [500, '/dir/p', ['/x'], []],
+    ];
+    for (const [status, target, locations, want] of cases)
+      assert.deepEqual(
+        invalidatedPaths(status, 'shop.example', target, locations),
+        want,
+        `${status} ${target} ${locations}`,
+      );
+    assert.deepEqual(invalidatedPaths(201, '', '/dir/p', ['/x']), ['/dir/p']);
   });
 });
