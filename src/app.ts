@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type AlertManager,
   alertKeys,
@@ -97,6 +98,8 @@ export class Scaleplane {
   readonly #healthWatch: InstanceHealthWatch;
   /** Persistence and leader election (`controller.state`, `controller.lease`); inert without them. */
   readonly #ha: HighAvailability;
+  /** Per service group: give the balancer (and NGINX) what the group routes to now. */
+  readonly #route = new Map<string, () => void>();
   /** Polled non-CPU metric sources (balancer, Prometheus, queues), closed with the app. */
   readonly #sources: PolledMetric[] = [];
   #closing: Promise<void> | undefined;
@@ -189,6 +192,7 @@ export class Scaleplane {
         }),
       );
     }
+    this.#ha.onRoutingChange((group) => this.#route.get(group)?.());
     this.#cpuTimer = setInterval(() => {
       const now = Date.now();
       for (const [name, window] of cpuWindows) window.sample(this.providers.get(name)!.instances(), now);
@@ -336,21 +340,33 @@ export class Scaleplane {
     // Workers take no traffic: they stay out of the balancer and stop on SIGTERM, finishing their jobs.
     const serves = group.role === 'service';
     if (serves) this.balancer.setGroup(name, [], { healthPath: group.healthPath });
+    // With standbys routing to this group's instances, a stop also waits until they took it out.
+    const grace = this.#ha.drainGrace(name);
     const provider = this.#ha.wrap(
       name,
       createProvider(group, {
         // The provider names the group in its own log lines.
         logger: this.#logger,
-        drain: (instance) => (serves ? this.balancer.drain(name, instance.id) : Promise.resolve()),
+        drain: async (instance) => {
+          await Promise.all([
+            serves ? this.balancer.drain(name, instance.id) : undefined,
+            grace > 0 ? delay(grace) : undefined,
+          ]);
+        },
         ...this.#providerOptions(name),
       }),
     );
+    if (serves) {
+      // Leading, the provider's instances; standing by, those the leader recorded (see HighAvailability.routable).
+      this.#route.set(name, () => {
+        const routed = this.#ha.routable(name, provider.instances());
+        this.balancer.setGroup(name, routed, { healthPath: group.healthPath });
+        this.nginx?.update(name, routed);
+      });
+    }
     provider.on('change', () => {
       const instances = provider.instances();
-      if (serves) {
-        this.balancer.setGroup(name, instances, { healthPath: group.healthPath });
-        this.nginx?.update(name, instances);
-      }
+      this.#route.get(name)?.();
       this.metrics.readyInstances.set({ group: name }, instances.filter((i) => i.state === 'ready').length);
     });
     provider.on('crash', (instance, detail) => {

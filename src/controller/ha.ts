@@ -3,13 +3,20 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
-import { type CreateProviderOptions, FencedProvider, type Provider } from '../providers/index.js';
+import {
+  type CreateProviderOptions,
+  FencedProvider,
+  type Instance,
+  type Provider,
+} from '../providers/index.js';
 import type { Controller } from './controller.js';
 import type { Logger } from './group.js';
 import { LeaderElector } from './leader.js';
 import { Leadership } from './leadership.js';
 import { connectLease, type LeaseStore } from './lease/index.js';
 import { persistDecisions, restoreState } from './persist.js';
+import { StandbyRouter } from './standby-router.js';
+import type { RoutedInstance } from './standby-routing.js';
 import { FileState, openState, type StateStore } from './state/index.js';
 
 /** HaStartOptions are the running parts HighAvailability drives once the app listens. */
@@ -31,6 +38,11 @@ export class HighAvailability {
   readonly #config: Config;
   readonly #logger: Logger;
   readonly #fenced = new Map<string, FencedProvider>();
+  /** With a lease and a state store: a standby's balancer routes to the leader's local instances. */
+  readonly #router: StandbyRouter | undefined;
+  #routingListener: ((group: string) => void) | undefined;
+  /** The standby's first read of the records, applied. */
+  #synced: Promise<void> = Promise.resolve();
   #leadership: Leadership | undefined;
   #unpersist: (() => Promise<void>) | undefined;
   #closed = false;
@@ -40,6 +52,19 @@ export class HighAvailability {
     this.#logger = logger;
     this.state = state;
     this.lease = lease;
+    const groups = Object.values(config.groups).flatMap((g) =>
+      g.role === 'service' && g.provider.provider === 'local'
+        ? [{ name: g.name, host: g.provider.host, healthPath: g.healthPath }]
+        : [],
+    );
+    if (state && lease && groups.length > 0) {
+      this.#router = new StandbyRouter({
+        groups,
+        records: state,
+        onChange: (group) => this.#routingListener?.(group),
+        logger,
+      });
+    }
   }
 
   /** open connects the configured state store and lease store (rejects StateError / LeaseError). */
@@ -53,6 +78,30 @@ export class HighAvailability {
       throw err;
     }
     return new HighAvailability(config, logger, state, lease);
+  }
+
+  /** onRoutingChange sets who is told that `routable(group, …)` changed (the composition root, which feeds the balancer). */
+  onRoutingChange(listener: (group: string) => void): void {
+    this.#routingListener = listener;
+  }
+
+  /**
+   * routable is what the balancer should route to for `group`, given its provider's instances: as
+   * given while leading; while standing by, the instances the leader recorded that passed a health
+   * check here; during a takeover, the provider's, keeping in rotation those adopted instances the
+   * standby already routed to (see StandbyRouter).
+   */
+  routable(group: string, instances: readonly Instance[]): readonly (Instance | RoutedInstance)[] {
+    return this.#router ? this.#router.routable(group, instances) : instances;
+  }
+
+  /**
+   * drainGrace is how long a leader waits, besides its own drain, before stopping an instance of
+   * `group`: two standby read intervals after marking it draining, so every standby has taken it
+   * out of rotation and finished its requests on it first. 0 when no standby routes to the group.
+   */
+  drainGrace(group: string): number {
+    return this.#router?.routes(group) ? 2 * this.#router.interval : 0;
   }
 
   /** leading is false only while another controller holds the lease. */
@@ -123,8 +172,18 @@ export class HighAvailability {
       providers: this.#fenced,
       registry: options.registry,
       logger: this.#logger,
+      onRole: (role) => {
+        const router = this.#router;
+        if (!router || this.#closed) return;
+        if (role === 'standby')
+          this.#synced = router.standBy((group) => this.#fenced.get(group)?.instances() ?? []);
+        else if (role === 'takeover') router.takeOver();
+        else router.lead();
+      },
     });
     await this.#leadership.start();
+    // A standby's balancer opens once it routes to what the leader runs (bounded by warmup_timeout).
+    if (!this.leading) await this.#synced;
   }
 
   /**
@@ -141,6 +200,7 @@ export class HighAvailability {
     if (this.#closed) return;
     this.#closed = true;
     await this.stepDown();
+    this.#router?.close();
     await this.#unpersist?.();
     await Promise.all([this.state?.close(), this.lease?.close()]);
   }

@@ -33,7 +33,7 @@ export {
 } from './instance-health.js';
 export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';
 export { LeaderElector, type LeaderElectorOptions, type LeaderEvents } from './leader.js';
-export { Leadership, type LeadershipOptions } from './leadership.js';
+export { Leadership, type LeadershipOptions, type LeadershipRole } from './leadership.js';
 export {
   connectLease,
   LeaseError,
@@ -51,6 +51,21 @@ export {
   type ReplacementReason,
   replacementDecision,
 } from './replacement.js';
+export {
+  STANDBY_SYNC_INTERVAL_MS,
+  type StandbyGroup,
+  StandbyRouter,
+  type StandbyRouterOptions,
+} from './standby-router.js';
+export {
+  type LeaveReason,
+  mergeTakeover,
+  planStandbyMembership,
+  type RecordedMember,
+  type RoutedInstance,
+  type StandbyPlan,
+  type TakeoverMerge,
+} from './standby-routing.js';
 export {
   type ControllerState,
   FileState,

@@ -20,7 +20,16 @@ export interface LeadershipOptions {
   providers: ReadonlyMap<string, FencedProvider>;
   registry: Registry;
   logger: Logger;
+  /**
+   * Told of each change of role, synchronously: `standby` when standing by (first campaign lost,
+   * or deposed — then before the instances are handed over), `takeover` once the lease is won,
+   * `leading` once the takeover adopted what runs. @defaultValue ignored
+   */
+  onRole?: (role: LeadershipRole) => void;
 }
+
+/** LeadershipRole is where a controller stands: see `LeadershipOptions.onRole`. */
+export type LeadershipRole = 'standby' | 'takeover' | 'leading';
 
 /**
  * Leadership turns lease events into controller roles. Elected: arm the fences with the new
@@ -74,7 +83,10 @@ export class Leadership {
     this.#o.controller.standBy();
     await this.#o.elector.start();
     await this.#chain;
-    if (!this.#grant) await this.#announceStandby();
+    if (!this.#grant) {
+      this.#role('standby');
+      await this.#announceStandby();
+    }
   }
 
   /**
@@ -105,6 +117,7 @@ export class Leadership {
     for (const provider of providers.values()) provider.setToken(grant.token);
     this.#leaderGauge.set(1);
     this.#tokenGauge.set(grant.token);
+    this.#role('takeover');
     const desired = state ? await restoreState(state, journal) : {};
     if (this.#grant !== grant) return;
     // Announced through the journal (one entry per group), which the app logs.
@@ -125,6 +138,7 @@ export class Leadership {
       );
     }
     await controller.start(desired);
+    if (this.#grant === grant) this.#role('leading');
     for (const name of controller.groupNames()) {
       const instances = controller.group(name).provider.instances();
       this.#o.logger.info(
@@ -141,6 +155,15 @@ export class Leadership {
     this.#o.controller.standBy();
     this.#leaderGauge.set(0);
     this.#tokenGauge.set(0);
+    this.#role('standby');
+  }
+
+  #role(role: LeadershipRole): void {
+    try {
+      this.#o.onRole?.(role);
+    } catch (err) {
+      this.#o.logger.error({ err, role }, 'role change hook failed');
+    }
   }
 
   async #handOver(reason: string): Promise<void> {

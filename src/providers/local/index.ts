@@ -26,3 +26,4 @@ export {
   type RestartBackoff,
   validateSize,
 } from './provider.js';
+export { formatAddress, probeHttp } from './system.js';

@@ -64,6 +64,11 @@ export interface LocalInstanceRecord {
   size?: InstanceSize;
   /** Instance cgroup directories, removed when it stops. */
   cgroupDirs?: string[];
+  /**
+   * Set when the leader starts draining it, before it waits out the drain and stops it, so a
+   * standby's balancer takes it out of rotation first.
+   */
+  draining?: boolean;
 }
 
 /**
@@ -300,6 +305,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         { group: this.#group, instance: slot.id, pid: slot.pid, port: slot.port },
         `adopted ${slot.id} (pid ${slot.pid}) on ${this.#config.host}:${slot.port}`,
       );
+      // A leader that died mid-drain left it marked: adopted, it serves again, so standbys route to it.
+      if (record.draining) this.#record(slot);
       this.#track(this.#watchAdopted(slot));
     }
     if (this.#slots.some((s) => s.adopted)) this.emit('change');
@@ -797,6 +804,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (slot.state === 'ready') {
       slot.state = 'draining';
       this.emit('change');
+      // Recorded before the drain hook runs: its wait is what gives standbys time to see it.
+      await this.#recordDraining(slot);
       try {
         await this.#drain(this.#snapshot(slot));
       } catch (err) {
@@ -906,18 +915,34 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   #record(slot: Slot): void {
-    if (!this.#registry || slot.pid === undefined || slot.startTime === undefined) return;
-    this.#track(
-      this.#registry.put(this.#group, {
-        id: slot.id,
-        pid: slot.pid,
-        port: slot.port,
-        startTime: slot.startTime,
-        startedAt: slot.startedAt,
-        ...(slot.size && { size: slot.size }),
-        ...(slot.cgroupDirs.length > 0 && { cgroupDirs: slot.cgroupDirs }),
-      }),
-    );
+    const record = this.#recordOf(slot);
+    if (this.#registry && record) this.#track(this.#registry.put(this.#group, record));
+  }
+
+  /** recordDraining marks the instance draining in the registry; a failed write is reported, not thrown. */
+  async #recordDraining(slot: Slot): Promise<void> {
+    const record = this.#recordOf(slot);
+    if (!this.#registry || !record) return;
+    try {
+      await this.#registry.put(this.#group, { ...record, draining: true });
+    } catch (err) {
+      this.#report(
+        err instanceof Error ? err : new ProviderError('STOP_FAILED', String(err), { cause: err }),
+      );
+    }
+  }
+
+  #recordOf(slot: Slot): LocalInstanceRecord | undefined {
+    if (slot.pid === undefined || slot.startTime === undefined) return undefined;
+    return {
+      id: slot.id,
+      pid: slot.pid,
+      port: slot.port,
+      startTime: slot.startTime,
+      startedAt: slot.startedAt,
+      ...(slot.size && { size: slot.size }),
+      ...(slot.cgroupDirs.length > 0 && { cgroupDirs: slot.cgroupDirs }),
+    };
   }
 
   /** watchAdopted waits for an adopted instance's health path, like a start, then marks it ready. */
