@@ -15,7 +15,7 @@
  *
  * HPA's defaults, from the Kubernetes source (pkg/controller/podautoscaler):
  *   replica_calculator.go GetResourceReplicas
- *     usageRatio = CPU of ready pods / 70; |1 − usageRatio| ≤ 0.1 → keep spec.replicas;
+ *     usageRatio = CPU of ready pods / 70; 0.9 ≤ usageRatio ≤ 1.1 → keep spec.replicas;
  *     no unready pod, or not scaling up → ceil(usageRatio × ready pods);
  *     scaling up with unready pods → they count as 0 %: newRatio over ready + unready; within
  *     tolerance or below 1 → keep; ceil(newRatio × (ready + unready)), never below spec.replicas.
@@ -26,13 +26,18 @@
  *     up: max(ceil(2 × periodStart), periodStart + 4) per 15 s; down: −100 % per 15 s; then
  *     min 1, max 40. periodStart = spec.replicas − changes made after now − 15 s.
  *
+ * Two HPAs, each against its repo preset: `hpa`, an HPA with a CPU target and no `spec.behavior`,
+ * which the API leaves nil (SetDefaults_HorizontalPodAutoscalerBehavior fills it only when given), so
+ * horizontal.go takes normalizeDesiredReplicas + convertDesiredReplicasWithRules: the highest
+ * recommendation since now − 300 s inclusive, then at most max(2 × spec.replicas, 4); and
+ * `hpa-behavior`, the documented default behavior above written out. Both read utilization as
+ * metrics/utilization.go GetResourceUtilizationRatio does: a whole percent, truncated
+ * (int32((Σusage × 100) / Σrequests)).
+ *
  * Variants (extra rows, each one switch of `HpaOptions`): unready pods ignored (no 0 % rebalance);
  * the previous sync's usage over the pods ready now; ceil(spec.replicas × ratio) with no rebalance;
- * utilization truncated to a whole percent, as metrics/utilization.go GetResourceUtilizationRatio
- * does (int32((Σusage × 100) / Σrequests)); the recommendations seeded with the starting count, as
- * horizontal.go recordInitialRecommendation does; and an HPA with no `spec.behavior`, which the API
- * leaves nil (SetDefaults_HorizontalPodAutoscalerBehavior fills it only when given), so horizontal.go
- * takes normalizeDesiredReplicas + convertDesiredReplicasWithRules instead of the documented rules.
+ * utilization not truncated; the recommendations seeded with the starting count, as horizontal.go
+ * recordInitialRecommendation does.
  */
 import { parseArgs } from 'node:util';
 import { presetPolicy } from '../../src/policy/index.js';
@@ -49,6 +54,14 @@ const POLICY_PERIOD = 15; // s, both directions' rate policies
 const MIN = 1;
 const MAX = 40;
 
+/**
+ * within is replica_calculator.go's Tolerances.isWithin: (1 − down) ≤ ratio ≤ (1 + up). Not
+ * |1 − ratio| ≤ 0.1, which in floating point puts 77 % of a 70 % target (1.1) outside.
+ */
+function within(ratio: number): boolean {
+  return 1 - TOLERANCE <= ratio && ratio <= 1 + TOLERANCE;
+}
+
 /** HpaOptions switch one rule each away from HPA's defaults; all off is HPA. */
 interface HpaOptions {
   /** Unready pods are left out instead of counted as 0 % on scale-up. */
@@ -57,8 +70,8 @@ interface HpaOptions {
   previousMetric?: boolean;
   /** ceil(ratio × spec.replicas) outside tolerance, ratio over ready pods, no rebalance. */
   specReplicas?: boolean;
-  /** Utilization truncated to a whole percent before the ratio. */
-  wholePercent?: boolean;
+  /** Utilization kept fractional instead of truncated to a whole percent. */
+  fractionalPercent?: boolean;
   /** The recommendation history starts with the starting count at the first sync. */
   seedRecommendation?: boolean;
   /**
@@ -114,18 +127,18 @@ function runHpa(rate: Float64Array, o: HpaOptions): RunResult {
     const cpu = Math.min(100, (100 * rate[sampled]!) / (readyCount * CAPACITY));
 
     // replica_calculator.go: the metric's proposal.
-    const utilization = o.wholePercent ? Math.floor(cpu) : cpu;
+    const utilization = o.fractionalPercent ? cpu : Math.floor(cpu + 1e-9);
     const ratio = utilization / TARGET;
     let proposal: number;
     if (o.specReplicas) {
-      proposal = Math.abs(1 - ratio) <= TOLERANCE ? specReplicas : Math.ceil(ratio * specReplicas);
+      proposal = within(ratio) ? specReplicas : Math.ceil(ratio * specReplicas);
     } else if (startingCount === 0 || ratio <= 1 || o.unreadyIgnored) {
-      proposal = Math.abs(1 - ratio) <= TOLERANCE ? specReplicas : Math.ceil(ratio * readyCount);
+      proposal = within(ratio) ? specReplicas : Math.ceil(ratio * readyCount);
     } else {
       const pods = readyCount + startingCount;
       const rebalanced = (cpu * readyCount) / pods;
-      const newRatio = (o.wholePercent ? Math.floor(rebalanced) : rebalanced) / TARGET;
-      if (Math.abs(1 - newRatio) <= TOLERANCE || newRatio < 1) proposal = specReplicas;
+      const newRatio = (o.fractionalPercent ? rebalanced : Math.floor(rebalanced + 1e-9)) / TARGET;
+      if (within(newRatio) || newRatio < 1) proposal = specReplicas;
       else proposal = Math.max(specReplicas, Math.ceil(newRatio * pods));
     }
 
@@ -209,30 +222,48 @@ const demand = buildDemand(trace, {
 const best = oracle(demand.rate, { capacity: CAPACITY }, MIN, MAX);
 const oracleSeconds = best.instance_hours * 3600;
 
-// The repo's preset through the repo's engine, its desired count recorded at every sync.
-const preset = presetPolicy('hpa', {
-  minInstances: MIN,
-  maxInstances: MAX,
-  startup: STARTUP * 1000,
-  interval: SLOT * 1000,
-});
-const repoDesired: number[] = [];
-const repo = simulate(
-  demand.rate,
-  preset.policy,
-  preset.target,
-  { capacity: CAPACITY, startup: STARTUP, interval: SLOT },
-  { onDecision: (_t, d) => repoDesired.push(d.desired) },
-);
+// A repo preset through the repo's engine, its desired count recorded at every sync.
+function runRepo(name: 'hpa' | 'hpa-behavior') {
+  const preset = presetPolicy(name, {
+    minInstances: MIN,
+    maxInstances: MAX,
+    startup: STARTUP * 1000,
+    interval: SLOT * 1000,
+  });
+  const desired: number[] = [];
+  const result = simulate(
+    demand.rate,
+    preset.policy,
+    preset.target,
+    { capacity: CAPACITY, startup: STARTUP, interval: SLOT },
+    { onDecision: (_t, d) => desired.push(d.desired) },
+  );
+  return { result, desired };
+}
 
-const rows: [string, HpaOptions][] = [
-  ['re-implementation: HPA defaults', {}],
-  ['variant: unready pods ignored', { unreadyIgnored: true }],
-  ["variant: previous sync's metric", { previousMetric: true }],
-  ['variant: ceil(spec.replicas × ratio)', { specReplicas: true }],
-  ['variant: utilization as whole %', { wholePercent: true }],
-  ['variant: initial recommendation', { seedRecommendation: true }],
-  ['variant: no spec.behavior (older path)', { noBehavior: true }],
+const sections: { repo: 'hpa' | 'hpa-behavior'; base: HpaOptions; rows: [string, HpaOptions][] }[] = [
+  {
+    repo: 'hpa',
+    base: { noBehavior: true },
+    rows: [
+      ['re-implementation: no spec.behavior', {}],
+      ['variant: utilization not truncated', { fractionalPercent: true }],
+      ['variant: unready pods ignored', { unreadyIgnored: true }],
+      ["variant: previous sync's metric", { previousMetric: true }],
+    ],
+  },
+  {
+    repo: 'hpa-behavior',
+    base: {},
+    rows: [
+      ['re-implementation: documented behavior', {}],
+      ['variant: utilization not truncated', { fractionalPercent: true }],
+      ['variant: unready pods ignored', { unreadyIgnored: true }],
+      ["variant: previous sync's metric", { previousMetric: true }],
+      ['variant: ceil(spec.replicas × ratio)', { specReplicas: true }],
+      ['variant: initial recommendation', { seedRecommendation: true }],
+    ],
+  },
 ];
 
 const pad = (s: string, w: number) => s.padEnd(w);
@@ -240,30 +271,33 @@ const line = (name: string, violation: number, cost: number, agreement: string) 
   `${pad(name, 40)}${violation.toFixed(2).padStart(11)}${cost.toFixed(3).padStart(16)}${agreement.padStart(12)}`;
 
 console.log(
-  `${values.trace} [${demand.from}, ${demand.to}) ${demand.to - demand.from} s, ${repoDesired.length} syncs; oracle ${best.violation_pct.toFixed(2)} % violations`,
+  `${values.trace} [${demand.from}, ${demand.to}) ${demand.to - demand.from} s; oracle ${best.violation_pct.toFixed(2)} % violations`,
 );
-console.log(
-  `${pad('policy', 40)}${'violation %'.padStart(11)}${'cost vs oracle'.padStart(16)}${'agreement'.padStart(12)}`,
-);
-console.log(
-  line("repo 'hpa' (src/policy)", repo.violation_pct, (repo.instance_hours * 3600) / oracleSeconds, '—'),
-);
-for (const [name, options] of rows) {
-  const r = runHpa(demand.rate, options);
-  if (r.desired.length !== repoDesired.length)
-    throw new Error(`${r.desired.length} syncs vs ${repoDesired.length}`);
-  let same = 0;
-  let firstDiff = -1;
-  for (let i = 0; i < r.desired.length; i++) {
-    if (r.desired[i] === repoDesired[i]) same++;
-    else if (firstDiff < 0) firstDiff = i;
-  }
-  const agreement = `${((100 * same) / Math.max(1, r.desired.length)).toFixed(2)} %`;
-  console.log(line(name, r.violationPct, r.instanceSeconds / oracleSeconds, agreement));
-  if (name.startsWith('re-implementation') && firstDiff >= 0) {
-    const at = (firstDiff + 1) * SLOT;
-    console.log(
-      `  first disagreement: sync ${firstDiff} (t = ${at} s): ${r.desired[firstDiff]} vs repo ${repoDesired[firstDiff]}`,
-    );
+for (const section of sections) {
+  const repo = runRepo(section.repo);
+  console.log(
+    `${pad(`repo '${section.repo}' (src/policy), ${repo.desired.length} syncs`, 40)}${'violation %'.padStart(11)}${'cost vs oracle'.padStart(16)}${'agreement'.padStart(12)}`,
+  );
+  console.log(
+    line('  repo', repo.result.violation_pct, (repo.result.instance_hours * 3600) / oracleSeconds, '—'),
+  );
+  for (const [name, options] of section.rows) {
+    const r = runHpa(demand.rate, { ...section.base, ...options });
+    if (r.desired.length !== repo.desired.length)
+      throw new Error(`${r.desired.length} syncs vs ${repo.desired.length}`);
+    let same = 0;
+    let firstDiff = -1;
+    for (let i = 0; i < r.desired.length; i++) {
+      if (r.desired[i] === repo.desired[i]) same++;
+      else if (firstDiff < 0) firstDiff = i;
+    }
+    const agreement = `${((100 * same) / Math.max(1, r.desired.length)).toFixed(2)} %`;
+    console.log(line(`  ${name}`, r.violationPct, r.instanceSeconds / oracleSeconds, agreement));
+    if (name.startsWith('re-implementation') && firstDiff >= 0) {
+      const at = (firstDiff + 1) * SLOT;
+      console.log(
+        `    first disagreement: sync ${firstDiff} (t = ${at} s): ${r.desired[firstDiff]} vs repo ${repo.desired[firstDiff]}`,
+      );
+    }
   }
 }

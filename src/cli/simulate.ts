@@ -98,6 +98,7 @@ export function registerSimulate(program: Command): void {
               ...asked,
               'default',
               'hpa',
+              'hpa-behavior',
               'kpa',
               'keda',
               'step',

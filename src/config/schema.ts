@@ -739,6 +739,7 @@ export const scalingSchema = mapping({
     ...(raw.policy === undefined ? {} : { policy: raw.policy }),
     ...(upRate === undefined ? {} : { scaleUpRate: upRate }),
     ...(downRate === undefined ? {} : { scaleDownRate: downRate }),
+    ...([...Object.values(up), ...Object.values(down)].some((v) => v !== undefined) && { behaviorSet: true }),
     ...(raw.panic === undefined ? {} : { panic: raw.panic }),
     ...(raw.predictive === undefined ? {} : { predictive: raw.predictive }),
     ...(raw.activation === undefined ? {} : { activation: raw.activation }),

@@ -304,6 +304,11 @@ export interface ScalingConfig {
   scaleUpRate?: RateConfig;
   /** HPA rate policies down; absent: −100 % per 15 s. */
   scaleDownRate?: RateConfig;
+  /**
+   * True when `behavior` sets anything: as in Kubernetes, an HPA with a behavior runs the
+   * documented rules, one without (the `hpa` and `keda` policies) the controller's older path.
+   */
+  behaviorSet?: boolean;
   /** Knative KPA panic mode; absent: the policy's (off unless `policy` has it); null: off. */
   panic?: PanicConfig | null;
   /** Seasonal forecast provisioned ahead; absent: the policy's; null: off. */
@@ -313,7 +318,15 @@ export interface ScalingConfig {
 }
 
 /** ScalingPolicyName is a named policy (`scaleplane simulate --policy`). */
-export type ScalingPolicyName = 'default' | 'hpa' | 'kpa' | 'keda' | 'step' | 'simple' | 'predictive';
+export type ScalingPolicyName =
+  | 'default'
+  | 'hpa'
+  | 'hpa-behavior'
+  | 'kpa'
+  | 'keda'
+  | 'step'
+  | 'simple'
+  | 'predictive';
 
 /** RateConfig is HPA's `behavior.scaleUp|scaleDown` policies and selectPolicy. */
 export interface RateConfig {

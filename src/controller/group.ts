@@ -418,6 +418,7 @@ function liveSettings(scaling: NonNullable<GroupConfig['scaling']>): LiveScaling
     ...(scaling.scaleDownTolerance !== undefined && { scaleDownTolerance: scaling.scaleDownTolerance }),
     ...(scaling.scaleUpRate !== undefined && { scaleUpRate: scaling.scaleUpRate }),
     ...(scaling.scaleDownRate !== undefined && { scaleDownRate: scaling.scaleDownRate }),
+    ...(scaling.behaviorSet && { behaviorSet: true }),
     ...(scaling.panic !== undefined && { panic: scaling.panic }),
     ...(scaling.predictive !== undefined && { predictive: scaling.predictive }),
     ...(scaling.activation !== undefined && { activation: scaling.activation }),

@@ -5,7 +5,11 @@
  *                                     seen within the direction's stabilization window
  *   rateLimited  = limitRate(...)   — at most what the direction's Pods/Percent policies allow
  *                                     per period, picked by selectPolicy; then min/max
+ *
+ * and the controller's older path for an HPA without `behavior` (normalizeDesiredReplicas), both
+ * stages at once: normalizeLegacy(...).
  */
+import type { Recommendation } from './target-tracking.js';
 import type { DirectionBehavior, ScaleEvent, StageReason } from './types.js';
 
 /** changeInPeriod sums the changes recorded within `period` before `now` (getReplicasChangePerPeriod). */
@@ -135,4 +139,55 @@ export function longestPeriod(...behaviors: DirectionBehavior[]): number {
   let longest = 0;
   for (const b of behaviors) for (const p of b.policies) longest = Math.max(longest, p.period);
   return longest;
+}
+
+/** LEGACY_SCALE_UP_FACTOR and LEGACY_SCALE_UP_MINIMUM bound one step of an HPA without `behavior`. */
+const LEGACY_SCALE_UP_FACTOR = 2;
+const LEGACY_SCALE_UP_MINIMUM = 4;
+
+/** LegacyInput is what Kubernetes' behavior-less normalization reads. */
+export interface LegacyInput {
+  current: number;
+  /** The metrics' recommendation before normalization. */
+  prenormalized: number;
+  recommendations: readonly Recommendation[];
+  /** The downscale stabilization window, ms (`--horizontal-pod-autoscaler-downscale-stabilization`). */
+  window: number;
+  min: number;
+  max: number;
+  now: number;
+}
+
+/**
+ * normalizeLegacy is the HPA controller's path for an HPA whose `spec.behavior` is unset, which the
+ * API server leaves unset (SetDefaults_HorizontalPodAutoscalerBehavior fills only a given one):
+ * stabilizeRecommendation takes the highest recommendation made since now − window, the new one
+ * included, whichever the direction; convertDesiredReplicasWithRules then allows at most
+ * max(2 × current, 4) and at least min. Returns the history to keep (the new recommendation added).
+ */
+export function normalizeLegacy(input: LegacyInput): {
+  stabilized: number;
+  desired: number;
+  reason: StageReason;
+  stabilizedReason: 'ScaleDownStabilized' | null;
+  recommendations: Recommendation[];
+} {
+  const { current, prenormalized, min, max, now } = input;
+  const cutoff = now - input.window;
+  let stabilized = prenormalized;
+  // Kubernetes drops a recommendation only once it is before the cutoff: one at it still counts.
+  const recommendations = input.recommendations.filter((r) => r.at >= cutoff);
+  for (const r of recommendations) stabilized = Math.max(stabilized, r.desired);
+  recommendations.push({ at: now, desired: prenormalized });
+  const scaleUpLimit = Math.max(LEGACY_SCALE_UP_FACTOR * current, LEGACY_SCALE_UP_MINIMUM);
+  const allowed = Math.min(max, scaleUpLimit);
+  const common = {
+    stabilized,
+    stabilizedReason: stabilized !== prenormalized ? ('ScaleDownStabilized' as const) : null,
+    recommendations,
+  };
+  if (stabilized < min) return { ...common, desired: min, reason: 'TooFewReplicas' };
+  if (stabilized > allowed)
+    return { ...common, desired: allowed, reason: max > scaleUpLimit ? 'ScaleUpLimit' : 'TooManyReplicas' };
+  return { ...common, desired: stabilized, reason: 'DesiredWithinRange' };
 }

@@ -1,7 +1,7 @@
 /**
  * livePolicy builds the policy the live controller runs from a group's scaling settings. Without a
  * named preset: HPA's default behavior with the group's stabilization windows and tolerance, warm-up
- * aware. With one (`policy: default|hpa|kpa|keda|step|simple|predictive`): that preset, the one the
+ * aware. With one (`policy: default|hpa|hpa-behavior|kpa|keda|step|simple|predictive`): that preset, the one the
  * simulator replays. Either way the group's explicit settings (rate policies, panic, predictive,
  * activation) go on top. Panic is never implied by the base: it holds scale-down for its stable
  * window, so a group opts in (`panic:` or a preset that includes it).
@@ -28,6 +28,8 @@ export interface LiveScalingSettings {
   /** Rate policies; absent: the base's (HPA: +100 %/+4 per 15 s up, −100 % per 15 s down). */
   scaleUpRate?: LiveRate;
   scaleDownRate?: LiveRate;
+  /** The group's `behavior` sets something: the documented rules even where the preset has none. */
+  behaviorSet?: boolean;
   /** Panic mode; absent = the base's (off unless the preset has it); null = off. */
   panic?: Panic | null;
   /** Forecasting; absent = the base's; null = off. */
@@ -101,6 +103,8 @@ export function livePolicy(name: string, min: number, max: number, s: LiveScalin
       stabilizationWindow: s.scaleDownStabilization,
       tolerance: s.scaleDownTolerance ?? s.tolerance,
     },
+    // Kubernetes: an HPA given any behavior runs the documented rules, not the older path.
+    ...(s.behaviorSet && { normalization: 'behavior' as const }),
     ...(panicked && { panic: panicked }),
     ...(predicted && { predictive: predicted }),
     ...(activated && { activation: activated }),

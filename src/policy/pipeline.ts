@@ -7,13 +7,14 @@
  *   3. predicted     max(reactive, forecast peak over the start-up horizon)   [predictive]
  *   4. stabilized    HPA stabilization windows per direction
  *   5. rateLimited   HPA Pods/Percent policies per period, selectPolicy; min/max
+ *                    (4 + 5 with `normalization: legacy`: an HPA without `behavior`)
  *   6. panicked      KPA panic floor; no scale-down while panicking            [panic]
  *   7. activated     KEDA scale to / from zero                                 [activation]
  *
  * Pure: `now` and the state come in, the decision and the next state go out.
  */
 import { activationStage } from './activation.js';
-import { limitRate, longestPeriod, recordEvent } from './behavior.js';
+import { limitRate, longestPeriod, normalizeLegacy, recordEvent } from './behavior.js';
 import { type PanicState, panicStage, windowAverage } from './panic.js';
 import { observeHistory, predictiveFloor } from './predictive.js';
 import { loadOf, replicasForMetric, tolerancesOf } from './replica-calculator.js';
@@ -113,7 +114,8 @@ export function decide(
     note('reactive', reactive, r.reason);
   } else {
     const tol = tolerancesOf(policy.scaleUp, policy.scaleDown);
-    proposals = snapshot.metrics.map((m) => replicasForMetric(m, base, tol, policy.unready));
+    const wholePercent = policy.utilization === 'whole-percent';
+    proposals = snapshot.metrics.map((m) => replicasForMetric(m, base, tol, policy.unready, wholePercent));
     const valid = proposals.filter((p) => p.proposal !== null);
     if (valid.length === 0) {
       hasMetric = false;
@@ -148,35 +150,54 @@ export function decide(
     }
   }
 
-  // 4. stabilized
-  const stab = stabilize(
-    base,
-    predicted,
-    state.recommendations,
-    {
-      scaleUpStabilization: policy.scaleUp.stabilizationWindow,
-      scaleDownStabilization: policy.scaleDown.stabilizationWindow,
-    },
-    now,
-  );
-  // Without a metric nothing is recorded: a gap must not look like a low recommendation later.
-  const recommendations = hasMetric ? stab.recommendations : state.recommendations;
-  if (stab.reason) note('stabilized', stab.stabilized, stab.reason);
+  let recommendations: ScalingState['recommendations'];
+  let desired: number;
+  if (policy.normalization === 'legacy') {
+    // 4 + 5 as Kubernetes does for an HPA without `behavior`: one window, one step limit.
+    const legacy = normalizeLegacy({
+      current: base,
+      prenormalized: hasMetric ? predicted : base,
+      recommendations: state.recommendations,
+      window: policy.scaleDown.stabilizationWindow,
+      min: floorMin,
+      max: policy.maxInstances,
+      now,
+    });
+    recommendations = hasMetric ? legacy.recommendations : state.recommendations;
+    if (legacy.stabilizedReason) note('stabilized', legacy.stabilized, legacy.stabilizedReason);
+    desired = hasMetric ? legacy.desired : Math.min(policy.maxInstances, Math.max(floorMin, base));
+    note('rateLimited', desired, hasMetric ? legacy.reason : 'DesiredWithinRange');
+  } else {
+    // 4. stabilized
+    const stab = stabilize(
+      base,
+      predicted,
+      state.recommendations,
+      {
+        scaleUpStabilization: policy.scaleUp.stabilizationWindow,
+        scaleDownStabilization: policy.scaleDown.stabilizationWindow,
+      },
+      now,
+    );
+    // Without a metric nothing is recorded: a gap must not look like a low recommendation later.
+    recommendations = hasMetric ? stab.recommendations : state.recommendations;
+    if (stab.reason) note('stabilized', stab.stabilized, stab.reason);
 
-  // 5. rateLimited (+ min/max)
-  const limited = limitRate({
-    current: base,
-    desired: hasMetric ? stab.stabilized : base,
-    min: floorMin,
-    max: policy.maxInstances,
-    scaleUp: policy.scaleUp,
-    scaleDown: policy.scaleDown,
-    upEvents: state.scaleUpEvents,
-    downEvents: state.scaleDownEvents,
-    now,
-  });
-  let desired = limited.desired;
-  note('rateLimited', desired, limited.reason);
+    // 5. rateLimited (+ min/max)
+    const limited = limitRate({
+      current: base,
+      desired: hasMetric ? stab.stabilized : base,
+      min: floorMin,
+      max: policy.maxInstances,
+      scaleUp: policy.scaleUp,
+      scaleDown: policy.scaleDown,
+      upEvents: state.scaleUpEvents,
+      downEvents: state.scaleDownEvents,
+      now,
+    });
+    desired = limited.desired;
+    note('rateLimited', desired, limited.reason);
+  }
 
   // 6. panicked
   let panicState: PanicState = {

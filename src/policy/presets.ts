@@ -1,6 +1,8 @@
 /**
- * Named policies: Kubernetes' defaults (`hpa`), KEDA, Knative KPA, AWS step/simple scaling, and
- * Scaleplane's `default`, the winner of the NASA July replay (see README "Simulate").
+ * Named policies: Kubernetes' defaults (`hpa`: an HPA with a CPU target and nothing else, which
+ * runs the controller's behavior-less path; `hpa-behavior`: the documented default behavior written
+ * out), KEDA, Knative KPA, AWS step/simple scaling, and Scaleplane's `default`, the winner of the
+ * NASA July replay (see README "Simulate").
  */
 import type { DirectionBehavior, ScalingPolicy } from './types.js';
 
@@ -44,7 +46,16 @@ export interface Preset {
 const DAY = 86_400_000;
 
 /** PRESET_NAMES lists the policies `--policy` accepts. */
-export const PRESET_NAMES = ['default', 'hpa', 'kpa', 'keda', 'step', 'simple', 'predictive'] as const;
+export const PRESET_NAMES = [
+  'default',
+  'hpa',
+  'hpa-behavior',
+  'kpa',
+  'keda',
+  'step',
+  'simple',
+  'predictive',
+] as const;
 
 /** PresetName is one of PRESET_NAMES. */
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -61,7 +72,19 @@ export function presetPolicy(name: PresetName, o: PresetOptions): Preset {
   };
   switch (name) {
     case 'hpa':
-      return { policy: base, target: 70, description: 'Kubernetes HPA defaults, CPU target 70 %' };
+      // `kubectl autoscale --cpu-percent=70`: no spec.behavior, which the API server leaves unset,
+      // so the controller takes its older path (normalizeDesiredReplicas), not the documented rules.
+      return {
+        policy: { ...base, normalization: 'legacy', utilization: 'whole-percent' },
+        target: 70,
+        description: 'Kubernetes HPA defaults (no spec.behavior), CPU target 70 %',
+      };
+    case 'hpa-behavior':
+      return {
+        policy: { ...base, utilization: 'whole-percent' },
+        target: 70,
+        description: 'Kubernetes HPA with the documented default behavior written out, CPU target 70 %',
+      };
     case 'kpa':
       return {
         policy: {
@@ -76,7 +99,13 @@ export function presetPolicy(name: PresetName, o: PresetOptions): Preset {
       };
     case 'keda':
       return {
-        policy: { ...base, activation: { threshold: 0, cooldown: 300_000 } },
+        // KEDA's HPA carries no behavior unless the ScaledObject sets one: the same older path.
+        policy: {
+          ...base,
+          normalization: 'legacy',
+          utilization: 'whole-percent',
+          activation: { threshold: 0, cooldown: 300_000 },
+        },
         target: 70,
         description: 'KEDA: HPA defaults plus scale to zero after 300 s idle',
       };

@@ -1,7 +1,8 @@
 /**
  * The HPA replica calculator (pkg/controller/podautoscaler/replica_calculator.go), per metric:
  *
- *   1. usageRatio = average(values of ready instances) / target
+ *   1. usageRatio = average(values of ready instances) / target (with `wholePercent`, a
+ *      utilization truncated to a whole percent first, as HPA does)
  *   2. no missing and no unready instances: within tolerance → current, else ceil(ratio × with-value)
  *   3. otherwise rebalance conservatively: missing instances count as 100 % of target when scaling
  *      down and 0 when scaling up; unready instances count as 0 when scaling up
@@ -29,6 +30,19 @@ function withinTolerance(ratio: number, tol: Tolerances): boolean {
 }
 
 /**
+ * utilizationOf is an average as the policy reads it. With `wholePercent` a resource's utilization
+ * is truncated to a whole percent, as Kubernetes reads it (metrics/utilization.go:
+ * int32(Σusage × 100 / Σrequests)) — an artefact of its integer API that the HPA presets keep to be
+ * HPA, and Scaleplane's own policies do without. The 1e-9 keeps a sum that lands a hair below a
+ * whole percent in floating point from losing it.
+ */
+function utilizationOf(metric: ObservedMetric, average: number, wholePercent: boolean): number {
+  return wholePercent && (metric.kind ?? 'utilization') === 'utilization'
+    ? Math.floor(average + 1e-9)
+    : average;
+}
+
+/**
  * replicasForMetric computes HPA's count for one metric. `unreadyCounts` = 'capacity' skips the
  * 0-for-unready rule (warm-up aware: instances on their way are capacity, not idle load).
  */
@@ -37,6 +51,7 @@ export function replicasForMetric(
   current: number,
   tol: Tolerances,
   unreadyCounts: 'hpa' | 'capacity' = 'hpa',
+  wholePercent = false,
 ): MetricProposalTrace {
   const { name, target } = metric;
   const missing = (name: string): MetricProposalTrace => ({
@@ -67,7 +82,7 @@ export function replicasForMetric(
 
   const sum = metric.values.reduce((s, v) => s + v, 0);
   const withValue = metric.values.length;
-  const average = sum / withValue;
+  const average = utilizationOf(metric, sum / withValue, wholePercent);
   const ratio = average / target;
   const missingCount = metric.missing ?? 0;
   const unreadyCount = unreadyCounts === 'hpa' ? (metric.unready ?? 0) : 0;
@@ -94,7 +109,7 @@ export function replicasForMetric(
   const rebalancedSum = sum + (scaleUp ? 0 : missingCount * fallback);
   let count = withValue + missingCount;
   if (scaleUp) count += unreadyCount;
-  const newRatio = rebalancedSum / (count * target);
+  const newRatio = utilizationOf(metric, rebalancedSum / count, wholePercent) / target;
   const keep = { name, average, target, ratio, proposal: current, reason: 'WithinTolerance' as const };
   if (withinTolerance(newRatio, tol) || (ratio > 1 && newRatio < 1) || (ratio < 1 && newRatio > 1)) {
     return keep;

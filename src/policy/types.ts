@@ -202,6 +202,18 @@ export interface ScalingPolicy {
    * conservative rule); `capacity` counts them as capacity already on its way (warm-up aware).
    */
   unready: 'hpa' | 'capacity';
+  /**
+   * How the count is stabilized and rate-limited. `behavior` (default): per-direction windows and
+   * rate policies (`scaleUp`/`scaleDown`). `legacy`: what Kubernetes does for an HPA without
+   * `spec.behavior` (horizontal.go normalizeDesiredReplicas): the highest recommendation of the
+   * last `scaleDown.stabilizationWindow`, in both directions, then at most max(2 × current, 4).
+   */
+  normalization?: 'behavior' | 'legacy';
+  /**
+   * How a utilization metric is read: `exact` (default) or `whole-percent`, truncated as
+   * Kubernetes does (metrics/utilization.go), for the presets that stand for an HPA.
+   */
+  utilization?: 'exact' | 'whole-percent';
   step?: StepScaling;
   activation?: Activation;
   panic?: Panic;

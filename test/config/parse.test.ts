@@ -165,7 +165,8 @@ describe('parseConfig: full form', () => {
           ...web,
           maxInstances: 5,
           provider: { ...local(web), env: { NODE_ENV: 'production' } },
-          scaling: CPU_80,
+          // The full form writes its behavior out (the HPA defaults), so it is set.
+          scaling: { ...CPU_80, behaviorSet: true },
         },
       },
       source: '/srv/app/scaleplane.yaml',
@@ -289,6 +290,25 @@ describe('parseConfig: full form', () => {
   for (const { name, yaml, check } of defaults) {
     it(name, () => check(parse(yaml)));
   }
+});
+
+describe('parseConfig: behavior given or not (Kubernetes picks the HPA path by it)', () => {
+  const group = (scaling: string[]) =>
+    parse(lines('groups:', '  web:', '    command: x', '    max_instances: 3', '    scaling:', ...scaling))
+      .groups.web!.scaling!;
+  it('no behavior: behaviorSet absent, the preset keeps its own path', () => {
+    const s = group(['      policy: hpa', '      metrics: [{ cpu: { target: 70 } }]']);
+    assert.equal(s.behaviorSet, undefined);
+  });
+  it('any behavior field, either direction: behaviorSet', () => {
+    for (const behavior of [
+      '      behavior: { scale_down: { stabilization_window: 60s } }',
+      '      behavior: { scale_up: { policies: [{ type: Pods, value: 2, period: 15s }] } }',
+    ]) {
+      const s = group(['      policy: hpa', '      metrics: [{ cpu: { target: 70 } }]', behavior]);
+      assert.equal(s.behaviorSet, true, behavior);
+    }
+  });
 });
 
 describe('parseConfig: short form', () => {

@@ -5,6 +5,7 @@ import {
   HPA_SCALE_DOWN,
   HPA_SCALE_UP,
   initialScalingState,
+  livePolicy,
   type ObservedMetric,
   percentChange,
   presetPolicy,
@@ -65,6 +66,7 @@ describe('HPA replica calculator (documented examples and boundaries)', () => {
       proposal: 3,
       reason: 'AboveTarget',
     },
+
     {
       name: 'tolerance down inside (0.9)',
       current: 4,
@@ -139,6 +141,20 @@ describe('HPA replica calculator (documented examples and boundaries)', () => {
       assert.equal(p.reason, c.reason);
     });
   }
+
+  it('whole-percent utilization (the HPA presets): 55.9 % reads as 55 %, an average is never truncated', () => {
+    const whole = (metric: ObservedMetric) => replicasForMetric(metric, 2, tol, 'hpa', true);
+    assert.equal(whole(cpu([55.9, 55.9])).reason, 'WithinTolerance');
+    assert.equal(whole(cpu([56, 56])).proposal, 3);
+    assert.equal(whole(cpu([55.9, 55.9], { kind: 'average' })).proposal, 3);
+    // Exact (Scaleplane's own policies): 55.9 / 50 is outside the tolerance.
+    assert.equal(replicasForMetric(cpu([55.9, 55.9]), 2, tol).proposal, 3);
+    // The rebalanced ratio is truncated too: 2 ready at 100 %, 1 starting → 66.67 % → 66 % of a 60 %
+    // target is 1.1, within tolerance; exact, 1.11 is not.
+    const rebalanced = cpu([100, 100], { unready: 1, target: 60 });
+    assert.equal(replicasForMetric(rebalanced, 3, tol, 'hpa', true).proposal, 3);
+    assert.equal(replicasForMetric(rebalanced, 3, tol, 'hpa').proposal, 4);
+  });
 
   it('per-direction tolerance: 0 up, 0.5 down', () => {
     assert.equal(replicasForMetric(cpu([51, 51]), 2, { up: 0, down: 0.5 }).reason, 'AboveTarget');
@@ -245,6 +261,79 @@ describe('HPA behavior rate policies', () => {
     state = d.nextState;
     assert.equal(d.desired, 4);
     assert.ok(d.reasons.includes('MetricMissing'));
+  });
+});
+
+describe("HPA without spec.behavior (the controller's older path)", () => {
+  const legacy: ScalingPolicy = { ...hpa, normalization: 'legacy' };
+  function run(steps: { at: number; current: number; values: number[] }[]) {
+    let state: ScalingState = initialScalingState;
+    return steps.map((s) => {
+      const d = decide(
+        { current: s.current, ready: s.current, metrics: [cpu(s.values)] },
+        legacy,
+        state,
+        s.at,
+      );
+      state = d.nextState;
+      return d;
+    });
+  }
+
+  it('one step is at most max(2 × current, 4): 1 → 4 where behavior allows 5, 10 → 20', () => {
+    const [small] = run([{ at: 0, current: 1, values: [500] }]);
+    assert.equal(small!.desired, 4);
+    assert.ok(small!.reasons.includes('ScaleUpLimit'));
+    const [large] = run([{ at: 0, current: 10, values: Array(10).fill(500) }]);
+    assert.equal(large!.desired, 20);
+    // The documented default behavior: max(+100 %, +4 pods) → 5 from 1.
+    const [withBehavior] = decide(
+      { current: 1, ready: 1, metrics: [cpu([500])] },
+      hpa,
+      initialScalingState,
+      0,
+    ).stages.filter((st) => st.stage === 'rateLimited');
+    assert.equal(withBehavior!.desired, 5);
+  });
+
+  it('the highest recommendation of the last 300 s holds in both directions, the one at the cutoff included', () => {
+    const ds = run([
+      { at: 0, current: 2, values: [150, 150] }, // wants 6, allowed 4
+      { at: 15_000, current: 4, values: [50, 50, 50, 50] }, // wants 4, the 6 of t = 0 still holds
+      { at: 300_000, current: 6, values: [10, 10, 10, 10, 10, 10] }, // 6 made at t = 0 is at the cutoff
+      { at: 315_001, current: 6, values: [10, 10, 10, 10, 10, 10] }, // every high one is older
+    ]);
+    assert.deepEqual(
+      ds.map((d) => d.desired),
+      [4, 6, 6, 2],
+    );
+    // Scaling up past the metric's own count: behavior's 0 s scale-up window would have kept 4.
+    assert.ok(ds[1]!.reasons.includes('ScaleDownStabilized'));
+  });
+
+  it('min and max still bound it', () => {
+    const [d] = run([{ at: 0, current: 60, values: Array(60).fill(500) }]);
+    assert.equal(d!.desired, 100);
+    assert.ok(d!.reasons.includes('TooManyReplicas'));
+  });
+
+  it('the hpa and keda presets are the behavior-less HPA; hpa-behavior writes the documented rules out', () => {
+    const timing = { minInstances: 1, maxInstances: 40, startup: 60_000, interval: 15_000 };
+    assert.equal(presetPolicy('hpa', timing).policy.normalization, 'legacy');
+    assert.equal(presetPolicy('keda', timing).policy.normalization, 'legacy');
+    assert.equal(presetPolicy('hpa-behavior', timing).policy.normalization ?? 'behavior', 'behavior');
+    for (const name of ['hpa', 'hpa-behavior', 'keda'] as const)
+      assert.equal(presetPolicy(name, timing).policy.utilization, 'whole-percent', name);
+    assert.equal(presetPolicy('default', timing).policy.utilization ?? 'exact', 'exact');
+    // A live group on `policy: hpa` follows Kubernetes: behavior-less until its config sets one.
+    const settings = {
+      preset: 'hpa' as const,
+      tolerance: 0.1,
+      scaleUpStabilization: 0,
+      scaleDownStabilization: 300_000,
+    };
+    assert.equal(livePolicy('web', 1, 5, settings).normalization, 'legacy');
+    assert.equal(livePolicy('web', 1, 5, { ...settings, behaviorSet: true }).normalization, 'behavior');
   });
 });
 
