@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { UpProcess } from '../helpers/cli-process.js';
+import { countWaiters } from '../helpers/ha.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-restart-load-token';
@@ -60,7 +61,7 @@ function steadyLoad(port: number) {
   const limit = setTimeout(() => {
     stopped = true;
   }, LOAD_LIMIT_MS);
-  const waiters: { n: number; resolve: () => void }[] = [];
+  const waiters = countWaiters('answers 2xx');
   const client = async () => {
     while (!stopped) {
       const startedAt = performance.now();
@@ -73,12 +74,7 @@ function steadyLoad(port: number) {
         figures.refused++;
         await new Promise((r) => setTimeout(r, 20));
       } else figures.errors.push({ code: outcome.code, startedAt });
-      for (const w of [...waiters]) {
-        if (figures.ok >= w.n) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve();
-        }
-      }
+      waiters.reached(figures.ok);
     }
   };
   const clients = Array.from({ length: CLIENTS }, client);
@@ -86,20 +82,7 @@ function steadyLoad(port: number) {
     figures,
     /** okAtLeast resolves once `n` 2xx answers were counted in all; rejects after `timeoutMs`. */
     okAtLeast(n: number, timeoutMs = 60_000): Promise<void> {
-      if (figures.ok >= n) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`not ${n} answers 2xx within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        waiters.push({
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
+      return waiters.atLeast(figures.ok, n, timeoutMs);
     },
     async stop(): Promise<LoadFigures> {
       stopped = true;

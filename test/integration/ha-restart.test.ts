@@ -6,38 +6,12 @@ import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
+import { controlApi } from '../helpers/ha.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-restart-token';
 
-interface GroupView {
-  desired: number;
-  instances: { id: string; pid: number; state: string }[];
-}
-
-async function api(up: UpProcess, path: string, init: RequestInit = {}): Promise<Response> {
-  const line = await up.waitFor((l) => String(l.msg).startsWith('control API on'), 20_000);
-  const { host, port } = line.address as { host: string; port: number };
-  return fetch(`http://${host}:${port}/api/scalability${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-  });
-}
-
-async function group(up: UpProcess): Promise<GroupView> {
-  return (await (await api(up, '/groups/web')).json()) as GroupView;
-}
-
-/** untilReady polls the API until `n` instances are ready (they become ready on their own). */
-async function untilReady(up: UpProcess, n: number, timeoutMs: number): Promise<GroupView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const view = await group(up);
-    if (view.instances.length === n && view.instances.every((i) => i.state === 'ready')) return view;
-    if (Date.now() > deadline) throw new Error(`not ${n} ready: ${JSON.stringify(view)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const { api, untilReady } = controlApi(TOKEN);
 
 describe('controller restart after SIGKILL (file state, no lease)', () => {
   const pgids = new Set<number>();
@@ -71,7 +45,7 @@ groups:
     ups.push(first);
     await first.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
     // A decision to persist: scale to 3 by hand.
-    const scaled = await api(first, '/scale-group', {
+    const scaled = await api(first, '/api/scalability/scale-group', {
       method: 'POST',
       body: JSON.stringify({ group: 'web', action: 'set', instances: 3 }),
     });
@@ -117,7 +91,7 @@ groups:
     );
     assert.equal(second.lines.filter((l) => String(l.msg).startsWith('adopted web-')).length, 3);
     // The journal survived too: the manual scale of the first controller is listed.
-    const events = (await (await api(second, '/events?group=web')).json()) as {
+    const events = (await (await api(second, '/api/scalability/events?group=web')).json()) as {
       events: { source: string; after: number; reasons: string[] }[];
     };
     assert.ok(

@@ -13,7 +13,8 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { type LogLine, processGroupMembers, UpProcess } from '../helpers/cli-process.js';
+import { processGroupMembers, UpProcess } from '../helpers/cli-process.js';
+import { balancerPort, controlApi, countWaiters, logMsg, startedPids } from '../helpers/ha.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-standby-routing-token';
@@ -23,55 +24,8 @@ const CLIENTS = 3;
 /** Every client stops by itself after this, whatever happens (bounded load). */
 const LOAD_LIMIT_MS = 120_000;
 
-interface GroupView {
-  desired: number;
-  instances: { id: string; pid: number; state: string }[];
-}
-
-const msg = (prefix: string) => (l: LogLine) => String(l.msg).startsWith(prefix);
-
-async function apiBase(up: UpProcess): Promise<string> {
-  const line = await up.waitFor(msg('control API on'), 20_000);
-  const { host, port } = line.address as { host: string; port: number };
-  return `http://${host}:${port}`;
-}
-
-async function balancerPort(up: UpProcess): Promise<number> {
-  const line = await up.waitFor(msg('balancer listening on'), 30_000);
-  return (line.address as { port: number }).port;
-}
-
-async function api(up: UpProcess, path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${await apiBase(up)}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-  });
-}
-
-async function group(up: UpProcess): Promise<GroupView> {
-  return (await (await api(up, '/api/scalability/groups/web')).json()) as GroupView;
-}
-
-function scale(up: UpProcess, action: string, instances: number): Promise<Response> {
-  return api(up, '/api/scalability/scale-group', {
-    method: 'POST',
-    body: JSON.stringify({ group: 'web', action, instances }),
-  });
-}
-
-async function untilReady(up: UpProcess, n: number, timeoutMs: number): Promise<GroupView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const view = await group(up);
-    if (view.instances.length === n && view.instances.every((i) => i.state === 'ready')) return view;
-    if (Date.now() > deadline) throw new Error(`not ${n} ready: ${JSON.stringify(view)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function startedPids(up: UpProcess): number[] {
-  return up.lines.filter(msg('starting web-')).map((l) => Number(l.pid));
-}
+const { group, scale, untilReady } = controlApi(TOKEN);
+const msg = logMsg;
 
 interface Figures {
   ok: number;
@@ -134,7 +88,7 @@ function steadyLoad(port: number) {
   const limit = setTimeout(() => {
     stopped = true;
   }, LOAD_LIMIT_MS);
-  const waiters: { n: number; resolve: () => void }[] = [];
+  const waiters = countWaiters('answers 2xx');
   const client = async () => {
     while (!stopped) {
       const outcome = await get(agent, port);
@@ -147,12 +101,7 @@ function steadyLoad(port: number) {
         if (outcome.pid !== undefined)
           figures.pids.set(outcome.pid, (figures.pids.get(outcome.pid) ?? 0) + 1);
       } else figures.statuses[outcome.status] = (figures.statuses[outcome.status] ?? 0) + 1;
-      for (const w of [...waiters]) {
-        if (figures.ok >= w.n) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve();
-        }
-      }
+      waiters.reached(figures.ok);
     }
   };
   const clients = Array.from({ length: CLIENTS }, client);
@@ -168,20 +117,7 @@ function steadyLoad(port: number) {
     },
     /** okAtLeast resolves once `n` 2xx answers were counted in this phase; rejects after `timeoutMs`. */
     okAtLeast(n: number, timeoutMs = 60_000): Promise<void> {
-      if (figures.ok >= n) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`not ${n} answers 2xx within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        waiters.push({
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
+      return waiters.atLeast(figures.ok, n, timeoutMs);
     },
     async stop(): Promise<Figures> {
       stopped = true;

@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { type LogLine, processGroupMembers, UpProcess } from '../helpers/cli-process.js';
+import { processGroupMembers, UpProcess } from '../helpers/cli-process.js';
+import { controlApi, logMsg, startedPids } from '../helpers/ha.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-takeover-token';
@@ -19,48 +20,8 @@ const REDIS_URL = 'redis://127.0.0.1:6379';
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const TTL_MS = 3000;
 
-interface GroupView {
-  desired: number;
-  instances: { id: string; pid: number; state: string }[];
-}
-
-const msg = (prefix: string) => (l: LogLine) => String(l.msg).startsWith(prefix);
-
-async function api(up: UpProcess, path: string, init: RequestInit = {}): Promise<Response> {
-  const line = await up.waitFor(msg('control API on'), 20_000);
-  const { host, port } = line.address as { host: string; port: number };
-  return fetch(`http://${host}:${port}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-  });
-}
-
-async function group(up: UpProcess): Promise<GroupView> {
-  return (await (await api(up, '/api/scalability/groups/web')).json()) as GroupView;
-}
-
-function scale(up: UpProcess, action: string, instances: number): Promise<Response> {
-  return api(up, '/api/scalability/scale-group', {
-    method: 'POST',
-    body: JSON.stringify({ group: 'web', action, instances }),
-  });
-}
-
-/** untilReady polls the API until exactly `n` instances are ready. */
-async function untilReady(up: UpProcess, n: number, timeoutMs: number): Promise<GroupView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const view = await group(up);
-    if (view.instances.length === n && view.instances.every((i) => i.state === 'ready')) return view;
-    if (Date.now() > deadline) throw new Error(`not ${n} ready: ${JSON.stringify(view)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** startedPids are the pids a controller logged starting ("starting web-N (pid P)"). */
-function startedPids(up: UpProcess): number[] {
-  return up.lines.filter((l) => msg('starting web-')(l)).map((l) => Number(l.pid));
-}
+const { api, group, scale, untilReady } = controlApi(TOKEN);
+const msg = logMsg;
 
 interface Backend {
   name: string;

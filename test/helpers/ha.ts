@@ -1,0 +1,99 @@
+/**
+ * What the HA integration tests share about a `scaleplane up` child: its log lines, its control
+ * API (groups, scale calls, waiting for a count of ready instances), the pids it started, and a
+ * counter that promises can wait on.
+ */
+import type { LogLine, UpProcess } from './cli-process.js';
+
+/** GroupView is the part of `GET /api/scalability/groups/:name` the HA tests read. */
+export interface GroupView {
+  desired: number;
+  instances: { id: string; pid: number; state: string }[];
+}
+
+/** logMsg matches a log line whose message starts with `prefix`. */
+export const logMsg =
+  (prefix: string) =>
+  (l: LogLine): boolean =>
+    String(l.msg).startsWith(prefix);
+
+/** apiBase is the child's control API origin, once it logged it. */
+export async function apiBase(up: UpProcess): Promise<string> {
+  const line = await up.waitFor(logMsg('control API on'), 20_000);
+  const { host, port } = line.address as { host: string; port: number };
+  return `http://${host}:${port}`;
+}
+
+/** balancerPort is the port the child's balancer listens on, once it logged it. */
+export async function balancerPort(up: UpProcess): Promise<number> {
+  const line = await up.waitFor(logMsg('balancer listening on'), 30_000);
+  return (line.address as { port: number }).port;
+}
+
+/** startedPids are the pids a controller logged starting ("starting web-N (pid P)"). */
+export function startedPids(up: UpProcess): number[] {
+  return up.lines.filter(logMsg('starting web-')).map((l) => Number(l.pid));
+}
+
+/** controlApi is a child's control API called with `token`, for the group `web`. */
+export function controlApi(token: string) {
+  /** api calls `path` (from the origin: `/api/scalability/…`, `/metrics`) with the token. */
+  const api = async (up: UpProcess, path: string, init: RequestInit = {}): Promise<Response> =>
+    fetch(`${await apiBase(up)}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    });
+  const group = async (up: UpProcess): Promise<GroupView> =>
+    (await (await api(up, '/api/scalability/groups/web')).json()) as GroupView;
+  const scale = (up: UpProcess, action: string, instances: number): Promise<Response> =>
+    api(up, '/api/scalability/scale-group', {
+      method: 'POST',
+      body: JSON.stringify({ group: 'web', action, instances }),
+    });
+  /** untilReady polls the API until exactly `n` instances are ready (they become so on their own). */
+  const untilReady = async (up: UpProcess, n: number, timeoutMs: number): Promise<GroupView> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const view = await group(up);
+      if (view.instances.length === n && view.instances.every((i) => i.state === 'ready')) return view;
+      if (Date.now() > deadline) throw new Error(`not ${n} ready: ${JSON.stringify(view)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  return { api, group, scale, untilReady };
+}
+
+/**
+ * countWaiters lets promises wait for a counter to reach a value: the counter's owner calls
+ * `reached(count)` after every change, a waiter `atLeast(current, n)`.
+ */
+export function countWaiters(what: string) {
+  const waiters: { n: number; resolve: () => void }[] = [];
+  return {
+    reached(count: number): void {
+      for (const w of [...waiters]) {
+        if (count >= w.n) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    },
+    /** atLeast resolves once the counter (now `current`) reaches `n`; rejects after `timeoutMs`. */
+    atLeast(current: number, n: number, timeoutMs: number): Promise<void> {
+      if (current >= n) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`not ${n} ${what} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.push({
+          n,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+  };
+}
