@@ -93,19 +93,7 @@ export function registerSimulate(program: Command): void {
     .action(async (flags: Omit<SimulateFlags, 'policy'> & { policy?: PresetName[] }) => {
       const asked = flags.policy ?? [];
       const policies: PresetName[] = flags.compare
-        ? [
-            ...new Set<PresetName>([
-              ...asked,
-              'default',
-              'hpa',
-              'hpa-behavior',
-              'kpa',
-              'keda',
-              'step',
-              'simple',
-              'predictive',
-            ]),
-          ]
+        ? [...new Set<PresetName>([...asked, ...PRESET_NAMES])]
         : asked.length > 0
           ? asked
           : ['default'];
