@@ -523,6 +523,25 @@ export const controllerSchema = mapping({
   }),
 );
 
+/** urlProblem says what is wrong with a URL a source will take apart, or undefined. */
+function urlProblem(text: string, schemes: readonly string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'not a URL';
+  }
+  const want = schemes.map((s) => `${s}//`).join(' or ');
+  if (!schemes.includes(url.protocol)) return `expected ${want}, got ${url.protocol}//`;
+  if (url.hostname === '') return 'no host';
+  try {
+    for (const part of [url.username, url.password, url.pathname]) decodeURIComponent(part);
+  } catch {
+    return 'bad percent-encoding';
+  }
+  return undefined;
+}
+
 const cpuMetricSchema = mapping({
   target: z.number().positive(),
 }).transform((raw): MetricConfig => ({ type: 'cpu', target: raw.target }));
@@ -534,9 +553,36 @@ const METRIC_KINDS = {
   prometheus: mapping({ target, query: text, url: text.default('http://127.0.0.1:9090') }).transform(
     (raw): MetricConfig => ({ type: 'prometheus', target: raw.target, query: raw.query, url: raw.url }),
   ),
-  rabbitmq: mapping({ target, queue: text, url: text.default('amqp://127.0.0.1') }).transform(
-    (raw): MetricConfig => ({ type: 'rabbitmq', target: raw.target, queue: raw.queue, url: raw.url }),
-  ),
+  rabbitmq: mapping({
+    target,
+    queue: text,
+    url: text.default('amqp://127.0.0.1'),
+    mode: z.enum(['length', 'rate'], { error: 'must be length or rate' }).default('length'),
+    management_url: text.optional(),
+  })
+    .superRefine((raw, ctx) => {
+      if (raw.mode !== 'rate') {
+        if (raw.management_url !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['management_url'], message: 'is read only with mode: rate' });
+        }
+        return;
+      }
+      // mode: rate reads the vhost (and, without management_url, host and credentials) from url.
+      const url = urlProblem(raw.url, ['amqp:', 'amqps:']);
+      if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
+      const management = raw.management_url && urlProblem(raw.management_url, ['http:', 'https:']);
+      if (management) ctx.addIssue({ code: 'custom', path: ['management_url'], message: management });
+    })
+    .transform(
+      (raw): MetricConfig => ({
+        type: 'rabbitmq',
+        target: raw.target,
+        queue: raw.queue,
+        url: raw.url,
+        mode: raw.mode,
+        ...(raw.management_url === undefined ? {} : { managementUrl: raw.management_url }),
+      }),
+    ),
   redis: mapping({
     target,
     key: text,

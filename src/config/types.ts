@@ -225,14 +225,21 @@ export interface PrometheusMetricConfig {
   url: string;
 }
 
-/** RabbitMqMetricConfig scales on a queue's depth: messages / target = instances. */
+/**
+ * RabbitMqMetricConfig scales on a queue's depth (`length`: messages / target = instances) or on
+ * its publish rate (`rate`: messages/s / target = instances, from the management HTTP API).
+ */
 export interface RabbitMqMetricConfig {
   type: 'rabbitmq';
-  /** Messages per instance. */
+  /** Messages per instance (`length`) or messages/s per instance (`rate`). */
   target: number;
   /** @defaultValue 'amqp://127.0.0.1' */
   url: string;
   queue: string;
+  /** @defaultValue 'length' */
+  mode: 'length' | 'rate';
+  /** `rate` only: the management API's base URL. @defaultValue derived from `url` (port 15672) */
+  managementUrl?: string;
 }
 
 /** RedisMetricConfig scales on a list's or stream's length (or a stream consumer group's backlog). */

@@ -23,7 +23,12 @@ export function createMetricSource(
     case 'prometheus':
       return new PrometheusSource({ url: metric.url, query: metric.query });
     case 'rabbitmq':
-      return new RabbitMqSource({ url: metric.url, queue: metric.queue });
+      return new RabbitMqSource({
+        url: metric.url,
+        queue: metric.queue,
+        mode: metric.mode,
+        ...(metric.managementUrl === undefined ? {} : { managementUrl: metric.managementUrl }),
+      });
     case 'redis':
       return new RedisSource({
         url: metric.url,

@@ -10,7 +10,14 @@ export { createMetricSource, type SourceDependencies } from './create.js';
 export { NatsSource, type NatsSourceOptions } from './nats.js';
 export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 export { PrometheusSource, type PrometheusSourceOptions } from './prometheus.js';
-export { RabbitMqSource, type RabbitMqSourceOptions } from './rabbitmq.js';
+export {
+  type ManagementRequest,
+  publishRate,
+  type RabbitMqMode,
+  RabbitMqSource,
+  type RabbitMqSourceOptions,
+  rabbitMqManagementRequest,
+} from './rabbitmq.js';
 export { RedisSource, type RedisSourceOptions } from './redis.js';
 export { createMetrics, type ScaleplaneMetrics } from './registry.js';
 export {

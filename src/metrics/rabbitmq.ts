@@ -1,6 +1,12 @@
 /**
- * RabbitMqSource is a queue's depth (ready messages, from `checkQueue`) as a group total: target =
- * messages per worker. One connection per source, reopened after it breaks.
+ * RabbitMqSource is one queue as a group total, in one of two modes (KEDA's rabbitmq scaler's
+ * QueueLength and MessageRate):
+ * - `length` (default): the queue's ready messages, from `checkQueue` over AMQP; target = messages
+ *   per worker. One connection per source, reopened after it breaks.
+ * - `rate`: messages/s published into the queue, from the management plugin's HTTP API
+ *   (`GET /api/queues/{vhost}/{queue}` → `message_stats.publish_details.rate`); target =
+ *   messages/s per worker. The broker samples it (every 5 s by default), so it trails a change by
+ *   up to one sample interval. A queue nobody has published to has no `message_stats`: rate 0.
  */
 import amqp from 'amqplib';
 import { type MetricSource, MetricSourceError } from './source.js';
@@ -8,21 +14,119 @@ import { type MetricSource, MetricSourceError } from './source.js';
 type Connection = Awaited<ReturnType<typeof amqp.connect>>;
 type Channel = Awaited<ReturnType<Connection['createChannel']>>;
 
+/** RabbitMqMode is what is read of the queue: its depth or its publish rate. */
+export type RabbitMqMode = 'length' | 'rate';
+
 /** RabbitMqSourceOptions names the broker and the queue. */
 export interface RabbitMqSourceOptions {
+  /** AMQP URL (`amqp://user:pass@host:5672/vhost`): the broker, and in `rate` mode the vhost. */
   url: string;
   queue: string;
+  /** @defaultValue 'length' */
+  mode?: RabbitMqMode;
+  /**
+   * `rate` only: the management API's base URL (`http://user:pass@host:15672`, a path prefix
+   * allowed). @defaultValue derived from `url` by {@link rabbitMqManagementRequest}
+   */
+  managementUrl?: string;
+  /** `rate` only: how long one management API request may take, ms. @defaultValue 5000 */
+  timeout?: number;
 }
 
-/** RabbitMqSource reads one queue's depth. */
+/** ManagementRequest is where the queue's statistics are read and as whom. */
+export interface ManagementRequest {
+  /** The queue's resource, without credentials (fetch refuses URLs that carry them). */
+  url: string;
+  username: string;
+  password: string;
+  /** The vhost as RabbitMQ names it (`/` for the default one). */
+  vhost: string;
+}
+
+const MANAGEMENT_PORT = {
+  'amqp:': { protocol: 'http:', port: 15672 },
+  'amqps:': { protocol: 'https:', port: 15671 },
+};
+
+/**
+ * rabbitMqManagementRequest derives the management API request for `queue` from the AMQP URL:
+ * the vhost is the URL's path as amqplib reads it (none or empty → `/`, percent-decoded), encoded
+ * as one path segment (`/` → `%2F`). Without `managementUrl` the API is on the AMQP host, http on
+ * 15672 for `amqp:` (https on 15671 for `amqps:`, RabbitMQ's TLS listener convention).
+ * Credentials come from `managementUrl` if it has any, else from the AMQP URL, else guest/guest
+ * (amqplib's default). Throws an Error naming the bad URL.
+ */
+export function rabbitMqManagementRequest(
+  amqpUrl: string,
+  queue: string,
+  managementUrl?: string,
+): ManagementRequest {
+  const amqpParts = parseUrl(amqpUrl, 'url');
+  const scheme = MANAGEMENT_PORT[amqpParts.protocol as keyof typeof MANAGEMENT_PORT];
+  if (!scheme) throw new Error(`url: expected amqp:// or amqps://, got ${amqpParts.protocol}//`);
+  if (amqpParts.hostname === '') throw new Error('url: no host');
+  const path = amqpParts.pathname.slice(1);
+  const vhost = path === '' ? '/' : decode(path, 'url');
+  let base: URL;
+  let credentials = amqpParts;
+  if (managementUrl === undefined) {
+    base = new URL(`${scheme.protocol}//${amqpParts.hostname}:${scheme.port}/`);
+  } else {
+    base = parseUrl(managementUrl, 'management_url');
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new Error(`management_url: expected http:// or https://, got ${base.protocol}//`);
+    }
+    if (base.search !== '' || base.hash !== '')
+      throw new Error('management_url: no query or fragment expected');
+    if (base.username !== '' || base.password !== '') credentials = base;
+  }
+  // amqplib's rule: guest/guest only when the URL names neither user nor password.
+  const anonymous = credentials.username === '' && credentials.password === '';
+  const field = credentials === amqpParts ? 'url' : 'management_url';
+  const username = anonymous ? 'guest' : decode(credentials.username, field);
+  const password = anonymous ? 'guest' : decode(credentials.password, field);
+  const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
+  const resource = `api/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}`;
+  return { url: `${base.protocol}//${base.host}${prefix}${resource}`, username, password, vhost };
+}
+
+function decode(text: string, field: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new Error(`${field}: bad percent-encoding in ${JSON.stringify(text)}`);
+  }
+}
+
+function parseUrl(text: string, field: string): URL {
+  try {
+    return new URL(text);
+  } catch {
+    throw new Error(`${field}: not a URL: ${JSON.stringify(text)}`);
+  }
+}
+
+/** RabbitMqSource reads one queue's depth or publish rate. */
 export class RabbitMqSource implements MetricSource {
   readonly name = 'rabbitmq';
   readonly kind = 'total' as const;
+  readonly mode: RabbitMqMode;
   readonly #options: RabbitMqSourceOptions;
+  readonly #management: ManagementRequest | undefined;
+  readonly #timeout: number;
+  readonly #aborted = new AbortController();
   #connection: Promise<{ connection: Connection; channel: Channel }> | undefined;
   #closed = false;
   constructor(options: RabbitMqSourceOptions) {
     this.#options = options;
+    this.mode = options.mode ?? 'length';
+    this.#timeout = options.timeout ?? 5000;
+    if (!(this.#timeout > 0)) throw new RangeError(`timeout must be positive, got ${this.#timeout}`);
+    // Thrown eagerly: a URL that cannot name the management API is a configuration error.
+    this.#management =
+      this.mode === 'rate'
+        ? rabbitMqManagementRequest(options.url, options.queue, options.managementUrl)
+        : undefined;
   }
 
   #connect() {
@@ -50,6 +154,7 @@ export class RabbitMqSource implements MetricSource {
 
   async read(): Promise<number[]> {
     if (this.#closed) throw new MetricSourceError('SOURCE_FAILED', 'closed');
+    if (this.#management) return [await this.#readRate(this.#management)];
     try {
       const { channel } = await this.#connect();
       const { messageCount } = await channel.checkQueue(this.#options.queue);
@@ -63,11 +168,106 @@ export class RabbitMqSource implements MetricSource {
     }
   }
 
+  async #readRate(request: ManagementRequest): Promise<number> {
+    const what = `rabbitmq queue ${this.#options.queue} (vhost ${request.vhost}) publish rate`;
+    const fail = (code: MetricSourceError['code'], message: string, cause?: unknown) =>
+      new MetricSourceError(code, `${what}: ${message}`, cause === undefined ? undefined : { cause });
+    const auth = Buffer.from(`${request.username}:${request.password}`).toString('base64');
+    // One request, bounded by the timeout and cut short by close() (AbortSignal.any needs 20.3).
+    const cancel = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancel.abort();
+    }, this.#timeout);
+    const onClose = () => cancel.abort();
+    this.#aborted.signal.addEventListener('abort', onClose, { once: true });
+    let response: Response;
+    let body: string;
+    try {
+      response = await fetch(`${request.url}?columns=name,message_stats`, {
+        headers: { authorization: `Basic ${auth}`, accept: 'application/json' },
+        signal: cancel.signal,
+      });
+      body = await response.text();
+    } catch (err) {
+      const reason = timedOut ? `no answer within ${this.#timeout} ms` : describe(err);
+      throw fail('SOURCE_FAILED', `management API ${request.url}: ${reason}`, err);
+    } finally {
+      clearTimeout(timer);
+      this.#aborted.signal.removeEventListener('abort', onClose);
+    }
+    if (response.status === 404) {
+      throw fail('SOURCE_FAILED', `no such queue or vhost (management API ${request.url} answered 404)`);
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw fail(
+        'SOURCE_FAILED',
+        `management API ${request.url} refused user ${request.username} (${response.status} ${excerpt(body)})`,
+      );
+    }
+    if (!response.ok) {
+      throw fail(
+        'SOURCE_FAILED',
+        `management API ${request.url} answered ${response.status} ${excerpt(body)}`,
+      );
+    }
+    let queue: unknown;
+    try {
+      queue = JSON.parse(body);
+    } catch (err) {
+      throw fail('SOURCE_BAD_RESPONSE', `management API answered invalid JSON: ${excerpt(body)}`, err);
+    }
+    return publishRate(queue, (message) => fail('SOURCE_BAD_RESPONSE', message));
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#aborted.abort();
     const pending = this.#connection;
     this.#connection = undefined;
     const open = await pending?.catch(() => undefined);
     await open?.connection.close().catch(() => {});
   }
+}
+
+/**
+ * publishRate is `message_stats.publish_details.rate` of a queue object from the management API.
+ * No `message_stats`, or no publish counters in it, means nothing was published yet: 0. A publish
+ * count without its rate is what a broker with `management.rates_mode = none` reports: an error,
+ * since 0 would scale the group down on a number the broker never measured.
+ */
+export function publishRate(queue: unknown, bad: (message: string) => Error): number {
+  if (!isObject(queue)) throw bad(`expected a queue object, got ${excerpt(JSON.stringify(queue))}`);
+  const stats = queue.message_stats;
+  if (stats === undefined) return 0;
+  if (!isObject(stats)) throw bad(`message_stats is not an object: ${excerpt(JSON.stringify(stats))}`);
+  const details = stats.publish_details;
+  if (details === undefined) {
+    if (stats.publish === undefined) return 0;
+    throw bad(
+      'message_stats has a publish count but no publish_details.rate (is management.rates_mode none?)',
+    );
+  }
+  const rate = isObject(details) ? details.rate : undefined;
+  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0) {
+    throw bad(`message_stats.publish_details.rate is not a rate: ${excerpt(JSON.stringify(details))}`);
+  }
+  return rate;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  // fetch's own message is "fetch failed"; the reason (ECONNREFUSED, …) is its cause.
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
+}
+
+function excerpt(text: string | undefined): string {
+  const flat = (text ?? '').replace(/\s+/g, ' ').trim();
+  return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat;
 }
