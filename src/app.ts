@@ -34,6 +34,7 @@ import {
   createMetrics,
   PolledMetric,
   ProcessCpuWindow,
+  ProcessMemoryWindow,
   type ScaleplaneMetrics,
 } from './metrics/index.js';
 import {
@@ -41,11 +42,15 @@ import {
   type CreateProviderOptions,
   createProvider,
   type Instance,
+  MemorySampler,
   type Provider,
 } from './providers/index.js';
 
 /** CPU_SAMPLE_INTERVAL_MS is how often local instances' CPU is read; the policy averages over its window. */
 const CPU_SAMPLE_INTERVAL_MS = 1000;
+
+/** MEMORY_MAX_AGE_MS is how old the latest memory sample of an instance may be before it counts as missing. */
+const MEMORY_MAX_AGE_MS = 3 * CPU_SAMPLE_INTERVAL_MS;
 
 /** ScaleplaneOptions are what `scaleplane up` (or an embedding program) passes in. */
 export interface ScaleplaneOptions {
@@ -135,6 +140,8 @@ export class Scaleplane {
 
     const sampler = new CpuSampler();
     const cpuWindows = new Map<string, ProcessCpuWindow>();
+    const memorySampler = new MemorySampler();
+    const memoryWindows = new Map<string, ProcessMemoryWindow>();
     const journal = new DecisionJournal(config.controller.journalSize);
     const groups: GroupController[] = [];
     for (const group of Object.values(config.groups)) {
@@ -145,11 +152,22 @@ export class Scaleplane {
         windowMs: group.scaling?.metricWindow ?? 30_000,
       });
       cpuWindows.set(group.name, cpu);
+      // Only groups scaled on memory pay for reading it.
+      const memory = group.scaling?.metrics.some((m) => m.type === 'memory')
+        ? new ProcessMemoryWindow({
+            sampleMemory: (pgids) =>
+              new Map([...memorySampler.sample(pgids)].map(([pgid, reading]) => [pgid, reading.bytes])),
+            maxAgeMs: MEMORY_MAX_AGE_MS,
+          })
+        : undefined;
+      if (memory) memoryWindows.set(group.name, memory);
       const groupLogger = logger.child({ group: group.name });
       // Each metric is read by CPU sampling or by a polled source; a failing source is missing, never 0.
       const readers = (group.scaling?.metrics ?? []).map((metric) => {
         if (metric.type === 'cpu')
           return (instances: readonly Instance[], now: number) => cpu.read(instances, metric.target, now);
+        if (metric.type === 'memory')
+          return (instances: readonly Instance[], now: number) => memory!.read(instances, metric, now);
         const polled = new PolledMetric({
           source: createMetricSource(metric, { balancer: this.balancer, registry: this.metrics.registry }),
           target: metric.target,
@@ -196,6 +214,7 @@ export class Scaleplane {
     this.#cpuTimer = setInterval(() => {
       const now = Date.now();
       for (const [name, window] of cpuWindows) window.sample(this.providers.get(name)!.instances(), now);
+      for (const [name, window] of memoryWindows) window.sample(this.providers.get(name)!.instances(), now);
     }, CPU_SAMPLE_INTERVAL_MS);
     this.#cpuTimer.unref();
 

@@ -82,7 +82,13 @@ function buildProgram(): Command {
       const groups = Object.values(config.groups)
         .map((g) => {
           const scaling = g.scaling
-            ? `scaled on ${g.scaling.metrics.map((m) => `${m.type} target ${m.target}`).join(', ')}`
+            ? `scaled on ${g.scaling.metrics
+                .map((m) =>
+                  m.type === 'memory' && m.targetType === 'AverageValue'
+                    ? `memory average_value ${m.target} bytes`
+                    : `${m.type} target ${m.target}`,
+                )
+                .join(', ')}`
             : 'scaled by hand';
           const what = g.provider.provider === 'local' ? g.provider.command : `${g.provider.provider}`;
           return `  group ${g.name}: ${what} (${g.minInstances}..${g.maxInstances}, ${scaling})`;

@@ -548,8 +548,31 @@ const cpuMetricSchema = mapping({
 
 const target = z.number().positive();
 
+// HPA's Resource metric for memory: `target` is Utilization (percent of the limit), `average_value`
+// AverageValue (bytes per instance). Whether the group has a limit is checked with the group.
+const memoryMetricSchema = mapping({
+  target: target.optional(),
+  average_value: size.pipe(z.number().positive({ error: 'must be more than 0 bytes' })).optional(),
+})
+  .superRefine((raw, ctx) => {
+    if ((raw.target === undefined) === (raw.average_value === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          "give either target (percent of each instance's memory limit, such as 80) or average_value (bytes per instance, such as 256Mi)",
+      });
+    }
+  }, whenMapping)
+  .transform(
+    (raw): MetricConfig =>
+      raw.average_value === undefined
+        ? { type: 'memory', target: raw.target!, targetType: 'Utilization' }
+        : { type: 'memory', target: raw.average_value, targetType: 'AverageValue' },
+  );
+
 const METRIC_KINDS = {
   cpu: cpuMetricSchema,
+  memory: memoryMetricSchema,
   prometheus: mapping({ target, query: text, url: text.default('http://127.0.0.1:9090') }).transform(
     (raw): MetricConfig => ({ type: 'prometheus', target: raw.target, query: raw.query, url: raw.url }),
   ),
@@ -622,6 +645,7 @@ const METRIC_KINDS = {
 const metricSchema = z
   .looseObject({
     cpu: METRIC_KINDS.cpu.optional(),
+    memory: METRIC_KINDS.memory.optional(),
     prometheus: METRIC_KINDS.prometheus.optional(),
     rabbitmq: METRIC_KINDS.rabbitmq.optional(),
     redis: METRIC_KINDS.redis.optional(),
@@ -651,6 +675,7 @@ const metricSchema = z
   .transform(
     (raw): MetricConfig =>
       (raw.cpu ??
+        raw.memory ??
         raw.prometheus ??
         raw.rabbitmq ??
         raw.redis ??
@@ -932,6 +957,7 @@ export const groupSchema = mapping({
       ctx.addIssue({ code: 'custom', path: ['max_instances'], message: 'required when scaling is set' });
     }
     const kind = (raw as { provider?: (typeof PROVIDERS)[number] }).provider ?? 'local';
+    memoryMetricIssues(raw.scaling, kind, raw.resources?.memory, ctx);
     if (!PROVIDERS.includes(kind)) return;
     const required = { local: 'command', kubernetes: 'name', aws: 'auto_scaling_group' }[kind];
     if ((raw as Record<string, unknown>)[required] === undefined)
@@ -961,6 +987,48 @@ export const groupSchema = mapping({
       ...(raw.scaling === undefined ? {} : { scaling: raw.scaling }),
     };
   });
+
+/**
+ * memoryMetricIssues checks a group's `memory` metrics against the group: they are read from local
+ * processes only, at most one per group, and a `target` (percent) needs `resources.memory` to be a
+ * percent of. `scaling` may be raw input when it failed to parse: then it has no `type` to check.
+ */
+function memoryMetricIssues(
+  scaling: unknown,
+  provider: string,
+  memoryLimit: number | undefined,
+  ctx: z.RefinementCtx,
+): void {
+  const metrics = (scaling as { metrics?: unknown } | undefined)?.metrics;
+  if (!Array.isArray(metrics)) return;
+  let seen = false;
+  metrics.forEach((metric: { type?: string; targetType?: string } | undefined, index) => {
+    if (metric?.type !== 'memory') return;
+    const path = ['scaling', 'metrics', index, 'memory'];
+    if (seen) {
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: 'one memory metric per group: keep target or average_value',
+      });
+    }
+    seen = true;
+    if (provider !== 'local') {
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `memory is measured on local instances' processes, not on provider ${provider}`,
+      });
+    } else if (metric.targetType === 'Utilization' && memoryLimit === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'target'],
+        message:
+          "a memory target is a percent of each instance's memory limit, and this group has none: set resources.memory (such as 512Mi), or scale on average_value (such as 256Mi) instead",
+      });
+    }
+  });
+}
 
 type LocalProviderRaw = z.output<z.ZodObject<typeof localProviderShape>>;
 type EngineRaw = z.output<z.ZodObject<typeof engineShape>>;

@@ -215,6 +215,18 @@ export interface CpuMetricConfig {
   target: number;
 }
 
+/**
+ * MemoryMetricConfig scales a local group on its instances' memory, as HPA's Resource metric for
+ * memory: the working set of each instance's cgroup, else the RSS of its process group.
+ */
+export interface MemoryMetricConfig {
+  type: 'memory';
+  /** Percent of each instance's memory limit (`Utilization`), or bytes per instance (`AverageValue`). */
+  target: number;
+  /** HPA's target types: `target: 80` is `Utilization`, `average_value: 256Mi` is `AverageValue`. */
+  targetType: 'Utilization' | 'AverageValue';
+}
+
 /** PrometheusMetricConfig scales on a PromQL instant query: its sum / target = instances. */
 export interface PrometheusMetricConfig {
   type: 'prometheus';
@@ -283,6 +295,7 @@ export interface LatencyMetricConfig {
 /** MetricConfig is one scaling signal. */
 export type MetricConfig =
   | CpuMetricConfig
+  | MemoryMetricConfig
   | PrometheusMetricConfig
   | RabbitMqMetricConfig
   | RedisMetricConfig

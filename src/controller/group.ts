@@ -235,7 +235,16 @@ export class GroupController {
     const predicted = stage('predicted');
     const stabilized = stage('stabilized') ?? predicted ?? prenormalized;
     for (const p of decision.proposals) {
-      if (p.name === 'cpu' && p.average !== null) this.#metrics.groupCpu.set({ group: this.name }, p.average);
+      if (p.average === null) continue;
+      if (p.name === 'cpu') this.#metrics.groupCpu.set({ group: this.name }, p.average);
+      if (p.name === 'memory') {
+        // The reading's unit follows the target's: percent of the limit, or bytes.
+        const bytes = readings.find((r) => r.name === 'memory')?.kind === 'average';
+        (bytes ? this.#metrics.groupMemoryBytes : this.#metrics.groupMemoryPercent).set(
+          { group: this.name },
+          p.average,
+        );
+      }
     }
 
     const inputs = {

@@ -1,4 +1,4 @@
-/** createMetricSource builds the source of one configured (non-CPU) metric. */
+/** createMetricSource builds the source of one configured metric other than process CPU and memory. */
 import type { Registry } from 'prom-client';
 import type { MetricConfig } from '../config/index.js';
 import { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
@@ -14,9 +14,12 @@ export interface SourceDependencies {
   registry: Registry;
 }
 
-/** createMetricSource returns the source for `metric`; CPU is read by ProcessCpuWindow instead. */
+/**
+ * createMetricSource returns the source for `metric`; CPU and memory are read by ProcessCpuWindow
+ * and ProcessMemoryWindow instead.
+ */
 export function createMetricSource(
-  metric: Exclude<MetricConfig, { type: 'cpu' }>,
+  metric: Exclude<MetricConfig, { type: 'cpu' | 'memory' }>,
   deps: SourceDependencies,
 ): MetricSource {
   switch (metric.type) {

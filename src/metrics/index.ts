@@ -9,6 +9,7 @@ export {
 export { createMetricSource, type SourceDependencies } from './create.js';
 export { NatsSource, type NatsSourceOptions } from './nats.js';
 export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
+export { type MemoryTarget, ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
 export { PrometheusSource, type PrometheusSourceOptions } from './prometheus.js';
 export {
   type ManagementRequest,

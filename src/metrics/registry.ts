@@ -27,6 +27,10 @@ export interface ScaleplaneMetrics {
   readonly scalingDecisions: Counter<'group' | 'direction' | 'source'>;
   /** Average CPU percent per instance (100 = one core) as the controller last measured it. */
   readonly groupCpu: Gauge<'group'>;
+  /** Average memory per instance in percent of its limit, for groups scaled on a memory `target`. */
+  readonly groupMemoryPercent: Gauge<'group'>;
+  /** Average memory per instance in bytes, for groups scaled on a memory `average_value`. */
+  readonly groupMemoryBytes: Gauge<'group'>;
   /** Instance crashes seen by providers. */
   readonly instanceCrashes: Counter<'group'>;
 }
@@ -98,6 +102,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Scale
     groupCpu: new Gauge({
       name: 'scaleplane_group_cpu_percent',
       help: 'Average CPU per ready instance, percent of one core.',
+      labelNames: ['group'],
+      registers,
+    }),
+    groupMemoryPercent: new Gauge({
+      name: 'scaleplane_group_memory_percent',
+      help: 'Average memory per ready instance (cgroup working set, else process-group RSS), percent of its memory limit.',
+      labelNames: ['group'],
+      registers,
+    }),
+    groupMemoryBytes: new Gauge({
+      name: 'scaleplane_group_memory_bytes',
+      help: 'Average memory per ready instance (cgroup working set, else process-group RSS), bytes.',
       labelNames: ['group'],
       registers,
     }),

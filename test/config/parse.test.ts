@@ -488,9 +488,9 @@ describe('parseConfig: errors name the YAML path and line', () => {
         '    max_instances: 2',
         '    scaling:',
         '      metrics:',
-        '        - memory: { target: 80 }',
+        '        - disk: { target: 80 }',
       ),
-      issues: [{ path: 'groups.web.scaling.metrics.0.memory', line: 7 }],
+      issues: [{ path: 'groups.web.scaling.metrics.0.disk', line: 7 }],
     },
     {
       name: 'tolerance of 1 or more',

@@ -17,6 +17,18 @@ export {
   readProcTable,
 } from './cpu.js';
 export {
+  cgroupWorkingSet,
+  groupRss,
+  type InstanceCgroupPath,
+  instanceCgroupPath,
+  type MemoryReading,
+  MemorySampler,
+  type MemorySamplerOptions,
+  parseMemoryStat,
+  parseVmRss,
+  workingSetBytes,
+} from './memory.js';
+export {
   type LocalInstanceRecord,
   type LocalInstanceRegistry,
   LocalProvider,
