@@ -67,7 +67,7 @@ export class ProcessMemoryWindow {
       sampled.push({ bytes: latest.bytes, limit: instance.size?.memory, id: instance.id });
     }
     if (metric.targetType === 'AverageValue') {
-      return { ...base, values: sampled.map((s) => s.bytes), missing, unready };
+      return { ...base, unit: 'bytes', values: sampled.map((s) => s.bytes), missing, unready };
     }
     const unlimited = sampled.find((s) => s.limit === undefined || s.limit <= 0);
     if (unlimited) {

@@ -23,6 +23,7 @@ import { stabilize } from './target-tracking.js';
 import type {
   LoadSample,
   MetricProposalTrace,
+  ObservedMetric,
   ScalingDecision,
   ScalingPolicy,
   ScalingState,
@@ -254,7 +255,7 @@ export function decide(
     current,
     desired,
     reasons,
-    message: describe(current, desired, stages, proposals),
+    message: describe(current, desired, stages, proposals, snapshot.metrics),
     stages,
     proposals,
     nextState,
@@ -276,12 +277,16 @@ function describe(
   desired: number,
   stages: readonly StageTrace[],
   proposals: readonly MetricProposalTrace[],
+  metrics: readonly ObservedMetric[],
 ): string {
+  const bytes = new Set(metrics.filter((m) => m.unit === 'bytes').map((m) => m.name));
+  const show = (name: string, v: number) =>
+    bytes.has(name) ? `${Math.round((v / 1048576) * 10) / 10} MiB` : String(Math.round(v * 10) / 10);
   const signals = proposals
     .map((p) =>
       p.average === null
         ? `${p.name} missing`
-        : `${p.name} ${Math.round(p.average * 10) / 10} vs target ${p.target}`,
+        : `${p.name} ${show(p.name, p.average)} vs target ${show(p.name, p.target)}`,
     )
     .join(', ');
   const path = stages.map((s) => `${s.stage} ${s.desired}${s.reason ? ` (${s.reason})` : ''}`).join(' → ');

@@ -64,6 +64,8 @@ export interface ObservedMetric {
   ceiling?: number;
   /** Set when the source failed: the metric counts as missing, never as zero. */
   error?: string;
+  /** `bytes`: values and target are bytes, shown in MiB in decision messages. */
+  unit?: 'bytes';
 }
 
 /** LoadSample is the group's load at one moment, in instances needed at target. */

@@ -56,7 +56,7 @@ describe('autoscaling on memory', () => {
     assert.equal(memory.target, 100 * MIB);
     // At least the 150 MiB it holds, less a generous margin; the runtime itself comes on top.
     assert.ok(memory.average >= 0.8 * 150 * MIB, `scaled out at ${memory.average / MIB} MiB`);
-    assert.match(entry.message, /memory/);
+    assert.match(entry.message, /memory [0-9.]+ MiB vs target 100 MiB/);
 
     // The new instances hold only the runtime, so the average falls back near the target and the
     // group settles within its bounds instead of growing on.
