@@ -15,7 +15,7 @@ import { LeaderElector } from './leader.js';
 import { Leadership } from './leadership.js';
 import { connectLease, type LeaseStore } from './lease/index.js';
 import { persistDecisions, restoreState } from './persist.js';
-import { StandbyRouter } from './standby-router.js';
+import { type StandbyGroup, StandbyRouter } from './standby-router.js';
 import type { RoutedInstance } from './standby-routing.js';
 import { FileState, openState, type StateStore } from './state/index.js';
 
@@ -38,8 +38,13 @@ export class HighAvailability {
   readonly #config: Config;
   readonly #logger: Logger;
   readonly #fenced = new Map<string, FencedProvider>();
-  /** With a lease and a state store: a standby's balancer routes to the leader's local instances. */
+  /**
+   * With a lease: a standby's balancer routes to the leader's local instances (with a state store)
+   * and to the Ready instances of Kubernetes and AWS groups (seen read-only through their providers).
+   */
   readonly #router: StandbyRouter | undefined;
+  /** Local groups a standby routes to: their stops wait for the standbys (see drainGrace). */
+  readonly #recorded = new Set<string>();
   #routingListener: ((group: string) => void) | undefined;
   /** The standby's first read of the records, applied. */
   #synced: Promise<void> = Promise.resolve();
@@ -52,15 +57,19 @@ export class HighAvailability {
     this.#logger = logger;
     this.state = state;
     this.lease = lease;
-    const groups = Object.values(config.groups).flatMap((g) =>
-      g.role === 'service' && g.provider.provider === 'local'
-        ? [{ name: g.name, host: g.provider.host, healthPath: g.healthPath }]
-        : [],
-    );
-    if (state && lease && groups.length > 0) {
+    const groups = Object.values(config.groups).flatMap((g): StandbyGroup[] => {
+      if (g.role !== 'service') return [];
+      if (g.provider.provider === 'local')
+        return state ? [{ name: g.name, host: g.provider.host, healthPath: g.healthPath }] : [];
+      return [{ name: g.name, source: 'provider', healthPath: g.healthPath }];
+    });
+    for (const g of groups) if (g.source !== 'provider') this.#recorded.add(g.name);
+    if (lease && groups.length > 0) {
       this.#router = new StandbyRouter({
         groups,
-        records: state,
+        ...(state && { records: state }),
+        // The fenced provider: observing passes through (it only reads); every write is fenced.
+        provider: (group) => this.#fenced.get(group),
         onChange: (group) => this.#routingListener?.(group),
         logger,
       });
@@ -87,8 +96,8 @@ export class HighAvailability {
 
   /**
    * routable is what the balancer should route to for `group`, given its provider's instances: as
-   * given while leading; while standing by, the instances the leader recorded that passed a health
-   * check here; during a takeover, the provider's, keeping in rotation those adopted instances the
+   * given while leading; while standing by, the instances the leader recorded (local groups) or
+   * the engine lists Ready (Kubernetes, AWS) that passed a health check here; during a takeover, the provider's, keeping in rotation those adopted instances the
    * standby already routed to (see StandbyRouter).
    */
   routable(group: string, instances: readonly Instance[]): readonly (Instance | RoutedInstance)[] {
@@ -98,10 +107,11 @@ export class HighAvailability {
   /**
    * drainGrace is how long a leader waits, besides its own drain, before stopping an instance of
    * `group`: two standby read intervals after marking it draining, so every standby has taken it
-   * out of rotation and finished its requests on it first. 0 when no standby routes to the group.
+   * out of rotation and finished its requests on it first. 0 when no standby routes to the group
+   * from the records: a standby sees a Kubernetes or AWS instance go only once the engine does.
    */
   drainGrace(group: string): number {
-    return this.#router?.routes(group) ? 2 * this.#router.interval : 0;
+    return this.#router && this.#recorded.has(group) ? 2 * this.#router.interval : 0;
   }
 
   /** leading is false only while another controller holds the lease. */

@@ -52,6 +52,7 @@ export {
   replacementDecision,
 } from './replacement.js';
 export {
+  type ObservedProvider,
   STANDBY_SYNC_INTERVAL_MS,
   type StandbyGroup,
   StandbyRouter,
@@ -60,6 +61,7 @@ export {
 export {
   type LeaveReason,
   mergeTakeover,
+  planEngineMembership,
   planStandbyMembership,
   type RecordedMember,
   type RoutedInstance,

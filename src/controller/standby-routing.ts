@@ -20,13 +20,27 @@ export interface RoutedInstance {
   readonly state: InstanceState;
 }
 
-/** LeaveReason says why a standby takes an instance out of its balancer. */
-export type LeaveReason = 'NotRecorded' | 'Draining' | 'ProcessGone' | 'AddressChanged';
+/**
+ * LeaveReason says why a standby takes an instance out of its balancer. Local groups: NotRecorded,
+ * Draining (marked by the leader), ProcessGone, AddressChanged. Kubernetes and AWS groups: Gone (no
+ * longer listed), Stopping (a terminating pod; Terminating or Detaching in the Auto Scaling group),
+ * Draining (in Standby), NotReady (a pod whose Ready condition is no longer True), Failed (a failed
+ * pod, an instance marked Unhealthy), AddressChanged.
+ */
+export type LeaveReason =
+  | 'NotRecorded'
+  | 'Draining'
+  | 'ProcessGone'
+  | 'AddressChanged'
+  | 'Gone'
+  | 'Stopping'
+  | 'NotReady'
+  | 'Failed';
 
-/** StandbyPlan is what one read of the state store changes in a standby's membership. */
-export interface StandbyPlan {
-  /** Recorded, running and not draining, and not yet in the membership: in once their health check passes. */
-  readonly join: readonly RecordedMember[];
+/** StandbyPlan is what one read (of the state store, or of an engine's instances) changes in a standby's membership. */
+export interface StandbyPlan<M = RecordedMember> {
+  /** To be routed to and not yet in the membership: in once their health check passes. */
+  readonly join: readonly M[];
   /** In the membership but no longer to be routed to, each with why. */
   readonly leave: readonly { readonly id: string; readonly reason: LeaveReason }[];
 }
@@ -36,10 +50,10 @@ export interface StandbyPlan {
  * (id → address) into joins and leaves. An instance the leader drains leaves at once: the leader
  * stops it only after a grace longer than a standby's read interval (see `standbyDrainGrace`).
  */
-export function planStandbyMembership(
-  recorded: readonly RecordedMember[],
+export function planStandbyMembership<M extends RecordedMember>(
+  recorded: readonly M[],
   current: ReadonlyMap<string, string>,
-): StandbyPlan {
+): StandbyPlan<M> {
   const byId = new Map(recorded.map((r) => [r.id, r]));
   const leave: { id: string; reason: LeaveReason }[] = [];
   for (const [id, address] of current) {
@@ -58,6 +72,47 @@ export function planStandbyMembership(
   }
   const join = recorded.filter((r) => r.alive && !r.draining && current.get(r.id) !== r.address);
   return { join, leave };
+}
+
+/**
+ * planEngineMembership is planStandbyMembership for a Kubernetes or AWS group, whose instances a
+ * standby sees itself through its provider's read-only `observe`: the Ready ones join (once their
+ * health check passes), and one in the membership leaves as soon as it is no longer listed or no
+ * longer ready — a pod with a deletionTimestamp, an instance leaving InService — with why.
+ */
+export function planEngineMembership(
+  instances: readonly Instance[],
+  current: ReadonlyMap<string, string>,
+): StandbyPlan<Instance> {
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  const leave: { id: string; reason: LeaveReason }[] = [];
+  for (const [id, address] of current) {
+    const instance = byId.get(id);
+    const reason: LeaveReason | undefined =
+      instance === undefined
+        ? 'Gone'
+        : instance.address !== address
+          ? 'AddressChanged'
+          : engineLeaveReason(instance.state);
+    if (reason) leave.push({ id, reason });
+  }
+  const join = instances.filter((i) => i.state === 'ready' && current.get(i.id) !== i.address);
+  return { join, leave };
+}
+
+function engineLeaveReason(state: InstanceState): LeaveReason | undefined {
+  switch (state) {
+    case 'ready':
+      return undefined;
+    case 'starting':
+      return 'NotReady';
+    case 'draining':
+      return 'Draining';
+    case 'failed':
+      return 'Failed';
+    default:
+      return 'Stopping';
+  }
 }
 
 /** TakeoverMerge is the membership a new leader gives its balancer, and the standby view still needed. */

@@ -52,6 +52,13 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     await this.#inner.start?.();
   }
 
+  /** observe passes through: it only reads, so a standby (no token) may. */
+  async observe(): Promise<void> {
+    if (!this.#inner.observe)
+      throw new ProviderError('UNSUPPORTED', `the ${this.kind} provider cannot observe read-only`);
+    await this.#inner.observe();
+  }
+
   /** instances passes through. */
   instances(): readonly Instance[] {
     return this.#inner.instances();

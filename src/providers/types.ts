@@ -76,6 +76,14 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   start?(): Promise<void>;
   /**
+   * observe starts following what runs on the engine without writing anything to it — no scale, no
+   * HPA, no group update, no health mark — so a standby can route to the instances while another
+   * controller leads: `instances()` and `change` then describe them. A later `start()` continues
+   * from it without a gap. Absent: the provider cannot watch read-only (local instances are read
+   * from the state store instead).
+   */
+  observe?(): Promise<void>;
+  /**
    * resize replaces every instance with one of `size`, rolling, never lowering the number in
    * service: each new instance is ready before an old one is drained and stopped. Instances
    * started later get `size` too. Absent: the provider cannot resize.

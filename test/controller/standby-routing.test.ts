@@ -1,8 +1,14 @@
-// A standby's membership from the recorded instances (planStandbyMembership), and a new leader's
-// membership while it adopts what the standby already routed to (mergeTakeover).
+// A standby's membership from the recorded instances (planStandbyMembership) or from what a
+// Kubernetes or AWS provider observes (planEngineMembership), and a new leader's membership while
+// it adopts what the standby already routed to (mergeTakeover).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mergeTakeover, planStandbyMembership, type RecordedMember } from '../../src/controller/index.js';
+import {
+  mergeTakeover,
+  planEngineMembership,
+  planStandbyMembership,
+  type RecordedMember,
+} from '../../src/controller/index.js';
 import type { Instance, InstanceState } from '../../src/providers/index.js';
 
 const rec = (id: string, port: number, over: Partial<RecordedMember> = {}): RecordedMember => ({
@@ -71,6 +77,86 @@ describe('planStandbyMembership', () => {
   for (const c of cases) {
     it(c.name, () => {
       const plan = planStandbyMembership(c.recorded, new Map(c.current));
+      assert.deepEqual(
+        plan.join.map((j) => j.id),
+        c.join,
+      );
+      assert.deepEqual(
+        plan.leave.map((l) => [l.id, l.reason]),
+        c.leave,
+      );
+    });
+  }
+});
+
+describe('planEngineMembership', () => {
+  const cases: {
+    name: string;
+    instances: Instance[];
+    current: [string, string][];
+    join: string[];
+    leave: [string, string][];
+  }[] = [
+    { name: 'nothing listed, nothing routed', instances: [], current: [], join: [], leave: [] },
+    {
+      name: 'Ready instances join; starting ones wait',
+      instances: [
+        inst('web-1', 4001, 'ready'),
+        inst('web-2', 4002, 'ready'),
+        inst('web-3', 4003, 'starting'),
+      ],
+      current: [['web-1', '127.0.0.1:4001']],
+      join: ['web-2'],
+      leave: [],
+    },
+    {
+      name: 'one no longer listed leaves (Gone)',
+      instances: [inst('web-1', 4001, 'ready')],
+      current: [
+        ['web-1', '127.0.0.1:4001'],
+        ['web-2', '127.0.0.1:4002'],
+      ],
+      join: [],
+      leave: [['web-2', 'Gone']],
+    },
+    {
+      name: 'a terminating pod / Terminating or Detaching instance leaves at once (Stopping) and never joins',
+      instances: [inst('web-1', 4001, 'stopping'), inst('web-2', 4002, 'stopping')],
+      current: [['web-1', '127.0.0.1:4001']],
+      join: [],
+      leave: [['web-1', 'Stopping']],
+    },
+    {
+      name: 'an instance in Standby leaves (Draining)',
+      instances: [inst('web-1', 4001, 'draining')],
+      current: [['web-1', '127.0.0.1:4001']],
+      join: [],
+      leave: [['web-1', 'Draining']],
+    },
+    {
+      name: 'a pod that lost Ready leaves (NotReady); a failed or Unhealthy one leaves (Failed)',
+      instances: [inst('web-1', 4001, 'starting'), inst('web-2', 4002, 'failed')],
+      current: [
+        ['web-1', '127.0.0.1:4001'],
+        ['web-2', '127.0.0.1:4002'],
+      ],
+      join: [],
+      leave: [
+        ['web-1', 'NotReady'],
+        ['web-2', 'Failed'],
+      ],
+    },
+    {
+      name: 'a pod recreated under its name at a new IP leaves its old address and joins at the new one',
+      instances: [inst('web-1', 4009, 'ready')],
+      current: [['web-1', '127.0.0.1:4001']],
+      join: ['web-1'],
+      leave: [['web-1', 'AddressChanged']],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const plan = planEngineMembership(c.instances, new Map(c.current));
       assert.deepEqual(
         plan.join.map((j) => j.id),
         c.join,

@@ -20,7 +20,8 @@ interface Inst {
 
 /** AwsServer is the fake endpoint; `url` goes into the clients' `endpoint`. */
 export class AwsServer {
-  readonly requests: { action: string; params: Record<string, string> }[] = [];
+  /** Every request: its action, parameters and the access key id it was signed with (SigV4 Credential). */
+  readonly requests: { action: string; params: Record<string, string>; accessKey?: string }[] = [];
   /** InService count after every state change (for "never fewer than" checks). */
   readonly inServiceHistory: number[] = [];
   readonly instances = new Map<string, Inst>();
@@ -48,7 +49,8 @@ export class AwsServer {
       const chunks: Buffer[] = [];
       for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
       const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
-      this.requests.push({ action: params.Action ?? '', params });
+      const accessKey = /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '')?.[1];
+      this.requests.push({ action: params.Action ?? '', params, ...(accessKey && { accessKey }) });
       try {
         this.#handle(params, res);
       } catch (err) {

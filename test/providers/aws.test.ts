@@ -11,6 +11,7 @@ import {
   refreshMinHealthyPercentage,
   watchInstances,
 } from '../../src/providers/index.js';
+import { until } from '../helpers/until.js';
 import { AwsServer } from './aws-server.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
@@ -81,6 +82,26 @@ describe('aws provider', () => {
     assert.equal(describe?.params.Version, '2016-11-15');
     assert.ok(describe?.params['InstanceId.1']?.startsWith('i-'));
     for (const i of provider.instances()) assert.match(i.address, /^10\.0\.1\.\d+:8080$/);
+  });
+
+  it('observe polls with Describe calls only (no MinSize/MaxSize alignment); start then aligns them and keeps polling', async (t) => {
+    const { server, provider } = await setup(t, 1, 2);
+    await provider.observe();
+    assert.deepEqual(
+      provider.instances().map((i) => i.state),
+      ['ready', 'ready'],
+    );
+    assert.equal(provider.desired(), 2);
+    const polls = server.requests.length;
+    await until(() => server.requests.length > polls, 5000, 'a poll at poll_interval');
+    assert.deepEqual([...new Set(server.requests.map((r) => r.action))].sort(), [
+      'DescribeAutoScalingGroups',
+      'DescribeInstances',
+    ]);
+    assert.equal(server.group.min, 0, 'MinSize untouched');
+    await provider.start();
+    assert.equal(server.requests.filter((r) => r.action === 'UpdateAutoScalingGroup').length, 1);
+    assert.equal(server.group.min, 1);
   });
 
   it('respects the instance warm-up before an instance counts as ready', async (t) => {

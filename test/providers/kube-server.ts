@@ -23,6 +23,8 @@ export interface Recorded {
   query: Record<string, string>;
   contentType: string | undefined;
   body: unknown;
+  /** The bearer token it came with: tells one client's requests from another's. */
+  token?: string;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: free-form Kubernetes objects
@@ -137,6 +139,9 @@ export class KubeServer {
       query: Object.fromEntries(url.searchParams),
       contentType,
       body,
+      ...(req.headers.authorization?.startsWith('Bearer ') && {
+        token: req.headers.authorization.slice('Bearer '.length),
+      }),
     });
 
     let m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/(deployments|statefulsets)\/([^/]+)(\/scale)?$/.exec(

@@ -12,6 +12,7 @@ import {
   quantityCpu,
   quantityMemory,
 } from '../../src/providers/index.js';
+import { until } from '../helpers/until.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
 import { KubeServer } from './kube-server.js';
@@ -84,6 +85,7 @@ describe('kubernetes provider: request shapes', () => {
       query: {},
       contentType: 'application/merge-patch+json',
       body: { spec: { replicas: 3 } },
+      token: 'test-token',
     });
     const list = server.requests.find(
       (r) => r.path === '/api/v1/namespaces/shop/pods' && r.query.watch !== 'true',
@@ -223,6 +225,29 @@ describe('kubernetes provider: request shapes', () => {
     assert.equal(server.hpas.get('shop/web')?.spec.maxReplicas, 4);
   });
 
+  it('observe lists and watches with reads only (no HPA in hpa mode); start then writes it and keeps the watch', async (t) => {
+    const { server, provider } = await setup(t, { mode: 'hpa' }, 2);
+    await provider.observe();
+    await provider.observe();
+    await until(
+      () => provider.instances().filter((i) => i.state === 'ready').length === 2,
+      5000,
+      '2 Ready pods',
+    );
+    assert.equal(provider.desired(), 2);
+    assert.deepEqual(
+      server.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`),
+      [],
+    );
+    assert.equal(server.hpas.size, 0);
+    const lists = () =>
+      server.requests.filter((r) => r.path.endsWith('/pods') && r.query.watch !== 'true').length;
+    assert.equal(lists(), 1, 'observed twice, listed once');
+    await provider.start();
+    assert.equal(server.hpas.size, 1, 'start writes the HPA');
+    assert.equal(lists(), 1, 'on the watch observe started');
+  });
+
   it('a watch that expires (410 Gone) is resumed by a fresh list', async (t) => {
     const { server, provider } = await setup(t, {}, 1);
     await provider.start();
@@ -275,6 +300,7 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
           metadata: { name: victim!.id, namespace: 'shop' },
           deleteOptions: { preconditions: { uid } },
         },
+        token: 'test-token',
       },
     ]);
     assert.deepEqual(drained, [{ id: victim!.id, requestsBefore: sent }], 'drained before the eviction');

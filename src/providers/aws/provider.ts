@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { AutoScalingClient, AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AwsProviderConfig } from '../../config/types.js';
 import { ProviderError } from '../errors.js';
@@ -70,6 +70,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #size: InstanceSize | undefined;
   #launchTemplate: { id?: string; name?: string; version?: string } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #observing: Promise<void> | undefined;
+  /** The group as observe first read it; start aligns its MinSize/MaxSize. */
+  #observedGroup: AutoScalingGroup | undefined;
   #started: Promise<void> | undefined;
   #closed = false;
   #lastKey = '';
@@ -87,13 +90,50 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     this.#now = options.now ?? Date.now;
   }
 
-  /** start creates the clients, aligns the group's MinSize/MaxSize with min/max_instances and reads membership. */
+  /**
+   * observe creates the clients and polls membership (DescribeAutoScalingGroups + DescribeInstances
+   * every poll_interval), and writes nothing: what a standby does, so `instances()` and `change`
+   * describe the group while another controller leads. A later `start()` keeps this polling and
+   * only adds the write. A failed observe can be called again.
+   */
+  observe(): Promise<void> {
+    this.#observing ??= this.#observe().catch((err: unknown) => {
+      this.#observing = undefined;
+      throw err;
+    });
+    return this.#observing;
+  }
+
+  /**
+   * start observes (see `observe`) and aligns the group's MinSize/MaxSize with
+   * min/max_instances. After an earlier observe (a standby taking over) it reads the group again:
+   * its desired capacity may have changed since.
+   */
   start(): Promise<void> {
     this.#started ??= this.#start();
     return this.#started;
   }
 
   async #start(): Promise<void> {
+    const observed = this.#observing !== undefined;
+    await this.observe();
+    const group = observed ? await this.#describeGroup() : this.#observedGroup!;
+    this.#desired = group.DesiredCapacity ?? 0;
+    if (group.MinSize !== this.#options.minInstances || group.MaxSize !== this.#options.maxInstances) {
+      const { as } = this.#sdk!;
+      await this.#call('UpdateAutoScalingGroup', () =>
+        this.#clients!.autoScaling.send(
+          new as.UpdateAutoScalingGroupCommand({
+            AutoScalingGroupName: this.#config.autoScalingGroup,
+            MinSize: this.#options.minInstances,
+            MaxSize: this.#options.maxInstances,
+          }),
+        ),
+      );
+    }
+  }
+
+  async #observe(): Promise<void> {
     const [as, ec2] = await Promise.all([
       import('@aws-sdk/client-auto-scaling'),
       import('@aws-sdk/client-ec2'),
@@ -108,19 +148,10 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       ec2: new ec2.EC2Client(common),
     };
     const group = await this.#describeGroup();
+    this.#observedGroup = group;
     this.#desired = group.DesiredCapacity ?? 0;
-    if (group.MinSize !== this.#options.minInstances || group.MaxSize !== this.#options.maxInstances) {
-      await this.#call('UpdateAutoScalingGroup', () =>
-        this.#clients!.autoScaling.send(
-          new as.UpdateAutoScalingGroupCommand({
-            AutoScalingGroupName: this.#config.autoScalingGroup,
-            MinSize: this.#options.minInstances,
-            MaxSize: this.#options.maxInstances,
-          }),
-        ),
-      );
-    }
     await this.#poll();
+    if (this.#closed) return;
     this.#timer = setInterval(() => {
       this.#poll().catch((err: unknown) => this.#report(err as Error));
     }, this.#config.pollInterval);

@@ -60,6 +60,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #size: InstanceSize | undefined;
   #watch: AbortController | undefined;
   #closed = false;
+  #observing: Promise<void> | undefined;
   #started: Promise<void> | undefined;
   #waiters: { target: number; resolve: () => void }[] = [];
   #checks = new Set<() => void>();
@@ -77,13 +78,40 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     this.autoscaled = options.config.mode === 'hpa';
   }
 
-  /** start loads the client, reads the workload, lists its pods and starts the watch (and writes the HPA in hpa mode). */
+  /**
+   * observe loads the client, reads the workload and lists + watches its pods, and writes nothing:
+   * what a standby does, so `instances()` and `change` describe the pods while another controller
+   * leads. A later `start()` keeps this very watch (no gap) and only adds the writes. A failed
+   * observe can be called again.
+   */
+  observe(): Promise<void> {
+    this.#observing ??= this.#observe().catch((err: unknown) => {
+      this.#observing = undefined;
+      throw err;
+    });
+    return this.#observing;
+  }
+
+  /**
+   * start observes (see `observe`) and writes the HPA in hpa mode. After an earlier observe (a
+   * standby taking over) it reads the workload's replicas again: they may have changed since.
+   */
   start(): Promise<void> {
     this.#started ??= this.#start();
     return this.#started;
   }
 
   async #start(): Promise<void> {
+    const observed = this.#observing !== undefined;
+    await this.observe();
+    if (observed) {
+      const workload = await this.#call('read workload', () => this.#readWorkload());
+      this.#desired = workload.spec?.replicas ?? 0;
+    }
+    if (this.autoscaled) await this.#call('write HPA', () => this.#writeHpa());
+  }
+
+  async #observe(): Promise<void> {
     let k8s: K8s;
     try {
       k8s = await import('@kubernetes/client-node');
@@ -109,7 +137,6 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       throw new ProviderError('API_ERROR', `${this.#ref()}: spec.selector.matchLabels is empty`);
     this.#selector = labelSelector(labels);
     this.#desired = workload.spec?.replicas ?? 0;
-    if (this.autoscaled) await this.#call('write HPA', () => this.#writeHpa());
     await this.#listAndWatch();
   }
 
