@@ -63,9 +63,20 @@ export class KubeServer {
   #nextIp = 2;
   #timers = new Set<NodeJS.Timeout>();
   readonly #podReadyMs: number;
+  readonly #graceMs: number;
+  readonly #podIp: (n: number) => string;
 
-  constructor(options: { podReadyMs?: number } = {}) {
+  /**
+   * `podReadyMs`: how long a new pod takes to be Ready; `terminationGraceMs`: how long a deleted pod
+   * terminates before it is gone; `podIp`: the IP of the n-th pod to become Ready (n from 2), for
+   * tests that put a real server behind it (e.g. 127.0.0.n).
+   */
+  constructor(
+    options: { podReadyMs?: number; terminationGraceMs?: number; podIp?: (n: number) => string } = {},
+  ) {
     this.#podReadyMs = options.podReadyMs ?? 60;
+    this.#graceMs = options.terminationGraceMs ?? 30;
+    this.#podIp = options.podIp ?? ((n) => `10.244.0.${n}`);
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => this.#status(res, 500, 'InternalError', String(err)));
     });
@@ -525,7 +536,7 @@ export class KubeServer {
       if (!this.pods.has(name) || pod.metadata.deletionTimestamp) return;
       pod.status = {
         phase: 'Running',
-        podIP: `10.244.0.${this.#nextIp++}`,
+        podIP: this.#podIp(this.#nextIp++),
         conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }],
       };
       this.#emit('MODIFIED', pod);
@@ -536,7 +547,7 @@ export class KubeServer {
     pod.metadata.deletionTimestamp = new Date().toISOString();
     pod.status.conditions = [{ type: 'Ready', status: 'False' }];
     this.#emit('MODIFIED', pod);
-    this.#later(30, () => {
+    this.#later(this.#graceMs, () => {
       this.pods.delete(pod.metadata.name);
       this.#emit('DELETED', pod);
     });
