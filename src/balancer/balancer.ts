@@ -119,7 +119,9 @@ interface CompiledRoute {
 const NO_ROUTE = Buffer.from(JSON.stringify({ error: 'no route for this host and path' }));
 
 interface OutlierMetrics {
+  /** Instances taken out; with data-path workers, by the first worker that ejects (COUNTED_HERE). */
   ejections: Counter<'group' | 'reason'>;
+  /** Instances back; with data-path workers, once the last worker lets them back or dies. */
   recoveries: Counter<'group'>;
   /** 1 while an instance passes its active health check, 0 while it fails it. */
   healthy: Gauge<'group' | 'instance'>;
@@ -173,6 +175,15 @@ function outlierMetrics(metrics: ScaleplaneMetrics): OutlierMetrics {
     ),
   };
 }
+
+/**
+ * COUNTED_HERE are the series the controller process counts itself in cluster mode: each worker
+ * ejects on its own traffic, so their sum would count one failing instance once per worker.
+ */
+const COUNTED_HERE: ReadonlySet<string> = new Set([
+  'scaleplane_outlier_ejections_total',
+  'scaleplane_outlier_recoveries_total',
+]);
 
 /** CACHE_CONNECT_WAIT_MS is how long `listen` waits for a Redis-backed HTTP cache to connect. */
 const CACHE_CONNECT_WAIT_MS = 2000;
@@ -270,11 +281,14 @@ export class Balancer extends EventEmitter<BalancerEvents> {
             onEvent: (name, payload, worker) => this.#onWorkerEvent(name, payload, worker),
             onExit: (worker) => this.#onWorkerExit(worker),
           });
-    // The workers serve the requests: their series join this process's on every scrape.
+    // The workers serve the requests: their series join this process's on every scrape, but for the
+    // outlier counters, which this process counts itself from WorkerEjections (one per instance).
     const registry = options.metrics.registry;
     const workerSet = this.#workers;
     if (workerSet !== undefined && registry instanceof ScaleplaneRegistry)
-      this.#removeWorkerMetrics = registry.addRemote(() => workerSet.metrics());
+      this.#removeWorkerMetrics = registry.addRemote(async () =>
+        (await workerSet.metrics()).map((snapshot) => snapshot.filter((m) => !COUNTED_HERE.has(m.name))),
+      );
     // With data-path workers, each worker has its own caches; this process serves nothing.
     const cacheLogger = this.#logger;
     if (this.#workers === undefined) {
@@ -661,19 +675,25 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (name === 'ejection') {
       const ejection = payload as Ejection;
       if (!this.#workerEjections.eject(ejection, worker)) return;
-      this.emit('ejection', ejection);
       const { group, id, address, reason } = ejection;
+      this.#outlierMetrics.ejections.inc({ group, reason });
+      this.emit('ejection', ejection);
       this.emit('unhealthy', { group, id, address, source: 'outlier', detail: reason });
       return;
     }
     const recovery = payload as Recovery;
-    if (this.#workerEjections.recover(recovery.group, recovery.id, worker)) this.emit('recovery', recovery);
+    if (!this.#workerEjections.recover(recovery.group, recovery.id, worker)) return;
+    this.#outlierMetrics.recoveries.inc({ group: recovery.group });
+    this.emit('recovery', recovery);
   }
 
   // A worker's replacement starts with no ejection: what only it had ejected is back everywhere.
   #onWorkerExit(worker: number): void {
     if (this.#closing !== undefined) return;
-    for (const back of this.#workerEjections.workerGone(worker)) this.emit('recovery', back);
+    for (const back of this.#workerEjections.workerGone(worker)) {
+      this.#outlierMetrics.recoveries.inc({ group: back.group });
+      this.emit('recovery', back);
+    }
   }
 
   readonly #onHealth = (transition: HealthTransition): void => {

@@ -107,6 +107,35 @@ function workersThat(lines: ReturnType<typeof logs>['lines'], message: string): 
   return new Set(lines.filter((l) => l.message === message).map((l) => l.fields.worker));
 }
 
+/** outlierConfig ejects on the first 5xx, for `baseEjectionTime` ms, on 2 workers. */
+function outlierConfig(baseEjectionTime: number) {
+  return config({
+    workers: 2,
+    outlier: {
+      consecutive5xx: 1,
+      consecutiveGatewayErrors: 0,
+      baseEjectionTime,
+      maxEjectionTime: 300_000,
+      maxEjectionPercent: 50,
+      panicThreshold: 0,
+    },
+  });
+}
+
+/** outlierCounts reads the outlier counters of group `web` from the /metrics text (absent = 0). */
+async function outlierCounts(metrics: ReturnType<typeof createMetrics>) {
+  const text = await metrics.registry.metrics();
+  const read = (series: string) => {
+    const lines = text.split('\n').filter((l) => l.startsWith(`${series} `));
+    assert.ok(lines.length <= 1, `${series} appears once`);
+    return lines.length === 0 ? 0 : Number(lines[0]!.slice(series.length + 1));
+  };
+  return {
+    ejections: read('scaleplane_outlier_ejections_total{group="web",reason="Consecutive5xx"}'),
+    recoveries: read('scaleplane_outlier_recoveries_total{group="web"}'),
+  };
+}
+
 test('workers: an instance ejected by both workers is reported once, and back once when both let it back', async (t) => {
   const a = await startBackend(t, (_req, res) => res.end('a'));
   const b = await startBackend(t, (_req, res) => {
@@ -114,20 +143,11 @@ test('workers: an instance ejected by both workers is reported once, and back on
     res.end('b');
   });
   const { lines, logger } = logs();
+  const metrics = createMetrics({ defaultMetrics: false });
   const balancer = new Balancer({
-    config: config({
-      workers: 2,
-      outlier: {
-        consecutive5xx: 1,
-        consecutiveGatewayErrors: 0,
-        // Long enough that the first worker's ejection outlasts the requests that make the second eject.
-        baseEjectionTime: 8000,
-        maxEjectionTime: 300_000,
-        maxEjectionPercent: 50,
-        panicThreshold: 0,
-      },
-    }),
-    metrics: createMetrics({ defaultMetrics: false }),
+    // Long enough that the first worker's ejection outlasts the requests that make the second eject.
+    config: outlierConfig(8000),
+    metrics,
     logger,
   });
   t.after(() => balancer.close());
@@ -151,6 +171,8 @@ test('workers: an instance ejected by both workers is reported once, and back on
   // A drain round trip to every worker: whatever they sent before has arrived.
   await balancer.drain('web', 'none');
   assert.deepEqual(events, ['ejection b', 'unhealthy b outlier'], 'one ejection for two workers');
+  // /metrics agrees with the journal: each worker counted its own ejection, only this process's count shows.
+  assert.deepEqual(await outlierCounts(metrics), { ejections: 1, recoveries: 0 });
 
   await until(() => workersThat(lines, 'backend back from ejection').size === 2, 60_000, 'both let b back');
   await balancer.drain('web', 'none');
@@ -159,6 +181,50 @@ test('workers: an instance ejected by both workers is reported once, and back on
     ['ejection b', 'unhealthy b outlier', 'recovery b'],
     'one recovery, after the last',
   );
+  assert.deepEqual(await outlierCounts(metrics), { ejections: 1, recoveries: 1 });
+});
+
+test('workers: an instance whose ejecting workers die is back everywhere: one recovery, counted once', async (t) => {
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const b = await startBackend(t, (_req, res) => {
+    res.statusCode = 500;
+    res.end('b');
+  });
+  const { lines, logger } = logs();
+  const metrics = createMetrics({ defaultMetrics: false });
+  // Ejected for far longer than the test: only a worker's death brings b back.
+  const balancer = new Balancer({ config: outlierConfig(300_000), metrics, logger });
+  t.after(() => balancer.close());
+  const events: string[] = [];
+  balancer.on('ejection', (e) => events.push(`ejection ${e.id}`));
+  balancer.on('recovery', (e) => events.push(`recovery ${e.id}`));
+  balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+  const { port } = await balancer.listen();
+  const agent = new http.Agent({ keepAlive: false });
+  await until(
+    async () => {
+      await Promise.all(Array.from({ length: 4 }, () => get(agent, port)));
+      return workersThat(lines, 'backend ejected').size >= 1;
+    },
+    60_000,
+    'a worker ejected b',
+  );
+  // A drain round trip to every worker: the other's ejection, if it sent one, has arrived too.
+  await balancer.drain('web', 'none');
+  // The workers report their own counts at this scrape (and a dead one's would stay in the totals).
+  assert.deepEqual(await outlierCounts(metrics), { ejections: 1, recoveries: 0 });
+
+  const holders = [...workersThat(lines, 'backend ejected')].map((id) => cluster.workers?.[id as number]);
+  for (const worker of holders) {
+    assert.ok(worker !== undefined);
+    // The next kill only once the replacement listens: the port closes when no worker holds it.
+    const listening = once(cluster, 'listening');
+    worker.process.kill('SIGKILL');
+    await listening;
+  }
+  await until(() => events.includes('recovery b'), 20_000, 'b back once its last holder died');
+  assert.deepEqual(events, ['ejection b', 'recovery b']);
+  assert.deepEqual(await outlierCounts(metrics), { ejections: 1, recoveries: 1 });
 });
 
 test('workers: counters stay monotonic across worker deaths (the dead ones keep their last totals)', async (t) => {

@@ -70,6 +70,12 @@ test('outlier: consecutive 5xx eject an instance, events and metrics say so, it 
   failing = false;
   const [recovery] = await recovered;
   assert.equal(recovery.id, 'bad');
+  assert.equal(
+    await counter(metrics.registry.getSingleMetric('scaleplane_outlier_recoveries_total') as never, {
+      group: 'web',
+    }),
+    1,
+  );
   const after = new Set<string>();
   for (let i = 0; i < 4; i++) after.add((await send(port)).body.toString());
   assert.deepEqual([...after].sort(), ['bad', 'good']);
