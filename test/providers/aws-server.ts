@@ -4,7 +4,10 @@
 // unknown actions or missing parameters get the AWS error XML. It plays the Auto Scaling service:
 // instances go Pending → InService, instance refreshes roll within Min/MaxHealthyPercentage, and an
 // instance marked Unhealthy by SetInstanceHealth is terminated and replaced (terminate, then
-// launch: the default without an instance maintenance policy).
+// launch: the default without an instance maintenance policy) — unless the mark respects the
+// group's HealthCheckGracePeriod (ShouldRespectGracePeriod true or absent) and the instance is still
+// inside it, counted from when it came into service: then the call succeeds and nothing happens.
+// DescribeInstances reports each instance's real LaunchTime (when it was launched or last started).
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +19,10 @@ interface Inst {
   lifecycle: string;
   health: 'Healthy' | 'Unhealthy';
   ec2State: 'pending' | 'running' | 'stopping' | 'stopped';
+  /** EC2 LaunchTime, ms since the epoch: when it was launched, or last started after a stop. */
+  launchedAt: number;
+  /** When Auto Scaling first put it InService (the start of its health check grace period). */
+  inServiceAt?: number;
 }
 
 /** AwsServer is the fake endpoint; `url` goes into the clients' `endpoint`. */
@@ -42,9 +49,15 @@ export class AwsServer {
   #next = 1;
   #timers = new Set<NodeJS.Timeout>();
   readonly #launchMs: number;
+  readonly #now: () => number;
 
-  constructor(options: { launchMs?: number } = {}) {
+  /**
+   * `launchMs`: how long an instance stays Pending (default 60). `now`: the wall clock of launch
+   * times and the grace period, ms since the epoch (default Date.now).
+   */
+  constructor(options: { launchMs?: number; now?: () => number } = {}) {
     this.#launchMs = options.launchMs ?? 60;
+    this.#now = options.now ?? Date.now;
     this.#server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
@@ -157,6 +170,10 @@ export class AwsServer {
           return this.#error(res, false, 400, 'ValidationError', `Instance Id not found - ${p.InstanceId}`);
         if (status !== 'Healthy' && status !== 'Unhealthy')
           return this.#error(res, false, 400, 'ValidationError', `Invalid health status ${status}`);
+        // Inside the grace period a mark that respects it is accepted and ignored (ShouldRespectGracePeriod
+        // defaults to true): the instance stays Healthy and in service.
+        const respect = p.ShouldRespectGracePeriod !== 'false';
+        if (status === 'Unhealthy' && respect && this.#inGrace(inst)) return asg('SetInstanceHealth');
         inst.health = status;
         this.#record();
         // Auto Scaling acts on the mark a moment later: the instance goes, a new one is launched.
@@ -196,6 +213,7 @@ export class AwsServer {
         this.#record();
         return asg('EnterStandby', '<Activities/>');
       case 'ExitStandby':
+        // Back from Standby is no new launch: the grace period is not started again.
         for (const id of ids('InstanceIds.member.')) this.instances.get(id)!.lifecycle = 'InService';
         g.desired++;
         this.#record();
@@ -207,7 +225,7 @@ export class AwsServer {
           .filter((i): i is Inst => i !== undefined)
           .map(
             (i) =>
-              `<item><instanceId>${i.id}</instanceId><instanceType>${i.type}</instanceType><privateIpAddress>${i.ip}</privateIpAddress><launchTime>2026-01-01T00:00:${String(Number(i.id.slice(-3)) % 60).padStart(2, '0')}.000Z</launchTime><instanceState><code>16</code><name>${i.ec2State}</name></instanceState></item>`,
+              `<item><instanceId>${i.id}</instanceId><instanceType>${i.type}</instanceType><privateIpAddress>${i.ip}</privateIpAddress><launchTime>${new Date(i.launchedAt).toISOString()}</launchTime><instanceState><code>16</code><name>${i.ec2State}</name></instanceState></item>`,
           )
           .join('');
         return ec2(
@@ -233,6 +251,8 @@ export class AwsServer {
           i.ec2State = stop ? 'stopping' : 'pending';
           this.#later(30, () => {
             i.ec2State = stop ? 'stopped' : 'running';
+            // EC2's LaunchTime is that of the last start.
+            if (!stop) i.launchedAt = this.#now();
           });
         }
         return ec2(p.Action, '<instancesSet/>');
@@ -275,6 +295,8 @@ export class AwsServer {
       lifecycle,
       health: 'Healthy',
       ec2State: lifecycle === 'InService' ? 'running' : 'pending',
+      launchedAt: this.#now(),
+      ...(lifecycle === 'InService' && { inServiceAt: this.#now() }),
     };
     this.instances.set(inst.id, inst);
     if (lifecycle === 'Pending')
@@ -282,10 +304,17 @@ export class AwsServer {
         if (inst.lifecycle === 'Pending') {
           inst.lifecycle = 'InService';
           inst.ec2State = 'running';
+          inst.inServiceAt = this.#now();
         }
       });
     this.#record();
     return inst;
+  }
+
+  /** #inGrace says whether the group's HealthCheckGracePeriod still covers the instance. */
+  #inGrace(inst: Inst): boolean {
+    const since = inst.inServiceAt ?? inst.launchedAt;
+    return this.#now() - since < this.group.healthCheckGracePeriod * 1000;
   }
 
   #terminate(inst: Inst): void {

@@ -2,6 +2,8 @@
 // speaking the Auto Scaling and EC2 Query/XML protocols (see aws-server.ts). No AWS here.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import { AutoScalingClient, SetInstanceHealthCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import type { AwsProviderConfig } from '../../src/config/types.js';
 import { withinHealthCheckGrace } from '../../src/providers/aws/index.js';
 import {
@@ -223,17 +225,79 @@ describe('aws provider', () => {
   });
 
   it('replace refuses the only ready instance (CAPACITY) and one inside the grace period (BUSY), marking nothing', async (t) => {
+    const launched = Date.now();
     const { server, provider } = await setup(t, 1, 1);
     await provider.start();
     const [only] = provider.instances();
+    // The launch time the provider counts from is the instance's own (EC2 LaunchTime), just now.
+    assert.ok(only!.startedAt >= launched && only!.startedAt <= Date.now(), `launched at ${only!.startedAt}`);
     await assert.rejects(provider.replace(only!.id), { name: 'ProviderError', code: 'CAPACITY' });
     await provider.scaleTo(2);
-    server.group.healthCheckGracePeriod = 100_000_000;
+    // The console's default grace: both instances came into service seconds ago.
+    server.group.healthCheckGracePeriod = 300;
     await assert.rejects(provider.replace(only!.id), { code: 'BUSY' });
     assert.ok(!server.requests.some((r) => r.action === 'SetInstanceHealth'));
     assert.equal(withinHealthCheckGrace(0, 300_000, 299_999), true);
     assert.equal(withinHealthCheckGrace(0, 300_000, 300_000), false);
     assert.equal(withinHealthCheckGrace(0, 0, 0), false);
+  });
+
+  it('the fake: a mark respecting the grace period is ignored inside it; one that does not, or after it, is acted on', async (t) => {
+    let now = Date.parse('2026-11-28T12:00:00.000Z');
+    const server = new AwsServer({ now: () => now });
+    await server.start();
+    t.after(() => server.close());
+    server.group.healthCheckGracePeriod = 300;
+    server.addInstances(3);
+    const [a, b, c] = [...server.instances.keys()];
+    const common = {
+      region: 'us-east-1',
+      endpoint: server.url,
+      credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
+    };
+    const autoScaling = new AutoScalingClient(common);
+    const ec2 = new EC2Client(common);
+    t.after(() => {
+      autoScaling.destroy();
+      ec2.destroy();
+    });
+    const mark = (InstanceId: string, ShouldRespectGracePeriod?: boolean) =>
+      autoScaling.send(
+        new SetInstanceHealthCommand({
+          InstanceId,
+          HealthStatus: 'Unhealthy',
+          ...(ShouldRespectGracePeriod !== undefined && { ShouldRespectGracePeriod }),
+        }),
+      );
+    const state = (id: string) => {
+      const i = server.instances.get(id);
+      return i === undefined ? 'gone' : `${i.lifecycle} ${i.health}`;
+    };
+
+    // LaunchTime is each instance's own, as EC2 reports it.
+    const described = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [a!] }));
+    assert.equal(described.Reservations?.[0]?.Instances?.[0]?.LaunchTime?.getTime(), now);
+
+    // 299 s into the 300 s grace: accepted (no error), ignored whether the flag is sent or left to its default.
+    now += 299_000;
+    await mark(a!, true);
+    await mark(b!);
+    // Not respecting it: acted on. Its termination is scheduled after any the marks above would have
+    // scheduled (same delay, later), so once c is terminating, a and b would have been too.
+    await mark(c!, false);
+    const terminated = (id: string) => ['Terminating Unhealthy', 'gone'].includes(state(id));
+    await until(() => terminated(c!), 5000, 'c terminated');
+    assert.deepEqual(
+      [a, b].map((id) => state(id!)),
+      ['InService Healthy', 'InService Healthy'],
+    );
+    assert.equal(server.group.desired, 3, 'c replaced at the same capacity');
+
+    // Once the grace period is over, a respected mark is acted on too.
+    now += 1_000;
+    await mark(a!, true);
+    await until(() => terminated(a!), 5000, 'a terminated');
+    assert.equal(state(b!), 'InService Healthy');
   });
 
   it('through the controller: held while every instance fails, marked Unhealthy past replace_after once one passes', async (t) => {
