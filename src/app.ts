@@ -18,7 +18,14 @@ import {
   writeTokenFile,
 } from './api/index.js';
 import { Balancer, CachePurger, NginxDriver } from './balancer/index.js';
-import { type Config, ConfigError, type HostPort, loadConfig, planReload } from './config/index.js';
+import {
+  type Config,
+  ConfigError,
+  type GroupConfig,
+  type HostPort,
+  loadConfig,
+  planReload,
+} from './config/index.js';
 import {
   Controller,
   DecisionJournal,
@@ -29,19 +36,11 @@ import {
   policyMemoryPath,
 } from './controller/index.js';
 import type { Logger } from './log/index.js';
-import {
-  createMetricSource,
-  createMetrics,
-  PolledMetric,
-  ProcessCpuWindow,
-  ProcessMemoryWindow,
-  type ScaleplaneMetrics,
-} from './metrics/index.js';
+import { createMetricSource, createMetrics, GroupReadings, type ScaleplaneMetrics } from './metrics/index.js';
 import {
   CpuSampler,
   type CreateProviderOptions,
   createProvider,
-  type Instance,
   MemorySampler,
   type Provider,
 } from './providers/index.js';
@@ -105,8 +104,10 @@ export class Scaleplane {
   readonly #ha: HighAvailability;
   /** Per service group: give the balancer (and NGINX) what the group routes to now. */
   readonly #route = new Map<string, () => void>();
-  /** Polled non-CPU metric sources (balancer, Prometheus, queues), closed with the app. */
-  readonly #sources: PolledMetric[] = [];
+  /** Per group: what reads its metrics (CPU/memory windows, polled sources); swapped by a reload. */
+  readonly #readings = new Map<string, GroupReadings>();
+  /** Builds a group's readings (keeping `previous`'s CPU window when it still fits). */
+  readonly #readingsOf: (group: GroupConfig, previous?: GroupReadings) => GroupReadings;
   #closing: Promise<void> | undefined;
 
   private constructor(options: ScaleplaneOptions, fileTokens: readonly ApiToken[], ha: HighAvailability) {
@@ -139,42 +140,22 @@ export class Scaleplane {
     this.nginx?.on('error', () => {}); // logged by the driver; the next change retries
 
     const sampler = new CpuSampler();
-    const cpuWindows = new Map<string, ProcessCpuWindow>();
     const memorySampler = new MemorySampler();
-    const memoryWindows = new Map<string, ProcessMemoryWindow>();
-    const journal = new DecisionJournal(config.controller.journalSize);
-    const groups: GroupController[] = [];
-    for (const group of Object.values(config.groups)) {
-      const provider = this.#createProvider(group.name);
-      this.providers.set(group.name, provider);
-      const cpu = new ProcessCpuWindow({
-        sampleCpu: (pgids, now) => sampler.sample(pgids, now),
-        windowMs: group.scaling?.metricWindow ?? 30_000,
-      });
-      cpuWindows.set(group.name, cpu);
-      // Only groups scaled on memory pay for reading it.
-      const memory = group.scaling?.metrics.some((m) => m.type === 'memory')
-        ? new ProcessMemoryWindow({
-            sampleMemory: (pgids) =>
-              new Map([...memorySampler.sample(pgids)].map(([pgid, reading]) => [pgid, reading.bytes])),
-            maxAgeMs: MEMORY_MAX_AGE_MS,
-          })
-        : undefined;
-      if (memory) memoryWindows.set(group.name, memory);
+    this.#readingsOf = (group, previous) => {
       const groupLogger = logger.child({ group: group.name });
-      // Each metric is read by CPU sampling or by a polled source; a failing source is missing, never 0.
-      const readers = (group.scaling?.metrics ?? []).map((metric) => {
-        if (metric.type === 'cpu')
-          return (instances: readonly Instance[], now: number) => cpu.read(instances, metric.target, now);
-        if (metric.type === 'memory')
-          return (instances: readonly Instance[], now: number) => memory!.read(instances, metric, now);
-        const polled = new PolledMetric({
-          source: createMetricSource(metric, { balancer: this.balancer, registry: this.metrics.registry }),
-          target: metric.target,
-          group: group.name,
+      const provider = this.providers.get(group.name)!;
+      return new GroupReadings(
+        {
+          group,
           instances: () => provider.instances(),
+          sampleCpu: (pgids, now) => sampler.sample(pgids, now),
+          sampleMemory: (pgids) =>
+            new Map([...memorySampler.sample(pgids)].map(([pgid, reading]) => [pgid, reading.bytes])),
+          memoryMaxAge: MEMORY_MAX_AGE_MS,
+          createSource: (metric) =>
+            createMetricSource(metric, { balancer: this.balancer, registry: this.metrics.registry }),
           interval: Math.min(config.controller.interval, 1000),
-          onError: (err, source) => {
+          onSourceError: (err, source) => {
             const key = alertKeys.metricSource(group.name, source.name);
             if (err) {
               groupLogger.warn(
@@ -192,11 +173,17 @@ export class Scaleplane {
               this.alerts.resolve(key, `metric ${source.name} of group ${group.name} recovered`);
             }
           },
-        });
-        polled.start();
-        this.#sources.push(polled);
-        return (_instances: readonly Instance[], now: number) => polled.observe(now);
-      });
+        },
+        previous,
+      );
+    };
+    const journal = new DecisionJournal(config.controller.journalSize);
+    const groups: GroupController[] = [];
+    for (const group of Object.values(config.groups)) {
+      const provider = this.#createProvider(group.name);
+      this.providers.set(group.name, provider);
+      this.#readings.set(group.name, this.#readingsOf(group));
+      const groupLogger = logger.child({ group: group.name });
       groups.push(
         new GroupController({
           config: group,
@@ -204,7 +191,7 @@ export class Scaleplane {
           journal,
           metrics: this.metrics,
           logger: groupLogger,
-          readMetrics: (instances, now) => readers.map((read) => read(instances, now)),
+          readMetrics: (instances, now) => this.#readings.get(group.name)?.read(instances, now) ?? [],
           // Beside the config file; a config built in code (tests, embedding) keeps it in memory.
           ...(config.source && { memory: new PolicyMemoryFile(policyMemoryPath(config.source, group.name)) }),
         }),
@@ -213,8 +200,7 @@ export class Scaleplane {
     this.#ha.onRoutingChange((group) => this.#route.get(group)?.());
     this.#cpuTimer = setInterval(() => {
       const now = Date.now();
-      for (const [name, window] of cpuWindows) window.sample(this.providers.get(name)!.instances(), now);
-      for (const [name, window] of memoryWindows) window.sample(this.providers.get(name)!.instances(), now);
+      for (const readings of this.#readings.values()) readings.sample(now);
     }, CPU_SAMPLE_INTERVAL_MS);
     this.#cpuTimer.unref();
 
@@ -451,6 +437,7 @@ export class Scaleplane {
       });
       this.config = plan.config;
       this.controller.reconfigure(plan.config, { by, changes: plan.applied });
+      await this.#rereadMetrics(plan.config, plan.applied);
       this.#logger.info(
         { by, applied: plan.applied, needsRestart: plan.needsRestart },
         `config reloaded from ${source}: ${plan.applied.length === 0 ? 'nothing to apply' : `applied ${plan.applied.join(', ')}`}` +
@@ -468,6 +455,26 @@ export class Scaleplane {
     }
   }
 
+  /**
+   * rereadMetrics rebuilds the readers of every group whose `scaling` a reload changed, so a metric
+   * added, removed or retargeted is read from the next decision on; the old polled sources close and
+   * the alerts they had fired resolve (their metric is no longer read).
+   */
+  async #rereadMetrics(config: Config, applied: readonly string[]): Promise<void> {
+    for (const group of Object.values(config.groups)) {
+      const previous = this.#readings.get(group.name);
+      if (!previous || !applied.includes(`groups.${group.name}.scaling`)) continue;
+      this.#readings.set(group.name, this.#readingsOf(group, previous));
+      for (const polled of previous.sources) {
+        this.alerts.resolve(
+          alertKeys.metricSource(group.name, polled.source.name),
+          `metric ${polled.source.name} of group ${group.name} replaced by a config reload`,
+        );
+      }
+      await previous.close();
+    }
+  }
+
   /** close stops the loop and the API, drains and stops every instance, then the balancer. Safe to call twice. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -476,7 +483,7 @@ export class Scaleplane {
       this.controller.close();
       // With a lease: hand the instances over and release the lease first; closing then stops none.
       await this.#ha.stepDown();
-      await Promise.all(this.#sources.map((s) => s.close()));
+      await Promise.all([...this.#readings.values()].map((r) => r.close()));
       await this.#api.close();
       await Promise.all([...this.providers.values()].map((p) => p.close()));
       await this.#ha.close();

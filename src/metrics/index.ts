@@ -7,6 +7,7 @@ export {
   ScaleplaneRegistry,
 } from './cluster.js';
 export { createMetricSource, type SourceDependencies } from './create.js';
+export { GroupReadings, type GroupReadingsOptions } from './group-readings.js';
 export { NatsSource, type NatsSourceOptions } from './nats.js';
 export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 export { type MemoryTarget, ProcessMemoryWindow, type SampleMemory } from './process-memory.js';

@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { alertKeys } from '../../src/alerts/index.js';
 import { Scaleplane } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { UpProcess } from '../helpers/cli-process.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
+import { until } from '../helpers/until.js';
 
 const ADMIN = 'reload-admin-0123456789';
 const READ = 'reload-read-0123456789';
@@ -17,6 +19,7 @@ const READ = 'reload-read-0123456789';
 const yaml = (max: string, extra = '') => `
 api: { listen: 127.0.0.1:0, token_file: tokens }
 balancer: { listen: 127.0.0.1:0, health: { path: /healthz, interval: 500ms } }
+controller: { interval: 1s }
 groups:
   web:
     command: node server.js
@@ -90,7 +93,7 @@ describe('config reload on a running Scaleplane', () => {
     {
       name: 'a bad value',
       text: (good) => good.replace('max_instances: 6', 'max_instances: -2'),
-      error: /groups\.web\.max_instances \(line 9\): must be >= 1/,
+      error: /groups\.web\.max_instances \(line 10\): must be >= 1/,
     },
     {
       name: 'a token file that does not parse',
@@ -117,6 +120,42 @@ describe('config reload on a running Scaleplane', () => {
       assert.equal(served.status, 200);
     });
   }
+
+  it('a reload that changes the metrics reads the new ones from the next decision, and drops the old sources', async (t) => {
+    const scaling = (metric: string) => `    scaling:\n      metrics:\n        - ${metric}\n`;
+    const metricsOf = async () => {
+      const { body } = await call('/api/scalability/groups/web');
+      return body.metrics as { name: string; average: number | null }[];
+    };
+    t.after(() => writeFile(path, yaml('6')));
+    // A Prometheus nobody listens to: its source fails, an alert fires.
+    await writeFile(
+      path,
+      yaml('6', scaling("prometheus: { url: 'http://127.0.0.1:1', query: up, target: 1 }")),
+    );
+    let res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual(res.body.applied, ['groups.web.scaling']);
+    const failing = alertKeys.metricSource('web', 'prometheus');
+    await until(() => app.alerts.isFiring(failing), 15_000, 'the unreachable Prometheus fires its alert');
+    // Now the balancer's in-flight count: it has a value at once, so the next decision reads it.
+    await writeFile(path, yaml('6', scaling('inflight: { target: 5 }')));
+    res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual(res.body.applied, ['groups.web.scaling']);
+    assert.equal(app.alerts.isFiring(failing), false, 'the replaced source no longer counts as failing');
+    await until(
+      async () => {
+        const metrics = await metricsOf();
+        return metrics.length === 1 && metrics[0]!.name === 'inflight' && metrics[0]!.average !== null;
+      },
+      15_000,
+      'a decision read the inflight metric',
+    );
+    // Back to no scaling: nothing is read, nothing decided.
+    await writeFile(path, yaml('6'));
+    res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual(res.body.applied, ['groups.web.scaling']);
+    assert.deepEqual(await metricsOf(), []);
+  });
 
   it('a change that needs a restart is reported and kept as running; a min above desired scales out', async () => {
     await writeFile(
@@ -165,7 +204,7 @@ describe('SIGHUP to scaleplane up', () => {
       await writeFile(path, yaml('4').replace('max_instances: 4', 'max_instances: four'));
       up.child.kill('SIGHUP');
       const refused = await up.waitFor((l) => String(l.msg).startsWith('config reload refused'), 10_000);
-      assert.match(String(refused.msg), /groups\.web\.max_instances \(line 9\)/);
+      assert.match(String(refused.msg), /groups\.web\.max_instances \(line 10\)/);
       assert.equal(await max(), 4, 'the old config keeps running');
       assert.equal(up.child.exitCode, null, 'the process keeps serving');
     } finally {

@@ -1,0 +1,98 @@
+/**
+ * GroupReadings is everything that reads one group's `scaling.metrics`: the CPU and memory windows
+ * of its local instances and a polled source per other metric. One object per group, so a config
+ * reload that changes the metrics swaps it whole (`replacing`) and closes the old one.
+ */
+import type { GroupConfig, MetricConfig } from '../config/index.js';
+import type { ObservedMetric } from '../policy/index.js';
+import type { Instance } from '../providers/index.js';
+import { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
+import { ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
+import { type MetricSource, PolledMetric } from './source.js';
+
+/** GroupReadingsOptions are what building a group's readers needs from the running system. */
+export interface GroupReadingsOptions {
+  group: GroupConfig;
+  instances: () => readonly Instance[];
+  sampleCpu: SampleCpu;
+  sampleMemory: SampleMemory;
+  /** How old an instance's latest memory sample may be before it counts as missing, ms. */
+  memoryMaxAge: number;
+  createSource: (metric: Exclude<MetricConfig, { type: 'cpu' | 'memory' }>) => MetricSource;
+  /** Poll period of the polled sources, ms. */
+  interval: number;
+  /** A polled source started failing (err) or recovered (undefined). */
+  onSourceError: (err: Error | undefined, source: MetricSource) => void;
+}
+
+type Reader = (instances: readonly Instance[], now: number) => ObservedMetric;
+
+/** GroupReadings reads a group's metrics; `sample` is called on the CPU/memory sampling tick. */
+export class GroupReadings {
+  readonly #cpu: ProcessCpuWindow;
+  readonly #cpuWindowMs: number;
+  readonly #memory: ProcessMemoryWindow | undefined;
+  readonly #sources: PolledMetric[] = [];
+  readonly #readers: Reader[];
+  readonly #instances: () => readonly Instance[];
+
+  /**
+   * `previous`: the readings this one replaces after a reload; its CPU window (and its samples) is
+   * kept when the window length did not change, so CPU is not missing for the seconds a new window
+   * needs to fill.
+   */
+  constructor(options: GroupReadingsOptions, previous?: GroupReadings) {
+    const { group } = options;
+    this.#instances = options.instances;
+    this.#cpuWindowMs = group.scaling?.metricWindow ?? 30_000;
+    this.#cpu =
+      previous && previous.#cpuWindowMs === this.#cpuWindowMs
+        ? previous.#cpu
+        : new ProcessCpuWindow({ sampleCpu: options.sampleCpu, windowMs: this.#cpuWindowMs });
+    const metrics = group.scaling?.metrics ?? [];
+    // Only groups scaled on memory pay for reading it (`?.` cannot reach a private field).
+    const keptMemory = previous === undefined ? undefined : previous.#memory;
+    this.#memory = metrics.some((m) => m.type === 'memory')
+      ? (keptMemory ??
+        new ProcessMemoryWindow({ sampleMemory: options.sampleMemory, maxAgeMs: options.memoryMaxAge }))
+      : undefined;
+    // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
+    this.#readers = metrics.map((metric): Reader => {
+      if (metric.type === 'cpu') return (instances, now) => this.#cpu.read(instances, metric.target, now);
+      if (metric.type === 'memory') return (instances, now) => this.#memory!.read(instances, metric, now);
+      const polled = new PolledMetric({
+        source: options.createSource(metric),
+        target: metric.target,
+        group: group.name,
+        instances: options.instances,
+        interval: options.interval,
+        onError: options.onSourceError,
+      });
+      polled.start();
+      this.#sources.push(polled);
+      return (_instances, now) => polled.observe(now);
+    });
+  }
+
+  /** sources are the polled sources, for what their failures fired. */
+  get sources(): readonly PolledMetric[] {
+    return this.#sources;
+  }
+
+  /** sample takes one CPU (and, when read, memory) measurement of the group's ready instances. */
+  sample(now: number): void {
+    const instances = this.#instances();
+    this.#cpu.sample(instances, now);
+    this.#memory?.sample(instances, now);
+  }
+
+  /** read returns one reading per configured metric, in config order. */
+  read(instances: readonly Instance[], now: number): ObservedMetric[] {
+    return this.#readers.map((read) => read(instances, now));
+  }
+
+  /** close stops the polled sources (their connections, timers). */
+  async close(): Promise<void> {
+    await Promise.all(this.#sources.map((s) => s.close()));
+  }
+}
