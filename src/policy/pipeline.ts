@@ -97,45 +97,14 @@ export function decide(
   const base = Math.max(current, policy.activation ? 1 : 0);
 
   // 2. reactive
-  let proposals: MetricProposalTrace[] = [];
-  let reactive: number;
-  let hasMetric = true;
+  const r = reactiveStage(snapshot, policy, base, state.lastScaleAt, now);
+  const { proposals, hasMetric } = r;
   let lastScaleAt = state.lastScaleAt;
-  if (policy.step) {
-    const step = policy.step;
-    const r = stepProposal(step, {
-      current: base,
-      ready,
-      metric: snapshot.metrics.find((m) => m.name === step.metric),
-      lastScaleAt,
-      now,
-    });
-    reactive = r.desired;
-    hasMetric = r.reason !== 'MetricMissing';
-    note('reactive', reactive, r.reason);
-  } else {
-    const tol = tolerancesOf(policy.scaleUp, policy.scaleDown);
-    const wholePercent = policy.utilization === 'whole-percent';
-    proposals = snapshot.metrics.map((m) => replicasForMetric(m, base, tol, policy.unready, wholePercent));
-    const valid = proposals.filter((p) => p.proposal !== null);
-    if (valid.length === 0) {
-      hasMetric = false;
-      reactive = base;
-      note('reactive', reactive, 'NoMetrics');
-    } else {
-      const winner = valid.reduce((a, b) => ((b.proposal ?? 0) > (a.proposal ?? 0) ? b : a));
-      reactive = winner.proposal!;
-      note('reactive', reactive, winner.reason);
-    }
-    // A failing source is HPA's missing metric: the others may scale up, never down because of it.
-    if (proposals.some((p) => p.reason === 'MetricMissing')) {
-      if (valid.length > 0) reasons.push('MetricMissing');
-      if (reactive < base) reactive = base;
-    }
-  }
+  note('reactive', r.reactive, r.reason);
+  if (r.missing) reasons.push('MetricMissing');
 
   // 3. predicted
-  let predicted = reactive;
+  let predicted = r.reactive;
   if (policy.predictive && hasMetric) {
     const floor = predictiveFloor(
       policy.predictive,
@@ -151,54 +120,12 @@ export function decide(
     }
   }
 
-  let recommendations: ScalingState['recommendations'];
-  let desired: number;
-  if (policy.normalization === 'legacy') {
-    // 4 + 5 as Kubernetes does for an HPA without `behavior`: one window, one step limit.
-    const legacy = normalizeLegacy({
-      current: base,
-      prenormalized: hasMetric ? predicted : base,
-      recommendations: state.recommendations,
-      window: policy.scaleDown.stabilizationWindow,
-      min: floorMin,
-      max: policy.maxInstances,
-      now,
-    });
-    recommendations = hasMetric ? legacy.recommendations : state.recommendations;
-    if (legacy.stabilizedReason) note('stabilized', legacy.stabilized, legacy.stabilizedReason);
-    desired = hasMetric ? legacy.desired : Math.min(policy.maxInstances, Math.max(floorMin, base));
-    note('rateLimited', desired, hasMetric ? legacy.reason : 'DesiredWithinRange');
-  } else {
-    // 4. stabilized
-    const stab = stabilize(
-      base,
-      predicted,
-      state.recommendations,
-      {
-        scaleUpStabilization: policy.scaleUp.stabilizationWindow,
-        scaleDownStabilization: policy.scaleDown.stabilizationWindow,
-      },
-      now,
-    );
-    // Without a metric nothing is recorded: a gap must not look like a low recommendation later.
-    recommendations = hasMetric ? stab.recommendations : state.recommendations;
-    if (stab.reason) note('stabilized', stab.stabilized, stab.reason);
-
-    // 5. rateLimited (+ min/max)
-    const limited = limitRate({
-      current: base,
-      desired: hasMetric ? stab.stabilized : base,
-      min: floorMin,
-      max: policy.maxInstances,
-      scaleUp: policy.scaleUp,
-      scaleDown: policy.scaleDown,
-      upEvents: state.scaleUpEvents,
-      downEvents: state.scaleDownEvents,
-      now,
-    });
-    desired = limited.desired;
-    note('rateLimited', desired, limited.reason);
-  }
+  // 4. stabilized + 5. rateLimited (+ min/max)
+  const n = normalizeStage(policy, state, base, hasMetric ? predicted : null, floorMin, now);
+  if (n.stabilized) note('stabilized', n.stabilized.desired, n.stabilized.reason);
+  let desired = n.desired;
+  note('rateLimited', desired, n.reason);
+  const recommendations = n.recommendations;
 
   // 6. panicked
   let panicState: PanicState = {
@@ -259,6 +186,129 @@ export function decide(
     stages,
     proposals,
     nextState,
+  };
+}
+
+/** Reactive is stage 2's outcome: the count the metrics (or step alarms) ask for and why. */
+interface Reactive {
+  reactive: number;
+  reason: StageReason;
+  proposals: MetricProposalTrace[];
+  /** False when no metric could be read: nothing later may act on a gap. */
+  hasMetric: boolean;
+  /** Some source failed while others answered (a reason on top of the winner's). */
+  missing: boolean;
+}
+
+/** reactiveStage is stage 2: HPA's replica calculation per metric, the largest wins; or AWS step alarms. */
+function reactiveStage(
+  snapshot: Snapshot,
+  policy: ScalingPolicy,
+  base: number,
+  lastScaleAt: number | undefined,
+  now: number,
+): Reactive {
+  if (policy.step) {
+    const step = policy.step;
+    const r = stepProposal(step, {
+      current: base,
+      ready: snapshot.ready,
+      metric: snapshot.metrics.find((m) => m.name === step.metric),
+      lastScaleAt,
+      now,
+    });
+    return {
+      reactive: r.desired,
+      reason: r.reason,
+      proposals: [],
+      hasMetric: r.reason !== 'MetricMissing',
+      missing: false,
+    };
+  }
+  const tol = tolerancesOf(policy.scaleUp, policy.scaleDown);
+  const wholePercent = policy.utilization === 'whole-percent';
+  const proposals = snapshot.metrics.map((m) =>
+    replicasForMetric(m, base, tol, policy.unready, wholePercent),
+  );
+  const valid = proposals.filter((p) => p.proposal !== null);
+  // A failing source is HPA's missing metric: the others may scale up, never down because of it.
+  const failing = proposals.some((p) => p.reason === 'MetricMissing');
+  if (valid.length === 0)
+    return { reactive: base, reason: 'NoMetrics', proposals, hasMetric: false, missing: false };
+  const winner = valid.reduce((a, b) => ((b.proposal ?? 0) > (a.proposal ?? 0) ? b : a));
+  const reactive = failing ? Math.max(base, winner.proposal!) : winner.proposal!;
+  return { reactive, reason: winner.reason, proposals, hasMetric: true, missing: failing };
+}
+
+/** Normalized is stages 4 and 5: the count after stabilization, rate limits and min/max. */
+interface Normalized {
+  desired: number;
+  reason: StageReason;
+  /** Set when stabilization held the count somewhere else than asked. */
+  stabilized?: { desired: number; reason: StageReason };
+  recommendations: ScalingState['recommendations'];
+}
+
+/**
+ * normalizeStage is stages 4 and 5 — the documented `behavior` rules, or with `normalization:
+ * legacy` what Kubernetes runs for an HPA without `behavior` (one window, one step limit).
+ * `asked` is null without a metric: the count stays (within min/max) and nothing is recorded,
+ * since a gap must not look like a low recommendation later.
+ */
+function normalizeStage(
+  policy: ScalingPolicy,
+  state: ScalingState,
+  base: number,
+  asked: number | null,
+  min: number,
+  now: number,
+): Normalized {
+  const max = policy.maxInstances;
+  if (policy.normalization === 'legacy') {
+    const legacy = normalizeLegacy({
+      current: base,
+      prenormalized: asked ?? base,
+      recommendations: state.recommendations,
+      window: policy.scaleDown.stabilizationWindow,
+      min,
+      max,
+      now,
+    });
+    return {
+      desired: asked === null ? Math.min(max, Math.max(min, base)) : legacy.desired,
+      reason: asked === null ? 'DesiredWithinRange' : legacy.reason,
+      ...(legacy.stabilizedReason && {
+        stabilized: { desired: legacy.stabilized, reason: legacy.stabilizedReason },
+      }),
+      recommendations: asked === null ? state.recommendations : legacy.recommendations,
+    };
+  }
+  const stab = stabilize(
+    base,
+    asked ?? base,
+    state.recommendations,
+    {
+      scaleUpStabilization: policy.scaleUp.stabilizationWindow,
+      scaleDownStabilization: policy.scaleDown.stabilizationWindow,
+    },
+    now,
+  );
+  const limited = limitRate({
+    current: base,
+    desired: asked === null ? base : stab.stabilized,
+    min,
+    max,
+    scaleUp: policy.scaleUp,
+    scaleDown: policy.scaleDown,
+    upEvents: state.scaleUpEvents,
+    downEvents: state.scaleDownEvents,
+    now,
+  });
+  return {
+    desired: limited.desired,
+    reason: limited.reason,
+    ...(stab.reason && { stabilized: { desired: stab.stabilized, reason: stab.reason } }),
+    recommendations: asked === null ? state.recommendations : stab.recommendations,
   };
 }
 
