@@ -2,12 +2,18 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../config/index.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import {
+  type ConfiguredGroup,
+  configuredGroup,
   type ExperimentRow,
+  groupReplay,
+  type PolicyReplay,
   readTrace,
   renderSvg,
   runExperiment,
+  SimConfigError,
   svgToPng,
   toReplaySeries,
 } from '../sim/index.js';
@@ -55,6 +61,8 @@ interface SimulateFlags {
   max: number;
   interval: number;
   policy: PresetName[];
+  config?: string;
+  group?: string;
   compare?: boolean;
   json?: boolean;
   timeline?: string;
@@ -82,6 +90,11 @@ export function registerSimulate(program: Command): void {
         .argParser((raw: string, prev: PresetName[] | undefined) => [...(prev ?? []), policyName(raw)])
         .default(undefined),
     )
+    .option('-c, --config <file>', "with --group: replay that group's configured policy too, as config:GROUP")
+    .option(
+      '--group <name>',
+      'the group of --config to replay (its bounds, start-up and interval by default)',
+    )
     .option('--compare', 'run default, hpa and the other policies plus the oracle')
     .option('--json', 'print one JSON object per policy')
     .option('--timeline <file.csv>', 'write t,demand,ready,provisioned per second of the first policy')
@@ -90,17 +103,37 @@ export function registerSimulate(program: Command): void {
       'draw demand and ready capacity of every policy, as SVG or PNG (by the extension)',
     )
     .option('--html <file.html>', "write the dashboard's charts of every policy as one offline HTML page")
-    .action(async (flags: Omit<SimulateFlags, 'policy'> & { policy?: PresetName[] }) => {
-      const asked = flags.policy ?? [];
-      const policies: PresetName[] = flags.compare
-        ? [...new Set<PresetName>([...asked, ...PRESET_NAMES])]
-        : asked.length > 0
-          ? asked
-          : ['default'];
-      if (flags.interval < 1 || flags.aggregate < 1)
-        throw new InvalidArgumentError('--interval and --aggregate must be ≥ 1');
+    .action(async (flags: Omit<SimulateFlags, 'policy'> & { policy?: PresetName[] }, command: Command) => {
       const plot =
         flags.plot === undefined ? undefined : { file: flags.plot, format: plotFormat(flags.plot) };
+      const configured = await loadGroup(flags);
+      // With --config, the group's bounds and timing are the run's, so presets compare on equal terms;
+      // a flag given on the command line still wins.
+      const given = (flag: 'min' | 'max' | 'startup' | 'interval') =>
+        command.getOptionValueSource(flag) === 'cli';
+      const run = {
+        min: configured && !given('min') ? configured.group.minInstances : flags.min,
+        max: configured && !given('max') ? configured.group.maxInstances : flags.max,
+        startup: configured && !given('startup') ? configured.startup / 1000 : flags.startup,
+        interval: configured && !given('interval') ? configured.interval / 1000 : flags.interval,
+      };
+      if (run.interval < 1 || flags.aggregate < 1)
+        throw new InvalidArgumentError('--interval and --aggregate must be ≥ 1');
+      if (configured && !given('interval') && !Number.isInteger(run.interval)) {
+        throw new CliError(
+          `controller.interval ${run.interval}s: the simulator decides on whole seconds; give --interval`,
+          2,
+        );
+      }
+      if (run.min > run.max) throw new CliError(`--min ${run.min} is above --max ${run.max}`, 2);
+      const replay: PolicyReplay | undefined = configured && groupOf(configured, run, flags.config!);
+      const asked = flags.policy ?? [];
+      const presets: PresetName[] = flags.compare
+        ? [...new Set<PresetName>([...asked, ...PRESET_NAMES])]
+        : asked.length > 0 || replay
+          ? asked
+          : ['default'];
+      const policies = [...(replay ? [replay] : []), ...presets];
       const started = Date.now();
       const trace = await readTrace(flags.trace);
       const timeline = flags.timeline ? createWriteStream(flags.timeline) : undefined;
@@ -112,10 +145,7 @@ export function registerSimulate(program: Command): void {
         aggregate: flags.aggregate,
         peakInstances: flags.peakInstances,
         capacity: flags.capacity,
-        startup: flags.startup,
-        min: flags.min,
-        max: flags.max,
-        interval: flags.interval,
+        ...run,
         policies,
         withOracle: true,
         ...(timeline && {
@@ -153,8 +183,8 @@ export function registerSimulate(program: Command): void {
           toReplaySeries(demand, results, {
             capacity: flags.capacity,
             title: `Replay of ${flags.trace}`,
-            minInstances: flags.min,
-            maxInstances: flags.max,
+            minInstances: run.min,
+            maxInstances: run.max,
           }),
         );
       }
@@ -166,11 +196,43 @@ export function registerSimulate(program: Command): void {
       console.log(
         `trace ${flags.trace}: seconds [${demand.from}, ${demand.to}) = ${((demand.to - demand.from) / 86400).toFixed(1)} days, ` +
           `per-${flags.aggregate}s mean rate × ${demand.scale.toFixed(2)} so the peak is ${flags.peakInstances} × ${flags.capacity} req/s; ` +
-          `startup ${flags.startup}s, interval ${flags.interval}s, instances ${flags.min}..${flags.max}`,
+          `startup ${run.startup}s, interval ${run.interval}s, instances ${run.min}..${run.max}` +
+          (replay ? `; ${replay.policy.name} is groups.${flags.group} of ${flags.config}` : ''),
       );
       console.log(formatTable(shown));
       console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s)`);
     });
+}
+
+/** loadGroup loads `--config` and finds `--group` (both or neither), before any trace is read. */
+async function loadGroup(flags: { config?: string; group?: string }): Promise<ConfiguredGroup | undefined> {
+  if (flags.config === undefined && flags.group === undefined) return undefined;
+  if (flags.config === undefined || flags.group === undefined) {
+    throw new CliError(
+      `${flags.config === undefined ? '--group' : '--config'} alone: --config FILE --group NAME replays that group's policy`,
+      2,
+    );
+  }
+  const config = await loadConfig(flags.config);
+  try {
+    return configuredGroup(config, flags.group);
+  } catch (err) {
+    throw err instanceof SimConfigError ? new CliError(`${flags.config}: ${err.message}`, 2) : err;
+  }
+}
+
+/** groupOf is the configured group's replay with the run's bounds and timing (seconds). */
+function groupOf(
+  configured: ConfiguredGroup,
+  run: { min: number; max: number; startup: number; interval: number },
+  file: string,
+): PolicyReplay {
+  const group = { ...configured.group, minInstances: run.min, maxInstances: run.max };
+  try {
+    return groupReplay(group, { startup: run.startup * 1000, interval: run.interval * 1000 });
+  } catch (err) {
+    throw err instanceof SimConfigError ? new CliError(`${file}: ${err.message}`, 2) : err;
+  }
 }
 
 function formatTable(rows: readonly ExperimentRow[]): string {

@@ -1,10 +1,10 @@
 import type { GroupConfig } from '../config/index.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import {
+  DEFAULT_INTERVAL,
   decide,
+  groupPolicy,
   initialScalingState,
-  type LiveScalingSettings,
-  livePolicy,
   memoryOf,
   type ObservedMetric,
   recordManualChange,
@@ -44,6 +44,8 @@ export interface GroupControllerOptions {
   logger: Logger;
   /** Where a predictive policy keeps its history across restarts; absent: in memory only. */
   memory?: PolicyMemoryFile;
+  /** `controller.interval`, ms: with the group's start-up, a preset's forecast horizon. @defaultValue 15000 */
+  interval?: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export class GroupController {
   readonly #memory: PolicyMemoryFile | undefined;
   /** History length last written to #memory: it is written once per closed bucket. */
   #savedBuckets = -1;
+  readonly #interval: number;
 
   constructor(options: GroupControllerOptions) {
     this.name = options.config.name;
@@ -77,7 +80,8 @@ export class GroupController {
     this.#metrics = options.metrics;
     this.#readMetrics = options.readMetrics;
     this.#logger = options.logger;
-    this.#policy = policyOf(options.config);
+    this.#interval = options.interval ?? DEFAULT_INTERVAL;
+    this.#policy = groupPolicy(options.config, { interval: this.#interval });
     this.#memory = this.#policy?.predictive ? options.memory : undefined;
   }
 
@@ -97,7 +101,7 @@ export class GroupController {
     detail: { by: string; changes: readonly string[] },
   ): JournalEntry {
     this.#config = config;
-    this.#policy = policyOf(config);
+    this.#policy = groupPolicy(config, { interval: this.#interval });
     const before = this.provider.desired();
     const after = Math.min(config.maxInstances, Math.max(config.minInstances, before));
     const what = detail.changes.length === 0 ? 'no change to this group' : detail.changes.join(', ');
@@ -123,6 +127,11 @@ export class GroupController {
       void this.#apply(after, 'reload');
     }
     return entry;
+  }
+
+  /** policy is what the group is scaled by (groupPolicy of its config); undefined when scaled by hand. */
+  get policy(): ScalingPolicy | undefined {
+    return this.#policy;
   }
 
   /** lastDecision is the policy's most recent answer, for status output. */
@@ -390,11 +399,6 @@ export class GroupController {
   }
 }
 
-function policyOf(config: GroupConfig): ScalingPolicy | undefined {
-  const { scaling, name, minInstances, maxInstances } = config;
-  return scaling && livePolicy(name, minInstances, maxInstances, liveSettings(scaling));
-}
-
 /** manualTarget is the desired count a manual action asks for, before any bound is checked. */
 export function manualTarget(action: ManualAction, previous: number, instances: number): number {
   return action === 'set' ? instances : action === 'scale-out' ? previous + instances : previous - instances;
@@ -413,23 +417,5 @@ export function capToTotal(decision: ScalingDecision, current: number, cap: numb
     desired: capped,
     reasons: [...decision.reasons, 'TotalInstancesLimit'],
     message: `${decision.message}; held at ${capped} by limits.max_instances_total`,
-  };
-}
-
-/** liveSettings maps a group's resolved `scaling` config onto the policy's live settings. */
-function liveSettings(scaling: NonNullable<GroupConfig['scaling']>): LiveScalingSettings {
-  return {
-    tolerance: scaling.tolerance,
-    scaleUpStabilization: scaling.scaleUpStabilization,
-    scaleDownStabilization: scaling.scaleDownStabilization,
-    ...(scaling.policy !== undefined && { preset: scaling.policy }),
-    ...(scaling.scaleUpTolerance !== undefined && { scaleUpTolerance: scaling.scaleUpTolerance }),
-    ...(scaling.scaleDownTolerance !== undefined && { scaleDownTolerance: scaling.scaleDownTolerance }),
-    ...(scaling.scaleUpRate !== undefined && { scaleUpRate: scaling.scaleUpRate }),
-    ...(scaling.scaleDownRate !== undefined && { scaleDownRate: scaling.scaleDownRate }),
-    ...(scaling.behaviorSet && { behaviorSet: true }),
-    ...(scaling.panic !== undefined && { panic: scaling.panic }),
-    ...(scaling.predictive !== undefined && { predictive: scaling.predictive }),
-    ...(scaling.activation !== undefined && { activation: scaling.activation }),
   };
 }

@@ -2,10 +2,16 @@ export { activationStage } from './activation.js';
 export { type AppendLog, appendToLog, emptyLog } from './append-log.js';
 export { changeInPeriod, limitRate, scaleDownLimit, scaleUpLimit } from './behavior.js';
 export {
+  DEFAULT_INTERVAL,
+  DEFAULT_STARTUP,
+  type GroupTiming,
+  groupPolicy,
+  groupStartup,
   LIVE_PANIC,
   type LiveRate,
   type LiveScalingSettings,
   livePolicy,
+  liveSettings,
   presetBehaviorDefaults,
 } from './live.js';
 export { memoryOf, type PredictiveMemory, restoreMemory, retentionOf } from './memory.js';

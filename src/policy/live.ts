@@ -5,7 +5,12 @@
  * simulator replays. Either way the group's explicit settings (rate policies, panic, predictive,
  * activation) go on top. Panic is never implied by the base: it holds scale-down for its stable
  * window, so a group opts in (`panic:` or a preset that includes it).
+ *
+ * groupPolicy is the one way from a group's config to its policy, for the live controller and for
+ * `scaleplane simulate --config` alike: the group's start-up (`groupStartup`) and the controller's
+ * decision interval set a preset's forecast horizon.
  */
+import type { GroupConfig, ScalingConfig } from '../config/index.js';
 import { HPA_SCALE_DOWN, HPA_SCALE_UP, type PresetName, presetPolicy } from './presets.js';
 import type { Activation, Panic, Predictive, RatePolicy, ScalingPolicy, SelectPolicy } from './types.js';
 
@@ -36,11 +41,17 @@ export interface LiveScalingSettings {
   predictive?: Predictive | null;
   /** Scale to zero (KEDA); absent = the base's; null = off. */
   activation?: Activation | null;
-  /** Instance start-up time, ms, for a preset's forecast horizon. @defaultValue 10000 */
+  /** Instance start-up time, ms, for a preset's forecast horizon. @defaultValue DEFAULT_STARTUP */
   startup?: number;
-  /** Decision interval, ms, for a preset's forecast horizon. @defaultValue 15000 */
+  /** Decision interval, ms, for a preset's forecast horizon. @defaultValue DEFAULT_INTERVAL */
   interval?: number;
 }
+
+/** DEFAULT_STARTUP is the instance start-up assumed when the config does not tell (local, kubernetes), ms. */
+export const DEFAULT_STARTUP = 10_000;
+
+/** DEFAULT_INTERVAL is `controller.interval`'s default, ms. */
+export const DEFAULT_INTERVAL = 15_000;
 
 /** LIVE_PANIC is the default panic: KPA's 6 s / 200 % / 60 s, and 2× ready when saturated. */
 export const LIVE_PANIC: Panic = { window: 6_000, threshold: 2, stableWindow: 60_000, saturationFactor: 2 };
@@ -69,8 +80,8 @@ export function livePolicy(name: string, min: number, max: number, s: LiveScalin
     ? presetPolicy(s.preset, {
         minInstances: min,
         maxInstances: max,
-        startup: s.startup ?? 10_000,
-        interval: s.interval ?? 15_000,
+        startup: s.startup ?? DEFAULT_STARTUP,
+        interval: s.interval ?? DEFAULT_INTERVAL,
       }).policy
     : {
         name,
@@ -108,5 +119,62 @@ export function livePolicy(name: string, min: number, max: number, s: LiveScalin
     ...(panicked && { panic: panicked }),
     ...(predicted && { predictive: predicted }),
     ...(activated && { activation: activated }),
+  };
+}
+
+/** GroupTiming is what shapes a group's forecast horizon besides its own settings (all ms). */
+export interface GroupTiming {
+  /** `controller.interval`: how often the group is decided. */
+  interval: number;
+  /** Instance start-up time. @defaultValue groupStartup(group) */
+  startup?: number;
+}
+
+/**
+ * groupStartup is a group's instance start-up time as far as its config knows, ms: an AWS group's
+ * `instance_warmup` (an instance counts as ready that long after it is InService; its launch and
+ * boot before that come on top and are not in the config), else DEFAULT_STARTUP — a local process
+ * or a pod says nothing in the config about how long it takes to become ready.
+ */
+export function groupStartup(group: Pick<GroupConfig, 'provider'>): number {
+  return group.provider.provider === 'aws' ? group.provider.instanceWarmup : DEFAULT_STARTUP;
+}
+
+/**
+ * groupPolicy is THE policy of a configured group: what the live controller runs and what
+ * `scaleplane simulate --config` replays. Undefined when the group has no `scaling` (scaled by
+ * hand). A preset's forecast horizon is the group's start-up + the decision interval.
+ */
+export function groupPolicy(
+  group: Pick<GroupConfig, 'name' | 'minInstances' | 'maxInstances' | 'scaling' | 'provider'>,
+  timing: GroupTiming,
+): ScalingPolicy | undefined {
+  const { scaling, name, minInstances, maxInstances } = group;
+  if (!scaling) return undefined;
+  return livePolicy(
+    name,
+    minInstances,
+    maxInstances,
+    liveSettings(scaling, { interval: timing.interval, startup: timing.startup ?? groupStartup(group) }),
+  );
+}
+
+/** liveSettings maps a group's resolved `scaling` config and timing onto the policy's live settings. */
+export function liveSettings(scaling: ScalingConfig, timing: Required<GroupTiming>): LiveScalingSettings {
+  return {
+    tolerance: scaling.tolerance,
+    scaleUpStabilization: scaling.scaleUpStabilization,
+    scaleDownStabilization: scaling.scaleDownStabilization,
+    startup: timing.startup,
+    interval: timing.interval,
+    ...(scaling.policy !== undefined && { preset: scaling.policy }),
+    ...(scaling.scaleUpTolerance !== undefined && { scaleUpTolerance: scaling.scaleUpTolerance }),
+    ...(scaling.scaleDownTolerance !== undefined && { scaleDownTolerance: scaling.scaleDownTolerance }),
+    ...(scaling.scaleUpRate !== undefined && { scaleUpRate: scaling.scaleUpRate }),
+    ...(scaling.scaleDownRate !== undefined && { scaleDownRate: scaling.scaleDownRate }),
+    ...(scaling.behaviorSet && { behaviorSet: true }),
+    ...(scaling.panic !== undefined && { panic: scaling.panic }),
+    ...(scaling.predictive !== undefined && { predictive: scaling.predictive }),
+    ...(scaling.activation !== undefined && { activation: scaling.activation }),
   };
 }

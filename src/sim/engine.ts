@@ -3,7 +3,8 @@
  * `decide` the live controller calls, with the clock injected (second index × 1000 ms).
  *
  * - Each ready instance serves `capacity` req/s at 100 % CPU; the policy sees the CPU of ready
- *   instances, min(100, 100 × demand / (ready × capacity)), sampled each second.
+ *   instances, min(100, 100 × demand / (ready × capacity)), sampled each second, and/or the
+ *   group's request rate (a total, as the balancer's `rps` metric), as its metrics ask.
  * - A scale-out is ready `startup` s later (provisioned, not ready, meanwhile); scale-in is
  *   immediate, starting instances first.
  * - A second is overloaded when demand > 0.9 × capacity × ready; violation % = requests in
@@ -13,6 +14,7 @@ import {
   decide,
   initialScalingState,
   type LoadSample,
+  type ObservedMetric,
   type ScalingDecision,
   type ScalingPolicy,
   type ScalingState,
@@ -31,6 +33,25 @@ export interface SimOptions {
   interval: number;
 }
 
+/**
+ * SimMetric is a reading the engine makes from demand, as the live controller reads it: `cpu` is the
+ * CPU percent of each ready instance (ceiling 100) tracked at `target` %; `rps` is the group's
+ * request rate, a total, at `target` req/s per instance.
+ */
+export type SimMetric = { type: 'cpu'; target: number } | { type: 'rps'; target: number };
+
+/**
+ * presetMetrics are what a preset is fed: CPU at its target and, for a scale-to-zero policy (CPU
+ * does not exist at zero instances), the request rate too, first, at the same target — as KEDA
+ * scales on an event source.
+ */
+export function presetMetrics(policy: ScalingPolicy, target: number, capacity: number): SimMetric[] {
+  return [
+    ...(policy.activation ? [{ type: 'rps' as const, target: (capacity * target) / 100 }] : []),
+    { type: 'cpu', target },
+  ];
+}
+
 /** TimelineRow is one second of a run, for `--timeline`. */
 export type TimelineSink = (t: number, demand: number, ready: number, provisioned: number) => void;
 
@@ -46,19 +67,28 @@ export interface SimResult {
   ready: Uint16Array;
 }
 
-/** simulate replays `rate` (req/s per second) through a policy tracking CPU at `target` %. */
+/**
+ * simulate replays `rate` (req/s per second) through a policy fed `metrics`; a number is a preset's
+ * CPU target (presetMetrics).
+ */
 export function simulate(
   rate: Float64Array,
   policy: ScalingPolicy,
-  target: number,
+  metrics: number | readonly SimMetric[],
   o: SimOptions,
   options: { onSecond?: TimelineSink; onDecision?: (t: number, d: ScalingDecision) => void } = {},
 ): SimResult {
   const n = rate.length;
   const cap = o.capacity;
+  const fed = typeof metrics === 'number' ? presetMetrics(policy, metrics, cap) : metrics;
+  if (fed.length === 0) throw new RangeError('simulate: no metric to feed the policy');
   const readyTrace = new Uint16Array(n);
-  // Start where the policy's own target puts the first second's demand, so no run starts cold.
-  const first = Math.ceil((rate[0] ?? 0) / (cap * (target / 100)) - 1e-9);
+  // Start where the policy's own targets put the first second's demand, so no run starts cold.
+  const first = Math.max(
+    ...fed.map((m) =>
+      Math.ceil((rate[0] ?? 0) / (m.type === 'cpu' ? cap * (m.target / 100) : m.target) - 1e-9),
+    ),
+  );
   const initial = Math.min(policy.maxInstances, Math.max(policy.minInstances, first, 1));
   // readyAt (s) of every provisioned instance, oldest first.
   let instances: number[] = new Array(initial).fill(0);
@@ -82,31 +112,36 @@ export function simulate(
     instanceSeconds += provisioned;
     options.onSecond?.(t, demand, ready, provisioned);
 
-    if (ready > 0) {
-      lastCpu = Math.min(100, (100 * demand) / (ready * cap));
-      samples.push({ at: t * 1000, load: (lastCpu * ready) / target, saturated: lastCpu >= 100 });
+    if (ready > 0) lastCpu = Math.min(100, (100 * demand) / (ready * cap));
+    // The second's load in instances at target: the largest over the metrics, as samplesOf takes it.
+    let sample: LoadSample | undefined;
+    for (const m of fed) {
+      if (m.type === 'cpu' && ready === 0) continue;
+      const load = m.type === 'cpu' ? (lastCpu * ready) / m.target : demand / m.target;
+      if (!sample || load > sample.load) {
+        sample = { at: t * 1000, load, saturated: m.type === 'cpu' && lastCpu >= 100 };
+      }
     }
+    if (sample) samples.push(sample);
     if ((t + 1) % o.interval === 0) {
       const now = (t + 1) * 1000;
       const decision = decide(
         {
           current: provisioned,
           ready,
-          metrics: [
-            // CPU does not exist at zero instances: scale-to-zero policies also see the request
-            // rate (as KEDA scales on an event source), as a total with the same target.
-            ...(policy.activation
-              ? [{ name: 'rps', target: (cap * target) / 100, kind: 'total' as const, values: [demand] }]
-              : []),
-            {
-              name: 'cpu',
-              target,
-              kind: 'utilization',
-              ceiling: 100,
-              values: ready > 0 ? new Array<number>(ready).fill(lastCpu) : [],
-              unready: provisioned - ready,
-            },
-          ],
+          metrics: fed.map(
+            (m): ObservedMetric =>
+              m.type === 'rps'
+                ? { name: 'rps', target: m.target, kind: 'total', values: [demand] }
+                : {
+                    name: 'cpu',
+                    target: m.target,
+                    kind: 'utilization',
+                    ceiling: 100,
+                    values: ready > 0 ? new Array<number>(ready).fill(lastCpu) : [],
+                    unready: provisioned - ready,
+                  },
+          ),
           samples,
         },
         policy,
