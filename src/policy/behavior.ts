@@ -20,6 +20,21 @@ export function changeInPeriod(events: readonly ScaleEvent[], period: number, no
   return sum;
 }
 
+/**
+ * replicasAtPeriodStart is how many instances there were `period` ms before `now`: the current
+ * count with the changes recorded since then undone (periodStartReplicas in horizontal.go). Both
+ * directions' rate policies measure their allowance from it.
+ */
+function replicasAtPeriodStart(
+  current: number,
+  upEvents: readonly ScaleEvent[],
+  downEvents: readonly ScaleEvent[],
+  period: number,
+  now: number,
+): number {
+  return current - changeInPeriod(upEvents, period, now) + changeInPeriod(downEvents, period, now);
+}
+
 /** scaleUpLimit is the most instances the scale-up policies allow now (calculateScaleUpLimitWithScalingRules). */
 export function scaleUpLimit(
   current: number,
@@ -34,8 +49,7 @@ export function scaleUpLimit(
   const pick = rules.selectPolicy === 'Min' ? Math.min : Math.max;
   let result = rules.selectPolicy === 'Min' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
   for (const policy of rules.policies) {
-    const periodStart =
-      current - changeInPeriod(upEvents, policy.period, now) + changeInPeriod(downEvents, policy.period, now);
+    const periodStart = replicasAtPeriodStart(current, upEvents, downEvents, policy.period, now);
     const proposed =
       policy.type === 'Pods'
         ? periodStart + policy.value
@@ -60,8 +74,7 @@ export function scaleDownLimit(
   const pick = rules.selectPolicy === 'Min' ? Math.max : Math.min;
   let result = rules.selectPolicy === 'Min' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   for (const policy of rules.policies) {
-    const periodStart =
-      current - changeInPeriod(upEvents, policy.period, now) + changeInPeriod(downEvents, policy.period, now);
+    const periodStart = replicasAtPeriodStart(current, upEvents, downEvents, policy.period, now);
     const proposed =
       policy.type === 'Pods'
         ? periodStart - policy.value

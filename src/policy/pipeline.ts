@@ -22,7 +22,7 @@ import { stepProposal } from './step.js';
 import { stabilize } from './target-tracking.js';
 import type {
   LoadSample,
-  MetricProposalTrace,
+  MetricProposal,
   ObservedMetric,
   ScalingDecision,
   ScalingPolicy,
@@ -193,7 +193,7 @@ export function decide(
 interface Reactive {
   reactive: number;
   reason: StageReason;
-  proposals: MetricProposalTrace[];
+  proposals: MetricProposal[];
   /** False when no metric could be read: nothing later may act on a gap. */
   hasMetric: boolean;
   /** Some source failed while others answered (a reason on top of the winner's). */
@@ -326,7 +326,7 @@ function describe(
   current: number,
   desired: number,
   stages: readonly StageTrace[],
-  proposals: readonly MetricProposalTrace[],
+  proposals: readonly MetricProposal[],
   metrics: readonly ObservedMetric[],
 ): string {
   const bytes = new Set(metrics.filter((m) => m.unit === 'bytes').map((m) => m.name));

@@ -12,7 +12,7 @@
  * `total` metrics follow HPA's external metrics with an AverageValue target:
  * within tolerance of total / (target × current) → current, else ceil(total / target).
  */
-import type { DirectionBehavior, MetricProposalTrace, ObservedMetric } from './types.js';
+import type { DirectionBehavior, MetricProposal, ObservedMetric } from './types.js';
 
 /** Tolerances is the relative deviation ignored upward and downward. */
 export interface Tolerances {
@@ -52,9 +52,9 @@ export function replicasForMetric(
   tol: Tolerances,
   unreadyCounts: 'hpa' | 'capacity' = 'hpa',
   wholePercent = false,
-): MetricProposalTrace {
+): MetricProposal {
   const { name, target } = metric;
-  const missing = (name: string): MetricProposalTrace => ({
+  const missing = (name: string): MetricProposal => ({
     name,
     average: null,
     target,

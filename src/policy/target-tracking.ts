@@ -11,6 +11,7 @@
  *
  * Pure: the caller passes `now` and the history in, and gets the next history back.
  */
+import type { MetricProposal } from './types.js';
 
 /** ReasonCode is a stable token saying why a decision came out as it did. Assert these, not messages. */
 export type ReasonCode =
@@ -55,16 +56,6 @@ export interface Recommendation {
 /** PolicyState is what the policy remembers between decisions. */
 export interface PolicyState {
   recommendations: readonly Recommendation[];
-}
-
-/** MetricProposal is what one metric alone asks for. */
-export interface MetricProposal {
-  name: string;
-  average: number | null;
-  target: number;
-  ratio: number | null;
-  proposal: number | null;
-  reason: 'AboveTarget' | 'BelowTarget' | 'WithinTolerance' | 'MetricMissing';
 }
 
 /** Decision is the outcome of one evaluation, with every stage named so the journal can explain it. */

@@ -275,12 +275,12 @@ export interface ScalingDecision {
   message: string;
   stages: StageTrace[];
   /** Per metric: the HPA replica calculation, for status output. */
-  proposals: MetricProposalTrace[];
+  proposals: MetricProposal[];
   nextState: ScalingState;
 }
 
-/** MetricProposalTrace is what one metric alone asked for. */
-export interface MetricProposalTrace {
+/** MetricProposal is what one metric alone asks for (target tracking's Decision and the pipeline's ScalingDecision). */
+export interface MetricProposal {
   name: string;
   average: number | null;
   target: number;
