@@ -50,3 +50,26 @@ export class InstanceError extends ProviderError {
     this.instanceId = instanceId;
   }
 }
+
+/**
+ * invalidInstanceCount is the INVALID_ARGUMENT error for a count `scaleTo` cannot take (anything
+ * but a whole number >= 0), or undefined for one it can.
+ */
+export function invalidInstanceCount(n: number): ProviderError | undefined {
+  if (Number.isInteger(n) && n >= 0) return undefined;
+  return new ProviderError('INVALID_ARGUMENT', `instances must be an integer >= 0, got ${n}`);
+}
+
+/**
+ * callEngine runs one call to an engine's API (Kubernetes, AWS) on behalf of `ref` (the workload or
+ * Auto Scaling group). A failure that is not a ProviderError already becomes API_ERROR naming `ref`
+ * and the call, with the original as its cause, so callers see one error type whatever the SDK threw.
+ */
+export async function callEngine<T>(ref: string, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    throw new ProviderError('API_ERROR', `${ref}: ${what} failed: ${(err as Error).message}`, { cause: err });
+  }
+}

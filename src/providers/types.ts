@@ -138,3 +138,11 @@ export function watchInstances(
   onChange();
   return () => provider.off('change', onChange);
 }
+
+/**
+ * oldestFirst orders instances by start time, ties by id: the "oldest first" of
+ * `Provider.instances()`, for providers that list what an engine reports in its own order.
+ */
+export function oldestFirst(a: Instance, b: Instance): number {
+  return a.startedAt - b.startedAt || a.id.localeCompare(b.id);
+}

@@ -3,11 +3,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AutoScalingClient, AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AwsProviderConfig } from '../../config/types.js';
-import { ProviderError } from '../errors.js';
+import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
+import { oldestFirst } from '../types.js';
 import {
   type AsgInstanceView,
   asgState,
@@ -178,7 +179,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         }),
       );
     }
-    return list.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
+    return list.sort(oldestFirst);
   }
 
   /** desired is the group's DesiredCapacity as last written or read. */
@@ -196,8 +197,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * instances with TerminateInstanceInAutoScalingGroup, then resolves once `n` are ready (warm).
    */
   async scaleTo(n: number): Promise<void> {
-    if (!Number.isInteger(n) || n < 0)
-      throw new ProviderError('INVALID_ARGUMENT', `instances must be an integer >= 0, got ${n}`);
+    const invalid = invalidInstanceCount(n);
+    if (invalid) throw invalid;
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
     const { as } = this.#sdk!;
@@ -571,19 +572,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     }
   }
 
-  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof ProviderError) throw err;
-      throw new ProviderError(
-        'API_ERROR',
-        `${this.#config.autoScalingGroup}: ${what} failed: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
+  #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return callEngine(this.#config.autoScalingGroup, what, fn);
   }
 
   #report(err: Error): void {

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../config/types.js';
-import { ProviderError } from '../errors.js';
+import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
+import { oldestFirst } from '../types.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
 
@@ -147,7 +148,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       const instance = podInstance(pod, this.#options.group, this.#config.port, this.#config.container);
       if (instance && instance.state !== 'stopped') list.push(instance);
     }
-    return list.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
+    return list.sort(oldestFirst);
   }
 
   /** desired is the replicas last written (or read from the workload). */
@@ -166,8 +167,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * target is reached.
    */
   async scaleTo(n: number): Promise<void> {
-    if (!Number.isInteger(n) || n < 0)
-      throw new ProviderError('INVALID_ARGUMENT', `instances must be an integer >= 0, got ${n}`);
+    const invalid = invalidInstanceCount(n);
+    if (invalid) throw invalid;
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
     await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
@@ -597,15 +598,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     }
   }
 
-  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof ProviderError) throw err;
-      throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+  #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return callEngine(this.#ref(), what, fn);
   }
 
   #report(err: Error): void {

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import type { LocalProviderConfig } from '../../config/types.js';
-import { InstanceError, ProviderError } from '../errors.js';
+import { InstanceError, invalidInstanceCount, ProviderError } from '../errors.js';
 import type {
   DrainHook,
   Instance,
@@ -458,11 +458,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * crash-loop pause.
    */
   scaleTo(n: number): Promise<void> {
-    if (!Number.isInteger(n) || n < 0) {
-      return Promise.reject(
-        new ProviderError('INVALID_ARGUMENT', `instances must be an integer >= 0, got ${n}`),
-      );
-    }
+    const invalid = invalidInstanceCount(n);
+    if (invalid) return Promise.reject(invalid);
     if (this.#closing && n > 0) {
       return Promise.reject(new ProviderError('CLOSED', `group ${this.#group} is closed`));
     }
