@@ -1,5 +1,5 @@
 import type { SqlDialect } from './classify.js';
-import type { DatabaseError, ReplicaError } from './errors.js';
+import { type DatabaseError, ReplicaError } from './errors.js';
 
 /** PRIMARY is the target name of the primary; replicas may not use it. */
 export const PRIMARY = 'primary';
@@ -15,6 +15,11 @@ export interface ReplicaSample {
   /** Which measurement gave `lag` (`caught-up`, `wal-history`, `heartbeat`, `replica-status`, …). */
   source: string;
   error?: ReplicaError;
+}
+
+/** unreachableSample is what a probe reports for a replica it could not measure: lag and position unknown. */
+export function unreachableSample(name: string, error: ReplicaError): ReplicaSample {
+  return { name, reachable: false, lag: null, position: null, source: 'none', error };
 }
 
 /** ProbeRound is one probe of the primary and every replica. */
@@ -61,6 +66,32 @@ export interface ReplicaDriver<R> {
   isRetryableRead(error: DatabaseError): boolean;
   /** Stops background work; never ends the pools, which belong to the caller. */
   close(): Promise<void>;
+}
+
+/**
+ * TargetPools holds the caller's pool for each target a driver talks to: `primary` and every replica
+ * by name. Asking for a name it does not hold is a REPLICA_INVALID_ARGUMENT, never an undefined pool.
+ */
+export class TargetPools<P> {
+  readonly replicaNames: readonly string[];
+  readonly #pools: ReadonlyMap<string, P>;
+
+  constructor(primary: P, replicas: Record<string, P>) {
+    this.replicaNames = Object.keys(replicas);
+    this.#pools = new Map([[PRIMARY, primary], ...Object.entries(replicas)]);
+  }
+
+  /** get is the pool of `target`. */
+  get(target: string): P {
+    const pool = this.#pools.get(target);
+    if (pool === undefined) throw new ReplicaError('REPLICA_INVALID_ARGUMENT', `unknown target "${target}"`);
+    return pool;
+  }
+
+  /** entries lists every target with its pool, the primary first. */
+  entries(): IterableIterator<[string, P]> {
+    return this.#pools.entries();
+  }
 }
 
 /** withTimeout rejects after `ms`; the underlying call keeps running but nobody waits for it. */

@@ -286,12 +286,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   ): Promise<R> {
     this.#assertOpen();
     this.#writes++;
-    let result: R;
-    try {
-      result = await this.#driver.query(PRIMARY, sql, params);
-    } catch (error) {
-      throw this.#driver.normalizeError(error, PRIMARY);
-    }
+    const result = await this.#queryPrimary(sql, params);
     if (context?.session) await this.#recordWrite(context.session);
     return result;
   }
@@ -319,15 +314,23 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   ): Promise<R> {
     this.#assertOpen();
     const write = context?.session?.write ?? null;
-    const decision = chooseRead(
+    return this.#serve(this.#chooseRead(write), sql, params, write, true);
+  }
+
+  /**
+   * chooseRead asks the pure chooser where a read goes now, optionally never to `exclude` (the
+   * replica a retried read just failed on); every call takes the next tie-break turn.
+   */
+  #chooseRead(write: SessionWrite | null, exclude?: ReplicaView): ReadDecision {
+    return chooseRead(
       this.#views,
       write,
       this.#route,
       this.options.clock.now(),
       this.#covers,
       this.#tieBreak++,
+      exclude,
     );
-    return this.#serve(decision, sql, params, write, true);
   }
 
   async #serve(
@@ -368,15 +371,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     )
       throw failure;
     if (failure.code === 'REPLICA_CONNECTION') this.#markDown(state, failure);
-    const next = chooseRead(
-      this.#views,
-      write,
-      this.#route,
-      this.options.clock.now(),
-      this.#covers,
-      this.#tieBreak++,
-      state.view,
-    );
+    const next = this.#chooseRead(write, state.view);
     // A retry must not fail where the first try would have fallen back: reads stay served.
     const retry: ReadDecision =
       next.target === 'fail' ? { target: 'primary', reason: 'FallbackPrimary', fallback: true } : next;
@@ -394,6 +389,11 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
 
   async #onPrimary(sql: string, params: readonly unknown[] | undefined): Promise<R> {
     this.#primaryReads++;
+    return this.#queryPrimary(sql, params);
+  }
+
+  /** queryPrimary runs one statement on the primary; a failure comes back as the driver's DatabaseError. */
+  async #queryPrimary(sql: string, params: readonly unknown[] | undefined): Promise<R> {
     try {
       return await this.#driver.query(PRIMARY, sql, params);
     } catch (error) {

@@ -6,6 +6,8 @@ import {
   type Queryable,
   type ReplicaDriver,
   type ReplicaSample,
+  TargetPools,
+  unreachableSample,
   withTimeout,
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
@@ -34,7 +36,7 @@ const ER_NO_SUCH_TABLE = 1146;
 export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   readonly dialect: SqlDialect = 'mysql';
   readonly replicaNames: readonly string[];
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools: TargetPools<Pool>;
   readonly #table: string | null;
   #flavor: MysqlFlavor = 'mariadb';
   #serverId: number | null = null;
@@ -44,9 +46,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #report: (error: ReplicaError) => void = () => {};
 
   constructor(options: MysqlDriverOptions) {
-    this.replicaNames = Object.keys(options.replicas);
-    this.#pools.set(PRIMARY, options.primary);
-    for (const [name, pool] of Object.entries(options.replicas)) this.#pools.set(name, pool);
+    this.#pools = new TargetPools(options.primary, options.replicas);
+    this.replicaNames = this.#pools.replicaNames;
     const table = options.heartbeatTable ?? 'scaleplane_heartbeat';
     if (table !== false && !/^[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)?$/.test(table))
       throw new ReplicaError(
@@ -150,14 +151,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     try {
       return await withTimeout(this.#measure(name), timeout, `${name} probe`);
     } catch (error) {
-      return {
-        name,
-        reachable: false,
-        lag: null,
-        position: null,
-        source: 'none',
-        error: normalizeMysqlError(error, name),
-      };
+      return unreachableSample(name, normalizeMysqlError(error, name));
     }
   }
 
@@ -251,9 +245,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   async close(): Promise<void> {}
 
   #pool(target: string): Pool {
-    const pool = this.#pools.get(target);
-    if (pool === undefined) throw new ReplicaError('REPLICA_INVALID_ARGUMENT', `unknown target "${target}"`);
-    return pool;
+    return this.#pools.get(target);
   }
 }
 

@@ -6,9 +6,11 @@ import {
   type Queryable,
   type ReplicaDriver,
   type ReplicaSample,
+  TargetPools,
+  unreachableSample,
   withTimeout,
 } from '../driver.js';
-import { type DatabaseError, ReplicaError } from '../errors.js';
+import type { DatabaseError, ReplicaError } from '../errors.js';
 import { isRetryablePgRead, normalizePgError } from './errors.js';
 import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn } from './lag.js';
 
@@ -35,22 +37,21 @@ export interface PgDriverOptions {
 export class PgDriver implements ReplicaDriver<PgResult> {
   readonly dialect: SqlDialect = 'postgres';
   readonly replicaNames: readonly string[];
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools: TargetPools<Pool>;
   readonly #listeners = new Map<Pool, (error: Error) => void>();
   readonly #historyWindow: number;
   #history: LsnSample[] = [];
   #report: (error: ReplicaError) => void = () => {};
 
   constructor(options: PgDriverOptions) {
-    this.replicaNames = Object.keys(options.replicas);
-    this.#pools.set(PRIMARY, options.primary);
-    for (const [name, pool] of Object.entries(options.replicas)) this.#pools.set(name, pool);
+    this.#pools = new TargetPools(options.primary, options.replicas);
+    this.replicaNames = this.#pools.replicaNames;
     this.#historyWindow = options.historyWindow ?? 60_000;
   }
 
   attach(report: (error: ReplicaError) => void): void {
     this.#report = report;
-    for (const [name, pool] of this.#pools) {
+    for (const [name, pool] of this.#pools.entries()) {
       if (this.#listeners.has(pool)) continue;
       // An idle pooled client whose server goes away makes the pool emit 'error', fatal without a listener.
       const listener = (error: Error) => this.#report(normalizePgError(error, name));
@@ -126,14 +127,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
       );
       return { name, reachable: true, lag: estimate.lag, position: row.replay, source: estimate.source };
     } catch (error) {
-      return {
-        name,
-        reachable: false,
-        lag: null,
-        position: null,
-        source: 'none',
-        error: normalizePgError(error, name),
-      };
+      return unreachableSample(name, normalizePgError(error, name));
     }
   }
 
@@ -177,8 +171,6 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   }
 
   #pool(target: string): Pool {
-    const pool = this.#pools.get(target);
-    if (pool === undefined) throw new ReplicaError('REPLICA_INVALID_ARGUMENT', `unknown target "${target}"`);
-    return pool;
+    return this.#pools.get(target);
   }
 }
