@@ -21,6 +21,7 @@ import {
 import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
 import { QueueError } from '../errors.js';
+import { PullLoop } from '../pull-loop.js';
 import type {
   BackendContext,
   ConsumeOptions,
@@ -284,8 +285,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
   function startConsumer(queue: string, opts: ConsumeOptions): Consumption {
     const names = natsNames(queue);
     const inFlight = new Set<JsMsg>();
-    let stopped = false;
-    let wakeUp: (() => void) | undefined;
+    const loop = new PullLoop({ label: `nats consumer ${queue}`, context, freeSlots: opts.freeSlots });
     let current: { stop(): void } | undefined;
 
     const deliveryFor = (m: JsMsg, envelope: JobEnvelope, deferred: boolean): Delivery => {
@@ -328,59 +328,38 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       opts.deliver(deliveryFor(m, envelope, notBefore > 0 && m.info.deliveryCount > 1));
     };
 
-    const loop = async () => {
-      let failures = 0;
+    const consumeUntilStopped = async () => {
       const { js } = await clients;
       const consumer = await js.consumers.get(names.stream, CONSUMER);
-      while (!stopped) {
-        const free = opts.freeSlots();
-        if (free <= 0) {
-          await new Promise<void>((resolve) => {
-            wakeUp = resolve;
-          });
-          wakeUp = undefined;
-          continue;
+      await loop.run(async (free) => {
+        const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
+        current = batch;
+        for await (const m of batch) {
+          if (loop.stopped) m.nak();
+          else handle(m);
         }
-        try {
-          const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
-          current = batch;
-          for await (const m of batch) {
-            if (stopped) m.nak();
-            else handle(m);
-          }
-          failures = 0;
-        } catch (error) {
-          if (stopped) break;
-          failures++;
-          context.onError(
-            new QueueError('QUEUE_BACKEND', `nats consumer ${queue}: ${(error as Error).message}`, {
-              cause: error,
-            }),
-          );
-          await new Promise((r) => setTimeout(r, backoffDelay(failures, context.reconnect, context.random)));
-        }
-      }
+        loop.succeeded();
+      });
     };
 
     const heartbeat = setInterval(
       () => {
         for (const m of inFlight) m.working();
-        if (stopped && inFlight.size === 0) clearInterval(heartbeat);
+        if (loop.stopped && inFlight.size === 0) clearInterval(heartbeat);
       },
       Math.max(50, Math.floor(opts.stallTimeout / 3)),
     );
     heartbeat.unref();
     timers.add(heartbeat);
-    const done = loop().catch((error) =>
+    const done = consumeUntilStopped().catch((error) =>
       context.onError(new QueueError('QUEUE_BACKEND', `nats consumer ${queue} stopped`, { cause: error })),
     );
     let stopping: Promise<void> | undefined;
     return {
-      wake: () => wakeUp?.(),
+      wake: () => loop.wake(),
       stop() {
         stopping ??= (async () => {
-          stopped = true;
-          wakeUp?.();
+          loop.stop();
           // Ends the open pull request now instead of at its expiry.
           current?.stop();
           await done;

@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { backoffDelay } from '../backoff.js';
 import { readRedisDepth } from '../depth.js';
 import { QueueError } from '../errors.js';
+import { PullLoop } from '../pull-loop.js';
 import type {
   BackendContext,
   ConsumeOptions,
@@ -185,8 +186,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     const consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     const blocking = connect(`consumer ${queue}`);
     const owned = new Set<string>();
-    let stopped = false;
-    let wakeUp: (() => void) | undefined;
+    const loop = new PullLoop({ label: `redis consumer ${queue}`, context, freeSlots: opts.freeSlots });
     let lastClaim = 0;
 
     const deliveryFor = (id: string, envelope: JobEnvelope, attempt: number): Delivery => {
@@ -233,77 +233,58 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       });
     };
 
-    const loop = async () => {
-      let failures = 0;
-      while (!stopped) {
-        const free = opts.freeSlots();
-        if (free <= 0) {
-          await new Promise<void>((resolve) => {
-            wakeUp = resolve;
-          });
-          wakeUp = undefined;
-          continue;
-        }
-        try {
-          if (Date.now() - lastClaim >= opts.stallTimeout / 2) {
-            lastClaim = Date.now();
-            const [, claimed] = (await commands.xautoclaim(
-              keys.stream,
-              GROUP,
-              consumer,
-              opts.stallTimeout,
-              '0-0',
-              'COUNT',
-              free,
-            )) as [string, StreamEntry[]];
-            if (claimed.length > 0) {
-              await deliverEntries(
-                claimed.filter((e) => e !== null && e[1] !== null),
-                true,
-              );
-              continue;
-            }
-          }
-          const reply = (await blocking.xreadgroup(
-            'GROUP',
-            GROUP,
-            consumer,
-            'COUNT',
-            free,
-            'BLOCK',
-            1000,
-            'STREAMS',
-            keys.stream,
-            '>',
-          )) as [string, StreamEntry[]][] | null;
-          failures = 0;
-          if (stopped) {
-            // Read after stop: hand them straight back rather than hold them until a stall claim.
-            for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-              const raw = field(fields, 'job');
-              if (raw) await deliveryFor(id, JSON.parse(raw) as JobEnvelope, 1).release();
-            }
-            break;
-          }
-          if (reply?.[0]) await deliverEntries(reply[0][1], false);
-        } catch (error) {
-          if (stopped) break;
-          failures++;
-          context.onError(
-            new QueueError('QUEUE_BACKEND', `redis consumer ${queue}: ${(error as Error).message}`, {
-              cause: error,
-            }),
+    /** One pull: entries stalled elsewhere first (every stallTimeout / 2), else new ones. */
+    const pull = async (free: number) => {
+      if (Date.now() - lastClaim >= opts.stallTimeout / 2) {
+        lastClaim = Date.now();
+        const [, claimed] = (await commands.xautoclaim(
+          keys.stream,
+          GROUP,
+          consumer,
+          opts.stallTimeout,
+          '0-0',
+          'COUNT',
+          free,
+        )) as [string, StreamEntry[]];
+        if (claimed.length > 0) {
+          await deliverEntries(
+            claimed.filter((e) => e !== null && e[1] !== null),
+            true,
           );
-          if (error instanceof Error && error.message.startsWith('NOGROUP'))
-            await ensureGroup(queue, true).catch(() => {});
-          await new Promise((r) => setTimeout(r, backoffDelay(failures, context.reconnect, context.random)));
+          return;
         }
       }
+      const reply = (await blocking.xreadgroup(
+        'GROUP',
+        GROUP,
+        consumer,
+        'COUNT',
+        free,
+        'BLOCK',
+        1000,
+        'STREAMS',
+        keys.stream,
+        '>',
+      )) as [string, StreamEntry[]][] | null;
+      loop.succeeded();
+      if (loop.stopped) {
+        // Read after stop: hand them straight back rather than hold them until a stall claim.
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          const raw = field(fields, 'job');
+          if (raw) await deliveryFor(id, JSON.parse(raw) as JobEnvelope, 1).release();
+        }
+        return;
+      }
+      if (reply?.[0]) await deliverEntries(reply[0][1], false);
+    };
+    const recover = async (error: unknown) => {
+      if (error instanceof Error && error.message.startsWith('NOGROUP'))
+        await ensureGroup(queue, true).catch(() => {});
     };
 
     const timers = [
       setInterval(() => {
-        if (stopped) return;
+        if (loop.stopped) return;
         promote
           .run(commands, [keys.delayed, keys.stream], [1000])
           .catch((error) =>
@@ -314,7 +295,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         () => {
           // Reset the idle time of entries we are still working on so no one claims them as stalled.
           if (owned.size === 0) {
-            if (stopped) clearInterval(timers[1]);
+            if (loop.stopped) clearInterval(timers[1]);
             return;
           }
           commands
@@ -332,15 +313,14 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     }
     // The blocking connection's id, so stop() can end a pending XREADGROUP BLOCK at once.
     const blockingId = blocking.client('ID').catch(() => undefined);
-    const done = loop();
+    const done = loop.run(pull, recover);
     let stopping: Promise<void> | undefined;
 
     return {
-      wake: () => wakeUp?.(),
+      wake: () => loop.wake(),
       stop() {
         stopping ??= (async () => {
-          stopped = true;
-          wakeUp?.();
+          loop.stop();
           const id = await blockingId;
           if (id !== undefined) await commands.client('UNBLOCK', id).catch(() => {});
           await done;
