@@ -23,7 +23,7 @@ const MINUTE = 60;
 const CAPACITY = 100;
 const [file] = process.argv.slice(2);
 if (!file) throw new Error('usage: anatomy.ts TRACE');
-const trace = await readTrace(file);
+const { perSecond: trace } = await readTrace(file);
 const { rate } = buildDemand(trace, {
   from: 0,
   to: JULY_END,

@@ -14,7 +14,7 @@ import { buildDemand, oracle, readTrace, simulate } from '../../src/sim/index.js
 const JULY_END = 2_381_545;
 const [file, raw = '{}', prices = '12,14,16'] = process.argv.slice(2);
 if (!file) throw new Error("usage: frontier.ts TRACE ['{...}'] [PRICE,PRICE,...]");
-const trace = await readTrace(file);
+const { perSecond: trace } = await readTrace(file);
 const demand = buildDemand(trace, { from: 0, to: JULY_END, aggregate: 60, peakInstances: 20, capacity: 100 });
 const sim = { capacity: 100, startup: 60, interval: 15 };
 const timing = { minInstances: 1, maxInstances: 40, startup: 60_000, interval: 15_000 };

@@ -211,7 +211,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.trace) throw new Error('usage: hpa-crosscheck.ts --trace FILE [--from S] [--to S]');
-const trace = await readTrace(values.trace);
+const { perSecond: trace } = await readTrace(values.trace);
 const demand = buildDemand(trace, {
   from: Number(values.from),
   ...(values.to === undefined ? {} : { to: Number(values.to) }),

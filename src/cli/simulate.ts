@@ -2,19 +2,22 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, parseDuration } from '../config/index.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import {
   type ConfiguredGroup,
   configuredGroup,
   type ExperimentRow,
   groupReplay,
+  OVERLOAD,
   type PolicyReplay,
+  parseTraceTime,
   readTrace,
   renderSvg,
   runExperiment,
   SimConfigError,
   svgToPng,
+  type TraceSource,
   toReplaySeries,
 } from '../sim/index.js';
 import { CliError } from './client.js';
@@ -42,6 +45,82 @@ export function plotFormat(file: string): PlotFormat {
   return ext as PlotFormat;
 }
 
+function seconds(name: string) {
+  return (raw: string): number => {
+    try {
+      return parseDuration(raw) / 1000;
+    } catch (err) {
+      throw new InvalidArgumentError(`${name}: ${(err as Error).message}`);
+    }
+  };
+}
+
+/**
+ * resolveWhen reads `--since`/`--until`: `now`, a duration before `now` (`7d`, `90m`) or an
+ * ISO-8601 time (no offset: UTC), as unix seconds. Throws a usage error (exit 2) naming the flag.
+ */
+function resolveWhen(flag: string, raw: string, now: number): number {
+  if (raw.trim() === 'now') return now;
+  const time = parseTraceTime(raw.trim());
+  if (time?.kind === 'ISO-8601') return time.t;
+  try {
+    return now - parseDuration(raw) / 1000;
+  } catch {
+    throw new CliError(
+      `${flag} ${raw}: expected now, a duration before now (7d, 90m) or an ISO-8601 time (2024-05-01T10:00:00Z)`,
+      2,
+    );
+  }
+}
+
+/** traceSource reads which trace the flags ask for, or throws a usage error (exit 2). */
+function traceSource(
+  flags: Pick<SimulateFlags, 'trace' | 'prometheus' | 'query' | 'since' | 'until' | 'step' | 'maxGap'>,
+  now: number,
+): { source: TraceSource; label: string } {
+  const remote = (['query', 'since', 'until', 'step'] as const).filter((k) => flags[k] !== undefined);
+  if (flags.maxGap !== undefined && !(flags.maxGap > 0))
+    throw new CliError('--max-gap must be more than 0', 2);
+  if (flags.trace !== undefined && flags.prometheus !== undefined) {
+    throw new CliError('--trace and --prometheus are two sources of a trace: give one of them', 2);
+  }
+  if (flags.trace !== undefined) {
+    if (remote.length > 0) throw new CliError(`--${remote[0]} goes with --prometheus, not --trace`, 2);
+    if (flags.maxGap !== undefined && !/\.csv$/i.test(flags.trace)) {
+      throw new CliError('--max-gap applies to a .csv trace or --prometheus (workload.txt has no times)', 2);
+    }
+    return {
+      source: { file: flags.trace, ...(flags.maxGap === undefined ? {} : { maxGap: flags.maxGap }) },
+      label: flags.trace,
+    };
+  }
+  if (flags.prometheus === undefined) {
+    throw new CliError('a trace is needed: --trace FILE, or --prometheus URL --query PROMQL', 2);
+  }
+  if (flags.query === undefined)
+    throw new CliError('--prometheus needs --query PROMQL (one series of req/s)', 2);
+  const start = resolveWhen('--since', flags.since ?? '7d', now);
+  const end = resolveWhen('--until', flags.until ?? 'now', now);
+  if (!(start < end)) {
+    throw new CliError(`--since ${flags.since ?? '7d'} is not before --until ${flags.until ?? 'now'}`, 2);
+  }
+  const step = flags.step ?? 60;
+  if (step < 1) throw new CliError('--step must be at least 1s (the trace is per second)', 2);
+  return {
+    source: {
+      prometheus: {
+        url: flags.prometheus,
+        query: flags.query,
+        start,
+        end,
+        step,
+        ...(flags.maxGap === undefined ? {} : { maxGap: flags.maxGap }),
+      },
+    },
+    label: `${flags.prometheus} ${flags.query}`,
+  };
+}
+
 function policyName(raw: string): PresetName {
   if (!(PRESET_NAMES as readonly string[]).includes(raw)) {
     throw new InvalidArgumentError(`unknown policy (known: ${PRESET_NAMES.join(', ')})`);
@@ -50,7 +129,14 @@ function policyName(raw: string): PresetName {
 }
 
 interface SimulateFlags {
-  trace: string;
+  trace?: string;
+  prometheus?: string;
+  query?: string;
+  since?: string;
+  until?: string;
+  step?: number;
+  maxGap?: number;
+  absolute?: boolean;
   from: number;
   to?: number;
   aggregate: number;
@@ -75,7 +161,21 @@ export function registerSimulate(program: Command): void {
   program
     .command('simulate')
     .description('replay a traffic trace through scaling policies: SLO violations and cost vs the oracle')
-    .requiredOption('--trace <file>', 'workload.txt (per-second counts) or a .tbz2 holding one')
+    .option(
+      '--trace <file>',
+      'workload.txt (per-second counts), a .tbz2 holding one, or a time,value .csv of req/s',
+    )
+    .option('--prometheus <url>', 'fetch the trace from Prometheus instead (with --query)')
+    .option('--query <promql>', 'PromQL giving one series of req/s, e.g. sum(rate(http_requests_total[1m]))')
+    .option('--since <when>', 'start: a duration before now or an ISO-8601 time (default 7d)')
+    .option('--until <when>', 'end: now, a duration before now or an ISO-8601 time (default now)')
+    .option('--step <duration>', 'resolution asked of Prometheus (default 60s)', seconds('--step'))
+    .option(
+      '--max-gap <duration>',
+      'longest interval between samples that is held (default: 5m or the step, the longer)',
+      seconds('--max-gap'),
+    )
+    .option('--absolute', 'replay the rates as they are (req/s), not scaled to --peak-instances')
     .option('--from <s>', 'first second (trace index)', int('--from'), 0)
     .option('--to <s>', 'last second, exclusive (default: the end)', int('--to'))
     .option('--aggregate <s>', 'average demand over this many seconds', int('--aggregate'), 60)
@@ -135,17 +235,25 @@ export function registerSimulate(program: Command): void {
           : ['default'];
       const policies = [...(replay ? [replay] : []), ...presets];
       const started = Date.now();
-      const trace = await readTrace(flags.trace);
+      const { source, label } = traceSource(flags, started / 1000);
+      if (flags.absolute && command.getOptionValueSource('peakInstances') === 'cli') {
+        throw new CliError(
+          '--peak-instances scales the trace, --absolute replays it as is: give one of them',
+          2,
+        );
+      }
+      const trace = await readTrace(source);
       const timeline = flags.timeline ? createWriteStream(flags.timeline) : undefined;
       let buffer = '';
       timeline?.write('t,demand,ready,provisioned\n');
-      const { demand, rows, results } = runExperiment(trace, {
+      const { demand, rows, results } = runExperiment(trace.perSecond, {
         from: flags.from,
         ...(flags.to === undefined ? {} : { to: flags.to }),
         aggregate: flags.aggregate,
         peakInstances: flags.peakInstances,
         capacity: flags.capacity,
         ...run,
+        absolute: flags.absolute ?? false,
         policies,
         withOracle: true,
         ...(timeline && {
@@ -173,7 +281,7 @@ export function registerSimulate(program: Command): void {
             scale: flags.capacity,
           })),
         ];
-        const svg = renderSvg(series, { title: `${flags.trace} [${demand.from}, ${demand.to})` });
+        const svg = renderSvg(series, { title: `${label} [${demand.from}, ${demand.to})` });
         await writeFile(plot.file, plot.format === '.png' ? await svgToPng(svg) : svg);
       }
       if (flags.html) {
@@ -182,7 +290,7 @@ export function registerSimulate(program: Command): void {
           flags.html,
           toReplaySeries(demand, results, {
             capacity: flags.capacity,
-            title: `Replay of ${flags.trace}`,
+            title: `Replay of ${label}`,
             minInstances: run.min,
             maxInstances: run.max,
           }),
@@ -193,10 +301,19 @@ export function registerSimulate(program: Command): void {
         for (const row of shown) console.log(JSON.stringify(row));
         return;
       }
+      const peak = demand.rate.reduce((m, v) => Math.max(m, v), 0);
+      const needed = Math.ceil(peak / (OVERLOAD * flags.capacity));
+      const when =
+        trace.start === undefined
+          ? ''
+          : ` from ${new Date((trace.start + demand.from) * 1000).toISOString()}`;
       console.log(
-        `trace ${flags.trace}: seconds [${demand.from}, ${demand.to}) = ${((demand.to - demand.from) / 86400).toFixed(1)} days, ` +
-          `per-${flags.aggregate}s mean rate × ${demand.scale.toFixed(2)} so the peak is ${flags.peakInstances} × ${flags.capacity} req/s; ` +
-          `startup ${run.startup}s, interval ${run.interval}s, instances ${run.min}..${run.max}` +
+        `trace ${label}: seconds [${demand.from}, ${demand.to})${when} = ${((demand.to - demand.from) / 86400).toFixed(1)} days, ` +
+          (flags.absolute
+            ? `per-${flags.aggregate}s mean rate as is (--absolute), peak ${peak.toFixed(1)} req/s = ${needed} instances of ${flags.capacity} req/s at ${OVERLOAD * 100} %` +
+              (needed > run.max ? ` (more than --max ${run.max})` : '')
+            : `per-${flags.aggregate}s mean rate × ${demand.scale.toFixed(2)} so the peak is ${flags.peakInstances} × ${flags.capacity} req/s`) +
+          `; startup ${run.startup}s, interval ${run.interval}s, instances ${run.min}..${run.max}` +
           (replay ? `; ${replay.policy.name} is groups.${flags.group} of ${flags.config}` : ''),
       );
       console.log(formatTable(shown));

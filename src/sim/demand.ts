@@ -1,7 +1,7 @@
 /**
  * Demand of the standard experiment: a trace of per-second counts, cut to a window, averaged per
  * `aggregate` seconds (held constant within each), scaled so the window's peak equals
- * `peakInstances × capacity` requests per second.
+ * `peakInstances × capacity` requests per second — or, with `absolute`, left as it is.
  */
 
 /** parseWorkload reads a `workload.txt`: space-separated integers, one per second. */
@@ -24,18 +24,20 @@ export interface DemandOptions {
   peakInstances: number;
   /** req/s one instance serves at 100 % CPU. @defaultValue 100 */
   capacity: number;
+  /** Replay the rates as they are (req/s), ignoring `peakInstances`. @defaultValue false */
+  absolute?: boolean;
 }
 
 /** Demand is the per-second request rate the simulator replays, and how it was made. */
 export interface Demand {
   rate: Float64Array;
-  /** Multiplier applied to the trace's aggregated rate. */
+  /** Multiplier applied to the trace's aggregated rate (1 when absolute). */
   scale: number;
   from: number;
   to: number;
 }
 
-/** buildDemand aggregates and scales a window of a trace. */
+/** buildDemand aggregates and (unless absolute) scales a window of a trace. */
 export function buildDemand(trace: Float64Array, o: DemandOptions): Demand {
   const from = Math.max(0, Math.min(o.from, trace.length));
   const to = Math.max(from, Math.min(o.to ?? trace.length, trace.length));
@@ -51,7 +53,7 @@ export function buildDemand(trace: Float64Array, o: DemandOptions): Demand {
     for (let i = start; i < end; i++) rate[i] = mean;
     if (mean > peak) peak = mean;
   }
-  const scale = peak > 0 ? (o.peakInstances * o.capacity) / peak : 0;
-  for (let i = 0; i < n; i++) rate[i] = rate[i]! * scale;
+  const scale = o.absolute ? 1 : peak > 0 ? (o.peakInstances * o.capacity) / peak : 0;
+  if (scale !== 1) for (let i = 0; i < n; i++) rate[i] = rate[i]! * scale;
   return { rate, scale, from, to };
 }

@@ -20,6 +20,8 @@ export interface ExperimentOptions {
   aggregate: number;
   peakInstances: number;
   capacity: number;
+  /** Replay the trace's rates as they are instead of scaling its peak to peakInstances × capacity. */
+  absolute?: boolean;
   startup: number;
   min: number;
   max: number;

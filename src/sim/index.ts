@@ -25,4 +25,20 @@ export {
 export { type PlotSeries, renderSvg } from './plot.js';
 export { PNG_FONT_FAMILY, svgToPng } from './png.js';
 export { toReplaySeries } from './replay-series.js';
-export { readTrace } from './trace-file.js';
+export { type CsvTraceOptions, parseCsvTrace, parseTraceTime, type TimeKind } from './trace-csv.js';
+export { readTrace, type Trace, type TraceSource } from './trace-file.js';
+export {
+  DEFAULT_MAX_GAP_S,
+  formatSeconds,
+  type HoldOptions,
+  holdSamples,
+  MAX_TRACE_SECONDS,
+  type TimedTrace,
+  TraceError,
+  type TracePoint,
+} from './trace-points.js';
+export {
+  fetchPrometheusTrace,
+  PROMETHEUS_MAX_POINTS,
+  type PrometheusTraceOptions,
+} from './trace-prometheus.js';

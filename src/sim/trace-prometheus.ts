@@ -1,0 +1,148 @@
+/**
+ * Prometheus traces: a PromQL range query (`GET /api/v1/query_range`) whose one series is a
+ * request rate (e.g. `sum(rate(http_requests_total[1m]))`), fetched in chunks (Prometheus refuses
+ * more than 11,000 points per series and query) and held per second like any timed trace.
+ */
+import { holdSamples, type TimedTrace, TraceError, type TracePoint } from './trace-points.js';
+
+/** PROMETHEUS_MAX_POINTS is Prometheus' limit of points per series in one range query. */
+export const PROMETHEUS_MAX_POINTS = 11_000;
+
+/** PrometheusTraceOptions say what to fetch and from where. */
+export interface PrometheusTraceOptions {
+  /** Prometheus base URL; a path prefix (`http://host/prometheus`) is kept. */
+  url: string;
+  /** PromQL returning exactly one series of requests per second. */
+  query: string;
+  /** Unix seconds. */
+  start: number;
+  /** Unix seconds, inclusive. */
+  end: number;
+  /** Seconds between evaluations. @defaultValue 60 */
+  step?: number;
+  /** Longest interval (s) a value is held. @defaultValue the longer of 5 min and `step` */
+  maxGap?: number;
+  /** Per request, ms. @defaultValue 30000 */
+  timeout?: number;
+  /** Points per series and request. @defaultValue PROMETHEUS_MAX_POINTS */
+  maxPoints?: number;
+}
+
+interface RangeResponse {
+  status: 'success' | 'error';
+  errorType?: string;
+  error?: string;
+  data?: { resultType: string; result: { metric: Record<string, string>; values: [number, string][] }[] };
+}
+
+/**
+ * fetchPrometheusTrace runs the range query over `[start, end]` and returns its one series per
+ * second, starting at its first sample (a series that begins after `start` starts later; one that
+ * ends before `end` ends sooner). Throws a TraceError: Prometheus' own `errorType: error` verbatim,
+ * how many series came back and their labels when that is not one, or the two times around a gap.
+ */
+export async function fetchPrometheusTrace(o: PrometheusTraceOptions): Promise<TimedTrace> {
+  const step = o.step ?? 60;
+  if (!(step > 0)) throw new TraceError('PROMETHEUS_ERROR', `step must be > 0, got ${step}`);
+  const perQuery = Math.max(1, Math.floor(o.maxPoints ?? PROMETHEUS_MAX_POINTS));
+  const series = new Map<string, { metric: Record<string, string>; values: [number, string][] }>();
+  for (let from = o.start; from <= o.end; from += perQuery * step) {
+    const to = Math.min(o.end, from + (perQuery - 1) * step);
+    for (const s of await queryRange(o, from, to, step)) {
+      const key = formatLabels(s.metric);
+      const seen = series.get(key);
+      if (seen) seen.values.push(...s.values);
+      else series.set(key, { metric: s.metric, values: [...s.values] });
+    }
+  }
+  if (series.size !== 1) {
+    const names = [...series.keys()];
+    const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? `, … ${names.length - 5} more` : '');
+    throw new TraceError(
+      'PROMETHEUS_SERIES',
+      `the query returned ${series.size} series between ${iso(o.start)} and ${iso(o.end)}, expected exactly 1` +
+        (series.size === 0
+          ? ' (no data in that range: check the query in Prometheus, and --since/--until)'
+          : `: ${shown}; aggregate them, e.g. sum(${o.query})`),
+    );
+  }
+  const [only] = series.values();
+  const points: TracePoint[] = only!.values.map(([t, raw]) => {
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) {
+      throw new TraceError(
+        'PROMETHEUS_SERIES',
+        `the query returned ${raw} at ${iso(t)}: not a rate ≥ 0 (requests per second)`,
+      );
+    }
+    return { t, value };
+  });
+  return holdSamples(points, {
+    step,
+    ...(o.maxGap === undefined ? {} : { maxGap: o.maxGap }),
+    where: (k) => iso(points[k]!.t),
+  });
+}
+
+async function queryRange(
+  o: PrometheusTraceOptions,
+  start: number,
+  end: number,
+  step: number,
+): Promise<NonNullable<RangeResponse['data']>['result']> {
+  const url = new URL('api/v1/query_range', o.url.endsWith('/') ? o.url : `${o.url}/`);
+  url.searchParams.set('query', o.query);
+  url.searchParams.set('start', String(start));
+  url.searchParams.set('end', String(end));
+  url.searchParams.set('step', String(step));
+  const timeout = o.timeout ?? 30_000;
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeout) });
+    text = await res.text();
+  } catch (err) {
+    const why =
+      (err as Error).name === 'TimeoutError'
+        ? `no answer within ${timeout / 1000} s`
+        : String(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
+    throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus at ${o.url}: ${why}`, { cause: err });
+  }
+  let body: RangeResponse | undefined;
+  try {
+    body = JSON.parse(text) as RangeResponse;
+  } catch {
+    body = undefined;
+  }
+  if (body?.status === 'error') {
+    throw new TraceError('PROMETHEUS_ERROR', `Prometheus: ${body.errorType}: ${body.error}`);
+  }
+  if (!res.ok || body?.status !== 'success' || !body.data) {
+    throw new TraceError(
+      'PROMETHEUS_ERROR',
+      `Prometheus at ${o.url} answered HTTP ${res.status} without an API response` +
+        ` (is the URL Prometheus' base URL?): ${text.slice(0, 200)}`,
+    );
+  }
+  if (body.data.resultType !== 'matrix') {
+    throw new TraceError(
+      'PROMETHEUS_SERIES',
+      `the query returned a ${body.data.resultType}, not a range of samples (a matrix)`,
+    );
+  }
+  return body.data.result;
+}
+
+/** formatLabels writes a series' labels as PromQL does: `{job="web", path="/a"}`. */
+function formatLabels(metric: Record<string, string>): string {
+  const { __name__: name, ...labels } = metric;
+  const inner = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join(', ');
+  return `${name ?? ''}{${inner}}`;
+}
+
+function iso(unixSeconds: number): string {
+  return new Date(unixSeconds * 1000).toISOString();
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../helpers/cli-process.js';
+
+const T0 = 1_714_521_600; // 2024-05-01T00:00:00Z
+
+describe('scaleplane simulate: CSV traces, --absolute and the choice of source', () => {
+  let dir: string;
+  let constant: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'scaleplane-sources-'));
+    constant = join(dir, 'constant.csv');
+    // Two hours of 250 req/s, one ISO-8601 sample a minute (121 samples: [0, 7200] inclusive).
+    const rows = Array.from({ length: 121 }, (_, m) => `${new Date((T0 + m * 60) * 1000).toISOString()},250`);
+    await writeFile(constant, `time,value\r\n${rows.join('\r\n')}\r\n`);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('--absolute replays 250 req/s as is: with --capacity 100 the oracle runs 3 instances (6 instance-hours)', async () => {
+    const run = await runCli([
+      'simulate',
+      '--trace',
+      constant,
+      '--absolute',
+      '--capacity',
+      '100',
+      '--compare',
+      '--json',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const rows = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number | string>);
+    const oracle = rows.find((r) => r.policy === 'oracle')!;
+    // 7201 seconds × 3 instances; 250 req/s × 7201 s requests.
+    assert.equal(oracle.instance_hours, 6);
+    assert.equal(oracle.requests, 250 * 7201);
+    // Without --absolute the peak is scaled to 20 × 100 req/s: ceil(2000 / 90) = 23 instances.
+    const scaled = await runCli(['simulate', '--trace', constant, '--compare', '--json']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    const scaledOracle = scaled.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { policy: string; instance_hours: number })
+      .find((r) => r.policy === 'oracle')!;
+    assert.equal(scaledOracle.instance_hours, 46);
+  });
+
+  it('the table says where the trace starts and what --absolute means for it', async () => {
+    const run = await runCli([
+      'simulate',
+      '--trace',
+      constant,
+      '--absolute',
+      '--capacity',
+      '100',
+      '--max',
+      '2',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /seconds \[0, 7201\) from 2024-05-01T00:00:00\.000Z/);
+    assert.match(
+      run.stdout,
+      /as is \(--absolute\), peak 250\.0 req\/s = 3 instances of 100 req\/s at 90 % \(more than --max 2\)/,
+    );
+  });
+
+  it('a bad line fails the run with its line number', async () => {
+    const bad = join(dir, 'bad.csv');
+    await writeFile(bad, `time,value\n${T0},1\n${T0 + 60},abc\n`);
+    const run = await runCli(['simulate', '--trace', bad]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^scaleplane: line 3: value "abc" is not a number \(requests per second\)$/m);
+  });
+
+  it('usage errors (exit 2): two sources, none, flags of the other source, --absolute with --peak-instances', async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['--trace', constant, '--prometheus', 'http://127.0.0.1:9'],
+        /--trace and --prometheus .* give one of them/,
+      ],
+      [[], /a trace is needed: --trace FILE, or --prometheus URL --query PROMQL/],
+      [['--trace', constant, '--query', 'up'], /--query goes with --prometheus, not --trace/],
+      [['--prometheus', 'http://127.0.0.1:9'], /--prometheus needs --query/],
+      [
+        ['--prometheus', 'http://127.0.0.1:9', '--query', 'up', '--since', 'last week'],
+        /--since last week: expected now, a duration/,
+      ],
+      [
+        ['--prometheus', 'http://127.0.0.1:9', '--query', 'up', '--since', '1h', '--until', '2h'],
+        /--since 1h is not before --until 2h/,
+      ],
+      [
+        ['--trace', constant, '--absolute', '--peak-instances', '5'],
+        /--peak-instances scales the trace, --absolute replays it as is/,
+      ],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runCli(['simulate', ...args])));
+    runs.forEach((run, i) => {
+      assert.equal(run.code, 2, `${cases[i]![0].join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, cases[i]![1]);
+    });
+  });
+});

@@ -1,0 +1,121 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** PROMETHEUS is the installed prometheus binary (scripts/services/prometheus.sh), if any. */
+export const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p));
+
+/** RunningPrometheus is an unprivileged prometheus of one test, on a spare loopback port. */
+export interface RunningPrometheus {
+  url: string;
+  /** query runs an instant query and returns its vector (rejects on anything else). */
+  query(promql: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
+  /** close stops prometheus and removes its folder. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * poll checks `condition` every 100 ms (an HTTP round trip each, so not as often as `until`) until
+ * it holds, failing after `timeoutMs` with `what`.
+ */
+export async function poll(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function sparePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * startPrometheus runs prometheus from a generated config (`scrapeConfigs`: the YAML items under
+ * `scrape_configs:`, scrape and evaluation every second) in a temp folder, and resolves once its
+ * API answers.
+ */
+export async function startPrometheus(scrapeConfigs: string[]): Promise<RunningPrometheus> {
+  if (!PROMETHEUS) throw new Error('no prometheus: run scripts/services/prometheus.sh');
+  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-prometheus-'));
+  const port = await sparePort();
+  const url = `http://127.0.0.1:${port}`;
+  await writeFile(
+    join(dir, 'prometheus.yml'),
+    [
+      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+      'scrape_configs:',
+      ...scrapeConfigs,
+      '',
+    ].join('\n'),
+  );
+  const child: ChildProcess = spawn(
+    PROMETHEUS,
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+      await rm(dir, { recursive: true, force: true });
+    })();
+    return closed;
+  };
+  try {
+    await poll(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr.slice(-500)}`);
+        return (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok ?? false;
+      },
+      30_000,
+      'prometheus ready',
+    );
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    url,
+    close,
+    async query(promql) {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+      const body = (await res.json()) as {
+        status: string;
+        error?: string;
+        data: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      if (body.status !== 'success' || body.data.resultType !== 'vector') {
+        throw new Error(`${promql}: ${body.error ?? body.data.resultType}`);
+      }
+      return body.data.result;
+    },
+  };
+}
