@@ -17,6 +17,16 @@ export interface RunningPrometheus {
   close(): Promise<void>;
 }
 
+/** PrometheusOptions adjust one test's prometheus. */
+export interface PrometheusOptions {
+  /** Listen here (e.g. a port already written into a Scaleplane config); default: a spare one. */
+  port?: number;
+  /** Extra command-line flags, e.g. `--query.lookback-delta=5s`. */
+  args?: string[];
+  /** Files written next to prometheus.yml first (paths in the config are relative to it). */
+  files?: Record<string, string>;
+}
+
 /**
  * poll checks `condition` every 100 ms (an HTTP round trip each, so not as often as `until`) until
  * it holds, failing after `timeoutMs` with `what`.
@@ -33,7 +43,8 @@ export async function poll(
   }
 }
 
-function sparePort(): Promise<number> {
+/** sparePort is a loopback port free at the time of asking (for a server started later). */
+export function sparePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -49,10 +60,14 @@ function sparePort(): Promise<number> {
  * `scrape_configs:`, scrape and evaluation every second) in a temp folder, and resolves once its
  * API answers.
  */
-export async function startPrometheus(scrapeConfigs: string[]): Promise<RunningPrometheus> {
+export async function startPrometheus(
+  scrapeConfigs: string[],
+  options: PrometheusOptions = {},
+): Promise<RunningPrometheus> {
   if (!PROMETHEUS) throw new Error('no prometheus: run scripts/services/prometheus.sh');
   const dir = await mkdtemp(join(tmpdir(), 'scaleplane-prometheus-'));
-  const port = await sparePort();
+  const port = options.port ?? (await sparePort());
+  for (const [name, text] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), text);
   const url = `http://127.0.0.1:${port}`;
   await writeFile(
     join(dir, 'prometheus.yml'),
@@ -69,6 +84,7 @@ export async function startPrometheus(scrapeConfigs: string[]): Promise<RunningP
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
+      ...(options.args ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

@@ -2,15 +2,17 @@
 // scrapes Scaleplane's own /metrics, and a group scales on a PromQL query. The test runs its own
 // unprivileged prometheus from a generated config in a temp folder, on a spare port.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { startLoad } from '../helpers/load.js';
+import {
+  PROMETHEUS,
+  poll,
+  type RunningPrometheus,
+  sparePort,
+  startPrometheus,
+} from '../helpers/prometheus.js';
 import { INTEGRATION_TOKEN, nextEntry, startInProcess } from '../helpers/scaleplane.js';
 
 // Requests that wait without burning CPU (/slow?ms=N): in flight at the balancer, while the
@@ -18,43 +20,14 @@ import { INTEGRATION_TOKEN, nextEntry, startInProcess } from '../helpers/scalepl
 // the work, fail them past their 1 s timeout and take the only instance out of rotation).
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 
-const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p));
-
-function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what} within ${timeoutMs} ms`);
-}
-
 describe('scaling on a PromQL query', {
   skip: PROMETHEUS ? false : 'run scripts/services/prometheus.sh',
 }, () => {
   let app: Scaleplane | undefined;
-  let prometheus: ChildProcess | undefined;
-  let dir: string | undefined;
+  let prometheus: RunningPrometheus | undefined;
   after(async () => {
     await app?.close();
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise((r) => prometheus!.once('exit', r));
-      prometheus.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (prometheus.exitCode === null) prometheus.kill('SIGKILL');
-    }
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await prometheus?.close();
   });
 
   it('Prometheus scrapes Scaleplane and the group follows the query; no value is no scale-down', async () => {
@@ -87,54 +60,33 @@ groups:
     // Prometheus is not up yet: the source fails, the metric is missing, nothing changes; and the
     // failure is an alert, resolved once the source answers again (checked below). Awaited, not
     // assumed after a fixed time: a slow machine takes longer to reach its first decisions.
-    await waitFor(
+    await poll(
       async () =>
         (group.lastDecision?.reasons.includes('NoMetrics') ?? false) &&
         app!.alerts.isFiring('metric-source:web:prometheus'),
       20_000,
-      'no NoMetrics decision with the metric-source alert firing',
+      'a NoMetrics decision with the metric-source alert firing',
     );
     assert.equal(group.desired(), 1);
 
-    dir = await mkdtemp(join(tmpdir(), 'scaleplane-prometheus-'));
     const api = app.apiAddress!;
-    await writeFile(join(dir, 'scaleplane.token'), `${INTEGRATION_TOKEN}\n`);
-    await writeFile(
-      join(dir, 'prometheus.yml'),
+    prometheus = await startPrometheus(
       [
-        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-        'scrape_configs:',
         '  - job_name: scaleplane',
         // /metrics wants a token (api.public_metrics is off by default).
         '    authorization: { credentials_file: scaleplane.token }',
         `    static_configs: [ { targets: ["${api.host}:${api.port}"] } ]`,
-        '',
-      ].join('\n'),
-    );
-    prometheus = spawn(
-      PROMETHEUS!,
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        '--query.lookback-delta=5s',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    prometheus.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    await waitFor(
-      async () => {
-        const res = await fetch(
-          `http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent('up{job="scaleplane"}')}`,
-        );
-        const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
-        return body.data.result[0]?.value[1] === '1';
+      {
+        port: promPort,
+        args: ['--query.lookback-delta=5s'],
+        files: { 'scaleplane.token': `${INTEGRATION_TOKEN}\n` },
       },
+    );
+    await poll(
+      async () => (await prometheus!.query('up{job="scaleplane"}'))[0]?.value[1] === '1',
       30_000,
-      `prometheus did not scrape scaleplane (stderr: ${stderr.slice(-500)})`,
+      'prometheus scraping scaleplane',
     );
 
     const { host, port } = app.balancerAddress!;
