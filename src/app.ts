@@ -226,7 +226,8 @@ export class Scaleplane {
     this.balancer.on('ejection', (event) => this.#healthWatch.onEjection(event));
     this.balancer.on('recovery', (event) => this.#healthWatch.onRecovery(event));
     journal.on('entry', (entry) => {
-      if (entry.source === 'health' || entry.source === 'leader') {
+      // Not a change of count: health news, leadership, a learnt start-up.
+      if (entry.source === 'health' || entry.source === 'leader' || entry.reasons.includes('StartupLearnt')) {
         logger.info({ group: entry.group, reasons: entry.reasons, ...entry.inputs }, entry.message);
         return;
       }

@@ -70,6 +70,8 @@ export function watchForAlerts(alerts: AlertManager, sources: AlertSources): voi
   }
 
   sources.journal.on('entry', (entry) => {
+    // A learnt start-up changes no count: it says nothing about the group being held at max.
+    if (entry.reasons.includes('StartupLearnt')) return;
     const key = alertKeys.blockedAtMax(entry.group);
     if (!entry.reasons.includes('TooManyReplicas')) {
       alerts.resolve(key, `group ${entry.group} is no longer held at its maximum (${entry.message})`);

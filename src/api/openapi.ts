@@ -43,6 +43,19 @@ export const GroupStatusSchema = z.looseObject({
   metrics: z.array(z.looseObject({ name: z.string(), target: z.number(), average: z.number().nullable() })),
   instances: z.array(InstanceStatusSchema),
   lastDecision: JournalEntrySchema.nullable(),
+  startup: z
+    .looseObject({
+      ms: z.number().min(0).describe('instance start-up the policy uses, ms'),
+      source: z.enum(['config', 'learnt', 'default']).describe('scaling.startup, learnt, or the fallback'),
+      observed: z
+        .int()
+        .min(0)
+        .describe('start-ups observed of instances this controller started (last 9 kept)'),
+      learnt: z.number().min(0).optional().describe('their median, ms'),
+      horizon: z.number().min(0).optional().describe('forecast horizon (start-up + controller.interval), ms'),
+    })
+    .optional()
+    .describe('autoscaled groups only'),
 });
 
 /** GroupsResponseSchema is `GET /api/scalability/groups`. */

@@ -1,4 +1,5 @@
-import type { GroupStatus, JournalEntry } from '../controller/index.js';
+import type { GroupStatus, JournalEntry, StartupStatus } from '../controller/index.js';
+import { formatStartup } from '../policy/index.js';
 
 /** formatStatus renders groups as a compact table for people. */
 export function formatStatus(groups: GroupStatus[]): string {
@@ -10,6 +11,7 @@ export function formatStatus(groups: GroupStatus[]): string {
     lines.push(
       `${g.name}  ${g.ready}/${g.desired} ready  (min ${g.minInstances}, max ${g.maxInstances}, ${g.autoscaling ? `autoscaled: ${metrics}` : 'manual'})`,
     );
+    if (g.startup?.horizon !== undefined) lines.push(`  ${formatForecast(g.startup, g.startup.horizon)}`);
     for (const i of g.instances) {
       lines.push(
         `  ${i.id.padEnd(10)} ${i.address.padEnd(22)} ${i.state.padEnd(9)} ${i.health.padEnd(9)} in-flight ${i.inFlight}${i.pid ? `  pid ${i.pid}` : ''}`,
@@ -18,6 +20,16 @@ export function formatStatus(groups: GroupStatus[]): string {
     if (g.lastDecision) lines.push(`  last decision: ${formatEvent(g.lastDecision)}`);
   }
   return lines.join('\n');
+}
+
+/** formatForecast says how far ahead a group's forecast looks and the start-up behind it. */
+function formatForecast(s: StartupStatus, horizon: number): string {
+  const from = s.source === 'config' ? 'scaling.startup' : s.source;
+  const seen =
+    s.observed === 0 || s.learnt === undefined
+      ? 'none observed yet'
+      : `${s.observed} observed, median ${formatStartup(s.learnt)}`;
+  return `forecast ${formatStartup(horizon)} ahead: start-up ${formatStartup(s.ms)} (${from}; ${seen}) + interval`;
 }
 
 /** formatEvent renders one journal entry on one line. */

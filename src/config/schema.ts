@@ -777,6 +777,7 @@ const activationSchema = feature(
 /** scalingSchema is a group's `scaling` section. */
 export const scalingSchema = mapping({
   policy: z.enum(PRESET_NAMES).optional(),
+  startup: duration('nonnegative').optional(),
   metrics: z
     .array(metricSchema)
     .min(1, { error: 'list at least one metric, such as "- cpu: { target: 80 }"' }),
@@ -808,6 +809,7 @@ export const scalingSchema = mapping({
     ...(upTolerance === both ? {} : { scaleUpTolerance: upTolerance }),
     ...(downTolerance === both ? {} : { scaleDownTolerance: downTolerance }),
     ...(raw.policy === undefined ? {} : { policy: raw.policy }),
+    ...(raw.startup === undefined ? {} : { startup: raw.startup }),
     ...(upRate === undefined ? {} : { scaleUpRate: upRate }),
     ...(downRate === undefined ? {} : { scaleDownRate: downRate }),
     ...([...Object.values(up), ...Object.values(down)].some((v) => v !== undefined) && { behaviorSet: true }),

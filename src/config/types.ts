@@ -316,6 +316,12 @@ export interface ScalingConfig {
   metricWindow: number;
   /** Named policy the group starts from; absent: HPA behavior, warm-up aware, no panic. */
   policy?: ScalingPolicyName;
+  /**
+   * How long an instance takes from start to ready, ms: with `controller.interval`, a policy's
+   * forecast horizon. Absent: learnt from the instances the controller starts (the median of the
+   * last 9), an AWS group's `instance_warmup` or 10 s until one is observed.
+   */
+  startup?: number;
   /** Per-direction tolerance. @defaultValue `tolerance` */
   scaleUpTolerance?: number;
   /** @defaultValue `tolerance` */

@@ -37,6 +37,21 @@ export interface GroupStatus {
   metrics: { name: string; target: number; average: number | null }[];
   instances: InstanceStatus[];
   lastDecision: JournalEntry | null;
+  /** Autoscaled groups: the instance start-up the policy uses. */
+  startup?: StartupStatus;
+}
+
+/** StartupStatus is the start-up a group's policy uses and what was observed (ms). */
+export interface StartupStatus {
+  ms: number;
+  /** `config` (scaling.startup), `learnt` (median of observed start-ups) or `default`. */
+  source: 'config' | 'learnt' | 'default';
+  /** Start→ready durations observed of instances this controller started (the last 9 kept). */
+  observed: number;
+  /** Their median, when any. */
+  learnt?: number;
+  /** How far ahead the forecast looks (start-up + controller.interval), when the policy forecasts. */
+  horizon?: number;
 }
 
 /** ControllerOptions wires the control loop. */
@@ -224,6 +239,12 @@ export class Controller {
       })),
       instances,
       lastDecision: this.journal.last(name) ?? null,
+      ...(group.policy && {
+        startup: {
+          ...group.startup,
+          ...(group.policy.predictive && { horizon: group.policy.predictive.horizon }),
+        },
+      }),
     };
   }
 

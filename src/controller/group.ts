@@ -1,17 +1,23 @@
 import type { GroupConfig } from '../config/index.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import {
+  chooseStartup,
   DEFAULT_INTERVAL,
   decide,
+  formatStartup,
   groupPolicy,
   initialScalingState,
+  medianStartup,
   memoryOf,
   type ObservedMetric,
+  providerStartup,
   recordManualChange,
+  recordStartup,
   restoreMemory,
   type ScalingDecision,
   type ScalingPolicy,
   type ScalingState,
+  type Startup,
 } from '../policy/index.js';
 import { type Instance, type InstanceSize, type Provider, validateSize } from '../providers/index.js';
 import { OutOfRangeError } from './errors.js';
@@ -71,6 +77,14 @@ export class GroupController {
   /** History length last written to #memory: it is written once per closed bucket. */
   #savedBuckets = -1;
   readonly #interval: number;
+  /** The start-up the policy was built with: `scaling.startup`, learnt, or the provider's fallback. */
+  #startup: Startup;
+  /** Start→ready durations of instances this controller started, oldest first (the last 9). */
+  #startupSamples: number[] = [];
+  /** Instances already measured, or present when the controller started (adopted): not measured. */
+  readonly #measured = new Set<string>();
+  /** When start() last ran; nothing is learnt before it (a standby starts nothing). */
+  #since: number | undefined;
 
   constructor(options: GroupControllerOptions) {
     this.name = options.config.name;
@@ -81,7 +95,8 @@ export class GroupController {
     this.#readMetrics = options.readMetrics;
     this.#logger = options.logger;
     this.#interval = options.interval ?? DEFAULT_INTERVAL;
-    this.#policy = groupPolicy(options.config, { interval: this.#interval });
+    this.#startup = this.#chooseStartup(options.config).startup;
+    this.#policy = groupPolicy(options.config, { interval: this.#interval, startup: this.#startup.ms });
     this.#memory = this.#policy?.predictive ? options.memory : undefined;
   }
 
@@ -101,7 +116,9 @@ export class GroupController {
     detail: { by: string; changes: readonly string[] },
   ): JournalEntry {
     this.#config = config;
-    this.#policy = groupPolicy(config, { interval: this.#interval });
+    // `scaling.startup` added or removed: the configured one, or what was learnt, or the fallback.
+    this.#startup = this.#chooseStartup(config).startup;
+    this.#policy = groupPolicy(config, { interval: this.#interval, startup: this.#startup.ms });
     const before = this.provider.desired();
     const after = Math.min(config.maxInstances, Math.max(config.minInstances, before));
     const what = detail.changes.length === 0 ? 'no change to this group' : detail.changes.join(', ');
@@ -132,6 +149,85 @@ export class GroupController {
   /** policy is what the group is scaled by (groupPolicy of its config); undefined when scaled by hand. */
   get policy(): ScalingPolicy | undefined {
     return this.#policy;
+  }
+
+  /**
+   * startup is the instance start-up the policy uses, ms, and where it comes from (`config`,
+   * `learnt` or `default`), with how many start-ups were observed and their median.
+   */
+  get startup(): Startup & { observed: number; learnt?: number } {
+    const learnt = medianStartup(this.#startupSamples);
+    return {
+      ...this.#startup,
+      observed: this.#startupSamples.length,
+      ...(learnt !== undefined && { learnt }),
+    };
+  }
+
+  #chooseStartup(config: GroupConfig) {
+    return chooseStartup({
+      fallback: providerStartup(config),
+      samples: this.#startupSamples,
+      ...(config.scaling?.startup !== undefined && { configured: config.scaling.startup }),
+      ...(this.#startup && { current: this.#startup }),
+    });
+  }
+
+  /**
+   * learnStartup measures start→ready of each instance this controller started that is newly ready,
+   * and rebuilds the policy (its state kept) when the median moves the start-up in use enough
+   * (policy/startup.ts). A move that changes the forecast horizon is journaled once (`StartupLearnt`).
+   */
+  #learnStartup(instances: readonly Instance[], now: number): void {
+    const since = this.#since;
+    if (since === undefined) return;
+    let added = 0;
+    for (const i of instances) {
+      if (i.readyAt === undefined || this.#measured.has(i.id)) continue;
+      this.#measured.add(i.id);
+      // Kubernetes times are whole seconds: an instance created in the controller's first second counts.
+      if (i.startedAt < since - 1_000) continue;
+      this.#startupSamples = recordStartup(this.#startupSamples, i.readyAt - i.startedAt);
+      added++;
+    }
+    // Ids of instances gone never come back: keep the set as small as the group.
+    if (this.#measured.size > instances.length) {
+      const present = new Set(instances.map((i) => i.id));
+      for (const id of this.#measured) if (!present.has(id)) this.#measured.delete(id);
+    }
+    if (added === 0) return;
+    const choice = this.#chooseStartup(this.#config);
+    if (choice.reason !== 'StartupLearnt' || !choice.changed) return;
+    const before = this.#policy?.predictive?.horizon;
+    this.#startup = choice.startup;
+    this.#policy = groupPolicy(this.#config, { interval: this.#interval, startup: this.#startup.ms });
+    const horizon = this.#policy?.predictive?.horizon;
+    const n = this.#startupSamples.length;
+    const message = `start-up learnt: ${formatStartup(choice.startup.ms)}, median of ${n} instance${n === 1 ? '' : 's'}`;
+    if (horizon === undefined || horizon === before) {
+      // No forecast reads it (no preset, or an explicit predictive.horizon): status shows it, no more.
+      this.#logger.info({ startup: choice.startup.ms, samples: n }, message);
+      return;
+    }
+    const desired = this.provider.desired();
+    this.#journal.append(
+      {
+        group: this.name,
+        source: 'policy',
+        before: desired,
+        after: desired,
+        reasons: [choice.reason],
+        message: `${message}; forecast horizon ${formatStartup(horizon)}`,
+        inputs: {
+          startup: choice.startup.ms,
+          samples: [...this.#startupSamples],
+          horizon,
+          ...(before !== undefined && { previousHorizon: before }),
+          interval: this.#interval,
+        },
+      },
+      now,
+    );
   }
 
   /** lastDecision is the policy's most recent answer, for status output. */
@@ -189,6 +285,9 @@ export class GroupController {
   async start(now: number, restored?: number): Promise<void> {
     await this.#restoreMemory();
     await this.provider.start?.();
+    // What runs already was started by someone else, maybe long ago: its start-up is not measured.
+    for (const i of this.provider.instances()) this.#measured.add(i.id);
+    this.#since = now;
     const running = this.provider.desired();
     const clamp = (n: number) => Math.min(this.config.maxInstances, Math.max(this.config.minInstances, n));
     const initial =
@@ -221,9 +320,10 @@ export class GroupController {
   ): JournalEntry | undefined {
     // `mode: hpa`: the engine runs the loop, Scaleplane only watches.
     if ((this.provider as { autoscaled?: boolean }).autoscaled) return undefined;
-    const policy = this.#policy;
-    if (!policy) return undefined;
+    if (!this.#policy) return undefined;
     const instances = this.provider.instances();
+    this.#learnStartup(instances, now);
+    const policy = this.#policy;
     const current = this.provider.desired();
     const ready = instances.filter((i) => i.state === 'ready').length;
     const starting = instances.filter((i) => i.state === 'starting').length;

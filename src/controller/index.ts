@@ -4,6 +4,7 @@ export {
   type ControllerOptions,
   type GroupStatus,
   type InstanceStatus,
+  type StartupStatus,
 } from './controller.js';
 export {
   ControllerError,

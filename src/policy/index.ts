@@ -13,6 +13,7 @@ export {
   livePolicy,
   liveSettings,
   presetBehaviorDefaults,
+  providerStartup,
 } from './live.js';
 export { memoryOf, type PredictiveMemory, restoreMemory, retentionOf } from './memory.js';
 export { panicStage } from './panic.js';
@@ -34,6 +35,21 @@ export {
   presetPolicy,
 } from './presets.js';
 export { loadOf, replicasForMetric, type Tolerances } from './replica-calculator.js';
+export {
+  chooseStartup,
+  formatStartup,
+  medianStartup,
+  recordStartup,
+  STARTUP_MIN_CHANGE,
+  STARTUP_MIN_CHANGE_MS,
+  STARTUP_SAMPLES,
+  type Startup,
+  type StartupChoice,
+  type StartupInput,
+  type StartupReason,
+  type StartupSource,
+  startupMoved,
+} from './startup.js';
 export { alarmValue, percentChange, stepProposal } from './step.js';
 export {
   clamp,

@@ -7,8 +7,8 @@
  * window, so a group opts in (`panic:` or a preset that includes it).
  *
  * groupPolicy is the one way from a group's config to its policy, for the live controller and for
- * `scaleplane simulate --config` alike: the group's start-up (`groupStartup`) and the controller's
- * decision interval set a preset's forecast horizon.
+ * `scaleplane simulate --config` alike: the group's start-up (`groupStartup`, or the one the live
+ * controller learnt) and the controller's decision interval set a preset's forecast horizon.
  */
 import type { GroupConfig, ScalingConfig } from '../config/index.js';
 import { HPA_SCALE_DOWN, HPA_SCALE_UP, type PresetName, presetPolicy } from './presets.js';
@@ -131,13 +131,22 @@ export interface GroupTiming {
 }
 
 /**
- * groupStartup is a group's instance start-up time as far as its config knows, ms: an AWS group's
- * `instance_warmup` (an instance counts as ready that long after it is InService; its launch and
- * boot before that come on top and are not in the config), else DEFAULT_STARTUP — a local process
- * or a pod says nothing in the config about how long it takes to become ready.
+ * providerStartup is the start-up a group's provider implies when nothing better is known, ms: an AWS
+ * group's `instance_warmup` (an instance counts as ready that long after it is InService; its launch
+ * and boot before that come on top and are not in the config), else DEFAULT_STARTUP — a local
+ * process or a pod says nothing in the config about how long it takes to become ready.
  */
-export function groupStartup(group: Pick<GroupConfig, 'provider'>): number {
+export function providerStartup(group: Pick<GroupConfig, 'provider'>): number {
   return group.provider.provider === 'aws' ? group.provider.instanceWarmup : DEFAULT_STARTUP;
+}
+
+/**
+ * groupStartup is a group's instance start-up time as far as its config knows, ms: `scaling.startup`
+ * when set, else providerStartup. The live controller learns it from the instances it starts when
+ * `scaling.startup` is not set (controller/group.ts, policy/startup.ts).
+ */
+export function groupStartup(group: Pick<GroupConfig, 'provider' | 'scaling'>): number {
+  return group.scaling?.startup ?? providerStartup(group);
 }
 
 /**

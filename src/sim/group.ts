@@ -25,7 +25,7 @@ export interface ConfiguredGroup {
   group: GroupConfig;
   /** `controller.interval`. */
   interval: number;
-  /** groupStartup: AWS `instance_warmup`, else DEFAULT_STARTUP. */
+  /** groupStartup: `scaling.startup`, else AWS `instance_warmup`, else DEFAULT_STARTUP. */
   startup: number;
 }
 

@@ -455,6 +455,30 @@ describe('parseConfig: errors name the YAML path and line', () => {
       issues: [{ path: 'groups.web.scaling.metrics.1.cpu.target', line: 9 }],
     },
     {
+      name: 'scaling.startup that is not a duration',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      startup: soon',
+        '      metrics: [cpu: { target: 80 }]',
+      ),
+      issues: [{ path: 'groups.web.scaling.startup', line: 6 }],
+    },
+    {
+      name: 'a negative scaling.startup',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling: { startup: -5, metrics: [cpu: { target: 80 }] }',
+      ),
+      issues: [{ path: 'groups.web.scaling.startup', line: 5 }],
+    },
+    {
       name: 'no metrics',
       yaml: lines(
         'groups:',
@@ -685,6 +709,28 @@ describe('parseConfig: errors name the YAML path and line', () => {
       assert.deepEqual(issuesOf(yaml), issues);
     });
   }
+});
+
+describe('parseConfig: scaling.startup', () => {
+  const group = (scaling: string) =>
+    parse(lines('groups:', '  web:', '    command: x', '    max_instances: 2', `    scaling: ${scaling}`))
+      .groups.web!.scaling;
+
+  it('is a duration in ms when set, absent otherwise (then learnt live)', () => {
+    assert.equal(group('{ startup: 45s, metrics: [cpu: { target: 80 }] }')?.startup, 45_000);
+    assert.equal(group('{ startup: 1m30s, metrics: [cpu: { target: 80 }] }')?.startup, 90_000);
+    assert.equal(group('{ startup: 0s, metrics: [cpu: { target: 80 }] }')?.startup, 0);
+    assert.equal(group('{ metrics: [cpu: { target: 80 }] }')?.startup, undefined);
+  });
+
+  it('a bad value names the field and says what a duration looks like', () => {
+    assert.throws(
+      () => group('{ startup: soon, metrics: [cpu: { target: 80 }] }'),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /groups\.web\.scaling\.startup \(line 5\): .*duration/.test(error.message),
+    );
+  });
 });
 
 describe('ConfigError', () => {
