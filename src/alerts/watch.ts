@@ -41,7 +41,7 @@ export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>):
  * - a provider's `crashLoop` fires `crash-loop:<group>` (critical), resolved once the group is
  *   healthy again (every wanted instance ready);
  * - a journal entry with `TooManyReplicas` fires `blocked-at-max:<group>`, resolved by the group's
- *   next entry without it;
+ *   next policy decision without it;
  * - a balancer `health` transition to unhealthy fires `unhealthy:<group>:<id>`, resolved when it is
  *   healthy again or the instance is gone.
  */
@@ -70,10 +70,12 @@ export function watchForAlerts(alerts: AlertManager, sources: AlertSources): voi
   }
 
   sources.journal.on('entry', (entry) => {
-    // A learnt start-up changes no count: it says nothing about the group being held at max.
-    if (entry.reasons.includes('StartupLearnt')) return;
     const key = alertKeys.blockedAtMax(entry.group);
     if (!entry.reasons.includes('TooManyReplicas')) {
+      // Only the policy's next decision says whether it still wants more than max: a replaced
+      // instance, a manual change or a learnt start-up says nothing about that (and a held group
+      // is journaled once, so resolving on them would lose the alert while it still holds).
+      if (entry.source !== 'policy' || entry.reasons.includes('StartupLearnt')) return;
       alerts.resolve(key, `group ${entry.group} is no longer held at its maximum (${entry.message})`);
       return;
     }
