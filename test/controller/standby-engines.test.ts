@@ -24,7 +24,7 @@ import { AwsServer } from '../providers/aws-server.js';
 import { KubeServer } from '../providers/kube-server.js';
 
 const silent = { info() {}, warn() {}, error() {} };
-const READS = new Set(['DescribeAutoScalingGroups', 'DescribeInstances']);
+const READS = new Set(['DescribeAutoScalingGroups', 'DescribeInstances', 'DescribeScalingActivities']);
 
 function kubeConfig(server: string, token: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
@@ -308,5 +308,33 @@ describe('standby routing: aws group', () => {
       server.requests.some((r) => r.accessKey === 'STANDBY' && r.action === 'SetDesiredCapacity'),
       'as leader, the same provider scales',
     );
+  });
+
+  it('a standby started in front of a group serving for an hour routes to its instances at once, not instance_warmup later', async (t) => {
+    const server = new AwsServer();
+    await server.start();
+    t.after(() => server.close());
+    const hourAgo = Date.now() - 3_600_000;
+    server.addInstances(2, { launchedAt: hourAgo, inServiceAt: hourAgo + 40_000 });
+    const config = {
+      provider: 'aws' as const,
+      autoScalingGroup: 'web-asg',
+      port: 8080,
+      instanceWarmup: 60_000,
+      minHealthyPercentage: 50,
+      pollInterval: 25,
+    };
+    const options = { group: 'web', config, minInstances: 1, maxInstances: 6 };
+    const s = standby(t, new AwsProvider({ ...options, clients: awsClients(server.url, 'STANDBY') }));
+    const started = Date.now();
+    await s.standBy();
+    assert.deepEqual(s.routedIds(), [...server.instances.keys()].sort());
+    t.diagnostic(`routing to both ${Date.now() - started} ms after standing by (instance_warmup 60 s)`);
+    assert.deepEqual(
+      [...new Set(server.requests.map((r) => r.action))].sort(),
+      [...READS].sort(),
+      'it read when they came InService (DescribeScalingActivities), and wrote nothing',
+    );
+    assert.equal(server.requests.filter((r) => r.action === 'DescribeScalingActivities').length, 1);
   });
 });

@@ -8,6 +8,12 @@
 // group's HealthCheckGracePeriod (ShouldRespectGracePeriod true or absent) and the instance is still
 // inside it, counted from when it came into service: then the call succeeds and nothing happens.
 // DescribeInstances reports each instance's real LaunchTime (when it was launched or last started).
+// Every launch, termination and move in or out of Standby is a scaling activity, as Auto Scaling
+// records them (Description `Launching a new EC2 instance: i-…`, StartTime at launch, StatusCode
+// InProgress until the instance is InService, then Successful with that EndTime), served by
+// DescribeScalingActivities: in-progress ones first, then newest first, MaxRecords (≤ 100) a page
+// with a NextToken, only the last six weeks. `addInstances` seeds instances that were InService
+// before the test (their LaunchTime, launch activity and its status, or none).
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +30,34 @@ interface Inst {
   /** When Auto Scaling first put it InService (the start of its health check grace period). */
   inServiceAt?: number;
 }
+
+/** Activity is one scaling activity, as DescribeScalingActivities reports it. */
+export interface Activity {
+  id: string;
+  description: string;
+  cause: string;
+  /** ms since the epoch. */
+  start: number;
+  end?: number;
+  status: string;
+  progress: number;
+}
+
+/** SeedOptions describe instances that were already in the group before the test. */
+export interface SeedOptions {
+  type?: string;
+  /** EC2 LaunchTime, ms since the epoch. @defaultValue now */
+  launchedAt?: number;
+  /** When it came InService, the launch activity's EndTime. @defaultValue launchedAt */
+  inServiceAt?: number;
+  /**
+   * The launch activity's StatusCode, or `none` for no launch activity (launched longer ago than
+   * AWS keeps activities, or attached). @defaultValue 'Successful'
+   */
+  activity?: string;
+}
+
+const SIX_WEEKS = 42 * 24 * 3600_000;
 
 /** AwsServer is the fake endpoint; `url` goes into the clients' `endpoint`. */
 export class AwsServer {
@@ -43,6 +77,10 @@ export class AwsServer {
     /** HealthCheckGracePeriod, seconds. */
     healthCheckGracePeriod: 0,
   };
+  /** Scaling activities, in the order they started. */
+  readonly activities: Activity[] = [];
+  /** Actions answered 403 AccessDenied (an IAM policy without them). */
+  readonly denied = new Set<string>();
   templateVersions = 1;
   refresh: { id: string; status: string; min: number; max: number } | undefined;
   #server: Server;
@@ -112,6 +150,14 @@ export class AwsServer {
       Object.keys(p)
         .filter((k) => k.startsWith(prefix))
         .map((k) => p[k]!);
+    if (this.denied.has(p.Action ?? ''))
+      return this.#error(
+        res,
+        p.Version === '2016-11-15',
+        403,
+        'AccessDenied',
+        `User: arn:aws:iam::123456789012:user/test is not authorized to perform: autoscaling:${p.Action}`,
+      );
     switch (p.Action) {
       case 'DescribeAutoScalingGroups': {
         if (p.Version !== '2011-01-01') throw new Error('bad version');
@@ -207,17 +253,69 @@ export class AwsServer {
           'DescribeInstanceRefreshes',
           `<InstanceRefreshes>${this.refresh ? `<member><InstanceRefreshId>${this.refresh.id}</InstanceRefreshId><AutoScalingGroupName>${g.name}</AutoScalingGroupName><Status>${this.refresh.status}</Status></member>` : ''}</InstanceRefreshes>`,
         );
-      case 'EnterStandby':
-        for (const id of ids('InstanceIds.member.')) this.instances.get(id)!.lifecycle = 'Standby';
+      case 'EnterStandby': {
+        const done: Activity[] = [];
+        for (const id of ids('InstanceIds.member.')) {
+          this.instances.get(id)!.lifecycle = 'Standby';
+          done.push(this.#activity(`Moving EC2 instance to Standby: ${id}`, 'was moved to standby', true));
+        }
         if (p.ShouldDecrementDesiredCapacity === 'true') g.desired--;
         this.#record();
-        return asg('EnterStandby', '<Activities/>');
-      case 'ExitStandby':
+        return asg(
+          'EnterStandby',
+          `<Activities>${done.map((a) => this.#activityXml(a)).join('')}</Activities>`,
+        );
+      }
+      case 'ExitStandby': {
         // Back from Standby is no new launch: the grace period is not started again.
-        for (const id of ids('InstanceIds.member.')) this.instances.get(id)!.lifecycle = 'InService';
+        const done: Activity[] = [];
+        for (const id of ids('InstanceIds.member.')) {
+          this.instances.get(id)!.lifecycle = 'InService';
+          done.push(
+            this.#activity(`Moving EC2 instance out of Standby: ${id}`, 'was moved out of standby', true),
+          );
+        }
         g.desired++;
         this.#record();
-        return asg('ExitStandby', '<Activities/>');
+        return asg(
+          'ExitStandby',
+          `<Activities>${done.map((a) => this.#activityXml(a)).join('')}</Activities>`,
+        );
+      }
+      case 'DescribeScalingActivities': {
+        if (p.Version !== '2011-01-01') throw new Error('bad version');
+        const max = Number(p.MaxRecords ?? 100);
+        if (!Number.isInteger(max) || max < 1 || max > 100)
+          return this.#error(
+            res,
+            false,
+            400,
+            'ValidationError',
+            `1 validation error detected: Value '${p.MaxRecords}' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100`,
+          );
+        const wantedIds = ids('ActivityIds.member.');
+        const horizon = this.#now() - SIX_WEEKS;
+        const list =
+          p.AutoScalingGroupName !== undefined && p.AutoScalingGroupName !== g.name
+            ? []
+            : this.activities
+                .filter((a) => a.start >= horizon && (wantedIds.length === 0 || wantedIds.includes(a.id)))
+                .sort(
+                  (a, b) => Number(b.end === undefined) - Number(a.end === undefined) || b.start - a.start,
+                );
+        let from = 0;
+        if (p.NextToken !== undefined) {
+          const m = /^page-(\d+)$/.exec(p.NextToken);
+          if (!m) return this.#error(res, false, 400, 'InvalidNextToken', 'The token is invalid.');
+          from = Number(m[1]);
+        }
+        const page = list.slice(from, from + max);
+        const next = from + max < list.length ? `<NextToken>page-${from + max}</NextToken>` : '';
+        return asg(
+          'DescribeScalingActivities',
+          `<Activities>${page.map((a) => this.#activityXml(a)).join('')}</Activities>${next}`,
+        );
+      }
       case 'DescribeInstances': {
         const wanted = ids('InstanceId.');
         const items = wanted
@@ -281,12 +379,43 @@ export class AwsServer {
     }
   }
 
-  addInstances(n: number, type = this.group.type): void {
-    for (let k = 0; k < n; k++) this.#launch(type, 'InService');
+  /**
+   * addInstances puts `n` instances InService that were there before the test: launched at
+   * `launchedAt`, InService since `inServiceAt`, with a launch activity of the given status (or
+   * none). Returns their ids.
+   */
+  addInstances(n: number, options: SeedOptions = {}): string[] {
+    const launchedAt = options.launchedAt ?? this.#now();
+    const inServiceAt = options.inServiceAt ?? launchedAt;
+    const status = options.activity ?? 'Successful';
+    const added: string[] = [];
+    for (let k = 0; k < n; k++) {
+      const inst = this.#launch(options.type ?? this.group.type, 'InService', launchedAt);
+      inst.inServiceAt = inServiceAt;
+      const activity = this.activities.find((a) => a.description.endsWith(inst.id));
+      if (status === 'none') this.activities.splice(this.activities.indexOf(activity!), 1);
+      else
+        Object.assign(activity!, {
+          status,
+          progress: status === 'Successful' ? 100 : 50,
+          ...(status === 'Successful' ? { end: inServiceAt } : { end: undefined }),
+        });
+      added.push(inst.id);
+    }
+    this.activities.sort((a, b) => a.start - b.start);
     this.group.desired += n;
+    return added;
   }
 
-  #launch(type: string, lifecycle = 'Pending'): Inst {
+  /** addActivity records one more scaling activity (e.g. old ones of instances long gone). */
+  addActivity(activity: Omit<Activity, 'id'>): Activity {
+    const a = { id: `a-${this.#next++}`, ...activity };
+    this.activities.push(a);
+    this.activities.sort((x, y) => x.start - y.start);
+    return a;
+  }
+
+  #launch(type: string, lifecycle = 'Pending', launchedAt = this.#now()): Inst {
     const n = this.#next++;
     const inst: Inst = {
       id: `i-0000000000000${String(n).padStart(3, '0')}`,
@@ -295,20 +424,51 @@ export class AwsServer {
       lifecycle,
       health: 'Healthy',
       ec2State: lifecycle === 'InService' ? 'running' : 'pending',
-      launchedAt: this.#now(),
-      ...(lifecycle === 'InService' && { inServiceAt: this.#now() }),
+      launchedAt,
+      ...(lifecycle === 'InService' && { inServiceAt: launchedAt }),
     };
     this.instances.set(inst.id, inst);
+    const activity = this.#activity(
+      `Launching a new EC2 instance: ${inst.id}`,
+      'was started in response to a difference between desired and actual capacity',
+      lifecycle === 'InService',
+      launchedAt,
+    );
     if (lifecycle === 'Pending')
       this.#later(this.#launchMs, () => {
         if (inst.lifecycle === 'Pending') {
           inst.lifecycle = 'InService';
           inst.ec2State = 'running';
           inst.inServiceAt = this.#now();
+          this.#finish(activity);
         }
       });
     this.#record();
     return inst;
+  }
+
+  /** #activity records an activity started now (or at `start`), done at once or InProgress. */
+  #activity(description: string, cause: string, done: boolean, start = this.#now()): Activity {
+    const a: Activity = {
+      id: `a-${this.#next++}`,
+      description,
+      cause: `At ${new Date(start).toISOString()} an instance ${cause}.`,
+      start,
+      status: 'InProgress',
+      progress: 50,
+    };
+    if (done) Object.assign(a, { status: 'Successful', progress: 100, end: start });
+    this.activities.push(a);
+    return a;
+  }
+
+  #finish(a: Activity): void {
+    Object.assign(a, { status: 'Successful', progress: 100, end: this.#now() });
+  }
+
+  #activityXml(a: Activity): string {
+    const time = (ms: number) => new Date(ms).toISOString();
+    return `<member><ActivityId>${a.id}</ActivityId><AutoScalingGroupName>${this.group.name}</AutoScalingGroupName><Description>${esc(a.description)}</Description><Cause>${esc(a.cause)}</Cause><StartTime>${time(a.start)}</StartTime>${a.end === undefined ? '' : `<EndTime>${time(a.end)}</EndTime>`}<StatusCode>${a.status}</StatusCode><Progress>${a.progress}</Progress><Details>${esc('{"Subnet ID":"subnet-1","Availability Zone":"us-east-1a"}')}</Details></member>`;
   }
 
   /** #inGrace says whether the group's HealthCheckGracePeriod still covers the instance. */
@@ -319,9 +479,15 @@ export class AwsServer {
 
   #terminate(inst: Inst): void {
     inst.lifecycle = 'Terminating';
+    const activity = this.#activity(
+      `Terminating EC2 instance: ${inst.id}`,
+      'was taken out of service',
+      false,
+    );
     this.#record();
     this.#later(30, () => {
       this.instances.delete(inst.id);
+      this.#finish(activity);
     });
   }
 
@@ -380,4 +546,8 @@ export class AwsServer {
         : `<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r</RequestId></ErrorResponse>`,
     );
   }
+}
+
+function esc(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

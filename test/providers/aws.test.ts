@@ -5,7 +5,13 @@ import { describe, it, type TestContext } from 'node:test';
 import { AutoScalingClient, SetInstanceHealthCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import type { AwsProviderConfig } from '../../src/config/types.js';
-import { withinHealthCheckGrace } from '../../src/providers/aws/index.js';
+import {
+  ACTIVITY_LEAD_MS,
+  activitySearchDone,
+  entryTimes,
+  serviceEntryInstance,
+  withinHealthCheckGrace,
+} from '../../src/providers/aws/index.js';
 import {
   AwsProvider,
   type AwsProviderOptions,
@@ -96,9 +102,11 @@ describe('aws provider', () => {
     assert.equal(provider.desired(), 2);
     const polls = server.requests.length;
     await until(() => server.requests.length > polls, 5000, 'a poll at poll_interval');
+    // DescribeScalingActivities once, on the first poll: both instances were InService before it.
     assert.deepEqual([...new Set(server.requests.map((r) => r.action))].sort(), [
       'DescribeAutoScalingGroups',
       'DescribeInstances',
+      'DescribeScalingActivities',
     ]);
     assert.equal(server.group.min, 0, 'MinSize untouched');
     await provider.start();
@@ -338,5 +346,275 @@ describe('aws provider', () => {
       ),
       { ok: true, instanceId: 'a', reason: 'SpareCapacity' },
     );
+  });
+});
+
+// A leader restarted, or a standby started, in front of a group that has served for hours: when
+// each instance came InService is read from the group's scaling activities, not from when this
+// process first saw it. The clock is the test's, shared by the fake (LaunchTimes, activities) and
+// the provider (warm-up).
+describe('aws provider: instances already InService when first seen', () => {
+  const WARMUP = 60_000;
+  const T0 = Date.parse('2026-11-28T12:00:00.000Z');
+
+  async function restarted(t: TestContext, seed: (server: AwsServer) => void, launchMs = 60) {
+    const clock = { now: T0 };
+    const server = new AwsServer({ now: () => clock.now, launchMs });
+    await server.start();
+    t.after(() => server.close());
+    seed(server);
+    const warnings: string[] = [];
+    const provider = new AwsProvider({
+      group: 'web',
+      config: {
+        provider: 'aws',
+        autoScalingGroup: 'web-asg',
+        region: 'us-east-1',
+        endpoint: server.url,
+        port: 8080,
+        instanceWarmup: WARMUP,
+        minHealthyPercentage: 50,
+        pollInterval: 40,
+      },
+      minInstances: 0,
+      maxInstances: 6,
+      now: () => clock.now,
+      logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} },
+    });
+    t.after(() => provider.close());
+    const lookups = () => server.requests.filter((r) => r.action === 'DescribeScalingActivities');
+    return { clock, server, provider, warnings, lookups };
+  }
+  const states = (provider: AwsProvider) => provider.instances().map((i) => i.state);
+
+  it('instances InService for an hour are ready on the first poll, from the EndTime of their launch activity', async (t) => {
+    const { provider, lookups } = await restarted(t, (s) =>
+      s.addInstances(2, { launchedAt: T0 - 3_600_000, inServiceAt: T0 - 3_540_000 }),
+    );
+    await provider.observe();
+    assert.deepEqual(states(provider), ['ready', 'ready']);
+    for (const i of provider.instances()) assert.equal(i.readyAt, T0 - 3_540_000 + WARMUP);
+    assert.equal(lookups().length, 1);
+    assert.deepEqual(
+      { group: lookups()[0]!.params.AutoScalingGroupName, max: lookups()[0]!.params.MaxRecords },
+      { group: 'web-asg', max: '100' },
+    );
+  });
+
+  it('a launch activity that ended 10 s ago: starting until instance_warmup has passed since its EndTime', async (t) => {
+    const { clock, provider } = await restarted(t, (s) =>
+      s.addInstances(1, { launchedAt: T0 - 70_000, inServiceAt: T0 - 10_000 }),
+    );
+    await provider.observe();
+    assert.deepEqual(states(provider), ['starting']);
+    clock.now = T0 + 49_999;
+    assert.deepEqual(states(provider), ['starting']);
+    clock.now = T0 + 50_000;
+    assert.deepEqual(states(provider), ['ready']);
+    assert.equal(provider.instances()[0]!.readyAt, T0 + 50_000);
+  });
+
+  it('no launch activity (older than six weeks, or attached): ready from its EC2 LaunchTime', async (t) => {
+    const longAgo = T0 - 60 * 24 * 3_600_000;
+    const { provider, server } = await restarted(t, (s) => {
+      s.addInstances(1, { launchedAt: longAgo, activity: 'none' });
+      // Its launch activity exists, but AWS no longer returns activities older than six weeks.
+      s.addInstances(1, { launchedAt: longAgo });
+    });
+    await provider.observe();
+    assert.deepEqual(states(provider), ['ready', 'ready']);
+    for (const i of provider.instances()) assert.equal(i.readyAt, longAgo + WARMUP);
+    assert.equal(server.activities.length, 1, 'one seeded activity, hidden by the six-week horizon');
+  });
+
+  it('an instance whose launch activity is WaitingForInstanceWarmup (not done) is starting, then ready instance_warmup after first seen', async (t) => {
+    const { clock, provider } = await restarted(t, (s) => {
+      s.addInstances(1, { launchedAt: T0 - 300_000, activity: 'WaitingForInstanceWarmup' });
+      s.addInstances(1, { launchedAt: T0 - 300_000, activity: 'MidLifecycleAction' });
+    });
+    await provider.observe();
+    assert.deepEqual(states(provider), ['starting', 'starting']);
+    clock.now = T0 + WARMUP - 1;
+    assert.deepEqual(states(provider), ['starting', 'starting']);
+    clock.now = T0 + WARMUP;
+    assert.deepEqual(states(provider), ['ready', 'ready']);
+  });
+
+  it('a steady poll, and one that finds a scaled-out instance Pending, ask for no scaling activities', async (t) => {
+    const { clock, server, provider, lookups } = await restarted(
+      t,
+      (s) => s.addInstances(2, { launchedAt: T0 - 3_600_000 }),
+      300,
+    );
+    await provider.observe();
+    assert.equal(lookups().length, 1);
+    const polls = () => server.requests.filter((r) => r.action === 'DescribeAutoScalingGroups').length;
+    const seen = polls();
+    await until(() => polls() >= seen + 2, 5000, 'two more polls');
+    // The leader scales out: the new instance is seen Pending first, its InService time observed.
+    await provider.start();
+    const scaled = provider.scaleTo(3);
+    // The test's clock runs a second a check, so the new instance warms up in real milliseconds.
+    await until(
+      () => {
+        clock.now += 1_000;
+        return states(provider).join() === 'ready,ready,ready';
+      },
+      5000,
+      'the new instance ready',
+    );
+    await scaled;
+    const before = lookups().length;
+    const again = polls();
+    await until(() => polls() >= again + 2, 5000, 'two more polls');
+    assert.equal(before, 1, 'no lookup for an instance first seen Pending');
+    assert.equal(lookups().length, 1, 'no lookup on a steady poll');
+  });
+
+  it('pages back with NextToken until the launch activity, and stops after a bounded number of pages', async (t) => {
+    const noise = (s: AwsServer, n: number, from: number) => {
+      for (let k = 0; k < n; k++)
+        s.addActivity({
+          description: `Terminating EC2 instance: i-0dead${String(k).padStart(12, '0')}`,
+          cause: 'At some time an instance was taken out of service.',
+          start: from + k * 1000,
+          end: from + k * 1000 + 500,
+          status: 'Successful',
+          progress: 100,
+        });
+    };
+    // 250 later activities: the launch activity is on the third page of 100.
+    const found = await restarted(t, (s) => {
+      s.addInstances(1, { launchedAt: T0 - 7_200_000, inServiceAt: T0 - 7_100_000 });
+      noise(s, 250, T0 - 3_600_000);
+    });
+    await found.provider.observe();
+    assert.deepEqual(states(found.provider), ['ready']);
+    assert.deepEqual(
+      found.lookups().map((r) => r.params.NextToken),
+      [undefined, 'page-100', 'page-200'],
+    );
+
+    // 1000 later activities: five pages read, none with its launch; it counts from now.
+    const bounded = await restarted(t, (s) => {
+      s.addInstances(1, { launchedAt: T0 - 7_200_000, inServiceAt: T0 - 7_100_000 });
+      noise(s, 1000, T0 - 3_600_000);
+    });
+    await bounded.provider.observe();
+    assert.equal(bounded.lookups().length, 5);
+    assert.deepEqual(states(bounded.provider), ['starting']);
+    bounded.clock.now = T0 + WARMUP;
+    assert.deepEqual(states(bounded.provider), ['ready']);
+  });
+
+  it('a failed lookup (AccessDenied) is logged and the instances count from now, as before', async (t) => {
+    const { clock, provider, server, warnings, lookups } = await restarted(t, (s) =>
+      s.addInstances(2, { launchedAt: T0 - 3_600_000 }),
+    );
+    server.denied.add('DescribeScalingActivities');
+    await provider.observe();
+    assert.equal(lookups().length, 1);
+    assert.deepEqual(states(provider), ['starting', 'starting']);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /DescribeScalingActivities failed: .*not authorized/);
+    clock.now = T0 + WARMUP;
+    assert.deepEqual(states(provider), ['ready', 'ready']);
+  });
+
+  it('the fake records launches as activities: InProgress while Pending, Successful with an EndTime once InService', async (t) => {
+    const { clock, server, provider } = await restarted(t, () => {}, 300);
+    await provider.start();
+    const scaled = provider.scaleTo(1);
+    await until(() => server.activities.length === 1, 5000, 'a launch activity');
+    const [launch] = server.activities;
+    assert.equal(launch!.status, 'InProgress');
+    assert.equal(launch!.end, undefined);
+    clock.now = T0 + 5_000;
+    await until(() => launch!.status === 'Successful', 5000, 'the launch done');
+    assert.deepEqual(
+      { d: launch!.description, start: launch!.start, end: launch!.end },
+      { d: `Launching a new EC2 instance: ${[...server.instances.keys()][0]}`, start: T0, end: T0 + 5_000 },
+    );
+    await until(
+      () => {
+        clock.now += 1_000;
+        return states(provider).join() === 'ready';
+      },
+      5000,
+      'the instance ready',
+    );
+    await scaled;
+  });
+
+  it('decides purely', () => {
+    const hour = 3_600_000;
+    const now = 100 * hour;
+    const launch = (id: string, statusCode: string, startTime: number, endTime?: number) => ({
+      description: `Launching a new EC2 instance: ${id}`,
+      statusCode,
+      startTime,
+      ...(endTime !== undefined && { endTime }),
+    });
+    assert.equal(serviceEntryInstance('Launching a new EC2 instance: i-0123abcd'), 'i-0123abcd');
+    assert.equal(serviceEntryInstance('Attaching an existing EC2 instance: i-0123abcd'), 'i-0123abcd');
+    assert.equal(serviceEntryInstance('Moving EC2 instance out of Standby: i-0123abcd'), 'i-0123abcd');
+    assert.equal(serviceEntryInstance('Launching a new EC2 instance into warm pool: i-0123abcd'), undefined);
+    assert.equal(serviceEntryInstance('Terminating EC2 instance: i-0123abcd'), undefined);
+    assert.equal(
+      serviceEntryInstance('Launching a new EC2 instance.  Status Reason: no capacity'),
+      undefined,
+    );
+
+    const fresh = [
+      { id: 'i-a', launchTime: now - 2 * hour },
+      { id: 'i-b', launchTime: now - 2 * hour },
+      { id: 'i-c', launchTime: now - 2 * hour },
+      { id: 'i-d', launchTime: now - 50 * hour },
+      { id: 'i-e', launchTime: now - hour },
+    ];
+    const activities = [
+      launch('i-a', 'Successful', now - 2 * hour - 30_000, now - 2 * hour + 40_000),
+      launch('i-b', 'WaitingForInstanceWarmup', now - 2 * hour - 30_000),
+      launch('i-c', 'Successful', now - 2 * hour - 30_000, now - 2 * hour + 40_000),
+      // i-c came back from Standby later: it counts from then.
+      {
+        description: 'Moving EC2 instance out of Standby: i-c',
+        statusCode: 'Successful',
+        startTime: now - 600_000,
+        endTime: now - 599_000,
+      },
+      // i-e was stopped and started in place after its launch: never before its LaunchTime.
+      launch('i-e', 'Successful', now - 30 * hour, now - 30 * hour + 60_000),
+    ];
+    const oldest = Math.min(...activities.map((a) => a.startTime));
+    const times = (covered: number) =>
+      Object.fromEntries([...entryTimes(fresh, activities, covered, now)].map(([id, e]) => [id, e]));
+    assert.deepEqual(times(Number.NEGATIVE_INFINITY), {
+      'i-a': { since: now - 2 * hour + 40_000, reason: 'ActivityEnded' },
+      'i-b': { since: now, reason: 'ActivityNotDone' },
+      'i-c': { since: now - 599_000, reason: 'ActivityEnded' },
+      'i-d': { since: now - 50 * hour, reason: 'NoActivity' },
+      'i-e': { since: now - hour, reason: 'ActivityEnded' },
+    });
+    // The pages read reach back 30 h, not past i-d's launch 50 h ago: it counts from now.
+    assert.deepEqual(times(oldest)['i-d'], { since: now, reason: 'SearchBounded' });
+    // …and 10 min before a launch is the boundary.
+    const d = [{ id: 'i-d', launchTime: now - 50 * hour }];
+    assert.equal(
+      entryTimes(d, [], now - 50 * hour - ACTIVITY_LEAD_MS, now).get('i-d')!.reason,
+      'SearchBounded',
+    );
+    assert.equal(
+      entryTimes(d, [], now - 50 * hour - ACTIVITY_LEAD_MS - 1, now).get('i-d')!.reason,
+      'NoActivity',
+    );
+
+    // Paging: done without a next page or at the page bound; otherwise once every fresh instance
+    // has an entry activity or the pages reach past its launch.
+    assert.equal(activitySearchDone(fresh, activities, oldest, 1, 5, false), true);
+    assert.equal(activitySearchDone(fresh, activities, oldest, 5, 5, true), true);
+    assert.equal(activitySearchDone(fresh, activities, oldest, 1, 5, true), false, 'i-d not settled');
+    assert.equal(activitySearchDone(fresh.slice(0, 3), activities, oldest, 1, 5, true), true);
+    assert.equal(activitySearchDone(d, [], now - 50 * hour - ACTIVITY_LEAD_MS - 1, 1, 5, true), true);
   });
 });

@@ -11,10 +11,15 @@ import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, Repla
 import { oldestFirst } from '../types.js';
 import {
   type AsgInstanceView,
+  activitySearchDone,
   asgState,
+  type EntryTime,
+  entryTimes,
+  type FreshInstance,
   planStopStart,
   refreshMaxHealthyPercentage,
   refreshMinHealthyPercentage,
+  type ScalingActivityView,
   withinHealthCheckGrace,
 } from './plan.js';
 
@@ -42,11 +47,15 @@ interface Member extends AsgInstanceView {
 }
 
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
+/** DescribeScalingActivities pages (of 100) read at most to date instances first seen InService. */
+const ACTIVITY_PAGES = 5;
 
 /**
  * AwsProvider runs a group as an EC2 Auto Scaling group. Membership comes from
  * DescribeAutoScalingGroups + DescribeInstances (private IPs), polled; an instance is ready once
- * InService and past `instance_warmup`. Scale-out is SetDesiredCapacity; scale-in drains the newest
+ * InService and past `instance_warmup`, counted (for one already InService when first seen) from
+ * when the group's scaling activities (DescribeScalingActivities) say it came into service.
+ * Scale-out is SetDesiredCapacity; scale-in drains the newest
  * instances and removes them with TerminateInstanceInAutoScalingGroup (decrementing the capacity),
  * so no request is cut. `resize` changes the instance type without downtime: a new launch template
  * version and an instance refresh whose MinHealthyPercentage keeps min_instances in service, or,
@@ -524,17 +533,20 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const group = await this.#describeGroup();
     const now = this.#now();
     const members = new Map<string, Member>();
+    // Already InService the first time this process sees them (a leader restarted, a standby
+    // started): when they came InService is asked of the group's scaling activities below.
+    const fresh: string[] = [];
     for (const i of group.Instances ?? []) {
       if (!i.InstanceId) continue;
-      if (i.LifecycleState === 'InService' && !this.#inServiceSince.has(i.InstanceId))
-        this.#inServiceSince.set(i.InstanceId, now);
+      if (i.LifecycleState === 'InService' && !this.#inServiceSince.has(i.InstanceId)) {
+        if (this.#members.has(i.InstanceId)) this.#inServiceSince.set(i.InstanceId, now);
+        else fresh.push(i.InstanceId);
+      }
       if (i.LifecycleState !== 'InService') this.#inServiceSince.delete(i.InstanceId);
-      const since = this.#inServiceSince.get(i.InstanceId);
       members.set(i.InstanceId, {
         id: i.InstanceId,
         lifecycleState: i.LifecycleState ?? 'Pending',
         healthStatus: i.HealthStatus ?? 'Healthy',
-        ...(since !== undefined && { inServiceSince: since }),
         ...(i.InstanceType && { instanceType: i.InstanceType }),
         launchedAt: this.#members.get(i.InstanceId)?.launchedAt ?? now,
       });
@@ -553,12 +565,88 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         }
       }
     }
+    if (fresh.length > 0) {
+      const entered = await this.#entryTimes(
+        fresh.map((id) => ({ id, launchTime: members.get(id)!.launchedAt })),
+        now,
+      );
+      for (const id of fresh) this.#inServiceSince.set(id, entered.get(id)?.since ?? now);
+    }
+    for (const id of this.#inServiceSince.keys()) if (!members.has(id)) this.#inServiceSince.delete(id);
+    for (const m of members.values()) {
+      const since = this.#inServiceSince.get(m.id);
+      if (since !== undefined) m.inServiceSince = since;
+    }
     this.#members = members;
     const key = JSON.stringify(this.instances().map((i) => [i.id, i.state, i.address, i.size?.instanceType]));
     if (key !== this.#lastKey) {
       this.#lastKey = key;
       this.emit('change');
     }
+  }
+
+  /**
+   * entryTimes reads the group's scaling activities (DescribeScalingActivities, newest first, until
+   * `activitySearchDone`) to tell since when instances first seen already InService have served.
+   * A failed read is logged, and they count from now, as if just seen coming InService.
+   */
+  async #entryTimes(fresh: FreshInstance[], now: number): Promise<Map<string, EntryTime>> {
+    const { as } = this.#sdk!;
+    const activities: ScalingActivityView[] = [];
+    let oldestStart = Number.POSITIVE_INFINITY;
+    let NextToken: string | undefined;
+    let pages = 0;
+    try {
+      for (;;) {
+        const out = await this.#call('DescribeScalingActivities', () =>
+          this.#clients!.autoScaling.send(
+            new as.DescribeScalingActivitiesCommand({
+              AutoScalingGroupName: this.#config.autoScalingGroup,
+              MaxRecords: 100,
+              ...(NextToken && { NextToken }),
+            }),
+          ),
+        );
+        pages++;
+        for (const a of out.Activities ?? []) {
+          if (!a.StartTime) continue;
+          const startTime = new Date(a.StartTime).getTime();
+          oldestStart = Math.min(oldestStart, startTime);
+          activities.push({
+            description: a.Description ?? '',
+            statusCode: a.StatusCode ?? '',
+            startTime,
+            ...(a.EndTime && { endTime: new Date(a.EndTime).getTime() }),
+          });
+        }
+        NextToken = out.NextToken || undefined;
+        if (
+          activitySearchDone(fresh, activities, oldestStart, pages, ACTIVITY_PAGES, NextToken !== undefined)
+        )
+          break;
+      }
+    } catch (err) {
+      this.#logger.warn(
+        { group: this.#options.group, instances: fresh.map((i) => i.id), err },
+        `${(err as Error).message}: instances already InService count from now, ready after instance_warmup`,
+      );
+      return new Map();
+    }
+    // Every page read: nothing older is kept (six weeks).
+    const entered = entryTimes(
+      fresh,
+      activities,
+      NextToken === undefined ? Number.NEGATIVE_INFINITY : oldestStart,
+      now,
+    );
+    const list = [...entered].map(
+      ([id, e]) => `${id} since ${new Date(e.since).toISOString()} (${e.reason})`,
+    );
+    this.#logger.info(
+      { group: this.#options.group, pages, entered: Object.fromEntries(entered) },
+      `already InService when first seen, from ${pages} page(s) of scaling activities: ${list.join(', ')}`,
+    );
+    return entered;
   }
 
   async #waitFor(predicate: () => boolean, what: string): Promise<void> {
