@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 
@@ -23,16 +22,7 @@ export async function cleanupPrefix(redis: Redis, prefix: string): Promise<void>
   } while (cursor !== '0');
 }
 
-/** freePort asks the OS for a port nobody listens on. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+export { freePort } from '../helpers/ports.js';
 
 /** OwnRedis is a redis-server this test started and may stop. */
 export interface OwnRedis {

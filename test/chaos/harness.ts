@@ -1,6 +1,3 @@
-// Shared parts of the chaos suite: sizes (short by default, long with CHAOS_FULL=1), the results
-// table, the Scaleplane under test and small waiting helpers that poll a condition, never sleep blind.
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { Scaleplane } from '../../src/app.js';
 import { startLoad } from '../helpers/load.js';
@@ -111,17 +108,7 @@ export function serving(url: string, timeoutMs: number): Promise<number> {
   );
 }
 
-/** freePort asks the kernel for a free loopback port (for servers that cannot listen on 0 themselves). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort } from '../helpers/ports.js';
 
 /** GroupOptions shape the one group `web` every fault runs. */
 export interface GroupOptions {

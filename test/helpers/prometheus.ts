@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 /** PROMETHEUS is the installed prometheus binary (scripts/services/prometheus.sh), if any. */
 export const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p));
@@ -43,18 +43,6 @@ export async function poll(
   }
 }
 
-/** sparePort is a loopback port free at the time of asking (for a server started later). */
-export function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * startPrometheus runs prometheus from a generated config (`scrapeConfigs`: the YAML items under
  * `scrape_configs:`, scrape and evaluation every second) in a temp folder, and resolves once its
@@ -66,7 +54,7 @@ export async function startPrometheus(
 ): Promise<RunningPrometheus> {
   if (!PROMETHEUS) throw new Error('no prometheus: run scripts/services/prometheus.sh');
   const dir = await mkdtemp(join(tmpdir(), 'scaleplane-prometheus-'));
-  const port = options.port ?? (await sparePort());
+  const port = options.port ?? (await freePort());
   for (const [name, text] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), text);
   const url = `http://127.0.0.1:${port}`;
   await writeFile(

@@ -12,17 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BackendInstance, NginxDriver, upstreamName } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
+import { freePort } from '../helpers/ports.js';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
-
-async function freePort(): Promise<number> {
-  const server = http.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 interface Named {
   name: string;

@@ -7,28 +7,17 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { UpProcess } from '../helpers/cli-process.js';
 import { countWaiters } from '../helpers/ha.js';
+import { freePort } from '../helpers/ports.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-restart-load-token';
 const CLIENTS = 3;
 /** Every client stops by itself after this, whatever happens (bounded load). */
 const LOAD_LIMIT_MS = 180_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 type Outcome = { status: number } | { code: string };
 

@@ -6,13 +6,8 @@ import { resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { startLoad } from '../helpers/load.js';
-import {
-  PROMETHEUS,
-  poll,
-  type RunningPrometheus,
-  sparePort,
-  startPrometheus,
-} from '../helpers/prometheus.js';
+import { freePort } from '../helpers/ports.js';
+import { PROMETHEUS, poll, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
 import { INTEGRATION_TOKEN, nextEntry, startInProcess } from '../helpers/scaleplane.js';
 
 // Requests that wait without burning CPU (/slow?ms=N): in flight at the balancer, while the
@@ -31,7 +26,7 @@ describe('scaling on a PromQL query', {
   });
 
   it('Prometheus scrapes Scaleplane and the group follows the query; no value is no scale-down', async () => {
-    const promPort = await sparePort();
+    const promPort = await freePort();
     // Requests in flight through the balancer, as Prometheus scraped them; target 2 per instance.
     app = await startInProcess(
       `
