@@ -196,6 +196,12 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
           .max(10_000)
           .default(20)
           .describe("scale the trace's peak to this × capacity"),
+        absolute: z
+          .boolean()
+          .default(false)
+          .describe(
+            'replay the rates as they are (capacity = what one instance really serves); peak_instances is then ignored',
+          ),
       },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -206,6 +212,7 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
           from: 0,
           aggregate: args.aggregate,
           peakInstances: args.peak_instances,
+          absolute: args.absolute,
           capacity: args.capacity,
           startup: args.startup,
           min: args.min,

@@ -114,6 +114,23 @@ describe('MCP server', () => {
     );
   });
 
+  it('simulate with absolute replays the rates as they are: a steady 250 req/s needs 3 instances of 100', async () => {
+    const client = await connect(url, TOKEN);
+    clients.push(client);
+    const trace = new Array<number>(3600).fill(250);
+    const call = (absolute: boolean) =>
+      client.callTool({ name: 'simulate', arguments: { trace, policies: ['hpa'], absolute } });
+    const hours = async (absolute: boolean) => {
+      const result = await call(absolute);
+      assert.equal(result.isError, undefined, JSON.stringify(result.content));
+      const rows = (result.structuredContent as { rows: { policy: string; instance_hours: number }[] }).rows;
+      return rows.find((r) => r.policy === 'oracle')!.instance_hours;
+    };
+    // ceil(250 / (0.9 × 100)) = 3 for an hour; scaled to the default peak of 20 × 100, 23.
+    assert.equal(await hours(true), 3);
+    assert.equal(await hours(false), 23);
+  });
+
   it('stdio: `scaleplane mcp` lists the tools and scales with the token from the environment', async () => {
     const client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
     clients.push(client);
