@@ -240,7 +240,8 @@ describe('standby routing: aws group', () => {
       minHealthyPercentage: 50,
       pollInterval: 25,
     };
-    const options = { group: 'web', config, minInstances: 1, maxInstances: 6 };
+    // A scale that cannot finish fails in seconds, naming itself, instead of waiting 30 minutes.
+    const options = { group: 'web', config, minInstances: 1, maxInstances: 6, timeout: 10_000 };
     const leader = new AwsProvider({ ...options, clients: awsClients(server.url, 'LEADER') });
     t.after(() => leader.close());
     await leader.start();

@@ -2,7 +2,11 @@
 // speaking the Auto Scaling and EC2 Query/XML protocols (see aws-server.ts). No AWS here.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { AutoScalingClient, SetInstanceHealthCommand } from '@aws-sdk/client-auto-scaling';
+import {
+  AutoScalingClient,
+  EnterStandbyCommand,
+  SetInstanceHealthCommand,
+} from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import type { AwsProviderConfig } from '../../src/config/types.js';
 import {
@@ -119,6 +123,40 @@ describe('aws provider', () => {
     const started = Date.now();
     await provider.scaleTo(1);
     assert.ok(Date.now() - started >= 400, `ready after ${Date.now() - started} ms`);
+  });
+
+  it('scales in from the group as it is now: an instance its last poll saw in Standby and back InService since is counted', async (t) => {
+    // A bounded wait: before, the scale-in counted from that poll terminated one instance too few,
+    // and waited (30 minutes by default) for a group that stayed at two.
+    const { server, provider } = await setup(t, 1, 3, {}, { timeout: 5000 });
+    await provider.start();
+    const [first] = provider.instances();
+    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
+    t.after(() => operator.destroy());
+    await operator.send(
+      new EnterStandbyCommand({
+        AutoScalingGroupName: 'web-asg',
+        InstanceIds: [first!.id],
+        ShouldDecrementDesiredCapacity: true,
+      }),
+    );
+    await until(
+      () => provider.instances().find((i) => i.id === first!.id)?.state === 'draining',
+      5000,
+      'the provider sees it in Standby',
+    );
+    // ExitStandby as the fake plays it, with no poll between it and the scale-in.
+    server.instances.get(first!.id)!.lifecycle = 'InService';
+    server.group.desired++;
+    await provider.scaleTo(1);
+    assert.equal(server.inService(), 1);
+    assert.equal(server.group.desired, 1);
+    assert.equal(server.requests.filter((r) => r.action === 'TerminateInstanceInAutoScalingGroup').length, 2);
+    assert.deepEqual(
+      provider.instances().map((i) => [i.id, i.state]),
+      [[first!.id, 'ready']],
+      'the oldest stays',
+    );
   });
 
   it('instance refresh keeps at least min_instances in service (MinHealthyPercentage raised to cover it)', async (t) => {

@@ -210,6 +210,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     if (invalid) throw invalid;
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
+    // Planned from a read sent now, not the last poll's: an instance that poll saw in Standby may be
+    // back InService, and a scale-in counted without it leaves the group above `n` for good.
+    await this.#pollFresh();
     const { as } = this.#sdk!;
     const live = this.instances().filter((i) => i.state === 'ready' || i.state === 'starting');
     if (n >= live.length) {
@@ -288,7 +291,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.start();
     if (this.#replacing)
       throw new ProviderError('BUSY', `${this.#config.autoScalingGroup}: another replacement is in progress`);
-    await this.#poll();
+    await this.#pollFresh();
     const plan = planEngineReplace(this.instances(), id, this.#desired);
     if (!plan.ok)
       throw new ProviderError(
@@ -426,7 +429,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   async #stopStart(type: string): Promise<void> {
     const { as, ec2 } = this.#sdk!;
     for (;;) {
-      await this.#poll();
+      await this.#pollFresh();
       const inService = [...this.#members.values()]
         .filter((m) => asgState(m, this.#config.instanceWarmup, this.#now()) === 'ready')
         .map((m) => ({ id: m.id, instanceType: m.instanceType ?? '' }));
@@ -525,6 +528,16 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       this.#polling = undefined;
     });
     return this.#polling;
+  }
+
+  /**
+   * pollFresh polls with a read sent after the call, for a decision to act on: `poll` joins one in
+   * flight, whose read may predate what the caller has seen. That one's failure is reported by its
+   * own caller; this one's is thrown.
+   */
+  async #pollFresh(): Promise<void> {
+    await this.#polling?.catch(() => {});
+    await this.#poll();
   }
 
   async #pollOnce(): Promise<void> {
