@@ -81,6 +81,8 @@ export class GroupController {
   #startup: Startup;
   /** Start→ready durations of instances this controller started, oldest first (the last 9). */
   #startupSamples: number[] = [];
+  /** The samples array last written to #memory (recordStartup makes a new one per sample). */
+  #savedStartups: readonly number[] = this.#startupSamples;
   /** Instances already measured, or present when the controller started (adopted): not measured. */
   readonly #measured = new Set<string>();
   /** When start() last ran; nothing is learnt before it (a standby starts nothing). */
@@ -244,10 +246,11 @@ export class GroupController {
     const spec = this.#policy?.predictive;
     if (!spec || !this.#memory) return;
     try {
-      const { state, restored } = restoreMemory(spec, this.#policyState, await this.#memory.load());
+      const { state, restored, startups } = restoreMemory(spec, this.#policyState, await this.#memory.load());
       this.#policyState = state;
       this.#savedBuckets = state.history?.length ?? -1;
       if (restored > 0) this.#logger.info({ buckets: restored }, 'predictive history restored');
+      if (startups.length > 0) this.#restoreStartups(startups);
     } catch (err) {
       // An unreadable file costs the forecast its past, never the start.
       this.#logger.warn(
@@ -257,12 +260,27 @@ export class GroupController {
     }
   }
 
+  /** restoreStartups takes the start-ups measured before a restart, and the start-up they give. */
+  #restoreStartups(startups: number[]): void {
+    this.#startupSamples = startups;
+    const choice = this.#chooseStartup(this.#config);
+    if (!choice.changed) return;
+    this.#startup = choice.startup;
+    this.#policy = groupPolicy(this.#config, { interval: this.#interval, startup: this.#startup.ms });
+    this.#logger.info(
+      { startup: choice.startup.ms, samples: startups.length },
+      `start-up restored: ${formatStartup(choice.startup.ms)} (${choice.startup.source}), median of ${startups.length} measured before the restart`,
+    );
+  }
+
   #saveMemory(): void {
     const spec = this.#policy?.predictive;
     const buckets = this.#policyState.history?.length ?? 0;
-    if (!spec || !this.#memory || buckets === this.#savedBuckets) return;
+    if (!spec || !this.#memory) return;
+    if (buckets === this.#savedBuckets && this.#savedStartups === this.#startupSamples) return;
     this.#savedBuckets = buckets;
-    this.#memory.save(memoryOf(spec, this.#policyState)).catch((err: unknown) => {
+    this.#savedStartups = this.#startupSamples;
+    this.#memory.save(memoryOf(spec, this.#policyState, this.#startupSamples)).catch((err: unknown) => {
       this.#logger.warn({ err, path: this.#memory?.path }, 'predictive history not saved');
     });
   }

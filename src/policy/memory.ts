@@ -4,6 +4,7 @@
  */
 import { appendToLog, emptyLog } from './append-log.js';
 import type { ForecasterState } from './forecast.js';
+import { STARTUP_SAMPLES } from './startup.js';
 import type { HistoryBucket, Predictive, ScalingState } from './types.js';
 
 /** A bucket as stored: [index, sum, count, saturated 0|1]. */
@@ -17,6 +18,8 @@ export interface PredictiveMemory {
   buckets: StoredBucket[];
   open?: StoredBucket;
   forecaster?: ForecasterState;
+  /** The last start→ready durations the controller measured, ms, oldest first (startup.ts). */
+  startups?: number[];
 }
 
 /** retentionOf is how much history the spec ever reads back, ms. */
@@ -34,8 +37,15 @@ const bucketOf = ([index, sum, count, saturated]: StoredBucket): HistoryBucket =
   saturated: saturated === 1,
 });
 
-/** memoryOf is the state's predictive memory, history cut to what the spec reads back. */
-export function memoryOf(spec: Predictive, state: ScalingState): PredictiveMemory {
+/**
+ * memoryOf is the state's predictive memory, history cut to what the spec reads back, with the
+ * measured start-ups that set its horizon (so a restart does not fall back to a guess).
+ */
+export function memoryOf(
+  spec: Predictive,
+  state: ScalingState,
+  startups: readonly number[] = [],
+): PredictiveMemory {
   const history = state.history;
   const buckets: StoredBucket[] = [];
   if (history && history.length > 0) {
@@ -52,6 +62,7 @@ export function memoryOf(spec: Predictive, state: ScalingState): PredictiveMemor
     buckets,
     ...(state.openBucket && { open: stored(state.openBucket) }),
     ...(state.forecaster && { forecaster: state.forecaster }),
+    ...(startups.length > 0 && { startups: startups.slice(-STARTUP_SAMPLES) }),
   };
 }
 
@@ -95,17 +106,24 @@ export function restoreMemory(
   spec: Predictive,
   state: ScalingState,
   memory: unknown,
-): { state: ScalingState; restored: number } {
-  if (typeof memory !== 'object' || memory === null) return { state, restored: 0 };
+): { state: ScalingState; restored: number; startups: number[] } {
+  const none = { state, restored: 0, startups: [] };
+  if (typeof memory !== 'object' || memory === null) return none;
   const m = memory as Partial<PredictiveMemory>;
-  if (m.version !== 1 || m.bucket !== spec.bucket || !Array.isArray(m.buckets)) return { state, restored: 0 };
-  if (!m.buckets.every(isStoredBucket)) return { state, restored: 0 };
+  if (m.version !== 1 || m.bucket !== spec.bucket || !Array.isArray(m.buckets)) return none;
+  if (!m.buckets.every(isStoredBucket)) return none;
+  // Start-ups do not depend on the history: kept even when it is cut short below.
+  const startups =
+    Array.isArray(m.startups) &&
+    m.startups.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)
+      ? m.startups.slice(-STARTUP_SAMPLES)
+      : [];
   let history = emptyLog<HistoryBucket>();
   let last = Number.NEGATIVE_INFINITY;
   for (const raw of m.buckets) {
     const b = bucketOf(raw);
     // Indices only grow in a log bucketAt searches by bisection.
-    if (b.index <= last || b.count <= 0) return { state, restored: 0 };
+    if (b.index <= last || b.count <= 0) return { ...none, startups };
     history = appendToLog(history, b);
     last = b.index;
   }
@@ -119,5 +137,6 @@ export function restoreMemory(
       ...(forecaster && { forecaster }),
     },
     restored: history.length,
+    startups,
   };
 }

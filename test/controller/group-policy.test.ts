@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.js';
 import type { GroupConfig } from '../../src/config/types.js';
-import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
+import {
+  Controller,
+  DecisionJournal,
+  GroupController,
+  PolicyMemoryFile,
+} from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { DEFAULT_STARTUP, groupPolicy, groupStartup } from '../../src/policy/index.js';
 import type { Instance, Provider, ProviderEvents } from '../../src/providers/index.js';
@@ -148,7 +156,12 @@ groups:
       { baseDir: '/srv/app' },
     );
 
-  function group(config: GroupConfig, provider: TimedProvider, cpu = { value: 50 }) {
+  function group(
+    config: GroupConfig,
+    provider: TimedProvider,
+    cpu = { value: 50 },
+    memory?: PolicyMemoryFile,
+  ) {
     const journal = new DecisionJournal();
     const logged: string[] = [];
     const g = new GroupController({
@@ -165,6 +178,7 @@ groups:
         },
       ],
       interval: 15_000,
+      ...(memory && { memory }),
     });
     const learnt = () => journal.entries({}).filter((e) => e.reasons.includes('StartupLearnt'));
     return { g, journal, learnt, logged };
@@ -219,6 +233,30 @@ groups:
       learnt()[1]!.message,
       /^start-up learnt: 60 s, median of 5 instances; forecast horizon 75 s$/,
     );
+  });
+
+  it('keeps what it learnt across a restart, in the predictive memory file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-startup-'));
+    try {
+      const file = join(dir, 'web.json');
+      const provider = new TimedProvider();
+      const first = group(local().groups.web!, provider, { value: 50 }, new PolicyMemoryFile(file));
+      await first.g.start(T0);
+      provider.add('web-1', T0, T0 + 34_000);
+      first.g.evaluate(T0 + 45_000);
+      first.g.evaluate(T0 + 60_000);
+      assert.equal(first.g.startup.ms, 34_000);
+      await first.g.flushMemory();
+      assert.deepEqual(JSON.parse(await readFile(file, 'utf8')).startups, [34_000]);
+
+      // The restarted controller adopts web-1 (not measured) and starts from what was learnt.
+      const again = group(local().groups.web!, provider, { value: 50 }, new PolicyMemoryFile(file));
+      await again.g.start(T0 + 120_000);
+      assert.deepEqual(again.g.startup, { ms: 34_000, source: 'learnt', observed: 1, learnt: 34_000 });
+      assert.equal(again.g.policy?.predictive?.horizon, 49_000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('learns nothing before start() (a standby) and nothing from what runs at start', async () => {
