@@ -325,9 +325,10 @@ export class Scaleplane {
     // opens at once.
     const up = await settlesWithin(started, this.config.balancer.warmupTimeout ?? 10_000);
     this.balancerAddress = await this.balancer.listen();
+    const { tls, http2 } = this.config.balancer;
     logger.info(
-      { address: this.balancerAddress, warm: up },
-      `balancer listening on ${this.config.balancer.tls ? 'https' : 'http'}://${hostPort(this.balancerAddress)}` +
+      { address: this.balancerAddress, warm: up, http2: tls !== undefined && http2 !== false },
+      `balancer listening on ${tls ? 'https' : 'http'}://${hostPort(this.balancerAddress)}` +
         (up ? '' : ' (warm-up timeout: groups still starting)'),
     );
     await started;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import type http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -14,6 +15,7 @@ import { type CacheUpstream, createHttpCache, type HttpCache, type PurgeSelector
 import { type ToWorker, WorkerSet } from './cluster.js';
 import { BalancerError, UnknownGroupError } from './errors.js';
 import { HealthChecker, type HealthTransition, validateHealthConfig } from './health.js';
+import { Http2Edge, Http2Request } from './http2.js';
 import { fetchFromGroup } from './origin.js';
 import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip } from './outlier.js';
 import { Pool, type PoolChange, type PoolMember } from './pool.js';
@@ -191,9 +193,10 @@ const CACHE_CONNECT_WAIT_MS = 2000;
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
 /**
- * Balancer is Scaleplane's HTTP/1.1 load balancer: a node:http server that forwards each request to
- * a backend of a group over one keep-alive agent, with active health checks, safe retries and
- * draining. Groups are fed by `setGroup` from the providers' instance lists.
+ * Balancer is Scaleplane's HTTP load balancer: a node:http server (node:http2 with ALPN h2 and
+ * http/1.1 when TLS is on, see http2.ts) that forwards each request over HTTP/1.1 to a backend of a
+ * group, with active health checks, safe retries and draining. Groups are fed by `setGroup` from
+ * the providers' instance lists.
  */
 export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #config: BalancerConfig;
@@ -201,7 +204,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #logger: BalancerLogger;
   readonly #agent: http.Agent;
   readonly #proxy: ProxyPath;
-  readonly #server: http.Server;
+  readonly #server: http.Server | http2.Http2SecureServer;
+  /** The HTTP/2 listener's connections, when `balancer.http2` is on. */
+  readonly #edge: Http2Edge | undefined;
   // Insertion order is routing order: with no routes, the first group added takes everything.
   readonly #groups = new Map<string, GroupEntry>();
   readonly #routes: CompiledRoute[];
@@ -247,7 +252,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       maxRequestBody: config.maxRequestBody,
       maxHeaderSize: config.maxHeaderSize,
       logger: this.#logger,
-      onClosingExchangeEnd: () => this.#server.closeIdleConnections(),
+      onClosingExchangeEnd: () => this.#closeIdleConnections(),
       upstreamKeepAliveTimeout: config.upstreamKeepAliveTimeout,
     });
     // Timeouts set here, not left to Node's defaults: a client trickling its headers (slowloris) is
@@ -260,11 +265,26 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       requireHostHeader: false, // checked in #onRequest, so that the refusal gets a log line
       connectionsCheckingInterval: Math.min(1_000, headersTimeout),
     };
-    this.#server = (
-      config.tls === undefined
-        ? http.createServer(serverOptions, this.#onRequest)
-        : https.createServer({ ...serverOptions, ...readTls(config.tls) }, this.#onRequest)
-    ) as http.Server;
+    if (config.tls !== undefined && config.http2 !== false) {
+      this.#edge = new Http2Edge(
+        {
+          tls: readTls(config.tls),
+          maxHeaderSize: config.maxHeaderSize,
+          headersTimeout,
+          requestTimeout: serverOptions.requestTimeout,
+          connectionsCheckingInterval: serverOptions.connectionsCheckingInterval,
+          logger: this.#logger,
+        },
+        this.#onRequest,
+      );
+      this.#server = this.#edge.server;
+    } else {
+      this.#edge = undefined;
+      this.#server =
+        config.tls === undefined
+          ? http.createServer(serverOptions, this.#onRequest)
+          : https.createServer({ ...serverOptions, ...readTls(config.tls) }, this.#onRequest);
+    }
     this.#server.on('clientError', onClientError(this.#logger, 'balancer'));
     this.#server.on('upgrade', this.#onUpgrade);
     this.#server.on('error', (err) => this.#logger.error({ err }, 'balancer server error'));
@@ -517,7 +537,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     if (this.#server.listening) {
       await new Promise<void>((resolve) => {
         const grace = setTimeout(() => {
-          this.#server.closeAllConnections();
+          if (this.#edge === undefined) (this.#server as http.Server).closeAllConnections();
+          else this.#edge.closeAll();
           for (const socket of this.#proxy.tunnels) socket.destroy();
         }, this.#config.drainTimeout);
         grace.unref();
@@ -525,7 +546,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
           clearTimeout(grace);
           resolve();
         });
-        this.#server.closeIdleConnections();
+        // HTTP/2 clients get a GOAWAY: they open no new stream here, and the ones open finish.
+        this.#edge?.goAway();
+        this.#closeIdleConnections();
       });
     }
     this.#agent.destroy();
@@ -533,12 +556,17 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     await Promise.all([this.#defaultCache?.close(), ...this.#routes.map((route) => route.cache?.close())]);
   }
 
+  #closeIdleConnections(): void {
+    if (this.#edge === undefined) (this.#server as http.Server).closeIdleConnections();
+    else this.#edge.closeIdle();
+  }
+
   readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const refused = refusal(req);
+    const refused = refusal(req, this.#config.maxHeaderSize);
     if (refused !== undefined) {
       this.#logger.warn(
-        { remote: req.socket.remoteAddress, status: 400, reason: refused },
-        `balancer: request refused: ${refused}`,
+        { remote: req.socket.remoteAddress, status: refused.status, reason: refused.reason },
+        `balancer: request refused: ${refused.reason}`,
       );
       sendRefusal(res, refused);
       return;
@@ -755,22 +783,40 @@ function hostOf(header: string | undefined): string {
   return (end > 0 ? header.slice(0, end) : header).toLowerCase();
 }
 
+/** Refusal is a request the balancer answers itself instead of forwarding it, and the status it gets. */
+export interface Refusal {
+  readonly status: 400 | 431;
+  readonly reason: string;
+}
+
 /**
  * refusal says why a request that parsed is still not forwarded: an HTTP version other than 1.x
- * (a backend would answer it with a 5xx), or HTTP/1.1 without Host (RFC 9112 §3.2; Node's own check
- * is off so that the refusal is logged here).
+ * in HTTP/1 syntax (a backend would answer it with a 5xx), HTTP/1.1 without Host (RFC 9112 §3.2;
+ * Node's own check is off so that the refusal is logged here), or an HTTP/2 request whose Host
+ * contradicts its `:authority` (400) or whose header list is over `maxHeaderSize` (431: the limit
+ * is advertised in SETTINGS, but a client may send before it has them; HTTP/1.1's parser enforces it).
  */
 export function refusal(
   req: Pick<http.IncomingMessage, 'httpVersionMajor' | 'httpVersion' | 'headers'>,
-): string | undefined {
-  if (req.httpVersionMajor !== 1) return `unsupported HTTP version ${req.httpVersion}`;
-  if (req.httpVersion === '1.1' && req.headers.host === undefined) return 'HTTP/1.1 request without Host';
+  maxHeaderSize = Number.POSITIVE_INFINITY,
+): Refusal | undefined {
+  if (req.httpVersionMajor !== 1) {
+    // Only the HTTP/2 listener makes these; a "HTTP/2.0" request line on HTTP/1 is refused.
+    if (req instanceof Http2Request) {
+      if (req.headerListSize > maxHeaderSize)
+        return { status: 431, reason: `request header list of ${req.headerListSize} bytes is too large` };
+      return req.refusal === undefined ? undefined : { status: 400, reason: req.refusal };
+    }
+    return { status: 400, reason: `unsupported HTTP version ${req.httpVersion}` };
+  }
+  if (req.httpVersion === '1.1' && req.headers.host === undefined)
+    return { status: 400, reason: 'HTTP/1.1 request without Host' };
   return undefined;
 }
 
-function sendRefusal(res: http.ServerResponse, reason: string): void {
-  const body = JSON.stringify({ error: reason });
-  res.writeHead(400, {
+function sendRefusal(res: http.ServerResponse, refused: Refusal): void {
+  const body = JSON.stringify({ error: refused.reason });
+  res.writeHead(refused.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     connection: 'close',
@@ -791,6 +837,12 @@ function validateConfig(config: BalancerConfig): void {
     throw new BalancerError(
       'BALANCER_INVALID_ARGUMENT',
       `requestTimeout must be > 0 ms, got ${config.requestTimeout}`,
+    );
+  }
+  if (config.http2 === true && config.tls === undefined) {
+    throw new BalancerError(
+      'BALANCER_INVALID_ARGUMENT',
+      'http2 needs tls: HTTP/2 is offered by ALPN on the TLS listener (cleartext h2c is not supported)',
     );
   }
   if (!Number.isFinite(config.drainTimeout) || config.drainTimeout < 0) {

@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { acceptableRequestId, newRequestId } from '../log/index.js';
 
 /**
@@ -95,6 +97,11 @@ export function forwardRequestHeaders(
   requestId ??= newRequestId();
   headers.push('X-Request-Id', requestId);
   return { headers, hasBody, idempotencyKey, host, requestId };
+}
+
+/** schemeOf is the X-Forwarded-Proto of a request that came in on `socket`: `https` over TLS (HTTP/2 included). */
+export function schemeOf(socket: Socket): 'http' | 'https' {
+  return (socket as TLSSocket).encrypted === true ? 'https' : 'http';
 }
 
 /** forwardResponseHeaders strips hop-by-hop headers from a backend response's raw header list. */

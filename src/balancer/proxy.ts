@@ -6,7 +6,7 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import { type Dispatcher, Pool as UndiciPool } from 'undici';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
-import { type ForwardedRequest, forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import { type ForwardedRequest, forwardRequestHeaders, forwardResponseHeaders, schemeOf } from './headers.js';
 import type { OutlierOutcome } from './outlier.js';
 import type { Pool, PoolMember } from './pool.js';
 import { sendJson } from './respond.js';
@@ -142,9 +142,10 @@ const NO_GROUP = Buffer.from(JSON.stringify({ error: 'no group configured' }));
 const UNFORWARDABLE = Buffer.from(JSON.stringify({ error: 'request cannot be forwarded' }));
 
 /**
- * ProxyPath is the HTTP/1.1 data path: it forwards one client request to a backend of a group,
- * streaming both bodies, retrying only where `retryDecision` allows, and accounting in-flight
- * requests per backend so draining can wait for them.
+ * ProxyPath is the data path: it forwards one client request (HTTP/1.1, or HTTP/2 as http2.ts
+ * shapes it) over HTTP/1.1 to a backend of a group, streaming both bodies, retrying only where
+ * `retryDecision` allows, and accounting in-flight requests per backend so draining can wait for
+ * them.
  */
 export class ProxyPath {
   readonly agent: http.Agent;
@@ -283,7 +284,7 @@ class Exchange {
     (res as Tagged<http.ServerResponse>)[kExchange] = this;
     res.on('close', onResponseClose);
     this.timer = setTimeout(onExchangeTimeout, this.proxy.requestTimeout, this);
-    this.forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http');
+    this.forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, schemeOf(req.socket));
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > this.proxy.maxRequestBody) {
       this.reply(413, route.replies.tooLarge, true);

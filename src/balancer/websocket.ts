@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
-import { forwardRequestHeaders } from './headers.js';
+import { forwardRequestHeaders, schemeOf } from './headers.js';
 import { type GroupRoute, hashKeyOf, type ProxyPath } from './proxy.js';
 
 /**
@@ -19,7 +19,7 @@ export function proxyUpgrade(
   head: Buffer,
 ): void {
   socket.on('error', ignore);
-  const forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http');
+  const forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, schemeOf(req.socket));
   forwarded.headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
   const key = picker.hashKey === undefined ? undefined : hashKeyOf(req, picker.hashKey);
   const backend = picker.pick(route.pool.eligible(), key === undefined ? undefined : { key });

@@ -295,6 +295,7 @@ const HASH_KEY = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/;
 export const balancerSchema = mapping({
   listen: listen.prefault('127.0.0.1:8080'),
   tls: tlsSchema.optional(),
+  http2: z.boolean().optional(),
   algorithm: z.enum(ALGORITHMS).default('ewma'),
   health: healthSchema.prefault({}),
   request_timeout: duration('positive').prefault('60s'),
@@ -315,29 +316,39 @@ export const balancerSchema = mapping({
   nginx: nginxSchema.optional(),
   cache: httpCacheSchema.optional(),
   cloudflare: cloudflareSchema.optional(),
-}).transform(
-  (raw): BalancerConfig => ({
-    listen: raw.listen,
-    ...(raw.tls === undefined ? {} : { tls: raw.tls }),
-    algorithm: raw.algorithm,
-    health: raw.health,
-    requestTimeout: raw.request_timeout,
-    drainTimeout: raw.drain_timeout,
-    warmupTimeout: raw.warmup_timeout,
-    hashKey: raw.hash_key,
-    outlier: raw.outlier,
-    retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },
-    slowStart: raw.slow_start,
-    upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
-    headersTimeout: raw.headers_timeout,
-    maxRequestBody: raw.max_request_body,
-    maxHeaderSize: raw.max_header_size,
-    workers: raw.workers,
-    ...(raw.nginx === undefined ? {} : { nginx: raw.nginx }),
-    ...(raw.cache === undefined ? {} : { cache: raw.cache }),
-    ...(raw.cloudflare === undefined ? {} : { cloudflare: raw.cloudflare }),
-  }),
-);
+})
+  .superRefine((raw, ctx) => {
+    if (raw.http2 === true && raw.tls === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http2'],
+        message: 'needs tls: HTTP/2 is offered by ALPN on the TLS listener (cleartext h2c is not supported)',
+      });
+  }, whenMapping)
+  .transform(
+    (raw): BalancerConfig => ({
+      listen: raw.listen,
+      ...(raw.tls === undefined ? {} : { tls: raw.tls }),
+      ...(raw.http2 === undefined ? {} : { http2: raw.http2 }),
+      algorithm: raw.algorithm,
+      health: raw.health,
+      requestTimeout: raw.request_timeout,
+      drainTimeout: raw.drain_timeout,
+      warmupTimeout: raw.warmup_timeout,
+      hashKey: raw.hash_key,
+      outlier: raw.outlier,
+      retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },
+      slowStart: raw.slow_start,
+      upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
+      headersTimeout: raw.headers_timeout,
+      maxRequestBody: raw.max_request_body,
+      maxHeaderSize: raw.max_header_size,
+      workers: raw.workers,
+      ...(raw.nginx === undefined ? {} : { nginx: raw.nginx }),
+      ...(raw.cache === undefined ? {} : { cache: raw.cache }),
+      ...(raw.cloudflare === undefined ? {} : { cloudflare: raw.cloudflare }),
+    }),
+  );
 
 /** routesSchema is the top-level `routes` list: host and/or path prefix → group. */
 export const routesSchema = z.array(

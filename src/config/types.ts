@@ -46,6 +46,11 @@ export interface BalancerConfig {
   listen: HostPort;
   /** Serve clients over HTTPS; absent: plain HTTP. Backends are always plain HTTP. */
   tls?: TlsConfig;
+  /**
+   * Offer HTTP/2 to clients on the TLS listener (ALPN `h2`, else HTTP/1.1); backends stay HTTP/1.1.
+   * `true` needs `tls` (no cleartext h2c). @defaultValue true with `tls`
+   */
+  http2?: boolean;
   /** Default chosen by bench/balancer/algorithms.ts; see README. @defaultValue 'ewma' */
   algorithm: BalancerAlgorithm;
   health: HealthCheckConfig;

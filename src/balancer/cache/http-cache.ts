@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { HttpCacheConfig } from '../../config/types.js';
 import { requestIdOf } from '../../log/index.js';
-import { forwardRequestHeaders, forwardResponseHeaders } from '../headers.js';
+import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from '../headers.js';
 import type { OriginError, OriginRequest, OriginResponse } from '../origin.js';
 import { sendJson } from '../respond.js';
 import type { BalancerLogger } from '../types.js';
@@ -257,7 +257,11 @@ export class HttpCache {
     policy: UsableRequest,
     stored: StoredResponse | undefined,
   ): Promise<FlightOutcome> {
-    const forwarded = forwardRequestHeaders(source.rawHeaders, source.socket.remoteAddress, 'http');
+    const forwarded = forwardRequestHeaders(
+      source.rawHeaders,
+      source.socket.remoteAddress,
+      schemeOf(source.socket),
+    );
     const headers = withoutConditionals(forwarded.headers);
     if (forwarded.host === undefined) headers.push('Host', localHost(source));
     if (stored?.etag !== undefined) headers.push('If-None-Match', stored.etag);

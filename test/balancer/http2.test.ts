@@ -1,0 +1,604 @@
+// Downstream HTTP/2: with `tls`, the balancer offers h2 and http/1.1 by ALPN on one port and forwards
+// over HTTP/1.1. Real node:http2 clients and node:http backends on 127.0.0.1, a certificate openssl
+// makes for the test.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import type http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import type tls from 'node:tls';
+import { Http2Edge } from '../../src/balancer/http2.js';
+import { Balancer, type Ejection } from '../../src/balancer/index.js';
+import { ConfigError, parseConfig } from '../../src/config/index.js';
+import type { BalancerConfig } from '../../src/config/types.js';
+import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
+import { makeCertificate, type TestCertificate } from '../helpers/tls.js';
+import { until } from '../helpers/until.js';
+import { cacheConfig, cacheCount } from './cache/helpers.js';
+import { config, counter, deferred, ready, refusedAddress, startBackend } from './helpers.js';
+
+let cert: TestCertificate;
+before(async () => {
+  cert = await makeCertificate();
+});
+after(() => cert.remove());
+
+function tlsConfig(overrides: Partial<BalancerConfig> = {}): BalancerConfig {
+  return config({ tls: { cert: cert.certPath, key: cert.keyPath }, ...overrides });
+}
+
+async function start(
+  t: TestContext,
+  cfg: BalancerConfig,
+): Promise<{ balancer: Balancer; metrics: ScaleplaneMetrics; port: number }> {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: cfg, metrics });
+  t.after(() => balancer.close());
+  const { port } = await balancer.listen();
+  return { balancer, metrics, port };
+}
+
+/** connect opens one HTTP/2 connection (ALPN h2) trusting only the test certificate. */
+async function connect(t: TestContext, port: number): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca: cert.cert });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  await once(session, 'connect');
+  assert.equal((session.socket as tls.TLSSocket).alpnProtocol, 'h2');
+  return session;
+}
+
+interface H2Reply {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  body: string;
+}
+
+/** read waits for a stream's whole response. */
+function read(stream: http2.ClientHttp2Stream): Promise<H2Reply> {
+  return new Promise((resolve, reject) => {
+    let headers: http2.IncomingHttpHeaders = {};
+    let body = '';
+    stream.on('response', (h) => {
+      headers = h;
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    stream.on('end', () => resolve({ status: Number(headers[':status']), headers, body }));
+    stream.on('error', reject);
+  });
+}
+
+function get(
+  session: http2.ClientHttp2Session,
+  path = '/',
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<H2Reply> {
+  return read(session.request({ ':path': path, ...headers }));
+}
+
+test('h2: 60 concurrent streams on one connection, spread over the instances by round-robin', async (t) => {
+  const seen: http.IncomingHttpHeaders[] = [];
+  const backends = await Promise.all(
+    ['a', 'b', 'c'].map((name) =>
+      startBackend(t, (req, res) => {
+        seen.push(req.headers);
+        res.setHeader('content-type', 'text/plain');
+        res.end(`${name}${req.url}`);
+      }),
+    ),
+  );
+  const { balancer, port } = await start(t, tlsConfig({ algorithm: 'round-robin' }));
+  balancer.setGroup('web', ready(...backends.map((b, i): [string, string] => [`web-${i}`, b.address])));
+  const session = await connect(t, port);
+
+  const replies = await Promise.all(
+    Array.from({ length: 60 }, (_, i) => get(session, `/n${i}`, { cookie: ['a=1', 'b=2'] })),
+  );
+  assert.deepEqual(
+    replies.map((r) => r.status),
+    replies.map(() => 200),
+  );
+  for (const [i, r] of replies.entries()) assert.match(r.body, new RegExp(`^[abc]/n${i}$`));
+  assert.deepEqual(
+    backends.map((b) => b.requests),
+    [20, 20, 20],
+    'smooth round-robin over 3 equal instances',
+  );
+  // What the backends saw is an HTTP/1.1 request: Host from :authority, no pseudo-header, the
+  // cookie fields joined into one, and the client's scheme.
+  for (const headers of seen) {
+    assert.equal(headers.host, `127.0.0.1:${port}`);
+    assert.deepEqual(
+      Object.keys(headers).filter((name) => name.startsWith(':')),
+      [],
+    );
+    assert.equal(headers.cookie, 'a=1; b=2');
+    assert.equal(headers['x-forwarded-proto'], 'https');
+    assert.equal(headers['x-forwarded-host'], `127.0.0.1:${port}`);
+    assert.equal(headers['transfer-encoding'], undefined, 'a GET without a body stays bodiless');
+  }
+  assert.equal(balancer.stats('web').requests, 60);
+  await until(() => balancer.stats('web').inFlight === 0, 5_000, 'in-flight back to 0');
+});
+
+test('h2 and http/1.1 on the same port: ALPN picks, a client without ALPN gets HTTP/1.1', async (t) => {
+  const backend = await startBackend(t, (req, res) =>
+    res.end(`http/${req.httpVersion} ${req.headers['x-forwarded-proto']}`),
+  );
+  const { balancer, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+
+  const session = await connect(t, port);
+  assert.deepEqual(await get(session).then((r) => [r.status, r.body]), [200, 'http/1.1 https']);
+
+  for (const alpn of [['http/1.1'], undefined]) {
+    const reply = await new Promise<{ status: number; body: string; alpn: string | false | null }>(
+      (resolve, reject) => {
+        const options: https.RequestOptions & tls.ConnectionOptions = {
+          host: '127.0.0.1',
+          port,
+          path: '/',
+          ca: cert.cert,
+          agent: false,
+          ...(alpn === undefined ? {} : { ALPNProtocols: alpn }),
+        };
+        const req = https.request(options, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            body += c;
+          });
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode!,
+              body,
+              alpn: (res.socket as tls.TLSSocket).alpnProtocol,
+            }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      },
+    );
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, 'http/1.1 https');
+    assert.equal(reply.alpn, alpn === undefined ? false : 'http/1.1');
+  }
+  assert.equal(backend.requests, 3);
+});
+
+test('h2: connection-specific headers from the backend never reach the client, GET and POST', async (t) => {
+  const backend = await startBackend(t, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, {
+        Connection: 'keep-alive, X-Hop',
+        'Keep-Alive': 'timeout=5, max=100',
+        'Proxy-Connection': 'keep-alive',
+        Upgrade: 'h2c',
+        'Transfer-Encoding': 'chunked',
+        'X-Hop': 'named in Connection',
+        'X-Kept': 'yes',
+      });
+      res.write('hel');
+      res.end('lo');
+    });
+  });
+  const { balancer, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+
+  const getReply = await get(session);
+  const post = session.request({ ':method': 'POST', ':path': '/' });
+  post.end('body');
+  for (const reply of [getReply, await read(post)]) {
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, 'hello');
+    assert.equal(reply.headers['x-kept'], 'yes');
+    for (const name of [
+      'connection',
+      'keep-alive',
+      'proxy-connection',
+      'upgrade',
+      'transfer-encoding',
+      'x-hop',
+    ])
+      assert.equal(reply.headers[name], undefined, name);
+  }
+  // The connection is still good for more streams.
+  assert.equal((await get(session)).status, 200);
+});
+
+test('h2: a response HTTP/2 cannot carry (two Content-Types) is a 502, the connection lives on', async (t) => {
+  const backend = await startBackend(t, (req, res) => {
+    if (req.url === '/bad') res.writeHead(200, ['Content-Type', 'text/plain', 'Content-Type', 'text/html']);
+    else res.writeHead(200, ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
+    res.end('body');
+  });
+  const { balancer, metrics, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+  const bad = await get(session, '/bad');
+  assert.equal(bad.status, 502);
+  assert.equal(bad.headers['content-type'], 'application/json');
+  assert.equal(JSON.parse(bad.body).error, 'upstream error');
+  assert.equal(await counter(metrics.upstreamErrors, { group: 'web', kind: 'other' }), 1);
+  const good = await get(session, '/good');
+  assert.equal(good.status, 200);
+  assert.deepEqual(good.headers['set-cookie'], ['a=1', 'b=2']);
+});
+
+test('h2: limits hold: 413 on a declared or streamed body too large, 431 on headers too large', async (t) => {
+  const backend = await startBackend(t, (req, res) => {
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  const { balancer, port } = await start(t, tlsConfig({ maxRequestBody: 1000, maxHeaderSize: 4096 }));
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+  const post = (headers: http2.OutgoingHttpHeaders) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/', ...headers });
+    stream.end(Buffer.alloc(5000));
+    return read(stream);
+  };
+  assert.equal((await post({ 'content-length': '5000' })).status, 413);
+  assert.equal((await post({})).status, 413, 'no content-length: counted as it streams');
+  // A client that knows the limit (from SETTINGS) does not send such headers at all; one that sends
+  // them before it has the SETTINGS (the first request of a connection) gets 431.
+  const early = http2.connect(`https://127.0.0.1:${port}`, { ca: cert.cert });
+  t.after(() => early.destroy());
+  const big = await get(early, '/', { 'x-big': 'a'.repeat(8000) });
+  assert.equal(big.status, 431);
+  assert.match(big.body, /request header list of \d+ bytes is too large/);
+  assert.equal(backend.requests, 0);
+  assert.equal((await get(session)).status, 200);
+  await until(() => balancer.stats('web').inFlight === 0, 5_000, 'nothing left in flight');
+});
+
+test('h2: a POST body streams to the backend and back, chunked upstream without a content-length', async (t) => {
+  const firstChunk = deferred<string>();
+  let seen: http.IncomingHttpHeaders = {};
+  const backend = await startBackend(t, (req, res) => {
+    seen = req.headers;
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    req.on('data', (chunk: Buffer) => {
+      firstChunk.resolve(chunk.toString());
+      res.write(`echo:${chunk}`);
+    });
+    req.on('end', () => res.end());
+  });
+  const { balancer, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+
+  const stream = session.request({ ':method': 'POST', ':path': '/upload' });
+  const reply = read(stream);
+  stream.write('one');
+  // The backend has the first chunk while the client still holds the rest: nothing is buffered.
+  assert.equal(await firstChunk.promise, 'one');
+  stream.end('two');
+  const { status, body } = await reply;
+  assert.equal(status, 200);
+  assert.match(body, /^echo:one(echo:)?two$/);
+  assert.equal(seen['transfer-encoding'], 'chunked');
+  assert.equal(seen['content-length'], undefined);
+});
+
+test('h2: a POST that fails upstream after its body started is never retried', async (t) => {
+  // Every backend reads the first chunk and then drops the connection: a retry would show up as a
+  // second request on one of them.
+  const got = deferred();
+  const reset = (req: http.IncomingMessage) => {
+    req.once('data', () => {
+      got.resolve();
+      req.socket.destroy();
+    });
+  };
+  const a = await startBackend(t, reset);
+  const b = await startBackend(t, reset);
+  const { balancer, metrics, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+  const session = await connect(t, port);
+
+  const stream = session.request({ ':method': 'POST', ':path': '/pay', 'content-length': '8' });
+  const reply = read(stream);
+  stream.write('half');
+  await got.promise;
+  const { status } = await reply.finally(() => stream.close());
+  assert.equal(status, 502);
+  assert.equal(a.requests + b.requests, 1, 'one attempt only');
+  assert.equal(await counter(metrics.retries, { group: 'web' }), 0);
+});
+
+test('h2: a GET that cannot connect is retried on another instance, within the budget', async (t) => {
+  const ok = await startBackend(t, (_req, res) => res.end('ok'));
+  const { balancer, metrics, port } = await start(t, tlsConfig({ algorithm: 'round-robin' }));
+  balancer.setGroup('web', ready(['dead', await refusedAddress()], ['ok', ok.address]));
+  const session = await connect(t, port);
+  const replies = await Promise.all([get(session), get(session), get(session), get(session)]);
+  assert.deepEqual(
+    replies.map((r) => `${r.status} ${r.body}`),
+    ['200 ok', '200 ok', '200 ok', '200 ok'],
+  );
+  assert.equal(await counter(metrics.retries, { group: 'web' }), 2, 'the two picks of the dead one');
+});
+
+for (const method of ['GET', 'POST'] as const) {
+  test(`h2: a client RST_STREAM aborts the upstream ${method} (the backend sees the close)`, async (t) => {
+    const arrived = deferred();
+    const closed = deferred();
+    const backend = await startBackend(t, (req, res) => {
+      if (req.url === '/other') {
+        res.end('other');
+        return;
+      }
+      // Never answers: the only way out is the client going away.
+      res.on('close', () => closed.resolve());
+      arrived.resolve();
+      req.resume();
+    });
+    const { balancer, port } = await start(t, tlsConfig());
+    balancer.setGroup('web', ready(['web-1', backend.address]));
+    const session = await connect(t, port);
+
+    const stream = session.request({ ':method': method, ':path': '/slow' });
+    stream.on('error', () => {});
+    if (method === 'POST') stream.write('partial body');
+    await arrived.promise;
+    assert.equal(balancer.stats('web').inFlight, 1);
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await closed.promise;
+    await until(() => balancer.stats('web').inFlight === 0, 5_000, 'the aborted request released');
+    assert.equal(balancer.stats('web').backends[0]!.inFlight, 0);
+    // The connection itself lives on.
+    assert.equal((await get(session, '/other')).body, 'other');
+  });
+}
+
+test('h2: the response cache serves an h2 request from the cache', async (t) => {
+  const backend = await startBackend(t, (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' });
+    res.end('cached body');
+  });
+  const { balancer, metrics, port } = await start(t, tlsConfig({ cache: cacheConfig() }));
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+
+  const miss = await get(session, '/page');
+  assert.equal(miss.status, 200);
+  assert.equal(miss.headers['x-cache'], 'MISS');
+  const hit = await get(session, '/page');
+  assert.equal(hit.status, 200);
+  assert.equal(hit.body, 'cached body');
+  assert.equal(hit.headers['x-cache'], 'HIT');
+  assert.equal(backend.requests, 1);
+  assert.equal(await cacheCount(metrics, 'HIT'), 1);
+  // The key is the :authority's host: an HTTP/1.1 request with the same Host hits the same entry.
+  const h1 = await new Promise<string | undefined>((resolve, reject) => {
+    https
+      .get({ host: '127.0.0.1', port, path: '/page', ca: cert.cert, agent: false }, (res) => {
+        res.resume();
+        resolve(res.headers['x-cache'] as string | undefined);
+      })
+      .on('error', reject);
+  });
+  assert.equal(h1, 'HIT');
+  assert.equal(backend.requests, 1);
+});
+
+test('h2: close sends GOAWAY, the stream in flight completes, the balancer then closes', async (t) => {
+  const arrived = deferred();
+  const release = deferred();
+  const backend = await startBackend(t, async (_req, res) => {
+    arrived.resolve();
+    await release.promise;
+    res.end('finished');
+  });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: tlsConfig(), metrics });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const { port } = await balancer.listen();
+  const session = await connect(t, port);
+
+  const inFlight = get(session, '/long');
+  await arrived.promise;
+  const goaway = once(session, 'goaway');
+  let closed = false;
+  const closing = balancer.close().then(() => {
+    closed = true;
+  });
+  const [code] = (await goaway) as [number];
+  assert.equal(code, http2.constants.NGHTTP2_NO_ERROR);
+  assert.throws(() => session.request({ ':path': '/new' }), { code: 'ERR_HTTP2_GOAWAY_SESSION' });
+  assert.equal(closed, false, 'close waits for the stream in flight');
+  release.resolve();
+  const reply = await inFlight;
+  assert.equal(reply.status, 200);
+  assert.equal(reply.body, 'finished');
+  await closing;
+});
+
+test('h2: draining an instance waits for its streams in flight', async (t) => {
+  const arrived = deferred();
+  const release = deferred();
+  const backend = await startBackend(t, async (_req, res) => {
+    arrived.resolve();
+    await release.promise;
+    res.end('drained');
+  });
+  const { balancer, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+  const inFlight = get(session);
+  await arrived.promise;
+  let drained = false;
+  const draining = balancer.drain('web', 'web-1').then(() => {
+    drained = true;
+  });
+  // New streams get no pick while it drains.
+  assert.equal((await get(session)).status, 503);
+  assert.equal(drained, false);
+  release.resolve();
+  assert.equal((await inFlight).body, 'drained');
+  await draining;
+});
+
+test('h2: 5xx answers count towards outlier ejection as on HTTP/1.1', async (t) => {
+  const bad = await startBackend(t, (_req, res) => {
+    res.statusCode = 500;
+    res.end();
+  });
+  const good = await startBackend(t, (_req, res) => res.end('good'));
+  const { balancer, port } = await start(
+    t,
+    tlsConfig({
+      algorithm: 'round-robin',
+      outlier: {
+        consecutive5xx: 2,
+        consecutiveGatewayErrors: 0,
+        baseEjectionTime: 60_000,
+        maxEjectionTime: 60_000,
+        maxEjectionPercent: 50,
+        panicThreshold: 0,
+      },
+    }),
+  );
+  balancer.setGroup('web', ready(['bad', bad.address], ['good', good.address]));
+  const ejected = once(balancer, 'ejection') as Promise<[Ejection]>;
+  const session = await connect(t, port);
+  for (let i = 0; i < 4; i++) await get(session);
+  const [ejection] = await ejected;
+  assert.equal(ejection.id, 'bad');
+  assert.equal(ejection.reason, 'Consecutive5xx');
+  const after = await Promise.all([get(session), get(session), get(session)]);
+  assert.deepEqual(
+    after.map((r) => r.body),
+    ['good', 'good', 'good'],
+  );
+});
+
+test('h2: CONNECT gets 405 (no RFC 8441 WebSocket), a Host contradicting :authority 400', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end());
+  const { balancer, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+  const tunnel = session.request(
+    { ':method': 'CONNECT', ':authority': 'example.com:443' },
+    { endStream: false },
+  );
+  const connectReply = await read(tunnel);
+  tunnel.close();
+  assert.equal(connectReply.status, 405);
+  const mismatch = await get(session, '/', { ':authority': `127.0.0.1:${port}`, host: 'other.example' });
+  assert.equal(mismatch.status, 400);
+  assert.match(mismatch.body, /Host differs from :authority/);
+  assert.equal(backend.requests, 0);
+});
+
+test('http2: false keeps the TLS listener HTTP/1.1 only; http2: true without tls is a config error', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end('h1'));
+  const { balancer, port } = await start(t, tlsConfig({ http2: false }));
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const alpn = await new Promise<string | false | null>((resolve, reject) => {
+    const options: https.RequestOptions & tls.ConnectionOptions = {
+      host: '127.0.0.1',
+      port,
+      path: '/',
+      ca: cert.cert,
+      agent: false,
+      ALPNProtocols: ['h2', 'http/1.1'],
+    };
+    const req = https.request(options, (res) => {
+      res.resume();
+      resolve((res.socket as tls.TLSSocket).alpnProtocol);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(alpn, 'http/1.1', 'h2 offered by the client, not taken');
+
+  assert.throws(
+    () =>
+      parseConfig('balancer:\n  listen: 127.0.0.1:0\n  http2: true\ngroups:\n  web: { command: x }\n', {
+        baseDir: '/',
+      }),
+    (err: unknown) => err instanceof ConfigError && /balancer\.http2 \(line 3\): needs tls/.test(err.message),
+  );
+  assert.throws(
+    () =>
+      new Balancer({ config: config({ http2: true }), metrics: createMetrics({ defaultMetrics: false }) }),
+    { code: 'BALANCER_INVALID_ARGUMENT' },
+  );
+});
+
+describe('h2 on cluster workers', () => {
+  test('workers: 2 with tls serve h2, spread over the instances', async (t) => {
+    const a = await startBackend(t, (_req, res) => res.end('a'));
+    const b = await startBackend(t, (_req, res) => res.end('b'));
+    const { balancer, port } = await start(t, tlsConfig({ workers: 2, algorithm: 'round-robin' }));
+    balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+    // Membership reaches the workers over IPC: wait until one answers from a backend.
+    await until(
+      async () => {
+        const session = http2.connect(`https://127.0.0.1:${port}`, { ca: cert.cert });
+        session.on('error', () => {});
+        try {
+          return (await get(session)).status === 200;
+        } finally {
+          session.destroy();
+        }
+      },
+      20_000,
+      'a worker serving',
+    );
+    const session = await connect(t, port);
+    const bodies = await Promise.all(Array.from({ length: 10 }, () => get(session).then((r) => r.body)));
+    assert.deepEqual([...new Set(bodies)].sort(), ['a', 'b']);
+  });
+});
+
+test('an HTTP/2 connection idle past the idle timeout gets a GOAWAY; a stream still open finishes', async (t) => {
+  const release = deferred();
+  const edge = new Http2Edge(
+    {
+      tls: { cert: cert.cert, key: await readFile(cert.keyPath) },
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: 10_000,
+      requestTimeout: 10_000,
+      connectionsCheckingInterval: 1_000,
+      idleTimeout: 100,
+      logger: { info() {}, warn() {}, error() {} },
+    },
+    async (req, res) => {
+      if (req.url === '/slow') await release.promise;
+      res.end(req.url);
+    },
+  );
+  edge.server.listen(0, '127.0.0.1');
+  await once(edge.server, 'listening');
+  t.after(() => {
+    edge.closeAll();
+    edge.server.close();
+  });
+  const port = (edge.server.address() as AddressInfo).port;
+
+  const idle = await connect(t, port);
+  assert.equal((await get(idle, '/one')).body, '/one');
+  const [code] = (await once(idle, 'goaway')) as [number];
+  assert.equal(code, http2.constants.NGHTTP2_NO_ERROR);
+  await once(idle, 'close');
+
+  const busy = await connect(t, port);
+  const slow = get(busy, '/slow');
+  await once(busy, 'goaway');
+  release.resolve();
+  assert.equal((await slow).body, '/slow');
+});
