@@ -129,7 +129,15 @@ describe('standby routing: kubernetes group', () => {
       port: 8080,
       mode: 'hpa' as const,
     };
-    const options = { group: 'web', config, minInstances: 1, maxInstances: 6, rewatchDelay: 20 };
+    // A scale that cannot finish fails in seconds, naming itself, instead of waiting 10 minutes.
+    const options = {
+      group: 'web',
+      config,
+      minInstances: 1,
+      maxInstances: 6,
+      rewatchDelay: 20,
+      timeout: 10_000,
+    };
     const leader = new KubernetesProvider({
       ...options,
       client: { kubeConfig: kubeConfig(server.url, 'leader') },
@@ -325,7 +333,7 @@ describe('standby routing: aws group', () => {
       minHealthyPercentage: 50,
       pollInterval: 25,
     };
-    const options = { group: 'web', config, minInstances: 1, maxInstances: 6 };
+    const options = { group: 'web', config, minInstances: 1, maxInstances: 6, timeout: 10_000 };
     const s = standby(t, new AwsProvider({ ...options, clients: awsClients(server.url, 'STANDBY') }));
     const started = Date.now();
     await s.standBy();

@@ -8,6 +8,9 @@
 // group's HealthCheckGracePeriod (ShouldRespectGracePeriod true or absent) and the instance is still
 // inside it, counted from when it came into service: then the call succeeds and nothing happens.
 // DescribeInstances reports each instance's real LaunchTime (when it was launched or last started).
+// EnterStandby lowers the desired capacity (ShouldDecrementDesiredCapacity true, refused below
+// MinSize) or launches a replacement (false), and ExitStandby raises it: Standby instances never
+// count toward it.
 // Every launch, termination and move in or out of Standby is a scaling activity, as Auto Scaling
 // records them (Description `Launching a new EC2 instance: i-…`, StartTime at launch, StatusCode
 // InProgress until the instance is InService, then Successful with that EndTime), served by
@@ -254,13 +257,25 @@ export class AwsServer {
           `<InstanceRefreshes>${this.refresh ? `<member><InstanceRefreshId>${this.refresh.id}</InstanceRefreshId><AutoScalingGroupName>${g.name}</AutoScalingGroupName><Status>${this.refresh.status}</Status></member>` : ''}</InstanceRefreshes>`,
         );
       case 'EnterStandby': {
+        // With ShouldDecrementDesiredCapacity the desired capacity drops by as many (never below
+        // MinSize); without it, the group launches replacements for them.
+        const moving = ids('InstanceIds.member.');
+        const decrement = need('ShouldDecrementDesiredCapacity') === 'true';
+        if (decrement && g.desired - moving.length < g.min)
+          return this.#error(
+            res,
+            false,
+            400,
+            'ValidationError',
+            `AutoScalingGroup ${g.name} has min-size=${g.min}, max-size=${g.max}, and desired-size=${g.desired}. To place into standby ${moving.length} instances, please update the AutoScalingGroup sizes appropriately.`,
+          );
         const done: Activity[] = [];
-        for (const id of ids('InstanceIds.member.')) {
+        for (const id of moving) {
           this.instances.get(id)!.lifecycle = 'Standby';
           done.push(this.#activity(`Moving EC2 instance to Standby: ${id}`, 'was moved to standby', true));
         }
-        if (p.ShouldDecrementDesiredCapacity === 'true') g.desired--;
-        this.#record();
+        if (decrement) g.desired -= moving.length;
+        this.#reconcile();
         return asg(
           'EnterStandby',
           `<Activities>${done.map((a) => this.#activityXml(a)).join('')}</Activities>`,
@@ -275,7 +290,7 @@ export class AwsServer {
             this.#activity(`Moving EC2 instance out of Standby: ${id}`, 'was moved out of standby', true),
           );
         }
-        g.desired++;
+        g.desired += done.length;
         this.#record();
         return asg(
           'ExitStandby',

@@ -5,6 +5,7 @@ import { describe, it, type TestContext } from 'node:test';
 import {
   AutoScalingClient,
   EnterStandbyCommand,
+  SetDesiredCapacityCommand,
   SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -12,7 +13,9 @@ import type { AwsProviderConfig } from '../../src/config/types.js';
 import {
   ACTIVITY_LEAD_MS,
   activitySearchDone,
+  countsTowardDesired,
   entryTimes,
+  scaleWait,
   serviceEntryInstance,
   withinHealthCheckGrace,
 } from '../../src/providers/aws/index.js';
@@ -38,8 +41,9 @@ async function setup(
   existing = 0,
   config: Partial<AwsProviderConfig> = {},
   extra: Partial<AwsProviderOptions> = {},
+  fake: { launchMs?: number } = {},
 ) {
-  const server = new AwsServer();
+  const server = new AwsServer(fake);
   await server.start();
   t.after(() => server.close());
   server.addInstances(existing);
@@ -58,6 +62,8 @@ async function setup(
     },
     minInstances: min,
     maxInstances: 6,
+    // A wait that cannot finish fails in seconds, naming itself, instead of after 30 minutes.
+    timeout: 10_000,
     ...extra,
   });
   t.after(() => provider.close());
@@ -157,6 +163,99 @@ describe('aws provider', () => {
       [[first!.id, 'ready']],
       'the oldest stays',
     );
+  });
+
+  for (const decrement of [true, false])
+    it(`scaleTo(3) completes while an operator keeps an instance in Standby (ShouldDecrementDesiredCapacity ${decrement}): Standby is not counted toward the desired capacity`, async (t) => {
+      // Before, the wait counted every member, Standby too, and ran out its whole timeout.
+      const { server, provider } = await setup(t, 1, 2, {}, { timeout: 3000 });
+      await provider.start();
+      const [held] = provider.instances();
+      const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
+      t.after(() => operator.destroy());
+      await operator.send(
+        new EnterStandbyCommand({
+          AutoScalingGroupName: 'web-asg',
+          InstanceIds: [held!.id],
+          ShouldDecrementDesiredCapacity: decrement,
+        }),
+      );
+      // Decremented: the group wants 1; not: it launches a replacement and still wants 2.
+      assert.equal(server.group.desired, decrement ? 1 : 2);
+      await provider.scaleTo(3);
+      assert.equal(server.group.desired, 3);
+      assert.equal(server.inService(), 3);
+      assert.equal(provider.desired(), 3);
+      assert.equal(server.instances.get(held!.id)!.lifecycle, 'Standby', 'left in Standby');
+      const states = provider.instances().map((i) => (i.id === held!.id ? `held ${i.state}` : i.state));
+      assert.deepEqual(states.sort(), ['held draining', 'ready', 'ready', 'ready']);
+    });
+
+  it('another client changing DesiredCapacity during a scale-out ends the wait: it resolves, warns naming the new capacity, and desired() reports it', async (t) => {
+    const warnings: string[] = [];
+    // Instances stay Pending for a minute: the scale-out cannot finish within the test.
+    const { server, provider } = await setup(
+      t,
+      1,
+      1,
+      {},
+      { timeout: 5000, logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} } },
+      { launchMs: 60_000 },
+    );
+    await provider.start();
+    const scaling = provider.scaleTo(4);
+    await until(() => server.group.desired === 4, 5000, 'the provider set 4');
+    // A scheduled action, or someone in the console, sets 2.
+    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
+    t.after(() => operator.destroy());
+    await operator.send(
+      new SetDesiredCapacityCommand({
+        AutoScalingGroupName: 'web-asg',
+        DesiredCapacity: 2,
+        HonorCooldown: false,
+      }),
+    );
+    const started = Date.now();
+    await scaling;
+    t.diagnostic(`the wait ended ${Date.now() - started} ms after the other client's change`);
+    assert.equal(provider.desired(), 2);
+    assert.equal(server.group.desired, 2, 'left as the other client set it');
+    assert.equal(server.requests.filter((r) => r.action === 'SetDesiredCapacity').length, 2);
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0]!,
+      /^web-asg: DesiredCapacity is 2, set by another client while scaling to 4 \(.*\): not waiting for 4 any more; desired is 2 now$/,
+    );
+  });
+
+  it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {
+    const { provider } = await setup(t, 1, 1, {}, { timeout: 1000 }, { launchMs: 60_000 });
+    await provider.start();
+    await assert.rejects(provider.scaleTo(2), {
+      name: 'ProviderError',
+      code: 'API_ERROR',
+      message: 'web-asg: scale to 2 not done in time (2 counted toward the desired capacity, 1 ready)',
+    });
+  });
+
+  it('a later scaleTo in this process is no change by another client: both resolve at its target, nothing warned', async (t) => {
+    const warnings: string[] = [];
+    const { server, provider } = await setup(
+      t,
+      0,
+      0,
+      {},
+      { logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} } },
+      { launchMs: 300 },
+    );
+    await provider.start();
+    const first = provider.scaleTo(3);
+    await until(() => server.group.desired === 3, 5000, 'the first scale written');
+    const second = provider.scaleTo(1);
+    await Promise.all([first, second]);
+    assert.equal(provider.desired(), 1);
+    assert.equal(server.group.desired, 1);
+    assert.deepEqual(warnings, []);
   });
 
   it('instance refresh keeps at least min_instances in service (MinHealthyPercentage raised to cover it)', async (t) => {
@@ -365,6 +464,72 @@ describe('aws provider', () => {
     assert.deepEqual(
       server.requests.filter((r) => r.action === 'SetInstanceHealth').map((r) => r.params.InstanceId),
       [victim!.id],
+    );
+  });
+
+  it('counts toward the desired capacity what Auto Scaling counts, purely', () => {
+    const counted = Object.fromEntries(
+      [
+        'Pending',
+        'Pending:Wait',
+        'InService',
+        'EnteringStandby',
+        'Standby',
+        'Terminating',
+        'Terminating:Wait',
+        'Detaching',
+        'Warmed:Running',
+      ].map((s) => [s, countsTowardDesired(s)]),
+    );
+    assert.deepEqual(counted, {
+      Pending: true,
+      'Pending:Wait': true,
+      InService: true,
+      EnteringStandby: false,
+      Standby: false,
+      Terminating: false,
+      'Terminating:Wait': false,
+      Detaching: false,
+      'Warmed:Running': false,
+    });
+    const m = (id: string, lifecycleState: string, ready = lifecycleState === 'InService') => ({
+      id,
+      lifecycleState,
+      ready,
+    });
+    const three = [m('a', 'InService'), m('b', 'InService'), m('c', 'InService')];
+    const none = new Set<string>();
+    const cases: [string, Parameters<typeof scaleWait>, string, Partial<ReturnType<typeof scaleWait>>][] = [
+      ['three ready', [three, 3, none, [3, 3]], 'CapacityReached', { counted: 3, ready: 3 }],
+      [
+        'one held in Standby',
+        [[...three, m('s', 'Standby')], 3, none, [3]],
+        'CapacityReached',
+        { standby: 1 },
+      ],
+      ['entering Standby', [[...three, m('s', 'EnteringStandby')], 3, none, []], 'CapacityReached', {}],
+      ['one Pending', [[...three.slice(0, 2), m('p', 'Pending')], 3, none, []], 'Converging', { ready: 2 }],
+      ['one warming', [[...three.slice(0, 2), m('w', 'InService', false)], 3, none, []], 'Converging', {}],
+      [
+        'a removed one listed',
+        [[three[0]!, m('x', 'Terminating')], 1, new Set(['x']), []],
+        'Converging',
+        { removing: 1 },
+      ],
+      ['its removal done', [[three[0]!], 1, new Set(['x']), []], 'CapacityReached', {}],
+      ['two reads of 5', [three, 3, none, [5, 5]], 'DesiredChangedElsewhere', { groupDesired: 5 }],
+      ['one read of 5', [three.slice(0, 2), 3, none, [3, 5]], 'Converging', {}],
+      ['a single read', [three.slice(0, 2), 3, none, [5]], 'Converging', {}],
+    ];
+    for (const [name, args, reason, counts] of cases) {
+      const wait = scaleWait(...args);
+      assert.equal(wait.reason, reason, name);
+      for (const [k, v] of Object.entries(counts))
+        assert.equal(wait[k as keyof typeof wait], v, `${name}: ${k}`);
+    }
+    assert.equal(
+      scaleWait([...three.slice(0, 2), m('s', 'Standby')], 3, none, []).message,
+      '2 counted toward the desired capacity, 2 ready, 1 in Standby (not counted)',
     );
   });
 

@@ -11,6 +11,7 @@
 // first); a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
 // ones before are Ready; removed highest ordinal first; rolled from the highest ordinal down by
 // deleting a pod before its successor is created: no surge; a deleted pod comes back under its name).
+// `podsBecomeReady = false` plays pods that never pass their readiness probe.
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -55,6 +56,11 @@ export class KubeServer {
    * budget's status changed under a concurrent eviction).
    */
   eviction: 'allowed' | 'missing' | 'forbidden' | 'conflict' = 'allowed';
+  /**
+   * False: new pods start (Running, with an IP) but never pass their readiness probe, Ready False
+   * for good, as with a broken image or a probe that always fails. Pods already Ready stay so.
+   */
+  podsBecomeReady = true;
   url = '';
   #server: Server;
   #rv = 1;
@@ -534,10 +540,13 @@ export class KubeServer {
     this.#emit('ADDED', pod);
     this.#later(this.#podReadyMs, () => {
       if (!this.pods.has(name) || pod.metadata.deletionTimestamp) return;
+      const ready = this.podsBecomeReady;
       pod.status = {
         phase: 'Running',
         podIP: this.#podIp(this.#nextIp++),
-        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }],
+        conditions: [
+          { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString() },
+        ],
       };
       this.#emit('MODIFIED', pod);
     });

@@ -8,6 +8,7 @@ import type { KubernetesProviderConfig } from '../../src/config/types.js';
 import {
   KubernetesProvider,
   type KubernetesProviderOptions,
+  ProviderError,
   podInstance,
   quantityCpu,
   quantityMemory,
@@ -56,6 +57,8 @@ async function setup(
     client: { kubeConfig: kubeConfig(server.url) },
     rolloutPoll: 50,
     rewatchDelay: 50,
+    // A wait that cannot finish fails in seconds, naming itself, instead of after 10 minutes.
+    timeout: 15_000,
     ...extra,
   });
   t.after(() => provider.close());
@@ -70,6 +73,36 @@ providerConformance('kubernetes (Deployment)', async (t) => {
 providerConformance('kubernetes (StatefulSet)', async (t) => {
   const { provider } = await setup(t, { kind: 'StatefulSet' });
   return { provider, resizeTo: { cpu: 0.25, memory: 128 * 1024 * 1024 } };
+});
+
+describe('kubernetes provider: waits', () => {
+  it('scaleTo fails with API_ERROR after the timeout when the pods never become Ready, naming the workload and the pods', async (t) => {
+    const timeout = 1500;
+    const { server, provider } = await setup(t, {}, 1, { timeout });
+    await provider.start();
+    await until(() => provider.instances()[0]?.state === 'ready', 5000, 'the first pod Ready');
+    server.podsBecomeReady = false;
+    const started = Date.now();
+    await assert.rejects(provider.scaleTo(3), (err: unknown) => {
+      assert.ok(err instanceof ProviderError);
+      assert.equal(err.code, 'API_ERROR');
+      assert.equal(
+        err.message,
+        'Deployment shop/web: scale to 3 not done within 1.5 s (1 of 3 pods Ready, 2 not Ready, 0 terminating)',
+      );
+      return true;
+    });
+    const waited = Date.now() - started;
+    t.diagnostic(`failed after ${waited} ms (timeout ${timeout} ms)`);
+    assert.ok(waited >= timeout, `failed after ${waited} ms, before the timeout`);
+    // The failed wait is gone: a later scale settles on its own target and resolves.
+    server.podsBecomeReady = true;
+    await provider.scaleTo(1);
+    assert.deepEqual(
+      provider.instances().map((i) => i.state),
+      ['ready'],
+    );
+  });
 });
 
 describe('kubernetes provider: request shapes', () => {

@@ -28,6 +28,94 @@ export function asgState(view: AsgInstanceView, warmupMs: number, now: number): 
 }
 
 /**
+ * countsTowardDesired says whether Auto Scaling counts a member in this lifecycle state toward the
+ * group's DesiredCapacity. Launching (`Pending…`) and `InService` members do. Members in
+ * `EnteringStandby`/`Standby` do not: EnterStandby either lowers the desired capacity
+ * (ShouldDecrementDesiredCapacity) or has the group launch a replacement, and ExitStandby raises
+ * it again. Nor do members on their way out (`Terminating…`, `Detaching`) or in a warm pool.
+ */
+export function countsTowardDesired(lifecycleState: string): boolean {
+  const s = lifecycleState;
+  return !(
+    s.startsWith('Standby') ||
+    s.startsWith('EnteringStandby') ||
+    s.startsWith('Terminat') ||
+    s.startsWith('Detach') ||
+    s.startsWith('Warmed:')
+  );
+}
+
+/** ScaleMember is what the wait of a scale needs of one group member. */
+export interface ScaleMember {
+  id: string;
+  lifecycleState: string;
+  /** Ready to serve: InService past the warm-up, healthy, with a private IP. */
+  ready: boolean;
+}
+
+/** ScaleWaitReason says where the wait of a scale stands. */
+export type ScaleWaitReason =
+  /** As many members count toward the desired capacity as asked, all ready; removed ones gone. */
+  | 'CapacityReached'
+  /** Not there yet: launching, warming, or removed instances still listed. */
+  | 'Converging'
+  /** Two reads in a row, both sent after this process's last write, give another DesiredCapacity. */
+  | 'DesiredChangedElsewhere';
+
+/** ScaleWait is where the wait of a scale stands, with the counts behind it. */
+export interface ScaleWait {
+  reason: ScaleWaitReason;
+  /** The group's DesiredCapacity now, when it changed elsewhere. */
+  groupDesired?: number;
+  /** Members counted toward the desired capacity, and how many of those are ready. */
+  counted: number;
+  ready: number;
+  /** Members in Standby or EnteringStandby (not counted). */
+  standby: number;
+  /** Instances this process terminated that the group still lists. */
+  removing: number;
+  message: string;
+}
+
+/**
+ * scaleWait judges the wait for a group to reach `target`: the members Auto Scaling counts toward
+ * the desired capacity (`countsTowardDesired`; not Standby, not on their way out) number `target`,
+ * all ready, and none of `removing` (instances this process terminated) is listed any more. An
+ * operator who keeps an instance in Standby does not hold it up. `desiredReads` are the group's
+ * DesiredCapacity from reads sent after this process's last write to it, oldest first: when the
+ * last two agree on another value, someone else (the console, a scheduled action, a scaling
+ * policy, an EnterStandby or ExitStandby) set it, and `target` is no longer what the group
+ * converges to. Two, not one: AWS does not promise that a read right after a write shows it.
+ */
+export function scaleWait(
+  members: readonly ScaleMember[],
+  target: number,
+  removing: ReadonlySet<string>,
+  desiredReads: readonly number[],
+): ScaleWait {
+  const counted = members.filter((m) => countsTowardDesired(m.lifecycleState));
+  const ready = counted.filter((m) => m.ready).length;
+  const standby = members.filter((m) => /^(Standby|EnteringStandby)/.test(m.lifecycleState)).length;
+  const leaving = members.filter((m) => removing.has(m.id)).length;
+  const counts = { counted: counted.length, ready, standby, removing: leaving };
+  const detail =
+    `${counted.length} counted toward the desired capacity, ${ready} ready` +
+    (standby > 0 ? `, ${standby} in Standby (not counted)` : '') +
+    (leaving > 0 ? `, ${leaving} removed but still listed` : '');
+  const [before, last] = desiredReads.slice(-2);
+  if (before !== undefined && before === last && last !== target)
+    return {
+      reason: 'DesiredChangedElsewhere',
+      groupDesired: last,
+      ...counts,
+      message: `DesiredCapacity is ${last}, set by another client while scaling to ${target} (${detail})`,
+    };
+  if (counted.length === target && ready === target && leaving === 0)
+    return { reason: 'CapacityReached', ...counts, message: detail };
+  return { reason: 'Converging', ...counts, message: detail };
+}
+
+/**
  * refreshMinHealthyPercentage is the instance refresh floor that keeps at least `min` of `desired`
  * instances in service: the configured percentage, raised to ceil(100 × min / desired), at most 100.
  */

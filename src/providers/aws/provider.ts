@@ -19,7 +19,9 @@ import {
   planStopStart,
   refreshMaxHealthyPercentage,
   refreshMinHealthyPercentage,
+  type ScaleMember,
   type ScalingActivityView,
+  scaleWait,
   withinHealthCheckGrace,
 } from './plan.js';
 
@@ -36,7 +38,7 @@ export interface AwsProviderOptions {
   clients?: { autoScaling: AutoScalingClient; ec2: EC2Client };
   /** @defaultValue Date.now */
   now?: () => number;
-  /** Longest wait for a scale or a resize. @defaultValue 1800000 (ms) */
+  /** Longest wait for a scale, a replacement or a resize. @defaultValue 1800000 (ms) */
   timeout?: number;
 }
 
@@ -89,6 +91,16 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #polling: Promise<void> | undefined;
   #gracePeriodMs = 0;
   #replacing = false;
+  /** Instances this process terminated, until the group no longer lists them. */
+  #removing = new Set<string>();
+  /** Writes to the desired capacity in progress (a scale's, an in-place resize's Standby). */
+  #writes = 0;
+  /** Bumped as each such write starts and ends: a read sent at another epoch may miss one. */
+  #writeEpoch = 0;
+  /** DesiredCapacity from the last polls sent and answered with no write of ours started since. */
+  #desiredReads: number[] = [];
+  /** Desired capacities taken from the group after another client changed it (ends every wait). */
+  #adoptions = 0;
 
   constructor(options: AwsProviderOptions) {
     super();
@@ -203,7 +215,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
 
   /**
    * scaleTo raises DesiredCapacity (SetDesiredCapacity) or drains and terminates the newest
-   * instances with TerminateInstanceInAutoScalingGroup, then resolves once `n` are ready (warm).
+   * instances with TerminateInstanceInAutoScalingGroup, then resolves once the members Auto Scaling
+   * counts toward the desired capacity (not those in Standby, see `scaleWait`) are `n`, all ready
+   * (warm), and the terminated ones gone; API_ERROR naming what is missing after `timeout`. A later
+   * scaleTo supersedes it: both resolve at the later target. When another client changes the
+   * group's DesiredCapacity meanwhile (the console, a scheduled action, a scaling policy), it
+   * resolves at once with a warning naming the new capacity, which `desired()` then reports.
    */
   async scaleTo(n: number): Promise<void> {
     const invalid = invalidInstanceCount(n);
@@ -215,41 +232,91 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.#pollFresh();
     const { as } = this.#sdk!;
     const live = this.instances().filter((i) => i.state === 'ready' || i.state === 'starting');
-    if (n >= live.length) {
-      this.#desired = n;
-      await this.#call('SetDesiredCapacity', () =>
-        this.#clients!.autoScaling.send(
-          new as.SetDesiredCapacityCommand({
-            AutoScalingGroupName: this.#config.autoScalingGroup,
-            DesiredCapacity: n,
-            HonorCooldown: false,
-          }),
-        ),
-      );
-    } else {
-      // Starting ones serve nobody yet; then the newest.
-      const victims = [
-        ...live.filter((i) => i.state === 'starting').reverse(),
-        ...live.filter((i) => i.state === 'ready').reverse(),
-      ].slice(0, live.length - n);
-      this.#desired = n;
-      for (const victim of victims) {
-        await this.#options.drain?.(victim).catch(() => {});
-        await this.#call('TerminateInstanceInAutoScalingGroup', () =>
+    await this.#writing(async () => {
+      if (n >= live.length) {
+        this.#desired = n;
+        await this.#call('SetDesiredCapacity', () =>
           this.#clients!.autoScaling.send(
-            new as.TerminateInstanceInAutoScalingGroupCommand({
-              InstanceId: victim.id,
-              ShouldDecrementDesiredCapacity: true,
+            new as.SetDesiredCapacityCommand({
+              AutoScalingGroupName: this.#config.autoScalingGroup,
+              DesiredCapacity: n,
+              HonorCooldown: false,
             }),
           ),
         );
+      } else {
+        // Starting ones serve nobody yet; then the newest.
+        const victims = [
+          ...live.filter((i) => i.state === 'starting').reverse(),
+          ...live.filter((i) => i.state === 'ready').reverse(),
+        ].slice(0, live.length - n);
+        this.#desired = n;
+        for (const victim of victims) {
+          await this.#options.drain?.(victim).catch(() => {});
+          await this.#call('TerminateInstanceInAutoScalingGroup', () =>
+            this.#clients!.autoScaling.send(
+              new as.TerminateInstanceInAutoScalingGroupCommand({
+                InstanceId: victim.id,
+                ShouldDecrementDesiredCapacity: true,
+              }),
+            ),
+          );
+          this.#removing.add(victim.id);
+        }
       }
-    }
+    });
     this.emit('change');
-    await this.#waitFor(() => {
-      const all = this.instances();
-      return all.filter((i) => i.state === 'ready').length === this.#desired && all.length === this.#desired;
-    }, 'scale');
+    const adoptions = this.#adoptions;
+    let progress = '';
+    await this.#waitFor(
+      () => {
+        // Another wait already took the group's new capacity: this one ends with it.
+        if (this.#adoptions !== adoptions) return true;
+        const wait = scaleWait(this.#scaleMembers(), this.#desired, this.#removing, this.#desiredReads);
+        progress = wait.message;
+        if (wait.reason !== 'DesiredChangedElsewhere') return wait.reason === 'CapacityReached';
+        this.#logger.warn(
+          {
+            group: this.#options.group,
+            target: this.#desired,
+            desired: wait.groupDesired,
+            reason: wait.reason,
+          },
+          `${this.#config.autoScalingGroup}: ${wait.message}: not waiting for ${this.#desired} any more; desired is ${wait.groupDesired} now`,
+        );
+        this.#desired = wait.groupDesired!;
+        this.#adoptions++;
+        this.emit('change');
+        return true;
+      },
+      () => `scale to ${this.#desired} not done in time (${progress})`,
+    );
+  }
+
+  /** scaleMembers is every member as the wait of a scale judges it. */
+  #scaleMembers(): ScaleMember[] {
+    const now = this.#now();
+    return [...this.#members.values()].map((m) => ({
+      id: m.id,
+      lifecycleState: m.lifecycleState,
+      ready: m.privateIp !== undefined && asgState(m, this.#config.instanceWarmup, now) === 'ready',
+    }));
+  }
+
+  /**
+   * writing runs `fn`, which changes the group's desired capacity: reads sent meanwhile may show a
+   * capacity on its way, so none of them tells whether another client changed it.
+   */
+  async #writing<T>(fn: () => Promise<T>): Promise<T> {
+    this.#writes++;
+    this.#writeEpoch++;
+    this.#desiredReads = [];
+    try {
+      return await fn();
+    } finally {
+      this.#writes--;
+      this.#writeEpoch++;
+    }
   }
 
   /**
@@ -324,14 +391,17 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
           }),
         ),
       );
-      await this.#waitFor(() => {
-        const all = this.instances();
-        const old = all.find((i) => i.id === id);
-        const ready = all.filter((i) => i.state === 'ready').length;
-        return (
-          (old === undefined || old.state === 'stopping') && ready >= Math.min(readyBefore, this.#desired)
-        );
-      }, `replacement of ${id}`);
+      await this.#waitFor(
+        () => {
+          const all = this.instances();
+          const old = all.find((i) => i.id === id);
+          const ready = all.filter((i) => i.state === 'ready').length;
+          return (
+            (old === undefined || old.state === 'stopping') && ready >= Math.min(readyBefore, this.#desired)
+          );
+        },
+        () => `replacement of ${id} not done in time`,
+      );
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
       return {
         method: 'set-instance-health',
@@ -447,40 +517,43 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       );
       // Standby first: the group neither sends it traffic nor replaces it while it is stopped.
       if (victim) await this.#options.drain?.(victim).catch(() => {});
-      await this.#call('EnterStandby', () =>
-        this.#clients!.autoScaling.send(
-          new as.EnterStandbyCommand({
-            AutoScalingGroupName: asg,
-            InstanceIds,
-            ShouldDecrementDesiredCapacity: true,
-          }),
-        ),
-      );
-      await this.#call('StopInstances', () =>
-        this.#clients!.ec2.send(new ec2.StopInstancesCommand({ InstanceIds })),
-      );
-      await this.#waitEc2(plan.instanceId, 'stopped');
-      await this.#call('ModifyInstanceAttribute', () =>
-        this.#clients!.ec2.send(
-          new ec2.ModifyInstanceAttributeCommand({
-            InstanceId: plan.instanceId,
-            InstanceType: { Value: type },
-          }),
-        ),
-      );
-      await this.#call('StartInstances', () =>
-        this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds })),
-      );
-      await this.#waitEc2(plan.instanceId, 'running');
-      await this.#call('ExitStandby', () =>
-        this.#clients!.autoScaling.send(
-          new as.ExitStandbyCommand({ AutoScalingGroupName: asg, InstanceIds }),
-        ),
-      );
+      // EnterStandby lowers the desired capacity by one and ExitStandby raises it back: our own write.
+      await this.#writing(async () => {
+        await this.#call('EnterStandby', () =>
+          this.#clients!.autoScaling.send(
+            new as.EnterStandbyCommand({
+              AutoScalingGroupName: asg,
+              InstanceIds,
+              ShouldDecrementDesiredCapacity: true,
+            }),
+          ),
+        );
+        await this.#call('StopInstances', () =>
+          this.#clients!.ec2.send(new ec2.StopInstancesCommand({ InstanceIds })),
+        );
+        await this.#waitEc2(plan.instanceId, 'stopped');
+        await this.#call('ModifyInstanceAttribute', () =>
+          this.#clients!.ec2.send(
+            new ec2.ModifyInstanceAttributeCommand({
+              InstanceId: plan.instanceId,
+              InstanceType: { Value: type },
+            }),
+          ),
+        );
+        await this.#call('StartInstances', () =>
+          this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds })),
+        );
+        await this.#waitEc2(plan.instanceId, 'running');
+        await this.#call('ExitStandby', () =>
+          this.#clients!.autoScaling.send(
+            new as.ExitStandbyCommand({ AutoScalingGroupName: asg, InstanceIds }),
+          ),
+        );
+      });
       this.#inServiceSince.delete(plan.instanceId);
       await this.#waitFor(
         () => this.instances().some((i) => i.id === plan.instanceId && i.state === 'ready'),
-        'resize',
+        () => `resize of ${plan.instanceId} not done in time`,
       );
     }
   }
@@ -543,7 +616,10 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   async #pollOnce(): Promise<void> {
     if (this.#closed) return;
     const { ec2 } = this.#sdk!;
+    const epoch = this.#writes > 0 ? -1 : this.#writeEpoch;
     const group = await this.#describeGroup();
+    if (epoch === this.#writeEpoch && this.#writes === 0)
+      this.#desiredReads = [...this.#desiredReads.slice(-1), group.DesiredCapacity ?? 0];
     const now = this.#now();
     const members = new Map<string, Member>();
     // Already InService the first time this process sees them (a leader restarted, a standby
@@ -586,6 +662,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       for (const id of fresh) this.#inServiceSince.set(id, entered.get(id)?.since ?? now);
     }
     for (const id of this.#inServiceSince.keys()) if (!members.has(id)) this.#inServiceSince.delete(id);
+    for (const id of this.#removing) if (!members.has(id)) this.#removing.delete(id);
     for (const m of members.values()) {
       const since = this.#inServiceSince.get(m.id);
       if (since !== undefined) m.inServiceSince = since;
@@ -662,13 +739,17 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     return entered;
   }
 
-  async #waitFor(predicate: () => boolean, what: string): Promise<void> {
+  /**
+   * waitFor polls until `predicate` holds (or the provider closes); after `timeout`, API_ERROR with
+   * the message `what` gives then.
+   */
+  async #waitFor(predicate: () => boolean, what: () => string): Promise<void> {
     const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
       await this.#poll();
       if (predicate() || this.#closed) return;
       if (this.#now() > deadline)
-        throw new ProviderError('API_ERROR', `${this.#config.autoScalingGroup}: ${what} not done in time`);
+        throw new ProviderError('API_ERROR', `${this.#config.autoScalingGroup}: ${what()}`);
       await delay(Math.min(this.#config.pollInterval, 1000));
     }
   }

@@ -63,7 +63,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #closed = false;
   #observing: Promise<void> | undefined;
   #started: Promise<void> | undefined;
-  #waiters: { target: number; resolve: () => void }[] = [];
+  /** scaleTo calls waiting for the desired count; `resolve` also clears the call's deadline. */
+  #waiters: { resolve: () => void }[] = [];
   #checks = new Set<() => void>();
   #replacing = false;
   /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
@@ -163,8 +164,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
 
   /**
    * scaleTo writes `spec.replicas` through the scale subresource (merge patch) and resolves once
-   * exactly `n` pods are Ready and none is terminating, or a later scaleTo supersedes it and that
-   * target is reached.
+   * exactly `n` pods are Ready and none is starting or terminating, or a later scaleTo supersedes it
+   * and that target is reached. After `timeout` it fails with API_ERROR naming the workload, the
+   * target and the pods' states (e.g. pods that never pass their readiness probe).
    */
   async scaleTo(n: number): Promise<void> {
     const invalid = invalidInstanceCount(n);
@@ -174,10 +176,34 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
     this.#desired = n;
     this.emit('change');
-    await new Promise<void>((resolve) => {
-      this.#waiters.push({ target: n, resolve });
+    const timeout = this.#options.timeout ?? 600_000;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(
+          new ProviderError(
+            'API_ERROR',
+            `${this.#ref()}: scale to ${this.#desired} not done within ${timeout / 1000} s (${this.#progress()})`,
+          ),
+        );
+      }, timeout);
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.#waiters.push(waiter);
       this.#settle();
     });
+  }
+
+  /** progress describes the pods against the desired count, for a wait that ran out. */
+  #progress(): string {
+    const instances = this.instances();
+    const count = (state: string) => instances.filter((i) => i.state === state).length;
+    const waiting = instances.length - count('ready') - count('stopping');
+    return `${count('ready')} of ${this.#desired} pods Ready, ${waiting} not Ready, ${count('stopping')} terminating`;
   }
 
   /**
