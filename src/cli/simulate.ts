@@ -73,6 +73,34 @@ function resolveWhen(flag: string, raw: string, now: number): number {
   }
 }
 
+/**
+ * traceIndex reads `--from`/`--to`: a second of the trace (0 = its first), or, for a trace with
+ * times (`.csv`, `--prometheus`; `start` in unix seconds), an ISO-8601 time within it. Anything else,
+ * or a time outside the trace, is a usage error (exit 2) naming the flag.
+ */
+export function traceIndex(flag: string, raw: string, start: number | undefined, length: number): number {
+  const text = raw.trim();
+  const index = /^\d+$/.test(text) ? Number(text) : undefined;
+  if (index !== undefined) {
+    if (index > length) throw new CliError(`${flag} ${raw}: the trace has ${length} seconds`, 2);
+    return index;
+  }
+  const time = parseTraceTime(text);
+  if (time?.kind !== 'ISO-8601') {
+    throw new CliError(`${flag} ${raw}: expected a second of the trace (0, 1, …) or an ISO-8601 time`, 2);
+  }
+  if (start === undefined) {
+    throw new CliError(`${flag} ${raw}: this trace has no times (workload.txt): give a second of it`, 2);
+  }
+  const at = Math.round(time.t - start);
+  if (at < 0 || at > length) {
+    const first = new Date(start * 1000).toISOString();
+    const last = new Date((start + length) * 1000).toISOString();
+    throw new CliError(`${flag} ${raw}: outside the trace, which runs from ${first} to ${last}`, 2);
+  }
+  return at;
+}
+
 /** traceSource reads which trace the flags ask for, or throws a usage error (exit 2). */
 function traceSource(
   flags: Pick<SimulateFlags, 'trace' | 'prometheus' | 'query' | 'since' | 'until' | 'step' | 'maxGap'>,
@@ -137,8 +165,8 @@ interface SimulateFlags {
   step?: number;
   maxGap?: number;
   absolute?: boolean;
-  from: number;
-  to?: number;
+  from: string;
+  to?: string;
   aggregate: number;
   peakInstances: number;
   capacity: number;
@@ -176,8 +204,12 @@ export function registerSimulate(program: Command): void {
       seconds('--max-gap'),
     )
     .option('--absolute', 'replay the rates as they are (req/s), not scaled to --peak-instances')
-    .option('--from <s>', 'first second (trace index)', int('--from'), 0)
-    .option('--to <s>', 'last second, exclusive (default: the end)', int('--to'))
+    .option(
+      '--from <s|time>',
+      'first second (trace index), or an ISO-8601 time of a .csv/--prometheus trace',
+      '0',
+    )
+    .option('--to <s|time>', 'last second, exclusive, or an ISO-8601 time (default: the end)')
     .option('--aggregate <s>', 'average demand over this many seconds', int('--aggregate'), 60)
     .option('--peak-instances <n>', "scale the window's peak to n × capacity", int('--peak-instances'), 20)
     .option('--capacity <rps>', 'req/s one instance serves at 100 % CPU', int('--capacity'), 100)
@@ -246,9 +278,14 @@ export function registerSimulate(program: Command): void {
       const timeline = flags.timeline ? createWriteStream(flags.timeline) : undefined;
       let buffer = '';
       timeline?.write('t,demand,ready,provisioned\n');
+      const length = trace.perSecond.length;
+      const from = traceIndex('--from', flags.from, trace.start, length);
+      const to = flags.to === undefined ? undefined : traceIndex('--to', flags.to, trace.start, length);
+      if (to !== undefined && !(from < to))
+        throw new CliError(`--from ${flags.from} is not before --to ${flags.to}`, 2);
       const { demand, rows, results } = runExperiment(trace.perSecond, {
-        from: flags.from,
-        ...(flags.to === undefined ? {} : { to: flags.to }),
+        from,
+        ...(to === undefined ? {} : { to }),
         aggregate: flags.aggregate,
         peakInstances: flags.peakInstances,
         capacity: flags.capacity,

@@ -69,6 +69,39 @@ describe('scaleplane simulate: CSV traces, --absolute and the choice of source',
     );
   });
 
+  it('--from/--to take ISO-8601 times of a timed trace; outside it, or on a workload.txt, a usage error', async () => {
+    const run = await runCli([
+      'simulate',
+      '--trace',
+      constant,
+      '--absolute',
+      '--capacity',
+      '100',
+      '--from',
+      '2024-05-01T00:30:00Z',
+      '--to',
+      '2024-05-01T01:30:00Z',
+      '--policy',
+      'hpa',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /seconds \[1800, 5400\) from 2024-05-01T00:30:00\.000Z/);
+    const outside = await runCli(['simulate', '--trace', constant, '--from', '2024-05-02T00:00:00Z']);
+    assert.equal(outside.code, 2);
+    assert.match(
+      outside.stderr,
+      /--from 2024-05-02T00:00:00Z: outside the trace, which runs from 2024-05-01T00:00:00\.000Z to 2024-05-01T02:00:01\.000Z/,
+    );
+    const workload = join(dir, 'workload.txt');
+    await writeFile(workload, '1 2 3 4\n');
+    const untimed = await runCli(['simulate', '--trace', workload, '--to', '2024-05-01T00:00:00Z']);
+    assert.equal(untimed.code, 2);
+    assert.match(untimed.stderr, /--to 2024-05-01T00:00:00Z: this trace has no times \(workload\.txt\)/);
+    const reversed = await runCli(['simulate', '--trace', constant, '--from', '600', '--to', '60']);
+    assert.equal(reversed.code, 2);
+    assert.match(reversed.stderr, /--from 600 is not before --to 60/);
+  });
+
   it('a bad line fails the run with its line number', async () => {
     const bad = join(dir, 'bad.csv');
     await writeFile(bad, `time,value\n${T0},1\n${T0 + 60},abc\n`);
