@@ -910,7 +910,17 @@ const port = z.int().min(1).max(65535);
 /** PROVIDER_KEYS lists the keys only one provider accepts, so a key of another one is an error. */
 const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
   local: ['command', 'port_env', 'cwd', 'env', 'host', 'start_timeout', 'stop_timeout', 'crash_loop'],
-  kubernetes: ['namespace', 'name', 'kind', 'port', 'container', 'mode', 'kubeconfig', 'context'],
+  kubernetes: [
+    'namespace',
+    'name',
+    'kind',
+    'port',
+    'container',
+    'mode',
+    'kubeconfig',
+    'context',
+    'scale_timeout',
+  ],
   aws: [
     'auto_scaling_group',
     'region',
@@ -919,6 +929,7 @@ const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
     'instance_warmup',
     'min_healthy_percentage',
     'poll_interval',
+    'scale_timeout',
   ],
 };
 
@@ -937,6 +948,7 @@ const engineShape = {
   instance_warmup: duration('nonnegative').optional(),
   min_healthy_percentage: percent.optional(),
   poll_interval: duration('positive').optional(),
+  scale_timeout: duration('positive').optional(),
   resources: mapping({
     cpu: z.number().positive().optional(),
     memory: z
@@ -975,6 +987,8 @@ export const groupSchema = mapping({
     const required = { local: 'command', kubernetes: 'name', aws: 'auto_scaling_group' }[kind];
     if ((raw as Record<string, unknown>)[required] === undefined)
       ctx.addIssue({ code: 'custom', path: [required], message: `required for provider ${kind}` });
+    // A key several other providers share (scale_timeout) is one issue naming them all.
+    const owners = new Map<string, string[]>();
     for (const [other, keys] of Object.entries(PROVIDER_KEYS)) {
       for (const key of keys) {
         if (other === kind || PROVIDER_KEYS[kind].includes(key)) continue;
@@ -983,9 +997,15 @@ export const groupSchema = mapping({
           (raw as Record<string, unknown>)[key] !== undefined &&
           !(other === 'local' && LOCAL_DEFAULTED.has(key))
         )
-          ctx.addIssue({ code: 'custom', path: [key], message: `belongs to provider ${other}, not ${kind}` });
+          owners.set(key, [...(owners.get(key) ?? []), other]);
       }
     }
+    for (const [key, others] of owners)
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `belongs to provider ${others.join(' or ')}, not ${kind}`,
+      });
   }, whenMapping)
   .transform((raw): GroupDraft => {
     const maxInstances = raw.max_instances ?? defaultMaxInstances(raw.min_instances);
@@ -1069,6 +1089,7 @@ function providerDraft(raw: LocalProviderRaw & EngineRaw): GroupDraft['provider'
       ...(raw.container === undefined ? {} : { container: raw.container }),
       ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }),
       ...(raw.context === undefined ? {} : { context: raw.context }),
+      ...(raw.scale_timeout === undefined ? {} : { scaleTimeout: raw.scale_timeout }),
     };
   }
   if (raw.provider === 'aws') {
@@ -1081,6 +1102,7 @@ function providerDraft(raw: LocalProviderRaw & EngineRaw): GroupDraft['provider'
       pollInterval: raw.poll_interval ?? 5_000,
       ...(raw.region === undefined ? {} : { region: raw.region }),
       ...(raw.endpoint === undefined ? {} : { endpoint: raw.endpoint }),
+      ...(raw.scale_timeout === undefined ? {} : { scaleTimeout: raw.scale_timeout }),
     };
   }
   return localProvider(raw);

@@ -459,6 +459,8 @@ export interface KubernetesProviderConfig {
   mode: 'controller' | 'hpa';
   /** Kubeconfig file. @defaultValue $KUBECONFIG, ~/.kube/config, or the in-cluster service account */
   kubeconfig?: string;
+  /** Longest wait for a scale (scaleTo) or a resize's rollout, ms. @defaultValue 600000 (10 min) */
+  scaleTimeout?: number;
   /** Kubeconfig context. @defaultValue its current-context */
   context?: string;
 }
@@ -480,6 +482,8 @@ export interface AwsProviderConfig {
   minHealthyPercentage: number;
   /** How often membership is polled. @defaultValue 5000 (ms) */
   pollInterval: number;
+  /** Longest wait for a scale, a replacement or a resize, ms. @defaultValue 1800000 (30 min) */
+  scaleTimeout?: number;
 }
 
 /** ProviderConfig is a group's engine and the fields that engine needs. */

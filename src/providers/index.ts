@@ -93,6 +93,7 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         minInstances: group.minInstances,
         maxInstances: group.maxInstances,
         ...(group.scaling?.metrics[0] && { cpuTarget: group.scaling.metrics[0].target }),
+        ...(config.scaleTimeout !== undefined && { timeout: config.scaleTimeout }),
         ...(options.logger && { logger: options.logger }),
         ...(options.drain && { drain: options.drain }),
         ...(options.client && { client: options.client }),
@@ -107,6 +108,7 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         ...(options.clients && { clients: options.clients }),
         ...(options.drain && { drain: options.drain }),
         ...(options.now && { now: options.now }),
+        ...(config.scaleTimeout !== undefined && { timeout: config.scaleTimeout }),
       });
     default: {
       const kind: string = (config as { provider: string }).provider;

@@ -84,6 +84,14 @@ export class AwsServer {
   readonly activities: Activity[] = [];
   /** Actions answered 403 AccessDenied (an IAM policy without them). */
   readonly denied = new Set<string>();
+  /**
+   * How many DescribeAutoScalingGroups answers after a SetDesiredCapacity still show the
+   * DesiredCapacity from before it: AWS does not promise read-after-write.
+   */
+  staleReadsAfterWrite = 0;
+  /** DescribeAutoScalingGroups answers that showed a DesiredCapacity from before a write. */
+  staleReadsServed = 0;
+  #stale: { desired: number; reads: number } | undefined;
   templateVersions = 1;
   refresh: { id: string; status: string; min: number; max: number } | undefined;
   #server: Server;
@@ -175,8 +183,14 @@ export class AwsServer {
           ? `<LaunchTemplate><LaunchTemplateId>${g.template.id}</LaunchTemplateId><Version>${g.template.version}</Version></LaunchTemplate>`
           : '<LaunchConfigurationName>lc-web</LaunchConfigurationName>';
         const wanted = ids('AutoScalingGroupNames.member.');
+        let shown = g.desired;
+        if (this.#stale && this.#stale.reads > 0) {
+          shown = this.#stale.desired;
+          this.#stale.reads--;
+          this.staleReadsServed++;
+        }
         const body = wanted.includes(g.name)
-          ? `<member><AutoScalingGroupName>${g.name}</AutoScalingGroupName>${lt}<MinSize>${g.min}</MinSize><MaxSize>${g.max}</MaxSize><DesiredCapacity>${g.desired}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown><HealthCheckType>EC2</HealthCheckType><HealthCheckGracePeriod>${g.healthCheckGracePeriod}</HealthCheckGracePeriod><Instances>${members}</Instances></member>`
+          ? `<member><AutoScalingGroupName>${g.name}</AutoScalingGroupName>${lt}<MinSize>${g.min}</MinSize><MaxSize>${g.max}</MaxSize><DesiredCapacity>${shown}</DesiredCapacity><DefaultCooldown>300</DefaultCooldown><HealthCheckType>EC2</HealthCheckType><HealthCheckGracePeriod>${g.healthCheckGracePeriod}</HealthCheckGracePeriod><Instances>${members}</Instances></member>`
           : '';
         return asg('DescribeAutoScalingGroups', `<AutoScalingGroups>${body}</AutoScalingGroups>`);
       }
@@ -198,6 +212,8 @@ export class AwsServer {
             'ValidationError',
             `New SetDesiredCapacity value ${n} is below min value ${g.min} for the AutoScalingGroup.`,
           );
+        if (this.staleReadsAfterWrite > 0)
+          this.#stale = { desired: g.desired, reads: this.staleReadsAfterWrite };
         g.desired = n;
         this.#reconcile();
         return asg('SetDesiredCapacity');

@@ -9,11 +9,13 @@ import {
   SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { parseConfig } from '../../src/config/index.js';
 import type { AwsProviderConfig } from '../../src/config/types.js';
 import {
   ACTIVITY_LEAD_MS,
   activitySearchDone,
   countsTowardDesired,
+  desiredSetElsewhere,
   entryTimes,
   scaleWait,
   serviceEntryInstance,
@@ -22,6 +24,7 @@ import {
 import {
   AwsProvider,
   type AwsProviderOptions,
+  createProvider,
   planStopStart,
   refreshMinHealthyPercentage,
   watchInstances,
@@ -228,6 +231,101 @@ describe('aws provider', () => {
     );
   });
 
+  it('another client changing DesiredCapacity while no scale runs: desired() follows within two polls, warned once, with a change event; a standby only notes it', async (t) => {
+    // Before, desired() kept the capacity read at start until the next scale of this process.
+    const warnings: string[] = [];
+    const notes: string[] = [];
+    const { server, provider } = await setup(
+      t,
+      1,
+      2,
+      {},
+      { logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} } },
+      // Pending for a minute: no later membership change explains a change event.
+      { launchMs: 60_000 },
+    );
+    await provider.start();
+    const standby = new AwsProvider({
+      group: 'web',
+      config: {
+        provider: 'aws',
+        autoScalingGroup: 'web-asg',
+        region: 'us-east-1',
+        endpoint: server.url,
+        port: 8080,
+        instanceWarmup: 0,
+        minHealthyPercentage: 50,
+        pollInterval: 40,
+      },
+      minInstances: 1,
+      maxInstances: 6,
+      logger: {
+        info: (_f, msg) => notes.push(msg),
+        warn: (_f, msg) => warnings.push(`standby: ${msg}`),
+        error() {},
+      },
+    });
+    t.after(() => standby.close());
+    await standby.observe();
+    const seen: number[] = [];
+    provider.on('change', () => seen.push(provider.desired()));
+    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
+    t.after(() => operator.destroy());
+    await operator.send(
+      new SetDesiredCapacityCommand({
+        AutoScalingGroupName: 'web-asg',
+        DesiredCapacity: 3,
+        HonorCooldown: false,
+      }),
+    );
+    const changed = Date.now();
+    await until(
+      () => provider.desired() === 3 && standby.desired() === 3,
+      5000,
+      'desired() follows the group',
+    );
+    t.diagnostic(
+      `desired() followed ${Date.now() - changed} ms after the other client's change (poll_interval 40 ms)`,
+    );
+    assert.ok(seen.includes(3), `a change event with desired() 3 (saw ${seen.join(',')})`);
+    // Logged once: later polls agree with what was taken.
+    const reads = server.requests.filter((r) => r.action === 'DescribeAutoScalingGroups').length;
+    await until(
+      () => server.requests.filter((r) => r.action === 'DescribeAutoScalingGroups').length >= reads + 6,
+      5000,
+      'more polls',
+    );
+    assert.deepEqual(warnings, [
+      'web-asg: DesiredCapacity is 3, set by another client (it was 2); desired is 3 now',
+    ]);
+    assert.deepEqual(
+      notes.filter((m) => m.includes('DesiredCapacity')),
+      ['web-asg: DesiredCapacity is 3 (it was 2); desired is 3 now'],
+    );
+    assert.equal(server.group.desired, 3, 'nothing written back');
+    assert.equal(server.requests.filter((r) => r.action === 'SetDesiredCapacity').length, 1);
+  });
+
+  it('its own write followed by a stale read (no read-after-write) does not flip desired()', async (t) => {
+    const warnings: string[] = [];
+    // No timer polls (a long poll_interval): the reads after the write are the wait's, one a second.
+    const { server, provider } = await setup(
+      t,
+      1,
+      2,
+      { pollInterval: 60_000 },
+      { logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} } },
+    );
+    await provider.start();
+    server.staleReadsAfterWrite = 1;
+    await provider.scaleTo(3);
+    assert.equal(server.staleReadsServed, 1, 'the wait read the stale DesiredCapacity 2 first');
+    assert.equal(provider.desired(), 3);
+    assert.equal(server.group.desired, 3);
+    assert.equal(server.inService(), 3);
+    assert.deepEqual(warnings, []);
+  });
+
   it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {
     const { provider } = await setup(t, 1, 1, {}, { timeout: 1000 }, { launchMs: 60_000 });
     await provider.start();
@@ -236,6 +334,37 @@ describe('aws provider', () => {
       code: 'API_ERROR',
       message: 'web-asg: scale to 2 not done in time (2 counted toward the desired capacity, 1 ready)',
     });
+  });
+
+  it('scale_timeout from YAML reaches the provider through createProvider', async (t) => {
+    const server = new AwsServer({ launchMs: 60_000 });
+    await server.start();
+    t.after(() => server.close());
+    server.addInstances(1);
+    const config = parseConfig(
+      [
+        'groups:',
+        '  web:',
+        '    provider: aws',
+        '    auto_scaling_group: web-asg',
+        '    region: us-east-1',
+        `    endpoint: ${server.url}`,
+        '    instance_warmup: 0s',
+        '    poll_interval: 100ms',
+        '    scale_timeout: 800ms',
+        '    min_instances: 1',
+        '    max_instances: 3',
+      ].join('\n'),
+      { baseDir: '/srv/app' },
+    );
+    const provider = createProvider(config.groups.web!);
+    t.after(() => provider.close());
+    await provider.start?.();
+    const started = Date.now();
+    await assert.rejects(provider.scaleTo(2), { code: 'API_ERROR', message: /scale to 2 not done in time/ });
+    const took = Date.now() - started;
+    t.diagnostic(`rejected after ${took} ms (scale_timeout 800ms)`);
+    assert.ok(took >= 800 && took < 5000, `rejected after ${took} ms`);
   });
 
   it('a later scaleTo in this process is no change by another client: both resolve at its target, nothing warned', async (t) => {
@@ -521,6 +650,12 @@ describe('aws provider', () => {
       ['one read of 5', [three.slice(0, 2), 3, none, [3, 5]], 'Converging', {}],
       ['a single read', [three.slice(0, 2), 3, none, [5]], 'Converging', {}],
     ];
+    assert.equal(desiredSetElsewhere([5, 5], 3), 5);
+    assert.equal(desiredSetElsewhere([3, 5, 5], 3), 5);
+    assert.equal(desiredSetElsewhere([3, 5], 3), undefined, 'one read of 5 may be stale');
+    assert.equal(desiredSetElsewhere([5, 3], 3), undefined);
+    assert.equal(desiredSetElsewhere([3, 3], 3), undefined);
+    assert.equal(desiredSetElsewhere([5], 3), undefined);
     for (const [name, args, reason, counts] of cases) {
       const wait = scaleWait(...args);
       assert.equal(wait.reason, reason, name);

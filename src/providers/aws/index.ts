@@ -5,6 +5,7 @@ export {
   activitySearchDone,
   asgState,
   countsTowardDesired,
+  desiredSetElsewhere,
   type EntryReason,
   type EntryTime,
   entryTimes,

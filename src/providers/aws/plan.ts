@@ -78,6 +78,19 @@ export interface ScaleWait {
 }
 
 /**
+ * desiredSetElsewhere is the group's DesiredCapacity when another client (the console, a scheduled
+ * action, a scaling policy, an EnterStandby or ExitStandby) set it to something other than
+ * `desired`, what this process last wrote or took: the last two of `desiredReads` (DesiredCapacity
+ * from reads sent and answered after this process's last write to it, oldest first) agree on
+ * another value. Two, not one: AWS does not promise that a read right after a write shows it.
+ * Undefined otherwise.
+ */
+export function desiredSetElsewhere(desiredReads: readonly number[], desired: number): number | undefined {
+  const [before, last] = desiredReads.slice(-2);
+  return before !== undefined && before === last && last !== desired ? last : undefined;
+}
+
+/**
  * scaleWait judges the wait for a group to reach `target`: the members Auto Scaling counts toward
  * the desired capacity (`countsTowardDesired`; not Standby, not on their way out) number `target`,
  * all ready, and none of `removing` (instances this process terminated) is listed any more. An
@@ -85,7 +98,7 @@ export interface ScaleWait {
  * DesiredCapacity from reads sent after this process's last write to it, oldest first: when the
  * last two agree on another value, someone else (the console, a scheduled action, a scaling
  * policy, an EnterStandby or ExitStandby) set it, and `target` is no longer what the group
- * converges to. Two, not one: AWS does not promise that a read right after a write shows it.
+ * converges to (`desiredSetElsewhere`).
  */
 export function scaleWait(
   members: readonly ScaleMember[],
@@ -102,13 +115,13 @@ export function scaleWait(
     `${counted.length} counted toward the desired capacity, ${ready} ready` +
     (standby > 0 ? `, ${standby} in Standby (not counted)` : '') +
     (leaving > 0 ? `, ${leaving} removed but still listed` : '');
-  const [before, last] = desiredReads.slice(-2);
-  if (before !== undefined && before === last && last !== target)
+  const elsewhere = desiredSetElsewhere(desiredReads, target);
+  if (elsewhere !== undefined)
     return {
       reason: 'DesiredChangedElsewhere',
-      groupDesired: last,
+      groupDesired: elsewhere,
       ...counts,
-      message: `DesiredCapacity is ${last}, set by another client while scaling to ${target} (${detail})`,
+      message: `DesiredCapacity is ${elsewhere}, set by another client while scaling to ${target} (${detail})`,
     };
   if (counted.length === target && ready === target && leaving === 0)
     return { reason: 'CapacityReached', ...counts, message: detail };

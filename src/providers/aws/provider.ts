@@ -13,6 +13,7 @@ import {
   type AsgInstanceView,
   activitySearchDone,
   asgState,
+  desiredSetElsewhere,
   type EntryTime,
   entryTimes,
   type FreshInstance,
@@ -101,6 +102,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #desiredReads: number[] = [];
   /** Desired capacities taken from the group after another client changed it (ends every wait). */
   #adoptions = 0;
+  /** scaleTo calls waiting for the group to reach `#desired`. */
+  #waits = 0;
 
   constructor(options: AwsProviderOptions) {
     super();
@@ -268,29 +271,62 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     this.emit('change');
     const adoptions = this.#adoptions;
     let progress = '';
-    await this.#waitFor(
-      () => {
-        // Another wait already took the group's new capacity: this one ends with it.
-        if (this.#adoptions !== adoptions) return true;
-        const wait = scaleWait(this.#scaleMembers(), this.#desired, this.#removing, this.#desiredReads);
-        progress = wait.message;
-        if (wait.reason !== 'DesiredChangedElsewhere') return wait.reason === 'CapacityReached';
-        this.#logger.warn(
-          {
-            group: this.#options.group,
-            target: this.#desired,
-            desired: wait.groupDesired,
-            reason: wait.reason,
-          },
-          `${this.#config.autoScalingGroup}: ${wait.message}: not waiting for ${this.#desired} any more; desired is ${wait.groupDesired} now`,
-        );
-        this.#desired = wait.groupDesired!;
-        this.#adoptions++;
-        this.emit('change');
-        return true;
-      },
-      () => `scale to ${this.#desired} not done in time (${progress})`,
-    );
+    this.#waits++;
+    try {
+      await this.#waitFor(
+        () => {
+          // The poll took the capacity another client set (`#followDesired`): not ours to wait for.
+          if (this.#adoptions !== adoptions) return true;
+          const wait = scaleWait(this.#scaleMembers(), this.#desired, this.#removing, this.#desiredReads);
+          progress = wait.message;
+          return wait.reason === 'CapacityReached';
+        },
+        () => `scale to ${this.#desired} not done in time (${progress})`,
+      );
+    } finally {
+      this.#waits--;
+    }
+  }
+
+  /**
+   * followDesired takes the group's DesiredCapacity as `desired()` once another client set it
+   * (`desiredSetElsewhere`: two reads after this process's last write agree on another value),
+   * whether or not a scale is waiting: a scheduled action or an operator in the console changes it
+   * between scales too, and the controller decides from `desired()`. Logged once per change (a
+   * warning while leading, info while only observing, where the leader's writes are expected) and
+   * announced with `change`; a waiting scaleTo resolves.
+   */
+  #followDesired(): void {
+    const groupDesired = desiredSetElsewhere(this.#desiredReads, this.#desired);
+    if (groupDesired === undefined) return;
+    const was = this.#desired;
+    const asg = this.#config.autoScalingGroup;
+    const fields = {
+      group: this.#options.group,
+      target: was,
+      desired: groupDesired,
+      reason: 'DesiredChangedElsewhere',
+    };
+    if (this.#waits > 0) {
+      const wait = scaleWait(this.#scaleMembers(), was, this.#removing, this.#desiredReads);
+      this.#logger.warn(
+        fields,
+        `${asg}: ${wait.message}: not waiting for ${was} any more; desired is ${groupDesired} now`,
+      );
+    } else if (this.#started) {
+      this.#logger.warn(
+        fields,
+        `${asg}: DesiredCapacity is ${groupDesired}, set by another client (it was ${was}); desired is ${groupDesired} now`,
+      );
+    } else {
+      this.#logger.info(
+        fields,
+        `${asg}: DesiredCapacity is ${groupDesired} (it was ${was}); desired is ${groupDesired} now`,
+      );
+    }
+    this.#desired = groupDesired;
+    this.#adoptions++;
+    this.emit('change');
   }
 
   /** scaleMembers is every member as the wait of a scale judges it. */
@@ -618,8 +654,10 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const { ec2 } = this.#sdk!;
     const epoch = this.#writes > 0 ? -1 : this.#writeEpoch;
     const group = await this.#describeGroup();
-    if (epoch === this.#writeEpoch && this.#writes === 0)
+    if (epoch === this.#writeEpoch && this.#writes === 0) {
       this.#desiredReads = [...this.#desiredReads.slice(-1), group.DesiredCapacity ?? 0];
+      this.#followDesired();
+    }
     const now = this.#now();
     const members = new Map<string, Member>();
     // Already InService the first time this process sees them (a leader restarted, a standby
