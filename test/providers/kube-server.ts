@@ -61,6 +61,13 @@ export class KubeServer {
    * for good, as with a broken image or a probe that always fails. Pods already Ready stay so.
    */
   podsBecomeReady = true;
+  /**
+   * How long a GET of a `scale` subresource takes to answer, with what was true when it arrived:
+   * plays a read sent before another request's write and answered after it.
+   */
+  scaleReadLagMs = 0;
+  /** GETs of a `scale` subresource answered so far. */
+  scaleReadsAnswered = 0;
   url = '';
   #server: Server;
   #rv = 1;
@@ -342,7 +349,20 @@ export class KubeServer {
       spec: { replicas: w.object.spec.replicas },
       status: { replicas: w.object.status.replicas ?? 0, selector: `app=${w.object.metadata.name}` },
     });
-    if (method === 'GET') return this.#json(res, 200, view());
+    if (method === 'GET') {
+      const answer = view();
+      const send = () => {
+        this.scaleReadsAnswered++;
+        this.#json(res, 200, answer);
+      };
+      if (this.scaleReadLagMs <= 0) return send();
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        send();
+      }, this.scaleReadLagMs);
+      this.#timers.add(timer);
+      return;
+    }
     if (method === 'PATCH' || method === 'PUT') {
       if (
         method === 'PATCH' &&

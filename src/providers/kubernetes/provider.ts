@@ -32,6 +32,11 @@ export interface KubernetesProviderOptions {
   rolloutPoll?: number;
   /** Longest wait for scaleTo or a rollout. @defaultValue 600000 (ms) */
   timeout?: number;
+  /**
+   * Least time between two reads of the workload's `spec.replicas` (the scale subresource), made
+   * after pod events to notice a `kubectl scale` or an HPA's change. @defaultValue 500 (ms)
+   */
+  replicasReadInterval?: number;
 }
 
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
@@ -69,6 +74,15 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #replacing = false;
   /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
   #surge = 0;
+  /** Writes of ours to `spec.replicas` in progress (a scaleTo's patch, a StatefulSet resize's extra replica). */
+  #writes = 0;
+  /** Bumped as each of those writes begins and ends: a read sent before the last bump proves nothing. */
+  #writeEpoch = 0;
+  /** The next read of the replicas, pending. */
+  #replicasTimer: NodeJS.Timeout | undefined;
+  #replicasReading = false;
+  /** Pods changed while a read of the replicas was out: read once more after it. */
+  #replicasAgain = false;
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -152,7 +166,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     return list.sort(oldestFirst);
   }
 
-  /** desired is the replicas last written (or read from the workload). */
+  /**
+   * desired is the replicas last written, or read from the workload: at start, at a standby's
+   * takeover, and after pod events when another client (`kubectl scale`, the HPA in `mode: hpa`, the
+   * leader seen from a standby) set them (see `#followReplicas`).
+   */
   desired(): number {
     return this.#desired;
   }
@@ -173,8 +191,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (invalid) throw invalid;
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
-    await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
-    this.#desired = n;
+    await this.#writing(async () => {
+      await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
+      this.#desired = n;
+    });
     this.emit('change');
     const timeout = this.#options.timeout ?? 600_000;
     await new Promise<void>((resolve, reject) => {
@@ -252,6 +272,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     let failure: unknown;
     try {
       if (surge) {
+        // Until it is given back, spec.replicas is ours at desired + 1: no read of it is taken.
+        this.#beginWrite();
         this.#surge = 1;
         await this.#call('patch scale', () => this.#patchScale(this.#desired + 1));
         await this.#until(
@@ -272,6 +294,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         await this.#call('patch scale', () => this.#patchScale(this.#desired));
       } catch (err) {
         failure ??= err;
+      } finally {
+        this.#endWrite();
       }
     }
     if (failure !== undefined) throw failure;
@@ -433,6 +457,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (this.#closed) return;
     this.#closed = true;
     this.#watch?.abort();
+    clearTimeout(this.#replicasTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     for (const check of [...this.#checks]) check();
   }
@@ -458,6 +483,111 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     return this.#config.kind === 'StatefulSet'
       ? this.#apps().patchNamespacedStatefulSet(params, options)
       : this.#apps().patchNamespacedDeployment(params, options);
+  }
+
+  async #readScale() {
+    const params = { name: this.#config.name, namespace: this.#config.namespace };
+    return this.#config.kind === 'StatefulSet'
+      ? this.#apps().readNamespacedStatefulSetScale(params)
+      : this.#apps().readNamespacedDeploymentScale(params);
+  }
+
+  /** writing brackets a write of ours to `spec.replicas` (see `#writeEpoch`). */
+  async #writing<T>(fn: () => Promise<T>): Promise<T> {
+    this.#beginWrite();
+    try {
+      return await fn();
+    } finally {
+      this.#endWrite();
+    }
+  }
+
+  #beginWrite(): void {
+    this.#writes++;
+    this.#writeEpoch++;
+  }
+
+  #endWrite(): void {
+    this.#writes--;
+    this.#writeEpoch++;
+  }
+
+  /**
+   * scheduleReplicasRead reads the workload's replicas `replicasReadInterval` after a pod event,
+   * at most once per interval: a scale by another client shows as pods created or deleted.
+   */
+  #scheduleReplicasRead(): void {
+    if (this.#closed || this.#replicasTimer !== undefined) return;
+    if (this.#replicasReading) {
+      this.#replicasAgain = true;
+      return;
+    }
+    this.#replicasTimer = setTimeout(() => {
+      this.#replicasTimer = undefined;
+      void this.#readReplicas();
+    }, this.#options.replicasReadInterval ?? 500);
+    this.#replicasTimer.unref();
+  }
+
+  async #readReplicas(): Promise<void> {
+    this.#replicasReading = true;
+    const epoch = this.#writes > 0 ? -1 : this.#writeEpoch;
+    try {
+      const scale = await this.#call('read scale', () => this.#readScale());
+      this.#followReplicas(scale.spec?.replicas ?? 0, epoch);
+    } catch (err) {
+      if (!this.#closed) this.#report(err as Error);
+    } finally {
+      this.#replicasReading = false;
+      if (this.#replicasAgain) {
+        this.#replicasAgain = false;
+        this.#scheduleReplicasRead();
+      }
+    }
+  }
+
+  /**
+   * followReplicas takes `replicas`, read from the workload in a read sent at `epoch` (-1: during a
+   * write of ours), as `desired()` when another client set them: no write of ours was in progress
+   * or began since the read was sent (Kubernetes reads are consistent, so one such read is enough)
+   * and they differ. Logged once per change (a warning while leading; info while only observing,
+   * where the leader's writes are expected, and in `mode: hpa`, where the HPA owns them) and
+   * announced with `change`; a waiting scaleTo resolves, its target no longer what the workload
+   * converges to.
+   */
+  #followReplicas(replicas: number, epoch: number): void {
+    if (this.#closed) return;
+    if (epoch !== this.#writeEpoch || this.#writes > 0) {
+      // Raced our own write: read again once it is done (a write still going schedules nothing).
+      if (this.#writes === 0) this.#scheduleReplicasRead();
+      return;
+    }
+    const was = this.#desired;
+    if (replicas === was) return;
+    const fields = {
+      group: this.#options.group,
+      target: was,
+      desired: replicas,
+      reason: 'ReplicasChangedElsewhere',
+    };
+    if (this.#waiters.length > 0)
+      this.#logger.warn(
+        fields,
+        `${this.#ref()}: replicas is ${replicas}, set by another client while scaling to ${was} (${this.#progress()}); not waiting for ${was} any more; desired is ${replicas} now`,
+      );
+    else if (this.#started && !this.autoscaled)
+      this.#logger.warn(
+        fields,
+        `${this.#ref()}: replicas is ${replicas}, set by another client (it was ${was}); desired is ${replicas} now`,
+      );
+    else
+      this.#logger.info(
+        fields,
+        `${this.#ref()}: replicas is ${replicas} (it was ${was}); desired is ${replicas} now`,
+      );
+    this.#desired = replicas;
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+    this.#changed();
   }
 
   async #patchScale(replicas: number) {
@@ -534,6 +664,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         if (phase === 'DELETED') this.#pods.delete(name);
         else if (phase === 'ADDED' || phase === 'MODIFIED') this.#pods.set(name, pod);
         this.#changed();
+        this.#scheduleReplicasRead();
       },
       (err: unknown) => {
         if (this.#closed) return;
@@ -544,6 +675,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           if (this.#closed) return;
           // The watch may have ended with 410 Gone: a fresh list gives a fresh resourceVersion.
           await this.#listAndWatch().catch((e: unknown) => this.#report(e as Error));
+          // Pod events may have been missed, and with them a scale by another client.
+          this.#scheduleReplicasRead();
         })();
       },
     );
@@ -603,7 +736,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   async #waitRollout(generation: number, deadline: number): Promise<void> {
     for (;;) {
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+      const epoch = this.#writes > 0 ? -1 : this.#writeEpoch;
       const w = await this.#call('read workload', () => this.#readWorkload());
+      this.#followReplicas(w.spec?.replicas ?? 0, epoch);
       const status = (w.status ?? {}) as {
         observedGeneration?: number;
         replicas?: number;
