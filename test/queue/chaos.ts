@@ -124,8 +124,13 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
     // Publish in chunks, never more than `backlog` ahead of the workers, so publishing lasts
     // through the kills and the broker restart instead of finishing before them.
     const backlog = Math.max(100, Math.min(1000, jobs / 10));
+    // The last 40 % wait until the faults have happened: on a loaded machine the workers can be
+    // slow to get ready for the first kill, and the run must not finish publishing before it (and,
+    // for RabbitMQ, before the broker restart began): both faults must hit a run still publishing.
+    const faultsSeen = () => kills > 0 && (backend !== 'rabbitmq' || publishedAtRestart !== undefined);
     const publishing = (async () => {
       while (next < jobs) {
+        while (next >= jobs * 0.6 && !faultsSeen()) await sleep(50);
         while (published - (await doneCount()) > backlog) await sleep(50);
         await Promise.all(take(100).map(publishJob));
       }
