@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/balancer: installs nginx and wrk if missing, then runs run.ts (see its header for options).
+# bench/balancer: installs nginx, wrk and h2load if missing, then runs run.ts (see its header for options).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bash "$root/scripts/services/nginx.sh"

@@ -4,9 +4,17 @@
 // where req/s is not, on a machine shared with other work) of each system, and the ratios to NGINX.
 //
 //   bash bench/balancer/run.sh [--duration 5] [--rounds 3] [--connections 64] [--algorithm p2c]
+//   bash bench/balancer/run.sh --http2 [--connections 8] [--streams 8] [--duration 5] [--rounds 3]
 //
-// Installs nginx and wrk from Debian packages if missing, and http-proxy into a temp folder of its
-// own (never into the repo). All traffic stays on 127.0.0.1.
+// --http2: HTTP/2 over TLS to the proxies (self-signed certificate made by openssl in the temp
+// folder), measured with h2load (--connections clients × --streams concurrent streams each, default
+// 8 × 8 = wrk's 64 requests in flight), against Scaleplane (`balancer.tls`, HTTP/2 by ALPN) and NGINX
+// (`listen … ssl http2`, or `http2 on` from 1.25.1); backends stay HTTP/1.1 keep-alive on both.
+// Direct and http-proxy are left out (the backends speak no HTTP/2). p50/p99 come from h2load's
+// per-request log (its summary gives only min/max/mean/sd).
+//
+// Installs nginx, wrk and h2load from Debian packages if missing, and http-proxy into a temp folder
+// of its own (never into the repo). All traffic stays on 127.0.0.1.
 import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -20,12 +28,28 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '64' },
+    connections: { type: 'string' },
+    streams: { type: 'string', default: '8' },
+    http2: { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
     algorithm: { type: 'string', default: 'ewma' },
     only: { type: 'string' },
   },
 });
+const h2 = args.http2;
+const connections = args.connections ?? (h2 ? '8' : '64');
+for (const [flag, value] of [
+  ['--connections', connections],
+  ['--streams', args.streams],
+  ['--threads', args.threads],
+  ['--rounds', args.rounds],
+  ['--duration', args.duration],
+] as const) {
+  if (!/^[1-9]\d*$/.test(value))
+    throw new Error(`${flag}: want a whole number ≥ 1, got ${JSON.stringify(value)}`);
+}
+if (h2 && Number(connections) < Number(args.threads))
+  throw new Error(`--connections (${connections}) must be ≥ --threads (${args.threads}) for h2load`);
 const here = import.meta.dirname;
 const cores = availableParallelism();
 const children: ChildProcess[] = [];
@@ -112,7 +136,7 @@ function wrk(port: number, pids: readonly number[] = []): Result {
     'wrk',
     [
       `-t${args.threads}`,
-      `-c${args.connections}`,
+      `-c${connections}`,
       `-d${args.duration}s`,
       '--latency',
       `http://127.0.0.1:${port}/`,
@@ -134,6 +158,43 @@ function wrk(port: number, pids: readonly number[] = []): Result {
   return { rps, cpuUs, p50, p99, errors };
 }
 
+/** h2load drives HTTP/2 over TLS; it insists on h2 (no fallback to HTTP/1.1 counted as HTTP/2). */
+function h2load(port: number, pids: readonly number[] = []): Result {
+  const log = join(tmp!, 'h2load.log');
+  const before = cpuTicks(pids);
+  const out = execFileSync(
+    'h2load',
+    [
+      `-c${connections}`,
+      `-m${args.streams}`,
+      `-t${args.threads}`,
+      `-D${args.duration}`,
+      `--log-file=${log}`,
+      `https://127.0.0.1:${port}/`,
+    ],
+    { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
+  );
+  const ticks = cpuTicks(pids) - before;
+  const protocol = /Application protocol: (\S+)/.exec(out)?.[1];
+  if (protocol !== 'h2')
+    throw new Error(`h2load on :${port} spoke ${protocol ?? 'nothing'}, not h2:\n${out}`);
+  const counts = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded/.exec(out);
+  const done = Number(counts?.[3] ?? 0);
+  const succeeded = Number(counts?.[4] ?? 0);
+  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1]);
+  const latencies = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => Number(line.split('\t')[2]) / 1000)
+    .sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  const cpuUs = done > 0 ? (ticks * 1e6) / CLK_TCK / done : Number.NaN;
+  return { rps, cpuUs, p50: at(0.5), p99: at(0.99), errors: Number(counts?.[1] ?? 0) - succeeded };
+}
+
+const load = (port: number, pids: readonly number[] = []) => (h2 ? h2load(port, pids) : wrk(port, pids));
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -150,28 +211,68 @@ async function main(): Promise<void> {
     backends.push(`127.0.0.1:${port}`);
   }
   // `pid`: the system's root process; its CPU per request counts it and its children.
-  const systems: { name: string; port: number; pid: number | undefined; pids?: number[] }[] = [
-    { name: 'direct (one backend)', port: Number(backends[0]!.split(':')[1]), pid: backendPids[0] },
-  ];
+  const systems: { name: string; port: number; pid: number | undefined; pids?: number[] }[] = h2
+    ? []
+    : [{ name: 'direct (one backend)', port: Number(backends[0]!.split(':')[1]), pid: backendPids[0] }];
+
+  // --http2: one self-signed certificate for Scaleplane and NGINX alike (P-256, as a site would use).
+  const cert = join(tmp, 'cert.pem');
+  const key = join(tmp, 'key.pem');
+  const tlsEnv: Record<string, string> = h2 ? { TLS_CERT: cert, TLS_KEY: key } : {};
+  if (h2) {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    await chmod(key, 0o644); // the NGINX master may not run as this user's group
+  }
 
   const sp = await freePort();
   const spPid = await startNode(
     join(here, 'scaleplane-server.ts'),
-    { PORT: String(sp), BACKENDS: backends.join(','), WORKERS: '0', ALGORITHM: args.algorithm },
+    { PORT: String(sp), BACKENDS: backends.join(','), WORKERS: '0', ALGORITHM: args.algorithm, ...tlsEnv },
     ['--import', 'tsx'],
   );
   systems.push({ name: `scaleplane (${args.algorithm}, ${cores} workers)`, port: sp, pid: spPid });
   const sp1 = await freePort();
   const sp1Pid = await startNode(
     join(here, 'scaleplane-server.ts'),
-    { PORT: String(sp1), BACKENDS: backends.join(','), WORKERS: '1', ALGORITHM: args.algorithm },
+    { PORT: String(sp1), BACKENDS: backends.join(','), WORKERS: '1', ALGORITHM: args.algorithm, ...tlsEnv },
     ['--import', 'tsx'],
   );
   systems.push({ name: `scaleplane (${args.algorithm}, 1 process)`, port: sp1, pid: sp1Pid });
 
   // NGINX as ENVIRONMENT.md says to measure it fairly: keep-alive upstreams, HTTP/1.1; once with
   // worker_processes = cores and once with 1, so each Scaleplane setup has an NGINX with as many
-  // processes to be compared with.
+  // processes to be compared with. With --http2: TLS and HTTP/2 on the listener (the `listen … http2`
+  // parameter before 1.25.1, the `http2 on` directive since), and keepalive_requests raised so that
+  // NGINX does not end each HTTP/2 connection after 1000 requests (its default), which Scaleplane
+  // does not do either.
+  const nginxVersion = /nginx\/(\d+)\.(\d+)\.(\d+)/
+    .exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr ?? '')
+    ?.slice(1)
+    .map(Number) ?? [0, 0, 0];
+  const [major = 0, minor = 0, patch = 0] = nginxVersion;
+  const http2Directive = major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
+  const listenTls = (port: number) =>
+    http2Directive ? `listen 127.0.0.1:${port} ssl; http2 on;` : `listen 127.0.0.1:${port} ssl http2;`;
   await mkdir(join(tmp, 'nginx'));
   await chmod(tmp, 0o755);
   await chmod(join(tmp, 'nginx'), 0o755);
@@ -193,7 +294,7 @@ http {
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
   upstream web { ${backends.map((b) => `server ${b};`).join(' ')} keepalive 64; keepalive_timeout 4s; }
   server {
-    listen 127.0.0.1:${np};
+    ${h2 ? `${listenTls(np)} ssl_certificate ${cert}; ssl_certificate_key ${key}; keepalive_requests 1000000;` : `listen 127.0.0.1:${np};`}
     location / { proxy_pass http://web; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
@@ -209,13 +310,11 @@ http {
 
   const hp = await freePort();
   const prefix = join(tmp, 'http-proxy');
-  const installed = spawnSync(
-    'npm',
-    ['i', '--prefix', prefix, '--no-audit', '--no-fund', '--silent', 'http-proxy'],
-    {
-      stdio: 'inherit',
-    },
-  );
+  const installed = h2
+    ? { status: -1 }
+    : spawnSync('npm', ['i', '--prefix', prefix, '--no-audit', '--no-fund', '--silent', 'http-proxy'], {
+        stdio: 'inherit',
+      });
   if (installed.status === 0) {
     const hpPid = await startNode(join(here, 'http-proxy-server.cjs'), {
       PORT: String(hp),
@@ -223,16 +322,16 @@ http {
       HTTP_PROXY_MODULE: join(prefix, 'node_modules', 'http-proxy'),
     });
     systems.push({ name: 'http-proxy (keep-alive agent)', port: hp, pid: hpPid });
-  } else console.log('http-proxy could not be installed: left out');
+  } else if (!h2) console.log('http-proxy could not be installed: left out');
 
   const chosen = args.only ? systems.filter((s) => s.name.includes(args.only!)) : systems;
-  for (const s of chosen) wrk(s.port); // warm up JIT and connection pools; not counted
+  for (const s of chosen) load(s.port); // warm up JIT and connection pools; not counted
   for (const s of chosen) s.pids = s.pid === undefined ? [] : processTree(s.pid);
   const results = new Map<string, Result[]>(chosen.map((s) => [s.name, []]));
   const rounds = Number(args.rounds);
   for (let r = 0; r < rounds; r++) {
     for (const s of chosen) {
-      const result = wrk(s.port, s.pids);
+      const result = load(s.port, s.pids);
       results.get(s.name)!.push(result);
       console.log(
         `round ${r + 1} ${s.name}: ${result.rps.toFixed(0)} req/s, ${result.cpuUs.toFixed(0)} µs CPU/req, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms${result.errors ? `, ${result.errors} errors` : ''}`,
@@ -253,7 +352,9 @@ http {
   const ngx = summary.find((s) => s.name.startsWith('nginx'));
   const ngx1 = summary.find((s) => s.name.startsWith('nginx (1 worker,'));
   console.log(
-    `\nmedians of ${rounds} alternating rounds, wrk -t${args.threads} -c${args.connections} -d${args.duration}s, ${cores} cores shared by wrk, proxy and backends`,
+    h2
+      ? `\nmedians of ${rounds} alternating rounds, HTTP/2 over TLS, h2load -t${args.threads} -c${connections} -m${args.streams} -D${args.duration}, ${cores} cores shared by h2load, proxy and backends`
+      : `\nmedians of ${rounds} alternating rounds, wrk -t${args.threads} -c${connections} -d${args.duration}s, ${cores} cores shared by wrk, proxy and backends`,
   );
   console.log(
     'system'.padEnd(40),

@@ -1,12 +1,18 @@
-// Scaleplane's balancer in front of the two bench backends, as `scaleplane up` would run it.
+// Scaleplane's balancer in front of the two bench backends, as `scaleplane up` would run it. With
+// TLS_CERT and TLS_KEY (PEM files): `balancer.tls`, so HTTP/2 by ALPN (the default with tls).
 import { Balancer } from '../../src/balancer/index.js';
 import type { BalancerAlgorithm } from '../../src/config/types.js';
 import { createMetrics } from '../../src/metrics/index.js';
 
 const backends = process.env.BACKENDS!.split(',');
+const tls =
+  process.env.TLS_CERT && process.env.TLS_KEY
+    ? { cert: process.env.TLS_CERT, key: process.env.TLS_KEY }
+    : undefined;
 const balancer = new Balancer({
   config: {
     listen: { host: '127.0.0.1', port: Number(process.env.PORT) },
+    ...(tls ? { tls } : {}),
     algorithm: (process.env.ALGORITHM ?? 'ewma') as BalancerAlgorithm,
     health: { path: '/healthz', interval: 5000, timeout: 1000, unhealthyThreshold: 2, healthyThreshold: 1 },
     requestTimeout: 60_000,
