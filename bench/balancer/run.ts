@@ -23,6 +23,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { makeCertificate, type TestCertificate } from '../../test/helpers/tls.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,6 +56,7 @@ const cores = availableParallelism();
 const children: ChildProcess[] = [];
 const nginxConfs: string[] = [];
 let tmp: string | undefined;
+let certificate: TestCertificate | undefined;
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -216,32 +218,14 @@ async function main(): Promise<void> {
     : [{ name: 'direct (one backend)', port: Number(backends[0]!.split(':')[1]), pid: backendPids[0] }];
 
   // --http2: one self-signed certificate for Scaleplane and NGINX alike (P-256, as a site would use).
-  const cert = join(tmp, 'cert.pem');
-  const key = join(tmp, 'key.pem');
-  const tlsEnv: Record<string, string> = h2 ? { TLS_CERT: cert, TLS_KEY: key } : {};
-  if (h2) {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
-    );
-    await chmod(key, 0o644); // the NGINX master may not run as this user's group
+  certificate = h2 ? await makeCertificate() : undefined;
+  const cert = certificate?.certPath ?? '';
+  const key = certificate?.keyPath ?? '';
+  const tlsEnv: Record<string, string> = certificate ? { TLS_CERT: cert, TLS_KEY: key } : {};
+  if (certificate) {
+    // The NGINX master may not run as this user's group.
+    await chmod(certificate.dir, 0o755);
+    await chmod(key, 0o644);
   }
 
   const sp = await freePort();
@@ -398,5 +382,6 @@ try {
 } finally {
   stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
+  await certificate?.remove();
 }
 process.exit(0);
