@@ -16,6 +16,7 @@ import {
   send,
   startBackend,
   startBalancer,
+  startHeldBackend,
 } from './helpers.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -242,19 +243,13 @@ test('a client that disconnects aborts the upstream request', async (t) => {
 });
 
 test('drain: the in-flight request finishes, no new one goes there, drain resolves after it', async (t) => {
-  const arrived = deferred();
-  const release = deferred();
-  const slow = await startBackend(t, async (_req, res) => {
-    arrived.resolve();
-    await release.promise;
-    res.end('slow done');
-  });
+  const { backend: slow, arrived, release } = await startHeldBackend(t, 'slow done');
   const other = await startBackend(t, (_req, res) => res.end('other'));
   const { balancer, port } = await startBalancer(t);
   balancer.setGroup('web', ready(['slow', slow.address], ['other', other.address]));
 
   const first = send(port);
-  await arrived.promise;
+  await arrived;
   const events: string[] = [];
   const drained = balancer.drain('web', 'slow').then(() => events.push('drained'));
   for (let i = 0; i < 3; i++) assert.equal((await send(port)).body.toString(), 'other');
@@ -266,7 +261,7 @@ test('drain: the in-flight request finishes, no new one goes there, drain resolv
     ],
   );
   assert.equal(events.length, 0, 'drain waits for the slow request');
-  release.resolve();
+  release();
   const reply = await first;
   events.push('response');
   assert.equal(reply.status, 200);
@@ -342,20 +337,14 @@ test('routing v1: everything goes to the first group added; removing it hands ov
 });
 
 test('close: lets the in-flight request finish, is idempotent, and refuses to listen again', async (t) => {
-  const arrived = deferred();
-  const release = deferred();
-  const backend = await startBackend(t, async (_req, res) => {
-    arrived.resolve();
-    await release.promise;
-    res.end('finished');
-  });
+  const { backend, arrived, release } = await startHeldBackend(t, 'finished');
   const { balancer, port } = await startBalancer(t);
   balancer.setGroup('web', ready(['a', backend.address]));
   const inFlight = send(port);
-  await arrived.promise;
+  await arrived;
   const closing = balancer.close();
   assert.equal(balancer.close(), closing);
-  release.resolve();
+  release();
   const reply = await inFlight;
   assert.equal(reply.status, 200);
   assert.equal(reply.body.toString(), 'finished');

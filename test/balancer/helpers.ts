@@ -169,6 +169,24 @@ export async function counter(
   return hit?.value ?? 0;
 }
 
+/**
+ * startHeldBackend is a backend that holds each request until `release()`: `arrived` resolves when
+ * the first one is in, and the held ones answer `body` once released (a request in flight on demand).
+ */
+export async function startHeldBackend(
+  t: TestContext,
+  body: string,
+): Promise<{ backend: TestBackend; arrived: Promise<void>; release: () => void }> {
+  const arrived = deferred();
+  const released = deferred();
+  const backend = await startBackend(t, async (_req, res) => {
+    arrived.resolve();
+    await released.promise;
+    res.end(body);
+  });
+  return { backend, arrived: arrived.promise, release: () => released.resolve() };
+}
+
 /** deferred is a promise with its resolver outside. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void;

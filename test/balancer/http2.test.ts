@@ -19,7 +19,15 @@ import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.j
 import { makeCertificate, type TestCertificate } from '../helpers/tls.js';
 import { until } from '../helpers/until.js';
 import { cacheConfig, cacheCount } from './cache/helpers.js';
-import { config, counter, deferred, ready, refusedAddress, startBackend } from './helpers.js';
+import {
+  config,
+  counter,
+  deferred,
+  ready,
+  refusedAddress,
+  startBackend,
+  startHeldBackend,
+} from './helpers.js';
 
 let cert: TestCertificate;
 before(async () => {
@@ -394,13 +402,7 @@ test('h2: the response cache serves an h2 request from the cache', async (t) => 
 });
 
 test('h2: close sends GOAWAY, the stream in flight completes, the balancer then closes', async (t) => {
-  const arrived = deferred();
-  const release = deferred();
-  const backend = await startBackend(t, async (_req, res) => {
-    arrived.resolve();
-    await release.promise;
-    res.end('finished');
-  });
+  const { backend, arrived, release } = await startHeldBackend(t, 'finished');
   const metrics = createMetrics({ defaultMetrics: false });
   const balancer = new Balancer({ config: tlsConfig(), metrics });
   t.after(() => balancer.close());
@@ -409,7 +411,7 @@ test('h2: close sends GOAWAY, the stream in flight completes, the balancer then 
   const session = await connect(t, port);
 
   const inFlight = get(session, '/long');
-  await arrived.promise;
+  await arrived;
   const goaway = once(session, 'goaway');
   let closed = false;
   const closing = balancer.close().then(() => {
@@ -419,7 +421,7 @@ test('h2: close sends GOAWAY, the stream in flight completes, the balancer then 
   assert.equal(code, http2.constants.NGHTTP2_NO_ERROR);
   assert.throws(() => session.request({ ':path': '/new' }), { code: 'ERR_HTTP2_GOAWAY_SESSION' });
   assert.equal(closed, false, 'close waits for the stream in flight');
-  release.resolve();
+  release();
   const reply = await inFlight;
   assert.equal(reply.status, 200);
   assert.equal(reply.body, 'finished');
@@ -427,18 +429,12 @@ test('h2: close sends GOAWAY, the stream in flight completes, the balancer then 
 });
 
 test('h2: draining an instance waits for its streams in flight', async (t) => {
-  const arrived = deferred();
-  const release = deferred();
-  const backend = await startBackend(t, async (_req, res) => {
-    arrived.resolve();
-    await release.promise;
-    res.end('drained');
-  });
+  const { backend, arrived, release } = await startHeldBackend(t, 'drained');
   const { balancer, port } = await start(t, tlsConfig());
   balancer.setGroup('web', ready(['web-1', backend.address]));
   const session = await connect(t, port);
   const inFlight = get(session);
-  await arrived.promise;
+  await arrived;
   let drained = false;
   const draining = balancer.drain('web', 'web-1').then(() => {
     drained = true;
@@ -446,7 +442,7 @@ test('h2: draining an instance waits for its streams in flight', async (t) => {
   // New streams get no pick while it drains.
   assert.equal((await get(session)).status, 503);
   assert.equal(drained, false);
-  release.resolve();
+  release();
   assert.equal((await inFlight).body, 'drained');
   await draining;
 });
