@@ -192,6 +192,7 @@ export class Scaleplane {
           metrics: this.metrics,
           logger: groupLogger,
           readMetrics: (instances, now) => this.#readings.get(group.name)?.read(instances, now) ?? [],
+          takeSamples: () => this.#readings.get(group.name)?.takeSamples() ?? [],
           interval: config.controller.interval,
           // Beside the config file; a config built in code (tests, embedding) keeps it in memory.
           ...(config.source && { memory: new PolicyMemoryFile(policyMemoryPath(config.source, group.name)) }),

@@ -7,6 +7,7 @@ import {
   formatStartup,
   groupPolicy,
   initialScalingState,
+  type LoadSample,
   medianStartup,
   memoryOf,
   type ObservedMetric,
@@ -47,6 +48,12 @@ export interface GroupControllerOptions {
   journal: DecisionJournal;
   metrics: ScaleplaneMetrics;
   readMetrics: ReadMetrics;
+  /**
+   * The group's load samples since the previous decision, one per sampling tick (GroupReadings):
+   * what the panic window and the forecast fold in. Absent or empty: one sample is derived from the
+   * readings at decision time.
+   */
+  takeSamples?: () => readonly LoadSample[];
   logger: Logger;
   /** Where a predictive policy keeps its history across restarts; absent: in memory only. */
   memory?: PolicyMemoryFile;
@@ -66,6 +73,7 @@ export class GroupController {
   readonly #journal: DecisionJournal;
   readonly #metrics: ScaleplaneMetrics;
   readonly #readMetrics: ReadMetrics;
+  readonly #takeSamples: (() => readonly LoadSample[]) | undefined;
   readonly #logger: Logger;
   /** The same policy code the simulator replays; undefined when the group is scaled by hand. */
   #policy: ScalingPolicy | undefined;
@@ -95,6 +103,7 @@ export class GroupController {
     this.#journal = options.journal;
     this.#metrics = options.metrics;
     this.#readMetrics = options.readMetrics;
+    this.#takeSamples = options.takeSamples;
     this.#logger = options.logger;
     this.#interval = options.interval ?? DEFAULT_INTERVAL;
     this.#startup = this.#chooseStartup(options.config).startup;
@@ -351,7 +360,8 @@ export class GroupController {
     for (const r of readings) {
       if (r.error !== undefined) this.#logger.warn({ metric: r.name, err: r.error }, 'metric source failed');
     }
-    const decided = decide({ current, ready, metrics: readings }, policy, this.#policyState, now);
+    const samples = this.#takeSamples?.() ?? [];
+    const decided = decide({ current, ready, metrics: readings, samples }, policy, this.#policyState, now);
     this.#policyState = decided.nextState;
     this.#saveMemory();
     const decision = capToTotal(decided, current, cap);

@@ -2,9 +2,15 @@
  * GroupReadings is everything that reads one group's `scaling.metrics`: the CPU and memory windows
  * of its local instances and a polled source per other metric. One object per group, so a config
  * reload that changes the metrics swaps it whole (`replacing`) and closes the old one.
+ *
+ * Besides the readings a decision takes (CPU averaged over `metric_window`, as the HPA reads a
+ * metrics window), every sampling tick leaves one load sample: the group's load over that tick
+ * alone. The decision gets them all (`takeSamples`), so the panic window and the forecast's minute
+ * buckets see the load second by second, as the simulator feeds them, instead of one 30-s average
+ * stamped at decision time that lags the load by half a window.
  */
 import type { GroupConfig, MetricConfig } from '../config/index.js';
-import type { ObservedMetric } from '../policy/index.js';
+import { type LoadSample, type ObservedMetric, samplesOf } from '../policy/index.js';
 import type { Instance } from '../providers/index.js';
 import { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 import { ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
@@ -25,7 +31,14 @@ export interface GroupReadingsOptions {
   onSourceError: (err: Error | undefined, source: MetricSource) => void;
 }
 
-type Reader = (instances: readonly Instance[], now: number) => ObservedMetric;
+/** A reader reads one metric; `windowMs` narrows a CPU reading to the last tick. */
+type Reader = (instances: readonly Instance[], now: number, windowMs?: number) => ObservedMetric;
+
+/**
+ * MAX_PENDING_SAMPLES bounds the samples kept between two decisions (one per tick): a group whose
+ * decisions stop (an engine scales it, a standby) must not grow them forever.
+ */
+const MAX_PENDING_SAMPLES = 900;
 
 /** GroupReadings reads a group's metrics; `sample` is called on the CPU/memory sampling tick. */
 export class GroupReadings {
@@ -35,6 +48,9 @@ export class GroupReadings {
   readonly #sources: PolledMetric[] = [];
   readonly #readers: Reader[];
   readonly #instances: () => readonly Instance[];
+  /** One load sample per tick since the last `takeSamples`, oldest first. */
+  #pending: LoadSample[] = [];
+  #lastTickAt: number | undefined;
 
   /**
    * `previous`: the readings this one replaces after a reload; its CPU window (and its samples) is
@@ -57,8 +73,14 @@ export class GroupReadings {
         new ProcessMemoryWindow({ sampleMemory: options.sampleMemory, maxAgeMs: options.memoryMaxAge }))
       : undefined;
     // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
+    if (previous) {
+      this.#pending = previous.#pending;
+      this.#lastTickAt = previous.#lastTickAt;
+    }
     this.#readers = metrics.map((metric): Reader => {
-      if (metric.type === 'cpu') return (instances, now) => this.#cpu.read(instances, metric.target, now);
+      if (metric.type === 'cpu') {
+        return (instances, now, windowMs) => this.#cpu.read(instances, metric.target, now, windowMs);
+      }
       if (metric.type === 'memory') return (instances, now) => this.#memory!.read(instances, metric, now);
       const polled = new PolledMetric({
         source: options.createSource(metric),
@@ -79,11 +101,31 @@ export class GroupReadings {
     return this.#sources;
   }
 
-  /** sample takes one CPU (and, when read, memory) measurement of the group's ready instances. */
+  /**
+   * sample takes one CPU (and, when read, memory) measurement of the group's ready instances, and
+   * keeps the group's load over this tick as a sample for the next decision.
+   */
   sample(now: number): void {
     const instances = this.#instances();
     this.#cpu.sample(instances, now);
     this.#memory?.sample(instances, now);
+    const since = this.#lastTickAt;
+    this.#lastTickAt = now;
+    if (since === undefined || this.#readers.length === 0) return;
+    // The largest load over the metrics, as a decision takes it; CPU over this tick alone. The
+    // sample is dated at the tick's start, as the simulator dates second t at t (it covers [t, t+1)).
+    const tick = this.#readers.map((read) => read(instances, now, now - since));
+    const [load] = samplesOf({ current: 0, ready: 0, metrics: tick }, since);
+    if (!load) return;
+    this.#pending.push(load);
+    if (this.#pending.length > MAX_PENDING_SAMPLES) this.#pending.shift();
+  }
+
+  /** takeSamples returns the load samples of the ticks since the previous call, oldest first. */
+  takeSamples(): LoadSample[] {
+    const taken = this.#pending;
+    this.#pending = [];
+    return taken;
   }
 
   /** read returns one reading per configured metric, in config order. */

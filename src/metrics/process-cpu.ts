@@ -60,14 +60,20 @@ export class ProcessCpuWindow {
    * read returns the `cpu` reading: one time-weighted average per ready instance with samples in
    * the window; ready instances without one yet are HPA's missing pods, starting ones its unready.
    */
-  read(instances: readonly Instance[], target: number, now: number): ObservedMetric {
+  read(
+    instances: readonly Instance[],
+    target: number,
+    now: number,
+    /** Shorter than the window: e.g. the last sampling tick alone. */
+    windowMs = this.#windowMs,
+  ): ObservedMetric {
     const values: number[] = [];
     let missing = 0;
     let unready = 0;
     for (const instance of instances) {
       if (instance.state === 'starting') unready++;
       if (instance.state !== 'ready') continue;
-      const recent = (this.#samples.get(instance.id) ?? []).filter((s) => s.at > now - this.#windowMs);
+      const recent = (this.#samples.get(instance.id) ?? []).filter((s) => s.at > now - windowMs);
       const span = recent.reduce((sum, s) => sum + s.spanMs, 0);
       if (span <= 0) {
         missing++;

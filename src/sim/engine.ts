@@ -4,7 +4,10 @@
  *
  * - Each ready instance serves `capacity` req/s at 100 % CPU; the policy sees the CPU of ready
  *   instances, min(100, 100 × demand / (ready × capacity)), sampled each second, and/or the
- *   group's request rate (a total, as the balancer's `rps` metric), as its metrics ask.
+ *   group's request rate (a total, as the balancer's `rps` metric), as its metrics ask. A `cpu`
+ *   metric with a `window` is read at decisions as live reads `metric_window`: each ready
+ *   instance's CPU averaged over the window's seconds it was ready; the per-second load samples
+ *   (panic, forecast) stay per second, as live's sampling ticks.
  * - A scale-out is ready `startup` s later (provisioned, not ready, meanwhile); scale-in is
  *   immediate, starting instances first.
  * - A second is overloaded when demand > 0.9 × capacity × ready; violation % = requests in
@@ -35,10 +38,11 @@ export interface SimOptions {
 
 /**
  * SimMetric is a reading the engine makes from demand, as the live controller reads it: `cpu` is the
- * CPU percent of each ready instance (ceiling 100) tracked at `target` %; `rps` is the group's
- * request rate, a total, at `target` req/s per instance.
+ * CPU percent of each ready instance (ceiling 100) tracked at `target` %, averaged over the last
+ * `window` seconds (`metric_window`; default 1: the second before the decision); `rps` is the
+ * group's request rate, a total, at `target` req/s per instance.
  */
-export type SimMetric = { type: 'cpu'; target: number } | { type: 'rps'; target: number };
+export type SimMetric = { type: 'cpu'; target: number; window?: number } | { type: 'rps'; target: number };
 
 /**
  * presetMetrics are what a preset is fed: CPU at its target and, for a scale-to-zero policy (CPU
@@ -100,6 +104,22 @@ export function simulate(
   let decisions = 0;
   let scalings = 0;
   let lastCpu = 0;
+  // CPU-seconds summed over the run, kept for the last `longest` seconds: cpuSum[k % size] holds the
+  // sum over seconds [0, k), so an instance's average over a window is one subtraction.
+  const longest = Math.max(1, ...fed.map((m) => (m.type === 'cpu' ? (m.window ?? 1) : 1)));
+  const size = longest + 1;
+  const cpuSum = new Float64Array(size);
+  let cpuTotal = 0;
+  /** CPU of each ready instance at the end of second t, averaged over its ready seconds in `window`. */
+  const cpuOver = (t: number, window: number): number[] => {
+    const values: number[] = [];
+    for (const readyAt of instances) {
+      if (readyAt > t) continue;
+      const from = Math.max(readyAt, t + 1 - window, 0);
+      values.push((cpuSum[(t + 1) % size]! - cpuSum[from % size]!) / (t + 1 - from));
+    }
+    return values;
+  };
 
   for (let t = 0; t < n; t++) {
     const demand = rate[t]!;
@@ -113,6 +133,8 @@ export function simulate(
     options.onSecond?.(t, demand, ready, provisioned);
 
     if (ready > 0) lastCpu = Math.min(100, (100 * demand) / (ready * cap));
+    cpuTotal += lastCpu;
+    cpuSum[(t + 1) % size] = cpuTotal;
     // The second's load in instances at target: the largest over the metrics, as samplesOf takes it.
     let sample: LoadSample | undefined;
     for (const m of fed) {
@@ -138,7 +160,12 @@ export function simulate(
                     target: m.target,
                     kind: 'utilization',
                     ceiling: 100,
-                    values: ready > 0 ? new Array<number>(ready).fill(lastCpu) : [],
+                    values:
+                      ready === 0
+                        ? []
+                        : (m.window ?? 1) > 1
+                          ? cpuOver(t, m.window!)
+                          : new Array<number>(ready).fill(lastCpu),
                     unready: provisioned - ready,
                   },
           ),

@@ -53,12 +53,22 @@ export function configuredGroup(
 
 /**
  * groupReplay is a group's policy (named `config:NAME`) and what it is fed: `cpu` as CPU at its
- * target, `rps` as the group's request rate at its per-instance target. Any other metric is not
+ * target averaged over the group's `metric_window`, `rps` as the group's request rate at its
+ * per-instance target. Any other metric is not
  * made from demand here, so it throws SimConfigError naming its path.
  */
 export function groupReplay(group: GroupConfig, timing: Required<GroupTiming>): PolicyReplay {
   const metrics = (group.scaling?.metrics ?? []).map((metric, i): SimMetric => {
-    if (metric.type === 'cpu' || metric.type === 'rps') return { type: metric.type, target: metric.target };
+    // CPU is read over `metric_window`, as live; the request rate over the last second, as the
+    // balancer's rps source is polled.
+    if (metric.type === 'cpu') {
+      return {
+        type: 'cpu',
+        target: metric.target,
+        window: Math.max(1, Math.round(group.scaling!.metricWindow / 1000)),
+      };
+    }
+    if (metric.type === 'rps') return { type: 'rps', target: metric.target };
     throw new SimConfigError(
       'SIM_UNSUPPORTED_METRIC',
       `groups.${group.name}.scaling.metrics[${i}] (${metric.type}): the simulator models CPU and request rate (rps) only`,

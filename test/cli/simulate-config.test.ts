@@ -14,6 +14,7 @@ groups:
     max_instances: 30
     scaling:
       policy: hpa
+      metric_window: 1s   # the preset reads CPU each second
       metrics:
         - cpu: { target: 70 }
   tuned:

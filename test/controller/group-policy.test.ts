@@ -13,7 +13,7 @@ import {
   PolicyMemoryFile,
 } from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { DEFAULT_STARTUP, groupPolicy, groupStartup } from '../../src/policy/index.js';
+import { DEFAULT_STARTUP, groupPolicy, groupStartup, type LoadSample } from '../../src/policy/index.js';
 import type { Instance, Provider, ProviderEvents } from '../../src/providers/index.js';
 import { configuredGroup } from '../../src/sim/index.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
@@ -328,5 +328,57 @@ groups:
       observed: 1,
       learnt: 3_000,
     });
+  });
+});
+
+describe('the decision folds in the load samples of every tick since the last one', () => {
+  // policy: default (panic on saturation); two ready instances whose 30-s CPU average is 45 %.
+  function groupWith(takeSamples?: () => LoadSample[]) {
+    const c = parseConfig(
+      `groups:
+  web:
+    command: node server.js
+    max_instances: 10
+    scaling: { policy: default, metrics: [{ cpu: { target: 70 } }] }
+`,
+      { baseDir: '/srv/app' },
+    );
+    const provider = new MemoryProvider('web');
+    const g = new GroupController({
+      config: c.groups.web!,
+      provider,
+      journal: new DecisionJournal(),
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: silent,
+      readMetrics: (instances) => [{ name: 'cpu', target: 70, values: instances.map(() => 45) }],
+      ...(takeSamples && { takeSamples }),
+      interval: 15_000,
+    });
+    return { g, provider };
+  }
+  // The last 6 of 15 one-second ticks pinned at 100 % CPU: a burst the 30-s average barely shows.
+  const T = 1_000_000;
+  const burst = (): LoadSample[] =>
+    Array.from({ length: 15 }, (_, i) => ({
+      at: T - 15_000 + i * 1000,
+      load: i >= 9 ? 200 / 70 : 60 / 70,
+      saturated: i >= 9,
+    }));
+
+  it('panics on a burst within the interval that the 30-s window average hides', async () => {
+    const { g, provider } = groupWith(burst);
+    await provider.scaleTo(2);
+    const entry = g.evaluate(T);
+    assert.ok(entry, 'the burst changed the desired count');
+    assert.ok(entry.after >= 4, `desired ${entry.after}`);
+    assert.ok(entry.reasons.includes('Saturated'), entry.reasons.join(','));
+    assert.equal(provider.desired(), entry.after);
+  });
+
+  it('without the tick samples, the same readings change nothing', async () => {
+    const { g, provider } = groupWith();
+    await provider.scaleTo(2);
+    assert.equal(g.evaluate(T), undefined);
+    assert.equal(provider.desired(), 2);
   });
 });

@@ -27,6 +27,11 @@ groups:
     command: node server.js
     min_instances: 2
     max_instances: 30
+    scaling: { policy: hpa, metric_window: 1s, metrics: [{ cpu: { target: 70 } }] }
+  windowed:
+    command: node server.js
+    min_instances: 2
+    max_instances: 30
     scaling: { policy: hpa, metrics: [{ cpu: { target: 70 } }] }
   tuned:
     command: node server.js
@@ -34,6 +39,7 @@ groups:
     max_instances: 30
     scaling:
       policy: hpa
+      metric_window: 1s
       metrics: [{ cpu: { target: 70 } }]
       behavior:
         scale_down: { stabilization_window: 30s }
@@ -75,11 +81,20 @@ const replay = (name: string) =>
 const figures = ({ policy: _, ...rest }: { policy: string }) => rest;
 
 describe('replaying a configured group', () => {
-  it('a group on policy hpa with CPU at 70 % replays exactly as the hpa preset', () => {
+  it('a group on policy hpa with CPU at 70 % read each second replays exactly as the hpa preset', () => {
     const [group, preset] = experiment([replay('web'), 'hpa']);
     assert.equal(group!.policy, 'config:web');
     assert.ok(preset!.violation_pct > 0, 'the trace overloads hpa at times, so the figures say something');
     assert.deepEqual(figures(group!), figures(preset!));
+  });
+
+  it("CPU is read over the group's metric_window (30 s by default), as live: later to follow a burst", () => {
+    const [windowed, preset] = experiment([replay('windowed'), 'hpa']);
+    assert.deepEqual(replay('windowed').metrics, [{ type: 'cpu', target: 70, window: 30 }]);
+    assert.ok(
+      windowed!.violation_pct > preset!.violation_pct,
+      `${windowed!.violation_pct} ≤ ${preset!.violation_pct}`,
+    );
   });
 
   it("the group's behavior changes the figures", () => {
@@ -118,7 +133,7 @@ describe('replaying a configured group', () => {
         err instanceof SimConfigError &&
         err.code === 'SIM_UNKNOWN_GROUP' &&
         err.message.startsWith('groups.api: ') &&
-        err.message.includes('web, tuned, mixed'),
+        err.message.includes('web, windowed, tuned, mixed'),
     );
     assert.throws(
       () => configuredGroup(config, 'manual'),
