@@ -22,12 +22,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { processGroupMembers } from '../../test/helpers/cli-process.js';
 import { startLoad } from '../../test/helpers/load.js';
+import { freePort } from '../../test/helpers/ports.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TOKEN = 'soak-admin-token-0123456789';
@@ -63,17 +63,6 @@ const pauseMs = ms(args.pause);
 if (args.from !== 'src' && args.from !== 'dist') throw new Error('--from is src or dist');
 if (args.from === 'dist' && !existsSync(join(ROOT, 'dist/cli/main.js')))
   throw new Error('--from dist needs `npm run build` first');
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** ProcessSample is what /proc says about one process. */
 interface ProcessSample {
