@@ -134,21 +134,31 @@ describe('aws provider', () => {
     assert.ok(Date.now() - started >= 400, `ready after ${Date.now() - started} ms`);
   });
 
+  /** An operator (another AWS client, as the console) puts `id` in Standby. */
+  async function operatorStandby(
+    t: TestContext,
+    server: { url: string },
+    id: string,
+    decrement: boolean,
+  ): Promise<void> {
+    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
+    t.after(() => operator.destroy());
+    await operator.send(
+      new EnterStandbyCommand({
+        AutoScalingGroupName: 'web-asg',
+        InstanceIds: [id],
+        ShouldDecrementDesiredCapacity: decrement,
+      }),
+    );
+  }
+
   it('scales in from the group as it is now: an instance its last poll saw in Standby and back InService since is counted', async (t) => {
     // A bounded wait: before, the scale-in counted from that poll terminated one instance too few,
     // and waited (30 minutes by default) for a group that stayed at two.
     const { server, provider } = await setup(t, 1, 3, {}, { timeout: 5000 });
     await provider.start();
     const [first] = provider.instances();
-    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
-    t.after(() => operator.destroy());
-    await operator.send(
-      new EnterStandbyCommand({
-        AutoScalingGroupName: 'web-asg',
-        InstanceIds: [first!.id],
-        ShouldDecrementDesiredCapacity: true,
-      }),
-    );
+    await operatorStandby(t, server, first!.id, true);
     await until(
       () => provider.instances().find((i) => i.id === first!.id)?.state === 'draining',
       5000,
@@ -174,15 +184,7 @@ describe('aws provider', () => {
       const { server, provider } = await setup(t, 1, 2, {}, { timeout: 3000 });
       await provider.start();
       const [held] = provider.instances();
-      const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
-      t.after(() => operator.destroy());
-      await operator.send(
-        new EnterStandbyCommand({
-          AutoScalingGroupName: 'web-asg',
-          InstanceIds: [held!.id],
-          ShouldDecrementDesiredCapacity: decrement,
-        }),
-      );
+      await operatorStandby(t, server, held!.id, decrement);
       // Decremented: the group wants 1; not: it launches a replacement and still wants 2.
       assert.equal(server.group.desired, decrement ? 1 : 2);
       await provider.scaleTo(3);
