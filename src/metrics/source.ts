@@ -117,6 +117,9 @@ export class PolledMetric {
           : new MetricSourceError('SOURCE_FAILED', err instanceof Error ? err.message : String(err), {
               cause: err,
             });
+      // No value yet (a rate's first read, a latency with no request since the last one) is
+      // missing, as any failure is to the policy, but nothing failed: no warning, no alert.
+      if (this.#error instanceof MetricSourceError && this.#error.code === 'SOURCE_NOT_READ') return;
       if (!this.#failing && !this.#closed) this.#options.onError?.(this.#error, this.source);
       this.#failing = true;
     }

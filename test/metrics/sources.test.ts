@@ -60,6 +60,27 @@ describe('PolledMetric', () => {
     assert.equal(source.closed, 1);
   });
 
+  it('no value yet (a rate before its second read) is missing but reported as no failure', async () => {
+    const errors: (string | undefined)[] = [];
+    const balancer = { inFlight: 0, requests: 10 };
+    let now = 0;
+    const polled = new PolledMetric({
+      source: new RpsSource({ stats: () => balancer }),
+      target: 5,
+      group: 'web',
+      instances: () => [],
+      now: () => now,
+      onError: (err) => errors.push(err?.message),
+    });
+    await polled.poll();
+    assert.match(polled.observe(now).error ?? '', /two reads/, 'missing, never 0');
+    balancer.requests = 40;
+    now = 1000;
+    await polled.poll();
+    assert.deepEqual(polled.observe(now).values, [30]);
+    assert.deepEqual(errors, [], 'the first read is no failure: nothing to warn or alert about');
+  });
+
   it('a value older than maxAge is stale, hence missing', async () => {
     let now = 0;
     const polled = new PolledMetric({
