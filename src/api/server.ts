@@ -235,6 +235,8 @@ export class ApiServer {
       if (typeof target === 'string') throw new HttpError(400, target);
       const provider = controller.group(group).provider;
       if (!provider.resize) throw new HttpError(501, `the ${provider.kind} provider cannot resize`);
+      const unsupported = unsupportedSize(provider, target);
+      if (unsupported !== undefined) throw new HttpError(400, unsupported);
       let started: { desired: number };
       try {
         started = controller.resize(group, target, principal.name);
@@ -389,6 +391,23 @@ function resizeTarget(cpu: unknown, memory: unknown, size: unknown): InstanceSiz
   if (typeof size === 'string' && size.length > 0) target.instanceType = size;
   if (Object.keys(target).length === 0) return 'body: give cpu, memory or size';
   return target;
+}
+
+/**
+ * unsupportedSize is the 400 message for a field of the resize body that the group's provider has no
+ * knob for (an instance type on local processes, cpu on AWS), or undefined when it honours them all.
+ */
+function unsupportedSize(
+  provider: { kind: string; resizes?: readonly (keyof InstanceSize)[] },
+  target: InstanceSize,
+): string | undefined {
+  const honoured = provider.resizes;
+  if (honoured === undefined) return undefined;
+  // The body says `size` for what providers call instanceType.
+  const field = (key: keyof InstanceSize) => (key === 'instanceType' ? 'size (an instance type)' : key);
+  const refused = (Object.keys(target) as (keyof InstanceSize)[]).find((key) => !honoured.includes(key));
+  if (refused === undefined) return undefined;
+  return `${refused === 'instanceType' ? 'size' : refused}: the ${provider.kind} provider resizes ${honoured.map(field).join(' and ')} only`;
 }
 
 /** errorResponse maps an error to the API's status and JSON `{error}` body. */

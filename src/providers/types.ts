@@ -90,6 +90,12 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   resize?(size: InstanceSize): Promise<void>;
   /**
+   * resizes names the InstanceSize fields `resize` honours (local and Kubernetes `cpu` + `memory`,
+   * AWS `instanceType`), so the API refuses a size the engine has no such knob for before anything
+   * is journaled or replaced. Absent: not checked.
+   */
+  readonly resizes?: readonly (keyof InstanceSize)[];
+  /**
    * replace swaps one ready instance for a fresh one, for an instance that keeps failing its health
    * checks. Local starts the new instance and waits until it is ready before the old one is drained
    * and stopped. Kubernetes and AWS hand the swap to the engine (evict the pod, mark the EC2 instance

@@ -144,3 +144,75 @@ describe('control API', () => {
     assert.equal((await api.call('/api/scalability/groups/db')).status, 404);
   });
 });
+
+describe('resize-group refuses a size the provider has no knob for', () => {
+  // An instance type on local processes used to be accepted (202): every instance was replaced
+  // for nothing and lost its cgroup limits. CPU on AWS was accepted and then failed in the log.
+  const cases: {
+    kind: string;
+    resizes: readonly string[];
+    body: Record<string, unknown>;
+    status: number;
+    mentions?: RegExp;
+  }[] = [
+    {
+      kind: 'local',
+      resizes: ['cpu', 'memory'],
+      body: { size: 't3.large' },
+      status: 400,
+      mentions: /^size: the local provider resizes cpu and memory only$/,
+    },
+    {
+      kind: 'local',
+      resizes: ['cpu', 'memory'],
+      body: { cpu: 0.5, size: 't3.large' },
+      status: 400,
+      mentions: /^size:/,
+    },
+    { kind: 'local', resizes: ['cpu', 'memory'], body: { cpu: 0.5, memory: '256Mi' }, status: 202 },
+    {
+      kind: 'kubernetes',
+      resizes: ['cpu', 'memory'],
+      body: { size: 'large' },
+      status: 400,
+      mentions: /^size: the kubernetes provider/,
+    },
+    {
+      kind: 'aws',
+      resizes: ['instanceType'],
+      body: { cpu: 2 },
+      status: 400,
+      mentions: /^cpu: the aws provider resizes size \(an instance type\) only$/,
+    },
+    { kind: 'aws', resizes: ['instanceType'], body: { memory: '8Gi' }, status: 400, mentions: /^memory:/ },
+    { kind: 'aws', resizes: ['instanceType'], body: { size: 't3.large' }, status: 202 },
+  ];
+  for (const c of cases) {
+    it(`${c.kind} ${JSON.stringify(c.body)} → ${c.status}`, async (t) => {
+      const api = await startApi({ resizable: true });
+      t.after(api.close);
+      let resized = 0;
+      Object.assign(api.provider, {
+        kind: c.kind,
+        resizes: c.resizes,
+        resize: async () => {
+          resized++;
+        },
+      });
+      const journalled = api.journal.entries().length;
+      const res = await api.call('/api/scalability/resize-group', {
+        method: 'POST',
+        body: JSON.stringify({ group: 'web', ...c.body }),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.status, c.status, res.text);
+      if (c.status === 202) {
+        assert.equal(resized, 1);
+        return;
+      }
+      assert.match(res.body.error, c.mentions!);
+      assert.equal(resized, 0, 'the provider was not asked to resize');
+      assert.equal(api.journal.entries().length, journalled, 'nothing journaled');
+    });
+  }
+});

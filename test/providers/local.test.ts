@@ -257,3 +257,16 @@ test('createProvider builds a LocalProvider from a group config', async () => {
   assert.equal(provider.desired(), 0);
   await provider.close();
 });
+
+test('resize to an instance type is refused: no instance replaced, no size taken', async (t) => {
+  const provider = makeProvider(t);
+  await provider.scaleTo(1);
+  const before = provider.instances().map((i) => `${i.id}/${i.pid}`);
+  assert.deepEqual(provider.resizes, ['cpu', 'memory']);
+  await assert.rejects(provider.resize({ instanceType: 't3.large' }), { code: 'UNSUPPORTED' });
+  assert.deepEqual(
+    provider.instances().map((i) => `${i.id}/${i.pid}`),
+    before,
+  );
+  assert.equal(provider.size(), undefined);
+});

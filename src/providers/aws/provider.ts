@@ -69,6 +69,8 @@ const ACTIVITY_PAGES = 5;
 export class AwsProvider extends EventEmitter<ProviderEvents> implements Provider {
   /** Always `'aws'`. */
   readonly kind = 'aws';
+  /** The instance type of the launch template; CPU and memory come with it. */
+  readonly resizes = ['instanceType'] as const;
   readonly #options: AwsProviderOptions;
   readonly #config: AwsProviderConfig;
   readonly #logger: LocalProviderLogger;

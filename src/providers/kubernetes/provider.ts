@@ -53,6 +53,8 @@ const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
 export class KubernetesProvider extends EventEmitter<ProviderEvents> implements Provider {
   /** Always `'kubernetes'`. */
   readonly kind = 'kubernetes';
+  /** Container resources: CPU and memory, no instance types. */
+  readonly resizes = ['cpu', 'memory'] as const;
   /** True in `mode: hpa`: Kubernetes runs the scaling loop, Scaleplane's policy stays out. */
   readonly autoscaled: boolean;
   readonly #options: KubernetesProviderOptions;

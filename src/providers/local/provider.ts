@@ -187,6 +187,8 @@ class Slot {
 export class LocalProvider extends EventEmitter<ProviderEvents> implements Provider {
   /** Always `'local'`. */
   readonly kind = 'local';
+  /** cgroup limits: CPU and memory, no instance types. */
+  readonly resizes = ['cpu', 'memory'] as const;
   readonly #group: string;
   readonly #config: LocalProviderConfig;
   readonly #healthPath: string;
@@ -326,6 +328,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    */
   async resize(size: InstanceSize): Promise<void> {
     validateSize(size);
+    // Rolling to an instance type would replace every instance for nothing and drop its limits.
+    if (size.instanceType !== undefined)
+      throw new ProviderError('UNSUPPORTED', 'local resizes cpu and memory, not instance types');
     if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
     if ((size.cpu !== undefined || size.memory !== undefined) && !this.#layout()) {
       throw new ProviderError('UNSUPPORTED', 'resize needs cgroups (v1 or v2) writable by this process');
