@@ -22,6 +22,15 @@ export function parseCount(raw: string): { action: 'scale-out' | 'scale-in' | 's
   return { action: 'set', instances };
 }
 
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** parseLogLevel reads `--log-level`; anything else is a usage error naming the flag, not pino's. */
+export function parseLogLevel(raw: string): LogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(raw))
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
+  return raw as LogLevel;
+}
+
 function buildProgram(): Command {
   const program = new Command('scaleplane')
     .description('Keep a web service fast and up while its traffic grows and shrinks.')
@@ -32,7 +41,7 @@ function buildProgram(): Command {
     .command('up')
     .description('run the balancer, the controller and the control API (no -c: the bundled demo)')
     .option('-c, --config <file>', 'config file (default: the bundled demo config)')
-    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .option('--log-level <level>', 'trace, debug, info, warn or error', parseLogLevel, 'info')
     .action(async (opts: { config?: string; logLevel: LogLevel }) => {
       const { Scaleplane } = await import('../app.js');
       const logger = createLogger({ level: opts.logLevel });

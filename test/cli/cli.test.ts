@@ -49,6 +49,24 @@ describe('scaleplane validate', () => {
   });
 });
 
+describe('scaleplane up --log-level', () => {
+  it('an unknown level is a usage error naming the flag, before anything starts', async () => {
+    // pino's own "default level:loud must be included in custom levels" named neither.
+    const { code, stderr } = await runCli([
+      'up',
+      '--log-level',
+      'loud',
+      '-c',
+      '/nonexistent/scaleplane.yaml',
+    ]);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      /^error: option '--log-level <level>' argument 'loud' is invalid\. expected one of trace, debug, info, warn, error, fatal, silent\n/,
+    );
+  });
+});
+
 describe('--help', () => {
   for (const command of ['up', 'validate', 'status', 'scale', 'events']) {
     it(`${command} --help`, async () => {
