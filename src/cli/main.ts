@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
+import { loadTokenFile } from '../api/index.js';
 import { ConfigError, defaultConfigPath, loadConfig } from '../config/index.js';
 import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import { createLogger, type LogLevel } from '../log/index.js';
@@ -84,6 +85,9 @@ function buildProgram(): Command {
     .option('--json', 'print the resolved config as JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
       const config = await loadConfig(opts.config);
+      // `up` reads the token file at start, not loadConfig: read it here too, so a file that `up`
+      // would refuse (a short token, a bad role, unreadable) is not called valid.
+      if (config.api.tokenFile !== undefined) await loadTokenFile(config.api.tokenFile);
       if (opts.json) {
         console.log(JSON.stringify(config, null, 2));
         return;

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { runCli } from '../helpers/cli-process.js';
@@ -40,6 +42,20 @@ describe('scaleplane validate', () => {
   it('validates the bundled demo config', async () => {
     const { code } = await runCli(['validate', '-c', `${DEMO_DIR}/scaleplane.yaml`]);
     assert.equal(code, 0);
+  });
+
+  it('reads api.token_file as up does: a token up would refuse makes the file invalid', async () => {
+    const file = await writeTempConfig(
+      ['api: { token_file: tokens }', 'groups:', '  web:', '    command: node server.js', ''].join('\n'),
+    );
+    const tokens = join(dirname(file), 'tokens');
+    await writeFile(tokens, 'ops admin too-short\n', { mode: 0o600 });
+    const refused = await runCli(['validate', '-c', file]);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, /tokens \(line 1\): token must be at least 16 characters/);
+    await writeFile(tokens, 'ops admin long-enough-0123456789\n', { mode: 0o600 });
+    const accepted = await runCli(['validate', '-c', file]);
+    assert.equal(accepted.code, 0, accepted.stderr);
   });
 
   it('reports a missing file in one line', async () => {
