@@ -88,3 +88,26 @@ test('NginxDriver: debounced, skips unchanged text, restores the file when the t
   await assert.rejects(driver.flush(), { code: 'NGINX_TEST_FAILED' });
   assert.equal(await readFile(join(dir, 'up.conf'), 'utf8'), good, 'previous file restored');
 });
+
+test('NginxDriver: a failed test with no file before leaves no file behind', async (t) => {
+  // It used to leave the rejected upstreams in place, for the next reload by anyone to load.
+  const { access, mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-render-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'up.conf');
+  const ran: string[] = [];
+  const driver = new NginxDriver({
+    config: { ...config, includeFile: file },
+    run: async (command) => {
+      ran.push(command);
+      if (command === 'nginx -t') throw Object.assign(new Error('x'), { stderr: 'bad' });
+    },
+  });
+  t.after(() => driver.close());
+  driver.update('web', [{ id: 'a', address: '127.0.0.1:1', state: 'ready' }]);
+  await assert.rejects(driver.flush(), { code: 'NGINX_TEST_FAILED' });
+  assert.deepEqual(ran, ['nginx -t'], 'tested, never reloaded');
+  await assert.rejects(access(file), { code: 'ENOENT' });
+});

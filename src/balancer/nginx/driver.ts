@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
@@ -9,7 +9,10 @@ import { renderUpstreams } from './render.js';
 /** NginxDriverErrorCode names how a sync can fail. */
 export type NginxDriverErrorCode = 'NGINX_TEST_FAILED' | 'NGINX_RELOAD_FAILED' | 'NGINX_WRITE_FAILED';
 
-/** NginxDriverError is a failed sync; the previous include file is restored on a failed test. */
+/**
+ * NginxDriverError is a failed sync; on a failed test the previous include file is restored (or
+ * removed, when there was none).
+ */
 export class NginxDriverError extends Error {
   /** Stable machine-readable reason. */
   readonly code: NginxDriverErrorCode;
@@ -61,8 +64,8 @@ const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
  * NginxDriver keeps an NGINX include file in step with group membership: `update` records a group's
  * instances and schedules a sync after `debounce` ms, so a burst of changes costs one reload. A sync
  * renders, skips everything if the text is unchanged, writes atomically (temp file + rename), runs
- * the test command, and reloads gracefully. A failed test puts the previous file back. Failures are
- * `error` events, never rejections in the background.
+ * the test command, and reloads gracefully. A failed test puts the previous file back (or removes
+ * the file, when there was none). Failures are `error` events, never rejections in the background.
  */
 export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   readonly #config: NginxDriverConfig;
@@ -141,7 +144,10 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     try {
       await this.#run(this.#config.testCommand);
     } catch (err) {
+      // Put back what was there; there was no file, so none may stay: an nginx reloaded by
+      // anyone else would load the upstreams that just failed the test.
       if (previous !== undefined) await writeFile(file, previous).catch(() => undefined);
+      else await rm(file, { force: true }).catch(() => undefined);
       return this.#fail(
         new NginxDriverError('NGINX_TEST_FAILED', `${this.#config.testCommand} failed: ${stderrOf(err)}`, {
           cause: err,
