@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { BackendInstance } from '../balancer/index.js';
 import { NginxDriver, renderUpstreams } from '../balancer/index.js';
@@ -64,10 +65,12 @@ export function registerNginx(program: Command): void {
       if (!config.includeFile) throw new CliError(`${opts.config} has no balancer.nginx.include_file`);
       const driver = new NginxDriver({ config });
       for (const group of await liveGroups(opts.api)) driver.update(group.name, group.instances);
-      const sync = await driver.flush();
+      const before = await readFile(config.includeFile, 'utf8').catch(() => undefined);
+      // Forced: a file already up to date may not be what NGINX runs (an earlier reload failed).
+      const sync = await driver.flush({ force: true });
       await driver.close();
       console.log(
-        sync.reloaded ? `${config.includeFile} written, nginx reloaded` : `${config.includeFile} unchanged`,
+        `${config.includeFile} ${sync.text === before ? 'unchanged' : 'written'}, tested, nginx reloaded`,
       );
     });
 }

@@ -47,7 +47,7 @@ export interface NginxDriverOptions {
 
 /** NginxSync reports one sync that reached NGINX. */
 export interface NginxSync {
-  /** Whether the file changed (and so NGINX was reloaded). */
+  /** Whether NGINX was tested and reloaded: the file changed, or the flush was forced. */
   readonly reloaded: boolean;
   readonly text: string;
 }
@@ -106,11 +106,15 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     }, this.#config.debounce);
   }
 
-  /** flush syncs now (after any sync in progress) and rejects with an NginxDriverError on failure. */
-  flush(): Promise<NginxSync> {
+  /**
+   * flush syncs now (after any sync in progress) and rejects with an NginxDriverError on failure.
+   * `force` tests and reloads even when the file already holds this text: a one-off sync cannot know
+   * whether the NGINX that runs has loaded it (an earlier reload may have failed).
+   */
+  flush(options: { force?: boolean } = {}): Promise<NginxSync> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const result = this.#running.then(() => this.#sync());
+    const result = this.#running.then(() => this.#sync(options.force === true));
     this.#running = result.then(
       () => undefined,
       () => undefined,
@@ -126,11 +130,11 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     await this.#running;
   }
 
-  async #sync(): Promise<NginxSync> {
+  async #sync(force: boolean): Promise<NginxSync> {
     const text = this.render();
     const file = this.#config.includeFile;
     this.#written ??= await readFile(file, 'utf8').catch(() => undefined);
-    if (text === this.#written) return { reloaded: false, text };
+    if (text === this.#written && !force) return { reloaded: false, text };
     const previous = this.#written;
     try {
       const temp = `${file}.${process.pid}.tmp`;
