@@ -40,8 +40,22 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     throw new ConfigError(issues, { source });
   }
   const raw = toPlainValue(doc, source);
+  // zod copies a mapping key by key, and `copy.__proto__ = v` sets a prototype instead of a key:
+  // without this, a `__proto__` key would vanish instead of being reported.
+  const protoKeys = protoKeyPaths(raw).map((path) => ({
+    path: path.join('.'),
+    line: lineOf(doc, counter, path),
+    message: 'unknown key',
+  }));
   const result = schemaFor(raw).safeParse(raw, { error: issueMessage });
-  if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues, doc, counter), { source });
+  if (!result.success)
+    throw new ConfigError(
+      [...protoKeys, ...toConfigIssues(result.error.issues, doc, counter)].sort(
+        (a, b) => (a.line ?? 0) - (b.line ?? 0),
+      ),
+      { source },
+    );
+  if (protoKeys.length > 0) throw new ConfigError(protoKeys, { source });
   const config = resolveConfig(result.data, { baseDir, ...(source === undefined ? {} : { source }) });
   const files = tlsIssues(config);
   if (files.length > 0)
@@ -91,6 +105,25 @@ function toPlainValue(doc: Document, source: string | undefined): unknown {
     // toJS throws on alias bombs (too many alias expansions).
     throw new ConfigError([{ path: '', message: (error as Error).message }], { source, cause: error });
   }
+}
+
+/**
+ * protoKeyPaths lists the path of every own `__proto__` key in a plain value read from YAML. Each
+ * object is visited once: an alias can make the value cyclic (`a: &x [*x]`).
+ */
+function protoKeyPaths(
+  value: unknown,
+  path: PropertyKey[] = [],
+  seen = new WeakSet<object>(),
+): PropertyKey[][] {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return [];
+  seen.add(value);
+  if (Array.isArray(value)) return value.flatMap((item, i) => protoKeyPaths(item, [...path, i], seen));
+  return Object.keys(value).flatMap((key) =>
+    key === '__proto__'
+      ? [[...path, key]]
+      : protoKeyPaths((value as Record<string, unknown>)[key], [...path, key], seen),
+  );
 }
 
 function toConfigIssues(
