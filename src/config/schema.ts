@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PRESET_NAMES, presetBehaviorDefaults } from '../policy/index.js';
 import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
-import { parseListen } from './listen.js';
+import { formatListen, parseListen } from './listen.js';
 import type {
   ActivationConfig,
   AlertSinkConfig,
@@ -19,6 +19,7 @@ import type {
   ControllerConfig,
   GroupConfig,
   HealthCheckConfig,
+  HostPort,
   HttpCacheConfig,
   LeaseConfig,
   LimitsConfig,
@@ -1153,11 +1154,33 @@ const groupsSchema = z
 const SHORT_FORM_ONLY = 'belongs to the short form; with groups, set it inside a group';
 
 /** fullFormSchema is a whole file with `groups`. */
+/**
+ * listenersClash is the issue of an API and a balancer given one address: `up` would fail with
+ * EADDRINUSE on its own API, which reads like another program holding the port. Port 0 picks a free
+ * port each; a wildcard host (0.0.0.0, ::) takes the port on every address.
+ */
+function listenersClash(
+  raw: { api: { listen: HostPort }; balancer: { listen: HostPort } },
+  ctx: z.RefinementCtx,
+): void {
+  const api = raw.api.listen;
+  const balancer = raw.balancer.listen;
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
+  if (api.port === 0 || api.port !== balancer.port) return;
+  if (api.host !== balancer.host && !wildcard(api.host) && !wildcard(balancer.host)) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['api', 'listen'],
+    message: `port ${api.port} is balancer.listen's too (${formatListen(balancer)}): give the API and the balancer different ports`,
+  });
+}
+
 export const fullFormSchema = mapping(
   { ...sections, routes: routesSchema.default([]), groups: groupsSchema },
   Object.fromEntries(SHORT_FORM_KEYS.map((key) => [key, SHORT_FORM_ONLY])),
 )
   .superRefine((raw, ctx) => {
+    listenersClash(raw, ctx);
     const total = raw.limits?.maxInstancesTotal;
     const initial = Object.values(raw.groups).reduce((sum, group) => sum + group.initialInstances, 0);
     if (total !== undefined && initial > total)
@@ -1223,33 +1246,35 @@ export const shortFormSchema = mapping(
     scaling: shortScalingSchema.optional(),
   },
   shortFormHints(),
-).transform((raw): ConfigDraft => {
-  const scaling = raw.scaling;
-  // Parse the implied full-form group so that its defaults live in one place.
-  const group = groupSchema.parse({
-    command: raw.command,
-    port_env: raw.port_env,
-    env: raw.env,
-    cwd: raw.cwd,
-    health_path: raw.health_path,
-    ...(scaling === undefined
-      ? { min_instances: 1, max_instances: 1 }
-      : {
-          min_instances: scaling.min_instances,
-          max_instances: scaling.max_instances,
-          scaling: { metrics: [{ cpu: { target: scaling.threshold } }] },
-        }),
+)
+  .superRefine(listenersClash)
+  .transform((raw): ConfigDraft => {
+    const scaling = raw.scaling;
+    // Parse the implied full-form group so that its defaults live in one place.
+    const group = groupSchema.parse({
+      command: raw.command,
+      port_env: raw.port_env,
+      env: raw.env,
+      cwd: raw.cwd,
+      health_path: raw.health_path,
+      ...(scaling === undefined
+        ? { min_instances: 1, max_instances: 1 }
+        : {
+            min_instances: scaling.min_instances,
+            max_instances: scaling.max_instances,
+            scaling: { metrics: [{ cpu: { target: scaling.threshold } }] },
+          }),
+    });
+    return {
+      api: raw.api,
+      balancer: raw.balancer,
+      routes: [],
+      controller: raw.controller,
+      groups: { [SHORT_FORM_GROUP]: group },
+      ...(raw.alerts === undefined ? {} : { alerts: raw.alerts }),
+      ...(raw.limits === undefined ? {} : { limits: raw.limits }),
+    };
   });
-  return {
-    api: raw.api,
-    balancer: raw.balancer,
-    routes: [],
-    controller: raw.controller,
-    groups: { [SHORT_FORM_GROUP]: group },
-    ...(raw.alerts === undefined ? {} : { alerts: raw.alerts }),
-    ...(raw.limits === undefined ? {} : { limits: raw.limits }),
-  };
-});
 
 function shortFormHints(): Record<string, string> {
   const hints: Record<string, string> = {};

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatListen, type HostPort, parseListen } from '../../src/config/index.js';
+import {
+  ConfigError,
+  formatListen,
+  type HostPort,
+  parseConfig,
+  parseListen,
+} from '../../src/config/index.js';
 
 describe('parseListen', () => {
   const good: [string | number, HostPort][] = [
@@ -50,6 +56,48 @@ describe('formatListen', () => {
   for (const text of ['127.0.0.1:8080', '[::1]:9090', 'example.com:443']) {
     it(`round-trips ${text}`, () => {
       assert.equal(formatListen(parseListen(text)), text);
+    });
+  }
+});
+
+describe('api.listen and balancer.listen on one port', () => {
+  // `up` on such a file failed with "cannot listen on 127.0.0.1:8080: EADDRINUSE" from its own API,
+  // which reads like another program holding the port; validate called the file valid.
+  const cases: [api: string, balancer: string | undefined, clash: boolean][] = [
+    ['127.0.0.1:8080', undefined, true], // the balancer's default
+    ['8080', '127.0.0.1:8080', true],
+    ['0.0.0.0:9000', '127.0.0.1:9000', true],
+    ['127.0.0.1:9000', '"[::]:9000"', true],
+    ['127.0.0.1:9000', '127.0.0.2:9000', false],
+    ['127.0.0.1:9000', '127.0.0.1:9001', false],
+    ['0', '0', false], // a free port each
+  ];
+  for (const [api, balancer, clash] of cases) {
+    it(`api ${api}, balancer ${balancer ?? 'default'}: ${clash ? 'refused' : 'fine'}`, () => {
+      for (const form of ['groups:\n  web: { command: x }', 'command: x']) {
+        const yaml = [
+          `api: { listen: ${api} }`,
+          ...(balancer ? [`balancer: { listen: ${balancer} }`] : []),
+          form,
+        ];
+        const parse = () => parseConfig(yaml.join('\n'), { baseDir: '/' });
+        if (!clash) {
+          parse();
+          continue;
+        }
+        assert.throws(
+          parse,
+          (err: unknown) =>
+            err instanceof ConfigError &&
+            err.issues.length === 1 &&
+            err.issues[0]!.path === 'api.listen' &&
+            err.issues[0]!.line === 1 &&
+            /is balancer\.listen's too .*: give the API and the balancer different ports$/.test(
+              err.issues[0]!.message,
+            ),
+          yaml.join('\n'),
+        );
+      }
     });
   }
 });
