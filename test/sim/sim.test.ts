@@ -108,16 +108,22 @@ describe('simulator', () => {
     assert.deepEqual(decide(snap, preset.policy, state, 200 * 60_000), first);
   });
 
-  it('a cpu metric with a window is read as each ready instance\'s average over its ready seconds in it', () => {
+  it("a cpu metric with a window is read as each ready instance's average over its ready seconds in it", () => {
     // 100 req/s for 30 s, then 200: two instances at 50 % CPU, then 100 %.
     const rate = Float64Array.from({ length: 60 }, (_, t) => (t < 30 ? 100 : 200));
     const hpa = presetPolicy('hpa', { minInstances: 1, maxInstances: 10, startup: 60_000, interval: 15_000 });
     const policy = { ...hpa.policy, maxInstances: 2 }; // keep the count at 2 so the windows compare
     const cpuAt = (metric: { type: 'cpu'; target: number; window?: number }) => {
       const seen = new Map<number, number | null>();
-      simulate(rate, policy, [metric], { capacity: 100, startup: 60, interval: 15 }, {
-        onDecision: (t, d) => seen.set(t, d.proposals[0]?.average ?? null),
-      });
+      simulate(
+        rate,
+        policy,
+        [metric],
+        { capacity: 100, startup: 60, interval: 15 },
+        {
+          onDecision: (t, d) => seen.set(t, d.proposals[0]?.average ?? null),
+        },
+      );
       return seen;
     };
     // The decision after second 44: seconds 15..44 are half at 50 %, half at 100 %.
