@@ -36,6 +36,8 @@ const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
   'te',
 ]);
 
+const kHttp1RawHeaders = Symbol('http1RawHeaders');
+
 /**
  * Http2Request is an HTTP/2 request as the balancer sees it: `headers.host` is the `:authority`,
  * and `rawHeaders` is the list an HTTP/1.1 client would have sent — no pseudo-headers, `host`
@@ -48,6 +50,8 @@ export class Http2Request extends http2.Http2ServerRequest {
   readonly refusal: string | undefined;
   /** Size of the header list as HTTP/2 counts it (RFC 9113 6.5.2: name + value + 32 per field). */
   readonly headerListSize: number;
+  /** The HTTP/1.1 raw header list, shown as `rawHeaders` (see below). */
+  readonly [kHttp1RawHeaders]: string[];
 
   constructor(
     stream: http2.ServerHttp2Stream,
@@ -70,13 +74,18 @@ export class Http2Request extends http2.Http2ServerRequest {
     this.headerListSize = size;
     if (authority !== undefined) headers.host = authority;
     const chunked = !stream.endAfterHeaders && headers['content-length'] === undefined;
-    // The compatibility API's own rawHeaders is a getter; this instance shows the HTTP/1.1 list.
-    Object.defineProperty(this, 'rawHeaders', {
-      value: http1RawHeaders(rawHeaders, authority, chunked),
-      enumerable: true,
-    });
+    this[kHttp1RawHeaders] = http1RawHeaders(rawHeaders, authority, chunked);
   }
 }
+
+// The compatibility API's own rawHeaders is a getter on its prototype; ours shows the HTTP/1.1 list.
+// A getter here rather than a property defined on each instance: defining it was most of the
+// constructor's own time, the costliest frame of ours per HTTP/2 request.
+Object.defineProperty(Http2Request.prototype, 'rawHeaders', {
+  get(this: Http2Request): string[] {
+    return this[kHttp1RawHeaders];
+  },
+});
 
 /**
  * http1RawHeaders turns an HTTP/2 request's raw header list into the one an HTTP/1.1 request would
@@ -112,10 +121,17 @@ export function http1RawHeaders(
  * `writeHead` ignores the reason phrase (HTTP/2 has none), drops connection-specific fields
  * whoever added them (the proxy's `Connection: close` while closing: on HTTP/2 the GOAWAY says
  * it), and when Node refuses the head (say, a backend's duplicate Content-Type) it forgets the
- * headers it was given, so the 502 that follows can be sent. `destroyed` and `writableFinished`
- * say what they say on node:http (see below).
+ * headers it was given, so the 502 that follows can be sent. Its stream never waits for trailers
+ * (see respondWithoutTrailers). `destroyed` and `writableFinished` say what they say on node:http
+ * (see below).
  */
 export class Http2Response extends http2.Http2ServerResponse<Http2Request> {
+  constructor(stream: http2.ServerHttp2Stream) {
+    super(stream);
+    streamRespond ??= stream.respond;
+    stream.respond = respondWithoutTrailers;
+  }
+
   override writeHead(statusCode: number, headers?: http.OutgoingHttpHeaders | readonly string[]): this;
   override writeHead(
     statusCode: number,
@@ -174,6 +190,24 @@ function withoutConnectionSpecific(
     if (!CONNECTION_SPECIFIC.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
   }
   return out;
+}
+
+/** The prototype's `respond` of node:http2's server streams, taken from the first response's stream. */
+let streamRespond: http2.ServerHttp2Stream['respond'] | undefined;
+
+/**
+ * respondWithoutTrailers is `respond` for the stream of an Http2Response. The compatibility API
+ * always asks for `waitForTrailers`, so every response ends with a 'wantTrailers' event, an empty
+ * trailers call deferred to setImmediate and a frame of its own carrying END_STREAM, even with no
+ * trailers. The data path sends none (trailers are not forwarded, as on HTTP/1.1), so the last
+ * DATA frame carries END_STREAM instead.
+ */
+function respondWithoutTrailers(
+  this: http2.ServerHttp2Stream,
+  headers?: http2.OutgoingHttpHeaders,
+  options?: http2.ServerStreamResponseOptions,
+): void {
+  streamRespond!.call(this, headers, { ...options, waitForTrailers: false });
 }
 
 /** Http2EdgeOptions configures an Http2Edge. */

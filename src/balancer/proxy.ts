@@ -454,12 +454,12 @@ class Exchange {
     return true;
   }
 
-  /** Resumes the upstream body once the client caught up. */
-  readonly resume = (): void => {
+  /** Resumes the upstream body once the client caught up (on the response's 'drain'). */
+  resume(): void {
     const upstream = this.upstream;
     if (upstream instanceof UndiciAttempt) upstream.resumeBody?.();
     else this.upstreamResponse?.resume();
-  };
+  }
 
   upstreamBroke(err: NodeJS.ErrnoException | undefined): void {
     if (this.done) return;
@@ -641,7 +641,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     }
     this.#wrote = true;
     if (res.write(chunk)) return true;
-    res.once('drain', this.exchange.resume);
+    res.once('drain', onResponseDrain);
     return false;
   }
 
@@ -674,7 +674,7 @@ function onUpstreamData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void
   const exchange = this[kExchange];
   if (!exchange.res.write(chunk)) {
     this.pause();
-    exchange.res.once('drain', exchange.resume);
+    exchange.res.once('drain', onResponseDrain);
   }
 }
 
@@ -688,6 +688,11 @@ function onUpstreamResponseError(this: Tagged<http.IncomingMessage>, err: NodeJS
 
 function onUpstreamResponseClose(this: Tagged<http.IncomingMessage>): void {
   if (!this.complete) this[kExchange].upstreamBroke(undefined);
+}
+
+// A listener shared by all responses rather than a closure per exchange.
+function onResponseDrain(this: Tagged<http.ServerResponse>): void {
+  this[kExchange].resume();
 }
 
 function onResponseClose(this: Tagged<http.ServerResponse>): void {

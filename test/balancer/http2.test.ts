@@ -224,6 +224,45 @@ test('h2: connection-specific headers from the backend never reach the client, G
   assert.equal((await get(session)).status, 200);
 });
 
+test('h2: every kind of response ends its stream: a body, one past the flow-control window (GET and POST), HEAD, 204, 304', async (t) => {
+  // The last DATA frame carries END_STREAM (no trailers are waited for); a response that never
+  // ended would leave its stream open and read() waiting. A 1 MiB body is 16× the client's
+  // default window, so the response waits for 'drain' and the upstream body is paused and resumed.
+  const big = Buffer.alloc(1024 * 1024, 'x');
+  const backend = await startBackend(t, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/big') res.writeHead(200, { 'Content-Length': big.length }).end(big);
+      else if (req.url === '/none') res.writeHead(204).end();
+      else if (req.url === '/same') res.writeHead(304, { ETag: '"1"' }).end();
+      else res.writeHead(200, { 'Content-Length': 5 }).end('hello');
+    });
+  });
+  const { balancer, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+
+  const post = session.request({ ':method': 'POST', ':path': '/big' });
+  post.end('body');
+  const [small, getBig, postBig, head, none, same] = await Promise.all([
+    get(session, '/small'),
+    get(session, '/big'),
+    read(post),
+    get(session, '/small', { ':method': 'HEAD' }),
+    get(session, '/none'),
+    get(session, '/same'),
+  ]);
+  assert.deepEqual([small.status, small.body], [200, 'hello']);
+  for (const reply of [getBig, postBig]) {
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, big.toString());
+  }
+  assert.deepEqual([head.status, head.body, head.headers['content-length']], [200, '', '5']);
+  assert.deepEqual([none.status, none.body], [204, '']);
+  assert.deepEqual([same.status, same.body, same.headers.etag], [304, '', '"1"']);
+  assert.equal((await get(session)).status, 200);
+});
+
 test('h2: a response HTTP/2 cannot carry (two Content-Types) is a 502, the connection lives on', async (t) => {
   const backend = await startBackend(t, (req, res) => {
     if (req.url === '/bad') res.writeHead(200, ['Content-Type', 'text/plain', 'Content-Type', 'text/html']);
