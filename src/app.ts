@@ -137,7 +137,7 @@ export class Scaleplane {
       config.balancer.nginx === undefined
         ? undefined
         : new NginxDriver({ config: config.balancer.nginx, logger: logger.child({ component: 'nginx' }) });
-    this.nginx?.on('error', () => {}); // logged by the driver; the next change retries
+    this.nginx?.on('error', () => {}); // logged by the driver, alerted below; the driver retries with backoff
 
     const sampler = new CpuSampler();
     const memorySampler = new MemorySampler();
@@ -248,7 +248,12 @@ export class Scaleplane {
       logger: logger.child({ component: 'alerts' }),
       env: options.env ?? process.env,
     });
-    watchForAlerts(this.alerts, { providers: this.providers, journal, balancer: this.balancer });
+    watchForAlerts(this.alerts, {
+      providers: this.providers,
+      journal,
+      balancer: this.balancer,
+      ...(this.nginx && { nginx: this.nginx }),
+    });
     this.#api = new ApiServer({
       listen: config.api.listen,
       ...(config.api.tls !== undefined && { tls: config.api.tls }),

@@ -20,5 +20,12 @@ export {
 export { SentrySink, type SentrySinkOptions } from './sentry.js';
 export { SlackSink, type SlackSinkOptions, slackMessage } from './slack.js';
 export type { Alert, AlertInput, AlertSeverity, AlertSink, AlertStatus } from './types.js';
-export { type AlertSources, alertKeys, groupHealthy, type HealthChange, watchForAlerts } from './watch.js';
+export {
+  type AlertSources,
+  alertKeys,
+  groupHealthy,
+  type HealthChange,
+  type NginxSyncSource,
+  watchForAlerts,
+} from './watch.js';
 export { WebhookSink, type WebhookSinkOptions } from './webhook.js';

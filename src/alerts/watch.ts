@@ -19,6 +19,14 @@ export interface AlertSources {
   journal: { on(event: 'entry', listener: (entry: JournalEntry) => void): unknown };
   /** The balancer (`health` events), if any. */
   balancer?: { on(event: 'health', listener: (change: HealthChange) => void): unknown };
+  /** The NGINX driver (`error` and `synced` events), if `balancer.nginx` is configured. */
+  nginx?: NginxSyncSource;
+}
+
+/** NginxSyncSource is the part of an NginxDriver the alerts use. */
+export interface NginxSyncSource {
+  on(event: 'error', listener: (err: { code: string; message: string }) => void): unknown;
+  on(event: 'synced', listener: (sync: { failedAttempts: number }) => void): unknown;
 }
 
 /** alertKeys are the keys of the built-in alerts, so other modules and tests can name them. */
@@ -27,6 +35,7 @@ export const alertKeys = {
   blockedAtMax: (group: string) => `blocked-at-max:${group}`,
   unhealthy: (group: string, id: string) => `unhealthy:${group}:${id}`,
   metricSource: (group: string, metric: string) => `metric-source:${group}:${metric}`,
+  nginxSync: () => 'nginx-sync',
 };
 
 /** groupHealthy says whether a group has every wanted instance up and ready (or wants none). */
@@ -43,7 +52,9 @@ export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>):
  * - a journal entry with `TooManyReplicas` fires `blocked-at-max:<group>`, resolved by the group's
  *   next policy decision without it;
  * - a balancer `health` transition to unhealthy fires `unhealthy:<group>:<id>`, resolved when it is
- *   healthy again or the instance is gone.
+ *   healthy again or the instance is gone;
+ * - a failed NGINX sync fires `nginx-sync` (NGINX runs stale upstreams), resolved by the next sync
+ *   that reloads it (the driver retries on its own).
  */
 export function watchForAlerts(alerts: AlertManager, sources: AlertSources): void {
   for (const [group, provider] of sources.providers) {
@@ -104,5 +115,18 @@ export function watchForAlerts(alerts: AlertManager, sources: AlertSources): voi
       summary: `instance ${change.id} (${change.address}) of group ${change.group} failed its health check: ${change.detail}`,
       details: { instance: change.id, address: change.address, check: change.detail },
     });
+  });
+
+  const nginxKey = alertKeys.nginxSync();
+  sources.nginx?.on('error', (err) => {
+    alerts.fire(nginxKey, {
+      severity: 'warning',
+      summary: `NGINX upstreams are stale: sync failed (${err.code}: ${err.message}); retrying with backoff`,
+      details: { code: err.code },
+    });
+  });
+  sources.nginx?.on('synced', (sync) => {
+    if (!alerts.isFiring(nginxKey)) return;
+    alerts.resolve(nginxKey, `NGINX upstreams in sync again after ${sync.failedAttempts} failed attempts`);
   });
 }

@@ -52,6 +52,8 @@ export {
   NginxDriver,
   NginxDriverError,
   type NginxDriverErrorCode,
+  type NginxRetry,
+  type NginxRetryOptions,
   type NginxSync,
   renderUpstreams,
   type UpstreamGroup,

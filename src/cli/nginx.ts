@@ -67,8 +67,8 @@ export function registerNginx(program: Command): void {
       for (const group of await liveGroups(opts.api)) driver.update(group.name, group.instances);
       const before = await readFile(config.includeFile, 'utf8').catch(() => undefined);
       // Forced: a file already up to date may not be what NGINX runs (an earlier reload failed).
-      const sync = await driver.flush({ force: true });
-      await driver.close();
+      // close() also cancels the retry a failed sync schedules: a one-off sync fails and exits.
+      const sync = await driver.flush({ force: true }).finally(() => driver.close());
       console.log(
         `${config.includeFile} ${sync.text === before ? 'unchanged' : 'written'}, tested, nginx reloaded`,
       );

@@ -3,14 +3,22 @@
 // steady load sees zero failed requests across the reloads.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
+import { existsSync, watch } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BackendInstance, NginxDriver, upstreamName } from '../../src/balancer/index.js';
+import { AlertManager, alertKeys, watchForAlerts } from '../../src/alerts/index.js';
+import {
+  type BackendInstance,
+  NginxDriver,
+  type NginxRetry,
+  type NginxSync,
+  upstreamName,
+} from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -90,6 +98,8 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   include ${include};
+  # Empty, unless a test breaks it to make \`nginx -t\` fail for a reason other than the upstreams.
+  include ${dir}/extra.conf;
   # A reload makes old workers close their idle client keep-alive connections; a client that then
   # sends on one sees a reset (browsers and undici retry those, test/helpers/load.ts does not).
   # One request per client connection keeps this test about the upstream side.
@@ -106,6 +116,7 @@ http {
 }
 `,
     );
+    await writeFile(join(dir, 'extra.conf'), '');
     for (const name of ['a', 'b', 'c']) backends.push(await backend(name));
     driver = new NginxDriver({
       config: {
@@ -120,9 +131,12 @@ http {
       },
     });
     driver.update('web', [ready(backends[0]!)]);
-    // The first sync writes the file; nginx is not running yet, so its reload fails: start it.
-    await driver.flush().catch(() => undefined);
+    // The first sync writes the file; nginx is not running yet, so its reload fails: start it. The
+    // driver would retry in about a second; flushing now supersedes that retry.
+    await assert.rejects(driver.flush(), { code: 'NGINX_RELOAD_FAILED' });
     execFileSync(NGINX!, ['-c', conf]);
+    const recovered = await driver.flush();
+    assert.deepEqual([recovered.reloaded, recovered.failedAttempts], [true, 1]);
   });
 
   after(async () => {
@@ -190,4 +204,103 @@ http {
     await bad.close();
     assert.deepEqual(await routesTo(port, ['c']), ['c'], 'nginx still runs the last good config');
   });
+
+  it('after a failed test or reload, converges with no instance change once the cause is gone', async () => {
+    const [a, b] = backends as [Named, Named, Named];
+    const retrying = new NginxDriver({
+      config: {
+        includeFile: join(dir, 'upstreams.conf'),
+        testCommand: `${NGINX} -t -q -c ${conf}`,
+        reloadCommand: `${NGINX} -c ${conf} -s reload`,
+        debounce: 0,
+        method: 'least_conn',
+        keepalive: 16,
+        maxFails: 3,
+        failTimeout: 10_000,
+      },
+      retry: { initial: 50, max: 200 },
+    });
+    const alerts = new AlertManager();
+    watchForAlerts(alerts, { providers: new Map(), journal: new EventEmitter(), nginx: retrying });
+    const retries: NginxRetry[] = [];
+    retrying.on('retry', (r) => retries.push(r));
+    try {
+      // 1. Something else in the config breaks `nginx -t`: the new upstreams are not loaded, the
+      // last good ones stay, and the driver keeps retrying.
+      await writeFile(join(dir, 'extra.conf'), 'this_is_not_a_directive on;\n');
+      retrying.update('web', [ready(a)]);
+      while (retries.length < 3) await nextRetry(retrying);
+      assert.deepEqual(
+        retries.map((r) => [r.attempt, r.error.code]),
+        [
+          [1, 'NGINX_TEST_FAILED'],
+          [2, 'NGINX_TEST_FAILED'],
+          [3, 'NGINX_TEST_FAILED'],
+        ],
+      );
+      assert.ok(
+        retries[1]!.delay >= 50 && retries[2]!.delay >= 100 && retries[2]!.delay <= 200,
+        JSON.stringify(retries),
+      );
+      assert.equal(alerts.isFiring(alertKeys.nginxSync()), true);
+      assert.deepEqual(await routesTo(port, ['c']), ['c'], 'nginx still runs the last good config');
+      // The cause goes away; membership does not change.
+      let synced = nextSync(retrying);
+      await writeFile(join(dir, 'extra.conf'), '');
+      let sync = await synced;
+      assert.equal(sync.reloaded, true);
+      assert.ok(sync.failedAttempts >= 3, `failedAttempts ${sync.failedAttempts}`);
+      assert.equal(alerts.isFiring(alertKeys.nginxSync()), false, 'the alert resolved');
+      assert.deepEqual(await routesTo(port, ['a']), ['a']);
+
+      // 2. The master is gone: the test passes, the reload fails, and every retry reloads again
+      // although the file already holds the new upstreams.
+      spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
+      await gone(join(dir, 'nginx.pid'));
+      retries.length = 0;
+      retrying.update('web', [ready(b)]);
+      while (retries.length < 2) await nextRetry(retrying);
+      assert.deepEqual(
+        retries.map((r) => [r.attempt, r.error.code]),
+        [
+          [1, 'NGINX_RELOAD_FAILED'],
+          [2, 'NGINX_RELOAD_FAILED'],
+        ],
+        'the backoff started over after the success',
+      );
+      assert.equal(alerts.isFiring(alertKeys.nginxSync()), true);
+      synced = nextSync(retrying);
+      execFileSync(NGINX!, ['-c', conf]);
+      sync = await synced;
+      assert.ok(sync.failedAttempts >= 2, `failedAttempts ${sync.failedAttempts}`);
+      assert.equal(alerts.isFiring(alertKeys.nginxSync()), false, 'the alert resolved');
+      assert.equal(retrying.pendingRetry, undefined);
+      assert.deepEqual(await routesTo(port, ['b']), ['b']);
+    } finally {
+      await retrying.close();
+      await writeFile(join(dir, 'extra.conf'), '');
+      await alerts.close();
+    }
+  });
 });
+
+/** nextRetry resolves with the driver's next `retry` event (`events.once` would reject on its `error`). */
+function nextRetry(driver: NginxDriver): Promise<NginxRetry> {
+  return new Promise((resolve) => driver.once('retry', resolve));
+}
+
+/** nextSync resolves with the driver's next `synced` event, whatever fails before it. */
+function nextSync(driver: NginxDriver): Promise<NginxSync> {
+  return new Promise((resolve) => driver.once('synced', resolve));
+}
+
+/** gone resolves once nginx's master removed its pid file on exit (`-s stop` only signals it). */
+async function gone(pidFile: string): Promise<void> {
+  const watcher = watch(dirname(pidFile));
+  try {
+    // Watching before the first look: a removal in between is still an event.
+    while (existsSync(pidFile)) await once(watcher, 'change');
+  } finally {
+    watcher.close();
+  }
+}

@@ -5,6 +5,7 @@ import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
 import { renderUpstreams } from './render.js';
+import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
 
 /** NginxDriverErrorCode names how a sync can fail. */
 export type NginxDriverErrorCode = 'NGINX_TEST_FAILED' | 'NGINX_RELOAD_FAILED' | 'NGINX_WRITE_FAILED';
@@ -43,6 +44,10 @@ export interface NginxDriverOptions {
   run?: CommandRunner;
   /** @defaultValue a logger that drops everything */
   logger?: BalancerLogger;
+  /** How a failed sync is retried. @defaultValue DEFAULT_NGINX_RETRY (1 s doubling to 30 s) */
+  retry?: Partial<NginxRetryOptions>;
+  /** Source of the retry jitter, in [0, 1). @defaultValue Math.random */
+  random?: () => number;
 }
 
 /** NginxSync reports one sync that reached NGINX. */
@@ -50,12 +55,24 @@ export interface NginxSync {
   /** Whether NGINX was tested and reloaded: the file changed, or the flush was forced. */
   readonly reloaded: boolean;
   readonly text: string;
+  /** Failed syncs in a row before this one: above 0, NGINX had stale upstreams until now. */
+  readonly failedAttempts: number;
+}
+
+/** NginxRetry reports a retry scheduled after a failed sync. */
+export interface NginxRetry {
+  /** Failed syncs in a row, this one included (1 after the first failure). */
+  readonly attempt: number;
+  /** ms until the retry, unless a change or a flush syncs sooner. */
+  readonly delay: number;
+  readonly error: NginxDriverError;
 }
 
 /** NginxDriverEvents are what an NginxDriver emits. */
 export interface NginxDriverEvents {
   synced: [sync: NginxSync];
   error: [error: NginxDriverError];
+  retry: [retry: NginxRetry];
 }
 
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
@@ -66,15 +83,26 @@ const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
  * renders, skips everything if the text is unchanged, writes atomically (temp file + rename), runs
  * the test command, and reloads gracefully. A failed test puts the previous file back (or removes
  * the file, when there was none). Failures are `error` events, never rejections in the background.
+ *
+ * A failed sync is retried with capped exponential backoff (a `retry` event says when), forced so
+ * that a file already written is tested and reloaded again, until one succeeds: NGINX converges once
+ * the cause is gone (a broken include fixed, the master started) even if membership never changes
+ * again. A change or a `flush` in the meantime syncs instead of the pending retry; `close` cancels it.
  */
 export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   readonly #config: NginxDriverConfig;
   readonly #run: CommandRunner;
   readonly #logger: BalancerLogger;
+  readonly #retry: NginxRetryOptions;
+  readonly #random: () => number;
   readonly #groups = new Map<string, readonly BackendInstance[]>();
   #timer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #pendingRetry: { attempt: number; delay: number } | undefined;
   #running: Promise<void> = Promise.resolve();
   #written: string | undefined;
+  /** Failed syncs in a row; while above 0, what NGINX runs is unknown and every sync is forced. */
+  #failures = 0;
   #closed = false;
 
   constructor(options: NginxDriverOptions) {
@@ -82,9 +110,18 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     if (!options.config.includeFile) {
       throw new BalancerError('BALANCER_INVALID_ARGUMENT', 'nginx.include_file must be set');
     }
+    const retry = { ...DEFAULT_NGINX_RETRY, ...options.retry };
+    if (!(retry.initial > 0) || !(retry.max >= retry.initial)) {
+      throw new BalancerError(
+        'BALANCER_INVALID_ARGUMENT',
+        `nginx retry needs 0 < initial <= max, got initial ${retry.initial} and max ${retry.max}`,
+      );
+    }
     this.#config = options.config;
     this.#run = options.run ?? runShell;
     this.#logger = options.logger ?? silentLogger;
+    this.#retry = retry;
+    this.#random = options.random ?? Math.random;
   }
 
   /** render is the include file's text for the membership recorded so far. */
@@ -95,10 +132,16 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     );
   }
 
-  /** update records a group's instances and schedules a debounced sync. */
+  /** pendingRetry is the retry scheduled after a failed sync, if one is waiting. */
+  get pendingRetry(): { readonly attempt: number; readonly delay: number } | undefined {
+    return this.#pendingRetry;
+  }
+
+  /** update records a group's instances and schedules a debounced sync, which supersedes a pending retry. */
   update(group: string, instances: readonly BackendInstance[]): void {
     if (this.#closed) return;
     this.#groups.set(group, instances.slice());
+    this.#cancelRetry();
     if (this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -109,12 +152,14 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   /**
    * flush syncs now (after any sync in progress) and rejects with an NginxDriverError on failure.
    * `force` tests and reloads even when the file already holds this text: a one-off sync cannot know
-   * whether the NGINX that runs has loaded it (an earlier reload may have failed).
+   * whether the NGINX that runs has loaded it (an earlier reload may have failed). After a failed
+   * sync every sync is forced until one succeeds.
    */
   flush(options: { force?: boolean } = {}): Promise<NginxSync> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const result = this.#running.then(() => this.#sync(options.force === true));
+    this.#cancelRetry();
+    const result = this.#running.then(() => this.#sync(options.force === true || this.#failures > 0));
     this.#running = result.then(
       () => undefined,
       () => undefined,
@@ -122,19 +167,29 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     return result;
   }
 
-  /** close stops scheduled syncs and waits for one in progress; safe to call twice. */
+  /** close stops scheduled syncs and retries and waits for one in progress; safe to call twice. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#cancelRetry();
+    // A sync in progress that fails now schedules no retry: #fail sees #closed.
     await this.#running;
   }
 
+  #cancelRetry(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#pendingRetry = undefined;
+  }
+
   async #sync(force: boolean): Promise<NginxSync> {
+    // This sync supersedes a retry that an earlier one scheduled while this one was queued.
+    this.#cancelRetry();
     const text = this.render();
     const file = this.#config.includeFile;
     this.#written ??= await readFile(file, 'utf8').catch(() => undefined);
-    if (text === this.#written && !force) return { reloaded: false, text };
+    if (text === this.#written && !force) return { reloaded: false, text, failedAttempts: 0 };
     const previous = this.#written;
     try {
       const temp = `${file}.${process.pid}.tmp`;
@@ -172,16 +227,46 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
         ),
       );
     }
-    this.#logger.info({ file, groups: this.#groups.size }, 'nginx upstreams rendered and reloaded');
-    const sync = { reloaded: true, text };
+    const failedAttempts = this.#failures;
+    this.#failures = 0;
+    if (failedAttempts > 0) {
+      this.#logger.info(
+        { file, groups: this.#groups.size, failedAttempts },
+        `nginx upstreams rendered and reloaded after ${failedAttempts} failed attempts; in sync again`,
+      );
+    } else {
+      this.#logger.info({ file, groups: this.#groups.size }, 'nginx upstreams rendered and reloaded');
+    }
+    const sync = { reloaded: true, text, failedAttempts };
     this.emit('synced', sync);
     return sync;
   }
 
   #fail(err: NginxDriverError): never {
-    this.#logger.error({ code: err.code, err: err.message }, 'nginx sync failed');
+    const attempt = ++this.#failures;
+    // A change already waiting for its debounce syncs soon anyway (forced): no retry on top of it.
+    const retry = this.#closed || this.#timer !== undefined ? undefined : this.#scheduleRetry(attempt);
+    this.#logger.error(
+      { code: err.code, err: err.message, attempt, ...(retry && { retryInMs: retry.delay }) },
+      retry
+        ? `nginx sync failed (attempt ${attempt}); NGINX keeps its previous upstreams, retrying in ${retry.delay} ms`
+        : `nginx sync failed (attempt ${attempt}); NGINX keeps its previous upstreams`,
+    );
     if (this.listenerCount('error') > 0) this.emit('error', err);
+    if (retry) this.emit('retry', { ...retry, error: err });
     throw err;
+  }
+
+  #scheduleRetry(attempt: number): { attempt: number; delay: number } {
+    this.#cancelRetry();
+    const delay = nginxRetryDelay(attempt, this.#retry, this.#random);
+    this.#pendingRetry = { attempt, delay };
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#pendingRetry = undefined;
+      this.flush().catch(() => undefined);
+    }, delay);
+    return this.#pendingRetry;
   }
 }
 

@@ -5,7 +5,9 @@ export {
   type NginxDriverErrorCode,
   type NginxDriverEvents,
   type NginxDriverOptions,
+  type NginxRetry,
   type NginxSync,
   runShell,
 } from './driver.js';
 export { renderUpstreams, type UpstreamGroup, upstreamName } from './render.js';
+export { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
