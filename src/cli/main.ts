@@ -32,6 +32,12 @@ export function parseLogLevel(raw: string): LogLevel {
   return raw as LogLevel;
 }
 
+/** unknownGroupMessage is the usage error for `--group NAME` naming no group of the running Scaleplane. */
+function unknownGroupMessage(group: string, groups: readonly string[]): string {
+  const known = groups.length === 0 ? 'it has no groups' : `its groups: ${groups.join(', ')}`;
+  return `--group ${group}: no such group in the running Scaleplane (${known})`;
+}
+
 function buildProgram(): Command {
   const program = new Command('scaleplane')
     .description('Keep a web service fast and up while its traffic grows and shrinks.')
@@ -157,6 +163,13 @@ function buildProgram(): Command {
         'GET',
         `/api/scalability/events?${query}`,
       );
+      // The journal filters by name without knowing the groups: "(no events)" for a typo would say
+      // the group is quiet. The journal may hold entries of a group a reload removed, so ask only then.
+      if (opts.group && events.length === 0) {
+        const { groups } = await client.request<{ groups: GroupStatus[] }>('GET', '/api/scalability/groups');
+        const names = groups.map((g) => g.name);
+        if (!names.includes(opts.group)) throw new CliError(unknownGroupMessage(opts.group, names), 2);
+      }
       console.log(
         opts.json ? JSON.stringify(events, null, 2) : events.map(formatEvent).join('\n') || '(no events)',
       );

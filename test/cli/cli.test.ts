@@ -163,6 +163,19 @@ groups:
     assert.match(stderr, /401/);
   });
 
+  it('events --group for a group that does not exist: usage error naming it and the groups (exit 2)', async () => {
+    const { code, stdout, stderr } = await runCli(['events', '--group', 'wbe', '--api', api], env);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.equal(
+      stderr,
+      'scaleplane: --group wbe: no such group in the running Scaleplane (its groups: web)\n',
+    );
+    // A group that exists but has nothing to show still prints "(no events)" and exits 0.
+    const quiet = await runCli(['events', '--group', 'web', '--since', '999999', '--api', api], env);
+    assert.deepEqual([quiet.code, quiet.stdout], [0, '(no events)\n']);
+  });
+
   it('a malformed count is a usage error', async () => {
     const { code, stderr } = await runCli(['scale', 'web', '+x', '--api', api], env);
     assert.notEqual(code, 0);
