@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadTokenFile } from '../api/index.js';
 import { ConfigError, defaultConfigPath, loadConfig } from '../config/index.js';
@@ -38,9 +39,18 @@ function unknownGroupMessage(group: string, groups: readonly string[]): string {
   return `--group ${group}: no such group in the running Scaleplane (${known})`;
 }
 
+/** packageVersion is package.json's version: two levels up from src/cli (tsx) and dist/cli alike. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 function buildProgram(): Command {
   const program = new Command('scaleplane')
     .description('Keep a web service fast and up while its traffic grows and shrinks.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
 

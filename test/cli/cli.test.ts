@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
-import { runCli } from '../helpers/cli-process.js';
+import { ROOT, runCli } from '../helpers/cli-process.js';
 import { DEMO_DIR, settled, startInProcess, writeTempConfig } from '../helpers/scaleplane.js';
 
 describe('scaleplane validate', () => {
@@ -80,6 +80,17 @@ describe('scaleplane up --log-level', () => {
       stderr,
       /^error: option '--log-level <level>' argument 'loud' is invalid\. expected one of trace, debug, info, warn, error, fatal, silent\n/,
     );
+  });
+});
+
+describe('--version', () => {
+  it('prints package.json version and exits 0, as -V too', async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    for (const flag of ['--version', '-V']) {
+      const { code, stdout, stderr } = await runCli([flag]);
+      assert.deepEqual([code, stdout, stderr], [0, `${version}\n`, ''], flag);
+    }
   });
 });
 
