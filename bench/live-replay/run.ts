@@ -17,8 +17,8 @@
 // capacity for `default`, 70 % for `hpa`, as the presets track CPU); instances are the demo server
 // started `startup` s late (`sleep; exec node`), and `scaling.startup` says so to the policy. The
 // replay starts on a wall-clock minute, so the forecast's minute buckets line up with the trace's,
-// after a lead-in of at least --lead-in minutes at the first minute's rate (the group starts with
-// no traffic and would scale in to 1). Each second the bench records the live ready and provisioned (starting + ready) counts.
+// after a lead-in of at least --lead-in minutes at the first minute's rate, once nothing is
+// starting (the group starts at 1 instance, as the simulator does on the zero traffic before it). Each second the bench records the live ready and provisioned (starting + ready) counts.
 // Then the simulator replays the very demand live had (nothing before the balancer listened, the
 // lead-in, the window), from the epoch minute the app started in, and both are scored on the window.
 import { writeFile } from 'node:fs/promises';
@@ -73,7 +73,6 @@ const demand = buildDemand(perSecond, {
   capacity,
 });
 const rate = demand.rate;
-const initial = Math.max(1, Math.ceil(rate[0]! / target - 1e-9));
 
 const yaml = `
 api: { listen: 127.0.0.1:0 }
@@ -85,7 +84,7 @@ groups:
   web:
     command: sleep ${startupS} && exec node server.js
     min_instances: 1
-    initial_instances: ${initial}
+    initial_instances: 1
     max_instances: 40
     scaling:
       policy: ${policyName}
@@ -167,15 +166,15 @@ try {
     offered[(leadIn - origin) / 1000] = Math.floor(carry);
     carry -= Math.floor(carry);
     leadIn += 1000;
-    const ready = provider.instances().filter((i) => i.state === 'ready').length;
-    // At least --lead-in minutes of traffic: the step from no traffic to the first minute's rate is
-    // a surprise the forecast's noise remembers for a few minutes (it asks for headroom after it).
-    if (t0 === undefined && ready >= initial && leadIn >= trafficFrom + leadInMinutes * 60_000) {
+    // At least --lead-in minutes of traffic (the step from no traffic to the first minute's rate is
+    // a surprise the forecast's noise remembers for a few minutes), and nothing starting.
+    const steady = provider.instances().every((i) => i.state === 'ready');
+    if (t0 === undefined && steady && leadIn >= trafficFrom + leadInMinutes * 60_000) {
       t0 = Math.ceil((leadIn + 1000) / 60_000) * 60_000;
     }
   }
   console.log(
-    `trace ${args.trace} [${from}, ${from + seconds}) ×${demand.scale.toFixed(2)} (peak ${args['peak-instances']} × ${capacity} req/s), policy ${policyName} on rps target ${target}, startup ${startupS} s, interval ${intervalS} s, ${initial} instances at start; replay starts ${new Date(t0).toISOString()} after a ${((t0 - startedAt) / 1000).toFixed(0)} s lead-in`,
+    `trace ${args.trace} [${from}, ${from + seconds}) ×${demand.scale.toFixed(2)} (peak ${args['peak-instances']} × ${capacity} req/s), policy ${policyName} on rps target ${target}, startup ${startupS} s, interval ${intervalS} s, ${provider.instances().length} instances at start; replay starts ${new Date(t0).toISOString()} after a ${((t0 - startedAt) / 1000).toFixed(0)} s lead-in`,
   );
   /** Start → ready of every instance seen ready during the replay, ms. */
   const startupMs = new Map<string, number>();

@@ -72,11 +72,12 @@ export class GroupReadings {
       ? (keptMemory ??
         new ProcessMemoryWindow({ sampleMemory: options.sampleMemory, maxAgeMs: options.memoryMaxAge }))
       : undefined;
-    // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
+    // The ticks since the last decision are the group's load whatever the reload changed.
     if (previous) {
       this.#pending = previous.#pending;
       this.#lastTickAt = previous.#lastTickAt;
     }
+    // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
     this.#readers = metrics.map((metric): Reader => {
       if (metric.type === 'cpu') {
         return (instances, now, windowMs) => this.#cpu.read(instances, metric.target, now, windowMs);
