@@ -1,26 +1,13 @@
 // examples/demo/load.js, the quick start's load generator: a bad flag is one line and exit 2 (it
 // used to be a stack trace, or for a typo in a number no client at all and "done: ok 0").
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { ROOT } from '../helpers/cli-process.js';
+import { runNode } from '../helpers/cli-process.js';
 
-async function runLoad(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['examples/demo/load.js', ...args], { cwd: ROOT });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const [code] = await once(child, 'close');
-  return { code, stdout, stderr };
-}
+const runLoad = (args: string[]) => runNode(['examples/demo/load.js', ...args]);
 
 describe('examples/demo/load.js', () => {
   const refusals: [args: string[], first: RegExp][] = [

@@ -9,13 +9,13 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 /** LogLine is one JSON log line of `scaleplane up`. */
 export type LogLine = { msg?: string; level?: number } & Record<string, unknown>;
 
-/** runCli runs the CLI from source (through tsx) and collects its output. */
-export function runCli(
+/** runNode runs `node ARGS` in the repository root and collects its exit code and output. */
+export function runNode(
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -30,6 +30,14 @@ export function runCli(
     });
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
+}
+
+/** runCli runs the CLI from source (through tsx) and collects its output. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNode(['--import', 'tsx', 'src/cli/main.ts', ...args], env);
 }
 
 /**

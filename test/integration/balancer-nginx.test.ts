@@ -186,19 +186,20 @@ http {
     assert.equal(result.non2xx, 0, JSON.stringify(result.statuses));
   });
 
+  /** A second driver on the running nginx's include file, syncing at once. */
+  const driverConfig = () => ({
+    includeFile: join(dir, 'upstreams.conf'),
+    testCommand: `${NGINX} -t -q -c ${conf}`,
+    reloadCommand: `${NGINX} -c ${conf} -s reload`,
+    debounce: 0,
+    method: 'least_conn' as const,
+    keepalive: 16,
+    maxFails: 3,
+    failTimeout: 10_000,
+  });
+
   it('a config nginx -t rejects is not loaded, and the previous file is put back', async () => {
-    const bad = new NginxDriver({
-      config: {
-        includeFile: join(dir, 'upstreams.conf'),
-        testCommand: `${NGINX} -t -q -c ${conf}`,
-        reloadCommand: `${NGINX} -c ${conf} -s reload`,
-        debounce: 0,
-        method: 'least_conn',
-        keepalive: 16,
-        maxFails: 3,
-        failTimeout: 10_000,
-      },
-    });
+    const bad = new NginxDriver({ config: driverConfig() });
     bad.update('web', [{ id: 'x', address: 'not a host:80', state: 'ready' }]);
     await assert.rejects(bad.flush(), { code: 'NGINX_TEST_FAILED' });
     await bad.close();
@@ -207,19 +208,7 @@ http {
 
   it('after a failed test or reload, converges with no instance change once the cause is gone', async () => {
     const [a, b] = backends as [Named, Named, Named];
-    const retrying = new NginxDriver({
-      config: {
-        includeFile: join(dir, 'upstreams.conf'),
-        testCommand: `${NGINX} -t -q -c ${conf}`,
-        reloadCommand: `${NGINX} -c ${conf} -s reload`,
-        debounce: 0,
-        method: 'least_conn',
-        keepalive: 16,
-        maxFails: 3,
-        failTimeout: 10_000,
-      },
-      retry: { initial: 50, max: 200 },
-    });
+    const retrying = new NginxDriver({ config: driverConfig(), retry: { initial: 50, max: 200 } });
     const alerts = new AlertManager();
     watchForAlerts(alerts, { providers: new Map(), journal: new EventEmitter(), nginx: retrying });
     const retries: NginxRetry[] = [];
