@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadTokenFile } from '../api/index.js';
 import { ConfigError, defaultConfigPath, loadConfig } from '../config/index.js';
 import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import { createLogger, type LogLevel } from '../log/index.js';
 import { registerMcp } from '../mcp/cli.js';
+import { VERSION } from '../version.js';
 import { ApiClient, CliError } from './client.js';
 import { formatEvent, formatStatus } from './format.js';
 import { registerNginx } from './nginx.js';
@@ -39,18 +39,10 @@ function unknownGroupMessage(group: string, groups: readonly string[]): string {
   return `--group ${group}: no such group in the running Scaleplane (${known})`;
 }
 
-/** packageVersion is package.json's version: two levels up from src/cli (tsx) and dist/cli alike. */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
 function buildProgram(): Command {
   const program = new Command('scaleplane')
     .description('Keep a web service fast and up while its traffic grows and shrinks.')
-    .version(packageVersion(), '-V, --version', 'print the version')
+    .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
 

@@ -5,6 +5,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { HostPort } from '../config/index.js';
+import { VERSION } from '../version.js';
 import { type ControlApi, createControlApi } from './api.js';
 import { registerTools } from './tools.js';
 
@@ -17,7 +18,7 @@ export const MAX_MCP_BODY_BYTES = 8 * 1024 * 1024;
 /** createMcpServer builds an MCP server with Scaleplane's tools; `api` gives the control API client per call. */
 export function createMcpServer(api: (authToken: string | undefined) => ControlApi): McpServer {
   const server = new McpServer(
-    { name: 'scaleplane', version: '0.1.0' },
+    { name: 'scaleplane', version: VERSION },
     {
       instructions:
         'Scaleplane runs instance groups behind a load balancer and scales them. Read with list_groups, ' +

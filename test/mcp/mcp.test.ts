@@ -1,6 +1,7 @@
 // Acceptance: an MCP client from the SDK lists Scaleplane's tools and scales a group through
 // scale_group, over streamable HTTP and over stdio (`scaleplane mcp`); without the token it is refused.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -38,6 +39,9 @@ describe('MCP server', () => {
   it('streamable HTTP: lists the tools and scales a group through scale_group', async () => {
     const client = await connect(url, TOKEN);
     clients.push(client);
+    // The handshake names package.json's version, not a copy of it.
+    const pkg = JSON.parse(await readFile(resolve(import.meta.dirname, '../../package.json'), 'utf8'));
+    assert.deepEqual(client.getServerVersion(), { name: 'scaleplane', version: pkg.version });
     const { tools } = await client.listTools();
     assert.deepEqual(tools.map((t) => t.name).sort(), [...TOOL_NAMES].sort());
     const scale = tools.find((t) => t.name === 'scale_group')!;
