@@ -129,7 +129,7 @@ export class Controller {
   /** group returns one group's controller or throws UnknownGroupError. */
   group(name: string): GroupController {
     const group = this.#groups.get(name);
-    if (!group) throw new UnknownGroupError(name);
+    if (!group) throw new UnknownGroupError(name, [...this.#groups.keys()]);
     return group;
   }
 

@@ -10,8 +10,15 @@ export class ControllerError extends Error {
 
 /** UnknownGroupError: no group has that name. */
 export class UnknownGroupError extends ControllerError {
-  constructor(group: string) {
-    super('SCALEPLANE_UNKNOWN_GROUP', `unknown group "${group}"`);
+  /** `known`: the groups there are, named in the message so a typo shows its fix. */
+  constructor(group: string, known?: readonly string[]) {
+    const there =
+      known === undefined
+        ? ''
+        : known.length === 0
+          ? ' (there are no groups)'
+          : ` (groups: ${known.join(', ')})`;
+    super('SCALEPLANE_UNKNOWN_GROUP', `unknown group "${group}"${there}`);
     this.name = 'UnknownGroupError';
   }
 }

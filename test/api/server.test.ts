@@ -61,7 +61,12 @@ describe('control API', () => {
       token: TOKEN.slice(0, -1),
       status: 401,
     },
-    { name: 'unknown group', body: { group: 'db', action: 'set', instances: 2 }, status: 404 },
+    {
+      name: 'unknown group',
+      body: { group: 'db', action: 'set', instances: 2 },
+      status: 404,
+      mentions: 'unknown group "db" \\(groups: web\\)',
+    },
     { name: 'beyond max', body: { group: 'web', action: 'scale-out', instances: 9 }, status: 409 },
     { name: 'below min', body: { group: 'web', action: 'set', instances: 0 }, status: 409 },
     { name: 'malformed JSON', body: '{"group": "web",', status: 400, mentions: 'body' },
