@@ -33,6 +33,15 @@ export const DEFAULT_RECONNECT_BACKOFF: BackoffOptions = {
 };
 
 /**
+ * backoffProblem says what is wrong with a schedule, or undefined when it is usable: a negative
+ * `initial` or a `factor` below 1 would retry (or reconnect) in a hot loop.
+ */
+export function backoffProblem(b: BackoffOptions): string | undefined {
+  const ok = b.initial >= 0 && b.factor >= 1 && b.max >= b.initial && b.jitter >= 0 && b.jitter <= 1;
+  return ok ? undefined : 'needs initial >= 0, factor >= 1, max >= initial, 0 <= jitter <= 1';
+}
+
+/**
  * backoffDelay is the delay before attempt `attempt` (1 = the first retry): the exponential base
  * capped at `max`, of which a `jitter` fraction is drawn from `random()` in [0, 1).
  */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
-import { type BackoffOptions, DEFAULT_RECONNECT_BACKOFF } from './backoff.js';
+import { type BackoffOptions, backoffProblem, DEFAULT_RECONNECT_BACKOFF } from './backoff.js';
 import { InvalidArgumentError, QueueClosedError, QueueError } from './errors.js';
 import { type QueueLogger, silentLogger, timestamp } from './log.js';
 import { type QueueMetrics, queueMetrics } from './metrics.js';
@@ -86,8 +86,14 @@ export class Queue extends EventEmitter {
     this.#publishTimeout = options.publishTimeout ?? 30_000;
     if (!Number.isInteger(this.#maxPending) || this.#maxPending < 1)
       throw new InvalidArgumentError('maxPendingPublishes', 'must be an integer >= 1');
+    // Checked here, not at the first publish, where a bad value would surface as a timer's RangeError.
+    if (!Number.isInteger(this.#publishTimeout) || this.#publishTimeout < 1)
+      throw new InvalidArgumentError('publishTimeout', 'must be an integer number of ms >= 1');
+    const reconnect = { ...DEFAULT_RECONNECT_BACKOFF, ...options.reconnect };
+    const problem = backoffProblem(reconnect);
+    if (problem) throw new InvalidArgumentError('reconnect', problem);
     const context: BackendContext = {
-      reconnect: { ...DEFAULT_RECONNECT_BACKOFF, ...options.reconnect },
+      reconnect,
       random: this.#random,
       onError: (error) =>
         this.#report(

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type BackoffOptions, DEFAULT_RETRY_BACKOFF, decideRetry } from './backoff.js';
+import { type BackoffOptions, backoffProblem, DEFAULT_RETRY_BACKOFF, decideRetry } from './backoff.js';
 import type { DedupStore } from './dedup.js';
 import { errorMessage, InvalidArgumentError, QueueError } from './errors.js';
 import { type QueueLogger, timestamp } from './log.js';
@@ -71,12 +71,8 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   positiveInt('retries', resolved.retries, 0);
   positiveInt('stallTimeout', resolved.stallTimeout, 100);
   positiveInt('closeTimeout', resolved.closeTimeout, 0);
-  const b = resolved.backoff;
-  if (!(b.initial >= 0 && b.factor >= 1 && b.max >= b.initial && b.jitter >= 0 && b.jitter <= 1))
-    throw new InvalidArgumentError(
-      'backoff',
-      'needs initial >= 0, factor >= 1, max >= initial, 0 <= jitter <= 1',
-    );
+  const problem = backoffProblem(resolved.backoff);
+  if (problem) throw new InvalidArgumentError('backoff', problem);
   return resolved;
 }
 

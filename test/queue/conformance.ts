@@ -247,6 +247,40 @@ export function runConformance(backend: BackendName): void {
       await second.close();
     });
 
+    test('close() takes no new job: one published while it waits goes to another worker at once', async () => {
+      const q = name('handback');
+      const started: string[] = [];
+      let finish!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      // A free slot keeps a pull open (NATS) or a read blocked (Redis) while the worker closes.
+      const first = queue.worker(
+        q,
+        async (_p, job) => {
+          started.push(`first:${job.id}`);
+          await gate;
+        },
+        { concurrency: 2, stallTimeout: 30_000 },
+      );
+      await queue.publish(q, 'a', { id: 'running' });
+      await waitFor(() => first.inFlight === 1, 'job taken');
+      const closing = first.close();
+      // The job arrives once the stop is under way (its running handler keeps close() waiting).
+      await sleep(100);
+      await queue.publish(q, 'b', { id: 'late' });
+      finish();
+      await closing;
+      assert.deepEqual(started, ['first:running'], 'a closing worker starts no new job');
+      const second = queue.worker(q, (_p, job) => {
+        started.push(`second:${job.id}`);
+      });
+      // Well inside the 30 s stallTimeout: the job was handed back, not left to time out.
+      await waitFor(() => started.length === 2, 'late job handled by the second worker', 5000);
+      assert.deepEqual(started, ['first:running', 'second:late']);
+      await second.close();
+    });
+
     test('a dedup store lets a redelivered, already-done job be skipped', async (t) => {
       const q = name('dedup');
       const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');

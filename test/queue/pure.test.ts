@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   backoffDelay,
+  createQueue,
   DEFAULT_RECONNECT_BACKOFF,
   decideRetry,
   delayBucket,
@@ -90,6 +91,33 @@ test('resolveWorkerOptions applies defaults and names the bad field', () => {
   assert.equal(o.backoff.initial, 1000);
   assert.throws(() => resolveWorkerOptions({ retries: -1 }), { field: 'retries' });
   assert.throws(() => resolveWorkerOptions({ backoff: { factor: 0.5 } }), { field: 'backoff' });
+});
+
+test('createQueue rejects bad queue and backend options eagerly, naming the field', async () => {
+  const cases: [Parameters<typeof createQueue>[0], string][] = [
+    [{ backend: 'rabbitmq', publishTimeout: -1 }, 'publishTimeout'],
+    [{ backend: 'rabbitmq', publishTimeout: '5s' as never }, 'publishTimeout'],
+    // A negative first delay or a factor below 1 would reconnect in a hot loop.
+    [{ backend: 'rabbitmq', reconnect: { initial: -5 } }, 'reconnect'],
+    [{ backend: 'redis', reconnect: { factor: 0 } }, 'reconnect'],
+    [{ backend: 'nats', duplicateWindow: -1 }, 'duplicateWindow'],
+    [{ backend: 'nats', maxDeliverMargin: -20 }, 'maxDeliverMargin'],
+  ];
+  for (const [options, field] of cases) {
+    let queue: ReturnType<typeof createQueue> | undefined;
+    try {
+      assert.throws(
+        () => {
+          queue = createQueue(options);
+        },
+        { code: 'QUEUE_INVALID_ARGUMENT', field },
+        JSON.stringify(options),
+      );
+    } finally {
+      // Accepted by mistake: close its connection so the failure does not hang the file.
+      await queue?.close();
+    }
+  }
 });
 
 test('settleBarrier: acks written while a round trip is out wait for the next one, which they share', async () => {

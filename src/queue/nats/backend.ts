@@ -20,7 +20,7 @@ import {
 } from '@nats-io/transport-node';
 import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
-import { QueueError } from '../errors.js';
+import { InvalidArgumentError, QueueError } from '../errors.js';
 import { PullLoop } from '../pull-loop.js';
 import type {
   BackendContext,
@@ -48,6 +48,8 @@ export interface NatsBackendOptions {
 }
 
 const CONSUMER = 'workers';
+/** ms a pull request stays open on the server; also the longest `stop()` waits for it. */
+const FETCH_EXPIRES = 1000;
 const NOT_BEFORE = 'Sp-Not-Before';
 const ERROR = 'Sp-Error';
 const FAILED_AT = 'Sp-Failed-At';
@@ -87,6 +89,11 @@ function isNotFound(error: unknown): boolean {
 export function createNatsBackend(options: NatsBackendOptions, context: BackendContext): QueueBackend {
   const duplicateWindow = options.duplicateWindow ?? 120_000;
   const margin = options.maxDeliverMargin ?? 10;
+  // Before connecting: a negative margin would make JetStream stop delivering before the retries end.
+  if (!Number.isInteger(duplicateWindow) || duplicateWindow < 1)
+    throw new InvalidArgumentError('duplicateWindow', 'must be an integer number of ms >= 1');
+  if (!Number.isInteger(margin) || margin < 0)
+    throw new InvalidArgumentError('maxDeliverMargin', 'must be an integer >= 0');
   let closed = false;
   let attempt = 0;
   const timers = new Set<NodeJS.Timeout>();
@@ -286,7 +293,6 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     const names = natsNames(queue);
     const inFlight = new Set<JsMsg>();
     const loop = new PullLoop({ label: `nats consumer ${queue}`, context, freeSlots: opts.freeSlots });
-    let current: { stop(): void } | undefined;
 
     const deliveryFor = (m: JsMsg, envelope: JobEnvelope, deferred: boolean): Delivery => {
       inFlight.add(m);
@@ -332,10 +338,10 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       const { js } = await clients;
       const consumer = await js.consumers.get(names.stream, CONSUMER);
       await loop.run(async (free) => {
-        const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
-        current = batch;
+        const batch = await consumer.fetch({ max_messages: free, expires: FETCH_EXPIRES });
         for await (const m of batch) {
-          if (loop.stopped) m.nak();
+          // Back after the request expired, so this request does not take it again (a delivery each).
+          if (loop.stopped) m.nak(FETCH_EXPIRES);
           else handle(m);
         }
         loop.succeeded();
@@ -360,8 +366,9 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       stop() {
         stopping ??= (async () => {
           loop.stop();
-          // Ends the open pull request now instead of at its expiry.
-          current?.stop();
+          // The open pull request runs to its expiry (at most FETCH_EXPIRES) and what it brings is
+          // handed back. Stopping it early would only unsubscribe here: the server keeps the request
+          // and sends a job published meanwhile to no one, where it waits out AckWait (stallTimeout).
           await done;
         })();
         return stopping;
