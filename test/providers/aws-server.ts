@@ -85,6 +85,11 @@ export class AwsServer {
   /** Actions answered 403 AccessDenied (an IAM policy without them). */
   readonly denied = new Set<string>();
   /**
+   * How many of the next requests of an action are answered 400 `Throttling` (Rate exceeded), as
+   * AWS answers a caller over its API rate.
+   */
+  readonly throttled = new Map<string, number>();
+  /**
    * How many DescribeAutoScalingGroups answers after a SetDesiredCapacity still show the
    * DesiredCapacity from before it: AWS does not promise read-after-write.
    */
@@ -169,6 +174,11 @@ export class AwsServer {
         'AccessDenied',
         `User: arn:aws:iam::123456789012:user/test is not authorized to perform: autoscaling:${p.Action}`,
       );
+    const throttled = this.throttled.get(p.Action ?? '') ?? 0;
+    if (throttled > 0) {
+      this.throttled.set(p.Action!, throttled - 1);
+      return this.#error(res, p.Version === '2016-11-15', 400, 'Throttling', 'Rate exceeded');
+    }
     switch (p.Action) {
       case 'DescribeAutoScalingGroups': {
         if (p.Version !== '2011-01-01') throw new Error('bad version');

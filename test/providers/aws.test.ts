@@ -328,6 +328,37 @@ describe('aws provider', () => {
     assert.deepEqual(warnings, []);
   });
 
+  it('Throttling: the SDK retries a throttled write with backoff; polls throttled past its retries are reported and polling goes on', async (t) => {
+    const { server, provider } = await setup(t, 0, 1);
+    const errors: string[] = [];
+    provider.on('error', (err) => errors.push(err.message));
+    await provider.start();
+    server.throttled.set('SetDesiredCapacity', 1);
+    await provider.scaleTo(2);
+    const sets = server.requests.filter((r) => r.action === 'SetDesiredCapacity');
+    assert.equal(sets.length, 2, 'one throttled, the second accepted');
+    assert.equal(server.group.desired, 2);
+    // As many throttled answers as the SDK makes attempts: one poll fails.
+    server.throttled.set('DescribeAutoScalingGroups', 3);
+    await until(() => errors.length >= 1, 10_000, 'a failed poll reported');
+    assert.match(errors[0]!, /^web-asg: DescribeAutoScalingGroups failed: Rate exceeded$/);
+    await until(() => server.throttled.get('DescribeAutoScalingGroups') === 0, 10_000, 'the throttling over');
+    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
+    t.after(() => operator.destroy());
+    await operator.send(
+      new SetDesiredCapacityCommand({
+        AutoScalingGroupName: 'web-asg',
+        DesiredCapacity: 3,
+        HonorCooldown: false,
+      }),
+    );
+    await until(
+      () => provider.desired() === 3 && provider.instances().length === 3,
+      10_000,
+      'polling goes on',
+    );
+  });
+
   it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {
     const { provider } = await setup(t, 1, 1, {}, { timeout: 1000 }, { launchMs: 60_000 });
     await provider.start();

@@ -11,7 +11,11 @@
 // first); a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
 // ones before are Ready; removed highest ordinal first; rolled from the highest ordinal down by
 // deleting a pod before its successor is created: no surge; a deleted pod comes back under its name).
-// `podsBecomeReady = false` plays pods that never pass their readiness probe.
+// `podsBecomeReady = false` plays pods that never pass their readiness probe. It also serves a watch
+// of one workload (`fieldSelector=metadata.name=…`: its state, then every write), and plays failures:
+// `podQuota` (a ResourceQuota: no pod created beyond it), `forbid` (403 as RBAC words it),
+// `hpaStatusWrites` (409 Conflict on an HPA replace at a resourceVersion that moved) and
+// `disconnect()`/`reconnect()` (the network down: watches and requests reset).
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -43,6 +47,8 @@ interface Workload {
 /** KubeServer is the fake API server; `url` goes into a kubeconfig's cluster.server. */
 export class KubeServer {
   readonly requests: Recorded[] = [];
+  /** When each of `requests` arrived (ms since the epoch), at the same index. */
+  readonly arrivals: number[] = [];
   readonly workloads = new Map<string, Workload>();
   readonly pods = new Map<string, Json>();
   readonly hpas = new Map<string, Json>();
@@ -68,11 +74,30 @@ export class KubeServer {
   scaleReadLagMs = 0;
   /** GETs of a `scale` subresource answered so far. */
   scaleReadsAnswered = 0;
+  /**
+   * Most pods of one workload that may exist, as a ResourceQuota allows: beyond it the workload's
+   * controller creates none (its create is refused), so a scale-up changes no pod.
+   */
+  podQuota = Number.POSITIVE_INFINITY;
+  /**
+   * Requests RBAC refuses: `forbid(method, path)` true answers 403 Forbidden, with the API server's
+   * wording.
+   */
+  forbid: ((method: string, path: string) => boolean) | undefined;
+  /**
+   * How many of the next HPA replaces find the HPA written by its controller (a status update) since
+   * the client read it: the stored resourceVersion moves first, so the replace gets 409 Conflict.
+   */
+  hpaStatusWrites = 0;
+  /** True: the network to the API server is down. Each request is recorded, then its connection reset. */
+  down = false;
   url = '';
   #server: Server;
   #rv = 1;
   #events: { rv: number; type: string; object: Json }[] = [];
   #watchers = new Set<{ res: ServerResponse; ns: string; selector: Record<string, string> }>();
+  /** Watches of one Deployment or StatefulSet (`fieldSelector=metadata.name=…`). */
+  #workloadWatchers = new Set<{ res: ServerResponse; kind: string; ns: string; name: string }>();
   #nextIp = 2;
   #timers = new Set<NodeJS.Timeout>();
   readonly #podReadyMs: number;
@@ -107,6 +132,7 @@ export class KubeServer {
   async close(): Promise<void> {
     for (const t of this.#timers) clearTimeout(t);
     for (const w of this.#watchers) w.res.end();
+    for (const w of this.#workloadWatchers) w.res.end();
     this.#server.closeAllConnections();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
@@ -135,6 +161,20 @@ export class KubeServer {
     this.#reconcile();
   }
 
+  /**
+   * disconnect plays a network failure: every open watch's connection is reset, and so is every
+   * request until `reconnect()`.
+   */
+  disconnect(): void {
+    this.down = true;
+    for (const w of [...this.#watchers, ...this.#workloadWatchers]) w.res.socket?.destroy();
+  }
+
+  /** reconnect ends the network failure `disconnect` began. */
+  reconnect(): void {
+    this.down = false;
+  }
+
   /** dropEventsBefore compacts history, so a watch from an older resourceVersion gets 410 Gone. */
   compact(): void {
     this.#events = [];
@@ -157,6 +197,7 @@ export class KubeServer {
       }
     }
     const method = req.method ?? 'GET';
+    this.arrivals.push(Date.now());
     this.requests.push({
       method,
       path: url.pathname,
@@ -167,8 +208,32 @@ export class KubeServer {
         token: req.headers.authorization.slice('Bearer '.length),
       }),
     });
+    if (this.down) {
+      req.socket.destroy();
+      return;
+    }
+    if (this.forbid?.(method, url.pathname))
+      return this.#status(
+        res,
+        403,
+        'Forbidden',
+        `${url.pathname.split('/').slice(-2).join('/')} is forbidden: User "system:serviceaccount:shop:scaleplane" cannot ${method.toLowerCase()} it`,
+      );
 
-    let m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/(deployments|statefulsets)\/([^/]+)(\/scale)?$/.exec(
+    let m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/(deployments|statefulsets)$/.exec(url.pathname);
+    if (m && method === 'GET' && url.searchParams.get('watch') === 'true') {
+      const name = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
+      if (!name)
+        return this.#status(
+          res,
+          400,
+          'BadRequest',
+          'this fake watches one workload: fieldSelector=metadata.name=…',
+        );
+      return this.#watchWorkload(res, m[2] === 'deployments' ? 'Deployment' : 'StatefulSet', m[1]!, name);
+    }
+
+    m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/(deployments|statefulsets)\/([^/]+)(\/scale)?$/.exec(
       url.pathname,
     );
     if (m) {
@@ -248,6 +313,18 @@ export class KubeServer {
         if (method === 'POST' && this.hpas.has(k))
           return this.#status(res, 409, 'AlreadyExists', 'already exists');
         if (method === 'PUT' && !this.hpas.has(k)) return this.#status(res, 404, 'NotFound', 'not found');
+        if (method === 'PUT' && this.hpaStatusWrites > 0) {
+          this.hpaStatusWrites--;
+          this.hpas.get(k)!.metadata.resourceVersion = String(++this.#rv);
+        }
+        const rv = hpa.metadata.resourceVersion;
+        if (method === 'PUT' && rv !== undefined && rv !== this.hpas.get(k)!.metadata.resourceVersion)
+          return this.#status(
+            res,
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on horizontalpodautoscalers.autoscaling "${hpa.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`,
+          );
         const stored = {
           ...hpa,
           metadata: { ...hpa.metadata, namespace: ns, resourceVersion: String(++this.#rv) },
@@ -408,6 +485,20 @@ export class KubeServer {
     res.on('close', () => this.#watchers.delete(watcher));
   }
 
+  /**
+   * watchWorkload watches one workload from now: an ADDED event with its current state first (a
+   * watch without resourceVersion, as the API server serves one), then MODIFIED at every write.
+   */
+  #watchWorkload(res: ServerResponse, kind: string, ns: string, name: string): void {
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const w = this.workloads.get(`${ns}/${name}`);
+    if (w?.kind === kind) res.write(`${JSON.stringify({ type: 'ADDED', object: w.object })}\n`);
+    const watcher = { res, kind, ns, name };
+    this.#workloadWatchers.add(watcher);
+    res.on('close', () => this.#workloadWatchers.delete(watcher));
+  }
+
   #emit(type: string, pod: Json): void {
     const rv = ++this.#rv;
     pod.metadata.resourceVersion = String(rv);
@@ -422,6 +513,13 @@ export class KubeServer {
   #bump(w: Workload): void {
     w.object.metadata.resourceVersion = String(++this.#rv);
     this.#reconcile();
+    for (const watcher of this.#workloadWatchers)
+      if (
+        watcher.kind === w.kind &&
+        watcher.ns === w.object.metadata.namespace &&
+        watcher.name === w.object.metadata.name
+      )
+        watcher.res.write(`${JSON.stringify({ type: 'MODIFIED', object: w.object })}\n`);
   }
 
   #later(ms: number, fn: () => void): void {
@@ -543,6 +641,7 @@ export class KubeServer {
     label: string,
     name = `${o.metadata.name}-${hash.slice(0, 5)}-${Math.random().toString(36).slice(2, 7)}`,
   ): void {
+    if (this.#podsOf(o).length >= this.podQuota) return;
     const pod: Json = {
       apiVersion: 'v1',
       kind: 'Pod',

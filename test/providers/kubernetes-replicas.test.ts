@@ -186,3 +186,72 @@ describe('kubernetes provider: replicas set by another client', () => {
     );
   });
 });
+
+describe('kubernetes provider: the Deployment is watched, and watches outlive API failures', () => {
+  it('kubectl scale 2 → 4 that creates no pod (a ResourceQuota refuses them) is followed at once: the Deployment itself is watched', async (t) => {
+    // Before, only pod events sent a read of the replicas: with no pod created, desired() stayed 2.
+    const server = await fake(t, 2);
+    server.podQuota = 2;
+    const { provider: p, logged } = provider(t, server, 'leader');
+    await p.start();
+    await until(() => ready(p) === 2, 5000, '2 Ready pods');
+    const changed = Date.now();
+    await scaleElsewhere(server, 4);
+    await until(() => p.desired() === 4, 2000, 'desired() follows with no pod event');
+    t.diagnostic(`desired() followed ${Date.now() - changed} ms after the other client's scale`);
+    assert.equal(p.instances().length, 2, 'no pod was created');
+    assert.deepEqual(logged.warnings, [
+      'Deployment shop/web: replicas is 4, set by another client (it was 2); desired is 4 now',
+    ]);
+    assert.ok(
+      !server.requests.some((r) => r.method === 'PATCH' && r.token === 'leader'),
+      'nothing written back',
+    );
+    const watches = server.requests.filter((r) => r.path === '/apis/apps/v1/namespaces/shop/deployments');
+    assert.deepEqual(
+      watches.map((r) => [r.query.watch, r.query.fieldSelector]),
+      [['true', 'metadata.name=web']],
+    );
+  });
+
+  it('a network failure mid-watch: reported, re-listed with a growing backoff while the API is down, and followed again once it is back', async (t) => {
+    // Before, the first re-list that failed ended the pods watch for good: instances() stale for ever.
+    const server = await fake(t, 2);
+    const { provider: p } = provider(t, server, 'leader');
+    const errors: string[] = [];
+    p.on('error', (err) => errors.push(err.message));
+    await p.start();
+    await until(() => ready(p) === 2, 5000, '2 Ready pods');
+    const down = Date.now();
+    server.disconnect();
+    const lists = () =>
+      server.arrivals.filter((at, i) => {
+        const r = server.requests[i]!;
+        return (
+          at >= down &&
+          r.token === 'leader' &&
+          r.path === '/api/v1/namespaces/shop/pods' &&
+          r.query.watch !== 'true'
+        );
+      });
+    await until(() => lists().length >= 4, 5000, 'four lists tried while the API is down');
+    const at = lists();
+    const gaps = at.slice(1).map((a, i) => a - at[i]!);
+    t.diagnostic(`gaps between the failed lists: ${gaps.join(', ')} ms (base 50 ms)`);
+    assert.ok(gaps.at(-1)! >= 150, `the backoff grows (gaps ${gaps.join(', ')} ms)`);
+    // Each failure reported once, naming the watch and the reason: the watch's own, or its re-list's
+    // (and a read of the replicas a pod event sent before the outage, answered during it).
+    const shape =
+      /^Deployment shop\/web: (pods|Deployment) watch failed \((Premature close|(list: )?request to \S+ failed, reason: socket hang up)\); watching again in \d+ ms \(attempt \d+\)$/;
+    const read = /^Deployment shop\/web: read scale failed: request to \S+ failed, reason: socket hang up$/;
+    assert.deepEqual(
+      errors.filter((m) => !shape.test(m) && !read.test(m)),
+      [],
+    );
+    assert.ok(errors.some((m) => m.includes('pods watch failed (list: ')));
+    assert.ok(errors.some((m) => m.includes('Deployment watch failed (request to ')));
+    server.reconnect();
+    await scaleElsewhere(server, 4);
+    await until(() => ready(p) === 4 && p.desired() === 4, 5000, 'the pods followed again after the outage');
+  });
+});

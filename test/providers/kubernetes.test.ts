@@ -13,6 +13,7 @@ import {
   quantityCpu,
   quantityMemory,
 } from '../../src/providers/index.js';
+import { apiErrorText, rewatchBackoff, watchFailure } from '../../src/providers/kubernetes/index.js';
 import { until } from '../helpers/until.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
@@ -289,6 +290,38 @@ describe('kubernetes provider: request shapes', () => {
     assert.equal(provider.instances().filter((i) => i.state === 'ready').length, 2);
   });
 
+  it('mode hpa: a replace that meets 409 Conflict (the HPA controller wrote its status since the read) reads again and retries', async (t) => {
+    const notes: string[] = [];
+    const { server, provider } = await setup(t, { mode: 'hpa' }, 1, {
+      logger: { info: (_f, msg) => notes.push(msg), warn() {}, error() {} },
+    });
+    server.hpas.set('shop/web', {
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' },
+      spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }, maxReplicas: 2 },
+    });
+    server.hpaStatusWrites = 2;
+    // Before, start failed with the first 409.
+    await provider.start();
+    assert.equal(server.requests.filter((r) => r.method === 'PUT').length, 3, 'two conflicts, then written');
+    assert.equal(server.hpas.get('shop/web')?.spec.maxReplicas, 5);
+    assert.equal(notes.filter((m) => m.includes('409 Conflict')).length, 2, notes.join('\n'));
+  });
+
+  it("403 Forbidden on the scale subresource: API_ERROR with the API server's reason on one line, nothing retried behind the caller's back", async (t) => {
+    const { server, provider } = await setup(t, {}, 1);
+    await provider.start();
+    server.forbid = (method, path) => method === 'PATCH' && path.endsWith('/scale');
+    await assert.rejects(provider.scaleTo(2), {
+      name: 'ProviderError',
+      code: 'API_ERROR',
+      message:
+        'Deployment shop/web: patch scale failed: 403 Forbidden: web/scale is forbidden: User "system:serviceaccount:shop:scaleplane" cannot patch it',
+    });
+    assert.equal(provider.desired(), 1, 'desired() unchanged: nothing was written');
+  });
+
   it('an unknown workload fails start with API_ERROR', async (t) => {
     const { provider } = await setup(t, { name: 'nope' });
     await assert.rejects(provider.start(), { name: 'ProviderError', code: 'API_ERROR' });
@@ -474,4 +507,50 @@ it('maps pods and quantities purely', () => {
     'stopping',
   );
   assert.equal(podInstance({ metadata: { name: 'q' }, status: { phase: 'Pending' } }, 'web', 80), undefined);
+});
+
+it('backs off watches and words API errors purely', () => {
+  // [failures in a row, pause]: a clean end or the first failure waits the base; then doubling, capped.
+  const backoff: [number, number][] = [
+    [0, 1000],
+    [1, 1000],
+    [2, 2000],
+    [5, 16_000],
+    [6, 30_000],
+    [40, 30_000],
+  ];
+  for (const [failures, pause] of backoff) assert.equal(rewatchBackoff(1000, failures), pause, `${failures}`);
+  assert.equal(watchFailure(null, undefined), undefined, 'a clean end');
+  assert.equal(
+    watchFailure(null, { code: 410, reason: 'Expired', message: 'too old' }),
+    undefined,
+    '410 Gone',
+  );
+  assert.equal(
+    watchFailure(null, { code: 500, reason: 'InternalError', message: 'etcd' }),
+    '500 InternalError: etcd',
+  );
+  assert.equal(
+    watchFailure(Object.assign(new Error('Forbidden'), { statusCode: 403 }), undefined),
+    '403 Forbidden',
+  );
+  const status = { kind: 'Status', code: 429, reason: 'TooManyRequests', message: 'too many requests' };
+  assert.equal(
+    apiErrorText(
+      Object.assign(new Error('HTTP-Code: 429\nMessage: x\nBody: …\nHeaders: …'), {
+        code: 429,
+        body: status,
+      }),
+    ),
+    '429 TooManyRequests: too many requests',
+  );
+  assert.equal(
+    apiErrorText({ code: 429, body: JSON.stringify(status), message: 'HTTP-Code: 429\n…' }),
+    '429 TooManyRequests: too many requests',
+  );
+  assert.equal(
+    apiErrorText({ code: 502, body: 'Bad Gateway\n<html>', message: 'HTTP-Code: 502' }),
+    '502: Bad Gateway',
+  );
+  assert.equal(apiErrorText(new Error('socket hang up')), 'socket hang up');
 });

@@ -8,10 +8,16 @@ import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
 import { oldestFirst } from '../types.js';
+import { apiErrorText } from './api-error.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
+import { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';
 
 type K8s = typeof import('@kubernetes/client-node');
+type WatchName = 'pods' | 'workload';
+
+/** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
+const HPA_WRITE_ATTEMPTS = 5;
 
 /** KubernetesProviderOptions configures a KubernetesProvider. */
 export interface KubernetesProviderOptions {
@@ -26,7 +32,10 @@ export interface KubernetesProviderOptions {
   drain?: DrainHook;
   /** A loaded KubeConfig (tests). @defaultValue config.kubeconfig, then KUBECONFIG / ~/.kube/config / in-cluster */
   client?: { kubeConfig: KubeConfig };
-  /** Pause before re-listing after a watch ends. @defaultValue 1000 (ms) */
+  /**
+   * Pause before re-listing after a watch ends; doubled after each failed attempt in a row, at most
+   * 30 s. @defaultValue 1000 (ms)
+   */
   rewatchDelay?: number;
   /** How often a resize's rollout status is read. @defaultValue 1000 (ms) */
   rolloutPoll?: number;
@@ -44,7 +53,8 @@ const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
 /**
  * KubernetesProvider runs a group as a Deployment or StatefulSet: `scaleTo` writes the `scale`
  * subresource, instances are the workload's pods (Ready ones serve, at `podIP:port`), kept current
- * by a pods watch resumed from the list's resourceVersion, and `resize` patches the container's
+ * by a pods watch resumed from the list's resourceVersion, `desired()` follows a scale by another
+ * client through a watch of the workload itself (both watches re-opened with backoff), and `resize` patches the container's
  * `resources` so Kubernetes rolls the pods (Deployment: maxUnavailable 0, maxSurge 1), and
  * `replace` evicts one pod (policy/v1 Eviction, honouring PodDisruptionBudgets) for the workload's
  * controller to recreate. With `mode: hpa` it writes an autoscaling/v2 HorizontalPodAutoscaler and
@@ -66,7 +76,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #pods = new Map<string, PodLike>();
   #desired = 0;
   #size: InstanceSize | undefined;
-  #watch: AbortController | undefined;
+  /** The open watches: the pods, and the workload itself. */
+  #watches = new Map<WatchName, AbortController>();
+  /** Failed attempts in a row to (re)open each watch: the backoff before the next one. */
+  #watchFailures: Record<WatchName, number> = { pods: 0, workload: 0 };
+  #rewatchTimers = new Set<NodeJS.Timeout>();
   #closed = false;
   #observing: Promise<void> | undefined;
   #started: Promise<void> | undefined;
@@ -156,6 +170,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     this.#selector = labelSelector(labels);
     this.#desired = workload.spec?.replicas ?? 0;
     await this.#listAndWatch();
+    await this.#watchWorkload();
   }
 
   /** instances lists the workload's pods that have an IP, oldest first. */
@@ -170,7 +185,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
 
   /**
    * desired is the replicas last written, or read from the workload: at start, at a standby's
-   * takeover, and after pod events when another client (`kubectl scale`, the HPA in `mode: hpa`, the
+   * takeover, and after workload or pod events when another client (`kubectl scale`, the HPA in `mode: hpa`, the
    * leader seen from a standby) set them (see `#followReplicas`).
    */
   desired(): number {
@@ -409,7 +424,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       if (status !== 404 && status !== 405 && status !== 403)
         throw new ProviderError(
           'API_ERROR',
-          `${this.#ref()}: evict pod ${name} failed: ${(err as Error).message}`,
+          `${this.#ref()}: evict pod ${name} failed: ${apiErrorText(err)}`,
           {
             cause: err,
           },
@@ -427,7 +442,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       if (status !== 404 && status !== 409)
         throw new ProviderError(
           'API_ERROR',
-          `${this.#ref()}: delete pod ${name} failed: ${(err as Error).message}`,
+          `${this.#ref()}: delete pod ${name} failed: ${apiErrorText(err)}`,
           {
             cause: err,
           },
@@ -444,13 +459,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       return uid !== undefined && pod.metadata?.uid !== uid;
     } catch (err) {
       if ((err as { code?: number }).code === 404) return true;
-      throw new ProviderError(
-        'API_ERROR',
-        `${this.#ref()}: read pod ${name} failed: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+      throw new ProviderError('API_ERROR', `${this.#ref()}: read pod ${name} failed: ${apiErrorText(err)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -458,7 +469,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#watch?.abort();
+    for (const timer of this.#rewatchTimers) clearTimeout(timer);
+    for (const watch of this.#watches.values()) watch.abort();
     clearTimeout(this.#replicasTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     for (const check of [...this.#checks]) check();
@@ -627,64 +639,168 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         ],
       },
     };
-    let existing: { metadata?: { resourceVersion?: string } } | undefined;
-    try {
-      existing = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
-    } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
-    }
-    if (existing) {
-      const metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
-      await api.replaceNamespacedHorizontalPodAutoscaler({ name, namespace, body: { ...body, metadata } });
-    } else {
-      await api.createNamespacedHorizontalPodAutoscaler({ namespace, body });
+    // Read, then replace at the resourceVersion read: the HPA controller writes the HPA's status every
+    // sync, so a replace may meet 409 Conflict (or a create 409 AlreadyExists, another controller's
+    // create). Read again and retry, as client-go's RetryOnConflict does, a few times.
+    for (let attempt = 1; ; attempt++) {
+      let existing: { metadata?: { resourceVersion?: string } } | undefined;
+      try {
+        existing = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
+      } catch (err) {
+        if ((err as { code?: number }).code !== 404) throw err;
+      }
+      try {
+        if (existing) {
+          const metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
+          await api.replaceNamespacedHorizontalPodAutoscaler({
+            name,
+            namespace,
+            body: { ...body, metadata },
+          });
+        } else {
+          await api.createNamespacedHorizontalPodAutoscaler({ namespace, body });
+        }
+        break;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409 || attempt >= HPA_WRITE_ATTEMPTS) throw err;
+        this.#logger.info(
+          { group: this.#options.group, attempt },
+          `HorizontalPodAutoscaler ${namespace}/${name} changed since it was read (409 Conflict); reading it again`,
+        );
+      }
     }
     this.#logger.info({ group: this.#options.group }, `wrote HorizontalPodAutoscaler ${namespace}/${name}`);
   }
 
   /** listAndWatch lists the pods, then watches from the list's resourceVersion; a watch that ends re-lists. */
-  async #listAndWatch(): Promise<void> {
+  async #listAndWatch(): Promise<boolean> {
     const core = this.#kc!.makeApiClient(this.#k8s!.CoreV1Api);
     const list = await this.#call('list pods', () =>
       core.listNamespacedPod({ namespace: this.#config.namespace, labelSelector: this.#selector }),
     );
     this.#pods = new Map(list.items.map((pod) => [pod.metadata?.name ?? '', pod as PodLike]));
     this.#changed();
-    if (this.#closed) return;
-    const watch = new this.#k8s!.Watch(this.#kc!);
     const path = `/api/v1/namespaces/${encodeURIComponent(this.#config.namespace)}/pods`;
-    const controller = await watch.watch(
+    const params = {
+      labelSelector: this.#selector,
+      resourceVersion: list.metadata?.resourceVersion,
+      allowWatchBookmarks: true,
+    };
+    return this.#openWatch('pods', path, params, (phase, pod: PodLike) => {
+      const name = pod?.metadata?.name;
+      if (!name) return;
+      if (phase === 'DELETED') this.#pods.delete(name);
+      else this.#pods.set(name, pod);
+      this.#changed();
+      this.#scheduleReplicasRead();
+    });
+  }
+
+  /**
+   * watchWorkload watches the Deployment or StatefulSet itself (`fieldSelector=metadata.name=…`, from
+   * now: the first event is its current state), as a controller does: a `kubectl scale`, an HPA's
+   * change or the leader's scale seen from a standby shows here at once, even when it changes no pod
+   * (a ResourceQuota that refuses the new pods, a StatefulSet held by a pod that is not Ready). An
+   * event whose `spec.replicas` is not what this process holds sends a read of the scale subresource,
+   * which `#followReplicas` judges against writes of ours in flight.
+   */
+  async #watchWorkload(): Promise<boolean> {
+    const plural = this.#config.kind === 'StatefulSet' ? 'statefulsets' : 'deployments';
+    const path = `/apis/apps/v1/namespaces/${encodeURIComponent(this.#config.namespace)}/${plural}`;
+    return this.#openWatch(
+      'workload',
       path,
-      {
-        labelSelector: this.#selector,
-        resourceVersion: list.metadata?.resourceVersion,
-        allowWatchBookmarks: true,
+      { fieldSelector: `metadata.name=${this.#config.name}` },
+      (_phase, workload: { spec?: { replicas?: number } }) => {
+        const replicas = workload?.spec?.replicas;
+        if (typeof replicas === 'number' && replicas !== this.#desired + this.#surge)
+          this.#scheduleReplicasRead();
       },
-      (phase, pod: PodLike) => {
-        const name = pod?.metadata?.name;
-        if (!name || phase === 'BOOKMARK') return;
-        if (phase === 'DELETED') this.#pods.delete(name);
-        else if (phase === 'ADDED' || phase === 'MODIFIED') this.#pods.set(name, pod);
-        this.#changed();
-        this.#scheduleReplicasRead();
+    );
+  }
+
+  /**
+   * openWatch opens watch `name` and hands its ADDED/MODIFIED/DELETED events to `onEvent`. When it
+   * ends, `#rewatch` opens it again; one that connected resets its failure count. Says whether it
+   * connected.
+   */
+  async #openWatch(
+    name: WatchName,
+    path: string,
+    params: Record<string, string | boolean | undefined>,
+    // biome-ignore lint/suspicious/noExplicitAny: watch events carry free-form Kubernetes objects
+    onEvent: (phase: string, object: any) => void,
+  ): Promise<boolean> {
+    if (this.#closed) return false;
+    let ended = false;
+    let status: WatchStatus | undefined;
+    const watch = new this.#k8s!.Watch(this.#kc!);
+    // The client calls `done` before watch() returns when the request fails: `controller` is unset then.
+    let controller: AbortController | undefined;
+    controller = await watch.watch(
+      path,
+      params,
+      (phase, object) => {
+        // The API server ends a watch after an ERROR event (410 Gone: too old a resourceVersion).
+        if (phase === 'ERROR') status = object as WatchStatus;
+        else if (phase !== 'BOOKMARK') onEvent(phase, object);
       },
       (err: unknown) => {
-        if (this.#closed) return;
-        if (err)
-          this.#report(new ProviderError('API_ERROR', `${this.#ref()}: pods watch ended`, { cause: err }));
-        void (async () => {
-          await delay(this.#options.rewatchDelay ?? 1000);
-          if (this.#closed) return;
-          // The watch may have ended with 410 Gone: a fresh list gives a fresh resourceVersion.
-          await this.#listAndWatch().catch((e: unknown) => this.#report(e as Error));
-          // Pod events may have been missed, and with them a scale by another client.
-          this.#scheduleReplicasRead();
-        })();
+        ended = true;
+        if (controller !== undefined && this.#watches.get(name) === controller) this.#watches.delete(name);
+        this.#rewatch(name, watchFailure(err, status), err ?? status, status?.code === 410);
       },
     );
     // close() may have run while the watch was connecting: it could not abort this one.
     if (this.#closed) controller.abort();
-    else this.#watch = controller;
+    else if (!ended) {
+      this.#watches.set(name, controller);
+      this.#watchFailures[name] = 0;
+    }
+    return !ended;
+  }
+
+  /**
+   * rewatch opens watch `name` again after it ended: the pods after a fresh list (the watch may have
+   * ended with 410 Gone, or events were missed while it was down), then a read of the replicas (a
+   * scale by another client may be among them). A failure — the watch's (`failure`) or the list's —
+   * is reported, and the next attempt waits longer (`rewatchBackoff`), until one succeeds or the
+   * provider closes: never a silent stop.
+   */
+  #rewatch(name: WatchName, failure: string | undefined, cause: unknown, expired = false): void {
+    if (this.#closed) return;
+    const failures = failure === undefined ? 0 : ++this.#watchFailures[name];
+    const wait = rewatchBackoff(this.#options.rewatchDelay ?? 1000, failures);
+    const what = name === 'pods' ? 'pods' : this.#config.kind;
+    if (failure !== undefined)
+      this.#report(
+        new ProviderError(
+          'API_ERROR',
+          `${this.#ref()}: ${what} watch failed (${failure}); watching again in ${wait} ms (attempt ${failures + 1})`,
+          { cause },
+        ),
+      );
+    else if (expired)
+      this.#logger.info(
+        { group: this.#options.group },
+        `${this.#ref()}: ${what} watch expired (410 Gone); listing again`,
+      );
+    const timer = setTimeout(async () => {
+      this.#rewatchTimers.delete(timer);
+      if (this.#closed) return;
+      let connected: boolean;
+      try {
+        connected = name === 'pods' ? await this.#listAndWatch() : await this.#watchWorkload();
+      } catch (err) {
+        // A failed list: its ProviderError names the workload already, the reason is its cause's.
+        const cause = err instanceof ProviderError && err.cause !== undefined ? err.cause : err;
+        this.#rewatch(name, `${name === 'pods' ? 'list: ' : ''}${apiErrorText(cause)}`, err);
+        return;
+      }
+      // A watch that failed again is retried already; a read now would fail the same way.
+      if (connected) this.#scheduleReplicasRead();
+    }, wait);
+    this.#rewatchTimers.add(timer);
   }
 
   #changed(): void {
@@ -761,8 +877,18 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     }
   }
 
+  /** call runs one API call; a failure is API_ERROR naming the workload, the call and the server's reason. */
   #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return callEngine(this.#ref(), what, fn);
+    return callEngine(this.#ref(), what, async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        if (err instanceof ProviderError) throw err;
+        throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${apiErrorText(err)}`, {
+          cause: err,
+        });
+      }
+    });
   }
 
   #report(err: Error): void {
