@@ -72,6 +72,29 @@ describe('PostgreSQL LSNs and lag', () => {
     ['primary unreachable: earlier samples still bound it', replica('0/300', 800), null, 500, 'wal-history'],
     ['not in recovery (promoted): unknown', replica('0/300', 0, false), '0/300', null, 'not-a-replica'],
     ['no replay position: unknown', replica(null, 0), '0/300', null, 'unknown'],
+    // pg_switch_wal() on an idle primary: replay stops at the segment start, insert is past its 40-byte header.
+    [
+      'at a segment start, primary past the long header: caught-up',
+      replica('0/4000000', 9000),
+      '0/4000028',
+      0,
+      'caught-up',
+    ],
+    [
+      'at a page start, primary past the short header: caught-up',
+      replica('0/2000', 9000),
+      '0/2018',
+      0,
+      'caught-up',
+    ],
+    [
+      'at a page start, primary one record further: behind',
+      replica('0/2000', 9000),
+      '0/2030',
+      500,
+      'wal-history',
+    ],
+    ['mid-page, 24 bytes behind: behind', replica('0/1FE8', 9000), '0/2000', 500, 'wal-history'],
   ];
   for (const [name, reading, primary, lag, source] of cases) {
     it(name, () => {
@@ -80,6 +103,15 @@ describe('PostgreSQL LSNs and lag', () => {
       assert.equal(estimate.source, source);
     });
   }
+
+  it('a page boundary has replayed the history sample just past its header', () => {
+    const idle = [
+      { at: 500, lsn: parseLsn('0/1000') },
+      { at: 3000, lsn: parseLsn('0/4000028') },
+    ];
+    const estimate = estimatePgLag(replica('0/4000000', 9000), null, idle, 3500);
+    assert.deepEqual(estimate, { lag: 500, source: 'wal-history' });
+  });
 
   it('keeps the latest moment of each position and prunes old samples but one', () => {
     let h = appendLsnSample([], { at: 0, lsn: 1n }, 10_000);

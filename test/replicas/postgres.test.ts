@@ -6,7 +6,9 @@ import pg from 'pg';
 import { Registry } from 'prom-client';
 import {
   createPgRouter,
+  lsnCovers,
   type ProbeReport,
+  parseLsn,
   type ReplicaError,
   type ReplicaRouter,
 } from '../../src/replicas/index.js';
@@ -109,6 +111,33 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
       code: 'REPLICA_QUERY',
       sqlState: '42P01',
     });
+  });
+
+  it('an idle primary past a WAL segment switch: the caught-up replica measures lag 0, not the idle time', async () => {
+    await admin.query('INSERT INTO replicas_rw (v) VALUES ($1)', ['before switch']);
+    // The primary's insert position moves past the new segment's page header; the replica stops at the
+    // segment boundary. Without allowing for the header, idle time counted as lag and the replica was
+    // excluded after 5 s with no write (archive_timeout does this on a quiet server).
+    const switchEnd = (await admin.query('SELECT pg_switch_wal()::text AS lsn')).rows[0].lsn as string;
+    await until(
+      async () => {
+        const replay = (await replicaAdmin.query('SELECT pg_last_wal_replay_lsn()::text AS lsn')).rows[0].lsn;
+        return lsnCovers(replay, switchEnd);
+      },
+      10_000,
+      'the replica replays the switch',
+    );
+    const [insert, replay] = await Promise.all([
+      admin.query('SELECT pg_current_wal_insert_lsn()::text AS lsn'),
+      replicaAdmin.query('SELECT pg_last_wal_replay_lsn()::text AS lsn'),
+    ]);
+    assert.ok(
+      parseLsn(insert.rows[0].lsn) > parseLsn(replay.rows[0].lsn),
+      `insert ${insert.rows[0].lsn} past replay ${replay.rows[0].lsn}`,
+    );
+    await db.probeNow();
+    const [r1] = db.status();
+    assert.deepEqual([r1?.source, r1?.lag, r1?.eligible], ['caught-up', 0, true]);
   });
 
   it('acceptance 1: replay paused → reads move to the primary within one probe interval of lag > 5 s, back after resume', async () => {

@@ -22,7 +22,8 @@ export type PgResult = QueryResult<any>;
 const PRIMARY_POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
 const REPLICA_PROBE = `SELECT pg_is_in_recovery() AS recovery,
   pg_last_wal_replay_lsn()::text AS replay,
-  (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag`;
+  (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag,
+  current_setting('wal_block_size')::int AS block`;
 const REPLAY_POSITION = 'SELECT pg_last_wal_replay_lsn()::text AS replay';
 
 /** PgDriverOptions are the pools; the router options live elsewhere. */
@@ -114,12 +115,18 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   ): Promise<ReplicaSample> {
     try {
       const result = await withTimeout(this.#pool(name).query(REPLICA_PROBE), timeout, `${name} probe`);
-      const row = result.rows[0] as { recovery: boolean; replay: string | null; ts_lag: number | null };
+      const row = result.rows[0] as {
+        recovery: boolean;
+        replay: string | null;
+        ts_lag: number | null;
+        block: number;
+      };
       const estimate = estimatePgLag(
         {
           inRecovery: row.recovery,
           replayLsn: row.replay === null ? null : parseLsn(row.replay),
           timestampLag: row.ts_lag,
+          walBlockSize: row.block,
         },
         primaryLsn,
         this.#history,

@@ -7,6 +7,10 @@
  *   2. behind: lag is at most the age of the newest primary sample the replica has fully replayed
  *      (the WAL it still lacks was written after that sample), and at most the age of the last
  *      replayed commit; take the smaller of the two upper bounds
+ *
+ * "Replayed up to" allows for WAL page headers: after a segment switch (pg_switch_wal(), archive_timeout)
+ * or a record that ends a page, the primary's insert position sits just past the next page's header
+ * while the replica stops at the page boundary, and an idle primary would leave it there for good.
  */
 
 /** LsnSample is the primary's WAL position at a moment, in the router's clock. */
@@ -21,6 +25,21 @@ export interface PgReplicaReading {
   replayLsn: bigint | null;
   /** ms since the last replayed commit, by the replica's clock; null before the first one. */
   timestampLag: number | null;
+  /** Bytes per WAL page (`wal_block_size`). @defaultValue 8192 */
+  walBlockSize?: number;
+}
+
+// SizeOfXLogLongPHD on 64-bit builds, the largest page header; no WAL record is that short.
+const MAX_PAGE_HEADER = 40n;
+
+/**
+ * replayedUpTo tells whether a replica that replayed up to `replay` has everything the primary had
+ * written at `lsn`. Equal positions aside, a replay position on a page boundary covers an `lsn` no
+ * further than one page header into that page: nothing but the header lies between them.
+ */
+export function replayedUpTo(replay: bigint, lsn: bigint, walBlockSize = 8192): boolean {
+  if (replay >= lsn) return true;
+  return replay % BigInt(walBlockSize) === 0n && lsn - replay <= MAX_PAGE_HEADER;
 }
 
 /** PgLagSource says which bound produced the estimate. */
@@ -47,11 +66,13 @@ export function estimatePgLag(
 ): { lag: number | null; source: PgLagSource } {
   if (!replica.inRecovery) return { lag: null, source: 'not-a-replica' };
   if (replica.replayLsn === null) return { lag: null, source: 'unknown' };
-  if (primaryLsn !== null && replica.replayLsn >= primaryLsn) return { lag: 0, source: 'caught-up' };
+  const replay = replica.replayLsn;
+  const block = replica.walBlockSize;
+  if (primaryLsn !== null && replayedUpTo(replay, primaryLsn, block)) return { lag: 0, source: 'caught-up' };
   let historyBound: number | null = null;
   for (let i = history.length - 1; i >= 0; i--) {
     const sample = history[i]!;
-    if (sample.lsn <= replica.replayLsn) {
+    if (replayedUpTo(replay, sample.lsn, block)) {
       historyBound = Math.max(0, now - sample.at);
       break;
     }
