@@ -5,6 +5,8 @@
 #   postgres-replica.sh [up]              create what is missing, start what is down (idempotent)
 #   postgres-replica.sh stop-replica PORT stop one replica at once (-m immediate: a crash)
 #   postgres-replica.sh start-replica PORT
+#   postgres-replica.sh freeze-replica PORT  SIGSTOP the replica's postmaster and backends (a hung server:
+#                                           the port accepts, nothing answers); thaw-replica PORT: SIGCONT
 #   postgres-replica.sh down              drop every sp_* cluster
 #
 # Environment: SCALEPLANE_PG_VERSION (15), SCALEPLANE_PG_PRIMARY_PORT (5441),
@@ -78,9 +80,19 @@ up_primary() {
   start_cluster "${PRIMARY}" "${PRIMARY_PORT}"
 }
 
+signal_replica() { # signal port: the postmaster and its children
+  local pidfile="/var/lib/postgresql/${VERSION}/sp_replica_$2/postmaster.pid" main
+  [ -f "${pidfile}" ] || return 0
+  main=$(head -1 "${pidfile}")
+  # shellcheck disable=SC2046 # one pid per word
+  kill -"$1" "${main}" $(ps -o pid= --ppid "${main}") 2>/dev/null || true
+}
+
 up_replica() { # port
   local port=$1 name=sp_replica_$1 slot=sp_replica_$1
   local data="/var/lib/postgresql/${VERSION}/${name}"
+  # A test that died mid-way may have left the replica frozen.
+  signal_replica CONT "${port}"
   if cluster_exists "${name}" && [ ! -f "${data}/standby.signal" ]; then
     log "${name} is not a standby; recreating"
     pg_dropcluster --stop "${VERSION}" "${name}" </dev/null
@@ -113,13 +125,15 @@ case "${cmd}" in
   start-replica)
     start_cluster "sp_replica_${2:?port}" "$2"
     ;;
+  freeze-replica) signal_replica STOP "${2:?port}" ;;
+  thaw-replica) signal_replica CONT "${2:?port}" ;;
   down)
     for name in $(pg_lsclusters -h "${VERSION}" 2>/dev/null | awk '{print $2}' | grep '^sp_' || true); do
       pg_dropcluster --stop "${VERSION}" "${name}" </dev/null
     done
     ;;
   *)
-    echo "usage: $0 [up|stop-replica PORT|start-replica PORT|down]" >&2
+    echo "usage: $0 [up|stop-replica PORT|start-replica PORT|freeze-replica PORT|thaw-replica PORT|down]" >&2
     exit 2
     ;;
 esac

@@ -17,7 +17,8 @@ import {
   markUnreachable,
   type ReplicaHealth,
 } from './eligibility.js';
-import { type DatabaseError, NoEligibleReplicaError, ReplicaError } from './errors.js';
+import { DatabaseError, NoEligibleReplicaError, ReplicaError } from './errors.js';
+import { LostSignal } from './lost.js';
 import { createReplicaMetrics, type ReplicaMetrics } from './metrics.js';
 import { type ReplicaRouterOptions, type ResolvedRouterOptions, resolveRouterOptions } from './options.js';
 
@@ -91,6 +92,8 @@ interface ReplicaState {
   source: string;
   /** Reads not yet handed to the counter (see ReplicaMetrics.onCollect). */
   reads: number;
+  /** Fires when the replica is found unreachable, so reads in flight there are retried elsewhere. */
+  lost: LostSignal;
 }
 
 /**
@@ -158,6 +161,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       health: initialReplicaHealth,
       source: 'none',
       reads: 0,
+      lost: new LostSignal(),
     }));
     this.#views = this.#states.map((s) => s.view);
     for (const state of this.#states) {
@@ -355,8 +359,11 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     state.view.inFlight++;
     state.reads++;
     let failure: DatabaseError;
+    // Only a read that may run again elsewhere stops waiting for a replica found unreachable meanwhile.
+    const retryable = mayRetry && this.options.retryReads && this.classify(sql).readOnly;
     try {
-      return await this.#driver.query(state.view.name, sql, params);
+      const query = this.#driver.query(state.view.name, sql, params);
+      return await (retryable ? state.lost.race(query) : query);
     } catch (error) {
       failure = this.#driver.normalizeError(error, state.view.name);
     } finally {
@@ -404,10 +411,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   async #verify(state: ReplicaState, position: string): Promise<boolean> {
     state.view.inFlight++;
     try {
-      const answer = await this.#driver.checkReplayed(
-        state.view.name,
-        position,
-        this.options.readYourWrites.waitTimeout,
+      const answer = await state.lost.race(
+        this.#driver.checkReplayed(state.view.name, position, this.options.readYourWrites.waitTimeout),
       );
       if (
         answer.position !== null &&
@@ -424,10 +429,21 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     }
   }
 
+  #lostError(replica: string, cause: ReplicaError | undefined): DatabaseError {
+    if (cause instanceof DatabaseError && cause.code === 'REPLICA_CONNECTION') return cause;
+    return new DatabaseError(
+      'REPLICA_CONNECTION',
+      `${replica}: unreachable by the probe (${cause?.message ?? 'no answer'}); reads stopped waiting for it`,
+      { target: replica },
+      cause,
+    );
+  }
+
   #markDown(state: ReplicaState, error: DatabaseError): void {
     const wasEligible = state.view.eligible;
     state.health = markUnreachable();
     state.view.eligible = false;
+    state.lost.lose(error);
     this.#metrics.eligible.set({ router: this.options.name, replica: state.view.name }, 0);
     if (wasEligible) {
       this.#decide({
@@ -471,6 +487,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       else this.#metrics.lag.set(labels, sample.lag / 1000);
       this.#metrics.eligible.set(labels, next.eligible ? 1 : 0);
       this.#transition(state, previous, next, sample.error);
+      if (next.reason === 'Unreachable') state.lost.lose(this.#lostError(sample.name, sample.error));
     }
     this.#updateFallback();
     this.emit('probe', {

@@ -16,11 +16,13 @@ import type { PgResult } from '../../src/replicas/postgres/index.js';
 import { until } from '../helpers/until.js';
 import {
   ensurePostgresReplication,
+  freezePostgresReplica,
   nextDecision,
   PG_PRIMARY_PORT,
   PG_REPLICA_PORT,
   startPostgresReplica,
   stopPostgresReplica,
+  thawPostgresReplica,
 } from './services.js';
 
 const PROBE_INTERVAL = 1000;
@@ -76,6 +78,7 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
   });
 
   after(async () => {
+    await thawPostgresReplica().catch(() => {});
     await replicaAdmin?.query('SELECT pg_wal_replay_resume()').catch(() => {});
     await db?.close();
     await db?.close();
@@ -271,6 +274,39 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
 
     const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1');
     await startPostgresReplica();
+    await restored;
+    assert.equal(await port(), PG_REPLICA_PORT);
+  });
+
+  it('a frozen replica (SIGSTOP: connections open, no answer): reads in flight there finish on the primary', {
+    timeout: 30_000,
+  }, async () => {
+    await until(() => db.status()[0]?.eligible === true, 20_000, 'replica eligible');
+    // Each read sleeps on the server so some are surely in flight on the replica when it freezes.
+    const read = async () => port('SELECT inet_server_port() AS port, pg_sleep(0.05)');
+    let onReplica = 0;
+    const inFlight: Array<Promise<number>> = [];
+    const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
+    try {
+      await until(async () => (await read()) === PG_REPLICA_PORT, 20_000, 'a read on the replica');
+      for (let i = 0; i < 8; i++) inFlight.push(read());
+      await until(() => db.status()[0]!.inFlight === 8, 5_000, 'reads in flight on the replica');
+      await freezePostgresReplica();
+      await excluded;
+      // Resolves only if every read came back while the replica is still frozen.
+      const ports = await Promise.all(inFlight);
+      onReplica = ports.filter((p) => p === PG_REPLICA_PORT).length;
+      assert.deepEqual(
+        ports.filter((p) => p !== PG_REPLICA_PORT),
+        Array(8 - onReplica).fill(PG_PRIMARY_PORT),
+      );
+      assert.ok(onReplica < 8, 'reads frozen on the replica were served by the primary');
+      assert.equal(await read(), PG_PRIMARY_PORT);
+    } finally {
+      await thawPostgresReplica();
+      await Promise.allSettled(inFlight);
+    }
+    const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1');
     await restored;
     assert.equal(await port(), PG_REPLICA_PORT);
   });

@@ -45,6 +45,16 @@ export function startPostgresReplica(): Promise<void> {
   return script('postgres-replica.sh', ['start-replica', String(PG_REPLICA_PORT)], pgEnv);
 }
 
+/** freezePostgresReplica stops the replica's processes with SIGSTOP: connections stay open, nothing answers. */
+export function freezePostgresReplica(): Promise<void> {
+  return script('postgres-replica.sh', ['freeze-replica', String(PG_REPLICA_PORT)], pgEnv);
+}
+
+/** thawPostgresReplica resumes a frozen replica (SIGCONT). */
+export function thawPostgresReplica(): Promise<void> {
+  return script('postgres-replica.sh', ['thaw-replica', String(PG_REPLICA_PORT)], pgEnv);
+}
+
 /** ensureMariadbReplication creates or starts the MariaDB primary and replica (idempotent). */
 export function ensureMariadbReplication(): Promise<void> {
   return script('mariadb-replica.sh', ['up'], mariadbEnv);
