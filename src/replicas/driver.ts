@@ -77,6 +77,13 @@ export class TargetPools<P> {
   readonly #pools: ReadonlyMap<string, P>;
 
   constructor(primary: P, replicas: Record<string, P>) {
+    assertPool('primary', primary);
+    if (typeof replicas !== 'object' || replicas === null || Array.isArray(replicas))
+      throw new ReplicaError(
+        'REPLICA_INVALID_ARGUMENT',
+        `replicas must be an object of pools by name ({ r1: pool }), got ${describe(replicas)}`,
+      );
+    for (const [name, pool] of Object.entries(replicas)) assertPool(`replicas.${name}`, pool);
     this.replicaNames = Object.keys(replicas);
     this.#pools = new Map([[PRIMARY, primary], ...Object.entries(replicas)]);
   }
@@ -92,6 +99,19 @@ export class TargetPools<P> {
   entries(): IterableIterator<[string, P]> {
     return this.#pools.entries();
   }
+}
+
+function assertPool(field: string, pool: unknown): void {
+  if (typeof (pool as { query?: unknown } | null | undefined)?.query !== 'function')
+    throw new ReplicaError(
+      'REPLICA_INVALID_ARGUMENT',
+      `${field} must be a pool with query(), got ${describe(pool)}`,
+    );
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  return value === null ? 'null' : typeof value;
 }
 
 /** withTimeout rejects after `ms`; the underlying call keeps running but nobody waits for it. */

@@ -123,6 +123,18 @@ export function resolveRouterOptions(options: ReplicaRouterOptions = {}): Resolv
   ] as const) {
     if (!Number.isFinite(value) || value <= 0) invalid(field, `must be a number > 0, got ${value}`);
   }
+  // A sample that goes stale before the next probe lands would send reads to the primary for part of every interval.
+  if (resolved.staleAfter <= resolved.probeInterval)
+    invalid(
+      'staleAfter',
+      `must be longer than probeInterval (${resolved.probeInterval}), got ${resolved.staleAfter}`,
+    );
+  for (const [field, value] of [
+    ['retryReads', resolved.retryReads],
+    ['readYourWrites.verify', resolved.readYourWrites.verify],
+  ] as const) {
+    if (typeof value !== 'boolean') invalid(field, `must be true or false, got ${String(value)}`);
+  }
   if (resolved.fallback !== 'primary' && resolved.fallback !== 'fail')
     invalid('fallback', `must be "primary" or "fail", got ${String(resolved.fallback)}`);
   if (!['replayed', 'window', 'off'].includes(resolved.readYourWrites.mode))
@@ -130,7 +142,8 @@ export function resolveRouterOptions(options: ReplicaRouterOptions = {}): Resolv
       'readYourWrites.mode',
       `must be "replayed", "window" or "off", got ${resolved.readYourWrites.mode}`,
     );
-  if (resolved.name.length === 0) invalid('name', 'must not be empty');
+  if (typeof resolved.name !== 'string' || resolved.name.length === 0)
+    invalid('name', `must be a non-empty string, got ${JSON.stringify(resolved.name)}`);
   return resolved;
 }
 

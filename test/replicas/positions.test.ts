@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import pg from 'pg';
 import {
+  createPgRouter,
   estimatePgLag,
   lagFromHeartbeat,
   lagFromReplicaStatus,
   lsnCovers,
   mariadbCovers,
   mysqlCovers,
+  type PgRouterOptions,
   parseLsn,
   resolveRouterOptions,
 } from '../../src/replicas/index.js';
@@ -208,6 +211,10 @@ describe('resolveRouterOptions', () => {
     ['probeInterval', { probeInterval: 0 }],
     ['fallback', { fallback: 'nowhere' as 'fail' }],
     ['readYourWrites.mode', { readYourWrites: { mode: 'sometimes' as 'off' } }],
+    ['staleAfter', { probeInterval: 2000, staleAfter: 1000 }],
+    ['retryReads', { retryReads: 'no' as unknown as boolean }],
+    ['readYourWrites.verify', { readYourWrites: { verify: 0 as unknown as boolean } }],
+    ['name', { name: 5 as unknown as string }],
   ] as const) {
     it(`rejects a bad ${field}`, () =>
       assert.throws(
@@ -215,6 +222,23 @@ describe('resolveRouterOptions', () => {
         (e: Error & { code?: string }) => {
           return e.code === 'REPLICA_INVALID_ARGUMENT' && e.message.startsWith(field);
         },
+      ));
+  }
+});
+
+describe('router pools', () => {
+  const pool = new pg.Pool({ host: '127.0.0.1', port: 1 });
+  for (const [field, options] of [
+    ['primary', { replicas: { r1: pool } }],
+    ['replicas', { primary: pool }],
+    ['replicas', { primary: pool, replicas: [pool] }],
+    ['replicas.r1', { primary: pool, replicas: { r1: undefined } }],
+  ] as const) {
+    it(`names ${field} when ${JSON.stringify(Object.keys(options))} is wrong`, () =>
+      assert.throws(
+        () => createPgRouter(options as unknown as PgRouterOptions),
+        (e: Error & { code?: string }) =>
+          e.code === 'REPLICA_INVALID_ARGUMENT' && e.message.startsWith(`${field} must be`),
       ));
   }
 });
