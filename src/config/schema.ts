@@ -931,6 +931,7 @@ const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
     'min_healthy_percentage',
     'poll_interval',
     'scale_timeout',
+    'termination_hook',
   ],
 };
 
@@ -950,6 +951,7 @@ const engineShape = {
   min_healthy_percentage: percent.optional(),
   poll_interval: duration('positive').optional(),
   scale_timeout: duration('positive').optional(),
+  termination_hook: text.optional(),
   resources: mapping({
     cpu: z.number().positive().optional(),
     memory: z
@@ -1104,6 +1106,7 @@ function providerDraft(raw: LocalProviderRaw & EngineRaw): GroupDraft['provider'
       ...(raw.region === undefined ? {} : { region: raw.region }),
       ...(raw.endpoint === undefined ? {} : { endpoint: raw.endpoint }),
       ...(raw.scale_timeout === undefined ? {} : { scaleTimeout: raw.scale_timeout }),
+      ...(raw.termination_hook === undefined ? {} : { terminationHook: raw.termination_hook }),
     };
   }
   return localProvider(raw);

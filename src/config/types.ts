@@ -484,6 +484,12 @@ export interface AwsProviderConfig {
   pollInterval: number;
   /** Longest wait for a scale, a replacement or a resize, ms. @defaultValue 1800000 (30 min) */
   scaleTimeout?: number;
+  /**
+   * Name of the group's EC2_INSTANCE_TERMINATING lifecycle hook: an instance the group terminates
+   * (instance refresh, its own scale-in) waits in `Terminating:Wait` until Scaleplane drained it
+   * and sent CompleteLifecycleAction. @defaultValue none (no drain before such terminations)
+   */
+  terminationHook?: string;
 }
 
 /** ProviderConfig is a group's engine and the fields that engine needs. */

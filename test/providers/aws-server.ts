@@ -79,6 +79,11 @@ export class AwsServer {
     template: { id: 'lt-0abc', version: '1' } as { id: string; version: string } | undefined,
     /** HealthCheckGracePeriod, seconds. */
     healthCheckGracePeriod: 0,
+    /**
+     * Name of an EC2_INSTANCE_TERMINATING lifecycle hook: a terminated instance waits in
+     * `Terminating:Wait` until CompleteLifecycleAction (its heartbeat timeout is not played).
+     */
+    terminationHook: undefined as string | undefined,
   };
   /** Scaling activities, in the order they started. */
   readonly activities: Activity[] = [];
@@ -101,6 +106,8 @@ export class AwsServer {
   refresh: { id: string; status: string; min: number; max: number } | undefined;
   #server: Server;
   #next = 1;
+  /** Instances in Terminating:Wait, each with what CompleteLifecycleAction lets go on. */
+  #hookWaits = new Map<string, () => void>();
   #timers = new Set<NodeJS.Timeout>();
   readonly #launchMs: number;
   readonly #now: () => number;
@@ -237,6 +244,33 @@ export class AwsServer {
           'TerminateInstanceInAutoScalingGroup',
           `<Activity><ActivityId>a-${this.#next}</ActivityId><StatusCode>InProgress</StatusCode></Activity>`,
         );
+      }
+      case 'CompleteLifecycleAction': {
+        const id = need('InstanceId');
+        const proceed = this.#hookWaits.get(id);
+        if (
+          need('LifecycleHookName') !== g.terminationHook ||
+          need('AutoScalingGroupName') !== g.name ||
+          !proceed
+        )
+          return this.#error(
+            res,
+            false,
+            400,
+            'ValidationError',
+            `No active Lifecycle Action found with instance ID ${id}`,
+          );
+        if (!['CONTINUE', 'ABANDON'].includes(need('LifecycleActionResult')))
+          return this.#error(
+            res,
+            false,
+            400,
+            'ValidationError',
+            'LifecycleActionResult must be CONTINUE or ABANDON',
+          );
+        this.#hookWaits.delete(id);
+        proceed();
+        return asg('CompleteLifecycleAction');
       }
       case 'SetInstanceHealth': {
         const inst = this.instances.get(need('InstanceId'));
@@ -519,17 +553,26 @@ export class AwsServer {
   }
 
   #terminate(inst: Inst): void {
-    inst.lifecycle = 'Terminating';
     const activity = this.#activity(
       `Terminating EC2 instance: ${inst.id}`,
       'was taken out of service',
       false,
     );
+    const proceed = () => {
+      inst.lifecycle = 'Terminating';
+      this.#record();
+      this.#later(30, () => {
+        this.instances.delete(inst.id);
+        this.#finish(activity);
+      });
+    };
+    if (this.group.terminationHook === undefined) {
+      proceed();
+      return;
+    }
+    inst.lifecycle = 'Terminating:Wait';
     this.#record();
-    this.#later(30, () => {
-      this.instances.delete(inst.id);
-      this.#finish(activity);
-    });
+    this.#hookWaits.set(inst.id, proceed);
   }
 
   #reconcile(): void {

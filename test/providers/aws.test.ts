@@ -446,6 +446,47 @@ describe('aws provider', () => {
     assert.ok([...server.instances.values()].every((i) => i.type === 't3.large'));
   });
 
+  it('termination_hook: what the group terminates (an instance refresh, a scale-in) is drained in Terminating:Wait, then CompleteLifecycleAction', async (t) => {
+    // Before, an instance refresh terminated instances Scaleplane had not drained: requests in flight cut.
+    const drained: { id: string; state: string; completedBefore: boolean }[] = [];
+    const completed = (id: string) =>
+      server.requests.some((r) => r.action === 'CompleteLifecycleAction' && r.params.InstanceId === id);
+    const { server, provider } = await setup(
+      t,
+      1,
+      2,
+      { minHealthyPercentage: 100, terminationHook: 'scaleplane-drain' },
+      {
+        drain: async (instance) => {
+          drained.push({ id: instance.id, state: instance.state, completedBefore: completed(instance.id) });
+        },
+      },
+    );
+    server.group.terminationHook = 'scaleplane-drain';
+    await provider.start();
+    const old = [...server.instances.keys()];
+    await provider.resize({ instanceType: 't3.large' });
+    assert.deepEqual(
+      drained.map((d) => [d.id, d.state, d.completedBefore]).sort(),
+      old.map((id) => [id, 'draining', false]).sort(),
+      'each old instance drained in Terminating:Wait, before its completion',
+    );
+    const completions = server.requests.filter((r) => r.action === 'CompleteLifecycleAction');
+    assert.deepEqual(
+      completions
+        .map((r) => [r.params.InstanceId, r.params.LifecycleHookName, r.params.LifecycleActionResult])
+        .sort(),
+      old.map((id) => [id, 'scaleplane-drain', 'CONTINUE']).sort(),
+    );
+    // Its own scale-in drains before TerminateInstanceInAutoScalingGroup, and only then.
+    drained.length = 0;
+    await provider.scaleTo(1);
+    assert.equal(drained.length, 1);
+    assert.equal(drained[0]!.state, 'ready', 'drained before the terminate');
+    assert.ok(completed(drained[0]!.id), 'the hook completed without a second drain');
+    assert.equal(server.instances.size, 1);
+  });
+
   it('without a launch template: stop → ModifyInstanceAttribute → start, one at a time, never below min_instances', async (t) => {
     const { server, provider } = await setup(t, 2, 3);
     server.group.template = undefined;

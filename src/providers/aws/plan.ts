@@ -19,6 +19,9 @@ export interface AsgInstanceView {
 export function asgState(view: AsgInstanceView, warmupMs: number, now: number): InstanceState {
   const s = view.lifecycleState;
   if (view.healthStatus === 'Unhealthy') return 'failed';
+  // Held by a termination lifecycle hook: still running, so it drains (no new requests) until the
+  // hook is completed, instead of being dropped with requests in flight.
+  if (s === 'Terminating:Wait') return 'draining';
   if (s.startsWith('Terminat') || s.startsWith('Detach') || s === 'Warmed:Terminated') return 'stopping';
   if (s.startsWith('Standby') || s.startsWith('EnteringStandby')) return 'draining';
   if (s === 'InService') {

@@ -63,8 +63,9 @@ const ACTIVITY_PAGES = 5;
  * so no request is cut. `resize` changes the instance type without downtime: a new launch template
  * version and an instance refresh whose MinHealthyPercentage keeps min_instances in service, or,
  * for a group without a launch template, one instance at a time stop → ModifyInstanceAttribute →
- * start, refused unless the others still cover min_instances. `replace` marks one instance
- * Unhealthy (SetInstanceHealth) for the group to replace.
+ * start, refused unless the others still cover min_instances (the refresh's terminations are
+ * drained first only with `termination_hook`, see `#completeTerminations`). `replace` marks one
+ * instance Unhealthy (SetInstanceHealth) for the group to replace.
  */
 export class AwsProvider extends EventEmitter<ProviderEvents> implements Provider {
   /** Always `'aws'`. */
@@ -96,6 +97,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #replacing = false;
   /** Instances this process terminated, until the group no longer lists them. */
   #removing = new Set<string>();
+  /** Instances held by the termination hook whose drain and completion are under way or done. */
+  #terminating = new Set<string>();
   /** Writes to the desired capacity in progress (a scale's, an in-place resize's Standby). */
   #writes = 0;
   /** Bumped as each such write starts and ends: a read sent at another epoch may miss one. */
@@ -712,6 +715,51 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     if (key !== this.#lastKey) {
       this.#lastKey = key;
       this.emit('change');
+    }
+    if (this.#config.terminationHook !== undefined && this.#started !== undefined)
+      this.#completeTerminations();
+  }
+
+  /**
+   * completeTerminations lets the group go on with each member its termination lifecycle hook holds
+   * in `Terminating:Wait` (an instance refresh's, the group's own scale-in, a health replacement):
+   * drained first (it shows `draining` meanwhile, so it gets no new request), then
+   * CompleteLifecycleAction CONTINUE. One this process terminated itself was drained already. A
+   * failed completion is reported and tried again at the next poll (the hook's heartbeat timeout
+   * lets it go on in the end regardless). Only while leading: a standby's drain would be another
+   * balancer's.
+   */
+  #completeTerminations(): void {
+    for (const id of this.#terminating) if (!this.#members.has(id)) this.#terminating.delete(id);
+    const { as } = this.#sdk!;
+    for (const m of this.#members.values()) {
+      if (m.lifecycleState !== 'Terminating:Wait' || this.#terminating.has(m.id)) continue;
+      this.#terminating.add(m.id);
+      const instance = this.instances().find((i) => i.id === m.id);
+      const drained = this.#removing.has(m.id);
+      void (async () => {
+        try {
+          if (instance && !drained) await this.#options.drain?.(instance).catch(() => {});
+          if (this.#closed) return;
+          await this.#call('CompleteLifecycleAction', () =>
+            this.#clients!.autoScaling.send(
+              new as.CompleteLifecycleActionCommand({
+                AutoScalingGroupName: this.#config.autoScalingGroup,
+                LifecycleHookName: this.#config.terminationHook,
+                InstanceId: m.id,
+                LifecycleActionResult: 'CONTINUE',
+              }),
+            ),
+          );
+          this.#logger.info(
+            { group: this.#options.group, instance: m.id, hook: this.#config.terminationHook },
+            `${this.#config.autoScalingGroup}: ${m.id} drained; termination goes on (CompleteLifecycleAction)`,
+          );
+        } catch (err) {
+          this.#terminating.delete(m.id);
+          if (!this.#closed) this.#report(err as Error);
+        }
+      })();
     }
   }
 
