@@ -16,7 +16,15 @@ export interface JobEnvelope {
   /** ms since the epoch when first published. */
   publishedAt: number;
   priority?: number;
+  /**
+   * Deliveries of this job that ended with its worker gone (crash, kill, lost connection) before
+   * this copy was made; carried across retries so the stall limit counts per job. Absent = 0.
+   */
+  stalls?: number;
 }
+
+/** DeadLetterReason is why a job was dead-lettered (`decideRetry`'s and `decideStall`'s reasons). */
+export type DeadLetterReason = 'RetriesExhausted' | 'NotRetryable' | 'StallLimit';
 
 /** DeadLetter is a job that failed its last attempt, with the error that ended it. */
 export interface DeadLetter {
@@ -24,6 +32,8 @@ export interface DeadLetter {
   ref: string;
   job: JobEnvelope;
   error: string;
+  /** Why; absent for dead letters written before reasons were stored, or by the broker itself. */
+  reason?: DeadLetterReason;
   /** ms since the epoch. */
   failedAt: number;
 }
@@ -52,12 +62,17 @@ export interface Delivery {
   readonly envelope: JobEnvelope;
   /** 1-based attempt number, crash redeliveries included. */
   readonly attempt: number;
+  /**
+   * Times this job's worker died with it before this delivery (see `WorkerOptions.maxStalls`):
+   * counted exactly on Redis and RabbitMQ; on NATS the deliveries beyond `maxAttempts`, a lower bound.
+   */
+  readonly stalls: number;
   /** Done: remove the job for good. Resolves once the broker confirmed the ack. */
   ack(): Promise<void>;
   /** Failed, try again after `delay` ms as attempt `attempt + 1`. */
   retry(delay: number): Promise<void>;
-  /** Failed for the last time: move to the dead-letter queue with `error`. */
-  deadLetter(error: string): Promise<void>;
+  /** Failed for the last time: move to the dead-letter queue with `error` and `reason`. */
+  deadLetter(error: string, reason: DeadLetterReason): Promise<void>;
   /** Not processed (shutdown): give the job back as it was, for another worker. */
   release(): Promise<void>;
 }
@@ -67,6 +82,8 @@ export interface ConsumeOptions {
   concurrency: number;
   /** retries + 1: the attempts the worker makes before dead-lettering. */
   maxAttempts: number;
+  /** Stalls a job may survive (`WorkerOptions.maxStalls`); NATS sizes MaxDeliver with it. */
+  maxStalls: number;
   /** ms a delivery may stay unacked before another worker may take it (Redis, NATS). */
   stallTimeout: number;
   /** Free handler slots right now; backends that pull never take more than this. */

@@ -4,6 +4,7 @@ import type { DedupStore } from './dedup.js';
 import { errorMessage, InvalidArgumentError, QueueError } from './errors.js';
 import { type QueueLogger, timestamp } from './log.js';
 import type { QueueMetrics } from './metrics.js';
+import { decideStall } from './stalls.js';
 import type { Consumption, Delivery, QueueBackend } from './types.js';
 
 /** JobContext is what a handler learns about the job besides its payload. */
@@ -41,6 +42,14 @@ export interface WorkerOptions {
    * NATS AckWait); live handlers keep extending it. @defaultValue 30000
    */
   stallTimeout?: number;
+  /**
+   * Times a job may stall (its worker died while running it: a crash, an OOM kill, a lost broker
+   * connection) and still run again; the delivery after one stall more dead-letters it unrun, with
+   * reason `StallLimit`, so a job that kills its worker cannot crash-loop the group. On NATS, which
+   * cannot tell a stall from a retry or a hand-back, a job is dead-lettered at delivery
+   * `retries + maxStalls + 2`. @defaultValue 1 (BullMQ's `maxStalledCount`)
+   */
+  maxStalls?: number;
   /** ms `close()` waits for running handlers before returning their jobs to the queue. @defaultValue 30000 */
   closeTimeout?: number;
   /** Skip jobs already done, and mark jobs done after the handler succeeds. @defaultValue none */
@@ -60,6 +69,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     retries: options.retries ?? 3,
     backoff: { ...DEFAULT_RETRY_BACKOFF, ...options.backoff },
     stallTimeout: options.stallTimeout ?? 30_000,
+    maxStalls: options.maxStalls ?? 1,
     closeTimeout: options.closeTimeout ?? 30_000,
     dedup: options.dedup,
   };
@@ -70,6 +80,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   positiveInt('concurrency', resolved.concurrency, 1);
   positiveInt('retries', resolved.retries, 0);
   positiveInt('stallTimeout', resolved.stallTimeout, 100);
+  positiveInt('maxStalls', resolved.maxStalls, 0);
   positiveInt('closeTimeout', resolved.closeTimeout, 0);
   const problem = backoffProblem(resolved.backoff);
   if (problem) throw new InvalidArgumentError('backoff', problem);
@@ -130,6 +141,7 @@ export class Worker<T = unknown> extends EventEmitter {
         const consumption = await backend.consume(this.queue, {
           concurrency: this.options.concurrency,
           maxAttempts: this.options.retries + 1,
+          maxStalls: this.options.maxStalls,
           stallTimeout: this.options.stallTimeout,
           freeSlots: () => (this.#closing ? 0 : this.options.concurrency - this.#inFlight.size),
           deliver: (delivery) => this.#run(delivery),
@@ -181,6 +193,19 @@ export class Worker<T = unknown> extends EventEmitter {
       return;
     }
     const { metrics, random } = this.#deps;
+    // Its worker died with it too often: running it again would likely kill this one as well.
+    const stall = decideStall(delivery.stalls, this.options.maxStalls, attempt);
+    if (stall.action === 'dead-letter') {
+      await delivery.deadLetter(stall.message, stall.reason);
+      metrics.deadLettered.inc(this.#labels);
+      this.emit('dead-lettered', {
+        ...event,
+        stalls: delivery.stalls,
+        reason: stall.reason,
+        error: stall.message,
+      });
+      return;
+    }
     const stopTimer = metrics.handlerDuration.startTimer(this.#labels);
     let failure: unknown;
     let failed = false;
@@ -222,7 +247,7 @@ export class Worker<T = unknown> extends EventEmitter {
       metrics.retried.inc(this.#labels);
       this.emit('retrying', { ...event, delay: decision.delay, error: message });
     } else {
-      await delivery.deadLetter(message);
+      await delivery.deadLetter(message, decision.reason);
       metrics.deadLettered.inc(this.#labels);
       this.emit('dead-lettered', { ...event, reason: decision.reason, error: message });
     }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import {
@@ -8,11 +11,13 @@ import {
   createRedisDedupStore,
   type Queue,
   type QueueError,
+  STALL_LIMIT_MESSAGE,
   UnrecoverableError,
 } from '../../src/queue/index.js';
 import { backendOptions, sleep, uniqueName, waitFor } from './helpers.js';
 
 const fastBackoff = { initial: 50, factor: 2, max: 200, jitter: 0.2 };
+const stallWorker = fileURLToPath(new URL('./fixtures/stall-worker.ts', import.meta.url));
 
 /**
  * runConformance registers the same behaviour tests for one backend; every backend file calls it
@@ -239,11 +244,17 @@ export function runConformance(backend: BackendName): void {
       await worker.close();
       assert.ok(aborted);
       const ids: string[] = [];
-      const second = queue.worker(q, (_p, job) => {
-        ids.push(job.id);
-      });
+      // With no stall allowed, a hand-back counted as a stall would dead-letter the job unrun.
+      const second = queue.worker(
+        q,
+        (_p, job) => {
+          ids.push(job.id);
+        },
+        { maxStalls: 0 },
+      );
       await waitFor(() => ids.length === 1, 'returned job handled elsewhere', 20_000);
       assert.deepEqual(ids, ['back']);
+      assert.deepEqual(await queue.dlq(q).list(), []);
       await second.close();
     });
 
@@ -279,6 +290,95 @@ export function runConformance(backend: BackendName): void {
       await waitFor(() => started.length === 2, 'late job handled by the second worker', 5000);
       assert.deepEqual(started, ['first:running', 'second:late']);
       await second.close();
+    });
+
+    test('a job that SIGKILLs its worker is dead-lettered unrun after maxStalls stalls; one beside it completes', async (t) => {
+      const q = name('stall');
+      const maxStalls = 1;
+      const lines: string[] = [];
+      let changed: () => void = () => {};
+      // Woken by each line and each exit of a worker process: no polling, no fixed sleeps.
+      const until = async (what: string, condition: () => boolean, timeout = 30_000) => {
+        const deadline = Date.now() + timeout;
+        const timer = setTimeout(() => changed(), timeout);
+        try {
+          while (!condition()) {
+            if (Date.now() >= deadline)
+              throw new Error(`timed out waiting for ${what}: ${lines.join(' | ')}`);
+            await new Promise<void>((resolve) => {
+              changed = resolve;
+            });
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      const children = new Set<ChildProcess>();
+      let crashes = 0;
+      let finished = false;
+      t.after(() => {
+        finished = true;
+        for (const c of children) c.kill('SIGKILL');
+      });
+      // One worker process at a time; each crash starts the next, as a process supervisor would.
+      const spawnWorker = () => {
+        const child = spawn(process.execPath, ['--import', 'tsx', stallWorker], {
+          env: {
+            ...process.env,
+            STALL_BACKEND: backend,
+            STALL_QUEUE: q,
+            STALL_MAX_STALLS: String(maxStalls),
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        children.add(child);
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          lines.push(line);
+          changed();
+        });
+        child.on('exit', (_code, signal) => {
+          children.delete(child);
+          if (signal === 'SIGKILL') crashes++;
+          if (signal === 'SIGKILL' && !finished) spawnWorker();
+          changed();
+        });
+        return child;
+      };
+      await queue.publish(q, 'poison', { id: 'poison' });
+      await queue.publish(q, 'fine', { id: 'fine' });
+      const start = Date.now();
+      spawnWorker();
+      await until(
+        'the poison job dead-lettered and the other one completed',
+        () => lines.some((l) => l.startsWith('dead-lettered poison')) && lines.includes('completed fine'),
+      );
+      const seconds = (Date.now() - start) / 1000;
+      finished = true;
+      const survivors = [...children];
+      await Promise.all(
+        survivors.map((c) => new Promise<void>((resolve) => c.once('exit', () => resolve()).kill('SIGTERM'))),
+      );
+      t.diagnostic(`${backend}: dead-lettered after ${crashes} crashes in ${seconds.toFixed(1)} s`);
+
+      const poisonRuns = lines.filter((l) => l.startsWith('start poison'));
+      // Run once, recovered maxStalls times, then dead-lettered by the next worker without running.
+      assert.deepEqual(poisonRuns, ['start poison 1', 'start poison 2']);
+      assert.equal(crashes, maxStalls + 1);
+      assert.deepEqual(
+        lines.filter((l) => l.startsWith('dead-lettered')),
+        [`dead-lettered poison StallLimit ${maxStalls + 1}`],
+      );
+      assert.equal(lines.filter((l) => l === 'completed fine').length, 1);
+      const letters = await queue.dlq(q).list();
+      assert.equal(letters.length, 1);
+      const [letter] = letters;
+      assert.equal(letter?.job.id, 'poison');
+      assert.equal(letter?.job.payload, 'poison');
+      assert.equal(letter?.reason, 'StallLimit');
+      assert.equal(letter?.job.stalls, maxStalls + 1);
+      assert.equal(letter?.job.attempt, maxStalls + 2, 'the delivery that dead-lettered it');
+      assert.ok(letter?.error.startsWith(STALL_LIMIT_MESSAGE), letter?.error);
+      assert.equal((await queue.depth(q)).depth, 0);
     });
 
     test('a dedup store lets a redelivered, already-done job be skipped', async (t) => {

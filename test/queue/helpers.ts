@@ -10,7 +10,12 @@ export function uniqueName(tag: string): string {
 export function backendOptions(backend: BackendName): QueueOptions {
   switch (backend) {
     case 'rabbitmq':
-      return { backend, url: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672' };
+      // RABBITMQ_QUEUE_TYPE=classic runs the same tests on classic queues (default quorum).
+      return {
+        backend,
+        url: process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+        ...(process.env.RABBITMQ_QUEUE_TYPE === 'classic' ? { queueType: 'classic' as const } : {}),
+      };
     case 'redis':
       return { backend, redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' };
     case 'nats':

@@ -5,8 +5,10 @@ import {
   createQueue,
   DEFAULT_RECONNECT_BACKOFF,
   decideRetry,
+  decideStall,
   delayBucket,
   depthRate,
+  natsMaxDeliver,
   resolveWorkerOptions,
 } from '../../src/queue/index.js';
 import { settleBarrier } from '../../src/queue/rabbitmq/settle.js';
@@ -65,6 +67,38 @@ test('decideRetry retries while attempts are left, then dead-letters with a reas
   );
 });
 
+test('decideStall runs a job up to maxStalls stalls and dead-letters it at the next one, naming counts', () => {
+  const cases: [stalls: number, maxStalls: number, action: string][] = [
+    [0, 0, 'run'],
+    [1, 0, 'dead-letter'],
+    [0, 1, 'run'],
+    [1, 1, 'run'],
+    [2, 1, 'dead-letter'],
+    [5, 5, 'run'],
+    [6, 5, 'dead-letter'],
+  ];
+  for (const [stalls, maxStalls, action] of cases)
+    assert.equal(decideStall(stalls, maxStalls, stalls + 1).action, action, `${stalls} of ${maxStalls}`);
+  const d = decideStall(2, 1, 3);
+  assert.equal(d.reason, 'StallLimit');
+  assert.equal(
+    d.action === 'dead-letter' && d.message,
+    'job stalled more than allowable limit: stalled 2 times (maxStalls 1), delivery 3',
+  );
+});
+
+test('natsMaxDeliver leaves the dead-lettering delivery (and a delayed job its wait) inside MaxDeliver', () => {
+  // retries 3, maxStalls 1: deliveries 1-5 may run, 6 dead-letters, 7 if the job waited out a delay.
+  assert.equal(natsMaxDeliver(4, 1, 0), 7);
+  assert.equal(natsMaxDeliver(4, 1, 10), 17);
+  for (let attempts = 1; attempts < 6; attempts++)
+    for (let stalls = 0; stalls < 4; stalls++) {
+      const deadLetteredAt = attempts + stalls + 1;
+      assert.ok(natsMaxDeliver(attempts, stalls, 0) >= deadLetteredAt + 1);
+      assert.equal(decideStall(deadLetteredAt - attempts, stalls, deadLetteredAt).action, 'dead-letter');
+    }
+});
+
 test('delayBucket rounds up to two significant digits', () => {
   const cases: [number, number][] = [
     [0, 0],
@@ -89,7 +123,14 @@ test('resolveWorkerOptions applies defaults and names the bad field', () => {
   assert.equal(o.concurrency, 1);
   assert.equal(o.retries, 3);
   assert.equal(o.backoff.initial, 1000);
+  assert.equal(o.maxStalls, 1);
   assert.throws(() => resolveWorkerOptions({ retries: -1 }), { field: 'retries' });
+  for (const maxStalls of [-1, 1.5, Number.NaN, '2' as never])
+    assert.throws(() => resolveWorkerOptions({ maxStalls }), {
+      code: 'QUEUE_INVALID_ARGUMENT',
+      field: 'maxStalls',
+    });
+  assert.equal(resolveWorkerOptions({ maxStalls: 0 }).maxStalls, 0);
   assert.throws(() => resolveWorkerOptions({ backoff: { factor: 0.5 } }), { field: 'backoff' });
 });
 

@@ -22,11 +22,13 @@ import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
 import { PullLoop } from '../pull-loop.js';
+import { natsMaxDeliver } from '../stalls.js';
 import type {
   BackendContext,
   ConsumeOptions,
   Consumption,
   DeadLetter,
+  DeadLetterReason,
   Delivery,
   JobEnvelope,
   QueueBackend,
@@ -41,8 +43,9 @@ export interface NatsBackendOptions {
   /** Window in ms within which a job id published twice is stored once (`Nats-Msg-Id`). @defaultValue 120000 */
   duplicateWindow?: number;
   /**
-   * Deliveries beyond a job's retries that JetStream still makes (crash redeliveries); past
-   * `retries + 1 + this` JetStream stops delivering (MaxDeliver). @defaultValue 10
+   * Deliveries JetStream still makes past the one that dead-letters a job for stalling
+   * (`retries + maxStalls + 2`, plus one for a delayed job's wait): slack for workers of the queue
+   * with larger `retries` or `maxStalls` than the one that set MaxDeliver. @defaultValue 10
    */
   maxDeliverMargin?: number;
 }
@@ -53,6 +56,7 @@ const FETCH_EXPIRES = 1000;
 const NOT_BEFORE = 'Sp-Not-Before';
 const ERROR = 'Sp-Error';
 const FAILED_AT = 'Sp-Failed-At';
+const REASON = 'Sp-Reason';
 
 /** natsNames names the streams and subjects of one queue. */
 export function natsNames(queue: string): {
@@ -152,8 +156,14 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
   const ensureConsumer = async (queue: string, opts: ConsumeOptions) => {
     const { jsm } = await clients;
     const { stream } = natsNames(queue);
+    const maxDeliver = natsMaxDeliver(opts.maxAttempts, opts.maxStalls, margin);
     try {
-      await jsm.consumers.info(stream, CONSUMER);
+      const { config } = await jsm.consumers.info(stream, CONSUMER);
+      // A consumer made by an older version, or a worker with fewer retries or stalls, would stop
+      // delivering a crash-looping job before this worker could dead-letter it: raise MaxDeliver.
+      const current = config.max_deliver ?? -1;
+      if (current !== -1 && current < maxDeliver)
+        await jsm.consumers.update(stream, CONSUMER, { max_deliver: maxDeliver });
     } catch (error) {
       if (!isNotFound(error)) throw error;
       await jsm.consumers.add(stream, {
@@ -161,7 +171,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(opts.stallTimeout),
-        max_deliver: opts.maxAttempts + margin,
+        max_deliver: maxDeliver,
         max_ack_pending: -1,
       });
     }
@@ -233,6 +243,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           ref: String(seq),
           job: JSON.parse(decoder.decode(msg.data)) as JobEnvelope,
           error: msg.header.get(ERROR),
+          ...(msg.header.get(REASON) ? { reason: msg.header.get(REASON) as DeadLetterReason } : {}),
           failedAt: Number(msg.header.get(FAILED_AT)),
         });
       }
@@ -248,7 +259,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           : (await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)).filter((l) => refs.includes(l.ref));
       let moved = 0;
       for (const letter of letters) {
-        const job = { ...letter.job, attempt: 1 };
+        const job = { ...letter.job, attempt: 1, stalls: 0 };
         // A fresh Nats-Msg-Id: the original id is likely still inside the duplicate window.
         await publishWithRetry(
           names.subject,
@@ -298,20 +309,25 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       inFlight.add(m);
       // A delayed job spends one delivery waiting out its delay; that one is not an attempt.
       const attempt = Math.max(1, envelope.attempt - 1 + m.info.deliveryCount - (deferred ? 1 : 0));
+      // JetStream counts retries (naks), hand-backs and stalls alike: the deliveries beyond the
+      // attempts a handler failure could have used are the stalls we can be sure of.
+      const stalls = Math.max(0, attempt - opts.maxAttempts);
       const settled = <T>(p: Promise<T>) => p.finally(() => inFlight.delete(m));
       return {
         envelope,
         attempt,
+        stalls,
         ack: () => settled(m.ackAck().then(() => undefined)),
         retry: (delay) => settled(Promise.resolve(m.nak(delay))),
-        async deadLetter(error) {
+        async deadLetter(error, reason) {
           const { js } = await clients;
           const h = headers();
           h.set(ERROR, error.replace(/[\r\n]+/g, ' ').slice(0, 4000));
+          h.set(REASON, reason);
           h.set(FAILED_AT, String(Date.now()));
           await settled(
             js
-              .publish(names.dlqSubject, encoder.encode(JSON.stringify({ ...envelope, attempt })), {
+              .publish(names.dlqSubject, encoder.encode(JSON.stringify({ ...envelope, attempt, stalls })), {
                 msgID: `${envelope.id}:dlq:${m.seq}`,
                 headers: h,
               })

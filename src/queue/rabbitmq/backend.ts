@@ -15,6 +15,7 @@ import type {
   ConsumeOptions,
   Consumption,
   DeadLetter,
+  DeadLetterReason,
   Delivery,
   JobEnvelope,
   QueueBackend,
@@ -35,6 +36,7 @@ export interface RabbitBackendOptions {
 const ERROR = 'x-sp-error';
 const FAILED_AT = 'x-sp-failed-at';
 const DEAD_ID = 'x-sp-dead-id';
+const REASON = 'x-sp-reason';
 
 type Subscriber = (model: ChannelModel) => Promise<void>;
 
@@ -255,7 +257,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           await publishConfirmed(
             '',
             names.queue,
-            Buffer.from(JSON.stringify({ ...letter.job, attempt: 1 })),
+            Buffer.from(JSON.stringify({ ...letter.job, attempt: 1, stalls: 0 })),
             { messageId: letter.job.id, contentType: 'application/json' },
             AbortSignal.timeout(30_000),
           );
@@ -305,6 +307,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       ref: String(h[DEAD_ID] ?? job.id),
       job,
       error: String(h[ERROR] ?? h['x-first-death-reason'] ?? ''),
+      ...(h[REASON] ? { reason: String(h[REASON]) as DeadLetterReason } : {}),
       failedAt: Number(h[FAILED_AT] ?? 0),
     };
   }
@@ -337,12 +340,18 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       }
     };
 
-    const deliveryFor = (ch: Channel, msg: ConsumeMessage): Delivery => {
-      const envelope = JSON.parse(msg.content.toString()) as JobEnvelope;
+    /**
+     * A quorum queue counts a message's returns in `x-delivery-count`. Hand-backs, like retries,
+     * publish a new message instead of a requeue (which RabbitMQ 3.x counts too), so every return
+     * counted is a channel that closed with the job unsettled: a stall. The stalls of earlier
+     * messages of the job travel in the envelope.
+     */
+    const deliveryFor = (ch: Channel, msg: ConsumeMessage, envelope: JobEnvelope): Delivery => {
       const redeliveries = Number(
         msg.properties.headers?.['x-delivery-count'] ?? (msg.fields.redelivered ? 1 : 0),
       );
       const attempt = envelope.attempt + redeliveries;
+      const stalls = (envelope.stalls ?? 0) + redeliveries;
       const republish = async (exchange: string, routingKey: string, job: JobEnvelope, headers?: object) => {
         await publishConfirmed(
           exchange,
@@ -356,25 +365,61 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       return {
         envelope,
         attempt,
+        stalls,
         ack: () => ackConfirmed(ch, msg, envelope.id),
         retry: async (delay) => {
-          const next = { ...envelope, attempt: attempt + 1 };
+          const next = { ...envelope, attempt: attempt + 1, stalls };
           const target = delay > 0 ? await ensureDelayQueue(queue, delay) : names.queue;
           await republish('', target, next);
         },
-        deadLetter: (error) =>
+        deadLetter: (error, reason) =>
           republish(
             names.dlx,
             names.queue,
-            { ...envelope, attempt },
+            { ...envelope, attempt, stalls },
             {
               [ERROR]: error.slice(0, 4000),
+              [REASON]: reason,
               [FAILED_AT]: Date.now(),
               [DEAD_ID]: randomUUID(),
             },
           ),
-        release: async () => ch.nack(msg, false, true),
+        release: async () => {
+          // Not connected: the broker returns the job itself when it sees the channel gone (a stall).
+          if (!publisher) return;
+          await republish('', names.queue, { ...envelope, attempt, stalls });
+        },
       };
+    };
+
+    /**
+     * A classic queue only flags a redelivery, without counting: a flagged message is published
+     * again with one more stall in its envelope (and acked), so the next crash is counted too. Once
+     * over the limit it is delivered as it is, for the worker to dead-letter.
+     */
+    const countClassicStall = async (ch: Channel, msg: ConsumeMessage, envelope: JobEnvelope) => {
+      const stalls = (envelope.stalls ?? 0) + 1;
+      if (queueType !== 'classic' || !msg.fields.redelivered || stalls > opts.maxStalls) return false;
+      const props: Options.Publish = { messageId: envelope.id, contentType: 'application/json' };
+      if (envelope.priority !== undefined) props.priority = envelope.priority;
+      const job = { ...envelope, attempt: envelope.attempt + 1, stalls };
+      await publishConfirmed(
+        '',
+        names.queue,
+        Buffer.from(JSON.stringify(job)),
+        props,
+        AbortSignal.timeout(30_000),
+      );
+      await ackConfirmed(ch, msg, envelope.id);
+      return true;
+    };
+
+    const receive = async (ch: Channel, msg: ConsumeMessage) => {
+      const envelope = JSON.parse(msg.content.toString()) as JobEnvelope;
+      if (await countClassicStall(ch, msg, envelope)) return;
+      const delivery = deliveryFor(ch, msg, envelope);
+      if (stopped) await delivery.release();
+      else opts.deliver(delivery);
     };
 
     const consumeOn = async (ch: Channel) => {
@@ -386,8 +431,13 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             if (!stopped) void resume(ch);
             return;
           }
-          if (stopped) ch.nack(msg, false, true);
-          else opts.deliver(deliveryFor(ch, msg));
+          receive(ch, msg).catch((error) =>
+            context.onError(
+              new QueueError('QUEUE_BACKEND', `rabbitmq consumer ${queue}: cannot take a delivery`, {
+                cause: error,
+              }),
+            ),
+          );
         },
         { noAck: false },
       );

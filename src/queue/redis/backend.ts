@@ -10,6 +10,7 @@ import type {
   ConsumeOptions,
   Consumption,
   DeadLetter,
+  DeadLetterReason,
   Delivery,
   JobEnvelope,
   QueueBackend,
@@ -129,6 +130,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
           ref,
           job: JSON.parse(field(fields, 'job') ?? '{}') as JobEnvelope,
           error: field(fields, 'error') ?? '',
+          ...(field(fields, 'reason') ? { reason: field(fields, 'reason') as DeadLetterReason } : {}),
           failedAt: Number(field(fields, 'failedAt') ?? 0),
         }),
       );
@@ -146,7 +148,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         if (batch.length > 0) {
           const args = batch.flatMap(([ref, fields]) => {
             const job = JSON.parse(field(fields, 'job') ?? '{}') as JobEnvelope;
-            return [ref, encode({ ...job, attempt: 1 })];
+            return [ref, encode({ ...job, attempt: 1, stalls: 0 })];
           });
           moved += Number(await requeue.run(commands, [keys.dlq, keys.stream], args));
         }
@@ -189,8 +191,16 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     const loop = new PullLoop({ label: `redis consumer ${queue}`, context, freeSlots: opts.freeSlots });
     let lastClaim = 0;
 
-    const deliveryFor = (id: string, envelope: JobEnvelope, attempt: number): Delivery => {
+    /**
+     * `count` is the entry's delivery count: each delivery past the first was an XAUTOCLAIM of an
+     * entry whose worker stopped extending it, a stall. Retries and hand-backs write a new entry, so
+     * they never count; the stalls of earlier entries of the job travel in the envelope.
+     */
+    const deliveryFor = (id: string, envelope: JobEnvelope, count: number): Delivery => {
       owned.add(id);
+      const stalledHere = Math.max(0, count - 1);
+      const attempt = envelope.attempt + stalledHere;
+      const stalls = (envelope.stalls ?? 0) + stalledHere;
       const run = async (mode: string, extra: (string | number)[]) => {
         try {
           await settle.run(
@@ -205,11 +215,18 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       return {
         envelope,
         attempt,
+        stalls,
         ack: () => run('ack', []),
-        retry: (delay) => run('retry', [encode({ ...envelope, attempt: attempt + 1 }), delay]),
-        deadLetter: (error) =>
-          run('dead', [encode({ ...envelope, attempt }), 0, error.slice(0, 4000), Date.now()]),
-        release: () => run('retry', [encode(envelope), 0]),
+        retry: (delay) => run('retry', [encode({ ...envelope, attempt: attempt + 1, stalls }), delay]),
+        deadLetter: (error, reason) =>
+          run('dead', [
+            encode({ ...envelope, attempt, stalls }),
+            0,
+            error.slice(0, 4000),
+            Date.now(),
+            reason,
+          ]),
+        release: () => run('retry', [encode({ ...envelope, attempt, stalls }), 0]),
       };
     };
 
@@ -226,10 +243,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       entries.forEach(([id, fields], i) => {
         const raw = field(fields, 'job');
         if (raw === undefined) return;
-        const envelope = JSON.parse(raw) as JobEnvelope;
-        // A claimed entry was delivered before to a worker that stalled or died: that was an attempt too.
-        const attempt = envelope.attempt + Math.max(0, (counts[i] ?? 1) - 1);
-        opts.deliver(deliveryFor(id, envelope, attempt));
+        opts.deliver(deliveryFor(id, JSON.parse(raw) as JobEnvelope, counts[i] ?? 1));
       });
     };
 

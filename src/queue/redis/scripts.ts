@@ -6,7 +6,8 @@ import type { Redis } from 'ioredis';
  * re-added (lost) or re-added and still pending (run twice by design).
  * KEYS[1] stream, KEYS[2] delayed zset, KEYS[3] dead-letter stream
  * ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id, ARGV[4] mode: ack | retry | dead,
- * ARGV[5] envelope JSON (retry, dead), ARGV[6] delay ms (retry), ARGV[7] error, ARGV[8] failedAt (dead)
+ * ARGV[5] envelope JSON (retry, dead), ARGV[6] delay ms (retry), ARGV[7] error, ARGV[8] failedAt,
+ * ARGV[9] reason (dead)
  * Returns 1, or 0 when a retry/dead-letter found the entry no longer owned by this consumer
  * (another worker claimed it after a stall and will settle it).
  */
@@ -26,7 +27,7 @@ if ARGV[4] == 'retry' then
     redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + delay, ARGV[5])
   end
 elseif ARGV[4] == 'dead' then
-  redis.call('XADD', KEYS[3], '*', 'job', ARGV[5], 'error', ARGV[7], 'failedAt', ARGV[8])
+  redis.call('XADD', KEYS[3], '*', 'job', ARGV[5], 'error', ARGV[7], 'failedAt', ARGV[8], 'reason', ARGV[9])
 end
 return 1
 `;
