@@ -84,8 +84,11 @@ signal_replica() { # signal port: the postmaster and its children
   local pidfile="/var/lib/postgresql/${VERSION}/sp_replica_$2/postmaster.pid" main
   [ -f "${pidfile}" ] || return 0
   main=$(head -1 "${pidfile}")
+  # The postmaster first: stopped, it forks no backend after the list below is taken (one forked
+  # between listing and signalling would escape a freeze and answer the probe while the rest hang).
+  kill -"$1" "${main}" 2>/dev/null || true
   # shellcheck disable=SC2046 # one pid per word
-  kill -"$1" "${main}" $(ps -o pid= --ppid "${main}") 2>/dev/null || true
+  kill -"$1" $(ps -o pid= --ppid "${main}") 2>/dev/null || true
 }
 
 up_replica() { # port
