@@ -22,7 +22,14 @@ export { createQueue, type PublishOptions, Queue, type QueueOptions } from './qu
 export type { RabbitBackendOptions } from './rabbitmq/backend.js';
 export { delayBucket, type QueueType } from './rabbitmq/topology.js';
 export { type RedisBackendOptions, redisKeys } from './redis/backend.js';
-export { decideStall, natsMaxDeliver, STALL_LIMIT_MESSAGE, type StallDecision } from './stalls.js';
+export {
+  decideStall,
+  type NatsDeliveryCounts,
+  natsDeliveryCounts,
+  natsMaxDeliver,
+  STALL_LIMIT_MESSAGE,
+  type StallDecision,
+} from './stalls.js';
 export type {
   BackendName,
   ConnectionEvent,

@@ -34,3 +34,29 @@ export function decideStall(stalls: number, maxStalls: number, attempt: number):
 export function natsMaxDeliver(maxAttempts: number, maxStalls: number, margin: number): number {
   return maxAttempts + maxStalls + 2 + margin;
 }
+
+/** NatsDeliveryCounts is what a JetStream delivery of a job counts as (`natsDeliveryCounts`). */
+export interface NatsDeliveryCounts {
+  /** 1-based attempt this delivery is, stalls included. */
+  attempt: number;
+  /** Stalls the job is known to have had: a lower bound on NATS. */
+  stalls: number;
+}
+
+/**
+ * natsDeliveryCounts turns a JetStream delivery into an attempt and a stall count. `deliveryCount`
+ * counts every delivery of this stream message: retries (naks) and stalls (AckWait running out)
+ * alike, plus the one a delayed job spends waiting (`waited`). Hand-backs publish a new message
+ * carrying `envelopeAttempt` and `envelopeStalls`, so they cost nothing here. A retry is an attempt
+ * too, so only the attempts beyond `maxAttempts` are certainly stalls (at least `envelopeStalls`).
+ */
+export function natsDeliveryCounts(
+  envelopeAttempt: number,
+  envelopeStalls: number,
+  deliveryCount: number,
+  waited: boolean,
+  maxAttempts: number,
+): NatsDeliveryCounts {
+  const attempt = Math.max(1, envelopeAttempt - 1 + deliveryCount - (waited ? 1 : 0));
+  return { attempt, stalls: Math.max(envelopeStalls, attempt - maxAttempts, 0) };
+}

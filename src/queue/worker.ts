@@ -39,14 +39,15 @@ export interface WorkerOptions {
   backoff?: Partial<BackoffOptions>;
   /**
    * ms a job may stay unacked before another worker takes it over (Redis XAUTOCLAIM idle time,
-   * NATS AckWait); live handlers keep extending it. @defaultValue 30000
+   * NATS AckWait, which the queue's workers share: the one started last sets it); live handlers keep
+   * extending it. @defaultValue 30000
    */
   stallTimeout?: number;
   /**
    * Times a job may stall (its worker died while running it: a crash, an OOM kill, a lost broker
    * connection) and still run again; the delivery after one stall more dead-letters it unrun, with
    * reason `StallLimit`, so a job that kills its worker cannot crash-loop the group. On NATS, which
-   * cannot tell a stall from a retry or a hand-back, a job is dead-lettered at delivery
+   * cannot tell a stall from a retry, a job is dead-lettered at delivery
    * `retries + maxStalls + 2`. @defaultValue 1 (BullMQ's `maxStalledCount`)
    */
   maxStalls?: number;

@@ -284,12 +284,47 @@ export function runConformance(backend: BackendName): void {
       await closing;
       assert.deepEqual(started, ['first:running'], 'a closing worker starts no new job');
       const second = queue.worker(q, (_p, job) => {
-        started.push(`second:${job.id}`);
+        started.push(`second:${job.id}:${job.attempt}`);
       });
-      // Well inside the 30 s stallTimeout: the job was handed back, not left to time out.
+      // Well inside the 30 s stallTimeout: the job was handed back, not left to time out; a hand-back
+      // is no attempt.
       await waitFor(() => started.length === 2, 'late job handled by the second worker', 5000);
-      assert.deepEqual(started, ['first:running', 'second:late']);
+      assert.deepEqual(started, ['first:running', 'second:late:1']);
       await second.close();
+    });
+
+    test('a job handed back at close() keeps its attempt: with retries 0, handed back twice, it completes once', async () => {
+      const q = name('keep');
+      const seen: string[] = [];
+      const dead: string[] = [];
+      let completed = 0;
+      // No retry and no stall allowed: a hand-back that spent a delivery would dead-letter the job.
+      const options = { retries: 0, maxStalls: 0, closeTimeout: 0, stallTimeout: 30_000 };
+      const start = (tag: string, hold: boolean) => {
+        const worker = queue.worker(
+          q,
+          async (_p, job) => {
+            seen.push(`${tag}:${job.attempt}`);
+            if (hold) await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
+          },
+          options,
+        );
+        worker.on('dead-lettered', (e: { reason: string }) => dead.push(`${tag}:${e.reason}`));
+        worker.on('completed', () => completed++);
+        return worker;
+      };
+      await queue.publish(q, 'kept', { id: 'kept' });
+      for (const [n, tag] of ['first', 'second'].entries()) {
+        const worker = start(tag, true);
+        await waitFor(() => seen.length === n + 1 || dead.length > 0, `${tag} worker runs the job`);
+        await worker.close();
+      }
+      const last = start('last', false);
+      await waitFor(() => completed === 1 || dead.length > 0, 'the job completes after two hand-backs');
+      assert.deepEqual(dead, []);
+      assert.deepEqual(seen, ['first:1', 'second:1', 'last:1']);
+      assert.deepEqual(await queue.dlq(q).list(), []);
+      await last.close();
     });
 
     test('a job that SIGKILLs its worker is dead-lettered unrun after maxStalls stalls; one beside it completes', async (t) => {

@@ -8,6 +8,7 @@ import {
   decideStall,
   delayBucket,
   depthRate,
+  natsDeliveryCounts,
   natsMaxDeliver,
   resolveWorkerOptions,
 } from '../../src/queue/index.js';
@@ -97,6 +98,24 @@ test('natsMaxDeliver leaves the dead-lettering delivery (and a delayed job its w
       assert.ok(natsMaxDeliver(attempts, stalls, 0) >= deadLetteredAt + 1);
       assert.equal(decideStall(deadLetteredAt - attempts, stalls, deadLetteredAt).action, 'dead-letter');
     }
+});
+
+test('natsDeliveryCounts: retries and stalls spend deliveries, a handed-back copy starts from its envelope', () => {
+  const cases: [
+    what: string,
+    args: [attempt: number, stalls: number, deliveryCount: number, waited: boolean, maxAttempts: number],
+    expected: { attempt: number; stalls: number },
+  ][] = [
+    ['first delivery', [1, 0, 1, false, 4], { attempt: 1, stalls: 0 }],
+    ['after two retries (naks)', [1, 0, 3, false, 4], { attempt: 3, stalls: 0 }],
+    ['a delayed job after its waiting delivery', [1, 0, 2, true, 4], { attempt: 1, stalls: 0 }],
+    ['retries 0, after one stall', [1, 0, 2, false, 1], { attempt: 2, stalls: 1 }],
+    ['retries 0, handed back twice (a new copy each time)', [1, 0, 1, false, 1], { attempt: 1, stalls: 0 }],
+    ['a handed-back copy of attempt 3', [3, 0, 1, false, 4], { attempt: 3, stalls: 0 }],
+    ['a copy that carries a stall', [2, 1, 1, false, 4], { attempt: 2, stalls: 1 }],
+    ['that copy stalling again with retries 0', [2, 1, 2, false, 1], { attempt: 3, stalls: 2 }],
+  ];
+  for (const [what, args, expected] of cases) assert.deepEqual(natsDeliveryCounts(...args), expected, what);
 });
 
 test('delayBucket rounds up to two significant digits', () => {

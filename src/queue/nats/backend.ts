@@ -22,7 +22,7 @@ import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
 import { PullLoop } from '../pull-loop.js';
-import { natsMaxDeliver } from '../stalls.js';
+import { natsDeliveryCounts, natsMaxDeliver } from '../stalls.js';
 import type {
   BackendContext,
   ConsumeOptions,
@@ -53,6 +53,8 @@ export interface NatsBackendOptions {
 const CONSUMER = 'workers';
 /** ms a pull request stays open on the server; also the longest `stop()` waits for it. */
 const FETCH_EXPIRES = 1000;
+/** ms a hand-back keeps re-sending its publish before it falls back to a nak. */
+const HANDBACK_TIMEOUT = 10_000;
 const NOT_BEFORE = 'Sp-Not-Before';
 const ERROR = 'Sp-Error';
 const FAILED_AT = 'Sp-Failed-At';
@@ -157,20 +159,25 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     const { jsm } = await clients;
     const { stream } = natsNames(queue);
     const maxDeliver = natsMaxDeliver(opts.maxAttempts, opts.maxStalls, margin);
+    const ackWait = nanos(opts.stallTimeout);
     try {
       const { config } = await jsm.consumers.info(stream, CONSUMER);
+      const update: { max_deliver?: number; ack_wait?: number } = {};
       // A consumer made by an older version, or a worker with fewer retries or stalls, would stop
       // delivering a crash-looping job before this worker could dead-letter it: raise MaxDeliver.
       const current = config.max_deliver ?? -1;
-      if (current !== -1 && current < maxDeliver)
-        await jsm.consumers.update(stream, CONSUMER, { max_deliver: maxDeliver });
+      if (current !== -1 && current < maxDeliver) update.max_deliver = maxDeliver;
+      // AckWait is the consumer's, shared by all workers of the queue: the worker started last sets
+      // it, so a deploy with a new stallTimeout takes effect (refusing would stall the rollout).
+      if (config.ack_wait !== ackWait) update.ack_wait = ackWait;
+      if (Object.keys(update).length > 0) await jsm.consumers.update(stream, CONSUMER, update);
     } catch (error) {
       if (!isNotFound(error)) throw error;
       await jsm.consumers.add(stream, {
         durable_name: CONSUMER,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: nanos(opts.stallTimeout),
+        ack_wait: ackWait,
         max_deliver: maxDeliver,
         max_ack_pending: -1,
       });
@@ -303,21 +310,60 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
   function startConsumer(queue: string, opts: ConsumeOptions): Consumption {
     const names = natsNames(queue);
     const inFlight = new Set<JsMsg>();
+    /** Jobs a stopped worker's open pull still brought: handed back once that pull has expired. */
+    const held: JsMsg[] = [];
     const loop = new PullLoop({ label: `nats consumer ${queue}`, context, freeSlots: opts.freeSlots });
 
-    const deliveryFor = (m: JsMsg, envelope: JobEnvelope, deferred: boolean): Delivery => {
-      inFlight.add(m);
+    const countsOf = (m: JsMsg, envelope: JobEnvelope) => {
+      const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
       // A delayed job spends one delivery waiting out its delay; that one is not an attempt.
-      const attempt = Math.max(1, envelope.attempt - 1 + m.info.deliveryCount - (deferred ? 1 : 0));
-      // JetStream counts retries (naks), hand-backs and stalls alike: the deliveries beyond the
-      // attempts a handler failure could have used are the stalls we can be sure of.
-      const stalls = Math.max(0, attempt - opts.maxAttempts);
+      const waited = notBefore > 0 && notBefore <= Date.now() && m.info.deliveryCount > 1;
+      return natsDeliveryCounts(
+        envelope.attempt,
+        envelope.stalls ?? 0,
+        m.info.deliveryCount,
+        waited,
+        opts.maxAttempts,
+      );
+    };
+
+    /**
+     * handBack gives a job back without spending a delivery of it: a nak would, and JetStream counts
+     * every delivery toward MaxDeliver and the attempts. The job is published anew with its counts
+     * (confirmed: PubAck), then the old copy is acked. Its Nats-Msg-Id is new, so the duplicate
+     * window that still holds the job's own id does not drop it; a re-send of this publish keeps it,
+     * so the stream stores the copy once. The copy joins the tail of the stream.
+     */
+    const handBack = async (m: JsMsg, job: JobEnvelope) => {
+      const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
+      const hdrs = notBefore > Date.now() ? { [NOT_BEFORE]: String(notBefore) } : undefined;
+      try {
+        await publishWithRetry(
+          names.subject,
+          encoder.encode(JSON.stringify(job)),
+          `${job.id}:back:${m.seq}`,
+          AbortSignal.timeout(HANDBACK_TIMEOUT),
+          hdrs,
+        );
+      } catch {
+        // No broker to publish to: the nak returns it as before (one delivery spent), and if that is
+        // lost too, AckWait does.
+        m.nak();
+        return;
+      }
+      await m.ackAck();
+    };
+
+    const deliveryFor = (m: JsMsg, envelope: JobEnvelope): Delivery => {
+      inFlight.add(m);
+      const { attempt, stalls } = countsOf(m, envelope);
       const settled = <T>(p: Promise<T>) => p.finally(() => inFlight.delete(m));
       return {
         envelope,
         attempt,
         stalls,
         ack: () => settled(m.ackAck().then(() => undefined)),
+        // A retry is an attempt, so it may spend a delivery: the nak's delay is JetStream's own backoff.
         retry: (delay) => settled(Promise.resolve(m.nak(delay))),
         async deadLetter(error, reason) {
           const { js } = await clients;
@@ -335,7 +381,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
               .then(() => undefined),
           );
         },
-        release: () => settled(Promise.resolve(m.nak())),
+        release: () => settled(handBack(m, { ...envelope, attempt, stalls })),
       };
     };
 
@@ -347,21 +393,37 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         return;
       }
       const envelope = JSON.parse(decoder.decode(m.data)) as JobEnvelope;
-      opts.deliver(deliveryFor(m, envelope, notBefore > 0 && m.info.deliveryCount > 1));
+      opts.deliver(deliveryFor(m, envelope));
+    };
+
+    const handBackHeld = async () => {
+      for (const m of held.splice(0)) {
+        const envelope = JSON.parse(decoder.decode(m.data)) as JobEnvelope;
+        const { attempt, stalls } = countsOf(m, envelope);
+        await handBack(m, { ...envelope, attempt, stalls }).finally(() => inFlight.delete(m));
+      }
     };
 
     const consumeUntilStopped = async () => {
       const { js } = await clients;
       const consumer = await js.consumers.get(names.stream, CONSUMER);
-      await loop.run(async (free) => {
-        const batch = await consumer.fetch({ max_messages: free, expires: FETCH_EXPIRES });
-        for await (const m of batch) {
-          // Back after the request expired, so this request does not take it again (a delivery each).
-          if (loop.stopped) m.nak(FETCH_EXPIRES);
-          else handle(m);
-        }
-        loop.succeeded();
-      });
+      try {
+        await loop.run(async (free) => {
+          const batch = await consumer.fetch({ max_messages: free, expires: FETCH_EXPIRES });
+          for await (const m of batch) {
+            if (!loop.stopped) {
+              handle(m);
+              continue;
+            }
+            // Published anew only after this request expired, so the request does not take it again.
+            inFlight.add(m);
+            held.push(m);
+          }
+          loop.succeeded();
+        });
+      } finally {
+        await handBackHeld();
+      }
     };
 
     const heartbeat = setInterval(
