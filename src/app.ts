@@ -397,6 +397,10 @@ export class Scaleplane {
       );
     });
     provider.on('error', (err) => logger.error({ err }, 'provider error'));
+    // Every failed operation, thrown to a caller (a scale write) or background (a watch); alerted in watchForAlerts.
+    provider.on('operation', (outcome) => {
+      if (outcome.error) this.metrics.providerErrors.inc({ group: name });
+    });
     return provider;
   }
 

@@ -17,6 +17,15 @@ export {
   type AlertManagerEvents,
   type AlertManagerOptions,
 } from './manager.js';
+export {
+  defaultProviderFailureRule,
+  type FailureStreak,
+  judgeProviderOutcome,
+  type ProviderFailureReason,
+  type ProviderFailureRule,
+  type ProviderFailureState,
+  type ProviderFailureVerdict,
+} from './provider-rule.js';
 export { SentrySink, type SentrySinkOptions } from './sentry.js';
 export { SlackSink, type SlackSinkOptions, slackMessage } from './slack.js';
 export type { Alert, AlertInput, AlertSeverity, AlertSink, AlertStatus } from './types.js';
@@ -26,6 +35,7 @@ export {
   groupHealthy,
   type HealthChange,
   type NginxSyncSource,
+  type WatchOptions,
   watchForAlerts,
 } from './watch.js';
 export { WebhookSink, type WebhookSinkOptions } from './webhook.js';

@@ -1,6 +1,12 @@
 import type { JournalEntry } from '../controller/index.js';
 import type { Provider } from '../providers/index.js';
 import type { AlertManager } from './manager.js';
+import {
+  defaultProviderFailureRule,
+  judgeProviderOutcome,
+  type ProviderFailureRule,
+  type ProviderFailureState,
+} from './provider-rule.js';
 
 /** HealthChange is the part of a balancer `health` event the alerts use. */
 export interface HealthChange {
@@ -13,7 +19,7 @@ export interface HealthChange {
 
 /** AlertSources are the parts of a running Scaleplane whose events become alerts. */
 export interface AlertSources {
-  /** Providers by group name (`crashLoop` and `change` events). */
+  /** Providers by group name (`crashLoop`, `change` and `operation` events). */
   providers: ReadonlyMap<string, Provider>;
   /** The decision journal (`entry` events). */
   journal: { on(event: 'entry', listener: (entry: JournalEntry) => void): unknown };
@@ -29,6 +35,14 @@ export interface NginxSyncSource {
   on(event: 'synced', listener: (sync: { failedAttempts: number }) => void): unknown;
 }
 
+/** WatchOptions tune how events become alerts. */
+export interface WatchOptions {
+  /** When provider failures fire `provider:<group>`. @defaultValue defaultProviderFailureRule (3 in a row over 30 s) */
+  providerFailure?: ProviderFailureRule;
+  /** @defaultValue Date.now */
+  now?: () => number;
+}
+
 /** alertKeys are the keys of the built-in alerts, so other modules and tests can name them. */
 export const alertKeys = {
   crashLoop: (group: string) => `crash-loop:${group}`,
@@ -36,6 +50,7 @@ export const alertKeys = {
   unhealthy: (group: string, id: string) => `unhealthy:${group}:${id}`,
   metricSource: (group: string, metric: string) => `metric-source:${group}:${metric}`,
   nginxSync: () => 'nginx-sync',
+  provider: (group: string) => `provider:${group}`,
 };
 
 /** groupHealthy says whether a group has every wanted instance up and ready (or wants none). */
@@ -54,10 +69,47 @@ export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>):
  * - a balancer `health` transition to unhealthy fires `unhealthy:<group>:<id>`, resolved when it is
  *   healthy again or the instance is gone;
  * - a failed NGINX sync fires `nginx-sync` (NGINX runs stale upstreams), resolved by the next sync
- *   that reloads it (the driver retries on its own).
+ *   that reloads it (the driver retries on its own);
+ * - a provider operation that keeps failing (see `judgeProviderOutcome`) fires `provider:<group>`
+ *   (warning), resolved once every operation that failed so succeeds again.
  */
-export function watchForAlerts(alerts: AlertManager, sources: AlertSources): void {
+export function watchForAlerts(
+  alerts: AlertManager,
+  sources: AlertSources,
+  options: WatchOptions = {},
+): void {
+  const rule = options.providerFailure ?? defaultProviderFailureRule;
+  const now = options.now ?? Date.now;
   for (const [group, provider] of sources.providers) {
+    const key = alertKeys.provider(group);
+    let failing: ProviderFailureState = new Map();
+    provider.on('operation', (outcome) => {
+      const at = now();
+      const verdict = judgeProviderOutcome(failing, outcome, at, rule);
+      failing = verdict.state;
+      const streak = verdict.streak;
+      if (verdict.firing && streak) {
+        const seconds = Math.round((at - streak.since) / 1000);
+        alerts.fire(key, {
+          severity: 'warning',
+          group,
+          summary: `group ${group}: ${provider.kind} provider failing: ${streak.operation} failed ${streak.failures} times in a row over ${seconds} s: ${streak.lastError}`,
+          details: {
+            provider: provider.kind,
+            operation: streak.operation,
+            failures: streak.failures,
+            since: new Date(streak.since).toISOString(),
+            error: streak.lastError,
+          },
+        });
+      } else if (!verdict.firing && verdict.ended && alerts.isFiring(key)) {
+        const ended = verdict.ended;
+        alerts.resolve(
+          key,
+          `group ${group}: ${provider.kind} provider recovered: ${ended.operation} succeeded after ${ended.failures} failures in a row`,
+        );
+      }
+    });
     provider.on('crashLoop', (detail) => {
       alerts.fire(alertKeys.crashLoop(group), {
         severity: 'critical',

@@ -33,6 +33,8 @@ export interface ScaleplaneMetrics {
   readonly groupMemoryBytes: Gauge<'group'>;
   /** Instance crashes seen by providers. */
   readonly instanceCrashes: Counter<'group'>;
+  /** Provider operations (engine API calls, watches, local starts) that failed, foreground or background. */
+  readonly providerErrors: Counter<'group'>;
 }
 
 /** createMetrics builds a fresh registry with Scaleplane's series and the process defaults. */
@@ -120,6 +122,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Scale
     instanceCrashes: new Counter({
       name: 'scaleplane_instance_crashes_total',
       help: 'Instances that exited without being asked to.',
+      labelNames: ['group'],
+      registers,
+    }),
+    providerErrors: new Counter({
+      name: 'scaleplane_provider_errors_total',
+      help: 'Provider operations that failed: engine API calls, watches, local instance starts.',
       labelNames: ['group'],
       registers,
     }),

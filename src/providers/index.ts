@@ -52,6 +52,7 @@ export type {
   Instance,
   InstanceSize,
   InstanceState,
+  OperationOutcome,
   Provider,
   ProviderEvents,
   ReplaceResult,

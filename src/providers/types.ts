@@ -53,13 +53,27 @@ export type DrainHook = (instance: Instance) => Promise<void>;
  * - `change`: the instance list or a state changed (listeners re-read `instances()`),
  * - `crash`: an instance exited on its own,
  * - `crashLoop`: crashes came faster than the limit; replacement is paused until the next scaleTo,
- * - `error`: a background failure (never thrown to the caller).
+ * - `error`: a background failure (never thrown to the caller),
+ * - `operation`: the outcome of each operation on the engine, foreground or background, failed or
+ *   not (see OperationOutcome), so a failure that persists can be told from a blip, and its end seen.
  */
 export interface ProviderEvents {
   change: [];
   crash: [instance: Instance, detail: { code: number | null; signal: NodeJS.Signals | null }];
   crashLoop: [detail: { group: string; crashes: number; windowMs: number }];
   error: [err: Error];
+  operation: [outcome: OperationOutcome];
+}
+
+/**
+ * OperationOutcome is how one operation on the engine ended. `operation` is a stable name, the one
+ * its error message uses: the API call on Kubernetes (`patch scale`, `list pods`, `pods watch`) and
+ * AWS (`SetDesiredCapacity`), `spawn` for a local instance's process. `error` is set when it failed
+ * (whether it was thrown to a caller or reported on `error`).
+ */
+export interface OperationOutcome {
+  readonly operation: string;
+  readonly error?: Error;
 }
 
 /**

@@ -46,6 +46,10 @@ groups:
     assert.equal(firing!.status, 'firing');
     assert.equal(firing!.severity, 'critical');
     assert.equal(firing!.group, 'web');
+    // Each start that exited before it was ready is a failed provider operation, counted.
+    const errors = await app.metrics.registry.getSingleMetric('scaleplane_provider_errors_total')!.get();
+    const web = errors.values.find((v) => v.labels.group === 'web');
+    assert.ok((web?.value ?? 0) >= 3, `scaleplane_provider_errors_total{group="web"} is ${web?.value}`);
 
     // Fix the service, then scale (which lifts the crash-loop pause): the group comes back.
     await writeFile(flag, '');

@@ -332,16 +332,30 @@ describe('aws provider', () => {
     const { server, provider } = await setup(t, 0, 1);
     const errors: string[] = [];
     provider.on('error', (err) => errors.push(err.message));
+    // Operation outcomes (what `provider:<group>` judges): `name` or `name!` when it failed.
+    const outcomes: string[] = [];
+    provider.on('operation', (o) => outcomes.push(`${o.operation}${o.error ? '!' : ''}`));
     await provider.start();
     server.throttled.set('SetDesiredCapacity', 1);
     await provider.scaleTo(2);
     const sets = server.requests.filter((r) => r.action === 'SetDesiredCapacity');
     assert.equal(sets.length, 2, 'one throttled, the second accepted');
+    assert.deepEqual(
+      outcomes.filter((o) => o.startsWith('SetDesiredCapacity')),
+      ['SetDesiredCapacity'],
+      'a call the SDK retried to success is one operation that succeeded',
+    );
     assert.equal(server.group.desired, 2);
     // As many throttled answers as the SDK makes attempts: one poll fails.
     server.throttled.set('DescribeAutoScalingGroups', 3);
     await until(() => errors.length >= 1, 10_000, 'a failed poll reported');
     assert.match(errors[0]!, /^web-asg: DescribeAutoScalingGroups failed: Rate exceeded$/);
+    await until(
+      () =>
+        outcomes.lastIndexOf('DescribeAutoScalingGroups') > outcomes.indexOf('DescribeAutoScalingGroups!'),
+      10_000,
+      'a poll that succeeds after the failed one',
+    );
     await until(() => server.throttled.get('DescribeAutoScalingGroups') === 0, 10_000, 'the throttling over');
     const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
     t.after(() => operator.destroy());

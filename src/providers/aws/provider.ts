@@ -842,8 +842,15 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     }
   }
 
-  #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return callEngine(this.#config.autoScalingGroup, what, fn);
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      const out = await callEngine(this.#config.autoScalingGroup, what, fn);
+      this.emit('operation', { operation: what });
+      return out;
+    } catch (err) {
+      this.emit('operation', { operation: what, error: err as Error });
+      throw err;
+    }
   }
 
   #report(err: Error): void {

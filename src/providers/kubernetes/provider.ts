@@ -756,6 +756,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     else if (!ended) {
       this.#watches.set(name, controller);
       this.#watchFailures[name] = 0;
+      this.emit('operation', { operation: this.#watchOperation(name) });
     }
     return !ended;
   }
@@ -767,23 +768,30 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * is reported, and the next attempt waits longer (`rewatchBackoff`), until one succeeds or the
    * provider closes: never a silent stop.
    */
-  #rewatch(name: WatchName, failure: string | undefined, cause: unknown, expired = false): void {
+  #rewatch(
+    name: WatchName,
+    failure: string | undefined,
+    cause: unknown,
+    expired = false,
+    listFailed = false,
+  ): void {
     if (this.#closed) return;
     const failures = failure === undefined ? 0 : ++this.#watchFailures[name];
     const wait = rewatchBackoff(this.#options.rewatchDelay ?? 1000, failures);
-    const what = name === 'pods' ? 'pods' : this.#config.kind;
-    if (failure !== undefined)
-      this.#report(
-        new ProviderError(
-          'API_ERROR',
-          `${this.#ref()}: ${what} watch failed (${failure}); watching again in ${wait} ms (attempt ${failures + 1})`,
-          { cause },
-        ),
+    const what = this.#watchOperation(name);
+    if (failure !== undefined) {
+      const error = new ProviderError(
+        'API_ERROR',
+        `${this.#ref()}: ${what} failed (${failure}); watching again in ${wait} ms (attempt ${failures + 1})`,
+        { cause },
       );
-    else if (expired)
+      // A failed list was an operation of its own, reported by #call already.
+      if (!listFailed) this.emit('operation', { operation: what, error });
+      this.#report(error);
+    } else if (expired)
       this.#logger.info(
         { group: this.#options.group },
-        `${this.#ref()}: ${what} watch expired (410 Gone); listing again`,
+        `${this.#ref()}: ${what} expired (410 Gone); listing again`,
       );
     const timer = setTimeout(async () => {
       this.#rewatchTimers.delete(timer);
@@ -794,7 +802,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       } catch (err) {
         // A failed list: its ProviderError names the workload already, the reason is its cause's.
         const cause = err instanceof ProviderError && err.cause !== undefined ? err.cause : err;
-        this.#rewatch(name, `${name === 'pods' ? 'list: ' : ''}${apiErrorText(cause)}`, err);
+        const listFailed = err instanceof ProviderError;
+        this.#rewatch(
+          name,
+          `${name === 'pods' ? 'list: ' : ''}${apiErrorText(cause)}`,
+          err,
+          false,
+          listFailed,
+        );
         return;
       }
       // A watch that failed again is retried already; a read now would fail the same way.
@@ -878,17 +893,29 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   /** call runs one API call; a failure is API_ERROR naming the workload, the call and the server's reason. */
-  #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return callEngine(this.#ref(), what, async () => {
-      try {
-        return await fn();
-      } catch (err) {
-        if (err instanceof ProviderError) throw err;
-        throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${apiErrorText(err)}`, {
-          cause: err,
-        });
-      }
-    });
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      const out = await callEngine(this.#ref(), what, async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          if (err instanceof ProviderError) throw err;
+          throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${apiErrorText(err)}`, {
+            cause: err,
+          });
+        }
+      });
+      this.emit('operation', { operation: what });
+      return out;
+    } catch (err) {
+      this.emit('operation', { operation: what, error: err as Error });
+      throw err;
+    }
+  }
+
+  /** watchOperation names watch `name` as its errors and `operation` events do (`pods watch`, `Deployment watch`). */
+  #watchOperation(name: WatchName): string {
+    return `${name === 'pods' ? 'pods' : this.#config.kind} watch`;
   }
 
   #report(err: Error): void {

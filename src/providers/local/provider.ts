@@ -620,7 +620,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.port = await freePort(config.host);
     } catch (err) {
       slot.markExited({ code: null, signal: null });
-      this.#report(new InstanceError('SPAWN_FAILED', slot.id, 'no free port', { cause: err }));
+      this.#startFailed(new InstanceError('SPAWN_FAILED', slot.id, 'no free port', { cause: err }));
       await this.#fail(slot, { code: null, signal: null }, 'no free port');
       return;
     }
@@ -654,7 +654,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         command = cgroupShellPrefix() + command;
       } catch (err) {
         slot.markExited({ code: null, signal: null });
-        this.#report(new InstanceError('SPAWN_FAILED', slot.id, 'cannot apply its size', { cause: err }));
+        this.#startFailed(
+          new InstanceError('SPAWN_FAILED', slot.id, 'cannot apply its size', { cause: err }),
+        );
         await this.#fail(slot, { code: null, signal: null }, 'cannot apply its size');
         return;
       }
@@ -668,7 +670,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       } catch (err) {
         // E.g. a full disk: a failed start like any other (backoff, crash loop), not a stuck slot.
         slot.markExited({ code: null, signal: null });
-        this.#report(
+        this.#startFailed(
           new InstanceError('SPAWN_FAILED', slot.id, `cannot open its log file in ${this.#logDir}`, {
             cause: err,
           }),
@@ -687,10 +689,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (logFd !== undefined) closeSync(logFd);
     slot.child = child;
     child.on('exit', (code, signal) => this.#onExit(slot, { code, signal }));
+    let spawnError: Error | undefined;
     child.on('error', (err) => {
-      this.#report(
-        new InstanceError('SPAWN_FAILED', slot.id, `cannot run ${config.command}`, { cause: err }),
-      );
+      const error = new InstanceError('SPAWN_FAILED', slot.id, `cannot run ${config.command}`, {
+        cause: err,
+      });
+      if (slot.pid === undefined) spawnError = error;
+      this.#report(error);
       // A spawn that failed has no pid and emits no 'exit'.
       if (slot.pid === undefined) this.#onExit(slot, { code: null, signal: null });
     });
@@ -718,6 +723,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         { group: this.#group, instance: slot.id, ms: slot.readyAt - slot.startedAt },
         `${slot.id} ready on ${this.#config.host}:${slot.port} after ${slot.readyAt - slot.startedAt} ms`,
       );
+      this.emit('operation', { operation: 'start' });
       this.emit('change');
       this.#reconcile();
       return;
@@ -726,6 +732,16 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       outcome === 'exited'
         ? `exited before answering ${this.#healthPath}`
         : `did not answer ${this.#healthPath} within ${config.startTimeout} ms`;
+    const exit = slot.exit?.signal
+      ? ` (signal ${slot.exit.signal})`
+      : slot.exit?.code != null
+        ? ` (exit code ${slot.exit.code})`
+        : '';
+    // Reported on `error` already when the process could not be spawned at all.
+    this.emit('operation', {
+      operation: 'start',
+      error: spawnError ?? new InstanceError('START_FAILED', slot.id, `start failed: ${message}${exit}`),
+    });
     await this.#fail(slot, slot.exit ?? { code: null, signal: null }, message);
   }
 
@@ -984,6 +1000,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         err instanceof Error ? err : new ProviderError('STOP_FAILED', String(err), { cause: err }),
       ),
     );
+  }
+
+  /** startFailed reports an instance that could not be started before it was spawned: on `error`, and as a failed `start`. */
+  #startFailed(err: InstanceError): void {
+    this.emit('operation', { operation: 'start', error: err });
+    this.#report(err);
   }
 
   /** report sends a background failure to `error` listeners, or to the logger when there are none. */
