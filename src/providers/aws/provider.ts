@@ -97,8 +97,11 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #replacing = false;
   /** Instances this process terminated, until the group no longer lists them. */
   #removing = new Set<string>();
-  /** Instances held by the termination hook whose drain and completion are under way or done. */
-  #terminating = new Set<string>();
+  /**
+   * Instances held by the termination hook, each with its drain and completion (under way or done),
+   * so a resize can wait for the last old instance's to finish.
+   */
+  #terminating = new Map<string, Promise<void>>();
   /** Writes to the desired capacity in progress (a scale's, an in-place resize's Standby). */
   #writes = 0;
   /** Bumped as each such write starts and ends: a read sent at another epoch may miss one. */
@@ -535,6 +538,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       await delay(Math.min(this.#config.pollInterval, 5000));
     }
     await this.#poll();
+    // The refresh counts an old instance done once it leaves service; with a termination hook it
+    // may still be draining in Terminating:Wait. The resize is done when that drain is.
+    await Promise.all(this.#terminating.values());
   }
 
   async #stopStart(type: string): Promise<void> {
@@ -730,14 +736,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * balancer's.
    */
   #completeTerminations(): void {
-    for (const id of this.#terminating) if (!this.#members.has(id)) this.#terminating.delete(id);
+    for (const id of this.#terminating.keys()) if (!this.#members.has(id)) this.#terminating.delete(id);
     const { as } = this.#sdk!;
     for (const m of this.#members.values()) {
       if (m.lifecycleState !== 'Terminating:Wait' || this.#terminating.has(m.id)) continue;
-      this.#terminating.add(m.id);
       const instance = this.instances().find((i) => i.id === m.id);
       const drained = this.#removing.has(m.id);
-      void (async () => {
+      // Started a microtask later, so a failure's delete (to retry at the next poll) follows the set.
+      const completion = Promise.resolve().then(async () => {
         try {
           if (instance && !drained) await this.#options.drain?.(instance).catch(() => {});
           if (this.#closed) return;
@@ -759,7 +765,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
           this.#terminating.delete(m.id);
           if (!this.#closed) this.#report(err as Error);
         }
-      })();
+      });
+      this.#terminating.set(m.id, completion);
     }
   }
 
