@@ -21,6 +21,7 @@ import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip }
 import { Pool, type PoolChange, type PoolMember } from './pool.js';
 import { GroupRoute, hashKeyOf, ProxyPath } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
+import { toOriginForm, unsupportedTransferCoding } from './target.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
 import { proxyUpgrade, rawReply } from './websocket.js';
 import { WorkerEjections } from './worker-ejections.js';
@@ -580,6 +581,16 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   };
 
   readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const refused = refusal(req, this.#config.maxHeaderSize);
+    if (refused !== undefined) {
+      this.#logger.warn(
+        { remote: req.socket.remoteAddress, status: refused.status, reason: refused.reason },
+        `balancer: request refused: ${refused.reason}`,
+      );
+      socket.on('error', () => {});
+      rawReply(socket, refused.status, Buffer.from(JSON.stringify({ error: refused.reason })));
+      return;
+    }
     const target = this.#closing === undefined ? this.#route(req) : undefined;
     if (target === undefined) {
       socket.on('error', () => {});
@@ -785,7 +796,7 @@ function hostOf(header: string | undefined): string {
 
 /** Refusal is a request the balancer answers itself instead of forwarding it, and the status it gets. */
 export interface Refusal {
-  readonly status: 400 | 431;
+  readonly status: 400 | 431 | 501;
   readonly reason: string;
 }
 
@@ -795,9 +806,11 @@ export interface Refusal {
  * Node's own check is off so that the refusal is logged here), or an HTTP/2 request whose Host
  * contradicts its `:authority` (400) or whose header list is over `maxHeaderSize` (431: the limit
  * is advertised in SETTINGS, but a client may send before it has them; HTTP/1.1's parser enforces it).
+ * An HTTP/1 request's absolute-form target is rewritten to origin form here (see `toOriginForm`),
+ * and a transfer coding other than plain `chunked` gets 501 (see `unsupportedTransferCoding`).
  */
 export function refusal(
-  req: Pick<http.IncomingMessage, 'httpVersionMajor' | 'httpVersion' | 'headers'>,
+  req: Pick<http.IncomingMessage, 'httpVersionMajor' | 'httpVersion' | 'headers' | 'url' | 'rawHeaders'>,
   maxHeaderSize = Number.POSITIVE_INFINITY,
 ): Refusal | undefined {
   if (req.httpVersionMajor !== 1) {
@@ -811,6 +824,14 @@ export function refusal(
   }
   if (req.httpVersion === '1.1' && req.headers.host === undefined)
     return { status: 400, reason: 'HTTP/1.1 request without Host' };
+  const target = toOriginForm(req);
+  if (target !== undefined) return { status: 400, reason: target };
+  const coding = unsupportedTransferCoding(req);
+  if (coding !== undefined)
+    return {
+      status: 501,
+      reason: `transfer coding ${JSON.stringify(coding)} is not supported, only chunked`,
+    };
   return undefined;
 }
 

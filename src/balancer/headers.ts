@@ -36,7 +36,7 @@ export interface ForwardedRequest {
 
 /**
  * forwardRequestHeaders strips hop-by-hop headers (the fixed list, `Proxy-*` and any named in
- * Connection), appends the client address to X-Forwarded-For and sets X-Forwarded-Proto and
+ * Connection) and `Expect`, appends the client address to X-Forwarded-For and sets X-Forwarded-Proto and
  * X-Forwarded-Host. A body the client sent chunked is re-framed chunked towards the backend.
  */
 export function forwardRequestHeaders(
@@ -68,6 +68,11 @@ export function forwardRequestHeaders(
       // We are the edge, so what the client claims about proto and host is not passed on.
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
+        continue;
+      // Node's server already answered `100 Continue` to the client, which is sending its body; the
+      // hop to the backend has nothing to wait for (undici refuses the header outright, so a GET
+      // carrying it got a 502).
+      case 'expect':
         continue;
       case 'host':
         host = value;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
-import { forwardRequestHeaders, schemeOf } from './headers.js';
+import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from './headers.js';
 import { type GroupRoute, hashKeyOf, type ProxyPath } from './proxy.js';
 
 /**
@@ -20,7 +20,17 @@ export function proxyUpgrade(
 ): void {
   socket.on('error', ignore);
   const forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, schemeOf(req.socket));
-  forwarded.headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
+  // Only WebSocket is tunnelled. Any other protocol (`h2c` above all) would give the client a raw
+  // connection to one backend on which it can send any request, past the balancer's routes and
+  // limits ("h2c smuggling"); such a request goes as a plain one and its answer closes the
+  // connection, the way a server that ignores the Upgrade header answers.
+  const tunnel = isWebSocket(req.headers.upgrade);
+  if (tunnel) forwarded.headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
+  else if (forwarded.hasBody) {
+    // Its body is in the raw socket's bytes, unframed by any parser here: refuse rather than guess.
+    rawReply(socket, 400, UPGRADE_WITH_BODY);
+    return;
+  }
   const key = picker.hashKey === undefined ? undefined : hashKeyOf(req, picker.hashKey);
   const backend = picker.pick(route.pool.eligible(), key === undefined ? undefined : { key });
   if (backend === undefined) {
@@ -55,7 +65,19 @@ export function proxyUpgrade(
     release();
   };
   socket.once('close', abandon);
+  // A 101 to a request that was not offered an upgrade, or one without the headers that make it
+  // an upgrade: nothing here could relay what follows it.
+  const refuse101 = (): void => {
+    route.telemetry.errors.other.inc();
+    rawReply(socket, 502, route.replies.badGateway.other);
+    abandon();
+  };
   upstream.on('upgrade', (response, upSocket, upHead) => {
+    if (!tunnel) {
+      upSocket.destroy();
+      refuse101();
+      return;
+    }
     socket.off('close', abandon);
     upSocket.on('error', ignore);
     socket.write(rawHead(101, response.statusMessage ?? 'Switching Protocols', response.rawHeaders));
@@ -79,8 +101,17 @@ export function proxyUpgrade(
     route.outcome(backend, 'success');
   });
   upstream.on('response', (response) => {
-    // The backend declined the upgrade: relay its answer and close.
-    socket.write(rawHead(response.statusCode ?? 502, response.statusMessage ?? '', response.rawHeaders));
+    // The backend declined the upgrade (or was not offered one): relay its answer and close. The
+    // body is relayed decoded, so Transfer-Encoding goes with the other hop-by-hop headers; without
+    // a Content-Length the close ends the body.
+    if (response.statusCode === 101) {
+      response.destroy();
+      refuse101();
+      return;
+    }
+    const headers = forwardResponseHeaders(response.rawHeaders);
+    headers.push('Connection', 'close');
+    socket.write(rawHead(response.statusCode ?? 502, response.statusMessage ?? '', headers));
     response.pipe(socket);
     response.on('error', () => socket.destroy());
   });
@@ -108,6 +139,14 @@ export function rawReply(socket: Duplex, status: number, body: Buffer): void {
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`,
   );
+}
+
+const UPGRADE_WITH_BODY = Buffer.from(
+  JSON.stringify({ error: 'an Upgrade other than websocket with a body' }),
+);
+
+function isWebSocket(upgrade: string | undefined): boolean {
+  return upgrade !== undefined && upgrade.trim().toLowerCase() === 'websocket';
 }
 
 function ignore(): void {}

@@ -298,7 +298,7 @@ test('outlier: an instance that dies unannounced is ejected on connect errors; n
   assert.ok(nth >= 1 && nth <= 10, `ejected during GET ${nth} of 30 after the kill`);
 });
 
-test('request targets: origin-form GET and HEAD and absolute-form GET reach the backend as sent', async (t) => {
+test('request targets: origin-form GET and HEAD reach the backend as sent, absolute-form in origin form', async (t) => {
   const seen: string[] = [];
   const backend = await startBackend(t, (req, res) => {
     seen.push(`${req.method} ${req.url} host=${req.headers.host}`);
@@ -327,9 +327,5 @@ test('request targets: origin-form GET and HEAD and absolute-form GET reach the 
   assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
   assert.doesNotMatch(head, /\r\n\r\n./);
   assert.match(absolute, /^HTTP\/1\.1 200 OK\r\n/);
-  assert.deepEqual(seen, [
-    'GET /a?b=1 host=site.test',
-    'HEAD /h host=site.test',
-    'GET http://site.test/abs host=site.test',
-  ]);
+  assert.deepEqual(seen, ['GET /a?b=1 host=site.test', 'HEAD /h host=site.test', 'GET /abs host=site.test']);
 });
