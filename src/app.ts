@@ -13,6 +13,7 @@ import {
   generateToken,
   isLoopback,
   loadTokenFile,
+  MIN_TOKEN_LENGTH,
   removeTokenFile,
   tokenFromEnv,
   writeTokenFile,
@@ -124,6 +125,12 @@ export class Scaleplane {
           'or listen on 127.0.0.1',
       );
     }
+    // The token file's rule, for the one token that can open an API to the network.
+    if (envToken && envToken.length < MIN_TOKEN_LENGTH && !isLoopback(config.api.listen.host))
+      throw new StartupError(
+        `api.listen is ${config.api.listen.host}, beyond loopback, and the API token in the environment is ` +
+          `${envToken.length} characters: use at least ${MIN_TOKEN_LENGTH} (openssl rand -hex 24)`,
+      );
     this.tokenGenerated = !envToken && fileTokens.length === 0;
     this.token = envToken ?? (this.tokenGenerated ? generateToken() : undefined);
     this.metrics = createMetrics();
@@ -307,12 +314,20 @@ export class Scaleplane {
       `control API on ${this.config.api.tls ? 'https' : 'http'}://${hostPort(this.apiAddress)}/api/scalability, metrics on /metrics`,
     );
     if (this.tokenGenerated && this.token) {
-      const path = await writeTokenFile(this.apiAddress.port, this.token).catch(() => undefined);
-      logger.info(
-        `no SCALEPLANE_API_KEY set: generated API token ${this.token}` +
-          (path ? ` (saved to ${path} for the CLI)` : '') +
-          '; export SCALEPLANE_API_KEY to choose your own',
-      );
+      // The log names the file, not the secret: logs travel to places a 0600 file does not. Only
+      // when the file cannot be written is the token shown, or no one could use the API.
+      try {
+        const path = await writeTokenFile(this.apiAddress.port, this.token);
+        logger.info(
+          `no SCALEPLANE_API_KEY set: generated an API token, saved to ${path} (mode 0600) for the CLI; ` +
+            'export SCALEPLANE_API_KEY to choose your own',
+        );
+      } catch (err) {
+        logger.warn(
+          `no SCALEPLANE_API_KEY set: generated API token ${this.token}, not saved (${(err as Error).message}); ` +
+            'export SCALEPLANE_API_KEY to choose your own',
+        );
+      }
     }
     const started = this.#ha.start({
       controller: this.controller,

@@ -110,6 +110,18 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/**
+ * isLoopbackHostHeader says whether a request's Host header names this machine's loopback
+ * (`localhost`, `127.x.x.x`, `[::1]`, with or without a port), as a browser on this machine sends
+ * it; a DNS-rebinding page sends its own name.
+ */
+export function isLoopbackHostHeader(host: string | undefined): boolean {
+  const match = /^(\[::1\]|[^:[\]]+)(:\d{1,5})?$/.exec(host ?? '');
+  if (!match) return false;
+  const name = match[1]!.toLowerCase();
+  return name === '[::1]' || name === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }

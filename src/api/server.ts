@@ -16,7 +16,14 @@ import {
 } from '../controller/index.js';
 import { onClientError } from '../log/index.js';
 import type { InstanceSize } from '../providers/index.js';
-import { type ApiToken, AuthConfigError, createAuthenticator, type Principal } from './auth.js';
+import {
+  type ApiToken,
+  AuthConfigError,
+  createAuthenticator,
+  isLoopback,
+  isLoopbackHostHeader,
+  type Principal,
+} from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
@@ -87,7 +94,13 @@ export class ApiServer {
     this.#options = options;
     this.setAuth(options);
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      this.#handle(req, res).catch((err: unknown) => this.#fail(req, res, err));
+      this.#handle(req, res).catch((err: unknown) => {
+        try {
+          this.#fail(req, res, err);
+        } catch {
+          res.destroy(); // never an unhandled rejection: that would end the process
+        }
+      });
     };
     // Slow clients (slowloris) are cut: 10 s for the headers, 30 s for the whole request, checked
     // every second (Node's default check runs every 30 s).
@@ -156,8 +169,22 @@ export class ApiServer {
     if (path === '/metrics') {
       allow(method, ['GET', 'HEAD']);
       if (!this.#options.publicMetrics) this.#authorize(req);
+      else if (isLoopback(this.#options.listen.host) && !isLoopbackHostHeader(req.headers.host)) {
+        // DNS rebinding: a page on another site whose name now resolves to 127.0.0.1 sends its own
+        // name as Host. Only tokenless answers need this; a token never reaches such a page.
+        if (req.headers.authorization === undefined)
+          throw new HttpError(
+            421,
+            `Host ${JSON.stringify(req.headers.host ?? '')} is not a loopback name; public /metrics on a loopback API answers localhost, 127.x.x.x and [::1] only (or send a token)`,
+          );
+        this.#authorize(req);
+      }
       const body = await this.#options.registry.metrics();
-      res.writeHead(200, { 'content-type': this.#options.registry.contentType });
+      res.writeHead(200, {
+        'content-type': this.#options.registry.contentType,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
@@ -309,7 +336,7 @@ export class ApiServer {
 
   /** authorize returns who sent the request, or throws 401 (counting the failure) or 429. */
   #authorize(req: IncomingMessage): Principal {
-    const client = req.socket.remoteAddress ?? 'unknown';
+    const client = req.socket?.remoteAddress ?? 'unknown';
     const wait = this.#authFailures.blocked(client, Date.now());
     if (wait > 0)
       throw new HttpError(429, 'too many failed authentications; retry later', {
@@ -345,7 +372,9 @@ export class ApiServer {
   }
 
   #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    if (res.headersSent) {
+    // A client gone mid-request leaves no socket and nothing to answer; a throw here would be an
+    // unhandled rejection, which ends the whole process.
+    if (res.headersSent || res.destroyed || req.socket === null) {
       res.destroy();
       return;
     }
@@ -459,6 +488,10 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(json),
+    // Status and journal bodies are for the token holder: kept by no browser or proxy cache, and
+    // never sniffed as HTML (error messages echo the request path).
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
   });
   res.end(json);
 }
@@ -477,20 +510,43 @@ function integerParam(url: URL, name: string): number | undefined {
   return value;
 }
 
+/**
+ * readJson reads a request body of at most MAX_BODY_BYTES and parses it. Past the limit it stops
+ * reading and answers 413 with `Connection: close`: the rest of the body is never read, and the
+ * request is not destroyed under the handler (a chunked body of any size is refused the same way as
+ * one with a large Content-Length).
+ */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) {
-    req.resume();
-    throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const tooLarge = () =>
+    new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      stop();
+      req.pause();
+      reject(tooLarge());
+    };
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (err: Error) => {
+      stop();
+      reject(err);
+    };
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
   if (text.trim() === '') throw new HttpError(400, 'body: expected a JSON object');
   try {
     return JSON.parse(text);

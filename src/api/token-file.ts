@@ -1,4 +1,5 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,7 +11,11 @@ export function tokenFilePath(port: number): string {
   return join(tmpdir(), `scaleplane-api-${port}.token`);
 }
 
-/** writeTokenFile stores a generated token (mode 0600). */
+/**
+ * writeTokenFile stores a generated token (mode 0600). The old file goes first; the new one is
+ * created with O_EXCL, which follows no symlink and fails if another user's file took the name in a
+ * shared /tmp in between, so the token is never written where someone else chose.
+ */
 export async function writeTokenFile(port: number, token: string): Promise<string> {
   const path = tokenFilePath(port);
   await rm(path, { force: true });
@@ -18,12 +23,23 @@ export async function writeTokenFile(port: number, token: string): Promise<strin
   return path;
 }
 
-/** readTokenFile returns the token for a local API port, if one was generated. */
+/**
+ * readTokenFile returns the token for a local API port, if one was generated. Like ssh with its
+ * keys, it trusts only a regular file of this user that no one else may read or write, opened
+ * without following a symlink: in a shared /tmp anyone can create the name first.
+ */
 export async function readTokenFile(port: number): Promise<string | undefined> {
+  let file: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    return (await readFile(tokenFilePath(port), 'utf8')).trim() || undefined;
+    file = await open(tokenFilePath(port), constants.O_RDONLY | constants.O_NOFOLLOW);
+    const stat = await file.stat();
+    if (!stat.isFile() || (stat.mode & 0o077) !== 0) return undefined;
+    if (process.getuid !== undefined && stat.uid !== process.getuid()) return undefined;
+    return (await file.readFile('utf8')).trim() || undefined;
   } catch {
     return undefined;
+  } finally {
+    await file?.close();
   }
 }
 

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { tokenFilePath } from '../../src/api/index.js';
 import { Scaleplane, StartupError } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
@@ -18,6 +21,54 @@ describe('secure by default', () => {
       Scaleplane.start({ config, logger: createLogger({ level: 'silent', pretty: false }), env: {} }),
       (err: unknown) => err instanceof StartupError && /SCALEPLANE_API_KEY/.test(err.message),
     );
+  });
+
+  it('refuses an API beyond loopback whose environment token is shorter than 16 characters', async () => {
+    const config = parseConfig(
+      `api: { listen: 0.0.0.0:0 }\nbalancer: { listen: 127.0.0.1:0 }\ngroups: { web: { command: node server.js } }\n`,
+      { baseDir: DEMO_DIR },
+    );
+    await assert.rejects(
+      Scaleplane.start({
+        config,
+        logger: createLogger({ level: 'silent', pretty: false }),
+        env: { SCALEPLANE_API_KEY: 'secret' },
+      }),
+      (err: unknown) => err instanceof StartupError && /6 characters: use at least 16/.test(err.message),
+    );
+  });
+
+  it('a generated token goes to a 0600 file, never into the log (debug level)', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const config = parseConfig(
+      `api: { listen: 127.0.0.1:0 }\nbalancer: { listen: 127.0.0.1:0 }\n` +
+        `groups: { web: { command: node server.js, cwd: ${DEMO_DIR} } }\n`,
+      { baseDir: DEMO_DIR },
+    );
+    const app = await Scaleplane.start({
+      config,
+      logger: pino({ level: 'debug', base: undefined }, sink),
+      env: {},
+    });
+    try {
+      assert.equal(app.tokenGenerated, true);
+      const path = tokenFilePath(app.apiAddress!.port);
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      assert.equal((await readFile(path, 'utf8')).trim(), app.token);
+      assert.ok(
+        lines.some((line) => line.includes(path)),
+        'the log says where the token is',
+      );
+      assert.equal(lines.filter((line) => line.includes(app.token!)).length, 0, 'the token is not logged');
+    } finally {
+      await app.close();
+    }
   });
 });
 
