@@ -38,6 +38,8 @@ export interface RedisTierHooks {
 }
 
 interface QueuedWrite {
+  /** Issue order: the queue replays by it, not by the order the failures arrived in. */
+  seq: number;
   operation: string;
   run: (client: RedisClient) => Promise<unknown>;
 }
@@ -155,6 +157,7 @@ export class RedisTier {
   readonly #watchTimer: NodeJS.Timeout | undefined;
   #breaker: BreakerState = initialBreakerState();
   #queue: QueuedWrite[] = [];
+  #writeSeq = 0;
   #flushing = false;
   #up = false;
   #closed = false;
@@ -221,8 +224,16 @@ export class RedisTier {
 
   /** write runs a command that must reach Redis eventually: when Redis is away it waits in the queue. */
   async write(operation: string, run: (client: RedisClient) => Promise<unknown>): Promise<void> {
+    const write = { seq: ++this.#writeSeq, operation, run };
+    // Behind older writes still waiting: sent now, it would land before them and a replayed older
+    // value would overwrite it.
+    if (this.#queue.length > 0) {
+      this.#enqueue(write);
+      if (this.#up) void this.#flush();
+      return;
+    }
     const result = await this.exec(operation, run);
-    if (!result.ok && result.reason !== 'rejected') this.#enqueue({ operation, run });
+    if (!result.ok && result.reason !== 'rejected') this.#enqueue(write);
   }
 
   /**
@@ -343,18 +354,27 @@ export class RedisTier {
 
   #enqueue(write: QueuedWrite): void {
     if (this.#closed || this.#config.offlineQueue === 0) return;
-    if (this.#queue.length >= this.#config.offlineQueue) {
-      const dropped = this.#queue.shift();
+    // Commands in flight when a connection drops do not fail in the order they were sent (those
+    // written after the socket died fail first, the ones awaiting replies when 'close' flushes them),
+    // so each write takes its place by issue order.
+    const queue = this.#queue;
+    let at = queue.length;
+    while (at > 0 && queue[at - 1]!.seq > write.seq) at--;
+    if (queue.length >= this.#config.offlineQueue) {
+      // The oldest write goes: the one in the queue, or this one if it is older still.
+      const dropped = at === 0 ? write : queue.shift()!;
       this.#hooks.dropped();
       this.#hooks.error(
         new RedisTierError(
           'CACHE_OFFLINE_QUEUE_FULL',
-          dropped?.operation ?? 'write',
+          dropped.operation,
           'offline queue full, oldest write dropped',
         ),
       );
+      if (dropped === write) return;
+      at--;
     }
-    this.#queue.push(write);
+    queue.splice(at, 0, write);
   }
 
   async #flush(): Promise<void> {
@@ -365,7 +385,9 @@ export class RedisTier {
         const next = this.#queue[0]!;
         const result = await this.exec(next.operation, next.run);
         if (!result.ok && result.reason !== 'rejected') break;
-        this.#queue.shift();
+        // By identity: an older write failing meanwhile may have taken the head.
+        const at = this.#queue.indexOf(next);
+        if (at >= 0) this.#queue.splice(at, 1);
       }
     } finally {
       this.#flushing = false;
@@ -387,8 +409,9 @@ export class RedisTier {
     if (!this.#up) {
       this.#up = true;
       notify(this.#hooks.up);
-      if (this.#queue.length > 0) void this.#flush();
     }
+    // Also after a replay that stopped at a failure without the breaker opening.
+    if (this.#queue.length > 0) void this.#flush();
   }
 
   #failed(operation: string, error: unknown): void {

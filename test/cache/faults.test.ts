@@ -1,0 +1,174 @@
+// Fault injection on a redis-server each test starts and may kill: a lost subscriber connection,
+// Redis killed with writes in flight, a lock holder killed mid-load.
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { type Cache, createCache, decodeEntry } from '../../src/cache/index.js';
+import { until } from '../helpers/until.js';
+import { freePort, type OwnRedis, startRedis, uniquePrefix } from './helpers.js';
+
+const HOLDER = fileURLToPath(new URL('./fixtures/lock-holder.ts', import.meta.url));
+
+async function ownRedis(t: TestContext): Promise<OwnRedis> {
+  const own = await startRedis(await freePort());
+  t.after(() => own.stop());
+  return own;
+}
+
+function closing(t: TestContext, cache: Cache): Cache {
+  cache.on('error', () => {}); // absorbed failures are the point here; callers must see none
+  t.after(() => cache.close());
+  return cache;
+}
+
+function admin(t: TestContext, url: string): Redis {
+  const client = new Redis(url, { maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  t.after(() => client.disconnect());
+  return client;
+}
+
+test('an instance whose subscriber connection dropped empties its memory tier when it resubscribes', async (t) => {
+  const own = await ownRedis(t);
+  const options = { prefix: uniquePrefix('resub'), ttl: '1m', redis: { url: own.url } };
+  const a = closing(t, createCache(options));
+  const b = closing(t, createCache(options));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  await a.set('k', 'v1');
+  assert.equal(await b.get('k'), 'v1');
+  assert.ok(b.memoryHas('k'));
+  const redis = admin(t, own.url);
+  const subscribed = async () =>
+    ((await redis.call('PUBSUB', 'NUMSUB', `${options.prefix}__bus`)) as [string, number])[1];
+  // Both subscribers go; the notice of the set below reaches nobody.
+  assert.equal(await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 2);
+  await a.set('k', 'v2');
+  // Missed invalidation: until B is back on the channel its memory still says v1 (why it must clear).
+  assert.equal(await b.get('k'), 'v1');
+  await until(async () => (await subscribed()) === 2, 10_000, 'both subscribers back');
+  await until(() => !b.memoryHas('k'), 10_000, "B's memory tier emptied on resubscribe");
+  assert.equal(await b.get('k'), 'v2');
+  // And the channel works again.
+  const evicted = once(b, 'invalidate');
+  await a.set('k', 'v3');
+  await evicted;
+  assert.equal(await b.get('k'), 'v3');
+});
+
+test('Redis killed with writes in flight: the offline queue replays them in the order they were made', async (t) => {
+  const port = await freePort();
+  let own = await startRedis(port);
+  t.after(() => own.stop());
+  const prefix = uniquePrefix('order');
+  const a = closing(
+    t,
+    createCache({ prefix, ttl: '1m', redis: { url: own.url, reconnect: { baseMs: 20, maxMs: 100 } } }),
+  );
+  assert.equal(await a.ready(), true);
+  // Writes awaiting a reply when Redis dies fail when ioredis sees the connection close; writes
+  // made after the socket died but before that fail at once, so first. The queue must replay them
+  // in the order they were made, not in the order they failed.
+  const writes: Promise<void>[] = [];
+  own.process.kill('SIGSTOP'); // so the first writes stay unanswered, then are lost with the process
+  for (let i = 1; i <= 20; i++) writes.push(a.set('k', `v${i}`));
+  own.process.kill('SIGKILL');
+  // One write per turn of the event loop, so some land between the socket's death and its 'close'.
+  let last = 20;
+  while (last < 40 || a.redisUp) {
+    writes.push(a.set('k', `v${++last}`));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(writes);
+  assert.ok(!a.redisUp);
+  own = await startRedis(port);
+  const watcher = admin(t, own.url);
+  await watcher.subscribe(`${prefix}__bus`);
+  const marked = new Promise<void>((resolve) =>
+    watcher.on('message', (_channel, text: string) => {
+      if (text.includes(`${prefix}marker`)) resolve();
+    }),
+  );
+  await until(() => a.redisUp, 10_000, 'redis:up after the restart');
+  // Queued behind the replay, so its notice comes after the replay is done.
+  await a.set('marker', 1);
+  await marked;
+  const stored = await admin(t, own.url).getBuffer(`${prefix}k`);
+  assert.ok(stored, 'k is in Redis');
+  assert.equal(JSON.parse(decodeEntry(stored)!.value), `v${last}`);
+});
+
+test('a write made as Redis comes back goes after the writes queued while it was away', async (t) => {
+  const port = await freePort();
+  let own = await startRedis(port);
+  t.after(() => own.stop());
+  const prefix = uniquePrefix('order-up');
+  const a = closing(
+    t,
+    createCache({ prefix, ttl: '1m', redis: { url: own.url, reconnect: { baseMs: 20, maxMs: 100 } } }),
+  );
+  assert.equal(await a.ready(), true);
+  await own.stop();
+  await until(() => !a.redisUp, 10_000, 'redis:down');
+  await a.set('k', 'old'); // queued
+  // The first write after the return: sent at once, the replay of 'old' would overwrite it.
+  const wrote = new Promise<void>((resolve, reject) =>
+    a.once('redis:up', () => a.set('k', 'new').then(resolve, reject)),
+  );
+  own = await startRedis(port);
+  const watcher = admin(t, own.url);
+  await watcher.subscribe(`${prefix}__bus`);
+  const marked = new Promise<void>((resolve) =>
+    watcher.on('message', (_channel, text: string) => {
+      if (text.includes(`${prefix}marker`)) resolve();
+    }),
+  );
+  await wrote;
+  await a.set('marker', 1);
+  await marked;
+  const stored = await admin(t, own.url).getBuffer(`${prefix}k`);
+  assert.ok(stored, 'k is in Redis');
+  assert.equal(JSON.parse(decodeEntry(stored)!.value), 'new');
+});
+
+test('a lock holder SIGKILLed mid-load blocks the other process only until the lock TTL', async (t) => {
+  const own = await ownRedis(t);
+  const prefix = uniquePrefix('holder');
+  const lockTtl = 1500;
+  const child = fork(HOLDER, [own.url, prefix, String(lockTtl)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const [loading] = (await once(child, 'message')) as [{ loadingAt: number }];
+  const redis = admin(t, own.url);
+  const lockKey = `${prefix}__lock:cold`;
+  assert.equal(await redis.exists(lockKey), 1, 'the child holds the lock');
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+
+  // wait > lock TTL: only the lock's expiry can let this process load.
+  const cache = closing(
+    t,
+    createCache({ prefix, redis: { url: own.url }, lock: { ttl: lockTtl, wait: 20_000 } }),
+  );
+  assert.equal(await cache.ready(), true);
+  let loadedAt = 0;
+  const value = await cache.getOrSet('cold', () => {
+    loadedAt = performance.timeOrigin + performance.now();
+    return 'mine';
+  });
+  const waited = loadedAt - loading.loadingAt;
+  console.log(
+    `# dead lock holder: loaded ${Math.round(waited)} ms after the holder took the lock (lock TTL ${lockTtl} ms)`,
+  );
+  assert.equal(value, 'mine');
+  assert.ok(waited >= lockTtl - 50, `waited for the lock to expire (${waited} ms)`);
+  assert.ok(waited < lockTtl + 2000, `not blocked beyond the lock TTL (${waited} ms)`);
+  assert.equal(await redis.exists(lockKey), 0, 'lock released after the load');
+});
