@@ -30,6 +30,7 @@ import {
 import {
   type CacheOptions,
   type CallOptions,
+  checkCallOptions,
   type Duration,
   type ResolvedLock,
   type ResolvedOptions,
@@ -419,6 +420,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   }
 
   #resolveCall(options: CallOptions): ResolvedCall {
+    checkCallOptions(options);
     return {
       policy: resolveEntryPolicy(options, this.#options.entry),
       tags: options.tags ?? [],

@@ -193,6 +193,165 @@ function positiveInt(value: number, option: string): number {
   return value;
 }
 
+function positiveMs(value: Duration, option: string): number {
+  const ms = toMs(value, option);
+  if (ms <= 0) throw new CacheOptionError(option, `must be > 0, got ${ms}`);
+  return ms;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function hasMethods(value: unknown, ...methods: string[]): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
+  );
+}
+
+// A misspelt option (`tll`) would otherwise be ignored and its default used without a word.
+const CACHE_KEYS = new Set([
+  'ttl',
+  'jitter',
+  'earlyRefresh',
+  'staleWhileRevalidate',
+  'staleIfError',
+  'negativeTtl',
+  'name',
+  'prefix',
+  'memory',
+  'redis',
+  'lock',
+  'invalidation',
+  'serializer',
+  'registry',
+  'clock',
+  'random',
+  'logger',
+]);
+const REDIS_KEYS = new Set([
+  'client',
+  'url',
+  'sentinel',
+  'cluster',
+  'options',
+  'commandTimeout',
+  'breaker',
+  'reconnect',
+  'offlineQueue',
+]);
+
+function knownKeys(value: Record<string, unknown>, known: Set<string>, path: string): void {
+  for (const key of Object.keys(value))
+    if (!known.has(key) && value[key] !== undefined)
+      throw new CacheOptionError(`${path}${key}`, 'unknown option');
+}
+
+/** checkCallOptions validates what resolveEntryPolicy does not: tags and lock of one call. */
+export function checkCallOptions(options: CallOptions): void {
+  const { tags, lock } = options;
+  if (tags !== undefined && (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string')))
+    throw new CacheOptionError('tags', `must be an array of strings, got ${describe(tags)}`);
+  if (lock !== undefined && typeof lock !== 'boolean')
+    throw new CacheOptionError('lock', `must be true or false, got ${describe(lock)}`);
+}
+
+/** checkRedis validates the shape of the Redis tier options (values are checked as they resolve). */
+function checkRedis(redis: unknown): asserts redis is RedisTierOptions {
+  if (!isObject(redis))
+    throw new CacheOptionError(
+      'redis',
+      `must be an object ({ url: 'redis://…' }) or false, got ${describe(redis)}`,
+    );
+  knownKeys(redis, REDIS_KEYS, 'redis.');
+  const targets = (['client', 'url', 'sentinel', 'cluster'] as const).filter((t) => redis[t] !== undefined);
+  if (targets.length > 1)
+    throw new CacheOptionError(
+      `redis.${targets[1]}`,
+      `give one of client, url, sentinel, cluster (got ${targets.join(', ')})`,
+    );
+  const { client, url, sentinel, cluster } = redis;
+  if (
+    client !== undefined &&
+    !(
+      hasMethods(client, 'getBuffer', 'set', 'publish') && isObject((client as { options?: unknown }).options)
+    )
+  )
+    throw new CacheOptionError(
+      'redis.client',
+      `must be an ioredis Redis or Cluster client, got ${describe(client)}`,
+    );
+  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url)))
+    throw new CacheOptionError('redis.url', `must be a redis:// or rediss:// URL, got ${describe(url)}`);
+  if (sentinel !== undefined) {
+    if (!isObject(sentinel))
+      throw new CacheOptionError('redis.sentinel', `must be an object, got ${describe(sentinel)}`);
+    if (!Array.isArray(sentinel.sentinels) || sentinel.sentinels.length === 0)
+      throw new CacheOptionError('redis.sentinel.sentinels', 'needs at least one { host, port }');
+    if (typeof sentinel.name !== 'string' || sentinel.name === '')
+      throw new CacheOptionError('redis.sentinel.name', 'needs the master name');
+  }
+  if (cluster !== undefined) {
+    if (!isObject(cluster))
+      throw new CacheOptionError('redis.cluster', `must be an object, got ${describe(cluster)}`);
+    if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0)
+      throw new CacheOptionError('redis.cluster.nodes', 'needs at least one seed node');
+  }
+  for (const field of ['options', 'breaker', 'reconnect'] as const)
+    if (redis[field] !== undefined && !isObject(redis[field]))
+      throw new CacheOptionError(`redis.${field}`, `must be an object, got ${describe(redis[field])}`);
+}
+
+/** checkShape validates the options that are objects or functions, before any value is resolved. */
+function checkShape(options: CacheOptions): void {
+  if (!isObject(options))
+    throw new CacheOptionError('options', `must be an object, got ${describe(options)}`);
+  knownKeys(options, CACHE_KEYS, '');
+  const o = options as Record<string, unknown>;
+  if (o.memory !== undefined && o.memory !== false && !isObject(o.memory))
+    throw new CacheOptionError('memory', `must be an object or false, got ${describe(o.memory)}`);
+  if (o.redis !== undefined && o.redis !== false) checkRedis(o.redis);
+  if (o.lock !== undefined && typeof o.lock !== 'boolean' && !isObject(o.lock))
+    throw new CacheOptionError('lock', `must be true, false or { ttl, wait, poll }, got ${describe(o.lock)}`);
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === ''))
+    throw new CacheOptionError('name', `must be a non-empty string, got ${describe(o.name)}`);
+  if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean')
+    throw new CacheOptionError('invalidation', `must be true or false, got ${describe(o.invalidation)}`);
+  const objects: [string, string[]][] = [
+    ['serializer', ['serialize', 'deserialize']],
+    ['registry', ['registerMetric', 'getSingleMetric']],
+    ['clock', ['now']],
+    ['logger', ['warn']],
+  ];
+  for (const [field, methods] of objects)
+    if (o[field] !== undefined && !hasMethods(o[field], ...methods))
+      throw new CacheOptionError(field, `must have ${methods.map((m) => `${m}()`).join(' and ')}`);
+  if (o.random !== undefined && typeof o.random !== 'function')
+    throw new CacheOptionError('random', `must be a function returning [0, 1), got ${describe(o.random)}`);
+}
+
+function atLeastOne(value: number, option: string): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new CacheOptionError(option, `must be an integer >= 1, got ${value}`);
+  return value;
+}
+
+function resolveReconnect(reconnect: RedisTierOptions['reconnect']): BackoffConfig {
+  const baseMs = positiveMs(reconnect?.baseMs ?? 50, 'redis.reconnect.baseMs');
+  const maxMs = toMs(reconnect?.maxMs ?? Math.max(2000, baseMs), 'redis.reconnect.maxMs');
+  if (maxMs < baseMs)
+    throw new CacheOptionError('redis.reconnect.maxMs', `must be >= baseMs (${baseMs}), got ${maxMs}`);
+  return { baseMs, maxMs };
+}
+
 /** resolveEntryPolicy merges `options` over `base`, validating each field. */
 export function resolveEntryPolicy(options: EntryOptions, base: EntryPolicy): EntryPolicy {
   const ttl = options.ttl === undefined ? base.ttl : toMs(options.ttl, 'ttl');
@@ -225,6 +384,7 @@ export const DEFAULT_ENTRY_POLICY: EntryPolicy = {
 
 /** resolveOptions applies every default and validates everything at once; throws CacheOptionError. */
 export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
+  checkShape(options);
   const memory = options.memory === false ? undefined : (options.memory ?? {});
   let maxBytes = 64 * 1024 * 1024;
   if (memory?.maxBytes !== undefined) {
@@ -239,18 +399,6 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
   const lockInput = options.lock === true ? {} : options.lock === false ? undefined : options.lock;
   if (lockInput !== undefined && redis === undefined)
     throw new CacheOptionError('lock', 'the distributed lock needs the Redis tier');
-  if (redis) {
-    const targets = (['client', 'url', 'sentinel', 'cluster'] as const).filter((t) => redis[t] !== undefined);
-    if (targets.length > 1)
-      throw new CacheOptionError(
-        `redis.${targets[1]}`,
-        `give one of client, url, sentinel, cluster (got ${targets.join(', ')})`,
-      );
-    if (redis.sentinel && (redis.sentinel.sentinels.length === 0 || !redis.sentinel.name))
-      throw new CacheOptionError('redis.sentinel', 'needs at least one sentinel and the master name');
-    if (redis.cluster && redis.cluster.nodes.length === 0)
-      throw new CacheOptionError('redis.cluster.nodes', 'needs at least one seed node');
-  }
   const prefix = options.prefix ?? 'sp:cache:';
   if (typeof prefix !== 'string') throw new CacheOptionError('prefix', 'must be a string');
   return {
@@ -267,19 +415,16 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
       sentinel: redis.sentinel,
       cluster: redis.cluster,
       options: redis.options ?? {},
-      commandTimeout: toMs(redis.commandTimeout ?? 500, 'redis.commandTimeout'),
+      commandTimeout: positiveMs(redis.commandTimeout ?? 500, 'redis.commandTimeout'),
       breaker: {
-        failureThreshold: positiveInt(redis.breaker?.failureThreshold ?? 5, 'redis.breaker.failureThreshold'),
+        failureThreshold: atLeastOne(redis.breaker?.failureThreshold ?? 5, 'redis.breaker.failureThreshold'),
         openMs: toMs(redis.breaker?.openMs ?? 1000, 'redis.breaker.openMs'),
       },
-      reconnect: {
-        baseMs: toMs(redis.reconnect?.baseMs ?? 50, 'redis.reconnect.baseMs'),
-        maxMs: toMs(redis.reconnect?.maxMs ?? 2000, 'redis.reconnect.maxMs'),
-      },
+      reconnect: resolveReconnect(redis.reconnect),
       offlineQueue: positiveInt(redis.offlineQueue ?? 1000, 'redis.offlineQueue'),
     },
     lock: lockInput && {
-      ttl: toMs(lockInput.ttl ?? 10_000, 'lock.ttl'),
+      ttl: positiveMs(lockInput.ttl ?? 10_000, 'lock.ttl'),
       wait: toMs(lockInput.wait ?? 5000, 'lock.wait'),
       poll: Math.max(1, toMs(lockInput.poll ?? 50, 'lock.poll')),
     },

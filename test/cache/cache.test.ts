@@ -179,8 +179,34 @@ test('options are validated eagerly with the option named', () => {
     [{ memory: { maxBytes: 'lots' } }, 'memory.maxBytes'],
     [{ lock: true }, 'lock'],
     [{ redis: { url: 'redis://127.0.0.1:1', cluster: { nodes: [{ port: 1 }] } } }, 'redis.cluster'],
-    [{ redis: { sentinel: { sentinels: [], name: 'm' } } }, 'redis.sentinel'],
+    [{ redis: { sentinel: { sentinels: [], name: 'm' } } }, 'redis.sentinel.sentinels'],
     [{ redis: { cluster: { nodes: [] } } }, 'redis.cluster.nodes'],
+    // Plain-JS callers and typos: each names the field instead of a TypeError or a silent default.
+    [{ tll: '1m' }, 'tll'],
+    [{ redis: { url: 'redis://127.0.0.1:1', comandTimeout: 100 } }, 'redis.comandTimeout'],
+    [{ redis: 'redis://127.0.0.1:6379' }, 'redis'],
+    [{ redis: { url: 6379 } }, 'redis.url'],
+    [{ redis: { client: {} } }, 'redis.client'],
+    [{ redis: { sentinel: { name: 'm' } } }, 'redis.sentinel.sentinels'],
+    [{ redis: { sentinel: { sentinels: [{ host: 'h', port: 1 }] } } }, 'redis.sentinel.name'],
+    [{ redis: { cluster: {} } }, 'redis.cluster.nodes'],
+    [{ redis: { url: 'redis://127.0.0.1:1', commandTimeout: 0 } }, 'redis.commandTimeout'],
+    [
+      { redis: { url: 'redis://127.0.0.1:1', breaker: { failureThreshold: 0 } } },
+      'redis.breaker.failureThreshold',
+    ],
+    [
+      { redis: { url: 'redis://127.0.0.1:1', reconnect: { baseMs: 500, maxMs: 100 } } },
+      'redis.reconnect.maxMs',
+    ],
+    [{ redis: { url: 'redis://127.0.0.1:1' }, lock: { ttl: 0 } }, 'lock.ttl'],
+    [{ redis: { url: 'redis://127.0.0.1:1' }, lock: 'yes' }, 'lock'],
+    [{ memory: 'big' }, 'memory'],
+    [{ serializer: {} }, 'serializer'],
+    [{ registry: {} }, 'registry'],
+    [{ clock: {} }, 'clock'],
+    [{ logger: {} }, 'logger'],
+    [{ invalidation: 'yes' }, 'invalidation'],
   ];
   for (const [options, option] of cases)
     assert.throws(
@@ -188,6 +214,22 @@ test('options are validated eagerly with the option named', () => {
       (e: CacheOptionError) => e.code === 'CACHE_INVALID_OPTION' && e.option === option,
       option,
     );
+});
+
+test('per-call options name the field: tags, lock', async () => {
+  const cache = createCache({});
+  const cases: [object, string][] = [
+    [{ tags: 'users' }, 'tags'],
+    [{ tags: [1] }, 'tags'],
+    [{ lock: 'yes' }, 'lock'],
+  ];
+  for (const [options, option] of cases)
+    await assert.rejects(
+      cache.getOrSet('k', () => 1, options as never),
+      (e: CacheOptionError) => e.code === 'CACHE_INVALID_OPTION' && e.option === option,
+      option,
+    );
+  await cache.close();
 });
 
 test('metrics: counts of several caches on one registry reach a scrape, and survive close', async () => {
