@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Registry } from 'prom-client';
 import {
   backoffDelay,
   createQueue,
@@ -12,6 +13,7 @@ import {
   natsMaxDeliver,
   resolveWorkerOptions,
 } from '../../src/queue/index.js';
+import { queueMetrics } from '../../src/queue/metrics.js';
 import { settleBarrier } from '../../src/queue/rabbitmq/settle.js';
 
 const noJitter = { initial: 100, factor: 2, max: 1000, jitter: 0 };
@@ -86,6 +88,14 @@ test('decideStall runs a job up to maxStalls stalls and dead-letters it at the n
     d.action === 'dead-letter' && d.message,
     'job stalled more than allowable limit: stalled 2 times (maxStalls 1), delivery 3',
   );
+});
+
+test('the dead-lettered counter says it counts stall-limit dead letters too (the worker counts both)', async () => {
+  const registry = new Registry();
+  queueMetrics(registry);
+  const text = await registry.metrics();
+  const help = text.split('\n').find((l) => l.startsWith('# HELP scaleplane_queue_jobs_dead_lettered_total'));
+  assert.match(help ?? '', /last attempt.*maxStalls/);
 });
 
 test('natsMaxDeliver leaves the dead-lettering delivery (and a delayed job its wait) inside MaxDeliver', () => {
