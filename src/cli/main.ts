@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { loadTokenFile } from '../api/index.js';
-import { ConfigError, defaultConfigPath, loadConfig } from '../config/index.js';
+import { ConfigError, configJsonSchema, defaultConfigPath, loadConfig } from '../config/index.js';
 import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import { createLogger, type LogLevel } from '../log/index.js';
 import { registerMcp } from '../mcp/cli.js';
@@ -116,6 +116,15 @@ function buildProgram(): Command {
         })
         .join('\n');
       console.log(`${opts.config}: valid\n${groups}`);
+    });
+
+  program
+    .command('schema')
+    .description(
+      'print the JSON Schema of scaleplane.yaml, for editors (# yaml-language-server: $schema=FILE) and CI',
+    )
+    .action(() => {
+      console.log(JSON.stringify(configJsonSchema(), null, 2));
     });
 
   program

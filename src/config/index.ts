@@ -11,6 +11,7 @@ export {
   type ConfigIssue,
   formatIssue,
 } from './errors.js';
+export { configJsonSchema } from './json-schema.js';
 export { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
 export { defaultConfigPath, loadConfig, type ParseConfigOptions, parseConfig } from './load.js';
 export { planReload, type ReloadPlan } from './reload.js';
