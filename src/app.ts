@@ -269,6 +269,8 @@ export class Scaleplane {
       authFailuresPerMinute: config.api.authFailuresPerMinute,
       scaleRequestsPerMinute: config.api.scaleRequestsPerMinute,
       publicMetrics: config.api.publicMetrics,
+      maxStreamsPerToken: config.api.maxStreamsPerToken,
+      maxStreams: config.api.maxStreams,
       controller: this.controller,
       ...((this.balancer.caching || config.balancer.cloudflare !== undefined) && {
         cachePurger: new CachePurger({
@@ -462,6 +464,8 @@ export class Scaleplane {
         authFailuresPerMinute: plan.config.api.authFailuresPerMinute,
         scaleRequestsPerMinute: plan.config.api.scaleRequestsPerMinute,
         publicMetrics: plan.config.api.publicMetrics,
+        maxStreamsPerToken: plan.config.api.maxStreamsPerToken,
+        maxStreams: plan.config.api.maxStreams,
       });
       this.config = plan.config;
       this.controller.reconfigure(plan.config, { by, changes: plan.applied });

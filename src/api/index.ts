@@ -14,7 +14,15 @@ export {
   type Role,
   tokenFromEnv,
 } from './auth.js';
+export { LogThrottle, type LogThrottleOptions, type LogVerdict } from './log-throttle.js';
 export { RateLimiter, type RateLimiterOptions } from './rate-limit.js';
 export { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
-export { type ApiAuthOptions, ApiServer, type ApiServerOptions, MAX_BODY_BYTES } from './server.js';
+export {
+  type ApiAuthOptions,
+  ApiServer,
+  type ApiServerOptions,
+  DEFAULT_MAX_STREAMS,
+  DEFAULT_MAX_STREAMS_PER_TOKEN,
+  MAX_BODY_BYTES,
+} from './server.js';
 export { readTokenFile, removeTokenFile, tokenFilePath, writeTokenFile } from './token-file.js';

@@ -25,6 +25,7 @@ import {
   type Principal,
 } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
+import { LogThrottle } from './log-throttle.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
 import { CachePurgeRequest, describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
@@ -48,6 +49,15 @@ export interface ApiServerOptions {
   scaleRequestsPerMinute?: number;
   /** Serve `/metrics` without a token. @defaultValue false */
   publicMetrics?: boolean;
+  /** Live streams (`/api/scalability/stream`) one token may hold open at once before 429. @defaultValue 10 */
+  maxStreamsPerToken?: number;
+  /** Live streams open at once over all tokens before 429. @defaultValue 100 */
+  maxStreams?: number;
+  /**
+   * At most one "API request refused" log line per client address and status per this many ms;
+   * the next line counts the ones left out. @defaultValue 10000
+   */
+  refusalLogIntervalMs?: number;
   controller: Controller;
   /** Answers `POST /api/scalability/cache/purge`; absent: that route says no cache is configured. */
   cachePurger?: CachePurger;
@@ -63,8 +73,19 @@ export interface ApiServerOptions {
 /** ApiAuthOptions are the parts of ApiServerOptions a config reload may change. */
 export type ApiAuthOptions = Pick<
   ApiServerOptions,
-  'token' | 'tokens' | 'authFailuresPerMinute' | 'scaleRequestsPerMinute' | 'publicMetrics'
+  | 'token'
+  | 'tokens'
+  | 'authFailuresPerMinute'
+  | 'scaleRequestsPerMinute'
+  | 'publicMetrics'
+  | 'maxStreamsPerToken'
+  | 'maxStreams'
 >;
+
+/** DEFAULT_MAX_STREAMS_PER_TOKEN is `api.max_streams_per_token`'s default: a few dashboard tabs. */
+export const DEFAULT_MAX_STREAMS_PER_TOKEN = 10;
+/** DEFAULT_MAX_STREAMS is `api.max_streams`'s default. */
+export const DEFAULT_MAX_STREAMS = 100;
 
 class HttpError extends Error {
   constructor(
@@ -89,10 +110,17 @@ export class ApiServer {
   #closed: Promise<void> | undefined;
   #openapi: object | undefined;
   #stream: LiveStream | undefined;
+  /** Open live streams per token name; a name leaves the map when its last stream closes. */
+  readonly #streams = new Map<string, number>();
+  #streamsOpen = 0;
+  readonly #refusalLog: LogThrottle;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
     this.setAuth(options);
+    this.#refusalLog = new LogThrottle(
+      options.refusalLogIntervalMs === undefined ? {} : { intervalMs: options.refusalLogIntervalMs },
+    );
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#handle(req, res).catch((err: unknown) => {
         try {
@@ -138,6 +166,8 @@ export class ApiServer {
       authFailuresPerMinute: failures,
       scaleRequestsPerMinute: calls,
       publicMetrics: auth.publicMetrics ?? false,
+      maxStreamsPerToken: auth.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN,
+      maxStreams: auth.maxStreams ?? DEFAULT_MAX_STREAMS,
     };
   }
 
@@ -208,20 +238,22 @@ export class ApiServer {
 
     const controller = this.#options.controller;
     if (path === '/api/scalability/stream') {
-      allow(method, ['GET']);
+      allow(method, ['GET', 'HEAD']);
+      // HEAD gets the stream's head and no events: nothing held open, so no slot taken.
+      if (method === 'GET') this.#takeStreamSlot(principal, res);
       return this.#liveStream().handle(req, res, url);
     }
     if (path === '/api/scalability/groups') {
-      allow(method, ['GET']);
+      allow(method, ['GET', 'HEAD']);
       return send(res, 200, { groups: controller.groupNames().map((name) => controller.status(name)) });
     }
     const groupMatch = /^\/api\/scalability\/groups\/([^/]+)$/.exec(path);
     if (groupMatch) {
-      allow(method, ['GET']);
+      allow(method, ['GET', 'HEAD']);
       return send(res, 200, controller.status(decodePathSegment(groupMatch[1]!)));
     }
     if (path === '/api/scalability/events') {
-      allow(method, ['GET']);
+      allow(method, ['GET', 'HEAD']);
       const group = url.searchParams.get('group') ?? undefined;
       const since = integerParam(url, 'since');
       const limit = integerParam(url, 'limit');
@@ -362,6 +394,35 @@ export class ApiServer {
     }
   }
 
+  /**
+   * takeStreamSlot counts one more live stream of the principal until `res` closes, or refuses with
+   * 429 naming the limit: without a cap, one read token could hold any number of connections (each
+   * with its timers and listeners).
+   */
+  #takeStreamSlot(principal: Principal, res: ServerResponse): void {
+    const perToken = this.#options.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN;
+    const total = this.#options.maxStreams ?? DEFAULT_MAX_STREAMS;
+    const mine = this.#streams.get(principal.name) ?? 0;
+    if (mine >= perToken)
+      throw new HttpError(
+        429,
+        `too many live streams for token "${principal.name}": ${mine} open, api.max_streams_per_token is ${perToken}; close one and retry`,
+      );
+    if (this.#streamsOpen >= total)
+      throw new HttpError(
+        429,
+        `too many live streams: ${this.#streamsOpen} open, api.max_streams is ${total}; retry later`,
+      );
+    this.#streams.set(principal.name, mine + 1);
+    this.#streamsOpen += 1;
+    res.once('close', () => {
+      this.#streamsOpen -= 1;
+      const left = (this.#streams.get(principal.name) ?? 1) - 1;
+      if (left > 0) this.#streams.set(principal.name, left);
+      else this.#streams.delete(principal.name);
+    });
+  }
+
   /** liveStream is the SSE feed of the dashboard, sampling from listen() until close(). */
   #liveStream(): LiveStream {
     this.#stream ??= new LiveStream({
@@ -379,16 +440,22 @@ export class ApiServer {
       return;
     }
     const [status, body, headers] = errorResponse(err);
-    // One line per refused request, so probing and fuzzing show in the log.
-    const fields = {
-      remote: req.socket.remoteAddress,
-      method: req.method,
-      path: safePath(req.url),
-      status,
-      error: body.error,
-    };
+    // Refused requests show in the log, so probing and fuzzing are seen; but at most one line per
+    // address and status per interval, the next one counting those left out, so a flood of bad
+    // requests does not flood the log. Failures (500) are always logged.
+    const remote = req.socket.remoteAddress;
+    const fields = { remote, method: req.method, path: safePath(req.url), status, error: body.error };
     if (status === 500) this.#options.logger?.warn({ ...fields, err }, 'API request failed');
-    else this.#options.logger?.warn(fields, 'API request refused');
+    else {
+      const verdict = this.#refusalLog.admit(`${remote ?? 'unknown'} ${status}`, Date.now());
+      if (verdict.log)
+        this.#options.logger?.warn(
+          verdict.suppressed === 0 ? fields : { ...fields, suppressed: verdict.suppressed },
+          verdict.suppressed === 0
+            ? 'API request refused'
+            : `API request refused (and ${verdict.suppressed} more like it from this address not logged)`,
+        );
+    }
     for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
     send(res, status, body);
   }
@@ -496,9 +563,12 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(json);
 }
 
+/** allow refuses any other method with 405 and the `Allow` header RFC 9110 asks of a 405. */
 function allow(method: string, methods: string[]): void {
   if (!methods.includes(method))
-    throw new HttpError(405, `method ${method} not allowed; use ${methods.join(' or ')}`);
+    throw new HttpError(405, `method ${method} not allowed; use ${methods.join(' or ')}`, {
+      allow: methods.join(', '),
+    });
 }
 
 function integerParam(url: URL, name: string): number | undefined {

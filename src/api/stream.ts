@@ -47,7 +47,10 @@ export class LiveStream {
     if (!this.#closed) this.sampler.start();
   }
 
-  /** handle answers one stream request and keeps it open until the client leaves or close(). */
+  /**
+   * handle answers one stream request and keeps it open until the client leaves or close(); a HEAD
+   * request gets the head only and is done.
+   */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const only = url.searchParams.get('group') ?? undefined;
     if (only !== undefined) this.#options.controller.group(only); // 404 for an unknown group
@@ -58,6 +61,11 @@ export class LiveStream {
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
     });
+    // HEAD: the head GET would send (after the same 404 check), and no events to wait for.
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     const send = (event: string, data: unknown) =>
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const journal = this.#options.controller.journal;

@@ -22,6 +22,8 @@ const RUNTIME_API_KEYS = [
   ['publicMetrics', 'public_metrics'],
   ['authFailuresPerMinute', 'auth_failures_per_minute'],
   ['scaleRequestsPerMinute', 'scale_requests_per_minute'],
+  ['maxStreamsPerToken', 'max_streams_per_token'],
+  ['maxStreams', 'max_streams'],
 ] as const satisfies readonly (readonly [keyof ApiConfig, string])[];
 
 /** RUNTIME_GROUP_KEYS are the keys of a group a reload applies. */

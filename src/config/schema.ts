@@ -381,6 +381,8 @@ export const apiSchema = mapping({
   auth_failures_per_minute: atLeastOne.default(10),
   scale_requests_per_minute: atLeastOne.default(60),
   public_metrics: z.boolean().default(false),
+  max_streams_per_token: atLeastOne.default(10),
+  max_streams: atLeastOne.default(100),
 }).transform(
   (raw): ApiConfig => ({
     listen: raw.listen,
@@ -389,6 +391,8 @@ export const apiSchema = mapping({
     authFailuresPerMinute: raw.auth_failures_per_minute,
     scaleRequestsPerMinute: raw.scale_requests_per_minute,
     publicMetrics: raw.public_metrics,
+    maxStreamsPerToken: raw.max_streams_per_token,
+    maxStreams: raw.max_streams,
   }),
 );
 

@@ -211,6 +211,10 @@ export interface ApiConfig {
   scaleRequestsPerMinute: number;
   /** `/metrics` answers without a token (for scrapers that cannot send one); else it wants a read or admin token. @defaultValue false */
   publicMetrics: boolean;
+  /** Live streams (`/api/scalability/stream`) one token may hold open at once before 429. @defaultValue 10 */
+  maxStreamsPerToken: number;
+  /** Live streams open at once over all tokens before 429. @defaultValue 100 */
+  maxStreams: number;
 }
 
 /** CpuMetricConfig scales on average CPU per instance, in percent of one core. */

@@ -102,6 +102,8 @@ describe('hostile input on the control API', () => {
         // The limits would turn every later input into a 429; they have their own tests.
         authFailuresPerMinute: 1e9,
         scaleRequestsPerMinute: 1e9,
+        // Each refusal must leave its line here; the log throttle has its own tests.
+        refusalLogIntervalMs: 0,
         logger: { warn: (_fields: object, msg?: string) => warnings.push(msg ?? '') },
       },
     });

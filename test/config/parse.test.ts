@@ -87,6 +87,8 @@ const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
     authFailuresPerMinute: 10,
     scaleRequestsPerMinute: 60,
     publicMetrics: false,
+    maxStreamsPerToken: 10,
+    maxStreams: 100,
   },
   balancer: {
     listen: { host: '127.0.0.1', port: 8080 },
@@ -362,6 +364,8 @@ describe('parseConfig: short form', () => {
         authFailuresPerMinute: 10,
         scaleRequestsPerMinute: 60,
         publicMetrics: false,
+        maxStreamsPerToken: 10,
+        maxStreams: 100,
       },
       balancer: {
         ...DEFAULT_SECTIONS.balancer,
@@ -729,6 +733,20 @@ describe('parseConfig: scaling.startup', () => {
       (error: unknown) =>
         error instanceof ConfigError &&
         /groups\.web\.scaling\.startup \(line 5\): .*duration/.test(error.message),
+    );
+  });
+});
+
+describe('api stream limits', () => {
+  it('max_streams_per_token and max_streams are read, and a bad one names its path and line', () => {
+    const ok = parse(
+      'api:\n  max_streams_per_token: 3\n  max_streams: 20\ngroups:\n  web: { provider: local, command: x }\n',
+    );
+    assert.equal(ok.api.maxStreamsPerToken, 3);
+    assert.equal(ok.api.maxStreams, 20);
+    assert.throws(
+      () => parse('api:\n  max_streams: 0\ngroups:\n  web: { provider: local, command: x }\n'),
+      (error: unknown) => error instanceof ConfigError && /api\.max_streams \(line 2\): /.test(error.message),
     );
   });
 });

@@ -31,6 +31,16 @@ describe('planReload', () => {
         needsRestart: [],
       },
       {
+        name: 'live stream limits',
+        edit: (y) =>
+          y.replace(
+            'api: { listen: 127.0.0.1:9090 }',
+            'api: { listen: 127.0.0.1:9090, max_streams_per_token: 2, max_streams: 5 }',
+          ),
+        applied: ['api.max_streams_per_token', 'api.max_streams'],
+        needsRestart: [],
+      },
+      {
         name: 'listeners, balancer and the command need a restart',
         edit: (y) =>
           y
