@@ -6,23 +6,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it, type TestContext } from 'node:test';
-import * as k8s from '@kubernetes/client-node';
 import { AlertManager, alertKeys, WebhookSink, watchForAlerts } from '../../src/alerts/index.js';
 import type { JournalEntry } from '../../src/controller/index.js';
 import { KubernetesProvider } from '../../src/providers/index.js';
-import { KubeServer } from '../providers/kube-server.js';
+import { KubeServer, kubeConfig } from '../providers/kube-server.js';
 import { startReceiver } from './receiver.js';
-
-function kubeConfig(server: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'scaleplane', token: 'test-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'scaleplane', namespace: 'shop' }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
 
 /** setup runs KubeServer with Deployment shop/web at 1, its provider, and alerts to a webhook receiver. */
 async function setup(t: TestContext, now: () => number) {

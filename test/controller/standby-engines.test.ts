@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import * as k8s from '@kubernetes/client-node';
 import { StandbyRouter } from '../../src/controller/index.js';
 import {
   AwsProvider,
@@ -21,21 +20,10 @@ import {
 } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
 import { AwsServer } from '../providers/aws-server.js';
-import { KubeServer } from '../providers/kube-server.js';
+import { KubeServer, kubeConfig } from '../providers/kube-server.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 const READS = new Set(['DescribeAutoScalingGroups', 'DescribeInstances', 'DescribeScalingActivities']);
-
-function kubeConfig(server: string, token: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'scaleplane', token }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'scaleplane', namespace: 'shop' }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
 
 function awsClients(endpoint: string, accessKeyId: string) {
   const common = { region: 'us-east-1', endpoint, credentials: { accessKeyId, secretAccessKey: 'secret' } };

@@ -16,10 +16,24 @@
 // `podQuota` (a ResourceQuota: no pod created beyond it), `forbid` (403 as RBAC words it),
 // `hpaStatusWrites` (409 Conflict on an HPA replace at a resourceVersion that moved) and
 // `disconnect()`/`reconnect()` (the network down: watches and requests reset).
+
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as k8s from '@kubernetes/client-node';
+
+/** kubeConfig points the official client at a KubeServer, as caller `token` (the server tells callers apart by it). */
+export function kubeConfig(server: string, token = 'test-token'): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
+    users: [{ name: 'scaleplane', token }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'scaleplane', namespace: 'shop' }],
+    currentContext: 'fake',
+  });
+  return kc;
+}
 
 /** Recorded is one request the server saw. */
 export interface Recorded {

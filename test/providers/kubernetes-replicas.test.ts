@@ -7,18 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
 import { KubernetesProvider, type KubernetesProviderOptions } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
-import { KubeServer } from './kube-server.js';
-
-function kubeConfig(server: string, token: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: token, token }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: token, namespace: 'shop' }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
+import { KubeServer, kubeConfig } from './kube-server.js';
 
 interface Logged {
   warnings: string[];

@@ -3,7 +3,6 @@
 // cluster runs on these machines; request shapes are checked against the API reference here.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import * as k8s from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
 import {
   KubernetesProvider,
@@ -17,18 +16,7 @@ import { apiErrorText, rewatchBackoff, watchFailure } from '../../src/providers/
 import { until } from '../helpers/until.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
-import { KubeServer } from './kube-server.js';
-
-function kubeConfig(server: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'scaleplane', token: 'test-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'scaleplane', namespace: 'shop' }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
+import { KubeServer, kubeConfig } from './kube-server.js';
 
 async function setup(
   t: TestContext,
