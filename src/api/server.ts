@@ -58,6 +58,8 @@ export interface ApiServerOptions {
    * the next line counts the ones left out. @defaultValue 10000
    */
   refusalLogIntervalMs?: number;
+  /** How long an idle keep-alive connection is kept, ms. @defaultValue 5000 (Node's) */
+  keepAliveTimeoutMs?: number;
   controller: Controller;
   /** Answers `POST /api/scalability/cache/purge`; absent: that route says no cache is configured. */
   cachePurger?: CachePurger;
@@ -114,6 +116,8 @@ export class ApiServer {
   readonly #streams = new Map<string, number>();
   #streamsOpen = 0;
   readonly #refusalLog: LogThrottle;
+  /** Responses not yet finished, so close() can end their keep-alive connections after them. */
+  readonly #inFlight = new Set<ServerResponse>();
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
@@ -122,6 +126,12 @@ export class ApiServer {
       options.refusalLogIntervalMs === undefined ? {} : { intervalMs: options.refusalLogIntervalMs },
     );
     const handler = (req: IncomingMessage, res: ServerResponse) => {
+      // Closing: answer, then close the connection (Connection: close), so it does not hold close().
+      if (this.#closed !== undefined) res.shouldKeepAlive = false;
+      else {
+        this.#inFlight.add(res);
+        res.once('close', () => this.#inFlight.delete(res));
+      }
       this.#handle(req, res).catch((err: unknown) => {
         try {
           this.#fail(req, res, err);
@@ -132,7 +142,12 @@ export class ApiServer {
     };
     // Slow clients (slowloris) are cut: 10 s for the headers, 30 s for the whole request, checked
     // every second (Node's default check runs every 30 s).
-    const limits = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 };
+    const limits = {
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      connectionsCheckingInterval: 1_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+    };
     this.#server = (
       options.tls === undefined
         ? createServer(limits, handler)
@@ -183,6 +198,15 @@ export class ApiServer {
   /** close stops the server; safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= new Promise((resolve) => {
+      // A keep-alive connection whose response was in flight stays open after that response ends,
+      // until the client or the keep-alive timeout closes it: close() waited ~5 s for each, and a
+      // dashboard's EventSource could reconnect over one. Each now closes once its response is done
+      // (a live stream's is done just below).
+      for (const res of this.#inFlight) {
+        if (!res.headersSent) res.shouldKeepAlive = false;
+        else res.once('finish', () => res.socket?.end());
+      }
+      this.#inFlight.clear();
       this.#stream?.close();
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();

@@ -55,6 +55,12 @@ export class LiveStream {
     const only = url.searchParams.get('group') ?? undefined;
     if (only !== undefined) this.#options.controller.group(only); // 404 for an unknown group
     const keep = (name: string) => only === undefined || name === only;
+    // A request that reached a closing server (on a kept-alive connection): nothing would end it.
+    if (this.#closed) {
+      res.writeHead(503, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: 'the API is shutting down' }));
+      return;
+    }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
