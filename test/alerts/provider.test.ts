@@ -9,7 +9,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { AlertManager, alertKeys, WebhookSink, watchForAlerts } from '../../src/alerts/index.js';
 import type { JournalEntry } from '../../src/controller/index.js';
 import { KubernetesProvider } from '../../src/providers/index.js';
-import { KubeServer, kubeConfig } from '../providers/kube-server.js';
+import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from '../providers/kube-server.js';
 import { startReceiver } from './receiver.js';
 
 /** setup runs KubeServer with Deployment shop/web at 1, its provider, and alerts to a webhook receiver. */
@@ -20,14 +20,7 @@ async function setup(t: TestContext, now: () => number) {
   server.addWorkload('Deployment', 'shop', 'web', 1);
   const provider = new KubernetesProvider({
     group: 'web',
-    config: {
-      provider: 'kubernetes',
-      namespace: 'shop',
-      name: 'web',
-      kind: 'Deployment',
-      port: 8080,
-      mode: 'controller',
-    },
+    config: WEB_DEPLOYMENT,
     minInstances: 1,
     maxInstances: 5,
     cpuTarget: 70,

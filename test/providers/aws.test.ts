@@ -79,6 +79,19 @@ providerConformance('aws', async (t) => {
   return { provider, resizeTo: { instanceType: 't3.large' } };
 });
 
+/** operatorSetsDesired is someone else (a scheduled action, the console) setting the desired capacity. */
+async function operatorSetsDesired(t: TestContext, server: { url: string }, desired: number): Promise<void> {
+  const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
+  t.after(() => operator.destroy());
+  await operator.send(
+    new SetDesiredCapacityCommand({
+      AutoScalingGroupName: 'web-asg',
+      DesiredCapacity: desired,
+      HonorCooldown: false,
+    }),
+  );
+}
+
 describe('aws provider', () => {
   it('aligns MinSize/MaxSize, scales with SetDesiredCapacity and reads private IPs', async (t) => {
     const { server, provider } = await setup(t, 1, 1);
@@ -211,15 +224,7 @@ describe('aws provider', () => {
     const scaling = provider.scaleTo(4);
     await until(() => server.group.desired === 4, 5000, 'the provider set 4');
     // A scheduled action, or someone in the console, sets 2.
-    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
-    t.after(() => operator.destroy());
-    await operator.send(
-      new SetDesiredCapacityCommand({
-        AutoScalingGroupName: 'web-asg',
-        DesiredCapacity: 2,
-        HonorCooldown: false,
-      }),
-    );
+    await operatorSetsDesired(t, server, 2);
     const started = Date.now();
     await scaling;
     t.diagnostic(`the wait ended ${Date.now() - started} ms after the other client's change`);
@@ -271,15 +276,7 @@ describe('aws provider', () => {
     await standby.observe();
     const seen: number[] = [];
     provider.on('change', () => seen.push(provider.desired()));
-    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
-    t.after(() => operator.destroy());
-    await operator.send(
-      new SetDesiredCapacityCommand({
-        AutoScalingGroupName: 'web-asg',
-        DesiredCapacity: 3,
-        HonorCooldown: false,
-      }),
-    );
+    await operatorSetsDesired(t, server, 3);
     const changed = Date.now();
     await until(
       () => provider.desired() === 3 && standby.desired() === 3,
@@ -357,15 +354,7 @@ describe('aws provider', () => {
       'a poll that succeeds after the failed one',
     );
     await until(() => server.throttled.get('DescribeAutoScalingGroups') === 0, 10_000, 'the throttling over');
-    const operator = new AutoScalingClient({ region: 'us-east-1', endpoint: server.url });
-    t.after(() => operator.destroy());
-    await operator.send(
-      new SetDesiredCapacityCommand({
-        AutoScalingGroupName: 'web-asg',
-        DesiredCapacity: 3,
-        HonorCooldown: false,
-      }),
-    );
+    await operatorSetsDesired(t, server, 3);
     await until(
       () => provider.desired() === 3 && provider.instances().length === 3,
       10_000,

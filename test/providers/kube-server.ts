@@ -23,6 +23,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 
+/** WEB_DEPLOYMENT is the provider config of the Deployment shop/web the tests add to a KubeServer. */
+export const WEB_DEPLOYMENT = {
+  provider: 'kubernetes',
+  namespace: 'shop',
+  name: 'web',
+  kind: 'Deployment',
+  port: 8080,
+  mode: 'controller',
+} as const;
+
 /** kubeConfig points the official client at a KubeServer, as caller `token` (the server tells callers apart by it). */
 export function kubeConfig(server: string, token = 'test-token'): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();

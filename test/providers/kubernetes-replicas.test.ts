@@ -7,7 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
 import { KubernetesProvider, type KubernetesProviderOptions } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
-import { KubeServer, kubeConfig } from './kube-server.js';
+import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
 
 interface Logged {
   warnings: string[];
@@ -24,15 +24,7 @@ function provider(
   const logged: Logged = { warnings: [], notes: [] };
   const p = new KubernetesProvider({
     group: 'web',
-    config: {
-      provider: 'kubernetes',
-      namespace: 'shop',
-      name: 'web',
-      kind: 'Deployment',
-      port: 8080,
-      mode: 'controller',
-      ...config,
-    },
+    config: { ...WEB_DEPLOYMENT, ...config },
     minInstances: 1,
     maxInstances: 6,
     client: { kubeConfig: kubeConfig(server.url, token) },

@@ -16,7 +16,7 @@ import { apiErrorText, rewatchBackoff, watchFailure } from '../../src/providers/
 import { until } from '../helpers/until.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
-import { KubeServer, kubeConfig } from './kube-server.js';
+import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
 
 async function setup(
   t: TestContext,
@@ -31,15 +31,7 @@ async function setup(
   server.addWorkload(kind, 'shop', 'web', replicas);
   const provider = new KubernetesProvider({
     group: 'web',
-    config: {
-      provider: 'kubernetes',
-      namespace: 'shop',
-      name: 'web',
-      kind,
-      port: 8080,
-      mode: 'controller',
-      ...config,
-    },
+    config: { ...WEB_DEPLOYMENT, kind, ...config },
     minInstances: 1,
     maxInstances: 5,
     cpuTarget: 70,
@@ -228,14 +220,7 @@ describe('kubernetes provider: request shapes', () => {
     });
     const again = new KubernetesProvider({
       group: 'web',
-      config: {
-        provider: 'kubernetes',
-        namespace: 'shop',
-        name: 'web',
-        kind: 'Deployment',
-        port: 8080,
-        mode: 'hpa',
-      },
+      config: { ...WEB_DEPLOYMENT, mode: 'hpa' },
       minInstances: 2,
       maxInstances: 4,
       client: { kubeConfig: kubeConfig(server.url) },
