@@ -21,7 +21,7 @@ import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip }
 import { Pool, type PoolChange, type PoolMember } from './pool.js';
 import { GroupRoute, hashKeyOf, ProxyPath } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
-import { toOriginForm, unsupportedTransferCoding } from './target.js';
+import { toOriginForm, transferCodingRefusal } from './target.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
 import { proxyUpgrade, rawReply } from './websocket.js';
 import { WorkerEjections } from './worker-ejections.js';
@@ -807,7 +807,8 @@ export interface Refusal {
  * contradicts its `:authority` (400) or whose header list is over `maxHeaderSize` (431: the limit
  * is advertised in SETTINGS, but a client may send before it has them; HTTP/1.1's parser enforces it).
  * An HTTP/1 request's absolute-form target is rewritten to origin form here (see `toOriginForm`),
- * and a transfer coding other than plain `chunked` gets 501 (see `unsupportedTransferCoding`).
+ * and a transfer coding other than plain `chunked` gets 501, or 400 when it does not end in `chunked`
+ * (see `transferCodingRefusal`).
  */
 export function refusal(
   req: Pick<http.IncomingMessage, 'httpVersionMajor' | 'httpVersion' | 'headers' | 'url' | 'rawHeaders'>,
@@ -826,13 +827,7 @@ export function refusal(
     return { status: 400, reason: 'HTTP/1.1 request without Host' };
   const target = toOriginForm(req);
   if (target !== undefined) return { status: 400, reason: target };
-  const coding = unsupportedTransferCoding(req);
-  if (coding !== undefined)
-    return {
-      status: 501,
-      reason: `transfer coding ${JSON.stringify(coding)} is not supported, only chunked`,
-    };
-  return undefined;
+  return transferCodingRefusal(req);
 }
 
 function sendRefusal(res: http.ServerResponse, refused: Refusal): void {

@@ -37,13 +37,24 @@ export function toOriginForm(
 }
 
 /**
- * unsupportedTransferCoding names a request's transfer coding other than plain `chunked` (e.g.
- * `gzip, chunked`), or undefined. Node's parser removes the chunked framing but not the codings
- * before it, so forwarding would hand the backend a gzip body announced as plain chunked; RFC 9112
- * §6.1 says to answer 501 to a coding the server does not understand, as Envoy does.
+ * transferCodingRefusal answers a request whose transfer coding is anything but plain `chunked`,
+ * or returns undefined. Node's parser removes the chunked framing but not the codings before it,
+ * so forwarding `gzip, chunked` would hand the backend a gzip body announced as plain chunked: RFC
+ * 9112 §6.1 says to answer 501 to a coding the server does not understand, as Envoy does. When the
+ * last coding is not `chunked` (`Transfer-Encoding: gzip`), the body's length cannot be known at
+ * all, and §6.3 requires 400 and closing the connection.
  */
-export function unsupportedTransferCoding(req: Pick<http.IncomingMessage, 'headers'>): string | undefined {
+export function transferCodingRefusal(
+  req: Pick<http.IncomingMessage, 'headers'>,
+): { status: 400 | 501; reason: string } | undefined {
   const value = req.headers['transfer-encoding'];
-  if (value === undefined || value.trim().toLowerCase() === 'chunked') return undefined;
-  return value;
+  if (value === undefined) return undefined;
+  const codings = value.split(',').map((coding) => coding.trim().toLowerCase());
+  if (codings.at(-1) !== 'chunked')
+    return {
+      status: 400,
+      reason: `transfer coding ${JSON.stringify(value)} does not end in chunked: the body length is unknown`,
+    };
+  if (codings.length === 1) return undefined;
+  return { status: 501, reason: `transfer coding ${JSON.stringify(value)} is not supported, only chunked` };
 }

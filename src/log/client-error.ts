@@ -39,6 +39,18 @@ export function onClientError(
       { remote, code: err.code, status, listener },
       `${listener}: malformed or slow request refused`,
     );
+    // The parser can fail after a request was handed out and answered (llhttp checks a request's
+    // Transfer-Encoding only after its headers were delivered): a second status line would be read
+    // by the client as the answer to a request it never sent. As Node's own listener does, a
+    // connection whose response has begun gets no answer of ours: a finished one is flushed and
+    // closed, one still streaming is cut.
+    const answering = (socket as { _httpMessage?: { headersSent: boolean; writableEnded: boolean } | null })
+      ._httpMessage;
+    if (answering?.headersSent) {
+      if (answering.writableEnded) socket.end();
+      else socket.destroy();
+      return;
+    }
     const body = JSON.stringify({ error: REASONS[status] });
     socket.end(
       `HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +

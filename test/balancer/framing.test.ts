@@ -93,7 +93,7 @@ test('Expect: 100-continue is answered by the balancer and not sent upstream; a 
   assert.deepEqual(seen, ['GET /g host=x', 'POST /p host=x']);
 });
 
-test('a transfer coding other than chunked gets 501 and reaches no backend', async (t) => {
+test('a transfer coding other than chunked gets 501 (400 when chunked is not last) and reaches no backend', async (t) => {
   const { backend, seen } = await recordingBackend(t);
   const { balancer, port } = await startBalancer(t);
   balancer.setGroup('web', ready(['a', backend.address]));
@@ -106,6 +106,20 @@ test('a transfer coding other than chunked gets 501 and reaches no backend', asy
   assert.equal(gzip.status, 501);
   assert.match(gzip.text, /transfer coding \\"gzip, chunked\\" is not supported/);
   assert.ok(gzip.closed, 'the connection is closed: the rest of the bytes are never read as a request');
+  // No chunked at the end: the body's length is unknown (RFC 9112 §6.3), so 400 and close.
+  const gzipOnly = await sendRaw(
+    port,
+    'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+    { keepOpen: true },
+  );
+  assert.equal(gzipOnly.status, 400);
+  assert.match(gzipOnly.text, /does not end in chunked/);
+  assert.ok(gzipOnly.closed);
+  assert.equal(
+    gzipOnly.text.split('HTTP/1.1 ').length - 1,
+    1,
+    'one answer: the rest is not read as a request',
+  );
   const chunked = await sendRaw(
     port,
     'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n',

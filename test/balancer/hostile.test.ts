@@ -174,8 +174,11 @@ describe('hostile input on the balancer', () => {
         const outcome =
           answer.status === undefined ? (answer.closed ? 'closed' : 'no answer') : String(answer.status);
         outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        // A 5xx would mean the balancer broke, except 501 for a transfer coding it declines (RFC 9112 §6.1).
+        const declinedCoding =
+          answer.status === 501 && /transfer coding .* is not supported/.test(answer.text);
         assert.ok(
-          answer.status === undefined || answer.status < 500,
+          answer.status === undefined || answer.status < 500 || declinedCoding,
           `${JSON.stringify(bytes)} → ${answer.text.slice(0, 200)}`,
         );
         assert.ok(!paths.includes('/smuggled'));

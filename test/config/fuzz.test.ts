@@ -86,7 +86,8 @@ function setAt(root: unknown, path: (string | number)[], value: unknown): unknow
   const copy = structuredClone(root) as Record<string | number, unknown>;
   let at = copy;
   for (const key of path.slice(0, -1)) at = at[key] as Record<string | number, unknown>;
-  at[path.at(-1)!] = value;
+  // defineProperty, not `=`: assigning `__proto__` would swap the prototype instead of adding the key.
+  Object.defineProperty(at, path.at(-1)!, { value, enumerable: true, writable: true, configurable: true });
   return copy;
 }
 
