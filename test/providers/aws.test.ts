@@ -362,6 +362,29 @@ describe('aws provider', () => {
     );
   });
 
+  it('a poll throttled past the SDK retries while a scale waits is reported and the wait goes on; AccessDenied still fails it', async (t) => {
+    const { server, provider } = await setup(t, 0, 1, {}, {}, { launchMs: 300 });
+    const errors: string[] = [];
+    provider.on('error', (err) => errors.push(err.message));
+    await provider.start();
+    const scaled = provider.scaleTo(2);
+    // The write is made first; then every attempt of the next poll is throttled (the SDK makes 3).
+    await until(() => server.group.desired === 2, 5000, 'the desired capacity written');
+    server.throttled.set('DescribeAutoScalingGroups', 3);
+    await scaled; // Before: rejected with "DescribeAutoScalingGroups failed: Rate exceeded".
+    assert.equal(server.throttled.get('DescribeAutoScalingGroups'), 0, 'the throttled poll happened');
+    assert.deepEqual(errors, ['web-asg: DescribeAutoScalingGroups failed: Rate exceeded'], 'reported once');
+    assert.equal(provider.instances().filter((i) => i.state === 'ready').length, 2);
+    // A permission taken away is no passing failure: the wait ends with it.
+    const denied = provider.scaleTo(3);
+    await until(() => server.group.desired === 3, 5000, 'the second write');
+    server.denied.add('DescribeAutoScalingGroups');
+    await assert.rejects(denied, {
+      code: 'API_ERROR',
+      message: /DescribeAutoScalingGroups failed: .*not authorized/,
+    });
+  });
+
   it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {
     const { provider } = await setup(t, 1, 1, {}, { timeout: 1000 }, { launchMs: 60_000 });
     await provider.start();

@@ -77,7 +77,11 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   readonly #logger: LocalProviderLogger;
   readonly #now: () => number;
   #sdk:
-    | { as: typeof import('@aws-sdk/client-auto-scaling'); ec2: typeof import('@aws-sdk/client-ec2') }
+    | {
+        as: typeof import('@aws-sdk/client-auto-scaling');
+        ec2: typeof import('@aws-sdk/client-ec2');
+        retry: typeof import('@smithy/core/retry');
+      }
     | undefined;
   #clients: { autoScaling: AutoScalingClient; ec2: EC2Client } | undefined;
   #members = new Map<string, Member>();
@@ -110,6 +114,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #desiredReads: number[] = [];
   /** Desired capacities taken from the group after another client changed it (ends every wait). */
   #adoptions = 0;
+  /** The last failure reported (see `report`). */
+  #reported: Error | undefined;
   /** scaleTo calls waiting for the group to reach `#desired`. */
   #waits = 0;
 
@@ -167,11 +173,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   }
 
   async #observe(): Promise<void> {
-    const [as, ec2] = await Promise.all([
+    const [as, ec2, retry] = await Promise.all([
       import('@aws-sdk/client-auto-scaling'),
       import('@aws-sdk/client-ec2'),
+      import('@smithy/core/retry'),
     ]);
-    this.#sdk = { as, ec2 };
+    this.#sdk = { as, ec2, retry };
     const common = {
       ...(this.#config.region && { region: this.#config.region }),
       ...(this.#config.endpoint && { endpoint: this.#config.endpoint }),
@@ -611,8 +618,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     for (;;) {
       const out = await this.#call('DescribeInstances', () =>
         this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [id] })),
-      );
-      const name = out.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+      ).catch((err: unknown) => this.#passing(err));
+      const name = out?.Reservations?.[0]?.Instances?.[0]?.State?.Name;
       if (name === state) return;
       if (this.#now() > deadline) throw new ProviderError('RESIZE_FAILED', `${id} not ${state} in time`);
       await delay(Math.min(this.#config.pollInterval, 2000));
@@ -841,12 +848,30 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   async #waitFor(predicate: () => boolean, what: () => string): Promise<void> {
     const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
-      await this.#poll();
+      await this.#poll().catch((err: unknown) => this.#passing(err));
       if (predicate() || this.#closed) return;
       if (this.#now() > deadline)
         throw new ProviderError('API_ERROR', `${this.#config.autoScalingGroup}: ${what()}`);
       await delay(Math.min(this.#config.pollInterval, 1000));
     }
+  }
+
+  /**
+   * passing lets a wait outlive a read that failed for a passing reason (throttled past the SDK's
+   * own retries, a 5xx, a timeout or a reset, as the SDK's retry strategy classifies them): the
+   * write was made and the group goes on without us, so failing the scale then would only make the
+   * next tick repeat it. The failure is reported (and counted by `provider:<group>`); the wait
+   * polls again until its deadline. Anything else (AccessDenied, a group deleted) is thrown.
+   */
+  #passing(err: unknown): undefined {
+    const { retry } = this.#sdk!;
+    const cause = (err as Error).cause as Parameters<typeof retry.isTransientError>[0] | undefined;
+    const passing =
+      cause !== undefined &&
+      (retry.isThrottlingError(cause) || retry.isTransientError(cause) || retry.isServerError(cause));
+    if (!passing) throw err;
+    this.#report(err as Error);
+    return undefined;
   }
 
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -861,6 +886,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   }
 
   #report(err: Error): void {
+    // A wait and the poll timer can share one failed poll: it is reported once.
+    if (err === this.#reported) return;
+    this.#reported = err;
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else this.#logger.error({ group: this.#options.group, err }, err.message);
   }
