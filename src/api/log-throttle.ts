@@ -1,8 +1,9 @@
 /**
  * A log throttle per key (client address and reason): the first event of a key is logged at once,
  * the rest within `intervalMs` are only counted, and the first event after the interval is logged
- * with that count (as NGINX's limit_req logging and Envoy's rate-limited logs do). Pure: the caller
- * passes `now`; keys are bounded, so a spray of addresses cannot grow it without bound.
+ * with that count (as NGINX's limit_req logging and Envoy's rate-limited logs do), or by `expired`
+ * once the interval is over if none comes. Pure: the caller passes `now`; keys are bounded, so a
+ * spray of addresses cannot grow it without bound.
  */
 
 /** LogThrottleOptions configures one throttle. */
@@ -54,6 +55,22 @@ export class LogThrottle {
     this.#windows.set(key, { at: now, suppressed: 0 });
     if (this.#windows.size > this.#maxKeys) this.#windows.delete(this.#windows.keys().next().value!);
     return { log: true, suppressed };
+  }
+
+  /**
+   * expired forgets every key whose interval has ended by `now` and returns those that dropped
+   * events since their last line: without it, the count of a key that then goes quiet would never
+   * be written. `expired(Infinity)` flushes all (at shutdown).
+   */
+  expired(now: number): { key: string; suppressed: number }[] {
+    const ended: { key: string; suppressed: number }[] = [];
+    for (const [key, window] of this.#windows) {
+      // The map is in the order of last logged lines: the first one still open ends the sweep.
+      if (now - window.at < this.#intervalMs) break;
+      this.#windows.delete(key);
+      if (window.suppressed > 0) ended.push({ key, suppressed: window.suppressed });
+    }
+    return ended;
   }
 
   /** size is the number of keys tracked (for tests). */

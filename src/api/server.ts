@@ -116,6 +116,8 @@ export class ApiServer {
   readonly #streams = new Map<string, number>();
   #streamsOpen = 0;
   readonly #refusalLog: LogThrottle;
+  /** Writes the counts of refusals left out of the log once their address has gone quiet. */
+  readonly #refusalSweep: NodeJS.Timeout | undefined;
   /** Responses not yet finished, so close() can end their keep-alive connections after them. */
   readonly #inFlight = new Set<ServerResponse>();
 
@@ -125,6 +127,11 @@ export class ApiServer {
     this.#refusalLog = new LogThrottle(
       options.refusalLogIntervalMs === undefined ? {} : { intervalMs: options.refusalLogIntervalMs },
     );
+    const sweepMs = options.refusalLogIntervalMs ?? 10_000;
+    if (sweepMs > 0) {
+      this.#refusalSweep = setInterval(() => this.#logLeftOut(Date.now()), sweepMs);
+      this.#refusalSweep.unref();
+    }
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       // Closing: answer, then close the connection (Connection: close), so it does not hold close().
       if (this.#closed !== undefined) res.shouldKeepAlive = false;
@@ -207,6 +214,8 @@ export class ApiServer {
         else res.once('finish', () => res.socket?.end());
       }
       this.#inFlight.clear();
+      clearInterval(this.#refusalSweep);
+      this.#logLeftOut(Number.POSITIVE_INFINITY);
       this.#stream?.close();
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
@@ -482,6 +491,17 @@ export class ApiServer {
     }
     for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
     send(res, status, body);
+  }
+
+  /** logLeftOut writes the count of each address's refusals the throttle left out, once it is quiet. */
+  #logLeftOut(now: number): void {
+    for (const { key, suppressed } of this.#refusalLog.expired(now)) {
+      const split = key.lastIndexOf(' ');
+      this.#options.logger?.warn(
+        { remote: key.slice(0, split), status: Number(key.slice(split + 1)), suppressed },
+        `API requests refused: ${suppressed} more like the last one logged from this address, not logged`,
+      );
+    }
   }
 }
 

@@ -90,6 +90,25 @@ describe('LogThrottle', () => {
     });
   }
 
+  it('expired returns the counts of keys whose interval ended, oldest first, and forgets those keys', () => {
+    const throttle = new LogThrottle({ intervalMs: 100 });
+    throttle.admit('a', 0);
+    throttle.admit('a', 10);
+    throttle.admit('a', 20);
+    throttle.admit('b', 50);
+    throttle.admit('c', 60);
+    throttle.admit('c', 70);
+    assert.deepEqual(throttle.expired(99), [], 'no interval over yet');
+    assert.deepEqual(
+      throttle.expired(150),
+      [{ key: 'a', suppressed: 2 }],
+      'b ended too, with nothing left out',
+    );
+    assert.equal(throttle.size, 1);
+    assert.equal(throttle.admit('a', 151).suppressed, 0, 'a was flushed: its next line counts afresh');
+    assert.deepEqual(throttle.expired(Number.POSITIVE_INFINITY), [{ key: 'c', suppressed: 1 }]);
+  });
+
   it('refuses a bad interval or key bound', () => {
     assert.throws(() => new LogThrottle({ intervalMs: -1 }), RangeError);
     assert.throws(() => new LogThrottle({ maxKeys: 0 }), RangeError);
@@ -118,6 +137,37 @@ describe('refused-request log of the API', () => {
     assert.equal((await api.call('/api/nope')).status, 404);
     assert.equal(lines.length, 2);
     assert.equal(lines[1]!.fields.status, 404);
+  });
+
+  it('an address that goes quiet after a flood still gets its count written, once its interval ends', {
+    timeout: 10_000,
+  }, async (t) => {
+    let leftOut: (line: { fields: Record<string, unknown>; msg: string | undefined }) => void;
+    const counted = new Promise<{ fields: Record<string, unknown>; msg: string | undefined }>((resolve) => {
+      leftOut = resolve;
+    });
+    let lines = 0;
+    const api = await startApi({
+      server: {
+        authFailuresPerMinute: 1e9,
+        refusalLogIntervalMs: 300,
+        logger: {
+          warn: (fields, msg) => {
+            lines++;
+            if ((fields as { suppressed?: number }).suppressed !== undefined)
+              leftOut({ fields: fields as Record<string, unknown>, msg });
+          },
+        },
+      },
+    });
+    t.after(api.close);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await api.call('/api/scalability/groups', { token: 'wrong-token' })).status, 401);
+    // Before: the 4 left out were never written unless the same address was refused again.
+    const line = await counted;
+    assert.equal(lines, 2, 'the first refusal, then the count');
+    assert.deepEqual(line.fields, { remote: '127.0.0.1', status: 401, suppressed: 4 });
+    assert.match(line.msg!, /4 more like the last one logged from this address, not logged/);
   });
 
   it('refusalLogIntervalMs 0 logs every refusal', async (t) => {
