@@ -5,7 +5,6 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
@@ -28,6 +27,7 @@ import {
   removeCgroupDirs,
 } from './cgroups.js';
 import { parseProcStat } from './cpu.js';
+import { LineSplitter } from './lines.js';
 import { sharedReaper } from './reaper.js';
 import { formatAddress, freePort, groupAlive, probeHttp, setprivPath, signalGroup } from './system.js';
 
@@ -912,10 +912,16 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #forward(slot: Slot, stream: Readable | null, name: 'stdout' | 'stderr'): void {
     if (!stream) return;
     stream.on('error', () => {});
-    // readline keeps the pipe flowing, so a chatty child never blocks on a full pipe.
-    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-    lines.on('line', (line) => {
+    // Read as it comes, so a chatty child never blocks on a full pipe; lines are bounded, so one
+    // that never ends cannot grow our heap (see LineSplitter).
+    const splitter = new LineSplitter();
+    const log = (line: string) =>
       this.#logger.info({ group: this.#group, instance: slot.id, stream: name }, line);
+    stream.on('data', (chunk: Buffer) => {
+      for (const line of splitter.push(chunk)) log(line);
+    });
+    stream.on('end', () => {
+      for (const line of splitter.end()) log(line);
     });
   }
 
