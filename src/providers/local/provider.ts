@@ -335,6 +335,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if ((size.cpu !== undefined || size.memory !== undefined) && !this.#layout()) {
       throw new ProviderError('UNSUPPORTED', 'resize needs cgroups (v1 or v2) writable by this process');
     }
+    const previous = this.#size;
     this.#size = { ...size };
     const generation = ++this.#generation;
     this.#logger.info(
@@ -371,9 +372,35 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           'an outdated instance did not stop',
         );
       }
+    } catch (err) {
+      if (this.#generation === generation && !this.#closing) this.#rollBack(previous, size);
+      throw err;
     } finally {
       if (this.#generation === generation) this.#surge = 0;
     }
+  }
+
+  /**
+   * rollBack ends a failed resize as a stuck Deployment rollout keeps its old ReplicaSet: the old
+   * instances serve on, and new ones (a scale-out, a crash replacement) get the old size again,
+   * not the one that never became ready (e.g. a memory limit the app exceeds: every later start
+   * was OOM-killed, and the group stayed below its desired count). The crashes counted against the
+   * new size are forgotten, so the pause they caused does not also stop replacing old instances.
+   */
+  #rollBack(previous: InstanceSize | undefined, failed: InstanceSize): void {
+    this.#size = previous;
+    this.#surge = 0;
+    this.#crashTimes = [];
+    this.#consecutiveCrashes = 0;
+    this.#backoffUntil = 0;
+    clearTimeout(this.#backoffTimer);
+    this.#backoffTimer = undefined;
+    this.#crashLoopPaused = false;
+    this.#logger.warn(
+      { group: this.#group, size: failed, previous },
+      `resize of ${this.#group} failed; new instances get the previous size again`,
+    );
+    this.#reconcile();
   }
 
   /**

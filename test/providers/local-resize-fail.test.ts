@@ -1,0 +1,36 @@
+// A resize whose instances never become ready (here: a memory limit the app exceeds, so the kernel
+// OOM-kills each one inside its cgroup) stops, keeps the old instances serving, and leaves the
+// group able to grow and heal at its old size. Before, the failed size stayed the one every new
+// instance got: a scale-out after it started instances that were OOM-killed in turn, crash-looped,
+// and left the group below its desired count (2 of 3) until someone resized again.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { detectCgroups } from '../../src/providers/index.js';
+import { APP, makeProvider } from './local-helpers.js';
+
+const layout = detectCgroups();
+const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
+
+// The app holds 48 MiB of touched memory: fine without a limit, OOM-killed under 32 MiB.
+const HUNGRY = `"${process.execPath}" -e "globalThis.b = Buffer.alloc(48 * 1048576, 1); import(process.argv[1])" "${APP}"`;
+
+describe('a resize that cannot become ready', { skip }, () => {
+  it('keeps the old instances, reverts the size, and a scale-out after it reaches its count', async (t) => {
+    const provider = makeProvider(t, { command: HUNGRY, crashLoopLimit: 2 });
+    await provider.scaleTo(2);
+    const before = provider.instances().map((i) => i.pid);
+
+    await assert.rejects(provider.resize({ memory: 32 * 1024 * 1024 }), { code: 'RESIZE_FAILED' });
+    const serving = provider
+      .instances()
+      .filter((i) => i.state === 'ready')
+      .map((i) => i.pid);
+    assert.deepEqual(serving, before, 'the old instances still serve');
+    assert.equal(provider.size(), undefined, 'new instances get the previous size');
+
+    await provider.scaleTo(3);
+    const ready = provider.instances().filter((i) => i.state === 'ready');
+    assert.equal(ready.length, 3, 'scaled out to 3 ready instances');
+    assert.ok(ready.every((i) => i.size === undefined));
+  });
+});
