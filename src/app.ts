@@ -404,7 +404,7 @@ export class Scaleplane {
       this.metrics.instanceCrashes.inc({ group: name });
       logger.warn(
         { instance: instance.id, ...detail },
-        `instance ${instance.id} exited unexpectedly; replacing it`,
+        `instance ${instance.id} failed${detail.reason ? ` (${detail.reason})` : ''}; replacing it`,
       );
     });
     provider.on('crashLoop', (detail) => {

@@ -59,7 +59,11 @@ export type DrainHook = (instance: Instance) => Promise<void>;
  */
 export interface ProviderEvents {
   change: [];
-  crash: [instance: Instance, detail: { code: number | null; signal: NodeJS.Signals | null }];
+  /** `reason` (local provider) says why in words, e.g. an OOM kill and its last line of output. */
+  crash: [
+    instance: Instance,
+    detail: { code: number | null; signal: NodeJS.Signals | null; reason?: string },
+  ];
   crashLoop: [detail: { group: string; crashes: number; windowMs: number }];
   error: [err: Error];
   operation: [outcome: OperationOutcome];

@@ -179,7 +179,7 @@ test('an instance that never answers within startTimeout fails, is stopped and c
   const pgid = provider.instances()[0]!.pid!;
   const [instance, detail] = (await crashed) as [Instance, unknown];
   assert.equal(instance.state, 'failed');
-  assert.deepEqual(detail, { code: null, signal: null });
+  assert.deepEqual(detail, { code: null, signal: null, reason: 'did not answer /healthz within 400 ms' });
   await loop;
   await scaled;
   await until(provider, () => provider.instances().length === 0);

@@ -195,3 +195,27 @@ export function cgroupShellPrefix(): string {
   // The files come in through the environment, so no path is ever quoted into shell text.
   return 'for f in $SCALEPLANE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; ';
 }
+
+/** parseOomKills reads the `oom_kill N` line of v1 `memory.oom_control` or v2 `memory.events`; 0 without one. */
+export function parseOomKills(text: string): number {
+  const match = /^oom_kill\s+(\d+)$/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+/**
+ * oomKills counts the processes the kernel OOM-killed in an instance's cgroups (`dirs`, as
+ * createInstanceCgroup made them): read before they are removed. 0 when none or unreadable.
+ */
+export function oomKills(dirs: readonly string[]): number {
+  let kills = 0;
+  for (const dir of dirs) {
+    for (const file of ['memory.oom_control', 'memory.events']) {
+      try {
+        kills += parseOomKills(readFileSync(join(dir, file), 'utf8'));
+      } catch {
+        // Not the memory controller's directory (v1 cpu), or gone.
+      }
+    }
+  }
+  return kills;
+}

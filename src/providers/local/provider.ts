@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +24,7 @@ import {
   cgroupShellPrefix,
   createInstanceCgroup,
   detectCgroups,
+  oomKills,
   removeCgroupDirs,
 } from './cgroups.js';
 import { parseProcStat } from './cpu.js';
@@ -165,6 +166,10 @@ class Slot {
   adopted = false;
   startTime: number | undefined;
   exit: ExitInfo | undefined;
+  /** Its last line of output (stdout or stderr), quoted when it fails: often the reason. */
+  lastOutput: string | undefined;
+  /** Resolves once its output pipes closed (all of it read), or at once without pipes. */
+  outputDone: Promise<void> = Promise.resolve();
   /** Aborted on exit or stop: ends the readiness wait. */
   readonly abort = new AbortController();
   readonly exited: Promise<ExitInfo>;
@@ -715,10 +720,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     });
     if (logFd !== undefined) closeSync(logFd);
     slot.child = child;
+    if (logFd === undefined) slot.outputDone = new Promise((resolve) => child.once('close', () => resolve()));
     child.on('exit', (code, signal) => this.#onExit(slot, { code, signal }));
     let spawnError: Error | undefined;
     child.on('error', (err) => {
-      const error = new InstanceError('SPAWN_FAILED', slot.id, `cannot run ${config.command}`, {
+      // spawn reports a missing cwd as ENOENT of the program (`spawn /usr/bin/setpriv ENOENT`),
+      // which sent operators looking for a missing binary.
+      const missingCwd = (err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(config.cwd);
+      const what = missingCwd
+        ? `cannot start: cwd ${config.cwd} does not exist`
+        : `cannot run ${config.command}`;
+      const error = new InstanceError('SPAWN_FAILED', slot.id, what, {
         cause: err,
       });
       if (slot.pid === undefined) spawnError = error;
@@ -759,17 +771,49 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       outcome === 'exited'
         ? `exited before answering ${this.#healthPath}`
         : `did not answer ${this.#healthPath} within ${config.startTimeout} ms`;
-    const exit = slot.exit?.signal
-      ? ` (signal ${slot.exit.signal})`
-      : slot.exit?.code != null
-        ? ` (exit code ${slot.exit.code})`
-        : '';
+    const exit = outcome === 'exited' ? await this.#exitDetail(slot) : '';
     // Reported on `error` already when the process could not be spawned at all.
     this.emit('operation', {
       operation: 'start',
       error: spawnError ?? new InstanceError('START_FAILED', slot.id, `start failed: ${message}${exit}`),
     });
-    await this.#fail(slot, slot.exit ?? { code: null, signal: null }, message);
+    await this.#fail(
+      slot,
+      slot.exit ?? { code: null, signal: null },
+      spawnError?.message ?? `${message}${exit}`,
+    );
+  }
+
+  /**
+   * exitDetail says how an instance ended, for its failure message: the exit code or signal, an
+   * OOM kill inside its cgroup (which a shell leader reports only as exit code 137), what 126/127
+   * mean, and its last line of output, e.g. ` (exit code 127: command not found, check command;
+   * last output: "sh: 1: app: not found")`. Empty when nothing is known.
+   */
+  async #exitDetail(slot: Slot): Promise<string> {
+    // The last lines may still be in the pipe when the exit is seen; bounded, as a grandchild can
+    // hold the pipe open.
+    const timer = new AbortController();
+    await Promise.race([slot.outputDone, delay(500, undefined, { signal: timer.signal }).catch(() => {})]);
+    timer.abort();
+    const parts: string[] = [];
+    const exit = slot.exit;
+    if (exit?.signal) parts.push(`signal ${exit.signal}`);
+    else if (exit?.code != null) parts.push(`exit code ${exit.code}`);
+    if (oomKills(slot.cgroupDirs) > 0) {
+      const limit = slot.size?.memory;
+      parts.push(
+        `killed by the kernel OOM killer at its memory limit${limit ? ` of ${Math.round(limit / 2 ** 20)} MiB` : ''}`,
+      );
+    } else if (exit?.code === 127) parts.push('command not found, check command');
+    else if (exit?.code === 126) parts.push('command not executable, check command');
+    const joined = parts.length > 1 ? `${parts[0]}: ${parts.slice(1).join(', ')}` : (parts[0] ?? '');
+    const last = slot.lastOutput?.trim();
+    const output = last
+      ? `last output: ${JSON.stringify(last.length > 300 ? `${last.slice(0, 300)}…` : last)}`
+      : '';
+    const all = [joined, output].filter((p) => p !== '').join('; ');
+    return all === '' ? '' : ` (${all})`;
   }
 
   async #waitReady(slot: Slot): Promise<'ready' | 'exited' | 'timeout' | 'stopped'> {
@@ -795,7 +839,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     slot.abort.abort();
     if (slot.stopRequested) return;
     if (slot.state === 'ready') {
-      this.#track(this.#fail(slot, info, 'exited unexpectedly'));
+      this.#track(
+        (async () => {
+          // Marked now, so nothing routes to it, counts it or stops it while the detail is read.
+          slot.stopRequested = true;
+          slot.state = 'failed';
+          await this.#fail(slot, info, `exited unexpectedly${await this.#exitDetail(slot)}`);
+        })(),
+      );
     }
     // A starting instance: #waitReady sees the abort and fails it.
   }
@@ -809,7 +860,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       'instance failed',
     );
     const loop = this.#recordCrash(slot);
-    this.emit('crash', this.#snapshot(slot), detail);
+    this.emit('crash', this.#snapshot(slot), { ...detail, reason });
     if (loop) this.emit('crashLoop', loop);
     this.emit('change');
     await this.#terminate(slot);
@@ -942,8 +993,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     // Read as it comes, so a chatty child never blocks on a full pipe; lines are bounded, so one
     // that never ends cannot grow our heap (see LineSplitter).
     const splitter = new LineSplitter();
-    const log = (line: string) =>
+    const log = (line: string) => {
+      if (line.trim() !== '') slot.lastOutput = line;
       this.#logger.info({ group: this.#group, instance: slot.id, stream: name }, line);
+    };
     stream.on('data', (chunk: Buffer) => {
       for (const line of splitter.push(chunk)) log(line);
     });

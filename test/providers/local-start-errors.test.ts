@@ -1,0 +1,67 @@
+// A start or crash that fails says why in words an operator can act on. Before: a missing cwd was
+// reported as `cannot run <command>` caused by `spawn /usr/bin/setpriv ENOENT` (a missing binary, it
+// seemed); a command that does not exist as `exit code 127` with the shell's own line only in the
+// info log; an OOM kill inside the instance's cgroup as `exit code 137` (a shell leader's view of it).
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { detectCgroups } from '../../src/providers/index.js';
+import type { LocalProvider } from '../../src/providers/local/provider.js';
+import { APP, makeProvider } from './local-helpers.js';
+
+/** firstStartError resolves with the message of the first failed start. */
+function firstStartError(provider: LocalProvider): Promise<string> {
+  return new Promise((resolve) => {
+    provider.on('operation', (outcome) => {
+      if (outcome.operation === 'start' && outcome.error) resolve(outcome.error.message);
+    });
+  });
+}
+
+function failing(t: TestContext, config: Parameters<typeof makeProvider>[1], options = {}) {
+  // One attempt is enough: no replacement after the first crash.
+  return makeProvider(t, { crashLoopLimit: 0, ...config }, options);
+}
+
+describe('start and crash errors', () => {
+  it('a command that does not exist: exit code 127, what it means, and the shell line', async (t) => {
+    const provider = failing(t, { command: 'no-such-app-xyz --serve' });
+    const error = firstStartError(provider);
+    await provider.scaleTo(1);
+    assert.match(
+      await error,
+      /^web-1: start failed: exited before answering \/healthz \(exit code 127: command not found, check command; last output: ".*no-such-app-xyz: not found"\)$/,
+    );
+  });
+
+  it('a cwd that does not exist is named as the cause', async (t) => {
+    const provider = failing(t, { cwd: '/nonexistent/scaleplane-cwd' });
+    const error = firstStartError(provider);
+    await provider.scaleTo(1);
+    assert.equal(await error, 'web-1: cannot start: cwd /nonexistent/scaleplane-cwd does not exist');
+  });
+
+  it('a crash of a ready instance gives its exit code and last line on the crash event', async (t) => {
+    const provider = failing(t, { env: { CRASH_AFTER_MS: '200' } });
+    const crash = new Promise<string | undefined>((resolve) =>
+      provider.on('crash', (_instance, detail) => resolve(detail.reason)),
+    );
+    await provider.scaleTo(1);
+    assert.match(
+      (await crash) ?? '',
+      /^exited unexpectedly \(exit code 3; last output: "listening on \d+"\)$/,
+    );
+  });
+
+  const layout = detectCgroups();
+  const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
+  it('an instance OOM-killed in its cgroup is reported as such, with its limit', { skip }, async (t) => {
+    const hungry = `"${process.execPath}" -e "globalThis.b = Buffer.alloc(48 * 1048576, 1); import(process.argv[1])" "${APP}"`;
+    const provider = failing(t, { command: hungry }, { size: { memory: 32 * 1024 * 1024 } });
+    const error = firstStartError(provider);
+    await provider.scaleTo(1);
+    assert.match(
+      await error,
+      /\(exit code 137: killed by the kernel OOM killer at its memory limit of 32 MiB/,
+    );
+  });
+});
