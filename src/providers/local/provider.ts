@@ -218,6 +218,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #generation = 0;
   /** Extra instances allowed above the target while a rolling resize replaces one. */
   #surge = 0;
+  /** Generation of the resize rolling now, if one is. */
+  #rolling: number | undefined;
 
   #slots: Slot[] = [];
   #nextId = 1;
@@ -347,6 +349,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       { group: this.#group, size },
       `resizing ${this.#group}: rolling replacement, one at a time`,
     );
+    this.#rolling = generation;
     try {
       for (;;) {
         if (this.#generation !== generation)
@@ -382,6 +385,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       throw err;
     } finally {
       if (this.#generation === generation) this.#surge = 0;
+      if (this.#rolling === generation) this.#rolling = undefined;
     }
   }
 
@@ -602,8 +606,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     while (active.length > target()) {
       // Starting instances serve nobody yet, outdated ones (older than the last resize) go next,
       // and otherwise the newest ready ones have the least warm state.
+      // During a resize a scale-in takes outdated instances first: taking the starting replacement
+      // stalled the rollout until 3 x start_timeout and failed it (nothing was left to start it again).
+      const outdated = this.#rolling === undefined ? [] : active.filter((s) => s.generation < this.#rolling!);
       const victim =
         active.find((s) => s.condemned) ??
+        outdated.findLast((s) => s.state === 'starting') ??
+        outdated.at(0) ??
         active.findLast((s) => s.state === 'starting') ??
         active.find((s) => s.generation < this.#generation) ??
         active.at(-1)!;
