@@ -47,6 +47,11 @@ export interface RestartBackoff {
   maxMs: number;
   /** An instance that crashes after being ready this long starts the doubling over. @defaultValue 60000 (ms) */
   resetAfterMs: number;
+  /**
+   * While a crash loop pauses replacement, one instance is still tried this often (the kubelet's
+   * CrashLoopBackOff cap); its readiness ends the pause. @defaultValue 300000 (ms)
+   */
+  pausedRetryMs: number;
 }
 
 /**
@@ -232,6 +237,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #consecutiveCrashes = 0;
   #crashTimes: number[] = [];
   #crashLoopPaused = false;
+  /** Set by #probeTimer: a crash-loop pause may start one instance. */
+  #probe = false;
+  #probeTimer: NodeJS.Timeout | undefined;
   #backoffUntil = 0;
   #backoffTimer: NodeJS.Timeout | undefined;
   #reconciling = false;
@@ -249,7 +257,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#healthInterval = options.healthInterval ?? 100;
-    this.#backoff = { initialMs: 500, maxMs: 30_000, resetAfterMs: 60_000, ...options.restartBackoff };
+    this.#backoff = {
+      initialMs: 500,
+      maxMs: 30_000,
+      resetAfterMs: 60_000,
+      pausedRetryMs: 300_000,
+      ...options.restartBackoff,
+    };
     this.#registry = options.registry;
     this.#logDir = options.logDir ?? tmpdir();
     this.#adoptedPollInterval = options.adoptedPollInterval ?? 500;
@@ -404,7 +418,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#backoffUntil = 0;
     clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
-    this.#crashLoopPaused = false;
+    this.#endPause();
     this.#logger.warn(
       { group: this.#group, size: failed, previous },
       `resize of ${this.#group} failed; new instances get the previous size again`,
@@ -513,6 +527,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#closing = true;
       clearTimeout(this.#backoffTimer);
       this.#backoffTimer = undefined;
+      this.#endPause();
       this.#generation++;
       this.#surge = 0;
       await this.#scale(0);
@@ -534,6 +549,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
     clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
+    this.#endPause();
     clearInterval(this.#adoptedTimer);
     this.#adoptedTimer = undefined;
     this.#generation++;
@@ -564,7 +580,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#fenced = false;
     this.#pollAdopted();
     if (this.#crashLoopPaused) {
-      this.#crashLoopPaused = false;
+      this.#endPause();
       this.#logger.info({ group: this.#group }, 'crash-loop pause lifted by scaleTo');
     }
     const done = new Promise<void>((resolve) => {
@@ -619,15 +635,18 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#track(this.#stop(victim));
       active = live();
     }
-    if (active.length < target() && !this.#crashLoopPaused && !this.#closing && !this.#fenced) {
-      const wait = this.#backoffUntil - this.#now();
+    // Paused by a crash loop: only the periodic probe starts one instance.
+    const probing = this.#crashLoopPaused && this.#probe;
+    if (active.length < target() && (!this.#crashLoopPaused || probing) && !this.#closing && !this.#fenced) {
+      const wait = probing ? 0 : this.#backoffUntil - this.#now();
       if (wait > 0) {
         this.#backoffTimer ??= setTimeout(() => {
           this.#backoffTimer = undefined;
           this.#reconcile();
         }, wait);
       } else {
-        for (let i = active.length, n = target(); i < n; i++) {
+        this.#probe = false;
+        for (let i = active.length, n = probing ? active.length + 1 : target(); i < n; i++) {
           const slot = new Slot(`${this.#group}-${this.#nextId++}`, this.#now());
           slot.generation = this.#generation;
           slot.size = this.#size;
@@ -771,6 +790,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         { group: this.#group, instance: slot.id, ms: slot.readyAt - slot.startedAt },
         `${slot.id} ready on ${this.#config.host}:${slot.port} after ${slot.readyAt - slot.startedAt} ms`,
       );
+      if (this.#crashLoopPaused) {
+        // It starts again (a database back, a bad deploy fixed): replace the rest as usual.
+        this.#endPause();
+        this.#logger.info(
+          { group: this.#group, instance: slot.id },
+          `crash loop over: ${slot.id} became ready; replacing crashed instances again`,
+        );
+      }
       this.emit('operation', { operation: 'start' });
       this.emit('change');
       this.#reconcile();
@@ -895,11 +922,37 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#backoffTimer = undefined;
       this.#logger.error(
         { group: this.#group, crashes: this.#crashTimes.length, windowMs },
-        'crash loop: replacement paused until the next scaleTo',
+        `crash loop: replacement paused until the next scaleTo; one instance tried every ${this.#backoff.pausedRetryMs} ms`,
       );
+      this.#scheduleProbe();
       return { group: this.#group, crashes: this.#crashTimes.length, windowMs };
     }
+    // A probe that failed: the next one after another interval.
+    if (this.#crashLoopPaused) this.#scheduleProbe();
     return undefined;
+  }
+
+  /**
+   * scheduleProbe lets a paused group start one instance after `pausedRetryMs`. Without it a pause
+   * lasted until the policy changed the count, which a steady group never does: a dependency down
+   * for a minute left it below its desired count (0 of 2) for good, `crash-loop` alert firing.
+   */
+  #scheduleProbe(): void {
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = undefined;
+      if (!this.#crashLoopPaused) return;
+      this.#probe = true;
+      this.#logger.info({ group: this.#group }, 'crash loop: trying one instance');
+      this.#reconcile();
+    }, this.#backoff.pausedRetryMs);
+  }
+
+  #endPause(): void {
+    this.#crashLoopPaused = false;
+    this.#probe = false;
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
   }
 
   /** stop drains (if it served traffic), then terminates the instance's process group. */
