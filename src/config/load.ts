@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { lineOf } from './locate.js';
+import { badMerges, lineOf } from './locate.js';
 import { resolveConfig, schemaFor } from './schema.js';
 import { tlsIssues } from './tls.js';
 import type { Config } from './types.js';
@@ -39,7 +39,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     }));
     throw new ConfigError(issues, { source });
   }
-  const raw = toPlainValue(doc, source);
+  const raw = toPlainValue(doc, counter, source);
   // zod copies a mapping key by key, and `copy.__proto__ = v` sets a prototype instead of a key:
   // without this, a `__proto__` key would vanish instead of being reported.
   const protoKeys = protoKeyPaths(raw).map((path) => ({
@@ -97,13 +97,15 @@ function packageRoot(start: string): string {
   }
 }
 
-function toPlainValue(doc: Document, source: string | undefined): unknown {
+function toPlainValue(doc: Document, counter: LineCounter, source: string | undefined): unknown {
   try {
     // An empty file is an empty mapping, so the error is the helpful "define at least one group".
     return doc.toJS() ?? {};
   } catch (error) {
-    // toJS throws on alias bombs (too many alias expansions).
-    throw new ConfigError([{ path: '', message: (error as Error).message }], { source, cause: error });
+    // toJS throws on alias bombs (too many alias expansions) and on a merge of a non-mapping.
+    const merges = badMerges(doc, counter);
+    const issues = merges.length > 0 ? merges : [{ path: '', message: (error as Error).message }];
+    throw new ConfigError(issues, { source, cause: error });
   }
 }
 

@@ -1,7 +1,17 @@
 /**
  * Maps a path in the parsed YAML back to a line of the file, so errors can say where to look.
  */
-import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter } from 'yaml';
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+  visit,
+} from 'yaml';
 
 /**
  * lineOf returns the 1-based line of the node at `path` (for a mapping entry, the line of its key).
@@ -36,4 +46,42 @@ function startLine(node: unknown, counter: LineCounter): number | undefined {
   const range = (node as { range?: readonly number[] | null }).range;
   const offset = range?.[0];
   return offset === undefined ? undefined : counter.linePos(offset).line;
+}
+
+/**
+ * badMerges lists each merge key (`<<`) whose value is not a mapping, an alias of one, or a list
+ * of those, with its path and line: the yaml library throws on the first while building the value
+ * ("Merge sources must be maps or map aliases") without saying where.
+ */
+export function badMerges(
+  doc: Document,
+  counter: LineCounter,
+): { path: string; line: number | undefined; message: string }[] {
+  const mergeable = (node: unknown): boolean => {
+    const target = isAlias(node) ? node.resolve(doc) : node;
+    return isMap(target);
+  };
+  const found: { path: string; line: number | undefined; message: string }[] = [];
+  visit(doc, {
+    Pair(_key, pair, ancestors) {
+      if (!isScalar(pair.key) || pair.key.source !== '<<' || typeof pair.key.value !== 'symbol') return;
+      const value = pair.value;
+      if (mergeable(value) || (isSeq(value) && value.items.every(mergeable))) return;
+      const keys = [...ancestors, pair]
+        .filter(isPair)
+        .map((p) => (!isScalar(p.key) ? '?' : typeof p.key.value === 'symbol' ? '<<' : String(p.key.value)));
+      const target = isAlias(value) ? value.resolve(doc) : value;
+      const kind = isSeq(target)
+        ? 'a list with something else in it'
+        : isScalar(target)
+          ? JSON.stringify(target.value)
+          : 'nothing';
+      found.push({
+        path: keys.join('.'),
+        line: startLine(pair.key as Node, counter),
+        message: `\`<<\` merges a mapping, an alias of one, or a list of them, not ${kind}`,
+      });
+    },
+  });
+  return found;
 }

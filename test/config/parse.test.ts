@@ -426,6 +426,24 @@ describe('parseConfig: errors name the YAML path and line', () => {
       issues: [{ path: 'groups.web.max_instances', line: 2 }],
     },
     {
+      // The yaml library throws "Merge sources must be maps or map aliases" with no position.
+      name: 'a merge key of a scalar, of an alias of one, or of a list holding one',
+      yaml: lines(
+        'defaults: &d 3',
+        'groups:',
+        '  web:',
+        '    <<: *d',
+        '    command: x',
+        '  api:',
+        '    command: y',
+        '    <<: [{ max_instances: 2 }, 7]',
+      ),
+      issues: [
+        { path: 'groups.web.<<', line: 4 },
+        { path: 'groups.api.<<', line: 8 },
+      ],
+    },
+    {
       name: 'missing command',
       yaml: lines('groups:', '  web:', '    max_instances: 2'),
       issues: [{ path: 'groups.web.command', line: 2 }],
