@@ -29,6 +29,7 @@ import {
 } from './cgroups.js';
 import { parseProcStat } from './cpu.js';
 import { LineSplitter } from './lines.js';
+import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { sharedReaper } from './reaper.js';
 import { formatAddress, freePort, groupAlive, probeHttp, setprivPath, signalGroup } from './system.js';
 
@@ -124,6 +125,11 @@ export interface LocalProviderOptions {
   registry?: LocalInstanceRegistry;
   /** Folder of instance log files when `registry` is set. @defaultValue os.tmpdir() */
   logDir?: string;
+  /**
+   * Size an instance log file may reach; checked every second, then cut to `<file>.1` (its last
+   * MiB) and emptied. @defaultValue 64 MiB
+   */
+  maxLogBytes?: number;
   /** How often adopted instances (not our children) are checked for exit. @defaultValue 500 (ms) */
   adoptedPollInterval?: number;
   /**
@@ -218,6 +224,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   /** Set when the fence refused a start: no more starts until the next start() or scaleTo(). */
   #fenced = false;
   #adoptedTimer: NodeJS.Timeout | undefined;
+  #logCapTimer: NodeJS.Timeout | undefined;
+  readonly #maxLogBytes: number;
+  /** Instances whose log file was cut already: warned once each. */
+  readonly #logCut = new Set<string>();
   #size: InstanceSize | undefined;
   #cgroups: CgroupLayout | null | undefined;
   #generation = 0;
@@ -267,6 +277,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#registry = options.registry;
     this.#logDir = options.logDir ?? tmpdir();
     this.#adoptedPollInterval = options.adoptedPollInterval ?? 500;
+    this.#maxLogBytes = options.maxLogBytes ?? MAX_LOG_BYTES;
+    if (this.#registry) {
+      // Instances write their log files themselves (no pipe through us): only a check bounds them.
+      this.#logCapTimer = setInterval(() => this.#capLogs(), 1000);
+      this.#logCapTimer.unref();
+    }
     this.#fence = options.fence;
     this.#size = options.size;
     this.#cgroups = options.cgroups;
@@ -533,6 +549,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       await this.#scale(0);
       clearInterval(this.#adoptedTimer);
       this.#adoptedTimer = undefined;
+      clearInterval(this.#logCapTimer);
       this.#releaseReaper();
     })();
     return this.#closed;
@@ -1123,6 +1140,29 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       return;
     }
     await this.#fail(slot, slot.exit ?? { code: null, signal: null }, 'adopted instance is not healthy');
+  }
+
+  /** capLogs cuts the log files of this group's instances that outgrew maxLogBytes. */
+  #capLogs(): void {
+    for (const slot of this.#slots) {
+      if (slot.pid === undefined) continue;
+      const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
+      try {
+        const cut = capLogFile(file, this.#maxLogBytes, Math.min(KEEP_LOG_BYTES, this.#maxLogBytes));
+        if (cut > 0 && !this.#logCut.has(slot.id)) {
+          this.#logCut.add(slot.id);
+          this.#logger.warn(
+            { group: this.#group, instance: slot.id, file, bytes: cut },
+            `${slot.id}: log file ${file} passed ${this.#maxLogBytes} bytes; cut, its last part kept in ${file}.1 (each time it grows so)`,
+          );
+        }
+      } catch (err) {
+        this.#logger.warn(
+          { group: this.#group, instance: slot.id, file, err },
+          `cannot cut log file ${file}`,
+        );
+      }
+    }
   }
 
   /** pollAdopted checks adopted instances for exit while any is left (they send us no SIGCHLD). */
