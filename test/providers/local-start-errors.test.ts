@@ -52,6 +52,29 @@ describe('start and crash errors', () => {
     );
   });
 
+  it('a crashed instance leaves rotation at once, before its detail (up to 500 ms) is read', async (t) => {
+    // A background child keeps the output pipe open, so the detail waits its 500 ms bound.
+    const provider = failing(t, {
+      command: `sleep 30 & exec "${process.execPath}" "${APP}"`,
+      env: { CRASH_AFTER_MS: '200' },
+    });
+    await provider.scaleTo(1);
+    const pid = provider.instances()[0]!.pid;
+    const order: string[] = [];
+    provider.on('change', () => {
+      const instance = provider.instances().find((i) => i.pid === pid);
+      if (instance && instance.state !== 'ready' && !order.includes('out')) order.push('out');
+    });
+    const crashed = new Promise<void>((resolve) =>
+      provider.on('crash', () => {
+        order.push('crash');
+        resolve();
+      }),
+    );
+    await crashed;
+    assert.deepEqual(order, ['out', 'crash']);
+  });
+
   const layout = detectCgroups();
   const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
   it('an instance OOM-killed in its cgroup is reported as such, with its limit', { skip }, async (t) => {

@@ -897,6 +897,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           // Marked now, so nothing routes to it, counts it or stops it while the detail is read.
           slot.stopRequested = true;
           slot.state = 'failed';
+          this.emit('change');
           await this.#fail(slot, info, `exited unexpectedly${await this.#exitDetail(slot)}`);
         })(),
       );
