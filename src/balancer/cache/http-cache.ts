@@ -15,6 +15,7 @@ import {
 } from './entry.js';
 import type { CacheResult, HttpCacheMetrics } from './metrics.js';
 import {
+  conditionalApplies,
   currentAge,
   hasValidator,
   invalidatedPaths,
@@ -158,7 +159,10 @@ export class HttpCache {
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): Promise<void> {
     const policy = requestPolicy(req.method, req.headers);
-    const key = primaryKey(hostOf(req.headers.host), req.url ?? '/');
+    const key = primaryKey(
+      keyHost(req.headers.host, req.socket.localPort, schemeOf(req.socket)),
+      req.url ?? '/',
+    );
     if (!policy.use) {
       if (isUnsafe(req.method)) res.once('finish', () => this.#invalidate(key, res));
       // #pass sets X-Cache with setHeader before the proxy's writeHead(status, rawArray): Node then
@@ -235,13 +239,19 @@ export class HttpCache {
     const promise = new Promise<FlightOutcome>((resolve) => {
       settle = resolve;
     });
-    this.#flights.set(key, { promise, started: this.#now() });
+    const flight: Flight = { promise, started: this.#now() };
+    this.#flights.set(key, flight);
+    // Once the fill knows nothing will be stored, the waiters (and newcomers) need not sit through
+    // its body: a slow or large uncacheable response would otherwise hold them all that long.
+    const release = (outcome: FlightOutcome): void => {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+      settle(outcome);
+    };
     let outcome: FlightOutcome = 'failed';
     try {
-      outcome = await this.#fill(key, source, client, upstream, policy, stored);
+      outcome = await this.#fill(key, source, client, upstream, policy, stored, () => release('not-stored'));
     } finally {
-      this.#flights.delete(key);
-      settle(outcome);
+      release(outcome);
     }
   }
 
@@ -256,6 +266,7 @@ export class HttpCache {
     upstream: CacheUpstream,
     policy: UsableRequest,
     stored: StoredResponse | undefined,
+    notStoring: () => void = () => {},
   ): Promise<FlightOutcome> {
     const forwarded = forwardRequestHeaders(
       source.rawHeaders,
@@ -334,6 +345,7 @@ export class HttpCache {
       },
       this.#config,
     );
+    if (!decision.store) notStoring();
     const cleaned = storableHeaders(response.rawHeaders);
     // A HEAD filled with a GET (convert_head) is answered once the body is in, so its head can
     // carry the Content-Length the backend may not have sent (chunked).
@@ -356,6 +368,7 @@ export class HttpCache {
       decision.store || headFill,
       writing ? client : undefined,
       range?.action === 'partial' ? range : undefined,
+      notStoring,
     );
     if (body === 'broken') {
       if (headFill) client!.res.destroy();
@@ -398,7 +411,11 @@ export class HttpCache {
       etag: header(response.headers.etag),
       lastModified: header(response.headers['last-modified']),
     };
-    if (response.status === 200 && isConditional(req.headers) && notModified(req.headers, validators)) {
+    if (
+      conditionalApplies(response.status) &&
+      isConditional(req.headers) &&
+      notModified(req.headers, validators)
+    ) {
       res.writeHead(304, [
         ...notModifiedHeaders(cleaned),
         ...this.#extra('MISS', requestId, undefined, upstream),
@@ -442,6 +459,7 @@ export class HttpCache {
     keep: boolean,
     client: Client | undefined,
     slice?: { readonly start: number; readonly end: number },
+    overLimit: () => void = () => {},
   ): Promise<Buffer | undefined | 'broken'> {
     const { body } = response;
     const res = client?.res;
@@ -456,8 +474,10 @@ export class HttpCache {
       body.on('data', (chunk: Buffer) => {
         if (chunks !== undefined) {
           size += chunk.length;
-          if (size > limit) chunks = undefined;
-          else chunks.push(chunk);
+          if (size > limit) {
+            chunks = undefined;
+            overLimit();
+          } else chunks.push(chunk);
         }
         const from = offset;
         offset += chunk.length;
@@ -587,7 +607,7 @@ export class HttpCache {
     if (res.destroyed) return;
     const age = currentAge(stored, this.#now()) / 1000;
     const extra = this.#extra(result, requestIdOf(req.headers), age, upstream);
-    if (isConditional(req.headers) && notModified(req.headers, stored)) {
+    if (conditionalApplies(stored.status) && isConditional(req.headers) && notModified(req.headers, stored)) {
       res.writeHead(304, [...notModifiedHeaders(stored.headers), ...extra]);
       res.end();
       return;
@@ -762,6 +782,26 @@ export function hostOf(value: string | undefined): string {
   if (value === undefined) return '';
   const end = value.startsWith('[') ? value.indexOf(']') + 1 : value.indexOf(':');
   return (end > 0 ? value.slice(0, end) : value).toLowerCase();
+}
+
+/**
+ * keyHost is the host part of a request's cache key: the Host lowercased, its port dropped only
+ * when it is the port the client connected to or the scheme's default. The backend sees the Host
+ * as sent and may echo it (redirects, absolute links); keying `shop:6666` as `shop` would let one
+ * request store a response built for a port nobody listens on and serve it to everyone (the
+ * "unkeyed port" poisoning). Normal traffic keys as `shop`, so purges by host still match it.
+ */
+export function keyHost(value: string | undefined, localPort: number | undefined, scheme: string): string {
+  const host = hostOf(value);
+  const port = value === undefined ? '' : value.slice(value.lastIndexOf(']') + 1).split(':')[1];
+  if (
+    port === undefined ||
+    port === '' ||
+    port === String(localPort) ||
+    port === (scheme === 'https' ? '443' : '80')
+  )
+    return host;
+  return `${host}:${port}`;
 }
 
 function localHost(req: http.IncomingMessage): string {

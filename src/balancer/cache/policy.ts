@@ -406,6 +406,16 @@ export function notModified(headers: IncomingHttpHeaders, stored: Validators): b
   return ims !== undefined && lastModified !== undefined && lastModified <= ims;
 }
 
+/**
+ * conditionalApplies says whether a response of this status may be turned into a 304 for a
+ * client's If-None-Match/If-Modified-Since: only a 2xx (RFC 9110 13.2.1: a server ignores the
+ * conditions when it would answer otherwise). A stored 404 with an ETag answered `304` would tell
+ * the client to keep using its old copy of a resource that is gone.
+ */
+export function conditionalApplies(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
 function weak(tag: string): string {
   return tag.startsWith('W/') ? tag.slice(2) : tag;
 }

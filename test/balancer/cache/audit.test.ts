@@ -1,0 +1,120 @@
+// Findings of the RFC 9111 / abuse audit of the HTTP response cache, each through a real balancer
+// to a real backend: a stored error answered 304, Host-port cache poisoning, waiters serialised
+// behind an uncacheable fill, and Age overflow.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { until } from '../../helpers/until.js';
+import { deferred, send } from '../helpers.js';
+import { clock, metricValue, startCached } from './helpers.js';
+
+describe('http cache: audit', () => {
+  test('a stored 404 is not turned into a 304 by If-None-Match: * or If-Modified-Since', async (t) => {
+    const clk = clock();
+    const lastModified = new Date(clk.now - 3_600_000).toUTCString();
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        res.writeHead(404, {
+          Date: clk.date(),
+          'Cache-Control': 'max-age=60',
+          'Last-Modified': lastModified,
+          ETag: '"gone"',
+        });
+        res.end('not here');
+      },
+      {},
+      { clock: clk },
+    );
+    const miss = await send(c.port, { path: '/x', headers: { 'If-None-Match': '*' } });
+    assert.equal(miss.status, 404);
+    const star = await send(c.port, { path: '/x', headers: { 'If-None-Match': '*' } });
+    assert.equal(star.headers['x-cache'], 'HIT');
+    assert.equal(star.status, 404);
+    const tag = await send(c.port, { path: '/x', headers: { 'If-None-Match': '"gone"' } });
+    assert.equal(tag.status, 404);
+    const since = await send(c.port, { path: '/x', headers: { 'If-Modified-Since': clk.date() } });
+    assert.equal(since.status, 404);
+    assert.equal(since.body.toString(), 'not here');
+  });
+
+  test('a Host with another port does not poison the entry of the host without it', async (t) => {
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (req, res) => {
+        res.writeHead(301, {
+          Date: clk.date(),
+          'Cache-Control': 'max-age=60',
+          Location: `http://${req.headers.host}/new`,
+        });
+        res.end();
+      },
+      {},
+      { clock: clk },
+    );
+    const evil = await send(c.port, { path: '/old', headers: { Host: 'shop.example:6666' } });
+    assert.equal(evil.headers.location, 'http://shop.example:6666/new');
+    const victim = await send(c.port, { path: '/old', headers: { Host: 'shop.example' } });
+    assert.equal(victim.headers.location, 'http://shop.example/new');
+    const again = await send(c.port, { path: '/old', headers: { Host: 'shop.example' } });
+    assert.equal(again.headers['x-cache'], 'HIT');
+  });
+
+  for (const [name, headers, cache] of [
+    ['private', { 'Cache-Control': 'private, max-age=60' }, {}],
+    [
+      'over max_object_size (Content-Length)',
+      { 'Cache-Control': 'max-age=60', 'Content-Length': '40' },
+      { maxObjectSize: 16 },
+    ],
+    ['over max_object_size (chunked)', { 'Cache-Control': 'max-age=60' }, { maxObjectSize: 16 }],
+  ] as const) {
+    test(`waiters on a ${name} response go to the backend once its head is in, not after its whole body`, async (t) => {
+      const waiters = 4;
+      const others = deferred();
+      let first = true;
+      let timedOut = false;
+      const c = await startCached(
+        t,
+        (_req, res) => {
+          res.writeHead(200, headers);
+          if (!first) {
+            res.end('x'.repeat(40));
+            if (c.backend.requests === waiters + 1) others.resolve();
+            return;
+          }
+          first = false;
+          // The first answer's body is held until every waiter reached the backend itself (or 5 s).
+          res.write('x'.repeat(20));
+          const timer = setTimeout(() => {
+            timedOut = true;
+            others.resolve();
+          }, 3000);
+          others.promise.then(() => {
+            clearTimeout(timer);
+            res.end('x'.repeat(20));
+          });
+        },
+        cache,
+      );
+      const leader = send(c.port, { path: '/big' });
+      await until(() => c.backend.requests === 1);
+      const rest = Array.from({ length: waiters }, () => send(c.port, { path: '/big' }));
+      await until(
+        async () =>
+          (await metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total')) + c.backend.requests - 1 >=
+          waiters,
+      );
+      const started = Date.now();
+      const served = await Promise.all(rest);
+      const waited = Date.now() - started;
+      assert.ok(
+        !timedOut,
+        `the waiters reached the backend only after the leader's body ended (${waited} ms)`,
+      );
+      assert.equal((await leader).body.length, 40);
+      assert.ok(served.every((r) => r.status === 200 && r.body.length === 40));
+      assert.equal(c.backend.requests, waiters + 1);
+    });
+  }
+});
