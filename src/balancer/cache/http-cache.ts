@@ -448,7 +448,7 @@ export class HttpCache {
 
   /**
    * readBody reads the backend body to its end, streaming it to `client` as it comes (with
-   * backpressure while the client keeps up) and keeping a copy up to the object size limit when
+   * backpressure once no copy is kept) and keeping a copy up to the object size limit when
    * `keep`. With `slice`, the client gets only those bytes and its response ends after the last
    * (the rest is still read, for the store). Resolves with the copy, undefined when none was
    * kept, or 'broken' when the backend cut the body short (the client's response is then cut
@@ -482,20 +482,22 @@ export class HttpCache {
         const from = offset;
         offset += chunk.length;
         if (!open()) return;
+        // While the body is kept for the store it is in memory anyway: a client reading slowly
+        // (or not at all) must not pace the fill that the coalesced waiters wait on. Past the size
+        // limit nothing is kept and nobody waits, so the backend is paced by the client again.
+        const pace = (): void => {
+          if (chunks !== undefined) return;
+          body.pause();
+          res!.once('drain', () => body.resume());
+        };
         if (slice === undefined) {
-          if (!res!.write(chunk)) {
-            body.pause();
-            res!.once('drain', () => body.resume());
-          }
+          if (!res!.write(chunk)) pace();
           return;
         }
         const part = chunk.subarray(Math.max(0, slice.start - from), Math.max(0, slice.end + 1 - from));
         // Once the range is sent the client is done: no backpressure from it holds up the fill.
         if (offset > slice.end) res!.end(part);
-        else if (part.length > 0 && !res!.write(part)) {
-          body.pause();
-          res!.once('drain', () => body.resume());
-        }
+        else if (part.length > 0 && !res!.write(part)) pace();
       });
       body.on('end', () => {
         if (open()) res!.end();

@@ -2,6 +2,7 @@
 // to a real backend: a stored error answered 304, Host-port cache poisoning, waiters serialised
 // behind an uncacheable fill, and Age overflow.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { until } from '../../helpers/until.js';
 import { deferred, send } from '../helpers.js';
@@ -117,4 +118,34 @@ describe('http cache: audit', () => {
       assert.equal(c.backend.requests, waiters + 1);
     });
   }
+
+  test('a leader that stops reading does not stall the fill the waiters are waiting on', async (t) => {
+    const size = 8 * 1024 * 1024; // twice what loopback socket buffers absorb
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        res.writeHead(200, { 'Cache-Control': 'max-age=60', 'Content-Length': String(size) });
+        res.end(Buffer.alloc(size, 'y'));
+      },
+      { maxObjectSize: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 },
+    );
+    const slow = net.connect(c.port, '127.0.0.1');
+    t.after(() => slow.destroy());
+    slow.write('GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    slow.pause();
+    await until(() => c.backend.requests === 1);
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const replies = await Promise.race([
+      Promise.all(Array.from({ length: 3 }, () => send(c.port, { path: '/big' }))),
+      new Promise<'stalled'>((resolve) => {
+        timer = setTimeout(() => resolve('stalled'), 3000);
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.notEqual(replies, 'stalled', `waiters still waiting after ${Date.now() - started} ms`);
+    if (replies === 'stalled') return;
+    assert.ok(replies.every((r) => r.headers['x-cache'] === 'HIT' && r.body.length === size));
+    assert.equal(c.backend.requests, 1);
+  });
 });
