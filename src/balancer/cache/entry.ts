@@ -38,6 +38,14 @@ export function pathOfKey(key: string): string {
   return key.slice(0, key.lastIndexOf(' '));
 }
 
+/**
+ * MAX_VARIANTS bounds the Vary variants one key holds. A response that varies on a header the
+ * client controls (User-Agent, a custom one) would otherwise let each new value add a variant:
+ * unbounded per key in Redis, and every lookup of the key read them all. Past the bound an older
+ * variant makes room (memory: the oldest; Redis: any other).
+ */
+export const MAX_VARIANTS = 32;
+
 /** storedBytes approximates what a response costs a store: body, headers and a fixed overhead. */
 export function storedBytes(key: string, response: StoredResponse): number {
   let bytes = response.body.length + key.length + 256;

@@ -550,7 +550,7 @@ export class HttpCache {
   async #lookup(key: string, req: http.IncomingMessage): Promise<StoredResponse | undefined> {
     let variants: StoredResponse[];
     try {
-      variants = await this.#store.get(key, this.#now());
+      variants = await this.#store.get(key, this.#now(), (vary) => variantKey(vary, req.headers));
     } catch (err) {
       this.#storeFailed('get', err);
       return undefined;

@@ -25,6 +25,7 @@ export {
 } from './cloudflare.js';
 export {
   hostOfKey,
+  MAX_VARIANTS,
   matchesPrefix,
   matchesUrl,
   type PurgeSelector,

@@ -1,5 +1,12 @@
-import { matchesPrefix, matchesUrl, type PurgeSelector, type StoredResponse, storedBytes } from './entry.js';
-import type { HttpCacheStore } from './store.js';
+import {
+  MAX_VARIANTS,
+  matchesPrefix,
+  matchesUrl,
+  type PurgeSelector,
+  type StoredResponse,
+  storedBytes,
+} from './entry.js';
+import type { HttpCacheStore, VariantOf } from './store.js';
 
 /** MemoryStoreLimits bound a MemoryHttpStore. */
 export interface MemoryStoreLimits {
@@ -29,7 +36,7 @@ export class MemoryHttpStore implements HttpCacheStore {
     this.#limits = limits;
   }
 
-  async get(key: string, now: number): Promise<StoredResponse[]> {
+  async get(key: string, now: number, variantOf?: VariantOf): Promise<StoredResponse[]> {
     const slot = this.#slots.get(key);
     if (slot === undefined) return [];
     const live = slot.variants.filter((v) => v.expiresAt > now);
@@ -39,7 +46,7 @@ export class MemoryHttpStore implements HttpCacheStore {
     }
     this.#slots.delete(key);
     this.#slots.set(key, slot);
-    return live;
+    return variantOf === undefined ? live : live.filter((v) => v.variant === variantOf(v.vary));
   }
 
   async put(key: string, response: StoredResponse, now: number): Promise<void> {
@@ -49,7 +56,8 @@ export class MemoryHttpStore implements HttpCacheStore {
       (v) => v.expiresAt > now && sameVary(v) && v.variant !== response.variant,
     );
     if (previous !== undefined) this.#remove(key);
-    const variants = [...kept, response];
+    // Oldest first: past the bound the oldest variants make room.
+    const variants = [...kept.slice(Math.max(0, kept.length - (MAX_VARIANTS - 1))), response];
     const bytes = variants.reduce((sum, v) => sum + storedBytes(key, v), 0);
     if (bytes > this.#limits.maxBytes || this.#limits.maxEntries <= 0) return;
     for (const oldest of this.#slots.keys()) {

@@ -1,6 +1,13 @@
 import { Redis } from 'ioredis';
-import { matchesPrefix, matchesUrl, type PurgeSelector, primaryKey, type StoredResponse } from './entry.js';
-import type { HttpCacheStore } from './store.js';
+import {
+  MAX_VARIANTS,
+  matchesPrefix,
+  matchesUrl,
+  type PurgeSelector,
+  primaryKey,
+  type StoredResponse,
+} from './entry.js';
+import type { HttpCacheStore, VariantOf } from './store.js';
 
 /** RedisStoreOptions configure a RedisHttpStore. */
 export interface RedisStoreOptions {
@@ -47,7 +54,8 @@ export class RedisHttpStore implements HttpCacheStore {
     });
   }
 
-  async get(key: string, now: number): Promise<StoredResponse[]> {
+  async get(key: string, now: number, variantOf?: VariantOf): Promise<StoredResponse[]> {
+    if (variantOf !== undefined) return this.#getVariant(key, now, variantOf);
     const fields = await this.#redis.hgetallBuffer(this.#entryKey(key));
     const out: StoredResponse[] = [];
     for (const [field, value] of Object.entries(fields)) {
@@ -59,14 +67,41 @@ export class RedisHttpStore implements HttpCacheStore {
     return out;
   }
 
+  /**
+   * getVariant reads the key's Vary names, then only the metadata and body of the variant the
+   * request selects: two round trips, but a key with many variants costs one body, not all.
+   */
+  async #getVariant(key: string, now: number, variantOf: VariantOf): Promise<StoredResponse[]> {
+    const entryKey = this.#entryKey(key);
+    const vary = await this.#redis.hget(entryKey, 'vary');
+    if (vary === null) return [];
+    const variant = variantOf(vary === '' ? [] : vary.split(','));
+    const [metaRaw, body] = await this.#redis.hmgetBuffer(entryKey, `m:${variant}`, `b:${variant}`);
+    if (metaRaw == null || body == null) return [];
+    const meta = JSON.parse(metaRaw.toString('utf8')) as Meta;
+    return meta.expiresAt > now && meta.variant === variant ? [{ ...meta, body }] : [];
+  }
+
   async put(key: string, response: StoredResponse, now: number): Promise<void> {
     const entryKey = this.#entryKey(key);
     const vary = response.vary.join(',');
-    const storedVary = await this.#redis.hget(entryKey, 'vary');
+    const [[, storedVary], [, fieldCount]] = (await this.#redis
+      .multi()
+      .hget(entryKey, 'vary')
+      .hlen(entryKey)
+      .exec()) as [[Error | null, string | null], [Error | null, number]];
     const { body, ...meta } = response;
     const ttl = Math.max(1, Math.ceil(response.expiresAt - now));
     const multi = this.#redis.multi();
     if (storedVary !== null && storedVary !== vary) multi.del(entryKey);
+    else if ((fieldCount - 1) / 2 >= MAX_VARIANTS) {
+      // Full: make room by dropping other variants (Redis keeps no insertion order to pick the oldest).
+      const others = (await this.#redis.hkeys(entryKey)).filter(
+        (field) => field.startsWith('m:') && field !== `m:${response.variant}`,
+      );
+      for (const field of others.slice(0, others.length - (MAX_VARIANTS - 1)))
+        multi.hdel(entryKey, field, `b:${field.slice(2)}`);
+    }
     multi.hset(
       entryKey,
       'vary',

@@ -1,13 +1,20 @@
 import type { PurgeSelector, StoredResponse } from './entry.js';
 
+/** VariantOf is a request's variant key for the Vary names of a stored response. */
+export type VariantOf = (vary: readonly string[]) => string;
+
 /**
  * HttpCacheStore keeps stored responses by primary key, each key holding one response per
  * variant. Stores never decide freshness; they only drop what is past `expiresAt`.
  */
 export interface HttpCacheStore {
   readonly kind: 'memory' | 'redis';
-  /** get returns the key's unexpired variants (empty when none). */
-  get(key: string, now: number): Promise<StoredResponse[]>;
+  /**
+   * get returns the key's unexpired variants (empty when none); with `variantOf` (the request's
+   * variant key for a list of Vary names) only the one the request selects, and a store reads no
+   * other variant's body.
+   */
+  get(key: string, now: number, variantOf?: VariantOf): Promise<StoredResponse[]>;
   /**
    * put stores a variant, replacing the one with the same variant key. A response that varies on
    * other headers than the stored ones replaces them all (the resource changed its Vary).

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import {
   type HttpCacheStore,
+  MAX_VARIANTS,
   MemoryHttpStore,
   primaryKey,
   purgeTarget,
@@ -76,6 +77,41 @@ function conformance(name: string, make: () => Promise<HttpCacheStore>): void {
         (await store.get(key, NOW)).map((v) => v.body.toString()),
         ['x'],
       );
+    });
+
+    test("a lookup with the request's variant reads only that variant", async (t) => {
+      const store = await make();
+      t.after(() => store.close());
+      const key = primaryKey('a.example', '/lang');
+      const vary = ['accept-language'];
+      for (const lang of ['en', 'fr', 'de'])
+        await store.put(key, response({ vary, variant: `["${lang}"]`, body: Buffer.from(lang) }), NOW);
+      const asked: (readonly string[])[] = [];
+      const got = await store.get(key, NOW, (names) => {
+        asked.push(names);
+        return '["fr"]';
+      });
+      assert.deepEqual(
+        got.map((v) => v.body.toString()),
+        ['fr'],
+      );
+      assert.deepEqual(asked[0], vary);
+      assert.deepEqual(await store.get(key, NOW, () => '["it"]'), []);
+      const plain = primaryKey('a.example', '/plain');
+      await store.put(plain, response(), NOW);
+      assert.equal((await store.get(plain, NOW, () => '')).length, 1);
+    });
+
+    test(`one key holds at most ${MAX_VARIANTS} variants, the one just stored among them`, async (t) => {
+      const store = await make();
+      t.after(() => store.close());
+      const key = primaryKey('a.example', '/junk');
+      const vary = ['x-junk'];
+      for (let i = 0; i < MAX_VARIANTS * 3; i++)
+        await store.put(key, response({ vary, variant: `["${i}"]`, body: Buffer.from(String(i)) }), NOW);
+      const variants = await store.get(key, NOW);
+      assert.ok(variants.length <= MAX_VARIANTS, `${variants.length} variants`);
+      assert.ok(variants.some((v) => v.variant === `["${MAX_VARIANTS * 3 - 1}"]`));
     });
 
     test('purge by URL (one host or all), by prefix and by tag', async (t) => {
