@@ -1,4 +1,12 @@
 import type http from 'node:http';
+import {
+  type BreakerConfig,
+  type BreakerState,
+  breakerAllow,
+  breakerFailure,
+  breakerSuccess,
+  initialBreakerState,
+} from '../../cache/breaker.js';
 import type { HttpCacheConfig } from '../../config/types.js';
 import { requestIdOf } from '../../log/index.js';
 import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from '../headers.js';
@@ -92,6 +100,11 @@ const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
   'vary',
 ]);
 
+// A store that keeps failing (Redis hanging: each command waits out its 1 s timeout) is left alone
+// for a while, so requests go straight to the backend instead of each paying that wait; one
+// request then probes it.
+const STORE_BREAKER: BreakerConfig = { failureThreshold: 3, openMs: 1000 };
+
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
 /**
@@ -109,6 +122,7 @@ export class HttpCache {
   readonly #logger: BalancerLogger;
   readonly #now: () => number;
   readonly #flights = new Map<string, Flight>();
+  #breaker: BreakerState = initialBreakerState();
   #closed: Promise<void> | undefined;
 
   constructor(options: HttpCacheOptions) {
@@ -548,9 +562,11 @@ export class HttpCache {
   }
 
   async #lookup(key: string, req: http.IncomingMessage): Promise<StoredResponse | undefined> {
+    if (!this.#storeAllowed()) return undefined;
     let variants: StoredResponse[];
     try {
       variants = await this.#store.get(key, this.#now(), (vary) => variantKey(vary, req.headers));
+      this.#breaker = breakerSuccess(this.#breaker).state;
     } catch (err) {
       this.#storeFailed('get', err);
       return undefined;
@@ -559,8 +575,10 @@ export class HttpCache {
   }
 
   async #put(key: string, response: StoredResponse): Promise<void> {
+    if (!this.#storeAllowed()) return;
     try {
       await this.#store.put(key, response, this.#now());
+      this.#breaker = breakerSuccess(this.#breaker).state;
       this.#metrics.stores.inc({ cache: this.name });
       this.#updateUsage();
     } catch (err) {
@@ -591,7 +609,15 @@ export class HttpCache {
     );
   }
 
+  /** storeAllowed asks the breaker whether the store gets this get or put (purges always do). */
+  #storeAllowed(): boolean {
+    const step = breakerAllow(this.#breaker, performance.now(), STORE_BREAKER);
+    this.#breaker = step.state;
+    return step.allowed;
+  }
+
   #storeFailed(op: 'get' | 'put' | 'purge', err: unknown): void {
+    if (op !== 'purge') this.#breaker = breakerFailure(this.#breaker, performance.now(), STORE_BREAKER).state;
     this.#metrics.errors.inc({ cache: this.name, op });
     this.#logger.warn({ cache: this.name, op, err: (err as Error).message }, 'http cache store failed');
   }

@@ -2,6 +2,7 @@
 // prefix unique to this run), and a cache whose Redis is unreachable still answers from the backend.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { Balancer } from '../../../src/balancer/index.js';
 import { createMetrics } from '../../../src/metrics/index.js';
@@ -62,6 +63,71 @@ describe('http cache on redis', () => {
       assert.equal(reply.headers['x-cache'], 'MISS');
     }
     assert.equal(backend.requests, 3);
-    assert.ok((await metricValue(c.metrics, 'scaleplane_http_cache_errors_total')) >= 3);
+    // Counted per op (get, put); after 3 failures the store is left alone for a while.
+    const metric = c.metrics.registry.getSingleMetric('scaleplane_http_cache_errors_total')!;
+    const errors = (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
+    assert.ok(errors >= 3, `${errors} store errors counted`);
+  });
+
+  test('with Redis hanging (commands time out) only the first requests wait for it; it is used again once it answers', async (t) => {
+    const backend = await startBackend(t, (_req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      res.end('direct');
+    });
+    // A proxy to the real Redis that, while stalled, holds commands back: Redis up but not
+    // answering (as when it is busy or blocked), then answering everything late, in order.
+    let stalled = false;
+    const held: [net.Socket, Buffer][] = [];
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const redis = net.connect(6379, '127.0.0.1');
+      sockets.add(client).add(redis);
+      client.on('data', (data) => {
+        if (stalled) held.push([redis, data]);
+        else redis.write(data);
+      });
+      redis.on('data', (data) => client.write(data));
+      client.on('error', () => redis.destroy());
+      redis.on('error', () => client.destroy());
+      client.on('close', () => redis.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port: redisPort } = proxy.address() as net.AddressInfo;
+    const c = await balancerWith(
+      t,
+      backend.address,
+      `redis://127.0.0.1:${redisPort}`,
+      `test:hang:${randomUUID()}:`,
+    );
+    // Registered after the balancer's, so its Redis client quits through a live proxy.
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    });
+    stalled = true;
+    const took: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const started = Date.now();
+      const reply = await send(c.port, { path: `/h/${i}` });
+      took.push(Date.now() - started);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body.toString(), 'direct');
+    }
+    const late = took.slice(4);
+    assert.ok(
+      late.every((ms) => ms < 500),
+      `once Redis hangs, requests still wait for it: ${took.join(', ')} ms`,
+    );
+    stalled = false;
+    for (const [redis, data] of held.splice(0)) redis.write(data);
+    // Once Redis answers again the cache stores and hits again.
+    await until(
+      async () => {
+        await send(c.port, { path: '/back' });
+        return (await send(c.port, { path: '/back' })).headers['x-cache'] === 'HIT';
+      },
+      15_000,
+      'a hit after Redis answers again',
+    );
   });
 });
