@@ -255,7 +255,12 @@ export function initialAge(
   responseTime: number,
 ): number {
   const ageHeader = header(headers, 'age');
-  const ageValue = ageHeader !== undefined && /^\d+$/.test(ageHeader.trim()) ? Number(ageHeader) * 1000 : 0;
+  // Past 2^31 s an Age counts as 2^31 s (RFC 9111 1.2.2): a longer one would be Infinity, which the
+  // Redis store's JSON turns into null, and a null age made the response fresh again.
+  const ageValue =
+    ageHeader !== undefined && /^\d+$/.test(ageHeader.trim())
+      ? Math.min(Number(ageHeader), 2 ** 31) * 1000
+      : 0;
   const apparentAge = Math.max(0, responseTime - dateValue);
   const correctedAgeValue = ageValue + (responseTime - requestTime);
   return Math.max(apparentAge, correctedAgeValue);

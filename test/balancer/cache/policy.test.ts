@@ -161,6 +161,15 @@ describe('http cache policy', () => {
     assert.equal(decision.initialAge, 11_000);
   });
 
+  test('an Age too large for a number counts as 2^31 s: stale, also after a JSON round trip (Redis)', () => {
+    const decision = store({ 'cache-control': 'max-age=60', age: '9'.repeat(400) });
+    assert.ok(decision.store);
+    assert.equal(decision.initialAge, 2 ** 31 * 1000);
+    // Infinity became null in the Redis store's JSON, and null + elapsed made the response fresh.
+    const stored = JSON.parse(JSON.stringify({ ...decision, responseTime: NOW }));
+    assert.equal(serveDecision(stored, plainGet, NOW + 1000).action, 'revalidate');
+  });
+
   test('serveDecision: boundaries of fresh, stale-while-revalidate and revalidate', () => {
     const lifetime: Lifetime = {
       freshFor: 10_000,
