@@ -67,9 +67,13 @@ export function badMerges(
       if (!isScalar(pair.key) || pair.key.source !== '<<' || typeof pair.key.value !== 'symbol') return;
       const value = pair.value;
       if (mergeable(value) || (isSeq(value) && value.items.every(mergeable))) return;
-      const keys = [...ancestors, pair]
-        .filter(isPair)
-        .map((p) => (!isScalar(p.key) ? '?' : typeof p.key.value === 'symbol' ? '<<' : String(p.key.value)));
+      const chain = [...ancestors, pair];
+      const keys = chain.flatMap((node, at) => {
+        if (isSeq(node)) return [String(node.items.indexOf(chain[at + 1] as never))];
+        if (!isPair(node)) return [];
+        if (!isScalar(node.key)) return ['?'];
+        return [typeof node.key.value === 'symbol' ? '<<' : String(node.key.value)];
+      });
       const target = isAlias(value) ? value.resolve(doc) : value;
       const kind = isSeq(target)
         ? 'a list with something else in it'

@@ -427,7 +427,7 @@ describe('parseConfig: errors name the YAML path and line', () => {
     },
     {
       // The yaml library throws "Merge sources must be maps or map aliases" with no position.
-      name: 'a merge key of a scalar, of an alias of one, or of a list holding one',
+      name: 'a merge key of a scalar, of an alias of one, or of a list holding one, in a mapping or a list item',
       yaml: lines(
         'defaults: &d 3',
         'groups:',
@@ -437,10 +437,14 @@ describe('parseConfig: errors name the YAML path and line', () => {
         '  api:',
         '    command: y',
         '    <<: [{ max_instances: 2 }, 7]',
+        '    scaling:',
+        '      metrics:',
+        '        - <<: 1',
       ),
       issues: [
         { path: 'groups.web.<<', line: 4 },
         { path: 'groups.api.<<', line: 8 },
+        { path: 'groups.api.scaling.metrics.0.<<', line: 11 },
       ],
     },
     {
