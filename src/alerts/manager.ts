@@ -52,6 +52,8 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   readonly #active = new Map<string, Active>();
   readonly #sent: number[] = [];
   readonly #pending = new Set<Promise<void>>();
+  /** Per sink, the last delivery of each key still under way: the next one of that key waits for it. */
+  readonly #tails = new WeakMap<AlertSink, Map<string, Promise<void>>>();
   #suppressed = 0;
   #closed: Promise<void> | undefined;
 
@@ -197,7 +199,12 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   #dispatch(alert: Alert): void {
     this.emit('alert', alert);
     for (const sink of this.#sinks) {
-      const delivery = Promise.resolve()
+      // One key's notifications reach a sink in order: a resolve sent while its firing is still being
+      // retried would otherwise arrive first, and the receiver would keep a cleared alert firing.
+      const tails = this.#tails.get(sink) ?? new Map<string, Promise<void>>();
+      this.#tails.set(sink, tails);
+      const previous = tails.get(alert.key) ?? Promise.resolve();
+      const delivery = previous
         .then(() => sink.send(alert))
         .then(
           () => undefined,
@@ -208,7 +215,11 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
           },
         );
       this.#pending.add(delivery);
-      void delivery.finally(() => this.#pending.delete(delivery));
+      tails.set(alert.key, delivery);
+      void delivery.finally(() => {
+        this.#pending.delete(delivery);
+        if (tails.get(alert.key) === delivery) tails.delete(alert.key);
+      });
     }
   }
 }

@@ -67,6 +67,26 @@ describe('alert sinks', () => {
     assert.equal(down.received.length, 3);
   });
 
+  it('a resolve never overtakes its firing that is being retried: the receiver ends with resolved', async () => {
+    // The firing gets a 503 and is retried after the backoff; the resolve, sent meanwhile, is taken
+    // at once. Delivered side by side, the retried firing arrived last and the receiver kept an
+    // alert firing that had cleared (measured: receiver's last accepted status 'firing').
+    const receiver = await startReceiver((_r, i) => (i === 0 ? 503 : 200));
+    closers.push(receiver.close);
+    const alerts = new AlertManager({
+      sinks: [new WebhookSink({ url: receiver.url, backoffMs: 150, maxBackoffMs: 150 })],
+    });
+    alerts.fire('crash-loop:web', { severity: 'critical', group: 'web', summary: 'crash-looping' });
+    alerts.resolve('crash-loop:web', 'healthy again');
+    await alerts.flush();
+    const accepted = receiver.json().slice(1);
+    assert.deepEqual(
+      accepted.map((a) => a.status),
+      ['firing', 'resolved'],
+    );
+    await alerts.close();
+  });
+
   it('slack: a text line and a colored attachment, resolves in green', async () => {
     const receiver = await startReceiver();
     closers.push(receiver.close);
