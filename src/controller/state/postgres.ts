@@ -10,6 +10,12 @@ export interface PostgresStateOptions {
   name?: string;
   /** @defaultValue 1000 */
   journalSize?: number;
+  /**
+   * A query (or connection) that takes longer fails, and its connection is replaced: a paused or
+   * partitioned database must not hold a scale-in (it awaits the draining record) or the journal's
+   * writes forever. @defaultValue 5000 (ms)
+   */
+  queryTimeout?: number;
 }
 
 /** PostgresState keeps controller state in three tables, shared by every controller of the lease. */
@@ -29,7 +35,13 @@ export class PostgresState implements StateStore {
     this.#instances = pg.escapeIdentifier(`${name}_instances`);
     this.#journalSize = options.journalSize ?? 1000;
     // One connection: writes land in the order they were made.
-    this.#pool = new pg.Pool({ connectionString: options.url, max: 1, connectionTimeoutMillis: 5000 });
+    const timeout = options.queryTimeout ?? 5000;
+    this.#pool = new pg.Pool({
+      connectionString: options.url,
+      max: 1,
+      connectionTimeoutMillis: timeout,
+      query_timeout: timeout,
+    });
     this.#pool.on('error', () => {});
   }
 

@@ -9,6 +9,8 @@ export interface RedisStateOptions {
   name?: string;
   /** @defaultValue 1000 */
   journalSize?: number;
+  /** A command that takes longer fails (see below). @defaultValue 5000 (ms) */
+  commandTimeout?: number;
 }
 
 /**
@@ -29,6 +31,9 @@ export class RedisState implements StateStore {
       lazyConnect: true,
       maxRetriesPerRequest: 2,
       connectTimeout: 2000,
+      // A paused or partitioned Redis must not hold a scale-in (it awaits the draining record) or
+      // the journal's writes forever: a command that takes longer fails.
+      commandTimeout: options.commandTimeout ?? 5000,
     });
     this.#redis.on('error', () => {});
   }

@@ -1,0 +1,134 @@
+// A state store whose database stops answering (SIGSTOP, a partition: the TCP connection stays open,
+// nothing comes back), simulated by a proxy in front of the real Redis / PostgreSQL that stops
+// forwarding. Every call must fail within a bound, not hang: the leader's scale-in awaits the
+// "draining" record before it drains, and the journal's writes run one after another.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { PostgresState, RedisState } from '../../src/controller/state/index.js';
+import { until } from '../helpers/until.js';
+
+/** pausableProxy forwards 127.0.0.1:<port> to `target`; pause() stops forwarding both ways. */
+async function pausableProxy(target: number) {
+  const sockets = new Set<Socket>();
+  let atPause: Socket[] = [];
+  let paused = false;
+  const held: (() => void)[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const pipe = (from: Socket, to: Socket) =>
+      from.on('data', (chunk: Buffer) => {
+        if (paused) held.push(() => to.write(chunk));
+        else to.write(chunk);
+      });
+    pipe(client, upstream);
+    pipe(upstream, client);
+    for (const s of [client, upstream]) {
+      s.on('error', () => {});
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(s);
+      });
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    pause: () => {
+      paused = true;
+      atPause = [...sockets];
+    },
+    /** Whether every connection open at pause() has closed since. */
+    pausedClosed: () => atPause.every((s) => !sockets.has(s)),
+    resume: () => {
+      paused = false;
+      for (const write of held.splice(0)) write();
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const BACKENDS = [
+  {
+    name: 'redis',
+    port: 6379,
+    open: (port: number) =>
+      new RedisState({
+        url: `redis://127.0.0.1:${port}`,
+        name: `paused-${process.pid}`,
+        commandTimeout: 1000,
+      }),
+  },
+  {
+    name: 'postgres',
+    port: 5432,
+    open: (port: number) =>
+      new PostgresState({
+        url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+        name: `paused_${process.pid}`,
+        queryTimeout: 1000,
+      }),
+  },
+];
+
+describe('state store whose database stops answering', () => {
+  after(async () => {
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const keys = await redis.keys(`paused-${process.pid}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    const client = new pg.Client('postgres://postgres@127.0.0.1:5432/postgres');
+    await client.connect();
+    for (const table of ['desired', 'journal', 'instances'])
+      await client.query(`DROP TABLE IF EXISTS paused_${process.pid}_${table}`);
+    await client.end();
+  });
+  for (const backend of BACKENDS) {
+    it(`${backend.name}: a write fails within the timeout instead of hanging, and works after resume`, async () => {
+      const proxy = await pausableProxy(backend.port);
+      const state = backend.open(proxy.port);
+      after(async () => {
+        proxy.resume();
+        await state.close().catch(() => {});
+        await proxy.close();
+      });
+      await state.connect();
+      await state.saveDesired('web', 2);
+
+      proxy.pause();
+      const started = performance.now();
+      // Bounded here so that a hang fails the test (at 10 s) instead of stalling the run.
+      const outcome = await Promise.race([
+        state.saveDesired('web', 3).then(
+          () => 'answered',
+          (err: Error) => `failed: ${err.message}`,
+        ),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000)),
+      ]);
+      const ms = Math.round(performance.now() - started);
+      console.log(`[${backend.name}] paused database: saveDesired → ${outcome} after ${ms} ms`);
+      assert.match(outcome, /^failed: /);
+      assert.ok(ms < 4_000, `failed after ${ms} ms (timeout 1 s)`);
+
+      proxy.resume();
+      if (backend.name === 'postgres') {
+        // The timed-out query was already sent: the database runs it once it answers again, on the
+        // connection the pool dropped (a later write on a new connection could land before it).
+        // Redis keeps its connection, so its commands stay in order.
+        await until(proxy.pausedClosed, 10_000, 'the timed-out connection closed');
+      }
+      await state.saveDesired('web', 4);
+      assert.equal((await state.load()).desired.web, 4);
+    });
+  }
+});
