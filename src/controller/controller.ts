@@ -197,7 +197,10 @@ export class Controller {
       const next = config.groups[group.name] ?? group.config;
       const prefix = `groups.${group.name}.`;
       const changes = detail.changes.filter((c) => c.startsWith(prefix) || !c.startsWith('groups.'));
-      return group.reconfigure(next, now, { by: detail.by, changes });
+      // A standby (or a controller still adopting) takes the new bounds but scales nothing: the leader
+      // fits its count, and this one's provider would be refused (FENCED) or count from nothing.
+      const apply = this.#standby === undefined && !this.#starting;
+      return group.reconfigure(next, now, { by: detail.by, changes, apply });
     });
   }
 

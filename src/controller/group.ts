@@ -25,6 +25,12 @@ import { OutOfRangeError } from './errors.js';
 import type { DecisionJournal, JournalEntry } from './journal.js';
 import type { PolicyMemoryFile } from './policy-memory.js';
 
+/**
+ * How long a provider call that has not taken a change may run before the policy's same decision asks
+ * for it again (a call that never answers must not block the group for good).
+ */
+export const PENDING_REISSUE_MS = 300_000;
+
 /** ManualAction is what the control API and CLI may ask of a group. */
 export type ManualAction = 'scale-out' | 'scale-in' | 'set';
 
@@ -93,6 +99,8 @@ export class GroupController {
   #savedStartups: readonly number[] = this.#startupSamples;
   /** Instances already measured, or present when the controller started (adopted): not measured. */
   readonly #measured = new Set<string>();
+  /** The provider call of the latest change, while it runs: the same change is not asked again meanwhile. */
+  #pending: { desired: number; since: number; noted: boolean } | undefined;
   /** When start() last ran; nothing is learnt before it (a standby starts nothing). */
   #since: number | undefined;
 
@@ -124,14 +132,20 @@ export class GroupController {
   reconfigure(
     config: GroupConfig,
     now: number,
-    detail: { by: string; changes: readonly string[] },
+    detail: {
+      by: string;
+      changes: readonly string[];
+      /** False on a standby: the leader brings the count inside the bounds; this one changes nothing. */
+      apply?: boolean;
+    },
   ): JournalEntry {
     this.#config = config;
     // `scaling.startup` added or removed: the configured one, or what was learnt, or the fallback.
     this.#startup = this.#chooseStartup(config).startup;
     this.#policy = groupPolicy(config, { interval: this.#interval, startup: this.#startup.ms });
     const before = this.provider.desired();
-    const after = Math.min(config.maxInstances, Math.max(config.minInstances, before));
+    const fitted = Math.min(config.maxInstances, Math.max(config.minInstances, before));
+    const after = detail.apply === false ? before : fitted;
     const what = detail.changes.length === 0 ? 'no change to this group' : detail.changes.join(', ');
     const entry = this.#journal.append(
       {
@@ -140,7 +154,7 @@ export class GroupController {
         before,
         after,
         reasons: ['ConfigReload'],
-        message: `config reloaded by ${detail.by} (${what})${after === before ? '' : `: ${before} → ${after} to fit ${config.minInstances}..${config.maxInstances}`}`,
+        message: `config reloaded by ${detail.by} (${what})${after === before ? '' : `: ${before} → ${after} to fit ${config.minInstances}..${config.maxInstances}`}${fitted === after ? '' : '; standing by: the leader fits the count'}`,
         inputs: {
           min: config.minInstances,
           max: config.maxInstances,
@@ -152,7 +166,7 @@ export class GroupController {
     );
     if (after !== before) {
       this.#policyState = recordManualChange(this.#policyState, after, now);
-      void this.#apply(after, 'reload');
+      void this.#apply(after, 'reload', now);
     }
     return entry;
   }
@@ -333,7 +347,7 @@ export class GroupController {
       now,
     );
     this.#policyState = recordManualChange(this.#policyState, initial, now);
-    return this.#apply(initial, 'startup');
+    return this.#apply(initial, 'startup', now);
   }
 
   /**
@@ -422,6 +436,20 @@ export class GroupController {
       this.#lastNoticeKey = key;
       return undefined;
     }
+    const pending = this.#pending;
+    if (pending?.desired === decision.desired && now - pending.since < PENDING_REISSUE_MS) {
+      // The provider has not yet taken the same change asked for earlier (its call still runs, e.g. an
+      // API that does not answer): asking again would journal the same decision every tick and pile
+      // up calls. It is asked again once that call ends, or after PENDING_REISSUE_MS.
+      if (!pending.noted) {
+        pending.noted = true;
+        this.#logger.warn(
+          { group: this.name, desired: decision.desired, current, pendingMs: now - pending.since },
+          `scale to ${decision.desired} still in progress at the provider (desired ${current}); not asked again`,
+        );
+      }
+      return undefined;
+    }
     this.#lastNoticeKey = '';
     const entry = this.#journal.append(
       {
@@ -435,7 +463,7 @@ export class GroupController {
       },
       now,
     );
-    void this.#apply(decision.desired, 'policy');
+    void this.#apply(decision.desired, 'policy', now);
     return entry;
   }
 
@@ -469,7 +497,7 @@ export class GroupController {
       },
       now,
     );
-    void this.#apply(desired, 'api');
+    void this.#apply(desired, 'api', now);
     return { previous, desired };
   }
 
@@ -509,7 +537,15 @@ export class GroupController {
     return { desired, done };
   }
 
-  async #apply(desired: number, source: string): Promise<void> {
+  async #apply(
+    desired: number,
+    source: 'policy' | 'api' | 'startup' | 'reload',
+    /** The decision's time: the failure is journaled that much wall time after it. */
+    now: number,
+  ): Promise<void> {
+    const began = Date.now();
+    const pending = { desired, since: now, noted: false };
+    this.#pending = pending;
     const previous = this.provider.desired();
     if (desired !== previous) {
       this.#metrics.scalingDecisions.inc({
@@ -521,8 +557,28 @@ export class GroupController {
     this.#metrics.desiredInstances.set({ group: this.name }, desired);
     try {
       await this.provider.scaleTo(desired);
+      if (this.#pending === pending) this.#pending = undefined;
     } catch (err) {
+      if (this.#pending === pending) this.#pending = undefined;
       this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
+      // The entry that asked for `desired` is already journaled (and persisted as the group's count):
+      // say that it did not happen, and what the provider's count is, so neither the journal nor the
+      // state store keeps a change that was never made. The next decision starts from that count.
+      const actual = this.provider.desired();
+      const error = err instanceof Error ? err.message : String(err);
+      const code = (err as { code?: unknown }).code;
+      this.#journal.append(
+        {
+          group: this.name,
+          source,
+          before: desired,
+          after: actual,
+          reasons: ['ScaleFailed'],
+          message: `scale to ${desired} failed: ${error}; the provider's desired count is ${actual}`,
+          inputs: { wanted: desired, error, ...(typeof code === 'string' && { code }) },
+        },
+        now + (Date.now() - began),
+      );
     }
   }
 }

@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DecisionJournal, GroupController, OutOfRangeError } from '../../src/controller/index.js';
+import { PENDING_REISSUE_MS } from '../../src/controller/group.js';
+import {
+  DecisionJournal,
+  FileState,
+  GroupController,
+  type JournalEntry,
+  OutOfRangeError,
+  persistDecisions,
+} from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
+import { ProviderError } from '../../src/providers/index.js';
 import { groupConfig } from '../helpers/group-config.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
 
@@ -79,5 +91,97 @@ describe('GroupController', () => {
     assert.throws(() => group.scale('scale-in', 1, 1), OutOfRangeError);
     assert.equal(provider.desired(), 1);
     assert.equal(journal.entries().length, before);
+  });
+
+  it('a scale the provider refuses is journaled as failed, and the persisted count is what runs', async (t) => {
+    // Before: the journal said 1 → 2 (policy) and 1 → 3 (api), the state store kept 3 as the
+    // group's count, and nothing said that the provider had refused both: desired stayed 1.
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-scalefail-'));
+    const cpu = { value: 100 };
+    const { group, provider, journal } = setup(cpu);
+    const state = new FileState({ path: join(dir, 'state.json') });
+    const stop = persistDecisions(
+      journal,
+      state,
+      () => true,
+      (err) => assert.fail(String(err)),
+    );
+    t.after(async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+    await group.start(0);
+    const refuse = async () => {
+      throw new ProviderError('API_ERROR', 'apiserver: 500 Internal Server Error');
+    };
+    provider.scaleTo = refuse;
+    const failed = () =>
+      new Promise<[JournalEntry]>((resolve) => {
+        const listener = (e: JournalEntry) => {
+          if (!e.reasons.includes('ScaleFailed')) return;
+          journal.off('entry', listener);
+          resolve([e]);
+        };
+        journal.on('entry', listener);
+      });
+
+    let next = failed();
+    assert.equal(group.evaluate(1_000)?.after, 2);
+    const [policy] = await next;
+    assert.deepEqual(
+      [policy.source, policy.before, policy.after, policy.reasons],
+      ['policy', 2, 1, ['ScaleFailed']],
+    );
+    assert.match(policy.message, /scale to 2 failed: apiserver: 500 .*desired count is 1/);
+    assert.equal(policy.inputs.code, 'API_ERROR');
+
+    next = failed();
+    group.scale('set', 3, 2_000, 'ops');
+    const [api] = await next;
+    assert.deepEqual([api.source, api.before, api.after, api.reasons], ['api', 3, 1, ['ScaleFailed']]);
+    assert.ok(Date.parse(api.time) >= 2_000);
+
+    await stop();
+    const saved = await state.load();
+    assert.equal(saved.desired.web, 1, 'the persisted count is the one that runs');
+    assert.deepEqual(
+      saved.journal.map((e) => `${e.source}:${e.before}->${e.after}:${e.reasons[0]}`),
+      [
+        'startup:0->1:InitialInstances',
+        'policy:1->2:AboveTarget',
+        'policy:2->1:ScaleFailed',
+        'api:1->3:ManualScale',
+        'api:3->1:ScaleFailed',
+      ],
+    );
+  });
+
+  it('a provider call that does not answer is not asked again every tick, nor journaled again', async () => {
+    // Before: with scaleTo hanging (an API server that stopped answering) and desired still 1, ten
+    // ticks journaled "1 → 2" ten times and left ten scaleTo calls hanging.
+    const { group, provider, journal } = setup({ value: 100 });
+    await group.start(0);
+    const hung: (() => void)[] = [];
+    provider.scaleTo = (n: number) => {
+      provider.calls.push(n);
+      return new Promise<void>((resolve) => hung.push(resolve));
+    };
+    for (let tick = 1; tick <= 10; tick++) group.evaluate(tick * 15_000);
+    assert.deepEqual(provider.calls, [1, 2], 'one call for 2, not ten');
+    const scalings = () => journal.entries().filter((e) => e.source === 'policy');
+    assert.deepEqual(
+      scalings().map((e) => `${e.before}->${e.after}`),
+      ['1->2'],
+    );
+
+    // Still not answered long after: asked again (a call that never ends must not block the group).
+    group.evaluate(15_000 + PENDING_REISSUE_MS);
+    assert.deepEqual(provider.calls, [1, 2, 2]);
+    // Once the calls end without the change taking (desired still 1), the next tick asks again.
+    for (const resolve of hung.splice(0)) resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+    group.evaluate(30_000 + PENDING_REISSUE_MS);
+    assert.deepEqual(provider.calls, [1, 2, 2, 2]);
+    assert.equal(scalings().length, 3);
   });
 });
