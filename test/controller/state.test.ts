@@ -1,10 +1,12 @@
 // Controller state stores — file, Redis, PostgreSQL — with one set of cases run against each.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { JournalEntry } from '../../src/controller/index.js';
@@ -16,6 +18,7 @@ import {
   type StateStore,
 } from '../../src/controller/state/index.js';
 
+const execFileAsync = promisify(execFile);
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -151,6 +154,49 @@ describe('file state store', () => {
         return true;
       });
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a write that fails on a full disk leaves no temporary file, and the last good state', async (t) => {
+    // Before: on ENOSPC the partial state.json.<pid>.tmp stayed beside the intact file (measured on a
+    // 64 KiB tmpfs: a 32 KiB leftover, half the disk), one more after every run that crashed so.
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-state-full-'));
+    try {
+      await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      t.skip(`needs a tmpfs mount (root): ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      const path = join(dir, 'state.json');
+      const store = new FileState({ path });
+      await store.saveDesired('web', 2);
+      const good = await readFile(path, 'utf8');
+      await writeFile(join(dir, 'filler'), Buffer.alloc(60 * 1024)).catch(() => {});
+      const entry = (seq: number): JournalEntry => ({
+        seq,
+        time: new Date(0).toISOString(),
+        group: 'web',
+        source: 'policy',
+        before: 1,
+        after: 2,
+        reasons: ['AboveTarget'],
+        message: 'x'.repeat(8 * 1024),
+        inputs: {},
+      });
+      await assert.rejects(store.appendJournal(entry(1)), /ENOSPC/);
+      assert.deepEqual((await readdir(dir)).sort(), ['filler', 'state.json']);
+      assert.equal(await readFile(path, 'utf8'), good);
+      await rm(join(dir, 'filler'));
+      await store.appendJournal(entry(2));
+      assert.deepEqual(
+        (await store.load()).journal.map((e) => e.seq),
+        [2],
+      );
+    } finally {
+      await execFileAsync('umount', [dir]).catch(() => {});
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import type { JournalEntry } from '../journal.js';
 import { type ControllerState, type LocalInstanceRecord, StateError, type StateStore } from './types.js';
 
@@ -82,8 +82,14 @@ export class FileState implements StateStore {
         const contents = await this.#read();
         apply(contents);
         const tmp = `${this.path}.${process.pid}.tmp`;
-        await writeFile(tmp, `${JSON.stringify(contents)}\n`, { mode: 0o600 });
-        await rename(tmp, this.path);
+        try {
+          await writeFile(tmp, `${JSON.stringify(contents)}\n`, { mode: 0o600 });
+          await rename(tmp, this.path);
+        } catch (err) {
+          // A disk that filled up keeps the last good file; the partial copy would only hold space.
+          await unlink(tmp).catch(() => {});
+          throw err;
+        }
       });
     this.#queue = run;
     return run;
