@@ -111,3 +111,49 @@ test('NginxDriver: a failed test with no file before leaves no file behind', asy
   assert.deepEqual(ran, ['nginx -t'], 'tested, never reloaded');
   await assert.rejects(access(file), { code: 'ENOENT' });
 });
+
+test('renderUpstreams: addresses are written only as host:port; IPv6 bracketed; weights NGINX accepts', () => {
+  const text = renderUpstreams(
+    [
+      {
+        name: 'web',
+        instances: [
+          { id: 'v6', address: '::1:4001', state: 'ready', weight: 0.4 },
+          { id: 'v6b', address: '[fe80::1]:4002', state: 'ready', weight: 2.6 },
+          { id: 'dns', address: 'web-1.svc.cluster.local:80', state: 'ready', weight: 0 },
+          { id: 'evil\n}', address: '127.0.0.1:80; }\nserver { listen 81; }', state: 'ready' },
+          { id: 'noport', address: '127.0.0.1', state: 'ready' },
+          { id: 'badport', address: '127.0.0.1:70000', state: 'ready' },
+          { id: 'badhost', address: '[127.0.0.1]:80', state: 'ready' },
+        ],
+      },
+    ],
+    config,
+  );
+  const body = text.split('\n').slice(4, -4);
+  assert.deepEqual(body, [
+    '    zone scaleplane_web 64k;',
+    '    server [::1]:4001 weight=1 max_fails=2 fail_timeout=5s;',
+    '    server [fe80::1]:4002 weight=3 max_fails=2 fail_timeout=5s;',
+    '    server web-1.svc.cluster.local:80 weight=1 max_fails=2 fail_timeout=5s;',
+    '    # skipped "badhost": address "[127.0.0.1]:80" is not host:port',
+    '    # skipped "badport": address "127.0.0.1:70000" is not host:port',
+    '    # skipped "evil\\n}": address "127.0.0.1:80; }\\nserver { listen 81; }" is not host:port',
+    '    # skipped "noport": address "127.0.0.1" is not host:port',
+  ]);
+  // Only addresses that are all invalid: the placeholder keeps the upstream non-empty.
+  assert.match(
+    renderUpstreams([{ name: 'w', instances: [{ id: 'x', address: 'a b:1', state: 'ready' }] }], config),
+    /\n {4}server 127\.0\.0\.1:9 down;/,
+  );
+});
+
+test('NginxDriver: a group name that would add directives is refused where it is given', () => {
+  const driver = new NginxDriver({ config: { ...config, debounce: 60_000 } });
+  assert.throws(() => driver.update('web { }\nserver', []), {
+    code: 'BALANCER_INVALID_ARGUMENT',
+    message: /group name "web \{ \}\\nserver" cannot name an upstream/,
+  });
+  assert.match(driver.render(), /^# Generated[^\n]*\n$/, 'nothing recorded');
+  void driver.close();
+});

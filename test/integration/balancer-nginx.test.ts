@@ -27,15 +27,17 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-
 interface Named {
   name: string;
   server: http.Server;
+  port: number;
   address: string;
 }
 
-async function backend(name: string): Promise<Named> {
+async function backend(name: string, host = '127.0.0.1'): Promise<Named> {
   const server = http.createServer((_req, res) => res.end(name));
   server.keepAliveTimeout = 5000;
-  server.listen(0, '127.0.0.1');
+  server.listen(0, host);
   await once(server, 'listening');
-  return { name, server, address: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const port = (server.address() as AddressInfo).port;
+  return { name, server, port, address: `${host.includes(':') ? `[${host}]` : host}:${port}` };
 }
 
 function get(port: number): Promise<string> {
@@ -200,10 +202,75 @@ http {
 
   it('a config nginx -t rejects is not loaded, and the previous file is put back', async () => {
     const bad = new NginxDriver({ config: driverConfig() });
-    bad.update('web', [{ id: 'x', address: 'not a host:80', state: 'ready' }]);
-    await assert.rejects(bad.flush(), { code: 'NGINX_TEST_FAILED' });
+    // A well-formed address NGINX cannot resolve: `nginx -t` fails on it.
+    bad.update('web', [{ id: 'x', address: 'no-such-host.invalid:80', state: 'ready' }]);
+    const err = await bad.flush().then(
+      () => assert.fail('nginx -t passed'),
+      (e: Error & { code: string }) => e,
+    );
     await bad.close();
+    assert.equal(err.code, 'NGINX_TEST_FAILED');
+    // One line, the problem kept, nginx's timestamps and pids dropped (the CLI prints it as is).
+    assert.doesNotMatch(err.message, /\n/);
+    assert.match(err.message, /failed: \[emerg\] host not found in upstream "no-such-host\.invalid:80"/);
     assert.deepEqual(await routesTo(port, ['c']), ['c'], 'nginx still runs the last good config');
+  });
+
+  it('an address carrying directives is left out, not written into the config', async () => {
+    const [, , c] = backends as [Named, Named, Named];
+    const injectedPort = await freePort();
+    const driver = new NginxDriver({ config: driverConfig() });
+    try {
+      // Before the fix this passed `nginx -t` and added a server answering on injectedPort.
+      driver.update('web', [
+        ready(c),
+        {
+          id: 'evil',
+          address: `${c.address};\n}\nserver { listen 127.0.0.1:${injectedPort}; return 200 injected; }\nupstream x {\n server 127.0.0.1:1`,
+          state: 'ready',
+        },
+      ]);
+      const sync = await driver.flush();
+      assert.equal(sync.reloaded, true);
+      assert.match(sync.text, /# skipped "evil": address ".*" is not host:port\n/);
+      assert.deepEqual(await routesTo(port, ['c']), ['c']);
+      await assert.rejects(get(injectedPort), { code: 'ECONNREFUSED' });
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('IPv6 backends, bracketed or not, and weights NGINX would refuse (0.5) are served', async () => {
+    const v6 = [await backend('v6a', '::1'), await backend('v6b', '::1')];
+    const driver = new NginxDriver({ config: driverConfig() });
+    try {
+      driver.update('web', [
+        { id: 'v6a', address: `[::1]:${v6[0]!.port}`, state: 'ready' },
+        // Bare, as a provider might hand it over; before the fix: `nginx -t` "invalid port in upstream".
+        { id: 'v6b', address: `::1:${v6[1]!.port}`, state: 'ready', weight: 0.5 },
+      ]);
+      const sync = await driver.flush();
+      assert.match(sync.text, new RegExp(`server \\[::1\\]:${v6[1]!.port} weight=1 `));
+      assert.deepEqual(await routesTo(port, ['v6a', 'v6b']), ['v6a', 'v6b']);
+    } finally {
+      await driver.close();
+      for (const b of v6) b.server.close();
+    }
+  });
+
+  it('no ready instance: NGINX takes the placeholder and answers 502 at once', async () => {
+    const [, , c] = backends as [Named, Named, Named];
+    const driver = new NginxDriver({ config: driverConfig() });
+    try {
+      driver.update('web', [{ ...ready(c), state: 'draining' }]);
+      assert.equal((await driver.flush()).reloaded, true);
+      assert.deepEqual(await routesTo(port, ['status 502']), ['status 502']);
+      driver.update('web', [ready(c)]);
+      await driver.flush();
+      assert.deepEqual(await routesTo(port, ['c']), ['c']);
+    } finally {
+      await driver.close();
+    }
   });
 
   it('after a failed test or reload, converges with no instance change once the cause is gone', async () => {
@@ -257,6 +324,8 @@ http {
         ],
         'the backoff started over after the success',
       );
+      assert.doesNotMatch(retries[0]!.error.message, /\n/);
+      assert.match(retries[0]!.error.message, /\[error\] .*nginx\.pid.*\(is nginx running\?\)$/);
       assert.equal(alerts.isFiring(alertKeys.nginxSync()), true);
       synced = nextSync(retrying);
       execFileSync(NGINX!, ['-c', conf]);

@@ -4,7 +4,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
-import { renderUpstreams } from './render.js';
+import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
 
 /** NginxDriverErrorCode names how a sync can fail. */
@@ -140,6 +140,16 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   /** update records a group's instances and schedules a debounced sync, which supersedes a pending retry. */
   update(group: string, instances: readonly BackendInstance[]): void {
     if (this.#closed) return;
+    // Throws here, at the caller, for a name that would put directives into the file.
+    upstreamName(group);
+    for (const i of instances) {
+      if (i.state === 'ready' && nginxServerAddress(i.address) === undefined) {
+        this.#logger.warn(
+          { group, instance: i.id, address: i.address },
+          `nginx: instance ${i.id} of ${group} left out of the upstream: address is not host:port`,
+        );
+      }
+    }
     this.#groups.set(group, instances.slice());
     this.#cancelRetry();
     if (this.#timer !== undefined) return;
@@ -220,7 +230,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       return this.#fail(
         new NginxDriverError(
           'NGINX_RELOAD_FAILED',
-          `${this.#config.reloadCommand} failed: ${stderrOf(err)}`,
+          `${this.#config.reloadCommand} failed: ${stderrOf(err)}${/PID|\.pid/.test(stderrOf(err)) ? ' (is nginx running?)' : ''}`,
           {
             cause: err,
           },
@@ -270,7 +280,19 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   }
 }
 
+/**
+ * stderrOf is a failed command's stderr on one line, as the CLI's one-line error and a log field
+ * want it: NGINX writes `2026/01/01 00:00:00 [emerg] 123#123: what` lines plus notices and a
+ * closing "test failed"; the timestamps, pids and notices say nothing, the problems are kept.
+ */
 function stderrOf(err: unknown): string {
-  const stderr = (err as { stderr?: string }).stderr;
-  return stderr || (err as Error).message;
+  const stderr = (err as { stderr?: string }).stderr || (err as Error).message || String(err);
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const problems = lines
+    .filter((line) => !/^\S+ \S+ \[(notice|info|debug)\] /.test(line))
+    .map((line) => line.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: /, '$1 '));
+  return (problems.length > 0 ? problems : lines).join('; ');
 }
