@@ -1,4 +1,4 @@
-import { readTokenFile, tokenFromEnv } from '../api/index.js';
+import { API_KEY_ENV, readTokenFile, tokenFilePath } from '../api/index.js';
 
 /** CliError is a failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -15,6 +15,8 @@ export class ApiClient {
   constructor(
     readonly baseUrl: URL,
     readonly token: string | undefined,
+    /** Where the token came from (`$SCALEPLANE_API_KEY`, the token file), for the 401 hint. */
+    readonly tokenSource?: string,
   ) {}
 
   /** connect builds a client: the token from the environment, else the file `scaleplane up` left for a local API. */
@@ -25,11 +27,16 @@ export class ApiClient {
     } catch {
       throw new CliError(`--api: not a URL: ${api}`, 2);
     }
-    let token = tokenFromEnv();
-    if (!token && ['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {
-      token = await readTokenFile(Number(baseUrl.port || 80));
+    for (const name of API_KEY_ENV) {
+      const token = process.env[name]?.trim();
+      if (token) return new ApiClient(baseUrl, token, `$${name}`);
     }
-    return new ApiClient(baseUrl, token);
+    if (['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {
+      const port = Number(baseUrl.port || 80);
+      const token = await readTokenFile(port);
+      if (token) return new ApiClient(baseUrl, token, tokenFilePath(port));
+    }
+    return new ApiClient(baseUrl, undefined);
   }
 
   /** request sends one call and returns the parsed JSON body, or throws CliError with the API's error. */
@@ -60,9 +67,32 @@ export class ApiClient {
     }
     if (!res.ok) {
       const error = (json as { error?: string }).error ?? text;
-      const hint = res.status === 401 ? ' (set SCALEPLANE_API_KEY to the API token)' : '';
+      const hint = res.status === 401 ? ` (${this.#tokenHint()})` : '';
       throw new CliError(`${res.status}: ${error}${hint}`);
     }
     return json as T;
+  }
+
+  /**
+   * list fetches `path` and returns its array `key`: an answer without one is not from a Scaleplane
+   * (`--api` names the balancer or another service), said in one line rather than "x is not iterable".
+   */
+  async list<T>(path: string, key: string): Promise<T[]> {
+    const json = await this.request<Record<string, unknown>>('GET', path);
+    const value = json !== null && typeof json === 'object' ? json[key] : undefined;
+    if (!Array.isArray(value)) {
+      throw new CliError(
+        `${this.baseUrl.origin}: GET ${path.split('?')[0]} answered JSON without "${key}": is --api the Scaleplane control API?`,
+      );
+    }
+    return value as T[];
+  }
+
+  /** tokenHint says which token a 401 refused, so a stale one is told from a missing one. */
+  #tokenHint(): string {
+    if (this.tokenSource === undefined) return 'no token sent: set SCALEPLANE_API_KEY to the API token';
+    if (this.tokenSource.startsWith('$'))
+      return `the token in ${this.tokenSource} was refused: set it to the API token`;
+    return `the token in ${this.tokenSource}, left by an earlier scaleplane up, was refused: set SCALEPLANE_API_KEY to the API token`;
   }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadTokenFile } from '../api/index.js';
 import { ConfigError, configJsonSchema, defaultConfigPath, loadConfig } from '../config/index.js';
 import type { GroupStatus, JournalEntry } from '../controller/index.js';
@@ -26,6 +26,15 @@ export function parseCount(raw: string): { action: 'scale-out' | 'scale-in' | 's
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
+/** USAGE_EXIT is the exit code of a usage error: commander's own and the CLI's (CliError(…, 2)) alike. */
+const USAGE_EXIT = 2;
+
+/** parseSeq reads a flag that takes a whole number ≥ 0 (`--limit`, `--since`), naming it when it is not one. */
+export function parseSeq(raw: string): string {
+  if (!/^\d{1,15}$/.test(raw.trim())) throw new InvalidArgumentError('expected a whole number ≥ 0');
+  return raw.trim();
+}
+
 /** parseLogLevel reads `--log-level`; anything else is a usage error naming the flag, not pino's. */
 export function parseLogLevel(raw: string): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(raw))
@@ -44,13 +53,16 @@ function buildProgram(): Command {
     .description('Keep a web service fast and up while its traffic grows and shrinks.')
     .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput({ outputError: (str, write) => write(str) })
+    // Throw instead of exiting, so a usage error exits USAGE_EXIT like the CLI's own (see the catch
+    // at the bottom). Set before any subcommand: they copy it when created.
+    .exitOverride();
 
   program
     .command('up')
     .description('run the balancer, the controller and the control API (no -c: the bundled demo)')
     .option('-c, --config <file>', 'config file (default: the bundled demo config)')
-    .option('--log-level <level>', 'trace, debug, info, warn or error', parseLogLevel, 'info')
+    .option('--log-level <level>', LOG_LEVELS.join(', '), parseLogLevel, 'info')
     .action(async (opts: { config?: string; logLevel: LogLevel }) => {
       const { Scaleplane } = await import('../app.js');
       const logger = createLogger({ level: opts.logLevel });
@@ -137,7 +149,7 @@ function buildProgram(): Command {
       const client = await ApiClient.connect(opts.api);
       const groups = group
         ? [await client.request<GroupStatus>('GET', `/api/scalability/groups/${encodeURIComponent(group)}`)]
-        : (await client.request<{ groups: GroupStatus[] }>('GET', '/api/scalability/groups')).groups;
+        : await client.list<GroupStatus>('/api/scalability/groups', 'groups');
       console.log(opts.json ? JSON.stringify(groups, null, 2) : formatStatus(groups));
     });
 
@@ -161,8 +173,8 @@ function buildProgram(): Command {
     .command('events')
     .description('print the decision journal: every scaling and why')
     .option('--group <name>', 'only this group')
-    .option('--since <seq>', 'only entries after this sequence number')
-    .option('--limit <n>', 'newest N entries', '50')
+    .option('--since <seq>', 'only entries after this sequence number', parseSeq)
+    .option('--limit <n>', 'newest N entries', parseSeq, '50')
     .option('--api <url>', 'control API URL', DEFAULT_API)
     .option('--json', 'print JSON')
     .action(async (opts: { group?: string; since?: string; limit: string; api: string; json?: boolean }) => {
@@ -170,14 +182,11 @@ function buildProgram(): Command {
       const query = new URLSearchParams({ limit: opts.limit });
       if (opts.group) query.set('group', opts.group);
       if (opts.since) query.set('since', opts.since);
-      const { events } = await client.request<{ events: JournalEntry[] }>(
-        'GET',
-        `/api/scalability/events?${query}`,
-      );
+      const events = await client.list<JournalEntry>(`/api/scalability/events?${query}`, 'events');
       // The journal filters by name without knowing the groups: "(no events)" for a typo would say
       // the group is quiet. The journal may hold entries of a group a reload removed, so ask only then.
       if (opts.group && events.length === 0) {
-        const { groups } = await client.request<{ groups: GroupStatus[] }>('GET', '/api/scalability/groups');
+        const groups = await client.list<GroupStatus>('/api/scalability/groups', 'groups');
         const names = groups.map((g) => g.name);
         if (!names.includes(opts.group)) throw new CliError(unknownGroupMessage(opts.group, names), 2);
       }
@@ -208,6 +217,8 @@ function withNegativeCounts(argv: string[]): string[] {
 try {
   await buildProgram().parseAsync(withNegativeCounts(process.argv));
 } catch (err) {
+  // Commander printed the message (and the help) already; --help and --version are not errors.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : USAGE_EXIT);
   if (err instanceof ConfigError) {
     console.error(err.message);
     process.exit(1);

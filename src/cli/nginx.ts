@@ -27,7 +27,7 @@ interface LiveGroup {
 
 async function liveGroups(api: string): Promise<LiveGroup[]> {
   const client = await ApiClient.connect(api);
-  const { groups } = await client.request<{ groups: LiveGroup[] }>('GET', '/api/scalability/groups');
+  const groups = await client.list<LiveGroup>('/api/scalability/groups', 'groups');
   return groups.map((g) => ({
     name: g.name,
     instances: g.instances.map((i) => ({ id: i.id, address: i.address, state: i.state })),

@@ -22,10 +22,26 @@ import {
 } from '../sim/index.js';
 import { CliError } from './client.js';
 
-function int(name: string) {
+/**
+ * count reads a flag that counts instances or seconds: a whole number ≥ `min`. A fraction (`--max
+ * 2.5`) or a 0 where the simulator divides or sizes arrays by it failed deep inside with "Invalid
+ * array length"; it is a usage error naming the flag.
+ */
+function count(name: string, min: number) {
   return (raw: string): number => {
     const n = Number(raw);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
+    if (raw.trim() === '' || !Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`);
+    return n;
+  };
+}
+
+/** amount reads a flag that is a quantity: a number ≥ 0, or > 0 where a 0 would divide by zero (`--capacity`). */
+function amount(name: string, zero: 'allowed' | 'refused') {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && zero === 'refused'))
+      throw new InvalidArgumentError(`${name} must be a number ${zero === 'allowed' ? '≥' : '>'} 0`);
     return n;
   };
 }
@@ -210,13 +226,23 @@ export function registerSimulate(program: Command): void {
       '0',
     )
     .option('--to <s|time>', 'last second, exclusive, or an ISO-8601 time (default: the end)')
-    .option('--aggregate <s>', 'average demand over this many seconds', int('--aggregate'), 60)
-    .option('--peak-instances <n>', "scale the window's peak to n × capacity", int('--peak-instances'), 20)
-    .option('--capacity <rps>', 'req/s one instance serves at 100 % CPU', int('--capacity'), 100)
-    .option('--startup <s>', 'seconds from scale-out to ready', int('--startup'), 60)
-    .option('--min <n>', 'min instances', int('--min'), 1)
-    .option('--max <n>', 'max instances', int('--max'), 40)
-    .option('--interval <s>', 'seconds between decisions', int('--interval'), 15)
+    .option('--aggregate <s>', 'average demand over this many seconds', count('--aggregate', 1), 60)
+    .option(
+      '--peak-instances <n>',
+      "scale the window's peak to n × capacity",
+      amount('--peak-instances', 'refused'),
+      20,
+    )
+    .option(
+      '--capacity <rps>',
+      'req/s one instance serves at 100 % CPU',
+      amount('--capacity', 'refused'),
+      100,
+    )
+    .option('--startup <s>', 'seconds from scale-out to ready', amount('--startup', 'allowed'), 60)
+    .option('--min <n>', 'min instances', count('--min', 0), 1)
+    .option('--max <n>', 'max instances', count('--max', 1), 40)
+    .option('--interval <s>', 'seconds between decisions', count('--interval', 1), 15)
     .addOption(
       new Option('--policy <name>', `policy to replay, repeatable (${PRESET_NAMES.join(', ')})`)
         .argParser((raw: string, prev: PresetName[] | undefined) => [...(prev ?? []), policyName(raw)])
@@ -250,7 +276,7 @@ export function registerSimulate(program: Command): void {
         interval: configured && !given('interval') ? configured.interval / 1000 : flags.interval,
       };
       if (run.interval < 1 || flags.aggregate < 1)
-        throw new InvalidArgumentError('--interval and --aggregate must be ≥ 1');
+        throw new CliError('--interval and --aggregate must be ≥ 1', 2);
       if (configured && !given('interval') && !Number.isInteger(run.interval)) {
         throw new CliError(
           `controller.interval ${run.interval}s: the simulator decides on whole seconds; give --interval`,

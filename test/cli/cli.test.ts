@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { ROOT, runCli } from '../helpers/cli-process.js';
+import { freePort } from '../helpers/ports.js';
 import { DEMO_DIR, settled, startInProcess, writeTempConfig } from '../helpers/scaleplane.js';
 
 describe('scaleplane validate', () => {
@@ -75,7 +76,7 @@ describe('scaleplane up --log-level', () => {
       '-c',
       '/nonexistent/scaleplane.yaml',
     ]);
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     assert.match(
       stderr,
       /^error: option '--log-level <level>' argument 'loud' is invalid\. expected one of trace, debug, info, warn, error, fatal, silent\n/,
@@ -95,13 +96,53 @@ describe('--version', () => {
 });
 
 describe('--help', () => {
-  for (const command of ['up', 'validate', 'status', 'scale', 'events']) {
+  const commands = ['up', 'validate', 'schema', 'status', 'scale', 'events', 'resize', 'simulate'];
+  for (const command of [...commands, 'nginx', 'nginx render', 'nginx sync', 'mcp']) {
     it(`${command} --help`, async () => {
-      const { code, stdout } = await runCli([command, '--help']);
+      const { code, stdout } = await runCli([...command.split(' '), '--help']);
       assert.equal(code, 0);
       assert.match(stdout, new RegExp(`Usage: scaleplane ${command}`));
     });
   }
+
+  it('up --help lists every --log-level it accepts', async () => {
+    const { stdout } = await runCli(['up', '--help']);
+    assert.match(stdout, /--log-level <level>\s+trace, debug, info, warn, error, fatal, silent/);
+  });
+});
+
+describe('usage errors exit 2, like the CLI’s own (events --group, simulate), runtime failures 1', () => {
+  // Commander exited 1 on these, the same code as "the API refused": a script could not tell them apart.
+  const cases: [string[], RegExp][] = [
+    [['bogus'], /^error: unknown command 'bogus'/],
+    [['status', '--nope'], /^error: unknown option '--nope'/],
+    [['scale', 'web'], /^error: missing required argument 'count'/],
+    [['validate'], /^error: required option '-c, --config <file>' not specified/],
+    [
+      ['events', '--limit', 'ten'],
+      /^error: option '--limit <n>' argument 'ten' is invalid\. expected a whole number/,
+    ],
+    [['events', '--since', '-1'], /^error: option '--since <seq>' argument '-1' is invalid/],
+    [['nginx'], /^Usage: scaleplane nginx/],
+    [['status', '--api', 'not a url'], /^scaleplane: --api: not a URL: not a url\n$/],
+  ];
+  for (const [args, message] of cases) {
+    it(args.join(' '), async () => {
+      const { code, stdout, stderr } = await runCli(args);
+      assert.deepEqual([code, stdout], [2, ''], stderr);
+      assert.match(stderr, message);
+    });
+  }
+
+  it('an API nobody listens on: exit 1, one line naming it', async () => {
+    const port = await freePort();
+    const { code, stderr } = await runCli(['status', '--api', `http://127.0.0.1:${port}`]);
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      `scaleplane: cannot reach the control API at http://127.0.0.1:${port}: Error: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    );
+  });
 });
 
 describe('the short form runs', () => {
@@ -168,10 +209,32 @@ groups:
     assert.equal(app.controller.group('web').desired(), 1);
   });
 
-  it('a wrong token is refused', async () => {
+  it('a wrong token is refused, in one line saying which token', async () => {
     const { code, stderr } = await runCli(['status', '--api', api], { SCALEPLANE_API_KEY: 'wrong' });
     assert.equal(code, 1);
-    assert.match(stderr, /401/);
+    // It said "set SCALEPLANE_API_KEY" to someone who had set it.
+    assert.equal(
+      stderr,
+      'scaleplane: 401: missing or invalid bearer token (the token in $SCALEPLANE_API_KEY was refused: set it to the API token)\n',
+    );
+    const other = await runCli(['status', '--api', api], {
+      SCALEPLANE_API_KEY: '',
+      SERVICE_API_KEY: 'wrong',
+    });
+    assert.match(other.stderr, /\(the token in \$SERVICE_API_KEY was refused/);
+  });
+
+  it('--api naming something else (the balancer): one line, not "groups is not iterable"', async () => {
+    const { host, port } = app.balancerAddress!;
+    for (const args of [['status'], ['events'], ['nginx', 'render']]) {
+      const { code, stderr } = await runCli([...args, '--api', `http://${host}:${port}`], env);
+      assert.equal(code, 1, args.join(' '));
+      assert.match(
+        stderr,
+        /^scaleplane: http:\/\/127\.0\.0\.1:\d+: GET \/api\/scalability\/(groups|events) answered .*is --api the Scaleplane control API\?\n$/,
+        args.join(' '),
+      );
+    }
   });
 
   it('events --group for a group that does not exist: usage error naming it and the groups (exit 2)', async () => {
@@ -189,7 +252,7 @@ groups:
 
   it('a malformed count is a usage error', async () => {
     const { code, stderr } = await runCli(['scale', 'web', '+x', '--api', api], env);
-    assert.notEqual(code, 0);
+    assert.equal(code, 2);
     assert.match(stderr, /\+N, -N or N/);
   });
 });

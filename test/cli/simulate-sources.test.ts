@@ -131,6 +131,18 @@ describe('scaleplane simulate: CSV traces, --absolute and the choice of source',
         ['--trace', constant, '--absolute', '--peak-instances', '5'],
         /--peak-instances scales the trace, --absolute replays it as is/,
       ],
+      // Each of these crashed deep inside with "scaleplane: Invalid array length" (exit 1) or was
+      // taken as is (a fractional --aggregate, --min 1.5 printed as "instances 1.5..40").
+      [
+        ['--trace', constant, '--max', '2.5'],
+        /option '--max <n>' argument '2\.5' is invalid\. --max must be a whole number ≥ 1/,
+      ],
+      [['--trace', constant, '--min', '1.5'], /--min must be a whole number ≥ 0/],
+      [['--trace', constant, '--capacity', '0'], /--capacity must be a number > 0/],
+      [['--trace', constant, '--peak-instances', '0'], /--peak-instances must be a number > 0/],
+      [['--trace', constant, '--aggregate', '1.5'], /--aggregate must be a whole number ≥ 1/],
+      [['--trace', constant, '--interval', '0'], /--interval must be a whole number ≥ 1/],
+      [['--trace', constant, '--startup', '-1'], /--startup must be a number ≥ 0/],
     ];
     const runs = await Promise.all(cases.map(([args]) => runCli(['simulate', ...args])));
     runs.forEach((run, i) => {
