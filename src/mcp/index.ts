@@ -9,4 +9,4 @@ export {
   type McpHttpServerOptions,
   serveStdio,
 } from './server.js';
-export { MAX_TRACE_SECONDS, registerTools, TOOL_NAMES } from './tools.js';
+export { MAX_TRACE_RATE, MAX_TRACE_SECONDS, registerTools, TOOL_NAMES } from './tools.js';

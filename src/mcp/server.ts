@@ -50,6 +50,8 @@ export interface McpHttpServerOptions {
   /** Control API base URL, such as http://127.0.0.1:9090. */
   apiUrl: string;
   logger?: { warn(obj: object, msg?: string): void };
+  /** Time allowed to receive a whole request (headers within a third of it). @defaultValue 30000 (ms) */
+  requestTimeoutMs?: number;
 }
 
 function sendJson(
@@ -82,7 +84,16 @@ export class McpHttpServer {
 
   constructor(options: McpHttpServerOptions) {
     this.#options = options;
-    this.#server = createServer((req, res) => {
+    // Slow clients (slowloris) are cut as the control API cuts them: 10 s for the headers, 30 s
+    // for the whole request, checked every second. Node's defaults (60 s, 300 s, checked every
+    // 30 s) let a client that trickles a body hold a connection for 5 minutes.
+    const requestTimeout = options.requestTimeoutMs ?? 30_000;
+    const limits = {
+      headersTimeout: Math.ceil(requestTimeout / 3),
+      requestTimeout,
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout),
+    };
+    this.#server = createServer(limits, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         this.#options.logger?.warn({ err }, 'MCP request failed');
         if (!res.headersSent) sendJson(res, 500, rpcError(-32603, 'internal error'));

@@ -19,6 +19,32 @@ export const TOOL_NAMES = [
 /** MAX_TRACE_SECONDS bounds a simulate call's inline trace (a week at one value per second). */
 export const MAX_TRACE_SECONDS = 7 * 86_400;
 
+/** MAX_TRACE_RATE bounds one trace value (req/s): the simulator's arrays overflow on 1e308. */
+export const MAX_TRACE_RATE = 1e9;
+
+/**
+ * traceSchema checks the values itself and reports only the first bad one: per-element checks made
+ * one issue per value, and a week of negatives overflowed the stack while the SDK formatted them
+ * ("Maximum call stack size exceeded", naming no argument).
+ */
+const traceSchema = z
+  .array(z.number())
+  .min(60)
+  .max(MAX_TRACE_SECONDS)
+  .check((ctx) => {
+    const bad = ctx.value.findIndex((v) => !(v >= 0 && v <= MAX_TRACE_RATE));
+    if (bad === -1) return;
+    const count = ctx.value.filter((v) => !(v >= 0 && v <= MAX_TRACE_RATE)).length;
+    ctx.issues.push({
+      code: 'custom',
+      input: ctx.value[bad],
+      path: [bad],
+      message: `expected requests per second in 0..${MAX_TRACE_RATE}, got ${ctx.value[bad]}${count > 1 ? ` (and ${count - 1} more bad values)` : ''}`,
+    });
+  })
+  .meta({ items: { type: 'number', minimum: 0, maximum: MAX_TRACE_RATE } })
+  .describe('requests per second, one value per second');
+
 const ok = (summary: string, data: Record<string, unknown>): CallToolResult => ({
   content: [{ type: 'text', text: `${summary}\n${JSON.stringify(data, null, 2)}` }],
   structuredContent: data,
@@ -79,7 +105,9 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
       title: 'Get one group',
       description:
         'One group in detail: counts, bounds, metric averages vs targets, each instance (address, state, health, in-flight), last decision.',
-      inputSchema: { group: ScaleGroupRequest.shape.group.describe('group name, such as "web"') },
+      inputSchema: z.strictObject({
+        group: ScaleGroupRequest.shape.group.describe('group name, such as "web"'),
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ group }, extra) =>
@@ -99,7 +127,9 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
       description:
         'Change how many instances a group runs: scale-out/scale-in by `instances` (default 1) or set the count. ' +
         'Refused outside min..max (nothing changes). The autoscaler starts from the new count.',
-      inputSchema: ScaleGroupRequest.shape,
+      // The API's own strict schema: a misspelt `instanse: 3` is refused, not dropped (which made
+      // a scale-out by the default 1).
+      inputSchema: ScaleGroupRequest,
       annotations: {
         readOnlyHint: false,
         destructiveHint: true,
@@ -124,7 +154,7 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
       title: 'Resize a group (vertical)',
       description:
         'Replace every instance of a group with one of a new size (cpu in cores, memory such as "256Mi", or an instance type), rolling, without downtime.',
-      inputSchema: ResizeGroupRequest.shape,
+      inputSchema: ResizeGroupRequest,
       annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: false },
     },
     (args, extra) =>
@@ -144,11 +174,11 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
       title: 'Scaling decisions',
       description:
         'The decision journal, oldest first: every scaling, its source, before/after counts and reason codes.',
-      inputSchema: {
+      inputSchema: z.strictObject({
         group: z.string().min(1).max(63).optional().describe('only this group'),
         since: z.int().min(0).optional().describe('only entries with seq > since'),
         limit: z.int().min(1).max(1000).optional().describe('newest N (default 50)'),
-      },
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ group, since, limit }, extra) =>
@@ -173,12 +203,8 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
       description:
         'Replay a traffic trace (requests per second, one number per second) through scaling policies and the oracle: ' +
         'SLO violations and cost. Pure computation: touches no running group.',
-      inputSchema: {
-        trace: z
-          .array(z.number().min(0))
-          .min(60)
-          .max(MAX_TRACE_SECONDS)
-          .describe('requests per second, one value per second'),
+      inputSchema: z.strictObject({
+        trace: traceSchema,
         policies: z
           .array(z.enum(PRESET_NAMES as unknown as [PresetName, ...PresetName[]]))
           .min(1)
@@ -202,12 +228,17 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
           .describe(
             'replay the rates as they are (capacity = what one instance really serves); peak_instances is then ignored',
           ),
-      },
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async (args) =>
+    async (args, extra) =>
       attempt(async () => {
         if (args.min > args.max) throw new Error('min must be <= max');
+        // Over HTTP the caller's token is checked by the API before the simulator runs: it calls
+        // no API itself, so any `Bearer x` got up to a second of CPU per call, which blocks
+        // every other caller. (stdio acts for the operator who started it; no check, works offline.)
+        const caller = token(extra);
+        if (caller !== undefined) await api(caller).request('GET', '/api/scalability/events?limit=1');
         const { rows } = runExperiment(Float64Array.from(args.trace), {
           from: 0,
           aggregate: args.aggregate,

@@ -1,14 +1,16 @@
 // Acceptance: an MCP client from the SDK lists Scaleplane's tools and scales a group through
 // scale_group, over streamable HTTP and over stdio (`scaleplane mcp`); without the token it is refused.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { MCP_PATH, McpHttpServer, TOOL_NAMES } from '../../src/mcp/index.js';
-import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
+import { MAX_TRACE_SECONDS, MCP_PATH, McpHttpServer, TOOL_NAMES } from '../../src/mcp/index.js';
+import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -82,6 +84,71 @@ describe('MCP server', () => {
     assert.equal(api.provider.desired(), desired);
   });
 
+  it('refuses a misspelt argument by name instead of dropping it (a scale-out by the default 1)', async () => {
+    const client = await connect(url, TOKEN);
+    clients.push(client);
+    const { tools } = await client.listTools();
+    for (const name of ['scale_group', 'resize_group', 'get_group', 'get_events', 'simulate'])
+      assert.equal(tools.find((t) => t.name === name)!.inputSchema.additionalProperties, false, name);
+    const desired = api.provider.desired();
+    const seq = api.journal.last('web')?.seq;
+    const typo = await client.callTool({
+      name: 'scale_group',
+      arguments: { group: 'web', action: 'scale-out', instanse: 3 },
+    });
+    assert.equal(typo.isError, true);
+    assert.match(JSON.stringify(typo.content), /instanse/);
+    assert.equal(api.provider.desired(), desired);
+    assert.equal(api.journal.last('web')?.seq, seq);
+    const events = await client.callTool({ name: 'get_events', arguments: { grup: 'web' } });
+    assert.equal(events.isError, true);
+    assert.match(JSON.stringify(events.content), /grup/);
+  });
+
+  it('a read-only token cannot scale or resize through MCP; an admin call is journaled with its token name', async () => {
+    const reader = await connect(url, READ_TOKEN);
+    clients.push(reader);
+    const desired = api.provider.desired();
+    for (const [name, args] of [
+      ['scale_group', { group: 'web', action: 'scale-out' }],
+      ['resize_group', { group: 'web', cpu: 1 }],
+    ] as const) {
+      const result = await reader.callTool({ name, arguments: args });
+      assert.equal(result.isError, true, name);
+      assert.match(JSON.stringify(result.content), /403.*dashboards.*read/, name);
+    }
+    assert.equal(api.provider.desired(), desired);
+    const listed = await reader.callTool({ name: 'list_groups', arguments: {} });
+    assert.equal(listed.isError, undefined);
+
+    const admin = await connect(url, TOKEN);
+    clients.push(admin);
+    await admin.callTool({ name: 'scale_group', arguments: { group: 'web', action: 'set', instances: 2 } });
+    const entry = api.journal.last('web')!;
+    assert.deepEqual(entry.reasons, ['ManualScale']);
+    assert.equal((entry.inputs as { by: string }).by, 'api-key');
+    assert.match(entry.message, /by api-key through the control API/);
+  });
+
+  it('simulate: a bad trace value is named by its index, one line, for a week of them and for 1e308', async () => {
+    const client = await connect(url, TOKEN);
+    clients.push(client);
+    const negatives = await client.callTool({
+      name: 'simulate',
+      arguments: { trace: new Array<number>(MAX_TRACE_SECONDS).fill(-1) },
+    });
+    assert.equal(negatives.isError, true);
+    const text = (negatives.content as { text: string }[])[0]!.text;
+    assert.match(text, /0\.\.1000000000, got -1 \(and 604799 more bad values\) at trace\[0\]/);
+    assert.ok(text.length < 500, `one line, got ${text.length} characters`);
+    const huge = await client.callTool({
+      name: 'simulate',
+      arguments: { trace: [...new Array<number>(100).fill(10), 1e308] },
+    });
+    assert.equal(huge.isError, true);
+    assert.match(JSON.stringify(huge.content), /got 1e\+308 at trace\[100\]/);
+  });
+
   it('refuses a client without the token, and a wrong token at the API', async () => {
     await assert.rejects(connect(url), /401|bearer|Unauthorized/i);
     const raw = await fetch(url, {
@@ -100,6 +167,51 @@ describe('MCP server', () => {
     assert.equal(result.isError, true);
     assert.match(JSON.stringify(result.content), /401/);
     assert.equal(api.provider.desired(), desired);
+  });
+
+  it('simulate over HTTP needs a token the API accepts (a read token will do)', async () => {
+    const trace = new Array<number>(600).fill(100);
+    const wrong = await connect(url, 'not-the-token');
+    clients.push(wrong);
+    const refused = await wrong.callTool({ name: 'simulate', arguments: { trace } });
+    assert.equal(refused.isError, true);
+    assert.match(JSON.stringify(refused.content), /401/);
+    const reader = await connect(url, READ_TOKEN);
+    clients.push(reader);
+    const result = await reader.callTool({ name: 'simulate', arguments: { trace } });
+    assert.equal(result.isError, undefined, JSON.stringify(result.content));
+  });
+
+  it('cuts a client that trickles its request (slowloris) after requestTimeoutMs', async () => {
+    const slow = new McpHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      apiUrl: api.base,
+      requestTimeoutMs: 1_500,
+    });
+    const { port } = await slow.listen();
+    try {
+      const socket = tcpConnect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        `POST ${MCP_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"jsonrpc"',
+      );
+      const started = Date.now();
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => {
+        answer += chunk.toString();
+      });
+      const closed = once(socket, 'close');
+      const deadline = new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('still open after 6 s')), 6_000).unref(),
+      );
+      await Promise.race([closed, deadline]).finally(() => socket.destroy());
+      const heldMs = Date.now() - started;
+      assert.ok(heldMs < 4_000, `held ${heldMs} ms`);
+      assert.match(answer, /^HTTP\/1\.1 408/);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('simulate runs a policy over an inline trace without touching any group', async () => {
