@@ -115,6 +115,9 @@ export class KubeServer {
   hpaStatusWrites = 0;
   /** True: the network to the API server is down. Each request is recorded, then its connection reset. */
   down = false;
+  /** True: requests are recorded and never answered, as by a paused API server or a half-open connection. */
+  silent = false;
+  #held = new Set<ServerResponse>();
   url = '';
   #server: Server;
   #rv = 1;
@@ -157,6 +160,7 @@ export class KubeServer {
     for (const t of this.#timers) clearTimeout(t);
     for (const w of this.#watchers) w.res.end();
     for (const w of this.#workloadWatchers) w.res.end();
+    for (const res of this.#held) res.destroy();
     this.#server.closeAllConnections();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
@@ -234,6 +238,11 @@ export class KubeServer {
     });
     if (this.down) {
       req.socket.destroy();
+      return;
+    }
+    if (this.silent) {
+      this.#held.add(res);
+      res.once('close', () => this.#held.delete(res));
       return;
     }
     if (this.forbid?.(method, url.pathname))

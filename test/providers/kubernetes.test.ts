@@ -295,6 +295,30 @@ describe('kubernetes provider: request shapes', () => {
     assert.equal(provider.desired(), 1, 'desired() unchanged: nothing was written');
   });
 
+  it('an API server that accepts requests and never answers fails the call after requestTimeout, and the next one works', {
+    timeout: 20_000,
+  }, async (t) => {
+    const { server, provider } = await setup(t, {}, 1, { requestTimeout: 300 });
+    await provider.start();
+    server.silent = true;
+    const started = Date.now();
+    // Before: no timeout anywhere, so this scale (and the controller's tick behind it) never ended.
+    await assert.rejects(provider.scaleTo(2), {
+      name: 'ProviderError',
+      code: 'API_ERROR',
+      message: /^Deployment shop\/web: .* failed: no answer within 0\.3 s \(request timeout\)$/,
+    });
+    const waited = Date.now() - started;
+    t.diagnostic(`failed after ${waited} ms`);
+    assert.ok(waited >= 300, `failed after ${waited} ms, before the timeout`);
+    server.silent = false;
+    await provider.scaleTo(2);
+    assert.equal(
+      (server.workloads.get('shop/web')?.object as { spec: { replicas: number } }).spec.replicas,
+      2,
+    );
+  });
+
   it('an unknown workload fails start with API_ERROR', async (t) => {
     const { provider } = await setup(t, { name: 'nope' });
     await assert.rejects(provider.start(), { name: 'ProviderError', code: 'API_ERROR' });

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { Configuration, KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../config/types.js';
 import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
@@ -41,6 +41,12 @@ export interface KubernetesProviderOptions {
   rolloutPoll?: number;
   /** Longest wait for scaleTo or a rollout. @defaultValue 600000 (ms) */
   timeout?: number;
+  /**
+   * Longest wait for one API request's answer (watches excepted): an API server that stops
+   * answering fails the call instead of holding the scale, the drain or the tick behind it for good.
+   * @defaultValue 30000 (ms)
+   */
+  requestTimeout?: number;
   /**
    * Least time between two reads of the workload's `spec.replicas` (the scale subresource), made
    * after pod events to notice a `kubectl scale` or an HPA's change. @defaultValue 500 (ms)
@@ -390,7 +396,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
 
   /** evict asks for an eviction of pod `name` and falls back to a delete where eviction is unavailable. */
   async #evict(name: string, uid: string | undefined): Promise<'eviction' | 'delete'> {
-    const core = this.#kc!.makeApiClient(this.#k8s!.CoreV1Api);
+    const core = this.#api(this.#k8s!.CoreV1Api);
     const namespace = this.#config.namespace;
     const preconditions = uid ? { preconditions: { uid } } : undefined;
     try {
@@ -424,7 +430,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       if (status !== 404 && status !== 405 && status !== 403)
         throw new ProviderError(
           'API_ERROR',
-          `${this.#ref()}: evict pod ${name} failed: ${apiErrorText(err)}`,
+          `${this.#ref()}: evict pod ${name} failed: ${this.#errorText(err)}`,
           {
             cause: err,
           },
@@ -442,7 +448,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       if (status !== 404 && status !== 409)
         throw new ProviderError(
           'API_ERROR',
-          `${this.#ref()}: delete pod ${name} failed: ${apiErrorText(err)}`,
+          `${this.#ref()}: delete pod ${name} failed: ${this.#errorText(err)}`,
           {
             cause: err,
           },
@@ -453,15 +459,19 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
 
   /** podGone says whether pod `name` with `uid` no longer exists (read from the API, not the watch). */
   async #podGone(name: string, uid: string | undefined): Promise<boolean> {
-    const core = this.#kc!.makeApiClient(this.#k8s!.CoreV1Api);
+    const core = this.#api(this.#k8s!.CoreV1Api);
     try {
       const pod = await core.readNamespacedPod({ name, namespace: this.#config.namespace });
       return uid !== undefined && pod.metadata?.uid !== uid;
     } catch (err) {
       if ((err as { code?: number }).code === 404) return true;
-      throw new ProviderError('API_ERROR', `${this.#ref()}: read pod ${name} failed: ${apiErrorText(err)}`, {
-        cause: err,
-      });
+      throw new ProviderError(
+        'API_ERROR',
+        `${this.#ref()}: read pod ${name} failed: ${this.#errorText(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -481,7 +491,36 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   #apps() {
-    return this.#kc!.makeApiClient(this.#k8s!.AppsV1Api);
+    return this.#api(this.#k8s!.AppsV1Api);
+  }
+
+  /**
+   * api makes a client of API group `type` as KubeConfig.makeApiClient does, with one addition:
+   * each request is aborted after `requestTimeout`. Neither the client nor fetch has a default
+   * timeout, so a request to an API server that accepted the connection and went silent (a paused
+   * control plane, a half-open connection) never ended.
+   */
+  #api<T>(type: new (configuration: Configuration) => T): T {
+    const k8s = this.#k8s!;
+    const cluster = this.#kc!.getCurrentCluster();
+    if (!cluster)
+      throw new ProviderError('API_ERROR', `${this.#ref()}: the kubeconfig has no current cluster`);
+    const timeoutMs = this.#options.requestTimeout ?? 30_000;
+    return new type(
+      k8s.createConfiguration({
+        baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+        authMethods: { default: this.#kc! },
+        promiseMiddleware: [
+          {
+            pre: async (request) => {
+              request.setSignal(AbortSignal.timeout(timeoutMs));
+              return request;
+            },
+            post: async (response) => response,
+          },
+        ],
+      }),
+    );
   }
 
   async #readWorkload() {
@@ -617,7 +656,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   async #writeHpa(): Promise<void> {
-    const api = this.#kc!.makeApiClient(this.#k8s!.AutoscalingV2Api);
+    const api = this.#api(this.#k8s!.AutoscalingV2Api);
     const namespace = this.#config.namespace;
     const name = this.#config.name;
     const body = {
@@ -674,7 +713,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
 
   /** listAndWatch lists the pods, then watches from the list's resourceVersion; a watch that ends re-lists. */
   async #listAndWatch(): Promise<boolean> {
-    const core = this.#kc!.makeApiClient(this.#k8s!.CoreV1Api);
+    const core = this.#api(this.#k8s!.CoreV1Api);
     const list = await this.#call('list pods', () =>
       core.listNamespacedPod({ namespace: this.#config.namespace, labelSelector: this.#selector }),
     );
@@ -900,7 +939,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           return await fn();
         } catch (err) {
           if (err instanceof ProviderError) throw err;
-          throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${apiErrorText(err)}`, {
+          throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${this.#errorText(err)}`, {
             cause: err,
           });
         }
@@ -911,6 +950,13 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       this.emit('operation', { operation: what, error: err as Error });
       throw err;
     }
+  }
+
+  /** errorText is one line for a failed request: the API server's reason, or the request timeout. */
+  #errorText(err: unknown): string {
+    if ((err as Error | undefined)?.name === 'AbortError')
+      return `no answer within ${(this.#options.requestTimeout ?? 30_000) / 1000} s (request timeout)`;
+    return apiErrorText(err);
   }
 
   /** watchOperation names watch `name` as its errors and `operation` events do (`pods watch`, `Deployment watch`). */
