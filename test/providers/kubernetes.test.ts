@@ -314,7 +314,7 @@ describe('kubernetes provider: request shapes', () => {
     server.silent = false;
     await provider.scaleTo(2);
     assert.equal(
-      (server.workloads.get('shop/web')?.object as { spec: { replicas: number } }).spec.replicas,
+      (server.workloads.get('shop/web')!.object as { spec: { replicas: number } }).spec.replicas,
       2,
     );
   });
