@@ -22,6 +22,7 @@ import { Balancer, CachePurger, NginxDriver } from './balancer/index.js';
 import {
   type Config,
   ConfigError,
+  formatListen,
   type GroupConfig,
   type HostPort,
   loadConfig,
@@ -313,7 +314,7 @@ export class Scaleplane {
     this.apiAddress = await this.#api.listen();
     logger.info(
       { address: this.apiAddress },
-      `control API on ${this.config.api.tls ? 'https' : 'http'}://${hostPort(this.apiAddress)}/api/scalability, metrics on /metrics`,
+      `control API on ${this.config.api.tls ? 'https' : 'http'}://${formatListen(this.apiAddress)}/api/scalability, metrics on /metrics`,
     );
     if (this.tokenGenerated && this.token) {
       // The log names the file, not the secret: logs travel to places a 0600 file does not. Only
@@ -334,7 +335,7 @@ export class Scaleplane {
     const started = this.#ha.start({
       controller: this.controller,
       registry: this.metrics.registry,
-      apiAddress: hostPort(this.apiAddress),
+      apiAddress: formatListen(this.apiAddress),
     });
     // The balancer's port opens once the groups are up — after a restart, once the adopted
     // instances passed their health check — or at `warmup_timeout`, whichever comes first (a group
@@ -351,7 +352,7 @@ export class Scaleplane {
     const { tls, http2 } = this.config.balancer;
     logger.info(
       { address: this.balancerAddress, warm: up, http2: tls !== undefined && http2 !== false },
-      `balancer listening on ${tls ? 'https' : 'http'}://${hostPort(this.balancerAddress)}` +
+      `balancer listening on ${tls ? 'https' : 'http'}://${formatListen(this.balancerAddress)}` +
         (up ? '' : ' (warm-up timeout: groups still starting)'),
     );
     await started;
@@ -540,8 +541,4 @@ function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
     timer = setTimeout(() => resolve(false), ms);
   });
   return Promise.race([work.then(() => true as const), deadline]).finally(() => clearTimeout(timer));
-}
-
-function hostPort(address: HostPort): string {
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }

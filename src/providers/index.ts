@@ -26,7 +26,6 @@ export {
   CpuSampler,
   type CpuSamplerOptions,
   detectCgroups,
-  formatAddress,
   type LocalInstanceRecord,
   type LocalInstanceRegistry,
   LocalProvider,
@@ -57,7 +56,7 @@ export type {
   ProviderEvents,
   ReplaceResult,
 } from './types.js';
-export { watchInstances } from './types.js';
+export { formatAddress, watchInstances } from './types.js';
 
 /**
  * CreateProviderOptions are the runtime hooks a provider gets besides its group's config; every

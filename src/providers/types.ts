@@ -163,6 +163,11 @@ export function watchInstances(
   return () => provider.off('change', onChange);
 }
 
+/** formatAddress renders an instance's `host:port`, bracketing an IPv6 host (as Go's net.JoinHostPort). */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /**
  * oldestFirst orders instances by start time, ties by id: the "oldest first" of
  * `Provider.instances()`, for providers that list what an engine reports in its own order.

@@ -8,7 +8,7 @@ import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
-import { oldestFirst } from '../types.js';
+import { formatAddress, oldestFirst } from '../types.js';
 import {
   type AsgInstanceView,
   activitySearchDone,
@@ -209,7 +209,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         Object.freeze({
           id: m.id,
           group: this.#options.group,
-          address: `${m.privateIp}:${this.#config.port}`,
+          address: formatAddress(m.privateIp, this.#config.port),
           state,
           startedAt: m.launchedAt,
           ...(state === 'ready' &&

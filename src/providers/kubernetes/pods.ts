@@ -1,4 +1,4 @@
-import type { Instance, InstanceState } from '../types.js';
+import { formatAddress, type Instance, type InstanceState } from '../types.js';
 import { quantityCpu, quantityMemory } from './quantity.js';
 
 /** PodLike is the part of a core/v1 Pod the provider reads. */
@@ -56,7 +56,7 @@ export function podInstance(
   return Object.freeze({
     id: name,
     group,
-    address: ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`,
+    address: formatAddress(ip, port),
     state,
     startedAt: epoch(pod.metadata?.creationTimestamp) ?? 0,
     ...(state === 'ready' && readyAt !== undefined && { readyAt }),

@@ -38,4 +38,4 @@ export {
   type RestartBackoff,
   validateSize,
 } from './provider.js';
-export { formatAddress, probeHttp } from './system.js';
+export { probeHttp } from './system.js';

@@ -10,14 +10,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import type { LocalProviderConfig } from '../../config/types.js';
 import { InstanceError, invalidInstanceCount, ProviderError } from '../errors.js';
-import type {
-  DrainHook,
-  Instance,
-  InstanceSize,
-  InstanceState,
-  Provider,
-  ProviderEvents,
-  ReplaceResult,
+import {
+  type DrainHook,
+  formatAddress,
+  type Instance,
+  type InstanceSize,
+  type InstanceState,
+  type Provider,
+  type ProviderEvents,
+  type ReplaceResult,
 } from '../types.js';
 import {
   type CgroupLayout,
@@ -31,7 +32,7 @@ import { parseProcStat } from './cpu.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { sharedReaper } from './reaper.js';
-import { formatAddress, freePort, groupAlive, probeHttp, setprivPath, signalGroup } from './system.js';
+import { freePort, groupAlive, probeHttp, setprivPath, signalGroup } from './system.js';
 
 /** LocalProviderLogger is the slice of a pino-style logger the local provider writes to. */
 export interface LocalProviderLogger {

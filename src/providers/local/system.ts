@@ -17,11 +17,6 @@ export function freePort(host: string): Promise<number> {
   });
 }
 
-/** formatAddress renders `host:port`, bracketing IPv6 hosts. */
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /**
  * probeHttp sends one `GET path` and resolves true on a 2xx/3xx answer, false on anything else
  * (refused, timed out, aborted, 4xx/5xx). It never rejects.
