@@ -70,7 +70,9 @@ export class DecisionJournal extends EventEmitter<{ entry: [JournalEntry] }> {
     const matching = this.#entries.filter(
       (e) => (query.group === undefined || e.group === query.group) && e.seq > (query.since ?? 0),
     );
-    return matching.slice(-(query.limit ?? 100));
+    // `slice(-0)` is the whole list: a limit of 0 asks for none.
+    const limit = query.limit ?? 100;
+    return limit === 0 ? [] : matching.slice(-limit);
   }
 
   /** last returns the newest decision for a group. */

@@ -141,6 +141,13 @@ describe('control API', () => {
     const none = await api.call(`/api/scalability/events?since=${last}`);
     assert.deepEqual(none.body.events, []);
     assert.equal((await api.call('/api/scalability/events?since=-1')).status, 400);
+    // The newest N; 0 is none (it was every entry kept).
+    const two = await api.call('/api/scalability/events?limit=2');
+    assert.deepEqual(
+      two.body.events.map((e: { seq: number }) => e.seq),
+      all.body.events.slice(-2).map((e: { seq: number }) => e.seq),
+    );
+    assert.deepEqual((await api.call('/api/scalability/events?limit=0')).body.events, []);
   });
 
   it('answers unknown routes and methods with JSON errors', async () => {
