@@ -77,12 +77,14 @@ describe('kubernetes provider: replicas set by another client', () => {
     const seen: number[] = [];
     leader.on('change', () => seen.push(leader.desired()));
     const changed = Date.now();
+    // Counted before the change: under load the new pods' Ready events (and the read they send) can
+    // come before desired() is seen to follow, and a count taken then waited for a read already made.
+    const sent = scaleReads(server);
     await scaleElsewhere(server, 4);
     await until(() => leader.desired() === 4 && standby.desired() === 4, 5000, 'desired() follows');
     t.diagnostic(`desired() followed ${Date.now() - changed} ms after the other client's scale`);
     assert.ok(seen.includes(4), `a change event with desired() 4 (saw ${seen.join(',')})`);
     // The pods' Ready events send one more read; the warning stays one.
-    const sent = scaleReads(server);
     await until(() => ready(leader) === 4, 5000, '4 Ready pods');
     await until(() => scaleReads(server) > sent, 5000, 'a read after the change');
     assert.deepEqual(logged.warnings, [
@@ -177,6 +179,9 @@ describe('kubernetes provider: the Deployment is watched, and watches outlive AP
     await p.start();
     await until(() => ready(p) === 2, 5000, '2 Ready pods');
     const changed = Date.now();
+    // Counted before the change: under load the new pods' Ready events (and the read they send) can
+    // come before desired() is seen to follow, and a count taken then waited for a read already made.
+    const sent = scaleReads(server);
     await scaleElsewhere(server, 4);
     await until(() => p.desired() === 4, 2000, 'desired() follows with no pod event');
     t.diagnostic(`desired() followed ${Date.now() - changed} ms after the other client's scale`);
