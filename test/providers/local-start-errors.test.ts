@@ -17,6 +17,13 @@ function firstStartError(provider: LocalProvider): Promise<string> {
   });
 }
 
+/** crashNow makes the (ready) instance exit with code 3 through the app's /crash. */
+async function crashNow(provider: LocalProvider): Promise<void> {
+  const { address } = provider.instances()[0]!;
+  // The process exits before answering: the request fails, which is the point.
+  await fetch(`http://${address}/crash`).catch(() => {});
+}
+
 function failing(t: TestContext, config: Parameters<typeof makeProvider>[1], options = {}) {
   // One attempt is enough: no replacement after the first crash.
   return makeProvider(t, { crashLoopLimit: 0, ...config }, options);
@@ -41,11 +48,12 @@ describe('start and crash errors', () => {
   });
 
   it('a crash of a ready instance gives its exit code and last line on the crash event', async (t) => {
-    const provider = failing(t, { env: { CRASH_AFTER_MS: '200' } });
+    const provider = failing(t, {});
     const crash = new Promise<string | undefined>((resolve) =>
       provider.on('crash', (_instance, detail) => resolve(detail.reason)),
     );
     await provider.scaleTo(1);
+    await crashNow(provider);
     assert.match(
       (await crash) ?? '',
       /^exited unexpectedly \(exit code 3; last output: "listening on \d+"\)$/,
@@ -54,10 +62,7 @@ describe('start and crash errors', () => {
 
   it('a crashed instance leaves rotation at once, before its detail (up to 500 ms) is read', async (t) => {
     // A background child keeps the output pipe open, so the detail waits its 500 ms bound.
-    const provider = failing(t, {
-      command: `sleep 30 & exec "${process.execPath}" "${APP}"`,
-      env: { CRASH_AFTER_MS: '200' },
-    });
+    const provider = failing(t, { command: `sleep 30 & exec "${process.execPath}" "${APP}"` });
     await provider.scaleTo(1);
     const pid = provider.instances()[0]!.pid;
     const order: string[] = [];
@@ -71,6 +76,7 @@ describe('start and crash errors', () => {
         resolve();
       }),
     );
+    await crashNow(provider);
     await crashed;
     assert.deepEqual(order, ['out', 'crash']);
   });
