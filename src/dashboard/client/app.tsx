@@ -3,6 +3,7 @@ import './style.css';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DashboardSample, DecisionMark, GroupSummary, StreamHello, StreamTick } from '../types.js';
+import { clock } from './format.js';
 import { GroupPanel, type ScaleAction } from './group.js';
 import { readEvents, UnauthorizedError } from './sse.js';
 
@@ -83,9 +84,38 @@ function byGroup(decisions: DecisionMark[]): Record<string, DecisionMark[]> {
   return out;
 }
 
+/** Outage says why the live view is not live, since when and when it tries again. */
+interface Outage {
+  reason: string;
+  since: number;
+  retryAt: number;
+}
+
+/** outageReason turns a failed stream into words: fetch rejects with a TypeError when nothing answers. */
+function outageReason(err: unknown): string {
+  if (err === undefined) return 'The live stream ended (the API restarted or closed it)';
+  if (err instanceof TypeError) return 'Cannot reach the control API';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** sleep waits `ms`, or less when `signal` aborts, so no timer outlives a signed-out dashboard. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
 function Dashboard(props: { token: string; onLogout: (error?: string) => void }) {
   const [state, setState] = useState<LiveState>({ groups: [], samples: {}, decisions: {} });
   const [connection, setConnection] = useState<'connecting' | 'live' | 'reconnecting'>('connecting');
+  const [outage, setOutage] = useState<Outage | undefined>();
+  const [hello, setHello] = useState(false);
   const [now, setNow] = useState(Date.now());
   const logout = useRef(props.onLogout);
   logout.current = props.onLogout;
@@ -98,6 +128,8 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
         const hello = JSON.parse(e.data) as StreamHello;
         attempt = 0;
         setConnection('live');
+        setOutage(undefined);
+        setHello(true);
         setState({ groups: hello.groups, samples: hello.samples, decisions: byGroup(hello.decisions) });
       } else if (e.event === 'tick') {
         const tick = JSON.parse(e.data) as StreamTick;
@@ -119,6 +151,7 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
     };
     (async () => {
       while (!abort.signal.aborted) {
+        let failure: unknown;
         try {
           await readEvents('/api/scalability/stream', props.token, onEvent, abort.signal);
         } catch (err) {
@@ -126,11 +159,17 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
             logout.current('The API no longer accepts this token.');
             return;
           }
+          failure = err;
         }
         if (abort.signal.aborted) return;
         setConnection('reconnecting');
         attempt++;
-        await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+        // Say why and since when: "reconnecting…" alone over figures that stopped moving looked
+        // like a quiet service, not an API that is down.
+        const wait = Math.min(10_000, 500 * 2 ** attempt);
+        const now = Date.now();
+        setOutage((o) => ({ reason: outageReason(failure), since: o?.since ?? now, retryAt: now + wait }));
+        await sleep(wait, abort.signal);
       }
     })();
     return () => abort.abort();
@@ -170,8 +209,18 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
           Sign out
         </button>
       </nav>
-      <main>
-        {names.length === 0 && <p class="muted">Waiting for data…</p>}
+      {outage && (
+        <p class="outage" role="alert" data-testid="outage">
+          {outage.reason} (since {clock(outage.since)}); next try at {clock(outage.retryAt)}. The figures
+          below stopped at {clock(outage.since)}.
+        </p>
+      )}
+      <main data-stale={outage ? 'true' : undefined}>
+        {names.length === 0 && (
+          <p class="muted" data-testid="empty">
+            {hello ? 'No groups are configured.' : 'Waiting for data…'}
+          </p>
+        )}
         {state.groups.map((g) => (
           <GroupPanel
             key={g.name}

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DashboardSample, DecisionMark, GroupSummary } from '../types.js';
 import { CHARTS, Chart, markColor, QUEUE_CHART } from './chart.js';
 import { age, clock, fixed } from './format.js';
@@ -103,9 +103,34 @@ function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) =
   const [pending, setPending] = useState<ScaleAction | undefined>();
   const [message, setMessage] = useState('');
   const [busy, setBusy] = useState(false);
+  const cancelButton = useRef<HTMLButtonElement>(null);
+  const confirmButton = useRef<HTMLButtonElement>(null);
+  const opener = useRef<HTMLElement | null>(null);
   const ask = (a: ScaleAction) => {
     setMessage('');
+    opener.current = document.activeElement as HTMLElement | null;
     setPending(a);
+  };
+  // Keyboard users: the dialog takes the focus (on Cancel, the harmless choice), keeps it while
+  // open (Tab cycles its two buttons), closes on Escape, and gives it back to the button that opened
+  // it. Before, the focus stayed on that button behind the dialog.
+  const open = pending !== undefined;
+  useEffect(() => {
+    if (open) cancelButton.current?.focus();
+    else if (opener.current?.isConnected) {
+      opener.current.focus();
+      opener.current = null;
+    }
+  }, [open]);
+  const onDialogKey = (e: KeyboardEvent) => {
+    if (e.key === 'Escape' && !busy) {
+      e.preventDefault();
+      setPending(undefined);
+    } else if (e.key === 'Tab') {
+      e.preventDefault();
+      const next = document.activeElement === cancelButton.current ? confirmButton : cancelButton;
+      next.current?.focus();
+    }
   };
   const target = (a: ScaleAction) =>
     a.action === 'set'
@@ -125,7 +150,8 @@ function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) =
       setPending(undefined);
     }
   };
-  const setN = Number(count);
+  // An emptied field is no count (Number('') is 0, which asked to set 0 instances).
+  const setN = count.trim() === '' ? Number.NaN : Number(count);
   return (
     <div class="controls">
       <button
@@ -165,7 +191,13 @@ function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) =
       {message && <span class="note">{message}</span>}
       {pending && (
         <div class="modal-backdrop">
-          <div class="modal" role="dialog" aria-modal="true" aria-label="Confirm scaling">
+          <div
+            class="modal"
+            role="dialog"
+            aria-modal="true"
+            aria-label="Confirm scaling"
+            onKeyDown={onDialogKey}
+          >
             <h3>Scale {group.name}?</h3>
             <p>
               {group.desired} → <strong>{target(pending)}</strong> instances
@@ -174,10 +206,17 @@ function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) =
               {group.maxInstances}.
             </p>
             <div class="modal-buttons">
-              <button type="button" onClick={() => setPending(undefined)} disabled={busy}>
+              <button type="button" ref={cancelButton} onClick={() => setPending(undefined)} disabled={busy}>
                 Cancel
               </button>
-              <button type="button" class="primary" data-action="confirm" onClick={confirm} disabled={busy}>
+              <button
+                type="button"
+                ref={confirmButton}
+                class="primary"
+                data-action="confirm"
+                onClick={confirm}
+                disabled={busy}
+              >
                 {busy ? 'Scaling…' : 'Confirm'}
               </button>
             </div>

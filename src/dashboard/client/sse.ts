@@ -26,7 +26,12 @@ export async function readEvents(
     signal,
   });
   if (res.status === 401) throw new UnauthorizedError('the API refused the token');
-  if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}`);
+  if (!res.ok || !res.body) {
+    // The API's own words (429 too many live streams, 503 shutting down) tell the user what to do.
+    const body = (await res.json().catch(() => ({}))) as { error?: unknown };
+    const why = typeof body.error === 'string' ? `: ${body.error}` : '';
+    throw new Error(`The API answered ${res.status}${why}`);
+  }
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
