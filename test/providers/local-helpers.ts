@@ -4,6 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { LocalProviderConfig } from '../../src/config/types.js';
 import {
+  type LocalInstanceRecord,
+  type LocalInstanceRegistry,
   LocalProvider,
   type LocalProviderLogger,
   type LocalProviderOptions,
@@ -125,4 +127,18 @@ export async function waitGone(pids: readonly number[], ms = 10_000): Promise<nu
     if (survivors.length === 0 || Date.now() >= deadline) return survivors;
     await delay(50);
   }
+}
+
+/** memoryRegistry is an instance registry held in memory: instances then log to their own files. */
+export function memoryRegistry(): LocalInstanceRegistry {
+  const records = new Map<string, LocalInstanceRecord>();
+  return {
+    list: async () => [...records.values()],
+    put: async (_group, record) => {
+      records.set(record.id, record);
+    },
+    remove: async (_group, id) => {
+      records.delete(id);
+    },
+  };
 }

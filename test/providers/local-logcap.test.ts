@@ -6,22 +6,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { LocalInstanceRecord, LocalInstanceRegistry } from '../../src/providers/index.js';
 import { capLogFile } from '../../src/providers/local/logcap.js';
-import { makeProvider, recordingLogger } from './local-helpers.js';
-
-function memoryRegistry(): LocalInstanceRegistry {
-  const records = new Map<string, LocalInstanceRecord>();
-  return {
-    list: async () => [...records.values()],
-    put: async (_group, record) => {
-      records.set(record.id, record);
-    },
-    remove: async (_group, id) => {
-      records.delete(id);
-    },
-  };
-}
+import { makeProvider, memoryRegistry, recordingLogger } from './local-helpers.js';
 
 test('capLogFile keeps the last bytes in <file>.1 and empties the file; small files are left alone', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logcap-'));

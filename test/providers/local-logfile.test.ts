@@ -6,21 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { LocalInstanceRecord, LocalInstanceRegistry } from '../../src/providers/index.js';
-import { makeProvider, until } from './local-helpers.js';
-
-function memoryRegistry(): LocalInstanceRegistry {
-  const records = new Map<string, LocalInstanceRecord>();
-  return {
-    list: async () => [...records.values()],
-    put: async (_group, record) => {
-      records.set(record.id, record);
-    },
-    remove: async (_group, id) => {
-      records.delete(id);
-    },
-  };
-}
+import { makeProvider, memoryRegistry, until } from './local-helpers.js';
 
 test('an instance whose log file cannot be opened fails its start; it starts once the file can be', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logdir-'));
