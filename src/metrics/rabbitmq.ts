@@ -14,6 +14,14 @@ import { type MetricSource, MetricSourceError } from './source.js';
 type Connection = Awaited<ReturnType<typeof amqp.connect>>;
 type Channel = Awaited<ReturnType<Connection['createChannel']>>;
 
+/** How long close() waits for the broker's close-ok before cutting the socket, ms. */
+const CLOSE_WAIT_MS = 1000;
+
+/** The part of amqplib's ChannelModel that owns the socket (not in its types). */
+interface AmqpSocketOwner {
+  connection?: { stream?: { destroy(err: Error): void } };
+}
+
 /** RabbitMqMode is what is read of the queue: its depth or its publish rate. */
 export type RabbitMqMode = 'length' | 'rate';
 
@@ -227,7 +235,23 @@ export class RabbitMqSource implements MetricSource {
     const pending = this.#connection;
     this.#connection = undefined;
     const open = await pending?.catch(() => undefined);
-    await open?.connection.close().catch(() => {});
+    if (!open) return;
+    // AMQP's close waits for the broker's close-ok: a broker that stopped answering never sends
+    // it, and close() hung (a reload or shutdown with it). After 1 s the socket is cut instead,
+    // with an error: amqplib stops its heartbeat timers on a stream error, not on a bare destroy.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      open.connection.close().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!closed)
+      (open.connection as unknown as AmqpSocketOwner).connection?.stream?.destroy(
+        new Error('closed: the broker did not answer close'),
+      );
   }
 }
 

@@ -50,6 +50,12 @@ export interface PolledMetricOptions {
   interval?: number;
   /** A value older than this is stale (counts as missing), ms. @defaultValue max(3 × interval, 10 s) */
   maxAge?: number;
+  /**
+   * A read that has not settled after this long counts as failed (reported, missing) while it goes
+   * on; no second read starts until it settles, so a server that stops answering piles up nothing.
+   * Above the sources' own 5 s timeouts, so their more precise errors win. ms. @defaultValue 6000
+   */
+  timeout?: number;
   /** Told when the source starts failing (once per failure streak) and when it recovers (err undefined). */
   onError?: (err: Error | undefined, source: MetricSource) => void;
   now?: () => number;
@@ -62,12 +68,15 @@ export class PolledMetric {
   readonly #options: PolledMetricOptions;
   readonly #interval: number;
   readonly #maxAge: number;
+  readonly #timeout: number;
   readonly #now: () => number;
   #last: { values: number[]; at: number } | undefined;
   #error: Error | undefined = new MetricSourceError('SOURCE_NOT_READ', 'not read yet');
   #failing = false;
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
+  /** The source's read in progress and when it started (real time, for the timeout). */
+  #reading: { done: Promise<void>; since: number } | undefined;
   #closed = false;
 
   constructor(options: PolledMetricOptions) {
@@ -77,6 +86,8 @@ export class PolledMetric {
     this.#interval = options.interval ?? 1000;
     this.#maxAge = options.maxAge ?? Math.max(3 * this.#interval, 10_000);
     this.#now = options.now ?? Date.now;
+    this.#timeout = options.timeout ?? 6000;
+    if (!(this.#timeout > 0)) throw new RangeError(`timeout must be positive, got ${this.#timeout}`);
   }
 
   /** start polls now and then every interval. */
@@ -95,8 +106,35 @@ export class PolledMetric {
     return this.#polling;
   }
 
+  /**
+   * #pollOnce waits for the source's read, or for its timeout: a read still running then is failed
+   * (reported once per streak, as any failure) and left to settle; the polls meanwhile start no
+   * other read. Before, a server that stopped answering (SIGSTOP, a partition) hung the read: the
+   * value went stale after maxAge, but nothing was logged or alerted, and close() waited for it.
+   */
   async #pollOnce(): Promise<void> {
-    const now = this.#now();
+    const started = performance.now();
+    if (!this.#reading) {
+      const done = this.#readOnce(this.#now()).finally(() => {
+        if (this.#reading?.done === done) this.#reading = undefined;
+      });
+      this.#reading = { done, since: started };
+    }
+    const { done, since } = this.#reading;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      done.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), Math.max(0, since + this.#timeout - started));
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut && this.#reading?.done === done) {
+      this.#fail(new MetricSourceError('SOURCE_FAILED', `no answer within ${this.#timeout} ms`));
+    }
+  }
+
+  async #readOnce(now: number): Promise<void> {
     try {
       const values = await this.source.read({
         group: this.#options.group,
@@ -108,21 +146,26 @@ export class PolledMetric {
       }
       this.#last = { values, at: now };
       this.#error = undefined;
-      if (this.#failing) this.#options.onError?.(undefined, this.source);
+      if (this.#failing && !this.#closed) this.#options.onError?.(undefined, this.source);
       this.#failing = false;
     } catch (err) {
-      this.#error =
+      this.#fail(
         err instanceof MetricSourceError
           ? err
           : new MetricSourceError('SOURCE_FAILED', err instanceof Error ? err.message : String(err), {
               cause: err,
-            });
-      // No value yet (a rate's first read, a latency with no request since the last one) is
-      // missing, as any failure is to the policy, but nothing failed: no warning, no alert.
-      if (this.#error instanceof MetricSourceError && this.#error.code === 'SOURCE_NOT_READ') return;
-      if (!this.#failing && !this.#closed) this.#options.onError?.(this.#error, this.source);
-      this.#failing = true;
+            }),
+      );
     }
+  }
+
+  #fail(error: MetricSourceError): void {
+    this.#error = error;
+    // No value yet (a rate's first read, a latency with no request since the last one) is
+    // missing, as any failure is to the policy, but nothing failed: no warning, no alert.
+    if (error.code === 'SOURCE_NOT_READ') return;
+    if (!this.#failing && !this.#closed) this.#options.onError?.(error, this.source);
+    this.#failing = true;
   }
 
   /** observe is the metric as the policy sees it at `now`: values, or `error` when missing. */
@@ -140,8 +183,14 @@ export class PolledMetric {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    await this.#polling?.catch(() => {});
+    // The source first: closing it ends a read that hangs on a server that stopped answering,
+    // which close() would otherwise wait for (Redis: forever).
     await this.source.close();
+    const reading = this.#reading?.done;
+    if (!reading) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([reading, new Promise((resolve) => (timer = setTimeout(resolve, this.#timeout)))]);
+    clearTimeout(timer);
   }
 }
 
