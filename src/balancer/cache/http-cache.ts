@@ -78,6 +78,11 @@ interface Flight {
   readonly promise: Promise<FlightOutcome>;
   /** When the fetch started: anything stored for the key since then came from it (or later). */
   readonly started: number;
+  /**
+   * An unsafe request to the key succeeded while this fetch ran (RFC 9111 §4.4): its answer may
+   * predate the change, so it is served to the requests that asked but not stored.
+   */
+  invalidated: boolean;
 }
 
 interface Client {
@@ -253,7 +258,7 @@ export class HttpCache {
     const promise = new Promise<FlightOutcome>((resolve) => {
       settle = resolve;
     });
-    const flight: Flight = { promise, started: this.#now() };
+    const flight: Flight = { promise, started: this.#now(), invalidated: false };
     this.#flights.set(key, flight);
     // Once the fill knows nothing will be stored, the waiters (and newcomers) need not sit through
     // its body: a slow or large uncacheable response would otherwise hold them all that long.
@@ -263,7 +268,9 @@ export class HttpCache {
     };
     let outcome: FlightOutcome = 'failed';
     try {
-      outcome = await this.#fill(key, source, client, upstream, policy, stored, () => release('not-stored'));
+      outcome = await this.#fill(key, source, client, upstream, policy, stored, flight, () =>
+        release('not-stored'),
+      );
     } finally {
       release(outcome);
     }
@@ -280,6 +287,7 @@ export class HttpCache {
     upstream: CacheUpstream,
     policy: UsableRequest,
     stored: StoredResponse | undefined,
+    flight: Flight,
     notStoring: () => void = () => {},
   ): Promise<FlightOutcome> {
     const forwarded = forwardRequestHeaders(
@@ -344,7 +352,7 @@ export class HttpCache {
         responseTime,
       );
       if (client !== undefined) this.#serve(client, refreshed, 'REVALIDATED', upstream);
-      if (!decision.store) return 'not-stored';
+      if (!decision.store || flight.invalidated) return 'not-stored';
       await this.#put(key, refreshed);
       return 'stored';
     }
@@ -397,7 +405,7 @@ export class HttpCache {
           : [];
       this.#startMiss(client!, response, [...cleaned, ...length], forwarded.requestId, upstream);
     }
-    if (!decision.store || body === undefined) return 'not-stored';
+    if (!decision.store || body === undefined || flight.invalidated) return 'not-stored';
     await this.#put(
       key,
       this.#build(source, response.status, response.statusMessage, cleaned, body, decision, responseTime),
@@ -599,6 +607,12 @@ export class HttpCache {
     ];
     const paths = invalidatedPaths(res.statusCode, host, pathOfKey(key), locations);
     if (paths.length === 0) return;
+    // A fetch under way may carry the answer from before the change; the purge below cannot reach
+    // what it stores afterwards.
+    for (const path of paths) {
+      const flight = this.#flights.get(primaryKey(host, path));
+      if (flight !== undefined) flight.invalidated = true;
+    }
     const urls = paths.map((path) => ({ host, path }));
     this.#store.purge({ urls, prefixes: [], tags: [] }).then(
       (removed) => {

@@ -148,4 +148,36 @@ describe('http cache: audit', () => {
     assert.ok(replies.every((r) => r.headers['x-cache'] === 'HIT' && r.body.length === size));
     assert.equal(c.backend.requests, 1);
   });
+  test('a fill under way when a POST to its URL succeeds is served but not stored (RFC 9111 §4.4)', async (t) => {
+    let version = 1;
+    const oldAnswerHeld = deferred();
+    const oldAnswerAsked = deferred();
+    const c = await startCached(t, async (req, res) => {
+      if (req.method === 'POST') {
+        version++;
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      const body = `v${version}`;
+      if (version === 1) {
+        // The answer is made before the change and arrives after it.
+        oldAnswerAsked.resolve();
+        await oldAnswerHeld.promise;
+      }
+      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      res.end(body);
+    });
+    const first = send(c.port, { path: '/item' });
+    await oldAnswerAsked.promise;
+    const post = await send(c.port, { method: 'POST', path: '/item' });
+    assert.equal(post.status, 204);
+    oldAnswerHeld.resolve();
+    assert.equal((await first).body.toString(), 'v1', 'the request that asked gets its answer');
+    // Before: v1 was stored after the invalidation's purge and served as a HIT for max-age.
+    const after = await send(c.port, { path: '/item' });
+    assert.equal(after.body.toString(), 'v2');
+    assert.equal(after.headers['x-cache'], 'MISS');
+    assert.equal((await send(c.port, { path: '/item' })).headers['x-cache'], 'HIT', 'v2 is stored');
+  });
 });
