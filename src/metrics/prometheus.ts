@@ -32,7 +32,10 @@ export class PrometheusSource implements MetricSource {
     this.#options = options;
   }
   async read(): Promise<number[]> {
-    const url = new URL('/api/v1/query', this.#options.url);
+    // Relative to the URL's path: a Prometheus behind a proxy path or run with --web.route-prefix
+    // (`http://h/prom`) answers at /prom/api/v1/query, which an absolute '/api/v1/query' dropped.
+    const base = this.#options.url.endsWith('/') ? this.#options.url : `${this.#options.url}/`;
+    const url = new URL('api/v1/query', base);
     url.searchParams.set('query', this.#options.query);
     const res = await fetch(url, { signal: AbortSignal.timeout(this.#options.timeout ?? 5000) });
     const body = (await res.json().catch(() => undefined)) as QueryResponse | undefined;

@@ -25,6 +25,8 @@ export interface PrometheusOptions {
   args?: string[];
   /** Files written next to prometheus.yml first (paths in the config are relative to it). */
   files?: Record<string, string>;
+  /** Serve under this path (`--web.route-prefix`, as behind a proxy path), e.g. `/prom`; `url` includes it. */
+  routePrefix?: string;
 }
 
 /**
@@ -56,7 +58,7 @@ export async function startPrometheus(
   const dir = await mkdtemp(join(tmpdir(), 'scaleplane-prometheus-'));
   const port = options.port ?? (await freePort());
   for (const [name, text] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), text);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${port}${options.routePrefix ?? ''}`;
   await writeFile(
     join(dir, 'prometheus.yml'),
     [
@@ -72,6 +74,7 @@ export async function startPrometheus(
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
+      ...(options.routePrefix ? [`--web.route-prefix=${options.routePrefix}`] : []),
       ...(options.args ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },

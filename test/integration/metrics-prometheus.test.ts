@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
+import { PrometheusSource } from '../../src/metrics/index.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
 import { PROMETHEUS, poll, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
@@ -111,5 +112,17 @@ groups:
     // Idle: the query drops to 0 and the group comes back in.
     const back = await nextEntry(app, (e) => e.source === 'policy' && e.after === 1, 30_000);
     assert.ok(back.reasons.includes('BelowTarget'), `reasons: ${back.reasons}`);
+  });
+  it('a Prometheus served under a path (--web.route-prefix, a proxy path) is queried under it', async () => {
+    const prefixed = await startPrometheus([], { routePrefix: '/prom' });
+    try {
+      // Before: the path was dropped and the query went to /api/v1/query, a 404 here.
+      for (const url of [prefixed.url, `${prefixed.url}/`]) {
+        const source = new PrometheusSource({ url, query: 'vector(3)' });
+        assert.deepEqual(await source.read(), [3], url);
+      }
+    } finally {
+      await prefixed.close();
+    }
   });
 });
