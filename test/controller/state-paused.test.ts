@@ -3,60 +3,13 @@
 // forwarding. Every call must fail within a bound, not hang: the leader's scale-in awaits the
 // "draining" record before it drains, and the journal's writes run one after another.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { PostgresState, RedisState } from '../../src/controller/state/index.js';
+import { pausableProxy } from '../helpers/pausable-proxy.js';
 import { until } from '../helpers/until.js';
-
-/** pausableProxy forwards 127.0.0.1:<port> to `target`; pause() stops forwarding both ways. */
-async function pausableProxy(target: number) {
-  const sockets = new Set<Socket>();
-  let atPause: Socket[] = [];
-  let paused = false;
-  const held: (() => void)[] = [];
-  const server = createServer((client) => {
-    const upstream = connect(target, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const pipe = (from: Socket, to: Socket) =>
-      from.on('data', (chunk: Buffer) => {
-        if (paused) held.push(() => to.write(chunk));
-        else to.write(chunk);
-      });
-    pipe(client, upstream);
-    pipe(upstream, client);
-    for (const s of [client, upstream]) {
-      s.on('error', () => {});
-      s.on('close', () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(s);
-      });
-    }
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    pause: () => {
-      paused = true;
-      atPause = [...sockets];
-    },
-    /** Whether every connection open at pause() has closed since. */
-    pausedClosed: () => atPause.every((s) => !sockets.has(s)),
-    resume: () => {
-      paused = false;
-      for (const write of held.splice(0)) write();
-    },
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 const BACKENDS = [
   {

@@ -8,6 +8,7 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 export async function pausableProxy(target: number) {
   const sockets = new Set<Socket>();
   let paused = false;
+  let atPause: Socket[] = [];
   let accepted = 0;
   const held: (() => void)[] = [];
   const server = createServer((client) => {
@@ -40,7 +41,10 @@ export async function pausableProxy(target: number) {
     accepted: () => accepted,
     pause: () => {
       paused = true;
+      atPause = [...sockets];
     },
+    /** Whether every connection open at pause() has closed since. */
+    pausedClosed: () => atPause.every((s) => !sockets.has(s)),
     resume: () => {
       paused = false;
       for (const write of held.splice(0)) write();
