@@ -35,6 +35,7 @@ export type {
   ConnectionEvent,
   DeadLetter,
   DeadLetterReason,
+  Delivery,
   DepthReading,
   JobEnvelope,
   QueueBackend,

@@ -75,6 +75,11 @@ export interface Delivery {
   deadLetter(error: string, reason: DeadLetterReason): Promise<void>;
   /** Not processed (shutdown): give the job back as it was, for another worker. */
   release(): Promise<void>;
+  /**
+   * True once the broker has taken the delivery back on its own (RabbitMQ: its channel closed):
+   * a handler started then would run a job that is already on its way to another delivery.
+   */
+  abandoned?(): boolean;
 }
 
 /** ConsumeOptions tells a backend how much to take and where to hand it. */

@@ -207,6 +207,13 @@ export class Worker<T = unknown> extends EventEmitter {
       });
       return;
     }
+    // Its channel closed before it started (a broker restart, a reconnect): the broker returns the
+    // job to the queue itself, so running it here would only run it twice. Checked in the same tick
+    // as the handler starts, so a connection lost later finds it in flight, as it is.
+    if (delivery.abandoned?.()) {
+      this.emit('abandoned', event);
+      return;
+    }
     const stopTimer = metrics.handlerDuration.startTimer(this.#labels);
     let failure: unknown;
     let failed = false;

@@ -346,6 +346,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
      * counted is a channel that closed with the job unsettled: a stall. The stalls of earlier
      * messages of the job travel in the envelope.
      */
+    /** Consumer channels that closed: their unsettled deliveries are the broker's again. */
+    const closedChannels = new WeakSet<Channel>();
     const deliveryFor = (ch: Channel, msg: ConsumeMessage, envelope: JobEnvelope): Delivery => {
       const redeliveries = Number(
         msg.properties.headers?.['x-delivery-count'] ?? (msg.fields.redelivered ? 1 : 0),
@@ -366,6 +368,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         envelope,
         attempt,
         stalls,
+        abandoned: () => closedChannels.has(ch),
         ack: () => ackConfirmed(ch, msg, envelope.id),
         retry: async (delay) => {
           const next = { ...envelope, attempt: attempt + 1, stalls };
@@ -474,6 +477,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         ),
       );
       ch.on('close', () => {
+        closedChannels.add(ch);
         // A channel closed under a live connection (not by a reconnect) is reopened here.
         if (!stopped && !closed && current?.ch === ch && model === m) void subscribe(m).catch(() => {});
       });
