@@ -14,3 +14,11 @@ export async function until(
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
+
+/**
+ * TIMER_SLACK_MS is how early, by a clock read before the call, a Node timer may fire: it runs
+ * from the event loop's cached time, which lags the real time by the work done since the loop
+ * last woke (299 ms was seen for a 300 ms timeout on a busy machine). An assertion that a wait
+ * lasted at least a timeout allows this much, and still fails for a wait that did not happen.
+ */
+export const TIMER_SLACK_MS = 15;

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { Scaleplane } from '../../src/app.js';
 import type { Ejection } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
@@ -10,6 +11,9 @@ import { settled, startInProcess } from '../helpers/scaleplane.js';
 import { until } from '../helpers/until.js';
 
 const HEALTH_INTERVAL_MS = 1000;
+const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
+/** POST_HOLD_MS is how long each POST is held by its instance: ample time to kill one holding some. */
+const POST_HOLD_MS = 5000;
 
 const CONFIG = `
 api: { listen: 127.0.0.1:0 }
@@ -20,10 +24,16 @@ balancer:
 controller: { interval: 1s }
 groups:
   web:
-    command: node server.js
+    command: node provider-app.mjs
     min_instances: 3
     max_instances: 3
 `;
+
+/** held asks an instance directly how many slow requests it is holding now. */
+async function held(address: string): Promise<number> {
+  const res = await fetch(`http://${address}/held`);
+  return Number(await res.text());
+}
 
 function post(url: string): Promise<number> {
   return new Promise((resolve) => {
@@ -42,28 +52,30 @@ describe('instance killed under load', () => {
   after(() => app?.close());
 
   it('no GET fails, the instance is ejected within one health interval, its POST gets 502', async () => {
-    app = await startInProcess(CONFIG);
+    app = await startInProcess(CONFIG, FIXTURES);
     await settled(app, 'web', 3, 20_000);
     const { host, port } = app.balancerAddress!;
     const base = `http://${host}:${port}`;
-    const gets = startLoad({ url: `${base}/work?ms=1`, concurrency: 4, maxDurationMs: 40_000 });
+    const gets = startLoad({ url: `${base}/`, concurrency: 4, maxDurationMs: 40_000 });
     await gets.reached(200);
 
     // Slow POSTs: least-connections spreads them, so each instance holds some while we kill one.
-    const posts = Array.from({ length: 6 }, () => post(`${base}/work?ms=1500`));
-    // Wait for them to be in flight (not a fixed 300 ms, which a slow machine can outrun): the GETs
-    // take 1 ms and are at most 4, so 6 in flight means POSTs arrived; the victim is the instance
-    // holding the most, which least-connections makes one with a POST.
+    const posts = Array.from({ length: 6 }, () => post(`${base}/slow?ms=${POST_HOLD_MS}`));
+    // Where they landed is asked of the instances themselves: the balancer's in-flight counts
+    // include the GETs, so on a busy machine the busiest backend could hold no POST at all (seen:
+    // all six POSTs 200). The victim is the instance holding the most of them.
+    const instances = app.providers.get('web')!.instances();
+    let holding: number[] = [];
     await until(
-      () => app.balancer.stats('web').backends.reduce((sum, b) => sum + b.inFlight, 0) >= 6,
+      async () => {
+        holding = await Promise.all(instances.map((i) => held(i.address)));
+        return holding.reduce((sum, n) => sum + n, 0) === 6;
+      },
       20_000,
-      'the POSTs in flight',
+      'the six POSTs held by the instances',
     );
-    const busiest = [...app.balancer.stats('web').backends].sort((x, y) => y.inFlight - x.inFlight)[0]!;
-    const victim = app.providers
-      .get('web')!
-      .instances()
-      .find((i) => i.id === busiest.id)!;
+    const victimPosts = Math.max(...holding);
+    const victim = instances[holding.indexOf(victimPosts)]!;
 
     // Out of rotation by whichever comes first: passive ejection (connect errors), the local
     // provider seeing the process exit, or the active health check.
@@ -87,16 +99,15 @@ describe('instance killed under load', () => {
     await gets.reached(400);
     const g = await gets.stop();
     console.log(
-      `killed ${victim.id}: out of rotation after ${ejectedAfter.toFixed(0)} ms, ${how}; ` +
+      `killed ${victim.id} (holding ${victimPosts} of the POSTs): out of rotation after ${ejectedAfter.toFixed(0)} ms, ${how}; ` +
         `GETs ok ${g.ok}, non-2xx ${g.non2xx}, errors ${g.errors}; POST statuses ${statuses.join(',')}`,
     );
     assert.ok(ejectedAfter < HEALTH_INTERVAL_MS, `ejected after ${ejectedAfter} ms`);
     assert.equal(g.errors, 0, JSON.stringify(g.errorCodes));
     assert.equal(g.non2xx, 0, JSON.stringify(g.statuses));
-    // Each POST was on some instance; those on the victim fail with 502 (a retry would have made
-    // them 200s elsewhere: their body was streamed, so they are never retried), the rest succeed.
-    const failed = statuses.filter((s) => s === 502).length;
-    assert.ok(failed >= 1 && failed < 6, `POST statuses ${statuses}`);
-    assert.equal(failed + statuses.filter((s) => s === 200).length, 6, `POST statuses ${statuses}`);
+    // The victim's POSTs fail with 502 (a retry would have made them 200s elsewhere: a POST is
+    // never retried once sent), the rest succeed.
+    assert.equal(statuses.filter((s) => s === 502).length, victimPosts, `POST statuses ${statuses}`);
+    assert.equal(statuses.filter((s) => s === 200).length, 6 - victimPosts, `POST statuses ${statuses}`);
   });
 });
