@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, parseDuration } from '../config/index.js';
+import { redactCredentials } from '../metrics/index.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import {
   type ConfiguredGroup,
@@ -161,7 +162,8 @@ function traceSource(
         ...(flags.maxGap === undefined ? {} : { maxGap: flags.maxGap }),
       },
     },
-    label: `${flags.prometheus} ${flags.query}`,
+    // The label is printed and written into reports: never the password of the URL.
+    label: `${redactCredentials(flags.prometheus)} ${flags.query}`,
   };
 }
 

@@ -589,9 +589,16 @@ const memoryMetricSchema = mapping({
 const METRIC_KINDS = {
   cpu: cpuMetricSchema,
   memory: memoryMetricSchema,
-  prometheus: mapping({ target, query: text, url: text.default('http://127.0.0.1:9090') }).transform(
-    (raw): MetricConfig => ({ type: 'prometheus', target: raw.target, query: raw.query, url: raw.url }),
-  ),
+  prometheus: mapping({ target, query: text, url: text.default('http://127.0.0.1:9090') })
+    .superRefine((raw, ctx) => {
+      // Checked here rather than at the first read: fetch can reach nothing else, and the source
+      // decodes the user and password (sent as HTTP Basic auth) from it.
+      const url = urlProblem(raw.url, ['http:', 'https:']);
+      if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
+    })
+    .transform(
+      (raw): MetricConfig => ({ type: 'prometheus', target: raw.target, query: raw.query, url: raw.url }),
+    ),
   rabbitmq: mapping({
     target,
     queue: text,

@@ -30,3 +30,4 @@ export {
   readyCount,
   type SourceContext,
 } from './source.js';
+export { type CredentialedUrl, redactCredentials, splitCredentials } from './url-credentials.js';

@@ -4,10 +4,14 @@
  * `sum(rate(http_requests_total{job="web"}[1m]))` with a per-instance target.
  */
 import { type MetricSource, MetricSourceError } from './source.js';
+import { type CredentialedUrl, splitCredentials } from './url-credentials.js';
 
 /** PrometheusSourceOptions configures one query. */
 export interface PrometheusSourceOptions {
-  /** Prometheus base URL. @defaultValue 'http://127.0.0.1:9090' */
+  /**
+   * Prometheus base URL; `http://user:password@host:9090` is sent as HTTP Basic auth.
+   * @defaultValue 'http://127.0.0.1:9090'
+   */
   url: string;
   query: string;
   /** ms. @defaultValue 5000 */
@@ -28,16 +32,33 @@ export class PrometheusSource implements MetricSource {
   readonly name = 'prometheus';
   readonly kind = 'total' as const;
   readonly #options: PrometheusSourceOptions;
+  readonly #target: CredentialedUrl;
+  /** Throws an Error for a URL that does not parse or has badly encoded credentials. */
   constructor(options: PrometheusSourceOptions) {
     this.#options = options;
+    this.#target = splitCredentials(options.url);
   }
   async read(): Promise<number[]> {
     // Relative to the URL's path: a Prometheus behind a proxy path or run with --web.route-prefix
     // (`http://h/prom`) answers at /prom/api/v1/query, which an absolute '/api/v1/query' dropped.
-    const base = this.#options.url.endsWith('/') ? this.#options.url : `${this.#options.url}/`;
-    const url = new URL('api/v1/query', base);
+    const { url: bare, headers, shown } = this.#target;
+    const url = new URL('api/v1/query', bare.endsWith('/') ? bare : `${bare}/`);
     url.searchParams.set('query', this.#options.query);
-    const res = await fetch(url, { signal: AbortSignal.timeout(this.#options.timeout ?? 5000) });
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, signal: AbortSignal.timeout(this.#options.timeout ?? 5000) });
+    } catch (err) {
+      const why = ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
+      throw new MetricSourceError('SOURCE_FAILED', `prometheus at ${shown}: ${why}`, { cause: err });
+    }
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      throw new MetricSourceError(
+        'SOURCE_FAILED',
+        `prometheus at ${shown} refused the request (${res.status} ${res.statusText}): ` +
+          (headers.authorization ? 'check the user and password in url' : 'it wants credentials in url'),
+      );
+    }
     const body = (await res.json().catch(() => undefined)) as QueryResponse | undefined;
     if (!res.ok || body?.status !== 'success' || !body.data) {
       throw new MetricSourceError(

@@ -3,6 +3,9 @@
  * request rate (e.g. `sum(rate(http_requests_total[1m]))`), fetched in chunks (Prometheus refuses
  * more than 11,000 points per series and query) and held per second like any timed trace.
  */
+// The file itself, not metrics/index.ts: it imports nothing, so the simulator stays free of the
+// side effects of metric sources' clients.
+import { splitCredentials } from '../metrics/url-credentials.js';
 import { holdSamples, type TimedTrace, TraceError, type TracePoint } from './trace-points.js';
 
 /** PROMETHEUS_MAX_POINTS is Prometheus' limit of points per series in one range query. */
@@ -10,7 +13,10 @@ export const PROMETHEUS_MAX_POINTS = 11_000;
 
 /** PrometheusTraceOptions say what to fetch and from where. */
 export interface PrometheusTraceOptions {
-  /** Prometheus base URL; a path prefix (`http://host/prometheus`) is kept. */
+  /**
+   * Prometheus base URL; a path prefix (`http://host/prometheus`) is kept, credentials
+   * (`http://user:password@host`) are sent as HTTP Basic auth.
+   */
   url: string;
   /** PromQL returning exactly one series of requests per second. */
   query: string;
@@ -90,7 +96,14 @@ async function queryRange(
   end: number,
   step: number,
 ): Promise<NonNullable<RangeResponse['data']>['result']> {
-  const url = new URL('api/v1/query_range', o.url.endsWith('/') ? o.url : `${o.url}/`);
+  let target: ReturnType<typeof splitCredentials>;
+  try {
+    target = splitCredentials(o.url);
+  } catch (err) {
+    throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus URL: ${(err as Error).message}`);
+  }
+  const { url: bare, headers, shown } = target;
+  const url = new URL('api/v1/query_range', bare.endsWith('/') ? bare : `${bare}/`);
   url.searchParams.set('query', o.query);
   url.searchParams.set('start', String(start));
   url.searchParams.set('end', String(end));
@@ -99,14 +112,14 @@ async function queryRange(
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeout) });
+    res = await fetch(url, { headers, signal: AbortSignal.timeout(timeout) });
     text = await res.text();
   } catch (err) {
     const why =
       (err as Error).name === 'TimeoutError'
         ? `no answer within ${timeout / 1000} s`
         : String(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
-    throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus at ${o.url}: ${why}`, { cause: err });
+    throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus at ${shown}: ${why}`, { cause: err });
   }
   let body: RangeResponse | undefined;
   try {
@@ -120,8 +133,13 @@ async function queryRange(
   if (!res.ok || body?.status !== 'success' || !body.data) {
     throw new TraceError(
       'PROMETHEUS_ERROR',
-      `Prometheus at ${o.url} answered HTTP ${res.status} without an API response` +
-        ` (is the URL Prometheus' base URL?): ${text.slice(0, 200)}`,
+      `Prometheus at ${shown} answered HTTP ${res.status} without an API response` +
+        (res.status === 401 || res.status === 403
+          ? headers.authorization
+            ? ' (check the user and password in the URL)'
+            : ' (it wants credentials: http://user:password@host)'
+          : " (is the URL Prometheus' base URL?)") +
+        `: ${text.slice(0, 200)}`,
     );
   }
   if (body.data.resultType !== 'matrix') {

@@ -27,7 +27,19 @@ export interface PrometheusOptions {
   files?: Record<string, string>;
   /** Serve under this path (`--web.route-prefix`, as behind a proxy path), e.g. `/prom`; `url` includes it. */
   routePrefix?: string;
+  /**
+   * Require HTTP Basic auth (`--web.config.file` with `basic_auth_users`): `hash` is the bcrypt of
+   * `password`, which the helper's own readiness check and `query` send.
+   */
+  basicAuth?: { username: string; password: string; hash: string };
 }
+
+/** PROMETHEUS_DOCS_USER is the user of Prometheus' basic-auth guide: admin / test, bcrypt cost 12. */
+export const PROMETHEUS_DOCS_USER = {
+  username: 'admin',
+  password: 'test',
+  hash: '$2b$12$hNf2lSsxfm0.i4a.1kVpSOVyBCfIB51VRjgBUyv6kdnyTlgWj81Ay',
+};
 
 /**
  * poll checks `condition` every 100 ms (an HTTP round trip each, so not as often as `until`) until
@@ -59,6 +71,13 @@ export async function startPrometheus(
   const port = options.port ?? (await freePort());
   for (const [name, text] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), text);
   const url = `http://127.0.0.1:${port}${options.routePrefix ?? ''}`;
+  const auth = options.basicAuth;
+  const headers: Record<string, string> = auth
+    ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
+    : {};
+  if (auth) {
+    await writeFile(join(dir, 'web.yml'), `basic_auth_users:\n  ${auth.username}: '${auth.hash}'\n`);
+  }
   await writeFile(
     join(dir, 'prometheus.yml'),
     [
@@ -75,6 +94,7 @@ export async function startPrometheus(
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       ...(options.routePrefix ? [`--web.route-prefix=${options.routePrefix}`] : []),
+      ...(auth ? [`--web.config.file=${join(dir, 'web.yml')}`] : []),
       ...(options.args ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -100,7 +120,7 @@ export async function startPrometheus(
     await poll(
       async () => {
         if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr.slice(-500)}`);
-        return (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok ?? false;
+        return (await fetch(`${url}/-/ready`, { headers }).catch(() => undefined))?.ok ?? false;
       },
       30_000,
       'prometheus ready',
@@ -113,7 +133,7 @@ export async function startPrometheus(
     url,
     close,
     async query(promql) {
-      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`, { headers });
       const body = (await res.json()) as {
         status: string;
         error?: string;

@@ -1,0 +1,54 @@
+/**
+ * URL credentials for HTTP sources: `http://user:pass@host:9090` is how Grafana, promtool and curl
+ * take a Prometheus behind Basic auth, but fetch refuses a URL that carries credentials. This file
+ * imports nothing, so the simulator (which must stay free of side effects) can use it too.
+ */
+
+/** CredentialedUrl is a URL split for fetch: where to send the request, and as whom. */
+export interface CredentialedUrl {
+  /** The URL without user and password (fetch refuses one that has them). */
+  url: string;
+  /** `{ authorization: 'Basic …' }` when the URL named a user or a password, else empty. */
+  headers: Record<string, string>;
+  /** The URL for messages and logs: the password replaced by `***`, the user kept. */
+  shown: string;
+}
+
+/**
+ * splitCredentials takes the user and password out of `text` and turns them into an HTTP Basic
+ * `authorization` header (percent-decoded, as curl and Grafana do). Throws an Error for a string
+ * that is not a URL or whose credentials are badly percent-encoded; the message never holds the
+ * password.
+ */
+export function splitCredentials(text: string): CredentialedUrl {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`not a URL: ${redactCredentials(text)}`);
+  }
+  if (url.username === '' && url.password === '') return { url: text, headers: {}, shown: text };
+  let user: string;
+  let password: string;
+  try {
+    user = decodeURIComponent(url.username);
+    password = decodeURIComponent(url.password);
+  } catch {
+    throw new Error(`bad percent-encoding in the credentials of ${redactCredentials(text)}`);
+  }
+  const shown = redactCredentials(text);
+  url.username = '';
+  url.password = '';
+  const auth = Buffer.from(`${user}:${password}`).toString('base64');
+  return { url: url.href, headers: { authorization: `Basic ${auth}` }, shown };
+}
+
+/**
+ * redactCredentials is `text` with the password of a `scheme://user:password@` prefix replaced by
+ * `***`; works on any string (also one that does not parse as a URL), so an error about it can
+ * name it safely.
+ */
+export function redactCredentials(text: string): string {
+  // Up to the last '@' before the path: a password may itself contain '@' (unencoded, as typed).
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#:@]*):[^/?#]*@/i, '$1:***@');
+}
