@@ -89,6 +89,38 @@ test('NginxDriver: debounced, skips unchanged text, restores the file when the t
   assert.equal(await readFile(join(dir, 'up.conf'), 'utf8'), good, 'previous file restored');
 });
 
+test('NginxDriver: a failed test puts the previous file back by temp file and rename, not in place', async (t) => {
+  // The rollback used to rewrite the include in place (truncate, then write): a crash or a full
+  // disk in between left a truncated include for the next nginx start or reload to trip over.
+  // Replaced by a rename, the file is a new inode; rewritten in place, it stays the rejected one's.
+  const { mkdtemp, readdir, readFile, rm, stat } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-render-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'up.conf');
+  let testPasses = true;
+  let rejected: number | undefined;
+  const driver = new NginxDriver({
+    config: { ...config, includeFile: file },
+    run: async (command) => {
+      if (command !== 'nginx -t' || testPasses) return;
+      rejected = (await stat(file)).ino;
+      throw Object.assign(new Error('x'), { stderr: 'bad' });
+    },
+  });
+  t.after(() => driver.close());
+  driver.update('web', [{ id: 'a', address: '127.0.0.1:1', state: 'ready' }]);
+  await driver.flush();
+  const good = await readFile(file, 'utf8');
+  testPasses = false;
+  driver.update('web', [{ id: 'b', address: '127.0.0.1:2', state: 'ready' }]);
+  await assert.rejects(driver.flush(), { code: 'NGINX_TEST_FAILED' });
+  assert.equal(await readFile(file, 'utf8'), good, 'previous file restored');
+  assert.notEqual((await stat(file)).ino, rejected, 'restored by rename, not rewritten in place');
+  assert.deepEqual(await readdir(dir), ['up.conf'], 'no temp file left');
+});
+
 test('NginxDriver: a failed test with no file before leaves no file behind', async (t) => {
   // It used to leave the rejected upstreams in place, for the next reload by anyone to load.
   const { access, mkdtemp, rm } = await import('node:fs/promises');

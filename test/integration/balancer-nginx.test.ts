@@ -17,6 +17,7 @@ import {
   NginxDriver,
   type NginxRetry,
   type NginxSync,
+  renderUpstreams,
   upstreamName,
 } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
@@ -338,6 +339,30 @@ http {
       await retrying.close();
       await writeFile(join(dir, 'extra.conf'), '');
       await alerts.close();
+    }
+  });
+
+  it('a new driver (as `scaleplane up` starts one) tests and reloads even when the file is already current', async () => {
+    const [a, b] = backends as [Named, Named];
+    driver.update('web', [ready(b)]);
+    await driver.flush({ force: true });
+    assert.deepEqual(await routesTo(port, ['b']), ['b']);
+    // The include on disk already holds what the new driver renders (a previous run left it, or
+    // it was edited), but the running nginx was started on, or last reloaded, another one.
+    const config = driverConfig();
+    await writeFile(config.includeFile, renderUpstreams([{ name: 'web', instances: [ready(a)] }], config));
+    assert.deepEqual(await routesTo(port, ['b']), ['b'], 'nginx still serves its stale upstreams');
+    const fresh = new NginxDriver({ config });
+    try {
+      fresh.update('web', [ready(a)]);
+      // Not forced: the sync `up` runs after its first membership update. It used to find the text
+      // unchanged and skip `nginx -t` and the reload, so nginx kept serving b.
+      const first = await fresh.flush();
+      assert.equal(first.reloaded, true);
+      assert.deepEqual(await routesTo(port, ['a']), ['a']);
+      assert.equal((await fresh.flush()).reloaded, false, 'after that, an unchanged text is skipped');
+    } finally {
+      await fresh.close();
     }
   });
 });

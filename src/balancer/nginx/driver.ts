@@ -52,7 +52,7 @@ export interface NginxDriverOptions {
 
 /** NginxSync reports one sync that reached NGINX. */
 export interface NginxSync {
-  /** Whether NGINX was tested and reloaded: the file changed, or the flush was forced. */
+  /** Whether NGINX was tested and reloaded: the file changed, the flush was forced, or it was the first. */
   readonly reloaded: boolean;
   readonly text: string;
   /** Failed syncs in a row before this one: above 0, NGINX had stale upstreams until now. */
@@ -80,8 +80,9 @@ const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 /**
  * NginxDriver keeps an NGINX include file in step with group membership: `update` records a group's
  * instances and schedules a sync after `debounce` ms, so a burst of changes costs one reload. A sync
- * renders, skips everything if the text is unchanged, writes atomically (temp file + rename), runs
- * the test command, and reloads gracefully. A failed test puts the previous file back (or removes
+ * renders, skips everything if the text is unchanged (except for the driver's first sync, which
+ * always tests and reloads), writes atomically (temp file + rename), runs the test command, and
+ * reloads gracefully. A failed test puts the previous file back (or removes
  * the file, when there was none). Failures are `error` events, never rejections in the background.
  *
  * A failed sync is retried with capped exponential backoff (a `retry` event says when), forced so
@@ -103,6 +104,12 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   #written: string | undefined;
   /** Failed syncs in a row; while above 0, what NGINX runs is unknown and every sync is forced. */
   #failures = 0;
+  /**
+   * Whether a sync of this driver has reloaded NGINX. Until one has, the first sync is forced even
+   * when the file on disk already holds the text: the NGINX that runs may have been started with
+   * another (older) file, or its last reload may have failed, and would keep stale upstreams.
+   */
+  #reloadedOnce = false;
   #closed = false;
 
   constructor(options: NginxDriverOptions) {
@@ -199,12 +206,12 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     const text = this.render();
     const file = this.#config.includeFile;
     this.#written ??= await readFile(file, 'utf8').catch(() => undefined);
-    if (text === this.#written && !force) return { reloaded: false, text, failedAttempts: 0 };
+    if (text === this.#written && !force && this.#reloadedOnce) {
+      return { reloaded: false, text, failedAttempts: 0 };
+    }
     const previous = this.#written;
     try {
-      const temp = `${file}.${process.pid}.tmp`;
-      await writeFile(temp, text);
-      await rename(temp, file);
+      await writeAtomically(file, text);
     } catch (err) {
       return this.#fail(
         new NginxDriverError('NGINX_WRITE_FAILED', `cannot write ${file}: ${String(err)}`, { cause: err }),
@@ -215,7 +222,9 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     } catch (err) {
       // Put back what was there; there was no file, so none may stay: an nginx reloaded by
       // anyone else would load the upstreams that just failed the test.
-      if (previous !== undefined) await writeFile(file, previous).catch(() => undefined);
+      // Atomically too: an in-place write cut short (a crash, a full disk) would leave a truncated
+      // include that the next nginx start or reload by anyone would trip over.
+      if (previous !== undefined) await writeAtomically(file, previous).catch(() => undefined);
       else await rm(file, { force: true }).catch(() => undefined);
       return this.#fail(
         new NginxDriverError('NGINX_TEST_FAILED', `${this.#config.testCommand} failed: ${stderrOf(err)}`, {
@@ -239,6 +248,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     }
     const failedAttempts = this.#failures;
     this.#failures = 0;
+    this.#reloadedOnce = true;
     if (failedAttempts > 0) {
       this.#logger.info(
         { file, groups: this.#groups.size, failedAttempts },
@@ -277,6 +287,22 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       this.flush().catch(() => undefined);
     }, delay);
     return this.#pendingRetry;
+  }
+}
+
+/**
+ * writeAtomically replaces `file` with `text` through a temp file and a rename, so a reader (nginx
+ * -t, a reload, a start) sees the old text or the new one, never a part of it. The temp file is
+ * removed when the write fails.
+ */
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`;
+  try {
+    await writeFile(temp, text);
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw err;
   }
 }
 
