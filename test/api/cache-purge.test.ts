@@ -80,6 +80,33 @@ describe('cache purge API', () => {
     assert.ok(events.body.events.some((e: { reasons: string[] }) => e.reasons.includes('CachePurge')));
   });
 
+  test('a host purge reaches the entries stored for that host at a non-default port', async (t) => {
+    const site = await cachedSite(t);
+    const api = await purgeApi((s) => site.balancer.purgeCache(s));
+    t.after(() => api.close());
+    // Not the balancer's port nor the scheme's default: the key keeps the port (shop.example:8443).
+    const get = (host: string) => send(site.port, { path: '/x', headers: { host } });
+    const hit = async (host: string) => (await get(host)).headers['x-cache'] === 'HIT';
+    const fill = async () => {
+      for (const host of ['shop.example:8443', 'shop.example:9000']) await get(host);
+    };
+    await fill();
+    assert.equal(await hit('shop.example:8443'), true);
+
+    const byHost = await api.call('/api/scalability/cache/purge', post({ urls: ['https://shop.example/x'] }));
+    assert.deepEqual(byHost.body, { purged: 2 }, 'no port given: the host at every port');
+    assert.equal(await hit('shop.example:8443'), false);
+
+    await fill();
+    const byPort = await api.call(
+      '/api/scalability/cache/purge',
+      post({ prefix: 'https://shop.example:8443/' }),
+    );
+    assert.deepEqual(byPort.body, { purged: 1 }, 'a port given: that port only');
+    assert.equal(await hit('shop.example:8443'), false);
+    assert.equal(await hit('shop.example:9000'), true);
+  });
+
   test('no token is 401, a read token is 403, and neither purges anything', async (t) => {
     const site = await cachedSite(t);
     const api = await purgeApi((s) => site.balancer.purgeCache(s));

@@ -55,7 +55,14 @@ export function storedBytes(key: string, response: StoredResponse): number {
 
 /** PurgeTarget is one URL or prefix to purge: a path, on one host or (host undefined) on all. */
 export interface PurgeTarget {
+  /** The host name, lowercase, without a port. */
   readonly host: string | undefined;
+  /**
+   * The port the URL named (not the scheme's default). Absent: the host at every port. Present:
+   * keys of that port and the portless key, which is how requests to the balancer's own port
+   * (maybe this one) are stored.
+   */
+  readonly port?: string;
   readonly path: string;
 }
 
@@ -68,28 +75,57 @@ export interface PurgeSelector {
 
 /**
  * purgeTarget reads `https://host/path?q`, `//host/path` or `/path?q` into a PurgeTarget; the host
- * is lowercased and its port dropped, as the balancer keys by host without port. Undefined when
- * the text is neither an absolute URL nor a path.
+ * is lowercased, and a port is kept only when it is not the scheme's default (URL drops that one).
+ * Undefined when the text is neither an absolute URL nor a path.
  */
 export function purgeTarget(text: string): PurgeTarget | undefined {
   if (text.startsWith('/') && !text.startsWith('//')) return { host: undefined, path: text };
   try {
     const url = new URL(text.startsWith('//') ? `http:${text}` : text);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-    return { host: url.hostname.toLowerCase(), path: `${url.pathname}${url.search}` };
+    const host = url.hostname.toLowerCase();
+    const path = `${url.pathname}${url.search}`;
+    return url.port === '' ? { host, path } : { host, port: url.port, path };
   } catch {
     return undefined;
   }
 }
 
+/** hostTarget is the purge target of `path` on a key's host (`shop`, `shop:6666`, `[::1]:8443`). */
+export function hostTarget(keyHost: string, path: string): PurgeTarget {
+  const { name, port } = splitHost(keyHost);
+  return port === undefined ? { host: name, path } : { host: name, port, path };
+}
+
+/** splitHost splits a key's host into its name and its port, if it has one. */
+export function splitHost(keyHost: string): { name: string; port: string | undefined } {
+  // An IPv6 literal keeps its colons inside the brackets.
+  const colon = keyHost.indexOf(':', keyHost.startsWith('[') ? keyHost.indexOf(']') : 0);
+  return colon < 0
+    ? { name: keyHost, port: undefined }
+    : { name: keyHost.slice(0, colon), port: keyHost.slice(colon + 1) };
+}
+
+/**
+ * matchesHost says whether a key's host is one the purge target names. Keys keep a port only when
+ * it is neither the balancer's nor the scheme's default, so a host purge without a port takes
+ * every port (a host purge that left `shop:8443` serving was the bug), and one with a port takes
+ * that port and the portless key (requests to the balancer's own port, which may be that one).
+ */
+export function matchesHost(keyHost: string, target: PurgeTarget): boolean {
+  if (target.host === undefined) return true;
+  const { name, port } = splitHost(keyHost);
+  return name === target.host && (target.port === undefined || port === undefined || port === target.port);
+}
+
 /** matchesUrl says whether a primary key is the purge target's URL. */
 export function matchesUrl(key: string, target: PurgeTarget): boolean {
-  return pathOfKey(key) === target.path && (target.host === undefined || hostOfKey(key) === target.host);
+  return pathOfKey(key) === target.path && matchesHost(hostOfKey(key), target);
 }
 
 /** matchesPrefix says whether a primary key falls under the purge target's path prefix. */
 export function matchesPrefix(key: string, target: PurgeTarget): boolean {
-  return key.startsWith(target.path) && (target.host === undefined || hostOfKey(key) === target.host);
+  return key.startsWith(target.path) && matchesHost(hostOfKey(key), target);
 }
 
 /** selectVariant picks the stored response whose variant key the request has. */

@@ -15,6 +15,7 @@ import { sendJson } from '../respond.js';
 import type { BalancerLogger } from '../types.js';
 import {
   hostOfKey,
+  hostTarget,
   type PurgeSelector,
   pathOfKey,
   primaryKey,
@@ -613,7 +614,9 @@ export class HttpCache {
       const flight = this.#flights.get(primaryKey(host, path));
       if (flight !== undefined) flight.invalidated = true;
     }
-    const urls = paths.map((path) => ({ host, path }));
+    // Port aside, as a host purge: a POST to `shop:6666` also drops `shop`'s copy (more refills,
+    // never a stale answer).
+    const urls = paths.map((path) => hostTarget(host, path));
     this.#store.purge({ urls, prefixes: [], tags: [] }).then(
       (removed) => {
         this.#metrics.invalidated.inc({ cache: this.name }, removed);

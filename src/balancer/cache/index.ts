@@ -25,7 +25,9 @@ export {
 } from './cloudflare.js';
 export {
   hostOfKey,
+  hostTarget,
   MAX_VARIANTS,
+  matchesHost,
   matchesPrefix,
   matchesUrl,
   type PurgeSelector,

@@ -1,11 +1,13 @@
 import { Redis } from 'ioredis';
 import {
+  hostOfKey,
   MAX_VARIANTS,
   matchesPrefix,
   matchesUrl,
   type PurgeSelector,
   primaryKey,
   type StoredResponse,
+  splitHost,
 } from './entry.js';
 import type { HttpCacheStore, VariantOf } from './store.js';
 
@@ -117,6 +119,14 @@ export class RedisHttpStore implements HttpCacheStore {
       const tagKey = this.#tagKey(tag);
       multi.sadd(tagKey, key).pexpire(tagKey, ttl, 'NX').pexpire(tagKey, ttl, 'GT');
     }
+    // Keys with a port are rare: listing them per host lets a URL purge of the host find them
+    // without a SCAN of the whole keyspace.
+    const keyHost = hostOfKey(key);
+    const { name, port } = splitHost(keyHost);
+    if (port !== undefined) {
+      const portsKey = this.#portsKey(name);
+      multi.sadd(portsKey, keyHost).pexpire(portsKey, ttl, 'NX').pexpire(portsKey, ttl, 'GT');
+    }
     await multi.exec();
   }
 
@@ -126,8 +136,14 @@ export class RedisHttpStore implements HttpCacheStore {
       for (const key of await this.#redis.smembers(this.#tagKey(tag))) doomed.add(key);
     }
     for (const target of selector.urls) {
-      if (target.host !== undefined) doomed.add(primaryKey(target.host, target.path));
-      else
+      if (target.host !== undefined) {
+        doomed.add(primaryKey(target.host, target.path));
+        const ported =
+          target.port !== undefined
+            ? [`${target.host}:${target.port}`]
+            : await this.#redis.smembers(this.#portsKey(target.host));
+        for (const keyHost of ported) doomed.add(primaryKey(keyHost, target.path));
+      } else
         for (const key of await this.#scan(`${globEscape(target.path)} *`))
           if (matchesUrl(key, target)) doomed.add(key);
     }
@@ -178,6 +194,11 @@ export class RedisHttpStore implements HttpCacheStore {
 
   #tagKey(tag: string): string {
     return `${this.#prefix}t:${tag}`;
+  }
+
+  /** portsKey is the set of `host:port` forms that keys of this host name were stored under. */
+  #portsKey(name: string): string {
+    return `${this.#prefix}p:${name}`;
   }
 }
 

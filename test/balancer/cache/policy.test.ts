@@ -6,6 +6,7 @@ import {
   ifRangeHolds,
   invalidatedPaths,
   type Lifetime,
+  matchesHost,
   mergeNotModified,
   notModified,
   parseCacheControl,
@@ -280,8 +281,25 @@ describe('http cache policy', () => {
   test('purge targets and tags', () => {
     assert.deepEqual(purgeTarget('https://WWW.Example.com:8443/a?b=1'), {
       host: 'www.example.com',
+      port: '8443',
       path: '/a?b=1',
     });
+    assert.deepEqual(purgeTarget('https://shop.example:443/a'), { host: 'shop.example', path: '/a' });
+    assert.deepEqual(purgeTarget('//[::1]:8080/a'), { host: '[::1]', port: '8080', path: '/a' });
+    // key host, purge URL, matches: no port in the URL is every port; a port is that one + portless.
+    const hostCases: [string, string, boolean][] = [
+      ['shop.example', 'https://shop.example/', true],
+      ['shop.example:8443', 'https://shop.example/', true],
+      ['shop.example:8443', 'https://shop.example:8443/', true],
+      ['shop.example', 'https://shop.example:8443/', true],
+      ['shop.example:9000', 'https://shop.example:8443/', false],
+      ['shop.example.evil:8443', 'https://shop.example/', false],
+      ['[::1]:8443', 'http://[::1]/', true],
+      ['[::1]:9000', 'http://[::1]:8443/', false],
+      ['anything:1', '/', true],
+    ];
+    for (const [keyHost, url, expected] of hostCases)
+      assert.equal(matchesHost(keyHost, purgeTarget(url)!), expected, `${keyHost} by ${url}`);
     assert.deepEqual(purgeTarget('/a'), { host: undefined, path: '/a' });
     assert.equal(purgeTarget('ftp://x/a'), undefined);
     assert.equal(purgeTarget('not a url'), undefined);

@@ -141,6 +141,40 @@ function conformance(name: string, make: () => Promise<HttpCacheStore>): void {
       assert.equal(await store.purge(selector({ urls: ['/[odd]*?'] })), 1, 'glob characters are literal');
       assert.equal(await store.purge(selector({ tags: ['nothing'] })), 0);
     });
+
+    test('purge by host: every port without one in the URL; that port (and the portless key) with one', async (t) => {
+      const store = await make();
+      t.after(() => store.close());
+      const hosts = ['shop.example', 'shop.example:8443', 'shop.example:9000', 'other.example:8443'];
+      const fill = async () => {
+        for (const host of hosts) await store.put(primaryKey(host, '/x'), response(), NOW);
+        await store.put(primaryKey('shop.example:8443', '/y'), response(), NOW);
+      };
+      const has = async (host: string, path = '/x') =>
+        (await store.get(primaryKey(host, path), NOW)).length > 0;
+
+      await fill();
+      assert.equal(
+        await store.purge(selector({ urls: ['https://shop.example/x'] })),
+        3,
+        'shop at every port',
+      );
+      assert.equal(await has('other.example:8443'), true);
+      assert.equal(await has('shop.example:8443', '/y'), true);
+
+      await fill();
+      assert.equal(await store.purge(selector({ urls: ['https://shop.example:8443/x'] })), 2);
+      assert.equal(await has('shop.example'), false, 'the portless key: what the balancer port stores');
+      assert.equal(await has('shop.example:8443'), false);
+      assert.equal(await has('shop.example:9000'), true, 'another port stays');
+
+      await fill();
+      assert.equal(await store.purge(selector({ prefix: 'https://shop.example/' })), 4);
+      assert.equal(await has('other.example:8443'), true);
+      await fill();
+      assert.equal(await store.purge(selector({ prefix: '//shop.example:8443/' })), 3);
+      assert.equal(await has('shop.example:9000'), true);
+    });
   });
 }
 
