@@ -4,6 +4,8 @@
 // info log; an OOM kill inside the instance's cgroup as `exit code 137` (a shell leader's view of it).
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { detectCgroups } from '../../src/providers/index.js';
 import type { LocalProvider } from '../../src/providers/local/provider.js';
 import { APP, makeProvider } from './local-helpers.js';
@@ -79,6 +81,62 @@ describe('start and crash errors', () => {
     await crashNow(provider);
     await crashed;
     assert.deepEqual(order, ['out', 'crash']);
+  });
+
+  // An app that ignores $PORT used to fail with "did not answer /healthz within N ms" only: one
+  // connect probe at the timeout tells a closed port from a health check that fails.
+  it('an app listening elsewhere: nothing listens on its port, it must listen on $PORT', async (t) => {
+    const provider = failing(t, { startTimeout: 1000, env: { LISTEN_ON: '0' } });
+    const error = firstStartError(provider);
+    await provider.scaleTo(1);
+    assert.match(
+      await error,
+      /^web-1: start failed: nothing listens on 127\.0\.0\.1:\d+ after 1000 ms \(the app must listen on \$PORT; last output: "listening on \d+"\)$/,
+    );
+  });
+
+  it('an app not listening at all: the same, naming the port env of the group', async (t) => {
+    const provider = failing(t, {
+      startTimeout: 500,
+      portEnv: 'HTTP_PORT',
+      env: { LISTEN_DELAY_MS: '60000' },
+    });
+    const error = firstStartError(provider);
+    await provider.scaleTo(1);
+    assert.match(
+      await error,
+      /^web-1: start failed: nothing listens on 127\.0\.0\.1:\d+ after 500 ms \(the app must listen on \$HTTP_PORT\)$/,
+    );
+  });
+
+  // AbortSignal.timeout inside AbortSignal.any can be garbage-collected before it fires (Node 20):
+  // the start timeout then never came, and an app that never listened stayed 'starting'.
+  it('the start timeout fires even when garbage collection runs meanwhile', async (t) => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const provider = failing(t, { startTimeout: 300, env: { LISTEN_DELAY_MS: '60000' } });
+    const error = firstStartError(provider);
+    void provider.scaleTo(1);
+    const collector = setInterval(gc, 20);
+    // A fallback, not a timing assertion: without the fix no error ever comes (the app listens at 60 s).
+    let guard: NodeJS.Timeout | undefined;
+    const fallback = new Promise<string>((resolve) => {
+      guard = setTimeout(() => resolve('no start failure within 15 s'), 15_000);
+    });
+    const first = await Promise.race([error, fallback]);
+    clearInterval(collector);
+    clearTimeout(guard);
+    assert.match(first, /^web-1: start failed: nothing listens on 127\.0\.0\.1:\d+ after 300 ms/);
+  });
+
+  it('an app that listens but fails its health check: the status it answered', async (t) => {
+    const provider = failing(t, { startTimeout: 1000, env: { HEALTH_STATUS: '503' } });
+    const error = firstStartError(provider);
+    await provider.scaleTo(1);
+    assert.match(
+      await error,
+      /^web-1: start failed: listens on 127\.0\.0\.1:\d+ but \/healthz answered 503, not 2xx\/3xx, for 1000 ms \(last output: "listening on \d+"\)$/,
+    );
   });
 
   const layout = detectCgroups();

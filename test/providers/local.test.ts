@@ -180,7 +180,11 @@ test('an instance that never answers within startTimeout fails, is stopped and c
   const pgid = provider.instances()[0]!.pid!;
   const [instance, detail] = (await crashed) as [Instance, unknown];
   assert.equal(instance.state, 'failed');
-  assert.deepEqual(detail, { code: null, signal: null, reason: 'did not answer /healthz within 400 ms' });
+  assert.deepEqual(detail, {
+    code: null,
+    signal: null,
+    reason: `nothing listens on ${instance.address} after 400 ms (the app must listen on $PORT)`,
+  });
   await loop;
   await scaled;
   await until(provider, () => provider.instances().length === 0);

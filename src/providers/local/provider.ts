@@ -32,7 +32,17 @@ import { parseProcStat } from './cpu.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { sharedReaper } from './reaper.js';
-import { freePort, groupAlive, probeHttp, setprivPath, signalGroup } from './system.js';
+import { quoteOutput, startTimeoutReason } from './start-failure.js';
+import {
+  freePort,
+  groupAlive,
+  type HealthAnswer,
+  healthy,
+  probeHealth,
+  probePort,
+  setprivPath,
+  signalGroup,
+} from './system.js';
 
 /** LocalProviderLogger is the slice of a pino-style logger the local provider writes to. */
 export interface LocalProviderLogger {
@@ -178,6 +188,8 @@ class Slot {
   adopted = false;
   startTime: number | undefined;
   exit: ExitInfo | undefined;
+  /** The last readiness probe's answer: says why a start timed out. */
+  lastProbe: HealthAnswer | undefined;
   /** Its last line of output (stdout or stderr), quoted when it fails: often the reason. */
   lastOutput: string | undefined;
   /** Resolves once its output pipes closed (all of it read), or at once without pipes. */
@@ -822,9 +834,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       return;
     }
     const message =
-      outcome === 'exited'
-        ? `exited before answering ${this.#healthPath}`
-        : `did not answer ${this.#healthPath} within ${config.startTimeout} ms`;
+      outcome === 'exited' ? `exited before answering ${this.#healthPath}` : await this.#timeoutDetail(slot);
     const exit = outcome === 'exited' ? await this.#exitDetail(slot) : '';
     // Reported on `error` already when the process could not be spawned at all.
     this.emit('operation', {
@@ -862,12 +872,26 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     } else if (exit?.code === 127) parts.push('command not found, check command');
     else if (exit?.code === 126) parts.push('command not executable, check command');
     const joined = parts.length > 1 ? `${parts[0]}: ${parts.slice(1).join(', ')}` : (parts[0] ?? '');
-    const last = slot.lastOutput?.trim();
-    const output = last
-      ? `last output: ${JSON.stringify(last.length > 300 ? `${last.slice(0, 300)}…` : last)}`
-      : '';
-    const all = [joined, output].filter((p) => p !== '').join('; ');
+    const all = [joined, quoteOutput(slot.lastOutput) ?? ''].filter((p) => p !== '').join('; ');
     return all === '' ? '' : ` (${all})`;
+  }
+
+  /**
+   * timeoutDetail says why an instance still running at its start_timeout never became ready. An
+   * app that ignores $PORT failed with only "did not answer /healthz within N ms"; one TCP connect
+   * now tells a port nobody listens on from a health check that fails.
+   */
+  async #timeoutDetail(slot: Slot): Promise<string> {
+    const { message, hint } = startTimeoutReason({
+      address: formatAddress(this.#config.host, slot.port),
+      portEnv: this.#config.portEnv,
+      healthPath: this.#healthPath,
+      timeoutMs: this.#config.startTimeout,
+      port: await probePort(this.#config.host, slot.port, PROBE_TIMEOUT_MS),
+      lastProbe: slot.lastProbe,
+    });
+    const notes = [hint, quoteOutput(slot.lastOutput)].filter((n) => n !== undefined);
+    return notes.length === 0 ? message : `${message} (${notes.join('; ')})`;
   }
 
   async #waitReady(slot: Slot): Promise<'ready' | 'exited' | 'timeout' | 'stopped'> {
@@ -876,11 +900,28 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       if (!slot.abort.signal.aborted) return 'ready';
       return slot.stopRequested ? 'stopped' : 'exited';
     }
-    const signal = AbortSignal.any([slot.abort.signal, AbortSignal.timeout(this.#config.startTimeout)]);
-    while (!signal.aborted) {
-      const ok = await probeHttp(this.#config.host, slot.port, this.#healthPath, PROBE_TIMEOUT_MS, signal);
-      if (ok && !signal.aborted) return 'ready';
-      await delay(this.#healthInterval, undefined, { signal, ref: false }).catch(() => {});
+    // A plain timer, not AbortSignal.timeout: held only by AbortSignal.any, that one can be
+    // garbage-collected before it fires (Node 20), and an app that never listened stayed
+    // 'starting' for good (seen: 60 s, until it exited by itself) instead of failing at the timeout.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.#config.startTimeout);
+    const signal = AbortSignal.any([slot.abort.signal, deadline.signal]);
+    try {
+      while (!signal.aborted) {
+        const answer = await probeHealth(
+          this.#config.host,
+          slot.port,
+          this.#healthPath,
+          PROBE_TIMEOUT_MS,
+          signal,
+        );
+        if (signal.aborted) break;
+        slot.lastProbe = answer;
+        if (healthy(answer)) return 'ready';
+        await delay(this.#healthInterval, undefined, { signal, ref: false }).catch(() => {});
+      }
+    } finally {
+      clearTimeout(timer);
     }
     if (slot.stopRequested) return 'stopped';
     return slot.exit ? 'exited' : 'timeout';

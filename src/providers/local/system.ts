@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { readProcTable } from './cpu.js';
 
 /** freePort asks the kernel for a free TCP port on `host` (bind to port 0, read it, close). */
@@ -17,18 +17,25 @@ export function freePort(host: string): Promise<number> {
   });
 }
 
+/** HealthAnswer is how one readiness probe went: the status answered, or why there was none. */
+export type HealthAnswer = { readonly status: number } | { readonly error: string };
+
 /**
- * probeHttp sends one `GET path` and resolves true on a 2xx/3xx answer, false on anything else
- * (refused, timed out, aborted, 4xx/5xx). It never rejects.
+ * probeHealth sends one `GET path` and resolves with the status answered, or the error code
+ * (`ECONNREFUSED`, `TIMEOUT`, `ABORTED`…) when none came. It never rejects.
  */
-export function probeHttp(
+export function probeHealth(
   host: string,
   port: number,
   path: string,
   timeoutMs: number,
   signal: AbortSignal,
-): Promise<boolean> {
+): Promise<HealthAnswer> {
   return new Promise((resolve) => {
+    // A plain timer: an AbortSignal.timeout held only by AbortSignal.any can be garbage-collected
+    // before it fires on Node 20, and the probe then waits as long as the peer does.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
     const req = request(
       {
         host,
@@ -37,16 +44,58 @@ export function probeHttp(
         method: 'GET',
         agent: false,
         headers: { connection: 'close' },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        signal: AbortSignal.any([signal, timeout.signal]),
       },
       (res) => {
+        clearTimeout(timer);
         res.resume();
-        const status = res.statusCode ?? 0;
-        resolve(status >= 200 && status < 400);
+        resolve({ status: res.statusCode ?? 0 });
       },
     );
-    req.on('error', () => resolve(false));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const code = timeout.signal.aborted ? 'TIMEOUT' : signal.aborted ? 'ABORTED' : err.code;
+      resolve({ error: code ?? err.message });
+    });
     req.end();
+  });
+}
+
+/**
+ * probeHttp sends one `GET path` and resolves true on a 2xx/3xx answer, false on anything else
+ * (refused, timed out, aborted, 4xx/5xx). It never rejects.
+ */
+export async function probeHttp(
+  host: string,
+  port: number,
+  path: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  return healthy(await probeHealth(host, port, path, timeoutMs, signal));
+}
+
+/** healthy says whether a probe's answer means ready: a 2xx or 3xx status. */
+export function healthy(answer: HealthAnswer): boolean {
+  return 'status' in answer && answer.status >= 200 && answer.status < 400;
+}
+
+/** PortState is what one TCP connect found: a listener, a refusal, or neither in time. */
+export type PortState = 'open' | 'refused' | 'unanswered';
+
+/** probePort opens (and at once closes) one TCP connection to `host:port`. It never rejects. */
+export function probePort(host: string, port: number, timeoutMs: number): Promise<PortState> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (state: PortState) => {
+      socket.destroy();
+      resolve(state);
+    };
+    socket.setTimeout(timeoutMs, () => done('unanswered'));
+    socket.once('connect', () => done('open'));
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      done(err.code === 'ECONNREFUSED' ? 'refused' : 'unanswered'),
+    );
   });
 }
 

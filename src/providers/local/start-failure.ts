@@ -1,0 +1,47 @@
+import type { HealthAnswer, PortState } from './system.js';
+
+/** StartTimeout is what is known of an instance still running when its start_timeout ran out. */
+export interface StartTimeout {
+  /** `host:port` it was given. */
+  readonly address: string;
+  /** The variable that carries the port (`port_env`), e.g. `PORT`. */
+  readonly portEnv: string;
+  readonly healthPath: string;
+  readonly timeoutMs: number;
+  /** One TCP connect to the address, made at the timeout. */
+  readonly port: PortState;
+  /** The last readiness probe's answer, if one was made. */
+  readonly lastProbe: HealthAnswer | undefined;
+}
+
+/**
+ * startTimeoutReason says why a running instance never became ready, in words the user acts on:
+ * nothing listening on its port means the app ignores `$PORT` (or has not bound yet); a listener
+ * whose health path answers 4xx/5xx, or nothing, is a health check problem instead. `hint` goes in
+ * the parentheses after the message, with the instance's last output.
+ */
+export function startTimeoutReason(input: StartTimeout): { message: string; hint?: string } {
+  const { address, healthPath, timeoutMs, lastProbe } = input;
+  if (input.port === 'refused') {
+    return {
+      message: `nothing listens on ${address} after ${timeoutMs} ms`,
+      hint: `the app must listen on $${input.portEnv}`,
+    };
+  }
+  if (input.port === 'open') {
+    if (lastProbe !== undefined && 'status' in lastProbe) {
+      return {
+        message: `listens on ${address} but ${healthPath} answered ${lastProbe.status}, not 2xx/3xx, for ${timeoutMs} ms`,
+      };
+    }
+    return { message: `listens on ${address} but did not answer ${healthPath} within ${timeoutMs} ms` };
+  }
+  return { message: `did not answer ${healthPath} within ${timeoutMs} ms` };
+}
+
+/** quoteOutput renders an instance's last line of output for a failure message (cut at 300 chars). */
+export function quoteOutput(last: string | undefined): string | undefined {
+  const line = last?.trim();
+  if (!line) return undefined;
+  return `last output: ${JSON.stringify(line.length > 300 ? `${line.slice(0, 300)}…` : line)}`;
+}
