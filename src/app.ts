@@ -255,6 +255,9 @@ export class Scaleplane {
     this.alerts = createAlertManager(config.alerts, {
       logger: logger.child({ component: 'alerts' }),
       env: options.env ?? process.env,
+      // With a lease only the leader notifies (HighAvailability says when it leads): every
+      // controller sees the same instances fail and metrics break, and one event is one notification.
+      notifying: this.#ha.lease === undefined,
     });
     watchForAlerts(this.alerts, {
       providers: this.providers,
@@ -336,6 +339,7 @@ export class Scaleplane {
       controller: this.controller,
       registry: this.metrics.registry,
       apiAddress: formatListen(this.apiAddress),
+      onLeading: (leading) => this.alerts.setNotifying(leading),
     });
     // The balancer's port opens once the groups are up — after a restart, once the adopted
     // instances passed their health check — or at `warmup_timeout`, whichever comes first (a group

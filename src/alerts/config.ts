@@ -47,7 +47,7 @@ export function reconfigureAlertManager(
 /** createAlertManager builds the manager and its sinks from the `alerts` section (absent: log only). */
 export function createAlertManager(
   config: AlertsConfig | undefined,
-  options: { logger?: AlertLogger; env?: NodeJS.ProcessEnv; now?: () => number } = {},
+  options: { logger?: AlertLogger; env?: NodeJS.ProcessEnv; now?: () => number; notifying?: boolean } = {},
 ): AlertManager {
   return new AlertManager({
     sinks: (config?.sinks ?? []).map((sink) => createSink(sink, options.env)),
@@ -57,5 +57,6 @@ export function createAlertManager(
     }),
     ...(options.logger !== undefined && { logger: options.logger }),
     ...(options.now !== undefined && { now: options.now }),
+    ...(options.notifying !== undefined && { notifying: options.notifying }),
   });
 }

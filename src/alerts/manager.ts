@@ -16,6 +16,11 @@ export interface AlertManagerOptions {
   rateLimitPerMinute?: number;
   /** A still-firing alert is sent again after this long; 0 never repeats. @defaultValue 14400000 (4 h) */
   repeatInterval?: number;
+  /**
+   * Whether notifications go to the sinks now; `setNotifying` changes it (an HA standby holds them,
+   * see `setNotifying`). @defaultValue true
+   */
+  notifying?: boolean;
   /** @defaultValue Date.now */
   now?: () => number;
   /** @defaultValue no logging */
@@ -55,6 +60,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   /** Per sink, the last delivery of each key still under way: the next one of that key waits for it. */
   readonly #tails = new WeakMap<AlertSink, Map<string, Promise<void>>>();
   #suppressed = 0;
+  #notifying: boolean;
   #closed: Promise<void> | undefined;
 
   constructor(options: AlertManagerOptions = {}) {
@@ -64,6 +70,39 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#repeat = options.repeatInterval ?? 4 * 3600_000;
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger ?? silent;
+    this.#notifying = options.notifying ?? true;
+  }
+
+  /** notifying says whether notifications go to the sinks (false while an HA controller stands by). */
+  get notifying(): boolean {
+    return this.#notifying;
+  }
+
+  /**
+   * setNotifying turns sending on or off; alerts are tracked either way. With a lease only the
+   * leader sends, or a receiver would get one notification per controller. Off (standing by, or
+   * deposed): firings, repeats and resolves are tracked but not sent, and use no rate limit. On
+   * (the lease won): each alert still firing is sent now, once, so one that the old leader never
+   * sent (it died first, or it fired in the gap) is not lost; one it did send arrives a second
+   * time, once, and its resolve then comes from the new leader.
+   */
+  setNotifying(enabled: boolean): void {
+    if (this.#notifying === enabled) return;
+    this.#notifying = enabled;
+    if (!enabled) {
+      // What this manager sent while it led may have been resolved since by another leader: the
+      // next tenure sends it again rather than assume the receiver still shows it firing.
+      for (const entry of this.#active.values()) entry.notified = false;
+      return;
+    }
+    if (this.#closed) return;
+    const now = this.#now();
+    for (const [key, entry] of this.#active) {
+      if (entry.notified || !this.#allow(now, key)) continue;
+      entry.notified = true;
+      entry.lastSent = now;
+      this.#dispatch(entry.alert);
+    }
   }
 
   /** sinks names the configured sinks. */
@@ -103,7 +142,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
         occurrences: existing.alert.occurrences + 1,
       };
       const due = !existing.notified || (this.#repeat > 0 && now - existing.lastSent >= this.#repeat);
-      if (due && this.#allow(now, key)) {
+      if (due && this.#notifying && this.#allow(now, key)) {
         existing.notified = true;
         existing.lastSent = now;
         this.#dispatch(existing.alert);
@@ -124,17 +163,20 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     const entry: Active = { alert, notified: false, lastSent: now };
     this.#active.set(key, entry);
     this.#logger.warn(
-      { alert: key, group: alert.group, severity: alert.severity },
+      { alert: key, group: alert.group, severity: alert.severity, notifying: this.#notifying },
       `alert: ${alert.summary}`,
     );
-    if (this.#allow(now, key)) {
+    if (this.#notifying && this.#allow(now, key)) {
       entry.notified = true;
       this.#dispatch(alert);
     }
     return alert;
   }
 
-  /** resolve clears `key` and sends a resolve if its firing was sent. A key that is not firing is ignored. */
+  /**
+   * resolve clears `key` and sends a resolve if its firing was sent (and sending is on). A key that
+   * is not firing is ignored.
+   */
   resolve(key: string, summary?: string): Alert | undefined {
     if (this.#closed) return undefined;
     const entry = this.#active.get(key);
@@ -147,7 +189,8 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       endsAt: new Date(this.#now()).toISOString(),
     };
     this.#logger.info({ alert: key, group: alert.group }, `alert resolved: ${alert.summary}`);
-    if (entry.notified) this.#dispatch(alert);
+    // A standby leaves the resolve to the leader, which sent (or, taking over, re-sent) the firing.
+    if (entry.notified && this.#notifying) this.#dispatch(alert);
     return alert;
   }
 

@@ -25,6 +25,12 @@ export interface HaStartOptions {
   registry: Registry;
   /** The control API's `host:port`, put into the holder id so a standby can say where the leader is. */
   apiAddress: string;
+  /**
+   * Told, synchronously, whether this controller now leads: true once the lease is won, false when
+   * standing by or deposed (with a lease only; without one it always leads). Alerts follow it, so
+   * only the leader notifies. @defaultValue ignored
+   */
+  onLeading?: (leading: boolean) => void;
 }
 
 /**
@@ -183,6 +189,11 @@ export class HighAvailability {
       registry: options.registry,
       logger: this.#logger,
       onRole: (role) => {
+        try {
+          options.onLeading?.(role !== 'standby');
+        } catch (err) {
+          this.#logger.error({ err, role }, 'leadership listener failed');
+        }
         const router = this.#router;
         if (!router || this.#closed) return;
         if (role === 'standby')

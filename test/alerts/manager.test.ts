@@ -14,7 +14,7 @@ function recorder(fail = false): AlertSink & { got: Alert[] } {
   };
 }
 
-function manager(options: { limit?: number; repeat?: number; fail?: boolean } = {}) {
+function manager(options: { limit?: number; repeat?: number; fail?: boolean; notifying?: boolean } = {}) {
   let now = 1_000_000;
   const sink = recorder(options.fail);
   const alerts = new AlertManager({
@@ -22,6 +22,7 @@ function manager(options: { limit?: number; repeat?: number; fail?: boolean } = 
     now: () => now,
     ...(options.limit !== undefined && { rateLimitPerMinute: options.limit }),
     ...(options.repeat !== undefined && { repeatInterval: options.repeat }),
+    ...(options.notifying !== undefined && { notifying: options.notifying }),
   });
   return { alerts, sink, advance: (ms: number) => (now += ms) };
 }
@@ -88,5 +89,69 @@ describe('AlertManager', () => {
     await alerts.close();
     assert.deepEqual(errors, ['ALERT_SINK_FAILED']);
     assert.equal(alerts.fire('k2', { summary: 'after close' }), undefined);
+  });
+
+  describe('setNotifying (an HA standby holds its notifications; the leader sends)', () => {
+    type Step = { fire: string } | { resolve: string } | { lead: boolean } | { advance: number };
+    const cases: { name: string; steps: Step[]; sent: string[]; limit?: number; repeat?: number }[] = [
+      {
+        name: 'a standby sends nothing: no firing, no resolve',
+        steps: [{ fire: 'a' }, { fire: 'a' }, { resolve: 'a' }],
+        sent: [],
+      },
+      {
+        name: 'taking over sends what still fires, once; its resolve follows',
+        steps: [
+          { fire: 'a' },
+          { fire: 'b' },
+          { resolve: 'b' },
+          { lead: true },
+          { lead: true },
+          { fire: 'a' },
+          { resolve: 'a' },
+        ],
+        sent: ['a:firing', 'a:resolved'],
+      },
+      {
+        name: 'deposed: stops at once, resolves included; leading again re-sends what still fires',
+        steps: [
+          { lead: true },
+          { fire: 'a' },
+          { fire: 'b' },
+          { lead: false },
+          { resolve: 'a' },
+          { fire: 'b' },
+          { lead: true },
+        ],
+        sent: ['a:firing', 'b:firing', 'b:firing'],
+      },
+      {
+        name: 'a standby uses no rate limit and repeats nothing',
+        steps: [{ fire: 'a' }, { advance: 5000 }, { fire: 'a' }, { lead: true }, { fire: 'b' }],
+        sent: ['a:firing'],
+        limit: 1,
+        repeat: 1000,
+      },
+    ];
+    for (const c of cases) {
+      it(c.name, async () => {
+        const { alerts, sink, advance } = manager({
+          notifying: false,
+          ...(c.limit !== undefined && { limit: c.limit }),
+          ...(c.repeat !== undefined && { repeat: c.repeat }),
+        });
+        for (const step of c.steps) {
+          if ('fire' in step) alerts.fire(step.fire, { summary: step.fire });
+          else if ('resolve' in step) alerts.resolve(step.resolve);
+          else if ('lead' in step) alerts.setNotifying(step.lead);
+          else advance(step.advance);
+        }
+        await alerts.flush();
+        assert.deepEqual(
+          sink.got.map((a) => `${a.key}:${a.status}`),
+          c.sent,
+        );
+      });
+    }
   });
 });
