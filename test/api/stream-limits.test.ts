@@ -4,12 +4,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
+// Every open stream's Response is kept referenced until the test ends: undici cancels the body of
+// a Response that is garbage-collected unread, which closes the stream and frees its slot (seen on
+// a busy machine: the 11th of 11 streams got 200).
+
 describe('live stream limits', () => {
   it('429 with the limit named past max_streams_per_token and max_streams', async (t) => {
     const api = await startApi({ server: { maxStreamsPerToken: 2, maxStreams: 3 } });
     const aborts: AbortController[] = [];
+    const held: Response[] = [];
     t.after(async () => {
       for (const a of aborts) a.abort();
+      held.length = 0; // referenced here, so alive until the end
       await api.close();
     });
     /** open starts a stream and resolves once its head arrived (the slot is taken by then). */
@@ -20,6 +26,7 @@ describe('live stream limits', () => {
         headers: { authorization: `Bearer ${token}` },
         signal: abort.signal,
       });
+      held.push(res);
       return { res, abort };
     };
     const first = await open(READ_TOKEN);
@@ -94,8 +101,10 @@ describe('live stream limits', () => {
   it('defaults: 10 per token', async (t) => {
     const api = await startApi();
     const aborts: AbortController[] = [];
+    const held: Response[] = [];
     t.after(async () => {
       for (const a of aborts) a.abort();
+      held.length = 0; // referenced here, so alive until the end
       await api.close();
     });
     const statuses: number[] = [];
@@ -106,6 +115,7 @@ describe('live stream limits', () => {
         headers: { authorization: `Bearer ${READ_TOKEN}` },
         signal: abort.signal,
       });
+      held.push(res);
       statuses.push(res.status);
     }
     assert.deepEqual(statuses, [...Array(10).fill(200), 429]);
