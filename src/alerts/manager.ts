@@ -38,6 +38,8 @@ interface Active {
   /** Whether a firing notification went out, so that its resolve must go out too. */
   notified: boolean;
   lastSent: number;
+  /** Sent whether or not this controller leads (`AlertInput.local`). */
+  local: boolean;
 }
 
 const silent: AlertLogger = { info() {}, warn() {}, error() {} };
@@ -92,17 +94,22 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     if (!enabled) {
       // What this manager sent while it led may have been resolved since by another leader: the
       // next tenure sends it again rather than assume the receiver still shows it firing.
-      for (const entry of this.#active.values()) entry.notified = false;
+      for (const entry of this.#active.values()) if (!entry.local) entry.notified = false;
       return;
     }
     if (this.#closed) return;
     const now = this.#now();
     for (const [key, entry] of this.#active) {
-      if (entry.notified || !this.#allow(now, key)) continue;
+      if (entry.local || entry.notified || !this.#allow(now, key)) continue;
       entry.notified = true;
       entry.lastSent = now;
       this.#dispatch(entry.alert);
     }
+  }
+
+  /** #sends says whether `entry`'s notifications go out now. */
+  #sends(entry: Active): boolean {
+    return this.#notifying || entry.local;
   }
 
   /** sinks names the configured sinks. */
@@ -142,7 +149,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
         occurrences: existing.alert.occurrences + 1,
       };
       const due = !existing.notified || (this.#repeat > 0 && now - existing.lastSent >= this.#repeat);
-      if (due && this.#notifying && this.#allow(now, key)) {
+      if (due && this.#sends(existing) && this.#allow(now, key)) {
         existing.notified = true;
         existing.lastSent = now;
         this.#dispatch(existing.alert);
@@ -160,13 +167,13 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       occurrences: 1,
       source: 'scaleplane',
     };
-    const entry: Active = { alert, notified: false, lastSent: now };
+    const entry: Active = { alert, notified: false, lastSent: now, local: input.local === true };
     this.#active.set(key, entry);
     this.#logger.warn(
       { alert: key, group: alert.group, severity: alert.severity, notifying: this.#notifying },
       `alert: ${alert.summary}`,
     );
-    if (this.#notifying && this.#allow(now, key)) {
+    if (this.#sends(entry) && this.#allow(now, key)) {
       entry.notified = true;
       this.#dispatch(alert);
     }
@@ -190,7 +197,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     };
     this.#logger.info({ alert: key, group: alert.group }, `alert resolved: ${alert.summary}`);
     // A standby leaves the resolve to the leader, which sent (or, taking over, re-sent) the firing.
-    if (entry.notified && this.#notifying) this.#dispatch(alert);
+    if (entry.notified && this.#sends(entry)) this.#dispatch(alert);
     return alert;
   }
 

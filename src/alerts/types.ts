@@ -14,6 +14,11 @@ export interface AlertInput {
   group?: string;
   /** Machine-readable facts (counts, ids, reason codes). */
   details?: Record<string, unknown>;
+  /**
+   * A condition of this controller's own host (its NGINX), not of the shared groups: sent by
+   * every controller, an HA standby too, since no other controller sees it. @defaultValue false
+   */
+  local?: boolean;
 }
 
 /**

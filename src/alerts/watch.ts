@@ -175,6 +175,8 @@ export function watchForAlerts(
       severity: 'warning',
       summary: `NGINX upstreams are stale: sync failed (${err.code}: ${err.message}); retrying with backoff`,
       details: { code: err.code },
+      // Every controller drives its own NGINX: a standby's stale upstreams are its own to report.
+      local: true,
     });
   });
   sources.nginx?.on('synced', (sync) => {

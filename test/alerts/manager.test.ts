@@ -92,7 +92,12 @@ describe('AlertManager', () => {
   });
 
   describe('setNotifying (an HA standby holds its notifications; the leader sends)', () => {
-    type Step = { fire: string } | { resolve: string } | { lead: boolean } | { advance: number };
+    type Step =
+      | { fire: string }
+      | { fireLocal: string }
+      | { resolve: string }
+      | { lead: boolean }
+      | { advance: number };
     const cases: { name: string; steps: Step[]; sent: string[]; limit?: number; repeat?: number }[] = [
       {
         name: 'a standby sends nothing: no firing, no resolve',
@@ -132,6 +137,11 @@ describe('AlertManager', () => {
         limit: 1,
         repeat: 1000,
       },
+      {
+        name: "a standby sends its own host's alerts (its NGINX), firing and resolve, and taking over does not repeat them",
+        steps: [{ fireLocal: 'n' }, { lead: true }, { lead: false }, { resolve: 'n' }],
+        sent: ['n:firing', 'n:resolved'],
+      },
     ];
     for (const c of cases) {
       it(c.name, async () => {
@@ -142,6 +152,7 @@ describe('AlertManager', () => {
         });
         for (const step of c.steps) {
           if ('fire' in step) alerts.fire(step.fire, { summary: step.fire });
+          else if ('fireLocal' in step) alerts.fire(step.fireLocal, { summary: step.fireLocal, local: true });
           else if ('resolve' in step) alerts.resolve(step.resolve);
           else if ('lead' in step) alerts.setNotifying(step.lead);
           else advance(step.advance);
