@@ -40,6 +40,7 @@ export {
   processStartTime,
   type RestartBackoff,
   readLimits,
+  type SavedSize,
   validateSize,
 } from './local/index.js';
 export {

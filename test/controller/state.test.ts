@@ -71,8 +71,9 @@ const BACKENDS: Backend[] = [
         async cleanup() {
           const client = new pg.Client(PG_URL);
           await client.connect();
-          for (const t of ['desired', 'journal', 'instances'])
+          for (const t of ['desired', 'journal', 'instances', 'sizes'])
             await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
+          await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
           await client.end();
         },
       };
@@ -131,6 +132,23 @@ for (const backend of BACKENDS) {
         ['web-3', 4244],
       ]);
       assert.deepEqual(await successor.list('api'), []);
+      await successor.close();
+    });
+
+    it('keeps the size a resize put in force for a successor, and forgets a cleared one', async () => {
+      const first = await harness.open();
+      assert.equal(await first.getSize('web'), undefined);
+      const saved = {
+        size: { cpu: 0.5, memory: 256 * 1024 * 1024 },
+        configured: { memory: 128 * 1024 * 1024 },
+      };
+      await first.putSize('web', saved);
+      await first.putSize('api', { size: { cpu: 1 } });
+      await first.putSize('api', undefined);
+      await first.close();
+      const successor = await harness.open();
+      assert.deepEqual(await successor.getSize('web'), saved);
+      assert.equal(await successor.getSize('api'), undefined);
       await successor.close();
     });
   });
@@ -199,5 +217,33 @@ describe('file state store', () => {
       await execFileAsync('umount', [dir]).catch(() => {});
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('postgres state store on tables of an earlier version', () => {
+  it('adds what it needs to an existing desired table and keeps its counts', async () => {
+    const name = `state_old_${randomBytes(4).toString('hex')}`;
+    const table = (t: string) => pg.escapeIdentifier(`${name}_${t}`);
+    const client = new pg.Client(PG_URL);
+    await client.connect();
+    after(async () => {
+      for (const t of ['desired', 'journal', 'instances', 'sizes'])
+        await client.query(`DROP TABLE IF EXISTS ${table(t)}`);
+      await client.query(`DROP SEQUENCE IF EXISTS ${table('write_seq')}`);
+      await client.end();
+    });
+    // As created before the write sequence and sizes existed.
+    await client.query(
+      `CREATE TABLE ${table('desired')} (group_name text PRIMARY KEY, desired integer NOT NULL)`,
+    );
+    await client.query(`INSERT INTO ${table('desired')} VALUES ('web', 3)`);
+    const store = new PostgresState({ url: PG_URL, name });
+    await store.connect();
+    after(() => store.close());
+    assert.deepEqual((await store.load()).desired, { web: 3 });
+    await store.saveDesired('web', 5);
+    await store.putSize('web', { size: { memory: 256 * 1024 * 1024 } });
+    assert.deepEqual((await store.load()).desired, { web: 5 });
+    assert.deepEqual(await store.getSize('web'), { size: { memory: 256 * 1024 * 1024 } });
   });
 });

@@ -1,6 +1,10 @@
 /**
  * pausableProxy forwards 127.0.0.1:<port> to a real server on `target`; pause() stops forwarding
  * both ways without closing anything, as a server that stops answering (SIGSTOP, a partition) does.
+ * hold() stalls only the connections open now, as one stopped server process (a PostgreSQL backend)
+ * does: new connections forward at once, and what a held connection was sent is still delivered on
+ * resume(), even after its client closed — a stopped process reads its socket buffer, the client's
+ * FIN last, when it continues. holdOn() does so to the connection that next carries some text.
  */
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
@@ -9,15 +13,30 @@ export async function pausableProxy(target: number) {
   const sockets = new Set<Socket>();
   let paused = false;
   let atPause: Socket[] = [];
+  /** Client sockets whose connection hold() stalled, both ways, until resume(). */
+  const heldClients = new Set<Socket>();
+  /** Each client socket's upstream socket. */
+  const clients = new Map<Socket, Socket>();
+  let heldUpstreams: Socket[] = [];
+  /** Set by holdOn(): the client chunk that, when it passes, stalls its connection. */
+  let holdNext: string | undefined;
   let accepted = 0;
   const held: (() => void)[] = [];
   const server = createServer((client) => {
     accepted++;
     const upstream = connect(target, '127.0.0.1');
     sockets.add(client).add(upstream);
+    clients.set(client, upstream);
+    client.on('close', () => clients.delete(client));
     const pipe = (from: Socket, to: Socket) =>
       from.on('data', (chunk: Buffer) => {
-        if (paused) held.push(() => to.write(chunk));
+        if (from === client && holdNext !== undefined && chunk.includes(holdNext)) {
+          holdNext = undefined;
+          atPause = [client];
+          heldUpstreams = [upstream];
+          heldClients.add(client);
+        }
+        if (paused || heldClients.has(client)) held.push(() => to.write(chunk));
         else to.write(chunk);
       });
     pipe(client, upstream);
@@ -25,9 +44,14 @@ export async function pausableProxy(target: number) {
     for (const s of [client, upstream]) {
       s.on('error', () => {});
       s.on('close', () => {
+        sockets.delete(s);
+        if (s === client && heldClients.has(client)) {
+          // The server still gets what the client sent before it closed, then the close.
+          held.push(() => upstream.end());
+          return;
+        }
         client.destroy();
         upstream.destroy();
-        sockets.delete(s);
       });
     }
   });
@@ -43,10 +67,26 @@ export async function pausableProxy(target: number) {
       paused = true;
       atPause = [...sockets];
     },
-    /** Whether every connection open at pause() has closed since. */
+    /** hold stalls the connections open now, both ways; later ones forward (see above). */
+    hold: () => {
+      atPause = [...clients.keys()];
+      heldUpstreams = [...clients.values()];
+      for (const c of clients.keys()) heldClients.add(c);
+    },
+    /**
+     * holdOn stalls, like hold(), the connection on which the client next sends `text` (that chunk
+     * included): a stall that strikes while one given request is on its way.
+     */
+    holdOn: (text: string) => {
+      holdNext = text;
+    },
+    /** Whether every connection open at pause() or hold() has closed since (its client side). */
     pausedClosed: () => atPause.every((s) => !sockets.has(s)),
+    /** Whether the server closed every connection hold() stalled (it read all it was sent, then the close). */
+    heldServed: () => heldUpstreams.every((s) => s.destroyed),
     resume: () => {
       paused = false;
+      heldClients.clear();
       for (const write of held.splice(0)) write();
     },
     close: () => {

@@ -1,6 +1,12 @@
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import type { JournalEntry } from '../journal.js';
-import { type ControllerState, type LocalInstanceRecord, StateError, type StateStore } from './types.js';
+import {
+  type ControllerState,
+  type LocalInstanceRecord,
+  type SavedSize,
+  StateError,
+  type StateStore,
+} from './types.js';
 
 /** FileStateOptions configures a FileState. */
 export interface FileStateOptions {
@@ -15,6 +21,8 @@ interface FileContents {
   desired: Record<string, number>;
   journal: JournalEntry[];
   instances: Record<string, Record<string, LocalInstanceRecord>>;
+  /** Absent in files written before sizes were kept. */
+  sizes?: Record<string, SavedSize>;
 }
 
 /**
@@ -50,6 +58,20 @@ export class FileState implements StateStore {
     return this.#change((c) => {
       c.journal.push(entry);
       if (c.journal.length > this.#journalSize) c.journal.splice(0, c.journal.length - this.#journalSize);
+    });
+  }
+
+  async getSize(group: string): Promise<SavedSize | undefined> {
+    await this.#queue.catch(() => {});
+    return (await this.#read()).sizes?.[group];
+  }
+
+  putSize(group: string, saved: SavedSize | undefined): Promise<void> {
+    return this.#change((c) => {
+      const sizes = { ...c.sizes };
+      if (saved === undefined) delete sizes[group];
+      else sizes[group] = saved;
+      c.sizes = sizes;
     });
   }
 
@@ -101,7 +123,7 @@ export class FileState implements StateStore {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return { version: 1, desired: {}, journal: [], instances: {} };
+        return { version: 1, desired: {}, journal: [], instances: {}, sizes: {} };
       throw new StateError('STATE_UNAVAILABLE', `state file ${this.path}: ${(err as Error).message}`, {
         cause: err,
       });
@@ -123,6 +145,7 @@ export class FileState implements StateStore {
       desired: parsed.desired ?? {},
       journal: parsed.journal ?? [],
       instances: parsed.instances ?? {},
+      sizes: parsed.sizes ?? {},
     };
   }
 }

@@ -1,12 +1,21 @@
 import pg from 'pg';
 import type { JournalEntry } from '../journal.js';
 import { createTable } from '../lease/postgres.js';
-import { type ControllerState, type LocalInstanceRecord, StateError, type StateStore } from './types.js';
+import {
+  type ControllerState,
+  type LocalInstanceRecord,
+  type SavedSize,
+  StateError,
+  type StateStore,
+} from './types.js';
 
 /** PostgresStateOptions configures a PostgresState. */
 export interface PostgresStateOptions {
   url: string;
-  /** Table prefix: `<name>_desired`, `<name>_journal`, `<name>_instances`. @defaultValue 'scaleplane' */
+  /**
+   * Table prefix: `<name>_desired`, `<name>_journal`, `<name>_instances`, `<name>_sizes`, and the
+   * sequence `<name>_write_seq`. @defaultValue 'scaleplane'
+   */
   name?: string;
   /** @defaultValue 1000 */
   journalSize?: number;
@@ -18,13 +27,24 @@ export interface PostgresStateOptions {
   queryTimeout?: number;
 }
 
-/** PostgresState keeps controller state in three tables, shared by every controller of the lease. */
+/**
+ * PostgresState keeps controller state in four tables, shared by every controller of the lease.
+ *
+ * A write that timed out may still run later: the query was sent, and the database runs it when it
+ * reads it (a paused server or backend, a stalled proxy), after a newer write of the same row went
+ * through a new connection. So each desired count and size carries a number from a PostgreSQL
+ * sequence, taken in its own round trip *before* the write is sent, and a row is only replaced by a
+ * higher one: a write decided later always holds the higher number, whichever process or leader took
+ * it, and no clock is involved.
+ */
 export class PostgresState implements StateStore {
   readonly backend = 'postgres';
   readonly #pool: pg.Pool;
   readonly #desired: string;
   readonly #journal: string;
   readonly #instances: string;
+  readonly #sizes: string;
+  readonly #sequence: string;
   readonly #journalSize: number;
   #closed = false;
 
@@ -33,6 +53,8 @@ export class PostgresState implements StateStore {
     this.#desired = pg.escapeIdentifier(`${name}_desired`);
     this.#journal = pg.escapeIdentifier(`${name}_journal`);
     this.#instances = pg.escapeIdentifier(`${name}_instances`);
+    this.#sizes = pg.escapeIdentifier(`${name}_sizes`);
+    this.#sequence = pg.escapeIdentifier(`${name}_write_seq`);
     this.#journalSize = options.journalSize ?? 1000;
     // One connection: writes land in the order they were made.
     const timeout = options.queryTimeout ?? 5000;
@@ -51,6 +73,16 @@ export class PostgresState implements StateStore {
       await createTable(
         this.#pool,
         `CREATE TABLE IF NOT EXISTS ${this.#desired} (group_name text PRIMARY KEY, desired integer NOT NULL)`,
+      );
+      // Tables written before the column existed keep working: their rows count as written first.
+      await this.#pool.query(
+        `ALTER TABLE ${this.#desired} ADD COLUMN IF NOT EXISTS write_seq bigint NOT NULL DEFAULT 0`,
+      );
+      await createTable(this.#pool, `CREATE SEQUENCE IF NOT EXISTS ${this.#sequence}`);
+      await createTable(
+        this.#pool,
+        `CREATE TABLE IF NOT EXISTS ${this.#sizes} (
+           group_name text PRIMARY KEY, saved jsonb, write_seq bigint NOT NULL)`,
       );
       await createTable(
         this.#pool,
@@ -83,11 +115,40 @@ export class PostgresState implements StateStore {
   }
 
   async saveDesired(group: string, desired: number): Promise<void> {
+    const seq = await this.#nextSeq();
     await this.#pool.query(
-      `INSERT INTO ${this.#desired} (group_name, desired) VALUES ($1, $2)
-       ON CONFLICT (group_name) DO UPDATE SET desired = EXCLUDED.desired`,
-      [group, desired],
+      `INSERT INTO ${this.#desired} AS d (group_name, desired, write_seq) VALUES ($1, $2, $3)
+       ON CONFLICT (group_name) DO UPDATE SET desired = EXCLUDED.desired, write_seq = EXCLUDED.write_seq
+       WHERE d.write_seq < EXCLUDED.write_seq`,
+      [group, desired, seq],
     );
+  }
+
+  async getSize(group: string): Promise<SavedSize | undefined> {
+    const result = await this.#pool.query<{ saved: SavedSize | null }>(
+      `SELECT saved FROM ${this.#sizes} WHERE group_name = $1`,
+      [group],
+    );
+    return result.rows[0]?.saved ?? undefined;
+  }
+
+  async putSize(group: string, saved: SavedSize | undefined): Promise<void> {
+    const seq = await this.#nextSeq();
+    // A cleared size stays as a NULL row, so its number still outranks an older write.
+    await this.#pool.query(
+      `INSERT INTO ${this.#sizes} AS s (group_name, saved, write_seq) VALUES ($1, $2, $3)
+       ON CONFLICT (group_name) DO UPDATE SET saved = EXCLUDED.saved, write_seq = EXCLUDED.write_seq
+       WHERE s.write_seq < EXCLUDED.write_seq`,
+      [group, saved === undefined ? null : JSON.stringify(saved), seq],
+    );
+  }
+
+  /** nextSeq takes the next write number; it is taken before the write is sent (see the class). */
+  async #nextSeq(): Promise<string> {
+    const result = await this.#pool.query<{ seq: string }>(`SELECT nextval($1::regclass)::text AS seq`, [
+      this.#sequence,
+    ]);
+    return result.rows[0]!.seq;
   }
 
   async appendJournal(entry: JournalEntry): Promise<void> {

@@ -1,11 +1,20 @@
 import { Redis } from 'ioredis';
 import type { JournalEntry } from '../journal.js';
-import { type ControllerState, type LocalInstanceRecord, StateError, type StateStore } from './types.js';
+import {
+  type ControllerState,
+  type LocalInstanceRecord,
+  type SavedSize,
+  StateError,
+  type StateStore,
+} from './types.js';
 
 /** RedisStateOptions configures a RedisState. */
 export interface RedisStateOptions {
   url: string;
-  /** Key prefix: `<name>:state:desired`, `<name>:state:journal`, `<name>:state:instances:<group>`. @defaultValue 'scaleplane' */
+  /**
+   * Key prefix: `<name>:state:desired`, `<name>:state:journal`, `<name>:state:instances:<group>`,
+   * `<name>:state:sizes`. @defaultValue 'scaleplane'
+   */
   name?: string;
   /** @defaultValue 1000 */
   journalSize?: number;
@@ -67,6 +76,17 @@ export class RedisState implements StateStore {
   async appendJournal(entry: JournalEntry): Promise<void> {
     const key = `${this.#prefix}:journal`;
     await this.#redis.multi().rpush(key, JSON.stringify(entry)).ltrim(key, -this.#journalSize, -1).exec();
+  }
+
+  async getSize(group: string): Promise<SavedSize | undefined> {
+    const saved = await this.#redis.hget(`${this.#prefix}:sizes`, group);
+    return saved === null ? undefined : (JSON.parse(saved) as SavedSize);
+  }
+
+  async putSize(group: string, saved: SavedSize | undefined): Promise<void> {
+    const key = `${this.#prefix}:sizes`;
+    if (saved === undefined) await this.#redis.hdel(key, group);
+    else await this.#redis.hset(key, group, JSON.stringify(saved));
   }
 
   async list(group: string): Promise<LocalInstanceRecord[]> {

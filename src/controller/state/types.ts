@@ -1,4 +1,4 @@
-import type { LocalInstanceRecord, LocalInstanceRegistry } from '../../providers/index.js';
+import type { LocalInstanceRecord, LocalInstanceRegistry, SavedSize } from '../../providers/index.js';
 import type { JournalEntry } from '../journal.js';
 
 /** ControllerState is what a controller persists so that it, or a successor, continues where it was. */
@@ -11,9 +11,12 @@ export interface ControllerState {
 
 /**
  * StateStore persists controller state (desired counts, the decision journal) and, as the local
- * provider's instance registry, the instances a successor adopts. Only the leader writes.
+ * provider's instance registry, the instances a successor adopts and the size a resize put in
+ * force. Only the leader writes.
  */
 export interface StateStore extends LocalInstanceRegistry {
+  getSize(group: string): Promise<SavedSize | undefined>;
+  putSize(group: string, saved: SavedSize | undefined): Promise<void>;
   readonly backend: 'file' | 'redis' | 'postgres';
   /** load reads the persisted state (empty when there is none yet). */
   load(): Promise<ControllerState>;
@@ -25,7 +28,7 @@ export interface StateStore extends LocalInstanceRegistry {
   close(): Promise<void>;
 }
 
-export type { LocalInstanceRecord };
+export type { LocalInstanceRecord, SavedSize };
 
 /** StateError is a state store that cannot be used or holds something unreadable. */
 export class StateError extends Error {

@@ -36,6 +36,7 @@ export {
   type LocalProviderOptions,
   processStartTime,
   type RestartBackoff,
+  type SavedSize,
   validateSize,
 } from './provider.js';
 export { probeHttp } from './system.js';

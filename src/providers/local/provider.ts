@@ -90,6 +90,20 @@ export interface LocalInstanceRecord {
 }
 
 /**
+ * SavedSize is the size a resize put in force for a group, kept so that instances started after a
+ * restart or takeover get it too, as a resized Deployment stays resized.
+ */
+export interface SavedSize {
+  /** What new instances get. */
+  size: InstanceSize;
+  /**
+   * The size the group's config (`resources`) gave when the resize was made; none: no `resources`.
+   * A restart whose config says otherwise was edited since, and the config wins.
+   */
+  configured?: InstanceSize;
+}
+
+/**
  * LocalInstanceRegistry persists the instances of one group (a state store). With one, instances
  * outlive this process on purpose: they are recorded, not reaped, and `start()` adopts them.
  */
@@ -97,6 +111,10 @@ export interface LocalInstanceRegistry {
   list(group: string): Promise<LocalInstanceRecord[]>;
   put(group: string, record: LocalInstanceRecord): Promise<void>;
   remove(group: string, id: string): Promise<void>;
+  /** getSize reads the group's saved size. Absent: sizes are not kept (a restart uses the config). */
+  getSize?(group: string): Promise<SavedSize | undefined>;
+  /** putSize saves the group's size in force; undefined clears it (the config's size applies). */
+  putSize?(group: string, saved: SavedSize | undefined): Promise<void>;
 }
 
 /** LocalProviderOptions configures a LocalProvider. */
@@ -242,6 +260,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   /** Instances whose log file was cut already: warned once each. */
   readonly #logCut = new Set<string>();
   #size: InstanceSize | undefined;
+  /** The size from the config (`options.size`), kept to tell a saved resize from an edited config. */
+  readonly #configuredSize: InstanceSize | undefined;
   #cgroups: CgroupLayout | null | undefined;
   #generation = 0;
   /** Extra instances allowed above the target while a rolling resize replaces one. */
@@ -298,6 +318,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
     this.#fence = options.fence;
     this.#size = options.size;
+    this.#configuredSize = options.size;
     this.#cgroups = options.cgroups;
     // With a registry, instances must outlive us: no parent-death signal, no reaper.
     const deathSignal = options.registry ? false : (options.parentDeathSignal ?? 'SIGTERM');
@@ -321,13 +342,16 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#fenced = false;
     if (!this.#registry) return;
     let records: LocalInstanceRecord[];
+    let saved: SavedSize | undefined;
     try {
       records = await this.#registry.list(this.#group);
+      saved = await this.#registry.getSize?.(this.#group);
     } catch (err) {
       throw new ProviderError('ADOPT_FAILED', `${this.#group}: cannot read recorded instances`, {
         cause: err,
       });
     }
+    this.#restoreSize(saved);
     // Oldest first, like the instances a provider started itself.
     records = [...records].sort((a, b) => a.startedAt - b.startedAt);
     for (const record of records) {
@@ -365,6 +389,39 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#pollAdopted();
   }
 
+  /**
+   * restoreSize puts a saved resize back in force (start, after a restart or takeover), unless the
+   * config's size changed since it was made: then the config wins and the saved size is dropped.
+   */
+  #restoreSize(saved: SavedSize | undefined): void {
+    if (saved === undefined || this.#rolling !== undefined) return;
+    if (!sameSize(saved.configured, this.#configuredSize)) {
+      this.#logger.info(
+        { group: this.#group, saved: saved.size, configured: this.#configuredSize },
+        `${this.#group}: resources changed in the config since the last resize; new instances get the config's size`,
+      );
+      this.#saveSize(undefined);
+      return;
+    }
+    if (sameSize(saved.size, this.#size)) return;
+    this.#size = { ...saved.size };
+    this.#logger.info(
+      { group: this.#group, size: saved.size },
+      `${this.#group}: new instances get the size of the last resize`,
+    );
+  }
+
+  /** saveSize records the size in force (undefined: the config's) so a successor starts with it. */
+  #saveSize(size: InstanceSize | undefined): void {
+    const registry = this.#registry;
+    if (!registry?.putSize) return;
+    const saved =
+      size === undefined || sameSize(size, this.#configuredSize)
+        ? undefined
+        : { size, ...(this.#configuredSize && { configured: this.#configuredSize }) };
+    this.#track(registry.putSize(this.#group, saved));
+  }
+
   /** size is the size new instances get (from config `resources` or the last resize). */
   size(): InstanceSize | undefined {
     return this.#size;
@@ -387,6 +444,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
     const previous = this.#size;
     this.#size = { ...size };
+    this.#saveSize(this.#size);
     const generation = ++this.#generation;
     this.#logger.info(
       { group: this.#group, size },
@@ -441,6 +499,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    */
   #rollBack(previous: InstanceSize | undefined, failed: InstanceSize): void {
     this.#size = previous;
+    this.#saveSize(previous);
     this.#surge = 0;
     this.#crashTimes = [];
     this.#consecutiveCrashes = 0;
@@ -1254,6 +1313,11 @@ export function processStartTime(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** sameSize compares two sizes by their fields (an undefined field equals an absent one). */
+function sameSize(a: InstanceSize | undefined, b: InstanceSize | undefined): boolean {
+  return a?.cpu === b?.cpu && a?.memory === b?.memory && a?.instanceType === b?.instanceType;
 }
 
 /** validateSize checks a resize request: positive CPU, at least 4 MiB, a non-empty instance type. */
