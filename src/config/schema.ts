@@ -250,6 +250,7 @@ export const httpCacheSchema = mapping({
   keep_stale: duration('nonnegative').prefault('1m'),
   convert_head: z.boolean().default(true),
   tag_header: z.string().regex(HEADER_NAME, { error: 'must be a header name' }).default('Cache-Tag'),
+  hit_for_miss: duration('nonnegative').prefault('2m'),
 })
   .superRefine((raw, ctx) => {
     if (raw.storage === 'redis' && raw.redis_url === undefined)
@@ -269,6 +270,7 @@ export const httpCacheSchema = mapping({
       keepStale: raw.keep_stale,
       convertHead: raw.convert_head,
       tagHeader: raw.tag_header,
+      hitForMiss: raw.hit_for_miss,
     }),
   );
 

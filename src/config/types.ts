@@ -122,6 +122,13 @@ export interface HttpCacheConfig {
   convertHead: boolean;
   /** Response header whose values tag a response for purge by tag. @defaultValue 'Cache-Tag' */
   tagHeader: string;
+  /**
+   * How long a key whose response was uncacheable (private, no-store, Set-Cookie, too big, no
+   * freshness, Vary: *) skips request coalescing: its requests go to the backend at once, in
+   * parallel (Varnish's hit-for-miss); a cacheable response ends it sooner; 0 = off (ms).
+   * @defaultValue 120000
+   */
+  hitForMiss: number;
 }
 
 /** CloudflareConfig lets a purge call purge the same URLs, prefixes and tags at Cloudflare's edge. */

@@ -36,7 +36,22 @@ describe('config: HTTP cache', () => {
       keepStale: 60_000,
       convertHead: true,
       tagHeader: 'Cache-Tag',
+      hitForMiss: 120_000,
     });
+  });
+
+  it('hit_for_miss: a duration, 0 turning it off; anything else names the field', () => {
+    const cacheOf = (value: string) =>
+      parseConfig(lines('balancer:', `  cache: { hit_for_miss: ${value} }`, ...GROUP), {
+        baseDir: '/srv/app',
+      }).balancer.cache?.hitForMiss;
+    assert.equal(cacheOf('30s'), 30_000);
+    assert.equal(cacheOf('0s'), 0);
+    const issues = issuesOf(lines('balancer:', '  cache: { hit_for_miss: -1s }', ...GROUP));
+    assert.deepEqual(
+      issues.map((i) => `${i.path}:${i.line}`),
+      ['balancer.cache.hit_for_miss:2'],
+    );
   });
 
   it('routes[].cache with redis storage; cloudflare with its token file resolved against the config folder', () => {

@@ -22,6 +22,7 @@ import {
   type StoredResponse,
   selectVariant,
 } from './entry.js';
+import { HitForMiss, hitForMissMs } from './hit-for-miss.js';
 import type { CacheResult, HttpCacheMetrics } from './metrics.js';
 import {
   conditionalApplies,
@@ -31,6 +32,7 @@ import {
   isConditional,
   type Lifetime,
   mergeNotModified,
+  type NotStoredReason,
   notModified,
   type RangeDecision,
   type RequestPolicy,
@@ -76,6 +78,7 @@ export interface HttpCacheOptions {
 type FlightOutcome = 'stored' | 'not-stored' | 'stale' | 'failed';
 
 interface Flight {
+  readonly key: string;
   readonly promise: Promise<FlightOutcome>;
   /** When the fetch started: anything stored for the key since then came from it (or later). */
   readonly started: number;
@@ -111,6 +114,9 @@ const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
 // request then probes it.
 const STORE_BREAKER: BreakerConfig = { failureThreshold: 3, openMs: 1000 };
 
+// Keys remembered as uncacheable at once; a forgotten one only costs one coalesced batch.
+const HIT_FOR_MISS_KEYS = 10_000;
+
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
 /**
@@ -128,6 +134,9 @@ export class HttpCache {
   readonly #logger: BalancerLogger;
   readonly #now: () => number;
   readonly #flights = new Map<string, Flight>();
+  /** Hit-for-miss fills: nobody waits on them, but an invalidation must still reach them. */
+  readonly #solo = new Set<Flight>();
+  readonly #hitForMiss = new HitForMiss(HIT_FOR_MISS_KEYS);
   #breaker: BreakerState = initialBreakerState();
   #closed: Promise<void> | undefined;
 
@@ -215,6 +224,10 @@ export class HttpCache {
     policy: UsableRequest,
     stored: StoredResponse | undefined,
   ): Promise<void> {
+    if (this.#hitForMiss.active(key, this.#now())) {
+      this.#metrics.hitForMiss.inc({ cache: this.name });
+      return this.#soloFill(key, client, upstream, policy, stored);
+    }
     const running = this.#flights.get(key);
     if (running !== undefined) {
       this.#metrics.coalesced.inc({ cache: this.name });
@@ -230,6 +243,31 @@ export class HttpCache {
       return this.#pass(client, upstream, 'MISS');
     }
     await this.#lead(key, client.req, client, upstream, policy, stored);
+  }
+
+  /**
+   * soloFill fetches for one client of a key marked uncacheable, coalescing with nobody; what it
+   * gets is still stored when cacheable (which ends the mark), so the URL turning cacheable is seen.
+   */
+  async #soloFill(
+    key: string,
+    client: Client,
+    upstream: CacheUpstream,
+    policy: UsableRequest,
+    stored: StoredResponse | undefined,
+  ): Promise<void> {
+    const flight: Flight = {
+      key,
+      promise: Promise.resolve('failed'),
+      started: this.#now(),
+      invalidated: false,
+    };
+    this.#solo.add(flight);
+    try {
+      await this.#fill(key, client.req, client, upstream, policy, stored, flight);
+    } finally {
+      this.#solo.delete(flight);
+    }
   }
 
   #revalidateInBackground(
@@ -259,7 +297,7 @@ export class HttpCache {
     const promise = new Promise<FlightOutcome>((resolve) => {
       settle = resolve;
     });
-    const flight: Flight = { promise, started: this.#now(), invalidated: false };
+    const flight: Flight = { key, promise, started: this.#now(), invalidated: false };
     this.#flights.set(key, flight);
     // Once the fill knows nothing will be stored, the waiters (and newcomers) need not sit through
     // its body: a slow or large uncacheable response would otherwise hold them all that long.
@@ -353,8 +391,9 @@ export class HttpCache {
         responseTime,
       );
       if (client !== undefined) this.#serve(client, refreshed, 'REVALIDATED', upstream);
+      if (!decision.store) this.#markUncacheable(key, decision.reason);
       if (!decision.store || flight.invalidated) return 'not-stored';
-      await this.#put(key, refreshed);
+      await this.#stored(key, refreshed);
       return 'stored';
     }
 
@@ -368,7 +407,11 @@ export class HttpCache {
       },
       this.#config,
     );
-    if (!decision.store) notStoring();
+    // Marked before the waiters are released, so requests arriving from then on skip the queue.
+    if (!decision.store) {
+      this.#markUncacheable(key, decision.reason);
+      notStoring();
+    }
     const cleaned = storableHeaders(response.rawHeaders);
     // A HEAD filled with a GET (convert_head) is answered once the body is in, so its head can
     // carry the Content-Length the backend may not have sent (chunked).
@@ -391,7 +434,10 @@ export class HttpCache {
       decision.store || headFill,
       writing ? client : undefined,
       range?.action === 'partial' ? range : undefined,
-      notStoring,
+      () => {
+        this.#markUncacheable(key, 'TooLarge');
+        notStoring();
+      },
     );
     if (body === 'broken') {
       if (headFill) client!.res.destroy();
@@ -407,11 +453,22 @@ export class HttpCache {
       this.#startMiss(client!, response, [...cleaned, ...length], forwarded.requestId, upstream);
     }
     if (!decision.store || body === undefined || flight.invalidated) return 'not-stored';
-    await this.#put(
+    await this.#stored(
       key,
       this.#build(source, response.status, response.statusMessage, cleaned, body, decision, responseTime),
     );
     return 'stored';
+  }
+
+  /** markUncacheable starts hit-for-miss for `key` when why nothing was stored is the URL's. */
+  #markUncacheable(key: string, reason: NotStoredReason): void {
+    this.#hitForMiss.mark(key, this.#now(), hitForMissMs(reason, this.#config.hitForMiss));
+  }
+
+  /** stored puts a cacheable response, which also ends any hit-for-miss of its key. */
+  async #stored(key: string, response: StoredResponse): Promise<void> {
+    this.#hitForMiss.clear(key);
+    await this.#put(key, response);
   }
 
   /**
@@ -610,9 +667,9 @@ export class HttpCache {
     if (paths.length === 0) return;
     // A fetch under way may carry the answer from before the change; the purge below cannot reach
     // what it stores afterwards.
-    for (const path of paths) {
-      const flight = this.#flights.get(primaryKey(host, path));
-      if (flight !== undefined) flight.invalidated = true;
+    const keys = new Set(paths.map((path) => primaryKey(host, path)));
+    for (const flight of [...this.#flights.values(), ...this.#solo]) {
+      if (keys.has(flight.key)) flight.invalidated = true;
     }
     // Port aside, as a host purge: a POST to `shop:6666` also drops `shop`'s copy (more refills,
     // never a stale answer).

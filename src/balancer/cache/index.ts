@@ -37,6 +37,7 @@ export {
   purgeTarget,
   type StoredResponse,
 } from './entry.js';
+export { HitForMiss, hitForMissMs } from './hit-for-miss.js';
 export { type CacheUpstream, HttpCache, type HttpCacheOptions, hostOf } from './http-cache.js';
 export { MemoryHttpStore, type MemoryStoreLimits } from './memory-store.js';
 export { type CacheResult, type HttpCacheMetrics, httpCacheMetrics } from './metrics.js';

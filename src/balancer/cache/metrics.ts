@@ -12,6 +12,8 @@ export interface HttpCacheMetrics {
   readonly requests: Counter<'cache' | 'result'>;
   /** Requests that waited for another request's backend fetch instead of making their own. */
   readonly coalesced: Counter<'cache'>;
+  /** Requests sent straight to the backend, uncoalesced, because their key was marked uncacheable. */
+  readonly hitForMiss: Counter<'cache'>;
   /** Background revalidations started for stale-while-revalidate. */
   readonly backgroundRevalidations: Counter<'cache'>;
   /** Responses stored (fills and refreshes after a 304). */
@@ -55,6 +57,12 @@ export function httpCacheMetrics(registry: Registry): HttpCacheMetrics {
       registry,
       'scaleplane_http_cache_coalesced_total',
       'Requests that waited for a concurrent backend fetch of the same key instead of making one.',
+      ['cache'],
+    ),
+    hitForMiss: counter(
+      registry,
+      'scaleplane_http_cache_hit_for_miss_total',
+      'Requests sent to the backend at once, not coalesced, because their key was recently uncacheable.',
       ['cache'],
     ),
     backgroundRevalidations: counter(

@@ -19,6 +19,7 @@ export function cacheConfig(overrides: Partial<HttpCacheConfig> = {}): HttpCache
     keepStale: 60_000,
     convertHead: true,
     tagHeader: 'Cache-Tag',
+    hitForMiss: 120_000,
     ...overrides,
   };
 }

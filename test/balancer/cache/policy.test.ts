@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, test } from 'node:test';
 import {
+  HitForMiss,
+  hitForMissMs,
   ifRangeHolds,
   invalidatedPaths,
   type Lifetime,
   matchesHost,
   mergeNotModified,
+  type NotStoredReason,
   notModified,
   parseCacheControl,
   purgeTarget,
@@ -402,5 +405,41 @@ describe('http cache policy', () => {
         `${status} ${target} ${locations}`,
       );
     assert.deepEqual(invalidatedPaths(201, '', '/dir/p', ['/x']), ['/dir/p']);
+  });
+
+  test('hitForMissMs: only reasons that belong to the URL start hit-for-miss', () => {
+    const cases: [NotStoredReason, number][] = [
+      ['NoStore', 120_000],
+      ['Private', 120_000],
+      ['SetCookie', 120_000],
+      ['VaryStar', 120_000],
+      ['NoFreshness', 120_000],
+      ['TooLarge', 120_000],
+      ['Status', 0],
+      ['RequestNoStore', 0],
+      ['Authorization', 0],
+    ];
+    for (const [reason, want] of cases) assert.equal(hitForMissMs(reason, 120_000), want, reason);
+  });
+
+  test('HitForMiss: marks expire, clear ends them, and the oldest goes past the bound', () => {
+    const marks = new HitForMiss(2);
+    marks.mark('a', 1000, 500);
+    assert.equal(marks.active('a', 1499), true);
+    assert.equal(marks.active('a', 1500), false, 'expired at now + ms');
+    marks.mark('a', 0, 0);
+    assert.equal(marks.active('a', 0), false, 'a zero TTL marks nothing');
+    marks.mark('a', 0, 100);
+    marks.clear('a');
+    assert.equal(marks.active('a', 0), false);
+    marks.mark('a', 0, 100);
+    marks.mark('b', 0, 100);
+    marks.mark('a', 0, 100); // re-marked: now the newest
+    marks.mark('c', 0, 100);
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((k) => marks.active(k, 0)),
+      [true, false, true],
+    );
+    assert.equal(marks.size, 2);
   });
 });
