@@ -15,7 +15,7 @@ import { sendJson } from '../respond.js';
 import type { BalancerLogger } from '../types.js';
 import {
   hostOfKey,
-  hostTarget,
+  matchesUrl,
   type PurgeSelector,
   pathOfKey,
   primaryKey,
@@ -28,7 +28,7 @@ import {
   conditionalApplies,
   currentAge,
   hasValidator,
-  invalidatedPaths,
+  invalidatedTargets,
   isConditional,
   type Lifetime,
   mergeNotModified,
@@ -663,17 +663,15 @@ export class HttpCache {
       ...headerValues(res.getHeader('location')),
       ...headerValues(res.getHeader('content-location')),
     ];
-    const paths = invalidatedPaths(res.statusCode, host, pathOfKey(key), locations);
-    if (paths.length === 0) return;
+    const urls = invalidatedTargets(res.statusCode, host, pathOfKey(key), locations);
+    if (urls.length === 0) return;
     // A fetch under way may carry the answer from before the change; the purge below cannot reach
     // what it stores afterwards.
-    const keys = new Set(paths.map((path) => primaryKey(host, path)));
     for (const flight of [...this.#flights.values(), ...this.#solo]) {
-      if (keys.has(flight.key)) flight.invalidated = true;
+      if (urls.some((url) => matchesUrl(flight.key, url))) flight.invalidated = true;
     }
-    // Port aside, as a host purge: a POST to `shop:6666` also drops `shop`'s copy (more refills,
+    // Matched as a host purge: a POST to `shop:6666` also drops `shop`'s copy (more refills,
     // never a stale answer).
-    const urls = paths.map((path) => hostTarget(host, path));
     this.#store.purge({ urls, prefixes: [], tags: [] }).then(
       (removed) => {
         this.#metrics.invalidated.inc({ cache: this.name }, removed);

@@ -7,6 +7,7 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import rangeParser from 'range-parser';
+import { hostTarget, matchesHost, type PurgeTarget, purgeTarget } from './entry.js';
 
 /** CacheControl is a parsed Cache-Control header: lowercase directive → its value, or true when it has none. */
 export type CacheControl = ReadonlyMap<string, string | true>;
@@ -559,26 +560,27 @@ export function ifRangeHolds(value: string, response: IncomingHttpHeaders): bool
 // Invalidation (RFC 9111 4.4)
 
 /**
- * invalidatedPaths lists the paths (with query) on the request's host whose stored responses an
- * unsafe request's answer makes wrong: none for an error (4xx, 5xx); else the request target, and
- * each `Location`/`Content-Location` value resolved against it whose host is the request's (RFC
- * 9111 4.4: a cache must not invalidate another host's URI on this response's word). The host is
- * compared without its port, as the cache keys by host without port.
+ * invalidatedTargets lists the URLs whose stored responses an unsafe request's answer makes wrong:
+ * none for an error (4xx, 5xx); else the request target on the request's key host (`shop`,
+ * `shop:6666`), and each `Location`/`Content-Location` value resolved against it whose host is
+ * the request's (RFC 9111 4.4: a cache must not invalidate another host's URI on this response's
+ * word). Hosts are compared as a purge compares them (matchesHost): by name, and by port when
+ * both name one, so `http://shop:6666/x` in the answer to a request keyed `shop:6666` counts.
  */
-export function invalidatedPaths(
+export function invalidatedTargets(
   status: number,
-  host: string,
+  keyHost: string,
   target: string,
   locations: readonly string[],
-): string[] {
+): PurgeTarget[] {
   if (status >= 400) return [];
-  const paths = [target];
-  if (host === '') return paths;
+  const targets = [hostTarget(keyHost, target)];
+  if (keyHost === '') return targets;
   let base: URL;
   try {
-    base = new URL(target, `http://${host}`);
+    base = new URL(target, `http://${keyHost}`);
   } catch {
-    return paths;
+    return targets;
   }
   for (const location of locations) {
     let url: URL;
@@ -587,12 +589,12 @@ export function invalidatedPaths(
     } catch {
       continue;
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
-    if (url.hostname.toLowerCase() !== host) continue;
-    const path = `${url.pathname}${url.search}`;
-    if (!paths.includes(path)) paths.push(path);
+    const named = purgeTarget(url.href);
+    if (named === undefined || !matchesHost(keyHost, named)) continue;
+    if (!targets.some((t) => t.host === named.host && t.port === named.port && t.path === named.path))
+      targets.push(named);
   }
-  return paths;
+  return targets;
 }
 
 /** rawToHeaders lowercases a raw header list into Node's IncomingHttpHeaders shape. */

@@ -6,12 +6,13 @@ import {
   HitForMiss,
   hitForMissMs,
   ifRangeHolds,
-  invalidatedPaths,
+  invalidatedTargets,
   type Lifetime,
   matchesHost,
   mergeNotModified,
   type NotStoredReason,
   notModified,
+  type PurgeTarget,
   parseCacheControl,
   purgeTarget,
   type RequestPolicy,
@@ -380,31 +381,55 @@ describe('http cache policy', () => {
       assert.equal(ifRangeHolds(value, headers), want, `${value} ${JSON.stringify(headers)}`);
   });
 
-  test('invalidatedPaths: the target, and Location/Content-Location on the same host', () => {
+  /** shown writes purge targets as `host[:port]path`, `*` for any host. */
+  const shown = (targets: readonly PurgeTarget[]): string[] =>
+    targets.map((t) => `${t.host ?? '*'}${t.port === undefined ? '' : `:${t.port}`}${t.path}`);
+
+  test('invalidatedTargets: the target, and Location/Content-Location on the same host', () => {
     const cases: [number, string, string[], string[]][] = [
-      [204, '/doc', [], ['/doc']],
-      [201, '/dir/p', ['/x'], ['/dir/p', '/x']],
-      [201, '/dir/p', ['y?q=1'], ['/dir/p', '/dir/y?q=1']],
-      [201, '/dir/p', ['../z'], ['/dir/p', '/z']],
-      [201, '/dir/p', ['http://shop.example:8080/x'], ['/dir/p', '/x']],
-      [201, '/dir/p', ['https://SHOP.example/x'], ['/dir/p', '/x']],
-      [201, '/dir/p', ['//shop.example/x'], ['/dir/p', '/x']],
-      [201, '/dir/p', ['http://other.example/x'], ['/dir/p']],
-      [201, '/dir/p', ['//other.example/x'], ['/dir/p']],
-      [201, '/dir/p', ['mailto:a@shop.example'], ['/dir/p']],
-      [201, '/dir/p', ['http://[bad'], ['/dir/p']],
-      [201, '/dir/p', ['/dir/p', '/x', '/x'], ['/dir/p', '/x']],
-      [303, '/dir/p', ['/x'], ['/dir/p', '/x']],
+      [204, '/doc', [], ['shop.example/doc']],
+      [201, '/dir/p', ['/x'], ['shop.example/dir/p', 'shop.example/x']],
+      [201, '/dir/p', ['y?q=1'], ['shop.example/dir/p', 'shop.example/dir/y?q=1']],
+      [201, '/dir/p', ['../z'], ['shop.example/dir/p', 'shop.example/z']],
+      [201, '/dir/p', ['http://shop.example:8080/x'], ['shop.example/dir/p', 'shop.example:8080/x']],
+      [201, '/dir/p', ['https://SHOP.example/x'], ['shop.example/dir/p', 'shop.example/x']],
+      [201, '/dir/p', ['//shop.example/x'], ['shop.example/dir/p', 'shop.example/x']],
+      [201, '/dir/p', ['http://other.example/x'], ['shop.example/dir/p']],
+      [201, '/dir/p', ['//other.example/x'], ['shop.example/dir/p']],
+      [201, '/dir/p', ['mailto:a@shop.example'], ['shop.example/dir/p']],
+      [201, '/dir/p', ['http://[bad'], ['shop.example/dir/p']],
+      [201, '/dir/p', ['/dir/p', '/x', '/x'], ['shop.example/dir/p', 'shop.example/x']],
+      [303, '/dir/p', ['/x'], ['shop.example/dir/p', 'shop.example/x']],
       [409, '/dir/p', ['/x'], []],
       [500, '/dir/p', ['/x'], []],
     ];
     for (const [status, target, locations, want] of cases)
       assert.deepEqual(
-        invalidatedPaths(status, 'shop.example', target, locations),
+        shown(invalidatedTargets(status, 'shop.example', target, locations)),
         want,
         `${status} ${target} ${locations}`,
       );
-    assert.deepEqual(invalidatedPaths(201, '', '/dir/p', ['/x']), ['/dir/p']);
+    assert.deepEqual(shown(invalidatedTargets(201, '', '/dir/p', ['/x'])), ['/dir/p']);
+  });
+
+  test('invalidatedTargets: a request keyed with a port matches its locations as a purge would', () => {
+    // The key host keeps a port that is neither the balancer's nor the default (`shop:6666`).
+    const cases: [string, string[], string[]][] = [
+      ['shop:6666', ['/x'], ['shop:6666/p', 'shop:6666/x']],
+      ['shop:6666', ['http://shop:6666/x'], ['shop:6666/p', 'shop:6666/x']],
+      ['shop:6666', ['http://SHOP:6666/x'], ['shop:6666/p', 'shop:6666/x']],
+      ['shop:6666', ['http://shop/x'], ['shop:6666/p', 'shop/x']],
+      ['shop:6666', ['//shop:6666/y'], ['shop:6666/p', 'shop:6666/y']],
+      ['shop:6666', ['http://shop:7777/x'], ['shop:6666/p']],
+      ['shop:6666', ['http://other:6666/x'], ['shop:6666/p']],
+      ['[::1]:6666', ['/x', 'http://[::1]:6666/y'], ['[::1]:6666/p', '[::1]:6666/x', '[::1]:6666/y']],
+    ];
+    for (const [keyHost, locations, want] of cases)
+      assert.deepEqual(
+        shown(invalidatedTargets(201, keyHost, '/p', locations)),
+        want,
+        `${keyHost} ${locations}`,
+      );
   });
 
   test('hitForMissMs: only reasons that belong to the URL start hit-for-miss', () => {

@@ -278,8 +278,15 @@ for (const storage of STORAGES) {
   });
 
   describe(`http cache invalidation by Location (${storage.name} storage)`, () => {
-    /** A backend: GETs are cacheable and echo their path; POST /dir/p answers 201 with `headers`. */
-    async function withPostAnswer(t: TestContext, headers: Record<string, string>): Promise<Cached> {
+    /**
+     * A backend: GETs are cacheable and echo their path; POST /dir/p answers 201 with `headers`.
+     * Four paths are stored first, asked for with `Host: host` when given.
+     */
+    async function withPostAnswer(
+      t: TestContext,
+      headers: Record<string, string>,
+      host?: string,
+    ): Promise<Cached> {
       const clk = clock();
       const c = await startCached(
         t,
@@ -296,7 +303,8 @@ for (const storage of STORAGES) {
         storage.cache(),
         { clock: clk },
       );
-      for (const path of ['/dir/p', '/x', '/dir/y', '/other']) await send(c.port, { path });
+      const asked = host === undefined ? {} : { headers: { Host: host } };
+      for (const path of ['/dir/p', '/x', '/dir/y', '/other']) await send(c.port, { path, ...asked });
       await stored(c, 4);
       return c;
     }
@@ -324,6 +332,23 @@ for (const storage of STORAGES) {
       }
       assert.equal(c.backend.requests, before + 3, 'each went to the backend');
       assert.equal((await send(c.port, { path: '/other' })).headers['x-cache'], 'HIT');
+      assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_invalidated_total'), 3);
+    });
+
+    test('on a host with its own port (shop:6666), Location and Content-Location are dropped too', async (t) => {
+      const host = { Host: 'shop:6666' };
+      const c = await withPostAnswer(
+        t,
+        { Location: 'http://shop:6666/x', 'Content-Location': 'y' },
+        'shop:6666',
+      );
+      assert.equal((await send(c.port, { path: '/x', headers: host })).headers['x-cache'], 'HIT');
+      const post = await send(c.port, { method: 'POST', path: '/dir/p', headers: host, body: 'new' });
+      assert.equal(post.status, 201);
+      await invalidated(c, 3);
+      for (const path of ['/dir/p', '/x', '/dir/y'])
+        assert.equal((await send(c.port, { path, headers: host })).headers['x-cache'], 'MISS', path);
+      assert.equal((await send(c.port, { path: '/other', headers: host })).headers['x-cache'], 'HIT');
       assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_invalidated_total'), 3);
     });
 
