@@ -560,6 +560,18 @@ function urlProblem(text: string, schemes: readonly string[]): string | undefine
   return undefined;
 }
 
+/**
+ * baseUrlProblem says why a base URL that a source joins an API path onto cannot be one: a query
+ * or fragment. Joining `api/v1/query` onto `http://h/prom?tenant=a` gives `http://h/api/v1/query`,
+ * losing the query and the path prefix without a word; an empty `?` or `#` does the same.
+ */
+function baseUrlProblem(text: string, joined: string): string | undefined {
+  const at = text.search(/[?#]/);
+  if (at < 0) return undefined;
+  const part = text[at] === '?' ? `a query (${text.slice(at)})` : `a fragment (${text.slice(at)})`;
+  return `has ${part}, which would be dropped when ${joined} is joined on: give only scheme, host, port and path`;
+}
+
 const cpuMetricSchema = mapping({
   target: z.number().positive(),
 }).transform((raw): MetricConfig => ({ type: 'cpu', target: raw.target }));
@@ -595,7 +607,7 @@ const METRIC_KINDS = {
     .superRefine((raw, ctx) => {
       // Checked here rather than at the first read: fetch can reach nothing else, and the source
       // decodes the user and password (sent as HTTP Basic auth) from it.
-      const url = urlProblem(raw.url, ['http:', 'https:']);
+      const url = urlProblem(raw.url, ['http:', 'https:']) ?? baseUrlProblem(raw.url, 'api/v1/query');
       if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
     })
     .transform(
