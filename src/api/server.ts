@@ -54,6 +54,11 @@ export interface ApiServerOptions {
   /** Live streams open at once over all tokens before 429. @defaultValue 100 */
   maxStreams?: number;
   /**
+   * Unsent bytes one live stream may hold before it is closed as a slow consumer (the client
+   * reconnects for a fresh snapshot). @defaultValue STREAM_BUFFER_BYTES (1 MiB)
+   */
+  streamBufferBytes?: number;
+  /**
    * At most one "API request refused" log line per client address and status per this many ms;
    * the next line counts the ones left out. @defaultValue 10000
    */
@@ -461,6 +466,10 @@ export class ApiServer {
     this.#stream ??= new LiveStream({
       controller: this.#options.controller,
       registry: this.#options.registry,
+      ...(this.#options.streamBufferBytes !== undefined && {
+        maxBufferedBytes: this.#options.streamBufferBytes,
+      }),
+      ...(this.#options.logger !== undefined && { logger: this.#options.logger }),
     });
     return this.#stream;
   }

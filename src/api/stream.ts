@@ -19,6 +19,28 @@ export interface LiveStreamOptions {
   intervalMs?: number;
   /** Comment line sent to keep idle proxies from closing the stream. @defaultValue 15000 (ms) */
   heartbeatMs?: number;
+  /**
+   * Bytes a stream may hold unsent (beyond its `hello`) before it is closed as a slow consumer.
+   * @defaultValue STREAM_BUFFER_BYTES (1 MiB)
+   */
+  maxBufferedBytes?: number;
+  /** Told once per stream closed for falling behind. */
+  logger?: { warn(obj: object, msg?: string): void };
+}
+
+/**
+ * STREAM_BUFFER_BYTES is the default unsent backlog of one live stream: about a minute of ticks for
+ * a dozen groups, so a client that is only briefly slow is not cut off.
+ */
+export const STREAM_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * isTooFarBehind says whether a stream's unsent bytes exceed its allowance. The `hello` is allowed
+ * on top of the limit: it is written in one go, so a fresh stream over a slow link may hold all of
+ * it for a moment without being behind.
+ */
+export function isTooFarBehind(buffered: number, helloBytes: number, maxBufferedBytes: number): boolean {
+  return buffered > helloBytes + maxBufferedBytes;
 }
 
 /**
@@ -72,8 +94,29 @@ export class LiveStream {
       res.end();
       return;
     }
+    const maxBuffered = this.#options.maxBufferedBytes ?? STREAM_BUFFER_BYTES;
+    let helloBytes = 0;
+    // A client that stops reading (a frozen tab, a stuck proxy) left every event queued in this
+    // process: 200,000 journal entries held ~120 MiB for one such client. Like NGINX and Envoy with
+    // slow consumers, its stream is closed once it falls too far behind; the EventSource reconnects
+    // and starts again from a fresh hello, so nothing is lost that the hello does not carry.
+    const write = (text: string) => {
+      if (res.destroyed) return;
+      res.write(text);
+      if (!isTooFarBehind(res.writableLength, helloBytes, maxBuffered)) return;
+      this.#options.logger?.warn(
+        {
+          remote: req.socket.remoteAddress,
+          buffered: res.writableLength,
+          limit: maxBuffered,
+          ...(only !== undefined && { group: only }),
+        },
+        `live stream closed: the client fell more than ${maxBuffered} bytes behind; it reconnects for a fresh snapshot`,
+      );
+      res.destroy();
+    };
     const send = (event: string, data: unknown) =>
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const journal = this.#options.controller.journal;
     const hello: StreamHello = {
       intervalMs: this.sampler.intervalMs,
@@ -84,7 +127,9 @@ export class LiveStream {
         .filter((e) => keep(e.group))
         .map(toDecisionMark),
     };
-    send('hello', hello);
+    const helloText = `event: hello\ndata: ${JSON.stringify(hello)}\n\n`;
+    helloBytes = Buffer.byteLength(helloText);
+    write(helloText);
     const onTick = (samples: Record<string, DashboardSample>, groups: GroupSummary[]) => {
       const tick: StreamTick = {
         samples: Object.fromEntries(Object.entries(samples).filter(([name]) => keep(name))),
@@ -95,7 +140,7 @@ export class LiveStream {
     const onEntry = (entry: JournalEntry) => {
       if (keep(entry.group)) send('decision', toDecisionMark(entry));
     };
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), this.#options.heartbeatMs ?? 15_000);
+    const heartbeat = setInterval(() => write(': keep-alive\n\n'), this.#options.heartbeatMs ?? 15_000);
     heartbeat.unref();
     this.sampler.on('tick', onTick);
     journal.on('entry', onEntry);

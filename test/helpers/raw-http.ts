@@ -44,3 +44,42 @@ export function sendRaw(
     socket.on('close', () => finish(true));
   });
 }
+
+/** SilentClient is a raw connection that sent its request and reads nothing until `drain()`. */
+export interface SilentClient {
+  /** Starts reading at last: resolves with the bytes received once the server closes the connection. */
+  drain(timeoutMs?: number): Promise<{ bytes: number; closed: boolean }>;
+  destroy(): void;
+}
+
+/**
+ * openSilent connects, writes `bytes` and then never reads, like a frozen tab or a stuck proxy:
+ * whatever the server sends piles up in the kernel's buffers and then in the server's.
+ */
+export async function openSilent(port: number, bytes: string): Promise<SilentClient> {
+  const socket = connect(port, '127.0.0.1');
+  socket.pause();
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.write(bytes);
+  socket.on('error', () => {}); // a reset by the server ends drain() through 'close'
+  return {
+    drain(timeoutMs = 10_000) {
+      return new Promise((resolve) => {
+        let received = 0;
+        const timer = setTimeout(() => resolve({ bytes: received, closed: false }), timeoutMs);
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+        });
+        socket.once('close', () => {
+          clearTimeout(timer);
+          resolve({ bytes: received, closed: true });
+        });
+        socket.resume();
+      });
+    },
+    destroy: () => socket.destroy(),
+  };
+}
