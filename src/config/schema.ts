@@ -929,13 +929,25 @@ const localProviderShape = {
     limit: atLeastOne.default(5),
     window: duration('positive').prefault('60s'),
   }).prefault({}),
+  // The local provider's LOG_LINES_PER_SECOND: a chatty instance must not flood our log.
+  log_lines_per_second: atLeastOne.default(100),
 };
 
 const port = z.int().min(1).max(65535);
 
 /** PROVIDER_KEYS lists the keys only one provider accepts, so a key of another one is an error. */
 const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
-  local: ['command', 'port_env', 'cwd', 'env', 'host', 'start_timeout', 'stop_timeout', 'crash_loop'],
+  local: [
+    'command',
+    'port_env',
+    'cwd',
+    'env',
+    'host',
+    'start_timeout',
+    'stop_timeout',
+    'crash_loop',
+    'log_lines_per_second',
+  ],
   kubernetes: [
     'namespace',
     'name',
@@ -1095,7 +1107,15 @@ type LocalProviderRaw = z.output<z.ZodObject<typeof localProviderShape>>;
 type EngineRaw = z.output<z.ZodObject<typeof engineShape>>;
 
 /** Keys the local shape defaults; they are not "set" on other providers' groups. */
-const LOCAL_DEFAULTED = new Set(['port_env', 'env', 'host', 'start_timeout', 'stop_timeout', 'crash_loop']);
+const LOCAL_DEFAULTED = new Set([
+  'port_env',
+  'env',
+  'host',
+  'start_timeout',
+  'stop_timeout',
+  'crash_loop',
+  'log_lines_per_second',
+]);
 
 function resourcesConfig(raw: NonNullable<EngineRaw['resources']>): ResourcesConfig {
   return {
@@ -1149,6 +1169,7 @@ function localProvider(raw: LocalProviderRaw): GroupDraft['provider'] {
     stopTimeout: raw.stop_timeout,
     crashLoopLimit: raw.crash_loop.limit,
     crashLoopWindow: raw.crash_loop.window,
+    logLinesPerSecond: raw.log_lines_per_second,
   };
 }
 

@@ -451,6 +451,12 @@ export interface LocalProviderConfig {
   crashLoopLimit: number;
   /** @defaultValue 60000 (ms) */
   crashLoopWindow: number;
+  /**
+   * Output lines per second, per instance, forwarded to Scaleplane's log (bursts of 10 s worth);
+   * the rest are counted in one line per 10 s and kept in the instance's log file.
+   * @defaultValue 100
+   */
+  logLinesPerSecond?: number;
 }
 
 /** KubernetesProviderConfig scales a Deployment or StatefulSet through its `scale` subresource. */

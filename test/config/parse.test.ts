@@ -145,6 +145,7 @@ function defaultGroup(command: string): GroupConfig {
       stopTimeout: 10_000,
       crashLoopLimit: 5,
       crashLoopWindow: 60_000,
+      logLinesPerSecond: 100,
     },
   };
 }
@@ -770,6 +771,14 @@ describe('api stream limits', () => {
       () => parse('api:\n  max_streams: 0\ngroups:\n  web: { provider: local, command: x }\n'),
       (error: unknown) => error instanceof ConfigError && /api\.max_streams \(line 2\): /.test(error.message),
     );
+  });
+
+  it('log_lines_per_second: a local group key, an integer >= 1', () => {
+    const ok = parse('groups:\n  web:\n    command: x\n    log_lines_per_second: 20\n');
+    assert.equal((ok.groups.web!.provider as { logLinesPerSecond: number }).logLinesPerSecond, 20);
+    assert.deepEqual(issuesOf('groups:\n  web:\n    command: x\n    log_lines_per_second: 0\n'), [
+      { path: 'groups.web.log_lines_per_second', line: 4 },
+    ]);
   });
 });
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,6 +29,7 @@ import {
   removeCgroupDirs,
 } from './cgroups.js';
 import { parseProcStat } from './cpu.js';
+import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { sharedReaper } from './reaper.js';
@@ -159,6 +160,11 @@ export interface LocalProviderOptions {
    * MiB) and emptied. @defaultValue 64 MiB
    */
   maxLogBytes?: number;
+  /**
+   * How often the count of output lines left out of the log by `logLinesPerSecond` is logged, one
+   * line per instance. @defaultValue LOG_SUMMARY_INTERVAL_MS (10 s)
+   */
+  logSummaryInterval?: number;
   /** How often adopted instances (not our children) are checked for exit. @defaultValue 500 (ms) */
   adoptedPollInterval?: number;
   /**
@@ -210,6 +216,10 @@ class Slot {
   lastProbe: HealthAnswer | undefined;
   /** Its last line of output (stdout or stderr), quoted when it fails: often the reason. */
   lastOutput: string | undefined;
+  /** Decides which of its output lines reach our log (set when its output is piped to us). */
+  lineRate: LineRate | undefined;
+  /** Its log file when its output is piped to us: every byte, whatever the rate limit lets through. */
+  logFile: WriteStream | undefined;
   /** Resolves once its output pipes closed (all of it read), or at once without pipes. */
   outputDone: Promise<void> = Promise.resolve();
   /** Aborted on exit or stop: ends the readiness wait. */
@@ -256,6 +266,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #fenced = false;
   #adoptedTimer: NodeJS.Timeout | undefined;
   #logCapTimer: NodeJS.Timeout | undefined;
+  readonly #logSummaryTimer: NodeJS.Timeout;
+  readonly #logSummaryInterval: number;
   readonly #maxLogBytes: number;
   /** Instances whose log file was cut already: warned once each. */
   readonly #logCut = new Set<string>();
@@ -311,11 +323,16 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#logDir = options.logDir ?? tmpdir();
     this.#adoptedPollInterval = options.adoptedPollInterval ?? 500;
     this.#maxLogBytes = options.maxLogBytes ?? MAX_LOG_BYTES;
-    if (this.#registry) {
-      // Instances write their log files themselves (no pipe through us): only a check bounds them.
-      this.#logCapTimer = setInterval(() => this.#capLogs(), 1000);
-      this.#logCapTimer.unref();
-    }
+    // Adoptable instances write their log files themselves, the others' output is copied to theirs
+    // by us: either way only this check bounds them.
+    this.#logCapTimer = setInterval(() => this.#capLogs(), 1000);
+    this.#logCapTimer.unref();
+    this.#logSummaryTimer = setInterval(
+      () => this.#logLeftOut(false),
+      options.logSummaryInterval ?? LOG_SUMMARY_INTERVAL_MS,
+    );
+    this.#logSummaryTimer.unref();
+    this.#logSummaryInterval = options.logSummaryInterval ?? LOG_SUMMARY_INTERVAL_MS;
     this.#fence = options.fence;
     this.#size = options.size;
     this.#configuredSize = options.size;
@@ -622,6 +639,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       clearInterval(this.#adoptedTimer);
       this.#adoptedTimer = undefined;
       clearInterval(this.#logCapTimer);
+      clearInterval(this.#logSummaryTimer);
       this.#releaseReaper();
     })();
     return this.#closed;
@@ -855,6 +873,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       // A spawn that failed has no pid and emits no 'exit'.
       if (slot.pid === undefined) this.#onExit(slot, { code: null, signal: null });
     });
+    if (logFd === undefined) this.#openLogFile(slot);
     this.#forward(slot, child.stdout, 'stdout');
     this.#forward(slot, child.stderr, 'stderr');
     slot.pid = child.pid;
@@ -1168,6 +1187,40 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#reconcile();
   }
 
+  /**
+   * openLogFile gives a piped instance its log file, `scaleplane-<id>.log` in logDir (cut like an
+   * adoptable instance's): our log gets its lines only up to `log_lines_per_second`, the file all
+   * of them. A file that cannot be written is reported once; the output is still logged.
+   */
+  #openLogFile(slot: Slot): void {
+    const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
+    slot.lineRate = new LineRate(
+      {
+        ...(this.#config.logLinesPerSecond !== undefined && {
+          linesPerSecond: this.#config.logLinesPerSecond,
+        }),
+        intervalMs: this.#logSummaryInterval,
+      },
+      this.#now(),
+    );
+    const out = createWriteStream(file, { flags: 'a' });
+    slot.logFile = out;
+    out.on('error', (err) => {
+      if (slot.logFile !== out) return;
+      slot.logFile = undefined;
+      this.#logger.warn(
+        { group: this.#group, instance: slot.id, file, err },
+        `${slot.id}: cannot write its log file ${file}; its output goes to this log only`,
+      );
+    });
+    slot.outputDone.then(() => {
+      // Its pipes are read to the end: the count of what the last interval left out is due now.
+      this.#logLeftOut(true, slot);
+      out.end();
+      if (slot.logFile === out) slot.logFile = undefined;
+    });
+  }
+
   #forward(slot: Slot, stream: Readable | null, name: 'stdout' | 'stderr'): void {
     if (!stream) return;
     stream.on('error', () => {});
@@ -1176,14 +1229,49 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const splitter = new LineSplitter();
     const log = (line: string) => {
       if (line.trim() !== '') slot.lastOutput = line;
+      // One instance printing in a loop (300,000+ lines/s) flooded our log and took our CPU: over
+      // its rate, lines are only counted (they are in its file) and summed up once per interval.
+      if (slot.lineRate !== undefined && !slot.lineRate.admit(this.#now())) return;
       this.#logger.info({ group: this.#group, instance: slot.id, stream: name }, line);
     };
     stream.on('data', (chunk: Buffer) => {
+      const file = slot.logFile;
+      // The file is written as it comes (every byte, long lines whole); a slower disk holds the
+      // pipe, and so the instance, instead of our heap.
+      if (file !== undefined && !file.write(chunk)) {
+        stream.pause();
+        const resume = () => {
+          file.off('drain', resume);
+          file.off('close', resume);
+          stream.resume();
+        };
+        file.on('drain', resume);
+        file.on('close', resume);
+      }
       for (const line of splitter.push(chunk)) log(line);
     });
     stream.on('end', () => {
       for (const line of splitter.end()) log(line);
     });
+  }
+
+  /**
+   * logLeftOut writes, per piped instance (or `only`), how many of its lines the rate limit left
+   * out of the log in the interval that ended; `force` ends the interval now (its output ended).
+   */
+  #logLeftOut(force: boolean, only?: Slot): void {
+    const now = this.#now();
+    for (const slot of only ? [only] : this.#slots) {
+      const leftOut = slot.lineRate?.summary(now, force);
+      if (leftOut === undefined) continue;
+      const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
+      const seconds = Math.max(1, Math.round(leftOut.sinceMs / 1000));
+      const rate = slot.lineRate!.linesPerSecond;
+      this.#logger.warn(
+        { group: this.#group, instance: slot.id, linesLeftOut: leftOut.lines, file },
+        `${slot.id}: ${leftOut.lines.toLocaleString('en-US')} lines not forwarded in the last ${seconds} s (rate limit ${rate}/s); they are in ${file}`,
+      );
+    }
   }
 
   #snapshot(slot: Slot): Instance {
@@ -1351,6 +1439,10 @@ function validate(options: LocalProviderOptions): void {
   if (!Number.isInteger(config.crashLoopLimit) || config.crashLoopLimit < 0) {
     fail(`crashLoopLimit must be an integer >= 0, got ${config.crashLoopLimit}`);
   }
+  if (config.logLinesPerSecond !== undefined && !(config.logLinesPerSecond > 0))
+    fail(`log_lines_per_second must be > 0, got ${config.logLinesPerSecond}`);
   if (options.healthInterval !== undefined && !(options.healthInterval > 0))
     fail('healthInterval must be > 0');
+  if (options.logSummaryInterval !== undefined && !(options.logSummaryInterval > 0))
+    fail('logSummaryInterval must be > 0');
 }
