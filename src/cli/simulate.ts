@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, parseDuration } from '../config/index.js';
+import { baseUrlProblem, loadConfig, parseDuration, urlProblem } from '../config/index.js';
 import { redactCredentials } from '../metrics/index.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import {
@@ -144,6 +144,13 @@ function traceSource(
   }
   if (flags.query === undefined)
     throw new CliError('--prometheus needs --query PROMQL (one series of req/s)', 2);
+  // The same checks as a prometheus metric's url in the config: a query or fragment would be
+  // dropped, with the path prefix, when api/v1/query_range is joined on.
+  const urlIssue =
+    urlProblem(flags.prometheus, ['http:', 'https:']) ??
+    baseUrlProblem(flags.prometheus, 'api/v1/query_range');
+  if (urlIssue !== undefined)
+    throw new CliError(`--prometheus ${redactCredentials(flags.prometheus)}: ${urlIssue}`, 2);
   const start = resolveWhen('--since', flags.since ?? '7d', now);
   const end = resolveWhen('--until', flags.until ?? 'now', now);
   if (!(start < end)) {

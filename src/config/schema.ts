@@ -542,7 +542,7 @@ export const controllerSchema = mapping({
 );
 
 /** urlProblem says what is wrong with a URL a source will take apart, or undefined. */
-function urlProblem(text: string, schemes: readonly string[]): string | undefined {
+export function urlProblem(text: string, schemes: readonly string[]): string | undefined {
   let url: URL;
   try {
     url = new URL(text);
@@ -565,7 +565,7 @@ function urlProblem(text: string, schemes: readonly string[]): string | undefine
  * or fragment. Joining `api/v1/query` onto `http://h/prom?tenant=a` gives `http://h/api/v1/query`,
  * losing the query and the path prefix without a word; an empty `?` or `#` does the same.
  */
-function baseUrlProblem(text: string, joined: string): string | undefined {
+export function baseUrlProblem(text: string, joined: string): string | undefined {
   const at = text.search(/[?#]/);
   if (at < 0) return undefined;
   const part = text[at] === '?' ? `a query (${text.slice(at)})` : `a fragment (${text.slice(at)})`;

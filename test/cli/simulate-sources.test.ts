@@ -143,11 +143,23 @@ describe('scaleplane simulate: CSV traces, --absolute and the choice of source',
       [['--trace', constant, '--aggregate', '1.5'], /--aggregate must be a whole number ≥ 1/],
       [['--trace', constant, '--interval', '0'], /--interval must be a whole number ≥ 1/],
       [['--trace', constant, '--startup', '-1'], /--startup must be a number ≥ 0/],
+      // A query or fragment was dropped with the path prefix (/prom) when api/v1/query_range was
+      // joined on, so the range query went to another path; the URL's password is never echoed.
+      [
+        ['--prometheus', 'http://127.0.0.1:9/prom?tenant=a', '--query', 'up'],
+        /^scaleplane: --prometheus http:\/\/127\.0\.0\.1:9\/prom\?tenant=a: has a query \(\?tenant=a\), which would be dropped when api\/v1\/query_range is joined on/,
+      ],
+      [['--prometheus', 'http://127.0.0.1:9/#x', '--query', 'up'], /has a fragment \(#x\)/],
+      [
+        ['--prometheus', 'ftp://u:s3cret@127.0.0.1/', '--query', 'up'],
+        /^scaleplane: --prometheus ftp:\/\/u:\*\*\*@127\.0\.0\.1\/: expected http:\/\/ or https:\/\/, got ftp:\/\//,
+      ],
     ];
     const runs = await Promise.all(cases.map(([args]) => runCli(['simulate', ...args])));
     runs.forEach((run, i) => {
       assert.equal(run.code, 2, `${cases[i]![0].join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, cases[i]![1]);
+      assert.doesNotMatch(run.stderr, /s3cret/);
     });
   });
 });
