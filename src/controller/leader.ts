@@ -69,6 +69,14 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
     if (grant) await this.#store.release(grant).catch((err: Error) => this.#error(err));
   }
 
+  /**
+   * depose stops leading now, as a refused renewal does (`deposed` fires), when something else
+   * showed that the lease moved on (a state write it refused); campaigning goes on.
+   */
+  depose(reason: string): void {
+    this.#depose(reason);
+  }
+
   async #runRound(): Promise<void> {
     if (this.#closed) return;
     this.#round = this.#attempt();

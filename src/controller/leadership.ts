@@ -66,6 +66,13 @@ export class Leadership {
       this.#enqueue(() => this.#handOver(reason));
     });
     options.elector.on('error', (err) => options.logger.warn({ err }, `lease call failed: ${err.message}`));
+    // A write the state store refused proves the lease moved on: step down now rather than at the
+    // next renewal, and go on standing by (the controller must not crash on it).
+    options.state?.onFenced?.((err) => {
+      if (!this.#grant) return;
+      options.logger.error({ err }, `stepping down: ${err.message}`);
+      options.elector.depose(`a state write was refused (${err.message})`);
+    });
   }
 
   /** leading is true from the moment the lease is won until it is lost (fences armed). */
@@ -114,6 +121,7 @@ export class Leadership {
     if (this.#closing || this.#o.elector.grant?.token !== grant.token) return;
     const { controller, journal, state, providers } = this.#o;
     this.#grant = grant;
+    state?.fence?.(grant.token);
     for (const provider of providers.values()) provider.setToken(grant.token);
     this.#leaderGauge.set(1);
     this.#tokenGauge.set(grant.token);
@@ -151,6 +159,7 @@ export class Leadership {
   /** disarm is the synchronous part of losing the lease: no change can be made after it returns. */
   #disarm(): void {
     this.#grant = undefined;
+    this.#o.state?.fence?.(undefined);
     for (const provider of this.#o.providers.values()) provider.setToken(undefined);
     this.#o.controller.standBy();
     this.#leaderGauge.set(0);

@@ -1,7 +1,9 @@
 // Fencing against the lease store on real Redis: a leader whose lease was taken while it still
 // believes it leads (a pause, a partition) is refused by the store right before it acts — a
 // scale, and a local instance start (crash replacement included) — and instances it handed over
-// keep running for the next leader.
+// keep running for the next leader. State writes are fenced by the store itself: a deposed leader's
+// desired counts, journal, instance records and sizes are refused once a successor took the lease
+// (Redis and PostgreSQL), and the refusal makes a Leadership step down instead of crashing.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,13 +11,81 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { FileState, LeaderElector, RedisLease } from '../../src/controller/index.js';
+import pg from 'pg';
+import { Registry } from 'prom-client';
+import type { Config } from '../../src/config/index.js';
+import {
+  Controller,
+  DecisionJournal,
+  FileState,
+  GroupController,
+  LeaderElector,
+  Leadership,
+  PostgresLease,
+  RedisLease,
+} from '../../src/controller/index.js';
+import { persistDecisions } from '../../src/controller/persist.js';
+import {
+  openState,
+  PostgresState,
+  RedisState,
+  type StateError,
+  type StateStore,
+} from '../../src/controller/state/index.js';
+import { createMetrics } from '../../src/metrics/index.js';
 import { FencedProvider, ProviderError } from '../../src/providers/index.js';
 import { processGroupMembers, waitUntilGone } from '../helpers/cli-process.js';
+import { groupConfig } from '../helpers/group-config.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
+import { until } from '../helpers/until.js';
 import { makeProvider } from '../providers/local-helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A lease and a state store sharing one database (as `controller.state` defaults to), per backend. */
+const SHARED = [
+  {
+    name: 'redis',
+    lease: (name: string) => new RedisLease({ url: REDIS_URL, name }),
+    state: (name: string) => new RedisState({ url: REDIS_URL, name, lease: name }),
+    async cleanup(name: string) {
+      const redis = new Redis(REDIS_URL);
+      const keys = await redis.keys(`${name}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    },
+  },
+  {
+    name: 'postgres',
+    lease: (name: string) => new PostgresLease({ url: PG_URL, name }),
+    state: (name: string) => new PostgresState({ url: PG_URL, name, lease: name }),
+    async cleanup(name: string) {
+      const client = new pg.Client(PG_URL);
+      await client.connect();
+      for (const t of ['desired', 'journal', 'instances', 'sizes', 'lease'])
+        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
+      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
+      await client.end();
+    },
+  },
+];
+
+const RECORD = { id: 'web-1', pid: 4242, port: 31000, startTime: 99, startedAt: 1_000 };
+const silent = { info() {}, warn() {}, error() {} };
+
+/** opened connects both halves of a shared backend under a fresh name, cleaned up after the test. */
+async function opened(backend: (typeof SHARED)[number]) {
+  const name = `fence_state_${randomBytes(4).toString('hex')}`;
+  const leases = [backend.lease(name), backend.lease(name)];
+  const states = [backend.state(name), backend.state(name), backend.state(name)];
+  await Promise.all([...leases, ...states].map((s) => s.connect()));
+  after(async () => {
+    await Promise.all([...leases, ...states].map((s) => s.close()));
+    await backend.cleanup(name);
+  });
+  return { leases, states: states as StateStore[] };
+}
 
 async function stolenLease() {
   const name = `fence-test-${randomBytes(4).toString('hex')}`;
@@ -129,3 +199,161 @@ describe('fencing', () => {
     assert.ok(errors.some((e) => (e as ProviderError).code === 'FENCED'));
   });
 });
+
+for (const backend of SHARED) {
+  describe(`${backend.name}: state writes fenced by the lease`, () => {
+    it('refuses every write of a deposed leader once a successor took the lease', async () => {
+      const { leases, states } = await opened(backend);
+      const [mine, theirs] = leases as [RedisLease | PostgresLease, RedisLease | PostgresLease];
+      const [old, successor, restarted] = states as [StateStore, StateStore, StateStore];
+      const refusals: StateError[] = [];
+      old.onFenced?.((err) => refusals.push(err));
+
+      const first = (await mine.acquire('old-leader', 60_000))!;
+      old.fence?.(first.token);
+      await old.saveDesired('web', 2);
+      await old.put('web', RECORD);
+
+      // The old leader is paused past its lease (here: the lease is handed over under it); the
+      // successor takes it, writes, and stops the recorded instance.
+      await mine.release(first);
+      const second = (await theirs.acquire('new-leader', 60_000))!;
+      assert.ok(second.token > first.token);
+      successor.fence?.(second.token);
+      await successor.saveDesired('web', 5);
+      await successor.remove('web', RECORD.id);
+
+      // The old leader resumes and writes what it had decided before the pause.
+      const fenced = { code: 'STATE_FENCED' };
+      await assert.rejects(old.saveDesired('web', 3), fenced, 'saveDesired after the takeover');
+      await assert.rejects(old.put('web', { ...RECORD, draining: true }), fenced, 'put after the takeover');
+      await assert.rejects(old.appendJournal(journalEntry(7)), fenced, 'appendJournal after the takeover');
+      await assert.rejects(old.remove('web', 'web-9'), fenced, 'remove after the takeover');
+      await assert.rejects(old.putSize('web', { size: { cpu: 1 } }), fenced, 'putSize after the takeover');
+      assert.equal(refusals.length, 5, 'each refusal was told to the listener');
+      assert.match(refusals[0]!.message, new RegExp(`fencing token ${first.token} .*now ${second.token}`));
+
+      const state = await restarted.load();
+      assert.equal(state.desired.web, 5, "the deposed leader overwrote the new leader's count");
+      assert.deepEqual(state.journal, []);
+      assert.deepEqual(await restarted.list('web'), [], 'the deposed leader brought back a stopped instance');
+      assert.equal(await restarted.getSize('web'), undefined);
+
+      assert.equal(old.fencedByLease, true);
+      // Standing by (no token): refused without asking the store.
+      old.fence?.(undefined);
+      await assert.rejects(old.saveDesired('web', 1), fenced);
+    });
+  });
+}
+
+describe('openState: which state stores the lease fences', () => {
+  it("fences the lease's own database (default or same backend and URL), not another one", async () => {
+    const lease = { backend: 'redis' as const, url: REDIS_URL, ttl: 6000, name: 'fence-open' };
+    const cases: [string, unknown, boolean][] = [
+      ['state defaults to the lease store', undefined, true],
+      ['same backend and URL, own name', { backend: 'redis', url: REDIS_URL, name: 'other' }, true],
+      ['another Redis database', { backend: 'redis', url: `${REDIS_URL}/1`, name: 'fence-open' }, false],
+      ['another backend', { backend: 'postgres', url: PG_URL, name: 'fence_open' }, false],
+    ];
+    after(() => SHARED[1]!.cleanup('fence_open'));
+    for (const [what, state, fenced] of cases) {
+      const config = { controller: { lease, state, journalSize: 10 } } as unknown as Config;
+      const store = (await openState(config))!;
+      try {
+        assert.equal(store.fencedByLease, fenced, what);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+});
+
+describe('leadership and a refused state write', () => {
+  it('steps down (stands by) instead of crashing', async () => {
+    const { leases, states } = await opened(SHARED[0]!);
+    const [mine, theirs] = leases as [RedisLease, RedisLease];
+    const [state, , restarted] = states as [StateStore, StateStore, StateStore];
+    const group = groupConfig({ minInstances: 1, maxInstances: 6 });
+    const journal = new DecisionJournal();
+    const provider = new FencedProvider(new MemoryProvider('web'), async () => true);
+    const controller = new Controller({
+      config: {
+        controller: { interval: 60_000, journalSize: 100 },
+        groups: { web: group },
+      } as unknown as Config,
+      journal,
+      logger: silent,
+      backends: () => [],
+      groups: [
+        new GroupController({
+          config: group,
+          provider,
+          journal,
+          metrics: createMetrics({ defaultMetrics: false }),
+          logger: silent,
+          readMetrics: () => [],
+        }),
+      ],
+    });
+    // A long ttl: the elector's own renewals do not notice the theft during the test.
+    const elector = new LeaderElector({ store: mine, holder: 'old-leader', ttl: 60_000 });
+    const errors: unknown[] = [];
+    const deposed: string[] = [];
+    elector.on('deposed', (reason) => deposed.push(reason));
+    const leadership = new Leadership({
+      elector,
+      lease: mine,
+      controller,
+      journal,
+      state,
+      providers: new Map([['web', provider]]),
+      registry: new Registry(),
+      logger: { ...silent, error: (obj: unknown) => errors.push(obj) },
+    });
+    const unpersist = persistDecisions(
+      journal,
+      state,
+      () => leadership.leading,
+      (err) => errors.push(err),
+    );
+    after(async () => {
+      await unpersist();
+      await leadership.close();
+      controller.close();
+    });
+    await leadership.start();
+    assert.equal(leadership.leading, true);
+    controller.scale('web', 'set', 2);
+    await until(async () => (await restarted.load()).desired.web === 2, 5_000, 'the leader persisted 2');
+
+    const grant = leadership.grant!;
+    await theirs.release(grant);
+    const taken = (await theirs.acquire('new-leader', 60_000))!;
+    assert.ok(elector.grant, 'the old leader still believes it leads');
+    controller.scale('web', 'set', 4);
+    await until(() => !leadership.leading, 5_000, 'the old leader stepped down');
+    assert.equal(controller.leading, false, 'the controller stands by');
+    assert.match(deposed.join(), /a state write was refused/, 'deposed by the refusal, not by a renewal');
+    assert.ok(
+      errors.some((e) => (e as StateError).code === 'STATE_FENCED'),
+      'the refusal was logged',
+    );
+    assert.equal((await restarted.load()).desired.web, 2, "the deposed leader's 4 was written");
+    await theirs.release(taken);
+  });
+});
+
+function journalEntry(seq: number) {
+  return {
+    seq,
+    time: new Date(seq * 1000).toISOString(),
+    group: 'web',
+    source: 'api' as const,
+    before: 1,
+    after: 2,
+    reasons: ['ManualScale'],
+    message: '1 → 2',
+    inputs: {},
+  };
+}

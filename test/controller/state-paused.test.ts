@@ -117,6 +117,41 @@ describe('state store whose database stops answering', () => {
     assert.equal((await restarted.load()).desired.web, 4, 'the older write (3) overwrote the newer (4)');
   });
 
+  it('postgres: a timed-out put the server runs later does not bring back a removed instance', async () => {
+    // Before: the put (marking web-1 draining) timed out on a stalled connection; the remove (web-1
+    // stopped) went through a new one; the stalled backend then ran the put, and a successor found
+    // web-1 recorded again and tried to adopt an instance that was gone.
+    const proxy = await pausableProxy(5432);
+    const state = BACKENDS[1]!.open(proxy.port);
+    after(async () => {
+      proxy.resume();
+      await state.close().catch(() => {});
+      await proxy.close();
+    });
+    await state.connect();
+    const record = { id: 'web-1', pid: 4242, port: 31000, startTime: 99, startedAt: 1_000 };
+    await state.put('late', record);
+
+    proxy.holdOn('INSERT INTO');
+    await assert.rejects(state.put('late', { ...record, draining: true }), /timeout/i);
+    await until(proxy.pausedClosed, 10_000, 'the timed-out connection closed');
+    await state.remove('late', record.id);
+    assert.deepEqual(await state.list('late'), []);
+
+    proxy.resume();
+    await until(proxy.heldServed, 10_000, 'the stalled backend ran what it was sent and closed');
+    const restarted = BACKENDS[1]!.open(5432);
+    after(() => restarted.close());
+    await restarted.connect();
+    assert.deepEqual(await restarted.list('late'), [], 'the late put brought the removed instance back');
+    // A put decided after the remove (a new instance of the same id) still goes through.
+    await restarted.put('late', { ...record, pid: 4343 });
+    assert.deepEqual(
+      (await restarted.list('late')).map((r) => r.pid),
+      [4343],
+    );
+  });
+
   it('redis: a timed-out write stays ahead of a newer one (one connection, in order)', async () => {
     // Checked for the PostgreSQL defect above; not present: ioredis keeps its one connection after a
     // command timeout, so the newer write is sent behind the older one and Redis runs them in order.

@@ -16,7 +16,8 @@ export const STATE_FILE = '.scaleplane-state.json';
 /**
  * openState opens the controller's state store: `controller.state` when set, else the lease's
  * store (same backend, URL and name) when `controller.lease` is set, else none — then nothing is
- * persisted and local instances stop with the controller, as without HA.
+ * persisted and local instances stop with the controller, as without HA. A Redis or PostgreSQL
+ * store in the lease's database (same backend and URL) fences its writes with the lease's token.
  */
 export async function openState(config: Config): Promise<StateStore | undefined> {
   const { state, lease, journalSize } = config.controller;
@@ -27,7 +28,13 @@ export async function openState(config: Config): Promise<StateStore | undefined>
     const base = config.source ? dirname(config.source) : process.cwd();
     return new FileState({ path: resolve(base, chosen.path ?? STATE_FILE), journalSize });
   }
-  const options = { url: chosen.url!, name: chosen.name, journalSize };
+  const colocated = lease !== undefined && chosen.backend === lease.backend && chosen.url === lease.url;
+  const options = {
+    url: chosen.url!,
+    name: chosen.name,
+    journalSize,
+    ...(colocated && { lease: lease.name }),
+  };
   const store = chosen.backend === 'redis' ? new RedisState(options) : new PostgresState(options);
   try {
     await store.connect();

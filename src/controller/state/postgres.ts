@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { JournalEntry } from '../journal.js';
 import { createTable } from '../lease/postgres.js';
+import { WriteFence } from './fence.js';
 import {
   type ControllerState,
   type LocalInstanceRecord,
@@ -25,7 +26,16 @@ export interface PostgresStateOptions {
    * writes forever. @defaultValue 5000 (ms)
    */
   queryTimeout?: number;
+  /**
+   * The lease's name when the lease lives in this database (`<lease>_lease`): every write then
+   * checks, in its own statement, that the lease row still holds the writer's fencing token (see
+   * `fence`). Absent: writes are not fenced. @defaultValue undefined
+   */
+  lease?: string;
 }
+
+/** How many writes older than the newest a removed instance's tombstone is kept (see `remove`). */
+const TOMBSTONE_WRITES = 100_000;
 
 /**
  * PostgresState keeps controller state in four tables, shared by every controller of the lease.
@@ -35,7 +45,13 @@ export interface PostgresStateOptions {
  * through a new connection. So each desired count and size carries a number from a PostgreSQL
  * sequence, taken in its own round trip *before* the write is sent, and a row is only replaced by a
  * higher one: a write decided later always holds the higher number, whichever process or leader took
- * it, and no clock is involved.
+ * it, and no clock is involved. Instance records too: a removed one stays as a tombstone (NULL record)
+ * holding its number, so a late `put` of it cannot bring back an instance that is gone.
+ *
+ * With `lease`, each write also locks the lease row (FOR SHARE) in the same statement and only goes
+ * through while the row holds the writer's fencing token. A takeover's UPDATE of that row waits for
+ * a write under way, and a write that comes after it sees the new token: a deposed leader (paused
+ * past its lease, then resumed) cannot write after its successor took the lease.
  */
 export class PostgresState implements StateStore {
   readonly backend = 'postgres';
@@ -46,6 +62,8 @@ export class PostgresState implements StateStore {
   readonly #sizes: string;
   readonly #sequence: string;
   readonly #journalSize: number;
+  readonly #lease: string | undefined;
+  readonly #fence = new WriteFence();
   #closed = false;
 
   constructor(options: PostgresStateOptions) {
@@ -56,6 +74,7 @@ export class PostgresState implements StateStore {
     this.#sizes = pg.escapeIdentifier(`${name}_sizes`);
     this.#sequence = pg.escapeIdentifier(`${name}_write_seq`);
     this.#journalSize = options.journalSize ?? 1000;
+    this.#lease = options.lease === undefined ? undefined : pg.escapeIdentifier(`${options.lease}_lease`);
     // One connection: writes land in the order they were made.
     const timeout = options.queryTimeout ?? 5000;
     this.#pool = new pg.Pool({
@@ -93,6 +112,11 @@ export class PostgresState implements StateStore {
         `CREATE TABLE IF NOT EXISTS ${this.#instances} (
            group_name text NOT NULL, id text NOT NULL, record jsonb NOT NULL, PRIMARY KEY (group_name, id))`,
       );
+      // Removed records stay as tombstones (NULL) with their write number; older rows count as first.
+      await this.#pool.query(
+        `ALTER TABLE ${this.#instances} ADD COLUMN IF NOT EXISTS write_seq bigint NOT NULL DEFAULT 0`,
+      );
+      await this.#pool.query(`ALTER TABLE ${this.#instances} ALTER COLUMN record DROP NOT NULL`);
     } catch (err) {
       throw new StateError('STATE_UNAVAILABLE', `state: cannot use PostgreSQL (${(err as Error).message})`, {
         cause: err,
@@ -115,11 +139,13 @@ export class PostgresState implements StateStore {
   }
 
   async saveDesired(group: string, desired: number): Promise<void> {
+    this.#assertArmed(`saveDesired(${group})`);
     const seq = await this.#nextSeq();
-    await this.#pool.query(
-      `INSERT INTO ${this.#desired} AS d (group_name, desired, write_seq) VALUES ($1, $2, $3)
+    await this.#write(
+      `saveDesired(${group})`,
+      `INSERT INTO ${this.#desired} AS d (group_name, desired, write_seq) SELECT $1, $2, $3 WHERE $FENCE
        ON CONFLICT (group_name) DO UPDATE SET desired = EXCLUDED.desired, write_seq = EXCLUDED.write_seq
-       WHERE d.write_seq < EXCLUDED.write_seq`,
+       WHERE d.write_seq < EXCLUDED.write_seq RETURNING 1 AS r`,
       [group, desired, seq],
     );
   }
@@ -133,14 +159,58 @@ export class PostgresState implements StateStore {
   }
 
   async putSize(group: string, saved: SavedSize | undefined): Promise<void> {
+    this.#assertArmed(`putSize(${group})`);
     const seq = await this.#nextSeq();
     // A cleared size stays as a NULL row, so its number still outranks an older write.
-    await this.#pool.query(
-      `INSERT INTO ${this.#sizes} AS s (group_name, saved, write_seq) VALUES ($1, $2, $3)
+    await this.#write(
+      `putSize(${group})`,
+      `INSERT INTO ${this.#sizes} AS s (group_name, saved, write_seq) SELECT $1, $2::jsonb, $3 WHERE $FENCE
        ON CONFLICT (group_name) DO UPDATE SET saved = EXCLUDED.saved, write_seq = EXCLUDED.write_seq
-       WHERE s.write_seq < EXCLUDED.write_seq`,
+       WHERE s.write_seq < EXCLUDED.write_seq RETURNING 1 AS r`,
       [group, saved === undefined ? null : JSON.stringify(saved), seq],
     );
+  }
+
+  get fencedByLease(): boolean {
+    return this.#lease !== undefined;
+  }
+
+  fence(token: number | undefined): void {
+    this.#fence.set(token);
+  }
+
+  onFenced(listener: (err: StateError) => void): void {
+    this.#fence.onRefused(listener);
+  }
+
+  /** assertArmed refuses a write at once, without a round trip, when fenced and holding no lease. */
+  #assertArmed(what: string): void {
+    if (this.#lease !== undefined && this.#fence.token === undefined)
+      throw this.#fence.refused(what, undefined);
+  }
+
+  /**
+   * write runs one write statement whose `$FENCE` is its guard: with a lease, that the lease row,
+   * locked FOR SHARE in the same statement, holds this store's token; rejects STATE_FENCED when
+   * it does not. Without a lease the guard is TRUE. Resolves the statement's first `RETURNING … AS r`.
+   */
+  async #write(what: string, sql: string, params: unknown[]): Promise<string | null> {
+    if (this.#lease === undefined) {
+      const result = await this.#pool.query<{ r: string }>(sql.replace('$FENCE', 'TRUE'), params);
+      return result.rows[0] ? String(result.rows[0].r) : null;
+    }
+    const token = this.#fence.token;
+    if (token === undefined) throw this.#fence.refused(what, undefined);
+    const n = params.length + 1;
+    const result = await this.#pool.query<{ current: string | null; r: string | null }>(
+      `WITH fence AS (SELECT token FROM ${this.#lease} WHERE id = 'leader' FOR SHARE),
+            w AS (${sql.replace('$FENCE', `EXISTS (SELECT 1 FROM fence WHERE token = $${n})`)})
+       SELECT (SELECT token::text FROM fence) AS current, (SELECT r::text FROM w LIMIT 1) AS r`,
+      [...params, token],
+    );
+    const row = result.rows[0]!;
+    if (row.current !== String(token)) throw this.#fence.refused(what, token, row.current);
+    return row.r;
   }
 
   /** nextSeq takes the next write number; it is taken before the write is sent (see the class). */
@@ -152,11 +222,13 @@ export class PostgresState implements StateStore {
   }
 
   async appendJournal(entry: JournalEntry): Promise<void> {
-    const inserted = await this.#pool.query<{ id: string }>(
-      `INSERT INTO ${this.#journal} (entry) VALUES ($1) RETURNING id`,
+    this.#assertArmed('appendJournal');
+    const inserted = await this.#write(
+      'appendJournal',
+      `INSERT INTO ${this.#journal} (entry) SELECT $1::jsonb WHERE $FENCE RETURNING id AS r`,
       [JSON.stringify(entry)],
     );
-    const id = Number(inserted.rows[0]!.id);
+    const id = Number(inserted);
     // Trim now and then rather than on every insert.
     if (id % 100 === 0)
       await this.#pool.query(`DELETE FROM ${this.#journal} WHERE id <= $1`, [id - this.#journalSize]);
@@ -164,22 +236,42 @@ export class PostgresState implements StateStore {
 
   async list(group: string): Promise<LocalInstanceRecord[]> {
     const result = await this.#pool.query<{ record: LocalInstanceRecord }>(
-      `SELECT record FROM ${this.#instances} WHERE group_name = $1 ORDER BY id`,
+      `SELECT record FROM ${this.#instances} WHERE group_name = $1 AND record IS NOT NULL ORDER BY id`,
       [group],
     );
     return result.rows.map((r) => r.record);
   }
 
   async put(group: string, record: LocalInstanceRecord): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO ${this.#instances} (group_name, id, record) VALUES ($1, $2, $3)
-       ON CONFLICT (group_name, id) DO UPDATE SET record = EXCLUDED.record`,
-      [group, record.id, JSON.stringify(record)],
-    );
+    await this.#putRecord(`put(${group}, ${record.id})`, group, record.id, JSON.stringify(record));
   }
 
+  /**
+   * remove leaves a tombstone (NULL record) holding its write number, so a late `put` of the same
+   * instance (timed out, run later by a stalled backend) cannot bring it back. Tombstones more than
+   * TOMBSTONE_WRITES writes old are deleted now and then: no write stalls that long.
+   */
   async remove(group: string, id: string): Promise<void> {
-    await this.#pool.query(`DELETE FROM ${this.#instances} WHERE group_name = $1 AND id = $2`, [group, id]);
+    const seq = await this.#putRecord(`remove(${group}, ${id})`, group, id, null);
+    if (Number(seq) % 100 === 0)
+      await this.#pool.query(`DELETE FROM ${this.#instances} WHERE record IS NULL AND write_seq < $1`, [
+        Number(seq) - TOMBSTONE_WRITES,
+      ]);
+  }
+
+  /** putRecord writes an instance record (null: a tombstone) with a new write number; resolves it. */
+  async #putRecord(what: string, group: string, id: string, record: string | null): Promise<string> {
+    this.#assertArmed(what);
+    const seq = await this.#nextSeq();
+    await this.#write(
+      what,
+      `INSERT INTO ${this.#instances} AS i (group_name, id, record, write_seq) SELECT $1, $2, $3::jsonb, $4
+       WHERE $FENCE
+       ON CONFLICT (group_name, id) DO UPDATE SET record = EXCLUDED.record, write_seq = EXCLUDED.write_seq
+       WHERE i.write_seq < EXCLUDED.write_seq RETURNING 1 AS r`,
+      [group, id, record, seq],
+    );
+    return seq;
   }
 
   async close(): Promise<void> {

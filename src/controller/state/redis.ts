@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
 import type { JournalEntry } from '../journal.js';
+import { WriteFence } from './fence.js';
+import { FENCED_WRITE } from './scripts.js';
 import {
   type ControllerState,
   type LocalInstanceRecord,
@@ -20,22 +22,36 @@ export interface RedisStateOptions {
   journalSize?: number;
   /** A command that takes longer fails (see below). @defaultValue 5000 (ms) */
   commandTimeout?: number;
+  /**
+   * The lease's name when the lease lives in this Redis: every write then runs in one script that
+   * first compares the lease's fencing counter `<lease>:fencing-token` with the writer's token (see
+   * `fence`). Absent: writes are not fenced. @defaultValue undefined
+   */
+  lease?: string;
 }
 
 /**
  * RedisState keeps controller state in Redis, shared by every controller of the lease: desired
  * counts in a hash, the journal in a capped list, each group's instances in a hash.
+ *
+ * With `lease`, every write is one Lua script that goes through only while the lease's fencing
+ * counter still holds the writer's token: each takeover increments it, so a deposed leader (paused
+ * past its lease, then resumed) cannot write once a successor took the lease. Scripts run one at a
+ * time, so no takeover falls between the comparison and the write.
  */
 export class RedisState implements StateStore {
   readonly backend = 'redis';
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #journalSize: number;
+  readonly #counter: string | undefined;
+  readonly #fence = new WriteFence();
   #closed = false;
 
   constructor(options: RedisStateOptions) {
     this.#prefix = `${options.name ?? 'scaleplane'}:state`;
     this.#journalSize = options.journalSize ?? 1000;
+    this.#counter = options.lease === undefined ? undefined : `${options.lease}:fencing-token`;
     this.#redis = new Redis(options.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 2,
@@ -70,12 +86,59 @@ export class RedisState implements StateStore {
   }
 
   async saveDesired(group: string, desired: number): Promise<void> {
-    await this.#redis.hset(`${this.#prefix}:desired`, group, desired);
+    await this.#write(`saveDesired(${group})`, `${this.#prefix}:desired`, 'HSET', group, String(desired));
   }
 
   async appendJournal(entry: JournalEntry): Promise<void> {
     const key = `${this.#prefix}:journal`;
-    await this.#redis.multi().rpush(key, JSON.stringify(entry)).ltrim(key, -this.#journalSize, -1).exec();
+    if (this.#counter === undefined) {
+      await this.#redis.multi().rpush(key, JSON.stringify(entry)).ltrim(key, -this.#journalSize, -1).exec();
+      return;
+    }
+    await this.#write('appendJournal', key, 'RPUSH', JSON.stringify(entry), String(this.#journalSize));
+  }
+
+  get fencedByLease(): boolean {
+    return this.#counter !== undefined;
+  }
+
+  fence(token: number | undefined): void {
+    this.#fence.set(token);
+  }
+
+  onFenced(listener: (err: StateError) => void): void {
+    this.#fence.onRefused(listener);
+  }
+
+  /**
+   * write runs one write command (HSET key field value, HDEL key field, RPUSH key entry keep)
+   * as it is without a lease, or through FENCED_WRITE with one: rejects STATE_FENCED when the
+   * lease's counter holds another token (or none is held here).
+   */
+  async #write(
+    what: string,
+    key: string,
+    command: 'HSET' | 'HDEL' | 'RPUSH',
+    ...args: string[]
+  ): Promise<void> {
+    if (this.#counter === undefined) {
+      if (command === 'HSET') await this.#redis.hset(key, args[0]!, args[1]!);
+      else if (command === 'HDEL') await this.#redis.hdel(key, args[0]!);
+      else throw new Error(`state: ${command} is only written through the fence`);
+      return;
+    }
+    const token = this.#fence.token;
+    if (token === undefined) throw this.#fence.refused(what, undefined);
+    const [ok, current] = (await this.#redis.eval(
+      FENCED_WRITE,
+      2,
+      this.#counter,
+      key,
+      String(token),
+      command,
+      ...args,
+    )) as [number, string | null];
+    if (ok !== 1) throw this.#fence.refused(what, token, current);
   }
 
   async getSize(group: string): Promise<SavedSize | undefined> {
@@ -85,8 +148,8 @@ export class RedisState implements StateStore {
 
   async putSize(group: string, saved: SavedSize | undefined): Promise<void> {
     const key = `${this.#prefix}:sizes`;
-    if (saved === undefined) await this.#redis.hdel(key, group);
-    else await this.#redis.hset(key, group, JSON.stringify(saved));
+    if (saved === undefined) await this.#write(`putSize(${group})`, key, 'HDEL', group);
+    else await this.#write(`putSize(${group})`, key, 'HSET', group, JSON.stringify(saved));
   }
 
   async list(group: string): Promise<LocalInstanceRecord[]> {
@@ -95,11 +158,17 @@ export class RedisState implements StateStore {
   }
 
   async put(group: string, record: LocalInstanceRecord): Promise<void> {
-    await this.#redis.hset(this.#instances(group), record.id, JSON.stringify(record));
+    await this.#write(
+      `put(${group}, ${record.id})`,
+      this.#instances(group),
+      'HSET',
+      record.id,
+      JSON.stringify(record),
+    );
   }
 
   async remove(group: string, id: string): Promise<void> {
-    await this.#redis.hdel(this.#instances(group), id);
+    await this.#write(`remove(${group}, ${id})`, this.#instances(group), 'HDEL', id);
   }
 
   async close(): Promise<void> {

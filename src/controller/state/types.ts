@@ -26,13 +26,29 @@ export interface StateStore extends LocalInstanceRegistry {
   appendJournal(entry: JournalEntry): Promise<void>;
   /** close disconnects; safe to call twice. */
   close(): Promise<void>;
+  /**
+   * fencedByLease is true when the store lives in the lease's database and refuses, in the write
+   * itself, every write whose fencing token is not the lease's current one (see `fence`).
+   */
+  readonly fencedByLease?: boolean;
+  /**
+   * fence sets the fencing token later writes carry: the leader's, or undefined while standing by
+   * (then every write is refused). Only stores with `fencedByLease`. A refused write rejects a
+   * StateError `STATE_FENCED` and is first told to the `onFenced` listener.
+   */
+  fence?(token: number | undefined): void;
+  /** onFenced sets who is told of each write the lease refused (the leadership, which steps down). */
+  onFenced?(listener: (err: StateError) => void): void;
 }
 
 export type { LocalInstanceRecord, SavedSize };
 
-/** StateError is a state store that cannot be used or holds something unreadable. */
+/**
+ * StateError is a state store that cannot be used or holds something unreadable, or a write the
+ * lease refused (`STATE_FENCED`: its fencing token is no longer the current one).
+ */
 export class StateError extends Error {
-  readonly code: 'STATE_UNAVAILABLE' | 'STATE_CORRUPT';
+  readonly code: 'STATE_UNAVAILABLE' | 'STATE_CORRUPT' | 'STATE_FENCED';
   constructor(code: StateError['code'], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StateError';
