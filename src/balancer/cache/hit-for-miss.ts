@@ -65,6 +65,21 @@ export class HitForMiss {
     this.#until.delete(key);
   }
 
+  /**
+   * forget drops the marks of every key `purged` matches: a purge means "forget what you knew about
+   * this URL", and a mark is such knowledge (a backend fixed to answer cacheably would otherwise
+   * still be sent each request uncoalesced until the mark expires). Returns how many went.
+   */
+  forget(purged: (key: string) => boolean): number {
+    let removed = 0;
+    for (const key of [...this.#until.keys()]) {
+      if (!purged(key)) continue;
+      this.#until.delete(key);
+      removed++;
+    }
+    return removed;
+  }
+
   /** size is the number of marks held (expired ones included until looked up or pushed out). */
   get size(): number {
     return this.#until.size;

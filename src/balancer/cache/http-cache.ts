@@ -15,6 +15,7 @@ import { sendJson } from '../respond.js';
 import type { BalancerLogger } from '../types.js';
 import {
   hostOfKey,
+  matchesPrefix,
   matchesUrl,
   type PurgeSelector,
   pathOfKey,
@@ -161,6 +162,12 @@ export class HttpCache {
   /** purge removes what the selector names and returns how many keys went. */
   async purge(selector: PurgeSelector): Promise<number> {
     const removed = await this.#store.purge(selector);
+    // Marks are per key, without tags (nothing was stored to carry them): a tag purge cannot name one.
+    this.#hitForMiss.forget(
+      (key) =>
+        selector.urls.some((target) => matchesUrl(key, target)) ||
+        selector.prefixes.some((target) => matchesPrefix(key, target)),
+    );
     this.#metrics.purged.inc({ cache: this.name }, removed);
     this.#updateUsage();
     return removed;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { describe, test } from 'node:test';
+import { purgeSelector } from '../../../src/balancer/cache/index.js';
 import { until } from '../../helpers/until.js';
 import { send } from '../helpers.js';
 import { type Cached, clock, metricValue, startCached } from './helpers.js';
@@ -169,4 +170,37 @@ describe('http cache: hit-for-miss', () => {
     assert.equal(after.headers['x-cache'], 'MISS', 'the answer from before the POST was not stored');
     assert.equal(after.body.toString(), 'v3');
   });
+
+  // A purge means "forget what you knew about this URL": the mark goes with it, so the URL's next
+  // requests coalesce again (its backend may have been fixed to answer cacheably).
+  const purges: { name: string; request: { urls?: string[]; prefix?: string } }[] = [
+    { name: 'by URL', request: { urls: ['http://shop.example/account'] } },
+    { name: 'by path (every host)', request: { urls: ['/account'] } },
+    { name: 'by prefix', request: { prefix: 'http://shop.example/acc' } },
+    { name: 'by host', request: { prefix: 'http://shop.example/' } },
+  ];
+  for (const purge of purges) {
+    test(`a purge ${purge.name} forgets the hit-for-miss marks it names, and only those`, async (t) => {
+      const clk = clock();
+      const c = await startCached(
+        t,
+        (_req, res) => {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'private' });
+          res.end('mine');
+        },
+        {},
+        { clock: clk },
+      );
+      const get = (path: string, host: string) => send(c.port, { path, headers: { host } });
+      await get('/account', 'shop.example');
+      await get('/other', 'blog.example');
+      const selector = purgeSelector(purge.request);
+      assert.ok(typeof selector !== 'string', String(selector));
+      await c.balancer.purgeCache(selector);
+      await get('/account', 'shop.example');
+      assert.equal(await hitForMiss(c), 0, 'the purged URL was filled as any other (no mark)');
+      await get('/other', 'blog.example');
+      assert.equal(await hitForMiss(c), 1, 'a mark the purge did not name is kept');
+    });
+  }
 });
