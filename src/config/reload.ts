@@ -36,7 +36,8 @@ const RUNTIME_GROUP_KEYS = [
 /**
  * planReload compares the running config with a validated new one. Applied: group bounds and
  * scaling policy, alerts, limits, API tokens and rate limits, public metrics. Everything else
- * (listeners, TLS, balancer, routes, controller, providers, added or removed groups) needs a restart.
+ * (listeners, TLS, balancer, routes, controller, providers, a group's initial_instances, added or
+ * removed groups, and any key not named here) needs a restart: a change is always in one list.
  */
 export function planReload(running: Config, next: Config): ReloadPlan {
   const applied: string[] = [];
@@ -50,13 +51,23 @@ export function planReload(running: Config, next: Config): ReloadPlan {
     if (next.api[key] === undefined) delete api[key];
     else Object.assign(api, { [key]: next.api[key] });
   }
-  if (changed(running.api.listen, next.api.listen)) needsRestart.push('api.listen');
-  if (changed(running.api.tls, next.api.tls)) needsRestart.push('api.tls');
+  // Every other `api` key (listen, tls, and any added later) is bound when the API starts.
+  const runtimeApi = new Set<string>(RUNTIME_API_KEYS.map(([key]) => key));
+  for (const key of new Set([...Object.keys(running.api), ...Object.keys(next.api)])) {
+    const k = key as keyof ApiConfig;
+    if (!runtimeApi.has(key) && changed(running.api[k], next.api[k]))
+      needsRestart.push(`api.${snakeCase(key)}`);
+  }
 
-  for (const section of ['balancer', 'routes', 'controller'] as const)
-    if (changed(running[section], next[section])) needsRestart.push(section);
   if (changed(running.alerts, next.alerts)) applied.push('alerts');
   if (changed(running.limits, next.limits)) applied.push('limits');
+  // Sections built once at start (balancer, routes, controller, and any added later) need a restart:
+  // a changed key is never left out of both lists.
+  const handled = new Set(['api', 'groups', 'alerts', 'limits', 'source']);
+  for (const section of new Set([...Object.keys(running), ...Object.keys(next)])) {
+    const k = section as keyof Config;
+    if (!handled.has(section) && changed(running[k], next[k])) needsRestart.push(snakeCase(section));
+  }
 
   const groups: Record<string, GroupConfig> = {};
   for (const [name, group] of Object.entries(running.groups)) {
@@ -73,7 +84,14 @@ export function planReload(running: Config, next: Config): ReloadPlan {
       if (incoming[key] === undefined) delete merged[key];
       else Object.assign(merged, { [key]: incoming[key] });
     }
-    // initial_instances only matters when a group starts (and follows min_instances by default).
+    // initial_instances only matters when a group starts: a change waits for the next start, like a
+    // restart-only key. By default it follows min_instances, whose change is applied (not reported twice).
+    const followsMin = (g: GroupConfig) => g.initialInstances === g.minInstances;
+    if (
+      changed(group.initialInstances, incoming.initialInstances) &&
+      !(followsMin(group) && followsMin(incoming))
+    )
+      needsRestart.push(`groups.${name}.initial_instances`);
     const runtime = new Set<string>([...RUNTIME_GROUP_KEYS.map(([key]) => key), 'initialInstances']);
     const keys = new Set([...Object.keys(group), ...Object.keys(incoming)]);
     for (const key of keys) {

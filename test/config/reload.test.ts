@@ -1,7 +1,7 @@
 // planReload: which changes a reload applies and which need a restart, table-driven.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfig, planReload } from '../../src/config/index.js';
+import { type Config, parseConfig, planReload } from '../../src/config/index.js';
 
 const BASE = `
 api: { listen: 127.0.0.1:9090 }
@@ -54,6 +54,38 @@ describe('planReload', () => {
         needsRestart: ['api.listen', 'balancer', 'groups.api.provider'],
       },
       {
+        name: 'initial_instances set by hand waits for the next start',
+        edit: (y) =>
+          y.replace(
+            'min_instances: 1, max_instances: 3',
+            'min_instances: 1, initial_instances: 2, max_instances: 3',
+          ),
+        applied: [],
+        needsRestart: ['groups.web.initial_instances'],
+      },
+      {
+        name: 'min_instances applies; the default initial_instances that follows it is not reported',
+        edit: (y) => y.replace('min_instances: 1, max_instances: 3', 'min_instances: 2, max_instances: 3'),
+        applied: ['groups.web.min_instances'],
+        needsRestart: [],
+      },
+      {
+        name: "a local group's log_lines_per_second is a provider setting: restart",
+        edit: (y) => y.replace('node server.js,', 'node server.js, log_lines_per_second: 5,'),
+        applied: [],
+        needsRestart: ['groups.web.provider'],
+      },
+      {
+        name: 'a prometheus metric url is part of scaling: applied',
+        edit: (y) =>
+          y.replace(
+            'min_instances: 1, max_instances: 3 }',
+            "min_instances: 1, max_instances: 3, scaling: { metrics: [ { prometheus: { url: 'http://prom:9090/p', query: up, target: 1 } } ] } }",
+          ),
+        applied: ['groups.web.scaling'],
+        needsRestart: [],
+      },
+      {
         name: 'added and removed groups need a restart',
         edit: (y) => y.replace('  api: { command: node api.js', '  jobs: { command: node api.js'),
         applied: [],
@@ -77,5 +109,24 @@ describe('planReload', () => {
     const plan = planReload(parse(BASE), parse(BASE.replace('max_instances: 3', 'max_instances: 7')));
     assert.equal(plan.config.groups.web?.maxInstances, 7);
     assert.equal(plan.config.groups.api?.maxInstances, 2);
+  });
+
+  it("an HTTP cache's hit_for_miss is a balancer setting: restart, running value kept", () => {
+    const cached = (ttl: string) =>
+      BASE.replace(
+        'balancer: { listen: 127.0.0.1:8080 }',
+        `balancer: { listen: 127.0.0.1:8080, cache: { hit_for_miss: ${ttl} } }`,
+      );
+    const running = parse(cached('2m'));
+    const plan = planReload(running, parse(cached('10s')));
+    assert.deepEqual(plan.applied, []);
+    assert.deepEqual(plan.needsRestart, ['balancer']);
+    assert.equal(plan.config.balancer.cache?.hitForMiss, 120_000);
+  });
+
+  it('a top-level section added to the config later is reported, not dropped', () => {
+    const running = parse(BASE);
+    const next = { ...parse(BASE), extra: { a: 1 } } as Config;
+    assert.deepEqual(planReload(running, next).needsRestart, ['extra']);
   });
 });

@@ -10,6 +10,7 @@ import { Scaleplane } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { UpProcess } from '../helpers/cli-process.js';
+import { startPrometheus } from '../helpers/prometheus.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 import { until } from '../helpers/until.js';
 
@@ -155,6 +156,53 @@ describe('config reload on a running Scaleplane', () => {
     res = await call('/api/scalability/reload', ADMIN, 'POST');
     assert.deepEqual(res.body.applied, ['groups.web.scaling']);
     assert.deepEqual(await metricsOf(), []);
+  });
+
+  // Keys added on 2026-11-29, each through a real reload: a provider setting and a balancer cache
+  // setting need a restart (reported, running value kept); a Prometheus metric's url is part of
+  // `scaling` and is read from the new address at once.
+  it('log_lines_per_second and a cache hit_for_miss need a restart; a prometheus url applies live', async (t) => {
+    t.after(() => writeFile(path, yaml('6')));
+    await writeFile(path, yaml('6', '    log_lines_per_second: 5\n'));
+    let res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual([res.body.applied, res.body.needsRestart], [[], ['groups.web.provider']]);
+    const provider = app.config.groups.web!.provider as { logLinesPerSecond?: number };
+    assert.equal(provider.logLinesPerSecond, 100, 'the running rate is kept');
+
+    await writeFile(
+      path,
+      yaml('6').replace('interval: 500ms }', 'interval: 500ms }, cache: { hit_for_miss: 10s }'),
+    );
+    res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual([res.body.applied, res.body.needsRestart], [[], ['balancer']]);
+    assert.equal(app.config.balancer.cache, undefined, 'the running balancer is kept');
+
+    const prometheus = await startPrometheus([]);
+    t.after(() => prometheus.close());
+    const scaling = (url: string) =>
+      `    scaling:\n      metrics:\n        - prometheus: { url: '${url}', query: 'vector(1)', target: 1 }\n`;
+    await writeFile(path, yaml('6', scaling('http://127.0.0.1:1')));
+    res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual([res.body.applied, res.body.needsRestart], [['groups.web.scaling'], []]);
+    const failing = alertKeys.metricSource('web', 'prometheus');
+    await until(() => app.alerts.isFiring(failing), 15_000, 'nothing listens at the first url');
+    await writeFile(path, yaml('6', scaling(prometheus.url)));
+    res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual([res.body.applied, res.body.needsRestart], [['groups.web.scaling'], []]);
+    await until(
+      async () => {
+        const { body } = await call('/api/scalability/groups/web');
+        const metrics = body.metrics as { name: string; average: number | null }[];
+        return metrics.length === 1 && metrics[0]!.average !== null;
+      },
+      15_000,
+      'a decision read vector(1) from the new url',
+    );
+    assert.equal(app.alerts.isFiring(failing), false);
+    // Back to the file the next test starts from.
+    await writeFile(path, yaml('6'));
+    res = await call('/api/scalability/reload', ADMIN, 'POST');
+    assert.deepEqual(res.body.applied, ['groups.web.scaling']);
   });
 
   it('a change that needs a restart is reported and kept as running; a min above desired scales out', async () => {
