@@ -22,6 +22,7 @@ import {
   toReplaySeries,
 } from '../sim/index.js';
 import { CliError } from './client.js';
+import { readableFile, writableFile } from './paths.js';
 
 /**
  * count reads a flag that counts instances or seconds: a whole number ≥ `min`. A fraction (`--max
@@ -309,15 +310,23 @@ export function registerSimulate(program: Command): void {
           2,
         );
       }
+      if ('file' in source) await readableFile('--trace', source.file);
       const trace = await readTrace(source);
-      const timeline = flags.timeline ? createWriteStream(flags.timeline) : undefined;
-      let buffer = '';
-      timeline?.write('t,demand,ready,provisioned\n');
       const length = trace.perSecond.length;
       const from = traceIndex('--from', flags.from, trace.start, length);
       const to = flags.to === undefined ? undefined : traceIndex('--to', flags.to, trace.start, length);
       if (to !== undefined && !(from < to))
         throw new CliError(`--from ${flags.from} is not before --to ${flags.to}`, 2);
+      for (const [flag, file] of [
+        ['--timeline', flags.timeline],
+        ['--plot', flags.plot],
+        ['--html', flags.html],
+      ] as const) {
+        if (file !== undefined) await writableFile(flag, file);
+      }
+      const timeline = flags.timeline ? createWriteStream(flags.timeline) : undefined;
+      let buffer = '';
+      timeline?.write('t,demand,ready,provisioned\n');
       const { demand, rows, results } = runExperiment(trace.perSecond, {
         from,
         ...(to === undefined ? {} : { to }),

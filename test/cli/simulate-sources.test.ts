@@ -150,6 +150,26 @@ describe('scaleplane simulate: CSV traces, --absolute and the choice of source',
         /^scaleplane: --prometheus http:\/\/127\.0\.0\.1:9\/prom\?tenant=a: has a query \(\?tenant=a\), which would be dropped when api\/v1\/query_range is joined on/,
       ],
       [['--prometheus', 'http://127.0.0.1:9/#x', '--query', 'up'], /has a fragment \(#x\)/],
+      // Files: a missing trace was a bare "ENOENT: … open '…'" (exit 1); a --timeline that cannot
+      // be written crashed with an unhandled 'error' event, and --plot/--html failed only after
+      // the whole replay.
+      [
+        ['--trace', '/nonexistent/traffic.csv'],
+        /^scaleplane: --trace \/nonexistent\/traffic\.csv: cannot read it \(ENOENT\)/,
+      ],
+      [['--trace', '/tmp'], /^scaleplane: --trace \/tmp: not a file/],
+      [
+        ['--trace', constant, '--timeline', '/nonexistent/t.csv'],
+        /^scaleplane: --timeline \/nonexistent\/t\.csv: cannot write it \(ENOENT\)/,
+      ],
+      [
+        ['--trace', constant, '--plot', '/nonexistent/p.svg'],
+        /^scaleplane: --plot \/nonexistent\/p\.svg: cannot write it/,
+      ],
+      [
+        ['--trace', constant, '--html', '/nonexistent/r.html'],
+        /^scaleplane: --html \/nonexistent\/r\.html: cannot write it/,
+      ],
       [
         ['--prometheus', 'ftp://u:s3cret@127.0.0.1/', '--query', 'up'],
         /^scaleplane: --prometheus ftp:\/\/u:\*\*\*@127\.0\.0\.1\/: expected http:\/\/ or https:\/\/, got ftp:\/\//,
