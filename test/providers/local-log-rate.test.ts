@@ -3,7 +3,7 @@
 // every other byte, in the instance's own log file. Before, an instance printing in a loop had
 // every line (~350,000 a second) logged by the controller.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,6 @@ test('a chatty instance: forwarded lines bounded by the rate, the rest summed up
   );
   const started = Date.now();
   await provider.scaleTo(1);
-  const file = join(dir, 'scaleplane-web-1.log');
   const lines = Array.from({ length: TOTAL }, (_, i) => `line ${i + 1}`).join('\n');
   const forwarded = () => logger.lines.filter((l) => l.fields.stream !== undefined);
   const summaries = () => logger.lines.filter((l) => SUMMARY.test(l.msg));
@@ -41,6 +40,10 @@ test('a chatty instance: forwarded lines bounded by the rate, the rest summed up
     forwarded().length <= RATE * 10 + RATE * seconds + 1,
     `${forwarded().length} lines forwarded in ${seconds} s, rate ${RATE}/s with a burst of ${RATE * 10}`,
   );
+  // Piped instances' files are in a folder of the provider's own under logDir.
+  const [folder] = readdirSync(dir).filter((name) => name.startsWith('scaleplane-logs-'));
+  assert.ok(folder !== undefined, `a scaleplane-logs-* folder in ${dir}`);
+  const file = join(dir, folder, 'scaleplane-web-1.log');
   // The file gets every line: wait until it holds them all (it grows as the pipe is read).
   const port = provider.instances()[0]!.address.split(':').at(-1);
   const printedBytes = Buffer.byteLength(`listening on ${port}\n${lines}\n`);

@@ -32,6 +32,7 @@ import { parseProcStat } from './cpu.js';
 import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
+import { PipedLogFiles } from './logfiles.js';
 import { sharedReaper } from './reaper.js';
 import { quoteOutput, startTimeoutReason } from './start-failure.js';
 import {
@@ -153,7 +154,12 @@ export interface LocalProviderOptions {
    * to a dead parent would break them). @defaultValue none: instances die with this process
    */
   registry?: LocalInstanceRegistry;
-  /** Folder of instance log files when `registry` is set. @defaultValue os.tmpdir() */
+  /**
+   * Folder of instance log files: with `registry`, `scaleplane-<id>.log` right in it (a successor
+   * finds them by id); without, in a folder of this provider's own, `scaleplane-logs-XXXXXX`,
+   * created at the first start. On close the files of instances that stopped cleanly are removed,
+   * those of instances that failed are kept. @defaultValue os.tmpdir()
+   */
   logDir?: string;
   /**
    * Size an instance log file may reach; checked every second, then cut to `<file>.1` (its last
@@ -220,6 +226,8 @@ class Slot {
   lineRate: LineRate | undefined;
   /** Its log file when its output is piped to us: every byte, whatever the rate limit lets through. */
   logFile: WriteStream | undefined;
+  /** Path of that file (in the provider's own folder), kept after the stream ends. */
+  logPath: string | undefined;
   /** Resolves once its output pipes closed (all of it read), or at once without pipes. */
   outputDone: Promise<void> = Promise.resolve();
   /** Aborted on exit or stop: ends the readiness wait. */
@@ -260,6 +268,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #releaseReaper: () => void;
   readonly #registry: LocalInstanceRegistry | undefined;
   readonly #logDir: string;
+  /** Log files of piped instances, in a folder of this provider's own. */
+  readonly #pipedLogs: PipedLogFiles;
   readonly #adoptedPollInterval: number;
   readonly #fence: ((what: string) => Promise<void>) | undefined;
   /** Set when the fence refused a start: no more starts until the next start() or scaleTo(). */
@@ -321,6 +331,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     };
     this.#registry = options.registry;
     this.#logDir = options.logDir ?? tmpdir();
+    this.#pipedLogs = new PipedLogFiles(this.#logDir);
     this.#adoptedPollInterval = options.adoptedPollInterval ?? 500;
     this.#maxLogBytes = options.maxLogBytes ?? MAX_LOG_BYTES;
     // Adoptable instances write their log files themselves, the others' output is copied to theirs
@@ -640,6 +651,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#adoptedTimer = undefined;
       clearInterval(this.#logCapTimer);
       clearInterval(this.#logSummaryTimer);
+      this.#cleanUpLogs();
       this.#releaseReaper();
     })();
     return this.#closed;
@@ -1029,9 +1041,19 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   async #fail(slot: Slot, detail: ExitInfo, reason: string): Promise<void> {
     slot.stopRequested = true;
     slot.state = 'failed';
+    const file = this.#logFileOf(slot);
+    // Kept on close, unlike a cleanly stopped instance's: its output says why it failed.
+    if (slot.logPath !== undefined) this.#pipedLogs.ended(slot.logPath, 'failed');
     this.#logger.warn(
-      { group: this.#group, instance: slot.id, code: detail.code, signal: detail.signal, reason },
-      'instance failed',
+      {
+        group: this.#group,
+        instance: slot.id,
+        code: detail.code,
+        signal: detail.signal,
+        reason,
+        ...(file !== undefined && { file }),
+      },
+      file === undefined ? 'instance failed' : `instance failed; its output is in ${file}`,
     );
     const loop = this.#recordCrash(slot);
     this.emit('crash', this.#snapshot(slot), { ...detail, reason });
@@ -1120,6 +1142,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     );
     await this.#terminate(slot);
     slot.state = 'stopped';
+    if (slot.logPath !== undefined) this.#pipedLogs.ended(slot.logPath, 'stopped');
     this.#remove(slot);
   }
 
@@ -1188,12 +1211,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   /**
-   * openLogFile gives a piped instance its log file, `scaleplane-<id>.log` in logDir (cut like an
-   * adoptable instance's): our log gets its lines only up to `log_lines_per_second`, the file all
-   * of them. A file that cannot be written is reported once; the output is still logged.
+   * openLogFile gives a piped instance its log file, `scaleplane-<id>.log` in this provider's own
+   * folder under logDir (cut like an adoptable instance's): our log gets its lines only up to
+   * `log_lines_per_second`, the file all of them. A file that cannot be written is reported once;
+   * the output is still logged.
    */
   #openLogFile(slot: Slot): void {
-    const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
     slot.lineRate = new LineRate(
       {
         ...(this.#config.logLinesPerSecond !== undefined && {
@@ -1203,6 +1226,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       },
       this.#now(),
     );
+    let file: string;
+    try {
+      file = this.#pipedLogs.open(slot.id);
+    } catch (err) {
+      this.#logger.warn(
+        { group: this.#group, instance: slot.id, logDir: this.#logDir, err },
+        `${slot.id}: cannot create its log folder in ${this.#logDir}; its output goes to this log only`,
+      );
+      return;
+    }
+    slot.logPath = file;
     const out = createWriteStream(file, { flags: 'a' });
     slot.logFile = out;
     out.on('error', (err) => {
@@ -1264,12 +1298,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     for (const slot of only ? [only] : this.#slots) {
       const leftOut = slot.lineRate?.summary(now, force);
       if (leftOut === undefined) continue;
-      const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
+      const file = this.#logFileOf(slot);
       const seconds = Math.max(1, Math.round(leftOut.sinceMs / 1000));
       const rate = slot.lineRate!.linesPerSecond;
       this.#logger.warn(
-        { group: this.#group, instance: slot.id, linesLeftOut: leftOut.lines, file },
-        `${slot.id}: ${leftOut.lines.toLocaleString('en-US')} lines not forwarded in the last ${seconds} s (rate limit ${rate}/s); they are in ${file}`,
+        {
+          group: this.#group,
+          instance: slot.id,
+          linesLeftOut: leftOut.lines,
+          ...(file !== undefined && { file }),
+        },
+        `${slot.id}: ${leftOut.lines.toLocaleString('en-US')} lines not forwarded in the last ${seconds} s (rate limit ${rate}/s); ${file === undefined ? 'no log file has them' : `they are in ${file}`}`,
       );
     }
   }
@@ -1332,11 +1371,46 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     await this.#fail(slot, slot.exit ?? { code: null, signal: null }, 'adopted instance is not healthy');
   }
 
+  /**
+   * logFileOf is where an instance's output goes: its own file in logDir when adoptable, the one in
+   * this provider's folder when piped; undefined when it has none (not started, folder refused).
+   */
+  #logFileOf(slot: Slot): string | undefined {
+    if (this.#registry) return join(this.#logDir, `scaleplane-${slot.id}.log`);
+    return slot.logPath;
+  }
+
+  /**
+   * cleanUpLogs, on close, removes the files of piped instances that stopped cleanly (a new run
+   * never appends to them, and repeated runs do not pile them up) and keeps, saying where, those
+   * of instances that failed. A file that cannot be removed is reported, not thrown.
+   */
+  #cleanUpLogs(): void {
+    try {
+      const { folder, removed, kept, folderRemoved } = this.#pipedLogs.cleanUp();
+      if (folder === undefined) return;
+      if (kept.length > 0) {
+        this.#logger.info(
+          { group: this.#group, folder, removed: removed.length, kept },
+          `kept the log files of ${kept.length} failed instance(s) of ${this.#group} in ${folder}`,
+        );
+      } else if (folderRemoved) {
+        this.#logger.info(
+          { group: this.#group, folder, removed: removed.length },
+          `removed ${folder}: every instance of ${this.#group} stopped cleanly`,
+        );
+      }
+    } catch (err) {
+      this.#logger.warn({ group: this.#group, err }, `cannot remove the log files of ${this.#group}`);
+    }
+  }
+
   /** capLogs cuts the log files of this group's instances that outgrew maxLogBytes. */
   #capLogs(): void {
     for (const slot of this.#slots) {
       if (slot.pid === undefined) continue;
-      const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
+      const file = this.#logFileOf(slot);
+      if (file === undefined) continue;
       try {
         const cut = capLogFile(file, this.#maxLogBytes, Math.min(KEEP_LOG_BYTES, this.#maxLogBytes));
         if (cut > 0 && !this.#logCut.has(slot.id)) {
