@@ -25,4 +25,11 @@ export {
   DEFAULT_MAX_STREAMS_PER_TOKEN,
   MAX_BODY_BYTES,
 } from './server.js';
-export { readTokenFile, removeTokenFile, tokenFilePath, writeTokenFile } from './token-file.js';
+export {
+  inspectTokenFile,
+  readTokenFile,
+  removeTokenFile,
+  type TokenFileReading,
+  tokenFilePath,
+  writeTokenFile,
+} from './token-file.js';

@@ -29,15 +29,35 @@ export async function writeTokenFile(port: number, token: string): Promise<strin
  * without following a symlink: in a shared /tmp anyone can create the name first.
  */
 export async function readTokenFile(port: number): Promise<string | undefined> {
+  return (await inspectTokenFile(port)).token;
+}
+
+/**
+ * TokenFileReading is what the token file of a port gave: its token, or why a file that is there
+ * was not trusted (`untrusted`), for a hint that tells it from no file at all.
+ */
+export interface TokenFileReading {
+  token?: string;
+  untrusted?: string;
+}
+
+/** inspectTokenFile reads the token file as readTokenFile does, saying why one was not trusted. */
+export async function inspectTokenFile(port: number): Promise<TokenFileReading> {
   let file: Awaited<ReturnType<typeof open>> | undefined;
   try {
     file = await open(tokenFilePath(port), constants.O_RDONLY | constants.O_NOFOLLOW);
     const stat = await file.stat();
-    if (!stat.isFile() || (stat.mode & 0o077) !== 0) return undefined;
-    if (process.getuid !== undefined && stat.uid !== process.getuid()) return undefined;
-    return (await file.readFile('utf8')).trim() || undefined;
-  } catch {
-    return undefined;
+    if (!stat.isFile()) return { untrusted: 'it is not a regular file' };
+    if ((stat.mode & 0o077) !== 0)
+      return { untrusted: `others may read or write it (mode ${(stat.mode & 0o777).toString(8)}, not 600)` };
+    if (process.getuid !== undefined && stat.uid !== process.getuid())
+      return { untrusted: `it belongs to uid ${stat.uid}, not to you (uid ${process.getuid()})` };
+    const token = (await file.readFile('utf8')).trim();
+    return token ? { token } : {};
+  } catch (error) {
+    // O_NOFOLLOW on a symlink fails with ELOOP: someone else may have planted it.
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') return { untrusted: 'it is a symlink' };
+    return {};
   } finally {
     await file?.close();
   }

@@ -1,4 +1,4 @@
-import { API_KEY_ENV, readTokenFile, tokenFilePath } from '../api/index.js';
+import { API_KEY_ENV, inspectTokenFile, tokenFilePath } from '../api/index.js';
 
 /** CliError is a failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -17,6 +17,8 @@ export class ApiClient {
     readonly token: string | undefined,
     /** Where the token came from (`$SCALEPLANE_API_KEY`, the token file), for the 401 hint. */
     readonly tokenSource?: string,
+    /** A token file that is there but was not trusted, and why, for the 401 hint. */
+    readonly untrustedTokenFile?: string,
   ) {}
 
   /** connect builds a client: the token from the environment, else the file `scaleplane up` left for a local API. */
@@ -33,8 +35,10 @@ export class ApiClient {
     }
     if (['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {
       const port = Number(baseUrl.port || 80);
-      const token = await readTokenFile(port);
-      if (token) return new ApiClient(baseUrl, token, tokenFilePath(port));
+      const reading = await inspectTokenFile(port);
+      if (reading.token) return new ApiClient(baseUrl, reading.token, tokenFilePath(port));
+      if (reading.untrusted)
+        return new ApiClient(baseUrl, undefined, undefined, `${tokenFilePath(port)}: ${reading.untrusted}`);
     }
     return new ApiClient(baseUrl, undefined);
   }
@@ -90,7 +94,12 @@ export class ApiClient {
 
   /** tokenHint says which token a 401 refused, so a stale one is told from a missing one. */
   #tokenHint(): string {
-    if (this.tokenSource === undefined) return 'no token sent: set SCALEPLANE_API_KEY to the API token';
+    if (this.tokenSource === undefined) {
+      // A token file that is there but was not trusted (after `sudo scaleplane up`, say) is named:
+      // "no token sent" alone would leave its owner guessing.
+      const skipped = this.untrustedTokenFile === undefined ? '' : ` (not using ${this.untrustedTokenFile})`;
+      return `no token sent${skipped}: set SCALEPLANE_API_KEY to the API token`;
+    }
     if (this.tokenSource.startsWith('$'))
       return `the token in ${this.tokenSource} was refused: set it to the API token`;
     return `the token in ${this.tokenSource}, left by an earlier scaleplane up, was refused: set SCALEPLANE_API_KEY to the API token`;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
+  inspectTokenFile,
   isLoopbackHostHeader,
   MAX_BODY_BYTES,
   readTokenFile,
@@ -203,18 +204,25 @@ describe('the generated token file', () => {
     await rm(path, { force: true });
     await writeFile(path, 'planted-token-0123456789\n', { mode: 0o644 });
     assert.equal(await readTokenFile(port), undefined, 'mode 0644');
+    assert.deepEqual(await inspectTokenFile(port), {
+      untrusted: 'others may read or write it (mode 644, not 600)',
+    });
 
     await rm(path);
     const dir = await mkdtemp(join(tmpdir(), 'scaleplane-planted-'));
     await writeFile(join(dir, 'token'), 'planted-token-0123456789\n', { mode: 0o600 });
     await symlink(join(dir, 'token'), path);
     assert.equal(await readTokenFile(port), undefined, 'a symlink');
+    assert.deepEqual(await inspectTokenFile(port), { untrusted: 'it is a symlink' });
 
     await rm(path);
     await writeFile(path, 'planted-token-0123456789\n', { mode: 0o600 });
     if (process.getuid?.() === 0) {
       await chown(path, 65534, 65534); // nobody
       assert.equal(await readTokenFile(port), undefined, 'owned by nobody');
+      assert.deepEqual(await inspectTokenFile(port), {
+        untrusted: 'it belongs to uid 65534, not to you (uid 0)',
+      });
     }
   });
 });

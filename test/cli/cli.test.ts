@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { tokenFilePath } from '../../src/api/index.js';
 import type { Scaleplane } from '../../src/app.js';
 import { ROOT, runCli } from '../helpers/cli-process.js';
 import { freePort } from '../helpers/ports.js';
@@ -222,6 +223,23 @@ groups:
       SERVICE_API_KEY: 'wrong',
     });
     assert.match(other.stderr, /\(the token in \$SERVICE_API_KEY was refused/);
+  });
+
+  it('a token file that is there but not trusted is named in the 401, with why', async (t) => {
+    // As after `sudo scaleplane up` or a copied file: the CLI skipped it and said only "no token sent".
+    const file = tokenFilePath(Number(new URL(api).port));
+    t.after(() => rm(file, { force: true }));
+    await rm(file, { force: true });
+    await writeFile(file, 'some-token-0123456789\n', { mode: 0o644 });
+    const { code, stderr } = await runCli(['status', '--api', api], {
+      SCALEPLANE_API_KEY: '',
+      SERVICE_API_KEY: '',
+    });
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      `scaleplane: 401: missing or invalid bearer token (no token sent (not using ${file}: others may read or write it (mode 644, not 600)): set SCALEPLANE_API_KEY to the API token)\n`,
+    );
   });
 
   it('--api naming something else (the balancer): one line, not "groups is not iterable"', async () => {
