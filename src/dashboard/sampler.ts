@@ -55,7 +55,6 @@ export class LiveSampler extends EventEmitter<LiveSamplerEvents> {
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
-  #lastGroups: GroupSummary[] = [];
 
   constructor(options: LiveSamplerOptions) {
     super();
@@ -83,9 +82,12 @@ export class LiveSampler extends EventEmitter<LiveSamplerEvents> {
     return Object.fromEntries([...this.#history].map(([group, samples]) => [group, [...samples]]));
   }
 
-  /** groups returns the summaries of the last sample (or fresh ones before the first). */
+  /**
+   * groups returns the summaries as they are now: a stream's hello that took the last sample's
+   * showed a dashboard opened just after a scale the old count for up to a tick.
+   */
   groups(): GroupSummary[] {
-    return this.#lastGroups.length > 0 ? this.#lastGroups : this.#options.groups();
+    return this.#options.groups();
   }
 
   /** sample takes one sample of every group now and emits `tick`. Exposed for tests. */
@@ -101,7 +103,6 @@ export class LiveSampler extends EventEmitter<LiveSamplerEvents> {
         this.#read(METRIC_NAMES.inFlight),
       ]);
       const groups = this.#options.groups();
-      this.#lastGroups = groups;
       const samples: Record<string, DashboardSample> = {};
       for (const group of groups) {
         const mine = (values: MetricValue[]) => values.filter((v) => v.labels.group === group.name);

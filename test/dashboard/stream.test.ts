@@ -82,6 +82,29 @@ describe('SSE stream for the dashboard', () => {
     abort.abort();
   });
 
+  it("a new stream's hello shows the groups as they are now, not as of the last tick", async (t) => {
+    // The hello took the summaries of the last tick (up to a tick old): a dashboard opened just
+    // after a scale showed the old desired count (seen: 0 for a group already up) for a second.
+    const count = api.controller.group('web').desired() === 3 ? 2 : 3;
+    const scaled = await api.call('/api/scalability/scale-group', {
+      method: 'POST',
+      body: JSON.stringify({ group: 'web', action: 'set', instances: count }),
+    });
+    assert.equal(scaled.status, 200);
+    const abort = new AbortController();
+    t.after(() => abort.abort());
+    const res = await fetch(`${api.base}/api/scalability/stream`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+      signal: abort.signal,
+    });
+    const hello = (await events(res).next()).value!;
+    assert.equal(hello.event, 'hello');
+    assert.deepEqual(
+      (hello.data as StreamHello).groups.map((g) => [g.name, g.desired]),
+      [['web', count]],
+    );
+  });
+
   it('close() ends open streams so the server can stop', async () => {
     const other = await startApi();
     const res = await fetch(`${other.base}/api/scalability/stream`, {
