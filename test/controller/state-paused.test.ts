@@ -86,9 +86,8 @@ describe('state store whose database stops answering', () => {
     });
   }
 
-  it('postgres: a timed-out write the server runs later does not overwrite a newer one', async () => {
-    // Before: the write of 3 timed out on a stalled connection; 4 went through a new one; when the
-    // stalled backend went on it ran the UPSERT of 3, and a restart would have loaded 3, not 4.
+  /** behindProxy opens a PostgreSQL state store through a pausable proxy, closed after the test. */
+  async function behindProxy() {
     const proxy = await pausableProxy(5432);
     const state = BACKENDS[1]!.open(proxy.port);
     after(async () => {
@@ -97,6 +96,21 @@ describe('state store whose database stops answering', () => {
       await proxy.close();
     });
     await state.connect();
+    return { proxy, state };
+  }
+
+  /** reopened is a fresh PostgreSQL state store straight to the server: what a restart reads. */
+  async function reopened() {
+    const restarted = BACKENDS[1]!.open(5432);
+    after(() => restarted.close());
+    await restarted.connect();
+    return restarted;
+  }
+
+  it('postgres: a timed-out write the server runs later does not overwrite a newer one', async () => {
+    // Before: the write of 3 timed out on a stalled connection; 4 went through a new one; when the
+    // stalled backend went on it ran the UPSERT of 3, and a restart would have loaded 3, not 4.
+    const { proxy, state } = await behindProxy();
     await state.saveDesired('web', 2);
 
     // The stall strikes while the UPSERT of 3 is on its way (after anything a write sends before it).
@@ -111,9 +125,7 @@ describe('state store whose database stops answering', () => {
     // The held UPDATE reaches PostgreSQL now, then the client's Terminate: the backend runs it and
     // exits. A fresh store (a restart) then reads what it left.
     await until(proxy.heldServed, 10_000, 'the stalled backend ran what it was sent and closed');
-    const restarted = BACKENDS[1]!.open(5432);
-    after(() => restarted.close());
-    await restarted.connect();
+    const restarted = await reopened();
     assert.equal((await restarted.load()).desired.web, 4, 'the older write (3) overwrote the newer (4)');
   });
 
@@ -121,14 +133,7 @@ describe('state store whose database stops answering', () => {
     // Before: the put (marking web-1 draining) timed out on a stalled connection; the remove (web-1
     // stopped) went through a new one; the stalled backend then ran the put, and a successor found
     // web-1 recorded again and tried to adopt an instance that was gone.
-    const proxy = await pausableProxy(5432);
-    const state = BACKENDS[1]!.open(proxy.port);
-    after(async () => {
-      proxy.resume();
-      await state.close().catch(() => {});
-      await proxy.close();
-    });
-    await state.connect();
+    const { proxy, state } = await behindProxy();
     const record = { id: 'web-1', pid: 4242, port: 31000, startTime: 99, startedAt: 1_000 };
     await state.put('late', record);
 
@@ -140,9 +145,7 @@ describe('state store whose database stops answering', () => {
 
     proxy.resume();
     await until(proxy.heldServed, 10_000, 'the stalled backend ran what it was sent and closed');
-    const restarted = BACKENDS[1]!.open(5432);
-    after(() => restarted.close());
-    await restarted.connect();
+    const restarted = await reopened();
     assert.deepEqual(await restarted.list('late'), [], 'the late put brought the removed instance back');
     // A put decided after the remove (a new instance of the same id) still goes through.
     await restarted.put('late', { ...record, pid: 4343 });
