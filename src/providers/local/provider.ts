@@ -156,9 +156,11 @@ export interface LocalProviderOptions {
   registry?: LocalInstanceRegistry;
   /**
    * Folder of instance log files: with `registry`, `scaleplane-<id>.log` right in it (a successor
-   * finds them by id); without, in a folder of this provider's own, `scaleplane-logs-XXXXXX`,
+   * finds them by id); without, in a folder of this provider's own, `scaleplane-logs-<pid>-XXXXXX`,
    * created at the first start. On close the files of instances that stopped cleanly are removed,
-   * those of instances that failed are kept. @defaultValue os.tmpdir()
+   * those of the newest `keptFailedLogFiles` instances that failed are kept. Creating the folder
+   * removes this user's folders of controllers no longer running, untouched for 24 h.
+   * @defaultValue os.tmpdir()
    */
   logDir?: string;
   /**
@@ -166,6 +168,12 @@ export interface LocalProviderOptions {
    * MiB) and emptied. @defaultValue 64 MiB
    */
   maxLogBytes?: number;
+  /**
+   * Failed piped instances whose log files are kept, the newest; an older one's file is deleted
+   * when a new one fails (a crash loop would otherwise keep one file per crash).
+   * @defaultValue KEPT_FAILED_LOG_FILES (20)
+   */
+  keptFailedLogFiles?: number;
   /**
    * How often the count of output lines left out of the log by `logLinesPerSecond` is logged, one
    * line per instance. @defaultValue LOG_SUMMARY_INTERVAL_MS (10 s)
@@ -270,6 +278,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #logDir: string;
   /** Log files of piped instances, in a folder of this provider's own. */
   readonly #pipedLogs: PipedLogFiles;
+  /** Set once a failed instance's file was deleted to keep the newest: said once per provider. */
+  #failedLogsDropped = false;
   readonly #adoptedPollInterval: number;
   readonly #fence: ((what: string) => Promise<void>) | undefined;
   /** Set when the fence refused a start: no more starts until the next start() or scaleTo(). */
@@ -331,7 +341,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     };
     this.#registry = options.registry;
     this.#logDir = options.logDir ?? tmpdir();
-    this.#pipedLogs = new PipedLogFiles(this.#logDir);
+    this.#pipedLogs = new PipedLogFiles(this.#logDir, {
+      ...(options.keptFailedLogFiles !== undefined && { keptFailed: options.keptFailedLogFiles }),
+    });
     this.#adoptedPollInterval = options.adoptedPollInterval ?? 500;
     this.#maxLogBytes = options.maxLogBytes ?? MAX_LOG_BYTES;
     // Adoptable instances write their log files themselves, the others' output is copied to theirs
@@ -1043,7 +1055,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     slot.state = 'failed';
     const file = this.#logFileOf(slot);
     // Kept on close, unlike a cleanly stopped instance's: its output says why it failed.
-    if (slot.logPath !== undefined) this.#pipedLogs.ended(slot.logPath, 'failed');
+    if (slot.logPath !== undefined) this.#dropOldFailedLogs(this.#pipedLogs.ended(slot.logPath, 'failed'));
     this.#logger.warn(
       {
         group: this.#group,
@@ -1228,7 +1240,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     );
     let file: string;
     try {
-      file = this.#pipedLogs.open(slot.id);
+      const opened = this.#pipedLogs.open(slot.id);
+      file = opened.file;
+      if (opened.swept.length > 0) {
+        this.#logger.info(
+          { group: this.#group, logDir: this.#logDir, swept: opened.swept },
+          `removed ${opened.swept.length} log folder(s) of controllers no longer running, untouched for 24 h, from ${this.#logDir}`,
+        );
+      }
     } catch (err) {
       this.#logger.warn(
         { group: this.#group, instance: slot.id, logDir: this.#logDir, err },
@@ -1378,6 +1397,19 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #logFileOf(slot: Slot): string | undefined {
     if (this.#registry) return join(this.#logDir, `scaleplane-${slot.id}.log`);
     return slot.logPath;
+  }
+
+  /**
+   * dropOldFailedLogs reports failed instances' files deleted to keep only the newest ones: once,
+   * at the first, so that a crash loop does not add a line per crash.
+   */
+  #dropOldFailedLogs(dropped: string[]): void {
+    if (dropped.length === 0 || this.#failedLogsDropped) return;
+    this.#failedLogsDropped = true;
+    this.#logger.info(
+      { group: this.#group, dropped, kept: this.#pipedLogs.keptFailed },
+      `deleted ${dropped.join(', ')}: only the log files of the newest ${this.#pipedLogs.keptFailed} failed instances of ${this.#group} are kept (said once)`,
+    );
   }
 
   /**
