@@ -11,7 +11,8 @@
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
 //   TEST_CONCURRENCY=1 runs every file serially (Node's default on 2 cores).
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const EXCLUSIVE = ['test/chaos/', 'test/queue/chaos-'];
@@ -43,7 +44,7 @@ function run(files, concurrency) {
         '--test-timeout=300000',
         ...files,
       ],
-      { stdio: 'inherit' },
+      { stdio: 'inherit', env: { ...process.env, TMPDIR: runTmp } },
     );
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
@@ -60,10 +61,23 @@ if (files.length === 0) {
 const exclusive = files.filter((f) => EXCLUSIVE.some((prefix) => f.startsWith(prefix)));
 const shared = files.filter((f) => !exclusive.includes(f));
 
+// Every temporary file of the run (configs, token files, instance log folders kept for crashed
+// instances, nginx/prometheus/postgres folders of killed tests) goes into one folder, removed at
+// the end: before, about 80 such entries were left in /tmp by every run. Mode 1777, as /tmp's:
+// servers the tests start run as other users and inherit TMPDIR (mariadbd as mysql could not
+// create its InnoDB temporary files in a 0755 folder; nginx workers, the chaos suite's postgres).
+const runTmp = mkdtempSync(join(tmpdir(), 'scaleplane-tests-'));
+chmodSync(runTmp, 0o1777);
+
 const codes = [];
 if (shared.length > 0) codes.push(await run(shared, CONCURRENCY));
 if (exclusive.length > 0) {
   if (shared.length > 0) console.log(`\n== ${exclusive.length} chaos file(s), one at a time`);
   codes.push(await run(exclusive, 1));
+}
+try {
+  rmSync(runTmp, { recursive: true, force: true });
+} catch (error) {
+  console.error(`could not remove ${runTmp}: ${error.message}`);
 }
 process.exit(codes.find((code) => code !== 0) ?? 0);

@@ -295,6 +295,14 @@ groups:
       await loadC.okAtLeast(100);
       return loadC.phase();
     })();
-    assert.deepEqual(servedBy(lastAnswers), remaining, 'the standby now routes to the 2 left only');
+    // Only the two left, none of the three stopped. Not "both of them": under a loaded machine a
+    // health check that times out rightly takes one out for a while (seen: 100 answers by one).
+    const served = servedBy(lastAnswers);
+    assert.ok(served.length > 0, 'the standby serves');
+    assert.deepEqual(
+      served.filter((pid) => !remaining.includes(pid)),
+      [],
+      `the standby now routes to the 2 left only (${remaining.join(', ')}), served by ${served.join(', ')}`,
+    );
   });
 });
