@@ -45,7 +45,14 @@ export class InvalidationBus {
       client instanceof Cluster
         ? client.duplicate([], { enableOfflineQueue: true })
         : // …and keeps its SUBSCRIBE through failed connects (the cache's client fails commands at once).
-          (client as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+          // The bus resubscribes itself on reconnect: ioredis's autoResubscribe sends SUBSCRIBE with
+          // no handler, so a connection lost again before the reply (a failover, a flapping link)
+          // rejected it as an unhandled "Connection is closed." — which ends a Node process.
+          (client as Redis).duplicate({
+            enableOfflineQueue: true,
+            maxRetriesPerRequest: null,
+            autoResubscribe: false,
+          });
     this.#channel = channel;
     this.#instanceId = instanceId;
     this.#handlers = handlers;
@@ -103,11 +110,25 @@ export class InvalidationBus {
   };
 
   readonly #onReady = (): void => {
-    // ioredis resubscribes by itself on reconnect; what we missed meanwhile is what matters.
-    if (this.#lost && !this.#closed) {
-      this.#lost = false;
+    if (!this.#lost || this.#closed) return;
+    this.#lost = false;
+    if (this.#subscriber instanceof Cluster) {
+      // The cluster client resubscribes by itself; what we missed meanwhile is what matters.
       this.#handlers.resubscribed();
+      return;
     }
+    // Subscribed again, what was published meanwhile is lost to us: the handler drops it.
+    this.#subscriber.subscribe(this.#channel).then(
+      () => {
+        if (!this.#closed) this.#handlers.resubscribed();
+      },
+      (error: unknown) => {
+        // Lost again before the reply: the next ready subscribes again.
+        this.#lost = true;
+        if (!this.#closed)
+          this.#handlers.error(new CacheError('CACHE_BUS', 'resubscribe failed', { cause: error }));
+      },
+    );
   };
 
   readonly #onError = (error: unknown): void => {

@@ -7,6 +7,7 @@ import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { type Cache, createCache, decodeEntry } from '../../src/cache/index.js';
+import { pausableProxy } from '../helpers/pausable-proxy.js';
 import { until } from '../helpers/until.js';
 import { freePort, type OwnRedis, startRedis, uniquePrefix } from './helpers.js';
 
@@ -56,6 +57,52 @@ test('an instance whose subscriber connection dropped empties its memory tier wh
   await a.set('k', 'v3');
   await evicted;
   assert.equal(await b.get('k'), 'v3');
+});
+
+test('a subscriber connection lost again before its resubscribe is answered: no unhandled rejection, and it subscribes on the next', async (t) => {
+  // ioredis's autoResubscribe sent SUBSCRIBE with no handler: lost before the reply, it rejected
+  // as an unhandled "Connection is closed.", which ends a Node process (a topologies run saw it
+  // after a Sentinel failover).
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+  const own = await ownRedis(t);
+  const proxy = await pausableProxy(own.port);
+  t.after(() => proxy.close());
+  const prefix = uniquePrefix('resub-lost');
+  const a = closing(
+    t,
+    createCache({
+      prefix,
+      ttl: '1m',
+      redis: { url: `redis://127.0.0.1:${proxy.port}`, reconnect: { maxMs: 50 } },
+    }),
+  );
+  assert.equal(await a.ready(), true);
+  const redis = admin(t, own.url);
+  const subscribed = async () =>
+    ((await redis.call('PUBSUB', 'NUMSUB', `${prefix}__bus`)) as [string, number])[1];
+  assert.equal(await subscribed(), 1);
+  // The next SUBSCRIBE (the one after the reconnect) stalls on its way: no reply comes.
+  proxy.holdOn('subscribe');
+  const before = proxy.accepted();
+  assert.equal(await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 1);
+  await until(() => proxy.holding(), 10_000, 'the resubscribe sent and stalled');
+  // Lost again before the reply: the stalled connection is cut.
+  proxy.dropHeld();
+  await until(async () => (await subscribed()) === 1, 10_000, 'subscribed again on the next connection');
+  assert.ok(proxy.accepted() >= before + 2, 'a second reconnect subscribed');
+  // An unhandled rejection is reported after the microtasks of the turn it happened in.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(unhandled.map(String), []);
+  // And the channel works: an invalidation from another instance reaches it.
+  const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  await a.set('k', 'v1');
+  assert.equal(await a.get('k'), 'v1');
+  const evicted = once(a, 'invalidate');
+  await b.set('k', 'v2');
+  await evicted;
 });
 
 test('Redis killed with writes in flight: the offline queue replays them in the order they were made', async (t) => {

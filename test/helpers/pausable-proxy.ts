@@ -80,6 +80,16 @@ export async function pausableProxy(target: number) {
     holdOn: (text: string) => {
       holdNext = text;
     },
+    /** Whether a connection is stalled by hold() or holdOn() now. */
+    holding: () => heldClients.size > 0,
+    /** dropHeld cuts the stalled connections, both sides, as a link that fails for good does. */
+    dropHeld: () => {
+      for (const c of heldClients) {
+        clients.get(c)?.destroy();
+        c.destroy();
+      }
+      heldClients.clear();
+    },
     /** Whether every connection open at pause() or hold() has closed since (its client side). */
     pausedClosed: () => atPause.every((s) => !sockets.has(s)),
     /** Whether the server closed every connection hold() stalled (it read all it was sent, then the close). */
