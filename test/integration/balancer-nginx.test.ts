@@ -343,20 +343,22 @@ http {
   });
 
   it('a new driver (as `scaleplane up` starts one) tests and reloads even when the file is already current', async () => {
-    const [a, b] = backends as [Named, Named];
-    driver.update('web', [ready(b)]);
+    const [a, , c] = backends as [Named, Named, Named];
+    // c, not the b the test before left: only a change shows that NGINX's master has read the file.
+    // Had it still been on its way to b when `a` is written below, it would have loaded `a` itself.
+    driver.update('web', [ready(c)]);
     await driver.flush({ force: true });
-    assert.deepEqual(await routesTo(port, ['b']), ['b']);
+    assert.deepEqual(await routesTo(port, ['c']), ['c']);
     // The include on disk already holds what the new driver renders (a previous run left it, or
     // it was edited), but the running nginx was started on, or last reloaded, another one.
     const config = driverConfig();
     await writeFile(config.includeFile, renderUpstreams([{ name: 'web', instances: [ready(a)] }], config));
-    assert.deepEqual(await routesTo(port, ['b']), ['b'], 'nginx still serves its stale upstreams');
+    assert.deepEqual(await routesTo(port, ['c']), ['c'], 'nginx still serves its stale upstreams');
     const fresh = new NginxDriver({ config });
     try {
       fresh.update('web', [ready(a)]);
       // Not forced: the sync `up` runs after its first membership update. It used to find the text
-      // unchanged and skip `nginx -t` and the reload, so nginx kept serving b.
+      // unchanged and skip `nginx -t` and the reload, so nginx kept serving c.
       const first = await fresh.flush();
       assert.equal(first.reloaded, true);
       assert.deepEqual(await routesTo(port, ['a']), ['a']);
