@@ -1333,6 +1333,8 @@ function shortFormHints(): Record<string, string> {
   for (const key of Object.keys(shortScalingSchema.shape)) {
     hints[key] = 'belongs under scaling';
   }
+  // Routes pick among named groups, and the short form has only its one implied group.
+  hints.routes = 'needs the full form: routes send requests to groups, so put the group under groups.<name>';
   return hints;
 }
 

@@ -817,6 +817,32 @@ describe('ConfigError', () => {
   });
 });
 
+describe('parseConfig: keys the short form does not take', () => {
+  it('says which ones need the full form, and which belong under scaling', () => {
+    const yaml = lines(
+      'command: x',
+      'routes:',
+      '  - { path: /api, group: api }',
+      'threshold: 80',
+      'min_instances: 2',
+      'role: worker',
+    );
+    assert.throws(
+      () => parseConfig(yaml, { baseDir: BASE }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.issues.map(formatIssue).sort(), [
+          'min_instances (line 5): belongs under scaling',
+          'role (line 6): needs the full form: put the group under groups.<name>',
+          'routes (line 2): needs the full form: routes send requests to groups, so put the group under groups.<name>',
+          'threshold (line 4): belongs under scaling',
+        ]);
+        return true;
+      },
+    );
+  });
+});
+
 describe('loadConfig', () => {
   it('reads a file, resolves cwd against its folder and records its absolute path', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'scaleplane-config-'));
