@@ -120,6 +120,8 @@ export class ApiServer {
   /** Open live streams per token name; a name leaves the map when its last stream closes. */
   readonly #streams = new Map<string, number>();
   #streamsOpen = 0;
+  /** Open live streams with the Authorization header each came with, re-checked when tokens change. */
+  readonly #streamAuthorizations = new Map<ServerResponse, string | undefined>();
   readonly #refusalLog: LogThrottle;
   /** Writes the counts of refusals left out of the log once their address has gone quiet. */
   readonly #refusalSweep: NodeJS.Timeout | undefined;
@@ -179,6 +181,7 @@ export class ApiServer {
     ];
     if (tokens.length === 0) throw new TypeError('ApiServer needs at least one token');
     this.#authenticate = createAuthenticator(tokens);
+    this.#endRevokedStreams();
     const failures = auth.authFailuresPerMinute ?? 10;
     const calls = auth.scaleRequestsPerMinute ?? 60;
     if (this.#authFailures === undefined || failures !== (this.#options.authFailuresPerMinute ?? 10))
@@ -278,7 +281,7 @@ export class ApiServer {
     if (path === '/api/scalability/stream') {
       allow(method, ['GET', 'HEAD']);
       // HEAD gets the stream's head and no events: nothing held open, so no slot taken.
-      if (method === 'GET') this.#takeStreamSlot(principal, res);
+      if (method === 'GET') this.#takeStreamSlot(principal, req.headers.authorization, res);
       return this.#liveStream().handle(req, res, url);
     }
     if (path === '/api/scalability/groups') {
@@ -437,7 +440,7 @@ export class ApiServer {
    * 429 naming the limit: without a cap, one read token could hold any number of connections (each
    * with its timers and listeners).
    */
-  #takeStreamSlot(principal: Principal, res: ServerResponse): void {
+  #takeStreamSlot(principal: Principal, authorization: string | undefined, res: ServerResponse): void {
     const perToken = this.#options.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN;
     const total = this.#options.maxStreams ?? DEFAULT_MAX_STREAMS;
     const mine = this.#streams.get(principal.name) ?? 0;
@@ -453,12 +456,32 @@ export class ApiServer {
       );
     this.#streams.set(principal.name, mine + 1);
     this.#streamsOpen += 1;
+    this.#streamAuthorizations.set(res, authorization);
     res.once('close', () => {
+      this.#streamAuthorizations.delete(res);
       this.#streamsOpen -= 1;
       const left = (this.#streams.get(principal.name) ?? 1) - 1;
       if (left > 0) this.#streams.set(principal.name, left);
       else this.#streams.delete(principal.name);
     });
+  }
+
+  /**
+   * endRevokedStreams ends the live streams whose token the current tokens no longer accept. Every
+   * request is checked when it arrives, but a stream stays open for hours: a token taken out of the
+   * token file by a reload went on receiving every tick and decision until its client left. Ended,
+   * the dashboard reconnects, gets 401 and shows its sign-in form.
+   */
+  #endRevokedStreams(): void {
+    for (const [res, authorization] of this.#streamAuthorizations) {
+      if (this.#authenticate(authorization) !== undefined) continue;
+      this.#streamAuthorizations.delete(res);
+      this.#options.logger?.warn(
+        { remote: res.socket?.remoteAddress },
+        'live stream ended: its token is no longer accepted',
+      );
+      res.end();
+    }
   }
 
   /** liveStream is the SSE feed of the dashboard, sampling from listen() until close(). */

@@ -101,7 +101,9 @@ export class LiveStream {
     // slow consumers, its stream is closed once it falls too far behind; the EventSource reconnects
     // and starts again from a fresh hello, so nothing is lost that the hello does not carry.
     const write = (text: string) => {
-      if (res.destroyed) return;
+      // Ended (a revoked token, close()) but not yet closed: a write now would be an 'error' event
+      // on the response, which nothing listens to, ending the process.
+      if (res.destroyed || res.writableEnded) return;
       res.write(text);
       if (!isTooFarBehind(res.writableLength, helloBytes, maxBuffered)) return;
       this.#options.logger?.warn(

@@ -28,6 +28,8 @@ export interface ApiHarness {
   journal: DecisionJournal;
   controller: Controller;
   metrics: ScaleplaneMetrics;
+  /** The ApiServer itself, for what a config reload does (setAuth). */
+  server: ApiServer;
   call(path: string, init?: RequestInit & { token?: string | null; raw?: boolean }): Promise<CallResult>;
   close(): Promise<void>;
 }
@@ -85,6 +87,7 @@ export async function startApi(
     journal,
     controller,
     metrics,
+    server: api,
     async call(path, init = {}) {
       const { token = TOKEN, raw: _raw, ...rest } = init;
       const headers = new Headers(rest.headers);
