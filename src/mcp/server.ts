@@ -119,7 +119,9 @@ export class McpHttpServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const path = requestPath(req.url);
+    if (path === undefined)
+      return sendJson(res, 400, rpcError(-32600, `request target: expected a path such as ${MCP_PATH}`));
     if (path !== MCP_PATH)
       return sendJson(res, 404, { error: `no route for ${path}; MCP is at ${MCP_PATH}` });
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
@@ -140,6 +142,13 @@ export class McpHttpServer {
     } catch {
       return sendJson(res, 400, rpcError(-32700, 'parse error'));
     }
+    const protoKey = protoKeyPath(parsed);
+    if (protoKey !== undefined)
+      return sendJson(
+        res,
+        400,
+        rpcError(-32602, `${protoKey}: unknown field (a "__proto__" key is never one)`),
+      );
     const token = match[1]!;
     const server = createMcpServer((authToken) => createControlApi(this.#options.apiUrl, authToken));
     const transport = new StreamableHTTPServerTransport({
@@ -165,4 +174,36 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * requestPath is the path of a request target, or undefined for one that is no URL (`//[`): that
+ * threw in the handler, which answered 500 and logged "MCP request failed" for a bad request.
+ */
+function requestPath(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * protoKeyPath is where the first `__proto__` key of a parsed message is (`params.arguments.__proto__`),
+ * if it has one. The SDK checks messages by copying them key by key, and assigning `__proto__` sets a
+ * prototype instead of a key: the key vanished, so a tool ran without an argument the control API
+ * refuses as an unknown field. Iterative: JSON.parse accepts nesting deeper than the call stack.
+ */
+function protoKeyPath(message: unknown): string | undefined {
+  const pending: [value: unknown, path: string][] = [[message, '']];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, path] = next;
+    if (value === null || typeof value !== 'object') continue;
+    for (const [key, child] of Object.entries(value)) {
+      const at = Array.isArray(value) ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`;
+      if (key === '__proto__') return at;
+      pending.push([child, at]);
+    }
+  }
+  return undefined;
 }

@@ -11,6 +11,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { MAX_TRACE_SECONDS, MCP_PATH, McpHttpServer, TOOL_NAMES } from '../../src/mcp/index.js';
 import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
+import { sendRaw } from '../helpers/raw-http.js';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -167,6 +168,54 @@ describe('MCP server', () => {
     assert.equal(result.isError, true);
     assert.match(JSON.stringify(result.content), /401/);
     assert.equal(api.provider.desired(), desired);
+  });
+
+  it('a request target that is no URL is a 400, not a failure', async () => {
+    const warnings: string[] = [];
+    const server = new McpHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      apiUrl: api.base,
+      logger: { warn: (_fields, msg) => warnings.push(msg ?? '') },
+    });
+    const { port } = await server.listen();
+    try {
+      for (const target of ['//[', 'http://[::1/mcp']) {
+        const answer = await sendRaw(
+          port,
+          `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+            'Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+        );
+        assert.equal(answer.status, 400, `${target}: ${answer.text}`);
+        assert.match(answer.text, /request target: expected a path such as \/mcp/);
+      }
+      assert.deepEqual(warnings, []);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a "__proto__" argument by name, as the API does, instead of dropping it', async () => {
+    const desired = api.provider.desired();
+    const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"scale_group","arguments":{"group":"web","action":"set","instances":${desired + 1},"__proto__":{"x":1}}}}`;
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body,
+    });
+    const text = await res.text();
+    assert.equal(res.status, 400, text);
+    assert.match(text, /params\.arguments\.__proto__: unknown field/);
+    assert.equal(api.provider.desired(), desired, 'nothing changed');
+    // The API itself, for comparison.
+    const direct = await api.call('/api/scalability/scale-group', {
+      method: 'POST',
+      body: `{"group":"web","action":"set","instances":${desired + 1},"__proto__":{"x":1}}`,
+    });
+    assert.deepEqual([direct.status, direct.body], [400, { error: '__proto__: unknown field' }]);
   });
 
   it('simulate over HTTP needs a token the API accepts (a read token will do)', async () => {
