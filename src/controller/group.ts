@@ -24,6 +24,7 @@ import { type Instance, type InstanceSize, type Provider, validateSize } from '.
 import { OutOfRangeError } from './errors.js';
 import type { DecisionJournal, JournalEntry } from './journal.js';
 import type { PolicyMemoryFile } from './policy-memory.js';
+import { formatSize, planResizeResume } from './resize-resume.js';
 
 /**
  * How long a provider call that has not taken a change may run before the policy's same decision asks
@@ -347,7 +348,37 @@ export class GroupController {
       now,
     );
     this.#policyState = recordManualChange(this.#policyState, initial, now);
+    // Before the count: a scale-in to the restored count then takes outdated instances first.
+    this.#resumeResize(initial, now);
     return this.#apply(initial, 'startup', now);
+  }
+
+  /**
+   * resumeResize finishes a rolling resize that a restart or takeover cut. Before, the adopted
+   * instances stayed a mix of old and new sizes for good, although the new size was persisted and
+   * new instances got it. Instances not at the size in force are replaced by the provider's resize,
+   * as in any resize (each only after its replacement is ready); journaled as `ResizeResumed`.
+   */
+  #resumeResize(desired: number, now: number): void {
+    const resize = this.provider.resize?.bind(this.provider);
+    const plan = resize && planResizeResume(this.provider.instances(), this.provider.size?.());
+    if (!resize || !plan) return;
+    const what = formatSize(plan.size);
+    this.#journal.append(
+      {
+        group: this.name,
+        source: 'startup',
+        before: desired,
+        after: desired,
+        reasons: ['ResizeResumed'],
+        message: `${plan.outdated.length} of ${plan.live} instance(s) (${plan.outdated.join(', ')}) not at the group's size ${what}: a rolling resize was cut by a restart; finishing it, one instance at a time`,
+        inputs: { ...plan.size, outdated: [...plan.outdated] },
+      },
+      now,
+    );
+    resize(plan.size).catch((err: unknown) => {
+      this.#logger.error({ err, group: this.name, size: plan.size }, 'resumed resize failed');
+    });
   }
 
   /**
@@ -514,9 +545,7 @@ export class GroupController {
     }
     validateSize(size);
     const desired = this.provider.desired();
-    const what = Object.entries(size)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
+    const what = formatSize(size);
     this.#journal.append(
       {
         group: this.name,

@@ -41,6 +41,7 @@ export {
   type RestartBackoff,
   readLimits,
   type SavedSize,
+  sameSize,
   validateSize,
 } from './local/index.js';
 export {

@@ -37,6 +37,7 @@ export {
   processStartTime,
   type RestartBackoff,
   type SavedSize,
+  sameSize,
   validateSize,
 } from './provider.js';
 export { probeHttp } from './system.js';

@@ -470,7 +470,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   /**
    * resize gives every instance a new CPU quota and memory limit (cgroups v1 or v2, detected), by
    * rolling replacement: one new instance at a time, ready before the oldest outdated one is
-   * drained and stopped, so the number in service never drops. A later resize supersedes this one
+   * drained and stopped, so the number in service never drops. Instances already at `size` stay:
+   * so a resize to the size in force finishes a roll a restart cut (the controller asks for it) and
+   * replaces only the instances still at another size. A later resize supersedes this one
    * (RESIZE_FAILED). Rejects UNSUPPORTED when the machine has no usable cgroups.
    */
   async resize(size: InstanceSize): Promise<void> {
@@ -482,13 +484,20 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if ((size.cpu !== undefined || size.memory !== undefined) && !this.#layout()) {
       throw new ProviderError('UNSUPPORTED', 'resize needs cgroups (v1 or v2) writable by this process');
     }
-    const previous = this.#size;
+    const live = this.#slots.filter(
+      (s) => !s.stopRequested && (s.state === 'ready' || s.state === 'starting'),
+    );
+    const stale = live.filter((s) => !sameSize(s.size, size));
+    // Finishing a roll to the size already in force: a failure goes back to the size the instances
+    // still to replace run with, as the cut roll would have.
+    const previous = sameSize(this.#size, size) && stale.length > 0 ? stale[0]!.size : this.#size;
     this.#size = { ...size };
     this.#saveSize(this.#size);
     const generation = ++this.#generation;
+    for (const slot of live) if (!stale.includes(slot)) slot.generation = generation;
     this.#logger.info(
-      { group: this.#group, size },
-      `resizing ${this.#group}: rolling replacement, one at a time`,
+      { group: this.#group, size, replacing: stale.map((s) => s.id) },
+      `resizing ${this.#group}: rolling replacement of ${stale.length} of ${live.length} instance(s), one at a time`,
     );
     this.#rolling = generation;
     try {
@@ -1510,7 +1519,7 @@ export function processStartTime(pid: number): number | undefined {
 }
 
 /** sameSize compares two sizes by their fields (an undefined field equals an absent one). */
-function sameSize(a: InstanceSize | undefined, b: InstanceSize | undefined): boolean {
+export function sameSize(a: InstanceSize | undefined, b: InstanceSize | undefined): boolean {
   return a?.cpu === b?.cpu && a?.memory === b?.memory && a?.instanceType === b?.instanceType;
 }
 
