@@ -18,7 +18,7 @@ import {
   tokenFromEnv,
   writeTokenFile,
 } from './api/index.js';
-import { Balancer, CachePurger, NginxDriver } from './balancer/index.js';
+import { Balancer, CachePurger, checkCloudflareToken, NginxDriver } from './balancer/index.js';
 import {
   type Config,
   ConfigError,
@@ -295,6 +295,11 @@ export class Scaleplane {
    */
   static async start(options: ScaleplaneOptions): Promise<Scaleplane> {
     const fileTokens = options.config.api.tokenFile ? await loadTokenFile(options.config.api.tokenFile) : [];
+    const cloudflare = await checkCloudflareToken(
+      options.config.balancer.cloudflare,
+      options.env ?? process.env,
+    );
+    if (cloudflare.warning !== undefined) options.logger.warn({ component: 'cache' }, cloudflare.warning);
     const ha = await HighAvailability.open(options.config, options.logger.child({ component: 'controller' }));
     let app: Scaleplane;
     try {

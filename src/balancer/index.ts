@@ -28,6 +28,7 @@ export {
   type CacheResult,
   type CacheUpstream,
   type CloudflareResult,
+  checkCloudflareToken,
   cloudflarePlan,
   createHttpCache,
   createHttpStore,

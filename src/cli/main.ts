@@ -108,6 +108,11 @@ function buildProgram(): Command {
       // `up` reads the token file at start, not loadConfig: read it here too, so a file that `up`
       // would refuse (a short token, a bad role, unreadable) is not called valid.
       if (config.api.tokenFile !== undefined) await loadTokenFile(config.api.tokenFile);
+      // Likewise balancer.cloudflare.token_file, which purges read (a missing env token is only
+      // warned of: the environment `up` runs in may differ from this shell's).
+      const { checkCloudflareToken } = await import('../balancer/cache/cloudflare.js');
+      const cloudflare = await checkCloudflareToken(config.balancer.cloudflare, process.env);
+      if (cloudflare.warning !== undefined) console.error(`warning: ${cloudflare.warning}`);
       if (opts.json) {
         console.log(JSON.stringify(config, null, 2));
         return;

@@ -84,14 +84,46 @@ export class CloudflareError extends Error {
 /** cloudflareToken reads the API token from `token_file` (when set) or the environment. */
 export async function cloudflareToken(config: CloudflareConfig, env: NodeJS.ProcessEnv): Promise<string> {
   if (config.tokenFile !== undefined) {
-    const text = (await readFile(config.tokenFile, 'utf8')).trim();
+    // Read at each purge, not once: a rotated token is picked up without a restart.
+    let text: string;
+    try {
+      text = (await readFile(config.tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new CloudflareError(
+        `balancer.cloudflare.token_file ${config.tokenFile}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
     if (text !== '') return text;
-    throw new CloudflareError(`cloudflare.token_file ${config.tokenFile} is empty`);
+    throw new CloudflareError(`balancer.cloudflare.token_file ${config.tokenFile} is empty`);
   }
   const token = env[config.tokenEnv]?.trim();
   if (!token)
     throw new CloudflareError(`no Cloudflare API token: set ${config.tokenEnv} or cloudflare.token_file`);
   return token;
+}
+
+/**
+ * checkCloudflareToken reads `token_file` as a purge would, so that `up` and `validate` refuse a
+ * file no purge could use, and says when neither it nor the environment gives a token (a warning:
+ * purges of the local cache still work).
+ */
+export async function checkCloudflareToken(
+  config: CloudflareConfig | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<{ warning?: string }> {
+  if (config === undefined) return {};
+  if (config.tokenFile !== undefined) {
+    await cloudflareToken(config, env);
+    return {};
+  }
+  return env[config.tokenEnv]?.trim()
+    ? {}
+    : {
+        warning: `no Cloudflare API token: set ${config.tokenEnv} or cloudflare.token_file; edge purges will fail`,
+      };
 }
 
 /**

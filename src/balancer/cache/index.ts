@@ -19,6 +19,7 @@ export {
   type CloudflarePurge,
   type CloudflareRequestBody,
   type CloudflareResult,
+  checkCloudflareToken,
   cloudflarePlan,
   cloudflareToken,
   purgeCloudflare,
