@@ -317,10 +317,12 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           },
           responses: {
             '202': json('ResizeGroupResponse', 'the rolling replacement started; GET the group to follow it'),
-            '400': error('invalid body'),
+            '400': error('invalid body, or a knob the group’s provider lacks; the message names the field'),
             '401': UNAUTHORIZED,
             '429': TOO_MANY,
+            '403': FORBIDDEN,
             '404': error('unknown group'),
+            '413': error('body over 64 KiB'),
             '501': error('the group’s provider cannot resize'),
             '503': error(
               'this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader',

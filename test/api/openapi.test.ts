@@ -118,6 +118,8 @@ const CASES: Case[] = [
   resize({ group: 'web', size: 'large', extra: 1 }, 400),
   resize({ group: 'db', size: 'large' }, 404),
   resize({ group: 'web', size: 'large' }, 501),
+  { ...resize({ group: 'web', cpu: '500m' }, 403), token: READ_TOKEN },
+  resize({ group: 'web', size: 'large', pad: 'x'.repeat(70_000) }, 413),
   { ...scale({ group: 'web', action: 'scale-out', instances: 1 }, 503), standby: true },
   { ...resize({ group: 'web', cpu: '500m' }, 503), standby: true },
   { ...resize({ group: 'web', cpu: '500m', memory: '256Mi' }, 202), resizable: true },
