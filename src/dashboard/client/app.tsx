@@ -3,7 +3,7 @@ import './style.css';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DashboardSample, DecisionMark, GroupSummary, StreamHello, StreamTick } from '../types.js';
-import { clock } from './format.js';
+import { clock, tokenProblem } from './format.js';
 import { GroupPanel, type ScaleAction } from './group.js';
 import { readEvents, UnauthorizedError } from './sse.js';
 
@@ -17,6 +17,8 @@ function Login(props: { onToken: (token: string) => void; error: string }) {
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();
+    const problem = tokenProblem(token.trim());
+    if (problem !== undefined) return setError(problem);
     setBusy(true);
     setError('');
     try {

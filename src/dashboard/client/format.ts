@@ -16,3 +16,16 @@ export function fixed(value: number | null | undefined, digits = 1, unit = ''): 
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
   return `${Number(value.toFixed(digits))}${unit}`;
 }
+
+/**
+ * tokenProblem says why a pasted token cannot be sent, or undefined when it can. A header carries
+ * only characters up to U+00FF: fetch throws on any other (often an invisible one, such as U+200B,
+ * picked up when copying from a chat or a page), which read as "Cannot reach the control API".
+ */
+export function tokenProblem(token: string): string | undefined {
+  const chars = [...token];
+  const at = chars.findIndex((c) => c.codePointAt(0)! > 0xff);
+  if (at === -1) return undefined;
+  const code = chars[at]!.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+  return `The token has a character a request header cannot carry (U+${code}, character ${at + 1}), often an invisible one picked up when copying. Paste it again.`;
+}
