@@ -544,13 +544,8 @@ export class ApiServer {
 function resizeTarget(cpu: unknown, memory: unknown, size: unknown): InstanceSize | string {
   const target: { cpu?: number; memory?: number; instanceType?: string } = {};
   if (cpu !== undefined) {
-    const cores =
-      typeof cpu === 'number'
-        ? cpu
-        : /^\d+m$/.test(String(cpu))
-          ? Number.parseInt(String(cpu), 10) / 1000
-          : Number(cpu);
-    if (!(Number.isFinite(cores) && cores > 0)) return 'cpu: expected cores such as 0.5 or "500m"';
+    const cores = parseCores(cpu);
+    if (cores === undefined) return 'cpu: expected cores such as 0.5 or "500m" (at least 1m, 0.001)';
     target.cpu = cores;
   }
   if (memory !== undefined) {
@@ -563,6 +558,19 @@ function resizeTarget(cpu: unknown, memory: unknown, size: unknown): InstanceSiz
   if (typeof size === 'string' && size.length > 0) target.instanceType = size;
   if (Object.keys(target).length === 0) return 'body: give cpu, memory or size';
   return target;
+}
+
+/**
+ * parseCores reads cpu as cores (`0.5`, `"2"`) or millicores (`"500m"`), Kubernetes' forms, and at
+ * least 1m (Kubernetes' finest). Number() read strings such as `"0x10"` (16 cores) and `"1e3"`, and
+ * took `1e-9`: a typo became a very different size on every instance.
+ */
+function parseCores(cpu: unknown): number | undefined {
+  let cores: number | undefined;
+  if (typeof cpu === 'number') cores = cpu;
+  else if (typeof cpu === 'string' && /^\d+m$/.test(cpu)) cores = Number.parseInt(cpu, 10) / 1000;
+  else if (typeof cpu === 'string' && /^(\d+(\.\d*)?|\.\d+)$/.test(cpu)) cores = Number(cpu);
+  return cores !== undefined && Number.isFinite(cores) && cores >= 0.001 ? cores : undefined;
 }
 
 /**

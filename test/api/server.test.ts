@@ -228,3 +228,41 @@ describe('resize-group refuses a size the provider has no knob for', () => {
     });
   }
 });
+
+describe('resize-group reads cpu as cores or millicores only', () => {
+  // Number() used to read "0x10" as 16 cores and "1e3" as 1000, and 1e-9 cores passed: a typo
+  // (or an agent's guess) became a very different size on every instance.
+  const cases: { cpu: unknown; cores?: number }[] = [
+    { cpu: 0.5, cores: 0.5 },
+    { cpu: '2', cores: 2 },
+    { cpu: '2.5', cores: 2.5 },
+    { cpu: '.5', cores: 0.5 },
+    { cpu: '500m', cores: 0.5 },
+    { cpu: '1m', cores: 0.001 },
+    { cpu: '0x10' },
+    { cpu: '1e3' },
+    { cpu: ' 2' },
+    { cpu: 'Infinity' },
+    { cpu: '-1' },
+    { cpu: '0m' },
+    { cpu: 1e-9 },
+    { cpu: 0 },
+  ];
+  for (const c of cases) {
+    it(`cpu ${JSON.stringify(c.cpu)} → ${c.cores === undefined ? '400' : `${c.cores} cores`}`, async (t) => {
+      const api = await startApi({ resizable: true });
+      t.after(api.close);
+      const res = await api.call('/api/scalability/resize-group', {
+        method: 'POST',
+        body: JSON.stringify({ group: 'web', cpu: c.cpu }),
+      });
+      if (c.cores === undefined) {
+        assert.equal(res.status, 400, res.text);
+        assert.equal(res.body.error, 'cpu: expected cores such as 0.5 or "500m" (at least 1m, 0.001)');
+        return;
+      }
+      assert.equal(res.status, 202, res.text);
+      assert.deepEqual(res.body.size, { cpu: c.cores });
+    });
+  }
+});
