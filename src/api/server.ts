@@ -655,12 +655,15 @@ function allow(method: string, methods: string[]): void {
     });
 }
 
+/**
+ * integerParam reads a query parameter written in digits. Number() read `limit=` as 0 (an empty list
+ * for a script whose count was unset), and `0x10` or `1e3` as numbers no one wrote.
+ */
 function integerParam(url: URL, name: string): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null) return undefined;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0)
-    throw new HttpError(400, `${name}: must be a non-negative integer`);
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value)) throw new HttpError(400, `${name}: must be a non-negative integer`);
   return value;
 }
 

@@ -150,6 +150,27 @@ describe('control API', () => {
     assert.deepEqual((await api.call('/api/scalability/events?limit=0')).body.events, []);
   });
 
+  it('events: since and limit are digits; an empty, hex or exponent value is a 400 naming it', async () => {
+    for (const query of [
+      'limit=',
+      'limit=0x10',
+      'limit=1e3',
+      'limit=%205',
+      'limit=5.0',
+      'since=',
+      'since=-1',
+    ]) {
+      const res = await api.call(`/api/scalability/events?${query}`);
+      const name = query.split('=')[0];
+      assert.deepEqual(
+        [res.status, res.body],
+        [400, { error: `${name}: must be a non-negative integer` }],
+        query,
+      );
+    }
+    assert.equal((await api.call('/api/scalability/events?limit=007')).status, 200);
+  });
+
   it('answers unknown routes and methods with JSON errors', async () => {
     assert.equal((await api.call('/api/scalability/nope')).status, 404);
     assert.equal((await api.call('/api/scalability/groups', { method: 'DELETE' })).status, 405);
