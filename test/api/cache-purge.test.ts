@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { CachePurger, type PurgeSelector } from '../../src/balancer/index.js';
+import { CachePurger, checkCloudflareToken, type PurgeSelector } from '../../src/balancer/index.js';
 import type { CloudflareConfig } from '../../src/config/types.js';
 import { startCached } from '../balancer/cache/helpers.js';
 import { send } from '../balancer/helpers.js';
@@ -318,5 +318,28 @@ describe('cache purge: Cloudflare (against a local server checking the documente
     assert.equal(res.status, 502);
     assert.match(res.body.error, /set CF_TOKEN or cloudflare.token_file/);
     assert.equal(cf.calls.length, 0);
+  });
+
+  test('the start-up check reads token_file as a purge does, and warns when nothing gives a token', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-cf-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const tokenFile = join(dir, 'cf-token');
+    const config = { zoneId: ZONE, tokenEnv: 'CF_TOKEN', apiBase: 'http://127.0.0.1:9', tokenFile };
+    await assert.rejects(checkCloudflareToken(config, {}), {
+      message: `balancer.cloudflare.token_file ${tokenFile}: ENOENT: no such file or directory, open '${tokenFile}'`,
+    });
+    await writeFile(tokenFile, ' \n');
+    await assert.rejects(checkCloudflareToken(config, {}), {
+      message: `balancer.cloudflare.token_file ${tokenFile} is empty`,
+    });
+    await writeFile(tokenFile, `${CF_TOKEN}\n`);
+    assert.deepEqual(await checkCloudflareToken(config, {}), {});
+    const { tokenFile: _, ...fromEnv } = config;
+    assert.deepEqual(await checkCloudflareToken(fromEnv, { CF_TOKEN }), {});
+    assert.match(
+      (await checkCloudflareToken(fromEnv, { CF_TOKEN: ' ' })).warning ?? '',
+      /^no Cloudflare API token: set CF_TOKEN/,
+    );
+    assert.deepEqual(await checkCloudflareToken(undefined, {}), {});
   });
 });
