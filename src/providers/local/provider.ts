@@ -495,6 +495,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#saveSize(this.#size);
     const generation = ++this.#generation;
     for (const slot of live) if (!stale.includes(slot)) slot.generation = generation;
+    // Instances of another size still starting (a superseded resize's replacement) serve nobody:
+    // stopped, their places are started again at this size. Otherwise one held the surge and no
+    // replacement at this size ever started. Adopted ones serve already (only not yet probed).
+    for (const slot of stale) if (slot.state === 'starting' && !slot.adopted) this.#track(this.#stop(slot));
     this.#logger.info(
       { group: this.#group, size, replacing: stale.map((s) => s.id) },
       `resizing ${this.#group}: rolling replacement of ${stale.length} of ${live.length} instance(s), one at a time`,
@@ -521,6 +525,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           deadline,
           'a replacement instance did not become ready',
         );
+        // Superseded while it waited: the surge is the later resize's now; ending it here left that
+        // one with no replacement starting, failing it after 3 x start_timeout.
+        if (this.#generation !== generation) continue;
         this.#surge = 0;
         this.#reconcile();
         const victims = outdated.filter((s) => s.stopRequested);
