@@ -1530,17 +1530,28 @@ export function sameSize(a: InstanceSize | undefined, b: InstanceSize | undefine
   return a?.cpu === b?.cpu && a?.memory === b?.memory && a?.instanceType === b?.instanceType;
 }
 
-/** validateSize checks a resize request: positive CPU, at least 4 MiB, a non-empty instance type. */
+/** MIN_MEMORY is the smallest memory limit a resize may ask for (4 MiB). */
+const MIN_MEMORY = 4 * 1024 * 1024;
+
+/**
+ * validateSize checks a resize request: positive CPU, memory in whole bytes from 4 MiB up to
+ * Number.MAX_SAFE_INTEGER (a larger number is not exact: `99999999Ti`, 1.1e20 bytes, more than a
+ * cgroup limit holds, was accepted and every instance rolled to it). Its INVALID_ARGUMENT message
+ * starts with the field, as the API's other 400s do (`memory: …`).
+ */
 export function validateSize(size: InstanceSize): void {
-  const fail = (what: string) => {
-    throw new ProviderError('INVALID_ARGUMENT', `resize: ${what}`);
+  const fail = (field: string, what: string) => {
+    throw new ProviderError('INVALID_ARGUMENT', `${field}: ${what}`);
   };
   if (size.cpu === undefined && size.memory === undefined && size.instanceType === undefined)
-    fail('give cpu, memory or an instance type');
+    fail('resize', 'give cpu, memory or an instance type');
   if (size.cpu !== undefined && !(Number.isFinite(size.cpu) && size.cpu > 0))
-    fail(`cpu must be > 0, got ${size.cpu}`);
-  if (size.memory !== undefined && !(Number.isInteger(size.memory) && size.memory >= 4 * 1024 * 1024))
-    fail(`memory must be at least 4Mi, got ${size.memory}`);
+    fail('cpu', `must be > 0 cores, got ${size.cpu}`);
+  if (size.memory !== undefined && !(Number.isSafeInteger(size.memory) && size.memory >= MIN_MEMORY))
+    fail(
+      'memory',
+      `must be whole bytes from 4Mi (${MIN_MEMORY}) to ${Number.MAX_SAFE_INTEGER}, got ${size.memory}`,
+    );
 }
 
 function validate(options: LocalProviderOptions): void {
