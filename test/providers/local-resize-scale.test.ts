@@ -32,4 +32,23 @@ describe('scaling during a resize', { skip }, () => {
     );
     assert.ok(minReady >= 2, `ready instances fell to ${minReady}`);
   });
+
+  it('a scale-out while a replacement starts: the resize completes, every instance at the new size', async (t) => {
+    const provider = makeProvider(t, { env: { LISTEN_DELAY_MS: '1000' }, startTimeout: 5_000 });
+    await provider.scaleTo(2);
+    let minReady = 2;
+    provider.on('change', () => {
+      minReady = Math.min(minReady, provider.instances().filter((i) => i.state === 'ready').length);
+    });
+    const resized = provider.resize({ cpu: 0.5 });
+    await until(provider, () => provider.instances().some((i) => i.state === 'starting'));
+    await Promise.all([resized, provider.scaleTo(3)]);
+    const ready = provider.instances().filter((i) => i.state === 'ready');
+    assert.equal(ready.length, 3, JSON.stringify(provider.instances()));
+    assert.ok(
+      ready.every((i) => i.size?.cpu === 0.5),
+      JSON.stringify(ready),
+    );
+    assert.ok(minReady >= 2, `ready instances fell to ${minReady}`);
+  });
 });
