@@ -87,6 +87,11 @@ export class AwsServer {
   };
   /** Scaling activities, in the order they started. */
   readonly activities: Activity[] = [];
+  /**
+   * Actions whose requests are read and never answered: what a half-open connection or a stalled
+   * proxy on the way to AWS looks like (AWS itself always answers, at worst 5xx). `close` cuts them.
+   */
+  readonly silent = new Set<string>();
   /** Actions answered 403 AccessDenied (an IAM policy without them). */
   readonly denied = new Set<string>();
   /**
@@ -125,6 +130,7 @@ export class AwsServer {
       const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
       const accessKey = /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '')?.[1];
       this.requests.push({ action: params.Action ?? '', params, ...(accessKey && { accessKey }) });
+      if (this.silent.has(params.Action ?? '')) return;
       try {
         this.#handle(params, res);
       } catch (err) {

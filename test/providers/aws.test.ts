@@ -385,6 +385,42 @@ describe('aws provider', () => {
     });
   });
 
+  it('an endpoint that reads a request and never answers fails the call after requestTimeout, naming it; a wait outlives a hung poll; the next call works', {
+    timeout: 30_000,
+  }, async (t) => {
+    const { server, provider } = await setup(t, 0, 1, {}, { requestTimeout: 300 });
+    const errors: string[] = [];
+    provider.on('error', (err) => errors.push(err.message));
+    await provider.start();
+    server.silent.add('SetDesiredCapacity');
+    const started = Date.now();
+    // Before: only the SDK's 15-minute socket timeout, retried as transient: the scale (and the
+    // controller's tick behind it) hung for up to 45 minutes.
+    await assert.rejects(provider.scaleTo(2), {
+      name: 'ProviderError',
+      code: 'API_ERROR',
+      message: 'web-asg: SetDesiredCapacity failed: no answer within 0.3 s (request timeout)',
+    });
+    const waited = Date.now() - started;
+    t.diagnostic(`failed after ${waited} ms`);
+    assert.ok(waited >= 300 - TIMER_SLACK_MS, `failed after ${waited} ms, before the timeout`);
+    assert.equal(server.requests.filter((r) => r.action === 'SetDesiredCapacity').length, 1, 'not retried');
+    server.silent.delete('SetDesiredCapacity');
+    // A poll that hangs while a scale waits is a passing failure, as a throttled one: reported, and
+    // the wait polls again once it is over.
+    const scaled = provider.scaleTo(2);
+    await until(() => server.group.desired === 2, 5000, 'the desired capacity written');
+    server.silent.add('DescribeAutoScalingGroups');
+    await until(() => errors.length > 0, 10_000, 'the hung poll reported');
+    server.silent.delete('DescribeAutoScalingGroups');
+    await scaled;
+    assert.match(
+      errors[0]!,
+      /^web-asg: DescribeAutoScalingGroups failed: no answer within 0\.3 s \(request timeout\)$/,
+    );
+    assert.equal(server.inService(), 2);
+  });
+
   it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {
     const { provider } = await setup(t, 1, 1, {}, { timeout: 1000 }, { launchMs: 60_000 });
     await provider.start();

@@ -41,6 +41,11 @@ export interface AwsProviderOptions {
   now?: () => number;
   /** Longest wait for a scale, a replacement or a resize. @defaultValue 1800000 (ms) */
   timeout?: number;
+  /**
+   * Longest wait for one API call's answer, the SDK's retries included: an endpoint that stops
+   * answering fails the call instead of holding the scale or the poll behind it. @defaultValue 30000 (ms)
+   */
+  requestTimeout?: number;
 }
 
 interface Member extends AsgInstanceView {
@@ -160,13 +165,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     this.#desired = group.DesiredCapacity ?? 0;
     if (group.MinSize !== this.#options.minInstances || group.MaxSize !== this.#options.maxInstances) {
       const { as } = this.#sdk!;
-      await this.#call('UpdateAutoScalingGroup', () =>
+      await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
         this.#clients!.autoScaling.send(
           new as.UpdateAutoScalingGroupCommand({
             AutoScalingGroupName: this.#config.autoScalingGroup,
             MinSize: this.#options.minInstances,
             MaxSize: this.#options.maxInstances,
           }),
+          { abortSignal },
         ),
       );
     }
@@ -253,13 +259,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.#writing(async () => {
       if (n >= live.length) {
         this.#desired = n;
-        await this.#call('SetDesiredCapacity', () =>
+        await this.#call('SetDesiredCapacity', (abortSignal) =>
           this.#clients!.autoScaling.send(
             new as.SetDesiredCapacityCommand({
               AutoScalingGroupName: this.#config.autoScalingGroup,
               DesiredCapacity: n,
               HonorCooldown: false,
             }),
+            { abortSignal },
           ),
         );
       } else {
@@ -271,12 +278,13 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         this.#desired = n;
         for (const victim of victims) {
           await this.#options.drain?.(victim).catch(() => {});
-          await this.#call('TerminateInstanceInAutoScalingGroup', () =>
+          await this.#call('TerminateInstanceInAutoScalingGroup', (abortSignal) =>
             this.#clients!.autoScaling.send(
               new as.TerminateInstanceInAutoScalingGroupCommand({
                 InstanceId: victim.id,
                 ShouldDecrementDesiredCapacity: true,
               }),
+              { abortSignal },
             ),
           );
           this.#removing.add(victim.id);
@@ -433,13 +441,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       );
       await this.#options.drain?.(victim).catch(() => {});
       const { as } = this.#sdk!;
-      await this.#call('SetInstanceHealth', () =>
+      await this.#call('SetInstanceHealth', (abortSignal) =>
         this.#clients!.autoScaling.send(
           new as.SetInstanceHealthCommand({
             InstanceId: id,
             HealthStatus: 'Unhealthy',
             ShouldRespectGracePeriod: true,
           }),
+          { abortSignal },
         ),
       );
       await this.#waitFor(
@@ -474,7 +483,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   async #instanceRefresh(type: string): Promise<void> {
     const { as, ec2 } = this.#sdk!;
     const template = this.#launchTemplate!;
-    const created = await this.#call('CreateLaunchTemplateVersion', () =>
+    const created = await this.#call('CreateLaunchTemplateVersion', (abortSignal) =>
       this.#clients!.ec2.send(
         new ec2.CreateLaunchTemplateVersionCommand({
           ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
@@ -482,10 +491,11 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
           VersionDescription: `scaleplane resize to ${type}`,
           LaunchTemplateData: { InstanceType: type as never },
         }),
+        { abortSignal },
       ),
     );
     const version = String(created.LaunchTemplateVersion?.VersionNumber ?? '$Latest');
-    await this.#call('UpdateAutoScalingGroup', () =>
+    await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
       this.#clients!.autoScaling.send(
         new as.UpdateAutoScalingGroupCommand({
           AutoScalingGroupName: this.#config.autoScalingGroup,
@@ -494,6 +504,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
             Version: version,
           },
         }),
+        { abortSignal },
       ),
     );
     const minHealthy = refreshMinHealthyPercentage(
@@ -501,7 +512,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       this.#options.minInstances,
       this.#desired,
     );
-    const started = await this.#call('StartInstanceRefresh', () =>
+    const started = await this.#call('StartInstanceRefresh', (abortSignal) =>
       this.#clients!.autoScaling.send(
         new as.StartInstanceRefreshCommand({
           AutoScalingGroupName: this.#config.autoScalingGroup,
@@ -513,6 +524,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
             SkipMatching: true,
           },
         }),
+        { abortSignal },
       ),
     );
     const id = started.InstanceRefreshId;
@@ -522,12 +534,13 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     );
     const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
-      const out = await this.#call('DescribeInstanceRefreshes', () =>
+      const out = await this.#call('DescribeInstanceRefreshes', (abortSignal) =>
         this.#clients!.autoScaling.send(
           new as.DescribeInstanceRefreshesCommand({
             AutoScalingGroupName: this.#config.autoScalingGroup,
             ...(id && { InstanceRefreshIds: [id] }),
           }),
+          { abortSignal },
         ),
       );
       const status = out.InstanceRefreshes?.[0]?.Status;
@@ -573,34 +586,37 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       if (victim) await this.#options.drain?.(victim).catch(() => {});
       // EnterStandby lowers the desired capacity by one and ExitStandby raises it back: our own write.
       await this.#writing(async () => {
-        await this.#call('EnterStandby', () =>
+        await this.#call('EnterStandby', (abortSignal) =>
           this.#clients!.autoScaling.send(
             new as.EnterStandbyCommand({
               AutoScalingGroupName: asg,
               InstanceIds,
               ShouldDecrementDesiredCapacity: true,
             }),
+            { abortSignal },
           ),
         );
-        await this.#call('StopInstances', () =>
-          this.#clients!.ec2.send(new ec2.StopInstancesCommand({ InstanceIds })),
+        await this.#call('StopInstances', (abortSignal) =>
+          this.#clients!.ec2.send(new ec2.StopInstancesCommand({ InstanceIds }), { abortSignal }),
         );
         await this.#waitEc2(plan.instanceId, 'stopped');
-        await this.#call('ModifyInstanceAttribute', () =>
+        await this.#call('ModifyInstanceAttribute', (abortSignal) =>
           this.#clients!.ec2.send(
             new ec2.ModifyInstanceAttributeCommand({
               InstanceId: plan.instanceId,
               InstanceType: { Value: type },
             }),
+            { abortSignal },
           ),
         );
-        await this.#call('StartInstances', () =>
-          this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds })),
+        await this.#call('StartInstances', (abortSignal) =>
+          this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds }), { abortSignal }),
         );
         await this.#waitEc2(plan.instanceId, 'running');
-        await this.#call('ExitStandby', () =>
+        await this.#call('ExitStandby', (abortSignal) =>
           this.#clients!.autoScaling.send(
             new as.ExitStandbyCommand({ AutoScalingGroupName: asg, InstanceIds }),
+            { abortSignal },
           ),
         );
       });
@@ -616,8 +632,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const { ec2 } = this.#sdk!;
     const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
-      const out = await this.#call('DescribeInstances', () =>
-        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [id] })),
+      const out = await this.#call('DescribeInstances', (abortSignal) =>
+        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal }),
       ).catch((err: unknown) => this.#passing(err));
       const name = out?.Reservations?.[0]?.Instances?.[0]?.State?.Name;
       if (name === state) return;
@@ -628,9 +644,10 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
 
   async #describeGroup() {
     const { as } = this.#sdk!;
-    const out = await this.#call('DescribeAutoScalingGroups', () =>
+    const out = await this.#call('DescribeAutoScalingGroups', (abortSignal) =>
       this.#clients!.autoScaling.send(
         new as.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [this.#config.autoScalingGroup] }),
+        { abortSignal },
       ),
     );
     const group = out.AutoScalingGroups?.[0];
@@ -697,8 +714,10 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       });
     }
     if (members.size > 0) {
-      const out = await this.#call('DescribeInstances', () =>
-        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [...members.keys()] })),
+      const out = await this.#call('DescribeInstances', (abortSignal) =>
+        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [...members.keys()] }), {
+          abortSignal,
+        }),
       );
       for (const reservation of out.Reservations ?? []) {
         for (const inst of reservation.Instances ?? []) {
@@ -754,7 +773,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         try {
           if (instance && !drained) await this.#options.drain?.(instance).catch(() => {});
           if (this.#closed) return;
-          await this.#call('CompleteLifecycleAction', () =>
+          await this.#call('CompleteLifecycleAction', (abortSignal) =>
             this.#clients!.autoScaling.send(
               new as.CompleteLifecycleActionCommand({
                 AutoScalingGroupName: this.#config.autoScalingGroup,
@@ -762,6 +781,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
                 InstanceId: m.id,
                 LifecycleActionResult: 'CONTINUE',
               }),
+              { abortSignal },
             ),
           );
           this.#logger.info(
@@ -790,13 +810,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     let pages = 0;
     try {
       for (;;) {
-        const out = await this.#call('DescribeScalingActivities', () =>
+        const out = await this.#call('DescribeScalingActivities', (abortSignal) =>
           this.#clients!.autoScaling.send(
             new as.DescribeScalingActivitiesCommand({
               AutoScalingGroupName: this.#config.autoScalingGroup,
               MaxRecords: 100,
               ...(NextToken && { NextToken }),
             }),
+            { abortSignal },
           ),
         );
         pages++;
@@ -874,14 +895,38 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     return undefined;
   }
 
-  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * call runs one API call, aborted after `requestTimeout` without an answer; a failure is API_ERROR
+   * naming the group and the call. The SDK's own limit is a 15-minute socket idle timeout, retried
+   * as a transient error: a paused endpoint or a half-open connection held the scale (and the tick
+   * behind it) for up to three times that. A plain timer, not AbortSignal.timeout, which Node 20
+   * may garbage-collect before it fires (see the local provider's start timeout).
+   */
+  async #call<T>(what: string, fn: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const timeoutMs = this.#options.requestTimeout ?? 30_000;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      const out = await callEngine(this.#config.autoScalingGroup, what, fn);
+      const out = await callEngine(this.#config.autoScalingGroup, what, async () => {
+        try {
+          return await fn(controller.signal);
+        } catch (err) {
+          if (!controller.signal.aborted) throw err;
+          // Named TimeoutError, as the SDK names its own timeouts, so `#passing` lets a wait outlive it.
+          const timeout = new Error(`no answer within ${timeoutMs / 1000} s (request timeout)`, {
+            cause: err,
+          });
+          timeout.name = 'TimeoutError';
+          throw timeout;
+        }
+      });
       this.emit('operation', { operation: what });
       return out;
     } catch (err) {
       this.emit('operation', { operation: what, error: err as Error });
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
