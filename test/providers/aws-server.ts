@@ -92,6 +92,13 @@ export class AwsServer {
    * proxy on the way to AWS looks like (AWS itself always answers, at worst 5xx). `close` cuts them.
    */
   readonly silent = new Set<string>();
+  /**
+   * The next requests of an action answered with an error the API Reference lists for it, e.g.
+   * TerminateInstanceInAutoScalingGroup's `ScalingActivityInProgress` (400: "The operation can't be
+   * performed because there are scaling activities in progress"). Status and code are the docs';
+   * the message is that description.
+   */
+  readonly refusals = new Map<string, { status: number; code: string; message: string }[]>();
   /** Actions answered 403 AccessDenied (an IAM policy without them). */
   readonly denied = new Set<string>();
   /**
@@ -187,6 +194,9 @@ export class AwsServer {
         'AccessDenied',
         `User: arn:aws:iam::123456789012:user/test is not authorized to perform: autoscaling:${p.Action}`,
       );
+    const refusal = this.refusals.get(p.Action ?? '')?.shift();
+    if (refusal)
+      return this.#error(res, p.Version === '2016-11-15', refusal.status, refusal.code, refusal.message);
     const throttled = this.throttled.get(p.Action ?? '') ?? 0;
     if (throttled > 0) {
       this.throttled.set(p.Action!, throttled - 1);
@@ -227,13 +237,17 @@ export class AwsServer {
       case 'SetDesiredCapacity': {
         need('AutoScalingGroupName');
         const n = Number(need('DesiredCapacity'));
+        // As AWS words it, naming the bound that was crossed (SetDesiredCapacity: "the value must be
+        // within the group's minimum and maximum size"; the messages as the API answers them).
         if (n < g.min || n > g.max)
           return this.#error(
             res,
             false,
             400,
             'ValidationError',
-            `New SetDesiredCapacity value ${n} is below min value ${g.min} for the AutoScalingGroup.`,
+            n < g.min
+              ? `New SetDesiredCapacity value ${n} is below min value ${g.min} for the AutoScalingGroup.`
+              : `New SetDesiredCapacity value ${n} is above max value ${g.max} for the AutoScalingGroup.`,
           );
         if (this.staleReadsAfterWrite > 0)
           this.#stale = { desired: g.desired, reads: this.staleReadsAfterWrite };

@@ -421,6 +421,74 @@ describe('aws provider', () => {
     assert.equal(server.inService(), 2);
   });
 
+  it("a SetDesiredCapacity refused (above the group's MaxSize, changed outside Scaleplane) names the bound and leaves desired() as it was", async (t) => {
+    const warnings: string[] = [];
+    const { server, provider } = await setup(
+      t,
+      0,
+      1,
+      {},
+      { logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} } },
+    );
+    await provider.start();
+    server.group.max = 3; // an operator lowered MaxSize in the console after start aligned it
+    await assert.rejects(provider.scaleTo(5), {
+      name: 'ProviderError',
+      code: 'API_ERROR',
+      message:
+        'web-asg: SetDesiredCapacity failed: New SetDesiredCapacity value 5 is above max value 3 for the AutoScalingGroup.',
+    });
+    // Before: 5, a count the group never took. The controller journaled "the provider's desired
+    // count is 5" and persisted it, and two polls later the group's own 1 was taken as "set by
+    // another client".
+    assert.equal(provider.desired(), 1);
+    const polls = server.requests.filter((r) => r.action === 'DescribeAutoScalingGroups').length;
+    await until(
+      () => server.requests.filter((r) => r.action === 'DescribeAutoScalingGroups').length >= polls + 3,
+      10_000,
+      'three more polls',
+    );
+    assert.equal(provider.desired(), 1);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('a scale-in whose second TerminateInstanceInAutoScalingGroup is refused fails, and desired() is the count the group has', async (t) => {
+    const drained: string[] = [];
+    let fake: AwsServer | undefined;
+    const { server, provider } = await setup(
+      t,
+      0,
+      3,
+      {},
+      {
+        drain: async (victim) => {
+          drained.push(victim.id);
+          // The second termination meets an error the API Reference lists for it.
+          if (drained.length === 2)
+            fake!.refusals.set('TerminateInstanceInAutoScalingGroup', [
+              {
+                status: 400,
+                code: 'ScalingActivityInProgress',
+                message: "The operation can't be performed because there are scaling activities in progress.",
+              },
+            ]);
+        },
+      },
+    );
+    fake = server;
+    await provider.start();
+    await until(() => provider.instances().filter((i) => i.state === 'ready').length === 3, 5000, '3 ready');
+    await assert.rejects(provider.scaleTo(1), {
+      name: 'ProviderError',
+      code: 'API_ERROR',
+      message:
+        "web-asg: TerminateInstanceInAutoScalingGroup failed: The operation can't be performed because there are scaling activities in progress.",
+    });
+    assert.equal(server.group.desired, 2, 'one termination made');
+    // Before: 1, a count the group was never at.
+    assert.equal(provider.desired(), 2);
+  });
+
   it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {
     const { provider } = await setup(t, 1, 1, {}, { timeout: 1000 }, { launchMs: 60_000 });
     await provider.start();

@@ -256,19 +256,27 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.#pollFresh();
     const { as } = this.#sdk!;
     const live = this.instances().filter((i) => i.state === 'ready' || i.state === 'starting');
+    const before = this.#desired;
     await this.#writing(async () => {
       if (n >= live.length) {
         this.#desired = n;
-        await this.#call('SetDesiredCapacity', (abortSignal) =>
-          this.#clients!.autoScaling.send(
-            new as.SetDesiredCapacityCommand({
-              AutoScalingGroupName: this.#config.autoScalingGroup,
-              DesiredCapacity: n,
-              HonorCooldown: false,
-            }),
-            { abortSignal },
-          ),
-        );
+        try {
+          await this.#call('SetDesiredCapacity', (abortSignal) =>
+            this.#clients!.autoScaling.send(
+              new as.SetDesiredCapacityCommand({
+                AutoScalingGroupName: this.#config.autoScalingGroup,
+                DesiredCapacity: n,
+                HonorCooldown: false,
+              }),
+              { abortSignal },
+            ),
+          );
+        } catch (err) {
+          // A refused write (outside MinSize/MaxSize, say) changed nothing: desired() is what the
+          // controller journals and persists as the group's count.
+          this.#desired = before;
+          throw err;
+        }
       } else {
         // Starting ones serve nobody yet; then the newest.
         const victims = [
@@ -276,17 +284,24 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
           ...live.filter((i) => i.state === 'ready').reverse(),
         ].slice(0, live.length - n);
         this.#desired = n;
-        for (const victim of victims) {
+        for (const [done, victim] of victims.entries()) {
           await this.#options.drain?.(victim).catch(() => {});
-          await this.#call('TerminateInstanceInAutoScalingGroup', (abortSignal) =>
-            this.#clients!.autoScaling.send(
-              new as.TerminateInstanceInAutoScalingGroupCommand({
-                InstanceId: victim.id,
-                ShouldDecrementDesiredCapacity: true,
-              }),
-              { abortSignal },
-            ),
-          );
+          try {
+            await this.#call('TerminateInstanceInAutoScalingGroup', (abortSignal) =>
+              this.#clients!.autoScaling.send(
+                new as.TerminateInstanceInAutoScalingGroupCommand({
+                  InstanceId: victim.id,
+                  ShouldDecrementDesiredCapacity: true,
+                }),
+                { abortSignal },
+              ),
+            );
+          } catch (err) {
+            // Each termination made lowered DesiredCapacity by one; this one and those after it
+            // did not: desired() is the count the group has now.
+            this.#desired = n + victims.length - done;
+            throw err;
+          }
           this.#removing.add(victim.id);
         }
       }
