@@ -2,7 +2,11 @@
 // against KubeServer: a local server speaking the Kubernetes JSON API (see kube-server.ts). No
 // cluster runs on these machines; request shapes are checked against the API reference here.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
 import {
   KubernetesProvider,
@@ -12,7 +16,13 @@ import {
   quantityCpu,
   quantityMemory,
 } from '../../src/providers/index.js';
-import { apiErrorText, rewatchBackoff, watchFailure } from '../../src/providers/kubernetes/index.js';
+import {
+  apiErrorText,
+  kubeConfigSource,
+  loadKubeConfig,
+  rewatchBackoff,
+  watchFailure,
+} from '../../src/providers/kubernetes/index.js';
 import { TIMER_SLACK_MS, until } from '../helpers/until.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
@@ -322,6 +332,136 @@ describe('kubernetes provider: request shapes', () => {
   it('an unknown workload fails start with API_ERROR', async (t) => {
     const { provider } = await setup(t, { name: 'nope' });
     await assert.rejects(provider.start(), { name: 'ProviderError', code: 'API_ERROR' });
+  });
+});
+
+describe('kubernetes provider: kubeconfig problems are one line naming the setting', () => {
+  /** A folder of kubeconfig files: `live` points at a running fake API server, `dead` at a closed port. */
+  async function files(t: TestContext) {
+    const server = new KubeServer();
+    await server.start();
+    t.after(() => server.close());
+    server.addWorkload('Deployment', 'shop', 'web', 1);
+    const dir = mkdtempSync(join(tmpdir(), 'scaleplane-kubeconfig-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const write = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const contexts = `apiVersion: v1
+kind: Config
+clusters:
+- name: live
+  cluster: { server: "${server.url}", insecure-skip-tls-verify: true }
+- name: dead
+  cluster: { server: "http://127.0.0.1:9", insecure-skip-tls-verify: true }
+users:
+- name: scaleplane
+  user: { token: test-token }
+contexts:
+- name: live
+  context: { cluster: live, user: scaleplane }
+- name: dead
+  context: { cluster: dead, user: scaleplane }
+`;
+    return {
+      dir,
+      twoContexts: write('two.yaml', `${contexts}current-context: dead\n`),
+      noCurrent: write('no-current.yaml', contexts),
+      broken: write('broken.yaml', 'apiVersion: v1\nkind: Config\nclusters: [\n'),
+    };
+  }
+
+  function provider(t: TestContext, config: Partial<KubernetesProviderConfig>) {
+    const p = new KubernetesProvider({
+      group: 'web',
+      config: { ...WEB_DEPLOYMENT, ...config },
+      minInstances: 1,
+      maxInstances: 5,
+      requestTimeout: 5000,
+    });
+    t.after(() => p.close());
+    return p;
+  }
+
+  it('a kubeconfig file and a context of it reach the API server', async (t) => {
+    const { twoContexts } = await files(t);
+    const p = provider(t, { kubeconfig: twoContexts, context: 'live' });
+    await p.start();
+    assert.equal(p.desired(), 1);
+  });
+
+  it('a missing or broken file, an unknown context, no current-context: INVALID_ARGUMENT naming the setting', async (t) => {
+    const { dir, twoContexts, noCurrent, broken } = await files(t);
+    const cases: [Partial<KubernetesProviderConfig>, string][] = [
+      // Before: a bare "ENOENT: no such file or directory, open '…'" (no setting named, no code).
+      [
+        { kubeconfig: join(dir, 'nope.yaml') },
+        `groups.web.kubeconfig ${join(dir, 'nope.yaml')} cannot be read (ENOENT: no such file or directory)`,
+      ],
+      // Before: a YAMLException whose message spans five lines of the file.
+      [
+        { kubeconfig: broken },
+        `groups.web.kubeconfig ${broken} is not a valid kubeconfig (unexpected end of the stream within a flow collection (4:1))`,
+      ],
+      // Before: "Deployment shop/web: the kubeconfig has no current cluster", for both.
+      [
+        { kubeconfig: twoContexts, context: 'prod' },
+        `groups.web.context "prod" is not a context of ${twoContexts} (it has: live, dead)`,
+      ],
+      [
+        { kubeconfig: noCurrent },
+        `groups.web.kubeconfig ${noCurrent} has no current-context: set groups.web.context (one of: live, dead)`,
+      ],
+    ];
+    for (const [config, message] of cases)
+      await assert.rejects(provider(t, config).start(), {
+        name: 'ProviderError',
+        code: 'INVALID_ARGUMENT',
+        message,
+      });
+  });
+
+  it('no kubeconfig anywhere, or a $KUBECONFIG that cannot be read, says where one is looked for', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'scaleplane-kubehome-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // Before: the client's fallback to http://localhost:8080 without credentials, and the first call
+    // failed with "HTTP protocol is not allowed when skipTLSVerify is not set or false".
+    assert.throws(() => loadKubeConfig(k8s, 'web', {}, {}, dir, () => false), {
+      code: 'INVALID_ARGUMENT',
+      message: `group web: no kubeconfig: set groups.web.kubeconfig or $KUBECONFIG, create ${join(dir, '.kube', 'config')}, or run in a pod with a service account`,
+    });
+    const missing = join(dir, 'gone.yaml');
+    assert.throws(() => loadKubeConfig(k8s, 'web', {}, { KUBECONFIG: missing }, dir), {
+      code: 'INVALID_ARGUMENT',
+      message: `group web: $KUBECONFIG ${missing} cannot be read (ENOENT: no such file or directory)`,
+    });
+  });
+
+  it('picks the kubeconfig as the client library does, purely', () => {
+    const home = '/home/op';
+    const token = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+    const has =
+      (...paths: string[]) =>
+      (p: string) =>
+        paths.includes(p);
+    assert.deepEqual(kubeConfigSource('/etc/kc', { KUBECONFIG: '/a' }, has(), home), {
+      kind: 'setting',
+      path: '/etc/kc',
+    });
+    assert.deepEqual(kubeConfigSource(undefined, { KUBECONFIG: ':/a::/b' }, has(), home), {
+      kind: 'env',
+      paths: ['/a', '/b'],
+    });
+    assert.deepEqual(
+      kubeConfigSource(undefined, { KUBECONFIG: '' }, has('/home/op/.kube/config', token), home),
+      {
+        kind: 'home',
+        path: '/home/op/.kube/config',
+      },
+    );
+    assert.deepEqual(kubeConfigSource(undefined, {}, has(token), home), { kind: 'in-cluster' });
+    assert.deepEqual(kubeConfigSource(undefined, {}, has(), home), { kind: 'none' });
   });
 });
 

@@ -1,4 +1,5 @@
 export { apiErrorText } from './api-error.js';
+export { type KubeConfigSource, kubeConfigSource, loadKubeConfig } from './kubeconfig.js';
 export { labelSelector, type PodLike, podInstance, podState } from './pods.js';
 export { KubernetesProvider, type KubernetesProviderOptions } from './provider.js';
 export { formatCpu, formatMemory, quantityCpu, quantityMemory } from './quantity.js';

@@ -9,6 +9,7 @@ import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
 import { oldestFirst } from '../types.js';
 import { apiErrorText } from './api-error.js';
+import { loadKubeConfig } from './kubeconfig.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
 import { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';
@@ -161,14 +162,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       );
     }
     this.#k8s = k8s;
-    let kc = this.#options.client?.kubeConfig;
-    if (!kc) {
-      kc = new k8s.KubeConfig();
-      if (this.#config.kubeconfig) kc.loadFromFile(this.#config.kubeconfig);
-      else kc.loadFromDefault();
-      if (this.#config.context) kc.setCurrentContext(this.#config.context);
-    }
-    this.#kc = kc;
+    this.#kc =
+      this.#options.client?.kubeConfig ??
+      loadKubeConfig(k8s, this.#options.group, {
+        ...(this.#config.kubeconfig && { kubeconfig: this.#config.kubeconfig }),
+        ...(this.#config.context && { context: this.#config.context }),
+      });
     const workload = await this.#call('read workload', () => this.#readWorkload());
     const labels = workload.spec?.selector?.matchLabels;
     if (!labels || Object.keys(labels).length === 0)
