@@ -193,6 +193,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       autoScaling: new as.AutoScalingClient(common),
       ec2: new ec2.EC2Client(common),
     };
+    await this.#checkSetup();
     const group = await this.#describeGroup();
     this.#observedGroup = group;
     this.#desired = group.DesiredCapacity ?? 0;
@@ -202,6 +203,35 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       this.#poll().catch((err: unknown) => this.#report(err as Error));
     }, this.#config.pollInterval);
     this.#timer.unref();
+  }
+
+  /**
+   * checkSetup resolves the clients' region and credentials before the first call, so a machine
+   * without them fails with one line naming what to set. The SDK's own words name nothing: "Region
+   * is missing", "Could not load credentials from any providers".
+   */
+  async #checkSetup(): Promise<void> {
+    const group = this.#options.group;
+    const config = this.#clients!.autoScaling.config;
+    try {
+      await config.region();
+    } catch (err) {
+      throw new ProviderError(
+        'INVALID_ARGUMENT',
+        `groups.${group}.region is not set, and the AWS SDK found none in AWS_REGION or the profile's config`,
+        { cause: err },
+      );
+    }
+    try {
+      await config.credentials();
+    } catch (err) {
+      const profile = process.env.AWS_PROFILE ? ` (AWS_PROFILE=${process.env.AWS_PROFILE})` : '';
+      throw new ProviderError(
+        'API_ERROR',
+        `group ${group}: no AWS credentials for ${this.#config.autoScalingGroup}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile${profile} in ~/.aws, or run with an instance or task role (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
   }
 
   /** instances lists the group's members that have a private IP, oldest first. */
