@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FileState } from '../../src/controller/state/index.js';
 import { detectCgroups, type LocalProvider } from '../../src/providers/index.js';
-import { makeProvider, until } from './local-helpers.js';
+import { APP, makeProvider, until } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
 const MIB = 1024 * 1024;
 const NEW = { memory: 256 * MIB };
+// The app holds 48 MiB of touched memory: OOM-killed under a 32 MiB limit.
+const HUNGRY = `"${process.execPath}" -e "globalThis.b = Buffer.alloc(48 * 1048576, 1); import(process.argv[1])" "${APP}"`;
 
 describe('finishing a resize cut by a restart', { skip }, () => {
   it('replaces only the adopted instances not at the size in force', async (t) => {
@@ -80,5 +82,42 @@ describe('finishing a resize cut by a restart', { skip }, () => {
       'the others were replaced',
     );
     assert.ok(minReady >= count, `ready instances fell to ${minReady} of ${count}`);
+  });
+
+  it('a finished roll that fails goes back to the size the outdated instances run with', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-resize-resume-'));
+    const state = new FileState({ path: join(dir, 'state.json') });
+    const providers: LocalProvider[] = [];
+    const controller = () => {
+      const provider = makeProvider(
+        t,
+        { command: HUNGRY, crashLoopLimit: 2 },
+        { registry: state, logDir: dir },
+      );
+      providers.push(provider);
+      return provider;
+    };
+    t.after(async () => {
+      for (const provider of providers) await provider.close();
+      await state.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    // Cut at once: the app cannot run in 32 MiB, but the first controller never found out.
+    const first = controller();
+    await first.start();
+    await first.scaleTo(2);
+    const rolling = first.resize({ memory: 32 * MIB });
+    rolling.catch(() => {});
+    await first.release();
+    assert.deepEqual((await state.getSize('web'))?.size, { memory: 32 * MIB });
+
+    const second = controller();
+    await second.start();
+    assert.deepEqual(second.size(), { memory: 32 * MIB });
+    await assert.rejects(second.resize(second.size()!), { code: 'RESIZE_FAILED' });
+    t.diagnostic(`size after the failed roll: ${JSON.stringify(second.size())}`);
+    assert.equal(second.size(), undefined, 'back to the size the adopted instances run with (none)');
+    assert.equal(await state.getSize('web'), undefined);
   });
 });
