@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
+import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from './chromium.js';
 
 describe('dashboard sign-in', { skip: chromiumMissing }, () => {
@@ -40,5 +40,19 @@ describe('dashboard sign-in', { skip: chromiumMissing }, () => {
     await page.fill('#token', TOKEN);
     await page.click('button[type=submit]');
     await page.waitForSelector('[data-connection=live]', { timeout: 15_000 });
+  });
+
+  it('a reload that drops the token signs the dashboard out, saying why', async () => {
+    // A page of its own: the one above keeps its token in sessionStorage and opens signed in.
+    const page = await browser.newPage();
+    await page.goto(`${api.base}/`);
+    await page.fill('#token', READ_TOKEN);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-connection=live]', { timeout: 15_000 });
+    // The token file no longer lists "dashboards": the open stream ends, the reconnect gets 401.
+    api.server.setAuth({ token: TOKEN, tokens: [] });
+    const error = await page.waitForSelector('p.error', { timeout: 20_000 });
+    assert.equal(await error.textContent(), 'The API no longer accepts this token.');
+    assert.equal(await page.evaluate("sessionStorage.getItem('scaleplane.token')"), null);
   });
 });
