@@ -237,4 +237,46 @@ describe('kubernetes provider: the Deployment is watched, and watches outlive AP
     await scaleElsewhere(server, 4);
     await until(() => ready(p) === 4 && p.desired() === 4, 5000, 'the pods followed again after the outage');
   });
+
+  it('an API server that goes silent while the watches re-open: each re-open fails after requestTimeout, reported and tried again; once it answers, both watches follow again', {
+    timeout: 30_000,
+  }, async (t) => {
+    // Before: the client gives a watch's request no timeout, so the Deployment watch re-opened during
+    // the silence waited for its headers for ever: never reported again, never re-opened, and a
+    // kubectl scale that creates no pod was not followed after the API server came back.
+    const server = await fake(t, 2);
+    server.podQuota = 2;
+    const { provider: p } = provider(t, server, 'leader', {}, { requestTimeout: 300 });
+    const errors: string[] = [];
+    p.on('error', (err) => errors.push(err.message));
+    const outcomes: string[] = [];
+    p.on('operation', (o) => outcomes.push(`${o.operation}${o.error ? '!' : ''}`));
+    await p.start();
+    await until(() => ready(p) === 2, 5000, '2 Ready pods');
+    // A paused API server: open watches cut, every request after that read and never answered.
+    server.silent = true;
+    server.disconnect();
+    server.reconnect();
+    await until(
+      () =>
+        errors.some((m) => /Deployment watch failed \(no answer within 0\.3 s \(request timeout\)\)/.test(m)),
+      10_000,
+      'the silent Deployment watch reported',
+    );
+    await until(
+      () => errors.some((m) => /pods watch failed \(list: no answer within 0\.3 s/.test(m)),
+      10_000,
+      'the silent pods list reported',
+    );
+    const answering = outcomes.length;
+    server.silent = false;
+    await until(
+      () => outcomes.slice(answering).includes('Deployment watch'),
+      10_000,
+      'the Deployment watch open again',
+    );
+    await scaleElsewhere(server, 4);
+    await until(() => p.desired() === 4, 5000, 'a scale that creates no pod followed again');
+    assert.equal(p.instances().length, 2, 'no pod was created: the Deployment watch saw it');
+  });
 });

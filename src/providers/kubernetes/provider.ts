@@ -771,24 +771,52 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   ): Promise<boolean> {
     if (this.#closed) return false;
     let ended = false;
+    /** Given up on: it did not answer within requestTimeout. */
+    let abandoned = false;
     let status: WatchStatus | undefined;
     const watch = new this.#k8s!.Watch(this.#kc!);
     // The client calls `done` before watch() returns when the request fails: `controller` is unset then.
     let controller: AbortController | undefined;
-    controller = await watch.watch(
+    const opening = watch.watch(
       path,
       params,
       (phase, object) => {
+        if (abandoned) return;
         // The API server ends a watch after an ERROR event (410 Gone: too old a resourceVersion).
         if (phase === 'ERROR') status = object as WatchStatus;
         else if (phase !== 'BOOKMARK') onEvent(phase, object);
       },
       (err: unknown) => {
+        if (abandoned) return;
         ended = true;
         if (controller !== undefined && this.#watches.get(name) === controller) this.#watches.delete(name);
         this.#rewatch(name, watchFailure(err, status), err ?? status, status?.code === 410);
       },
     );
+    // The client gives the watch's request no timeout (its own 30 s signal is overwritten before the
+    // fetch), and watch() resolves only with the response headers, which an API server sends at
+    // once: one that accepted the connection and went silent held the watch's re-opening for good,
+    // and the watch stopped without a word. Given up after requestTimeout, reported and tried again
+    // as any failure; the request is aborted if it ever answers.
+    const timeoutMs = this.#options.requestTimeout ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      opening,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (answered === undefined) {
+      abandoned = true;
+      opening.then(
+        (late) => late.abort(),
+        () => {},
+      );
+      this.#rewatch(name, `no answer within ${timeoutMs / 1000} s (request timeout)`, undefined);
+      return false;
+    }
+    controller = answered;
     // close() may have run while the watch was connecting: it could not abort this one.
     if (this.#closed) controller.abort();
     else if (!ended) {
@@ -843,7 +871,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         const listFailed = err instanceof ProviderError;
         this.#rewatch(
           name,
-          `${name === 'pods' ? 'list: ' : ''}${apiErrorText(cause)}`,
+          // #errorText, not apiErrorText: a list that timed out says so, not "The user aborted a request."
+          `${name === 'pods' ? 'list: ' : ''}${this.#errorText(cause)}`,
           err,
           false,
           listFailed,
