@@ -611,12 +611,28 @@ export class KubeServer {
       for (const p of order.slice(0, live.length - want)) this.#deletePod(p);
     }
     const after = this.#podsOf(o).filter((p) => !p.metadata.deletionTimestamp);
+    // A pod the quota refused: the ReplicaSet controller sets its ReplicaFailure condition (reason
+    // FailedCreate, the create's error as message) and the Deployment controller copies it into the
+    // Deployment's status.conditions (Kubernetes docs, "Deployments": "ReplicaFailure ... when one of
+    // its pods fails to be created or deleted"; "Resource Quotas": the create is refused with 403
+    // "exceeded quota"). A pod named by generateName is refused under its prefix.
+    const refused = after.length < want && this.#podsOf(o).length >= this.podQuota;
     o.status = {
       observedGeneration: o.metadata.generation,
       replicas: after.length,
       updatedReplicas: after.filter((p) => p.metadata.labels[TEMPLATE_HASH] === hash).length,
       readyReplicas: after.filter(isReady).length,
       availableReplicas: after.filter(isReady).length,
+      ...(refused && {
+        conditions: [
+          {
+            type: 'ReplicaFailure',
+            status: 'True',
+            reason: 'FailedCreate',
+            message: `pods "${o.metadata.name}-${hash.slice(0, 5)}-" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=${this.#podsOf(o).length}, limited: pods=${this.podQuota}`,
+          },
+        ],
+      }),
     };
   }
 

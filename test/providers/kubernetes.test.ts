@@ -94,6 +94,20 @@ describe('kubernetes provider: waits', () => {
       ['ready'],
     );
   });
+
+  it('a scale whose pods a ResourceQuota refuses fails after the timeout saying how many were not created, and why', async (t) => {
+    const { server, provider } = await setup(t, {}, 2, { timeout: 1000 });
+    await provider.start();
+    await until(() => provider.instances().filter((i) => i.state === 'ready').length === 2, 5000, '2 Ready');
+    server.podQuota = 2;
+    // Before: "(2 of 4 pods Ready, 0 not Ready, 0 terminating)", nothing on the two missing pods.
+    await assert.rejects(provider.scaleTo(4), {
+      name: 'ProviderError',
+      code: 'API_ERROR',
+      message:
+        /^Deployment shop\/web: scale to 4 not done within 1 s \(2 of 4 pods Ready, 0 not Ready, 0 terminating, 2 not created: ReplicaFailure FailedCreate: pods "web-\w+-" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2\)$/,
+    });
+  });
 });
 
 describe('kubernetes provider: request shapes', () => {

@@ -220,12 +220,13 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     this.emit('change');
     const timeout = this.#options.timeout ?? 600_000;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setTimeout(async () => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        const failure = await this.#replicaFailure();
         reject(
           new ProviderError(
             'API_ERROR',
-            `${this.#ref()}: scale to ${this.#desired} not done within ${timeout / 1000} s (${this.#progress()})`,
+            `${this.#ref()}: scale to ${this.#desired} not done within ${timeout / 1000} s (${this.#progress()}${failure})`,
           ),
         );
       }, timeout);
@@ -240,12 +241,42 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     });
   }
 
-  /** progress describes the pods against the desired count, for a wait that ran out. */
+  /**
+   * progress describes the pods against the desired count, for a wait that ran out: Ready, not
+   * Ready, terminating, and those the workload's controller has not created (a ResourceQuota, an
+   * admission webhook refusing them), which before went unmentioned ("2 of 4 pods Ready, 0 not Ready").
+   */
   #progress(): string {
     const instances = this.instances();
     const count = (state: string) => instances.filter((i) => i.state === state).length;
     const waiting = instances.length - count('ready') - count('stopping');
-    return `${count('ready')} of ${this.#desired} pods Ready, ${waiting} not Ready, ${count('stopping')} terminating`;
+    const live = [...this.#pods.values()].filter(
+      (p) =>
+        !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+    ).length;
+    const missing = this.#desired - live;
+    return `${count('ready')} of ${this.#desired} pods Ready, ${waiting} not Ready, ${count('stopping')} terminating${missing > 0 ? `, ${missing} not created` : ''}`;
+  }
+
+  /**
+   * replicaFailure is `: ReplicaFailure FailedCreate: <why>` when the workload's status carries a
+   * true ReplicaFailure condition (a Deployment's, copied from its ReplicaSet: a pod the API refused,
+   * e.g. "exceeded quota"), else empty: a scale that ran out then says why pods are missing. A read
+   * that fails adds nothing; the timeout is the error.
+   */
+  async #replicaFailure(): Promise<string> {
+    try {
+      const w = await this.#call('read workload', () => this.#readWorkload());
+      const conditions = (
+        w.status as
+          | { conditions?: { type: string; status: string; reason?: string; message?: string }[] }
+          | undefined
+      )?.conditions;
+      const c = conditions?.find((x) => x.type === 'ReplicaFailure' && x.status === 'True');
+      return c ? `: ReplicaFailure ${c.reason ?? ''}: ${c.message ?? ''}` : '';
+    } catch {
+      return '';
+    }
   }
 
   /**
