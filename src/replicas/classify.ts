@@ -149,12 +149,29 @@ export function classifyStatement(sql: string, dialect: SqlDialect): StatementCl
   if (first === undefined) return { readOnly: false, reason: 'Unknown' };
   if (WRITE_FIRST.has(first)) return { readOnly: false, reason: 'Write' };
   if (DDL_FIRST.has(first)) return { readOnly: false, reason: 'Ddl' };
-  if (TX_FIRST.has(first)) return { readOnly: false, reason: 'TransactionControl' };
+  if (TX_FIRST.has(first))
+    return {
+      readOnly: false,
+      reason: opensNoTransaction(first, tokens) ? 'SessionCommand' : 'TransactionControl',
+    };
   if (SESSION_FIRST.has(first)) return { readOnly: false, reason: 'SessionCommand' };
   if (CALL_FIRST.has(first)) return { readOnly: false, reason: 'Call' };
   const readReason = READ_FIRST[first];
   if (readReason === undefined) return { readOnly: false, reason: 'Unknown' };
   return scanRead(tokens, first, readReason);
+}
+
+/**
+ * opensNoTransaction picks out the statements that share a first word with transaction control but
+ * are not: `START SLAVE`/`START REPLICA` (MySQL) and `PREPARE name …` (a prepared statement; only
+ * PostgreSQL's `PREPARE TRANSACTION` is one).
+ */
+function opensNoTransaction(first: string, tokens: readonly Token[]): boolean {
+  const words = tokens.filter((t): t is Extract<Token, { kind: 'word' }> => t.kind === 'word');
+  const second = words[1]?.text;
+  if (first === 'START') return second !== 'TRANSACTION';
+  if (first === 'PREPARE') return second !== 'TRANSACTION';
+  return false;
 }
 
 function scanRead(tokens: readonly Token[], first: string, readReason: ReadReason): StatementClass {

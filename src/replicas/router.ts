@@ -204,13 +204,16 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   query(sql: string, params?: readonly unknown[]): Promise<R> {
     const context = this.#context.getStore();
     if (context?.tx) return context.tx.query(sql, params);
-    return this.classify(sql).readOnly ? this.#read(sql, params, context) : this.#write(sql, params, context);
+    const verdict = this.classify(sql);
+    if (verdict.reason === 'TransactionControl') return transactionOutsideTransaction(sql);
+    return verdict.readOnly ? this.#read(sql, params, context) : this.#write(sql, params, context);
   }
 
   /** read sends a statement the caller knows to be a read to a replica, whatever it looks like. */
   read(sql: string, params?: readonly unknown[]): Promise<R> {
     const context = this.#context.getStore();
     if (context?.tx) return context.tx.query(sql, params);
+    if (this.classify(sql).reason === 'TransactionControl') return transactionOutsideTransaction(sql);
     return this.#read(sql, params, context);
   }
 
@@ -218,6 +221,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   write(sql: string, params?: readonly unknown[]): Promise<R> {
     const context = this.#context.getStore();
     if (context?.tx) return context.tx.query(sql, params);
+    if (this.classify(sql).reason === 'TransactionControl') return transactionOutsideTransaction(sql);
     return this.#write(sql, params, context);
   }
 
@@ -589,4 +593,20 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       probedAt: view.probedAt,
     };
   }
+}
+
+/**
+ * transactionOutsideTransaction refuses BEGIN, COMMIT, SAVEPOINT and the like sent as plain statements:
+ * each statement takes whichever pooled connection is free, so a BEGIN leaves one primary connection
+ * inside a transaction that later statements of other callers join (or that nobody ever commits),
+ * while the reads "in" it run on a replica that cannot see its writes.
+ */
+function transactionOutsideTransaction(sql: string): Promise<never> {
+  const statement = sql.trim().split(/\s+/, 2).join(' ');
+  return Promise.reject(
+    new ReplicaError(
+      'REPLICA_INVALID_ARGUMENT',
+      `"${statement}" outside db.transaction(fn) would run on one pooled connection and leave it mid-transaction; run the statements in db.transaction(fn), which keeps them on one primary connection`,
+    ),
+  );
 }

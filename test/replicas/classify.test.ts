@@ -127,6 +127,12 @@ const cases: Case[] = [
   // transaction control, session commands, procedures
   ['BEGIN', 'TransactionControl', 'both'],
   ['START TRANSACTION', 'TransactionControl', 'both'],
+  ['START TRANSACTION READ ONLY', 'TransactionControl', 'both'],
+  ['BEGIN WORK', 'TransactionControl', 'mysql'],
+  ['END', 'TransactionControl', 'postgres'],
+  ["XA START 'x'", 'TransactionControl', 'mysql'],
+  ['START SLAVE', 'SessionCommand', 'mysql'],
+  ['START REPLICA SQL_THREAD', 'SessionCommand', 'mysql'],
   ['COMMIT', 'TransactionControl', 'both'],
   ['ROLLBACK', 'TransactionControl', 'both'],
   ['SAVEPOINT a', 'TransactionControl', 'both'],
@@ -148,7 +154,8 @@ const cases: Case[] = [
   ['-- only a comment', 'Empty', 'both'],
   [';', 'Unknown', 'both'],
   ['FROBNICATE t', 'Unknown', 'both'],
-  ['PREPARE s AS SELECT 1', 'TransactionControl', 'postgres'],
+  ['PREPARE s AS SELECT 1', 'SessionCommand', 'postgres'],
+  ["PREPARE TRANSACTION 'x'", 'TransactionControl', 'postgres'],
   ['EXECUTE s', 'SessionCommand', 'postgres'],
   ['123', 'Unknown', 'both'],
   // unterminated quotes hide nothing: still conservative

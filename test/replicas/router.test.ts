@@ -176,6 +176,26 @@ describe('ReplicaRouter', () => {
     await router.close();
   });
 
+  it('refuses transaction control outside db.transaction(fn); inside it the statement runs on its connection', async () => {
+    const { driver, router } = setup(['a']);
+    await router.start();
+    // Through the pool, BEGIN left a primary connection mid-transaction and the next read went to a replica.
+    for (const sql of ['BEGIN', 'start transaction read only', 'COMMIT', 'ROLLBACK', 'SAVEPOINT s']) {
+      for (const send of [router.query, router.write, router.read]) {
+        await assert.rejects(send.call(router, sql), (error: ReplicaError) => {
+          assert.equal(error.code, 'REPLICA_INVALID_ARGUMENT');
+          assert.match(error.message, /db\.transaction\(fn\)/);
+          return true;
+        });
+      }
+    }
+    assert.deepEqual(driver.served, [], 'nothing reached a server');
+    assert.equal((await router.query('START SLAVE')).target, 'primary', 'not a transaction');
+    const inTx = await router.transaction(() => router.query('SAVEPOINT s'));
+    assert.equal(inTx.target, 'tx');
+    await router.close();
+  });
+
   it('reports background failures to the logger when nobody listens, and close() is idempotent', async () => {
     const { driver, router } = setup(['a']);
     const logged: string[] = [];
