@@ -2,7 +2,12 @@
 // (or reuses) on ports 3341/3342 through scripts/services/mariadb-replica.sh.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import mysql, {
+  type Pool,
+  type PoolConnection,
+  type ResultSetHeader,
+  type RowDataPacket,
+} from 'mysql2/promise';
 import { Registry } from 'prom-client';
 import {
   createMysqlRouter,
@@ -105,6 +110,49 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
       code: 'REPLICA_QUERY',
       errno: 1290,
     });
+  });
+
+  it('a replica whose pool is busy (every connection on a read) is not taken for unreachable', async () => {
+    const busyPool = pool(MARIADB_REPLICA_PORT, 'scaleplane', 2);
+    const busy = createMysqlRouter({
+      primary: primaryPool,
+      replicas: { r1: busyPool },
+      name: 'mariadb-busy',
+      registry,
+    });
+    const decisions: string[] = [];
+    busy.on('decision', (d) => decisions.push(`${d.kind} ${d.reasons}`));
+    busy.on('error', () => {});
+    const held: PoolConnection[] = [];
+    try {
+      await busy.start();
+      assert.equal(busy.status()[0]?.eligible, true);
+      // Long reads hold both pooled connections; more reads queue in the pool behind them.
+      held.push(await busyPool.getConnection(), await busyPool.getConnection());
+      const queued = [0, 1, 2].map(async () =>
+        Number(rows(await busy.query('SELECT @@port AS port'))[0]?.port),
+      );
+      // The probe used to queue behind them too, time out after probeTimeout and mark the replica
+      // unreachable: reads went to the primary, and those queued ran there and later on the replica.
+      await busy.probeNow();
+      await busy.probeNow();
+      assert.deepEqual(
+        busy.status().map((r) => [r.eligible, r.reason]),
+        [[true, 'LagWithinMax']],
+        decisions.join('; '),
+      );
+      for (const connection of held.splice(0)) connection.release();
+      assert.deepEqual(await Promise.all(queued), [
+        MARIADB_REPLICA_PORT,
+        MARIADB_REPLICA_PORT,
+        MARIADB_REPLICA_PORT,
+      ]);
+      assert.deepEqual(decisions, ['ReplicaAdmitted LagWithinMax']);
+    } finally {
+      for (const connection of held) connection.release();
+      await busy.close();
+      await busyPool.end();
+    }
   });
 
   it('acceptance 1: SQL thread stopped → reads move to the primary within one probe interval of lag > 5 s, back after START SLAVE', async () => {

@@ -143,6 +143,45 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     assert.deepEqual([r1?.source, r1?.lag, r1?.eligible], ['caught-up', 0, true]);
   });
 
+  it('a replica whose pool is busy (every connection on a read) is not taken for unreachable', async () => {
+    const busyPool = pool(PG_REPLICA_PORT, 2);
+    const busy = createPgRouter({
+      primary: primaryPool,
+      replicas: { r1: busyPool },
+      name: 'pg-busy',
+      registry,
+    });
+    const decisions: string[] = [];
+    busy.on('decision', (d) => decisions.push(`${d.kind} ${d.reasons}`));
+    busy.on('error', () => {});
+    const held: pg.PoolClient[] = [];
+    try {
+      await busy.start();
+      assert.equal(busy.status()[0]?.eligible, true);
+      // Long reads hold both pooled connections; more reads queue in the pool behind them.
+      held.push(await busyPool.connect(), await busyPool.connect());
+      const queued = [0, 1, 2].map(() =>
+        busy.query('SELECT inet_server_port() AS port').then((r) => r.rows[0].port as number),
+      );
+      // The probe used to queue behind them too, time out after probeTimeout and mark the replica
+      // unreachable: reads went to the primary, and those queued ran there and later on the replica.
+      await busy.probeNow();
+      await busy.probeNow();
+      assert.deepEqual(
+        busy.status().map((r) => [r.eligible, r.reason]),
+        [[true, 'LagWithinMax']],
+        decisions.join('; '),
+      );
+      for (const client of held.splice(0)) client.release();
+      assert.deepEqual(await Promise.all(queued), [PG_REPLICA_PORT, PG_REPLICA_PORT, PG_REPLICA_PORT]);
+      assert.deepEqual(decisions, ['ReplicaAdmitted LagWithinMax']);
+    } finally {
+      for (const client of held) client.release();
+      await busy.close();
+      await busyPool.end();
+    }
+  });
+
   it('acceptance 1: replay paused → reads move to the primary within one probe interval of lag > 5 s, back after resume', async () => {
     const lags: number[] = [];
     const onProbe = (report: ProbeReport) => lags.push(report.replicas[0]?.lag ?? Number.NaN);
@@ -282,29 +321,29 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     timeout: 30_000,
   }, async () => {
     await until(() => db.status()[0]?.eligible === true, 20_000, 'replica eligible');
-    // Each read sleeps on the server so some are surely in flight on the replica when it freezes.
-    const read = async () => port('SELECT inet_server_port() AS port, pg_sleep(0.05)');
-    let onReplica = 0;
+    // Each read sleeps on the replica (not on the primary) until long after the freeze, so all are
+    // surely in flight there when it comes, however long the freeze script takes to run. (They slept
+    // 50 ms before: on a loaded machine every one could finish before the freeze, failing the test.)
+    const read = async () =>
+      port('SELECT inet_server_port() AS port, pg_sleep(CASE WHEN pg_is_in_recovery() THEN 60 ELSE 0 END)');
     const inFlight: Array<Promise<number>> = [];
     const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
     try {
-      await until(async () => (await read()) === PG_REPLICA_PORT, 20_000, 'a read on the replica');
+      await until(async () => (await port()) === PG_REPLICA_PORT, 20_000, 'a read on the replica');
       for (let i = 0; i < 8; i++) inFlight.push(read());
       await until(() => db.status()[0]!.inFlight === 8, 5_000, 'reads in flight on the replica');
       await freezePostgresReplica();
       await excluded;
       // Resolves only if every read came back while the replica is still frozen.
-      const ports = await Promise.all(inFlight);
-      onReplica = ports.filter((p) => p === PG_REPLICA_PORT).length;
-      assert.deepEqual(
-        ports.filter((p) => p !== PG_REPLICA_PORT),
-        Array(8 - onReplica).fill(PG_PRIMARY_PORT),
-      );
-      assert.ok(onReplica < 8, 'reads frozen on the replica were served by the primary');
+      assert.deepEqual(await Promise.all(inFlight), Array(8).fill(PG_PRIMARY_PORT));
       assert.equal(await read(), PG_PRIMARY_PORT);
     } finally {
       await thawPostgresReplica();
       await Promise.allSettled(inFlight);
+      // The sleeps the replica resumes would hold pooled connections for a minute.
+      await replicaAdmin.query(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%THEN 60 ELSE%' AND pid <> pg_backend_pid()",
+      );
     }
     const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1');
     await restored;

@@ -1,3 +1,4 @@
+import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, QueryResult, RowDataPacket } from 'mysql2/promise';
 import type { SqlDialect } from '../classify.js';
 import {
@@ -11,6 +12,7 @@ import {
   withTimeout,
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
+import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import { isRetryableMysqlRead, normalizeMysqlError } from './errors.js';
 import { gtidCovers, type MysqlFlavor } from './gtid.js';
 import { lagFromHeartbeat, lagFromReplicaStatus, type ReplicaStatusRow } from './lag.js';
@@ -29,6 +31,9 @@ export interface MysqlDriverOptions {
   heartbeatTable?: string | false;
 }
 
+/** RowQuery runs one statement that returns rows, on a pool or on a probe connection. */
+type RowQuery = (sql: string, params?: unknown[]) => Promise<[RowDataPacket[], FieldPacket[]]>;
+
 const ER_PARSE_ERROR = 1064;
 const ER_NO_SUCH_TABLE = 1146;
 
@@ -43,6 +48,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #prepared = false;
   #heartbeatReady = false;
   #statusStatement = 'SHOW REPLICA STATUS';
+  /** Each target's probe connection; a pool that is not mysql2's own is probed through itself. */
+  readonly #probes = new Map<string, ProbeConnection<mysql.Connection>>();
   #report: (error: ReplicaError) => void = () => {};
 
   constructor(options: MysqlDriverOptions) {
@@ -61,6 +68,10 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
             .split('.')
             .map((part) => `\`${part}\``)
             .join('.');
+    for (const [name, pool] of this.#pools.entries()) {
+      const link = probeLink(pool);
+      if (link !== null) this.#probes.set(name, new ProbeConnection(link));
+    }
   }
 
   /** flavor is the server family found by prepare(). */
@@ -122,11 +133,12 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       if (!this.#prepared) await withTimeout(this.prepare(), timeout, 'prepare');
       if (this.#heartbeatReady) {
         try {
-          await withTimeout(
-            this.#pool(PRIMARY).query(
-              `REPLACE INTO ${this.#table} (server_id, ts) VALUES (?, UNIX_TIMESTAMP(NOW(6)))`,
-              [this.#serverId],
-            ),
+          await this.#onProbe(
+            PRIMARY,
+            (query) =>
+              query(`REPLACE INTO ${this.#table} (server_id, ts) VALUES (?, UNIX_TIMESTAMP(NOW(6)))`, [
+                this.#serverId,
+              ]),
             timeout,
             'heartbeat',
           );
@@ -138,7 +150,12 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
           this.#report(failure);
         }
       }
-      primary.position = await withTimeout(this.writePosition(), timeout, 'primary probe');
+      primary.position = await this.#onProbe(
+        PRIMARY,
+        (query) => this.#readPosition(query),
+        timeout,
+        'primary probe',
+      );
       primary.reachable = true;
     } catch (error) {
       primary.error = normalizeMysqlError(error, PRIMARY);
@@ -149,20 +166,42 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
 
   async #probeReplica(name: string, timeout: number): Promise<ReplicaSample> {
     try {
-      return await withTimeout(this.#measure(name), timeout, `${name} probe`);
+      return await this.#onProbe(name, (query) => this.#measure(name, query), timeout, `${name} probe`);
     } catch (error) {
       return unreachableSample(name, normalizeMysqlError(error, name));
     }
   }
 
-  async #measure(name: string): Promise<ReplicaSample> {
-    const pool = this.#pool(name);
+  /** onProbe runs `fn` on the target's probe connection (or its pool), bounded by `timeout`. */
+  #onProbe<T>(
+    target: string,
+    fn: (query: RowQuery) => Promise<T>,
+    timeout: number,
+    what: string,
+  ): Promise<T> {
+    const probe = this.#probes.get(target);
+    if (probe === undefined) {
+      const pool = this.#pool(target);
+      return withTimeout(
+        fn((sql, params) => pool.query<RowDataPacket[]>(sql, params)),
+        timeout,
+        what,
+      );
+    }
+    return probe.run(
+      (connection) => fn((sql, params) => connection.promise().query<RowDataPacket[]>(sql, params)),
+      timeout,
+      what,
+    );
+  }
+
+  async #measure(name: string, query: RowQuery): Promise<ReplicaSample> {
     const positionVariable =
       this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_slave_pos' : '@@GLOBAL.gtid_executed';
     if (this.#heartbeatReady) {
       try {
         // ×1000e0 makes the DECIMAL a DOUBLE, which mysql2 returns as a number.
-        const [rows] = await pool.query<RowDataPacket[]>(
+        const [rows] = await query(
           `SELECT (UNIX_TIMESTAMP(NOW(6)) - ts) * 1000e0 AS age, ${positionVariable} AS position
              FROM ${this.#table} WHERE server_id = ?`,
           [this.#serverId],
@@ -182,8 +221,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         if ((error as { errno?: unknown }).errno !== ER_NO_SUCH_TABLE) throw error;
       }
     }
-    const status = await this.#replicaStatus(pool);
-    const [positionRows] = await pool.query<RowDataPacket[]>(`SELECT ${positionVariable} AS position`);
+    const status = await this.#replicaStatus(query);
+    const [positionRows] = await query(`SELECT ${positionVariable} AS position`);
     return {
       name,
       reachable: true,
@@ -193,9 +232,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     };
   }
 
-  async #replicaStatus(pool: Pool): Promise<ReplicaStatusRow | undefined> {
+  async #replicaStatus(query: RowQuery): Promise<ReplicaStatusRow | undefined> {
     try {
-      const [rows] = await pool.query<RowDataPacket[]>(this.#statusStatement);
+      const [rows] = await query(this.#statusStatement);
       return rows[0] as ReplicaStatusRow | undefined;
     } catch (error) {
       // Servers older than MySQL 8.0.22 / MariaDB 10.5.1 only know the SLAVE spelling.
@@ -205,13 +244,18 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       )
         throw error;
       this.#statusStatement = 'SHOW SLAVE STATUS';
-      return this.#replicaStatus(pool);
+      return this.#replicaStatus(query);
     }
   }
 
-  async writePosition(): Promise<string | null> {
+  writePosition(): Promise<string | null> {
+    const pool = this.#pool(PRIMARY);
+    return this.#readPosition((sql) => pool.query<RowDataPacket[]>(sql));
+  }
+
+  async #readPosition(query: RowQuery): Promise<string | null> {
     const variable = this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
-    const [rows] = await this.#pool(PRIMARY).query<RowDataPacket[]>(`SELECT ${variable} AS position`);
+    const [rows] = await query(`SELECT ${variable} AS position`);
     return emptyToNull(rows[0]?.position);
   }
 
@@ -242,7 +286,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     return isRetryableMysqlRead(error);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const probe of this.#probes.values()) probe.close();
+  }
 
   #pool(target: string): Pool {
     return this.#pools.get(target);
@@ -251,4 +297,35 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
 
 function emptyToNull(value: unknown): string | null {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+}
+
+/**
+ * probeLink opens connections like the pool's own (a copy of its connection settings), or null for a
+ * pool that is not mysql2's promise pool.
+ */
+function probeLink(pool: Pool): ProbeLink<mysql.Connection> | null {
+  const config = (pool as unknown as { pool?: { config?: { connectionConfig?: object } } }).pool?.config
+    ?.connectionConfig;
+  if (typeof config !== 'object' || config === null) return null;
+  return {
+    create: () => {
+      // A copy, as the pool makes for each of its connections: a connection writes to its config.
+      const copy = Object.create(Object.getPrototypeOf(config), Object.getOwnPropertyDescriptors(config));
+      // mysql2's types leave out the constructor the pool itself uses.
+      const Connection = mysql.Connection as unknown as new (options: { config: object }) => mysql.Connection;
+      const connection = new Connection({ config: copy });
+      // A probe connection whose server goes away errors when idle; the next probe finds out and says so.
+      connection.on('error', () => {});
+      return connection;
+    },
+    connect: (connection) =>
+      new Promise<void>((resolve, reject) =>
+        connection.connect((error) => (error ? reject(error) : resolve())),
+      ),
+    destroy: (connection) => {
+      // destroy() only half-closes; a frozen server would keep the socket open until it wakes.
+      connection.destroy();
+      (connection as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient, QueryResult } from 'pg';
+import pg, { type Pool, type PoolClient, type QueryResult } from 'pg';
 import type { SqlDialect } from '../classify.js';
 import {
   PRIMARY,
@@ -11,6 +11,7 @@ import {
   withTimeout,
 } from '../driver.js';
 import type { DatabaseError, ReplicaError } from '../errors.js';
+import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import { isRetryablePgRead, normalizePgError } from './errors.js';
 import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn } from './lag.js';
 
@@ -40,6 +41,8 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   readonly replicaNames: readonly string[];
   readonly #pools: TargetPools<Pool>;
   readonly #listeners = new Map<Pool, (error: Error) => void>();
+  /** Each target's probe connection; a pool that is not node-postgres's (no options) is probed through itself. */
+  readonly #probes = new Map<string, ProbeConnection<pg.Client>>();
   readonly #historyWindow: number;
   #history: LsnSample[] = [];
   #report: (error: ReplicaError) => void = () => {};
@@ -48,6 +51,10 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     this.#pools = new TargetPools(options.primary, options.replicas);
     this.replicaNames = this.#pools.replicaNames;
     this.#historyWindow = options.historyWindow ?? 60_000;
+    for (const [name, pool] of this.#pools.entries()) {
+      const link = probeLink(pool);
+      if (link !== null) this.#probes.set(name, new ProbeConnection(link));
+    }
   }
 
   attach(report: (error: ReplicaError) => void): void {
@@ -92,7 +99,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     let primaryLsn: bigint | null = null;
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
     try {
-      const result = await withTimeout(this.#pool(PRIMARY).query(PRIMARY_POSITION), timeout, 'primary probe');
+      const result = await this.#probeQuery(PRIMARY, PRIMARY_POSITION, timeout);
       const text = result.rows[0]?.lsn as string;
       primaryLsn = parseLsn(text);
       primary.reachable = true;
@@ -114,7 +121,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     timeout: number,
   ): Promise<ReplicaSample> {
     try {
-      const result = await withTimeout(this.#pool(name).query(REPLICA_PROBE), timeout, `${name} probe`);
+      const result = await this.#probeQuery(name, REPLICA_PROBE, timeout);
       const row = result.rows[0] as {
         recovery: boolean;
         replay: string | null;
@@ -136,6 +143,14 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     } catch (error) {
       return unreachableSample(name, normalizePgError(error, name));
     }
+  }
+
+  /** probeQuery runs a probe statement on the target's own probe connection, bounded by `timeout`. */
+  #probeQuery(target: string, sql: string, timeout: number): Promise<PgResult> {
+    const what = `${target} probe`;
+    const probe = this.#probes.get(target);
+    if (probe === undefined) return withTimeout(this.#pool(target).query(sql), timeout, what);
+    return probe.run((client) => client.query(sql), timeout, what);
   }
 
   async writePosition(): Promise<string | null> {
@@ -175,9 +190,36 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   async close(): Promise<void> {
     for (const [pool, listener] of this.#listeners) pool.off('error', listener);
     this.#listeners.clear();
+    for (const probe of this.#probes.values()) probe.close();
   }
 
   #pool(target: string): Pool {
     return this.#pools.get(target);
   }
+}
+
+/**
+ * probeLink opens clients like the pool's own (same options, same Client class), or null for a pool
+ * that is not node-postgres's.
+ */
+function probeLink(pool: Pool): ProbeLink<pg.Client> | null {
+  const { options, Client } = pool as unknown as { options?: pg.PoolConfig; Client?: typeof pg.Client };
+  if (typeof options !== 'object' || options === null) return null;
+  const ClientClass = Client ?? pg.Client;
+  return {
+    create: () => {
+      const client = new ClientClass(options);
+      // A probe client whose server goes away errors when idle; the next probe finds out and says so.
+      client.on('error', () => {});
+      return client;
+    },
+    connect: async (client) => {
+      await client.connect();
+    },
+    destroy: (client) => {
+      client.end().catch(() => {});
+      // end() waits for a frozen server to answer; the socket must go now.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    },
+  };
 }
