@@ -296,5 +296,8 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     await startMariadbReplica();
     await restored;
     assert.equal(await port(), MARIADB_REPLICA_PORT);
+    // The restarted server outlives this run; the run's TMPDIR does not.
+    const [tmp] = await replicaAdmin.query<RowDataPacket[]>('SELECT @@GLOBAL.tmpdir AS dir');
+    assert.equal(tmp[0]?.dir, '/tmp');
   });
 });

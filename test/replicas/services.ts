@@ -15,7 +15,10 @@ export const MARIADB_REPLICA_PORT = 3342;
 
 async function script(name: string, args: string[], env: Record<string, string>): Promise<void> {
   await run('bash', [join(scripts, name), ...args], {
-    env: { ...process.env, ...env },
+    // The servers outlive the test run, whose TMPDIR is removed at its end: a MariaDB replica restarted
+    // by a test kept that folder as its tmpdir, and every later query needing a temporary file there
+    // (information_schema, large sorts) failed with "Can't create/write to file".
+    env: { ...process.env, ...env, TMPDIR: '/tmp' },
     timeout: 180_000,
     maxBuffer: 4 * 1024 * 1024,
   });
