@@ -29,6 +29,7 @@ export type PrimaryReason =
   | 'TransactionControl'
   | 'SessionCommand'
   | 'Call'
+  | 'RefusedByReplica'
   | 'Empty'
   | 'Unknown';
 

@@ -64,6 +64,8 @@ export interface ReplicaDriver<R> {
   normalizeError(error: unknown, target: string): DatabaseError;
   /** Whether a read that failed this way may be tried again elsewhere (server gone, not a bad query). */
   isRetryableRead(error: DatabaseError): boolean;
+  /** Whether a replica refused the statement because it writes (read-only server): it did not run there. */
+  refusedAsWrite(error: DatabaseError): boolean;
   /** Stops background work; never ends the pools, which belong to the caller. */
   close(): Promise<void>;
 }

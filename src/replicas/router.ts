@@ -54,7 +54,8 @@ export type DecisionKind =
   | 'ReplicaRestored'
   | 'FallbackStarted'
   | 'FallbackEnded'
-  | 'ReadRetried';
+  | 'ReadRetried'
+  | 'ReadRefusedAsWrite';
 
 /** ReplicaDecision is emitted as 'decision'; the controller's journal can record it as is. */
 export interface ReplicaDecision {
@@ -322,7 +323,30 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   ): Promise<R> {
     this.#assertOpen();
     const write = context?.session?.write ?? null;
-    return this.#serve(this.#chooseRead(write), sql, params, write, true);
+    try {
+      return await this.#serve(this.#chooseRead(write), sql, params, write, true);
+    } catch (error) {
+      if (!this.#refusedAsWrite(error, sql)) throw error;
+      return this.#write(sql, params, context);
+    }
+  }
+
+  /**
+   * refusedAsWrite tells whether a replica refused what classification took for a read because it
+   * writes (a function with side effects the SQL text cannot show), and if so learns the statement as
+   * a write. The replica ran none of it, so running it on the primary once is no retry.
+   */
+  #refusedAsWrite(error: unknown, sql: string): boolean {
+    if (!(error instanceof DatabaseError) || error.target === PRIMARY) return false;
+    if (!this.#driver.refusedAsWrite(error) || !this.classify(sql).readOnly) return false;
+    this.#classified.set(sql, { readOnly: false, reason: 'RefusedByReplica' });
+    this.#decide({
+      kind: 'ReadRefusedAsWrite',
+      replica: error.target,
+      reasons: ['RefusedByReplica', error.driverCode ?? error.sqlState ?? 'unknown'],
+      message: `${error.target} refused a read because it writes (${error.message}); it runs on the primary, now and from now on`,
+    });
+    return true;
   }
 
   /**

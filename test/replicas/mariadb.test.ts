@@ -112,6 +112,38 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     });
   });
 
+  it('a read that writes after all (a stored function) runs on the primary, once per call', async () => {
+    const primaryAdmin = pool(MARIADB_PRIMARY_PORT, 'scaleplane_admin', 1);
+    try {
+      await primaryAdmin.query('DROP FUNCTION IF EXISTS replicas_add');
+      // SQL SECURITY INVOKER: the caller's rights, so read_only binds the function on the replica.
+      // DETERMINISTIC only because binary logging refuses to create it otherwise (rows are logged anyway).
+      await primaryAdmin.query(
+        'CREATE FUNCTION replicas_add(x VARCHAR(64)) RETURNS BIGINT DETERMINISTIC MODIFIES SQL DATA SQL SECURITY INVOKER BEGIN INSERT INTO replicas_rw (v) VALUES (x); RETURN LAST_INSERT_ID(); END',
+      );
+      await primaryAdmin.query("GRANT EXECUTE ON FUNCTION replicas_add TO 'scaleplane'@'127.0.0.1'");
+    } finally {
+      await primaryAdmin.end();
+    }
+    const [position] = await primaryPool.query<RowDataPacket[]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+    const [waited] = await replicaAdmin.query<RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, 30) AS waited', [
+      position[0]?.pos,
+    ]);
+    assert.equal(Number(waited[0]?.waited), 0, 'the function reached the replica');
+    const sql = 'SELECT replicas_add(?) AS id, @@port AS port';
+    assert.equal(db.classify(sql).readOnly, true, 'its text looks like a read');
+    const refused = nextDecision(db, (d) => d.kind === 'ReadRefusedAsWrite');
+    // Before: REPLICA_QUERY 1290 "The MariaDB server is running with the --read-only option …".
+    assert.equal(Number(rows(await db.query(sql, ['by function']))[0]?.port), MARIADB_PRIMARY_PORT);
+    assert.deepEqual((await refused).reasons, ['RefusedByReplica', 'ER_OPTION_PREVENTS_STATEMENT']);
+    assert.equal(db.classify(sql).reason, 'RefusedByReplica', 'learnt: next time straight to the primary');
+    assert.equal(Number(rows(await db.query(sql, ['by function']))[0]?.port), MARIADB_PRIMARY_PORT);
+    const [written] = await primaryPool.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM replicas_rw WHERE v = 'by function'",
+    );
+    assert.equal(Number(written[0]?.n), 2, 'two calls, two rows');
+  });
+
   it('a replica whose pool is busy (every connection on a read) is not taken for unreachable', async () => {
     const busyPool = pool(MARIADB_REPLICA_PORT, 'scaleplane', 2);
     const busy = createMysqlRouter({

@@ -116,6 +116,29 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     });
   });
 
+  it('a read that writes after all (a function with side effects) runs on the primary, once per call', async () => {
+    await admin.query(
+      'CREATE OR REPLACE FUNCTION replicas_add(x text) RETURNS bigint LANGUAGE sql AS $$ INSERT INTO replicas_rw (v) VALUES (x) RETURNING id $$',
+    );
+    await until(
+      async () =>
+        (await replicaAdmin.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'replicas_add'"))
+          .rows[0].n === 1,
+      10_000,
+      'the function on the replica',
+    );
+    const sql = 'SELECT replicas_add($1) AS id, inet_server_port() AS port';
+    assert.equal(db.classify(sql).readOnly, true, 'its text looks like a read');
+    const refused = nextDecision(db, (d) => d.kind === 'ReadRefusedAsWrite');
+    // Before: REPLICA_QUERY 25006 "r1: cannot execute INSERT in a read-only transaction".
+    assert.equal((await db.query(sql, ['by function'])).rows[0].port, PG_PRIMARY_PORT);
+    assert.deepEqual((await refused).reasons, ['RefusedByReplica', '25006']);
+    assert.equal(db.classify(sql).reason, 'RefusedByReplica', 'learnt: next time straight to the primary');
+    assert.equal((await db.query(sql, ['by function'])).rows[0].port, PG_PRIMARY_PORT);
+    const written = await admin.query("SELECT count(*)::int AS n FROM replicas_rw WHERE v = 'by function'");
+    assert.equal(written.rows[0].n, 2, 'two calls, two rows');
+  });
+
   it('an idle primary past a WAL segment switch: the caught-up replica measures lag 0, not the idle time', async () => {
     await admin.query('INSERT INTO replicas_rw (v) VALUES ($1)', ['before switch']);
     // The primary's insert position moves past the new segment's page header; the replica stops at the

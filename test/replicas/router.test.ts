@@ -70,6 +70,9 @@ class MemoryDriver implements ReplicaDriver<Result> {
   isRetryableRead(error: DatabaseError): boolean {
     return error.code === 'REPLICA_CONNECTION';
   }
+  refusedAsWrite(error: DatabaseError): boolean {
+    return error.sqlState === '25006';
+  }
   async close(): Promise<void> {}
 }
 

@@ -13,7 +13,7 @@ import {
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
-import { isRetryableMysqlRead, normalizeMysqlError } from './errors.js';
+import { isRetryableMysqlRead, normalizeMysqlError, refusedAsWriteMysql } from './errors.js';
 import { gtidCovers, type MysqlFlavor } from './gtid.js';
 import { lagFromHeartbeat, lagFromReplicaStatus, type ReplicaStatusRow } from './lag.js';
 
@@ -284,6 +284,10 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
 
   isRetryableRead(error: DatabaseError): boolean {
     return isRetryableMysqlRead(error);
+  }
+
+  refusedAsWrite(error: DatabaseError): boolean {
+    return refusedAsWriteMysql(error);
   }
 
   async close(): Promise<void> {

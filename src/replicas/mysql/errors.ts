@@ -43,6 +43,14 @@ export function normalizeMysqlError(error: unknown, target: string): DatabaseErr
   );
 }
 
+// ER_OPTION_PREVENTS_STATEMENT (--read-only), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, ER_READ_ONLY_MODE.
+const READ_ONLY_ERRNOS = new Set([1290, 1792, 1836]);
+
+/** refusedAsWriteMysql: a read-only replica refused the statement because it writes (a stored function, say). */
+export function refusedAsWriteMysql(error: DatabaseError): boolean {
+  return error.code === 'REPLICA_QUERY' && error.errno !== undefined && READ_ONLY_ERRNOS.has(error.errno);
+}
+
 /** isRetryableMysqlRead: only a server gone or unreachable; a rejected query fails the same elsewhere. */
 export function isRetryableMysqlRead(error: DatabaseError): boolean {
   return error.code === 'REPLICA_CONNECTION';

@@ -12,7 +12,7 @@ import {
 } from '../driver.js';
 import type { DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
-import { isRetryablePgRead, normalizePgError } from './errors.js';
+import { isRetryablePgRead, normalizePgError, refusedAsWritePg } from './errors.js';
 import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn } from './lag.js';
 
 /** PgResult is what a query through a PostgreSQL router returns: node-postgres's own result. */
@@ -185,6 +185,10 @@ export class PgDriver implements ReplicaDriver<PgResult> {
 
   isRetryableRead(error: DatabaseError): boolean {
     return isRetryablePgRead(error);
+  }
+
+  refusedAsWrite(error: DatabaseError): boolean {
+    return refusedAsWritePg(error);
   }
 
   async close(): Promise<void> {

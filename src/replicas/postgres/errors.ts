@@ -33,6 +33,14 @@ export function normalizePgError(error: unknown, target: string): DatabaseError 
   );
 }
 
+// read_only_sql_transaction: a hot standby refuses INSERT, nextval() … anywhere in a statement, before it changes anything.
+const READ_ONLY_REFUSAL = '25006';
+
+/** refusedAsWritePg: a hot standby refused the statement because it writes (a function with side effects, say). */
+export function refusedAsWritePg(error: DatabaseError): boolean {
+  return error.code === 'REPLICA_QUERY' && error.sqlState === READ_ONLY_REFUSAL;
+}
+
 /** isRetryablePgRead: the server is gone, or a replica cancelled the read for a recovery conflict. */
 export function isRetryablePgRead(error: DatabaseError): boolean {
   return error.code === 'REPLICA_CONNECTION' || error.sqlState === '40001';
