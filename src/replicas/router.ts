@@ -387,11 +387,10 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     state.view.inFlight++;
     state.reads++;
     let failure: DatabaseError;
-    // Only a read that may run again elsewhere stops waiting for a replica found unreachable meanwhile.
-    const retryable = mayRetry && this.options.retryReads && this.classify(sql).readOnly;
     try {
-      const query = this.#driver.query(state.view.name, sql, params);
-      return await (retryable ? state.lost.race(query) : query);
+      // Every statement stops waiting for a replica found unreachable meanwhile: a read retries below,
+      // anything else fails with REPLICA_CONNECTION rather than hang for as long as the server is frozen.
+      return await state.lost.race(this.#driver.query(state.view.name, sql, params));
     } catch (error) {
       failure = this.#driver.normalizeError(error, state.view.name);
     } finally {
@@ -458,11 +457,16 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   #lostError(replica: string, cause: ReplicaError | undefined): DatabaseError {
-    if (cause instanceof DatabaseError && cause.code === 'REPLICA_CONNECTION') return cause;
+    const details = cause instanceof DatabaseError ? cause : undefined;
     return new DatabaseError(
       'REPLICA_CONNECTION',
-      `${replica}: unreachable by the probe (${cause?.message ?? 'no answer'}); reads stopped waiting for it`,
-      { target: replica },
+      `${replica}: unreachable by the probe (${cause?.message ?? 'no answer'}); statements sent there were abandoned, and may still run if it answers`,
+      {
+        target: replica,
+        sqlState: details?.sqlState,
+        driverCode: details?.driverCode,
+        errno: details?.errno,
+      },
       cause,
     );
   }

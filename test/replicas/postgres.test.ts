@@ -6,6 +6,7 @@ import pg from 'pg';
 import { Registry } from 'prom-client';
 import {
   createPgRouter,
+  type DatabaseError,
   lsnCovers,
   type ProbeReport,
   parseLsn,
@@ -351,16 +352,42 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
       port('SELECT inet_server_port() AS port, pg_sleep(CASE WHEN pg_is_in_recovery() THEN 60 ELSE 0 END)');
     const inFlight: Array<Promise<number>> = [];
     const excluded = nextDecision(db, (d) => d.kind === 'ReplicaExcluded' && d.replica === 'r1');
+    // With retryReads off, a read there must fail once the probe finds the replica frozen, not hang.
+    const noRetry = createPgRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'pg-no-retry',
+      registry,
+      retryReads: false,
+    });
+    noRetry.on('error', () => {});
+    let stranded: Promise<unknown> = Promise.resolve();
     try {
+      await noRetry.start();
       await until(async () => (await port()) === PG_REPLICA_PORT, 20_000, 'a read on the replica');
       for (let i = 0; i < 8; i++) inFlight.push(read());
       await until(() => db.status()[0]!.inFlight === 8, 5_000, 'reads in flight on the replica');
+      // Its outcome, caught at once: it settles while the test awaits other things.
+      stranded = noRetry
+        .query(
+          'SELECT inet_server_port() AS port, pg_sleep(CASE WHEN pg_is_in_recovery() THEN 60 ELSE 0 END)',
+        )
+        .then(
+          () => 'answered',
+          (error: unknown) => error,
+        );
+      await until(() => noRetry.status()[0]!.inFlight === 1, 5_000, 'the read in flight on the replica');
       await freezePostgresReplica();
       await excluded;
       // Resolves only if every read came back while the replica is still frozen.
       assert.deepEqual(await Promise.all(inFlight), Array(8).fill(PG_PRIMARY_PORT));
       assert.equal(await read(), PG_PRIMARY_PORT);
+      assert.deepEqual(await stranded.then((e) => [(e as ReplicaError).code, (e as DatabaseError).target]), [
+        'REPLICA_CONNECTION',
+        'r1',
+      ]);
     } finally {
+      await noRetry.close();
       await thawPostgresReplica();
       await Promise.allSettled(inFlight);
       // The sleeps the replica resumes would hold pooled connections for a minute.

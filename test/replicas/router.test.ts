@@ -19,6 +19,8 @@ class MemoryDriver implements ReplicaDriver<Result> {
   readonly dialect = 'postgres' as const;
   readonly replicaNames: string[];
   readonly down = new Set<string>();
+  /** Targets whose queries never answer, as a frozen server's. */
+  readonly frozen = new Set<string>();
   samples: Record<string, Partial<ReplicaSample>> = {};
   probeFails = false;
   report: (error: ReplicaError) => void = () => {};
@@ -33,6 +35,7 @@ class MemoryDriver implements ReplicaDriver<Result> {
   async prepare(): Promise<void> {}
   async query(target: string, sql: string): Promise<Result> {
     if (this.down.has(target)) throw Object.assign(new Error('Connection terminated unexpectedly'), {});
+    if (this.frozen.has(target)) return new Promise<Result>(() => {});
     this.served.push(target);
     return { target, sql };
   }
@@ -127,6 +130,31 @@ describe('ReplicaRouter', () => {
     });
     assert.deepEqual(driver.served, []);
     await router.close();
+  });
+
+  it('a statement that may not run twice, on a replica the probe finds unreachable, fails instead of hanging', {
+    timeout: 10_000,
+  }, async () => {
+    for (const [options, send] of [
+      [{ retryReads: false }, (r: ReplicaRouter<Result>) => r.query('SELECT 1')],
+      [{}, (r: ReplicaRouter<Result>) => r.read('SHOW server_version')],
+    ] as const) {
+      const { driver, router } = setup(['a'], options);
+      await router.start();
+      driver.frozen.add('a');
+      const pending = send(router);
+      driver.samples.a = { reachable: false };
+      // Before, only retryable reads stopped waiting: these hung for as long as the replica was frozen.
+      await router.probeNow();
+      await assert.rejects(pending, (error: DatabaseError) => {
+        assert.equal(error.code, 'REPLICA_CONNECTION');
+        assert.equal(error.target, 'a');
+        assert.match(error.message, /may still run/);
+        return true;
+      });
+      assert.deepEqual(driver.served, [], 'not run again anywhere');
+      await router.close();
+    }
   });
 
   it('fail mode refuses reads when no replica qualifies', async () => {
