@@ -127,6 +127,8 @@ export class KubeServer {
   #workloadWatchers = new Set<{ res: ServerResponse; kind: string; ns: string; name: string }>();
   #nextIp = 2;
   #timers = new Set<NodeJS.Timeout>();
+  /** Each open watch's end at its timeoutSeconds. */
+  #watchEnds = new Map<ServerResponse, NodeJS.Timeout>();
   readonly #podReadyMs: number;
   readonly #graceMs: number;
   readonly #podIp: (n: number) => string;
@@ -158,6 +160,7 @@ export class KubeServer {
   /** close ends watches, timers and the server. */
   async close(): Promise<void> {
     for (const t of this.#timers) clearTimeout(t);
+    for (const t of this.#watchEnds.values()) clearTimeout(t);
     for (const w of this.#watchers) w.res.end();
     for (const w of this.#workloadWatchers) w.res.end();
     for (const res of this.#held) res.destroy();
@@ -201,6 +204,36 @@ export class KubeServer {
   /** reconnect ends the network failure `disconnect` began. */
   reconnect(): void {
     this.down = false;
+  }
+
+  /**
+   * stallWatches plays a connection gone half-open under every open watch: nothing more reaches the
+   * client, not even the end of a watch whose timeoutSeconds ran out, and nothing says it is over.
+   * New requests are served as usual.
+   */
+  stallWatches(): void {
+    for (const w of [...this.#watchers, ...this.#workloadWatchers]) {
+      clearTimeout(this.#watchEnds.get(w.res));
+      this.#held.add(w.res);
+    }
+    this.#watchers.clear();
+    this.#workloadWatchers.clear();
+  }
+
+  /**
+   * watchTimeout ends a watch after its `timeoutSeconds`, as the API server does ("Timeout for the
+   * list/watch call. This limits the duration of the call, regardless of any activity or
+   * inactivity": the API reference's common query parameters).
+   */
+  #watchTimeout(res: ServerResponse, url: URL): void {
+    const seconds = Number(url.searchParams.get('timeoutSeconds'));
+    if (!(seconds > 0)) return;
+    const end = setTimeout(() => res.end(), seconds * 1000);
+    this.#watchEnds.set(res, end);
+    res.once('close', () => {
+      clearTimeout(end);
+      this.#watchEnds.delete(res);
+    });
   }
 
   /** dropEventsBefore compacts history, so a watch from an older resourceVersion gets 410 Gone. */
@@ -263,6 +296,7 @@ export class KubeServer {
           'BadRequest',
           'this fake watches one workload: fieldSelector=metadata.name=…',
         );
+      this.#watchTimeout(res, url);
       return this.#watchWorkload(res, m[2] === 'deployments' ? 'Deployment' : 'StatefulSet', m[1]!, name);
     }
 
@@ -313,8 +347,10 @@ export class KubeServer {
       if (method !== 'GET') return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
       const ns = m[1]!;
       const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
-      if (url.searchParams.get('watch') === 'true')
+      if (url.searchParams.get('watch') === 'true') {
+        this.#watchTimeout(res, url);
         return this.#watch(res, ns, selector, url.searchParams.get('resourceVersion'));
+      }
       const items = [...this.pods.values()].filter(
         (p) => p.metadata.namespace === ns && matches(p, selector),
       );

@@ -279,4 +279,43 @@ describe('kubernetes provider: the Deployment is watched, and watches outlive AP
     await until(() => p.desired() === 4, 5000, 'a scale that creates no pod followed again');
     assert.equal(p.instances().length, 2, 'no pod was created: the Deployment watch saw it');
   });
+
+  it('watches whose connection goes half-open (nothing more arrives, not even their end) are aborted past their timeoutSeconds, reported, and opened again', {
+    timeout: 30_000,
+  }, async (t) => {
+    // Before: no timeoutSeconds and no deadline, so a stalled watch looked open for good: pods created
+    // and a kubectl scale after the stall were never seen (instances() and desired() stale for ever).
+    const server = await fake(t, 2);
+    const { provider: p } = provider(t, server, 'leader', {}, { watchTimeout: 1000, requestTimeout: 300 });
+    const errors: string[] = [];
+    p.on('error', (err) => errors.push(err.message));
+    await p.start();
+    await until(() => ready(p) === 2, 5000, '2 Ready pods');
+    const watches = server.requests.filter((r) => r.query.watch === 'true');
+    assert.deepEqual(
+      watches.map((r) => r.query.timeoutSeconds),
+      ['1', '1'],
+      'each watch asks the API server to end it after watchTimeout',
+    );
+    server.stallWatches();
+    await scaleElsewhere(server, 4);
+    await until(
+      () => ready(p) === 4 && p.desired() === 4,
+      10_000,
+      'the pods and replicas followed after the stall',
+    );
+    const stalled = errors.filter((m) => m.includes('(a stalled connection)'));
+    assert.ok(
+      stalled.some((m) =>
+        /^Deployment shop\/web: pods watch failed \(still open 1\.3 s after it began, past its timeoutSeconds \(a stalled connection\)\); watching again in \d+ ms \(attempt \d+\)$/.test(
+          m,
+        ),
+      ),
+      errors.join('\n'),
+    );
+    assert.ok(
+      stalled.some((m) => m.includes('Deployment watch failed (still open')),
+      errors.join('\n'),
+    );
+  });
 });

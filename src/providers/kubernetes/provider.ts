@@ -38,6 +38,13 @@ export interface KubernetesProviderOptions {
    * 30 s. @defaultValue 1000 (ms)
    */
   rewatchDelay?: number;
+  /**
+   * How long one watch lasts: asked of the API server as `timeoutSeconds` (client-go's reflector
+   * asks 5 to 10 minutes), after which it ends and is opened again. One still open `requestTimeout`
+   * past it is taken as stalled (its connection went half-open), aborted and opened again.
+   * @defaultValue 300000 (ms)
+   */
+  watchTimeout?: number;
   /** How often a resize's rollout status is read. @defaultValue 1000 (ms) */
   rolloutPoll?: number;
   /** Longest wait for scaleTo or a rollout. @defaultValue 600000 (ms) */
@@ -88,6 +95,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   /** Failed attempts in a row to (re)open each watch: the backoff before the next one. */
   #watchFailures: Record<WatchName, number> = { pods: 0, workload: 0 };
   #rewatchTimers = new Set<NodeJS.Timeout>();
+  /** Each open watch's deadline, past which it is taken as stalled. */
+  #watchdogs = new Set<NodeJS.Timeout>();
   #closed = false;
   #observing: Promise<void> | undefined;
   #started: Promise<void> | undefined;
@@ -510,6 +519,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#rewatchTimers) clearTimeout(timer);
+    for (const timer of this.#watchdogs) clearTimeout(timer);
     for (const watch of this.#watches.values()) watch.abort();
     clearTimeout(this.#replicasTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
@@ -804,13 +814,18 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     let ended = false;
     /** Given up on: it did not answer within requestTimeout. */
     let abandoned = false;
+    /** Still open past its timeoutSeconds: the connection under it stalled, and it was aborted. */
+    let stalled = false;
+    let watchdog: NodeJS.Timeout | undefined;
     let status: WatchStatus | undefined;
     const watch = new this.#k8s!.Watch(this.#kc!);
+    const watchTimeoutMs = this.#options.watchTimeout ?? 300_000;
+    const timeoutMs = this.#options.requestTimeout ?? 30_000;
     // The client calls `done` before watch() returns when the request fails: `controller` is unset then.
     let controller: AbortController | undefined;
     const opening = watch.watch(
       path,
-      params,
+      { ...params, timeoutSeconds: String(Math.ceil(watchTimeoutMs / 1000)) },
       (phase, object) => {
         if (abandoned) return;
         // The API server ends a watch after an ERROR event (410 Gone: too old a resourceVersion).
@@ -820,8 +835,13 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       (err: unknown) => {
         if (abandoned) return;
         ended = true;
+        clearTimeout(watchdog);
+        this.#watchdogs.delete(watchdog!);
         if (controller !== undefined && this.#watches.get(name) === controller) this.#watches.delete(name);
-        this.#rewatch(name, watchFailure(err, status), err ?? status, status?.code === 410);
+        const failure = stalled
+          ? `still open ${(watchTimeoutMs + timeoutMs) / 1000} s after it began, past its timeoutSeconds (a stalled connection)`
+          : watchFailure(err, status);
+        this.#rewatch(name, failure, err ?? status, status?.code === 410);
       },
     );
     // The client gives the watch's request no timeout (its own 30 s signal is overwritten before the
@@ -829,7 +849,6 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     // once: one that accepted the connection and went silent held the watch's re-opening for good,
     // and the watch stopped without a word. Given up after requestTimeout, reported and tried again
     // as any failure; the request is aborted if it ever answers.
-    const timeoutMs = this.#options.requestTimeout ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     const answered = await Promise.race([
       opening,
@@ -854,6 +873,17 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       this.#watches.set(name, controller);
       this.#watchFailures[name] = 0;
       this.emit('operation', { operation: this.#watchOperation(name) });
+      // The API server ends the watch at its timeoutSeconds. One still open requestTimeout later
+      // lost its connection without a word (half-open: the server's end never arrived), and no event
+      // would ever come through it again: aborted, reported and opened again, instead of a watch that
+      // looks open and is silent for good.
+      const open = controller;
+      watchdog = setTimeout(() => {
+        this.#watchdogs.delete(watchdog!);
+        stalled = true;
+        open.abort();
+      }, watchTimeoutMs + timeoutMs);
+      this.#watchdogs.add(watchdog);
     }
     return !ended;
   }
