@@ -3,8 +3,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { ResizeGroupRequest, ScaleGroupRequest } from '../api/index.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
-import { runExperiment } from '../sim/index.js';
 import type { ControlApi } from './api.js';
+import { simulateApart } from './simulate.js';
 
 /** TOOL_NAMES are the tools the Scaleplane MCP server offers. */
 export const TOOL_NAMES = [
@@ -239,19 +239,23 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
         // every other caller. (stdio acts for the operator who started it; no check, works offline.)
         const caller = token(extra);
         if (caller !== undefined) await api(caller).request('GET', '/api/scalability/events?limit=1');
-        const { rows } = runExperiment(Float64Array.from(args.trace), {
-          from: 0,
-          aggregate: args.aggregate,
-          peakInstances: args.peak_instances,
-          absolute: args.absolute,
-          capacity: args.capacity,
-          startup: args.startup,
-          min: args.min,
-          max: args.max,
-          interval: args.interval,
-          policies: args.policies ?? ['default'],
-          withOracle: true,
-        });
+        const rows = await simulateApart(
+          Float64Array.from(args.trace),
+          {
+            from: 0,
+            aggregate: args.aggregate,
+            peakInstances: args.peak_instances,
+            absolute: args.absolute,
+            capacity: args.capacity,
+            startup: args.startup,
+            min: args.min,
+            max: args.max,
+            interval: args.interval,
+            policies: args.policies ?? ['default'],
+            withOracle: true,
+          },
+          extra.signal,
+        );
         const text = rows
           .map(
             (r) =>

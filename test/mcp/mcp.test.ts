@@ -1,6 +1,7 @@
 // Acceptance: an MCP client from the SDK lists Scaleplane's tools and scales a group through
 // scale_group, over streamable HTTP and over stdio (`scaleplane mcp`); without the token it is refused.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
@@ -12,6 +13,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { MAX_TRACE_SECONDS, MCP_PATH, McpHttpServer, TOOL_NAMES } from '../../src/mcp/index.js';
 import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 import { sendRaw } from '../helpers/raw-http.js';
+import { until } from '../helpers/until.js';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -261,6 +263,55 @@ describe('MCP server', () => {
     } finally {
       await slow.close();
     }
+  });
+
+  it('a long simulate runs apart: other calls are answered meanwhile; its client gone, it ends', async () => {
+    /** simulators lists this process's simulator children (the MCP server runs in this process). */
+    const simulators = () => {
+      try {
+        const out = execFileSync('ps', ['-o', 'args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+        return out.split('\n').filter((line) => line.includes('simulate-child'));
+      } catch {
+        return []; // ps exits 1 when there are no children
+      }
+    };
+    // A week at one value per second for up to 10000 instances: ~20 s of CPU measured here, in
+    // the server's own thread before. Ended below as soon as the other call is answered.
+    const trace = Array.from({ length: MAX_TRACE_SECONDS }, (_, i) => (i % 2) * 1e6);
+    const simulating = await connect(url, READ_TOKEN);
+    let simulateDone = false;
+    const simulate = simulating
+      .callTool(
+        {
+          name: 'simulate',
+          arguments: {
+            trace,
+            max: 10_000,
+            peak_instances: 10_000,
+          },
+        },
+        undefined,
+        { timeout: 600_000 },
+      )
+      .then(
+        () => 'answered',
+        (err: Error) => err.message,
+      )
+      .finally(() => {
+        simulateDone = true;
+      });
+    // Until the simulator runs (or, run in the server's own thread, it finished).
+    await until(() => simulateDone || simulators().length > 0, 300_000, 'simulate started');
+    const other = await connect(url, READ_TOKEN);
+    clients.push(other);
+    const groups = await other.callTool({ name: 'list_groups', arguments: {} });
+    assert.equal(groups.isError, undefined);
+    assert.equal(simulateDone, false, 'list_groups was answered only after the simulation');
+    // Stateless HTTP: a cancel notification reaches a server of its own, so a client cancels by
+    // hanging up, which aborts the call on the server.
+    await simulating.close();
+    assert.notEqual(await simulate, 'answered');
+    await until(() => simulators().length === 0, 10_000, 'the cancelled simulator process ended');
   });
 
   it('simulate runs a policy over an inline trace without touching any group', async () => {
