@@ -9,4 +9,5 @@ export {
   type McpHttpServerOptions,
   serveStdio,
 } from './server.js';
+export { MAX_SIMULATIONS } from './simulate.js';
 export { MAX_TRACE_RATE, MAX_TRACE_SECONDS, registerTools, TOOL_NAMES } from './tools.js';

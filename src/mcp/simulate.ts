@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExperimentOptions, ExperimentRow } from '../sim/index.js';
@@ -7,6 +8,14 @@ import type { ExperimentOptions, ExperimentRow } from '../sim/index.js';
 const CHILD = fileURLToPath(
   new URL(`./simulate-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
 );
+
+/**
+ * MAX_SIMULATIONS bounds the simulator processes running at once (one per core but one): each keeps
+ * a core busy and holds its own heap, so calls in parallel must not multiply them without end.
+ */
+export const MAX_SIMULATIONS = Math.max(1, availableParallelism() - 1);
+
+let running = 0;
 
 /**
  * simulateApart runs an experiment in a child process and resolves with its rows; `signal` (the tool
@@ -19,6 +28,13 @@ export function simulateApart(
   options: ExperimentOptions,
   signal?: AbortSignal,
 ): Promise<ExperimentRow[]> {
+  if (running >= MAX_SIMULATIONS)
+    return Promise.reject(
+      new Error(
+        `simulate: ${running} simulation(s) already running, the most at once (one per core but one); retry when one ends`,
+      ),
+    );
+  running++;
   return new Promise((resolve, reject) => {
     const child = fork(CHILD, [], {
       serialization: 'advanced',
@@ -28,6 +44,7 @@ export function simulateApart(
     const finish = (outcome: () => void) => {
       if (settled) return;
       settled = true;
+      running--;
       signal?.removeEventListener('abort', cancel);
       outcome();
     };
@@ -44,6 +61,11 @@ export function simulateApart(
     child.once('exit', (code, sig) =>
       finish(() => reject(new Error(`simulate: the simulator process ended (${sig ?? `exit ${code}`})`))),
     );
-    child.send({ trace, options });
+    try {
+      child.send({ trace, options });
+    } catch (err) {
+      child.kill('SIGKILL');
+      finish(() => reject(err));
+    }
   });
 }

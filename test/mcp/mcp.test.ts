@@ -10,7 +10,13 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { MAX_TRACE_SECONDS, MCP_PATH, McpHttpServer, TOOL_NAMES } from '../../src/mcp/index.js';
+import {
+  MAX_SIMULATIONS,
+  MAX_TRACE_SECONDS,
+  MCP_PATH,
+  McpHttpServer,
+  TOOL_NAMES,
+} from '../../src/mcp/index.js';
 import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 import { sendRaw } from '../helpers/raw-http.js';
 import { until } from '../helpers/until.js';
@@ -280,37 +286,41 @@ describe('MCP server', () => {
     const trace = Array.from({ length: MAX_TRACE_SECONDS }, (_, i) => (i % 2) * 1e6);
     const simulating = await connect(url, READ_TOKEN);
     let simulateDone = false;
-    const simulate = simulating
-      .callTool(
-        {
-          name: 'simulate',
-          arguments: {
-            trace,
-            max: 10_000,
-            peak_instances: 10_000,
-          },
-        },
-        undefined,
-        { timeout: 600_000 },
-      )
-      .then(
-        () => 'answered',
-        (err: Error) => err.message,
-      )
-      .finally(() => {
-        simulateDone = true;
-      });
-    // Until the simulator runs (or, run in the server's own thread, it finished).
-    await until(() => simulateDone || simulators().length > 0, 300_000, 'simulate started');
+    const long = () =>
+      simulating
+        .callTool(
+          { name: 'simulate', arguments: { trace, max: 10_000, peak_instances: 10_000 } },
+          undefined,
+          { timeout: 600_000 },
+        )
+        .then(
+          () => 'answered',
+          (err: Error) => err.message,
+        )
+        .finally(() => {
+          simulateDone = true;
+        });
+    // As many as may run at once (one per core but one).
+    const simulations = Array.from({ length: MAX_SIMULATIONS }, long);
+    // Until the simulators run (or, run in the server's own thread, one finished).
+    await until(
+      () => simulateDone || simulators().length === MAX_SIMULATIONS,
+      300_000,
+      'simulations started',
+    );
     const other = await connect(url, READ_TOKEN);
     clients.push(other);
     const groups = await other.callTool({ name: 'list_groups', arguments: {} });
     assert.equal(groups.isError, undefined);
     assert.equal(simulateDone, false, 'list_groups was answered only after the simulation');
+    // One more is refused, saying why, rather than one more process.
+    const refused = await other.callTool({ name: 'simulate', arguments: { trace: trace.slice(0, 600) } });
+    assert.equal(refused.isError, true);
+    assert.match(JSON.stringify(refused.content), /simulation\(s\) already running, the most at once/);
     // Stateless HTTP: a cancel notification reaches a server of its own, so a client cancels by
-    // hanging up, which aborts the call on the server.
+    // hanging up, which aborts its calls on the server.
     await simulating.close();
-    assert.notEqual(await simulate, 'answered');
+    for (const outcome of await Promise.all(simulations)) assert.notEqual(outcome, 'answered');
     await until(() => simulators().length === 0, 10_000, 'the cancelled simulator process ended');
   });
 
