@@ -9,6 +9,7 @@ import {
   SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { Pool } from '../../src/balancer/pool.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { AwsProviderConfig } from '../../src/config/types.js';
 import {
@@ -452,9 +453,11 @@ describe('aws provider', () => {
     assert.deepEqual(warnings, []);
   });
 
-  it('a scale-in whose second TerminateInstanceInAutoScalingGroup is refused fails, and desired() is the count the group has', async (t) => {
+  it('a scale-in whose second TerminateInstanceInAutoScalingGroup is refused fails; desired() is the count the group has, and the instance drained for it serves again', async (t) => {
     const drained: string[] = [];
     let fake: AwsServer | undefined;
+    // The balancer's pool, fed as the app feeds it: instances on every change, drains by the hook.
+    const pool = new Pool({ drainTimeout: 1000 });
     const { server, provider } = await setup(
       t,
       0,
@@ -463,6 +466,7 @@ describe('aws provider', () => {
       {
         drain: async (victim) => {
           drained.push(victim.id);
+          await pool.drain(victim.id);
           // The second termination meets an error the API Reference lists for it.
           if (drained.length === 2)
             fake!.refusals.set('TerminateInstanceInAutoScalingGroup', [
@@ -476,8 +480,10 @@ describe('aws provider', () => {
       },
     );
     fake = server;
+    provider.on('change', () => pool.setInstances(provider.instances()));
     await provider.start();
     await until(() => provider.instances().filter((i) => i.state === 'ready').length === 3, 5000, '3 ready');
+    pool.setInstances(provider.instances());
     await assert.rejects(provider.scaleTo(1), {
       name: 'ProviderError',
       code: 'API_ERROR',
@@ -487,6 +493,16 @@ describe('aws provider', () => {
     assert.equal(server.group.desired, 2, 'one termination made');
     // Before: 1, a count the group was never at.
     assert.equal(provider.desired(), 2);
+    const kept = drained[1]!;
+    assert.equal(server.instances.get(kept)?.lifecycle, 'InService', 'not terminated');
+    // Before: drained for good (draining is one-way in the pool): in service, counted, and serving nothing.
+    assert.ok(
+      pool.eligible().some((m) => m.id === kept),
+      `${kept} takes requests again: ${pool
+        .eligible()
+        .map((m) => m.id)
+        .join(', ')}`,
+    );
   });
 
   it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {

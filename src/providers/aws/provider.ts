@@ -104,6 +104,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #polling: Promise<void> | undefined;
   #gracePeriodMs = 0;
   #replacing = false;
+  /** Instances being returned to service (see `returnToService`): listed as starting for a moment. */
+  #undrained = new Set<string>();
   /** Instances this process terminated, until the group no longer lists them. */
   #removing = new Set<string>();
   /**
@@ -240,7 +242,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const list: Instance[] = [];
     for (const m of this.#members.values()) {
       if (!m.privateIp) continue;
-      const state = asgState(m, this.#config.instanceWarmup, now);
+      const state = this.#undrained.has(m.id) ? 'starting' : asgState(m, this.#config.instanceWarmup, now);
       list.push(
         Object.freeze({
           id: m.id,
@@ -330,6 +332,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
             // Each termination made lowered DesiredCapacity by one; this one and those after it
             // did not: desired() is the count the group has now.
             this.#desired = n + victims.length - done;
+            this.#returnToService(victim.id);
             throw err;
           }
           this.#removing.add(victim.id);
@@ -394,6 +397,20 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     }
     this.#desired = groupDesired;
     this.#adoptions++;
+    this.emit('change');
+  }
+
+  /**
+   * returnToService puts an instance drained for a termination that failed back into the balancer.
+   * Its draining is one-way there (a member never returns from it to ready), so the instance,
+   * still InService and counted in the desired capacity, took no request again for as long as it
+   * ran. Listed once as `starting`, the balancer forgets it; listed `ready` again, it is a member
+   * anew.
+   */
+  #returnToService(id: string): void {
+    this.#undrained.add(id);
+    this.emit('change');
+    this.#undrained.delete(id);
     this.emit('change');
   }
 
