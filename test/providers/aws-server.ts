@@ -18,7 +18,7 @@
 // with a NextToken, only the last six weeks. `addInstances` seeds instances that were InService
 // before the test (their LaunchTime, launch activity and its status, or none).
 import { once } from 'node:events';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 interface Inst {
@@ -92,6 +92,8 @@ export class AwsServer {
    * proxy on the way to AWS looks like (AWS itself always answers, at worst 5xx). `close` cuts them.
    */
   readonly silent = new Set<string>();
+  /** Actions carried out whose answer never reaches the caller (held like `silent` ones). */
+  readonly unanswered = new Set<string>();
   /**
    * The next requests of an action answered with an error the API Reference lists for it, e.g.
    * TerminateInstanceInAutoScalingGroup's `ScalingActivityInProgress` (400: "The operation can't be
@@ -138,6 +140,8 @@ export class AwsServer {
       const accessKey = /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '')?.[1];
       this.requests.push({ action: params.Action ?? '', params, ...(accessKey && { accessKey }) });
       if (this.silent.has(params.Action ?? '')) return;
+      // Done, and the answer lost on its way back (a connection reset after AWS acted).
+      if (this.unanswered.has(params.Action ?? '')) return this.#handle(params, new ServerResponse(req));
       try {
         this.#handle(params, res);
       } catch (err) {

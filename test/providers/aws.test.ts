@@ -505,6 +505,41 @@ describe('aws provider', () => {
     );
   });
 
+  it('a scale-in termination whose answer is lost (done, unanswered) is not put back in service: read again, it counts as made', {
+    timeout: 30_000,
+  }, async (t) => {
+    const pool = new Pool({ drainTimeout: 1000 });
+    const { server, provider } = await setup(
+      t,
+      0,
+      2,
+      {},
+      {
+        requestTimeout: 300,
+        drain: (victim) => pool.drain(victim.id),
+      },
+    );
+    provider.on('change', () => pool.setInstances(provider.instances()));
+    await provider.start();
+    await until(() => provider.instances().filter((i) => i.state === 'ready').length === 2, 5000, '2 ready');
+    pool.setInstances(provider.instances());
+    server.unanswered.add('TerminateInstanceInAutoScalingGroup');
+    const eligible: string[][] = [];
+    provider.on('change', () => eligible.push(pool.eligible().map((m) => m.id)));
+    await assert.rejects(provider.scaleTo(1), {
+      code: 'API_ERROR',
+      message:
+        'web-asg: TerminateInstanceInAutoScalingGroup failed: no answer within 0.3 s (request timeout)',
+    });
+    assert.equal(server.group.desired, 1, 'the termination was made');
+    assert.equal(provider.desired(), 1, 'and counted');
+    // A terminating instance taken back into the pool would be sent requests it cannot finish.
+    assert.ok(
+      eligible.every((ids) => ids.length === 1),
+      `only the instance kept is ever eligible: ${JSON.stringify(eligible)}`,
+    );
+  });
+
   it('a scale that cannot finish fails after the timeout with API_ERROR naming what is missing', async (t) => {
     const { provider } = await setup(t, 1, 1, {}, { timeout: 1000 }, { launchMs: 60_000 });
     await provider.start();

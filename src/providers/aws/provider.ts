@@ -329,10 +329,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
               ),
             );
           } catch (err) {
-            // Each termination made lowered DesiredCapacity by one; this one and those after it
-            // did not: desired() is the count the group has now.
-            this.#desired = n + victims.length - done;
-            this.#returnToService(victim.id);
+            // Each termination made lowered DesiredCapacity by one; those after this one did not,
+            // nor did this one unless it took effect unanswered: desired() is the group's count.
+            const terminated = await this.#terminatedAnyway(victim.id, err);
+            this.#desired = n + victims.length - done - (terminated ? 1 : 0);
+            if (terminated) this.#removing.add(victim.id);
+            else if (terminated === false) this.#returnToService(victim.id);
             throw err;
           }
           this.#removing.add(victim.id);
@@ -398,6 +400,25 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     this.#desired = groupDesired;
     this.#adoptions++;
     this.emit('change');
+  }
+
+  /**
+   * terminatedAnyway says whether a TerminateInstanceInAutoScalingGroup that failed with `err`
+   * took effect: false when AWS answered with an error (nothing was done); for a call that got no
+   * answer (a timeout, a reset), what a fresh read of the group shows (true once the instance is
+   * terminating or gone); undefined when that read fails too, so the caller neither counts it
+   * terminated nor sends it requests again.
+   */
+  async #terminatedAnyway(id: string, err: unknown): Promise<boolean | undefined> {
+    const answered = (err as { cause?: { $metadata?: { httpStatusCode?: number } } }).cause?.$metadata;
+    if (answered?.httpStatusCode !== undefined) return false;
+    try {
+      await this.#pollFresh();
+    } catch {
+      return undefined;
+    }
+    const state = this.#members.get(id)?.lifecycleState;
+    return state === undefined || !/^(InService|Pending)/.test(state);
   }
 
   /**
