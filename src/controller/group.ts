@@ -376,9 +376,17 @@ export class GroupController {
       },
       now,
     );
-    resize(plan.size).catch((err: unknown) => {
-      this.#logger.error({ err, group: this.name, size: plan.size }, 'resumed resize failed');
-    });
+    resize(plan.size).catch((err: unknown) => this.#logResizeEnd(err, plan.size, 'resumed resize'));
+  }
+
+  /** logResizeEnd logs a resize that did not finish: an error, unless a later resize took it over. */
+  #logResizeEnd(err: unknown, size: InstanceSize, what: string): void {
+    if ((err as { code?: string }).code === 'RESIZE_SUPERSEDED')
+      this.#logger.info(
+        { group: this.name, size },
+        `${what} to ${formatSize(size)} superseded by a later resize`,
+      );
+    else this.#logger.error({ err, group: this.name, size }, `${what} failed`);
   }
 
   /**
@@ -559,7 +567,7 @@ export class GroupController {
       now,
     );
     const done = this.provider.resize(size).catch((err: unknown) => {
-      this.#logger.error({ err, group: this.name, size }, 'resize failed');
+      this.#logResizeEnd(err, size, 'resize');
       throw err;
     });
     done.catch(() => {});

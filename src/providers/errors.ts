@@ -11,8 +11,10 @@ export type ProviderErrorCode =
   | 'STOP_FAILED'
   | 'DRAIN_FAILED'
   | 'REAPER_FAILED'
-  /** A rolling resize could not finish (a new instance never became ready, or it was superseded). */
+  /** A rolling resize could not finish: a new instance never became ready. */
   | 'RESIZE_FAILED'
+  /** A rolling resize was taken over by a later one, which finishes the roll: not a failure. */
+  | 'RESIZE_SUPERSEDED'
   /** The provider or engine cannot do what was asked (e.g. resize without cgroups). */
   | 'UNSUPPORTED'
   /** The engine's API (Kubernetes, AWS) refused or failed a call. */

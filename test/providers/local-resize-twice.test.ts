@@ -39,7 +39,7 @@ describe('a failed resize after a successful one', { skip }, () => {
       provider.instances().some((i) => i.size?.memory === 256 * MIB && i.state === 'ready'),
     );
     await assert.rejects(provider.resize({ memory: 32 * MIB }), { code: 'RESIZE_FAILED' });
-    await assert.rejects(first, { code: 'RESIZE_FAILED' });
+    await assert.rejects(first, { code: 'RESIZE_SUPERSEDED' });
     t.diagnostic(`size after: ${JSON.stringify(provider.size())}`);
     assert.deepEqual(provider.size(), { memory: 256 * MIB });
   });

@@ -507,7 +507,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     try {
       for (;;) {
         if (this.#generation !== generation)
-          throw new ProviderError('RESIZE_FAILED', `resize of ${this.#group} superseded by a later one`);
+          throw new ProviderError('RESIZE_SUPERSEDED', `resize of ${this.#group} superseded by a later one`);
         if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
         const outdated = this.#slots.filter(
           (s) =>
