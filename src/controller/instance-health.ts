@@ -61,7 +61,10 @@ export interface InstanceHealthWatchOptions {
  * health checks for longer than `replaceAfter` (local: new one ready first, then the bad one drained
  * and stopped; Kubernetes: the pod evicted; AWS: the instance marked Unhealthy), as
  * `replacementDecision` allows. A replacement that fails is tried again once the instance has failed
- * for another `replaceAfter`. Its timer does not keep a process up.
+ * for another `replaceAfter`; meanwhile the instance stays drained (Kubernetes, AWS drain it before
+ * the call), and goes back into rotation only once it passes its health checks again
+ * (`Provider.returnToService`): a member re-added to the balancer takes requests before its first
+ * check. Its timer does not keep a process up.
  */
 export class InstanceHealthWatch {
   readonly #options: InstanceHealthWatchOptions;
@@ -69,6 +72,8 @@ export class InstanceHealthWatch {
   /** group → instance id → when it went unhealthy. */
   readonly #unhealthy = new Map<string, Map<string, number>>();
   readonly #replacing = new Set<string>();
+  /** group → instances passing their checks again, to put back if a failed replacement drained them. */
+  readonly #returning = new Map<string, Set<string>>();
   /** The last hold journaled per group, so a held replacement is said once, not every tick. */
   readonly #held = new Map<string, ReplacementReason>();
   #timer: NodeJS.Timeout | undefined;
@@ -94,8 +99,11 @@ export class InstanceHealthWatch {
   onHealth(event: HealthEvent): void {
     const now = this.#now();
     let failing = this.#unhealthy.get(event.group);
-    if (event.healthy) failing?.delete(event.id);
-    else {
+    if (event.healthy) {
+      failing?.delete(event.id);
+      this.#returnToService(event.group, event.id);
+    } else {
+      this.#returning.get(event.group)?.delete(event.id);
       if (failing === undefined) {
         failing = new Map();
         this.#unhealthy.set(event.group, failing);
@@ -146,6 +154,7 @@ export class InstanceHealthWatch {
   /** tick replaces what is due for replacement. Exposed so tests can drive it. */
   tick(): void {
     const now = this.#now();
+    for (const [group, ids] of this.#returning) for (const id of ids) this.#returnToService(group, id);
     for (const [group, failing] of this.#unhealthy) {
       const provider = this.#options.provider(group);
       if (provider === undefined) continue;
@@ -209,6 +218,8 @@ export class InstanceHealthWatch {
           const failing = this.#unhealthy.get(group);
           const again = failing?.has(id) === true;
           if (again) failing!.set(id, this.#now());
+          // It passed its checks (or left) while this replacement ran: if that drained it, put it back.
+          else this.#returnToService(group, id);
           this.#options.logger.error({ err, group, instance: id }, `replacing ${id} failed`);
           this.#append(
             group,
@@ -221,6 +232,44 @@ export class InstanceHealthWatch {
         },
       )
       .finally(() => this.#replacing.delete(group));
+  }
+
+  /**
+   * returnToService asks the provider to put back instance `id`, passing its checks again, if a
+   * replacement that failed left it drained. A provider that cannot tell yet (a failed read) is
+   * asked again on the next tick, unless the instance fails again first.
+   */
+  #returnToService(group: string, id: string): void {
+    const provider = this.#options.provider(group);
+    const returning = this.#returning.get(group);
+    returning?.delete(id);
+    if (returning?.size === 0) this.#returning.delete(group);
+    if (provider?.returnToService === undefined) return;
+    provider.returnToService(id).then(
+      (returned) => {
+        if (!returned) return;
+        this.#append(
+          group,
+          'ReturnedToService',
+          `${id} passes its health checks again, after its replacement failed: back in rotation`,
+          { instance: id },
+          this.#now(),
+        );
+      },
+      (err: Error) => {
+        if (this.#unhealthy.get(group)?.has(id)) return;
+        let ids = this.#returning.get(group);
+        if (ids === undefined) {
+          ids = new Set();
+          this.#returning.set(group, ids);
+        }
+        ids.add(id);
+        this.#options.logger.warn(
+          { err, group, instance: id },
+          `${id} passes its health checks again but could not be put back in rotation yet; trying again`,
+        );
+      },
+    );
   }
 
   #hold(group: string, reason: ReplacementReason, inputs: Record<string, unknown>, now: number): void {

@@ -88,6 +88,11 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.resize(size);
   }
 
+  /** returnToService passes through: it writes nothing to the engine, only lists the instance. */
+  async returnToService(id: string): Promise<boolean> {
+    return (await this.#inner.returnToService?.(id)) ?? false;
+  }
+
   /** replace checks the fencing token, then replaces the instance. */
   async replace(id: string): Promise<ReplaceResult> {
     if (!this.#inner.replace)

@@ -126,6 +126,16 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   replace?(id: string): Promise<ReplaceResult>;
   /**
+   * returnToService puts back into rotation an instance `replace` drained and could not hand to the
+   * engine (an eviction a PodDisruptionBudget refused, a SetInstanceHealth that failed), once it
+   * passes its health checks again. Until then it stays drained (it fails its checks: requests sent
+   * to it would fail) but listed `ready`, so the replacement is tried again. Resolves whether it
+   * put one back: false for an instance it holds no such drain of (a scale-in's or a resize's is
+   * never undone) or one no longer ready on the engine. Absent: `replace` never leaves one drained
+   * (local starts the new instance first).
+   */
+  returnToService?(id: string): Promise<boolean>;
+  /**
    * release stops managing the instances without stopping them, so another controller (the next
    * leader) can adopt them; `start` adopts them again. Absent: nothing to hand over (the engine
    * owns its instances, as on Kubernetes and AWS).

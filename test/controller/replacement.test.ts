@@ -49,6 +49,8 @@ class ReplacingProvider extends MemoryProvider {
   readonly replaced: string[] = [];
   /** Errors the next replace calls reject with, in order. */
   readonly failures: Error[] = [];
+  /** Set by a test: what the provider says when asked to put an instance back. */
+  returnToService?: (id: string) => Promise<boolean>;
   async replace(id: string): Promise<ReplaceResult> {
     this.replaced.push(id);
     const failure = this.failures.shift();
@@ -173,6 +175,75 @@ describe('InstanceHealthWatch', () => {
     watch.tick();
     assert.deepEqual(provider.replaced, ['web-2']);
     assert.ok(!journal.entries().at(-1)!.message.includes('tried again'));
+  });
+
+  it('an instance passing its checks again is put back by its provider; one it cannot tell yet is asked again each tick until then, unless it fails again', async () => {
+    const { provider, journal, clock, watch, fail } = await setup(3);
+    // Answers of the provider's returnToService, in order (an Error rejects: a read that failed).
+    const answers: (boolean | Error)[] = [new Error('DescribeAutoScalingGroups failed'), true];
+    const asked: string[] = [];
+    provider.returnToService = async (id: string) => {
+      asked.push(id);
+      const answer = answers.shift() ?? false;
+      if (answer instanceof Error) throw answer;
+      return answer;
+    };
+    const pass = (id: string) =>
+      watch.onHealth({ group: 'web', id, address: '127.0.0.1:1', healthy: true, detail: '200' });
+    const settled = () => new Promise((resolve) => setImmediate(resolve));
+    fail('web-2');
+    pass('web-2');
+    await settled();
+    assert.deepEqual(asked, ['web-2']);
+    watch.tick();
+    await settled();
+    assert.deepEqual(asked, ['web-2', 'web-2'], 'asked again on the next tick');
+    watch.tick();
+    await settled();
+    assert.deepEqual(asked, ['web-2', 'web-2'], 'put back: not asked again');
+    assert.deepEqual(
+      journal.entries().map((e) => e.reasons[0]),
+      ['InstanceUnhealthy', 'InstanceHealthy', 'ReturnedToService'],
+    );
+    // A provider holding nothing answers false: nothing journaled. One that fails again before it
+    // could be asked again is not put back.
+    answers.push(new Error('read failed'));
+    fail('web-3');
+    pass('web-3');
+    await settled();
+    fail('web-3');
+    clock.now += 1;
+    watch.tick();
+    await settled();
+    assert.deepEqual(asked, ['web-2', 'web-2', 'web-3']);
+    assert.equal(journal.entries().filter((e) => e.reasons[0] === 'ReturnedToService').length, 1);
+  });
+
+  it('an instance that recovers while its replacement fails is put back if that replacement drained it', async () => {
+    const { provider, journal, clock, watch, fail } = await setup(3);
+    let reject!: (err: Error) => void;
+    provider.replace = async (id: string) => {
+      provider.replaced.push(id);
+      return new Promise<ReplaceResult>((_, r) => {
+        reject = r;
+      });
+    };
+    const asked: string[] = [];
+    provider.returnToService = async (id: string) => {
+      asked.push(id);
+      return asked.length > 1;
+    };
+    fail('web-2');
+    clock.now += 30_000;
+    watch.tick();
+    // It passes while the replacement still runs (the provider holds no drain of it yet: false)...
+    watch.onHealth({ group: 'web', id: 'web-2', address: '127.0.0.1:1', healthy: true, detail: '200' });
+    // ...then the replacement fails, leaving it drained: asked again.
+    reject(new ProviderError('CAPACITY', 'a PodDisruptionBudget allows no disruption now'));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(asked, ['web-2', 'web-2']);
+    assert.equal(journal.entries().at(-1)!.reasons[0], 'ReturnedToService');
   });
 
   it('an instance that recovers within the grace is kept', async () => {

@@ -851,6 +851,75 @@ describe('aws provider', () => {
     );
   });
 
+  it('through the controller: an instance whose SetInstanceHealth fails stays out of rotation, is marked again after replace_after, and serves again once it passes its checks', async (t) => {
+    // The balancer's pool, fed as the app feeds it: instances on every change, drains by the hook.
+    const pool = new Pool({ drainTimeout: 1000 });
+    const { server, provider } = await setup(t, 1, 3, {}, { drain: (instance) => pool.drain(instance.id) });
+    provider.on('change', () => pool.setInstances(provider.instances()));
+    await provider.start();
+    pool.setInstances(provider.instances());
+    const { clock, watch, verdict, reasons } = watchHealth(provider, pool);
+    const victim = provider.instances()[0]!.id;
+    const eligible = () => pool.eligible().some((m) => m.id === victim);
+    const count = (reason: string) => reasons(victim).filter((r) => r === reason).length;
+    // Whether the pool could pick the failing instance, after each change the provider reported.
+    const pickable: boolean[] = [];
+    provider.on('change', () => pickable.push(eligible()));
+    // The one error the API Reference lists for SetInstanceHealth: ResourceContentionFault, HTTP 500,
+    // "You already have a pending update to an Amazon EC2 Auto Scaling resource (for example, an Auto
+    // Scaling group, instance, or load balancer)"
+    // (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_SetInstanceHealth.html). The
+    // SDK retries a 500 (3 attempts in all): each attempt meets it.
+    const contended = () =>
+      server.refusals.set(
+        'SetInstanceHealth',
+        Array.from({ length: 3 }, () => ({
+          status: 500,
+          code: 'ResourceContentionFault',
+          message:
+            'You already have a pending update to an Amazon EC2 Auto Scaling resource (for example, an Auto Scaling group, instance, or load balancer).',
+        })),
+      );
+
+    contended();
+    verdict(victim, false);
+    clock.now += REPLACE_AFTER;
+    watch.tick();
+    await until(() => count('ReplaceFailed') === 1, 10_000, 'the first mark refused');
+    assert.equal(server.instances.get(victim)?.health, 'Healthy', 'not marked');
+    assert.equal(provider.instances().find((i) => i.id === victim)?.state, 'ready', 'still counted');
+    assert.equal(pool.get(victim)?.draining, true, 'drained: it fails its checks');
+
+    // Tried again once it has failed for another replace_after, not before.
+    contended();
+    clock.now += REPLACE_AFTER - 1;
+    watch.tick();
+    assert.equal(count('ReplaceUnhealthy'), 1);
+    clock.now += 1;
+    watch.tick();
+    await until(() => count('ReplaceFailed') === 2, 10_000, 'the second mark refused');
+    assert.ok(!eligible(), 'still out of rotation: it still fails');
+
+    // It passes its checks again: it serves again. Before: drained for good, InService and counted
+    // in the desired capacity, serving nothing.
+    const failedUntil = pickable.length;
+    verdict(victim, true);
+    await until(eligible, 5000, `${victim} back in rotation`);
+    assert.deepEqual(reasons(victim), [
+      'InstanceUnhealthy',
+      'ReplaceUnhealthy',
+      'ReplaceFailed',
+      'ReplaceUnhealthy',
+      'ReplaceFailed',
+      'InstanceHealthy',
+      'ReturnedToService',
+    ]);
+    // Never pickable while it failed (a member re-added to the pool takes requests before its first
+    // check): only the return, after it passed, made it so.
+    assert.ok(pickable.length > 0 && !pickable.slice(0, failedUntil).includes(true), `${pickable}`);
+    assert.equal(server.instances.get(victim)?.lifecycle, 'InService');
+  });
+
   it('counts toward the desired capacity what Auto Scaling counts, purely', () => {
     const counted = Object.fromEntries(
       [

@@ -1,14 +1,19 @@
 // The controller's InstanceHealthWatch on a real provider (against a fake engine), with a clock the
 // test moves and the balancer's health verdicts played by the test: what a group's instance goes
 // through between failing its health checks and being replaced, minus the HTTP checks themselves.
+import type { Pool } from '../../src/balancer/pool.js';
 import { DecisionJournal, InstanceHealthWatch, type JournalEntry } from '../../src/controller/index.js';
 import type { Provider } from '../../src/providers/index.js';
 
 /** REPLACE_AFTER is the watch's `replace_after` here, ms (the default). */
 export const REPLACE_AFTER = 30_000;
 
-/** watchHealth wires an InstanceHealthWatch to `provider` (group `web`); the test calls tick(). */
-export function watchHealth(provider: Provider) {
+/**
+ * watchHealth wires an InstanceHealthWatch to `provider` (group `web`); the test calls tick(). With
+ * `pool`, the balancer's pool as the app feeds it (instances on every change, drains by the hook),
+ * the watch sees its backends and verdicts reach it too.
+ */
+export function watchHealth(provider: Provider, pool?: Pool) {
   const journal = new DecisionJournal();
   const clock = { now: 1_000_000 };
   const unhealthy = new Set<string>();
@@ -16,10 +21,12 @@ export function watchHealth(provider: Provider) {
     journal,
     provider: (group) => (group === 'web' ? provider : undefined),
     backends: () =>
-      provider
-        .instances()
-        .filter((i) => i.state === 'ready')
-        .map((i) => ({ id: i.id, healthy: !unhealthy.has(i.id), ejected: false, draining: false })),
+      pool
+        ? pool.members().map((m) => m.snapshot())
+        : provider
+            .instances()
+            .filter((i) => i.state === 'ready')
+            .map((i) => ({ id: i.id, healthy: !unhealthy.has(i.id), ejected: false, draining: false })),
     replaceAfter: REPLACE_AFTER,
     panicThreshold: 50,
     logger: { info() {}, warn() {}, error() {} },
@@ -28,6 +35,7 @@ export function watchHealth(provider: Provider) {
   const verdict = (id: string, healthy: boolean) => {
     if (healthy) unhealthy.delete(id);
     else unhealthy.add(id);
+    pool?.setHealthy(id, healthy);
     watch.onHealth({ group: 'web', id, address: '127.0.0.1:1', healthy, detail: healthy ? '200' : '503' });
   };
   /** next resolves with the next journal entry with `reason` (or one already there, for `instance`). */

@@ -450,6 +450,9 @@ export class KubeServer {
       );
     if (evict && !found.metadata.deletionTimestamp) {
       // The disruption controller's rule: evicting a Ready pod must leave minAvailable Ready pods.
+      // Otherwise 429, as "API-initiated Eviction" documents it: "the eviction is not currently
+      // allowed because of the configured PodDisruptionBudget. You may be able to attempt the
+      // eviction again later" (https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/).
       const app = found.metadata.labels?.app;
       const budget = this.budgets.get(`${ns}/${app}`);
       const ready = [...this.pods.values()].filter(

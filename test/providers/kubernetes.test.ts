@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { Pool } from '../../src/balancer/pool.js';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
 import {
   KubernetesProvider,
@@ -639,6 +640,63 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
       'one eviction, for the failing pod',
     );
     assert.ok(!provider.instances().some((i) => i.id === victim!.id));
+  });
+
+  it('through the controller: a pod whose eviction a PodDisruptionBudget refuses stays out of rotation, is evicted again after replace_after, and serves again once it passes its checks', async (t) => {
+    // The balancer's pool, fed as the app feeds it: instances on every change, drains by the hook.
+    const pool = new Pool({ drainTimeout: 1000 });
+    const { server, provider } = await setup(t, {}, 3, { drain: (instance) => pool.drain(instance.id) });
+    provider.on('change', () => pool.setInstances(provider.instances()));
+    await provider.start();
+    await provider.scaleTo(3);
+    pool.setInstances(provider.instances());
+    const { clock, watch, verdict, reasons } = watchHealth(provider, pool);
+    const victim = provider.instances()[0]!.id;
+    const eligible = () => pool.eligible().some((m) => m.id === victim);
+    const count = (reason: string) => reasons(victim).filter((r) => r === reason).length;
+    const evictions = () => server.requests.filter((r) => r.path === `${podPath(victim)}/eviction`).length;
+    // Whether the pool could pick the failing pod, after each change the provider reported.
+    const pickable: boolean[] = [];
+    provider.on('change', () => pickable.push(eligible()));
+    // No disruption allowed: every eviction of a Ready pod is answered 429.
+    server.setBudget('shop', 'web', 3);
+
+    verdict(victim, false);
+    clock.now += REPLACE_AFTER;
+    watch.tick();
+    await until(() => count('ReplaceFailed') === 1, 10_000, 'the first eviction refused');
+    assert.equal(evictions(), 1);
+    assert.equal(provider.instances().find((i) => i.id === victim)?.state, 'ready', 'still counted');
+    assert.equal(pool.get(victim)?.draining, true, 'drained: it fails its checks');
+
+    // Tried again once it has failed for another replace_after, not before.
+    clock.now += REPLACE_AFTER - 1;
+    watch.tick();
+    assert.equal(count('ReplaceUnhealthy'), 1);
+    clock.now += 1;
+    watch.tick();
+    await until(() => count('ReplaceFailed') === 2, 10_000, 'the second eviction refused');
+    assert.equal(evictions(), 2);
+    assert.ok(!eligible(), 'still out of rotation: it still fails');
+
+    // It passes its checks again (the budget still allows nothing): it serves again.
+    // Before: drained for good, Ready and counted in the replicas, serving nothing.
+    const failedUntil = pickable.length;
+    verdict(victim, true);
+    await until(eligible, 5000, `${victim} back in rotation`);
+    assert.deepEqual(reasons(victim), [
+      'InstanceUnhealthy',
+      'ReplaceUnhealthy',
+      'ReplaceFailed',
+      'ReplaceUnhealthy',
+      'ReplaceFailed',
+      'InstanceHealthy',
+      'ReturnedToService',
+    ]);
+    // Never pickable while it failed (a member re-added to the pool takes requests before its first
+    // check): only the return, after it passed, made it so.
+    assert.ok(pickable.length > 0 && !pickable.slice(0, failedUntil).includes(true), `${pickable}`);
+    assert.equal(evictions(), 2, 'nothing evicted after it passed');
   });
 });
 

@@ -7,6 +7,7 @@ import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
+import { ReturnToService } from '../return-to-service.js';
 import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
 import { formatAddress, oldestFirst } from '../types.js';
 import {
@@ -104,8 +105,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #polling: Promise<void> | undefined;
   #gracePeriodMs = 0;
   #replacing = false;
-  /** Instances being returned to service (see `returnToService`): listed as starting for a moment. */
-  #undrained = new Set<string>();
+  /** Instances drained for a termination or a replacement that failed (see ReturnToService). */
+  readonly #drained = new ReturnToService();
   /** Instances this process terminated, until the group no longer lists them. */
   #removing = new Set<string>();
   /**
@@ -242,7 +243,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const list: Instance[] = [];
     for (const m of this.#members.values()) {
       if (!m.privateIp) continue;
-      const state = this.#undrained.has(m.id) ? 'starting' : asgState(m, this.#config.instanceWarmup, now);
+      const state = this.#drained.state(m.id, asgState(m, this.#config.instanceWarmup, now));
       list.push(
         Object.freeze({
           id: m.id,
@@ -334,7 +335,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
             const terminated = await this.#terminatedAnyway(victim.id, err);
             this.#desired = n + victims.length - done - (terminated ? 1 : 0);
             if (terminated) this.#removing.add(victim.id);
-            else if (terminated === false) this.#returnToService(victim.id);
+            else if (terminated === false) this.#drained.returnNow(victim.id, () => this.emit('change'));
             throw err;
           }
           this.#removing.add(victim.id);
@@ -422,17 +423,16 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   }
 
   /**
-   * returnToService puts an instance drained for a termination that failed back into the balancer.
-   * Its draining is one-way there (a member never returns from it to ready), so the instance,
-   * still InService and counted in the desired capacity, took no request again for as long as it
-   * ran. Listed once as `starting`, the balancer forgets it; listed `ready` again, it is a member
-   * anew.
+   * returnToService puts an instance drained for a SetInstanceHealth that failed back into
+   * rotation once it passes its health checks again. A call that got no answer may have marked it
+   * Unhealthy after all, and Auto Scaling then terminates it: a fresh read decides (InService and
+   * Healthy, it serves again; a failed read rejects, and it stays out for now).
    */
-  #returnToService(id: string): void {
-    this.#undrained.add(id);
-    this.emit('change');
-    this.#undrained.delete(id);
-    this.emit('change');
+  async returnToService(id: string): Promise<boolean> {
+    if (!this.#drained.held(id)) return false;
+    await this.#pollFresh();
+    const ready = this.instances().some((i) => i.id === id && i.state === 'ready');
+    return this.#drained.returnHeld(id, ready, () => this.emit('change'));
   }
 
   /** scaleMembers is every member as the wait of a scale judges it. */
@@ -517,6 +517,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const victim = this.instances().find((i) => i.id === id)!;
     const readyBefore = this.instances().filter((i) => i.state === 'ready').length;
     this.#replacing = true;
+    // Held out after an earlier try: not returned to rotation while this one may take it away.
+    this.#drained.forget(id);
     try {
       this.#logger.info(
         { group: this.#options.group, instance: id, plan: plan.reason },
@@ -524,16 +526,23 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       );
       await this.#options.drain?.(victim).catch(() => {});
       const { as } = this.#sdk!;
-      await this.#call('SetInstanceHealth', (abortSignal) =>
-        this.#clients!.autoScaling.send(
-          new as.SetInstanceHealthCommand({
-            InstanceId: id,
-            HealthStatus: 'Unhealthy',
-            ShouldRespectGracePeriod: true,
-          }),
-          { abortSignal },
-        ),
-      );
+      try {
+        await this.#call('SetInstanceHealth', (abortSignal) =>
+          this.#clients!.autoScaling.send(
+            new as.SetInstanceHealthCommand({
+              InstanceId: id,
+              HealthStatus: 'Unhealthy',
+              ShouldRespectGracePeriod: true,
+            }),
+            { abortSignal },
+          ),
+        );
+      } catch (err) {
+        // Drained, not marked: it stays out of rotation (it fails its checks), InService and listed
+        // ready so the replacement is tried again, until it passes its checks again (returnToService).
+        this.#drained.hold(id);
+        throw err;
+      }
       await this.#waitFor(
         () => {
           const all = this.instances();

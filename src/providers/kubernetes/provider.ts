@@ -6,6 +6,7 @@ import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
+import { ReturnToService } from '../return-to-service.js';
 import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
 import { oldestFirst } from '../types.js';
 import { apiErrorText } from './api-error.js';
@@ -104,6 +105,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #waiters: { resolve: () => void }[] = [];
   #checks = new Set<() => void>();
   #replacing = false;
+  /** Pods drained for an eviction that failed, held out of rotation (see `returnToService`). */
+  readonly #drained = new ReturnToService();
   /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
   #surge = 0;
   /** Writes of ours to `spec.replicas` in progress (a scaleTo's patch, a StatefulSet resize's extra replica). */
@@ -192,7 +195,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const list: Instance[] = [];
     for (const pod of this.#pods.values()) {
       const instance = podInstance(pod, this.#options.group, this.#config.port, this.#config.container);
-      if (instance && instance.state !== 'stopped') list.push(instance);
+      if (!instance || instance.state === 'stopped') continue;
+      const state = this.#drained.state(instance.id, instance.state);
+      list.push(state === instance.state ? instance : Object.freeze({ ...instance, state }));
     }
     return list.sort(oldestFirst);
   }
@@ -400,13 +405,23 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const uid = this.#pods.get(id)?.metadata?.uid;
     const readyBefore = this.instances().filter((i) => i.state === 'ready').length;
     this.#replacing = true;
+    // Held out after an earlier try: not returned to rotation while this one may take it away.
+    this.#drained.forget(id);
     try {
       this.#logger.info(
         { group: this.#options.group, instance: id, plan: plan.reason },
         `replacing pod ${id}: evicting it for ${this.#ref()} to recreate (${plan.othersReady} other pods Ready)`,
       );
       await this.#options.drain?.(victim).catch(() => {});
-      const method = await this.#evict(id, uid);
+      let method: 'eviction' | 'delete';
+      try {
+        method = await this.#evict(id, uid);
+      } catch (err) {
+        // Drained, not evicted: it stays out of rotation (it fails its checks), listed Ready so the
+        // replacement is tried again, until it passes its checks again (see returnToService).
+        this.#drained.hold(id);
+        throw err;
+      }
       const deadline = Date.now() + (this.#options.timeout ?? 600_000);
       await this.#until(
         deadline,
@@ -431,6 +446,16 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     } finally {
       this.#replacing = false;
     }
+  }
+
+  /**
+   * returnToService puts pod `id`, drained for an eviction that failed, back into rotation once it
+   * passes its health checks again, if it is still Ready and not terminating (see ReturnToService).
+   */
+  async returnToService(id: string): Promise<boolean> {
+    if (!this.#drained.held(id)) return false;
+    const ready = this.instances().some((i) => i.id === id && i.state === 'ready');
+    return this.#drained.returnHeld(id, ready, () => this.emit('change'));
   }
 
   /** evict asks for an eviction of pod `name` and falls back to a delete where eviction is unavailable. */
