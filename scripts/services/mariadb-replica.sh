@@ -5,6 +5,7 @@
 #   mariadb-replica.sh [up]              create what is missing, start what is down (idempotent)
 #   mariadb-replica.sh stop-replica PORT kill one replica at once (SIGKILL: a crash)
 #   mariadb-replica.sh start-replica PORT
+#   mariadb-replica.sh stop-primary      kill the primary at once (SIGKILL: a crash); start-primary
 #   mariadb-replica.sh down              stop both and delete their data
 #
 # Accounts (host 127.0.0.1): scaleplane/scaleplane (DML + DDL, no SUPER, so read_only binds it),
@@ -146,12 +147,18 @@ case "${cmd}" in
     start_server "${2:?port}" "$2" --read-only=1 --relay-log="$(dir_of "$2")/relay"
     sql_on "$2" 'START SLAVE' 2>/dev/null || true
     ;;
+  stop-primary)
+    stop_server "${PRIMARY_PORT}" KILL
+    ;;
+  start-primary)
+    start_server "${PRIMARY_PORT}" 1
+    ;;
   down)
     for port in ${REPLICA_PORTS} ${PRIMARY_PORT}; do stop_server "${port}"; done
     rm -rf "${BASE}"
     ;;
   *)
-    echo "usage: $0 [up|stop-replica PORT|start-replica PORT|down]" >&2
+    echo "usage: $0 [up|stop-replica PORT|start-replica PORT|stop-primary|start-primary|down]" >&2
     exit 2
     ;;
 esac

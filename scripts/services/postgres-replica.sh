@@ -5,6 +5,7 @@
 #   postgres-replica.sh [up]              create what is missing, start what is down (idempotent)
 #   postgres-replica.sh stop-replica PORT stop one replica at once (-m immediate: a crash)
 #   postgres-replica.sh start-replica PORT
+#   postgres-replica.sh stop-primary      stop the primary at once (-m immediate: a crash); start-primary
 #   postgres-replica.sh freeze-replica PORT  SIGSTOP the replica's postmaster and backends (a hung server:
 #                                           the port accepts, nothing answers); thaw-replica PORT: SIGCONT
 #   postgres-replica.sh down              drop every sp_* cluster
@@ -128,6 +129,12 @@ case "${cmd}" in
   start-replica)
     start_cluster "sp_replica_${2:?port}" "$2"
     ;;
+  stop-primary)
+    pg_ctlcluster --skip-systemctl-redirect "${VERSION}" "${PRIMARY}" stop -m immediate </dev/null
+    ;;
+  start-primary)
+    start_cluster "${PRIMARY}" "${PRIMARY_PORT}"
+    ;;
   freeze-replica) signal_replica STOP "${2:?port}" ;;
   thaw-replica) signal_replica CONT "${2:?port}" ;;
   down)
@@ -136,7 +143,7 @@ case "${cmd}" in
     done
     ;;
   *)
-    echo "usage: $0 [up|stop-replica PORT|start-replica PORT|freeze-replica PORT|thaw-replica PORT|down]" >&2
+    echo "usage: $0 [up|stop-replica PORT|start-replica PORT|stop-primary|start-primary|freeze-replica PORT|thaw-replica PORT|down]" >&2
     exit 2
     ;;
 esac

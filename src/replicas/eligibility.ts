@@ -9,6 +9,17 @@
  *   lag ≤ maxLag, was out     → Holding until it has stayed within the bound for holdTime, then
  *                               LagWithinMax (a replica that flaps around the bound does not flap reads)
  *   first sample ever         → LagWithinMax at once: there is nothing to recover from
+ *
+ * While the primary cannot be reached, lag measured against it only counts the outage (PostgreSQL: the
+ * age of the last primary position replayed; MariaDB: the last heartbeat's age), so
+ * `evaluateWithoutPrimary` decides instead:
+ *
+ *   unreachable               → Unreachable
+ *   eligible at the last sample
+ *   the primary answered      → PrimaryUnreachable, still eligible: no write can commit meanwhile, so
+ *                               it stays as fresh as anything that can answer
+ *   otherwise                 → kept out (LagAboveMax, LagUnknown, Holding …); a hold starts over once
+ *                               lag can be measured again
  */
 
 /** EligibilityReason is a stable token for a replica's state. */
@@ -18,7 +29,8 @@ export type EligibilityReason =
   | 'LagUnknown'
   | 'LagAboveMax'
   | 'Holding'
-  | 'LagWithinMax';
+  | 'LagWithinMax'
+  | 'PrimaryUnreachable';
 
 /** ReplicaHealth is what eligibility remembers about one replica between samples. */
 export interface ReplicaHealth {
@@ -62,6 +74,22 @@ export function evaluateReplica(
     return { eligible: true, reason: 'LagWithinMax', goodSince };
   if (now - goodSince >= config.holdTime) return { eligible: true, reason: 'LagWithinMax', goodSince };
   return { eligible: false, reason: 'Holding', goodSince };
+}
+
+/**
+ * evaluateWithoutPrimary folds one sample taken while the primary was unreachable: the sample's lag is
+ * ignored, the replica keeps the verdict of the last lag measured with the primary reachable.
+ */
+export function evaluateWithoutPrimary(previous: ReplicaHealth, sample: LagSample): ReplicaHealth {
+  if (!sample.reachable) return { eligible: false, reason: 'Unreachable', goodSince: null };
+  if (previous.eligible)
+    return { eligible: true, reason: 'PrimaryUnreachable', goodSince: previous.goodSince };
+  // Never probed with the primary up: its lag is unknown. A hold must count only time lag was measured.
+  return {
+    eligible: false,
+    reason: previous.reason === 'NotProbed' ? 'LagUnknown' : previous.reason,
+    goodSince: null,
+  };
 }
 
 /** markUnreachable is what a failed query on the replica teaches before the next probe does. */

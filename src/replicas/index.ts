@@ -30,6 +30,7 @@ export {
   type EligibilityConfig,
   type EligibilityReason,
   evaluateReplica,
+  evaluateWithoutPrimary,
   initialReplicaHealth,
   type LagSample,
   markUnreachable,

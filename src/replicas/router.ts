@@ -13,6 +13,7 @@ import { PRIMARY, type Queryable, type ReplicaDriver } from './driver.js';
 import {
   type EligibilityReason,
   evaluateReplica,
+  evaluateWithoutPrimary,
   initialReplicaHealth,
   markUnreachable,
   type ReplicaHealth,
@@ -55,7 +56,9 @@ export type DecisionKind =
   | 'FallbackStarted'
   | 'FallbackEnded'
   | 'ReadRetried'
-  | 'ReadRefusedAsWrite';
+  | 'ReadRefusedAsWrite'
+  | 'PrimaryUnreachable'
+  | 'PrimaryRestored';
 
 /** ReplicaDecision is emitted as 'decision'; the controller's journal can record it as is. */
 export interface ReplicaDecision {
@@ -122,6 +125,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   readonly #covers: (replayed: string, write: string) => boolean;
   #tieBreak = 0;
   #fallbackActive = false;
+  /** Whether the last probe round reached the primary; a replica's lag means something only then. */
+  #primaryReachable = true;
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
   #probing: Promise<void> | null = null;
@@ -502,12 +507,18 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     const router = this.options.name;
     const errors: ProbeReport['errors'] = [];
     if (round.primary.error) errors.push({ target: PRIMARY, error: round.primary.error });
+    const primaryReachable = round.primary.reachable;
+    // Restored before the replicas' verdicts, which are measured against it again; lost after them,
+    // which the decision lists.
+    if (primaryReachable) this.#primaryTransition(true, undefined);
     for (const sample of round.replicas) {
       const state = this.#byName.get(sample.name);
       if (state === undefined) continue;
       if (sample.error) errors.push({ target: sample.name, error: sample.error });
       const previous = state.health;
-      const next = evaluateReplica(previous, sample, this.options, now);
+      const next = primaryReachable
+        ? evaluateReplica(previous, sample, this.options, now)
+        : evaluateWithoutPrimary(previous, sample);
       state.health = next;
       state.source = sample.source;
       state.view.lag = sample.lag;
@@ -521,6 +532,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       this.#transition(state, previous, next, sample.error);
       if (next.reason === 'Unreachable') state.lost.lose(this.#lostError(sample.name, sample.error));
     }
+    if (!primaryReachable) this.#primaryTransition(false, round.primary.error);
     this.#updateFallback();
     this.emit('probe', {
       router,
@@ -552,6 +564,34 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
         message: `${replica} ${admitted ? 'admitted' : 'restored'} for reads (lag ${lag} ms)`,
       });
     }
+  }
+
+  /** primaryTransition reports the primary becoming unreachable, and reachable again. */
+  #primaryTransition(reachable: boolean, error: ReplicaError | undefined): void {
+    if (reachable === this.#primaryReachable) return;
+    this.#primaryReachable = reachable;
+    if (reachable) {
+      this.#decide({
+        kind: 'PrimaryRestored',
+        reasons: ['PrimaryReachable'],
+        message: 'the primary answers again; replica lag is measured against it again',
+      });
+      return;
+    }
+    const serving = this.#views.filter((v) => v.eligible).map((v) => v.name);
+    this.#decide({
+      kind: 'PrimaryUnreachable',
+      reasons: [
+        'PrimaryUnreachable',
+        ...(error ? [error.code] : []),
+        ...this.#states.map((s) => `${s.view.name}:${s.health.reason}`),
+      ],
+      message: `the primary is unreachable (${error?.message ?? 'no answer'}); writes fail until it answers; reads ${
+        serving.length > 0
+          ? `stay on ${serving.join(', ')} (within maxLag when the primary was last reachable, and no write can commit meanwhile)`
+          : 'have no replica that was within maxLag when the primary was last reachable'
+      }`,
+    });
   }
 
   #updateFallback(): void {

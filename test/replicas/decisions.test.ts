@@ -4,6 +4,7 @@ import {
   chooseRead,
   type EligibilityReason,
   evaluateReplica,
+  evaluateWithoutPrimary,
   initialReplicaHealth,
   type ReplicaHealth,
   type ReplicaView,
@@ -75,6 +76,61 @@ describe('evaluateReplica', () => {
     h = evaluateReplica(h, { reachable: true, lag: 0 }, config, 3000);
     assert.equal(evaluateReplica(h, { reachable: true, lag: 0 }, config, 5999).reason, 'Holding');
     assert.equal(evaluateReplica(h, { reachable: true, lag: 0 }, config, 6000).eligible, true);
+  });
+});
+
+describe('evaluateWithoutPrimary', () => {
+  const fine: ReplicaHealth = { eligible: true, reason: 'LagWithinMax', goodSince: 0 };
+  const kept: ReplicaHealth = { eligible: true, reason: 'PrimaryUnreachable', goodSince: 0 };
+  const cases: Array<[string, ReplicaHealth, boolean, boolean, EligibilityReason]> = [
+    [
+      'fresh at the last measurement keeps reads, whatever lag reads now',
+      fine,
+      true,
+      true,
+      'PrimaryUnreachable',
+    ],
+    ['still kept on the next round', kept, true, true, 'PrimaryUnreachable'],
+    ['a kept replica that stops answering is out', kept, false, false, 'Unreachable'],
+    [
+      'lagging stays out',
+      { eligible: false, reason: 'LagAboveMax', goodSince: null },
+      true,
+      false,
+      'LagAboveMax',
+    ],
+    [
+      'unknown lag stays out',
+      { eligible: false, reason: 'LagUnknown', goodSince: null },
+      true,
+      false,
+      'LagUnknown',
+    ],
+    [
+      'down stays out, even answering now',
+      { eligible: false, reason: 'Unreachable', goodSince: null },
+      true,
+      false,
+      'Unreachable',
+    ],
+    ['holding stays out', { eligible: false, reason: 'Holding', goodSince: 100 }, true, false, 'Holding'],
+    ['never measured is unknown', initialReplicaHealth, true, false, 'LagUnknown'],
+  ];
+  for (const [name, previous, reachable, eligible, reason] of cases) {
+    it(name, () => {
+      const next = evaluateWithoutPrimary(previous, { reachable, lag: 60_000 });
+      assert.deepEqual([next.eligible, next.reason], [eligible, reason]);
+    });
+  }
+
+  it('a hold starts over once the primary answers: the outage does not count towards it', () => {
+    const holding: ReplicaHealth = { eligible: false, reason: 'Holding', goodSince: 0 };
+    const during = evaluateWithoutPrimary(holding, { reachable: true, lag: null });
+    assert.equal(evaluateReplica(during, { reachable: true, lag: 0 }, config, 10_000).reason, 'Holding');
+    assert.equal(
+      evaluateReplica(holding, { reachable: true, lag: 0 }, config, 10_000).reason,
+      'LagWithinMax',
+    );
   });
 });
 

@@ -11,8 +11,10 @@ import mysql, {
 import { Registry } from 'prom-client';
 import {
   createMysqlRouter,
+  type DatabaseError,
   type MysqlResult,
   type ProbeReport,
+  type ReplicaDecision,
   type ReplicaRouter,
 } from '../../src/replicas/index.js';
 import { until } from '../helpers/until.js';
@@ -21,7 +23,9 @@ import {
   MARIADB_PRIMARY_PORT,
   MARIADB_REPLICA_PORT,
   nextDecision,
+  startMariadbPrimary,
   startMariadbReplica,
+  stopMariadbPrimary,
   stopMariadbReplica,
 } from './services.js';
 
@@ -80,6 +84,8 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
   });
 
   after(async () => {
+    // A test that failed while the primary was stopped must not leave it down for the next run.
+    await startMariadbPrimary().catch(() => {});
     await replicaAdmin?.query('START SLAVE').catch(() => {});
     await db?.close();
     await db?.close();
@@ -331,5 +337,136 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     // The restarted server outlives this run; the run's TMPDIR does not.
     const [tmp] = await replicaAdmin.query<RowDataPacket[]>('SELECT @@GLOBAL.tmpdir AS dir');
     assert.equal(tmp[0]?.dir, '/tmp');
+  });
+
+  it('primary killed: a replica fresh when the primary was last reachable keeps serving reads; writes fail; read-your-writes is not served stale; back to normal after the restart', {
+    timeout: 90_000,
+  }, async () => {
+    // A router and pools of its own: connections to the killed primary die with it.
+    const primary = pool(MARIADB_PRIMARY_PORT);
+    const replica = pool(MARIADB_REPLICA_PORT);
+    const down = createMysqlRouter({
+      primary,
+      replicas: { r1: replica },
+      name: 'mariadb-primary-down',
+      registry: new Registry(),
+      probeInterval: PROBE_INTERVAL,
+      holdTime: HOLD_TIME,
+    });
+    down.on('error', () => {});
+    const decisions: string[] = [];
+    down.on('decision', (d) => decisions.push(`${d.kind} ${d.reasons.join(',')}`));
+    const read = async () => {
+      const row = rows(await down.query('SELECT @@port AS port, COUNT(*) AS n FROM replicas_rw'))[0];
+      return { port: Number(row?.port), n: Number(row?.n) };
+    };
+    let openGate = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    let sessionRead: Promise<unknown> = Promise.resolve();
+    let primaryStopped = false;
+    try {
+      await down.start();
+      await until(
+        () => down.status()[0]?.source === 'heartbeat' && down.status()[0]?.eligible === true,
+        20_000,
+        'replica eligible by heartbeat',
+      );
+      const [counted] = await primary.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM replicas_rw');
+      const rowsBefore = Number(counted[0]?.n);
+      await until(async () => (await read()).n === rowsBefore, 20_000, 'the replica has every row');
+      // A session writes while the SQL thread is stopped, so the replica lacks that write when the
+      // primary dies: its read after the write must not come from the replica.
+      await replicaAdmin.query('STOP SLAVE SQL_THREAD');
+      let wrote = () => {};
+      const written = new Promise<void>((resolve) => {
+        wrote = resolve;
+      });
+      sessionRead = down
+        .session(async () => {
+          await down.query('INSERT INTO replicas_rw (v) VALUES (?)', ['session before the outage']);
+          wrote();
+          await gate;
+          return down.query("SELECT @@port AS port FROM replicas_rw WHERE v = 'session before the outage'");
+        })
+        .then(
+          (result) => rows(result),
+          (error: unknown) => error,
+        );
+      await written;
+      const unreachable = nextDecision(down, (d) => d.kind === 'PrimaryUnreachable', 30_000).catch(
+        (error: unknown) => error,
+      );
+      await stopMariadbPrimary();
+      primaryStopped = true;
+      // The heartbeat no longer written, its age grows with the outage: wait until it is past maxLag,
+      // which excluded the replica before the fix.
+      await until(
+        () => !down.status()[0]?.eligible || (down.status()[0]?.lag ?? 0) > down.options.maxLag,
+        30_000,
+        'lag measured past maxLag with the primary down',
+      );
+      await down.probeNow();
+
+      let onReplica = 0;
+      const failed: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        try {
+          const row = await read();
+          if (row.port === MARIADB_REPLICA_PORT && row.n >= rowsBefore) onReplica++;
+        } catch (error) {
+          failed.push((error as Error).message);
+        }
+      }
+      console.log(
+        `  mariadb: primary killed: ${onReplica}/20 reads served by the replica, ${failed.length} failed${failed.length ? ` (${failed[0]})` : ''}; status ${JSON.stringify(down.status().map((r) => [r.eligible, r.reason, Math.round(r.lag ?? -1)]))}; ${decisions.join('; ')}`,
+      );
+      assert.deepEqual(failed, [], 'reads keep working from the replica');
+      assert.equal(onReplica, 20);
+      assert.deepEqual(
+        down.status().map((r) => [r.eligible, r.reason]),
+        [[true, 'PrimaryUnreachable']],
+      );
+      assert.deepEqual(((await unreachable) as ReplicaDecision).reasons?.slice(0, 2), [
+        'PrimaryUnreachable',
+        'REPLICA_CONNECTION',
+      ]);
+
+      await assert.rejects(down.query('INSERT INTO replicas_rw (v) VALUES (?)', ['during the outage']), {
+        code: 'REPLICA_CONNECTION',
+        target: 'primary',
+      });
+      // The replica lacks the session's write (SQL thread stopped): its read after the write must not
+      // come from there, and with the primary down it fails.
+      openGate();
+      const answer = await sessionRead;
+      assert.deepEqual(
+        [(answer as DatabaseError).code, (answer as DatabaseError).target],
+        ['REPLICA_CONNECTION', 'primary'],
+        `the session's read: ${JSON.stringify(answer)}`,
+      );
+      await replicaAdmin.query('START SLAVE SQL_THREAD');
+
+      const restored = nextDecision(down, (d) => d.kind === 'PrimaryRestored', 60_000);
+      await startMariadbPrimary();
+      primaryStopped = false;
+      await restored;
+      await down.query('INSERT INTO replicas_rw (v) VALUES (?)', ['after the outage']);
+      await until(
+        async () =>
+          down.status()[0]?.reason === 'LagWithinMax' && (await read()).port === MARIADB_REPLICA_PORT,
+        60_000,
+        'reads back on the replica under normal lag measurement',
+      );
+      console.log(`  mariadb: primary back: ${decisions.join('; ')}`);
+    } finally {
+      openGate();
+      await sessionRead;
+      if (primaryStopped) await startMariadbPrimary();
+      await replicaAdmin.query('START SLAVE').catch(() => {});
+      await down.close();
+      await Promise.all([primary.end(), replica.end()]);
+    }
   });
 });

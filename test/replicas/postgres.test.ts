@@ -10,6 +10,7 @@ import {
   lsnCovers,
   type ProbeReport,
   parseLsn,
+  type ReplicaDecision,
   type ReplicaError,
   type ReplicaRouter,
 } from '../../src/replicas/index.js';
@@ -21,7 +22,9 @@ import {
   nextDecision,
   PG_PRIMARY_PORT,
   PG_REPLICA_PORT,
+  startPostgresPrimary,
   startPostgresReplica,
+  stopPostgresPrimary,
   stopPostgresReplica,
   thawPostgresReplica,
 } from './services.js';
@@ -79,6 +82,8 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
   });
 
   after(async () => {
+    // A test that failed while the primary was stopped must not leave it down for the next run.
+    await startPostgresPrimary().catch(() => {});
     await thawPostgresReplica().catch(() => {});
     await replicaAdmin?.query('SELECT pg_wal_replay_resume()').catch(() => {});
     await db?.close();
@@ -398,5 +403,135 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1');
     await restored;
     assert.equal(await port(), PG_REPLICA_PORT);
+  });
+
+  it('primary stopped: a replica fresh when the primary was last reachable keeps serving reads; writes fail; read-your-writes is not served stale; back to normal after the restart', {
+    timeout: 90_000,
+  }, async () => {
+    // A router and pools of its own: connections to the stopped primary die with it.
+    const primary = pool(PG_PRIMARY_PORT);
+    const replica = pool(PG_REPLICA_PORT);
+    const down = createPgRouter({
+      primary,
+      replicas: { r1: replica },
+      name: 'pg-primary-down',
+      registry: new Registry(),
+      probeInterval: PROBE_INTERVAL,
+      holdTime: HOLD_TIME,
+    });
+    down.on('error', () => {});
+    const decisions: string[] = [];
+    down.on('decision', (d) => decisions.push(`${d.kind} ${d.reasons.join(',')}`));
+    const read = async () =>
+      (await down.query('SELECT inet_server_port() AS port, count(*)::int AS n FROM replicas_rw'))
+        .rows[0] as {
+        port: number;
+        n: number;
+      };
+    let openGate = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    let sessionRead: Promise<unknown> = Promise.resolve();
+    let primaryStopped = false;
+    try {
+      await down.start();
+      await until(() => down.status()[0]?.eligible === true, 20_000, 'replica eligible');
+      const rowsBefore = (await admin.query('SELECT count(*)::int AS n FROM replicas_rw')).rows[0]
+        .n as number;
+      await until(async () => (await read()).n === rowsBefore, 20_000, 'the replica has every row');
+      // A session writes while replay is paused, so the replica lacks that write when the primary dies:
+      // its read after the write must not come from the replica.
+      await replicaAdmin.query('SELECT pg_wal_replay_pause()');
+      let wrote = () => {};
+      const written = new Promise<void>((resolve) => {
+        wrote = resolve;
+      });
+      sessionRead = down
+        .session(async () => {
+          await down.query('INSERT INTO replicas_rw (v) VALUES ($1)', ['session before the outage']);
+          wrote();
+          await gate;
+          return down.query(
+            "SELECT inet_server_port() AS port FROM replicas_rw WHERE v = 'session before the outage'",
+          );
+        })
+        .then(
+          (result) => result.rows,
+          (error: unknown) => error,
+        );
+      await written;
+      const unreachable = nextDecision(down, (d) => d.kind === 'PrimaryUnreachable', 30_000).catch(
+        (error: unknown) => error,
+      );
+      await stopPostgresPrimary();
+      primaryStopped = true;
+      // Lag measured against a primary that cannot be reached grows with the outage: wait until it is
+      // past maxLag, which excluded the replica before the fix.
+      await until(
+        () => !down.status()[0]?.eligible || (down.status()[0]?.lag ?? 0) > down.options.maxLag,
+        30_000,
+        'lag measured past maxLag with the primary down',
+      );
+      await down.probeNow();
+
+      let onReplica = 0;
+      const failed: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        try {
+          const row = await read();
+          if (row.port === PG_REPLICA_PORT && row.n >= rowsBefore) onReplica++;
+        } catch (error) {
+          failed.push(`${(error as DatabaseError).target}: ${(error as Error).message}`);
+        }
+      }
+      console.log(
+        `  pg: primary stopped: ${onReplica}/20 reads served by the replica, ${failed.length} failed${failed.length ? ` (${failed[0]})` : ''}; status ${JSON.stringify(down.status().map((r) => [r.eligible, r.reason, r.lag]))}; ${decisions.join('; ')}`,
+      );
+      assert.deepEqual(failed, [], 'reads keep working from the replica');
+      assert.equal(onReplica, 20);
+      assert.deepEqual(
+        down.status().map((r) => [r.eligible, r.reason]),
+        [[true, 'PrimaryUnreachable']],
+      );
+      assert.deepEqual(((await unreachable) as ReplicaDecision).reasons?.slice(0, 2), [
+        'PrimaryUnreachable',
+        'REPLICA_CONNECTION',
+      ]);
+
+      await assert.rejects(down.query('INSERT INTO replicas_rw (v) VALUES ($1)', ['during the outage']), {
+        code: 'REPLICA_CONNECTION',
+        target: 'primary',
+      });
+      // The replica lacks the session's write (replay paused): its read after the write must not come
+      // from there, and with the primary down it fails.
+      openGate();
+      const answer = await sessionRead;
+      assert.deepEqual(
+        [(answer as DatabaseError).code, (answer as DatabaseError).target],
+        ['REPLICA_CONNECTION', 'primary'],
+        `the session's read: ${JSON.stringify(answer)}`,
+      );
+      await replicaAdmin.query('SELECT pg_wal_replay_resume()');
+
+      const restored = nextDecision(down, (d) => d.kind === 'PrimaryRestored', 60_000);
+      await startPostgresPrimary();
+      primaryStopped = false;
+      await restored;
+      await down.query('INSERT INTO replicas_rw (v) VALUES ($1)', ['after the outage']);
+      await until(
+        async () => down.status()[0]?.reason === 'LagWithinMax' && (await read()).port === PG_REPLICA_PORT,
+        60_000,
+        'reads back on the replica under normal lag measurement',
+      );
+      console.log(`  pg: primary back: ${decisions.join('; ')}`);
+    } finally {
+      openGate();
+      await sessionRead;
+      if (primaryStopped) await startPostgresPrimary();
+      await replicaAdmin.query('SELECT pg_wal_replay_resume()').catch(() => {});
+      await down.close();
+      await Promise.all([primary.end(), replica.end()]);
+    }
   });
 });

@@ -45,7 +45,13 @@ class MemoryDriver implements ReplicaDriver<Result> {
   async probe(): Promise<ProbeRound> {
     if (this.probeFails) throw new Error('probe exploded');
     return {
-      primary: { reachable: true, position: '10' },
+      primary: this.down.has('primary')
+        ? {
+            reachable: false,
+            position: null,
+            error: this.normalizeError(new Error('connect ECONNREFUSED'), 'primary'),
+          }
+        : { reachable: true, position: '10' },
       replicas: this.replicaNames.map((name) => ({
         name,
         reachable: !this.down.has(name),
@@ -155,6 +161,65 @@ describe('ReplicaRouter', () => {
       assert.deepEqual(driver.served, [], 'not run again anywhere');
       await router.close();
     }
+  });
+
+  it('with the primary unreachable, replicas fresh at its last answer keep reads; lagging or down ones do not', async () => {
+    const { driver, router, decisions } = setup(['fresh', 'lagging', 'dead']);
+    driver.samples.lagging = { lag: 9000 };
+    await router.start();
+    driver.down.add('primary');
+    driver.down.add('dead');
+    // Lag measured against the lost primary only counts the outage.
+    driver.samples.fresh = { lag: 60_000 };
+    driver.samples.lagging = { lag: 60_000 };
+    await router.probeNow();
+    assert.deepEqual(
+      router.status().map((r) => [r.name, r.eligible, r.reason]),
+      [
+        ['fresh', true, 'PrimaryUnreachable'],
+        ['lagging', false, 'LagAboveMax'],
+        ['dead', false, 'Unreachable'],
+      ],
+    );
+    const outage = decisions.find((d) => d.kind === 'PrimaryUnreachable');
+    assert.deepEqual(outage?.reasons, [
+      'PrimaryUnreachable',
+      'REPLICA_CONNECTION',
+      'fresh:PrimaryUnreachable',
+      'lagging:LagAboveMax',
+      'dead:Unreachable',
+    ]);
+    assert.ok(!decisions.some((d) => d.kind === 'ReplicaExcluded' && d.replica === 'fresh'));
+    assert.deepEqual(await Promise.all([0, 1, 2].map(async () => (await router.query('SELECT 1')).target)), [
+      'fresh',
+      'fresh',
+      'fresh',
+    ]);
+    // A session that wrote goes to the primary (the replica cannot confirm the write), and fails there.
+    await router.session(async () => {
+      driver.down.delete('primary');
+      await router.query('INSERT INTO t VALUES (1)');
+      driver.down.add('primary');
+      await assert.rejects(router.query('SELECT 1'), { code: 'REPLICA_CONNECTION', target: 'primary' });
+    });
+    await assert.rejects(router.query('INSERT INTO t VALUES (2)'), {
+      code: 'REPLICA_CONNECTION',
+      target: 'primary',
+    });
+    // The primary back: lag counts again.
+    driver.down.delete('primary');
+    await router.probeNow();
+    assert.deepEqual(
+      router.status().map((r) => [r.name, r.eligible, r.reason]),
+      [
+        ['fresh', false, 'LagAboveMax'],
+        ['lagging', false, 'LagAboveMax'],
+        ['dead', false, 'Unreachable'],
+      ],
+    );
+    assert.equal(decisions.filter((d) => d.kind === 'PrimaryRestored').length, 1);
+    assert.equal(decisions.filter((d) => d.kind === 'PrimaryUnreachable').length, 1);
+    await router.close();
   });
 
   it('fail mode refuses reads when no replica qualifies', async () => {

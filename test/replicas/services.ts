@@ -48,6 +48,16 @@ export function startPostgresReplica(): Promise<void> {
   return script('postgres-replica.sh', ['start-replica', String(PG_REPLICA_PORT)], pgEnv);
 }
 
+/** stopPostgresPrimary crashes the test primary on PG_PRIMARY_PORT (pg_ctl -m immediate); never 5432. */
+export function stopPostgresPrimary(): Promise<void> {
+  return script('postgres-replica.sh', ['stop-primary'], pgEnv);
+}
+
+/** startPostgresPrimary starts the test primary again. */
+export function startPostgresPrimary(): Promise<void> {
+  return script('postgres-replica.sh', ['start-primary'], pgEnv);
+}
+
 /** freezePostgresReplica stops the replica's processes with SIGSTOP: connections stay open, nothing answers. */
 export function freezePostgresReplica(): Promise<void> {
   return script('postgres-replica.sh', ['freeze-replica', String(PG_REPLICA_PORT)], pgEnv);
@@ -71,6 +81,16 @@ export function stopMariadbReplica(): Promise<void> {
 /** startMariadbReplica starts the replica server again and resumes replication. */
 export function startMariadbReplica(): Promise<void> {
   return script('mariadb-replica.sh', ['start-replica', String(MARIADB_REPLICA_PORT)], mariadbEnv);
+}
+
+/** stopMariadbPrimary kills the test primary on MARIADB_PRIMARY_PORT with SIGKILL; never 3306. */
+export function stopMariadbPrimary(): Promise<void> {
+  return script('mariadb-replica.sh', ['stop-primary'], mariadbEnv);
+}
+
+/** startMariadbPrimary starts the test primary again; the replica reconnects by itself (MASTER_CONNECT_RETRY=1). */
+export function startMariadbPrimary(): Promise<void> {
+  return script('mariadb-replica.sh', ['start-primary'], mariadbEnv);
 }
 
 /**
