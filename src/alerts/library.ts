@@ -82,11 +82,27 @@ export function deadLetterAlert(event: DeadLetterEvent): AlertAction {
   };
 }
 
-/** replicaAlert: reads falling back to the primary, and excluded replicas, fire until they recover. */
+/**
+ * replicaAlert: an unreachable primary (writes fail; reads stay on replicas that were fresh), reads
+ * falling back to the primary, and excluded replicas fire until they recover.
+ */
 export function replicaAlert(event: ReplicaDecisionEvent): AlertAction | undefined {
+  const primary = `replica-primary:${event.router}`;
   const fallback = `replica-fallback:${event.router}`;
   const excluded = `replica-excluded:${event.router}:${event.replica ?? ''}`;
   switch (event.kind) {
+    case 'PrimaryUnreachable':
+      return {
+        action: 'fire',
+        key: primary,
+        input: {
+          severity: 'critical',
+          summary: `${event.router}: ${event.message}`,
+          details: { reasons: event.reasons },
+        },
+      };
+    case 'PrimaryRestored':
+      return { action: 'resolve', key: primary, summary: `${event.router}: ${event.message}` };
     case 'FallbackStarted':
       return {
         action: 'fire',

@@ -39,6 +39,8 @@ describe('library alert mappings', () => {
     ['ReplicaExcluded', 'fire', 'replica-excluded:db:r1'],
     ['ReplicaRestored', 'resolve', 'replica-excluded:db:r1'],
     ['ReplicaAdmitted', 'resolve', 'replica-excluded:db:r1'],
+    ['PrimaryUnreachable', 'fire', 'replica-primary:db'],
+    ['PrimaryRestored', 'resolve', 'replica-primary:db'],
     ['ReadRetried', undefined, undefined],
   ];
   for (const [kind, action, key] of replicaCases) {
