@@ -7,6 +7,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { HostPort } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { type ControlApi, createControlApi } from './api.js';
+import { TokenGate } from './token-gate.js';
 import { registerTools } from './tools.js';
 
 /** MCP_PATH is where the streamable HTTP endpoint answers. */
@@ -14,6 +15,17 @@ export const MCP_PATH = '/mcp';
 
 /** MAX_MCP_BODY_BYTES bounds one HTTP message (a week-long simulate trace fits). */
 export const MAX_MCP_BODY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * MAX_MCP_IN_FLIGHT bounds the requests served at once; more are answered 503 with Retry-After.
+ * A tool call lasts milliseconds (simulate, the long one, is capped at one per core but one), so
+ * 16 at once is room for many agents; and it bounds what requests can hold: 16 bodies of at most
+ * 8 MiB (128 MiB, and only from callers whose token the API accepted) plus their parsed messages.
+ */
+export const MAX_MCP_IN_FLIGHT = 16;
+
+/** MCP_RETRY_AFTER_SECONDS is the Retry-After of a 503 over MAX_MCP_IN_FLIGHT: calls end within it. */
+export const MCP_RETRY_AFTER_SECONDS = 1;
 
 /** createMcpServer builds an MCP server with Scaleplane's tools; `api` gives the control API client per call. */
 export function createMcpServer(api: (authToken: string | undefined) => ControlApi): McpServer {
@@ -52,6 +64,10 @@ export interface McpHttpServerOptions {
   logger?: { warn(obj: object, msg?: string): void };
   /** Time allowed to receive a whole request (headers within a third of it). @defaultValue 30000 (ms) */
   requestTimeoutMs?: number;
+  /** Requests served at once; more get 503. @defaultValue MAX_MCP_IN_FLIGHT */
+  maxInFlight?: number;
+  /** How long a token the API accepted is let in without asking again. @defaultValue TOKEN_ACCEPTED_TTL_MS (5000 ms) */
+  tokenAcceptedTtlMs?: number;
 }
 
 function sendJson(
@@ -69,17 +85,27 @@ function sendJson(
   res.end(json);
 }
 
+/**
+ * CLOSE goes with answers sent before the body was read: the connection ends after the answer, so
+ * Node does not read (and discard) the rest of the body to keep it alive.
+ */
+const CLOSE = { connection: 'close' };
+
 const rpcError = (code: number, message: string) => ({ jsonrpc: '2.0', error: { code, message }, id: null });
 
 /**
  * McpHttpServer serves MCP over streamable HTTP at `/mcp`, stateless: every POST gets a fresh
  * server and transport. Each request must carry `Authorization: Bearer <token>`, which is passed on
  * to the control API for every tool call, so the API's own checks (token, role, rate limits)
- * decide; a request without one is refused with 401 before MCP sees it.
+ * decide; a request without one is refused with 401 before MCP sees it. The token is checked with
+ * the API (TokenGate) before the body is read, and at most `maxInFlight` requests are served at once.
  */
 export class McpHttpServer {
   readonly #options: McpHttpServerOptions;
   readonly #server: Server;
+  readonly #gate: TokenGate;
+  readonly #maxInFlight: number;
+  #inFlight = 0;
   #closed: Promise<void> | undefined;
 
   constructor(options: McpHttpServerOptions) {
@@ -93,7 +119,26 @@ export class McpHttpServer {
       requestTimeout,
       connectionsCheckingInterval: Math.min(1_000, requestTimeout),
     };
+    this.#gate = new TokenGate({
+      apiUrl: options.apiUrl,
+      ...(options.tokenAcceptedTtlMs !== undefined && { acceptedTtlMs: options.tokenAcceptedTtlMs }),
+    });
+    this.#maxInFlight = options.maxInFlight ?? MAX_MCP_IN_FLIGHT;
+    if (!Number.isSafeInteger(this.#maxInFlight) || this.#maxInFlight < 1)
+      throw new TypeError(`maxInFlight: must be an integer >= 1, got ${options.maxInFlight}`);
     this.#server = createServer(limits, (req, res) => {
+      if (this.#inFlight >= this.#maxInFlight) {
+        return sendJson(
+          res,
+          503,
+          rpcError(-32000, `busy: ${this.#inFlight} requests in flight, the most at once; retry later`),
+          { 'retry-after': String(MCP_RETRY_AFTER_SECONDS), ...CLOSE },
+        );
+      }
+      this.#inFlight += 1;
+      res.once('close', () => {
+        this.#inFlight -= 1;
+      });
       this.#handle(req, res).catch((err: unknown) => {
         this.#options.logger?.warn({ err }, 'MCP request failed');
         if (!res.headersSent) sendJson(res, 500, rpcError(-32603, 'internal error'));
@@ -107,6 +152,11 @@ export class McpHttpServer {
     this.#server.listen(this.#options.listen.port, this.#options.listen.host);
     await once(this.#server, 'listening');
     return { host: this.#options.listen.host, port: (this.#server.address() as AddressInfo).port };
+  }
+
+  /** inFlight is how many requests are being served (at most `maxInFlight`). */
+  get inFlight(): number {
+    return this.#inFlight;
   }
 
   /** close stops the server; safe to call twice. */
@@ -128,14 +178,27 @@ export class McpHttpServer {
     if (!match) {
       return sendJson(res, 401, rpcError(-32001, 'missing bearer token (the control API token)'), {
         'www-authenticate': 'Bearer realm="scaleplane"',
+        ...CLOSE,
       });
     }
     if (req.method !== 'POST') {
       return sendJson(res, 405, rpcError(-32000, 'stateless server: POST only'), { allow: 'POST' });
     }
+    const token = match[1]!;
+    // Before the body: a client the API refuses costs one small API call, not up to 8 MiB read and parsed.
+    const verdict = await this.#gate.check(token);
+    if (!verdict.ok) {
+      const code = verdict.status === 401 ? -32001 : -32000;
+      return sendJson(res, verdict.status, rpcError(code, verdict.message), {
+        ...(verdict.status === 401 && {
+          'www-authenticate': 'Bearer realm="scaleplane", error="invalid_token"',
+        }),
+        ...CLOSE,
+      });
+    }
     const body = await readBody(req);
     if (body === undefined)
-      return sendJson(res, 413, rpcError(-32600, `body over ${MAX_MCP_BODY_BYTES} bytes`));
+      return sendJson(res, 413, rpcError(-32600, `body over ${MAX_MCP_BODY_BYTES} bytes`), CLOSE);
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
@@ -149,7 +212,6 @@ export class McpHttpServer {
         400,
         rpcError(-32602, `${protoKey}: unknown field (a "__proto__" key is never one)`),
       );
-    const token = match[1]!;
     const server = createMcpServer((authToken) => createControlApi(this.#options.apiUrl, authToken));
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
