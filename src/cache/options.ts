@@ -109,7 +109,7 @@ export interface CacheOptions extends EntryOptions {
   lock?: boolean | LockOptions;
   /** Evict other instances' memory tiers on delete/set/deleteByTag (Redis pub/sub). @defaultValue true */
   invalidation?: boolean;
-  /** @defaultValue jsonSerializer (keeps Date, Map, Set, BigInt) */
+  /** @defaultValue jsonSerializer (keeps Date, Map, Set, BigInt, Buffer, typed arrays) */
   serializer?: Serializer;
   /** Registry for the metrics. @defaultValue a new Registry */
   registry?: Registry;

@@ -19,6 +19,30 @@ function tagged(type: string, v: unknown): Record<string, unknown> {
   return { [TAG]: type, v };
 }
 
+type TypedArrayConstructor = new (buffer: ArrayBuffer) => ArrayBufferView;
+
+const TYPED_ARRAYS: ReadonlyMap<string, TypedArrayConstructor> = new Map<string, TypedArrayConstructor>([
+  ['Int8Array', Int8Array],
+  ['Uint8Array', Uint8Array],
+  ['Uint8ClampedArray', Uint8ClampedArray],
+  ['Int16Array', Int16Array],
+  ['Uint16Array', Uint16Array],
+  ['Int32Array', Int32Array],
+  ['Uint32Array', Uint32Array],
+  ['Float32Array', Float32Array],
+  ['Float64Array', Float64Array],
+  ['BigInt64Array', BigInt64Array],
+  ['BigUint64Array', BigUint64Array],
+]);
+
+/** bytesOf decodes base64 into a fresh ArrayBuffer of exactly its bytes (aligned for any typed array). */
+function bytesOf(base64: string): ArrayBuffer {
+  const bytes = Buffer.from(base64, 'base64');
+  const out = new ArrayBuffer(bytes.length);
+  new Uint8Array(out).set(bytes);
+  return out;
+}
+
 function isTaggedShape(value: Record<string, unknown>): boolean {
   const keys = Object.keys(value);
   return keys.length === 2 && TAG in value && 'v' in value;
@@ -33,6 +57,15 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
   if (raw instanceof Map) return tagged('Map', [...raw.entries()]);
   if (raw instanceof Set) return tagged('Set', [...raw.values()]);
   if (typeof raw === 'number' && !Number.isFinite(raw)) return tagged('Number', String(raw));
+  // Binary data: JSON turns a Buffer into { type, data: [...] } and a typed array into { '0': … },
+  // which came back from Redis as plain objects while the memory tier handed out the Buffer itself.
+  // Their bytes travel as base64, tagged with the kind to rebuild.
+  if (raw instanceof ArrayBuffer) return tagged('ArrayBuffer', Buffer.from(raw).toString('base64'));
+  if (ArrayBuffer.isView(raw) && !(raw instanceof DataView)) {
+    const kind = Buffer.isBuffer(raw) ? 'Buffer' : raw.constructor.name;
+    if (kind === 'Buffer' || TYPED_ARRAYS.has(kind))
+      return tagged(kind, Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64'));
+  }
   // A user object that looks tagged travels as its entries, which the reviver never mistakes for a tag.
   if (
     raw !== null &&
@@ -61,8 +94,15 @@ function revive(type: unknown, v: unknown): unknown {
       return Number(v);
     case 'o':
       return Object.fromEntries(v as [string, unknown][]);
-    default:
+    case 'Buffer':
+      return Buffer.from(v as string, 'base64');
+    case 'ArrayBuffer':
+      return bytesOf(v as string);
+    default: {
+      const typed = typeof type === 'string' ? TYPED_ARRAYS.get(type) : undefined;
+      if (typed !== undefined) return new typed(bytesOf(v as string));
       return { [TAG]: type, v };
+    }
   }
 }
 
@@ -83,7 +123,8 @@ function reviver(_key: string, value: unknown): unknown {
 }
 
 /**
- * jsonSerializer is the default: JSON that keeps Date, Map, Set, BigInt, undefined, NaN and ±Infinity.
+ * jsonSerializer is the default: JSON that keeps Date, Map, Set, BigInt, undefined, NaN and ±Infinity,
+ * Buffer, ArrayBuffer and typed arrays (Uint8Array, Float64Array…).
  * Class instances come back as plain objects, as with JSON.
  */
 export const jsonSerializer: Serializer = {

@@ -304,6 +304,21 @@ test('redis tier: two instances share values with types kept; delete and tags re
   assert.equal(await admin.exists(`${prefix}__tag:group`), 0);
 });
 
+test('redis tier: a Buffer or Uint8Array read from Redis is the one the memory tier gives', async (t) => {
+  const a = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL } }));
+  const b = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, memory: false }));
+  assert.equal(await a.ready(), true);
+  assert.equal(await b.ready(), true);
+  const value = { avatar: Buffer.from([0x89, 0x50, 0x4e, 0x47]), scores: new Uint8Array([3, 1, 4]) };
+  await a.set('binary', value);
+  assert.deepEqual(await a.get('binary'), value, 'memory tier');
+  // Before, B got { avatar: { type: 'Buffer', data: [...] }, scores: { '0': 3, ... } }.
+  const fromRedis = await b.get<typeof value>('binary');
+  assert.deepEqual(fromRedis, value, 'Redis tier');
+  assert.ok(Buffer.isBuffer(fromRedis?.avatar));
+  assert.deepEqual(await b.getOrSet('binary', () => assert.fail('B hits Redis')), value, 'fresh-hit path');
+});
+
 test('redis tier: a lock holder fills the key and the other instance wakes on the notice', async (t) => {
   // A 10 s poll that the wait never reaches: an answer well before it can only come from the notice,
   // with room for a slow machine.

@@ -42,6 +42,33 @@ test('jsonSerializer keeps Date, Map, Set, BigInt, undefined and non-finite numb
   }
 });
 
+test('jsonSerializer keeps Buffer, ArrayBuffer and typed arrays (they came back as plain objects)', () => {
+  const bytes = new Uint8Array([0, 1, 2, 250, 255]);
+  const cases: [string, unknown][] = [
+    ['buffer', Buffer.from('héllo \u0000 bytes')],
+    ['empty buffer', Buffer.alloc(0)],
+    ['buffer slice of a pool', Buffer.from('0123456789').subarray(3, 7)],
+    ['uint8array', bytes],
+    ['float64array', new Float64Array([1.5, Number.NaN, -0, Number.POSITIVE_INFINITY])],
+    ['int16array view at an offset', new Int16Array(new ArrayBuffer(8), 2, 2).fill(-7)],
+    ['bigint64array', new BigInt64Array([-1n, 2n ** 62n])],
+    ['arraybuffer', bytes.buffer],
+    [
+      'nested',
+      { file: Buffer.from('x'), parts: [new Uint32Array([7])], m: new Map([['b', Buffer.from('y')]]) },
+    ],
+    ['buffer-shaped user object', { type: 'Buffer', data: [1, 2] }],
+  ];
+  for (const [name, value] of cases) {
+    const back = jsonSerializer.deserialize(jsonSerializer.serialize(value));
+    assert.deepEqual(back, value, name);
+  }
+  const buffer = jsonSerializer.deserialize(jsonSerializer.serialize(Buffer.from('ab')));
+  assert.ok(Buffer.isBuffer(buffer), 'a Buffer comes back a Buffer');
+  const u8 = jsonSerializer.deserialize(jsonSerializer.serialize(bytes));
+  assert.ok(u8 instanceof Uint8Array && !Buffer.isBuffer(u8), 'a Uint8Array comes back a Uint8Array');
+});
+
 test('jsonSerializer: plain objects drop undefined properties as JSON does', () => {
   assert.deepEqual(jsonSerializer.deserialize(jsonSerializer.serialize({ a: 1, b: undefined })), { a: 1 });
 });
