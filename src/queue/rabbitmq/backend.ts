@@ -9,7 +9,7 @@ import {
 } from 'amqplib';
 import { backoffDelay } from '../backoff.js';
 import { readRabbitDepth } from '../depth.js';
-import { QueueError } from '../errors.js';
+import { InvalidArgumentError, QueueError } from '../errors.js';
 import type {
   BackendContext,
   ConsumeOptions,
@@ -21,7 +21,15 @@ import type {
   QueueBackend,
 } from '../types.js';
 import { settleBarrier } from './settle.js';
-import { delayBucket, delayQueue, mainQueueArguments, type QueueType, rabbitNames } from './topology.js';
+import {
+  DELAY_QUEUE_IDLE,
+  delayBucket,
+  delayQueue,
+  delayQueueRedeclare,
+  mainQueueArguments,
+  type QueueType,
+  rabbitNames,
+} from './topology.js';
 
 /** RabbitBackendOptions configures the RabbitMQ backend. */
 export interface RabbitBackendOptions {
@@ -31,6 +39,12 @@ export interface RabbitBackendOptions {
   prefix?: string;
   /** Main and dead-letter queue type; `classic` adds priorities but is not replicated. @defaultValue 'quorum' */
   queueType?: QueueType;
+  /**
+   * ms a delay queue (one per rounded delay) is kept once no job was published into it: its
+   * `x-expires` is the delay plus this, and publishers declare it again every half of this while
+   * they use it. @defaultValue 60000
+   */
+  delayQueueIdle?: number;
 }
 
 const ERROR = 'x-sp-error';
@@ -55,7 +69,12 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   const queueType = options.queueType ?? 'quorum';
   const url = options.url ?? 'amqp://guest:guest@127.0.0.1:5672';
   const subscribers = new Set<Subscriber>();
+  const delayQueueIdle = options.delayQueueIdle ?? DELAY_QUEUE_IDLE;
+  if (!Number.isInteger(delayQueueIdle) || delayQueueIdle < 1000)
+    throw new InvalidArgumentError('delayQueueIdle', 'must be an integer number of ms >= 1000');
   const asserted = new Set<string>();
+  /** Delay queue name → when this process last declared it (ms), which renews its x-expires lease. */
+  const delayDeclared = new Map<string, number>();
   let closed = false;
   let model: ChannelModel | undefined;
   let publisher: ConfirmChannel | undefined;
@@ -140,10 +159,13 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     asserted.add(queue);
   };
   const ensureDelayQueue = async (queue: string, delay: number) => {
-    const spec = delayQueue(rabbitNames(prefix, queue), delayBucket(delay));
-    if (!asserted.has(spec.name)) {
+    const spec = delayQueue(rabbitNames(prefix, queue), delayBucket(delay), delayQueueIdle);
+    // Declared once was not enough: the queue expired under a long-running producer (see
+    // delayQueueRedeclare). The lease runs from the declaration, so it is timed from before it is sent.
+    const now = Date.now();
+    if (delayQueueRedeclare(delayDeclared.get(spec.name), now, delayQueueIdle)) {
       await withChannel((ch) => ch.assertQueue(spec.name, { durable: true, arguments: spec.arguments }));
-      asserted.add(spec.name);
+      delayDeclared.set(spec.name, now);
     }
     return spec.name;
   };
@@ -277,11 +299,11 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
 
     async destroy(queue) {
       const names = rabbitNames(prefix, queue);
-      const delayQueues = [...asserted].filter((n) => n.startsWith(`${names.queue}.delay.`));
+      const delayQueues = [...delayDeclared.keys()].filter((n) => n.startsWith(`${names.queue}.delay.`));
       await withChannel(async (ch) => {
         for (const name of [names.queue, names.dlq, ...delayQueues]) {
           await ch.deleteQueue(name);
-          asserted.delete(name);
+          delayDeclared.delete(name);
         }
       });
       asserted.delete(queue);

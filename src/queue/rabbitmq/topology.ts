@@ -42,20 +42,44 @@ export function delayBucket(ms: number): number {
   return Math.ceil(ms / magnitude) * magnitude;
 }
 
-/** delayQueue names the TTL queue holding jobs for `bucket` ms and gives its arguments. */
+/**
+ * DELAY_QUEUE_IDLE is how long (ms) a delay queue outlives its delay once nobody declares it again
+ * (its `x-expires` is the delay plus this).
+ */
+export const DELAY_QUEUE_IDLE = 60_000;
+
+/**
+ * delayQueue names the TTL queue holding jobs for `bucket` ms and gives its arguments. A non-default
+ * `idle` is part of the name: RabbitMQ refuses to declare a queue again with another `x-expires`.
+ */
 export function delayQueue(
   names: RabbitNames,
   bucket: number,
+  idle: number = DELAY_QUEUE_IDLE,
 ): { name: string; arguments: Record<string, unknown> } {
   return {
-    name: `${names.queue}.delay.${bucket}`,
+    name: `${names.queue}.delay.${bucket}${idle === DELAY_QUEUE_IDLE ? '' : `.i${idle}`}`,
     arguments: {
       'x-queue-type': 'classic',
       'x-message-ttl': bucket,
       'x-dead-letter-exchange': '',
       'x-dead-letter-routing-key': names.queue,
-      // Unused delay queues disappear on their own once their last job has moved on.
-      'x-expires': bucket + 60_000,
+      // Unused delay queues disappear on their own once their last job has moved on. "Unused" to
+      // RabbitMQ means not declared (nor consumed from) for that long: publishing does not count, so
+      // publishers must declare it again while they use it (delayQueueRedeclare).
+      'x-expires': bucket + idle,
     },
   };
+}
+
+/**
+ * delayQueueRedeclare says whether a delay queue last declared at `declaredAt` must be declared
+ * again before a publish at `now`. Its lease then runs to `declaredAt + bucket + idle`, while
+ * declaring every `idle / 2` keeps each job published into it at least `bucket + idle / 2` before
+ * the deadline: time enough for its TTL to run out and move it on. Without this a long-running
+ * producer's queue expired `bucket + idle` after its first declaration, with jobs in it, and every
+ * later publish to it was confirmed into nowhere (unroutable, dropped).
+ */
+export function delayQueueRedeclare(declaredAt: number | undefined, now: number, idle: number): boolean {
+  return declaredAt === undefined || now - declaredAt >= idle / 2;
 }
