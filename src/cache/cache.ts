@@ -103,6 +103,16 @@ interface ResolvedCall {
 /** Flight is one read-or-load of a key in progress; concurrent callers share its promise. */
 interface Flight {
   promise: Promise<unknown> | undefined;
+  readonly fullKey: string;
+  /**
+   * The key was set or deleted (here or, by the bus, elsewhere) while the flight ran: what it read
+   * or loaded is from before that, so its callers get it but neither tier stores it.
+   */
+  invalidated: boolean;
+  /** Tags deleted while the flight ran: an entry carrying one of them is not stored either. */
+  droppedTags: string[] | undefined;
+  /** A load that outlived its callers' timeout still stores: the flight stays watched until then. */
+  outlived: boolean;
 }
 
 /** Missed marks a flight started by a read that has just missed in Redis: it need not read again. */
@@ -157,6 +167,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   readonly #binding: MetricsBinding;
   readonly #m: CacheCounts;
   readonly #flights = new Map<string, Flight>();
+  /** Flights that may still store, including loads that outlived a timeout (#flights has those no more). */
+  readonly #unsettled = new Set<Flight>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #background = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -331,6 +343,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#assertOpen();
     const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
     const fullKey = this.#prefix + key;
+    // A load of the key under way here read the value from before this one: it must not store it.
+    this.#overtake([fullKey], []);
     const entry = buildEntry(value, call.tags, call.policy, this.#clock.now(), this.#random);
     if (entry === undefined) return this.delete(key);
     let payload: string;
@@ -355,6 +369,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   async delete(key: string): Promise<void> {
     this.#assertOpen();
     const fullKey = this.#prefix + key;
+    this.#overtake([fullKey], []);
     this.#memory?.delete(fullKey);
     this.#m.invalidationsLocal++;
     this.emit('invalidate', { keys: [key], tags: [], source: 'local', at: this.#clock.now() });
@@ -367,6 +382,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   async deleteByTag(tags: string | readonly string[]): Promise<void> {
     this.#assertOpen();
     const list = typeof tags === 'string' ? [tags] : [...tags];
+    this.#overtake([], list);
     for (const tag of list) this.#memory?.deleteByTag(tag);
     this.#m.invalidationsLocal++;
     this.emit('invalidate', { keys: [], tags: list, source: 'local', at: this.#clock.now() });
@@ -442,8 +458,15 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     background: boolean,
     missed: Missed | undefined,
   ): Promise<unknown> {
-    const flight: Flight = { promise: undefined };
+    const flight: Flight = {
+      promise: undefined,
+      fullKey,
+      invalidated: false,
+      droppedTags: undefined,
+      outlived: false,
+    };
     this.#flights.set(fullKey, flight);
+    this.#unsettled.add(flight);
     flight.promise = this.#load(key, fullKey, loader, call, fallback, background, flight, missed);
     return flight.promise;
   }
@@ -558,7 +581,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         if (remote && isServable(state) && (!background || (state === 'fresh' && newer))) {
           this.#m.redisHit++;
           if (state === 'stale') this.#m.staleRevalidate++;
-          this.#remember(fullKey, remote.entry, remote.bytes);
+          if (!this.#overtaken(flight, remote.entry.tags))
+            this.#remember(fullKey, remote.entry, remote.bytes);
           // After this flight has left the map, so that the refresh can start its own.
           if (state !== 'fresh' && !background)
             setImmediate(() => this.#refresh(key, fullKey, loader, call, remote.entry));
@@ -567,9 +591,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         this.#m.redisMiss++;
         if (remote && state !== 'expired' && newer) fallback = remote.entry;
       }
-      return (await this.#lockAndLoad(key, fullKey, loader, call, fallback, background)).value;
+      return (await this.#lockAndLoad(key, fullKey, loader, call, fallback, background, flight)).value;
     } finally {
       if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
+      if (!flight.outlived) this.#unsettled.delete(flight);
     }
   }
 
@@ -580,6 +605,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     call: ResolvedCall,
     fallback: CacheEntry | undefined,
     background: boolean,
+    flight: Flight,
   ): Promise<CacheEntry> {
     const redis = this.#redis;
     let token: string | undefined;
@@ -588,7 +614,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       const outcome = await this.#acquire(fullKey, lockKey, background, fallback);
       if (outcome.kind === 'filled') {
         this.#m.redisHit++;
-        this.#remember(fullKey, outcome.remote.entry, outcome.remote.bytes);
+        if (!this.#overtaken(flight, outcome.remote.entry.tags))
+          this.#remember(fullKey, outcome.remote.entry, outcome.remote.bytes);
         return outcome.remote.entry;
       }
       if (outcome.kind === 'busy' && fallback) return fallback;
@@ -599,7 +626,16 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       if (outcome.kind === 'locked') token = outcome.token;
     }
     try {
-      return await this.#callLoader(key, fullKey, loader, call, fallback, background, token !== undefined);
+      return await this.#callLoader(
+        key,
+        fullKey,
+        loader,
+        call,
+        fallback,
+        background,
+        token !== undefined,
+        flight,
+      );
     } finally {
       if (token !== undefined) void redis?.unlock(lockKey, token);
     }
@@ -665,6 +701,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     fallback: CacheEntry | undefined,
     background: boolean,
     locked: boolean,
+    flight: Flight,
   ): Promise<CacheEntry> {
     let ttl: number | undefined;
     let tags: readonly string[] | undefined;
@@ -688,7 +725,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       }
       this.#m.loaderOk++;
       const policy = ttl === undefined ? call.policy : { ...call.policy, ttl };
-      return this.#store(fullKey, value, policy, tags ?? call.tags, locked);
+      return this.#store(fullKey, value, policy, tags ?? call.tags, locked, flight);
     })();
     try {
       if (call.timeout === undefined || fallback === undefined || background) return await run;
@@ -702,13 +739,16 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       if (raced !== TIMED_OUT) return raced;
       this.#m.staleTimeout++;
       // The load goes on and its result is stored; only this answer does not wait for it.
+      flight.outlived = true;
       this.#track(
-        run.catch((error: unknown) =>
-          this.#report(
-            'loader',
-            new CacheError('CACHE_LOADER_FAILED', `load of "${key}" failed`, { cause: error }),
-          ),
-        ),
+        run
+          .catch((error: unknown) =>
+            this.#report(
+              'loader',
+              new CacheError('CACHE_LOADER_FAILED', `load of "${key}" failed`, { cause: error }),
+            ),
+          )
+          .finally(() => this.#unsettled.delete(flight)),
       );
       return fallback;
     } catch (error) {
@@ -726,9 +766,13 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     policy: EntryPolicy,
     tags: readonly string[],
     locked: boolean,
+    flight: Flight,
   ): Promise<CacheEntry> {
     const now = this.#clock.now();
     const entry = buildEntry(value, tags, policy, now, this.#random);
+    // Stored now, a value loaded before a set/delete of its key would overwrite the newer value in
+    // Redis (or come back after the delete) in every instance for its whole TTL.
+    if (entry !== undefined && this.#overtaken(flight, entry.tags)) return entry;
     if (entry === undefined) {
       // A load that found nothing must not leave an older value behind in this process.
       this.#memory?.delete(fullKey);
@@ -794,6 +838,25 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     }
   }
 
+  /**
+   * overtake marks the flights of `fullKeys`, and those whose entry may carry one of `tags`, as
+   * overtaken by a set or delete: they must not store what they got before it.
+   */
+  #overtake(fullKeys: readonly string[], tags: readonly string[]): void {
+    if (this.#unsettled.size === 0) return;
+    for (const flight of this.#unsettled) {
+      if (fullKeys.includes(flight.fullKey)) flight.invalidated = true;
+      if (tags.length > 0) flight.droppedTags = [...(flight.droppedTags ?? []), ...tags];
+    }
+  }
+
+  /** overtaken says whether a flight's result with `tags` is older than a set/delete that happened meanwhile. */
+  #overtaken(flight: Flight, tags: readonly string[]): boolean {
+    if (flight.invalidated) return true;
+    const dropped = flight.droppedTags;
+    return dropped !== undefined && tags.some((tag) => dropped.includes(tag));
+  }
+
   #remember(fullKey: string, entry: CacheEntry, bytes: number): void {
     if (!this.#memory) return;
     this.#memory.set(fullKey, entry, bytes);
@@ -813,6 +876,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       if (waiters) for (const wake of [...waiters]) wake();
     }
     if (message.k === undefined && message.t === undefined) return;
+    this.#overtake(message.k ?? [], message.t ?? []);
     const memory = this.#memory;
     for (const key of message.k ?? []) memory?.delete(key);
     for (const tag of message.t ?? []) memory?.deleteByTag(tag);

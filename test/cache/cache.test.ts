@@ -319,6 +319,53 @@ test('redis tier: a Buffer or Uint8Array read from Redis is the one the memory t
   assert.deepEqual(await b.getOrSet('binary', () => assert.fail('B hits Redis')), value, 'fresh-hit path');
 });
 
+/** gatedLoader returns `value` once `open()` is called; `started` resolves when it runs. */
+function gatedLoader<T>(value: T) {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const loader = async () => {
+    started();
+    await gate;
+    return value;
+  };
+  return { loader, running, open };
+}
+
+test('redis tier: a load in flight when the key is set or deleted does not store its older value', async (t) => {
+  const a = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 }));
+  const b = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 }));
+  const reader = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, memory: false }));
+  await Promise.all([a.ready(), b.ready(), reader.ready()]);
+  const cases: [string, (key: string) => Promise<unknown>, unknown][] = [
+    // Another instance writes the new value while A's loader still holds what it read before.
+    ['set elsewhere', (key) => b.set(key, 'new'), 'new'],
+    ['deleted elsewhere', (key) => b.delete(key), undefined],
+    ['tag deleted elsewhere', () => b.deleteByTag('raced-tag'), undefined],
+    ['deleted here', (key) => a.delete(key), undefined],
+  ];
+  for (const [name, change, expected] of cases) {
+    const key = `raced:${name}`;
+    const { loader, running, open } = gatedLoader('old');
+    const load = a.getOrSet(key, loader, { tags: ['raced-tag'] });
+    await running;
+    const evicted = new Promise((resolve) => a.once('invalidate', resolve));
+    await change(key);
+    await evicted;
+    open();
+    // Whoever asked before the change may get what the load read; nobody after it.
+    assert.equal(await load, 'old', name);
+    assert.equal(await reader.get(key), expected, `${name}: Redis`);
+    assert.equal(await a.get(key), expected, `${name}: A's memory tier`);
+    assert.equal(await b.get(key), expected, `${name}: B`);
+  }
+});
+
 test('redis tier: a lock holder fills the key and the other instance wakes on the notice', async (t) => {
   // A 10 s poll that the wait never reaches: an answer well before it can only come from the notice,
   // with room for a slow machine.
