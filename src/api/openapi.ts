@@ -275,7 +275,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           ],
           responses: {
             '200': json('EventsResponse', 'journal entries'),
-            '400': error('a query parameter is not a non-negative integer'),
+            '400': error('since or limit is not a non-negative integer, or group is empty'),
             '401': UNAUTHORIZED,
             '429': TOO_MANY,
           },
@@ -372,7 +372,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
         get: {
           operationId: 'stream',
           summary:
-            'Server-sent events: `sample` (per-group load and capacity, every second), `decision` (journal entries), `status` (groups)',
+            'Server-sent events: `hello` (the groups, the last 15 minutes of samples and recent decisions), then `tick` (per-group samples and status, every second) and `decision` (each journal entry)',
           parameters: [query('group', 'only this group', { type: 'string' })],
           responses: {
             '200': {

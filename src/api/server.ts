@@ -296,6 +296,8 @@ export class ApiServer {
     if (path === '/api/scalability/events') {
       allow(method, ['GET', 'HEAD']);
       const group = url.searchParams.get('group') ?? undefined;
+      // `group=` (a blank filter field) matched no entry and answered an empty journal, as `limit=` did.
+      if (group === '') throw new HttpError(400, 'group: must not be empty');
       const since = integerParam(url, 'since');
       const limit = integerParam(url, 'limit');
       return send(res, 200, {

@@ -332,6 +332,49 @@ describe('OpenAPI document', () => {
     it(`${c.method.toUpperCase()} ${c.path.slice(0, 60)} → ${c.status} as documented`, () => check(c));
   }
 
+  // The summary is what a client of the document learns the stream's events from: it named
+  // `sample` and `status`, which the server never sends, and not `hello` or `tick`, which it does.
+  it("the stream's summary names exactly the events the stream sends", async () => {
+    const named = new Set(
+      [...(doc.paths['/api/scalability/stream'].get.summary as string).matchAll(/`(\w+)`/g)].map((m) => m[1]),
+    );
+    const live = await startApi();
+    const abort = new AbortController();
+    const seen = new Set<string>();
+    try {
+      const res = await fetch(`${live.base}/api/scalability/stream`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+        signal: abort.signal,
+      });
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      // A decision to stream; ticks come once a second. Bounded: at most 10 s of reading.
+      const scaled = await live.call('/api/scalability/scale-group', {
+        method: 'POST',
+        body: JSON.stringify({ group: 'web', action: 'scale-out' }),
+      });
+      assert.equal(scaled.status, 200);
+      const deadline = setTimeout(() => abort.abort(), 10_000);
+      try {
+        while (!(seen.has('hello') && seen.has('tick') && seen.has('decision'))) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += decoder.decode(value, { stream: true });
+          for (const m of text.matchAll(/^event: (\w+)$/gm)) seen.add(m[1]!);
+        }
+      } finally {
+        clearTimeout(deadline);
+      }
+    } finally {
+      abort.abort();
+      await live.close();
+    }
+    assert.deepEqual([...seen].sort(), ['decision', 'hello', 'tick'], 'events the stream sent');
+    assert.deepEqual([...named].sort(), [...seen].sort(), 'events the summary names');
+  });
+
   /** checkTokenRoutes sends a wrong token to every route that wants one and checks `status` against the document. */
   async function checkTokenRoutes(status: number): Promise<void> {
     for (const { path, method, op } of operations(doc)) {

@@ -171,6 +171,13 @@ describe('control API', () => {
     assert.equal((await api.call('/api/scalability/events?limit=007')).status, 200);
   });
 
+  // A blank filter field sent as `group=` matched no entry and answered an empty journal.
+  it('events: an empty group is a 400 naming it, not an empty journal', async () => {
+    const res = await api.call('/api/scalability/events?group=');
+    assert.deepEqual([res.status, res.body], [400, { error: 'group: must not be empty' }]);
+    assert.equal((await api.call('/api/scalability/events?group=web')).status, 200);
+  });
+
   it('answers unknown routes and methods with JSON errors', async () => {
     assert.equal((await api.call('/api/scalability/nope')).status, 404);
     assert.equal((await api.call('/api/scalability/groups', { method: 'DELETE' })).status, 405);
