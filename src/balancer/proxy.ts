@@ -155,7 +155,7 @@ export class ProxyPath {
   readonly logger: BalancerLogger;
   /** Once set, responses carry `Connection: close` so clients leave. */
   closing = false;
-  /** Client sockets of open upgraded connections (WebSockets), cut at the close deadline. */
+  /** Client sockets of upgrades (WebSockets), open or still in their handshake, cut at the close deadline. */
   readonly tunnels = new Set<Duplex>();
   readonly #onClosingExchangeEnd: () => void;
   readonly #keepAliveTimeout: number;

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
 import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from './headers.js';
 import { type GroupRoute, hashKeyOf, type ProxyPath } from './proxy.js';
+import { classifyUpstreamError } from './retry.js';
 
 /**
  * proxyUpgrade passes an `Upgrade` request (WebSocket and the like) through to a backend of `route`
@@ -46,6 +47,8 @@ export function proxyUpgrade(
   const release = (): void => {
     if (released) return;
     released = true;
+    clearTimeout(timer);
+    proxy.tunnels.delete(socket);
     route.pool.release(backend);
     route.inFlight--;
     route.telemetry.inFlight.dec();
@@ -60,36 +63,93 @@ export function proxyUpgrade(
     path: req.url,
     headers: forwarded.headers,
   });
+  // The handshake: until the backend answers, fails or the exchange is given up. Nothing reads a
+  // socket handed over by the 'upgrade' event, so a client leaving would go unnoticed (its in-flight
+  // count held on the backend for as long as the backend stays silent): read it meanwhile, keeping
+  // what it sends early for the tunnel. It is listed in `tunnels` from now on, so the balancer's
+  // close deadline cuts a handshake that is still waiting too.
+  let answered = false;
+  const early: Buffer[] = [];
+  let earlyBytes = 0;
+  const onEarly = (chunk: Buffer): void => {
+    early.push(chunk);
+    earlyBytes += chunk.length;
+    if (earlyBytes > MAX_EARLY_BYTES) abandon();
+  };
+  const stopWatching = (): void => {
+    socket.off('data', onEarly);
+    socket.off('end', abandon);
+    socket.off('close', abandon);
+  };
+  // The client left (or sent too much before any answer): the backend is told by a closed
+  // connection, and it is not the backend's failure.
   const abandon = (): void => {
+    if (answered) return;
+    answered = true;
+    stopWatching();
     upstream.destroy();
+    socket.destroy();
     release();
   };
+  // As for plain requests (`request_timeout`): a backend that takes the connection but never
+  // answers the handshake gets the client a 504 instead of a connection open for good.
+  const timer = setTimeout(() => {
+    if (!answered) {
+      answered = true;
+      stopWatching();
+      upstream.destroy();
+      route.telemetry.errors.timeout.inc();
+      proxy.logger.warn(
+        { group: route.name, backend: backend.id, timeoutMs: proxy.requestTimeout },
+        'upgrade request timed out',
+      );
+      replyAndRelease(504, route.replies.timeout);
+    } else if (!socket.destroyed) {
+      // A declined upgrade whose answer is still being relayed.
+      upstream.destroy();
+      socket.destroy();
+    }
+  }, proxy.requestTimeout);
+  // Answers on the client socket (which closes after it); the exchange is over.
+  const replyAndRelease = (status: number, body: Buffer): void => {
+    socket.resume();
+    rawReply(socket, status, body);
+    release();
+  };
+  proxy.tunnels.add(socket);
+  socket.on('data', onEarly);
+  socket.once('end', abandon);
   socket.once('close', abandon);
   // A 101 to a request that was not offered an upgrade, or one without the headers that make it
   // an upgrade: nothing here could relay what follows it.
   const refuse101 = (): void => {
     route.telemetry.errors.other.inc();
-    rawReply(socket, 502, route.replies.badGateway.other);
-    abandon();
+    upstream.destroy();
+    replyAndRelease(502, route.replies.badGateway.other);
   };
   upstream.on('upgrade', (response, upSocket, upHead) => {
+    if (answered) {
+      upSocket.destroy();
+      return;
+    }
+    answered = true;
+    stopWatching();
     if (!tunnel) {
       upSocket.destroy();
       refuse101();
       return;
     }
-    socket.off('close', abandon);
+    clearTimeout(timer);
     upSocket.on('error', ignore);
     socket.write(rawHead(101, response.statusMessage ?? 'Switching Protocols', response.rawHeaders));
     if (upHead.length > 0) socket.write(upHead);
     if (head.length > 0) upSocket.write(head);
+    for (const chunk of early) upSocket.write(chunk);
     const close = (): void => {
-      proxy.tunnels.delete(socket);
       socket.destroy();
       upSocket.destroy();
       release();
     };
-    proxy.tunnels.add(socket);
     // Either side's FIN ends the tunnel: sockets from an http server allow half-open, and a
     // half-closed tunnel would otherwise hold its in-flight count forever.
     socket.once('end', close);
@@ -101,29 +161,51 @@ export function proxyUpgrade(
     route.outcome(backend, 'success');
   });
   upstream.on('response', (response) => {
+    if (answered) {
+      response.destroy();
+      return;
+    }
+    answered = true;
+    stopWatching();
     // The backend declined the upgrade (or was not offered one): relay its answer and close. The
     // body is relayed decoded, so Transfer-Encoding goes with the other hop-by-hop headers; without
-    // a Content-Length the close ends the body.
+    // a Content-Length the close ends the body. The timer still cuts a relay that never ends.
     if (response.statusCode === 101) {
       response.destroy();
       refuse101();
       return;
     }
+    socket.resume();
+    // Over once the answer is written out, or the client left.
+    socket.once('finish', release);
+    socket.once('close', () => {
+      upstream.destroy();
+      release();
+    });
     const headers = forwardResponseHeaders(response.rawHeaders);
     headers.push('Connection', 'close');
     socket.write(rawHead(response.statusCode ?? 502, response.statusMessage ?? '', headers));
     response.pipe(socket);
     response.on('error', () => socket.destroy());
   });
-  upstream.on('error', () => {
-    socket.off('close', abandon);
-    route.outcome(backend, 'gateway');
-    route.telemetry.errors.connect.inc();
-    rawReply(socket, 502, route.replies.badGateway.connect);
-    release();
+  upstream.on('error', (err: NodeJS.ErrnoException) => {
+    // After an answer, a timeout or the client leaving, the error is ours or already handled.
+    if (answered) {
+      socket.destroy();
+      return;
+    }
+    answered = true;
+    stopWatching();
+    const failure = classifyUpstreamError(err);
+    if (failure !== 'other') route.outcome(backend, 'gateway');
+    route.telemetry.errors[failure].inc();
+    replyAndRelease(502, route.replies.badGateway[failure]);
   });
   upstream.end();
 }
+
+/** MAX_EARLY_BYTES bounds what a client may send before the backend answered its upgrade. */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 // Hop-by-hop headers stay: for a 101 the Connection/Upgrade pair is the point.
 function rawHead(status: number, message: string, raw: readonly string[]): string {

@@ -329,3 +329,119 @@ test('request targets: origin-form GET and HEAD reach the backend as sent, absol
   assert.match(absolute, /^HTTP\/1\.1 200 OK\r\n/);
   assert.deepEqual(seen, ['GET /a?b=1 host=site.test', 'HEAD /h host=site.test', 'GET /abs host=site.test']);
 });
+
+const WS_HANDSHAKE =
+  'GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+/** wsClient opens a raw connection to the balancer, sends a WebSocket handshake and collects what comes back. */
+async function wsClient(
+  t: TestContext,
+  port: number,
+): Promise<{ socket: net.Socket; received: () => string }> {
+  const socket = net.connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString();
+  });
+  socket.on('error', () => {});
+  socket.write(WS_HANDSHAKE);
+  return { socket, received: () => received };
+}
+
+test('WebSocket handshake a backend never answers: 504 after request_timeout, nothing left in flight', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end());
+  const upgrades = deferred();
+  backend.server.on('upgrade', () => upgrades.resolve()); // takes the connection, never answers
+  const { balancer, port, metrics } = await start(t, config({ requestTimeout: 300 }));
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const client = await wsClient(t, port);
+  await upgrades.promise;
+  // Without a deadline the client waited as long as the backend stayed silent, its count held.
+  await once(client.socket, 'close');
+  assert.match(client.received(), /^HTTP\/1\.1 504 /);
+  assert.deepEqual(JSON.parse(client.received().split('\r\n\r\n')[1]!), {
+    error: 'upstream timed out',
+    group: 'web',
+  });
+  assert.equal(balancer.stats('web').backends[0]?.inFlight, 0);
+  assert.equal(balancer.stats('web').inFlight, 0);
+  assert.equal(await counter(metrics.upstreamErrors, { group: 'web', kind: 'timeout' }), 1);
+});
+
+test('a client that leaves during a WebSocket handshake frees its count, closes the upstream, blames no backend', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end());
+  const upstreamClosed: Promise<void>[] = [];
+  const arrived = [deferred(), deferred(), deferred()];
+  backend.server.on('upgrade', (_req, socket: net.Socket) => {
+    const closed = deferred();
+    upstreamClosed.push(closed.promise);
+    // Reads, as a WebSocket server does, so it sees the connection end.
+    socket.on('end', () => closed.resolve());
+    socket.resume();
+    arrived[upstreamClosed.length - 1]!.resolve();
+  });
+  const { balancer, port, metrics } = await start(
+    t,
+    config({ requestTimeout: 60_000, outlier: { ...outlierLong, consecutiveGatewayErrors: 2 } }),
+  );
+  balancer.setGroup('web', ready(['a', backend.address]));
+  for (let i = 0; i < 3; i++) {
+    const client = await wsClient(t, port);
+    await arrived[i]!.promise;
+    assert.equal(balancer.stats('web').backends[0]?.inFlight, 1);
+    client.socket.destroy();
+    // The backend sees the handshake abandoned (it held it for good before), and the count goes.
+    await upstreamClosed[i];
+    await until(() => balancer.stats('web').backends[0]?.inFlight === 0, 10_000, 'in-flight count released');
+  }
+  assert.equal(balancer.stats('web').inFlight, 0);
+  // Clients leaving are not upstream failures: no error counted, the backend not ejected.
+  for (const kind of ['connect', 'reset', 'timeout', 'other'])
+    assert.equal(await counter(metrics.upstreamErrors, { group: 'web', kind }), 0, kind);
+  assert.equal(balancer.stats('web').backends[0]?.ejected, false);
+});
+
+test('close() cuts a WebSocket handshake still waiting at the drain deadline', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end());
+  const upgrades = deferred();
+  backend.server.on('upgrade', () => upgrades.resolve());
+  const { balancer, port } = await start(t, config({ requestTimeout: 60_000, drainTimeout: 200 }));
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const client = await wsClient(t, port);
+  await upgrades.promise;
+  const clientClosed = once(client.socket, 'close');
+  // Before: close() never resolved (the pending handshake was in no list the deadline cut).
+  const closed = await Promise.race([
+    balancer.close().then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(resolve, 5_000, false).unref()),
+  ]);
+  assert.equal(closed, true, 'close() resolved within 5 s (drainTimeout 200 ms)');
+  await clientClosed;
+});
+
+test('WebSocket: bytes a client sends before the 101 reach the backend after the handshake', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end());
+  const answer = deferred();
+  backend.server.on('upgrade', async (_req, socket: net.Socket) => {
+    let got = '';
+    socket.on('data', (chunk: Buffer) => {
+      got += chunk.toString();
+      if (got.includes('early')) socket.write(`echo:${got}`);
+    });
+    await answer.promise;
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  });
+  const { balancer, port } = await start(t, config());
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const client = await wsClient(t, port);
+  await until(() => balancer.stats('web').backends[0]?.inFlight === 1, 10_000, 'handshake in flight');
+  // A guard for the handshake's reading of the client socket: what it read early is kept, in order,
+  // whether it arrives before the backend's 101 (the usual case here) or after.
+  client.socket.write('early');
+  answer.resolve();
+  await until(() => client.received().includes('echo:early'), 10_000, 'early bytes echoed');
+  assert.match(client.received(), /^HTTP\/1\.1 101 /);
+});
