@@ -227,6 +227,10 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           responses: {
             '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
             '401': UNAUTHORIZED,
+            // README and the server have answered it since public /metrics got its DNS-rebinding check.
+            '421': error(
+              'api.public_metrics on a loopback API, no token, and a Host that is not localhost, 127.x.x.x or [::1] (DNS rebinding)',
+            ),
             '429': TOO_MANY,
           },
         },

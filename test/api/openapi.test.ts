@@ -2,12 +2,13 @@
 // on a live API: status code, content type, and a body that validates against the document's own
 // schema (compiled with Ajv through the MCP SDK's validator).
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
 import { CachePurger } from '../../src/balancer/index.js';
 import { ConfigError } from '../../src/config/index.js';
-import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
+import { type ApiHarness, type CallResult, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
 type Json = Record<string, any>;
@@ -56,6 +57,8 @@ interface Case {
   reload?: 'ok' | 'bad';
   /** A server-sent event stream: check the head and the first event, then hang up. */
   stream?: boolean;
+  /** Run against an API with api.public_metrics, sending this Host (fetch cannot set one). */
+  publicHost?: string;
 }
 
 const reload = (status: number, harness?: Case['reload']): Case => ({
@@ -93,6 +96,15 @@ const purge = (body: unknown, status: number, harness?: Case['purge']): Case => 
 const CASES: Case[] = [
   { method: 'get', path: '/healthz', route: '/healthz', status: 200, token: null },
   { method: 'get', path: '/metrics', route: '/metrics', status: 200, token: READ_TOKEN },
+  // Public /metrics on a loopback API refuses a page whose DNS name was rebound to 127.0.0.1.
+  {
+    method: 'get',
+    path: '/metrics',
+    route: '/metrics',
+    status: 421,
+    token: null,
+    publicHost: 'evil.example',
+  },
   { method: 'get', path: '/api/openapi.json', route: '/api/openapi.json', status: 200, token: null },
   { method: 'get', path: '/api/scalability/groups', route: '/api/scalability/groups', status: 200 },
   {
@@ -143,6 +155,30 @@ const CASES: Case[] = [
   reload(501),
 ];
 
+/** getWithHost GETs `path` with a Host header of its own (fetch sends the URL's), no token. */
+function getWithHost(harness: ApiHarness, path: string, host: string): Promise<CallResult> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: harness.port, path, headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          text,
+          contentType: res.headers['content-type'] ?? '',
+          body: text,
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('OpenAPI document', () => {
   let api: ApiHarness;
   let resizable: ApiHarness;
@@ -151,12 +187,14 @@ describe('OpenAPI document', () => {
   let reloading: ApiHarness;
   let badReload: ApiHarness;
   let standby: ApiHarness;
+  let publicMetrics: ApiHarness;
   let doc: Json;
   const ajv = new AjvJsonSchemaValidator();
   before(async () => {
     api = await startApi();
     resizable = await startApi({ resizable: true });
     standby = await startApi({ resizable: true });
+    publicMetrics = await startApi({ server: { publicMetrics: true } });
     standby.controller.standBy('leader-host/42/abc@127.0.0.1:9090');
     purging = await startApi({ server: { cachePurger: new CachePurger({ purgeLocal: async () => 0 }) } });
     edgeDown = await startApi({
@@ -198,6 +236,7 @@ describe('OpenAPI document', () => {
       reloading.close(),
       badReload.close(),
       standby.close(),
+      publicMetrics.close(),
     ]),
   );
 
@@ -286,6 +325,8 @@ describe('OpenAPI document', () => {
       abort.abort();
       return;
     }
+    const withHost =
+      c.publicHost !== undefined ? await getWithHost(publicMetrics, c.path, c.publicHost) : undefined;
     const harness =
       c.reload === 'ok'
         ? reloading
@@ -300,15 +341,17 @@ describe('OpenAPI document', () => {
                 : c.resizable
                   ? resizable
                   : api;
-    const res = await harness.call(c.path, {
-      method: c.method.toUpperCase(),
-      ...(c.body !== undefined && {
-        body: JSON.stringify(c.body),
-        headers: { 'content-type': 'application/json' },
-      }),
-      ...(c.token !== undefined && { token: c.token }),
-      raw: true,
-    });
+    const res =
+      withHost ??
+      (await harness.call(c.path, {
+        method: c.method.toUpperCase(),
+        ...(c.body !== undefined && {
+          body: JSON.stringify(c.body),
+          headers: { 'content-type': 'application/json' },
+        }),
+        ...(c.token !== undefined && { token: c.token }),
+        raw: true,
+      }));
     assert.equal(res.status, c.status, `${c.method} ${c.path}: ${res.text.slice(0, 200)}`);
     const response = op.responses[String(c.status)];
     const [type, media] = Object.entries(response.content as Json)[0]!;
