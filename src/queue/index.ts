@@ -8,6 +8,7 @@ export {
 } from './backoff.js';
 export { createRedisDedupStore, type DedupStore, type RedisDedupStoreOptions } from './dedup.js';
 export { depthRate, readNatsDepth, readRabbitDepth, readRedisDepth, withRate } from './depth.js';
+export { type DecodedEnvelope, decodeEnvelope, envelopeProblem } from './envelope.js';
 export {
   errorMessage,
   InvalidArgumentError,

@@ -32,7 +32,7 @@ export function queueMetrics(registry: Registry): QueueMetrics {
     retried: counter('jobs_retried', 'Failed jobs scheduled for another attempt.'),
     deadLettered: counter(
       'jobs_dead_lettered',
-      'Jobs moved to the dead-letter queue: failed past their last attempt, or stalled past maxStalls (unrun).',
+      'Jobs moved to the dead-letter queue: failed past their last attempt, or stalled past maxStalls, or malformed (the last two unrun).',
     ),
     inFlight: new Gauge({
       name: 'scaleplane_queue_jobs_in_flight',

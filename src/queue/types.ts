@@ -23,8 +23,11 @@ export interface JobEnvelope {
   stalls?: number;
 }
 
-/** DeadLetterReason is why a job was dead-lettered (`decideRetry`'s and `decideStall`'s reasons). */
-export type DeadLetterReason = 'RetriesExhausted' | 'NotRetryable' | 'StallLimit';
+/**
+ * DeadLetterReason is why a job was dead-lettered (`decideRetry`'s and `decideStall`'s reasons, or
+ * `Malformed`: the message was not a job, see `Delivery.malformed`).
+ */
+export type DeadLetterReason = 'RetriesExhausted' | 'NotRetryable' | 'StallLimit' | 'Malformed';
 
 /** DeadLetter is a job that failed its last attempt, with the error that ended it. */
 export interface DeadLetter {
@@ -67,6 +70,11 @@ export interface Delivery {
    * counted exactly on Redis and RabbitMQ; on NATS the deliveries beyond `maxAttempts`, a lower bound.
    */
   readonly stalls: number;
+  /**
+   * Set when the message is not a job this library wrote (not JSON, or not an envelope): says why.
+   * `envelope` is then a stand-in holding the message as payload; the worker dead-letters it unrun.
+   */
+  readonly malformed?: string;
   /** Done: remove the job for good. Resolves once the broker confirmed the ack. */
   ack(): Promise<void>;
   /** Failed, try again after `delay` ms as attempt `attempt + 1`. */

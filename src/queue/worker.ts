@@ -165,7 +165,9 @@ export class Worker<T = unknown> extends EventEmitter {
   }
 
   #run(delivery: Delivery): void {
-    if (this.#closing) {
+    // A malformed message is dead-lettered even while closing: a hand-back would publish its
+    // stand-in as a job.
+    if (this.#closing && delivery.malformed === undefined) {
       delivery.release().catch(() => {});
       return;
     }
@@ -187,6 +189,15 @@ export class Worker<T = unknown> extends EventEmitter {
   async #process(delivery: Delivery, signal: AbortSignal): Promise<void> {
     const { envelope, attempt } = delivery;
     const event: JobEvent = { id: envelope.id, queue: this.queue, attempt };
+    // Not a job (another producer's message, a corrupted body): no handler can run it, and left
+    // unsettled it would hold its slot or come back for ever. The dead letter keeps it as payload.
+    if (delivery.malformed !== undefined) {
+      const error = `malformed message: ${delivery.malformed}`;
+      await delivery.deadLetter(error, 'Malformed');
+      this.#deps.metrics.deadLettered.inc(this.#labels);
+      this.emit('dead-lettered', { ...event, reason: 'Malformed', error });
+      return;
+    }
     const { dedup } = this.options;
     if (dedup && (await dedup.isDone(envelope.id))) {
       await delivery.ack();

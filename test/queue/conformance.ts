@@ -14,7 +14,7 @@ import {
   STALL_LIMIT_MESSAGE,
   UnrecoverableError,
 } from '../../src/queue/index.js';
-import { backendOptions, sleep, uniqueName, waitFor } from './helpers.js';
+import { backendOptions, publishRaw, sleep, uniqueName, waitFor } from './helpers.js';
 
 const fastBackoff = { initial: 50, factor: 2, max: 200, jitter: 0.2 };
 const stallWorker = fileURLToPath(new URL('./fixtures/stall-worker.ts', import.meta.url));
@@ -181,6 +181,45 @@ export function runConformance(backend: BackendName): void {
       const waited = ranAt - start;
       assert.ok(waited >= 1100, `ran after ${waited}ms`);
       assert.ok(waited < 5000, `ran after ${waited}ms`);
+      await worker.close();
+    });
+
+    test('a message that is not a job is dead-lettered unrun (Malformed) and the jobs behind it run', async () => {
+      // Another producer's messages on the queue's broker object: before, the parse error thrown in
+      // the broker callback left each unsettled (RabbitMQ: its prefetch slot held for good, so a
+      // worker with concurrency 1 ran nothing again; Redis/NATS: the rest of its batch unrun).
+      const q = name('malformed');
+      const ran: unknown[] = [];
+      const dead: { id: string; reason: string; error: string }[] = [];
+      const worker = queue.worker(q, (payload) => void ran.push(payload), { concurrency: 1 });
+      worker.on('dead-lettered', (e) => dead.push(e));
+      await worker.ready;
+      const raws = ['not json', '{"to":"someone"}', ...(backend === 'redis' ? [undefined] : [])];
+      for (const raw of raws) await publishRaw(backend, q, raw);
+      for (let i = 0; i < 3; i++) await queue.publish(q, `job-${i}`);
+      await waitFor(
+        () => ran.length === 3 && dead.length === raws.length,
+        'jobs run, bad ones dead-lettered',
+      );
+      assert.deepEqual(ran, ['job-0', 'job-1', 'job-2']);
+      assert.deepEqual(
+        dead.map((d) => d.reason),
+        raws.map(() => 'Malformed'),
+      );
+      assert.match(dead[0]!.error, /^malformed message: not JSON/);
+      assert.match(dead[1]!.error, /^malformed message: not a job envelope: "id"/);
+      if (backend === 'redis') assert.equal(dead[2]!.error, 'malformed message: no job in the message');
+      await waitFor(async () => (await queue.dlq(q).list()).length === raws.length, 'dead letters stored');
+      const letters = await queue.dlq(q).list();
+      assert.deepEqual(
+        letters.map((l) => [l.reason, l.job.payload]),
+        [
+          ['Malformed', 'not json'],
+          ['Malformed', { to: 'someone' }],
+          ...(backend === 'redis' ? [['Malformed', undefined]] : []),
+        ],
+      );
+      assert.equal(await counter('jobs_dead_lettered_total', q), raws.length);
       await worker.close();
     });
 

@@ -38,3 +38,52 @@ export async function waitFor(
 
 /** sleep resolves after `ms`. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * publishRaw puts `body` on a queue's broker object as another producer would (not through
+ * `Queue.publish`, so not wrapped in a job envelope): the RabbitMQ queue, the Redis stream (with no
+ * `job` field when `body` is undefined), or the JetStream subject. The queue's objects must exist.
+ */
+export async function publishRaw(
+  backend: BackendName,
+  queue: string,
+  body: string | undefined,
+): Promise<void> {
+  switch (backend) {
+    case 'rabbitmq': {
+      const { connect } = await import('amqplib');
+      const url = (backendOptions('rabbitmq') as { url: string }).url;
+      const connection = await connect(url);
+      try {
+        const channel = await connection.createConfirmChannel();
+        channel.sendToQueue(`sp.${queue}`, Buffer.from(body ?? ''), { persistent: true });
+        await channel.waitForConfirms();
+      } finally {
+        await connection.close();
+      }
+      return;
+    }
+    case 'redis': {
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+      try {
+        const fields = body === undefined ? ['other', 'x'] : ['job', body];
+        await redis.xadd(`sp:{${queue}}:stream`, '*', ...fields);
+      } finally {
+        redis.disconnect();
+      }
+      return;
+    }
+    case 'nats': {
+      const { connect } = await import('@nats-io/transport-node');
+      const { jetstream } = await import('@nats-io/jetstream');
+      const nc = await connect({ servers: process.env.NATS_URL ?? '127.0.0.1:4222' });
+      try {
+        await jetstream(nc).publish(`sp.q.${queue}`, new TextEncoder().encode(body ?? ''));
+      } finally {
+        await nc.close();
+      }
+      return;
+    }
+  }
+}

@@ -7,6 +7,7 @@ import {
   DEFAULT_RECONNECT_BACKOFF,
   decideRetry,
   decideStall,
+  decodeEnvelope,
   delayBucket,
   depthRate,
   natsDeliveryCounts,
@@ -227,4 +228,36 @@ test('settleBarrier: a round trip that throws at once rejects its waiters', asyn
   });
   await assert.rejects(barrier(), /Channel closed/);
   await assert.rejects(barrier(), /Channel closed/);
+});
+
+test('decodeEnvelope keeps a job, and turns what is not one into a stand-in naming the problem', () => {
+  const job = { id: 'a', queue: 'q', payload: { n: 1 }, attempt: 2, publishedAt: 5, stalls: 1 };
+  assert.deepEqual(decodeEnvelope(JSON.stringify(job), 'q', 'fb'), { envelope: job });
+  const cases: [string | undefined, unknown, RegExp][] = [
+    [undefined, undefined, /^no job in the message$/],
+    ['not json', 'not json', /^not JSON \(/],
+    ['42', 42, /^not a job envelope \(/],
+    ['[1]', [1], /^not a job envelope \(/],
+    ['{"to":"x"}', { to: 'x' }, /"id" must be a non-empty string/],
+    [
+      '{"id":"a","attempt":0,"publishedAt":1}',
+      { id: 'a', attempt: 0, publishedAt: 1 },
+      /"attempt" must be an integer >= 1/,
+    ],
+    ['{"id":"a","attempt":1}', { id: 'a', attempt: 1 }, /"publishedAt" must be a number/],
+    [
+      '{"id":"a","attempt":1,"publishedAt":1,"stalls":-1}',
+      { id: 'a', attempt: 1, publishedAt: 1, stalls: -1 },
+      /"stalls"/,
+    ],
+  ];
+  for (const [text, payload, problem] of cases) {
+    const decoded = decodeEnvelope(text, 'q', 'fb');
+    assert.match(decoded.problem ?? '', problem, String(text));
+    assert.deepEqual(
+      decoded.envelope,
+      { id: 'fb', queue: 'q', payload, attempt: 1, publishedAt: 0 },
+      String(text),
+    );
+  }
 });

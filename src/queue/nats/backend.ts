@@ -20,6 +20,7 @@ import {
 } from '@nats-io/transport-node';
 import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
+import { decodeEnvelope } from '../envelope.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
 import { PullLoop } from '../pull-loop.js';
 import { natsDeliveryCounts, natsMaxDeliver } from '../stalls.js';
@@ -354,7 +355,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       await m.ackAck();
     };
 
-    const deliveryFor = (m: JsMsg, envelope: JobEnvelope): Delivery => {
+    const deliveryFor = (m: JsMsg, envelope: JobEnvelope, malformed?: string): Delivery => {
       inFlight.add(m);
       const { attempt, stalls } = countsOf(m, envelope);
       const settled = <T>(p: Promise<T>) => p.finally(() => inFlight.delete(m));
@@ -362,6 +363,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         envelope,
         attempt,
         stalls,
+        ...(malformed === undefined ? {} : { malformed }),
         ack: () => settled(m.ackAck().then(() => undefined)),
         // A retry is an attempt, so it may spend a delivery: the nak's delay is JetStream's own backoff.
         retry: (delay) => settled(Promise.resolve(m.nak(delay))),
@@ -385,6 +387,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       };
     };
 
+    const decode = (m: JsMsg) => decodeEnvelope(decoder.decode(m.data), queue, `${names.stream}:${m.seq}`);
+
     const handle = (m: JsMsg) => {
       const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
       const wait = notBefore - Date.now();
@@ -392,13 +396,19 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         m.nak(wait);
         return;
       }
-      const envelope = JSON.parse(decoder.decode(m.data)) as JobEnvelope;
-      opts.deliver(deliveryFor(m, envelope));
+      const { envelope, problem } = decode(m);
+      opts.deliver(deliveryFor(m, envelope, problem));
     };
 
     const handBackHeld = async () => {
       for (const m of held.splice(0)) {
-        const envelope = JSON.parse(decoder.decode(m.data)) as JobEnvelope;
+        const { envelope, problem } = decode(m);
+        if (problem !== undefined) {
+          // Not a job: the worker dead-letters it (a hand-back would publish its stand-in as a job).
+          inFlight.delete(m);
+          opts.deliver(deliveryFor(m, envelope, problem));
+          continue;
+        }
         const { attempt, stalls } = countsOf(m, envelope);
         await handBack(m, { ...envelope, attempt, stalls }).finally(() => inFlight.delete(m));
       }

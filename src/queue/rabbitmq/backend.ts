@@ -9,6 +9,7 @@ import {
 } from 'amqplib';
 import { backoffDelay } from '../backoff.js';
 import { readRabbitDepth } from '../depth.js';
+import { decodeEnvelope } from '../envelope.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
 import type {
   BackendContext,
@@ -370,7 +371,12 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
      */
     /** Consumer channels that closed: their unsettled deliveries are the broker's again. */
     const closedChannels = new WeakSet<Channel>();
-    const deliveryFor = (ch: Channel, msg: ConsumeMessage, envelope: JobEnvelope): Delivery => {
+    const deliveryFor = (
+      ch: Channel,
+      msg: ConsumeMessage,
+      envelope: JobEnvelope,
+      malformed?: string,
+    ): Delivery => {
       const redeliveries = Number(
         msg.properties.headers?.['x-delivery-count'] ?? (msg.fields.redelivered ? 1 : 0),
       );
@@ -390,6 +396,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         envelope,
         attempt,
         stalls,
+        ...(malformed === undefined ? {} : { malformed }),
         abandoned: () => closedChannels.has(ch),
         ack: () => ackConfirmed(ch, msg, envelope.id),
         retry: async (delay) => {
@@ -440,10 +447,14 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     };
 
     const receive = async (ch: Channel, msg: ConsumeMessage) => {
-      const envelope = JSON.parse(msg.content.toString()) as JobEnvelope;
-      if (await countClassicStall(ch, msg, envelope)) return;
-      const delivery = deliveryFor(ch, msg, envelope);
-      if (stopped) await delivery.release();
+      const { envelope, problem } = decodeEnvelope(
+        msg.content.toString(),
+        queue,
+        msg.properties.messageId ? String(msg.properties.messageId) : `amqp-${randomUUID()}`,
+      );
+      if (problem === undefined && (await countClassicStall(ch, msg, envelope))) return;
+      const delivery = deliveryFor(ch, msg, envelope, problem);
+      if (stopped && problem === undefined) await delivery.release();
       else opts.deliver(delivery);
     };
 

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { backoffDelay } from '../backoff.js';
 import { readRedisDepth } from '../depth.js';
+import { decodeEnvelope } from '../envelope.js';
 import { QueueError } from '../errors.js';
 import { PullLoop } from '../pull-loop.js';
 import type {
@@ -196,7 +197,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
      * entry whose worker stopped extending it, a stall. Retries and hand-backs write a new entry, so
      * they never count; the stalls of earlier entries of the job travel in the envelope.
      */
-    const deliveryFor = (id: string, envelope: JobEnvelope, count: number): Delivery => {
+    const deliveryFor = (id: string, envelope: JobEnvelope, count: number, malformed?: string): Delivery => {
       owned.add(id);
       const stalledHere = Math.max(0, count - 1);
       const attempt = envelope.attempt + stalledHere;
@@ -216,6 +217,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         envelope,
         attempt,
         stalls,
+        ...(malformed === undefined ? {} : { malformed }),
         ack: () => run('ack', []),
         retry: (delay) => run('retry', [encode({ ...envelope, attempt: attempt + 1, stalls }), delay]),
         deadLetter: (error, reason) =>
@@ -241,9 +243,8 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         );
       }
       entries.forEach(([id, fields], i) => {
-        const raw = field(fields, 'job');
-        if (raw === undefined) return;
-        opts.deliver(deliveryFor(id, JSON.parse(raw) as JobEnvelope, counts[i] ?? 1));
+        const { envelope, problem } = decodeEnvelope(field(fields, 'job'), queue, id);
+        opts.deliver(deliveryFor(id, envelope, counts[i] ?? 1, problem));
       });
     };
 
@@ -284,8 +285,10 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       if (loop.stopped) {
         // Read after stop: hand them straight back rather than hold them until a stall claim.
         for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-          const raw = field(fields, 'job');
-          if (raw) await deliveryFor(id, JSON.parse(raw) as JobEnvelope, 1).release();
+          const { envelope, problem } = decodeEnvelope(field(fields, 'job'), queue, id);
+          // Not a job: the worker dead-letters it (a hand-back would write its stand-in as a job).
+          if (problem !== undefined) opts.deliver(deliveryFor(id, envelope, 1, problem));
+          else await deliveryFor(id, envelope, 1).release();
         }
         return;
       }
