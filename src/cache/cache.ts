@@ -133,6 +133,8 @@ const TIMED_OUT = Symbol('timed out');
 /** What #deserialize returns for a payload the serializer cannot read (undefined is a value). */
 const UNREADABLE = Symbol('unreadable');
 const CLOSE_WAIT_MS = 2000;
+/** Invalidations remembered for reads in progress; a read that missed more keeps nothing in memory. */
+const RECENT_INVALIDATIONS = 64;
 
 function transientEntry<T>(value: T, tags: readonly string[], now: number): CacheEntry<T> {
   return {
@@ -169,6 +171,14 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   readonly #flights = new Map<string, Flight>();
   /** Flights that may still store, including loads that outlived a timeout (#flights has those no more). */
   readonly #unsettled = new Set<Flight>();
+  /**
+   * Counts sets/deletes (here and from the bus). A read outside a flight compares it before and after
+   * its GET: a reply can be handled after the notice of a delete that followed it in Redis (they come
+   * on two connections), and kept in memory then it outlived the delete on this instance.
+   */
+  #invalidations = 0;
+  /** The last RECENT_INVALIDATIONS of them, newest last: a read that saw the count move checks these. */
+  readonly #recent: { keys: readonly string[]; tags: readonly string[] }[] = [];
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #background = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -324,10 +334,12 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       this.#m.memoryMiss++;
     }
     if (!this.#redis) return undefined;
+    const invalidations = this.#invalidations;
     const remote = await this.#readRemote(fullKey);
     if (remote && isServable(classifyEntry(remote.entry, this.#clock.now()))) {
       this.#m.redisHit++;
-      this.#remember(fullKey, remote.entry, remote.bytes);
+      if (!this.#invalidatedSince(invalidations, fullKey, remote.entry.tags))
+        this.#remember(fullKey, remote.entry, remote.bytes);
       return remote.entry.value as T;
     }
     this.#m.redisMiss++;
@@ -488,6 +500,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     fallbackIn: CacheEntry | undefined,
   ): Promise<unknown> {
     const redis = this.#redis!;
+    const invalidations = this.#invalidations;
     const pending = redis.read(fullKey);
     let data: Buffer | null | undefined;
     if (pending !== undefined) {
@@ -516,7 +529,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
           const state = classifyEntry(remote.entry, now);
           if (isServable(state)) {
             this.#m.redisHit++;
-            this.#remember(fullKey, remote.entry, remote.bytes);
+            if (!this.#invalidatedSince(invalidations, fullKey, remote.entry.tags))
+              this.#remember(fullKey, remote.entry, remote.bytes);
             if (state !== 'fresh') {
               if (state === 'stale') this.#m.staleRevalidate++;
               this.#refresh(key, fullKey, loader, call, remote.entry);
@@ -843,11 +857,27 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
    * overtaken by a set or delete: they must not store what they got before it.
    */
   #overtake(fullKeys: readonly string[], tags: readonly string[]): void {
+    this.#invalidations++;
+    this.#recent.push({ keys: fullKeys, tags });
+    if (this.#recent.length > RECENT_INVALIDATIONS) this.#recent.shift();
     if (this.#unsettled.size === 0) return;
     for (const flight of this.#unsettled) {
       if (fullKeys.includes(flight.fullKey)) flight.invalidated = true;
       if (tags.length > 0) flight.droppedTags = [...(flight.droppedTags ?? []), ...tags];
     }
+  }
+
+  /** invalidatedSince says whether `fullKey` or one of `tags` was invalidated since the count was `count`. */
+  #invalidatedSince(count: number, fullKey: string, tags: readonly string[]): boolean {
+    const moved = this.#invalidations - count;
+    if (moved === 0) return false;
+    const recent = this.#recent;
+    if (moved > recent.length) return true;
+    for (let i = recent.length - moved; i < recent.length; i++) {
+      const { keys, tags: dropped } = recent[i]!;
+      if (keys.includes(fullKey) || dropped.some((tag) => tags.includes(tag))) return true;
+    }
+    return false;
   }
 
   /** overtaken says whether a flight's result with `tags` is older than a set/delete that happened meanwhile. */

@@ -366,6 +366,55 @@ test('redis tier: a load in flight when the key is set or deleted does not store
   }
 });
 
+test('redis tier: a read answered before another instance deletes the key does not fill memory after the notice', async (t) => {
+  // The GET's reply and the invalidation notice come on two connections: the notice can be handled
+  // first. A's client holds one GET's reply until A has handled the notice, making that order sure.
+  const client = new Redis(SHARED_REDIS_URL);
+  t.after(() => client.disconnect());
+  const a = closing(t, createCache({ prefix, redis: { client }, jitter: 0 }));
+  const b = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 }));
+  await Promise.all([a.ready(), b.ready()]);
+  const getBuffer = client.getBuffer.bind(client);
+  const cases = [
+    ['getOrSet', true],
+    ['get', true],
+    // Another key's deletion meanwhile leaves the read's memory fill alone.
+    ['get', false],
+  ] as const;
+  for (const [read, same] of cases) {
+    const key = `read-raced:${read}:${same}`;
+    // B's set sends a notice too: A has it before the read starts.
+    const told = new Promise((resolve) => a.once('invalidate', resolve));
+    await b.set(key, 'old');
+    await told;
+    let answered!: () => void;
+    const replied = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    client.getBuffer = (async (k: string) => {
+      const data = await getBuffer(k);
+      if (k !== `${prefix}${key}`) return data;
+      answered();
+      await gate;
+      return data;
+    }) as typeof client.getBuffer;
+    const pending = read === 'get' ? a.get(key) : a.getOrSet(key, () => assert.fail('a hit'));
+    await replied;
+    const evicted = new Promise((resolve) => a.once('invalidate', resolve));
+    await b.delete(same ? key : `${key}:other`);
+    await evicted;
+    open();
+    assert.equal(await pending, 'old', `${read}: answered with what it read`);
+    client.getBuffer = getBuffer as typeof client.getBuffer;
+    assert.equal(a.memoryHas(key), !same, `${read} ${same}: kept in memory only if not deleted`);
+    assert.equal(await a.get(key), same ? undefined : 'old', `${read} ${same}: A reads the deletion`);
+  }
+});
+
 test('redis tier: a lock holder fills the key and the other instance wakes on the notice', async (t) => {
   // A 10 s poll that the wait never reaches: an answer well before it can only come from the notice,
   // with room for a slow machine.
