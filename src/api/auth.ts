@@ -43,14 +43,16 @@ export function generateToken(): string {
 export const MIN_TOKEN_LENGTH = 16;
 
 /**
- * parseTokenFile reads `NAME ROLE TOKEN` lines (blank lines and `#` comments skipped).
- * Throws AuthConfigError naming the line of the first problem.
+ * parseTokenFile reads `NAME ROLE TOKEN` lines (blank lines and `#` comments skipped; a comment
+ * starts a line or follows whitespace). Throws AuthConfigError naming the line of the first problem.
  */
 export function parseTokenFile(text: string, source = 'token file'): ApiToken[] {
   const tokens: ApiToken[] = [];
   const names = new Set<string>();
   text.split('\n').forEach((raw, index) => {
-    const line = raw.replace(/#.*/, '').trim();
+    // A `#` within a token is part of it: cutting there stored a shorter token than the one written
+    // (refused as written, while its prefix worked). Comments start a line or follow whitespace.
+    const line = raw.replace(/(^|\s)#.*/, '').trim();
     if (line === '') return;
     const where = `${source} (line ${index + 1})`;
     const fields = line.split(/\s+/);

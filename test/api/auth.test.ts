@@ -13,6 +13,21 @@ describe('parseTokenFile', () => {
       { name: 'ci', role: 'admin', token: ADMIN },
     ]);
   });
+  // `#` inside a token cut it there: `0123456789abcdef#rest` was stored as its 16-character prefix,
+  // so the token as written got 401 and the shorter prefix was an admin token.
+  it('keeps a # inside a token; a comment starts at the line start or after whitespace', () => {
+    const written = '0123456789abcdef#rest-of-it';
+    const tokens = parseTokenFile(
+      `ops admin ${written}\n# ci admin ${ADMIN}\nci read ${READ}\t# a comment\n`,
+    );
+    assert.deepEqual(tokens, [
+      { name: 'ops', role: 'admin', token: written },
+      { name: 'ci', role: 'read', token: READ },
+    ]);
+    const authenticate = createAuthenticator(tokens);
+    assert.equal(authenticate(`Bearer ${written}`)?.name, 'ops');
+    assert.equal(authenticate('Bearer 0123456789abcdef'), undefined);
+  });
   const bad: [string, RegExp][] = [
     [`grafana read`, /line 1.*NAME ROLE TOKEN/],
     [`\ngrafana owner ${READ}`, /line 2.*role/],
