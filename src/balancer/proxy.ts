@@ -528,6 +528,19 @@ class Exchange {
       { group: this.route.name, backend: this.backend?.id, timeoutMs: this.proxy.requestTimeout },
       'request timed out',
     );
+    // A backend that had the whole request and sent no response in time failed it, as a connect
+    // error or reset would have: a gateway failure for outlier detection (config: "connect errors /
+    // resets / timeouts"; Envoy counts its 504s, NGINX's max_fails its timeouts). Without this an
+    // instance that accepts and never answers, yet passes its health check, kept its share of
+    // requests for good. A client still sending its body is not the backend's doing.
+    const backend = this.backend;
+    if (
+      backend !== undefined &&
+      this.upstream !== undefined &&
+      !this.res.headersSent &&
+      (!this.forwarded.hasBody || this.req.complete)
+    )
+      this.route.outcome(backend, 'gateway');
     if (this.upstream !== undefined) this.abandonUpstream(this.upstream);
     if (this.res.headersSent) this.res.destroy();
     else this.reply(504, this.route.replies.timeout);

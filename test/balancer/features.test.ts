@@ -445,3 +445,45 @@ test('WebSocket: bytes a client sends before the 101 reach the backend after the
   await until(() => client.received().includes('echo:early'), 10_000, 'early bytes echoed');
   assert.match(client.received(), /^HTTP\/1\.1 101 /);
 });
+
+test('outlier: an instance that takes requests but never answers is ejected on its 504s; a slow client blames none', async (t) => {
+  const a = await startBackend(t, (req, res) => {
+    req.resume();
+    req.on('end', () => res.end('a'));
+  });
+  // Passes its health check (the checker's path is answered by the helper), hangs every request.
+  const b = await startBackend(t, (req) => req.resume());
+  const { balancer, port } = await start(
+    t,
+    config({
+      requestTimeout: 300,
+      outlier: { ...outlierLong, consecutive5xx: 0, consecutiveGatewayErrors: 3 },
+    }),
+  );
+  balancer.setGroup('web', ready(['a', a.address], ['b', b.address]));
+  const ejections: Ejection[] = [];
+  balancer.on('ejection', (e: Ejection) => ejections.push(e));
+  // A client that sends half its body and stops: the 504s it gets are not b's doing (nor a's).
+  for (let i = 0; i < 4; i++) {
+    const client = net.connect(port, '127.0.0.1');
+    t.after(() => client.destroy());
+    await once(client, 'connect');
+    let got = '';
+    client.on('data', (chunk: Buffer) => {
+      got += chunk.toString();
+    });
+    client.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
+    await once(client, 'close');
+    assert.match(got, /^HTTP\/1\.1 504 /);
+  }
+  assert.equal(ejections.length, 0, 'a client slow to send its body ejects no backend');
+  const statuses: number[] = [];
+  for (let i = 0; i < 10; i++) statuses.push((await send(port)).status);
+  // Round-robin gives b every other request: its third timeout ejects it (before: never ejected,
+  // 5 of 10 requests answered 504 and every later one picked for b as well).
+  assert.equal(ejections.length, 1, `ejections: ${ejections.length}, statuses ${statuses}`);
+  assert.equal(ejections[0]?.id, 'b');
+  assert.equal(ejections[0]?.reason, 'ConsecutiveGatewayErrors');
+  assert.equal(statuses.filter((s) => s === 504).length, 3, `statuses ${statuses}`);
+  assert.deepEqual(statuses.slice(-4), [200, 200, 200, 200]);
+});
