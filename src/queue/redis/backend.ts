@@ -27,6 +27,8 @@ export interface RedisBackendOptions {
 }
 
 const GROUP = 'workers';
+/** XAUTOCLAIM calls a claim round makes at most (each scans up to 10 × free pending entries). */
+const MAX_CLAIM_CALLS = 100;
 const settle = new Script(SETTLE);
 const schedule = new Script(SCHEDULE);
 const promote = new Script(PROMOTE);
@@ -191,6 +193,8 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     const owned = new Set<string>();
     const loop = new PullLoop({ label: `redis consumer ${queue}`, context, freeSlots: opts.freeSlots });
     let lastClaim = 0;
+    /** Where the last XAUTOCLAIM stopped in the pending list; '0-0' = from its start. */
+    let claimCursor = '0-0';
 
     /**
      * `count` is the entry's delivery count: each delivery past the first was an XAUTOCLAIM of an
@@ -248,25 +252,33 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       });
     };
 
-    /** One pull: entries stalled elsewhere first (every stallTimeout / 2), else new ones. */
+    /**
+     * One pull: entries stalled elsewhere first (every stallTimeout / 2), else new ones. XAUTOCLAIM
+     * scans at most 10 × COUNT pending entries a call and returns where it stopped, so the scan
+     * follows that cursor through the whole pending list (up to MAX_CLAIM_CALLS calls a round, then
+     * on from there the next round). Always starting over at '0-0' never reached a stalled entry
+     * behind 10 × free entries that live workers were still running.
+     */
     const pull = async (free: number) => {
       if (Date.now() - lastClaim >= opts.stallTimeout / 2) {
         lastClaim = Date.now();
-        const [, claimed] = (await commands.xautoclaim(
-          keys.stream,
-          GROUP,
-          consumer,
-          opts.stallTimeout,
-          '0-0',
-          'COUNT',
-          free,
-        )) as [string, StreamEntry[]];
-        if (claimed.length > 0) {
-          await deliverEntries(
-            claimed.filter((e) => e !== null && e[1] !== null),
-            true,
-          );
-          return;
+        for (let call = 0; call < MAX_CLAIM_CALLS; call++) {
+          const [next, claimed] = (await commands.xautoclaim(
+            keys.stream,
+            GROUP,
+            consumer,
+            opts.stallTimeout,
+            claimCursor,
+            'COUNT',
+            free,
+          )) as [string, StreamEntry[]];
+          claimCursor = next;
+          const live = claimed.filter((e) => e !== null && e[1] !== null);
+          if (live.length > 0) {
+            await deliverEntries(live, true);
+            return;
+          }
+          if (next === '0-0') break;
         }
       }
       const reply = (await blocking.xreadgroup(
