@@ -160,7 +160,14 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
       headers: { 'user-agent': 'scaleplane-health-check' },
     });
     probe.request = request;
-    const deadline = setTimeout(() => request.destroy(probeTimedOut()), this.#config.timeout);
+    // The deadline covers the whole response, body included (as Envoy's health check timeout does):
+    // a check judged at its status line left a body that never ended holding a connection at both
+    // ends, one more every interval, and passed a backend that cannot finish a response.
+    const deadline = setTimeout(() => {
+      const err = probeTimedOut();
+      request.destroy(err);
+      settle(false, 'ETIMEDOUT');
+    }, this.#config.timeout);
     deadline.unref();
     let settled = false;
     const settle = (passed: boolean, detail: string): void => {
@@ -174,9 +181,13 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
     };
     request.on('socket', unrefSocket);
     request.on('response', (response) => {
-      response.on('error', ignore);
+      const status = response.statusCode ?? 0;
+      response.on('error', (err: NodeJS.ErrnoException) => settle(false, err.code ?? err.message));
+      response.on('end', () => settle(checkPassed(status), String(status)));
+      response.on('close', () => {
+        if (!response.complete) settle(false, 'ECONNRESET');
+      });
       response.resume();
-      settle(checkPassed(response.statusCode ?? 0), String(response.statusCode));
     });
     request.on('error', (err: NodeJS.ErrnoException) => settle(false, err.code ?? err.message));
     request.end();
@@ -201,8 +212,6 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
 function unrefSocket(socket: Socket): void {
   socket.unref();
 }
-
-function ignore(): void {}
 
 /** validateHealthConfig throws a BalancerError for a health config no checker can run. */
 export function validateHealthConfig(config: HealthCheckConfig): void {
