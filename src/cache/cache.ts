@@ -39,7 +39,7 @@ import {
   toMs,
 } from './options.js';
 import { RedisTier } from './redis-tier.js';
-import type { Serializer } from './serializer.js';
+import { jsonSerializer, type Serializer } from './serializer.js';
 
 /** LoaderContext is what a loader gets besides the key. */
 export interface LoaderContext<T> {
@@ -75,7 +75,10 @@ export interface CacheEvents {
 
 /** WrapOptions are CallOptions plus how to turn arguments into a key. */
 export interface WrapOptions<A extends unknown[]> extends CallOptions {
-  /** @defaultValue `${fn.name}:${JSON.stringify(args)}` */
+  /**
+   * @defaultValue `${fn.name}:` and the arguments as jsonSerializer writes them: plain JSON for
+   * JSON values, tagged for Date, Map, Set, BigInt, undefined, NaN, Buffer… so they do not collide.
+   */
   key?: (...args: A) => string;
 }
 
@@ -998,7 +1001,19 @@ function wrapWith<A extends unknown[], T>(
   const { key, ...call } = options;
   if (key === undefined && fn.name === '')
     throw new CacheOptionError('key', 'wrap needs a key function for an anonymous function');
-  const keyOf = key ?? ((...args: A) => `${fn.name}:${JSON.stringify(args)}`);
+  // Not JSON.stringify: it writes every Map and Set as {}, undefined as null, a Date as its ISO
+  // string and throws on a BigInt, so f(new Set([2])) was answered with f(new Set([1]))'s result.
+  // jsonSerializer keeps them apart and writes plain JSON arguments exactly as JSON.stringify did.
+  const keyOf = key ?? ((...args: A) => `${fn.name}:${jsonSerializer.serialize(args)}`);
   const hasCall = Object.keys(call).length > 0;
-  return (...args: A) => cache.getOrSet(keyOf(...args), () => fn(...args), hasCall ? call : undefined);
+  return (...args: A) => {
+    let memoKey: string;
+    try {
+      memoKey = keyOf(...args);
+    } catch (error) {
+      // A key function that throws (or a cyclic argument) rejects like every other failure.
+      return Promise.reject(error);
+    }
+    return cache.getOrSet(memoKey, () => fn(...args), hasCall ? call : undefined);
+  };
 }

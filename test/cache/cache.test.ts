@@ -170,6 +170,46 @@ test('get/set/delete/deleteByTag, wrap, namespaces and loader context', async ()
   );
 });
 
+test('wrap: arguments JSON cannot tell apart get keys of their own', async () => {
+  const cache = createCache({ memory: { maxEntries: 1000 } });
+  let calls = 0;
+  const describe = cache.wrap(async function describe(arg: unknown) {
+    calls++;
+    return arg instanceof Set || arg instanceof Map ? [...arg] : String(arg);
+  });
+  // Each of these made the same JSON as one before it and was answered with that one's result.
+  const args: unknown[] = [
+    new Set([1]),
+    new Set([2]),
+    new Map([['a', 1]]),
+    new Map([['b', 2]]),
+    null,
+    undefined,
+    new Date(0),
+    '1970-01-01T00:00:00.000Z',
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    1n,
+  ];
+  for (const arg of args) {
+    const expected = arg instanceof Set || arg instanceof Map ? [...arg] : String(arg);
+    assert.deepEqual(await describe(arg), expected, `wrap(${String(arg)})`);
+  }
+  assert.equal(calls, args.length, 'one load per distinct argument');
+  assert.deepEqual(await describe(new Set([2])), [2], 'and hits for an equal one');
+  assert.equal(calls, args.length);
+  // Plain JSON arguments keep the keys they had.
+  let plain = 0;
+  const add = cache.wrap(async function add(a: number, b: { c: string }) {
+    plain++;
+    return `${a}${b.c}`;
+  });
+  assert.equal(await add(1, { c: 'x' }), '1x');
+  assert.equal(await cache.get('add:[1,{"c":"x"}]'), '1x');
+  assert.equal(plain, 1);
+  await cache.close();
+});
+
 test('options are validated eagerly with the option named', () => {
   const cases: [object, string][] = [
     [{ ttl: -1 }, 'ttl'],
