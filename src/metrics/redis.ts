@@ -1,6 +1,7 @@
 /**
  * RedisSource is the length of a Redis list (LLEN) or stream (XLEN) as a group total: target =
- * items per worker. With a consumer `group`, a stream's backlog is that group's lag plus pending.
+ * items per worker. With a consumer `group`, a stream's backlog is that group's lag plus pending,
+ * plus, for a `scaleplane/queue` stream (`…:stream`), the due jobs of its `…:delayed` set.
  */
 import { Redis } from 'ioredis';
 import { type MetricSource, MetricSourceError } from './source.js';
@@ -49,7 +50,7 @@ export class RedisSource implements MetricSource {
         const lag = info.get('lag');
         // Redis < 7 has no lag: fall back to the stream's length.
         const backlog = lag === null || lag === undefined ? await this.#redis.xlen(key) : Number(lag);
-        return [backlog + Number(info.get('pending') ?? 0)];
+        return [backlog + Number(info.get('pending') ?? 0) + (await this.#dueDelayed(key))];
       }
       throw new Error(`stream ${key} has no consumer group ${group}`);
     } catch (err) {
@@ -59,6 +60,21 @@ export class RedisSource implements MetricSource {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * #dueDelayed counts the jobs of a `scaleplane/queue` Redis queue (`<prefix>:{<queue>}:stream`)
+   * that are due in its `:delayed` sorted set (delayed publishes, retries waiting out their backoff).
+   * Only a running worker moves them into the stream, so with none running (a group scaled to zero)
+   * they never showed in the backlog, no worker was started, and they never ran. Due on Redis's
+   * clock, as the queue schedules them; not-yet-due ones wake nobody.
+   */
+  async #dueDelayed(key: string): Promise<number> {
+    if (!key.endsWith(':stream')) return 0;
+    const delayed = `${key.slice(0, -':stream'.length)}:delayed`;
+    if ((await this.#redis.type(delayed)) !== 'zset') return 0;
+    const [seconds, micros] = await this.#redis.time();
+    return this.#redis.zcount(delayed, '-inf', Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   RabbitMqSource,
   RedisSource,
 } from '../../src/metrics/index.js';
+import { createQueue, redisKeys } from '../../src/queue/index.js';
 
 const id = () => `scaleplane-test-${randomUUID().slice(0, 8)}`;
 
@@ -88,6 +89,30 @@ describe('Redis list and stream length', () => {
     await redis.xack(key, 'workers', got[0]![1][0]![0]);
     assert.deepEqual(await source(key, 'workers').read(), [4]);
     await assert.rejects(source(key, 'nobody').read(), MetricSourceError);
+  });
+
+  it('a scaleplane/queue stream counts its due delayed jobs, which no worker moves while none runs', async () => {
+    // Scaled to zero, no worker promotes due delayed jobs into the stream: counted only as lag,
+    // they read 0 for ever and the group never woke to run them.
+    const queue = createQueue({ backend: 'redis', redis: 'redis://127.0.0.1:6379' });
+    const name = id();
+    try {
+      await queue.publish(name, 'in a minute', { delay: 60_000 });
+      await queue.publish(name, 'soon 1', { delay: 1500 });
+      await queue.publish(name, 'soon 2', { delay: 1500 });
+      const s = source(redisKeys('sp', name).stream, 'workers');
+      assert.deepEqual(await s.read(), [0], 'nothing due yet');
+      const deadline = Date.now() + 5000;
+      let reading = await s.read();
+      while (reading[0] !== 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        reading = await s.read();
+      }
+      assert.deepEqual(reading, [2], 'the two due jobs, not the one due in a minute');
+    } finally {
+      await queue.destroy(name).catch(() => {});
+      await queue.close();
+    }
   });
 
   it('an unreachable server fails the read', async () => {
