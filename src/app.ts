@@ -163,22 +163,20 @@ export class Scaleplane {
           createSource: (metric) =>
             createMetricSource(metric, { balancer: this.balancer, registry: this.metrics.registry }),
           interval: Math.min(config.controller.interval, 1000),
-          onSourceError: (err, source) => {
-            const key = alertKeys.metricSource(group.name, source.name);
+          onSourceError: (err, source, label) => {
+            // By label, not type: two metrics of one type each have their own alert.
+            const key = alertKeys.metricSource(group.name, label);
             if (err) {
-              groupLogger.warn(
-                { err, metric: source.name },
-                `metric ${source.name} failed; treated as missing`,
-              );
+              groupLogger.warn({ err, metric: label }, `metric ${label} failed; treated as missing`);
               this.alerts.fire(key, {
                 severity: 'warning',
                 group: group.name,
-                summary: `metric ${source.name} of group ${group.name} failed (${err.message}); treated as missing, so no scale-down`,
-                details: { metric: source.name },
+                summary: `metric ${label} of group ${group.name} failed (${err.message}); treated as missing, so no scale-down`,
+                details: { metric: source.name, ...(label !== source.name && { label }) },
               });
             } else {
-              groupLogger.info({ metric: source.name }, `metric ${source.name} recovered`);
-              this.alerts.resolve(key, `metric ${source.name} of group ${group.name} recovered`);
+              groupLogger.info({ metric: label }, `metric ${label} recovered`);
+              this.alerts.resolve(key, `metric ${label} of group ${group.name} recovered`);
             }
           },
         },
@@ -509,8 +507,8 @@ export class Scaleplane {
       this.#readings.set(group.name, this.#readingsOf(group, previous));
       for (const polled of previous.sources) {
         this.alerts.resolve(
-          alertKeys.metricSource(group.name, polled.source.name),
-          `metric ${polled.source.name} of group ${group.name} replaced by a config reload`,
+          alertKeys.metricSource(group.name, polled.label),
+          `metric ${polled.label} of group ${group.name} replaced by a config reload`,
         );
       }
       await previous.close();

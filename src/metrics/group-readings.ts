@@ -27,8 +27,11 @@ export interface GroupReadingsOptions {
   createSource: (metric: Exclude<MetricConfig, { type: 'cpu' | 'memory' }>) => MetricSource;
   /** Poll period of the polled sources, ms. */
   interval: number;
-  /** A polled source started failing (err) or recovered (undefined). */
-  onSourceError: (err: Error | undefined, source: MetricSource) => void;
+  /**
+   * A polled source started failing (err) or recovered (undefined). `label` tells it apart from the
+   * group's other metrics (see {@link metricLabels}): alert keys and logs use it.
+   */
+  onSourceError: (err: Error | undefined, source: MetricSource, label: string) => void;
 }
 
 /** A reader reads one metric; `windowMs` narrows a CPU reading to the last tick. */
@@ -39,6 +42,22 @@ type Reader = (instances: readonly Instance[], now: number, windowMs?: number) =
  * decisions stop (an engine scales it, a standby) must not grow them forever.
  */
 const MAX_PENDING_SAMPLES = 900;
+
+/**
+ * metricLabels names each of a group's metrics apart: its type (`redis`), and from the second of a
+ * type on `<type>#<n>` (`redis#2`), n counted in config order. The alert of a failing source is
+ * keyed by it: keyed by the type alone, two metrics of one type (two queues, two PromQL queries)
+ * shared one alert, so one of them recovering resolved it while the other still failed, and the
+ * still-failing one was never alerted again (a source reports once per failure streak).
+ */
+export function metricLabels(types: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return types.map((type) => {
+    const n = (seen.get(type) ?? 0) + 1;
+    seen.set(type, n);
+    return n === 1 ? type : `${type}#${n}`;
+  });
+}
 
 /** GroupReadings reads a group's metrics; `sample` is called on the CPU/memory sampling tick. */
 export class GroupReadings {
@@ -77,19 +96,22 @@ export class GroupReadings {
       this.#pending = previous.#pending;
       this.#lastTickAt = previous.#lastTickAt;
     }
+    const labels = metricLabels(metrics.map((m) => m.type));
     // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
-    this.#readers = metrics.map((metric): Reader => {
+    this.#readers = metrics.map((metric, index): Reader => {
       if (metric.type === 'cpu') {
         return (instances, now, windowMs) => this.#cpu.read(instances, metric.target, now, windowMs);
       }
       if (metric.type === 'memory') return (instances, now) => this.#memory!.read(instances, metric, now);
+      const label = labels[index]!;
       const polled = new PolledMetric({
         source: options.createSource(metric),
+        label,
         target: metric.target,
         group: group.name,
         instances: options.instances,
         interval: options.interval,
-        onError: options.onSourceError,
+        onError: (err, source) => options.onSourceError(err, source, label),
       });
       polled.start();
       this.#sources.push(polled);

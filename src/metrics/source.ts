@@ -42,6 +42,8 @@ export class MetricSourceError extends Error {
 /** PolledMetricOptions wires one polled metric. */
 export interface PolledMetricOptions {
   source: MetricSource;
+  /** Names this metric apart from the group's others (`redis#2`). @defaultValue source.name */
+  label?: string;
   /** Per-instance target (or per-instance share of a total). */
   target: number;
   group: string;
@@ -64,6 +66,8 @@ export interface PolledMetricOptions {
 /** PolledMetric polls one source and serves its last value to the synchronous controller. */
 export class PolledMetric {
   readonly source: MetricSource;
+  /** This metric's name among the group's metrics (alert keys): `redis`, `redis#2`, … */
+  readonly label: string;
   readonly target: number;
   readonly #options: PolledMetricOptions;
   readonly #interval: number;
@@ -81,6 +85,7 @@ export class PolledMetric {
 
   constructor(options: PolledMetricOptions) {
     this.source = options.source;
+    this.label = options.label ?? options.source.name;
     this.target = options.target;
     this.#options = options;
     this.#interval = options.interval ?? 1000;
