@@ -40,7 +40,18 @@ export class RpsSource implements MetricSource {
     if (!previous || context.now <= previous.at) {
       throw new MetricSourceError('SOURCE_NOT_READ', 'rps needs two reads');
     }
-    return [(Math.max(0, requests - previous.requests) * 1000) / (context.now - previous.at)];
+    // The count is a sum over the balancer's data-path workers; one that dies leaves the sum with
+    // its count (its replacement starts at 0), so the count goes down. Read as max(0, delta) that
+    // was a rate of 0 req/s under full traffic, a scale-down to min_instances without
+    // stabilization. The rate over that interval is unknown: no value, and the next read measures
+    // from this count.
+    if (requests < previous.requests) {
+      throw new MetricSourceError(
+        'SOURCE_NOT_READ',
+        `request count went down (${previous.requests} → ${requests}: a balancer worker replaced); rate from the next read`,
+      );
+    }
+    return [((requests - previous.requests) * 1000) / (context.now - previous.at)];
   }
   async close(): Promise<void> {}
 }

@@ -144,6 +144,19 @@ describe('balancer sources', () => {
     assert.deepEqual(await rps.read(ctx(2000)), [150]);
   });
 
+  it('rps: a request count that went down (a data-path worker replaced) is no value, not 0 req/s', async () => {
+    // ClusterWorkers.stats sums the live workers' counts: one dying takes its count out of the sum.
+    const rps = new RpsSource(view);
+    balancer.requests = 10_000;
+    await assert.rejects(rps.read(ctx(0)), MetricSourceError);
+    balancer.requests = 12_000;
+    assert.deepEqual(await rps.read(ctx(1000)), [2000]);
+    balancer.requests = 7_000; // a worker that had served 6 000 died; 1 000 served since
+    await assert.rejects(rps.read(ctx(2000)), (err: MetricSourceError) => err.code === 'SOURCE_NOT_READ');
+    balancer.requests = 9_000;
+    assert.deepEqual(await rps.read(ctx(3000)), [2000], 'measured again from the lower count');
+  });
+
   it('latency is the percentile bucket of the requests since the last read, once per ready instance', async () => {
     const registry = new Registry();
     const histogram = new Histogram({
