@@ -1,3 +1,4 @@
+import { splitCredentials } from '../metrics/url-credentials.js';
 import { AlertSinkError } from './errors.js';
 
 /** PostOptions tunes postJson's retries. */
@@ -46,14 +47,22 @@ export async function postJson(
   const sleep = options.sleep ?? sleepMs;
   const random = options.random ?? Math.random;
   const payload = JSON.stringify(body);
+  // A receiver behind Basic auth is configured as https://user:password@host/… (Alertmanager's
+  // basic_auth, curl); fetch refuses a URL that carries credentials, with a TypeError whose message
+  // is the whole URL. So every alert to such a sink failed (after the retries), and each failure
+  // logged the password. The credentials go in an authorization header instead (a configured
+  // `authorization` header wins).
+  const target = splitCredentials(url);
+  const own = Object.keys(options.headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
+  const headers = { 'content-type': 'application/json', ...(!own && target.headers), ...options.headers };
   let lastError = '';
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0)
       await sleep(retryDelay(attempt, options.backoffMs ?? 500, options.maxBackoffMs ?? 10_000, random));
     try {
-      const res = await fetch(url, {
+      const res = await fetch(target.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...options.headers },
+        headers,
         body: payload,
         signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
       });
@@ -65,5 +74,8 @@ export async function postJson(
       lastError = (err as Error).cause ? String((err as Error).cause) : String(err);
     }
   }
+  // The URL is a secret (a Slack webhook's path is its token): an error that quotes it (fetch
+  // names the URL it refuses) is logged and emitted, so it must not carry it.
+  lastError = lastError.split(url).join('<url>').split(target.url).join('<url>');
   throw new AlertSinkError(sink, `giving up after ${lastError}`);
 }

@@ -25,6 +25,9 @@ const alert: Alert = {
   source: 'scaleplane',
 };
 const fast = { backoffMs: 10, maxBackoffMs: 20 };
+/** errorFields lets JSON.stringify show an Error's message (its fields are not enumerable). */
+const errorFields = (_key: string, value: unknown) =>
+  value instanceof Error ? { message: value.message, cause: String(value.cause) } : value;
 
 describe('alert sinks', () => {
   const closers: (() => Promise<void>)[] = [];
@@ -53,6 +56,49 @@ describe('alert sinks', () => {
     assert.equal(receiver.received[2]!.headers['content-type'], 'application/json');
     assert.equal(receiver.received[2]!.headers['x-token'], 's3cret');
     assert.deepEqual(receiver.json()[2], alert);
+  });
+
+  it('webhook: credentials in the URL are sent as Basic auth, and no log or error carries them', async () => {
+    // Before, fetch refused the URL ('Request cannot be constructed from a URL that includes
+    // credentials: http://ops:p%40ss-s3cret@…'): 0 requests reached the receiver, after 4 attempts,
+    // and the message logged and emitted held the password and the query's token.
+    const receiver = await startReceiver((r) =>
+      r.headers.authorization === `Basic ${Buffer.from('ops:p@ss-s3cret').toString('base64')}` ? 200 : 401,
+    );
+    closers.push(receiver.close);
+    const url = `http://ops:p%40ss-s3cret@127.0.0.1:${receiver.port}/hook?token=tok-s3cret`;
+    const logged: string[] = [];
+    const log = (obj: object, msg?: string) => logged.push(`${msg} ${JSON.stringify(obj, errorFields)}`);
+    const errors: string[] = [];
+    const manager = new AlertManager({
+      sinks: [new WebhookSink({ url, ...fast }), new SlackSink({ url, ...fast })],
+      logger: { info: log, warn: log, error: log },
+    });
+    manager.on('sinkError', (err) => errors.push(err.message));
+    manager.fire('crash-loop:web', { summary: 'group web is crash-looping', group: 'web' });
+    await manager.flush();
+    assert.equal(errors.length, 0, `delivered: ${errors.join('; ')}`);
+    assert.deepEqual(
+      receiver.received.map((r) => r.url),
+      ['/hook?token=tok-s3cret', '/hook?token=tok-s3cret'],
+    );
+    // An explicit authorization header wins over the URL's credentials.
+    const own = await startReceiver((r) => (r.headers.authorization === 'Bearer tok' ? 200 : 401));
+    closers.push(own.close);
+    const ownUrl = `http://ops:p%40ss-s3cret@127.0.0.1:${own.port}/hook`;
+    await new WebhookSink({ url: ownUrl, headers: { Authorization: 'Bearer tok' }, ...fast }).send(alert);
+    assert.equal(own.received.length, 1);
+    // A sink that cannot deliver says why without the URL's secrets.
+    await own.close();
+    const failing = new AlertManager({
+      sinks: [new WebhookSink({ url: ownUrl, retries: 1, ...fast })],
+      logger: { info: log, warn: log, error: log },
+    });
+    failing.on('sinkError', (err) => errors.push(err.message));
+    failing.fire('crash-loop:web', { summary: 'group web is crash-looping', group: 'web' });
+    await failing.flush();
+    assert.equal(errors.length, 1, 'the delivery failed');
+    for (const line of [...logged, ...errors]) assert.doesNotMatch(line, /s3cret/);
   });
 
   it('webhook: gives up on a 4xx at once and after the retries on 5xx', async () => {
