@@ -12,7 +12,11 @@ export interface AlertLogger {
 export interface AlertManagerOptions {
   /** Where notifications go. @defaultValue [] (alerts are only logged) */
   sinks?: readonly AlertSink[];
-  /** Firing notifications per minute across all keys; more are dropped and counted. Resolves are never dropped. @defaultValue 30 */
+  /**
+   * Firing notifications per minute across all keys; more are held (and counted) and sent, most
+   * severe first, as the minute frees room, if still firing then. Resolves are never held.
+   * @defaultValue 30
+   */
   rateLimitPerMinute?: number;
   /** A still-firing alert is sent again after this long; 0 never repeats. @defaultValue 14400000 (4 h) */
   repeatInterval?: number;
@@ -62,6 +66,8 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   /** Per sink, the last delivery of each key still under way: the next one of that key waits for it. */
   readonly #tails = new WeakMap<AlertSink, Map<string, Promise<void>>>();
   #suppressed = 0;
+  /** Set while firings held by the rate limit wait for room in the minute. */
+  #heldTimer: NodeJS.Timeout | undefined;
   #notifying: boolean;
   #closed: Promise<void> | undefined;
 
@@ -229,6 +235,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   /** close stops taking alerts, waits for deliveries in flight, and closes the sinks. Safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      clearTimeout(this.#heldTimer);
       await this.flush();
       await Promise.allSettled(this.#sinks.map((s) => s.close?.()));
     })();
@@ -236,14 +243,58 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   }
 
   #allow(now: number, key: string): boolean {
-    while (this.#sent.length > 0 && now - this.#sent[0]! >= 60_000) this.#sent.shift();
-    if (this.#sent.length >= this.#limit) {
+    if (!this.#room(now)) {
       this.#suppressed++;
-      this.#logger.warn({ alert: key, limit: this.#limit }, 'alert not sent: rate limit reached');
+      this.#logger.warn(
+        { alert: key, limit: this.#limit },
+        'alert held: rate limit reached; sent once the minute has room if still firing',
+      );
+      this.#holdUntilRoom(now);
       return false;
     }
     this.#sent.push(now);
     return true;
+  }
+
+  /** #room says whether one more firing fits in the last minute's rate limit. */
+  #room(now: number): boolean {
+    while (this.#sent.length > 0 && now - this.#sent[0]! >= 60_000) this.#sent.shift();
+    return this.#sent.length < this.#limit;
+  }
+
+  /**
+   * #holdUntilRoom wakes when the oldest firing of the minute leaves it. A firing the limit refused
+   * used to be sent only if its caller fired it again; most fire once (a crash loop, a failing
+   * metric source, an unhealthy instance, a group held at max), so a critical alert that came after
+   * a burst of 30 warnings was never sent while it fired, for hours.
+   */
+  #holdUntilRoom(now: number): void {
+    if (this.#heldTimer !== undefined || this.#closed || this.#sent.length === 0) return;
+    const wait = Math.max(0, this.#sent[0]! + 60_000 - now);
+    this.#heldTimer = setTimeout(() => this.#sendHeld(), wait);
+    this.#heldTimer.unref();
+  }
+
+  /** #sendHeld sends the firings the limit held that still fire, most severe first, while room lasts. */
+  #sendHeld(): void {
+    this.#heldTimer = undefined;
+    if (this.#closed) return;
+    const now = this.#now();
+    const rank = { critical: 0, warning: 1, info: 2 } as const;
+    const held = [...this.#active.values()]
+      .filter((entry) => !entry.notified && this.#sends(entry))
+      .sort((a, b) => rank[a.alert.severity] - rank[b.alert.severity]);
+    for (const entry of held) {
+      if (!this.#room(now)) {
+        this.#holdUntilRoom(now);
+        return;
+      }
+      this.#sent.push(now);
+      entry.notified = true;
+      entry.lastSent = now;
+      this.#logger.info({ alert: entry.alert.key }, 'alert sent after the rate limit held it');
+      this.#dispatch(entry.alert);
+    }
   }
 
   #dispatch(alert: Alert): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { type Alert, AlertManager, type AlertSink, AlertSinkError } from '../../src/alerts/index.js';
 
 function recorder(fail = false): AlertSink & { got: Alert[] } {
@@ -64,6 +64,40 @@ describe('AlertManager', () => {
     alerts.fire('d', { summary: 'd' });
     await alerts.flush();
     assert.deepEqual(sink.got.map((a) => `${a.key}:${a.status}`).slice(3), ['d:firing']);
+  });
+
+  it('a firing the rate limit held is sent once the minute has room, most severe first', async (t) => {
+    // Before, a held firing went out only if its caller fired it again; a crash loop fires once,
+    // so after two warnings (limit 2) the critical alert was never sent, nor its resolve.
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    t.after(() => mock.timers.reset());
+    const sink = recorder();
+    const alerts = new AlertManager({ sinks: [sink], rateLimitPerMinute: 2 });
+    t.after(() => alerts.close());
+    alerts.fire('unhealthy:web:1', { summary: 'web-1 unhealthy' });
+    mock.timers.tick(10_000);
+    alerts.fire('unhealthy:web:2', { summary: 'web-2 unhealthy' });
+    alerts.fire('unhealthy:web:3', { summary: 'web-3 unhealthy' });
+    alerts.fire('crash-loop:web', { summary: 'web crash-looping', severity: 'critical' });
+    alerts.fire('unhealthy:web:4', { summary: 'web-4 unhealthy' });
+    alerts.resolve('unhealthy:web:4'); // cleared while held: never sent
+    assert.equal(alerts.suppressed, 3);
+    const sent = () => sink.got.map((a) => `${a.key}:${a.status}`);
+    await alerts.flush();
+    assert.deepEqual(sent(), ['unhealthy:web:1:firing', 'unhealthy:web:2:firing']);
+    mock.timers.tick(49_999);
+    await alerts.flush();
+    assert.equal(sink.got.length, 2, 'the minute of the first firing has not passed');
+    mock.timers.tick(1); // the first firing leaves the minute: room for one
+    await alerts.flush();
+    assert.deepEqual(sent().slice(2), ['crash-loop:web:firing']);
+    mock.timers.tick(10_000); // the second leaves it
+    await alerts.flush();
+    assert.deepEqual(sent().slice(3), ['unhealthy:web:3:firing']);
+    alerts.resolve('crash-loop:web');
+    await alerts.flush();
+    assert.deepEqual(sent().slice(4), ['crash-loop:web:resolved']);
+    assert.equal(alerts.suppressed, 3);
   });
 
   it('sends a still-firing alert again after repeat_interval', async () => {
