@@ -487,3 +487,45 @@ test('outlier: an instance that takes requests but never answers is ejected on i
   assert.equal(statuses.filter((s) => s === 504).length, 3, `statuses ${statuses}`);
   assert.deepEqual(statuses.slice(-4), [200, 200, 200, 200]);
 });
+
+test('Expect: 100-continue: a body over max_request_body gets its 413 without a 100; one within it continues', async (t) => {
+  const backend = await startBackend(t, (req, res) => {
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    req.on('end', () => res.end(`got ${bytes}`));
+  });
+  const { balancer, port } = await start(t, config({ maxRequestBody: 1000 }));
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const exchange = async (
+    length: number,
+  ): Promise<{ first: string; client: net.Socket; closed: Promise<unknown>; all: () => string }> => {
+    const client = net.connect(port, '127.0.0.1');
+    t.after(() => client.destroy());
+    const closed = once(client, 'close');
+    await once(client, 'connect');
+    let received = '';
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.toString();
+    });
+    client.on('error', () => {});
+    client.write(
+      `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    // The client waits for the interim or the final answer before sending any of its body.
+    await until(() => received.includes('\r\n\r\n'), 10_000, 'a first answer');
+    return { first: received.slice(0, received.indexOf('\r\n')), client, closed, all: () => received };
+  };
+  // Before: "HTTP/1.1 100 Continue" first, inviting the whole body, then the 413.
+  const big = await exchange(5000);
+  assert.equal(big.first, 'HTTP/1.1 413 Payload Too Large');
+  await big.closed;
+  assert.doesNotMatch(big.all(), /100 Continue/);
+  assert.equal(backend.requests, 0);
+  const small = await exchange(10);
+  assert.equal(small.first, 'HTTP/1.1 100 Continue');
+  small.client.write('0123456789');
+  await until(() => small.all().endsWith('got 10'), 10_000, 'the backend answered');
+  assert.match(small.all(), /HTTP\/1\.1 200 OK/);
+});
