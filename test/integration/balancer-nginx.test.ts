@@ -274,6 +274,31 @@ http {
     }
   });
 
+  it('a group scaled past 64 instances is loaded: the upstream zone is sized for its servers', async () => {
+    const [, , c] = backends as [Named, Named, Named];
+    const driver = new NginxDriver({ config: driverConfig() });
+    try {
+      // 199 addresses nothing listens on (max_fails takes them out) and c. Before the fix the zone was
+      // a fixed 64k, which holds 64 servers: `nginx -t` failed with "ngx_slab_alloc() failed: no
+      // memory in upstream zone", and NGINX kept the old upstreams of every group.
+      const idle = await freePort();
+      const many: BackendInstance[] = Array.from({ length: 199 }, (_, i) => ({
+        id: `idle${i}`,
+        address: `127.0.${1 + Math.floor(i / 200)}.${1 + (i % 200)}:${idle}`,
+        state: 'ready',
+      }));
+      driver.update('web', [ready(c), ...many]);
+      const sync = await driver.flush();
+      assert.equal(sync.reloaded, true);
+      assert.match(sync.text, /zone scaleplane_web 256k;/);
+      driver.update('web', [ready(c)]);
+      await driver.flush();
+      assert.deepEqual(await routesTo(port, ['c']), ['c']);
+    } finally {
+      await driver.close();
+    }
+  });
+
   it('after a failed test or reload, converges with no instance change once the cause is gone', async () => {
     const [a, b] = backends as [Named, Named, Named];
     const retrying = new NginxDriver({ config: driverConfig(), retry: { initial: 50, max: 200 } });

@@ -48,6 +48,21 @@ function nginxWeight(weight: number | undefined): number {
   return Number.isFinite(weight) ? Math.max(1, Math.round(weight!)) : 1;
 }
 
+/**
+ * upstreamZoneSize is an upstream `zone` big enough for `servers` servers. NGINX keeps each peer in
+ * the zone (about 800 bytes on 1.22, more with a long DNS name), and a zone too small fails `nginx
+ * -t` ("ngx_slab_alloc() failed: no memory in upstream zone"), which keeps every group's upstreams
+ * stale: a fixed 64k held 64 servers and a group scaled to 65 never reached NGINX. 32 KiB plus 1 KiB
+ * a server, rounded up to a power of two (64k up to 32 servers, as before; 128k holds 152, 1m 1312),
+ * so a few instances more or less keep the same size.
+ */
+export function upstreamZoneSize(servers: number): string {
+  const kib = 32 + Math.max(0, servers);
+  let size = 64;
+  while (size < kib) size *= 2;
+  return size >= 1024 && size % 1024 === 0 ? `${size / 1024}m` : `${size}k`;
+}
+
 const METHODS: Readonly<Record<NginxDriverConfig['method'], string | undefined>> = {
   least_conn: 'least_conn;',
   'random-two-least-conn': 'random two least_conn;',
@@ -71,8 +86,6 @@ export function renderUpstreams(groups: readonly UpstreamGroup[], config: NginxD
     lines.push('', `upstream ${name} {`);
     const method = METHODS[config.method];
     if (method !== undefined) lines.push(`    ${method}`);
-    // Shared memory so every worker sees the same counts and failures.
-    lines.push(`    zone ${name} 64k;`);
     const servers: string[] = [];
     const skipped: string[] = [];
     for (const i of group.instances) {
@@ -88,6 +101,8 @@ export function renderUpstreams(groups: readonly UpstreamGroup[], config: NginxD
         `    server ${address} weight=${nginxWeight(i.weight)} max_fails=${config.maxFails} fail_timeout=${failTimeout};`,
       );
     }
+    // Shared memory so every worker sees the same counts and failures, sized for the servers.
+    lines.push(`    zone ${name} ${upstreamZoneSize(servers.length)};`);
     lines.push(...servers.sort(), ...skipped.sort());
     if (servers.length === 0) lines.push('    server 127.0.0.1:9 down;  # no ready instance');
     lines.push(`    keepalive ${config.keepalive};`);
