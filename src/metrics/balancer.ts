@@ -74,6 +74,8 @@ export class LatencySource implements MetricSource {
   readonly #quantile: number;
   readonly #metric: string;
   #previous: Map<number, number> | undefined;
+  /** Whether the last read's counts were below its baseline (kept once, see read). */
+  #fellLast = false;
   constructor(registry: Registry, percentile = 95, metric = 'scaleplane_request_duration_seconds') {
     this.#registry = registry;
     this.#quantile = percentile / 100;
@@ -90,8 +92,24 @@ export class LatencySource implements MetricSource {
       buckets.set(le, v.value);
     }
     const previous = this.#previous;
+    if (!previous) {
+      this.#previous = buckets;
+      throw new MetricSourceError('SOURCE_NOT_READ', 'latency needs two reads');
+    }
+    // The histogram is a sum over the balancer's data-path workers, and a worker that does not
+    // answer a read in time (its event loop busy, paused) is left out of it: the counts go down.
+    // Taken as the baseline, the next read, with that worker back, counted its whole history as
+    // requests since: after a worker paused through one read, 20 requests of 300 ms read as a p95
+    // of 10 ms (its 500 earlier fast ones). A read whose counts went down keeps the baseline it
+    // had; a second one in a row is a reset (a worker gone with requests it never reported).
+    const fell = [...previous].some(([le, count]) => (buckets.get(le) ?? 0) < count);
+    if (fell) {
+      if (this.#fellLast) this.#previous = buckets;
+      this.#fellLast = !this.#fellLast;
+      throw new MetricSourceError('SOURCE_NOT_READ', 'request counts went down (a balancer worker left out)');
+    }
+    this.#fellLast = false;
     this.#previous = buckets;
-    if (!previous) throw new MetricSourceError('SOURCE_NOT_READ', 'latency needs two reads');
     const bounds = [...buckets.keys()].sort((a, b) => a - b);
     const delta = bounds.map((le) => (buckets.get(le) ?? 0) - (previous.get(le) ?? 0));
     const total = delta.at(-1) ?? 0;

@@ -157,6 +157,39 @@ describe('balancer sources', () => {
     assert.deepEqual(await rps.read(ctx(3000)), [2000], 'measured again from the lower count');
   });
 
+  it('latency: counts that went down (a data-path worker left out of a read) keep the baseline once', async () => {
+    // The histogram as the registry sums it over the data-path workers, scripted read by read.
+    let counts: Record<string, number> = {};
+    const registry = {
+      getSingleMetric: () => ({
+        get: async () => ({
+          values: Object.entries(counts).map(([le, value]) => ({
+            metricName: 'scaleplane_request_duration_seconds_bucket',
+            labels: { group: 'web', le },
+            value,
+          })),
+        }),
+      }),
+    } as unknown as Registry;
+    const latency = new LatencySource(registry, 95);
+    const read = (c: Record<string, number>, now: number) => {
+      counts = c;
+      return latency.read(ctx(now));
+    };
+    const wentDown = (err: MetricSourceError) =>
+      err.code === 'SOURCE_NOT_READ' && /went down/.test(err.message);
+    // Two workers, 1000 fast requests each.
+    await assert.rejects(read({ '0.01': 2000, '0.5': 2000, '+Inf': 2000 }, 0), /two reads/);
+    // One worker paused through this read: its 1000 are left out of the sum.
+    await assert.rejects(read({ '0.01': 1000, '0.5': 1000, '+Inf': 1000 }, 1000), MetricSourceError);
+    // Back, and 20 requests of 300 ms since: the p95 is theirs (before: 10 ms, its 1000 counted again).
+    assert.deepEqual(await read({ '0.01': 2000, '0.5': 2020, '+Inf': 2020 }, 2000), [500]);
+    // A worker gone with requests it never reported: down twice in a row is a reset.
+    await assert.rejects(read({ '0.01': 1900, '0.5': 1920, '+Inf': 1920 }, 3000), wentDown);
+    await assert.rejects(read({ '0.01': 1900, '0.5': 1925, '+Inf': 1925 }, 4000), wentDown);
+    assert.deepEqual(await read({ '0.01': 1900, '0.5': 1935, '+Inf': 1935 }, 5000), [500]);
+  });
+
   it('latency is the percentile bucket of the requests since the last read, once per ready instance', async () => {
     const registry = new Registry();
     const histogram = new Histogram({
