@@ -34,6 +34,7 @@ import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { PipedLogFiles } from './logfiles.js';
 import { sharedReaper } from './reaper.js';
+import { instanceSpec } from './spec.js';
 import { quoteOutput, startTimeoutReason } from './start-failure.js';
 import {
   freePort,
@@ -89,6 +90,12 @@ export interface LocalInstanceRecord {
    * standby's balancer takes it out of rotation first.
    */
   draining?: boolean;
+  /**
+   * instanceSpec of the config it was started with (command, cwd, env, port_env, host). An adopted
+   * instance whose spec is not the config's now is replaced; absent (recorded before specs were
+   * kept): taken as current.
+   */
+  spec?: string;
 }
 
 /**
@@ -221,6 +228,8 @@ class Slot {
   /** Chosen by `replace`: the first to go once its replacement is ready. */
   condemned = false;
   size: InstanceSize | undefined;
+  /** instanceSpec of the config it was started with; another than the provider's: outdated. */
+  spec: string | undefined;
   cgroupDirs: string[] = [];
   /** Started by an earlier controller: no ChildProcess, exit found by polling /proc. */
   adopted = false;
@@ -292,6 +301,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   /** Instances whose log file was cut already: warned once each. */
   readonly #logCut = new Set<string>();
   #size: InstanceSize | undefined;
+  /** instanceSpec of the config: what instances started now run. */
+  readonly #spec: string;
   /** The size from the config (`options.size`), kept to tell a saved resize from an edited config. */
   readonly #configuredSize: InstanceSize | undefined;
   #cgroups: CgroupLayout | null | undefined;
@@ -358,6 +369,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#logSummaryInterval = options.logSummaryInterval ?? LOG_SUMMARY_INTERVAL_MS;
     this.#fence = options.fence;
     this.#size = options.size;
+    this.#spec = instanceSpec(config);
     this.#configuredSize = options.size;
     this.#cgroups = options.cgroups;
     // With a registry, instances must outlive us: no parent-death signal, no reaper.
@@ -413,6 +425,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.port = record.port;
       slot.startTime = record.startTime;
       slot.size = record.size;
+      slot.spec = record.spec ?? this.#spec;
       slot.cgroupDirs = record.cgroupDirs ?? [];
       slot.generation = this.#generation;
       this.#slots.push(slot);
@@ -427,6 +440,40 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
     if (this.#slots.some((s) => s.adopted)) this.emit('change');
     this.#pollAdopted();
+    this.#rollOutdatedSpec();
+  }
+
+  /**
+   * rollOutdatedSpec replaces adopted instances started with another command, cwd, env, port_env or
+   * host than the config's, as a Deployment rolls pods of an older template: one at a time, each
+   * once its replacement is ready (the rolling resize's path, at the size in force). Before, a
+   * restart that changed them (the way a reload says such a change takes effect) adopted the old
+   * instances and kept them running the old command for good; only new ones got the new one.
+   */
+  #rollOutdatedSpec(): void {
+    const live = this.#slots.filter(
+      (s) => !s.stopRequested && (s.state === 'ready' || s.state === 'starting'),
+    );
+    const outdated = live.filter((s) => s.spec !== this.#spec).map((s) => s.id);
+    if (outdated.length === 0) return;
+    this.#logger.info(
+      { group: this.#group, outdated },
+      `${this.#group}: ${outdated.length} of ${live.length} adopted instance(s) (${outdated.join(', ')}) run an earlier command, cwd or env; replacing them one at a time`,
+    );
+    this.#roll(this.#size).catch((err: unknown) => {
+      const code = (err as { code?: string }).code;
+      // A later resize rolls them too (it replaces every instance of another spec).
+      if (code === 'RESIZE_SUPERSEDED' || code === 'CLOSED') return;
+      this.#report(
+        new ProviderError(
+          'RESIZE_FAILED',
+          `${this.#group}: replacing instances of an earlier command failed`,
+          {
+            cause: err,
+          },
+        ),
+      );
+    });
   }
 
   /**
@@ -484,14 +531,23 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if ((size.cpu !== undefined || size.memory !== undefined) && !this.#layout()) {
       throw new ProviderError('UNSUPPORTED', 'resize needs cgroups (v1 or v2) writable by this process');
     }
+    return this.#roll(size);
+  }
+
+  /**
+   * roll replaces, one at a time, every instance in service not at `size` or not of the config's
+   * instanceSpec (resize, and adopted instances of an earlier command). See resize.
+   */
+  async #roll(size: InstanceSize | undefined): Promise<void> {
     const live = this.#slots.filter(
       (s) => !s.stopRequested && (s.state === 'ready' || s.state === 'starting'),
     );
-    const stale = live.filter((s) => !sameSize(s.size, size));
+    const stale = live.filter((s) => !sameSize(s.size, size) || s.spec !== this.#spec);
     // Finishing a roll to the size already in force: a failure goes back to the size the instances
     // still to replace run with, as the cut roll would have.
-    const previous = sameSize(this.#size, size) && stale.length > 0 ? stale[0]!.size : this.#size;
-    this.#size = { ...size };
+    const resized = stale.find((s) => !sameSize(s.size, size));
+    const previous = sameSize(this.#size, size) && resized ? resized.size : this.#size;
+    this.#size = size && { ...size };
     this.#saveSize(this.#size);
     const generation = ++this.#generation;
     for (const slot of live) if (!stale.includes(slot)) slot.generation = generation;
@@ -553,7 +609,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * was OOM-killed, and the group stayed below its desired count). The crashes counted against the
    * new size are forgotten, so the pause they caused does not also stop replacing old instances.
    */
-  #rollBack(previous: InstanceSize | undefined, failed: InstanceSize): void {
+  #rollBack(previous: InstanceSize | undefined, failed: InstanceSize | undefined): void {
     this.#size = previous;
     this.#saveSize(previous);
     this.#surge = 0;
@@ -797,6 +853,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           const slot = new Slot(`${this.#group}-${this.#nextId++}`, this.#now());
           slot.generation = this.#generation;
           slot.size = this.#size;
+          slot.spec = this.#spec;
           this.#slots.push(slot);
           this.#track(this.#launch(slot));
         }
@@ -1388,6 +1445,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       startTime: slot.startTime,
       startedAt: slot.startedAt,
       ...(slot.size && { size: slot.size }),
+      ...(slot.spec !== undefined && { spec: slot.spec }),
       ...(slot.cgroupDirs.length > 0 && { cgroupDirs: slot.cgroupDirs }),
     };
   }
