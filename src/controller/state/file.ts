@@ -1,5 +1,6 @@
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import type { JournalEntry } from '../journal.js';
+import { checkFileContents } from './file-contents.js';
 import {
   type ControllerState,
   type LocalInstanceRecord,
@@ -138,6 +139,13 @@ export class FileState implements StateStore {
         {
           cause: err,
         },
+      );
+    }
+    const problem = checkFileContents(parsed);
+    if (problem !== undefined) {
+      throw new StateError(
+        'STATE_CORRUPT',
+        `state file ${this.path}: ${problem}; fix it or move it away to start afresh`,
       );
     }
     return {
