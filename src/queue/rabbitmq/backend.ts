@@ -52,6 +52,8 @@ const ERROR = 'x-sp-error';
 const FAILED_AT = 'x-sp-failed-at';
 const DEAD_ID = 'x-sp-dead-id';
 const REASON = 'x-sp-reason';
+/** Header carrying a per-publish token, so a `basic.return` is matched to the publish it undoes. */
+const PUBLISH_TOKEN = 'x-sp-publish';
 
 type Subscriber = (model: ChannelModel) => Promise<void>;
 
@@ -59,6 +61,21 @@ type Subscriber = (model: ChannelModel) => Promise<void>;
 class Unconfirmed extends Error {
   constructor(cause: unknown) {
     super(`publish not confirmed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/**
+ * Unroutable: the broker returned a mandatory publish (`basic.return`, then the confirm): no queue
+ * took it, because the queue it was sent to does not exist (deleted by `destroy` in another
+ * process, by an operator, or expired). Without `mandatory` the broker confirms such a message and
+ * drops it: the publisher reported success for a job stored nowhere.
+ */
+class Unroutable extends Error {
+  constructor(
+    readonly replyCode: number,
+    readonly replyText: string,
+  ) {
+    super(`message returned unroutable (${replyCode} ${replyText})`);
   }
 }
 
@@ -79,6 +96,9 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   let closed = false;
   let model: ChannelModel | undefined;
   let publisher: ConfirmChannel | undefined;
+  /** Returns seen on each publisher channel, by publish token, until that publish's confirm reads them. */
+  const returnsOf = new WeakMap<ConfirmChannel, Map<string, Unroutable>>();
+  let publishSeq = 0;
   let connected: Promise<void>;
   let markConnected: () => void = () => {};
   let started = false;
@@ -108,6 +128,19 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         });
         const p = await m.createConfirmChannel();
         p.on('error', () => {});
+        const returns = new Map<string, Unroutable>();
+        returnsOf.set(p, returns);
+        // A return comes before the confirm of the same message on the same channel, so the
+        // confirm callback finds it here. The token, not the job id, tells the publishes apart: one
+        // job id can be published more than once at a time (a retry, a caller re-using ids).
+        p.on(
+          'return',
+          (msg: { fields: { replyCode: number; replyText: string }; properties: Options.Publish }) => {
+            const token = msg.properties.headers?.[PUBLISH_TOKEN];
+            if (token !== undefined)
+              returns.set(String(token), new Unroutable(msg.fields.replyCode, msg.fields.replyText));
+          },
+        );
         model = m;
         publisher = p;
         for (const subscribe of subscribers) {
@@ -172,7 +205,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   };
 
   /**
-   * Publishes once through the confirm channel; resolves on the broker's ack. Rejects with
+   * Publishes once through the confirm channel, `mandatory`; resolves on the broker's ack. Rejects
+   * with `Unroutable` when the broker returned it (no queue took it; not stored), and with
    * `Unconfirmed` when the message went out but no confirm came back (it may be stored).
    */
   const publishOnce = (exchange: string, routingKey: string, body: Buffer, props: Options.Publish) =>
@@ -182,24 +216,46 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         reject(new QueueError('QUEUE_CONNECTION', 'rabbitmq: not connected'));
         return;
       }
+      const token = String(++publishSeq);
+      const returns = returnsOf.get(p);
+      const headers = { ...props.headers, [PUBLISH_TOKEN]: token };
       try {
-        p.publish(exchange, routingKey, body, { persistent: true, ...props }, (error: unknown) =>
-          error ? reject(new Unconfirmed(error)) : resolve(),
+        p.publish(
+          exchange,
+          routingKey,
+          body,
+          { persistent: true, ...props, headers, mandatory: true },
+          (error: unknown) => {
+            const returned = returns?.get(token);
+            returns?.delete(token);
+            if (error) reject(new Unconfirmed(error));
+            else if (returned) reject(returned);
+            else resolve();
+          },
         );
       } catch (error) {
         reject(error);
       }
     });
 
-  /** Publishes until confirmed: across reconnects, with backoff, until `signal` gives up. */
+  /**
+   * Publishes until confirmed: across reconnects, with backoff, until `signal` gives up. `target`
+   * names the queue the message is meant for; a message returned unroutable (that queue is gone)
+   * is published once more after `redeclare` declared it again, as a producer starting now would
+   * (a job stored in a re-created queue beats a job dropped), and a second return rejects with
+   * QUEUE_PUBLISH_FAILED naming the queue.
+   */
   const publishConfirmed = async (
     exchange: string,
     routingKey: string,
     body: Buffer,
     props: Options.Publish,
     signal: AbortSignal,
+    target: string,
+    redeclare: () => Promise<void>,
   ) => {
     let unconfirmed = 0;
+    let redeclared = false;
     for (let n = 1; ; n++) {
       if (closed) throw new QueueError('QUEUE_CLOSED', 'rabbitmq backend closed');
       try {
@@ -214,6 +270,24 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         return;
       } catch (error) {
         if (signal.aborted) throw error;
+        if (error instanceof Unroutable) {
+          const what = `rabbitmq: queue ${target} does not exist (${error.message})`;
+          if (redeclared)
+            throw new QueueError('QUEUE_PUBLISH_FAILED', `${what}, again after declaring it`, {
+              cause: error,
+            });
+          redeclared = true;
+          try {
+            await redeclare();
+          } catch (cause) {
+            throw new QueueError(
+              'QUEUE_PUBLISH_FAILED',
+              `${what}, and declaring it again failed: ${(cause as Error).message}`,
+              { cause },
+            );
+          }
+          continue;
+        }
         // An unconfirmed publish may or may not have landed: publishing again is at-least-once.
         if (error instanceof Unconfirmed)
           context.onRepublish({
@@ -226,13 +300,36 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     }
   };
 
+  /**
+   * redeclareFor forgets that `queue`'s objects (and its delay queue for `delay`, if any) were
+   * declared, and declares them again: after a return, the cached declaration was stale.
+   */
+  const redeclareFor =
+    (queue: string, delay = 0) =>
+    async () => {
+      asserted.delete(queue);
+      await ensureTopology(queue);
+      if (delay > 0) {
+        delayDeclared.delete(delayQueue(rabbitNames(prefix, queue), delayBucket(delay), delayQueueIdle).name);
+        await ensureDelayQueue(queue, delay);
+      }
+    };
+
   const publishEnvelope = async (envelope: JobEnvelope, delay: number, signal: AbortSignal) => {
     await ensureTopology(envelope.queue);
     const target =
       delay > 0 ? await ensureDelayQueue(envelope.queue, delay) : rabbitNames(prefix, envelope.queue).queue;
     const props: Options.Publish = { messageId: envelope.id, contentType: 'application/json' };
     if (queueType === 'classic' && envelope.priority !== undefined) props.priority = envelope.priority;
-    await publishConfirmed('', target, Buffer.from(JSON.stringify(envelope)), props, signal);
+    await publishConfirmed(
+      '',
+      target,
+      Buffer.from(JSON.stringify(envelope)),
+      props,
+      signal,
+      target,
+      redeclareFor(envelope.queue, delay),
+    );
   };
 
   return {
@@ -283,6 +380,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             Buffer.from(JSON.stringify({ ...letter.job, attempt: 1, stalls: 0 })),
             { messageId: letter.job.id, contentType: 'application/json' },
             AbortSignal.timeout(30_000),
+            names.queue,
+            redeclareFor(queue),
           );
           ch.ack(msg);
           moved++;
@@ -382,13 +481,22 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       );
       const attempt = envelope.attempt + redeliveries;
       const stalls = (envelope.stalls ?? 0) + redeliveries;
-      const republish = async (exchange: string, routingKey: string, job: JobEnvelope, headers?: object) => {
+      const republish = async (
+        exchange: string,
+        routingKey: string,
+        job: JobEnvelope,
+        target: string,
+        delay: number,
+        headers?: object,
+      ) => {
         await publishConfirmed(
           exchange,
           routingKey,
           Buffer.from(JSON.stringify(job)),
           { messageId: job.id, contentType: 'application/json', ...(headers ? { headers } : {}) },
           AbortSignal.timeout(30_000),
+          target,
+          redeclareFor(queue, delay),
         );
         await ackConfirmed(ch, msg, envelope.id);
       };
@@ -402,24 +510,19 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         retry: async (delay) => {
           const next = { ...envelope, attempt: attempt + 1, stalls };
           const target = delay > 0 ? await ensureDelayQueue(queue, delay) : names.queue;
-          await republish('', target, next);
+          await republish('', target, next, target, delay);
         },
         deadLetter: (error, reason) =>
-          republish(
-            names.dlx,
-            names.queue,
-            { ...envelope, attempt, stalls },
-            {
-              [ERROR]: error.slice(0, 4000),
-              [REASON]: reason,
-              [FAILED_AT]: Date.now(),
-              [DEAD_ID]: randomUUID(),
-            },
-          ),
+          republish(names.dlx, names.queue, { ...envelope, attempt, stalls }, names.dlq, 0, {
+            [ERROR]: error.slice(0, 4000),
+            [REASON]: reason,
+            [FAILED_AT]: Date.now(),
+            [DEAD_ID]: randomUUID(),
+          }),
         release: async () => {
           // Not connected: the broker returns the job itself when it sees the channel gone (a stall).
           if (!publisher) return;
-          await republish('', names.queue, { ...envelope, attempt, stalls });
+          await republish('', names.queue, { ...envelope, attempt, stalls }, names.queue, 0);
         },
       };
     };
@@ -441,6 +544,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         Buffer.from(JSON.stringify(job)),
         props,
         AbortSignal.timeout(30_000),
+        names.queue,
+        redeclareFor(queue),
       );
       await ackConfirmed(ch, msg, envelope.id);
       return true;

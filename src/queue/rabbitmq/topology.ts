@@ -64,6 +64,8 @@ export function delayQueue(
       'x-message-ttl': bucket,
       'x-dead-letter-exchange': '',
       'x-dead-letter-routing-key': names.queue,
+      // The broker moves an expired job itself: if the main queue is gone by then, nothing returns
+      // it to a publisher and RabbitMQ drops it (see the README on unroutable publishes).
       // Unused delay queues disappear on their own once their last job has moved on. "Unused" to
       // RabbitMQ means not declared (nor consumed from) for that long: publishing does not count, so
       // publishers must declare it again while they use it (delayQueueRedeclare).
