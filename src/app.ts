@@ -389,6 +389,9 @@ export class Scaleplane {
         drain: async (instance) => {
           await Promise.all([
             serves ? this.balancer.drain(name, instance.id) : undefined,
+            // NGINX sends to the instance directly: it stops only after the reload that took it out
+            // of NGINX's upstream (bounded by drain_timeout, as the balancer's own drain).
+            serves ? this.nginx?.synced(this.config.balancer.drainTimeout) : undefined,
             grace > 0 ? delay(grace) : undefined,
           ]);
         },

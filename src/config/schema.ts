@@ -215,6 +215,7 @@ const nginxSchema = mapping({
   keepalive: atLeastOne.default(64),
   max_fails: count.default(3),
   fail_timeout: duration('positive').prefault('10s'),
+  pid_file: text.optional(),
 }).transform(
   (raw): NginxDriverConfig => ({
     includeFile: raw.include_file,
@@ -225,6 +226,7 @@ const nginxSchema = mapping({
     keepalive: raw.keepalive,
     maxFails: raw.max_fails,
     failTimeout: raw.fail_timeout,
+    ...(raw.pid_file === undefined ? {} : { pidFile: raw.pid_file }),
   }),
 );
 

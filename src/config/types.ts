@@ -186,6 +186,12 @@ export interface NginxDriverConfig {
   maxFails: number;
   /** @defaultValue 10000 (ms) */
   failTimeout: number;
+  /**
+   * The running master's pid file (NGINX's `pid` directive). Set, a reload counts only once the
+   * master started new workers (none: it refused the config), and a scale-in stops an instance only
+   * after the workers that ran before that reload have finished their requests and exited.
+   */
+  pidFile?: string;
 }
 
 /** RouteConfig sends requests matching a host and/or path prefix to a group. */

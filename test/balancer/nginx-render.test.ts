@@ -189,3 +189,45 @@ test('NginxDriver: a group name that would add directives is refused where it is
   assert.match(driver.render(), /^# Generated[^\n]*\n$/, 'nothing recorded');
   void driver.close();
 });
+
+test('NginxDriver.synced: resolves once the membership recorded so far is reloaded; false on timeout or close', async (t) => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-render-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ran: string[] = [];
+  let reloadPasses = true;
+  const driver = new NginxDriver({
+    config: { ...config, includeFile: join(dir, 'up.conf'), debounce: 20 },
+    run: async (command) => {
+      ran.push(command);
+      if (command === 'nginx -s reload' && !reloadPasses)
+        throw Object.assign(new Error('x'), { stderr: 'no' });
+    },
+    retry: { initial: 60_000, max: 60_000 },
+  });
+  driver.on('error', () => {});
+  t.after(() => driver.close());
+  const a = { id: 'a', address: '127.0.0.1:1', state: 'ready' as const };
+  const b = { id: 'b', address: '127.0.0.1:2', state: 'ready' as const };
+  driver.update('web', [a, b]);
+  // The scale-in's wait: b draining is recorded, and synced resolves only after the reload.
+  const waited = driver.synced(10_000).then((synced) => ({ synced, ran: ran.slice() }));
+  assert.deepEqual(await waited, { synced: true, ran: ['nginx -t', 'nginx -s reload'] });
+  assert.equal(await driver.synced(10_000), true, 'nothing new recorded: already synced');
+  // A reload that fails does not count: the wait ends on its timeout, false.
+  reloadPasses = false;
+  driver.update('web', [a, { ...b, state: 'draining' }]);
+  assert.equal(await driver.synced(200), false);
+  assert.equal(await driver.synced(0), false, 'no wait at all');
+  // An unchanged render after a successful sync counts (NGINX already has it).
+  reloadPasses = true;
+  await driver.flush();
+  driver.update('web', [a, { ...b, state: 'draining' }]);
+  assert.equal(await driver.synced(10_000), true);
+  driver.update('web', [a]);
+  const closing = driver.synced(10_000);
+  await driver.close();
+  assert.equal(await closing, false, 'close ends the wait');
+});

@@ -299,6 +299,40 @@ http {
     }
   });
 
+  it('with pid_file, a reload nginx took the signal for but refused is a failed sync, not a success', async () => {
+    const [a, , c] = backends as [Named, Named, Named];
+    // A port some other process holds: `nginx -t` binds nothing and passes, `nginx -s reload`
+    // signals the master and exits 0, and the master, failing to bind, refuses the whole config and
+    // keeps its old workers. Before the fix this was a sync like any other: reloaded, in sync.
+    await writeFile(join(dir, 'extra.conf'), `server { listen ${a.address}; }\n`);
+    const driver = new NginxDriver({
+      config: { ...driverConfig(), pidFile: join(dir, 'nginx.pid') },
+      reloadTimeout: 3000,
+    });
+    driver.on('error', () => {});
+    try {
+      driver.update('web', [ready(a)]);
+      const err = await driver.flush().then(
+        () => assert.fail('the refused reload was taken as a success'),
+        (e: Error & { code: string }) => e,
+      );
+      assert.equal(err.code, 'NGINX_RELOAD_FAILED');
+      assert.match(err.message, /exited 0, but nginx \(master \d+\) started no new workers within 3000 ms/);
+      assert.equal(await driver.synced(100), false, 'a scale-in does not take it for synced');
+      assert.deepEqual(await routesTo(port, ['c']), ['c'], 'nginx runs the previous upstreams');
+      await writeFile(join(dir, 'extra.conf'), '');
+      assert.equal((await driver.flush()).reloaded, true, 'a reload nginx takes is a success again');
+      assert.equal(await driver.synced(10_000), true);
+      assert.deepEqual(await routesTo(port, ['a']), ['a']);
+      driver.update('web', [ready(c)]);
+      await driver.flush();
+      assert.deepEqual(await routesTo(port, ['c']), ['c']);
+    } finally {
+      await writeFile(join(dir, 'extra.conf'), '');
+      await driver.close();
+    }
+  });
+
   it('after a failed test or reload, converges with no instance change once the cause is gone', async () => {
     const [a, b] = backends as [Named, Named, Named];
     const retrying = new NginxDriver({ config: driverConfig(), retry: { initial: 50, max: 200 } });

@@ -6,6 +6,7 @@ import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
 import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
+import { exited, newWorkersStarted, workersOf } from './workers.js';
 
 /** NginxDriverErrorCode names how a sync can fail. */
 export type NginxDriverErrorCode = 'NGINX_TEST_FAILED' | 'NGINX_RELOAD_FAILED' | 'NGINX_WRITE_FAILED';
@@ -48,6 +49,8 @@ export interface NginxDriverOptions {
   retry?: Partial<NginxRetryOptions>;
   /** Source of the retry jitter, in [0, 1). @defaultValue Math.random */
   random?: () => number;
+  /** With `config.pidFile`: ms a master that got the reload signal has to start new workers. @defaultValue 10000 */
+  reloadTimeout?: number;
 }
 
 /** NginxSync reports one sync that reached NGINX. */
@@ -96,6 +99,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   readonly #logger: BalancerLogger;
   readonly #retry: NginxRetryOptions;
   readonly #random: () => number;
+  readonly #reloadTimeout: number;
   readonly #groups = new Map<string, readonly BackendInstance[]>();
   #timer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -111,6 +115,14 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
    */
   #reloadedOnce = false;
   #closed = false;
+  /** Bumped by every `update`: the membership recorded so far. */
+  #version = 0;
+  /** The `#version` the last successful sync rendered (NGINX was reloaded with it, or already had it). */
+  #syncedVersion = 0;
+  /** `synced` callers waiting for a version to reach NGINX. */
+  readonly #waiters = new Set<{ version: number; deadline: number; done: (synced: boolean) => void }>();
+  /** With `pidFile`: the master and the workers the last reload retired, which may still finish requests. */
+  #retired: { master: number; pids: ReadonlySet<number> } | undefined;
 
   constructor(options: NginxDriverOptions) {
     super();
@@ -129,6 +141,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     this.#logger = options.logger ?? silentLogger;
     this.#retry = retry;
     this.#random = options.random ?? Math.random;
+    this.#reloadTimeout = options.reloadTimeout ?? 10_000;
   }
 
   /** render is the include file's text for the membership recorded so far. */
@@ -158,6 +171,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       }
     }
     this.#groups.set(group, instances.slice());
+    this.#version++;
     this.#cancelRetry();
     if (this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
@@ -184,9 +198,56 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     return result;
   }
 
+  /**
+   * synced resolves true once NGINX has been reloaded with (or already held) the membership recorded
+   * by every `update` so far, or false after `timeoutMs` or on `close`. With `pidFile`, also once the
+   * workers that reload retired have exited: they finish the requests they had, on the old upstreams.
+   * A scale-in waits on it before it stops an instance: NGINX sends to the instances directly, so
+   * Scaleplane's own balancer sees none of its requests, and an instance stopped before NGINX is done
+   * with it loses the requests NGINX had on it (a 502 for a POST, which NGINX does not retry).
+   */
+  synced(timeoutMs: number): Promise<boolean> {
+    const version = this.#version;
+    if (this.#closed || !(timeoutMs > 0)) return Promise.resolve(this.#syncedVersion >= version);
+    return new Promise((resolve) => {
+      let settled = false;
+      const waiter = {
+        version,
+        deadline: Date.now() + timeoutMs,
+        done: (synced: boolean) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve(synced);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(false), timeoutMs);
+      this.#waiters.add(waiter);
+      if (this.#syncedVersion >= version) this.#release(waiter);
+    });
+  }
+
+  #markSynced(version: number): void {
+    this.#syncedVersion = Math.max(this.#syncedVersion, version);
+    for (const waiter of [...this.#waiters]) if (waiter.version <= this.#syncedVersion) this.#release(waiter);
+  }
+
+  /** release ends a waiter whose version reached NGINX, once the workers the last reload retired are gone. */
+  #release(waiter: { version: number; deadline: number; done: (synced: boolean) => void }): void {
+    this.#waiters.delete(waiter);
+    const retired = this.#retired;
+    if (retired === undefined) waiter.done(true);
+    else
+      exited(retired.master, retired.pids, waiter.deadline - Date.now()).then(waiter.done, () =>
+        waiter.done(false),
+      );
+  }
+
   /** close stops scheduled syncs and retries and waits for one in progress; safe to call twice. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const waiter of [...this.#waiters]) waiter.done(false);
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#cancelRetry();
@@ -203,10 +264,12 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   async #sync(force: boolean): Promise<NginxSync> {
     // This sync supersedes a retry that an earlier one scheduled while this one was queued.
     this.#cancelRetry();
+    const version = this.#version;
     const text = this.render();
     const file = this.#config.includeFile;
     this.#written ??= await readFile(file, 'utf8').catch(() => undefined);
     if (text === this.#written && !force && this.#reloadedOnce) {
+      this.#markSynced(version);
       return { reloaded: false, text, failedAttempts: 0 };
     }
     const previous = this.#written;
@@ -233,6 +296,8 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       );
     }
     this.#written = text;
+    const pidFile = this.#config.pidFile;
+    const before = pidFile === undefined ? undefined : await workersOf(pidFile);
     try {
       await this.#run(this.#config.reloadCommand);
     } catch (err) {
@@ -246,9 +311,23 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
         ),
       );
     }
+    // The reload command only signals the master: it counts once the master started new workers.
+    if (pidFile !== undefined && before !== undefined) {
+      if (!(await newWorkersStarted(pidFile, before, this.#reloadTimeout))) {
+        return this.#fail(
+          new NginxDriverError(
+            'NGINX_RELOAD_FAILED',
+            `${this.#config.reloadCommand} exited 0, but nginx (master ${before.master}) started no new workers ` +
+              `within ${this.#reloadTimeout} ms: it refused the new config (its error log says why) and runs the previous upstreams`,
+          ),
+        );
+      }
+      this.#retired = { master: before.master, pids: before.children };
+    }
     const failedAttempts = this.#failures;
     this.#failures = 0;
     this.#reloadedOnce = true;
+    this.#markSynced(version);
     if (failedAttempts > 0) {
       this.#logger.info(
         { file, groups: this.#groups.size, failedAttempts },

@@ -1,0 +1,80 @@
+import { readdir, readFile } from 'node:fs/promises';
+
+/**
+ * `nginx -s reload` only signals the master (SIGHUP) and exits 0: whether the master took the new
+ * config, and when the old workers are done with their requests, shows only in its process tree.
+ * A master that took it starts new workers and tells the old ones to finish and exit; one that
+ * refused it (its error log says why) keeps the old workers and starts none. These read that tree
+ * from /proc (Linux), by polling: Node has no way to wait for another process's children.
+ */
+
+/** NginxWorkers is the master and its children at one moment. */
+export interface NginxWorkers {
+  readonly master: number;
+  readonly children: ReadonlySet<number>;
+}
+
+const POLL_MS = 25;
+
+/** readMaster is the pid in `pidFile`, or undefined when there is none (nginx not running). */
+export async function readMaster(pidFile: string): Promise<number | undefined> {
+  const text = await readFile(pidFile, 'utf8').catch(() => undefined);
+  const pid = Number(text?.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** childrenOf lists the processes whose parent is `pid`. */
+export async function childrenOf(pid: number): Promise<Set<number>> {
+  const direct = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => undefined);
+  if (direct !== undefined) return new Set(direct.split(/\s+/).filter(Boolean).map(Number));
+  // Kernels without CONFIG_PROC_CHILDREN: every process's parent, from /proc/N/stat.
+  const children = new Set<number>();
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so split after the last ')'.
+    if (stat !== undefined && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) {
+      children.add(Number(entry));
+    }
+  }
+  return children;
+}
+
+/** workersOf is the master named by `pidFile` and its children, or undefined when it is not running. */
+export async function workersOf(pidFile: string): Promise<NginxWorkers | undefined> {
+  const master = await readMaster(pidFile);
+  if (master === undefined) return undefined;
+  return { master, children: await childrenOf(master) };
+}
+
+/**
+ * newWorkersStarted resolves true once the master named by `pidFile` has a child that was not among
+ * `before` (or another master runs), false when none appeared within `timeoutMs`.
+ */
+export async function newWorkersStarted(
+  pidFile: string,
+  before: NginxWorkers,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await workersOf(pidFile);
+    if (now !== undefined && now.master !== before.master) return true;
+    if (now !== undefined && [...now.children].some((pid) => !before.children.has(pid))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** exited resolves true once none of `pids` runs as a child of `master`, false after `timeoutMs`. */
+export async function exited(master: number, pids: ReadonlySet<number>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const children = await childrenOf(master);
+    if (![...pids].some((pid) => children.has(pid))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))),
+    );
+  }
+}

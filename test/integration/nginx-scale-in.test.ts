@@ -1,0 +1,152 @@
+// Acceptance: a scale-in with a real NGINX in front (balancer.nginx) loses no request. NGINX talks
+// to the instances directly, so Scaleplane's own balancer sees none of that traffic: an instance may
+// be stopped only once the NGINX reload that takes it out of the upstream has happened and the
+// workers that reload retired have finished their requests (pid_file). Before the fix it was
+// stopped at once: 1-3 of ~400 POSTs got 502 in each of 5 runs (NGINX retries no POST it sent).
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Scaleplane } from '../../src/app.js';
+import { renderUpstreams, upstreamName } from '../../src/balancer/index.js';
+import { startLoad } from '../helpers/load.js';
+import { freePort } from '../helpers/ports.js';
+import { settled, startInProcess } from '../helpers/scaleplane.js';
+
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
+
+describe('scale-in behind a real NGINX', { skip: NGINX === undefined && 'nginx not installed' }, () => {
+  let dir: string;
+  let conf: string;
+  let include: string;
+  let port: number;
+  let app: Scaleplane | undefined;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'scaleplane-nginx-scale-'));
+    await chmod(dir, 0o755);
+    for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
+      await mkdir(join(dir, sub));
+      await chmod(join(dir, sub), 0o777);
+    }
+    port = await freePort();
+    conf = join(dir, 'nginx.conf');
+    include = join(dir, 'upstreams.conf');
+    // NGINX's defaults on the upstream side (proxy_next_upstream error timeout), keep-alive to the
+    // instances as the README asks for.
+    await writeFile(
+      conf,
+      `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  include ${include};
+  keepalive_timeout 0;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://${upstreamName('web')};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+    );
+    // An app with Node's default SIGTERM handling: it exits at once, so whatever NGINX still has
+    // on it then is lost. Scaleplane's drain is what must keep requests away from it first.
+    await writeFile(
+      join(dir, 'app.mjs'),
+      `import { createServer } from 'node:http';
+createServer((req, res) => {
+  const ms = Number(new URL(req.url, 'http://x').searchParams.get('ms') ?? 0);
+  setTimeout(() => res.end(JSON.stringify({ port: Number(process.env.PORT) })), ms);
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`,
+    );
+    const config = {
+      includeFile: include,
+      testCommand: '',
+      reloadCommand: '',
+      debounce: 500,
+      method: 'least_conn' as const,
+      keepalive: 16,
+      maxFails: 3,
+      failTimeout: 10_000,
+    };
+    await writeFile(include, renderUpstreams([{ name: 'web', instances: [] }], config));
+    execFileSync(NGINX!, ['-c', conf]);
+  });
+
+  after(async () => {
+    await app?.close();
+    if (conf) spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('3 → 1 under GET and POST load through NGINX: no failed request', async () => {
+    app = await startInProcess(`
+api: { listen: 127.0.0.1:0 }
+balancer:
+  listen: 127.0.0.1:0
+  health: { path: /, interval: 500ms }
+  nginx:
+    include_file: ${include}
+    test_command: ${NGINX} -t -q -c ${conf}
+    reload_command: ${NGINX} -c ${conf} -s reload
+    pid_file: ${dir}/nginx.pid
+controller: { interval: 1s }
+groups:
+  web:
+    command: exec "${process.execPath}" "${join(dir, 'app.mjs')}"
+    min_instances: 1
+    max_instances: 3
+`);
+    app.controller.scale('web', 'set', 3);
+    await settled(app, 'web', 3, 20_000);
+    const base = `http://127.0.0.1:${port}`;
+    // NGINX answers from all 3 instances before the load starts (the reload's workers are up).
+    const ports = new Set<number>();
+    const deadline = Date.now() + 20_000;
+    while (ports.size < 3 && Date.now() < deadline) {
+      const res = await fetch(`${base}/`).catch(() => undefined);
+      const body = res?.ok ? ((await res.json()) as { port: number }) : undefined;
+      if (body) ports.add(body.port);
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(ports.size, 3, 'NGINX routes to the 3 instances');
+    const gets = startLoad({ url: `${base}/?ms=20`, concurrency: 3, maxDurationMs: 60_000 });
+    const posts = startLoad({
+      url: `${base}/?ms=20`,
+      method: 'POST',
+      body: 'x'.repeat(1024),
+      concurrency: 3,
+      maxDurationMs: 60_000,
+    });
+    await gets.reached(200);
+    app.controller.scale('web', 'set', 1);
+    await settled(app, 'web', 1, 30_000);
+    await gets.reached(200);
+    const [g, p] = await Promise.all([gets.stop(), posts.stop()]);
+    console.log(
+      `3→1 behind nginx: ${g.ok} GETs and ${p.ok} POSTs ok; GET failed ${g.errors + g.non2xx} ${JSON.stringify(g.statuses)}, POST failed ${p.errors + p.non2xx} ${JSON.stringify(p.statuses)}`,
+    );
+    for (const [name, r] of [
+      ['GET', g],
+      ['POST', p],
+    ] as const) {
+      assert.ok(r.ok > 0, `${name} load made requests`);
+      assert.equal(r.errors, 0, `${name} connection errors: ${JSON.stringify(r.errorCodes)}`);
+      assert.equal(r.non2xx, 0, `${name} non-2xx: ${JSON.stringify(r.statuses)}`);
+    }
+  });
+});
