@@ -1,9 +1,11 @@
 /**
  * NatsSource is a JetStream consumer's backlog — messages not yet delivered (`num_pending`) plus
- * delivered but unacknowledged (`num_ack_pending`) — as a group total: target = messages per worker.
+ * delivered but unacknowledged (`num_ack_pending`), less the scaleplane/queue delayed jobs not due
+ * yet — as a group total: target = messages per worker.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readNotDue } from '../queue/nats/delayed.js';
 import { type MetricSource, MetricSourceError } from './source.js';
 
 /** NatsSourceOptions names the server, the stream and its durable consumer. */
@@ -43,7 +45,10 @@ export class NatsSource implements MetricSource {
     try {
       const jsm = await jetstreamManager(await this.#connect(), { timeout: 2000 });
       const info = await jsm.consumers.info(stream, consumer);
-      return [info.num_pending + info.num_ack_pending];
+      // Delayed jobs of a scaleplane/queue stream are stored at once; those not due yet would wake
+      // a group scaled to zero to idle until they are (see queue/nats/delayed.ts).
+      const notDue = await readNotDue(jsm, await jsm.streams.info(stream), Date.now());
+      return [Math.max(0, info.num_pending + info.num_ack_pending - notDue)];
     } catch (err) {
       throw new MetricSourceError(
         'SOURCE_FAILED',

@@ -2,6 +2,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Channel } from 'amqplib';
 import type { Redis } from 'ioredis';
 import { natsNames } from './nats/backend.js';
+import { readNotDue, splitBacklog } from './nats/delayed.js';
 import { rabbitNames } from './rabbitmq/topology.js';
 import { redisKeys } from './redis/backend.js';
 import type { DepthReading } from './types.js';
@@ -73,7 +74,11 @@ export async function readRabbitDepth(
   return { depth: reply.messageCount, at: Date.now() };
 }
 
-/** readNatsDepth reads a JetStream queue: undelivered (num_pending) and unacked (num_ack_pending) jobs. */
+/**
+ * readNatsDepth reads a JetStream queue: jobs due and not yet delivered (`depth`), delivered and
+ * unacked (`pending`), and delayed ones not due yet (`delayed`), left out of the other two (see
+ * nats/delayed.ts; which of the two held them is estimated, their sum is exact).
+ */
 export async function readNatsDepth(
   jsm: JetStreamManager,
   queue: string,
@@ -81,14 +86,20 @@ export async function readNatsDepth(
 ): Promise<DepthReading> {
   const names = natsNames(queue);
   const stream = await jsm.streams.info(names.stream);
-  let depth = stream.state.messages;
-  let pending = 0;
+  let waiting = stream.state.messages;
+  let unacked = 0;
   try {
     const info = await jsm.consumers.info(names.stream, options.consumer ?? 'workers');
-    depth = info.num_pending;
-    pending = info.num_ack_pending;
+    waiting = info.num_pending;
+    unacked = info.num_ack_pending;
   } catch {
     // No consumer yet: every stored message is waiting.
   }
-  return withRate(options.previous, { depth, pending, added: stream.state.last_seq, at: Date.now() });
+  const at = Date.now();
+  const notDue = await readNotDue(jsm, stream, at);
+  return withRate(options.previous, {
+    ...splitBacklog(waiting, unacked, notDue),
+    added: stream.state.last_seq,
+    at,
+  });
 }

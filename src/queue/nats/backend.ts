@@ -34,6 +34,7 @@ import type {
   JobEnvelope,
   QueueBackend,
 } from '../types.js';
+import { delayedPattern, delayedSubject } from './delayed.js';
 
 /** NatsBackendOptions configures the NATS JetStream backend. */
 export interface NatsBackendOptions {
@@ -138,13 +139,19 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     const { jsm } = await clients;
     const names = natsNames(queue);
     const add = async (name: string, subject: string, workQueue: boolean) => {
+      // The work stream also takes delayed jobs, on subjects naming their due second (delayed.ts).
+      const subjects = workQueue ? [subject, delayedPattern(subject)] : [subject];
       try {
-        await jsm.streams.info(name);
+        const { config } = await jsm.streams.info(name);
+        // A stream made before delayed subjects: without them a delayed publish has no stream.
+        const missing = subjects.filter((s) => !config.subjects?.includes(s));
+        if (missing.length > 0)
+          await jsm.streams.update(name, { subjects: [...(config.subjects ?? []), ...missing] });
       } catch (error) {
         if (!isNotFound(error)) throw error;
         await jsm.streams.add({
           name,
-          subjects: [subject],
+          subjects,
           retention: workQueue ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
           storage: StorageType.File,
           duplicate_window: nanos(duplicateWindow),
@@ -212,9 +219,11 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
 
     async publish(envelope, delay, signal) {
       await ensureStreams(envelope.queue);
-      const hdrs = delay > 0 ? { [NOT_BEFORE]: String(Date.now() + delay) } : undefined;
+      const notBefore = Date.now() + delay;
+      const hdrs = delay > 0 ? { [NOT_BEFORE]: String(notBefore) } : undefined;
+      const { subject } = natsNames(envelope.queue);
       await publishWithRetry(
-        natsNames(envelope.queue).subject,
+        delay > 0 ? delayedSubject(subject, notBefore) : subject,
         encoder.encode(JSON.stringify(envelope)),
         envelope.id,
         signal,
@@ -337,10 +346,11 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      */
     const handBack = async (m: JsMsg, job: JobEnvelope) => {
       const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
-      const hdrs = notBefore > Date.now() ? { [NOT_BEFORE]: String(notBefore) } : undefined;
+      const delayed = notBefore > Date.now();
+      const hdrs = delayed ? { [NOT_BEFORE]: String(notBefore) } : undefined;
       try {
         await publishWithRetry(
-          names.subject,
+          delayed ? delayedSubject(names.subject, notBefore) : names.subject,
           encoder.encode(JSON.stringify(job)),
           `${job.id}:back:${m.seq}`,
           AbortSignal.timeout(HANDBACK_TIMEOUT),
