@@ -61,8 +61,11 @@ export class DecisionJournal extends EventEmitter<{ entry: [JournalEntry] }> {
    * announcing them; numbering continues after the newest.
    */
   restore(entries: readonly JournalEntry[]): void {
-    this.#entries.splice(0, this.#entries.length, ...entries.slice(-this.#capacity));
-    this.#seq = Math.max(this.#seq, ...entries.map((e) => e.seq));
+    // No spread of the entries as arguments: past ~120,000 of them (a journal_size that large)
+    // V8 threw "Maximum call stack size exceeded", and with a state store every start failed so.
+    this.#entries.length = 0;
+    for (const entry of entries.slice(-this.#capacity)) this.#entries.push(entry);
+    for (const entry of entries) if (entry.seq > this.#seq) this.#seq = entry.seq;
   }
 
   /** entries returns matching decisions, oldest first. */
