@@ -333,6 +333,58 @@ http {
     }
   });
 
+  it('an include file nginx.conf does not include, or includes outside http {}, or no nginx: the error says so', async () => {
+    const [, , c] = backends as [Named, Named, Named];
+    const other = join(dir, 'other-upstreams.conf');
+    const head = `pid ${dir}/other.pid;\nerror_log ${dir}/other.log warn;\nevents { worker_connections 64; }\n`;
+    const server = `server { listen 127.0.0.1:1; location / { proxy_pass http://${upstreamName('web')}; } }`;
+    const cases = [
+      {
+        name: 'not included',
+        conf: `${head}http {\n  ${server}\n}\n`,
+        want: new RegExp(
+          `host not found in upstream "scaleplane_web" .*\\(${other} defines upstream scaleplane_web, but nginx does not see it: include ${other} in nginx.conf, inside http \\{\\}\\)$`,
+        ),
+      },
+      {
+        name: 'included at the top level',
+        conf: `${head}include ${other};\nhttp {\n  ${server}\n}\n`,
+        want: new RegExp(
+          `"upstream" directive is not allowed here .*\\(${other} holds upstream blocks: include it inside http \\{\\}`,
+        ),
+      },
+      {
+        name: 'no nginx',
+        conf: undefined,
+        want: /not found \(nginx not found: install it, or name it by its full path/,
+      },
+    ];
+    for (const k of cases) {
+      const otherConf = join(dir, 'other-nginx.conf');
+      if (k.conf !== undefined) await writeFile(otherConf, k.conf);
+      const driver = new NginxDriver({
+        config: {
+          ...driverConfig(),
+          includeFile: other,
+          testCommand:
+            k.conf === undefined ? 'scaleplane-no-such-nginx -t' : `${NGINX} -t -q -c ${otherConf}`,
+        },
+      });
+      driver.on('error', () => {});
+      try {
+        driver.update('web', [ready(c)]);
+        // Before the fix: nginx's words only, which point at nginx.conf or at nothing.
+        await assert.rejects(driver.flush(), (err: Error & { code: string }) => {
+          assert.equal(err.code, 'NGINX_TEST_FAILED', k.name);
+          assert.match(err.message, k.want, k.name);
+          return true;
+        });
+      } finally {
+        await driver.close();
+      }
+    }
+  });
+
   it('after a failed test or reload, converges with no instance change once the cause is gone', async () => {
     const [a, b] = backends as [Named, Named, Named];
     const retrying = new NginxDriver({ config: driverConfig(), retry: { initial: 50, max: 200 } });

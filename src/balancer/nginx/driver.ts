@@ -4,6 +4,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
+import { nginxHint } from './hints.js';
 import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
 import { exited, newWorkersStarted, workersOf } from './workers.js';
@@ -290,9 +291,11 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       if (previous !== undefined) await writeAtomically(file, previous).catch(() => undefined);
       else await rm(file, { force: true }).catch(() => undefined);
       return this.#fail(
-        new NginxDriverError('NGINX_TEST_FAILED', `${this.#config.testCommand} failed: ${stderrOf(err)}`, {
-          cause: err,
-        }),
+        new NginxDriverError(
+          'NGINX_TEST_FAILED',
+          `${this.#config.testCommand} failed: ${stderrOf(err)}${nginxHint(err, stderrOf(err), file, text)}`,
+          { cause: err },
+        ),
       );
     }
     this.#written = text;
@@ -304,7 +307,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       return this.#fail(
         new NginxDriverError(
           'NGINX_RELOAD_FAILED',
-          `${this.#config.reloadCommand} failed: ${stderrOf(err)}${/PID|\.pid/.test(stderrOf(err)) ? ' (is nginx running?)' : ''}`,
+          `${this.#config.reloadCommand} failed: ${stderrOf(err)}${nginxHint(err, stderrOf(err), file, text) || (/PID|\.pid/.test(stderrOf(err)) ? ' (is nginx running?)' : '')}`,
           {
             cause: err,
           },

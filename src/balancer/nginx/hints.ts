@@ -1,0 +1,30 @@
+/**
+ * nginxHint is what to check after a failed nginx command, in parentheses with a leading space, or
+ * '' when its output names nothing known. NGINX's own words point at nginx.conf, not at what is
+ * wrong with the way the include file is wired in:
+ * - `host not found in upstream "scaleplane_web"`: the file that defines it is not included (or
+ *   nginx.conf proxies to a group that renders no upstream);
+ * - `"upstream" directive is not allowed here in <include file>`: included outside `http {}`;
+ * - the shell's `nginx: not found` (exit 127): not installed, or not on Scaleplane's PATH (a systemd
+ *   unit's PATH may lack /usr/sbin).
+ */
+export function nginxHint(err: unknown, stderr: string, includeFile: string, rendered: string): string {
+  const missing = /host not found in upstream "(scaleplane_[A-Za-z0-9_]+)"/.exec(stderr)?.[1];
+  if (missing !== undefined) {
+    if (rendered.includes(`\nupstream ${missing} {`)) {
+      return ` (${includeFile} defines upstream ${missing}, but nginx does not see it: include ${includeFile} in nginx.conf, inside http {})`;
+    }
+    const defined = [...rendered.matchAll(/^upstream (\S+) \{/gm)].map((m) => m[1]);
+    return ` (no group renders upstream ${missing}; ${includeFile} defines ${defined.length > 0 ? defined.join(', ') : 'none'})`;
+  }
+  if (stderr.includes('"upstream" directive is not allowed here') && stderr.includes(includeFile)) {
+    return ` (${includeFile} holds upstream blocks: include it inside http {}, not at the top level or in a server {})`;
+  }
+  if (
+    (err as { code?: unknown }).code === 127 ||
+    /(^|: )[^\s:]*nginx[^\s:]*: (command )?not found/.test(stderr)
+  ) {
+    return ' (nginx not found: install it, or name it by its full path in test_command and reload_command, e.g. /usr/sbin/nginx -t)';
+  }
+  return '';
+}
