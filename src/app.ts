@@ -59,6 +59,12 @@ export interface ScaleplaneOptions {
   logger: Logger;
   /** Where the API token comes from. @defaultValue process.env */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Aborting it during start stops the start cleanly: what was started is closed as by close()
+   * (instances drained and stopped, or with a lease handed over) and start rejects with
+   * StartInterruptedError. `scaleplane up` aborts it on SIGTERM/SIGINT. @defaultValue none
+   */
+  signal?: AbortSignal;
 }
 
 /** ReloadResult says what a config reload applied and what waits for a restart. */
@@ -73,6 +79,14 @@ export interface ReloadResult {
 /** StartupError: Scaleplane refuses to start as configured (e.g. an API beyond loopback with no token). */
 export class StartupError extends Error {
   readonly code = 'SCALEPLANE_STARTUP_REFUSED';
+}
+
+/** StartInterruptedError: start was aborted (options.signal) before it finished; what it started is closed. */
+export class StartInterruptedError extends Error {
+  readonly code = 'SCALEPLANE_START_INTERRUPTED';
+  constructor(cause?: unknown) {
+    super('start interrupted: what was started has been stopped', { cause });
+  }
 }
 
 /**
@@ -300,26 +314,52 @@ export class Scaleplane {
       options.env ?? process.env,
     );
     if (cloudflare.warning !== undefined) options.logger.warn({ component: 'cache' }, cloudflare.warning);
+    const { signal } = options;
+    if (signal?.aborted) throw new StartInterruptedError(signal.reason);
     const ha = await HighAvailability.open(options.config, options.logger.child({ component: 'controller' }));
     let app: Scaleplane;
     try {
+      if (signal?.aborted) throw new StartInterruptedError(signal.reason);
       app = new Scaleplane(options, fileTokens, ha);
     } catch (err) {
       await ha.close();
       throw err;
     }
+    // An abort does not wait for the start to get anywhere: instances may be starting and their
+    // health checks pending for a long time. close() then runs beside the start still under way
+    // (the providers' scale to 0 supersedes their scale up, which then resolves), and #start
+    // checks #closing before opening anything more.
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      if (!signal) return;
+      onAbort = () => reject(new StartInterruptedError(signal.reason));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    const starting = app.#start();
     try {
-      await app.#start();
+      await Promise.race([starting, aborted]);
     } catch (err) {
       await app.close();
+      // Settled after close (its scaleTo superseded, its listen refused): nothing of it is left open.
+      await starting.catch(() => {});
       throw err;
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
     return app;
+  }
+
+  /** openUnlessClosing throws once close() began: a start that was interrupted opens nothing more. */
+  #openUnlessClosing(): void {
+    if (this.#closing) throw new StartInterruptedError();
   }
 
   async #start(): Promise<void> {
     const logger = this.#logger;
     this.apiAddress = await this.#api.listen();
+    this.#openUnlessClosing();
     logger.info(
       { address: this.apiAddress },
       `control API on ${this.config.api.tls ? 'https' : 'http'}://${formatListen(this.apiAddress)}/api/scalability, metrics on /metrics`,
@@ -357,6 +397,7 @@ export class Scaleplane {
     // and only its health check says which. A standby (lease held elsewhere) starts nothing and
     // opens at once.
     const up = await settlesWithin(started, this.config.balancer.warmupTimeout ?? 10_000);
+    this.#openUnlessClosing();
     this.balancerAddress = await this.balancer.listen();
     const { tls, http2 } = this.config.balancer;
     logger.info(
@@ -365,6 +406,7 @@ export class Scaleplane {
         (up ? '' : ' (warm-up timeout: groups still starting)'),
     );
     await started;
+    this.#openUnlessClosing();
     this.#healthWatch.start();
     // With a lease, Leadership says so after each takeover (a standby starts no instance).
     for (const [name, provider] of this.#ha.lease ? [] : this.providers) {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { constants as osConstants } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadTokenFile } from '../api/index.js';
 import { ConfigError, configJsonSchema, defaultConfigPath, loadConfig } from '../config/index.js';
@@ -13,6 +14,11 @@ import { registerResize } from './resize.js';
 import { registerSimulate } from './simulate.js';
 
 const DEFAULT_API = 'http://127.0.0.1:9090';
+
+/** signalExitCode is 128 + the signal's number: the exit code a shell or supervisor reads for it. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 15);
+}
 
 /** parseCount reads `+N`, `-N` or `N` for `scaleplane scale`. */
 export function parseCount(raw: string): { action: 'scale-out' | 'scale-in' | 'set'; instances: number } {
@@ -64,7 +70,7 @@ function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default: the bundled demo config)')
     .option('--log-level <level>', LOG_LEVELS.join(', '), parseLogLevel, 'info')
     .action(async (opts: { config?: string; logLevel: LogLevel }) => {
-      const { Scaleplane } = await import('../app.js');
+      const { Scaleplane, StartInterruptedError } = await import('../app.js');
       const logger = createLogger({ level: opts.logLevel });
       const file = opts.config ?? defaultConfigPath();
       const config = await loadConfig(file);
@@ -77,23 +83,46 @@ function buildProgram(): Command {
         if (app === undefined) logger.warn('SIGHUP while starting: ignored, send it again once up');
         else if (!stopping) app.reload('SIGHUP').catch(() => {});
       });
-      app = await Scaleplane.start({ config, logger });
-      const running = app;
+      // SIGTERM/SIGINT are handled from before start too: with the default action a signal during
+      // start-up (instances starting, health checks pending) killed the process at once, leaving
+      // the instances to the reaper's SIGKILL (no drain) or, with a state store, running. Now the
+      // first one aborts the start (what was started is stopped as on a normal stop) or, once up,
+      // drains and stops; a second one forces the exit.
+      const interrupt = new AbortController();
+      let stopped: (() => void) | undefined;
+      let signalled: NodeJS.Signals | undefined;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          logger.warn(`${signal} again: exiting now`);
+          process.exit(signalExitCode(signal));
+        }
+        stopping = true;
+        signalled = signal;
+        if (app === undefined) {
+          logger.info(
+            `${signal} while starting: interrupting the start, stopping what was started (again to force)`,
+          );
+          interrupt.abort(signal);
+          return;
+        }
+        logger.info(`${signal}: draining and stopping every instance (again to force)`);
+        app.close().then(stopped, (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          stopped?.();
+        });
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      try {
+        app = await Scaleplane.start({ config, logger, signal: interrupt.signal });
+      } catch (err) {
+        if (!(err instanceof StartInterruptedError)) throw err;
+        logger.warn(`start interrupted by ${signalled}: stopped what was started`);
+        // 128 + the signal's number, as a process killed by it would report (systemd, Kubernetes).
+        process.exit(signalExitCode(signalled ?? 'SIGTERM'));
+      }
       await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          if (stopping) {
-            logger.warn(`${signal} again: exiting now`);
-            process.exit(130);
-          }
-          stopping = true;
-          logger.info(`${signal}: draining and stopping every instance (again to force)`);
-          running.close().then(resolve, (err: unknown) => {
-            logger.error({ err }, 'shutdown failed');
-            resolve();
-          });
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
+        stopped = resolve;
       });
       logger.info('stopped');
     });

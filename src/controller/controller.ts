@@ -80,6 +80,8 @@ export class Controller {
   #standby: { leader: string | undefined } | undefined;
   /** True while start() adopts running instances: changes are refused meanwhile. */
   #starting = false;
+  /** Set by close(): a start still under way (an interrupted start-up) then starts nothing. */
+  #closed = false;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -94,6 +96,9 @@ export class Controller {
    * else initial_instances — and starts the loop; resolves when all are up. It also ends a standby.
    */
   async start(restored: Readonly<Record<string, number>> = {}): Promise<void> {
+    // Closed (a start interrupted while the state was being restored): start nothing, and above
+    // all no timer, which would keep the process from exiting.
+    if (this.#closed) return;
     this.#standby = undefined;
     clearInterval(this.#timer);
     // Adopt what already runs before accepting any change: a change computed against a group that
@@ -104,6 +109,7 @@ export class Controller {
     } finally {
       this.#starting = false;
     }
+    if (this.#closed) return;
     const startups = [...this.#groups.values()].map((g) => g.start(this.#now(), restored[g.name]));
     this.#timer = setInterval(() => this.tick(), this.#config.controller.interval);
     await Promise.all(startups);
@@ -256,7 +262,7 @@ export class Controller {
    * controller leads. `leader` names it, when known, for the error clients get.
    */
   standBy(leader?: string): void {
-    this.close();
+    this.#stopLoop();
     this.#standby = { leader };
   }
 
@@ -272,6 +278,11 @@ export class Controller {
 
   /** close stops the loop (groups are stopped by their providers). Safe to call twice. */
   close(): void {
+    this.#closed = true;
+    this.#stopLoop();
+  }
+
+  #stopLoop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
   }
