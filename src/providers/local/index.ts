@@ -28,6 +28,7 @@ export {
   parseVmRss,
   workingSetBytes,
 } from './memory.js';
+export { localPorts, lostItsPort, type PortFinder, PortReservations, saysAddressInUse } from './ports.js';
 export {
   type LocalInstanceRecord,
   type LocalInstanceRegistry,

@@ -33,6 +33,13 @@ import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { PipedLogFiles } from './logfiles.js';
+import {
+  localPorts,
+  lostItsPort,
+  type PortFinder,
+  type PortReservations,
+  saysAddressInUse,
+} from './ports.js';
 import { sharedReaper } from './reaper.js';
 import { instanceSpec } from './spec.js';
 import { quoteOutput, startTimeoutReason } from './start-failure.js';
@@ -153,6 +160,10 @@ export interface LocalProviderOptions {
   parentDeathSignal?: 'SIGTERM' | 'SIGKILL' | false;
   /** Size (CPU quota, memory limit) every instance starts with. @defaultValue none: no cgroup */
   size?: InstanceSize;
+  /** Finds a free port for a new instance. @defaultValue freePort (bind to 0, read it, close) */
+  freePort?: PortFinder;
+  /** Ports held by instances, never handed out twice. @defaultValue localPorts (one set per process) */
+  ports?: PortReservations;
   /** Where instance cgroups go; null: none on this machine. @defaultValue detected on first use */
   cgroups?: CgroupLayout | null;
   /**
@@ -213,6 +224,8 @@ const PROBE_TIMEOUT_MS = 1000;
 /** How long to wait for a SIGKILLed group to vanish before reporting it. */
 const KILL_WAIT_MS = 5000;
 const GROUP_POLL_MS = 50;
+/** Starts in a row that may fail on a taken port before the next counts as a crash. */
+const MAX_PORT_RETRIES = 3;
 
 /** Slot is the provider's mutable record of one instance. */
 class Slot {
@@ -239,6 +252,10 @@ class Slot {
   lastProbe: HealthAnswer | undefined;
   /** Its last line of output (stdout or stderr), quoted when it fails: often the reason. */
   lastOutput: string | undefined;
+  /** A line of its output said EADDRINUSE: its listen found the port taken. */
+  saidAddressInUse = false;
+  /** Starts of this instance before it that failed on a taken port (see #retryOnFreshPort). */
+  portRetries = 0;
   /** Decides which of its output lines reach our log (set when its output is piped to us). */
   lineRate: LineRate | undefined;
   /** Its log file when its output is piped to us: every byte, whatever the rate limit lets through. */
@@ -328,6 +345,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #probeTimer: NodeJS.Timeout | undefined;
   #backoffUntil = 0;
   #backoffTimer: NodeJS.Timeout | undefined;
+  readonly #findPort: PortFinder;
+  readonly #ports: PortReservations;
   #reconciling = false;
   #reconcileAgain = false;
 
@@ -368,6 +387,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#logSummaryTimer.unref();
     this.#logSummaryInterval = options.logSummaryInterval ?? LOG_SUMMARY_INTERVAL_MS;
     this.#fence = options.fence;
+    this.#findPort = options.freePort ?? freePort;
+    this.#ports = options.ports ?? localPorts;
     this.#size = options.size;
     this.#spec = instanceSpec(config);
     this.#configuredSize = options.size;
@@ -423,6 +444,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.adopted = true;
       slot.pid = record.pid;
       slot.port = record.port;
+      this.#ports.hold(slot.port);
       slot.startTime = record.startTime;
       slot.size = record.size;
       slot.spec = record.spec ?? this.#spec;
@@ -761,6 +783,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     for (const slot of released) {
       // stopRequested makes every path that watches the slot (readiness, exit) leave it alone.
       slot.stopRequested = true;
+      // Its port goes with it (to the next leader, perhaps in another process).
+      this.#ports.release(slot.port);
       slot.abort.abort();
       // Our child still: without this its handle would keep this process alive after close.
       slot.child?.unref();
@@ -881,7 +905,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   async #launch(slot: Slot): Promise<void> {
     const config = this.#config;
     try {
-      slot.port = await freePort(config.host);
+      slot.port = await this.#ports.reserve(config.host, this.#findPort);
     } catch (err) {
       slot.markExited({ code: null, signal: null });
       this.#startFailed(new InstanceError('SPAWN_FAILED', slot.id, 'no free port', { cause: err }));
@@ -1008,6 +1032,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#reconcile();
       return;
     }
+    if (outcome === 'exited' && spawnError === undefined && (await this.#retryOnFreshPort(slot))) return;
     const message =
       outcome === 'exited' ? `exited before answering ${this.#healthPath}` : await this.#timeoutDetail(slot);
     const exit = outcome === 'exited' ? await this.#exitDetail(slot) : '';
@@ -1120,6 +1145,45 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       );
     }
     // A starting instance: #waitReady sees the abort and fails it.
+  }
+
+  /**
+   * retryOnFreshPort handles a start that failed because its port was taken (by another program
+   * between freePort and the instance's bind): not a crash of the app, so no backoff and no
+   * crash-loop count; a new instance starts at once on another port. At most MAX_PORT_RETRIES in a
+   * row, so an app that binds a fixed port of its own (EADDRINUSE each time) still fails as a crash.
+   * Returns false (nothing done) when the failure was not about the port.
+   */
+  async #retryOnFreshPort(slot: Slot): Promise<boolean> {
+    if (slot.portRetries >= MAX_PORT_RETRIES || this.#closing || this.#fenced || slot.stopRequested)
+      return false;
+    // Its last lines may still be in the pipe (bounded, as in exitDetail).
+    const timer = new AbortController();
+    await Promise.race([slot.outputDone, delay(500, undefined, { signal: timer.signal }).catch(() => {})]);
+    timer.abort();
+    const portAfterExit = slot.saidAddressInUse
+      ? 'skipped'
+      : await probePort(this.#config.host, slot.port, PROBE_TIMEOUT_MS);
+    if (!lostItsPort({ saidAddressInUse: slot.saidAddressInUse, portAfterExit })) return false;
+    if (this.#closing || this.#fenced || slot.stopRequested) return false;
+    slot.stopRequested = true;
+    slot.state = 'failed';
+    const next = new Slot(`${this.#group}-${this.#nextId++}`, this.#now());
+    next.generation = slot.generation;
+    next.size = slot.size;
+    next.spec = slot.spec;
+    next.portRetries = slot.portRetries + 1;
+    this.#logger.warn(
+      { group: this.#group, instance: slot.id, port: slot.port, next: next.id },
+      `${slot.id} could not listen on ${this.#config.host}:${slot.port}: the port was taken; starting ${next.id} on another port (not counted as a crash)`,
+    );
+    if (slot.logPath !== undefined) this.#dropOldFailedLogs(this.#pipedLogs.ended(slot.logPath, 'failed'));
+    // In the slot list before the old one leaves it, so #remove's reconcile starts no other.
+    this.#slots.push(next);
+    this.#track(this.#launch(next));
+    await this.#terminate(slot);
+    this.#remove(slot);
+    return true;
   }
 
   /** fail handles an instance that exited on its own or never became ready: report, clean up, replace. */
@@ -1289,6 +1353,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #remove(slot: Slot): void {
     if (!this.#slots.includes(slot)) return;
     this.#slots = this.#slots.filter((s) => s !== slot);
+    // Gone (stopped, failed, or never started): its port may be handed out again.
+    this.#ports.release(slot.port);
     if (slot.cgroupDirs.length > 0) removeCgroupDirs(slot.cgroupDirs);
     if (this.#registry && slot.pid !== undefined) this.#track(this.#registry.remove(this.#group, slot.id));
     if (slot.pid !== undefined) this.emit('change');
@@ -1355,6 +1421,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const splitter = new LineSplitter();
     const log = (line: string) => {
       if (line.trim() !== '') slot.lastOutput = line;
+      if (!slot.saidAddressInUse && saysAddressInUse(line)) slot.saidAddressInUse = true;
       // One instance printing in a loop (300,000+ lines/s) flooded our log and took our CPU: over
       // its rate, lines are only counted (they are in its file) and summed up once per interval.
       if (slot.lineRate !== undefined && !slot.lineRate.admit(this.#now())) return;

@@ -1,0 +1,67 @@
+import { freePort } from './system.js';
+
+/** PortFinder asks for a port free on `host` now (freePort: bind to 0, read it, close). */
+export type PortFinder = (host: string) => Promise<number>;
+
+/** MAX_PORT_ATTEMPTS bounds how often a finder that keeps answering held ports is asked again. */
+const MAX_PORT_ATTEMPTS = 50;
+
+/**
+ * PortReservations are the ports Scaleplane's own instances (starting, ready, stopping, adopted)
+ * were given. freePort's port is free only at the moment it is asked; nothing holds it until the
+ * instance binds it, and the kernel may hand the same port to the next bind(0) meanwhile: two
+ * instances started together could get one port. A port held here is never handed out again until
+ * its instance is gone. One set per process (the default), shared by every group's provider.
+ */
+export class PortReservations {
+  readonly #held = new Set<number>();
+
+  /**
+   * reserve asks `find` for a port until it answers one not held, holds it and returns it.
+   * It rejects with find's error, or after MAX_PORT_ATTEMPTS answers that were all held.
+   */
+  async reserve(host: string, find: PortFinder = freePort): Promise<number> {
+    for (let attempt = 0; attempt < MAX_PORT_ATTEMPTS; attempt++) {
+      const port = await find(host);
+      if (this.#held.has(port)) continue;
+      this.#held.add(port);
+      return port;
+    }
+    throw new Error(`no port on ${host} that no instance holds after ${MAX_PORT_ATTEMPTS} attempts`);
+  }
+
+  /** hold marks a port in use (an adopted instance's), so reserve never hands it out. */
+  hold(port: number): void {
+    if (port > 0) this.#held.add(port);
+  }
+
+  /** release gives a port back once its instance is gone. */
+  release(port: number): void {
+    this.#held.delete(port);
+  }
+
+  /** held says whether a port is held. */
+  held(port: number): boolean {
+    return this.#held.has(port);
+  }
+}
+
+/** localPorts are the process-wide reservations every LocalProvider uses by default. */
+export const localPorts = new PortReservations();
+
+/** ADDR_IN_USE matches the line a runtime prints when its listen fails on a taken port. */
+const ADDR_IN_USE = /EADDRINUSE|address already in use/i;
+
+/** saysAddressInUse: an output line reports a bind on a taken port (Node, Go, Python, Java alike). */
+export function saysAddressInUse(line: string): boolean {
+  return ADDR_IN_USE.test(line);
+}
+
+/**
+ * lostItsPort decides whether an instance that exited before it was ready failed because its port
+ * was taken (start it again on another port: not a crash) rather than by a fault of its own. Its
+ * output said EADDRINUSE, or after it exited something else listens on the port it was given.
+ */
+export function lostItsPort(input: { saidAddressInUse: boolean; portAfterExit: 'open' | string }): boolean {
+  return input.saidAddressInUse || input.portAfterExit === 'open';
+}
