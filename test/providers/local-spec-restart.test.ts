@@ -26,7 +26,10 @@ function versionOf(pid: number): string | undefined {
 describe('local provider: a restart with another command or env', () => {
   it('replaces adopted instances of the old env one at a time; the same config replaces none', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'scaleplane-spec-restart-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    // After hooks run in the order they were added, so this one runs before the providers' own
+    // close (added later, by makeProvider): the body closes the last provider itself, and the
+    // retries cover a log line still being flushed into the folder.
+    t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
     const state = new FileState({ path: join(dir, 'state.json') });
     const controller = (version: string) =>
       makeProvider(t, { env: { APP_VERSION: version } }, { registry: state, logDir: dir });
@@ -82,6 +85,7 @@ describe('local provider: a restart with another command or env', () => {
       rolled,
     );
     await third.scaleTo(0);
+    await third.close();
   });
 
   it('instanceSpec changes with command, cwd, env, port_env and host, not with timeouts', () => {
