@@ -223,6 +223,9 @@ const NOOP_LOGGER: LocalProviderLogger = { info() {}, warn() {}, error() {} };
 const PROBE_TIMEOUT_MS = 1000;
 /** How long to wait for a SIGKILLed group to vanish before reporting it. */
 const KILL_WAIT_MS = 5000;
+/** How often, and how far apart, a stop asks again a fence that got no answer (see #mayStop). */
+const STOP_FENCE_RETRIES = 30;
+const STOP_FENCE_RETRY_MS = 500;
 const GROUP_POLL_MS = 50;
 /** Starts in a row that may fail on a taken port before the next counts as a crash. */
 const MAX_PORT_RETRIES = 3;
@@ -1283,6 +1286,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
     // Not spawned yet: #launch sees stopRequested after its port lookup and removes the slot.
     if (!slot.child && !slot.adopted) return;
+    if (!(await this.#mayStop(slot))) return;
     slot.state = 'stopping';
     this.emit('change');
     this.#logger.info(
@@ -1293,6 +1297,42 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     slot.state = 'stopped';
     if (slot.logPath !== undefined) this.#pipedLogs.ended(slot.logPath, 'stopped');
     this.#remove(slot);
+  }
+
+  /**
+   * mayStop asks the fence (with a lease) right before an instance is terminated, as #launch does
+   * before a start. A stop decided while leading can outlive the lease: the drain waits (two standby
+   * read intervals, then the requests in flight), and a leader paused there (GC, SIGSTOP, a
+   * partition) wakes deposed, its successor having adopted the instance meanwhile (recorded,
+   * serving again, counted). Terminating it then was a deposed leader acting: measured with two
+   * `scaleplane up` mid-roll (test/integration/ha-takeover-resize.test.ts), the paused leader
+   * SIGTERMed web-1 after its successor had adopted it. Refused, the instance is handed over as
+   * release() does: left running and recorded, dropped from this provider. A check that got no
+   * answer (store unreachable) is asked again: the lease watchdog deposes within its ttl, after
+   * which the refusal is certain (bounded by STOP_FENCE_RETRIES in any case).
+   */
+  async #mayStop(slot: Slot): Promise<boolean> {
+    if (!this.#fence) return true;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#fence(`stop ${slot.id}`);
+        return true;
+      } catch (err) {
+        const unanswered = (err as { cause?: unknown }).cause !== undefined;
+        if (unanswered && attempt < STOP_FENCE_RETRIES && !this.#closing) {
+          await new Promise((r) => setTimeout(r, STOP_FENCE_RETRY_MS));
+          continue;
+        }
+        slot.child?.unref();
+        this.#slots = this.#slots.filter((s) => s !== slot);
+        this.#logger.warn(
+          { group: this.#group, instance: slot.id, pid: slot.pid, err },
+          `${slot.id} not stopped: ${(err as Error).message}; left running for the next leader`,
+        );
+        this.emit('change');
+        return false;
+      }
+    }
   }
 
   /** terminate ends the whole process group: SIGTERM, then SIGKILL after stopTimeout. */
