@@ -23,6 +23,7 @@ export {
   type ApiServerOptions,
   DEFAULT_MAX_STREAMS,
   DEFAULT_MAX_STREAMS_PER_TOKEN,
+  DEFAULT_STORE_TIMEOUT_MS,
   MAX_BODY_BYTES,
 } from './server.js';
 export {

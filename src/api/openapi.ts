@@ -107,7 +107,16 @@ export const ReloadResponseSchema = z.strictObject({
 });
 
 /** ErrorResponseSchema is every error: `{error}` plus a stable `code` where one exists. */
-export const ErrorResponseSchema = z.strictObject({ error: z.string(), code: z.string().optional() });
+export const ErrorResponseSchema = z.strictObject({
+  error: z.string(),
+  code: z.string().optional(),
+  inEffect: z
+    .boolean()
+    .optional()
+    .describe(
+      'SCALEPLANE_NOT_STORED only: whether this controller runs with the change although the state store does not hold it',
+    ),
+});
 
 /** HealthResponseSchema is `GET /healthz`. */
 export const HealthResponseSchema = z.strictObject({ status: z.literal('ok') });
@@ -147,6 +156,10 @@ const json = (name: OpenApiSchemaName, description: string): Json => ({
   content: { 'application/json': { schema: ref(name) } },
 });
 const error = (description: string): Json => json('Error', description);
+
+/** NOT_STORED describes the 503 of a change the state store did not confirm. */
+const NOT_STORED =
+  'Or (code SCALEPLANE_NOT_STORED) the state store did not confirm the change: it failed, did not answer within 5 s, or refused the write (STATE_FENCED: this controller was deposed). The message names the store and the cause; `inEffect` says whether this controller runs with the change anyway (true: failed or slow write, a failover would restore the previous value; false: deposed, the change does not hold). No Retry-After then: a scale-out by N repeated after an in-effect change applies twice.';
 const UNAUTHORIZED = error('missing or wrong bearer token');
 const FORBIDDEN = error('the token has the read role; changes need an admin token');
 const TOO_MANY = error(
@@ -294,7 +307,10 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             content: { 'application/json': { schema: ref('ScaleGroupRequest') } },
           },
           responses: {
-            '200': json('ScaleGroupResponse', 'scaled'),
+            '200': json(
+              'ScaleGroupResponse',
+              'scaled; with a state store, answered only once the store holds the new desired count',
+            ),
             '400': error('invalid body; the message names the field'),
             '401': UNAUTHORIZED,
             '429': TOO_MANY,
@@ -305,7 +321,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             ),
             '413': error('body over 64 KiB'),
             '503': error(
-              'this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader',
+              `this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader. ${NOT_STORED}`,
             ),
           },
         },
@@ -320,7 +336,10 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             content: { 'application/json': { schema: ref('ResizeGroupRequest') } },
           },
           responses: {
-            '202': json('ResizeGroupResponse', 'the rolling replacement started; GET the group to follow it'),
+            '202': json(
+              'ResizeGroupResponse',
+              'the rolling replacement started (with a state store: answered once the store holds the resize and, local groups, the new size); GET the group to follow it',
+            ),
             '400': error('invalid body, or a knob the group’s provider lacks; the message names the field'),
             '401': UNAUTHORIZED,
             '429': TOO_MANY,
@@ -329,7 +348,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '413': error('body over 64 KiB'),
             '501': error('the group’s provider cannot resize'),
             '503': error(
-              'this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader',
+              `this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader. ${NOT_STORED}`,
             ),
           },
         },

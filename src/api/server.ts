@@ -10,6 +10,7 @@ import {
   ControllerError,
   LimitExceededError,
   NotLeaderError,
+  NotStoredError,
   OutOfRangeError,
   StartingError,
   UnknownGroupError,
@@ -65,6 +66,11 @@ export interface ApiServerOptions {
   refusalLogIntervalMs?: number;
   /** How long an idle keep-alive connection is kept, ms. @defaultValue 5000 (Node's) */
   keepAliveTimeoutMs?: number;
+  /**
+   * How long scale-group and resize-group wait for the state store to confirm the change before
+   * answering 503 (`SCALEPLANE_NOT_STORED`), ms. @defaultValue DEFAULT_STORE_TIMEOUT_MS (5000)
+   */
+  storeTimeoutMs?: number;
   controller: Controller;
   /** Answers `POST /api/scalability/cache/purge`; absent: that route says no cache is configured. */
   cachePurger?: CachePurger;
@@ -91,6 +97,11 @@ export type ApiAuthOptions = Pick<
 
 /** DEFAULT_MAX_STREAMS_PER_TOKEN is `api.max_streams_per_token`'s default: a few dashboard tabs. */
 export const DEFAULT_MAX_STREAMS_PER_TOKEN = 10;
+/**
+ * DEFAULT_STORE_TIMEOUT_MS bounds the wait for a change's state store write: one write takes
+ * milliseconds; a store that has not answered in 5 s is unavailable for the caller's purpose.
+ */
+export const DEFAULT_STORE_TIMEOUT_MS = 5_000;
 /** DEFAULT_MAX_STREAMS is `api.max_streams`'s default. */
 export const DEFAULT_MAX_STREAMS = 100;
 
@@ -318,8 +329,11 @@ export class ApiServer {
         throw new HttpError(400, 'instances: required for action "set"');
       if (action !== 'set' && instances === 0)
         throw new HttpError(400, `instances: must be >= 1 for "${action}"`);
-      const result = controller.scale(group, action, instances ?? 1, principal.name);
-      return send(res, 200, { group, ...result });
+      const { previous, desired, stored } = controller.scale(group, action, instances ?? 1, principal.name);
+      // Answered only once the state store holds the new count (with one): answered before, a
+      // leader that died (or was deposed) before the write lost a change it had said was accepted.
+      await stored.confirm(this.#storeTimeout());
+      return send(res, 200, { group, previous, desired });
     }
     if (path === '/api/scalability/reload') {
       allow(method, ['POST']);
@@ -339,7 +353,7 @@ export class ApiServer {
       if (!provider.resize) throw new HttpError(501, `the ${provider.kind} provider cannot resize`);
       const unsupported = unsupportedSize(provider, target);
       if (unsupported !== undefined) throw new HttpError(400, unsupported);
-      let started: { desired: number };
+      let started: ReturnType<Controller['resize']>;
       try {
         started = controller.resize(group, target, principal.name);
       } catch (err) {
@@ -347,6 +361,8 @@ export class ApiServer {
           throw new HttpError(400, (err as Error).message);
         throw err;
       }
+      // Answered once the state store holds the resize (and the size in force): see scale-group.
+      await started.stored.confirm(this.#storeTimeout());
       // The rolling replacement runs on; GET /groups/:name shows each instance's size as it goes.
       return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });
     }
@@ -425,6 +441,11 @@ export class ApiServer {
       });
     }
     return principal;
+  }
+
+  /** storeTimeout is how long a change waits for the state store to confirm it before a 503. */
+  #storeTimeout(): number {
+    return this.#options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
   }
 
   /** limitChanges spends one of the principal's scale/resize calls or refuses with 429. */
@@ -593,7 +614,9 @@ function unsupportedSize(
 }
 
 /** errorResponse maps an error to the API's status and JSON `{error}` body. */
-function errorResponse(err: unknown): [number, { error: string; code?: string }, Record<string, string>?] {
+function errorResponse(
+  err: unknown,
+): [number, { error: string; code?: string; inEffect?: boolean }, Record<string, string>?] {
   if (err instanceof HttpError) return [err.status, { error: err.message }, err.headers];
   if (err instanceof UnknownGroupError) return [404, { error: err.message, code: err.code }];
   if (err instanceof OutOfRangeError || err instanceof LimitExceededError)
@@ -601,6 +624,10 @@ function errorResponse(err: unknown): [number, { error: string; code?: string },
   // A standby: the client (or the Service in front) should retry, reaching the leader.
   if (err instanceof NotLeaderError || err instanceof StartingError)
     return [503, { error: err.message, code: err.code }, { 'retry-after': '2' }];
+  // The change was not confirmed stored: `inEffect` says whether this controller runs with it anyway.
+  // No Retry-After: a scale-out by N retried blindly after an in-effect change is applied twice.
+  if (err instanceof NotStoredError)
+    return [503, { error: err.message, code: err.code, inEffect: err.inEffect }];
   if (err instanceof ControllerError) return [400, { error: err.message, code: err.code }];
   // A reload that found the new config invalid: the running one is untouched.
   if (err instanceof ConfigError || err instanceof AuthConfigError)

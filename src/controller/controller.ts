@@ -1,6 +1,12 @@
 import type { Config } from '../config/index.js';
 import type { InstanceSize } from '../providers/index.js';
-import { LimitExceededError, NotLeaderError, StartingError, UnknownGroupError } from './errors.js';
+import {
+  LimitExceededError,
+  NotLeaderError,
+  NotStoredError,
+  StartingError,
+  UnknownGroupError,
+} from './errors.js';
 import { type GroupController, type Logger, type ManualAction, manualTarget } from './group.js';
 import type { DecisionJournal, JournalEntry, JournalQuery } from './journal.js';
 
@@ -54,6 +60,26 @@ export interface StartupStatus {
   horizon?: number;
 }
 
+/**
+ * StoreWrites is how the controller finds the state store's write of a journal entry (see
+ * persistDecisions): HighAvailability sets it when a state store is configured.
+ */
+export interface StoreWrites {
+  /** The store's backend, named in errors. */
+  backend: string;
+  /** The write that covers `entry`, undefined when none will be made. */
+  stored(entry: JournalEntry): Promise<void> | undefined;
+}
+
+/**
+ * StoredChange is a change the controller made; `confirm` resolves once the state store holds it
+ * (at once without a state store) and rejects NotStoredError when the write failed, was refused
+ * (STATE_FENCED) or did not finish within `timeoutMs`. The API answers only after it resolved.
+ */
+export interface StoredChange {
+  confirm(timeoutMs: number): Promise<void>;
+}
+
 /** ControllerOptions wires the control loop. */
 export interface ControllerOptions {
   config: Config;
@@ -82,6 +108,8 @@ export class Controller {
   #starting = false;
   /** Set by close(): a start still under way (an interrupted start-up) then starts nothing. */
   #closed = false;
+  /** The state store's writes (with a state store): a manual change is confirmed stored by them. */
+  #writes: StoreWrites | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -144,17 +172,82 @@ export class Controller {
     return [...this.#groups.keys()];
   }
 
-  /** scale applies a manual action; see GroupController.scale. */
+  /**
+   * scale applies a manual action; see GroupController.scale. `stored` confirms the change reached
+   * the state store (see StoredChange): the control API answers only then.
+   */
   scale(
     name: string,
     action: ManualAction,
     instances: number,
     by?: string,
-  ): { previous: number; desired: number } {
+  ): { previous: number; desired: number; stored: StoredChange } {
     const group = this.group(name);
     this.#checkLeading();
     this.#checkLimits(group, manualTarget(action, group.desired(), instances));
-    return group.scale(action, instances, this.#now(), by);
+    const { result, entries } = this.#journaled(() => group.scale(action, instances, this.#now(), by));
+    return {
+      ...result,
+      stored: this.#storedChange(entries, `group "${name}": desired ${result.previous} → ${result.desired}`),
+    };
+  }
+
+  /** persistWith sets where a manual change's state store write is found (undefined: no state store). */
+  persistWith(writes: StoreWrites | undefined): void {
+    this.#writes = writes;
+  }
+
+  /** journaled runs a change and collects the entries it journaled (synchronously, as changes do). */
+  #journaled<T>(change: () => T): { result: T; entries: JournalEntry[] } {
+    const entries: JournalEntry[] = [];
+    const collect = (entry: JournalEntry) => entries.push(entry);
+    this.journal.on('entry', collect);
+    try {
+      return { result: change(), entries };
+    } finally {
+      this.journal.off('entry', collect);
+    }
+  }
+
+  /**
+   * storedChange confirms the state store writes of `entries` (`what` names the change in errors).
+   * A failed or slow write leaves the change in effect here, only not stored: the error says so, as
+   * the in-memory change is not undone (its instances may be starting already). A fenced one means
+   * this controller was deposed: it stands down, and its provider calls are refused too.
+   */
+  #storedChange(entries: readonly JournalEntry[], what: string, extra?: () => Promise<void>): StoredChange {
+    const writes = this.#writes;
+    // No state store: nothing to wait for, as before.
+    if (!writes) return { confirm: () => Promise.resolve() };
+    const pending = entries.map((e) => writes.stored(e)).filter((w) => w !== undefined);
+    const all = Promise.all([...pending, ...(extra ? [extra()] : [])]).then(() => {});
+    all.catch(() => {});
+    const backend = writes.backend;
+    return {
+      confirm: (timeoutMs) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () =>
+              reject(
+                new NotStoredError(
+                  `${what} is in effect on this controller but the ${backend} state store did not confirm it within ${timeoutMs} ms (the write is still pending): a failover before it lands restores the previous value`,
+                  { inEffect: true, backend },
+                ),
+              ),
+            timeoutMs,
+          );
+          all.then(
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            (err: unknown) => {
+              clearTimeout(timer);
+              reject(notStored(err, what, backend));
+            },
+          );
+        }),
+    };
   }
 
   /** checkLimits refuses a manual change that breaks `limits` (LimitExceededError, nothing changed). */
@@ -185,11 +278,25 @@ export class Controller {
     return sum;
   }
 
-  /** resize starts a rolling resize of one group; see GroupController.resize. */
-  resize(name: string, size: InstanceSize, by?: string): { desired: number; done: Promise<void> } {
-    this.group(name);
+  /**
+   * resize starts a rolling resize of one group; see GroupController.resize. `stored` confirms the
+   * resize reached the state store: its journal entry and, for a group whose provider keeps its size
+   * there (local, with a state store), the size in force.
+   */
+  resize(
+    name: string,
+    size: InstanceSize,
+    by?: string,
+  ): { desired: number; done: Promise<void>; stored: StoredChange } {
+    const group = this.group(name);
     this.#checkLeading();
-    return this.group(name).resize(size, this.#now(), by);
+    const { result, entries } = this.#journaled(() => group.resize(size, this.#now(), by));
+    const { sizeStored } = result;
+    return {
+      desired: result.desired,
+      done: result.done,
+      stored: this.#storedChange(entries, `group "${name}": resize`, sizeStored),
+    };
   }
 
   /**
@@ -286,4 +393,21 @@ export class Controller {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/** notStored words a failed state store write of a change `what` for the API (NotStoredError). */
+function notStored(err: unknown, what: string, backend: string): NotStoredError {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'STATE_FENCED')
+    return new NotStoredError(
+      `${what} not stored: the ${backend} state store refused the write (STATE_FENCED: ${message}); this controller was deposed and stands down, its provider calls are refused too, so the change does not hold: send it to the leader`,
+      { inEffect: false, backend },
+      { cause: err },
+    );
+  return new NotStoredError(
+    `${what} is in effect on this controller but NOT stored in the ${backend} state store (${typeof code === 'string' ? `${code}: ` : ''}${message}): a failover before a later write stores it restores the previous value`,
+    { inEffect: true, backend },
+    { cause: err },
+  );
 }

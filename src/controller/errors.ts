@@ -70,3 +70,24 @@ export class NotLeaderError extends ControllerError {
     this.leader = leader;
   }
 }
+
+/**
+ * NotStoredError: a change was made, or refused, but the state store did not confirm it (API: 503).
+ * `inEffect` says whether this controller runs with it regardless (a failed or slow write: a
+ * failover before a later write stores it would restore the previous value) or not (the lease
+ * refused the write, STATE_FENCED: this controller was deposed and its provider calls are fenced).
+ */
+export class NotStoredError extends ControllerError {
+  readonly inEffect: boolean;
+  readonly backend: string;
+  constructor(
+    message: string,
+    detail: { inEffect: boolean; backend: string },
+    options?: { cause?: unknown },
+  ) {
+    super('SCALEPLANE_NOT_STORED', message, options);
+    this.name = 'NotStoredError';
+    this.inEffect = detail.inEffect;
+    this.backend = detail.backend;
+  }
+}

@@ -543,9 +543,15 @@ export class GroupController {
   /**
    * resize asks the provider for a rolling resize of every instance (see Provider.resize) and
    * journals it. Arguments are checked at once (ProviderError INVALID_ARGUMENT / UNSUPPORTED are
-   * thrown); the rolling replacement itself runs on and its failure is logged.
+   * thrown); the rolling replacement itself runs on and its failure is logged. `sizeStored`, when
+   * the provider keeps the size in the state store (`savesSize`), is its write of the new size (or
+   * the resize's failure before it made one, e.g. FENCED).
    */
-  resize(size: InstanceSize, now: number, by = 'api'): { desired: number; done: Promise<void> } {
+  resize(
+    size: InstanceSize,
+    now: number,
+    by = 'api',
+  ): { desired: number; done: Promise<void>; sizeStored?: () => Promise<void> } {
     if (!this.provider.resize) {
       throw Object.assign(new Error(`the ${this.provider.kind} provider cannot resize`), {
         code: 'UNSUPPORTED',
@@ -566,12 +572,20 @@ export class GroupController {
       },
       now,
     );
-    const done = this.provider.resize(size).catch((err: unknown) => {
+    let onSizeSaved: ((write: Promise<void>) => void) | undefined;
+    const saved = new Promise<void>((resolve, reject) => {
+      onSizeSaved = (write) => write.then(resolve, reject);
+    });
+    const done = this.provider.resize(size, { onSizeSaved }).catch((err: unknown) => {
       this.#logResizeEnd(err, size, 'resize');
       throw err;
     });
     done.catch(() => {});
-    return { desired, done };
+    if (!this.provider.savesSize) return { desired, done };
+    // A resize that ended before it saved the size (refused by the fence, closed) never saves it.
+    const sizeStored = Promise.race([saved, done]);
+    sizeStored.catch(() => {});
+    return { desired, done, sizeStored: () => sizeStored };
   }
 
   async #apply(

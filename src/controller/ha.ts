@@ -162,12 +162,15 @@ export class HighAvailability {
     const { controller } = options;
     const journal = controller.journal;
     if (this.state) {
-      this.#unpersist = persistDecisions(
+      const persistence = persistDecisions(
         journal,
         this.state,
         () => this.leading,
         (err) => this.#logger.error({ err }, 'could not persist a decision to the state store'),
       );
+      this.#unpersist = persistence;
+      // A manual change is answered once these writes hold it (see Controller.scale).
+      controller.persistWith({ backend: this.state.backend, stored: (entry) => persistence.stored(entry) });
     }
     if (!this.lease) {
       const desired = this.state ? await restoreState(this.state, journal) : {};

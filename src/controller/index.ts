@@ -5,12 +5,15 @@ export {
   type GroupStatus,
   type InstanceStatus,
   type StartupStatus,
+  type StoredChange,
+  type StoreWrites,
 } from './controller.js';
 export {
   ControllerError,
   LimitExceededError,
   type LimitKind,
   NotLeaderError,
+  NotStoredError,
   OutOfRangeError,
   StartingError,
   UnknownGroupError,
@@ -44,7 +47,7 @@ export {
   PostgresLease,
   RedisLease,
 } from './lease/index.js';
-export { persistDecisions, restoreState } from './persist.js';
+export { type Persistence, persistDecisions, restoreState } from './persist.js';
 export { PolicyMemoryFile, policyMemoryPath } from './policy-memory.js';
 export {
   type ReplacementDecision,

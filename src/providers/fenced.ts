@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { ProviderError } from './errors.js';
-import type { Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from './types.js';
+import type {
+  Instance,
+  InstanceSize,
+  Provider,
+  ProviderEvents,
+  ReplaceResult,
+  ResizeOptions,
+} from './types.js';
 
 /**
  * FenceCheck resolves when `token` is still the lease's current fencing token and rejects
@@ -80,12 +87,17 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.scaleTo(n);
   }
 
+  /** savesSize passes through. */
+  get savesSize(): boolean {
+    return this.#inner.savesSize === true;
+  }
+
   /** resize checks the fencing token, then resizes. */
-  async resize(size: InstanceSize): Promise<void> {
+  async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
     if (!this.#inner.resize)
       throw new ProviderError('UNSUPPORTED', `the ${this.kind} provider cannot resize`);
     await this.#fence('resize');
-    return this.#inner.resize(size);
+    return this.#inner.resize(size, options);
   }
 
   /** returnToService passes through: it writes nothing to the engine, only lists the instance. */

@@ -57,6 +57,7 @@ export type {
   Provider,
   ProviderEvents,
   ReplaceResult,
+  ResizeOptions,
 } from './types.js';
 export { formatAddress, watchInstances } from './types.js';
 

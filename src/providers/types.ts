@@ -24,6 +24,15 @@ export interface Instance {
   readonly size?: InstanceSize;
 }
 
+/** ResizeOptions are a caller's hooks into a resize. */
+export interface ResizeOptions {
+  /**
+   * onSizeSaved is called once, with the state store write of the size the resize put in force,
+   * by a provider that `savesSize`, as soon as the roll starts: the control API answers once it landed.
+   */
+  onSizeSaved?: (write: Promise<void>) => void;
+}
+
 /**
  * InstanceSize is what a vertical resize asks of every instance. Each provider honours the fields
  * its engine has: local and Kubernetes `cpu` + `memory`, AWS `instanceType`.
@@ -106,7 +115,12 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    * service: each new instance is ready before an old one is drained and stopped. Instances
    * started later get `size` too. Absent: the provider cannot resize.
    */
-  resize?(size: InstanceSize): Promise<void>;
+  resize?(size: InstanceSize, options?: ResizeOptions): Promise<void>;
+  /**
+   * savesSize is true when `resize` stores the size in force in the state store (local, with a
+   * state store): it then calls `options.onSizeSaved` with that write. @defaultValue false
+   */
+  readonly savesSize?: boolean;
   /**
    * resizes names the InstanceSize fields `resize` honours (local and Kubernetes `cpu` + `memory`,
    * AWS `instanceType`), so the API refuses a size the engine has no such knob for before anything

@@ -8,6 +8,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
 import { CachePurger } from '../../src/balancer/index.js';
 import { ConfigError } from '../../src/config/index.js';
+import { StateError } from '../../src/controller/state/index.js';
 import { type ApiHarness, type CallResult, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
@@ -51,6 +52,8 @@ interface Case {
   resizable?: boolean;
   /** Run against a standby controller (another one leads; its provider can resize). */
   standby?: boolean;
+  /** Run against a controller whose state store fails every write (its provider can resize). */
+  notStored?: boolean;
   /** Run against an API with a cache purge wired: working (`ok`), or with Cloudflare unreachable. */
   purge?: 'ok' | 'edgeDown';
   /** Run against an API whose config reload works (`ok`) or finds the file invalid (`bad`). */
@@ -135,6 +138,8 @@ const CASES: Case[] = [
   { ...scale({ group: 'web', action: 'scale-out', instances: 1 }, 503), standby: true },
   { ...resize({ group: 'web', cpu: '500m' }, 503), standby: true },
   { ...resize({ group: 'web', cpu: '500m', memory: '256Mi' }, 202), resizable: true },
+  { ...scale({ group: 'web', action: 'scale-out', instances: 1 }, 503), notStored: true },
+  { ...resize({ group: 'web', cpu: '500m' }, 503), notStored: true },
   {
     method: 'get',
     path: '/api/scalability/stream?group=web',
@@ -187,6 +192,7 @@ describe('OpenAPI document', () => {
   let reloading: ApiHarness;
   let badReload: ApiHarness;
   let standby: ApiHarness;
+  let notStored: ApiHarness;
   let publicMetrics: ApiHarness;
   let doc: Json;
   const ajv = new AjvJsonSchemaValidator();
@@ -196,6 +202,11 @@ describe('OpenAPI document', () => {
     standby = await startApi({ resizable: true });
     publicMetrics = await startApi({ server: { publicMetrics: true } });
     standby.controller.standBy('leader-host/42/abc@127.0.0.1:9090');
+    notStored = await startApi({ resizable: true });
+    notStored.controller.persistWith({
+      backend: 'redis',
+      stored: () => Promise.reject(new StateError('STATE_UNAVAILABLE', 'state: redis unreachable')),
+    });
     purging = await startApi({ server: { cachePurger: new CachePurger({ purgeLocal: async () => 0 }) } });
     edgeDown = await startApi({
       server: {
@@ -236,6 +247,7 @@ describe('OpenAPI document', () => {
       reloading.close(),
       badReload.close(),
       standby.close(),
+      notStored.close(),
       publicMetrics.close(),
     ]),
   );
@@ -338,9 +350,11 @@ describe('OpenAPI document', () => {
               ? edgeDown
               : c.standby
                 ? standby
-                : c.resizable
-                  ? resizable
-                  : api;
+                : c.notStored
+                  ? notStored
+                  : c.resizable
+                    ? resizable
+                    : api;
     const res =
       withHost ??
       (await harness.call(c.path, {

@@ -83,7 +83,10 @@ describe('controller roles', () => {
     const startup = journal.entries().at(-1)!;
     assert.deepEqual([startup.before, startup.after, startup.reasons], [3, 4, ['Restored']]);
 
-    assert.deepEqual(controller.scale('web', 'scale-out', 1), { previous: 4, desired: 5 });
+    // `stored` confirms the state store write (none here): see test/integration/api-durable.test.ts.
+    const { stored, ...scaled } = controller.scale('web', 'scale-out', 1);
+    assert.deepEqual(scaled, { previous: 4, desired: 5 });
+    await stored.confirm(1_000);
     controller.close();
   });
 });

@@ -19,6 +19,7 @@ import {
   type Provider,
   type ProviderEvents,
   type ReplaceResult,
+  type ResizeOptions,
 } from '../types.js';
 import {
   type CgroupLayout,
@@ -523,15 +524,25 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     );
   }
 
-  /** saveSize records the size in force (undefined: the config's) so a successor starts with it. */
-  #saveSize(size: InstanceSize | undefined): void {
+  /** savesSize: with a state store (the registry), a resize stores the size in force there. */
+  get savesSize(): boolean {
+    return this.#registry?.putSize !== undefined;
+  }
+
+  /**
+   * saveSize records the size in force (undefined: the config's) so a successor starts with it, and
+   * returns the write (failures are also reported), undefined without a state store.
+   */
+  #saveSize(size: InstanceSize | undefined): Promise<void> | undefined {
     const registry = this.#registry;
-    if (!registry?.putSize) return;
+    if (!registry?.putSize) return undefined;
     const saved =
       size === undefined || sameSize(size, this.#configuredSize)
         ? undefined
         : { size, ...(this.#configuredSize && { configured: this.#configuredSize }) };
-    this.#track(registry.putSize(this.#group, saved));
+    const write = registry.putSize(this.#group, saved);
+    this.#track(write);
+    return write;
   }
 
   /** size is the size new instances get (from config `resources` or the last resize). */
@@ -547,7 +558,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * replaces only the instances still at another size. A later resize supersedes this one
    * (RESIZE_FAILED). Rejects UNSUPPORTED when the machine has no usable cgroups.
    */
-  async resize(size: InstanceSize): Promise<void> {
+  async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
     validateSize(size);
     // Rolling to an instance type would replace every instance for nothing and drop its limits.
     if (size.instanceType !== undefined)
@@ -556,14 +567,18 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if ((size.cpu !== undefined || size.memory !== undefined) && !this.#layout()) {
       throw new ProviderError('UNSUPPORTED', 'resize needs cgroups (v1 or v2) writable by this process');
     }
-    return this.#roll(size);
+    return this.#roll(size, options?.onSizeSaved);
   }
 
   /**
    * roll replaces, one at a time, every instance in service not at `size` or not of the config's
    * instanceSpec (resize, and adopted instances of an earlier command). See resize.
    */
-  async #roll(size: InstanceSize | undefined): Promise<void> {
+  async #roll(
+    size: InstanceSize | undefined,
+    /** Told of the write of the size (a resize through the API, which answers once it landed). */
+    onSizeSaved?: (write: Promise<void>) => void,
+  ): Promise<void> {
     const live = this.#slots.filter(
       (s) => !s.stopRequested && (s.state === 'ready' || s.state === 'starting'),
     );
@@ -573,7 +588,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const resized = stale.find((s) => !sameSize(s.size, size));
     const previous = sameSize(this.#size, size) && resized ? resized.size : this.#size;
     this.#size = size && { ...size };
-    this.#saveSize(this.#size);
+    const saved = this.#saveSize(this.#size);
+    if (saved) onSizeSaved?.(saved);
     const generation = ++this.#generation;
     for (const slot of live) if (!stale.includes(slot)) slot.generation = generation;
     // Instances of another size still starting (a superseded resize's replacement) serve nobody:
