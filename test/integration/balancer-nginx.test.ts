@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { existsSync, watch } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AlertManager, alertKeys, watchForAlerts } from '../../src/alerts/index.js';
@@ -21,9 +20,8 @@ import {
   upstreamName,
 } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
+import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
-
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
 
 interface Named {
   name: string;
@@ -77,47 +75,22 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
   const backends: Named[] = [];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'scaleplane-nginx-'));
-    // Workers drop to `nobody` when the master runs as root: let them into the temp folders.
-    await chmod(dir, 0o755);
-    for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
-      await mkdir(join(dir, sub));
-      await chmod(join(dir, sub), 0o777);
-    }
+    dir = await nginxFolder('scaleplane-nginx-');
     port = await freePort();
     conf = join(dir, 'nginx.conf');
     const include = join(dir, 'upstreams.conf');
     await writeFile(
       conf,
-      `worker_processes 2;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  include ${include};
-  # Empty, unless a test breaks it to make \`nginx -t\` fail for a reason other than the upstreams.
-  include ${dir}/extra.conf;
-  # A reload makes old workers close their idle client keep-alive connections; a client that then
-  # sends on one sees a reset (browsers and undici retry those, test/helpers/load.ts does not).
-  # One request per client connection keeps this test about the upstream side.
-  keepalive_timeout 0;
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://${upstreamName('web')};
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_next_upstream error timeout http_502;
-    }
-  }
-}
-`,
+      nginxConf({
+        dir,
+        port,
+        include,
+        upstream: upstreamName('web'),
+        workers: 2,
+        // Empty, unless a test breaks it to make `nginx -t` fail for a reason other than the upstreams.
+        http: `  include ${dir}/extra.conf;`,
+        location: '      proxy_next_upstream error timeout http_502;',
+      }),
     );
     await writeFile(join(dir, 'extra.conf'), '');
     for (const name of ['a', 'b', 'c']) backends.push(await backend(name));

@@ -5,17 +5,15 @@
 // stopped at once: 1-3 of ~400 POSTs got 502 in each of 5 runs (NGINX retries no POST it sent).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { renderUpstreams, upstreamName } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
+import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
-
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
 
 describe('scale-in behind a real NGINX', { skip: NGINX === undefined && 'nginx not installed' }, () => {
   let dir: string;
@@ -25,43 +23,12 @@ describe('scale-in behind a real NGINX', { skip: NGINX === undefined && 'nginx n
   let app: Scaleplane | undefined;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'scaleplane-nginx-scale-'));
-    await chmod(dir, 0o755);
-    for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
-      await mkdir(join(dir, sub));
-      await chmod(join(dir, sub), 0o777);
-    }
+    dir = await nginxFolder('scaleplane-nginx-scale-');
     port = await freePort();
     conf = join(dir, 'nginx.conf');
     include = join(dir, 'upstreams.conf');
-    // NGINX's defaults on the upstream side (proxy_next_upstream error timeout), keep-alive to the
-    // instances as the README asks for.
-    await writeFile(
-      conf,
-      `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  include ${include};
-  keepalive_timeout 0;
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://${upstreamName('web')};
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`,
-    );
+    // NGINX's defaults on the upstream side (proxy_next_upstream error timeout).
+    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
     // An app with Node's default SIGTERM handling: it exits at once, so whatever NGINX still has
     // on it then is lost. Scaleplane's drain is what must keep requests away from it first.
     await writeFile(

@@ -1,0 +1,70 @@
+// A throwaway NGINX for integration tests: its own folder, config, pid and logs, started and
+// stopped by the test, never the machine's nginx.
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** NGINX is the nginx binary, or undefined when none is installed (the tests then skip). */
+export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
+
+const TEMP_PATHS = ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'];
+
+/** nginxFolder makes a folder for one NGINX, with the temp folders its workers write to. */
+export async function nginxFolder(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  // Workers drop to `nobody` when the master runs as root: let them into the temp folders.
+  await chmod(dir, 0o755);
+  for (const sub of TEMP_PATHS) {
+    await mkdir(join(dir, sub));
+    await chmod(join(dir, sub), 0o777);
+  }
+  return dir;
+}
+
+/** NginxConfOptions shapes nginxConf's file. */
+export interface NginxConfOptions {
+  dir: string;
+  port: number;
+  /** The upstreams file Scaleplane writes, included in `http {}`. */
+  include: string;
+  /** The upstream `location /` proxies to. */
+  upstream: string;
+  /** @defaultValue 1 */
+  workers?: number;
+  /** More lines for `http {}`, before the server. */
+  http?: string;
+  /** More lines for `location /`. */
+  location?: string;
+}
+
+/**
+ * nginxConf is a whole nginx.conf: everything it writes stays in `dir`, one request per client
+ * connection (a reload makes old workers close idle client keep-alives, and a client that then
+ * sends on one sees a reset: the tests are about the upstream side), keep-alive to the instances as
+ * README asks for.
+ */
+export function nginxConf(options: NginxConfOptions): string {
+  const { dir, port, include, upstream } = options;
+  return `worker_processes ${options.workers ?? 1};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 512; }
+http {
+  access_log off;
+${TEMP_PATHS.map((sub) => `  ${sub === 'body' ? 'client_body' : sub}_temp_path ${dir}/${sub};`).join('\n')}
+  include ${include};
+${options.http ?? ''}
+  keepalive_timeout 0;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://${upstream};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+${options.location ?? ''}
+    }
+  }
+}
+`;
+}
