@@ -48,7 +48,11 @@ export const MIN_TOKEN_LENGTH = 16;
  */
 export function parseTokenFile(text: string, source = 'token file'): ApiToken[] {
   const tokens: ApiToken[] = [];
-  const names = new Set<string>();
+  // Line of each name and token seen. A token on two lines would authenticate as whichever line
+  // came last (an admin `ci` from ops' pasted token), and the journal records principals by name:
+  // both are refused, naming both lines and never the token itself.
+  const names = new Map<string, number>();
+  const secrets = new Map<string, number>();
   text.split('\n').forEach((raw, index) => {
     // A `#` within a token is part of it: cutting there stored a shorter token than the one written
     // (refused as written, while its prefix worked). Comments start a line or follow whitespace.
@@ -63,8 +67,16 @@ export function parseTokenFile(text: string, source = 'token file'): ApiToken[] 
     if (token.length < MIN_TOKEN_LENGTH) {
       throw new AuthConfigError(`${where}: token must be at least ${MIN_TOKEN_LENGTH} characters`);
     }
-    if (names.has(name)) throw new AuthConfigError(`${where}: duplicate token name "${name}"`);
-    names.add(name);
+    const nameLine = names.get(name);
+    if (nameLine !== undefined)
+      throw new AuthConfigError(`${where}: duplicate token name "${name}" (also on line ${nameLine})`);
+    const tokenLine = secrets.get(token);
+    if (tokenLine !== undefined)
+      throw new AuthConfigError(
+        `${where}: duplicate token (the token of line ${tokenLine}); each token must be unique`,
+      );
+    names.set(name, index + 1);
+    secrets.set(token, index + 1);
     tokens.push({ name, role, token });
   });
   return tokens;

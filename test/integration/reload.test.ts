@@ -45,6 +45,8 @@ describe('config reload on a running Scaleplane', () => {
   before(async () => {
     path = await writeTempConfig(yaml('3'));
     await writeFile(join(dirname(path), 'tokens'), `ops admin ${ADMIN}\ngrafana read ${READ}\n`);
+    // ops' admin token pasted for ci: refused on reload, naming both lines, never the token.
+    await writeFile(join(dirname(path), 'dup-tokens'), `ops admin ${ADMIN}\nci read ${ADMIN}\n`);
     app = await Scaleplane.start({
       config: await loadConfig(path),
       logger: createLogger({ level: 'silent' }),
@@ -101,6 +103,11 @@ describe('config reload on a running Scaleplane', () => {
       text: (good) => good.replace('token_file: tokens', 'token_file: missing-tokens'),
       error: /api\.token_file .*missing-tokens/,
     },
+    {
+      name: 'a token file with one token on two lines',
+      text: (good) => good.replace('token_file: tokens', 'token_file: dup-tokens'),
+      error: /dup-tokens \(line 2\): duplicate token \(the token of line 1\)/,
+    },
   ];
   for (const b of bad) {
     it(`${b.name} is refused (400, naming the problem) and the running config is untouched`, async (t) => {
@@ -112,6 +119,7 @@ describe('config reload on a running Scaleplane', () => {
       const res = await call('/api/scalability/reload', ADMIN, 'POST');
       assert.equal(res.status, 400);
       assert.match(res.body.error ?? '', b.error);
+      assert.ok(!(res.body.error ?? '').includes(ADMIN), 'the token is not in the error');
       assert.deepEqual(await bounds(), [1, 6], 'GET group shows the old bounds');
       assert.equal(app.config, before, 'the running config object is the same');
       assert.equal(app.controller.journal.entries({ limit: 1000 }).length, entries, 'nothing journaled');

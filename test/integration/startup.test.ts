@@ -112,4 +112,25 @@ describe('api.token_file', () => {
       /tokens \(line 1\): role must be read or admin/,
     );
   });
+
+  it('a token on two lines stops startup, naming both lines and not the token', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-tokens-'));
+    const token = 'admin-token-0123456789';
+    await writeFile(join(dir, 'tokens'), `ops admin ${token}\nci read ${token}\n`);
+    const config = parseConfig(`api: { token_file: tokens }\ngroups: { web: { command: x } }\n`, {
+      baseDir: dir,
+    });
+    await assert.rejects(
+      Scaleplane.start({ config, logger: createLogger({ level: 'silent', pretty: false }), env: {} }).then(
+        // Started anyway (the defect): close it, so the test fails rather than hangs.
+        async (app) => {
+          await app.close();
+          return app;
+        },
+      ),
+      (err: Error) =>
+        /tokens \(line 2\): duplicate token \(the token of line 1\)/.test(err.message) &&
+        !err.message.includes(token),
+    );
+  });
 });
