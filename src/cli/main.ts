@@ -41,6 +41,15 @@ export function parseSeq(raw: string): string {
   return raw.trim();
 }
 
+/**
+ * parseGroupFilter reads `events --group`. An empty name was dropped by the `if (opts.group)` and
+ * printed every group's events, as if the filter held (the API answers 400 for `group=`).
+ */
+export function parseGroupFilter(raw: string): string {
+  if (raw.trim() === '') throw new InvalidArgumentError('expected a group name, not an empty one');
+  return raw;
+}
+
 /** parseLogLevel reads `--log-level`; anything else is a usage error naming the flag, not pino's. */
 export function parseLogLevel(raw: string): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(raw))
@@ -206,7 +215,7 @@ function buildProgram(): Command {
   program
     .command('events')
     .description('print the decision journal: every scaling and why')
-    .option('--group <name>', 'only this group')
+    .option('--group <name>', 'only this group', parseGroupFilter)
     .option('--since <seq>', 'only entries after this sequence number', parseSeq)
     .option('--limit <n>', 'newest N entries', parseSeq, '50')
     .option('--api <url>', 'control API URL', DEFAULT_API)

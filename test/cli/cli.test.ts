@@ -155,6 +155,15 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       /^error: option '--limit <n>' argument 'ten' is invalid\. expected a whole number/,
     ],
     [['events', '--since', '-1'], /^error: option '--since <seq>' argument '-1' is invalid/],
+    // Printed every group's events (exit 0) before: the empty filter was dropped.
+    [
+      ['events', '--group', ''],
+      /^error: option '--group <name>' argument '' is invalid\. expected a group name/,
+    ],
+    [
+      ['events', '--group', ' '],
+      /^error: option '--group <name>' argument ' ' is invalid\. expected a group name/,
+    ],
     [['nginx'], /^Usage: scaleplane nginx/],
     [['status', '--api', 'not a url'], /^scaleplane: --api: not a URL: not a url\n$/],
   ];
