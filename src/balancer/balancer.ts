@@ -290,12 +290,13 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     // about to refuse: the client sent it (curl: 2.6 MB of a 30 MB upload) into a 413 and a closing
     // connection. A body declared over max_request_body gets its 413 without the 100 (RFC 9110
     // §10.1.1: a final status instead), as NGINX does; any other request is told to continue.
-    // The HTTP/2 listener wraps its requests itself (http2.ts) and keeps Node's default.
-    if (this.#edge === undefined)
-      this.#server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-        if (!(Number(req.headers['content-length']) > config.maxRequestBody)) res.writeContinue();
-        this.#onRequest(req, res);
-      });
+    // The HTTP/2 listener too: its compatibility API emits checkContinue with our Http2Request (and
+    // its HTTP/1.1-by-ALPN connections through node:http's), and left to Node's default it sent the
+    // 100 to an h2 client before the 413 as well.
+    this.#server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!(Number(req.headers['content-length']) > config.maxRequestBody)) res.writeContinue();
+      this.#onRequest(req, res);
+    });
     this.#server.on('clientError', onClientError(this.#logger, 'balancer'));
     this.#server.on('upgrade', this.#onUpgrade);
     this.#server.on('error', (err) => this.#logger.error({ err }, 'balancer server error'));

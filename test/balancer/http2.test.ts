@@ -282,6 +282,40 @@ test('h2: a response HTTP/2 cannot carry (two Content-Types) is a 502, the conne
   assert.deepEqual(good.headers['set-cookie'], ['a=1', 'b=2']);
 });
 
+test('h2: expect 100-continue: a body declared over max_request_body gets its 413 without a 100; one within it continues', {
+  timeout: 20_000,
+}, async (t) => {
+  const backend = await startBackend(t, (req, res) => {
+    let n = 0;
+    req.on('data', (chunk: Buffer) => {
+      n += chunk.length;
+    });
+    req.on('end', () => res.end(`got ${n}`));
+  });
+  const { balancer, port } = await start(t, tlsConfig({ maxRequestBody: 1000 }));
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+  // The client sends its body only once told to continue (as curl does), and records whether it was.
+  const post = (length: number) => {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/',
+      'content-length': String(length),
+      expect: '100-continue',
+    });
+    let continued = false;
+    stream.on('continue', () => {
+      continued = true;
+      stream.end(Buffer.alloc(length));
+    });
+    return read(stream).then((reply) => ({ ...reply, continued }));
+  };
+  const over = await post(5000);
+  assert.deepEqual([over.status, over.continued], [413, false], 'a 413, not a 100 first');
+  const within = await post(10);
+  assert.deepEqual([within.status, within.body, within.continued], [200, 'got 10', true]);
+});
+
 test('h2: limits hold: 413 on a declared or streamed body too large, 431 on headers too large', async (t) => {
   const backend = await startBackend(t, (req, res) => {
     req.resume();
