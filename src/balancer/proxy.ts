@@ -589,9 +589,14 @@ class Exchange {
     }
     // Read and drop what is left of the body so the client gets the answer instead of a reset.
     if (this.bodyStarted && !req.complete) req.resume();
+    // A body not read to the end (a 504 while the client still sends, a 413): the connection
+    // cannot carry another request until the rest arrives, and node:http waited for it, so a
+    // stalled client's connection lingered ~6.3 s after its 504. Like NGINX, say Connection: close
+    // and close once the answer is written (node:http ends the socket after it).
+    const unread = !req.complete;
     // So a client can quote the id of a request the balancer itself answered.
     if (this.forwarded !== undefined) res.setHeader('X-Request-Id', this.forwarded.requestId);
-    sendJson(res, status, body, close || this.proxy.closing);
+    sendJson(res, status, body, close || unread || this.proxy.closing);
   }
 }
 
