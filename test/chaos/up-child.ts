@@ -83,9 +83,20 @@ export class ControlApi {
 
   /** set is `POST /api/scalability/scale-group` with action `set`; returns the status code. */
   async set(name: string, instances: number): Promise<number> {
-    return (
-      await this.#call('POST', '/api/scalability/scale-group', { group: name, action: 'set', instances })
-    ).status;
+    return (await this.setWithAnswer(name, instances)).status;
+  }
+
+  /** setWithAnswer is `set` with the answer's body (an error's `code` and `inEffect`). */
+  async setWithAnswer(
+    name: string,
+    instances: number,
+  ): Promise<{ status: number; body: { code?: string; inEffect?: boolean } }> {
+    const res = await this.#call('POST', '/api/scalability/scale-group', {
+      group: name,
+      action: 'set',
+      instances,
+    });
+    return { status: res.status, body: (res.body ?? {}) as { code?: string; inEffect?: boolean } };
   }
 
   /** settled waits until the group has `n` desired and `n` ready instances. */

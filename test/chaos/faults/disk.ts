@@ -122,8 +122,11 @@ export async function diskFull(): Promise<ChaosRow> {
     await fillUp(logPath, 0x0a);
     const sizeWhenFull = (await stat(logPath)).size;
     const crashesBefore = await crashes(api);
-    const statuses: number[] = [];
-    statuses.push(await api.set('web', 3));
+    // While the state file cannot be written, a scale takes effect here but is answered 503
+    // SCALEPLANE_NOT_STORED with inEffect (a restart would restore the stored count); once space is
+    // freed, 200 again.
+    const answers: { status: number; body: { code?: string; inEffect?: boolean } }[] = [];
+    answers.push(await api.setWithAnswer('web', 3));
     await until(
       async () => (await crashes(api)) > crashesBefore,
       30_000,
@@ -132,14 +135,14 @@ export async function diskFull(): Promise<ChaosRow> {
     );
     const readyWhileFull = (await api.group('web'))?.ready ?? 0;
     const stateWhileFull = await stateDesired();
-    statuses.push(await api.set('web', 2));
+    answers.push(await api.setWithAnswer('web', 2));
     await api.settled('web', 2, 60_000);
     await load.reached(SIZE.during);
     const aliveThroughout = up.alive;
     const grewWhileFull = (await stat(logPath)).size - sizeWhenFull;
     await Promise.all([filler, ...inodes].map((f) => unlink(f)));
     const freedAt = performance.now();
-    statuses.push(await api.set('web', 3));
+    answers.push(await api.setWithAnswer('web', 3));
     await api.settled('web', 3, 60_000);
     const recoveryMs = performance.now() - freedAt;
     await remember();
@@ -166,9 +169,16 @@ export async function diskFull(): Promise<ChaosRow> {
         check('zero failed requests', failuresOf(r) === 0, describeFailures(r)),
         check('stayed up while full', aliveThroughout, up.stderr.slice(-300)),
         check(
-          'every scale call answered 200',
-          statuses.every((s) => s === 200),
-          statuses.join(','),
+          'scale calls while full: 503 not stored, in effect; after: 200',
+          answers.length === 3 &&
+            answers
+              .slice(0, 2)
+              .every(
+                (a) =>
+                  a.status === 503 && a.body.code === 'SCALEPLANE_NOT_STORED' && a.body.inEffect === true,
+              ) &&
+            answers[2]?.status === 200,
+          answers.map((a) => `${a.status} ${a.body.code ?? ''}`.trim()).join(', '),
         ),
         check('the log could not grow while full', grewWhileFull === 0, `${grewWhileFull} bytes`),
         check(
