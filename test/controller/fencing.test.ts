@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { Registry } from 'prom-client';
 import type { Config } from '../../src/config/index.js';
 import {
@@ -21,55 +20,21 @@ import {
   GroupController,
   LeaderElector,
   Leadership,
-  PostgresLease,
+  type PostgresLease,
   RedisLease,
 } from '../../src/controller/index.js';
 import { persistDecisions } from '../../src/controller/persist.js';
-import {
-  openState,
-  PostgresState,
-  RedisState,
-  type StateError,
-  type StateStore,
-} from '../../src/controller/state/index.js';
+import { openState, type StateError, type StateStore } from '../../src/controller/state/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { FencedProvider, ProviderError } from '../../src/providers/index.js';
 import { processGroupMembers, waitUntilGone } from '../helpers/cli-process.js';
 import { groupConfig } from '../helpers/group-config.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
+import { PG_URL, REDIS_URL, SHARED_STORES } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
 import { makeProvider } from '../providers/local-helpers.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-
-/** A lease and a state store sharing one database (as `controller.state` defaults to), per backend. */
-const SHARED = [
-  {
-    name: 'redis',
-    lease: (name: string) => new RedisLease({ url: REDIS_URL, name }),
-    state: (name: string) => new RedisState({ url: REDIS_URL, name, lease: name }),
-    async cleanup(name: string) {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${name}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    },
-  },
-  {
-    name: 'postgres',
-    lease: (name: string) => new PostgresLease({ url: PG_URL, name }),
-    state: (name: string) => new PostgresState({ url: PG_URL, name, lease: name }),
-    async cleanup(name: string) {
-      const client = new pg.Client(PG_URL);
-      await client.connect();
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'lease'])
-        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-      await client.end();
-    },
-  },
-];
+const SHARED = SHARED_STORES;
 
 const RECORD = { id: 'web-1', pid: 4242, port: 31000, startTime: 99, startedAt: 1_000 };
 const silent = { info() {}, warn() {}, error() {} };

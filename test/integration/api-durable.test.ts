@@ -9,44 +9,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { PostgresLease, persistDecisions, RedisLease } from '../../src/controller/index.js';
-import { PostgresState, RedisState, type StateStore } from '../../src/controller/state/index.js';
+import { persistDecisions } from '../../src/controller/index.js';
+import type { StateStore } from '../../src/controller/state/index.js';
 import type { InstanceSize, ResizeOptions } from '../../src/providers/index.js';
 import { type ApiHarness, startApi } from '../helpers/api-harness.js';
+import { SHARED_STORES } from '../helpers/shared-stores.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 /** How long the injected delay holds each desired-count write: far longer than an answer takes. */
 const HOLD_MS = 300;
 
-const BACKENDS = [
-  {
-    name: 'redis',
-    lease: (name: string) => new RedisLease({ url: REDIS_URL, name }),
-    state: (name: string) => new RedisState({ url: REDIS_URL, name, lease: name }),
-    async cleanup(name: string) {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${name}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    },
-  },
-  {
-    name: 'postgres',
-    lease: (name: string) => new PostgresLease({ url: PG_URL, name }),
-    state: (name: string) => new PostgresState({ url: PG_URL, name, lease: name }),
-    async cleanup(name: string) {
-      const client = new pg.Client(PG_URL);
-      await client.connect();
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'lease'])
-        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-      await client.end();
-    },
-  },
-];
+const BACKENDS = SHARED_STORES;
 
 type Hook = () => Promise<void>;
 
