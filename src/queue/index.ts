@@ -21,7 +21,14 @@ export { type QueueMetrics, queueMetrics } from './metrics.js';
 export type { NatsBackendOptions } from './nats/backend.js';
 export { createQueue, type PublishOptions, Queue, type QueueOptions } from './queue.js';
 export type { RabbitBackendOptions } from './rabbitmq/backend.js';
-export { delayBucket, delayQueueRedeclare, type QueueType } from './rabbitmq/topology.js';
+export {
+  delayBucket,
+  delayQueue,
+  delayQueueRedeclare,
+  type QueueType,
+  type RabbitNames,
+  rabbitNames,
+} from './rabbitmq/topology.js';
 export { type RedisBackendOptions, redisKeys } from './redis/backend.js';
 export {
   decideStall,

@@ -26,11 +26,14 @@ import {
   DELAY_QUEUE_IDLE,
   delayBucket,
   delayQueue,
+  delayQueuePrefix,
   delayQueueRedeclare,
+  dueExchangeArguments,
   mainQueueArguments,
   type QueueType,
   rabbitNames,
 } from './topology.js';
+import { unparkJobs } from './unpark.js';
 
 /** RabbitBackendOptions configures the RabbitMQ backend. */
 export interface RabbitBackendOptions {
@@ -180,16 +183,41 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     }
   };
 
-  const assertTopology = async (ch: Channel, queue: string) => {
+  /**
+   * Declares `queue`'s objects on `ch`, then moves back the jobs that fell due while it was
+   * deleted (parked, see topology.ts): declaring is what a process starting now, a producer whose
+   * publish was returned, or a worker whose consumer was cancelled does, so that is when they can
+   * run again. The queue is bound to `due` before the parked ones are counted, so a job due later
+   * goes straight in. A failed move is reported and leaves them parked for the next declaration.
+   */
+  const assertTopology = async (ch: Channel, queue: string, m: ChannelModel) => {
     const names = rabbitNames(prefix, queue);
     await ch.assertExchange(names.dlx, 'direct', { durable: true });
+    await ch.assertExchange(names.parkedExchange, 'direct', { durable: true });
+    await ch.assertExchange(names.due, 'direct', { durable: true, arguments: dueExchangeArguments(names) });
     await ch.assertQueue(names.queue, { durable: true, arguments: mainQueueArguments(names, queueType) });
+    await ch.bindQueue(names.queue, names.due, names.queue);
     await ch.assertQueue(names.dlq, { durable: true, arguments: { 'x-queue-type': queueType } });
     await ch.bindQueue(names.dlq, names.dlx, names.queue);
+    const parked = await ch.assertQueue(names.parked, {
+      durable: true,
+      arguments: { 'x-queue-type': queueType },
+    });
+    await ch.bindQueue(names.parked, names.parkedExchange, names.queue);
+    if (parked.messageCount === 0) return;
+    try {
+      await unparkJobs(m, names, parked.messageCount);
+    } catch (error) {
+      context.onError(
+        new QueueError('QUEUE_BACKEND', `rabbitmq: cannot move parked jobs back into ${names.queue}`, {
+          cause: error,
+        }),
+      );
+    }
   };
   const ensureTopology = async (queue: string) => {
     if (asserted.has(queue)) return;
-    await withChannel((ch) => assertTopology(ch, queue));
+    await withChannel((ch) => assertTopology(ch, queue, model!));
     asserted.add(queue);
   };
   const ensureDelayQueue = async (queue: string, delay: number) => {
@@ -399,9 +427,9 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
 
     async destroy(queue) {
       const names = rabbitNames(prefix, queue);
-      const delayQueues = [...delayDeclared.keys()].filter((n) => n.startsWith(`${names.queue}.delay.`));
+      const delayQueues = [...delayDeclared.keys()].filter((n) => n.startsWith(delayQueuePrefix(names)));
       await withChannel(async (ch) => {
-        for (const name of [names.queue, names.dlq, ...delayQueues]) {
+        for (const name of [names.queue, names.dlq, names.parked, ...delayQueues]) {
           await ch.deleteQueue(name);
           delayDeclared.delete(name);
         }
@@ -619,7 +647,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         // A channel closed under a live connection (not by a reconnect) is reopened here.
         if (!stopped && !closed && current?.ch === ch && model === m) void subscribe(m).catch(() => {});
       });
-      await assertTopology(ch, queue);
+      await assertTopology(ch, queue, m);
       await ch.prefetch(opts.concurrency);
       await consumeOn(ch);
     };

@@ -2,7 +2,10 @@
  * Names and arguments of the RabbitMQ objects behind one queue. Pure: the backend asserts them.
  *
  *   publish ──► <prefix>.<queue>  (durable quorum; DLX = <prefix>.dlx)
- *   retry/delay ──► <prefix>.<queue>.delay.<ms>  (TTL = ms, dead-letters back into the queue)
+ *   retry/delay ──► <prefix>.<queue>.delayed.<ms>  (TTL = ms)
+ *       ──(due: dead-lettered)──► exchange <prefix>.due ──► <prefix>.<queue>
+ *                                   └─ no binding (queue deleted): alternate exchange <prefix>.parked
+ *                                        ──► <prefix>.<queue>.parked, moved back once the queue is declared again
  *   last failure ──► exchange <prefix>.dlx ──► <prefix>.<queue>.dlq
  */
 
@@ -14,11 +17,34 @@ export interface RabbitNames {
   queue: string;
   dlq: string;
   dlx: string;
+  /** Exchange (direct, shared by the prefix) that due jobs leave their delay queue through. */
+  due: string;
+  /** Alternate exchange of `due`: takes a due job whose queue has no binding (it was deleted). */
+  parkedExchange: string;
+  /** Queue holding this queue's due jobs that found it deleted, until it is declared again. */
+  parked: string;
 }
 
 /** rabbitNames names the objects of `queue`. */
 export function rabbitNames(prefix: string, queue: string): RabbitNames {
-  return { queue: `${prefix}.${queue}`, dlq: `${prefix}.${queue}.dlq`, dlx: `${prefix}.dlx` };
+  return {
+    queue: `${prefix}.${queue}`,
+    dlq: `${prefix}.${queue}.dlq`,
+    dlx: `${prefix}.dlx`,
+    due: `${prefix}.due`,
+    parkedExchange: `${prefix}.parked`,
+    parked: `${prefix}.${queue}.parked`,
+  };
+}
+
+/**
+ * dueExchangeArguments are the arguments of the `due` exchange. A delay queue's expired job is
+ * dead-lettered by the broker, with no publisher to return it to: routed by the default exchange
+ * to a queue that was deleted meanwhile (`destroy` in another process, an operator), RabbitMQ
+ * dropped it. Through `due`, whose alternate exchange takes whatever no binding does, it is kept.
+ */
+export function dueExchangeArguments(names: RabbitNames): Record<string, unknown> {
+  return { 'alternate-exchange': names.parkedExchange };
 }
 
 /** mainQueueArguments are the `x-` arguments of the main queue. */
@@ -48,6 +74,11 @@ export function delayBucket(ms: number): number {
  */
 export const DELAY_QUEUE_IDLE = 60_000;
 
+/** delayQueuePrefix begins the name of every delay queue of a queue. */
+export function delayQueuePrefix(names: RabbitNames): string {
+  return `${names.queue}.delayed.`;
+}
+
 /**
  * delayQueue names the TTL queue holding jobs for `bucket` ms and gives its arguments. A non-default
  * `idle` is part of the name: RabbitMQ refuses to declare a queue again with another `x-expires`.
@@ -58,14 +89,17 @@ export function delayQueue(
   idle: number = DELAY_QUEUE_IDLE,
 ): { name: string; arguments: Record<string, unknown> } {
   return {
-    name: `${names.queue}.delay.${bucket}${idle === DELAY_QUEUE_IDLE ? '' : `.i${idle}`}`,
+    // `.delayed.`, not the `.delay.` of versions that dead-lettered through the default exchange:
+    // RabbitMQ refuses to declare a queue again with other arguments. Those old queues still move
+    // their jobs into the queue, and expire once unused.
+    name: `${delayQueuePrefix(names)}${bucket}${idle === DELAY_QUEUE_IDLE ? '' : `.i${idle}`}`,
     arguments: {
       'x-queue-type': 'classic',
       'x-message-ttl': bucket,
-      'x-dead-letter-exchange': '',
+      // The broker moves an expired job itself, with no publisher to return it to: through `due`
+      // (see dueExchangeArguments) a job whose queue was deleted meanwhile is parked, not dropped.
+      'x-dead-letter-exchange': names.due,
       'x-dead-letter-routing-key': names.queue,
-      // The broker moves an expired job itself: if the main queue is gone by then, nothing returns
-      // it to a publisher and RabbitMQ drops it (see the README on unroutable publishes).
       // Unused delay queues disappear on their own once their last job has moved on. "Unused" to
       // RabbitMQ means not declared (nor consumed from) for that long: publishing does not count, so
       // publishers must declare it again while they use it (delayQueueRedeclare).
