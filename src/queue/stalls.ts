@@ -45,10 +45,10 @@ export interface NatsDeliveryCounts {
 
 /**
  * natsDeliveryCounts turns a JetStream delivery into an attempt and a stall count. `deliveryCount`
- * counts every delivery of this stream message: retries (naks) and stalls (AckWait running out)
- * alike, plus the one a delayed job spends waiting (`waited`). Hand-backs publish a new message
- * carrying `envelopeAttempt` and `envelopeStalls`, so they cost nothing here. A retry is an attempt
- * too, so only the attempts beyond `maxAttempts` are certainly stalls (at least `envelopeStalls`).
+ * counts every delivery of this stream message: stalls (AckWait running out), retries that could
+ * not be published anew (naks), plus the one a delayed job spends waiting (`waited`). Hand-backs and
+ * retries publish a new message carrying `envelopeAttempt` and `envelopeStalls`, so they cost
+ * nothing here. A retry is an attempt too, so only the attempts beyond `maxAttempts` are certainly stalls (at least `envelopeStalls`).
  */
 export function natsDeliveryCounts(
   envelopeAttempt: number,

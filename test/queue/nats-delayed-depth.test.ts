@@ -78,6 +78,70 @@ test('a running worker holding delayed jobs (pulled early, nak-ed) does not coun
   await worker.close();
 });
 
+// A retry used to be a nak with its backoff: the job stayed on the queue's own subject, unacked, so
+// it counted as pending while it could not run. Measured before the fix: 3 jobs each waiting out a
+// 60 s retry backoff, worker running: pending 3, metric source [3]. Now a retry is published anew
+// as a delayed job (its due-second subject) and the old copy acked.
+test('retries waiting out their backoff are left out of depth and the NATS metric source', async () => {
+  const queue = createQueue(options);
+  const name = uniqueName('retrydepth');
+  const metric = new NatsSource({ url, stream: `SP_${name}`, consumer: 'workers' });
+  after(async () => {
+    await queue.destroy(name).catch(() => {});
+    await queue.close();
+    await metric.close();
+  });
+  const worker = queue.worker(
+    name,
+    (payload, job) => {
+      if (job.attempt === 1) throw new Error(`first attempt of ${String(payload)} fails`);
+    },
+    { retries: 1, backoff: { initial: 60_000, factor: 1, max: 60_000, jitter: 0 } },
+  );
+  let retrying = 0;
+  worker.on('retrying', () => retrying++);
+  await worker.ready;
+  for (let i = 0; i < 3; i++) await queue.publish(name, `slow-${i}`);
+  await waitFor(() => retrying === 3, 'the 3 jobs to fail and wait out their retry backoff');
+  assert.deepEqual(await metric.read(), [0]);
+  const reading = await queue.depth(name);
+  assert.deepEqual(
+    { depth: reading.depth, pending: reading.pending, delayed: reading.delayed },
+    { depth: 0, pending: 0, delayed: 3 },
+  );
+  await worker.close();
+});
+
+test('a retry published as a delayed job runs once due, as the next attempt', async () => {
+  const queue = createQueue(options);
+  const name = uniqueName('retryrun');
+  after(async () => {
+    await queue.destroy(name).catch(() => {});
+    await queue.close();
+  });
+  const attempts: number[] = [];
+  const worker = queue.worker(
+    name,
+    (_payload, job) => {
+      attempts.push(job.attempt);
+      if (job.attempt === 1) throw new Error('first attempt fails');
+    },
+    { retries: 1, backoff: { initial: 500, factor: 1, max: 500, jitter: 0 } },
+  );
+  let completed = 0;
+  worker.on('completed', () => completed++);
+  await worker.ready;
+  await queue.publish(name, 'x');
+  await waitFor(() => completed === 1, 'the retry to run');
+  assert.deepEqual(attempts, [1, 2]);
+  const reading = await queue.depth(name);
+  assert.deepEqual(
+    { depth: reading.depth, pending: reading.pending, delayed: reading.delayed },
+    { depth: 0, pending: 0, delayed: 0 },
+  );
+  await worker.close();
+});
+
 test('a queue stream made before delayed subjects takes them on its next use; its delayed jobs run', async () => {
   const queue = createQueue(options);
   const name = uniqueName('delayold');

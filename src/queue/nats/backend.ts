@@ -55,7 +55,7 @@ export interface NatsBackendOptions {
 const CONSUMER = 'workers';
 /** ms a pull request stays open on the server; also the longest `stop()` waits for it. */
 const FETCH_EXPIRES = 1000;
-/** ms a hand-back keeps re-sending its publish before it falls back to a nak. */
+/** ms a hand-back or a retry keeps re-sending its publish before it falls back to a nak. */
 const HANDBACK_TIMEOUT = 10_000;
 const NOT_BEFORE = 'Sp-Not-Before';
 const ERROR = 'Sp-Error';
@@ -365,6 +365,31 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       await m.ackAck();
     };
 
+    /**
+     * retryLater publishes the job's next attempt as a delayed job (on its due-second subject, see
+     * nats/delayed.ts), confirmed, then acks this copy. A nak with the delay kept the job on the
+     * queue's own subject, unacked, so backlog readings counted a retry waiting out its backoff as
+     * pending, and a group scaled out for jobs that could not run yet. The Nats-Msg-Id names this
+     * stream message, so a re-sent publish stores the copy once. No broker to publish to: the nak
+     * keeps the job (counted as pending, as before), and if that is lost too, AckWait does.
+     */
+    const retryLater = async (m: JsMsg, job: JobEnvelope, delay: number) => {
+      const notBefore = Date.now() + delay;
+      try {
+        await publishWithRetry(
+          delay > 0 ? delayedSubject(names.subject, notBefore) : names.subject,
+          encoder.encode(JSON.stringify(job)),
+          `${job.id}:retry:${m.seq}`,
+          AbortSignal.timeout(HANDBACK_TIMEOUT),
+          delay > 0 ? { [NOT_BEFORE]: String(notBefore) } : undefined,
+        );
+      } catch {
+        m.nak(delay);
+        return;
+      }
+      await m.ackAck();
+    };
+
     const deliveryFor = (m: JsMsg, envelope: JobEnvelope, malformed?: string): Delivery => {
       inFlight.add(m);
       const { attempt, stalls } = countsOf(m, envelope);
@@ -375,8 +400,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         stalls,
         ...(malformed === undefined ? {} : { malformed }),
         ack: () => settled(m.ackAck().then(() => undefined)),
-        // A retry is an attempt, so it may spend a delivery: the nak's delay is JetStream's own backoff.
-        retry: (delay) => settled(Promise.resolve(m.nak(delay))),
+        retry: (delay) => settled(retryLater(m, { ...envelope, attempt: attempt + 1, stalls }, delay)),
         async deadLetter(error, reason) {
           const { js } = await clients;
           const h = headers();
