@@ -6,7 +6,8 @@
  * - `rate`: messages/s published into the queue, from the management plugin's HTTP API
  *   (`GET /api/queues/{vhost}/{queue}` → `message_stats.publish_details.rate`); target =
  *   messages/s per worker. The broker samples it (every 5 s by default), so it trails a change by
- *   up to one sample interval. A queue nobody has published to has no `message_stats`: rate 0.
+ *   up to one sample interval. A queue with no measured publish rate (fresh, or statistics off)
+ *   has no value: a missing metric, never 0 (see publishRate).
  */
 import amqp from 'amqplib';
 import { type MetricSource, MetricSourceError } from './source.js';
@@ -226,7 +227,15 @@ export class RabbitMqSource implements MetricSource {
     } catch (err) {
       throw fail('SOURCE_BAD_RESPONSE', `management API answered invalid JSON: ${excerpt(body)}`, err);
     }
-    return publishRate(queue, (message) => fail('SOURCE_BAD_RESPONSE', message));
+    const rate = publishRate(queue, (message) => fail('SOURCE_BAD_RESPONSE', message));
+    if (rate === undefined) {
+      // Missing, like a rate's first read elsewhere: the policy holds, and nothing failed (no alert).
+      throw fail(
+        'SOURCE_NOT_READ',
+        'no value: the management API has no publish rate for it yet (message_stats.publish_details; nothing published since its statistics began, or statistics are off)',
+      );
+    }
+    return rate;
   }
 
   async close(): Promise<void> {
@@ -256,19 +265,22 @@ export class RabbitMqSource implements MetricSource {
 }
 
 /**
- * publishRate is `message_stats.publish_details.rate` of a queue object from the management API.
- * No `message_stats`, or no publish counters in it, means nothing was published yet: 0. A publish
- * count without its rate is what a broker with `management.rates_mode = none` reports: an error,
- * since 0 would scale the group down on a number the broker never measured.
+ * publishRate is `message_stats.publish_details.rate` of a queue object from the management API,
+ * or undefined when the broker measured none: no `message_stats`, or no publish counters in it.
+ * That is a queue not yet sampled since it was made or the broker started, one nothing was
+ * published to since, or a broker collecting no statistics: the API cannot tell them apart, and
+ * reading them as 0 (as before) could scale a group in on a number nobody measured. A real 0 is a
+ * sampled rate of 0 (publishing stopped). A publish count without its rate is what a broker with
+ * `management.rates_mode = none` reports: an error, a setting to fix.
  */
-export function publishRate(queue: unknown, bad: (message: string) => Error): number {
+export function publishRate(queue: unknown, bad: (message: string) => Error): number | undefined {
   if (!isObject(queue)) throw bad(`expected a queue object, got ${excerpt(JSON.stringify(queue))}`);
   const stats = queue.message_stats;
-  if (stats === undefined) return 0;
+  if (stats === undefined) return undefined;
   if (!isObject(stats)) throw bad(`message_stats is not an object: ${excerpt(JSON.stringify(stats))}`);
   const details = stats.publish_details;
   if (details === undefined) {
-    if (stats.publish === undefined) return 0;
+    if (stats.publish === undefined) return undefined;
     throw bad(
       'message_stats has a publish count but no publish_details.rate (is management.rates_mode none?)',
     );

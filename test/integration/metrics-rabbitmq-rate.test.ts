@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
-import { MetricSourceError, RabbitMqSource } from '../../src/metrics/index.js';
+import { MetricSourceError, PolledMetric, RabbitMqSource } from '../../src/metrics/index.js';
 
 const AMQP = 'amqp://guest:guest@127.0.0.1:5672';
 const API = 'http://127.0.0.1:15672';
@@ -25,6 +25,19 @@ async function publishCount(queue: string): Promise<number | undefined> {
   assert.equal(res.status, 200);
   const body = (await res.json()) as { message_stats?: { publish?: number } };
   return body.message_stats?.publish;
+}
+
+/**
+ * noValue asserts that `source` reads no value (a missing metric, SOURCE_NOT_READ) rather than a
+ * number: before, a queue without `message_stats` read [0], which could scale a group in.
+ */
+async function noValue(source: RabbitMqSource): Promise<void> {
+  await assert.rejects(source.read(), (err: unknown) => {
+    assert.ok(err instanceof MetricSourceError, `expected no value, got ${String(err)}`);
+    assert.equal(err.code, 'SOURCE_NOT_READ');
+    assert.match(err.message, /no value/);
+    return true;
+  });
 }
 
 /** until polls `probe` every 200 ms until it returns a value, or fails after `ms`. */
@@ -44,7 +57,7 @@ describe('RabbitMQ publish rate (management API)', () => {
     for (const c of cleanup.reverse()) await c().catch(() => {});
   });
 
-  it('reports a steady publish rate within ±25 %, 0 for an idle queue, and 0 again once publishing stops', async () => {
+  it('reports a steady publish rate within ±25 %, no value for a queue with no measured rate, and 0 once publishing stops', async () => {
     const RATE = 40; // messages/s
     const conn = await amqp.connect(AMQP);
     cleanup.push(() => conn.close());
@@ -61,7 +74,8 @@ describe('RabbitMQ publish rate (management API)', () => {
       () => source.close(),
       () => idleSource.close(),
     );
-    assert.deepEqual(await idleSource.read(), [0]);
+    // A fresh queue: the broker has measured no publish rate, so there is no value, not 0.
+    await noValue(idleSource);
 
     // Publish on a schedule (RATE × elapsed messages sent so far), so timer drift does not change
     // the rate; bounded by the deadline below and stopped as soon as the reading is taken.
@@ -86,15 +100,40 @@ describe('RabbitMQ publish rate (management API)', () => {
     console.log(`published ${sent} at ${RATE}/s over ${Date.now() - started} ms; source read ${rate}/s`);
     assert.ok(rate >= RATE * 0.75 && rate <= RATE * 1.25, `rate ${rate} outside ${RATE} ± 25 %`);
 
-    // The idle queue, read after the broker has sampled it too, still has no publishes.
-    assert.deepEqual(await idleSource.read(), [0]);
-    // Publishing stopped: the rate falls to 0 within two sample intervals.
+    // The idle queue, read after the broker has sampled it too, still has no publish rate.
+    await noValue(idleSource);
+    // Publishing stopped: the broker measures a rate of 0 (a real 0) within two sample intervals.
     const stopped = Date.now();
     await until('the rate to fall to 0', 20_000, async () => {
       const [now] = await source.read();
       return now === 0 ? now : undefined;
     });
     console.log(`rate read 0 ${Date.now() - stopped} ms after publishing stopped`);
+  });
+
+  it('no value is a missing metric to the policy, with no failure reported (no alert)', async (t) => {
+    const conn = await amqp.connect(AMQP);
+    const ch = await conn.createChannel();
+    const queue = id();
+    await ch.assertQueue(queue, { autoDelete: false });
+    t.after(async () => {
+      await ch.deleteQueue(queue);
+      await conn.close();
+    });
+    const reported: (Error | undefined)[] = [];
+    const metric = new PolledMetric({
+      source: new RabbitMqSource({ url: AMQP, queue, mode: 'rate' }),
+      target: 10,
+      group: 'workers',
+      instances: () => [],
+      onError: (err) => reported.push(err),
+    });
+    t.after(() => metric.close());
+    await metric.poll();
+    const observed = metric.observe(Date.now());
+    assert.deepEqual(observed.values, []);
+    assert.match(observed.error ?? '', /no value/);
+    assert.deepEqual(reported, []);
   });
 
   it('an unknown queue, an unknown vhost, wrong credentials or no API are errors naming the cause', async () => {

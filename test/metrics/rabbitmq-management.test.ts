@@ -142,11 +142,21 @@ describe('rabbitMqManagementRequest', () => {
 
 describe('publishRate', () => {
   const bad = (message: string) => new Error(message);
-  const cases: { name: string; queue: unknown; want: number | RegExp }[] = [
-    { name: 'no message_stats yet (nothing published): 0', queue: { name: 'q' }, want: 0 },
+  // undefined: no value (a missing metric), never 0.
+  const cases: { name: string; queue: unknown; want: number | undefined | RegExp }[] = [
     {
-      name: 'message_stats without publish counters (only deliveries): 0',
+      name: 'no message_stats (fresh queue, nothing published, or statistics off): no value',
+      queue: { name: 'q' },
+      want: undefined,
+    },
+    {
+      name: 'message_stats without publish counters (only deliveries): no value',
       queue: { message_stats: {} },
+      want: undefined,
+    },
+    {
+      name: 'a sampled rate of 0 (publishing stopped): a real 0',
+      queue: { message_stats: { publish: 392, publish_details: { rate: 0 } } },
       want: 0,
     },
     {
