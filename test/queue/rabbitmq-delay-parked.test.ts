@@ -22,7 +22,8 @@ test('delayed jobs that fall due while their queue is deleted run once it is dec
   const operator = await connect(url);
   after(async () => {
     await operator.close().catch(() => {});
-    await later.destroy(name).catch(() => {});
+    // The producer's destroy knows its delay queue too.
+    await producer.destroy(name).catch(() => {});
     await producer.close();
     await later.close();
   });

@@ -81,7 +81,8 @@ test('a returned publish whose queue cannot be declared again rejects with QUEUE
     await onBroker(async (ch) => {
       await ch.deleteQueue(`${prefix}.${name}`);
       await ch.deleteQueue(`${prefix}.${name}.dlq`);
-      await ch.deleteExchange(`${prefix}.dlx`);
+      await ch.deleteQueue(`${prefix}.${name}.parked`);
+      for (const exchange of ['dlx', 'due', 'parked']) await ch.deleteExchange(`${prefix}.${exchange}`);
     }).catch(() => {});
     await queue.close();
   });
