@@ -620,7 +620,12 @@ const memoryMetricSchema = mapping({
 const METRIC_KINDS = {
   cpu: cpuMetricSchema,
   memory: memoryMetricSchema,
-  prometheus: mapping({ target, query: text, url: text.default('http://127.0.0.1:9090') })
+  prometheus: mapping({
+    target,
+    query: text,
+    url: text.default('http://127.0.0.1:9090'),
+    on_warnings: z.enum(['missing', 'use'], { error: 'must be missing or use' }).default('missing'),
+  })
     .superRefine((raw, ctx) => {
       // Checked here rather than at the first read: fetch can reach nothing else, and the source
       // decodes the user and password (sent as HTTP Basic auth) from it.
@@ -628,7 +633,13 @@ const METRIC_KINDS = {
       if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
     })
     .transform(
-      (raw): MetricConfig => ({ type: 'prometheus', target: raw.target, query: raw.query, url: raw.url }),
+      (raw): MetricConfig => ({
+        type: 'prometheus',
+        target: raw.target,
+        query: raw.query,
+        url: raw.url,
+        onWarnings: raw.on_warnings,
+      }),
     ),
   rabbitmq: mapping({
     target,

@@ -257,6 +257,8 @@ export interface PrometheusMetricConfig {
   query: string;
   /** @defaultValue 'http://127.0.0.1:9090' */
   url: string;
+  /** An answer with `warnings` (possibly partial data) is `missing` or its value is `use`d. @defaultValue 'missing' */
+  onWarnings: 'missing' | 'use';
 }
 
 /**

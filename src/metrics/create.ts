@@ -24,7 +24,7 @@ export function createMetricSource(
 ): MetricSource {
   switch (metric.type) {
     case 'prometheus':
-      return new PrometheusSource({ url: metric.url, query: metric.query });
+      return new PrometheusSource({ url: metric.url, query: metric.query, onWarnings: metric.onWarnings });
     case 'rabbitmq':
       return new RabbitMqSource({
         url: metric.url,

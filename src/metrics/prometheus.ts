@@ -16,11 +16,21 @@ export interface PrometheusSourceOptions {
   query: string;
   /** ms. @defaultValue 5000 */
   timeout?: number;
+  /**
+   * What an answer carrying `warnings` counts as. Prometheus answers `success` with warnings when
+   * the data may be incomplete (a remote-read endpoint failed, Thanos partial responses, a query
+   * that hit a limit): `missing` (the default) fails the read, so the policy holds instead of
+   * scaling down on a sum that lacks some series; `use` takes the value anyway.
+   * @defaultValue 'missing'
+   */
+  onWarnings?: 'missing' | 'use';
 }
 
 interface QueryResponse {
   status: 'success' | 'error';
   error?: string;
+  /** Present when the answer may be partial (`infos`, newer, are only notes and are not read). */
+  warnings?: string[];
   data?: {
     resultType: 'vector' | 'scalar' | 'matrix' | 'string';
     result: { value: [number, string] }[] | [number, string];
@@ -64,6 +74,15 @@ export class PrometheusSource implements MetricSource {
       throw new MetricSourceError(
         'SOURCE_FAILED',
         `prometheus ${res.status}: ${body?.error ?? 'unexpected response'}`,
+      );
+    }
+    // Before, a partial answer was summed as if complete: a remote-read endpoint refusing
+    // connections left `sum(...) or vector(0)` at 0 and the group scaled in on it.
+    const warnings = Array.isArray(body.warnings) ? body.warnings : [];
+    if (warnings.length > 0 && (this.#options.onWarnings ?? 'missing') === 'missing') {
+      throw new MetricSourceError(
+        'SOURCE_BAD_RESPONSE',
+        `prometheus at ${shown} answered with warnings (the data may be partial): ${warnings.join('; ')}`,
       );
     }
     const { resultType, result } = body.data;

@@ -35,7 +35,7 @@ describe('prometheus metric config: url', () => {
       assert.deepEqual(
         parseConfig(web(`{ query: up, target: 1, url: "${url}" }`), { baseDir: '/srv' }).groups.web!.scaling!
           .metrics[0],
-        { type: 'prometheus', target: 1, query: 'up', url },
+        { type: 'prometheus', target: 1, query: 'up', url, onWarnings: 'missing' },
       );
   });
 
@@ -58,4 +58,19 @@ describe('prometheus metric config: url', () => {
       assert.match(error.issues[0]!.message, /api\/v1\/query/);
     });
   }
+});
+
+describe('prometheus metric config: on_warnings', () => {
+  it('defaults to missing, takes use, and names the field for anything else', () => {
+    const metric = (extra: string) =>
+      parseConfig(web(`{ query: up, target: 1${extra} }`), { baseDir: '/srv' }).groups.web!.scaling!
+        .metrics[0];
+    assert.equal((metric('') as { onWarnings: string }).onWarnings, 'missing');
+    assert.equal((metric(', on_warnings: use') as { onWarnings: string }).onWarnings, 'use');
+    const error = errorOf('{ query: up, target: 1, on_warnings: ignore }');
+    assert.match(
+      error.message,
+      /groups\.web\.scaling\.metrics\.0\.prometheus\.on_warnings.*must be missing or use/,
+    );
+  });
 });

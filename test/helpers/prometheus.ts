@@ -21,6 +21,8 @@ export interface RunningPrometheus {
 export interface PrometheusOptions {
   /** Listen here (e.g. a port already written into a Scaleplane config); default: a spare one. */
   port?: number;
+  /** Top-level YAML lines after `scrape_configs:`, e.g. a `remote_read:` section. */
+  config?: string[];
   /** Extra command-line flags, e.g. `--query.lookback-delta=5s`. */
   args?: string[];
   /** Files written next to prometheus.yml first (paths in the config are relative to it). */
@@ -84,6 +86,7 @@ export async function startPrometheus(
       'global: { scrape_interval: 1s, evaluation_interval: 1s }',
       'scrape_configs:',
       ...scrapeConfigs,
+      ...(options.config ?? []),
       '',
     ].join('\n'),
   );

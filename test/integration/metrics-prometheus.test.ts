@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
-import { PrometheusSource } from '../../src/metrics/index.js';
+import { type MetricSourceError, PrometheusSource } from '../../src/metrics/index.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
 import { PROMETHEUS, poll, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
@@ -123,6 +123,30 @@ groups:
       }
     } finally {
       await prefixed.close();
+    }
+  });
+  it('an answer with warnings (a remote read that failed) is missing, unless on_warnings is use', async () => {
+    // A remote_read endpoint that refuses connections: Prometheus still answers `success`, with
+    // the local part only and a `warnings` entry. `or vector(4)` makes the answer a plain 4.
+    const refused = await freePort();
+    const partial = await startPrometheus([], {
+      config: ['remote_read:', `  - url: http://127.0.0.1:${refused}/read`, '    read_recent: true'],
+    });
+    try {
+      const query = 'sum(up) or vector(4)';
+      const strict = new PrometheusSource({ url: partial.url, query });
+      await assert.rejects(strict.read(), (err: Error) => {
+        assert.match(
+          err.message,
+          /answered with warnings \(the data may be partial\): remote_read: .*refused/,
+        );
+        assert.equal((err as MetricSourceError).code, 'SOURCE_BAD_RESPONSE');
+        return true;
+      });
+      const lenient = new PrometheusSource({ url: partial.url, query, onWarnings: 'use' });
+      assert.deepEqual(await lenient.read(), [4]);
+    } finally {
+      await partial.close();
     }
   });
 });
