@@ -4,7 +4,7 @@
  * breaker; this file only sequences I/O around them.
  */
 
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type BusMessage, InvalidationBus } from './bus.js';
 import type { Clock, Random } from './clock.js';
@@ -116,6 +116,13 @@ interface Flight {
   droppedTags: string[] | undefined;
   /** A load that outlived its callers' timeout still stores: the flight stays watched until then. */
   outlived: boolean;
+  /**
+   * The key's bytes in Redis when this flight last read them (null: no key; undefined: not read,
+   * Redis did not answer). Its load is stored only if Redis still holds them: a set or delete by
+   * another instance lands in Redis before its notice reaches this one, and a load ending in
+   * between overwrote the newer value in Redis (and kept the older one in memory).
+   */
+  seen: Buffer | null | undefined;
 }
 
 /** Missed marks a flight started by a read that has just missed in Redis: it need not read again. */
@@ -472,6 +479,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     fallback: CacheEntry | undefined,
     background: boolean,
     missed: Missed | undefined,
+    seen?: Buffer | null,
   ): Promise<unknown> {
     const flight: Flight = {
       promise: undefined,
@@ -479,6 +487,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       invalidated: false,
       droppedTags: undefined,
       outlived: false,
+      seen,
     };
     this.#flights.set(fullKey, flight);
     this.#unsettled.add(flight);
@@ -547,7 +556,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     }
     this.#m.redisMiss++;
     return (
-      this.#flights.get(fullKey)?.promise ?? this.#fly(key, fullKey, loader, call, fallback, false, MISSED)
+      this.#flights.get(fullKey)?.promise ??
+      this.#fly(key, fullKey, loader, call, fallback, false, MISSED, data)
     );
   }
 
@@ -592,6 +602,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       if (redis && missed === undefined) {
         // The hot path: one await on the read, no closures, nothing allocated but the entry.
         const data = await redis.get(fullKey);
+        flight.seen = data;
         const remote = data ? this.#decodeRemote(fullKey, data) : undefined;
         const state = classifyEntry(remote?.entry, this.#clock.now());
         const newer = remote !== undefined && remote.entry.createdAt > (fallback?.createdAt ?? -1);
@@ -628,7 +639,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     let token: string | undefined;
     const lockKey = `${this.#prefix}__lock:${fullKey.slice(this.#prefix.length)}`;
     if (call.lock && redis) {
-      const outcome = await this.#acquire(fullKey, lockKey, background, fallback);
+      const outcome = await this.#acquire(fullKey, lockKey, background, fallback, flight);
       if (outcome.kind === 'filled') {
         this.#m.redisHit++;
         if (!this.#overtaken(flight, outcome.remote.entry.tags))
@@ -663,6 +674,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     lockKey: string,
     background: boolean,
     current: CacheEntry | undefined,
+    flight: Flight,
   ): Promise<LockOutcome> {
     const redis = this.#redis!;
     const lock = this.#lock!;
@@ -673,7 +685,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       if (taken === undefined) return { kind: 'unavailable' };
       if (taken) {
         // The previous holder may have filled the key just before releasing the lock.
-        const remote = await this.#readRemote(fullKey);
+        const remote = await this.#readSeen(fullKey, flight);
         const newer = remote !== undefined && remote.entry.createdAt > (current?.createdAt ?? -1);
         if (remote && newer && classifyEntry(remote.entry, this.#clock.now()) === 'fresh') {
           void redis.unlock(lockKey, token);
@@ -685,7 +697,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       const left = deadline - this.#clock.now();
       if (left <= 0 || this.#closing) return { kind: 'timeout' };
       await this.#waitForFill(fullKey, Math.min(lock.poll, left));
-      const remote = await this.#readRemote(fullKey);
+      const remote = await this.#readSeen(fullKey, flight);
       if (remote && isServable(classifyEntry(remote.entry, this.#clock.now())))
         return { kind: 'filled', remote };
     }
@@ -805,22 +817,45 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       );
       return entry;
     }
-    this.#remember(fullKey, entry, payload.length);
     const redis = this.#redis;
-    if (redis) {
-      const text = encodeEntry(entry, payload);
-      const tagKeys = tags.map((tag) => this.#tagKey(tag));
-      // Loads are not queued while Redis is away: replayed later they could resurrect a value another
-      // instance has deleted meanwhile.
-      await redis.exec('set', (client) =>
-        redis.setEntry(client, fullKey, text, remainingMs(entry, now), tagKeys),
-      );
-      if (locked && this.#bus) {
-        const notice = this.#bus.encode({ f: fullKey });
-        await redis.exec('publish', (client) => client.publish(this.#channel, notice));
-      }
+    if (!redis) {
+      this.#remember(fullKey, entry, payload.length);
+      return entry;
+    }
+    const text = encodeEntry(entry, payload);
+    const tagKeys = tags.map((tag) => this.#tagKey(tag));
+    const seen = flight.seen;
+    // Loads are not queued while Redis is away: replayed later they could resurrect a value another
+    // instance has deleted meanwhile.
+    const written = await redis.exec('set', (client) =>
+      seen === undefined
+        ? redis.setEntry(client, fullKey, text, remainingMs(entry, now), tagKeys).then(() => true)
+        : redis.setEntryIfUnchanged(
+            client,
+            fullKey,
+            seen === null ? '' : createHash('sha1').update(seen).digest('hex'),
+            text,
+            remainingMs(entry, now),
+            tagKeys,
+          ),
+    );
+    // Redis holds a newer value than this load (its notice may not be here yet): memory keeps
+    // nothing either. Redis unreachable: memory is all there is, as before.
+    const newer = written.ok && !written.value;
+    if (!newer && !this.#overtaken(flight, entry.tags)) this.#remember(fullKey, entry, payload.length);
+    // Stored or not, the key holds a value now: instances waiting on the lock read it.
+    if (locked && this.#bus) {
+      const notice = this.#bus.encode({ f: fullKey });
+      await redis.exec('publish', (client) => client.publish(this.#channel, notice));
     }
     return entry;
+  }
+
+  /** readSeen is readRemote that records the bytes read as what `flight` saw last. */
+  async #readSeen(fullKey: string, flight: Flight): Promise<Remote | undefined> {
+    const data = await this.#redis?.get(fullKey);
+    flight.seen = data;
+    return data ? this.#decodeRemote(fullKey, data) : undefined;
   }
 
   async #readRemote(fullKey: string): Promise<Remote | undefined> {

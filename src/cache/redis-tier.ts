@@ -311,6 +311,24 @@ export class RedisTier {
     ]);
   }
 
+  /**
+   * setEntryIfUnchanged is setEntry for a loaded value: stored (and indexed) only while `key` still
+   * holds the bytes whose SHA-1 is `seenSha1` ('' for no key). Resolves whether it stored.
+   */
+  async setEntryIfUnchanged(
+    client: RedisClient,
+    key: string,
+    seenSha1: string,
+    text: string,
+    ttlMs: number,
+    tagKeys: readonly string[],
+  ): Promise<boolean> {
+    const scripts = client as unknown as ScriptCommands;
+    if ((await scripts.scaleplaneSetIfUnchanged(key, seenSha1, text, ttlMs)) !== 1) return false;
+    await Promise.all(tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)));
+    return true;
+  }
+
   /** deleteTagged unlinks every key indexed under `tagKey`, and those keys from the index. */
   async deleteTagged(client: RedisClient, tagKey: string): Promise<number> {
     const members = await client.smembers(tagKey);

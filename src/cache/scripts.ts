@@ -36,10 +36,31 @@ end
 return 1
 `;
 
+/**
+ * SET_IF_UNCHANGED stores a loaded value only if the key still holds what the load saw before it
+ * ran: another instance's set or delete meanwhile means the load may predate that write.
+ *   KEYS[1] the value's key
+ *   ARGV[1] SHA-1 (hex) of the bytes the load saw, or '' when it saw no key
+ *   ARGV[2] the entry to store
+ *   ARGV[3] ms it lives
+ * Returns 1 when stored, 0 when the key changed.
+ */
+export const SET_IF_UNCHANGED = `
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif not current or redis.sha1hex(current) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`;
+
 /** ScriptCommands are the commands `defineScripts` adds to an ioredis client. */
 export interface ScriptCommands {
   scaleplaneReleaseLock(lockKey: string, token: string): Promise<number>;
   scaleplaneTagAdd(tagKey: string, member: string, ttlMs: number): Promise<number>;
+  scaleplaneSetIfUnchanged(key: string, seenSha1: string, text: string, ttlMs: number): Promise<number>;
 }
 
 /** defineScripts registers the scripts on `client` (ioredis runs them by EVALSHA, falling back to EVAL). */
@@ -48,4 +69,5 @@ export function defineScripts(client: {
 }): void {
   client.defineCommand('scaleplaneReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
   client.defineCommand('scaleplaneTagAdd', { numberOfKeys: 1, lua: TAG_ADD });
+  client.defineCommand('scaleplaneSetIfUnchanged', { numberOfKeys: 1, lua: SET_IF_UNCHANGED });
 }

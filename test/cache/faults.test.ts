@@ -222,3 +222,40 @@ test('a lock holder SIGKILLed mid-load blocks the other process only until the l
   assert.ok(waited < lockTtl + 2000, `not blocked beyond the lock TTL (${waited} ms)`);
   assert.equal(await redis.exists(lockKey), 0, 'lock released after the load');
 });
+
+test("a load that ends after another instance's set, before its notice arrives, stores nothing: neither tier keeps the older value", async (t) => {
+  // A loads k (from before B's write, as a database read is); B sets k; A's load ends while B's
+  // notice is still on its way to A. A's connections go through a proxy held across that window.
+  const own = await ownRedis(t);
+  const proxy = await pausableProxy(own.port);
+  t.after(() => proxy.close());
+  const prefix = uniquePrefix('load-race');
+  const a = closing(t, createCache({ prefix, ttl: '1m', redis: { url: `redis://127.0.0.1:${proxy.port}` } }));
+  const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  let loaderStarted!: () => void;
+  const started = new Promise<void>((resolve) => (loaderStarted = resolve));
+  let finishLoad!: (value: string) => void;
+  const loading = a.getOrSet('k', () => {
+    loaderStarted();
+    return new Promise<string>((resolve) => (finishLoad = resolve));
+  });
+  await started;
+  proxy.hold();
+  await b.set('k', 'v2');
+  const told = once(a, 'invalidate');
+  finishLoad('v1');
+  // A's store is under way (its write, if any, waits in the proxy); then both directions flow.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(a.memoryHas('k'), false, "A's memory keeps nothing before Redis has answered its store");
+  proxy.resume();
+  assert.equal(await loading, 'v1', "the load's own callers get what it loaded");
+  await told;
+  const redis = admin(t, own.url);
+  const stored = decodeEntry((await redis.getBuffer(`${prefix}k`))!);
+  assert.equal(stored?.value, JSON.stringify('v2'), "Redis still holds B's value, not the older load");
+  assert.equal(await a.get('k'), 'v2');
+  const c = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  assert.equal(await c.ready(), true);
+  assert.equal(await c.get('k'), 'v2', 'a third instance reads the newer value');
+});
