@@ -113,6 +113,16 @@ export function createAuthenticator(
   };
 }
 
+/**
+ * A proxy in front of the API (`scaleplane mcp --http`) calls it for many clients from one
+ * address. With its own admin token in PROXY_AUTHORIZATION_HEADER it may name the client it calls
+ * for in FORWARDED_FOR_HEADER, and the failed-authentication limit counts that client apart.
+ * Without such a token the header would let anyone pick a fresh limit for every guess.
+ */
+export const PROXY_AUTHORIZATION_HEADER = 'scaleplane-proxy-authorization';
+/** FORWARDED_FOR_HEADER is the address of the client a proxy calls for (see PROXY_AUTHORIZATION_HEADER). */
+export const FORWARDED_FOR_HEADER = 'scaleplane-forwarded-for';
+
 /** createTokenCheck says whether an Authorization header carries `token` (one admin token). */
 export function createTokenCheck(token: string): (authorization: string | undefined) => boolean {
   const authenticate = createAuthenticator([{ name: 'token', role: 'admin', token }]);

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import type { Registry } from 'prom-client';
 import { type CachePurger, purgeSelector } from '../balancer/index.js';
 import { ConfigError, type HostPort, parseSize, readTls, type TlsConfig } from '../config/index.js';
@@ -21,8 +21,10 @@ import {
   type ApiToken,
   AuthConfigError,
   createAuthenticator,
+  FORWARDED_FOR_HEADER,
   isLoopback,
   isLoopbackHostHeader,
+  PROXY_AUTHORIZATION_HEADER,
   type Principal,
 } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
@@ -427,7 +429,7 @@ export class ApiServer {
 
   /** authorize returns who sent the request, or throws 401 (counting the failure) or 429. */
   #authorize(req: IncomingMessage): Principal {
-    const client = req.socket?.remoteAddress ?? 'unknown';
+    const client = this.#failureKey(req);
     const wait = this.#authFailures.blocked(client, Date.now());
     if (wait > 0)
       throw new HttpError(429, 'too many failed authentications; retry later', {
@@ -441,6 +443,39 @@ export class ApiServer {
       });
     }
     return principal;
+  }
+
+  /**
+   * failureKey is what failed authentications are counted under: the client's address, or, for a
+   * request an admin-token proxy sends on a client's behalf, that proxy and client. Before, every
+   * caller of `scaleplane mcp --http` was 127.0.0.1: 11 wrong tokens from one MCP client, and the
+   * operator's CLI (127.0.0.1 as well) got 429 with the admin token. A bad proxy token is counted
+   * against the proxy's address, as any wrong token is.
+   */
+  #failureKey(req: IncomingMessage): string {
+    const address = req.socket?.remoteAddress ?? 'unknown';
+    const forwarded = req.headers[FORWARDED_FOR_HEADER];
+    const proxyAuthorization = req.headers[PROXY_AUTHORIZATION_HEADER];
+    if (forwarded === undefined && proxyAuthorization === undefined) return address;
+    const wait = this.#authFailures.blocked(address, Date.now());
+    if (wait > 0)
+      throw new HttpError(429, 'too many failed authentications; retry later', {
+        'retry-after': String(wait),
+      });
+    const proxy = this.#authenticate(typeof proxyAuthorization === 'string' ? proxyAuthorization : undefined);
+    if (proxy?.role !== 'admin') {
+      this.#authFailures.take(address, Date.now());
+      throw new HttpError(
+        401,
+        `${PROXY_AUTHORIZATION_HEADER}: ${proxy ? `token "${proxy.name}" has role ${proxy.role}; a proxy needs admin` : 'missing or invalid bearer token'}`,
+      );
+    }
+    if (typeof forwarded !== 'string' || isIP(forwarded) === 0)
+      throw new HttpError(
+        400,
+        `${FORWARDED_FOR_HEADER}: expected the client's IP address, got ${JSON.stringify(forwarded ?? '')}`,
+      );
+    return `${forwarded} via ${proxy.name}`;
   }
 
   /** storeTimeout is how long a change waits for the state store to confirm it before a 503. */

@@ -1,3 +1,4 @@
+import { FORWARDED_FOR_HEADER, PROXY_AUTHORIZATION_HEADER } from '../api/auth.js';
 import { McpError } from './errors.js';
 
 /** ControlApi is what the MCP tools call: the control API over HTTP, with the caller's token. */
@@ -9,7 +10,13 @@ export interface ControlApi {
  * createControlApi returns a client of the control API at `baseUrl` that presents `token`. Every
  * check (token, role, rate limits, min/max) stays the API's: the MCP server adds no privileges.
  */
-export function createControlApi(baseUrl: string, token: string | undefined, timeoutMs = 15_000): ControlApi {
+export function createControlApi(
+  baseUrl: string,
+  token: string | undefined,
+  timeoutMs = 15_000,
+  /** Sent with every request, e.g. the proxy headers of `mcp --http` (proxyHeaders). */
+  extraHeaders: Record<string, string> = {},
+): ControlApi {
   return {
     async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
       const url = new URL(path, baseUrl);
@@ -18,6 +25,7 @@ export function createControlApi(baseUrl: string, token: string | undefined, tim
         res = await fetch(url, {
           method,
           headers: {
+            ...extraHeaders,
             ...(token && { authorization: `Bearer ${token}` }),
             ...(body !== undefined && { 'content-type': 'application/json' }),
           },
@@ -43,4 +51,17 @@ export function createControlApi(baseUrl: string, token: string | undefined, tim
       return json as T;
     },
   };
+}
+
+/**
+ * proxyHeaders are what `mcp --http` adds to its API calls for the client at `clientAddress`
+ * when it has an admin token of its own: the API then counts that client's failed
+ * authentications apart from every other caller of the MCP server, and from local clients.
+ */
+export function proxyHeaders(
+  proxyToken: string | undefined,
+  clientAddress: string | undefined,
+): Record<string, string> {
+  if (proxyToken === undefined || clientAddress === undefined) return {};
+  return { [PROXY_AUTHORIZATION_HEADER]: `Bearer ${proxyToken}`, [FORWARDED_FOR_HEADER]: clientAddress };
 }

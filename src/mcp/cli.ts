@@ -15,18 +15,31 @@ export function registerMcp(program: Command): void {
     .option('--http [listen]', 'streamable HTTP instead of stdio, on host:port (default 127.0.0.1:9091)')
     .action(async (opts: { api: string; http?: string | true }) => {
       // Loaded here so that other commands do not pay for the MCP SDK.
-      const { McpHttpServer, MCP_PATH, serveStdio } = await import('./server.js');
+      const { checkProxyToken, McpHttpServer, MCP_PATH, serveStdio } = await import('./server.js');
       const api = new URL(opts.api);
+      // The operator's token: stdio acts with it; --http vouches with it for the clients it calls for.
+      let token = tokenFromEnv();
+      if (!token && ['127.0.0.1', 'localhost', '[::1]'].includes(api.hostname))
+        token = await readTokenFile(Number(api.port || 80));
       if (opts.http === undefined) {
-        // stdio: this process acts for the operator who started it, with the CLI's token.
-        let token = tokenFromEnv();
-        if (!token && ['127.0.0.1', 'localhost', '[::1]'].includes(api.hostname))
-          token = await readTokenFile(Number(api.port || 80));
         await serveStdio(api.href, token);
         return;
       }
       const listen = parseListen(opts.http === true ? '127.0.0.1:9091' : opts.http);
-      const server = new McpHttpServer({ listen, apiUrl: api.href });
+      const proxy =
+        token === undefined
+          ? {
+              use: false,
+              warning:
+                "no token of its own (SCALEPLANE_API_KEY, or the local token file): every MCP client's failed authentications count against this server's address, shared by all of them and by local API clients",
+            }
+          : await checkProxyToken(api.href, token);
+      if (proxy.warning !== undefined) process.stderr.write(`warning: ${proxy.warning}\n`);
+      const server = new McpHttpServer({
+        listen,
+        apiUrl: api.href,
+        ...(proxy.use && token !== undefined && { proxyToken: token }),
+      });
       const bound = await server.listen();
       process.stderr.write(
         `MCP (streamable HTTP) on http://${bound.host}:${bound.port}${MCP_PATH}; clients send Authorization: Bearer <API token>\n`,

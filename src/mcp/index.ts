@@ -1,7 +1,8 @@
-export { type ControlApi, createControlApi } from './api.js';
+export { type ControlApi, createControlApi, proxyHeaders } from './api.js';
 export { registerMcp } from './cli.js';
 export { McpError, type McpErrorCode } from './errors.js';
 export {
+  checkProxyToken,
   createMcpServer,
   MAX_MCP_BODY_BYTES,
   MAX_MCP_IN_FLIGHT,

@@ -6,8 +6,9 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { HostPort } from '../config/index.js';
 import { VERSION } from '../version.js';
-import { type ControlApi, createControlApi } from './api.js';
-import { TokenGate } from './token-gate.js';
+import { type ControlApi, createControlApi, proxyHeaders } from './api.js';
+import { McpError } from './errors.js';
+import { TOKEN_CHECK_PATH, TokenGate } from './token-gate.js';
 import { registerTools } from './tools.js';
 
 /** MCP_PATH is where the streamable HTTP endpoint answers. */
@@ -56,6 +57,35 @@ export async function serveStdio(apiUrl: string, token: string | undefined): Pro
   await closed;
 }
 
+/**
+ * checkProxyToken asks the API whether `token` may vouch for MCP clients (an admin token, see
+ * proxyHeaders). `use` is false only when the API refused it; an API not up yet cannot say, and the
+ * token is used (were it no admin token, each client would be told so by the API's 401).
+ */
+export async function checkProxyToken(
+  apiUrl: string,
+  token: string,
+): Promise<{ use: boolean; warning?: string }> {
+  try {
+    await createControlApi(apiUrl, token, 5_000, proxyHeaders(token, '127.0.0.1')).request(
+      'GET',
+      TOKEN_CHECK_PATH,
+    );
+    return { use: true };
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    if (err instanceof McpError && (err.status === 401 || err.status === 403))
+      return {
+        use: false,
+        warning: `the control API refused this server's own token as a proxy's (${why}): every MCP client's failed authentications count against this server's address, shared by all of them and by local API clients`,
+      };
+    return {
+      use: true,
+      warning: `could not check this server's own token with the control API (${why}); using it`,
+    };
+  }
+}
+
 /** McpHttpServerOptions configures the streamable HTTP transport. */
 export interface McpHttpServerOptions {
   listen: HostPort;
@@ -68,6 +98,12 @@ export interface McpHttpServerOptions {
   maxInFlight?: number;
   /** How long a token the API accepted is let in without asking again. @defaultValue TOKEN_ACCEPTED_TTL_MS (5000 ms) */
   tokenAcceptedTtlMs?: number;
+  /**
+   * This server's own admin token. With it, every API call names the MCP client it is made for
+   * (proxyHeaders), so the API's failed-authentication limit counts each client apart; without it
+   * all of them, and every local client of the API, share 127.0.0.1's.
+   */
+  proxyToken?: string;
 }
 
 function sendJson(
@@ -185,8 +221,9 @@ export class McpHttpServer {
       return sendJson(res, 405, rpcError(-32000, 'stateless server: POST only'), { allow: 'POST' });
     }
     const token = match[1]!;
+    const forClient = proxyHeaders(this.#options.proxyToken, req.socket.remoteAddress);
     // Before the body: a client the API refuses costs one small API call, not up to 8 MiB read and parsed.
-    const verdict = await this.#gate.check(token);
+    const verdict = await this.#gate.check(token, forClient);
     if (!verdict.ok) {
       const code = verdict.status === 401 ? -32001 : -32000;
       return sendJson(res, verdict.status, rpcError(code, verdict.message), {
@@ -212,7 +249,9 @@ export class McpHttpServer {
         400,
         rpcError(-32602, `${protoKey}: unknown field (a "__proto__" key is never one)`),
       );
-    const server = createMcpServer((authToken) => createControlApi(this.#options.apiUrl, authToken));
+    const server = createMcpServer((authToken) =>
+      createControlApi(this.#options.apiUrl, authToken, undefined, forClient),
+    );
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,

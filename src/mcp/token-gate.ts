@@ -39,8 +39,8 @@ export interface TokenGateOptions {
   timeoutMs?: number;
   /** Clock. @defaultValue Date.now */
   now?: () => number;
-  /** The API client per token (tests count calls). @defaultValue createControlApi */
-  api?: (token: string) => ControlApi;
+  /** The API client per token and proxy headers (tests count calls). @defaultValue createControlApi */
+  api?: (token: string, headers: Record<string, string>) => ControlApi;
 }
 
 /**
@@ -53,7 +53,7 @@ export interface TokenGateOptions {
 export class TokenGate {
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #api: (token: string) => ControlApi;
+  readonly #api: (token: string, headers: Record<string, string>) => ControlApi;
   /** Digest → time the acceptance expires, oldest first (Map keeps insertion order). */
   readonly #accepted = new Map<string, number>();
   readonly #pending = new Map<string, Promise<TokenVerdict>>();
@@ -62,17 +62,21 @@ export class TokenGate {
     this.#ttlMs = options.acceptedTtlMs ?? TOKEN_ACCEPTED_TTL_MS;
     this.#now = options.now ?? Date.now;
     const timeoutMs = options.timeoutMs ?? 5_000;
-    this.#api = options.api ?? ((token) => createControlApi(options.apiUrl, token, timeoutMs));
+    this.#api =
+      options.api ?? ((token, headers) => createControlApi(options.apiUrl, token, timeoutMs, headers));
   }
 
-  /** check asks the API about `token`, unless it accepted it within the last TTL. */
-  check(token: string): Promise<TokenVerdict> {
+  /**
+   * check asks the API about `token`, unless it accepted it within the last TTL; `headers` go with
+   * the question (proxyHeaders: whose failed check it is).
+   */
+  check(token: string, headers: Record<string, string> = {}): Promise<TokenVerdict> {
     const digest = createHash('sha256').update(token).digest('hex');
     const until = this.#accepted.get(digest);
     if (until !== undefined && until > this.#now()) return Promise.resolve({ ok: true });
     let pending = this.#pending.get(digest);
     if (pending === undefined) {
-      pending = this.#ask(token).then((verdict) => {
+      pending = this.#ask(token, headers).then((verdict) => {
         this.#pending.delete(digest);
         if (verdict.ok) this.#remember(digest);
         return verdict;
@@ -82,9 +86,9 @@ export class TokenGate {
     return pending;
   }
 
-  async #ask(token: string): Promise<TokenVerdict> {
+  async #ask(token: string, headers: Record<string, string>): Promise<TokenVerdict> {
     try {
-      await this.#api(token).request('GET', TOKEN_CHECK_PATH);
+      await this.#api(token, headers).request('GET', TOKEN_CHECK_PATH);
       return { ok: true };
     } catch (err) {
       return verdictOf(err);

@@ -17,11 +17,12 @@ export interface RawAnswer {
 export function sendRaw(
   port: number,
   bytes: string | Buffer,
-  options: { timeoutMs?: number; keepOpen?: boolean } = {},
+  /** `localAddress`: send from another loopback address (127.0.0.2…), as another client would. */
+  options: { timeoutMs?: number; keepOpen?: boolean; localAddress?: string } = {},
 ): Promise<RawAnswer> {
-  const { timeoutMs = 5_000, keepOpen = false } = options;
+  const { timeoutMs = 5_000, keepOpen = false, localAddress } = options;
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect({ port, host: '127.0.0.1', ...(localAddress && { localAddress }) });
     let text = '';
     let settled = false;
     const finish = (closed: boolean) => {
