@@ -10,13 +10,17 @@ import { describe, it, type TestContext } from 'node:test';
 import { UpProcess } from '../helpers/cli-process.js';
 import { writeTempConfig } from '../helpers/scaleplane.js';
 
-// An instance that records its pid, records a SIGTERM (then exits), and only listens after 60 s:
-// it stays "starting" for as long as the test runs.
+// An instance that records a SIGTERM (then exits), records its pid, and only listens after 60 s:
+// it stays "starting" for as long as the test runs. The SIGTERM handler comes before the
+// `.started` mark the test waits for: the other way round, an instance descheduled between the two
+// lines (2 cores, another test file running) got the controller's SIGTERM with Node's default
+// action, died without its `.term` mark and failed the test (1 of 4 CI runs; every run with a
+// 300 ms stall put between the two lines).
 const SLOW_SERVER = `
 const { writeFileSync } = require('node:fs');
 const dir = process.env.MARK_DIR;
-writeFileSync(dir + '/' + process.pid + '.started', '');
 process.on('SIGTERM', () => { writeFileSync(dir + '/' + process.pid + '.term', ''); if (!process.env.IGNORE_TERM) process.exit(0); });
+writeFileSync(dir + '/' + process.pid + '.started', '');
 setTimeout(() => require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1'), 60000);
 `;
 
