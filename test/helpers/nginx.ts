@@ -1,7 +1,7 @@
 // A throwaway NGINX for integration tests: its own folder, config, pid and logs, started and
 // stopped by the test, never the machine's nginx.
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -67,4 +67,22 @@ ${options.location ?? ''}
   }
 }
 `;
+}
+
+/** nginxLogSize is the size of nginxConf's error log (in `dir`) now, where nginxProblems may start. */
+export async function nginxLogSize(dir: string): Promise<number> {
+  return (await stat(join(dir, 'error.log')).catch(() => undefined))?.size ?? 0;
+}
+
+/**
+ * nginxProblems is what nginxConf's error log (in `dir`) says beyond notices from byte `from` on,
+ * its last `max` lines: why NGINX answered 502 (a refused connect to which instance, "no live
+ * upstreams"), for a failure message. The log is gone with the folder once the test ends.
+ */
+export async function nginxProblems(dir: string, from = 0, max = 20): Promise<string> {
+  const text = await readFile(join(dir, 'error.log'))
+    .then((bytes) => bytes.subarray(from).toString('utf8'))
+    .catch((err: Error) => `(no error log: ${err.message})`);
+  const lines = text.split('\n').filter((line) => line !== '' && !line.includes('[notice]'));
+  return lines.length === 0 ? '(nothing beyond notices)' : lines.slice(-max).join('\n');
 }

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { renderUpstreams, upstreamName } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
-import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
+import { NGINX, nginxConf, nginxFolder, nginxLogSize, nginxProblems } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
 
@@ -91,6 +91,8 @@ groups:
       else await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(ports.size, 3, 'NGINX routes to the 3 instances');
+    // The 502s of the wait above are in the log too; a failure shows what came after them.
+    const logStart = await nginxLogSize(dir);
     const gets = startLoad({ url: `${base}/?ms=20`, concurrency: 3, maxDurationMs: 60_000 });
     const posts = startLoad({
       url: `${base}/?ms=20`,
@@ -107,13 +109,19 @@ groups:
     console.log(
       `3→1 behind nginx: ${g.ok} GETs and ${p.ok} POSTs ok; GET failed ${g.errors + g.non2xx} ${JSON.stringify(g.statuses)}, POST failed ${p.errors + p.non2xx} ${JSON.stringify(p.statuses)}`,
     );
+    // A failure says what NGINX saw (which upstream refused, or none was live): the run that
+    // answered 35 GETs 502 beside another test file left nothing to tell why.
+    const why =
+      g.errors + g.non2xx + p.errors + p.non2xx > 0
+        ? `\nnginx error log:\n${await nginxProblems(dir, logStart)}`
+        : '';
     for (const [name, r] of [
       ['GET', g],
       ['POST', p],
     ] as const) {
       assert.ok(r.ok > 0, `${name} load made requests`);
-      assert.equal(r.errors, 0, `${name} connection errors: ${JSON.stringify(r.errorCodes)}`);
-      assert.equal(r.non2xx, 0, `${name} non-2xx: ${JSON.stringify(r.statuses)}`);
+      assert.equal(r.errors, 0, `${name} connection errors: ${JSON.stringify(r.errorCodes)}${why}`);
+      assert.equal(r.non2xx, 0, `${name} non-2xx: ${JSON.stringify(r.statuses)}${why}`);
     }
   });
 });
