@@ -15,16 +15,12 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-// Two integration files also run alone, after the rest: each failed in CI-shaped runs beside another
-// file (scale-in behind NGINX: 5 and 35 GETs answered 502 in 2 of 4 fresh runs; an interrupted
-// start: one instance's SIGTERM not seen before exit, 1 of 4) yet passed every run alone (24 of 24,
-// under CPU hogs too). The interference is not understood yet; until it is, they run alone.
-const EXCLUSIVE = [
-  'test/chaos/',
-  'test/queue/chaos-',
-  'test/integration/nginx-scale-in',
-  'test/integration/startup-interrupted',
-];
+// Scale-in behind NGINX also runs alone, after the rest: in CI-shaped runs beside another file it
+// answered 5 and 35 GETs 502 in 2 of 4 fresh runs, yet passed every run alone and 9 of 9 beside
+// other files here (5 with a CPU hog). The cause is not found; a failure now prints NGINX's error
+// log. (The interrupted start, which failed 1 of 4 the same way, was a race in its test: fixed,
+// it runs with the rest.)
+const EXCLUSIVE = ['test/chaos/', 'test/queue/chaos-', 'test/integration/nginx-scale-in'];
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) {
   console.error(`TEST_CONCURRENCY must be a whole number ≥ 1, not ${process.env.TEST_CONCURRENCY}`);
