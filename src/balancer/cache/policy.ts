@@ -50,11 +50,57 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** httpDate parses an HTTP date into ms since the epoch; undefined when absent or invalid. */
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const DAY = '(?:mon|tue|wed|thu|fri|sat|sun)';
+const LONG_DAY = '(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)';
+const MONTH = '(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+// The three forms of RFC 9110 5.6.7: IMF-fixdate, obsolete RFC 850 and asctime.
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i');
+const RFC_850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i');
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`, 'i');
+
+/**
+ * httpDate parses an HTTP date (RFC 9110 5.6.7: IMF-fixdate, RFC 850 or asctime, all GMT) into ms
+ * since the epoch; undefined when absent or in any other format. Not Date.parse: it takes
+ * `Expires: 2030` or `2030-01-01` as dates, which made such a response fresh for years, where
+ * RFC 9111 5.3 (and NGINX) count an invalid Expires as already expired.
+ */
 export function httpDate(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
+  const parts = dateParts(value.trim());
+  if (parts === undefined) return undefined;
+  const [day, month, year, h, m, s] = parts;
+  const ms = Date.UTC(year, MONTHS.indexOf(month.toLowerCase()), day, h, m, s);
+  // Date.UTC rolls 31 Feb or 24:00 over: such a date is not one.
+  const check = new Date(ms);
+  const exact =
+    check.getUTCDate() === day &&
+    check.getUTCHours() === h &&
+    check.getUTCMinutes() === m &&
+    check.getUTCSeconds() === s;
+  return exact ? ms : undefined;
+}
+
+type DateParts = [day: number, month: string, year: number, h: number, m: number, s: number];
+
+/** dateParts reads the fields of whichever of the three HTTP date forms `text` is. */
+function dateParts(text: string): DateParts | undefined {
+  const fix = IMF_FIXDATE.exec(text);
+  if (fix !== null) return [Number(fix[1]), fix[2]!, Number(fix[3]), ...clock(fix, 4)];
+  const old = RFC_850.exec(text);
+  if (old !== null) {
+    // Two-digit years as NGINX reads them (no clock here): 70-99 are 19xx, 00-69 are 20xx.
+    const yy = Number(old[3]);
+    return [Number(old[1]), old[2]!, yy < 70 ? 2000 + yy : 1900 + yy, ...clock(old, 4)];
+  }
+  const asc = ASCTIME.exec(text);
+  if (asc !== null) return [Number(asc[2]), asc[1]!, Number(asc[6]), ...clock(asc, 3)];
+  return undefined;
+}
+
+function clock(match: RegExpExecArray, first: number): [h: number, m: number, s: number] {
+  return [Number(match[first]), Number(match[first + 1]), Number(match[first + 2])];
 }
 
 // ---------------------------------------------------------------------------------------------

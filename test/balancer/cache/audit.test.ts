@@ -180,4 +180,18 @@ describe('http cache: audit', () => {
     assert.equal(after.headers['x-cache'], 'MISS');
     assert.equal((await send(c.port, { path: '/item' })).headers['x-cache'], 'HIT', 'v2 is stored');
   });
+
+  for (const expires of ['2030', '2030-01-01']) {
+    test(`Expires: ${expires} (not an HTTP date) is already expired, not fresh until then`, async (t) => {
+      const c = await startCached(t, (_req, res) => {
+        res.writeHead(200, { Expires: expires });
+        res.end(`answer ${c.backend.requests}`);
+      });
+      assert.equal((await send(c.port, { path: '/e' })).body.toString(), 'answer 1');
+      // Before, Date.parse read it as 1 Jan 2030: a HIT for years (NGINX does not cache it).
+      const again = await send(c.port, { path: '/e' });
+      assert.equal(again.headers['x-cache'], 'MISS');
+      assert.equal(again.body.toString(), 'answer 2');
+    });
+  }
 });

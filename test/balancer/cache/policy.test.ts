@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import {
   HitForMiss,
   hitForMissMs,
+  httpDate,
   ifRangeHolds,
   invalidatedTargets,
   type Lifetime,
@@ -115,6 +116,11 @@ describe('http cache policy', () => {
       [{ 'cache-control': 'max-age=60', expires: 'Thu, 01 Jan 1970 00:00:00 GMT' }, 'max-age', 60_000],
       [{ expires: new Date(NOW + 30_000).toUTCString() }, 'expires', 30_000],
       [{ expires: '0' }, 'expires', 0],
+      // Not HTTP dates, so already expired (RFC 9111 5.3); Date.parse read them as years ahead.
+      [{ expires: '2030' }, 'expires', 0],
+      [{ expires: '2030-01-01' }, 'expires', 0],
+      [{ expires: '12345' }, 'expires', 0],
+      [{ expires: 'Thu, 31 Feb 2030 00:00:00 GMT' }, 'expires', 0],
     ];
     for (const [headers, source, ms] of cases) {
       const decision = store(headers);
@@ -234,6 +240,20 @@ describe('http cache policy', () => {
     assert.equal(retentionMs(lifetime, true, 60_000), 70_000);
   });
 
+  test('httpDate: the three HTTP date forms, nothing else', () => {
+    const sunday = Date.UTC(1994, 10, 6, 8, 49, 37);
+    assert.equal(httpDate('Sun, 06 Nov 1994 08:49:37 GMT'), sunday);
+    assert.equal(httpDate('Sunday, 06-Nov-94 08:49:37 GMT'), sunday);
+    assert.equal(httpDate('Sun Nov  6 08:49:37 1994'), sunday);
+    assert.equal(httpDate('Thu, 01 Jan 2030 00:00:00 GMT'), Date.UTC(2030, 0, 1));
+    assert.equal(httpDate('Tuesday, 01-Jan-30 00:00:00 GMT'), Date.UTC(2030, 0, 1));
+    for (const bad of ['0', '-1', '2030', '2030-01-01', '2030-01-01T00:00:00Z', '12345', 'tomorrow', '']) {
+      assert.equal(httpDate(bad), undefined, bad);
+    }
+    assert.equal(httpDate('Thu, 31 Feb 2030 00:00:00 GMT'), undefined);
+    assert.equal(httpDate('Thu, 01 Jan 2030 24:00:00 GMT'), undefined);
+  });
+
   test('notModified: If-None-Match by weak comparison, If-Modified-Since only without it', () => {
     const stored = { etag: 'W/"v1"', lastModified: 'Mon, 02 Nov 2026 10:00:00 GMT' };
     assert.equal(notModified({ 'if-none-match': '"v1"' }, stored), true);
@@ -242,6 +262,8 @@ describe('http cache policy', () => {
     assert.equal(notModified({ 'if-none-match': '"v2"' }, stored), false);
     assert.equal(notModified({ 'if-modified-since': 'Mon, 02 Nov 2026 10:00:00 GMT' }, stored), true);
     assert.equal(notModified({ 'if-modified-since': 'Mon, 02 Nov 2026 09:59:59 GMT' }, stored), false);
+    // Not an HTTP date: ignored (RFC 9110 13.1.3), not a 304 for every year before it.
+    assert.equal(notModified({ 'if-modified-since': '2099' }, stored), false);
     assert.equal(
       notModified({ 'if-none-match': '"v2"', 'if-modified-since': 'Mon, 02 Nov 2026 10:00:00 GMT' }, stored),
       false,
