@@ -11,7 +11,13 @@ import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '.
 import { onClientError } from '../log/index.js';
 import { type ScaleplaneMetrics, ScaleplaneRegistry } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
-import { type CacheUpstream, createHttpCache, type HttpCache, type PurgeSelector } from './cache/index.js';
+import {
+  type CacheUpstream,
+  createHttpCache,
+  type HttpCache,
+  type PurgeSelector,
+  type PurgeTarget,
+} from './cache/index.js';
 import { type ToWorker, WorkerSet } from './cluster.js';
 import { BalancerError, UnknownGroupError } from './errors.js';
 import { HealthChecker, type HealthTransition, validateHealthConfig } from './health.js';
@@ -42,6 +48,11 @@ export interface BalancerOptions {
   activeHealth?: boolean;
   /** Wall clock of the HTTP response caches, ms since the epoch (HTTP dates). @defaultValue Date.now */
   cacheClock?: () => number;
+  /**
+   * Told the URLs an unsafe request invalidated in the HTTP cache named `cache` (`default`,
+   * `routes[N]`); a data-path worker passes them on to the other workers (`invalidateCache`).
+   */
+  onCacheInvalidate?: (cache: string, targets: readonly PurgeTarget[]) => void;
 }
 
 /** GroupOptions are per-group settings of `setGroup`. */
@@ -323,23 +334,37 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       );
     // With data-path workers, each worker has its own caches; this process serves nothing.
     const cacheLogger = this.#logger;
+    const { onCacheInvalidate } = options;
+    const invalidated = (name: string) =>
+      onCacheInvalidate === undefined
+        ? undefined
+        : (targets: readonly PurgeTarget[]) => onCacheInvalidate(name, targets);
     if (this.#workers === undefined) {
       this.#routes.forEach((route, index) => {
         const cache = route.config.cache;
+        const name = `routes[${index}]`;
         if (cache !== undefined)
           route.cache = createHttpCache(
-            `routes[${index}]`,
+            name,
             cache,
             options.metrics.registry,
             cacheLogger,
             options.cacheClock,
+            invalidated(name),
           );
       });
     }
     this.#defaultCache =
       config.cache === undefined || this.#workers !== undefined || this.#routes.length > 0
         ? undefined
-        : createHttpCache('default', config.cache, options.metrics.registry, cacheLogger, options.cacheClock);
+        : createHttpCache(
+            'default',
+            config.cache,
+            options.metrics.registry,
+            cacheLogger,
+            options.cacheClock,
+            invalidated('default'),
+          );
   }
 
   /** caching says whether any route of this balancer (or its workers) has an HTTP response cache. */
@@ -348,6 +373,15 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       (this.#routes.length === 0 && this.#config.cache !== undefined) ||
       this.#routes.some((route) => route.config.cache !== undefined)
     );
+  }
+
+  /**
+   * invalidateCache drops from the HTTP cache named `cache` the URLs an unsafe request handled by
+   * another data-path worker invalidated there (each worker holds its own memory cache).
+   */
+  invalidateCache(cache: string, targets: readonly PurgeTarget[]): void {
+    const caches = [this.#defaultCache, ...this.#routes.map((route) => route.cache)];
+    for (const each of caches) if (each?.name === cache) each.invalidate(targets);
   }
 
   /**

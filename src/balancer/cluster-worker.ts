@@ -21,6 +21,8 @@ const balancer = new Balancer({
   metrics,
   logger,
   activeHealth: false,
+  // The other workers hold their own memory caches: they must drop what a write here changed.
+  onCacheInvalidate: (cache, targets) => send({ t: 'invalidate', cache, targets: [...targets] }),
 });
 // The controller process merges these over workers and says `unhealthy` itself, once per ejection.
 for (const name of ['ejection', 'recovery'] as const) {
@@ -52,6 +54,9 @@ process.on('message', (message: ToWorker) => {
           send({ t: 'purged', seq: message.seq, removed: 0 });
         },
       );
+      break;
+    case 'invalidate':
+      balancer.invalidateCache(message.cache, message.targets);
       break;
     case 'metrics':
       metrics.registry.getMetricsAsJSON().then(

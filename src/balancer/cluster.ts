@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
 import { addTotals, type MetricsSnapshot } from '../metrics/index.js';
-import type { PurgeSelector } from './cache/index.js';
+import type { PurgeSelector, PurgeTarget } from './cache/index.js';
 import { BalancerError } from './errors.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
 
@@ -13,6 +13,7 @@ export type ToWorker =
   | { t: 'health'; group: string; id: string; healthy: boolean }
   | { t: 'drain'; group: string; id: string; seq: number }
   | { t: 'purge'; selector: PurgeSelector; seq: number }
+  | { t: 'invalidate'; cache: string; targets: readonly PurgeTarget[] }
   | { t: 'metrics'; seq: number }
   | { t: 'listen' }
   | { t: 'close' };
@@ -23,6 +24,7 @@ export type FromWorker =
   | { t: 'listening'; address: HostPort }
   | { t: 'drained'; seq: number }
   | { t: 'purged'; seq: number; removed: number }
+  | { t: 'invalidate'; cache: string; targets: readonly PurgeTarget[] }
   | { t: 'stats'; groups: Record<string, GroupStats> }
   | { t: 'metrics'; seq: number; metrics: MetricsSnapshot }
   | { t: 'event'; name: 'ejection' | 'recovery'; payload: unknown }
@@ -117,6 +119,16 @@ export class WorkerSet {
             break;
           case 'purged':
             this.#purged(message.seq, message.removed);
+            break;
+          case 'invalidate':
+            // An unsafe request changed these URLs: the other workers' memory caches still hold them.
+            for (const other of this.#workers)
+              if (other !== worker && other.isConnected())
+                other.send({
+                  t: 'invalidate',
+                  cache: message.cache,
+                  targets: message.targets,
+                } satisfies ToWorker);
             break;
           case 'stats':
             this.#stats.set(worker, message.groups);

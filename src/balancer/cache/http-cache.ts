@@ -18,6 +18,7 @@ import {
   matchesPrefix,
   matchesUrl,
   type PurgeSelector,
+  type PurgeTarget,
   pathOfKey,
   primaryKey,
   type StoredResponse,
@@ -73,6 +74,11 @@ export interface HttpCacheOptions {
   logger?: BalancerLogger;
   /** Wall clock, ms since the epoch (HTTP dates are wall-clock times). @defaultValue Date.now */
   now?: () => number;
+  /**
+   * Told the URLs each unsafe request here invalidated, so the caches of other processes (the
+   * data-path workers' own memory caches) can drop theirs too (`invalidate`).
+   */
+  onInvalidate?: (targets: readonly PurgeTarget[]) => void;
 }
 
 /** FlightOutcome is how one backend fetch for a key ended, as the requests waiting on it learn. */
@@ -134,6 +140,7 @@ export class HttpCache {
   readonly #metrics: HttpCacheMetrics;
   readonly #logger: BalancerLogger;
   readonly #now: () => number;
+  readonly #onInvalidate: ((targets: readonly PurgeTarget[]) => void) | undefined;
   readonly #flights = new Map<string, Flight>();
   /** Hit-for-miss fills: nobody waits on them, but an invalidation must still reach them. */
   readonly #solo = new Set<Flight>();
@@ -148,6 +155,7 @@ export class HttpCache {
     this.#metrics = options.metrics;
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#onInvalidate = options.onInvalidate;
   }
 
   /** handle answers one client request, from the cache or through `upstream`. */
@@ -200,7 +208,13 @@ export class HttpCache {
       req.url ?? '/',
     );
     if (!policy.use) {
-      if (isUnsafe(req.method)) res.once('finish', () => this.#invalidate(key, res));
+      // On 'close', not 'finish': a client that leaves before the end of the answer (a timeout, a
+      // cut connection) still saw the backend change the resource; 'finish' never came for it,
+      // and the old copy stayed a HIT for its whole max-age. No head sent: no answer to go by.
+      if (isUnsafe(req.method))
+        res.once('close', () => {
+          if (res.headersSent) this.#invalidate(key, res);
+        });
       // #pass sets X-Cache with setHeader before the proxy's writeHead(status, rawArray): Node then
       // merges the array into the header map, so #invalidate can read Location with getHeader.
       return this.#pass({ req, res }, upstream, 'BYPASS');
@@ -662,7 +676,8 @@ export class HttpCache {
   /**
    * invalidate drops stored responses after an unsafe request succeeded (RFC 9111 4.4): a POST,
    * PUT, PATCH or DELETE that changed the resource makes the copy here wrong, and so are those of
-   * the URLs its answer names in Location and Content-Location, when on the same host.
+   * the URLs its answer names in Location and Content-Location, when on the same host. The other
+   * processes with caches of their own are told through `onInvalidate`.
    */
   #invalidate(key: string, res: http.ServerResponse): void {
     const host = hostOfKey(key);
@@ -672,11 +687,27 @@ export class HttpCache {
     ];
     const urls = invalidatedTargets(res.statusCode, host, pathOfKey(key), locations);
     if (urls.length === 0) return;
+    this.#drop(urls, true);
+    this.#onInvalidate?.(urls);
+  }
+
+  /**
+   * invalidate drops what an unsafe request in another process invalidated (its `onInvalidate`):
+   * fetches under way here are not stored, and a store of this process's own (memory) loses the
+   * URLs. A shared (Redis) store was purged by the process that saw the request.
+   */
+  invalidate(targets: readonly PurgeTarget[]): void {
+    if (targets.length === 0) return;
+    this.#drop(targets, this.#store.kind === 'memory');
+  }
+
+  #drop(urls: readonly PurgeTarget[], purgeStore: boolean): void {
     // A fetch under way may carry the answer from before the change; the purge below cannot reach
     // what it stores afterwards.
     for (const flight of [...this.#flights.values(), ...this.#solo]) {
       if (urls.some((url) => matchesUrl(flight.key, url))) flight.invalidated = true;
     }
+    if (!purgeStore) return;
     // Matched as a host purge: a POST to `shop:6666` also drops `shop`'s copy (more refills,
     // never a stale answer).
     this.#store.purge({ urls, prefixes: [], tags: [] }).then(

@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import type { HttpCacheConfig } from '../../config/types.js';
 import type { BalancerLogger } from '../types.js';
-import { HttpCache } from './http-cache.js';
+import { HttpCache, type HttpCacheOptions } from './http-cache.js';
 import { MemoryHttpStore } from './memory-store.js';
 import { httpCacheMetrics } from './metrics.js';
 import { RedisHttpStore } from './redis-store.js';
@@ -74,6 +74,7 @@ export function createHttpCache(
   registry: Registry,
   logger: BalancerLogger,
   now?: () => number,
+  onInvalidate?: HttpCacheOptions['onInvalidate'],
 ): HttpCache {
   return new HttpCache({
     name,
@@ -82,5 +83,6 @@ export function createHttpCache(
     metrics: httpCacheMetrics(registry),
     logger,
     ...(now === undefined ? {} : { now }),
+    ...(onInvalidate === undefined ? {} : { onInvalidate }),
   });
 }

@@ -2,6 +2,7 @@
 // to a real backend: a stored error answered 304, Host-port cache poisoning, waiters serialised
 // behind an uncacheable fill, and Age overflow.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { until } from '../../helpers/until.js';
@@ -179,6 +180,49 @@ describe('http cache: audit', () => {
     assert.equal(after.body.toString(), 'v2');
     assert.equal(after.headers['x-cache'], 'MISS');
     assert.equal((await send(c.port, { path: '/item' })).headers['x-cache'], 'HIT', 'v2 is stored');
+  });
+
+  test('a POST whose client leaves before the end of its answer still invalidates the URL', async (t) => {
+    let version = 1;
+    const rest = deferred();
+    const c = await startCached(t, async (req, res) => {
+      if (req.method === 'POST') {
+        version++;
+        // The change is made and the head sent; the rest of the answer comes after the client left.
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.write('saved, ');
+        await rest.promise;
+        res.end('done');
+        return;
+      }
+      res.writeHead(200, { 'Cache-Control': 'max-age=600' });
+      res.end(`v${version}`);
+    });
+    await send(c.port, { path: '/doc' });
+    assert.equal((await send(c.port, { path: '/doc' })).headers['x-cache'], 'HIT');
+    const client = http.request({
+      host: '127.0.0.1',
+      port: c.port,
+      method: 'POST',
+      path: '/doc',
+      agent: false,
+    });
+    client.on('error', () => {});
+    const head = new Promise<void>((resolve) => client.once('response', () => resolve()));
+    client.end('x');
+    await head;
+    client.destroy();
+    // Before, the invalidation waited for 'finish', which a response cut short never emits: v1
+    // stayed a HIT for its whole max-age after the backend had changed /doc.
+    await until(
+      async () => (await metricValue(c.metrics, 'scaleplane_http_cache_invalidated_total')) === 1,
+      5000,
+      'the POST invalidating /doc',
+    );
+    rest.resolve();
+    const after = await send(c.port, { path: '/doc' });
+    assert.equal(after.body.toString(), 'v2');
+    assert.equal(after.headers['x-cache'], 'MISS');
   });
 
   for (const expires of ['2030', '2030-01-01']) {

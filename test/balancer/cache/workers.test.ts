@@ -1,11 +1,13 @@
-// The HTTP cache on node:cluster data-path workers: each worker caches for itself (memory), and a
-// purge in this process reaches every worker and counts what they removed.
+// The HTTP cache on node:cluster data-path workers: each worker caches for itself (memory), a
+// purge in this process reaches every worker and counts what they removed, and an unsafe request
+// one worker handled drops the URL from the others' caches too.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
 import { Balancer } from '../../../src/balancer/index.js';
-import { createMetrics } from '../../../src/metrics/index.js';
-import { config, ready, startBackend } from '../helpers.js';
+import { createMetrics, type ScaleplaneMetrics } from '../../../src/metrics/index.js';
+import { until } from '../../helpers/until.js';
+import { config, ready, send, startBackend } from '../helpers.js';
 import { cacheConfig } from './helpers.js';
 
 function get(port: number): Promise<string | undefined> {
@@ -39,4 +41,43 @@ test('workers: 2 — each worker caches, a purge reaches them all', async (t) =>
     filled,
   );
   assert.equal(await get(port), 'MISS');
+});
+
+/** invalidatedKeys sums scaleplane_http_cache_invalidated_total over the workers. */
+async function invalidatedKeys(metrics: ScaleplaneMetrics): Promise<number> {
+  const all = await metrics.registry.getMetricsAsJSON();
+  const metric = all.find((m) => m.name === 'scaleplane_http_cache_invalidated_total');
+  return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+}
+
+test('workers: 2 — a POST one worker handled drops the URL from the other worker too', async (t) => {
+  let version = 1;
+  const backend = await startBackend(t, (req, res) => {
+    if (req.method === 'POST') {
+      version++;
+      res.end('saved');
+      return;
+    }
+    res.writeHead(200, { 'Cache-Control': 'max-age=600' });
+    res.end(`v${version}`);
+  });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: config({ workers: 2, cache: cacheConfig() }), metrics });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const { port } = await balancer.listen();
+  // Fresh connections until both workers hold v1 (the kernel spreads them).
+  await until(
+    async () => {
+      await send(port, { path: '/doc' });
+      return backend.requests === 2;
+    },
+    10_000,
+    'both workers storing /doc',
+  );
+  assert.equal((await send(port, { method: 'POST', path: '/doc', body: 'x' })).status, 200);
+  // Before, only the worker that saw the POST dropped its copy: the other answered v1 as a HIT
+  // for its whole max-age (4 of 10 GETs after the POST).
+  await until(async () => (await invalidatedKeys(metrics)) === 2, 5000, 'both workers dropping /doc');
+  for (let i = 0; i < 10; i++) assert.equal((await send(port, { path: '/doc' })).body.toString(), 'v2');
 });
