@@ -114,7 +114,7 @@ export const ErrorResponseSchema = z.strictObject({
     .boolean()
     .optional()
     .describe(
-      'SCALEPLANE_NOT_STORED only: whether this controller runs with the change although the state store does not hold it',
+      'SCALEPLANE_NOT_STORED only: whether this controller runs with the change although the state store (or, for a Kubernetes or AWS resize, the engine) does not hold it',
     ),
 });
 
@@ -338,7 +338,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           responses: {
             '202': json(
               'ResizeGroupResponse',
-              'the rolling replacement started (with a state store: answered once the store holds the resize and, local groups, the new size); GET the group to follow it',
+              'the rolling replacement started (with a state store: answered once the store holds the resize and, local groups, the new size; Kubernetes and AWS groups: once the engine took the size, i.e. the PATCH of the pod template, or the launch template version, group update and instance refresh start); GET the group to follow it',
             ),
             '400': error('invalid body, or a knob the group’s provider lacks; the message names the field'),
             '401': UNAUTHORIZED,
@@ -348,7 +348,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '413': error('body over 64 KiB'),
             '501': error('the group’s provider cannot resize'),
             '503': error(
-              `this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader. ${NOT_STORED}`,
+              `this controller is a standby (code SCALEPLANE_NOT_LEADER, the message names the leader) or is still adopting running instances (SCALEPLANE_STARTING); retry after Retry-After, or send it to the leader. ${NOT_STORED} On Kubernetes and AWS also when the engine did not take the size in time (inEffect true: the resize runs on, a failover before the write loses it) or refused it (inEffect false: not in effect, repeat it); the message names the write (the PATCH of the pod template; the launch template version).`,
             ),
           },
         },

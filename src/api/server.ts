@@ -363,7 +363,9 @@ export class ApiServer {
           throw new HttpError(400, (err as Error).message);
         throw err;
       }
-      // Answered once the state store holds the resize (and the size in force): see scale-group.
+      // Answered once the resize outlives this controller: the state store holds it (and a local
+      // group's size in force), and Kubernetes or AWS took the size (see Controller.resize).
+      // Answered before, a leader that died before that write lost a resize it had accepted.
       await started.stored.confirm(this.#storeTimeout());
       // The rolling replacement runs on; GET /groups/:name shows each instance's size as it goes.
       return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });

@@ -210,32 +210,53 @@ export class Controller {
   }
 
   /**
-   * storedChange confirms the state store writes of `entries` (`what` names the change in errors).
-   * A failed or slow write leaves the change in effect here, only not stored: the error says so, as
-   * the in-memory change is not undone (its instances may be starting already). A fenced one means
-   * this controller was deposed: it stands down, and its provider calls are refused too.
+   * storedChange confirms the state store writes of `entries` (`what` names the change in errors)
+   * and, for a resize, the write that makes its size outlive this controller (`size`: the state
+   * store's, or the engine's that `size.engine` names, made with or without a state store).
+   * A failed or slow state store write leaves the change in effect here, only not stored: the error
+   * says so, as the in-memory change is not undone (its instances may be starting already). A fenced
+   * one means this controller was deposed: it stands down, and its provider calls are refused too.
    */
-  #storedChange(entries: readonly JournalEntry[], what: string, extra?: () => Promise<void>): StoredChange {
+  #storedChange(
+    entries: readonly JournalEntry[],
+    what: string,
+    size?: { write: () => Promise<void>; engine?: { kind: string; write: string } },
+  ): StoredChange {
     const writes = this.#writes;
-    // No state store: nothing to wait for, as before.
-    if (!writes) return { confirm: () => Promise.resolve() };
-    const pending = entries.map((e) => writes.stored(e)).filter((w) => w !== undefined);
-    const all = Promise.all([...pending, ...(extra ? [extra()] : [])]).then(() => {});
+    const engine = size?.engine;
+    // Without a state store, only an engine's write of a resize's size outlives this controller:
+    // that alone is waited for (nothing at all for any other change, as before).
+    if (!writes && !engine) return { confirm: () => Promise.resolve() };
+    const backend = writes?.backend ?? '';
+    const stores = writes
+      ? [...entries.map((e) => writes.stored(e)), ...(size && !engine ? [size.write()] : [])]
+      : [];
+    const inStore = Promise.all(stores.filter((w) => w !== undefined)).then(
+      () => {},
+      (err: unknown) => Promise.reject(notStored(err, what, backend)),
+    );
+    const inEngine =
+      size && engine
+        ? size.write().then(
+            () => {},
+            (err: unknown) => Promise.reject(notKept(err, what, engine)),
+          )
+        : Promise.resolve();
+    const pending = { store: writes !== undefined, engine: engine !== undefined };
+    inStore.then(
+      () => (pending.store = false),
+      () => {},
+    );
+    inEngine.then(
+      () => (pending.engine = false),
+      () => {},
+    );
+    const all = Promise.all([inStore, inEngine]).then(() => {});
     all.catch(() => {});
-    const backend = writes.backend;
     return {
       confirm: (timeoutMs) =>
         new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () =>
-              reject(
-                new NotStoredError(
-                  `${what} is in effect on this controller but the ${backend} state store did not confirm it within ${timeoutMs} ms (the write is still pending): a failover before it lands restores the previous value`,
-                  { inEffect: true, backend },
-                ),
-              ),
-            timeoutMs,
-          );
+          const timer = setTimeout(() => reject(late(what, timeoutMs, pending, backend, engine)), timeoutMs);
           all.then(
             () => {
               clearTimeout(timer);
@@ -243,7 +264,7 @@ export class Controller {
             },
             (err: unknown) => {
               clearTimeout(timer);
-              reject(notStored(err, what, backend));
+              reject(err);
             },
           );
         }),
@@ -280,8 +301,9 @@ export class Controller {
 
   /**
    * resize starts a rolling resize of one group; see GroupController.resize. `stored` confirms the
-   * resize reached the state store: its journal entry and, for a group whose provider keeps its size
-   * there (local, with a state store), the size in force.
+   * resize outlives this controller: its journal entry reached the state store (with one) and so did
+   * the size in force, for a provider that keeps it there (local), or the engine took the size
+   * (Kubernetes: the PATCH of the pod template; AWS: the launch template version and group update).
    */
   resize(
     name: string,
@@ -291,11 +313,15 @@ export class Controller {
     const group = this.group(name);
     this.#checkLeading();
     const { result, entries } = this.#journaled(() => group.resize(size, this.#now(), by));
-    const { sizeStored } = result;
+    const { sizeStored, sizeWrite } = result;
+    const sizeSaved = sizeStored && {
+      write: sizeStored,
+      ...(sizeWrite !== undefined && { engine: { kind: group.provider.kind, write: sizeWrite } }),
+    };
     return {
       desired: result.desired,
       done: result.done,
-      stored: this.#storedChange(entries, `group "${name}": resize`, sizeStored),
+      stored: this.#storedChange(entries, `group "${name}": resize`, sizeSaved),
     };
   }
 
@@ -409,5 +435,46 @@ function notStored(err: unknown, what: string, backend: string): NotStoredError 
     `${what} is in effect on this controller but NOT stored in the ${backend} state store (${typeof code === 'string' ? `${code}: ` : ''}${message}): a failover before a later write stores it restores the previous value`,
     { inEffect: true, backend },
     { cause: err },
+  );
+}
+
+/**
+ * notKept words a resize whose size the engine never took (`engine.write`, e.g. the PATCH of the
+ * pod template) for the API: the write failed, or the resize stopped before it (the engine refused
+ * a read, the fence refused the call), so the resize is not in effect here either.
+ */
+function notKept(err: unknown, what: string, engine: { kind: string; write: string }): NotStoredError {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  // Refused by the fence: repeated here it would be refused again; the leader is who can make it.
+  const next = code === 'FENCED' ? 'this controller was deposed: send it to the leader' : 'repeat it';
+  return new NotStoredError(
+    `${what} not stored: the resize stopped before ${engine.write} was made (${typeof code === 'string' ? `${code}: ` : ''}${message}), so it is not in effect: ${next}`,
+    { inEffect: false, backend: engine.kind },
+    { cause: err },
+  );
+}
+
+/**
+ * late words a change whose writes did not all land within `timeoutMs`, naming those still
+ * `pending`: the state store's and/or the engine's write of a resize's size. It is in effect here.
+ */
+function late(
+  what: string,
+  timeoutMs: number,
+  pending: { store: boolean; engine: boolean },
+  backend: string,
+  engine: { kind: string; write: string } | undefined,
+): NotStoredError {
+  if (engine && pending.engine) {
+    const store = pending.store ? `, nor did the ${backend} state store confirm it` : '';
+    return new NotStoredError(
+      `${what} is in effect on this controller but not stored: ${engine.write} was not made within ${timeoutMs} ms (the resize runs on and makes it when it can${store}): a failover before it lands loses the resize`,
+      { inEffect: true, backend: engine.kind },
+    );
+  }
+  return new NotStoredError(
+    `${what} is in effect on this controller but the ${backend} state store did not confirm it within ${timeoutMs} ms (the write is still pending): a failover before it lands restores the previous value`,
+    { inEffect: true, backend },
   );
 }

@@ -72,7 +72,8 @@ export class NotLeaderError extends ControllerError {
 }
 
 /**
- * NotStoredError: a change was made, or refused, but the state store did not confirm it (API: 503).
+ * NotStoredError: a change was made, or refused, but the state store did not confirm it, or, for a
+ * Kubernetes or AWS resize, the engine did not take the size (API: 503; `backend` names which).
  * `inEffect` says whether this controller runs with it regardless (a failed or slow write: a
  * failover before a later write stores it would restore the previous value) or not (the lease
  * refused the write, STATE_FENCED: this controller was deposed and its provider calls are fenced).

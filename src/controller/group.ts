@@ -544,14 +544,15 @@ export class GroupController {
    * resize asks the provider for a rolling resize of every instance (see Provider.resize) and
    * journals it. Arguments are checked at once (ProviderError INVALID_ARGUMENT / UNSUPPORTED are
    * thrown); the rolling replacement itself runs on and its failure is logged. `sizeStored`, when
-   * the provider keeps the size in the state store (`savesSize`), is its write of the new size (or
-   * the resize's failure before it made one, e.g. FENCED).
+   * the provider makes the size outlive this controller with one write (`savesSize`: the state
+   * store's, or the engine's named by `sizeWrite`), is that write (or the resize's failure before
+   * it made one, e.g. FENCED).
    */
   resize(
     size: InstanceSize,
     now: number,
     by = 'api',
-  ): { desired: number; done: Promise<void>; sizeStored?: () => Promise<void> } {
+  ): { desired: number; done: Promise<void>; sizeStored?: () => Promise<void>; sizeWrite?: string } {
     if (!this.provider.resize) {
       throw Object.assign(new Error(`the ${this.provider.kind} provider cannot resize`), {
         code: 'UNSUPPORTED',
@@ -585,7 +586,8 @@ export class GroupController {
     // A resize that ended before it saved the size (refused by the fence, closed) never saves it.
     const sizeStored = Promise.race([saved, done]);
     sizeStored.catch(() => {});
-    return { desired, done, sizeStored: () => sizeStored };
+    const sizeWrite = this.provider.sizeWrite;
+    return { desired, done, sizeStored: () => sizeStored, ...(sizeWrite !== undefined && { sizeWrite }) };
   }
 
   async #apply(

@@ -92,6 +92,11 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.savesSize === true;
   }
 
+  /** sizeWrite passes through. */
+  get sizeWrite(): string | undefined {
+    return this.#inner.sizeWrite;
+  }
+
   /** resize checks the fencing token, then resizes. */
   async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
     if (!this.#inner.resize)

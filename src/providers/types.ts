@@ -27,8 +27,9 @@ export interface Instance {
 /** ResizeOptions are a caller's hooks into a resize. */
 export interface ResizeOptions {
   /**
-   * onSizeSaved is called once, with the state store write of the size the resize put in force,
-   * by a provider that `savesSize`, as soon as the roll starts: the control API answers once it landed.
+   * onSizeSaved is called once, by a provider that `savesSize`, with the write that makes the
+   * resize's size outlive this controller (see Provider.savesSize), as soon as it is under way: the
+   * control API answers once it landed. A resize that fails before that write never calls it.
    */
   onSizeSaved?: (write: Promise<void>) => void;
 }
@@ -117,10 +118,19 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   resize?(size: InstanceSize, options?: ResizeOptions): Promise<void>;
   /**
-   * savesSize is true when `resize` stores the size in force in the state store (local, with a
-   * state store): it then calls `options.onSizeSaved` with that write. @defaultValue false
+   * savesSize is true when `resize` makes its size outlive this controller with one write, which it
+   * hands to `options.onSizeSaved`: local (with a state store) stores the size in force in the state
+   * store, for a successor to resume the roll; Kubernetes PATCHes the workload's pod template and
+   * AWS writes a launch template version and points the Auto Scaling group at it, after which the
+   * engine rolls on its own. Until that write lands, a controller that dies loses the resize: a
+   * successor only has its journal entry. @defaultValue false
    */
   readonly savesSize?: boolean;
+  /**
+   * sizeWrite names that write when it goes to the engine, not the state store, so an error can say
+   * what was not stored: `the PATCH of Deployment shop/web's pod template`. Absent: the state store's.
+   */
+  readonly sizeWrite?: string;
   /**
    * resizes names the InstanceSize fields `resize` honours (local and Kubernetes `cpu` + `memory`,
    * AWS `instanceType`), so the API refuses a size the engine has no such knob for before anything

@@ -2,6 +2,7 @@ import { ApiServer, type ApiServerOptions } from '../../src/api/index.js';
 import type { Config, LimitsConfig } from '../../src/config/types.js';
 import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
+import type { Provider } from '../../src/providers/index.js';
 import { groupConfig } from './group-config.js';
 import { MemoryProvider } from './memory-provider.js';
 
@@ -20,11 +21,11 @@ export interface CallResult {
   contentType: string;
 }
 
-/** ApiHarness is a live control API over an in-memory group `web` (1..5 instances). */
-export interface ApiHarness {
+/** ApiHarness is a live control API over a group `web` (1..5 instances), in memory by default. */
+export interface ApiHarness<P extends Provider = MemoryProvider> {
   base: string;
   port: number;
-  provider: MemoryProvider;
+  provider: P;
   journal: DecisionJournal;
   controller: Controller;
   metrics: ScaleplaneMetrics;
@@ -35,20 +36,36 @@ export interface ApiHarness {
 }
 
 /**
- * startApi starts the control API on a free loopback port with a MemoryProvider group `web`.
+ * startApi starts the control API on a free loopback port with a MemoryProvider group `web`, or
+ * `provider` (e.g. one against a fake Kubernetes or AWS API; the caller starts and closes it).
  * `server` overrides ApiServer options (tokens, rate limits); by default TOKEN is admin and
  * READ_TOKEN is read-only.
  */
+export async function startApi(options?: {
+  resizable?: boolean;
+  limits?: LimitsConfig;
+  server?: Partial<ApiServerOptions>;
+}): Promise<ApiHarness>;
+export async function startApi<P extends Provider>(options: {
+  provider: P;
+  limits?: LimitsConfig;
+  server?: Partial<ApiServerOptions>;
+}): Promise<ApiHarness<P>>;
 export async function startApi(
-  options: { resizable?: boolean; limits?: LimitsConfig; server?: Partial<ApiServerOptions> } = {},
-): Promise<ApiHarness> {
+  options: {
+    resizable?: boolean;
+    limits?: LimitsConfig;
+    server?: Partial<ApiServerOptions>;
+    provider?: Provider;
+  } = {},
+): Promise<ApiHarness<Provider>> {
   const group = groupConfig();
   const config = {
     controller: { interval: 60_000, journalSize: 100 },
     groups: { web: group },
     ...(options.limits !== undefined && { limits: options.limits }),
   } as unknown as Config;
-  const provider = new MemoryProvider('web');
+  const provider = options.provider ?? new MemoryProvider('web');
   // A provider that can resize: it records the size and is done at once.
   if (options.resizable) Object.assign(provider, { resize: async () => {} });
   const metrics = createMetrics({ defaultMetrics: false });

@@ -29,7 +29,13 @@ type Hook = () => Promise<void>;
  */
 async function leading(
   backend: (typeof BACKENDS)[number],
-  options: { resizable?: boolean; savesSize?: boolean; storeTimeoutMs?: number } = {},
+  options: {
+    resizable?: boolean;
+    savesSize?: boolean;
+    storeTimeoutMs?: number;
+    /** A provider whose engine keeps the size (Kubernetes, AWS): `write` is its write of it. */
+    engineSize?: { sizeWrite: string; write: () => Promise<void> };
+  } = {},
 ) {
   const name = `api_durable_${randomBytes(4).toString('hex')}`;
   const lease = backend.lease(name);
@@ -66,6 +72,14 @@ async function leading(
       resize: async (size: InstanceSize, o?: ResizeOptions) => {
         o?.onSizeSaved?.(state.putSize('web', { size }));
       },
+    });
+  }
+  if (options.engineSize) {
+    const { sizeWrite, write } = options.engineSize;
+    Object.assign(api.provider, {
+      savesSize: true,
+      sizeWrite,
+      resize: async (_size: InstanceSize, o?: ResizeOptions) => o?.onSizeSaved?.(write()),
     });
   }
   const errors: unknown[] = [];
@@ -140,6 +154,33 @@ for (const backend of BACKENDS) {
         'answered 202 before the resize was journaled in the store',
       );
       assert.deepEqual(size?.size, { memory: 256 * 1024 * 1024 }, 'answered 202 before the size was stored');
+    });
+
+    it('a resize whose size the engine keeps: the store holds its entry, the engine write is late: a 503 naming that write', async () => {
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const sizeWrite = "the PATCH of Deployment shop/web's pod template resources";
+      const { api, reader } = await leading(backend, {
+        storeTimeoutMs: 300,
+        engineSize: { sizeWrite, write: () => held },
+      });
+      const res = await api.call('/api/scalability/resize-group', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ group: 'web', memory: '256Mi' }),
+      });
+      release();
+      assert.equal(res.status, 503, res.text);
+      assert.equal(res.body.code, 'SCALEPLANE_NOT_STORED');
+      assert.equal(res.body.inEffect, true);
+      assert.equal(
+        res.body.error,
+        `group "web": resize is in effect on this controller but not stored: ${sizeWrite} was not made within 300 ms (the resize runs on and makes it when it can): a failover before it lands loses the resize`,
+      );
+      // What it does not blame did hold: the store has the resize's entry.
+      assert.deepEqual((await reader.load()).journal.at(-1)?.reasons, ['ManualResize']);
     });
 
     it('a write the lease refuses (deposed leader) is a 503 naming STATE_FENCED, not a 200', async () => {

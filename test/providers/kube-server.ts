@@ -117,6 +117,11 @@ export class KubeServer {
   down = false;
   /** True: requests are recorded and never answered, as by a paused API server or a half-open connection. */
   silent = false;
+  /**
+   * Requests held, after they were recorded and before they are carried out, until the promise
+   * `hold(method, path)` returns resolves: an API server slow to store a write (etcd latency).
+   */
+  hold: ((method: string, path: string) => Promise<void> | undefined) | undefined;
   #held = new Set<ServerResponse>();
   url = '';
   #server: Server;
@@ -278,6 +283,8 @@ export class KubeServer {
       res.once('close', () => this.#held.delete(res));
       return;
     }
+    const held = this.hold?.(method, url.pathname);
+    if (held) await held;
     if (this.forbid?.(method, url.pathname))
       return this.#status(
         res,

@@ -8,7 +8,15 @@ import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import { ReturnToService } from '../return-to-service.js';
-import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
+import type {
+  DrainHook,
+  Instance,
+  InstanceSize,
+  Provider,
+  ProviderEvents,
+  ReplaceResult,
+  ResizeOptions,
+} from '../types.js';
 import { formatAddress, oldestFirst } from '../types.js';
 import {
   type AsgInstanceView,
@@ -78,6 +86,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   readonly kind = 'aws';
   /** The instance type of the launch template; CPU and memory come with it. */
   readonly resizes = ['instanceType'] as const;
+  /**
+   * With a launch template, a resize outlives this controller once the new template version is the
+   * group's and its instance refresh started: Auto Scaling rolls the instances from there on its own.
+   * The control API answers after those calls (see `resize`).
+   */
+  readonly savesSize = true;
   readonly #options: AwsProviderOptions;
   readonly #config: AwsProviderConfig;
   readonly #logger: LocalProviderLogger;
@@ -465,9 +479,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * resize changes every instance's type, never all at once: with a launch template, a new
    * template version and StartInstanceRefresh (MinHealthyPercentage keeps min_instances in
    * service); without one, stop → ModifyInstanceAttribute → start, one instance at a time, only
-   * while the others cover min_instances (CAPACITY otherwise).
+   * while the others cover min_instances (CAPACITY otherwise). With a launch template the calls up
+   * to StartInstanceRefresh go to `options.onSizeSaved` (see `savesSize`); without one the size has
+   * no record of its own to wait for (each instance is changed in place), so it is handed an empty
+   * write: the answer waits for the journal alone, as before.
    */
-  async resize(size: InstanceSize): Promise<void> {
+  async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
     validateSize(size);
     const type = size.instanceType;
     if (!type)
@@ -476,8 +493,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.start();
     this.#size = { instanceType: type };
     await this.#describeGroup();
-    if (this.#launchTemplate?.id || this.#launchTemplate?.name) await this.#instanceRefresh(type);
-    else await this.#stopStart(type);
+    if (this.#launchTemplate?.id || this.#launchTemplate?.name) {
+      await this.#instanceRefresh(type, options?.onSizeSaved);
+    } else {
+      options?.onSizeSaved?.(Promise.resolve());
+      await this.#stopStart(type);
+    }
   }
 
   /**
@@ -572,7 +593,29 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.#polling?.catch(() => {});
   }
 
-  async #instanceRefresh(type: string): Promise<void> {
+  /** sizeWrite names the write a resize outlives this controller by (see `savesSize`). */
+  get sizeWrite(): string {
+    return `the new launch template version of Auto Scaling group ${this.#config.autoScalingGroup} (CreateLaunchTemplateVersion, UpdateAutoScalingGroup, StartInstanceRefresh)`;
+  }
+
+  async #instanceRefresh(type: string, onSizeSaved?: (write: Promise<void>) => void): Promise<void> {
+    const starting = this.#startRefresh(type);
+    onSizeSaved?.(starting.then(() => {}));
+    const { id, version, minHealthy } = await starting;
+    this.#logger.info(
+      { group: this.#options.group, type, version, minHealthy, refresh: id },
+      `resizing ${this.#config.autoScalingGroup} to ${type}: instance refresh ${id}, at least ${minHealthy}% healthy`,
+    );
+    await this.#awaitRefresh(id);
+  }
+
+  /**
+   * startRefresh writes a launch template version of `type`, makes it the group's and starts the
+   * instance refresh that rolls the instances onto it: from then on Auto Scaling does the rest.
+   */
+  async #startRefresh(
+    type: string,
+  ): Promise<{ id: string | undefined; version: string; minHealthy: number }> {
     const { as, ec2 } = this.#sdk!;
     const template = this.#launchTemplate!;
     const created = await this.#call('CreateLaunchTemplateVersion', (abortSignal) =>
@@ -619,11 +662,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         { abortSignal },
       ),
     );
-    const id = started.InstanceRefreshId;
-    this.#logger.info(
-      { group: this.#options.group, type, version, minHealthy, refresh: id },
-      `resizing ${this.#config.autoScalingGroup} to ${type}: instance refresh ${id}, at least ${minHealthy}% healthy`,
-    );
+    return { id: started.InstanceRefreshId, version, minHealthy };
+  }
+
+  /** awaitRefresh polls instance refresh `id` until it succeeded and the old instances drained. */
+  async #awaitRefresh(id: string | undefined): Promise<void> {
+    const { as } = this.#sdk!;
     const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
       const out = await this.#call('DescribeInstanceRefreshes', (abortSignal) =>

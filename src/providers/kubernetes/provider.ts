@@ -7,7 +7,15 @@ import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import { ReturnToService } from '../return-to-service.js';
-import type { DrainHook, Instance, InstanceSize, Provider, ProviderEvents, ReplaceResult } from '../types.js';
+import type {
+  DrainHook,
+  Instance,
+  InstanceSize,
+  Provider,
+  ProviderEvents,
+  ReplaceResult,
+  ResizeOptions,
+} from '../types.js';
 import { oldestFirst } from '../types.js';
 import { apiErrorText } from './api-error.js';
 import { loadKubeConfig } from './kubeconfig.js';
@@ -80,6 +88,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   readonly kind = 'kubernetes';
   /** Container resources: CPU and memory, no instance types. */
   readonly resizes = ['cpu', 'memory'] as const;
+  /**
+   * A resize outlives this controller once the API server stored the pod template's new resources:
+   * Kubernetes rolls the pods from there on its own. The control API answers after that PATCH.
+   */
+  readonly savesSize = true;
   /** True in `mode: hpa`: Kubernetes runs the scaling loop, Scaleplane's policy stays out. */
   readonly autoscaled: boolean;
   readonly #options: KubernetesProviderOptions;
@@ -300,9 +313,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * before creating its successor — so it gets one more replica first, Ready before the template
    * changes, and gives it back once every pod rolled (the highest ordinal goes). Resolves when the
    * rollout is complete and the pods watch shows it: the desired number of pods, all Ready at the
-   * new size, none terminating.
+   * new size, none terminating. The PATCH is handed to `options.onSizeSaved` (see `savesSize`).
    */
-  async resize(size: InstanceSize): Promise<void> {
+  async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
     validateSize(size);
     if (size.cpu === undefined && size.memory === undefined)
       throw new ProviderError('UNSUPPORTED', 'kubernetes resizes cpu and memory, not instance types');
@@ -349,7 +362,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           'the extra pod a StatefulSet rolls with was not Ready within the timeout',
         );
       }
-      const patched = await this.#call('patch resources', () => this.#patchWorkload(patch));
+      const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
+      options?.onSizeSaved?.(patching.then(() => {}));
+      const patched = await patching;
       await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
     } catch (err) {
       failure = err;
@@ -549,6 +564,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     clearTimeout(this.#replicasTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     for (const check of [...this.#checks]) check();
+  }
+
+  /** sizeWrite names the write a resize outlives this controller by (see `savesSize`). */
+  get sizeWrite(): string {
+    return `the PATCH of ${this.#ref()}'s pod template resources`;
   }
 
   #ref(): string {
