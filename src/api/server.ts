@@ -295,7 +295,7 @@ export class ApiServer {
       allow(method, ['GET', 'HEAD']);
       // HEAD gets the stream's head and no events: nothing held open, so no slot taken.
       if (method === 'GET') this.#takeStreamSlot(principal, req.headers.authorization, res);
-      return this.#liveStream().handle(req, res, url);
+      return this.#liveStream().handle(req, res, url, principal);
     }
     if (path === '/api/scalability/groups') {
       allow(method, ['GET', 'HEAD']);

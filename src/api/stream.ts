@@ -10,6 +10,7 @@ import {
   toDecisionMark,
   toGroupSummary,
 } from '../dashboard/index.js';
+import type { Principal } from './auth.js';
 
 /** LiveStreamOptions wires the SSE stream. */
 export interface LiveStreamOptions {
@@ -73,7 +74,7 @@ export class LiveStream {
    * handle answers one stream request and keeps it open until the client leaves or close(); a HEAD
    * request gets the head only and is done.
    */
-  handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
+  handle(req: IncomingMessage, res: ServerResponse, url: URL, principal?: Principal): void {
     const only = url.searchParams.get('group') ?? undefined;
     if (only !== undefined) this.#options.controller.group(only); // 404 for an unknown group
     const keep = (name: string) => only === undefined || name === only;
@@ -122,6 +123,7 @@ export class LiveStream {
     const journal = this.#options.controller.journal;
     const hello: StreamHello = {
       intervalMs: this.sampler.intervalMs,
+      ...(principal !== undefined && { principal: { name: principal.name, role: principal.role } }),
       groups: this.sampler.groups().filter((g) => keep(g.name)),
       samples: Object.fromEntries(Object.entries(this.sampler.history()).filter(([name]) => keep(name))),
       decisions: journal

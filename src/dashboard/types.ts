@@ -64,6 +64,11 @@ export interface GroupSummary {
 /** StreamHello is the first event of the stream: the recent past, to draw at once. */
 export interface StreamHello {
   intervalMs: number;
+  /**
+   * The token the stream was opened with (its name, never the secret) and its role, so the
+   * dashboard disables what a `read` token may not do instead of letting it end in a 403.
+   */
+  principal?: { name: string; role: 'read' | 'admin' };
   groups: GroupSummary[];
   samples: Record<string, DashboardSample[]>;
   decisions: DecisionMark[];

@@ -118,6 +118,7 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
   const [connection, setConnection] = useState<'connecting' | 'live' | 'reconnecting'>('connecting');
   const [outage, setOutage] = useState<Outage | undefined>();
   const [hello, setHello] = useState(false);
+  const [principal, setPrincipal] = useState<StreamHello['principal']>();
   const [now, setNow] = useState(Date.now());
   const logout = useRef(props.onLogout);
   logout.current = props.onLogout;
@@ -132,6 +133,7 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
         setConnection('live');
         setOutage(undefined);
         setHello(true);
+        setPrincipal(hello.principal);
         setState({ groups: hello.groups, samples: hello.samples, decisions: byGroup(hello.decisions) });
       } else if (e.event === 'tick') {
         const tick = JSON.parse(e.data) as StreamTick;
@@ -232,6 +234,7 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
             decisions={state.decisions[g.name] ?? []}
             now={now}
             onScale={scale(g.name)}
+            readOnlyToken={principal?.role === 'read' ? principal.name : undefined}
           />
         ))}
       </main>

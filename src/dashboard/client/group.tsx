@@ -97,8 +97,15 @@ function Instances(props: { group: GroupSummary; now: number }) {
   );
 }
 
-function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) => Promise<string> }) {
+function ScaleControls(props: {
+  group: GroupSummary;
+  onScale: (a: ScaleAction) => Promise<string>;
+  /** The name of the `read` token signed in: every control is disabled, saying why. */
+  readOnlyToken?: string;
+}) {
   const { group } = props;
+  // A read token was offered every button, then the dialog, then a 403 after Confirm.
+  const readOnly = props.readOnlyToken !== undefined;
   const [count, setCount] = useState(String(group.desired));
   const [pending, setPending] = useState<ScaleAction | undefined>();
   const [message, setMessage] = useState('');
@@ -157,7 +164,7 @@ function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) =
       <button
         type="button"
         data-action="scale-in"
-        disabled={group.desired <= group.minInstances}
+        disabled={readOnly || group.desired <= group.minInstances}
         onClick={() => ask({ action: 'scale-in', instances: 1 })}
       >
         − Scale in
@@ -165,7 +172,7 @@ function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) =
       <button
         type="button"
         data-action="scale-out"
-        disabled={group.desired >= group.maxInstances}
+        disabled={readOnly || group.desired >= group.maxInstances}
         onClick={() => ask({ action: 'scale-out', instances: 1 })}
       >
         + Scale out
@@ -177,17 +184,23 @@ function ScaleControls(props: { group: GroupSummary; onScale: (a: ScaleAction) =
           min={group.minInstances}
           max={group.maxInstances}
           value={count}
+          disabled={readOnly}
           onInput={(e) => setCount((e.target as HTMLInputElement).value)}
         />
         <button
           type="button"
           data-action="set"
-          disabled={!Number.isInteger(setN)}
+          disabled={readOnly || !Number.isInteger(setN)}
           onClick={() => ask({ action: 'set', instances: setN })}
         >
           Set
         </button>
       </span>
+      {readOnly && (
+        <span class="note" data-testid="read-only">
+          Read-only token "{props.readOnlyToken}": scaling needs an admin token.
+        </span>
+      )}
       {message && <span class="note">{message}</span>}
       {pending && (
         <div class="modal-backdrop">
@@ -235,6 +248,8 @@ export function GroupPanel(props: {
   decisions: readonly DecisionMark[];
   now: number;
   onScale?: (a: ScaleAction) => Promise<string>;
+  /** Set when the signed-in token has the `read` role: its name. */
+  readOnlyToken?: string;
   bounds?: { min?: number; max?: number };
 }) {
   const [selected, setSelected] = useState<DecisionMark | undefined>();
@@ -269,7 +284,9 @@ export function GroupPanel(props: {
           <Stat label="errors" value={fixed(last?.errorRate, 2, ' %')} />
           <Stat label="cpu" value={fixed(last?.cpu, 0, ' %')} />
         </div>
-        {group && props.onScale && <ScaleControls group={group} onScale={props.onScale} />}
+        {group && props.onScale && (
+          <ScaleControls group={group} onScale={props.onScale} readOnlyToken={props.readOnlyToken} />
+        )}
       </header>
       <div class="charts">
         {charts.map((spec) => (

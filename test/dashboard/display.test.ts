@@ -1,0 +1,74 @@
+// What the dashboard shows, in Debian's Chromium (headless, playwright-core): a read-only token sees
+// the scale buttons disabled and why (not a dialog that ends in a 403), and the page fits a phone's
+// width.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
+import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from './chromium.js';
+
+async function signIn(page: Page, base: string, token: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.fill('#token', token);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-connection=live]', { timeout: 15_000 });
+  await page.waitForSelector('[data-group=web] tbody tr[data-instance]');
+}
+
+describe('what the dashboard shows', { skip: chromiumMissing }, () => {
+  let api: ApiHarness;
+  let browser: Browser;
+  before(async () => {
+    api = await startApi();
+    await api.call('/api/scalability/scale-group', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ group: 'web', action: 'set', instances: 2 }),
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  });
+  after(async () => {
+    await browser?.close();
+    await api?.close();
+  });
+
+  it('a read-only token sees the scale controls disabled, saying why; an admin token does not', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await signIn(page, api.base, READ_TOKEN);
+      // Before, every button was enabled: Scale out, then Confirm, then a 403 note.
+      for (const action of ['scale-in', 'scale-out', 'set'])
+        assert.equal(await page.isDisabled(`[data-group=web] button[data-action=${action}]`), true, action);
+      assert.equal(await page.isDisabled('[data-group=web] input[aria-label=instances]'), true);
+      assert.equal(
+        await page.textContent('[data-group=web] [data-testid=read-only]'),
+        'Read-only token "dashboards": scaling needs an admin token.',
+      );
+    } finally {
+      await page.close();
+    }
+    const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await signIn(admin, api.base, TOKEN);
+      assert.equal(await admin.isDisabled('[data-group=web] button[data-action=scale-out]'), false);
+      assert.equal(await admin.locator('[data-testid=read-only]').count(), 0);
+    } finally {
+      await admin.close();
+    }
+  });
+
+  it('fits a 390 px wide phone screen: no sideways scrolling of the whole page', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    try {
+      await signIn(page, api.base, TOKEN);
+      // A string, not a function: this file is type-checked without the DOM library.
+      const widths = (await page.evaluate(
+        '({ page: document.documentElement.scrollWidth, view: document.documentElement.clientWidth })',
+      )) as { page: number; view: number };
+      // Before, the instances table pushed the page to 481 px.
+      assert.ok(widths.page <= widths.view, `page ${widths.page} px wide in a ${widths.view} px view`);
+    } finally {
+      await page.close();
+    }
+  });
+});
