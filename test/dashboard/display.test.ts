@@ -1,6 +1,6 @@
 // What the dashboard shows, in Debian's Chromium (headless, playwright-core): a read-only token sees
-// the scale buttons disabled and why (not a dialog that ends in a 403), and the page fits a phone's
-// width.
+// the scale buttons disabled and why (not a dialog that ends in a 403), a scale request nothing
+// answers is told as such, and the page fits a phone's width.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -54,6 +54,25 @@ describe('what the dashboard shows', { skip: chromiumMissing }, () => {
       assert.equal(await admin.locator('[data-testid=read-only]').count(), 0);
     } finally {
       await admin.close();
+    }
+  });
+
+  it('a scale request nothing answers says so, and that the change may or may not be made', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await signIn(page, api.base, TOKEN);
+      // The request leaves the browser and its connection drops: fetch rejects with a TypeError.
+      await page.route('**/api/scalability/scale-group', (route) => route.abort('connectionreset'));
+      await page.click('[data-group=web] button[data-action=scale-out]');
+      await page.click('[data-action=confirm]');
+      const note = await page.waitForSelector('[data-group=web] .controls .note');
+      // Before: "Failed to fetch".
+      assert.equal(
+        await note.textContent(),
+        'No answer from the control API: web may or may not have been scaled; look at its counts before trying again.',
+      );
+    } finally {
+      await page.close();
     }
   });
 

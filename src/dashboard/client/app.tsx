@@ -180,11 +180,20 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
   }, [props.token]);
 
   const scale = (group: string) => async (a: ScaleAction) => {
-    const res = await fetch('/api/scalability/scale-group', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${props.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ group, ...a }),
-    });
+    let res: Response;
+    try {
+      res = await fetch('/api/scalability/scale-group', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${props.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ group, ...a }),
+      });
+    } catch {
+      // fetch rejects with a bare "Failed to fetch" when nothing answers, which said neither what
+      // failed nor where the change stands (the request may have arrived before the line dropped).
+      throw new Error(
+        `No answer from the control API: ${group} may or may not have been scaled; look at its counts before trying again.`,
+      );
+    }
     const body = (await res.json().catch(() => ({}))) as {
       error?: string;
       previous?: number;
