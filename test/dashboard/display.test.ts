@@ -1,6 +1,6 @@
 // What the dashboard shows, in Debian's Chromium (headless, playwright-core): a read-only token sees
 // the scale buttons disabled and why (not a dialog that ends in a 403), a scale request nothing
-// answers is told as such, and the page fits a phone's width.
+// answers is told as such, and the pages fit a phone's width.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -76,7 +76,19 @@ describe('what the dashboard shows', { skip: chromiumMissing }, () => {
     }
   });
 
-  it('fits a 390 px wide phone screen: no sideways scrolling of the whole page', async () => {
+  it('fits a phone screen: the sign-in form at 320 px, the dashboard at 390 px', async () => {
+    const small = await browser.newPage({ viewport: { width: 320, height: 640 } });
+    try {
+      await small.goto(`${api.base}/`);
+      const form = await small.locator('form').boundingBox();
+      // Before, the 340 px form ran to x = 360, its field and button cut off at the edge.
+      assert.ok(
+        form !== null && form.x >= 0 && form.x + form.width <= 320,
+        `form at ${JSON.stringify(form)}`,
+      );
+    } finally {
+      await small.close();
+    }
     const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
     try {
       await signIn(page, api.base, TOKEN);
