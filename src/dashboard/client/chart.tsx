@@ -1,7 +1,7 @@
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import type { DashboardSample, DecisionMark } from '../types.js';
-import { clock } from './format.js';
+import { axisTimes, clock } from './format.js';
 
 /** SeriesSpec is one line of a chart. */
 export interface SeriesSpec {
@@ -181,8 +181,7 @@ export function Chart(props: {
         {
           ...axisStyle,
           // Seconds only when ticks are less than a minute apart, so labels never repeat.
-          values: (_u, ticks) =>
-            ticks.map((t) => clock(t * 1000).slice(0, (ticks[1] ?? t) - (ticks[0] ?? t) < 60 ? 8 : 5)),
+          values: (_u, ticks) => axisTimes(ticks),
         },
         {
           ...axisStyle,
