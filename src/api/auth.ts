@@ -20,6 +20,19 @@ export interface Principal {
   role: Role;
 }
 
+/**
+ * streamEndReason says why a live stream opened as `opened` must end now that its token
+ * authenticates as `now` (undefined: no longer accepted), or undefined when it may go on. The
+ * stream's `hello` told the dashboard its principal once: a token kept by a reload with another
+ * role or name would otherwise go on showing the old one until the client reconnected.
+ */
+export function streamEndReason(opened: Principal, now: Principal | undefined): string | undefined {
+  if (now === undefined) return 'its token is no longer accepted';
+  if (now.role !== opened.role) return `its token's role changed from ${opened.role} to ${now.role}`;
+  if (now.name !== opened.name) return `its token was renamed from "${opened.name}" to "${now.name}"`;
+  return undefined;
+}
+
 /** AuthConfigError: a token file that cannot be used; names the file and line. */
 export class AuthConfigError extends Error {
   readonly code = 'SCALEPLANE_AUTH_CONFIG';

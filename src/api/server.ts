@@ -26,6 +26,7 @@ import {
   isLoopbackHostHeader,
   PROXY_AUTHORIZATION_HEADER,
   type Principal,
+  streamEndReason,
 } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
 import { LogThrottle } from './log-throttle.js';
@@ -133,8 +134,14 @@ export class ApiServer {
   /** Open live streams per token name; a name leaves the map when its last stream closes. */
   readonly #streams = new Map<string, number>();
   #streamsOpen = 0;
-  /** Open live streams with the Authorization header each came with, re-checked when tokens change. */
-  readonly #streamAuthorizations = new Map<ServerResponse, string | undefined>();
+  /**
+   * Open live streams with the Authorization header each came with and who it authenticated as
+   * (what its hello told the client), re-checked when tokens change.
+   */
+  readonly #streamAuthorizations = new Map<
+    ServerResponse,
+    { authorization: string | undefined; principal: Principal }
+  >();
   readonly #refusalLog: LogThrottle;
   /** Writes the counts of refusals left out of the log once their address has gone quiet. */
   readonly #refusalSweep: NodeJS.Timeout | undefined;
@@ -194,7 +201,7 @@ export class ApiServer {
     ];
     if (tokens.length === 0) throw new TypeError('ApiServer needs at least one token');
     this.#authenticate = createAuthenticator(tokens);
-    this.#endRevokedStreams();
+    this.#endStaleStreams();
     const failures = auth.authFailuresPerMinute ?? 10;
     const calls = auth.scaleRequestsPerMinute ?? 60;
     if (this.#authFailures === undefined || failures !== (this.#options.authFailuresPerMinute ?? 10))
@@ -516,7 +523,7 @@ export class ApiServer {
       );
     this.#streams.set(principal.name, mine + 1);
     this.#streamsOpen += 1;
-    this.#streamAuthorizations.set(res, authorization);
+    this.#streamAuthorizations.set(res, { authorization, principal });
     res.once('close', () => {
       this.#streamAuthorizations.delete(res);
       this.#streamsOpen -= 1;
@@ -527,18 +534,21 @@ export class ApiServer {
   }
 
   /**
-   * endRevokedStreams ends the live streams whose token the current tokens no longer accept. Every
-   * request is checked when it arrives, but a stream stays open for hours: a token taken out of the
-   * token file by a reload went on receiving every tick and decision until its client left. Ended,
-   * the dashboard reconnects, gets 401 and shows its sign-in form.
+   * endStaleStreams ends the live streams whose token the current tokens no longer accept, or
+   * accept with another role or name. Every request is checked when it arrives, but a stream stays
+   * open for hours: a token taken out of the token file by a reload went on receiving every tick
+   * and decision until its client left, and one whose role changed kept the role its hello had
+   * announced (a dashboard showed scale controls to a token demoted to read). Ended, the dashboard
+   * reconnects: a refused token gets 401 and the sign-in form, a kept one a hello with its new role.
    */
-  #endRevokedStreams(): void {
-    for (const [res, authorization] of this.#streamAuthorizations) {
-      if (this.#authenticate(authorization) !== undefined) continue;
+  #endStaleStreams(): void {
+    for (const [res, opened] of this.#streamAuthorizations) {
+      const why = streamEndReason(opened.principal, this.#authenticate(opened.authorization));
+      if (why === undefined) continue;
       this.#streamAuthorizations.delete(res);
       this.#options.logger?.warn(
-        { remote: res.socket?.remoteAddress },
-        'live stream ended: its token is no longer accepted',
+        { remote: res.socket?.remoteAddress, token: opened.principal.name },
+        `live stream ended: ${why}`,
       );
       res.end();
     }
