@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { BackendName, QueueOptions } from '../../src/queue/index.js';
+import type { BackendName, Queue, QueueOptions, Worker, WorkerOptions } from '../../src/queue/index.js';
 
 /** uniqueName gives each run its own queue, so parallel and repeated runs never share state. */
 export function uniqueName(tag: string): string {
@@ -34,6 +34,31 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * failingOnceWorker starts a worker on `name` whose every job fails its first attempt and succeeds
+ * on its retry, so each job goes through a retry (with `options`' retries and backoff) once.
+ * `completed` holds the ids of the jobs that succeeded.
+ */
+export function failingOnceWorker(
+  queue: Queue,
+  name: string,
+  options: WorkerOptions,
+): { worker: Worker; completed: Set<string> } {
+  const attempts = new Map<string, number>();
+  const completed = new Set<string>();
+  const worker = queue.worker(
+    name,
+    (_payload, job) => {
+      const n = (attempts.get(job.id) ?? 0) + 1;
+      attempts.set(job.id, n);
+      if (n === 1) throw new Error('first attempt fails');
+      completed.add(job.id);
+    },
+    options,
+  );
+  return { worker, completed };
 }
 
 /** sleep resolves after `ms`. */

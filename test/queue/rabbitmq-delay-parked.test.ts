@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { connect } from 'amqplib';
 import { createQueue, delayBucket, delayQueue, rabbitNames } from '../../src/queue/index.js';
-import { backendOptions, uniqueName, waitFor } from './helpers.js';
+import { backendOptions, failingOnceWorker, uniqueName, waitFor } from './helpers.js';
 
 const options = backendOptions('rabbitmq');
 const url = (options as { url: string }).url;
@@ -66,18 +66,10 @@ test("a retry that falls due while a running worker's queue is deleted still run
     await queue.destroy(name).catch(() => {});
     await queue.close();
   });
-  const attempts = new Map<string, number>();
-  const completed = new Set<string>();
-  const worker = queue.worker(
-    name,
-    (_payload, job) => {
-      const n = (attempts.get(job.id) ?? 0) + 1;
-      attempts.set(job.id, n);
-      if (n === 1) throw new Error('first attempt fails');
-      completed.add(job.id);
-    },
-    { retries: 1, backoff: { initial: 1000, factor: 1, max: 1000, jitter: 0 } },
-  );
+  const { worker, completed } = failingOnceWorker(queue, name, {
+    retries: 1,
+    backoff: { initial: 1000, factor: 1, max: 1000, jitter: 0 },
+  });
   let retrying = 0;
   worker.on('retrying', () => retrying++);
   await worker.ready;

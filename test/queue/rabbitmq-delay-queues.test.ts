@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createQueue, delayQueueRedeclare } from '../../src/queue/index.js';
-import { backendOptions, sleep, uniqueName, waitFor } from './helpers.js';
+import { backendOptions, failingOnceWorker, sleep, uniqueName, waitFor } from './helpers.js';
 
 const options = backendOptions('rabbitmq');
 
@@ -19,19 +19,11 @@ test('delayed jobs and retries published past the delay queue expiry still run (
     await queue.destroy(name).catch(() => {});
     await queue.close();
   });
-  const attempts = new Map<string, number>();
-  const completed = new Set<string>();
-  const worker = queue.worker(
-    name,
-    (_payload, job) => {
-      const n = (attempts.get(job.id) ?? 0) + 1;
-      attempts.set(job.id, n);
-      // Every job fails once, so its retry goes through the same 100 ms delay queue.
-      if (n === 1) throw new Error('first attempt fails');
-      completed.add(job.id);
-    },
-    { retries: 3, backoff: { initial: 100, factor: 1, max: 100, jitter: 0 } },
-  );
+  // Every job fails once, so its retry goes through the same 100 ms delay queue.
+  const { worker, completed } = failingOnceWorker(queue, name, {
+    retries: 3,
+    backoff: { initial: 100, factor: 1, max: 100, jitter: 0 },
+  });
   await worker.ready;
   // A producer publishing steadily for 3 s, past the 1.1 s (100 ms + 1000 ms) expiry of its delay queue.
   const ids: string[] = [];

@@ -82,6 +82,32 @@ export async function startCached(
   return { balancer, metrics, port, backend, seen };
 }
 
+/** VersionedBackend is a backend holding one document that a POST changes. */
+export interface VersionedBackend {
+  backend: TestBackend;
+  /** The document's body as a GET answers it now: `v1`, then `v2` after the first POST, … */
+  current(): string;
+}
+
+/**
+ * startVersionedBackend runs a backend whose every POST changes the document (answered `saved`) and
+ * whose GETs answer its current version, cacheable for `maxAge` seconds: a copy from before a POST
+ * shows as the old version.
+ */
+export async function startVersionedBackend(t: TestContext, maxAge: number): Promise<VersionedBackend> {
+  let version = 1;
+  const backend = await startBackend(t, (req, res) => {
+    if (req.method === 'POST') {
+      version++;
+      res.end('saved');
+      return;
+    }
+    res.writeHead(200, { 'Cache-Control': `max-age=${maxAge}` });
+    res.end(`v${version}`);
+  });
+  return { backend, current: () => `v${version}` };
+}
+
 /** cacheCount reads one result of scaleplane_http_cache_requests_total. */
 export async function cacheCount(
   metrics: ScaleplaneMetrics,

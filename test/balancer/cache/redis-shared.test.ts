@@ -8,7 +8,7 @@ import { Balancer } from '../../../src/balancer/index.js';
 import { createMetrics } from '../../../src/metrics/index.js';
 import { until } from '../../helpers/until.js';
 import { config, ready, refusedAddress, send, startBackend } from '../helpers.js';
-import { cacheConfig, metricValue } from './helpers.js';
+import { cacheConfig, metricValue, startVersionedBackend } from './helpers.js';
 
 async function balancerWith(
   t: import('node:test').TestContext,
@@ -50,16 +50,7 @@ describe('http cache on redis', () => {
   });
 
   test('a GET sent once the answer to a POST is in never gets the copy from before the POST', async (t) => {
-    let version = 1;
-    const backend = await startBackend(t, (req, res) => {
-      if (req.method === 'POST') {
-        version++;
-        res.end('saved');
-        return;
-      }
-      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
-      res.end(`v${version}`);
-    });
+    const { backend, current } = await startVersionedBackend(t, 60);
     const c = await balancerWith(
       t,
       backend.address,
@@ -76,7 +67,7 @@ describe('http cache on redis', () => {
       await send(c.port, { path });
       assert.equal((await send(c.port, { method: 'POST', path, body: 'x' })).status, 200);
       const after = (await send(c.port, { path })).body.toString();
-      if (after !== `v${version}`) stale.push(`${path}: ${after} (now v${version})`);
+      if (after !== current()) stale.push(`${path}: ${after} (now ${current()})`);
     }
     assert.deepEqual(stale, []);
   });

@@ -8,7 +8,7 @@ import { Balancer } from '../../../src/balancer/index.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../../src/metrics/index.js';
 import { until } from '../../helpers/until.js';
 import { config, ready, send, startBackend } from '../helpers.js';
-import { cacheConfig } from './helpers.js';
+import { cacheConfig, startVersionedBackend } from './helpers.js';
 
 function get(port: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
@@ -51,16 +51,7 @@ async function invalidatedKeys(metrics: ScaleplaneMetrics): Promise<number> {
 }
 
 test('workers: 2 — a POST one worker handled drops the URL from the other worker too', async (t) => {
-  let version = 1;
-  const backend = await startBackend(t, (req, res) => {
-    if (req.method === 'POST') {
-      version++;
-      res.end('saved');
-      return;
-    }
-    res.writeHead(200, { 'Cache-Control': 'max-age=600' });
-    res.end(`v${version}`);
-  });
+  const { backend } = await startVersionedBackend(t, 600);
   const metrics = createMetrics({ defaultMetrics: false });
   const balancer = new Balancer({ config: config({ workers: 2, cache: cacheConfig() }), metrics });
   t.after(() => balancer.close());
