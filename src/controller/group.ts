@@ -1,5 +1,6 @@
 import type { GroupConfig } from '../config/index.js';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
+import { isMissingMetric } from '../metrics/missing-metric.js';
 import {
   chooseStartup,
   DEFAULT_INTERVAL,
@@ -11,6 +12,7 @@ import {
   medianStartup,
   memoryOf,
   type ObservedMetric,
+  observe,
   providerStartup,
   recordManualChange,
   recordStartup,
@@ -58,7 +60,7 @@ export interface GroupControllerOptions {
   /**
    * The group's load samples since the previous decision, one per sampling tick (GroupReadings):
    * what the panic window and the forecast fold in. Absent or empty: one sample is derived from the
-   * readings at decision time.
+   * readings at decision time, unless one of them is missing (then none: it would understate).
    */
   takeSamples?: () => readonly LoadSample[];
   logger: Logger;
@@ -415,7 +417,14 @@ export class GroupController {
     }
     const samples = this.#takeSamples?.() ?? [];
     const decided = decide({ current, ready, metrics: readings, samples }, policy, this.#policyState, now);
-    this.#policyState = decided.nextState;
+    // No tick samples: decide derived one from these readings, the largest over the metrics read.
+    // With one missing that understates the load (why GroupReadings skips such a tick), so the
+    // panic window and the forecast keep what they had: a metric missing for good must not slip
+    // back in here, one understated sample per decision instead of one per tick.
+    this.#policyState =
+      samples.length === 0 && readings.some(isMissingMetric)
+        ? withoutLoadObserved(decided.nextState, observe(policy, this.#policyState, [], now))
+        : decided.nextState;
     this.#saveMemory();
     const decision = capToTotal(decided, current, cap);
     this.#lastDecision = decision;
@@ -654,5 +663,23 @@ export function capToTotal(decision: ScalingDecision, current: number, cap: numb
     desired: capped,
     reasons: [...decision.reasons, 'TotalInstancesLimit'],
     message: `${decision.message}; held at ${capped} by limits.max_instances_total`,
+  };
+}
+
+/**
+ * withoutLoadObserved is the decision's next state with the load memory (panic window, forecast
+ * history, open bucket, forecaster) taken from `unobserved`, the state as it was with no sample
+ * folded in (its panic window still cut to length). The rest (recommendations, events, panic
+ * start) is the decision's.
+ */
+function withoutLoadObserved(next: ScalingState, unobserved: ScalingState): ScalingState {
+  const { recent: _recent, history: _history, openBucket: _open, forecaster: _forecaster, ...rest } = next;
+  const { recent, history, openBucket, forecaster } = unobserved;
+  return {
+    ...rest,
+    recent,
+    ...(history && { history }),
+    ...(openBucket && { openBucket }),
+    ...(forecaster && { forecaster }),
   };
 }

@@ -12,6 +12,7 @@
 import type { GroupConfig, MetricConfig } from '../config/index.js';
 import { type LoadSample, type ObservedMetric, samplesOf } from '../policy/index.js';
 import type { Instance } from '../providers/index.js';
+import { isMissingMetric } from './missing-metric.js';
 import { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 import { ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
 import { type MetricSource, PolledMetric } from './source.js';
@@ -126,7 +127,8 @@ export class GroupReadings {
 
   /**
    * sample takes one CPU (and, when read, memory) measurement of the group's ready instances, and
-   * keeps the group's load over this tick as a sample for the next decision.
+   * keeps the group's load over this tick as a sample for the next decision; none when a metric is
+   * missing on this tick (see missing-metric.ts).
    */
   sample(now: number): void {
     const instances = this.#instances();
@@ -138,6 +140,10 @@ export class GroupReadings {
     // The largest load over the metrics, as a decision takes it; CPU over this tick alone. The
     // sample is dated at the tick's start, as the simulator dates second t at t (it covers [t, t+1)).
     const tick = this.#readers.map((read) => read(instances, now, now - since));
+    // A tick with a metric missing leaves no sample: the largest over the rest would understate the
+    // load (Prometheus down, CPU low: a low sample) and the forecast would learn it as demand. A gap
+    // is what it is: the panic window averages the ticks it has, a forecast bucket the samples in it.
+    if (tick.some(isMissingMetric)) return;
     const [load] = samplesOf({ current: 0, ready: 0, metrics: tick }, since);
     if (!load) return;
     this.#pending.push(load);

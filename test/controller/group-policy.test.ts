@@ -13,7 +13,13 @@ import {
   PolicyMemoryFile,
 } from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { DEFAULT_STARTUP, groupPolicy, groupStartup, type LoadSample } from '../../src/policy/index.js';
+import {
+  DEFAULT_STARTUP,
+  groupPolicy,
+  groupStartup,
+  type LoadSample,
+  type ObservedMetric,
+} from '../../src/policy/index.js';
 import type { Instance, Provider, ProviderEvents } from '../../src/providers/index.js';
 import { configuredGroup } from '../../src/sim/index.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
@@ -380,5 +386,40 @@ describe('the decision folds in the load samples of every tick since the last on
     await provider.scaleTo(2);
     assert.equal(g.evaluate(T), undefined);
     assert.equal(provider.desired(), 2);
+  });
+});
+
+describe('a metric missing at decision time teaches the forecast nothing', () => {
+  // Two ready instances at 10 % CPU of a 70 % target and a Prometheus total that, while read, says
+  // 8 instances' worth. No tick samples, so each decision derives its sample from the readings.
+  function groupReading(prometheus: () => ObservedMetric) {
+    const provider = new MemoryProvider('web');
+    const g = new GroupController({
+      config: config('predictive').groups.local!,
+      provider,
+      journal: new DecisionJournal(),
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: silent,
+      readMetrics: (instances) => [
+        { name: 'cpu', target: 70, values: instances.map(() => 10) },
+        prometheus(),
+      ],
+      interval: 15_000,
+    });
+    return { g, provider };
+  }
+  const up: ObservedMetric = { name: 'prometheus', target: 100, kind: 'total', values: [800] };
+  const down: ObservedMetric = { ...up, values: [], error: 'connect ECONNREFUSED 127.0.0.1:9090' };
+
+  it('learns no bucket from CPU alone while Prometheus is down, and learns once it is back', async () => {
+    let prometheus = down;
+    const { g, provider } = groupReading(() => prometheus);
+    await provider.scaleTo(2);
+    // Five minutes of decisions every 15 s: the forecast's minute buckets would close four times.
+    for (let t = 0; t <= 300_000; t += 15_000) g.evaluate(1_000_000 + t);
+    assert.equal(g.predictiveBuckets, 0, 'the buckets would say 0.29 instances where the load was 8');
+    prometheus = up;
+    for (let t = 315_000; t <= 600_000; t += 15_000) g.evaluate(1_000_000 + t);
+    assert.ok(g.predictiveBuckets > 0, 'with every metric read, the forecast learns');
   });
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.js';
 import { GroupReadings } from '../../src/metrics/group-readings.js';
 import type { MetricSource } from '../../src/metrics/index.js';
+import { isMissingMetric } from '../../src/metrics/missing-metric.js';
 import type { Instance } from '../../src/providers/types.js';
 
 function instance(id: string, pid: number): Instance {
@@ -105,5 +106,67 @@ describe('GroupReadings load samples', () => {
       [0.5, 1],
       'the old tick at the old target, the new one at the new target',
     );
+  });
+});
+
+describe('GroupReadings: a tick with a metric missing leaves no sample', () => {
+  const MiB = 1024 * 1024;
+  // CPU at 10 % of a 50 % target (load 0.4) and memory at 150 Mi of 100 Mi per instance (load 3).
+  const CPU_AND_MEMORY = `
+groups:
+  web:
+    command: node app.js
+    max_instances: 4
+    scaling:
+      metrics:
+        - cpu: { target: 50 }
+        - memory: { average_value: 100Mi }
+`;
+
+  it('skips the tick whose memory samples are stale rather than sampling CPU alone', () => {
+    const instances = [instance('web-1', 101), instance('web-2', 102)];
+    const cpu = new Map([
+      [101, 10],
+      [102, 10],
+    ]);
+    const memory = new Map([
+      [101, 150 * MiB],
+      [102, 150 * MiB],
+    ]);
+    let memoryAnswers = true;
+    const readings = new GroupReadings({
+      group: parseConfig(CPU_AND_MEMORY, { baseDir: '/srv/app' }).groups.web!,
+      instances: () => instances,
+      sampleCpu: () => cpu,
+      sampleMemory: () => (memoryAnswers ? memory : new Map()),
+      // A memory sample one tick old is stale: the tick after a failed read has no memory.
+      memoryMaxAge: 1_000,
+      createSource: () => {
+        throw new Error('unused');
+      },
+      interval: 1000,
+      onSourceError: () => {},
+    });
+    readings.sample(0);
+    readings.sample(1_000);
+    memoryAnswers = false;
+    readings.sample(2_000);
+    memoryAnswers = true;
+    readings.sample(3_000);
+    // Sampled from CPU alone the tick [1 s, 2 s) said 0.4 instances where the load was 3.
+    assert.deepEqual(readings.takeSamples(), [
+      { at: 0, load: 3, saturated: false },
+      { at: 2_000, load: 3, saturated: false },
+    ]);
+  });
+});
+
+describe('isMissingMetric', () => {
+  it('is a failed or stale source, or every ready instance without a sample; not zero instances', () => {
+    const cpu = { name: 'cpu', target: 50 };
+    assert.equal(isMissingMetric({ ...cpu, values: [], error: 'stale: no value for 10000 ms' }), true);
+    assert.equal(isMissingMetric({ ...cpu, values: [], missing: 2 }), true);
+    assert.equal(isMissingMetric({ ...cpu, values: [], missing: 0 }), false, 'no ready instance: no load');
+    assert.equal(isMissingMetric({ ...cpu, values: [40], missing: 1 }), false, "HPA's missing pod");
   });
 });
