@@ -54,8 +54,12 @@ describe('autoscaling on memory', () => {
     );
     assert.ok(memory, JSON.stringify(entry.inputs.metrics));
     assert.equal(memory.target, 100 * MIB);
-    // At least the 150 MiB it holds, less a generous margin; the runtime itself comes on top.
-    assert.ok(memory.average >= 0.8 * 150 * MIB, `scaled out at ${memory.average / MIB} MiB`);
+    // The sample that scaled it out may be taken while the app is still writing its 150 MiB (on a
+    // loaded machine that takes long enough: a CI run scaled out at 111.9 MiB), so what it must show
+    // is HPA's own bar, above the target by more than the 10 % tolerance, and no more than the app
+    // holds with its runtime (~50 MiB) on top: a reading in other units or of another process fails.
+    assert.ok(memory.average > 1.1 * 100 * MIB, `scaled out at ${memory.average / MIB} MiB`);
+    assert.ok(memory.average < (150 + 150) * MIB, `scaled out at ${memory.average / MIB} MiB`);
     assert.match(entry.message, /memory [0-9.]+ MiB vs target 100 MiB/);
 
     // The new instances hold only the runtime, so the average falls back near the target and the
