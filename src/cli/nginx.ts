@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { BackendInstance } from '../balancer/index.js';
-import { NginxDriver, renderUpstreams } from '../balancer/index.js';
-import { loadConfig } from '../config/index.js';
+// The NGINX modules, not the balancer barrel (the whole proxy); the config is loaded only with -c.
+import { NginxDriver } from '../balancer/nginx/driver.js';
+import { renderUpstreams } from '../balancer/nginx/render.js';
+import type { BackendInstance } from '../balancer/types.js';
 import type { NginxDriverConfig } from '../config/types.js';
 import { ApiClient, CliError } from './client.js';
 
@@ -36,6 +37,7 @@ async function liveGroups(api: string): Promise<LiveGroup[]> {
 
 async function nginxConfig(file: string | undefined): Promise<NginxDriverConfig> {
   if (file === undefined) return NGINX_DEFAULTS;
+  const { loadConfig } = await import('../config/index.js');
   return (await loadConfig(file)).balancer.nginx ?? NGINX_DEFAULTS;
 }
 

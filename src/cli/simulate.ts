@@ -2,8 +2,11 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { baseUrlProblem, loadConfig, parseDuration, urlProblem } from '../config/index.js';
-import { redactCredentials } from '../metrics/index.js';
+// Modules, not the config and metrics barrels: those load the zod schema and every metric source,
+// which only --config needs (loaded there).
+import { parseDuration } from '../config/duration.js';
+import { baseUrlProblem, urlProblem } from '../config/url.js';
+import { redactCredentials } from '../metrics/url-credentials.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import {
   type ConfiguredGroup,
@@ -411,6 +414,7 @@ async function loadGroup(flags: { config?: string; group?: string }): Promise<Co
       2,
     );
   }
+  const { loadConfig } = await import('../config/index.js');
   const config = await loadConfig(flags.config);
   try {
     return configuredGroup(config, flags.group);

@@ -37,6 +37,7 @@ import type {
   StateConfig,
   TlsConfig,
 } from './types.js';
+import { baseUrlProblem, urlProblem } from './url.js';
 
 /** SHORT_FORM_GROUP is the name of the single group a short-form file defines. */
 export const SHORT_FORM_GROUP = 'web';
@@ -557,37 +558,6 @@ export const controllerSchema = mapping({
     ...(raw.state === undefined ? {} : { state: raw.state }),
   }),
 );
-
-/** urlProblem says what is wrong with a URL a source will take apart, or undefined. */
-export function urlProblem(text: string, schemes: readonly string[]): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return 'not a URL';
-  }
-  const want = schemes.map((s) => `${s}//`).join(' or ');
-  if (!schemes.includes(url.protocol)) return `expected ${want}, got ${url.protocol}//`;
-  if (url.hostname === '') return 'no host';
-  try {
-    for (const part of [url.username, url.password, url.pathname]) decodeURIComponent(part);
-  } catch {
-    return 'bad percent-encoding';
-  }
-  return undefined;
-}
-
-/**
- * baseUrlProblem says why a base URL that a source joins an API path onto cannot be one: a query
- * or fragment. Joining `api/v1/query` onto `http://h/prom?tenant=a` gives `http://h/api/v1/query`,
- * losing the query and the path prefix without a word; an empty `?` or `#` does the same.
- */
-export function baseUrlProblem(text: string, joined: string): string | undefined {
-  const at = text.search(/[?#]/);
-  if (at < 0) return undefined;
-  const part = text[at] === '?' ? `a query (${text.slice(at)})` : `a fragment (${text.slice(at)})`;
-  return `has ${part}, which would be dropped when ${joined} is joined on: give only scheme, host, port and path`;
-}
 
 const cpuMetricSchema = mapping({
   target: z.number().positive(),

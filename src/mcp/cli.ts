@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { readTokenFile, tokenFromEnv } from '../api/index.js';
-import { parseListen } from '../config/index.js';
+import { tokenFromEnv } from '../api/auth.js';
+import { readTokenFile } from '../api/token-file.js';
+import { parseListen } from '../config/listen.js';
 
 /**
  * registerMcp adds `scaleplane mcp` to the program: stdio by default, streamable HTTP with --http.
