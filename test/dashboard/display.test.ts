@@ -76,6 +76,48 @@ describe('what the dashboard shows', { skip: chromiumMissing }, () => {
     }
   });
 
+  it("the Set field follows the group's count until someone types in it", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const field = '[data-group=web] input[aria-label=instances]';
+    const fieldHolds = (value: string) =>
+      page.waitForFunction(
+        // Typed loosely: this file is type-checked without the DOM library.
+        ([selector, want]) =>
+          (
+            globalThis as { document?: { querySelector(s: string): { value?: string } | null } }
+          ).document?.querySelector(selector)?.value === want,
+        [field, value] as const,
+        { timeout: 15_000 },
+      );
+    const set = (instances: number) =>
+      api.call('/api/scalability/scale-group', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ group: 'web', action: 'set', instances }),
+      });
+    try {
+      await signIn(page, api.base, TOKEN);
+      const start = await page.inputValue(field);
+      const other = start === '3' ? 4 : 3;
+      // Scaled from elsewhere (the autoscaler, the CLI): before, the field kept the count the page
+      // opened with, and Set offered to go back to it.
+      assert.equal((await set(other)).status, 200);
+      await fieldHolds(String(other));
+      // A count being typed is the user's, not overwritten by the next change.
+      await page.fill(field, '5');
+      const third = other === 3 ? 4 : 3;
+      assert.equal((await set(third)).status, 200);
+      // The confirmation shows the group's count as the controls know it: once it says `third`,
+      // the change has reached them, and the typed 5 must still be there.
+      await page.click('[data-group=web] button[data-action=set]');
+      await page.waitForSelector(`[role=dialog] :text("${third} → 5")`, { timeout: 15_000 });
+      assert.equal(await page.inputValue(field), '5');
+      await page.keyboard.press('Escape');
+    } finally {
+      await page.close();
+    }
+  });
+
   it('fits a phone screen: the sign-in form at 320 px, the dashboard at 390 px', async () => {
     const small = await browser.newPage({ viewport: { width: 320, height: 640 } });
     try {

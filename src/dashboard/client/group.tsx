@@ -106,7 +106,13 @@ function ScaleControls(props: {
   const { group } = props;
   // A read token was offered every button, then the dialog, then a 403 after Confirm.
   const readOnly = props.readOnlyToken !== undefined;
+  // The field follows the group's count until someone types in it: it used to keep the count from
+  // when the page opened, so after the autoscaler moved from 1 to 4, Set offered 1.
   const [count, setCount] = useState(String(group.desired));
+  const [edited, setEdited] = useState(false);
+  useEffect(() => {
+    if (!edited) setCount(String(group.desired));
+  }, [group.desired, edited]);
   const [pending, setPending] = useState<ScaleAction | undefined>();
   const [message, setMessage] = useState('');
   const [busy, setBusy] = useState(false);
@@ -150,6 +156,8 @@ function ScaleControls(props: {
     setBusy(true);
     try {
       setMessage(await props.onScale(pending));
+      // Done with the typed count: follow the group again (its new count arrives on the stream).
+      if (pending.action === 'set') setEdited(false);
     } catch (err) {
       setMessage((err as Error).message);
     } finally {
@@ -185,7 +193,10 @@ function ScaleControls(props: {
           max={group.maxInstances}
           value={count}
           disabled={readOnly}
-          onInput={(e) => setCount((e.target as HTMLInputElement).value)}
+          onInput={(e) => {
+            setCount((e.target as HTMLInputElement).value);
+            setEdited(true);
+          }}
         />
         <button
           type="button"
