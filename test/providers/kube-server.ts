@@ -10,7 +10,9 @@
 // Deployment's ReplicaSets with maxSurge 1, maxUnavailable 0 (random pod names, newest removed
 // first); a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
 // ones before are Ready; removed highest ordinal first; rolled from the highest ordinal down by
-// deleting a pod before its successor is created: no surge; a deleted pod comes back under its name).
+// deleting a pod before its successor is created: no surge; a deleted pod comes back under its name;
+// RollingUpdate's `partition` honoured: only ordinals at or above it are rolled, and a pod below it is
+// created at the current revision, the newest template at status.currentRevision).
 // `podsBecomeReady = false` plays pods that never pass their readiness probe. It also serves a watch
 // of one workload (`fieldSelector=metadata.name=…`: its state, then every write), and plays failures:
 // `podQuota` (a ResourceQuota: no pod created beyond it), `forbid` (403 as RBAC words it),
@@ -134,7 +136,10 @@ export class KubeServer {
   #timers = new Set<NodeJS.Timeout>();
   /** Each open watch's end at its timeoutSeconds. */
   #watchEnds = new Map<ServerResponse, NodeJS.Timeout>();
-  readonly #podReadyMs: number;
+  /** How long a new pod takes to be Ready (ms); may be changed between steps of a test. */
+  podReadyMs: number;
+  /** Each StatefulSet's templates by revision (ControllerRevisions) and its current revision. */
+  #revisions = new Map<Json, { current?: string; templates: Map<string, Json> }>();
   readonly #graceMs: number;
   readonly #podIp: (n: number) => string;
 
@@ -146,7 +151,7 @@ export class KubeServer {
   constructor(
     options: { podReadyMs?: number; terminationGraceMs?: number; podIp?: (n: number) => string } = {},
   ) {
-    this.#podReadyMs = options.podReadyMs ?? 60;
+    this.podReadyMs = options.podReadyMs ?? 60;
     this.#graceMs = options.terminationGraceMs ?? 30;
     this.#podIp = options.podIp ?? ((n) => `10.244.0.${n}`);
     this.#server = createServer((req, res) => {
@@ -189,6 +194,10 @@ export class KubeServer {
         },
         ...(kind === 'Deployment' && {
           strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
+        }),
+        // The API server's defaults (SetDefaults_StatefulSet).
+        ...(kind === 'StatefulSet' && {
+          updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
         }),
       },
       status: {},
@@ -336,10 +345,28 @@ export class KubeServer {
           (!Array.isArray(containers) || containers.some((c: Json) => typeof c?.name !== 'string'))
         )
           return this.#status(res, 422, 'Invalid', 'spec.template.spec.containers[].name: Required value');
-        const before = JSON.stringify(w.object.spec.template);
-        mergeWorkload(w.object, patch, contentType === 'application/strategic-merge-patch+json');
-        if (JSON.stringify(w.object.spec.template) !== before || patch?.spec?.replicas !== undefined)
-          w.object.metadata.generation++;
+        const before = JSON.stringify(w.object.spec);
+        // Merged into a copy: an invalid result leaves the stored object as it was.
+        const merged = structuredClone(w.object);
+        mergeWorkload(merged, patch, contentType === 'application/strategic-merge-patch+json');
+        const strategy = merged.spec.updateStrategy;
+        if (w.kind === 'StatefulSet' && strategy?.type === 'OnDelete' && strategy.rollingUpdate)
+          return this.#status(
+            res,
+            422,
+            'Invalid',
+            `StatefulSet.apps "${w.object.metadata.name}" is invalid: spec.updateStrategy.rollingUpdate: Invalid value: only allowed for updateStrategy 'RollingUpdate'`,
+          );
+        // Defaulting, as the API server does on every write: a partition removed is 0.
+        if (w.kind === 'StatefulSet' && strategy?.type !== 'OnDelete') {
+          strategy.rollingUpdate ??= {};
+          strategy.rollingUpdate.partition ??= 0;
+        }
+        // The object keeps its identity (the fake's revisions hang on it).
+        for (const key of Object.keys(w.object)) delete w.object[key];
+        Object.assign(w.object, merged);
+        // Any change of spec moves metadata.generation.
+        if (JSON.stringify(w.object.spec) !== before) w.object.metadata.generation++;
         this.#bump(w);
         return this.#json(res, 200, w.object);
       }
@@ -683,23 +710,40 @@ export class KubeServer {
   }
 
   /**
-   * The StatefulSet controller with its defaults (podManagementPolicy OrderedReady, RollingUpdate
-   * with partition 0 and maxUnavailable 1): one step at a time, none while a pod terminates.
+   * The StatefulSet controller with podManagementPolicy OrderedReady and RollingUpdate (maxUnavailable
+   * 1): one step at a time, none while a pod terminates. Each template is a revision; the update
+   * revision is the current template's. `partition` as the StatefulSet docs ("Partitioned rolling
+   * updates") have it: pods with an ordinal at or above it are updated, those below are not, "and,
+   * even if they are deleted, they will be recreated at the previous version" (the current
+   * revision's template); the current revision becomes the update revision once every pod runs it
+   * and is Ready.
    */
   #reconcileStatefulSet(o: Json, revision: string): void {
     const want = o.spec.replicas as number;
     const name = o.metadata.name as string;
+    const partition = (o.spec.updateStrategy?.rollingUpdate?.partition as number | undefined) ?? 0;
+    const onDelete = o.spec.updateStrategy?.type === 'OnDelete';
+    let revisions = this.#revisions.get(o);
+    if (!revisions) {
+      revisions = { templates: new Map() };
+      this.#revisions.set(o, revisions);
+    }
+    revisions.templates.set(revision, structuredClone(o.spec.template));
+    revisions.current ??= revision;
+    const current = revisions.current;
     const mine = this.#podsOf(o);
     const ordinalOf = (p: Json) => Number(p.metadata.name.slice(name.length + 1));
     const byOrdinal = new Map(mine.map((p) => [ordinalOf(p), p]));
     const settled = !mine.some((p) => p.metadata.deletionTimestamp);
     if (settled) {
       let acted = false;
-      // Scale up / recreate: the lowest missing ordinal, once every one before it is Ready.
+      // Scale up / recreate: the lowest missing ordinal, once every one before it is Ready; below the
+      // partition at the current revision, else at the update revision.
       for (let i = 0; i < want && !acted; i++) {
         const p = byOrdinal.get(i);
         if (!p) {
-          this.#createPod(o, revision, REVISION_HASH, `${name}-${i}`);
+          const at = i < partition && !onDelete ? current : revision;
+          this.#createPod(o, at, REVISION_HASH, `${name}-${i}`, revisions.templates.get(at));
           acted = true;
         } else if (!isReady(p)) acted = true;
       }
@@ -709,24 +753,29 @@ export class KubeServer {
         this.#deletePod(byOrdinal.get(extra[0]!)!);
         acted = true;
       }
-      // Rolling update: the highest ordinal not at the update revision is deleted; the scale-up step
-      // above creates it again at the new revision once it is gone.
-      if (!acted) {
+      // Rolling update: the highest ordinal at or above the partition not at the update revision is
+      // deleted; the scale-up step above creates it again at the new revision once it is gone.
+      if (!acted && !onDelete) {
         const stale = [...byOrdinal.entries()]
-          .filter(([, p]) => p.metadata.labels[REVISION_HASH] !== revision)
+          .filter(([i, p]) => i >= partition && p.metadata.labels[REVISION_HASH] !== revision)
           .sort((a, b) => b[0] - a[0])[0];
         if (stale) this.#deletePod(stale[1]);
       }
     }
     const after = this.#podsOf(o).filter((p) => !p.metadata.deletionTimestamp);
+    const updated = after.filter((p) => p.metadata.labels[REVISION_HASH] === revision).length;
+    const ready = after.filter(isReady).length;
+    if (updated === after.length && ready === after.length && after.length === want)
+      revisions.current = revision;
     o.status = {
       observedGeneration: o.metadata.generation,
       replicas: after.length,
-      currentRevision: revision,
+      currentRevision: revisions.current,
       updateRevision: revision,
-      updatedReplicas: after.filter((p) => p.metadata.labels[REVISION_HASH] === revision).length,
-      readyReplicas: after.filter(isReady).length,
-      availableReplicas: after.filter(isReady).length,
+      currentReplicas: after.filter((p) => p.metadata.labels[REVISION_HASH] === revisions.current).length,
+      updatedReplicas: updated,
+      readyReplicas: ready,
+      availableReplicas: ready,
     };
   }
 
@@ -735,6 +784,7 @@ export class KubeServer {
     hash: string,
     label: string,
     name = `${o.metadata.name}-${hash.slice(0, 5)}-${Math.random().toString(36).slice(2, 7)}`,
+    template: Json = o.spec.template,
   ): void {
     if (this.#podsOf(o).length >= this.podQuota) return;
     const pod: Json = {
@@ -744,15 +794,15 @@ export class KubeServer {
         name,
         namespace: o.metadata.namespace,
         uid: randomUUID(),
-        labels: { ...o.spec.template.metadata.labels, [label]: hash },
+        labels: { ...template.metadata.labels, [label]: hash },
         creationTimestamp: new Date().toISOString(),
       },
-      spec: structuredClone(o.spec.template.spec),
+      spec: structuredClone(template.spec),
       status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
     };
     this.pods.set(name, pod);
     this.#emit('ADDED', pod);
-    this.#later(this.#podReadyMs, () => {
+    this.#later(this.podReadyMs, () => {
       if (!this.pods.has(name) || pod.metadata.deletionTimestamp) return;
       const ready = this.podsBecomeReady;
       pod.status = {
@@ -825,14 +875,12 @@ function mergeWorkload(target: Json, patch: Json, strategic: boolean): void {
         if (existing) mergeWorkload(existing, c, strategic);
         else (target[key] as Json[]).push(c);
       }
-    } else if (
-      typeof value === 'object' &&
-      !Array.isArray(value) &&
-      typeof target[key] === 'object' &&
-      target[key] !== null
-    )
+    } else if (typeof value === 'object' && !Array.isArray(value)) {
+      // A map not there yet is created: a null inside the patch still removes, never is stored.
+      if (typeof target[key] !== 'object' || target[key] === null || Array.isArray(target[key]))
+        target[key] = {};
       mergeWorkload(target[key], value as Json, strategic);
-    else target[key] = structuredClone(value);
+    } else target[key] = structuredClone(value);
   }
 }
 

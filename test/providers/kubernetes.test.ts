@@ -21,6 +21,7 @@ import {
   apiErrorText,
   kubeConfigSource,
   loadKubeConfig,
+  ROLL_ANNOTATION,
   rewatchBackoff,
   watchFailure,
 } from '../../src/providers/kubernetes/index.js';
@@ -180,7 +181,7 @@ describe('kubernetes provider: request shapes', () => {
     );
   });
 
-  it('a StatefulSet resize rolls with one extra replica (a StatefulSet has no surge): scale +1, patch, scale back', async (t) => {
+  it('a StatefulSet resize: template behind a partition first, then one extra replica, partition 0, scale back, partition restored', async (t) => {
     const { server, provider } = await setup(t, { kind: 'StatefulSet' }, 2);
     await provider.start();
     await provider.scaleTo(2);
@@ -202,11 +203,31 @@ describe('kubernetes provider: request shapes', () => {
           ? `scale ${(r.body as { spec: { replicas: number } }).spec.replicas}`
           : `patch ${r.path.split('/').at(-1)}`,
       );
-    assert.deepEqual(calls, ['scale 3', 'patch web', 'scale 2']);
-    const patch = server.requests.find((r) => r.path.endsWith('/statefulsets/web') && r.method === 'PATCH');
-    assert.ok(patch, 'the StatefulSet was patched');
-    // A StatefulSet has no Deployment strategy field to set.
-    assert.equal((patch.body as { spec: Record<string, unknown> }).spec.strategy, undefined);
+    assert.deepEqual(calls, ['patch web', 'scale 3', 'patch web', 'scale 2', 'patch web']);
+    const patches = server.requests
+      .slice(from)
+      .filter((r) => r.path.endsWith('/statefulsets/web') && r.method === 'PATCH');
+    assert.equal(patches[0]?.contentType, 'application/strategic-merge-patch+json');
+    // First the template, behind a partition at the replicas (no pod recreated), the user's noted.
+    assert.deepEqual(patches[0]?.body, {
+      metadata: { annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2}' } },
+      spec: {
+        updateStrategy: { rollingUpdate: { partition: 2 } },
+        template: {
+          spec: {
+            containers: [{ name: 'app', resources: { limits: { cpu: '250m' }, requests: { cpu: '250m' } } }],
+          },
+        },
+      },
+    });
+    assert.deepEqual(patches[1]?.body, { spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } });
+    assert.deepEqual(patches[2]?.body, {
+      metadata: { annotations: { [ROLL_ANNOTATION]: null } },
+      spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
+    });
+    const sts = server.workloads.get('shop/web')!.object;
+    assert.equal(sts.metadata.annotations?.[ROLL_ANNOTATION], undefined);
+    assert.deepEqual(sts.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { partition: 0 } });
     assert.ok(
       Math.min(...server.readyHistory) >= 2,
       `ready pods went down to ${Math.min(...server.readyHistory)}`,

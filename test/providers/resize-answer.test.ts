@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { AwsProvider, FencedProvider, KubernetesProvider, type Provider } from '../../src/providers/index.js';
+import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { type ApiHarness, startApi } from '../helpers/api-harness.js';
 import { until } from '../helpers/until.js';
 import { AwsServer } from './aws-server.js';
@@ -46,11 +47,9 @@ async function serve(
   return api;
 }
 
-async function kubernetes(t: TestContext, kind: 'Deployment' | 'StatefulSet', storeTimeoutMs?: number) {
-  const server = new KubeServer();
-  await server.start();
-  server.addWorkload(kind, 'shop', 'web', 2);
-  const provider = new KubernetesProvider({
+/** kubernetesProvider is the provider over workload shop/web of `server`. */
+function kubernetesProvider(server: KubeServer, kind: 'Deployment' | 'StatefulSet') {
+  return new KubernetesProvider({
     group: 'web',
     config: { ...WEB_DEPLOYMENT, kind },
     minInstances: 1,
@@ -61,10 +60,61 @@ async function kubernetes(t: TestContext, kind: 'Deployment' | 'StatefulSet', st
     rewatchDelay: 50,
     timeout: 15_000,
   });
+}
+
+async function kubernetes(t: TestContext, kind: 'Deployment' | 'StatefulSet', storeTimeoutMs?: number) {
+  const server = new KubeServer();
+  await server.start();
+  server.addWorkload(kind, 'shop', 'web', 2);
+  const provider = kubernetesProvider(server, kind);
   const api = await serve(t, server, provider, storeTimeoutMs);
   // Resources of the workload's container as the API server stores them.
   const stored = () => server.workloads.get('shop/web')?.object.spec.template.spec.containers[0].resources;
-  return { server, api, stored };
+  return { server, api, stored, provider };
+}
+
+/** POD_READY_MS is how long a new pod takes to be Ready in the slow-pod tests: past their 300 ms bound. */
+const POD_READY_MS = 1500;
+
+/**
+ * slowStatefulSet is shop/web, a StatefulSet of 2 pods (Ready), behind the control API answering a
+ * resize within 300 ms, whose new pods from then on take POD_READY_MS to be Ready.
+ */
+async function slowStatefulSet(t: TestContext) {
+  const setup = await kubernetes(t, 'StatefulSet', 300);
+  await until(
+    () => setup.provider.instances().filter((i) => i.state === 'ready').length === 2,
+    10_000,
+    '2 pods Ready',
+  );
+  setup.server.podReadyMs = POD_READY_MS;
+  const sts = () => setup.server.workloads.get('shop/web')!.object;
+  const pods = () =>
+    [...setup.server.pods.values()]
+      .filter((p) => !p.metadata.deletionTimestamp)
+      .map((p) => `${p.metadata.name} ${p.spec.containers[0].resources?.limits?.cpu ?? '-'}`)
+      .sort();
+  return { ...setup, sts, pods };
+}
+
+/** rolled says the StatefulSet is the user's again: 2 pods at `cpu`, all Ready, no annotation of ours, `partition`. */
+function rolled(server: KubeServer, cpu: string, partition: number): boolean {
+  const sts = server.workloads.get('shop/web')!.object;
+  const pods = [...server.pods.values()];
+  return (
+    sts.spec.replicas === 2 &&
+    sts.metadata.annotations?.[ROLL_ANNOTATION] === undefined &&
+    sts.spec.updateStrategy.rollingUpdate.partition === partition &&
+    pods.length === 2 &&
+    pods.every(
+      (p) =>
+        !p.metadata.deletionTimestamp &&
+        p.spec.containers[0].resources?.limits?.cpu === cpu &&
+        p.status.conditions?.some(
+          (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
+        ),
+    )
+  );
 }
 
 async function aws(t: TestContext, storeTimeoutMs?: number) {
@@ -149,6 +199,59 @@ describe('resize-group on Kubernetes: answered once the API server stored the po
       /^group "web": resize not stored: the resize stopped before the PATCH of Deployment shop\/web's pod template resources was made \(API_ERROR: .*forbidden.*\), so it is not in effect: repeat it$/,
     );
     assert.equal(stored(), undefined);
+  });
+});
+
+describe('resize-group on a StatefulSet whose pods are slow to be Ready', () => {
+  it('the 202 comes once the template is stored behind a partition, before any pod changes; the roll then finishes with one extra pod', async (t) => {
+    const { server, api, stored, sts, pods } = await slowStatefulSet(t);
+    server.readyHistory.length = 0;
+    const res = await resize(api, { cpu: 0.5 });
+    // Before: the PATCH came only after an extra pod was Ready (POD_READY_MS), past the 300 ms bound: 503.
+    assert.equal(res.status, 202, res.text);
+    assert.deepEqual(stored(), { limits: { cpu: '500m' }, requests: { cpu: '500m' } });
+    assert.equal(sts().spec.updateStrategy.rollingUpdate.partition, 2, 'no pod ordinal is at the partition');
+    assert.equal(sts().metadata.annotations?.[ROLL_ANNOTATION], '{"partition":0,"replicas":2}');
+    assert.deepEqual(pods().slice(0, 2), ['web-0 -', 'web-1 -'], 'a pod was recreated before the 202');
+    await until(() => rolled(server, '500m', 0), 30_000, 'the roll finished, the partition restored');
+    assert.ok(
+      Math.min(...server.readyHistory) >= 2,
+      `ready pods went down to ${Math.min(...server.readyHistory)}`,
+    );
+  });
+
+  it('a controller stopped after the 202: the next one to start finishes the roll and restores the user partition', async (t) => {
+    const { server, api, provider, sts, pods } = await slowStatefulSet(t);
+    // The user's own partition (pods below it held back from template changes), to be restored.
+    sts().spec.updateStrategy.rollingUpdate.partition = 1;
+    const res = await resize(api, { cpu: 0.25 });
+    assert.equal(res.status, 202, res.text);
+    await provider.close();
+    assert.equal(sts().metadata.annotations?.[ROLL_ANNOTATION], '{"partition":1,"replicas":2}');
+    // Left alone, the StatefulSet controller rolls nothing: every pod's ordinal is below the partition.
+    assert.deepEqual(pods().slice(0, 2), ['web-0 -', 'web-1 -']);
+    server.readyHistory.length = 0;
+    const successor = kubernetesProvider(server, 'StatefulSet');
+    t.after(() => successor.close());
+    await successor.start();
+    assert.equal(successor.desired(), 2, 'the extra replica counted as desired');
+    await until(
+      () => rolled(server, '250m', 1),
+      30_000,
+      'the roll finished by the successor, partition 1 restored',
+    );
+    assert.ok(
+      Math.min(...server.readyHistory) >= 2,
+      `ready pods went down to ${Math.min(...server.readyHistory)}`,
+    );
+    await until(
+      () =>
+        successor.instances().length === 2 &&
+        successor.instances().every((i) => i.state === 'ready' && i.size?.cpu === 0.25),
+      10_000,
+      'the successor sees 2 Ready pods at the new size',
+    );
+    assert.equal(successor.desired(), 2);
   });
 });
 

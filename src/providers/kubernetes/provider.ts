@@ -26,6 +26,19 @@ import { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';
 type K8s = typeof import('@kubernetes/client-node');
 type WatchName = 'pods' | 'workload';
 
+/**
+ * The annotation a StatefulSet carries while a resize of ours rolls it: JSON `{"partition": P,
+ * "replicas": R}`, the user's partition to restore and the replicas without the extra one. A
+ * controller that starts and finds it finishes the roll (see `#finishRoll`).
+ */
+export const ROLL_ANNOTATION = 'scaleplane.io/resize-roll';
+
+/** RollState is what `ROLL_ANNOTATION` holds. */
+interface RollState {
+  partition: number;
+  replicas: number;
+}
+
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
 const HPA_WRITE_ATTEMPTS = 5;
 
@@ -90,7 +103,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   readonly resizes = ['cpu', 'memory'] as const;
   /**
    * A resize outlives this controller once the API server stored the pod template's new resources:
-   * Kubernetes rolls the pods from there on its own. The control API answers after that PATCH.
+   * Kubernetes rolls a Deployment's pods from there on its own; a StatefulSet's roll, held behind a
+   * partition, is finished by whichever controller starts next (see `ROLL_ANNOTATION`). The control
+   * API answers after that PATCH.
    */
   readonly savesSize = true;
   /** True in `mode: hpa`: Kubernetes runs the scaling loop, Scaleplane's policy stays out. */
@@ -122,6 +137,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   readonly #drained = new ReturnToService();
   /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
   #surge = 0;
+  /** A StatefulSet roll found half-done at start (see `ROLL_ANNOTATION`), being finished. */
+  #resuming: Promise<void> | undefined;
   /** Writes of ours to `spec.replicas` in progress (a scaleTo's patch, a StatefulSet resize's extra replica). */
   #writes = 0;
   /** Bumped as each of those writes begins and ends: a read sent before the last bump proves nothing. */
@@ -168,11 +185,34 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   async #start(): Promise<void> {
     const observed = this.#observing !== undefined;
     await this.observe();
-    if (observed) {
-      const workload = await this.#call('read workload', () => this.#readWorkload());
+    let workload:
+      | { spec?: { replicas?: number }; metadata?: { annotations?: Record<string, string> } }
+      | undefined;
+    if (observed || this.#config.kind === 'StatefulSet') {
+      workload = await this.#call('read workload', () => this.#readWorkload());
       this.#desired = workload.spec?.replicas ?? 0;
     }
     if (this.autoscaled) await this.#call('write HPA', () => this.#writeHpa());
+    const roll = workload && rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
+    if (roll) {
+      // A resize of an earlier controller stopped mid-roll: the template holds its size, the
+      // partition holds pods back. Finished here, behind start (a roll takes as long as its pods).
+      this.#desired = roll.replicas;
+      this.#logger.warn(
+        { group: this.#options.group, roll },
+        `${this.#ref()}: a resize's roll was left half-done (annotation ${ROLL_ANNOTATION}); finishing it`,
+      );
+      const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+      this.#resuming = this.#finishRoll(roll, deadline).then(
+        () => {
+          this.#logger.info({ group: this.#options.group }, `${this.#ref()}: the resize's roll is finished`);
+          this.emit('change');
+        },
+        (err: unknown) => {
+          if (!this.#closed) this.#report(err as Error);
+        },
+      );
+    }
   }
 
   async #observe(): Promise<void> {
@@ -310,10 +350,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * resize patches the container's `resources` (limits and requests) with a strategic merge patch;
    * for a Deployment also `maxUnavailable: 0, maxSurge: 1`, so Kubernetes replaces one pod at a time
    * and each new pod is Ready before an old one goes. A StatefulSet has no surge — it deletes a pod
-   * before creating its successor — so it gets one more replica first, Ready before the template
-   * changes, and gives it back once every pod rolled (the highest ordinal goes). Resolves when the
-   * rollout is complete and the pods watch shows it: the desired number of pods, all Ready at the
-   * new size, none terminating. The PATCH is handed to `options.onSizeSaved` (see `savesSize`).
+   * before creating its successor — so its PATCH also sets `updateStrategy.rollingUpdate.partition`
+   * to the replicas (no pod's ordinal reaches it: none is recreated) and notes the user's partition
+   * in `ROLL_ANNOTATION`; then `#finishRoll` adds one replica (created at the new size), lowers the
+   * partition to 0 once it is Ready, gives the extra pod back once every pod rolled (the highest
+   * ordinal goes) and restores the partition. Resolves when the rollout is complete and the pods
+   * watch shows it: the desired number of pods, all Ready at the new size, none terminating. The
+   * PATCH is handed to `options.onSizeSaved` (see `savesSize`): for a StatefulSet too it is the
+   * first write, so the answer does not wait for a pod.
    */
   async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
     validateSize(size);
@@ -321,7 +365,20 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       throw new ProviderError('UNSUPPORTED', 'kubernetes resizes cpu and memory, not instance types');
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
+    // A resize while an earlier one's roll is being finished goes after it (one roll at a time).
+    await this.#resuming;
     const workload = await this.#call('read workload', () => this.#readWorkload());
+    const statefulSet = this.#config.kind === 'StatefulSet';
+    const strategy = (
+      workload.spec as
+        | { updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } } }
+        | undefined
+    )?.updateStrategy;
+    if (statefulSet && strategy?.type === 'OnDelete')
+      throw new ProviderError(
+        'UNSUPPORTED',
+        `${this.#ref()}: updateStrategy OnDelete: Kubernetes rolls no pod on a template change; resize it by hand`,
+      );
     const containers = workload.spec?.template?.spec?.containers ?? [];
     const container = this.#config.container ?? containers[0]?.name;
     if (!container || !containers.some((c: { name: string }) => c.name === container))
@@ -330,11 +387,22 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       ...(size.cpu !== undefined && { cpu: formatCpu(size.cpu) }),
       ...(size.memory !== undefined && { memory: formatMemory(size.memory) }),
     };
+    // The user's partition: as noted by an earlier resize of ours that did not finish, else as set.
+    const roll: RollState = {
+      partition:
+        rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION])?.partition ??
+        strategy?.rollingUpdate?.partition ??
+        0,
+      replicas: this.#desired,
+    };
     const patch = {
+      ...(statefulSet && { metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } } }),
       spec: {
         ...(this.#config.kind === 'Deployment' && {
           strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
         }),
+        // Ordinals 0..replicas-1 are below it: the StatefulSet controller recreates no pod yet.
+        ...(statefulSet && { updateStrategy: { rollingUpdate: { partition: roll.replicas } } }),
         template: {
           spec: {
             containers: [{ name: container, resources: { limits: quantities, requests: quantities } }],
@@ -348,39 +416,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       `resizing ${this.#ref()}: Kubernetes rolls the pods`,
     );
     const deadline = Date.now() + (this.#options.timeout ?? 600_000);
-    const surge = this.#config.kind === 'StatefulSet' && this.#desired > 0;
-    let failure: unknown;
-    try {
-      if (surge) {
-        // Until it is given back, spec.replicas is ours at desired + 1: no read of it is taken.
-        this.#beginWrite();
-        this.#surge = 1;
-        await this.#call('patch scale', () => this.#patchScale(this.#desired + 1));
-        await this.#until(
-          deadline,
-          () => this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1,
-          'the extra pod a StatefulSet rolls with was not Ready within the timeout',
-        );
-      }
-      const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
-      options?.onSizeSaved?.(patching.then(() => {}));
-      const patched = await patching;
-      await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
-    } catch (err) {
-      failure = err;
-    }
-    if (surge) {
-      // Given back whether or not the roll finished: the extra pod was only ever for the roll.
-      this.#surge = 0;
-      try {
-        await this.#call('patch scale', () => this.#patchScale(this.#desired));
-      } catch (err) {
-        failure ??= err;
-      } finally {
-        this.#endWrite();
-      }
-    }
-    if (failure !== undefined) throw failure;
+    const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
+    options?.onSizeSaved?.(patching.then(() => {}));
+    const patched = await patching;
+    if (statefulSet) await this.#finishRoll(roll, deadline);
+    else await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
     // The workload's status counts a rollout complete while old pods still terminate, and the watch
     // may lag the status: wait until the pods themselves show the new size.
     await this.#until(deadline, () => {
@@ -395,6 +435,69 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         )
       );
     });
+  }
+
+  /**
+   * finishRoll rolls a StatefulSet whose template a resize of ours changed behind a partition of
+   * `roll.replicas` (see `resize`), from wherever it stands, each step idempotent so that a successor
+   * controller can run it again: one replica more (`roll.replicas + 1`: the new pod's ordinal is at
+   * the partition, so it starts at the new size), Ready; the partition down to 0, and the
+   * StatefulSet controller's own rolling update (one pod at a time, each deleted once the others are
+   * Ready, highest ordinal first) until the rollout is complete; the extra replica given back; the
+   * user's partition restored and the annotation removed. A failure gives the replica back and
+   * restores the partition all the same, so Kubernetes rolls the stored template on its own, as it
+   * does a Deployment's; a close (CLOSED) leaves the roll as it stands for the next controller.
+   */
+  async #finishRoll(roll: RollState, deadline: number): Promise<void> {
+    const surge = roll.replicas > 0;
+    let failure: unknown;
+    try {
+      if (surge) {
+        // Until it is given back, spec.replicas is ours at replicas + 1: no read of it is taken.
+        this.#beginWrite();
+        this.#surge = 1;
+        await this.#call('patch scale', () => this.#patchScale(this.#desired + 1));
+        await this.#until(
+          deadline,
+          () => this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1,
+          'the extra pod a StatefulSet rolls with was not Ready within the timeout',
+        );
+      }
+      const lowered = await this.#call('patch partition', () =>
+        this.#patchWorkload({ spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } }),
+      );
+      await this.#waitRollout(lowered.metadata?.generation ?? 0, deadline);
+    } catch (err) {
+      failure = err;
+    }
+    const closed = failure instanceof ProviderError && failure.code === 'CLOSED';
+    if (surge && !closed) {
+      // Given back whether or not the roll finished: the extra pod was only ever for the roll.
+      this.#surge = 0;
+      try {
+        await this.#call('patch scale', () => this.#patchScale(this.#desired));
+      } catch (err) {
+        failure ??= err;
+      } finally {
+        this.#endWrite();
+      }
+    } else if (surge) {
+      this.#surge = 0;
+      this.#endWrite();
+    }
+    if (!closed) {
+      try {
+        await this.#call('patch partition', () =>
+          this.#patchWorkload({
+            metadata: { annotations: { [ROLL_ANNOTATION]: null } },
+            spec: { updateStrategy: { rollingUpdate: { partition: roll.partition } } },
+          }),
+        );
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /**
@@ -1101,5 +1204,18 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #report(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else this.#logger.error({ group: this.#options.group, err }, err.message);
+  }
+}
+
+/** rollState reads `ROLL_ANNOTATION`'s value; undefined when absent or not ours. */
+function rollState(text: string | undefined): RollState | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<RollState>;
+    return Number.isInteger(v.partition) && Number.isInteger(v.replicas) && v.replicas! >= 0
+      ? { partition: v.partition!, replicas: v.replicas! }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
