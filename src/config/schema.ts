@@ -690,6 +690,18 @@ const metricSchema = z
     latency: METRIC_KINDS.latency.optional(),
   })
   .superRefine((value, ctx) => {
+    // Kubernetes' and KEDA's manifests name a metric's kind in `type:`; three issues about unknown
+    // kinds `type` and `target` told such a user less than the one form to write instead.
+    const typed = typeof value.type === 'string' ? value.type.toLowerCase() : undefined;
+    if (typed !== undefined && Object.hasOwn(METRIC_KINDS, typed)) {
+      const { type, ...rest } = value;
+      const fields = Object.entries(rest).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
+      ctx.addIssue({
+        code: 'custom',
+        message: `the kind is the key: write "${typed}: { ${fields.join(', ')} }" instead of "type: ${type}"`,
+      });
+      return;
+    }
     for (const key of Object.keys(value)) {
       if (!Object.hasOwn(METRIC_KINDS, key)) {
         ctx.addIssue({

@@ -544,6 +544,20 @@ describe('parseConfig: errors name the YAML path and line', () => {
       issues: [{ path: 'groups.web.scaling.metrics.0.disk', line: 7 }],
     },
     {
+      name: "a metric written Kubernetes' way (type: cpu): one issue on the metric",
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    command: x',
+        '    max_instances: 2',
+        '    scaling:',
+        '      metrics:',
+        '        - type: cpu',
+        '          target: 80',
+      ),
+      issues: [{ path: 'groups.web.scaling.metrics.0', line: 7 }],
+    },
+    {
       name: 'tolerance of 1 or more',
       yaml: lines(
         'groups:',
@@ -736,6 +750,27 @@ describe('parseConfig: errors name the YAML path and line', () => {
       assert.deepEqual(issuesOf(yaml), issues);
     });
   }
+});
+
+it('a metric written with `type:` is answered with the form to write', () => {
+  assert.throws(
+    () =>
+      parse(
+        lines(
+          'groups:',
+          '  web:',
+          '    command: x',
+          '    max_instances: 2',
+          '    scaling:',
+          '      metrics: [{ type: CPU, target: 80, window: 30s }]',
+        ),
+      ),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.message.includes(
+        'groups.web.scaling.metrics.0 (line 6): the kind is the key: write "cpu: { target: 80, window: "30s" }" instead of "type: CPU"',
+      ),
+  );
 });
 
 describe('parseConfig: scaling.startup', () => {
