@@ -306,6 +306,48 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
     }
   });
 
+  it('without pid_file, the pid file is asked of nginx -T, and a reload nginx refused is a failed sync', async () => {
+    const [a, , c] = backends as [Named, Named, Named];
+    // As above, but the config names no pid_file, as most do: NGINX knows its own. Before the fix
+    // the driver went without one, and the refused reload was a success with NGINX on c.
+    await writeFile(join(dir, 'extra.conf'), `server { listen ${a.address}; }\n`);
+    const logged: { level: string; msg: string }[] = [];
+    const logger = {
+      info: (_: object, msg: string) => logged.push({ level: 'info', msg }),
+      warn: (_: object, msg: string) => logged.push({ level: 'warn', msg }),
+      error: () => {},
+    };
+    const driver = new NginxDriver({ config: driverConfig(), reloadTimeout: 3000, logger });
+    driver.on('error', () => {});
+    try {
+      assert.equal(driver.pidFile, undefined, 'asked at the first sync whose test passed');
+      driver.update('web', [ready(a)]);
+      await assert.rejects(driver.flush(), (err: Error & { code: string }) => {
+        assert.equal(err.code, 'NGINX_RELOAD_FAILED');
+        assert.match(err.message, /exited 0, but nginx \(master \d+\) started no new workers within 3000 ms/);
+        return true;
+      });
+      assert.equal(driver.pidFile, join(dir, 'nginx.pid'));
+      assert.deepEqual(await routesTo(port, ['c']), ['c'], 'nginx runs the previous upstreams');
+      await writeFile(join(dir, 'extra.conf'), '');
+      assert.equal((await driver.flush()).reloaded, true);
+      assert.equal(await driver.synced(10_000), true);
+      assert.deepEqual(await routesTo(port, ['a']), ['a']);
+      driver.update('web', [ready(c)]);
+      await driver.flush();
+      const said = logged.filter((l) => l.msg.startsWith('nginx: '));
+      assert.equal(said.length, 1, 'asked and logged once');
+      assert.equal(said[0]!.level, 'info');
+      assert.match(
+        said[0]!.msg,
+        new RegExp(`^nginx: pid file ${join(dir, 'nginx.pid')} \\(from the pid directive in .* -T -q -c `),
+      );
+    } finally {
+      await writeFile(join(dir, 'extra.conf'), '');
+      await driver.close();
+    }
+  });
+
   it('an include file nginx.conf does not include, or includes outside http {}, or no nginx: the error says so', async () => {
     const [, , c] = backends as [Named, Named, Named];
     const other = join(dir, 'other-upstreams.conf');

@@ -5,6 +5,7 @@ import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
 import { nginxHint } from './hints.js';
+import { type CommandOutput, discoverPidFile } from './pid-file.js';
 import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
 import { exited, newWorkersStarted, workersOf } from './workers.js';
@@ -27,16 +28,26 @@ export class NginxDriverError extends Error {
   }
 }
 
-/** CommandRunner runs a shell command and rejects with its stderr on a non-zero exit. */
-export type CommandRunner = (command: string) => Promise<void>;
+/**
+ * CommandRunner runs a shell command and rejects with its stderr on a non-zero exit. It may resolve
+ * with the output: the pid file discovery reads `nginx -T` and `nginx -V` through it.
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: a runner that prints nothing (`async () => {}`) stays one
+export type CommandRunner = (command: string) => Promise<CommandOutput | void>;
 
-/** runShell is the default CommandRunner: `/bin/sh -c command`, 30 s at most. */
+/** runShell is the default CommandRunner: `/bin/sh -c command`, 30 s at most, resolving with its output. */
 export const runShell: CommandRunner = (command) =>
   new Promise((resolve, reject) => {
-    execFile('/bin/sh', ['-c', command], { timeout: 30_000 }, (err, _stdout, stderr) => {
-      if (err) reject(Object.assign(err, { stderr: String(stderr).trim() }));
-      else resolve();
-    });
+    // `nginx -T` of a config with many sites runs to megabytes.
+    execFile(
+      '/bin/sh',
+      ['-c', command],
+      { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(Object.assign(err, { stderr: String(stderr).trim() }));
+        else resolve({ stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 
 /** NginxDriverOptions configures an NginxDriver. */
@@ -50,7 +61,7 @@ export interface NginxDriverOptions {
   retry?: Partial<NginxRetryOptions>;
   /** Source of the retry jitter, in [0, 1). @defaultValue Math.random */
   random?: () => number;
-  /** With `config.pidFile`: ms a master that got the reload signal has to start new workers. @defaultValue 10000 */
+  /** With a pid file (configured or discovered): ms a master that got the reload signal has to start new workers. @defaultValue 10000 */
   reloadTimeout?: number;
 }
 
@@ -122,8 +133,11 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   #syncedVersion = 0;
   /** `synced` callers waiting for a version to reach NGINX. */
   readonly #waiters = new Set<{ version: number; deadline: number; done: (synced: boolean) => void }>();
-  /** With `pidFile`: the master and the workers the last reload retired, which may still finish requests. */
+  /** With a pid file: the master and the workers the last reload retired, which may still finish requests. */
   #retired: { master: number; pids: ReadonlySet<number> } | undefined;
+  /** Without `config.pidFile`: the pid file NGINX names, asked once, at the first sync whose test passed. */
+  #discovered: Promise<string | undefined> | undefined;
+  #pidFile: string | undefined;
 
   constructor(options: NginxDriverOptions) {
     super();
@@ -143,6 +157,36 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     this.#retry = retry;
     this.#random = options.random ?? Math.random;
     this.#reloadTimeout = options.reloadTimeout ?? 10_000;
+    this.#pidFile = options.config.pidFile;
+  }
+
+  /**
+   * pidFile is the NGINX master's pid file the driver watches: `config.pidFile`, else the one NGINX
+   * named at the first sync whose test passed (undefined until then, and when it named none).
+   */
+  get pidFile(): string | undefined {
+    return this.#pidFile;
+  }
+
+  /** pidFileOf is `config.pidFile`, else asks NGINX once; a discovery that fails is logged once, and the driver goes without. */
+  #pidFileOf(): Promise<string | undefined> {
+    if (this.#config.pidFile !== undefined) return Promise.resolve(this.#config.pidFile);
+    this.#discovered ??= discoverPidFile(this.#config.testCommand, this.#run).then((found) => {
+      if (found.pidFile !== undefined) {
+        this.#pidFile = found.pidFile;
+        this.#logger.info(
+          { pidFile: found.pidFile, source: found.source },
+          `nginx: pid file ${found.pidFile} (from ${found.source}): a reload counts once the master started new workers, and a scale-in waits for the workers it retired`,
+        );
+      } else {
+        this.#logger.warn(
+          { reason: found.reason },
+          `nginx: no pid file (${found.reason}); reloads are not checked for new workers and a scale-in does not wait for the old ones: set balancer.nginx.pid_file`,
+        );
+      }
+      return found.pidFile;
+    });
+    return this.#discovered;
   }
 
   /** render is the include file's text for the membership recorded so far. */
@@ -201,7 +245,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
 
   /**
    * synced resolves true once NGINX has been reloaded with (or already held) the membership recorded
-   * by every `update` so far, or false after `timeoutMs` or on `close`. With `pidFile`, also once the
+   * by every `update` so far, or false after `timeoutMs` or on `close`. With a pid file, also once the
    * workers that reload retired have exited: they finish the requests they had, on the old upstreams.
    * A scale-in waits on it before it stops an instance: NGINX sends to the instances directly, so
    * Scaleplane's own balancer sees none of its requests, and an instance stopped before NGINX is done
@@ -299,7 +343,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       );
     }
     this.#written = text;
-    const pidFile = this.#config.pidFile;
+    const pidFile = await this.#pidFileOf();
     const before = pidFile === undefined ? undefined : await workersOf(pidFile);
     try {
       await this.#run(this.#config.reloadCommand);

@@ -9,5 +9,6 @@ export {
   type NginxSync,
   runShell,
 } from './driver.js';
+export { type CommandOutput, discoverPidFile, type PidFileDiscovery } from './pid-file.js';
 export { renderUpstreams, type UpstreamGroup, upstreamName } from './render.js';
 export { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';

@@ -1,0 +1,191 @@
+import { isAbsolute, resolve } from 'node:path';
+
+/**
+ * Where the running NGINX master writes its pid, asked of NGINX itself when `balancer.nginx.pid_file`
+ * is not set: users rarely set it, since NGINX already knows. The answer comes from the same
+ * command line as `test_command` (its binary, wrappers such as sudo, `-c`, `-p`, `-g`), with its
+ * `-t` turned into `-T` (test and dump the whole config, includes too) for the `pid` directive and,
+ * when there is none or it is relative, into `-V` for the compiled-in `--pid-path=` and `--prefix=`.
+ * The dump runs after a `test_command` that passed, so it passes too (before the include file is
+ * written, `nginx -T` may fail on the missing include or on `host not found in upstream`).
+ */
+
+/** CommandOutput is what a command printed. */
+export interface CommandOutput {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** PidFileDiscovery is the pid file NGINX named and where it came from, or why none was found. */
+export type PidFileDiscovery =
+  | { readonly pidFile: string; readonly source: string }
+  | { readonly pidFile?: undefined; readonly reason: string };
+
+/** NGX_PREFIX and NGX_PID_PATH: NGINX's own defaults, when `configure` was given neither. */
+const DEFAULT_PREFIX = '/usr/local/nginx';
+const DEFAULT_PID_PATH = 'logs/nginx.pid';
+
+/**
+ * withFlag is `testCommand` with its `-t` (alone, or among flags that take no argument: `-tq`,
+ * `-qt`) turned into `-flag`, or undefined when it has none.
+ */
+export function withFlag(testCommand: string, flag: 'T' | 'V'): string | undefined {
+  const t = /(^|\s)(-[qhvV?]*)t(?=[qhvV?]*(?:\s|$))/;
+  return t.test(testCommand) ? testCommand.replace(t, `$1$2${flag}`) : undefined;
+}
+
+/** shellWords splits a command into words as sh does (quotes, backslashes), without expansions. */
+export function shellWords(command: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!;
+    if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (c === "'") {
+      const end = command.indexOf("'", i + 1);
+      word = (word ?? '') + command.slice(i + 1, end < 0 ? command.length : end);
+      i = end < 0 ? command.length : end;
+    } else if (c === '"') {
+      word ??= '';
+      for (i++; i < command.length && command[i] !== '"'; i++) {
+        if (command[i] === '\\' && /["\\$`]/.test(command[i + 1] ?? '')) i++;
+        word += command[i];
+      }
+    } else if (c === '\\') {
+      word = (word ?? '') + (command[++i] ?? '');
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** nginxOption is the value of nginx's `-p` or `-g` among `words` (`-p DIR` or `-pDIR`, after flags such as `-q`). */
+export function nginxOption(words: readonly string[], letter: 'g' | 'p'): string | undefined {
+  const option = new RegExp(`^-[qtTvVh?]*${letter}(.*)$`, 's');
+  for (let i = 0; i < words.length; i++) {
+    const m = option.exec(words[i]!);
+    if (m) return m[1] !== '' ? m[1] : words[i + 1];
+  }
+  return undefined;
+}
+
+/**
+ * pidDirective is the value of the top-level `pid` directive in nginx config text (a file, a `-g`
+ * string, or the `nginx -T` dump, whose `# configuration file PATH:` headers each start a file at
+ * the top level), or undefined when there is none. `pid` is valid only there, so a `pid` inside a
+ * block (a `map` key) is not it.
+ */
+export function pidDirective(text: string): string | undefined {
+  let depth = 0;
+  let words: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '#') {
+      const end = text.indexOf('\n', i);
+      const line = text.slice(i, end < 0 ? text.length : end);
+      if ((i === 0 || text[i - 1] === '\n') && /^# configuration file .*:$/.test(line)) {
+        depth = 0;
+        words = [];
+      }
+      i = end < 0 ? text.length : end + 1;
+    } else if (/\s/.test(c)) {
+      i++;
+    } else if (c === ';') {
+      if (depth === 0 && words.length === 2 && words[0] === 'pid') return words[1];
+      words = [];
+      i++;
+    } else if (c === '{' || c === '}') {
+      depth = c === '{' ? depth + 1 : Math.max(0, depth - 1);
+      words = [];
+      i++;
+    } else if (c === '"' || c === "'") {
+      let word = '';
+      for (i++; i < text.length && text[i] !== c; i++) {
+        if (text[i] === '\\' && i + 1 < text.length) i++;
+        word += text[i];
+      }
+      words.push(word);
+      i++;
+    } else {
+      let word = '';
+      while (i < text.length && !/[\s;{}]/.test(text[i]!)) {
+        // `${name}` keeps its braces inside the word.
+        if (text[i] === '$' && text[i + 1] === '{') {
+          const end = text.indexOf('}', i);
+          word += text.slice(i, end < 0 ? text.length : end + 1);
+          i = end < 0 ? text.length : end + 1;
+        } else word += text[i++];
+      }
+      words.push(word);
+    }
+  }
+  return undefined;
+}
+
+/** configureArgument is `--NAME=VALUE`'s value in `nginx -V` output, or undefined. */
+export function configureArgument(version: string, name: string): string | undefined {
+  return new RegExp(`(?:^|\\s)--${name}=(\\S+)`).exec(version)?.[1];
+}
+
+/** oneLine is a failed command's complaint, on one line and short. */
+function oneLine(err: unknown): string {
+  const text = (err as { stderr?: string }).stderr || (err as Error).message || String(err);
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+/**
+ * discoverPidFile asks the NGINX that `testCommand` tests where its master writes its pid, running
+ * commands with `run` (which resolves with their output). A relative path is resolved against the
+ * prefix (`-p`, else `--prefix=` of `nginx -V`), as NGINX does.
+ */
+export async function discoverPidFile(
+  testCommand: string,
+  // biome-ignore lint/suspicious/noConfusingVoidType: the driver's CommandRunner, which may print nothing
+  run: (command: string) => Promise<CommandOutput | void>,
+): Promise<PidFileDiscovery> {
+  const dump = withFlag(testCommand, 'T');
+  const version = withFlag(testCommand, 'V');
+  if (dump === undefined || version === undefined) {
+    return { reason: `test_command "${testCommand}" has no -t to turn into -T (nginx -T prints the config)` };
+  }
+  const words = shellWords(testCommand);
+  const globals = nginxOption(words, 'g');
+  let written = globals === undefined ? undefined : pidDirective(globals);
+  let source = `the pid directive in -g of "${testCommand}"`;
+  if (written === undefined) {
+    let out: CommandOutput | undefined;
+    try {
+      out = (await run(dump)) ?? undefined;
+    } catch (err) {
+      return { reason: `${dump} failed: ${oneLine(err)}` };
+    }
+    if (!out?.stdout.includes('# configuration file ')) return { reason: `${dump} printed no configuration` };
+    written = pidDirective(out.stdout);
+    source = `the pid directive in ${dump}`;
+  }
+  if (written !== undefined && isAbsolute(written)) return { pidFile: written, source };
+  let build: string;
+  try {
+    const out = await run(version);
+    build = `${out?.stdout ?? ''}\n${out?.stderr ?? ''}`;
+  } catch (err) {
+    return { reason: `${version} failed: ${oneLine(err)}` };
+  }
+  if (!build.includes('configure arguments:')) return { reason: `${version} printed no configure arguments` };
+  const prefix = nginxOption(words, 'p') ?? configureArgument(build, 'prefix') ?? DEFAULT_PREFIX;
+  if (written !== undefined)
+    return { pidFile: resolve(prefix, written), source: `${source}, under prefix ${prefix}` };
+  const compiled = configureArgument(build, 'pid-path');
+  return compiled === undefined
+    ? {
+        pidFile: resolve(prefix, DEFAULT_PID_PATH),
+        source: `nginx's default (no pid directive, no --pid-path in ${version})`,
+      }
+    : { pidFile: resolve(prefix, compiled), source: `--pid-path in ${version} (no pid directive)` };
+}
