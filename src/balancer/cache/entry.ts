@@ -1,6 +1,6 @@
 /**
  * A stored response and the keys it lives under. The primary key is the request path (with its
- * query) then the host, so "this path on every host" and "everything under /a/" are key-prefix
+ * query) then the scheme and host, so "this path on every host" and "everything under /a/" are key-prefix
  * scans; the secondary (variant) key is the request's values of the response's Vary headers.
  */
 
@@ -23,14 +23,28 @@ export interface StoredResponse extends StoredTimes, Validators {
   readonly expiresAt: number;
 }
 
-/** primaryKey is `PATH?QUERY HOST`: a request target cannot contain a space, so the split is unambiguous. */
-export function primaryKey(host: string, target: string): string {
-  return `${target} ${host}`;
+/** KEY_SCHEMES are the schemes a primary key may carry, as the request came in (TLS or not). */
+export const KEY_SCHEMES = ['http', 'https'] as const;
+
+/**
+ * primaryKey is `PATH?QUERY SCHEME://HOST`: a request target cannot contain a space, so the split is
+ * unambiguous. The scheme is part of it, as in NGINX's `$scheme$proxy_host$request_uri`: the backend
+ * gets it as X-Forwarded-Proto and may build its answer from it (redirects, absolute links), so an
+ * `http://` and an `https://` request for one URL are two entries, never one answer for both.
+ */
+export function primaryKey(
+  host: string,
+  target: string,
+  scheme: (typeof KEY_SCHEMES)[number] = 'http',
+): string {
+  return `${target} ${scheme}://${host}`;
 }
 
-/** hostOfKey and pathOfKey split a primary key. */
+/** hostOfKey and pathOfKey split a primary key; its scheme is left out (a purge takes both). */
 export function hostOfKey(key: string): string {
-  return key.slice(key.lastIndexOf(' ') + 1);
+  const origin = key.slice(key.lastIndexOf(' ') + 1);
+  const scheme = origin.indexOf('://');
+  return scheme < 0 ? origin : origin.slice(scheme + 3);
 }
 
 /** pathOfKey is the `PATH?QUERY` part of a primary key. */

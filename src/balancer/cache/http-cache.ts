@@ -207,10 +207,10 @@ export class HttpCache {
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): Promise<void> {
     const policy = requestPolicy(req.method, req.headers);
-    const key = primaryKey(
-      keyHost(req.headers.host, req.socket.localPort, schemeOf(req.socket)),
-      req.url ?? '/',
-    );
+    // The scheme of the listener the request came in on (TLS or not): the balancer is the edge and
+    // drops a client's X-Forwarded-Proto, so no header can choose another scheme's entry.
+    const scheme = schemeOf(req.socket);
+    const key = primaryKey(keyHost(req.headers.host, req.socket.localPort, scheme), req.url ?? '/', scheme);
     if (!policy.use) {
       // On 'close', not 'finish': a client that leaves before the end of the answer (a timeout, a
       // cut connection) still saw the backend change the resource; 'finish' never came for it,

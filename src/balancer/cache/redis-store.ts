@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import {
   hostOfKey,
+  KEY_SCHEMES,
   MAX_VARIANTS,
   matchesPrefix,
   matchesUrl,
@@ -137,12 +138,14 @@ export class RedisHttpStore implements HttpCacheStore {
     }
     for (const target of selector.urls) {
       if (target.host !== undefined) {
-        doomed.add(primaryKey(target.host, target.path));
         const ported =
           target.port !== undefined
             ? [`${target.host}:${target.port}`]
             : await this.#redis.smembers(this.#portsKey(target.host));
-        for (const keyHost of ported) doomed.add(primaryKey(keyHost, target.path));
+        // A URL names no scheme that matters here: the copy for each is the same resource.
+        for (const scheme of KEY_SCHEMES)
+          for (const keyHost of [target.host, ...ported])
+            doomed.add(primaryKey(keyHost, target.path, scheme));
       } else
         for (const key of await this.#scan(`${globEscape(target.path)} *`))
           if (matchesUrl(key, target)) doomed.add(key);

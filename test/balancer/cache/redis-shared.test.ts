@@ -2,12 +2,15 @@
 // prefix unique to this run), and a cache whose Redis is unreachable still answers from the backend.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import https from 'node:https';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { Balancer } from '../../../src/balancer/index.js';
+import type { BalancerConfig } from '../../../src/config/types.js';
 import { createMetrics } from '../../../src/metrics/index.js';
+import { makeCertificate } from '../../helpers/tls.js';
 import { until } from '../../helpers/until.js';
-import { config, ready, refusedAddress, send, startBackend } from '../helpers.js';
+import { config, type Reply, ready, refusedAddress, send, startBackend } from '../helpers.js';
 import { cacheConfig, metricValue, startVersionedBackend } from './helpers.js';
 
 async function balancerWith(
@@ -15,10 +18,11 @@ async function balancerWith(
   backend: string,
   redisUrl: string,
   keyPrefix: string,
+  overrides: Partial<BalancerConfig> = {},
 ) {
   const metrics = createMetrics({ defaultMetrics: false });
   const balancer = new Balancer({
-    config: config({ cache: cacheConfig({ storage: 'redis', redisUrl, keyPrefix }) }),
+    config: config({ cache: cacheConfig({ storage: 'redis', redisUrl, keyPrefix }), ...overrides }),
     metrics,
   });
   t.after(() => balancer.close());
@@ -47,6 +51,51 @@ describe('http cache on redis', () => {
     assert.equal(await a.balancer.purgeCache({ urls: [], prefixes: [], tags: ['product-7'] }), 1);
     assert.equal((await send(b.port, { path: '/item/7' })).headers['x-cache'], 'MISS');
     assert.equal(backend.requests, 2);
+  });
+
+  test('http:// and https:// of one URL are two entries: a plain and a TLS balancer on one Redis', async (t) => {
+    // The backend answers what the scheme makes it answer (a redirect, absolute links): before
+    // the fix the scheme was no part of the key, and the https:// request got the http:// copy,
+    // whose links leave TLS (and, behind an https-only redirect, loop).
+    const backend = await startBackend(t, (req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      res.end(`${req.headers['x-forwarded-proto']}://${req.headers['x-forwarded-host']}/next`);
+    });
+    const cert = await makeCertificate();
+    t.after(() => cert.remove());
+    const prefix = `test:http-scheme:${randomUUID()}:`;
+    const plain = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix);
+    const secure = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix, {
+      tls: { cert: cert.certPath, key: cert.keyPath },
+    });
+    const host = 'shop.example';
+    const overHttp = () => send(plain.port, { path: '/item/8', headers: { host } });
+    const overHttps = () => sendTls(secure.port, cert.cert, '/item/8', host);
+    assert.equal((await overHttp()).headers['x-cache'], 'MISS');
+    await until(async () => (await metricValue(plain.metrics, 'scaleplane_http_cache_stores_total')) >= 1);
+    const first = await overHttps();
+    assert.deepEqual(
+      [first.headers['x-cache'], first.body.toString()],
+      ['MISS', 'https://shop.example/next'],
+    );
+    await until(async () => (await metricValue(secure.metrics, 'scaleplane_http_cache_stores_total')) >= 1);
+    const [http1, https1] = [await overHttp(), await overHttps()];
+    assert.deepEqual(
+      [http1.headers['x-cache'], http1.body.toString(), https1.headers['x-cache'], https1.body.toString()],
+      ['HIT', 'http://shop.example/next', 'HIT', 'https://shop.example/next'],
+    );
+    assert.equal(backend.requests, 2, 'one fill per scheme');
+    // A URL purge names no scheme that matters: both copies go (and a POST over either would too).
+    const purged = await plain.balancer.purgeCache({
+      urls: [{ host, path: '/item/8' }],
+      prefixes: [],
+      tags: [],
+    });
+    assert.equal(purged, 2);
+    assert.deepEqual(
+      [(await overHttp()).headers['x-cache'], (await overHttps()).headers['x-cache']],
+      ['MISS', 'MISS'],
+    );
   });
 
   test('a GET sent once the answer to a POST is in never gets the copy from before the POST', async (t) => {
@@ -154,3 +203,31 @@ describe('http cache on redis', () => {
     );
   });
 });
+
+/** sendTls is one HTTPS/1.1 GET on a fresh connection, trusting only `ca`. */
+function sendTls(port: number, ca: Buffer, path: string, host: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          ca,
+          agent: false,
+          headers: { host },
+          // The certificate names 127.0.0.1, the Host another name: trust the CA, skip the name.
+          checkServerIdentity: () => undefined,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', reject);
+        },
+      )
+      .on('error', reject);
+  });
+}
