@@ -16,7 +16,7 @@ import {
   isServable,
   remainingMs,
 } from './entry.js';
-import { decodeEntry, encodeEntry, freshPayloadAt } from './envelope.js';
+import { decodeEntry, encodeEntry, encodeTombstone, freshPayloadAt, isTombstone } from './envelope.js';
 import { CacheError, CacheOptionError } from './errors.js';
 import { MemoryStore } from './memory-store.js';
 import {
@@ -146,6 +146,15 @@ const CLOSE_WAIT_MS = 2000;
 /** Invalidations remembered for reads in progress; a read that missed more keeps nothing in memory. */
 const RECENT_INVALIDATIONS = 64;
 
+/**
+ * seenMark is how SET_IF_UNCHANGED is told what a load saw: '' for no key, a tombstone as it is (a
+ * few dozen ASCII bytes, compared in Redis without hashing), an entry by the SHA-1 of its bytes.
+ */
+function seenMark(seen: Buffer | null): string {
+  if (seen === null) return '';
+  return isTombstone(seen) ? seen.toString('latin1') : createHash('sha1').update(seen).digest('hex');
+}
+
 function transientEntry<T>(value: T, tags: readonly string[], now: number): CacheEntry<T> {
   return {
     value,
@@ -191,6 +200,9 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   readonly #recent: { keys: readonly string[]; tags: readonly string[] }[] = [];
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #background = new Set<Promise<unknown>>();
+  /** Names this instance in its tombstones; with #tombstones (a count) it makes each one unique. */
+  readonly #instance = randomUUID();
+  #tombstones = 0;
   #closing: Promise<void> | undefined;
 
   constructor(options: CacheOptions = {}) {
@@ -234,7 +246,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       });
     this.#bus =
       this.#redis && o.invalidation
-        ? new InvalidationBus(this.#redis.client, this.#channel, randomUUID(), {
+        ? new InvalidationBus(this.#redis.client, this.#channel, this.#instance, {
             message: (message) => this.#onBusMessage(message),
             resubscribed: () => {
               // Invalidations sent while we were away are lost; only an empty memory tier is safe.
@@ -387,7 +399,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     await this.#publish({ k: [fullKey] });
   }
 
-  /** delete removes `key` from both tiers and from every instance's memory tier. */
+  /**
+   * delete removes `key` from both tiers and from every instance's memory tier. In Redis it leaves a
+   * tombstone for `redis.tombstoneTtl` (read as a miss), so that a load elsewhere that began before
+   * this delete is not stored.
+   */
   async delete(key: string): Promise<void> {
     this.#assertOpen();
     const fullKey = this.#prefix + key;
@@ -395,8 +411,13 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#memory?.delete(fullKey);
     this.#m.invalidationsLocal++;
     this.emit('invalidate', { keys: [key], tags: [], source: 'local', at: this.#clock.now() });
-    if (!this.#redis) return;
-    await this.#redis.write('delete', (client) => client.unlink(fullKey));
+    const redis = this.#redis;
+    if (!redis) return;
+    // A tombstone, not UNLINK: a load elsewhere that began before this delete and saw no key (or an
+    // older tombstone) would find "nothing before, nothing now" and store what it read from before.
+    const tombstone = encodeTombstone(this.#instance, ++this.#tombstones);
+    const ttl = this.#options.redis!.tombstoneTtl;
+    await redis.write('delete', (client) => client.set(fullKey, tombstone, 'PX', ttl));
     await this.#publish({ k: [fullKey] });
   }
 
@@ -830,14 +851,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const written = await redis.exec('set', (client) =>
       seen === undefined
         ? redis.setEntry(client, fullKey, text, remainingMs(entry, now), tagKeys).then(() => true)
-        : redis.setEntryIfUnchanged(
-            client,
-            fullKey,
-            seen === null ? '' : createHash('sha1').update(seen).digest('hex'),
-            text,
-            remainingMs(entry, now),
-            tagKeys,
-          ),
+        : redis.setEntryIfUnchanged(client, fullKey, seenMark(seen), text, remainingMs(entry, now), tagKeys),
     );
     // Redis holds a newer value than this load (its notice may not be here yet): memory keeps
     // nothing either. Redis unreachable: memory is all there is, as before.
@@ -866,6 +880,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   #decodeRemote(fullKey: string, data: Buffer): Remote | undefined {
     const decoded = decodeEntry(data);
     if (decoded === undefined) {
+      if (isTombstone(data)) return undefined;
       this.#report('serializer', new CacheError('CACHE_DESERIALIZE', `unreadable entry at "${fullKey}"`));
       return undefined;
     }

@@ -37,6 +37,21 @@ export function encodeEntry(entry: CacheEntry, payload: string): string {
   return `${HEAD}${c} ${entry.refreshAt - c} ${entry.freshUntil - c} ${entry.staleUntil - c} ${entry.graceUntil - c} ${entry.negative ? 1 : 0}\n${tags}\n${payload}`;
 }
 
+const TOMBSTONE_HEAD = 'spdel ';
+const TOMBSTONE_BYTES = Buffer.from(TOMBSTONE_HEAD, 'latin1');
+
+/** encodeTombstone renders the marker a delete leaves: `instance` and `seq` make it unique. */
+export function encodeTombstone(instance: string, seq: number): string {
+  return `${TOMBSTONE_HEAD}${instance} ${seq}`;
+}
+
+/** isTombstone says whether `data` is a marker encodeTombstone wrote (a miss, not a bad entry). */
+export function isTombstone(data: Uint8Array): boolean {
+  if (data.length < TOMBSTONE_BYTES.length) return false;
+  for (let i = 0; i < TOMBSTONE_BYTES.length; i++) if (data[i] !== TOMBSTONE_BYTES[i]) return false;
+  return true;
+}
+
 /** DecodedEnvelope is an entry whose value is still the serialized payload. */
 export type DecodedEnvelope = CacheEntry<string>;
 

@@ -36,7 +36,7 @@ export {
   jitteredTtl,
   remainingMs,
 } from './entry.js';
-export { decodeEntry, encodeEntry, freshPayloadAt } from './envelope.js';
+export { decodeEntry, encodeEntry, encodeTombstone, freshPayloadAt, isTombstone } from './envelope.js';
 export { CacheError, type CacheErrorCode, CacheOptionError, RedisTierError } from './errors.js';
 export { MemoryStore, type MemoryStoreLimits } from './memory-store.js';
 export { type CacheMetrics, cacheMetrics } from './metrics.js';

@@ -93,6 +93,12 @@ export interface RedisTierOptions {
   reconnect?: { baseMs?: number; maxMs?: number };
   /** Writes (set, delete, invalidations) kept while Redis is away, replayed on reconnect. @defaultValue 1000 */
   offlineQueue?: number;
+  /**
+   * How long the marker `delete` leaves in Redis in place of the key lives. A load that began before
+   * the delete and ends within this time is not stored (it read the database from before); one that
+   * ends later is caught only by the delete's notice. Longer than your slowest loader. @defaultValue '10s'
+   */
+  tombstoneTtl?: Duration;
 }
 
 /** CacheOptions configure `createCache`. */
@@ -149,6 +155,7 @@ export interface ResolvedRedis {
   breaker: BreakerConfig;
   reconnect: BackoffConfig;
   offlineQueue: number;
+  tombstoneTtl: number;
 }
 
 /** ResolvedOptions is CacheOptions after defaults and validation. */
@@ -247,6 +254,7 @@ const REDIS_KEYS = new Set([
   'breaker',
   'reconnect',
   'offlineQueue',
+  'tombstoneTtl',
 ]);
 
 function knownKeys(value: Record<string, unknown>, known: Set<string>, path: string): void {
@@ -422,6 +430,8 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
       },
       reconnect: resolveReconnect(redis.reconnect),
       offlineQueue: positiveInt(redis.offlineQueue ?? 1000, 'redis.offlineQueue'),
+      // PX takes whole ms.
+      tombstoneTtl: Math.ceil(positiveMs(redis.tombstoneTtl ?? 10_000, 'redis.tombstoneTtl')),
     },
     lock: lockInput && {
       ttl: positiveMs(lockInput.ttl ?? 10_000, 'lock.ttl'),

@@ -313,18 +313,19 @@ export class RedisTier {
 
   /**
    * setEntryIfUnchanged is setEntry for a loaded value: stored (and indexed) only while `key` still
-   * holds the bytes whose SHA-1 is `seenSha1` ('' for no key). Resolves whether it stored.
+   * holds what the load saw, `seen`: '' for no key, a tombstone as it is, else the SHA-1 (hex) of
+   * the entry's bytes (see SET_IF_UNCHANGED). Resolves whether it stored.
    */
   async setEntryIfUnchanged(
     client: RedisClient,
     key: string,
-    seenSha1: string,
+    seen: string,
     text: string,
     ttlMs: number,
     tagKeys: readonly string[],
   ): Promise<boolean> {
     const scripts = client as unknown as ScriptCommands;
-    if ((await scripts.scaleplaneSetIfUnchanged(key, seenSha1, text, ttlMs)) !== 1) return false;
+    if ((await scripts.scaleplaneSetIfUnchanged(key, seen, text, ttlMs)) !== 1) return false;
     await Promise.all(tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)));
     return true;
   }

@@ -38,18 +38,24 @@ return 1
 
 /**
  * SET_IF_UNCHANGED stores a loaded value only if the key still holds what the load saw before it
- * ran: another instance's set or delete meanwhile means the load may predate that write.
+ * ran: another instance's set or delete meanwhile means the load may predate that write. A delete
+ * leaves a tombstone (`spdel …`, unique per delete) rather than no key, so a delete of a key that
+ * was not there is a change too.
  *   KEYS[1] the value's key
- *   ARGV[1] SHA-1 (hex) of the bytes the load saw, or '' when it saw no key
+ *   ARGV[1] what the load saw: '' for no key, the tombstone itself (short: compared as it is), or
+ *           the SHA-1 (hex) of the entry's bytes
  *   ARGV[2] the entry to store
  *   ARGV[3] ms it lives
  * Returns 1 when stored, 0 when the key changed.
  */
 export const SET_IF_UNCHANGED = `
 local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '' then
+local seen = ARGV[1]
+if seen == '' then
   if current then return 0 end
-elseif not current or redis.sha1hex(current) ~= ARGV[1] then
+elseif string.sub(seen, 1, 6) == 'spdel ' then
+  if current ~= seen then return 0 end
+elseif not current or redis.sha1hex(current) ~= seen then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -60,7 +66,7 @@ return 1
 export interface ScriptCommands {
   scaleplaneReleaseLock(lockKey: string, token: string): Promise<number>;
   scaleplaneTagAdd(tagKey: string, member: string, ttlMs: number): Promise<number>;
-  scaleplaneSetIfUnchanged(key: string, seenSha1: string, text: string, ttlMs: number): Promise<number>;
+  scaleplaneSetIfUnchanged(key: string, seen: string, text: string, ttlMs: number): Promise<number>;
 }
 
 /** defineScripts registers the scripts on `client` (ioredis runs them by EVALSHA, falling back to EVAL). */

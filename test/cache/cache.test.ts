@@ -239,6 +239,8 @@ test('options are validated eagerly with the option named', () => {
       { redis: { url: 'redis://127.0.0.1:1', reconnect: { baseMs: 500, maxMs: 100 } } },
       'redis.reconnect.maxMs',
     ],
+    [{ redis: { url: 'redis://127.0.0.1:1', tombstoneTtl: 0 } }, 'redis.tombstoneTtl'],
+    [{ redis: { url: 'redis://127.0.0.1:1', tombstoneTtl: 'a while' } }, 'redis.tombstoneTtl'],
     [{ redis: { url: 'redis://127.0.0.1:1' }, lock: { ttl: 0 } }, 'lock.ttl'],
     [{ redis: { url: 'redis://127.0.0.1:1' }, lock: 'yes' }, 'lock'],
     [{ memory: 'big' }, 'memory'],

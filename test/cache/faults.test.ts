@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { type Cache, createCache, decodeEntry } from '../../src/cache/index.js';
+import { type Cache, createCache, decodeEntry, isTombstone } from '../../src/cache/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
 import { until } from '../helpers/until.js';
 import { freePort, type OwnRedis, startRedis, uniquePrefix } from './helpers.js';
@@ -258,4 +258,100 @@ test("a load that ends after another instance's set, before its notice arrives, 
   const c = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
   assert.equal(await c.ready(), true);
   assert.equal(await c.get('k'), 'v2', 'a third instance reads the newer value');
+});
+
+/**
+ * deleteDuringLoad: A misses k (`before`: no key, or an earlier delete's tombstone) and loads v1
+ * from the database; B writes v2 to the database and deletes k; A's load ends while B's notice is
+ * still on its way to A (A's connections go through a proxy held across that window).
+ */
+async function deleteDuringLoad(t: TestContext, before: 'no key' | 'tombstone'): Promise<void> {
+  const own = await ownRedis(t);
+  const proxy = await pausableProxy(own.port);
+  t.after(() => proxy.close());
+  const prefix = uniquePrefix('delete-race');
+  const a = closing(t, createCache({ prefix, ttl: '1m', redis: { url: `redis://127.0.0.1:${proxy.port}` } }));
+  const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  let database = 'v1';
+  if (before === 'tombstone') {
+    const told = once(a, 'invalidate');
+    await b.delete('k');
+    await told; // so that only Redis, not the notice, can tell A's load of the next delete
+  }
+  let loaderStarted!: () => void;
+  const started = new Promise<void>((resolve) => (loaderStarted = resolve));
+  let finishLoad!: () => void;
+  const loading = a.getOrSet('k', () => {
+    const read = database; // the load's database read, from before B's write
+    loaderStarted();
+    return new Promise<string>((resolve) => (finishLoad = () => resolve(read)));
+  });
+  await started;
+  proxy.hold();
+  database = 'v2';
+  await b.delete('k');
+  const told = once(a, 'invalidate');
+  finishLoad();
+  // A's store is under way (its write waits in the proxy); then both directions flow.
+  await new Promise((resolve) => setImmediate(resolve));
+  proxy.resume();
+  assert.equal(await loading, 'v1', "the load's own callers get what it loaded");
+  await told;
+  const redis = admin(t, own.url);
+  const left = await redis.getBuffer(`${prefix}k`);
+  assert.notEqual(
+    left && decodeEntry(left)?.value,
+    JSON.stringify('v1'),
+    'Redis does not hold the older load',
+  );
+  assert.equal(a.memoryHas('k'), false, "A's memory keeps nothing either");
+  const errors: unknown[] = [];
+  const c = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  c.on('error', (error) => errors.push(error));
+  assert.equal(await c.ready(), true);
+  assert.equal(await c.get('k'), undefined, "the delete's marker reads as a miss");
+  assert.equal(await c.getOrSet('k', () => database), 'v2', 'a later read loads the new value');
+  assert.equal(await a.getOrSet('k', () => database), 'v2');
+  assert.deepEqual(errors, [], 'a marker is not an unreadable entry');
+}
+
+test("a load that ends after another instance's delete of a key Redis did not hold, before its notice arrives, stores nothing", async (t) => {
+  // Before, B's delete (UNLINK of nothing) left no trace, A's compare saw "nothing before, nothing
+  // now" and Redis held v1 for the whole TTL.
+  await deleteDuringLoad(t, 'no key');
+});
+
+test("a load that saw one delete's tombstone is not stored over the next delete's", async (t) => {
+  await deleteDuringLoad(t, 'tombstone');
+});
+
+test('the marker a delete leaves: a load that began after it stores, and the marker expires', async (t) => {
+  const own = await ownRedis(t);
+  const prefix = uniquePrefix('tombstone');
+  const a = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url, tombstoneTtl: 100 } }));
+  const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  const errors: unknown[] = [];
+  b.on('error', (error) => errors.push(error));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  await a.set('k', 'v1');
+  const told = once(b, 'invalidate');
+  await a.delete('k');
+  await told;
+  const redis = admin(t, own.url);
+  const marker = await redis.getBuffer(`${prefix}k`);
+  assert.ok(marker && isTombstone(marker), 'the delete left a marker');
+  const pttl = await redis.pttl(`${prefix}k`);
+  assert.ok(pttl > 0 && pttl <= 100, `the marker expires with tombstoneTtl (PTTL ${pttl})`);
+  // B's load saw the marker and nothing changed it meanwhile: it stores.
+  assert.equal(await b.getOrSet('k', () => 'v2'), 'v2');
+  const stored = await redis.getBuffer(`${prefix}k`);
+  assert.equal(stored && decodeEntry(stored)?.value, JSON.stringify('v2'));
+  // Each delete's marker is its own: a load that saw one delete's marker is not stored over the next.
+  await a.delete('k');
+  const first = await redis.get(`${prefix}k`);
+  await a.delete('k');
+  assert.notEqual(await redis.get(`${prefix}k`), first);
+  await until(async () => (await redis.exists(`${prefix}k`)) === 0, 10_000, 'the marker expired');
+  assert.deepEqual(errors, []);
 });
