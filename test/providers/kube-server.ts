@@ -641,7 +641,10 @@ export class KubeServer {
   #reconcile(): void {
     for (const w of this.workloads.values()) {
       const o = w.object;
-      const hash = createHash('sha1').update(JSON.stringify(o.spec.template)).digest('hex').slice(0, 10);
+      const hash = createHash('sha1')
+        .update(JSON.stringify(o.spec.template, omitEmpty))
+        .digest('hex')
+        .slice(0, 10);
       if (w.kind === 'StatefulSet') this.#reconcileStatefulSet(o, hash);
       else this.#reconcileDeployment(o, hash);
     }
@@ -863,6 +866,20 @@ function parseSelector(text: string): Record<string, string> {
 
 function matches(p: Json, selector: Record<string, string>): boolean {
   return Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v);
+}
+
+/**
+ * omitEmpty is a JSON.stringify replacer dropping empty maps: the API server serializes a template
+ * from Go structs (`omitempty` maps, `resources` always present), so a template whose `limits` was
+ * removed again is the same revision as one that never had it (a ControllerRevision is found equal).
+ */
+function omitEmpty(_key: string, value: unknown): unknown {
+  return value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.keys(value).length === 0
+    ? undefined
+    : value;
 }
 
 /** mergeWorkload applies a merge patch; strategic merge merges `containers` by name, as the API does. */

@@ -2,6 +2,7 @@
 // against KubeServer: a local server speaking the Kubernetes JSON API (see kube-server.ts). No
 // cluster runs on these machines; request shapes are checked against the API reference here.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +113,158 @@ describe('kubernetes provider: waits', () => {
   });
 });
 
+describe('kubernetes provider: a StatefulSet resize whose extra pod is never Ready', () => {
+  const MIB = 1024 * 1024;
+  /** The container's resources before the failing resize: those of an earlier resize to 0.5 CPU. */
+  const BEFORE = { limits: { cpu: '500m' }, requests: { cpu: '500m' } };
+
+  /**
+   * sized is shop/web, a StatefulSet of 2 Ready pods at BEFORE, with the user's partition at 1;
+   * `uids` gives each live pod's uid by name (a pod recreated gets a new one).
+   */
+  async function sized(t: TestContext) {
+    const { server, provider } = await setup(t, { kind: 'StatefulSet' }, 2, { timeout: 1500 });
+    await provider.start();
+    await provider.resize({ cpu: 0.5 });
+    const sts = server.workloads.get('shop/web')!.object;
+    assert.deepEqual(sts.spec.template.spec.containers[0].resources, BEFORE);
+    sts.spec.updateStrategy.rollingUpdate.partition = 1;
+    const uids = () =>
+      Object.fromEntries(
+        [...server.pods.values()]
+          .filter((p) => !p.metadata.deletionTimestamp)
+          .map((p) => [p.metadata.name, p.metadata.uid])
+          .sort(),
+      );
+    return { server, provider, sts, uids };
+  }
+
+  /**
+   * reverted says the StatefulSet is as before the resize: its template's resources BEFORE, at the
+   * revision its pods run (nothing left to roll), partition 1, no annotation, 2 replicas, the pods
+   * `uids` had (none recreated) and no other.
+   */
+  function reverted(server: KubeServer, now: Record<string, string>, uids: Record<string, string>) {
+    const sts = server.workloads.get('shop/web')!.object;
+    assert.deepEqual(sts.spec.template.spec.containers[0].resources, BEFORE);
+    assert.equal(sts.status.updateRevision, sts.status.currentRevision, 'the template is a new revision');
+    assert.equal(sts.spec.updateStrategy.rollingUpdate.partition, 1);
+    assert.equal(sts.metadata.annotations?.[ROLL_ANNOTATION], undefined);
+    assert.equal(sts.spec.replicas, 2);
+    assert.deepEqual(now, uids, 'a pod was recreated');
+  }
+
+  it('fails the resize and writes the previous resources back while the partition holds every pod; then the replica and the partition', async (t) => {
+    const { server, provider, uids } = await sized(t);
+    const before = uids();
+    assert.deepEqual(Object.keys(before), ['web-0', 'web-1']);
+    server.podsBecomeReady = false;
+    const from = server.requests.length;
+    // Before: the resize failed as here, but left the new resources in the template behind the user's
+    // partition 1, and Kubernetes rolled web-1 onto them by itself.
+    const err = await provider.resize({ cpu: 0.25, memory: 128 * MIB }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await until(
+      () => server.pods.size === 2 && provider.instances().length === 2,
+      10_000,
+      'the extra pod gone',
+    );
+    reverted(server, uids(), before);
+    assert.deepEqual(provider.size(), { cpu: 0.5 });
+    // Reported as a failed resize, as before, saying what was undone.
+    assert.ok(err instanceof ProviderError, `the resize did not fail: ${String(err)}`);
+    assert.equal(err.code, 'RESIZE_FAILED');
+    assert.match(err.message, /not Ready within the timeout; resize reverted/);
+    assert.ok(err.cause instanceof ProviderError);
+    const patches = server.requests
+      .slice(from)
+      .filter((r) => r.path.endsWith('/statefulsets/web') && r.method === 'PATCH')
+      .map((r) => r.body);
+    assert.equal(
+      (patches[0] as { metadata: { annotations: Record<string, string> } }).metadata.annotations[
+        ROLL_ANNOTATION
+      ],
+      JSON.stringify({ partition: 1, replicas: 2, previous: { app: BEFORE } }),
+    );
+    // The revert: cpu as it was, memory (not set before) removed, the partition still at the replicas.
+    assert.deepEqual(patches[1], {
+      spec: {
+        updateStrategy: { rollingUpdate: { partition: 2 } },
+        template: {
+          spec: {
+            containers: [
+              {
+                name: 'app',
+                resources: {
+                  limits: { cpu: '500m', memory: null },
+                  requests: { cpu: '500m', memory: null },
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+    assert.equal(patches.length, 3);
+  });
+
+  it('a container that had no resources gets none back (its pods at the same revision, none recreated)', async (t) => {
+    const { server, provider } = await setup(t, { kind: 'StatefulSet' }, 2, { timeout: 1500 });
+    await provider.start();
+    await until(() => provider.instances().filter((i) => i.state === 'ready').length === 2, 5000, '2 Ready');
+    const sts = server.workloads.get('shop/web')!.object;
+    const uids = () => [...server.pods.values()].map((p) => `${p.metadata.name} ${p.metadata.uid}`).sort();
+    const before = uids();
+    server.podsBecomeReady = false;
+    await assert.rejects(provider.resize({ memory: 64 * MIB }), { code: 'RESIZE_FAILED' });
+    await until(() => server.pods.size === 2, 10_000, 'the extra pod gone');
+    // The API server stores `resources: {}` for "none": the same template, so the same revision.
+    assert.deepEqual(sts.spec.template.spec.containers[0].resources, {});
+    assert.equal(sts.status.updateRevision, sts.status.currentRevision, 'the template is a new revision');
+    assert.equal(sts.spec.updateStrategy.rollingUpdate.partition, 0);
+    assert.equal(sts.metadata.annotations?.[ROLL_ANNOTATION], undefined);
+    assert.deepEqual(uids(), before, 'a pod was recreated');
+    assert.equal(provider.size(), undefined);
+  });
+
+  it('a successor that finds the roll half-done and whose extra pod is never Ready reverts the same way and reports it', async (t) => {
+    const { server, provider, sts, uids } = await sized(t);
+    const before = uids();
+    server.podsBecomeReady = false;
+    // The resizing controller is gone once the template is stored behind the partition.
+    const first = provider.resize(
+      { cpu: 0.25 },
+      { onSizeSaved: (write) => void write.then(() => provider.close()) },
+    );
+    await assert.rejects(first, { code: 'CLOSED' });
+    assert.equal(JSON.parse(sts.metadata.annotations?.[ROLL_ANNOTATION]).partition, 1);
+    const successor = new KubernetesProvider({
+      group: 'web',
+      config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
+      minInstances: 1,
+      maxInstances: 5,
+      client: { kubeConfig: kubeConfig(server.url) },
+      rolloutPoll: 50,
+      rewatchDelay: 50,
+      timeout: 1500,
+    });
+    t.after(() => successor.close());
+    const reported = once(successor, 'error');
+    await successor.start();
+    const [err] = (await reported) as [ProviderError];
+    await until(
+      () => sts.metadata.annotations?.[ROLL_ANNOTATION] === undefined && server.pods.size === 2,
+      10_000,
+      'the roll given up, the extra pod gone',
+    );
+    reverted(server, uids(), before);
+    assert.equal(err.code, 'RESIZE_FAILED');
+    assert.match(err.message, /resize reverted/);
+  });
+});
+
 describe('kubernetes provider: request shapes', () => {
   it('scales through the scale subresource with a merge patch and reads Ready pods at podIP:port', async (t) => {
     const { server, provider } = await setup(t, {}, 1);
@@ -210,7 +363,9 @@ describe('kubernetes provider: request shapes', () => {
     assert.equal(patches[0]?.contentType, 'application/strategic-merge-patch+json');
     // First the template, behind a partition at the replicas (no pod recreated), the user's noted.
     assert.deepEqual(patches[0]?.body, {
-      metadata: { annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2}' } },
+      metadata: {
+        annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2,"previous":{"app":{}}}' },
+      },
       spec: {
         updateStrategy: { rollingUpdate: { partition: 2 } },
         template: {
@@ -220,7 +375,12 @@ describe('kubernetes provider: request shapes', () => {
         },
       },
     });
-    assert.deepEqual(patches[1]?.body, { spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } });
+    // Partition 0 and, in the same write, the previous resources out of the annotation: from here on a
+    // failure leaves the template to Kubernetes' roll.
+    assert.deepEqual(patches[1]?.body, {
+      metadata: { annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2}' } },
+      spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
+    });
     assert.deepEqual(patches[2]?.body, {
       metadata: { annotations: { [ROLL_ANNOTATION]: null } },
       spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },

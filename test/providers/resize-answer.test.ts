@@ -211,7 +211,10 @@ describe('resize-group on a StatefulSet whose pods are slow to be Ready', () => 
     assert.equal(res.status, 202, res.text);
     assert.deepEqual(stored(), { limits: { cpu: '500m' }, requests: { cpu: '500m' } });
     assert.equal(sts().spec.updateStrategy.rollingUpdate.partition, 2, 'no pod ordinal is at the partition');
-    assert.equal(sts().metadata.annotations?.[ROLL_ANNOTATION], '{"partition":0,"replicas":2}');
+    assert.equal(
+      sts().metadata.annotations?.[ROLL_ANNOTATION],
+      '{"partition":0,"replicas":2,"previous":{"app":{}}}',
+    );
     assert.deepEqual(pods().slice(0, 2), ['web-0 -', 'web-1 -'], 'a pod was recreated before the 202');
     await until(() => rolled(server, '500m', 0), 30_000, 'the roll finished, the partition restored');
     assert.ok(
@@ -227,7 +230,10 @@ describe('resize-group on a StatefulSet whose pods are slow to be Ready', () => 
     const res = await resize(api, { cpu: 0.25 });
     assert.equal(res.status, 202, res.text);
     await provider.close();
-    assert.equal(sts().metadata.annotations?.[ROLL_ANNOTATION], '{"partition":1,"replicas":2}');
+    assert.equal(
+      sts().metadata.annotations?.[ROLL_ANNOTATION],
+      '{"partition":1,"replicas":2,"previous":{"app":{}}}',
+    );
     // Left alone, the StatefulSet controller rolls nothing: every pod's ordinal is below the partition.
     assert.deepEqual(pods().slice(0, 2), ['web-0 -', 'web-1 -']);
     server.readyHistory.length = 0;

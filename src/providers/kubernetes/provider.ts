@@ -28,15 +28,28 @@ type WatchName = 'pods' | 'workload';
 
 /**
  * The annotation a StatefulSet carries while a resize of ours rolls it: JSON `{"partition": P,
- * "replicas": R}`, the user's partition to restore and the replicas without the extra one. A
- * controller that starts and finds it finishes the roll (see `#finishRoll`).
+ * "replicas": R, "previous": {CONTAINER: {"limits": …, "requests": …}}}`, the user's partition to
+ * restore, the replicas without the extra one and, until the partition goes to 0, the resources the
+ * resize replaced (written back if the extra pod fails). A controller that starts and finds it
+ * finishes the roll (see `#finishRoll`).
  */
 export const ROLL_ANNOTATION = 'scaleplane.io/resize-roll';
+
+/** ContainerResources is a container's `resources.limits` and `.requests` (each absent if unset). */
+interface ContainerResources {
+  limits?: Record<string, string>;
+  requests?: Record<string, string>;
+}
 
 /** RollState is what `ROLL_ANNOTATION` holds. */
 interface RollState {
   partition: number;
   replicas: number;
+  /**
+   * The resources before the resize, by container: present while every existing pod is behind the
+   * partition (the extra pod is the only one at the new size), dropped as the partition goes to 0.
+   */
+  previous?: Record<string, ContainerResources>;
 }
 
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
@@ -387,13 +400,23 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       ...(size.cpu !== undefined && { cpu: formatCpu(size.cpu) }),
       ...(size.memory !== undefined && { memory: formatMemory(size.memory) }),
     };
-    // The user's partition: as noted by an earlier resize of ours that did not finish, else as set.
+    // The user's partition and the resources before: as noted by an earlier resize of ours that did
+    // not finish (its pods may still run them), else as set.
+    const earlier = rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
+    const resources = (
+      containers.find((c: { name: string }) => c.name === container) as
+        | { resources?: ContainerResources }
+        | undefined
+    )?.resources;
     const roll: RollState = {
-      partition:
-        rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION])?.partition ??
-        strategy?.rollingUpdate?.partition ??
-        0,
+      partition: earlier?.partition ?? strategy?.rollingUpdate?.partition ?? 0,
       replicas: this.#desired,
+      previous: earlier?.previous ?? {
+        [container]: {
+          ...(resources?.limits && { limits: { ...resources.limits } }),
+          ...(resources?.requests && { requests: { ...resources.requests } }),
+        },
+      },
     };
     const patch = {
       ...(statefulSet && { metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } } }),
@@ -410,6 +433,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         },
       },
     };
+    const sizeBefore = this.#size;
     this.#size = { ...size };
     this.#logger.info(
       { group: this.#options.group, size },
@@ -419,7 +443,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
     options?.onSizeSaved?.(patching.then(() => {}));
     const patched = await patching;
-    if (statefulSet) await this.#finishRoll(roll, deadline);
+    if (statefulSet)
+      await this.#finishRoll(roll, deadline, () => {
+        this.#size = sizeBefore;
+      });
     else await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
     // The workload's status counts a rollout complete while old pods still terminate, and the watch
     // may lag the status: wait until the pods themselves show the new size.
@@ -444,13 +471,24 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * the partition, so it starts at the new size), Ready; the partition down to 0, and the
    * StatefulSet controller's own rolling update (one pod at a time, each deleted once the others are
    * Ready, highest ordinal first) until the rollout is complete; the extra replica given back; the
-   * user's partition restored and the annotation removed. A failure gives the replica back and
-   * restores the partition all the same, so Kubernetes rolls the stored template on its own, as it
-   * does a Deployment's; a close (CLOSED) leaves the roll as it stands for the next controller.
+   * user's partition restored and the annotation removed.
+   *
+   * A failure before the partition went to 0 (the extra pod not Ready in time, an API call refused)
+   * first writes `roll.previous` back into the template, with the partition still at the replicas,
+   * so no existing pod ever runs the new size; then the replica is given back, the partition
+   * restored (`onRevert` called), and the failure thrown with its code, its message saying the
+   * resize was reverted (cause: the failure). Should that write
+   * fail, the partition and the annotation stay (every pod still protected) for the next controller
+   * to take up. A failure after the partition went to 0 leaves the template as it is: the extra pod
+   * passed at the new size, and the StatefulSet controller's own roll stops at the first pod that is
+   * not Ready, as it does for any template change; the replica is given back, the partition
+   * restored. A close (CLOSED) leaves the roll as it stands for the next controller.
    */
-  async #finishRoll(roll: RollState, deadline: number): Promise<void> {
+  async #finishRoll(roll: RollState, deadline: number, onRevert?: () => void): Promise<void> {
     const surge = roll.replicas > 0;
     let failure: unknown;
+    // True until the partition goes to 0: every pod of the user's is behind it.
+    let canary = roll.previous !== undefined;
     try {
       if (surge) {
         // Until it is given back, spec.replicas is ours at replicas + 1: no read of it is taken.
@@ -463,14 +501,61 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           'the extra pod a StatefulSet rolls with was not Ready within the timeout',
         );
       }
+      // The previous resources leave the annotation with the partition, in one write: from here on a
+      // failure (of this controller's or a successor's) leaves the template as it is.
       const lowered = await this.#call('patch partition', () =>
-        this.#patchWorkload({ spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } }),
+        this.#patchWorkload({
+          ...(roll.previous && {
+            metadata: {
+              annotations: {
+                [ROLL_ANNOTATION]: JSON.stringify({ partition: roll.partition, replicas: roll.replicas }),
+              },
+            },
+          }),
+          spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
+        }),
       );
+      canary = false;
       await this.#waitRollout(lowered.metadata?.generation ?? 0, deadline);
     } catch (err) {
       failure = err;
     }
     const closed = failure instanceof ProviderError && failure.code === 'CLOSED';
+    let reverted = false;
+    if (failure !== undefined && !closed && canary && roll.previous) {
+      const revert = roll.previous;
+      this.#logger.warn(
+        { group: this.#options.group, err: failure, previous: revert },
+        `${this.#ref()}: the resize failed before any pod of the workload was rolled; writing the previous resources back`,
+      );
+      try {
+        await this.#call('patch resources', () =>
+          this.#patchWorkload({
+            spec: {
+              // Already so; said again in case the partition's lowering failed after it was stored.
+              updateStrategy: { rollingUpdate: { partition: roll.replicas } },
+              template: {
+                spec: {
+                  containers: Object.entries(revert).map(([name, r]) => ({
+                    name,
+                    resources: { limits: revertMap(r.limits), requests: revertMap(r.requests) },
+                  })),
+                },
+              },
+            },
+          }),
+        );
+        reverted = true;
+        onRevert?.();
+      } catch (err) {
+        this.#logger.error(
+          { group: this.#options.group, err },
+          `${this.#ref()}: the previous resources could not be written back; the partition (${roll.replicas}) and annotation ${ROLL_ANNOTATION} stay, so no pod rolls, for the next controller`,
+        );
+      }
+    }
+    // A failed revert leaves the partition at the replicas: restoring it would roll the new size.
+    const keepRoll = closed || (failure !== undefined && canary && roll.previous !== undefined && !reverted);
     if (surge && !closed) {
       // Given back whether or not the roll finished: the extra pod was only ever for the roll.
       this.#surge = 0;
@@ -485,7 +570,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       this.#surge = 0;
       this.#endWrite();
     }
-    if (!closed) {
+    if (!keepRoll) {
       try {
         await this.#call('patch partition', () =>
           this.#patchWorkload({
@@ -497,6 +582,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         failure ??= err;
       }
     }
+    if (reverted)
+      throw new ProviderError(
+        failure instanceof ProviderError ? failure.code : 'RESIZE_FAILED',
+        `${(failure as Error).message}; resize reverted: the previous resources are back in the template, no pod of the workload was rolled`,
+        { cause: failure },
+      );
     if (failure !== undefined) throw failure;
   }
 
@@ -1212,10 +1303,38 @@ function rollState(text: string | undefined): RollState | undefined {
   if (!text) return undefined;
   try {
     const v = JSON.parse(text) as Partial<RollState>;
-    return Number.isInteger(v.partition) && Number.isInteger(v.replicas) && v.replicas! >= 0
-      ? { partition: v.partition!, replicas: v.replicas! }
-      : undefined;
+    if (!Number.isInteger(v.partition) || !Number.isInteger(v.replicas) || v.replicas! < 0) return undefined;
+    const previous = v.previous !== undefined && isPrevious(v.previous) ? v.previous : undefined;
+    return { partition: v.partition!, replicas: v.replicas!, ...(previous && { previous }) };
   } catch {
     return undefined;
   }
+}
+
+/** isPrevious says `v` has the shape of `RollState.previous`: containers' limits and requests, strings. */
+function isPrevious(v: unknown): v is Record<string, ContainerResources> {
+  const isMap = (m: unknown) =>
+    m === undefined ||
+    (typeof m === 'object' && m !== null && Object.values(m).every((q) => typeof q === 'string'));
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Object.values(v).every(
+      (r: unknown) =>
+        typeof r === 'object' &&
+        r !== null &&
+        isMap((r as ContainerResources).limits) &&
+        isMap((r as ContainerResources).requests),
+    )
+  );
+}
+
+/**
+ * revertMap is the strategic merge patch value that makes a `limits` or `requests` map what it was
+ * (`before`) after a resize of ours wrote cpu and memory into it: the map removed if it was not there,
+ * else cpu and memory as they were (null: removed), other keys as they are.
+ */
+function revertMap(before: Record<string, string> | undefined): Record<string, string | null> | null {
+  if (before === undefined) return null;
+  return { ...before, cpu: before.cpu ?? null, memory: before.memory ?? null };
 }
