@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
 import { type BackendInstance, Balancer } from '../../src/balancer/index.js';
@@ -128,10 +129,13 @@ export function send(
     path?: string;
     headers?: http.OutgoingHttpHeaders;
     body?: Buffer | string;
+    /** HTTPS trusting only this CA; the server's name is not checked (certificates name 127.0.0.1). */
+    ca?: Buffer;
   } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(
+    const request = options.ca ? https.request : http.request;
+    const req = request(
       {
         host: '127.0.0.1',
         port,
@@ -139,6 +143,7 @@ export function send(
         method: options.method ?? 'GET',
         path: options.path ?? '/',
         headers: options.headers,
+        ...(options.ca && { ca: options.ca, checkServerIdentity: () => undefined }),
       },
       (res) => {
         const chunks: Buffer[] = [];
