@@ -9,7 +9,7 @@ import type { BalancerConfig } from '../../../src/config/types.js';
 import { createMetrics } from '../../../src/metrics/index.js';
 import { makeCertificate } from '../../helpers/tls.js';
 import { until } from '../../helpers/until.js';
-import { config, type Reply, ready, refusedAddress, send, startBackend } from '../helpers.js';
+import { config, ready, refusedAddress, send, startBackend } from '../helpers.js';
 import { cacheConfig, metricValue, startVersionedBackend } from './helpers.js';
 
 async function balancerWith(
