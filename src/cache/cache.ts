@@ -421,7 +421,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     await this.#publish({ k: [fullKey] });
   }
 
-  /** deleteByTag removes every entry carrying one of `tags`, in both tiers and every instance's memory. */
+  /**
+   * deleteByTag removes every entry carrying one of `tags`, in both tiers and every instance's memory.
+   * In Redis each key a tag's index lists is replaced by a tombstone, as `delete` leaves.
+   */
   async deleteByTag(tags: string | readonly string[]): Promise<void> {
     this.#assertOpen();
     const list = typeof tags === 'string' ? [tags] : [...tags];
@@ -432,8 +435,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const redis = this.#redis;
     if (!redis) return;
     // Redis first, then the notice: an instance evicting early could otherwise re-read the old value.
+    // Each key the tags list gets a tombstone of its own, as from `delete`.
+    const tombstone = () => encodeTombstone(this.#instance, ++this.#tombstones);
+    const ttl = this.#options.redis!.tombstoneTtl;
     await redis.write('deleteByTag', async (client) => {
-      for (const tag of list) await redis.deleteTagged(client, this.#tagKey(tag));
+      for (const tag of list) await redis.deleteTagged(client, this.#tagKey(tag), tombstone, ttl);
     });
     await this.#publish({ t: list });
   }

@@ -330,12 +330,25 @@ export class RedisTier {
     return true;
   }
 
-  /** deleteTagged unlinks every key indexed under `tagKey`, and those keys from the index. */
-  async deleteTagged(client: RedisClient, tagKey: string): Promise<number> {
+  /**
+   * deleteTagged replaces every key indexed under `tagKey` with a tombstone (`tombstone()` makes
+   * each, living `tombstoneTtlMs`), as `delete` does, and removes those keys from the index.
+   */
+  async deleteTagged(
+    client: RedisClient,
+    tagKey: string,
+    tombstone: () => string,
+    tombstoneTtlMs: number,
+  ): Promise<number> {
     const members = await client.smembers(tagKey);
     if (members.length === 0) return 0;
-    // One key per command so the same code works on Cluster; SREM (not DEL) keeps members added meanwhile.
-    await Promise.all([...members.map((key) => client.unlink(key)), client.srem(tagKey, ...members)]);
+    // One key per command so the same code works on Cluster; SREM (not DEL) keeps members added
+    // meanwhile. A tombstone, not UNLINK: a load of a member that began before this and saw no key
+    // (or another delete's tombstone, which UNLINK removed early) would otherwise store what it read.
+    await Promise.all([
+      ...members.map((key) => client.set(key, tombstone(), 'PX', tombstoneTtlMs)),
+      client.srem(tagKey, ...members),
+    ]);
     return members.length;
   }
 

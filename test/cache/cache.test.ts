@@ -342,8 +342,18 @@ test('redis tier: two instances share values with types kept; delete and tags re
   await a.deleteByTag('group');
   await evicted;
   assert.equal(b.memoryHas('typed'), false);
-  assert.equal(await admin.exists(`${prefix}typed`), 0);
   assert.equal(await admin.exists(`${prefix}__tag:group`), 0);
+  // Redis holds a tombstone in its place for a while: a miss to every reader, which loads.
+  assert.equal(await b.get('typed'), undefined);
+  assert.equal(await a.get('typed'), undefined);
+  assert.deepEqual(
+    await b.getOrSet('typed', () => {
+      calls++;
+      return value;
+    }),
+    value,
+  );
+  assert.equal(calls, 1, 'B loaded it again');
 });
 
 test('redis tier: a Buffer or Uint8Array read from Redis is the one the memory tier gives', async (t) => {

@@ -355,3 +355,88 @@ test('the marker a delete leaves: a load that began after it stores, and the mar
   await until(async () => (await redis.exists(`${prefix}k`)) === 0, 10_000, 'the marker expired');
   assert.deepEqual(errors, []);
 });
+
+/**
+ * tagDeleteDuringLoad: A misses k and loads v1 from the database; meanwhile k comes to be listed
+ * under tag t, B writes to the database and deletes the tag; A's load ends while B's notices are
+ * still on their way to A (A's connections go through a proxy held across that window).
+ *   'set meanwhile': Redis held nothing for k when A read; B sets k (tag t, v2), then deletes the tag.
+ *   'listed': k's entry (tag t) had expired in Redis when A read; the tag's index still lists k.
+ *   'deleted, then tag': as 'listed', and B deletes k (a tombstone) before it deletes the tag.
+ */
+async function tagDeleteDuringLoad(
+  t: TestContext,
+  how: 'set meanwhile' | 'listed' | 'deleted, then tag',
+): Promise<void> {
+  const own = await ownRedis(t);
+  const proxy = await pausableProxy(own.port);
+  t.after(() => proxy.close());
+  const prefix = uniquePrefix('tag-race');
+  const a = closing(t, createCache({ prefix, ttl: '1m', redis: { url: `redis://127.0.0.1:${proxy.port}` } }));
+  const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  const redis = admin(t, own.url);
+  let database = 'v1';
+  if (how !== 'set meanwhile') {
+    const told = once(a, 'invalidate');
+    await b.set('k', 'v0', { tags: ['t'] });
+    await told;
+    await redis.del(`${prefix}k`); // as if it expired: the tag's index still lists k
+  }
+  let loaderStarted!: () => void;
+  const started = new Promise<void>((resolve) => (loaderStarted = resolve));
+  let finishLoad!: () => void;
+  const loading = a.getOrSet('k', () => {
+    const read = database; // the load's database read, from before B's writes
+    loaderStarted();
+    return new Promise<string>((resolve) => (finishLoad = () => resolve(read)));
+  });
+  await started;
+  proxy.hold();
+  if (how === 'set meanwhile') {
+    database = 'v2';
+    await b.set('k', 'v2', { tags: ['t'] });
+  }
+  database = 'v3';
+  if (how === 'deleted, then tag') await b.delete('k');
+  await b.deleteByTag('t');
+  const told = new Promise<void>((resolve) =>
+    a.on('invalidate', (event) => {
+      if (event.tags.includes('t')) resolve();
+    }),
+  );
+  finishLoad();
+  // A's store is under way (its write waits in the proxy); then both directions flow.
+  await new Promise((resolve) => setImmediate(resolve));
+  proxy.resume();
+  assert.equal(await loading, 'v1', "the load's own callers get what it loaded");
+  await told;
+  const left = await redis.getBuffer(`${prefix}k`);
+  assert.ok(
+    left && isTombstone(left),
+    `Redis holds the tag deletion's tombstone, not ${left === null ? 'no key' : decodeEntry(left)?.value}`,
+  );
+  assert.equal(a.memoryHas('k'), false, "A's memory keeps nothing either");
+  const errors: unknown[] = [];
+  const c = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url } }));
+  c.on('error', (error) => errors.push(error));
+  assert.equal(await c.ready(), true);
+  assert.equal(await c.get('k'), undefined, 'the tombstone reads as a miss');
+  assert.equal(await c.getOrSet('k', () => database), 'v3', 'a later read loads the new value');
+  assert.equal(await a.getOrSet('k', () => database), 'v3');
+  assert.deepEqual(errors, [], 'a tombstone is not an unreadable entry');
+}
+
+test('a load that ends after another instance set its key and deleted its tag, before the notices arrive, stores nothing', async (t) => {
+  // Before, deleteByTag UNLINKed k: A's compare saw "nothing before, nothing now" and stored v1.
+  await tagDeleteDuringLoad(t, 'set meanwhile');
+});
+
+test('a load of a key whose entry expired but its tag still lists it is not stored over a deleteByTag', async (t) => {
+  await tagDeleteDuringLoad(t, 'listed');
+});
+
+test("deleteByTag does not remove a delete's tombstone early: it leaves its own", async (t) => {
+  // Before, UNLINK took away the tombstone B's delete had just left, and A's load stored v1.
+  await tagDeleteDuringLoad(t, 'deleted, then tag');
+});
