@@ -108,8 +108,9 @@ interface Flight {
   promise: Promise<unknown> | undefined;
   readonly fullKey: string;
   /**
-   * The key was set or deleted (here or, by the bus, elsewhere) while the flight ran: what it read
-   * or loaded is from before that, so its callers get it but neither tier stores it.
+   * The key was set or deleted (here or, by the bus, elsewhere) while the flight ran, or the bus
+   * resubscribed meanwhile (notices lost): what it read or loaded may be from before that, so its
+   * callers get it but neither tier stores it.
    */
   invalidated: boolean;
   /** Tags deleted while the flight ran: an entry carrying one of them is not stored either. */
@@ -145,6 +146,14 @@ const UNREADABLE = Symbol('unreadable');
 const CLOSE_WAIT_MS = 2000;
 /** Invalidations remembered for reads in progress; a read that missed more keeps nothing in memory. */
 const RECENT_INVALIDATIONS = 64;
+
+interface Invalidation {
+  keys: readonly string[];
+  tags: readonly string[];
+}
+
+/** EVERYTHING stands in #recent for notices lost while the subscriber was away: any key, any tag. */
+const EVERYTHING: Invalidation = { keys: [], tags: [] };
 
 /**
  * seenMark is how SET_IF_UNCHANGED is told what a load saw: '' for no key, a tombstone as it is (a
@@ -191,13 +200,14 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   /** Flights that may still store, including loads that outlived a timeout (#flights has those no more). */
   readonly #unsettled = new Set<Flight>();
   /**
-   * Counts sets/deletes (here and from the bus). A read outside a flight compares it before and after
-   * its GET: a reply can be handled after the notice of a delete that followed it in Redis (they come
-   * on two connections), and kept in memory then it outlived the delete on this instance.
+   * Counts sets/deletes (here and from the bus) and resubscriptions of the bus. A read outside a
+   * flight compares it before and after its GET: a reply can be handled after the notice of a delete
+   * that followed it in Redis (they come on two connections), and kept in memory then it outlived
+   * the delete on this instance; or after a resubscription emptied the memory tier.
    */
   #invalidations = 0;
   /** The last RECENT_INVALIDATIONS of them, newest last: a read that saw the count move checks these. */
-  readonly #recent: { keys: readonly string[]; tags: readonly string[] }[] = [];
+  readonly #recent: Invalidation[] = [];
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #background = new Set<Promise<unknown>>();
   /** Names this instance in its tombstones; with #tombstones (a count) it makes each one unique. */
@@ -248,10 +258,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       this.#redis && o.invalidation
         ? new InvalidationBus(this.#redis.client, this.#channel, this.#instance, {
             message: (message) => this.#onBusMessage(message),
-            resubscribed: () => {
-              // Invalidations sent while we were away are lost; only an empty memory tier is safe.
-              this.#memory?.clear();
-            },
+            resubscribed: () => this.#missedNotices(),
             error: (error) => this.#report('bus', error),
           })
         : undefined;
@@ -916,14 +923,31 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
    * overtaken by a set or delete: they must not store what they got before it.
    */
   #overtake(fullKeys: readonly string[], tags: readonly string[]): void {
-    this.#invalidations++;
-    this.#recent.push({ keys: fullKeys, tags });
-    if (this.#recent.length > RECENT_INVALIDATIONS) this.#recent.shift();
+    this.#invalidated({ keys: fullKeys, tags });
     if (this.#unsettled.size === 0) return;
     for (const flight of this.#unsettled) {
       if (fullKeys.includes(flight.fullKey)) flight.invalidated = true;
       if (tags.length > 0) flight.droppedTags = [...(flight.droppedTags ?? []), ...tags];
     }
+  }
+
+  #invalidated(invalidation: Invalidation): void {
+    this.#invalidations++;
+    this.#recent.push(invalidation);
+    if (this.#recent.length > RECENT_INVALIDATIONS) this.#recent.shift();
+  }
+
+  /**
+   * missedNotices runs when the subscriber is back after its connection dropped: the notices sent
+   * meanwhile are lost and may have named any key. The memory tier is emptied, and every read or load
+   * under way is treated as a notice would have treated it, had it named its key: a read keeps
+   * nothing in memory, a load stores in neither tier (it may have read the database before a write
+   * whose notice was lost, and in Redis its compare no longer sees a delete whose tombstone expired).
+   */
+  #missedNotices(): void {
+    this.#memory?.clear();
+    this.#invalidated(EVERYTHING);
+    for (const flight of this.#unsettled) flight.invalidated = true;
   }
 
   /** invalidatedSince says whether `fullKey` or one of `tags` was invalidated since the count was `count`. */
@@ -933,7 +957,9 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const recent = this.#recent;
     if (moved > recent.length) return true;
     for (let i = recent.length - moved; i < recent.length; i++) {
-      const { keys, tags: dropped } = recent[i]!;
+      const invalidation = recent[i]!;
+      if (invalidation === EVERYTHING) return true;
+      const { keys, tags: dropped } = invalidation;
       if (keys.includes(fullKey) || dropped.some((tag) => tags.includes(tag))) return true;
     }
     return false;

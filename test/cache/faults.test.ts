@@ -440,3 +440,47 @@ test("deleteByTag does not remove a delete's tombstone early: it leaves its own"
   // Before, UNLINK took away the tombstone B's delete had just left, and A's load stored v1.
   await tagDeleteDuringLoad(t, 'deleted, then tag');
 });
+
+test('a load under way while the subscriber reconnects is stored in neither tier: a notice it needed may be lost', async (t) => {
+  // Before, the resubscribe emptied the memory tier but the load in flight then kept v1 in it (and
+  // in Redis, the delete's tombstone having expired) after B's delete, whose notice A never got.
+  const own = await ownRedis(t);
+  const prefix = uniquePrefix('resub-load');
+  // A reconnects its subscriber after 250-500 ms: B's delete falls in that gap.
+  const a = closing(
+    t,
+    createCache({ prefix, ttl: '1m', redis: { url: own.url, reconnect: { baseMs: 500 } } }),
+  );
+  // B's tombstone outlives no load: only the notice could tell A's load of the delete.
+  const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url, tombstoneTtl: 1 } }));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  await a.set('other', 'x'); // emptied from A's memory when its subscriber is back
+  assert.ok(a.memoryHas('other'));
+  let heard = 0;
+  a.on('invalidate', (event) => {
+    if (event.source === 'remote') heard++;
+  });
+  let database = 'v1';
+  let loaderStarted!: () => void;
+  const started = new Promise<void>((resolve) => (loaderStarted = resolve));
+  let finishLoad!: () => void;
+  const loading = a.getOrSet('k', () => {
+    const read = database; // the load's database read, from before B's write
+    loaderStarted();
+    return new Promise<string>((resolve) => (finishLoad = () => resolve(read)));
+  });
+  await started;
+  const redis = admin(t, own.url);
+  assert.equal(await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 2, "both instances' subscribers go");
+  database = 'v2';
+  await b.delete('k');
+  await until(async () => (await redis.exists(`${prefix}k`)) === 0, 10_000, "B's tombstone expired");
+  await until(() => !a.memoryHas('other'), 10_000, "A's subscriber back (its memory tier emptied)");
+  assert.equal(heard, 0, "B's notice was lost to A");
+  finishLoad();
+  assert.equal(await loading, 'v1', "the load's own callers get what it loaded");
+  assert.equal(a.memoryHas('k'), false, "A's memory keeps nothing of a load that spanned the gap");
+  const left = await redis.getBuffer(`${prefix}k`);
+  assert.equal(left && decodeEntry(left)?.value, null, 'nor does Redis');
+  assert.equal(await a.getOrSet('k', () => database), 'v2', 'the next read loads the new value');
+});
