@@ -53,33 +53,37 @@ const BACKENDS: Backend[] = [
   },
 ];
 
-for (const backend of BACKENDS) {
-  describe(`two controllers, ${backend.name} lease`, () => {
-    const ups: UpProcess[] = [];
-    const pgids = new Set<number>();
-    const name = `ha_${backend.name}_${randomBytes(3).toString('hex')}`;
-    let configPath = '';
+// The two backends run side by side: each owns its lease name, config and instances, and one after
+// the other they made this file take 60 s of waiting on processes. Within a backend the cases run in
+// order (each starts from what the one before left).
+describe('two controllers on one lease, per backend', { concurrency: BACKENDS.length }, () => {
+  for (const backend of BACKENDS) {
+    describe(`two controllers, ${backend.name} lease`, { concurrency: 1 }, () => {
+      const ups: UpProcess[] = [];
+      const pgids = new Set<number>();
+      const name = `ha_${backend.name}_${randomBytes(3).toString('hex')}`;
+      let configPath = '';
 
-    after(async () => {
-      for (const up of ups) {
-        up.child.kill('SIGCONT');
-        up.child.kill('SIGKILL');
-      }
-      // Dead before the store is cleaned, so none writes into it afterwards.
-      await Promise.all(ups.map((up) => up.exited));
-      // With a lease, instances outlive every controller by design: the test removes them.
-      for (const up of ups) for (const pid of startedPids(up)) pgids.add(pid);
-      for (const pgid of pgids) {
-        try {
-          process.kill(-pgid, 'SIGKILL');
-        } catch {}
-      }
-      await backend.cleanup(name);
-      if (configPath) await rm(dirname(configPath), { recursive: true, force: true });
-    });
+      after(async () => {
+        for (const up of ups) {
+          up.child.kill('SIGCONT');
+          up.child.kill('SIGKILL');
+        }
+        // Dead before the store is cleaned, so none writes into it afterwards.
+        await Promise.all(ups.map((up) => up.exited));
+        // With a lease, instances outlive every controller by design: the test removes them.
+        for (const up of ups) for (const pid of startedPids(up)) pgids.add(pid);
+        for (const pgid of pgids) {
+          try {
+            process.kill(-pgid, 'SIGKILL');
+          } catch {}
+        }
+        await backend.cleanup(name);
+        if (configPath) await rm(dirname(configPath), { recursive: true, force: true });
+      });
 
-    before(async () => {
-      configPath = await writeTempConfig(`
+      before(async () => {
+        configPath = await writeTempConfig(`
 api: { listen: 127.0.0.1:0 }
 balancer: { listen: 127.0.0.1:0, health: { path: /healthz, interval: 1s } }
 controller:
@@ -91,162 +95,163 @@ groups:
     min_instances: 1
     max_instances: 6
 `);
-    });
+      });
 
-    function start(): UpProcess {
-      const up = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
-      ups.push(up);
-      return up;
-    }
-
-    it('SIGKILL the leader: the standby takes over, adopts the same processes, applies a decision once', async () => {
-      const a = start();
-      await a.waitFor(msg('became leader'), 30_000);
-      await a.waitFor(msg('group web is up'), 30_000);
-      const b = start();
-      const standing = await b.waitFor(msg('standing by'), 30_000);
-      assert.match(String(standing.msg), /fencing token/);
-
-      // The standby runs the API but changes nothing: 503, and it started no instance.
-      const refused = await scale(b, 'set', 2);
-      assert.equal(refused.status, 503);
-      assert.equal(((await refused.json()) as { code: string }).code, 'SCALEPLANE_NOT_LEADER');
-      assert.deepEqual((await group(b)).instances, []);
-      assert.match(await (await api(b, '/metrics')).text(), /^scaleplane_leader 0$/m);
-      assert.match(await (await api(a, '/metrics')).text(), /^scaleplane_leader 1$/m);
-
-      assert.equal((await scale(a, 'set', 3)).status, 200);
-      const before = await untilReady(a, 3, 30_000);
-      const pids = before.instances.map((i) => i.pid).sort();
-      for (const pid of pids) pgids.add(pid);
-
-      const killedAt = performance.now();
-      a.child.kill('SIGKILL');
-      await b.waitFor(msg('became leader'), 30_000);
-      const takeoverMs = Math.round(performance.now() - killedAt);
-      const adopted = await untilReady(b, 3, 30_000);
-      const readyMs = Math.round(performance.now() - killedAt);
-      // Timing is a goal, not an assertion here (shared CPUs); bench/ measures it. Printed for the record.
-      console.log(
-        `[${backend.name}] lease ttl ${TTL_MS} ms: leader SIGKILLed → standby leads after ${takeoverMs} ms, 3 adopted instances ready after ${readyMs} ms`,
-      );
-
-      assert.equal(adopted.desired, 3, 'the desired count was continued, not reset');
-      assert.deepEqual(adopted.instances.map((i) => i.pid).sort(), pids, 'adopted, not duplicated');
-      assert.deepEqual(startedPids(b), [], 'the new leader started no instance on takeover');
-      assert.equal(b.lines.filter(msg('adopted web-')).length, 3);
-      // No orphan: every process the dead leader started and that still runs is managed by the new one.
-      const alive = startedPids(a).filter((pid) => processGroupMembers([pid]).length > 0);
-      assert.deepEqual(alive.sort(), pids, 'every live instance of the old leader is adopted');
-
-      // One decision, applied once: scale-out by 1 makes exactly one new process.
-      const out = await scale(b, 'scale-out', 1);
-      assert.equal(out.status, 200);
-      assert.deepEqual(await out.json(), { group: 'web', previous: 3, desired: 4 });
-      const four = await untilReady(b, 4, 30_000);
-      const added = four.instances.map((i) => i.pid).filter((pid) => !pids.includes(pid));
-      assert.equal(added.length, 1, `one new instance, got ${added}`);
-      for (const pid of added) pgids.add(pid);
-      assert.deepEqual(startedPids(b), added, 'the new leader started exactly that one');
-
-      const events = (await (await api(b, '/api/scalability/events?group=web')).json()) as {
-        events: { source: string; reasons: string[]; after: number }[];
-      };
-      const reasons = events.events.map((e) => e.reasons[0]);
-      assert.ok(reasons.includes('BecameLeader'), JSON.stringify(reasons));
-      assert.equal(events.events.filter((e) => e.source === 'api' && e.after === 3).length, 1);
-      assert.equal(events.events.filter((e) => e.source === 'api' && e.after === 4).length, 1);
-      assert.match(await (await api(b, '/metrics')).text(), /^scaleplane_leader 1$/m);
-      b.child.kill('SIGKILL');
-      await b.exited;
-    });
-
-    it('a leader paused past its lease (SIGSTOP) is fenced after SIGCONT: it starts nothing and steps down', async () => {
-      const a = start();
-      // Up: it leads and has adopted what the previous cases left (changes wait for that: 503).
-      await a.waitFor(msg('group web is up'), 30_000);
-      // Whatever the first case left (or nothing), the group runs 3 instances.
-      assert.equal((await scale(a, 'set', 3)).status, 200);
-      const view = await untilReady(a, 3, 30_000);
-      const pids = view.instances.map((i) => i.pid).sort();
-      const b = start();
-      await b.waitFor(msg('standing by'), 30_000);
-
-      a.child.kill('SIGSTOP');
-      await b.waitFor(msg('became leader'), 30_000);
-      await untilReady(b, 3, 30_000);
-      // While the old leader sleeps, one instance dies: the old leader, its parent, hears of it
-      // only on waking; only the new leader may replace it.
-      const victim = pids[0]!;
-      process.kill(-victim, 'SIGKILL');
-      const replaced = await (async () => {
-        const deadline = Date.now() + 30_000;
-        for (;;) {
-          const v = await group(b);
-          const now = v.instances.map((i) => i.pid);
-          if (
-            !now.includes(victim) &&
-            v.instances.length === 3 &&
-            v.instances.every((i) => i.state === 'ready')
-          )
-            return v;
-          if (Date.now() > deadline) throw new Error(`not replaced: ${JSON.stringify(v)}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
-      for (const i of replaced.instances) pgids.add(i.pid);
-
-      const startedBefore = startedPids(a).length;
-      const wokeAt = a.lines.length;
-      a.child.kill('SIGCONT');
-      const lost = await a.waitFor(msg('lost leadership'), 30_000);
-      assert.ok(lost);
-      // Give the woken leader's pending work (its child's exit, its loop) every chance to act.
-      await a.waitFor(msg('standing by'), 30_000);
-      assert.equal(startedPids(a).length, startedBefore, 'the fenced leader started nothing');
-      if (process.env.HA_TEST_DEBUG) console.log(a.lines.slice(wokeAt).map((l) => l.msg));
-      const final = await untilReady(b, 3, 30_000);
-      assert.deepEqual(
-        final.instances.map((i) => i.pid).sort(),
-        replaced.instances.map((i) => i.pid).sort(),
-        'exactly one replacement, by the new leader',
-      );
-      assert.match(await (await api(a, '/metrics')).text(), /^scaleplane_leader 0$/m);
-      const refused = await scale(a, 'scale-out', 1);
-      assert.equal(refused.status, 503);
-    });
-
-    it('SIGTERM on the leader hands over: it exits 0, stops no instance, and the standby adopts them', async () => {
-      // Whoever leads now (from the cases above, or nobody) gives way to a fresh pair.
-      for (const up of ups) {
-        up.child.kill('SIGCONT');
-        up.child.kill('SIGKILL');
-        await up.exited;
+      function start(): UpProcess {
+        const up = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
+        ups.push(up);
+        return up;
       }
-      const a = start();
-      await a.waitFor(msg('group web is up'), 30_000);
-      const b = start();
-      await b.waitFor(msg('standing by'), 30_000);
-      assert.equal((await scale(a, 'set', 3)).status, 200);
-      const pids = (await untilReady(a, 3, 30_000)).instances.map((i) => i.pid).sort();
-      for (const pid of pids) pgids.add(pid);
 
-      const stoppedAt = performance.now();
-      a.child.kill('SIGTERM');
-      assert.equal((await a.exited).code, 0);
-      assert.ok(a.lines.some(msg('released 3 instance(s) of web')), 'handed over, not stopped');
-      assert.deepEqual(
-        pids.filter((pid) => processGroupMembers([pid]).length > 0),
-        pids,
-        'every instance still runs after the leader stopped',
-      );
-      await b.waitFor(msg('became leader'), 30_000);
-      const adopted = await untilReady(b, 3, 30_000);
-      console.log(
-        `[${backend.name}] leader SIGTERM → standby leads with its 3 adopted instances ready after ${Math.round(performance.now() - stoppedAt)} ms (lease released, no ttl wait)`,
-      );
-      assert.deepEqual(adopted.instances.map((i) => i.pid).sort(), pids);
-      assert.equal(startedPids(b).length, 0, 'the new leader started none');
+      it('SIGKILL the leader: the standby takes over, adopts the same processes, applies a decision once', async () => {
+        const a = start();
+        await a.waitFor(msg('became leader'), 30_000);
+        await a.waitFor(msg('group web is up'), 30_000);
+        const b = start();
+        const standing = await b.waitFor(msg('standing by'), 30_000);
+        assert.match(String(standing.msg), /fencing token/);
+
+        // The standby runs the API but changes nothing: 503, and it started no instance.
+        const refused = await scale(b, 'set', 2);
+        assert.equal(refused.status, 503);
+        assert.equal(((await refused.json()) as { code: string }).code, 'SCALEPLANE_NOT_LEADER');
+        assert.deepEqual((await group(b)).instances, []);
+        assert.match(await (await api(b, '/metrics')).text(), /^scaleplane_leader 0$/m);
+        assert.match(await (await api(a, '/metrics')).text(), /^scaleplane_leader 1$/m);
+
+        assert.equal((await scale(a, 'set', 3)).status, 200);
+        const before = await untilReady(a, 3, 30_000);
+        const pids = before.instances.map((i) => i.pid).sort();
+        for (const pid of pids) pgids.add(pid);
+
+        const killedAt = performance.now();
+        a.child.kill('SIGKILL');
+        await b.waitFor(msg('became leader'), 30_000);
+        const takeoverMs = Math.round(performance.now() - killedAt);
+        const adopted = await untilReady(b, 3, 30_000);
+        const readyMs = Math.round(performance.now() - killedAt);
+        // Timing is a goal, not an assertion here (shared CPUs); bench/ measures it. Printed for the record.
+        console.log(
+          `[${backend.name}] lease ttl ${TTL_MS} ms: leader SIGKILLed → standby leads after ${takeoverMs} ms, 3 adopted instances ready after ${readyMs} ms`,
+        );
+
+        assert.equal(adopted.desired, 3, 'the desired count was continued, not reset');
+        assert.deepEqual(adopted.instances.map((i) => i.pid).sort(), pids, 'adopted, not duplicated');
+        assert.deepEqual(startedPids(b), [], 'the new leader started no instance on takeover');
+        assert.equal(b.lines.filter(msg('adopted web-')).length, 3);
+        // No orphan: every process the dead leader started and that still runs is managed by the new one.
+        const alive = startedPids(a).filter((pid) => processGroupMembers([pid]).length > 0);
+        assert.deepEqual(alive.sort(), pids, 'every live instance of the old leader is adopted');
+
+        // One decision, applied once: scale-out by 1 makes exactly one new process.
+        const out = await scale(b, 'scale-out', 1);
+        assert.equal(out.status, 200);
+        assert.deepEqual(await out.json(), { group: 'web', previous: 3, desired: 4 });
+        const four = await untilReady(b, 4, 30_000);
+        const added = four.instances.map((i) => i.pid).filter((pid) => !pids.includes(pid));
+        assert.equal(added.length, 1, `one new instance, got ${added}`);
+        for (const pid of added) pgids.add(pid);
+        assert.deepEqual(startedPids(b), added, 'the new leader started exactly that one');
+
+        const events = (await (await api(b, '/api/scalability/events?group=web')).json()) as {
+          events: { source: string; reasons: string[]; after: number }[];
+        };
+        const reasons = events.events.map((e) => e.reasons[0]);
+        assert.ok(reasons.includes('BecameLeader'), JSON.stringify(reasons));
+        assert.equal(events.events.filter((e) => e.source === 'api' && e.after === 3).length, 1);
+        assert.equal(events.events.filter((e) => e.source === 'api' && e.after === 4).length, 1);
+        assert.match(await (await api(b, '/metrics')).text(), /^scaleplane_leader 1$/m);
+        b.child.kill('SIGKILL');
+        await b.exited;
+      });
+
+      it('a leader paused past its lease (SIGSTOP) is fenced after SIGCONT: it starts nothing and steps down', async () => {
+        const a = start();
+        // Up: it leads and has adopted what the previous cases left (changes wait for that: 503).
+        await a.waitFor(msg('group web is up'), 30_000);
+        // Whatever the first case left (or nothing), the group runs 3 instances.
+        assert.equal((await scale(a, 'set', 3)).status, 200);
+        const view = await untilReady(a, 3, 30_000);
+        const pids = view.instances.map((i) => i.pid).sort();
+        const b = start();
+        await b.waitFor(msg('standing by'), 30_000);
+
+        a.child.kill('SIGSTOP');
+        await b.waitFor(msg('became leader'), 30_000);
+        await untilReady(b, 3, 30_000);
+        // While the old leader sleeps, one instance dies: the old leader, its parent, hears of it
+        // only on waking; only the new leader may replace it.
+        const victim = pids[0]!;
+        process.kill(-victim, 'SIGKILL');
+        const replaced = await (async () => {
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const v = await group(b);
+            const now = v.instances.map((i) => i.pid);
+            if (
+              !now.includes(victim) &&
+              v.instances.length === 3 &&
+              v.instances.every((i) => i.state === 'ready')
+            )
+              return v;
+            if (Date.now() > deadline) throw new Error(`not replaced: ${JSON.stringify(v)}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        })();
+        for (const i of replaced.instances) pgids.add(i.pid);
+
+        const startedBefore = startedPids(a).length;
+        const wokeAt = a.lines.length;
+        a.child.kill('SIGCONT');
+        const lost = await a.waitFor(msg('lost leadership'), 30_000);
+        assert.ok(lost);
+        // Give the woken leader's pending work (its child's exit, its loop) every chance to act.
+        await a.waitFor(msg('standing by'), 30_000);
+        assert.equal(startedPids(a).length, startedBefore, 'the fenced leader started nothing');
+        if (process.env.HA_TEST_DEBUG) console.log(a.lines.slice(wokeAt).map((l) => l.msg));
+        const final = await untilReady(b, 3, 30_000);
+        assert.deepEqual(
+          final.instances.map((i) => i.pid).sort(),
+          replaced.instances.map((i) => i.pid).sort(),
+          'exactly one replacement, by the new leader',
+        );
+        assert.match(await (await api(a, '/metrics')).text(), /^scaleplane_leader 0$/m);
+        const refused = await scale(a, 'scale-out', 1);
+        assert.equal(refused.status, 503);
+      });
+
+      it('SIGTERM on the leader hands over: it exits 0, stops no instance, and the standby adopts them', async () => {
+        // Whoever leads now (from the cases above, or nobody) gives way to a fresh pair.
+        for (const up of ups) {
+          up.child.kill('SIGCONT');
+          up.child.kill('SIGKILL');
+          await up.exited;
+        }
+        const a = start();
+        await a.waitFor(msg('group web is up'), 30_000);
+        const b = start();
+        await b.waitFor(msg('standing by'), 30_000);
+        assert.equal((await scale(a, 'set', 3)).status, 200);
+        const pids = (await untilReady(a, 3, 30_000)).instances.map((i) => i.pid).sort();
+        for (const pid of pids) pgids.add(pid);
+
+        const stoppedAt = performance.now();
+        a.child.kill('SIGTERM');
+        assert.equal((await a.exited).code, 0);
+        assert.ok(a.lines.some(msg('released 3 instance(s) of web')), 'handed over, not stopped');
+        assert.deepEqual(
+          pids.filter((pid) => processGroupMembers([pid]).length > 0),
+          pids,
+          'every instance still runs after the leader stopped',
+        );
+        await b.waitFor(msg('became leader'), 30_000);
+        const adopted = await untilReady(b, 3, 30_000);
+        console.log(
+          `[${backend.name}] leader SIGTERM → standby leads with its 3 adopted instances ready after ${Math.round(performance.now() - stoppedAt)} ms (lease released, no ttl wait)`,
+        );
+        assert.deepEqual(adopted.instances.map((i) => i.pid).sort(), pids);
+        assert.equal(startedPids(b).length, 0, 'the new leader started none');
+      });
     });
-  });
-}
+  }
+});
