@@ -108,7 +108,9 @@ describe('HA takeover in the middle of a rolling resize (Redis lease)', { skip }
   /**
    * twoControllers starts a leader with 3 ready instances (each takes 1.5 s to listen, so a roll of
    * 3 is still going when its first replacement is ready), a standby, and GET load through the
-   * standby's balancer; then asks the leader for a resize to 256Mi.
+   * standby's balancer; then asks the leader for a resize to 256Mi. The standby starts once the
+   * leader holds the lease, while the leader's instances come up: one after the other, the two
+   * cost about 3 s of each test's 20.
    */
   async function twoControllers() {
     const name = `ha_roll_${randomBytes(3).toString('hex')}`;
@@ -129,14 +131,17 @@ groups:
     const a = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(a);
     await a.waitFor(logMsg('became leader'), 30_000);
-    await a.waitFor(logMsg('group web is up'), 60_000);
-    assert.equal((await scale(a, 'set', 3)).status, 200);
-    const before = await untilReady(a, 3, 60_000);
-    const oldIds = new Set(before.instances.map((i) => i.id));
-
     const b = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(b);
-    await b.waitFor(logMsg('standing by'), 30_000);
+    const [before] = await Promise.all([
+      (async () => {
+        await a.waitFor(logMsg('group web is up'), 60_000);
+        assert.equal((await scale(a, 'set', 3)).status, 200);
+        return untilReady(a, 3, 60_000);
+      })(),
+      b.waitFor(logMsg('standing by'), 30_000),
+    ]);
+    const oldIds = new Set(before.instances.map((i) => i.id));
     const traffic = load(await balancerPort(b));
 
     const resized = await api(a, '/api/scalability/resize-group', {
