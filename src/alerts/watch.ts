@@ -51,6 +51,7 @@ export const alertKeys = {
   metricSource: (group: string, metric: string) => `metric-source:${group}:${metric}`,
   nginxSync: () => 'nginx-sync',
   provider: (group: string) => `provider:${group}`,
+  resize: (group: string) => `resize:${group}`,
 };
 
 /** groupHealthy says whether a group has every wanted instance up and ready (or wants none). */
@@ -71,7 +72,10 @@ export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>):
  * - a failed NGINX sync fires `nginx-sync` (NGINX runs stale upstreams), resolved by the next sync
  *   that reloads it (the driver retries on its own);
  * - a provider operation that keeps failing (see `judgeProviderOutcome`) fires `provider:<group>`
- *   (warning), resolved once every operation that failed so succeeds again.
+ *   (warning), resolved once every operation that failed so succeeds again;
+ * - a journal entry `ResizeFailed` (a resize that failed, asked through the API or resumed by a
+ *   successor from the engine) fires `resize:<group>` (warning), resolved by the group's next
+ *   `ResizeFinished`.
  */
 export function watchForAlerts(
   alerts: AlertManager,
@@ -131,6 +135,22 @@ export function watchForAlerts(
       );
     });
   }
+
+  sources.journal.on('entry', (entry) => {
+    const key = alertKeys.resize(entry.group);
+    if (entry.reasons.includes('ResizeFailed'))
+      alerts.fire(key, {
+        severity: 'warning',
+        group: entry.group,
+        summary: `group ${entry.group}: ${entry.message}`,
+        details: {
+          ...(typeof entry.inputs.code === 'string' && { code: entry.inputs.code }),
+          source: entry.source,
+        },
+      });
+    else if (entry.reasons.includes('ResizeFinished') && alerts.isFiring(key))
+      alerts.resolve(key, `group ${entry.group}: ${entry.message}`);
+  });
 
   sources.journal.on('entry', (entry) => {
     const key = alertKeys.blockedAtMax(entry.group);

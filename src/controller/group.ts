@@ -352,6 +352,7 @@ export class GroupController {
     this.#policyState = recordManualChange(this.#policyState, initial, now);
     // Before the count: a scale-in to the restored count then takes outdated instances first.
     this.#resumeResize(initial, now);
+    this.#followResumedRoll(initial, now);
     return this.#apply(initial, 'startup', now);
   }
 
@@ -378,17 +379,84 @@ export class GroupController {
       },
       now,
     );
-    resize(plan.size).catch((err: unknown) => this.#logResizeEnd(err, plan.size, 'resumed resize'));
+    const began = { now, wall: Date.now() };
+    resize(plan.size).then(
+      () => this.#resizeEnded(undefined, 'startup', `resumed resize to ${what}`, began),
+      (err: unknown) => this.#resizeEnded(err, 'startup', `resumed resize to ${what}`, began, plan.size),
+    );
   }
 
-  /** logResizeEnd logs a resize that did not finish: an error, unless a later resize took it over. */
-  #logResizeEnd(err: unknown, size: InstanceSize, what: string): void {
-    if ((err as { code?: string }).code === 'RESIZE_SUPERSEDED')
+  /**
+   * followResumedRoll journals a resize of an earlier controller that the provider's start found
+   * unfinished on the engine and finishes on its own (see Provider.resumedResize: a Kubernetes
+   * StatefulSet's roll), as `ResizeResumed`, and its end as any resize's (see `#resizeEnded`).
+   * Before, its failure reached only the provider's `error` event, which is logged: nothing in the
+   * journal, no alert.
+   */
+  #followResumedRoll(desired: number, now: number): void {
+    const roll = this.provider.resumedResize?.();
+    if (!roll) return;
+    this.#journal.append(
+      {
+        group: this.name,
+        source: 'startup',
+        before: desired,
+        after: desired,
+        reasons: ['ResizeResumed'],
+        message: `a resize's roll was cut by a restart or failover (left half-done on the ${this.provider.kind} engine): finishing it`,
+        inputs: { provider: this.provider.kind },
+      },
+      now,
+    );
+    const began = { now, wall: Date.now() };
+    roll.then(
+      () => this.#resizeEnded(undefined, 'startup', 'resumed resize', began),
+      (err: unknown) => this.#resizeEnded(err, 'startup', 'resumed resize', began),
+    );
+  }
+
+  /**
+   * resizeEnded journals how a resize ended: `ResizeFinished`, or `ResizeFailed` with the error's
+   * code (which the `resize:<group>` alert fires on). A resize superseded by a later one, or left
+   * for the next controller (CLOSED, FENCED), did not fail: it is only logged.
+   */
+  #resizeEnded(
+    err: unknown,
+    source: 'api' | 'startup',
+    what: string,
+    /** The resize's decision time, and the wall time then: journaled that much wall time after it. */
+    began: { now: number; wall: number },
+    size?: InstanceSize,
+  ): void {
+    const code = (err as { code?: unknown } | undefined)?.code;
+    if (err !== undefined && (code === 'RESIZE_SUPERSEDED' || code === 'CLOSED' || code === 'FENCED')) {
       this.#logger.info(
-        { group: this.name, size },
-        `${what} to ${formatSize(size)} superseded by a later resize`,
+        { group: this.name, size, code },
+        code === 'RESIZE_SUPERSEDED'
+          ? `${what} superseded by a later resize`
+          : `${what} stopped (${String(code)}): left for the next controller`,
       );
-    else this.#logger.error({ err, group: this.name, size }, `${what} failed`);
+      return;
+    }
+    if (err !== undefined) this.#logger.error({ err, group: this.name, size }, `${what} failed`);
+    // A scale still being applied is the count wanted (and persisted from this entry): not the provider's yet.
+    const desired = this.#pending?.desired ?? this.desired();
+    const error = err instanceof Error ? err.message : String(err);
+    this.#journal.append(
+      {
+        group: this.name,
+        source,
+        before: desired,
+        after: desired,
+        reasons: [err === undefined ? 'ResizeFinished' : 'ResizeFailed'],
+        message: err === undefined ? `${what}: finished` : `${what} failed: ${error}`,
+        inputs: {
+          ...size,
+          ...(err !== undefined && { error, ...(typeof code === 'string' && { code }) }),
+        },
+      },
+      began.now + (Date.now() - began.wall),
+    );
   }
 
   /**
@@ -586,10 +654,14 @@ export class GroupController {
     const saved = new Promise<void>((resolve, reject) => {
       onSizeSaved = (write) => write.then(resolve, reject);
     });
-    const done = this.provider.resize(size, { onSizeSaved }).catch((err: unknown) => {
-      this.#logResizeEnd(err, size, 'resize');
-      throw err;
-    });
+    const began = { now, wall: Date.now() };
+    const done = this.provider.resize(size, { onSizeSaved }).then(
+      () => this.#resizeEnded(undefined, 'api', `resize to ${what}`, began),
+      (err: unknown) => {
+        this.#resizeEnded(err, 'api', `resize to ${what}`, began, size);
+        throw err;
+      },
+    );
     done.catch(() => {});
     if (!this.provider.savesSize) return { desired, done };
     // A resize that ended before it saved the size (refused by the fence, closed) never saves it.

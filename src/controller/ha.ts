@@ -128,16 +128,21 @@ export class HighAvailability {
   /**
    * providerOptions are a group's provider hooks: with a state store, its instance registry (local
    * instances then outlive this process and are adopted on restart or takeover, logging to files
-   * next to a state file); with a lease, a fence checked before every instance start.
+   * next to a state file); with a lease, a fence checked before every change the provider makes on
+   * its own (a local instance's start or stop, with a state store; a StatefulSet roll's writes).
    */
   providerOptions(group: string): Partial<CreateProviderOptions> {
-    if (!this.state) return {};
+    const fence = this.lease && {
+      fence: (what: string) => this.#fenced.get(group)?.assertLeading(what) ?? Promise.resolve(),
+    };
+    // Without a state store, the fence still guards an engine's changes made on its own (a Kubernetes
+    // StatefulSet's roll, resumed at start with no fenced call before it); local instances no
+    // successor can adopt without the registry are stopped by their own controller, as before.
+    if (!this.state) return this.#config.groups[group]?.provider.provider === 'local' ? {} : { ...fence };
     return {
       registry: this.state,
       ...(this.state instanceof FileState && { logDir: dirname(this.state.path) }),
-      ...(this.lease && {
-        fence: (what: string) => this.#fenced.get(group)?.assertLeading(what) ?? Promise.resolve(),
-      }),
+      ...fence,
     };
   }
 

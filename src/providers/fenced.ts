@@ -32,7 +32,8 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     this.#inner = inner;
     this.#check = check;
     this.kind = inner.kind;
-    for (const event of ['change', 'crash', 'crashLoop', 'error'] as const) {
+    // `operation` too: the provider alert and the provider-errors metric listen to this wrapper.
+    for (const event of ['change', 'crash', 'crashLoop', 'error', 'operation'] as const) {
       inner.on(event, (...args: unknown[]) =>
         (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       );
@@ -105,6 +106,14 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.resize(size, options);
   }
 
+  /**
+   * resumedResize passes through: the inner provider asks the fence itself before each write of the
+   * roll it resumes (see `assertLeading`).
+   */
+  resumedResize(): Promise<void> | undefined {
+    return this.#inner.resumedResize?.();
+  }
+
   /** returnToService passes through: it writes nothing to the engine, only lists the instance. */
   async returnToService(id: string): Promise<boolean> {
     return (await this.#inner.returnToService?.(id)) ?? false;
@@ -130,7 +139,8 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
 
   /**
    * assertLeading resolves when this controller's fencing token is still the lease's and rejects
-   * FENCED otherwise; the inner provider calls it before each start of its own (crash replacement).
+   * FENCED otherwise; the inner provider calls it before each change of its own (a local crash
+   * replacement, each write of a Kubernetes StatefulSet's roll).
    */
   assertLeading(what: string): Promise<void> {
     return this.#fence(what);

@@ -100,6 +100,7 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         ...(options.logger && { logger: options.logger }),
         ...(options.drain && { drain: options.drain }),
         ...(options.client && { client: options.client }),
+        ...(options.fence && { fence: options.fence }),
       });
     case 'aws':
       return new AwsProvider({

@@ -118,6 +118,13 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   resize?(size: InstanceSize, options?: ResizeOptions): Promise<void>;
   /**
+   * resumedResize is a resize of an earlier controller that `start()` found unfinished on the engine
+   * and finishes in the background (a Kubernetes StatefulSet's roll), if any: resolves once it is
+   * finished, rejects with its failure (CLOSED or FENCED: left for the next controller). The group
+   * journals and alerts its outcome as it does a resize's. Absent: none is ever resumed this way.
+   */
+  resumedResize?(): Promise<void> | undefined;
+  /**
    * savesSize is true when `resize` makes its size outlive this controller with one write, which it
    * hands to `options.onSizeSaved`: local (with a state store) stores the size in force in the state
    * store, for a successor to resume the roll; Kubernetes PATCHes the workload's pod template and

@@ -95,6 +95,13 @@ export interface KubernetesProviderOptions {
    * after pod events to notice a `kubectl scale` or an HPA's change. @defaultValue 500 (ms)
    */
   replicasReadInterval?: number;
+  /**
+   * Rejects (FENCED) when this controller no longer leads; asked before each write of a
+   * StatefulSet's roll (see `#finishRoll`), which runs long after the fenced call that began it, or
+   * with no call at all when `start()` resumes it. A deposed controller stops the roll there and
+   * leaves the annotation for the next leader. @defaultValue every write allowed
+   */
+  fence?: (what: string) => Promise<void>;
 }
 
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
@@ -152,6 +159,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #surge = 0;
   /** A StatefulSet roll found half-done at start (see `ROLL_ANNOTATION`), being finished. */
   #resuming: Promise<void> | undefined;
+  /** The same roll's outcome, as `resumedResize()` hands it out (rejects with its failure). */
+  #resumed: Promise<void> | undefined;
   /** Writes of ours to `spec.replicas` in progress (a scaleTo's patch, a StatefulSet resize's extra replica). */
   #writes = 0;
   /** Bumped as each of those writes begins and ends: a read sent before the last bump proves nothing. */
@@ -206,7 +215,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       this.#desired = workload.spec?.replicas ?? 0;
     }
     if (this.autoscaled) await this.#call('write HPA', () => this.#writeHpa());
-    const roll = workload && rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
+    let roll = workload && rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
+    // Neither the replicas noted nor those plus our extra one: another client (kubectl scale, an
+    // HPA) set them since. Theirs are the count wanted; the roll goes on from them (see #finishRoll).
+    const replicas = workload?.spec?.replicas ?? 0;
+    const rebased = roll !== undefined && replicas !== roll.replicas && replicas !== roll.replicas + 1;
+    if (roll && rebased) roll = { ...roll, replicas };
     if (roll) {
       // A resize of an earlier controller stopped mid-roll: the template holds its size, the
       // partition holds pods back. Finished here, behind start (a roll takes as long as its pods).
@@ -216,16 +230,31 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         `${this.#ref()}: a resize's roll was left half-done (annotation ${ROLL_ANNOTATION}); finishing it`,
       );
       const deadline = Date.now() + (this.#options.timeout ?? 600_000);
-      this.#resuming = this.#finishRoll(roll, deadline).then(
+      this.#resumed = this.#finishRoll(roll, deadline, undefined, rebased);
+      this.#resuming = this.#resumed.then(
         () => {
           this.#logger.info({ group: this.#options.group }, `${this.#ref()}: the resize's roll is finished`);
           this.emit('change');
         },
         (err: unknown) => {
-          if (!this.#closed) this.#report(err as Error);
+          if (!this.#closed && !stopped(err)) this.#report(err as Error);
+          else
+            this.#logger.info(
+              { group: this.#options.group, code: (err as ProviderError).code },
+              `${this.#ref()}: the resize's roll left as it stands (annotation ${ROLL_ANNOTATION}) for the next controller`,
+            );
         },
       );
     }
+  }
+
+  /**
+   * resumedResize is the roll of an earlier controller's resize that `start()` found half-done and
+   * is finishing (see `ROLL_ANNOTATION`), if any: it resolves once the roll is finished and rejects
+   * with its failure (CLOSED or FENCED: left as it stands for the next controller).
+   */
+  resumedResize(): Promise<void> | undefined {
+    return this.#resumed;
   }
 
   async #observe(): Promise<void> {
@@ -482,19 +511,40 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * to take up. A failure after the partition went to 0 leaves the template as it is: the extra pod
    * passed at the new size, and the StatefulSet controller's own roll stops at the first pod that is
    * not Ready, as it does for any template change; the replica is given back, the partition
-   * restored. A close (CLOSED) leaves the roll as it stands for the next controller.
+   * restored. A close (CLOSED), or a write the fence refuses (FENCED: another controller leads),
+   * leaves the roll as it stands for the next controller: no revert, no give-back. The give-back
+   * leaves replicas another client set during the roll as they are (see `#giveBack`); `rebased`
+   * (a successor that found such replicas at start) first writes them into the annotation.
    */
-  async #finishRoll(roll: RollState, deadline: number, onRevert?: () => void): Promise<void> {
+  async #finishRoll(
+    roll: RollState,
+    deadline: number,
+    onRevert?: () => void,
+    /** The replicas were set by another client since the annotation was written (see `start`). */
+    rebased = false,
+  ): Promise<void> {
     const surge = roll.replicas > 0;
     let failure: unknown;
     // True until the partition goes to 0: every pod of the user's is behind it.
     let canary = roll.previous !== undefined;
     try {
+      if (rebased) {
+        // The annotation notes the replicas now wanted, so a successor goes on from them too; while
+        // every pod is behind it, the partition moves with them: the extra pod's ordinal is at it.
+        await this.#rollWrite('patch partition', () =>
+          this.#patchWorkload({
+            metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
+            ...(roll.previous && {
+              spec: { updateStrategy: { rollingUpdate: { partition: roll.replicas } } },
+            }),
+          }),
+        );
+      }
       if (surge) {
         // Until it is given back, spec.replicas is ours at replicas + 1: no read of it is taken.
         this.#beginWrite();
         this.#surge = 1;
-        await this.#call('patch scale', () => this.#patchScale(this.#desired + 1));
+        await this.#rollWrite('patch scale', () => this.#patchScale(this.#desired + 1));
         await this.#until(
           deadline,
           () => this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1,
@@ -503,7 +553,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       }
       // The previous resources leave the annotation with the partition, in one write: from here on a
       // failure (of this controller's or a successor's) leaves the template as it is.
-      const lowered = await this.#call('patch partition', () =>
+      const lowered = await this.#rollWrite('patch partition', () =>
         this.#patchWorkload({
           ...(roll.previous && {
             metadata: {
@@ -520,7 +570,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     } catch (err) {
       failure = err;
     }
-    const closed = failure instanceof ProviderError && failure.code === 'CLOSED';
+    // Closed, or deposed (the fence refused a write): the roll stays as it stands for the next controller.
+    let closed = stopped(failure);
     let reverted = false;
     if (failure !== undefined && !closed && canary && roll.previous) {
       const revert = roll.previous;
@@ -529,7 +580,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         `${this.#ref()}: the resize failed before any pod of the workload was rolled; writing the previous resources back`,
       );
       try {
-        await this.#call('patch resources', () =>
+        await this.#rollWrite('patch resources', () =>
           this.#patchWorkload({
             spec: {
               // Already so; said again in case the partition's lowering failed after it was stored.
@@ -548,6 +599,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         reverted = true;
         onRevert?.();
       } catch (err) {
+        if (stopped(err)) {
+          closed = true;
+          failure = err;
+        }
         this.#logger.error(
           { group: this.#options.group, err },
           `${this.#ref()}: the previous resources could not be written back; the partition (${roll.replicas}) and annotation ${ROLL_ANNOTATION} stay, so no pod rolls, for the next controller`,
@@ -560,9 +615,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       // Given back whether or not the roll finished: the extra pod was only ever for the roll.
       this.#surge = 0;
       try {
-        await this.#call('patch scale', () => this.#patchScale(this.#desired));
+        await this.#giveBack();
       } catch (err) {
-        failure ??= err;
+        if (stopped(err)) closed = true;
+        failure = stopped(err) ? err : (failure ?? err);
       } finally {
         this.#endWrite();
       }
@@ -570,25 +626,52 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       this.#surge = 0;
       this.#endWrite();
     }
-    if (!keepRoll) {
+    if (!keepRoll && !closed) {
       try {
-        await this.#call('patch partition', () =>
+        await this.#rollWrite('patch partition', () =>
           this.#patchWorkload({
             metadata: { annotations: { [ROLL_ANNOTATION]: null } },
             spec: { updateStrategy: { rollingUpdate: { partition: roll.partition } } },
           }),
         );
       } catch (err) {
-        failure ??= err;
+        failure = stopped(err) ? err : (failure ?? err);
       }
     }
-    if (reverted)
+    if (reverted && !closed)
       throw new ProviderError(
         failure instanceof ProviderError ? failure.code : 'RESIZE_FAILED',
         `${(failure as Error).message}; resize reverted: the previous resources are back in the template, no pod of the workload was rolled`,
         { cause: failure },
       );
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * giveBack ends a roll's extra replica: `spec.replicas` back to the desired count, as written
+   * before the extra one. Unless another client (kubectl scale, an HPA) set the replicas during the
+   * roll: theirs are the count wanted, as for a Deployment, whose surge comes on top of
+   * `spec.replicas`, and are left as they are (desired takes them). Before, the give-back wrote the
+   * count from before the roll over them.
+   */
+  async #giveBack(): Promise<void> {
+    const scale = await this.#call('read scale', () => this.#readScale());
+    const replicas = scale.spec?.replicas ?? 0;
+    if (replicas === this.#desired + 1) {
+      await this.#rollWrite('patch scale', () => this.#patchScale(this.#desired));
+      return;
+    }
+    if (replicas === this.#desired) return;
+    this.#logger.warn(
+      {
+        group: this.#options.group,
+        target: this.#desired,
+        desired: replicas,
+        reason: 'ReplicasChangedElsewhere',
+      },
+      `${this.#ref()}: replicas is ${replicas}, set by another client during a resize's roll (it was ${this.#desired} and the roll's extra one); left as set, desired is ${replicas} now`,
+    );
+    this.#desired = replicas;
   }
 
   /**
@@ -1259,6 +1342,19 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     }
   }
 
+  /**
+   * rollWrite is one write of a StatefulSet's roll: refused (CLOSED) once this provider closed,
+   * asked of the fence (see `fence`), then made. A closed provider's roll used to make its next
+   * write anyway (the extra replica of a resize closed right after its first PATCH).
+   */
+  async #rollWrite<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const closed = () => new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+    if (this.#closed) throw closed();
+    await this.#options.fence?.(`${what} (resize roll)`);
+    if (this.#closed) throw closed();
+    return this.#call(what, fn);
+  }
+
   /** call runs one API call; a failure is API_ERROR naming the workload, the call and the server's reason. */
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -1296,6 +1392,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else this.#logger.error({ group: this.#options.group, err }, err.message);
   }
+}
+
+/** stopped says `err` ends a roll without undoing it: the provider closed, or the fence refused a write. */
+function stopped(err: unknown): boolean {
+  return err instanceof ProviderError && (err.code === 'CLOSED' || err.code === 'FENCED');
 }
 
 /** rollState reads `ROLL_ANNOTATION`'s value; undefined when absent or not ours. */
