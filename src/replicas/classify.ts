@@ -3,7 +3,8 @@
  * prove read-only goes to the primary, since a misrouted write fails (or worse, a locking read
  * silently locks nothing) while a misrouted read only costs the primary a little work.
  *
- *   1. lex: words, `(`, `;`, `:=`, `@`; strings, quoted identifiers and comments are skipped
+ *   1. lex: words, `(`, `;`, `:=`, `@`; strings, quoted identifiers and comments are skipped, but
+ *      not the text of a MySQL executable comment (opened by `/*!`), which the server runs
  *   2. shape: empty → Empty; anything after a `;` → MultiStatement
  *   3. first word: writes, DDL, transaction and session commands → primary
  *   4. SELECT / WITH / VALUES / TABLE / EXPLAIN / DESCRIBE: scan every word for locking clauses,
@@ -216,13 +217,22 @@ function lex(sql: string, dialect: SqlDialect): Token[] {
   const mysql = dialect === 'mysql';
   const n = sql.length;
   let i = 0;
+  // Inside a MySQL executable comment (`/*! … */`, `/*!50001 … */`, MariaDB `/*M! … */`): the server
+  // runs its text as SQL, so it is lexed as SQL and only its closing `*/` is dropped.
+  let executable = false;
   while (i < n) {
     const c = sql[i]!;
     const d = sql[i + 1];
-    if (c === '-' && d === '-') {
+    if (c === '-' && d === '-' && (!mysql || isMysqlDashCommentAt(sql, i))) {
       i = skipLine(sql, i);
     } else if (c === '#' && mysql) {
       i = skipLine(sql, i);
+    } else if (mysql && c === '/' && d === '*' && executableCommentBody(sql, i) !== null) {
+      i = executableCommentBody(sql, i)!;
+      executable = true;
+    } else if (executable && c === '*' && d === '/') {
+      executable = false;
+      i += 2;
     } else if (c === '/' && d === '*') {
       i = skipBlockComment(sql, i, !mysql);
     } else if (c === "'") {
@@ -264,6 +274,21 @@ function lex(sql: string, dialect: SqlDialect): Token[] {
     }
   }
   return tokens;
+}
+
+/** MySQL's `--` starts a comment only before a blank or control character: `1--1` is `1 - -1`. */
+function isMysqlDashCommentAt(sql: string, i: number): boolean {
+  const after = sql.charCodeAt(i + 2);
+  return Number.isNaN(after) || after <= 32 || after === 127;
+}
+
+/**
+ * executableCommentBody is where the SQL inside a MySQL executable comment starts (`/*!`, with an
+ * optional version number, or MariaDB's `/*M!`), or null for an ordinary comment or a `/*+` hint.
+ */
+function executableCommentBody(sql: string, i: number): number | null {
+  const match = /^\/\*M?!\d*/.exec(sql.slice(i, i + 16));
+  return match === null ? null : i + match[0].length;
 }
 
 function skipLine(sql: string, i: number): number {

@@ -71,6 +71,18 @@ const cases: Case[] = [
   ['SELECT * FROM t FOR KEY SHARE', 'LockingRead', 'postgres'],
   ['SELECT * FROM t LOCK IN SHARE MODE', 'LockingRead', 'mysql'],
   ['SELECT * FROM (SELECT * FROM t FOR UPDATE) x', 'LockingRead', 'both'],
+  // MySQL runs the text of an executable comment, and `--` is a comment only before a blank.
+  ['SELECT * FROM t /*! FOR UPDATE */', 'LockingRead', 'mysql'],
+  ['SELECT * FROM t /*!50001 LOCK IN SHARE MODE */', 'LockingRead', 'mysql'],
+  ['SELECT * FROM t /*M!100100 FOR UPDATE */', 'LockingRead', 'mysql'],
+  ['SELECT /*!40001 SQL_NO_CACHE */ * FROM t', 'Select', 'mysql'],
+  ['SELECT /*+ MAX_EXECUTION_TIME(1) */ * FROM t /* FOR UPDATE */', 'Select', 'mysql'],
+  ['SELECT * FROM t /* FOR UPDATE */', 'Select', 'both'],
+  ['SELECT * FROM t WHERE id = 2--1 FOR UPDATE', 'LockingRead', 'mysql'],
+  ['SELECT * FROM t WHERE id = 2-- 1 FOR UPDATE', 'Select', 'mysql'],
+  ['SELECT * FROM t WHERE id = 2--\tFOR UPDATE', 'Select', 'mysql'],
+  ['SELECT * FROM t WHERE id = 2--', 'Select', 'mysql'],
+  ['SELECT * FROM t WHERE id = 2--1 FOR UPDATE', 'Select', 'postgres'],
   // SELECT … INTO
   ['SELECT * INTO new_table FROM t', 'SelectInto', 'postgres'],
   ['SELECT a INTO @x FROM t', 'SelectInto', 'mysql'],
