@@ -87,7 +87,41 @@ interface Session {
 
 interface Context<R> {
   session: Session | null;
-  tx: Queryable<R> | null;
+  tx: TransactionHandle<R> | null;
+}
+
+/**
+ * TransactionHandle is the `tx` given to `db.transaction(fn)`, and what `db.query` inside it uses. It
+ * ends when `fn` settles: the driver then commits and returns the connection to the pool, where the
+ * next caller's transaction takes it. A statement issued later by work `fn` started (a promise not
+ * awaited, a timer, a listener registered inside it, all of which keep the async context) ran on that
+ * connection, inside somebody else's transaction. Now `tx.query` refuses it, and `db.query` routes it
+ * as if no transaction were open.
+ */
+class TransactionHandle<R> implements Queryable<R> {
+  ended = false;
+  readonly #tx: Queryable<R>;
+
+  constructor(tx: Queryable<R>) {
+    this.#tx = tx;
+  }
+
+  query(sql: string, params?: readonly unknown[]): Promise<R> {
+    if (this.ended)
+      return Promise.reject(
+        new ReplicaError(
+          'REPLICA_TRANSACTION_ENDED',
+          'this transaction has ended (its connection is back in the pool); run the statement through db.query, or inside the transaction',
+        ),
+      );
+    return this.#tx.query(sql, params);
+  }
+}
+
+/** openTransaction is the context's transaction while it is open, else null (statements route as usual). */
+function openTransaction<R>(context: Context<R> | undefined): TransactionHandle<R> | null {
+  const tx = context?.tx;
+  return tx && !tx.ended ? tx : null;
 }
 
 interface ReplicaState {
@@ -209,7 +243,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   /** query routes by statement: reads to a fresh replica, everything else to the primary. */
   query(sql: string, params?: readonly unknown[]): Promise<R> {
     const context = this.#context.getStore();
-    if (context?.tx) return context.tx.query(sql, params);
+    const tx = openTransaction(context);
+    if (tx) return tx.query(sql, params);
     const verdict = this.classify(sql);
     if (verdict.reason === 'TransactionControl') return transactionOutsideTransaction(sql);
     return verdict.readOnly ? this.#read(sql, params, context) : this.#write(sql, params, context);
@@ -218,7 +253,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   /** read sends a statement the caller knows to be a read to a replica, whatever it looks like. */
   read(sql: string, params?: readonly unknown[]): Promise<R> {
     const context = this.#context.getStore();
-    if (context?.tx) return context.tx.query(sql, params);
+    const tx = openTransaction(context);
+    if (tx) return tx.query(sql, params);
     if (this.classify(sql).reason === 'TransactionControl') return transactionOutsideTransaction(sql);
     return this.#read(sql, params, context);
   }
@@ -226,7 +262,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   /** write sends a statement to the primary and, inside a session, remembers it for read-your-writes. */
   write(sql: string, params?: readonly unknown[]): Promise<R> {
     const context = this.#context.getStore();
-    if (context?.tx) return context.tx.query(sql, params);
+    const tx = openTransaction(context);
+    if (tx) return tx.query(sql, params);
     if (this.classify(sql).reason === 'TransactionControl') return transactionOutsideTransaction(sql);
     return this.#write(sql, params, context);
   }
@@ -237,13 +274,21 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
    */
   async transaction<T>(fn: (tx: Queryable<R>) => Promise<T>): Promise<T> {
     const context = this.#context.getStore();
-    if (context?.tx) return fn(context.tx);
+    const open = openTransaction(context);
+    if (open) return fn(open);
     this.#assertOpen();
     this.#writes++;
     const session = context?.session ?? null;
     let result: T;
     try {
-      result = await this.#driver.transaction((tx) => this.#context.run({ session, tx }, () => fn(tx)));
+      result = await this.#driver.transaction(async (driverTx) => {
+        const tx = new TransactionHandle(driverTx);
+        try {
+          return await this.#context.run({ session, tx }, () => fn(tx));
+        } finally {
+          tx.ended = true;
+        }
+      });
     } catch (error) {
       throw error instanceof ReplicaError ? error : this.#driver.normalizeError(error, PRIMARY);
     }
@@ -258,7 +303,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   session<T>(fn: () => Promise<T>): Promise<T> {
     const context = this.#context.getStore();
     if (context?.session) return fn();
-    return this.#context.run({ session: { write: null }, tx: context?.tx ?? null }, fn);
+    return this.#context.run({ session: { write: null }, tx: openTransaction(context) }, fn);
   }
 
   /** classify tells where `query` would send a statement, and why (cached per SQL string). */
