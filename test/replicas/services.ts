@@ -13,6 +13,16 @@ export const PG_REPLICA_PORT = 5442;
 export const MARIADB_PRIMARY_PORT = 3341;
 export const MARIADB_REPLICA_PORT = 3342;
 
+/**
+ * STEADY_* are a second primary/replica pair of each kind that no test stops, freezes or pauses, for
+ * files that only need replication to work: postgres.test.ts and mariadb.test.ts crash the first
+ * pair, and the runner may run another file beside them.
+ */
+export const PG_STEADY_PRIMARY_PORT = 5443;
+export const PG_STEADY_REPLICA_PORT = 5444;
+export const MARIADB_STEADY_PRIMARY_PORT = 3343;
+export const MARIADB_STEADY_REPLICA_PORT = 3344;
+
 async function script(name: string, args: string[], env: Record<string, string>): Promise<void> {
   await run('bash', [join(scripts, name), ...args], {
     // The servers outlive the test run, whose TMPDIR is removed at its end: a MariaDB replica restarted
@@ -32,6 +42,22 @@ const mariadbEnv = {
   SCALEPLANE_MARIADB_PRIMARY_PORT: String(MARIADB_PRIMARY_PORT),
   SCALEPLANE_MARIADB_REPLICA_PORTS: String(MARIADB_REPLICA_PORT),
 };
+
+/** ensureSteadyPostgresReplication creates or starts the steady PostgreSQL pair (idempotent). */
+export function ensureSteadyPostgresReplication(): Promise<void> {
+  return script('postgres-replica.sh', ['up'], {
+    SCALEPLANE_PG_PRIMARY_PORT: String(PG_STEADY_PRIMARY_PORT),
+    SCALEPLANE_PG_REPLICA_PORTS: String(PG_STEADY_REPLICA_PORT),
+  });
+}
+
+/** ensureSteadyMariadbReplication creates or starts the steady MariaDB pair (idempotent). */
+export function ensureSteadyMariadbReplication(): Promise<void> {
+  return script('mariadb-replica.sh', ['up'], {
+    SCALEPLANE_MARIADB_PRIMARY_PORT: String(MARIADB_STEADY_PRIMARY_PORT),
+    SCALEPLANE_MARIADB_REPLICA_PORTS: String(MARIADB_STEADY_REPLICA_PORT),
+  });
+}
 
 /** ensurePostgresReplication creates or starts the PostgreSQL primary and replica (idempotent). */
 export function ensurePostgresReplication(): Promise<void> {

@@ -1,5 +1,5 @@
-// db.transaction(fn) against the real primaries (PostgreSQL 5441, MariaDB 3341): what a statement
-// issued after the transaction ended does. Pools of 2 so the next transaction takes the connection
+// db.transaction(fn) on the steady pairs (PostgreSQL 5443, MariaDB 3343): what a statement issued
+// after the transaction ended does. Pools of 2 so the next transaction takes the connection
 // the ended one gave back, as a busy application's would.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -12,12 +12,12 @@ import {
   type ReplicaRouter,
 } from '../../src/replicas/index.js';
 import {
-  ensureMariadbReplication,
-  ensurePostgresReplication,
-  MARIADB_PRIMARY_PORT,
-  MARIADB_REPLICA_PORT,
-  PG_PRIMARY_PORT,
-  PG_REPLICA_PORT,
+  ensureSteadyMariadbReplication,
+  ensureSteadyPostgresReplication,
+  MARIADB_STEADY_PRIMARY_PORT,
+  MARIADB_STEADY_REPLICA_PORT,
+  PG_STEADY_PRIMARY_PORT,
+  PG_STEADY_REPLICA_PORT,
 } from './services.js';
 
 interface Case<R> {
@@ -32,11 +32,11 @@ const postgres: Case<pg.QueryResult> = {
   name: 'PostgreSQL',
   insert: `INSERT INTO ${TABLE} (v) VALUES ($1)`,
   async setup() {
-    await ensurePostgresReplication();
+    await ensureSteadyPostgresReplication();
     const pool = (port: number) =>
       new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 2 });
-    const primary = pool(PG_PRIMARY_PORT);
-    const replica = pool(PG_REPLICA_PORT);
+    const primary = pool(PG_STEADY_PRIMARY_PORT);
+    const replica = pool(PG_STEADY_REPLICA_PORT);
     await primary.query(`DROP TABLE IF EXISTS ${TABLE}`);
     await primary.query(`CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, v text NOT NULL)`);
     const db = createPgRouter({ primary, replicas: { r1: replica }, name: 'tx-ended-pg' });
@@ -57,7 +57,7 @@ const mariadb: Case<unknown> = {
   name: 'MariaDB',
   insert: `INSERT INTO ${TABLE} (v) VALUES (?)`,
   async setup() {
-    await ensureMariadbReplication();
+    await ensureSteadyMariadbReplication();
     const pool = (port: number) =>
       mysql.createPool({
         host: '127.0.0.1',
@@ -67,8 +67,8 @@ const mariadb: Case<unknown> = {
         database: 'scaleplane_test',
         connectionLimit: 2,
       });
-    const primary = pool(MARIADB_PRIMARY_PORT);
-    const replica = pool(MARIADB_REPLICA_PORT);
+    const primary = pool(MARIADB_STEADY_PRIMARY_PORT);
+    const replica = pool(MARIADB_STEADY_REPLICA_PORT);
     await primary.query(`DROP TABLE IF EXISTS ${TABLE}`);
     await primary.query(
       `CREATE TABLE ${TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(16) NOT NULL) ENGINE=InnoDB`,
