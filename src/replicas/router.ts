@@ -15,7 +15,6 @@ import {
   evaluateReplica,
   evaluateWithoutPrimary,
   initialReplicaHealth,
-  markUnreachable,
   type ReplicaHealth,
 } from './eligibility.js';
 import { DatabaseError, NoEligibleReplicaError, ReplicaError } from './errors.js';
@@ -164,6 +163,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
   #probing: Promise<void> | null = null;
+  #recheckQueued = false;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(driver: ReplicaDriver<R>, options: ReplicaRouterOptions = {}) {
@@ -454,7 +454,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       !this.classify(sql).readOnly
     )
       throw failure;
-    if (failure.code === 'REPLICA_CONNECTION') this.#markDown(state, failure);
+    if (failure.code === 'REPLICA_CONNECTION') this.#recheck();
     const next = this.#chooseRead(write, state.view);
     // A retry must not fail where the first try would have fallen back: reads stay served.
     const retry: ReadDecision =
@@ -499,7 +499,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       return answer.replayed;
     } catch (error) {
       const failure = this.#driver.normalizeError(error, state.view.name);
-      if (failure.code === 'REPLICA_CONNECTION') this.#markDown(state, failure);
+      if (failure.code === 'REPLICA_CONNECTION') this.#recheck();
       return false;
     } finally {
       state.view.inFlight--;
@@ -521,22 +521,26 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     );
   }
 
-  #markDown(state: ReplicaState, error: DatabaseError): void {
-    const wasEligible = state.view.eligible;
-    state.health = markUnreachable();
-    state.view.eligible = false;
-    state.lost.lose(error);
-    this.#metrics.eligible.set({ router: this.options.name, replica: state.view.name }, 0);
-    if (wasEligible) {
-      this.#decide({
-        kind: 'ReplicaExcluded',
-        replica: state.view.name,
-        reasons: ['Unreachable', error.code],
-        lag: state.view.lag,
-        message: `${state.view.name} failed a query (${error.message}); no reads until it recovers`,
-      });
-    }
-    this.#updateFallback();
+  /**
+   * recheck asks the probe, on its own connection, whether a replica a statement just failed on as if
+   * it were unreachable really is: a round now, or right after the one under way (which may have
+   * started before the failure). The probe excludes it and abandons the reads waiting there if so.
+   * The failure alone decided that before, but the pool reports more than the server's fate: a
+   * checkout that timed out because every pooled connection was busy (pg `connectionTimeoutMillis`),
+   * a client-side query timeout, a type parser that threw. A busy replica was then excluded for
+   * `holdTime` and the reads running there were run again on the primary.
+   */
+  #recheck(): void {
+    if (this.#recheckQueued || this.#closed !== null) return;
+    this.#recheckQueued = true;
+    const underway = this.#probing ?? Promise.resolve();
+    void underway.then(() => {
+      this.#recheckQueued = false;
+      if (this.#closed !== null) return;
+      this.probeNow().catch((error: unknown) =>
+        this.#report(new ReplicaError('REPLICA_PROBE', 'probe round failed', { cause: error })),
+      );
+    });
   }
 
   async #probe(): Promise<void> {
