@@ -27,7 +27,7 @@ export {
   type ProviderFailureVerdict,
 } from './provider-rule.js';
 export { SentrySink, type SentrySinkOptions } from './sentry.js';
-export { SlackSink, type SlackSinkOptions, slackMessage } from './slack.js';
+export { SlackSink, type SlackSinkOptions, slackMessage, slackText } from './slack.js';
 export type { Alert, AlertInput, AlertSeverity, AlertSink, AlertStatus } from './types.js';
 export {
   type AlertSources,

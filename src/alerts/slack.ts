@@ -10,6 +10,15 @@ export interface SlackSinkOptions extends PostOptions {
 
 const COLORS = { critical: '#d03b3b', warning: '#e8a33d', info: '#3b82d0', resolved: '#2eb67d' } as const;
 
+/**
+ * slackText escapes what Slack reads as markup in message text: `<…>` is a link or a mention
+ * (`<!channel>` pings everyone), `&` starts an entity. Slack's formatting docs ask for exactly
+ * these three as `&amp;`, `&lt;`, `&gt;`; it shows them as typed.
+ */
+export function slackText(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
 /** slackMessage renders an alert as a Slack message: a text line plus a colored attachment of details. */
 export function slackMessage(alert: Alert, channel?: string): Record<string, unknown> {
   const icon =
@@ -21,19 +30,23 @@ export function slackMessage(alert: Alert, channel?: string): Record<string, unk
   const state = alert.status === 'resolved' ? 'RESOLVED' : alert.severity.toUpperCase();
   const fields = Object.entries(alert.details).map(([title, value]) => ({
     title,
-    value: typeof value === 'string' ? value : JSON.stringify(value),
+    value: slackText(typeof value === 'string' ? value : JSON.stringify(value)),
     short: true,
   }));
   return {
     ...(channel !== undefined && { channel }),
-    text: `${icon} [${state}] ${alert.summary}`,
+    // Summaries quote what others wrote (an engine's error, a job's error, an instance address):
+    // unescaped, an error text with `<!channel>` paged the whole channel.
+    text: `${icon} [${state}] ${slackText(alert.summary)}`,
     attachments: [
       {
         color: alert.status === 'resolved' ? COLORS.resolved : COLORS[alert.severity],
-        fallback: alert.summary,
+        fallback: slackText(alert.summary),
         fields: [
-          ...(alert.group !== undefined ? [{ title: 'group', value: alert.group, short: true }] : []),
-          { title: 'key', value: alert.key, short: true },
+          ...(alert.group !== undefined
+            ? [{ title: 'group', value: slackText(alert.group), short: true }]
+            : []),
+          { title: 'key', value: slackText(alert.key), short: true },
           ...fields,
         ],
         footer: 'scaleplane',

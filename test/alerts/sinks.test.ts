@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import {
   type Alert,
   AlertManager,
+  type AlertSinkError,
   createSink,
   retryDelay,
   SentrySink,
@@ -150,6 +151,27 @@ describe('alert sinks', () => {
     assert.equal(resolved!.attachments[0]!.color, '#2eb67d');
   });
 
+  it('slack: <, > and & in a summary or a detail are escaped, so an error text cannot mention @channel or hide a link', async () => {
+    const receiver = await startReceiver();
+    closers.push(receiver.close);
+    const summary = 'queue jobs: job 7 dead-lettered: <!channel> disk < 5% & <https://evil.example|retry>';
+    await new SlackSink({ url: receiver.url, ...fast }).send({
+      ...alert,
+      summary,
+      details: { error: '<!here> failed' },
+    });
+    const [message] = receiver.json() as {
+      text: string;
+      attachments: { fallback: string; fields: { title: string; value: string }[] }[];
+    }[];
+    const escaped =
+      'queue jobs: job 7 dead-lettered: &lt;!channel&gt; disk &lt; 5% &amp; &lt;https://evil.example|retry&gt;';
+    assert.equal(message!.text, `:rotating_light: [CRITICAL] ${escaped}`);
+    assert.equal(message!.attachments[0]!.fallback, escaped);
+    const error = message!.attachments[0]!.fields.find((f) => f.title === 'error');
+    assert.equal(error!.value, '&lt;!here&gt; failed');
+  });
+
   it('sentry: @sentry/node delivers the event envelope to a DSN on 127.0.0.1', async () => {
     const receiver = await startReceiver();
     closers.push(receiver.close);
@@ -181,6 +203,50 @@ describe('alert sinks', () => {
     assert.deepEqual(payload.fingerprint, ['scaleplane', 'crash-loop:web']);
     assert.equal(payload.tags.group, 'web');
     assert.equal(payload.extra.crashes, 3);
+  });
+
+  it('sentry: a 503 or a refused connection is retried with backoff until Sentry takes the event; a 400 is not retried', async () => {
+    // Before, @sentry/node's client dropped the refused event and flush() still said true: one
+    // request, send() resolved, the alert was lost with no sinkError.
+    const flaky = await startReceiver((_r, i) => (i < 2 ? 503 : 200));
+    closers.push(flaky.close);
+    const sink = new SentrySink({ dsn: `http://publickey@127.0.0.1:${flaky.port}/42`, ...fast });
+    closers.push(() => sink.close());
+    await sink.send(alert);
+    assert.equal(flaky.received.length, 3);
+    const payload = JSON.parse(flaky.received[2]!.body.split('\n')[2]!);
+    assert.deepEqual(payload.fingerprint, ['scaleplane', 'crash-loop:web']);
+
+    const down = await startReceiver(() => 503);
+    closers.push(down.close);
+    const alerts = new AlertManager({
+      sinks: [new SentrySink({ dsn: `http://publickey@127.0.0.1:${down.port}/42`, retries: 2, ...fast })],
+    });
+    const errors: Error[] = [];
+    alerts.on('sinkError', (err) => errors.push(err));
+    alerts.fire(alert.key, { summary: alert.summary, severity: 'critical' });
+    await alerts.close();
+    assert.equal(down.received.length, 3);
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as AlertSinkError).code, 'ALERT_SINK_FAILED');
+    assert.match(errors[0]!.message, /HTTP 503/);
+
+    const refused = await startReceiver();
+    await refused.close();
+    const gone = new SentrySink({
+      dsn: `http://publickey@127.0.0.1:${refused.port}/42`,
+      retries: 1,
+      ...fast,
+    });
+    closers.push(() => gone.close());
+    await assert.rejects(gone.send(alert), { code: 'ALERT_SINK_FAILED' });
+
+    const bad = await startReceiver(() => 400);
+    closers.push(bad.close);
+    const once = new SentrySink({ dsn: `http://publickey@127.0.0.1:${bad.port}/42`, ...fast });
+    closers.push(() => once.close());
+    await assert.rejects(once.send(alert), /HTTP 400/);
+    assert.equal(bad.received.length, 1);
   });
 
   it('createSink refuses a sink whose secret is unset, with a stable code', () => {
