@@ -68,6 +68,8 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   #suppressed = 0;
   /** Set while firings held by the rate limit wait for room in the minute. */
   #heldTimer: NodeJS.Timeout | undefined;
+  /** Set while an alert that was sent fires on: wakes when the first is due again (`repeatInterval`). */
+  #repeatTimer: NodeJS.Timeout | undefined;
   #notifying: boolean;
   #closed: Promise<void> | undefined;
 
@@ -101,6 +103,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       // What this manager sent while it led may have been resolved since by another leader: the
       // next tenure sends it again rather than assume the receiver still shows it firing.
       for (const entry of this.#active.values()) if (!entry.local) entry.notified = false;
+      this.#scheduleRepeat();
       return;
     }
     if (this.#closed) return;
@@ -111,6 +114,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       entry.lastSent = now;
       this.#dispatch(entry.alert);
     }
+    this.#scheduleRepeat();
   }
 
   /** #sends says whether `entry`'s notifications go out now. */
@@ -159,6 +163,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
         existing.notified = true;
         existing.lastSent = now;
         this.#dispatch(existing.alert);
+        this.#scheduleRepeat();
       }
       return existing.alert;
     }
@@ -182,6 +187,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     if (this.#sends(entry) && this.#allow(now, key)) {
       entry.notified = true;
       this.#dispatch(alert);
+      this.#scheduleRepeat();
     }
     return alert;
   }
@@ -204,6 +210,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#logger.info({ alert: key, group: alert.group }, `alert resolved: ${alert.summary}`);
     // A standby leaves the resolve to the leader, which sent (or, taking over, re-sent) the firing.
     if (entry.notified && this.#sends(entry)) this.#dispatch(alert);
+    this.#scheduleRepeat();
     return alert;
   }
 
@@ -218,24 +225,34 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   }
 
   /**
-   * reconfigure swaps the sinks and limits (a config reload); alerts firing stay firing. The old
-   * sinks are closed once their deliveries in flight are done.
+   * reconfigure swaps the sinks and limits (a config reload); alerts firing stay firing. It returns
+   * at once: the old sinks finish their deliveries in flight (retries included) and are closed in
+   * the background, which `flush` and `close` wait for. Before, it waited for them, so a reload
+   * (the usual fix for a sink that is down) hung for as long as the old sink's retries lasted
+   * (each attempt up to its `timeout`), and the API tokens, bounds and limits of that reload with it.
    */
-  async reconfigure(
+  reconfigure(
     options: Pick<AlertManagerOptions, 'sinks' | 'rateLimitPerMinute' | 'repeatInterval'>,
   ): Promise<void> {
     const old = this.#sinks;
     this.#sinks = options.sinks ?? [];
     this.#limit = options.rateLimitPerMinute ?? 30;
     this.#repeat = options.repeatInterval ?? 4 * 3600_000;
-    await Promise.allSettled([...this.#pending]);
-    await Promise.allSettled(old.map((s) => s.close?.()));
+    this.#scheduleRepeat();
+    const inFlight = [...this.#pending];
+    const retired = Promise.allSettled(inFlight)
+      .then(() => Promise.allSettled(old.filter((s) => !this.#sinks.includes(s)).map((s) => s.close?.())))
+      .then(() => undefined);
+    this.#pending.add(retired);
+    void retired.finally(() => this.#pending.delete(retired));
+    return Promise.resolve();
   }
 
   /** close stops taking alerts, waits for deliveries in flight, and closes the sinks. Safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       clearTimeout(this.#heldTimer);
+      clearTimeout(this.#repeatTimer);
       await this.flush();
       await Promise.allSettled(this.#sinks.map((s) => s.close?.()));
     })();
@@ -271,30 +288,70 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   #holdUntilRoom(now: number): void {
     if (this.#heldTimer !== undefined || this.#closed || this.#sent.length === 0) return;
     const wait = Math.max(0, this.#sent[0]! + 60_000 - now);
-    this.#heldTimer = setTimeout(() => this.#sendHeld(), wait);
+    this.#heldTimer = setTimeout(() => {
+      this.#heldTimer = undefined;
+      this.#sendDue();
+    }, wait);
     this.#heldTimer.unref();
   }
 
-  /** #sendHeld sends the firings the limit held that still fire, most severe first, while room lasts. */
-  #sendHeld(): void {
-    this.#heldTimer = undefined;
+  /** #due says whether `entry` is to be sent now: never sent yet (held), or sent `repeatInterval` ago. */
+  #due(entry: Active, now: number): boolean {
+    if (!this.#sends(entry)) return false;
+    return !entry.notified || (this.#repeat > 0 && now - entry.lastSent >= this.#repeat);
+  }
+
+  /**
+   * #scheduleRepeat wakes when the first alert sent and still firing is due again. A repeat used to
+   * go out only when its caller fired it again; most fire once (a crash loop pauses replacement, a
+   * held group is journaled once), so `repeat_interval` never re-sent them, however long they fired.
+   */
+  #scheduleRepeat(): void {
+    clearTimeout(this.#repeatTimer);
+    this.#repeatTimer = undefined;
+    // While the rate limit holds firings back, its timer sends what is due and schedules again.
+    if (this.#repeat <= 0 || this.#closed || this.#heldTimer !== undefined || this.#limit <= 0) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const entry of this.#active.values())
+      if (entry.notified && this.#sends(entry)) next = Math.min(next, entry.lastSent + this.#repeat);
+    if (next === Number.POSITIVE_INFINITY) return;
+    // setTimeout takes at most 2^31-1 ms (24.8 days); a longer wait wakes early and schedules again.
+    const wait = Math.min(2 ** 31 - 1, Math.max(0, next - this.#now()));
+    this.#repeatTimer = setTimeout(() => {
+      this.#repeatTimer = undefined;
+      this.#sendDue();
+    }, wait);
+    this.#repeatTimer.unref();
+  }
+
+  /**
+   * #sendDue sends the firings that are due (held by the rate limit, or due for a repeat) and still
+   * fire, most severe first, while the minute has room.
+   */
+  #sendDue(): void {
     if (this.#closed) return;
     const now = this.#now();
     const rank = { critical: 0, warning: 1, info: 2 } as const;
-    const held = [...this.#active.values()]
-      .filter((entry) => !entry.notified && this.#sends(entry))
+    const due = [...this.#active.values()]
+      .filter((entry) => this.#due(entry, now))
       .sort((a, b) => rank[a.alert.severity] - rank[b.alert.severity]);
-    for (const entry of held) {
+    for (const entry of due) {
       if (!this.#room(now)) {
         this.#holdUntilRoom(now);
-        return;
+        break;
       }
       this.#sent.push(now);
+      this.#logger.info(
+        { alert: entry.alert.key },
+        entry.notified
+          ? 'alert still firing: sent again (repeat_interval)'
+          : 'alert sent after the rate limit held it',
+      );
       entry.notified = true;
       entry.lastSent = now;
-      this.#logger.info({ alert: entry.alert.key }, 'alert sent after the rate limit held it');
       this.#dispatch(entry.alert);
     }
+    this.#scheduleRepeat();
   }
 
   #dispatch(alert: Alert): void {

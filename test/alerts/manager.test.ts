@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it, mock } from 'node:test';
-import { type Alert, AlertManager, type AlertSink, AlertSinkError } from '../../src/alerts/index.js';
+import {
+  type Alert,
+  AlertManager,
+  type AlertSink,
+  AlertSinkError,
+  WebhookSink,
+} from '../../src/alerts/index.js';
 
 function recorder(fail = false): AlertSink & { got: Alert[] } {
   const got: Alert[] = [];
@@ -112,6 +121,75 @@ describe('AlertManager', () => {
       sink.got.map((a) => a.occurrences),
       [1, 3],
     );
+  });
+
+  it('re-sends a still-firing alert after repeat_interval even when nothing fires it again; its resolve stops the repeats', {
+    timeout: 10_000,
+  }, async (t) => {
+    // Before, a repeat went out only from a later fire(); a crash loop (replacement paused) or a
+    // group held at max fires once, so it was never sent again however long it fired.
+    const sink = recorder();
+    const alerts = new AlertManager({ sinks: [sink], repeatInterval: 30 });
+    alerts.fire('crash-loop:web', { summary: 'web crash-looping', severity: 'critical' });
+    const repeats: Alert[] = [];
+    // The manager's timers are unref'd (they must not keep a program alive): this one keeps the test's.
+    const keepAlive = setInterval(() => {}, 1000);
+    t.after(() => clearInterval(keepAlive));
+    await new Promise<void>((resolve) => {
+      alerts.on('alert', (alert) => {
+        repeats.push(alert);
+        if (repeats.length === 2) resolve();
+      });
+    });
+    alerts.resolve('crash-loop:web');
+    await alerts.close();
+    assert.deepEqual(
+      sink.got.map((a) => `${a.key}:${a.status}`),
+      ['crash-loop:web:firing', 'crash-loop:web:firing', 'crash-loop:web:firing', 'crash-loop:web:resolved'],
+    );
+  });
+
+  it('reconfigure (a reload) returns while an old sink is still delivering; that sink finishes, then is closed', {
+    timeout: 10_000,
+  }, async (t) => {
+    // A receiver that holds each request until released: a sink that is slow or down.
+    const held: ServerResponse[] = [];
+    let arrived: () => void = () => {};
+    const server = createServer((req, res) => {
+      req.resume();
+      held.push(res);
+      arrived();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const events: string[] = [];
+    const webhook = new WebhookSink({ url, retries: 0, timeoutMs: 60_000 });
+    const old: AlertSink = {
+      name: webhook.name,
+      send: (alert) => webhook.send(alert),
+      close: async () => {
+        events.push('old closed');
+      },
+    };
+    const alerts = new AlertManager({ sinks: [old] });
+    const got = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    alerts.fire('k', { summary: 'k' });
+    await got;
+    // Before, this waited for the held request (up to the sink's timeout, for each retry).
+    await alerts.reconfigure({ sinks: [recorder()] });
+    events.push('reconfigured');
+    held[0]!.end();
+    await alerts.flush();
+    events.push('flushed');
+    await alerts.close();
+    assert.deepEqual(events, ['reconfigured', 'old closed', 'flushed']);
   });
 
   it('reports sink failures as sinkError events, never as rejections; close is idempotent', async () => {

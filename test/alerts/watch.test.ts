@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { AlertManager, alertKeys, watchForAlerts } from '../../src/alerts/index.js';
+import { AlertManager, alertKeys, WebhookSink, watchForAlerts } from '../../src/alerts/index.js';
 import type { JournalEntry } from '../../src/controller/journal.js';
+import { startReceiver } from './receiver.js';
 
 function entry(source: JournalEntry['source'], reasons: string[], before = 3, after = 3): JournalEntry {
   return {
@@ -35,5 +36,47 @@ describe('blocked-at-max alert', () => {
 
     journal.emit('entry', entry('policy', ['BelowTarget'], 3, 2));
     assert.equal(alerts.isFiring(key), false);
+  });
+});
+
+describe('resize alert', () => {
+  it("ResizeFailed fires resize:<group> once with its code; only that group's ResizeFinished resolves it", async (t) => {
+    const receiver = await startReceiver();
+    t.after(receiver.close);
+    const alerts = new AlertManager({ sinks: [new WebhookSink({ url: receiver.url })] });
+    const journal = new EventEmitter<{ entry: [JournalEntry] }>();
+    watchForAlerts(alerts, { providers: new Map(), journal });
+    const failed = (group: string, source: JournalEntry['source']): JournalEntry => ({
+      ...entry(source, ['ResizeFailed']),
+      group,
+      message: 'resize to 500m/512Mi failed: canary not ready',
+      inputs: { error: 'canary not ready', code: 'RESIZE_FAILED' },
+    });
+    const finished = (group: string): JournalEntry => ({
+      ...entry('api', ['ResizeFinished']),
+      group,
+      message: 'resize to 500m/512Mi: finished',
+    });
+
+    journal.emit('entry', finished('web')); // nothing firing: no resolve sent
+    journal.emit('entry', failed('web', 'api'));
+    journal.emit('entry', { ...entry('startup', ['ResizeResumed']) });
+    journal.emit('entry', failed('web', 'startup'));
+    journal.emit('entry', finished('api'));
+    assert.equal(alerts.isFiring(alertKeys.resize('web')), true);
+    journal.emit('entry', finished('web'));
+    await alerts.close();
+
+    const [firing, resolved, ...rest] = receiver.json();
+    assert.deepEqual(rest, []);
+    assert.equal(firing!.key, 'resize:web');
+    assert.equal(firing!.status, 'firing');
+    assert.equal(firing!.severity, 'warning');
+    assert.equal(firing!.group, 'web');
+    assert.deepEqual(firing!.details, { code: 'RESIZE_FAILED', source: 'api' });
+    assert.equal(resolved!.key, 'resize:web');
+    assert.equal(resolved!.status, 'resolved');
+    assert.equal(resolved!.occurrences, 2);
+    assert.equal(resolved!.summary, 'group web: resize to 500m/512Mi: finished');
   });
 });
