@@ -1,13 +1,23 @@
 // What a replica pool's own failures teach the router, against the steady PostgreSQL pair
-// (5443/5444): a checkout that timed out because every pooled connection was busy is no
-// unreachable server.
+// (5443/5444) and MariaDB pair (3343/3344): a checkout that timed out or was refused because every
+// pooled connection was busy is no unreachable server.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import mysql, { type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
-import { createPgRouter, type ReplicaDecision, type ReplicaRouter } from '../../src/replicas/index.js';
+import {
+  createMysqlRouter,
+  createPgRouter,
+  type MysqlResult,
+  type ReplicaDecision,
+  type ReplicaRouter,
+} from '../../src/replicas/index.js';
 import type { PgResult } from '../../src/replicas/postgres/index.js';
 import {
+  ensureSteadyMariadbReplication,
   ensureSteadyPostgresReplication,
+  MARIADB_STEADY_PRIMARY_PORT,
+  MARIADB_STEADY_REPLICA_PORT,
   PG_STEADY_PRIMARY_PORT,
   PG_STEADY_REPLICA_PORT,
 } from './services.js';
@@ -67,4 +77,87 @@ describe('PostgreSQL: a busy replica pool', { timeout: 120_000 }, () => {
     );
     assert.equal(port(await db.query('SELECT inet_server_port() AS port')), PG_STEADY_REPLICA_PORT);
   });
+});
+
+describe('MariaDB: a full replica pool', { timeout: 120_000 }, () => {
+  const pools: Pool[] = [];
+  const routers: ReplicaRouter<MysqlResult>[] = [];
+  let primary: Pool;
+
+  function pool(port: number, options: PoolOptions = {}): Pool {
+    const created = mysql.createPool({
+      host: '127.0.0.1',
+      port,
+      user: 'scaleplane',
+      password: 'scaleplane',
+      database: 'scaleplane_test',
+      ...options,
+    });
+    pools.push(created);
+    return created;
+  }
+
+  before(async () => {
+    await ensureSteadyMariadbReplication();
+    primary = pool(MARIADB_STEADY_PRIMARY_PORT);
+  });
+
+  after(async () => {
+    await Promise.all(routers.map((router) => router.close()));
+    await Promise.all(pools.map((p) => p.end()));
+  });
+
+  const port = (result: MysqlResult) => Number((result[0] as RowDataPacket[])[0]?.port);
+
+  // mysql2 refuses a checkout at once, with an Error that has no code: "No connections available."
+  // (waitForConnections: false) or "Queue limit reached." (queueLimit). The statement was never sent.
+  const cases: { name: string; options: PoolOptions; concurrent: number }[] = [
+    {
+      name: 'waitForConnections: false',
+      options: { connectionLimit: 1, waitForConnections: false },
+      concurrent: 1,
+    },
+    { name: 'queueLimit reached', options: { connectionLimit: 1, queueLimit: 1 }, concurrent: 2 },
+  ];
+  for (const { name, options, concurrent } of cases) {
+    it(`${name}: the refused read is retried elsewhere; the replica and the reads running there stay`, async () => {
+      const decisions: ReplicaDecision[] = [];
+      const db = createMysqlRouter({
+        primary,
+        replicas: { r1: pool(MARIADB_STEADY_REPLICA_PORT, options) },
+        name: `pools-mariadb-${routers.length}`,
+      });
+      routers.push(db);
+      db.on('error', () => {});
+      db.on('decision', (decision) => decisions.push(decision));
+      await db.start();
+      assert.equal(db.status()[0]?.eligible, true);
+
+      // The first read holds the pool's one connection; with a queue of 1, the second waits for it.
+      const slow = db.query('SELECT SLEEP(0.3), @@port AS port');
+      const waiting = Array.from({ length: concurrent - 1 }, () => db.query('SELECT @@port AS port'));
+      const refused = db.query('SELECT @@port AS port');
+      // Before: it failed with REPLICA_QUERY ("r1: No connections available." / "r1: Queue limit
+      // reached."), and was not retried although the primary could serve it.
+      assert.equal(port(await refused), MARIADB_STEADY_PRIMARY_PORT, 'the refused read ran on the primary');
+      assert.equal(
+        port(await slow),
+        MARIADB_STEADY_REPLICA_PORT,
+        'the read running on the replica finished there',
+      );
+      for (const read of waiting)
+        assert.equal(port(await read), MARIADB_STEADY_REPLICA_PORT, 'the queued read ran on the replica');
+      await db.probeNow();
+      assert.equal(db.status()[0]?.eligible, true, `r1 stays eligible (${db.status()[0]?.reason})`);
+      assert.deepEqual(
+        decisions.filter((d) => d.kind === 'ReplicaExcluded').map((d) => d.reasons),
+        [],
+      );
+      assert.deepEqual(
+        decisions.filter((d) => d.kind === 'ReadRetried').map((d) => d.reasons),
+        [['REPLICA_CONNECTION', 'primary']],
+      );
+      assert.equal(port(await db.query('SELECT @@port AS port')), MARIADB_STEADY_REPLICA_PORT);
+    });
+  }
 });

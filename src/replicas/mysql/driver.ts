@@ -13,7 +13,13 @@ import {
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
-import { isRetryableMysqlRead, normalizeMysqlError, refusedAsWriteMysql } from './errors.js';
+import {
+  isReadOnlyMysqlError,
+  isRetryableMysqlRead,
+  normalizeMysqlCheckoutError,
+  normalizeMysqlError,
+  refusedAsWriteMysql,
+} from './errors.js';
 import { gtidCovers, type MysqlFlavor } from './gtid.js';
 import { lagFromHeartbeat, lagFromReplicaStatus, type ReplicaStatusRow } from './lag.js';
 
@@ -99,8 +105,29 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
   }
 
-  query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<MysqlResult> {
-    return this.#pool(target).query(sql, params as unknown[] | undefined);
+  async query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<MysqlResult> {
+    const pool = this.#pool(target);
+    // A pool that only has query() (a wrapper) cannot tell its checkout from its statement.
+    if (typeof pool.getConnection !== 'function') return pool.query(sql, params as unknown[] | undefined);
+    // The checkout apart from the statement, as pool.query() does it, so that a pool refusing one is
+    // known for what it is: the statement was never sent.
+    let connection: PoolConnection;
+    try {
+      connection = await pool.getConnection();
+    } catch (error) {
+      throw normalizeMysqlCheckoutError(error, target);
+    }
+    let readOnly = false;
+    try {
+      return await connection.query(sql, params as unknown[] | undefined);
+    } catch (error) {
+      readOnly = isReadOnlyMysqlError(error);
+      throw error;
+    } finally {
+      // As pool.query() does: a connection refused as read-only (a primary demoted meanwhile) is dropped.
+      if (readOnly) connection.destroy();
+      else connection.release();
+    }
   }
 
   async transaction<T>(fn: (tx: Queryable<MysqlResult>) => Promise<T>): Promise<T> {

@@ -43,8 +43,36 @@ export function normalizeMysqlError(error: unknown, target: string): DatabaseErr
   );
 }
 
+/**
+ * normalizeMysqlCheckoutError turns the failure of a pool checkout into a DatabaseError. mysql2's pool
+ * refuses a checkout itself, with an Error that has neither code nor errno, when every connection is
+ * busy and it may not wait ("No connections available.", `waitForConnections: false`) or its queue is
+ * full ("Queue limit reached.", `queueLimit`); or when it is closed. The statement was never sent, so
+ * it is no query the server rejected: `REPLICA_CONNECTION`, like pg's checkout timeout, so that a read
+ * is retried elsewhere and the router has the probe decide whether the replica is reachable. Before,
+ * it was `REPLICA_QUERY` and the read failed although the primary could serve it. A failure to connect
+ * carries its code or errno and is normalised as any other.
+ */
+export function normalizeMysqlCheckoutError(error: unknown, target: string): DatabaseError {
+  const failure = normalizeMysqlError(error, target);
+  if (failure.code !== 'REPLICA_QUERY' || failure.driverCode !== undefined || failure.errno !== undefined)
+    return failure;
+  return new DatabaseError(
+    'REPLICA_CONNECTION',
+    failure.message,
+    { target, sqlState: failure.sqlState },
+    error,
+  );
+}
+
 // ER_OPTION_PREVENTS_STATEMENT (--read-only), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, ER_READ_ONLY_MODE.
 const READ_ONLY_ERRNOS = new Set([1290, 1792, 1836]);
+
+/** isReadOnlyMysqlError: the server refused a statement because it is read-only (mysql2's own test). */
+export function isReadOnlyMysqlError(error: unknown): boolean {
+  const errno = (error as { errno?: unknown } | null | undefined)?.errno;
+  return typeof errno === 'number' && READ_ONLY_ERRNOS.has(errno);
+}
 
 /** refusedAsWriteMysql: a read-only replica refused the statement because it writes (a stored function, say). */
 export function refusedAsWriteMysql(error: DatabaseError): boolean {
