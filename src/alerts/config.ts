@@ -11,6 +11,20 @@ import { WebhookSink } from './webhook.js';
  * Throws AlertError `ALERT_SINK_INVALID` when a secret it needs is unset.
  */
 export function createSink(config: AlertSinkConfig, env: NodeJS.ProcessEnv = process.env): AlertSink {
+  const sink = buildSink(config, env);
+  identities.set(sink, identity(config, env));
+  return sink;
+}
+
+/** What each sink built from config was built from, secret included (never logged): a reload keeps an equal one. */
+const identities = new WeakMap<AlertSink, string>();
+
+function identity(config: AlertSinkConfig, env: NodeJS.ProcessEnv): string {
+  const variable = config.type === 'sentry' ? config.dsnEnv : config.urlEnv;
+  return JSON.stringify([config, variable === undefined ? undefined : env[variable]?.trim()]);
+}
+
+function buildSink(config: AlertSinkConfig, env: NodeJS.ProcessEnv): AlertSink {
   if (config.type === 'sentry') {
     const dsn = env[config.dsnEnv]?.trim();
     if (!dsn) throw new AlertError('ALERT_SINK_INVALID', `alerts: sentry needs a DSN in $${config.dsnEnv}`);
@@ -27,14 +41,21 @@ export function createSink(config: AlertSinkConfig, env: NodeJS.ProcessEnv = pro
 
 /**
  * reconfigureAlertManager gives a running manager the sinks and limits of a reloaded `alerts`
- * section. Sinks are built first, so a missing secret throws (AlertError) before anything changes.
+ * section; a sink configured as before (same settings, same secret) is kept. Sinks are built first, so a missing secret throws (AlertError) before anything changes.
  */
 export function reconfigureAlertManager(
   manager: AlertManager,
   config: AlertsConfig | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
-  const sinks = (config?.sinks ?? []).map((sink) => createSink(sink, env));
+  // A sink whose config (and secret) is unchanged is kept, not rebuilt: the manager sends the alerts
+  // still firing to the sinks a reload adds, and a kept one already has them.
+  const current = [...manager.sinks];
+  const sinks = (config?.sinks ?? []).map((sink) => {
+    const same = identity(sink, env);
+    const index = current.findIndex((s) => identities.get(s) === same);
+    return index < 0 ? createSink(sink, env) : current.splice(index, 1)[0]!;
+  });
   return manager.reconfigure({
     sinks,
     ...(config !== undefined && {

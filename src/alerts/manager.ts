@@ -44,6 +44,11 @@ interface Active {
   lastSent: number;
   /** Sent whether or not this controller leads (`AlertInput.local`). */
   local: boolean;
+  /**
+   * Sinks a reload added after this firing went out, still waiting for it (the rate limit held it):
+   * they get it alone, and no resolve before it.
+   */
+  owed?: Set<AlertSink>;
 }
 
 const silent: AlertLogger = { info() {}, warn() {}, error() {} };
@@ -102,7 +107,11 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     if (!enabled) {
       // What this manager sent while it led may have been resolved since by another leader: the
       // next tenure sends it again rather than assume the receiver still shows it firing.
-      for (const entry of this.#active.values()) if (!entry.local) entry.notified = false;
+      for (const entry of this.#active.values())
+        if (!entry.local) {
+          entry.notified = false;
+          delete entry.owed;
+        }
       this.#scheduleRepeat();
       return;
     }
@@ -110,11 +119,17 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     const now = this.#now();
     for (const [key, entry] of this.#active) {
       if (entry.local || entry.notified || !this.#allow(now, key)) continue;
-      entry.notified = true;
-      entry.lastSent = now;
-      this.#dispatch(entry.alert);
+      this.#send(entry, now);
     }
     this.#scheduleRepeat();
+  }
+
+  /** #send hands `entry`'s firing to every sink (first, again, or after a hold): none is owed it any more. */
+  #send(entry: Active, now: number): void {
+    entry.notified = true;
+    entry.lastSent = now;
+    delete entry.owed;
+    this.#dispatch(entry.alert);
   }
 
   /** #sends says whether `entry`'s notifications go out now. */
@@ -122,7 +137,12 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     return this.#notifying || entry.local;
   }
 
-  /** sinks names the configured sinks. */
+  /** sinks lists the configured sinks (a reload keeps those whose config did not change). */
+  get sinks(): readonly AlertSink[] {
+    return this.#sinks;
+  }
+
+  /** sinkNames names the configured sinks. */
   get sinkNames(): string[] {
     return this.#sinks.map((s) => s.name);
   }
@@ -160,9 +180,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       };
       const due = !existing.notified || (this.#repeat > 0 && now - existing.lastSent >= this.#repeat);
       if (due && this.#sends(existing) && this.#allow(now, key)) {
-        existing.notified = true;
-        existing.lastSent = now;
-        this.#dispatch(existing.alert);
+        this.#send(existing, now);
         this.#scheduleRepeat();
       }
       return existing.alert;
@@ -185,8 +203,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       `alert: ${alert.summary}`,
     );
     if (this.#sends(entry) && this.#allow(now, key)) {
-      entry.notified = true;
-      this.#dispatch(alert);
+      this.#send(entry, now);
       this.#scheduleRepeat();
     }
     return alert;
@@ -209,7 +226,8 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     };
     this.#logger.info({ alert: key, group: alert.group }, `alert resolved: ${alert.summary}`);
     // A standby leaves the resolve to the leader, which sent (or, taking over, re-sent) the firing.
-    if (entry.notified && this.#sends(entry)) this.#dispatch(alert);
+    // A sink still owed the firing gets no resolve either: it never showed the alert firing.
+    if (entry.notified && this.#sends(entry)) this.#dispatch(alert, entry.owed);
     this.#scheduleRepeat();
     return alert;
   }
@@ -230,6 +248,11 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
    * the background, which `flush` and `close` wait for. Before, it waited for them, so a reload
    * (the usual fix for a sink that is down) hung for as long as the old sink's retries lasted
    * (each attempt up to its `timeout`), and the API tokens, bounds and limits of that reload with it.
+   *
+   * A sink the reload adds (not in the old list: the same object is a kept sink) gets each alert
+   * still firing whose firing went out, once, within the rate limit (one held waits for room, as a
+   * takeover's re-send does); a kept sink gets nothing extra. Before, the new sink got only the
+   * later resolves of those alerts: a resolve for a firing it never saw.
    */
   reconfigure(
     options: Pick<AlertManagerOptions, 'sinks' | 'rateLimitPerMinute' | 'repeatInterval'>,
@@ -238,6 +261,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#sinks = options.sinks ?? [];
     this.#limit = options.rateLimitPerMinute ?? 30;
     this.#repeat = options.repeatInterval ?? 4 * 3600_000;
+    this.#catchUp(this.#sinks.filter((s) => !old.includes(s)));
     this.#scheduleRepeat();
     const inFlight = [...this.#pending];
     const retired = Promise.allSettled(inFlight)
@@ -246,6 +270,35 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#pending.add(retired);
     void retired.finally(() => this.#pending.delete(retired));
     return Promise.resolve();
+  }
+
+  /**
+   * #catchUp sends each alert still firing, whose firing went out, to the sinks a reload `added`,
+   * most severe first, while the minute has room; the rest wait in `owed` for the held timer. A
+   * sink the reload removed is owed nothing any more.
+   */
+  #catchUp(added: readonly AlertSink[]): void {
+    if (this.#closed) return;
+    const now = this.#now();
+    for (const entry of this.#byRank([...this.#active.values()])) {
+      const owed = [...(entry.owed ?? []), ...added].filter((s) => this.#sinks.includes(s));
+      delete entry.owed;
+      if (owed.length === 0 || !entry.notified || !this.#sends(entry)) continue;
+      entry.owed = new Set(owed);
+      if (!this.#allow(now, entry.alert.key)) continue;
+      this.#logger.info(
+        { alert: entry.alert.key, sinks: owed.length },
+        'alert still firing: sent to a sink the reload added',
+      );
+      delete entry.owed;
+      this.#dispatch(entry.alert, undefined, owed);
+    }
+  }
+
+  /** #byRank orders entries most severe first (stable: oldest first within a severity). */
+  #byRank(entries: Active[]): Active[] {
+    const rank = { critical: 0, warning: 1, info: 2 } as const;
+    return entries.sort((a, b) => rank[a.alert.severity] - rank[b.alert.severity]);
   }
 
   /** close stops taking alerts, waits for deliveries in flight, and closes the sinks. Safe to call twice. */
@@ -301,6 +354,11 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     return !entry.notified || (this.#repeat > 0 && now - entry.lastSent >= this.#repeat);
   }
 
+  /** #owedOnly says whether `entry` is due only to sinks a reload added (its firing went out to the rest). */
+  #owedOnly(entry: Active, now: number): boolean {
+    return entry.owed !== undefined && this.#sends(entry) && !this.#due(entry, now);
+  }
+
   /**
    * #scheduleRepeat wakes when the first alert sent and still firing is due again. A repeat used to
    * go out only when its caller fired it again; most fire once (a crash loop pauses replacement, a
@@ -331,32 +389,38 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   #sendDue(): void {
     if (this.#closed) return;
     const now = this.#now();
-    const rank = { critical: 0, warning: 1, info: 2 } as const;
-    const due = [...this.#active.values()]
-      .filter((entry) => this.#due(entry, now))
-      .sort((a, b) => rank[a.alert.severity] - rank[b.alert.severity]);
+    const due = this.#byRank(
+      [...this.#active.values()].filter((entry) => this.#due(entry, now) || this.#owedOnly(entry, now)),
+    );
     for (const entry of due) {
       if (!this.#room(now)) {
         this.#holdUntilRoom(now);
         break;
       }
       this.#sent.push(now);
+      if (this.#owedOnly(entry, now)) {
+        this.#logger.info({ alert: entry.alert.key }, 'alert still firing: sent to a sink the reload added');
+        const owed = [...entry.owed!];
+        delete entry.owed;
+        this.#dispatch(entry.alert, undefined, owed);
+        continue;
+      }
       this.#logger.info(
         { alert: entry.alert.key },
         entry.notified
           ? 'alert still firing: sent again (repeat_interval)'
           : 'alert sent after the rate limit held it',
       );
-      entry.notified = true;
-      entry.lastSent = now;
-      this.#dispatch(entry.alert);
+      this.#send(entry, now);
     }
     this.#scheduleRepeat();
   }
 
-  #dispatch(alert: Alert): void {
+  /** #dispatch hands `alert` to `only` (default: every sink) except those in `skip`, each in its key's order. */
+  #dispatch(alert: Alert, skip?: ReadonlySet<AlertSink>, only: readonly AlertSink[] = this.#sinks): void {
     this.emit('alert', alert);
-    for (const sink of this.#sinks) {
+    for (const sink of only) {
+      if (skip?.has(sink)) continue;
       // One key's notifications reach a sink in order: a resolve sent while its firing is still being
       // retried would otherwise arrive first, and the receiver would keep a cleared alert firing.
       const tails = this.#tails.get(sink) ?? new Map<string, Promise<void>>();

@@ -8,8 +8,12 @@ import {
   AlertManager,
   type AlertSink,
   AlertSinkError,
+  createAlertManager,
+  reconfigureAlertManager,
   WebhookSink,
 } from '../../src/alerts/index.js';
+import type { AlertsConfig } from '../../src/config/index.js';
+import { startReceiver } from './receiver.js';
 
 function recorder(fail = false): AlertSink & { got: Alert[] } {
   const got: Alert[] = [];
@@ -190,6 +194,111 @@ describe('AlertManager', () => {
     events.push('flushed');
     await alerts.close();
     assert.deepEqual(events, ['reconfigured', 'old closed', 'flushed']);
+  });
+
+  it('a reload that adds a webhook sends it the alerts still firing, then their resolves; the kept webhook gets no second firing', {
+    timeout: 20_000,
+  }, async (t) => {
+    // Before, the added webhook got only the resolve of an alert it never saw fire.
+    const first = await startReceiver();
+    const second = await startReceiver();
+    t.after(() => Promise.all([first.close(), second.close()]));
+    const config = (urls: string[]): AlertsConfig => ({
+      sinks: urls.map((url) => ({ type: 'webhook', url, headers: {}, retries: 0, timeout: 5000 })),
+      rateLimit: 30,
+      repeatInterval: 0,
+    });
+    const alerts = createAlertManager(config([first.url]));
+    t.after(() => alerts.close());
+    alerts.fire('crash-loop:web', { summary: 'web crash-looping', severity: 'critical', group: 'web' });
+    await alerts.flush();
+    await reconfigureAlertManager(alerts, config([first.url, second.url]));
+    await alerts.flush();
+    alerts.resolve('crash-loop:web');
+    await alerts.flush();
+    const got = (r: typeof first) => r.json().map((a) => `${String(a.key)}:${String(a.status)}`);
+    assert.deepEqual(got(first), ['crash-loop:web:firing', 'crash-loop:web:resolved']);
+    assert.deepEqual(got(second), ['crash-loop:web:firing', 'crash-loop:web:resolved']);
+    assert.equal(second.json()[0]?.startsAt, first.json()[0]?.startsAt);
+  });
+
+  describe('reconfigure adding a sink, within the rate limit', () => {
+    type Step = { fire: string } | { resolve: string } | { add: true } | { tick: number } | { lead: boolean };
+    const cases: {
+      name: string;
+      steps: Step[];
+      kept: string[];
+      added: string[];
+      notifying?: boolean;
+      limit?: number;
+    }[] = [
+      {
+        name: 'the added sink gets what fires, once, most severe first; a resolved alert is not sent',
+        limit: 10,
+        steps: [
+          { fire: 'w' },
+          { fire: 'c' },
+          { fire: 'gone' },
+          { resolve: 'gone' },
+          { add: true },
+          { resolve: 'w' },
+        ],
+        kept: ['w:firing', 'c:firing', 'gone:firing', 'gone:resolved', 'w:resolved'],
+        added: ['c:firing', 'w:firing', 'w:resolved'],
+      },
+      {
+        name: 'one the limit holds goes to the added sink alone once the minute has room',
+        steps: [{ fire: 'a' }, { fire: 'b' }, { add: true }, { tick: 60_000 }],
+        kept: ['a:firing', 'b:firing'],
+        added: ['a:firing', 'b:firing'],
+      },
+      {
+        name: 'one still held when it resolves: the added sink gets neither firing nor resolve',
+        steps: [
+          { fire: 'a' },
+          { fire: 'b' },
+          { add: true },
+          { resolve: 'a' },
+          { resolve: 'b' },
+          { tick: 60_000 },
+        ],
+        kept: ['a:firing', 'b:firing', 'a:resolved', 'b:resolved'],
+        added: [],
+      },
+      {
+        name: 'a standby sends the added sink nothing; taking over sends both what fires',
+        steps: [{ fire: 'a' }, { add: true }, { lead: true }],
+        kept: ['a:firing'],
+        added: ['a:firing'],
+        notifying: false,
+      },
+    ];
+    for (const c of cases) {
+      it(c.name, async (t) => {
+        mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+        t.after(() => mock.timers.reset());
+        const kept = recorder();
+        const added = recorder();
+        const options = { rateLimitPerMinute: c.limit ?? 2, repeatInterval: 0 };
+        const alerts = new AlertManager({ sinks: [kept], notifying: c.notifying ?? true, ...options });
+        t.after(() => alerts.close());
+        for (const step of c.steps) {
+          if ('fire' in step)
+            alerts.fire(step.fire, {
+              summary: step.fire,
+              severity: step.fire === 'c' ? 'critical' : 'warning',
+            });
+          else if ('resolve' in step) alerts.resolve(step.resolve);
+          else if ('add' in step) await alerts.reconfigure({ sinks: [kept, added], ...options });
+          else if ('lead' in step) alerts.setNotifying(step.lead);
+          else mock.timers.tick(step.tick);
+          await alerts.flush();
+        }
+        const sent = (sink: typeof kept) => sink.got.map((a) => `${a.key}:${a.status}`);
+        assert.deepEqual(sent(kept), c.kept);
+        assert.deepEqual(sent(added), c.added);
+      });
+    }
   });
 
   it('reports sink failures as sinkError events, never as rejections; close is idempotent', async () => {
