@@ -1,5 +1,6 @@
 import type { SqlDialect } from './classify.js';
 import { type DatabaseError, ReplicaError } from './errors.js';
+import type { Statement } from './statement.js';
 
 /** PRIMARY is the target name of the primary; replicas may not use it. */
 export const PRIMARY = 'primary';
@@ -30,7 +31,7 @@ export interface ProbeRound {
 
 /** Queryable is anything that runs one statement: a pinned transaction connection, for one. */
 export interface Queryable<R> {
-  query(sql: string, params?: readonly unknown[]): Promise<R>;
+  query(statement: Statement, params?: readonly unknown[]): Promise<R>;
 }
 
 /**
@@ -45,7 +46,7 @@ export interface ReplicaDriver<R> {
   /** Runs once before the first probe (flavour detection, heartbeat table). */
   prepare(): Promise<void>;
   /** Runs one statement on `target` (`primary` or a replica name) through its pool. */
-  query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<R>;
+  query(target: string, statement: Statement, params: readonly unknown[] | undefined): Promise<R>;
   /** Runs `fn` inside BEGIN … COMMIT on one primary connection; ROLLBACK when it throws. */
   transaction<T>(fn: (tx: Queryable<R>) => Promise<T>): Promise<T>;
   /** Reads the primary's position and each replica's lag; every call bounded by `timeout` ms. */

@@ -81,3 +81,4 @@ export {
   type ReplicaRouterEvents,
   type ReplicaStatus,
 } from './router.js';
+export { type QueryObject, type Statement, statementText } from './statement.js';

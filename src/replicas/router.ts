@@ -21,6 +21,7 @@ import { DatabaseError, NoEligibleReplicaError, ReplicaError } from './errors.js
 import { LostSignal } from './lost.js';
 import { createReplicaMetrics, type ReplicaMetrics } from './metrics.js';
 import { type ReplicaRouterOptions, type ResolvedRouterOptions, resolveRouterOptions } from './options.js';
+import { type Statement, statementText } from './statement.js';
 
 /** ReplicaStatus is one replica as the router sees it now. */
 export interface ReplicaStatus {
@@ -105,7 +106,7 @@ class TransactionHandle<R> implements Queryable<R> {
     this.#tx = tx;
   }
 
-  query(sql: string, params?: readonly unknown[]): Promise<R> {
+  query(statement: Statement, params?: readonly unknown[]): Promise<R> {
     if (this.ended)
       return Promise.reject(
         new ReplicaError(
@@ -113,7 +114,7 @@ class TransactionHandle<R> implements Queryable<R> {
           'this transaction has ended (its connection is back in the pool); run the statement through db.query, or inside the transaction',
         ),
       );
-    return this.#tx.query(sql, params);
+    return this.#tx.query(statement, params);
   }
 }
 
@@ -240,32 +241,39 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     return this.#closed;
   }
 
-  /** query routes by statement: reads to a fresh replica, everything else to the primary. */
-  query(sql: string, params?: readonly unknown[]): Promise<R> {
-    const context = this.#context.getStore();
-    const tx = openTransaction(context);
-    if (tx) return tx.query(sql, params);
-    const verdict = this.classify(sql);
-    if (verdict.reason === 'TransactionControl') return transactionOutsideTransaction(sql);
-    return verdict.readOnly ? this.#read(sql, params, context) : this.#write(sql, params, context);
+  /**
+   * query routes by statement: reads to a fresh replica, everything else to the primary. A statement
+   * is SQL text or the client library's query config object (pg `{ text, values, rowMode }`, mysql2
+   * `{ sql, values }`), routed by its SQL and handed to the pool as given.
+   */
+  query(statement: Statement, params?: readonly unknown[]): Promise<R> {
+    return this.#dispatch(statement, params, 'classify');
   }
 
   /** read sends a statement the caller knows to be a read to a replica, whatever it looks like. */
-  read(sql: string, params?: readonly unknown[]): Promise<R> {
-    const context = this.#context.getStore();
-    const tx = openTransaction(context);
-    if (tx) return tx.query(sql, params);
-    if (this.classify(sql).reason === 'TransactionControl') return transactionOutsideTransaction(sql);
-    return this.#read(sql, params, context);
+  read(statement: Statement, params?: readonly unknown[]): Promise<R> {
+    return this.#dispatch(statement, params, 'read');
   }
 
   /** write sends a statement to the primary and, inside a session, remembers it for read-your-writes. */
-  write(sql: string, params?: readonly unknown[]): Promise<R> {
+  write(statement: Statement, params?: readonly unknown[]): Promise<R> {
+    return this.#dispatch(statement, params, 'write');
+  }
+
+  #dispatch(statement: Statement, params: readonly unknown[] | undefined, intent: Intent): Promise<R> {
     const context = this.#context.getStore();
     const tx = openTransaction(context);
-    if (tx) return tx.query(sql, params);
-    if (this.classify(sql).reason === 'TransactionControl') return transactionOutsideTransaction(sql);
-    return this.#write(sql, params, context);
+    if (tx) return tx.query(statement, params);
+    let sql: string | null;
+    try {
+      sql = statementText(statement, this.#driver.dialect);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const verdict = sql === null ? STREAMED : this.classify(sql);
+    if (sql !== null && verdict.reason === 'TransactionControl') return transactionOutsideTransaction(sql);
+    const read = intent === 'read' || (intent === 'classify' && verdict.readOnly);
+    return read ? this.#read(statement, params, context) : this.#write(statement, params, context);
   }
 
   /**
@@ -307,7 +315,9 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   /** classify tells where `query` would send a statement, and why (cached per SQL string). */
-  classify(sql: string): StatementClass {
+  classify(statement: Statement): StatementClass {
+    const sql = statementText(statement, this.#driver.dialect);
+    if (sql === null) return STREAMED;
     let verdict = this.#classified.get(sql);
     if (verdict === undefined) {
       verdict = classifyStatement(sql, this.#driver.dialect);
@@ -339,13 +349,13 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   async #write(
-    sql: string,
+    statement: Statement,
     params: readonly unknown[] | undefined,
     context: Context<R> | undefined,
   ): Promise<R> {
     this.#assertOpen();
     this.#writes++;
-    const result = await this.#queryPrimary(sql, params);
+    const result = await this.#queryPrimary(statement, params);
     if (context?.session) await this.#recordWrite(context.session);
     return result;
   }
@@ -367,17 +377,17 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   async #read(
-    sql: string,
+    statement: Statement,
     params: readonly unknown[] | undefined,
     context: Context<R> | undefined,
   ): Promise<R> {
     this.#assertOpen();
     const write = context?.session?.write ?? null;
     try {
-      return await this.#serve(this.#chooseRead(write), sql, params, write, true);
+      return await this.#serve(this.#chooseRead(write), statement, params, write, true);
     } catch (error) {
-      if (!this.#refusedAsWrite(error, sql)) throw error;
-      return this.#write(sql, params, context);
+      if (!this.#refusedAsWrite(error, statement)) throw error;
+      return this.#write(statement, params, context);
     }
   }
 
@@ -386,10 +396,13 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
    * writes (a function with side effects the SQL text cannot show), and if so learns the statement as
    * a write. The replica ran none of it, so running it on the primary once is no retry.
    */
-  #refusedAsWrite(error: unknown, sql: string): boolean {
+  #refusedAsWrite(error: unknown, statement: Statement): boolean {
     if (!(error instanceof DatabaseError) || error.target === PRIMARY) return false;
-    if (!this.#driver.refusedAsWrite(error) || !this.classify(sql).readOnly) return false;
-    this.#classified.set(sql, { readOnly: false, reason: 'RefusedByReplica' });
+    if (!this.#driver.refusedAsWrite(error) || !this.classify(statement).readOnly) return false;
+    this.#classified.set(statementText(statement, this.#driver.dialect) as string, {
+      readOnly: false,
+      reason: 'RefusedByReplica',
+    });
     this.#decide({
       kind: 'ReadRefusedAsWrite',
       replica: error.target,
@@ -417,7 +430,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
 
   async #serve(
     decision: ReadDecision,
-    sql: string,
+    statement: Statement,
     params: readonly unknown[] | undefined,
     write: SessionWrite | null,
     mayRetry: boolean,
@@ -428,11 +441,11 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     }
     if (decision.target === 'primary') {
       if (decision.fallback) this.#fallbackReads++;
-      return this.#onPrimary(sql, params);
+      return this.#onPrimary(statement, params);
     }
     const state = this.#byName.get(decision.replica.name)!;
     if (decision.verify && !(await this.#verify(state, write!.position!)))
-      return this.#onPrimary(sql, params);
+      return this.#onPrimary(statement, params);
 
     state.view.inFlight++;
     state.reads++;
@@ -440,7 +453,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     try {
       // Every statement stops waiting for a replica found unreachable meanwhile: a read retries below,
       // anything else fails with REPLICA_CONNECTION rather than hang for as long as the server is frozen.
-      return await state.lost.race(this.#driver.query(state.view.name, sql, params));
+      return await state.lost.race(this.#driver.query(state.view.name, statement, params));
     } catch (error) {
       failure = this.#driver.normalizeError(error, state.view.name);
     } finally {
@@ -451,7 +464,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       !mayRetry ||
       !this.options.retryReads ||
       !this.#driver.isRetryableRead(failure) ||
-      !this.classify(sql).readOnly
+      !this.classify(statement).readOnly
     )
       throw failure;
     if (failure.code === 'REPLICA_CONNECTION') this.#recheck();
@@ -468,18 +481,18 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
         retry.target === 'replica' ? retry.replica.name : PRIMARY
       }`,
     });
-    return this.#serve(retry, sql, params, write, false);
+    return this.#serve(retry, statement, params, write, false);
   }
 
-  async #onPrimary(sql: string, params: readonly unknown[] | undefined): Promise<R> {
+  async #onPrimary(statement: Statement, params: readonly unknown[] | undefined): Promise<R> {
     this.#primaryReads++;
-    return this.#queryPrimary(sql, params);
+    return this.#queryPrimary(statement, params);
   }
 
   /** queryPrimary runs one statement on the primary; a failure comes back as the driver's DatabaseError. */
-  async #queryPrimary(sql: string, params: readonly unknown[] | undefined): Promise<R> {
+  async #queryPrimary(statement: Statement, params: readonly unknown[] | undefined): Promise<R> {
     try {
-      return await this.#driver.query(PRIMARY, sql, params);
+      return await this.#driver.query(PRIMARY, statement, params);
     } catch (error) {
       throw this.#driver.normalizeError(error, PRIMARY);
     }
@@ -711,6 +724,12 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     };
   }
 }
+
+/** Where a statement goes: as its SQL says, or where the caller says (`db.read`, `db.write`). */
+type Intent = 'classify' | 'read' | 'write';
+
+/** A pg cursor or stream (`submit()`) hands back itself, not a promise: it stays on the primary, unretried. */
+const STREAMED: StatementClass = { readOnly: false, reason: 'Unknown' };
 
 /**
  * transactionOutsideTransaction refuses BEGIN, COMMIT, SAVEPOINT and the like sent as plain statements:

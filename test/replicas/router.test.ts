@@ -11,9 +11,10 @@ import {
   type ReplicaError,
   ReplicaRouter,
   type ReplicaSample,
+  type Statement,
 } from '../../src/replicas/index.js';
 
-type Result = { target: string; sql: string };
+type Result = { target: string; sql: Statement };
 
 class MemoryDriver implements ReplicaDriver<Result> {
   readonly dialect = 'postgres' as const;
@@ -33,7 +34,7 @@ class MemoryDriver implements ReplicaDriver<Result> {
     this.report = report;
   }
   async prepare(): Promise<void> {}
-  async query(target: string, sql: string): Promise<Result> {
+  async query(target: string, sql: Statement): Promise<Result> {
     if (this.down.has(target)) throw Object.assign(new Error('Connection terminated unexpectedly'), {});
     if (this.frozen.has(target)) return new Promise<Result>(() => {});
     this.served.push(target);

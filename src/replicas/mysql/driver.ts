@@ -1,5 +1,12 @@
 import mysql from 'mysql2';
-import type { FieldPacket, Pool, PoolConnection, QueryResult, RowDataPacket } from 'mysql2/promise';
+import type {
+  FieldPacket,
+  Pool,
+  PoolConnection,
+  QueryOptions,
+  QueryResult,
+  RowDataPacket,
+} from 'mysql2/promise';
 import type { SqlDialect } from '../classify.js';
 import {
   PRIMARY,
@@ -13,6 +20,7 @@ import {
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
+import type { Statement } from '../statement.js';
 import {
   isReadOnlyMysqlError,
   isRetryableMysqlRead,
@@ -105,8 +113,14 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
   }
 
-  async query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<MysqlResult> {
+  async query(
+    target: string,
+    statement: Statement,
+    params: readonly unknown[] | undefined,
+  ): Promise<MysqlResult> {
     const pool = this.#pool(target);
+    // mysql2 takes SQL text or its options object; its overloads just don't accept the union.
+    const sql = statement as QueryOptions;
     // A pool that only has query() (a wrapper) cannot tell its checkout from its statement.
     if (typeof pool.getConnection !== 'function') return pool.query(sql, params as unknown[] | undefined);
     // The checkout apart from the statement, as pool.query() does it, so that a pool refusing one is
@@ -136,7 +150,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     try {
       await connection.beginTransaction();
       const result = await fn({
-        query: (sql, params) => connection.query(sql, params as unknown[] | undefined),
+        query: (statement, params) =>
+          connection.query(statement as QueryOptions, params as unknown[] | undefined),
       });
       await connection.commit();
       return result;

@@ -1,4 +1,4 @@
-import pg, { type Pool, type PoolClient, type QueryResult } from 'pg';
+import pg, { type Pool, type PoolClient, type QueryConfig, type QueryResult } from 'pg';
 import type { SqlDialect } from '../classify.js';
 import {
   PRIMARY,
@@ -12,6 +12,7 @@ import {
 } from '../driver.js';
 import type { DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
+import type { Statement } from '../statement.js';
 import { isRetryablePgRead, normalizePgError, refusedAsWritePg } from './errors.js';
 import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn } from './lag.js';
 
@@ -70,8 +71,8 @@ export class PgDriver implements ReplicaDriver<PgResult> {
 
   async prepare(): Promise<void> {}
 
-  query(target: string, sql: string, params: readonly unknown[] | undefined): Promise<PgResult> {
-    return this.#pool(target).query(sql, params as unknown[] | undefined);
+  query(target: string, statement: Statement, params: readonly unknown[] | undefined): Promise<PgResult> {
+    return this.#pool(target).query(statement as string | QueryConfig, params as unknown[] | undefined);
   }
 
   async transaction<T>(fn: (tx: Queryable<PgResult>) => Promise<T>): Promise<T> {
@@ -79,7 +80,10 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const result = await fn({ query: (sql, params) => client.query(sql, params as unknown[] | undefined) });
+      const result = await fn({
+        query: (statement, params) =>
+          client.query(statement as string | QueryConfig, params as unknown[] | undefined),
+      });
       await client.query('COMMIT');
       return result;
     } catch (error) {
