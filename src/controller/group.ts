@@ -25,6 +25,7 @@ import {
 import { type Instance, type InstanceSize, type Provider, validateSize } from '../providers/index.js';
 import { OutOfRangeError } from './errors.js';
 import type { DecisionJournal, JournalEntry } from './journal.js';
+import { judgeNotice, restoredNotice } from './limit-notice.js';
 import type { PolicyMemoryFile } from './policy-memory.js';
 import { formatSize, planResizeResume } from './resize-resume.js';
 
@@ -88,7 +89,7 @@ export class GroupController {
   #policy: ScalingPolicy | undefined;
   #policyState: ScalingState = initialScalingState;
   #lastDecision: ScalingDecision | undefined;
-  /** Reasons of the last journaled no-change decision, so a blocked scale-out is logged once, not every tick. */
+  /** The limit notice in force (see limit-notice.ts): a blocked scale-out is journaled once, not every tick, and its end once. */
   #lastNoticeKey = '';
   readonly #memory: PolicyMemoryFile | undefined;
   /** History length last written to #memory: it is written once per closed bucket. */
@@ -350,6 +351,8 @@ export class GroupController {
       now,
     );
     this.#policyState = recordManualChange(this.#policyState, initial, now);
+    // A notice the previous controller journaled still holds (restored journal): not said twice.
+    this.#lastNoticeKey = restoredNotice(this.#journal.entries({ group: this.name, limit: 1000 }));
     // Before the count: a scale-in to the restored count then takes outdated instances first.
     this.#resumeResize(initial, now);
     this.#followResumedRoll(initial, now);
@@ -529,28 +532,26 @@ export class GroupController {
       stages: decision.stages,
     };
     if (decision.desired === current) {
-      // Say once when a limit holds the group back (e.g. wanted 8, capped at max 5).
-      const blocked =
-        (decision.reasons.includes('TooManyReplicas') && prenormalized > current) ||
-        decision.reasons.includes('TotalInstancesLimit');
-      const key = blocked ? decision.reasons.join(',') : '';
-      if (key && key !== this.#lastNoticeKey) {
-        this.#lastNoticeKey = key;
-        return this.#journal.append(
-          {
-            group: this.name,
-            source: 'policy',
-            before: current,
-            after: current,
-            reasons: decision.reasons,
-            message: decision.message,
-            inputs,
-          },
-          now,
-        );
-      }
-      this.#lastNoticeKey = key;
-      return undefined;
+      // Say once when a limit holds the group back (e.g. wanted 8, capped at max 5), and once when
+      // it no longer does: the blocked-at-max alert resolves on that second entry.
+      const notice = judgeNotice(this.#lastNoticeKey, { reasons: decision.reasons, prenormalized, current });
+      this.#lastNoticeKey = notice.key;
+      if (notice.journal === undefined) return undefined;
+      return this.#journal.append(
+        {
+          group: this.name,
+          source: 'policy',
+          before: current,
+          after: current,
+          reasons: decision.reasons,
+          message:
+            notice.journal === 'held'
+              ? decision.message
+              : `no limit holds the group back any more: ${decision.message}`,
+          inputs,
+        },
+        now,
+      );
     }
     const pending = this.#pending;
     if (pending?.desired === decision.desired && now - pending.since < PENDING_REISSUE_MS) {

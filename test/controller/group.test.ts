@@ -62,13 +62,18 @@ describe('GroupController', () => {
     assert.equal(group.evaluate(4_000), undefined, 'the same blocked decision is journaled once');
 
     cpu.value = 5;
-    assert.equal(group.evaluate(5_000), undefined, 'held by the stabilization window');
+    // Held by the stabilization window, no longer by max: said once (the blocked-at-max alert resolves on it).
+    const released = group.evaluate(5_000);
+    assert.deepEqual([released?.before, released?.after], [4, 4]);
+    assert.ok(released?.reasons.includes('ScaleDownStabilized'));
+    assert.ok(!released?.reasons.includes('TooManyReplicas'));
+    assert.equal(group.evaluate(6_000), undefined, 'the release is journaled once');
     const back = group.evaluate(14_001);
     assert.deepEqual([back?.before, back?.after], [4, 1]);
     assert.ok(back?.reasons.includes('BelowTarget'));
     assert.deepEqual(
       journal.entries().map((e) => e.source),
-      ['startup', 'policy', 'policy', 'policy', 'policy'],
+      ['startup', 'policy', 'policy', 'policy', 'policy', 'policy'],
     );
   });
 
