@@ -3,6 +3,9 @@ import {
   type AlertManager,
   alertKeys,
   createAlertManager,
+  groupHealthy,
+  inheritOpenAlerts,
+  keepOpenAlerts,
   reconfigureAlertManager,
   watchForAlerts,
 } from './alerts/index.js';
@@ -279,6 +282,15 @@ export class Scaleplane {
       balancer: this.balancer,
       ...(this.nginx && { nginx: this.nginx }),
     });
+    // What the receivers show firing outlives this controller: its successor resolves what no longer holds.
+    const state = this.#ha.state;
+    if (state)
+      keepOpenAlerts(
+        this.alerts,
+        state,
+        () => this.#ha.leading,
+        (err, alert) => logger.error({ err, alert: alert.key }, 'could not keep an alert in the state store'),
+      );
     this.#api = new ApiServer({
       listen: config.api.listen,
       ...(config.api.tls !== undefined && { tls: config.api.tls }),
@@ -385,6 +397,7 @@ export class Scaleplane {
       registry: this.metrics.registry,
       apiAddress: formatListen(this.apiAddress),
       onLeading: (leading) => this.alerts.setNotifying(leading),
+      onLed: () => void this.#inheritAlerts(),
     });
     // The balancer's port opens once the groups are up — after a restart, once the adopted
     // instances passed their health check — or at `warmup_timeout`, whichever comes first (a group
@@ -560,6 +573,27 @@ export class Scaleplane {
         );
       }
       await previous.close();
+    }
+  }
+
+  /**
+   * inheritAlerts resolves the alerts the previous leader (or this process before a restart) left
+   * open and that no longer hold now that this controller leads with what runs adopted.
+   */
+  async #inheritAlerts(): Promise<void> {
+    const state = this.#ha.state;
+    if (!state) return;
+    const providers = this.providers;
+    try {
+      await inheritOpenAlerts(this.alerts, state, {
+        groups: new Set(providers.keys()),
+        healthy: (group) => {
+          const provider = providers.get(group);
+          return provider !== undefined && groupHealthy(provider);
+        },
+      });
+    } catch (err) {
+      this.#logger.error({ err }, 'could not read the alerts the previous leader left open');
     }
   }
 

@@ -1,6 +1,8 @@
 export { createAlertManager, createSink, reconfigureAlertManager } from './config.js';
 export { AlertError, type AlertErrorCode, AlertSinkError } from './errors.js';
+export { inheritOpenAlerts, keepOpenAlerts, type OpenAlertStore } from './handover.js';
 export { isRetryable, type PostOptions, postJson, retryDelay } from './http.js';
+export { type InheritFacts, judgeInherited } from './inherit.js';
 export {
   type AlertAction,
   type AlertTarget,

@@ -34,6 +34,12 @@ export interface AlertManagerOptions {
 /** AlertManagerEvents: `alert` for every notification handed to the sinks, `sinkError` when a sink gave up. */
 export interface AlertManagerEvents {
   alert: [alert: Alert];
+  /**
+   * A firing or resolve of an alert shared by the controllers (not `local`) went to the sinks: what
+   * the receivers now show. With a lease the leader keeps it in the state store, so that its
+   * successor can resolve what it left open (see `inherit`).
+   */
+  notified: [alert: Alert];
   sinkError: [error: Error, sink: string, alert: Alert];
 }
 
@@ -130,6 +136,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     entry.lastSent = now;
     delete entry.owed;
     this.#dispatch(entry.alert);
+    if (!entry.local) this.emit('notified', entry.alert);
   }
 
   /** #sends says whether `entry`'s notifications go out now. */
@@ -227,9 +234,42 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#logger.info({ alert: key, group: alert.group }, `alert resolved: ${alert.summary}`);
     // A standby leaves the resolve to the leader, which sent (or, taking over, re-sent) the firing.
     // A sink still owed the firing gets no resolve either: it never showed the alert firing.
-    if (entry.notified && this.#sends(entry)) this.#dispatch(alert, entry.owed);
+    if (entry.notified && this.#sends(entry)) {
+      this.#dispatch(alert, entry.owed);
+      if (!entry.local) this.emit('notified', alert);
+    }
     this.#scheduleRepeat();
     return alert;
+  }
+
+  /**
+   * inherit takes over `open`: alerts a previous leader (or this controller before a restart) sent
+   * as firing and never resolved, as the state store kept them. The receivers show each as firing,
+   * and only a controller that sends notifications can close it: before, a new leader that had not
+   * seen one fire itself (a crash loop or a group held at max, which only the leader evaluates)
+   * never sent its resolve, and the receivers kept it open for good. An alert firing here too is
+   * this controller's already. Each other one becomes firing here, as sent (no second firing), and
+   * `judge`, which re-derives it from this controller's facts, says whether it still holds:
+   * `undefined` keeps it (its condition's own resolve closes it later, as for one fired here), a
+   * summary resolves it now. Only while notifying (leading): a standby leaves it to the leader.
+   */
+  inherit(open: readonly Alert[], judge: (alert: Alert) => string | undefined): void {
+    if (this.#closed || !this.#notifying) return;
+    const now = this.#now();
+    for (const inherited of open) {
+      if (inherited.status !== 'firing' || this.#active.has(inherited.key)) continue;
+      const alert: Alert = { ...inherited, details: { ...inherited.details } };
+      this.#active.set(alert.key, { alert, notified: true, lastSent: now, local: false });
+      const resolved = judge(alert);
+      this.#logger.info(
+        { alert: alert.key, group: alert.group, resolved: resolved !== undefined },
+        resolved === undefined
+          ? `alert inherited from the previous leader, still firing: ${alert.summary}`
+          : `alert inherited from the previous leader no longer holds: ${resolved}`,
+      );
+      if (resolved !== undefined) this.resolve(alert.key, resolved);
+    }
+    this.#scheduleRepeat();
   }
 
   /** resolveWhere resolves every firing key the predicate accepts (e.g. alerts of instances that are gone). */

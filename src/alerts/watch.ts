@@ -112,6 +112,15 @@ export function watchForAlerts(
           key,
           `group ${group}: ${provider.kind} provider recovered: ${ended.operation} succeeded after ${ended.failures} failures in a row`,
         );
+      } else if (!verdict.firing && !outcome.error && alerts.isFiring(key)) {
+        // Firing with no streak here: inherited from the previous leader (see AlertManager.inherit).
+        // The operation it names succeeding here is what would have ended that streak.
+        const inherited = alerts.active().find((a) => a.key === key);
+        if (inherited?.details.operation === outcome.operation)
+          alerts.resolve(
+            key,
+            `group ${group}: ${provider.kind} provider recovered: ${outcome.operation} succeeded on the new leader`,
+          );
       }
     });
     provider.on('crashLoop', (detail) => {

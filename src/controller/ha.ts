@@ -31,6 +31,12 @@ export interface HaStartOptions {
    * only the leader notifies. @defaultValue ignored
    */
   onLeading?: (leading: boolean) => void;
+  /**
+   * Told once this controller leads with what runs adopted: after a takeover, or after a start
+   * that restored a state store without a lease. The alerts the previous leader (or process) left
+   * open are judged then. @defaultValue ignored
+   */
+  onLed?: () => void;
 }
 
 /**
@@ -180,6 +186,7 @@ export class HighAvailability {
     if (!this.lease) {
       const desired = this.state ? await restoreState(this.state, journal) : {};
       await controller.start(desired);
+      if (this.state) this.#led(options);
       return;
     }
     const elector = new LeaderElector({
@@ -202,6 +209,7 @@ export class HighAvailability {
         } catch (err) {
           this.#logger.error({ err, role }, 'leadership listener failed');
         }
+        if (role === 'leading') this.#led(options);
         const router = this.#router;
         if (!router || this.#closed) return;
         if (role === 'standby')
@@ -213,6 +221,14 @@ export class HighAvailability {
     await this.#leadership.start();
     // A standby's balancer opens once it routes to what the leader runs (bounded by warmup_timeout).
     if (!this.leading) await this.#synced;
+  }
+
+  #led(options: HaStartOptions): void {
+    try {
+      options.onLed?.();
+    } catch (err) {
+      this.#logger.error({ err }, 'leadership listener failed');
+    }
   }
 
   /**

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
+import type { Alert } from '../../src/alerts/index.js';
 import type { Config } from '../../src/config/index.js';
 import {
   Controller,
@@ -38,6 +39,17 @@ const SHARED = SHARED_STORES;
 
 const RECORD = { id: 'web-1', pid: 4242, port: 31000, startTime: 99, startedAt: 1_000 };
 const silent = { info() {}, warn() {}, error() {} };
+const ALERT: Alert = {
+  key: 'crash-loop:web',
+  status: 'firing',
+  severity: 'critical',
+  summary: 'group web is crash-looping',
+  group: 'web',
+  details: {},
+  startsAt: new Date(1_000).toISOString(),
+  occurrences: 1,
+  source: 'scaleplane',
+};
 
 /** opened connects both halves of a shared backend under a fresh name, cleaned up after the test. */
 async function opened(backend: (typeof SHARED)[number]) {
@@ -187,6 +199,7 @@ for (const backend of SHARED) {
       successor.fence?.(second.token);
       await successor.saveDesired('web', 5);
       await successor.remove('web', RECORD.id);
+      await successor.putAlert('crash-loop:web', ALERT);
 
       // The old leader resumes and writes what it had decided before the pause.
       const fenced = { code: 'STATE_FENCED' };
@@ -195,7 +208,8 @@ for (const backend of SHARED) {
       await assert.rejects(old.appendJournal(journalEntry(7)), fenced, 'appendJournal after the takeover');
       await assert.rejects(old.remove('web', 'web-9'), fenced, 'remove after the takeover');
       await assert.rejects(old.putSize('web', { size: { cpu: 1 } }), fenced, 'putSize after the takeover');
-      assert.equal(refusals.length, 5, 'each refusal was told to the listener');
+      await assert.rejects(old.putAlert('crash-loop:web', undefined), fenced, 'putAlert after the takeover');
+      assert.equal(refusals.length, 6, 'each refusal was told to the listener');
       assert.match(refusals[0]!.message, new RegExp(`fencing token ${first.token} .*now ${second.token}`));
 
       const state = await restarted.load();
@@ -203,6 +217,11 @@ for (const backend of SHARED) {
       assert.deepEqual(state.journal, []);
       assert.deepEqual(await restarted.list('web'), [], 'the deposed leader brought back a stopped instance');
       assert.equal(await restarted.getSize('web'), undefined);
+      assert.deepEqual(
+        await restarted.openAlerts(),
+        [ALERT],
+        "the deposed leader closed its successor's alert",
+      );
 
       assert.equal(old.fencedByLease, true);
       // Standing by (no token): refused without asking the store.

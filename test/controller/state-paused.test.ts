@@ -42,7 +42,7 @@ describe('state store whose database stops answering', () => {
     redis.disconnect();
     const client = new pg.Client('postgres://postgres@127.0.0.1:5432/postgres');
     await client.connect();
-    for (const table of ['desired', 'journal', 'instances', 'sizes'])
+    for (const table of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
       await client.query(`DROP TABLE IF EXISTS paused_${process.pid}_${table}`);
     await client.query(`DROP SEQUENCE IF EXISTS paused_${process.pid}_write_seq`);
     await client.end();

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import type { Alert } from '../../src/alerts/index.js';
 import type { JournalEntry } from '../../src/controller/index.js';
 import {
   FileState,
@@ -71,7 +72,7 @@ const BACKENDS: Backend[] = [
         async cleanup() {
           const client = new pg.Client(PG_URL);
           await client.connect();
-          for (const t of ['desired', 'journal', 'instances', 'sizes'])
+          for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
             await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
           await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
           await client.end();
@@ -151,6 +152,29 @@ for (const backend of BACKENDS) {
       assert.equal(await successor.getSize('api'), undefined);
       await successor.close();
     });
+
+    it('keeps the alerts the receivers show firing for a successor, and forgets a resolved one', async () => {
+      const first = await harness.open();
+      assert.deepEqual(await first.openAlerts(), []);
+      const alert = (key: string, status: Alert['status'] = 'firing'): Alert => ({
+        key,
+        status,
+        severity: 'critical',
+        summary: `${key} fires`,
+        group: 'web',
+        details: { crashes: 3 },
+        startsAt: new Date(1_000).toISOString(),
+        occurrences: 1,
+        source: 'scaleplane',
+      });
+      await first.putAlert('crash-loop:web', alert('crash-loop:web'));
+      await first.putAlert('blocked-at-max:web', alert('blocked-at-max:web'));
+      await first.putAlert('blocked-at-max:web', undefined);
+      await first.close();
+      const successor = await harness.open();
+      assert.deepEqual(await successor.openAlerts(), [alert('crash-loop:web')]);
+      await successor.close();
+    });
   });
 }
 
@@ -227,7 +251,7 @@ describe('postgres state store on tables of an earlier version', () => {
     const client = new pg.Client(PG_URL);
     await client.connect();
     after(async () => {
-      for (const t of ['desired', 'journal', 'instances', 'sizes'])
+      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
         await client.query(`DROP TABLE IF EXISTS ${table(t)}`);
       await client.query(`DROP SEQUENCE IF EXISTS ${table('write_seq')}`);
       await client.end();
@@ -263,7 +287,7 @@ describe('postgres state store: controllers connecting at once', () => {
       for (const result of results)
         if (result.status === 'rejected') failures.push((result.reason as Error).message);
       await Promise.all(stores.map((store) => store.close()));
-      for (const t of ['desired', 'journal', 'instances', 'sizes'])
+      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
         await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
       await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
     }

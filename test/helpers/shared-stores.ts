@@ -27,7 +27,7 @@ export const SHARED_STORES = [
     async cleanup(name: string) {
       const client = new pg.Client(PG_URL);
       await client.connect();
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'lease'])
+      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts', 'lease'])
         await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
       await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
       await client.end();

@@ -9,7 +9,7 @@
  */
 export function checkFileContents(parsed: unknown): string | undefined {
   if (!isObject(parsed)) return `the file holds ${describe(parsed)}, not an object`;
-  const { desired, journal, instances, sizes } = parsed;
+  const { desired, journal, instances, sizes, alerts } = parsed;
   if (desired !== undefined) {
     if (!isObject(desired)) return `desired is ${describe(desired)}, not an object`;
     for (const [group, n] of Object.entries(desired))
@@ -44,6 +44,11 @@ export function checkFileContents(parsed: unknown): string | undefined {
     }
   }
   if (sizes !== undefined && !isObject(sizes)) return `sizes is ${describe(sizes)}, not an object`;
+  if (alerts !== undefined) {
+    if (!isObject(alerts)) return `alerts is ${describe(alerts)}, not an object`;
+    for (const [key, alert] of Object.entries(alerts))
+      if (!isObject(alert) || alert.key !== key) return `alerts.${key} is not the alert "${key}"`;
+  }
   return undefined;
 }
 

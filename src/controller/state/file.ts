@@ -1,4 +1,5 @@
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
 import { checkFileContents } from './file-contents.js';
 import {
@@ -24,6 +25,8 @@ interface FileContents {
   instances: Record<string, Record<string, LocalInstanceRecord>>;
   /** Absent in files written before sizes were kept. */
   sizes?: Record<string, SavedSize>;
+  /** Alerts sent as firing and not yet resolved, by key; absent in files written before they were kept. */
+  alerts?: Record<string, Alert>;
 }
 
 /**
@@ -76,6 +79,20 @@ export class FileState implements StateStore {
     });
   }
 
+  async openAlerts(): Promise<Alert[]> {
+    await this.#queue.catch(() => {});
+    return Object.values((await this.#read()).alerts ?? {});
+  }
+
+  putAlert(key: string, alert: Alert | undefined): Promise<void> {
+    return this.#change((c) => {
+      const alerts = { ...c.alerts };
+      if (alert === undefined) delete alerts[key];
+      else alerts[key] = alert;
+      c.alerts = alerts;
+    });
+  }
+
   async list(group: string): Promise<LocalInstanceRecord[]> {
     await this.#queue.catch(() => {});
     return Object.values((await this.#read()).instances[group] ?? {});
@@ -124,7 +141,7 @@ export class FileState implements StateStore {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return { version: 1, desired: {}, journal: [], instances: {}, sizes: {} };
+        return { version: 1, desired: {}, journal: [], instances: {}, sizes: {}, alerts: {} };
       throw new StateError('STATE_UNAVAILABLE', `state file ${this.path}: ${(err as Error).message}`, {
         cause: err,
       });
@@ -154,6 +171,7 @@ export class FileState implements StateStore {
       journal: parsed.journal ?? [],
       instances: parsed.instances ?? {},
       sizes: parsed.sizes ?? {},
+      alerts: parsed.alerts ?? {},
     };
   }
 }

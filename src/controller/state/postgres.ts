@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
 import { createTable } from '../lease/postgres.js';
 import { WriteFence } from './fence.js';
@@ -14,7 +15,7 @@ import {
 export interface PostgresStateOptions {
   url: string;
   /**
-   * Table prefix: `<name>_desired`, `<name>_journal`, `<name>_instances`, `<name>_sizes`, and the
+   * Table prefix: `<name>_desired`, `<name>_journal`, `<name>_instances`, `<name>_sizes`, `<name>_alerts`, and the
    * sequence `<name>_write_seq`. @defaultValue 'scaleplane'
    */
   name?: string;
@@ -60,6 +61,7 @@ export class PostgresState implements StateStore {
   readonly #journal: string;
   readonly #instances: string;
   readonly #sizes: string;
+  readonly #alerts: string;
   readonly #sequence: string;
   readonly #journalSize: number;
   readonly #lease: string | undefined;
@@ -72,6 +74,7 @@ export class PostgresState implements StateStore {
     this.#journal = pg.escapeIdentifier(`${name}_journal`);
     this.#instances = pg.escapeIdentifier(`${name}_instances`);
     this.#sizes = pg.escapeIdentifier(`${name}_sizes`);
+    this.#alerts = pg.escapeIdentifier(`${name}_alerts`);
     this.#sequence = pg.escapeIdentifier(`${name}_write_seq`);
     this.#journalSize = options.journalSize ?? 1000;
     this.#lease = options.lease === undefined ? undefined : pg.escapeIdentifier(`${options.lease}_lease`);
@@ -102,6 +105,11 @@ export class PostgresState implements StateStore {
         this.#pool,
         `CREATE TABLE IF NOT EXISTS ${this.#sizes} (
            group_name text PRIMARY KEY, saved jsonb, write_seq bigint NOT NULL)`,
+      );
+      await createTable(
+        this.#pool,
+        `CREATE TABLE IF NOT EXISTS ${this.#alerts} (
+           key text PRIMARY KEY, alert jsonb, write_seq bigint NOT NULL)`,
       );
       await createTable(
         this.#pool,
@@ -168,6 +176,26 @@ export class PostgresState implements StateStore {
        ON CONFLICT (group_name) DO UPDATE SET saved = EXCLUDED.saved, write_seq = EXCLUDED.write_seq
        WHERE s.write_seq < EXCLUDED.write_seq RETURNING 1 AS r`,
       [group, saved === undefined ? null : JSON.stringify(saved), seq],
+    );
+  }
+
+  async openAlerts(): Promise<Alert[]> {
+    const result = await this.#pool.query<{ alert: Alert }>(
+      `SELECT alert FROM ${this.#alerts} WHERE alert IS NOT NULL ORDER BY key`,
+    );
+    return result.rows.map((r) => r.alert);
+  }
+
+  async putAlert(key: string, alert: Alert | undefined): Promise<void> {
+    this.#assertArmed(`putAlert(${key})`);
+    const seq = await this.#nextSeq();
+    // A closed alert stays as a NULL row, so a late write of its firing cannot reopen it.
+    await this.#write(
+      `putAlert(${key})`,
+      `INSERT INTO ${this.#alerts} AS a (key, alert, write_seq) SELECT $1, $2::jsonb, $3 WHERE $FENCE
+       ON CONFLICT (key) DO UPDATE SET alert = EXCLUDED.alert, write_seq = EXCLUDED.write_seq
+       WHERE a.write_seq < EXCLUDED.write_seq RETURNING 1 AS r`,
+      [key, alert === undefined ? null : JSON.stringify(alert), seq],
     );
   }
 

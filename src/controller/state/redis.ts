@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
 import { WriteFence } from './fence.js';
 import { FENCED_WRITE } from './scripts.js';
@@ -15,7 +16,7 @@ export interface RedisStateOptions {
   url: string;
   /**
    * Key prefix: `<name>:state:desired`, `<name>:state:journal`, `<name>:state:instances:<group>`,
-   * `<name>:state:sizes`. @defaultValue 'scaleplane'
+   * `<name>:state:sizes`, `<name>:state:alerts`. @defaultValue 'scaleplane'
    */
   name?: string;
   /** @defaultValue 1000 */
@@ -150,6 +151,17 @@ export class RedisState implements StateStore {
     const key = `${this.#prefix}:sizes`;
     if (saved === undefined) await this.#write(`putSize(${group})`, key, 'HDEL', group);
     else await this.#write(`putSize(${group})`, key, 'HSET', group, JSON.stringify(saved));
+  }
+
+  async openAlerts(): Promise<Alert[]> {
+    const alerts = await this.#redis.hvals(`${this.#prefix}:alerts`);
+    return alerts.map((a) => JSON.parse(a) as Alert);
+  }
+
+  async putAlert(key: string, alert: Alert | undefined): Promise<void> {
+    const hash = `${this.#prefix}:alerts`;
+    if (alert === undefined) await this.#write(`putAlert(${key})`, hash, 'HDEL', key);
+    else await this.#write(`putAlert(${key})`, hash, 'HSET', key, JSON.stringify(alert));
   }
 
   async list(group: string): Promise<LocalInstanceRecord[]> {

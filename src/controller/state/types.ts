@@ -1,3 +1,4 @@
+import type { Alert } from '../../alerts/types.js';
 import type { LocalInstanceRecord, LocalInstanceRegistry, SavedSize } from '../../providers/index.js';
 import type { JournalEntry } from '../journal.js';
 
@@ -24,6 +25,13 @@ export interface StateStore extends LocalInstanceRegistry {
   saveDesired(group: string, desired: number): Promise<void>;
   /** appendJournal records a decision, keeping the newest `journalSize`. */
   appendJournal(entry: JournalEntry): Promise<void>;
+  /**
+   * openAlerts lists the alerts whose firing the leader sent and whose resolve it has not: a
+   * successor resolves those that no longer hold (the receivers would keep them open for good).
+   */
+  openAlerts(): Promise<Alert[]>;
+  /** putAlert records `alert` as open (its firing was sent), or, undefined, `key` as closed (its resolve was). */
+  putAlert(key: string, alert: Alert | undefined): Promise<void>;
   /** close disconnects; safe to call twice. */
   close(): Promise<void>;
   /**
