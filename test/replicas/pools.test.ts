@@ -13,6 +13,7 @@ import {
   type ReplicaRouter,
 } from '../../src/replicas/index.js';
 import type { PgResult } from '../../src/replicas/postgres/index.js';
+import { pausableProxy } from '../helpers/pausable-proxy.js';
 import {
   ensureSteadyMariadbReplication,
   ensureSteadyPostgresReplication,
@@ -49,7 +50,17 @@ describe('PostgreSQL: a busy replica pool', { timeout: 120_000 }, () => {
     db.on('error', () => {});
     db.on('decision', (decision) => decisions.push(decision));
     await db.start();
-    assert.equal(db.status()[0]?.eligible, true);
+    assert.equal(db.status()[0]?.eligible, true, `r1: ${db.status()[0]?.reason}`);
+    // The pool's one connection, opened now: on a loaded machine opening it can take longer than the
+    // 50 ms a checkout may wait, and the slow read below must find it open.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await replica.query('SELECT 1');
+        break;
+      } catch (error) {
+        if (attempt === 20) throw error;
+      }
+    }
   });
 
   after(async () => {
@@ -76,6 +87,76 @@ describe('PostgreSQL: a busy replica pool', { timeout: 120_000 }, () => {
       [],
     );
     assert.equal(port(await db.query('SELECT inet_server_port() AS port')), PG_STEADY_REPLICA_PORT);
+  });
+});
+
+// The probe opens its own connection like the pool's, but bounds it by probeTimeout: the pool's connect
+// timeout is how long a read may wait, often short. Before, a replica whose connection took longer
+// than that to open (a loaded machine: here 300 ms through a proxy) was "Unreachable" from the start.
+describe("a pool's short connect timeout is not the probe's", { timeout: 120_000 }, () => {
+  it('PostgreSQL: connectionTimeoutMillis 50, the connection opens in 300 ms: the replica is eligible', async () => {
+    await ensureSteadyPostgresReplication();
+    const proxy = await pausableProxy(PG_STEADY_REPLICA_PORT);
+    const pool = (port: number, extra: pg.PoolConfig = {}) =>
+      new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', ...extra });
+    const primary = pool(PG_STEADY_PRIMARY_PORT);
+    const replica = pool(proxy.port, { connectionTimeoutMillis: 50 });
+    const db = createPgRouter({
+      primary,
+      replicas: { r1: replica },
+      name: 'pools-pg-connect',
+      probeTimeout: 3_000,
+    });
+    db.on('error', () => {});
+    try {
+      proxy.pause();
+      const resume = setTimeout(proxy.resume, 300);
+      await db.start();
+      clearTimeout(resume);
+      assert.ok(proxy.accepted() >= 1, 'the probe connected through the proxy');
+      assert.equal(db.status()[0]?.eligible, true, `r1: ${db.status()[0]?.reason}`);
+    } finally {
+      proxy.resume();
+      await db.close();
+      await Promise.all([primary.end(), replica.end()]);
+      await proxy.close();
+    }
+  });
+
+  it('MariaDB: connectTimeout 50, the connection opens in 300 ms: the replica is eligible', async () => {
+    await ensureSteadyMariadbReplication();
+    const proxy = await pausableProxy(MARIADB_STEADY_REPLICA_PORT);
+    const pool = (port: number, extra: PoolOptions = {}) =>
+      mysql.createPool({
+        host: '127.0.0.1',
+        port,
+        user: 'scaleplane',
+        password: 'scaleplane',
+        database: 'scaleplane_test',
+        ...extra,
+      });
+    const primary = pool(MARIADB_STEADY_PRIMARY_PORT);
+    const replica = pool(proxy.port, { connectTimeout: 50 });
+    const db = createMysqlRouter({
+      primary,
+      replicas: { r1: replica },
+      name: 'pools-mariadb-connect',
+      probeTimeout: 3_000,
+    });
+    db.on('error', () => {});
+    try {
+      proxy.pause();
+      const resume = setTimeout(proxy.resume, 300);
+      await db.start();
+      clearTimeout(resume);
+      assert.ok(proxy.accepted() >= 1, 'the probe connected through the proxy');
+      assert.equal(db.status()[0]?.eligible, true, `r1: ${db.status()[0]?.reason}`);
+    } finally {
+      proxy.resume();
+      await db.close();
+      await Promise.all([primary.end(), replica.end()]);
+      await proxy.close();
+    }
   });
 });
 

@@ -357,6 +357,8 @@ function probeLink(pool: Pool): ProbeLink<mysql.Connection> | null {
     create: () => {
       // A copy, as the pool makes for each of its connections: a connection writes to its config.
       const copy = Object.create(Object.getPrototypeOf(config), Object.getOwnPropertyDescriptors(config));
+      // The probe bounds its connect by its own timeout, not the pool's connectTimeout.
+      copy.connectTimeout = 0;
       // mysql2's types leave out the constructor the pool itself uses.
       const Connection = mysql.Connection as unknown as new (options: { config: object }) => mysql.Connection;
       const connection = new Connection({ config: copy });

@@ -216,7 +216,10 @@ function probeLink(pool: Pool): ProbeLink<pg.Client> | null {
   const ClientClass = Client ?? pg.Client;
   return {
     create: () => {
-      const client = new ClientClass(options);
+      // The probe bounds its connect by its own timeout; the pool's connectionTimeoutMillis is how long
+      // a read may wait for a pooled connection, often short, and failed healthy replicas' probes
+      // under load (50 ms: "Unreachable" while reads were served there).
+      const client = new ClientClass({ ...options, connectionTimeoutMillis: 0 });
       // A probe client whose server goes away errors when idle; the next probe finds out and says so.
       client.on('error', () => {});
       return client;
