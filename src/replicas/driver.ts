@@ -34,6 +34,16 @@ export interface Queryable<R> {
   query(statement: Statement, params?: readonly unknown[]): Promise<R>;
 }
 
+/** TransactionTarget is where a transaction runs, and how. */
+export interface TransactionTarget {
+  /** `primary` or a replica name. */
+  target: string;
+  /** A read-only snapshot: REPEATABLE READ, READ ONLY (pg); WITH CONSISTENT SNAPSHOT, READ ONLY (MySQL). */
+  readOnly: boolean;
+  /** Wraps the checkout and every statement (BEGIN to COMMIT or ROLLBACK): stops waiting on a lost replica. */
+  guard?: <T>(statement: Promise<T>) => Promise<T>;
+}
+
 /**
  * ReplicaDriver is what the router needs from a database client library. One implementation per
  * folder (`postgres/`, `mysql/`); the router owns routing, probing cadence, sessions and metrics.
@@ -47,8 +57,8 @@ export interface ReplicaDriver<R> {
   prepare(): Promise<void>;
   /** Runs one statement on `target` (`primary` or a replica name) through its pool. */
   query(target: string, statement: Statement, params: readonly unknown[] | undefined): Promise<R>;
-  /** Runs `fn` inside BEGIN … COMMIT on one primary connection; ROLLBACK when it throws. */
-  transaction<T>(fn: (tx: Queryable<R>) => Promise<T>): Promise<T>;
+  /** Runs `fn` inside BEGIN … COMMIT on one connection of `where.target`; ROLLBACK when it throws. */
+  transaction<T>(fn: (tx: Queryable<R>) => Promise<T>, where: TransactionTarget): Promise<T>;
   /** Reads the primary's position and each replica's lag; every call bounded by `timeout` ms. */
   probe(now: number, timeout: number): Promise<ProbeRound>;
   /** The primary's current write position, read just after a write. */

@@ -25,6 +25,7 @@ export {
   type Queryable,
   type ReplicaDriver,
   type ReplicaSample,
+  type TransactionTarget,
 } from './driver.js';
 export {
   type EligibilityConfig,
@@ -80,5 +81,6 @@ export {
   ReplicaRouter,
   type ReplicaRouterEvents,
   type ReplicaStatus,
+  type TransactionOptions,
 } from './router.js';
 export { type QueryObject, type Statement, statementText } from './statement.js';

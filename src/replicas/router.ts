@@ -101,9 +101,12 @@ interface Context<R> {
 class TransactionHandle<R> implements Queryable<R> {
   ended = false;
   readonly #tx: Queryable<R>;
+  readonly #normalize: (error: unknown) => DatabaseError;
 
-  constructor(tx: Queryable<R>) {
+  /** `normalize` makes a failed statement the DatabaseError `db.query` would give for it. */
+  constructor(tx: Queryable<R>, normalize: (error: unknown) => DatabaseError) {
     this.#tx = tx;
+    this.#normalize = normalize;
   }
 
   query(statement: Statement, params?: readonly unknown[]): Promise<R> {
@@ -114,7 +117,9 @@ class TransactionHandle<R> implements Queryable<R> {
           'this transaction has ended (its connection is back in the pool); run the statement through db.query, or inside the transaction',
         ),
       );
-    return this.#tx.query(statement, params);
+    return this.#tx.query(statement, params).catch((error: unknown) => {
+      throw this.#normalize(error);
+    });
   }
 }
 
@@ -278,30 +283,114 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
 
   /**
    * transaction runs `fn` in one primary transaction; `db.query`/`read`/`write` inside it use the same
-   * connection too. A nested call joins the outer transaction.
+   * connection too. A nested call joins the outer transaction. With `{ readOnly: true }` it is a
+   * read-only snapshot (REPEATABLE READ) on a replica chosen as a read is, else on the primary.
+   * What `fn` throws comes out as thrown; a failed statement is the DatabaseError `db.query` gives.
    */
-  async transaction<T>(fn: (tx: Queryable<R>) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable<R>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const context = this.#context.getStore();
     const open = openTransaction(context);
     if (open) return fn(open);
     this.#assertOpen();
-    this.#writes++;
     const session = context?.session ?? null;
-    let result: T;
-    try {
-      result = await this.#driver.transaction(async (driverTx) => {
-        const tx = new TransactionHandle(driverTx);
-        try {
-          return await this.#context.run({ session, tx }, () => fn(tx));
-        } finally {
-          tx.ended = true;
-        }
-      });
-    } catch (error) {
-      throw error instanceof ReplicaError ? error : this.#driver.normalizeError(error, PRIMARY);
-    }
+    if (options.readOnly === true) return this.#readTransaction(fn, session);
+    this.#writes++;
+    const result = await this.#runTransaction(fn, session, PRIMARY, false);
     if (session !== null) await this.#recordWrite(session);
     return result;
+  }
+
+  /**
+   * readTransaction runs a read-only transaction where a read would go. A replica that fails before
+   * `fn` began (checkout, BEGIN) is left for the next choice, as a read is retried; once `fn` began,
+   * nothing is run twice: it may have done more than read the database.
+   */
+  async #readTransaction<T>(fn: (tx: Queryable<R>) => Promise<T>, session: Session | null): Promise<T> {
+    const write = session?.write ?? null;
+    let decision = this.#chooseRead(write);
+    for (let mayRetry = true; ; mayRetry = false) {
+      if (decision.target === 'fail') {
+        this.#metrics.fallbacks.inc({ router: this.options.name, action: 'fail' });
+        throw new NoEligibleReplicaError();
+      }
+      const state = decision.target === 'replica' ? this.#byName.get(decision.replica.name)! : null;
+      const onReplica =
+        decision.target === 'replica' &&
+        state !== null &&
+        (!decision.verify || (await this.#verify(state, write!.position!)));
+      if (!onReplica || state === null) {
+        if (decision.target === 'primary' && decision.fallback) this.#fallbackReads++;
+        this.#primaryReads++;
+        return this.#runTransaction(fn, session, PRIMARY, true);
+      }
+      state.view.inFlight++;
+      state.reads++;
+      try {
+        return await this.#runTransaction(fn, session, state.view.name, true, state.lost);
+      } catch (error) {
+        const failure = error instanceof TransactionNotBegun ? error.failure : null;
+        if (failure === null) throw error;
+        if (!mayRetry || !this.options.retryReads || !this.#driver.isRetryableRead(failure)) throw failure;
+        if (failure.code === 'REPLICA_CONNECTION') this.#recheck();
+        const next = this.#chooseRead(write, state.view);
+        decision =
+          next.target === 'fail' ? { target: 'primary', reason: 'FallbackPrimary', fallback: true } : next;
+        const elsewhere = decision.target === 'replica' ? decision.replica.name : PRIMARY;
+        this.#metrics.retries.inc({ router: this.options.name, replica: state.view.name });
+        this.#decide({
+          kind: 'ReadRetried',
+          replica: state.view.name,
+          reasons: [failure.code, elsewhere],
+          message: `read-only transaction could not begin on ${state.view.name} (${failure.message}); begun on ${elsewhere}`,
+        });
+      } finally {
+        state.view.inFlight--;
+      }
+    }
+  }
+
+  /**
+   * runTransaction runs `fn` in a transaction on `target`. On a replica, `lost` stops each statement
+   * waiting once the probe finds the replica unreachable. A failure before `fn` began comes out
+   * wrapped in TransactionNotBegun (on a replica only), so that it can be begun elsewhere.
+   */
+  async #runTransaction<T>(
+    fn: (tx: Queryable<R>) => Promise<T>,
+    session: Session | null,
+    target: string,
+    readOnly: boolean,
+    lost?: LostSignal,
+  ): Promise<T> {
+    const normalize = (error: unknown) => this.#driver.normalizeError(error, target);
+    let began = false;
+    let thrownByFn: unknown = NOTHING_THROWN;
+    // Every statement on a replica, BEGIN to COMMIT or ROLLBACK, stops waiting once the probe finds it
+    // unreachable (each failed probe round says so again, so a ROLLBACK sent after that is bounded too).
+    const guard = lost === undefined ? undefined : <S>(statement: Promise<S>) => lost.race(statement);
+    try {
+      return await this.#driver.transaction(
+        async (driverTx) => {
+          began = true;
+          const tx = new TransactionHandle(driverTx, normalize);
+          try {
+            return await this.#context.run({ session, tx }, () => fn(tx));
+          } catch (error) {
+            thrownByFn = error;
+            throw error;
+          } finally {
+            tx.ended = true;
+          }
+        },
+        { target, readOnly, guard },
+      );
+    } catch (error) {
+      // The caller's own error (a validation failure, say) is theirs to catch as they threw it.
+      if (error === thrownByFn) throw error;
+      const failure = error instanceof ReplicaError ? error : normalize(error);
+      if (!began && target !== PRIMARY && failure instanceof DatabaseError)
+        throw new TransactionNotBegun(failure);
+      throw failure;
+    }
   }
 
   /**
@@ -722,6 +811,23 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       inFlight: view.inFlight,
       probedAt: view.probedAt,
     };
+  }
+}
+
+/** TransactionOptions: `readOnly` runs the transaction as a read-only snapshot where reads go. */
+export interface TransactionOptions {
+  readOnly?: boolean;
+}
+
+/** Stands for "fn threw nothing" (undefined can be thrown). */
+const NOTHING_THROWN = Symbol('nothing thrown');
+
+/** TransactionNotBegun carries a failure from before a transaction's `fn` began: it can be begun elsewhere. */
+class TransactionNotBegun extends Error {
+  readonly failure: DatabaseError;
+  constructor(failure: DatabaseError) {
+    super(failure.message);
+    this.failure = failure;
   }
 }
 

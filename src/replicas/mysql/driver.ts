@@ -15,6 +15,7 @@ import {
   type ReplicaDriver,
   type ReplicaSample,
   TargetPools,
+  type TransactionTarget,
   unreachableSample,
   withTimeout,
 } from '../driver.js';
@@ -144,20 +145,34 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
   }
 
-  async transaction<T>(fn: (tx: Queryable<MysqlResult>) => Promise<T>): Promise<T> {
-    const connection: PoolConnection = await this.#pool(PRIMARY).getConnection();
+  async transaction<T>(fn: (tx: Queryable<MysqlResult>) => Promise<T>, where: TransactionTarget): Promise<T> {
+    const guard = where.guard ?? ((statement) => statement);
+    const checkout = this.#pool(where.target).getConnection();
+    let connection: PoolConnection;
+    try {
+      connection = await guard(checkout);
+    } catch (error) {
+      // Given up on: a connection that arrives after all goes, never into the pool.
+      checkout.then(
+        (late) => late.destroy(),
+        () => undefined,
+      );
+      throw error;
+    }
+    const run = (statement: Statement, params?: readonly unknown[]) =>
+      guard(connection.query(statement as QueryOptions, params as unknown[] | undefined));
     let broken = false;
     try {
-      await connection.beginTransaction();
-      const result = await fn({
-        query: (statement, params) =>
-          connection.query(statement as QueryOptions, params as unknown[] | undefined),
-      });
-      await connection.commit();
+      // A consistent snapshot from the start: every statement sees the same data, which is the point.
+      await run(
+        where.readOnly ? 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY' : 'START TRANSACTION',
+      );
+      const result = await fn({ query: run });
+      await run('COMMIT');
       return result;
     } catch (error) {
       try {
-        await connection.rollback();
+        await run('ROLLBACK');
       } catch {
         // A connection that cannot roll back must not go back into the pool.
         broken = true;

@@ -7,6 +7,7 @@ import {
   type ReplicaDriver,
   type ReplicaSample,
   TargetPools,
+  type TransactionTarget,
   unreachableSample,
   withTimeout,
 } from '../driver.js';
@@ -75,20 +76,32 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     return this.#pool(target).query(statement as string | QueryConfig, params as unknown[] | undefined);
   }
 
-  async transaction<T>(fn: (tx: Queryable<PgResult>) => Promise<T>): Promise<T> {
-    const client: PoolClient = await this.#pool(PRIMARY).connect();
+  async transaction<T>(fn: (tx: Queryable<PgResult>) => Promise<T>, where: TransactionTarget): Promise<T> {
+    const guard = where.guard ?? ((statement) => statement);
+    const connecting = this.#pool(where.target).connect();
+    let client: PoolClient;
+    try {
+      client = await guard(connecting);
+    } catch (error) {
+      // Given up on: a connection that arrives after all goes, never into the pool mid-handshake.
+      connecting.then(
+        (late) => late.release(new Error('abandoned')),
+        () => undefined,
+      );
+      throw error;
+    }
+    const run = (statement: Statement, params?: readonly unknown[]) =>
+      guard(client.query(statement as string | QueryConfig, params as unknown[] | undefined));
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const result = await fn({
-        query: (statement, params) =>
-          client.query(statement as string | QueryConfig, params as unknown[] | undefined),
-      });
-      await client.query('COMMIT');
+      // REPEATABLE READ: every statement of a read-only transaction sees one snapshot, which is its point.
+      await run(where.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
+      const result = await fn({ query: run });
+      await run('COMMIT');
       return result;
     } catch (error) {
       try {
-        await client.query('ROLLBACK');
+        await run('ROLLBACK');
       } catch (rollbackError) {
         // A connection that cannot roll back must not go back into the pool.
         broken = rollbackError as Error;
