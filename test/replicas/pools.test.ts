@@ -94,70 +94,70 @@ describe('PostgreSQL: a busy replica pool', { timeout: 120_000 }, () => {
 // timeout is how long a read may wait, often short. Before, a replica whose connection took longer
 // than that to open (a loaded machine: here 300 ms through a proxy) was "Unreachable" from the start.
 describe("a pool's short connect timeout is not the probe's", { timeout: 120_000 }, () => {
-  it('PostgreSQL: connectionTimeoutMillis 50, the connection opens in 300 ms: the replica is eligible', async () => {
-    await ensureSteadyPostgresReplication();
-    const proxy = await pausableProxy(PG_STEADY_REPLICA_PORT);
-    const pool = (port: number, extra: pg.PoolConfig = {}) =>
-      new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', ...extra });
-    const primary = pool(PG_STEADY_PRIMARY_PORT);
-    const replica = pool(proxy.port, { connectionTimeoutMillis: 50 });
-    const db = createPgRouter({
-      primary,
-      replicas: { r1: replica },
-      name: 'pools-pg-connect',
-      probeTimeout: 3_000,
+  const engines = [
+    {
+      name: 'PostgreSQL: connectionTimeoutMillis 50',
+      ensure: ensureSteadyPostgresReplication,
+      replicaPort: PG_STEADY_REPLICA_PORT,
+      open(replicaPort: number) {
+        const pool = (port: number, extra: pg.PoolConfig = {}) =>
+          new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', ...extra });
+        const pools = [pool(PG_STEADY_PRIMARY_PORT), pool(replicaPort, { connectionTimeoutMillis: 50 })];
+        const db = createPgRouter({
+          primary: pools[0]!,
+          replicas: { r1: pools[1]! },
+          name: 'pools-pg-connect',
+          probeTimeout: 3_000,
+        });
+        return { db: db as ReplicaRouter<unknown>, end: () => Promise.all(pools.map((p) => p.end())) };
+      },
+    },
+    {
+      name: 'MariaDB: connectTimeout 50',
+      ensure: ensureSteadyMariadbReplication,
+      replicaPort: MARIADB_STEADY_REPLICA_PORT,
+      open(replicaPort: number) {
+        const pool = (port: number, extra: PoolOptions = {}) =>
+          mysql.createPool({
+            host: '127.0.0.1',
+            port,
+            user: 'scaleplane',
+            password: 'scaleplane',
+            database: 'scaleplane_test',
+            ...extra,
+          });
+        const pools = [pool(MARIADB_STEADY_PRIMARY_PORT), pool(replicaPort, { connectTimeout: 50 })];
+        const db = createMysqlRouter({
+          primary: pools[0]!,
+          replicas: { r1: pools[1]! },
+          name: 'pools-mariadb-connect',
+          probeTimeout: 3_000,
+        });
+        return { db: db as ReplicaRouter<unknown>, end: () => Promise.all(pools.map((p) => p.end())) };
+      },
+    },
+  ];
+  for (const engine of engines) {
+    it(`${engine.name}, the connection opens in 300 ms: the replica is eligible`, async () => {
+      await engine.ensure();
+      const proxy = await pausableProxy(engine.replicaPort);
+      const { db, end } = engine.open(proxy.port);
+      db.on('error', () => {});
+      try {
+        proxy.pause();
+        const resume = setTimeout(proxy.resume, 300);
+        await db.start();
+        clearTimeout(resume);
+        assert.ok(proxy.accepted() >= 1, 'the probe connected through the proxy');
+        assert.equal(db.status()[0]?.eligible, true, `r1: ${db.status()[0]?.reason}`);
+      } finally {
+        proxy.resume();
+        await db.close();
+        await end();
+        await proxy.close();
+      }
     });
-    db.on('error', () => {});
-    try {
-      proxy.pause();
-      const resume = setTimeout(proxy.resume, 300);
-      await db.start();
-      clearTimeout(resume);
-      assert.ok(proxy.accepted() >= 1, 'the probe connected through the proxy');
-      assert.equal(db.status()[0]?.eligible, true, `r1: ${db.status()[0]?.reason}`);
-    } finally {
-      proxy.resume();
-      await db.close();
-      await Promise.all([primary.end(), replica.end()]);
-      await proxy.close();
-    }
-  });
-
-  it('MariaDB: connectTimeout 50, the connection opens in 300 ms: the replica is eligible', async () => {
-    await ensureSteadyMariadbReplication();
-    const proxy = await pausableProxy(MARIADB_STEADY_REPLICA_PORT);
-    const pool = (port: number, extra: PoolOptions = {}) =>
-      mysql.createPool({
-        host: '127.0.0.1',
-        port,
-        user: 'scaleplane',
-        password: 'scaleplane',
-        database: 'scaleplane_test',
-        ...extra,
-      });
-    const primary = pool(MARIADB_STEADY_PRIMARY_PORT);
-    const replica = pool(proxy.port, { connectTimeout: 50 });
-    const db = createMysqlRouter({
-      primary,
-      replicas: { r1: replica },
-      name: 'pools-mariadb-connect',
-      probeTimeout: 3_000,
-    });
-    db.on('error', () => {});
-    try {
-      proxy.pause();
-      const resume = setTimeout(proxy.resume, 300);
-      await db.start();
-      clearTimeout(resume);
-      assert.ok(proxy.accepted() >= 1, 'the probe connected through the proxy');
-      assert.equal(db.status()[0]?.eligible, true, `r1: ${db.status()[0]?.reason}`);
-    } finally {
-      proxy.resume();
-      await db.close();
-      await Promise.all([primary.end(), replica.end()]);
-      await proxy.close();
-    }
-  });
+  }
 });
 
 describe('MariaDB: a full replica pool', { timeout: 120_000 }, () => {
