@@ -163,7 +163,9 @@ export function watchForAlerts(
 
   sources.journal.on('entry', (entry) => {
     const key = alertKeys.blockedAtMax(entry.group);
-    if (!entry.reasons.includes('TooManyReplicas')) {
+    // Only the policy wanting more than max fires it: a start or reload that lowered a count to max
+    // says TooManyReplicas too, about a count, not about the load.
+    if (entry.source !== 'policy' || !entry.reasons.includes('TooManyReplicas')) {
       // Only the policy's next decision says whether it still wants more than max: a replaced
       // instance, a manual change or a learnt start-up says nothing about that (and a held group
       // is journaled once, so resolving on them would lose the alert while it still holds).

@@ -334,22 +334,20 @@ export class GroupController {
     for (const i of this.provider.instances()) this.#measured.add(i.id);
     this.#since = now;
     const running = this.provider.desired();
-    const clamp = (n: number) => Math.min(this.config.maxInstances, Math.max(this.config.minInstances, n));
-    const initial =
-      restored !== undefined ? clamp(restored) : running > 0 ? clamp(running) : this.config.initialInstances;
-    const reason = restored !== undefined ? 'Restored' : running > 0 ? 'Adopted' : 'InitialInstances';
+    const start = startingCount(this.config, running, restored);
     this.#journal.append(
       {
         group: this.name,
         source: 'startup',
         before: running,
-        after: initial,
-        reasons: [reason],
-        message: `${running} → ${initial}: ${reason === 'InitialInstances' ? 'initial_instances' : reason === 'Restored' ? 'restored desired count' : 'adopted what runs'}`,
+        after: start.count,
+        reasons: start.reasons,
+        message: `${running} → ${start.count}: ${start.why}`,
         inputs: { min: this.config.minInstances, max: this.config.maxInstances },
       },
       now,
     );
+    const initial = start.count;
     this.#policyState = recordManualChange(this.#policyState, initial, now);
     // A notice the previous controller journaled still holds (restored journal): not said twice.
     this.#lastNoticeKey = restoredNotice(this.#journal.entries({ group: this.name, limit: 1000 }));
@@ -716,6 +714,38 @@ export class GroupController {
       );
     }
   }
+}
+
+/**
+ * startingCount is the count a group starts at, and why: `restored` (a persisted desired count),
+ * else what already `running` (adopted), else initial_instances; a restored or adopted count outside
+ * [min, max] is brought inside, and the journal says which bound did it (`TooFewReplicas`,
+ * `TooManyReplicas`, as HPA names them). Before, a count raised to min_instances was journaled as
+ * `1 → 3: restored desired count`, naming no bound. Pure.
+ */
+export function startingCount(
+  config: Pick<GroupConfig, 'minInstances' | 'maxInstances' | 'initialInstances'>,
+  running: number,
+  restored: number | undefined,
+): { count: number; reasons: string[]; why: string } {
+  if (restored === undefined && running === 0)
+    return { count: config.initialInstances, reasons: ['InitialInstances'], why: 'initial_instances' };
+  const [reason, what] =
+    restored !== undefined ? ['Restored', 'restored desired count'] : ['Adopted', 'adopted what runs'];
+  const wanted = restored ?? running;
+  if (wanted < config.minInstances)
+    return {
+      count: config.minInstances,
+      reasons: [reason, 'TooFewReplicas'],
+      why: `${what} ${wanted}, raised to min_instances ${config.minInstances}`,
+    };
+  if (wanted > config.maxInstances)
+    return {
+      count: config.maxInstances,
+      reasons: [reason, 'TooManyReplicas'],
+      why: `${what} ${wanted}, lowered to max_instances ${config.maxInstances}`,
+    };
+  return { count: wanted, reasons: [reason], why: what };
 }
 
 /** manualTarget is the desired count a manual action asks for, before any bound is checked. */

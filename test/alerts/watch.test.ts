@@ -33,6 +33,11 @@ describe('blocked-at-max alert', () => {
     journal.emit('entry', entry('api', ['ManualScale'], 3, 2));
     journal.emit('entry', entry('policy', ['StartupLearnt']));
     assert.equal(alerts.isFiring(key), true);
+    alerts.resolve(key);
+    // A start (or reload) that lowered a count to max says TooManyReplicas about a count, not the load.
+    journal.emit('entry', entry('startup', ['Adopted', 'TooManyReplicas'], 7, 3));
+    assert.equal(alerts.isFiring(key), false);
+    journal.emit('entry', entry('policy', ['AboveTarget', 'TooManyReplicas'], 2, 3));
 
     journal.emit('entry', entry('policy', ['BelowTarget'], 3, 2));
     assert.equal(alerts.isFiring(key), false);

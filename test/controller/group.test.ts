@@ -189,4 +189,39 @@ describe('GroupController', () => {
     assert.deepEqual(provider.calls, [1, 2, 2, 2]);
     assert.equal(scalings().length, 3);
   });
+
+  it('a restored or adopted count outside min..max is journaled with the bound that moved it', async () => {
+    const start = async (restored: number | undefined, running: number) => {
+      const provider = new MemoryProvider('web');
+      await provider.scaleTo(running);
+      const journal = new DecisionJournal();
+      const group = new GroupController({
+        config: groupConfig({ minInstances: 3, maxInstances: 5, initialInstances: 3 }),
+        provider,
+        journal,
+        metrics: createMetrics({ defaultMetrics: false }),
+        logger: silent,
+        readMetrics: () => [],
+      });
+      await group.start(0, restored);
+      const [entry] = journal.entries();
+      return [entry!.before, entry!.after, entry!.reasons, entry!.message, provider.desired()];
+    };
+    assert.deepEqual(await start(1, 1), [
+      1,
+      3,
+      ['Restored', 'TooFewReplicas'],
+      '1 → 3: restored desired count 1, raised to min_instances 3',
+      3,
+    ]);
+    assert.deepEqual(await start(undefined, 7), [
+      7,
+      5,
+      ['Adopted', 'TooManyReplicas'],
+      '7 → 5: adopted what runs 7, lowered to max_instances 5',
+      5,
+    ]);
+    assert.deepEqual(await start(4, 4), [4, 4, ['Restored'], '4 → 4: restored desired count', 4]);
+    assert.deepEqual(await start(undefined, 0), [0, 3, ['InitialInstances'], '0 → 3: initial_instances', 3]);
+  });
 });
