@@ -33,6 +33,8 @@ import {
 } from './config/index.js';
 import {
   Controller,
+  crashEntry,
+  crashLoopEntry,
   DecisionJournal,
   GroupController,
   HighAvailability,
@@ -475,12 +477,14 @@ export class Scaleplane {
         { instance: instance.id, ...detail },
         `instance ${instance.id} failed${detail.reason ? ` (${detail.reason})` : ''}; replacing it`,
       );
+      this.controller.journal.append(crashEntry(name, provider.desired(), instance.id, detail), Date.now());
     });
     provider.on('crashLoop', (detail) => {
       logger.error(
         detail,
         `group ${name} is crash-looping: ${detail.crashes} crashes in ${detail.windowMs} ms; replacement paused until the next scaling`,
       );
+      this.controller.journal.append(crashLoopEntry(name, provider.desired(), detail), Date.now());
     });
     provider.on('error', (err) => logger.error({ err }, 'provider error'));
     // Every failed operation, thrown to a caller (a scale write) or background (a watch); alerted in watchForAlerts.

@@ -8,6 +8,7 @@ export {
   type StoredChange,
   type StoreWrites,
 } from './controller.js';
+export { crashEntry, crashLoopEntry } from './crash-journal.js';
 export {
   ControllerError,
   LimitExceededError,

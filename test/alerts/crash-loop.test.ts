@@ -46,6 +46,13 @@ groups:
     assert.equal(firing!.status, 'firing');
     assert.equal(firing!.severity, 'critical');
     assert.equal(firing!.group, 'web');
+    // The journal says why the group runs below its count: each crash, then the paused replacing.
+    const health = app.controller.journal
+      .entries({ group: 'web' })
+      .filter((e) => e.source === 'health')
+      .map((e) => e.reasons[0]);
+    assert.ok(health.filter((r) => r === 'InstanceCrashed').length >= 3, `journal: ${health.join(', ')}`);
+    assert.equal(health.filter((r) => r === 'CrashLoopBackOff').length, 1, `journal: ${health.join(', ')}`);
     // Each start that exited before it was ready is a failed provider operation, counted.
     const errors = await app.metrics.registry.getSingleMetric('scaleplane_provider_errors_total')!.get();
     const web = errors.values.find((v) => v.labels.group === 'web');
