@@ -160,6 +160,82 @@ describe("a pool's short connect timeout is not the probe's", { timeout: 120_000
   }
 });
 
+// A replica that refuses the pool's login (a password rotated there, a role dropped) refuses it
+// before the statement is sent: the read is retried elsewhere. Before, it failed with REPLICA_QUERY
+// (PostgreSQL 28000, MariaDB 1045) while the primary could serve it. The probe keeps its connection,
+// opened before, so only the pool's new connections fail here, as after a rotation.
+describe('a replica refusing the login', { timeout: 120_000 }, () => {
+  const engines = [
+    {
+      name: 'PostgreSQL (28000)',
+      ensure: ensureSteadyPostgresReplication,
+      primaryPort: PG_STEADY_PRIMARY_PORT,
+      open() {
+        const pool = (port: number) =>
+          new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+        const [primary, replica] = [pool(PG_STEADY_PRIMARY_PORT), pool(PG_STEADY_REPLICA_PORT)];
+        const db = createPgRouter({ primary, replicas: { r1: replica }, name: 'pools-pg-login' });
+        return {
+          db: db as ReplicaRouter<unknown>,
+          port: (result: unknown) => Number((result as PgResult).rows[0]?.port),
+          sql: 'SELECT inet_server_port() AS port',
+          breakLogin: () => {
+            (replica as unknown as { options: pg.PoolConfig }).options.user = 'scaleplane_no_such_role';
+          },
+          end: () => Promise.all([primary.end(), replica.end()]),
+        };
+      },
+    },
+    {
+      name: 'MariaDB (1045)',
+      ensure: ensureSteadyMariadbReplication,
+      primaryPort: MARIADB_STEADY_PRIMARY_PORT,
+      open() {
+        const pool = (port: number) =>
+          mysql.createPool({
+            host: '127.0.0.1',
+            port,
+            user: 'scaleplane',
+            password: 'scaleplane',
+            database: 'scaleplane_test',
+          });
+        const [primary, replica] = [pool(MARIADB_STEADY_PRIMARY_PORT), pool(MARIADB_STEADY_REPLICA_PORT)];
+        const db = createMysqlRouter({ primary, replicas: { r1: replica }, name: 'pools-mariadb-login' });
+        return {
+          db: db as ReplicaRouter<unknown>,
+          port: (result: unknown) => Number((result as [RowDataPacket[]])[0][0]?.port),
+          sql: 'SELECT @@port AS port',
+          breakLogin: () => {
+            (
+              replica as unknown as { pool: { config: { connectionConfig: { password: string } } } }
+            ).pool.config.connectionConfig.password = 'rotated';
+          },
+          end: () => Promise.all([primary.end(), replica.end()]),
+        };
+      },
+    },
+  ];
+  for (const engine of engines) {
+    it(`${engine.name}: the read is retried on the primary`, async () => {
+      await engine.ensure();
+      const { db, port, sql, breakLogin, end } = engine.open();
+      const retried: ReplicaDecision[] = [];
+      db.on('error', () => {});
+      db.on('decision', (decision) => decision.kind === 'ReadRetried' && retried.push(decision));
+      try {
+        await db.start();
+        assert.equal(db.status()[0]?.eligible, true, `r1: ${db.status()[0]?.reason}`);
+        breakLogin();
+        assert.equal(port(await db.query(sql)), engine.primaryPort);
+        assert.deepEqual(retried[0]?.reasons, ['REPLICA_CONNECTION', 'primary']);
+      } finally {
+        await db.close();
+        await end();
+      }
+    });
+  }
+});
+
 describe('MariaDB: a full replica pool', { timeout: 120_000 }, () => {
   const pools: Pool[] = [];
   const routers: ReplicaRouter<MysqlResult>[] = [];

@@ -157,7 +157,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         (late) => late.destroy(),
         () => undefined,
       );
-      throw error;
+      throw normalizeMysqlCheckoutError(error, where.target);
     }
     const run = (statement: Statement, params?: readonly unknown[]) =>
       guard(connection.query(statement as QueryOptions, params as unknown[] | undefined));

@@ -44,23 +44,22 @@ export function normalizeMysqlError(error: unknown, target: string): DatabaseErr
 }
 
 /**
- * normalizeMysqlCheckoutError turns the failure of a pool checkout into a DatabaseError. mysql2's pool
+ * normalizeMysqlCheckoutError turns the failure of a pool checkout into a DatabaseError. Whatever it is,
+ * the statement was never sent: `REPLICA_CONNECTION`, like pg's checkout timeout, so that a read is
+ * retried elsewhere and the router has the probe decide whether the replica is reachable. mysql2's pool
  * refuses a checkout itself, with an Error that has neither code nor errno, when every connection is
  * busy and it may not wait ("No connections available.", `waitForConnections: false`) or its queue is
- * full ("Queue limit reached.", `queueLimit`); or when it is closed. The statement was never sent, so
- * it is no query the server rejected: `REPLICA_CONNECTION`, like pg's checkout timeout, so that a read
- * is retried elsewhere and the router has the probe decide whether the replica is reachable. Before,
- * it was `REPLICA_QUERY` and the read failed although the primary could serve it. A failure to connect
- * carries its code or errno and is normalised as any other.
+ * full ("Queue limit reached.", `queueLimit`); the server refuses a new connection's login (1045, a
+ * password rotated on the replica). Before, both were `REPLICA_QUERY` and the read failed although the
+ * primary could serve it.
  */
 export function normalizeMysqlCheckoutError(error: unknown, target: string): DatabaseError {
   const failure = normalizeMysqlError(error, target);
-  if (failure.code !== 'REPLICA_QUERY' || failure.driverCode !== undefined || failure.errno !== undefined)
-    return failure;
+  if (failure.code === 'REPLICA_CONNECTION') return failure;
   return new DatabaseError(
     'REPLICA_CONNECTION',
     failure.message,
-    { target, sqlState: failure.sqlState },
+    { target, sqlState: failure.sqlState, driverCode: failure.driverCode, errno: failure.errno },
     error,
   );
 }

@@ -1,7 +1,11 @@
 import { DatabaseError } from '../errors.js';
 
 // Server-reported states that mean "this server is going away or cannot take you", not "bad query".
+// 28000 and 28P01 (login refused: no such role, wrong password) come only while connecting, before
+// any statement is sent.
 const CONNECTION_STATES = new Set([
+  '28000',
+  '28P01',
   '57P01',
   '57P02',
   '57P03',
