@@ -124,14 +124,18 @@ export class AwsServer {
   #hookWaits = new Map<string, () => void>();
   #timers = new Set<NodeJS.Timeout>();
   readonly #launchMs: number;
+  readonly #terminateMs: number;
   readonly #now: () => number;
 
   /**
-   * `launchMs`: how long an instance stays Pending (default 60). `now`: the wall clock of launch
-   * times and the grace period, ms since the epoch (default Date.now).
+   * `launchMs`: how long an instance stays Pending (default 60). `terminateMs`: how long a
+   * terminated instance stays listed as Terminating (default 30; minutes on AWS, where an instance
+   * refresh reports Successful while the instances it replaced are still shutting down). `now`: the
+   * wall clock of launch times and the grace period, ms since the epoch (default Date.now).
    */
-  constructor(options: { launchMs?: number; now?: () => number } = {}) {
+  constructor(options: { launchMs?: number; terminateMs?: number; now?: () => number } = {}) {
     this.#launchMs = options.launchMs ?? 60;
+    this.#terminateMs = options.terminateMs ?? 30;
     this.#now = options.now ?? Date.now;
     this.#server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
@@ -585,7 +589,7 @@ export class AwsServer {
     const proceed = () => {
       inst.lifecycle = 'Terminating';
       this.#record();
-      this.#later(30, () => {
+      this.#later(this.#terminateMs, () => {
         this.instances.delete(inst.id);
         this.#finish(activity);
       });
