@@ -40,7 +40,7 @@ describe('alerts: config section', () => {
       try {
         parseConfig(`${base}alerts:\n  sinks:\n${sinks}`, { baseDir: '/' });
       } catch (err) {
-        assert.ok(err instanceof ConfigError);
+        assert.ok(err instanceof ConfigError, 'err instanceof ConfigError');
         return err.message;
       }
       assert.fail('accepted');

@@ -76,7 +76,7 @@ describe('library alerts on a real queue (Redis Streams)', () => {
     const deadLettered = once(worker, 'dead-lettered');
     await queue.publish(name, { n: 1 }, { id: 'doomed' });
     await deadLettered;
-    assert.ok(alerts.isFiring(`dead-letter:${name}`));
+    assert.ok(alerts.isFiring(`dead-letter:${name}`), `dead-letter:${name} firing`);
     assert.equal(alerts.isFiring(`queue-connection:${name}`), false);
     stopWorker();
     stopQueue();

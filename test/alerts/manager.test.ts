@@ -57,7 +57,7 @@ describe('AlertManager', () => {
         ['crash-loop:web', 'resolved', 'critical'],
       ],
     );
-    assert.ok(sink.got[1]!.endsAt);
+    assert.ok(sink.got[1]!.endsAt, 'sink.got[1]!.endsAt');
     assert.equal(alerts.isFiring('crash-loop:web'), false);
   });
 

@@ -179,7 +179,7 @@ describe('alert sinks', () => {
       { type: 'sentry', dsnEnv: 'TEST_SENTRY_DSN', environment: 'test', sendResolved: true },
       { TEST_SENTRY_DSN: `http://publickey@127.0.0.1:${receiver.port}/42` },
     );
-    assert.ok(sink instanceof SentrySink);
+    assert.ok(sink instanceof SentrySink, 'sink instanceof SentrySink');
     const alerts = new AlertManager({ sinks: [sink] });
     alerts.fire(alert.key, {
       summary: alert.summary,

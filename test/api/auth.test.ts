@@ -93,7 +93,7 @@ describe('RateLimiter', () => {
     assert.equal(limiter.size, 100);
     limiter.take('x', 0);
     limiter.take('x', 60_000);
-    assert.ok(limiter.size <= 100);
+    assert.ok(limiter.size <= 100, 'limiter.size <= 100');
   });
 });
 
@@ -144,7 +144,10 @@ describe('roles and rate limits on the live API', () => {
     assert.deepEqual(statuses, [401, 401, 401, 429]);
     const blocked = await api.call('/api/scalability/groups', ADMIN);
     assert.equal(blocked.status, 429);
-    assert.ok(Number(blocked.headers.get('retry-after')) > 0);
+    assert.ok(
+      Number(blocked.headers.get('retry-after')) > 0,
+      "Number(blocked.headers.get('retry-after')) > 0",
+    );
   });
 
   it('rate-limits scaling calls per token, changing nothing once limited', async (t) => {

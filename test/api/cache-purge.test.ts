@@ -77,7 +77,10 @@ describe('cache purge API', () => {
     assert.equal(entries[2]!.inputs.purged, 1);
     assert.match(entries[2]!.message, /by api-key: 1 key\(s\) removed/);
     const events = await api.call('/api/scalability/events');
-    assert.ok(events.body.events.some((e: { reasons: string[] }) => e.reasons.includes('CachePurge')));
+    assert.ok(
+      events.body.events.some((e: { reasons: string[] }) => e.reasons.includes('CachePurge')),
+      "events.body.events.some((e: { reasons: string[] }) => e.reasons.includes('CachePurge'))",
+    );
   });
 
   test('a host purge reaches the entries stored for that host at a non-default port', async (t) => {
@@ -248,7 +251,10 @@ describe('cache purge: Cloudflare (against a local server checking the documente
     assert.equal((cf.calls[0]!.body.files as string[]).length, 30);
     assert.equal((cf.calls[1]!.body.files as string[]).length, 5);
     assert.equal((cf.calls[0]!.body.files as string[])[0], 'https://www.example.com/p/0');
-    assert.ok((cf.calls[1]!.body.files as string[]).includes('https://cdn.example.com/x.css'));
+    assert.ok(
+      (cf.calls[1]!.body.files as string[]).includes('https://cdn.example.com/x.css'),
+      "(cf.calls[1]!.body.files as string[]).includes('https://cdn.example.com/x.css')",
+    );
     assert.deepEqual(cf.calls[2]!.body.tags, ['products', 'all']);
     assert.deepEqual(cf.calls[3]!.body.prefixes, ['www.example.com/static/']);
     assert.deepEqual(res.body.cloudflare, {

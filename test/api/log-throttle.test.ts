@@ -86,7 +86,7 @@ describe('LogThrottle', () => {
         return v.log ? (v.suppressed === 0 ? 'log' : `log+${v.suppressed}`) : '-';
       });
       assert.deepEqual(got, c.expected);
-      assert.ok(throttle.size <= (c.maxKeys ?? 10_000));
+      assert.ok(throttle.size <= (c.maxKeys ?? 10_000), 'throttle.size <= (c.maxKeys ?? 10_000)');
     });
   }
 
@@ -183,6 +183,9 @@ describe('refused-request log of the API', () => {
     t.after(api.close);
     for (let i = 0; i < 3; i++) await api.call('/api/scalability/groups', { token: 'wrong-token' });
     assert.equal(lines.length, 3);
-    assert.ok(lines.every((l) => l.fields.suppressed === undefined));
+    assert.ok(
+      lines.every((l) => l.fields.suppressed === undefined),
+      'lines.every((l) => l.fields.suppressed === undefined)',
+    );
   });
 });

@@ -260,10 +260,11 @@ describe('OpenAPI document', () => {
     assert.equal(doc.openapi, '3.1.0');
     assert.equal(typeof doc.info.title, 'string');
     assert.equal(typeof doc.info.version, 'string');
-    assert.ok(Object.keys(doc.paths).length >= 8);
+    assert.ok(Object.keys(doc.paths).length >= 8, 'Object.keys(doc.paths).length >= 8');
     const schemes = Object.keys(doc.components.securitySchemes);
     for (const requirement of doc.security)
-      for (const name of Object.keys(requirement)) assert.ok(schemes.includes(name));
+      for (const name of Object.keys(requirement))
+        assert.ok(schemes.includes(name), 'schemes.includes(name)');
     const ids = new Set<string>();
     for (const { path, method, op } of operations(doc)) {
       const where = `${method.toUpperCase()} ${path}`;

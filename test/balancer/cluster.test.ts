@@ -216,7 +216,7 @@ test('workers: an instance whose ejecting workers die is back everywhere: one re
 
   const holders = [...workersThat(lines, 'backend ejected')].map((id) => cluster.workers?.[id as number]);
   for (const worker of holders) {
-    assert.ok(worker !== undefined);
+    assert.ok(worker !== undefined, 'worker !== undefined');
     // The next kill only once the replacement listens: the port closes when no worker holds it.
     const listening = once(cluster, 'listening');
     worker.process.kill('SIGKILL');

@@ -114,7 +114,7 @@ test('a transfer coding other than chunked gets 501 (400 when chunked is not las
   );
   assert.equal(gzipOnly.status, 400);
   assert.match(gzipOnly.text, /does not end in chunked/);
-  assert.ok(gzipOnly.closed);
+  assert.ok(gzipOnly.closed, 'gzipOnly.closed');
   assert.equal(
     gzipOnly.text.split('HTTP/1.1 ').length - 1,
     1,
@@ -154,7 +154,7 @@ test('Upgrade other than websocket (h2c) is not tunnelled: a plain request upstr
   const reply = await sendRaw(port, h2c, { keepOpen: true });
   assert.equal(upgradeOffered, 0, 'the backend was not offered the upgrade');
   assert.equal(reply.status, 200);
-  assert.ok(reply.closed);
+  assert.ok(reply.closed, 'reply.closed');
   // Relayed decoded: no Transfer-Encoding announcing chunks that are not there; the close ends it.
   assert.doesNotMatch(reply.text, /transfer-encoding/i);
   assert.match(reply.text, /\r\nConnection: close\r\n\r\nplain answer$/);

@@ -9,7 +9,7 @@ test('nginx workers: childrenOf lists a child process; exited waits until it is 
   await once(child, 'spawn');
   try {
     const pid = child.pid!;
-    assert.ok((await childrenOf(process.pid)).has(pid));
+    assert.ok((await childrenOf(process.pid)).has(pid), '(await childrenOf(process.pid)).has(pid)');
     assert.equal(await exited(process.pid, new Set([pid]), 100), false, 'still running: times out');
     const waiting = exited(process.pid, new Set([pid]), 10_000);
     child.kill('SIGTERM');

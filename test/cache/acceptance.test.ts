@@ -146,8 +146,11 @@ describe('across 4 processes on the shared Redis', () => {
       perProcess.every((n) => n <= 1),
       `per process ${perProcess}`,
     );
-    assert.ok(total >= 1 && total <= 4);
-    assert.ok(replies.every((r) => r.errors === 0 && r.distinct === 1));
+    assert.ok(total >= 1 && total <= 4, 'total >= 1 && total <= 4');
+    assert.ok(
+      replies.every((r) => r.errors === 0 && r.distinct === 1),
+      'replies.every((r) => r.errors === 0 && r.distinct === 1)',
+    );
   });
 
   test('acceptance 1b: with the distributed lock the loader runs exactly once in total', async () => {
@@ -363,7 +366,7 @@ describe('acceptance 2: Redis stopped mid-test', () => {
       assert.ok(answeredIn < pauseSeconds * 1000, `did not wait for the pause (${answeredIn} ms)`);
       assert.equal(loads, 2, 'the stalled read was answered by the loader');
       assert.equal(loads, loadsBefore, 'after the stall the value comes from Redis again');
-      assert.ok(codes.includes('CACHE_REDIS_TIMEOUT'));
+      assert.ok(codes.includes('CACHE_REDIS_TIMEOUT'), "codes.includes('CACHE_REDIS_TIMEOUT')");
     } finally {
       await cache.close();
       admin.disconnect();

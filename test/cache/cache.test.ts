@@ -32,7 +32,10 @@ test('memory tier: single-flight calls the loader once for 100 concurrent misses
     ),
   );
   assert.equal(calls, 1);
-  assert.ok(values.every((v) => v.n === 1));
+  assert.ok(
+    values.every((v) => v.n === 1),
+    'values.every((v) => v.n === 1)',
+  );
   await cache.close();
 });
 
@@ -337,7 +340,7 @@ test('redis tier: two instances share values with types kept; delete and tags re
   });
   assert.equal(calls, 0, 'B found it in Redis');
   assert.deepEqual(fromB, value);
-  assert.ok(b.memoryHas('typed'));
+  assert.ok(b.memoryHas('typed'), "b.memoryHas('typed')");
   const evicted = new Promise((resolve) => b.once('invalidate', resolve));
   await a.deleteByTag('group');
   await evicted;
@@ -367,7 +370,7 @@ test('redis tier: a Buffer or Uint8Array read from Redis is the one the memory t
   // Before, B got { avatar: { type: 'Buffer', data: [...] }, scores: { '0': 3, ... } }.
   const fromRedis = await b.get<typeof value>('binary');
   assert.deepEqual(fromRedis, value, 'Redis tier');
-  assert.ok(Buffer.isBuffer(fromRedis?.avatar));
+  assert.ok(Buffer.isBuffer(fromRedis?.avatar), 'Buffer.isBuffer(fromRedis?.avatar)');
   assert.deepEqual(await b.getOrSet('binary', () => assert.fail('B hits Redis')), value, 'fresh-hit path');
 });
 
@@ -510,9 +513,15 @@ test('redis tier without memory: hits skip single-flight, concurrent misses stil
   const loader = () => ++calls;
   const cold = await Promise.all(Array.from({ length: 200 }, () => cache.getOrSet('coalesced', loader)));
   assert.equal(calls, 1, 'one load for 200 concurrent misses');
-  assert.ok(cold.every((v) => v === 1));
+  assert.ok(
+    cold.every((v) => v === 1),
+    'cold.every((v) => v === 1)',
+  );
   const hits = await Promise.all(Array.from({ length: 200 }, () => cache.getOrSet('coalesced', loader)));
-  assert.ok(hits.every((v) => v === 1));
+  assert.ok(
+    hits.every((v) => v === 1),
+    'hits.every((v) => v === 1)',
+  );
   assert.equal(calls, 1, 'hits do not load');
   assert.equal(await metric(registry, 'scaleplane_cache_hits_total', { tier: 'redis' }), 200);
   clock.advance(2000);

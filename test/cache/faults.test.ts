@@ -43,7 +43,7 @@ test('an instance whose subscriber connection dropped empties its memory tier wh
   await a.set('k', 'v1');
   await told;
   assert.equal(await b.get('k'), 'v1');
-  assert.ok(b.memoryHas('k'));
+  assert.ok(b.memoryHas('k'), "b.memoryHas('k')");
   const redis = admin(t, own.url);
   const subscribed = async () =>
     ((await redis.call('PUBSUB', 'NUMSUB', `${options.prefix}__bus`)) as [string, number])[1];
@@ -132,7 +132,7 @@ test('Redis killed with writes in flight: the offline queue replays them in the 
     await new Promise((resolve) => setImmediate(resolve));
   }
   await Promise.all(writes);
-  assert.ok(!a.redisUp);
+  assert.ok(!a.redisUp, '!a.redisUp');
   own = await startRedis(port);
   const watcher = admin(t, own.url);
   await watcher.subscribe(`${prefix}__bus`);
@@ -455,7 +455,7 @@ test('a load under way while the subscriber reconnects is stored in neither tier
   const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: own.url, tombstoneTtl: 1 } }));
   assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
   await a.set('other', 'x'); // emptied from A's memory when its subscriber is back
-  assert.ok(a.memoryHas('other'));
+  assert.ok(a.memoryHas('other'), "a.memoryHas('other')");
   let heard = 0;
   a.on('invalidate', (event) => {
     if (event.source === 'remote') heard++;

@@ -35,7 +35,7 @@ test('bounded by bytes, and an entry larger than the budget is not kept', () => 
   const store = new MemoryStore({ maxEntries: 100, maxBytes: 3 * (100 + 2 + 96) });
   for (const k of ['a', 'b', 'c', 'd']) store.set(k, entry(k), 100);
   assert.equal(store.size, 3);
-  assert.ok(store.bytes <= 3 * 198);
+  assert.ok(store.bytes <= 3 * 198, 'store.bytes <= 3 * 198');
   store.set('huge', entry('x'), 10_000);
   assert.equal(store.has('huge'), false);
   store.set('b', entry('b2'), 100);

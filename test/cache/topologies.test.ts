@@ -116,7 +116,7 @@ describe('Redis Sentinel', () => {
     calls = 0;
     assert.deepEqual(await b.getOrSet('after', load(2)), user(2), 'b reads it from the new master');
     assert.equal(calls, 0);
-    assert.ok(b.memoryHas('after'));
+    assert.ok(b.memoryHas('after'), "b.memoryHas('after')");
     const evictedAgain = once(b, 'invalidate');
     await a.deleteByTag('team');
     await evictedAgain;
@@ -234,6 +234,9 @@ describe('Redis Cluster (3 masters)', () => {
       ...Array.from({ length: 50 }, () => b.getOrSet('cold', loader)),
     ]);
     assert.equal(calls, 1);
-    assert.ok(values.every((v) => v === 'loaded once'));
+    assert.ok(
+      values.every((v) => v === 'loaded once'),
+      "values.every((v) => v === 'loaded once')",
+    );
   });
 });

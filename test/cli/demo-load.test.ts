@@ -53,6 +53,6 @@ describe('examples/demo/load.js', () => {
     assert.ok(done, stdout);
     assert.equal(Number(done[2]), 0);
     assert.equal(Number(done[1]), served);
-    assert.ok(served > 0);
+    assert.ok(served > 0, 'served > 0');
   });
 });

@@ -53,7 +53,10 @@ describe('scaleplane simulate --config: scaling.startup', () => {
     assert.match(flagged.stdout, /startup 20s, interval 15s/);
     assert.match(unsetTable.stdout, /startup 10s, interval 15s/, 'a local group without it: 10 s');
     // 45 s from the config replays exactly as 45 s from the flag: engine and forecast horizon alike.
-    assert.ok(JSON.parse(configuredJson.stdout).instance_hours > 0);
+    assert.ok(
+      JSON.parse(configuredJson.stdout).instance_hours > 0,
+      'JSON.parse(configuredJson.stdout).instance_hours > 0',
+    );
     assert.equal(configuredJson.stdout, unsetFlaggedJson.stdout);
   });
 });

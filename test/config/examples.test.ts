@@ -16,7 +16,7 @@ describe('example configs', () => {
   for (const file of files) {
     it(`${file.slice(EXAMPLES.length + 1)} is valid`, async () => {
       const config = await loadConfig(file);
-      assert.ok(Object.keys(config.groups).length >= 1);
+      assert.ok(Object.keys(config.groups).length >= 1, 'Object.keys(config.groups).length >= 1');
     });
   }
 });

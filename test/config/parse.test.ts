@@ -837,8 +837,8 @@ describe('ConfigError', () => {
     assert.throws(
       () => parseConfig(yaml, { baseDir: BASE, source: '/srv/app/scaleplane.yaml' }),
       (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.ok(error instanceof Error);
+        assert.ok(error instanceof ConfigError, 'error instanceof ConfigError');
+        assert.ok(error instanceof Error, 'error instanceof Error');
         assert.equal(error.code, 'SCALEPLANE_CONFIG_INVALID');
         assert.equal(error.name, 'ConfigError');
         const [header, ...rest] = error.message.split('\n');
@@ -865,7 +865,7 @@ describe('parseConfig: keys the short form does not take', () => {
     assert.throws(
       () => parseConfig(yaml, { baseDir: BASE }),
       (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
+        assert.ok(error instanceof ConfigError, 'error instanceof ConfigError');
         assert.deepEqual(error.issues.map(formatIssue).sort(), [
           'min_instances (line 5): belongs under scaling',
           'role (line 6): needs the full form: put the group under groups.<name>',
@@ -893,7 +893,7 @@ describe('loadConfig', () => {
   it('throws a ConfigError with the cause when the file cannot be read', async () => {
     const missing = join(tmpdir(), 'scaleplane-no-such-dir', 'scaleplane.yaml');
     await assert.rejects(loadConfig(missing), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
+      assert.ok(error instanceof ConfigError, 'error instanceof ConfigError');
       assert.equal(error.source, missing);
       assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENOENT');
       return true;
@@ -906,13 +906,13 @@ describe('defaultConfigPath', () => {
 
   it('points at examples/demo/scaleplane.yaml in the package root', () => {
     const path = defaultConfigPath();
-    assert.ok(isAbsolute(path));
+    assert.ok(isAbsolute(path), 'isAbsolute(path)');
     assert.equal(path, join(packageRoot, 'examples', 'demo', 'scaleplane.yaml'));
   });
 
   const demo = join(packageRoot, 'examples', 'demo', 'scaleplane.yaml');
   it('the bundled demo config is valid', { skip: !existsSync(demo) && 'no demo config yet' }, async () => {
     const config = await loadConfig(demo);
-    assert.ok(Object.keys(config.groups).length > 0);
+    assert.ok(Object.keys(config.groups).length > 0, 'Object.keys(config.groups).length > 0');
   });
 });

@@ -81,7 +81,7 @@ async function stolenLease() {
     async steal() {
       await theirs.release(grant);
       const taken = await theirs.acquire('new-leader', 60_000);
-      assert.ok(taken && taken.token > grant.token);
+      assert.ok(taken && taken.token > grant.token, 'taken && taken.token > grant.token');
       assert.ok(elector.grant, 'the old leader still believes it leads');
     },
     async close() {
@@ -107,7 +107,7 @@ describe('fencing', () => {
 
     await lease.steal();
     await assert.rejects(fenced.scaleTo(3), (err: unknown) => {
-      assert.ok(err instanceof ProviderError);
+      assert.ok(err instanceof ProviderError, 'err instanceof ProviderError');
       assert.equal(err.code, 'FENCED');
       return true;
     });
@@ -173,7 +173,10 @@ describe('fencing', () => {
     assert.ok(processGroupMembers([pids[1]!]).length > 0, 'closing after release stops nothing');
     process.kill(-pids[1]!, 'SIGTERM');
     assert.deepEqual(await waitUntilGone([pids[1]!], 5_000), []);
-    assert.ok(errors.some((e) => (e as ProviderError).code === 'FENCED'));
+    assert.ok(
+      errors.some((e) => (e as ProviderError).code === 'FENCED'),
+      "errors.some((e) => (e as ProviderError).code === 'FENCED')",
+    );
   });
 });
 
@@ -195,7 +198,7 @@ for (const backend of SHARED) {
       // successor takes it, writes, and stops the recorded instance.
       await mine.release(first);
       const second = (await theirs.acquire('new-leader', 60_000))!;
-      assert.ok(second.token > first.token);
+      assert.ok(second.token > first.token, 'second.token > first.token');
       successor.fence?.(second.token);
       await successor.saveDesired('web', 5);
       await successor.remove('web', RECORD.id);

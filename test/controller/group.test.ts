@@ -70,7 +70,7 @@ describe('GroupController', () => {
     assert.equal(group.evaluate(6_000), undefined, 'the release is journaled once');
     const back = group.evaluate(14_001);
     assert.deepEqual([back?.before, back?.after], [4, 1]);
-    assert.ok(back?.reasons.includes('BelowTarget'));
+    assert.ok(back?.reasons.includes('BelowTarget'), "back?.reasons.includes('BelowTarget')");
     assert.deepEqual(
       journal.entries().map((e) => e.source),
       ['startup', 'policy', 'policy', 'policy', 'policy', 'policy'],
@@ -144,7 +144,7 @@ describe('GroupController', () => {
     group.scale('set', 3, 2_000, 'ops');
     const [api] = await next;
     assert.deepEqual([api.source, api.before, api.after, api.reasons], ['api', 3, 1, ['ScaleFailed']]);
-    assert.ok(Date.parse(api.time) >= 2_000);
+    assert.ok(Date.parse(api.time) >= 2_000, 'Date.parse(api.time) >= 2_000');
 
     await stop();
     const saved = await state.load();

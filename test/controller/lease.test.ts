@@ -100,12 +100,12 @@ for (const backend of BACKENDS) {
 
     it('expires without renewal; the takeover gets a larger token and the stale holder is refused', async () => {
       const old = await a.acquire('ctl-a', 300);
-      assert.ok(old);
+      assert.ok(old, 'old');
       await untilFree(b, 5_000);
       assert.equal(await a.check(old.token), false, 'an expired lease fences its token');
       assert.equal(await a.renew(old, 5_000), false, 'an expired lease cannot be renewed');
       const next = await b.acquire('ctl-b', 5_000);
-      assert.ok(next);
+      assert.ok(next, 'next');
       assert.equal(next.token, old.token + 1, 'every acquisition increments the fencing token');
       assert.equal(await a.renew(old, 5_000), false, 'the stale holder cannot renew over the new one');
       assert.equal(await a.check(old.token), false, 'the stale token is fenced');
@@ -121,10 +121,10 @@ for (const backend of BACKENDS) {
 
     it('the same holder coming back after expiry gets a new token', async () => {
       const old = await a.acquire('ctl-a', 200);
-      assert.ok(old);
+      assert.ok(old, 'old');
       await untilFree(a, 5_000);
       const back = await a.acquire('ctl-a', 5_000);
-      assert.ok(back);
+      assert.ok(back, 'back');
       assert.ok(back.token > old.token, `${back.token} > ${old.token}`);
       await a.release(back);
     });
@@ -159,7 +159,7 @@ for (const backend of BACKENDS) {
       const takeover = once(standby, 'elected');
       await leader.close(); // releases: the standby wins on its next attempt
       const [grantB] = (await takeover) as [{ token: number }];
-      assert.ok(grantB.token > grantA.token);
+      assert.ok(grantB.token > grantA.token, 'grantB.token > grantA.token');
       assert.equal(await a.check(grantA.token), false);
       await standby.close();
     });
@@ -170,7 +170,7 @@ for (const backend of BACKENDS) {
       t.after(() => leader.close());
       await leader.start();
       const grant = leader.grant;
-      assert.ok(grant);
+      assert.ok(grant, 'grant');
       // Listen first: a renewal (every 100 ms) can see the lease gone as soon as it is released,
       // before the thief's acquire comes back.
       const deposed = once(leader, 'deposed');
@@ -178,7 +178,7 @@ for (const backend of BACKENDS) {
       // releasing it under the leader's feet and acquiring as another holder.
       await b.release(grant);
       const thief = await b.acquire('thief', 5_000);
-      assert.ok(thief && thief.token > grant.token);
+      assert.ok(thief && thief.token > grant.token, 'thief && thief.token > grant.token');
       const [reason] = (await deposed) as [string];
       assert.match(reason, /taken over|expired/);
       assert.equal(leader.grant, undefined);

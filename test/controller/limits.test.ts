@@ -131,7 +131,7 @@ describe('limits on the autoscaler', () => {
     advance(20_000); // past the default scale-up rate window
     const [held] = controller.tick();
     assert.deepEqual([held?.before, held?.after], [2, 2]);
-    assert.ok(held?.reasons.includes('TotalInstancesLimit'));
+    assert.ok(held?.reasons.includes('TotalInstancesLimit'), "held?.reasons.includes('TotalInstancesLimit')");
     const count = journal.entries().length;
     advance(20_000);
     assert.deepEqual(controller.tick(), [], 'the same hold is journaled once');

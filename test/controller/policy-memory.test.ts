@@ -124,7 +124,7 @@ describe('predictive memory', () => {
     }
     await first.group.flushMemory();
     const saved = JSON.parse(await readFile(file.path, 'utf8'));
-    assert.ok(saved.buckets.length > 0 && saved.forecaster);
+    assert.ok(saved.buckets.length > 0 && saved.forecaster, 'saved.buckets.length > 0 && saved.forecaster');
 
     // The same minute continues in three controllers: the original, a restarted one, a forgetful one.
     const restarted = controller(new PolicyMemoryFile(file.path), cpu);

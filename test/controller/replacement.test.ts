@@ -129,7 +129,10 @@ describe('InstanceHealthWatch', () => {
     await new Promise((resolve) => setImmediate(resolve));
     const reasons = journal.entries().map((e) => e.reasons[0]);
     assert.deepEqual(reasons, ['InstanceUnhealthy', 'ReplaceUnhealthy', 'Replaced']);
-    assert.ok(!provider.instances().some((i) => i.id === 'web-2'));
+    assert.ok(
+      !provider.instances().some((i) => i.id === 'web-2'),
+      "!provider.instances().some((i) => i.id === 'web-2')",
+    );
     assert.equal(provider.instances().length, 3);
   });
 
@@ -174,7 +177,10 @@ describe('InstanceHealthWatch', () => {
     clock.now += 60_000;
     watch.tick();
     assert.deepEqual(provider.replaced, ['web-2']);
-    assert.ok(!journal.entries().at(-1)!.message.includes('tried again'));
+    assert.ok(
+      !journal.entries().at(-1)!.message.includes('tried again'),
+      "!journal.entries().at(-1)!.message.includes('tried again')",
+    );
   });
 
   it('an instance passing its checks again is put back by its provider; one it cannot tell yet is asked again each tick until then, unless it fails again', async () => {

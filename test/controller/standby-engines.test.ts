@@ -274,7 +274,7 @@ describe('standby routing: aws group', () => {
     assert.equal(server.requests.length, before, 'a refused change sends nothing');
 
     const mine = server.requests.filter((r) => r.accessKey === 'STANDBY');
-    assert.ok(mine.length > 0);
+    assert.ok(mine.length > 0, 'mine.length > 0');
     assert.deepEqual(
       [...new Set(mine.filter((r) => !READS.has(r.action)).map((r) => r.action))],
       [],

@@ -126,7 +126,7 @@ for (const backend of BACKENDS) {
       const seqs = state.journal.map((e) => e.seq);
       // Postgres trims lazily; every store returns at most journalSize, newest last.
       assert.deepEqual(seqs.slice(-3), [3, 4, 5]);
-      assert.ok(seqs.length <= 5);
+      assert.ok(seqs.length <= 5, 'seqs.length <= 5');
       assert.deepEqual(state.journal.at(-1), entry(5, 5));
       assert.deepEqual((await successor.list('web')).map((r) => [r.id, r.pid]).sort(), [
         ['web-1', 4242],
@@ -190,7 +190,7 @@ describe('file state store', () => {
 
       await writeFile(path, '{"desired": {"web": 2');
       await assert.rejects(store.load(), (err: unknown) => {
-        assert.ok(err instanceof StateError);
+        assert.ok(err instanceof StateError, 'err instanceof StateError');
         assert.equal(err.code, 'STATE_CORRUPT');
         assert.match(err.message, /state\.json/);
         return true;

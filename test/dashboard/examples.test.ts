@@ -36,7 +36,7 @@ describe('monitoring examples', () => {
       ),
       ...dashboard.annotations.list.map((a: { expr?: string }) => a.expr ?? ''),
     ];
-    assert.ok(exprs.length >= 15);
+    assert.ok(exprs.length >= 15, 'exprs.length >= 15');
     const unknown = exprs.flatMap(seriesIn).filter((name) => !known.has(name));
     assert.deepEqual([...new Set(unknown)], []);
     const ids = dashboard.panels.map((p: { id: number }) => p.id);

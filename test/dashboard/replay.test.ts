@@ -79,7 +79,10 @@ describe('renderReplayHtml', () => {
     const dir = await mkdtemp(join(tmpdir(), 'scaleplane-replay-'));
     const file = join(dir, 'replay.html');
     await writeReplayHtml(file, series());
-    assert.ok((await readFile(file, 'utf8')).length > 50_000);
+    assert.ok(
+      (await readFile(file, 'utf8')).length > 50_000,
+      "(await readFile(file, 'utf8')).length > 50_000",
+    );
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,

@@ -107,7 +107,7 @@ async function leading(
     async depose() {
       await lease.release(grant);
       const theirs = await rival.acquire('new-leader', 60_000);
-      assert.ok(theirs && theirs.token > grant.token);
+      assert.ok(theirs && theirs.token > grant.token, 'theirs && theirs.token > grant.token');
     },
   };
 }

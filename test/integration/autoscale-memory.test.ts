@@ -76,7 +76,7 @@ describe('autoscaling on memory', () => {
       30_000,
       'the group settled at its desired count',
     );
-    assert.ok(provider.instances().length <= 3);
+    assert.ok(provider.instances().length <= 3, 'provider.instances().length <= 3');
     t.diagnostic(`journal: ${entry.message}; settled at ${provider.instances().length} instances`);
 
     const api = app.apiAddress!;
@@ -85,7 +85,7 @@ describe('autoscaling on memory', () => {
     }).then((r) => r.text());
     const gauge = /^scaleplane_group_memory_bytes\{group="web"\} (\S+)$/m.exec(metrics);
     assert.ok(gauge, 'the memory gauge is on /metrics');
-    assert.ok(Number(gauge[1]) > 0);
+    assert.ok(Number(gauge[1]) > 0, 'Number(gauge[1]) > 0');
   });
 
   it('scales out on a target in percent of resources.memory, read from each instance cgroup', {

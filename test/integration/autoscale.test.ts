@@ -76,7 +76,13 @@ describe('autoscaling on CPU', () => {
       events: { source: string; before: number; after: number; message: string }[];
     };
     const policy = events.filter((e) => e.source === 'policy');
-    assert.ok(policy.some((e) => e.after > e.before && /cpu .* vs target 40/.test(e.message)));
-    assert.ok(policy.some((e) => e.after < e.before && /cpu .* vs target 40/.test(e.message)));
+    assert.ok(
+      policy.some((e) => e.after > e.before && /cpu .* vs target 40/.test(e.message)),
+      'policy.some((e) => e.after > e.before && /cpu .* vs target 40/.test(e.message))',
+    );
+    assert.ok(
+      policy.some((e) => e.after < e.before && /cpu .* vs target 40/.test(e.message)),
+      'policy.some((e) => e.after < e.before && /cpu .* vs target 40/.test(e.message))',
+    );
   });
 });

@@ -160,7 +160,10 @@ groups:
         [],
         'the standby made no write request',
       );
-      assert.ok(kube.requests.some((r) => r.token === 'leader-a' && r.method === 'PATCH'));
+      assert.ok(
+        kube.requests.some((r) => r.token === 'leader-a' && r.method === 'PATCH'),
+        "kube.requests.some((r) => r.token === 'leader-a' && r.method === 'PATCH')",
+      );
 
       // Takeover: the leader steps down (releasing the lease); the standby leads on the same watch.
       const lists = () =>
@@ -174,7 +177,10 @@ groups:
       assert.equal(lists(), listed, 'no new list: the watch the standby had goes on');
       standby.controller.scale('web', 'set', 3);
       await until(() => readyPods().length === 3, 10_000, '3 Ready pods, scaled by the new leader');
-      assert.ok(kube.requests.some((r) => r.token === 'standby-b' && r.method === 'PATCH'));
+      assert.ok(
+        kube.requests.some((r) => r.token === 'standby-b' && r.method === 'PATCH'),
+        "kube.requests.some((r) => r.token === 'standby-b' && r.method === 'PATCH')",
+      );
       hits.clear();
       await until(() => hits.size === 3, 10_000, 'serving from 3 pods');
     } finally {

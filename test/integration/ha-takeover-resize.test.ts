@@ -187,7 +187,7 @@ groups:
     const managed = new Set(last.instances.map((i) => i.pid));
     const others = started.filter((pid) => !managed.has(pid));
     assert.deepEqual(await waitUntilGone(others, 20_000), [], 'instances running that nobody manages');
-    assert.ok([...managed].every(alive));
+    assert.ok([...managed].every(alive), '[...managed].every(alive)');
   }
 
   it('SIGKILL of the leader mid-roll: the standby takes the lease, finishes the roll, journals it, orphans nothing, drops no request', async (t) => {
@@ -218,7 +218,7 @@ groups:
     assert.ok(minReady >= 3, `ready instances fell to ${minReady} during the resumed roll`);
     await noOrphans(last, [a, b]);
     assert.deepEqual(figures.other, {}, 'requests through the balancer that failed');
-    assert.ok(figures.ok > 0);
+    assert.ok(figures.ok > 0, 'figures.ok > 0');
   });
 
   it("SIGSTOP of the leader mid-roll, SIGCONT after the takeover: the deposed leader stops none of the new leader's instances", async (t) => {

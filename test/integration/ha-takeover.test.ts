@@ -204,7 +204,7 @@ groups:
         const wokeAt = a.lines.length;
         a.child.kill('SIGCONT');
         const lost = await a.waitFor(msg('lost leadership'), 30_000);
-        assert.ok(lost);
+        assert.ok(lost, 'lost');
         // Give the woken leader's pending work (its child's exit, its loop) every chance to act.
         await a.waitFor(msg('standing by'), 30_000);
         assert.equal(startedPids(a).length, startedBefore, 'the fenced leader started nothing');

@@ -140,7 +140,7 @@ describe('NATS JetStream consumer pending', () => {
     assert.deepEqual(await source.read(), [6]);
     const consumer = await js.consumers.get(stream, 'workers');
     const msg = await consumer.next();
-    assert.ok(msg);
+    assert.ok(msg, 'msg');
     // Delivered, not acked: still backlog.
     assert.deepEqual(await source.read(), [6]);
     msg.ack();

@@ -180,7 +180,7 @@ describe('RabbitMQ publish rate (management API)', () => {
     for (const [source, message] of failures) {
       cleanup.push(() => source.close());
       await assert.rejects(source.read(), (err: unknown) => {
-        assert.ok(err instanceof MetricSourceError);
+        assert.ok(err instanceof MetricSourceError, 'err instanceof MetricSourceError');
         assert.equal(err.code, 'SOURCE_FAILED');
         assert.match(err.message, message);
         assert.doesNotMatch(err.message, /wrong/, 'the password is not in the message');
@@ -210,7 +210,7 @@ describe('RabbitMQ publish rate (management API)', () => {
     });
     t.after(() => source.close());
     await assert.rejects(source.read(), (err: unknown) => {
-      assert.ok(err instanceof MetricSourceError);
+      assert.ok(err instanceof MetricSourceError, 'err instanceof MetricSourceError');
       assert.equal(err.code, 'SOURCE_BAD_RESPONSE');
       assert.match(err.message, /invalid JSON: <html>proxy error<\/html>/);
       return true;

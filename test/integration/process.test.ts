@@ -63,6 +63,9 @@ describe('scaleplane up as a process', () => {
     assert.equal(code, 0);
     // Clean shutdown waits for the instances itself: nothing is left at the moment it exits.
     assert.deepEqual(processGroupMembers(pgids), []);
-    assert.ok(up.lines.some((l) => String(l.msg).startsWith('SIGINT: draining')));
+    assert.ok(
+      up.lines.some((l) => String(l.msg).startsWith('SIGINT: draining')),
+      "up.lines.some((l) => String(l.msg).startsWith('SIGINT: draining'))",
+    );
   });
 });

@@ -65,7 +65,7 @@ groups:
       (e) => e.group === 'workers' && e.source === 'policy' && e.after === 0,
       60_000,
     );
-    assert.ok(backToZero.before > 0);
+    assert.ok(backToZero.before > 0, 'backToZero.before > 0');
     await settled(app, 'workers', 0, 20_000);
     const depth = await queue.depth(queueName);
     assert.equal(depth.depth + (depth.pending ?? 0), 0, 'every job was done before the workers stopped');

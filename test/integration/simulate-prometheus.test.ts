@@ -131,7 +131,7 @@ describe('simulate --prometheus', { skip: PROMETHEUS ? false : 'run scripts/serv
     for (let t = up + WINDOW_S + 1; t <= driven.switchAt - 1; t++) phaseA.push(at(trace, t));
     const phaseB = [];
     for (let t = driven.switchAt + WINDOW_S + 1; t <= end; t++) phaseB.push(at(trace, t));
-    assert.ok(phaseA.length >= 5 && phaseB.length >= 5);
+    assert.ok(phaseA.length >= 5 && phaseB.length >= 5, 'phaseA.length >= 5 && phaseB.length >= 5');
     for (const v of phaseA)
       assert.ok(v !== undefined && Math.abs(v - RATE_A) <= 0.1 * RATE_A, `A: ${phaseA}`);
     for (const v of phaseB)

@@ -111,6 +111,9 @@ describe('scaleplane up interrupted while starting', () => {
     up.child.kill('SIGTERM');
     const exit = await up.exited;
     assert.deepEqual(exit, { code: 143, signal: null });
-    assert.ok(up.lines.some((l) => String(l.msg) === 'SIGTERM again: exiting now'));
+    assert.ok(
+      up.lines.some((l) => String(l.msg) === 'SIGTERM again: exiting now'),
+      "up.lines.some((l) => String(l.msg) === 'SIGTERM again: exiting now')",
+    );
   });
 });

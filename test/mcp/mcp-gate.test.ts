@@ -79,8 +79,8 @@ describe('MCP over HTTP: token gate and in-flight cap', () => {
     const mcp = new McpHttpServer({ listen: { host: '127.0.0.1', port: 0 }, apiUrl: api.base });
     const { port } = await mcp.listen();
     try {
-      assert.ok((await listTools(port, TOKEN)) > 0);
-      assert.ok((await listTools(port, READ_TOKEN)) > 0);
+      assert.ok((await listTools(port, TOKEN)) > 0, '(await listTools(port, TOKEN)) > 0');
+      assert.ok((await listTools(port, READ_TOKEN)) > 0, '(await listTools(port, READ_TOKEN)) > 0');
     } finally {
       await mcp.close();
     }
@@ -124,7 +124,7 @@ describe('MCP over HTTP: token gate and in-flight cap', () => {
       assert.equal(mcp.inFlight, 2, 'the refused request took no place');
       held.pop()!.destroy();
       await until(() => mcp.inFlight === 1, 10_000, 'a place freed');
-      assert.ok((await listTools(port, TOKEN)) > 0);
+      assert.ok((await listTools(port, TOKEN)) > 0, '(await listTools(port, TOKEN)) > 0');
     } finally {
       for (const socket of held) socket.destroy();
       await mcp.close();

@@ -137,8 +137,8 @@ describe('forecaster', () => {
     const cost = 13;
     const n = provisionFor(f, cost, 40);
     const saving = (k: number) => cost * (loadAbove(3, 1, k) - loadAbove(3, 1, k + 1));
-    assert.ok(saving(n) <= 1);
-    assert.ok(saving(n - 1) > 1);
+    assert.ok(saving(n) <= 1, 'saving(n) <= 1');
+    assert.ok(saving(n - 1) > 1, 'saving(n - 1) > 1');
   });
 });
 

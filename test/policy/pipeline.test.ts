@@ -217,7 +217,7 @@ describe('HPA behavior rate policies', () => {
   it('ScaleUpLimit reason when the policy caps a jump', () => {
     const [d] = run(hpa, [{ at: 0, current: 2, values: [500, 500] }]);
     assert.equal(d!.desired, 6);
-    assert.ok(d!.reasons.includes('ScaleUpLimit'));
+    assert.ok(d!.reasons.includes('ScaleUpLimit'), "d!.reasons.includes('ScaleUpLimit')");
   });
 
   it('selectPolicy Disabled blocks that direction', () => {
@@ -227,7 +227,7 @@ describe('HPA behavior rate policies', () => {
     };
     const [d] = run(policy, [{ at: 0, current: 4, values: [5, 5, 5, 5] }]);
     assert.equal(d!.desired, 4);
-    assert.ok(d!.reasons.includes('ScaleDownDisabled'));
+    assert.ok(d!.reasons.includes('ScaleDownDisabled'), "d!.reasons.includes('ScaleDownDisabled')");
   });
 
   it('scale-down stabilization holds the highest recommendation for 300 s', () => {
@@ -240,7 +240,10 @@ describe('HPA behavior rate policies', () => {
       ds.map((d) => d.desired),
       [4, 4, 1],
     );
-    assert.ok(ds[1]!.reasons.includes('ScaleDownStabilized'));
+    assert.ok(
+      ds[1]!.reasons.includes('ScaleDownStabilized'),
+      "ds[1]!.reasons.includes('ScaleDownStabilized')",
+    );
   });
 
   it('a failing metric never scales down', () => {
@@ -260,7 +263,7 @@ describe('HPA behavior rate policies', () => {
     );
     state = d.nextState;
     assert.equal(d.desired, 4);
-    assert.ok(d.reasons.includes('MetricMissing'));
+    assert.ok(d.reasons.includes('MetricMissing'), "d.reasons.includes('MetricMissing')");
   });
 });
 
@@ -283,7 +286,7 @@ describe("HPA without spec.behavior (the controller's older path)", () => {
   it('one step is at most max(2 × current, 4): 1 → 4 where behavior allows 5, 10 → 20', () => {
     const [small] = run([{ at: 0, current: 1, values: [500] }]);
     assert.equal(small!.desired, 4);
-    assert.ok(small!.reasons.includes('ScaleUpLimit'));
+    assert.ok(small!.reasons.includes('ScaleUpLimit'), "small!.reasons.includes('ScaleUpLimit')");
     const [large] = run([{ at: 0, current: 10, values: Array(10).fill(500) }]);
     assert.equal(large!.desired, 20);
     // The documented default behavior: max(+100 %, +4 pods) → 5 from 1.
@@ -308,13 +311,16 @@ describe("HPA without spec.behavior (the controller's older path)", () => {
       [4, 6, 6, 2],
     );
     // Scaling up past the metric's own count: behavior's 0 s scale-up window would have kept 4.
-    assert.ok(ds[1]!.reasons.includes('ScaleDownStabilized'));
+    assert.ok(
+      ds[1]!.reasons.includes('ScaleDownStabilized'),
+      "ds[1]!.reasons.includes('ScaleDownStabilized')",
+    );
   });
 
   it('min and max still bound it', () => {
     const [d] = run([{ at: 0, current: 60, values: Array(60).fill(500) }]);
     assert.equal(d!.desired, 100);
-    assert.ok(d!.reasons.includes('TooManyReplicas'));
+    assert.ok(d!.reasons.includes('TooManyReplicas'), "d!.reasons.includes('TooManyReplicas')");
   });
 
   it('the hpa and keda presets are the behavior-less HPA; hpa-behavior writes the documented rules out', () => {
@@ -373,7 +379,7 @@ describe('AWS step and simple scaling', () => {
       0,
     );
     assert.deepEqual([small.desired, big.desired], [12, 15]);
-    assert.ok(small.reasons.includes('StepAdjustment'));
+    assert.ok(small.reasons.includes('StepAdjustment'), "small.reasons.includes('StepAdjustment')");
   });
 
   it('step scaling counts warming instances: a second breach adds only the difference', () => {
@@ -407,7 +413,7 @@ describe('AWS step and simple scaling', () => {
       300_000,
     );
     assert.equal(second.desired, 15);
-    assert.ok(second.reasons.includes('CooldownActive'));
+    assert.ok(second.reasons.includes('CooldownActive'), "second.reasons.includes('CooldownActive')");
     assert.equal(after.desired, 22);
   });
 });
@@ -452,9 +458,9 @@ describe('KEDA scale to zero', () => {
     const quiet = decide({ current: 2, ready: 2, metrics: queue(0) }, keda, active.nextState, 299_000);
     const later = decide({ current: 1, ready: 1, metrics: queue(0) }, keda, quiet.nextState, 300_000);
     assert.equal(quiet.desired, 1);
-    assert.ok(quiet.reasons.includes('ZeroCooldown'));
+    assert.ok(quiet.reasons.includes('ZeroCooldown'), "quiet.reasons.includes('ZeroCooldown')");
     assert.equal(later.desired, 0);
-    assert.ok(later.reasons.includes('ScaledToZero'));
+    assert.ok(later.reasons.includes('ScaledToZero'), "later.reasons.includes('ScaledToZero')");
   });
 });
 
@@ -479,20 +485,20 @@ describe('KPA panic mode', () => {
     // 2 ready, load 5 instances: 250 % → panic to 5.
     const a = decide(snap(2, 5, 10_000), kpa, initialScalingState, 10_000);
     assert.equal(a.desired, 5);
-    assert.ok(a.reasons.includes('PanicStarted'));
+    assert.ok(a.reasons.includes('PanicStarted'), "a.reasons.includes('PanicStarted')");
     // Load falls back to 1: still panicking, no scale-down.
     const b = decide(snap(5, 1, 30_000), kpa, a.nextState, 30_000);
     assert.equal(b.desired, 5);
-    assert.ok(b.reasons.includes('PanicHold'));
+    assert.ok(b.reasons.includes('PanicHold'), "b.reasons.includes('PanicHold')");
     // 60 s after the last burst: panic over, stable answer goes down.
     const c = decide(snap(5, 1, 70_000), kpa, b.nextState, 70_000);
-    assert.ok(c.reasons.includes('PanicEnded'));
+    assert.ok(c.reasons.includes('PanicEnded'), "c.reasons.includes('PanicEnded')");
     assert.equal(c.desired, 1);
   });
 
   it('below 200 % does not panic', () => {
     // ceil(3) / 2 = 150 %.
     const d = decide(snap(2, 3, 10_000), kpa, initialScalingState, 10_000);
-    assert.ok(!d.reasons.some((r) => r.startsWith('Panic')));
+    assert.ok(!d.reasons.some((r) => r.startsWith('Panic')), "!d.reasons.some((r) => r.startsWith('Panic'))");
   });
 });

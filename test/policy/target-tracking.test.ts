@@ -151,7 +151,7 @@ describe('recommend (HPA target tracking)', () => {
       0,
     );
     assert.equal(decision.desired, 4);
-    assert.ok(decision.reasons.includes('MetricMissing'));
+    assert.ok(decision.reasons.includes('MetricMissing'), "decision.reasons.includes('MetricMissing')");
   });
 });
 
@@ -185,8 +185,14 @@ describe('scale-down stabilization window', () => {
       results.map((r) => r.desired),
       [4, 4, 4, 1],
     );
-    assert.ok(results[1]!.reasons.includes('ScaleDownStabilized'));
-    assert.ok(!results[3]!.reasons.includes('ScaleDownStabilized'));
+    assert.ok(
+      results[1]!.reasons.includes('ScaleDownStabilized'),
+      "results[1]!.reasons.includes('ScaleDownStabilized')",
+    );
+    assert.ok(
+      !results[3]!.reasons.includes('ScaleDownStabilized'),
+      "!results[3]!.reasons.includes('ScaleDownStabilized')",
+    );
   });
 
   it('scale-up is not delayed by default', () => {
@@ -204,7 +210,7 @@ describe('scale-down stabilization window', () => {
     state = first.state;
     const second = recommend(2, [{ name: 'cpu', target: 80, values: [240, 240] }], upCfg, state, 10_000);
     assert.equal(second.desired, 2);
-    assert.ok(second.reasons.includes('ScaleUpStabilized'));
+    assert.ok(second.reasons.includes('ScaleUpStabilized'), "second.reasons.includes('ScaleUpStabilized')");
     const third = recommend(
       2,
       [{ name: 'cpu', target: 80, values: [240, 240] }],
@@ -229,6 +235,9 @@ describe('scale-down stabilization window', () => {
     for (let at = 0; at < 10 * window; at += 1_000) {
       state = recommend(2, [{ name: 'cpu', target: 80, values: [80, 80] }], cfg, state, at).state;
     }
-    assert.ok(state.recommendations.length <= window / 1_000 + 1);
+    assert.ok(
+      state.recommendations.length <= window / 1_000 + 1,
+      'state.recommendations.length <= window / 1_000 + 1',
+    );
   });
 });

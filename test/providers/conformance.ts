@@ -151,7 +151,7 @@ export function providerConformance(
         () => provider.instances().length === 2 && provider.instances().every((i) => i.state === 'ready'),
       );
       assert.match(result.method, /^[a-z-]+$/);
-      assert.ok(result.detail.length > 0);
+      assert.ok(result.detail.length > 0, 'result.detail.length > 0');
       // An instance is one incarnation: a StatefulSet brings a replaced pod back under its name.
       const incarnation = (i: Instance) => `${i.id} ${i.address} ${i.startedAt}`;
       const now = provider.instances().map(incarnation);

@@ -52,7 +52,7 @@ test('parseProcStat reads this process from /proc', () => {
   const stat = parseProcStat(readFileSync('/proc/self/stat', 'utf8'));
   assert.equal(stat?.pid, process.pid);
   assert.equal(stat?.ppid, process.ppid);
-  assert.ok(stat.utime >= 0 && stat.pgrp > 0);
+  assert.ok(stat.utime >= 0 && stat.pgrp > 0, 'stat.utime >= 0 && stat.pgrp > 0');
 });
 
 test('groupTicks sums utime + stime + cutime + cstime per group', () => {

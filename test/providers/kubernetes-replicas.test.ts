@@ -231,8 +231,14 @@ describe('kubernetes provider: the Deployment is watched, and watches outlive AP
       errors.filter((m) => !shape.test(m) && !read.test(m)),
       [],
     );
-    assert.ok(errors.some((m) => m.includes('pods watch failed (list: ')));
-    assert.ok(errors.some((m) => m.includes('Deployment watch failed (request to ')));
+    assert.ok(
+      errors.some((m) => m.includes('pods watch failed (list: ')),
+      "errors.some((m) => m.includes('pods watch failed (list: '))",
+    );
+    assert.ok(
+      errors.some((m) => m.includes('Deployment watch failed (request to ')),
+      "errors.some((m) => m.includes('Deployment watch failed (request to '))",
+    );
     server.reconnect();
     await scaleElsewhere(server, 4);
     await until(() => ready(p) === 4 && p.desired() === 4, 5000, 'the pods followed again after the outage');

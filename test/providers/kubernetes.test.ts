@@ -78,7 +78,7 @@ describe('kubernetes provider: waits', () => {
     server.podsBecomeReady = false;
     const started = Date.now();
     await assert.rejects(provider.scaleTo(3), (err: unknown) => {
-      assert.ok(err instanceof ProviderError);
+      assert.ok(err instanceof ProviderError, 'err instanceof ProviderError');
       assert.equal(err.code, 'API_ERROR');
       assert.equal(
         err.message,
@@ -177,7 +177,7 @@ describe('kubernetes provider: a StatefulSet resize whose extra pod is never Rea
     assert.ok(err instanceof ProviderError, `the resize did not fail: ${String(err)}`);
     assert.equal(err.code, 'RESIZE_FAILED');
     assert.match(err.message, /not Ready within the timeout; resize reverted/);
-    assert.ok(err.cause instanceof ProviderError);
+    assert.ok(err.cause instanceof ProviderError, 'err.cause instanceof ProviderError');
     const patches = server.requests
       .slice(from)
       .filter((r) => r.path.endsWith('/statefulsets/web') && r.method === 'PATCH')
@@ -708,7 +708,7 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
       after.map((i) => i.state),
       ['ready', 'ready', 'ready'],
     );
-    assert.ok(!after.some((i) => i.id === victim!.id));
+    assert.ok(!after.some((i) => i.id === victim!.id), '!after.some((i) => i.id === victim!.id)');
     for (const o of others)
       assert.ok(
         after.some((i) => i.id === o.id),
@@ -732,7 +732,10 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
       calls.map((r) => r.method),
       ['POST'],
     );
-    assert.ok(provider.instances().some((i) => i.id === victim!.id && i.state === 'ready'));
+    assert.ok(
+      provider.instances().some((i) => i.id === victim!.id && i.state === 'ready'),
+      "provider.instances().some((i) => i.id === victim!.id && i.state === 'ready')",
+    );
     // With room in the budget the same eviction goes through.
     server.setBudget('shop', 'web', 2);
     assert.equal((await provider.replace(victim!.id)).method, 'eviction');
@@ -759,7 +762,10 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
         ],
       );
       assert.equal(provider.instances().filter((i) => i.state === 'ready').length, 3);
-      assert.ok(!provider.instances().some((i) => i.id === victim!.id));
+      assert.ok(
+        !provider.instances().some((i) => i.id === victim!.id),
+        '!provider.instances().some((i) => i.id === victim!.id)',
+      );
     });
   }
 
@@ -776,7 +782,10 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
         .map((r) => r.method),
       ['POST', 'GET'],
     );
-    assert.ok(server.pods.get(victim!.id) && !server.pods.get(victim!.id)!.metadata.deletionTimestamp);
+    assert.ok(
+      server.pods.get(victim!.id) && !server.pods.get(victim!.id)!.metadata.deletionTimestamp,
+      'server.pods.get(victim!.id) && !server.pods.get(victim!.id)!.metadata.deletionTimestamp',
+    );
   });
 
   it('never the only Ready pod (CAPACITY), and one at a time (BUSY), without touching a pod', async (t) => {
@@ -785,7 +794,10 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
     await provider.scaleTo(1);
     const [only] = provider.instances();
     await assert.rejects(provider.replace(only!.id), { code: 'CAPACITY' });
-    assert.ok(!server.requests.some((r) => r.path.startsWith(podPath(''))));
+    assert.ok(
+      !server.requests.some((r) => r.path.startsWith(podPath(''))),
+      "!server.requests.some((r) => r.path.startsWith(podPath('')))",
+    );
 
     await provider.scaleTo(3);
     const [a, b] = provider.instances();
@@ -820,7 +832,10 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
       1,
       'one eviction, for the failing pod',
     );
-    assert.ok(!provider.instances().some((i) => i.id === victim!.id));
+    assert.ok(
+      !provider.instances().some((i) => i.id === victim!.id),
+      '!provider.instances().some((i) => i.id === victim!.id)',
+    );
   });
 
   it('through the controller: a pod whose eviction a PodDisruptionBudget refuses stays out of rotation, is evicted again after replace_after, and serves again once it passes its checks', async (t) => {

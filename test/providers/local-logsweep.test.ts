@@ -66,14 +66,17 @@ describe('local provider: failed instances keep only the newest log files', () =
       dropped.push(logs.ended(file, 'failed'));
     }
     // The running (then stopped) instance's file is not a failed one and does not count.
-    assert.ok(existsSync(stopped));
+    assert.ok(existsSync(stopped), 'existsSync(stopped)');
     assert.deepEqual(
       dropped.flat().map((f) => basename(f)),
       ['scaleplane-web-1.log', 'scaleplane-web-2.log'],
     );
     const left = readdirSync(logs.folder!).filter((f) => f.endsWith('.log') && f !== 'scaleplane-web-0.log');
     assert.equal(left.length, KEPT_FAILED_LOG_FILES);
-    assert.ok(!left.includes('scaleplane-web-1.log') && !left.includes('scaleplane-web-2.log'));
+    assert.ok(
+      !left.includes('scaleplane-web-1.log') && !left.includes('scaleplane-web-2.log'),
+      "!left.includes('scaleplane-web-1.log') && !left.includes('scaleplane-web-2.log')",
+    );
     assert.ok(!existsSync(join(logs.folder!, 'scaleplane-web-1.log.1')), 'its cut part goes too');
     logs.ended(stopped, 'stopped');
     const { kept } = logs.cleanUp();

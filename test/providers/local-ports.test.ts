@@ -26,7 +26,7 @@ async function listening(t: {
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
   const address = server.address();
-  assert.ok(typeof address === 'object' && address);
+  assert.ok(typeof address === 'object' && address, "typeof address === 'object' && address");
   return { server, port: address.port };
 }
 

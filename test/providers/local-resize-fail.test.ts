@@ -31,6 +31,9 @@ describe('a resize that cannot become ready', { skip }, () => {
     await provider.scaleTo(3);
     const ready = provider.instances().filter((i) => i.state === 'ready');
     assert.equal(ready.length, 3, 'scaled out to 3 ready instances');
-    assert.ok(ready.every((i) => i.size === undefined));
+    assert.ok(
+      ready.every((i) => i.size === undefined),
+      'ready.every((i) => i.size === undefined)',
+    );
   });
 });

@@ -21,7 +21,7 @@ test('scaleTo(3) gives 3 ready instances on distinct ports that answer HTTP', as
   assert.equal(new Set(instances.map((i) => i.address)).size, 3);
   assert.equal(new Set(instances.map((i) => i.id)).size, 3);
   for (const instance of instances) {
-    assert.ok(instance.pid && alive(instance.pid));
+    assert.ok(instance.pid && alive(instance.pid), 'instance.pid && alive(instance.pid)');
     const port = instance.address.split(':')[1];
     assert.deepEqual(await httpGet(instance.address, '/'), { status: 200, body: `port ${port}` });
   }
@@ -73,7 +73,7 @@ test('scale-in drains the newest instance before SIGTERM, and its processes are 
   );
   await provider.scaleTo(2);
   const [oldest, newest] = provider.instances();
-  assert.ok(oldest && newest);
+  assert.ok(oldest && newest, 'oldest && newest');
   const members = groupMembers([newest.pid!]);
   assert.ok(members.length >= 2, 'sh and the app');
   const states: string[] = [];
@@ -112,8 +112,14 @@ test('an instance that ignores SIGTERM is SIGKILLed after stopTimeout', async (t
   assert.ok(Date.now() - started >= 300 - TIMER_SLACK_MS, `stopped after ${Date.now() - started} ms`);
   assert.deepEqual(provider.instances(), []);
   assert.deepEqual(members.filter(alive), []);
-  assert.ok(logger.lines.some((l) => l.msg === 'got SIGTERM'));
-  assert.ok(logger.lines.some((l) => l.level === 'warn' && /SIGKILL/.test(l.msg)));
+  assert.ok(
+    logger.lines.some((l) => l.msg === 'got SIGTERM'),
+    "logger.lines.some((l) => l.msg === 'got SIGTERM')",
+  );
+  assert.ok(
+    logger.lines.some((l) => l.level === 'warn' && /SIGKILL/.test(l.msg)),
+    "logger.lines.some((l) => l.level === 'warn' && /SIGKILL/.test(l.msg))",
+  );
 });
 
 test('a crashed instance is reported and replaced', async (t) => {
@@ -163,7 +169,7 @@ test('a crash loop emits crashLoop once and stops replacing until the next scale
   const again = once(provider, 'crashLoop');
   await provider.scaleTo(1);
   await again;
-  assert.ok(started > 0);
+  assert.ok(started > 0, 'started > 0');
   assert.equal(crashes, 4);
 });
 
@@ -257,7 +263,7 @@ test('createProvider builds a LocalProvider from a group config', async () => {
     },
   };
   const provider = createProvider(group);
-  assert.ok(provider instanceof LocalProvider);
+  assert.ok(provider instanceof LocalProvider, 'provider instanceof LocalProvider');
   assert.equal(provider.kind, 'local');
   assert.equal(provider.desired(), 0);
   await provider.close();

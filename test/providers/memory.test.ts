@@ -141,7 +141,10 @@ async function grows(
   const provider = makeProvider(t, { command: `"${process.execPath}" "${MEMORY_APP}"` }, options);
   await provider.scaleTo(1);
   const [instance] = provider.instances();
-  assert.ok(instance?.pid !== undefined && instance.state === 'ready');
+  assert.ok(
+    instance?.pid !== undefined && instance.state === 'ready',
+    "instance?.pid !== undefined && instance.state === 'ready'",
+  );
   const sampler = new MemorySampler();
   const before = sampler.sample([instance.pid]).get(instance.pid);
   assert.ok(before, 'a reading before');

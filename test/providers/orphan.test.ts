@@ -50,7 +50,7 @@ for (const { name, env } of cases) {
     });
     assert.equal(pids.length, 2);
     assert.ok(members.length >= 4, `sh and app per instance, got ${members.length}`);
-    assert.ok(alive(reaper));
+    assert.ok(alive(reaper), 'alive(reaper)');
 
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');

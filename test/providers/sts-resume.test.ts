@@ -175,7 +175,10 @@ describe('a resumed StatefulSet roll: journal and alert', () => {
     const { journal, alerts, ended } = await group(t, server);
     const entry = await ended;
     assert.deepEqual(entry.reasons, ['ResizeFinished']);
-    assert.ok(journal.entries({ group: 'web' }).some((e) => e.reasons.includes('ResizeResumed')));
+    assert.ok(
+      journal.entries({ group: 'web' }).some((e) => e.reasons.includes('ResizeResumed')),
+      "journal.entries({ group: 'web' }).some((e) => e.reasons.includes('ResizeResumed'))",
+    );
     assert.equal(sts.metadata.annotations?.[ROLL_ANNOTATION], undefined);
     assert.equal(alerts.isFiring(alertKeys.resize('web')), false);
     assert.equal(entry.inputs.error, undefined);

@@ -130,11 +130,11 @@ export function runConformance(backend: BackendName): void {
       let letters = await dlq.list();
       assert.equal(letters.length, 2);
       const d1 = letters.find((l) => l.job.id === 'd1');
-      assert.ok(d1);
+      assert.ok(d1, 'd1');
       assert.equal(d1.error, 'always broken');
       assert.deepEqual(d1.job.payload, { k: 1 });
       assert.equal(d1.job.attempt, 2);
-      assert.ok(d1.failedAt > 0);
+      assert.ok(d1.failedAt > 0, 'd1.failedAt > 0');
       assert.equal(await counter('jobs_dead_lettered_total', q), 2);
 
       fail = false;
@@ -228,7 +228,7 @@ export function runConformance(backend: BackendName): void {
       for (let i = 0; i < 5; i++) await queue.publish(q, i);
       await waitFor(async () => (await queue.depth(q)).depth === 5, 'depth 5');
       const reading = await queue.depth(q);
-      assert.ok(reading.at > 0);
+      assert.ok(reading.at > 0, 'reading.at > 0');
       if (reading.pending !== undefined) assert.equal(reading.pending, 0);
       let done = 0;
       const worker = queue.worker(q, () => {
@@ -281,7 +281,7 @@ export function runConformance(backend: BackendName): void {
       await queue.publish(q, 'stuck', { id: 'back' });
       await waitFor(() => worker.inFlight === 1, 'job taken');
       await worker.close();
-      assert.ok(aborted);
+      assert.ok(aborted, 'aborted');
       const ids: string[] = [];
       // With no stall allowed, a hand-back counted as a stall would dead-letter the job unrun.
       const second = queue.worker(
@@ -481,7 +481,7 @@ export function runConformance(backend: BackendName): void {
       await sleep(700);
       assert.equal(runs, 1);
       // NATS drops the second copy on publish (Nats-Msg-Id); the others deliver it and the store skips it.
-      assert.ok(skipped.length <= 1);
+      assert.ok(skipped.length <= 1, 'skipped.length <= 1');
       await worker.close();
     });
 

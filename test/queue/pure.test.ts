@@ -45,7 +45,8 @@ test('backoffDelay jitter spans [base×(1−jitter), base] and never exceeds max
     backoffDelay(3, o, () => 0.999999),
     400,
   );
-  for (let a = 1; a < 40; a++) assert.ok(backoffDelay(a, o, Math.random) <= o.max);
+  for (let a = 1; a < 40; a++)
+    assert.ok(backoffDelay(a, o, Math.random) <= o.max, 'backoffDelay(a, o, Math.random) <= o.max');
 });
 
 test('decideRetry retries while attempts are left, then dead-letters with a reason', () => {
@@ -106,7 +107,10 @@ test('natsMaxDeliver leaves the dead-lettering delivery (and a delayed job its w
   for (let attempts = 1; attempts < 6; attempts++)
     for (let stalls = 0; stalls < 4; stalls++) {
       const deadLetteredAt = attempts + stalls + 1;
-      assert.ok(natsMaxDeliver(attempts, stalls, 0) >= deadLetteredAt + 1);
+      assert.ok(
+        natsMaxDeliver(attempts, stalls, 0) >= deadLetteredAt + 1,
+        'natsMaxDeliver(attempts, stalls, 0) >= deadLetteredAt + 1',
+      );
       assert.equal(decideStall(deadLetteredAt - attempts, stalls, deadLetteredAt).action, 'dead-letter');
     }
 });

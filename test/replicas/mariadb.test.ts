@@ -231,20 +231,23 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     console.log(
       `  mariadb: excluded ${afterStop} ms after STOP SLAVE SQL_THREAD (lag ${decision.lag} ms); probe lags ${lags.map(Math.round).join(', ')}; status-only router excluded after ${nullStatus.at - stoppedAt} ms (${nullStatus.reasons})`,
     );
-    assert.ok(decision.reasons.includes('LagAboveMax'));
+    assert.ok(decision.reasons.includes('LagAboveMax'), "decision.reasons.includes('LagAboveMax')");
     // Heartbeats written each interval stop being applied at stoppedAt: real lag passes 5 s between
     // stoppedAt+5 s and one interval later; the probe must see it within one more interval.
     assert.ok(decision.at >= stoppedAt + 5000 - PROBE_INTERVAL, `noticed early: ${afterStop} ms`);
     assert.ok(decision.at <= stoppedAt + 5000 + 2 * PROBE_INTERVAL + 300, `noticed late: ${afterStop} ms`);
     for (let i = 0; i < 20; i++) assert.equal(await port(), MARIADB_PRIMARY_PORT);
-    assert.ok((await metric(registry, 'scaleplane_replica_fallbacks_total', { router: 'mariadb' })) >= 20);
+    assert.ok(
+      (await metric(registry, 'scaleplane_replica_fallbacks_total', { router: 'mariadb' })) >= 20,
+      "(await metric(registry, 'scaleplane_replica_fallbacks_total', { router: 'mariadb' })) >= 20",
+    );
 
     const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1');
     const resumedAt = Date.now();
     await replicaAdmin.query('START SLAVE SQL_THREAD');
     const back = await restored;
     console.log(`  mariadb: restored ${back.at - resumedAt} ms after START SLAVE (hold ${HOLD_TIME} ms)`);
-    assert.ok(back.at - resumedAt >= HOLD_TIME);
+    assert.ok(back.at - resumedAt >= HOLD_TIME, 'back.at - resumedAt >= HOLD_TIME');
     assert.equal(await port(), MARIADB_REPLICA_PORT);
     db.off('probe', onProbe);
   });
@@ -335,7 +338,7 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     );
     assert.deepEqual(firstFailures, []);
     assert.equal(failures, 0);
-    assert.ok(replicaBeforeKill > 0 && onPrimary > 0);
+    assert.ok(replicaBeforeKill > 0 && onPrimary > 0, 'replicaBeforeKill > 0 && onPrimary > 0');
 
     const restored = nextDecision(db, (d) => d.kind === 'ReplicaRestored' && d.replica === 'r1', 60_000);
     await startMariadbReplica();

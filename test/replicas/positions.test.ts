@@ -19,9 +19,9 @@ describe('PostgreSQL LSNs and lag', () => {
   it('parses and compares LSNs', () => {
     assert.equal(parseLsn('0/0'), 0n);
     assert.equal(parseLsn('16/B374D848'), (0x16n << 32n) + 0xb374d848n);
-    assert.ok(lsnCovers('1/0', '0/FFFFFFFF'));
-    assert.ok(lsnCovers('0/3000148', '0/3000148'));
-    assert.ok(!lsnCovers('0/3000147', '0/3000148'));
+    assert.ok(lsnCovers('1/0', '0/FFFFFFFF'), "lsnCovers('1/0', '0/FFFFFFFF')");
+    assert.ok(lsnCovers('0/3000148', '0/3000148'), "lsnCovers('0/3000148', '0/3000148')");
+    assert.ok(!lsnCovers('0/3000147', '0/3000148'), "!lsnCovers('0/3000147', '0/3000148')");
     assert.throws(() => parseLsn('nope'), RangeError);
   });
 

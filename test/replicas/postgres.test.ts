@@ -227,8 +227,8 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     console.log(
       `  pg: excluded ${afterWrite} ms after the write (lag ${decision.lag} ms, reasons ${decision.reasons}); probe lags ${lags.join(', ')}`,
     );
-    assert.ok(decision.reasons.includes('LagAboveMax'));
-    assert.ok((decision.lag ?? 0) > 5000);
+    assert.ok(decision.reasons.includes('LagAboveMax'), "decision.reasons.includes('LagAboveMax')");
+    assert.ok((decision.lag ?? 0) > 5000, '(decision.lag ?? 0) > 5000');
     // Real lag passes 5 s at writeStart+5 s; the router must notice by the next probe, and not before
     // lag could be above 5 s (its estimate is an upper bound, at most one interval high).
     assert.ok(decision.at <= writeEnd + 5000 + PROBE_INTERVAL + 300, `noticed late: ${afterWrite} ms`);
@@ -247,7 +247,10 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     const back = await restored;
     console.log(`  pg: restored ${back.at - resumedAt} ms after resume (hold ${HOLD_TIME} ms)`);
     assert.ok(back.at - resumedAt >= HOLD_TIME, 'a recovered replica waits out the hold time');
-    assert.ok(back.at - resumedAt <= HOLD_TIME + 2 * PROBE_INTERVAL + 500);
+    assert.ok(
+      back.at - resumedAt <= HOLD_TIME + 2 * PROBE_INTERVAL + 500,
+      'back.at - resumedAt <= HOLD_TIME + 2 * PROBE_INTERVAL + 500',
+    );
     assert.equal(await port(), PG_REPLICA_PORT);
     db.off('probe', onProbe);
   });
@@ -342,7 +345,7 @@ describe('PostgreSQL replicas on real streaming replication', { timeout: 120_000
     );
     assert.deepEqual(firstFailures, []);
     assert.equal(failures, 0);
-    assert.ok(replicaBeforeKill > 0 && onPrimary > 0);
+    assert.ok(replicaBeforeKill > 0 && onPrimary > 0, 'replicaBeforeKill > 0 && onPrimary > 0');
     assert.ok(
       errors.every((e) => e.code === 'REPLICA_CONNECTION'),
       'background errors are the dead replica, reported not thrown',

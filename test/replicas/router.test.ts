@@ -106,13 +106,20 @@ describe('ReplicaRouter', () => {
     await router.start();
     driver.down.add('a');
     const results = await Promise.all([0, 1, 2, 3].map(() => router.query('SELECT 1')));
-    assert.ok(results.every((r) => r.target === 'b'));
+    assert.ok(
+      results.every((r) => r.target === 'b'),
+      "results.every((r) => r.target === 'b')",
+    );
     assert.ok(
       decisions.some(
         (d) => d.kind === 'ReplicaExcluded' && d.replica === 'a' && d.reasons.includes('Unreachable'),
       ),
+      "decisions.some((d) => d.kind === 'ReplicaExcluded' && d.replica === 'a' && d.reasons.includes('Unreachable'),)",
     );
-    assert.ok(decisions.some((d) => d.kind === 'ReadRetried'));
+    assert.ok(
+      decisions.some((d) => d.kind === 'ReadRetried'),
+      "decisions.some((d) => d.kind === 'ReadRetried')",
+    );
     await router.close();
   });
 
@@ -190,7 +197,10 @@ describe('ReplicaRouter', () => {
       'lagging:LagAboveMax',
       'dead:Unreachable',
     ]);
-    assert.ok(!decisions.some((d) => d.kind === 'ReplicaExcluded' && d.replica === 'fresh'));
+    assert.ok(
+      !decisions.some((d) => d.kind === 'ReplicaExcluded' && d.replica === 'fresh'),
+      "!decisions.some((d) => d.kind === 'ReplicaExcluded' && d.replica === 'fresh')",
+    );
     assert.deepEqual(await Promise.all([0, 1, 2].map(async () => (await router.query('SELECT 1')).target)), [
       'fresh',
       'fresh',

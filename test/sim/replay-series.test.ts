@@ -53,7 +53,7 @@ describe('toReplaySeries', () => {
         capacity: 100,
       },
     );
-    assert.ok(series.groups[0]!.samples.length <= 2000);
+    assert.ok(series.groups[0]!.samples.length <= 2000, 'series.groups[0]!.samples.length <= 2000');
     const file = join(await mkdtemp(join(tmpdir(), 'replay-')), 'replay.html');
     await writeReplayHtml(file, series);
     const html = await readFile(file, 'utf8');

@@ -41,7 +41,10 @@ describe('simulator', () => {
     const byName = Object.fromEntries(rows.map((r) => [r.policy, r]));
     assert.equal(byName.oracle!.violation_pct, 0);
     for (const r of rows) assert.ok(r.cost_vs_oracle >= 1, `${r.policy} ${r.cost_vs_oracle}`);
-    assert.ok(byName.hpa!.instance_hours > byName.default!.instance_hours);
+    assert.ok(
+      byName.hpa!.instance_hours > byName.default!.instance_hours,
+      'byName.hpa!.instance_hours > byName.default!.instance_hours',
+    );
   });
 
   it('decisions are causal: changing the trace after T changes no decision before T', () => {
@@ -146,6 +149,6 @@ describe('simulator', () => {
       { title: 't' },
     );
     assert.equal(svg.match(/<polyline/g)?.length, 2);
-    assert.ok(svg.includes('&#60;ready&#62;'));
+    assert.ok(svg.includes('&#60;ready&#62;'), "svg.includes('&#60;ready&#62;')");
   });
 });

@@ -115,7 +115,10 @@ describe('http cache: audit', () => {
         `the waiters reached the backend only after the leader's body ended (${waited} ms)`,
       );
       assert.equal((await leader).body.length, 40);
-      assert.ok(served.every((r) => r.status === 200 && r.body.length === 40));
+      assert.ok(
+        served.every((r) => r.status === 200 && r.body.length === 40),
+        'served.every((r) => r.status === 200 && r.body.length === 40)',
+      );
       assert.equal(c.backend.requests, waiters + 1);
     });
   }
@@ -146,7 +149,10 @@ describe('http cache: audit', () => {
     clearTimeout(timer);
     assert.notEqual(replies, 'stalled', `waiters still waiting after ${Date.now() - started} ms`);
     if (replies === 'stalled') return;
-    assert.ok(replies.every((r) => r.headers['x-cache'] === 'HIT' && r.body.length === size));
+    assert.ok(
+      replies.every((r) => r.headers['x-cache'] === 'HIT' && r.body.length === size),
+      "replies.every((r) => r.headers['x-cache'] === 'HIT' && r.body.length === size)",
+    );
     assert.equal(c.backend.requests, 1);
   });
   test('a fill under way when a POST to its URL succeeds is served but not stored (RFC 9111 §4.4)', async (t) => {

@@ -31,7 +31,10 @@ describe('http cache: coalescing', () => {
     const replies = await Promise.all(Array.from({ length: N }, () => send(c.port, { path: '/hot' })));
     assert.equal(c.backend.requests, 1);
     assert.equal(coalesced, N - 1);
-    assert.ok(replies.every((r) => r.status === 200 && r.body.toString() === 'filled once'));
+    assert.ok(
+      replies.every((r) => r.status === 200 && r.body.toString() === 'filled once'),
+      "replies.every((r) => r.status === 200 && r.body.toString() === 'filled once')",
+    );
     const results = replies.map((r) => r.headers['x-cache']);
     assert.equal(results.filter((x) => x === 'MISS').length, 1);
     assert.equal(results.filter((x) => x === 'HIT').length, N - 1);
@@ -61,7 +64,10 @@ describe('http cache: coalescing', () => {
     clk.advance(2000);
     const replies = await Promise.all(Array.from({ length: N }, () => send(c.port, { path: '/r' })));
     assert.equal(c.backend.requests, 2);
-    assert.ok(replies.every((r) => r.status === 200 && r.body.toString() === 'v1'));
+    assert.ok(
+      replies.every((r) => r.status === 200 && r.body.toString() === 'v1'),
+      "replies.every((r) => r.status === 200 && r.body.toString() === 'v1')",
+    );
     assert.equal(replies.filter((r) => r.headers['x-cache'] === 'REVALIDATED').length, 1);
   });
 
@@ -86,7 +92,10 @@ describe('http cache: coalescing', () => {
     );
     const replies = await Promise.all(Array.from({ length: 5 }, () => send(c.port, { path: '/private' })));
     assert.equal(c.backend.requests, 5);
-    assert.ok(replies.every((r) => r.headers['x-cache'] === 'MISS' && r.body.toString() === 'mine'));
+    assert.ok(
+      replies.every((r) => r.headers['x-cache'] === 'MISS' && r.body.toString() === 'mine'),
+      "replies.every((r) => r.headers['x-cache'] === 'MISS' && r.body.toString() === 'mine')",
+    );
   });
 });
 
@@ -111,8 +120,14 @@ describe('http cache: stale-while-revalidate', () => {
     await send(c.port, { path: '/swr' });
     clk.advance(2000);
     const stale = await Promise.all(Array.from({ length: 10 }, () => send(c.port, { path: '/swr' })));
-    assert.ok(stale.every((r) => r.headers['x-cache'] === 'STALE' && r.body.toString() === 'v1'));
-    assert.ok(stale.every((r) => r.headers.age === '2'));
+    assert.ok(
+      stale.every((r) => r.headers['x-cache'] === 'STALE' && r.body.toString() === 'v1'),
+      "stale.every((r) => r.headers['x-cache'] === 'STALE' && r.body.toString() === 'v1')",
+    );
+    assert.ok(
+      stale.every((r) => r.headers.age === '2'),
+      "stale.every((r) => r.headers.age === '2')",
+    );
     await until(async () => (await metricValue(c.metrics, 'scaleplane_http_cache_stores_total')) >= 2);
     assert.equal(c.backend.requests, 2, 'one fill, one background refresh');
     assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_background_revalidations_total'), 1);

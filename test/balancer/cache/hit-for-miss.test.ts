@@ -57,6 +57,7 @@ describe('http cache: hit-for-miss', () => {
       replies.every(
         (r) => r.status === 200 && r.headers['x-cache'] === 'MISS' && r.body.toString() === 'mine',
       ),
+      "replies.every((r) => r.status === 200 && r.headers['x-cache'] === 'MISS' && r.body.toString() === 'mine',)",
     );
   });
 
@@ -110,7 +111,10 @@ describe('http cache: hit-for-miss', () => {
     const replies = await Promise.all(Array.from({ length: N }, () => send(c.port, { path: '/x' })));
     assert.equal(await hitForMiss(c), 0);
     assert.equal(c.backend.requests, 2, 'one fill for the whole batch');
-    assert.ok(replies.every((r) => r.body.toString() === 'up'));
+    assert.ok(
+      replies.every((r) => r.body.toString() === 'up'),
+      "replies.every((r) => r.body.toString() === 'up')",
+    );
   });
 
   test('hit_for_miss: 0 turns it off', async (t) => {

@@ -72,9 +72,12 @@ describe('http cache policy', () => {
       assert.equal(policy.use ? 'use' : policy.reason, want, `${method} ${JSON.stringify(headers)}`);
     }
     const noCache = requestPolicy('GET', { pragma: 'no-cache' });
-    assert.ok(noCache.use && noCache.noCache);
+    assert.ok(noCache.use && noCache.noCache, 'noCache.use && noCache.noCache');
     const ccWins = requestPolicy('GET', { pragma: 'no-cache', 'cache-control': 'max-age=5' });
-    assert.ok(ccWins.use && !ccWins.noCache && ccWins.maxAge === 5000);
+    assert.ok(
+      ccWins.use && !ccWins.noCache && ccWins.maxAge === 5000,
+      'ccWins.use && !ccWins.noCache && ccWins.maxAge === 5000',
+    );
   });
 
   test('storeDecision: reasons for not storing', () => {
@@ -132,7 +135,10 @@ describe('http cache policy', () => {
       { status: 200, request: plainGet, responseHeaders: {}, requestTime: NOW, responseTime: NOW },
       { ...options, defaultTtl: 5000 },
     );
-    assert.ok(withDefault.store && withDefault.source === 'default' && withDefault.freshFor === 5000);
+    assert.ok(
+      withDefault.store && withDefault.source === 'default' && withDefault.freshFor === 5000,
+      "withDefault.store && withDefault.source === 'default' && withDefault.freshFor === 5000",
+    );
   });
 
   test('storeDecision: s-maxage and must-revalidate forbid stale serving', () => {
@@ -167,14 +173,14 @@ describe('http cache policy', () => {
       },
       options,
     );
-    assert.ok(decision.store);
+    assert.ok(decision.store, 'decision.store');
     // corrected_age_value = 10 s + 1 s response delay beats the 3 s apparent age.
     assert.equal(decision.initialAge, 11_000);
   });
 
   test('an Age too large for a number counts as 2^31 s: stale, also after a JSON round trip (Redis)', () => {
     const decision = store({ 'cache-control': 'max-age=60', age: '9'.repeat(400) });
-    assert.ok(decision.store);
+    assert.ok(decision.store, 'decision.store');
     assert.equal(decision.initialAge, 2 ** 31 * 1000);
     // Infinity became null in the Redis store's JSON, and null + elapsed made the response fresh.
     const stored = JSON.parse(JSON.stringify({ ...decision, responseTime: NOW }));

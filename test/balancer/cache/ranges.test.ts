@@ -207,7 +207,10 @@ for (const storage of STORAGES) {
       await stored(c);
       const tail = await send(c.port, { path: '/big', headers: { Range: 'bytes=-10' } });
       assert.equal(tail.headers['x-cache'], 'HIT');
-      assert.ok(tail.body.equals(big.subarray(big.length - 10)));
+      assert.ok(
+        tail.body.equals(big.subarray(big.length - 10)),
+        'tail.body.equals(big.subarray(big.length - 10))',
+      );
       const all = await send(c.port, { path: '/big' });
       assert.ok(all.body.equals(big), 'the whole body was stored');
       assert.equal(c.backend.requests, 1);

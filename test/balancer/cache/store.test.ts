@@ -111,7 +111,10 @@ function conformance(name: string, make: () => Promise<HttpCacheStore>): void {
         await store.put(key, response({ vary, variant: `["${i}"]`, body: Buffer.from(String(i)) }), NOW);
       const variants = await store.get(key, NOW);
       assert.ok(variants.length <= MAX_VARIANTS, `${variants.length} variants`);
-      assert.ok(variants.some((v) => v.variant === `["${MAX_VARIANTS * 3 - 1}"]`));
+      assert.ok(
+        variants.some((v) => v.variant === `["${MAX_VARIANTS * 3 - 1}"]`),
+        `the newest variant ["${MAX_VARIANTS * 3 - 1}"] is kept`,
+      );
     });
 
     test('purge by URL (one host or all), by prefix and by tag', async (t) => {
@@ -200,7 +203,7 @@ describe('http cache store: memory bounds', () => {
     const small = new MemoryHttpStore({ maxEntries: 100, maxBytes: 2000 });
     const big = response({ body: Buffer.alloc(700) });
     for (const path of ['/a', '/b', '/c']) await small.put(primaryKey('h', path), big, NOW);
-    assert.ok(small.usage().bytes <= 2000);
+    assert.ok(small.usage().bytes <= 2000, 'small.usage().bytes <= 2000');
     assert.equal(small.usage().entries, 2);
     await small.put(primaryKey('h', '/huge'), response({ body: Buffer.alloc(5000) }), NOW);
     assert.equal((await small.get(primaryKey('h', '/huge'), NOW)).length, 0, 'larger than the whole budget');
@@ -222,6 +225,6 @@ describe('http cache store: redis', () => {
     assert.ok(ttl > 40_000 && ttl <= 50_000, `ttl ${ttl}`);
     await store.purge({ urls: [purgeTarget('http://ttl.example/t')!], prefixes: [], tags: [] });
     const left = await redis.keys(`${prefix}*`);
-    assert.ok(!left.some((k) => k.includes('ttl.example')));
+    assert.ok(!left.some((k) => k.includes('ttl.example')), "!left.some((k) => k.includes('ttl.example'))");
   });
 });
