@@ -5,7 +5,7 @@
 // stopped at once: 1-3 of ~400 POSTs got 502 in each of 5 runs (NGINX retries no POST it sent).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
@@ -27,8 +27,20 @@ describe('scale-in behind a real NGINX', { skip: NGINX === undefined && 'nginx n
     port = await freePort();
     conf = join(dir, 'nginx.conf');
     include = join(dir, 'upstreams.conf');
-    // NGINX's defaults on the upstream side (proxy_next_upstream error timeout).
-    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
+    // NGINX's defaults on the upstream side (proxy_next_upstream error timeout). Every answer that
+    // is not 2xx is logged with when (ms) and what each upstream try got, for a failure to show.
+    await writeFile(
+      conf,
+      nginxConf({
+        dir,
+        port,
+        include,
+        upstream: upstreamName('web'),
+        http: `  log_format failed '$msec $request_method $status upstream $upstream_addr got $upstream_status in $upstream_response_time s';
+  map $status $failed { ~^2 0; default 1; }`,
+        location: `      access_log ${join(dir, 'failed.log')} failed if=$failed;`,
+      }),
+    );
     // An app with Node's default SIGTERM handling: it exits at once, so whatever NGINX still has
     // on it then is lost. Scaleplane's drain is what must keep requests away from it first.
     await writeFile(
@@ -78,6 +90,7 @@ groups:
     min_instances: 1
     max_instances: 3
 `);
+    const timeline = watchScaleIn(app, 'web');
     app.controller.scale('web', 'set', 3);
     await settled(app, 'web', 3, 20_000);
     const base = `http://127.0.0.1:${port}`;
@@ -93,6 +106,7 @@ groups:
     assert.equal(ports.size, 3, 'NGINX routes to the 3 instances');
     // The 502s of the wait above are in the log too; a failure shows what came after them.
     const logStart = await nginxLogSize(dir);
+    timeline.mark('load starts');
     const gets = startLoad({ url: `${base}/?ms=20`, concurrency: 3, maxDurationMs: 60_000 });
     const posts = startLoad({
       url: `${base}/?ms=20`,
@@ -102,6 +116,7 @@ groups:
       maxDurationMs: 60_000,
     });
     await gets.reached(200);
+    timeline.mark('scale-in to 1', { zero: true });
     app.controller.scale('web', 'set', 1);
     await settled(app, 'web', 1, 30_000);
     await gets.reached(200);
@@ -109,11 +124,14 @@ groups:
     console.log(
       `3→1 behind nginx: ${g.ok} GETs and ${p.ok} POSTs ok; GET failed ${g.errors + g.non2xx} ${JSON.stringify(g.statuses)}, POST failed ${p.errors + p.non2xx} ${JSON.stringify(p.statuses)}`,
     );
-    // A failure says what NGINX saw (which upstream refused, or none was live): the run that
-    // answered 35 GETs 502 beside another test file left nothing to tell why.
+    // A failure says what NGINX saw (which upstream refused, or none was live), each failed answer
+    // with the upstreams it tried, and when, beside when NGINX reloaded and each instance changed
+    // state: the run that answered 35 GETs 502 beside another test file left nothing to tell why.
     const why =
       g.errors + g.non2xx + p.errors + p.non2xx > 0
-        ? `\nnginx error log:\n${await nginxProblems(dir, logStart)}`
+        ? `\nnginx error log:\n${await nginxProblems(dir, logStart)}` +
+          `\nanswers not 2xx under load (ms after the scale-in):\n${await timeline.failed(join(dir, 'failed.log'))}` +
+          `\nreloads and instance states (ms after the scale-in):\n${timeline.lines().join('\n')}`
         : '';
     for (const [name, r] of [
       ['GET', g],
@@ -125,3 +143,54 @@ groups:
     }
   });
 });
+
+/**
+ * watchScaleIn records, in ms from `mark`, every NGINX reload (with the servers it loaded) and every
+ * change of the group's instances (id, port, state), and reads NGINX's log of failed answers on
+ * the same clock: a failure shows whether a 502 came before or after the reload that took an
+ * instance out, or its stop.
+ */
+function watchScaleIn(app: Scaleplane, group: string) {
+  const provider = app.providers.get(group)!;
+  const events: { at: number; what: string }[] = [];
+  let zero = Date.now();
+  let from = Number.POSITIVE_INFINITY;
+  const add = (what: string) => events.push({ at: Date.now(), what });
+  app.nginx!.on('synced', (sync) => {
+    if (!sync.reloaded) return;
+    const servers = [...sync.text.matchAll(/server (\S+?)[ ;]/g)].map((m) => m[1]).join(' ');
+    add(`nginx reloaded, new workers up: ${servers}`);
+  });
+  provider.on('change', () =>
+    add(
+      provider
+        .instances()
+        .map((i) => `${i.id} ${i.address.split(':').at(-1)} ${i.state}`)
+        .join(', '),
+    ),
+  );
+  const since = (at: number) => String(at - zero).padStart(6);
+  return {
+    /** mark notes a step of the test; the first one starts what is shown, `zero` sets the clock. */
+    mark(what: string, options: { zero?: boolean } = {}) {
+      from = Math.min(from, Date.now());
+      if (options.zero) zero = Date.now();
+      add(what);
+    },
+    lines: () => events.filter((e) => e.at >= from).map((e) => `${since(e.at)} ${e.what}`),
+    async failed(file: string): Promise<string> {
+      const text = await readFile(file, 'utf8').catch((err: Error) => err);
+      if (text instanceof Error) return `(no log: ${text.message})`;
+      const lines = text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => {
+          const [msec, ...rest] = line.split(' ');
+          return { at: Math.round(Number(msec) * 1000), rest: rest.join(' ') };
+        })
+        .filter((l) => l.at >= from)
+        .map((l) => `${since(l.at)} ${l.rest}`);
+      return lines.length === 0 ? '(none)' : lines.slice(0, 40).join('\n');
+    },
+  };
+}
