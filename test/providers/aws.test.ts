@@ -93,9 +93,10 @@ async function operatorSetsDesired(t: TestContext, server: { url: string }, desi
   );
 }
 
-// The suite takes about 16 s (each case under 3 s): a hang fails it after 2 minutes, with the cases
-// that finished listed, instead of the whole file after the runner's 5 (one fresh CI run on
-// 2026-11-29 hung here, after 'a later scaleTo…'; 7 reruns, 4 beside a CPU hog, did not repeat it).
+// The suite takes about 16 s (each case under 3 s): a wait that hangs fails it after 2 minutes, with
+// the cases that finished listed, instead of the whole file after the runner's 5. (The CI run on
+// 2026-11-29 that hung after 'a later scaleTo…' was no wait: the next case's message-less assert.ok
+// failed, and Node 20 then spins on the CPU, where no timeout fires; see test/meta/.)
 describe('aws provider', { timeout: 120_000 }, () => {
   it('aligns MinSize/MaxSize, scales with SetDesiredCapacity and reads private IPs', async (t) => {
     const { server, provider } = await setup(t, 1, 1);
