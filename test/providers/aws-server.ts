@@ -101,6 +101,11 @@ export class AwsServer {
    * the message is that description.
    */
   readonly refusals = new Map<string, { status: number; code: string; message: string }[]>();
+  /**
+   * Actions whose answer, read when the request arrives, reaches the caller this many ms later (a
+   * slow network or a loaded machine): a read in flight then shows the group as it was when sent.
+   */
+  readonly slow = new Map<string, number>();
   /** Actions answered 403 AccessDenied (an IAM policy without them). */
   readonly denied = new Set<string>();
   /**
@@ -146,10 +151,12 @@ export class AwsServer {
       if (this.silent.has(params.Action ?? '')) return;
       // Done, and the answer lost on its way back (a connection reset after AWS acted).
       if (this.unanswered.has(params.Action ?? '')) return this.#handle(params, new ServerResponse(req));
+      const delay = this.slow.get(params.Action ?? '');
+      const out = delay === undefined ? res : this.#answerLater(res, delay);
       try {
-        this.#handle(params, res);
+        this.#handle(params, out);
       } catch (err) {
-        this.#error(res, params.Version === '2016-11-15', 400, 'ValidationError', (err as Error).message);
+        this.#error(out, params.Version === '2016-11-15', 400, 'ValidationError', (err as Error).message);
       }
     });
   }
@@ -630,6 +637,25 @@ export class AwsServer {
     if (victim && inService.length - 1 >= floor) this.#terminate(victim);
     else if (live.length < ceiling && old.length > 0) this.#launch(this.group.type);
     this.#later(20, () => this.#refreshStep());
+  }
+
+  /** #later_ is a response that writes to `res` what it is given, `ms` later (see `slow`). */
+  #answerLater(res: ServerResponse, ms: number): ServerResponse {
+    let head: Parameters<ServerResponse['writeHead']> | undefined;
+    const held = {
+      writeHead: (...args: Parameters<ServerResponse['writeHead']>) => {
+        head = args;
+        return held;
+      },
+      end: (body: string) => {
+        this.#later(ms, () => {
+          if (head) res.writeHead(...head);
+          res.end(body);
+        });
+        return held;
+      },
+    };
+    return held as unknown as ServerResponse;
   }
 
   #later(ms: number, fn: () => void): void {

@@ -696,6 +696,28 @@ describe('aws provider', { timeout: 120_000 }, () => {
     assert.equal(server.instances.size, 1);
   });
 
+  it('termination_hook: a resize ends only once the last instance its refresh terminated is drained, though a poll sent before that termination is in flight', async (t) => {
+    // Before, the resize read the group with the poll in flight, whose answer could predate the old
+    // instances' Terminating:Wait: it resolved before draining them (6 of 6 runs here; once in 6
+    // runs of this file on a loaded machine without slow answers, in the case above).
+    const drained: string[] = [];
+    const { server, provider } = await setup(
+      t,
+      1,
+      2,
+      { minHealthyPercentage: 100, terminationHook: 'scaleplane-drain' },
+      { drain: async (instance) => void drained.push(instance.id) },
+    );
+    server.group.terminationHook = 'scaleplane-drain';
+    await provider.start();
+    const old = [...server.instances.keys()];
+    // Every poll's answer takes a second (poll_interval 40 ms): one is always in flight, read up to
+    // a second ago, and the refresh (launch 60 ms, no wait for the hook) takes a few hundred ms.
+    server.slow.set('DescribeAutoScalingGroups', 1000);
+    await provider.resize({ instanceType: 't3.large' });
+    assert.deepEqual(drained.sort(), old.sort(), 'both old instances drained when the resize ends');
+  });
+
   it('without a launch template: stop → ModifyInstanceAttribute → start, one at a time, never below min_instances', async (t) => {
     const { server, provider } = await setup(t, 2, 3);
     server.group.template = undefined;

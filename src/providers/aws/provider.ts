@@ -693,7 +693,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} did not finish in time`);
       await delay(Math.min(this.#config.pollInterval, 5000));
     }
-    await this.#poll();
+    // A read sent now: a poll already in flight may predate the last old instance's
+    // Terminating:Wait, and the resize then ended before its drain (once in 6 runs, loaded machine).
+    await this.#pollFresh();
     // The refresh counts an old instance done once it leaves service; with a termination hook it
     // may still be draining in Terminating:Wait. The resize is done when that drain is.
     await Promise.all(this.#terminating.values());
