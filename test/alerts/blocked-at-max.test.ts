@@ -77,7 +77,7 @@ describe('blocked-at-max: a group that stays at max once the load fits', () => {
     const first = setup(cpu);
     await first.group.start(0, 4);
     const notice = first.group.evaluate(1_000);
-    assert.ok(notice?.reasons.includes('TooManyReplicas'));
+    assert.ok(notice?.reasons.includes('TooManyReplicas'), "notice?.reasons.includes('TooManyReplicas')");
 
     // The successor (a new leader, or a restart) starts from the persisted journal.
     const journal = new DecisionJournal();
@@ -88,6 +88,9 @@ describe('blocked-at-max: a group that stays at max once the load fits', () => {
     cpu.value = 50;
     const released = next.group.evaluate(12_000);
     assert.deepEqual([released?.before, released?.after, released?.source], [4, 4, 'policy']);
-    assert.ok(!released?.reasons.includes('TooManyReplicas'));
+    assert.ok(
+      !released?.reasons.includes('TooManyReplicas'),
+      "!released?.reasons.includes('TooManyReplicas')",
+    );
   });
 });

@@ -65,8 +65,14 @@ describe('GroupController', () => {
     // Held by the stabilization window, no longer by max: said once (the blocked-at-max alert resolves on it).
     const released = group.evaluate(5_000);
     assert.deepEqual([released?.before, released?.after], [4, 4]);
-    assert.ok(released?.reasons.includes('ScaleDownStabilized'));
-    assert.ok(!released?.reasons.includes('TooManyReplicas'));
+    assert.ok(
+      released?.reasons.includes('ScaleDownStabilized'),
+      "released?.reasons.includes('ScaleDownStabilized')",
+    );
+    assert.ok(
+      !released?.reasons.includes('TooManyReplicas'),
+      "!released?.reasons.includes('TooManyReplicas')",
+    );
     assert.equal(group.evaluate(6_000), undefined, 'the release is journaled once');
     const back = group.evaluate(14_001);
     assert.deepEqual([back?.before, back?.after], [4, 1]);
