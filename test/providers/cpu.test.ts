@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CpuSampler, parseProcStat } from '../../src/providers/index.js';
@@ -131,4 +134,30 @@ test('CpuSampler has no entry for a group without processes', () => {
   const now = Date.now();
   sampler.sample([process.pid], now);
   assert.equal(sampler.sample([2 ** 22 + 1], now + 1000).size, 0);
+});
+
+test('CpuSampler measures the time between samples on the monotonic clock, not the wall clock', async (t) => {
+  // A fake /proc: one process group whose CPU the test sets (1 s of CPU per sample: one core busy).
+  const root = await mkdtemp(join(tmpdir(), 'scaleplane-fake-proc-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, '4242'));
+  const stat = (ticks: number) =>
+    writeFile(
+      join(root, '4242', 'stat'),
+      `4242 (app) R 1 4242 4242 0 -1 0 0 0 0 0 ${ticks} 0 0 0 20 0 1 0 99`,
+    );
+  let monotonic = 0;
+  const sampler = new CpuSampler({ procRoot: root, clockTicks: 100, elapsed: () => monotonic });
+  const wall = 1_800_000_000_000;
+  await stat(0);
+  sampler.sample([4242], wall);
+  // One second later the system clock is stepped: forward 10 min, then back 10 min.
+  for (const [step, ticks, now] of [
+    ['forward', 100, wall + 1_000 + 600_000],
+    ['back', 200, wall + 2_000],
+  ] as const) {
+    monotonic += 1_000;
+    await stat(ticks);
+    assert.equal(sampler.sample([4242], now).get(4242), 100, `a step ${step}: one core busy for the second`);
+  }
 });

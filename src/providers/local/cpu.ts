@@ -118,6 +118,11 @@ export interface CpuSamplerOptions {
   procRoot?: string;
   /** @defaultValue `getconf CLK_TCK` (100 on Linux) */
   clockTicks?: number;
+  /**
+   * The clock the time between two samples is measured on, ms; monotonic, unlike the wall-clock
+   * `now` that dates a sample. @defaultValue performance.now
+   */
+  elapsed?: () => number;
 }
 
 /**
@@ -127,19 +132,27 @@ export interface CpuSamplerOptions {
 export class CpuSampler {
   readonly #procRoot: string;
   readonly #clockTicks: number;
+  readonly #elapsed: () => number;
   readonly #previous = new Map<number, { ticks: number; at: number }>();
 
   constructor(options: CpuSamplerOptions = {}) {
     this.#procRoot = options.procRoot ?? '/proc';
     this.#clockTicks = options.clockTicks ?? clockTicksPerSecond();
+    this.#elapsed = options.elapsed ?? (() => performance.now());
   }
 
   /**
    * sample returns, per process group, CPU percent (100 = one core) since the previous sample of
-   * that group. A group seen for the first time, or with no process left, has no entry.
+   * that group. A group seen for the first time, or with no process left, has no entry. `now` (wall
+   * clock) is not used for the rate: the time between samples is read from the monotonic clock.
+   * Before, a step of the system clock (NTP, a VM resumed) between two samples made the rate
+   * wrong: a step back gave 0 % (a burning group read as idle), a step forward of 10 min at 1 s
+   * samples gave 1/601 of the real figure, and the metric window's older samples, dated before the
+   * step, fall out of it: that one reading was the whole average.
    */
-  sample(pgids: readonly number[], now: number): Map<number, number> {
+  sample(pgids: readonly number[], _now: number): Map<number, number> {
     const ticks = groupTicks(readProcTable(this.#procRoot), pgids);
+    const at = this.#elapsed();
     const result = new Map<number, number>();
     for (const pgid of pgids) {
       const current = ticks.get(pgid);
@@ -149,8 +162,8 @@ export class CpuSampler {
         continue;
       }
       if (previous)
-        result.set(pgid, cpuPercent(current - previous.ticks, now - previous.at, this.#clockTicks));
-      this.#previous.set(pgid, { ticks: current, at: now });
+        result.set(pgid, cpuPercent(current - previous.ticks, at - previous.at, this.#clockTicks));
+      this.#previous.set(pgid, { ticks: current, at });
     }
     return result;
   }
