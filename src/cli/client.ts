@@ -12,6 +12,46 @@ export class CliError extends Error {
   }
 }
 
+/** REQUEST_TIMEOUT_MS bounds one API call, answer body included: a hung API fails, it does not hang the CLI. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * parseApiUrl reads `--api`. Only http: and https: are URLs the CLI can call: `localhost:9090`
+ * parses as a URL of scheme `localhost:` and failed later as a bare "Invalid URL" (exit 1), and
+ * `127.0.0.1:9090` as "not a URL" with no hint of what was missing.
+ */
+export function parseApiUrl(api: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(api);
+  } catch {
+    // Not a URL at all; the hint below may still apply.
+  }
+  if (url?.protocol === 'http:' || url?.protocol === 'https:') return url;
+  const hint = /^[\w.-]+:\d+(\/.*)?$|^\[[\d:a-f]+\]:\d+(\/.*)?$/i.test(api)
+    ? ` (did you mean http://${api}?)`
+    : '';
+  throw new CliError(`--api: not an http:// or https:// URL: ${api}${hint}`, 2);
+}
+
+/**
+ * describeFailure says in one line why a call got no answer. undici's cause carries the reason
+ * (`connect ECONNREFUSED …`); an OpenSSL reason runs over several lines and names no remedy.
+ */
+export function describeFailure(err: unknown): string {
+  const cause = (err as Error).cause ?? err;
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG')
+    return 'the TLS handshake got no TLS answer: is the API plain HTTP (http://)?';
+  const first = String(cause).trim().split('\n')[0];
+  return first === undefined || first === '' ? String(code ?? 'unknown error') : first;
+}
+
+/** isTimeout tells AbortSignal.timeout's abort from any other failure. */
+function isTimeout(err: unknown): boolean {
+  return (err as Error)?.name === 'TimeoutError';
+}
+
 /** ApiClient talks to a running Scaleplane's control API. */
 export class ApiClient {
   constructor(
@@ -21,28 +61,32 @@ export class ApiClient {
     readonly tokenSource?: string,
     /** A token file that is there but was not trusted, and why, for the 401 hint. */
     readonly untrustedTokenFile?: string,
+    /** The longest one call may take, answer included. @defaultValue REQUEST_TIMEOUT_MS */
+    readonly timeoutMs = REQUEST_TIMEOUT_MS,
   ) {}
 
   /** connect builds a client: the token from the environment, else the file `scaleplane up` left for a local API. */
-  static async connect(api: string): Promise<ApiClient> {
-    let baseUrl: URL;
-    try {
-      baseUrl = new URL(api);
-    } catch {
-      throw new CliError(`--api: not a URL: ${api}`, 2);
-    }
+  static async connect(api: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ApiClient> {
+    const baseUrl = parseApiUrl(api);
     for (const name of API_KEY_ENV) {
       const token = process.env[name]?.trim();
-      if (token) return new ApiClient(baseUrl, token, `$${name}`);
+      if (token) return new ApiClient(baseUrl, token, `$${name}`, undefined, timeoutMs);
     }
     if (['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {
       const port = Number(baseUrl.port || 80);
       const reading = await inspectTokenFile(port);
-      if (reading.token) return new ApiClient(baseUrl, reading.token, tokenFilePath(port));
+      if (reading.token)
+        return new ApiClient(baseUrl, reading.token, tokenFilePath(port), undefined, timeoutMs);
       if (reading.untrusted)
-        return new ApiClient(baseUrl, undefined, undefined, `${tokenFilePath(port)}: ${reading.untrusted}`);
+        return new ApiClient(
+          baseUrl,
+          undefined,
+          undefined,
+          `${tokenFilePath(port)}: ${reading.untrusted}`,
+          timeoutMs,
+        );
     }
-    return new ApiClient(baseUrl, undefined);
+    return new ApiClient(baseUrl, undefined, undefined, undefined, timeoutMs);
   }
 
   /** request sends one call and returns the parsed JSON body, or throws CliError with the API's error. */
@@ -57,22 +101,42 @@ export class ApiClient {
           ...(body !== undefined && { 'content-type': 'application/json' }),
         },
         ...(body !== undefined && { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
+      if (isTimeout(err))
+        throw new CliError(
+          `the control API at ${this.baseUrl.origin} did not answer ${method} ${url.pathname} within ${this.#timeout()}`,
+        );
+      throw new CliError(`cannot reach the control API at ${this.baseUrl.origin}: ${describeFailure(err)}`);
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      // The timeout covers the body too: an answer whose body stalls surfaced as a bare
+      // "The operation was aborted due to timeout", naming neither the API nor the call.
+      const why = isTimeout(err)
+        ? `not finished within ${this.#timeout()}`
+        : `cut off: ${describeFailure(err)}`;
       throw new CliError(
-        `cannot reach the control API at ${this.baseUrl.origin}: ${(err as Error).cause ?? err}`,
+        `the control API at ${this.baseUrl.origin} began answering ${method} ${url.pathname} (HTTP ${res.status}) but the answer was ${why}`,
       );
     }
-    const text = await res.text();
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new CliError(`${method} ${url.pathname}: HTTP ${res.status}, not JSON`);
+      // Named with the API and a glimpse of the body: a proxy's HTML error page says whose it is.
+      const glimpse = text.replace(/\s+/g, ' ').trim().slice(0, 80);
+      throw new CliError(
+        `${this.baseUrl.origin}: ${method} ${url.pathname} answered HTTP ${res.status} ${res.statusText}`.trimEnd() +
+          `, not JSON${glimpse === '' ? ' (empty body)' : `: ${glimpse}`}`,
+      );
     }
     if (!res.ok) {
-      const error = (json as { error?: string }).error ?? text;
+      const raw = (json as { error?: unknown } | null)?.error;
+      const error = typeof raw === 'string' ? raw : raw === undefined ? text : JSON.stringify(raw);
       const hint = res.status === 401 ? ` (${this.#tokenHint()})` : '';
       throw new CliError(`${res.status}: ${error}${hint}`);
     }
@@ -92,6 +156,11 @@ export class ApiClient {
       );
     }
     return value as T[];
+  }
+
+  /** timeout is the call's bound for people: `10 s`, `250 ms`. */
+  #timeout(): string {
+    return this.timeoutMs % 1000 === 0 ? `${this.timeoutMs / 1000} s` : `${this.timeoutMs} ms`;
   }
 
   /** tokenHint says which token a 401 refused, so a stale one is told from a missing one. */

@@ -263,6 +263,14 @@ function withNegativeCounts(argv: string[]): string[] {
   return [...argv.slice(0, negative), ...argv.slice(negative + 1), '--', argv[negative]!];
 }
 
+// A reader that went away (`scaleplane nginx render | head -1`, a closed MCP client) is the end of
+// the output, not a crash: a write straight to process.stdout threw an unhandled 'error' event, a
+// stack trace and exit 1 (console.log already ignores it). `up` logs through its own fd-1 writer.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 try {
   await buildProgram().parseAsync(withNegativeCounts(process.argv));
 } catch (err) {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -165,7 +167,15 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       /^error: option '--group <name>' argument ' ' is invalid\. expected a group name/,
     ],
     [['nginx'], /^Usage: scaleplane nginx/],
-    [['status', '--api', 'not a url'], /^scaleplane: --api: not a URL: not a url\n$/],
+    [
+      ['status', '--api', 'not a url'],
+      /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: not a url\n$/,
+    ],
+    // Exit 1 with a bare "Invalid URL" before: `localhost:` was taken for the URL's scheme.
+    [
+      ['status', '--api', 'localhost:9090'],
+      /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: localhost:9090 \(did you mean http:\/\/localhost:9090\?\)\n$/,
+    ],
   ];
   for (const [args, message] of cases) {
     it(args.join(' '), async () => {
@@ -293,6 +303,27 @@ groups:
         args.join(' '),
       );
     }
+  });
+
+  it('a reader that goes away (nginx render | head -1) ends the output quietly, exit 0', async () => {
+    // A write straight to stdout threw EPIPE as an unhandled 'error' event: a stack trace, exit 1.
+    // The pipe is closed as the child starts, long before its first write (after the API's answer).
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'nginx', 'render', '--api', api],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.deepEqual([code, stderr], [0, '']);
   });
 
   it('events --group for a group that does not exist: usage error naming it and the groups (exit 2)', async () => {

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { ApiClient, CliError, parseApiUrl } from '../../src/cli/client.js';
+
+/** serve answers with `handler` on a port of the kernel's choosing, closed after the test. */
+async function serve(t: { after: (fn: () => unknown) => void }, handler: RequestListener): Promise<string> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** failure runs GET /api/scalability/groups through a client with a short bound and returns its CliError. */
+async function failure(api: string): Promise<CliError> {
+  const client = new ApiClient(new URL(api), 'token-0123456789abcdef', '$SCALEPLANE_API_KEY', undefined, 300);
+  const error = await client.request('GET', '/api/scalability/groups').then(
+    () => assert.fail('the call succeeded'),
+    (err: unknown) => err,
+  );
+  assert.ok(error instanceof CliError, String(error));
+  return error;
+}
+
+describe('ApiClient: every failure is one line naming the API', () => {
+  it('an API that never answers: named, with the bound, not "cannot reach"', async (t) => {
+    const api = await serve(t, () => {});
+    const { message, exitCode } = await failure(api);
+    assert.equal(exitCode, 1);
+    assert.equal(
+      message,
+      `the control API at ${api} did not answer GET /api/scalability/groups within 300 ms`,
+    );
+  });
+
+  it('an answer whose body stalls: named (it was a bare "The operation was aborted due to timeout")', async (t) => {
+    const api = await serve(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"groups":');
+    });
+    const { message } = await failure(api);
+    assert.equal(
+      message,
+      `the control API at ${api} began answering GET /api/scalability/groups (HTTP 200) but the answer was not finished within 300 ms`,
+    );
+  });
+
+  it('a 5xx that is not JSON (a proxy in front): the API, the status and a glimpse of the body', async (t) => {
+    // It said only "GET /api/scalability/groups: HTTP 502, not JSON": not whose answer it was.
+    const api = await serve(t, (_req, res) => {
+      res.writeHead(502, { 'content-type': 'text/html' });
+      res.end('<html>\n  <body>Bad Gateway</body>\n</html>\n');
+    });
+    assert.equal(
+      (await failure(api)).message,
+      `${api}: GET /api/scalability/groups answered HTTP 502 Bad Gateway, not JSON: <html> <body>Bad Gateway</body> </html>`,
+    );
+    const empty = await serve(t, (_req, res) => {
+      res.writeHead(503);
+      res.end();
+    });
+    assert.equal(
+      (await failure(empty)).message,
+      `${empty}: GET /api/scalability/groups answered HTTP 503 Service Unavailable, not JSON (empty body)`,
+    );
+  });
+
+  it('an error that is not a string is shown as JSON, not "[object Object]"', async (t) => {
+    const api = await serve(t, (_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end('{"error":{"field":"group"}}');
+    });
+    assert.equal((await failure(api)).message, '400: {"field":"group"}');
+  });
+
+  it('https:// to a plain-HTTP API: one line saying so, not OpenSSL’s multi-line reason', async (t) => {
+    const api = await serve(t, (_req, res) => res.end('{}'));
+    const https = api.replace('http:', 'https:');
+    const { message } = await failure(https);
+    assert.equal(
+      message,
+      `cannot reach the control API at ${https}: the TLS handshake got no TLS answer: is the API plain HTTP (http://)?`,
+    );
+  });
+});
+
+describe('parseApiUrl', () => {
+  const cases: [string, string | RegExp][] = [
+    ['http://127.0.0.1:9090', 'http://127.0.0.1:9090/'],
+    ['https://ops.example:8443/', 'https://ops.example:8443/'],
+    // `localhost:9090` parsed as scheme "localhost:" and failed later as a bare "Invalid URL", exit 1.
+    [
+      'localhost:9090',
+      /^--api: not an http:\/\/ or https:\/\/ URL: localhost:9090 \(did you mean http:\/\/localhost:9090\?\)$/,
+    ],
+    ['127.0.0.1:9090', /\(did you mean http:\/\/127\.0\.0\.1:9090\?\)$/],
+    ['ftp://host/', /^--api: not an http:\/\/ or https:\/\/ URL: ftp:\/\/host\/$/],
+    ['not a url', /^--api: not an http:\/\/ or https:\/\/ URL: not a url$/],
+  ];
+  for (const [raw, want] of cases) {
+    it(raw, () => {
+      if (typeof want === 'string') return assert.equal(parseApiUrl(raw).href, want);
+      assert.throws(
+        () => parseApiUrl(raw),
+        (err: unknown) => err instanceof CliError && err.exitCode === 2 && want.test(err.message),
+      );
+    });
+  }
+});
