@@ -5,7 +5,18 @@ import { createLogDestination } from './destination.js';
 /** LogLevel is one of pino's levels. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-/** createLogger returns pino JSON logs, or human-readable lines when `pretty` (default: stdout is a TTY). */
+/**
+ * wantsColor follows https://no-color.org: a `NO_COLOR` that is set and not empty turns colour off.
+ * pino-pretty was given `colorize: true`, which colours whatever the environment says.
+ */
+export function wantsColor(env: NodeJS.ProcessEnv): boolean {
+  return (env.NO_COLOR ?? '') === '';
+}
+
+/**
+ * createLogger returns pino JSON logs, or human-readable lines when `pretty` (default: stdout is a
+ * TTY), coloured unless `NO_COLOR` is set.
+ */
 export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {}): Logger {
   const level = options.level ?? 'info';
   const usePretty = options.pretty ?? process.stdout.isTTY === true;
@@ -24,7 +35,7 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
   }
   return pino(
     { level, base: undefined },
-    pretty({ colorize: true, translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }),
+    pretty({ colorize: wantsColor(process.env), translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }),
   );
 }
 
