@@ -44,6 +44,7 @@ import {
 } from './controller/index.js';
 import type { Logger } from './log/index.js';
 import { createMetricSource, createMetrics, GroupReadings, type ScaleplaneMetrics } from './metrics/index.js';
+import { addressInUse, ensurePortFree, isAddressInUse } from './port-holder.js';
 import {
   CpuSampler,
   type CreateProviderOptions,
@@ -372,7 +373,12 @@ export class Scaleplane {
 
   async #start(): Promise<void> {
     const logger = this.#logger;
-    this.apiAddress = await this.#api.listen();
+    this.apiAddress = await this.#api.listen().catch(async (err: unknown) => {
+      throw isAddressInUse(err) ? await addressInUse('api.listen', this.config.api.listen, err) : err;
+    });
+    this.#openUnlessClosing();
+    // Before any instance starts: the balancer binds only once its groups are up.
+    await ensurePortFree('balancer.listen', this.config.balancer.listen);
     this.#openUnlessClosing();
     logger.info(
       { address: this.apiAddress },
@@ -413,7 +419,12 @@ export class Scaleplane {
     // opens at once.
     const up = await settlesWithin(started, this.config.balancer.warmupTimeout ?? 10_000);
     this.#openUnlessClosing();
-    this.balancerAddress = await this.balancer.listen();
+    this.balancerAddress = await this.balancer.listen().catch(async (err: unknown) => {
+      // Taken since the check above (another program bound it while the groups started).
+      throw isAddressInUse((err as Error).cause)
+        ? await addressInUse('balancer.listen', this.config.balancer.listen, err)
+        : err;
+    });
     const { tls, http2 } = this.config.balancer;
     logger.info(
       { address: this.balancerAddress, warm: up, http2: tls !== undefined && http2 !== false },
