@@ -208,15 +208,20 @@ function buildProgram(): Command {
     .argument('<group>', 'group name')
     .argument('<count>', '+N, -N or N', parseCount)
     .option('--api <url>', 'control API URL', DEFAULT_API)
-    .action(async (group: string, count: ReturnType<typeof parseCount>, opts: { api: string }) => {
-      const client = await ApiClient.connect(opts.api);
-      const result = await client.request<{ previous: number; desired: number }>(
-        'POST',
-        '/api/scalability/scale-group',
-        { group, ...count },
-      );
-      console.log(`${group}: ${result.previous} → ${result.desired}`);
-    });
+    .option('--json', 'print the API answer as JSON ({group, previous, desired})')
+    .action(
+      async (group: string, count: ReturnType<typeof parseCount>, opts: { api: string; json?: boolean }) => {
+        const client = await ApiClient.connect(opts.api);
+        const result = await client.request<{ previous: number; desired: number }>(
+          'POST',
+          '/api/scalability/scale-group',
+          { group, ...count },
+        );
+        console.log(
+          opts.json ? JSON.stringify(result, null, 2) : `${group}: ${result.previous} → ${result.desired}`,
+        );
+      },
+    );
 
   program
     .command('events')

@@ -38,7 +38,8 @@ export function registerResize(program: Command, defaultApi = 'http://127.0.0.1:
     .argument('<group>', 'group name')
     .argument('<size>', 'cpu=N,memory=SIZE (local, kubernetes) or an instance type (aws)', parseResize)
     .option('--api <url>', 'control API URL', defaultApi)
-    .action(async (group: string, size: ResizeBody, opts: { api: string }) => {
+    .option('--json', 'print the API answer as JSON')
+    .action(async (group: string, size: ResizeBody, opts: { api: string; json?: boolean }) => {
       const client = await ApiClient.connect(opts.api);
       const result = await client.request<{ instances: number; status: string }>(
         'POST',
@@ -48,6 +49,10 @@ export function registerResize(program: Command, defaultApi = 'http://127.0.0.1:
           ...size,
         },
       );
+      if (opts.json) {
+        console.log(JSON.stringify(result, null, 2));
+        return;
+      }
       const what = Object.entries(size)
         .map(([k, v]) => `${k}=${v}`)
         .join(',');

@@ -25,10 +25,24 @@ export class UnknownGroupError extends ControllerError {
 
 /** OutOfRangeError: a manual scale would leave [min_instances, max_instances]; nothing was changed. */
 export class OutOfRangeError extends ControllerError {
-  constructor(group: string, requested: number, min: number, max: number) {
+  constructor(
+    group: string,
+    requested: number,
+    min: number,
+    max: number,
+    /**
+     * The count and the step of a relative scale (`+5` from 1): shown, since the bare result of
+     * `scale web -5` from 1 read "-4 requested", a count nobody typed.
+     */
+    step?: { previous: number; by: number },
+  ) {
+    const asked =
+      step === undefined
+        ? `${requested}`
+        : `${step.previous} ${step.by < 0 ? '-' : '+'} ${Math.abs(step.by)} = ${requested}`;
     super(
       'SCALEPLANE_OUT_OF_RANGE',
-      `group "${group}" must stay within ${min}..${max} instances; ${requested} requested, nothing changed`,
+      `group "${group}" must stay within ${min}..${max} instances; ${asked} requested, nothing changed`,
     );
     this.name = 'OutOfRangeError';
   }

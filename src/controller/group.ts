@@ -597,7 +597,9 @@ export class GroupController {
     const previous = this.provider.desired();
     const desired = manualTarget(action, previous, instances);
     if (desired < this.config.minInstances || desired > this.config.maxInstances) {
-      throw new OutOfRangeError(this.name, desired, this.config.minInstances, this.config.maxInstances);
+      const step =
+        action === 'set' ? undefined : { previous, by: action === 'scale-out' ? instances : -instances };
+      throw new OutOfRangeError(this.name, desired, this.config.minInstances, this.config.maxInstances, step);
     }
     this.#policyState = recordManualChange(this.#policyState, desired, now);
     this.#journal.append(

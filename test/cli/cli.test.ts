@@ -260,6 +260,28 @@ groups:
     assert.equal(app.controller.group('web').desired(), 1);
   });
 
+  it('beyond min/max by a step: the refusal shows the sum, not only its result', async () => {
+    // `scale web -5` from 1 read "-4 requested", a count nobody typed.
+    const down = await runCli(['scale', 'web', '-5', '--api', api], env);
+    assert.equal(down.code, 1);
+    assert.equal(
+      down.stderr,
+      'scaleplane: 409: group "web" must stay within 1..3 instances; 1 - 5 = -4 requested, nothing changed\n',
+    );
+    const up = await runCli(['scale', 'web', '+3', '--api', api], env);
+    assert.match(up.stderr, /; 1 \+ 3 = 4 requested, nothing changed\n$/);
+    assert.equal(app.controller.group('web').desired(), 1);
+  });
+
+  it('scale --json prints the answer as JSON, as status and events do', async () => {
+    // Unknown option (exit 2) before: a script had to parse "web: 1 → 2".
+    const out = await runCli(['scale', 'web', '+1', '--json', '--api', api], env);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), { group: 'web', previous: 1, desired: 2 });
+    const back = await runCli(['scale', 'web', '-1', '--api', api, '--json'], env);
+    assert.deepEqual(JSON.parse(back.stdout), { group: 'web', previous: 2, desired: 1 });
+  });
+
   it('a wrong token is refused, in one line saying which token', async () => {
     const { code, stderr } = await runCli(['status', '--api', api], { SCALEPLANE_API_KEY: 'wrong' });
     assert.equal(code, 1);
