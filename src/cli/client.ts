@@ -150,12 +150,33 @@ export class ApiClient {
   async list<T>(path: string, key: string): Promise<T[]> {
     const json = await this.request<Record<string, unknown>>('GET', path);
     const value = json !== null && typeof json === 'object' ? json[key] : undefined;
-    if (!Array.isArray(value)) {
-      throw new CliError(
-        `${this.baseUrl.origin}: GET ${path.split('?')[0]} answered JSON without "${key}": is --api the Scaleplane control API?`,
-      );
-    }
+    if (!Array.isArray(value)) throw this.#notScaleplane('GET', path, key);
     return value as T[];
+  }
+
+  /**
+   * object sends one call whose answer must be an object holding every key of `keys`. Without
+   * this check an `--api` naming another service that answers JSON (the balancer, passing the call
+   * to the app) got `scale` to print "web: undefined → undefined" and exit 0, and `status web` a
+   * TypeError.
+   */
+  async object<T extends object>(
+    method: 'GET' | 'POST',
+    path: string,
+    keys: readonly (keyof T & string)[],
+    body?: unknown,
+  ): Promise<T> {
+    const json = await this.request<Record<string, unknown> | null>(method, path, body);
+    const missing = keys.find((key) => json === null || typeof json !== 'object' || !(key in json));
+    if (missing !== undefined) throw this.#notScaleplane(method, path, missing);
+    return json as T;
+  }
+
+  /** notScaleplane is the error for an answer lacking `key`: one line asking whether --api is right. */
+  #notScaleplane(method: string, path: string, key: string): CliError {
+    return new CliError(
+      `${this.baseUrl.origin}: ${method} ${path.split('?')[0]} answered JSON without "${key}": is --api the Scaleplane control API?`,
+    );
   }
 
   /** timeout is the call's bound for people: `10 s`, `250 ms`. */

@@ -197,7 +197,13 @@ function buildProgram(): Command {
     .action(async (group: string | undefined, opts: { api: string; json?: boolean }) => {
       const client = await ApiClient.connect(opts.api);
       const groups = group
-        ? [await client.request<GroupStatus>('GET', `/api/scalability/groups/${encodeURIComponent(group)}`)]
+        ? [
+            await client.object<GroupStatus>('GET', `/api/scalability/groups/${encodeURIComponent(group)}`, [
+              'name',
+              'instances',
+              'metrics',
+            ]),
+          ]
         : await client.list<GroupStatus>('/api/scalability/groups', 'groups');
       console.log(opts.json ? JSON.stringify(groups, null, 2) : formatStatus(groups));
     });
@@ -212,9 +218,10 @@ function buildProgram(): Command {
     .action(
       async (group: string, count: ReturnType<typeof parseCount>, opts: { api: string; json?: boolean }) => {
         const client = await ApiClient.connect(opts.api);
-        const result = await client.request<{ previous: number; desired: number }>(
+        const result = await client.object<{ previous: number; desired: number }>(
           'POST',
           '/api/scalability/scale-group',
+          ['previous', 'desired'],
           { group, ...count },
         );
         console.log(

@@ -41,9 +41,10 @@ export function registerResize(program: Command, defaultApi = 'http://127.0.0.1:
     .option('--json', 'print the API answer as JSON')
     .action(async (group: string, size: ResizeBody, opts: { api: string; json?: boolean }) => {
       const client = await ApiClient.connect(opts.api);
-      const result = await client.request<{ instances: number; status: string }>(
+      const result = await client.object<{ instances: number; status: string }>(
         'POST',
         '/api/scalability/resize-group',
+        ['instances', 'status'],
         {
           group,
           ...size,

@@ -316,12 +316,22 @@ groups:
 
   it('--api naming something else (the balancer): one line, not "groups is not iterable"', async () => {
     const { host, port } = app.balancerAddress!;
-    for (const args of [['status'], ['events'], ['nginx', 'render']]) {
-      const { code, stderr } = await runCli([...args, '--api', `http://${host}:${port}`], env);
-      assert.equal(code, 1, args.join(' '));
+    // The app behind it answers JSON to any path: `scale` printed "web: undefined → undefined" and
+    // exited 0, `resize` likewise, and `status web` a TypeError.
+    const commands = [
+      ['status'],
+      ['events'],
+      ['nginx', 'render'],
+      ['status', 'web'],
+      ['scale', 'web', '+1'],
+      ['resize', 'web', 'cpu=1'],
+    ];
+    for (const args of commands) {
+      const { code, stdout, stderr } = await runCli([...args, '--api', `http://${host}:${port}`], env);
+      assert.deepEqual([code, stdout], [1, ''], args.join(' '));
       assert.match(
         stderr,
-        /^scaleplane: http:\/\/127\.0\.0\.1:\d+: GET \/api\/scalability\/(groups|events) answered .*is --api the Scaleplane control API\?\n$/,
+        /^scaleplane: http:\/\/127\.0\.0\.1:\d+: (GET|POST) \/api\/scalability\/\S+ answered .*is --api the Scaleplane control API\?\n$/,
         args.join(' '),
       );
     }
