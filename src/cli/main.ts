@@ -260,7 +260,31 @@ function buildProgram(): Command {
   registerMcp(program);
   registerNginx(program);
   registerResize(program, DEFAULT_API);
+  program.addHelpText('after', `\n${TOKEN_HELP}\n\n${EXIT_HELP}`);
+  for (const command of apiCommands(program)) command.addHelpText('after', `\n${TOKEN_HELP}`);
   return program;
+}
+
+/**
+ * TOKEN_HELP says where the API commands get their token: `--help` named no way to authenticate,
+ * so a 401 sent its reader to the README.
+ */
+const TOKEN_HELP = `Token (commands that take --api):
+  $SCALEPLANE_API_KEY, else $SERVICE_API_KEY; else, for an API on this machine, the file
+  scaleplane-api-PORT.token in $TMPDIR (or /tmp) that \`scaleplane up\` leaves when it generates one.`;
+
+/** EXIT_HELP is the exit status a script can rely on. */
+const EXIT_HELP = `Exit status:
+  0 success; 1 a failure (the API unreachable or refusing, an invalid config);
+  2 a usage error (an unknown command or option, a bad argument).
+Environment: NO_COLOR turns off colour in the terminal log of \`scaleplane up\`.`;
+
+/** apiCommands are the commands, at any depth, that talk to the control API (they take --api). */
+function apiCommands(command: Command): Command[] {
+  return command.commands.flatMap((sub) => [
+    ...(sub.options.some((option) => option.long === '--api') ? [sub] : []),
+    ...apiCommands(sub),
+  ]);
 }
 
 /**

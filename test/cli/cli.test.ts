@@ -139,6 +139,19 @@ describe('--help', () => {
     });
   }
 
+  it('--help says where the token comes from and what the exit codes mean', async () => {
+    // Nothing in --help named a way to authenticate, nor the exit codes the README documents.
+    const root = await runCli(['--help']);
+    assert.match(root.stdout, /\$SCALEPLANE_API_KEY, else \$SERVICE_API_KEY/);
+    assert.match(root.stdout, /Exit status:\n {2}0 success; 1 a failure .*\n {2}2 a usage error/);
+    for (const command of ['status', 'scale', 'events', 'resize', 'nginx render', 'nginx sync', 'mcp']) {
+      const { stdout } = await runCli([...command.split(' '), '--help']);
+      assert.match(stdout, /Token \(commands that take --api\):/, command);
+    }
+    const validate = await runCli(['validate', '--help']);
+    assert.doesNotMatch(validate.stdout, /Token/);
+  });
+
   it('up --help lists every --log-level it accepts', async () => {
     const { stdout } = await runCli(['up', '--help']);
     assert.match(stdout, /--log-level <level>\s+trace, debug, info, warn, error, fatal, silent/);
