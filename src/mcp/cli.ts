@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { tokenFromEnv } from '../api/auth.js';
 import { readTokenFile } from '../api/token-file.js';
+import { parseApiUrl } from '../cli/client.js';
 import { parseListen } from '../config/listen.js';
 
 /**
@@ -17,7 +18,8 @@ export function registerMcp(program: Command): void {
     .action(async (opts: { api: string; http?: string | true }) => {
       // Loaded here so that other commands do not pay for the MCP SDK.
       const { checkProxyToken, McpHttpServer, MCP_PATH, serveStdio } = await import('./server.js');
-      const api = new URL(opts.api);
+      // As the other API commands: `localhost:9090` (no scheme) was "Invalid URL", exit 1, or a hang.
+      const api = parseApiUrl(opts.api);
       // The operator's token: stdio acts with it; --http vouches with it for the clients it calls for.
       let token = tokenFromEnv();
       if (!token && ['127.0.0.1', 'localhost', '[::1]'].includes(api.hostname))

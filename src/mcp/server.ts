@@ -54,6 +54,10 @@ export async function serveStdio(apiUrl: string, token: string | undefined): Pro
     transport.onclose = () => resolve();
   });
   await server.connect(transport);
+  // The client hung up (closed our stdin): the end of the session. The SDK's transport does not
+  // watch for it, so nothing was left to wait on and `scaleplane mcp` exited 13 (an unsettled
+  // top-level await) instead of 0.
+  process.stdin.once('end', () => void transport.close());
   await closed;
 }
 

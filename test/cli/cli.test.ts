@@ -180,6 +180,11 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       /^error: option '--group <name>' argument ' ' is invalid\. expected a group name/,
     ],
     [['nginx'], /^Usage: scaleplane nginx/],
+    // "Invalid URL" (exit 1), or with stdin closed, a hang.
+    [
+      ['mcp', '--api', 'localhost:9090'],
+      /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: localhost:9090 /,
+    ],
     [
       ['status', '--api', 'not a url'],
       /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: not a url\n$/,
@@ -197,6 +202,13 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       assert.match(stderr, message);
     });
   }
+
+  it('mcp over stdio: the client closing stdin ends it with exit 0 (it was 13)', async () => {
+    // runCli's stdin is /dev/null: the client hangs up at once. No API is needed until a tool call.
+    const port = await freePort();
+    const { code, stdout, stderr } = await runCli(['mcp', '--api', `http://127.0.0.1:${port}`]);
+    assert.deepEqual([code, stdout, stderr], [0, '', '']);
+  });
 
   it('an API nobody listens on: exit 1, one line naming it', async () => {
     const port = await freePort();
