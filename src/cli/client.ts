@@ -27,7 +27,10 @@ export function parseApiUrl(api: string): URL {
   } catch {
     // Not a URL at all; the hint below may still apply.
   }
-  if (url?.protocol === 'http:' || url?.protocol === 'https:') return url;
+  if ((url?.protocol === 'http:' || url?.protocol === 'https:') && url.search === '' && url.hash === '')
+    return url;
+  if (url?.protocol === 'http:' || url?.protocol === 'https:')
+    throw new CliError(`--api ${api}: give scheme, host, port and path only, no query or fragment`, 2);
   const hint = /^[\w.-]+:\d+(\/.*)?$|^\[[\d:a-f]+\]:\d+(\/.*)?$/i.test(api)
     ? ` (did you mean http://${api}?)`
     : '';
@@ -45,6 +48,16 @@ export function describeFailure(err: unknown): string {
     return 'the TLS handshake got no TLS answer: is the API plain HTTP (http://)?';
   const first = String(cause).trim().split('\n')[0];
   return first === undefined || first === '' ? String(code ?? 'unknown error') : first;
+}
+
+/**
+ * apiUrl joins an API path (`/api/scalability/groups?…`) onto `--api`, keeping its path: behind a
+ * proxy at `https://ops.example/scaleplane/`, the prefix was dropped (`new URL('/api/…', base)`
+ * resolves from the root) and the call went to the proxy's own `/api/…`.
+ */
+export function apiUrl(base: URL, path: string): URL {
+  const dir = base.href.endsWith('/') ? base.href : `${base.href}/`;
+  return new URL(path.replace(/^\/+/, ''), dir);
 }
 
 /** isTimeout tells AbortSignal.timeout's abort from any other failure. */
@@ -91,7 +104,7 @@ export class ApiClient {
 
   /** request sends one call and returns the parsed JSON body, or throws CliError with the API's error. */
   async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const url = new URL(path, this.baseUrl);
+    const url = apiUrl(this.baseUrl, path);
     let res: Response;
     try {
       res = await fetch(url, {

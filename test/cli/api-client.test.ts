@@ -88,6 +88,28 @@ describe('ApiClient: every failure is one line naming the API', () => {
   });
 });
 
+describe('ApiClient: --api with a path (behind a proxy)', () => {
+  it('keeps the path: the calls went to the proxy’s root', async (t) => {
+    const seen: string[] = [];
+    const api = await serve(t, (req, res) => {
+      seen.push(req.url!);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"groups":[],"events":[]}');
+    });
+    for (const base of [`${api}/scaleplane`, `${api}/scaleplane/`]) {
+      const client = new ApiClient(parseApiUrl(base), 'token-0123456789abcdef');
+      await client.list('/api/scalability/groups', 'groups');
+      await client.list('/api/scalability/events?limit=5', 'events');
+    }
+    assert.deepEqual(seen, [
+      '/scaleplane/api/scalability/groups',
+      '/scaleplane/api/scalability/events?limit=5',
+      '/scaleplane/api/scalability/groups',
+      '/scaleplane/api/scalability/events?limit=5',
+    ]);
+  });
+});
+
 describe('parseApiUrl', () => {
   const cases: [string, string | RegExp][] = [
     ['http://127.0.0.1:9090', 'http://127.0.0.1:9090/'],
@@ -100,6 +122,11 @@ describe('parseApiUrl', () => {
     ['127.0.0.1:9090', /\(did you mean http:\/\/127\.0\.0\.1:9090\?\)$/],
     ['ftp://host/', /^--api: not an http:\/\/ or https:\/\/ URL: ftp:\/\/host\/$/],
     ['not a url', /^--api: not an http:\/\/ or https:\/\/ URL: not a url$/],
+    // A query or fragment would be lost joining the API's paths on.
+    [
+      'http://127.0.0.1:9090/?tenant=a',
+      /^--api http:\/\/127\.0\.0\.1:9090\/\?tenant=a: give scheme, host, port and path only/,
+    ],
   ];
   for (const [raw, want] of cases) {
     it(raw, () => {
