@@ -1,4 +1,5 @@
 import { FORWARDED_FOR_HEADER, PROXY_AUTHORIZATION_HEADER } from '../api/auth.js';
+import { apiUrl, describeFailure } from '../cli/client.js';
 import { McpError } from './errors.js';
 
 /** ControlApi is what the MCP tools call: the control API over HTTP, with the caller's token. */
@@ -19,7 +20,9 @@ export function createControlApi(
 ): ControlApi {
   return {
     async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-      const url = new URL(path, baseUrl);
+      // As the CLI does: the API's path is kept (behind a proxy at /scaleplane/ the calls went to the
+      // proxy's root), and a failure names its cause.
+      const url = apiUrl(new URL(baseUrl), path);
       let res: Response;
       try {
         res = await fetch(url, {
@@ -33,9 +36,13 @@ export function createControlApi(
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
-        throw new McpError('MCP_API_UNREACHABLE', `cannot reach the control API at ${url.origin}`, {
-          cause: err,
-        });
+        throw new McpError(
+          'MCP_API_UNREACHABLE',
+          `cannot reach the control API at ${url.origin}: ${describeFailure(err)}`,
+          {
+            cause: err,
+          },
+        );
       }
       const text = await res.text();
       let json: unknown;

@@ -1,0 +1,44 @@
+// The MCP server's client of the control API, against a local HTTP server: it keeps --api's path and
+// names why a call got no answer, as the CLI's client does.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { createControlApi } from '../../src/mcp/api.js';
+import { McpError } from '../../src/mcp/errors.js';
+
+describe('MCP control API client', () => {
+  it('keeps the path of --api: behind a proxy at /scaleplane/ the call goes there', async (t) => {
+    const paths: string[] = [];
+    const server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      const ours = req.url === '/scaleplane/api/scalability/groups';
+      res.writeHead(ours ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(ours ? { groups: [] } : { error: 'not found' }));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => server.close());
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/scaleplane`;
+    const answer = await createControlApi(base, 'token').request('GET', '/api/scalability/groups');
+    assert.deepEqual(answer, { groups: [] }, 'the answer of the API behind the proxy');
+    assert.deepEqual(paths, ['/scaleplane/api/scalability/groups'], 'the path the proxy saw');
+  });
+
+  it('an API that refuses the connection: named with the cause', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    await assert.rejects(
+      createControlApi(`http://127.0.0.1:${port}`, 'token').request('GET', '/api/scalability/groups'),
+      (err: unknown) =>
+        err instanceof McpError &&
+        err.code === 'MCP_API_UNREACHABLE' &&
+        err.message ===
+          `cannot reach the control API at http://127.0.0.1:${port}: Error: connect ECONNREFUSED 127.0.0.1:${port}`,
+    );
+  });
+});
