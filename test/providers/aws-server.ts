@@ -106,6 +106,11 @@ export class AwsServer {
    * slow network or a loaded machine): a read in flight then shows the group as it was when sent.
    */
   readonly slow = new Map<string, number>();
+  /**
+   * Actions whose requests wait, before they are carried out, until a condition holds (see `hold`):
+   * a request that reaches AWS late reads the group as it is then, not as when it was sent.
+   */
+  readonly #holds = new Map<string, { until: () => boolean; waiting: () => void; parked: (() => void)[] }>();
   /** Actions answered 403 AccessDenied (an IAM policy without them). */
   readonly denied = new Set<string>();
   /**
@@ -148,6 +153,12 @@ export class AwsServer {
       const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
       const accessKey = /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '')?.[1];
       this.requests.push({ action: params.Action ?? '', params, ...(accessKey && { accessKey }) });
+      const hold = this.#holds.get(params.Action ?? '');
+      if (hold && !hold.until())
+        await new Promise<void>((carryOut) => {
+          hold.parked.push(carryOut);
+          hold.waiting();
+        });
       if (this.silent.has(params.Action ?? '')) return;
       // Done, and the answer lost on its way back (a connection reset after AWS acted).
       if (this.unanswered.has(params.Action ?? '')) return this.#handle(params, new ServerResponse(req));
@@ -172,6 +183,15 @@ export class AwsServer {
     for (const t of this.#timers) clearTimeout(t);
     this.#server.closeAllConnections();
     await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+
+  /**
+   * hold keeps the requests of `action` that arrive from now on waiting until `until()` holds
+   * (checked at every change of the group), then carries them out; it resolves once the first one
+   * waits. Waiting, not slow (see `slow`): what the request reads is the group as it is by then.
+   */
+  hold(action: string, until: () => boolean): Promise<void> {
+    return new Promise((waiting) => this.#holds.set(action, { until, waiting, parked: [] }));
   }
 
   inService(): number {
@@ -669,6 +689,11 @@ export class AwsServer {
 
   #record(): void {
     this.inServiceHistory.push(this.inService());
+    for (const [action, hold] of this.#holds) {
+      if (!hold.until()) continue;
+      this.#holds.delete(action);
+      for (const carryOut of hold.parked) carryOut();
+    }
   }
 
   #xml(res: ServerResponse, body: string): void {

@@ -843,12 +843,18 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         else fresh.push(i.InstanceId);
       }
       if (i.LifecycleState !== 'InService') this.#inServiceSince.delete(i.InstanceId);
+      const known = this.#members.get(i.InstanceId);
       members.set(i.InstanceId, {
         id: i.InstanceId,
         lifecycleState: i.LifecycleState ?? 'Pending',
         healthStatus: i.HealthStatus ?? 'Healthy',
         ...(i.InstanceType && { instanceType: i.InstanceType }),
-        launchedAt: this.#members.get(i.InstanceId)?.launchedAt ?? now,
+        // DescribeInstances comes after the group read: an instance terminated in between has no
+        // IP there. Left out, the list mixed two moments (its replacement still Pending from the
+        // group read, it gone), 1 ready of 2 InService in a resize. Its IP never changes: the list
+        // stays the group as this read saw it, until the next poll.
+        ...(known?.privateIp && { privateIp: known.privateIp }),
+        launchedAt: known?.launchedAt ?? now,
       });
     }
     if (members.size > 0) {
