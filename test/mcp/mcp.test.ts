@@ -1,12 +1,13 @@
 // Acceptance: an MCP client from the SDK lists Scaleplane's tools and scales a group through
 // scale_group, over streamable HTTP and over stdio (`scaleplane mcp`); without the token it is refused.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -21,6 +22,7 @@ import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-har
 import { sendRaw } from '../helpers/raw-http.js';
 import { until } from '../helpers/until.js';
 
+const execFileAsync = promisify(execFile);
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 async function connect(url: URL, token?: string): Promise<Client> {
@@ -265,11 +267,19 @@ describe('MCP server', () => {
   });
 
   it('a long simulate runs apart: other calls are answered meanwhile; its client gone, it ends', async () => {
-    /** simulators lists this process's simulator children (the MCP server runs in this process). */
-    const simulators = () => {
+    /**
+     * simulators lists this process's simulator children (the MCP server runs in this process). Not
+     * execFileSync: polled every few ms, it kept this process's event loop, which serves the MCP
+     * server and the API too, blocked nearly all the time; on a loaded machine the simulate call's
+     * token check then sat unread past the API's 10 s header timeout and failed ECONNRESET (2 runs
+     * of 3 beside two CPU hogs), ending the "long" simulation before list_groups was asked.
+     */
+    const simulators = async () => {
       try {
-        const out = execFileSync('ps', ['-o', 'args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-        return out.split('\n').filter((line) => line.includes('simulate-child'));
+        const { stdout } = await execFileAsync('ps', ['-o', 'args=', '--ppid', String(process.pid)], {
+          encoding: 'utf8',
+        });
+        return stdout.split('\n').filter((line) => line.includes('simulate-child'));
       } catch {
         return []; // ps exits 1 when there are no children
       }
@@ -297,7 +307,7 @@ describe('MCP server', () => {
     const simulations = Array.from({ length: MAX_SIMULATIONS }, long);
     // Until the simulators run (or, run in the server's own thread, one finished).
     await until(
-      () => simulateDone || simulators().length === MAX_SIMULATIONS,
+      async () => simulateDone || (await simulators()).length === MAX_SIMULATIONS,
       300_000,
       'simulations started',
     );
@@ -314,7 +324,11 @@ describe('MCP server', () => {
     // hanging up, which aborts its calls on the server.
     await simulating.close();
     for (const outcome of await Promise.all(simulations)) assert.notEqual(outcome, 'answered');
-    await until(() => simulators().length === 0, 10_000, 'the cancelled simulator process ended');
+    await until(
+      async () => (await simulators()).length === 0,
+      10_000,
+      'the cancelled simulator process ended',
+    );
   });
 
   it('simulate runs a policy over an inline trace without touching any group', async () => {
