@@ -22,6 +22,7 @@ import {
   writeTokenFile,
 } from './api/index.js';
 import { Balancer, CachePurger, checkCloudflareToken, NginxDriver } from './balancer/index.js';
+import { monotonicNow } from './clock.js';
 import {
   type Config,
   ConfigError,
@@ -229,7 +230,8 @@ export class Scaleplane {
     }
     this.#ha.onRoutingChange((group) => this.#route.get(group)?.());
     this.#cpuTimer = setInterval(() => {
-      const now = Date.now();
+      // The controller's clock: its decisions read these samples' windows (see GroupReadings.sample).
+      const now = monotonicNow();
       for (const readings of this.#readings.values()) readings.sample(now);
     }, CPU_SAMPLE_INTERVAL_MS);
     this.#cpuTimer.unref();
@@ -488,14 +490,18 @@ export class Scaleplane {
         { instance: instance.id, ...detail },
         `instance ${instance.id} failed${detail.reason ? ` (${detail.reason})` : ''}; replacing it`,
       );
-      this.controller.journal.append(crashEntry(name, provider.desired(), instance.id, detail), Date.now());
+      // The journal's time base, the decision clock (see journal.ts `time`).
+      this.controller.journal.append(
+        crashEntry(name, provider.desired(), instance.id, detail),
+        monotonicNow(),
+      );
     });
     provider.on('crashLoop', (detail) => {
       logger.error(
         detail,
         `group ${name} is crash-looping: ${detail.crashes} crashes in ${detail.windowMs} ms; replacement paused until the next scaling`,
       );
-      this.controller.journal.append(crashLoopEntry(name, provider.desired(), detail), Date.now());
+      this.controller.journal.append(crashLoopEntry(name, provider.desired(), detail), monotonicNow());
     });
     provider.on('error', (err) => logger.error({ err }, 'provider error'));
     // Every failed operation, thrown to a caller (a scale write) or background (a watch); alerted in watchForAlerts.

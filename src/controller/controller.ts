@@ -1,3 +1,4 @@
+import { monotonicNow } from '../clock.js';
 import type { Config } from '../config/index.js';
 import type { InstanceSize } from '../providers/index.js';
 import {
@@ -87,6 +88,11 @@ export interface ControllerOptions {
   journal: DecisionJournal;
   backends: (group: string) => readonly BackendView[];
   logger: Logger;
+  /**
+   * The clock decisions run on (stabilization windows, scale events, metric windows).
+   * @defaultValue monotonicNow: the wall clock at start plus monotonic time, so a step of the system
+   * clock moves no window (see clock.ts)
+   */
   now?: () => number;
 }
 
@@ -116,7 +122,7 @@ export class Controller {
     this.#config = options.config;
     this.journal = options.journal;
     this.#groups = new Map(options.groups.map((g) => [g.name, g]));
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicNow;
   }
 
   /**

@@ -380,7 +380,7 @@ export class GroupController {
       },
       now,
     );
-    const began = { now, wall: Date.now() };
+    const began = { now, at: performance.now() };
     resize(plan.size).then(
       () => this.#resizeEnded(undefined, 'startup', `resumed resize to ${what}`, began),
       (err: unknown) => this.#resizeEnded(err, 'startup', `resumed resize to ${what}`, began, plan.size),
@@ -409,7 +409,7 @@ export class GroupController {
       },
       now,
     );
-    const began = { now, wall: Date.now() };
+    const began = { now, at: performance.now() };
     roll.then(
       () => this.#resizeEnded(undefined, 'startup', 'resumed resize', began),
       (err: unknown) => this.#resizeEnded(err, 'startup', 'resumed resize', began),
@@ -425,8 +425,8 @@ export class GroupController {
     err: unknown,
     source: 'api' | 'startup',
     what: string,
-    /** The resize's decision time, and the wall time then: journaled that much wall time after it. */
-    began: { now: number; wall: number },
+    /** The resize's decision time, and performance.now() then: journaled that much (monotonic) time after it. */
+    began: { now: number; at: number },
     size?: InstanceSize,
   ): void {
     const code = (err as { code?: unknown } | undefined)?.code;
@@ -456,7 +456,7 @@ export class GroupController {
           ...(err !== undefined && { error, ...(typeof code === 'string' && { code }) }),
         },
       },
-      began.now + (Date.now() - began.wall),
+      began.now + (performance.now() - began.at),
     );
   }
 
@@ -655,7 +655,7 @@ export class GroupController {
     const saved = new Promise<void>((resolve, reject) => {
       onSizeSaved = (write) => write.then(resolve, reject);
     });
-    const began = { now, wall: Date.now() };
+    const began = { now, at: performance.now() };
     const done = this.provider.resize(size, { onSizeSaved }).then(
       () => this.#resizeEnded(undefined, 'api', `resize to ${what}`, began),
       (err: unknown) => {
@@ -675,10 +675,10 @@ export class GroupController {
   async #apply(
     desired: number,
     source: 'policy' | 'api' | 'startup' | 'reload',
-    /** The decision's time: the failure is journaled that much wall time after it. */
+    /** The decision's time: the failure is journaled that much (monotonic) time after it. */
     now: number,
   ): Promise<void> {
-    const began = Date.now();
+    const began = performance.now();
     const pending = { desired, since: now, noted: false };
     this.#pending = pending;
     const previous = this.provider.desired();
@@ -712,7 +712,7 @@ export class GroupController {
           message: `scale to ${desired} failed: ${error}; the provider's desired count is ${actual}`,
           inputs: { wanted: desired, error, ...(typeof code === 'string' && { code }) },
         },
-        now + (Date.now() - began),
+        now + (performance.now() - began),
       );
     }
   }

@@ -1,3 +1,4 @@
+import { monotonicNow } from '../clock.js';
 import type { Provider } from '../providers/index.js';
 import type { Logger } from './group.js';
 import type { DecisionJournal } from './journal.js';
@@ -51,7 +52,11 @@ export interface InstanceHealthWatchOptions {
   /** How often replacement is considered, ms. @defaultValue 1000 */
   interval?: number;
   logger: Logger;
-  /** Wall clock, ms. @defaultValue Date.now */
+  /**
+   * Clock of `replaceAfter` and of the journal entries, ms: the controller's, so a step of the system
+   * clock neither replaces an instance early nor dates these entries apart from the decisions'.
+   * @defaultValue monotonicNow
+   */
   now?: () => number;
 }
 
@@ -80,7 +85,7 @@ export class InstanceHealthWatch {
 
   constructor(options: InstanceHealthWatchOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicNow;
   }
 
   /** start considers replacements every `interval`. Safe to call twice. */

@@ -11,7 +11,15 @@ export type JournalSource = 'policy' | 'api' | 'startup' | 'health' | 'leader' |
 export interface JournalEntry {
   /** Monotonic sequence number, for `?since=`. */
   seq: number;
-  /** ISO-8601 time. */
+  /**
+   * ISO-8601 time, on the decision clock (clock.ts), every entry alike: the wall clock as of the
+   * controller's start plus the monotonic time since. It reads as the wall clock and matches it
+   * unless the system clock was stepped while the controller ran (then it is off by that step
+   * until a restart). Chosen over Date.now so that the entries' spacing is the time the decisions'
+   * windows saw (why a scale-down waited shows as 5 min between two entries, whatever NTP did)
+   * and one journal has one time base. Nothing times a window by it: restored entries (a
+   * restart, a new leader) are shown, never measured.
+   */
   time: string;
   group: string;
   source: JournalSource;

@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
+import { monotonicNow } from '../clock.js';
 import type { FencedProvider } from '../providers/index.js';
 import type { Controller } from './controller.js';
 import type { Logger } from './group.js';
@@ -129,7 +130,8 @@ export class Leadership {
     const desired = state ? await restoreState(state, journal) : {};
     if (this.#grant !== grant) return;
     // Announced through the journal (one entry per group), which the app logs.
-    const now = Date.now();
+    // The journal's time base, the controller's decision clock (see journal.ts `time`).
+    const now = monotonicNow();
     for (const name of controller.groupNames()) {
       const count = desired[name] ?? 0;
       journal.append(
@@ -177,7 +179,8 @@ export class Leadership {
 
   async #handOver(reason: string): Promise<void> {
     const { controller, journal } = this.#o;
-    const now = Date.now();
+    // The journal's time base, the controller's decision clock (see journal.ts `time`).
+    const now = monotonicNow();
     for (const name of controller.groupNames()) {
       const count = controller.group(name).desired();
       journal.append(

@@ -9,6 +9,7 @@
  * buckets see the load second by second, as the simulator feeds them, instead of one 30-s average
  * stamped at decision time that lags the load by half a window.
  */
+import { monotonicNow } from '../clock.js';
 import type { GroupConfig, MetricConfig } from '../config/index.js';
 import { type LoadSample, type ObservedMetric, samplesOf } from '../policy/index.js';
 import type { Instance } from '../providers/index.js';
@@ -128,9 +129,12 @@ export class GroupReadings {
   /**
    * sample takes one CPU (and, when read, memory) measurement of the group's ready instances, and
    * keeps the group's load over this tick as a sample for the next decision; none when a metric is
-   * missing on this tick (see missing-metric.ts).
+   * missing on this tick (see missing-metric.ts). `now` dates the samples the decisions' windows
+   * take (read with the controller's `now`): the decision clock, whose steps are the monotonic
+   * clock's. Dated on the wall clock, a step back made a sample's span negative, and CPU missing
+   * until it left the window (31 s); a step forward aged every sample out of it at once.
    */
-  sample(now: number): void {
+  sample(now: number = monotonicNow()): void {
     const instances = this.#instances();
     this.#cpu.sample(instances, now);
     this.#memory?.sample(instances, now);

@@ -5,6 +5,7 @@
  * good value, or — when the last poll failed or the value went stale — a metric with `error` set,
  * which the policy treats as HPA treats a missing metric (never a silent scale-down).
  */
+import { monotonicNow } from '../clock.js';
 import type { MetricKind, ObservedMetric } from '../policy/index.js';
 import type { Instance } from '../providers/index.js';
 
@@ -13,7 +14,7 @@ export interface SourceContext {
   group: string;
   /** The group's instances now (per-instance sources read the ready ones). */
   instances: readonly Instance[];
-  /** Epoch ms. */
+  /** When read, on the decision clock (clock.ts: epoch ms as of start, then monotonic): a rate's time base. */
   now: number;
 }
 
@@ -60,6 +61,10 @@ export interface PolledMetricOptions {
   timeout?: number;
   /** Told when the source starts failing (once per failure streak) and when it recovers (err undefined). */
   onError?: (err: Error | undefined, source: MetricSource) => void;
+  /**
+   * Dates each value; `observe(now)` compares the controller's `now` with it, so both must be the
+   * same clock. @defaultValue monotonicNow, the controller's
+   */
   now?: () => number;
 }
 
@@ -90,7 +95,7 @@ export class PolledMetric {
     this.#options = options;
     this.#interval = options.interval ?? 1000;
     this.#maxAge = options.maxAge ?? Math.max(3 * this.#interval, 10_000);
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicNow;
     this.#timeout = options.timeout ?? 6000;
     if (!(this.#timeout > 0)) throw new RangeError(`timeout must be positive, got ${this.#timeout}`);
   }

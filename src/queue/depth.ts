@@ -1,6 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Channel } from 'amqplib';
 import type { Redis } from 'ioredis';
+import { monotonicNow } from '../clock.js';
 import { natsNames } from './nats/backend.js';
 import { readNotDue, splitBacklog } from './nats/delayed.js';
 import { rabbitNames } from './rabbitmq/topology.js';
@@ -50,7 +51,7 @@ export async function readRedisDepth(
     pending,
     delayed: Number(delayed ?? 0),
     ...(added === undefined ? {} : { added: Number(added) }),
-    at: Date.now(),
+    at: monotonicNow(),
   };
   return withRate(options.previous, reading);
 }
@@ -71,7 +72,7 @@ export async function readRabbitDepth(
   options: { prefix?: string } = {},
 ): Promise<DepthReading> {
   const reply = await channel.checkQueue(rabbitNames(options.prefix ?? 'sp', queue).queue);
-  return { depth: reply.messageCount, at: Date.now() };
+  return { depth: reply.messageCount, at: monotonicNow() };
 }
 
 /**
@@ -95,8 +96,10 @@ export async function readNatsDepth(
   } catch {
     // No consumer yet: every stored message is waiting.
   }
-  const at = Date.now();
-  const notDue = await readNotDue(jsm, stream, at);
+  // Due or not is judged on the wall clock, the one the producers' not-before headers are set on;
+  // the reading is dated on the decision clock, as the others, for its rate.
+  const notDue = await readNotDue(jsm, stream, Date.now());
+  const at = monotonicNow();
   return withRate(options.previous, {
     ...splitBacklog(waiting, unacked, notDue),
     added: stream.state.last_seq,

@@ -53,7 +53,10 @@ export interface DepthReading {
   added?: number;
   /** Arrival rate in jobs/s since the previous reading, when both readings have `added`. */
   rate?: number;
-  /** ms since the epoch when read. */
+  /**
+   * When read, on the decision clock (src/clock.ts: ms since the epoch as of the process's start,
+   * then monotonic), so a step of the system clock skews no `rate`.
+   */
   at: number;
 }
 
