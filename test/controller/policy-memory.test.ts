@@ -144,6 +144,57 @@ describe('predictive memory', () => {
     assert.ok(asked[2]! < asked[0]!, `forgetful ${asked[2]} vs ${asked[0]}: no learnt noise, no headroom`);
   });
 
+  it('a restart after a step of the system clock: the file keeps its buckets on the wall clock', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-memory-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, '.scaleplane-forecast-web.json');
+    // The first process saw the system clock stepped back 10 min: its decision clock (monotonic
+    // since its start) runs 10 min ahead of the wall clock, which its successor starts on.
+    const STEP = 10 * MINUTE;
+    const cpu = { value: 0 };
+    const first = controller(new PolicyMemoryFile(path, { wallOffset: () => STEP }), cpu);
+    await first.group.start(0);
+    const stop = 180 * MINUTE;
+    for (let now = 15_000; now <= stop; now += 15_000) {
+      cpu.value = loadAt(now);
+      first.group.evaluate(now);
+    }
+    await first.group.flushMemory();
+    const saved = JSON.parse(await readFile(path, 'utf8')) as { buckets: number[][] };
+    assert.equal(saved.buckets.at(-1)?.[0], Math.floor(stop / MINUTE) - 10 - 1, 'kept on the wall clock');
+    const restarted = controller(new PolicyMemoryFile(path, { wallOffset: () => 0 }), cpu);
+    await restarted.group.start(stop - STEP);
+    assert.equal(restarted.group.predictiveBuckets, saved.buckets.length, 'the history restored');
+    // The same moment: `next` on the first one's clock, next − STEP on the restarted one's.
+    const next = stop + 15_000;
+    cpu.value = loadAt(next);
+    await restarted.provider.scaleTo(first.provider.desired());
+    first.group.evaluate(next);
+    restarted.group.evaluate(next - STEP);
+    assert.equal(
+      restarted.group.lastDecision?.desired,
+      first.group.lastDecision?.desired,
+      'the same decision',
+    );
+    // Ten more minutes: the buckets the restarted one closes follow those it restored.
+    for (let now = next + 15_000; now <= next + STEP; now += 15_000) {
+      cpu.value = loadAt(now);
+      restarted.group.evaluate(now - STEP);
+    }
+    await restarted.group.flushMemory();
+    const indices = (JSON.parse(await readFile(path, 'utf8')) as { buckets: number[][] }).buckets.map(
+      (b) => b[0]!,
+    );
+    const disorder = indices.findIndex((index, i) => i > 0 && index <= indices[i - 1]!);
+    assert.equal(
+      disorder,
+      -1,
+      `bucket indices out of order at ${disorder}: ${indices.slice(disorder - 2, disorder + 2)}`,
+    );
+    // The restarted one's clock is the wall clock: its last sample (at `next`) opened bucket 180.
+    assert.equal(indices.at(-1), Math.floor(next / MINUTE) - 1, 'the last closed bucket, 179');
+  });
+
   it('an unreadable file starts the group without history', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'scaleplane-memory-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
