@@ -82,6 +82,27 @@ class Unroutable extends Error {
   }
 }
 
+/** TooLarge: the message is over the broker's max_message_size (not stored; sending it again cannot help). */
+class TooLarge extends Error {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`message of ${size} bytes over max_message_size ${limit}`);
+  }
+}
+
+/**
+ * sizeLimitOf reads the broker's max_message_size from the error it closed a channel with when a
+ * publish was over it (406 PRECONDITION_FAILED, "message size N is larger than configured max size
+ * M"): AMQP carries the limit only in that text.
+ */
+function sizeLimitOf(error: (Error & { code?: unknown }) | undefined): number | undefined {
+  if (error?.code !== 406) return undefined;
+  const limit = /larger than configured max size (\d+)/.exec(error.message)?.[1];
+  return limit === undefined ? undefined : Number(limit);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** createRabbitBackend runs queues on RabbitMQ with confirms, quorum queues, TTL-queue delays and a DLX. */
@@ -101,6 +122,10 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   let publisher: ConfirmChannel | undefined;
   /** Returns seen on each publisher channel, by publish token, until that publish's confirm reads them. */
   const returnsOf = new WeakMap<ConfirmChannel, Map<string, Unroutable>>();
+  /** The error the broker closed each publisher channel with, read by the confirms it failed. */
+  const closeErrorOf = new WeakMap<ConfirmChannel, Error>();
+  /** The broker's max_message_size, learnt from its refusal of a larger publish. */
+  let maxMessageSize: number | undefined;
   let publishSeq = 0;
   let connected: Promise<void>;
   let markConnected: () => void = () => {};
@@ -129,21 +154,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           context.onConnection({ state: 'disconnected' });
           void connectLoop();
         });
-        const p = await m.createConfirmChannel();
-        p.on('error', () => {});
-        const returns = new Map<string, Unroutable>();
-        returnsOf.set(p, returns);
-        // A return comes before the confirm of the same message on the same channel, so the
-        // confirm callback finds it here. The token, not the job id, tells the publishes apart: one
-        // job id can be published more than once at a time (a retry, a caller re-using ids).
-        p.on(
-          'return',
-          (msg: { fields: { replyCode: number; replyText: string }; properties: Options.Publish }) => {
-            const token = msg.properties.headers?.[PUBLISH_TOKEN];
-            if (token !== undefined)
-              returns.set(String(token), new Unroutable(msg.fields.replyCode, msg.fields.replyText));
-          },
-        );
+        const p = await openPublisher(m);
         model = m;
         publisher = p;
         for (const subscribe of subscribers) {
@@ -160,6 +171,53 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         const delay = backoffDelay(attempt, context.reconnect, context.random);
         context.onConnection({ state: 'reconnecting', attempt, delay, error: (error as Error).message });
         await sleep(delay);
+      }
+    }
+  };
+  /**
+   * openPublisher opens the confirm channel every publish goes through. A channel error (a publish
+   * over the broker's max_message_size: 406; to an exchange that is gone: 404) closes only that
+   * channel, with the connection still up: no reconnect follows, so it is opened again here. Before,
+   * `publisher` stayed the closed channel and every later publish of the process (jobs, retries,
+   * hand-backs, dead letters) failed 'Channel closed' until its timeout.
+   */
+  const openPublisher = async (m: ChannelModel): Promise<ConfirmChannel> => {
+    const p = await m.createConfirmChannel();
+    p.on('error', (error: Error) => closeErrorOf.set(p, error));
+    const returns = new Map<string, Unroutable>();
+    returnsOf.set(p, returns);
+    // A return comes before the confirm of the same message on the same channel, so the
+    // confirm callback finds it here. The token, not the job id, tells the publishes apart: one
+    // job id can be published more than once at a time (a retry, a caller re-using ids).
+    p.on(
+      'return',
+      (msg: { fields: { replyCode: number; replyText: string }; properties: Options.Publish }) => {
+        const token = msg.properties.headers?.[PUBLISH_TOKEN];
+        if (token !== undefined)
+          returns.set(String(token), new Unroutable(msg.fields.replyCode, msg.fields.replyText));
+      },
+    );
+    p.on('close', () => {
+      if (publisher !== p) return;
+      publisher = undefined;
+      if (!closed && model === m) void reopenPublisher(m);
+    });
+    return p;
+  };
+  /** reopenPublisher replaces a publisher channel the broker closed, until it works or `m` is gone. */
+  const reopenPublisher = async (m: ChannelModel) => {
+    for (let attempt = 1; !closed && model === m && publisher === undefined; attempt++) {
+      try {
+        const p = await openPublisher(m);
+        if (closed || model !== m) {
+          await p.close().catch(() => {});
+          return;
+        }
+        publisher = p;
+        return;
+      } catch {
+        // The connection is closing: its close handler reconnects and opens a publisher with it.
+        await sleep(backoffDelay(attempt, context.reconnect, context.random));
       }
     }
   };
@@ -244,6 +302,11 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         reject(new QueueError('QUEUE_CONNECTION', 'rabbitmq: not connected'));
         return;
       }
+      // Sent, it would close the publisher channel again, failing the publishes beside it.
+      if (maxMessageSize !== undefined && body.length > maxMessageSize) {
+        reject(new TooLarge(body.length, maxMessageSize));
+        return;
+      }
       const token = String(++publishSeq);
       const returns = returnsOf.get(p);
       const headers = { ...props.headers, [PUBLISH_TOKEN]: token };
@@ -256,7 +319,10 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           (error: unknown) => {
             const returned = returns?.get(token);
             returns?.delete(token);
-            if (error) reject(new Unconfirmed(error));
+            const limit = error ? sizeLimitOf(closeErrorOf.get(p)) : undefined;
+            if (limit !== undefined) maxMessageSize = limit;
+            if (limit !== undefined && body.length > limit) reject(new TooLarge(body.length, limit));
+            else if (error) reject(new Unconfirmed(error));
             else if (returned) reject(returned);
             else resolve();
           },
@@ -271,7 +337,10 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
    * names the queue the message is meant for; a message returned unroutable (that queue is gone)
    * is published once more after `redeclare` declared it again, as a producer starting now would
    * (a job stored in a re-created queue beats a job dropped), and a second return rejects with
-   * QUEUE_PUBLISH_FAILED naming the queue.
+   * QUEUE_PUBLISH_FAILED naming the queue. A message over the broker's max_message_size rejects
+   * at once with QUEUE_INVALID_ARGUMENT naming `payload`. `moot` says, before each attempt, that
+   * the message is no longer wanted (the delivery it settles went back to the broker while it
+   * waited for a reconnect): it then rejects with QUEUE_ACK_FAILED, publishing nothing.
    */
   const publishConfirmed = async (
     exchange: string,
@@ -281,6 +350,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     signal: AbortSignal,
     target: string,
     redeclare: () => Promise<void>,
+    moot: () => boolean = () => false,
   ) => {
     let unconfirmed = 0;
     let redeclared = false;
@@ -294,9 +364,20 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             signal.addEventListener('abort', () => reject(signal.reason), { once: true });
           }),
         ]);
+        if (moot())
+          throw new QueueError(
+            'QUEUE_ACK_FAILED',
+            `rabbitmq: not published to ${target}: the delivery it settles went back to the broker (its channel closed)`,
+          );
         await publishOnce(exchange, routingKey, body, props);
         return;
       } catch (error) {
+        if (error instanceof QueueError && error.code === 'QUEUE_ACK_FAILED') throw error;
+        if (error instanceof TooLarge)
+          throw new InvalidArgumentError(
+            'payload',
+            `job ${String(props.messageId)} is ${error.size} bytes as sent, over the broker's max_message_size of ${error.limit} (not stored)`,
+          );
         if (signal.aborted) throw error;
         if (error instanceof Unroutable) {
           const what = `rabbitmq: queue ${target} does not exist (${error.message})`;
@@ -517,6 +598,14 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         delay: number,
         headers?: object,
       ) => {
+        // Its channel closed (a lost connection): the broker has taken the job back and delivers it
+        // again, so a copy published now would run beside that delivery. Before, a retry, dead
+        // letter or hand-back sent after a reconnect stored the job a second time.
+        if (closedChannels.has(ch))
+          throw new QueueError(
+            'QUEUE_ACK_FAILED',
+            `rabbitmq: job ${envelope.id} not settled: its channel closed, so the broker delivers it again`,
+          );
         await publishConfirmed(
           exchange,
           routingKey,
@@ -525,6 +614,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           AbortSignal.timeout(30_000),
           target,
           redeclareFor(queue, delay),
+          () => closedChannels.has(ch),
         );
         await ackConfirmed(ch, msg, envelope.id);
       };
@@ -548,8 +638,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             [DEAD_ID]: randomUUID(),
           }),
         release: async () => {
-          // Not connected: the broker returns the job itself when it sees the channel gone (a stall).
-          if (!publisher) return;
+          // Its channel closed: the broker has the job back already (a stall), nothing to hand back.
+          if (closedChannels.has(ch)) return;
           await republish('', names.queue, { ...envelope, attempt, stalls }, names.queue, 0);
         },
       };
