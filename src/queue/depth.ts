@@ -27,7 +27,10 @@ export function withRate(previous: DepthReading | undefined, current: DepthReadi
   return rate === undefined ? current : { ...current, rate };
 }
 
-/** readRedisDepth reads a Redis Streams queue: waiting, pending (delivered, unacked) and delayed jobs. */
+/**
+ * readRedisDepth reads a Redis Streams queue: waiting (delayed jobs due now included), pending
+ * (delivered, unacked) and delayed jobs not due yet.
+ */
 export async function readRedisDepth(
   redis: Redis,
   queue: string,
@@ -37,24 +40,38 @@ export async function readRedisDepth(
   const replies = (await redis
     .multi()
     .xlen(keys.stream)
-    .zcard(keys.delayed)
+    .eval(DELAYED_DUE, 1, keys.delayed)
     .xinfo('GROUPS', keys.stream)
     .xinfo('STREAM', keys.stream)
     .exec()) as [Error | null, unknown][];
   const [len, delayed, groups, info] = replies.map(([error, value]) => (error ? undefined : value));
+  const [due, all] = ((delayed ?? [0, 0]) as [number, number]).map(Number) as [number, number];
   const group = ((groups ?? []) as string[][]).find((g) => g[1] === (options.group ?? 'workers'));
   const pending = Number(group ? fieldOf(group, 'pending') : 0);
   const added = info ? fieldOf(info as string[], 'entries-added') : undefined;
-  // Acked entries are deleted, so the stream holds exactly the waiting plus the pending ones.
+  // Acked entries are deleted, so the stream holds exactly the waiting plus the pending ones. Due
+  // delayed jobs wait too: only a running worker moves them into the stream, so with none (a group
+  // scaled to zero, which this reading is to wake) they are counted here, as NATS and RabbitMQ
+  // (whose broker moves them itself) count theirs.
   const reading: DepthReading = {
-    depth: Math.max(0, Number(len ?? 0) - pending),
+    depth: Math.max(0, Number(len ?? 0) - pending) + due,
     pending,
-    delayed: Number(delayed ?? 0),
+    delayed: all - due,
     ...(added === undefined ? {} : { added: Number(added) }),
     at: monotonicNow(),
   };
   return withRate(options.previous, reading);
 }
+
+/**
+ * DELAYED_DUE counts a `:delayed` set's jobs due now on the Redis clock (the one they were
+ * scheduled on) and all of them: `{due, total}`. KEYS[1] delayed zset.
+ */
+const DELAYED_DUE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return {redis.call('ZCOUNT', KEYS[1], '-inf', now), redis.call('ZCARD', KEYS[1])}
+`;
 
 function fieldOf(fields: readonly unknown[], name: string): unknown {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];

@@ -43,11 +43,11 @@ export interface DeadLetter {
 
 /** DepthReading is one sample of a queue's backlog, the input of depth-based scaling. */
 export interface DepthReading {
-  /** Jobs waiting to be delivered (not counting delayed ones). */
+  /** Jobs waiting to be delivered: due ones, delayed jobs that fell due included, on every backend. */
   depth: number;
   /** Jobs delivered to a worker and not yet acked; undefined where the broker does not say (RabbitMQ over AMQP). */
   pending?: number;
-  /** Jobs scheduled for later (delayed publishes and retries waiting out their backoff), if known. */
+  /** Jobs scheduled for later and not due yet (delayed publishes, retries waiting out their backoff), if known. */
   delayed?: number;
   /** Cumulative count of jobs added, if the broker exposes it; feeds `depthRate`. */
   added?: number;
