@@ -199,7 +199,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     signal: AbortSignal,
     hdrs?: Record<string, string>,
   ) => {
-    const { js } = await clients;
+    const { js, nc } = await clients;
     for (let n = 1; ; n++) {
       try {
         const h = headers();
@@ -207,6 +207,14 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         await js.publish(subject, data, { msgID, headers: h, timeout: 5000 });
         return;
       } catch (error) {
+        // The client refuses a message over the server's max_payload before sending it: re-sending
+        // cannot help. Before, it was re-sent until publishTimeout and reported as
+        // QUEUE_PUBLISH_TIMEOUT ("may still arrive") after 30 s.
+        if (error instanceof Error && error.name === 'InvalidArgumentError')
+          throw new InvalidArgumentError(
+            'payload',
+            `job ${msgID} is ${data.length} bytes as sent (headers apart), over the NATS server's max_payload of ${nc.info?.max_payload} (${error.message}; not stored)`,
+          );
         // The retry carries the same Nats-Msg-Id, so a first copy that did land is not stored twice.
         if (signal.aborted || closed) throw error;
         await new Promise((r) => setTimeout(r, backoffDelay(n, context.reconnect, context.random)));
