@@ -116,6 +116,8 @@ export class Worker<T = unknown> extends EventEmitter {
   #handler: JobHandler<T>;
   #consumption: Consumption | undefined;
   #inFlight = new Map<Delivery, AbortController>();
+  /** In-flight deliveries whose settle (ack, retry, dead letter) has been sent: no longer ours to hand back. */
+  #settling = new Set<Delivery>();
   #closing: Promise<void> | undefined;
   #idle: (() => void) | undefined;
   #labels: { queue: string; backend: string };
@@ -180,6 +182,7 @@ export class Worker<T = unknown> extends EventEmitter {
       )
       .finally(() => {
         this.#inFlight.delete(delivery);
+        this.#settling.delete(delivery);
         this.#deps.metrics.inFlight.dec(this.#labels);
         if (this.#inFlight.size === 0) this.#idle?.();
         this.#consumption?.wake();
@@ -193,13 +196,18 @@ export class Worker<T = unknown> extends EventEmitter {
     // unsettled it would hold its slot or come back for ever. The dead letter keeps it as payload.
     if (delivery.malformed !== undefined) {
       const error = `malformed message: ${delivery.malformed}`;
+      this.#settling.add(delivery);
       await delivery.deadLetter(error, 'Malformed');
       this.#deps.metrics.deadLettered.inc(this.#labels);
       this.emit('dead-lettered', { ...event, reason: 'Malformed', error });
       return;
     }
     const { dedup } = this.options;
-    if (dedup && (await dedup.isDone(envelope.id))) {
+    const done = dedup ? await dedup.isDone(envelope.id) : false;
+    // close() handed the job back while the dedup store was asked: it is another worker's now.
+    if (signal.aborted) return;
+    if (done) {
+      this.#settling.add(delivery);
       await delivery.ack();
       this.emit('skipped', event);
       return;
@@ -208,6 +216,7 @@ export class Worker<T = unknown> extends EventEmitter {
     // Its worker died with it too often: running it again would likely kill this one as well.
     const stall = decideStall(delivery.stalls, this.options.maxStalls, attempt);
     if (stall.action === 'dead-letter') {
+      this.#settling.add(delivery);
       await delivery.deadLetter(stall.message, stall.reason);
       metrics.deadLettered.inc(this.#labels);
       this.emit('dead-lettered', {
@@ -245,6 +254,7 @@ export class Worker<T = unknown> extends EventEmitter {
     // close() already gave this job back; settling it again would duplicate or lose it.
     if (signal.aborted) return;
     if (!failed) {
+      this.#settling.add(delivery);
       if (dedup) await dedup.markDone(envelope.id);
       await delivery.ack();
       metrics.completed.inc(this.#labels);
@@ -261,6 +271,7 @@ export class Worker<T = unknown> extends EventEmitter {
       random,
       !(failure instanceof UnrecoverableError),
     );
+    this.#settling.add(delivery);
     if (decision.action === 'retry') {
       await delivery.retry(decision.delay);
       metrics.retried.inc(this.#labels);
@@ -274,7 +285,8 @@ export class Worker<T = unknown> extends EventEmitter {
 
   /**
    * close stops taking jobs, waits up to `closeTimeout` for running handlers to finish and settle,
-   * then returns the rest to the queue. Idempotent; never rejects.
+   * then returns the jobs whose handlers still run (or have not started) to the queue; a job whose
+   * ack, retry or dead letter is already on its way is left to it. Idempotent; never rejects.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -298,7 +310,9 @@ export class Worker<T = unknown> extends EventEmitter {
       ]);
       clearTimeout(timer);
     }
-    const leftovers = [...this.#inFlight];
+    // A job whose settle is on its way is left to it: handed back as well, the broker got its ack
+    // (or retry) and a new copy of it, a second run of a completed job.
+    const leftovers = [...this.#inFlight].filter(([delivery]) => !this.#settling.has(delivery));
     await Promise.all(
       leftovers.map(async ([delivery, controller]) => {
         controller.abort(new QueueError('QUEUE_CLOSED', 'worker closed before the handler finished'));
