@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { acceptableRequestId, newRequestId } from '../log/index.js';
@@ -7,11 +8,12 @@ import { acceptableRequestId, newRequestId } from '../log/index.js';
  * as in `IncomingMessage.rawHeaders`) so case, order and repeated headers survive the hop.
  */
 
+// `Trailer` is not among them (RFC 9110 §6.6.2 declares it end to end): it is forwarded with the
+// trailers it announces, where the hop's framing can carry them (see below).
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'te',
-  'trailer',
   'transfer-encoding',
   'upgrade',
 ]);
@@ -52,6 +54,7 @@ export function forwardRequestHeaders(
   let chunked = false;
   let idempotencyKey = false;
   let requestId: string | undefined;
+  let trailer: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -87,12 +90,21 @@ export function forwardRequestHeaders(
         // One id per request, and none a client could use to forge log lines.
         requestId ??= acceptableRequestId(value);
         continue;
+      // Sent on only with a chunked body (below): no other framing has a trailer section, and
+      // node:http's client refuses to send a Trailer header without one.
+      case 'trailer':
+        trailer ??= [];
+        trailer.push(name, value);
+        continue;
     }
     headers.push(name, value);
   }
   if (named !== undefined) removeNamed(headers, named);
   // Node decoded the client's chunking; the body still has no length, so frame it chunked again.
-  if (chunked) headers.push('Transfer-Encoding', 'chunked');
+  if (chunked) {
+    headers.push('Transfer-Encoding', 'chunked');
+    if (trailer !== undefined) headers.push(...trailer);
+  }
   if (remoteAddress !== undefined) {
     forwardedFor = forwardedFor === undefined ? remoteAddress : `${forwardedFor}, ${remoteAddress}`;
   }
@@ -109,8 +121,12 @@ export function schemeOf(socket: Socket): 'http' | 'https' {
   return (socket as TLSSocket).encrypted === true ? 'https' : 'http';
 }
 
-/** forwardResponseHeaders strips hop-by-hop headers from a backend response's raw header list. */
-export function forwardResponseHeaders(raw: readonly string[]): string[] {
+/**
+ * forwardResponseHeaders strips hop-by-hop headers from a backend response's raw header list, and
+ * `Trailer` unless `trailers` says the response to the client can carry trailer fields (it is
+ * chunked): announcing fields that cannot follow would be wrong, and node:http refuses to.
+ */
+export function forwardResponseHeaders(raw: readonly string[], trailers = false): string[] {
   const headers: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -120,6 +136,7 @@ export function forwardResponseHeaders(raw: readonly string[]): string[] {
       if (lower === 'connection') named = connectionTokens(raw[i + 1]!, named);
       continue;
     }
+    if (!trailers && lower === 'trailer') continue;
     headers.push(name, raw[i + 1]!);
   }
   if (named !== undefined) removeNamed(headers, named);
@@ -149,4 +166,31 @@ function removeNamed(headers: string[], named: ReadonlySet<string>): void {
     headers[out++] = headers[i + 1]!;
   }
   headers.length = out;
+}
+
+// Never passed on from a trailer section: fields about framing, routing or the trailer section
+// itself, which a recipient must not act on there (RFC 9110 §6.5.1), beyond the hop-by-hop ones.
+const NOT_IN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'host', 'trailer']);
+
+/**
+ * forwardTrailers turns a raw trailer list (`rawTrailers`, `[name, value, …]`) into the
+ * `[name, value]` pairs passed on to the next hop: hop-by-hop fields (the fixed list and
+ * `Proxy-*`), framing and routing fields, and any node:http would refuse to write, are dropped.
+ */
+export function forwardTrailers(raw: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (isHopByHop(lower) || NOT_IN_TRAILERS.has(lower)) continue;
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      continue;
+    }
+    out.push([name, value]);
+  }
+  return out;
 }

@@ -199,7 +199,7 @@ let streamRespond: http2.ServerHttp2Stream['respond'] | undefined;
  * respondWithoutTrailers is `respond` for the stream of an Http2Response. The compatibility API
  * always asks for `waitForTrailers`, so every response ends with a 'wantTrailers' event, an empty
  * trailers call deferred to setImmediate and a frame of its own carrying END_STREAM, even with no
- * trailers. The data path sends none (trailers are not forwarded, as on HTTP/1.1), so the last
+ * trailers. The data path sends an HTTP/2 client none (`trailersFit` in proxy.ts), so the last
  * DATA frame carries END_STREAM instead.
  */
 function respondWithoutTrailers(

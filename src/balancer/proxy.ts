@@ -6,7 +6,13 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import { type Dispatcher, Pool as UndiciPool } from 'undici';
 import type { ScaleplaneMetrics } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
-import { type ForwardedRequest, forwardRequestHeaders, forwardResponseHeaders, schemeOf } from './headers.js';
+import {
+  type ForwardedRequest,
+  forwardRequestHeaders,
+  forwardResponseHeaders,
+  forwardTrailers,
+  schemeOf,
+} from './headers.js';
 import type { OutlierOutcome } from './outlier.js';
 import type { Pool, PoolMember } from './pool.js';
 import { sendJson } from './respond.js';
@@ -370,7 +376,42 @@ class Exchange {
     }
     // Not stream.pipeline: on an upstream failure it would destroy the client request, and with it
     // the client's socket, so the 502 could never be sent. The response side is forwarded by hand.
-    if (!(upstream instanceof UndiciAttempt)) this.req.pipe(upstream);
+    // Not ended by pipe either: the client's trailer fields, known at its 'end', go first.
+    if (!(upstream instanceof UndiciAttempt)) {
+      this.req.pipe(upstream, { end: false });
+      this.req.once('end', () => this.requestEnded(upstream));
+    }
+  }
+
+  /** Ends the upstream request once the client's body ended, with the client's trailers. */
+  requestEnded(upstream: http.ClientRequest): void {
+    if (this.upstream !== upstream || upstream.destroyed) return;
+    // Only a chunked upstream request has a trailer section; a declared length has none.
+    if (this.req.rawTrailers.length > 0 && upstream.chunkedEncoding)
+      upstream.addTrailers(forwardTrailers(this.req.rawTrailers));
+    upstream.end();
+  }
+
+  /**
+   * trailersFit says whether the client's response can carry the backend's trailer fields: the
+   * backend's is chunked, and so is ours (HTTP/1.1 with a body; HTTP/1.0 has no trailer section,
+   * and the HTTP/2 listener sends none, see http2.ts).
+   */
+  trailersFit(statusCode: number, upstreamChunked: boolean): boolean {
+    return (
+      upstreamChunked &&
+      this.res.useChunkedEncodingByDefault === true &&
+      this.req.method !== 'HEAD' &&
+      statusCode !== 204 &&
+      statusCode !== 304
+    );
+  }
+
+  /** Ends the client's response, with the backend's trailer fields where its framing carries them. */
+  endResponse(rawTrailers: readonly string[]): void {
+    const res = this.res;
+    if (rawTrailers.length > 0 && res.chunkedEncoding === true) res.addTrailers(forwardTrailers(rawTrailers));
+    res.end();
   }
 
   countBody(bytes: number): void {
@@ -388,13 +429,17 @@ class Exchange {
     if (this.picker.observe !== undefined) {
       this.picker.observe(backend, performance.now() - this.attemptStarted);
     }
-    this.route.outcome(backend, (upstreamResponse.statusCode ?? 502) >= 500 ? '5xx' : 'success');
-    const headers = forwardResponseHeaders(upstreamResponse.rawHeaders);
+    const statusCode = upstreamResponse.statusCode ?? 502;
+    this.route.outcome(backend, statusCode >= 500 ? '5xx' : 'success');
+    const headers = forwardResponseHeaders(
+      upstreamResponse.rawHeaders,
+      this.trailersFit(statusCode, upstreamResponse.headers['transfer-encoding'] !== undefined),
+    );
     if (upstreamResponse.headers['x-request-id'] === undefined)
       headers.push('X-Request-Id', this.forwarded!.requestId);
     if (this.proxy.closing) headers.push('Connection', 'close');
     try {
-      this.res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, headers);
+      this.res.writeHead(statusCode, upstreamResponse.statusMessage, headers);
     } catch (err) {
       // Node refuses what it cannot send on (e.g. a status outside 100-999); the client gets a 502.
       upstreamResponse.destroy();
@@ -428,6 +473,7 @@ class Exchange {
     this.route.outcome(backend, statusCode >= 500 ? '5xx' : 'success');
     const rawHeaders = new Array<string>(raw.length);
     let hasRequestId = false;
+    let chunked = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toString('latin1');
       rawHeaders[i] = name;
@@ -435,8 +481,9 @@ class Exchange {
       if (name.length === 12 && name.toLowerCase() === 'x-request-id') hasRequestId = true;
       else if (name.length === 14 && name.toLowerCase() === 'content-length')
         attempt.bodyLength = Number(rawHeaders[i + 1]);
+      else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
     }
-    const headers = forwardResponseHeaders(rawHeaders);
+    const headers = forwardResponseHeaders(rawHeaders, this.trailersFit(statusCode, chunked));
     if (!hasRequestId) headers.push('X-Request-Id', this.forwarded.requestId);
     if (this.proxy.closing) headers.push('Connection', 'close');
     try {
@@ -663,8 +710,10 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(): void {
-    if (!this.#ended && this.#current()) this.exchange.res.end();
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    if (this.#ended || !this.#current()) return;
+    const raw = trailers === null ? [] : trailers.map((field) => field.toString('latin1'));
+    this.exchange.endResponse(raw);
   }
 
   onError(err: Error): void {
@@ -697,7 +746,7 @@ function onUpstreamData(this: Tagged<http.IncomingMessage>, chunk: Buffer): void
 }
 
 function onUpstreamEnd(this: Tagged<http.IncomingMessage>): void {
-  this[kExchange].res.end();
+  this[kExchange].endResponse(this.rawTrailers);
 }
 
 function onUpstreamResponseError(this: Tagged<http.IncomingMessage>, err: NodeJS.ErrnoException): void {
