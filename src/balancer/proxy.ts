@@ -662,6 +662,8 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   resumeBody: (() => void) | undefined;
   /** The response's Content-Length, when it has one. */
   bodyLength = -1;
+  /** The response's status (204 and 304 have no body, whatever their Content-Length says). */
+  statusCode = 0;
   #wrote = false;
   #ended = false;
   #abort: ((err?: Error) => void) | undefined;
@@ -691,6 +693,7 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true;
     if (!this.#current()) return false;
     this.responded = true;
+    this.statusCode = statusCode;
     this.resumeBody = resume;
     return this.exchange.respondFast(this, statusCode, statusText, raw);
   }
@@ -719,6 +722,18 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     if (!this.#current()) return;
     const exchange = this.exchange;
+    // undici checks a Content-Length against the body read for every response but a HEAD's, so a
+    // 304 carrying the length of the representation it stands for (RFC 9110 §8.6 allows it;
+    // ASP.NET sends it) failed as a mismatch and the client's connection was cut. No body was
+    // due: the response is whole. (undici has closed that backend connection; nothing on it is lost.)
+    if (
+      this.responded &&
+      (this.statusCode === 304 || this.statusCode === 204) &&
+      (err as NodeJS.ErrnoException).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+    ) {
+      exchange.endResponse([]);
+      return;
+    }
     // undici validates header names and values more strictly than node:http's server parsed them.
     if ((err as NodeJS.ErrnoException).code === 'UND_ERR_INVALID_ARG' && !this.responded)
       exchange.unforwardable(err);
