@@ -26,6 +26,7 @@ import { fetchFromGroup } from './origin.js';
 import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip } from './outlier.js';
 import { Pool, type PoolChange, type PoolMember } from './pool.js';
 import { GroupRoute, hashKeyOf, ProxyPath } from './proxy.js';
+import { sendJson } from './respond.js';
 import { RetryBudget } from './retry-budget.js';
 import { toOriginForm, transferCodingRefusal } from './target.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
@@ -131,6 +132,7 @@ interface CompiledRoute {
 }
 
 const NO_ROUTE = Buffer.from(JSON.stringify({ error: 'no route for this host and path' }));
+const CONNECT_REFUSED = Buffer.from(JSON.stringify({ error: 'CONNECT is not supported' }));
 
 interface OutlierMetrics {
   /** Instances taken out; with data-path workers, by the first worker that ejects (COUNTED_HERE). */
@@ -310,6 +312,22 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     });
     this.#server.on('clientError', onClientError(this.#logger, 'balancer'));
     this.#server.on('upgrade', this.#onUpgrade);
+    // Left unheard, node:http destroys a CONNECT's socket without a word: the client saw an empty
+    // reply. This is no forward proxy: 405, as NGINX answers it. On the HTTP/2 listener the event
+    // brings an HTTP/2 CONNECT's response (Node answered those 405 itself while nobody listened),
+    // or an HTTP/1.1-by-ALPN connection's socket.
+    this.#server.on('connect', (req: http.IncomingMessage, socket: Duplex | http.ServerResponse) => {
+      this.#logger.warn(
+        { remote: req.socket.remoteAddress, status: 405, reason: 'CONNECT is not supported' },
+        'balancer: request refused: CONNECT is not supported',
+      );
+      if (req.httpVersionMajor >= 2) {
+        sendJson(socket as http.ServerResponse, 405, CONNECT_REFUSED, false);
+        return;
+      }
+      socket.on('error', () => {});
+      rawReply(socket as Duplex, 405, CONNECT_REFUSED);
+    });
     this.#server.on('error', (err) => this.#logger.error({ err }, 'balancer server error'));
     this.#activeHealth = options.activeHealth ?? true;
     const workers = config.workers === 0 ? availableParallelism() : config.workers;
@@ -853,7 +871,7 @@ export interface Refusal {
  * is advertised in SETTINGS, but a client may send before it has them; HTTP/1.1's parser enforces it).
  * An HTTP/1 request's absolute-form target is rewritten to origin form here (see `toOriginForm`),
  * and a transfer coding other than plain `chunked` gets 501, or 400 when it does not end in `chunked`
- * (see `transferCodingRefusal`).
+ * (see `transferCodingRefusal`). More than one Host line gets 400 (RFC 9112 §3.2).
  */
 export function refusal(
   req: Pick<http.IncomingMessage, 'httpVersionMajor' | 'httpVersion' | 'headers' | 'url' | 'rawHeaders'>,
@@ -870,9 +888,19 @@ export function refusal(
   }
   if (req.httpVersion === '1.1' && req.headers.host === undefined)
     return { status: 400, reason: 'HTTP/1.1 request without Host' };
+  // Node keeps the first Host in `headers` (what routing reads) and every line in `rawHeaders`
+  // (what goes upstream): a backend acting on another one would serve a host the request was not
+  // routed for. RFC 9112 §3.2: 400, as NGINX answers.
+  if (hostLines(req.rawHeaders) > 1) return { status: 400, reason: 'more than one Host header' };
   const target = toOriginForm(req);
   if (target !== undefined) return { status: 400, reason: target };
   return transferCodingRefusal(req);
+}
+
+function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
 }
 
 function sendRefusal(res: http.ServerResponse, refused: Refusal): void {
