@@ -306,6 +306,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     // The HTTP/2 listener too: its compatibility API emits checkContinue with our Http2Request (and
     // its HTTP/1.1-by-ALPN connections through node:http's), and left to Node's default it sent the
     // 100 to an h2 client before the 413 as well.
+    // node:http keeps the first 2000 header fields of a message and drops the rest without a word,
+    // while its parser still frames the body by them: a POST whose Content-Length came after 2000
+    // short fields went upstream without its body (and without whatever else came after). The
+    // byte limit, `maxHeaderSize`, bounds a header section, as NGINX's does.
+    (this.#server as { maxHeadersCount: number | null }).maxHeadersCount = 0;
     this.#server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (!(Number(req.headers['content-length']) > config.maxRequestBody)) res.writeContinue();
       this.#onRequest(req, res);

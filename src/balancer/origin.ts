@@ -133,6 +133,8 @@ export function fetchFromGroup(
           headers: request.headers as string[],
           maxHeaderSize: proxy.maxHeaderSize,
         });
+        // All of a response's header fields, not node:http's first 2000 (see proxy.ts).
+        req.maxHeadersCount = 0;
       } catch (err) {
         release();
         proxy.logger.warn({ group: route.name, err: (err as Error).message }, 'origin request not sendable');

@@ -345,6 +345,8 @@ class Exchange {
         headers: this.forwarded.headers,
         maxHeaderSize: this.proxy.maxHeaderSize,
       }) as Tagged<http.ClientRequest>;
+      // All of a response's header fields, not node:http's first 2000: `maxHeaderSize` bounds them.
+      upstream.maxHeadersCount = 0;
     } catch (err) {
       // Node's client is stricter than its parser about some header and path bytes.
       this.unforwardable(err as Error);
