@@ -61,6 +61,11 @@ export interface ReplicaDriver<R> {
   transaction<T>(fn: (tx: Queryable<R>) => Promise<T>, where: TransactionTarget): Promise<T>;
   /** Reads the primary's position and each replica's lag; every call bounded by `timeout` ms. */
   probe(now: number, timeout: number): Promise<ProbeRound>;
+  /**
+   * Drops `target`'s probe connection, so that the next round connects and logs in afresh, as the
+   * pool's new connections do. A driver that probes through the pool itself has nothing to drop.
+   */
+  renewProbe(target: string): void;
   /** The primary's current write position, read just after a write. */
   writePosition(): Promise<string | null>;
   /** Asks a replica whether it has replayed `position`, waiting at most `timeout` ms. */

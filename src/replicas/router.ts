@@ -169,7 +169,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
   #probing: Promise<void> | null = null;
-  #recheckQueued = false;
+  /** Replicas a statement just failed on as if unreachable, for the next probe round to recheck. */
+  readonly #rechecks = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(driver: ReplicaDriver<R>, options: ReplicaRouterOptions = {}) {
@@ -331,7 +332,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
         const failure = error instanceof TransactionNotBegun ? error.failure : null;
         if (failure === null) throw error;
         if (!mayRetry || !this.options.retryReads || !this.#driver.isRetryableRead(failure)) throw failure;
-        if (failure.code === 'REPLICA_CONNECTION') this.#recheck();
+        if (failure.code === 'REPLICA_CONNECTION') this.#recheck(state.view.name);
         const next = this.#chooseRead(write, state.view);
         decision =
           next.target === 'fail' ? { target: 'primary', reason: 'FallbackPrimary', fallback: true } : next;
@@ -556,7 +557,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       !this.classify(statement).readOnly
     )
       throw failure;
-    if (failure.code === 'REPLICA_CONNECTION') this.#recheck();
+    if (failure.code === 'REPLICA_CONNECTION') this.#recheck(state.view.name);
     const next = this.#chooseRead(write, state.view);
     // A retry must not fail where the first try would have fallen back: reads stay served.
     const retry: ReadDecision =
@@ -601,7 +602,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       return answer.replayed;
     } catch (error) {
       const failure = this.#driver.normalizeError(error, state.view.name);
-      if (failure.code === 'REPLICA_CONNECTION') this.#recheck();
+      if (failure.code === 'REPLICA_CONNECTION') this.#recheck(state.view.name);
       return false;
     } finally {
       state.view.inFlight--;
@@ -632,12 +633,19 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
    * a client-side query timeout, a type parser that threw. A busy replica was then excluded for
    * `holdTime` and the reads running there were run again on the primary.
    */
-  #recheck(): void {
-    if (this.#recheckQueued || this.#closed !== null) return;
-    this.#recheckQueued = true;
+  #recheck(replica: string): void {
+    if (this.#closed !== null) return;
+    const queued = this.#rechecks.size > 0;
+    this.#rechecks.add(replica);
+    if (queued) return;
     const underway = this.#probing ?? Promise.resolve();
     void underway.then(() => {
-      this.#recheckQueued = false;
+      // On a fresh connection: the probe's own, opened before, stays logged in after the replica
+      // began refusing the login (a password rotated there, a role dropped), so the replica stayed
+      // eligible and every read that needed a new pooled connection there paid a refused login and
+      // a retry. Dropped here, between rounds, never under a query the round under way is waiting on.
+      for (const name of this.#rechecks) this.#driver.renewProbe(name);
+      this.#rechecks.clear();
       if (this.#closed !== null) return;
       this.probeNow().catch((error: unknown) =>
         this.#report(new ReplicaError('REPLICA_PROBE', 'probe round failed', { cause: error })),

@@ -2,6 +2,7 @@
 // (5443/5444) and MariaDB pair (3343/3344): a checkout that timed out or was refused because every
 // pooled connection was busy is no unreachable server.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import mysql, { type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
@@ -228,6 +229,15 @@ describe('a replica refusing the login', { timeout: 120_000 }, () => {
         breakLogin();
         assert.equal(port(await db.query(sql)), engine.primaryPort);
         assert.deepEqual(retried[0]?.reasons, ['REPLICA_CONNECTION', 'primary']);
+        // The failure has the probe recheck the replica on a new connection, which is refused as
+        // the pool's are. Its own connection, kept from before, went on answering, and the replica
+        // stayed eligible: each read that needed a new connection there paid a refused login.
+        // The recheck runs after a round under way, if any: at most two rounds.
+        for (let round = 0; round < 2 && db.status()[0]?.eligible; round++) await once(db, 'probe');
+        const [r1] = db.status();
+        assert.deepEqual([r1?.eligible, r1?.reason], [false, 'Unreachable'], 'r1 excluded');
+        assert.equal(port(await db.query(sql)), engine.primaryPort);
+        assert.equal(retried.length, 1, 'no read paid a refused login again');
       } finally {
         await db.close();
         await end();

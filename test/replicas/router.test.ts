@@ -43,6 +43,9 @@ class MemoryDriver implements ReplicaDriver<Result> {
   async transaction<T>(fn: (tx: Queryable<Result>) => Promise<T>): Promise<T> {
     return fn({ query: async (sql) => ({ target: 'tx', sql }) });
   }
+  /** Probes read `down` and `samples` afresh every round: no connection to renew. */
+  renewProbe(): void {}
+
   async probe(): Promise<ProbeRound> {
     if (this.probeFails) throw new Error('probe exploded');
     return {

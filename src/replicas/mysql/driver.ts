@@ -347,6 +347,10 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     return refusedAsWriteMysql(error);
   }
 
+  renewProbe(target: string): void {
+    this.#probes.get(target)?.close();
+  }
+
   async close(): Promise<void> {
     for (const probe of this.#probes.values()) probe.close();
   }

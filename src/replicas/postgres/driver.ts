@@ -208,6 +208,10 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     return refusedAsWritePg(error);
   }
 
+  renewProbe(target: string): void {
+    this.#probes.get(target)?.close();
+  }
+
   async close(): Promise<void> {
     for (const [pool, listener] of this.#listeners) pool.off('error', listener);
     this.#listeners.clear();
