@@ -29,6 +29,19 @@ export const JournalEntrySchema = z.looseObject({
   reasons: z.array(z.string()).describe('stable reason tokens such as AboveTarget, TooManyReplicas'),
   message: z.string(),
   inputs: z.record(z.string(), z.unknown()),
+  count: z
+    .int()
+    .min(2)
+    .optional()
+    .describe(
+      "a decision made again while it was one of the group's two newest entries (same source, before, after, reasons and message but for its numbers and times): how many times; then time, message and inputs are the newest's, and seq is new with each repeat (the entry moves to the end). Absent: once",
+    ),
+  firstTime: z.string().optional().describe('with count: ISO-8601 time of the first of them'),
+  firstSeq: z
+    .int()
+    .min(1)
+    .optional()
+    .describe('with count: the seq of the first of them, which names the entry across repeats'),
 });
 
 /** GroupStatusSchema is `GET /api/scalability/groups/{name}`. */
@@ -287,7 +300,11 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           summary: 'The decision journal, oldest first',
           parameters: [
             query('group', 'only this group', { type: 'string' }),
-            query('since', 'only entries with seq > since', nonNegative),
+            query(
+              'since',
+              'only entries with seq > since; a repeated decision has a new seq with each repeat, so it comes again, count raised',
+              nonNegative,
+            ),
             query('limit', 'newest N (default 100)', nonNegative),
           ],
           responses: {

@@ -32,7 +32,11 @@ function formatForecast(s: StartupStatus, horizon: number): string {
   return `forecast ${formatStartup(horizon)} ahead: start-up ${formatStartup(s.ms)} (${from}; ${seen}) + interval`;
 }
 
-/** formatEvent renders one journal entry on one line. */
+/**
+ * formatEvent renders one journal entry on one line. A repeated decision (`count`, see
+ * DecisionJournal) starts at its first time and ends `(×N, last at TIME)`: the message is the newest's.
+ */
 export function formatEvent(e: JournalEntry): string {
-  return `${e.time}  ${e.group}  ${e.source.padEnd(7)} ${e.message}  [${e.reasons.join(', ')}]`;
+  const line = `${e.firstTime ?? e.time}  ${e.group}  ${e.source.padEnd(7)} ${e.message}  [${e.reasons.join(', ')}]`;
+  return e.count !== undefined && e.count > 1 ? `${line}  (×${e.count}, last at ${e.time})` : line;
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { REPEAT_WINDOW, sameDecision } from './journal-repeat.js';
 
 /**
  * JournalSource says who caused a decision: the policy, the API, startup, or `health` (what the
@@ -28,8 +29,18 @@ export interface JournalEntry {
   /** Stable reason tokens (policy ReasonCodes, or `ManualScale`). */
   reasons: string[];
   message: string;
-  /** What the decision saw: metric averages, targets, ready count, etc. */
+  /** What the decision saw: metric averages, targets, ready count, etc. (of the newest repeat). */
   inputs: Record<string, unknown>;
+  /**
+   * How many times this decision was made in a row (see journal-repeat.ts), when more than once:
+   * `time`, `message` and `inputs` are then the newest's, `seq` is new with each repeat (the entry
+   * moves to the end, so `?since=` shows it again). Absent: once.
+   */
+  count?: number;
+  /** With `count`: the ISO-8601 time of the first of them (`time` is the newest's). */
+  firstTime?: string;
+  /** With `count`: the seq the first of them got; it names the entry across its moves. */
+  firstSeq?: number;
 }
 
 /** JournalQuery filters `entries()`. */
@@ -47,8 +58,16 @@ export interface JournalQuery {
  * They are kept in a ring: an append past the capacity overwrites the oldest in O(1). (An array's
  * shift was O(n) past V8's small-array fast path: 100,000 appends to a full journal of 50,000 took
  * 9.1 s, of 100,000 13.6 s.)
+ *
+ * A repeat of one of the group's newest decisions (see journal-repeat.ts) is not appended: the
+ * entry it repeats counts it (`count`, `firstTime`) and moves to the end with a new seq, and the
+ * `entry` event announces it again, with the entry it replaces as `replaced`. So every repeat is
+ * still announced (alerts, logs, the state store, the live stream see each), a client polling
+ * `?since=` learns of it, and an outage's retries hold one entry, not one per retry.
  */
-export class DecisionJournal extends EventEmitter<{ entry: [JournalEntry] }> {
+export class DecisionJournal extends EventEmitter<{
+  entry: [entry: JournalEntry, replaced: JournalEntry | undefined];
+}> {
   readonly #capacity: number;
   /** Grows by push up to the capacity, then wraps: the oldest kept is at #head. */
   #ring: JournalEntry[] = [];
@@ -60,16 +79,61 @@ export class DecisionJournal extends EventEmitter<{ entry: [JournalEntry] }> {
     this.#capacity = capacity;
   }
 
-  /** append records a decision and returns it with its sequence number. */
-  append(entry: Omit<JournalEntry, 'seq' | 'time'>, now: number): JournalEntry {
-    const full: JournalEntry = { seq: ++this.#seq, time: new Date(now).toISOString(), ...entry };
+  /**
+   * append records a decision and returns it with its sequence number: a new entry, or, for a
+   * repeat, the entry it repeats with its count raised, moved to the end.
+   */
+  append(
+    entry: Omit<JournalEntry, 'seq' | 'time' | 'count' | 'firstTime' | 'firstSeq'>,
+    now: number,
+  ): JournalEntry {
+    const time = new Date(now).toISOString();
+    const twin = this.#findRepeat(entry);
+    if (twin !== undefined) {
+      const prior = this.#at(twin);
+      const full: JournalEntry = {
+        seq: ++this.#seq,
+        time,
+        ...entry,
+        count: (prior.count ?? 1) + 1,
+        firstTime: prior.firstTime ?? prior.time,
+        firstSeq: prior.firstSeq ?? prior.seq,
+      };
+      this.#moveToEnd(twin, full);
+      this.emit('entry', full, prior);
+      return full;
+    }
+    const full: JournalEntry = { seq: ++this.#seq, time, ...entry };
     if (this.#ring.length < this.#capacity) this.#ring.push(full);
     else {
       this.#ring[this.#head] = full;
       this.#head = (this.#head + 1) % this.#ring.length;
     }
-    this.emit('entry', full);
+    this.emit('entry', full, undefined);
     return full;
+  }
+
+  /** findRepeat is the position (0 the oldest) of the group's recent entry that `entry` repeats. */
+  #findRepeat(entry: Omit<JournalEntry, 'seq' | 'time'>): number | undefined {
+    let seen = 0;
+    for (let i = this.#ring.length - 1; i >= 0 && seen < REPEAT_WINDOW; i--) {
+      const kept = this.#at(i);
+      if (kept.group !== entry.group) continue;
+      if (sameDecision(kept, entry)) return i;
+      seen++;
+    }
+    return undefined;
+  }
+
+  /**
+   * moveToEnd removes the i-th kept entry and keeps `entry` as the newest: the entries after it
+   * move up one, O(how far from the end it was), a few in practice (a repeat is of one of the group's
+   * two newest).
+   */
+  #moveToEnd(i: number, entry: JournalEntry): void {
+    const last = this.#ring.length - 1;
+    for (let j = i; j < last; j++) this.#ring[this.#slot(j)] = this.#at(j + 1);
+    this.#ring[this.#slot(last)] = entry;
   }
 
   /**
@@ -115,7 +179,12 @@ export class DecisionJournal extends EventEmitter<{ entry: [JournalEntry] }> {
 
   /** at is the i-th kept decision, 0 the oldest. */
   #at(i: number): JournalEntry {
-    return this.#ring[(this.#head + i) % this.#ring.length]!;
+    return this.#ring[this.#slot(i)]!;
+  }
+
+  /** slot is where in the ring the i-th kept decision is. */
+  #slot(i: number): number {
+    return (this.#head + i) % this.#ring.length;
   }
 
   #inOrder(): JournalEntry[] {

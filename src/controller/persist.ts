@@ -21,7 +21,7 @@ export interface Persistence {
 
 /**
  * persistDecisions writes every new journal entry, and the desired count it sets, to the state
- * store while `leading()` says this controller may write (a standby never does). Writes keep their
+ * store (a repeat in place of the entry it repeats, see DecisionJournal) while `leading()` says this controller may write (a standby never does). Writes keep their
  * order; a failed one goes to `onError` and the next is still tried. The control API awaits an
  * entry's write (`stored`) before it answers that a change was accepted: a change answered before
  * it was stored was lost when the leader died (or was deposed) in between, and its successor
@@ -36,7 +36,7 @@ export function persistDecisions(
   let chain: Promise<void> = Promise.resolve();
   // Entries are appended synchronously before the caller sees them: a WeakMap keeps no old entry alive.
   const writes = new WeakMap<JournalEntry, Promise<void>>();
-  const listener = (entry: JournalEntry) => {
+  const listener = (entry: JournalEntry, replaced: JournalEntry | undefined) => {
     if (!leading()) {
       const refused = Promise.reject(
         new StateError(
@@ -50,7 +50,7 @@ export function persistDecisions(
     }
     const write = chain.then(async () => {
       try {
-        await state.appendJournal(entry);
+        await state.appendJournal(entry, replaced);
         if (DESIRED_SOURCES.has(entry.source)) await state.saveDesired(entry.group, entry.after);
       } catch (err) {
         onError(err, entry);

@@ -23,6 +23,9 @@ export interface EntryLike {
   after: number;
   reasons: string[];
   message: string;
+  count?: number;
+  firstTime?: string;
+  firstSeq?: number;
 }
 
 /** toGroupSummary keeps what the dashboard needs of a group's status (no pids, no metric inputs). */
@@ -58,5 +61,20 @@ export function toDecisionMark(entry: EntryLike): DecisionMark {
     after: entry.after,
     reasons: entry.reasons,
     message: entry.message,
+    ...(entry.count !== undefined && { count: entry.count }),
+    ...(entry.firstTime !== undefined && { firstT: Date.parse(entry.firstTime) }),
+    ...(entry.firstSeq !== undefined && { firstSeq: entry.firstSeq }),
   };
+}
+
+/**
+ * addDecision adds a mark that came live to a group's marks, oldest first, keeping the newest
+ * `max`. A repeat (the journal moved the decision to the end with its count raised) replaces the
+ * mark of its earlier count, found by `firstSeq`: the timeline shows the decision once, as the
+ * journal does, not once per repeat. Pure.
+ */
+export function addDecision(marks: readonly DecisionMark[], mark: DecisionMark, max: number): DecisionMark[] {
+  const kept =
+    mark.firstSeq === undefined ? marks : marks.filter((m) => (m.firstSeq ?? m.seq) !== mark.firstSeq);
+  return [...kept, mark].slice(-max);
 }

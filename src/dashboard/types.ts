@@ -36,6 +36,12 @@ export interface DecisionMark {
   /** policy, api, startup, … */
   source: string;
   seq?: number;
+  /** A repeated decision (the journal's `count`): how many times, when more than once. */
+  count?: number;
+  /** With `count`: epoch milliseconds of the first of them (`t` is the newest's). */
+  firstT?: number;
+  /** With `count`: the journal's `firstSeq`, which names the decision across its repeats. */
+  firstSeq?: number;
 }
 
 /** InstanceRow is one row of the instances table. */

@@ -193,7 +193,11 @@ describe('GroupController', () => {
     await new Promise((resolve) => setImmediate(resolve));
     group.evaluate(30_000 + PENDING_REISSUE_MS);
     assert.deepEqual(provider.calls, [1, 2, 2, 2]);
-    assert.equal(scalings().length, 3);
+    // Journaled each time it was asked: three times, counted in one entry (a repeat, see DecisionJournal).
+    assert.deepEqual(
+      scalings().map((e) => `${e.before}->${e.after}×${e.count ?? 1}`),
+      ['1->2×3'],
+    );
   });
 
   it('a restored or adopted count outside min..max is journaled with the bound that moved it', async () => {

@@ -92,8 +92,10 @@ describe('decision journal ring', () => {
           {
             group: 'web',
             source: 'api',
-            before: 0,
-            after: 1,
+            // Each a different change: a repeat of one would be counted, not appended
+            // (journal-repeat.test.ts checks those against a reference of their own).
+            before: i,
+            after: i + 1,
             reasons: ['ManualScale'],
             message: 'm',
             inputs: {},

@@ -152,9 +152,11 @@ describe('InstanceHealthWatch', () => {
     watch.tick();
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(provider.replaced, ['web-2', 'web-2']);
+    // The second ReplaceUnhealthy repeats the first: counted in it, which moves to the end (see
+    // DecisionJournal), so it now follows the ReplaceFailed that came between.
     assert.deepEqual(
-      journal.entries().map((e) => e.reasons[0]),
-      ['InstanceUnhealthy', 'ReplaceUnhealthy', 'ReplaceFailed', 'ReplaceUnhealthy', 'Replaced'],
+      journal.entries().map((e) => `${e.reasons[0]}×${e.count ?? 1}`),
+      ['InstanceUnhealthy×1', 'ReplaceFailed×1', 'ReplaceUnhealthy×2', 'Replaced×1'],
     );
     assert.equal(journal.entries().at(-1)!.inputs.method, 'memory');
   });

@@ -58,8 +58,9 @@ export class FileState implements StateStore {
     });
   }
 
-  appendJournal(entry: JournalEntry): Promise<void> {
+  appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     return this.#change((c) => {
+      if (replaced !== undefined) c.journal = c.journal.filter((e) => e.seq !== replaced.seq);
       c.journal.push(entry);
       if (c.journal.length > this.#journalSize) c.journal.splice(0, c.journal.length - this.#journalSize);
     });

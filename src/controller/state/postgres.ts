@@ -249,14 +249,29 @@ export class PostgresState implements StateStore {
     return result.rows[0]!.seq;
   }
 
-  async appendJournal(entry: JournalEntry): Promise<void> {
+  /**
+   * appendJournal inserts the entry. A repeat's `replaced` row (found by its seq) is instead
+   * rewritten in one statement: the entry, and a new id, so that it sorts as the newest. When that
+   * row is gone (trimmed), the entry is inserted.
+   */
+  async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     this.#assertArmed('appendJournal');
-    const inserted = await this.#write(
+    let written: string | null = null;
+    if (replaced !== undefined) {
+      written = await this.#write(
+        'appendJournal',
+        `UPDATE ${this.#journal}
+         SET id = nextval(pg_get_serial_sequence(${pg.escapeLiteral(this.#journal)}, 'id')), entry = $1::jsonb
+         WHERE entry->>'seq' = $2 AND $FENCE RETURNING id AS r`,
+        [JSON.stringify(entry), String(replaced.seq)],
+      );
+    }
+    written ??= await this.#write(
       'appendJournal',
       `INSERT INTO ${this.#journal} (entry) SELECT $1::jsonb WHERE $FENCE RETURNING id AS r`,
       [JSON.stringify(entry)],
     );
-    const id = Number(inserted);
+    const id = Number(written);
     // Trim now and then rather than on every insert.
     if (id % 100 === 0)
       await this.#pool.query(`DELETE FROM ${this.#journal} WHERE id <= $1`, [id - this.#journalSize]);

@@ -90,13 +90,28 @@ export class RedisState implements StateStore {
     await this.#write(`saveDesired(${group})`, `${this.#prefix}:desired`, 'HSET', group, String(desired));
   }
 
-  async appendJournal(entry: JournalEntry): Promise<void> {
+  /**
+   * appendJournal pushes the entry; a repeat's `replaced` is removed in the same MULTI or script by
+   * its stored form: the JSON this store wrote of it (and `load` parsed back into the same
+   * JSON), the newest such from the end, where a repeat's twin is.
+   */
+  async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     const key = `${this.#prefix}:journal`;
+    const old = replaced === undefined ? [] : [JSON.stringify(replaced)];
     if (this.#counter === undefined) {
-      await this.#redis.multi().rpush(key, JSON.stringify(entry)).ltrim(key, -this.#journalSize, -1).exec();
+      const multi = this.#redis.multi();
+      if (old[0] !== undefined) multi.lrem(key, -1, old[0]);
+      await multi.rpush(key, JSON.stringify(entry)).ltrim(key, -this.#journalSize, -1).exec();
       return;
     }
-    await this.#write('appendJournal', key, 'RPUSH', JSON.stringify(entry), String(this.#journalSize));
+    await this.#write(
+      'appendJournal',
+      key,
+      'RPUSH',
+      JSON.stringify(entry),
+      String(this.#journalSize),
+      ...old,
+    );
   }
 
   get fencedByLease(): boolean {
@@ -112,7 +127,8 @@ export class RedisState implements StateStore {
   }
 
   /**
-   * write runs one write command (HSET key field value, HDEL key field, RPUSH key entry keep)
+   * write runs one write command (HSET key field value, HDEL key field, RPUSH key entry keep
+   * [replaced])
    * as it is without a lease, or through FENCED_WRITE with one: rejects STATE_FENCED when the
    * lease's counter holds another token (or none is held here).
    */

@@ -3,7 +3,8 @@
  * token: every takeover increments the counter, so a deposed leader's write is refused.
  * KEYS[1] fencing counter (`<lease>:fencing-token`), KEYS[2] the key written
  * ARGV[1] token, ARGV[2] command: HSET (ARGV[3] field, ARGV[4] value), HDEL (ARGV[3] field) or
- * RPUSH (ARGV[3] entry, ARGV[4] how many to keep, newest)
+ * RPUSH (ARGV[3] entry, ARGV[4] how many to keep, newest; ARGV[5], when given, the entry it replaces:
+ * removed first, the newest such)
  * Returns {1} when written, else {0, current counter (false when there is none)}.
  */
 export const FENCED_WRITE = `
@@ -16,6 +17,9 @@ if ARGV[2] == 'HSET' then
 elseif ARGV[2] == 'HDEL' then
   redis.call('HDEL', KEYS[2], ARGV[3])
 elseif ARGV[2] == 'RPUSH' then
+  if ARGV[5] then
+    redis.call('LREM', KEYS[2], -1, ARGV[5])
+  end
   redis.call('RPUSH', KEYS[2], ARGV[3])
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 else

@@ -23,8 +23,12 @@ export interface StateStore extends LocalInstanceRegistry {
   load(): Promise<ControllerState>;
   /** saveDesired records a group's desired count. */
   saveDesired(group: string, desired: number): Promise<void>;
-  /** appendJournal records a decision, keeping the newest `journalSize`. */
-  appendJournal(entry: JournalEntry): Promise<void>;
+  /**
+   * appendJournal records a decision, keeping the newest `journalSize`. With `replaced` (a repeat,
+   * see DecisionJournal), `entry` takes the place of that one (found by its seq, or its stored
+   * form): it is removed, and `entry` kept as the newest, in one write.
+   */
+  appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void>;
   /**
    * openAlerts lists the alerts whose firing the leader sent and whose resolve it has not: a
    * successor resolves those that no longer hold (the receivers would keep them open for good).

@@ -9,6 +9,11 @@ export interface ScaleAction {
   instances: number;
 }
 
+/** repeatsTitle says how often a repeated decision was made: `×N, first at …, last at …`. */
+function repeatsTitle(d: DecisionMark): string {
+  return `×${d.count}, first at ${clock(d.firstT ?? d.t)}, last at ${clock(d.t)}`;
+}
+
 function Decisions(props: {
   decisions: readonly DecisionMark[];
   selected: DecisionMark | undefined;
@@ -21,7 +26,7 @@ function Decisions(props: {
       {recent.length === 0 && <p class="muted">No scaling decisions yet.</p>}
       <ol>
         {recent.map((d) => (
-          <li key={`${d.seq ?? d.t}`}>
+          <li key={`${d.firstSeq ?? d.seq ?? d.t}`}>
             <button
               type="button"
               class={props.selected === d ? 'row selected' : 'row'}
@@ -33,6 +38,11 @@ function Decisions(props: {
               <span class="change">
                 {d.before} → {d.after}
               </span>
+              {d.count !== undefined && d.count > 1 && (
+                <span class="repeats" title={repeatsTitle(d)}>
+                  ×{d.count}
+                </span>
+              )}
               <span class="reasons">
                 {d.reasons.map((r) => (
                   <span class="chip" key={r}>
@@ -50,6 +60,9 @@ function Decisions(props: {
             {clock(props.selected.t)} · {props.selected.source} · {props.selected.before} →{' '}
             {props.selected.after}
           </strong>
+          {props.selected.count !== undefined && props.selected.count > 1 && (
+            <p data-testid="decision-repeats">{repeatsTitle(props.selected)}</p>
+          )}
           <p>{props.selected.message}</p>
         </div>
       )}
