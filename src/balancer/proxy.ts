@@ -15,7 +15,7 @@ import {
 } from './headers.js';
 import type { OutlierOutcome } from './outlier.js';
 import type { Pool, PoolMember } from './pool.js';
-import { sendJson } from './respond.js';
+import { breakResponse, sendJson } from './respond.js';
 import { classifyUpstreamError, retryDecision, type UpstreamFailure } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { BalancerLogger } from './types.js';
@@ -516,7 +516,7 @@ class Exchange {
       err ?? Object.assign(new Error('upstream response closed early'), { code: 'ECONNRESET' }),
     );
     // The client must not take a truncated body for a whole one.
-    this.res.destroy();
+    breakResponse(this.req, this.res);
   }
 
   responseEnded(err: NodeJS.ErrnoException | null | undefined): void {
@@ -591,7 +591,7 @@ class Exchange {
     )
       this.route.outcome(backend, 'gateway');
     if (this.upstream !== undefined) this.abandonUpstream(this.upstream);
-    if (this.res.headersSent) this.res.destroy();
+    if (this.res.headersSent) breakResponse(this.req, this.res);
     else this.reply(504, this.route.replies.timeout);
   }
 
@@ -633,7 +633,7 @@ class Exchange {
   reply(status: number, body: Buffer, close = false): void {
     const { req, res } = this;
     if (res.headersSent) {
-      res.destroy();
+      breakResponse(req, res);
       return;
     }
     // Read and drop what is left of the body so the client gets the answer instead of a reset.

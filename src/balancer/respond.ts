@@ -1,4 +1,6 @@
 import type http from 'node:http';
+import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 
 /**
  * sendJson answers with a balancer-made JSON body (an error or a notice), never cacheable by
@@ -16,4 +18,23 @@ export function sendJson(res: http.ServerResponse, status: number, body: Buffer,
   if (close) headers.push('Connection', 'close');
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/**
+ * breakResponse cuts a response already under way so that the client cannot take it for a whole
+ * one. Over HTTP/1 (cleartext) the client's connection is reset, not closed: a body sent without a
+ * length — to an HTTP/1.0 client, whatever the backend sent — ends where the connection closes, so
+ * a FIN after half of it read as the complete response. Over TLS, a close without close_notify
+ * already says so (and Node cannot reset a TLS socket); over HTTP/2 only the stream is reset.
+ */
+export function breakResponse(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const socket = res.socket;
+  if (
+    req.httpVersionMajor === 1 &&
+    socket instanceof Socket &&
+    !(socket instanceof TLSSocket) &&
+    !socket.destroyed
+  )
+    socket.resetAndDestroy();
+  res.destroy();
 }

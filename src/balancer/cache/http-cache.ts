@@ -11,7 +11,7 @@ import type { HttpCacheConfig } from '../../config/types.js';
 import { requestIdOf } from '../../log/index.js';
 import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from '../headers.js';
 import type { OriginError, OriginRequest, OriginResponse } from '../origin.js';
-import { sendJson } from '../respond.js';
+import { breakResponse, sendJson } from '../respond.js';
 import type { BalancerLogger } from '../types.js';
 import {
   hostOfKey,
@@ -166,7 +166,7 @@ export class HttpCache {
   handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): void {
     this.#handle(req, res, upstream).catch((err: unknown) => {
       this.#logger.error({ cache: this.name, err }, 'http cache failed a request');
-      if (res.headersSent) res.destroy();
+      if (res.headersSent) breakResponse(req, res);
       else sendJson(res, 502, Buffer.from(JSON.stringify({ error: 'cache error' })), upstream.closing);
     });
   }
@@ -465,7 +465,7 @@ export class HttpCache {
       },
     );
     if (body === 'broken') {
-      if (headFill) client!.res.destroy();
+      if (headFill) breakResponse(client!.req, client!.res);
       return 'failed';
     }
     if (headFill) {
@@ -616,7 +616,7 @@ export class HttpCache {
       });
       body.on('close', () => {
         if (body.complete) return;
-        if (res !== undefined && !res.writableEnded) res.destroy();
+        if (res !== undefined && !res.writableEnded) breakResponse(client!.req, res);
         resolve('broken');
       });
       body.on('error', () => {});
