@@ -4,6 +4,7 @@ import {
   alertKeys,
   createAlertManager,
   groupHealthy,
+  type InheritFacts,
   inheritOpenAlerts,
   keepOpenAlerts,
   reconfigureAlertManager,
@@ -44,7 +45,13 @@ import {
   policyMemoryPath,
 } from './controller/index.js';
 import type { Logger } from './log/index.js';
-import { createMetricSource, createMetrics, GroupReadings, type ScaleplaneMetrics } from './metrics/index.js';
+import {
+  createMetricSource,
+  createMetrics,
+  DEFAULT_READ_TIMEOUT_MS,
+  GroupReadings,
+  type ScaleplaneMetrics,
+} from './metrics/index.js';
 import { addressInUse, ensurePortFree, isAddressInUse } from './port-holder.js';
 import {
   CpuSampler,
@@ -612,6 +619,12 @@ export class Scaleplane {
           const provider = providers.get(group);
           return provider !== undefined && groupHealthy(provider);
         },
+        hasInstance: (group, id) =>
+          providers
+            .get(group)
+            ?.instances()
+            .some((i) => i.id === id) ?? false,
+        refireWithin: refireWithin(this.config),
       });
     } catch (err) {
       this.#logger.error({ err }, 'could not read the alerts the previous leader left open');
@@ -651,6 +664,21 @@ export class Scaleplane {
  * settlesWithin resolves true once `work` resolves, false after `ms` if it has not (it keeps
  * running); a rejection before then rejects. 0 ms answers false at once.
  */
+/**
+ * refireWithin is how long this controller's own evaluation may take to fire again an inherited
+ * alert that still holds (see judgeInherited): `unhealthy_threshold` health checks, each up to an
+ * interval and its timeout, and one interval more; a metric source's read, up to its timeout after
+ * the next poll, and one poll more.
+ */
+function refireWithin(config: Config): InheritFacts['refireWithin'] {
+  const health = config.balancer.health;
+  const poll = Math.min(config.controller.interval, 1000);
+  return {
+    unhealthy: health.unhealthyThreshold * (health.interval + health.timeout) + health.interval,
+    metricSource: DEFAULT_READ_TIMEOUT_MS + 2 * poll,
+  };
+}
+
 function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
   if (ms <= 0) return Promise.resolve(false);
   let timer: NodeJS.Timeout | undefined;

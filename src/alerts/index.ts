@@ -2,7 +2,7 @@ export { createAlertManager, createSink, reconfigureAlertManager } from './confi
 export { AlertError, type AlertErrorCode, AlertSinkError } from './errors.js';
 export { inheritOpenAlerts, keepOpenAlerts, type OpenAlertStore } from './handover.js';
 export { isRetryable, type PostOptions, postJson, retryDelay } from './http.js';
-export { type InheritFacts, judgeInherited } from './inherit.js';
+export { type InheritFacts, type InheritVerdict, judgeInherited } from './inherit.js';
 export {
   type AlertAction,
   type AlertTarget,

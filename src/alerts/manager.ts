@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { InheritVerdict } from './inherit.js';
 import type { Alert, AlertInput, AlertSink } from './types.js';
 
 /** AlertLogger is the slice of pino the manager writes to. */
@@ -55,6 +56,8 @@ interface Active {
    * they get it alone, and no resolve before it.
    */
   owed?: Set<AlertSink>;
+  /** An inherited alert's pending resolve (see `inherit`), cancelled if it fires here. */
+  unlessFired?: NodeJS.Timeout;
 }
 
 const silent: AlertLogger = { info() {}, warn() {}, error() {} };
@@ -178,6 +181,9 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     const now = this.#now();
     const existing = this.#active.get(key);
     if (existing) {
+      // Inherited and firing here too: it still holds, and closes by its own resolve.
+      clearTimeout(existing.unlessFired);
+      existing.unlessFired = undefined;
       existing.alert = {
         ...existing.alert,
         summary: input.summary,
@@ -225,6 +231,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     const entry = this.#active.get(key);
     if (!entry) return undefined;
     this.#active.delete(key);
+    clearTimeout(entry.unlessFired);
     const alert: Alert = {
       ...entry.alert,
       status: 'resolved',
@@ -251,23 +258,41 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
    * this controller's already. Each other one becomes firing here, as sent (no second firing), and
    * `judge`, which re-derives it from this controller's facts, says whether it still holds:
    * `undefined` keeps it (its condition's own resolve closes it later, as for one fired here), a
-   * summary resolves it now. Only while notifying (leading): a standby leaves it to the leader.
+   * summary resolves it now, `unlessFiredWithin` resolves it then unless it fires here before
+   * (`fire` on the key cancels that: it still holds). Only while notifying (leading): a standby
+   * leaves it to the leader.
    */
-  inherit(open: readonly Alert[], judge: (alert: Alert) => string | undefined): void {
+  inherit(open: readonly Alert[], judge: (alert: Alert) => InheritVerdict): void {
     if (this.#closed || !this.#notifying) return;
     const now = this.#now();
     for (const inherited of open) {
       if (inherited.status !== 'firing' || this.#active.has(inherited.key)) continue;
       const alert: Alert = { ...inherited, details: { ...inherited.details } };
-      this.#active.set(alert.key, { alert, notified: true, lastSent: now, local: false });
-      const resolved = judge(alert);
-      this.#logger.info(
-        { alert: alert.key, group: alert.group, resolved: resolved !== undefined },
-        resolved === undefined
-          ? `alert inherited from the previous leader, still firing: ${alert.summary}`
-          : `alert inherited from the previous leader no longer holds: ${resolved}`,
-      );
-      if (resolved !== undefined) this.resolve(alert.key, resolved);
+      const entry: Active = { alert, notified: true, lastSent: now, local: false };
+      this.#active.set(alert.key, entry);
+      const verdict = judge(alert);
+      const fields = { alert: alert.key, group: alert.group };
+      if (verdict === undefined) {
+        this.#logger.info(
+          { ...fields, resolved: false },
+          `alert inherited from the previous leader, still firing: ${alert.summary}`,
+        );
+      } else if (typeof verdict === 'string') {
+        this.#logger.info(
+          { ...fields, resolved: true },
+          `alert inherited from the previous leader no longer holds: ${verdict}`,
+        );
+        this.resolve(alert.key, verdict);
+      } else {
+        this.#logger.info(
+          { ...fields, resolved: false, unlessFiredWithin: verdict.unlessFiredWithin },
+          `alert inherited from the previous leader, resolved in ${verdict.unlessFiredWithin} ms unless it fires here: ${alert.summary}`,
+        );
+        entry.unlessFired = setTimeout(() => {
+          if (this.#active.get(alert.key) === entry) this.resolve(alert.key, verdict.summary);
+        }, verdict.unlessFiredWithin);
+        entry.unlessFired.unref();
+      }
     }
     this.#scheduleRepeat();
   }
@@ -346,6 +371,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#closed ??= (async () => {
       clearTimeout(this.#heldTimer);
       clearTimeout(this.#repeatTimer);
+      for (const entry of this.#active.values()) clearTimeout(entry.unlessFired);
       await this.flush();
       await Promise.allSettled(this.#sinks.map((s) => s.close?.()));
     })();

@@ -23,6 +23,7 @@ export {
 export { RedisSource, type RedisSourceOptions } from './redis.js';
 export { createMetrics, type ScaleplaneMetrics } from './registry.js';
 export {
+  DEFAULT_READ_TIMEOUT_MS,
   type MetricSource,
   MetricSourceError,
   PolledMetric,

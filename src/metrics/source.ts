@@ -40,6 +40,9 @@ export class MetricSourceError extends Error {
   }
 }
 
+/** DEFAULT_READ_TIMEOUT_MS is how long a polled read may take before it counts as failed (`timeout`). */
+export const DEFAULT_READ_TIMEOUT_MS = 6000;
+
 /** PolledMetricOptions wires one polled metric. */
 export interface PolledMetricOptions {
   source: MetricSource;
@@ -96,7 +99,7 @@ export class PolledMetric {
     this.#interval = options.interval ?? 1000;
     this.#maxAge = options.maxAge ?? Math.max(3 * this.#interval, 10_000);
     this.#now = options.now ?? monotonicNow;
-    this.#timeout = options.timeout ?? 6000;
+    this.#timeout = options.timeout ?? DEFAULT_READ_TIMEOUT_MS;
     if (!(this.#timeout > 0)) throw new RangeError(`timeout must be positive, got ${this.#timeout}`);
   }
 
