@@ -661,10 +661,6 @@ export class Scaleplane {
 }
 
 /**
- * settlesWithin resolves true once `work` resolves, false after `ms` if it has not (it keeps
- * running); a rejection before then rejects. 0 ms answers false at once.
- */
-/**
  * refireWithin is how long this controller's own evaluation may take to fire again an inherited
  * alert that still holds (see judgeInherited): `unhealthy_threshold` health checks, each up to an
  * interval and its timeout, and one interval more; a metric source's read, up to its timeout after
@@ -679,6 +675,10 @@ function refireWithin(config: Config): InheritFacts['refireWithin'] {
   };
 }
 
+/**
+ * settlesWithin resolves true once `work` resolves, false after `ms` if it has not (it keeps
+ * running); a rejection before then rejects. 0 ms answers false at once.
+ */
 function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
   if (ms <= 0) return Promise.resolve(false);
   let timer: NodeJS.Timeout | undefined;
