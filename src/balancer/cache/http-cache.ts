@@ -42,12 +42,14 @@ import {
   rawToHeaders,
   requestPolicy,
   retentionMs,
+  type StoreDecision,
   serveDecision,
   staleIfErrorAllows,
   storeDecision,
   tagsOf,
   variantKey,
   varyNames,
+  varySeen,
 } from './policy.js';
 import type { HttpCacheStore } from './store.js';
 
@@ -105,7 +107,10 @@ type UsableRequest = RequestPolicy & { use: true };
 
 // Never stored: the cache computes Age itself, and these belong to one exchange only.
 const NOT_STORED_HEADERS: ReadonlySet<string> = new Set(['age', 'x-cache', 'x-request-id']);
-// What a 304 from the cache carries (RFC 9110 15.4.5), besides Age, X-Cache and X-Request-Id.
+// What a 304 from the cache carries (RFC 9110 15.4.5), besides Age, X-Cache and X-Request-Id. And
+// Set-Cookie: it is no representation metadata but the client's own (a stored response never has
+// one; a miss answered 304 to the client's validators does), and the 304 of a miss that dropped it
+// lost a session cookie the backend set or rotated, where NGINX's 304 keeps it.
 const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
   'cache-control',
   'content-location',
@@ -113,6 +118,7 @@ const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
   'etag',
   'expires',
   'last-modified',
+  'set-cookie',
   'vary',
 ]);
 
@@ -396,15 +402,21 @@ export class HttpCache {
     if (response.status === 304 && stored !== undefined) {
       response.body.resume();
       const merged = mergeNotModified(stored.headers, storableHeaders(response.rawHeaders));
-      const decision = storeDecision(
-        {
-          status: stored.status,
-          request: policy,
-          responseHeaders: { ...rawToHeaders(merged), age: response.headers.age },
-          requestTime,
-          responseTime,
-        },
-        this.#config,
+      const mergedHeaders = rawToHeaders(merged);
+      const decision = ifVarySeen(
+        storeDecision(
+          {
+            status: stored.status,
+            request: policy,
+            responseHeaders: { ...mergedHeaders, age: response.headers.age },
+            requestTime,
+            responseTime,
+          },
+          this.#config,
+        ),
+        mergedHeaders,
+        source.rawHeaders,
+        headers,
       );
       const refreshed = this.#build(
         source,
@@ -422,15 +434,20 @@ export class HttpCache {
       return 'stored';
     }
 
-    const decision = storeDecision(
-      {
-        status: response.status,
-        request: policy,
-        responseHeaders: response.headers,
-        requestTime,
-        responseTime,
-      },
-      this.#config,
+    const decision = ifVarySeen(
+      storeDecision(
+        {
+          status: response.status,
+          request: policy,
+          responseHeaders: response.headers,
+          requestTime,
+          responseTime,
+        },
+        this.#config,
+      ),
+      response.headers,
+      source.rawHeaders,
+      headers,
     );
     // Marked before the waiters are released, so requests arriving from then on skip the queue.
     if (!decision.store) {
@@ -859,6 +876,22 @@ const UNSTORED: Lifetime = {
   noCache: true,
   mustRevalidate: true,
 };
+
+/**
+ * ifVarySeen keeps a decision to store only when the backend got the response's Vary headers as
+ * the client sent them (varySeen): the stored copy is found by the client's values.
+ */
+function ifVarySeen(
+  decision: StoreDecision,
+  response: http.IncomingHttpHeaders,
+  client: readonly string[],
+  sent: readonly string[],
+): StoreDecision {
+  if (!decision.store) return decision;
+  const names = varyNames(response.vary);
+  if (names === '*' || varySeen(names, client, sent)) return decision;
+  return { store: false, reason: 'VaryUnseen' };
+}
 
 /** storableHeaders is a backend's raw header list without hop-by-hop fields, Age, X-Cache and X-Request-Id. */
 function storableHeaders(raw: readonly string[]): string[] {

@@ -14,9 +14,25 @@ export type CacheControl = ReadonlyMap<string, string | true>;
 
 const EMPTY: CacheControl = new Map();
 
+// One list member: a token, optionally `=` a token or a quoted string (RFC 9111 5.2).
+const DIRECTIVE = /^([!#$%&'*+.^_`|~0-9a-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[!#$%&'*+.^_`|~0-9a-z-]*))?$/i;
+// Directives that only ever forbid storing or sharing; see parseCacheControl.
+const RESTRICTIVE: ReadonlySet<string> = new Set([
+  'no-store',
+  'private',
+  'no-cache',
+  'must-revalidate',
+  'proxy-revalidate',
+]);
+
 /**
  * parseCacheControl reads a Cache-Control header (repeated headers are one comma list). The first
- * occurrence of a directive wins; quoted values are unquoted.
+ * occurrence of a directive wins; quoted values are unquoted. A member that is not a directive
+ * (`private max-age=60`, `max-age=60;private`: a comma missing) gives none of its permissions, but
+ * each restricting word in it (`private`, `no-store`, `no-cache`, `must-revalidate`) still
+ * counts, as NGINX and Varnish look for those words anywhere in the header. Before, such a member
+ * was read as the directive at its end (`max-age=60`) or as `max-age` with a bad value, and the
+ * `private` answer to one client was stored and served to the next.
  */
 export function parseCacheControl(header: string | readonly string[] | undefined): CacheControl {
   if (header === undefined) return EMPTY;
@@ -24,11 +40,21 @@ export function parseCacheControl(header: string | readonly string[] | undefined
   if (text.trim() === '') return EMPTY;
   const out = new Map<string, string | true>();
   // Commas inside quoted values (e.g. no-cache="a, b") do not split directives.
-  for (const match of text.matchAll(/\s*([^=,\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)/g)) {
-    const name = match[1]!.toLowerCase();
+  for (const match of text.matchAll(/(?:[^,"]|"(?:[^"\\]|\\.)*"?)+/g)) {
+    const member = match[0].trim();
+    const directive = DIRECTIVE.exec(member);
+    if (directive === null) {
+      // Quoted text included: a malformed member's quotes cannot be trusted to delimit anything.
+      for (const word of member.split(/[^a-z-]+/i)) {
+        const lower = word.toLowerCase();
+        if (RESTRICTIVE.has(lower) && !out.has(lower)) out.set(lower, true);
+      }
+      continue;
+    }
+    const name = directive[1]!.toLowerCase();
     if (out.has(name)) continue;
-    const raw = match[2];
-    out.set(name, raw === undefined ? true : raw.startsWith('"') ? raw.slice(1, -1).trim() : raw.trim());
+    const raw = directive[2];
+    out.set(name, raw === undefined ? true : raw.startsWith('"') ? raw.slice(1, -1).trim() : raw);
   }
   return out;
 }
@@ -182,6 +208,8 @@ export type NotStoredReason =
   | 'Private'
   | 'SetCookie'
   | 'VaryStar'
+  /** The backend did not get the Vary headers as the client sent them (varySeen). */
+  | 'VaryUnseen'
   | 'Authorization'
   | 'NoFreshness'
   | 'TooLarge';
@@ -318,18 +346,25 @@ export function hasValidator(headers: IncomingHttpHeaders): boolean {
   return headers.etag !== undefined || headers['last-modified'] !== undefined;
 }
 
+// A field name is a token (RFC 9110 5.1).
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
 /**
  * varyNames lists the request headers a response varies on, lowercased, sorted and deduplicated;
- * `'*'` when it varies on something no header describes.
+ * `'*'` when it varies on something no header describes. Names are split at commas and at
+ * whitespace (a header name has none; NGINX and Varnish split there too): `Vary: Accept-Encoding
+ * Cookie` was one name no request has, so every client's Cookie selected the same variant and one
+ * user's page went to the next. Anything that is not a header name counts as `*`.
  */
 export function varyNames(vary: string | readonly string[] | undefined): readonly string[] | '*' {
   if (vary === undefined) return [];
   const text = typeof vary === 'string' ? vary : vary.join(',');
   const names = new Set<string>();
-  for (const part of text.split(',')) {
-    const name = part.trim().toLowerCase();
-    if (name === '*') return '*';
-    if (name !== '') names.add(name);
+  for (const part of text.split(/[,\s]+/)) {
+    const name = part.toLowerCase();
+    if (name === '') continue;
+    if (name === '*' || !HEADER_NAME.test(name)) return '*';
+    names.add(name);
   }
   return [...names].sort();
 }
@@ -351,6 +386,33 @@ export function variantKey(names: readonly string[], headers: IncomingHttpHeader
             .trim();
     }),
   );
+}
+
+/**
+ * varySeen says whether the backend got each of the `names` request headers exactly as the client
+ * sent them (`client` and `forwarded` are raw header lists). A response is stored under the
+ * client's values of its Vary headers, so it must have been built from them: a client naming a
+ * header in `Connection` has the balancer drop it on the way (hop-by-hop), and with
+ * `Accept-Language: fr` and `Connection: Accept-Language` one request stored the backend's default
+ * (English) page as the French variant for every French reader. Headers the balancer sets itself
+ * (X-Forwarded-For, X-Request-Id) differ too: a response varying on them is not shared.
+ */
+export function varySeen(
+  names: readonly string[],
+  client: readonly string[],
+  forwarded: readonly string[],
+): boolean {
+  return names.every((name) => rawValues(client, name) === rawValues(forwarded, name));
+}
+
+/** rawValues lists the values of header `lower` in a raw header list, in order, as one string. */
+function rawValues(raw: readonly string[], lower: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== lower) continue;
+    out = out === undefined ? raw[i + 1]! : `${out}\n${raw[i + 1]!}`;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import {
   tagsOf,
   variantKey,
   varyNames,
+  varySeen,
 } from '../../../src/balancer/cache/index.js';
 
 const options = { defaultTtl: 0, maxObjectSize: 1000, staleWhileRevalidate: 0, staleIfError: 0 };
@@ -52,6 +53,59 @@ describe('http cache policy', () => {
     assert.equal(cc.get('max-age'), '60');
     assert.equal(cc.get('no-cache'), 'set-cookie, x');
     assert.equal(cc.get('public'), true);
+  });
+
+  test('parseCacheControl: a member that is no directive keeps only its restricting words', () => {
+    const cases: [string, [string, string | true][]][] = [
+      ['private max-age=60', [['private', true]]],
+      ['max-age=60;private', [['private', true]]],
+      ['max-age=60 private', [['private', true]]],
+      ['public max-age=60', []],
+      [
+        'max-age=60, "private"',
+        [
+          ['max-age', '60'],
+          ['private', true],
+        ],
+      ],
+      [
+        'max-age=60, no-store;x',
+        [
+          ['max-age', '60'],
+          ['no-store', true],
+        ],
+      ],
+      [
+        's-maxage=60 no-cache must-revalidate',
+        [
+          ['no-cache', true],
+          ['must-revalidate', true],
+        ],
+      ],
+      [
+        'max-age=60, foo="open, private',
+        [
+          ['max-age', '60'],
+          ['private', true],
+        ],
+      ],
+      [
+        'max-age = 60 ,,public',
+        [
+          ['max-age', '60'],
+          ['public', true],
+        ],
+      ],
+      [
+        'no-cache="x, private", max-age=60',
+        [
+          ['no-cache', 'x, private'],
+          ['max-age', '60'],
+        ],
+      ],
+    ];
+    for (const [header, want] of cases)
+      assert.deepEqual([...parseCacheControl(header)], want, `Cache-Control: ${header}`);
   });
 
   test('requestPolicy: which requests use the cache', () => {
@@ -302,6 +356,17 @@ describe('http cache policy', () => {
     ]);
     assert.equal(varyNames('*'), '*');
     assert.deepEqual(varyNames(undefined), []);
+    assert.deepEqual(varyNames('Accept-Encoding Cookie,\tX-A'), ['accept-encoding', 'cookie', 'x-a']);
+    assert.equal(varyNames('Cookie;Accept'), '*');
+    assert.equal(varyNames('"Cookie"'), '*');
+    const client = ['Host', 'a', 'Accept-Language', 'fr', 'Cookie', 'u=1'];
+    assert.equal(
+      varySeen(['accept-language', 'cookie'], client, ['Cookie', 'u=1', 'accept-language', 'fr']),
+      true,
+    );
+    assert.equal(varySeen(['accept-language'], client, ['Host', 'a']), false);
+    assert.equal(varySeen(['x-forwarded-for'], client, ['X-Forwarded-For', '127.0.0.1']), false);
+    assert.equal(varySeen(['x-missing'], client, []), true);
     const names = ['accept-language'];
     assert.equal(
       variantKey(names, { 'accept-language': 'en,  fr' }),

@@ -1,0 +1,97 @@
+// Second RFC 9111 audit of the HTTP response cache: ways one client's answer reached another
+// (malformed Cache-Control and Vary lists read too leniently, a Vary header the backend never saw)
+// and a 304 that dropped the client's own Set-Cookie. Each through a real balancer to a real backend.
+import assert from 'node:assert/strict';
+import type http from 'node:http';
+import { describe, test } from 'node:test';
+import { sendRaw } from '../../helpers/raw-http.js';
+import { send } from '../helpers.js';
+import { startCached } from './helpers.js';
+
+/** personal answers each client with its own cookie under the given response headers. */
+function personal(headers: http.OutgoingHttpHeaders): http.RequestListener {
+  return (req, res) => {
+    res.writeHead(200, headers);
+    res.end(`for ${req.headers.cookie}`);
+  };
+}
+
+describe('http cache: one client answer never reaches another', () => {
+  // A missing comma: NGINX and Varnish find `private` anywhere in the header and store nothing.
+  for (const cacheControl of [
+    'private max-age=60',
+    'max-age=60;private',
+    'max-age=60 private',
+    'public, max-age=60, "private"',
+  ]) {
+    test(`Cache-Control: ${cacheControl} is private`, async (t) => {
+      const c = await startCached(t, personal({ 'Cache-Control': cacheControl }));
+      const alice = await send(c.port, { path: '/me', headers: { Cookie: 'u=alice' } });
+      assert.equal(alice.body.toString(), 'for u=alice');
+      // max-stale: a response read as stored but already stale would be served too.
+      const bob = await send(c.port, {
+        path: '/me',
+        headers: { Cookie: 'u=bob', 'Cache-Control': 'max-stale' },
+      });
+      assert.equal(bob.body.toString(), 'for u=bob', `bob got ${bob.headers['x-cache']} of alice's page`);
+      assert.equal(c.backend.requests, 2);
+    });
+  }
+
+  test('Vary names split by whitespace are each a header of the variant key', async (t) => {
+    const c = await startCached(
+      t,
+      personal({ 'Cache-Control': 'max-age=60', Vary: 'Accept-Encoding Cookie' }),
+    );
+    const alice = await send(c.port, { path: '/me', headers: { Cookie: 'u=alice' } });
+    assert.equal(alice.body.toString(), 'for u=alice');
+    const bob = await send(c.port, { path: '/me', headers: { Cookie: 'u=bob' } });
+    assert.equal(bob.body.toString(), 'for u=bob', `bob got ${bob.headers['x-cache']} of alice's page`);
+    // Still stored, per cookie.
+    const again = await send(c.port, { path: '/me', headers: { Cookie: 'u=alice' } });
+    assert.equal(again.headers['x-cache'], 'HIT');
+    assert.equal(again.body.toString(), 'for u=alice');
+  });
+
+  test('a Vary list with something not a header name is Vary: *', async (t) => {
+    const c = await startCached(t, personal({ 'Cache-Control': 'max-age=60', Vary: 'Cookie;Accept' }));
+    await send(c.port, { path: '/me', headers: { Cookie: 'u=alice' } });
+    const bob = await send(c.port, { path: '/me', headers: { Cookie: 'u=bob' } });
+    assert.equal(bob.body.toString(), 'for u=bob', `bob got ${bob.headers['x-cache']} of alice's page`);
+    assert.equal(c.backend.requests, 2);
+  });
+
+  test('a Vary header the client had the balancer drop (Connection) stores no variant', async (t) => {
+    const c = await startCached(t, (req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60', Vary: 'Accept-Language' });
+      res.end(req.headers['accept-language'] === 'fr' ? 'bonjour' : 'hello');
+    });
+    // Accept-Language named as hop-by-hop: the backend gets none and answers its default.
+    const attacker = await sendRaw(
+      c.port,
+      'GET /home HTTP/1.1\r\nHost: shop\r\nAccept-Language: fr\r\nConnection: close, Accept-Language\r\n\r\n',
+      { keepOpen: true },
+    );
+    assert.equal(attacker.status, 200);
+    assert.match(attacker.text, /hello/);
+    const reader = await send(c.port, { path: '/home', headers: { Host: 'shop', 'Accept-Language': 'fr' } });
+    assert.equal(reader.body.toString(), 'bonjour', `a French reader got ${reader.headers['x-cache']} hello`);
+    const next = await send(c.port, { path: '/home', headers: { Host: 'shop', 'Accept-Language': 'fr' } });
+    assert.equal(next.headers['x-cache'], 'HIT');
+    assert.equal(next.body.toString(), 'bonjour');
+  });
+});
+
+describe('http cache: a 304 from the cache', () => {
+  test("made from a miss keeps the backend's Set-Cookie for this client", async (t) => {
+    const c = await startCached(t, (_req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'private', ETag: '"v1"', 'Set-Cookie': 'sid=rotated' });
+      res.end('page');
+    });
+    const reply = await send(c.port, { path: '/account', headers: { 'If-None-Match': '"v1"' } });
+    assert.equal(reply.status, 304);
+    assert.equal(reply.headers['x-cache'], 'MISS');
+    assert.deepEqual(reply.headers['set-cookie'], ['sid=rotated']);
+    assert.equal(reply.headers.etag, '"v1"');
+  });
+});
