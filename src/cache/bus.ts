@@ -23,6 +23,13 @@ export interface BusMessage {
 /** BusHandlers receive what arrives on the channel. */
 export interface BusHandlers {
   message(message: BusMessage): void;
+  /** The first subscription is in place: notices reach this instance from now on. */
+  subscribed(): void;
+  /**
+   * The subscriber connection dropped: notices published from now until `resubscribed` are lost to
+   * this instance. Once per loss, however many reconnects fail meanwhile.
+   */
+  lost(): void;
   /** The subscription came back after a disconnect: invalidations may have been missed. */
   resubscribed(): void;
   error(error: CacheError): void;
@@ -61,7 +68,9 @@ export class InvalidationBus {
     this.#subscriber.on('close', this.#onClose);
     this.#subscriber.on('ready', this.#onReady);
     this.#subscribed = this.#subscriber.subscribe(channel).then(
-      () => undefined,
+      () => {
+        if (!this.#closed) this.#handlers.subscribed();
+      },
       (error: unknown) => {
         this.#handlers.error(new CacheError('CACHE_BUS', 'subscribe failed', { cause: error }));
       },
@@ -106,7 +115,9 @@ export class InvalidationBus {
   };
 
   readonly #onClose = (): void => {
-    if (!this.#closed) this.#lost = true;
+    if (this.#closed || this.#lost) return;
+    this.#lost = true;
+    this.#handlers.lost();
   };
 
   readonly #onReady = (): void => {

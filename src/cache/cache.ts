@@ -70,6 +70,15 @@ export interface CacheEvents {
   error: [CacheError];
   'redis:up': [];
   'redis:down': [];
+  /**
+   * The invalidation channel is subscribed: the first time, or again after its connection dropped
+   * (the memory tier was emptied just before, as notices sent meanwhile were lost). Its connection is
+   * not the commands' one and comes back on its own time, after a failover too: 'redis:up' says
+   * nothing about it.
+   */
+  'bus:up': [];
+  /** The invalidation channel's connection dropped: other instances' notices are lost until 'bus:up'. */
+  'bus:down': [];
   invalidate: [InvalidationEvent];
 }
 
@@ -213,6 +222,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   /** Names this instance in its tombstones; with #tombstones (a count) it makes each one unique. */
   readonly #instance = randomUUID();
   #tombstones = 0;
+  #busUp = false;
   #closing: Promise<void> | undefined;
 
   constructor(options: CacheOptions = {}) {
@@ -258,7 +268,12 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       this.#redis && o.invalidation
         ? new InvalidationBus(this.#redis.client, this.#channel, this.#instance, {
             message: (message) => this.#onBusMessage(message),
-            resubscribed: () => this.#missedNotices(),
+            subscribed: () => this.#setBusUp(true),
+            lost: () => this.#setBusUp(false),
+            resubscribed: () => {
+              this.#missedNotices();
+              this.#setBusUp(true);
+            },
             error: (error) => this.#report('bus', error),
           })
         : undefined;
@@ -272,6 +287,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   /** redisUp is true while the Redis tier takes commands. */
   get redisUp(): boolean {
     return this.#redis?.up ?? false;
+  }
+
+  /** busUp is true while the invalidation channel is subscribed (other instances' notices reach this one). */
+  get busUp(): boolean {
+    return this.#busUp;
   }
 
   /** memoryHas says whether the memory tier holds `key` (for tests and diagnostics). */
@@ -481,6 +501,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     ]);
     clearTimeout(timer);
     await this.#bus?.close();
+    this.#busUp = false;
     await this.#redis?.close();
     this.#memory?.clear();
     this.#binding.setRedisUp(false);
@@ -1002,6 +1023,20 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       source: 'remote',
       at: this.#clock.now(),
     });
+  }
+
+  #setBusUp(up: boolean): void {
+    if (this.#busUp === up) return;
+    this.#busUp = up;
+    // Called from the subscriber's events and promise callbacks: a throwing listener is its own bug,
+    // rethrown on its own as an emitter would, not a failed subscription.
+    try {
+      this.emit(up ? 'bus:up' : 'bus:down');
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   #report(tier: ErrorTier, error: CacheError): void {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { type Cache, createCache, decodeEntry, isTombstone } from '../../src/cache/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
-import { until } from '../helpers/until.js';
+import { until, within } from '../helpers/until.js';
 import { freePort, type OwnRedis, startRedis, uniquePrefix } from './helpers.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/lock-holder.ts', import.meta.url));
@@ -60,6 +60,41 @@ test('an instance whose subscriber connection dropped empties its memory tier wh
   await a.set('k', 'v3');
   await evicted;
   assert.equal(await b.get('k'), 'v3');
+});
+
+test("the invalidation channel's loss and return are events of their own (bus:down, bus:up), apart from redis:up", async (t) => {
+  // After a Sentinel failover the subscriber reconnects on its own connection, after the commands'
+  // one: 'redis:up' had come while notices were still being lost, and nothing said when they would
+  // reach this instance again (the topologies test waited for a notice published in that gap).
+  const own = await ownRedis(t);
+  const options = { prefix: uniquePrefix('bus-events'), ttl: '1m', redis: { url: own.url } };
+  const a = closing(t, createCache(options));
+  const b = closing(t, createCache(options));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  assert.equal(b.busUp, true, 'subscribed once ready');
+  const told = once(b, 'invalidate');
+  await a.set('k', 'v1');
+  await within('the notice of the first set', 10_000, told);
+  assert.equal(await b.get('k'), 'v1');
+  assert.ok(b.memoryHas('k'), "b.memoryHas('k')");
+  const events: string[] = [];
+  for (const event of ['bus:down', 'bus:up', 'redis:down', 'redis:up'] as const)
+    b.on(event, () => events.push(`${event} memoryHas=${b.memoryHas('k')}`));
+  const down = once(b, 'bus:down');
+  const up = once(b, 'bus:up');
+  const redis = admin(t, own.url);
+  assert.equal(await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), 2);
+  await within("b's bus:down after its subscriber was killed", 10_000, down);
+  await within("b's bus:up after it resubscribed", 10_000, up);
+  // Only the subscriber went: the commands' connection stayed up throughout. By 'bus:up' the memory
+  // tier is empty (notices may have been lost) and the channel works again.
+  assert.deepEqual(events, ['bus:down memoryHas=true', 'bus:up memoryHas=false']);
+  assert.equal(b.busUp, true, 'b.busUp after bus:up');
+  assert.equal(b.redisUp, true, 'b.redisUp throughout');
+  const evicted = once(b, 'invalidate');
+  await a.set('k', 'v2');
+  await within('the notice of a set after bus:up', 10_000, evicted);
+  assert.equal(await b.get('k'), 'v2');
 });
 
 test('a subscriber connection lost again before its resubscribe is answered: no unhandled rejection, and it subscribes on the next', async (t) => {

@@ -22,3 +22,20 @@ export async function until(
  * lasted at least a timeout allows this much, and still fails for a wait that did not happen.
  */
 export const TIMER_SLACK_MS = 15;
+
+/**
+ * within settles as `promise` does, or rejects naming `what` once `timeoutMs` has passed: an event
+ * that never comes fails the test with a message instead of hanging it until the runner's timeout.
+ * Like `until`'s, the deadline bounds a hang; it is not a performance assertion.
+ */
+export async function within<T>(what: string, timeoutMs: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
