@@ -1,11 +1,13 @@
 // The cache on Redis Sentinel (with a failover) and on a 3-master Redis Cluster, each started by this
-// test on free ports and torn down at the end.
+// test on free ports and torn down at the end. Every wait on an event is bounded: a missed
+// notice fails with its name instead of hanging the file until the runner's 5-minute timeout.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import { type Cache, type CacheOptions, createCache } from '../../src/cache/index.js';
+import { within } from '../helpers/until.js';
 import { uniquePrefix } from './helpers.js';
 import {
   type ClusterSetup,
@@ -38,19 +40,39 @@ async function onServer<T>(endpoint: Endpoint, command: (redis: Redis) => Promis
   }
 }
 
-describe('Redis Sentinel', () => {
+// Generous bounds on whole suites and hooks (setup, failover and teardown each wait at most tens
+// of seconds on their own): a hang anywhere fails here, not at the runner's file timeout.
+const SUITE_MS = 120_000;
+const HOOK_MS = 60_000;
+// A notice that has not arrived in this long is lost, not late.
+const NOTICE_MS = 10_000;
+
+async function subscribers(endpoint: Endpoint, channel: string): Promise<number> {
+  return onServer(
+    endpoint,
+    async (r) => ((await r.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1],
+  );
+}
+
+describe('Redis Sentinel', { timeout: SUITE_MS }, () => {
   let setup: SentinelSetup | undefined;
   const caches: Cache[] = [];
   const prefix = uniquePrefix('sentinel');
 
-  before(async () => {
-    setup = await startSentinel(1);
-  });
+  before(
+    async () => {
+      setup = await startSentinel(1);
+    },
+    { timeout: HOOK_MS },
+  );
 
-  after(async () => {
-    await Promise.all(caches.map((c) => c.close()));
-    await setup?.stop();
-  });
+  after(
+    async () => {
+      await Promise.all(caches.map((c) => c.close()));
+      await setup?.stop();
+    },
+    { timeout: HOOK_MS },
+  );
 
   function open(extra: Partial<CacheOptions> = {}): Cache {
     const cache = createCache({
@@ -84,7 +106,7 @@ describe('Redis Sentinel', () => {
 
     const evicted = once(b, 'invalidate');
     await a.deleteByTag('team');
-    await evicted;
+    await within("b's notice of the tag deletion", NOTICE_MS, evicted);
     assert.equal(b.memoryHas('user:1'), false, 'b evicted on a tag deletion');
     // Redis holds a tombstone in its place for a while: a miss to every reader, which loads.
     assert.equal(await b.get('user:1'), undefined, 'a miss in Redis after a tag deletion');
@@ -92,26 +114,47 @@ describe('Redis Sentinel', () => {
     assert.equal(calls, 2, 'b loaded it again');
 
     // The caches follow a failover: each drops the demoted master and comes back on the new one.
+    // Commands and the invalidation channel do so on connections of their own, each in its own time:
+    // the channel was seen back 8 ms after a's notice below was published (lost to b, whose memory
+    // tier its resubscribe then emptied, with no 'invalidate'), so the test waited forever for it.
     const movedAt: Record<string, number> = {};
-    a.on('redis:up', () => {
-      movedAt.a = Date.now();
-    });
-    b.on('redis:up', () => {
-      movedAt.b = Date.now();
-    });
+    const busBackAt: Record<string, number> = {};
+    for (const [name, cache] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      cache.on('redis:up', () => {
+        movedAt[name] = Date.now();
+      });
+      cache.on('bus:up', () => {
+        busBackAt[name] = Date.now();
+      });
+    }
     const failoverStarted = Date.now();
     const promoted = await s.failover();
     const namedAt = Date.now();
     assert.equal(promoted.port, s.replica.port, 'the replica is the master now');
     await eventually(
-      'both caches back up after the failover',
+      'both caches back up (commands and invalidation channel) after the failover',
       20_000,
-      async () => 'a' in movedAt && 'b' in movedAt,
+      async () => 'a' in movedAt && 'b' in movedAt && 'a' in busBackAt && 'b' in busBackAt,
     );
+    // Both subscribers on the new master, not left on the demoted one (which keeps them ~10 s, deaf).
+    const channel = `${prefix}__bus`;
+    await eventually(
+      'both subscribers on the new master',
+      20_000,
+      async () => (await subscribers(promoted, channel)) === 2,
+    );
+    // b has the set's notice before it reads: a read that a notice overlaps is not kept in memory.
+    const told = once(b, 'invalidate');
     await a.set('after', user(2), { tags: ['team'] });
+    await within("b's notice of the set after the failover", NOTICE_MS, told);
     assert.equal(await onServer(promoted, (r) => r.exists(`${prefix}after`)), 1, 'written to the new master');
+    const upAt = Math.max(movedAt.a!, movedAt.b!);
+    const busAt = Math.max(busBackAt.a!, busBackAt.b!);
     console.log(
-      `# sentinel: failover to ${promoted.port} named by the sentinels ${namedAt - failoverStarted} ms after SENTINEL FAILOVER; caches back up on it ${Math.max(movedAt.a!, movedAt.b!) - namedAt} ms later`,
+      `# sentinel: failover to ${promoted.port} named by the sentinels ${namedAt - failoverStarted} ms after SENTINEL FAILOVER; caches back up on it ${upAt - namedAt} ms later, invalidation channels ${busAt - namedAt} ms later`,
     );
     calls = 0;
     assert.deepEqual(await b.getOrSet('after', load(2)), user(2), 'b reads it from the new master');
@@ -119,7 +162,7 @@ describe('Redis Sentinel', () => {
     assert.ok(b.memoryHas('after'), "b.memoryHas('after')");
     const evictedAgain = once(b, 'invalidate');
     await a.deleteByTag('team');
-    await evictedAgain;
+    await within("b's notice of the tag deletion after the failover", NOTICE_MS, evictedAgain);
     assert.equal(b.memoryHas('after'), false, 'pub/sub invalidation works after the failover');
     assert.equal(await b.get('after'), undefined, 'a miss on the new master after a tag deletion');
     assert.deepEqual(await b.getOrSet('after', load(2)), user(2));
@@ -127,22 +170,28 @@ describe('Redis Sentinel', () => {
   });
 });
 
-describe('Redis Cluster (3 masters)', () => {
+describe('Redis Cluster (3 masters)', { timeout: SUITE_MS }, () => {
   let setup: ClusterSetup | undefined;
   let admin: Cluster | undefined;
   const caches: Cache[] = [];
   const prefix = uniquePrefix('cluster');
 
-  before(async () => {
-    setup = await startCluster(3);
-    admin = new Cluster(setup.nodes);
-  });
+  before(
+    async () => {
+      setup = await startCluster(3);
+      admin = new Cluster(setup.nodes);
+    },
+    { timeout: HOOK_MS },
+  );
 
-  after(async () => {
-    await Promise.all(caches.map((c) => c.close()));
-    admin?.disconnect();
-    await setup?.stop();
-  });
+  after(
+    async () => {
+      await Promise.all(caches.map((c) => c.close()));
+      admin?.disconnect();
+      await setup?.stop();
+    },
+    { timeout: HOOK_MS },
+  );
 
   function open(extra: Partial<CacheOptions> = {}): Cache {
     const cache = createCache({
@@ -197,7 +246,7 @@ describe('Redis Cluster (3 masters)', () => {
       }),
     );
     await a.deleteByTag('everyone');
-    await evicted;
+    await within("b's notice of the tag deletion", NOTICE_MS, evicted);
     assert.ok(
       ids.every((id) => !b.memoryHas(`user:${id}`)),
       'b evicted every tagged key',
