@@ -455,9 +455,18 @@ export class HttpCache {
       notStoring();
     }
     const cleaned = storableHeaders(response.rawHeaders);
-    // A HEAD filled with a GET (convert_head) is answered once the body is in, so its head can
-    // carry the Content-Length the backend may not have sent (chunked).
+    // A HEAD filled with a GET (convert_head) is answered as soon as its head is in, as NGINX does.
+    // Only a response to be stored that names no length (chunked) waits for the body, so its head
+    // can carry the Content-Length; past max_object_size it is answered without. Before, every
+    // converted HEAD waited for the whole body: a HEAD of a large or slow download (hit-for-miss
+    // sends each one to the backend again) was answered after all of it, or cut at request_timeout.
     const headFill = client?.req.method === 'HEAD';
+    let headPending = headFill && decision.store && !hasHeader(cleaned, 'content-length');
+    const answerHead = (length: string[]): void => {
+      if (!headPending) return;
+      headPending = false;
+      this.#startMiss(client!, response, [...cleaned, ...length], forwarded.requestId, upstream);
+    };
     // A range is cut from the whole body as it streams by, when its length is known up front.
     const range =
       client !== undefined && !headFill && client.req.headers.range !== undefined
@@ -467,33 +476,27 @@ export class HttpCache {
             size: contentLength(response.headers['content-length']),
           })
         : undefined;
+    // For a HEAD answered now, startMiss ends the response and says no body follows.
     const writing =
-      client !== undefined && !headFill
+      client !== undefined && !headPending
         ? this.#startMiss(client, response, cleaned, forwarded.requestId, upstream, range)
         : false;
     const body = await this.#readBody(
       response,
-      decision.store || headFill,
+      decision.store,
       writing ? client : undefined,
       range?.action === 'partial' ? range : undefined,
       () => {
         this.#markUncacheable(key, 'TooLarge');
         notStoring();
+        answerHead([]);
       },
     );
     if (body === 'broken') {
-      if (headFill) breakResponse(client!.req, client!.res);
+      if (headPending) breakResponse(client!.req, client!.res);
       return 'failed';
     }
-    if (headFill) {
-      const length =
-        body !== undefined &&
-        !hasHeader(cleaned, 'content-length') &&
-        !hasHeader(cleaned, 'transfer-encoding')
-          ? ['Content-Length', String(body.length)]
-          : [];
-      this.#startMiss(client!, response, [...cleaned, ...length], forwarded.requestId, upstream);
-    }
+    answerHead(body === undefined ? [] : ['Content-Length', String(body.length)]);
     if (!decision.store || body === undefined || flight.invalidated) return 'not-stored';
     await this.#stored(
       key,

@@ -1,11 +1,12 @@
 // Second RFC 9111 audit of the HTTP response cache: ways one client's answer reached another
 // (malformed Cache-Control and Vary lists read too leniently, a Vary header the backend never saw)
-// and a 304 that dropped the client's own Set-Cookie. Each through a real balancer to a real backend.
+// and a 304 that dropped the client's own Set-Cookie; a converted HEAD that waited for the whole
+// body. Each through a real balancer to a real backend.
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { describe, test } from 'node:test';
 import { sendRaw } from '../../helpers/raw-http.js';
-import { send } from '../helpers.js';
+import { deferred, send } from '../helpers.js';
 import { startCached } from './helpers.js';
 
 /** personal answers each client with its own cookie under the given response headers. */
@@ -93,5 +94,51 @@ describe('http cache: a 304 from the cache', () => {
     assert.equal(reply.headers['x-cache'], 'MISS');
     assert.deepEqual(reply.headers['set-cookie'], ['sid=rotated']);
     assert.equal(reply.headers.etag, '"v1"');
+  });
+});
+
+describe('http cache: a HEAD filled with a GET (convert_head)', () => {
+  // The backend sends its head and part of the body, then holds the rest until the HEAD is
+  // answered. Without the fix the HEAD waited for that rest: request_timeout (3 s here) cut it.
+  for (const [name, headers, storable] of [
+    ['stored, with a Content-Length', { 'Cache-Control': 'max-age=60', 'Content-Length': '10' }, true],
+    ['not stored (private), chunked', { 'Cache-Control': 'private' }, false],
+    ['to be stored, chunked, past max_object_size', { 'Cache-Control': 'max-age=60' }, false],
+  ] as const) {
+    test(`${name}: answered once the backend's head is in`, async (t) => {
+      const answered = deferred();
+      const c = await startCached(
+        t,
+        (_req, res) => {
+          res.writeHead(200, headers);
+          res.write('01234');
+          answered.promise.then(() => res.end('56789'));
+        },
+        { maxObjectSize: 4 + Number(storable) * 100 },
+        { balancer: { requestTimeout: 3000 } },
+      );
+      t.after(() => answered.resolve());
+      const head = await send(c.port, { method: 'HEAD', path: '/big' });
+      answered.resolve();
+      assert.equal(head.status, 200);
+      assert.equal(head.headers['x-cache'], 'MISS');
+      assert.equal(head.body.length, 0);
+      if ('Content-Length' in headers) assert.equal(head.headers['content-length'], '10');
+      const get = await send(c.port, { path: '/big' });
+      assert.equal(get.body.toString(), '0123456789');
+      assert.equal(get.headers['x-cache'], storable ? 'HIT' : 'MISS');
+    });
+  }
+
+  test('a chunked response to be stored answers the HEAD with the length of its body', async (t) => {
+    const c = await startCached(t, (_req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      res.write('01234');
+      res.end('56789');
+    });
+    const head = await send(c.port, { method: 'HEAD', path: '/small' });
+    assert.equal(head.headers['content-length'], '10');
+    const get = await send(c.port, { path: '/small' });
+    assert.equal(get.headers['x-cache'], 'HIT');
   });
 });
