@@ -414,6 +414,13 @@ class Exchange {
     const res = this.res;
     if (rawTrailers.length > 0 && res.chunkedEncoding === true) res.addTrailers(forwardTrailers(rawTrailers));
     res.end();
+    // The backend said all it will say before it had the whole body: what is left of it goes
+    // nowhere. Piping it on held the backend connection (half a request on it, never reusable)
+    // backpressured for good when the backend read no more, and with it the client's connection.
+    if (this.bodyStarted && !this.req.complete && this.upstream !== undefined) {
+      this.abandonUpstream(this.upstream);
+      this.req.resume();
+    }
   }
 
   countBody(bytes: number): void {
@@ -439,7 +446,10 @@ class Exchange {
     );
     if (upstreamResponse.headers['x-request-id'] === undefined)
       headers.push('X-Request-Id', this.forwarded!.requestId);
-    if (this.proxy.closing) headers.push('Connection', 'close');
+    // An answer before the whole body arrived (a 401 or 413 decided from the headers): the client
+    // connection can carry no other request until the rest is read, which ends with this one (see
+    // endResponse), so it closes after the answer, as `reply` does and NGINX would.
+    if (this.proxy.closing || !this.req.complete) headers.push('Connection', 'close');
     try {
       this.res.writeHead(statusCode, upstreamResponse.statusMessage, headers);
     } catch (err) {
