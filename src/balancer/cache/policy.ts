@@ -476,9 +476,15 @@ export function serveDecision(
   return { action: 'revalidate', age, reason: 'Expired' };
 }
 
-/** staleIfErrorAllows says whether a stored response may stand in for a failed backend now. */
+/**
+ * staleIfErrorAllows says whether a stored response may stand in for a failed backend now. Never a
+ * `no-cache` one (RFC 9111 4.2.4: no stale response where no-cache prohibits it, whatever the
+ * stale-if-error window): it is stored only to be validated on each use, and the backend may say
+ * no (`public, no-cache` for content it authorises per request). Before, with a stale-if-error
+ * window, a backend outage handed it to a client the backend had just refused with a 401.
+ */
 export function staleIfErrorAllows(stored: StoredTimes, now: number): boolean {
-  if (stored.mustRevalidate) return false;
+  if (stored.mustRevalidate || stored.noCache) return false;
   return currentAge(stored, now) < stored.freshFor + stored.staleIfError;
 }
 

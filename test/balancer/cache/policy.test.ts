@@ -295,6 +295,7 @@ describe('http cache policy', () => {
     assert.equal(staleIfErrorAllows(stored, NOW + 29_999), true);
     assert.equal(staleIfErrorAllows(stored, NOW + 30_000), false);
     assert.equal(staleIfErrorAllows({ ...stored, mustRevalidate: true }, NOW + 11_000), false);
+    assert.equal(staleIfErrorAllows({ ...stored, noCache: true }, NOW), false, 'no-cache: never stale');
     assert.equal(retentionMs(lifetime, false, 60_000), 70_000, 'kept for a max-stale request');
     assert.equal(retentionMs({ ...lifetime, mustRevalidate: true }, false, 60_000), 30_000);
     assert.equal(retentionMs(lifetime, true, 60_000), 70_000);

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import { describe, test } from 'node:test';
 import { sendRaw } from '../../helpers/raw-http.js';
 import { deferred, send } from '../helpers.js';
-import { startCached } from './helpers.js';
+import { clock, startCached } from './helpers.js';
 
 /** personal answers each client with its own cookie under the given response headers. */
 function personal(headers: http.OutgoingHttpHeaders): http.RequestListener {
@@ -81,6 +81,49 @@ describe('http cache: one client answer never reaches another', () => {
     assert.equal(next.headers['x-cache'], 'HIT');
     assert.equal(next.body.toString(), 'bonjour');
   });
+});
+
+describe('http cache: stale-if-error', () => {
+  // `public, no-cache`: stored, but every use asks the backend, which authorises each client.
+  for (const [name, cacheControl, cache] of [
+    ['the config window', 'public, no-cache', { staleIfError: 60_000 }],
+    ["the response's own window", 'public, no-cache, stale-if-error=60', {}],
+  ] as const) {
+    test(`never serves a no-cache response for a failing backend (${name})`, async (t) => {
+      const clk = clock();
+      let failing = false;
+      const c = await startCached(
+        t,
+        (req, res) => {
+          if (failing) {
+            res.writeHead(503, { Date: clk.date() });
+            res.end('down');
+          } else if (req.headers.authorization !== 'Bearer alice') {
+            res.writeHead(401, { Date: clk.date() });
+            res.end('who are you');
+          } else if (req.headers['if-none-match'] === '"s1"') {
+            res.writeHead(304, { Date: clk.date(), ETag: '"s1"' });
+            res.end();
+          } else {
+            res.writeHead(200, { Date: clk.date(), 'Cache-Control': cacheControl, ETag: '"s1"' });
+            res.end('salaries');
+          }
+        },
+        cache,
+        { clock: clk },
+      );
+      const alice = await send(c.port, { path: '/hr', headers: { Authorization: 'Bearer alice' } });
+      assert.equal(alice.body.toString(), 'salaries');
+      const again = await send(c.port, { path: '/hr', headers: { Authorization: 'Bearer alice' } });
+      assert.equal(again.headers['x-cache'], 'REVALIDATED');
+      const stranger = await send(c.port, { path: '/hr' });
+      assert.equal(stranger.status, 401);
+      failing = true;
+      const during = await send(c.port, { path: '/hr' });
+      assert.equal(during.status, 503, `a stranger got ${during.headers['x-cache']} ${during.body}`);
+      assert.equal(during.body.toString(), 'down');
+    });
+  }
 });
 
 describe('http cache: a 304 from the cache', () => {
