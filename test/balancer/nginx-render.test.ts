@@ -232,3 +232,54 @@ test('NginxDriver.synced: resolves once the membership recorded so far is reload
   await driver.close();
   assert.equal(await closing, false, 'close ends the wait');
 });
+
+test('NginxDriver: a symlinked include is written at its target, which keeps its mode; a dangling link gets its target', async (t) => {
+  // conf.d/scaleplane.conf -> a file in a folder Scaleplane owns: the temp file + rename replaced
+  // the link itself with a file of the umask's mode (and needed write access to conf.d).
+  const { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink } = await import(
+    'node:fs/promises'
+  );
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-render-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'conf.d'));
+  await mkdir(join(dir, 'own'));
+  const link = join(dir, 'conf.d', 'scaleplane.conf');
+  const target = join(dir, 'own', 'upstreams.conf');
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(target, '# old\n');
+  await chmod(target, 0o640);
+  await symlink('../own/upstreams.conf', link);
+  let testPasses = true;
+  const driver = new NginxDriver({
+    config: { ...config, includeFile: link },
+    run: async (command) => {
+      if (command === 'nginx -t' && !testPasses) throw Object.assign(new Error('x'), { stderr: 'bad' });
+    },
+  });
+  t.after(() => driver.close());
+  driver.update('web', [{ id: 'a', address: '127.0.0.1:1', state: 'ready' }]);
+  const sync = await driver.flush();
+  assert.ok((await lstat(link)).isSymbolicLink(), 'the include is still a symlink');
+  assert.equal(await readlink(link), '../own/upstreams.conf', 'pointing where it did');
+  assert.equal(await readFile(target, 'utf8'), sync.text, 'the target holds the upstreams');
+  assert.equal((await stat(target)).mode & 0o777, 0o640, 'the target keeps its mode');
+  assert.deepEqual(await readdir(join(dir, 'conf.d')), ['scaleplane.conf'], 'no temp file in conf.d');
+  // A failed test puts the previous text back at the target, the link untouched.
+  testPasses = false;
+  driver.update('web', [{ id: 'b', address: '127.0.0.1:2', state: 'ready' }]);
+  await assert.rejects(driver.flush(), { code: 'NGINX_TEST_FAILED' });
+  assert.ok((await lstat(link)).isSymbolicLink(), 'still a symlink after the restore');
+  assert.equal(await readFile(target, 'utf8'), sync.text, 'the target restored');
+  // A link whose target is not written yet: the target is created, the link kept.
+  await rm(target);
+  testPasses = true;
+  const fresh = new NginxDriver({ config: { ...config, includeFile: link }, run: async () => undefined });
+  t.after(() => fresh.close());
+  fresh.update('web', [{ id: 'c', address: '127.0.0.1:3', state: 'ready' }]);
+  const created = await fresh.flush();
+  assert.ok((await lstat(link)).isSymbolicLink(), 'a dangling link is kept');
+  assert.equal(await readFile(target, 'utf8'), created.text, 'and its target created');
+  assert.deepEqual(await readdir(join(dir, 'own')), ['upstreams.conf'], 'no temp file left');
+});

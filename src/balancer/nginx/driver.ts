@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
@@ -333,7 +334,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       // Atomically too: an in-place write cut short (a crash, a full disk) would leave a truncated
       // include that the next nginx start or reload by anyone would trip over.
       if (previous !== undefined) await writeAtomically(file, previous).catch(() => undefined);
-      else await rm(file, { force: true }).catch(() => undefined);
+      else await removeInclude(file).catch(() => undefined);
       return this.#fail(
         new NginxDriverError(
           'NGINX_TEST_FAILED',
@@ -419,17 +420,47 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
 /**
  * writeAtomically replaces `file` with `text` through a temp file and a rename, so a reader (nginx
  * -t, a reload, a start) sees the old text or the new one, never a part of it. The temp file is
- * removed when the write fails.
+ * removed when the write fails. A symlinked include (conf.d/scaleplane.conf pointing into a folder
+ * Scaleplane owns) is written at its target, next to which the temp file goes: renamed over the
+ * link, the temp file replaced the link itself, and needed write access to conf.d. The file keeps
+ * its mode.
  */
 async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`;
+  const target = await linkTarget(file);
+  const temp = `${target}.${process.pid}.tmp`;
   try {
-    await writeFile(temp, text);
-    await rename(temp, file);
+    const mode = await stat(target).then(
+      (s) => s.mode & 0o7777,
+      () => undefined,
+    );
+    await writeFile(temp, text, mode === undefined ? {} : { mode });
+    // writeFile's mode is masked by the umask: set it as it was.
+    if (mode !== undefined) await chmod(temp, mode);
+    await rename(temp, target);
   } catch (err) {
     await rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * linkTarget is the file `file` names once symlinks are followed (itself when it is none), also
+ * when the last link dangles (the include file not written yet): NGINX reads the same file.
+ */
+async function linkTarget(file: string): Promise<string> {
+  let path = file;
+  // ELOOP's bound, as the kernel's.
+  for (let hops = 0; hops < 40; hops++) {
+    const link = await readlink(path).catch(() => undefined);
+    if (link === undefined) break;
+    path = resolve(dirname(path), link);
+  }
+  return path;
+}
+
+/** removeInclude removes the include file (at a symlink's target, as writeAtomically wrote it). */
+async function removeInclude(file: string): Promise<void> {
+  await rm(await linkTarget(file), { force: true });
 }
 
 /**
