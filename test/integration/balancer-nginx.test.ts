@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { existsSync, watch } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -19,6 +19,7 @@ import {
   renderUpstreams,
   upstreamName,
 } from '../../src/balancer/index.js';
+import { childrenOf } from '../../src/balancer/nginx/workers.js';
 import { startLoad } from '../helpers/load.js';
 import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
@@ -492,6 +493,95 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
     } finally {
       await fresh.close();
     }
+  });
+});
+
+describe('a scale-in whose NGINX master died', { skip: NGINX === undefined && 'nginx not installed' }, () => {
+  it('waits for the old worker, which goes on with its request on the removed instance, not for the master', async (t) => {
+    // The scale-in's wait looked for the retired workers among the master's children. A master that
+    // died (SIGKILL, the OOM killer) has none: its workers are reparented and serve on, the old one
+    // with the upstreams it loaded, so the instance was stopped under its requests at once.
+    const dir = await nginxFolder('scaleplane-nginx-orphan-');
+    const port = await freePort();
+    const conf = join(dir, 'nginx.conf');
+    const include = join(dir, 'upstreams.conf');
+    const workers = new Set<number>();
+    t.after(async () => {
+      spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
+      for (const pid of workers) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      await rm(dir, { recursive: true, force: true });
+    });
+    // a holds /slow until the test lets it go.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const arrived = new EventEmitter();
+    const a = http.createServer((req, res) => {
+      if (req.url !== '/slow') return res.end('a');
+      arrived.emit('slow');
+      void released.then(() => res.end('a'));
+    });
+    a.listen(0, '127.0.0.1');
+    await once(a, 'listening');
+    const b = await backend('b');
+    t.after(() => {
+      for (const s of [a, b.server]) {
+        s.closeAllConnections();
+        s.close();
+      }
+    });
+    const addressOf = (s: http.Server) => `127.0.0.1:${(s.address() as AddressInfo).port}`;
+    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
+    const config = {
+      includeFile: include,
+      testCommand: `${NGINX} -t -q -c ${conf}`,
+      reloadCommand: `${NGINX} -c ${conf} -s reload`,
+      debounce: 0,
+      method: 'least_conn' as const,
+      keepalive: 16,
+      maxFails: 3,
+      failTimeout: 10_000,
+      pidFile: join(dir, 'nginx.pid'),
+    };
+    const instanceA = { id: 'a', address: addressOf(a), state: 'ready' as const };
+    await writeFile(include, renderUpstreams([{ name: 'web', instances: [instanceA] }], config));
+    execFileSync(NGINX!, ['-c', conf]);
+    const driver = new NginxDriver({ config });
+    t.after(() => driver.close());
+    driver.update('web', [instanceA]);
+    await driver.flush();
+    // A request the worker has on a when a is taken out.
+    const slow = new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/slow', agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            body += c;
+          });
+          res.on('end', () => resolve(`${res.statusCode} ${body}`));
+        })
+        .on('error', reject);
+    });
+    await once(arrived, 'slow');
+    driver.update('web', [{ id: 'b', address: b.address, state: 'ready' }]);
+    assert.equal((await driver.flush()).reloaded, true);
+    const master = Number((await readFile(config.pidFile, 'utf8')).trim());
+    for (const pid of await childrenOf(master)) workers.add(pid);
+    process.kill(master, 'SIGKILL');
+    // The old worker still has the request on a (held until released below): not synced.
+    assert.equal(
+      await driver.synced(1500),
+      false,
+      'synced while the old worker still had a request on the removed instance',
+    );
+    release();
+    assert.equal(await slow, '200 a', 'the orphaned old worker finished its request on a');
   });
 });
 

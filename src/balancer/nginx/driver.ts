@@ -9,7 +9,7 @@ import { nginxHint } from './hints.js';
 import { type CommandOutput, discoverPidFile } from './pid-file.js';
 import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
-import { exited, newWorkersStarted, workersOf } from './workers.js';
+import { exited, newWorkersStarted, type RetiredWorkers, retire, workersOf } from './workers.js';
 
 /** NginxDriverErrorCode names how a sync can fail. */
 export type NginxDriverErrorCode = 'NGINX_TEST_FAILED' | 'NGINX_RELOAD_FAILED' | 'NGINX_WRITE_FAILED';
@@ -134,8 +134,8 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   #syncedVersion = 0;
   /** `synced` callers waiting for a version to reach NGINX. */
   readonly #waiters = new Set<{ version: number; deadline: number; done: (synced: boolean) => void }>();
-  /** With a pid file: the master and the workers the last reload retired, which may still finish requests. */
-  #retired: { master: number; pids: ReadonlySet<number> } | undefined;
+  /** With a pid file: the workers the last reload retired (pid and start time), which may still finish requests. */
+  #retired: RetiredWorkers | undefined;
   /** Without `config.pidFile`: the pid file NGINX names, asked once, at the first sync whose test passed. */
   #discovered: Promise<string | undefined> | undefined;
   #pidFile: string | undefined;
@@ -284,10 +284,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     this.#waiters.delete(waiter);
     const retired = this.#retired;
     if (retired === undefined) waiter.done(true);
-    else
-      exited(retired.master, retired.pids, waiter.deadline - Date.now()).then(waiter.done, () =>
-        waiter.done(false),
-      );
+    else exited(retired, waiter.deadline - Date.now()).then(waiter.done, () => waiter.done(false));
   }
 
   /** close stops scheduled syncs and retries and waits for one in progress; safe to call twice. */
@@ -346,6 +343,8 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     this.#written = text;
     const pidFile = await this.#pidFileOf();
     const before = pidFile === undefined ? undefined : await workersOf(pidFile);
+    // Noted before the signal, so that none of them can have exited and left its pid to another.
+    const retiring = before === undefined ? undefined : await retire(before.children);
     try {
       await this.#run(this.#config.reloadCommand);
     } catch (err) {
@@ -370,7 +369,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
           ),
         );
       }
-      this.#retired = { master: before.master, pids: before.children };
+      this.#retired = retiring;
     }
     const failedAttempts = this.#failures;
     this.#failures = 0;

@@ -66,12 +66,48 @@ export async function newWorkersStarted(
   }
 }
 
-/** exited resolves true once none of `pids` runs as a child of `master`, false after `timeoutMs`. */
-export async function exited(master: number, pids: ReadonlySet<number>, timeoutMs: number): Promise<boolean> {
+/**
+ * startOf is the start time (clock ticks since boot, /proc/PID/stat field 22) of process `pid`, or
+ * undefined when none runs by that pid (a zombie has exited: only its exit status is left).
+ */
+export async function startOf(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return undefined;
+  // `pid (comm) state ppid … starttime` (field 22); comm may hold spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
+}
+
+/** RetiredWorkers are worker pids, each with its start time: a pid the kernel reused is another process. */
+export type RetiredWorkers = ReadonlyMap<number, string>;
+
+/** retire notes the start time of each of `pids` that runs now, for `exited`. */
+export async function retire(pids: Iterable<number>): Promise<RetiredWorkers> {
+  const retired = new Map<number, string>();
+  for (const pid of pids) {
+    const start = await startOf(pid);
+    if (start !== undefined) retired.set(pid, start);
+  }
+  return retired;
+}
+
+/**
+ * exited resolves true once none of the `retired` workers runs, false after `timeoutMs`. Each pid
+ * is looked up itself, not among its master's children: a worker whose master died (SIGKILL, OOM)
+ * is reparented and goes on serving its connections with the upstreams it loaded, and one that
+ * never got the master's QUIT goes on accepting too.
+ */
+export async function exited(retired: RetiredWorkers, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const children = await childrenOf(master);
-    if (![...pids].some((pid) => children.has(pid))) return true;
+    let running = false;
+    for (const [pid, start] of retired) {
+      if ((await startOf(pid)) === start) {
+        running = true;
+        break;
+      }
+    }
+    if (!running) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) =>
       setTimeout(resolve, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))),
