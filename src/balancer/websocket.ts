@@ -1,15 +1,19 @@
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
 import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from './headers.js';
-import { type GroupRoute, hashKeyOf, type ProxyPath } from './proxy.js';
-import { classifyUpstreamError } from './retry.js';
+import type { PoolMember } from './pool.js';
+import { type GroupRoute, hashKeyOf, MAX_RETRIES, type ProxyPath } from './proxy.js';
+import { classifyUpstreamError, retryDecision } from './retry.js';
 
 /**
  * proxyUpgrade passes an `Upgrade` request (WebSocket and the like) through to a backend of `route`
  * on a connection of its own, then splices the two sockets together. The backend counts the
  * connection as in flight until either side closes, so draining waits for open WebSockets (up to
- * its deadline). Upgrades are never retried: the handshake may have reached the backend.
+ * its deadline). A handshake whose connection could not be made reached no backend and is tried on
+ * another one (within MAX_RETRIES and the retry budget, as a request is); once connected, it is
+ * never retried: the backend may have acted on it.
  */
 export function proxyUpgrade(
   proxy: ProxyPath,
@@ -33,36 +37,42 @@ export function proxyUpgrade(
     return;
   }
   const key = picker.hashKey === undefined ? undefined : hashKeyOf(req, picker.hashKey);
-  const backend = picker.pick(route.pool.eligible(), key === undefined ? undefined : { key });
-  if (backend === undefined) {
+  // Backends whose connection failed; allocated on the first failure only.
+  let tried: Set<PoolMember> | undefined;
+  let retries = 0;
+  const pick = (): PoolMember | undefined =>
+    picker.pick(
+      route.pool.eligible(),
+      key === undefined && tried === undefined ? undefined : { key, exclude: tried },
+    );
+  const first = pick();
+  if (first === undefined) {
     route.telemetry.errors.no_backend.inc();
     rawReply(socket, 503, route.replies.noBackend);
     return;
   }
+  let backend: PoolMember = first;
   route.pool.acquire(backend);
   route.inFlight++;
   route.requests++;
   route.telemetry.inFlight.inc();
+  route.budget.request(performance.now());
+  const releaseBackend = (member: PoolMember): void => {
+    route.pool.release(member);
+    if (member.removed) proxy.retire(member);
+  };
   let released = false;
   const release = (): void => {
     if (released) return;
     released = true;
     clearTimeout(timer);
     proxy.tunnels.delete(socket);
-    route.pool.release(backend);
+    releaseBackend(backend);
     route.inFlight--;
     route.telemetry.inFlight.dec();
-    if (backend.removed) proxy.retire(backend);
     proxy.exchangeEnded();
   };
-  const upstream = http.request({
-    agent: false,
-    host: backend.host,
-    port: backend.port,
-    method: req.method,
-    path: req.url,
-    headers: forwarded.headers,
-  });
+  let upstream!: http.ClientRequest;
   // The handshake: until the backend answers, fails or the exchange is given up. Nothing reads a
   // socket handed over by the 'upgrade' event, so a client leaving would go unnoticed (its in-flight
   // count held on the backend for as long as the backend stays silent): read it meanwhile, keeping
@@ -127,81 +137,132 @@ export function proxyUpgrade(
     upstream.destroy();
     replyAndRelease(502, route.replies.badGateway.other);
   };
-  upstream.on('upgrade', (response, upSocket, upHead) => {
-    if (answered) {
-      upSocket.destroy();
-      return;
-    }
-    answered = true;
-    stopWatching();
-    if (!tunnel) {
-      upSocket.destroy();
-      refuse101();
-      return;
-    }
-    clearTimeout(timer);
-    upSocket.on('error', ignore);
-    socket.write(rawHead(101, response.statusMessage ?? 'Switching Protocols', response.rawHeaders));
-    if (upHead.length > 0) socket.write(upHead);
-    if (head.length > 0) upSocket.write(head);
-    for (const chunk of early) upSocket.write(chunk);
-    const close = (): void => {
-      socket.destroy();
-      upSocket.destroy();
-      release();
-    };
-    // Either side's FIN ends the tunnel: sockets from an http server allow half-open, and a
-    // half-closed tunnel would otherwise hold its in-flight count forever.
-    socket.once('end', close);
-    upSocket.once('end', close);
-    socket.once('close', close);
-    upSocket.once('close', close);
-    socket.pipe(upSocket);
-    upSocket.pipe(socket);
-    route.outcome(backend, 'success');
-  });
-  upstream.on('response', (response) => {
-    if (answered) {
-      response.destroy();
-      return;
-    }
-    answered = true;
-    stopWatching();
-    // The backend declined the upgrade (or was not offered one): relay its answer and close. The
-    // body is relayed decoded, so Transfer-Encoding goes with the other hop-by-hop headers; without
-    // a Content-Length the close ends the body. The timer still cuts a relay that never ends.
-    if (response.statusCode === 101) {
-      response.destroy();
-      refuse101();
-      return;
-    }
-    socket.resume();
-    // Over once the answer is written out, or the client left.
-    socket.once('finish', release);
-    socket.once('close', () => {
-      upstream.destroy();
-      release();
+  const send = (): void => {
+    const request = http.request({
+      agent: false,
+      host: backend.host,
+      port: backend.port,
+      method: req.method,
+      path: req.url,
+      headers: forwarded.headers,
     });
-    const headers = forwardResponseHeaders(response.rawHeaders);
-    headers.push('Connection', 'close');
-    socket.write(rawHead(response.statusCode ?? 502, response.statusMessage ?? '', headers));
-    response.pipe(socket);
-    response.on('error', () => socket.destroy());
-  });
-  upstream.on('error', (err: NodeJS.ErrnoException) => {
-    // After an answer, a timeout or the client leaving, the error is ours or already handled.
-    if (answered) {
-      socket.destroy();
-      return;
-    }
-    answered = true;
-    stopWatching();
-    const failure = classifyUpstreamError(err);
-    if (failure !== 'other') route.outcome(backend, 'gateway');
-    route.telemetry.errors[failure].inc();
-    replyAndRelease(502, route.replies.badGateway[failure]);
-  });
-  upstream.end();
+    upstream = request;
+    request.on('upgrade', (response, upSocket, upHead) => {
+      if (request !== upstream || answered) {
+        upSocket.destroy();
+        return;
+      }
+      answered = true;
+      stopWatching();
+      if (!tunnel) {
+        upSocket.destroy();
+        refuse101();
+        return;
+      }
+      clearTimeout(timer);
+      upSocket.on('error', ignore);
+      socket.write(rawHead(101, response.statusMessage ?? 'Switching Protocols', response.rawHeaders));
+      if (upHead.length > 0) socket.write(upHead);
+      if (head.length > 0) upSocket.write(head);
+      for (const chunk of early) upSocket.write(chunk);
+      const close = (): void => {
+        socket.destroy();
+        upSocket.destroy();
+        release();
+      };
+      // Either side's FIN ends the tunnel: sockets from an http server allow half-open, and a
+      // half-closed tunnel would otherwise hold its in-flight count forever.
+      socket.once('end', close);
+      upSocket.once('end', close);
+      socket.once('close', close);
+      upSocket.once('close', close);
+      socket.pipe(upSocket);
+      upSocket.pipe(socket);
+      route.outcome(backend, 'success');
+    });
+    request.on('response', (response) => {
+      if (request !== upstream || answered) {
+        response.destroy();
+        return;
+      }
+      answered = true;
+      stopWatching();
+      // The backend declined the upgrade (or was not offered one): relay its answer and close. The
+      // body is relayed decoded, so Transfer-Encoding goes with the other hop-by-hop headers; without
+      // a Content-Length the close ends the body. The timer still cuts a relay that never ends.
+      if (response.statusCode === 101) {
+        response.destroy();
+        refuse101();
+        return;
+      }
+      socket.resume();
+      // Over once the answer is written out, or the client left.
+      socket.once('finish', release);
+      socket.once('close', () => {
+        upstream.destroy();
+        release();
+      });
+      const headers = forwardResponseHeaders(response.rawHeaders);
+      headers.push('Connection', 'close');
+      socket.write(rawHead(response.statusCode ?? 502, response.statusMessage ?? '', headers));
+      response.pipe(socket);
+      response.on('error', () => socket.destroy());
+    });
+    request.on('error', (err: NodeJS.ErrnoException) => {
+      // An attempt given up for another one: its errors are its own.
+      if (request !== upstream) return;
+      // After an answer, a timeout or the client leaving, the error is ours or already handled.
+      if (answered) {
+        socket.destroy();
+        return;
+      }
+      const failure = classifyUpstreamError(err);
+      const failed = backend;
+      if (failure !== 'other') route.outcome(failed, 'gateway');
+      route.telemetry.errors[failure].inc();
+      if (failure === 'connect') {
+        tried ??= new Set();
+        tried.add(failed);
+        const decision = retryDecision({
+          method: req.method ?? 'GET',
+          failure,
+          reusedSocket: false,
+          hasBody: false,
+          bodyStarted: false,
+          responseStarted: false,
+          idempotencyKey: false,
+          retries,
+          maxRetries: MAX_RETRIES,
+          budgetAvailable: () => route.budget.tryRetry(performance.now()),
+        });
+        const next = decision.retry ? pick() : undefined;
+        proxy.logger.warn(
+          {
+            group: route.name,
+            backend: failed.id,
+            code: err.code,
+            retry: next !== undefined,
+            reason: decision.reason,
+          },
+          'upgrade request failed',
+        );
+        if (next !== undefined) {
+          releaseBackend(failed);
+          backend = next;
+          route.pool.acquire(next);
+          retries++;
+          route.telemetry.retries.inc();
+          send();
+          return;
+        }
+      }
+      answered = true;
+      stopWatching();
+      replyAndRelease(502, route.replies.badGateway[failure]);
+    });
+    request.end();
+  };
+  send();
 }
 
 /** MAX_EARLY_BYTES bounds what a client may send before the backend answered its upgrade. */
