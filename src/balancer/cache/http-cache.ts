@@ -266,7 +266,10 @@ export class HttpCache {
       if (client.res.destroyed) return;
       const now = this.#now();
       const after = await this.#lookup(key, client.req);
-      if (after !== undefined && after.responseTime >= running.started)
+      // Not a no-cache response: each use is validated with the backend, for the client asking
+      // (`public, no-cache` is how a backend authorises every request). Before, the clients that
+      // waited on one client's fill were served what the backend had let that one see.
+      if (after !== undefined && after.responseTime >= running.started && !after.noCache)
         return this.#serve(client, after, 'HIT', upstream);
       if (outcome === 'stale' && after !== undefined && staleIfErrorAllows(after, now))
         return this.#serve(client, after, 'STALE', upstream);

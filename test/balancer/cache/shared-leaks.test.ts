@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { describe, test } from 'node:test';
 import { sendRaw } from '../../helpers/raw-http.js';
+import { until } from '../../helpers/until.js';
 import { deferred, send } from '../helpers.js';
-import { clock, startCached } from './helpers.js';
+import { clock, metricValue, startCached } from './helpers.js';
 
 /** personal answers each client with its own cookie under the given response headers. */
 function personal(headers: http.OutgoingHttpHeaders): http.RequestListener {
@@ -122,6 +123,48 @@ describe('http cache: stale-if-error', () => {
       const during = await send(c.port, { path: '/hr' });
       assert.equal(during.status, 503, `a stranger got ${during.headers['x-cache']} ${during.body}`);
       assert.equal(during.body.toString(), 'down');
+    });
+  }
+});
+
+describe('http cache: coalescing', () => {
+  // The backend authorises every request to a `public, no-cache` document and holds alice's until
+  // a stranger's waits on it: the stranger must be asked about, not handed alice's answer.
+  for (const revalidation of [false, true]) {
+    test(`a waiter on ${revalidation ? 'a revalidation' : 'a fill'} of a no-cache response is not served its result`, async (t) => {
+      const clk = clock();
+      let hold = false;
+      const c = await startCached(
+        t,
+        async (req, res) => {
+          if (req.headers.authorization !== 'Bearer alice') {
+            res.writeHead(401, { Date: clk.date() });
+            res.end('who are you');
+            return;
+          }
+          if (hold)
+            await until(
+              async () => (await metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total')) >= 1,
+            );
+          const headers = { Date: clk.date(), 'Cache-Control': 'public, no-cache', ETag: '"s1"' };
+          if (req.headers['if-none-match'] === '"s1"') {
+            res.writeHead(304, headers);
+            res.end();
+          } else {
+            res.writeHead(200, headers);
+            res.end('salaries');
+          }
+        },
+        {},
+        { clock: clk },
+      );
+      if (revalidation) await send(c.port, { path: '/hr', headers: { Authorization: 'Bearer alice' } });
+      hold = true;
+      const alice = send(c.port, { path: '/hr', headers: { Authorization: 'Bearer alice' } });
+      await until(() => c.backend.requests === (revalidation ? 2 : 1));
+      const stranger = await send(c.port, { path: '/hr' });
+      assert.equal((await alice).body.toString(), 'salaries');
+      assert.equal(stranger.status, 401, `a stranger got ${stranger.headers['x-cache']} ${stranger.body}`);
     });
   }
 });
