@@ -84,6 +84,38 @@ describe('http cache: one client answer never reaches another', () => {
   });
 });
 
+describe('http cache: what a client claims about the origin', () => {
+  // Each reaches a framework that builds redirects and links from it; a fill's answer is everyone's.
+  for (const [name, value] of <[string, string][]>[
+    ['Forwarded', 'for=192.0.2.1;host=evil.example;proto=http'],
+    ['X-Forwarded-Port', '6666'],
+    ['X-Forwarded-Prefix', '/evil'],
+    ['X-Forwarded-Server', 'evil.example'],
+    ['X-Forwarded-Scheme', 'http'],
+    ['X-Forwarded-Ssl', 'off'],
+    ['X-Host', 'evil.example'],
+    ['X-Original-URL', '/evil'],
+    ['X-Rewrite-URL', '/evil'],
+    ['X-HTTP-Method-Override', 'DELETE'],
+    ['X-HTTP-Method', 'DELETE'],
+    ['X-Method-Override', 'DELETE'],
+  ]) {
+    test(`${name} does not reach a fill whose answer is stored for everyone`, async (t) => {
+      const c = await startCached(t, (req, res) => {
+        const claimed = req.headers[name.toLowerCase()];
+        res.writeHead(301, {
+          'Cache-Control': 'max-age=60',
+          Location: claimed === undefined ? 'https://shop/login' : `https://evil.example/${claimed}`,
+        });
+        res.end();
+      });
+      await send(c.port, { path: '/account', headers: { Host: 'shop', [name]: value } });
+      const victim = await send(c.port, { path: '/account', headers: { Host: 'shop' } });
+      assert.equal(victim.headers.location, 'https://shop/login', `${victim.headers['x-cache']}`);
+    });
+  }
+});
+
 describe('http cache: stale-if-error', () => {
   // `public, no-cache`: stored, but every use asks the backend, which authorises each client.
   for (const [name, cacheControl, cache] of [
