@@ -469,8 +469,11 @@ export class Scaleplane {
           await Promise.all([
             serves ? this.balancer.drain(name, instance.id) : undefined,
             // NGINX sends to the instance directly: it stops only after the reload that took it out
-            // of NGINX's upstream (bounded by drain_timeout, as the balancer's own drain).
-            serves ? this.nginx?.synced(this.config.balancer.drainTimeout) : undefined,
+            // of NGINX's upstream, and the old workers that had it exited (bounded by drain_timeout,
+            // as the balancer's own drain).
+            serves
+              ? this.nginx?.synced(this.config.balancer.drainTimeout, { address: instance.address })
+              : undefined,
             grace > 0 ? delay(grace) : undefined,
           ]);
         },

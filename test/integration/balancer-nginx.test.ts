@@ -585,6 +585,103 @@ describe('a scale-in whose NGINX master died', { skip: NGINX === undefined && 'n
   });
 });
 
+describe('an old NGINX worker that lingers', { skip: NGINX === undefined && 'nginx not installed' }, () => {
+  it('holds up the scale-in of an instance it had, not of one added after it', async (t) => {
+    // NGINX keeps an old worker until its last connection ends (a WebSocket: hours, unless
+    // worker_shutdown_timeout). The scale-in waited for every worker the last reload retired, so
+    // each one after it waited out drain_timeout, also for instances that worker never had.
+    const dir = await nginxFolder('scaleplane-nginx-linger-');
+    const port = await freePort();
+    const conf = join(dir, 'nginx.conf');
+    const include = join(dir, 'upstreams.conf');
+    t.after(async () => {
+      spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
+      await rm(dir, { recursive: true, force: true });
+    });
+    // a holds /slow until the test ends: the worker that proxies it lingers after its reload.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const arrived = new EventEmitter();
+    const a = http.createServer((req, res) => {
+      if (req.url !== '/slow') return res.end('a');
+      arrived.emit('slow');
+      void released.then(() => res.end('a'));
+    });
+    a.listen(0, '127.0.0.1');
+    await once(a, 'listening');
+    const b = await backend('b');
+    t.after(() => {
+      release();
+      for (const s of [a, b.server]) {
+        s.closeAllConnections();
+        s.close();
+      }
+    });
+    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
+    const config = {
+      includeFile: include,
+      testCommand: `${NGINX} -t -q -c ${conf}`,
+      reloadCommand: `${NGINX} -c ${conf} -s reload`,
+      debounce: 0,
+      method: 'least_conn' as const,
+      keepalive: 16,
+      maxFails: 3,
+      failTimeout: 10_000,
+      pidFile: join(dir, 'nginx.pid'),
+    };
+    const instanceA = {
+      id: 'a',
+      address: `127.0.0.1:${(a.address() as AddressInfo).port}`,
+      state: 'ready' as const,
+    };
+    const instanceB = { id: 'b', address: b.address, state: 'ready' as const };
+    await writeFile(include, renderUpstreams([{ name: 'web', instances: [instanceA] }], config));
+    execFileSync(NGINX!, ['-c', conf]);
+    const driver = new NginxDriver({ config });
+    t.after(() => driver.close());
+    driver.update('web', [instanceA]);
+    await driver.flush();
+    // The worker nginx started with (whose upstreams this driver does not know) is gone.
+    assert.equal(await driver.synced(10_000), true, 'the first worker exited');
+    // The worker of the first reload (upstream: a) gets a request it keeps.
+    const slow = new Promise<string>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/slow', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.statusCode)));
+        })
+        .on('error', (err) => resolve(err.message));
+    });
+    await once(arrived, 'slow');
+    // b joins: that worker is retired, and lingers with its request on a.
+    driver.update('web', [instanceA, instanceB]);
+    await driver.flush();
+    assert.deepEqual(await routesTo(port, ['a', 'b']), ['a', 'b'], 'nginx routes to a and b');
+    // b leaves: the reload retires the worker that had a and b, which exits (no request of its
+    // own), and the lingering one, which never had b.
+    driver.update('web', [instanceA]);
+    await driver.flush();
+    assert.equal(
+      await driver.synced(10_000, { address: instanceB.address }),
+      true,
+      "b's scale-in waited for a worker that never had b",
+    );
+    // a leaves: the lingering worker still has a request on a, so a may not stop.
+    driver.update('web', [instanceB]);
+    await driver.flush();
+    assert.equal(
+      await driver.synced(1500, { address: instanceA.address }),
+      false,
+      'synced while an old worker still had a request on a',
+    );
+    release();
+    assert.equal(await slow, '200', 'the lingering worker answered its request from a');
+    assert.equal(await driver.synced(10_000, { address: instanceA.address }), true, 'then a may stop');
+  });
+});
+
 /** nextRetry resolves with the driver's next `retry` event (`events.once` would reject on its `error`). */
 function nextRetry(driver: NginxDriver): Promise<NginxRetry> {
   return new Promise((resolve) => driver.once('retry', resolve));

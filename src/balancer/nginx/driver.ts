@@ -9,7 +9,7 @@ import { nginxHint } from './hints.js';
 import { type CommandOutput, discoverPidFile } from './pid-file.js';
 import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
-import { exited, newWorkersStarted, type RetiredWorkers, retire, workersOf } from './workers.js';
+import { exited, newWorkersStarted, retire, workersOf } from './workers.js';
 
 /** NginxDriverErrorCode names how a sync can fail. */
 export type NginxDriverErrorCode = 'NGINX_TEST_FAILED' | 'NGINX_RELOAD_FAILED' | 'NGINX_WRITE_FAILED';
@@ -91,6 +91,25 @@ export interface NginxDriverEvents {
   retry: [retry: NginxRetry];
 }
 
+/** Waiter is a `synced` caller: the version it waits for, and the server address it stops, if it named one. */
+interface Waiter {
+  readonly version: number;
+  readonly address: string | undefined;
+  readonly deadline: number;
+  readonly done: (synced: boolean) => void;
+}
+
+/** Worker is an NGINX worker a reload retired: its start time, and the include text it loaded (undefined: unknown). */
+interface Worker {
+  readonly start: string;
+  readonly text: string | undefined;
+}
+
+/** loads is whether an include `text` has a server at `address` (as nginxServerAddress writes it). */
+function loads(text: string, address: string): boolean {
+  return text.includes(`\n    server ${address} `);
+}
+
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
 /**
@@ -133,9 +152,11 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   /** The `#version` the last successful sync rendered (NGINX was reloaded with it, or already had it). */
   #syncedVersion = 0;
   /** `synced` callers waiting for a version to reach NGINX. */
-  readonly #waiters = new Set<{ version: number; deadline: number; done: (synced: boolean) => void }>();
-  /** With a pid file: the workers the last reload retired (pid and start time), which may still finish requests. */
-  #retired: RetiredWorkers | undefined;
+  readonly #waiters = new Set<Waiter>();
+  /** With a pid file: the workers the last reload retired, which may still finish requests on the upstreams they loaded. */
+  #retired: ReadonlyMap<number, Worker> | undefined;
+  /** The text this driver's last reload loaded; undefined before one, and after a reload whose outcome is unknown. */
+  #loaded: string | undefined;
   /** Without `config.pidFile`: the pid file NGINX names, asked once, at the first sync whose test passed. */
   #discovered: Promise<string | undefined> | undefined;
   #pidFile: string | undefined;
@@ -251,14 +272,18 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
    * A scale-in waits on it before it stops an instance: NGINX sends to the instances directly, so
    * Scaleplane's own balancer sees none of its requests, and an instance stopped before NGINX is done
    * with it loses the requests NGINX had on it (a 502 for a POST, which NGINX does not retry).
+   * With `address` (the instance being stopped), only the retired workers whose upstreams had a
+   * server there (or are unknown) are waited for.
    */
-  synced(timeoutMs: number): Promise<boolean> {
+  synced(timeoutMs: number, options: { address?: string } = {}): Promise<boolean> {
     const version = this.#version;
     if (this.#closed || !(timeoutMs > 0)) return Promise.resolve(this.#syncedVersion >= version);
+    const address = options.address === undefined ? undefined : (nginxServerAddress(options.address) ?? '');
     return new Promise((resolve) => {
       let settled = false;
-      const waiter = {
+      const waiter: Waiter = {
         version,
+        address,
         deadline: Date.now() + timeoutMs,
         done: (synced: boolean) => {
           if (settled) return;
@@ -279,10 +304,21 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     for (const waiter of [...this.#waiters]) if (waiter.version <= this.#syncedVersion) this.#release(waiter);
   }
 
-  /** release ends a waiter whose version reached NGINX, once the workers the last reload retired are gone. */
-  #release(waiter: { version: number; deadline: number; done: (synced: boolean) => void }): void {
+  /**
+   * release ends a waiter whose version reached NGINX, once the workers the last reload retired are
+   * gone: with an address, those that loaded a server at it (or whose upstreams are unknown). An old
+   * worker that holds a WebSocket for hours (NGINX keeps it until the connection ends, unless
+   * `worker_shutdown_timeout`) made every later scale-in wait out drain_timeout, also for instances
+   * added after its upstreams, which it never sent anything to.
+   */
+  #release(waiter: Waiter): void {
     this.#waiters.delete(waiter);
-    const retired = this.#retired;
+    const retired = this.#retired === undefined ? undefined : new Map<number, string>();
+    for (const [pid, worker] of this.#retired ?? []) {
+      if (waiter.address === undefined || worker.text === undefined || loads(worker.text, waiter.address)) {
+        retired!.set(pid, worker.start);
+      }
+    }
     if (retired === undefined) waiter.done(true);
     else exited(retired, waiter.deadline - Date.now()).then(waiter.done, () => waiter.done(false));
   }
@@ -296,6 +332,20 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     this.#cancelRetry();
     // A sync in progress that fails now schedules no retry: #fail sees #closed.
     await this.#running;
+  }
+
+  /**
+   * retiring notes what each of `pids` (the master's children before a reload) loaded: a worker seen
+   * at the previous reload keeps what was noted then, one new since then was started by it (or by
+   * a reload before this driver's first, or after a crash: unknown).
+   */
+  async #retiring(pids: Iterable<number>): Promise<ReadonlyMap<number, Worker>> {
+    const workers = new Map<number, Worker>();
+    for (const [pid, start] of await retire(pids)) {
+      const known = this.#retired?.get(pid);
+      workers.set(pid, { start, text: known?.start === start ? known.text : this.#loaded });
+    }
+    return workers;
   }
 
   #cancelRetry(): void {
@@ -344,7 +394,9 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     const pidFile = await this.#pidFileOf();
     const before = pidFile === undefined ? undefined : await workersOf(pidFile);
     // Noted before the signal, so that none of them can have exited and left its pid to another.
-    const retiring = before === undefined ? undefined : await retire(before.children);
+    const retiring = before === undefined ? undefined : await this.#retiring(before.children);
+    // Until this reload is known to have started new workers, which upstreams they load is not.
+    this.#loaded = undefined;
     try {
       await this.#run(this.#config.reloadCommand);
     } catch (err) {
@@ -371,6 +423,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       }
       this.#retired = retiring;
     }
+    this.#loaded = text;
     const failedAttempts = this.#failures;
     this.#failures = 0;
     this.#reloadedOnce = true;
