@@ -50,10 +50,17 @@ export function watchHealth(provider: Provider, pool?: Pool) {
       };
       journal.on('entry', onEntry);
     });
+  /** reasons lists the instance's entries by first reason, `×N` after one repeated N times (see DecisionJournal). */
   const reasons = (instance: string) =>
     journal
       .entries()
       .filter((e) => e.inputs.instance === instance)
-      .map((e) => e.reasons[0]);
-  return { journal, clock, watch, verdict, next, reasons };
+      .map((e) => (e.count === undefined ? e.reasons[0] : `${e.reasons[0]}×${e.count}`));
+  /** times counts the decisions with first reason `reason` about the instance, repeats included. */
+  const times = (instance: string, reason: string) =>
+    journal
+      .entries()
+      .filter((e) => e.inputs.instance === instance && e.reasons[0] === reason)
+      .reduce((n, e) => n + (e.count ?? 1), 0);
+  return { journal, clock, watch, verdict, next, reasons, times };
 }

@@ -846,10 +846,10 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
     await provider.start();
     await provider.scaleTo(3);
     pool.setInstances(provider.instances());
-    const { clock, watch, verdict, reasons } = watchHealth(provider, pool);
+    const { clock, watch, verdict, reasons, times } = watchHealth(provider, pool);
     const victim = provider.instances()[0]!.id;
     const eligible = () => pool.eligible().some((m) => m.id === victim);
-    const count = (reason: string) => reasons(victim).filter((r) => r === reason).length;
+    const count = (reason: string) => times(victim, reason);
     const evictions = () => server.requests.filter((r) => r.path === `${podPath(victim)}/eviction`).length;
     // Whether the pool could pick the failing pod, after each change the provider reported.
     const pickable: boolean[] = [];
@@ -880,12 +880,11 @@ describe('kubernetes provider: replacing a pod that fails its health checks', ()
     const failedUntil = pickable.length;
     verdict(victim, true);
     await until(eligible, 5000, `${victim} back in rotation`);
+    // Each retry repeats the pair before it: counted in those entries (see DecisionJournal).
     assert.deepEqual(reasons(victim), [
       'InstanceUnhealthy',
-      'ReplaceUnhealthy',
-      'ReplaceFailed',
-      'ReplaceUnhealthy',
-      'ReplaceFailed',
+      'ReplaceUnhealthy×2',
+      'ReplaceFailed×2',
       'InstanceHealthy',
       'ReturnedToService',
     ]);
