@@ -96,6 +96,8 @@ interface Flight {
    * predate the change, so it is served to the requests that asked but not stored.
    */
   invalidated: boolean;
+  /** Tags a purge named while this fetch ran: an answer carrying one is not stored either. */
+  purgedTags?: Set<string>;
 }
 
 interface Client {
@@ -179,6 +181,18 @@ export class HttpCache {
 
   /** purge removes what the selector names and returns how many keys went. */
   async purge(selector: PurgeSelector): Promise<number> {
+    // A fetch under way may carry the answer from before the change the purge is for, and would
+    // store it after the purge, a HIT for its whole max-age (as an unsafe request's invalidation).
+    // Its URL is matched now; its tags are known once its answer is in.
+    for (const flight of [...this.#flights.values(), ...this.#solo]) {
+      if (
+        selector.urls.some((target) => matchesUrl(flight.key, target)) ||
+        selector.prefixes.some((target) => matchesPrefix(flight.key, target))
+      )
+        flight.invalidated = true;
+      if (selector.tags.length > 0)
+        flight.purgedTags = new Set([...(flight.purgedTags ?? []), ...selector.tags]);
+    }
     const removed = await this.#store.purge(selector);
     // Marks are per key, without tags (nothing was stored to carry them): a tag purge cannot name one.
     this.#hitForMiss.forget(
@@ -432,7 +446,7 @@ export class HttpCache {
       );
       if (client !== undefined) this.#serve(client, refreshed, 'REVALIDATED', upstream);
       if (!decision.store) this.#markUncacheable(key, decision.reason);
-      if (!decision.store || flight.invalidated) return 'not-stored';
+      if (!decision.store || purgedMeanwhile(flight, refreshed)) return 'not-stored';
       await this.#stored(key, refreshed);
       return 'stored';
     }
@@ -500,11 +514,18 @@ export class HttpCache {
       return 'failed';
     }
     answerHead(body === undefined ? [] : ['Content-Length', String(body.length)]);
-    if (!decision.store || body === undefined || flight.invalidated) return 'not-stored';
-    await this.#stored(
-      key,
-      this.#build(source, response.status, response.statusMessage, cleaned, body, decision, responseTime),
+    if (!decision.store || body === undefined) return 'not-stored';
+    const built = this.#build(
+      source,
+      response.status,
+      response.statusMessage,
+      cleaned,
+      body,
+      decision,
+      responseTime,
     );
+    if (purgedMeanwhile(flight, built)) return 'not-stored';
+    await this.#stored(key, built);
     return 'stored';
   }
 
@@ -882,6 +903,12 @@ const UNSTORED: Lifetime = {
   noCache: true,
   mustRevalidate: true,
 };
+
+/** purgedMeanwhile says whether an invalidation or a purge named a fetch's answer while it ran. */
+function purgedMeanwhile(flight: Flight, response: StoredResponse): boolean {
+  const tags = flight.purgedTags;
+  return flight.invalidated || (tags !== undefined && response.tags.some((tag) => tags.has(tag)));
+}
 
 /**
  * ifVarySeen keeps a decision to store only when the backend got the response's Vary headers as
