@@ -203,7 +203,20 @@ export class Worker<T = unknown> extends EventEmitter {
       return;
     }
     const { dedup } = this.options;
-    const done = dedup ? await dedup.isDone(envelope.id) : false;
+    // A store that cannot answer fails the attempt (retried, then dead-lettered with its error).
+    // Thrown from here, it had left the job unsettled while the backend kept its lease alive: in
+    // flight for as long as the worker lived, holding a slot.
+    let dedupFailure: QueueError | undefined;
+    const done = dedup
+      ? await dedup.isDone(envelope.id).catch((error) => {
+          dedupFailure = new QueueError(
+            'QUEUE_BACKEND',
+            `dedup store: cannot tell whether job ${envelope.id} is done: ${errorMessage(error)}`,
+            { cause: error },
+          );
+          return false;
+        })
+      : false;
     // close() handed the job back while the dedup store was asked: it is another worker's now.
     if (signal.aborted) return;
     if (done) {
@@ -234,28 +247,41 @@ export class Worker<T = unknown> extends EventEmitter {
       this.emit('abandoned', event);
       return;
     }
-    const stopTimer = metrics.handlerDuration.startTimer(this.#labels);
-    let failure: unknown;
-    let failed = false;
-    try {
-      await this.#handler(envelope.payload as T, {
-        id: envelope.id,
-        queue: this.queue,
-        attempt,
-        publishedAt: envelope.publishedAt,
-        signal,
-      });
-    } catch (error) {
-      failed = true;
-      failure = error;
-    } finally {
-      stopTimer();
+    let failure: unknown = dedupFailure;
+    let failed = dedupFailure !== undefined;
+    if (!failed) {
+      const stopTimer = metrics.handlerDuration.startTimer(this.#labels);
+      try {
+        await this.#handler(envelope.payload as T, {
+          id: envelope.id,
+          queue: this.queue,
+          attempt,
+          publishedAt: envelope.publishedAt,
+          signal,
+        });
+      } catch (error) {
+        failed = true;
+        failure = error;
+      } finally {
+        stopTimer();
+      }
     }
     // close() already gave this job back; settling it again would duplicate or lose it.
     if (signal.aborted) return;
     if (!failed) {
       this.#settling.add(delivery);
-      if (dedup) await dedup.markDone(envelope.id);
+      // The work is done either way: a mark that failed only leaves a redelivery unguarded.
+      await dedup
+        ?.markDone(envelope.id)
+        .catch((error) =>
+          this.#report(
+            new QueueError(
+              'QUEUE_BACKEND',
+              `dedup store: job ${envelope.id} not marked done (acked all the same; a redelivery would run it again)`,
+              { cause: error },
+            ),
+          ),
+        );
       await delivery.ack();
       metrics.completed.inc(this.#labels);
       this.emit('completed', event);
