@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type BackoffOptions, backoffProblem, DEFAULT_RETRY_BACKOFF, decideRetry } from './backoff.js';
 import type { DedupStore } from './dedup.js';
 import { errorMessage, InvalidArgumentError, QueueError } from './errors.js';
+import { BROKER_GRACE, settledWithin } from './grace.js';
 import { type QueueLogger, timestamp } from './log.js';
 import type { QueueMetrics } from './metrics.js';
 import { decideStall } from './stalls.js';
@@ -320,10 +321,21 @@ export class Worker<T = unknown> extends EventEmitter {
   }
 
   async #close(): Promise<void> {
-    await this.ready;
-    await this.#consumption
+    // A broker that does not answer (down, partitioned) is waited for only so long, at each step:
+    // before, close() never returned while it was unreachable (never subscribed, a stop or a
+    // hand-back waiting on it), and a worker stopped on scale-in stayed up until its SIGKILL. A
+    // subscription made later is stopped by #start; a job not handed back comes back as a stall.
+    if (!(await settledWithin(this.ready, BROKER_GRACE)))
+      this.#report(
+        new QueueError('QUEUE_CONNECTION', `not subscribed to ${this.queue} ${BROKER_GRACE} ms into close()`),
+      );
+    const stopping = this.#consumption
       ?.stop()
       .catch((error) => this.#report(new QueueError('QUEUE_BACKEND', 'stop failed', { cause: error })));
+    if (stopping && !(await settledWithin(stopping, BROKER_GRACE)))
+      this.#report(
+        new QueueError('QUEUE_BACKEND', `stop of ${this.queue} not done ${BROKER_GRACE} ms into it`),
+      );
     if (this.#inFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -339,7 +351,7 @@ export class Worker<T = unknown> extends EventEmitter {
     // A job whose settle is on its way is left to it: handed back as well, the broker got its ack
     // (or retry) and a new copy of it, a second run of a completed job.
     const leftovers = [...this.#inFlight].filter(([delivery]) => !this.#settling.has(delivery));
-    await Promise.all(
+    const handedBack = Promise.all(
       leftovers.map(async ([delivery, controller]) => {
         controller.abort(new QueueError('QUEUE_CLOSED', 'worker closed before the handler finished'));
         await delivery
@@ -351,5 +363,9 @@ export class Worker<T = unknown> extends EventEmitter {
           );
       }),
     );
+    if (!(await settledWithin(handedBack, BROKER_GRACE)))
+      this.#report(
+        new QueueError('QUEUE_BACKEND', `jobs of ${this.queue} not handed back ${BROKER_GRACE} ms into it`),
+      );
   }
 }

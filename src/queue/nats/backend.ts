@@ -22,6 +22,7 @@ import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
+import { BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
 import { natsDeliveryCounts, natsMaxDeliver } from '../stalls.js';
 import type {
@@ -107,15 +108,40 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
   const timers = new Set<NodeJS.Timeout>();
   const streams = new Set<string>();
 
+  /** Ends the wait between first-connection attempts at once when the backend closes. */
+  let cutWait = () => {};
+  /**
+   * The first connection is tried here, not by the client's `waitOnFirstConnect`: that one cannot
+   * be stopped, so a backend closed before its server was ever reachable kept trying for good and
+   * its process never exited.
+   */
+  const firstConnect = async (): Promise<NatsConnection> => {
+    for (let n = 1; ; n++) {
+      if (closed) throw new QueueError('QUEUE_CLOSED', 'nats backend closed before it connected');
+      try {
+        return await connect({
+          servers: options.servers ?? '127.0.0.1:4222',
+          ...options.nats,
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectDelayHandler: () => backoffDelay(++attempt, context.reconnect, context.random),
+        });
+      } catch (error) {
+        if (closed) throw new QueueError('QUEUE_CLOSED', 'nats backend closed before it connected');
+        const delay = backoffDelay(n, context.reconnect, context.random);
+        context.onConnection({ state: 'reconnecting', attempt: n, delay, error: (error as Error).message });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          cutWait = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    }
+  };
   const clients: Promise<Clients> = (async () => {
-    const nc = await connect({
-      servers: options.servers ?? '127.0.0.1:4222',
-      ...options.nats,
-      reconnect: true,
-      maxReconnectAttempts: -1,
-      waitOnFirstConnect: true,
-      reconnectDelayHandler: () => backoffDelay(++attempt, context.reconnect, context.random),
-    });
+    const nc = await firstConnect();
     void (async () => {
       for await (const status of nc.status()) {
         if (status.type === 'disconnect') context.onConnection({ state: 'disconnected' });
@@ -132,7 +158,13 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
   })();
   // Connection failures surface through the calls that await it; this only silences the unawaited copy.
-  clients.catch(() => {});
+  let connected = false;
+  clients.then(
+    () => {
+      connected = true;
+    },
+    () => {},
+  );
 
   const ensureStreams = async (queue: string) => {
     if (streams.has(queue)) return;
@@ -320,8 +352,16 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       if (closed) return;
       closed = true;
       for (const t of timers) clearInterval(t);
-      const { nc } = await clients.catch(() => ({ nc: undefined }));
-      await nc?.drain().catch(() => nc.close());
+      // Never connected (server unreachable): waiting for it kept close() from returning. The next
+      // attempt is not made; one under way is closed if it connects.
+      if (!connected) {
+        cutWait();
+        void clients.then(({ nc }) => nc.close()).catch(() => {});
+        return;
+      }
+      const { nc } = await clients;
+      // A drain waits for the server: one that stopped answering would hold close() for good.
+      if (!(await settledWithin(nc.drain(), BROKER_GRACE))) await settledWithin(nc.close(), BROKER_GRACE);
     },
   };
 

@@ -11,6 +11,7 @@ import { backoffDelay } from '../backoff.js';
 import { readRabbitDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
+import { BROKER_GRACE, settledWithin } from '../grace.js';
 import type {
   BackendContext,
   ConsumeOptions,
@@ -524,7 +525,14 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       subscribers.clear();
       const m = model;
       model = undefined;
-      await m?.close().catch(() => {});
+      // The close handshake waits for the broker: one that stopped answering would hold close()
+      // until the heartbeat timeout (60 s by default), or for good without heartbeats.
+      // Destroyed with an error, which amqplib handles as a lost connection (it stops its heartbeat
+      // timers); a plain destroy left them running, and the process up, until the heartbeat timeout.
+      if (m && !(await settledWithin(m.close(), BROKER_GRACE)))
+        (
+          m as unknown as { connection: { stream: { destroy(error: Error): void } } }
+        ).connection.stream.destroy(new Error(`rabbitmq: no answer to close within ${BROKER_GRACE} ms`));
     },
   };
 

@@ -5,6 +5,7 @@ import { backoffDelay } from '../backoff.js';
 import { readRedisDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
 import { QueueError } from '../errors.js';
+import { BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
 import type {
   BackendContext,
@@ -176,12 +177,11 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       if (closed) return;
       closed = true;
       for (const t of allTimers) clearInterval(t);
+      // QUIT waits for the server's reply: one that stopped answering would hold close() for good.
       await Promise.all(
-        [...clients].map((c) =>
-          c.quit().catch(() => {
-            c.disconnect();
-          }),
-        ),
+        [...clients].map(async (c) => {
+          if (!(await settledWithin(c.quit(), BROKER_GRACE))) c.disconnect();
+        }),
       );
     },
   };
