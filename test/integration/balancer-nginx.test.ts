@@ -2,7 +2,7 @@
 // a temp folder: after each membership change nginx routes to exactly the ready instances, and a
 // steady load sees zero failed requests across the reloads.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { existsSync, watch } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,7 +19,7 @@ import {
   renderUpstreams,
   upstreamName,
 } from '../../src/balancer/index.js';
-import { childrenOf } from '../../src/balancer/nginx/workers.js';
+import { childrenOf, startOf } from '../../src/balancer/nginx/workers.js';
 import { startLoad } from '../helpers/load.js';
 import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
@@ -679,6 +679,52 @@ describe('an old NGINX worker that lingers', { skip: NGINX === undefined && 'ngi
     release();
     assert.equal(await slow, '200', 'the lingering worker answered its request from a');
     assert.equal(await driver.synced(10_000, { address: instanceA.address }), true, 'then a may stop');
+  });
+});
+
+describe('a pid file a dead master left', { skip: NGINX === undefined && 'nginx not installed' }, () => {
+  it('naming a pid another process got: no SIGHUP is sent to it, the sync fails saying why', async (t) => {
+    // SIGKILL leaves nginx.pid behind, and the kernel hands pids out again. `nginx -s reload`
+    // signals whatever has the pid: SIGHUP ends most programs, and the retry did it again each time.
+    const dir = await nginxFolder('scaleplane-nginx-stale-');
+    const conf = join(dir, 'nginx.conf');
+    const include = join(dir, 'upstreams.conf');
+    await writeFile(conf, nginxConf({ dir, port: await freePort(), include, upstream: upstreamName('web') }));
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    await once(other, 'spawn');
+    t.after(async () => {
+      other.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    });
+    const pidFile = join(dir, 'nginx.pid');
+    await writeFile(pidFile, `${other.pid}\n`);
+    const driver = new NginxDriver({
+      config: {
+        includeFile: include,
+        testCommand: `${NGINX} -t -q -c ${conf}`,
+        reloadCommand: `${NGINX} -c ${conf} -s reload`,
+        debounce: 0,
+        method: 'least_conn',
+        keepalive: 16,
+        maxFails: 3,
+        failTimeout: 10_000,
+        pidFile,
+      },
+      reloadTimeout: 500,
+    });
+    driver.on('error', () => {});
+    t.after(() => driver.close());
+    driver.update('web', [{ id: 'a', address: '127.0.0.1:1', state: 'ready' }]);
+    const err = await driver.flush().then(
+      () => assert.fail('a sync with no nginx running succeeded'),
+      (e: Error & { code: string }) => e,
+    );
+    assert.equal(err.code, 'NGINX_RELOAD_FAILED');
+    assert.match(
+      err.message,
+      new RegExp(`names pid ${other.pid}, which is not an nginx master but "sleep 60"`),
+    );
+    assert.notEqual(await startOf(other.pid!), undefined, 'the process with the stale pid was not signalled');
   });
 });
 

@@ -9,7 +9,7 @@ import { nginxHint } from './hints.js';
 import { type CommandOutput, discoverPidFile } from './pid-file.js';
 import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
-import { exited, newWorkersStarted, retire, workersOf } from './workers.js';
+import { exited, newWorkersStarted, notMaster, retire, workersOf } from './workers.js';
 
 /** NginxDriverErrorCode names how a sync can fail. */
 export type NginxDriverErrorCode = 'NGINX_TEST_FAILED' | 'NGINX_RELOAD_FAILED' | 'NGINX_WRITE_FAILED';
@@ -393,6 +393,19 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     this.#written = text;
     const pidFile = await this.#pidFileOf();
     const before = pidFile === undefined ? undefined : await workersOf(pidFile);
+    // A master that died (SIGKILL, OOM) leaves its pid file, and the kernel may give the pid to
+    // another process: `nginx -s reload` would send it SIGHUP (which ends most programs) at every
+    // retry. The driver reads the pid file too, and does not signal what is not an NGINX master.
+    const other = before === undefined ? undefined : await notMaster(before.master);
+    if (before !== undefined && other !== undefined) {
+      return this.#fail(
+        new NginxDriverError(
+          'NGINX_RELOAD_FAILED',
+          `${pidFile} names pid ${before.master}, which is not an nginx master but "${other.slice(0, 100)}": ` +
+            `nginx is not running (its master died and left the pid file); ${this.#config.reloadCommand} not run, so that process gets no SIGHUP`,
+        ),
+      );
+    }
     // Noted before the signal, so that none of them can have exited and left its pid to another.
     const retiring = before === undefined ? undefined : await this.#retiring(before.children);
     // Until this reload is known to have started new workers, which upstreams they load is not.

@@ -23,6 +23,18 @@ export async function readMaster(pidFile: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/**
+ * notMaster is the command line of process `pid` when it runs and is not an NGINX master (NGINX,
+ * OpenResty, Angie and Tengine title theirs `<name>: master process …`), else undefined: also when
+ * it cannot be read, since only a process that is surely another must be told apart.
+ */
+export async function notMaster(pid: number): Promise<string | undefined> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (cmdline === undefined || cmdline === '') return undefined;
+  const line = cmdline.replace(/\0+$/, '').replace(/\0/g, ' ');
+  return /master process/.test(line) ? undefined : line;
+}
+
 /** childrenOf lists the processes whose parent is `pid`. */
 export async function childrenOf(pid: number): Promise<Set<number>> {
   const direct = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => undefined);
