@@ -290,7 +290,14 @@ export class Worker<T = unknown> extends EventEmitter {
     }
     metrics.failed.inc(this.#labels);
     const message = errorMessage(failure);
-    this.emit('failed', event, failure);
+    // A listener that throws must not keep the job from its settle below: thrown from here, it left
+    // the job unsettled while the backend kept its lease alive (in flight for good). Reported after.
+    let listenerError: unknown;
+    try {
+      this.emit('failed', event, failure);
+    } catch (error) {
+      listenerError = error;
+    }
     const decision = decideRetry(
       attempt,
       this.options.retries,
@@ -308,6 +315,12 @@ export class Worker<T = unknown> extends EventEmitter {
       metrics.deadLettered.inc(this.#labels);
       this.emit('dead-lettered', { ...event, reason: decision.reason, error: message });
     }
+    if (listenerError !== undefined)
+      this.#report(
+        new QueueError('QUEUE_HANDLER_FAILED', `a 'failed' listener threw: ${errorMessage(listenerError)}`, {
+          cause: listenerError,
+        }),
+      );
   }
 
   /**
