@@ -158,6 +158,12 @@ test('renderUpstreams: addresses are written only as host:port; IPv6 bracketed; 
           { id: 'noport', address: '127.0.0.1', state: 'ready' },
           { id: 'badport', address: '127.0.0.1:70000', state: 'ready' },
           { id: 'badhost', address: '[127.0.0.1]:80', state: 'ready' },
+          // IPs NGINX cannot parse fail `nginx -t` for every group: left out like the others.
+          { id: 'badv4', address: '300.1.1.1:80', state: 'ready' },
+          { id: 'badv4b', address: '1.2.3.4.5:80', state: 'ready' },
+          { id: 'badv6', address: '[1:2]:80', state: 'ready' },
+          { id: 'v4', address: '10.0.0.1:80', state: 'ready' },
+          { id: 'mapped', address: '[::ffff:10.0.0.1]:80', state: 'ready' },
         ],
       },
     ],
@@ -166,11 +172,16 @@ test('renderUpstreams: addresses are written only as host:port; IPv6 bracketed; 
   const body = text.split('\n').slice(4, -4);
   assert.deepEqual(body, [
     '    zone scaleplane_web 64k;',
+    '    server 10.0.0.1:80 weight=1 max_fails=2 fail_timeout=5s;',
     '    server [::1]:4001 weight=1 max_fails=2 fail_timeout=5s;',
+    '    server [::ffff:10.0.0.1]:80 weight=1 max_fails=2 fail_timeout=5s;',
     '    server [fe80::1]:4002 weight=3 max_fails=2 fail_timeout=5s;',
     '    server web-1.svc.cluster.local:80 weight=1 max_fails=2 fail_timeout=5s;',
     '    # skipped "badhost": address "[127.0.0.1]:80" is not host:port',
     '    # skipped "badport": address "127.0.0.1:70000" is not host:port',
+    '    # skipped "badv4": address "300.1.1.1:80" is not host:port',
+    '    # skipped "badv4b": address "1.2.3.4.5:80" is not host:port',
+    '    # skipped "badv6": address "[1:2]:80" is not host:port',
     '    # skipped "evil\\n}": address "127.0.0.1:80; }\\nserver { listen 81; }" is not host:port',
     '    # skipped "noport": address "127.0.0.1" is not host:port',
   ]);

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance } from '../types.js';
@@ -27,7 +28,7 @@ export function upstreamName(group: string): string {
 /**
  * nginxServerAddress is `address` as an NGINX `server` takes it, or undefined when it is not a
  * plain `host:port`: the address is written into the file verbatim, so a `;`, a brace or a newline
- * in it would add directives of its own. Hosts are IPv4, bracketed IPv6 (a bare one such as
+ * in it would add directives of its own. Hosts are IPv4 (four numbers up to 255), bracketed IPv6 (a bare one such as
  * `::1:8080` is bracketed here, since NGINX reads its last colon as part of the host) or DNS names.
  */
 export function nginxServerAddress(address: string): string | undefined {
@@ -38,7 +39,11 @@ export function nginxServerAddress(address: string): string | undefined {
   if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return undefined;
   const bracketed = host.startsWith('[') && host.endsWith(']');
   if (bracketed) host = host.slice(1, -1);
-  if (host.includes(':')) return /^[0-9A-Fa-f:.]+$/.test(host) ? `[${host}]:${port}` : undefined;
+  // An IP NGINX cannot parse ("[1:2]" is an "invalid IPv6 address"; "300.1.1.1" is taken for a
+  // name, "host not found") fails `nginx -t`, and with it every group's sync until it goes away.
+  if (host.includes(':'))
+    return /^[0-9A-Fa-f:.]+$/.test(host) && isIPv6(host) ? `[${host}]:${port}` : undefined;
+  if (/^[0-9.]+$/.test(host)) return !bracketed && isIPv4(host) ? `${host}:${port}` : undefined;
   if (bracketed || !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) return undefined;
   return `${host}:${port}`;
 }
