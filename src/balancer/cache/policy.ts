@@ -395,15 +395,23 @@ export function variantKey(names: readonly string[], headers: IncomingHttpHeader
  * header in `Connection` has the balancer drop it on the way (hop-by-hop), and with
  * `Accept-Language: fr` and `Connection: Accept-Language` one request stored the backend's default
  * (English) page as the French variant for every French reader. Headers the balancer sets itself
- * (X-Forwarded-For, X-Request-Id) differ too: a response varying on them is not shared.
+ * (X-Forwarded-For, X-Request-Id) differ too: a response varying on them is not shared. But
+ * X-Forwarded-Host and X-Forwarded-Proto, which it sets from the Host and the scheme, hold what
+ * the primary key holds already: a `Vary` on them (as frameworks that build links from them send)
+ * still lets the response be stored.
  */
 export function varySeen(
   names: readonly string[],
   client: readonly string[],
   forwarded: readonly string[],
 ): boolean {
-  return names.every((name) => rawValues(client, name) === rawValues(forwarded, name));
+  return names.every(
+    (name) => KEYED_BY_BALANCER.has(name) || rawValues(client, name) === rawValues(forwarded, name),
+  );
 }
+
+// Request headers the balancer sets from what the primary key holds (the Host, the scheme).
+const KEYED_BY_BALANCER: ReadonlySet<string> = new Set(['x-forwarded-host', 'x-forwarded-proto']);
 
 /** rawValues lists the values of header `lower` in a raw header list, in order, as one string. */
 function rawValues(raw: readonly string[], lower: string): string | undefined {

@@ -368,6 +368,8 @@ describe('http cache policy', () => {
     assert.equal(varySeen(['accept-language'], client, ['Host', 'a']), false);
     assert.equal(varySeen(['x-forwarded-for'], client, ['X-Forwarded-For', '127.0.0.1']), false);
     assert.equal(varySeen(['x-missing'], client, []), true);
+    const sent = ['X-Forwarded-Host', 'a', 'X-Forwarded-Proto', 'http'];
+    assert.equal(varySeen(['x-forwarded-host', 'x-forwarded-proto'], client, sent), true, 'keyed');
     const names = ['accept-language'];
     assert.equal(
       variantKey(names, { 'accept-language': 'en,  fr' }),

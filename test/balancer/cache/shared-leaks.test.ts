@@ -82,6 +82,19 @@ describe('http cache: one client answer never reaches another', () => {
     assert.equal(next.headers['x-cache'], 'HIT');
     assert.equal(next.body.toString(), 'bonjour');
   });
+
+  test("a Vary on X-Forwarded-Host or -Proto (set from the key's Host and scheme) is stored", async (t) => {
+    const c = await startCached(t, (req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60', Vary: 'X-Forwarded-Host, X-Forwarded-Proto' });
+      res.end(`${req.headers['x-forwarded-proto']}://${req.headers['x-forwarded-host']}/`);
+    });
+    const first = await send(c.port, { path: '/links', headers: { Host: 'shop' } });
+    assert.equal(first.body.toString(), 'http://shop/');
+    const second = await send(c.port, { path: '/links', headers: { Host: 'shop' } });
+    assert.equal(second.headers['x-cache'], 'HIT');
+    const other = await send(c.port, { path: '/links', headers: { Host: 'other' } });
+    assert.equal(other.body.toString(), 'http://other/');
+  });
 });
 
 describe('http cache: what a client claims about the origin', () => {
