@@ -157,9 +157,11 @@ export class HighAvailability {
     const lease = this.lease;
     if (!lease) return provider;
     const fenced = new FencedProvider(provider, async (token) => {
-      // Locally expired (e.g. after a pause) is refused without asking; otherwise the store decides.
-      if (this.#leadership?.grant?.token !== token) return false;
-      return lease.check(token);
+      // Past the renew deadline on the monotonic clock (e.g. resumed after a pause) is refused
+      // without asking, before the watchdog's timer has run; otherwise the store decides.
+      const grant = this.#leadership?.grant;
+      if (grant?.token !== token) return false;
+      return lease.check(grant);
     });
     this.#fenced.set(group, fenced);
     return fenced;

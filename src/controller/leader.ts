@@ -9,7 +9,15 @@ export interface LeaderElectorOptions {
   holder: string;
   /** Lease lifetime in ms. */
   ttl: number;
-  /** Pause between renewals (leader) or attempts (standby). @defaultValue ttl / 3 */
+  /**
+   * How long after sending the last successful renewal (or acquisition) the leader keeps acting:
+   * it must stop before the store can expire the lease, and the rest of the ttl is the margin that
+   * covers a fence check passed just before it and the action that follows, a late timer, and the
+   * two clocks' rates. As client-go's leaderelection (renewDeadline 10 s of a 15 s lease).
+   * @defaultValue ttl * 2 / 3
+   */
+  renewDeadline?: number;
+  /** Pause between renewals (leader) or attempts (standby). @defaultValue ttl / 6 */
   interval?: number;
 }
 
@@ -22,15 +30,20 @@ export interface LeaderEvents {
 
 /**
  * LeaderElector campaigns for the lease and keeps it: a standby tries to acquire it every
- * `interval`, the leader renews it every `interval` (ttl/3, so two renewals may fail before it
- * lapses). Leadership ends the moment a renewal is refused, or when no renewal has succeeded for a
- * whole ttl (measured from when the last successful call was sent, on the monotonic clock), even
- * if the store cannot be reached to say so: then `deposed` fires and the caller must stop acting.
+ * `interval`, the leader renews it every `interval` (ttl/6, so a renewal may fail, even time out,
+ * and the next still lands within the deadline). Leadership ends the moment a renewal is refused,
+ * or when no renewal has succeeded for `renewDeadline` (2/3 of the ttl, measured on the monotonic
+ * clock from when the last successful call was SENT, which the store received later, so its expiry
+ * is later still), even if the store cannot be reached to say so: then `deposed` fires and the
+ * caller must stop acting — a third of the ttl before the store can hand the lease to anyone else.
+ * Before, the deadline was the whole ttl: the leader stood down at the very moment the store could
+ * expire its lease, and a fence check passed in the last milliseconds let an action run on past it.
  */
 export class LeaderElector extends EventEmitter<LeaderEvents> {
   readonly holder: string;
   readonly #store: LeaseStore;
   readonly #ttl: number;
+  readonly #renewDeadline: number;
   readonly #interval: number;
   #grant: LeaseGrant | undefined;
   #validUntil = 0;
@@ -45,7 +58,12 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
     this.#store = options.store;
     this.holder = options.holder;
     this.#ttl = options.ttl;
-    this.#interval = options.interval ?? options.ttl / 3;
+    this.#renewDeadline = options.renewDeadline ?? (options.ttl * 2) / 3;
+    if (!(this.#renewDeadline > 0 && this.#renewDeadline < options.ttl))
+      throw new RangeError(
+        `lease renewDeadline must be > 0 and < the ttl (${options.ttl} ms), got ${this.#renewDeadline}`,
+      );
+    this.#interval = options.interval ?? options.ttl / 6;
   }
 
   /** grant is the current tenure while leading (locally unexpired), else undefined. */
@@ -116,10 +134,13 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
   }
 
   #extend(sentAt: number): void {
-    this.#validUntil = sentAt + this.#ttl;
+    this.#validUntil = sentAt + this.#renewDeadline;
     clearTimeout(this.#watchdog);
     this.#watchdog = setTimeout(
-      () => this.#depose(`no renewal succeeded within the lease ttl (${this.#ttl} ms)`),
+      () =>
+        this.#depose(
+          `no renewal succeeded within the renew deadline (${Math.round(this.#renewDeadline)} ms of the ${this.#ttl} ms lease)`,
+        ),
       Math.max(0, this.#validUntil - performance.now()),
     );
   }

@@ -76,14 +76,21 @@ export class Leadership {
     });
   }
 
-  /** leading is true from the moment the lease is won until it is lost (fences armed). */
+  /** leading is true from the moment the lease is won until it is lost or past its renew deadline. */
   get leading(): boolean {
-    return this.#grant !== undefined;
+    return this.grant !== undefined;
   }
 
-  /** grant is this controller's tenure while leading. */
+  /**
+   * grant is this controller's tenure while leading and within the elector's renew deadline on the
+   * monotonic clock. Not only until `deposed` is handled: a process resumed after a pause (GC,
+   * SIGSTOP) runs its due timers in order, and a loop tick or a local instance's start due before
+   * the watchdog's runs first; it must find the tenure over, not ask the store in the lease's last
+   * milliseconds and act on after them.
+   */
   get grant(): LeaseGrant | undefined {
-    return this.#grant;
+    const grant = this.#grant;
+    return grant && this.#o.elector.grant?.token === grant.token ? grant : undefined;
   }
 
   /** start campaigns once and, if the lease was won, finishes the takeover; then keeps campaigning. */

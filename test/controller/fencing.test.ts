@@ -71,10 +71,10 @@ async function stolenLease() {
   await Promise.all([mine.connect(), theirs.connect()]);
   // A long ttl and interval: the elector will not notice the theft during the test, exactly like
   // a leader that has not yet run its next renewal.
-  const elector = new LeaderElector({ store: mine, holder: 'old-leader', ttl: 60_000 });
+  const elector = new LeaderElector({ store: mine, holder: 'old-leader', ttl: 60_000, interval: 20_000 });
   await elector.start();
   const grant = elector.grant!;
-  const check = async (token: number) => elector.grant?.token === token && (await mine.check(token));
+  const check = async (token: number) => elector.grant?.token === token && (await mine.check(grant));
   return {
     grant,
     check,
@@ -284,7 +284,7 @@ describe('leadership and a refused state write', () => {
       ],
     });
     // A long ttl: the elector's own renewals do not notice the theft during the test.
-    const elector = new LeaderElector({ store: mine, holder: 'old-leader', ttl: 60_000 });
+    const elector = new LeaderElector({ store: mine, holder: 'old-leader', ttl: 60_000, interval: 20_000 });
     const errors: unknown[] = [];
     const deposed: string[] = [];
     elector.on('deposed', (reason) => deposed.push(reason));

@@ -6,7 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { LeaderElector } from '../../src/controller/leader.js';
-import { type LeaseStore, PostgresLease, RedisLease } from '../../src/controller/lease/index.js';
+import {
+  type LeaseGrant,
+  type LeaseStore,
+  PostgresLease,
+  RedisLease,
+} from '../../src/controller/lease/index.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -89,7 +94,7 @@ for (const backend of BACKENDS) {
       assert.equal(await a.renew(first, 5_000), true);
       const again = await a.acquire('ctl-a', 5_000);
       assert.deepEqual(again, first, 'the holder acquiring again keeps its tenure and token');
-      assert.equal(await b.check(first.token), true, 'anyone can check the current token');
+      assert.equal(await b.check(first), true, 'anyone can check the current token');
       const current = await b.current();
       assert.equal(current?.holder, 'ctl-a');
       assert.equal(current?.token, first.token);
@@ -102,14 +107,14 @@ for (const backend of BACKENDS) {
       const old = await a.acquire('ctl-a', 300);
       assert.ok(old, 'old');
       await untilFree(b, 5_000);
-      assert.equal(await a.check(old.token), false, 'an expired lease fences its token');
+      assert.equal(await a.check(old), false, 'an expired lease fences its token');
       assert.equal(await a.renew(old, 5_000), false, 'an expired lease cannot be renewed');
       const next = await b.acquire('ctl-b', 5_000);
       assert.ok(next, 'next');
       assert.equal(next.token, old.token + 1, 'every acquisition increments the fencing token');
       assert.equal(await a.renew(old, 5_000), false, 'the stale holder cannot renew over the new one');
-      assert.equal(await a.check(old.token), false, 'the stale token is fenced');
-      assert.equal(await a.check(next.token), true);
+      assert.equal(await a.check(old), false, 'the stale token is fenced');
+      assert.equal(await a.check(next), true);
       await a.release(old);
       assert.equal(
         (await b.current())?.holder,
@@ -147,7 +152,7 @@ for (const backend of BACKENDS) {
       t.after(() => Promise.all([leader.close(), standby.close()]));
       const elected = once(leader, 'elected');
       await leader.start();
-      const [grantA] = (await elected) as [{ token: number }];
+      const [grantA] = (await elected) as [LeaseGrant];
       await standby.start();
       assert.equal(standby.grant, undefined, 'the standby does not lead while the leader renews');
       // Nothing should happen while the leader renews: this wait spans several renewals (ttl/3 each)
@@ -160,7 +165,7 @@ for (const backend of BACKENDS) {
       await leader.close(); // releases: the standby wins on its next attempt
       const [grantB] = (await takeover) as [{ token: number }];
       assert.ok(grantB.token > grantA.token, 'grantB.token > grantA.token');
-      assert.equal(await a.check(grantA.token), false);
+      assert.equal(await a.check(grantA), false);
       await standby.close();
     });
 

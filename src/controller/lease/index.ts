@@ -9,7 +9,9 @@ export { LeaseError, type LeaseGrant, type LeaseHolder, type LeaseStore } from '
 
 /** connectLease opens the lease store `controller.lease` names; rejects LeaseError when it cannot. */
 export async function connectLease(config: LeaseConfig): Promise<LeaseStore> {
-  const timeout = Math.max(250, Math.floor(config.ttl / 3));
+  // A renewal that hangs must fail in time for the next one (every ttl/6) to land within the renew
+  // deadline (2/3 of the ttl, see LeaderElector): two tries, not one.
+  const timeout = Math.max(250, Math.floor(config.ttl / 6));
   const store =
     config.backend === 'redis'
       ? new RedisLease({ url: config.url, name: config.name, commandTimeout: timeout })

@@ -91,10 +91,12 @@ export class PostgresLease implements LeaseStore {
     );
   }
 
-  async check(token: number): Promise<boolean> {
+  async check(grant: LeaseGrant): Promise<boolean> {
+    // The holder too, as RedisLease.check: a failover to an asynchronous standby can hand a token out twice.
     const result = await this.#pool.query(
-      `SELECT 1 FROM ${this.#table} WHERE id = 'leader' AND token = $1 AND expires_at > clock_timestamp()`,
-      [token],
+      `SELECT 1 FROM ${this.#table}
+       WHERE id = 'leader' AND token = $1 AND holder = $2 AND expires_at > clock_timestamp()`,
+      [grant.token, grant.holder],
     );
     return result.rowCount === 1;
   }

@@ -72,10 +72,11 @@ export class RedisLease implements LeaseStore {
     await this.#redis.eval(RELEASE, 1, this.#key, value(grant));
   }
 
-  async check(token: number): Promise<boolean> {
-    const current = await this.#redis.get(this.#key);
-    // An expired key is gone: expiry is the server's, not ours.
-    return current !== null && current.slice(0, current.indexOf(':')) === String(token);
+  async check(grant: LeaseGrant): Promise<boolean> {
+    // An expired key is gone: expiry is the server's, not ours. The whole `<token>:<holder>`, not
+    // the token alone: after a failover to a replica that had not received the lease's latest
+    // writes (its SET and the counter's INCR), the next acquirer is given the same token again.
+    return (await this.#redis.get(this.#key)) === value(grant);
   }
 
   async current(): Promise<LeaseHolder | undefined> {

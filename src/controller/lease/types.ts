@@ -29,8 +29,12 @@ export interface LeaseStore {
   renew(grant: LeaseGrant, ttlMs: number): Promise<boolean>;
   /** release gives the lease up at once if `grant` is still current (a clean handover). */
   release(grant: LeaseGrant): Promise<void>;
-  /** check says whether `token` is the current, unexpired lease's fencing token: the fence. */
-  check(token: number): Promise<boolean>;
+  /**
+   * check says whether `grant` is the current, unexpired lease: its fencing token AND its holder,
+   * the fence. The holder too: a store that lost its latest writes (a Redis replica promoted
+   * before they reached it) hands the next acquirer the token the old leader still holds.
+   */
+  check(grant: LeaseGrant): Promise<boolean>;
   /** current describes the live lease, or undefined when nobody holds it. */
   current(): Promise<LeaseHolder | undefined>;
   /** close disconnects; safe to call twice. */
