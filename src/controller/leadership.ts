@@ -129,7 +129,7 @@ export class Leadership {
     if (this.#closing || this.#o.elector.grant?.token !== grant.token) return;
     const { controller, journal, state, providers } = this.#o;
     this.#grant = grant;
-    state?.fence?.(grant.token);
+    state?.fence?.(grant.token, grant.holder);
     for (const provider of providers.values()) provider.setToken(grant.token);
     this.#leaderGauge.set(1);
     this.#tokenGauge.set(grant.token);

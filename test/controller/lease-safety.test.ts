@@ -23,6 +23,7 @@ import {
   PostgresLease,
   RedisLease,
 } from '../../src/controller/index.js';
+import { RedisState, type StateError } from '../../src/controller/state/index.js';
 import { freePort } from '../helpers/ports.js';
 import { PG_URL, REDIS_URL } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
@@ -261,14 +262,19 @@ describe('redis lease: a store that lost its latest writes', () => {
     const name = 'lease-failover';
     const old = new RedisLease({ url: server.url, name });
     const next = new RedisLease({ url: server.url, name });
+    // Each leader's state store in the lease's Redis: its writes are fenced by the store itself.
+    const oldState = new RedisState({ url: server.url, name, lease: name });
+    const nextState = new RedisState({ url: server.url, name, lease: name });
     after(async () => {
-      await Promise.all([old.close(), next.close()]);
+      await Promise.all([old.close(), next.close(), oldState.close(), nextState.close()]);
       await server.kill();
     });
-    await Promise.all([old.connect(), next.connect()]);
+    await Promise.all([old.connect(), next.connect(), oldState.connect(), nextState.connect()]);
     const first = await old.acquire('old-leader', 60_000);
     assert.ok(first, 'the old leader holds the lease');
     assert.equal(await old.check(first), true, 'the old leader passes its fence');
+    oldState.fence(first.token, first.holder);
+    await oldState.saveDesired('web', 2);
     // The failover: what now answers at the lease's address never received the lease's SET nor the
     // counter's INCR (an asynchronous replica promoted before they reached it). A restart with no
     // persistence leaves exactly that.
@@ -294,5 +300,14 @@ describe('redis lease: a store that lost its latest writes', () => {
     assert.equal(await old.check(first), false, 'the old leader, holding the same token, is fenced');
     assert.equal(await next.check(second), true, 'the new leader passes');
     assert.equal(await old.renew(first, 60_000), false, 'nor can the old leader renew');
+    // The state writes: the counter holds the reused token, the lease key the new tenure.
+    nextState.fence(second.token, second.holder);
+    await nextState.saveDesired('web', 5);
+    await assert.rejects(
+      oldState.saveDesired('web', 3),
+      (err: StateError) => err.code === 'STATE_FENCED',
+      "the old leader's state write is refused",
+    );
+    assert.equal((await nextState.load()).desired.web, 5, "the new leader's desired count stands");
   });
 });

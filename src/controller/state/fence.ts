@@ -7,6 +7,7 @@ import { StateError } from './types.js';
  */
 export class WriteFence {
   #token: number | undefined;
+  #holder: string | undefined;
   #listener: ((err: StateError) => void) | undefined;
 
   /** token is the fencing token writes carry now; undefined while standing by (every write refused). */
@@ -14,8 +15,14 @@ export class WriteFence {
     return this.#token;
   }
 
-  set(token: number | undefined): void {
+  /** holder is the lease holder of this tenure, when the leadership gave it (see StateStore.fence). */
+  get holder(): string | undefined {
+    return this.#holder;
+  }
+
+  set(token: number | undefined, holder?: string): void {
     this.#token = token;
+    this.#holder = token === undefined ? undefined : holder;
   }
 
   onRefused(listener: (err: StateError) => void): void {

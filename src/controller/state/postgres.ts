@@ -203,8 +203,10 @@ export class PostgresState implements StateStore {
     return this.#lease !== undefined;
   }
 
-  fence(token: number | undefined): void {
-    this.#fence.set(token);
+  fence(token: number | undefined, holder?: string): void {
+    // The holder is not compared here: PostgreSQL acknowledges a lease's write once durable, so
+    // no takeover is handed a token twice (unless failed over to an asynchronous standby).
+    this.#fence.set(token, holder);
   }
 
   onFenced(listener: (err: StateError) => void): void {

@@ -46,6 +46,7 @@ export class RedisState implements StateStore {
   readonly #prefix: string;
   readonly #journalSize: number;
   readonly #counter: string | undefined;
+  readonly #leaseKey: string | undefined;
   readonly #fence = new WriteFence();
   #closed = false;
 
@@ -53,6 +54,7 @@ export class RedisState implements StateStore {
     this.#prefix = `${options.name ?? 'scaleplane'}:state`;
     this.#journalSize = options.journalSize ?? 1000;
     this.#counter = options.lease === undefined ? undefined : `${options.lease}:fencing-token`;
+    this.#leaseKey = options.lease === undefined ? undefined : `${options.lease}:leader`;
     this.#redis = new Redis(options.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 2,
@@ -118,8 +120,8 @@ export class RedisState implements StateStore {
     return this.#counter !== undefined;
   }
 
-  fence(token: number | undefined): void {
-    this.#fence.set(token);
+  fence(token: number | undefined, holder?: string): void {
+    this.#fence.set(token, holder);
   }
 
   onFenced(listener: (err: StateError) => void): void {
@@ -146,12 +148,14 @@ export class RedisState implements StateStore {
     }
     const token = this.#fence.token;
     if (token === undefined) throw this.#fence.refused(what, undefined);
+    const holder = this.#fence.holder;
     const [ok, current] = (await this.#redis.eval(
       FENCED_WRITE,
-      2,
+      3,
       this.#counter,
       key,
-      String(token),
+      this.#leaseKey!,
+      holder === undefined ? String(token) : `${token}:${holder}`,
       command,
       ...args,
     )) as [number, string | null];

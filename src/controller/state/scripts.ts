@@ -1,16 +1,31 @@
 /**
  * FENCED_WRITE makes one state write only while the lease's fencing counter holds the writer's
- * token: every takeover increments the counter, so a deposed leader's write is refused.
- * KEYS[1] fencing counter (`<lease>:fencing-token`), KEYS[2] the key written
- * ARGV[1] token, ARGV[2] command: HSET (ARGV[3] field, ARGV[4] value), HDEL (ARGV[3] field) or
+ * token: every takeover increments the counter, so a deposed leader's write is refused. And, when
+ * the writer names its tenure `<token>:<holder>`, only while the lease key, if it exists, holds that
+ * tenure: a Redis that lost its latest writes (a replica promoted before they reached it) hands the
+ * next leader the token the old one still writes with, the counter then matches both.
+ * KEYS[1] fencing counter (`<lease>:fencing-token`), KEYS[2] the key written, KEYS[3] the lease key
+ * (`<lease>:leader`)
+ * ARGV[1] token, or `<token>:<holder>`, ARGV[2] command: HSET (ARGV[3] field, ARGV[4] value), HDEL (ARGV[3] field) or
  * RPUSH (ARGV[3] entry, ARGV[4] how many to keep, newest; ARGV[5], when given, the entry it replaces:
  * removed first, the newest such)
- * Returns {1} when written, else {0, current counter (false when there is none)}.
+ * Returns {1} when written, else {0, current counter (false when there is none), or the lease's tenure}.
  */
 export const FENCED_WRITE = `
+local sep = string.find(ARGV[1], ':', 1, true)
+local token = ARGV[1]
+if sep then
+  token = string.sub(ARGV[1], 1, sep - 1)
+end
 local current = redis.call('GET', KEYS[1])
-if current ~= ARGV[1] then
+if current ~= token then
   return {0, current}
+end
+if sep then
+  local lease = redis.call('GET', KEYS[3])
+  if lease and lease ~= ARGV[1] then
+    return {0, lease}
+  end
 end
 if ARGV[2] == 'HSET' then
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])

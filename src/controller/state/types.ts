@@ -45,10 +45,11 @@ export interface StateStore extends LocalInstanceRegistry {
   readonly fencedByLease?: boolean;
   /**
    * fence sets the fencing token later writes carry: the leader's, or undefined while standing by
-   * (then every write is refused). Only stores with `fencedByLease`. A refused write rejects a
+   * (then every write is refused). With `holder`, Redis also refuses a write while the lease key
+   * holds another tenure with the same token (a failover that lost the lease's latest writes). Only stores with `fencedByLease`. A refused write rejects a
    * StateError `STATE_FENCED` and is first told to the `onFenced` listener.
    */
-  fence?(token: number | undefined): void;
+  fence?(token: number | undefined, holder?: string): void;
   /** onFenced sets who is told of each write the lease refused (the leadership, which steps down). */
   onFenced?(listener: (err: StateError) => void): void;
 }
