@@ -574,7 +574,7 @@ export interface LeaseConfig {
   backend: 'redis' | 'postgres';
   /** `redis://…` or `postgres://…`. */
   url: string;
-  /** Lease lifetime; renewed every ttl/3. @defaultValue 6000 (ms) */
+  /** Lease lifetime; renewed every ttl/6, the leader stops acting 2/3 ttl after its last renewal was sent. @defaultValue 6000 (ms) */
   ttl: number;
   /** Key prefix (Redis) or table name (PostgreSQL). @defaultValue 'scaleplane' */
   name: string;

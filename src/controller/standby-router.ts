@@ -18,8 +18,8 @@ import {
 /**
  * STANDBY_SYNC_INTERVAL_MS is how often a standby reads the recorded instances. One second: as
  * often as the default health check, so a standby's membership is never staler than one check, and
- * well under the lease's renew cadence (ttl/3, 2 s by default), which would double both the lag of
- * a scale-out and the grace every scale-in has to wait (`drainGrace`). The cost is one read per
+ * no slower than the lease's renew cadence (ttl/6, 1 s by default; it was ttl/3, 2 s, which would
+ * double both the lag of a scale-out and the grace every scale-in has to wait, `drainGrace`). The cost is one read per
  * group per second (Redis HVALS, one PostgreSQL SELECT, or one small file read).
  */
 export const STANDBY_SYNC_INTERVAL_MS = 1000;
