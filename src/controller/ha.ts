@@ -154,15 +154,13 @@ export class HighAvailability {
 
   /** wrap fences a group's provider with the lease's token (with a lease; otherwise it is returned as is). */
   wrap(group: string, provider: Provider): Provider {
-    const lease = this.lease;
-    if (!lease) return provider;
-    const fenced = new FencedProvider(provider, async (token) => {
-      // Past the renew deadline on the monotonic clock (e.g. resumed after a pause) is refused
-      // without asking, before the watchdog's timer has run; otherwise the store decides.
-      const grant = this.#leadership?.grant;
-      if (grant?.token !== token) return false;
-      return lease.check(grant);
-    });
+    if (!this.lease) return provider;
+    // Past the renew deadline on the monotonic clock (e.g. resumed after a pause) is refused without
+    // asking, before the watchdog's timer has run; otherwise the store decides (see Leadership.holds).
+    const fenced = new FencedProvider(
+      provider,
+      async (token) => (await this.#leadership?.holds(token)) === true,
+    );
     this.#fenced.set(group, fenced);
     return fenced;
   }

@@ -93,6 +93,20 @@ export class Leadership {
     return grant && this.#o.elector.grant?.token === grant.token ? grant : undefined;
   }
 
+  /**
+   * holds is the fence check of a provider's change under `token`: this tenure is current within
+   * the renew deadline, the lease store says it is still the lease's, and the deadline has still
+   * not passed once the store answered. So the change it lets through starts before the deadline,
+   * a third of the ttl at least before a successor can be elected; a store that answered late (up
+   * to its timeout) would otherwise let it start past the deadline.
+   */
+  async holds(token: number): Promise<boolean> {
+    const grant = this.grant;
+    if (grant?.token !== token) return false;
+    if (!(await this.#o.lease.check(grant))) return false;
+    return this.grant === grant;
+  }
+
   /** start campaigns once and, if the lease was won, finishes the takeover; then keeps campaigning. */
   async start(): Promise<void> {
     this.#o.controller.standBy();

@@ -207,6 +207,49 @@ for (const backend of BACKENDS) {
   });
 }
 
+for (const backend of BACKENDS) {
+  describe(`${backend.name} lease: a fence check answered late`, () => {
+    it('refuses once the renew deadline passed while the store answered', async (t) => {
+      const { store, observer, cleanup } = await backend.open();
+      const ttl = 6000;
+      let slowUntil: number | undefined;
+      // The store answers the fence's check, then takes until `slowUntil` to deliver it, as a
+      // loaded store or network does (within the call's timeout).
+      const slow: LeaseStore = {
+        backend: store.backend,
+        acquire: (holder, ms) => store.acquire(holder, ms),
+        renew: (grant, ms) => store.renew(grant, ms),
+        release: (grant) => store.release(grant),
+        check: async (grant) => {
+          const held = await store.check(grant);
+          if (slowUntil !== undefined) pause(slowUntil);
+          return held;
+        },
+        current: () => store.current(),
+        close: () => store.close(),
+      };
+      const elector = new LeaderElector({ store, holder: `late-${backend.name}`, ttl });
+      const { leadership, close } = leadershipOver(slow, elector);
+      t.after(async () => {
+        await close();
+        await cleanup();
+      });
+      await leadership.start();
+      const grant = leadership.grant;
+      assert.ok(grant, 'the only candidate leads');
+      assert.equal(await leadership.holds(grant.token), true, 'a check answered at once passes');
+      // Every renewal so far was sent before now; the answer comes once the deadline has passed.
+      slowUntil = performance.now() + (ttl * 2) / 3 + 50;
+      assert.equal(
+        await leadership.holds(grant.token),
+        false,
+        'a check answered past the renew deadline refuses',
+      );
+      assert.equal(await observer.check(grant), true, 'though the store still held the lease');
+    });
+  });
+}
+
 /** RedisServer is a throwaway redis-server on a free port, that this test may kill and restart. */
 class RedisServer {
   readonly port: number;
