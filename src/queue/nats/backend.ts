@@ -392,7 +392,24 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      * window that still holds the job's own id does not drop it; a re-send of this publish keeps it,
      * so the stream stores the copy once. The copy joins the tail of the stream.
      */
+    /** When each message was received: its AckWait runs from (about) then. */
+    const receivedAt = new WeakMap<JsMsg, number>();
+    /** Start of the last heartbeat round the server is known to have read (a flush after it answered). */
+    let confirmedAt = 0;
+    /**
+     * leaseHeld says whether `m` is surely still this worker's: AckWait (stallTimeout) runs from its
+     * receipt or from the last heartbeat round the server confirmed, and a third of it is kept for
+     * the publish and ack that follow. Past that (the server unreachable, partitioned, or this
+     * process too busy to send heartbeats) the server may have delivered it to another worker, and
+     * a retry or hand-back published now was a second copy: measured with the link to the server
+     * paused past AckWait, the job ran three times (here, redelivered elsewhere, then the retry).
+     */
+    const leaseHeld = (m: JsMsg) =>
+      Date.now() - Math.max(receivedAt.get(m) ?? 0, confirmedAt) < (opts.stallTimeout * 2) / 3;
+
     const handBack = async (m: JsMsg, job: JobEnvelope) => {
+      // Perhaps redelivered already: a copy would be a second job. AckWait returns it if not.
+      if (!leaseHeld(m)) return;
       const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
       const delayed = notBefore > Date.now();
       const hdrs = delayed ? { [NOT_BEFORE]: String(notBefore) } : undefined;
@@ -422,6 +439,11 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      * keeps the job (counted as pending, as before), and if that is lost too, AckWait does.
      */
     const retryLater = async (m: JsMsg, job: JobEnvelope, delay: number) => {
+      if (!leaseHeld(m))
+        throw new QueueError(
+          'QUEUE_ACK_FAILED',
+          `nats: job ${job.id} not retried: no word from the server for ${Date.now() - Math.max(receivedAt.get(m) ?? 0, confirmedAt)} ms (stallTimeout ${opts.stallTimeout}), so it may run elsewhere already; AckWait returns it otherwise`,
+        );
       const notBefore = Date.now() + delay;
       try {
         await publishWithRetry(
@@ -440,6 +462,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
 
     const deliveryFor = (m: JsMsg, envelope: JobEnvelope, malformed?: string): Delivery => {
       inFlight.add(m);
+      if (!receivedAt.has(m)) receivedAt.set(m, Date.now());
       const { attempt, stalls } = countsOf(m, envelope);
       const settled = <T>(p: Promise<T>) => p.finally(() => inFlight.delete(m));
       return {
@@ -509,6 +532,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
             }
             // Published anew only after this request expired, so the request does not take it again.
             inFlight.add(m);
+            receivedAt.set(m, Date.now());
             held.push(m);
           }
           loop.succeeded();
@@ -521,6 +545,17 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     const heartbeat = setInterval(
       () => {
         for (const m of inFlight) m.working();
+        if (inFlight.size > 0) {
+          const sent = Date.now();
+          void clients
+            .then(({ nc }) => nc.flush())
+            .then(
+              () => {
+                confirmedAt = Math.max(confirmedAt, sent);
+              },
+              () => {},
+            );
+        }
         if (loop.stopped && inFlight.size === 0) clearInterval(heartbeat);
       },
       Math.max(50, Math.floor(opts.stallTimeout / 3)),

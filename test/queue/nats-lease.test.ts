@@ -1,0 +1,88 @@
+// On NATS a job whose worker goes silent for AckWait (stallTimeout) is delivered to another worker.
+// A worker that then comes back and fails the job must not publish its retry: the job is already
+// running elsewhere, and the copy was a third run of it (measured: runs A:1, B:2, B:2, completed
+// twice). The worker now publishes a retry or hand-back copy only while it knows the server still
+// holds the job for it (its receipt, or the last heartbeat the server confirmed, less than 2/3 of
+// stallTimeout ago); otherwise it leaves the job to AckWait. The link is paused by a proxy.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { createQueue, type QueueError } from '../../src/queue/index.js';
+import { pausableProxy } from '../helpers/pausable-proxy.js';
+import { uniqueName } from './helpers.js';
+
+test('a worker cut off past AckWait does not retry a job the server gave to another worker (NATS)', async () => {
+  const proxy = await pausableProxy(4222);
+  const cutOff = createQueue({ backend: 'nats', servers: `127.0.0.1:${proxy.port}` });
+  const other = createQueue({ backend: 'nats', servers: '127.0.0.1:4222' });
+  const name = uniqueName('lease');
+  after(async () => {
+    await other.destroy(name).catch(() => {});
+    await cutOff.close();
+    await other.close();
+    await proxy.close();
+  });
+  cutOff.on('error', () => {});
+  const options = {
+    stallTimeout: 1000,
+    retries: 3,
+    backoff: { initial: 200, factor: 1, max: 200, jitter: 0 },
+  };
+  const runs: string[] = [];
+  let fail!: () => void;
+  const failing = new Promise<void>((resolve) => {
+    fail = resolve;
+  });
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const a = cutOff.worker(
+    name,
+    async (_payload, job) => {
+      runs.push(`A:${job.attempt}`);
+      started();
+      await failing;
+      throw new Error('fails after its link came back');
+    },
+    options,
+  );
+  await a.ready;
+  await other.publish(name, 'job', { id: 'job-1' });
+  await running;
+  proxy.pause();
+  let marker!: () => void;
+  const markerRan = new Promise<void>((resolve) => {
+    marker = resolve;
+  });
+  let completed!: () => void;
+  const redelivered = new Promise<void>((resolve) => {
+    completed = resolve;
+  });
+  const b = other.worker(
+    name,
+    (payload, job) => {
+      if (payload === 'marker') return marker();
+      runs.push(`B:${job.attempt}`);
+      completed();
+    },
+    options,
+  );
+  await redelivered;
+  proxy.resume();
+  const settledA = new Promise<string>((resolve) => {
+    a.once('retrying', () => resolve('retrying'));
+    a.once('error', (e: QueueError) => resolve(`error ${e.code}`));
+  });
+  fail();
+  const outcome = await settledA;
+  // Published after A's retry would have been, due after it: once it has run, a retry copy has.
+  await other.publish(name, 'marker', { delay: 200 });
+  await markerRan;
+  assert.deepEqual(
+    runs,
+    ['A:1', 'B:2'],
+    `the job ran here and once elsewhere, not a third time (A: ${outcome})`,
+  );
+  await a.close();
+  await b.close();
+});
