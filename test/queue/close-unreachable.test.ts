@@ -6,7 +6,7 @@
 // The bound below only turns a hang into a failure; nothing here measures how long close() takes.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { after, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { type BackendName, createQueue, type QueueOptions } from '../../src/queue/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
 import { uniqueName } from './helpers.js';
@@ -44,48 +44,52 @@ async function returns(what: string, closing: Promise<void>): Promise<void> {
   assert.equal(outcome, 'returned', `${what} still pending after ${HANG} ms`);
 }
 
-for (const backend of ['rabbitmq', 'redis', 'nats'] as BackendName[]) {
-  test(`close() returns while the broker was never reachable (${backend})`, async () => {
-    const queue = createQueue({
-      ...optionsAt(backend, await closedPort()),
-      reconnect: { initial: 50, max: 200 },
+// Side by side: each case waits on timers (two BROKER_GRACE steps at most) and owns its proxy,
+// queue names and connections; one after another they took about 58 s.
+describe('close() with the broker unreachable', { concurrency: true }, () => {
+  for (const backend of ['rabbitmq', 'redis', 'nats'] as BackendName[]) {
+    test(`close() returns while the broker was never reachable (${backend})`, async () => {
+      const queue = createQueue({
+        ...optionsAt(backend, await closedPort()),
+        reconnect: { initial: 50, max: 200 },
+      });
+      queue.on('error', () => {});
+      const worker = queue.worker(uniqueName('unreachable'), () => {});
+      worker.on('error', () => {});
+      await returns('worker.close()', worker.close());
+      await returns('queue.close()', queue.close());
     });
-    queue.on('error', () => {});
-    const worker = queue.worker(uniqueName('unreachable'), () => {});
-    worker.on('error', () => {});
-    await returns('worker.close()', worker.close());
-    await returns('queue.close()', queue.close());
-  });
 
-  test(`close() returns with a job in flight once the broker stops answering (${backend})`, async () => {
-    const proxy = await pausableProxy(ports[backend]);
-    const queue = createQueue(optionsAt(backend, proxy.port));
-    const direct = createQueue(optionsAt(backend, ports[backend]));
-    const name = uniqueName('paused');
-    after(async () => {
-      await direct.destroy(name).catch(() => {});
-      await direct.close();
-      await proxy.close();
+    test(`close() returns with a job in flight once the broker stops answering (${backend})`, async () => {
+      const proxy = await pausableProxy(ports[backend]);
+      const queue = createQueue(optionsAt(backend, proxy.port));
+      const direct = createQueue(optionsAt(backend, ports[backend]));
+      const name = uniqueName('paused');
+      after(async () => {
+        await direct.destroy(name).catch(() => {});
+        await direct.close();
+        await proxy.close();
+      });
+      queue.on('error', () => {});
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const worker = queue.worker(
+        name,
+        async (_payload, job) => {
+          started();
+          await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
+        },
+        { closeTimeout: 0, stallTimeout: 1000 },
+      );
+      worker.on('error', () => {});
+      await worker.ready;
+      await direct.publish(name, 'job');
+      await running;
+      proxy.pause();
+      await returns('worker.close()', worker.close());
+      await returns('queue.close()', queue.close());
     });
-    queue.on('error', () => {});
-    let started!: () => void;
-    const running = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const worker = queue.worker(
-      name,
-      async (_payload, job) => {
-        started();
-        await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
-      },
-      { closeTimeout: 0, stallTimeout: 1000 },
-    );
-    worker.on('error', () => {});
-    await worker.ready;
-    await direct.publish(name, 'job');
-    await running;
-    proxy.pause();
-    await returns('worker.close()', worker.close());
-    await returns('queue.close()', queue.close());
-  });
-}
+  }
+});
