@@ -40,6 +40,7 @@ import {
   type RequestPolicy,
   rangeDecision,
   rawToHeaders,
+  requestHasBody,
   requestPolicy,
   retentionMs,
   type StoreDecision,
@@ -226,7 +227,7 @@ export class HttpCache {
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse, upstream: CacheUpstream): Promise<void> {
-    const policy = requestPolicy(req.method, req.headers);
+    const policy = requestPolicy(req.method, req.headers, requestHasBody(req.rawHeaders));
     // The scheme of the listener the request came in on (TLS or not): the balancer is the edge and
     // drops a client's X-Forwarded-Proto, so no header can choose another scheme's entry.
     const scheme = schemeOf(req.socket);

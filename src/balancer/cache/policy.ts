@@ -133,7 +133,7 @@ function clock(match: RegExpExecArray, first: number): [h: number, m: number, s:
 // Requests
 
 /** BypassReason says why a request does not use the cache at all. */
-export type BypassReason = 'Method' | 'Precondition' | 'Upgrade';
+export type BypassReason = 'Method' | 'Precondition' | 'Upgrade' | 'Body';
 
 /** RequestPolicy is what a request allows the cache to do. */
 export type RequestPolicy =
@@ -160,10 +160,18 @@ export type RequestPolicy =
  * requestPolicy decides whether a request goes through the cache. Only GET and HEAD do; requests
  * with If-Match/If-Unmodified-Since preconditions are passed to the backend untouched. Range and
  * If-Range requests do use it: the cache stores whole representations and cuts the range from
- * them (rangeDecision).
+ * them (rangeDecision). A GET or HEAD with a body (`hasBody`, see requestHasBody) is passed
+ * through too: the key does not hold the body and a fill sends none, so a search sent as a GET
+ * with its query in the body (Elasticsearch, OpenSearch) was answered as the body-less request,
+ * and that answer stored for every other query.
  */
-export function requestPolicy(method: string | undefined, headers: IncomingHttpHeaders): RequestPolicy {
+export function requestPolicy(
+  method: string | undefined,
+  headers: IncomingHttpHeaders,
+  hasBody = false,
+): RequestPolicy {
   if (method !== 'GET' && method !== 'HEAD') return { use: false, reason: 'Method' };
+  if (hasBody) return { use: false, reason: 'Body' };
   if (headers.upgrade !== undefined) return { use: false, reason: 'Upgrade' };
   if (headers['if-match'] !== undefined || headers['if-unmodified-since'] !== undefined)
     return { use: false, reason: 'Precondition' };
@@ -183,6 +191,19 @@ export function requestPolicy(method: string | undefined, headers: IncomingHttpH
     onlyIfCached: cc.has('only-if-cached'),
     authorization: headers.authorization !== undefined,
   };
+}
+
+/**
+ * requestHasBody says whether a raw request header list announces a body: a Transfer-Encoding, or
+ * a Content-Length other than 0 (an HTTP/2 request with DATA and no length shows as chunked).
+ */
+export function requestHasBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (lower === 'transfer-encoding') return true;
+    if (lower === 'content-length' && raw[i + 1]!.trim() !== '0') return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------

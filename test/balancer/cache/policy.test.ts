@@ -18,6 +18,7 @@ import {
   purgeTarget,
   type RequestPolicy,
   rangeDecision,
+  requestHasBody,
   requestPolicy,
   retentionMs,
   serveDecision,
@@ -125,6 +126,10 @@ describe('http cache policy', () => {
       const policy = requestPolicy(method, headers);
       assert.equal(policy.use ? 'use' : policy.reason, want, `${method} ${JSON.stringify(headers)}`);
     }
+    assert.equal(requestPolicy('GET', {}, true).use, false, 'a GET with a body is passed through');
+    assert.equal(requestHasBody(['Content-Length', '5']), true);
+    assert.equal(requestHasBody(['Transfer-Encoding', 'chunked']), true);
+    assert.equal(requestHasBody(['content-length', ' 0 ', 'Host', 'a']), false);
     const noCache = requestPolicy('GET', { pragma: 'no-cache' });
     assert.ok(noCache.use && noCache.noCache, 'noCache.use && noCache.noCache');
     const ccWins = requestPolicy('GET', { pragma: 'no-cache', 'cache-control': 'max-age=5' });

@@ -129,6 +129,30 @@ describe('http cache: what a client claims about the origin', () => {
   }
 });
 
+describe('http cache: a GET with a body', () => {
+  test('is passed through with its body, never answered from or stored for another body', async (t) => {
+    const c = await startCached(t, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+        res.end(`hits for ${Buffer.concat(chunks).toString() || 'everything'}`);
+      });
+    });
+    // node:http frames a GET's body only with an explicit Content-Length.
+    const search = (body: string) =>
+      send(c.port, { path: '/_search', headers: { 'Content-Length': Buffer.byteLength(body) }, body });
+    const alice = await search('{"user":"alice"}');
+    assert.equal(alice.body.toString(), 'hits for {"user":"alice"}');
+    assert.equal(alice.headers['x-cache'], 'BYPASS');
+    const bob = await search('{"user":"bob"}');
+    assert.equal(bob.body.toString(), 'hits for {"user":"bob"}', `bob got ${bob.headers['x-cache']}`);
+    // Without a body the URL is cached as usual.
+    await send(c.port, { path: '/_search' });
+    assert.equal((await send(c.port, { path: '/_search' })).headers['x-cache'], 'HIT');
+  });
+});
+
 describe('http cache: stale-if-error', () => {
   // `public, no-cache`: stored, but every use asks the backend, which authorises each client.
   for (const [name, cacheControl, cache] of [
