@@ -619,13 +619,11 @@ const METRIC_KINDS = {
     management_url: text.optional(),
   })
     .superRefine((raw, ctx) => {
-      if (raw.mode !== 'rate') {
-        if (raw.management_url !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['management_url'], message: 'is read only with mode: rate' });
-        }
-        return;
-      }
-      // mode: rate reads the vhost (and, without management_url, host and credentials) from url.
+      // mode: length over AMQP only (no management_url) needs nothing more of url here.
+      if (raw.mode !== 'rate' && raw.management_url === undefined) return;
+      // The management API (mode: rate; mode: length with management_url, which then counts
+      // unacknowledged messages too) reads the vhost (and, without management_url, host and
+      // credentials) from url.
       const url = urlProblem(raw.url, ['amqp:', 'amqps:']);
       if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
       const management = raw.management_url && urlProblem(raw.management_url, ['http:', 'https:']);

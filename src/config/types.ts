@@ -275,7 +275,11 @@ export interface RabbitMqMetricConfig {
   queue: string;
   /** @defaultValue 'length' */
   mode: 'length' | 'rate';
-  /** `rate` only: the management API's base URL. @defaultValue derived from `url` (port 15672) */
+  /**
+   * The management API's base URL. `rate`: @defaultValue derived from `url` (port 15672).
+   * `length`: when set, the depth is read there as ready + unacknowledged messages (KEDA's
+   * QueueLength over HTTP); without it, over AMQP, as ready messages only.
+   */
   managementUrl?: string;
 }
 

@@ -1,8 +1,10 @@
 /**
  * RabbitMqSource is one queue as a group total, in one of two modes (KEDA's rabbitmq scaler's
  * QueueLength and MessageRate):
- * - `length` (default): the queue's ready messages, from `checkQueue` over AMQP; target = messages
- *   per worker. One connection per source, reopened after it breaks.
+ * - `length` (default): the queue's depth; target = messages per worker. Over AMQP (`checkQueue`,
+ *   one connection per source, reopened after it breaks) that is its ready messages only: AMQP
+ *   tells no more. With `managementUrl` it is read from the management API instead, as KEDA's
+ *   QueueLength over HTTP: `messages`, ready + unacknowledged, so the jobs workers hold count.
  * - `rate`: messages/s published into the queue, from the management plugin's HTTP API
  *   (`GET /api/queues/{vhost}/{queue}` → `message_stats.publish_details.rate`); target =
  *   messages/s per worker. The broker samples it (every 5 s by default), so it trails a change by
@@ -34,11 +36,12 @@ export interface RabbitMqSourceOptions {
   /** @defaultValue 'length' */
   mode?: RabbitMqMode;
   /**
-   * `rate` only: the management API's base URL (`http://user:pass@host:15672`, a path prefix
-   * allowed). @defaultValue derived from `url` by {@link rabbitMqManagementRequest}
+   * The management API's base URL (`http://user:pass@host:15672`, a path prefix allowed). `rate`
+   * always reads the API (@defaultValue derived from `url` by {@link rabbitMqManagementRequest});
+   * `length` reads it only when this is set, and then counts unacknowledged messages too.
    */
   managementUrl?: string;
-  /** `rate` only: how long one management API request may take, ms. @defaultValue 5000 */
+  /** How long one management API request may take, ms. @defaultValue 5000 */
   timeout?: number;
 }
 
@@ -133,7 +136,7 @@ export class RabbitMqSource implements MetricSource {
     if (!(this.#timeout > 0)) throw new RangeError(`timeout must be positive, got ${this.#timeout}`);
     // Thrown eagerly: a URL that cannot name the management API is a configuration error.
     this.#management =
-      this.mode === 'rate'
+      this.mode === 'rate' || options.managementUrl !== undefined
         ? rabbitMqManagementRequest(options.url, options.queue, options.managementUrl)
         : undefined;
   }
@@ -163,7 +166,8 @@ export class RabbitMqSource implements MetricSource {
 
   async read(): Promise<number[]> {
     if (this.#closed) throw new MetricSourceError('SOURCE_FAILED', 'closed');
-    if (this.#management) return [await this.#readRate(this.#management)];
+    if (this.#management && this.mode === 'rate') return [await this.#readRate(this.#management)];
+    if (this.#management) return [await this.#readDepth(this.#management)];
     try {
       const { channel } = await this.#connect();
       const { messageCount } = await channel.checkQueue(this.#options.queue);
@@ -179,6 +183,40 @@ export class RabbitMqSource implements MetricSource {
 
   async #readRate(request: ManagementRequest): Promise<number> {
     const what = `rabbitmq queue ${this.#options.queue} (vhost ${request.vhost}) publish rate`;
+    const queue = await this.#fetchQueue(request, what, 'message_stats');
+    const bad = (message: string) => new MetricSourceError('SOURCE_BAD_RESPONSE', `${what}: ${message}`);
+    const rate = publishRate(queue, bad);
+    if (rate === undefined) {
+      // Missing, like a rate's first read elsewhere: the policy holds, and nothing failed (no alert).
+      throw new MetricSourceError(
+        'SOURCE_NOT_READ',
+        `${what}: no value: the management API has no publish rate for it yet (message_stats.publish_details; nothing published since its statistics began, or statistics are off)`,
+      );
+    }
+    return rate;
+  }
+
+  /**
+   * #readDepth is the queue's `messages` (ready + unacknowledged) from the management API. Over
+   * AMQP only the ready ones are known: workers busy on as many jobs as their prefetch allows, with
+   * none ready, read 0, and the group was scaled in (to zero with `activation`) under full work.
+   */
+  async #readDepth(request: ManagementRequest): Promise<number> {
+    const what = `rabbitmq queue ${this.#options.queue} (vhost ${request.vhost}) depth`;
+    const queue = await this.#fetchQueue(request, what, 'messages,messages_ready,messages_unacknowledged');
+    const bad = (message: string) => new MetricSourceError('SOURCE_BAD_RESPONSE', `${what}: ${message}`);
+    const depth = queueDepth(queue, bad);
+    if (depth === undefined) {
+      throw new MetricSourceError(
+        'SOURCE_NOT_READ',
+        `${what}: no value: the management API has not sampled the queue's message counts yet (messages; a queue made or a broker started less than a statistics interval ago)`,
+      );
+    }
+    return depth;
+  }
+
+  /** #fetchQueue GETs the queue object (`columns`: the fields wanted besides `name`). */
+  async #fetchQueue(request: ManagementRequest, what: string, columns: string): Promise<unknown> {
     const fail = (code: MetricSourceError['code'], message: string, cause?: unknown) =>
       new MetricSourceError(code, `${what}: ${message}`, cause === undefined ? undefined : { cause });
     const auth = Buffer.from(`${request.username}:${request.password}`).toString('base64');
@@ -194,7 +232,7 @@ export class RabbitMqSource implements MetricSource {
     let response: Response;
     let body: string;
     try {
-      response = await fetch(`${request.url}?columns=name,message_stats`, {
+      response = await fetch(`${request.url}?columns=name,${columns}`, {
         headers: { authorization: `Basic ${auth}`, accept: 'application/json' },
         signal: cancel.signal,
       });
@@ -221,21 +259,11 @@ export class RabbitMqSource implements MetricSource {
         `management API ${request.url} answered ${response.status} ${excerpt(body)}`,
       );
     }
-    let queue: unknown;
     try {
-      queue = JSON.parse(body);
+      return JSON.parse(body);
     } catch (err) {
       throw fail('SOURCE_BAD_RESPONSE', `management API answered invalid JSON: ${excerpt(body)}`, err);
     }
-    const rate = publishRate(queue, (message) => fail('SOURCE_BAD_RESPONSE', message));
-    if (rate === undefined) {
-      // Missing, like a rate's first read elsewhere: the policy holds, and nothing failed (no alert).
-      throw fail(
-        'SOURCE_NOT_READ',
-        'no value: the management API has no publish rate for it yet (message_stats.publish_details; nothing published since its statistics began, or statistics are off)',
-      );
-    }
-    return rate;
   }
 
   async close(): Promise<void> {
@@ -290,6 +318,21 @@ export function publishRate(queue: unknown, bad: (message: string) => Error): nu
     throw bad(`message_stats.publish_details.rate is not a rate: ${excerpt(JSON.stringify(details))}`);
   }
   return rate;
+}
+
+/**
+ * queueDepth is `messages` (ready + unacknowledged) of a queue object from the management API, or
+ * undefined when the broker has not sampled the queue yet (no `messages`: it emits queue
+ * statistics every `collect_statistics_interval`, 5 s by default, so a fresh queue has none).
+ */
+export function queueDepth(queue: unknown, bad: (message: string) => Error): number | undefined {
+  if (!isObject(queue)) throw bad(`expected a queue object, got ${excerpt(JSON.stringify(queue))}`);
+  const { messages } = queue;
+  if (messages === undefined) return undefined;
+  if (typeof messages !== 'number' || !Number.isInteger(messages) || messages < 0) {
+    throw bad(`messages is not a message count: ${excerpt(JSON.stringify(messages))}`);
+  }
+  return messages;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

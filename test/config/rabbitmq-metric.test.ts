@@ -63,6 +63,17 @@ describe('rabbitmq metric config', () => {
     );
   });
 
+  it('mode: length with management_url (ready + unacknowledged, from the management API)', () => {
+    assert.deepEqual(metricOf('{ queue: jobs, target: 5, management_url: "http://127.0.0.1:15672" }'), {
+      type: 'rabbitmq',
+      target: 5,
+      queue: 'jobs',
+      url: 'amqp://127.0.0.1',
+      mode: 'length',
+      managementUrl: 'http://127.0.0.1:15672',
+    });
+  });
+
   const P = 'groups.workers.scaling.metrics.0.rabbitmq';
   const cases: { name: string; metric: string; path: string; message: RegExp }[] = [
     {
@@ -72,10 +83,16 @@ describe('rabbitmq metric config', () => {
       message: /length or rate/,
     },
     {
-      name: 'management_url without mode: rate',
-      metric: '{ queue: jobs, target: 5, management_url: "http://127.0.0.1:15672" }',
+      name: 'length with a management_url that is not http',
+      metric: '{ queue: jobs, target: 5, management_url: "amqp://127.0.0.1:15672" }',
       path: `${P}.management_url`,
-      message: /only with mode: rate/,
+      message: /expected http:\/\/ or https:\/\//,
+    },
+    {
+      name: 'length over the management API with a url that is not amqp',
+      metric: '{ url: "http://h", queue: jobs, target: 5, management_url: "http://127.0.0.1:15672" }',
+      path: `${P}.url`,
+      message: /expected amqp:\/\/ or amqps:\/\//,
     },
     {
       name: 'rate with a url that is not amqp',
