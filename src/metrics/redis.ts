@@ -6,6 +6,9 @@
 import { Redis } from 'ioredis';
 import { type MetricSource, MetricSourceError } from './source.js';
 
+/** How many undelivered entries a read counts one by one when Redis tells no lag (see #undelivered). */
+const UNDELIVERED_SCAN = 1000;
+
 /** RedisSourceOptions names the server and the key. */
 export interface RedisSourceOptions {
   url: string;
@@ -48,8 +51,10 @@ export class RedisSource implements MetricSource {
         for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
         if (info.get('name') !== group) continue;
         const lag = info.get('lag');
-        // Redis < 7 has no lag: fall back to the stream's length.
-        const backlog = lag === null || lag === undefined ? await this.#redis.xlen(key) : Number(lag);
+        const backlog =
+          lag === null || lag === undefined
+            ? await this.#undelivered(key, String(info.get('last-delivered-id')))
+            : Number(lag);
         return [backlog + Number(info.get('pending') ?? 0) + (await this.#dueDelayed(key))];
       }
       throw new Error(`stream ${key} has no consumer group ${group}`);
@@ -60,6 +65,22 @@ export class RedisSource implements MetricSource {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * #undelivered counts the entries after the group's last-delivered-id, for when Redis cannot tell
+   * the group's lag: Redis < 7 has none, and 7 answers null once an entry the group has not read
+   * was deleted (XDEL, a MAXLEN trim). The stream's length, read here before, also counts the
+   * entries already delivered: the pending ones, added again as pending, and the acknowledged ones
+   * a stream keeps until trimmed; 10 entries, 4 delivered of which 2 acknowledged and 1 undelivered
+   * deleted read 11 instead of 7 (and a stream keeping its history read all of it). Counted up to
+   * UNDELIVERED_SCAN entries; past that the length, never below the count, stands in for it.
+   */
+  async #undelivered(key: string, lastDelivered: string): Promise<number> {
+    // Inclusive of lastDelivered (the exclusive `(id` form needs Redis 6.2), which is skipped.
+    const entries = await this.#redis.xrange(key, lastDelivered, '+', 'COUNT', UNDELIVERED_SCAN + 1);
+    const after = entries.filter(([id]) => id !== lastDelivered).length;
+    return after <= UNDELIVERED_SCAN ? after : this.#redis.xlen(key);
   }
 
   /**
