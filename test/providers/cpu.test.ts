@@ -161,3 +161,65 @@ test('CpuSampler measures the time between samples on the monotonic clock, not t
     assert.equal(sampler.sample([4242], now).get(4242), 100, `a step ${step}: one core busy for the second`);
   }
 });
+
+/** fakeProc is a fake /proc the test writes stat lines into (utime = ticks, field 22 = start). */
+async function fakeProc(t: { after(fn: () => Promise<void>): void }) {
+  const root = await mkdtemp(join(tmpdir(), 'scaleplane-fake-proc-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  return {
+    root,
+    stat: async (pid: number, pgrp: number, ticks: number, start: number) => {
+      await mkdir(join(root, String(pid)), { recursive: true });
+      await writeFile(
+        join(root, String(pid), 'stat'),
+        `${pid} (app) R 1 ${pgrp} ${pgrp} 0 -1 0 0 0 0 0 ${ticks} 0 0 0 20 0 1 0 ${start}`,
+      );
+    },
+    gone: (pid: number) => rm(join(root, String(pid)), { recursive: true }),
+  };
+}
+
+test('CpuSampler: a group on a reused pid (an instance replaced) has no rate until its second sample', async (t) => {
+  // Pid 4242 leads a group (start time 99) that used 50 s of CPU and goes away; it is not sampled
+  // again (the instance is gone), and a new group later gets pid 4242 (start time 7000). Before,
+  // the old baseline stayed: the new group's first sample read 0 % (its 1 s of ticks less the old
+  // 5000) where it has no rate yet.
+  const proc = await fakeProc(t);
+  let monotonic = 0;
+  const sampler = new CpuSampler({ procRoot: proc.root, clockTicks: 100, elapsed: () => monotonic });
+  await proc.stat(4242, 4242, 4_900, 99);
+  sampler.sample([4242], 0);
+  monotonic += 1_000;
+  await proc.stat(4242, 4242, 5_000, 99);
+  assert.equal(sampler.sample([4242], 0).get(4242), 100, 'the old group: one core busy');
+  monotonic += 60_000;
+  await proc.stat(4242, 4242, 100, 7_000);
+  const first = sampler.sample([4242], 0);
+  assert.equal(first.has(4242), false, `a new group has no rate yet, got ${first.get(4242)} %`);
+  monotonic += 1_000;
+  await proc.stat(4242, 4242, 150, 7_000);
+  assert.equal(sampler.sample([4242], 0).get(4242), 50, 'then its own: half a core');
+});
+
+test('CpuSampler: ticks going down (a member reaped outside the group) are no value, not 0 %', async (t) => {
+  const proc = await fakeProc(t);
+  let monotonic = 0;
+  const sampler = new CpuSampler({ procRoot: proc.root, clockTicks: 100, elapsed: () => monotonic });
+  await proc.stat(4242, 4242, 100, 7_000);
+  await proc.stat(4243, 4242, 0, 7_010);
+  sampler.sample([4242], 0);
+  monotonic += 1_000;
+  await proc.stat(4242, 4242, 150, 7_000);
+  await proc.stat(4243, 4242, 50, 7_010);
+  assert.equal(sampler.sample([4242], 0).get(4242), 100, 'both members: one core');
+  // 4243 exits and its parent outside the group reaps it: its 50 ticks leave the sum, which goes
+  // from 200 to 175 while the leader used a quarter core. The use over that second is unknown.
+  await proc.gone(4243);
+  await proc.stat(4242, 4242, 175, 7_000);
+  monotonic += 1_000;
+  const fell = sampler.sample([4242], 0);
+  assert.equal(fell.has(4242), false, `ticks down: no value, got ${fell.get(4242)} %`);
+  await proc.stat(4242, 4242, 275, 7_000);
+  monotonic += 1_000;
+  assert.equal(sampler.sample([4242], 0).get(4242), 100, 'measured from the lower sum');
+});

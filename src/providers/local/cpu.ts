@@ -89,8 +89,21 @@ export function groupTicks(stats: readonly ProcStat[], pgids: readonly number[])
 }
 
 /**
+ * groupLeaders is the start time of each group's leader (the process whose pid is the pgid) in
+ * `stats`: with the pgid it names the group for good, as pids are reused (32768 of them here).
+ */
+export function groupLeaders(stats: readonly ProcStat[], pgids: readonly number[]): Map<number, number> {
+  const wanted = new Set(pgids);
+  const leaders = new Map<number, number>();
+  for (const s of stats) {
+    if (s.pid === s.pgrp && wanted.has(s.pgrp) && s.starttime !== undefined) leaders.set(s.pgrp, s.starttime);
+  }
+  return leaders;
+}
+
+/**
  * cpuPercent converts a tick delta over a wall-clock interval to percent of one core; a negative
- * delta (a member's time left the group) counts as 0.
+ * delta (a member's time left the group) counts as 0. CpuSampler gives it none: see sample.
  */
 export function cpuPercent(deltaTicks: number, elapsedMs: number, clockTicks: number): number {
   if (elapsedMs <= 0) return 0;
@@ -111,6 +124,9 @@ export function clockTicksPerSecond(): number {
   }
   return cachedClockTicks;
 }
+
+/** A baseline not refreshed for this long is of a group no longer sampled, ms (sampling is every second). */
+const BASELINE_MAX_AGE_MS = 10 * 60_000;
 
 /** CpuSamplerOptions configures a CpuSampler. */
 export interface CpuSamplerOptions {
@@ -133,7 +149,7 @@ export class CpuSampler {
   readonly #procRoot: string;
   readonly #clockTicks: number;
   readonly #elapsed: () => number;
-  readonly #previous = new Map<number, { ticks: number; at: number }>();
+  readonly #previous = new Map<number, { ticks: number; at: number; leader: number | undefined }>();
 
   constructor(options: CpuSamplerOptions = {}) {
     this.#procRoot = options.procRoot ?? '/proc';
@@ -151,7 +167,9 @@ export class CpuSampler {
    * step, fall out of it: that one reading was the whole average.
    */
   sample(pgids: readonly number[], _now: number): Map<number, number> {
-    const ticks = groupTicks(readProcTable(this.#procRoot), pgids);
+    const stats = readProcTable(this.#procRoot);
+    const ticks = groupTicks(stats, pgids);
+    const leaders = groupLeaders(stats, pgids);
     const at = this.#elapsed();
     const result = new Map<number, number>();
     for (const pgid of pgids) {
@@ -161,11 +179,28 @@ export class CpuSampler {
         this.#previous.delete(pgid);
         continue;
       }
-      if (previous)
+      // A group keeps its leader's start time (or, once the leader exited, none). Another start
+      // time is another group on a reused pid: an instance restarted or replaced, whose old
+      // baseline stayed here (groups that are gone are not sampled again, so not dropped above).
+      // Its ticks less the old group's read as 0 % (or a few %, over the time since the old one's
+      // last sample) where the new group has no rate yet.
+      const leader = leaders.get(pgid) ?? previous?.leader;
+      const sameGroup =
+        previous !== undefined && (previous.leader === undefined || previous.leader === leader);
+      // Ticks going down are a member's time gone with it (reaped outside the group): the use over
+      // the interval is unknown, not 0 (as clamped before); the next sample measures from here.
+      if (sameGroup && current >= previous.ticks) {
         result.set(pgid, cpuPercent(current - previous.ticks, at - previous.at, this.#clockTicks));
-      this.#previous.set(pgid, { ticks: current, at });
+      }
+      this.#previous.set(pgid, { ticks: current, at, leader });
     }
+    this.#forgetOlderThan(at - BASELINE_MAX_AGE_MS);
     return result;
+  }
+
+  /** Baselines of groups no longer sampled (instances gone): dropped, or they grow with every restart. */
+  #forgetOlderThan(at: number): void {
+    for (const [pgid, baseline] of this.#previous) if (baseline.at < at) this.#previous.delete(pgid);
   }
 
   /** sampleInstances is `sample` keyed by instance id, for instances that have a pid. */
