@@ -4,7 +4,14 @@ import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, isIP } from 'node:net';
 import type { Registry } from 'prom-client';
 import { type CachePurger, purgeSelector } from '../balancer/index.js';
-import { ConfigError, type HostPort, parseSize, readTls, type TlsConfig } from '../config/index.js';
+import {
+  ConfigError,
+  type HostPort,
+  parseSize,
+  readTls,
+  type TlsConfig,
+  unknownKeyMessage,
+} from '../config/index.js';
 import {
   type Controller,
   ControllerError,
@@ -315,6 +322,7 @@ export class ApiServer {
     }
     if (path === '/api/scalability/events') {
       allow(method, ['GET', 'HEAD']);
+      checkQuery(url, EVENTS_QUERY);
       const group = url.searchParams.get('group') ?? undefined;
       // `group=` (a blank filter field) matched no entry and answered an empty journal, as `limit=` did.
       if (group === '') throw new HttpError(400, 'group: must not be empty');
@@ -731,6 +739,23 @@ function allow(method: string, methods: string[]): void {
     });
 }
 
+/** EVENTS_QUERY are the query parameters `GET /api/scalability/events` reads. */
+const EVENTS_QUERY = ['group', 'since', 'limit'] as const;
+
+/**
+ * checkQuery refuses a parameter the route does not read, or one given twice: `Limit=10` or
+ * `limt=10` answered the whole journal, and `limit=1&limit=500` the first, as if either were meant.
+ */
+function checkQuery(url: URL, allowed: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const name of url.searchParams.keys()) {
+    if (!allowed.includes(name))
+      throw new HttpError(400, `${name}: ${unknownKeyMessage(name, allowed, 'query parameter')}`);
+    if (seen.has(name)) throw new HttpError(400, `${name}: given more than once`);
+    seen.add(name);
+  }
+}
+
 /**
  * integerParam reads a query parameter written in digits. Number() read `limit=` as 0 (an empty list
  * for a script whose count was unset), and `0x10` or `1e3` as numbers no one wrote.
@@ -753,7 +778,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   const tooLarge = () =>
     new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw tooLarge();
-  const text = await new Promise<string>((resolve, reject) => {
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
@@ -765,7 +790,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     };
     const onEnd = () => {
       stop();
-      resolve(Buffer.concat(chunks).toString('utf8'));
+      resolve(Buffer.concat(chunks));
     };
     const onError = (err: Error) => {
       stop();
@@ -780,6 +805,14 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     req.on('end', onEnd);
     req.on('error', onError);
   });
+  let text: string;
+  try {
+    // Fatal: toString('utf8') turned each invalid byte into U+FFFD, so a purge or a size named
+    // something no one sent. A leading BOM is dropped, as RFC 8259 lets a parser do.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, 'body: not valid UTF-8');
+  }
   if (text.trim() === '') throw new HttpError(400, 'body: expected a JSON object');
   try {
     return JSON.parse(text);

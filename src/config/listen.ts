@@ -33,6 +33,9 @@ function checkPort(port: number, original: string | number): number {
 }
 
 function listenHint(text: string): string {
+  // Checked before the colons: `http://127.0.0.1:8080` has two, and was told to bracket an IPv6 host.
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/]*)/.exec(text);
+  if (scheme) return `write host:port without a scheme, such as ${scheme[1]}`;
   const colons = text.split(':').length - 1;
   if (colons > 1 && !text.startsWith('[')) return 'write IPv6 hosts in brackets, such as [::1]:8080';
   if (text.startsWith(':')) return 'give a host too, such as 127.0.0.1:8080 or 0.0.0.0:8080';

@@ -194,5 +194,10 @@ function describeValue(value: unknown): string {
   if (value === null) return 'nothing';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
+  // JSON.stringify writes Infinity and NaN as `null`: `1e309` and `.inf` read "got null".
+  if (typeof value === 'number' && !Number.isFinite(value))
+    return Number.isNaN(value)
+      ? 'NaN (not a number)'
+      : `${value < 0 ? 'minus ' : ''}infinity (a number too large to hold)`;
   return JSON.stringify(value) ?? String(value);
 }

@@ -25,7 +25,7 @@ export function lineOf(doc: Document, counter: LineCounter, path: readonly Prope
     if (isAlias(node)) node = node.resolve(doc);
     if (isMap(node)) {
       const pair = node.items.find(
-        (item) => isScalar(item.key) && String(item.key.value) === String(segment),
+        (item) => isScalar(item.key) && keyText(item.key.value) === String(segment),
       );
       if (pair === undefined) break;
       line = startLine(pair.key, counter) ?? line;
@@ -39,6 +39,11 @@ export function lineOf(doc: Document, counter: LineCounter, path: readonly Prope
     }
   }
   return line;
+}
+
+/** keyText is a mapping key as the plain value names it: a null key (`~:` or `:`) becomes "". */
+function keyText(value: unknown): string {
+  return value === null || value === undefined ? '' : String(value);
 }
 
 function startLine(node: unknown, counter: LineCounter): number | undefined {

@@ -80,9 +80,9 @@ function mapping<Shape extends z.ZodRawShape>(shape: Shape, hints: Readonly<Reco
 }
 
 /** unknownKeyMessage names the key and, for a likely typo, the key that was probably meant. */
-export function unknownKeyMessage(key: string, allowed: readonly string[]): string {
+export function unknownKeyMessage(key: string, allowed: readonly string[], noun = 'key'): string {
   const suggestion = closestKey(key, allowed);
-  return suggestion === undefined ? 'unknown key' : `unknown key (did you mean "${suggestion}"?)`;
+  return suggestion === undefined ? `unknown ${noun}` : `unknown ${noun} (did you mean "${suggestion}"?)`;
 }
 
 function closestKey(key: string, allowed: readonly string[]): string | undefined {
@@ -123,11 +123,30 @@ function parsedBy<In, Out>(parse: (value: In) => Out) {
   };
 }
 
-function duration(bound: 'positive' | 'nonnegative') {
+/**
+ * MAX_TIMER_MS is the longest duration a timer-driven setting takes: Node.js timers hold at most
+ * 2^31-1 ms (about 24.8 days), and a longer delay fires after 1 ms instead, so `interval: 30d`
+ * polled or probed a thousand times a second.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * duration is a duration setting. By default it may drive a timer, so it is bounded by MAX_TIMER_MS;
+ * `unbounded` is for durations only ever compared or added (cache lifetimes, forecast windows).
+ */
+function duration(bound: 'positive' | 'nonnegative', range: 'timer' | 'unbounded' = 'timer') {
+  const positive =
+    bound === 'positive' ? z.number().positive({ error: 'must be longer than 0' }) : z.number();
   return z
     .union([z.string(), z.number()], { error: 'expected a duration such as 30s, 1m30s or 250ms' })
     .transform(parsedBy(parseDuration))
-    .pipe(bound === 'positive' ? z.number().positive({ error: 'must be longer than 0' }) : z.number());
+    .pipe(
+      range === 'unbounded'
+        ? positive
+        : positive.max(MAX_TIMER_MS, {
+            error: `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): a Node.js timer holds no longer wait, and fires a longer one at once`,
+          }),
+    );
 }
 
 const listen = z
@@ -247,13 +266,13 @@ export const httpCacheSchema = mapping({
   max_entries: atLeastOne.default(10_000),
   max_bytes: size.prefault('64Mi'),
   max_object_size: size.prefault('1Mi'),
-  default_ttl: duration('nonnegative').prefault('0s'),
-  stale_while_revalidate: duration('nonnegative').prefault('0s'),
-  stale_if_error: duration('nonnegative').prefault('0s'),
-  keep_stale: duration('nonnegative').prefault('1m'),
+  default_ttl: duration('nonnegative', 'unbounded').prefault('0s'),
+  stale_while_revalidate: duration('nonnegative', 'unbounded').prefault('0s'),
+  stale_if_error: duration('nonnegative', 'unbounded').prefault('0s'),
+  keep_stale: duration('nonnegative', 'unbounded').prefault('1m'),
   convert_head: z.boolean().default(true),
   tag_header: z.string().regex(HEADER_NAME, { error: 'must be a header name' }).default('Cache-Tag'),
-  hit_for_miss: duration('nonnegative').prefault('2m'),
+  hit_for_miss: duration('nonnegative', 'unbounded').prefault('2m'),
 })
   .superRefine((raw, ctx) => {
     if (raw.storage === 'redis' && raw.redis_url === undefined)
@@ -317,7 +336,12 @@ export const balancerSchema = mapping({
   upstream_keepalive_timeout: duration('positive').prefault('4s'),
   headers_timeout: duration('positive').prefault('10s'),
   max_request_body: size.prefault('100Mi'),
-  max_header_size: size.prefault('16Ki'),
+  // Node.js reads a maxHeaderSize of 0 as its own default (16Ki): `0` must not quietly mean that.
+  max_header_size: size
+    .pipe(
+      z.number().positive({ error: 'must be more than 0 bytes (Node.js would read 0 as its default, 16Ki)' }),
+    )
+    .prefault('16Ki'),
   workers: count.default(1),
   nginx: nginxSchema.optional(),
   cache: httpCacheSchema.optional(),
@@ -509,7 +533,7 @@ const alertSinkSchema = z
 export const alertsSchema = mapping({
   sinks: z.array(alertSinkSchema).default([]),
   rate_limit: atLeastOne.default(30),
-  repeat_interval: duration('nonnegative').prefault('4h'),
+  repeat_interval: duration('nonnegative', 'unbounded').prefault('4h'),
 }).transform(
   (raw): AlertsConfig => ({
     sinks: raw.sinks,
@@ -781,18 +805,18 @@ const panicSchema = feature(
 const predictiveSchema = feature(
   {
     // Empty only with violation_cost: the learnt forecast alone.
-    seasons: z.array(duration('positive')).prefault(['1d', '7d']),
-    bucket: duration('positive').prefault('1m'),
-    horizon: duration('positive').prefault('75s'),
-    smoothing: duration('nonnegative').prefault('0s'),
-    trend_window: duration('positive').prefault('30m'),
+    seasons: z.array(duration('positive', 'unbounded')).prefault(['1d', '7d']),
+    bucket: duration('positive', 'unbounded').prefault('1m'),
+    horizon: duration('positive', 'unbounded').prefault('75s'),
+    smoothing: duration('nonnegative', 'unbounded').prefault('0s'),
+    trend_window: duration('positive', 'unbounded').prefault('30m'),
     deviations: z.number().min(0).default(0),
-    deviation_window: duration('positive').prefault('1h'),
-    level_window: duration('positive').prefault('3m'),
+    deviation_window: duration('positive', 'unbounded').prefault('1h'),
+    level_window: duration('positive', 'unbounded').prefault('3m'),
     utilization: z.number().positive().optional(),
     violation_cost: z.number().min(0).optional(),
     smoothers: z.array(z.number().gt(0).max(1)).min(1).optional(),
-    error_half_life: duration('positive').optional(),
+    error_half_life: duration('positive', 'unbounded').optional(),
     ridge: z.number().min(0).optional(),
     noise_lags: z.number().int().min(1).max(24).optional(),
   },

@@ -1,0 +1,65 @@
+// Sloppy and hostile requests found by the input audit: each is a 400 naming the field, and
+// changes nothing.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type ApiHarness, startApi } from '../helpers/api-harness.js';
+
+describe('control API input audit', () => {
+  let api: ApiHarness;
+  before(async () => {
+    api = await startApi();
+  });
+  after(async () => {
+    await api.close();
+  });
+
+  // Buffer#toString('utf8') turned an invalid byte into U+FFFD: the request named a group (or a
+  // URL to purge, or an instance type) that no one sent.
+  it('a body that is not UTF-8 is a 400 naming the body, and changes nothing', async () => {
+    const before = api.controller.status('web').desired;
+    const body = Buffer.concat([
+      Buffer.from('{"group":"we'),
+      Buffer.from([0xff]),
+      Buffer.from('b","action":"set","instances":2}'),
+    ]);
+    const res = await api.call('/api/scalability/scale-group', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.body.error, 'body: not valid UTF-8', res.text);
+    assert.equal(api.controller.status('web').desired, before, 'desired count unchanged');
+  });
+
+  it('a UTF-8 body with a byte-order mark is read (RFC 8259 lets a parser skip it)', async () => {
+    const res = await api.call('/api/scalability/scale-group', {
+      method: 'POST',
+      body: `\ufeff${JSON.stringify({ group: 'web', action: 'set', instances: 2 })}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.desired, 2, res.text);
+  });
+
+  // `Limit=1` or `limt=1` answered the whole journal, `limit=1&limit=500` the first: a typo in a
+  // script read as a different question, as an unknown key in the config would be.
+  it('events: an unknown or repeated query parameter is a 400 naming it', async () => {
+    const cases: [string, string][] = [
+      ['Limit=1', 'Limit: unknown query parameter (did you mean "limit"?)'],
+      ['limt=1', 'limt: unknown query parameter (did you mean "limit"?)'],
+      ['group=web&bogus=1', 'bogus: unknown query parameter'],
+      ['limit=1&limit=500', 'limit: given more than once'],
+      ['group=web&group=api', 'group: given more than once'],
+    ];
+    for (const [query, error] of cases) {
+      const res = await api.call(`/api/scalability/events?${query}`);
+      assert.equal(res.status, 400, `${query}: ${res.text}`);
+      assert.equal(res.body.error, error, query);
+    }
+    // What the CLI and the MCP tools send still works.
+    const ok = await api.call('/api/scalability/events?limit=1&group=web&since=0');
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.body.events.length, 1, ok.text);
+  });
+});

@@ -1,0 +1,136 @@
+// Sloppy and hostile values an operator writes in scaleplane.yaml, found by the input audit: each
+// is refused with the path and line of the offending key, and a message that says what is wrong.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, type ConfigIssue, parseConfig } from '../../src/config/index.js';
+
+/** lines joins its arguments with newlines, so argument N is line N of the YAML. */
+function lines(...text: string[]): string {
+  return `${text.join('\n')}\n`;
+}
+
+/** issuesOf parses text that must be invalid and returns its issues. */
+function issuesOf(text: string): ConfigIssue[] {
+  try {
+    parseConfig(text, { baseDir: '/srv/app' });
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error.issues;
+  }
+  assert.fail(`expected a ConfigError for:\n${text}`);
+}
+
+/** GROUP is a valid local group `web`, lines 1-6 of each case below. */
+const GROUP = [
+  'groups:',
+  '  web:',
+  '    command: node server.js',
+  '    min_instances: 1',
+  '    max_instances: 3',
+  '    start_timeout: START',
+];
+
+describe('config input audit', () => {
+  // Node.js timers hold at most 2^31-1 ms; a longer delay fires after 1 ms. `health.interval: 30d`
+  // probed each instance about 300 times a second (3,181 probes in 10 s of `scaleplane up`).
+  it('a duration that drives a timer is at most 2^31-1 ms (24.8 days), named with its line', () => {
+    const text = lines(
+      ...GROUP.map((line) => line.replace('START', '30d')), // groups.web.start_timeout, line 6
+      'controller:',
+      '  interval: 25d', // line 8
+      'balancer:',
+      '  request_timeout: 2147484s', // line 10: 2^31-1 ms is 2147483.647 s
+      '  health:',
+      '    interval: 30d', // line 12
+      '  outlier: { max_ejection_time: 9999d }', // line 13
+    );
+    const issues = issuesOf(text);
+    assert.deepEqual(
+      issues.map(({ path, line }) => ({ path, line })),
+      [
+        { path: 'groups.web.start_timeout', line: 6 },
+        { path: 'controller.interval', line: 8 },
+        { path: 'balancer.request_timeout', line: 10 },
+        { path: 'balancer.health.interval', line: 12 },
+        { path: 'balancer.outlier.max_ejection_time', line: 13 },
+      ],
+      JSON.stringify(issues),
+    );
+    for (const issue of issues)
+      assert.match(issue.message, /at most 2147483647 ms \(about 24\.8 days\)/, issue.message);
+  });
+
+  it('2^31-1 ms itself is taken, and lifetimes that drive no timer may be longer', () => {
+    const config = parseConfig(
+      lines(
+        ...GROUP.map((line) => line.replace('START', '30s')),
+        'controller:',
+        '  interval: 24d20h31m23s647ms',
+        'balancer:',
+        '  cache: { default_ttl: 365d, keep_stale: 400d }',
+        'alerts:',
+        '  repeat_interval: 90d',
+      ),
+      { baseDir: '/srv/app' },
+    );
+    assert.equal(config.controller.interval, 2 ** 31 - 1);
+  });
+
+  // JSON.stringify(Infinity) is "null": `min_instances: 1e309` read "expected a number, got null".
+  it('an infinite or NaN number is called that, not "nothing" or null', () => {
+    for (const [value, word] of [
+      ['1e309', 'infinity'],
+      ['.inf', 'infinity'],
+      ['-.inf', 'minus infinity'],
+      ['.nan', 'NaN'],
+    ] as const) {
+      const issues = issuesOf(
+        lines(
+          ...GROUP.map((line) =>
+            line.replace('START', '30s').replace('min_instances: 1', `min_instances: ${value}`),
+          ),
+        ),
+      );
+      const issue = issues.find((i) => i.path === 'groups.web.min_instances');
+      assert.ok(issue !== undefined, `${value}: ${JSON.stringify(issues)}`);
+      assert.equal(issue.line, 4, `${value}: ${JSON.stringify(issue)}`);
+      assert.ok(issue.message.includes(`got ${word}`), `${value}: ${issue.message}`);
+      assert.ok(!issue.message.includes('null'), `${value}: ${issue.message}`);
+    }
+  });
+
+  // Node.js reads maxHeaderSize 0 as its default: `max_header_size: 0` quietly meant 16Ki.
+  it('max_header_size 0 is refused, not read as Node.js default', () => {
+    const issues = issuesOf(
+      lines(...GROUP.map((line) => line.replace('START', '30s')), 'balancer:', '  max_header_size: 0'),
+    );
+    assert.deepEqual(
+      issues.map(({ path, line }) => ({ path, line })),
+      [{ path: 'balancer.max_header_size', line: 8 }],
+      JSON.stringify(issues),
+    );
+    assert.match(issues[0]!.message, /more than 0 bytes/, issues[0]!.message);
+  });
+
+  // `http://…:8080` has two colons and was told "write IPv6 hosts in brackets".
+  it('a listen address with a scheme is told to drop it', () => {
+    const issues = issuesOf(
+      lines(...GROUP.map((line) => line.replace('START', '30s')), 'api:', '  listen: http://127.0.0.1:9090'),
+    );
+    assert.equal(issues.length, 1, JSON.stringify(issues));
+    assert.equal(issues[0]!.path, 'api.listen', JSON.stringify(issues));
+    assert.equal(issues[0]!.line, 8, JSON.stringify(issues));
+    assert.match(issues[0]!.message, /without a scheme, such as 127\.0\.0\.1:9090/, issues[0]!.message);
+    assert.ok(!issues[0]!.message.includes('IPv6'), issues[0]!.message);
+  });
+
+  // A null key (`~:`) is "" in the parsed value; its line was the parent's.
+  it('a null group name is reported at its own line', () => {
+    const issues = issuesOf(lines('groups:', '  web: { command: a }', '  ~:', '    command: b'));
+    assert.deepEqual(
+      issues.map(({ path, line }) => ({ path, line })),
+      [{ path: 'groups.', line: 3 }],
+      JSON.stringify(issues),
+    );
+  });
+});
