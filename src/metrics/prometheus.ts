@@ -26,14 +26,22 @@ export interface PrometheusSourceOptions {
   onWarnings?: 'missing' | 'use';
 }
 
+/** QuerySample is one series of a vector: a float `value`, or a native `histogram` instead. */
+interface QuerySample {
+  value?: [number, string];
+  histogram?: unknown;
+}
+
 interface QueryResponse {
   status: 'success' | 'error';
   error?: string;
+  /** `bad_data` (the query), `execution` (422: too many samples, …), `timeout`, `unavailable` (503), … */
+  errorType?: string;
   /** Present when the answer may be partial (`infos`, newer, are only notes and are not read). */
   warnings?: string[];
   data?: {
     resultType: 'vector' | 'scalar' | 'matrix' | 'string';
-    result: { value: [number, string] }[] | [number, string];
+    result: QuerySample[] | [number, string];
   };
 }
 
@@ -69,11 +77,14 @@ export class PrometheusSource implements MetricSource {
           (headers.authorization ? 'check the user and password in url' : 'it wants credentials in url'),
       );
     }
+    // Every error names the query: two `prometheus` metrics of a group are told apart by it.
+    const what = `prometheus query ${JSON.stringify(this.#options.query)} at ${shown}`;
     const body = (await res.json().catch(() => undefined)) as QueryResponse | undefined;
     if (!res.ok || body?.status !== 'success' || !body.data) {
+      const kind = body?.errorType === undefined ? '' : ` ${body.errorType}`;
       throw new MetricSourceError(
         'SOURCE_FAILED',
-        `prometheus ${res.status}: ${body?.error ?? 'unexpected response'}`,
+        `${what}: ${res.status}${kind}: ${body?.error ?? 'unexpected response'}`,
       );
     }
     // Before, a partial answer was summed as if complete: a remote-read endpoint refusing
@@ -82,18 +93,45 @@ export class PrometheusSource implements MetricSource {
     if (warnings.length > 0 && (this.#options.onWarnings ?? 'missing') === 'missing') {
       throw new MetricSourceError(
         'SOURCE_BAD_RESPONSE',
-        `prometheus at ${shown} answered with warnings (the data may be partial): ${warnings.join('; ')}`,
+        `${what} answered with warnings (the data may be partial): ${warnings.join('; ')}`,
       );
     }
     const { resultType, result } = body.data;
-    if (resultType === 'scalar') return [Number((result as [number, string])[1])];
+    if (resultType === 'scalar') return [sampleValue(result as [number, string], what)];
     if (resultType !== 'vector') {
-      throw new MetricSourceError('SOURCE_BAD_RESPONSE', `query returned a ${resultType}, not a vector`);
+      throw new MetricSourceError(
+        'SOURCE_BAD_RESPONSE',
+        `${what} returned a ${resultType}, not a vector or scalar` +
+          (resultType === 'matrix' ? ' (a range selector: wrap it in rate() or an …_over_time())' : ''),
+      );
     }
-    const series = result as { value: [number, string] }[];
+    const series = result as QuerySample[];
     // An empty vector means the series does not exist (yet): missing, not zero.
-    if (series.length === 0) throw new MetricSourceError('SOURCE_BAD_RESPONSE', 'query returned no series');
-    return [series.reduce((sum, s) => sum + Number(s.value[1]), 0)];
+    if (series.length === 0) throw new MetricSourceError('SOURCE_BAD_RESPONSE', `${what} returned no series`);
+    return [series.reduce((sum, s) => sum + sampleValue(s.value, what, s.histogram !== undefined), 0)];
   }
   async close(): Promise<void> {}
+}
+
+/**
+ * sampleValue is a sample's number. Prometheus writes `NaN`, `+Inf` and `-Inf` as such (0/0, a
+ * rate over a 0 divisor, histogram_quantile with no observation): refused here, naming them and the
+ * query, where before Number('+Inf') became NaN and the failure read "non-numeric value NaN".
+ */
+function sampleValue(value: [number, string] | undefined, what: string, histogram = false): number {
+  if (histogram && value === undefined) {
+    throw new MetricSourceError(
+      'SOURCE_BAD_RESPONSE',
+      `${what} returned a native histogram, not a number (take histogram_count, histogram_sum or histogram_quantile of it)`,
+    );
+  }
+  const raw = Array.isArray(value) ? value[1] : undefined;
+  const number = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(number)) {
+    throw new MetricSourceError(
+      'SOURCE_BAD_RESPONSE',
+      `${what} returned ${JSON.stringify(raw ?? value)}, not a finite number`,
+    );
+  }
+  return number;
 }
