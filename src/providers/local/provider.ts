@@ -30,6 +30,7 @@ import {
   removeCgroupDirs,
 } from './cgroups.js';
 import { parseProcStat } from './cpu.js';
+import { instanceEnv } from './env.js';
 import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
@@ -948,7 +949,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       return;
     }
     let command = config.command;
-    const env: NodeJS.ProcessEnv = { ...process.env, ...config.env, [config.portEnv]: String(slot.port) };
+    const env = instanceEnv(process.env, config.env, config.portEnv, slot.port);
     if (slot.size && (slot.size.cpu !== undefined || slot.size.memory !== undefined)) {
       try {
         const layout = this.#layout();
