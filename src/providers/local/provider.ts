@@ -987,13 +987,31 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         return;
       }
     }
-    const child = spawn(file!, args, {
-      cwd: config.cwd,
-      env,
-      // Its own process group: we can signal the whole tree, and a terminal's Ctrl-C reaches only us.
-      detached: true,
-      stdio: logFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(file!, args, {
+        cwd: config.cwd,
+        env,
+        // Its own process group: we can signal the whole tree, and a terminal's Ctrl-C reaches only us.
+        detached: true,
+        stdio: logFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
+      });
+    } catch (err) {
+      // spawn throws, rather than emitting 'error', for E2BIG (an env value or command over the
+      // kernel's 128 KiB per string) and a NUL byte in the env or command. Uncaught here, the slot
+      // stayed 'starting' for good: scaleTo never resolved and nothing was retried or reported
+      // as a failed start. Now a failed start like any other (backoff, crash-loop count).
+      if (logFd !== undefined) closeSync(logFd);
+      slot.markExited({ code: null, signal: null });
+      const e2big = (err as NodeJS.ErrnoException).code === 'E2BIG';
+      const why = e2big
+        ? 'spawn E2BIG: an env value or the command is longer than the kernel allows (128 KiB each)'
+        : (err as Error).message;
+      const error = new InstanceError('SPAWN_FAILED', slot.id, `cannot start: ${why}`, { cause: err });
+      this.#startFailed(error);
+      await this.#fail(slot, { code: null, signal: null }, error.message);
+      return;
+    }
     if (logFd !== undefined) closeSync(logFd);
     slot.child = child;
     if (logFd === undefined) slot.outputDone = new Promise((resolve) => child.once('close', () => resolve()));
