@@ -61,7 +61,16 @@ export function saysAddressInUse(line: string): boolean {
  * lostItsPort decides whether an instance that exited before it was ready failed because its port
  * was taken (start it again on another port: not a crash) rather than by a fault of its own. Its
  * output said EADDRINUSE, or after it exited something else listens on the port it was given.
+ * Something, not its own processes: an app that went to the background (`node server.js &`, a
+ * daemonizing server) leaves its leader exited and its own child listening there. Taken for a
+ * lost port, it was started again on 3 more ports, each warned as "the port was taken", before
+ * failing with only "exit code 0".
  */
-export function lostItsPort(input: { saidAddressInUse: boolean; portAfterExit: 'open' | string }): boolean {
-  return input.saidAddressInUse || input.portAfterExit === 'open';
+export function lostItsPort(input: {
+  saidAddressInUse: boolean;
+  portAfterExit: 'open' | string;
+  /** Processes of its own group still ran when its leader exited (see Slot.leftGroupRunning). */
+  leftGroupRunning?: boolean;
+}): boolean {
+  return input.saidAddressInUse || (input.portAfterExit === 'open' && input.leftGroupRunning !== true);
 }

@@ -259,6 +259,11 @@ class Slot {
   lastOutput: string | undefined;
   /** A line of its output said EADDRINUSE: its listen found the port taken. */
   saidAddressInUse = false;
+  /**
+   * Its leader exited while other processes of its group still ran: the command went to the
+   * background (`app &`, a daemonizing server) instead of staying in the foreground.
+   */
+  leftGroupRunning = false;
   /** Starts of this instance before it that failed on a taken port (see #retryOnFreshPort). */
   portRetries = 0;
   /** Decides which of its output lines reach our log (set when its output is piped to us). */
@@ -1109,6 +1114,11 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       );
     } else if (exit?.code === 127) parts.push('command not found, check command');
     else if (exit?.code === 126) parts.push('command not executable, check command');
+    // Exit code 0 with its children still running is what a daemonizing parent does.
+    else if (slot.leftGroupRunning && exit?.code === 0)
+      parts.push(
+        'its other processes kept running: the command went to the background; keep the app in the foreground (no `&`, no daemon mode; `exec app`)',
+      );
     const joined = parts.length > 1 ? `${parts[0]}: ${parts.slice(1).join(', ')}` : (parts[0] ?? '');
     const all = [joined, quoteOutput(slot.lastOutput) ?? ''].filter((p) => p !== '').join('; ');
     return all === '' ? '' : ` (${all})`;
@@ -1168,6 +1178,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #onExit(slot: Slot, info: ExitInfo): void {
     if (slot.exit) return;
     slot.exit = info;
+    // Read now, before anything signals the group: what was left running once the leader exited.
+    if (!slot.stopRequested && !slot.adopted && slot.pid !== undefined)
+      slot.leftGroupRunning = groupAlive(slot.pid);
     slot.markExited(info);
     slot.abort.abort();
     if (slot.stopRequested) return;
@@ -1202,7 +1215,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const portAfterExit = slot.saidAddressInUse
       ? 'skipped'
       : await probePort(this.#config.host, slot.port, PROBE_TIMEOUT_MS);
-    if (!lostItsPort({ saidAddressInUse: slot.saidAddressInUse, portAfterExit })) return false;
+    if (
+      !lostItsPort({
+        saidAddressInUse: slot.saidAddressInUse,
+        portAfterExit,
+        leftGroupRunning: slot.leftGroupRunning,
+      })
+    )
+      return false;
     if (this.#closing || this.#fenced || slot.stopRequested) return false;
     slot.stopRequested = true;
     slot.state = 'failed';
