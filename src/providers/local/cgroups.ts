@@ -150,6 +150,51 @@ function enableV2Controllers(root: string, group: string): void {
   }
 }
 
+/**
+ * cgroupPids lists the live (non-zombie) processes in an instance's cgroups (`dirs`), whatever
+ * their process group: one that called setsid() (a daemon, `setsid helper &`) left the group the
+ * provider signals but not its cgroup. Empty when there are none or the files cannot be read.
+ */
+export function cgroupPids(dirs: readonly string[], procRoot = '/proc'): number[] {
+  const pids = new Set<number>();
+  for (const dir of dirs) {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, 'cgroup.procs'), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const pid = Number(line.trim());
+      if (!(pid > 0)) continue;
+      try {
+        // Field 3 of /proc/<pid>/stat, after the `(comm)`: Z is a zombie, already dead.
+        const stat = readFileSync(join(procRoot, String(pid), 'stat'), 'utf8');
+        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z') pids.add(pid);
+      } catch {
+        // Gone since the list was read.
+      }
+    }
+  }
+  return [...pids];
+}
+
+/**
+ * signalCgroups sends `signal` to every process of `dirs` (see cgroupPids) and returns how many
+ * there were. A process gone meanwhile is skipped.
+ */
+export function signalCgroups(dirs: readonly string[], signal: NodeJS.Signals): number {
+  const pids = cgroupPids(dirs);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // ESRCH: exited between the read and the signal.
+    }
+  }
+  return pids.length;
+}
+
 /** removeCgroupDirs removes instance cgroups once empty; failures (still busy, gone) are ignored. */
 export function removeCgroupDirs(dirs: readonly string[]): void {
   for (const dir of dirs) {

@@ -23,11 +23,13 @@ import {
 } from '../types.js';
 import {
   type CgroupLayout,
+  cgroupPids,
   cgroupShellPrefix,
   createInstanceCgroup,
   detectCgroups,
   oomKills,
   removeCgroupDirs,
+  signalCgroups,
 } from './cgroups.js';
 import { parseProcStat } from './cpu.js';
 import { instanceEnv } from './env.js';
@@ -1390,19 +1392,27 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
   }
 
-  /** terminate ends the whole process group: SIGTERM, then SIGKILL after stopTimeout. */
+  /**
+   * terminate ends the whole process group, and every process of its cgroups (a sized instance):
+   * SIGTERM, then SIGKILL after stopTimeout. The cgroup catches what left the group with setsid()
+   * (a daemon, `setsid helper &`), as systemd's KillMode=control-group does: signalled by group
+   * only, such a process outlived the stop in the instance's cgroup, which then could not be
+   * removed.
+   */
   async #terminate(slot: Slot): Promise<void> {
     const pgid = slot.pid;
     if (pgid === undefined) return;
     try {
       // Even when the leader already exited, the rest of its group may still run.
       signalGroup(pgid, 'SIGTERM');
+      signalCgroups(slot.cgroupDirs, 'SIGTERM');
       if (!(await this.#waitGone(slot, pgid, this.#config.stopTimeout))) {
         this.#logger.warn(
           { group: this.#group, instance: slot.id, pid: pgid, stopTimeout: this.#config.stopTimeout },
           'instance ignored SIGTERM; sending SIGKILL',
         );
         signalGroup(pgid, 'SIGKILL');
+        signalCgroups(slot.cgroupDirs, 'SIGKILL');
         if (!(await this.#waitGone(slot, pgid, KILL_WAIT_MS))) {
           // Keep the reaper registration: it retries when this process exits.
           throw new Error(`process group ${pgid} survived SIGKILL for ${KILL_WAIT_MS} ms`);
@@ -1421,7 +1431,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const deadline = performance.now() + ms;
     if (slot.adopted) {
       // Not our child: no exit event, only /proc tells.
-      while (groupAlive(pgid)) {
+      while (this.#treeAlive(slot, pgid)) {
         const left = deadline - performance.now();
         if (left <= 0) return false;
         await delay(Math.min(GROUP_POLL_MS, left));
@@ -1437,12 +1447,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     ]);
     timer.abort();
     if (!slot.exit) return false;
-    while (groupAlive(pgid)) {
+    while (this.#treeAlive(slot, pgid)) {
       const left = deadline - performance.now();
       if (left <= 0) return false;
       await delay(Math.min(GROUP_POLL_MS, left));
     }
     return true;
+  }
+
+  /** treeAlive: a process of the instance's group, or of its cgroups, still runs. */
+  #treeAlive(slot: Slot, pgid: number): boolean {
+    return groupAlive(pgid) || cgroupPids(slot.cgroupDirs).length > 0;
   }
 
   #remove(slot: Slot): void {
