@@ -1801,9 +1801,13 @@ function validate(options: LocalProviderOptions): void {
   if (options.healthPath !== '' && !options.healthPath.startsWith('/')) {
     fail(`health path must start with / (or be empty for a worker), got ${options.healthPath}`);
   }
-  for (const key of ['startTimeout', 'stopTimeout', 'crashLoopWindow'] as const) {
+  for (const key of ['startTimeout', 'crashLoopWindow'] as const) {
     if (!(config[key] > 0)) fail(`${key} must be > 0, got ${config[key]}`);
   }
+  // 0 is what the config accepts (`stop_timeout: 0s`, as a pod's terminationGracePeriodSeconds: 0):
+  // SIGKILL right after SIGTERM. Refused here, such a config passed validation and then failed
+  // `scaleplane up` with "stopTimeout must be > 0", naming no key of the file.
+  if (!(config.stopTimeout >= 0)) fail(`stopTimeout must be >= 0, got ${config.stopTimeout}`);
   if (!Number.isInteger(config.crashLoopLimit) || config.crashLoopLimit < 0) {
     fail(`crashLoopLimit must be an integer >= 0, got ${config.crashLoopLimit}`);
   }
