@@ -133,4 +133,68 @@ describe('config input audit', () => {
       JSON.stringify(issues),
     );
   });
+
+  // The environment holds strings, and YAML reads a plain 3.10 as the number 3.1: the process got
+  // PYTHON_VERSION=3.1, ZIP=1234 for 01234, MASK=31 for 0x1F, a 20-digit id rounded.
+  it('env values YAML reads as numbers reach the process as written', () => {
+    const config = parseConfig(
+      lines(
+        'groups:',
+        '  web:',
+        '    command: node server.js',
+        '    env:',
+        '      PYTHON_VERSION: 3.10',
+        '      ZIP: 01234',
+        '      MASK: 0x1F',
+        '      ID: 12345678901234567890',
+        '      WORKERS: 4',
+        '      QUOTED: "007"',
+        '      DEBUG: true',
+        '  env:', // a group named `env`: its numbers are numbers
+        '    command: node worker.js',
+        '    min_instances: 2',
+        '    max_instances: 3',
+      ),
+      { baseDir: '/srv/app' },
+    );
+    const web = config.groups.web!.provider as { env: Record<string, string> };
+    assert.deepEqual(web.env, {
+      PYTHON_VERSION: '3.10',
+      ZIP: '01234',
+      MASK: '0x1F',
+      ID: '12345678901234567890',
+      WORKERS: '4',
+      QUOTED: '007',
+      DEBUG: 'true',
+    });
+    assert.equal(config.groups.env!.minInstances, 2, 'a group named env keeps its numbers');
+  });
+
+  it('the short form env and env merged from an anchor are kept as written too', () => {
+    const short = parseConfig(
+      lines('command: node server.js', 'env:', '  VERSION: 2.0', '  PORT_BASE: 08080'),
+      {
+        baseDir: '/srv/app',
+      },
+    );
+    const shortEnv = (short.groups.web!.provider as { env: Record<string, string> }).env;
+    assert.deepEqual(shortEnv, { VERSION: '2.0', PORT_BASE: '08080' });
+    const merged = parseConfig(
+      lines(
+        'groups:',
+        '  web: &web',
+        '    command: node server.js',
+        '    env: { RATIO: 0.50 }',
+        '  api:',
+        '    <<: *web',
+        '    env:',
+        '      <<: { LEVEL: 1.0 }',
+        '      OWN: 1e3',
+      ),
+      { baseDir: '/srv/app' },
+    );
+    const envOf = (name: string) => (merged.groups[name]!.provider as { env: Record<string, string> }).env;
+    assert.deepEqual(envOf('web'), { RATIO: '0.50' });
+    assert.deepEqual(envOf('api'), { LEVEL: '1.0', OWN: '1e3' });
+  });
 });
