@@ -65,7 +65,7 @@ interface HistogramValue {
 /**
  * LatencySource is a percentile of the group's request latency, in ms, over the requests since
  * the previous read. Latency is per instance in spirit: it reports the value once per ready
- * instance, so HPA's `ceil(ready × latency / target)` applies.
+ * instance, so HPA's `ceil(ready × latency / target)` applies. An idle group reads 0 (see read).
  */
 export class LatencySource implements MetricSource {
   readonly name = 'latency';
@@ -73,15 +73,47 @@ export class LatencySource implements MetricSource {
   readonly #registry: Registry;
   readonly #quantile: number;
   readonly #metric: string;
+  readonly #balancer: BalancerView | undefined;
   #previous: Map<number, number> | undefined;
+  /** The group's request count at the previous read, when `balancer` is given (see #idle). */
+  #previousRequests: number | undefined;
   /** Whether the last read's counts were below its baseline (kept once, see read). */
   #fellLast = false;
-  constructor(registry: Registry, percentile = 95, metric = 'scaleplane_request_duration_seconds') {
+  /**
+   * `balancer`: the group's request counts, which tell an idle group (no request came, none in
+   * flight) from one whose requests do not complete; without it no request is always no value.
+   */
+  constructor(
+    registry: Registry,
+    percentile = 95,
+    metric = 'scaleplane_request_duration_seconds',
+    balancer?: BalancerView,
+  ) {
     this.#registry = registry;
     this.#quantile = percentile / 100;
     this.#metric = metric;
+    this.#balancer = balancer;
   }
+
+  /**
+   * #idle is whether no request came since the previous read and none is in flight; undefined
+   * when not known (no balancer, a group it does not route, the first read).
+   */
+  #idle(group: string): boolean | undefined {
+    if (this.#balancer === undefined) return undefined;
+    let stats: { inFlight: number; requests: number };
+    try {
+      stats = this.#balancer.stats(group);
+    } catch {
+      return undefined;
+    }
+    const previous = this.#previousRequests;
+    this.#previousRequests = stats.requests;
+    return previous === undefined ? undefined : stats.requests === previous && stats.inFlight === 0;
+  }
+
   async read(context: SourceContext): Promise<number[]> {
+    const idle = this.#idle(context.group);
     const histogram = this.#registry.getSingleMetric(this.#metric);
     if (!histogram) throw new MetricSourceError('SOURCE_FAILED', `no metric ${this.#metric}`);
     const { values } = (await histogram.get()) as { values: HistogramValue[] };
@@ -113,8 +145,15 @@ export class LatencySource implements MetricSource {
     const bounds = [...buckets.keys()].sort((a, b) => a - b);
     const delta = bounds.map((le) => (buckets.get(le) ?? 0) - (previous.get(le) ?? 0));
     const total = delta.at(-1) ?? 0;
-    // No request since the last read: no latency to report, which is not a latency of 0.
-    if (total <= 0) throw new MetricSourceError('SOURCE_NOT_READ', 'no requests since the last read');
+    if (total <= 0) {
+      // An idle group (no request came, none in flight) has no latency to bring down: 0, so it
+      // scales in on its other metrics. Before, it had no value, as a missing metric, and a group
+      // scaled on latency never scaled in once its traffic stopped (10 instances stayed 10 all
+      // night). Requests that came and have not completed (backends that hang) are no value: a
+      // latency of 0 then would scale in the group that is stuck.
+      if (idle === true) return Array.from({ length: readyCount(context.instances) }, () => 0);
+      throw new MetricSourceError('SOURCE_NOT_READ', 'no requests completed since the last read');
+    }
     const rank = this.#quantile * total;
     let index = delta.findIndex((count) => count >= rank);
     if (index === -1) index = bounds.length - 1;

@@ -45,6 +45,6 @@ export function createMetricSource(
     case 'rps':
       return new RpsSource(deps.balancer);
     case 'latency':
-      return new LatencySource(deps.registry, metric.percentile);
+      return new LatencySource(deps.registry, metric.percentile, undefined, deps.balancer);
   }
 }

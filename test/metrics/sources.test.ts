@@ -190,6 +190,49 @@ describe('balancer sources', () => {
     assert.deepEqual(await read({ '0.01': 1900, '0.5': 1935, '+Inf': 1935 }, 5000), [500]);
   });
 
+  it('latency of an idle group (no request came, none in flight) is 0, so it scales in; requests not completing are no value', async () => {
+    const registry = new Registry();
+    const histogram = new Histogram({
+      name: 'scaleplane_request_duration_seconds',
+      help: 'h',
+      labelNames: ['group'],
+      buckets: [0.01, 0.1, 0.5],
+      registers: [registry],
+    });
+    const balancer = { inFlight: 0, requests: 0 };
+    const latency = new LatencySource(registry, 95, undefined, { stats: () => balancer });
+    const ten = Array.from({ length: 10 }, (_, i) => ready(`i${i}`));
+    await assert.rejects(latency.read(ctx(0, ten)), /two reads/);
+    for (let i = 0; i < 20; i++) histogram.observe({ group: 'web' }, 0.3);
+    balancer.requests = 20;
+    assert.deepEqual(await latency.read(ctx(1000, ten)), Array(10).fill(500), 'busy: 500 ms');
+    // Traffic stopped: nothing came, nothing in flight.
+    const idle = await latency.read(ctx(2000, ten));
+    assert.deepEqual(idle, Array(10).fill(0), 'idle: 0, not missing');
+    const policy = livePolicy('web', 1, 10, {
+      tolerance: 0.1,
+      scaleUpStabilization: 0,
+      scaleDownStabilization: 0,
+    });
+    const decision = decide(
+      { current: 10, ready: 10, metrics: [{ name: 'latency', target: 200, kind: 'average', values: idle }] },
+      policy,
+      { recommendations: [], scaleUpEvents: [], scaleDownEvents: [], recent: [] },
+      2000,
+    );
+    assert.equal(
+      decision.desired,
+      1,
+      `an idle group scales in to min_instances (reasons ${decision.reasons})`,
+    );
+    // Requests that came and hang (backends stuck): no completion, no value, never 0.
+    balancer.requests = 25;
+    balancer.inFlight = 5;
+    await assert.rejects(latency.read(ctx(3000, ten)), /no requests completed/);
+    // Still stuck with no new request: in flight, so still no value.
+    await assert.rejects(latency.read(ctx(4000, ten)), /no requests completed/);
+  });
+
   it('latency is the percentile bucket of the requests since the last read, once per ready instance', async () => {
     const registry = new Registry();
     const histogram = new Histogram({
@@ -207,6 +250,6 @@ describe('balancer sources', () => {
     histogram.observe({ group: 'web' }, 0.3);
     histogram.observe({ group: 'other' }, 5);
     assert.deepEqual(await latency.read(ctx(1000, [ready('a'), ready('b')])), [100, 100]);
-    await assert.rejects(latency.read(ctx(2000)), /no requests/);
+    await assert.rejects(latency.read(ctx(2000)), /no requests/, 'no balancer: idle is not known');
   });
 });
