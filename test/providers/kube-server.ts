@@ -1,7 +1,7 @@
 // A local server that speaks the Kubernetes JSON API for what the kubernetes provider uses, so the
 // official client (@kubernetes/client-node) can be tested over real HTTP: apps/v1 Deployments and
 // StatefulSets with the `scale` subresource, core/v1 pods list + watch (resourceVersion, 410 Gone),
-// autoscaling/v2 HPAs, and replacing one pod: the policy/v1 Eviction subresource (checked against
+// autoscaling/v2 HPAs (create, read, replace, list), and replacing one pod: the policy/v1 Eviction subresource (checked against
 // PodDisruptionBudgets set with `setBudget`, 429 when none allows it) and DELETE of a pod, both with
 // a uid precondition (409 on a mismatch). Paths, content types and bodies follow the API reference
 // (https://kubernetes.io/docs/reference/kubernetes-api/); requests of other shapes get the status
@@ -129,10 +129,12 @@ export class KubeServer {
   #server: Server;
   #rv = 1;
   #events: { rv: number; type: string; object: Json }[] = [];
-  #watchers = new Set<{ res: ServerResponse; ns: string; selector: Record<string, string> }>();
+  #watchers = new Set<{ res: ServerResponse; ns: string; selector: Requirement[] }>();
   /** Watches of one Deployment or StatefulSet (`fieldSelector=metadata.name=…`). */
   #workloadWatchers = new Set<{ res: ServerResponse; kind: string; ns: string; name: string }>();
   #nextIp = 2;
+  /** Pods added by `addPod`: owned by no workload. */
+  #strays = new Set<string>();
   #timers = new Set<NodeJS.Timeout>();
   /** Each open watch's end at its timeoutSeconds. */
   #watchEnds = new Map<ServerResponse, NodeJS.Timeout>();
@@ -408,6 +410,13 @@ export class KubeServer {
           ? this.#json(res, 200, hpa)
           : this.#status(res, 404, 'NotFound', `horizontalpodautoscalers.autoscaling "${name}" not found`);
       }
+      if (method === 'GET' && !name)
+        return this.#json(res, 200, {
+          apiVersion: 'autoscaling/v2',
+          kind: 'HorizontalPodAutoscalerList',
+          metadata: { resourceVersion: String(this.#rv) },
+          items: [...this.hpas.values()].filter((h) => h.metadata.namespace === ns),
+        });
       const hpa = body as Json;
       const invalid = validateHpa(hpa);
       if ((method === 'POST' && !name) || (method === 'PUT' && name)) {
@@ -569,7 +578,7 @@ export class KubeServer {
     return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
   }
 
-  #watch(res: ServerResponse, ns: string, selector: Record<string, string>, fromRv: string | null): void {
+  #watch(res: ServerResponse, ns: string, selector: Requirement[], fromRv: string | null): void {
     const from = Number(fromRv ?? 0);
     const oldest = this.#events[0]?.rv ?? this.#rv;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
@@ -652,8 +661,38 @@ export class KubeServer {
 
   #podsOf(o: Json): Json[] {
     return [...this.pods.values()].filter(
-      (p) => p.metadata.labels?.app === o.metadata.name && p.metadata.namespace === o.metadata.namespace,
+      (p) =>
+        p.metadata.labels?.app === o.metadata.name &&
+        p.metadata.namespace === o.metadata.namespace &&
+        !this.#strays.has(p.metadata.name),
     );
+  }
+
+  /**
+   * addPod adds a Running, Ready pod with `labels` that no workload of the fake owns (its
+   * controllers leave it alone): a canary's or a debug pod that shares some of a workload's labels.
+   */
+  addPod(ns: string, name: string, labels: Record<string, string>): void {
+    const pod: Json = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: ns,
+        uid: randomUUID(),
+        labels,
+        creationTimestamp: new Date().toISOString(),
+      },
+      spec: { containers: [{ name: 'app', image: 'example/app:canary' }] },
+      status: {
+        phase: 'Running',
+        podIP: this.#podIp(this.#nextIp++),
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }],
+      },
+    };
+    this.#strays.add(name);
+    this.pods.set(name, pod);
+    this.#emit('ADDED', pod);
   }
 
   #reconcileDeployment(o: Json, hash: string): void {
@@ -855,17 +894,62 @@ function isReady(p: Json): boolean {
   );
 }
 
-function parseSelector(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split(',')
-      .filter(Boolean)
-      .map((kv) => kv.split('=') as [string, string]),
-  );
+/** One requirement of a label selector, as the API server parses `labelSelector` (labels.Parse). */
+type Requirement =
+  | { op: '=' | '!='; key: string; value: string }
+  | { op: 'in' | 'notin'; key: string; values: string[] }
+  | { op: 'exists' | '!'; key: string };
+
+/**
+ * parseSelector parses a `labelSelector` query: equality (`a=b`, `a==b`, `a!=b`) and set-based
+ * (`a in (x,y)`, `a notin (x,y)`, `a`, `!a`) requirements, comma-separated (commas inside
+ * parentheses belong to the set). A Deployment's `matchExpressions` arrive in the set-based form.
+ */
+function parseSelector(text: string): Requirement[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let part = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(part);
+      part = '';
+    } else part += ch;
+  }
+  parts.push(part);
+  return parts
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x): Requirement => {
+      let m = /^(\S+)\s+(in|notin)\s+\((.*)\)$/.exec(x);
+      if (m) return { op: m[2] as 'in' | 'notin', key: m[1]!, values: m[3]!.split(',').map((v) => v.trim()) };
+      m = /^(\S+?)\s*(!=|==|=)\s*(\S*)$/.exec(x);
+      if (m) return { op: m[2] === '!=' ? '!=' : '=', key: m[1]!, value: m[3]! };
+      if (x.startsWith('!')) return { op: '!', key: x.slice(1).trim() };
+      return { op: 'exists', key: x };
+    });
 }
 
-function matches(p: Json, selector: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v);
+function matches(p: Json, selector: Requirement[]): boolean {
+  const labels: Record<string, string> = p.metadata.labels ?? {};
+  return selector.every((r) => {
+    const v = labels[r.key];
+    switch (r.op) {
+      case '=':
+        return v === r.value;
+      case '!=':
+        return v !== r.value;
+      case 'in':
+        return v !== undefined && r.values.includes(v);
+      case 'notin':
+        return v === undefined || !r.values.includes(v);
+      case 'exists':
+        return v !== undefined;
+      default:
+        return v === undefined;
+    }
+  });
 }
 
 /**

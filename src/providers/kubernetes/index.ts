@@ -1,6 +1,6 @@
 export { apiErrorText } from './api-error.js';
 export { type KubeConfigSource, kubeConfigSource, loadKubeConfig } from './kubeconfig.js';
-export { labelSelector, type PodLike, podInstance, podState } from './pods.js';
+export { type LabelSelectorLike, labelSelector, type PodLike, podInstance, podState } from './pods.js';
 export { KubernetesProvider, type KubernetesProviderOptions, ROLL_ANNOTATION } from './provider.js';
 export { formatCpu, formatMemory, quantityCpu, quantityMemory } from './quantity.js';
 export { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';

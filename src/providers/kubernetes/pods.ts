@@ -66,9 +66,29 @@ export function podInstance(
   });
 }
 
-/** labelSelector renders `matchLabels` as the `a=b,c=d` query parameter. */
-export function labelSelector(matchLabels: Record<string, string>): string {
-  return Object.entries(matchLabels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
+/** LabelSelectorLike is a workload's `spec.selector` (meta/v1 LabelSelector). */
+export interface LabelSelectorLike {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/**
+ * labelSelector renders a workload's whole `spec.selector` as the `labelSelector` query parameter,
+ * as `metav1.LabelSelectorAsSelector` does: `matchLabels` as `a=b`, then each of `matchExpressions`
+ * as `k in (x,y)`, `k notin (x,y)`, `k` (Exists) or `!k` (DoesNotExist). Before, only `matchLabels`
+ * was sent, so pods a `NotIn` excludes (a canary sharing `app=web`) were counted as the workload's,
+ * and a selector of expressions alone failed the start. Empty for an empty selector.
+ */
+export function labelSelector(selector: LabelSelectorLike): string {
+  const parts = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of selector.matchExpressions ?? []) {
+    const values = (e.values ?? []).join(',');
+    if (e.operator === 'In') parts.push(`${e.key} in (${values})`);
+    else if (e.operator === 'NotIn') parts.push(`${e.key} notin (${values})`);
+    else if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    else
+      throw new Error(`spec.selector.matchExpressions: unknown operator "${e.operator}" for key "${e.key}"`);
+  }
+  return parts.join(',');
 }

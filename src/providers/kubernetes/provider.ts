@@ -214,6 +214,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       workload = await this.#call('read workload', () => this.#readWorkload());
       this.#desired = workload.spec?.replicas ?? 0;
     }
+    await this.#refuseOtherHpa();
     if (this.autoscaled) await this.#call('write HPA', () => this.#writeHpa());
     let roll = workload && rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
     // Neither the replicas noted nor those plus our extra one: another client (kubectl scale, an
@@ -276,10 +277,19 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         ...(this.#config.context && { context: this.#config.context }),
       });
     const workload = await this.#call('read workload', () => this.#readWorkload());
-    const labels = workload.spec?.selector?.matchLabels;
-    if (!labels || Object.keys(labels).length === 0)
-      throw new ProviderError('API_ERROR', `${this.#ref()}: spec.selector.matchLabels is empty`);
-    this.#selector = labelSelector(labels);
+    // The whole selector, as the workload's controller selects its pods: matchExpressions too.
+    let selector: string;
+    try {
+      selector = labelSelector(workload.spec?.selector ?? {});
+    } catch (err) {
+      throw new ProviderError('API_ERROR', `${this.#ref()}: ${(err as Error).message}`);
+    }
+    if (selector === '')
+      throw new ProviderError(
+        'API_ERROR',
+        `${this.#ref()}: spec.selector is empty (no matchLabels, no matchExpressions)`,
+      );
+    this.#selector = selector;
     this.#desired = workload.spec?.replicas ?? 0;
     await this.#listAndWatch();
     await this.#watchWorkload();
@@ -1015,6 +1025,45 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     return this.#config.kind === 'StatefulSet'
       ? this.#apps().patchNamespacedStatefulSetScale(params, options)
       : this.#apps().patchNamespacedDeploymentScale(params, options);
+  }
+
+  /**
+   * refuseOtherHpa fails the start (INVALID_ARGUMENT, naming it) when an HPA other than ours (in
+   * `mode: hpa`, the one named as the workload) targets the workload: its writes to `spec.replicas`
+   * and Scaleplane's (or our HPA's) would undo each other every sync. Before, both ran and the
+   * replicas flapped between their counts, each scale "set by another client". A list that RBAC does
+   * not grant (or an API server without autoscaling/v2) is warned about, and the start goes on.
+   */
+  async #refuseOtherHpa(): Promise<void> {
+    const api = this.#api(this.#k8s!.AutoscalingV2Api);
+    const namespace = this.#config.namespace;
+    let items: {
+      metadata?: { name?: string };
+      spec?: { scaleTargetRef?: { kind?: string; name?: string } };
+    }[];
+    try {
+      items = (await api.listNamespacedHorizontalPodAutoscaler({ namespace })).items;
+    } catch (err) {
+      this.#logger.warn(
+        { group: this.#options.group, err },
+        `${this.#ref()}: cannot check for an HPA that also scales it (list horizontalpodautoscalers: ${this.#errorText(err)}); grant list on horizontalpodautoscalers to have it checked`,
+      );
+      return;
+    }
+    const other = items.find(
+      (h) =>
+        h.spec?.scaleTargetRef?.kind === this.#config.kind &&
+        h.spec.scaleTargetRef.name === this.#config.name &&
+        !(this.autoscaled && h.metadata?.name === this.#config.name),
+    );
+    if (!other) return;
+    const which = `HorizontalPodAutoscaler ${namespace}/${other.metadata?.name}`;
+    throw new ProviderError(
+      'INVALID_ARGUMENT',
+      this.autoscaled
+        ? `${this.#ref()}: ${which} also scales it: two HPAs on one workload overwrite each other's replicas (recent Kubernetes stops both: AmbiguousSelector); delete it`
+        : `${this.#ref()}: ${which} also scales it: it and Scaleplane would overwrite each other's replicas; delete that HPA, or set groups.${this.#options.group}.mode: hpa to have Kubernetes scale`,
+    );
   }
 
   async #writeHpa(): Promise<void> {
