@@ -13,7 +13,8 @@
 // deleting a pod before its successor is created: no surge; a deleted pod comes back under its name;
 // RollingUpdate's `partition` honoured: only ordinals at or above it are rolled, and a pod below it is
 // created at the current revision, the newest template at status.currentRevision).
-// `podsBecomeReady = false` plays pods that never pass their readiness probe. It also serves a watch
+// `podsBecomeReady = false` plays pods that never pass their readiness probe, `unschedulable` pods
+// no node fits (Pending, no IP). It also serves a watch
 // of one workload (`fieldSelector=metadata.name=…`: its state, then every write), and plays failures:
 // `podQuota` (a ResourceQuota: no pod created beyond it), `forbid` (403 as RBAC words it),
 // `hpaStatusWrites` (409 Conflict on an HPA replace at a resourceVersion that moved) and
@@ -93,6 +94,12 @@ export class KubeServer {
    * for good, as with a broken image or a probe that always fails. Pods already Ready stay so.
    */
   podsBecomeReady = true;
+  /**
+   * Set: new pods are never scheduled (no node fits them, as the scheduler words it in the pod's
+   * PodScheduled condition, e.g. "0/3 nodes are available: 3 Insufficient cpu."): they stay Pending,
+   * without an IP, until a node is added (cluster-autoscaler) or they are deleted.
+   */
+  unschedulable: string | undefined;
   /**
    * How long a GET of a `scale` subresource takes to answer, with what was true when it arrived:
    * plays a read sent before another request's write and answered after it.
@@ -844,8 +851,19 @@ export class KubeServer {
     };
     this.pods.set(name, pod);
     this.#emit('ADDED', pod);
+    const unschedulable = this.unschedulable;
     this.#later(this.podReadyMs, () => {
       if (!this.pods.has(name) || pod.metadata.deletionTimestamp) return;
+      if (unschedulable !== undefined) {
+        pod.status = {
+          phase: 'Pending',
+          conditions: [
+            { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: unschedulable },
+          ],
+        };
+        this.#emit('MODIFIED', pod);
+        return;
+      }
       const ready = this.podsBecomeReady;
       pod.status = {
         phase: 'Running',

@@ -13,7 +13,13 @@ export interface PodLike {
   status?: {
     phase?: string;
     podIP?: string;
-    conditions?: { type: string; status: string; lastTransitionTime?: Date | string }[];
+    conditions?: {
+      type: string;
+      status: string;
+      reason?: string;
+      message?: string;
+      lastTransitionTime?: Date | string;
+    }[];
   };
 }
 

@@ -369,12 +369,21 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const instances = this.instances();
     const count = (state: string) => instances.filter((i) => i.state === state).length;
     const waiting = instances.length - count('ready') - count('stopping');
-    const live = [...this.#pods.values()].filter(
+    const livePods = [...this.#pods.values()].filter(
       (p) =>
         !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
-    ).length;
-    const missing = this.#desired - live;
-    return `${count('ready')} of ${this.#desired} pods Ready, ${waiting} not Ready, ${count('stopping')} terminating${missing > 0 ? `, ${missing} not created` : ''}`;
+    );
+    const missing = this.#desired - livePods.length;
+    // Pods without an IP are no instance yet: most often no node fits them (Unschedulable, until
+    // cluster-autoscaler adds one). Before, they were counted nowhere: "1 of 3 pods Ready, 0 not Ready".
+    const pending = livePods.filter((p) => !p.status?.podIP);
+    const unscheduled = pending
+      .flatMap((p) => p.status?.conditions ?? [])
+      .find((c) => c.type === 'PodScheduled' && c.status === 'False');
+    const why = unscheduled
+      ? `: PodScheduled False ${unscheduled.reason ?? ''}: ${unscheduled.message ?? ''}`
+      : '';
+    return `${count('ready')} of ${this.#desired} pods Ready, ${waiting} not Ready, ${count('stopping')} terminating${pending.length > 0 ? `, ${pending.length} Pending without an IP${why}` : ''}${missing > 0 ? `, ${missing} not created` : ''}`;
   }
 
   /**
