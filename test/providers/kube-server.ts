@@ -262,6 +262,9 @@ export class KubeServer {
   /** dropEventsBefore compacts history, so a watch from an older resourceVersion gets 410 Gone. */
   compact(): void {
     this.#events = [];
+    // Objects of other kinds were written since: resourceVersions are etcd's, global to the cluster.
+    // A watch resumed from the last one its client saw is then too old: 410 Gone.
+    this.#rv += 2;
     for (const w of this.#watchers) w.res.end();
     this.#watchers.clear();
   }

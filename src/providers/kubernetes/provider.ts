@@ -137,6 +137,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #kc: KubeConfig | undefined;
   #selector = '';
   #pods = new Map<string, PodLike>();
+  /** The resourceVersion of the pods list, or of the last pods event or bookmark: where a watch resumes. */
+  #podsRv: string | undefined;
   #desired = 0;
   #size: InstanceSize | undefined;
   /** The open watches: the pods, and the workload itself. */
@@ -1131,28 +1133,52 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     this.#logger.info({ group: this.#options.group }, `wrote HorizontalPodAutoscaler ${namespace}/${name}`);
   }
 
-  /** listAndWatch lists the pods, then watches from the list's resourceVersion; a watch that ends re-lists. */
+  /**
+   * listAndWatch lists the pods, then watches from the list's resourceVersion (see `#watchPods`).
+   * A watch that failed or expired (410 Gone) lists again; one that ended cleanly resumes.
+   */
   async #listAndWatch(): Promise<boolean> {
     const core = this.#api(this.#k8s!.CoreV1Api);
     const list = await this.#call('list pods', () =>
       core.listNamespacedPod({ namespace: this.#config.namespace, labelSelector: this.#selector }),
     );
     this.#pods = new Map(list.items.map((pod) => [pod.metadata?.name ?? '', pod as PodLike]));
+    this.#podsRv = list.metadata?.resourceVersion;
     this.#changed();
+    return this.#watchPods();
+  }
+
+  /**
+   * watchPods watches the pods from `#podsRv`, the resourceVersion of the list or of the last event
+   * or bookmark seen, as client-go's reflector does: a watch the API server ended at its
+   * timeoutSeconds is resumed where it stopped, and misses nothing (a resourceVersion too old for
+   * the API server is answered 410 Gone, and a fresh list follows). Before, every end re-listed
+   * every pod of the workload, every 5 minutes per group (a read from etcd), and the bookmarks
+   * asked for were thrown away.
+   */
+  #watchPods(): Promise<boolean> {
     const path = `/api/v1/namespaces/${encodeURIComponent(this.#config.namespace)}/pods`;
     const params = {
       labelSelector: this.#selector,
-      resourceVersion: list.metadata?.resourceVersion,
+      resourceVersion: this.#podsRv,
       allowWatchBookmarks: true,
     };
-    return this.#openWatch('pods', path, params, (phase, pod: PodLike) => {
-      const name = pod?.metadata?.name;
-      if (!name) return;
-      if (phase === 'DELETED') this.#pods.delete(name);
-      else this.#pods.set(name, pod);
-      this.#changed();
-      this.#scheduleReplicasRead();
-    });
+    return this.#openWatch(
+      'pods',
+      path,
+      params,
+      (phase, pod: PodLike & { metadata?: { resourceVersion?: string } }) => {
+        const rv = pod?.metadata?.resourceVersion;
+        if (rv) this.#podsRv = rv;
+        if (phase === 'BOOKMARK') return;
+        const name = pod?.metadata?.name;
+        if (!name) return;
+        if (phase === 'DELETED') this.#pods.delete(name);
+        else this.#pods.set(name, pod);
+        this.#changed();
+        this.#scheduleReplicasRead();
+      },
+    );
   }
 
   /**
@@ -1170,7 +1196,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       'workload',
       path,
       { fieldSelector: `metadata.name=${this.#config.name}` },
-      (_phase, workload: { spec?: { replicas?: number } }) => {
+      (phase, workload: { spec?: { replicas?: number } }) => {
+        if (phase === 'BOOKMARK') return;
         const replicas = workload?.spec?.replicas;
         if (typeof replicas === 'number' && replicas !== this.#desired + this.#surge)
           this.#scheduleReplicasRead();
@@ -1209,8 +1236,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       (phase, object) => {
         if (abandoned) return;
         // The API server ends a watch after an ERROR event (410 Gone: too old a resourceVersion).
+        // A BOOKMARK carries only a resourceVersion, for a watch to resume from (see `#watchPods`).
         if (phase === 'ERROR') status = object as WatchStatus;
-        else if (phase !== 'BOOKMARK') onEvent(phase, object);
+        else onEvent(phase, object);
       },
       (err: unknown) => {
         if (abandoned) return;
@@ -1305,7 +1333,15 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       if (this.#closed) return;
       let connected: boolean;
       try {
-        connected = name === 'pods' ? await this.#listAndWatch() : await this.#watchWorkload();
+        // A pods watch that ended cleanly resumes from the last resourceVersion seen; one that
+        // failed or expired lists again.
+        const resume = name === 'pods' && failure === undefined && !expired && this.#podsRv !== undefined;
+        connected =
+          name === 'pods'
+            ? resume
+              ? await this.#watchPods()
+              : await this.#listAndWatch()
+            : await this.#watchWorkload();
       } catch (err) {
         // A failed list: its ProviderError names the workload already, the reason is its cause's.
         const cause = err instanceof ProviderError && err.cause !== undefined ? err.cause : err;
