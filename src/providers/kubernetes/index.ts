@@ -1,4 +1,5 @@
 export { apiErrorText } from './api-error.js';
+export { appliedReplicas, LAST_APPLIED, type WorkloadMeta } from './applied.js';
 export { type KubeConfigSource, kubeConfigSource, loadKubeConfig } from './kubeconfig.js';
 export { type LabelSelectorLike, labelSelector, type PodLike, podInstance, podState } from './pods.js';
 export { KubernetesProvider, type KubernetesProviderOptions, ROLL_ANNOTATION } from './provider.js';

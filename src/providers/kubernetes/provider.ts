@@ -18,6 +18,7 @@ import type {
 } from '../types.js';
 import { oldestFirst } from '../types.js';
 import { apiErrorText } from './api-error.js';
+import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
@@ -293,6 +294,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       );
     this.#selector = selector;
     this.#desired = workload.spec?.replicas ?? 0;
+    const applied = appliedReplicas(workload as WorkloadMeta);
+    if (applied)
+      this.#logger.warn(
+        { group: this.#options.group, reason: 'ReplicasInManifest' },
+        `${this.#ref()}: ${applied}: each apply sets the replicas back over ${this.autoscaled ? "the HPA's" : "Scaleplane's"} count; remove replicas from the manifest (as for an HPA)`,
+      );
     await this.#listAndWatch();
     await this.#watchWorkload();
   }
