@@ -71,9 +71,9 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
 /** loadConfig reads and validates the config file at `path`; relative paths in it are resolved against its folder. */
 export async function loadConfig(path: string): Promise<Config> {
   const source = resolve(path);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(source, 'utf8');
+    bytes = await readFile(source);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new ConfigError([{ path: '', message: `cannot read the file (${reason})` }], {
@@ -81,7 +81,40 @@ export async function loadConfig(path: string): Promise<Config> {
       cause: error,
     });
   }
-  return parseConfig(text, { source, baseDir: dirname(source) });
+  return parseConfig(decodeUtf8(bytes, source), { source, baseDir: dirname(source) });
+}
+
+/**
+ * decodeUtf8 reads the file as UTF-8, refusing a byte that is not: readFile's 'utf8' turned it into
+ * U+FFFD, and `command: node \xff.js` ran a command no one wrote. A UTF-8 BOM is dropped.
+ */
+function decodeUtf8(bytes: Buffer, source: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new ConfigError(
+      [{ path: '', line: firstBadLine(bytes), message: 'not valid UTF-8 (save the file as UTF-8)' }],
+      { source, cause: error },
+    );
+  }
+}
+
+/** firstBadLine is the 1-based line of the first byte sequence that is not UTF-8. */
+function firstBadLine(bytes: Buffer): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let line = 1;
+  for (let start = 0; start <= bytes.length; line++) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end === -1 ? bytes.length : end;
+    try {
+      decoder.decode(bytes.subarray(start, stop));
+    } catch {
+      return line;
+    }
+    if (end === -1) break;
+    start = end + 1;
+  }
+  return line;
 }
 
 /**

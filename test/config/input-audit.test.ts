@@ -1,8 +1,11 @@
 // Sloppy and hostile values an operator writes in scaleplane.yaml, found by the input audit: each
 // is refused with the path and line of the offending key, and a message that says what is wrong.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, type ConfigIssue, parseConfig } from '../../src/config/index.js';
+import { ConfigError, type ConfigIssue, loadConfig, parseConfig } from '../../src/config/index.js';
 
 /** lines joins its arguments with newlines, so argument N is line N of the YAML. */
 function lines(...text: string[]): string {
@@ -196,5 +199,40 @@ describe('config input audit', () => {
     const envOf = (name: string) => (merged.groups[name]!.provider as { env: Record<string, string> }).env;
     assert.deepEqual(envOf('web'), { RATIO: '0.50' });
     assert.deepEqual(envOf('api'), { LEVEL: '1.0', OWN: '1e3' });
+  });
+
+  // readFile(…, 'utf8') turned a byte that is not UTF-8 into U+FFFD: `command: node \xff.js` was
+  // valid and ran a command no one wrote; a UTF-16 file read as a string of junk.
+  it('a file that is not UTF-8 is refused at the line of the first bad byte', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-utf8-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const cases: [string, Buffer, number][] = [
+      ['latin-1 byte', Buffer.from('groups:\n  web:\n    command: node \xff.js\n', 'latin1'), 3],
+      ['UTF-16 with BOM', Buffer.from('\ufeffgroups:\n', 'utf16le'), 1],
+      [
+        'truncated sequence',
+        Buffer.concat([Buffer.from('groups:\n  web:\n    command: x\n# caf'), Buffer.from([0xc3])]),
+        4,
+      ],
+    ];
+    for (const [name, bytes, line] of cases) {
+      const file = join(dir, `${name.replace(/\W+/g, '-')}.yaml`);
+      await writeFile(file, bytes);
+      const error = await loadConfig(file).then(
+        () => assert.fail(`${name}: accepted`),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof ConfigError, `${name}: ${String(error)}`);
+      assert.deepEqual(
+        error.issues,
+        [{ path: '', line, message: 'not valid UTF-8 (save the file as UTF-8)' }],
+        name,
+      );
+    }
+    // A UTF-8 BOM is fine.
+    const bom = join(dir, 'bom.yaml');
+    await writeFile(bom, '\ufeffgroups:\n  web:\n    command: node café.js\n');
+    const config = await loadConfig(bom);
+    assert.equal((config.groups.web!.provider as { command: string }).command, 'node café.js');
   });
 });
