@@ -39,7 +39,7 @@ export interface ForwardedRequest {
 /**
  * forwardRequestHeaders strips hop-by-hop headers (the fixed list, `Proxy-*` and any named in
  * Connection) and `Expect`, appends the client address to X-Forwarded-For and sets X-Forwarded-Proto and
- * X-Forwarded-Host. A body the client sent chunked is re-framed chunked towards the backend.
+ * X-Forwarded-Host (a client's own X-Forwarded-Proto, X-Forwarded-Host and Forwarded are dropped). A body the client sent chunked is re-framed chunked towards the backend.
  */
 export function forwardRequestHeaders(
   raw: readonly string[],
@@ -68,9 +68,13 @@ export function forwardRequestHeaders(
       case 'x-forwarded-for':
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         continue;
-      // We are the edge, so what the client claims about proto and host is not passed on.
+      // We are the edge, so what the client claims about proto and host is not passed on: nor in
+      // RFC 7239's Forwarded, whose host= and proto= Spring's ForwardedHeaderFilter, Django and
+      // ASP.NET's middleware read before X-Forwarded-*: a client's `Forwarded: host=evil.example`
+      // reached the backend as sent (a password-reset link built on it points at evil.example).
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
+      case 'forwarded':
         continue;
       // Node's server already answered `100 Continue` to the client, which is sending its body; the
       // hop to the backend has nothing to wait for (undici refuses the header outright, so a GET

@@ -949,9 +949,9 @@ function notModifiedHeaders(raw: readonly string[]): string[] {
 // (as NGINX does with proxy_cache): a stored whole 200 can answer every later range.
 // Nor does a fill carry what a client claims about the request's origin or method, which the key
 // does not hold: its answer is everyone's. The balancer is the edge and already drops a client's
-// X-Forwarded-Host and X-Forwarded-Proto; `Forwarded: host=evil.example` (RFC 7239, read by
-// Spring, Django, ASP.NET…) still reached the backend, and its redirect to evil.example was stored
-// for the URL and served to every client. The same for the port, the path prefix and the URL
+// X-Forwarded-Host and X-Forwarded-Proto (and, since, Forwarded); `Forwarded: host=evil.example`
+// (RFC 7239, read by Spring, Django, ASP.NET…) reached the backend, and its redirect to
+// evil.example was stored for the URL and served to every client. The same for the port, the path prefix and the URL
 // rewrites frameworks honour, and the method overrides (a GET answered as a DELETE).
 const CLIENT_ONLY_HEADERS: ReadonlySet<string> = new Set([
   'if-none-match',
