@@ -8,8 +8,9 @@
  * - `rate`: messages/s published into the queue, from the management plugin's HTTP API
  *   (`GET /api/queues/{vhost}/{queue}` → `message_stats.publish_details.rate`); target =
  *   messages/s per worker. The broker samples it (every 5 s by default), so it trails a change by
- *   up to one sample interval. A queue with no measured publish rate (fresh, or statistics off)
- *   has no value: a missing metric, never 0 (see publishRate).
+ *   up to one sample interval. A queue the broker has not sampled yet (fresh, or statistics off)
+ *   has no value: a missing metric, never 0; a sampled one nothing was published to reads 0 (see
+ *   publishRate).
  */
 import amqp from 'amqplib';
 import { type MetricSource, MetricSourceError } from './source.js';
@@ -183,14 +184,14 @@ export class RabbitMqSource implements MetricSource {
 
   async #readRate(request: ManagementRequest): Promise<number> {
     const what = `rabbitmq queue ${this.#options.queue} (vhost ${request.vhost}) publish rate`;
-    const queue = await this.#fetchQueue(request, what, 'message_stats');
+    const queue = await this.#fetchQueue(request, what, 'message_stats,messages_details');
     const bad = (message: string) => new MetricSourceError('SOURCE_BAD_RESPONSE', `${what}: ${message}`);
     const rate = publishRate(queue, bad);
     if (rate === undefined) {
       // Missing, like a rate's first read elsewhere: the policy holds, and nothing failed (no alert).
       throw new MetricSourceError(
         'SOURCE_NOT_READ',
-        `${what}: no value: the management API has no publish rate for it yet (message_stats.publish_details; nothing published since its statistics began, or statistics are off)`,
+        `${what}: no value: the management API has not sampled the queue's rates yet (no messages_details or message_stats.publish_details: made or the broker started less than a statistics interval ago, or statistics are off)`,
       );
     }
     return rate;
@@ -293,22 +294,26 @@ export class RabbitMqSource implements MetricSource {
 }
 
 /**
- * publishRate is `message_stats.publish_details.rate` of a queue object from the management API,
- * or undefined when the broker measured none: no `message_stats`, or no publish counters in it.
- * That is a queue not yet sampled since it was made or the broker started, one nothing was
- * published to since, or a broker collecting no statistics: the API cannot tell them apart, and
- * reading them as 0 (as before) could scale a group in on a number nobody measured. A real 0 is a
- * sampled rate of 0 (publishing stopped). A publish count without its rate is what a broker with
- * `management.rates_mode = none` reports: an error, a setting to fix.
+ * publishRate is `message_stats.publish_details.rate` of a queue object from the management API.
+ * Without publish counters (no `message_stats`, or none for publishes in it) it is 0 when the
+ * broker has sampled the queue's rates (`messages_details` is there): nothing was published since
+ * its statistics began (a queue nobody publishes to, a broker restarted at night), a measured 0 as
+ * much as the rate of 0 after publishing stops. Before, that was no value, a missing metric, and a
+ * group scaled on the rate of a queue that got nothing never scaled in. Undefined (no value) while
+ * the broker has not sampled the queue yet (made or restarted less than a sample ago) or keeps no
+ * statistics: reading those as 0 could scale a group in on a number nobody measured. A publish
+ * count without its rate is what a broker with `management.rates_mode = none` reports: an error,
+ * a setting to fix.
  */
 export function publishRate(queue: unknown, bad: (message: string) => Error): number | undefined {
   if (!isObject(queue)) throw bad(`expected a queue object, got ${excerpt(JSON.stringify(queue))}`);
   const stats = queue.message_stats;
-  if (stats === undefined) return undefined;
+  const sampled = isObject(queue.messages_details) ? 0 : undefined;
+  if (stats === undefined) return sampled;
   if (!isObject(stats)) throw bad(`message_stats is not an object: ${excerpt(JSON.stringify(stats))}`);
   const details = stats.publish_details;
   if (details === undefined) {
-    if (stats.publish === undefined) return undefined;
+    if (stats.publish === undefined) return sampled;
     throw bad(
       'message_stats has a publish count but no publish_details.rate (is management.rates_mode none?)',
     );

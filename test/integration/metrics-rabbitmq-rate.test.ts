@@ -27,17 +27,14 @@ async function publishCount(queue: string): Promise<number | undefined> {
   return body.message_stats?.publish;
 }
 
-/**
- * noValue asserts that `source` reads no value (a missing metric, SOURCE_NOT_READ) rather than a
- * number: before, a queue without `message_stats` read [0], which could scale a group in.
- */
-async function noValue(source: RabbitMqSource): Promise<void> {
-  await assert.rejects(source.read(), (err: unknown) => {
-    assert.ok(err instanceof MetricSourceError, `expected no value, got ${String(err)}`);
-    assert.equal(err.code, 'SOURCE_NOT_READ');
-    assert.match(err.message, /no value/);
-    return true;
+/** ratesSampled is true once the management API has sampled the queue's rates (messages_details). */
+async function ratesSampled(queue: string): Promise<true | undefined> {
+  const res = await fetch(`${API}/api/queues/%2F/${encodeURIComponent(queue)}`, {
+    headers: { authorization: AUTH },
   });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { messages_details?: unknown };
+  return body.messages_details === undefined ? undefined : true;
 }
 
 /** until polls `probe` every 200 ms until it returns a value, or fails after `ms`. */
@@ -57,7 +54,7 @@ describe('RabbitMQ publish rate (management API)', () => {
     for (const c of cleanup.reverse()) await c().catch(() => {});
   });
 
-  it('reports a steady publish rate within ±25 %, no value for a queue with no measured rate, and 0 once publishing stops', async () => {
+  it('reports a steady publish rate within ±25 %, no value for a queue not sampled yet, 0 for a sampled idle one, and 0 once publishing stops', async () => {
     const RATE = 40; // messages/s
     const conn = await amqp.connect(AMQP);
     cleanup.push(() => conn.close());
@@ -74,8 +71,17 @@ describe('RabbitMQ publish rate (management API)', () => {
       () => source.close(),
       () => idleSource.close(),
     );
-    // A fresh queue: the broker has measured no publish rate, so there is no value, not 0.
-    await noValue(idleSource);
+    // A fresh queue: the broker has not sampled it, so there is no value, not 0. (Unless a sample
+    // fell between its creation and this read: checked after the read, as sampling only adds.)
+    const early = await idleSource.read().then(
+      (values) => values,
+      (err: unknown) => err,
+    );
+    if ((await ratesSampled(idle)) === undefined) {
+      assert.ok(early instanceof MetricSourceError, `expected no value, got ${String(early)}`);
+      assert.equal(early.code, 'SOURCE_NOT_READ');
+      assert.match(early.message, /no value/);
+    }
 
     // Publish on a schedule (RATE × elapsed messages sent so far), so timer drift does not change
     // the rate; bounded by the deadline below and stopped as soon as the reading is taken.
@@ -100,8 +106,11 @@ describe('RabbitMQ publish rate (management API)', () => {
     console.log(`published ${sent} at ${RATE}/s over ${Date.now() - started} ms; source read ${rate}/s`);
     assert.ok(rate >= RATE * 0.75 && rate <= RATE * 1.25, `rate ${rate} outside ${RATE} ± 25 %`);
 
-    // The idle queue, read after the broker has sampled it too, still has no publish rate.
-    await noValue(idleSource);
+    // The idle queue, once the broker has sampled it too (messages_details), reads 0: nothing was
+    // published to it, a measured 0. Before, it had no value for as long as nothing came, and a
+    // group scaled on it never scaled in.
+    await until('the idle queue to be sampled', 15_000, () => ratesSampled(idle));
+    assert.deepEqual(await idleSource.read(), [0], 'a sampled queue nothing was published to');
     // Publishing stopped: the broker measures a rate of 0 (a real 0) within two sample intervals.
     const stopped = Date.now();
     await until('the rate to fall to 0', 20_000, async () => {

@@ -145,14 +145,24 @@ describe('publishRate', () => {
   // undefined: no value (a missing metric), never 0.
   const cases: { name: string; queue: unknown; want: number | undefined | RegExp }[] = [
     {
-      name: 'no message_stats (fresh queue, nothing published, or statistics off): no value',
+      name: 'not sampled yet (fresh queue) or statistics off: no value',
       queue: { name: 'q' },
       want: undefined,
     },
     {
-      name: 'message_stats without publish counters (only deliveries): no value',
+      name: 'message_stats without publish counters, not sampled: no value',
       queue: { message_stats: {} },
       want: undefined,
+    },
+    {
+      name: 'sampled (messages_details) with nothing published since its statistics began: 0',
+      queue: { name: 'q', messages: 0, messages_details: { rate: 0 } },
+      want: 0,
+    },
+    {
+      name: 'sampled, message_stats with only deliveries: 0',
+      queue: { message_stats: { deliver_get: 3 }, messages_details: { rate: 0 } },
+      want: 0,
     },
     {
       name: 'a sampled rate of 0 (publishing stopped): a real 0',
