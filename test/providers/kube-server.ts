@@ -86,9 +86,10 @@ export class KubeServer {
   /**
    * How the Eviction subresource answers: `allowed` (as a real server), `missing` (404, a server
    * without it), `forbidden` (403, RBAC grants delete but not pods/eviction) or `conflict` (409, the
-   * budget's status changed under a concurrent eviction).
+   * budget's status changed under a concurrent eviction) or `throttled` (429, API Priority and
+   * Fairness: the API server's own limit, no budget involved).
    */
-  eviction: 'allowed' | 'missing' | 'forbidden' | 'conflict' = 'allowed';
+  eviction: 'allowed' | 'missing' | 'forbidden' | 'conflict' | 'throttled' = 'allowed';
   /**
    * False: new pods start (Running, with an IP) but never pass their readiness probe, Ready False
    * for good, as with a broken image or a probe that always fails. Pods already Ready stay so.
@@ -480,6 +481,10 @@ export class KubeServer {
           'Conflict',
           'Operation cannot be fulfilled on poddisruptionbudgets.policy "web": the object has been modified; please apply your changes to the latest version and try again',
         );
+      if (this.eviction === 'throttled') {
+        res.setHeader('retry-after', '1');
+        return this.#status(res, 429, 'TooManyRequests', 'Too many requests, please try again later.');
+      }
       if (method !== 'POST') return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
       if (body?.apiVersion !== 'policy/v1' || body?.kind !== 'Eviction')
         return this.#status(res, 400, 'BadRequest', 'the body must be a policy/v1 Eviction');
@@ -512,11 +517,20 @@ export class KubeServer {
         (p) => p.metadata.namespace === ns && p.metadata.labels?.app === app && isReady(p),
       ).length;
       if (budget && ready - (isReady(found) ? 1 : 0) < budget.minAvailable)
+        // As the eviction REST handler words it (createTooManyRequestsError plus the budget's cause).
         return this.#status(
           res,
           429,
           'TooManyRequests',
           "Cannot evict pod as it would violate the pod's disruption budget.",
+          {
+            causes: [
+              {
+                reason: 'DisruptionBudget',
+                message: `The disruption budget ${app} needs ${budget.minAvailable} healthy pods and has ${ready} currently`,
+              },
+            ],
+          },
         );
     }
     if (!found.metadata.deletionTimestamp) this.#deletePod(found);
@@ -895,7 +909,7 @@ export class KubeServer {
     res.end(text);
   }
 
-  #status(res: ServerResponse, code: number, reason: string, message: string): void {
+  #status(res: ServerResponse, code: number, reason: string, message: string, details?: Json): void {
     this.#json(res, code, {
       kind: 'Status',
       apiVersion: 'v1',
@@ -903,6 +917,7 @@ export class KubeServer {
       status: 'Failure',
       message,
       reason,
+      ...(details && { details }),
       code,
     });
   }

@@ -21,3 +21,24 @@ export function apiErrorText(err: unknown): string {
   const reason = typeof status?.reason === 'string' ? ` ${status.reason}` : '';
   return typeof status?.message === 'string' ? `${e.code}${reason}: ${status.message}` : first;
 }
+
+/** ApiStatus is the part of a `Status` body `apiStatus` reads. */
+export interface ApiStatus {
+  reason?: string;
+  message?: string;
+  /** `StatusCause`s: their `type` is `reason` in JSON (e.g. `DisruptionBudget`). */
+  details?: { causes?: { reason?: string; message?: string }[] };
+}
+
+/** apiStatus is the `Status` body of an `ApiException` (parsed when a string), else undefined. */
+export function apiStatus(err: unknown): ApiStatus | undefined {
+  let body = (err as { body?: unknown } | undefined)?.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  return typeof body === 'object' && body !== null ? (body as ApiStatus) : undefined;
+}

@@ -17,7 +17,7 @@ import type {
   ResizeOptions,
 } from '../types.js';
 import { oldestFirst } from '../types.js';
-import { apiErrorText } from './api-error.js';
+import { apiErrorText, apiStatus } from './api-error.js';
 import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
@@ -805,12 +805,21 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           cause: err,
         });
       }
-      if (status === 429)
+      if (status === 429) {
+        // A budget's 429 carries a DisruptionBudget cause (its needs and its healthy pods); another
+        // 429 is the API server's own throttling (API Priority and Fairness), no budget involved.
+        // Before, every 429 was "a PodDisruptionBudget allows no disruption now".
+        const s = apiStatus(err);
+        const causes = (s?.details?.causes ?? []).flatMap((c) => (c.message ? [c.message] : []));
+        const budget =
+          (s?.details?.causes ?? []).some((c) => c.reason === 'DisruptionBudget') ||
+          /disruption budget/i.test(s?.message ?? '');
         throw new ProviderError(
-          'CAPACITY',
-          `${this.#ref()}: eviction of ${name} refused (429): a PodDisruptionBudget allows no disruption now`,
+          budget ? 'CAPACITY' : 'BUSY',
+          `${this.#ref()}: eviction of ${name} refused (${this.#errorText(err)}${causes.length > 0 ? ` ${causes.join('; ')}` : ''}); try again later`,
           { cause: err },
         );
+      }
       if (status !== 404 && status !== 405 && status !== 403)
         throw new ProviderError(
           'API_ERROR',

@@ -1,0 +1,55 @@
+// An eviction answered 429 says which 429 it was: a PodDisruptionBudget's (the budget's own words,
+// CAPACITY) or the API server's request throttling (API Priority and Fairness: BUSY, no budget
+// involved). Neither is bypassed by a delete. Against KubeServer (kube-server.ts), through the
+// official client over real HTTP.
+import assert from 'node:assert/strict';
+import { it, type TestContext } from 'node:test';
+import { KubernetesProvider } from '../../src/providers/index.js';
+import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+
+async function three(t: TestContext): Promise<{ server: KubeServer; provider: KubernetesProvider }> {
+  const server = new KubeServer();
+  await server.start();
+  t.after(() => server.close());
+  server.addWorkload('Deployment', 'shop', 'web', 3);
+  const provider = new KubernetesProvider({
+    group: 'web',
+    config: { ...WEB_DEPLOYMENT },
+    minInstances: 1,
+    maxInstances: 5,
+    client: { kubeConfig: kubeConfig(server.url) },
+    rewatchDelay: 50,
+    timeout: 15_000,
+  });
+  t.after(() => provider.close());
+  await provider.start();
+  await provider.scaleTo(3);
+  return { server, provider };
+}
+
+const deletes = (server: KubeServer) => server.requests.filter((r) => r.method === 'DELETE').length;
+
+it("a budget's 429: CAPACITY with the budget's words", async (t) => {
+  const { server, provider } = await three(t);
+  server.setBudget('shop', 'web', 3);
+  const victim = provider.instances()[0]!.id;
+  await assert.rejects(provider.replace(victim), {
+    name: 'ProviderError',
+    code: 'CAPACITY',
+    message: `Deployment shop/web: eviction of ${victim} refused (429 TooManyRequests: Cannot evict pod as it would violate the pod's disruption budget. The disruption budget web needs 3 healthy pods and has 3 currently); try again later`,
+  });
+  assert.equal(deletes(server), 0, 'no delete');
+});
+
+it("a throttling 429 (API Priority and Fairness) is not called a budget: BUSY, with the server's words", async (t) => {
+  const { server, provider } = await three(t);
+  server.eviction = 'throttled';
+  const victim = provider.instances()[0]!.id;
+  // Before: "refused (429): a PodDisruptionBudget allows no disruption now", with no budget there.
+  await assert.rejects(provider.replace(victim), {
+    name: 'ProviderError',
+    code: 'BUSY',
+    message: `Deployment shop/web: eviction of ${victim} refused (429 TooManyRequests: Too many requests, please try again later.); try again later`,
+  });
+  assert.equal(deletes(server), 0, 'no delete');
+});
