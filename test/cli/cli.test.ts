@@ -129,7 +129,9 @@ describe('--version', () => {
   });
 });
 
-describe('--help', () => {
+// Each case below is a CLI process of its own (tsx, ~0.3 s of CPU, seconds on a loaded machine)
+// that shares nothing with the others: four at a time.
+describe('--help', { concurrency: 4 }, () => {
   const commands = ['up', 'validate', 'schema', 'status', 'scale', 'events', 'resize', 'simulate'];
   for (const command of [...commands, 'nginx', 'nginx render', 'nginx sync', 'mcp']) {
     it(`${command} --help`, async () => {
@@ -158,7 +160,9 @@ describe('--help', () => {
   });
 });
 
-describe('usage errors exit 2, like the CLI’s own (events --group, simulate), runtime failures 1', () => {
+describe('usage errors exit 2, like the CLI’s own (events --group, simulate), runtime failures 1', {
+  concurrency: 4,
+}, () => {
   // Commander exited 1 on these, the same code as "the API refused": a script could not tell them apart.
   const cases: [string[], RegExp][] = [
     [['bogus'], /^error: unknown command 'bogus'/],
