@@ -8,10 +8,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { keepEnvText } from './env-text.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { badMerges, lineOf } from './locate.js';
 import { resolveConfig, schemaFor } from './schema.js';
+import { keepEnvText, keepKeyText } from './source-text.js';
 import { tlsIssues } from './tls.js';
 import type { Config } from './types.js';
 
@@ -41,6 +41,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     throw new ConfigError(issues, { source });
   }
   keepEnvText(doc);
+  keepKeyText(doc);
   const raw = toPlainValue(doc, counter, source);
   // zod copies a mapping key by key, and `copy.__proto__ = v` sets a prototype instead of a key:
   // without this, a `__proto__` key would vanish instead of being reported.

@@ -235,4 +235,19 @@ describe('config input audit', () => {
     const config = await loadConfig(bom);
     assert.equal((config.groups.web!.provider as { command: string }).command, 'node café.js');
   });
+
+  // Keys are names, and YAML reads a plain `0x10:` as the number 16: the group was named "16".
+  it('a mapping key YAML reads as a number keeps the name as written', () => {
+    const config = parseConfig(
+      lines('groups:', '  0x10:', '    command: a', '  1e3:', '    command: b', '  010:', '    command: c'),
+      { baseDir: '/srv/app' },
+    );
+    assert.deepEqual(Object.keys(config.groups).sort(), ['010', '0x10', '1e3']);
+    const issues = issuesOf(lines('groups:', '  web:', '    command: a', '    1e3: 5'));
+    assert.deepEqual(
+      issues.map(({ path, line }) => ({ path, line })),
+      [{ path: 'groups.web.1e3', line: 4 }],
+      JSON.stringify(issues),
+    );
+  });
 });

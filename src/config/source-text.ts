@@ -1,9 +1,11 @@
 /**
+ * Scalars kept as written where YAML's reading of a plain number changes what the author meant.
+ *
  * Environment values as written. YAML reads a plain `3.10` as the number 3.1, `01234` as 1234 and
  * `0x1F` as 31, and the environment only holds strings: `PYTHON_VERSION: 3.10` reached the process
  * as "3.1". The text the author wrote is what a shell would have passed.
  */
-import { type Document, isAlias, isMap, isScalar, isSeq, type Node, type YAMLMap } from 'yaml';
+import { type Document, isAlias, isMap, isScalar, isSeq, type Node, visit, type YAMLMap } from 'yaml';
 
 /**
  * keepEnvText sets each plain number under an `env` mapping (groups.NAME.env, the short form's env)
@@ -62,4 +64,19 @@ function isMergeKey(key: unknown): boolean {
 
 function mergeSources(value: unknown): unknown[] {
   return isSeq(value) ? value.items : [value];
+}
+
+/**
+ * keepKeyText sets each mapping key YAML reads as a number back to its source text, in place: every
+ * key in scaleplane.yaml is a name, and `0x10:` became a group "16", `1e3:` a group "1000", `010:`
+ * a group "10". Written as they are, such keys are kept or reported under the name the author sees.
+ */
+export function keepKeyText(doc: Document): void {
+  visit(doc, {
+    Pair(_key, pair) {
+      const key = pair.key;
+      if (isScalar(key) && typeof key.value === 'number' && typeof key.source === 'string')
+        key.value = key.source;
+    },
+  });
 }
