@@ -1,11 +1,11 @@
 // Stopping a sized instance (one with a cgroup) ends every process of its cgroup, not only those
 // still in its process group: one that called setsid() outlived the stop before.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
 import { readProcTable } from '../../src/providers/local/cpu.js';
-import { APP, alive, makeProvider, recordingLogger } from './local-helpers.js';
+import { APP, alive, makeProvider, memoryCgroupOf, recordingLogger } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
@@ -41,13 +41,3 @@ describe('local provider: stopping a sized instance', () => {
     assert.equal(existsSync(dir), false, `cgroup ${dir} left behind`);
   });
 });
-
-/** memoryCgroupOf is the directory of `pid`'s memory cgroup (v1 memory controller, or v2). */
-function memoryCgroupOf(pid: number): string {
-  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
-    const match = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (match?.[1] === 'memory') return `/sys/fs/cgroup/memory${match[2]}`;
-    if (match?.[1] === '' && layout?.version === 'v2') return `/sys/fs/cgroup${match[2]}`;
-  }
-  return '';
-}

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -141,4 +142,18 @@ export function memoryRegistry(): LocalInstanceRegistry {
       records.delete(id);
     },
   };
+}
+
+/**
+ * memoryCgroupOf is the directory of `pid`'s memory cgroup (the v1 memory controller's, or the v2
+ * unified one), empty when it cannot be told.
+ */
+export function memoryCgroupOf(pid: number): string {
+  let v2 = '';
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (match?.[1] === 'memory') return `/sys/fs/cgroup/memory${match[2]}`;
+    if (match?.[1] === '') v2 = `/sys/fs/cgroup${match[2]}`;
+  }
+  return v2;
 }

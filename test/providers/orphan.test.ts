@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { alive, groupMembers, waitGone } from './local-helpers.js';
+import { detectCgroups } from '../../src/providers/index.js';
+import { alive, groupMembers, memoryCgroupOf, waitGone } from './local-helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/provider-orphan.ts', import.meta.url));
 
@@ -30,20 +32,32 @@ async function startScaleplane(env: Record<string, string>) {
       reject(new Error(`fixture exited with ${code}`));
     });
   });
-  const { pids, reaper } = JSON.parse(first) as { pids: number[]; reaper: number };
-  return { child, pids, reaper };
+  const { pids, reaper, helpers } = JSON.parse(first) as {
+    pids: number[];
+    reaper: number;
+    helpers: number[];
+  };
+  return { child, pids, reaper, helpers };
 }
 
-const cases: Array<{ name: string; env: Record<string, string> }> = [
+const layout = detectCgroups();
+const noCgroups = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
+
+const cases: Array<{ name: string; env: Record<string, string>; skip?: string | false }> = [
   { name: 'reaper and setpriv', env: {} },
   // The reaper alone, against apps that ignore SIGTERM: it must escalate to SIGKILL.
   { name: 'reaper alone, SIGTERM ignored', env: { ORPHAN_PDEATHSIG: '0', ORPHAN_IGNORE_SIGTERM: '1' } },
+  // Sized instances with a helper that left their process group (setsid): the reaper ends their
+  // cgroups' processes too. Before, the helpers ran on after Scaleplane's SIGKILL.
+  { name: 'sized, a helper left the group with setsid', env: { ORPHAN_SETSID: '1' }, skip: noCgroups },
 ];
 
-for (const { name, env } of cases) {
-  test(`no orphans when Scaleplane is SIGKILLed (${name})`, async (t) => {
-    const { child, pids, reaper } = await startScaleplane(env);
-    const members = groupMembers(pids);
+for (const { name, env, skip } of cases) {
+  test(`no orphans when Scaleplane is SIGKILLed (${name})`, { skip: skip ?? false }, async (t) => {
+    const { child, pids, reaper, helpers } = await startScaleplane(env);
+    const members = [...groupMembers(pids), ...helpers];
+    // The instances' cgroups (sized case): removed by the reaper once empty.
+    const cgroups = helpers.length > 0 ? pids.map(memoryCgroupOf) : [];
     t.after(() => {
       // Belt and braces: never leave processes behind if the assertion fails.
       for (const pid of members) if (alive(pid)) process.kill(pid, 'SIGKILL');
@@ -56,7 +70,17 @@ for (const { name, env } of cases) {
     child.kill('SIGKILL');
     await exited;
 
-    assert.deepEqual(await waitGone(members), []);
+    const survivors = await waitGone(members);
+    assert.deepEqual(
+      survivors,
+      [],
+      `left running: ${survivors.join(', ')} (setsid helpers: ${helpers.join(', ') || 'none'})`,
+    );
     assert.deepEqual(await waitGone([reaper]), [], 'the reaper exits when its work is done');
+    assert.deepEqual(
+      cgroups.filter((dir) => existsSync(dir)),
+      [],
+      'instance cgroups left behind',
+    );
   });
 }

@@ -1047,7 +1047,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       if (this.#registry) {
         slot.startTime = processStartTime(slot.pid);
         this.#record(slot);
-      } else this.#reaper.register(slot.pid, config.stopTimeout);
+      } else
+        this.#reaper.register(
+          slot.pid,
+          config.stopTimeout,
+          slot.cgroupDirs.map((dir) => join(dir, 'cgroup.procs')),
+        );
       this.#logger.info(
         { group: this.#group, instance: slot.id, pid: slot.pid, port: slot.port },
         `starting ${slot.id} (pid ${slot.pid}) on ${this.#config.host}:${slot.port}`,

@@ -5,35 +5,61 @@ import type { Socket } from 'node:net';
  * REAPER_SOURCE is the reaper program, run with `node -e` so it works the same from `src` under tsx
  * and from `dist` (tsc copies no `.js`/`.mjs` assets).
  *
- * Protocol on stdin, one line each: `+<pgid> <graceMs>` registers a process group, `-<pgid>` forgets
- * it. On EOF (the parent exited, however it died, because the kernel closes its end of the pipe)
- * the reaper sends SIGTERM to every registered group, SIGKILL to those still alive after their
- * grace, and exits.
+ * Protocol on stdin, one line each: `+<pgid> <graceMs>[ <JSON array of cgroup.procs files>]`
+ * registers a process group (and the cgroups of a sized instance), `-<pgid>` forgets it. On EOF (the
+ * parent exited, however it died, because the kernel closes its end of the pipe) the reaper sends
+ * SIGTERM to every registered group and every process of its cgroups (one that left the group
+ * with setsid() is still there), SIGKILL to those still alive after their grace, removes the
+ * cgroups once empty, and exits.
  */
 export const REAPER_SOURCE = String.raw`'use strict';
 process.title = 'scaleplane-reaper';
 // A terminal's Ctrl-C or hangup is for Scaleplane, which stops its instances itself.
 for (const s of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGPIPE']) process.on(s, () => {});
+const fs = require('fs');
+// pgid -> { grace, procs: cgroup.procs files }
 const groups = new Map();
 let buffer = '';
 let reaping = false;
-const signal = (pgid, sig) => {
-  try { process.kill(-pgid, sig); return true; } catch (e) { return e.code === 'EPERM'; }
+const cgroupPids = (procs) => {
+  const pids = [];
+  for (const file of procs) {
+    let text = '';
+    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n')) if (Number(line) > 0) pids.push(Number(line));
+  }
+  return pids;
+};
+// Once its processes are gone, a cgroup left by a dead Scaleplane is removed (nobody else would).
+const forget = (pgid) => {
+  for (const file of groups.get(pgid).procs) {
+    try { fs.rmdirSync(file.slice(0, file.lastIndexOf('/'))); } catch {}
+  }
+  groups.delete(pgid);
+};
+// Signals the group and its cgroups' processes; true while any of them is left.
+const signal = (pgid, sig, procs) => {
+  let left = false;
+  try { process.kill(-pgid, sig); left = true; } catch (e) { left = e.code === 'EPERM'; }
+  for (const pid of cgroupPids(procs)) {
+    try { process.kill(pid, sig); left = true; } catch {}
+  }
+  return left;
 };
 const reap = () => {
   if (reaping) return;
   reaping = true;
   const start = Date.now();
   let longest = 0;
-  for (const [pgid, grace] of groups) {
+  for (const [pgid, { grace, procs }] of groups) {
     longest = Math.max(longest, grace);
-    if (!signal(pgid, 'SIGTERM')) groups.delete(pgid);
+    if (!signal(pgid, 'SIGTERM', procs)) forget(pgid);
   }
   const tick = () => {
     const elapsed = Date.now() - start;
-    for (const [pgid, grace] of groups) {
-      if (!signal(pgid, 0)) groups.delete(pgid);
-      else if (elapsed >= grace) signal(pgid, 'SIGKILL');
+    for (const [pgid, { grace, procs }] of groups) {
+      if (!signal(pgid, 0, procs)) forget(pgid);
+      else if (elapsed >= grace) signal(pgid, 'SIGKILL', procs);
     }
     // Zombies nobody reaps still answer kill(0); give up on them after a bounded time.
     if (groups.size === 0 || elapsed > longest + 5000) process.exit(0);
@@ -46,11 +72,13 @@ process.stdin.on('data', (chunk) => {
   buffer += chunk;
   let nl;
   while ((nl = buffer.indexOf('\n')) >= 0) {
-    const m = /^([+-])(\d+)(?: (\d+))?$/.exec(buffer.slice(0, nl));
+    const m = /^([+-])(\d+)(?: (\d+))?(?: (.+))?$/.exec(buffer.slice(0, nl));
     buffer = buffer.slice(nl + 1);
     const pgid = m ? Number(m[2]) : 0;
     if (pgid <= 1) continue;
-    if (m[1] === '+') groups.set(pgid, Number(m[3] ?? 5000));
+    let procs = [];
+    try { procs = m[4] ? JSON.parse(m[4]).filter((f) => typeof f === 'string') : []; } catch {}
+    if (m[1] === '+') groups.set(pgid, { grace: Number(m[3] ?? 5000), procs });
     else groups.delete(pgid);
   }
 });
@@ -66,7 +94,8 @@ export class Reaper {
   #child: ChildProcess | undefined;
   #lastSpawn = 0;
   readonly #users = new Set<(err: Error) => void>();
-  readonly #groups = new Map<number, number>();
+  /** pgid → grace and the cgroup.procs files of its cgroups (none for an unsized instance). */
+  readonly #groups = new Map<number, { graceMs: number; procs: readonly string[] }>();
 
   /**
    * acquire records one more user (a LocalProvider) that hears about reaper failures through
@@ -81,11 +110,14 @@ export class Reaper {
     };
   }
 
-  /** register asks the reaper to kill group `pgid` (SIGTERM, then SIGKILL after `graceMs`) if we die. */
-  register(pgid: number, graceMs: number): void {
-    this.#groups.set(pgid, graceMs);
+  /**
+   * register asks the reaper to kill group `pgid`, and every process in the cgroups whose
+   * `cgroup.procs` files are `procs` (SIGTERM, then SIGKILL after `graceMs`), if we die.
+   */
+  register(pgid: number, graceMs: number, procs: readonly string[] = []): void {
+    this.#groups.set(pgid, { graceMs, procs });
     if (!this.#child) this.#spawn();
-    else this.#send(`+${pgid} ${Math.round(graceMs)}\n`);
+    else this.#send(registration(pgid, graceMs, procs));
   }
 
   /** unregister forgets group `pgid`, once it has no process left. */
@@ -138,7 +170,7 @@ export class Reaper {
     child.unref();
     (child.stdin as Socket | null)?.unref();
     let lines = '';
-    for (const [pgid, grace] of this.#groups) lines += `+${pgid} ${Math.round(grace)}\n`;
+    for (const [pgid, { graceMs, procs }] of this.#groups) lines += registration(pgid, graceMs, procs);
     if (lines) this.#send(lines);
   }
 
@@ -157,6 +189,11 @@ export class Reaper {
     this.#child = undefined;
     child.stdin?.end();
   }
+}
+
+/** registration is the `+` line registering a group (and its cgroups' procs files) with the reaper. */
+function registration(pgid: number, graceMs: number, procs: readonly string[]): string {
+  return `+${pgid} ${Math.round(graceMs)}${procs.length > 0 ? ` ${JSON.stringify(procs)}` : ''}\n`;
 }
 
 let shared: Reaper | undefined;
