@@ -46,7 +46,7 @@ import {
 } from './ports.js';
 import { sharedReaper } from './reaper.js';
 import { instanceSpec } from './spec.js';
-import { quoteOutput, startTimeoutReason } from './start-failure.js';
+import { quoteOutput, shellSignal, startTimeoutReason } from './start-failure.js';
 import {
   freePort,
   groupAlive,
@@ -1125,6 +1125,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     else if (slot.leftGroupRunning && exit?.code === 0)
       parts.push(
         'its other processes kept running: the command went to the background; keep the app in the foreground (no `&`, no daemon mode; `exec app`)',
+      );
+    else if (exit?.code != null && shellSignal(exit.code) !== undefined)
+      parts.push(
+        `killed by ${shellSignal(exit.code)} (its shell reports a signal as 128 + its number, here ${exit.code - 128})`,
       );
     const joined = parts.length > 1 ? `${parts[0]}: ${parts.slice(1).join(', ')}` : (parts[0] ?? '');
     const all = [joined, quoteOutput(slot.lastOutput) ?? ''].filter((p) => p !== '').join('; ');

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { HealthAnswer, PortState } from './system.js';
 
 /** StartTimeout is what is known of an instance still running when its start_timeout ran out. */
@@ -44,4 +45,16 @@ export function quoteOutput(last: string | undefined): string | undefined {
   const line = last?.trim();
   if (!line) return undefined;
   return `last output: ${JSON.stringify(line.length > 300 ? `${line.slice(0, 300)}…` : line)}`;
+}
+
+/**
+ * shellSignal names the signal behind an exit code a shell reports for a child it ran (128 + the
+ * signal's number: 139 for SIGSEGV, 137 for SIGKILL), undefined for other codes. An instance's
+ * leader is `/bin/sh -c command`, and dash (Debian's /bin/sh) runs even a lone command as its
+ * child: an app that segfaulted was reported as only "exit code 139", never as a signal.
+ */
+export function shellSignal(code: number): NodeJS.Signals | undefined {
+  if (!(code > 128 && code < 128 + 65)) return undefined;
+  const entry = Object.entries(constants.signals).find(([, number]) => number === code - 128);
+  return entry?.[0] as NodeJS.Signals | undefined;
 }
