@@ -307,6 +307,8 @@ export class ApiServer {
     const controller = this.#options.controller;
     if (path === '/api/scalability/stream') {
       allow(method, ['GET', 'HEAD']);
+      // Before a slot is taken: `grup=web` streamed every group, as if the filter held.
+      checkQuery(url, STREAM_QUERY);
       // HEAD gets the stream's head and no events: nothing held open, so no slot taken.
       if (method === 'GET') this.#takeStreamSlot(principal, req.headers.authorization, res);
       return this.#liveStream().handle(req, res, url, principal);
@@ -741,6 +743,8 @@ function allow(method: string, methods: string[]): void {
 
 /** EVENTS_QUERY are the query parameters `GET /api/scalability/events` reads. */
 const EVENTS_QUERY = ['group', 'since', 'limit'] as const;
+/** STREAM_QUERY are the query parameters `GET /api/scalability/stream` reads. */
+const STREAM_QUERY = ['group'] as const;
 
 /**
  * checkQuery refuses a parameter the route does not read, or one given twice: `Limit=10` or

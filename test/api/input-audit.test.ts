@@ -2,7 +2,7 @@
 // changes nothing.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ApiHarness, startApi } from '../helpers/api-harness.js';
+import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
 
 describe('control API input audit', () => {
   let api: ApiHarness;
@@ -61,5 +61,29 @@ describe('control API input audit', () => {
     const ok = await api.call('/api/scalability/events?limit=1&group=web&since=0');
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.body.events.length, 1, ok.text);
+  });
+
+  it('stream: an unknown or repeated query parameter is a 400 naming it, and takes no slot', async () => {
+    for (const [query, error] of [
+      ['grup=web', 'grup: unknown query parameter (did you mean "group"?)'],
+      ['group=web&group=web', 'group: given more than once'],
+    ] as const) {
+      // More than the 10 streams a token may hold: a refused request must not keep one.
+      for (let i = 0; i < 12; i++) {
+        // fetch resolves at the head: a stream that was opened instead is cancelled, not awaited.
+        const abort = new AbortController();
+        const res = await fetch(`${api.base}/api/scalability/stream?${query}`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+          signal: abort.signal,
+        });
+        const status = res.status;
+        const body = status === 400 ? await res.text() : '';
+        abort.abort();
+        assert.equal(status, 400, `${query}: answered ${status}`);
+        assert.equal(JSON.parse(body).error, error, query);
+      }
+    }
+    const head = await api.call('/api/scalability/stream?group=web', { method: 'HEAD' });
+    assert.equal(head.status, 200, head.text);
   });
 });
