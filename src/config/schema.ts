@@ -380,6 +380,19 @@ export const balancerSchema = mapping({
     }),
   );
 
+/**
+ * routeCovers says whether every request `inner` matches is matched by `outer` too, as the balancer
+ * matches: a host exactly or `*.suffix` by suffix (no host: any), the path by string prefix.
+ */
+export function routeCovers(outer: RouteConfig, inner: RouteConfig): boolean {
+  if (!(inner.pathPrefix ?? '/').startsWith(outer.pathPrefix ?? '/')) return false;
+  if (outer.host === undefined) return true;
+  if (inner.host === undefined) return false;
+  if (!outer.host.startsWith('*.')) return inner.host === outer.host;
+  const suffix = outer.host.slice(1);
+  return (inner.host.startsWith('*.') ? inner.host.slice(1) : inner.host).endsWith(suffix);
+}
+
 /** routesSchema is the top-level `routes` list: host and/or path prefix → group. */
 export const routesSchema = z.array(
   mapping({
@@ -1284,6 +1297,14 @@ export const fullFormSchema = mapping(
           message: `no group "${route.group}"`,
         });
       }
+      // First match wins: a route behind one that takes all its requests was accepted and never used.
+      const earlier = raw.routes.findIndex((other, at) => at < index && routeCovers(other, route));
+      if (earlier !== -1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index],
+          message: `never used: routes.${earlier} comes first and takes every request this one matches (the first match wins); put the narrower route first`,
+        });
     });
   })
   .transform(

@@ -250,4 +250,49 @@ describe('config input audit', () => {
       JSON.stringify(issues),
     );
   });
+
+  // Routes are tried in order and the first match wins: a second `path_prefix: /api` (or any route
+  // behind a catch-all) was accepted and never received a request.
+  it('a route that an earlier route shadows is refused at its line, naming the earlier one', () => {
+    const group = ['groups:', '  web: { command: a }', '  api: { command: b }', 'routes:'];
+    const shadowed: [string[], string][] = [
+      [['  - { path_prefix: /api, group: web }', '  - { path_prefix: /api, group: api }'], 'routes.0'],
+      [['  - { path_prefix: /api, group: web }', '  - { path_prefix: /api/v2, group: api }'], 'routes.0'],
+      [['  - { group: web }', '  - { host: api.example.com, group: api }'], 'routes.0'],
+      [
+        ['  - { host: Example.com, group: web }', '  - { host: example.COM, path_prefix: /x, group: api }'],
+        'routes.0',
+      ],
+      [
+        ['  - { host: "*.example.com", group: web }', '  - { host: api.example.com, group: api }'],
+        'routes.0',
+      ],
+      [
+        ['  - { host: "*.example.com", group: web }', '  - { host: "*.eu.example.com", group: api }'],
+        'routes.0',
+      ],
+    ];
+    for (const [routes, earlier] of shadowed) {
+      const issues = issuesOf(lines(...group, ...routes));
+      assert.deepEqual(
+        issues.map(({ path, line }) => ({ path, line })),
+        [{ path: 'routes.1', line: 6 }],
+        `${routes.join(' / ')}: ${JSON.stringify(issues)}`,
+      );
+      assert.ok(issues[0]!.message.includes(`never used: ${earlier} comes first`), issues[0]!.message);
+    }
+    // Narrower first is how routes are meant to be written; a wildcard does not take the bare domain.
+    const config = parseConfig(
+      lines(
+        ...group,
+        '  - { path_prefix: /api/v2, group: api }',
+        '  - { path_prefix: /api, group: web }',
+        '  - { host: "*.example.com", group: api }',
+        '  - { host: example.com, group: web }',
+        '  - { host: api.example.org, group: api }',
+      ),
+      { baseDir: '/srv/app' },
+    );
+    assert.equal(config.routes.length, 5);
+  });
 });
