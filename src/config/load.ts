@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Document, LineCounter, parseDocument } from 'yaml';
+import { type Document, LineCounter, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { badMerges, lineOf } from './locate.js';
@@ -140,9 +140,29 @@ function toPlainValue(doc: Document, counter: LineCounter, source: string | unde
   } catch (error) {
     // toJS throws on alias bombs (too many alias expansions) and on a merge of a non-mapping.
     const merges = badMerges(doc, counter);
-    const issues = merges.length > 0 ? merges : [{ path: '', message: (error as Error).message }];
+    const issues = merges.length > 0 ? merges : [aliasIssue(doc, counter, error as Error)];
     throw new ConfigError(issues, { source, cause: error });
   }
+}
+
+/**
+ * aliasIssue words the yaml library's refusal of an alias bomb ("Excessive alias count indicates a
+ * resource exhaustion attack", with no position) and points at the first alias of the file.
+ */
+function aliasIssue(doc: Document, counter: LineCounter, error: Error): ConfigIssue {
+  if (!/alias/i.test(error.message)) return { path: '', message: error.message };
+  let line: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.range) line = counter.linePos(node.range[0]).line;
+      return visit.BREAK;
+    },
+  });
+  return {
+    path: '',
+    ...(line === undefined ? {} : { line }),
+    message: `refused: the aliases (*name, the first one here) expand to more than the YAML reader allows, as an alias bomb does (${error.message})`,
+  };
 }
 
 /**

@@ -295,4 +295,15 @@ describe('config input audit', () => {
     );
     assert.equal(config.routes.length, 5);
   });
+
+  // The yaml library refuses an alias bomb with "Excessive alias count…" and no position.
+  it('an alias bomb is refused with the line of the first alias', () => {
+    const rows = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [name, prev] of ['ba', 'cb', 'dc', 'ed', 'fe', 'gf', 'hg', 'ih'])
+      rows.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    const issues = issuesOf(lines('groups:', '  web: { command: a }', ...rows));
+    assert.equal(issues.length, 1, JSON.stringify(issues));
+    assert.equal(issues[0]!.line, 4, JSON.stringify(issues));
+    assert.match(issues[0]!.message, /alias bomb/, issues[0]!.message);
+  });
 });
