@@ -42,7 +42,7 @@ export interface RabbitMqSourceOptions {
    * `length` reads it only when this is set, and then counts unacknowledged messages too.
    */
   managementUrl?: string;
-  /** How long one management API request may take, ms. @defaultValue 5000 */
+  /** How long one read may take (a management API request; over AMQP, connecting and checkQueue), ms. @defaultValue 5000 */
   timeout?: number;
 }
 
@@ -144,7 +144,8 @@ export class RabbitMqSource implements MetricSource {
 
   #connect() {
     this.#connection ??= (async () => {
-      const connection = await amqp.connect(this.#options.url);
+      // `timeout` bounds the TCP connect and the AMQP handshake (amqplib clears it once open).
+      const connection = await amqp.connect(this.#options.url, { timeout: this.#timeout });
       const reset = () => {
         this.#connection = undefined;
       };
@@ -169,17 +170,48 @@ export class RabbitMqSource implements MetricSource {
     if (this.#closed) throw new MetricSourceError('SOURCE_FAILED', 'closed');
     if (this.#management && this.mode === 'rate') return [await this.#readRate(this.#management)];
     if (this.#management) return [await this.#readDepth(this.#management)];
-    try {
+    // Bounded: an endpoint that accepts the connection and then says nothing (a broker stopped
+    // behind a proxy or load balancer, SIGSTOP) left checkQueue, or the handshake, waiting forever.
+    // The poller counted the metric missing after its own timeout, but started no other read while
+    // that one hung, so the metric stayed missing after the broker was back. Past the timeout the
+    // connection is dropped and the next read opens a new one.
+    const attempt = (async () => {
       const { channel } = await this.#connect();
       const { messageCount } = await channel.checkQueue(this.#options.queue);
-      return [messageCount];
+      return messageCount;
+    })();
+    attempt.catch(() => {}); // settles after a timeout too: nobody waits for it then
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#abandon();
+        reject(new Error(`no answer within ${this.#timeout} ms`));
+      }, this.#timeout);
+    });
+    try {
+      return [await Promise.race([attempt, timedOut])];
     } catch (err) {
       throw new MetricSourceError(
         'SOURCE_FAILED',
         `rabbitmq queue ${this.#options.queue}: ${err instanceof Error ? err.message : err}`,
         { cause: err },
       );
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** #abandon drops the connection (now, or once it opens) so that the next read opens another. */
+  #abandon(): void {
+    const pending = this.#connection;
+    this.#connection = undefined;
+    void pending?.then(
+      ({ connection }) =>
+        (connection as unknown as AmqpSocketOwner).connection?.stream?.destroy(
+          new Error('abandoned: the broker did not answer'),
+        ),
+      () => {},
+    );
   }
 
   async #readRate(request: ManagementRequest): Promise<number> {

@@ -15,6 +15,8 @@ export interface RedisSourceOptions {
   key: string;
   /** Stream consumer group: count its lag + pending instead of the stream's length. */
   group?: string;
+  /** How long one read may take before it fails and its connection is dropped, ms. @defaultValue 5000 */
+  timeout?: number;
 }
 
 /** RedisSource reads one key's backlog. */
@@ -22,30 +24,66 @@ export class RedisSource implements MetricSource {
   readonly name = 'redis';
   readonly kind = 'total' as const;
   readonly #options: RedisSourceOptions;
-  readonly #redis: Redis;
+  readonly #timeout: number;
+  #redis: Redis;
   #closed = false;
   constructor(options: RedisSourceOptions) {
     this.#options = options;
-    this.#redis = new Redis(options.url, {
+    this.#timeout = options.timeout ?? 5000;
+    if (!(this.#timeout > 0)) throw new RangeError(`timeout must be positive, got ${this.#timeout}`);
+    this.#redis = this.#client();
+  }
+
+  #client(): Redis {
+    const redis = new Redis(this.#options.url, {
       lazyConnect: true,
       // Fail a read fast rather than queueing it while the server is away: the poller retries.
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       connectTimeout: 2000,
     });
-    this.#redis.on('error', () => {});
+    redis.on('error', () => {});
+    return redis;
   }
 
+  /**
+   * read is bounded by `timeout`: a server that accepts the connection and then says nothing
+   * (SIGSTOP, a proxy whose Redis is gone) left the connect's ready check or a command waiting
+   * forever, and the poller, which starts no other read while one hangs, kept the metric missing
+   * after the server was back. Past the timeout the client is replaced: ioredis has no way back
+   * from a client disconnected while it was reconnecting (its status stays `reconnecting`).
+   */
   async read(): Promise<number[]> {
+    const { key } = this.#options;
+    if (this.#closed) throw new MetricSourceError('SOURCE_FAILED', 'closed');
+    const redis = this.#redis;
+    const reading = this.#readKey(redis);
+    reading.catch(() => {}); // settles after a timeout too: nobody waits for it then
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#timeout);
+    });
+    try {
+      const outcome = await Promise.race([reading, timedOut]);
+      if (outcome !== 'timeout') return outcome;
+      if (this.#redis === redis && !this.#closed) this.#redis = this.#client();
+      redis.disconnect();
+      throw new MetricSourceError('SOURCE_FAILED', `redis ${key}: no answer within ${this.#timeout} ms`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #readKey(redis: Redis): Promise<number[]> {
     const { key, group } = this.#options;
     try {
-      if (this.#redis.status === 'wait' || this.#redis.status === 'end') await this.#redis.connect();
-      const type = await this.#redis.type(key);
+      if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
+      const type = await redis.type(key);
       if (type === 'none') return [0];
-      if (type === 'list') return [await this.#redis.llen(key)];
+      if (type === 'list') return [await redis.llen(key)];
       if (type !== 'stream') throw new Error(`key ${key} is a ${type}, not a list or stream`);
-      if (group === undefined) return [await this.#redis.xlen(key)];
-      const groups = (await this.#redis.xinfo('GROUPS', key)) as unknown[][];
+      if (group === undefined) return [await redis.xlen(key)];
+      const groups = (await redis.xinfo('GROUPS', key)) as unknown[][];
       for (const fields of groups) {
         const info = new Map<string, unknown>();
         for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
@@ -53,9 +91,9 @@ export class RedisSource implements MetricSource {
         const lag = info.get('lag');
         const backlog =
           lag === null || lag === undefined
-            ? await this.#undelivered(key, String(info.get('last-delivered-id')))
+            ? await this.#undelivered(redis, key, String(info.get('last-delivered-id')))
             : Number(lag);
-        return [backlog + Number(info.get('pending') ?? 0) + (await this.#dueDelayed(key))];
+        return [backlog + Number(info.get('pending') ?? 0) + (await this.#dueDelayed(redis, key))];
       }
       throw new Error(`stream ${key} has no consumer group ${group}`);
     } catch (err) {
@@ -76,11 +114,11 @@ export class RedisSource implements MetricSource {
    * deleted read 11 instead of 7 (and a stream keeping its history read all of it). Counted up to
    * UNDELIVERED_SCAN entries; past that the length, never below the count, stands in for it.
    */
-  async #undelivered(key: string, lastDelivered: string): Promise<number> {
+  async #undelivered(redis: Redis, key: string, lastDelivered: string): Promise<number> {
     // Inclusive of lastDelivered (the exclusive `(id` form needs Redis 6.2), which is skipped.
-    const entries = await this.#redis.xrange(key, lastDelivered, '+', 'COUNT', UNDELIVERED_SCAN + 1);
+    const entries = await redis.xrange(key, lastDelivered, '+', 'COUNT', UNDELIVERED_SCAN + 1);
     const after = entries.filter(([id]) => id !== lastDelivered).length;
-    return after <= UNDELIVERED_SCAN ? after : this.#redis.xlen(key);
+    return after <= UNDELIVERED_SCAN ? after : redis.xlen(key);
   }
 
   /**
@@ -90,12 +128,12 @@ export class RedisSource implements MetricSource {
    * they never showed in the backlog, no worker was started, and they never ran. Due on Redis's
    * clock, as the queue schedules them; not-yet-due ones wake nobody.
    */
-  async #dueDelayed(key: string): Promise<number> {
+  async #dueDelayed(redis: Redis, key: string): Promise<number> {
     if (!key.endsWith(':stream')) return 0;
     const delayed = `${key.slice(0, -':stream'.length)}:delayed`;
-    if ((await this.#redis.type(delayed)) !== 'zset') return 0;
-    const [seconds, micros] = await this.#redis.time();
-    return this.#redis.zcount(delayed, '-inf', Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
+    if ((await redis.type(delayed)) !== 'zset') return 0;
+    const [seconds, micros] = await redis.time();
+    return redis.zcount(delayed, '-inf', Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
   }
 
   async close(): Promise<void> {
