@@ -946,8 +946,9 @@ export function instanceBoundsIssues(counts: InstanceCounts): { key: 'max' | 'in
   ];
 }
 
+/** isInt is a count that passed its own check: `1e20` or `-1` gets its own error, not a second one on max. */
 function isInt(value: unknown): value is number {
-  return Number.isInteger(value);
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 /** defaultMaxInstances is max_instances when omitted: min_instances, but at least one instance. */

@@ -306,4 +306,22 @@ describe('config input audit', () => {
     assert.equal(issues[0]!.line, 4, JSON.stringify(issues));
     assert.match(issues[0]!.message, /alias bomb/, issues[0]!.message);
   });
+
+  // One bad value, one error: a min_instances over 2^53 also blamed max_instances, at another line.
+  it('a min_instances too large to count is one error, not a second one on max_instances', () => {
+    for (const value of ['99999999999999999999', '-1']) {
+      const issues = issuesOf(
+        lines(
+          ...GROUP.map((line) =>
+            line.replace('START', '30s').replace('min_instances: 1', `min_instances: ${value}`),
+          ),
+        ),
+      );
+      assert.deepEqual(
+        issues.map(({ path, line }) => ({ path, line })),
+        [{ path: 'groups.web.min_instances', line: 4 }],
+        `${value}: ${JSON.stringify(issues)}`,
+      );
+    }
+  });
 });
