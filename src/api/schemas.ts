@@ -14,8 +14,9 @@ export type ScaleGroupRequest = z.infer<typeof ScaleGroupRequest>;
 /** ResizeGroupRequest is the body of `POST /api/scalability/resize-group`. */
 export const ResizeGroupRequest = z.strictObject({
   group: z.string().min(1).max(63),
-  cpu: z.union([z.string(), z.number()]).optional(),
-  memory: z.union([z.string(), z.number()]).optional(),
+  // zod's own words for a failed union are "Invalid input": say what the field takes.
+  cpu: z.union([z.string(), z.number()], { error: 'expected cores such as 0.5 or "500m"' }).optional(),
+  memory: z.union([z.string(), z.number()], { error: 'expected bytes or a size such as "256Mi"' }).optional(),
   size: z.string().optional(),
 });
 

@@ -86,4 +86,21 @@ describe('control API input audit', () => {
     const head = await api.call('/api/scalability/stream?group=web', { method: 'HEAD' });
     assert.equal(head.status, 200, head.text);
   });
+
+  // A failed zod union says only "Invalid input".
+  it('resize-group: cpu or memory of the wrong type says what the field takes', async () => {
+    for (const [body, error] of [
+      [{ group: 'web', cpu: [1] }, 'cpu: expected cores such as 0.5 or "500m"'],
+      [{ group: 'web', memory: { mi: 256 } }, 'memory: expected bytes or a size such as "256Mi"'],
+      [{ group: 'web', cpu: null }, 'cpu: expected cores such as 0.5 or "500m"'],
+    ] as const) {
+      const res = await api.call('/api/scalability/resize-group', {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.status, 400, res.text);
+      assert.equal(res.body.error, error, JSON.stringify(body));
+    }
+  });
 });
