@@ -220,3 +220,17 @@ export class CpuSampler {
     for (const pgid of pgids) this.#previous.delete(pgid);
   }
 }
+
+/**
+ * threadCount is the `Threads:` count of /proc/<pid>/status, 0 when it cannot be read. A process
+ * in state Z with more than one is not dead yet: its main thread ended, its other threads still
+ * exit (Node does so), and it still holds its cgroup.
+ */
+export function threadCount(pid: number, procRoot = '/proc'): number {
+  try {
+    const status = readFileSync(`${procRoot}/${pid}/status`, 'utf8');
+    return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}

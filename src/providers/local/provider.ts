@@ -29,6 +29,7 @@ import {
   detectCgroups,
   oomKills,
   removeCgroupDirs,
+  removeCgroupDirsOnceEmpty,
   signalCgroups,
 } from './cgroups.js';
 import { parseProcStat } from './cpu.js';
@@ -1474,7 +1475,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#slots = this.#slots.filter((s) => s !== slot);
     // Gone (stopped, failed, or never started): its port may be handed out again.
     this.#ports.release(slot.port);
-    if (slot.cgroupDirs.length > 0) removeCgroupDirs(slot.cgroupDirs);
+    if (slot.cgroupDirs.length > 0) void removeCgroupDirsOnceEmpty(slot.cgroupDirs);
     if (this.#registry && slot.pid !== undefined) this.#track(this.#registry.remove(this.#group, slot.id));
     if (slot.pid !== undefined) this.emit('change');
     this.#reconcile();

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
-import { readProcTable } from './cpu.js';
+import { readProcTable, threadCount } from './cpu.js';
 
 /** freePort asks the kernel for a free TCP port on `host` (bind to port 0, read it, close). */
 export function freePort(host: string): Promise<number> {
@@ -123,7 +123,10 @@ export function groupAlive(pgid: number, procRoot = '/proc'): boolean {
   } catch {
     // EPERM: a process we may not signal is in the group, so it is not empty.
   }
-  return readProcTable(procRoot).some((s) => s.pgrp === pgid && s.state !== 'Z');
+  // A zombie main thread with other threads still exiting is not gone yet (see threadCount).
+  return readProcTable(procRoot).some(
+    (s) => s.pgrp === pgid && (s.state !== 'Z' || threadCount(s.pid, procRoot) > 1),
+  );
 }
 
 let setpriv: string | null | undefined;
