@@ -36,6 +36,7 @@ import {
   streamEndReason,
 } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
+import { duplicateName } from './json-keys.js';
 import { LogThrottle } from './log-throttle.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
@@ -818,9 +819,13 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     throw new HttpError(400, 'body: not valid UTF-8');
   }
   if (text.trim() === '') throw new HttpError(400, 'body: expected a JSON object');
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, `body: invalid JSON (${(err as Error).message})`);
   }
+  const repeated = duplicateName(text);
+  if (repeated !== undefined) throw new HttpError(400, `${repeated}: given more than once`);
+  return value;
 }

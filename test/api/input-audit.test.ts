@@ -2,6 +2,7 @@
 // changes nothing.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { duplicateName } from '../../src/api/json-keys.js';
 import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
 
 describe('control API input audit', () => {
@@ -103,4 +104,50 @@ describe('control API input audit', () => {
       assert.equal(res.body.error, error, JSON.stringify(body));
     }
   });
+
+  // JSON.parse keeps the last of two equal names: this body set the group to 1.
+  it('a name given twice in one JSON object is a 400 naming it, and changes nothing', async () => {
+    const before = api.controller.status('web').desired;
+    for (const [body, error] of [
+      ['{"group":"web","action":"scale-in","instances":1,"action":"set"}', 'action: given more than once'],
+      ['{"group":"web","action":"set","instances":2,"instances":4}', 'instances: given more than once'],
+      ['{"group":"web","action":"set","instances":2,"x":{"a":1,"a":2}}', 'x.a: given more than once'],
+      ['{"group":"web","act\\u0069on":"set","action":"set","instances":2}', 'action: given more than once'],
+    ] as const) {
+      const res = await api.call('/api/scalability/scale-group', {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(res.status, 400, res.text);
+      assert.equal(res.body.error, error, body);
+    }
+    assert.equal(api.controller.status('web').desired, before, 'desired count unchanged');
+    // Equal names in different objects, and names inside strings, are fine.
+    const ok = await api.call('/api/scalability/scale-group', {
+      method: 'POST',
+      body: '{"group":"web","action":"set","instances":2}',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(ok.status, 200, ok.text);
+  });
+});
+
+describe('duplicateName', () => {
+  const cases: [string, string | undefined][] = [
+    ['{"a":1,"b":2}', undefined],
+    ['[{"a":1},{"a":2}]', undefined],
+    ['{"a":{"a":1},"b":{"a":2}}', undefined],
+    ['{"u":["{\\"a\\":1,\\"a\\":2}"]}', undefined],
+    ['{"a\\"":1,"a":2}', undefined],
+    ['{"a":1,"a":2}', 'a'],
+    ['{"u":[1,{"x":1},{"a":1,"a":2}]}', 'u.2.a'],
+    ['{"x":{"y":[[],{"z":0,"z":0}]}}', 'x.y.1.z'],
+    ['{"\\u0061":1,"a":2}', 'a'],
+  ];
+  for (const [text, expected] of cases)
+    it(`${text} → ${expected ?? 'none'}`, () => {
+      JSON.parse(text); // the cases are valid JSON, as readJson hands them over
+      assert.equal(duplicateName(text), expected);
+    });
 });
