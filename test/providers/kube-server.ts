@@ -24,7 +24,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import type { KubernetesProviderConfig } from '../../src/config/types.js';
+import { KubernetesProvider, type KubernetesProviderOptions } from '../../src/providers/index.js';
 
 /** WEB_DEPLOYMENT is the provider config of the Deployment shop/web the tests add to a KubeServer. */
 export const WEB_DEPLOYMENT = {
@@ -35,6 +38,40 @@ export const WEB_DEPLOYMENT = {
   port: 8080,
   mode: 'controller',
 } as const;
+
+/**
+ * webOnKube starts a KubeServer holding the Deployment shop/web at `replicas` (`arrange` changes it
+ * further before any provider looks) and makes a KubernetesProvider for group web on it, not
+ * started; both close after the test. `config` is merged into WEB_DEPLOYMENT, `options` into the
+ * provider's (15 s timeout, 50 ms between watches).
+ */
+export async function webOnKube(
+  t: TestContext,
+  replicas: number,
+  setup: {
+    arrange?: (server: KubeServer) => void;
+    config?: Partial<KubernetesProviderConfig>;
+    options?: Partial<KubernetesProviderOptions>;
+  } = {},
+): Promise<{ server: KubeServer; provider: KubernetesProvider }> {
+  const server = new KubeServer();
+  await server.start();
+  t.after(() => server.close());
+  server.addWorkload('Deployment', 'shop', 'web', replicas);
+  setup.arrange?.(server);
+  const provider = new KubernetesProvider({
+    group: 'web',
+    config: { ...WEB_DEPLOYMENT, ...setup.config },
+    minInstances: 1,
+    maxInstances: 5,
+    client: { kubeConfig: kubeConfig(server.url) },
+    rewatchDelay: 50,
+    timeout: 15_000,
+    ...setup.options,
+  });
+  t.after(() => provider.close());
+  return { server, provider };
+}
 
 /** kubeConfig points the official client at a KubeServer, as caller `token` (the server tells callers apart by it). */
 export function kubeConfig(server: string, token = 'test-token'): k8s.KubeConfig {

@@ -3,27 +3,15 @@
 // (kube-server.ts), through the official client over real HTTP, and purely.
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
-import { KubernetesProvider } from '../../src/providers/index.js';
 import { appliedReplicas, LAST_APPLIED } from '../../src/providers/kubernetes/index.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { webOnKube } from './kube-server.js';
 
 async function startWith(t: TestContext, metadata: object): Promise<string[]> {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', 2);
-  Object.assign(server.workloads.get('shop/web')!.object.metadata, metadata);
   const warnings: string[] = [];
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} },
+  const { provider } = await webOnKube(t, 2, {
+    arrange: (server) => Object.assign(server.workloads.get('shop/web')!.object.metadata, metadata),
+    options: { logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} } },
   });
-  t.after(() => provider.close());
   await provider.start();
   return warnings;
 }

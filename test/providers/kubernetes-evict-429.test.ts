@@ -4,24 +4,11 @@
 // official client over real HTTP.
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
-import { KubernetesProvider } from '../../src/providers/index.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import type { KubernetesProvider } from '../../src/providers/index.js';
+import { type KubeServer, webOnKube } from './kube-server.js';
 
 async function three(t: TestContext): Promise<{ server: KubeServer; provider: KubernetesProvider }> {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', 3);
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    timeout: 15_000,
-  });
-  t.after(() => provider.close());
+  const { server, provider } = await webOnKube(t, 3);
   await provider.start();
   await provider.scaleTo(3);
   return { server, provider };

@@ -4,29 +4,18 @@
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
 import type { KubernetesProviderConfig } from '../../src/config/types.js';
-import { KubernetesProvider, ProviderError } from '../../src/providers/index.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { type KubernetesProvider, ProviderError } from '../../src/providers/index.js';
+import { type KubeServer, webOnKube } from './kube-server.js';
 
 async function setup(
   t: TestContext,
   config: Partial<KubernetesProviderConfig> = {},
 ): Promise<{ server: KubeServer; provider: KubernetesProvider; warnings: string[] }> {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', 2);
   const warnings: string[] = [];
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT, ...config },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    timeout: 15_000,
-    logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} },
+  const { server, provider } = await webOnKube(t, 2, {
+    config,
+    options: { logger: { info() {}, warn: (_f, msg) => warnings.push(msg), error() {} } },
   });
-  t.after(() => provider.close());
   return { server, provider, warnings };
 }
 

@@ -3,25 +3,12 @@
 // KubeServer (kube-server.ts), through the official client over real HTTP.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { KubernetesProvider, ProviderError } from '../../src/providers/index.js';
+import { ProviderError } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { webOnKube } from './kube-server.js';
 
 it("scaleTo that times out on unschedulable pods names them and the scheduler's reason", async (t) => {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', 1);
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    timeout: 1500,
-  });
-  t.after(() => provider.close());
+  const { server, provider } = await webOnKube(t, 1, { options: { timeout: 1500 } });
   await provider.start();
   await until(() => provider.instances()[0]?.state === 'ready', 5000, 'the first pod Ready');
   server.unschedulable = '0/3 nodes are available: 3 Insufficient cpu.';

@@ -3,33 +3,22 @@
 // (kube-server.ts), through the official client over real HTTP.
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
-import { KubernetesProvider, ProviderError } from '../../src/providers/index.js';
+import { type KubernetesProvider, ProviderError } from '../../src/providers/index.js';
 import { labelSelector } from '../../src/providers/kubernetes/index.js';
 import { until } from '../helpers/until.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { type KubeServer, webOnKube } from './kube-server.js';
 
 async function setup(
   t: TestContext,
   selector: object,
 ): Promise<{ server: KubeServer; provider: KubernetesProvider }> {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', 2);
-  server.workloads.get('shop/web')!.object.spec.selector = selector;
-  // A canary's pod in the same namespace: app=web like the workload's, but track=canary.
-  server.addPod('shop', 'web-canary-0', { app: 'web', track: 'canary' });
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    timeout: 15_000,
+  return webOnKube(t, 2, {
+    arrange: (server) => {
+      server.workloads.get('shop/web')!.object.spec.selector = selector;
+      // A canary's pod in the same namespace: app=web like the workload's, but track=canary.
+      server.addPod('shop', 'web-canary-0', { app: 'web', track: 'canary' });
+    },
   });
-  t.after(() => provider.close());
-  return { server, provider };
 }
 
 it('a selector with matchExpressions leaves out the pods it excludes (a canary sharing app=web)', async (t) => {

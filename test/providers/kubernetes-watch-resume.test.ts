@@ -3,29 +3,14 @@
 // KubeServer (kube-server.ts), through the official client over real HTTP.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { KubernetesProvider } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { webOnKube } from './kube-server.js';
 
 it('a pods watch that ended at its timeoutSeconds resumes from the last resourceVersion: no new list, no event missed', {
   timeout: 30_000,
 }, async (t) => {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', 2);
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    timeout: 15_000,
-    // The fake ends each watch after 1 s, as the API server does at timeoutSeconds.
-    watchTimeout: 1000,
-  });
-  t.after(() => provider.close());
+  // The fake ends each watch after 1 s, as the API server does at timeoutSeconds.
+  const { server, provider } = await webOnKube(t, 2, { options: { watchTimeout: 1000 } });
   await provider.start();
   await until(
     () => provider.instances().filter((i) => i.state === 'ready').length === 2,
@@ -57,22 +42,10 @@ it('a pods watch that ended at its timeoutSeconds resumes from the last resource
 });
 
 it('a resumed pods watch whose resourceVersion was compacted away (410 Gone) lists again', async (t) => {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', 1);
   const notes: string[] = [];
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    timeout: 15_000,
-    logger: { info: (_f, msg) => notes.push(msg), warn() {}, error() {} },
+  const { server, provider } = await webOnKube(t, 1, {
+    options: { logger: { info: (_f, msg) => notes.push(msg), warn() {}, error() {} } },
   });
-  t.after(() => provider.close());
   await provider.start();
   const lists = () =>
     server.requests.filter((r) => r.path === '/api/v1/namespaces/shop/pods' && r.query.watch !== 'true');
