@@ -40,6 +40,45 @@ async function backend(name: string, host = '127.0.0.1'): Promise<Named> {
   return { name, server, port, address: `${host.includes(':') ? `[${host}]` : host}:${port}` };
 }
 
+/**
+ * holdingBackend answers every request `a` at once, except /slow: it says so (`arrived` emits
+ * 'slow') and answers it only once the test calls release().
+ */
+async function holdingBackend(): Promise<{
+  server: http.Server;
+  arrived: EventEmitter;
+  release: () => void;
+}> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const arrived = new EventEmitter();
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/slow') return res.end('a');
+    arrived.emit('slow');
+    void released.then(() => res.end('a'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, arrived, release };
+}
+
+/** scaleInConfig is the NGINX driver's config of the scale-in cases, for the nginx running from `dir`. */
+function scaleInConfig(dir: string, conf: string, include: string) {
+  return {
+    includeFile: include,
+    testCommand: `${NGINX} -t -q -c ${conf}`,
+    reloadCommand: `${NGINX} -c ${conf} -s reload`,
+    debounce: 0,
+    method: 'least_conn' as const,
+    keepalive: 16,
+    maxFails: 3,
+    failTimeout: 10_000,
+    pidFile: join(dir, 'nginx.pid'),
+  };
+}
+
 function get(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     http
@@ -516,18 +555,7 @@ describe('a scale-in whose NGINX master died', { skip: NGINX === undefined && 'n
       await rm(dir, { recursive: true, force: true });
     });
     // a holds /slow until the test lets it go.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const arrived = new EventEmitter();
-    const a = http.createServer((req, res) => {
-      if (req.url !== '/slow') return res.end('a');
-      arrived.emit('slow');
-      void released.then(() => res.end('a'));
-    });
-    a.listen(0, '127.0.0.1');
-    await once(a, 'listening');
+    const { server: a, arrived, release } = await holdingBackend();
     const b = await backend('b');
     t.after(() => {
       for (const s of [a, b.server]) {
@@ -537,17 +565,7 @@ describe('a scale-in whose NGINX master died', { skip: NGINX === undefined && 'n
     });
     const addressOf = (s: http.Server) => `127.0.0.1:${(s.address() as AddressInfo).port}`;
     await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
-    const config = {
-      includeFile: include,
-      testCommand: `${NGINX} -t -q -c ${conf}`,
-      reloadCommand: `${NGINX} -c ${conf} -s reload`,
-      debounce: 0,
-      method: 'least_conn' as const,
-      keepalive: 16,
-      maxFails: 3,
-      failTimeout: 10_000,
-      pidFile: join(dir, 'nginx.pid'),
-    };
+    const config = scaleInConfig(dir, conf, include);
     const instanceA = { id: 'a', address: addressOf(a), state: 'ready' as const };
     await writeFile(include, renderUpstreams([{ name: 'web', instances: [instanceA] }], config));
     execFileSync(NGINX!, ['-c', conf]);
@@ -599,18 +617,7 @@ describe('an old NGINX worker that lingers', { skip: NGINX === undefined && 'ngi
       await rm(dir, { recursive: true, force: true });
     });
     // a holds /slow until the test ends: the worker that proxies it lingers after its reload.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const arrived = new EventEmitter();
-    const a = http.createServer((req, res) => {
-      if (req.url !== '/slow') return res.end('a');
-      arrived.emit('slow');
-      void released.then(() => res.end('a'));
-    });
-    a.listen(0, '127.0.0.1');
-    await once(a, 'listening');
+    const { server: a, arrived, release } = await holdingBackend();
     const b = await backend('b');
     t.after(() => {
       release();
@@ -620,17 +627,7 @@ describe('an old NGINX worker that lingers', { skip: NGINX === undefined && 'ngi
       }
     });
     await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
-    const config = {
-      includeFile: include,
-      testCommand: `${NGINX} -t -q -c ${conf}`,
-      reloadCommand: `${NGINX} -c ${conf} -s reload`,
-      debounce: 0,
-      method: 'least_conn' as const,
-      keepalive: 16,
-      maxFails: 3,
-      failTimeout: 10_000,
-      pidFile: join(dir, 'nginx.pid'),
-    };
+    const config = scaleInConfig(dir, conf, include);
     const instanceA = {
       id: 'a',
       address: `127.0.0.1:${(a.address() as AddressInfo).port}`,
