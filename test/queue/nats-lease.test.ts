@@ -78,10 +78,12 @@ test('a worker cut off past AckWait does not retry a job the server gave to anot
   // Published after A's retry would have been, due after it: once it has run, a retry copy has.
   await other.publish(name, 'marker', { delay: 200 });
   await markerRan;
+  // B's attempt is 2, or 3 when the server's first redelivery went to A's pending pull on the cut
+  // link (seen once in CI: A:1, B:3); either way the job ran twice, once on each worker.
   assert.deepEqual(
-    runs,
-    ['A:1', 'B:2'],
-    `the job ran here and once elsewhere, not a third time (A: ${outcome})`,
+    runs.map((run) => run.replace(/^B:[23]$/, 'B:2|3')),
+    ['A:1', 'B:2|3'],
+    `the job ran here and once elsewhere, not a third time: ${runs} (A: ${outcome})`,
   );
   await a.close();
   await b.close();
