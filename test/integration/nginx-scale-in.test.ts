@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
@@ -94,16 +95,29 @@ groups:
     app.controller.scale('web', 'set', 3);
     await settled(app, 'web', 3, 20_000);
     const base = `http://127.0.0.1:${port}`;
-    // NGINX answers from all 3 instances before the load starts (the reload's workers are up).
+    // NGINX answers from all 3 instances before the load starts (the reload's workers are up): each
+    // probe on a connection of its own, until the 3 answered and the last 30 probes were all 2xx.
+    // The load's first connections land on any NGINX worker, and once 3 of them were answered 502
+    // "no live upstreams" at the load's start, 1.4 s before the scale-in this case is about, by a
+    // worker the probes (then all on one keep-alive connection: one worker) had never met.
     const ports = new Set<number>();
+    let inARow = 0;
     const deadline = Date.now() + 20_000;
-    while (ports.size < 3 && Date.now() < deadline) {
-      const res = await fetch(`${base}/`).catch(() => undefined);
-      const body = res?.ok ? ((await res.json()) as { port: number }) : undefined;
-      if (body) ports.add(body.port);
-      else await new Promise((r) => setTimeout(r, 50));
+    while ((ports.size < 3 || inARow < 30) && Date.now() < deadline) {
+      const answer = await getOnce(`${base}/`);
+      if (answer.status === 200) {
+        ports.add((JSON.parse(answer.body) as { port: number }).port);
+        inARow++;
+      } else {
+        inARow = 0;
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
-    assert.equal(ports.size, 3, 'NGINX routes to the 3 instances');
+    assert.deepEqual(
+      [ports.size, inARow >= 30],
+      [3, true],
+      'NGINX routes to the 3 instances from every worker',
+    );
     // The 502s of the wait above are in the log too; a failure shows what came after them.
     const logStart = await nginxLogSize(dir);
     timeline.mark('load starts');
@@ -143,6 +157,23 @@ groups:
     }
   });
 });
+
+/** getOnce GETs `url` on a connection of its own (closed after), as a new client does; status 0 if it failed. */
+function getOnce(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', () => resolve({ status: 0, body }));
+      })
+      .on('error', () => resolve({ status: 0, body: '' }));
+  });
+}
 
 /**
  * watchScaleIn records, in ms from `mark`, every NGINX reload (with the servers it loaded) and every
