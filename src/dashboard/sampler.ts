@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
+import { monotonicNow } from '../clock.js';
 import { type Bucket, bucketDelta, histogramQuantile } from './quantile.js';
 import type { DashboardSample, GroupSummary } from './types.js';
 
@@ -20,7 +21,12 @@ export interface LiveSamplerOptions {
   intervalMs?: number;
   /** Samples kept per group for a newly opened dashboard. @defaultValue 900 (15 min at 1 s) */
   historySize?: number;
-  /** @defaultValue Date.now */
+  /**
+   * @defaultValue monotonicNow, the decision clock (clock.ts) the journal's times and so the chart's
+   * decision marks are on. With Date.now, a step of the system clock put the samples off the marks by
+   * the step until a restart (10 min back: every later decision was past the chart's end, so never
+   * drawn), and the tick across it showed no rate (a step back) or the rate over the step (forward).
+   */
   now?: () => number;
 }
 
@@ -60,7 +66,7 @@ export class LiveSampler extends EventEmitter<LiveSamplerEvents> {
     super();
     this.#options = options;
     this.intervalMs = options.intervalMs ?? 1000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicNow;
   }
 
   /** start samples every interval until close; safe to call twice. */

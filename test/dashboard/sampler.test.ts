@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { monotonicNow } from '../../src/clock.js';
 import { bucketDelta, histogramQuantile, LiveSampler, toSample } from '../../src/dashboard/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 
@@ -158,4 +160,56 @@ describe('LiveSampler', () => {
     assert.equal(sampler.history().web!.length, 2);
     assert.equal(sampler.history().web!.at(-1)!.rps, 0);
   });
+
+  // The step is made by replacing Date.now, as test/controller/clock-step.test.ts does; the decision
+  // clock (monotonic time since start) is left alone.
+  for (const step of [-10 * 60_000, 60 * 60_000]) {
+    it(`a step of the system clock (${step / 60_000} min) moves no sample off the decision clock`, async () => {
+      // Date.now is replaced before the sampler is made: a default taken as a function reference
+      // sees the step, as it would see a real one.
+      const real = Date.now;
+      let stepped = 0;
+      Date.now = () => real() + stepped;
+      let web: Awaited<ReturnType<LiveSampler['sample']>>[string] | undefined;
+      try {
+        const metrics = createMetrics({ defaultMetrics: false });
+        const sampler = new LiveSampler({
+          registry: metrics.registry,
+          groups: () => [
+            {
+              name: 'web',
+              provider: 'memory',
+              desired: 1,
+              ready: 1,
+              minInstances: 1,
+              maxInstances: 2,
+              autoscaling: true,
+              instances: [],
+            },
+          ],
+        });
+        await sampler.sample();
+        metrics.requests.inc({ group: 'web', code: '2xx' }, 20);
+        // Some monotonic time passes between the two samples, so the second has an interval.
+        const since = performance.now();
+        while (performance.now() - since < 3) await delay(3);
+        stepped = step;
+        ({ web } = await sampler.sample());
+      } finally {
+        Date.now = real;
+      }
+      const off = web!.t - monotonicNow();
+      // A journal entry made now is dated monotonicNow(): its mark on the chart is where this sample is.
+      assert.ok(
+        Math.abs(off) < 1000,
+        `the sample is dated ${off} ms from the decision clock the decision marks are on (a ${step} ms step)`,
+      );
+      // 20 requests within the few ms between the samples: more than 20 a second, not none
+      // (a step back) nor 20 spread over the hour of a step forward.
+      assert.ok(
+        web!.rps !== null && web!.rps > 20,
+        `rate across the step: ${web!.rps} req/s, 20 requests in ms`,
+      );
+    });
+  }
 });
