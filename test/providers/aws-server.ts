@@ -127,6 +127,17 @@ export class AwsServer {
   staleReadsServed = 0;
   #stale: { desired: number; reads: number } | undefined;
   templateVersions = 1;
+  /**
+   * The launch template's versions by number, each with its launch parameters as EC2 stores them:
+   * CreateLaunchTemplateVersion copies its SourceVersion's and sets those it is given, and without
+   * a SourceVersion keeps only those (the API reference: "the new version contains only the launch
+   * parameters that you specify"). Version 1 has an AMI.
+   */
+  readonly templateData = new Map<number, Record<string, string>>([
+    [1, { ImageId: 'ami-0abc', InstanceType: 't3.small' }],
+  ]);
+  /** The launch template's default version, what `$Default` names. */
+  defaultTemplateVersion = 1;
   refresh: { id: string; status: string; min: number; max: number } | undefined;
   #server: Server;
   #next = 1;
@@ -464,11 +475,42 @@ export class AwsServer {
       case 'CreateLaunchTemplateVersion': {
         need('LaunchTemplateId');
         const type = need('LaunchTemplateData.InstanceType');
+        const source = p.SourceVersion;
+        const inherited = source === undefined ? {} : this.templateData.get(Number(source));
+        if (!inherited || (source !== undefined && !/^\d+$/.test(source)))
+          return this.#error(
+            res,
+            true,
+            400,
+            'InvalidLaunchTemplateId.VersionNotFound',
+            `Could not find launch template version ${source}`,
+          );
+        const data: Record<string, string> = { ...inherited };
+        for (const [k, v] of Object.entries(p))
+          if (k.startsWith('LaunchTemplateData.')) data[k.slice('LaunchTemplateData.'.length)] = v;
         this.templateVersions++;
+        this.templateData.set(this.templateVersions, data);
         g.type = type;
         return ec2(
           'CreateLaunchTemplateVersion',
           `<launchTemplateVersion><launchTemplateId>${p.LaunchTemplateId}</launchTemplateId><versionNumber>${this.templateVersions}</versionNumber><launchTemplateData><instanceType>${type}</instanceType></launchTemplateData></launchTemplateVersion>`,
+        );
+      }
+      case 'DescribeLaunchTemplateVersions': {
+        need('LaunchTemplateId');
+        const items = ids('LaunchTemplateVersion.').map((v) => {
+          const n =
+            v === '$Latest'
+              ? this.templateVersions
+              : v === '$Default'
+                ? this.defaultTemplateVersion
+                : Number(v);
+          const data = this.templateData.get(n) ?? {};
+          return `<item><launchTemplateId>${p.LaunchTemplateId}</launchTemplateId><versionNumber>${n}</versionNumber><defaultVersion>${n === this.defaultTemplateVersion}</defaultVersion><launchTemplateData>${data.ImageId ? `<imageId>${data.ImageId}</imageId>` : ''}${data.InstanceType ? `<instanceType>${data.InstanceType}</instanceType>` : ''}</launchTemplateData></item>`;
+        });
+        return ec2(
+          'DescribeLaunchTemplateVersions',
+          `<launchTemplateVersionSet>${items.join('')}</launchTemplateVersionSet>`,
         );
       }
       case 'StopInstances':

@@ -659,6 +659,28 @@ describe('aws provider', { timeout: 120_000 }, () => {
     );
   });
 
+  for (const pinned of ['$Latest', '$Default'] as const) {
+    it(`a group on launch template version ${pinned}: the resize's new version is based on the version that names (AMI kept), not on nothing`, async (t) => {
+      // CreateLaunchTemplateVersion without a SourceVersion makes a version with only the
+      // parameters given: before, a group on $Latest or $Default (the console's and Auto Scaling's
+      // default) was rolled onto a version holding an instance type and no AMI.
+      const { server, provider } = await setup(t, 0, 2, { minHealthyPercentage: 100 });
+      server.templateData.set(2, { ImageId: 'ami-0new', InstanceType: 't3.small' });
+      server.templateData.set(3, { ImageId: 'ami-0latest', InstanceType: 't3.small' });
+      server.templateVersions = 3;
+      server.defaultTemplateVersion = 2;
+      server.group.template!.version = pinned;
+      await provider.start();
+      await provider.resize({ instanceType: 't3.large' });
+      const inForce = server.templateData.get(Number(server.group.template!.version));
+      assert.deepEqual(
+        inForce,
+        { ImageId: pinned === '$Latest' ? 'ami-0latest' : 'ami-0new', InstanceType: 't3.large' },
+        `the group now launches from version ${server.group.template!.version}: ${JSON.stringify(inForce)}`,
+      );
+    });
+  }
+
   it('a poll whose DescribeInstances is carried out after an old instance is gone counts it as its group read did: a resize never shows fewer ready', async (t) => {
     // A poll reads the group (lifecycle states), then DescribeInstances (private IPs). Before, an
     // instance InService in the first read and terminated by the second had no IP and was left

@@ -618,11 +618,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   ): Promise<{ id: string | undefined; version: string; minHealthy: number }> {
     const { as, ec2 } = this.#sdk!;
     const template = this.#launchTemplate!;
+    const source = await this.#sourceVersion(template);
     const created = await this.#call('CreateLaunchTemplateVersion', (abortSignal) =>
       this.#clients!.ec2.send(
         new ec2.CreateLaunchTemplateVersionCommand({
           ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
-          ...(template.version && /^\d+$/.test(template.version) && { SourceVersion: template.version }),
+          SourceVersion: source,
           VersionDescription: `scaleplane resize to ${type}`,
           LaunchTemplateData: { InstanceType: type as never },
         }),
@@ -663,6 +664,34 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       ),
     );
     return { id: started.InstanceRefreshId, version, minHealthy };
+  }
+
+  /**
+   * sourceVersion is the number of the template version the group launches from now, the base of
+   * the resize's version: a version made without a SourceVersion holds only the parameters given
+   * (an instance type, no AMI). `$Latest` and `$Default` (also what a group without a version
+   * means) are resolved with DescribeLaunchTemplateVersions.
+   */
+  async #sourceVersion(template: { id?: string; name?: string; version?: string }): Promise<string> {
+    const named = template.version ?? '$Default';
+    if (/^\d+$/.test(named)) return named;
+    const { ec2 } = this.#sdk!;
+    const out = await this.#call('DescribeLaunchTemplateVersions', (abortSignal) =>
+      this.#clients!.ec2.send(
+        new ec2.DescribeLaunchTemplateVersionsCommand({
+          ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
+          Versions: [named],
+        }),
+        { abortSignal },
+      ),
+    );
+    const number = out.LaunchTemplateVersions?.[0]?.VersionNumber;
+    if (number === undefined)
+      throw new ProviderError(
+        'API_ERROR',
+        `${this.#config.autoScalingGroup}: launch template ${template.id ?? template.name} has no version ${named}`,
+      );
+    return String(number);
   }
 
   /** awaitRefresh polls instance refresh `id` until it succeeded and the old instances drained. */
