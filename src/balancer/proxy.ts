@@ -799,10 +799,59 @@ function onExchangeTimeout(exchange: Exchange): void {
 
 function onUpstreamSocket(this: Tagged<http.ClientRequest>, socket: Socket): void {
   const exchange = this[kExchange];
+  readOnAfterWriteReset(socket as GuardedSocket, this);
   // The body waits for the connection: if it cannot be made, nothing was consumed and any method
   // may be retried elsewhere.
   if (socket.connecting) socket.once('connect', () => exchange.sendBody(this));
   else exchange.sendBody(this);
+}
+
+const kBodyRequest = Symbol('scaleplane.bodyRequest');
+
+type GuardedSocket = Socket & { [kBodyRequest]?: http.ClientRequest };
+
+// Write errors of a connection the backend reset: the backend closed it, so what we send is lost.
+const WRITE_RESET_CODES: ReadonlySet<string> = new Set(['EPIPE', 'ECONNRESET']);
+
+/**
+ * readOnAfterWriteReset keeps an upstream socket reading when sending the request body fails
+ * because the backend closed the connection. A backend that answers an upload early (a 401 or 413
+ * decided from the headers) and closes, as node:http and most servers do, makes our next body write
+ * fail while its answer still waits, unread, in the socket; node:http's client destroyed the socket
+ * on that write error, so the answer was never read and the client got a 502 (NGINX relays it). The
+ * failed write is dropped instead (those bytes could not have been read by anyone) and the request
+ * marked not to reuse its connection; the read side then yields the answer, or the EOF or reset
+ * that fails the request as before.
+ */
+function readOnAfterWriteReset(socket: GuardedSocket, request: http.ClientRequest): void {
+  const guarded = kBodyRequest in socket;
+  socket[kBodyRequest] = request;
+  if (guarded) return;
+  const write = socket._write;
+  const writev = socket._writev;
+  socket._write = function (this: GuardedSocket, chunk, encoding, callback) {
+    write.call(this, chunk, encoding, writeResetGuard(this, callback));
+  };
+  if (writev !== undefined && writev !== null)
+    socket._writev = function (this: GuardedSocket, chunks, callback) {
+      writev.call(this, chunks, writeResetGuard(this, callback));
+    };
+}
+
+function writeResetGuard(
+  socket: GuardedSocket,
+  callback: (err?: Error | null) => void,
+): (err?: Error | null) => void {
+  return (err) => {
+    const request = socket[kBodyRequest];
+    const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
+    if (code !== undefined && WRITE_RESET_CODES.has(code) && request !== undefined && !request.destroyed) {
+      request.shouldKeepAlive = false;
+      callback();
+      return;
+    }
+    callback(err);
+  };
 }
 
 function onUpstreamResponse(this: Tagged<http.ClientRequest>, response: http.IncomingMessage): void {
