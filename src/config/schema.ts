@@ -632,13 +632,34 @@ const METRIC_KINDS = {
     query: text,
     url: text.default('http://127.0.0.1:9090'),
     on_warnings: z.enum(['missing', 'use'], { error: 'must be missing or use' }).default('missing'),
+    bearer_token_file: text.optional(),
+    ca_file: text.optional(),
+    headers: z
+      .record(
+        z.string().regex(HEADER_NAME, { error: 'must be a header name' }),
+        z.string().regex(/^[^\r\n\0]*$/, { error: 'must be one line' }),
+      )
+      .optional(),
   })
     .superRefine((raw, ctx) => {
       // Checked here rather than at the first read: fetch can reach nothing else, and the source
       // decodes the user and password (sent as HTTP Basic auth) from it.
       const url = urlProblem(raw.url, ['http:', 'https:']) ?? baseUrlProblem(raw.url, 'api/v1/query');
       if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
-    })
+      // One Authorization header: which of two a proxy reads is its own choice.
+      const basic = /^https?:\/\/[^/?#]*@/i.test(raw.url);
+      const authHeader = Object.keys(raw.headers ?? {}).find(
+        (name) => name.toLowerCase() === 'authorization',
+      );
+      if (raw.bearer_token_file !== undefined && (basic || authHeader !== undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bearer_token_file'],
+          message: `give one way to authenticate: bearer_token_file, ${basic ? 'or user:password in url' : `or headers.${authHeader}`}`,
+        });
+      if (raw.ca_file !== undefined && !/^https:/i.test(raw.url))
+        ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'needs an https url' });
+    }, whenMapping)
     .transform(
       (raw): MetricConfig => ({
         type: 'prometheus',
@@ -646,6 +667,9 @@ const METRIC_KINDS = {
         query: raw.query,
         url: raw.url,
         onWarnings: raw.on_warnings,
+        ...(raw.bearer_token_file === undefined ? {} : { bearerTokenFile: raw.bearer_token_file }),
+        ...(raw.ca_file === undefined ? {} : { caFile: raw.ca_file }),
+        ...(raw.headers === undefined ? {} : { headers: raw.headers }),
       }),
     ),
   rabbitmq: mapping({
@@ -1438,7 +1462,7 @@ export function resolveConfig(draft: ConfigDraft, options: ResolveOptions): Conf
           ? { ...group.provider, cwd: resolveCwd(options.baseDir, group.provider.cwd) }
           : group.provider,
       ...(group.resources === undefined ? {} : { resources: group.resources }),
-      ...(group.scaling === undefined ? {} : { scaling: group.scaling }),
+      ...(group.scaling === undefined ? {} : { scaling: resolveScaling(options.baseDir, group.scaling) }),
     };
   }
   const api =
@@ -1468,6 +1492,21 @@ function resolveBalancer(baseDir: string, balancer: BalancerConfig): BalancerCon
       ? {}
       : { cloudflare: { ...cloudflare, tokenFile: resolveCwd(baseDir, cloudflare.tokenFile) } }),
   };
+}
+
+/** resolveScaling resolves the file paths of a group's metrics (a Prometheus token and CA). */
+function resolveScaling(baseDir: string, scaling: ScalingConfig): ScalingConfig {
+  const metrics = scaling.metrics.map((metric): MetricConfig => {
+    if (metric.type !== 'prometheus') return metric;
+    return {
+      ...metric,
+      ...(metric.bearerTokenFile === undefined
+        ? {}
+        : { bearerTokenFile: resolveCwd(baseDir, metric.bearerTokenFile) }),
+      ...(metric.caFile === undefined ? {} : { caFile: resolveCwd(baseDir, metric.caFile) }),
+    };
+  });
+  return { ...scaling, metrics };
 }
 
 function resolveTls(baseDir: string, tls: TlsConfig): TlsConfig {

@@ -260,6 +260,12 @@ export interface PrometheusMetricConfig {
   url: string;
   /** An answer with `warnings` (possibly partial data) is `missing` or its value is `use`d. @defaultValue 'missing' */
   onWarnings: 'missing' | 'use';
+  /** `Authorization: Bearer <the file's content>`, read on every query (absolute once resolved). */
+  bearerTokenFile?: string;
+  /** PEM of the CA(s) an https Prometheus's certificate is checked against (absolute once resolved). */
+  caFile?: string;
+  /** More request headers, such as `X-Scope-OrgID`. */
+  headers?: Record<string, string>;
 }
 
 /**

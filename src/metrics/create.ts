@@ -24,7 +24,14 @@ export function createMetricSource(
 ): MetricSource {
   switch (metric.type) {
     case 'prometheus':
-      return new PrometheusSource({ url: metric.url, query: metric.query, onWarnings: metric.onWarnings });
+      return new PrometheusSource({
+        url: metric.url,
+        query: metric.query,
+        onWarnings: metric.onWarnings,
+        ...(metric.bearerTokenFile === undefined ? {} : { bearerTokenFile: metric.bearerTokenFile }),
+        ...(metric.caFile === undefined ? {} : { caFile: metric.caFile }),
+        ...(metric.headers === undefined ? {} : { headers: metric.headers }),
+      });
     case 'rabbitmq':
       return new RabbitMqSource({
         url: metric.url,

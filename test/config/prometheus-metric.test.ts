@@ -74,3 +74,52 @@ describe('prometheus metric config: on_warnings', () => {
     );
   });
 });
+
+describe('prometheus metric config: bearer_token_file, ca_file, headers', () => {
+  it('relative files are resolved against the config folder; headers are kept as written', () => {
+    const metric = parseConfig(
+      web(
+        "{ query: up, target: 1, url: 'https://prom:9091', bearer_token_file: token, ca_file: /etc/ca.pem, headers: { X-Scope-OrgID: '007' } }",
+      ),
+      { baseDir: '/srv/sp' },
+    ).groups.web!.scaling!.metrics[0];
+    assert.deepEqual(
+      [
+        (metric as { bearerTokenFile?: string }).bearerTokenFile,
+        (metric as { caFile?: string }).caFile,
+        (metric as { headers?: unknown }).headers,
+      ],
+      ['/srv/sp/token', '/etc/ca.pem', { 'X-Scope-OrgID': '007' }],
+    );
+  });
+  const cases = [
+    {
+      extra: "url: 'http://u:p@prom:9090', bearer_token_file: t",
+      field: 'bearer_token_file',
+      message: /give one way to authenticate: bearer_token_file, or user:password in url/,
+    },
+    {
+      extra: 'headers: { authorization: x }, bearer_token_file: t',
+      field: 'bearer_token_file',
+      message: /or headers\.authorization/,
+    },
+    { extra: 'ca_file: ca.pem', field: 'ca_file', message: /needs an https url/ },
+    { extra: "headers: { 'X Tenant': a }", field: 'headers.X Tenant', message: /must be a header name/ },
+    {
+      extra: 'headers: { X-Tenant: "a\\r\\nX-Evil: 1" }',
+      field: 'headers.X-Tenant',
+      message: /must be one line/,
+    },
+  ];
+  for (const c of cases) {
+    it(`refused, naming ${c.field}: ${c.extra}`, () => {
+      const error = errorOf(`{ query: up, target: 1, ${c.extra} }`);
+      assert.deepEqual(
+        error.issues.map((i) => i.path),
+        [`groups.web.scaling.metrics.0.prometheus.${c.field}`],
+        error.message,
+      );
+      assert.match(error.issues[0]!.message, c.message);
+    });
+  }
+});

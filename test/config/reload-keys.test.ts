@@ -220,6 +220,9 @@ const CONTEXT: Record<string, Doc> = {
     rabbitmq: { queue: 'jobs', target: 10, mode: 'rate' },
   }),
   'groups.*.scaling.metrics[].prometheus': metric({ prometheus: { query: 'up', target: 1 } }),
+  'groups.*.scaling.metrics[].prometheus.ca_file': metric({
+    prometheus: { query: 'up', target: 1, url: 'https://127.0.0.1:9091' },
+  }),
   'groups.*.scaling.metrics[].rabbitmq': metric({ rabbitmq: { queue: 'jobs', target: 10 } }),
   'groups.*.scaling.metrics[].redis': metric({ redis: { key: 'jobs', target: 10 } }),
   'groups.*.scaling.metrics[].nats': metric({ nats: { stream: 'jobs', consumer: 'w', target: 10 } }),
