@@ -11,6 +11,7 @@ import { createMetrics } from '../../src/metrics/index.js';
 import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
 import { groupConfig } from '../helpers/group-config.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
+import { pausableProxy } from '../helpers/pausable-proxy.js';
 import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from './chromium.js';
 
 const silent = { info() {}, warn() {}, error() {} };
@@ -131,6 +132,41 @@ describe('dashboard resilience in a real browser', { skip: chromiumMissing }, ()
       assert.equal(await page.getAttribute('main', 'data-stale'), null);
     } finally {
       await page.close();
+      await api.close();
+    }
+    assert.deepEqual(errors, []);
+  });
+
+  it('a stream that goes silent without closing (a partition) is cut and opened again', async () => {
+    const api = await startApi();
+    const proxy = await pausableProxy(api.port);
+    const page = await newPage();
+    try {
+      await signIn(page, proxy.port);
+      const opened = proxy.accepted();
+      // The live stream's connection, and any other open now, stops carrying anything either way,
+      // as a partition does; a connection opened later goes through.
+      proxy.hold();
+      const held = Date.now();
+      const outage = page.locator('[data-testid=outage]');
+      try {
+        await page.waitForSelector('[data-testid=outage]:has-text("No data from the control API")', {
+          timeout: 40_000,
+        });
+      } catch {
+        assert.fail(
+          `40 s after the stream's connection went silent the dashboard still shows ` +
+            `"${await page.getAttribute('[data-connection]', 'data-connection')}" and no outage`,
+        );
+      }
+      console.log(`silence noticed ${Date.now() - held} ms after the link stalled`);
+      assert.match((await outage.textContent()) ?? '', /No data from the control API for 20 s .*next try at/);
+      await page.waitForSelector('[data-connection=live]', { timeout: 15_000 });
+      assert.equal(await outage.count(), 0, 'the outage notice stays after the stream is live again');
+      assert.ok(proxy.accepted() > opened, 'the dashboard is live again without opening a new connection');
+    } finally {
+      await page.close();
+      await proxy.close();
       await api.close();
     }
     assert.deepEqual(errors, []);

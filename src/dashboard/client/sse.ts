@@ -10,15 +10,63 @@ export class UnauthorizedError extends Error {
 }
 
 /**
+ * STALL_MS is how long the stream may carry nothing before it counts as cut: the API sends a tick
+ * every second and a keep-alive every 15 s, so 20 s of silence is a link or an API that stopped
+ * answering without closing the connection (a partition, a suspended VM, a stopped process).
+ */
+export const STALL_MS = 20_000;
+
+/** StalledError: the stream went silent for `STALL_MS` without closing (the client reconnects). */
+export class StalledError extends Error {
+  readonly code = 'STALLED';
+}
+
+/**
  * readEvents opens an SSE stream with fetch, so the token travels in the Authorization header
  * (EventSource cannot send headers, and a token in the URL would land in logs and history), and
- * calls onEvent for each event until the stream ends or `signal` aborts.
+ * calls onEvent for each event until the stream ends or `signal` aborts. A stream silent for
+ * `stallMs` rejects with StalledError: before, nothing ended it, and the dashboard said `live` over
+ * figures that had stopped, for as long as the dead connection lasted (hours, for a partition).
  */
 export async function readEvents(
   url: string,
   token: string,
   onEvent: (event: SseEvent) => void,
   signal: AbortSignal,
+  stallMs = STALL_MS,
+): Promise<void> {
+  const cut = new AbortController();
+  const stop = () => cut.abort();
+  signal.addEventListener('abort', stop);
+  let stalled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      cut.abort();
+    }, stallMs);
+  };
+  watch();
+  try {
+    await read(url, token, onEvent, cut.signal, watch);
+  } catch (err) {
+    if (stalled && !signal.aborted)
+      throw new StalledError(`No data from the control API for ${stallMs / 1000} s (the connection stalled)`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', stop);
+  }
+}
+
+/** read is readEvents without the stall watch; `alive` is called whenever bytes arrive. */
+async function read(
+  url: string,
+  token: string,
+  onEvent: (event: SseEvent) => void,
+  signal: AbortSignal,
+  alive: () => void,
 ): Promise<void> {
   const res = await fetch(url, {
     headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
@@ -37,6 +85,7 @@ export async function readEvents(
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
+    alive();
     buffer += value;
     let end = buffer.indexOf('\n\n');
     while (end !== -1) {
