@@ -40,11 +40,15 @@ export interface ForwardedRequest {
  * forwardRequestHeaders strips hop-by-hop headers (the fixed list, `Proxy-*` and any named in
  * Connection) and `Expect`, appends the client address to X-Forwarded-For and sets X-Forwarded-Proto and
  * X-Forwarded-Host (a client's own X-Forwarded-Proto, X-Forwarded-Host and Forwarded are dropped). A body the client sent chunked is re-framed chunked towards the backend.
+ * `TE` is hop-by-hop too, but when `trailers` says the response to this client can carry trailer
+ * fields, a client's `trailers` token goes on as `TE: trailers` (as Envoy keeps it): backends such
+ * as gRPC servers send their trailers only to a client that declared it accepts them.
  */
 export function forwardRequestHeaders(
   raw: readonly string[],
   remoteAddress: string | undefined,
   proto: string,
+  trailers = false,
 ): ForwardedRequest {
   const headers: string[] = [];
   let named: Set<string> | undefined;
@@ -55,6 +59,7 @@ export function forwardRequestHeaders(
   let idempotencyKey = false;
   let requestId: string | undefined;
   let trailer: string[] | undefined;
+  let acceptsTrailers = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -62,6 +67,10 @@ export function forwardRequestHeaders(
     if (isHopByHop(lower)) {
       if (lower === 'connection') named = connectionTokens(value, named);
       else if (lower === 'transfer-encoding') hasBody = chunked = true;
+      else if (lower === 'te' && trailers && !acceptsTrailers && hasTrailersToken(value)) {
+        acceptsTrailers = true;
+        headers.push('TE', 'trailers');
+      }
       continue;
     }
     switch (lower) {
@@ -118,6 +127,12 @@ export function forwardRequestHeaders(
   requestId ??= newRequestId();
   headers.push('X-Request-Id', requestId);
   return { headers, hasBody, idempotencyKey, host, requestId };
+}
+
+// TE's list: `trailers`, or a transfer coding with optional parameters (RFC 9110 §10.1.4).
+function hasTrailersToken(value: string): boolean {
+  for (const member of value.split(',')) if (member.trim().toLowerCase() === 'trailers') return true;
+  return false;
 }
 
 /** schemeOf is the X-Forwarded-Proto of a request that came in on `socket`: `https` over TLS (HTTP/2 included). */

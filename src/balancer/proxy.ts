@@ -290,7 +290,12 @@ class Exchange {
     (res as Tagged<http.ServerResponse>)[kExchange] = this;
     res.on('close', onResponseClose);
     this.timer = setTimeout(onExchangeTimeout, this.proxy.requestTimeout, this);
-    this.forwarded = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, schemeOf(req.socket));
+    this.forwarded = forwardRequestHeaders(
+      req.rawHeaders,
+      req.socket.remoteAddress,
+      schemeOf(req.socket),
+      this.trailersFit(200, true),
+    );
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > this.proxy.maxRequestBody) {
       this.reply(413, route.replies.tooLarge, true);

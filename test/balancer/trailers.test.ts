@@ -169,3 +169,84 @@ test('a client whose response cannot carry trailers (HTTP/1.0, HEAD) is served w
   assert.doesNotMatch(head.text, /X-Digest/i);
   assert.equal(balancer.stats('web').inFlight, 0);
 });
+
+test('a client that says TE: trailers gets a backend that sends trailers only then (gRPC-style) its trailers; TE goes on as `trailers` alone', async (t) => {
+  const seenTe: (string | undefined)[] = [];
+  // Like gRPC servers: trailer fields only for a client that declared it accepts them (RFC 9110 §10.1.4).
+  const backend = await startBackend(t, (req, res) => {
+    const te = req.headers.te === undefined ? undefined : String(req.headers.te);
+    seenTe.push(te);
+    req.resume();
+    req.on('end', () => {
+      const accepts = (te ?? '').split(',').some((token) => token.trim() === 'trailers');
+      res.writeHead(200, accepts ? { Trailer: 'Grpc-Status' } : {});
+      res.write('payload');
+      if (accepts) res.addTrailers({ 'Grpc-Status': '0' });
+      res.end();
+    });
+  });
+  const { balancer, port } = await startBalancer(t);
+  balancer.setGroup('web', ready(['a', backend.address]));
+
+  const ask = (method: string, te: string | undefined) =>
+    new Promise<ClientReply>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method,
+          path: '/rpc',
+          agent: false,
+          headers: {
+            ...(te !== undefined && { TE: te }),
+            ...(method === 'POST' && { 'Transfer-Encoding': 'chunked' }),
+          },
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, headers: res.headers, trailers: res.trailers, body }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(method === 'POST' ? 'request' : undefined);
+    });
+
+  for (const method of ['GET', 'POST']) {
+    seenTe.length = 0;
+    const reply = await ask(method, 'trailers, deflate;q=0.5');
+    assert.equal(reply.status, 200, method);
+    assert.equal(reply.body, 'payload', method);
+    // Before: TE was stripped as hop-by-hop, so the backend never sent its trailers.
+    assert.deepEqual(seenTe, ['trailers'], `${method}: TE as the backend saw it`);
+    assert.deepEqual(reply.trailers, { 'grpc-status': '0' }, `${method}: trailers the client got`);
+    // A client that did not ask for trailers is not said to accept them.
+    seenTe.length = 0;
+    const plain = await ask(method, undefined);
+    assert.deepEqual(seenTe, [undefined], `${method}: TE without the client's`);
+    assert.deepEqual(plain.trailers, {}, `${method}: no trailers unasked`);
+    // A TE without `trailers` (codings only) is not passed on at all.
+    seenTe.length = 0;
+    await ask(method, 'gzip');
+    assert.deepEqual(seenTe, [undefined], `${method}: TE of codings only`);
+  }
+});
+
+test('TE: trailers is not passed on for a client whose response cannot carry trailers (HTTP/1.0)', async (t) => {
+  const seenTe: (string | undefined)[] = [];
+  const backend = await startBackend(t, (req, res) => {
+    seenTe.push(req.headers.te === undefined ? undefined : String(req.headers.te));
+    res.end('ok');
+  });
+  const { balancer, port } = await startBalancer(t);
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const answer = await sendRaw(port, 'GET / HTTP/1.0\r\nHost: x\r\nTE: trailers\r\n\r\n', { keepOpen: true });
+  assert.equal(answer.status, 200, answer.text);
+  assert.deepEqual(seenTe, [undefined], 'TE as the backend saw it');
+});
