@@ -9,7 +9,7 @@ export interface PostOptions {
   retries?: number;
   /** First retry delay; doubled each time, with ±20 % jitter. @defaultValue 500 (ms) */
   backoffMs?: number;
-  /** Longest retry delay. @defaultValue 10000 (ms) */
+  /** Longest retry delay, a receiver's `Retry-After` included. @defaultValue 10000 (ms) */
   maxBackoffMs?: number;
   /** Per-attempt timeout. @defaultValue 5000 (ms) */
   timeoutMs?: number;
@@ -28,6 +28,18 @@ export function retryDelay(attempt: number, base: number, max: number, random: (
 /** isRetryable says whether an HTTP status is worth another attempt (429 and 5xx). */
 export function isRetryable(status: number): boolean {
   return status === 429 || status >= 500;
+}
+
+/**
+ * retryAfterMs reads a `Retry-After` header (delta-seconds or an HTTP date) as ms from `now`;
+ * undefined when absent or unreadable.
+ */
+export function retryAfterMs(header: string | null, now: number): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
@@ -55,10 +67,18 @@ export async function postJson(
   const target = splitCredentials(url);
   const own = Object.keys(options.headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
   const headers = { 'content-type': 'application/json', ...(!own && target.headers), ...options.headers };
+  const maxBackoff = options.maxBackoffMs ?? 10_000;
   let lastError = '';
+  // A receiver's Retry-After (Slack's rate limit, a 503 in maintenance), when longer than the backoff:
+  // before, it was ignored, and a Slack that said `Retry-After: 8` was retried at 0.5, 1.5 and 3.5 s,
+  // each refused, and the alert was given up on. Capped at maxBackoff, so a delivery stays bounded.
+  let askedWait = 0;
   for (let attempt = 0; attempt <= retries; attempt++) {
-    if (attempt > 0)
-      await sleep(retryDelay(attempt, options.backoffMs ?? 500, options.maxBackoffMs ?? 10_000, random));
+    if (attempt > 0) {
+      const backoff = retryDelay(attempt, options.backoffMs ?? 500, maxBackoff, random);
+      await sleep(Math.max(backoff, Math.min(askedWait, maxBackoff)));
+    }
+    askedWait = 0;
     try {
       const res = await fetch(target.url, {
         method: 'POST',
@@ -70,6 +90,7 @@ export async function postJson(
       if (res.ok) return;
       lastError = `HTTP ${res.status}`;
       if (!isRetryable(res.status)) break;
+      askedWait = retryAfterMs(res.headers.get('retry-after'), Date.now()) ?? 0;
     } catch (err) {
       lastError = (err as Error).cause ? String((err as Error).cause) : String(err);
     }

@@ -12,9 +12,14 @@ export interface Received {
 
 /**
  * startReceiver runs an HTTP server on a free loopback port that records every request. `respond`
- * picks each answer's status (default 200); `waitFor(n)` resolves once n requests arrived.
+ * picks each answer's status (default 200), or its status and headers; `waitFor(n)` resolves once n requests arrived.
  */
-export async function startReceiver(respond: (r: Received, index: number) => number = () => 200) {
+export async function startReceiver(
+  respond: (
+    r: Received,
+    index: number,
+  ) => number | { status: number; headers: Record<string, string> } = () => 200,
+) {
   const received: Received[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   const server = createServer((req, res) => {
@@ -28,7 +33,9 @@ export async function startReceiver(respond: (r: Received, index: number) => num
         body: Buffer.concat(chunks).toString(),
       };
       received.push(r);
-      res.writeHead(respond(r, received.length - 1), { 'content-type': 'application/json' });
+      const answer = respond(r, received.length - 1);
+      const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end('{}');
       for (const w of waiters.filter((w) => received.length >= w.n)) {
         waiters.splice(waiters.indexOf(w), 1);

@@ -114,6 +114,34 @@ describe('alert sinks', () => {
     assert.equal(down.received.length, 3);
   });
 
+  it("slack: a 429's Retry-After is waited for (up to maxBackoffMs), so a rate-limited alert is delivered", async () => {
+    // Slack rate-limits a webhook for the seconds its Retry-After says; the sink's sleeps advance
+    // the receiver's clock, so no test time passes.
+    let clock = 0;
+    const sleeps: number[] = [];
+    const receiver = await startReceiver(() =>
+      clock < 8000 ? { status: 429, headers: { 'retry-after': '8' } } : 200,
+    );
+    closers.push(receiver.close);
+    const sink = new SlackSink({
+      url: receiver.url,
+      random: () => 0.5,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock += ms;
+      },
+    });
+    await sink
+      .send(alert)
+      .catch((err: Error) =>
+        assert.fail(
+          `gave up on a Slack that said Retry-After: 8 (waits ${sleeps.join(', ')} ms): ${err.message}`,
+        ),
+      );
+    assert.deepEqual(sleeps, [8000], 'one wait of the 8 s the receiver asked for');
+    assert.equal(receiver.received.length, 2, 'the refused attempt and the one after the wait');
+  });
+
   it('a resolve never overtakes its firing that is being retried: the receiver ends with resolved', async () => {
     // The firing gets a 503 and is retried after the backoff; the resolve, sent meanwhile, is taken
     // at once. Delivered side by side, the retried firing arrived last and the receiver kept an
