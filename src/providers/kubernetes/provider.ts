@@ -173,6 +173,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #replicasReading = false;
   /** Pods changed while a read of the replicas was out: read once more after it. */
   #replicasAgain = false;
+  /** When `#nameLateHpa` last listed the HPAs (performance.now), and those it named. */
+  #hpaCheckedAt = Number.NEGATIVE_INFINITY;
+  readonly #hpasNamed = new Set<string>();
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -1022,6 +1025,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       desired: replicas,
       reason: 'ReplicasChangedElsewhere',
     };
+    if (this.#started) this.#nameLateHpa();
     if (this.#waiters.length > 0)
       this.#logger.warn(
         fields,
@@ -1062,35 +1066,62 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * not grant (or an API server without autoscaling/v2) is warned about, and the start goes on.
    */
   async #refuseOtherHpa(): Promise<void> {
-    const api = this.#api(this.#k8s!.AutoscalingV2Api);
-    const namespace = this.#config.namespace;
-    let items: {
-      metadata?: { name?: string };
-      spec?: { scaleTargetRef?: { kind?: string; name?: string } };
-    }[];
-    try {
-      items = (await api.listNamespacedHorizontalPodAutoscaler({ namespace })).items;
-    } catch (err) {
+    const other = await this.#otherHpa().catch((err: unknown) => {
       this.#logger.warn(
         { group: this.#options.group, err },
         `${this.#ref()}: cannot check for an HPA that also scales it (list horizontalpodautoscalers: ${this.#errorText(err)}); grant list on horizontalpodautoscalers to have it checked`,
       );
-      return;
-    }
+      return undefined;
+    });
+    if (other !== undefined) throw new ProviderError('INVALID_ARGUMENT', this.#hpaConflict(other));
+  }
+
+  /**
+   * nameLateHpa looks, after another client set the replicas, for an HPA created since the start
+   * that targets the workload (a Helm chart's `autoscaling.enabled`), and logs it as an error once:
+   * the two then undo each other's scale every sync, and "set by another client" alone left the
+   * user to find the culprit. At most one list a minute; a list that fails is left to the start's
+   * warning.
+   */
+  #nameLateHpa(): void {
+    const now = performance.now();
+    if (now - this.#hpaCheckedAt < 60_000) return;
+    this.#hpaCheckedAt = now;
+    this.#otherHpa().then(
+      (other) => {
+        if (other === undefined || this.#closed || this.#hpasNamed.has(other)) return;
+        this.#hpasNamed.add(other);
+        this.#logger.error(
+          { group: this.#options.group, reason: 'OtherAutoscaler', hpa: other },
+          `${this.#hpaConflict(other)} (it was created after Scaleplane started)`,
+        );
+      },
+      () => {},
+    );
+  }
+
+  /** otherHpa is the name of an HPA other than ours that targets the workload, if any (rejects when the list fails). */
+  async #otherHpa(): Promise<string | undefined> {
+    const api = this.#api(this.#k8s!.AutoscalingV2Api);
+    const items: {
+      metadata?: { name?: string };
+      spec?: { scaleTargetRef?: { kind?: string; name?: string } };
+    }[] = (await api.listNamespacedHorizontalPodAutoscaler({ namespace: this.#config.namespace })).items;
     const other = items.find(
       (h) =>
         h.spec?.scaleTargetRef?.kind === this.#config.kind &&
         h.spec.scaleTargetRef.name === this.#config.name &&
         !(this.autoscaled && h.metadata?.name === this.#config.name),
     );
-    if (!other) return;
-    const which = `HorizontalPodAutoscaler ${namespace}/${other.metadata?.name}`;
-    throw new ProviderError(
-      'INVALID_ARGUMENT',
-      this.autoscaled
-        ? `${this.#ref()}: ${which} also scales it: two HPAs on one workload overwrite each other's replicas (recent Kubernetes stops both: AmbiguousSelector); delete it`
-        : `${this.#ref()}: ${which} also scales it: it and Scaleplane would overwrite each other's replicas; delete that HPA, or set groups.${this.#options.group}.mode: hpa to have Kubernetes scale`,
-    );
+    return other === undefined ? undefined : (other.metadata?.name ?? '');
+  }
+
+  /** hpaConflict says that HPA `name` also scales the workload, and what to do about it. */
+  #hpaConflict(name: string): string {
+    const which = `HorizontalPodAutoscaler ${this.#config.namespace}/${name}`;
+    return this.autoscaled
+      ? `${this.#ref()}: ${which} also scales it: two HPAs on one workload overwrite each other's replicas (recent Kubernetes stops both: AmbiguousSelector); delete it`
+      : `${this.#ref()}: ${which} also scales it: it and Scaleplane would overwrite each other's replicas; delete that HPA, or set groups.${this.#options.group}.mode: hpa to have Kubernetes scale`;
   }
 
   async #writeHpa(): Promise<void> {
