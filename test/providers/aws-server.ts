@@ -363,6 +363,20 @@ export class AwsServer {
       }
       case 'StartInstanceRefresh': {
         need('AutoScalingGroupName');
+        // One active refresh per group (the API reference's InstanceRefreshInProgress, 400).
+        if (
+          this.refresh &&
+          ['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking'].includes(
+            this.refresh.status,
+          )
+        )
+          return this.#error(
+            res,
+            false,
+            400,
+            'InstanceRefreshInProgress',
+            'The request failed because an active instance refresh already exists for the specified Auto Scaling group.',
+          );
         const min = Number(p['Preferences.MinHealthyPercentage'] ?? 90);
         const max = Number(p['Preferences.MaxHealthyPercentage'] ?? 100);
         if (max < 100 || max > 200 || max - min < 10)

@@ -681,6 +681,58 @@ describe('aws provider', { timeout: 120_000 }, () => {
     });
   }
 
+  it('an instance refresh already running (started by someone else) refuses the resize with BUSY, naming it, before any write', async (t) => {
+    // Before, the new template version was created and made the group's, then StartInstanceRefresh
+    // failed (InstanceRefreshInProgress): the resize failed, but the group went on launching the
+    // new type (every scale-out, every replacement), mixing the group without a roll.
+    const { server, provider } = await setup(t, 0, 2, { minHealthyPercentage: 100 });
+    await provider.start();
+    server.refresh = { id: 'ir-console', status: 'InProgress', min: 90, max: 100 };
+    const before = server.requests.length;
+    await assert.rejects(
+      provider.resize({ instanceType: 't3.large' }),
+      (err: Error & { code?: string }) =>
+        err.code === 'BUSY' && /ir-console/.test(err.message) && /InProgress/.test(err.message),
+      'the resize is refused as BUSY, naming the running refresh',
+    );
+    assert.deepEqual(
+      server.requests
+        .slice(before)
+        .map((r) => r.action)
+        .filter((a) =>
+          ['CreateLaunchTemplateVersion', 'UpdateAutoScalingGroup', 'StartInstanceRefresh'].includes(a),
+        ),
+      [],
+      'nothing is written while another refresh runs',
+    );
+    assert.equal(server.group.template!.version, '1', 'the group still launches from version 1');
+  });
+
+  it('a StartInstanceRefresh refused after the group took the new version puts the previous version back', async (t) => {
+    // A refresh started by someone else between the check and the start (or any refusal of it).
+    const { server, provider } = await setup(t, 0, 2, { minHealthyPercentage: 100 });
+    server.group.template!.version = '$Latest';
+    await provider.start();
+    server.refusals.set('StartInstanceRefresh', [
+      {
+        status: 400,
+        code: 'InstanceRefreshInProgress',
+        message:
+          'The request failed because an active instance refresh already exists for the specified Auto Scaling group.',
+      },
+    ]);
+    await assert.rejects(
+      provider.resize({ instanceType: 't3.large' }),
+      (err: Error) => /active instance refresh already exists/.test(err.message),
+      "the resize fails with AWS's reason",
+    );
+    assert.equal(
+      server.group.template!.version,
+      '$Latest',
+      'the group launches from the version it had before the resize, not from the new one',
+    );
+  });
+
   it('a poll whose DescribeInstances is carried out after an old instance is gone counts it as its group read did: a resize never shows fewer ready', async (t) => {
     // A poll reads the group (lifecycle states), then DescribeInstances (private IPs). Before, an
     // instance InService in the first read and terminated by the second had no IP and was left

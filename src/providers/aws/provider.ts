@@ -618,6 +618,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   ): Promise<{ id: string | undefined; version: string; minHealthy: number }> {
     const { as, ec2 } = this.#sdk!;
     const template = this.#launchTemplate!;
+    await this.#refuseDuringRefresh(type);
     const source = await this.#sourceVersion(template);
     const created = await this.#call('CreateLaunchTemplateVersion', (abortSignal) =>
       this.#clients!.ec2.send(
@@ -662,8 +663,65 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         }),
         { abortSignal },
       ),
-    );
+    ).catch(async (err: unknown) => {
+      // Without its refresh the new version would reach only the instances the group launches
+      // from now on (scale-outs, replacements): a mixed group that no roll finishes.
+      await this.#putVersionBack(template, version);
+      throw err;
+    });
     return { id: started.InstanceRefreshId, version, minHealthy };
+  }
+
+  /**
+   * refuseDuringRefresh refuses a resize (BUSY) while an instance refresh of the group is active:
+   * Auto Scaling runs one at a time (StartInstanceRefresh: InstanceRefreshInProgress), and the
+   * resize's template version would meanwhile reach only the instances launched outside any roll.
+   */
+  async #refuseDuringRefresh(type: string): Promise<void> {
+    const { as } = this.#sdk!;
+    const out = await this.#call('DescribeInstanceRefreshes', (abortSignal) =>
+      this.#clients!.autoScaling.send(
+        new as.DescribeInstanceRefreshesCommand({ AutoScalingGroupName: this.#config.autoScalingGroup }),
+        { abortSignal },
+      ),
+    );
+    const active = out.InstanceRefreshes?.find((r) =>
+      ['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking'].includes(r.Status ?? ''),
+    );
+    if (active)
+      throw new ProviderError(
+        'BUSY',
+        `${this.#config.autoScalingGroup}: instance refresh ${active.InstanceRefreshId} is ${active.Status}: resize to ${type} refused, nothing changed; try again once it has ended (or cancel it with CancelInstanceRefresh)`,
+      );
+  }
+
+  /** putVersionBack makes the group launch from the template version it had before a resize again. */
+  async #putVersionBack(template: { id?: string; name?: string; version?: string }, created: string) {
+    const { as } = this.#sdk!;
+    const previous = template.version ?? '$Default';
+    try {
+      await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
+        this.#clients!.autoScaling.send(
+          new as.UpdateAutoScalingGroupCommand({
+            AutoScalingGroupName: this.#config.autoScalingGroup,
+            LaunchTemplate: {
+              ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
+              Version: previous,
+            },
+          }),
+          { abortSignal },
+        ),
+      );
+      this.#logger.warn(
+        { group: this.#options.group, version: previous },
+        `${this.#config.autoScalingGroup}: no instance refresh started; launch template version ${previous} put back (version ${created} is left unused)`,
+      );
+    } catch (err) {
+      this.#logger.error(
+        { err, group: this.#options.group },
+        `${this.#config.autoScalingGroup}: no instance refresh started and launch template version ${previous} could not be put back: the group launches version ${created} (the new size); set it back by hand`,
+      );
+    }
   }
 
   /**
