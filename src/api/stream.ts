@@ -124,6 +124,8 @@ export class LiveStream {
     const hello: StreamHello = {
       intervalMs: this.sampler.intervalMs,
       ...(principal !== undefined && { principal: { name: principal.name, role: principal.role } }),
+      // Wall clock, not the decision clock: the instances' start times it is compared with are.
+      serverNow: Date.now(),
       groups: this.sampler.groups().filter((g) => keep(g.name)),
       samples: Object.fromEntries(Object.entries(this.sampler.history()).filter(([name]) => keep(name))),
       decisions: journal
@@ -136,6 +138,7 @@ export class LiveStream {
     write(helloText);
     const onTick = (samples: Record<string, DashboardSample>, groups: GroupSummary[]) => {
       const tick: StreamTick = {
+        serverNow: Date.now(),
         samples: Object.fromEntries(Object.entries(samples).filter(([name]) => keep(name))),
         groups: groups.filter((g) => keep(g.name)),
       };

@@ -75,6 +75,12 @@ export interface StreamHello {
    * dashboard disables what a `read` token may not do instead of letting it end in a 403.
    */
   principal?: { name: string; role: 'read' | 'admin' };
+  /**
+   * The server's wall clock (epoch ms) as the event was sent. The instances' ages are measured
+   * against it: the browser's own clock may be minutes off the server's, which put a fresh
+   * instance at `10m 3s` (browser 10 min ahead) or `0s` for as long as the browser was behind.
+   */
+  serverNow?: number;
   groups: GroupSummary[];
   samples: Record<string, DashboardSample[]>;
   decisions: DecisionMark[];
@@ -82,6 +88,8 @@ export interface StreamHello {
 
 /** StreamTick is sent every interval: one new sample per group and every group's summary. */
 export interface StreamTick {
+  /** The server's wall clock (epoch ms) as the event was sent (see StreamHello). */
+  serverNow?: number;
   samples: Record<string, DashboardSample>;
   groups: GroupSummary[];
 }

@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Instance } from '../../src/providers/index.js';
 import { type ApiHarness, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
 import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from './chromium.js';
 
 async function signIn(page: Page, base: string, token: string): Promise<void> {
@@ -13,6 +15,14 @@ async function signIn(page: Page, base: string, token: string): Promise<void> {
   await page.click('button[type=submit]');
   await page.waitForSelector('[data-connection=live]', { timeout: 15_000 });
   await page.waitForSelector('[data-group=web] tbody tr[data-instance]');
+}
+
+/** StartedNow's instances all started as it was made (the memory provider's start at the epoch). */
+class StartedNow extends MemoryProvider {
+  readonly since = Date.now();
+  override instances(): readonly Instance[] {
+    return super.instances().map((i) => ({ ...i, startedAt: this.since }));
+  }
 }
 
 describe('what the dashboard shows', { skip: chromiumMissing }, () => {
@@ -142,6 +152,34 @@ describe('what the dashboard shows', { skip: chromiumMissing }, () => {
       assert.ok(widths.page <= widths.view, `page ${widths.page} px wide in a ${widths.view} px view`);
     } finally {
       await page.close();
+    }
+  });
+
+  it("instance ages are the server's: a browser clock 10 min ahead does not age a fresh instance", async () => {
+    const provider = new StartedNow('web');
+    const own = await startApi({ provider });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await own.call('/api/scalability/scale-group', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ group: 'web', action: 'set', instances: 1 }),
+      });
+      // The browser's clock runs 10 min ahead of the server's, as a laptop's may.
+      await page.addInitScript('{ const real = Date.now; Date.now = () => real() + 600000; }');
+      await signIn(page, own.base, TOKEN);
+      const shown = (
+        await page.textContent('[data-group=web] tbody tr[data-instance] td:last-child')
+      )?.trim();
+      const real = Math.floor((Date.now() - provider.since) / 1000);
+      assert.match(
+        shown ?? '',
+        /^\d+s$/,
+        `an instance started ${real} s ago on the server shows age "${shown}" in a browser 10 min ahead`,
+      );
+    } finally {
+      await page.close();
+      await own.close();
     }
   });
 });

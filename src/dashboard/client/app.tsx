@@ -135,10 +135,11 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
         setOutage(undefined);
         setHello(true);
         setPrincipal(hello.principal);
+        setNow(hello.serverNow ?? Date.now());
         setState({ groups: hello.groups, samples: hello.samples, decisions: byGroup(hello.decisions) });
       } else if (e.event === 'tick') {
         const tick = JSON.parse(e.data) as StreamTick;
-        setNow(Date.now());
+        setNow(tick.serverNow ?? Date.now());
         setState((s) => {
           const samples = { ...s.samples };
           for (const [name, sample] of Object.entries(tick.samples)) {
