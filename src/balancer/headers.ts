@@ -38,8 +38,8 @@ export interface ForwardedRequest {
 
 /**
  * forwardRequestHeaders strips hop-by-hop headers (the fixed list, `Proxy-*` and any named in
- * Connection) and `Expect`, appends the client address to X-Forwarded-For and sets X-Forwarded-Proto and
- * X-Forwarded-Host (a client's own X-Forwarded-Proto, X-Forwarded-Host and Forwarded are dropped). A body the client sent chunked is re-framed chunked towards the backend.
+ * Connection) and `Expect`, appends the client address to X-Forwarded-For, sets X-Real-IP to it, and sets X-Forwarded-Proto and
+ * X-Forwarded-Host (a client's own X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host and Forwarded are dropped). A body the client sent chunked is re-framed chunked towards the backend.
  * `TE` is hop-by-hop too, but when `trailers` says the response to this client can carry trailer
  * fields, a client's `trailers` token goes on as `TE: trailers` (as Envoy keeps it): backends such
  * as gRPC servers send their trailers only to a client that declared it accepts them.
@@ -84,6 +84,10 @@ export function forwardRequestHeaders(
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
       case 'forwarded':
+      // Set below to the peer address, as NGINX's `proxy_set_header X-Real-IP $remote_addr`: a
+      // client's own went through as sent, so any backend logging or rate-limiting on it took
+      // whatever address the client claimed.
+      case 'x-real-ip':
         continue;
       // Node's server already answered `100 Continue` to the client, which is sending its body; the
       // hop to the backend has nothing to wait for (undici refuses the header outright, so a GET
@@ -122,6 +126,7 @@ export function forwardRequestHeaders(
     forwardedFor = forwardedFor === undefined ? remoteAddress : `${forwardedFor}, ${remoteAddress}`;
   }
   if (forwardedFor !== undefined) headers.push('X-Forwarded-For', forwardedFor);
+  if (remoteAddress !== undefined) headers.push('X-Real-IP', remoteAddress);
   headers.push('X-Forwarded-Proto', proto);
   if (host !== undefined) headers.push('X-Forwarded-Host', host);
   requestId ??= newRequestId();

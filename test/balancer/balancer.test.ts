@@ -44,6 +44,7 @@ test('a request reaches the backend with X-Forwarded-* set and hop-by-hop header
       'Proxy-Authorization': 'Basic eA==',
       TE: 'trailers',
       'X-Forwarded-For': '203.0.113.7',
+      'X-Real-IP': '203.0.113.7',
       'X-Forwarded-Host': 'evil.example',
       Forwarded: 'for=203.0.113.7;host=evil.example;proto=https',
       'X-Request-Id': 'r1',
@@ -57,6 +58,9 @@ test('a request reaches the backend with X-Forwarded-* set and hop-by-hop header
 
   assert.equal(seen.host, 'shop.example');
   assert.equal(seen['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+  // Before: the client's own claim, as sent (NGINX's `proxy_set_header X-Real-IP $remote_addr`
+  // overwrites it, as the balancer now does).
+  assert.equal(seen['x-real-ip'], '127.0.0.1', 'X-Real-IP is the address the balancer saw');
   assert.equal(seen['x-forwarded-proto'], 'http');
   assert.equal(seen['x-forwarded-host'], 'shop.example');
   assert.equal(seen['x-request-id'], 'r1');
