@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import type { KubeConfig, User } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
 import { ProviderError } from '../errors.js';
 
 type K8s = typeof import('@kubernetes/client-node');
@@ -76,16 +78,17 @@ export function loadKubeConfig(
   try {
     // As loadFromDefault would, from the source picked above (so the error names what was read).
     if (source.kind === 'in-cluster') kc.loadFromCluster();
-    else if (source.kind !== 'env') kc.loadFromFile(source.path);
+    else if (source.kind !== 'env') loadFile(kc, source.path);
     else
       for (const [i, path] of source.paths.entries()) {
-        if (i === 0) kc.loadFromFile(path);
+        if (i === 0) loadFile(kc, path);
         else {
           const more = new k8s.KubeConfig();
-          more.loadFromFile(path);
+          loadFile(more, path);
           kc.mergeConfig(more);
         }
       }
+    kc.addAuthenticator(new TokenFileAuth());
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // A file system error's message ends with the path again (", open '/x'"): said once is enough.
@@ -109,4 +112,84 @@ export function loadKubeConfig(
     throw invalid(`${what}: context "${current}" names cluster "${cluster}", which it does not define`);
   }
   return kc;
+}
+
+/** The library's Authenticator (not exported by name). */
+type Authenticator = Parameters<KubeConfig['addAuthenticator']>[0];
+
+/** The `auth-provider` name a user's `token-file` is rewritten to (see `loadFile`). */
+const TOKEN_FILE_PROVIDER = 'scaleplane-token-file';
+
+/**
+ * loadFile loads kubeconfig `path` into `kc` as `KubeConfig.loadFromFile` does, except for users
+ * with a `token-file`. The library read that file once, at load, relative to the working folder
+ * and untrimmed: a token written with its newline (`kubectl create token ci > token`) failed every
+ * request with "Bearer <the token>" (the header refused, the token in the message), a relative
+ * path was not found next to the kubeconfig, and a rotated token (projected tokens expire) was
+ * never read again. Such a user gets an auth provider that `TokenFileAuth` serves instead, the path
+ * resolved against the kubeconfig's folder as client-go resolves it.
+ */
+function loadFile(kc: KubeConfig, path: string): void {
+  const text = readFileSync(path, 'utf8');
+  let doc: { users?: unknown } | undefined;
+  try {
+    doc = parseYaml(text) as { users?: unknown } | undefined;
+  } catch {
+    doc = undefined; // the library's own parse says what is wrong, as before
+  }
+  const users = Array.isArray(doc?.users) ? (doc.users as { user?: Record<string, unknown> }[]) : [];
+  const withFile = users.filter(
+    (u) => typeof u?.user?.['token-file'] === 'string' && !u.user.token && !u.user['auth-provider'],
+  );
+  if (withFile.length === 0) {
+    kc.loadFromFile(path);
+    return;
+  }
+  for (const { user } of withFile) {
+    const file = resolve(dirname(path), user!['token-file'] as string);
+    delete user!['token-file'];
+    user!['auth-provider'] = { name: TOKEN_FILE_PROVIDER, config: { path: file } };
+  }
+  kc.loadFromString(JSON.stringify(doc));
+  kc.makePathsAbsolute(dirname(path));
+}
+
+/**
+ * TokenFileAuth sends a `token-file` user's token as it is on disk: read again whenever the file
+ * changed (its inode, size or mtime: the kubelet swaps a symlink to rotate one), trimmed as
+ * client-go trims it. A file that cannot be read, is empty or holds more than one line fails the
+ * request naming the file, never the token.
+ */
+class TokenFileAuth implements Authenticator {
+  #read: { path: string; version: string; token: string } | undefined;
+
+  isAuthProvider(user: User): boolean {
+    return user.authProvider?.name === TOKEN_FILE_PROVIDER;
+  }
+
+  async applyAuthentication(user: User, opts: { headers?: unknown }): Promise<void> {
+    const path = String(user.authProvider.config.path);
+    const token = await this.#token(path);
+    opts.headers ??= {};
+    (opts.headers as Record<string, string>).Authorization = `Bearer ${token}`;
+  }
+
+  async #token(path: string): Promise<string> {
+    const fail = (why: string, cause?: unknown) =>
+      new ProviderError('INVALID_ARGUMENT', `kubeconfig token-file ${path} ${why}`, { cause });
+    const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      throw fail(`cannot be read (${err.code ?? err.message})`, err);
+    });
+    const version = `${info.ino}:${info.size}:${info.mtimeMs}`;
+    if (this.#read?.path === path && this.#read.version === version) return this.#read.token;
+    const token = (
+      await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw fail(`cannot be read (${err.code ?? err.message})`, err);
+      })
+    ).trim();
+    if (token === '') throw fail('is empty');
+    if (/\s/.test(token)) throw fail('holds more than one token (whitespace inside)');
+    this.#read = { path, version, token };
+    return token;
+  }
 }
