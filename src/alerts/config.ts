@@ -28,15 +28,39 @@ function buildSink(config: AlertSinkConfig, env: NodeJS.ProcessEnv): AlertSink {
   if (config.type === 'sentry') {
     const dsn = env[config.dsnEnv]?.trim();
     if (!dsn) throw new AlertError('ALERT_SINK_INVALID', `alerts: sentry needs a DSN in $${config.dsnEnv}`);
+    if (!isHttpUrl(dsn))
+      throw new AlertError(
+        'ALERT_SINK_INVALID',
+        `alerts: sentry: $${config.dsnEnv} is not a DSN (https://<key>@<host>/<project>)`,
+      );
     return new SentrySink({ dsn, environment: config.environment, sendResolved: config.sendResolved });
   }
   const url = config.url ?? (config.urlEnv === undefined ? undefined : env[config.urlEnv]?.trim());
   if (!url)
     throw new AlertError('ALERT_SINK_INVALID', `alerts: ${config.type} needs a URL in $${config.urlEnv}`);
+  // The config's own `url` is checked by the schema; a variable's only here. Before, a value without
+  // its scheme stopped `scaleplane up` with 'Invalid URL', naming neither the sink nor the variable
+  // (and the TypeError carried the secret as its `input`); a mailto: or ftp: one started and failed
+  // every alert. The value is a secret: the message names the variable, not what it holds.
+  if (config.url === undefined && !isHttpUrl(url))
+    throw new AlertError(
+      'ALERT_SINK_INVALID',
+      `alerts: ${config.type}: $${config.urlEnv} is not an http(s) URL (such as https://hooks.example/…)`,
+    );
   const http = { url, retries: config.retries, timeoutMs: config.timeout };
   return config.type === 'slack'
     ? new SlackSink({ ...http, ...(config.channel !== undefined && { channel: config.channel }) })
     : new WebhookSink({ ...http, headers: config.headers });
+}
+
+/** isHttpUrl says whether `text` is an absolute http(s) URL. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 /**

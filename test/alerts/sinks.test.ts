@@ -286,4 +286,43 @@ describe('alert sinks', () => {
       code: 'ALERT_SINK_INVALID',
     });
   });
+
+  it('createSink names the variable whose URL or DSN is not an http(s) URL, and never quotes its value', () => {
+    const secret = 's3cr3tTOKEN';
+    const cases = [
+      {
+        config: { type: 'slack', urlEnv: 'SLACK_URL', retries: 1, timeout: 1000 },
+        value: `hooks.slack.com/services/T0/B0/${secret}`,
+      },
+      {
+        config: { type: 'webhook', urlEnv: 'HOOK_URL', retries: 1, timeout: 1000, headers: {} },
+        value: `mailto:ops@example.com?x=${secret}`,
+      },
+      {
+        config: { type: 'sentry', dsnEnv: 'SENTRY_DSN', environment: 'x', sendResolved: true },
+        value: `${secret}@o1.ingest.sentry.io/1`,
+      },
+    ] as const;
+    for (const { config, value } of cases) {
+      const variable = config.type === 'sentry' ? config.dsnEnv : config.urlEnv;
+      let thrown: unknown;
+      try {
+        createSink(config, { [variable]: value });
+      } catch (err) {
+        thrown = err;
+      }
+      const text = JSON.stringify(thrown, errorFields);
+      assert.equal(
+        (thrown as { code?: string } | undefined)?.code,
+        'ALERT_SINK_INVALID',
+        `${config.type} with $${variable}=${value}: ${thrown === undefined ? 'accepted' : text}`,
+      );
+      assert.match(
+        (thrown as Error).message,
+        new RegExp(`\\$${variable} is not`),
+        `names $${variable}: ${text}`,
+      );
+      assert.ok(!text.includes(secret), `the error quotes the secret: ${text}`);
+    }
+  });
 });
