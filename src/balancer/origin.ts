@@ -2,8 +2,14 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { PickContext, Picker } from './algorithms/index.js';
 import type { PoolMember } from './pool.js';
-import { type GroupRoute, MAX_RETRIES, type ProxyPath, type StatusClass, statusClass } from './proxy.js';
-import { classifyUpstreamError, retryDecision, type UpstreamFailure } from './retry.js';
+import {
+  type GroupRoute,
+  type ProxyPath,
+  routeRetryDecision,
+  type StatusClass,
+  statusClass,
+} from './proxy.js';
+import { classifyUpstreamError, type UpstreamFailure } from './retry.js';
 
 /** OriginRequest is a bodiless request the balancer itself makes to a group (cache fills, revalidations). */
 export interface OriginRequest {
@@ -177,17 +183,11 @@ export function fetchFromGroup(
         tried ??= new Set();
         tried.add(member);
         if (kind !== 'other') route.outcome(member, 'gateway');
-        const decision = retryDecision({
+        const decision = routeRetryDecision(route, {
           method: request.method,
           failure: kind,
           reusedSocket: req.reusedSocket,
-          hasBody: false,
-          bodyStarted: false,
-          responseStarted: false,
-          idempotencyKey: false,
           retries,
-          maxRetries: MAX_RETRIES,
-          budgetAvailable: () => route.budget.tryRetry(performance.now()),
         });
         proxy.logger.warn(
           {

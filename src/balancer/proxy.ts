@@ -16,7 +16,13 @@ import {
 import type { OutlierOutcome } from './outlier.js';
 import type { Pool, PoolMember } from './pool.js';
 import { breakResponse, sendJson } from './respond.js';
-import { classifyUpstreamError, retryDecision, type UpstreamFailure } from './retry.js';
+import {
+  classifyUpstreamError,
+  type RetryDecision,
+  type RetryInput,
+  retryDecision,
+  type UpstreamFailure,
+} from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { BalancerLogger } from './types.js';
 
@@ -28,6 +34,30 @@ export type UpstreamErrorKind = UpstreamFailure | 'no_backend';
 
 /** MAX_RETRIES is how many other backends one request may be retried on. */
 export const MAX_RETRIES = 2;
+
+/** FailedAttempt is what `routeRetryDecision` needs to know about an attempt that got no response. */
+export type FailedAttempt = Pick<RetryInput, 'method' | 'failure' | 'reusedSocket' | 'retries'> &
+  Partial<Pick<RetryInput, 'hasBody' | 'bodyStarted' | 'idempotencyKey'>>;
+
+/**
+ * routeRetryDecision is `retryDecision` for an attempt on `route` that got no response: at most
+ * MAX_RETRIES, within the route's retry budget. Left out, `hasBody`, `bodyStarted` and
+ * `idempotencyKey` are false (a bodiless request without an Idempotency-Key).
+ */
+export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): RetryDecision {
+  return retryDecision({
+    method: attempt.method,
+    failure: attempt.failure,
+    reusedSocket: attempt.reusedSocket,
+    hasBody: attempt.hasBody ?? false,
+    bodyStarted: attempt.bodyStarted ?? false,
+    responseStarted: false,
+    idempotencyKey: attempt.idempotencyKey ?? false,
+    retries: attempt.retries,
+    maxRetries: MAX_RETRIES,
+    budgetAvailable: () => route.budget.tryRetry(performance.now()),
+  });
+}
 
 /** GroupTelemetry holds one group's metric children, resolved once so a request does no label lookups. */
 export class GroupTelemetry {
@@ -555,18 +585,15 @@ class Exchange {
     this.tried ??= new Set();
     this.tried.add(backend);
     if (failure !== 'other') this.route.outcome(backend, 'gateway');
-    const decision = retryDecision({
+    const decision = routeRetryDecision(this.route, {
       method: this.req.method ?? 'GET',
       failure,
       // undici does not say; only GET/HEAD take that path, and those retry on a reset anyway.
       reusedSocket: upstream instanceof UndiciAttempt ? false : upstream.reusedSocket,
       hasBody: this.forwarded.hasBody,
       bodyStarted: this.bodyStarted,
-      responseStarted: false,
       idempotencyKey: this.forwarded.idempotencyKey,
       retries: this.retries,
-      maxRetries: MAX_RETRIES,
-      budgetAvailable: () => this.route.budget.tryRetry(performance.now()),
     });
     this.proxy.logger.warn(
       {

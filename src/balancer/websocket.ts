@@ -4,8 +4,8 @@ import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
 import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from './headers.js';
 import type { PoolMember } from './pool.js';
-import { type GroupRoute, hashKeyOf, MAX_RETRIES, type ProxyPath } from './proxy.js';
-import { classifyUpstreamError, retryDecision } from './retry.js';
+import { type GroupRoute, hashKeyOf, type ProxyPath, routeRetryDecision } from './proxy.js';
+import { classifyUpstreamError } from './retry.js';
 
 /**
  * proxyUpgrade passes an `Upgrade` request (WebSocket and the like) through to a backend of `route`
@@ -223,17 +223,11 @@ export function proxyUpgrade(
       if (failure === 'connect') {
         tried ??= new Set();
         tried.add(failed);
-        const decision = retryDecision({
+        const decision = routeRetryDecision(route, {
           method: req.method ?? 'GET',
           failure,
           reusedSocket: false,
-          hasBody: false,
-          bodyStarted: false,
-          responseStarted: false,
-          idempotencyKey: false,
           retries,
-          maxRetries: MAX_RETRIES,
-          budgetAvailable: () => route.budget.tryRetry(performance.now()),
         });
         const next = decision.retry ? pick() : undefined;
         proxy.logger.warn(
