@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { monotonicNow } from '../clock.js';
 import type { InheritVerdict } from './inherit.js';
 import type { Alert, AlertInput, AlertSink } from './types.js';
 
@@ -26,8 +27,15 @@ export interface AlertManagerOptions {
    * see `setNotifying`). @defaultValue true
    */
   notifying?: boolean;
-  /** @defaultValue Date.now */
+  /**
+   * The clock of the rate limit's minute and `repeatInterval`. @defaultValue monotonicNow, the
+   * decision clock (clock.ts): with Date.now, a step of the system clock moved them (as Go's
+   * monotonic time.Now, which Alertmanager's waits run on, does not): after a step back of 1 h an
+   * alert sent just before was repeated an hour late, and a full minute held new firings an hour.
+   */
   now?: () => number;
+  /** The clock of `startsAt` and `endsAt`. @defaultValue `now` when given, else Date.now */
+  wallNow?: () => number;
   /** @defaultValue no logging */
   logger?: AlertLogger;
 }
@@ -73,6 +81,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   #limit: number;
   #repeat: number;
   readonly #now: () => number;
+  readonly #wallNow: () => number;
   readonly #logger: AlertLogger;
   readonly #active = new Map<string, Active>();
   readonly #sent: number[] = [];
@@ -92,7 +101,8 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#sinks = options.sinks ?? [];
     this.#limit = options.rateLimitPerMinute ?? 30;
     this.#repeat = options.repeatInterval ?? 4 * 3600_000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicNow;
+    this.#wallNow = options.wallNow ?? options.now ?? (() => Date.now());
     this.#logger = options.logger ?? silent;
     this.#notifying = options.notifying ?? true;
   }
@@ -205,7 +215,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       summary: input.summary,
       ...(input.group !== undefined && { group: input.group }),
       details: input.details ?? {},
-      startsAt: new Date(now).toISOString(),
+      startsAt: new Date(this.#wallNow()).toISOString(),
       occurrences: 1,
       source: 'scaleplane',
     };
@@ -236,7 +246,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       ...entry.alert,
       status: 'resolved',
       summary: summary ?? entry.alert.summary,
-      endsAt: new Date(this.#now()).toISOString(),
+      endsAt: new Date(this.#wallNow()).toISOString(),
     };
     this.#logger.info({ alert: key, group: alert.group }, `alert resolved: ${alert.summary}`);
     // A standby leaves the resolve to the leader, which sent (or, taking over, re-sent) the firing.

@@ -85,7 +85,8 @@ describe('AlertManager', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
     t.after(() => mock.timers.reset());
     const sink = recorder();
-    const alerts = new AlertManager({ sinks: [sink], rateLimitPerMinute: 2 });
+    // The mocked Date is the manager's clock here (its default, monotonic time, is not mocked).
+    const alerts = new AlertManager({ sinks: [sink], rateLimitPerMinute: 2, now: () => Date.now() });
     t.after(() => alerts.close());
     alerts.fire('unhealthy:web:1', { summary: 'web-1 unhealthy' });
     mock.timers.tick(10_000);
@@ -150,6 +151,37 @@ describe('AlertManager', () => {
     assert.deepEqual(
       sink.got.map((a) => `${a.key}:${a.status}`),
       ['crash-loop:web:firing', 'crash-loop:web:firing', 'crash-loop:web:firing', 'crash-loop:web:resolved'],
+    );
+  });
+
+  it('a step back of the system clock delays no repeat: the rate limit and repeat_interval run on monotonic time', {
+    timeout: 10_000,
+  }, async (t) => {
+    // The step is made by replacing Date.now before the manager is made (a default taken as a
+    // function reference sees it, as it sees a real one); performance.now is left alone.
+    const real = Date.now;
+    let step = 0;
+    Date.now = () => real() + step;
+    t.after(() => {
+      Date.now = real;
+    });
+    const sink = recorder();
+    const alerts = new AlertManager({ sinks: [sink], repeatInterval: 200 });
+    t.after(() => alerts.close());
+    const keepAlive = setInterval(() => {}, 1000);
+    t.after(() => clearInterval(keepAlive));
+    alerts.fire('crash-loop:web', { summary: 'web crash-looping', severity: 'critical' });
+    step = -3600_000;
+    const repeated = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5_000);
+      alerts.on('alert', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    assert.ok(
+      repeated,
+      `no repeat within 5 s of a 200 ms repeat_interval once the clock stepped back 1 h (sent: ${sink.got.length})`,
     );
   });
 
@@ -280,7 +312,12 @@ describe('AlertManager', () => {
         const kept = recorder();
         const added = recorder();
         const options = { rateLimitPerMinute: c.limit ?? 2, repeatInterval: 0 };
-        const alerts = new AlertManager({ sinks: [kept], notifying: c.notifying ?? true, ...options });
+        const alerts = new AlertManager({
+          sinks: [kept],
+          notifying: c.notifying ?? true,
+          now: () => Date.now(), // the mocked Date (see above)
+          ...options,
+        });
         t.after(() => alerts.close());
         for (const step of c.steps) {
           if ('fire' in step)
