@@ -334,6 +334,35 @@ describe('kubernetes provider: request shapes', () => {
     );
   });
 
+  it('a Deployment resize whose new pod is never Ready fails and writes the previous resources back: Kubernetes removes the surge pod, none at the failed size is left', async (t) => {
+    // Before, the failed resize left the new resources in the template: the surge pod stayed
+    // not Ready for good (a memory limit the app exceeds, crash-looping), every later scale waited
+    // on it until its timeout, and the next pods were created at the size that had failed.
+    const { server, provider } = await setup(t, {}, 2, { timeout: 1500 });
+    await provider.start();
+    await provider.scaleTo(2);
+    server.podsBecomeReady = false;
+    const err = await provider.resize({ cpu: 0.25, memory: 32 * 1024 * 1024 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ProviderError, `the resize did not fail: ${String(err)}`);
+    assert.equal(err.code, 'RESIZE_FAILED');
+    assert.match(err.message, /resize reverted/, 'the error says the resize was undone');
+    const deployment = server.workloads.get('shop/web')!.object;
+    const resources = deployment.spec.template.spec.containers[0].resources;
+    assert.ok(
+      !resources?.limits && !resources?.requests,
+      `the template still holds the failed size: ${JSON.stringify(resources)}`,
+    );
+    await until(
+      () => server.pods.size === 2 && [...server.pods.values()].every((p) => !p.metadata.deletionTimestamp),
+      10_000,
+      'the surge pod at the failed size removed, the 2 pods from before left',
+    );
+    assert.equal(provider.size(), undefined, 'the size in force is the one from before the resize');
+  });
+
   it('a StatefulSet resize: template behind a partition first, then one extra replica, partition 0, scale back, partition restored', async (t) => {
     const { server, provider } = await setup(t, { kind: 'StatefulSet' }, 2);
     await provider.start();

@@ -503,13 +503,91 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
     options?.onSizeSaved?.(patching.then(() => {}));
     const patched = await patching;
-    if (statefulSet)
+    if (statefulSet) {
       await this.#finishRoll(roll, deadline, () => {
         this.#size = sizeBefore;
       });
-    else await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
-    // The workload's status counts a rollout complete while old pods still terminate, and the watch
-    // may lag the status: wait until the pods themselves show the new size.
+      await this.#untilSized(size, deadline);
+      return;
+    }
+    try {
+      await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
+    } catch (err) {
+      // Only a rollout that did not complete in time is undone, not a read that failed.
+      if (!(err instanceof ProviderError && err.code === 'RESIZE_FAILED')) throw err;
+      throw await this.#revertDeployment(container, roll.previous?.[container] ?? {}, quantities, err, () => {
+        this.#size = sizeBefore;
+      });
+    }
+    await this.#untilSized(size, deadline);
+  }
+
+  /**
+   * revertDeployment writes the resources from before a failed resize back into a Deployment's
+   * template (what `kubectl rollout undo` does): with maxUnavailable 0 the Deployment controller
+   * scales the old ReplicaSet back up before it removes a pod at the failed size. Left alone when
+   * the template no longer holds the resize's resources (a later resize wrote its own). Returns
+   * the error the resize fails with.
+   */
+  async #revertDeployment(
+    container: string,
+    previous: ContainerResources,
+    written: Record<string, string>,
+    failure: unknown,
+    onRevert: () => void,
+  ): Promise<unknown> {
+    try {
+      const workload = await this.#call('read workload', () => this.#readWorkload());
+      const now = (
+        (workload.spec?.template?.spec?.containers ?? []).find(
+          (c: { name: string }) => c.name === container,
+        ) as { resources?: ContainerResources } | undefined
+      )?.resources;
+      const ours = Object.entries(written).every(
+        ([k, v]) => now?.limits?.[k] === v && now?.requests?.[k] === v,
+      );
+      if (!ours) return failure;
+      this.#logger.warn(
+        { group: this.#options.group, err: failure, previous },
+        `${this.#ref()}: the resize failed; writing the previous resources back, Kubernetes rolls the pods back to them`,
+      );
+      await this.#rollWrite('patch resources', () =>
+        this.#patchWorkload({
+          spec: {
+            template: {
+              spec: {
+                containers: [
+                  {
+                    name: container,
+                    resources: { limits: revertMap(previous.limits), requests: revertMap(previous.requests) },
+                  },
+                ],
+              },
+            },
+          },
+        }),
+      );
+      onRevert();
+      return new ProviderError(
+        failure instanceof ProviderError ? failure.code : 'RESIZE_FAILED',
+        `${(failure as Error).message}; resize reverted: the previous resources are back in the template, and Kubernetes rolls the pods back to them`,
+        { cause: failure },
+      );
+    } catch (err) {
+      if (stopped(err)) return err;
+      this.#logger.error(
+        { group: this.#options.group, err },
+        `${this.#ref()}: the previous resources could not be written back after a failed resize; the template keeps the new ones`,
+      );
+      return failure;
+    }
+  }
+
+  /**
+   * untilSized waits until the pods show the new size: the workload's status counts a rollout
+   * complete while old pods still terminate, and the watch may lag the status.
+   */
+  async #untilSized(size: InstanceSize, deadline: number): Promise<void> {
     await this.#until(deadline, () => {
       const instances = this.instances();
       return (
