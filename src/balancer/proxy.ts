@@ -292,6 +292,8 @@ class Exchange {
   /** Backends this request failed on; allocated on the first failure only. */
   tried: Set<PoolMember> | undefined;
   failure: UpstreamFailure | undefined;
+  /** A backend a retry may go back to when no other is left (see `attempt`). */
+  lastResort: PoolMember | undefined;
   retries = 0;
   bodyStarted = false;
   timedOut = false;
@@ -341,7 +343,16 @@ class Exchange {
     const { route, picker } = this;
     const ctx: PickContext | undefined =
       this.tried === undefined && this.key === undefined ? undefined : { exclude: this.tried, key: this.key };
-    const backend = picker.pick(route.pool.eligible(), ctx);
+    const eligible = route.pool.eligible();
+    let backend = picker.pick(eligible, ctx);
+    // No other backend left: one whose reused keep-alive connection broke before any response
+    // byte to an idempotent bodiless request (`lastResort`) gets it again, on another connection,
+    // as NGINX gives a failed cached connection another try on its single server. That is the
+    // keep-alive race (the backend closed the idle connection as the request went out), not the
+    // backend failing: excluding the only backend made each such race a 502.
+    if (backend === undefined && this.lastResort !== undefined && eligible.includes(this.lastResort))
+      backend = this.lastResort;
+    this.lastResort = undefined;
     if (backend === undefined) {
       if (this.failure === undefined) {
         route.telemetry.errors.no_backend.inc();
@@ -588,8 +599,7 @@ class Exchange {
     const decision = routeRetryDecision(this.route, {
       method: this.req.method ?? 'GET',
       failure,
-      // undici does not say; only GET/HEAD take that path, and those retry on a reset anyway.
-      reusedSocket: upstream instanceof UndiciAttempt ? false : upstream.reusedSocket,
+      reusedSocket: upstream instanceof UndiciAttempt ? readBefore(err) : upstream.reusedSocket,
       hasBody: this.forwarded.hasBody,
       bodyStarted: this.bodyStarted,
       idempotencyKey: this.forwarded.idempotencyKey,
@@ -606,8 +616,10 @@ class Exchange {
       },
       'upstream request failed',
     );
-    if (decision.retry) this.attempt();
-    else this.reply(502, this.route.replies.badGateway[failure]);
+    if (decision.retry) {
+      if (decision.reason === 'StaleKeepAlive') this.lastResort = backend;
+      this.attempt();
+    } else this.reply(502, this.route.replies.badGateway[failure]);
   }
 
   timeout(): void {
@@ -784,6 +796,16 @@ class UndiciAttempt implements Dispatcher.DispatchHandler {
     else if (this.responded) exchange.upstreamBroke(err as NodeJS.ErrnoException);
     else exchange.upstreamFailed(this, err as NodeJS.ErrnoException);
   }
+}
+
+/**
+ * readBefore says whether an undici attempt's connection had read anything before it failed, so
+ * it was a reused keep-alive one: undici's 'other side closed' (`UND_ERR_SOCKET`) carries the
+ * socket's byte counts; a plain reset does not say, and counts as a fresh connection.
+ */
+function readBefore(err: Error): boolean {
+  const bytesRead = (err as { socket?: { bytesRead?: unknown } }).socket?.bytesRead;
+  return typeof bytesRead === 'number' && bytesRead > 0;
 }
 
 function abandonedError(): Error {

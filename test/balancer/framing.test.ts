@@ -295,3 +295,57 @@ test('drain under keep-alive load: a client holding its connections sees no fail
   const name = agent.getName({ host: '127.0.0.1', port });
   assert.ok((agent.freeSockets[name]?.length ?? 0) > 0, 'client connections stayed open');
 });
+
+/**
+ * startOneShot is a backend that answers the first request on each connection keep-alive, and
+ * resets the connection when a second request arrives on it: a backend closing an idle keep-alive
+ * connection just as the balancer reuses it (a keep-alive timeout below the balancer's 4 s, as
+ * gunicorn's 2 s default; a per-connection request cap), made deterministic.
+ */
+async function startOneShot(t: TestContext): Promise<{ address: string; answered: () => number }> {
+  let answered = 0;
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let served = false;
+    socket.on('data', () => {
+      if (served) {
+        // Closed as idle: a FIN, the request unanswered.
+        socket.end();
+        return;
+      }
+      served = true;
+      answered++;
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=60\r\n\r\nok');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, answered: () => answered };
+}
+
+test('a reset on a reused keep-alive connection of the only backend: an idempotent request is retried on it, a POST is not', async (t) => {
+  const backend = await startOneShot(t);
+  const { balancer, metrics, port } = await startBalancer(t);
+  balancer.setGroup('web', ready(['only', backend.address]));
+  const request = (method: string) =>
+    sendRaw(port, `${method} /${method.toLowerCase()} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, {
+      keepOpen: true,
+    });
+  // GET goes through the undici pool, DELETE through node:http's agent: each path's second request
+  // meets the connection its first one left open.
+  for (const method of ['GET', 'DELETE']) {
+    assert.equal((await request(method)).status, 200, `${method}: first request`);
+    const second = await request(method);
+    // Before: 502 'upstream connection reset', the only backend being excluded from the retry.
+    assert.equal(second.status, 200, `${method}: request on the reused connection: ${second.text}`);
+  }
+  assert.equal(backend.answered(), 4, 'requests the backend answered');
+  assert.equal(await counter(metrics.retries, { group: 'web' }), 2, 'one retry for each');
+  // A POST meets the connection the DELETE's retry left open: it may have been acted on, so it is
+  // never repeated, not even on the same backend.
+  const post = await request('POST');
+  assert.equal(post.status, 502, `POST on the reused connection: ${post.text}`);
+  assert.equal(backend.answered(), 4, 'the POST was answered by no backend');
+  assert.equal(await counter(metrics.retries, { group: 'web' }), 2, 'no retry of the POST');
+});
