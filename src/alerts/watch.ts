@@ -1,3 +1,4 @@
+import { monotonicNow } from '../clock.js';
 import type { JournalEntry } from '../controller/index.js';
 import type { Provider } from '../providers/index.js';
 import type { AlertManager } from './manager.js';
@@ -39,7 +40,11 @@ export interface NginxSyncSource {
 export interface WatchOptions {
   /** When provider failures fire `provider:<group>`. @defaultValue defaultProviderFailureRule (3 in a row over 30 s) */
   providerFailure?: ProviderFailureRule;
-  /** @defaultValue Date.now */
+  /**
+   * The clock of the provider-failure rule's `after`. @defaultValue monotonicNow (clock.ts): with
+   * Date.now, a step back of the system clock during a streak kept it from ever lasting `after` until
+   * the wall clock caught up (an hour for a 1-h step), while the provider kept failing.
+   */
   now?: () => number;
 }
 
@@ -83,7 +88,7 @@ export function watchForAlerts(
   options: WatchOptions = {},
 ): void {
   const rule = options.providerFailure ?? defaultProviderFailureRule;
-  const now = options.now ?? Date.now;
+  const now = options.now ?? monotonicNow;
   for (const [group, provider] of sources.providers) {
     const key = alertKeys.provider(group);
     let failing: ProviderFailureState = new Map();

@@ -9,6 +9,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { AlertManager, alertKeys, WebhookSink, watchForAlerts } from '../../src/alerts/index.js';
 import type { JournalEntry } from '../../src/controller/index.js';
 import { KubernetesProvider } from '../../src/providers/index.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
 import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from '../providers/kube-server.js';
 import { startReceiver } from './receiver.js';
 
@@ -108,5 +109,42 @@ describe('provider alert (kubernetes, official client)', () => {
     );
     assert.equal(alerts.isFiring(key), false);
     assert.equal(receiver.received.length, 2, 'one firing, one resolve');
+  });
+});
+
+// The rule's default clock: the outcomes are emitted by a memory provider, as any provider emits them.
+describe('provider alert clock', () => {
+  it('a step back of the system clock during a failure streak does not keep it from firing', async (t) => {
+    // The step is made by replacing Date.now before the watch is set up (a default taken as a
+    // function reference sees it, as it sees a real one); performance.now is left alone. The rule
+    // asks for 3 failures over 50 ms, so the test need not wait 30 s.
+    const real = Date.now;
+    let step = 0;
+    Date.now = () => real() + step;
+    t.after(() => {
+      Date.now = real;
+    });
+    const provider = new MemoryProvider('web');
+    const alerts = new AlertManager();
+    t.after(() => alerts.close());
+    const journal = new EventEmitter<{ entry: [JournalEntry] }>();
+    watchForAlerts(
+      alerts,
+      { providers: new Map([['web', provider]]), journal },
+      { providerFailure: { after: 50, minFailures: 3 } },
+    );
+    const fail = () =>
+      provider.emit('operation', { operation: 'patch scale', error: new Error('403 Forbidden') });
+    fail();
+    step = -3600_000;
+    const since = performance.now();
+    while (performance.now() - since < 60) await new Promise((r) => setTimeout(r, 20));
+    fail();
+    fail();
+    assert.equal(
+      alerts.isFiring(alertKeys.provider('web')),
+      true,
+      '3 failures in a row over 60 ms (rule: 3 over 50 ms) fired nothing once the clock stepped back 1 h',
+    );
   });
 });
