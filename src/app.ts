@@ -104,6 +104,26 @@ export class StartInterruptedError extends Error {
 }
 
 /**
+ * ShutdownError: close() ran to its end, but part of the shutdown failed (an instance that outlived
+ * SIGKILL, a provider error while stopping). `failures` holds each, in the order they came.
+ */
+export class ShutdownError extends Error {
+  readonly code = 'SCALEPLANE_SHUTDOWN_FAILED';
+  constructor(readonly failures: readonly Error[]) {
+    super(
+      `shutdown failed: ${failures.map((f) => describeShutdownFailure(f)).join('; ')}`,
+      failures.length === 1 ? { cause: failures[0] } : { cause: new AggregateError(failures) },
+    );
+  }
+}
+
+/** describeShutdownFailure is one failure and, when it has one, its cause, on one line. */
+function describeShutdownFailure(err: Error): string {
+  const cause = err.cause instanceof Error ? ` (${err.cause.message})` : '';
+  return `${err.message}${cause}`.replace(/\s*\n\s*/g, ' ');
+}
+
+/**
  * Scaleplane is the running system: balancer, providers, controller and API, wired together.
  * `start` brings everything up in order; `close` drains and stops it in reverse.
  */
@@ -139,6 +159,11 @@ export class Scaleplane {
   /** Builds a group's readings (keeping `previous`'s CPU window when it still fits). */
   readonly #readingsOf: (group: GroupConfig, previous?: GroupReadings) => GroupReadings;
   #closing: Promise<void> | undefined;
+  /**
+   * What failed while close() ran (a provider's 'error' events, a step that threw): reported by
+   * close() as a ShutdownError, so `scaleplane up` does not exit 0 after an instance outlived it.
+   */
+  #shutdownFailures: Error[] | undefined;
   /** Set once close() closed the balancer, before the instances drain: it takes no group update then. */
   #balancerClosed = false;
 
@@ -513,7 +538,10 @@ export class Scaleplane {
       );
       this.controller.journal.append(crashLoopEntry(name, provider.desired(), detail), monotonicNow());
     });
-    provider.on('error', (err) => logger.error({ err }, 'provider error'));
+    provider.on('error', (err) => {
+      logger.error({ err }, 'provider error');
+      this.#shutdownFailures?.push(new Error(`group ${name}: ${err.message}`, { cause: err.cause }));
+    });
     // Every failed operation, thrown to a caller (a scale write) or background (a watch); alerted in watchForAlerts.
     provider.on('operation', (outcome) => {
       if (outcome.error) this.metrics.providerErrors.inc({ group: name });
@@ -634,9 +662,21 @@ export class Scaleplane {
     }
   }
 
-  /** close stops the loop and the API, drains and stops every instance, then the balancer. Safe to call twice. */
+  /**
+   * close stops the loop and the API, drains and stops every instance, then the balancer. Safe to
+   * call twice. Rejects with ShutdownError, once all of it ran, when part of it failed.
+   */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
+    this.#closing ??= this.#close().then(() => {
+      const failures = this.#shutdownFailures ?? [];
+      if (failures.length > 0) throw new ShutdownError(failures);
+    });
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#shutdownFailures = [];
+    try {
       clearInterval(this.#cpuTimer);
       this.#healthWatch.close();
       this.controller.close();
@@ -658,8 +698,9 @@ export class Scaleplane {
       await this.alerts.close();
       if (this.tokenGenerated && this.token && this.apiAddress)
         await removeTokenFile(this.apiAddress.port, this.token);
-    })();
-    return this.#closing;
+    } catch (err) {
+      this.#shutdownFailures.push(err as Error);
+    }
   }
 }
 

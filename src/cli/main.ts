@@ -104,6 +104,9 @@ function buildProgram(): Command {
       const interrupt = new AbortController();
       let stopped: (() => void) | undefined;
       let signalled: NodeJS.Signals | undefined;
+      // A shutdown that failed (an instance that outlived SIGKILL) exited 0, as if all had stopped:
+      // a supervisor (systemd, a script) could not tell. It is now exit 1 with what failed.
+      let shutdownFailure: Error | undefined;
       const stop = (signal: NodeJS.Signals) => {
         if (stopping) {
           logger.warn(`${signal} again: exiting now`);
@@ -121,6 +124,7 @@ function buildProgram(): Command {
         logger.info(`${signal}: draining and stopping every instance (again to force)`);
         app.close().then(stopped, (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
+          shutdownFailure = err as Error;
           stopped?.();
         });
       };
@@ -137,6 +141,10 @@ function buildProgram(): Command {
       await new Promise<void>((resolve) => {
         stopped = resolve;
       });
+      if (shutdownFailure !== undefined) {
+        const message = shutdownFailure.message.replace(/^shutdown failed: /, '');
+        throw new CliError(`shutdown failed: ${message}`);
+      }
       logger.info('stopped');
     });
 
