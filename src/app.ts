@@ -177,7 +177,7 @@ export class Scaleplane {
     if (!envToken && fileTokens.length === 0 && !isLoopback(config.api.listen.host)) {
       throw new StartupError(
         `api.listen is ${config.api.listen.host}, beyond loopback, and no API token is set: ` +
-          'export SCALEPLANE_API_KEY=<a long random secret> (or SERVICE_API_KEY), set api.token_file, ' +
+          'export SCALEPLANE_API_KEY=<a long random secret> (or SCALEPLANE_API_KEY_FILE=<a file holding it>), set api.token_file, ' +
           'or listen on 127.0.0.1',
       );
     }

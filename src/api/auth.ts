@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** API_KEY_ENV lists the environment variables that carry the bearer token, in order of preference. */
@@ -38,13 +39,51 @@ export class AuthConfigError extends Error {
   readonly code = 'SCALEPLANE_AUTH_CONFIG';
 }
 
-/** tokenFromEnv returns the token set in the environment, if any. */
-export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (const name of API_KEY_ENV) {
-    const value = env[name]?.trim();
-    if (value) return value;
+/**
+ * API_KEY_FILE_ENV names a file holding the token, the `_FILE` convention of Docker and Kubernetes
+ * secrets (as POSTGRES_PASSWORD_FILE): the secret stays out of the environment (`docker inspect`,
+ * /proc/PID/environ). It is read after SCALEPLANE_API_KEY, which may not be set with it, and before
+ * SERVICE_API_KEY.
+ */
+export const API_KEY_FILE_ENV = 'SCALEPLANE_API_KEY_FILE';
+
+/** EnvToken is the token the environment gives and where it came from (`$SCALEPLANE_API_KEY`, a file). */
+export interface EnvToken {
+  token: string;
+  source: string;
+}
+
+/**
+ * envToken returns the token of the environment and its source, if any: $SCALEPLANE_API_KEY, else
+ * the file $SCALEPLANE_API_KEY_FILE names (its content, trimmed), else $SERVICE_API_KEY. Throws
+ * AuthConfigError, naming the variable, for a file that cannot be read or is empty, and when both
+ * SCALEPLANE_API_KEY and SCALEPLANE_API_KEY_FILE are set.
+ */
+export function envToken(env: NodeJS.ProcessEnv = process.env): EnvToken | undefined {
+  const [primary, alias] = API_KEY_ENV;
+  const direct = env[primary]?.trim();
+  const file = env[API_KEY_FILE_ENV]?.trim();
+  if (direct && file)
+    throw new AuthConfigError(`both ${primary} and ${API_KEY_FILE_ENV} are set: set one of them`);
+  if (direct) return { token: direct, source: `$${primary}` };
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new AuthConfigError(`${API_KEY_FILE_ENV} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const token = text.trim();
+    if (!token) throw new AuthConfigError(`${API_KEY_FILE_ENV} ${file}: the file is empty`);
+    return { token, source: `${file} ($${API_KEY_FILE_ENV})` };
   }
-  return undefined;
+  const aliased = env[alias]?.trim();
+  return aliased ? { token: aliased, source: `$${alias}` } : undefined;
+}
+
+/** tokenFromEnv returns the token the environment gives (see envToken), if any. */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return envToken(env)?.token;
 }
 
 /** generateToken makes a random token for a loopback-only API started without one. */

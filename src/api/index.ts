@@ -1,9 +1,12 @@
 export {
   API_KEY_ENV,
+  API_KEY_FILE_ENV,
   type ApiToken,
   AuthConfigError,
   createAuthenticator,
   createTokenCheck,
+  type EnvToken,
+  envToken,
   FORWARDED_FOR_HEADER,
   generateToken,
   isLoopback,

@@ -1,5 +1,5 @@
 // The modules, not the api barrel: that one loads the server and the balancer (~0.6 s per CLI run).
-import { API_KEY_ENV } from '../api/auth.js';
+import { API_KEY_FILE_ENV, envToken } from '../api/auth.js';
 import { inspectTokenFile, tokenFilePath } from '../api/token-file.js';
 
 /** CliError is a failure the CLI reports as one line and a non-zero exit. */
@@ -81,10 +81,13 @@ export class ApiClient {
   /** connect builds a client: the token from the environment, else the file `scaleplane up` left for a local API. */
   static async connect(api: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ApiClient> {
     const baseUrl = parseApiUrl(api);
-    for (const name of API_KEY_ENV) {
-      const token = process.env[name]?.trim();
-      if (token) return new ApiClient(baseUrl, token, `$${name}`, undefined, timeoutMs);
+    let fromEnv: ReturnType<typeof envToken>;
+    try {
+      fromEnv = envToken();
+    } catch (err) {
+      throw new CliError((err as Error).message);
     }
+    if (fromEnv) return new ApiClient(baseUrl, fromEnv.token, fromEnv.source, undefined, timeoutMs);
     if (['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {
       const port = Number(baseUrl.port || 80);
       const reading = await inspectTokenFile(port);
@@ -207,6 +210,8 @@ export class ApiClient {
     }
     if (this.tokenSource.startsWith('$'))
       return `the token in ${this.tokenSource} was refused: set it to the API token`;
+    if (this.tokenSource.endsWith(`($${API_KEY_FILE_ENV})`))
+      return `the token in ${this.tokenSource} was refused: put the API token in that file`;
     return `the token in ${this.tokenSource}, left by an earlier scaleplane up, was refused: set SCALEPLANE_API_KEY to the API token`;
   }
 }

@@ -278,7 +278,8 @@ function buildProgram(): Command {
  * so a 401 sent its reader to the README.
  */
 const TOKEN_HELP = `Token (commands that take --api):
-  $SCALEPLANE_API_KEY, else $SERVICE_API_KEY; else, for an API on this machine, the file
+  $SCALEPLANE_API_KEY, else the file $SCALEPLANE_API_KEY_FILE names (a Docker or Kubernetes
+  secret), else $SERVICE_API_KEY; else, for an API on this machine, the file
   scaleplane-api-PORT.token in $TMPDIR (or /tmp) that \`scaleplane up\` leaves when it generates one.`;
 
 /** EXIT_HELP is the exit status a script can rely on. */
