@@ -144,7 +144,10 @@ describe('--help', { concurrency: 4 }, () => {
   it('--help says where the token comes from and what the exit codes mean', async () => {
     // Nothing in --help named a way to authenticate, nor the exit codes the README documents.
     const root = await runCli(['--help']);
-    assert.match(root.stdout, /\$SCALEPLANE_API_KEY, else the file \$SCALEPLANE_API_KEY_FILE names .*\n.*, else \$SERVICE_API_KEY/);
+    assert.match(
+      root.stdout,
+      /\$SCALEPLANE_API_KEY, else the file \$SCALEPLANE_API_KEY_FILE names .*\n.*, else \$SERVICE_API_KEY/,
+    );
     assert.match(root.stdout, /Exit status:\n {2}0 success; 1 a failure .*\n {2}2 a usage error/);
     for (const command of ['status', 'scale', 'events', 'resize', 'nginx render', 'nginx sync', 'mcp']) {
       const { stdout } = await runCli([...command.split(' '), '--help']);
