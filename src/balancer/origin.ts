@@ -5,6 +5,7 @@ import type { PoolMember } from './pool.js';
 import {
   type GroupRoute,
   type ProxyPath,
+  pickAttempt,
   routeRetryDecision,
   type StatusClass,
   statusClass,
@@ -73,6 +74,8 @@ export function fetchFromGroup(
     let response: http.IncomingMessage | undefined;
     let tried: Set<PoolMember> | undefined;
     let failure: UpstreamFailure | undefined;
+    // A backend a retry may go back to when no other is left (see `pickAttempt`).
+    let lastResort: PoolMember | undefined;
     let retries = 0;
     let ended = false;
 
@@ -113,7 +116,8 @@ export function fetchFromGroup(
     const attempt = (): void => {
       const ctx: PickContext | undefined =
         tried === undefined && request.key === undefined ? undefined : { exclude: tried, key: request.key };
-      const picked = picker.pick(route.pool.eligible(), ctx);
+      const picked = pickAttempt(picker, route.pool, ctx, lastResort);
+      lastResort = undefined;
       if (picked === undefined) {
         if (failure === undefined) {
           telemetry.errors.no_backend.inc();
@@ -199,8 +203,10 @@ export function fetchFromGroup(
           },
           'origin request failed',
         );
-        if (decision.retry) attempt();
-        else fail(kind, 502, route.replies.badGateway[kind]);
+        if (decision.retry) {
+          if (decision.reason === 'StaleKeepAlive') lastResort = member;
+          attempt();
+        } else fail(kind, 502, route.replies.badGateway[kind]);
       });
       req.end();
     };

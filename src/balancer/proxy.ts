@@ -59,6 +59,27 @@ export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): R
   });
 }
 
+/**
+ * pickAttempt picks the backend for an attempt. When the picker finds none left (the others were
+ * tried), `lastResort` gets the request again, on another connection, if still eligible: a
+ * backend whose *reused* keep-alive connection broke before any response byte to a request
+ * `retryDecision` let retry (`StaleKeepAlive`), as NGINX gives a failed cached connection another
+ * try on its single server. That is the keep-alive race (the backend closed the idle connection
+ * as the request went out), not the backend failing: excluding the only backend made each such
+ * race a 502.
+ */
+export function pickAttempt(
+  picker: Picker,
+  pool: Pool,
+  ctx: PickContext | undefined,
+  lastResort: PoolMember | undefined,
+): PoolMember | undefined {
+  const eligible = pool.eligible();
+  const picked = picker.pick(eligible, ctx);
+  if (picked !== undefined || lastResort === undefined) return picked;
+  return eligible.includes(lastResort) ? lastResort : undefined;
+}
+
 /** GroupTelemetry holds one group's metric children, resolved once so a request does no label lookups. */
 export class GroupTelemetry {
   readonly inFlight: Gauge.Internal<'group'>;
@@ -343,15 +364,7 @@ class Exchange {
     const { route, picker } = this;
     const ctx: PickContext | undefined =
       this.tried === undefined && this.key === undefined ? undefined : { exclude: this.tried, key: this.key };
-    const eligible = route.pool.eligible();
-    let backend = picker.pick(eligible, ctx);
-    // No other backend left: one whose reused keep-alive connection broke before any response
-    // byte to an idempotent bodiless request (`lastResort`) gets it again, on another connection,
-    // as NGINX gives a failed cached connection another try on its single server. That is the
-    // keep-alive race (the backend closed the idle connection as the request went out), not the
-    // backend failing: excluding the only backend made each such race a 502.
-    if (backend === undefined && this.lastResort !== undefined && eligible.includes(this.lastResort))
-      backend = this.lastResort;
+    const backend = pickAttempt(picker, route.pool, ctx, this.lastResort);
     this.lastResort = undefined;
     if (backend === undefined) {
       if (this.failure === undefined) {

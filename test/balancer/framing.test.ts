@@ -12,6 +12,7 @@ import { Balancer } from '../../src/balancer/index.js';
 import type { RouteConfig } from '../../src/config/types.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { sendRaw } from '../helpers/raw-http.js';
+import { cacheConfig } from './cache/helpers.js';
 import { config, counter, ready, startBackend, startBalancer, type TestBackend } from './helpers.js';
 
 /** recordingBackend answers 'ok' and records `METHOD url host=… [expect=…]` of each request a backend saw. */
@@ -348,4 +349,20 @@ test('a reset on a reused keep-alive connection of the only backend: an idempote
   assert.equal(post.status, 502, `POST on the reused connection: ${post.text}`);
   assert.equal(backend.answered(), 4, 'the POST was answered by no backend');
   assert.equal(await counter(metrics.retries, { group: 'web' }), 2, 'no retry of the POST');
+});
+
+test('the same keep-alive race on a cache fill (the HTTP cache fetching from the only backend): retried on it', async (t) => {
+  const backend = await startOneShot(t);
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: config({ cache: cacheConfig() }), metrics });
+  t.after(() => balancer.close());
+  const { port } = await balancer.listen();
+  balancer.setGroup('web', ready(['only', backend.address]));
+  const get = (path: string) =>
+    sendRaw(port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { keepOpen: true });
+  assert.equal((await get('/a')).status, 200, 'first fill');
+  const second = await get('/b');
+  // Before: 502 'upstream connection reset', the only backend being excluded from the retry.
+  assert.equal(second.status, 200, `fill on the reused connection: ${second.text}`);
+  assert.equal(backend.answered(), 2, 'fills the backend answered');
 });
