@@ -42,6 +42,31 @@ describe('dashboard sign-in', { skip: chromiumMissing }, () => {
     await page.waitForSelector('[data-connection=live]', { timeout: 15_000 });
   });
 
+  it('after too many wrong tokens, says the API refuses sign-ins for now and for how long', async () => {
+    const strict = await startApi({ server: { authFailuresPerMinute: 2 } });
+    const own = await browser.newPage();
+    try {
+      const submit = async (token: string) => {
+        await own.goto(`${strict.base}/`);
+        await own.fill('#token', token);
+        await own.click('button[type=submit]');
+        return (await own.waitForSelector('p.error')).textContent();
+      };
+      assert.equal(await submit('wrong-token-0123456789'), 'That token was refused.');
+      assert.equal(await submit('wrong-token-9876543210'), 'That token was refused.');
+      // Now every token from this address is refused for a while, the right one included.
+      const said = (await submit(TOKEN)) ?? '';
+      assert.match(
+        said,
+        /^The API answered 429: too many failed authentications; retry later \(in \d+ s\)\.$/,
+        `the right token after 2 wrong ones (limit 2 a minute) says: ${said}`,
+      );
+    } finally {
+      await own.close();
+      await strict.close();
+    }
+  });
+
   it('a reload that drops the token signs the dashboard out, saying why', async () => {
     // A page of its own: the one above keeps its token in sessionStorage and opens signed in.
     const page = await browser.newPage();

@@ -12,6 +12,19 @@ const TOKEN_KEY = 'scaleplane.token';
 /** Points kept per group in the browser: 15 minutes at one per second. */
 const MAX_POINTS = 900;
 
+/**
+ * refusal words an answer the sign-in did not expect with the API's own: after too many wrong
+ * tokens from this address it answers 429 to every token, the right one included, until its
+ * Retry-After; 'The API answered 429.' alone read as if the right token did not work either.
+ */
+async function refusal(res: Response): Promise<string> {
+  const body = (await res.json().catch(() => ({}))) as { error?: unknown };
+  const why = typeof body.error === 'string' ? `: ${body.error}` : '';
+  const wait = Number(res.headers.get('retry-after') ?? '');
+  const when = Number.isInteger(wait) && wait > 0 ? ` (in ${wait} s)` : '';
+  return `The API answered ${res.status}${why}${when}.`;
+}
+
 function Login(props: { onToken: (token: string) => void; error: string }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState(props.error);
@@ -27,7 +40,7 @@ function Login(props: { onToken: (token: string) => void; error: string }) {
         headers: { authorization: `Bearer ${token.trim()}` },
       });
       if (res.status === 401) setError('That token was refused.');
-      else if (!res.ok) setError(`The API answered ${res.status}.`);
+      else if (!res.ok) setError(await refusal(res));
       else props.onToken(token.trim());
     } catch {
       setError('Cannot reach the control API.');
