@@ -277,7 +277,19 @@ export class AwsServer {
         need('AutoScalingGroupName');
         if (p.MinSize) g.min = Number(p.MinSize);
         if (p.MaxSize) g.max = Number(p.MaxSize);
-        if (p['LaunchTemplate.Version'] && g.template) g.template.version = p['LaunchTemplate.Version'];
+        if (p['LaunchTemplate.Version'] && g.template) {
+          g.template.version = p['LaunchTemplate.Version'];
+          // The group launches what that version holds (a version put back: the type it had).
+          const v = g.template.version;
+          const n =
+            v === '$Latest'
+              ? this.templateVersions
+              : v === '$Default'
+                ? this.defaultTemplateVersion
+                : Number(v);
+          const type = this.templateData.get(n)?.InstanceType;
+          if (type) g.type = type;
+        }
         this.#reconcile();
         return asg('UpdateAutoScalingGroup');
       case 'SetDesiredCapacity': {
@@ -390,6 +402,20 @@ export class AwsServer {
         this.refresh = { id: `ir-${this.#next++}`, status: 'InProgress', min, max };
         this.#later(10, () => this.#refreshStep());
         return asg('StartInstanceRefresh', `<InstanceRefreshId>${this.refresh.id}</InstanceRefreshId>`);
+      }
+      case 'CancelInstanceRefresh': {
+        need('AutoScalingGroupName');
+        // Cancelling stops the refresh where it stands; it ends Cancelled (the fake at once).
+        if (this.refresh?.status !== 'InProgress')
+          return this.#error(
+            res,
+            false,
+            400,
+            'ActiveInstanceRefreshNotFound',
+            'No in progress or pending Instance Refresh found for Auto Scaling group.',
+          );
+        this.refresh.status = 'Cancelled';
+        return asg('CancelInstanceRefresh', `<InstanceRefreshId>${this.refresh.id}</InstanceRefreshId>`);
       }
       case 'DescribeInstanceRefreshes':
         return asg(
@@ -697,6 +723,8 @@ export class AwsServer {
 
   #refreshStep(): void {
     const r = this.refresh!;
+    // Ended (a test set it Failed, or it was cancelled): nothing more is replaced.
+    if (r.status !== 'InProgress') return;
     const desired = this.group.desired;
     const live = [...this.instances.values()].filter(
       (i) => i.lifecycle === 'Pending' || i.lifecycle === 'InService',

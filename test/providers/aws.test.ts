@@ -733,6 +733,51 @@ describe('aws provider', { timeout: 120_000 }, () => {
     );
   });
 
+  it('an instance refresh that ends Failed puts the previous launch template version back: later launches get the type from before', async (t) => {
+    // Before, the group stayed on the failed resize's version: every scale-out and replacement
+    // after the failure launched the type that had just failed, and size() reported it.
+    const { server, provider } = await setup(
+      t,
+      0,
+      2,
+      { minHealthyPercentage: 100 },
+      {},
+      { launchMs: 60_000 },
+    );
+    await provider.start();
+    const resizing = provider.resize({ instanceType: 't3.large' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await until(() => server.refresh !== undefined, 5000, 'the instance refresh started');
+    server.refresh!.status = 'Failed';
+    const err = (await resizing) as Error & { code?: string };
+    assert.equal(err?.code, 'RESIZE_FAILED', `the resize did not fail as RESIZE_FAILED: ${String(err)}`);
+    assert.equal(server.group.template!.version, '1', 'the group launches from the version from before');
+    assert.equal(server.group.type, 't3.small', 'later launches get the type from before');
+    assert.equal(provider.size(), undefined, 'size() is the one from before the resize');
+  });
+
+  it('an instance refresh not done within the timeout is cancelled and the previous version put back', async (t) => {
+    // Before, the resize failed but the refresh went on rolling the group onto the new type.
+    const { server, provider } = await setup(
+      t,
+      0,
+      2,
+      { minHealthyPercentage: 100 },
+      { timeout: 1000 },
+      { launchMs: 60_000 },
+    );
+    await provider.start();
+    const err = await provider.resize({ instanceType: 't3.large' }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    assert.equal(err?.code, 'RESIZE_FAILED', `the resize did not fail as RESIZE_FAILED: ${String(err)}`);
+    assert.equal(server.refresh?.status, 'Cancelled', 'the refresh is cancelled, not left rolling');
+    assert.equal(server.group.template!.version, '1', 'the group launches from the version from before');
+  });
+
   it('a poll whose DescribeInstances is carried out after an old instance is gone counts it as its group read did: a resize never shows fewer ready', async (t) => {
     // A poll reads the group (lifecycle states), then DescribeInstances (private IPs). Before, an
     // instance InService in the first read and terminated by the second had no IP and was left

@@ -491,10 +491,13 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       throw new ProviderError('UNSUPPORTED', 'aws resizes the instance type (resources.instance_type)');
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
+    const sizeBefore = this.#size;
     this.#size = { instanceType: type };
     await this.#describeGroup();
     if (this.#launchTemplate?.id || this.#launchTemplate?.name) {
-      await this.#instanceRefresh(type, options?.onSizeSaved);
+      await this.#instanceRefresh(type, options?.onSizeSaved, () => {
+        this.#size = sizeBefore;
+      });
     } else {
       options?.onSizeSaved?.(Promise.resolve());
       await this.#stopStart(type);
@@ -598,7 +601,12 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     return `the new launch template version of Auto Scaling group ${this.#config.autoScalingGroup} (CreateLaunchTemplateVersion, UpdateAutoScalingGroup, StartInstanceRefresh)`;
   }
 
-  async #instanceRefresh(type: string, onSizeSaved?: (write: Promise<void>) => void): Promise<void> {
+  async #instanceRefresh(
+    type: string,
+    onSizeSaved: ((write: Promise<void>) => void) | undefined,
+    onRevert: () => void,
+  ): Promise<void> {
+    const template = { ...this.#launchTemplate! };
     const starting = this.#startRefresh(type);
     onSizeSaved?.(starting.then(() => {}));
     const { id, version, minHealthy } = await starting;
@@ -606,7 +614,56 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       { group: this.#options.group, type, version, minHealthy, refresh: id },
       `resizing ${this.#config.autoScalingGroup} to ${type}: instance refresh ${id}, at least ${minHealthy}% healthy`,
     );
-    await this.#awaitRefresh(id);
+    const refresh = { active: true };
+    try {
+      await this.#awaitRefresh(id, refresh);
+    } catch (err) {
+      if (!(err instanceof ProviderError && err.code === 'RESIZE_FAILED')) throw err;
+      throw await this.#undoRefresh(id, refresh.active, template, version, err, onRevert);
+    }
+  }
+
+  /**
+   * undoRefresh ends a resize whose instance refresh failed or ran out of time: a refresh still
+   * running is cancelled (CancelInstanceRefresh: it stops where it stands), and the group is put
+   * back on the launch template version it had, unless it no longer launches the resize's (an
+   * auto rollback of AWS, or another client, set one since). Instances the refresh replaced keep
+   * the new type; later launches get the type from before. Returns the error the resize fails with.
+   */
+  async #undoRefresh(
+    id: string | undefined,
+    active: boolean,
+    template: { id?: string; name?: string; version?: string },
+    version: string,
+    failure: ProviderError,
+    onRevert: () => void,
+  ): Promise<ProviderError> {
+    const { as } = this.#sdk!;
+    const asg = this.#config.autoScalingGroup;
+    try {
+      if (active)
+        await this.#call('CancelInstanceRefresh', (abortSignal) =>
+          this.#clients!.autoScaling.send(
+            new as.CancelInstanceRefreshCommand({ AutoScalingGroupName: asg }),
+            { abortSignal },
+          ),
+        );
+      await this.#describeGroup();
+      if (this.#launchTemplate?.version !== version) return failure;
+      if (!(await this.#putVersionBack(template, version))) return failure;
+      onRevert();
+      return new ProviderError(
+        'RESIZE_FAILED',
+        `${failure.message}${active ? ' (cancelled)' : ''}; launch template version ${template.version ?? '$Default'} put back: instances launched from now on get the type from before`,
+        { cause: failure },
+      );
+    } catch (err) {
+      this.#logger.error(
+        { err, group: this.#options.group, refresh: id },
+        `${asg}: after the failed instance refresh ${id}, ${active ? 'cancelling it' : 'reading the group'} failed: the group may still launch version ${version} (the new size)`,
+      );
+      return failure;
+    }
   }
 
   /**
@@ -696,7 +753,10 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   }
 
   /** putVersionBack makes the group launch from the template version it had before a resize again. */
-  async #putVersionBack(template: { id?: string; name?: string; version?: string }, created: string) {
+  async #putVersionBack(
+    template: { id?: string; name?: string; version?: string },
+    created: string,
+  ): Promise<boolean> {
     const { as } = this.#sdk!;
     const previous = template.version ?? '$Default';
     try {
@@ -714,13 +774,15 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       );
       this.#logger.warn(
         { group: this.#options.group, version: previous },
-        `${this.#config.autoScalingGroup}: no instance refresh started; launch template version ${previous} put back (version ${created} is left unused)`,
+        `${this.#config.autoScalingGroup}: launch template version ${previous} put back (version ${created} is no longer the group's)`,
       );
+      return true;
     } catch (err) {
       this.#logger.error(
         { err, group: this.#options.group },
-        `${this.#config.autoScalingGroup}: no instance refresh started and launch template version ${previous} could not be put back: the group launches version ${created} (the new size); set it back by hand`,
+        `${this.#config.autoScalingGroup}: launch template version ${previous} could not be put back: the group launches version ${created} (the new size); set it back by hand`,
       );
+      return false;
     }
   }
 
@@ -753,7 +815,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   }
 
   /** awaitRefresh polls instance refresh `id` until it succeeded and the old instances drained. */
-  async #awaitRefresh(id: string | undefined): Promise<void> {
+  async #awaitRefresh(id: string | undefined, refresh = { active: true }): Promise<void> {
     const { as } = this.#sdk!;
     const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
@@ -773,8 +835,10 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         status === 'Cancelled' ||
         status === 'RollbackSuccessful' ||
         status === 'RollbackFailed'
-      )
+      ) {
+        refresh.active = false;
         throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} ended ${status}`);
+      }
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
       if (this.#now() > deadline)
         throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} did not finish in time`);
