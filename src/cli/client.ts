@@ -41,9 +41,14 @@ export function parseApiUrl(api: string): URL {
  * describeFailure says in one line why a call got no answer. undici's cause carries the reason
  * (`connect ECONNREFUSED …`); an OpenSSL reason runs over several lines and names no remedy.
  */
-export function describeFailure(err: unknown): string {
+export function describeFailure(err: unknown, url?: URL): string {
   const cause = (err as Error).cause ?? err;
   const code = (cause as NodeJS.ErrnoException).code;
+  // fetch refuses the ports the Fetch standard blocks (6000, 6666, 10080…), as browsers do, before
+  // any connect, saying only "bad port" (undici gives it no code): an API on one is unreachable
+  // from the CLI, MCP and the dashboard alike, so the remedy is another api.listen port.
+  if (cause instanceof Error && cause.message === 'bad port')
+    return `port ${url?.port || 'of --api'} is one the Fetch standard blocks (as browsers do), which Node's fetch refuses to call: give api.listen another port`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG')
     return 'the TLS handshake got no TLS answer: is the API plain HTTP (http://)?';
   const first = String(cause).trim().split('\n')[0];
@@ -124,7 +129,9 @@ export class ApiClient {
         throw new CliError(
           `the control API at ${this.baseUrl.origin} did not answer ${method} ${url.pathname} within ${this.#timeout()}`,
         );
-      throw new CliError(`cannot reach the control API at ${this.baseUrl.origin}: ${describeFailure(err)}`);
+      throw new CliError(
+        `cannot reach the control API at ${this.baseUrl.origin}: ${describeFailure(err, url)}`,
+      );
     }
     let text: string;
     try {

@@ -38,7 +38,7 @@ export function createControlApi(
       } catch (err) {
         throw new McpError(
           'MCP_API_UNREACHABLE',
-          `cannot reach the control API at ${url.origin}: ${describeFailure(err)}`,
+          `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`,
           {
             cause: err,
           },

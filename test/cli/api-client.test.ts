@@ -26,7 +26,37 @@ async function failure(api: string): Promise<CliError> {
   return error;
 }
 
+/**
+ * BLOCKED_PORTS are some of the Fetch standard's blocked ports (fetch refuses them, as browsers do),
+ * as a user might give api.listen: X11's, IRC's, Amanda's.
+ */
+const BLOCKED_PORTS = [6000, 6666, 6667, 6668, 6669, 10080];
+
+/** listenOnBlockedPort holds a listening socket on the first of BLOCKED_PORTS that is free. */
+async function listenOnBlockedPort(t: { after: (fn: () => unknown) => void }): Promise<number> {
+  for (const port of BLOCKED_PORTS) {
+    const server = createServer(() => {});
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    t.after(() => new Promise((resolve) => server.close(resolve)));
+    return port;
+  }
+  return assert.fail(`none of ports ${BLOCKED_PORTS.join(', ')} is free`);
+}
+
 describe('ApiClient: every failure is one line naming the API', () => {
+  it('an API on a port fetch blocks: says so and what to do (it was "Error: bad port")', async (t) => {
+    const port = await listenOnBlockedPort(t);
+    const { message } = await failure(`http://127.0.0.1:${port}`);
+    assert.equal(
+      message,
+      `cannot reach the control API at http://127.0.0.1:${port}: port ${port} is one the Fetch standard blocks (as browsers do), which Node's fetch refuses to call: give api.listen another port`,
+    );
+  });
+
   it('an API that never answers: named, with the bound, not "cannot reach"', async (t) => {
     const api = await serve(t, () => {});
     const { message, exitCode } = await failure(api);
