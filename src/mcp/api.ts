@@ -36,15 +36,28 @@ export function createControlApi(
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
+        // A hung API was reached: "cannot reach …: TimeoutError: The operation was aborted due to
+        // timeout" sent an agent looking for a network fault instead of a stuck controller.
+        const why = isTimeout(err)
+          ? `the control API at ${url.origin} did not answer ${method} ${url.pathname} within ${seconds(timeoutMs)}`
+          : `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`;
+        throw new McpError('MCP_API_UNREACHABLE', why, { cause: err });
+      }
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (err) {
+        // The timeout covers the body too: a stalled or cut answer threw a bare "The operation was
+        // aborted due to timeout" (or "terminated"), naming neither the API nor the call.
+        const why = isTimeout(err)
+          ? `not finished within ${seconds(timeoutMs)}`
+          : `cut off: ${describeFailure(err)}`;
         throw new McpError(
           'MCP_API_UNREACHABLE',
-          `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`,
-          {
-            cause: err,
-          },
+          `the control API at ${url.origin} began answering ${method} ${url.pathname} (HTTP ${res.status}) but the answer was ${why}`,
+          { cause: err },
         );
       }
-      const text = await res.text();
       let json: unknown;
       try {
         json = JSON.parse(text);
@@ -58,6 +71,16 @@ export function createControlApi(
       return json as T;
     },
   };
+}
+
+/** isTimeout tells AbortSignal.timeout's abort from any other failure. */
+function isTimeout(err: unknown): boolean {
+  return (err as Error)?.name === 'TimeoutError';
+}
+
+/** seconds is a bound for people: `15 s`, `250 ms`. */
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /**

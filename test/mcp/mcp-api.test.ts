@@ -41,4 +41,51 @@ describe('MCP control API client', () => {
           `cannot reach the control API at http://127.0.0.1:${port}: Error: connect ECONNREFUSED 127.0.0.1:${port}`,
     );
   });
+  it('an API that never answers: named with the call and the bound (it was "TimeoutError: The operation was aborted…")', async (t) => {
+    const server = createServer(() => {});
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await assert.rejects(
+      createControlApi(api, 'token', 300).request('GET', '/api/scalability/groups'),
+      (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(err.code, 'MCP_API_UNREACHABLE');
+        assert.equal(
+          err.message,
+          `the control API at ${api} did not answer GET /api/scalability/groups within 300 ms`,
+        );
+        return true;
+      },
+    );
+  });
+
+  it('an answer whose body stalls: named with the API and the call (it was a bare "The operation was aborted…")', async (t) => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"groups":');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await assert.rejects(
+      createControlApi(api, 'token', 300).request('GET', '/api/scalability/groups'),
+      (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(
+          err.message,
+          `the control API at ${api} began answering GET /api/scalability/groups (HTTP 200) but the answer was not finished within 300 ms`,
+        );
+        return true;
+      },
+    );
+  });
 });
