@@ -27,6 +27,20 @@ export function parseApiUrl(api: string): URL {
   } catch {
     // Not a URL at all; the hint below may still apply.
   }
+  if (
+    (url?.protocol === 'http:' || url?.protocol === 'https:') &&
+    (url.username !== '' || url.password !== '')
+  ) {
+    // fetch refuses such a URL, and its error, printed as "cannot reach the control API", quoted
+    // the URL with the password in it (to a terminal, a CI log).
+    const shown = new URL(url.href);
+    shown.username = '';
+    shown.password = '';
+    throw new CliError(
+      `--api ${shown.href}: no user or password in the URL (fetch refuses them); the API token goes in SCALEPLANE_API_KEY`,
+      2,
+    );
+  }
   if ((url?.protocol === 'http:' || url?.protocol === 'https:') && url.search === '' && url.hash === '')
     return url;
   if (url?.protocol === 'http:' || url?.protocol === 'https:')

@@ -157,6 +157,12 @@ describe('parseApiUrl', () => {
       'http://127.0.0.1:9090/?tenant=a',
       /^--api http:\/\/127\.0\.0\.1:9090\/\?tenant=a: give scheme, host, port and path only/,
     ],
+    // fetch refused it later with "cannot reach the control API at …: TypeError: Request cannot be
+    // constructed from a URL that includes credentials: https://ops:s3cret@…", password and all, exit 1.
+    [
+      'https://ops:s3cret@ops.example/scaleplane',
+      /^--api https:\/\/ops\.example\/scaleplane: no user or password in the URL \(fetch refuses them\); the API token goes in SCALEPLANE_API_KEY$/,
+    ],
   ];
   for (const [raw, want] of cases) {
     it(raw, () => {
