@@ -895,6 +895,37 @@ describe('aws provider', { timeout: 120_000 }, () => {
     );
   });
 
+  it('an in-place resize whose StartInstances is refused (InsufficientInstanceCapacity) puts the instance back at its type and in service', async (t) => {
+    // Before, the instance was left stopped in Standby at the new type, the group one instance
+    // short (EnterStandby had lowered the desired capacity) until someone noticed.
+    const { server, provider } = await setup(t, 1, 2);
+    server.group.template = undefined;
+    await provider.start();
+    const message =
+      'We currently do not have sufficient m5.large capacity in the Availability Zone you requested (us-east-1a).';
+    // 500, a server error the SDK retries: refused on each of its 3 attempts.
+    server.refusals.set(
+      'StartInstances',
+      [1, 2, 3].map(() => ({ status: 500, code: 'InsufficientInstanceCapacity', message })),
+    );
+    const err = await provider.resize({ instanceType: 'm5.large' }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    assert.equal(err?.code, 'RESIZE_FAILED', `the resize did not fail as RESIZE_FAILED: ${String(err)}`);
+    assert.match(err.message, /sufficient m5\.large capacity/, "the error gives AWS's reason");
+    const listed = [...server.instances.values()].map(
+      (i) => `${i.id} ${i.type} ${i.lifecycle} ${i.ec2State}`,
+    );
+    assert.ok(
+      [...server.instances.values()].every(
+        (i) => i.type === 't3.small' && i.lifecycle === 'InService' && i.ec2State === 'running',
+      ),
+      `every instance back at t3.small, InService and running: ${listed.join(', ')}`,
+    );
+    assert.equal(server.group.desired, 2, 'the desired capacity is back at 2');
+  });
+
   it('refuses an in-place resize without spare capacity (CAPACITY), changing nothing', async (t) => {
     const { server, provider } = await setup(t, 2, 2);
     server.group.template = undefined;

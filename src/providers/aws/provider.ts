@@ -871,6 +871,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         { group: this.#options.group, instance: plan.instanceId, type },
         `resizing ${plan.instanceId} in place to ${type}`,
       );
+      let failed: ProviderError | undefined;
       // Standby first: the group neither sends it traffic nor replaces it while it is stopped.
       if (victim) await this.#options.drain?.(victim).catch(() => {});
       // EnterStandby lowers the desired capacity by one and ExitStandby raises it back: our own write.
@@ -885,23 +886,18 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
             { abortSignal },
           ),
         );
-        await this.#call('StopInstances', (abortSignal) =>
-          this.#clients!.ec2.send(new ec2.StopInstancesCommand({ InstanceIds }), { abortSignal }),
-        );
-        await this.#waitEc2(plan.instanceId, 'stopped');
-        await this.#call('ModifyInstanceAttribute', (abortSignal) =>
-          this.#clients!.ec2.send(
-            new ec2.ModifyInstanceAttributeCommand({
-              InstanceId: plan.instanceId,
-              InstanceType: { Value: type },
-            }),
-            { abortSignal },
-          ),
-        );
-        await this.#call('StartInstances', (abortSignal) =>
-          this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds }), { abortSignal }),
-        );
-        await this.#waitEc2(plan.instanceId, 'running');
+        try {
+          await this.#call('StopInstances', (abortSignal) =>
+            this.#clients!.ec2.send(new ec2.StopInstancesCommand({ InstanceIds }), { abortSignal }),
+          );
+          await this.#waitEc2(plan.instanceId, 'stopped');
+          await this.#modifyAndStart(plan.instanceId, type);
+        } catch (err) {
+          // E.g. InsufficientInstanceCapacity for the new type: left stopped in Standby, the group
+          // would stay one instance short. Back to its type, started, and out of Standby.
+          const was = inService.find((m) => m.id === plan.instanceId)?.instanceType;
+          failed = await this.#putBackInPlace(plan.instanceId, was, type, err);
+        }
         await this.#call('ExitStandby', (abortSignal) =>
           this.#clients!.autoScaling.send(
             new as.ExitStandbyCommand({ AutoScalingGroupName: asg, InstanceIds }),
@@ -914,7 +910,70 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         () => this.instances().some((i) => i.id === plan.instanceId && i.state === 'ready'),
         () => `resize of ${plan.instanceId} not done in time`,
       );
+      if (failed) throw failed;
     }
+  }
+
+  /** modifyAndStart gives stopped instance `id` type `type` and starts it (running). */
+  async #modifyAndStart(id: string, type: string): Promise<void> {
+    const { ec2 } = this.#sdk!;
+    await this.#call('ModifyInstanceAttribute', (abortSignal) =>
+      this.#clients!.ec2.send(
+        new ec2.ModifyInstanceAttributeCommand({ InstanceId: id, InstanceType: { Value: type } }),
+        { abortSignal },
+      ),
+    );
+    await this.#call('StartInstances', (abortSignal) =>
+      this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds: [id] }), { abortSignal }),
+    );
+    await this.#waitEc2(id, 'running');
+  }
+
+  /**
+   * putBackInPlace ends a failed in-place resize of `id` (in Standby): stopped, it gets its type
+   * `was` back and is started; the caller's ExitStandby then returns it to service. Returns the
+   * resize's failure (RESIZE_FAILED) to throw once it serves again; throws when putting it back
+   * fails too.
+   */
+  async #putBackInPlace(
+    id: string,
+    was: string | undefined,
+    type: string,
+    failure: unknown,
+  ): Promise<ProviderError> {
+    const { ec2 } = this.#sdk!;
+    const reason = failure instanceof Error ? failure.message : String(failure);
+    try {
+      const out = await this.#call('DescribeInstances', (abortSignal) =>
+        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal }),
+      );
+      const state = out.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+      if (state !== 'running') {
+        if (state !== 'stopped') await this.#waitEc2(id, 'stopped');
+        if (was) await this.#modifyAndStart(id, was);
+        else {
+          await this.#call('StartInstances', (abortSignal) =>
+            this.#clients!.ec2.send(new ec2.StartInstancesCommand({ InstanceIds: [id] }), { abortSignal }),
+          );
+          await this.#waitEc2(id, 'running');
+        }
+      }
+    } catch (err) {
+      throw new ProviderError(
+        'RESIZE_FAILED',
+        `${id}: in-place resize to ${type} failed (${reason}), and putting it back failed too (${(err as Error).message}): it is in Standby, stopped or at the new type; start it and ExitStandby by hand`,
+        { cause: failure },
+      );
+    }
+    this.#logger.warn(
+      { group: this.#options.group, instance: id, type, was },
+      `${id}: in-place resize to ${type} failed (${reason}); put back at ${was ?? 'its type'}, leaving Standby`,
+    );
+    return new ProviderError(
+      'RESIZE_FAILED',
+      `${id}: in-place resize to ${type} failed (${reason}); put back at ${was ?? 'its type'} and in service`,
+      { cause: failure },
+    );
   }
 
   async #waitEc2(id: string, state: 'stopped' | 'running'): Promise<void> {
