@@ -79,6 +79,15 @@ export function apiUrl(base: URL, path: string): URL {
   return new URL(path.replace(/^\/+/, ''), dir);
 }
 
+/**
+ * unknownOutcome warns, for a POST that got no whole answer, that it may have been applied: `scale
+ * web +2` repeated after a timeout added 2 more (a scale-out by N is not idempotent), and the line
+ * gave no hint of that.
+ */
+function unknownOutcome(method: 'GET' | 'POST'): string {
+  return method === 'POST' ? '; it may have been applied: check `scaleplane status` before repeating it' : '';
+}
+
 /** isTimeout tells AbortSignal.timeout's abort from any other failure. */
 function isTimeout(err: unknown): boolean {
   return (err as Error)?.name === 'TimeoutError';
@@ -141,7 +150,7 @@ export class ApiClient {
     } catch (err) {
       if (isTimeout(err))
         throw new CliError(
-          `the control API at ${this.baseUrl.origin} did not answer ${method} ${url.pathname} within ${this.#timeout()}`,
+          `the control API at ${this.baseUrl.origin} did not answer ${method} ${url.pathname} within ${this.#timeout()}${unknownOutcome(method)}`,
         );
       throw new CliError(
         `cannot reach the control API at ${this.baseUrl.origin}: ${describeFailure(err, url)}`,
@@ -157,7 +166,7 @@ export class ApiClient {
         ? `not finished within ${this.#timeout()}`
         : `cut off: ${describeFailure(err)}`;
       throw new CliError(
-        `the control API at ${this.baseUrl.origin} began answering ${method} ${url.pathname} (HTTP ${res.status}) but the answer was ${why}`,
+        `the control API at ${this.baseUrl.origin} began answering ${method} ${url.pathname} (HTTP ${res.status}) but the answer was ${why}${unknownOutcome(method)}`,
       );
     }
     let json: unknown;

@@ -67,6 +67,32 @@ describe('ApiClient: every failure is one line naming the API', () => {
     );
   });
 
+  it('a POST that got no answer may have been applied: said so, as a scale-out repeated is applied twice', async (t) => {
+    let received = 0;
+    const api = await serve(t, (req) => {
+      if (req.method === 'POST') received++;
+    });
+    const client = new ApiClient(
+      new URL(api),
+      'token-0123456789abcdef',
+      '$SCALEPLANE_API_KEY',
+      undefined,
+      300,
+    );
+    const error = await client
+      .request('POST', '/api/scalability/scale-group', { group: 'web', action: 'scale-out', instances: 2 })
+      .then(
+        () => assert.fail('the call succeeded'),
+        (err: unknown) => err,
+      );
+    assert.equal(received, 1, 'the API got the POST');
+    assert.ok(error instanceof CliError, String(error));
+    assert.equal(
+      error.message,
+      `the control API at ${api} did not answer POST /api/scalability/scale-group within 300 ms; it may have been applied: check \`scaleplane status\` before repeating it`,
+    );
+  });
+
   it('an answer whose body stalls: named (it was a bare "The operation was aborted due to timeout")', async (t) => {
     const api = await serve(t, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
