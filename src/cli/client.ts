@@ -65,7 +65,9 @@ export function describeFailure(err: unknown, url?: URL): string {
     return `port ${url?.port || 'of --api'} is one the Fetch standard blocks (as browsers do), which Node's fetch refuses to call: give api.listen another port`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG')
     return 'the TLS handshake got no TLS answer: is the API plain HTTP (http://)?';
-  const first = String(cause).trim().split('\n')[0];
+  // An Error's message, not String(error): that put "Error: " before "connect ECONNREFUSED …".
+  const text = cause instanceof Error ? cause.message : String(cause);
+  const first = text.trim().split('\n')[0];
   return first === undefined || first === '' ? String(code ?? 'unknown error') : first;
 }
 

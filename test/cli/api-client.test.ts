@@ -133,6 +133,18 @@ describe('ApiClient: every failure is one line naming the API', () => {
     assert.equal((await failure(api)).message, '400: {"field":"group"}');
   });
 
+  it('a refused connection: "connect ECONNREFUSED", as the README quotes it, not "Error: connect …"', async () => {
+    // A port that was listening a moment ago and is closed now: nothing answers there.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const api = `http://127.0.0.1:${port}`;
+    const { message, exitCode } = await failure(api);
+    assert.equal(exitCode, 1, `exit code ${exitCode} for an unreachable API`);
+    assert.equal(message, `cannot reach the control API at ${api}: connect ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
   it('https:// to a plain-HTTP API: one line saying so, not OpenSSL’s multi-line reason', async (t) => {
     const api = await serve(t, (_req, res) => res.end('{}'));
     const https = api.replace('http:', 'https:');

@@ -223,7 +223,7 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
     assert.equal(code, 1);
     assert.equal(
       stderr,
-      `scaleplane: cannot reach the control API at http://127.0.0.1:${port}: Error: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+      `scaleplane: cannot reach the control API at http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n`,
     );
   });
 });

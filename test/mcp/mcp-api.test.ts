@@ -38,7 +38,7 @@ describe('MCP control API client', () => {
         err instanceof McpError &&
         err.code === 'MCP_API_UNREACHABLE' &&
         err.message ===
-          `cannot reach the control API at http://127.0.0.1:${port}: Error: connect ECONNREFUSED 127.0.0.1:${port}`,
+          `cannot reach the control API at http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`,
     );
   });
   it('an API that never answers: named with the call and the bound (it was "TimeoutError: The operation was aborted…")', async (t) => {
