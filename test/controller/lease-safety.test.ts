@@ -23,7 +23,7 @@ import {
   PostgresLease,
   RedisLease,
 } from '../../src/controller/index.js';
-import { RedisState, type StateError } from '../../src/controller/state/index.js';
+import { PostgresState, RedisState, type StateError } from '../../src/controller/state/index.js';
 import { freePort } from '../helpers/ports.js';
 import { PG_URL, REDIS_URL } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
@@ -352,5 +352,56 @@ describe('redis lease: a store that lost its latest writes', () => {
       "the old leader's state write is refused",
     );
     assert.equal((await nextState.load()).desired.web, 5, "the new leader's desired count stands");
+  });
+});
+
+describe('postgres lease: a lease row that lost its latest writes', () => {
+  it("refuses the old leader's state writes under the token handed out again", async () => {
+    const name = `lease_lost_${randomBytes(4).toString('hex')}`;
+    const old = new PostgresLease({ url: PG_URL, name });
+    const next = new PostgresLease({ url: PG_URL, name });
+    const oldState = new PostgresState({ url: PG_URL, name, lease: name });
+    const nextState = new PostgresState({ url: PG_URL, name, lease: name });
+    const admin = new pg.Client(PG_URL);
+    after(async () => {
+      await Promise.all([old.close(), next.close(), oldState.close(), nextState.close()]);
+      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts', 'lease'])
+        await admin.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
+      await admin.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
+      await admin.end();
+    });
+    await Promise.all([
+      old.connect(),
+      next.connect(),
+      oldState.connect(),
+      nextState.connect(),
+      admin.connect(),
+    ]);
+    const first = await old.acquire('old-leader', 60_000);
+    assert.ok(first, 'the old leader holds the lease');
+    oldState.fence(first.token, first.holder);
+    await oldState.saveDesired('web', 2);
+    // The lease row's latest writes are lost: an asynchronous standby (Patroni's default) promoted
+    // before the row reached it, or the row deleted by hand. The next acquisition inserts it afresh.
+    await admin.query(`DELETE FROM ${pg.escapeIdentifier(`${name}_lease`)}`);
+    const second = await next.acquire('new-leader', 60_000);
+    assert.ok(second, 'the new leader wins the lost lease');
+    assert.equal(second.token, first.token, 'the same token is handed out again');
+    assert.equal(await old.check(first), false, 'the old leader, holding the same token, fails its fence');
+    nextState.fence(second.token, second.holder);
+    await nextState.saveDesired('web', 5);
+    await nextState.put('web', { id: 'web-1', pid: 4242, port: 31000, startTime: 99, startedAt: 1_000 });
+    await assert.rejects(
+      oldState.saveDesired('web', 3),
+      (err: StateError) => err.code === 'STATE_FENCED',
+      "the old leader's desired count went through under the new leader's token",
+    );
+    await assert.rejects(
+      oldState.remove('web', 'web-1'),
+      (err: StateError) => err.code === 'STATE_FENCED',
+      "the old leader removed the new leader's instance record",
+    );
+    assert.equal((await nextState.load()).desired.web, 5, "the new leader's desired count was overwritten");
+    assert.equal((await nextState.list('web')).length, 1, "the new leader's instance record is gone");
   });
 });

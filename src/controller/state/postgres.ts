@@ -204,8 +204,9 @@ export class PostgresState implements StateStore {
   }
 
   fence(token: number | undefined, holder?: string): void {
-    // The holder is not compared here: PostgreSQL acknowledges a lease's write once durable, so
-    // no takeover is handed a token twice (unless failed over to an asynchronous standby).
+    // With the holder, a write also needs the lease row to name it (as PostgresLease.check): a lease
+    // row that lost its latest writes (an asynchronous standby promoted, the row deleted) is inserted
+    // afresh with token 1 by the next leader, the token an old leader may still write with.
     this.#fence.set(token, holder);
   }
 
@@ -232,14 +233,17 @@ export class PostgresState implements StateStore {
     const token = this.#fence.token;
     if (token === undefined) throw this.#fence.refused(what, undefined);
     const n = params.length + 1;
-    const result = await this.#pool.query<{ current: string | null; r: string | null }>(
-      `WITH fence AS (SELECT token FROM ${this.#lease} WHERE id = 'leader' FOR SHARE),
-            w AS (${sql.replace('$FENCE', `EXISTS (SELECT 1 FROM fence WHERE token = $${n})`)})
-       SELECT (SELECT token::text FROM fence) AS current, (SELECT r::text FROM w LIMIT 1) AS r`,
-      [...params, token],
+    const holder = this.#fence.holder;
+    const held = holder === undefined ? `token = $${n}` : `token = $${n} AND holder = $${n + 1}`;
+    const result = await this.#pool.query<{ current: string | null; mine: boolean; r: string | null }>(
+      `WITH fence AS (SELECT token, holder FROM ${this.#lease} WHERE id = 'leader' FOR SHARE),
+            w AS (${sql.replace('$FENCE', `EXISTS (SELECT 1 FROM fence WHERE ${held})`)})
+       SELECT (SELECT token::text || ':' || holder FROM fence) AS current,
+              EXISTS (SELECT 1 FROM fence WHERE ${held}) AS mine, (SELECT r::text FROM w LIMIT 1) AS r`,
+      holder === undefined ? [...params, token] : [...params, token, holder],
     );
     const row = result.rows[0]!;
-    if (row.current !== String(token)) throw this.#fence.refused(what, token, row.current);
+    if (!row.mine) throw this.#fence.refused(what, token, row.current);
     return row.r;
   }
 
