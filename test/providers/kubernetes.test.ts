@@ -363,6 +363,32 @@ describe('kubernetes provider: request shapes', () => {
     assert.equal(provider.size(), undefined, 'the size in force is the one from before the resize');
   });
 
+  it('a Deployment resize superseded by a later one ends RESIZE_SUPERSEDED, not RESIZE_FAILED at its timeout', async (t) => {
+    // Before, the first call waited for pods at its own size, which the later resize had replaced,
+    // until its timeout (10 min by default): then a ResizeFailed entry and a resize alert for a
+    // group that was fine.
+    const { server, provider } = await setup(t, {}, 2, { timeout: 4000 });
+    await provider.start();
+    await provider.scaleTo(2);
+    const first = provider.resize({ cpu: 0.25 }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    await until(
+      () => server.requests.some((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/web')),
+      5000,
+      "the first resize's PATCH",
+    );
+    await provider.resize({ cpu: 0.75 });
+    const err = await first;
+    assert.equal(err?.code, 'RESIZE_SUPERSEDED', `the first resize ended ${String(err)}`);
+    assert.deepEqual(
+      provider.instances().map((i) => i.size?.cpu),
+      [0.75, 0.75],
+      'the pods run the later size',
+    );
+  });
+
   it('a StatefulSet resize: template behind a partition first, then one extra replica, partition 0, scale back, partition restored', async (t) => {
     const { server, provider } = await setup(t, { kind: 'StatefulSet' }, 2);
     await provider.start();

@@ -158,6 +158,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #replacing = false;
   /** Pods drained for an eviction that failed, held out of rotation (see `returnToService`). */
   readonly #drained = new ReturnToService();
+  /** Deployment resizes begun by this provider: a later one supersedes those before it. */
+  #resizeSeq = 0;
   /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
   #surge = 0;
   /** A StatefulSet roll found half-done at start (see `ROLL_ANNOTATION`), being finished. */
@@ -510,8 +512,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       await this.#untilSized(size, deadline);
       return;
     }
+    // A later resize of this provider takes over the template: this one ends once that is stored.
+    const seq = ++this.#resizeSeq;
+    const superseded = () => {
+      if (this.#resizeSeq === seq) return false;
+      throw new ProviderError('RESIZE_SUPERSEDED', `resize of ${this.#ref()} superseded by a later one`);
+    };
     try {
-      await this.#waitRollout(patched.metadata?.generation ?? 0, deadline);
+      await this.#waitRollout(patched.metadata?.generation ?? 0, deadline, superseded);
     } catch (err) {
       // Only a rollout that did not complete in time is undone, not a read that failed.
       if (!(err instanceof ProviderError && err.code === 'RESIZE_FAILED')) throw err;
@@ -519,7 +527,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         this.#size = sizeBefore;
       });
     }
-    await this.#untilSized(size, deadline);
+    await this.#untilSized(size, deadline, () => this.#resizeSeq !== seq);
+    superseded();
   }
 
   /**
@@ -587,8 +596,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * untilSized waits until the pods show the new size: the workload's status counts a rollout
    * complete while old pods still terminate, and the watch may lag the status.
    */
-  async #untilSized(size: InstanceSize, deadline: number): Promise<void> {
+  async #untilSized(size: InstanceSize, deadline: number, superseded = () => false): Promise<void> {
     await this.#until(deadline, () => {
+      if (superseded()) return true;
       const instances = this.instances();
       return (
         instances.length === this.#desired &&
@@ -1535,9 +1545,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
   }
 
-  async #waitRollout(generation: number, deadline: number): Promise<void> {
+  async #waitRollout(generation: number, deadline: number, superseded = () => false): Promise<void> {
     for (;;) {
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+      superseded();
       const epoch = this.#writes > 0 ? -1 : this.#writeEpoch;
       const w = await this.#call('read workload', () => this.#readWorkload());
       this.#followReplicas(w.spec?.replicas ?? 0, epoch);
