@@ -1,4 +1,5 @@
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
 import { checkFileContents } from './file-contents.js';
@@ -124,13 +125,23 @@ export class FileState implements StateStore {
         apply(contents);
         const tmp = `${this.path}.${process.pid}.tmp`;
         try {
-          await writeFile(tmp, `${JSON.stringify(contents)}\n`, { mode: 0o600 });
+          // Synced before the rename: after a power loss the state file is the old one or the new
+          // one, never an empty one (XFS, ext4 with noauto_da_alloc keep the rename, not the data).
+          const file = await open(tmp, 'w', 0o600);
+          try {
+            await file.writeFile(`${JSON.stringify(contents)}\n`);
+            await file.sync();
+          } finally {
+            await file.close();
+          }
           await rename(tmp, this.path);
         } catch (err) {
           // A disk that filled up keeps the last good file; the partial copy would only hold space.
           await unlink(tmp).catch(() => {});
           throw err;
         }
+        // The rename is on disk once the folder is: a decision answered as stored stays stored.
+        await syncFolder(dirname(this.path));
       });
     this.#queue = run;
     return run;
@@ -174,5 +185,19 @@ export class FileState implements StateStore {
       sizes: parsed.sizes ?? {},
       alerts: parsed.alerts ?? {},
     };
+  }
+}
+
+/** syncFolder flushes a folder's entries (a rename into it) to disk; a no-op where folders cannot be synced. */
+async function syncFolder(path: string): Promise<void> {
+  let folder: FileHandle | undefined;
+  try {
+    folder = await open(path, 'r');
+    await folder.sync();
+  } catch (err) {
+    // Windows cannot open a folder as a file; some file systems refuse to sync one (EINVAL).
+    if (!['EISDIR', 'EINVAL', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await folder?.close();
   }
 }
