@@ -59,6 +59,7 @@ import {
   createProvider,
   MemorySampler,
   type Provider,
+  ProviderError,
 } from './providers/index.js';
 
 /** CPU_SAMPLE_INTERVAL_MS is how often local instances' CPU is read; the policy averages over its window. */
@@ -105,7 +106,7 @@ export class StartInterruptedError extends Error {
 
 /**
  * ShutdownError: close() ran to its end, but part of the shutdown failed (an instance that outlived
- * SIGKILL, a provider error while stopping). `failures` holds each, in the order they came.
+ * SIGKILL, a step that threw). `failures` holds each, in the order they came.
  */
 export class ShutdownError extends Error {
   readonly code = 'SCALEPLANE_SHUTDOWN_FAILED';
@@ -540,7 +541,10 @@ export class Scaleplane {
     });
     provider.on('error', (err) => {
       logger.error({ err }, 'provider error');
-      this.#shutdownFailures?.push(new Error(`group ${name}: ${err.message}`, { cause: err.cause }));
+      // Only an instance left running fails the shutdown: a failed drain hook still stops it, and a
+      // store write or an engine's poll failing meanwhile is not about stopping.
+      if (err instanceof ProviderError && err.code === 'STOP_FAILED')
+        this.#shutdownFailures?.push(new Error(`group ${name}: ${err.message}`, { cause: err.cause }));
     });
     // Every failed operation, thrown to a caller (a scale write) or background (a watch); alerted in watchForAlerts.
     provider.on('operation', (outcome) => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { processGroupMembers, ROOT, waitUntilGone } from '../helpers/cli-process.js';
@@ -80,5 +81,48 @@ describe('scaleplane up: a shutdown that failed', () => {
       ),
       'stderr should be one line naming the group, the instance and why',
     );
+  });
+  it('a state store write failing while every instance stopped is logged, not a failed shutdown: exit 0', async (t) => {
+    const config = await writeTempConfig(
+      [
+        'api: { listen: 127.0.0.1:0 }',
+        'balancer: { listen: 127.0.0.1:0 }',
+        'controller: { state: { backend: file } }',
+        'groups:',
+        `  web: { command: node server.js, cwd: ${DEMO_DIR} }`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', config], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // 'close': after the last log line was read, not only the exit.
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    let storeErrors = 0;
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (text) => {
+        const line = JSON.parse(text) as { msg?: string; err?: { message?: string } };
+        if (line.msg === 'group web is up') resolve();
+        if (line.msg === 'provider error' && line.err?.message?.includes('.scaleplane-state.json'))
+          storeErrors++;
+      });
+      void exited.then((code) =>
+        reject(new Error(`scaleplane up exited (${code}) before web was up: ${stderr}`)),
+      );
+    });
+    // The state file's folder goes: the stop's registry writes fail (ENOENT), the instance stops.
+    await rm(dirname(config), { recursive: true, force: true });
+    child.kill('SIGTERM');
+    const code = await exited;
+    assert.ok(storeErrors > 0, 'no state store write failed: the case did not happen');
+    assert.equal(code, 0, `exit code after a clean stop with failed store writes; stderr: ${stderr}`);
   });
 });
