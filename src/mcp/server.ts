@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -45,19 +46,48 @@ export function createMcpServer(api: (authToken: string | undefined) => ControlA
 
 /**
  * serveStdio runs the MCP server on stdin/stdout, calling the control API at `apiUrl` with `token`
- * (the operator's, from SCALEPLANE_API_KEY or the local token file). Resolves when stdin closes.
+ * (the operator's, from SCALEPLANE_API_KEY or the local token file). Resolves when stdin closes
+ * and every request read before that has been answered.
  */
-export async function serveStdio(apiUrl: string, token: string | undefined): Promise<void> {
+export async function serveStdio(
+  apiUrl: string,
+  token: string | undefined,
+  stdin: Readable = process.stdin,
+  stdout: Writable = process.stdout,
+): Promise<void> {
   const server = createMcpServer(() => createControlApi(apiUrl, token));
-  const transport = new StdioServerTransport();
+  const transport = new StdioServerTransport(stdin, stdout);
   const closed = new Promise<void>((resolve) => {
     transport.onclose = () => resolve();
   });
   await server.connect(transport);
   // The client hung up (closed our stdin): the end of the session. The SDK's transport does not
   // watch for it, so nothing was left to wait on and `scaleplane mcp` exited 13 (an unsettled
-  // top-level await) instead of 0.
-  process.stdin.once('end', () => void transport.close());
+  // top-level await) instead of 0. It closes once the requests read before it are answered:
+  // closing aborts the handlers still running, and `printf '<request>' | scaleplane mcp` got
+  // no answer to a tools/call that was still waiting on the API.
+  const pending = new Set<string | number>();
+  let ended = false;
+  const closeWhenIdle = (): void => {
+    if (ended && pending.size === 0) void transport.close();
+  };
+  const receive = transport.onmessage;
+  transport.onmessage = (message) => {
+    if ('method' in message && 'id' in message) pending.add(message.id);
+    receive?.(message);
+  };
+  const send = transport.send.bind(transport);
+  transport.send = async (message) => {
+    await send(message);
+    if (!('method' in message) && 'id' in message && message.id !== undefined) {
+      pending.delete(message.id);
+      closeWhenIdle();
+    }
+  };
+  stdin.once('end', () => {
+    ended = true;
+    closeWhenIdle();
+  });
   await closed;
 }
 
