@@ -4,7 +4,6 @@
 // lost the lease's latest writes (a replica promoted before they reached it) cannot let the old
 // leader pass the fence with the token handed out again.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -25,6 +24,7 @@ import {
 } from '../../src/controller/index.js';
 import { PostgresState, RedisState, type StateError } from '../../src/controller/state/index.js';
 import { freePort } from '../helpers/ports.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { PG_URL, REDIS_URL } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
 
@@ -248,54 +248,6 @@ for (const backend of BACKENDS) {
       assert.equal(await observer.check(grant), true, 'though the store still held the lease');
     });
   });
-}
-
-/** RedisServer is a throwaway redis-server on a free port, that this test may kill and restart. */
-class RedisServer {
-  readonly port: number;
-  #child: ChildProcess | undefined;
-  constructor(port: number) {
-    this.port = port;
-  }
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  /** start launches it with no persistence: a restart comes back empty. */
-  async start(): Promise<void> {
-    this.#child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    await until(
-      async () => {
-        const probe = new Redis(this.url, {
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-          retryStrategy: () => null,
-        });
-        probe.on('error', () => {});
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } catch {
-          return false;
-        } finally {
-          probe.disconnect();
-        }
-      },
-      10_000,
-      `redis-server on ${this.port} answers`,
-    );
-  }
-  /** kill stops it at once, as a crash does. */
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
 
 describe('redis lease: a store that lost its latest writes', () => {

@@ -323,6 +323,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #fence: ((what: string) => Promise<void>) | undefined;
   /** Set when the fence refused a start: no more starts until the next start() or scaleTo(). */
   #fenced = false;
+  /**
+   * The records of the instances release() handed over, until the next start(): one that still
+   * runs and that the registry no longer records (a Redis restarted without persistence lost the
+   * lease and the state under us) is still ours to take back once we lead again.
+   */
+  readonly #released = new Map<string, LocalInstanceRecord>();
   #adoptedTimer: NodeJS.Timeout | undefined;
   #logCapTimer: NodeJS.Timeout | undefined;
   readonly #logSummaryTimer: NodeJS.Timeout;
@@ -438,8 +444,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       });
     }
     this.#restoreSize(saved);
+    const lost = this.#lostRecords(records);
     // Oldest first, like the instances a provider started itself.
-    records = [...records].sort((a, b) => a.startedAt - b.startedAt);
+    records = [...records, ...lost].sort((a, b) => a.startedAt - b.startedAt);
     for (const record of records) {
       const number = Number(/-(\d+)$/.exec(record.id)?.[1] ?? 0);
       this.#nextId = Math.max(this.#nextId, number + 1);
@@ -470,12 +477,43 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         `adopted ${slot.id} (pid ${slot.pid}) on ${this.#config.host}:${slot.port}`,
       );
       // A leader that died mid-drain left it marked: adopted, it serves again, so standbys route to it.
-      if (record.draining) this.#record(slot);
+      // One the registry lost is recorded again, for standbys and the next leader.
+      if (record.draining || lost.includes(record)) this.#record(slot);
       this.#track(this.#watchAdopted(slot));
     }
     if (this.#slots.some((s) => s.adopted)) this.emit('change');
     this.#pollAdopted();
     this.#rollOutdatedSpec();
+  }
+
+  /**
+   * lostRecords are the instances this provider handed over (release) that still run and that the
+   * registry, read as `records`, no longer has: a store that lost its data (a Redis restarted
+   * without persistence, or failed over to a replica that lacked it) deposes the leader, which then
+   * wins the lease again. Before, it started new instances and left these running unmanaged for
+   * good. One whose id the registry gives to another instance (another leader started it in between)
+   * cannot be taken back under that id: it is named in a warning. Forgets what it was handed.
+   */
+  #lostRecords(records: readonly LocalInstanceRecord[]): LocalInstanceRecord[] {
+    const lost: LocalInstanceRecord[] = [];
+    for (const record of this.#released.values()) {
+      if (records.some((r) => r.id === record.id && r.pid === record.pid)) continue;
+      if (processStartTime(record.pid) !== record.startTime) continue;
+      if (records.some((r) => r.id === record.id)) {
+        this.#logger.warn(
+          { group: this.#group, instance: record.id, pid: record.pid },
+          `${record.id} (pid ${record.pid}), handed over earlier, still runs but ${record.id} is now recorded for another process: it is not managed; stop it (kill -- -${record.pid})`,
+        );
+        continue;
+      }
+      this.#logger.warn(
+        { group: this.#group, instance: record.id, pid: record.pid },
+        `${record.id} (pid ${record.pid}) is no longer recorded (the state store lost it); taking it back`,
+      );
+      lost.push(record);
+    }
+    this.#released.clear();
+    return lost;
   }
 
   /**
@@ -809,6 +847,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#surge = 0;
     const released = this.#slots.filter((s) => s.state === 'starting' || s.state === 'ready');
     for (const slot of released) {
+      const record = this.#recordOf(slot);
+      if (record) this.#released.set(slot.id, record);
       // stopRequested makes every path that watches the slot (readiness, exit) leave it alone.
       slot.stopRequested = true;
       // Its port goes with it (to the next leader, perhaps in another process).
