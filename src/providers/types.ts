@@ -119,8 +119,9 @@ export interface Provider extends EventEmitter<ProviderEvents> {
   resize?(size: InstanceSize, options?: ResizeOptions): Promise<void>;
   /**
    * resumedResize is a resize of an earlier controller that `start()` found unfinished on the engine
-   * and finishes in the background (a Kubernetes StatefulSet's roll), if any: resolves once it is
-   * finished, rejects with its failure (CLOSED or FENCED: left for the next controller). The group
+   * and finishes in the background (a Kubernetes StatefulSet's or Deployment's roll), if any: resolves
+   * once it is finished, rejects with its failure (CLOSED or FENCED: left for the next controller;
+   * RESIZE_SUPERSEDED: a later resize took it over). The group
    * journals and alerts its outcome as it does a resize's. Absent: none is ever resumed this way.
    */
   resumedResize?(): Promise<void> | undefined;

@@ -8,7 +8,7 @@
 // a real API server gives (404, 405, 415, 422). It also plays the controllers: pods follow
 // spec.replicas (an evicted or deleted pod is recreated) and roll on a template change — a
 // Deployment's ReplicaSets with maxSurge 1, maxUnavailable 0 (random pod names, newest removed
-// first); a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
+// first), or with strategy Recreate every old pod removed before the new ones are created; a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
 // ones before are Ready; removed highest ordinal first; rolled from the highest ordinal down by
 // deleting a pod before its successor is created: no surge; a deleted pod comes back under its name;
 // RollingUpdate's `partition` honoured: only ordinals at or above it are rolled, and a pod below it is
@@ -762,7 +762,13 @@ export class KubeServer {
     const old = live.filter((p) => p.metadata.labels[TEMPLATE_HASH] !== hash);
     const want = o.spec.replicas as number;
     const readyCount = live.filter(isReady).length;
-    if (old.length > 0) {
+    if (
+      o.spec.strategy?.type === 'Recreate' &&
+      this.#podsOf(o).some((p) => p.metadata.labels[TEMPLATE_HASH] !== hash)
+    ) {
+      // Recreate: every old pod is removed, and the new ones are created once all are gone.
+      for (const p of old) this.#deletePod(p);
+    } else if (old.length > 0) {
       // Rolling update, maxSurge 1 and maxUnavailable 0: one new pod at a time, and an old one goes
       // only when the ready ones still cover `want` without it.
       const starting = current.some((p) => !isReady(p));

@@ -20,6 +20,7 @@ import {
 } from '../../src/providers/index.js';
 import {
   apiErrorText,
+  DEPLOYMENT_ROLL_ANNOTATION,
   kubeConfigSource,
   loadKubeConfig,
   ROLL_ANNOTATION,
@@ -304,6 +305,17 @@ describe('kubernetes provider: request shapes', () => {
     );
     assert.equal(patch?.contentType, 'application/strategic-merge-patch+json');
     assert.deepEqual(patch?.body, {
+      // The resources in force and the user's strategy, both back once the roll ends.
+      metadata: {
+        annotations: {
+          [DEPLOYMENT_ROLL_ANNOTATION]: JSON.stringify({
+            container: 'app',
+            previous: {},
+            written: { cpu: '500m', memory: '256Mi' },
+            rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' },
+          }),
+        },
+      },
       spec: {
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
         template: {

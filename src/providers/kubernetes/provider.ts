@@ -53,6 +53,25 @@ interface RollState {
   previous?: Record<string, ContainerResources>;
 }
 
+/**
+ * The annotation a Deployment carries while a resize of ours rolls it: JSON `{"container": C,
+ * "previous": {"limits": …, "requests": …}, "written": {"cpu": …, "memory": …}, "rollingUpdate":
+ * {"maxSurge": …, "maxUnavailable": …}}`: the container's resources last in force (fully rolled
+ * out; written back if the rollout fails), those the resize wrote, and the user's `rollingUpdate`
+ * (absent for a `Recreate` Deployment, whose strategy a resize leaves as it is), restored once the
+ * roll ends. A controller that starts and finds it waits for the rollout and ends the roll (see
+ * `#settleDeployment`).
+ */
+export const DEPLOYMENT_ROLL_ANNOTATION = 'scaleplane.io/resize-rollout';
+
+/** DeploymentRoll is what `DEPLOYMENT_ROLL_ANNOTATION` holds. */
+interface DeploymentRoll {
+  container: string;
+  previous: ContainerResources;
+  written: Record<string, string>;
+  rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string };
+}
+
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
 const HPA_WRITE_ATTEMPTS = 5;
 
@@ -112,7 +131,8 @@ const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
  * subresource, instances are the workload's pods (Ready ones serve, at `podIP:port`), kept current
  * by a pods watch resumed from the list's resourceVersion, `desired()` follows a scale by another
  * client through a watch of the workload itself (both watches re-opened with backoff), and `resize` patches the container's
- * `resources` so Kubernetes rolls the pods (Deployment: maxUnavailable 0, maxSurge 1), and
+ * `resources` so Kubernetes rolls the pods (a RollingUpdate Deployment with maxUnavailable 0,
+ * maxSurge 1 until the roll ends; a Recreate one as it is), and
  * `replace` evicts one pod (policy/v1 Eviction, honouring PodDisruptionBudgets) for the workload's
  * controller to recreate. With `mode: hpa` it writes an autoscaling/v2 HorizontalPodAutoscaler and
  * lets Kubernetes own the loop.
@@ -160,6 +180,15 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   readonly #drained = new ReturnToService();
   /** Deployment resizes begun by this provider: a later one supersedes those before it. */
   #resizeSeq = 0;
+  /**
+   * Held while a Deployment resize reads the workload and writes its PATCH, and while a roll's end
+   * writes the user's strategy back: an end never clears the annotation a later resize just wrote.
+   */
+  #deploymentLock: Promise<void> = Promise.resolve();
+  /** The size of the Deployment's template last fully rolled out, as far as this provider knows. */
+  #sizeInForce: InstanceSize | undefined;
+  /** The Deployment's `DEPLOYMENT_ROLL_ANNOTATION` and generation as `observe` read them. */
+  #observedRoll: { text: string | undefined; generation: number } | undefined;
   /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
   #surge = 0;
   /** A StatefulSet roll found half-done at start (see `ROLL_ANNOTATION`), being finished. */
@@ -224,6 +253,42 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     }
     await this.#refuseOtherHpa();
     if (this.autoscaled) await this.#call('write HPA', () => this.#writeHpa());
+    if (this.#config.kind === 'Deployment') {
+      const found = workload
+        ? {
+            text: workload.metadata?.annotations?.[DEPLOYMENT_ROLL_ANNOTATION],
+            generation: (workload.metadata as { generation?: number } | undefined)?.generation ?? 0,
+          }
+        : this.#observedRoll;
+      const roll = deploymentRoll(found?.text);
+      if (roll && found) {
+        // A resize of an earlier controller ended before its roll did: the Deployment controller
+        // rolls on its own; the user's strategy comes back (or the resources) once it ends here.
+        this.#logger.warn(
+          { group: this.#options.group, roll },
+          `${this.#ref()}: a resize's rollout was left unfinished (annotation ${DEPLOYMENT_ROLL_ANNOTATION}); waiting for it to end it`,
+        );
+        const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+        // A resize of this provider's takes it over (RESIZE_SUPERSEDED), as it would its own.
+        const seq = this.#resizeSeq;
+        this.#resume(
+          this.#settleDeployment(
+            roll,
+            found.generation,
+            deadline,
+            () => this.#resizeSeq === seq,
+            () => {
+              if (this.#resizeSeq === seq) return false;
+              throw new ProviderError(
+                'RESIZE_SUPERSEDED',
+                `resize of ${this.#ref()} superseded by a later one`,
+              );
+            },
+          ),
+        );
+      }
+      return;
+    }
     let roll = workload && rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
     // Neither the replicas noted nor those plus our extra one: another client (kubectl scale, an
     // HPA) set them since. Theirs are the count wanted; the roll goes on from them (see #finishRoll).
@@ -239,28 +304,41 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         `${this.#ref()}: a resize's roll was left half-done (annotation ${ROLL_ANNOTATION}); finishing it`,
       );
       const deadline = Date.now() + (this.#options.timeout ?? 600_000);
-      this.#resumed = this.#finishRoll(roll, deadline, undefined, rebased);
-      this.#resuming = this.#resumed.then(
-        () => {
-          this.#logger.info({ group: this.#options.group }, `${this.#ref()}: the resize's roll is finished`);
-          this.emit('change');
-        },
-        (err: unknown) => {
-          if (!this.#closed && !stopped(err)) this.#report(err as Error);
-          else
-            this.#logger.info(
-              { group: this.#options.group, code: (err as ProviderError).code },
-              `${this.#ref()}: the resize's roll left as it stands (annotation ${ROLL_ANNOTATION}) for the next controller`,
-            );
-        },
-      );
+      this.#resume(this.#finishRoll(roll, deadline, undefined, rebased));
     }
+  }
+
+  /** resume hands out a roll found unfinished at start (see `resumedResize`) and logs its end. */
+  #resume(roll: Promise<void>): void {
+    const annotation = this.#config.kind === 'Deployment' ? DEPLOYMENT_ROLL_ANNOTATION : ROLL_ANNOTATION;
+    this.#resumed = roll;
+    this.#resuming = roll.then(
+      () => {
+        this.#logger.info({ group: this.#options.group }, `${this.#ref()}: the resize's roll is finished`);
+        this.emit('change');
+      },
+      (err: unknown) => {
+        const code = (err as ProviderError).code;
+        if (code === 'RESIZE_SUPERSEDED')
+          this.#logger.info(
+            { group: this.#options.group, code },
+            `${this.#ref()}: ${(err as Error).message}`,
+          );
+        else if (!this.#closed && !stopped(err)) this.#report(err as Error);
+        else
+          this.#logger.info(
+            { group: this.#options.group, code },
+            `${this.#ref()}: the resize's roll left as it stands (annotation ${annotation}) for the next controller`,
+          );
+      },
+    );
   }
 
   /**
    * resumedResize is the roll of an earlier controller's resize that `start()` found half-done and
-   * is finishing (see `ROLL_ANNOTATION`), if any: it resolves once the roll is finished and rejects
-   * with its failure (CLOSED or FENCED: left as it stands for the next controller).
+   * is finishing (see `ROLL_ANNOTATION`, `DEPLOYMENT_ROLL_ANNOTATION`), if any: it resolves once the
+   * roll is finished and rejects with its failure (CLOSED or FENCED: left as it stands for the next
+   * controller; RESIZE_SUPERSEDED: a Deployment resize of this provider's took it over).
    */
   resumedResize(): Promise<void> | undefined {
     return this.#resumed;
@@ -299,6 +377,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       );
     this.#selector = selector;
     this.#desired = workload.spec?.replicas ?? 0;
+    this.#observedRoll = {
+      text: workload.metadata?.annotations?.[DEPLOYMENT_ROLL_ANNOTATION],
+      generation: workload.metadata?.generation ?? 0,
+    };
     const applied = appliedReplicas(workload as WorkloadMeta);
     if (applied)
       this.#logger.warn(
@@ -440,54 +522,40 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       throw new ProviderError('UNSUPPORTED', 'kubernetes resizes cpu and memory, not instance types');
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
+    const quantities: Record<string, string> = {
+      ...(size.cpu !== undefined && { cpu: formatCpu(size.cpu) }),
+      ...(size.memory !== undefined && { memory: formatMemory(size.memory) }),
+    };
+    // A Deployment's template is Kubernetes' to roll: a later resize takes over an unfinished one.
+    if (this.#config.kind === 'Deployment') return this.#resizeDeployment(size, quantities, options);
     // A resize while an earlier one's roll is being finished goes after it (one roll at a time).
     await this.#resuming;
     const workload = await this.#call('read workload', () => this.#readWorkload());
-    const statefulSet = this.#config.kind === 'StatefulSet';
     const strategy = (
       workload.spec as
         | { updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } } }
         | undefined
     )?.updateStrategy;
-    if (statefulSet && strategy?.type === 'OnDelete')
+    if (strategy?.type === 'OnDelete')
       throw new ProviderError(
         'UNSUPPORTED',
         `${this.#ref()}: updateStrategy OnDelete: Kubernetes rolls no pod on a template change; resize it by hand`,
       );
-    const containers = workload.spec?.template?.spec?.containers ?? [];
-    const container = this.#config.container ?? containers[0]?.name;
-    if (!container || !containers.some((c: { name: string }) => c.name === container))
-      throw new ProviderError('INVALID_ARGUMENT', `${this.#ref()}: no container ${container ?? '(none)'}`);
-    const quantities: Record<string, string> = {
-      ...(size.cpu !== undefined && { cpu: formatCpu(size.cpu) }),
-      ...(size.memory !== undefined && { memory: formatMemory(size.memory) }),
-    };
+    const container = this.#containerOf(workload);
     // The user's partition and the resources before: as noted by an earlier resize of ours that did
     // not finish (its pods may still run them), else as set.
     const earlier = rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
-    const resources = (
-      containers.find((c: { name: string }) => c.name === container) as
-        | { resources?: ContainerResources }
-        | undefined
-    )?.resources;
+    const resources = resourcesOf(workload, container);
     const roll: RollState = {
       partition: earlier?.partition ?? strategy?.rollingUpdate?.partition ?? 0,
       replicas: this.#desired,
-      previous: earlier?.previous ?? {
-        [container]: {
-          ...(resources?.limits && { limits: { ...resources.limits } }),
-          ...(resources?.requests && { requests: { ...resources.requests } }),
-        },
-      },
+      previous: earlier?.previous ?? { [container]: copyResources(resources) },
     };
     const patch = {
-      ...(statefulSet && { metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } } }),
+      metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
       spec: {
-        ...(this.#config.kind === 'Deployment' && {
-          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-        }),
         // Ordinals 0..replicas-1 are below it: the StatefulSet controller recreates no pod yet.
-        ...(statefulSet && { updateStrategy: { rollingUpdate: { partition: roll.replicas } } }),
+        updateStrategy: { rollingUpdate: { partition: roll.replicas } },
         template: {
           spec: {
             containers: [{ name: container, resources: { limits: quantities, requests: quantities } }],
@@ -504,84 +572,224 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const deadline = Date.now() + (this.#options.timeout ?? 600_000);
     const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
     options?.onSizeSaved?.(patching.then(() => {}));
-    const patched = await patching;
-    if (statefulSet) {
-      await this.#finishRoll(roll, deadline, () => {
-        this.#size = sizeBefore;
-      });
-      await this.#untilSized(size, deadline);
-      return;
-    }
-    // A later resize of this provider takes over the template: this one ends once that is stored.
-    const seq = ++this.#resizeSeq;
+    await patching;
+    await this.#finishRoll(roll, deadline, () => {
+      this.#size = sizeBefore;
+    });
+    await this.#untilSized(size, deadline);
+  }
+
+  /**
+   * resizeDeployment is `resize` for a Deployment: one PATCH of the container's resources, with
+   * `DEPLOYMENT_ROLL_ANNOTATION` noting the resources in force, those written and the user's
+   * `rollingUpdate`, and for a RollingUpdate Deployment `maxSurge: 1, maxUnavailable: 0` for the
+   * length of the roll. A Recreate Deployment keeps its strategy: its pods may hold a
+   * ReadWriteOnce volume a surge pod could never attach, so the resize has the downtime every
+   * Recreate rollout has. Then `#settleDeployment`.
+   */
+  async #resizeDeployment(
+    size: InstanceSize,
+    quantities: Record<string, string>,
+    options: ResizeOptions | undefined,
+  ): Promise<void> {
+    const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+    let roll: DeploymentRoll | undefined;
+    let seq = 0;
+    const patched = await this.#lockDeployment(async () => {
+      const workload = await this.#call('read workload', () => this.#readWorkload());
+      const container = this.#containerOf(workload);
+      const earlier = deploymentRoll(workload.metadata?.annotations?.[DEPLOYMENT_ROLL_ANNOTATION]);
+      const strategy = (
+        workload.spec as
+          | { strategy?: { type?: string; rollingUpdate?: DeploymentRoll['rollingUpdate'] } }
+          | undefined
+      )?.strategy;
+      // In force: the template's resources once its rollout is complete; while an earlier resize of
+      // ours still rolls, those from before it (its size never was in force).
+      const rolling = earlier !== undefined && earlier.container === container && !rolledOut(workload);
+      const userRolling = earlier
+        ? earlier.rollingUpdate
+        : strategy?.type === 'Recreate'
+          ? undefined
+          : {
+              ...(strategy?.rollingUpdate?.maxSurge !== undefined && {
+                maxSurge: strategy.rollingUpdate.maxSurge,
+              }),
+              ...(strategy?.rollingUpdate?.maxUnavailable !== undefined && {
+                maxUnavailable: strategy.rollingUpdate.maxUnavailable,
+              }),
+            };
+      roll = {
+        container,
+        previous: rolling ? earlier.previous : copyResources(resourcesOf(workload, container)),
+        written: quantities,
+        ...(userRolling && { rollingUpdate: userRolling }),
+      };
+      const patch = {
+        metadata: { annotations: { [DEPLOYMENT_ROLL_ANNOTATION]: JSON.stringify(roll) } },
+        spec: {
+          ...(userRolling && {
+            strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          }),
+          template: {
+            spec: {
+              containers: [{ name: container, resources: { limits: quantities, requests: quantities } }],
+            },
+          },
+        },
+      };
+      if (!rolling) this.#sizeInForce = this.#size;
+      this.#size = { ...size };
+      this.#logger.info(
+        { group: this.#options.group, size },
+        `resizing ${this.#ref()}: Kubernetes rolls the pods`,
+      );
+      const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
+      options?.onSizeSaved?.(patching.then(() => {}));
+      const out = await patching;
+      // A later resize of this provider takes over the template: this one ends once that is stored.
+      seq = ++this.#resizeSeq;
+      return out;
+    });
     const superseded = () => {
       if (this.#resizeSeq === seq) return false;
       throw new ProviderError('RESIZE_SUPERSEDED', `resize of ${this.#ref()} superseded by a later one`);
     };
-    try {
-      await this.#waitRollout(patched.metadata?.generation ?? 0, deadline, superseded);
-    } catch (err) {
-      // Only a rollout that did not complete in time is undone, not a read that failed.
-      if (!(err instanceof ProviderError && err.code === 'RESIZE_FAILED')) throw err;
-      throw await this.#revertDeployment(container, roll.previous?.[container] ?? {}, quantities, err, () => {
-        this.#size = sizeBefore;
-      });
-    }
+    await this.#settleDeployment(
+      roll!,
+      patched.metadata?.generation ?? 0,
+      deadline,
+      () => this.#resizeSeq === seq,
+      superseded,
+    );
+    this.#sizeInForce = { ...size };
     await this.#untilSized(size, deadline, () => this.#resizeSeq !== seq);
     superseded();
   }
 
   /**
-   * revertDeployment writes the resources from before a failed resize back into a Deployment's
-   * template (what `kubectl rollout undo` does): with maxUnavailable 0 the Deployment controller
-   * scales the old ReplicaSet back up before it removes a pod at the failed size. Left alone when
-   * the template no longer holds the resize's resources (a later resize wrote its own). Returns
-   * the error the resize fails with.
+   * settleDeployment waits for the rollout of a Deployment resize (`generation`) and ends its roll:
+   * complete, the user's strategy written back and the annotation removed; not complete within
+   * the timeout (RESIZE_FAILED), the resources in force written back with them (see
+   * `#revertDeployment`); another failure (a read refused), the strategy and annotation anyway,
+   * the template as it is. Left to whoever comes next when `latest()` is false (a later resize of
+   * this provider took the roll over: `superseded` throws RESIZE_SUPERSEDED), the provider closed
+   * or the fence refused a write (CLOSED, FENCED: the next controller ends it).
    */
-  async #revertDeployment(
-    container: string,
-    previous: ContainerResources,
-    written: Record<string, string>,
-    failure: unknown,
-    onRevert: () => void,
-  ): Promise<unknown> {
+  async #settleDeployment(
+    roll: DeploymentRoll,
+    generation: number,
+    deadline: number,
+    latest: () => boolean,
+    superseded = () => false,
+  ): Promise<void> {
     try {
-      const workload = await this.#call('read workload', () => this.#readWorkload());
-      const now = (
-        (workload.spec?.template?.spec?.containers ?? []).find(
-          (c: { name: string }) => c.name === container,
-        ) as { resources?: ContainerResources } | undefined
-      )?.resources;
-      const ours = Object.entries(written).every(
-        ([k, v]) => now?.limits?.[k] === v && now?.requests?.[k] === v,
-      );
-      if (!ours) return failure;
-      this.#logger.warn(
-        { group: this.#options.group, err: failure, previous },
-        `${this.#ref()}: the resize failed; writing the previous resources back, Kubernetes rolls the pods back to them`,
-      );
-      await this.#rollWrite('patch resources', () =>
-        this.#patchWorkload({
-          spec: {
-            template: {
-              spec: {
-                containers: [
-                  {
-                    name: container,
-                    resources: { limits: revertMap(previous.limits), requests: revertMap(previous.requests) },
-                  },
-                ],
+      await this.#waitRollout(generation, deadline, superseded);
+    } catch (err) {
+      if (!latest() || stopped(err)) throw err;
+      if (err instanceof ProviderError && err.code === 'RESIZE_FAILED')
+        throw await this.#revertDeployment(roll, err, latest);
+      await this.#endDeploymentRoll(roll, latest).catch(() => {});
+      throw err;
+    }
+    // The size is in force: a strategy not written back (logged) fails no resize.
+    await this.#endDeploymentRoll(roll, latest).catch((err: unknown) => {
+      if (stopped(err)) throw err;
+    });
+  }
+
+  /**
+   * endDeploymentRoll writes the user's strategy back and removes the annotation, unless a later
+   * resize took the roll. A write that fails is logged and thrown: the annotation stays for the
+   * next controller.
+   */
+  async #endDeploymentRoll(roll: DeploymentRoll, latest: () => boolean): Promise<void> {
+    await this.#lockDeployment(async () => {
+      if (!latest()) return;
+      try {
+        await this.#rollWrite('patch strategy', () => this.#patchWorkload(endRollPatch(roll)));
+      } catch (err) {
+        if (!stopped(err))
+          this.#logger.error(
+            { group: this.#options.group, err },
+            `${this.#ref()}: the strategy could not be written back (annotation ${DEPLOYMENT_ROLL_ANNOTATION} kept for the next controller)`,
+          );
+        throw err;
+      }
+    });
+  }
+
+  /** lockDeployment runs `fn` under `#deploymentLock`. */
+  #lockDeployment<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#deploymentLock.then(fn);
+    this.#deploymentLock = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  /** containerOf names the container a resize changes: `container` of the config, else the first. */
+  #containerOf(workload: { spec?: { template?: { spec?: { containers?: { name: string }[] } } } }): string {
+    const containers = workload.spec?.template?.spec?.containers ?? [];
+    const container = this.#config.container ?? containers[0]?.name;
+    if (!container || !containers.some((c) => c.name === container))
+      throw new ProviderError('INVALID_ARGUMENT', `${this.#ref()}: no container ${container ?? '(none)'}`);
+    return container;
+  }
+
+  /**
+   * revertDeployment writes the resources in force before a failed resize back into a Deployment's
+   * template (what `kubectl rollout undo` does), with the user's strategy and without the
+   * annotation: the Deployment controller scales the old ReplicaSet back up (it never went below
+   * the replicas: maxUnavailable 0) and removes the pods at the failed size. Left alone when the
+   * template no longer holds the resize's resources (a later resize wrote its own). Returns the
+   * error the resize fails with.
+   */
+  async #revertDeployment(roll: DeploymentRoll, failure: unknown, latest: () => boolean): Promise<unknown> {
+    const { container, previous, written } = roll;
+    try {
+      return await this.#lockDeployment(async () => {
+        if (!latest()) return failure;
+        const workload = await this.#call('read workload', () => this.#readWorkload());
+        const now = resourcesOf(workload, container);
+        const ours = Object.entries(written).every(
+          ([k, v]) => now?.limits?.[k] === v && now?.requests?.[k] === v,
+        );
+        if (!ours) return failure;
+        this.#logger.warn(
+          { group: this.#options.group, err: failure, previous },
+          `${this.#ref()}: the resize failed; writing the previous resources back, Kubernetes rolls the pods back to them`,
+        );
+        const end = endRollPatch(roll);
+        await this.#rollWrite('patch resources', () =>
+          this.#patchWorkload({
+            ...end,
+            spec: {
+              ...end.spec,
+              template: {
+                spec: {
+                  containers: [
+                    {
+                      name: container,
+                      resources: {
+                        limits: revertMap(previous.limits),
+                        requests: revertMap(previous.requests),
+                      },
+                    },
+                  ],
+                },
               },
             },
-          },
-        }),
-      );
-      onRevert();
-      return new ProviderError(
-        failure instanceof ProviderError ? failure.code : 'RESIZE_FAILED',
-        `${(failure as Error).message}; resize reverted: the previous resources are back in the template, and Kubernetes rolls the pods back to them`,
-        { cause: failure },
-      );
+          }),
+        );
+        this.#size = this.#sizeInForce;
+        return new ProviderError(
+          failure instanceof ProviderError ? failure.code : 'RESIZE_FAILED',
+          `${(failure as Error).message}; resize reverted: the previous resources are back in the template, and Kubernetes rolls the pods back to them`,
+          { cause: failure },
+        );
+      });
     } catch (err) {
       if (stopped(err)) return err;
       this.#logger.error(
@@ -1668,4 +1876,94 @@ function isPrevious(v: unknown): v is Record<string, ContainerResources> {
 function revertMap(before: Record<string, string> | undefined): Record<string, string | null> | null {
   if (before === undefined) return null;
   return { ...before, cpu: before.cpu ?? null, memory: before.memory ?? null };
+}
+
+/** resourcesOf is container `container`'s resources in a workload's template. */
+function resourcesOf(
+  workload: { spec?: { template?: { spec?: { containers?: { name: string }[] } } } },
+  container: string,
+): ContainerResources | undefined {
+  return (
+    (workload.spec?.template?.spec?.containers ?? []).find((c) => c.name === container) as
+      | { resources?: ContainerResources }
+      | undefined
+  )?.resources;
+}
+
+/** copyResources is `resources`' limits and requests, copied (each absent if unset). */
+function copyResources(resources: ContainerResources | undefined): ContainerResources {
+  return {
+    ...(resources?.limits && { limits: { ...resources.limits } }),
+    ...(resources?.requests && { requests: { ...resources.requests } }),
+  };
+}
+
+/**
+ * rolledOut says a Deployment's template is in force: its controller saw this generation and every
+ * pod runs it and is Ready (as `kubectl rollout status` waits for).
+ */
+function rolledOut(workload: {
+  metadata?: { generation?: number };
+  spec?: { replicas?: number };
+  status?: object;
+}): boolean {
+  const status = (workload.status ?? {}) as {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+  };
+  const want = workload.spec?.replicas ?? 0;
+  return (
+    (status.observedGeneration ?? 0) >= (workload.metadata?.generation ?? 0) &&
+    (status.updatedReplicas ?? 0) === want &&
+    (status.replicas ?? 0) === want &&
+    (status.readyReplicas ?? 0) === want
+  );
+}
+
+/**
+ * endRollPatch ends a Deployment roll of ours: the annotation removed and the user's `rollingUpdate`
+ * written back (a value they had not set removed, so the API server defaults it again); a Recreate
+ * Deployment's strategy was never changed.
+ */
+function endRollPatch(roll: DeploymentRoll): { metadata: object; spec: object } {
+  const user = roll.rollingUpdate;
+  return {
+    metadata: { annotations: { [DEPLOYMENT_ROLL_ANNOTATION]: null } },
+    spec: user
+      ? {
+          strategy: {
+            type: 'RollingUpdate',
+            rollingUpdate: { maxSurge: user.maxSurge ?? null, maxUnavailable: user.maxUnavailable ?? null },
+          },
+        }
+      : {},
+  };
+}
+
+/** deploymentRoll reads `DEPLOYMENT_ROLL_ANNOTATION`'s value; undefined when absent or not ours. */
+function deploymentRoll(text: string | undefined): DeploymentRoll | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<DeploymentRoll>;
+    const intOrString = (x: unknown) => x === undefined || typeof x === 'string' || Number.isInteger(x);
+    if (typeof v.container !== 'string' || !isPrevious({ [v.container]: v.previous ?? {} })) return undefined;
+    if (typeof v.written !== 'object' || v.written === null) return undefined;
+    if (!Object.values(v.written).every((q) => typeof q === 'string')) return undefined;
+    const r = v.rollingUpdate;
+    if (
+      r !== undefined &&
+      (typeof r !== 'object' || r === null || !intOrString(r.maxSurge) || !intOrString(r.maxUnavailable))
+    )
+      return undefined;
+    return {
+      container: v.container,
+      previous: v.previous ?? {},
+      written: v.written,
+      ...(r && { rollingUpdate: r }),
+    };
+  } catch {
+    return undefined;
+  }
 }
