@@ -421,7 +421,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const tagKeys = call.tags.map((tag) => this.#tagKey(tag));
     await redis.write('set', (client) => {
       const ttl = entry.graceUntil - this.#clock.now();
-      return ttl > 0 ? redis.setEntry(client, fullKey, text, ttl, tagKeys) : Promise.resolve();
+      if (ttl > 0) return redis.setEntry(client, fullKey, text, ttl, tagKeys);
+      // Replayed from the offline queue after its TTL ran out: the value it replaced must go all the
+      // same (skipped, the older value stayed in Redis for its own TTL), as a delete leaves it.
+      const tombstone = encodeTombstone(this.#instance, ++this.#tombstones);
+      return client.set(fullKey, tombstone, 'PX', this.#options.redis!.tombstoneTtl);
     });
     await this.#publish({ k: [fullKey] });
   }

@@ -519,3 +519,51 @@ test('a load under way while the subscriber reconnects is stored in neither tier
   assert.equal(left && decodeEntry(left)?.value, null, 'nor does Redis');
   assert.equal(await a.getOrSet('k', () => database), 'v2', 'the next read loads the new value');
 });
+
+test('a set whose TTL ran out while it waited in the offline queue still replaces the older value', async (t) => {
+  const own = await ownRedis(t);
+  const prefix = uniquePrefix('queued-expired');
+  let now = Date.now();
+  const clock = { now: () => now };
+  const options = {
+    prefix,
+    clock,
+    jitter: 0,
+    // Reconnects wait 250-500 ms: the set below is made while the connection is away.
+    redis: { url: own.url, reconnect: { baseMs: 500, maxMs: 500 } },
+  };
+  const a = closing(t, createCache(options));
+  const b = closing(t, createCache({ ...options, redis: { url: own.url } }));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  await a.set('k', 'v1', { ttl: '1h' });
+  const queued = new Promise<void>((resolve, reject) =>
+    a.once('redis:down', () => {
+      // Made while A's connection is away: it waits in the offline queue.
+      a.set('k', 'v2', { ttl: '1s' }).then(resolve, reject);
+    }),
+  );
+  const redis = admin(t, own.url);
+  await redis.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+  await within('the set made while A was away', 10_000, queued);
+  // v2's TTL ends before the queue is replayed.
+  now += 2000;
+  await within("A's redis:up", 10_000, once(a, 'redis:up'));
+  const watcher = admin(t, own.url);
+  await watcher.subscribe(`${prefix}__bus`);
+  const marked = new Promise<void>((resolve) =>
+    watcher.on('message', (_channel, text: string) => {
+      if (text.includes(`${prefix}marker`)) resolve();
+    }),
+  );
+  // Queued behind the replay (or sent after it): its notice comes once the replay is done.
+  await a.set('marker', 1);
+  await within("the marker's notice", 10_000, marked);
+  const stored = await redis.getBuffer(`${prefix}k`);
+  assert.notEqual(
+    stored && decodeEntry(stored)?.value,
+    JSON.stringify('v1'),
+    'Redis still holds v1, which the set of v2 replaced',
+  );
+  assert.equal(await a.get('k'), undefined, 'A reads v1 back once v2 expired');
+  assert.equal(await b.get('k'), undefined, 'B reads v1, which A replaced');
+});
