@@ -112,6 +112,7 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         ...(options.clients && { clients: options.clients }),
         ...(options.drain && { drain: options.drain }),
         ...(options.now && { now: options.now }),
+        ...(options.fence && { fence: options.fence }),
         ...(config.scaleTimeout !== undefined && { timeout: config.scaleTimeout }),
       });
     default: {

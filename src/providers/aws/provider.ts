@@ -55,6 +55,13 @@ export interface AwsProviderOptions {
    * answering fails the call instead of holding the scale or the poll behind it. @defaultValue 30000 (ms)
    */
   requestTimeout?: number;
+  /**
+   * Rejects (FENCED) when this controller no longer leads; asked right before each termination of
+   * a scale-in, after that instance's drain: the drains of a scale-in outlast the fence check of
+   * scaleTo (drain_timeout each), and a controller deposed meanwhile must not terminate an instance
+   * its successor counts. @defaultValue every termination allowed
+   */
+  fence?: (what: string) => Promise<void>;
 }
 
 interface Member extends AsgInstanceView {
@@ -333,6 +340,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         this.#desired = n;
         for (const [done, victim] of victims.entries()) {
           await this.#options.drain?.(victim).catch(() => {});
+          try {
+            await this.#options.fence?.(`terminate ${victim.id}`);
+          } catch (err) {
+            // Deposed while draining: this one and those after it stay, for the next leader.
+            this.#desired = n + victims.length - done;
+            this.#drained.returnNow(victim.id, () => this.emit('change'));
+            throw err;
+          }
           try {
             await this.#call('TerminateInstanceInAutoScalingGroup', (abortSignal) =>
               this.#clients!.autoScaling.send(
