@@ -124,17 +124,32 @@ export function traceIndex(flag: string, raw: string, start: number | undefined,
 
 /** traceSource reads which trace the flags ask for, or throws a usage error (exit 2). */
 function traceSource(
-  flags: Pick<SimulateFlags, 'trace' | 'prometheus' | 'query' | 'since' | 'until' | 'step' | 'maxGap'>,
+  flags: Pick<
+    SimulateFlags,
+    | 'trace'
+    | 'prometheus'
+    | 'query'
+    | 'since'
+    | 'until'
+    | 'step'
+    | 'maxGap'
+    | 'bearerTokenFile'
+    | 'caFile'
+    | 'header'
+  >,
   now: number,
 ): { source: TraceSource; label: string } {
-  const remote = (['query', 'since', 'until', 'step'] as const).filter((k) => flags[k] !== undefined);
+  const remote = (['query', 'since', 'until', 'step', 'bearerTokenFile', 'caFile', 'header'] as const).filter(
+    (k) => flags[k] !== undefined,
+  );
   if (flags.maxGap !== undefined && !(flags.maxGap > 0))
     throw new CliError('--max-gap must be more than 0', 2);
   if (flags.trace !== undefined && flags.prometheus !== undefined) {
     throw new CliError('--trace and --prometheus are two sources of a trace: give one of them', 2);
   }
   if (flags.trace !== undefined) {
-    if (remote.length > 0) throw new CliError(`--${remote[0]} goes with --prometheus, not --trace`, 2);
+    if (remote.length > 0)
+      throw new CliError(`--${kebab(remote[0]!)} goes with --prometheus, not --trace`, 2);
     if (flags.maxGap !== undefined && !/\.csv$/i.test(flags.trace)) {
       throw new CliError('--max-gap applies to a .csv trace or --prometheus (workload.txt has no times)', 2);
     }
@@ -162,6 +177,10 @@ function traceSource(
   }
   const step = flags.step ?? 60;
   if (step < 1) throw new CliError('--step must be at least 1s (the trace is per second)', 2);
+  if (flags.caFile !== undefined && !/^https:/i.test(flags.prometheus))
+    throw new CliError('--ca-file needs an https --prometheus URL', 2);
+  if (flags.bearerTokenFile !== undefined && /^https?:\/\/[^/?#]*@/i.test(flags.prometheus))
+    throw new CliError('give one way to authenticate: --bearer-token-file, or user:password in the URL', 2);
   return {
     source: {
       prometheus: {
@@ -171,6 +190,9 @@ function traceSource(
         end,
         step,
         ...(flags.maxGap === undefined ? {} : { maxGap: flags.maxGap }),
+        ...(flags.bearerTokenFile === undefined ? {} : { bearerTokenFile: flags.bearerTokenFile }),
+        ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
+        ...(flags.header === undefined ? {} : { headers: flags.header }),
       },
     },
     // The label is printed and written into reports: never the password of the URL.
@@ -193,6 +215,9 @@ interface SimulateFlags {
   until?: string;
   step?: number;
   maxGap?: number;
+  bearerTokenFile?: string;
+  caFile?: string;
+  header?: Record<string, string>;
   absolute?: boolean;
   from: string;
   to?: string;
@@ -227,6 +252,16 @@ export function registerSimulate(program: Command): void {
     .option('--since <when>', 'start: a duration before now or an ISO-8601 time (default 7d)')
     .option('--until <when>', 'end: now, a duration before now or an ISO-8601 time (default now)')
     .option('--step <duration>', 'resolution asked of Prometheus (default 60s)', seconds('--step'))
+    .option(
+      '--bearer-token-file <file>',
+      'send the token in this file as Authorization: Bearer (--prometheus)',
+    )
+    .option('--ca-file <file>', 'trust the CA(s) in this PEM file for an https --prometheus')
+    .addOption(
+      new Option('--header <name: value>', 'one more request header for --prometheus, repeatable').argParser(
+        headerFlag,
+      ),
+    )
     .option(
       '--max-gap <duration>',
       'longest interval between samples that is held (default: 5m or the step, the longer)',
@@ -447,4 +482,21 @@ function formatTable(rows: readonly ExperimentRow[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   return [head, ...body].map((cells) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+/** kebab is a flag's name as typed (`bearerTokenFile` → `bearer-token-file`). */
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** headerFlag adds one `--header 'Name: value'` to those given before, refusing what is no header. */
+function headerFlag(raw: string, prev: Record<string, string> | undefined): Record<string, string> {
+  const colon = raw.indexOf(':');
+  const name = colon > 0 ? raw.slice(0, colon).trim() : '';
+  const value = colon > 0 ? raw.slice(colon + 1).trim() : '';
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n\0]/.test(value))
+    throw new InvalidArgumentError(
+      `not a header: ${JSON.stringify(raw)} (give 'Name: value', e.g. 'X-Scope-OrgID: tenant-1')`,
+    );
+  return { ...prev, [name]: value };
 }

@@ -3,16 +3,17 @@
  * request rate (e.g. `sum(rate(http_requests_total[1m]))`), fetched in chunks (Prometheus refuses
  * more than 11,000 points per series and query) and held per second like any timed trace.
  */
-// The file itself, not metrics/index.ts: it imports nothing, so the simulator stays free of the
-// side effects of metric sources' clients.
-import { splitCredentials } from '../metrics/url-credentials.js';
+// The file itself, not metrics/index.ts: it imports no metric source's client, so the simulator
+// stays free of their side effects.
+import type { Response } from 'undici';
+import { type PrometheusAccess, PrometheusHttp, PrometheusHttpError } from '../metrics/prometheus-http.js';
 import { holdSamples, type TimedTrace, TraceError, type TracePoint } from './trace-points.js';
 
 /** PROMETHEUS_MAX_POINTS is Prometheus' limit of points per series in one range query. */
 export const PROMETHEUS_MAX_POINTS = 11_000;
 
-/** PrometheusTraceOptions say what to fetch and from where. */
-export interface PrometheusTraceOptions {
+/** PrometheusTraceOptions say what to fetch and from where (and how: a token file, a CA, headers). */
+export interface PrometheusTraceOptions extends PrometheusAccess {
   /**
    * Prometheus base URL; a path prefix (`http://host/prometheus`) is kept, credentials
    * (`http://user:password@host`) are sent as HTTP Basic auth.
@@ -51,15 +52,29 @@ export async function fetchPrometheusTrace(o: PrometheusTraceOptions): Promise<T
   const step = o.step ?? 60;
   if (!(step > 0)) throw new TraceError('PROMETHEUS_ERROR', `step must be > 0, got ${step}`);
   const perQuery = Math.max(1, Math.floor(o.maxPoints ?? PROMETHEUS_MAX_POINTS));
+  let http: PrometheusHttp;
+  try {
+    http = new PrometheusHttp(o, {
+      bearerTokenFile: '--bearer-token-file',
+      caFile: '--ca-file',
+      url: 'the URL (http://user:password@host)',
+    });
+  } catch (err) {
+    throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus URL: ${(err as Error).message}`);
+  }
   const series = new Map<string, { metric: Record<string, string>; values: [number, string][] }>();
-  for (let from = o.start; from <= o.end; from += perQuery * step) {
-    const to = Math.min(o.end, from + (perQuery - 1) * step);
-    for (const s of await queryRange(o, from, to, step)) {
-      const key = formatLabels(s.metric);
-      const seen = series.get(key);
-      if (seen) seen.values.push(...s.values);
-      else series.set(key, { metric: s.metric, values: [...s.values] });
+  try {
+    for (let from = o.start; from <= o.end; from += perQuery * step) {
+      const to = Math.min(o.end, from + (perQuery - 1) * step);
+      for (const s of await queryRange(http, o, from, to, step)) {
+        const key = formatLabels(s.metric);
+        const seen = series.get(key);
+        if (seen) seen.values.push(...s.values);
+        else series.set(key, { metric: s.metric, values: [...s.values] });
+      }
     }
+  } finally {
+    await http.close();
   }
   if (series.size !== 1) {
     const names = [...series.keys()];
@@ -91,19 +106,14 @@ export async function fetchPrometheusTrace(o: PrometheusTraceOptions): Promise<T
 }
 
 async function queryRange(
+  http: PrometheusHttp,
   o: PrometheusTraceOptions,
   start: number,
   end: number,
   step: number,
 ): Promise<NonNullable<RangeResponse['data']>['result']> {
-  let target: ReturnType<typeof splitCredentials>;
-  try {
-    target = splitCredentials(o.url);
-  } catch (err) {
-    throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus URL: ${(err as Error).message}`);
-  }
-  const { url: bare, headers, shown } = target;
-  const url = new URL('api/v1/query_range', bare.endsWith('/') ? bare : `${bare}/`);
+  const shown = http.shown;
+  const url = http.endpoint('api/v1/query_range');
   url.searchParams.set('query', o.query);
   url.searchParams.set('start', String(start));
   url.searchParams.set('end', String(end));
@@ -112,13 +122,16 @@ async function queryRange(
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { headers, signal: AbortSignal.timeout(timeout) });
+    res = await http.get(url, timeout);
     text = await res.text();
   } catch (err) {
+    // The answer's body is read under the same deadline as its head.
     const why =
-      (err as Error).name === 'TimeoutError'
-        ? `no answer within ${timeout / 1000} s`
-        : String(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
+      err instanceof PrometheusHttpError
+        ? err.message
+        : (err as Error).name === 'TimeoutError'
+          ? `no answer within ${timeout / 1000} s`
+          : String(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
     throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus at ${shown}: ${why}`, { cause: err });
   }
   let body: RangeResponse | undefined;
@@ -135,9 +148,7 @@ async function queryRange(
       'PROMETHEUS_ERROR',
       `Prometheus at ${shown} answered HTTP ${res.status} without an API response` +
         (res.status === 401 || res.status === 403
-          ? headers.authorization
-            ? ' (check the user and password in the URL)'
-            : ' (it wants credentials: http://user:password@host)'
+          ? ` (${http.refusedHint()})`
           : " (is the URL Prometheus' base URL?)") +
         `: ${text.slice(0, 200)}`,
     );

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.js';
 import { createMetricSource, PrometheusSource } from '../../src/metrics/index.js';
+import { fetchPrometheusTrace } from '../../src/sim/index.js';
+import { runCli } from '../helpers/cli-process.js';
 import { NGINX, nginxFolder } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { PROMETHEUS, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
@@ -159,5 +161,44 @@ groups:
     } finally {
       await Promise.all([noTenant.close(), untrusted.close(), noToken.close()]);
     }
+  });
+
+  it('simulate --prometheus reads it with --bearer-token-file, --ca-file and --header', async () => {
+    const end = Math.floor(Date.now() / 1000);
+    const trace = await fetchPrometheusTrace({
+      url,
+      query: 'vector(3)',
+      start: end - 120,
+      end,
+      step: 60,
+      bearerTokenFile: join(dir, 'token'),
+      caFile: certificate.certPath,
+      headers: { 'X-Scope-OrgID': TENANT },
+    });
+    const values = [...trace.perSecond];
+    assert.ok(values.length > 0 && values.every((v) => v === 3), `the range through the proxy: ${values}`);
+    const flags = ['simulate', '--prometheus', url, '--query', 'vector(3)', '--since', '5m'];
+    const auth = ['--bearer-token-file', join(dir, 'token'), '--header', `X-Scope-OrgID: ${TENANT}`];
+    const ok = await runCli([...flags, ...auth, '--ca-file', certificate.certPath, '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal((JSON.parse(ok.stdout) as { policy: string }).policy, 'default', ok.stdout);
+    const untrusted = await runCli([...flags, ...auth]);
+    assert.equal(untrusted.code, 1, untrusted.stderr);
+    assert.match(untrusted.stderr, /self-signed certificate.*give its PEM as --ca-file/);
+    const noTenant = await runCli([
+      ...flags,
+      '--bearer-token-file',
+      join(dir, 'token'),
+      '--ca-file',
+      certificate.certPath,
+    ]);
+    assert.equal(noTenant.code, 1, noTenant.stderr);
+    assert.match(noTenant.stderr, /HTTP 403/);
+    const notAHeader = await runCli([...flags, '--header', 'X-Scope-OrgID tenant-1']);
+    assert.equal(notAHeader.code, 2, notAHeader.stderr);
+    assert.match(notAHeader.stderr, /not a header: "X-Scope-OrgID tenant-1"/);
+    const withTrace = await runCli(['simulate', '--trace', 'x.csv', '--ca-file', certificate.certPath]);
+    assert.equal(withTrace.code, 2, withTrace.stderr);
+    assert.match(withTrace.stderr, /--ca-file goes with --prometheus, not --trace/);
   });
 });
