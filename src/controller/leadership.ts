@@ -141,13 +141,28 @@ export class Leadership {
   async #takeOver(grant: LeaseGrant): Promise<void> {
     // Deposed (or closing) before this turn came: nothing to take over.
     if (this.#closing || this.#o.elector.grant?.token !== grant.token) return;
-    const { controller, journal, state, providers } = this.#o;
+    const { state, providers } = this.#o;
     this.#grant = grant;
     state?.fence?.(grant.token, grant.holder);
     for (const provider of providers.values()) provider.setToken(grant.token);
     this.#leaderGauge.set(1);
     this.#tokenGauge.set(grant.token);
     this.#role('takeover');
+    try {
+      await this.#lead(grant);
+    } catch (err) {
+      if (this.#grant !== grant) throw err;
+      // Holding the lease while leading nothing would keep every standby out for good (it renews):
+      // step down, give the lease up, and let the next campaign (ours or another's) try again.
+      this.#o.logger.error({ err }, `takeover failed, stepping down: ${(err as Error).message}`);
+      this.#o.elector.depose(`the takeover failed (${(err as Error).message})`);
+      await this.#o.lease.release(grant).catch(() => {});
+    }
+  }
+
+  /** lead is the takeover once the fences are armed: restore, journal, adopt and start. */
+  async #lead(grant: LeaseGrant): Promise<void> {
+    const { controller, journal, state } = this.#o;
     const desired = state ? await restoreState(state, journal) : {};
     if (this.#grant !== grant) return;
     // Announced through the journal (one entry per group), which the app logs.
