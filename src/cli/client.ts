@@ -65,6 +65,14 @@ export function describeFailure(err: unknown, url?: URL): string {
     return `port ${url?.port || 'of --api'} is one the Fetch standard blocks (as browsers do), which Node's fetch refuses to call: give api.listen another port`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG')
     return 'the TLS handshake got no TLS answer: is the API plain HTTP (http://)?';
+  // The other way round: a TLS server (api.tls) drops a plain-HTTP request without a byte, which
+  // undici reports only as "other side closed".
+  if (
+    url?.protocol === 'http:' &&
+    code === 'UND_ERR_SOCKET' &&
+    (cause as { socket?: { bytesRead?: number } }).socket?.bytesRead === 0
+  )
+    return 'the connection was closed without a byte of answer: is the API https (https://), with api.tls?';
   // An Error's message, not String(error): that put "Error: " before "connect ECONNREFUSED …".
   const text = cause instanceof Error ? cause.message : String(cause);
   const first = text.trim().split('\n')[0];

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { createServer, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { ApiClient, CliError, parseApiUrl } from '../../src/cli/client.js';
+import { makeCertificate } from '../helpers/tls.js';
 
 /** serve answers with `handler` on a port of the kernel's choosing, closed after the test. */
 async function serve(t: { after: (fn: () => unknown) => void }, handler: RequestListener): Promise<string> {
@@ -152,6 +155,25 @@ describe('ApiClient: every failure is one line naming the API', () => {
     assert.equal(
       message,
       `cannot reach the control API at ${https}: the TLS handshake got no TLS answer: is the API plain HTTP (http://)?`,
+    );
+  });
+});
+
+describe('ApiClient: http:// to an https API', () => {
+  it('says to try https://, where it said only "other side closed"', async (t) => {
+    const certificate = await makeCertificate();
+    t.after(() => certificate.remove());
+    const server = createHttpsServer(
+      { cert: certificate.cert, key: await readFile(certificate.keyPath) },
+      (_req, res) => res.end('{}'),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => server.close(resolve)));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { message } = await failure(api);
+    assert.equal(
+      message,
+      `cannot reach the control API at ${api}: the connection was closed without a byte of answer: is the API https (https://), with api.tls?`,
     );
   });
 });
