@@ -2,10 +2,11 @@
 // `drain_timeout` 30 s, three instances are 90 s of action after the one fence check of scaleTo.
 // A leader deposed meanwhile (its lease lost to a partition, a pause) must not terminate the next
 // one: its successor counts it. The fence is asked right before each termination, as the local
-// provider asks it right before each SIGTERM. Against AwsServer (see aws-server.ts), through the
-// SDK clients, with the provider built by createProvider from YAML as the app builds it.
+// provider asks it right before each SIGTERM; so is each instance's stop of an in-place resize.
+// Against AwsServer (see aws-server.ts), through the SDK clients, with the provider built by
+// createProvider from YAML as the app builds it.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { parseConfig } from '../../src/config/index.js';
 import { createProvider, ProviderError } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
@@ -14,45 +15,54 @@ import { AwsServer } from './aws-server.js';
 process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
+/** deposedAtSecondDrain builds the group's provider as the app does, deposed during its second drain. */
+async function deposedAtSecondDrain(t: TestContext, existing: number, min: number) {
+  const server = new AwsServer();
+  await server.start();
+  t.after(() => server.close());
+  server.addInstances(existing);
+  const config = parseConfig(
+    [
+      'groups:',
+      '  web:',
+      '    provider: aws',
+      '    auto_scaling_group: web-asg',
+      '    region: us-east-1',
+      `    endpoint: ${server.url}`,
+      '    instance_warmup: 0s',
+      '    poll_interval: 40ms',
+      `    min_instances: ${min}`,
+      '    max_instances: 6',
+    ].join('\n'),
+    { baseDir: '/srv/app' },
+  );
+  const state = { leading: true, asked: [] as string[], drained: [] as string[] };
+  const provider = createProvider(config.groups.web!, {
+    // The second drain outlives the lease: the controller is deposed while it waits.
+    drain: async (victim) => {
+      state.drained.push(victim.id);
+      if (state.drained.length === 2) state.leading = false;
+    },
+    fence: async (what) => {
+      state.asked.push(what);
+      if (!state.leading)
+        throw new ProviderError('FENCED', `${what} refused: fencing token 7 is not the lease's`);
+    },
+  });
+  t.after(() => provider.close());
+  await provider.start?.();
+  await until(
+    () => provider.instances().filter((i) => i.state === 'ready').length === existing,
+    5000,
+    `${existing} ready`,
+  );
+  return { server, provider, state };
+}
+
 describe('aws scale-in and the fence', () => {
   it('a leader deposed while draining terminates no more instances', async (t) => {
-    const server = new AwsServer();
-    await server.start();
-    t.after(() => server.close());
-    server.addInstances(3);
-    const config = parseConfig(
-      [
-        'groups:',
-        '  web:',
-        '    provider: aws',
-        '    auto_scaling_group: web-asg',
-        '    region: us-east-1',
-        `    endpoint: ${server.url}`,
-        '    instance_warmup: 0s',
-        '    poll_interval: 40ms',
-        '    min_instances: 0',
-        '    max_instances: 6',
-      ].join('\n'),
-      { baseDir: '/srv/app' },
-    );
-    let leading = true;
-    const asked: string[] = [];
-    const drained: string[] = [];
-    const provider = createProvider(config.groups.web!, {
-      // The second drain outlives the lease: the controller is deposed while it waits.
-      drain: async (victim) => {
-        drained.push(victim.id);
-        if (drained.length === 2) leading = false;
-      },
-      fence: async (what) => {
-        asked.push(what);
-        if (!leading)
-          throw new ProviderError('FENCED', `${what} refused: fencing token 7 is not the lease's`);
-      },
-    });
-    t.after(() => provider.close());
-    await provider.start?.();
-    await until(() => provider.instances().filter((i) => i.state === 'ready').length === 3, 5000, '3 ready');
+    const { server, provider, state } = await deposedAtSecondDrain(t, 3, 0);
+    const { drained, asked } = state;
     await assert.rejects(provider.scaleTo(0), { name: 'ProviderError', code: 'FENCED' });
     assert.equal(drained.length, 2, `drained ${drained.join(', ')}: the third was not even drained`);
     const second = drained[1]!;
@@ -63,5 +73,28 @@ describe('aws scale-in and the fence', () => {
     );
     assert.equal(server.group.desired, 2, 'exactly one termination, made while leading');
     assert.equal(provider.desired(), 2, "desired() is the group's count");
+  });
+
+  it('a leader deposed while draining for an in-place resize stops and starts no more instances', async (t) => {
+    const { server, provider, state } = await deposedAtSecondDrain(t, 3, 1);
+    // No launch template: each instance in turn is drained, stopped, given the type and started.
+    server.group.template = undefined;
+    await assert.rejects(provider.resize!({ instanceType: 'm5.large' }), {
+      name: 'ProviderError',
+      code: 'FENCED',
+    });
+    const listed = [...server.instances.values()].map(
+      (i) => `${i.id} ${i.type} ${i.lifecycle} ${i.ec2State}`,
+    );
+    assert.equal(
+      [...server.instances.values()].filter((i) => i.type === 'm5.large').length,
+      1,
+      `only the instance resized while leading is at m5.large (asked the fence: ${state.asked.join('; ') || 'never'}): ${listed.join(', ')}`,
+    );
+    assert.ok(
+      [...server.instances.values()].every((i) => i.lifecycle === 'InService' && i.ec2State === 'running'),
+      `every instance in service and running: ${listed.join(', ')}`,
+    );
+    assert.equal(server.group.desired, 3, 'the desired capacity is 3');
   });
 });

@@ -57,9 +57,10 @@ export interface AwsProviderOptions {
   requestTimeout?: number;
   /**
    * Rejects (FENCED) when this controller no longer leads; asked right before each termination of
-   * a scale-in, after that instance's drain: the drains of a scale-in outlast the fence check of
-   * scaleTo (drain_timeout each), and a controller deposed meanwhile must not terminate an instance
-   * its successor counts. @defaultValue every termination allowed
+   * a scale-in and each instance's stop of an in-place resize, after that instance's drain: the
+   * drains outlast the fence check of scaleTo or resize (drain_timeout each), and a controller
+   * deposed meanwhile must not take away an instance its successor counts. @defaultValue every
+   * change allowed
    */
   fence?: (what: string) => Promise<void>;
 }
@@ -889,6 +890,13 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       let failed: ProviderError | undefined;
       // Standby first: the group neither sends it traffic nor replaces it while it is stopped.
       if (victim) await this.#options.drain?.(victim).catch(() => {});
+      try {
+        await this.#options.fence?.(`resize ${plan.instanceId} in place`);
+      } catch (err) {
+        // Deposed while draining: this one and those after it stay as they are, for the next leader.
+        this.#drained.returnNow(plan.instanceId, () => this.emit('change'));
+        throw err;
+      }
       // EnterStandby lowers the desired capacity by one and ExitStandby raises it back: our own write.
       await this.#writing(async () => {
         await this.#call('EnterStandby', (abortSignal) =>
