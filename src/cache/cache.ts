@@ -419,14 +419,23 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     if (!redis) return;
     const text = encodeEntry(entry, payload);
     const tagKeys = call.tags.map((tag) => this.#tagKey(tag));
-    await redis.write('set', (client) => {
-      const ttl = entry.graceUntil - this.#clock.now();
-      if (ttl > 0) return redis.setEntry(client, fullKey, text, ttl, tagKeys);
-      // Replayed from the offline queue after its TTL ran out: the value it replaced must go all the
-      // same (skipped, the older value stayed in Redis for its own TTL), as a delete leaves it.
-      const tombstone = encodeTombstone(this.#instance, ++this.#tombstones);
-      return client.set(fullKey, tombstone, 'PX', this.#options.redis!.tombstoneTtl);
-    });
+    await redis.write(
+      'set',
+      (client) => {
+        const ttl = entry.graceUntil - this.#clock.now();
+        if (ttl > 0) return redis.setEntry(client, fullKey, text, ttl, tagKeys);
+        // Replayed from the offline queue after its TTL ran out: the value it replaced must go all the
+        // same (skipped, the older value stayed in Redis for its own TTL), as a delete leaves it.
+        const tombstone = encodeTombstone(this.#instance, ++this.#tombstones);
+        return redis.setTombstone(client, fullKey, tombstone, this.#options.redis!.tombstoneTtl);
+      },
+      () => {
+        // Refused (OOM under noeviction, a value over proto-max-bulk-len…): the value it replaces must
+        // not stay, read back by every instance once the notice has evicted their copies. UNLINK, not
+        // a tombstone: Redis out of memory still takes it.
+        void redis.write('set', (client) => client.unlink(fullKey));
+      },
+    );
     await this.#publish({ k: [fullKey] });
   }
 
@@ -448,7 +457,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     // older tombstone) would find "nothing before, nothing now" and store what it read from before.
     const tombstone = encodeTombstone(this.#instance, ++this.#tombstones);
     const ttl = this.#options.redis!.tombstoneTtl;
-    await redis.write('delete', (client) => client.set(fullKey, tombstone, 'PX', ttl));
+    await redis.write('delete', (client) => redis.setTombstone(client, fullKey, tombstone, ttl));
     await this.#publish({ k: [fullKey] });
   }
 

@@ -42,6 +42,8 @@ interface QueuedWrite {
   seq: number;
   operation: string;
   run: (client: RedisClient) => Promise<unknown>;
+  /** Called when Redis refuses the command itself (a reply error): it is not retried. */
+  rejected: (() => void) | undefined;
 }
 
 const UNAVAILABLE = { ok: false, reason: 'unavailable' } as const;
@@ -222,9 +224,17 @@ export class RedisTier {
     }
   }
 
-  /** write runs a command that must reach Redis eventually: when Redis is away it waits in the queue. */
-  async write(operation: string, run: (client: RedisClient) => Promise<unknown>): Promise<void> {
-    const write = { seq: ++this.#writeSeq, operation, run };
+  /**
+   * write runs a command that must reach Redis eventually: when Redis is away it waits in the queue.
+   * `rejected` is called if Redis refuses it (a reply error, e.g. OOM or a value over
+   * proto-max-bulk-len), now or when it is replayed.
+   */
+  async write(
+    operation: string,
+    run: (client: RedisClient) => Promise<unknown>,
+    rejected?: () => void,
+  ): Promise<void> {
+    const write = { seq: ++this.#writeSeq, operation, run, rejected };
     // Behind older writes still waiting: sent now, it would land before them and a replayed older
     // value would overwrite it.
     if (this.#queue.length > 0) {
@@ -233,7 +243,9 @@ export class RedisTier {
       return;
     }
     const result = await this.exec(operation, run);
-    if (!result.ok && result.reason !== 'rejected') this.#enqueue(write);
+    if (result.ok) return;
+    if (result.reason === 'rejected') rejected?.();
+    else this.#enqueue(write);
   }
 
   /**
@@ -346,10 +358,22 @@ export class RedisTier {
     // meanwhile. A tombstone, not UNLINK: a load of a member that began before this and saw no key
     // (or another delete's tombstone, which UNLINK removed early) would otherwise store what it read.
     await Promise.all([
-      ...members.map((key) => client.set(key, tombstone(), 'PX', tombstoneTtlMs)),
+      ...members.map((key) => this.setTombstone(client, key, tombstone(), tombstoneTtlMs)),
       client.srem(tagKey, ...members),
     ]);
     return members.length;
+  }
+
+  /**
+   * setTombstone puts a delete's tombstone in place of `key`. A Redis that refuses it (OOM under
+   * noeviction) still takes an UNLINK: the value goes without its tombstone, and the refusal is
+   * still reported. Before, the refused tombstone left the deleted value in Redis.
+   */
+  setTombstone(client: RedisClient, key: string, tombstone: string, ttlMs: number): Promise<unknown> {
+    return client.set(key, tombstone, 'PX', ttlMs).catch(async (error: unknown) => {
+      if (isRejected(error)) await client.unlink(key);
+      throw error;
+    });
   }
 
   /** tryLock takes `lockKey` for `ttlMs`; undefined when Redis could not answer. */
@@ -417,6 +441,7 @@ export class RedisTier {
         const next = this.#queue[0]!;
         const result = await this.exec(next.operation, next.run);
         if (!result.ok && result.reason !== 'rejected') break;
+        if (!result.ok) next.rejected?.();
         // By identity: an older write failing meanwhile may have taken the head.
         const at = this.#queue.indexOf(next);
         if (at >= 0) this.#queue.splice(at, 1);

@@ -567,3 +567,62 @@ test('a set whose TTL ran out while it waited in the offline queue still replace
   assert.equal(await a.get('k'), undefined, 'A reads v1 back once v2 expired');
   assert.equal(await b.get('k'), undefined, 'B reads v1, which A replaced');
 });
+
+test('a set Redis rejects (a value over proto-max-bulk-len) does not leave the older value in Redis', async (t) => {
+  const own = await startRedis(await freePort(), ['--proto-max-bulk-len', '1mb']);
+  t.after(() => own.stop());
+  const prefix = uniquePrefix('rejected-set');
+  const options = { prefix, ttl: '1h', redis: { url: own.url, reconnect: { baseMs: 20, maxMs: 100 } } };
+  const a = closing(t, createCache(options));
+  const b = closing(t, createCache(options));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  await a.set('k', 'v1');
+  assert.equal(await b.get('k'), 'v1');
+  const rejected = new Promise<void>((resolve) =>
+    a.on('error', (error) => {
+      if (error.code === 'CACHE_REDIS_COMMAND') resolve();
+    }),
+  );
+  const evicted = once(b, 'invalidate');
+  await a.set('k', 'v2'.repeat(600_000)); // 1.2 MB of JSON: Redis refuses it
+  await within('the rejection', 10_000, rejected);
+  await within("B's notice of the set", 10_000, evicted);
+  const redis = admin(t, own.url);
+  await until(
+    async () => {
+      const stored = await redis.getBuffer(`${prefix}k`);
+      return stored === null || decodeEntry(stored)?.value !== JSON.stringify('v1');
+    },
+    10_000,
+    'Redis no longer holding v1, which the set of v2 replaced',
+  );
+  assert.equal(await b.get('k'), undefined, 'B reads v1 back after the set of v2');
+});
+
+test('delete and deleteByTag on a Redis out of memory (noeviction) still remove the value', async (t) => {
+  const own = await ownRedis(t);
+  const prefix = uniquePrefix('oom-delete');
+  const options = { prefix, ttl: '1h', redis: { url: own.url } };
+  const a = closing(t, createCache(options));
+  const b = closing(t, createCache(options));
+  assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+  await a.set('k', 'v1');
+  await a.set('t', 'v1', { tags: ['tag'] });
+  const redis = admin(t, own.url);
+  // Full: every command that may grow memory (SET, a tombstone too) gets an OOM reply.
+  await redis.config('SET', 'maxmemory-policy', 'noeviction');
+  await redis.config('SET', 'maxmemory', '1');
+  const evicted = once(b, 'invalidate');
+  await a.delete('k');
+  await within("B's notice of the delete", 10_000, evicted);
+  const tagged = once(b, 'invalidate');
+  await a.deleteByTag('tag');
+  await within("B's notice of the deleteByTag", 10_000, tagged);
+  await until(
+    async () => (await redis.exists(`${prefix}k`, `${prefix}t`)) === 0,
+    10_000,
+    'Redis no longer holding the deleted keys',
+  );
+  assert.equal(await b.get('k'), undefined, 'B reads back the value A deleted');
+  assert.equal(await b.get('t'), undefined, 'B reads back the value A deleted by its tag');
+});
