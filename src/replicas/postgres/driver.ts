@@ -11,7 +11,7 @@ import {
   unreachableSample,
   withTimeout,
 } from '../driver.js';
-import type { DatabaseError, ReplicaError } from '../errors.js';
+import { type DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import type { Statement } from '../statement.js';
 import { isRetryablePgRead, normalizePgError, refusedAsWritePg } from './errors.js';
@@ -23,10 +23,14 @@ export type PgResult = QueryResult<any>;
 
 // The insert position is never behind the end of a commit that has returned, whatever synchronous_commit says.
 const PRIMARY_POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
+// The cluster's system identifier, set by initdb and copied by pg_basebackup: a primary and its replicas share it.
+const SYSTEM_IDENTIFIER = '(SELECT system_identifier FROM pg_control_system())::text';
+const PRIMARY_PROBE = `SELECT pg_current_wal_insert_lsn()::text AS lsn, ${SYSTEM_IDENTIFIER} AS system`;
 const REPLICA_PROBE = `SELECT pg_is_in_recovery() AS recovery,
   pg_last_wal_replay_lsn()::text AS replay,
   (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag,
-  current_setting('wal_block_size')::int AS block`;
+  current_setting('wal_block_size')::int AS block,
+  ${SYSTEM_IDENTIFIER} AS system`;
 const REPLAY_POSITION = 'SELECT pg_last_wal_replay_lsn()::text AS replay';
 
 /** PgDriverOptions are the pools; the router options live elsewhere. */
@@ -47,6 +51,8 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   readonly #probes = new Map<string, ProbeConnection<pg.Client>>();
   readonly #historyWindow: number;
   #history: LsnSample[] = [];
+  /** The primary's system identifier, from the last round that reached it. */
+  #primarySystem: string | null = null;
   #report: (error: ReplicaError) => void = () => {};
 
   constructor(options: PgDriverOptions) {
@@ -116,8 +122,9 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     let primaryLsn: bigint | null = null;
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
     try {
-      const result = await this.#probeQuery(PRIMARY, PRIMARY_POSITION, timeout);
+      const result = await this.#probeQuery(PRIMARY, PRIMARY_PROBE, timeout);
       const text = result.rows[0]?.lsn as string;
+      this.#primarySystem = (result.rows[0]?.system as string | null) ?? null;
       primaryLsn = parseLsn(text);
       primary.reachable = true;
       primary.position = text;
@@ -144,7 +151,22 @@ export class PgDriver implements ReplicaDriver<PgResult> {
         replay: string | null;
         ts_lag: number | null;
         block: number;
+        system: string | null;
       };
+      // LSNs of another cluster compare with the primary's as numbers, meaning nothing: a replica
+      // following another primary looked caught up (lag 0) and served that cluster's data.
+      if (this.#primarySystem !== null && row.system !== null && row.system !== this.#primarySystem)
+        return {
+          name,
+          reachable: true,
+          lag: null,
+          position: null,
+          source: 'other-cluster',
+          error: new ReplicaError(
+            'REPLICA_PROBE',
+            `${name} replicates another cluster (system identifier ${row.system}; the primary's is ${this.#primarySystem}): no reads until it replicates the primary`,
+          ),
+        };
       const estimate = estimatePgLag(
         {
           inRecovery: row.recovery,

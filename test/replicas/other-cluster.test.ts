@@ -1,0 +1,81 @@
+// A replica pool that reaches a server replicating another cluster (a staging replica, a replica left
+// following the old primary after a failover, a host name mixed up): fresh by every lag measure its
+// own cluster gives, and every read there returns the other cluster's data. The router must see that
+// it is not a replica of the primary it is given, and send it no reads.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { createPgRouter, type ReplicaError, type ReplicaRouter } from '../../src/replicas/index.js';
+import type { PgResult } from '../../src/replicas/postgres/index.js';
+import { until } from '../helpers/until.js';
+import {
+  ensureSteadyPostgresReplication,
+  PG_STEADY_PRIMARY_PORT,
+  PG_STEADY_REPLICA_PORT,
+} from './services.js';
+
+// The machine's own cluster, which no test stops: the primary the router is given. The steady replica
+// (5444) replicates another cluster (5443).
+const PG_OTHER_PRIMARY_PORT = 5432;
+
+function pool(port: number): pg.Pool {
+  const p = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 4 });
+  p.on('error', () => {});
+  return p;
+}
+
+describe('PostgreSQL: a replica of another cluster', { timeout: 120_000 }, () => {
+  let primaryPool: pg.Pool;
+  let replicaPool: pg.Pool;
+  let itsPrimary: pg.Pool;
+  let db: ReplicaRouter<PgResult>;
+  const errors: ReplicaError[] = [];
+
+  before(async () => {
+    await ensureSteadyPostgresReplication();
+    primaryPool = pool(PG_OTHER_PRIMARY_PORT);
+    replicaPool = pool(PG_STEADY_REPLICA_PORT);
+    itsPrimary = pool(PG_STEADY_PRIMARY_PORT);
+  });
+
+  after(async () => {
+    await db?.close();
+    await Promise.all([primaryPool, replicaPool, itsPrimary].map((p) => p?.end()));
+  });
+
+  it('gets no reads, and the probe says which cluster it replicates', async () => {
+    // A commit just replayed there: its own replay timestamp says it is fresh.
+    await itsPrimary.query('CREATE TABLE IF NOT EXISTS replicas_other_cluster (at timestamptz)');
+    await itsPrimary.query('INSERT INTO replicas_other_cluster VALUES (now())');
+    const { rows } = await itsPrimary.query('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    await until(
+      async () =>
+        (await replicaPool.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [rows[0].lsn]))
+          .rows[0].done === true,
+      20_000,
+      'the steady replica replaying its primary',
+    );
+    db = createPgRouter({ primary: primaryPool, replicas: { r1: replicaPool }, name: 'other-cluster' });
+    db.on('error', (error) => errors.push(error));
+    const probes: Array<{ target: string; message: string }> = [];
+    db.on('probe', (report) => {
+      for (const e of report.errors) probes.push({ target: e.target, message: e.error.message });
+    });
+    await db.start();
+    const [r1] = db.status();
+    assert.equal(
+      r1?.eligible,
+      false,
+      `r1 replicates ${PG_STEADY_PRIMARY_PORT}, not the primary ${PG_OTHER_PRIMARY_PORT}, yet it is eligible (${r1?.reason}, lag ${r1?.lag} ms from ${r1?.source})`,
+    );
+    assert.equal(r1?.source, 'other-cluster', `r1's lag source: ${r1?.source}`);
+    const port = (await db.query('SELECT inet_server_port() AS port')).rows[0].port;
+    assert.equal(port, PG_OTHER_PRIMARY_PORT, `a read went to ${port}, a server of another cluster`);
+    const said = probes.find((p) => p.target === 'r1');
+    assert.match(
+      said?.message ?? '',
+      /r1 replicates another cluster \(system identifier \d+; the primary's is \d+\)/,
+      `the probe's error for r1: ${JSON.stringify(probes)}`,
+    );
+  });
+});
