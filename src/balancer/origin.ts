@@ -108,6 +108,10 @@ export function fetchFromGroup(
         response.destroy(err);
         end('error');
       } else {
+        // A backend that had the whole (bodiless) request and sent no response in time failed it,
+        // for outlier detection, as on the proxied path: a fill timing out on a hung backend was
+        // counted nowhere, so that backend kept its share of the fills for good.
+        if (backend !== undefined && upstream !== undefined) route.outcome(backend, 'gateway');
         upstream?.destroy();
         fail('timeout', 504, route.replies.timeout);
       }
