@@ -284,8 +284,23 @@ export class HttpCache {
       // Not a no-cache response: each use is validated with the backend, for the client asking
       // (`public, no-cache` is how a backend authorises every request). Before, the clients that
       // waited on one client's fill were served what the backend had let that one see.
-      if (after !== undefined && after.responseTime >= running.started && !after.noCache)
-        return this.#serve(client, after, 'HIT', upstream);
+      if (after !== undefined && after.responseTime >= running.started && !after.noCache) {
+        // Handed to a waiter, the fill's response is a stored one reused: by its own freshness (RFC
+        // 9111 4.2.4), as Varnish, whose waiting list goes to the backend after a fill with no TTL
+        // left. One stale on arrival (an upstream cache's Age past its max-age) was served as a HIT
+        // to every waiter. The waiter's own request directives are not applied, as before.
+        const decision = serveDecision(
+          after,
+          { ...policy, noCache: false, maxAge: undefined, minFresh: undefined },
+          now,
+        );
+        if (decision.action === 'fresh') return this.#serve(client, after, 'HIT', upstream);
+        if (decision.action === 'stale') {
+          this.#serve(client, after, 'STALE', upstream);
+          this.#revalidateInBackground(key, client.req, upstream, policy, after);
+          return;
+        }
+      }
       if (outcome === 'stale' && after !== undefined && staleIfErrorAllows(after, now))
         return this.#serve(client, after, 'STALE', upstream);
       // Not storable for everyone (private, Set-Cookie, another variant…): each asks for itself.

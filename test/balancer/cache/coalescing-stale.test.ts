@@ -97,6 +97,60 @@ describe('http cache: coalescing', () => {
       "replies.every((r) => r.headers['x-cache'] === 'MISS' && r.body.toString() === 'mine')",
     );
   });
+
+  test('a response already stale when it arrives (Age past its max-age) is not handed to the waiters as fresh', async (t) => {
+    const clk = clock();
+    let first = true;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        if (!first) {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=60' });
+          res.end('fresh');
+          return;
+        }
+        first = false;
+        // From a cache upstream: 120 s old, for a max-age of 60 s.
+        until(
+          async () => (await metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total')) >= N - 1,
+        ).then(() => {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=60', Age: '120' });
+          res.end('stale on arrival');
+        });
+      },
+      {},
+      { clock: clk },
+    );
+    const replies = await Promise.all(Array.from({ length: N }, () => send(c.port, { path: '/aged' })));
+    const stale = replies.filter((r) => r.body.toString() === 'stale on arrival');
+    assert.equal(stale.length, 1, `${stale.length} of ${N} clients got the response that arrived stale`);
+    assert.equal(stale[0]!.headers['x-cache'], 'MISS', 'the client whose request fetched it gets it');
+    assert.equal(c.backend.requests, N, 'each waiter asked the backend for itself');
+  });
+
+  test('a response that arrives within its stale-while-revalidate is handed to the waiters as STALE', async (t) => {
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        until(
+          async () => (await metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total')) >= N - 1,
+        ).then(() => {
+          res.writeHead(200, {
+            Date: clk.date(),
+            'Cache-Control': 'max-age=60, stale-while-revalidate=600',
+            Age: '120',
+          });
+          res.end('stale on arrival');
+        });
+      },
+      {},
+      { clock: clk },
+    );
+    const replies = await Promise.all(Array.from({ length: N }, () => send(c.port, { path: '/aged' })));
+    const results = replies.map((r) => r.headers['x-cache']);
+    assert.equal(results.filter((x) => x === 'STALE').length, N - 1, `X-Cache of the waiters: ${results}`);
+  });
 });
 
 describe('http cache: stale-while-revalidate', () => {
