@@ -27,6 +27,9 @@ export function parseCount(raw: string): { action: 'scale-out' | 'scale-in' | 's
   const match = /^([+-]?)(\d{1,6})$/.exec(raw.trim());
   if (!match) throw new InvalidArgumentError('expected +N, -N or N (e.g. +2, -1, 3)');
   const instances = Number(match[2]);
+  // The API refuses a step of 0 (`instances: must be >= 1`, exit 1): a usage error here, as `+x` is.
+  if (match[1] !== '' && instances === 0)
+    throw new InvalidArgumentError(`${match[1]}0 changes nothing: give +N or -N with N ≥ 1, or the count N`);
   if (match[1] === '+') return { action: 'scale-out', instances };
   if (match[1] === '-') return { action: 'scale-in', instances };
   return { action: 'set', instances };

@@ -407,5 +407,11 @@ groups:
     const { code, stderr } = await runCli(['scale', 'web', '+x', '--api', api], env);
     assert.equal(code, 2);
     assert.match(stderr, /\+N, -N or N/);
+    // A step of 0 went to the API and came back 400 `instances: must be >= 1`, exit 1.
+    for (const zero of ['+0', '-0']) {
+      const step = await runCli(['scale', 'web', zero, '--api', api], env);
+      assert.equal(step.code, 2, `${zero}: ${step.stderr}`);
+      assert.match(step.stderr, /changes nothing: give \+N or -N with N ≥ 1, or the count N/, zero);
+    }
   });
 });
