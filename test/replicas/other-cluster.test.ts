@@ -4,12 +4,22 @@
 // it is not a replica of the primary it is given, and send it no reads.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import mysql, { type Pool as MysqlPool, type RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
-import { createPgRouter, type ReplicaError, type ReplicaRouter } from '../../src/replicas/index.js';
+import {
+  createMysqlRouter,
+  createPgRouter,
+  type ReplicaError,
+  type ReplicaRouter,
+} from '../../src/replicas/index.js';
+import type { MysqlResult } from '../../src/replicas/mysql/index.js';
 import type { PgResult } from '../../src/replicas/postgres/index.js';
 import { until } from '../helpers/until.js';
 import {
+  ensureSteadyMariadbReplication,
   ensureSteadyPostgresReplication,
+  MARIADB_STEADY_PRIMARY_PORT,
+  MARIADB_STEADY_REPLICA_PORT,
   PG_STEADY_PRIMARY_PORT,
   PG_STEADY_REPLICA_PORT,
 } from './services.js';
@@ -75,6 +85,90 @@ describe('PostgreSQL: a replica of another cluster', { timeout: 120_000 }, () =>
     assert.match(
       said?.message ?? '',
       /r1 replicates another cluster \(system identifier \d+; the primary's is \d+\)/,
+      `the probe's error for r1: ${JSON.stringify(probes)}`,
+    );
+  });
+});
+
+// MariaDB: the machine's own server (3306, server_id 1) as the primary; the steady replica (3344)
+// follows 3343, whose server_id is 1 as well, the default, as most primaries' is. A router on that
+// other cluster (its own application, with the same heartbeat table) writes heartbeats keyed 1.
+const MARIADB_OTHER_PRIMARY_PORT = 3306;
+const HEARTBEAT = 'test.replicas_other_cluster_hb';
+
+function mariadbPool(port: number): MysqlPool {
+  return mysql.createPool({ host: '127.0.0.1', port, user: 'root', database: 'test', connectionLimit: 4 });
+}
+
+describe('MariaDB: a replica of another cluster', { timeout: 120_000 }, () => {
+  let primaryPool: MysqlPool;
+  let replicaPool: MysqlPool;
+  let itsPrimary: MysqlPool;
+  let theirs: ReplicaRouter<MysqlResult>;
+  let db: ReplicaRouter<MysqlResult>;
+
+  before(async () => {
+    await ensureSteadyMariadbReplication();
+    primaryPool = mariadbPool(MARIADB_OTHER_PRIMARY_PORT);
+    replicaPool = mariadbPool(MARIADB_STEADY_REPLICA_PORT);
+    itsPrimary = mariadbPool(MARIADB_STEADY_PRIMARY_PORT);
+  });
+
+  after(async () => {
+    await db?.close();
+    await theirs?.close();
+    await primaryPool?.query(`DROP TABLE IF EXISTS ${HEARTBEAT}`).catch(() => {});
+    await itsPrimary?.query(`DROP TABLE IF EXISTS ${HEARTBEAT}`).catch(() => {});
+    await Promise.all([primaryPool, replicaPool, itsPrimary].map((p) => p?.end()));
+  });
+
+  it('gets no reads although its heartbeat row, keyed by the same server_id, is fresh', async () => {
+    const [[ours]] = await primaryPool.query<RowDataPacket[]>('SELECT @@server_id AS id');
+    const [[theirId]] = await itsPrimary.query<RowDataPacket[]>('SELECT @@server_id AS id');
+    assert.equal(Number(ours?.id), Number(theirId?.id), 'both primaries have the same server_id');
+    theirs = createMysqlRouter({
+      primary: itsPrimary,
+      replicas: { r1: replicaPool },
+      name: 'their-cluster',
+      heartbeatTable: HEARTBEAT,
+    });
+    theirs.on('error', () => {});
+    await theirs.start();
+    await until(
+      async () => {
+        await theirs.probeNow();
+        return theirs.status()[0]?.source === 'heartbeat' && theirs.status()[0]?.eligible === true;
+      },
+      20_000,
+      'the other cluster measuring its replica by heartbeat',
+    );
+
+    db = createMysqlRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'other-cluster',
+      heartbeatTable: HEARTBEAT,
+    });
+    db.on('error', () => {});
+    const probes: Array<{ target: string; message: string }> = [];
+    db.on('probe', (report) => {
+      for (const e of report.errors) probes.push({ target: e.target, message: e.error.message });
+    });
+    await db.start();
+    await db.probeNow();
+    const [r1] = db.status();
+    assert.equal(
+      r1?.eligible,
+      false,
+      `r1 replicates ${MARIADB_STEADY_PRIMARY_PORT}, not the primary ${MARIADB_OTHER_PRIMARY_PORT}, yet it is eligible (${r1?.reason}, lag ${r1?.lag} ms from ${r1?.source})`,
+    );
+    assert.equal(r1?.source, 'other-cluster', `r1's lag source: ${r1?.source}`);
+    const [rows] = (await db.query('SELECT @@port AS port')) as [RowDataPacket[], unknown];
+    const port = Number(rows[0]?.port);
+    assert.equal(port, MARIADB_OTHER_PRIMARY_PORT, `a read went to ${port}, a server of another cluster`);
+    assert.match(
+      probes.find((p) => p.target === 'r1')?.message ?? '',
+      /r1 replicates another cluster \(its heartbeat table's cluster token \d+; the primary's is \d+\)/,
       `the probe's error for r1: ${JSON.stringify(probes)}`,
     );
   });

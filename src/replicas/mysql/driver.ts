@@ -51,6 +51,8 @@ type RowQuery = (sql: string, params?: unknown[]) => Promise<[RowDataPacket[], F
 
 const ER_PARSE_ERROR = 1064;
 const ER_NO_SUCH_TABLE = 1146;
+/** The heartbeat table's row holding the cluster token: server_id 0 never replicates, so no heartbeat has it. */
+const CLUSTER_TOKEN_ID = 0;
 
 /** MysqlDriver speaks mysql2 (promise pools) for the router, against MariaDB or MySQL. */
 export class MysqlDriver implements ReplicaDriver<MysqlResult> {
@@ -62,6 +64,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #serverId: number | null = null;
   #prepared = false;
   #heartbeatReady = false;
+  /** The primary's cluster token (see CLUSTER_TOKEN_ID), or null when it could not be set or read. */
+  #clusterToken: string | null = null;
   #statusStatement = 'SHOW REPLICA STATUS';
   /** Each target's probe connection; a pool that is not mysql2's own is probed through itself. */
   readonly #probes = new Map<string, ProbeConnection<mysql.Connection>>();
@@ -111,6 +115,33 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         `CREATE TABLE IF NOT EXISTS ${this.#table} (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DECIMAL(20,6) NOT NULL) ENGINE=InnoDB`,
       );
       this.#heartbeatReady = true;
+      this.#clusterToken = await this.#primaryClusterToken();
+    }
+  }
+
+  /**
+   * primaryClusterToken reads the primary's cluster token, written once by the first router that
+   * needs it (INSERT IGNORE: every router of the cluster then reads the same one). Heartbeat rows are
+   * keyed by server_id, which is 1 on most primaries: a replica of another cluster whose own routers
+   * write heartbeats had a fresh row under that key, and looked as fresh as its own primary.
+   */
+  async #primaryClusterToken(): Promise<string | null> {
+    if (this.#serverId === CLUSTER_TOKEN_ID) return null;
+    const pool = this.#pool(PRIMARY);
+    try {
+      await pool.query(
+        `INSERT IGNORE INTO ${this.#table} (server_id, ts) VALUES (?, FLOOR(1 + RAND() * 99999999999999))`,
+        [CLUSTER_TOKEN_ID],
+      );
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT CAST(FLOOR(ts) AS CHAR) AS token FROM ${this.#table} WHERE server_id = ?`,
+        [CLUSTER_TOKEN_ID],
+      );
+      return emptyToNull(rows[0]?.token);
+    } catch (error) {
+      // Without a token (no INSERT privilege, say) replicas are measured as before, unchecked.
+      this.#report(normalizeMysqlError(error, PRIMARY));
+      return null;
     }
   }
 
@@ -259,12 +290,28 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       try {
         // ×1000e0 makes the DECIMAL a DOUBLE, which mysql2 returns as a number.
         const [rows] = await query(
-          `SELECT (UNIX_TIMESTAMP(NOW(6)) - ts) * 1000e0 AS age, ${positionVariable} AS position
-             FROM ${this.#table} WHERE server_id = ?`,
-          [this.#serverId],
+          `SELECT (UNIX_TIMESTAMP(NOW(6)) - hb.ts) * 1000e0 AS age, ${positionVariable} AS position,
+                  CAST(FLOOR(token.ts) AS CHAR) AS token
+             FROM (SELECT 1 AS one) AS one
+             LEFT JOIN ${this.#table} AS hb ON hb.server_id = ?
+             LEFT JOIN ${this.#table} AS token ON token.server_id = ?`,
+          [this.#serverId, CLUSTER_TOKEN_ID],
         );
         const row = rows[0];
-        if (row !== undefined) {
+        const token = emptyToNull(row?.token);
+        if (this.#clusterToken !== null && token !== null && token !== this.#clusterToken)
+          return {
+            name,
+            reachable: true,
+            lag: null,
+            position: null,
+            source: 'other-cluster',
+            error: new ReplicaError(
+              'REPLICA_PROBE',
+              `${name} replicates another cluster (its heartbeat table's cluster token ${token}; the primary's is ${this.#clusterToken}): no reads until it replicates the primary`,
+            ),
+          };
+        if (row !== undefined && row.age !== null) {
           return {
             name,
             reachable: true,
