@@ -15,8 +15,8 @@ import { AwsServer } from './aws-server.js';
 process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
-/** deposedAtSecondDrain builds the group's provider as the app does, deposed during its second drain. */
-async function deposedAtSecondDrain(t: TestContext, existing: number, min: number) {
+/** deposedAtDrain builds the group's provider as the app does, deposed during its drain number `at`. */
+async function deposedAtDrain(t: TestContext, existing: number, min: number, at = 2) {
   const server = new AwsServer();
   await server.start();
   t.after(() => server.close());
@@ -38,10 +38,10 @@ async function deposedAtSecondDrain(t: TestContext, existing: number, min: numbe
   );
   const state = { leading: true, asked: [] as string[], drained: [] as string[] };
   const provider = createProvider(config.groups.web!, {
-    // The second drain outlives the lease: the controller is deposed while it waits.
+    // That drain outlives the lease: the controller is deposed while it waits.
     drain: async (victim) => {
       state.drained.push(victim.id);
-      if (state.drained.length === 2) state.leading = false;
+      if (state.drained.length === at) state.leading = false;
     },
     fence: async (what) => {
       state.asked.push(what);
@@ -61,7 +61,7 @@ async function deposedAtSecondDrain(t: TestContext, existing: number, min: numbe
 
 describe('aws scale-in and the fence', () => {
   it('a leader deposed while draining terminates no more instances', async (t) => {
-    const { server, provider, state } = await deposedAtSecondDrain(t, 3, 0);
+    const { server, provider, state } = await deposedAtDrain(t, 3, 0);
     const { drained, asked } = state;
     await assert.rejects(provider.scaleTo(0), { name: 'ProviderError', code: 'FENCED' });
     assert.equal(drained.length, 2, `drained ${drained.join(', ')}: the third was not even drained`);
@@ -76,7 +76,7 @@ describe('aws scale-in and the fence', () => {
   });
 
   it('a leader deposed while draining for an in-place resize stops and starts no more instances', async (t) => {
-    const { server, provider, state } = await deposedAtSecondDrain(t, 3, 1);
+    const { server, provider, state } = await deposedAtDrain(t, 3, 1);
     // No launch template: each instance in turn is drained, stopped, given the type and started.
     server.group.template = undefined;
     await assert.rejects(provider.resize!({ instanceType: 'm5.large' }), {
@@ -96,5 +96,19 @@ describe('aws scale-in and the fence', () => {
       `every instance in service and running: ${listed.join(', ')}`,
     );
     assert.equal(server.group.desired, 3, 'the desired capacity is 3');
+  });
+
+  it('a leader deposed while draining for a replacement marks nothing Unhealthy', async (t) => {
+    const { server, provider, state } = await deposedAtDrain(t, 3, 1, 1);
+    const victim = provider.instances()[0]!.id;
+    const sent = server.requests.length;
+    await assert.rejects(provider.replace!(victim), { name: 'ProviderError', code: 'FENCED' });
+    const changes = server.requests.slice(sent).filter((r) => !r.action.startsWith('Describe'));
+    assert.deepEqual(
+      changes.map((r) => r.action),
+      [],
+      `the deposed leader changed the group (asked the fence: ${state.asked.join('; ') || 'never'})`,
+    );
+    assert.equal(server.instances.get(victim)?.lifecycle, 'InService', `${victim} stays in service`);
   });
 });

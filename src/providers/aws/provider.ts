@@ -57,7 +57,8 @@ export interface AwsProviderOptions {
   requestTimeout?: number;
   /**
    * Rejects (FENCED) when this controller no longer leads; asked right before each termination of
-   * a scale-in and each instance's stop of an in-place resize, after that instance's drain: the
+   * a scale-in, each instance's stop of an in-place resize and a replacement's Unhealthy mark, after
+   * that instance's drain: the
    * drains outlast the fence check of scaleTo or resize (drain_timeout each), and a controller
    * deposed meanwhile must not take away an instance its successor counts. @defaultValue every
    * change allowed
@@ -567,6 +568,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       await this.#options.drain?.(victim).catch(() => {});
       const { as } = this.#sdk!;
       try {
+        // The drain outlasts replace's fence check: a controller deposed meanwhile marks nothing.
+        await this.#options.fence?.(`mark ${id} Unhealthy`);
         await this.#call('SetInstanceHealth', (abortSignal) =>
           this.#clients!.autoScaling.send(
             new as.SetInstanceHealthCommand({

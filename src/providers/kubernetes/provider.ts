@@ -116,7 +116,8 @@ export interface KubernetesProviderOptions {
    */
   replicasReadInterval?: number;
   /**
-   * Rejects (FENCED) when this controller no longer leads; asked before each write of a
+   * Rejects (FENCED) when this controller no longer leads; asked before a replacement's eviction
+   * (after the pod's drain, which outlasts replace's own check) and before each write of a
    * StatefulSet's roll (see `#finishRoll`), which runs long after the fenced call that began it, or
    * with no call at all when `start()` resumes it. A deposed controller stops the roll there and
    * leaves the annotation for the next leader. @defaultValue every write allowed
@@ -1034,6 +1035,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       await this.#options.drain?.(victim).catch(() => {});
       let method: 'eviction' | 'delete';
       try {
+        // The drain outlasts replace's fence check: a controller deposed meanwhile evicts nothing.
+        await this.#options.fence?.(`evict ${id}`);
         method = await this.#evict(id, uid);
       } catch (err) {
         // Drained, not evicted: it stays out of rotation (it fails its checks), listed Ready so the
