@@ -35,10 +35,14 @@ export function observePeakEwma(state: EwmaState, rtt: number, now: number, deca
   state.stamp = now;
 }
 
+/** UNKNOWN_BUSY is the load of a backend with no latency known and a request out: above any other. */
+const UNKNOWN_BUSY = 1e12;
+
 /**
  * EwmaPicker is peak-EWMA load balancing (Finagle, Linkerd): the load of a backend is its latency
  * estimate × (in-flight + 1) / weight, compared between two random backends. It sends less to a
- * backend that is slow, not only to one that is busy.
+ * backend that is slow, not only to one that is busy. A backend with no estimate yet takes one
+ * request at a time until it answers.
  */
 export class EwmaPicker implements Picker {
   readonly name = 'ewma';
@@ -72,7 +76,15 @@ export class EwmaPicker implements Picker {
 
   readonly #load = (backend: Backend): number => {
     const state = this.#states.get(backend);
-    const cost = state === undefined ? this.#defaultRtt : decayedCost(state, this.#pickNow, this.#decay);
+    if (state === undefined) {
+      // Not heard from yet (just added, or cold): as Finagle's PeakEwma, it gets one request to
+      // learn its latency, and nothing more while that one is out. Costed at a 1 ms default
+      // whatever its queue, it looked faster than every warm backend, and a new instance took
+      // every request of 6 clients before its first answer.
+      if (backend.inFlight > 0) return UNKNOWN_BUSY + backend.inFlight / backend.weight;
+      return this.#defaultRtt / backend.weight;
+    }
+    const cost = decayedCost(state, this.#pickNow, this.#decay);
     return (Math.max(cost, Number.MIN_VALUE) * (backend.inFlight + 1)) / backend.weight;
   };
 }

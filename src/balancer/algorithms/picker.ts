@@ -39,7 +39,7 @@ export interface PickerOptions {
   hashKey?: HashKeySource;
   /** EWMA decay time constant, ms. @defaultValue 10000 */
   ewmaDecay?: number;
-  /** Latency assumed for a backend with no observation yet, ms. @defaultValue 1 */
+  /** Latency assumed for an idle backend with no observation yet, ms (one with a request out waits for its answer). @defaultValue 1 */
   ewmaDefaultRtt?: number;
   /** Maglev lookup table size, a prime well above 100 × backends. @defaultValue 65537 */
   tableSize?: number;

@@ -1,0 +1,95 @@
+// ewma (the default algorithm) and an instance just added, with no latency known for it yet.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { test } from 'node:test';
+import { Balancer } from '../../src/balancer/index.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { config, ready, startBackend } from './helpers.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function get(agent: http.Agent, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+test('ewma: an instance just added gets one request until it has answered, not a herd', async (t) => {
+  const CLIENTS = 6;
+  let oldServed = 0;
+  const held: http.ServerResponse[] = [];
+  let heldMost = 0;
+  let holding = true;
+  const release = (): void => {
+    holding = false;
+    for (const res of held.splice(0)) res.end('new');
+  };
+  const slowish = (name: string) =>
+    startBackend(t, (_req, res) => {
+      // Instances that have been answering in ~20 ms: their latency is known.
+      setTimeout(() => {
+        res.end(name);
+        if (!holding) return;
+        if (++oldServed >= 60) release();
+      }, 20);
+    });
+  const olds = await Promise.all(['a', 'b', 'c'].map((n) => slowish(n)));
+  // The new instance is cold: it answers nothing until the others served 60 more requests (or
+  // every client waits on it).
+  const fresh = await startBackend(t, (_req, res) => {
+    if (!holding) {
+      res.end('new');
+      return;
+    }
+    held.push(res);
+    heldMost = Math.max(heldMost, held.length);
+    if (held.length >= CLIENTS) release();
+  });
+  const balancer = new Balancer({
+    config: config({ algorithm: 'ewma' }),
+    metrics: createMetrics({ defaultMetrics: false }),
+    random: mulberry32(3),
+  });
+  t.after(() => balancer.close());
+  const { port } = await balancer.listen();
+  const pairs = ['a', 'b', 'c'].map((n, i) => [n, olds[i]!.address] as [string, string]);
+  balancer.setGroup('web', ready(...pairs));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+  t.after(() => agent.destroy());
+  const run = async (total: number): Promise<void> => {
+    let left = total;
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (left-- > 0) await get(agent, port);
+      }),
+    );
+  };
+  await run(30);
+  oldServed = 0;
+  balancer.setGroup('web', ready(...pairs, ['new', fresh.address]));
+  await run(120);
+  t.diagnostic(`new instance held ${heldMost} requests at once before its first answer`);
+  assert.equal(
+    heldMost,
+    1,
+    `the new instance, which had not answered yet, was given ${heldMost} requests at once by ${CLIENTS} clients`,
+  );
+});
