@@ -296,7 +296,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
 
   /** memoryHas says whether the memory tier holds `key` (for tests and diagnostics). */
   memoryHas(key: string): boolean {
-    return this.#memory?.has(this.#prefix + key) ?? false;
+    return this.#memory?.has(this.#fullKey(key)) ?? false;
   }
 
   /**
@@ -330,7 +330,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     try {
       this.#assertOpen();
       const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
-      const fullKey = this.#prefix + key;
+      const fullKey = this.#fullKey(key);
       let fallback: CacheEntry | undefined;
       if (this.#memory) {
         const now = this.#clock.now();
@@ -372,7 +372,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   /** get returns the value within its TTL or stale window from either tier, or undefined. Never loads. */
   async get<T>(key: string): Promise<T | undefined> {
     this.#assertOpen();
-    const fullKey = this.#prefix + key;
+    const fullKey = this.#fullKey(key);
     if (this.#memory) {
       const now = this.#clock.now();
       const entry = this.#memory.get(fullKey, now);
@@ -403,7 +403,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   async set<T>(key: string, value: T, options?: CallOptions): Promise<void> {
     this.#assertOpen();
     const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
-    const fullKey = this.#prefix + key;
+    const fullKey = this.#fullKey(key);
     // A load of the key under way here read the value from before this one: it must not store it.
     this.#overtake([fullKey], []);
     const entry = buildEntry(value, call.tags, call.policy, this.#clock.now(), this.#random);
@@ -446,7 +446,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
    */
   async delete(key: string): Promise<void> {
     this.#assertOpen();
-    const fullKey = this.#prefix + key;
+    const fullKey = this.#fullKey(key);
     this.#overtake([fullKey], []);
     this.#memory?.delete(fullKey);
     this.#m.invalidationsLocal++;
@@ -533,6 +533,22 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       lock: (options.lock ?? this.#lock !== undefined) && this.#lock !== undefined,
       timeout: options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout'),
     };
+  }
+
+  /**
+   * fullKey is where `key` lives in Redis and memory. The cache's own keys sit under the prefix too
+   * (`__tag:`, `__lock:`, `__bus`), so a key starting with `__` goes under `__k:`: stored as it was,
+   * `set('__tag:users')` overwrote the index of tag 'users' (its deleteByTag then missed every key)
+   * and a value named `__lock:k` was taken for the lock of 'k'.
+   */
+  #fullKey(key: string): string {
+    return key.startsWith('__') ? `${this.#prefix}__k:${key}` : this.#prefix + key;
+  }
+
+  /** keyOf is the key a full key stands for (fullKey's inverse). */
+  #keyOf(fullKey: string): string {
+    const key = fullKey.slice(this.#prefix.length);
+    return key.startsWith('__k:') ? key.slice(4) : key;
   }
 
   #tagKey(tag: string): string {
@@ -1031,7 +1047,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     for (const tag of message.t ?? []) memory?.deleteByTag(tag);
     this.#m.invalidationsRemote++;
     this.emit('invalidate', {
-      keys: (message.k ?? []).map((key) => key.slice(this.#prefix.length)),
+      keys: (message.k ?? []).map((key) => this.#keyOf(key)),
       tags: message.t ?? [],
       source: 'remote',
       at: this.#clock.now(),

@@ -590,3 +590,32 @@ test('redis tier: an injected client is used and not closed', async (t) => {
   await cache.close();
   assert.equal(await client.ping(), 'PONG');
 });
+
+test("keys named like the cache's own (__tag:…, __lock:…) are values of their own, not its tag index or lock", async (t) => {
+  const own = uniquePrefix('collide');
+  t.after(() => cleanupPrefix(admin, own));
+  const a = closing(
+    t,
+    createCache({ prefix: own, redis: { url: SHARED_REDIS_URL }, memory: false, lock: true }),
+  );
+  const errors: string[] = [];
+  a.on('error', (error) => errors.push(`${error.code}: ${error.message}`));
+  assert.equal(await a.ready(), true, 'a.ready()');
+  assert.equal(await a.getOrSet('u1', () => 'user 1', { tags: ['users'] }), 'user 1', 'u1 loaded');
+  await a.set('__tag:users', 'a value of mine');
+  assert.equal(await a.get('__tag:users'), 'a value of mine', 'the value named __tag:users');
+  await a.deleteByTag('users');
+  assert.equal(
+    await a.get('u1'),
+    undefined,
+    "u1 survived deleteByTag('users'): its tag index was overwritten",
+  );
+  // While a load of 'k' holds its lock, a value named __lock:k is nothing of the lock's.
+  const gate = gatedLoader('k');
+  const loading = a.getOrSet('k', gate.loader);
+  await gate.running;
+  assert.equal(await a.get('__lock:k'), undefined, "the lock of 'k' read as the value named __lock:k");
+  gate.open();
+  assert.equal(await loading, 'k');
+  assert.deepEqual(errors, [], 'errors');
+});
