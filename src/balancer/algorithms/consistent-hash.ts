@@ -86,12 +86,18 @@ export class ConsistentHashPicker implements Picker {
     }
     const exclude = ctx?.exclude;
     let slot = hash32(ctx?.key ?? '') % this.#size;
-    // At most n distinct backends exist; a bounded walk finds a non-excluded one if any.
-    for (let step = 0; step < this.#size; step++) {
-      const backend = backends[this.#table[slot]!]!;
-      if (exclude === undefined || !exclude.has(backend)) return backend;
-      if (exclude.size >= n) return undefined;
+    const first = backends[this.#table[slot]!]!;
+    if (exclude === undefined || !exclude.has(first)) return first;
+    // Only the excluded backends still in the list count: a tried one may have left it since (ejected
+    // by the very failure that excluded it), and counting it gave up with another one still free.
+    let excludedHere = 0;
+    for (const backend of backends) if (exclude.has(backend)) excludedHere++;
+    if (excludedHere >= n) return undefined;
+    // Every backend owns slots, so the walk finds a free one.
+    for (let step = 1; step < this.#size; step++) {
       slot = slot + 1 === this.#size ? 0 : slot + 1;
+      const backend = backends[this.#table[slot]!]!;
+      if (!exclude.has(backend)) return backend;
     }
     return undefined;
   }
