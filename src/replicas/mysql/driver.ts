@@ -64,6 +64,13 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #serverId: number | null = null;
   #prepared = false;
   #heartbeatReady = false;
+  /** The primary refused the last heartbeat write: lag comes from SHOW REPLICA STATUS until it takes one. */
+  #heartbeatRefused = false;
+  /**
+   * Whether this round measures replicas by the heartbeat: not when the primary refused it, nor in the
+   * round it takes one again (replicas may still show the heartbeat from before the refusal, as old).
+   */
+  #heartbeatMeasures = true;
   /** The primary's cluster token (see CLUSTER_TOKEN_ID), or null when it could not be set or read. */
   #clusterToken: string | null = null;
   #statusStatement = 'SHOW REPLICA STATUS';
@@ -230,12 +237,17 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
             timeout,
             'heartbeat',
           );
+          this.#heartbeatMeasures = !this.#heartbeatRefused;
+          this.#heartbeatRefused = false;
         } catch (error) {
           const failure = normalizeMysqlError(error, PRIMARY);
           if (failure.code === 'REPLICA_CONNECTION') throw error;
-          // A primary that refuses the heartbeat (privileges, read-only) leaves lag to SHOW REPLICA STATUS.
-          this.#heartbeatReady = false;
-          this.#report(failure);
+          // A primary that refuses the heartbeat (privileges, read-only) leaves this round's lag to SHOW
+          // REPLICA STATUS; the next round writes it again. Before, one refusal (a switchover's read-only
+          // moment, a privilege revoked and granted back) left the process on SHOW REPLICA STATUS for good.
+          if (!this.#heartbeatRefused) this.#report(failure);
+          this.#heartbeatRefused = true;
+          this.#heartbeatMeasures = false;
         }
       }
       primary.position = await this.#onProbe(
@@ -286,7 +298,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   async #measure(name: string, query: RowQuery): Promise<ReplicaSample> {
     const positionVariable =
       this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_slave_pos' : '@@GLOBAL.gtid_executed';
-    if (this.#heartbeatReady) {
+    if (this.#heartbeatReady && this.#heartbeatMeasures) {
       try {
         // ×1000e0 makes the DECIMAL a DOUBLE, which mysql2 returns as a number.
         const [rows] = await query(
