@@ -138,6 +138,10 @@ export function proxyUpgrade(
     replyAndRelease(502, route.replies.badGateway.other);
   };
   const send = (): void => {
+    // The handshake's time to an answer is the backend's latency sample (ewma): a tunnel counts in
+    // flight while open, and ewma gives a backend with none yet nothing more while one is out.
+    const attemptStarted = performance.now();
+    const observe = (): void => picker.observe?.(backend, performance.now() - attemptStarted);
     const request = http.request({
       agent: false,
       host: backend.host,
@@ -154,6 +158,7 @@ export function proxyUpgrade(
       }
       answered = true;
       stopWatching();
+      observe();
       if (!tunnel) {
         upSocket.destroy();
         refuse101();
@@ -187,6 +192,7 @@ export function proxyUpgrade(
       }
       answered = true;
       stopWatching();
+      observe();
       // The backend declined the upgrade (or was not offered one): relay its answer and close. The
       // body is relayed decoded, so Transfer-Encoding goes with the other hop-by-hop headers; without
       // a Content-Length the close ends the body. The timer still cuts a relay that never ends.
