@@ -131,6 +131,7 @@ export function fetchFromGroup(
       }
       if (tried !== undefined) {
         retries++;
+        route.budget.spend(performance.now());
         telemetry.retries.inc();
       }
       backend = picked;

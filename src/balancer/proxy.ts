@@ -55,7 +55,9 @@ export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): R
     idempotencyKey: attempt.idempotencyKey ?? false,
     retries: attempt.retries,
     maxRetries: MAX_RETRIES,
-    budgetAvailable: () => route.budget.tryRetry(performance.now()),
+    // Only asked here: the retry is spent where it is made, once a backend was picked for it (a
+    // failure with nowhere else to go spent one before, and starved the next request's real retry).
+    budgetAvailable: () => route.budget.allows(performance.now()),
   });
 }
 
@@ -377,6 +379,7 @@ class Exchange {
     }
     if (this.tried !== undefined) {
       this.retries++;
+      route.budget.spend(performance.now());
       route.telemetry.retries.inc();
     }
     this.backend = backend;

@@ -33,12 +33,25 @@ export class RetryBudget {
     this.#requestSum++;
   }
 
+  /**
+   * allows says whether one more retry fits at `now`, spending nothing: the retry is spent (`spend`)
+   * once it has a backend to go to.
+   */
+  allows(now: number): boolean {
+    this.#advance(now);
+    return retryBudgetAllows(this.#requestSum, this.#retrySum, this.#config);
+  }
+
+  /** spend counts one retry made at `now`. */
+  spend(now: number): void {
+    this.#retries[this.#advance(now)]!++;
+    this.#retrySum++;
+  }
+
   /** tryRetry spends one retry at `now` if the budget allows and says whether it did. */
   tryRetry(now: number): boolean {
-    const index = this.#advance(now);
-    if (!retryBudgetAllows(this.#requestSum, this.#retrySum, this.#config)) return false;
-    this.#retries[index]!++;
-    this.#retrySum++;
+    if (!this.allows(now)) return false;
+    this.spend(now);
     return true;
   }
 

@@ -251,6 +251,7 @@ export function proxyUpgrade(
           backend = next;
           route.pool.acquire(next);
           retries++;
+          route.budget.spend(performance.now());
           route.telemetry.retries.inc();
           send();
           return;
