@@ -44,6 +44,8 @@ export class InvalidationBus {
   #subscribed: Promise<void> | undefined;
   #lost = false;
   #closed = false;
+  /** Connections of a Cluster's subscriber already watched (see watchClusterSubscriber). */
+  readonly #watched = new WeakSet<Redis>();
 
   constructor(client: RedisClient, channel: string, instanceId: string, handlers: BusHandlers) {
     // A subscribed connection can run no other commands, so the bus has its own.
@@ -69,7 +71,9 @@ export class InvalidationBus {
     this.#subscriber.on('ready', this.#onReady);
     this.#subscribed = this.#subscriber.subscribe(channel).then(
       () => {
-        if (!this.#closed) this.#handlers.subscribed();
+        if (this.#closed) return;
+        this.#handlers.subscribed();
+        if (this.#subscriber instanceof Cluster) this.#watchClusterSubscriber(this.#subscriber);
       },
       (error: unknown) => {
         this.#handlers.error(new CacheError('CACHE_BUS', 'subscribe failed', { cause: error }));
@@ -126,6 +130,7 @@ export class InvalidationBus {
     if (this.#subscriber instanceof Cluster) {
       // The cluster client resubscribes by itself; what we missed meanwhile is what matters.
       this.#handlers.resubscribed();
+      this.#watchClusterSubscriber(this.#subscriber);
       return;
     }
     // Subscribed again, what was published meanwhile is lost to us: the handler drops it.
@@ -141,6 +146,46 @@ export class InvalidationBus {
       },
     );
   };
+
+  /**
+   * watchClusterSubscriber follows the connection a Cluster client subscribes on. When it drops,
+   * ioredis picks another node and subscribes again by itself, and the Cluster emits nothing: the
+   * notices published meanwhile were lost without a word (B served its memory's v1 after A's set of
+   * v2 for the whole TTL, busUp true throughout). Its loss is `lost`, and once our own SUBSCRIBE on
+   * the new connection is answered (after ioredis's, on the same connection), `resubscribed`.
+   * ioredis 6 keeps that connection in a private field; without it, nothing is watched, as before.
+   */
+  #watchClusterSubscriber(cluster: Cluster): void {
+    const inner = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } }).subscriber;
+    if (typeof inner?.getInstance !== 'function') return;
+    const watch = (instance: Redis | null): void => {
+      if (instance === null || this.#closed || this.#watched.has(instance)) return;
+      this.#watched.add(instance);
+      instance.once('close', () => {
+        if (this.#closed || this.#lost) return;
+        this.#lost = true;
+        this.#handlers.lost();
+      });
+      // ioredis has chosen the next connection by now (its listener came first).
+      instance.once('end', () => {
+        if (this.#closed) return;
+        const next = inner.getInstance!();
+        if (next === instance) return;
+        watch(next);
+        next?.subscribe(this.#channel).then(
+          () => {
+            if (this.#closed || !this.#lost || inner.getInstance!() !== next) return;
+            this.#lost = false;
+            this.#handlers.resubscribed();
+          },
+          () => {
+            // That connection failed too: its 'end' moves on to the next one.
+          },
+        );
+      });
+    };
+    watch(inner.getInstance());
+  }
 
   readonly #onError = (error: unknown): void => {
     if (this.#closed) return;

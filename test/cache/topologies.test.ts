@@ -288,4 +288,28 @@ describe('Redis Cluster (3 masters)', { timeout: SUITE_MS }, () => {
       "values.every((v) => v === 'loaded once')",
     );
   });
+
+  test("the subscriber's connection dropped: bus:down, then bus:up with the memory tier emptied", async () => {
+    const [a, b] = [open(), open()];
+    assert.deepEqual([await a.ready(), await b.ready()], [true, true]);
+    const told = once(b, 'invalidate');
+    await a.set('sub', 'v1');
+    await within("b's notice of the set", NOTICE_MS, told);
+    assert.equal(await b.get('sub'), 'v1');
+    assert.ok(b.memoryHas('sub'), "b.memoryHas('sub')");
+    const down = once(b, 'bus:down');
+    const up = once(b, 'bus:up');
+    // ioredis moves the subscription to another connection by itself; a notice sent meanwhile is lost.
+    const killed = await Promise.all(
+      setup!.nodes.map((node) => onServer(node, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))),
+    );
+    // The suite's earlier caches are still open: theirs go too.
+    const total = killed.reduce((sum: number, n) => sum + Number(n), 0);
+    assert.ok(total >= 2, `subscriber connections killed: ${total}, want a's and b's at least`);
+    await a.set('sub', 'v2');
+    await within("b's bus:down after its subscriber connection was killed", NOTICE_MS, down);
+    await within("b's bus:up once subscribed again", NOTICE_MS, up);
+    assert.equal(b.memoryHas('sub'), false, "b's memory tier still holds v1, whose notice may be lost");
+    assert.equal(await b.get('sub'), 'v2');
+  });
 });
