@@ -90,6 +90,75 @@ describe('PostgreSQL: a replica of another cluster', { timeout: 120_000 }, () =>
   });
 });
 
+// Some hardened servers revoke EXECUTE on pg_control_system() from PUBLIC: the router's role cannot
+// read the system identifier there, and the server must still be probed (not taken for unreachable).
+describe('PostgreSQL: a role that may not read the system identifier', { timeout: 120_000 }, () => {
+  const ROLE = 'sp_no_identity';
+  let admin: pg.Pool;
+  let db: ReplicaRouter<PgResult>;
+  let primaryPool: pg.Pool;
+  let replicaPool: pg.Pool;
+
+  function rolePool(port: number): pg.Pool {
+    const p = new pg.Pool({ host: '127.0.0.1', port, user: ROLE, database: 'postgres', max: 4 });
+    p.on('error', () => {});
+    return p;
+  }
+
+  before(async () => {
+    await ensureSteadyPostgresReplication();
+    admin = pool(PG_STEADY_PRIMARY_PORT);
+    await admin.query(`DROP ROLE IF EXISTS ${ROLE}`);
+    await admin.query(`CREATE ROLE ${ROLE} LOGIN`);
+    await admin.query('REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC');
+    const replicaAdmin = pool(PG_STEADY_REPLICA_PORT);
+    try {
+      await until(
+        async () =>
+          (
+            await replicaAdmin.query(
+              `SELECT NOT has_function_privilege('${ROLE}', 'pg_control_system()', 'execute') AS revoked`,
+            )
+          ).rows[0].revoked === true,
+        20_000,
+        'the role and the revoke on the replica',
+      );
+    } finally {
+      await replicaAdmin.end();
+    }
+    primaryPool = rolePool(PG_STEADY_PRIMARY_PORT);
+    replicaPool = rolePool(PG_STEADY_REPLICA_PORT);
+  });
+
+  after(async () => {
+    await db?.close();
+    await Promise.all([primaryPool, replicaPool].map((p) => p?.end()));
+    await admin?.query('GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC').catch(() => {});
+    await admin?.query(`DROP ROLE IF EXISTS ${ROLE}`).catch(() => {});
+    await admin?.end();
+  });
+
+  it('probes the primary and the replica without it, and says so', async () => {
+    db = createPgRouter({ primary: primaryPool, replicas: { r1: replicaPool }, name: 'no-identity' });
+    const errors: ReplicaError[] = [];
+    db.on('error', (error) => errors.push(error));
+    const unreachable: string[] = [];
+    db.on('decision', (d) => {
+      if (d.kind === 'PrimaryUnreachable') unreachable.push(d.message);
+    });
+    await db.start();
+    const [r1] = db.status();
+    assert.deepEqual(unreachable, [], 'the primary, which answers, was taken for unreachable');
+    assert.equal(r1?.eligible, true, `r1 is not eligible: ${r1?.reason} (${r1?.source})`);
+    const port = (await db.query('SELECT inet_server_port() AS port')).rows[0].port;
+    assert.equal(port, PG_STEADY_REPLICA_PORT, `a read went to ${port}`);
+    assert.ok(
+      errors.some((e) => /cannot read its system identifier/.test(e.message)),
+      `reported: ${errors.map((e) => e.message).join('; ')}`,
+    );
+  });
+});
+
 // MariaDB: the machine's own server (3306, server_id 1) as the primary; the steady replica (3344)
 // follows 3343, whose server_id is 1 as well, the default, as most primaries' is. A router on that
 // other cluster (its own application, with the same heartbeat table) writes heartbeats keyed 1.

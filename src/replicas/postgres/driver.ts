@@ -26,11 +26,13 @@ const PRIMARY_POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
 // The cluster's system identifier, set by initdb and copied by pg_basebackup: a primary and its replicas share it.
 const SYSTEM_IDENTIFIER = '(SELECT system_identifier FROM pg_control_system())::text';
 const PRIMARY_PROBE = `SELECT pg_current_wal_insert_lsn()::text AS lsn, ${SYSTEM_IDENTIFIER} AS system`;
-const REPLICA_PROBE = `SELECT pg_is_in_recovery() AS recovery,
+const REPLICA_READING = `SELECT pg_is_in_recovery() AS recovery,
   pg_last_wal_replay_lsn()::text AS replay,
   (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag,
-  current_setting('wal_block_size')::int AS block,
-  ${SYSTEM_IDENTIFIER} AS system`;
+  current_setting('wal_block_size')::int AS block`;
+const REPLICA_PROBE = `${REPLICA_READING}, ${SYSTEM_IDENTIFIER} AS system`;
+// pg_control_system() refused (EXECUTE revoked from PUBLIC) or missing: the probe goes on without it.
+const IDENTITY_REFUSED = new Set(['42501', '42883']);
 const REPLAY_POSITION = 'SELECT pg_last_wal_replay_lsn()::text AS replay';
 
 /** PgDriverOptions are the pools; the router options live elsewhere. */
@@ -53,6 +55,8 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   #history: LsnSample[] = [];
   /** The primary's system identifier, from the last round that reached it. */
   #primarySystem: string | null = null;
+  /** Targets whose system identifier cannot be read: probed without it. */
+  readonly #noIdentity = new Set<string>();
   #report: (error: ReplicaError) => void = () => {};
 
   constructor(options: PgDriverOptions) {
@@ -122,7 +126,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     let primaryLsn: bigint | null = null;
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
     try {
-      const result = await this.#probeQuery(PRIMARY, PRIMARY_PROBE, timeout);
+      const result = await this.#probeIdentified(PRIMARY, PRIMARY_PROBE, PRIMARY_POSITION, timeout);
       const text = result.rows[0]?.lsn as string;
       this.#primarySystem = (result.rows[0]?.system as string | null) ?? null;
       primaryLsn = parseLsn(text);
@@ -145,17 +149,18 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     timeout: number,
   ): Promise<ReplicaSample> {
     try {
-      const result = await this.#probeQuery(name, REPLICA_PROBE, timeout);
+      const result = await this.#probeIdentified(name, REPLICA_PROBE, REPLICA_READING, timeout);
       const row = result.rows[0] as {
         recovery: boolean;
         replay: string | null;
         ts_lag: number | null;
         block: number;
-        system: string | null;
+        system?: string | null;
       };
       // LSNs of another cluster compare with the primary's as numbers, meaning nothing: a replica
       // following another primary looked caught up (lag 0) and served that cluster's data.
-      if (this.#primarySystem !== null && row.system !== null && row.system !== this.#primarySystem)
+      const system = row.system ?? null;
+      if (this.#primarySystem !== null && system !== null && system !== this.#primarySystem)
         return {
           name,
           reachable: true,
@@ -164,7 +169,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
           source: 'other-cluster',
           error: new ReplicaError(
             'REPLICA_PROBE',
-            `${name} replicates another cluster (system identifier ${row.system}; the primary's is ${this.#primarySystem}): no reads until it replicates the primary`,
+            `${name} replicates another cluster (system identifier ${system}; the primary's is ${this.#primarySystem}): no reads until it replicates the primary`,
           ),
         };
       const estimate = estimatePgLag(
@@ -182,6 +187,30 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     } catch (error) {
       return unreachableSample(name, normalizePgError(error, name));
     }
+  }
+
+  /**
+   * probeIdentified runs `withIdentity`, or `without` on a server that refuses to tell its system
+   * identifier: a permission revoked there must not make a healthy server look unreachable.
+   */
+  async #probeIdentified(target: string, withIdentity: string, without: string, timeout: number) {
+    if (!this.#noIdentity.has(target)) {
+      try {
+        return await this.#probeQuery(target, withIdentity, timeout);
+      } catch (error) {
+        const failure = normalizePgError(error, target);
+        if (!IDENTITY_REFUSED.has(failure.sqlState ?? '')) throw error;
+        this.#noIdentity.add(target);
+        this.#report(
+          new ReplicaError(
+            'REPLICA_PROBE',
+            `${target}: cannot read its system identifier (${failure.message}); a replica of another cluster is not told apart there`,
+            { cause: error },
+          ),
+        );
+      }
+    }
+    return this.#probeQuery(target, without, timeout);
   }
 
   /** probeQuery runs a probe statement on the target's own probe connection, bounded by `timeout`. */
