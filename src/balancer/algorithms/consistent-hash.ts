@@ -40,7 +40,7 @@ export function buildMaglevTable(
   let filled = 0;
   for (;;) {
     for (let i = 0; i < n; i++) {
-      const turns = Math.max(1, Math.round(weights[i]!));
+      const turns = turnsOf(weights[i]!);
       for (let t = 0; t < turns; t++) {
         let slot = (offset[i]! + next[i]! * skip[i]!) % size;
         while (table[slot]! >= 0) {
@@ -55,6 +55,11 @@ export function buildMaglevTable(
   }
 }
 
+/** turnsOf is how many slots a backend of this weight claims per Maglev round: whole, at least one. */
+function turnsOf(weight: number): number {
+  return Math.max(1, Math.round(weight));
+}
+
 /**
  * ConsistentHashPicker sends every request with the same key (a header, a cookie or the client IP)
  * to the same backend while membership holds, through a Maglev table rebuilt when the eligible set
@@ -64,8 +69,10 @@ export class ConsistentHashPicker implements Picker {
   readonly name = 'consistent-hash';
   readonly hashKey: HashKeySource;
   readonly #size: number;
-  // The pool hands out the same array until membership changes: identity says when to rebuild.
+  // The pool hands out the same array until membership changes: identity says when to rebuild, and
+  // so do the whole-slot weights, which change in the same array as slow start ramps them up.
   #built: readonly Backend[] | undefined;
+  #turns: number[] = [];
   #table: Int32Array = new Int32Array(0);
 
   constructor(options: { hashKey?: HashKeySource; tableSize?: number } = {}) {
@@ -76,10 +83,11 @@ export class ConsistentHashPicker implements Picker {
   pick<B extends Backend>(backends: readonly B[], ctx?: PickContext): B | undefined {
     const n = backends.length;
     if (n === 0) return undefined;
-    if (this.#built !== backends) {
+    if (this.#built !== backends || this.#weightsMoved(backends)) {
+      this.#turns = backends.map((b) => turnsOf(b.weight));
       this.#table = buildMaglevTable(
         backends.map((b) => b.id),
-        backends.map((b) => b.weight),
+        this.#turns,
         this.#size,
       );
       this.#built = backends;
@@ -100,5 +108,11 @@ export class ConsistentHashPicker implements Picker {
       if (!exclude.has(backend)) return backend;
     }
     return undefined;
+  }
+
+  #weightsMoved(backends: readonly Backend[]): boolean {
+    for (let i = 0; i < backends.length; i++)
+      if (turnsOf(backends[i]!.weight) !== this.#turns[i]) return true;
+    return false;
   }
 }
