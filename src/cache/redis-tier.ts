@@ -367,12 +367,18 @@ export class RedisTier {
   /**
    * setTombstone puts a delete's tombstone in place of `key`. A Redis that refuses it (OOM under
    * noeviction) still takes an UNLINK: the value goes without its tombstone, and the refusal is
-   * still reported. Before, the refused tombstone left the deleted value in Redis.
+   * reported (not thrown: the other keys and tags of a deleteByTag go on). Before, the refused
+   * tombstone left the deleted value in Redis.
    */
   setTombstone(client: RedisClient, key: string, tombstone: string, ttlMs: number): Promise<unknown> {
     return client.set(key, tombstone, 'PX', ttlMs).catch(async (error: unknown) => {
-      if (isRejected(error)) await client.unlink(key);
-      throw error;
+      if (!isRejected(error)) throw error;
+      await client.unlink(key);
+      this.#hooks.error(
+        new RedisTierError('CACHE_REDIS_COMMAND', 'delete', 'tombstone refused, key unlinked', {
+          cause: error,
+        }),
+      );
     });
   }
 
