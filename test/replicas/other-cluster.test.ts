@@ -242,3 +242,53 @@ describe('MariaDB: a replica of another cluster', { timeout: 120_000 }, () => {
     );
   });
 });
+
+// The other cluster runs no router: its replica has no heartbeat table, and SHOW SLAVE STATUS there
+// says Seconds_Behind_Master 0 (of its own primary).
+describe('MariaDB: a replica of another cluster that has no heartbeat table', { timeout: 120_000 }, () => {
+  const LONE = 'test.replicas_other_cluster_lone';
+  const MAX_LAG = 500;
+  let primaryPool: MysqlPool;
+  let replicaPool: MysqlPool;
+  let db: ReplicaRouter<MysqlResult>;
+
+  before(async () => {
+    await ensureSteadyMariadbReplication();
+    primaryPool = mariadbPool(MARIADB_OTHER_PRIMARY_PORT);
+    replicaPool = mariadbPool(MARIADB_STEADY_REPLICA_PORT);
+  });
+
+  after(async () => {
+    await db?.close();
+    await primaryPool?.query(`DROP TABLE IF EXISTS ${LONE}`).catch(() => {});
+    await Promise.all([primaryPool, replicaPool].map((p) => p?.end()));
+  });
+
+  it('is excluded once it has lacked the primary’s cluster token for longer than maxLag', async () => {
+    db = createMysqlRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'other-cluster-lone',
+      heartbeatTable: LONE,
+      maxLag: MAX_LAG,
+    });
+    db.on('error', () => {});
+    await db.start();
+    const seen: string[] = [];
+    await until(
+      async () => {
+        await db.probeNow();
+        const r1 = db.status()[0];
+        seen.push(`${r1?.eligible}/${r1?.reason}/${r1?.lag}/${r1?.source}`);
+        return r1?.eligible === false;
+      },
+      10_000,
+      'r1, lacking the cluster token (a replica of another cluster), excluded',
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; rounds (eligible/reason/lag/source): ${seen.slice(-5).join(', ')}`);
+    });
+    const [rows] = (await db.query('SELECT @@port AS port')) as [RowDataPacket[], unknown];
+    assert.equal(Number(rows[0]?.port), MARIADB_OTHER_PRIMARY_PORT, 'the read went to the primary');
+    assert.equal(db.status()[0]?.reason, 'LagAboveMax', `r1's reason: ${db.status()[0]?.reason}`);
+  });
+});

@@ -73,6 +73,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #heartbeatMeasures = true;
   /** The primary's cluster token (see CLUSTER_TOKEN_ID), or null when it could not be set or read. */
   #clusterToken: string | null = null;
+  /** Router time of the first round that knew the token: it was on the primary by then. */
+  #tokenSince: number | null = null;
   #statusStatement = 'SHOW REPLICA STATUS';
   /** Each target's probe connection; a pool that is not mysql2's own is probed through itself. */
   readonly #probes = new Map<string, ProbeConnection<mysql.Connection>>();
@@ -222,7 +224,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
   }
 
-  async probe(_now: number, timeout: number): Promise<ProbeRound> {
+  async probe(now: number, timeout: number): Promise<ProbeRound> {
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
     try {
       if (!this.#prepared) await withTimeout(this.prepare(), timeout, 'prepare');
@@ -260,13 +262,16 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     } catch (error) {
       primary.error = normalizeMysqlError(error, PRIMARY);
     }
-    const replicas = await Promise.all(this.replicaNames.map((name) => this.#probeReplica(name, timeout)));
+    if (this.#clusterToken !== null) this.#tokenSince ??= now;
+    const replicas = await Promise.all(
+      this.replicaNames.map((name) => this.#probeReplica(name, now, timeout)),
+    );
     return { primary, replicas };
   }
 
-  async #probeReplica(name: string, timeout: number): Promise<ReplicaSample> {
+  async #probeReplica(name: string, now: number, timeout: number): Promise<ReplicaSample> {
     try {
-      return await this.#onProbe(name, (query) => this.#measure(name, query), timeout, `${name} probe`);
+      return await this.#onProbe(name, (query) => this.#measure(name, query, now), timeout, `${name} probe`);
     } catch (error) {
       return unreachableSample(name, normalizeMysqlError(error, name));
     }
@@ -295,9 +300,11 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     );
   }
 
-  async #measure(name: string, query: RowQuery): Promise<ReplicaSample> {
+  async #measure(name: string, query: RowQuery, now: number): Promise<ReplicaSample> {
     const positionVariable =
       this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_slave_pos' : '@@GLOBAL.gtid_executed';
+    // Whether the replica lacks the primary's cluster token (no heartbeat table, or no token row).
+    let tokenMissing = false;
     if (this.#heartbeatReady && this.#heartbeatMeasures) {
       try {
         // ×1000e0 makes the DECIMAL a DOUBLE, which mysql2 returns as a number.
@@ -311,6 +318,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         );
         const row = rows[0];
         const token = emptyToNull(row?.token);
+        tokenMissing = token === null;
         if (this.#clusterToken !== null && token !== null && token !== this.#clusterToken)
           return {
             name,
@@ -335,14 +343,21 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       } catch (error) {
         // No table on the replica yet (not replicated so far): measure the other way this round.
         if ((error as { errno?: unknown }).errno !== ER_NO_SUCH_TABLE) throw error;
+        tokenMissing = true;
       }
     }
     const status = await this.#replicaStatus(query);
     const [positionRows] = await query(`SELECT ${positionVariable} AS position`);
+    let lag = lagFromReplicaStatus(status);
+    // A replica still without the token has not replayed a commit the primary had at tokenSince: it
+    // is at least that far behind, or it replicates another cluster, whose Seconds_Behind_Master
+    // (0, of its own primary) said it was fresh.
+    if (lag !== null && tokenMissing && this.#clusterToken !== null && this.#tokenSince !== null)
+      lag = Math.max(lag, now - this.#tokenSince);
     return {
       name,
       reachable: true,
-      lag: lagFromReplicaStatus(status),
+      lag,
       position: emptyToNull(positionRows[0]?.position),
       source: 'replica-status',
     };
