@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { childrenOf, exited, retire, startOf } from '../../src/balancer/nginx/workers.js';
+import { childrenOf, exited, notMaster, retire, startOf } from '../../src/balancer/nginx/workers.js';
 
 test('nginx workers: childrenOf lists a child process; exited waits until the retired pid (with its start time) is gone, false on timeout', async () => {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
@@ -24,5 +25,30 @@ test('nginx workers: childrenOf lists a child process; exited waits until the re
     assert.equal(await startOf(pid), undefined, 'an exited process has no start time');
   } finally {
     child.kill('SIGKILL');
+  }
+});
+
+test('nginx workers: notMaster takes a master that has not titled itself yet (still `/usr/sbin/nginx -c …`) for one, any other program not', async () => {
+  // A master writes its pid file before it sets its title "nginx: master process …": a sync in that
+  // moment was refused as "not an nginx master but \"/usr/sbin/nginx -c …\"" (once in a CI run).
+  // `exec -a` gives a stand-in nginx's argv; the pid of another program is still told apart.
+  const starting = spawn('bash', ['-c', 'exec -a /usr/sbin/nginx sleep 30'], {
+    stdio: 'ignore',
+  });
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  await Promise.all([once(starting, 'spawn'), once(other, 'spawn')]);
+  try {
+    // bash replaces itself with the program: wait until the command line is the new one.
+    let line = '';
+    for (let i = 0; i < 100 && !line.startsWith('/usr/sbin/nginx'); i++) {
+      line = (await readFile(`/proc/${starting.pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      if (!line.startsWith('/usr/sbin/nginx')) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(line, /^\/usr\/sbin\/nginx /, 'the stand-in runs as nginx');
+    assert.equal(await notMaster(starting.pid!), undefined, 'a master before its title is a master');
+    assert.equal(await notMaster(other.pid!), 'sleep 30', 'another program is named');
+  } finally {
+    starting.kill('SIGKILL');
+    other.kill('SIGKILL');
   }
 });

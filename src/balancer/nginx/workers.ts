@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 
 /**
  * `nginx -s reload` only signals the master (SIGHUP) and exits 0: whether the master took the new
@@ -32,7 +33,13 @@ export async function notMaster(pid: number): Promise<string | undefined> {
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
   if (cmdline === undefined || cmdline === '') return undefined;
   const line = cmdline.replace(/\0+$/, '').replace(/\0/g, ' ');
-  return /master process/.test(line) ? undefined : line;
+  if (/master process/.test(line)) return undefined;
+  // A master writes its pid file before it titles itself "nginx: master process …": until then its
+  // command line is still nginx's own (`/usr/sbin/nginx -c …`). A sync in that moment (a CI run
+  // started nginx and scaled at once) was refused as "not an nginx master". Signal handlers are set
+  // before the pid file is written, so a reload then is taken as any other.
+  const program = cmdline.split('\0')[0] ?? '';
+  return /^(nginx|openresty|angie)$/.test(basename(program)) ? undefined : line;
 }
 
 /** childrenOf lists the processes whose parent is `pid`. */
