@@ -25,7 +25,16 @@ export function unreachableSample(name: string, error: ReplicaError): ReplicaSam
 
 /** ProbeRound is one probe of the primary and every replica. */
 export interface ProbeRound {
-  primary: { reachable: boolean; position: string | null; error?: ReplicaError };
+  primary: {
+    reachable: boolean;
+    position: string | null;
+    error?: ReplicaError;
+    /**
+     * The primary refused the probe in a way only a running server does (no connection slot left:
+     * PostgreSQL 53300, MySQL 1040/1203): it commits other clients' writes meanwhile.
+     */
+    up?: boolean;
+  };
   replicas: ReplicaSample[];
 }
 

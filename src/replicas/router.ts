@@ -667,6 +667,10 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     const errors: ProbeReport['errors'] = [];
     if (round.primary.error) errors.push({ target: PRIMARY, error: round.primary.error });
     const primaryReachable = round.primary.reachable;
+    // A primary out of connection slots is up and commits other clients' writes: replicas may fall
+    // behind it, so their lag, measured from their side (the age of what they replayed), still
+    // counts. Before, they kept reads unbounded by maxLag, as for a primary nobody reaches.
+    const lagCounts = primaryReachable || round.primary.up === true;
     // Restored before the replicas' verdicts, which are measured against it again; lost after them,
     // which the decision lists.
     if (primaryReachable) this.#primaryTransition(true, undefined);
@@ -675,7 +679,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       if (state === undefined) continue;
       if (sample.error) errors.push({ target: sample.name, error: sample.error });
       const previous = state.health;
-      const next = primaryReachable
+      const next = lagCounts
         ? evaluateReplica(previous, sample, this.options, now)
         : evaluateWithoutPrimary(previous, sample);
       state.health = next;
@@ -691,7 +695,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       this.#transition(state, previous, next, sample.error);
       if (next.reason === 'Unreachable') state.lost.lose(this.#lostError(sample.name, sample.error));
     }
-    if (!primaryReachable) this.#primaryTransition(false, round.primary.error);
+    if (!primaryReachable) this.#primaryTransition(false, round.primary.error, round.primary.up === true);
     this.#updateFallback();
     this.emit('probe', {
       router,
@@ -726,7 +730,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   /** primaryTransition reports the primary becoming unreachable, and reachable again. */
-  #primaryTransition(reachable: boolean, error: ReplicaError | undefined): void {
+  #primaryTransition(reachable: boolean, error: ReplicaError | undefined, up = false): void {
     if (reachable === this.#primaryReachable) return;
     this.#primaryReachable = reachable;
     if (reachable) {
@@ -738,6 +742,19 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       return;
     }
     const serving = this.#views.filter((v) => v.eligible).map((v) => v.name);
+    if (up) {
+      this.#decide({
+        kind: 'PrimaryUnreachable',
+        reasons: [
+          'PrimaryUnreachable',
+          'PrimaryUp',
+          ...(error ? [error.code] : []),
+          ...this.#states.map((s) => `${s.view.name}:${s.health.reason}`),
+        ],
+        message: `the primary refuses the probe a connection (${error?.message ?? 'no answer'}) but is up and commits others' writes: replicas keep reads only within maxLag, measured from their side`,
+      });
+      return;
+    }
     this.#decide({
       kind: 'PrimaryUnreachable',
       reasons: [

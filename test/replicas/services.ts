@@ -34,6 +34,21 @@ async function script(name: string, args: string[], env: Record<string, string>)
   });
 }
 
+/**
+ * PG_BUSY_* are a pair only primary-busy.test.ts uses: it takes every connection slot of the primary
+ * and pauses the replica, which would break any other file using that pair at the same time.
+ */
+export const PG_BUSY_PRIMARY_PORT = 5445;
+export const PG_BUSY_REPLICA_PORT = 5446;
+
+/** ensureBusyPostgresReplication creates or starts primary-busy.test.ts's own pair (idempotent). */
+export function ensureBusyPostgresReplication(): Promise<void> {
+  return script('postgres-replica.sh', ['up'], {
+    SCALEPLANE_PG_PRIMARY_PORT: String(PG_BUSY_PRIMARY_PORT),
+    SCALEPLANE_PG_REPLICA_PORTS: String(PG_BUSY_REPLICA_PORT),
+  });
+}
+
 const pgEnv = {
   SCALEPLANE_PG_PRIMARY_PORT: String(PG_PRIMARY_PORT),
   SCALEPLANE_PG_REPLICA_PORTS: String(PG_REPLICA_PORT),

@@ -51,6 +51,8 @@ type RowQuery = (sql: string, params?: unknown[]) => Promise<[RowDataPacket[], F
 
 const ER_PARSE_ERROR = 1064;
 const ER_NO_SUCH_TABLE = 1146;
+/** Too many connections (1040), per user (1203): the server is up and commits other clients' writes. */
+const SERVER_FULL = new Set([1040, 1203]);
 /** The heartbeat table's row holding the cluster token: server_id 0 never replicates, so no heartbeat has it. */
 const CLUSTER_TOKEN_ID = 0;
 
@@ -260,7 +262,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       );
       primary.reachable = true;
     } catch (error) {
-      primary.error = normalizeMysqlError(error, PRIMARY);
+      const failure = normalizeMysqlError(error, PRIMARY);
+      primary.error = failure;
+      primary.up = failure.errno !== undefined && SERVER_FULL.has(failure.errno);
     }
     if (this.#clusterToken !== null) this.#tokenSince ??= now;
     const replicas = await Promise.all(

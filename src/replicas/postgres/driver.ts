@@ -31,6 +31,8 @@ const REPLICA_READING = `SELECT pg_is_in_recovery() AS recovery,
   (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag,
   current_setting('wal_block_size')::int AS block`;
 const REPLICA_PROBE = `${REPLICA_READING}, ${SYSTEM_IDENTIFIER} AS system`;
+// too_many_connections: the server is up, every slot taken by other clients, whose writes still commit.
+const TOO_MANY_CONNECTIONS = '53300';
 // pg_control_system() refused (EXECUTE revoked from PUBLIC) or missing: the probe goes on without it.
 const IDENTITY_REFUSED = new Set(['42501', '42883']);
 const REPLAY_POSITION = 'SELECT pg_last_wal_replay_lsn()::text AS replay';
@@ -134,7 +136,9 @@ export class PgDriver implements ReplicaDriver<PgResult> {
       primary.position = text;
       this.#history = appendLsnSample(this.#history, { at: now, lsn: primaryLsn }, this.#historyWindow);
     } catch (error) {
-      primary.error = normalizePgError(error, PRIMARY);
+      const failure = normalizePgError(error, PRIMARY);
+      primary.error = failure;
+      primary.up = failure.sqlState === TOO_MANY_CONNECTIONS;
     }
     const replicas = await Promise.all(
       this.replicaNames.map((name) => this.#probeReplica(name, primaryLsn, now, timeout)),
