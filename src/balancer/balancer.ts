@@ -770,6 +770,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       messages.push({ t: 'set', group, instances: entry.instances, healthPath: entry.healthPath });
       for (const member of entry.route.pool.members()) {
         if (!member.healthy) messages.push({ t: 'health', group, id: member.id, healthy: false });
+        // Drained by `drain` (a scale-in, a replacement) while the provider still lists it ready:
+        // a replacement worker must not send it new requests either. Seq 0 waits for no answer.
+        if (member.draining) messages.push({ t: 'drain', group, id: member.id, seq: 0 });
       }
     }
     return messages;

@@ -52,7 +52,7 @@ export interface WorkerSetOptions {
   count: number;
   boot: WorkerBoot;
   logger: BalancerLogger;
-  /** Replays membership and health to a fresh worker before it listens. */
+  /** Replays membership, health and drains to a fresh worker before it listens. */
   replay: () => ToWorker[];
   /** A worker's outlier event; `worker` tells the workers apart (node:cluster's id). */
   onEvent: (name: 'ejection' | 'recovery', payload: unknown, worker: number) => void;
@@ -70,6 +70,12 @@ export interface WorkerSetOptions {
 export class WorkerSet {
   readonly #options: WorkerSetOptions;
   readonly #workers = new Set<Worker>();
+  /**
+   * Workers that got the replay: only these are sent changes and counted in drains, purges and
+   * scrapes. One still booting has no listener yet (what it is sent is lost, and it never answers);
+   * its replay, read when it says `ready`, carries every change made until then.
+   */
+  readonly #replayed = new Set<Worker>();
   readonly #stats = new Map<Worker, Record<string, GroupStats>>();
   readonly #drains = new Map<number, { left: number; resolve: () => void }>();
   readonly #purges = new Map<number, { left: number; removed: number; resolve: (removed: number) => void }>();
@@ -106,6 +112,7 @@ export class WorkerSet {
         switch (message.t) {
           case 'ready':
             for (const m of this.#options.replay()) worker.send(m);
+            this.#replayed.add(worker);
             worker.send({ t: 'listen' } satisfies ToWorker);
             break;
           case 'listening':
@@ -122,7 +129,7 @@ export class WorkerSet {
             break;
           case 'invalidate':
             // An unsafe request changed these URLs: the other workers' memory caches still hold them.
-            for (const other of this.#workers)
+            for (const other of this.#replayed)
               if (other !== worker && other.isConnected())
                 other.send({
                   t: 'invalidate',
@@ -146,6 +153,7 @@ export class WorkerSet {
       });
       worker.once('exit', (code, signal) => {
         this.#workers.delete(worker);
+        this.#replayed.delete(worker);
         this.#stats.delete(worker);
         // What it counted stays counted. Lost: what it served after the last scrape it answered.
         const last = this.#lastMetrics.get(worker);
@@ -164,15 +172,20 @@ export class WorkerSet {
     });
   }
 
+  /** live lists the workers that got the replay and are still connected. */
+  #live(): Worker[] {
+    return [...this.#replayed].filter((w) => w.isConnected());
+  }
+
   /** broadcast sends a message to every worker. */
   broadcast(message: ToWorker): void {
-    for (const worker of this.#workers) if (worker.isConnected()) worker.send(message);
+    for (const worker of this.#live()) worker.send(message);
   }
 
   /** drain asks every worker to drain an instance and resolves once all have. */
   drain(group: string, id: string): Promise<void> {
     const seq = ++this.#seq;
-    const live = [...this.#workers].filter((w) => w.isConnected());
+    const live = this.#live();
     if (live.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#drains.set(seq, { left: live.length, resolve });
@@ -183,7 +196,7 @@ export class WorkerSet {
   /** purge asks every worker to purge its HTTP caches and resolves with the keys they removed. */
   purge(selector: PurgeSelector): Promise<number> {
     const seq = ++this.#seq;
-    const live = [...this.#workers].filter((w) => w.isConnected());
+    const live = this.#live();
     if (live.length === 0) return Promise.resolve(0);
     return new Promise((resolve) => {
       this.#purges.set(seq, { left: live.length, removed: 0, resolve });
@@ -217,7 +230,7 @@ export class WorkerSet {
    * for one scrape when a live worker is slow to answer; never when one dies).
    */
   metrics(timeoutMs = 2000): Promise<MetricsSnapshot[]> {
-    const live = [...this.#workers].filter((w) => w.isConnected());
+    const live = this.#live();
     if (live.length === 0) return Promise.resolve(this.#retired.length === 0 ? [] : [this.#retired]);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
