@@ -494,6 +494,14 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     return this.#groups.get(group)?.route.pool.setHealthy(id, healthy) ?? false;
   }
 
+  /**
+   * markWarming puts an instance in slow start as if it had joined `elapsed` ms ago (a data-path
+   * worker replacing one that died is told by the controller process). Returns whether it did.
+   */
+  markWarming(group: string, id: string, elapsed: number): boolean {
+    return this.#groups.get(group)?.route.pool.warm(id, elapsed) ?? false;
+  }
+
   /** removeGroup forgets a group; its requests in flight still finish. Returns whether it existed. */
   removeGroup(group: string): boolean {
     const entry = this.#groups.get(group);
@@ -773,6 +781,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         // Drained by `drain` (a scale-in, a replacement) while the provider still lists it ready:
         // a replacement worker must not send it new requests either. Seq 0 waits for no answer.
         if (member.draining) messages.push({ t: 'drain', group, id: member.id, seq: 0 });
+        // Its pool starts empty, and the first members of an empty pool take full weight at once.
+        const elapsed = entry.route.pool.warmingFor(member.id);
+        if (elapsed !== undefined) messages.push({ t: 'warming', group, id: member.id, elapsed });
       }
     }
     return messages;

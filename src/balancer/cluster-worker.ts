@@ -43,6 +43,9 @@ process.on('message', (message: ToWorker) => {
     case 'health':
       balancer.markHealth(message.group, message.id, message.healthy);
       break;
+    case 'warming':
+      balancer.markWarming(message.group, message.id, message.elapsed);
+      break;
     case 'drain':
       balancer.drain(message.group, message.id).then(() => send({ t: 'drained', seq: message.seq }));
       break;

@@ -12,6 +12,7 @@ export type ToWorker =
   | { t: 'remove'; group: string }
   | { t: 'health'; group: string; id: string; healthy: boolean }
   | { t: 'drain'; group: string; id: string; seq: number }
+  | { t: 'warming'; group: string; id: string; elapsed: number }
   | { t: 'purge'; selector: PurgeSelector; seq: number }
   | { t: 'invalidate'; cache: string; targets: readonly PurgeTarget[] }
   | { t: 'metrics'; seq: number }
@@ -52,7 +53,7 @@ export interface WorkerSetOptions {
   count: number;
   boot: WorkerBoot;
   logger: BalancerLogger;
-  /** Replays membership, health and drains to a fresh worker before it listens. */
+  /** Replays membership, health, drains and slow starts to a fresh worker before it listens. */
   replay: () => ToWorker[];
   /** A worker's outlier event; `worker` tells the workers apart (node:cluster's id). */
   onEvent: (name: 'ejection' | 'recovery', payload: unknown, worker: number) => void;

@@ -245,6 +245,28 @@ export class Pool {
     }
   }
 
+  /** warmingFor says how long ago member `id`'s slow start began, or undefined when it has none. */
+  warmingFor(id: string): number | undefined {
+    const since = this.#members.get(id)?.warmingSince;
+    if (since === undefined) return undefined;
+    const elapsed = this.now() - since;
+    return elapsed < this.#slowStart ? elapsed : undefined;
+  }
+
+  /**
+   * warm puts member `id` in slow start as if it had begun `elapsed` ms ago; returns whether it
+   * did (false for an unknown id, or when the ramp would be over already).
+   */
+  warm(id: string, elapsed: number): boolean {
+    const member = this.#members.get(id);
+    if (member === undefined || !(elapsed >= 0) || elapsed >= this.#slowStart) return false;
+    if (member.warmingSince === undefined) this.#warming++;
+    member.warmingSince = this.now() - elapsed;
+    member.weight = slowStartWeight(member.baseWeight, elapsed, this.#slowStart);
+    this.#eligible = undefined;
+    return true;
+  }
+
   /** setHealthy records a health-check verdict; it returns whether anything changed. */
   setHealthy(id: string, healthy: boolean): boolean {
     const member = this.#members.get(id);
