@@ -78,7 +78,8 @@ export class WorkerSet {
    */
   readonly #replayed = new Set<Worker>();
   readonly #stats = new Map<Worker, Record<string, GroupStats>>();
-  readonly #drains = new Map<number, { left: number; resolve: () => void }>();
+  /** Drains under way, each with the workers that have not answered yet. */
+  readonly #drains = new Map<number, { waiting: Set<Worker>; resolve: () => void }>();
   readonly #purges = new Map<number, { left: number; removed: number; resolve: (removed: number) => void }>();
   readonly #scrapes = new Map<number, Scrape>();
   /** Each live worker's latest metrics snapshot (from the last scrape it answered). */
@@ -123,7 +124,7 @@ export class WorkerSet {
             reject(new BalancerError('BALANCER_LISTEN_FAILED', message.message));
             break;
           case 'drained':
-            this.#drained(message.seq);
+            this.#drained(message.seq, worker);
             break;
           case 'purged':
             this.#purged(message.seq, message.removed);
@@ -160,8 +161,9 @@ export class WorkerSet {
         const last = this.#lastMetrics.get(worker);
         this.#lastMetrics.delete(worker);
         if (last !== undefined) this.#retired = addTotals(this.#retired, last);
-        // A drain waiting on this worker has nothing left there to wait for.
-        for (const seq of [...this.#drains.keys()]) this.#drained(seq);
+        // A drain waiting on this worker has nothing left there to wait for (one it answered still
+        // waits for the others).
+        for (const seq of [...this.#drains.keys()]) this.#drained(seq, worker);
         for (const seq of [...this.#purges.keys()]) this.#purged(seq, 0);
         for (const seq of [...this.#scrapes.keys()]) this.#scraped(seq, worker, undefined);
         reject(new BalancerError('BALANCER_LISTEN_FAILED', `worker exited (${signal ?? code})`));
@@ -189,7 +191,7 @@ export class WorkerSet {
     const live = this.#live();
     if (live.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#drains.set(seq, { left: live.length, resolve });
+      this.#drains.set(seq, { waiting: new Set(live), resolve });
       for (const worker of live) worker.send({ t: 'drain', group, id, seq } satisfies ToWorker);
     });
   }
@@ -215,10 +217,10 @@ export class WorkerSet {
     }
   }
 
-  #drained(seq: number): void {
+  #drained(seq: number, worker: Worker): void {
     const drain = this.#drains.get(seq);
-    if (drain === undefined) return;
-    if (--drain.left <= 0) {
+    if (drain === undefined || !drain.waiting.delete(worker)) return;
+    if (drain.waiting.size === 0) {
       this.#drains.delete(seq);
       drain.resolve();
     }

@@ -132,3 +132,47 @@ test('workers: a drain asked while a worker is being replaced reaches the replac
     `${failed} of ${n} POSTs failed when drained b stopped (statuses ${statuses.join(',')})`,
   );
 });
+
+test('workers: a worker that answered a drain and then dies does not end the drain another worker still waits on', async (t) => {
+  const s = await setUp(t);
+  // One POST held by b: exactly one worker has a request in flight there.
+  let first: Promise<number> | undefined;
+  for (let i = 0; i < 20 && s.held.length === 0; i++) {
+    const reply = post(s.agent, s.port);
+    // Answered by a, or held by b: either way it reached a backend.
+    const aBefore = s.a.requests;
+    await until(() => s.a.requests > aBefore || s.held.length > 0, 30_000, 'the POST reached a backend');
+    if (s.held.length > 0) first = reply;
+    else assert.equal(await reply, 200, 'a POST answered by a');
+  }
+  assert.ok(first !== undefined && s.held.length === 1, 'b holds one POST');
+  const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+  assert.equal(workers.length, 2, 'two workers');
+  const answered = new Promise<(typeof workers)[number]>((resolve) => {
+    for (const worker of workers)
+      worker.on('message', (message: { t?: string }) => {
+        if (message.t === 'drained') resolve(worker);
+      });
+  });
+  let resolved = false;
+  // What a provider does: the instance stops once its drain resolved.
+  const drained = s.balancer.drain('web', 'b').then(() => {
+    resolved = true;
+    s.stopB();
+  });
+  // The worker with nothing on b answers at once; it then dies and is replaced.
+  const idle = await within('the idle worker answered the drain', 20_000, answered);
+  const listening = once(cluster, 'listening');
+  idle.process.kill('SIGKILL');
+  await listening;
+  if (resolved) {
+    const status = await first;
+    assert.fail(
+      `the drain resolved while the other worker still had a POST in flight on b; b stopped, that POST got ${status}`,
+    );
+  }
+  // b answers what it held: the drain ends, and the POST succeeded.
+  for (const res of s.held.splice(0)) res.end('b');
+  await within('drain of b once its POST is answered', 20_000, drained);
+  assert.equal(await first, 200, 'the POST in flight on b during its drain');
+});
