@@ -131,3 +131,75 @@ describe('PostgreSQL primary out of connection slots', { timeout: 120_000 }, () 
     assert.equal(rows[0].n, 1, 'the read saw the replica, which has not replayed the write');
   });
 });
+
+// The first probe round has no earlier primary position to bound a replica's lag by. A replica a
+// moment behind (WAL just written, not yet replayed: a write, a checkpoint, the WAL writer's 200 ms)
+// was judged by the age of its last replayed commit instead, as old as the primary had been idle,
+// and kept from reads for holdTime from the start. Here the replica applies commits 400 ms late.
+describe('PostgreSQL: the first probe round, a replica a moment behind an idle primary', {
+  timeout: 120_000,
+}, () => {
+  const APPLY_DELAY = 400;
+  const LAG = 1000;
+  let admin: pg.Pool;
+  let replicaAdmin: pg.Pool;
+  let primaryPool: pg.Pool;
+  let replicaPool: pg.Pool;
+  let db: ReplicaRouter<PgResult>;
+
+  before(async () => {
+    await ensureBusyPostgresReplication();
+    admin = pool(PG_PRIMARY_PORT, 2);
+    replicaAdmin = pool(PG_REPLICA_PORT, 2);
+    await replicaAdmin.query('SELECT pg_wal_replay_resume()');
+    await replicaAdmin.query(`ALTER SYSTEM SET recovery_min_apply_delay = '${APPLY_DELAY}ms'`);
+    await replicaAdmin.query('SELECT pg_reload_conf()');
+    await admin.query('CREATE TABLE IF NOT EXISTS replicas_first_round (v int NOT NULL)');
+    primaryPool = pool(PG_PRIMARY_PORT);
+    replicaPool = pool(PG_REPLICA_PORT);
+  });
+
+  after(async () => {
+    await db?.close();
+    await replicaAdmin?.query('ALTER SYSTEM RESET recovery_min_apply_delay').catch(() => {});
+    await replicaAdmin?.query('SELECT pg_reload_conf()').catch(() => {});
+    await Promise.all([admin, replicaAdmin, primaryPool, replicaPool].map((p) => p?.end()));
+  });
+
+  it('is admitted at once when it replays the primary position within the round', async () => {
+    // A commit the replica has replayed, then idle: its age passes maxLag.
+    await admin.query('INSERT INTO replicas_first_round VALUES (1)');
+    const { rows } = await admin.query('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    await until(
+      async () =>
+        (
+          await replicaAdmin.query(
+            `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn
+                AND clock_timestamp() - pg_last_xact_replay_timestamp() > interval '${LAG + 100} ms' AS old`,
+            [rows[0].lsn],
+          )
+        ).rows[0].old === true,
+      20_000,
+      'the last replayed commit older than maxLag',
+    );
+    // A write the replica applies APPLY_DELAY ms late, and the router starts at once.
+    await admin.query('INSERT INTO replicas_first_round VALUES (2)');
+    db = createPgRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'first-round',
+      maxLag: LAG,
+      probeInterval: 60_000,
+      staleAfter: 120_000,
+    });
+    db.on('error', () => {});
+    await db.start();
+    const r1 = db.status()[0];
+    assert.equal(
+      r1?.eligible,
+      true,
+      `r1, ${APPLY_DELAY} ms behind, not admitted by the first round: ${r1?.reason}, lag ${r1?.lag} ms from ${r1?.source}`,
+    );
+    assert.ok((r1?.lag ?? Number.POSITIVE_INFINITY) <= LAG, `r1's lag ${r1?.lag} ms`);
+  });
+});

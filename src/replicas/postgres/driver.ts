@@ -15,7 +15,7 @@ import { type DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import type { Statement } from '../statement.js';
 import { isRetryablePgRead, normalizePgError, refusedAsWritePg } from './errors.js';
-import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn } from './lag.js';
+import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn, replayedUpTo } from './lag.js';
 
 /** PgResult is what a query through a PostgreSQL router returns: node-postgres's own result. */
 // biome-ignore lint/suspicious/noExplicitAny: rows are whatever the caller's SQL selects, as in pg itself.
@@ -57,6 +57,8 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   #history: LsnSample[] = [];
   /** The primary's system identifier, from the last round that reached it. */
   #primarySystem: string | null = null;
+  /** Whether a round has read the primary's position: later rounds have one to bound lag by. */
+  #sampled = false;
   /** Targets whose system identifier cannot be read: probed without it. */
   readonly #noIdentity = new Set<string>();
   #report: (error: ReplicaError) => void = () => {};
@@ -127,11 +129,14 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   async probe(now: number, timeout: number): Promise<ProbeRound> {
     let primaryLsn: bigint | null = null;
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
+    const first = !this.#sampled;
+    let sampledAt = Date.now();
     try {
       const result = await this.#probeIdentified(PRIMARY, PRIMARY_PROBE, PRIMARY_POSITION, timeout);
       const text = result.rows[0]?.lsn as string;
       this.#primarySystem = (result.rows[0]?.system as string | null) ?? null;
       primaryLsn = parseLsn(text);
+      sampledAt = Date.now();
       primary.reachable = true;
       primary.position = text;
       this.#history = appendLsnSample(this.#history, { at: now, lsn: primaryLsn }, this.#historyWindow);
@@ -140,9 +145,11 @@ export class PgDriver implements ReplicaDriver<PgResult> {
       primary.error = failure;
       primary.up = failure.sqlState === TOO_MANY_CONNECTIONS;
     }
+    const catchUp = first && primaryLsn !== null ? { lsn: primaryLsn, at: sampledAt } : null;
     const replicas = await Promise.all(
-      this.replicaNames.map((name) => this.#probeReplica(name, primaryLsn, now, timeout)),
+      this.replicaNames.map((name) => this.#probeReplica(name, primaryLsn, now, timeout, catchUp)),
     );
+    if (primaryLsn !== null) this.#sampled = true;
     return { primary, replicas };
   }
 
@@ -151,6 +158,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     primaryLsn: bigint | null,
     now: number,
     timeout: number,
+    catchUp: { lsn: bigint; at: number } | null,
   ): Promise<ReplicaSample> {
     try {
       const result = await this.#probeIdentified(name, REPLICA_PROBE, REPLICA_READING, timeout);
@@ -187,10 +195,45 @@ export class PgDriver implements ReplicaDriver<PgResult> {
         this.#history,
         now,
       );
+      if (catchUp !== null && estimate.source !== 'caught-up' && estimate.source !== 'not-a-replica') {
+        const replayed = await this.#awaitReplay(name, catchUp, timeout);
+        // The tighter of the two upper bounds, as estimatePgLag takes.
+        if (replayed !== null && (estimate.lag === null || replayed.lag < estimate.lag))
+          return {
+            name,
+            reachable: true,
+            lag: replayed.lag,
+            position: replayed.position,
+            source: 'wal-history',
+          };
+      }
       return { name, reachable: true, lag: estimate.lag, position: row.replay, source: estimate.source };
     } catch (error) {
       return unreachableSample(name, normalizePgError(error, name));
     }
+  }
+
+  /**
+   * awaitReplay is for the first round, which has no earlier primary position to bound lag by: a
+   * replica a moment behind (WAL just written, or not yet flushed by the WAL writer) was judged by the
+   * age of its last replayed commit, as old as the primary had been idle, and kept from reads for
+   * holdTime from the start. It waits up to half the probe timeout for the replica to replay the
+   * position read this round; its lag is then at most the time since that read.
+   */
+  async #awaitReplay(
+    name: string,
+    sample: { lsn: bigint; at: number },
+    timeout: number,
+  ): Promise<{ lag: number; position: string } | null> {
+    const deadline = Date.now() + timeout / 2;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const result = await this.#probeQuery(name, REPLAY_POSITION, timeout);
+      const replay = (result.rows[0]?.replay as string | null) ?? null;
+      if (replay !== null && replayedUpTo(parseLsn(replay), sample.lsn))
+        return { lag: Date.now() - sample.at, position: replay };
+    }
+    return null;
   }
 
   /**
