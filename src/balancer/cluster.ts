@@ -80,7 +80,11 @@ export class WorkerSet {
   readonly #stats = new Map<Worker, Record<string, GroupStats>>();
   /** Drains under way, each with the workers that have not answered yet. */
   readonly #drains = new Map<number, { waiting: Set<Worker>; resolve: () => void }>();
-  readonly #purges = new Map<number, { left: number; removed: number; resolve: (removed: number) => void }>();
+  /** Purges under way, each with the workers that have not answered yet. */
+  readonly #purges = new Map<
+    number,
+    { waiting: Set<Worker>; removed: number; resolve: (removed: number) => void }
+  >();
   readonly #scrapes = new Map<number, Scrape>();
   /** Each live worker's latest metrics snapshot (from the last scrape it answered). */
   readonly #lastMetrics = new Map<Worker, MetricsSnapshot>();
@@ -127,7 +131,7 @@ export class WorkerSet {
             this.#drained(message.seq, worker);
             break;
           case 'purged':
-            this.#purged(message.seq, message.removed);
+            this.#purged(message.seq, worker, message.removed);
             break;
           case 'invalidate':
             // An unsafe request changed these URLs: the other workers' memory caches still hold them.
@@ -164,7 +168,7 @@ export class WorkerSet {
         // A drain waiting on this worker has nothing left there to wait for (one it answered still
         // waits for the others).
         for (const seq of [...this.#drains.keys()]) this.#drained(seq, worker);
-        for (const seq of [...this.#purges.keys()]) this.#purged(seq, 0);
+        for (const seq of [...this.#purges.keys()]) this.#purged(seq, worker, 0);
         for (const seq of [...this.#scrapes.keys()]) this.#scraped(seq, worker, undefined);
         reject(new BalancerError('BALANCER_LISTEN_FAILED', `worker exited (${signal ?? code})`));
         this.#options.onExit?.(worker.id);
@@ -202,16 +206,16 @@ export class WorkerSet {
     const live = this.#live();
     if (live.length === 0) return Promise.resolve(0);
     return new Promise((resolve) => {
-      this.#purges.set(seq, { left: live.length, removed: 0, resolve });
+      this.#purges.set(seq, { waiting: new Set(live), removed: 0, resolve });
       for (const worker of live) worker.send({ t: 'purge', selector, seq } satisfies ToWorker);
     });
   }
 
-  #purged(seq: number, removed: number): void {
+  #purged(seq: number, worker: Worker, removed: number): void {
     const purge = this.#purges.get(seq);
-    if (purge === undefined) return;
+    if (purge === undefined || !purge.waiting.delete(worker)) return;
     purge.removed += removed;
-    if (--purge.left <= 0) {
+    if (purge.waiting.size === 0) {
       this.#purges.delete(seq);
       purge.resolve(purge.removed);
     }
