@@ -117,6 +117,11 @@ export class WorkerSet {
       worker.on('message', (message: FromWorker) => {
         switch (message.t) {
           case 'ready':
+            // Booting when close() began, it missed that message (it had no listener yet).
+            if (this.#closing) {
+              worker.send({ t: 'close' } satisfies ToWorker);
+              break;
+            }
             for (const m of this.#options.replay()) worker.send(m);
             this.#replayed.add(worker);
             worker.send({ t: 'listen' } satisfies ToWorker);
