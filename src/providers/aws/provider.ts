@@ -708,18 +708,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       ),
     );
     const version = String(created.LaunchTemplateVersion?.VersionNumber ?? '$Latest');
-    await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
-      this.#clients!.autoScaling.send(
-        new as.UpdateAutoScalingGroupCommand({
-          AutoScalingGroupName: this.#config.autoScalingGroup,
-          LaunchTemplate: {
-            ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
-            Version: version,
-          },
-        }),
-        { abortSignal },
-      ),
-    );
+    await this.#launchFrom(template, version);
     const minHealthy = refreshMinHealthyPercentage(
       this.#config.minHealthyPercentage,
       this.#options.minInstances,
@@ -771,26 +760,31 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       );
   }
 
+  /** launchFrom makes the group launch from `version` of its launch template (UpdateAutoScalingGroup). */
+  async #launchFrom(template: { id?: string; name?: string }, version: string): Promise<void> {
+    const { as } = this.#sdk!;
+    await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
+      this.#clients!.autoScaling.send(
+        new as.UpdateAutoScalingGroupCommand({
+          AutoScalingGroupName: this.#config.autoScalingGroup,
+          LaunchTemplate: {
+            ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
+            Version: version,
+          },
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+
   /** putVersionBack makes the group launch from the template version it had before a resize again. */
   async #putVersionBack(
     template: { id?: string; name?: string; version?: string },
     created: string,
   ): Promise<boolean> {
-    const { as } = this.#sdk!;
     const previous = template.version ?? '$Default';
     try {
-      await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
-        this.#clients!.autoScaling.send(
-          new as.UpdateAutoScalingGroupCommand({
-            AutoScalingGroupName: this.#config.autoScalingGroup,
-            LaunchTemplate: {
-              ...(template.id ? { LaunchTemplateId: template.id } : { LaunchTemplateName: template.name }),
-              Version: previous,
-            },
-          }),
-          { abortSignal },
-        ),
-      );
+      await this.#launchFrom(template, previous);
       this.#logger.warn(
         { group: this.#options.group, version: previous },
         `${this.#config.autoScalingGroup}: launch template version ${previous} put back (version ${created} is no longer the group's)`,
