@@ -6,19 +6,7 @@ import { test } from 'node:test';
 import { Balancer } from '../../src/balancer/index.js';
 import type { BalancerAlgorithm } from '../../src/config/types.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { config, ready, startBackend } from './helpers.js';
-
-/** mulberry32 is a small seeded PRNG so runs are repeatable. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { config, mulberry32, ready, startBackend } from './helpers.js';
 
 async function named(t: TestContext, name: string, delayMs = 0) {
   return startBackend(t, (_req, res) => {

@@ -6,36 +6,10 @@ import { test } from 'node:test';
 import { type BackendInstance, Balancer } from '../../src/balancer/index.js';
 import type { BalancerAlgorithm } from '../../src/config/types.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { config, startBackend } from './helpers.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { config, get, mulberry32, startBackend } from './helpers.js';
 
 async function named(t: TestContext, name: string) {
   return startBackend(t, (_req, res) => res.end(name));
-}
-
-function get(agent: http.Agent, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
 }
 
 /** sequential sends `total` GETs one after another and counts answers per backend. */
