@@ -49,6 +49,18 @@ export function ensureBusyPostgresReplication(): Promise<void> {
   });
 }
 
+/** MARIADB_DELAYED_* are a pair only first-round.test.ts uses: it sets MASTER_DELAY on the replica. */
+export const MARIADB_DELAYED_PRIMARY_PORT = 3345;
+export const MARIADB_DELAYED_REPLICA_PORT = 3346;
+
+/** ensureDelayedMariadbReplication creates or starts first-round.test.ts's own pair (idempotent). */
+export function ensureDelayedMariadbReplication(): Promise<void> {
+  return script('mariadb-replica.sh', ['up'], {
+    SCALEPLANE_MARIADB_PRIMARY_PORT: String(MARIADB_DELAYED_PRIMARY_PORT),
+    SCALEPLANE_MARIADB_REPLICA_PORTS: String(MARIADB_DELAYED_REPLICA_PORT),
+  });
+}
+
 const pgEnv = {
   SCALEPLANE_PG_PRIMARY_PORT: String(PG_PRIMARY_PORT),
   SCALEPLANE_PG_REPLICA_PORTS: String(PG_REPLICA_PORT),

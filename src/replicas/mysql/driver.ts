@@ -77,6 +77,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #clusterToken: string | null = null;
   /** Router time of the first round that knew the token: it was on the primary by then. */
   #tokenSince: number | null = null;
+  /** Whether a round has measured a replica by the heartbeat: later ones find last round's there. */
+  #heartbeatSeen = false;
   #statusStatement = 'SHOW REPLICA STATUS';
   /** Each target's probe connection; a pool that is not mysql2's own is probed through itself. */
   readonly #probes = new Map<string, ProbeConnection<mysql.Connection>>();
@@ -228,16 +230,25 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
 
   async probe(now: number, timeout: number): Promise<ProbeRound> {
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
+    /** This round's heartbeat, in the first round only: a replica is given a moment to apply it. */
+    let written: string | null = null;
     try {
       if (!this.#prepared) await withTimeout(this.prepare(), timeout, 'prepare');
       if (this.#heartbeatReady) {
         try {
-          await this.#onProbe(
+          written = await this.#onProbe(
             PRIMARY,
-            (query) =>
-              query(`REPLACE INTO ${this.#table} (server_id, ts) VALUES (?, UNIX_TIMESTAMP(NOW(6)))`, [
+            async (query) => {
+              await query(`REPLACE INTO ${this.#table} (server_id, ts) VALUES (?, UNIX_TIMESTAMP(NOW(6)))`, [
                 this.#serverId,
-              ]),
+              ]);
+              if (this.#heartbeatSeen) return null;
+              const [rows] = await query(
+                `SELECT CAST(ts AS CHAR) AS ts FROM ${this.#table} WHERE server_id = ?`,
+                [this.#serverId],
+              );
+              return emptyToNull(rows[0]?.ts);
+            },
             timeout,
             'heartbeat',
           );
@@ -268,14 +279,25 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
     if (this.#clusterToken !== null) this.#tokenSince ??= now;
     const replicas = await Promise.all(
-      this.replicaNames.map((name) => this.#probeReplica(name, now, timeout)),
+      this.replicaNames.map((name) => this.#probeReplica(name, now, timeout, written)),
     );
+    if (replicas.some((r) => r.source === 'heartbeat')) this.#heartbeatSeen = true;
     return { primary, replicas };
   }
 
-  async #probeReplica(name: string, now: number, timeout: number): Promise<ReplicaSample> {
+  async #probeReplica(
+    name: string,
+    now: number,
+    timeout: number,
+    written: string | null,
+  ): Promise<ReplicaSample> {
     try {
-      return await this.#onProbe(name, (query) => this.#measure(name, query, now), timeout, `${name} probe`);
+      return await this.#onProbe(
+        name,
+        (query) => this.#measure(name, query, now, written, timeout),
+        timeout,
+        `${name} probe`,
+      );
     } catch (error) {
       return unreachableSample(name, normalizeMysqlError(error, name));
     }
@@ -304,7 +326,13 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     );
   }
 
-  async #measure(name: string, query: RowQuery, now: number): Promise<ReplicaSample> {
+  async #measure(
+    name: string,
+    query: RowQuery,
+    now: number,
+    written: string | null,
+    timeout: number,
+  ): Promise<ReplicaSample> {
     const positionVariable =
       this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_slave_pos' : '@@GLOBAL.gtid_executed';
     // Whether the replica lacks the primary's cluster token (no heartbeat table, or no token row).
@@ -336,10 +364,11 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
             ),
           };
         if (row !== undefined && row.age !== null) {
+          const arrived = written === null ? null : await this.#awaitHeartbeat(query, written, timeout);
           return {
             name,
             reachable: true,
-            lag: lagFromHeartbeat(row.age),
+            lag: lagFromHeartbeat(arrived ?? row.age),
             position: emptyToNull(row.position),
             source: 'heartbeat',
           };
@@ -365,6 +394,25 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       position: emptyToNull(positionRows[0]?.position),
       source: 'replica-status',
     };
+  }
+
+  /**
+   * awaitHeartbeat is for the first round: the replica's heartbeat row is whichever router last wrote
+   * it, as old as the table has been idle, until this round's arrives; a replica a moment behind (the
+   * heartbeat in flight, a DDL ahead of it) was kept from reads for holdTime from the start. It waits
+   * up to half the probe timeout for this round's heartbeat and gives its age, else null.
+   */
+  async #awaitHeartbeat(query: RowQuery, written: string, timeout: number): Promise<number | null> {
+    const deadline = Date.now() + timeout / 2;
+    for (;;) {
+      const [rows] = await query(
+        `SELECT (UNIX_TIMESTAMP(NOW(6)) - ts) * 1000e0 AS age, ts >= ? AS arrived FROM ${this.#table} WHERE server_id = ?`,
+        [written, this.#serverId],
+      );
+      if (Number(rows[0]?.arrived) === 1) return Number(rows[0]?.age);
+      if (Date.now() >= deadline) return null;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   async #replicaStatus(query: RowQuery): Promise<ReplicaStatusRow | undefined> {
