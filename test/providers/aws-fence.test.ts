@@ -2,7 +2,8 @@
 // `drain_timeout` 30 s, three instances are 90 s of action after the one fence check of scaleTo.
 // A leader deposed meanwhile (its lease lost to a partition, a pause) must not terminate the next
 // one: its successor counts it. The fence is asked right before each termination, as the local
-// provider asks it right before each SIGTERM; so is each instance's stop of an in-place resize.
+// provider asks it right before each SIGTERM; so is each instance's stop of an in-place resize,
+// and the rollback of an instance refresh that failed or ran out of time while the leader waited.
 // Against AwsServer (see aws-server.ts), through the SDK clients, with the provider built by
 // createProvider from YAML as the app builds it.
 import assert from 'node:assert/strict';
@@ -15,9 +16,19 @@ import { AwsServer } from './aws-server.js';
 process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
-/** deposedAtDrain builds the group's provider as the app does, deposed during its drain number `at`. */
-async function deposedAtDrain(t: TestContext, existing: number, min: number, at = 2) {
-  const server = new AwsServer();
+/**
+ * deposedAtDrain builds the group's provider as the app does, deposed during its drain number `at`;
+ * `yaml`: more keys of the group, `fake`: AwsServer's options.
+ */
+async function deposedAtDrain(
+  t: TestContext,
+  existing: number,
+  min: number,
+  at = 2,
+  yaml: string[] = [],
+  fake: { launchMs?: number } = {},
+) {
+  const server = new AwsServer(fake);
   await server.start();
   t.after(() => server.close());
   server.addInstances(existing);
@@ -33,6 +44,7 @@ async function deposedAtDrain(t: TestContext, existing: number, min: number, at 
       '    poll_interval: 40ms',
       `    min_instances: ${min}`,
       '    max_instances: 6',
+      ...yaml.map((line) => `    ${line}`),
     ].join('\n'),
     { baseDir: '/srv/app' },
   );
@@ -111,4 +123,42 @@ describe('aws scale-in and the fence', () => {
     );
     assert.equal(server.instances.get(victim)?.lifecycle, 'InService', `${victim} stays in service`);
   });
+
+  for (const ending of ['ends Failed', 'runs out of time'] as const)
+    it(`a leader deposed while its instance refresh ran, which then ${ending}, cancels nothing and puts no version back`, async (t) => {
+      // New instances stay Pending for a minute: the refresh (100% floor) ends only as the test says.
+      const { server, provider, state } = await deposedAtDrain(
+        t,
+        2,
+        0,
+        0,
+        ['min_healthy_percentage: 100', `scale_timeout: ${ending === 'runs out of time' ? '1s' : '60s'}`],
+        { launchMs: 60_000 },
+      );
+      const resizing = provider.resize!({ instanceType: 't3.large' }).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      await until(() => server.refresh !== undefined, 5000, 'the instance refresh started');
+      // The lease is lost while the refresh runs; the next leader owns the group from here on.
+      state.leading = false;
+      const sent = server.requests.length;
+      const version = server.group.template!.version;
+      if (ending === 'ends Failed') server.refresh!.status = 'Failed';
+      const err = await resizing;
+      const changes = server.requests.slice(sent).filter((r) => !r.action.startsWith('Describe'));
+      assert.deepEqual(
+        changes.map((r) => r.action),
+        [],
+        `the deposed leader changed the group after its refresh ${ending} (asked the fence: ${state.asked.join('; ') || 'never'})`,
+      );
+      assert.equal(err?.code, 'FENCED', `the resize did not fail as FENCED: ${String(err)}`);
+      assert.equal(
+        server.group.template!.version,
+        version,
+        `the group launches from version ${version}, the resize's, until the next leader decides`,
+      );
+      if (ending === 'runs out of time')
+        assert.equal(server.refresh?.status, 'InProgress', 'the refresh is left running, not cancelled');
+    });
 });

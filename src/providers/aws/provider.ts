@@ -58,7 +58,8 @@ export interface AwsProviderOptions {
   /**
    * Rejects (FENCED) when this controller no longer leads; asked right before each termination of
    * a scale-in, each instance's stop of an in-place resize and a replacement's Unhealthy mark, after
-   * that instance's drain: the
+   * that instance's drain, and before the rollback of a failed instance refresh (its cancel, the
+   * version put back), which outlasts resize's check by up to the timeout: the
    * drains outlast the fence check of scaleTo or resize (drain_timeout each), and a controller
    * deposed meanwhile must not take away an instance its successor counts. @defaultValue every
    * change allowed
@@ -647,7 +648,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * running is cancelled (CancelInstanceRefresh: it stops where it stands), and the group is put
    * back on the launch template version it had, unless it no longer launches the resize's (an
    * auto rollback of AWS, or another client, set one since). Instances the refresh replaced keep
-   * the new type; later launches get the type from before. Returns the error the resize fails with.
+   * the new type; later launches get the type from before. Returns the error the resize fails with;
+   * rejects with the fence's refusal (FENCED) if it refuses the cancel or the version put back.
    */
   async #undoRefresh(
     id: string | undefined,
@@ -659,16 +661,31 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   ): Promise<ProviderError> {
     const { as } = this.#sdk!;
     const asg = this.#config.autoScalingGroup;
+    // The refresh outlasts resize's fence check (up to the timeout): a controller deposed while it
+    // waited cancels nothing and puts no version back, undoing what its successor may have done.
+    let refused = false;
+    const fence = (what: string) =>
+      this.#options.fence?.(what).catch((err: unknown) => {
+        refused = true;
+        this.#logger.warn(
+          { err, group: this.#options.group, refresh: id },
+          `${asg}: after the failed instance refresh ${id}, ${what} refused: this controller no longer leads; the refresh and the group's version are left for the next one`,
+        );
+        throw err;
+      });
     try {
-      if (active)
+      if (active) {
+        await fence(`cancel instance refresh ${id}`);
         await this.#call('CancelInstanceRefresh', (abortSignal) =>
           this.#clients!.autoScaling.send(
             new as.CancelInstanceRefreshCommand({ AutoScalingGroupName: asg }),
             { abortSignal },
           ),
         );
+      }
       await this.#describeGroup();
       if (this.#launchTemplate?.version !== version) return failure;
+      await fence(`put launch template version ${template.version ?? '$Default'} back`);
       if (!(await this.#putVersionBack(template, version))) return failure;
       onRevert();
       return new ProviderError(
@@ -677,6 +694,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         { cause: failure },
       );
     } catch (err) {
+      if (refused) throw err;
       this.#logger.error(
         { err, group: this.#options.group, refresh: id },
         `${asg}: after the failed instance refresh ${id}, ${active ? 'cancelling it' : 'reading the group'} failed: the group may still launch version ${version} (the new size)`,
