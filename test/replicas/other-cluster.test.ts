@@ -292,3 +292,95 @@ describe('MariaDB: a replica of another cluster that has no heartbeat table', { 
     assert.equal(db.status()[0]?.reason, 'LagAboveMax', `r1's reason: ${db.status()[0]?.reason}`);
   });
 });
+
+// The primary refuses the cluster token's read at start (the router's user not yet granted INSERT on
+// the heartbeat table, say): once it takes it, the replica of another cluster must be found out.
+describe('MariaDB: the cluster token refused at start', { timeout: 120_000 }, () => {
+  const LATE = 'test.replicas_other_cluster_late';
+  const USER = 'sp_token_late';
+  let admin: MysqlPool;
+  let primaryPool: MysqlPool;
+  let replicaPool: MysqlPool;
+  let itsPrimary: MysqlPool;
+  let db: ReplicaRouter<MysqlResult>;
+  const errors: ReplicaError[] = [];
+
+  before(async () => {
+    await ensureSteadyMariadbReplication();
+    admin = mariadbPool(MARIADB_OTHER_PRIMARY_PORT);
+    replicaPool = mariadbPool(MARIADB_STEADY_REPLICA_PORT);
+    itsPrimary = mariadbPool(MARIADB_STEADY_PRIMARY_PORT);
+    // The other cluster's heartbeat table, with its own token, replicated to the steady replica.
+    await itsPrimary.query(`DROP TABLE IF EXISTS ${LATE}`);
+    await itsPrimary.query(
+      `CREATE TABLE ${LATE} (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DECIMAL(20,6) NOT NULL) ENGINE=InnoDB`,
+    );
+    await itsPrimary.query(`INSERT INTO ${LATE} (server_id, ts) VALUES (0, 424242)`);
+    await until(
+      async () => {
+        const [rows] = await replicaPool
+          .query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${LATE} WHERE server_id = 0`)
+          .catch(() => [[]] as unknown as [RowDataPacket[]]);
+        return Number(rows[0]?.n) === 1;
+      },
+      20_000,
+      'the other cluster’s token on the steady replica',
+    );
+    await admin.query(`DROP TABLE IF EXISTS ${LATE}`);
+    await admin.query(
+      `CREATE TABLE ${LATE} (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DECIMAL(20,6) NOT NULL) ENGINE=InnoDB`,
+    );
+    await admin.query(`DROP USER IF EXISTS '${USER}'@'127.0.0.1'`);
+    await admin.query(`CREATE USER '${USER}'@'127.0.0.1'`);
+    await admin.query(`GRANT SELECT, CREATE ON test.* TO '${USER}'@'127.0.0.1'`);
+    primaryPool = mysql.createPool({
+      host: '127.0.0.1',
+      port: MARIADB_OTHER_PRIMARY_PORT,
+      user: USER,
+      database: 'test',
+      connectionLimit: 4,
+    });
+  });
+
+  after(async () => {
+    await db?.close();
+    await admin?.query(`DROP USER IF EXISTS '${USER}'@'127.0.0.1'`).catch(() => {});
+    await admin?.query(`DROP TABLE IF EXISTS ${LATE}`).catch(() => {});
+    await itsPrimary?.query(`DROP TABLE IF EXISTS ${LATE}`).catch(() => {});
+    await Promise.all([admin, primaryPool, replicaPool, itsPrimary].map((p) => p?.end()));
+  });
+
+  it('reads the token once the primary takes it, and then excludes the replica', async () => {
+    db = createMysqlRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'other-cluster-late',
+      heartbeatTable: LATE,
+    });
+    db.on('error', (error) => errors.push(error));
+    await db.start();
+    assert.ok(
+      errors.some((e) => /INSERT command denied/i.test(e.message)),
+      `the refused token read is reported: ${errors.map((e) => e.message).join('; ')}`,
+    );
+
+    await admin.query(`GRANT INSERT, DELETE ON ${LATE} TO '${USER}'@'127.0.0.1'`);
+    const rounds: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      await db.probeNow();
+      const r1 = db.status()[0];
+      rounds.push(`${r1?.source}/${r1?.eligible}`);
+    }
+    assert.equal(
+      rounds.at(-1),
+      'other-cluster/false',
+      `r1 replicates ${MARIADB_STEADY_PRIMARY_PORT}, not ${MARIADB_OTHER_PRIMARY_PORT}; three rounds after the primary takes the token, r1 (source/eligible): ${rounds.join(', ')}`,
+    );
+    const denied = errors.filter((e) => /command denied/i.test(e.message));
+    assert.equal(
+      denied.length,
+      2,
+      `the token read and the heartbeat refused, each reported once: ${errors.map((e) => e.message).join('; ')}`,
+    );
+  });
+});

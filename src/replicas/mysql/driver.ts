@@ -77,6 +77,10 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #clusterToken: string | null = null;
   /** Router time of the first round that knew the token: it was on the primary by then. */
   #tokenSince: number | null = null;
+  /** The token is still to be read: at start, and after a refused read. */
+  #tokenPending = true;
+  /** The last token failure reported (code/errno), so that a refusal each round is reported once. */
+  #tokenFailure: string | null = null;
   /** Whether a round has measured a replica by the heartbeat: later ones find last round's there. */
   #heartbeatSeen = false;
   #statusStatement = 'SHOW REPLICA STATUS';
@@ -124,11 +128,37 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     this.#serverId = Number(row.id);
     this.#prepared = true;
     if (this.#table !== null) {
-      await this.#pool(PRIMARY).query(
-        `CREATE TABLE IF NOT EXISTS ${this.#table} (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DECIMAL(20,6) NOT NULL) ENGINE=InnoDB`,
-      );
+      await this.#pool(PRIMARY).query(this.#createTable());
       this.#heartbeatReady = true;
-      this.#clusterToken = await this.#primaryClusterToken();
+      await this.#readClusterToken((read) => read);
+    }
+  }
+
+  #createTable(): string {
+    return `CREATE TABLE IF NOT EXISTS ${this.#table} (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DECIMAL(20,6) NOT NULL) ENGINE=InnoDB`;
+  }
+
+  /**
+   * readClusterToken reads the token while it is pending (`bound` limits the read). A refused read
+   * leaves it pending for a later round: before, one refusal at start (a privilege missing for a
+   * moment) left the process without the other-cluster check for good.
+   */
+  async #readClusterToken(bound: (read: Promise<string | null>) => Promise<string | null>): Promise<void> {
+    if (!this.#tokenPending) return;
+    if (this.#serverId === CLUSTER_TOKEN_ID) {
+      this.#tokenPending = false;
+      return;
+    }
+    try {
+      this.#clusterToken = await bound(this.#primaryClusterToken());
+      this.#tokenPending = this.#clusterToken === null;
+      this.#tokenFailure = null;
+    } catch (error) {
+      // Without a token (no INSERT privilege, say) replicas are measured as before, unchecked.
+      const failure = normalizeMysqlError(error, PRIMARY);
+      const kind = `${failure.code}/${failure.errno ?? ''}`;
+      if (kind !== this.#tokenFailure) this.#report(failure);
+      this.#tokenFailure = kind;
     }
   }
 
@@ -139,23 +169,16 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
    * write heartbeats had a fresh row under that key, and looked as fresh as its own primary.
    */
   async #primaryClusterToken(): Promise<string | null> {
-    if (this.#serverId === CLUSTER_TOKEN_ID) return null;
     const pool = this.#pool(PRIMARY);
-    try {
-      await pool.query(
-        `INSERT IGNORE INTO ${this.#table} (server_id, ts) VALUES (?, FLOOR(1 + RAND() * 99999999999999))`,
-        [CLUSTER_TOKEN_ID],
-      );
-      const [rows] = await pool.query<RowDataPacket[]>(
-        `SELECT CAST(FLOOR(ts) AS CHAR) AS token FROM ${this.#table} WHERE server_id = ?`,
-        [CLUSTER_TOKEN_ID],
-      );
-      return emptyToNull(rows[0]?.token);
-    } catch (error) {
-      // Without a token (no INSERT privilege, say) replicas are measured as before, unchecked.
-      this.#report(normalizeMysqlError(error, PRIMARY));
-      return null;
-    }
+    await pool.query(
+      `INSERT IGNORE INTO ${this.#table} (server_id, ts) VALUES (?, FLOOR(1 + RAND() * 99999999999999))`,
+      [CLUSTER_TOKEN_ID],
+    );
+    const [rows] = await pool.query<RowDataPacket[]>(
+      `SELECT CAST(FLOOR(ts) AS CHAR) AS token FROM ${this.#table} WHERE server_id = ?`,
+      [CLUSTER_TOKEN_ID],
+    );
+    return emptyToNull(rows[0]?.token);
   }
 
   async query(
@@ -254,6 +277,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
           );
           this.#heartbeatMeasures = !this.#heartbeatRefused;
           this.#heartbeatRefused = false;
+          // The primary took a write to the table: a token read refused so far is tried again.
+          await this.#readClusterToken((read) => withTimeout(read, timeout, 'cluster token'));
         } catch (error) {
           const failure = normalizeMysqlError(error, PRIMARY);
           if (failure.code === 'REPLICA_CONNECTION') throw error;
