@@ -117,3 +117,71 @@ describe('MariaDB heartbeat refused for a while', { timeout: 120_000 }, () => {
     );
   });
 });
+
+// The heartbeat table dropped on the primary while the router runs (a cleanup script, a schema reset):
+// the drop replicates, and the router must create the table again as at start.
+describe('MariaDB heartbeat table dropped while the router runs', { timeout: 120_000 }, () => {
+  const DROPPED = 'replicas_hb_dropped';
+  let admin: Pool;
+  let primaryPool: Pool;
+  let replicaPool: Pool;
+  let db: ReplicaRouter<MysqlResult>;
+  const errors: ReplicaError[] = [];
+
+  before(async () => {
+    await ensureSteadyMariadbReplication();
+    admin = pool(MARIADB_STEADY_PRIMARY_PORT, 'scaleplane_admin', 'scaleplane');
+    await admin.query(`DROP TABLE IF EXISTS ${DROPPED}`);
+    primaryPool = pool(MARIADB_STEADY_PRIMARY_PORT, 'scaleplane_admin', 'scaleplane');
+    replicaPool = pool(MARIADB_STEADY_REPLICA_PORT, 'scaleplane_admin', 'scaleplane');
+  });
+
+  after(async () => {
+    await db?.close();
+    await Promise.all([primaryPool, replicaPool].map((p) => p?.end()));
+    await admin?.query(`DROP TABLE IF EXISTS ${DROPPED}`).catch(() => {});
+    await admin?.end();
+  });
+
+  it('creates the table again and measures by the heartbeat again', async () => {
+    db = createMysqlRouter({
+      primary: primaryPool,
+      replicas: { r1: replicaPool },
+      name: 'hb-dropped',
+      heartbeatTable: DROPPED,
+    });
+    db.on('error', (error) => errors.push(error));
+    await db.start();
+    await until(
+      async () => {
+        await db.probeNow();
+        return db.status()[0]?.source === 'heartbeat';
+      },
+      20_000,
+      'lag measured by the heartbeat',
+    );
+
+    await admin.query(`DROP TABLE ${DROPPED}`);
+    const sources: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      await db.probeNow();
+      const r1 = db.status()[0];
+      sources.push(`${r1?.source}/${r1?.eligible}`);
+    }
+    assert.equal(
+      sources.at(-1),
+      'heartbeat/true',
+      `four rounds after the heartbeat table was dropped, r1 is measured (source/eligible): ${sources.join(', ')}`,
+    );
+    const [rows] = await admin.query<mysql.RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM ${DROPPED} WHERE server_id = 0`,
+    );
+    assert.equal(Number(rows[0]?.n), 1, 'the recreated table holds a cluster token');
+    const missing = errors.filter((e) => /doesn't exist/i.test(e.message));
+    assert.equal(
+      missing.length,
+      1,
+      `the missing table is reported once: ${errors.map((e) => e.message).join('; ')}`,
+    );
+  });
+});

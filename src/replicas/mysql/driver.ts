@@ -77,10 +77,12 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #clusterToken: string | null = null;
   /** Router time of the first round that knew the token: it was on the primary by then. */
   #tokenSince: number | null = null;
-  /** The token is still to be read: at start, and after a refused read. */
+  /** The token is still to be read: at start, and after a refused read or a recreated table. */
   #tokenPending = true;
   /** The last token failure reported (code/errno), so that a refusal each round is reported once. */
   #tokenFailure: string | null = null;
+  /** The last failure to recreate a dropped heartbeat table reported, likewise. */
+  #createFailure: string | null = null;
   /** Whether a round has measured a replica by the heartbeat: later ones find last round's there. */
   #heartbeatSeen = false;
   #statusStatement = 'SHOW REPLICA STATUS';
@@ -179,6 +181,27 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       [CLUSTER_TOKEN_ID],
     );
     return emptyToNull(rows[0]?.token);
+  }
+
+  /**
+   * recreateTable creates the heartbeat table again after the write found it gone (dropped on the
+   * primary while the router runs), as at start, with a new token to read: the drop and the new table
+   * replicate. Only on that failure, one CREATE per round at most. Before, the write failed each
+   * round for good and lag stayed on SHOW REPLICA STATUS.
+   */
+  async #recreateTable(timeout: number): Promise<void> {
+    try {
+      await this.#onProbe(PRIMARY, (query) => query(this.#createTable()), timeout, 'heartbeat table');
+      this.#createFailure = null;
+      this.#clusterToken = null;
+      this.#tokenSince = null;
+      this.#tokenPending = true;
+    } catch (error) {
+      const failure = normalizeMysqlError(error, PRIMARY);
+      const kind = `${failure.code}/${failure.errno ?? ''}`;
+      if (kind !== this.#createFailure) this.#report(failure);
+      this.#createFailure = kind;
+    }
   }
 
   async query(
@@ -282,6 +305,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         } catch (error) {
           const failure = normalizeMysqlError(error, PRIMARY);
           if (failure.code === 'REPLICA_CONNECTION') throw error;
+          if ((error as { errno?: unknown }).errno === ER_NO_SUCH_TABLE) await this.#recreateTable(timeout);
           // A primary that refuses the heartbeat (privileges, read-only) leaves this round's lag to SHOW
           // REPLICA STATUS; the next round writes it again. Before, one refusal (a switchover's read-only
           // moment, a privilege revoked and granted back) left the process on SHOW REPLICA STATUS for good.
