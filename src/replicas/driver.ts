@@ -23,6 +23,24 @@ export function unreachableSample(name: string, error: ReplicaError): ReplicaSam
   return { name, reachable: false, lag: null, position: null, source: 'none', error };
 }
 
+/**
+ * otherClusterSample is what a probe reports for a replica that replicates another cluster (`what`
+ * says how that showed): reachable, but its lag against this primary means nothing, so no reads.
+ */
+export function otherClusterSample(name: string, what: string): ReplicaSample {
+  return {
+    name,
+    reachable: true,
+    lag: null,
+    position: null,
+    source: 'other-cluster',
+    error: new ReplicaError(
+      'REPLICA_PROBE',
+      `${name} replicates another cluster (${what}): no reads until it replicates the primary`,
+    ),
+  };
+}
+
 /** ProbeRound is one probe of the primary and every replica. */
 export interface ProbeRound {
   primary: {

@@ -28,6 +28,31 @@ function pool(port: number, user: string, password: string): Pool {
   });
 }
 
+/**
+ * startOnHeartbeat starts a router over the two pools with heartbeat table `table`, its errors
+ * collected in `errors`, and resolves once r1's lag is measured by the heartbeat.
+ */
+async function startOnHeartbeat(
+  primary: Pool,
+  replica: Pool,
+  name: string,
+  table: string,
+  errors: ReplicaError[],
+): Promise<ReplicaRouter<MysqlResult>> {
+  const db = createMysqlRouter({ primary, replicas: { r1: replica }, name, heartbeatTable: table });
+  db.on('error', (error) => errors.push(error));
+  await db.start();
+  await until(
+    async () => {
+      await db.probeNow();
+      return db.status()[0]?.source === 'heartbeat';
+    },
+    20_000,
+    'lag measured by the heartbeat',
+  );
+  return db;
+}
+
 describe('MariaDB heartbeat refused for a while', { timeout: 120_000 }, () => {
   let admin: Pool;
   let primaryPool: Pool;
@@ -75,22 +100,7 @@ describe('MariaDB heartbeat refused for a while', { timeout: 120_000 }, () => {
   });
 
   it('lag is measured by the heartbeat again once the primary takes it again', async () => {
-    db = createMysqlRouter({
-      primary: primaryPool,
-      replicas: { r1: replicaPool },
-      name: 'hb-resume',
-      heartbeatTable: TABLE,
-    });
-    db.on('error', (error) => errors.push(error));
-    await db.start();
-    await until(
-      async () => {
-        await db.probeNow();
-        return db.status()[0]?.source === 'heartbeat';
-      },
-      20_000,
-      'lag measured by the heartbeat',
-    );
+    db = await startOnHeartbeat(primaryPool, replicaPool, 'hb-resume', TABLE, errors);
 
     await admin.query(`REVOKE INSERT ON scaleplane_test.${TABLE} FROM '${USER}'@'127.0.0.1'`);
     await db.probeNow();
@@ -144,22 +154,7 @@ describe('MariaDB heartbeat table dropped while the router runs', { timeout: 120
   });
 
   it('creates the table again and measures by the heartbeat again', async () => {
-    db = createMysqlRouter({
-      primary: primaryPool,
-      replicas: { r1: replicaPool },
-      name: 'hb-dropped',
-      heartbeatTable: DROPPED,
-    });
-    db.on('error', (error) => errors.push(error));
-    await db.start();
-    await until(
-      async () => {
-        await db.probeNow();
-        return db.status()[0]?.source === 'heartbeat';
-      },
-      20_000,
-      'lag measured by the heartbeat',
-    );
+    db = await startOnHeartbeat(primaryPool, replicaPool, 'hb-dropped', DROPPED, errors);
 
     await admin.query(`DROP TABLE ${DROPPED}`);
     const sources: string[] = [];

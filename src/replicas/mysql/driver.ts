@@ -9,6 +9,7 @@ import type {
 } from 'mysql2/promise';
 import type { SqlDialect } from '../classify.js';
 import {
+  otherClusterSample,
   PRIMARY,
   type ProbeRound,
   type Queryable,
@@ -401,17 +402,10 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         const token = emptyToNull(row?.token);
         tokenMissing = token === null;
         if (this.#clusterToken !== null && token !== null && token !== this.#clusterToken)
-          return {
+          return otherClusterSample(
             name,
-            reachable: true,
-            lag: null,
-            position: null,
-            source: 'other-cluster',
-            error: new ReplicaError(
-              'REPLICA_PROBE',
-              `${name} replicates another cluster (its heartbeat table's cluster token ${token}; the primary's is ${this.#clusterToken}): no reads until it replicates the primary`,
-            ),
-          };
+            `its heartbeat table's cluster token ${token}; the primary's is ${this.#clusterToken}`,
+          );
         if (row !== undefined && row.age !== null) {
           const arrived = written === null ? null : await this.#awaitHeartbeat(query, written, timeout);
           return {

@@ -1,6 +1,7 @@
 import pg, { type Pool, type PoolClient, type QueryConfig, type QueryResult } from 'pg';
 import type { SqlDialect } from '../classify.js';
 import {
+  otherClusterSample,
   PRIMARY,
   type ProbeRound,
   type Queryable,
@@ -173,17 +174,10 @@ export class PgDriver implements ReplicaDriver<PgResult> {
       // following another primary looked caught up (lag 0) and served that cluster's data.
       const system = row.system ?? null;
       if (this.#primarySystem !== null && system !== null && system !== this.#primarySystem)
-        return {
+        return otherClusterSample(
           name,
-          reachable: true,
-          lag: null,
-          position: null,
-          source: 'other-cluster',
-          error: new ReplicaError(
-            'REPLICA_PROBE',
-            `${name} replicates another cluster (system identifier ${system}; the primary's is ${this.#primarySystem}): no reads until it replicates the primary`,
-          ),
-        };
+          `system identifier ${system}; the primary's is ${this.#primarySystem}`,
+        );
       const estimate = estimatePgLag(
         {
           inRecovery: row.recovery,
