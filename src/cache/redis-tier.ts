@@ -20,6 +20,7 @@ import { type CacheError, RedisTierError } from './errors.js';
 import type { ResolvedRedis } from './options.js';
 import { defineScripts, type ScriptCommands } from './scripts.js';
 import { StallWatch } from './stall-watch.js';
+import { PRUNE_EVERY_WRITES, pruneTagSample } from './tag-prune.js';
 
 /** RedisClient is what the tier drives: a standalone/Sentinel `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -160,6 +161,7 @@ export class RedisTier {
   #breaker: BreakerState = initialBreakerState();
   #queue: QueuedWrite[] = [];
   #writeSeq = 0;
+  #tagWrites = 0;
   #flushing = false;
   #up = false;
   #closed = false;
@@ -320,7 +322,7 @@ export class RedisTier {
     return Promise.all([
       client.set(key, text, 'PX', ttlMs),
       ...tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)),
-    ]);
+    ]).then(() => this.#pruneTags(client, tagKeys));
   }
 
   /**
@@ -339,7 +341,24 @@ export class RedisTier {
     const scripts = client as unknown as ScriptCommands;
     if ((await scripts.scaleplaneSetIfUnchanged(key, seen, text, ttlMs)) !== 1) return false;
     await Promise.all(tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)));
+    await this.#pruneTags(client, tagKeys);
     return true;
+  }
+
+  /**
+   * #pruneTags prunes the indexes just written to on every PRUNE_EVERY_WRITES-th tagged write (see
+   * tag-prune.ts). A prune that fails is only reported: the write itself succeeded, and a later
+   * prune finds what this one missed.
+   */
+  async #pruneTags(client: RedisClient, tagKeys: readonly string[]): Promise<void> {
+    if (++this.#tagWrites % PRUNE_EVERY_WRITES !== 0) return;
+    try {
+      await Promise.all(tagKeys.map((tagKey) => pruneTagSample(client, tagKey)));
+    } catch (error) {
+      this.#hooks.error(
+        new RedisTierError('CACHE_REDIS_COMMAND', 'set', 'tag index prune failed', { cause: error }),
+      );
+    }
   }
 
   /**

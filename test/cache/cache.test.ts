@@ -4,6 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { type CacheError, CacheOptionError, createCache } from '../../src/cache/index.js';
+import { defineScripts } from '../../src/cache/scripts.js';
+import { pruneTagSample } from '../../src/cache/tag-prune.js';
 import { until } from '../helpers/until.js';
 import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from './helpers.js';
 
@@ -618,4 +620,64 @@ test("keys named like the cache's own (__tag:…, __lock:…) are values of thei
   gate.open();
   assert.equal(await loading, 'k');
   assert.deepEqual(errors, [], 'errors');
+});
+
+test('a tag index drops the keys that expired or were evicted, and keeps every live one', async (t) => {
+  const own = uniquePrefix('tagprune');
+  t.after(() => cleanupPrefix(admin, own));
+  const a = closing(
+    t,
+    createCache({ prefix: own, redis: { url: SHARED_REDIS_URL }, memory: false, ttl: 3_600_000 }),
+  );
+  const errors: string[] = [];
+  a.on('error', (error) => errors.push(`${error.code}: ${error.message}`));
+  assert.equal(await a.ready(), true, 'a.ready()');
+  const live = Array.from({ length: 10 }, (_, i) => `live-${i}`);
+  for (const key of live) await a.set(key, key, { tags: ['products'] });
+  // Search results keyed by query: each written once, then gone (expired or evicted; UNLINK stands
+  // in for both, as Redis removes the key the same way).
+  for (let i = 0; i < 400; i++) {
+    await a.set(`search-${i}`, i, { tags: ['products'] });
+    await admin.unlink(`${own}search-${i}`);
+  }
+  const index = await admin.smembers(`${own}__tag:products`);
+  assert.ok(
+    index.length < 60,
+    `the index holds ${index.length} members for 10 live keys (410 without pruning)`,
+  );
+  const missing = live.filter((key) => !index.includes(`${own}${key}`));
+  assert.deepEqual(missing, [], 'live keys pruned from their tag index');
+  assert.ok((await admin.pttl(`${own}__tag:products`)) > 0, 'the index keeps its expiry');
+  await a.deleteByTag('products');
+  for (const key of live) assert.equal(await a.get(key), undefined, `${key} survived deleteByTag`);
+  assert.deepEqual(errors, [], 'errors');
+});
+
+test('a prune puts back a member written again between its check and its removal', async (t) => {
+  const own = uniquePrefix('tagrevive');
+  t.after(() => cleanupPrefix(admin, own));
+  const tagKey = `${own}__tag:t`;
+  const raced = `${own}raced`;
+  await admin.sadd(tagKey, raced);
+  await admin.pexpire(tagKey, 60_000);
+  // The writer's SET and TAG_ADD land after the prune saw `raced` missing, before its SREM returns:
+  // the SREM emptied the index (deleting it, and its expiry), so the writer's SADD was lost too.
+  const racing = new Proxy(admin, {
+    get(target, name, receiver) {
+      if (name !== 'srem') return Reflect.get(target, name, receiver);
+      return async (key: string, ...members: string[]) => {
+        await target.sadd(key, raced);
+        await target.set(raced, 'v', 'PX', 30_000);
+        return target.srem(key, ...members);
+      };
+    },
+  });
+  defineScripts(admin);
+  assert.equal(await pruneTagSample(racing, tagKey), 0, 'members removed');
+  assert.deepEqual(await admin.smembers(tagKey), [raced], 'the index after the prune');
+  const ttl = await admin.pttl(tagKey);
+  assert.ok(
+    ttl > 0 && ttl <= 30_000,
+    `the index's expiry after the prune: ${ttl} ms (covering the key's 30 s)`,
+  );
 });
