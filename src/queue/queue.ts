@@ -46,7 +46,10 @@ export type QueueOptions = CommonQueueOptions &
 
 /** PublishOptions shapes one job. */
 export interface PublishOptions {
-  /** Job identity for idempotency; NATS de-duplicates on it. @defaultValue a random UUID */
+  /**
+   * Job identity for idempotency; NATS de-duplicates on it. A non-empty string of at most 255 bytes
+   * (UTF-8) without CR or LF, valid on every broker. @defaultValue a random UUID
+   */
   id?: string;
   /** ms before the job may run. @defaultValue 0 */
   delay?: number;
@@ -132,6 +135,8 @@ export class Queue extends EventEmitter {
     const delay = options.delay ?? 0;
     if (!(delay >= 0) || !Number.isFinite(delay))
       throw new InvalidArgumentError('delay', 'must be a finite number >= 0');
+    if (options.id !== undefined) validateJobId(options.id);
+    if (options.priority !== undefined) validatePriority(options.priority);
     if (this.#pending >= this.#maxPending) {
       const error = new QueueError('QUEUE_BUFFER_FULL', `${this.#pending} publishes await confirmation`);
       this.#report(error);
@@ -228,6 +233,38 @@ export class Queue extends EventEmitter {
 function validateName(queue: string): void {
   if (!/^[A-Za-z0-9_-]{1,100}$/.test(queue))
     throw new InvalidArgumentError('queue', 'use 1-100 letters, digits, "_" or "-" (valid on every broker)');
+}
+
+/**
+ * validateJobId rejects a job id some broker cannot carry, before anything is sent. Before, an
+ * empty (or non-string) id was stored and confirmed, then dead-lettered unrun as a malformed
+ * message by every worker; an id over 255 bytes (RabbitMQ's message-id is an AMQP short string) or
+ * a non-string one was re-sent until `publishTimeout` and reported as QUEUE_PUBLISH_TIMEOUT ("may
+ * still arrive"); one with CR or LF (NATS carries it as the Nats-Msg-Id header) was refused naming
+ * `payload`.
+ */
+function validateJobId(id: unknown): void {
+  if (typeof id !== 'string' || id === '') throw new InvalidArgumentError('id', 'must be a non-empty string');
+  const bytes = Buffer.byteLength(id, 'utf8');
+  if (bytes > MAX_JOB_ID_BYTES)
+    throw new InvalidArgumentError(
+      'id',
+      `is ${bytes} bytes in UTF-8; at most ${MAX_JOB_ID_BYTES} (RabbitMQ's message-id limit)`,
+    );
+  if (/[\r\n]/.test(id))
+    throw new InvalidArgumentError('id', 'must not contain CR or LF (a NATS header value)');
+}
+
+/** MAX_JOB_ID_BYTES is the longest job id, in UTF-8 bytes: an AMQP short string. */
+const MAX_JOB_ID_BYTES = 255;
+
+/**
+ * validatePriority rejects a priority outside AMQP's octet: on RabbitMQ classic queues one was
+ * re-sent until `publishTimeout` (amqplib cannot encode it) and reported as QUEUE_PUBLISH_TIMEOUT.
+ */
+function validatePriority(priority: unknown): void {
+  if (!Number.isInteger(priority) || (priority as number) < 0 || (priority as number) > 255)
+    throw new InvalidArgumentError('priority', 'must be an integer from 0 to 255');
 }
 
 function createBackend(options: QueueOptions, context: BackendContext): QueueBackend {
