@@ -20,7 +20,7 @@ import { type CacheError, RedisTierError } from './errors.js';
 import type { ResolvedRedis } from './options.js';
 import { defineScripts, type ScriptCommands } from './scripts.js';
 import { StallWatch } from './stall-watch.js';
-import { PRUNE_EVERY_WRITES, pruneTagSample } from './tag-prune.js';
+import { PRUNE_EVERY_WRITES, pruneTagSample, type TagIndex } from './tag-prune.js';
 
 /** RedisClient is what the tier drives: a standalone/Sentinel `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -353,7 +353,7 @@ export class RedisTier {
   async #pruneTags(client: RedisClient, tagKeys: readonly string[]): Promise<void> {
     if (++this.#tagWrites % PRUNE_EVERY_WRITES !== 0) return;
     try {
-      await Promise.all(tagKeys.map((tagKey) => pruneTagSample(client, tagKey)));
+      await Promise.all(tagKeys.map((tagKey) => pruneTagSample(client, cacheTagIndex(client, tagKey))));
     } catch (error) {
       this.#hooks.error(
         new RedisTierError('CACHE_REDIS_COMMAND', 'set', 'tag index prune failed', { cause: error }),
@@ -551,5 +551,17 @@ export class RedisTier {
     this.#hooks.error(
       new RedisTierError('CACHE_REDIS_UNAVAILABLE', 'connection', String(error), { cause: error }),
     );
+  };
+}
+
+/** cacheTagIndex is the cache's tag set `tagKey` for a prune: members are value keys, put back by TAG_ADD. */
+export function cacheTagIndex(client: RedisClient, tagKey: string): TagIndex {
+  const scripts = client as unknown as ScriptCommands;
+  return {
+    indexKey: tagKey,
+    keyOf: (member) => member,
+    // A key without expiry (-1) is not one the cache wrote; indexed again all the same.
+    putBack: (member, ttlMs) =>
+      ttlMs > 0 ? scripts.scaleplaneTagAdd(tagKey, member, ttlMs) : client.sadd(tagKey, member),
   };
 }

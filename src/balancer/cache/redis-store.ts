@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { PRUNE_EVERY_WRITES, pruneTagSample } from '../../cache/tag-prune.js';
 import {
   hostOfKey,
   KEY_SCHEMES,
@@ -35,10 +36,13 @@ export class RedisHttpStore implements HttpCacheStore {
   readonly kind = 'redis';
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #onError: (err: Error) => void;
+  #taggedPuts = 0;
   #closed: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions, onError: (err: Error) => void = () => {}) {
     this.#prefix = options.keyPrefix;
+    this.#onError = onError;
     this.#redis = new Redis(options.url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -129,6 +133,34 @@ export class RedisHttpStore implements HttpCacheStore {
       multi.sadd(portsKey, keyHost).pexpire(portsKey, ttl, 'NX').pexpire(portsKey, ttl, 'GT');
     }
     await multi.exec();
+    if (response.tags.length > 0 && ++this.#taggedPuts % PRUNE_EVERY_WRITES === 0)
+      await this.#pruneTags(response.tags);
+  }
+
+  /**
+   * pruneTags drops from each tag's set keys whose entries expired or were evicted (see
+   * cache/tag-prune.ts): a tag on every search page grew a member per URL ever stored. A failed
+   * prune is only reported: the put succeeded, and a later prune finds what this one missed.
+   */
+  async #pruneTags(tags: readonly string[]): Promise<void> {
+    try {
+      await Promise.all(
+        tags.map((tag) => {
+          const tagKey = this.#tagKey(tag);
+          return pruneTagSample(this.#redis, {
+            indexKey: tagKey,
+            keyOf: (key) => this.#entryKey(key),
+            putBack: (key, ttlMs) => {
+              const multi = this.#redis.multi().sadd(tagKey, key);
+              if (ttlMs > 0) multi.pexpire(tagKey, ttlMs, 'NX').pexpire(tagKey, ttlMs, 'GT');
+              return multi.exec();
+            },
+          });
+        }),
+      );
+    } catch (err) {
+      this.#onError(err as Error);
+    }
   }
 
   async purge(selector: PurgeSelector): Promise<number> {

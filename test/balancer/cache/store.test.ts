@@ -228,3 +228,40 @@ describe('http cache store: redis', () => {
     assert.ok(!left.some((k) => k.includes('ttl.example')), "!left.some((k) => k.includes('ttl.example'))");
   });
 });
+
+describe('http cache store: redis tag sets', () => {
+  test("a tag's set drops the keys whose entries expired or were evicted, and keeps every live one", async (t) => {
+    const own = `test:http-cache-tags:${randomUUID()}:`;
+    const store = new RedisHttpStore({ url: 'redis://127.0.0.1:6379', keyPrefix: own });
+    const redis = new Redis('redis://127.0.0.1:6379');
+    t.after(async () => {
+      await store.close();
+      const keys = await redis.keys(`${own}*`);
+      if (keys.length > 0) await redis.unlink(...keys);
+      await redis.quit();
+    });
+    await store.ready();
+    const now = Date.now();
+    const tagged = response({ tags: ['product-list'], expiresAt: now + 3_600_000 });
+    const live = Array.from({ length: 10 }, (_, i) => primaryKey('shop.example', `/top/${i}`));
+    for (const key of live) await store.put(key, tagged, now);
+    // Search pages keyed by query, each stored once and then evicted (UNLINK stands in for an
+    // eviction or an expiry: Redis removes the key the same way).
+    for (let i = 0; i < 400; i++) {
+      const key = primaryKey('shop.example', `/search?q=${i}`);
+      await store.put(key, tagged, now);
+      await redis.unlink(`${own}e:${key}`);
+    }
+    const members = await redis.smembers(`${own}t:product-list`);
+    assert.ok(
+      members.length < 60,
+      `the tag's set holds ${members.length} keys for 10 live ones (410 without pruning)`,
+    );
+    assert.deepEqual(
+      live.filter((key) => !members.includes(key)),
+      [],
+      "live keys pruned from their tag's set",
+    );
+    assert.equal(await store.purge(selector({ tags: ['product-list'] })), 10, 'entries purged by the tag');
+  });
+});
