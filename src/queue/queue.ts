@@ -152,8 +152,23 @@ export class Queue extends EventEmitter {
     };
     this.#pending++;
     const signal = AbortSignal.timeout(this.#publishTimeout);
+    const stored = this.#impl.publish(envelope, Math.round(delay), signal);
+    // Counted until the backend lets go of it, after a timeout too: one still waiting for its broker
+    // holds the job (the Redis client's offline queue, a first connection), so the bound stays true.
+    stored.then(
+      () => this.#pending--,
+      () => this.#pending--,
+    );
+    // Raced here, not left to each backend: a backend waiting to connect (or, on Redis, for any
+    // reply) never looked at the signal, and publish() stayed pending for as long as its broker was
+    // unreachable, past publishTimeout.
+    let onAbort = () => {};
+    const timedOut = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
     try {
-      await this.#impl.publish(envelope, Math.round(delay), signal);
+      await Promise.race([stored, timedOut]);
     } catch (error) {
       const failure = signal.aborted
         ? new QueueError(
@@ -169,7 +184,7 @@ export class Queue extends EventEmitter {
       this.#report(failure);
       throw failure;
     } finally {
-      this.#pending--;
+      signal.removeEventListener('abort', onAbort);
     }
     this.metrics.published.inc({ queue, backend: this.backend });
     return { id: envelope.id };

@@ -1,0 +1,84 @@
+// `publish` promises QUEUE_PUBLISH_TIMEOUT once the broker has not confirmed a job within
+// `publishTimeout`. The signal was left to each backend, and none looked at it while waiting to
+// connect: with the broker unreachable from the start, publish() stayed pending on all three (still
+// pending 8 s into a 1.5 s publishTimeout), and on Redis, whose commands wait across reconnects,
+// also once a used queue's server stopped answering. A producer awaiting it (an HTTP handler) hung
+// with it. The bound below only turns a hang into a failure; nothing here measures how long it takes.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { type BackendName, createQueue, type QueueError, type QueueOptions } from '../../src/queue/index.js';
+import { pausableProxy } from '../helpers/pausable-proxy.js';
+import { uniqueName } from './helpers.js';
+
+const HANG = 15_000;
+const PUBLISH_TIMEOUT = 1000;
+const ports: Record<BackendName, number> = { rabbitmq: 5672, redis: 6379, nats: 4222 };
+
+function optionsAt(backend: BackendName, port: number): QueueOptions {
+  const common = { publishTimeout: PUBLISH_TIMEOUT, reconnect: { initial: 50, max: 200 } };
+  switch (backend) {
+    case 'rabbitmq':
+      return { backend, url: `amqp://guest:guest@127.0.0.1:${port}`, ...common };
+    case 'redis':
+      return { backend, redis: `redis://127.0.0.1:${port}`, ...common };
+    case 'nats':
+      return { backend, servers: `127.0.0.1:${port}`, ...common };
+  }
+}
+
+/** closedPort is a port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** outcomeOf says how `publish` ended: its error code, 'stored', or 'pending' after HANG ms. */
+async function outcomeOf(publish: Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`still pending after ${HANG} ms`), HANG);
+  });
+  const outcome = await Promise.race([
+    publish.then(
+      () => 'stored',
+      (error: QueueError) => error.code,
+    ),
+    hung,
+  ]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+describe('publish with the broker unreachable', { concurrency: true }, () => {
+  for (const backend of ['rabbitmq', 'redis', 'nats'] as BackendName[]) {
+    test(`publish rejects with QUEUE_PUBLISH_TIMEOUT while the broker was never reachable (${backend})`, async () => {
+      const queue = createQueue(optionsAt(backend, await closedPort()));
+      queue.on('error', () => {});
+      after(() => queue.close());
+      const outcome = await outcomeOf(queue.publish(uniqueName('never-reached'), 'job'));
+      assert.equal(outcome, 'QUEUE_PUBLISH_TIMEOUT', 'an unconfirmed publish ends at publishTimeout');
+    });
+
+    test(`publish rejects with QUEUE_PUBLISH_TIMEOUT once a used queue's broker stops answering (${backend})`, async () => {
+      const proxy = await pausableProxy(ports[backend]);
+      const queue = createQueue(optionsAt(backend, proxy.port));
+      const direct = createQueue(optionsAt(backend, ports[backend]));
+      const name = uniqueName('paused-publish');
+      queue.on('error', () => {});
+      after(async () => {
+        await direct.destroy(name).catch(() => {});
+        await direct.close();
+        await queue.close();
+        await proxy.close();
+      });
+      await queue.publish(name, 'before');
+      proxy.pause();
+      const outcome = await outcomeOf(queue.publish(name, 'while paused'));
+      assert.equal(outcome, 'QUEUE_PUBLISH_TIMEOUT', 'an unconfirmed publish ends at publishTimeout');
+    });
+  }
+});
