@@ -9,7 +9,13 @@ export const CFS_PERIOD_US = 100_000;
 
 /** CgroupLayout is where this machine's cgroups live, found at run time by `detectCgroups`. */
 export type CgroupLayout =
-  | { version: 'v1'; cpuRoot: string; memoryRoot: string }
+  | {
+      version: 'v1';
+      cpuRoot: string;
+      memoryRoot: string;
+      /** This process's `pids` cgroup, where unsized instances are tracked (see createTrackingCgroup). */
+      pidsRoot?: string;
+    }
   | { version: 'v2'; root: string };
 
 /**
@@ -62,6 +68,9 @@ export function detectCgroups(
       version: 'v1',
       cpuRoot: join(root, 'cpu', own.get('cpu') ?? '/'),
       memoryRoot: join(root, 'memory', own.get('memory') ?? '/'),
+      ...(fs.exists(join(root, 'pids', 'cgroup.procs')) && {
+        pidsRoot: join(root, 'pids', own.get('pids') ?? '/'),
+      }),
     };
   }
   return undefined;
@@ -141,6 +150,30 @@ export function createInstanceCgroup(
     );
   }
   return { dirs: created, procsFiles: created.map((dir) => join(dir, 'cgroup.procs')) };
+}
+
+/**
+ * createTrackingCgroup makes a cgroup that limits nothing for an instance without a size, only so
+ * that every process it starts can be found and stopped, as systemd gives every service a cgroup
+ * (KillMode=control-group). Signalled by process group only, a helper that left it with setsid()
+ * (a daemon, `setsid helper &`) outlived the stop and Scaleplane itself. v1: in the `pids`
+ * hierarchy (no limit is written, and neither CPU shares nor memory accounting change); v2:
+ * `scaleplane/<group>/<key>` with no controller enabled for it. Throws ProviderError UNSUPPORTED
+ * when there is no such hierarchy or the kernel refuses (not root, no delegation).
+ */
+export function createTrackingCgroup(layout: CgroupLayout, group: string, key: string): InstanceCgroup {
+  const base = layout.version === 'v1' ? layout.pidsRoot : layout.root;
+  if (base === undefined)
+    throw new ProviderError('UNSUPPORTED', 'no cgroup v1 pids hierarchy to track instances in');
+  const dir = join(base, 'scaleplane', group, key);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ProviderError('UNSUPPORTED', `cannot create cgroup ${dir}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return { dirs: [dir], procsFiles: [join(dir, 'cgroup.procs')] };
 }
 
 /** v2 only lets a child use controllers its parent enabled in `cgroup.subtree_control`. */
@@ -277,10 +310,16 @@ export function readLimits(
   return result;
 }
 
-/** cgroupShellPrefix is the `sh` text that moves the shell into each cgroup before the command runs. */
-export function cgroupShellPrefix(): string {
+/**
+ * cgroupShellPrefix is the `sh` text that moves the shell into each cgroup before the command runs.
+ * `required` (a size's limits): a refused move fails the start (exit 97); otherwise (a tracking
+ * cgroup) the instance runs on without it.
+ */
+export function cgroupShellPrefix(required = true): string {
   // The files come in through the environment, so no path is ever quoted into shell text.
-  return 'for f in $SCALEPLANE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; ';
+  return required
+    ? 'for f in $SCALEPLANE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; '
+    : 'for f in $SCALEPLANE_CGROUP_PROCS; do echo $$ 2>/dev/null > "$f"; done; ';
 }
 
 /** parseOomKills reads the `oom_kill N` line of v1 `memory.oom_control` or v2 `memory.events`; 0 without one. */

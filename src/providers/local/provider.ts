@@ -26,7 +26,9 @@ import {
   cgroupPids,
   cgroupShellPrefix,
   createInstanceCgroup,
+  createTrackingCgroup,
   detectCgroups,
+  type InstanceCgroup,
   oomKills,
   removeCgroupDirs,
   removeCgroupDirsOnceEmpty,
@@ -342,6 +344,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   /** The size from the config (`options.size`), kept to tell a saved resize from an edited config. */
   readonly #configuredSize: InstanceSize | undefined;
   #cgroups: CgroupLayout | null | undefined;
+  /** Set once a tracking cgroup could not be made: unsized instances then go without (said once). */
+  #untracked = false;
   #generation = 0;
   /** Extra instances allowed above the target while a rolling resize replaces one. */
   #surge = 0;
@@ -779,6 +783,27 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     });
   }
 
+  /**
+   * trackingCgroup gives an instance without a size a cgroup that limits nothing (see
+   * createTrackingCgroup), so that its stop, and the reaper, end what left its process group with
+   * setsid(). Undefined where none can be made (no cgroups, not root, no v2 delegation): the
+   * instance then runs as before, stopped by process group only, which is said once.
+   */
+  #trackingCgroup(slot: Slot): InstanceCgroup | undefined {
+    const layout = this.#layout();
+    if (!layout || this.#untracked) return undefined;
+    try {
+      return createTrackingCgroup(layout, this.#group, `${slot.id}-${randomBytes(3).toString('hex')}`);
+    } catch (err) {
+      this.#untracked = true;
+      this.#logger.info(
+        { group: this.#group, err },
+        `${this.#group}: instances run without a cgroup of their own (${(err as Error).message}); a stop ends each one's process group only, not a helper that left it with setsid`,
+      );
+      return undefined;
+    }
+  }
+
   #layout(): CgroupLayout | null {
     if (this.#cgroups === undefined) this.#cgroups = detectCgroups() ?? null;
     return this.#cgroups;
@@ -1015,6 +1040,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         );
         await this.#fail(slot, { code: null, signal: null }, 'cannot apply its size');
         return;
+      }
+    } else {
+      const tracking = this.#trackingCgroup(slot);
+      if (tracking) {
+        slot.cgroupDirs = [...tracking.dirs];
+        env.SCALEPLANE_CGROUP_PROCS = tracking.procsFiles.join(' ');
+        command = cgroupShellPrefix(false) + command;
       }
     }
     const [file, ...args] = [...this.#wrapper, '/bin/sh', '-c', command];
