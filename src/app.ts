@@ -50,6 +50,7 @@ import {
   createMetrics,
   DEFAULT_READ_TIMEOUT_MS,
   GroupReadings,
+  requestDurationBuckets,
   type ScaleplaneMetrics,
 } from './metrics/index.js';
 import { addressInUse, ensurePortFree, isAddressInUse } from './port-holder.js';
@@ -116,6 +117,13 @@ export class ShutdownError extends Error {
       failures.length === 1 ? { cause: failures[0] } : { cause: new AggregateError(failures) },
     );
   }
+}
+
+/** latencyTargets are the targets (ms) of every group's `latency` scaling metric. */
+function latencyTargets(config: Config): number[] {
+  return Object.values(config.groups).flatMap((group) =>
+    (group.scaling?.metrics ?? []).flatMap((metric) => (metric.type === 'latency' ? [metric.target] : [])),
+  );
 }
 
 /** describeShutdownFailure is one failure and, when it has one, its cause, on one line. */
@@ -190,7 +198,8 @@ export class Scaleplane {
       );
     this.tokenGenerated = !envToken && fileTokens.length === 0;
     this.token = envToken ?? (this.tokenGenerated ? generateToken() : undefined);
-    this.metrics = createMetrics();
+    // The latency metric reads this histogram: its buckets must be fine around each latency target.
+    this.metrics = createMetrics({ requestDurationBuckets: requestDurationBuckets(latencyTargets(config)) });
     this.balancer = new Balancer({
       config: config.balancer,
       metrics: this.metrics,

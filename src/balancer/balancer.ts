@@ -341,7 +341,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         ? undefined
         : new WorkerSet({
             count: workers,
-            boot: { config, routes: options.routes ?? [] },
+            boot: {
+              config,
+              routes: options.routes ?? [],
+              requestDurationBuckets: options.metrics.requestDurationBuckets,
+            },
             logger: this.#logger,
             replay: () => this.#replay(),
             onEvent: (name, payload, worker) => this.#onWorkerEvent(name, payload, worker),

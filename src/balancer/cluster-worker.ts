@@ -14,7 +14,10 @@ const logger: BalancerLogger = {
   warn: (fields, message) => send({ t: 'log', level: 'warn', fields: plain(fields), message }),
   error: (fields, message) => send({ t: 'log', level: 'error', fields: plain(fields), message }),
 };
-const metrics = createMetrics({ defaultMetrics: false });
+const metrics = createMetrics({
+  defaultMetrics: false,
+  ...(boot.requestDurationBuckets && { requestDurationBuckets: boot.requestDurationBuckets }),
+});
 const balancer = new Balancer({
   config: { ...boot.config, workers: 1 },
   routes: boot.routes,

@@ -43,6 +43,8 @@ interface Scrape {
 export interface WorkerBoot {
   config: BalancerConfig;
   routes: readonly RouteConfig[];
+  /** The controller process's request-duration bounds: a worker's counts are added bucket by bucket. */
+  requestDurationBuckets: readonly number[];
 }
 
 /** WORKER_ENV names the environment variable that carries a worker's WorkerBoot as JSON. */

@@ -8,6 +8,7 @@ export {
 } from './cluster.js';
 export { createMetricSource, type SourceDependencies } from './create.js';
 export { GroupReadings, type GroupReadingsOptions } from './group-readings.js';
+export { DEFAULT_REQUEST_DURATION_BUCKETS, requestDurationBuckets } from './latency-buckets.js';
 export { NatsSource, type NatsSourceOptions } from './nats.js';
 export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 export { type MemoryTarget, ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
@@ -21,7 +22,7 @@ export {
   rabbitMqManagementRequest,
 } from './rabbitmq.js';
 export { RedisSource, type RedisSourceOptions } from './redis.js';
-export { createMetrics, type ScaleplaneMetrics } from './registry.js';
+export { type CreateMetricsOptions, createMetrics, type ScaleplaneMetrics } from './registry.js';
 export {
   DEFAULT_READ_TIMEOUT_MS,
   type MetricSource,

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import { ScaleplaneRegistry } from './cluster.js';
+import { DEFAULT_REQUEST_DURATION_BUCKETS } from './latency-buckets.js';
 
 /**
  * ScaleplaneMetrics is every Prometheus series Scaleplane itself exports, on one registry.
@@ -11,6 +12,8 @@ export interface ScaleplaneMetrics {
   readonly requests: Counter<'group' | 'code'>;
   /** End-to-end latency of proxied requests. */
   readonly requestDuration: Histogram<'group'>;
+  /** requestDuration's bucket bounds, seconds: data-path workers must count in the same buckets. */
+  readonly requestDurationBuckets: readonly number[];
   /** Requests in flight through the balancer per group. */
   readonly inFlight: Gauge<'group'>;
   /** Failures talking to a backend, by kind (`connect`, `reset`, `timeout`, `no_backend`). */
@@ -37,15 +40,28 @@ export interface ScaleplaneMetrics {
   readonly providerErrors: Counter<'group'>;
 }
 
+/** CreateMetricsOptions shapes the registry createMetrics builds. */
+export interface CreateMetricsOptions {
+  /** Adds the process defaults as `scaleplane_process_*`. @defaultValue true */
+  defaultMetrics?: boolean;
+  /**
+   * Bounds of `scaleplane_request_duration_seconds`, seconds (see requestDurationBuckets, which
+   * adds those around the groups' latency targets). @defaultValue DEFAULT_REQUEST_DURATION_BUCKETS
+   */
+  requestDurationBuckets?: readonly number[];
+}
+
 /** createMetrics builds a fresh registry with Scaleplane's series and the process defaults. */
-export function createMetrics(options: { defaultMetrics?: boolean } = {}): ScaleplaneMetrics {
+export function createMetrics(options: CreateMetricsOptions = {}): ScaleplaneMetrics {
   // Data-path workers (balancer.workers) add their series to it: see ScaleplaneRegistry.
   const registry = new ScaleplaneRegistry();
   if (options.defaultMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: 'scaleplane_process_' });
   const registers = [registry];
+  const requestDurationBuckets = [...(options.requestDurationBuckets ?? DEFAULT_REQUEST_DURATION_BUCKETS)];
   return {
     registry,
+    requestDurationBuckets,
     requests: new Counter({
       name: 'scaleplane_requests_total',
       help: 'Requests proxied by the balancer, by group and status class.',
@@ -56,7 +72,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Scale
       name: 'scaleplane_request_duration_seconds',
       help: 'End-to-end latency of requests through the balancer.',
       labelNames: ['group'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: requestDurationBuckets,
       registers,
     }),
     inFlight: new Gauge({
