@@ -357,7 +357,9 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
               'ResizeGroupResponse',
               'the rolling replacement started (with a state store: answered once the store holds the resize and, local groups, the new size; Kubernetes and AWS groups: once the engine took the size, i.e. the PATCH of the pod template, or the launch template version, group update and instance refresh start); GET the group to follow it',
             ),
-            '400': error('invalid body, or a knob the group’s provider lacks; the message names the field'),
+            '400': error(
+              'invalid body, a knob the group’s provider lacks, or (local) no cgroups this controller may create; the message names the field',
+            ),
             '401': UNAUTHORIZED,
             '429': TOO_MANY,
             '403': FORBIDDEN,

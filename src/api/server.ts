@@ -373,6 +373,9 @@ export class ApiServer {
       if (!provider.resize) throw new HttpError(501, `the ${provider.kind} provider cannot resize`);
       const unsupported = unsupportedSize(provider, target);
       if (unsupported !== undefined) throw new HttpError(400, unsupported);
+      // E.g. no cgroups this process may create: every replacement would fail to start.
+      const refusal = provider.resizeRefusal?.(target);
+      if (refusal !== undefined) throw new HttpError(400, refusal);
       let started: ReturnType<Controller['resize']>;
       try {
         started = controller.resize(group, target, principal.name);

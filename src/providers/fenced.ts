@@ -88,6 +88,11 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.scaleTo(n);
   }
 
+  /** resizeRefusal passes through: it changes nothing. */
+  resizeRefusal(size: InstanceSize): string | undefined {
+    return this.#inner.resizeRefusal?.(size);
+  }
+
   /** savesSize passes through. */
   get savesSize(): boolean {
     return this.#inner.savesSize === true;

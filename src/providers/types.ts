@@ -146,6 +146,12 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   readonly resizes?: readonly (keyof InstanceSize)[];
   /**
+   * resizeRefusal says why `resize(size)` cannot work here (local: no cgroups this process may
+   * create), so the API refuses it before anything is journaled or replaced; undefined when it can.
+   * Absent: not checked.
+   */
+  resizeRefusal?(size: InstanceSize): string | undefined;
+  /**
    * replace swaps one ready instance for a fresh one, for an instance that keeps failing its health
    * checks. Local starts the new instance and waits until it is ready before the old one is drained
    * and stopped. Kubernetes and AWS hand the swap to the engine (evict the pod, mark the EC2 instance

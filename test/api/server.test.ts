@@ -257,6 +257,35 @@ describe('resize-group refuses a size the provider has no knob for', () => {
   }
 });
 
+describe('resize-group refuses a size the provider says it cannot apply here', () => {
+  // A local group where this controller may create no cgroup (not root, no v2 delegation) was
+  // answered 202; every replacement then failed to start, a crash loop, and RESIZE_FAILED later.
+  it("400 with the provider's reason, nothing journaled or resized", async (t) => {
+    const api = await startApi({ resizable: true });
+    t.after(api.close);
+    let resized = 0;
+    const reason = 'resize: needs cgroups writable by this process: EACCES';
+    Object.assign(api.provider, {
+      kind: 'local',
+      resizes: ['cpu', 'memory'],
+      resizeRefusal: () => reason,
+      resize: async () => {
+        resized++;
+      },
+    });
+    const journalled = api.journal.entries().length;
+    const res = await api.call('/api/scalability/resize-group', {
+      method: 'POST',
+      body: JSON.stringify({ group: 'web', memory: '256Mi' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(res.status, 400, `answered ${res.status}: ${res.text}`);
+    assert.equal(res.body.error, reason, "the error is not the provider's reason");
+    assert.equal(resized, 0, 'the provider was asked to resize');
+    assert.equal(api.journal.entries().length, journalled, 'the refused resize was journaled');
+  });
+});
+
 describe('resize-group reads cpu as cores or millicores only', () => {
   // Number() used to read "0x10" as 16 cores and "1e3" as 1000, and 1e-9 cores passed: a typo
   // (or an agent's guess) became a very different size on every instance.

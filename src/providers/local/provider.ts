@@ -615,10 +615,38 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (size.instanceType !== undefined)
       throw new ProviderError('UNSUPPORTED', 'local resizes cpu and memory, not instance types');
     if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
-    if ((size.cpu !== undefined || size.memory !== undefined) && !this.#layout()) {
-      throw new ProviderError('UNSUPPORTED', 'resize needs cgroups (v1 or v2) writable by this process');
-    }
+    const refusal = this.resizeRefusal(size);
+    if (refusal !== undefined) throw new ProviderError('UNSUPPORTED', refusal);
     return this.#roll(size, options?.onSizeSaved);
+  }
+
+  /**
+   * resizeRefusal says why a resize to `size` cannot work on this machine, undefined when it can:
+   * no cgroups, or none this process may create (not root, a cgroup v2 without delegation). It
+   * creates one cgroup of that size and removes it again. Checked only for a hierarchy, a resize
+   * as a user without cgroup rights was accepted (202), then each replacement failed to start
+   * ("cannot apply its size", EACCES): counted as crashes, a crash loop alerted after 6 of them
+   * and the resize failed ~10 s later saying only that no replacement became ready.
+   */
+  resizeRefusal(size: InstanceSize): string | undefined {
+    if (size.cpu === undefined && size.memory === undefined) return undefined;
+    const advice =
+      'run Scaleplane as root, or in a cgroup v2 subtree delegated to it (systemd: Delegate=yes)';
+    const layout = this.#layout();
+    if (!layout)
+      return `resize: needs cgroups (v1 or v2) with cpu and memory, and this machine has none usable`;
+    try {
+      const probe = createInstanceCgroup(
+        layout,
+        this.#group,
+        `probe-${randomBytes(3).toString('hex')}`,
+        size,
+      );
+      removeCgroupDirs(probe.dirs);
+    } catch (err) {
+      return `resize: needs cgroups writable by this process: ${(err as Error).message}; ${advice}`;
+    }
+    return undefined;
   }
 
   /**
