@@ -415,7 +415,17 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           operationId: 'stream',
           summary:
             'Server-sent events: `hello` (the groups, the last 15 minutes of samples and recent decisions), then `tick` (per-group samples and status, every second) and `decision` (each journal entry)',
-          parameters: [query('group', 'only this group', { type: 'string' })],
+          parameters: [
+            query('group', 'only this group', { type: 'string' }),
+            {
+              name: 'X-Scaleplane-Stream-Id',
+              in: 'header',
+              required: false,
+              description:
+                "the client's name for this stream: an open stream of the same token and id is closed and its slot passes to this one (a reconnect after a stall)",
+              schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+            },
+          ],
           responses: {
             '200': {
               description: 'an event stream',

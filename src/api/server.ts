@@ -150,6 +150,10 @@ export class ApiServer {
     ServerResponse,
     { authorization: string | undefined; principal: Principal }
   >();
+  /** Open live streams by token name and the client's stream id (STREAM_ID_HEADER), when it sent one. */
+  readonly #streamsById = new Map<string, ServerResponse>();
+  /** How each open live stream gives its slot back (once). */
+  readonly #streamRelease = new Map<ServerResponse, () => void>();
   readonly #refusalLog: LogThrottle;
   /** Writes the counts of refusals left out of the log once their address has gone quiet. */
   readonly #refusalSweep: NodeJS.Timeout | undefined;
@@ -311,7 +315,13 @@ export class ApiServer {
       // Before a slot is taken: `grup=web` streamed every group, as if the filter held.
       checkQuery(url, STREAM_QUERY);
       // HEAD gets the stream's head and no events: nothing held open, so no slot taken.
-      if (method === 'GET') this.#takeStreamSlot(principal, req.headers.authorization, res);
+      if (method === 'GET')
+        this.#takeStreamSlot(
+          principal,
+          req.headers.authorization,
+          res,
+          streamIdOf(req.headers[STREAM_ID_HEADER]),
+        );
       return this.#liveStream().handle(req, res, url, principal);
     }
     if (path === '/api/scalability/groups') {
@@ -521,7 +531,25 @@ export class ApiServer {
    * 429 naming the limit: without a cap, one read token could hold any number of connections (each
    * with its timers and listeners).
    */
-  #takeStreamSlot(principal: Principal, authorization: string | undefined, res: ServerResponse): void {
+  #takeStreamSlot(
+    principal: Principal,
+    authorization: string | undefined,
+    res: ServerResponse,
+    streamId: string | undefined,
+  ): void {
+    // The same page reconnecting (its client found the stream stalled): the old connection is dead
+    // to it but may look alive here for tens of minutes, until TCP gives up, holding its slot; a
+    // page on a flaky link ran out of slots (429) after max_streams_per_token stalls.
+    const key = streamId === undefined ? undefined : `${principal.name}\n${streamId}`;
+    const previous = key === undefined ? undefined : this.#streamsById.get(key);
+    if (previous) {
+      this.#streamRelease.get(previous)?.();
+      previous.destroy();
+      this.#options.logger?.warn(
+        { remote: previous.socket?.remoteAddress, token: principal.name },
+        'live stream replaced by its client reconnecting (it found the stream stalled); the old connection is closed',
+      );
+    }
     const perToken = this.#options.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN;
     const total = this.#options.maxStreams ?? DEFAULT_MAX_STREAMS;
     const mine = this.#streams.get(principal.name) ?? 0;
@@ -538,13 +566,19 @@ export class ApiServer {
     this.#streams.set(principal.name, mine + 1);
     this.#streamsOpen += 1;
     this.#streamAuthorizations.set(res, { authorization, principal });
-    res.once('close', () => {
+    if (key !== undefined) this.#streamsById.set(key, res);
+    // Once: on close, or earlier when a reconnect of the same page replaces the stream.
+    const release = () => {
+      if (!this.#streamRelease.delete(res)) return;
+      if (key !== undefined && this.#streamsById.get(key) === res) this.#streamsById.delete(key);
       this.#streamAuthorizations.delete(res);
       this.#streamsOpen -= 1;
       const left = (this.#streams.get(principal.name) ?? 1) - 1;
       if (left > 0) this.#streams.set(principal.name, left);
       else this.#streams.delete(principal.name);
-    });
+    };
+    this.#streamRelease.set(res, release);
+    res.once('close', release);
   }
 
   /**
@@ -747,6 +781,20 @@ function allow(method: string, methods: string[]): void {
 
 /** EVENTS_QUERY are the query parameters `GET /api/scalability/events` reads. */
 const EVENTS_QUERY = ['group', 'since', 'limit'] as const;
+/**
+ * STREAM_ID_HEADER names a live stream on behalf of its client (the dashboard sends one id per page):
+ * a new stream with the id of one still open, for the same token, replaces it.
+ */
+export const STREAM_ID_HEADER = 'x-scaleplane-stream-id';
+
+/** streamIdOf checks the stream id header: at most 64 letters, digits, `-` and `_`. */
+function streamIdOf(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(value))
+    throw new HttpError(400, `${STREAM_ID_HEADER}: expected 1 to 64 letters, digits, - or _`);
+  return value;
+}
+
 /** STREAM_QUERY are the query parameters `GET /api/scalability/stream` reads. */
 const STREAM_QUERY = ['group'] as const;
 

@@ -121,3 +121,56 @@ describe('live stream limits', () => {
     assert.deepEqual(statuses, [...Array(10).fill(200), 429]);
   });
 });
+
+describe('a stream reopened under its client id', () => {
+  it('replaces the open one of the same token and id, freeing its slot; another token or id does not', async (t) => {
+    const api = await startApi({ server: { maxStreamsPerToken: 1 } });
+    const aborts: AbortController[] = [];
+    const held: Response[] = [];
+    t.after(async () => {
+      for (const a of aborts) a.abort();
+      held.length = 0; // referenced here, so alive until the end
+      await api.close();
+    });
+    const open = async (token: string, id?: string) => {
+      const abort = new AbortController();
+      aborts.push(abort);
+      const res = await fetch(`${api.base}/api/scalability/stream`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(id !== undefined && { 'x-scaleplane-stream-id': id }),
+        },
+        signal: abort.signal,
+      });
+      held.push(res);
+      return res;
+    };
+    // A page whose stream stalled (the connection still open here) reconnects with the same id.
+    const stalled = await open(READ_TOKEN, 'page-1');
+    assert.equal(stalled.status, 200, 'the first stream');
+    const ended = stalled.body!.pipeTo(new WritableStream()).then(
+      () => 'ended',
+      () => 'ended',
+    );
+    const again = await open(READ_TOKEN, 'page-1');
+    assert.equal(again.status, 200, 'the reconnect of page-1 got its slot (429: the stalled stream held it)');
+    assert.equal(await ended, 'ended', 'the replaced stream was closed');
+    // Another page of the token, or no id, is a stream of its own: the limit holds.
+    const other = await open(READ_TOKEN, 'page-2');
+    assert.equal(other.status, 429, 'another id of the same token');
+    await other.arrayBuffer();
+    const none = await open(READ_TOKEN);
+    assert.equal(none.status, 429, 'no id');
+    await none.arrayBuffer();
+    // The same id under another token replaces nothing of the first token's.
+    assert.equal((await open(TOKEN, 'page-1')).status, 200, "the admin token's own stream");
+    const still = await open(READ_TOKEN);
+    assert.equal(still.status, 429, "the read token's page-1 stream was replaced by another token's");
+    await still.arrayBuffer();
+    const bad = await open(READ_TOKEN, 'not/an id');
+    assert.equal(bad.status, 400);
+    assert.deepEqual(await bad.json(), {
+      error: 'x-scaleplane-stream-id: expected 1 to 64 letters, digits, - or _',
+    });
+  });
+});

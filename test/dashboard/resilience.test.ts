@@ -138,7 +138,9 @@ describe('dashboard resilience in a real browser', { skip: chromiumMissing }, ()
   });
 
   it('a stream that goes silent without closing (a partition) is cut and opened again', async () => {
-    const api = await startApi();
+    // One stream per token: the stalled connection is still open at the API (the proxy holds it),
+    // so the reconnect gets a slot only by replacing it (before: 429 until TCP gave up on it).
+    const api = await startApi({ server: { maxStreamsPerToken: 1 } });
     const proxy = await pausableProxy(api.port);
     const page = await newPage();
     try {

@@ -6,7 +6,7 @@ import { addDecision } from '../convert.js';
 import type { DashboardSample, DecisionMark, GroupSummary, StreamHello, StreamTick } from '../types.js';
 import { clock, tokenProblem } from './format.js';
 import { GroupPanel, type ScaleAction } from './group.js';
-import { readEvents, UnauthorizedError } from './sse.js';
+import { newStreamId, readEvents, UnauthorizedError } from './sse.js';
 
 const TOKEN_KEY = 'scaleplane.token';
 /** Points kept per group in the browser: 15 minutes at one per second. */
@@ -139,6 +139,8 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
 
   useEffect(() => {
     const abort = new AbortController();
+    // One id for every connection of this sign-in: a reconnect replaces the stream it found stalled.
+    const streamId = newStreamId();
     let attempt = 0;
     const onEvent = (e: { event: string; data: string }) => {
       if (e.event === 'hello') {
@@ -172,7 +174,7 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
       while (!abort.signal.aborted) {
         let failure: unknown;
         try {
-          await readEvents('/api/scalability/stream', props.token, onEvent, abort.signal);
+          await readEvents('/api/scalability/stream', props.token, onEvent, abort.signal, { streamId });
         } catch (err) {
           if (err instanceof UnauthorizedError) {
             logout.current('The API no longer accepts this token.');

@@ -33,7 +33,7 @@ export async function readEvents(
   token: string,
   onEvent: (event: SseEvent) => void,
   signal: AbortSignal,
-  stallMs = STALL_MS,
+  { stallMs = STALL_MS, streamId }: { stallMs?: number; streamId?: string } = {},
 ): Promise<void> {
   const cut = new AbortController();
   const stop = () => cut.abort();
@@ -49,7 +49,7 @@ export async function readEvents(
   };
   watch();
   try {
-    await read(url, token, onEvent, cut.signal, watch);
+    await read(url, token, onEvent, cut.signal, watch, streamId);
   } catch (err) {
     if (stalled && !signal.aborted)
       throw new StalledError(`No data from the control API for ${stallMs / 1000} s (the connection stalled)`);
@@ -60,6 +60,15 @@ export async function readEvents(
   }
 }
 
+/**
+ * newStreamId names this page's live stream for the API (see readEvents). getRandomValues, not
+ * randomUUID: a dashboard served over plain http on a LAN address is no secure context.
+ */
+export function newStreamId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** read is readEvents without the stall watch; `alive` is called whenever bytes arrive. */
 async function read(
   url: string,
@@ -67,9 +76,16 @@ async function read(
   onEvent: (event: SseEvent) => void,
   signal: AbortSignal,
   alive: () => void,
+  streamId: string | undefined,
 ): Promise<void> {
   const res = await fetch(url, {
-    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'text/event-stream',
+      // The API ends a stream of this id still open: the one this page found stalled, which would
+      // otherwise hold one of the token's stream slots until TCP gives up on it.
+      ...(streamId !== undefined && { 'x-scaleplane-stream-id': streamId }),
+    },
     cache: 'no-store',
     signal,
   });
