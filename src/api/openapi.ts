@@ -431,6 +431,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
               description: 'an event stream',
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
+            '400': error('an unknown query parameter, or a malformed X-Scaleplane-Stream-Id'),
             '401': UNAUTHORIZED,
             '429': TOO_MANY,
             '404': error('unknown group'),
