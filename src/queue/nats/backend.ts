@@ -17,6 +17,7 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
   nanos,
+  RequestError,
 } from '@nats-io/transport-node';
 import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
@@ -56,7 +57,7 @@ export interface NatsBackendOptions {
 const CONSUMER = 'workers';
 /** ms a pull request stays open on the server; also the longest `stop()` waits for it. */
 const FETCH_EXPIRES = 1000;
-/** ms a hand-back or a retry keeps re-sending its publish before it falls back to a nak. */
+/** ms a hand-back, retry or dead letter keeps re-sending its publish (then: a nak, or a failed settle). */
 const HANDBACK_TIMEOUT = 10_000;
 const NOT_BEFORE = 'Sp-Not-Before';
 const ERROR = 'Sp-Error';
@@ -92,6 +93,15 @@ function isNotFound(error: unknown): boolean {
     error instanceof JetStreamApiError &&
     (error.code === JetStreamApiCodes.StreamNotFound || error.code === JetStreamApiCodes.ConsumerNotFound)
   );
+}
+
+/**
+ * noStreamTakes says a JetStream publish found no responder on its subject: no stream takes it. The
+ * client reports that as "jetstream is not enabled", with the request's no-responders error as cause.
+ */
+function noStreamTakes(error: unknown): boolean {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  return cause instanceof RequestError && cause.isNoResponders();
 }
 
 /** createNatsBackend runs each queue as a JetStream work-queue stream with one durable pull consumer. */
@@ -224,7 +234,15 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     }
   };
 
+  /**
+   * publishWithRetry publishes until the stream's PubAck, re-sending with the same Nats-Msg-Id until
+   * `signal`. A subject no stream takes (`queue`'s streams deleted by `destroy` in another process,
+   * or by an operator) gets them made again and the publish sent once more, as a process starting
+   * now would: before, this process's cache said they existed, and every publish of the queue was
+   * re-sent until publishTimeout, never stored (RabbitMQ and Redis declare theirs again).
+   */
   const publishWithRetry = async (
+    queue: string,
     subject: string,
     data: Uint8Array,
     msgID: string,
@@ -232,6 +250,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     hdrs?: Record<string, string>,
   ) => {
     const { js, nc } = await clients;
+    let remade = false;
     for (let n = 1; ; n++) {
       try {
         const h = headers();
@@ -249,6 +268,20 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           );
         // The retry carries the same Nats-Msg-Id, so a first copy that did land is not stored twice.
         if (signal.aborted || closed) throw error;
+        if (noStreamTakes(error) && !remade) {
+          remade = true;
+          streams.delete(queue);
+          try {
+            await ensureStreams(queue);
+          } catch (cause) {
+            throw new QueueError(
+              'QUEUE_PUBLISH_FAILED',
+              `nats: no stream takes ${subject}, and making ${natsNames(queue).stream} again failed: ${(cause as Error).message}`,
+              { cause },
+            );
+          }
+          continue;
+        }
         await new Promise((r) => setTimeout(r, backoffDelay(n, context.reconnect, context.random)));
       }
     }
@@ -263,6 +296,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       const hdrs = delay > 0 ? { [NOT_BEFORE]: String(notBefore) } : undefined;
       const { subject } = natsNames(envelope.queue);
       await publishWithRetry(
+        envelope.queue,
         delay > 0 ? delayedSubject(subject, notBefore) : subject,
         encoder.encode(JSON.stringify(envelope)),
         envelope.id,
@@ -319,6 +353,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         const job = { ...letter.job, attempt: 1, stalls: 0 };
         // A fresh Nats-Msg-Id: the original id is likely still inside the duplicate window.
         await publishWithRetry(
+          queue,
           names.subject,
           encoder.encode(JSON.stringify(job)),
           `${job.id}:dlq-retry:${letter.ref}`,
@@ -415,6 +450,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       const hdrs = delayed ? { [NOT_BEFORE]: String(notBefore) } : undefined;
       try {
         await publishWithRetry(
+          queue,
           delayed ? delayedSubject(names.subject, notBefore) : names.subject,
           encoder.encode(JSON.stringify(job)),
           `${job.id}:back:${m.seq}`,
@@ -447,6 +483,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       const notBefore = Date.now() + delay;
       try {
         await publishWithRetry(
+          queue,
           delay > 0 ? delayedSubject(names.subject, notBefore) : names.subject,
           encoder.encode(JSON.stringify(job)),
           `${job.id}:retry:${m.seq}`,
@@ -472,22 +509,22 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         ...(malformed === undefined ? {} : { malformed }),
         ack: () => settled(m.ackAck().then(() => undefined)),
         retry: (delay) => settled(retryLater(m, { ...envelope, attempt: attempt + 1, stalls }, delay)),
-        async deadLetter(error, reason) {
-          const { js } = await clients;
-          const h = headers();
-          h.set(ERROR, error.replace(/[\r\n]+/g, ' ').slice(0, 4000));
-          h.set(REASON, reason);
-          h.set(FAILED_AT, String(Date.now()));
-          await settled(
-            js
-              .publish(names.dlqSubject, encoder.encode(JSON.stringify({ ...envelope, attempt, stalls })), {
-                msgID: `${envelope.id}:dlq:${m.seq}`,
-                headers: h,
-              })
-              .then(() => m.ackAck())
-              .then(() => undefined),
-          );
-        },
+        deadLetter: (error, reason) =>
+          settled(
+            // Through publishWithRetry, so a dead-letter stream deleted meanwhile is made again.
+            publishWithRetry(
+              queue,
+              names.dlqSubject,
+              encoder.encode(JSON.stringify({ ...envelope, attempt, stalls })),
+              `${envelope.id}:dlq:${m.seq}`,
+              AbortSignal.timeout(HANDBACK_TIMEOUT),
+              {
+                [ERROR]: error.replace(/[\r\n]+/g, ' ').slice(0, 4000),
+                [REASON]: reason,
+                [FAILED_AT]: String(Date.now()),
+              },
+            ).then(() => m.ackAck().then(() => undefined)),
+          ),
         release: () => settled(handBack(m, { ...envelope, attempt, stalls })),
       };
     };
@@ -520,23 +557,55 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     };
 
     const consumeUntilStopped = async () => {
-      const { js } = await clients;
-      const consumer = await js.consumers.get(names.stream, CONSUMER);
+      const { js, jsm } = await clients;
+      let consumer = await js.consumers.get(names.stream, CONSUMER);
+      /**
+       * After a failed pull: a stream or consumer deleted under the worker (`destroy` in another
+       * process, an operator) is made again, as a worker starting now would. Before, the worker
+       * pulled from the deleted consumer for good ("consumer deleted", then "heartbeats missed"
+       * every second) and ran no job again; RabbitMQ and Redis workers declare theirs again.
+       */
+      const remake = async () => {
+        const exists = await jsm.consumers.info(names.stream, CONSUMER).then(
+          () => true,
+          (error) => {
+            if (isNotFound(error)) return false;
+            throw error;
+          },
+        );
+        if (exists || loop.stopped) return;
+        streams.delete(queue);
+        await ensureStreams(queue);
+        await ensureConsumer(queue, opts);
+        consumer = await js.consumers.get(names.stream, CONSUMER);
+      };
       try {
-        await loop.run(async (free) => {
-          const batch = await consumer.fetch({ max_messages: free, expires: FETCH_EXPIRES });
-          for await (const m of batch) {
-            if (!loop.stopped) {
-              handle(m);
-              continue;
+        await loop.run(
+          async (free) => {
+            const batch = await consumer.fetch({ max_messages: free, expires: FETCH_EXPIRES });
+            for await (const m of batch) {
+              if (!loop.stopped) {
+                handle(m);
+                continue;
+              }
+              // Published anew only after this request expired, so the request does not take it again.
+              inFlight.add(m);
+              receivedAt.set(m, Date.now());
+              held.push(m);
             }
-            // Published anew only after this request expired, so the request does not take it again.
-            inFlight.add(m);
-            receivedAt.set(m, Date.now());
-            held.push(m);
-          }
-          loop.succeeded();
-        });
+            loop.succeeded();
+          },
+          () =>
+            remake().catch((cause) =>
+              context.onError(
+                new QueueError(
+                  'QUEUE_BACKEND',
+                  `nats consumer ${queue}: cannot make its stream and consumer again`,
+                  { cause },
+                ),
+              ),
+            ),
+        );
       } finally {
         await handBackHeld();
       }
