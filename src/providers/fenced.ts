@@ -88,6 +88,14 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.scaleTo(n);
   }
 
+  /**
+   * resizes passes through, so the API refuses a knob the wrapped provider lacks (400). Missing
+   * here, every group under a lease went unchecked: an instance type on a local group was 202.
+   */
+  get resizes(): readonly (keyof InstanceSize)[] | undefined {
+    return this.#inner.resizes;
+  }
+
   /** resizeRefusal passes through: it changes nothing. */
   resizeRefusal(size: InstanceSize): string | undefined {
     return this.#inner.resizeRefusal?.(size);

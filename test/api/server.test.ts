@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { FencedProvider } from '../../src/providers/index.js';
 import { READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
 
 async function startServer() {
   const api = await startApi();
@@ -283,6 +285,34 @@ describe('resize-group refuses a size the provider says it cannot apply here', (
     assert.equal(res.body.error, reason, "the error is not the provider's reason");
     assert.equal(resized, 0, 'the provider was asked to resize');
     assert.equal(api.journal.entries().length, journalled, 'the refused resize was journaled');
+  });
+});
+
+describe('resize-group behind the HA fence', () => {
+  // With controller.state every provider is wrapped in a FencedProvider, which did not pass
+  // `resizes` through: an instance type on a local group was answered 202 and then failed.
+  it('refuses a knob the wrapped provider lacks (400), nothing resized', async (t) => {
+    const inner = new MemoryProvider('web');
+    let resized = 0;
+    Object.assign(inner, {
+      kind: 'local',
+      resizes: ['cpu', 'memory'],
+      resize: async () => {
+        resized++;
+      },
+    });
+    const fenced = new FencedProvider(inner, async () => true);
+    fenced.setToken(1);
+    const api = await startApi({ provider: fenced });
+    t.after(api.close);
+    const res = await api.call('/api/scalability/resize-group', {
+      method: 'POST',
+      body: JSON.stringify({ group: 'web', size: 't3.large' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(res.status, 400, `answered ${res.status}: ${res.text}`);
+    assert.match(res.body.error, /^size: the local provider resizes cpu and memory only$/);
+    assert.equal(resized, 0, 'the provider was asked to resize');
   });
 });
 
