@@ -725,6 +725,46 @@ describe('a pid file a dead master left', { skip: NGINX === undefined && 'nginx 
   });
 });
 
+describe('right after a reload', { skip: NGINX === undefined && 'nginx not installed' }, () => {
+  it('old workers still take new connections; synced() waits them out, and then none meets the old upstreams', async (t) => {
+    // A reload counts once the master started new workers, but the master lets the old ones accept
+    // for another 100 ms (ngx_msleep(100) before it tells them to quit): 47 of 60 connections made
+    // right after flush() here met the placeholder and got 502 "no live upstreams". nginx-scale-in
+    // started its load in that window once (3 × 502 before any scale-in): it waits on synced().
+    const dir = await nginxFolder('scaleplane-nginx-window-');
+    const port = await freePort();
+    const conf = join(dir, 'nginx.conf');
+    const include = join(dir, 'upstreams.conf');
+    t.after(async () => {
+      spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
+      await rm(dir, { recursive: true, force: true });
+    });
+    const a = await backend('a');
+    t.after(() => {
+      a.server.closeAllConnections();
+      a.server.close();
+    });
+    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
+    const config = scaleInConfig(dir, conf, include);
+    await writeFile(include, renderUpstreams([{ name: 'web', instances: [] }], config));
+    execFileSync(NGINX!, ['-c', conf]);
+    const driver = new NginxDriver({ config });
+    t.after(() => driver.close());
+    driver.update('web', []);
+    await driver.flush();
+    assert.equal(await driver.synced(10_000), true, 'the placeholder reached NGINX');
+    driver.update('web', [{ id: 'a', address: a.address, state: 'ready' }]);
+    assert.equal((await driver.flush()).reloaded, true);
+    assert.equal(await driver.synced(10_000), true, 'the workers the reload retired exited within 10 s');
+    const answers = await Promise.all(Array.from({ length: 12 }, () => get(port)));
+    assert.deepEqual(
+      [...new Set(answers)],
+      ['a'],
+      'after synced(), a new connection met a worker still on the placeholder upstream',
+    );
+  });
+});
+
 /** nextRetry resolves with the driver's next `retry` event (`events.once` would reject on its `error`). */
 function nextRetry(driver: NginxDriver): Promise<NginxRetry> {
   return new Promise((resolve) => driver.once('retry', resolve));
