@@ -148,6 +148,7 @@ const CASES: Case[] = [
     stream: true,
   },
   { method: 'get', path: '/api/scalability/stream?group=db', route: '/api/scalability/stream', status: 404 },
+  { method: 'get', path: '/api/scalability/stream?grup=web', route: '/api/scalability/stream', status: 400 },
   purge({ urls: ['/a'], tags: ['t'] }, 200, 'ok'),
   purge({ urls: ['ftp://x/a'] }, 400, 'ok'),
   { ...purge({ urls: ['/a'] }, 403, 'ok'), token: READ_TOKEN },
