@@ -40,6 +40,7 @@ import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { PipedLogFiles } from './logfiles.js';
+import { pidOneWarning } from './pid-one.js';
 import {
   localPorts,
   lostItsPort,
@@ -226,6 +227,8 @@ interface Waiter {
 }
 
 const NOOP_LOGGER: LocalProviderLogger = { info() {}, warn() {}, error() {} };
+/** Set once pidOneWarning was logged: once per process, not per group. */
+let warnedPidOne = false;
 /** Longest single readiness probe. */
 const PROBE_TIMEOUT_MS = 1000;
 /** How long to wait for a SIGKILLed group to vanish before reporting it. */
@@ -422,6 +425,11 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     // worker ends, so it is only safe from the main thread.
     const setpriv = deathSignal && isMainThread ? setprivPath() : null;
     this.#wrapper = deathSignal && setpriv ? [setpriv, '--pdeathsig', deathSignal.slice(3), '--'] : [];
+    const pidOne = warnedPidOne ? undefined : pidOneWarning(process.pid);
+    if (pidOne !== undefined) {
+      warnedPidOne = true;
+      this.#logger.warn({ group: this.#group, pid: process.pid }, pidOne);
+    }
     this.#releaseReaper = options.registry
       ? () => {}
       : this.#reaper.acquire((err) =>
