@@ -725,6 +725,36 @@ describe('a pid file a dead master left', { skip: NGINX === undefined && 'nginx 
   });
 });
 
+describe('a pid file a killed master left', { skip: NGINX === undefined && 'nginx not installed' }, () => {
+  it('naming a pid no process has: the failed reload asks whether nginx runs', async (t) => {
+    // SIGKILL (the OOM killer) leaves nginx.pid behind. `nginx -s reload` then says only
+    // `kill(N, 1) failed (3: No such process)`, where a missing pid file got "(is nginx running?)".
+    const dir = await nginxFolder('scaleplane-nginx-dead-');
+    const conf = join(dir, 'nginx.conf');
+    const include = join(dir, 'upstreams.conf');
+    await writeFile(conf, nginxConf({ dir, port: await freePort(), include, upstream: upstreamName('web') }));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const exitedProcess = spawn('true', { stdio: 'ignore' });
+    await once(exitedProcess, 'exit');
+    const pidFile = join(dir, 'nginx.pid');
+    await writeFile(pidFile, `${exitedProcess.pid}\n`);
+    const driver = new NginxDriver({ config: { ...scaleInConfig(dir, conf, include), pidFile } });
+    driver.on('error', () => {});
+    t.after(() => driver.close());
+    driver.update('web', [{ id: 'a', address: '127.0.0.1:1', state: 'ready' }]);
+    const err = await driver.flush().then(
+      () => assert.fail('a sync with no nginx running succeeded'),
+      (e: Error & { code: string }) => e,
+    );
+    assert.equal(err.code, 'NGINX_RELOAD_FAILED');
+    assert.match(
+      err.message,
+      new RegExp(`kill\\(${exitedProcess.pid}, 1\\) failed \\(3: No such process\\) \\(is nginx running\\?`),
+      'the reload of a dead master says nginx may not run',
+    );
+  });
+});
+
 describe('right after a reload', { skip: NGINX === undefined && 'nginx not installed' }, () => {
   it('old workers still take new connections; synced() waits them out, and then none meets the old upstreams', async (t) => {
     // A reload counts once the master started new workers, but the master lets the old ones accept

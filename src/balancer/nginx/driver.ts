@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
-import { nginxHint } from './hints.js';
+import { nginxHint, notRunningHint } from './hints.js';
 import { type CommandOutput, discoverPidFile } from './pid-file.js';
 import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
@@ -416,7 +416,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       return this.#fail(
         new NginxDriverError(
           'NGINX_RELOAD_FAILED',
-          `${this.#config.reloadCommand} failed: ${stderrOf(err)}${nginxHint(err, stderrOf(err), file, text) || (/PID|\.pid/.test(stderrOf(err)) ? ' (is nginx running?)' : '')}`,
+          `${this.#config.reloadCommand} failed: ${stderrOf(err)}${nginxHint(err, stderrOf(err), file, text) || notRunningHint(stderrOf(err))}`,
           {
             cause: err,
           },

@@ -28,3 +28,15 @@ export function nginxHint(err: unknown, stderr: string, includeFile: string, ren
   }
   return '';
 }
+
+/**
+ * notRunningHint is what to check after a failed `nginx -s reload` that found no master to signal,
+ * or '': a missing pid file (`open() "…/nginx.pid" failed`), or one a master killed by SIGKILL or
+ * the OOM killer left behind, whose pid no process has (`kill(N, 1) failed (3: No such process)`).
+ */
+export function notRunningHint(stderr: string): string {
+  if (/kill\(\d+, \d+\) failed \(3: /.test(stderr)) {
+    return ' (is nginx running? the pid file names a process that is gone: its master died and left it)';
+  }
+  return /PID|\.pid/.test(stderr) ? ' (is nginx running?)' : '';
+}
