@@ -240,8 +240,10 @@ export class WorkerSet {
   /**
    * metrics asks every worker for its metric series and resolves with the answers that came within
    * `timeoutMs`, plus the last-reported counters and histograms of workers that exited. A worker
-   * stuck or just replaced is left out of this scrape rather than failing it (so a sum may dip
-   * for one scrape when a live worker is slow to answer; never when one dies).
+   * stuck does not fail the scrape: its last answer stands in for it (one just replaced, with none
+   * yet, is left out). Left out, a paused worker's counts went missing from the sums for that scrape:
+   * scaleplane_requests_total read 984, 594, 640, 1127, which Prometheus takes for a counter reset,
+   * and sum(rate(scaleplane_requests_total[15s])) read 99 req/s for a steady 17.5.
    */
   metrics(timeoutMs = 2000): Promise<MetricsSnapshot[]> {
     const live = this.#live();
@@ -256,12 +258,11 @@ export class WorkerSet {
   }
 
   #scraped(seq: number, worker: Worker, snapshot: MetricsSnapshot | undefined): void {
+    // An answer that comes after its scrape finished is still the worker's latest (IPC keeps order).
+    if (snapshot !== undefined && this.#workers.has(worker)) this.#lastMetrics.set(worker, snapshot);
     const scrape = this.#scrapes.get(seq);
     if (scrape === undefined || !scrape.waiting.delete(worker)) return;
-    if (snapshot !== undefined) {
-      scrape.snapshots.set(worker, snapshot);
-      if (this.#workers.has(worker)) this.#lastMetrics.set(worker, snapshot);
-    }
+    if (snapshot !== undefined) scrape.snapshots.set(worker, snapshot);
     if (scrape.waiting.size === 0) this.#finishScrape(seq);
   }
 
@@ -272,6 +273,11 @@ export class WorkerSet {
     clearTimeout(scrape.timer);
     // A worker that answered and died since is in the retired totals now: count it there, once.
     const live = [...scrape.snapshots].filter(([worker]) => this.#workers.has(worker)).map(([, s]) => s);
+    // One that did not answer counts as it last did, so that no sum over the workers goes down.
+    for (const worker of scrape.waiting) {
+      const last = this.#workers.has(worker) ? this.#lastMetrics.get(worker) : undefined;
+      if (last !== undefined) live.push(last);
+    }
     scrape.resolve(this.#retired.length === 0 ? live : [...live, this.#retired]);
   }
 

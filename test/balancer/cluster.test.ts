@@ -91,6 +91,45 @@ test('workers: requests they serve are counted on this process registry (/metric
   assert.match(await metrics.registry.metrics(), /scaleplane_requests_total\{group="web",code="5xx"\} 1\n/);
 });
 
+test('workers: a worker that does not answer a scrape counts as it last did, so counters never go down', async (t) => {
+  const a = await startBackend(t, (_req, res) => res.end('a'));
+  const metrics = createMetrics({ defaultMetrics: false });
+  const balancer = new Balancer({ config: config({ workers: 2 }), metrics });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['a', a.address]));
+  const { port } = await balancer.listen();
+  const agent = new http.Agent({ keepAlive: false });
+  const n = 20;
+  for (let i = 0; i < n; i++) assert.equal(await get(agent, port), '200 a');
+  const served = /scaleplane_requests_total\{group="web",code="2xx"\} (\d+)\n/;
+  assert.equal((await metrics.registry.metrics()).match(served)?.[1], String(n), 'both workers answered');
+
+  // Every worker paused (SIGSTOP: a long GC, a CPU-starved container): none answers this scrape.
+  const pids = Object.values(cluster.workers ?? {}).map((w) => w!.process.pid!);
+  assert.equal(pids.length, 2, 'two data-path workers in this process');
+  const resume = () => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {}
+    }
+  };
+  t.after(resume);
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  const paused = (await metrics.registry.metrics()).match(served)?.[1];
+  resume();
+  assert.equal(
+    paused,
+    String(n),
+    `requests_total read ${paused ?? 'absent'} while the workers were paused, after ${n}: Prometheus takes a drop for a counter reset and rate() spikes`,
+  );
+  assert.match(
+    await metrics.registry.metrics(),
+    new RegExp(`scaleplane_requests_total\\{group="web",code="2xx"\\} ${n}\\n`),
+    'the workers answer again once resumed',
+  );
+});
+
 /** logs collects what the balancer (and its workers, with `worker` set) log. */
 function logs() {
   const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
