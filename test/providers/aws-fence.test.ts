@@ -161,4 +161,37 @@ describe('aws scale-in and the fence', () => {
       if (ending === 'runs out of time')
         assert.equal(server.refresh?.status, 'InProgress', 'the refresh is left running, not cancelled');
     });
+  it('a leader deposed while StartInstanceRefresh is refused puts no version back', async (t) => {
+    const { server, provider, state } = await deposedAtDrain(t, 2, 0, 0, ['min_healthy_percentage: 100']);
+    // Refused, and answered a second late: the lease is lost while the resize waits for it.
+    server.refusals.set('StartInstanceRefresh', [
+      {
+        status: 400,
+        code: 'InstanceRefreshInProgress',
+        message: 'an active instance refresh already exists',
+      },
+    ]);
+    server.slow.set('StartInstanceRefresh', 1000);
+    const resizing = provider.resize!({ instanceType: 't3.large' }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    await until(
+      () => server.requests.some((r) => r.action === 'StartInstanceRefresh'),
+      5000,
+      'StartInstanceRefresh sent',
+    );
+    state.leading = false;
+    const version = server.group.template!.version;
+    const sent = server.requests.length;
+    const err = await resizing;
+    assert.match(String(err), /active instance refresh already exists/, "the resize fails with AWS's reason");
+    const changes = server.requests.slice(sent).filter((r) => !r.action.startsWith('Describe'));
+    assert.deepEqual(
+      changes.map((r) => r.action),
+      [],
+      `the deposed leader changed the group after the refusal (asked the fence: ${state.asked.join('; ')})`,
+    );
+    assert.equal(server.group.template!.version, version, 'the version is left for the next leader');
+  });
 });

@@ -748,8 +748,20 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       ),
     ).catch(async (err: unknown) => {
       // Without its refresh the new version would reach only the instances the group launches
-      // from now on (scale-outs, replacements): a mixed group that no roll finishes.
-      await this.#putVersionBack(template, version);
+      // from now on (scale-outs, replacements): a mixed group that no roll finishes. Unless this
+      // controller was deposed while it waited: the group is then its successor's to set.
+      const what = `put launch template version ${template.version ?? '$Default'} back`;
+      const fenced = await this.#options.fence?.(what).then(
+        () => false,
+        (fenceErr: unknown) => {
+          this.#logger.warn(
+            { err: fenceErr, group: this.#options.group },
+            `${this.#config.autoScalingGroup}: StartInstanceRefresh failed, and ${what} refused: this controller no longer leads; the group's version (${version}) is left for the next one`,
+          );
+          return true;
+        },
+      );
+      if (!fenced) await this.#putVersionBack(template, version);
       throw err;
     });
     return { id: started.InstanceRefreshId, version, minHealthy };
