@@ -494,10 +494,10 @@ export class Scaleplane {
     const serves = group.role === 'service';
     if (serves) {
       this.balancer.setGroup(name, [], { healthPath: group.healthPath });
-      // Its upstream exists from the start, also while it has no instance (min_instances: 0):
-      // nginx.conf proxies to it, and NGINX refuses the whole config ("host not found in upstream")
-      // while no block defines it, which kept every group's upstreams out of NGINX.
-      this.nginx?.update(name, []);
+      // Its upstream is rendered also while it has no instance (min_instances: 0): nginx.conf
+      // proxies to it, and NGINX refuses the whole config ("host not found in upstream") while no
+      // block defines it, which kept every group's upstreams out of NGINX.
+      this.nginx?.addGroup(name);
     }
     // With standbys routing to this group's instances, a stop also waits until they took it out.
     const grace = this.#ha.drainGrace(name);

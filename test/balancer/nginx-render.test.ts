@@ -90,6 +90,37 @@ test('NginxDriver: debounced, skips unchanged text, restores the file when the t
   assert.equal(await readFile(join(dir, 'up.conf'), 'utf8'), good, 'previous file restored');
 });
 
+test('NginxDriver.addGroup: the group is rendered by the next sync, and schedules none itself', async (t) => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-render-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ran: string[] = [];
+  const driver = new NginxDriver({
+    config: { ...config, includeFile: join(dir, 'up.conf'), pidFile: join(dir, 'none.pid'), debounce: 0 },
+    run: async (command) => {
+      ran.push(command);
+    },
+  });
+  t.after(() => driver.close());
+  driver.addGroup('api');
+  assert.throws(() => driver.addGroup('a;b'), { code: 'BALANCER_INVALID_ARGUMENT' });
+  // A sync at start, before adopted instances are ready, would put the placeholder in their place.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(ran, [], 'addGroup ran no sync');
+  driver.update('web', [{ id: 'a', address: '127.0.0.1:1', state: 'ready' }]);
+  driver.addGroup('web');
+  await driver.flush();
+  const text = await readFile(join(dir, 'up.conf'), 'utf8');
+  assert.match(
+    text,
+    /upstream scaleplane_api \{[^}]*server 127\.0\.0\.1:9 down;/,
+    'api renders its placeholder',
+  );
+  assert.match(text, /upstream scaleplane_web \{[^}]*server 127\.0\.0\.1:1 /, "addGroup kept web's instance");
+});
+
 test('NginxDriver: a failed test puts the previous file back by temp file and rename, not in place', async (t) => {
   // The rollback used to rewrite the include in place (truncate, then write): a crash or a full
   // disk in between left a truncated include for the next nginx start or reload to trip over.

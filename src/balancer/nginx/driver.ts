@@ -224,6 +224,18 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     return this.#pendingRetry;
   }
 
+  /**
+   * addGroup records a group that has no instance yet, so that the next sync renders its upstream
+   * (the placeholder): nginx.conf proxies to every group's upstream, and NGINX refuses a config
+   * that names one no block defines. It schedules no sync of its own: a sync at start, before
+   * adopted instances passed their health check, would put the placeholder in place of upstreams
+   * NGINX still serves from. A group already recorded is left as it is.
+   */
+  addGroup(group: string): void {
+    upstreamName(group);
+    if (!this.#closed && !this.#groups.has(group)) this.#groups.set(group, []);
+  }
+
   /** update records a group's instances and schedules a debounced sync, which supersedes a pending retry. */
   update(group: string, instances: readonly BackendInstance[]): void {
     if (this.#closed) return;
