@@ -59,7 +59,19 @@ const REASON = 'x-sp-reason';
 /** Header carrying a per-publish token, so a `basic.return` is matched to the publish it undoes. */
 const PUBLISH_TOKEN = 'x-sp-publish';
 
-type Subscriber = (model: ChannelModel) => Promise<void>;
+/**
+ * Link is one connection pair: `publishing` carries publishes, declarations and everything but
+ * consumers, which run on `consuming`. RabbitMQ blocks a connection that publishes while a memory
+ * or disk alarm is on and stops reading it, acks included: shared, a worker that published once
+ * (a retry, a follow-up job) could ack nothing until the alarm cleared, and consumers are what
+ * clears it. The two go down and come back together.
+ */
+interface Link {
+  publishing: ChannelModel;
+  consuming: ChannelModel;
+}
+
+type Subscriber = (link: Link) => Promise<void>;
 
 /** Unconfirmed: a publish went out but its confirm never came (nack or channel closed first). */
 class Unconfirmed extends Error {
@@ -120,6 +132,9 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   const delayDeclared = new Map<string, number>();
   let closed = false;
   let model: ChannelModel | undefined;
+  /** The consumer connection paired with `model`, opened once a worker consumes (see Link). */
+  let consuming: ChannelModel | undefined;
+  let consumingOpened: Promise<ChannelModel> | undefined;
   let publisher: ConfirmChannel | undefined;
   /** Returns seen on each publisher channel, by publish token, until that publish's confirm reads them. */
   const returnsOf = new WeakMap<ConfirmChannel, Map<string, Unroutable>>();
@@ -139,36 +154,90 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   };
   resetConnected();
 
+  /** closeQuietly closes a connection whose pair went down, without waiting on the broker. */
+  const closeQuietly = (c: ChannelModel) => {
+    void settledWithin(c.close(), BROKER_GRACE);
+  };
+
+  /**
+   * openConsuming opens the consumer connection paired with `m`. When it closes, `m` is closed too,
+   * so the pair reconnects as one (its close handler does) and every consumer subscribes again.
+   */
+  const openConsuming = async (m: ChannelModel): Promise<ChannelModel> => {
+    const cm = await connect(url, { clientProperties: { connection_name: 'scaleplane-queue-consumer' } });
+    cm.on('error', (error: Error) =>
+      context.onError(new QueueError('QUEUE_CONNECTION', `rabbitmq: ${error.message}`, { cause: error })),
+    );
+    cm.on('close', () => {
+      if (consuming !== cm) return;
+      consuming = undefined;
+      if (model === m) closeQuietly(m);
+    });
+    return cm;
+  };
+
+  /** ensureConsuming resolves with the current pair, opening its consumer connection if needed. */
+  const ensureConsuming = async (): Promise<Link> => {
+    await ensureConnected();
+    const m = model;
+    if (!m) throw new QueueError('QUEUE_CONNECTION', 'rabbitmq: not connected');
+    if (consuming) return { publishing: m, consuming };
+    consumingOpened ??= openConsuming(m).finally(() => {
+      consumingOpened = undefined;
+    });
+    const cm = await consumingOpened;
+    if (closed || model !== m) {
+      closeQuietly(cm);
+      throw new QueueError(
+        'QUEUE_CONNECTION',
+        'rabbitmq: connection lost while opening the consumer connection',
+      );
+    }
+    consuming ??= cm;
+    if (consuming !== cm) closeQuietly(cm);
+    return { publishing: m, consuming };
+  };
+
   const connectLoop = async () => {
     for (let attempt = 1; !closed; attempt++) {
+      let m: ChannelModel | undefined;
       try {
-        const m = await connect(url, { clientProperties: { connection_name: 'scaleplane-queue' } });
-        m.on('error', (error: Error) =>
+        const opened = await connect(url, { clientProperties: { connection_name: 'scaleplane-queue' } });
+        m = opened;
+        opened.on('error', (error: Error) =>
           context.onError(new QueueError('QUEUE_CONNECTION', `rabbitmq: ${error.message}`, { cause: error })),
         );
-        m.on('close', () => {
-          if (model !== m) return;
+        opened.on('close', () => {
+          if (model !== opened) return;
           model = undefined;
           publisher = undefined;
+          // Its consumers go down with it: the reconnect subscribes them again on a new pair.
+          const cm = consuming;
+          consuming = undefined;
+          if (cm) closeQuietly(cm);
           resetConnected();
           if (closed) return;
           context.onConnection({ state: 'disconnected' });
           void connectLoop();
         });
-        const p = await openPublisher(m);
-        model = m;
+        const p = await openPublisher(opened);
+        const cm = subscribers.size > 0 ? await openConsuming(opened) : undefined;
+        model = opened;
         publisher = p;
-        for (const subscribe of subscribers) {
-          await subscribe(m).catch((error) =>
-            context.onError(
-              new QueueError('QUEUE_CONNECTION', 'rabbitmq: cannot resume consumer', { cause: error }),
-            ),
-          );
-        }
+        consuming = cm;
+        if (cm)
+          for (const subscribe of subscribers) {
+            await subscribe({ publishing: opened, consuming: cm }).catch((error) =>
+              context.onError(
+                new QueueError('QUEUE_CONNECTION', 'rabbitmq: cannot resume consumer', { cause: error }),
+              ),
+            );
+          }
         if (attempt > 1) context.onConnection({ state: 'connected' });
         markConnected();
         return;
       } catch (error) {
+        if (m && model !== m) closeQuietly(m);
         const delay = backoffDelay(attempt, context.reconnect, context.random);
         context.onConnection({ state: 'reconnecting', attempt, delay, error: (error as Error).message });
         await sleep(delay);
@@ -523,16 +592,21 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       if (closed) return;
       closed = true;
       subscribers.clear();
-      const m = model;
+      const links = [consuming, model].filter((c): c is ChannelModel => c !== undefined);
       model = undefined;
+      consuming = undefined;
       // The close handshake waits for the broker: one that stopped answering would hold close()
       // until the heartbeat timeout (60 s by default), or for good without heartbeats.
       // Destroyed with an error, which amqplib handles as a lost connection (it stops its heartbeat
       // timers); a plain destroy left them running, and the process up, until the heartbeat timeout.
-      if (m && !(await settledWithin(m.close(), BROKER_GRACE)))
-        (
-          m as unknown as { connection: { stream: { destroy(error: Error): void } } }
-        ).connection.stream.destroy(new Error(`rabbitmq: no answer to close within ${BROKER_GRACE} ms`));
+      await Promise.all(
+        links.map(async (c) => {
+          if (!(await settledWithin(c.close(), BROKER_GRACE)))
+            (
+              c as unknown as { connection: { stream: { destroy(error: Error): void } } }
+            ).connection.stream.destroy(new Error(`rabbitmq: no answer to close within ${BROKER_GRACE} ms`));
+        }),
+      );
     },
   };
 
@@ -733,8 +807,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       }
     };
 
-    const subscribe: Subscriber = async (m) => {
-      const ch = await m.createChannel();
+    const subscribe: Subscriber = async (link) => {
+      const ch = await link.consuming.createChannel();
       ch.on('error', (error: Error) =>
         context.onError(
           new QueueError('QUEUE_BACKEND', `rabbitmq consumer ${queue}: ${error.message}`, { cause: error }),
@@ -743,16 +817,23 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       ch.on('close', () => {
         closedChannels.add(ch);
         // A channel closed under a live connection (not by a reconnect) is reopened here.
-        if (!stopped && !closed && current?.ch === ch && model === m) void subscribe(m).catch(() => {});
+        if (!stopped && !closed && current?.ch === ch && consuming === link.consuming)
+          void subscribe(link).catch(() => {});
       });
-      await assertTopology(ch, queue, m);
+      await assertTopology(ch, queue, link.publishing);
       await ch.prefetch(opts.concurrency);
       await consumeOn(ch);
     };
 
     subscribers.add(subscribe);
-    await ensureConnected();
-    if (!current) await subscribe(model!);
+    try {
+      const link = await ensureConsuming();
+      if (!current) await subscribe(link);
+    } catch (error) {
+      // The worker calls consume() again: left registered, this one would consume beside it.
+      if (!current) subscribers.delete(subscribe);
+      throw error;
+    }
     return {
       wake: () => {},
       async stop() {
