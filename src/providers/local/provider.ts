@@ -259,6 +259,8 @@ class Slot {
   cgroupDirs: string[] = [];
   /** Started by an earlier controller: no ChildProcess, exit found by polling /proc. */
   adopted = false;
+  /** Adopted, running, answering its health path with a failure past start_timeout: kept, probed on. */
+  heldUnready = false;
   startTime: number | undefined;
   exit: ExitInfo | undefined;
   /** The last readiness probe's answer: says why a start timed out. */
@@ -1016,7 +1018,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
 
   /** settle resolves the scaleTo promises once nothing is in flight and no more can happen now. */
   #settle(): void {
-    if (this.#waiters.length === 0 || this.#slots.some((s) => s.state !== 'ready')) return;
+    // An adopted instance held unready (see watchAdopted) is as far as it gets until it passes.
+    if (this.#waiters.length === 0 || this.#slots.some((s) => s.state !== 'ready' && !s.heldUnready)) return;
     const ready = this.#slots.length;
     const target = this.#target + (this.#target > 0 ? this.#surge : 0);
     // Paused by a crash loop or refused by the fence: nothing more will happen until told again.
@@ -1745,9 +1748,30 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     };
   }
 
-  /** watchAdopted waits for an adopted instance's health path, like a start, then marks it ready. */
+  /**
+   * watchAdopted waits for an adopted instance's health path, like a start, then marks it ready.
+   * One that still runs at start_timeout and answers its health path with a failure status (a
+   * dependency down: 503) is kept, out of rotation, and probed on until it passes, exits or is
+   * stopped, as a running pod that is not Ready is kept; it no longer holds up scaleTo meanwhile.
+   * Before, a restart or takeover during such an outage killed every adopted instance at
+   * start_timeout as a failed start (their replacements then failed too, into a crash-loop pause),
+   * where the leader before it had kept them out of rotation (HeldPanic) until the dependency was
+   * back. One that does not answer at all (hung, not listening) still fails as before.
+   */
   async #watchAdopted(slot: Slot): Promise<void> {
-    const outcome = await this.#waitReady(slot);
+    let outcome = await this.#waitReady(slot);
+    while (outcome === 'timeout' && slot.lastProbe !== undefined && 'status' in slot.lastProbe) {
+      if (!slot.heldUnready) {
+        slot.heldUnready = true;
+        this.#logger.warn(
+          { group: this.#group, instance: slot.id, pid: slot.pid, status: slot.lastProbe.status },
+          `adopted ${slot.id} (pid ${slot.pid}) runs but ${this.#healthPath} answers ${slot.lastProbe.status} after ${this.#config.startTimeout} ms; kept out of rotation until it passes`,
+        );
+        this.#settle();
+      }
+      outcome = await this.#waitReady(slot);
+    }
+    slot.heldUnready = false;
     if (outcome === 'stopped') return;
     if (outcome === 'ready') {
       slot.state = 'ready';
