@@ -9,6 +9,7 @@ import {
   groupPolicy,
   initialScalingState,
   type LoadSample,
+  type MetricProposal,
   medianStartup,
   memoryOf,
   type ObservedMetric,
@@ -461,6 +462,25 @@ export class GroupController {
   }
 
   /**
+   * #publishAverages sets the CPU and memory gauges to the averages this decision used, and removes
+   * those it had none for: a metric missing (no ready instance, every sample stale), or no longer
+   * configured. Before, a gauge kept its last value: a group whose instances had all crashed read
+   * the CPU they had before, and one whose memory target switched from percent to bytes kept both.
+   */
+  #publishAverages(proposals: readonly MetricProposal[], readings: readonly ObservedMetric[]): void {
+    const average = (name: string) => proposals.find((p) => p.name === name)?.average ?? null;
+    // The memory reading's unit follows its target's: bytes for `average_value`, else percent.
+    const bytes = readings.find((r) => r.name === 'memory')?.kind === 'average';
+    const memory = average('memory');
+    const labels = { group: this.name };
+    const publish = (gauge: ScaleplaneMetrics['groupCpu'], value: number | null) =>
+      value === null ? gauge.remove(labels) : gauge.set(labels, value);
+    publish(this.#metrics.groupCpu, average('cpu'));
+    publish(this.#metrics.groupMemoryBytes, bytes ? memory : null);
+    publish(this.#metrics.groupMemoryPercent, bytes ? null : memory);
+  }
+
+  /**
    * evaluate runs one policy decision and applies it. Returns the journal entry when the desired
    * count changed (or a limit started to bite), undefined otherwise.
    */
@@ -471,7 +491,10 @@ export class GroupController {
   ): JournalEntry | undefined {
     // `mode: hpa`: the engine runs the loop, Scaleplane only watches.
     if ((this.provider as { autoscaled?: boolean }).autoscaled) return undefined;
-    if (!this.#policy) return undefined;
+    if (!this.#policy) {
+      this.#publishAverages([], []); // a reload took `scaling` away: no average is used any more
+      return undefined;
+    }
     const instances = this.provider.instances();
     this.#learnStartup(instances, now);
     const policy = this.#policy;
@@ -502,18 +525,7 @@ export class GroupController {
     const prenormalized = stage('reactive') ?? current;
     const predicted = stage('predicted');
     const stabilized = stage('stabilized') ?? predicted ?? prenormalized;
-    for (const p of decision.proposals) {
-      if (p.average === null) continue;
-      if (p.name === 'cpu') this.#metrics.groupCpu.set({ group: this.name }, p.average);
-      if (p.name === 'memory') {
-        // The reading's unit follows the target's: percent of the limit, or bytes.
-        const bytes = readings.find((r) => r.name === 'memory')?.kind === 'average';
-        (bytes ? this.#metrics.groupMemoryBytes : this.#metrics.groupMemoryPercent).set(
-          { group: this.name },
-          p.average,
-        );
-      }
-    }
+    this.#publishAverages(decision.proposals, readings);
 
     const inputs = {
       ready,
