@@ -21,6 +21,7 @@ import {
   runExperiment,
   SimConfigError,
   svgToPng,
+  TraceError,
   type TraceSource,
   toReplaySeries,
 } from '../sim/index.js';
@@ -349,12 +350,23 @@ export function registerSimulate(program: Command): void {
         );
       }
       if ('file' in source) await readableFile('--trace', source.file);
-      const trace = await readTrace(source);
+      const trace = await readTrace(source).catch((err: unknown) => {
+        // `line 3: …` alone did not say of which file (a .tbz2 names its workload.txt).
+        if (err instanceof TraceError && err.line !== undefined && 'file' in source)
+          throw new CliError(`${source.file}: ${err.message}`, 1);
+        throw err;
+      });
       const length = trace.perSecond.length;
       const from = traceIndex('--from', flags.from, trace.start, length);
       const to = flags.to === undefined ? undefined : traceIndex('--to', flags.to, trace.start, length);
       if (to !== undefined && !(from < to))
         throw new CliError(`--from ${flags.from} is not before --to ${flags.to}`, 2);
+      const end = to ?? length;
+      if (!flags.absolute && !trace.perSecond.subarray(from, end).some((count) => count > 0))
+        throw new CliError(
+          `${label}: seconds [${from}, ${end}) hold no requests (every count is 0), so there is no peak to scale to --peak-instances; choose another --from/--to, or replay it as it is with --absolute`,
+          2,
+        );
       for (const [flag, file] of [
         ['--timeline', flags.timeline],
         ['--plot', flags.plot],

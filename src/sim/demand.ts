@@ -4,12 +4,49 @@
  * `peakInstances × capacity` requests per second — or, with `absolute`, left as it is.
  */
 
-/** parseWorkload reads a `workload.txt`: space-separated integers, one per second. */
+import { TraceError } from './trace-points.js';
+
+/**
+ * parseWorkload reads a `workload.txt`: whitespace-separated request counts, one per second. A value
+ * that is not a count ≥ 0 is refused with its line and place on the line; before, it was read as
+ * NaN, and the replay failed with `Invalid array length` (a negative count was replayed as is).
+ */
 export function parseWorkload(text: string): Float64Array {
   const parts = text.trim().split(/\s+/);
+  if (parts.length === 1 && parts[0] === '')
+    throw new TraceError('TRACE_EMPTY', 'no request counts (a workload.txt holds one per second)');
   const out = new Float64Array(parts.length);
-  for (let i = 0; i < parts.length; i++) out[i] = Number(parts[i]);
+  for (let i = 0; i < parts.length; i++) {
+    const value = Number(parts[i]);
+    // Also false for NaN: `x`, `1,5`.
+    if (!(value >= 0 && value < Number.POSITIVE_INFINITY)) {
+      const { line, column } = placeOf(text, i);
+      throw new TraceError(
+        'TRACE_BAD_LINE',
+        `line ${line}, value ${column}: ${JSON.stringify(parts[i]!.slice(0, 40))} is not a request count (a number ≥ 0)`,
+        { line },
+      );
+    }
+    out[i] = value;
+  }
   return out;
+}
+
+/** placeOf finds the 1-based line of the `index`-th value of `text`, and its place on that line. */
+function placeOf(text: string, index: number): { line: number; column: number } {
+  let line = 1;
+  let column = 0;
+  let seen = -1;
+  for (const match of text.matchAll(/\S+|\n/g)) {
+    if (match[0] === '\n') {
+      line++;
+      column = 0;
+      continue;
+    }
+    column++;
+    if (++seen === index) break;
+  }
+  return { line, column };
 }
 
 /** DemandOptions shape the replayed demand. */

@@ -107,7 +107,43 @@ describe('scaleplane simulate: CSV traces, --absolute and the choice of source',
     await writeFile(bad, `time,value\n${T0},1\n${T0 + 60},abc\n`);
     const run = await runCli(['simulate', '--trace', bad]);
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /^scaleplane: line 3: value "abc" is not a number \(requests per second\)$/m);
+    assert.equal(
+      run.stderr.trim(),
+      `scaleplane: ${bad}: line 3: value "abc" is not a number (requests per second)`,
+    );
+  });
+
+  it('a workload.txt value that is not a count fails the run with its line and place; an empty one too', async () => {
+    const bad = join(dir, 'workload.txt');
+    await writeFile(bad, '1 2 3\n4 5\n6 x 7\n');
+    const run = await runCli(['simulate', '--trace', bad]);
+    assert.equal(run.code, 1, `exit code (stderr: ${run.stderr})`);
+    assert.equal(
+      run.stderr.trim(),
+      `scaleplane: ${bad}: line 3, value 2: "x" is not a request count (a number ≥ 0)`,
+    );
+    await writeFile(bad, '1 2\n-3\n');
+    const negative = await runCli(['simulate', '--trace', bad]);
+    assert.equal(
+      negative.stderr.trim(),
+      `scaleplane: ${bad}: line 2, value 1: "-3" is not a request count (a number ≥ 0)`,
+    );
+    await writeFile(bad, '\n');
+    const empty = await runCli(['simulate', '--trace', bad]);
+    assert.equal(empty.code, 1, `exit code of an empty trace (stdout: ${empty.stdout})`);
+    assert.match(empty.stderr, /no request counts/);
+  });
+
+  it('a window without requests is a usage error unless --absolute (there is no peak to scale)', async () => {
+    const quiet = join(dir, 'quiet.txt');
+    await writeFile(quiet, `${'0 '.repeat(600)}\n${'5 '.repeat(600)}\n`);
+    const run = await runCli(['simulate', '--trace', quiet, '--to', '600']);
+    assert.equal(run.code, 2, `exit code (stdout: ${run.stdout})`);
+    assert.match(run.stderr, /seconds \[0, 600\) hold no requests \(every count is 0\)/);
+    const whole = await runCli(['simulate', '--trace', quiet]);
+    assert.equal(whole.code, 0, `the whole trace replays (stderr: ${whole.stderr})`);
+    const absolute = await runCli(['simulate', '--trace', quiet, '--to', '600', '--absolute']);
+    assert.equal(absolute.code, 0, `--absolute replays the quiet window (stderr: ${absolute.stderr})`);
   });
 
   it('usage errors (exit 2): two sources, none, flags of the other source, --absolute with --peak-instances', async () => {
