@@ -17,7 +17,7 @@ import type {
   JobEnvelope,
   QueueBackend,
 } from '../types.js';
-import { PROMOTE, REQUEUE, SCHEDULE, Script, SETTLE } from './scripts.js';
+import { PROMOTE, PRUNE_CONSUMERS, REQUEUE, SCHEDULE, Script, SETTLE } from './scripts.js';
 
 /** RedisBackendOptions configures the Redis Streams backend. */
 export interface RedisBackendOptions {
@@ -34,6 +34,9 @@ const settle = new Script(SETTLE);
 const schedule = new Script(SCHEDULE);
 const promote = new Script(PROMOTE);
 const requeue = new Script(REQUEUE);
+const pruneConsumers = new Script(PRUNE_CONSUMERS);
+/** Stalled-claim rounds a consumer with no pending entry may stay idle through before it is pruned. */
+const PRUNE_AFTER_STALL_TIMEOUTS = 4;
 
 /** redisKeys names the keys of one queue. */
 export function redisKeys(prefix: string, queue: string): { stream: string; delayed: string; dlq: string } {
@@ -88,6 +91,8 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
   const commands = connect('commands');
   const groups = new Set<string>();
   const allTimers = new Set<NodeJS.Timeout>();
+  /** This backend's consumers (name → stream key), removed from their group as it closes. */
+  const ownConsumers = new Map<string, string>();
 
   const ensureGroup = async (queue: string, force = false) => {
     if (groups.has(queue) && !force) return;
@@ -177,6 +182,18 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       if (closed) return;
       closed = true;
       for (const t of allTimers) clearInterval(t);
+      // Each worker made a consumer in its group; left there, they piled up with every start of a
+      // worker (a group scaling in and out made one each time). One still holding entries is kept.
+      await settledWithin(
+        Promise.all(
+          [...ownConsumers].map(([consumer, stream]) =>
+            pruneConsumers
+              .run(commands, [stream], [GROUP, Number.MAX_SAFE_INTEGER, consumer])
+              .catch(() => {}),
+          ),
+        ),
+        BROKER_GRACE,
+      );
       // QUIT waits for the server's reply: one that stopped answering would hold close() for good.
       await Promise.all(
         [...clients].map(async (c) => {
@@ -189,6 +206,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
   function startConsumer(queue: string, opts: ConsumeOptions): Consumption {
     const keys = redisKeys(prefix, queue);
     const consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    ownConsumers.set(consumer, keys.stream);
     const blocking = connect(`consumer ${queue}`);
     const owned = new Set<string>();
     const loop = new PullLoop({ label: `redis consumer ${queue}`, context, freeSlots: opts.freeSlots });
@@ -262,6 +280,15 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     const pull = async (free: number) => {
       if (Date.now() - lastClaim >= opts.stallTimeout / 2) {
         lastClaim = Date.now();
+        // Consumers of workers that died without closing, their entries claimed since: nothing else
+        // removes them. Live ones read or extend their entries far more often than this.
+        await pruneConsumers
+          .run(commands, [keys.stream], [GROUP, PRUNE_AFTER_STALL_TIMEOUTS * opts.stallTimeout, ''])
+          .catch((error) =>
+            context.onError(
+              new QueueError('QUEUE_BACKEND', `redis prune consumers ${queue}`, { cause: error }),
+            ),
+          );
         for (let call = 0; call < MAX_CLAIM_CALLS; call++) {
           const [next, claimed] = (await commands.xautoclaim(
             keys.stream,

@@ -72,6 +72,28 @@ end
 return moved
 `;
 
+/**
+ * PRUNE_CONSUMERS deletes consumers of the group that hold no pending entry: `ARGV[3]` (a worker's
+ * own, as its queue closes) at once, any other once idle for `ARGV[2]` ms (a worker that crashed,
+ * its entries since claimed by others). A consumer holding entries is never deleted: DELCONSUMER
+ * drops its pending entries, which would then never be claimed. Checked and deleted in one script,
+ * so no entry is read into a consumer between the check and the delete; a deleted consumer that
+ * reads again is made again by XREADGROUP.
+ * KEYS[1] stream; ARGV[1] group, ARGV[2] idle ms, ARGV[3] own consumer ('' for none). Returns how many.
+ */
+export const PRUNE_CONSUMERS = `
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if tonumber(info['pending']) == 0 and (info['name'] == ARGV[3] or tonumber(info['idle']) >= tonumber(ARGV[2])) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+`;
+
 /** Script runs one Lua script by SHA, loading it on the first NOSCRIPT (BullMQ's pattern, without the class zoo). */
 export class Script {
   readonly sha: string;
