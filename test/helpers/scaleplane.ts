@@ -29,12 +29,19 @@ export function nextEntry(
   timeoutMs: number,
 ): Promise<JournalEntry> {
   return new Promise((resolvePromise, reject) => {
+    // What came instead, for the failure's message: a timeout alone did not say whether the group
+    // never moved or moved some other way.
+    const others: string[] = [];
     const timer = setTimeout(() => {
       app.controller.journal.off('entry', listener);
-      reject(new Error(`no matching journal entry within ${timeoutMs} ms`));
+      const seen = others.length === 0 ? 'none' : others.slice(-5).join(' | ');
+      reject(new Error(`no matching journal entry within ${timeoutMs} ms; other entries (last 5): ${seen}`));
     }, timeoutMs);
     const listener = (entry: JournalEntry) => {
-      if (!match(entry)) return;
+      if (!match(entry)) {
+        others.push(`${entry.group} ${entry.source} ${entry.before}→${entry.after}: ${entry.message}`);
+        return;
+      }
       clearTimeout(timer);
       app.controller.journal.off('entry', listener);
       resolvePromise(entry);
