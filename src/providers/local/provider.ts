@@ -1,7 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, createWriteStream, existsSync, openSync, readFileSync, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  type WriteStream,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -1093,7 +1101,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (this.#registry) {
       // A pipe would break when we die, and the instance with it: adoptable instances log to a file.
       try {
-        logFd = openSync(join(this.#logDir, `scaleplane-${slot.id}.log`), 'a');
+        const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
+        setAsidePreviousLog(file);
+        logFd = openSync(file, 'a');
       } catch (err) {
         // E.g. a full disk: a failed start like any other (backoff, crash loop), not a stuck slot.
         slot.markExited({ code: null, signal: null });
@@ -1889,6 +1899,21 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #report(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else this.#logger.error({ group: this.#group, err }, err.message);
+  }
+}
+
+/**
+ * setAsidePreviousLog renames the log file an earlier instance of the same id left (ids start at
+ * `web-1` again after a restart that adopted none) to `<file>.prev`, replacing the one before, so a
+ * new adoptable instance's file holds its own output only. Before, it appended to the earlier one's:
+ * a failure's 'its output is in …/scaleplane-web-1.log' led to another process's output first, as
+ * the piped files once did. No file there: nothing to do.
+ */
+export function setAsidePreviousLog(file: string): void {
+  try {
+    renameSync(file, `${file}.prev`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 
