@@ -58,3 +58,62 @@ export function transferCodingRefusal(
   if (codings.length === 1) return undefined;
   return { status: 501, reason: `transfer coding ${JSON.stringify(value)} is not supported, only chunked` };
 }
+
+// A segment a backend may split in two: an encoded slash or a backslash (IIS, Tomcat's
+// ALLOW_BACKSLASH, Windows file servers) inside it.
+const SEGMENT_SPLITTER = /%2f|%5c|\\/i;
+const SEGMENT_SPLITTERS = /%2f|%5c|\\/gi;
+
+/** The segment with its percent-encoded dots decoded (RFC 3986 §2.3: `%2E` is `.`). */
+function dotsDecoded(segment: string): string {
+  return segment.includes('%') ? segment.replace(/%2e/gi, '.') : segment;
+}
+
+/**
+ * removeDotSegments resolves a request path's `.` and `..` segments (RFC 3986 §5.2.4; encoded
+ * dots too), so that routes match the path a backend serves, and the backend gets that path.
+ * Routes match by string prefix: `/public/../admin` matched `/public` and went to that group as
+ * sent, and a backend that resolves it (Tomcat, Spring, Go's FileServer, most static servers)
+ * served `/admin`, a path no route let through. NGINX matches locations on the resolved path, and
+ * Envoy's `normalize_path` forwards it. A `..` that climbs above the root, or one a backend could
+ * make by decoding a slash or reading a backslash (`..%2f`, `..\`), is refused (NGINX answers 400
+ * to the first). The query and any other byte of the path stay as sent. Returns why a request is
+ * refused, or undefined.
+ */
+export function removeDotSegments(req: { url?: string | undefined }): string | undefined {
+  const url = req.url;
+  if (url === undefined || !url.startsWith('/')) return undefined;
+  const queryAt = url.indexOf('?');
+  const path = queryAt < 0 ? url : url.slice(0, queryAt);
+  // The common case: no dot that could make a dot segment.
+  if (!path.includes('.') && !/%2e/i.test(path)) return undefined;
+  const segments = path.split('/');
+  const out: string[] = [];
+  let changed = false;
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const decoded = dotsDecoded(segment);
+    if (decoded === '.' || decoded === '..') {
+      changed = true;
+      if (decoded === '..') {
+        if (out.length === 0) return `path ${JSON.stringify(url.slice(0, 200))} climbs above the root`;
+        out.pop();
+      }
+      // A dot segment at the end leaves the directory it names: `/a/b/..` is `/a/`.
+      if (i === segments.length - 1) out.push('');
+      continue;
+    }
+    if (SEGMENT_SPLITTER.test(segment) && splitsIntoDotDot(segment))
+      return `path ${JSON.stringify(url.slice(0, 200))} has a dot-dot segment behind an encoded slash or backslash`;
+    out.push(segment);
+  }
+  if (changed) req.url = `/${out.join('/')}${queryAt < 0 ? '' : url.slice(queryAt)}`;
+  return undefined;
+}
+
+function splitsIntoDotDot(segment: string): boolean {
+  return segment
+    .replace(SEGMENT_SPLITTERS, '/')
+    .split('/')
+    .some((part) => dotsDecoded(part) === '..');
+}

@@ -572,6 +572,24 @@ test('h2: CONNECT gets 405 (no RFC 8441 WebSocket), a Host contradicting :author
   assert.equal(backend.requests, 0);
 });
 
+test('h2: a :path with dot segments reaches the backend resolved; one climbing above the root is 400', async (t) => {
+  const seen: string[] = [];
+  const backend = await startBackend(t, (req, res) => {
+    seen.push(req.url ?? '');
+    res.end();
+  });
+  const { balancer, port } = await start(t, tlsConfig());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const session = await connect(t, port);
+  const resolved = await get(session, '/public/%2e%2e/admin?x=..');
+  assert.equal(resolved.status, 200, resolved.body);
+  assert.deepEqual(seen, ['/admin?x=..'], 'the backend gets the path routing matched');
+  const above = await get(session, '/../etc/passwd');
+  assert.equal(above.status, 400, above.body);
+  assert.match(above.body, /climbs above the root/);
+  assert.equal(seen.length, 1, 'a refused path reached no backend');
+});
+
 test('http2: false keeps the TLS listener HTTP/1.1 only; http2: true without tls is a config error', async (t) => {
   const backend = await startBackend(t, (_req, res) => res.end('h1'));
   const { balancer, port } = await start(t, tlsConfig({ http2: false }));
