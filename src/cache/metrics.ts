@@ -160,7 +160,7 @@ export interface MetricsBinding {
   readonly counts: CacheCounts;
   /** Sets the `redis_up` gauge at once (it changes rarely and matters when it does). */
   setRedisUp(up: boolean): void;
-  /** Hands over what is pending and stops following the cache (on close). */
+  /** Hands over what is pending, stops following the cache and removes its gauges (on close). Once. */
   detach(): void;
 }
 
@@ -179,6 +179,9 @@ const COUNT_SERIES: readonly [CacheCountName, keyof CacheMetrics, Record<string,
   ['invalidationsRemote', 'invalidations', { source: 'remote' }],
   ['offlineDropped', 'offlineDropped', {}],
 ];
+
+/** How many open caches bind each cache name, per registry: a name's gauges go with its last cache. */
+const openNames = new WeakMap<Registry, Map<string, number>>();
 
 /** bindCacheMetrics gives the cache named `cache` its counts on `metrics` (of `registry`). */
 export function bindCacheMetrics(
@@ -208,6 +211,13 @@ export function bindCacheMetrics(
   };
   const flushes = flushesOf(registry);
   flushes.add(flush);
+  let names = openNames.get(registry);
+  if (names === undefined) {
+    names = new Map();
+    openNames.set(registry, names);
+  }
+  const open = names;
+  open.set(cache, (open.get(cache) ?? 0) + 1);
   // Every series of a cache exists from the start, at 0, so rate() has a start.
   for (const [, series, labels] of COUNT_SERIES)
     (metrics[series] as Counter<string>).inc({ cache, ...labels }, 0);
@@ -216,8 +226,18 @@ export function bindCacheMetrics(
     counts,
     setRedisUp: (up) => metrics.redisUp.set({ cache }, up ? 1 : 0),
     detach: () => {
+      if (!flushes.delete(flush)) return;
       flush();
-      flushes.delete(flush);
+      const left = (open.get(cache) ?? 1) - 1;
+      if (left > 0) {
+        open.set(cache, left);
+        return;
+      }
+      open.delete(cache);
+      // A gauge describes a cache that is open: left behind, a closed cache read redis_up 0 (an
+      // alert that never resolved) and its last memory size. Counters stay: totals of what it did.
+      for (const gauge of [metrics.redisUp, metrics.memoryEntries, metrics.memoryBytes])
+        gauge.remove({ cache });
     },
   };
 }
