@@ -40,4 +40,24 @@ describe('local provider: a resize without writable cgroups', () => {
     assert.match(provider.resizeRefusal({ cpu: 0.5 }) ?? '', /has none usable/);
     assert.equal(provider.resizeRefusal({}), undefined, 'an empty size needs no cgroup');
   });
+  it('a configured size no instance can get fails the start, naming the key, and starts nothing', async (t) => {
+    // Before: the start succeeded, and every instance then failed "cannot apply its size" as a
+    // crash, while `scaleplane up` ran on serving nothing.
+    const provider = makeProvider(
+      t,
+      {},
+      { size: { memory: 64 * 2 ** 20 }, cgroups: { version: 'v2', root: '/dev/null/no-cgroups-here' } },
+    );
+    const failed = await provider.start().then(
+      () => undefined,
+      (err: Error & { code?: string }) => err,
+    );
+    assert.ok(failed, 'the start did not fail');
+    assert.equal(failed.code, 'UNSUPPORTED', `failed as ${failed.code}: ${failed.message}`);
+    assert.match(
+      failed.message,
+      /^groups\.web\.resources cannot be applied on this machine: needs cgroups writable by this process: .*ENOTDIR.*run Scaleplane as root/,
+    );
+    assert.equal(provider.instances().length, 0, 'instances started');
+  });
 });

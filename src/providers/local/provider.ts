@@ -454,6 +454,15 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    */
   async start(): Promise<void> {
     this.#fenced = false;
+    // A size no instance can get here fails the start, naming the key: before, every instance
+    // failed to start ("cannot apply its size", EACCES), counted as a crash until a crash loop,
+    // while `scaleplane up` ran on serving nothing.
+    const refusal = this.#size && this.resizeRefusal(this.#size);
+    if (refusal !== undefined)
+      throw new ProviderError(
+        'UNSUPPORTED',
+        `groups.${this.#group}.resources cannot be applied on this machine: ${refusal.replace(/^resize: /, '')}`,
+      );
     if (!this.#registry) return;
     let records: LocalInstanceRecord[];
     let saved: SavedSize | undefined;
