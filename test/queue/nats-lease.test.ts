@@ -79,11 +79,17 @@ test('a worker cut off past AckWait does not retry a job the server gave to anot
   await other.publish(name, 'marker', { delay: 200 });
   await markerRan;
   // B's attempt is 2, or 3 when the server's first redelivery went to A's pending pull on the cut
-  // link (seen once in CI: A:1, B:3); either way the job ran twice, once on each worker.
+  // link (seen once in CI: A:1, B:3). That delivery, held in the paused link, may also reach A once
+  // it is back and run there as attempt 1 again (seen once in a loaded run: A:1, B:2, A:1): a stale
+  // delivery, which at-least-once allows, not the retry copy this case is about (a copy carries
+  // attempt 2). So: besides such a repeat of A:1, the job ran here once and once elsewhere.
+  const counted = runs
+    .map((run) => run.replace(/^B:[23]$/, 'B:2|3'))
+    .filter((run, i) => i === 0 || run !== 'A:1');
   assert.deepEqual(
-    runs.map((run) => run.replace(/^B:[23]$/, 'B:2|3')),
+    counted,
     ['A:1', 'B:2|3'],
-    `the job ran here and once elsewhere, not a third time: ${runs} (A: ${outcome})`,
+    `the job ran here and once elsewhere, and no retry copy ran: ${runs} (A: ${outcome})`,
   );
   await a.close();
   await b.close();
