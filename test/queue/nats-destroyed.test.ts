@@ -17,9 +17,10 @@ test('a queue destroyed by another process is made again by the producer and the
   const other = createQueue(backendOptions('nats'));
   const name = uniqueName('nats-destroyed');
   queue.on('error', () => {});
+  // The worker makes destroyed streams again: closed first, or it would remake them after cleanup.
   after(async () => {
-    await other.destroy(name).catch(() => {});
     await queue.close();
+    await other.destroy(name).catch(() => {});
     await other.close();
   });
   const ran: unknown[] = [];
@@ -62,8 +63,10 @@ test('a dead letter into a dead-letter stream deleted meanwhile makes it again (
   queue.on('error', () => {});
   const nc = await connect({ servers: (backendOptions('nats') as { servers: string }).servers });
   after(async () => {
-    await queue.destroy(name).catch(() => {});
     await queue.close();
+    const cleaner = createQueue(backendOptions('nats'));
+    await cleaner.destroy(name).catch(() => {});
+    await cleaner.close();
     await nc.close();
   });
   // The queue's streams exist (the publish made them); then an operator deletes the DLQ stream.

@@ -30,9 +30,12 @@ for (const backend of ['redis', 'rabbitmq', 'nats'] as BackendName[]) {
       publishTimeout: 2000,
     });
     const name = uniqueName('publish-options');
+    // Closed before the cleanup: its running worker would make the destroyed objects again.
     after(async () => {
-      await queue.destroy(name).catch(() => {});
       await queue.close();
+      const cleaner = createQueue(backendOptions(backend));
+      await cleaner.destroy(name).catch(() => {});
+      await cleaner.close();
     });
     for (const { what, options, field } of refusals) {
       const outcome = await queue.publish(name, 'job', options).then(
