@@ -7,8 +7,9 @@
 // (https://kubernetes.io/docs/reference/kubernetes-api/); requests of other shapes get the status
 // a real API server gives (404, 405, 415, 422). It also plays the controllers: pods follow
 // spec.replicas (an evicted or deleted pod is recreated) and roll on a template change — a
-// Deployment's ReplicaSets with maxSurge 1, maxUnavailable 0 (random pod names, newest removed
-// first), or with strategy Recreate every old pod removed before the new ones are created; a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
+// Deployment's ReplicaSets with maxSurge 1, maxUnavailable 0 (random pod names; on a scale-in
+// not-Ready pods removed first, then the lowest controller.kubernetes.io/pod-deletion-cost, then the
+// newest; a pod's annotations and labels can be merge-PATCHed), or with strategy Recreate every old pod removed before the new ones are created; a StatefulSet's OrderedReady pods `<name>-<ordinal>` (created in order, each once the
 // ones before are Ready; removed highest ordinal first; rolled from the highest ordinal down by
 // deleting a pod before its successor is created: no surge; a deleted pod comes back under its name;
 // RollingUpdate's `partition` honoured: only ordinals at or above it are rolled, and a pod below it is
@@ -101,6 +102,8 @@ type Json = Record<string, any>;
 
 /** The label a ReplicaSet's pods carry their template's hash in; a StatefulSet's, its revision. */
 const TEMPLATE_HASH = 'pod-template-hash';
+/** The annotation a ReplicaSet ranks its pods by on a scale-in: the lowest cost goes first. */
+const POD_DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
 const REVISION_HASH = 'controller-revision-hash';
 
 interface Workload {
@@ -160,6 +163,12 @@ export class KubeServer {
    * the client read it: the stored resourceVersion moves first, so the replace gets 409 Conflict.
    */
   hpaStatusWrites = 0;
+  /**
+   * Which of a Deployment's Ready pods of equal deletion cost created in the same instant its
+   * ReplicaSet removes first on a scale-in, which Kubernetes leaves open: by default the one whose
+   * name sorts last (`newest-name`, as a client's oldest-first order would guess), or first.
+   */
+  scaleInTieBreak: 'newest-name' | 'oldest-name' = 'newest-name';
   /** True: the network to the API server is down. Each request is recorded, then its connection reset. */
   down = false;
   /** True: requests are recorded and never answered, as by a paused API server or a half-open connection. */
@@ -531,6 +540,8 @@ export class KubeServer {
       return found
         ? this.#json(res, 200, found)
         : this.#status(res, 404, 'NotFound', `pods "${name}" not found`);
+    } else if (method === 'PATCH') {
+      return this.#patchPod(res, found, name, body);
     } else if (method !== 'DELETE') {
       return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
     }
@@ -575,6 +586,35 @@ export class KubeServer {
     return evict
       ? this.#json(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 })
       : this.#json(res, 200, found);
+  }
+
+  /**
+   * patchPod serves a merge (or strategic merge) PATCH of a pod's `metadata.annotations` and
+   * `metadata.labels`, a null value removing the key, as `kubectl annotate` sends it. Other fields
+   * of a pod are not patched in this fake (422).
+   */
+  #patchPod(res: ServerResponse, found: Json | undefined, name: string, body: Json | undefined) {
+    if (!found) return this.#status(res, 404, 'NotFound', `pods "${name}" not found`);
+    const { annotations, labels, ...metadataRest } = body?.metadata ?? {};
+    const { metadata: _m, ...rest } = body ?? {};
+    if (Object.keys(rest).length > 0 || Object.keys(metadataRest).length > 0)
+      return this.#status(res, 422, 'Invalid', 'this fake patches only metadata.annotations and labels');
+    for (const [field, patch] of [
+      ['annotations', annotations],
+      ['labels', labels],
+    ] as const) {
+      if (patch === undefined) continue;
+      const target: Json = { ...(found.metadata[field] ?? {}) };
+      for (const [k, v] of Object.entries(patch as Json)) {
+        if (v === null) delete target[k];
+        else if (typeof v !== 'string')
+          return this.#status(res, 422, 'Invalid', `metadata.${field}.${k}: must be a string`);
+        else target[k] = v;
+      }
+      found.metadata[field] = target;
+    }
+    this.#emit('MODIFIED', found);
+    return this.#json(res, 200, found);
   }
 
   /** setBudget adds a PodDisruptionBudget for the pods of workload `ns/name`. */
@@ -781,13 +821,19 @@ export class KubeServer {
     } else if (live.length < want) {
       for (let i = live.length; i < want; i++) this.#createPod(o, hash, TEMPLATE_HASH);
     } else if (live.length > want) {
-      // Not-ready pods go first, then the newest (a ReplicaSet's ranking). Pods created in the same
-      // instant tie there, and Kubernetes leaves the order open: here the name breaks the tie, so the
-      // oldest by (creationTimestamp, name) stays, as a client sees them.
+      // Not-ready pods go first, then the lowest controller.kubernetes.io/pod-deletion-cost, then
+      // the newest (a ReplicaSet's ranking, ActivePodsWithRanks). Pods created in the same instant
+      // tie there, and Kubernetes leaves the order open (the co-location rank, the restarts): here
+      // the name breaks the tie (`scaleInTieBreak`), by default so that the oldest by
+      // (creationTimestamp, name) stays, as a client sees them.
+      const cost = (p: Json) => Number(p.metadata.annotations?.[POD_DELETION_COST] ?? 0) || 0;
       const newest = [...live].sort(
         (a, b) =>
+          cost(a) - cost(b) ||
           Date.parse(b.metadata.creationTimestamp) - Date.parse(a.metadata.creationTimestamp) ||
-          b.metadata.name.localeCompare(a.metadata.name),
+          (this.scaleInTieBreak === 'newest-name'
+            ? b.metadata.name.localeCompare(a.metadata.name)
+            : a.metadata.name.localeCompare(b.metadata.name)),
       );
       const order = [...newest.filter((p) => !isReady(p)), ...newest.filter(isReady)];
       for (const p of order.slice(0, live.length - want)) this.#deletePod(p);

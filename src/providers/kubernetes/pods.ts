@@ -6,6 +6,7 @@ export interface PodLike {
   metadata?: {
     name?: string;
     uid?: string;
+    annotations?: Record<string, string>;
     deletionTimestamp?: Date | string;
     creationTimestamp?: Date | string;
   };

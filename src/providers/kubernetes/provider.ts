@@ -72,6 +72,14 @@ interface DeploymentRoll {
   rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string };
 }
 
+/**
+ * The annotation a ReplicaSet ranks its pods by on a scale-in (lower goes first; Kubernetes 1.22+,
+ * feature PodDeletionCost, on by default): set on the pods a scale-in drained, so those are removed.
+ */
+const POD_DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
+/** The lowest value `POD_DELETION_COST` takes (an int32). */
+const LOWEST_DELETION_COST = '-2147483648';
+
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
 const HPA_WRITE_ATTEMPTS = 5;
 
@@ -419,7 +427,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   /**
-   * scaleTo writes `spec.replicas` through the scale subresource (merge patch) and resolves once
+   * scaleTo writes `spec.replicas` through the scale subresource (merge patch), on a scale-in
+   * after draining the pods it removes (see `#drainForScaleIn`), and resolves once
    * exactly `n` pods are Ready and none is starting or terminating, or a later scaleTo supersedes it
    * and that target is reached. After `timeout` it fails with API_ERROR naming the workload, the
    * target and the pods' states (e.g. pods that never pass their readiness probe).
@@ -429,11 +438,105 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (invalid) throw invalid;
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
+    let victims: Instance[] = [];
     await this.#writing(async () => {
-      await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
+      victims = n < this.#desired ? await this.#drainForScaleIn(n) : [];
+      try {
+        // The drains (drain_timeout each) outlast the fence check made before scaleTo.
+        if (victims.length > 0) await this.#options.fence?.('patch scale (scale-in)');
+        await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
+      } catch (err) {
+        this.#returnSurvivors(victims);
+        throw err;
+      }
       this.#desired = n;
     });
     this.emit('change');
+    try {
+      await this.#awaitScale();
+    } finally {
+      // A pod drained that Kubernetes kept (a rollout's ReplicaSets are scaled in proportion, a
+      // later scale-out took the count back up) serves again.
+      this.#returnSurvivors(victims);
+    }
+  }
+
+  /**
+   * drainForScaleIn drains the pods a scale-in to `n` removes before `spec.replicas` drops, as the
+   * local and AWS providers stop no instance before its drain: Kubernetes sends a pod SIGTERM as
+   * it deletes it, so a request the balancer still had in flight to it failed (an app that exits
+   * on SIGTERM) or a new one met it. Pods not Ready go first (the workload's controller removes
+   * those first and they serve nothing); then, for a StatefulSet, the highest ordinals (the ones it
+   * removes); for a Deployment, the newest Ready pods of the lowest `pod-deletion-cost`, each given
+   * the lowest cost there is first, so that its ReplicaSet removes exactly those (its ranking puts
+   * the cost before anything but readiness). A pod that cannot be annotated (RBAC without `patch`
+   * on `pods`) is not drained: the scale-in goes on as before, with a warning naming the grant.
+   * Returns the pods drained.
+   */
+  async #drainForScaleIn(n: number): Promise<Instance[]> {
+    if (!this.#options.drain) return [];
+    const live = [...this.#pods.values()].filter(
+      (p) =>
+        !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+    );
+    const ready = this.instances().filter((i) => i.state === 'ready');
+    let victims: Instance[];
+    if (this.#config.kind === 'StatefulSet') {
+      const keep = n + this.#surge;
+      const ordinal = (id: string) => Number(id.slice(this.#config.name.length + 1));
+      victims = ready.filter((i) => i.id.startsWith(`${this.#config.name}-`) && ordinal(i.id) >= keep);
+    } else {
+      const notReady = live.length - live.filter((p) => ready.some((i) => i.id === p.metadata?.name)).length;
+      const count = Math.min(ready.length, this.#desired - n - notReady);
+      if (count <= 0) return [];
+      const cost = (id: string) =>
+        Number(this.#pods.get(id)?.metadata?.annotations?.[POD_DELETION_COST] ?? 0) || 0;
+      victims = [...ready].sort((a, b) => cost(a.id) - cost(b.id) || oldestFirst(b, a)).slice(0, count);
+      try {
+        await Promise.all(victims.map((v) => this.#annotateForDeletion(v.id)));
+      } catch (err) {
+        this.#logger.warn(
+          { group: this.#options.group, err, reason: 'ScaleInNotDrained' },
+          `${this.#ref()}: cannot mark the pods a scale-in to ${n} removes (${this.#errorText((err as ProviderError).cause ?? err)}); they are not drained first: grant patch on pods so that they are`,
+        );
+        return [];
+      }
+    }
+    if (victims.length === 0) return [];
+    this.#logger.info(
+      { group: this.#options.group, instances: victims.map((v) => v.id) },
+      `${this.#ref()}: draining ${victims.map((v) => v.id).join(', ')} before scaling in to ${n}`,
+    );
+    await Promise.all(victims.map((v) => this.#options.drain!(v).catch(() => {})));
+    return victims;
+  }
+
+  /** annotateForDeletion gives pod `name` the lowest `pod-deletion-cost`: its ReplicaSet removes it first. */
+  async #annotateForDeletion(name: string): Promise<void> {
+    const core = this.#api(this.#k8s!.CoreV1Api);
+    const options = this.#k8s!.setHeaderOptions('Content-Type', this.#k8s!.PatchStrategy.MergePatch);
+    await this.#call(`patch pod ${name}`, () =>
+      core.patchNamespacedPod(
+        {
+          name,
+          namespace: this.#config.namespace,
+          body: { metadata: { annotations: { [POD_DELETION_COST]: LOWEST_DELETION_COST } } },
+        },
+        options,
+      ),
+    );
+  }
+
+  /** returnSurvivors puts pods drained for a scale-in that are still there and not terminating back into rotation. */
+  #returnSurvivors(victims: readonly Instance[]): void {
+    for (const v of victims) {
+      const pod = this.#pods.get(v.id);
+      if (pod && !pod.metadata?.deletionTimestamp) this.#drained.returnNow(v.id, () => this.emit('change'));
+    }
+  }
+
+  /** awaitScale resolves once the pods match the desired count (see `scaleTo`), API_ERROR after `timeout`. */
+  async #awaitScale(): Promise<void> {
     const timeout = this.#options.timeout ?? 600_000;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(async () => {
