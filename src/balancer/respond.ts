@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import http from 'node:http';
 import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
@@ -16,6 +16,12 @@ export function sendJson(res: http.ServerResponse, status: number, body: Buffer,
     `${body.length}`,
   ];
   if (close) headers.push('Connection', 'close');
+  // A writeHead that threw on a backend's status line (a reason phrase with a control byte, which
+  // the client parser took and node:http will not send) has already stored that reason on the
+  // response, and this writeHead, without one of its own, would reuse it and throw again: out of
+  // the error path, so one such backend response took the whole balancer process down. HTTP/2
+  // responses have no reason phrase (and warn when given one).
+  if (res instanceof http.ServerResponse) res.statusMessage = http.STATUS_CODES[status] ?? '';
   res.writeHead(status, headers);
   res.end(body);
 }
