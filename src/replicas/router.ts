@@ -233,7 +233,24 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     return this.#started;
   }
 
-  /** close stops probing and refuses further statements; the pools stay the caller's. Safe to call twice. */
+  /**
+   * #removeGauges takes this router's lag, eligible and fallback_active series off the registry: they
+   * describe a router that runs. Left there, a closed router read fallback_active 1 (the series the
+   * README says to alert on) for the life of the process. The counters stay: totals of what it did.
+   */
+  #removeGauges(): void {
+    const router = this.options.name;
+    for (const state of this.#states) {
+      this.#metrics.lag.remove({ router, replica: state.view.name });
+      this.#metrics.eligible.remove({ router, replica: state.view.name });
+    }
+    this.#metrics.fallbackActive.remove({ router });
+  }
+
+  /**
+   * close stops probing and refuses further statements; the pools stay the caller's. Safe to call
+   * twice. Its gauges leave the registry (see #removeGauges).
+   */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       if (this.#timer !== null) clearTimeout(this.#timer);
@@ -243,6 +260,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       await this.#driver.close();
       this.#flushCounts();
       this.#unsubscribe();
+      this.#removeGauges();
     })();
     return this.#closed;
   }
