@@ -18,7 +18,7 @@
 // no node fits (Pending, no IP). It also serves a watch
 // of one workload (`fieldSelector=metadata.name=…`: its state, then every write), and plays failures:
 // `podQuota` (a ResourceQuota: no pod created beyond it), `forbid` (403 as RBAC words it),
-// `hpaStatusWrites` (409 Conflict on an HPA replace at a resourceVersion that moved) and
+// `throttle` (429 with Retry-After, API Priority and Fairness), `hpaStatusWrites` (409 Conflict on an HPA replace at a resourceVersion that moved) and
 // `disconnect()`/`reconnect()` (the network down: watches and requests reset).
 
 import { createHash, randomUUID } from 'node:crypto';
@@ -169,6 +169,13 @@ export class KubeServer {
    * name sorts last (`newest-name`, as a client's oldest-first order would guess), or first.
    */
   scaleInTieBreak: 'newest-name' | 'oldest-name' = 'newest-name';
+  /**
+   * API Priority and Fairness rejecting requests: `throttle(method, path)` returning a number of
+   * seconds answers 429 TooManyRequests with that `Retry-After` (and `details.retryAfterSeconds`),
+   * as the API server words a request its priority level had no seat or queue room for. Nothing is
+   * carried out.
+   */
+  throttle: ((method: string, path: string) => number | undefined) | undefined;
   /** True: the network to the API server is down. Each request is recorded, then its connection reset. */
   down = false;
   /** True: requests are recorded and never answered, as by a paused API server or a half-open connection. */
@@ -353,6 +360,13 @@ export class KubeServer {
     }
     const held = this.hold?.(method, url.pathname);
     if (held) await held;
+    const retryAfter = this.throttle?.(method, url.pathname);
+    if (retryAfter !== undefined) {
+      res.setHeader('retry-after', String(retryAfter));
+      return this.#status(res, 429, 'TooManyRequests', 'Too many requests, please try again later.', {
+        retryAfterSeconds: retryAfter,
+      });
+    }
     if (this.forbid?.(method, url.pathname))
       return this.#status(
         res,

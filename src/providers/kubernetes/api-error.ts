@@ -42,3 +42,17 @@ export function apiStatus(err: unknown): ApiStatus | undefined {
   }
   return typeof body === 'object' && body !== null ? (body as ApiStatus) : undefined;
 }
+
+/**
+ * retryAfterMs is how long to wait before sending a request again that the API server refused with
+ * 429, or any 5xx, and a `Retry-After` of delta-seconds (API Priority and Fairness, the max-in-flight
+ * filter, a server shutting down): it did not carry the request out, and asks for it again then, as
+ * client-go's `checkWait` reads it. Undefined for any other error (no header, another status).
+ */
+export function retryAfterMs(err: unknown): number | undefined {
+  const e = err as { code?: unknown; headers?: Record<string, string> } | undefined;
+  if (typeof e?.code !== 'number' || (e.code !== 429 && e.code < 500)) return undefined;
+  const header = e.headers?.['retry-after'] ?? e.headers?.['Retry-After'];
+  if (header === undefined || !/^\s*\d+\s*$/.test(header)) return undefined;
+  return Number(header) * 1000;
+}

@@ -1,4 +1,4 @@
-export { type ApiStatus, apiErrorText, apiStatus } from './api-error.js';
+export { type ApiStatus, apiErrorText, apiStatus, retryAfterMs } from './api-error.js';
 export { appliedReplicas, LAST_APPLIED, type WorkloadMeta } from './applied.js';
 export { type KubeConfigSource, kubeConfigSource, loadKubeConfig } from './kubeconfig.js';
 export { type LabelSelectorLike, labelSelector, type PodLike, podInstance, podState } from './pods.js';

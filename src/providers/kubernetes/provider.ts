@@ -17,7 +17,7 @@ import type {
   ResizeOptions,
 } from '../types.js';
 import { oldestFirst } from '../types.js';
-import { apiErrorText, apiStatus } from './api-error.js';
+import { apiErrorText, apiStatus, retryAfterMs } from './api-error.js';
 import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
@@ -79,6 +79,11 @@ interface DeploymentRoll {
 const POD_DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
 /** The lowest value `POD_DELETION_COST` takes (an int32). */
 const LOWEST_DELETION_COST = '-2147483648';
+
+/** Times one API request is sent again after a 429 (or 5xx) with a Retry-After (client-go: 10). */
+const RETRY_AFTER_RETRIES = 5;
+/** Longest wait a Retry-After gets before a request is sent again (ms). */
+const MAX_RETRY_AFTER_MS = 10_000;
 
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
 const HPA_WRITE_ATTEMPTS = 5;
@@ -1903,13 +1908,34 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       const out = await callEngine(this.#ref(), what, async () => {
-        try {
-          return await fn();
-        } catch (err) {
-          if (err instanceof ProviderError) throw err;
-          throw new ProviderError('API_ERROR', `${this.#ref()}: ${what} failed: ${this.#errorText(err)}`, {
-            cause: err,
-          });
+        for (let retries = 0; ; retries++) {
+          try {
+            return await fn();
+          } catch (err) {
+            if (err instanceof ProviderError) throw err;
+            // Refused unprocessed with a Retry-After (API Priority and Fairness under load): sent
+            // again then, as client-go does. Before, the scale (or list) failed at once, alerted
+            // after three, where kubectl would have waited a second and gone through.
+            const wait = retryAfterMs(err);
+            if (wait !== undefined && retries < RETRY_AFTER_RETRIES && !this.#closed) {
+              const ms = Math.min(wait, MAX_RETRY_AFTER_MS);
+              this.#logger.info(
+                { group: this.#options.group, operation: what, retry: retries + 1 },
+                `${this.#ref()}: ${what}: ${this.#errorText(err)}; sending it again in ${ms} ms (Retry-After)`,
+              );
+              await delay(ms);
+              continue;
+            }
+            const tried =
+              wait !== undefined && retries > 0 ? ` (sent ${retries + 1} times, as Retry-After asked)` : '';
+            throw new ProviderError(
+              'API_ERROR',
+              `${this.#ref()}: ${what} failed: ${this.#errorText(err)}${tried}`,
+              {
+                cause: err,
+              },
+            );
+          }
         }
       });
       this.emit('operation', { operation: what });
