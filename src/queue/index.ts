@@ -50,6 +50,7 @@ export type {
   RepublishEvent,
 } from './types.js';
 export {
+  defaultCloseTimeout,
   type JobContext,
   type JobEvent,
   type JobHandler,

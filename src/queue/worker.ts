@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { STOP_TIMEOUT_ENV } from '../stop-timeout.js';
 import { type BackoffOptions, backoffProblem, DEFAULT_RETRY_BACKOFF, decideRetry } from './backoff.js';
 import type { DedupStore } from './dedup.js';
 import { errorMessage, InvalidArgumentError, QueueError } from './errors.js';
@@ -52,7 +53,11 @@ export interface WorkerOptions {
    * `retries + maxStalls + 2`. @defaultValue 1 (BullMQ's `maxStalledCount`)
    */
   maxStalls?: number;
-  /** ms `close()` waits for running handlers before returning their jobs to the queue. @defaultValue 30000 */
+  /**
+   * ms `close()` waits for running handlers before returning their jobs to the queue. @defaultValue
+   * 30000, or in an instance of a local group, its `stop_timeout` less a fifth (at most 2 s) for
+   * returning them (see defaultCloseTimeout)
+   */
   closeTimeout?: number;
   /** Skip jobs already done, and mark jobs done after the handler succeeds. @defaultValue none */
   dedup?: DedupStore;
@@ -72,7 +77,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     backoff: { ...DEFAULT_RETRY_BACKOFF, ...options.backoff },
     stallTimeout: options.stallTimeout ?? 30_000,
     maxStalls: options.maxStalls ?? 1,
-    closeTimeout: options.closeTimeout ?? 30_000,
+    closeTimeout: options.closeTimeout ?? defaultCloseTimeout(process.env),
     dedup: options.dedup,
   };
   const positiveInt = (field: string, value: number, min: number) => {
@@ -87,6 +92,21 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const problem = backoffProblem(resolved.backoff);
   if (problem) throw new InvalidArgumentError('backoff', problem);
   return resolved;
+}
+
+/**
+ * defaultCloseTimeout is how long `close()` waits for running handlers when the caller does not
+ * say: 30 s, unless the process is an instance that Scaleplane stops (STOP_TIMEOUT_ENV): then its
+ * stop timeout less a fifth of it (at most 2 s), kept to hand the jobs back. Before, a worker group on
+ * the defaults (`stop_timeout` 10 s, closeTimeout 30 s) had every job running longer than 10 s at
+ * a scale-in SIGKILLed with its worker: back only after `stallTimeout`, each counted a stall (two
+ * such scale-ins dead-letter it unrun, `maxStalls` 1).
+ */
+export function defaultCloseTimeout(env: NodeJS.ProcessEnv): number {
+  const raw = env[STOP_TIMEOUT_ENV];
+  const stop = raw === undefined || raw === '' ? Number.NaN : Number(raw);
+  if (!Number.isInteger(stop) || stop < 0) return 30_000;
+  return stop - Math.min(2_000, Math.round(stop / 5));
 }
 
 /** JobEvent is the argument of a worker's job events. */

@@ -45,4 +45,13 @@ describe('local provider: the environment an instance gets', () => {
     );
     assert.deepEqual(env, { PATH: '/bin', SERVICE_API_KEY: 'the app’s own', PORT: '4242' });
   });
+  it('tells the instance its stop timeout (SCALEPLANE_STOP_TIMEOUT_MS), unless the group sets it', () => {
+    assert.equal(instanceEnv({}, {}, 'PORT', 4242, 10_000).SCALEPLANE_STOP_TIMEOUT_MS, '10000');
+    assert.equal(
+      instanceEnv({}, { SCALEPLANE_STOP_TIMEOUT_MS: '5000' }, 'PORT', 4242, 10_000)
+        .SCALEPLANE_STOP_TIMEOUT_MS,
+      '5000',
+      "the group's env wins",
+    );
+  });
 });

@@ -8,6 +8,7 @@ import {
   decideRetry,
   decideStall,
   decodeEnvelope,
+  defaultCloseTimeout,
   delayBucket,
   depthRate,
   natsDeliveryCounts,
@@ -166,6 +167,18 @@ test('resolveWorkerOptions applies defaults and names the bad field', () => {
     });
   assert.equal(resolveWorkerOptions({ maxStalls: 0 }).maxStalls, 0);
   assert.throws(() => resolveWorkerOptions({ backoff: { factor: 0.5 } }), { field: 'backoff' });
+});
+
+test("close()'s default wait fits the instance's stop timeout when Scaleplane gives one", () => {
+  const wait = (value?: string) =>
+    defaultCloseTimeout(value === undefined ? {} : { SCALEPLANE_STOP_TIMEOUT_MS: value });
+  assert.equal(wait(), 30_000, 'not an instance of a local group');
+  assert.equal(wait('10000'), 8_000, 'stop_timeout 10 s (the default): 2 s kept to hand the jobs back');
+  assert.equal(wait('3000'), 2_400, 'a fifth kept when that is less than 2 s');
+  assert.equal(wait('60000'), 58_000, 'a longer stop_timeout is used');
+  assert.equal(wait('0'), 0, 'stop_timeout 0: hand back at once');
+  for (const junk of ['', 'soon', '-5', '1.5'])
+    assert.equal(wait(junk), 30_000, `${JSON.stringify(junk)} is no stop timeout`);
 });
 
 test('createQueue rejects bad queue and backend options eagerly, naming the field', async () => {

@@ -1,4 +1,5 @@
 import { API_KEY_ENV, API_KEY_FILE_ENV } from '../../api/auth.js';
+import { STOP_TIMEOUT_ENV } from '../../stop-timeout.js';
 
 /**
  * CONTROLLER_SECRET_ENV are variables of Scaleplane's own environment that no instance inherits:
@@ -10,16 +11,19 @@ import { API_KEY_ENV, API_KEY_FILE_ENV } from '../../api/auth.js';
 export const CONTROLLER_SECRET_ENV: readonly string[] = [...API_KEY_ENV, API_KEY_FILE_ENV];
 
 /**
- * instanceEnv is the environment of a new instance: ours without CONTROLLER_SECRET_ENV, then the
- * group's `env` (which may name one of them on purpose: it is then passed), then the port. Pure.
+ * instanceEnv is the environment of a new instance: ours without CONTROLLER_SECRET_ENV, its stop
+ * timeout (STOP_TIMEOUT_ENV, when given), then the group's `env` (which may name any of them on
+ * purpose: it is then passed), then the port. Pure.
  */
 export function instanceEnv(
   parent: NodeJS.ProcessEnv,
   groupEnv: Readonly<Record<string, string>>,
   portEnv: string,
   port: number,
+  stopTimeoutMs?: number,
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...parent };
   for (const name of CONTROLLER_SECRET_ENV) delete env[name];
+  if (stopTimeoutMs !== undefined) env[STOP_TIMEOUT_ENV] = String(stopTimeoutMs);
   return { ...env, ...groupEnv, [portEnv]: String(port) };
 }

@@ -1078,7 +1078,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       return;
     }
     let command = config.command;
-    const env = instanceEnv(process.env, config.env, config.portEnv, slot.port);
+    const env = instanceEnv(process.env, config.env, config.portEnv, slot.port, config.stopTimeout);
     if (slot.size && (slot.size.cpu !== undefined || slot.size.memory !== undefined)) {
       try {
         const layout = this.#layout();
