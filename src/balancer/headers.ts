@@ -140,6 +140,19 @@ function hasTrailersToken(value: string): boolean {
   return false;
 }
 
+/**
+ * responseCodingRefusal says why a backend response's Transfer-Encoding cannot be relayed, or
+ * undefined when it is absent or plain `chunked`. The parser removes only the chunked framing and
+ * the header goes as hop-by-hop, so a `gzip, chunked` body reached the client still gzipped with
+ * nothing to say so, and a coding not ending in `chunked` was read to the close and relayed the
+ * same way. NGINX answers such a response 502 ("upstream sent unknown Transfer-Encoding"), as the
+ * balancer answers a client's (501, see target.ts).
+ */
+export function responseCodingRefusal(value: string | undefined): string | undefined {
+  if (value === undefined || value.trim().toLowerCase() === 'chunked') return undefined;
+  return `upstream Transfer-Encoding ${JSON.stringify(value.slice(0, 100))} is not supported, only chunked`;
+}
+
 /** schemeOf is the X-Forwarded-Proto of a request that came in on `socket`: `https` over TLS (HTTP/2 included). */
 export function schemeOf(socket: Socket): 'http' | 'https' {
   return (socket as TLSSocket).encrypted === true ? 'https' : 'http';

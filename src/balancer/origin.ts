@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { PickContext, Picker } from './algorithms/index.js';
+import { responseCodingRefusal } from './headers.js';
 import type { PoolMember } from './pool.js';
 import {
   type GroupRoute,
@@ -166,6 +167,17 @@ export function fetchFromGroup(
         picker.observe?.(picked, performance.now() - attemptStarted);
         const status = res.statusCode ?? 502;
         route.outcome(picked, status >= 500 ? '5xx' : 'success');
+        const coding = responseCodingRefusal(res.headers['transfer-encoding']);
+        if (coding !== undefined) {
+          telemetry.errors.other.inc();
+          proxy.logger.warn(
+            { group: route.name, backend: picked.id, err: coding },
+            'origin response not forwardable',
+          );
+          fail('other', 502, route.replies.badGateway.other);
+          res.destroy();
+          return;
+        }
         res.on('end', () => end(statusClass(status)));
         res.on('close', () => {
           if (!res.complete) {

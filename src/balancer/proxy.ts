@@ -11,6 +11,7 @@ import {
   forwardRequestHeaders,
   forwardResponseHeaders,
   forwardTrailers,
+  responseCodingRefusal,
   schemeOf,
 } from './headers.js';
 import type { OutlierOutcome } from './outlier.js';
@@ -513,6 +514,8 @@ class Exchange {
     // endResponse), so it closes after the answer, as `reply` does and NGINX would.
     if (this.proxy.closing || !this.req.complete) headers.push('Connection', 'close');
     try {
+      const coding = responseCodingRefusal(upstreamResponse.headers['transfer-encoding']);
+      if (coding !== undefined) throw new Error(coding);
       this.res.writeHead(statusCode, upstreamResponse.statusMessage, headers);
     } catch (err) {
       // Node refuses what it cannot send on (e.g. a status outside 100-999); the client gets a 502.
@@ -548,6 +551,7 @@ class Exchange {
     const rawHeaders = new Array<string>(raw.length);
     let hasRequestId = false;
     let chunked = false;
+    let coding: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toString('latin1');
       rawHeaders[i] = name;
@@ -555,12 +559,17 @@ class Exchange {
       if (name.length === 12 && name.toLowerCase() === 'x-request-id') hasRequestId = true;
       else if (name.length === 14 && name.toLowerCase() === 'content-length')
         attempt.bodyLength = Number(rawHeaders[i + 1]);
-      else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
+      else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+        chunked = true;
+        coding = coding === undefined ? rawHeaders[i + 1] : `${coding}, ${rawHeaders[i + 1]}`;
+      }
     }
     const headers = forwardResponseHeaders(rawHeaders, this.trailersFit(statusCode, chunked));
     if (!hasRequestId) headers.push('X-Request-Id', this.forwarded.requestId);
     if (this.proxy.closing) headers.push('Connection', 'close');
     try {
+      const refused = responseCodingRefusal(coding);
+      if (refused !== undefined) throw new Error(refused);
       this.res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       this.abandonUpstream(this.upstream!);
