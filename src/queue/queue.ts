@@ -180,7 +180,8 @@ export class Queue extends EventEmitter {
           )
         : error instanceof QueueError
           ? error
-          : new QueueError('QUEUE_PUBLISH_FAILED', `job ${envelope.id} not stored`, { cause: error });
+          : (payloadProblem(payload) ??
+            new QueueError('QUEUE_PUBLISH_FAILED', `job ${envelope.id} not stored`, { cause: error }));
       this.#report(failure);
       throw failure;
     } finally {
@@ -301,4 +302,18 @@ function createBackend(options: QueueOptions, context: BackendContext): QueueBac
 /** createQueue connects to the chosen broker lazily and returns the queue (see `Queue`). */
 export function createQueue(options: QueueOptions): Queue {
   return new Queue(options);
+}
+
+/**
+ * payloadProblem names the payload as what failed a publish when JSON cannot carry it (a BigInt, a
+ * cycle): the backends serialize it, and their TypeError said only `job … not stored`. Checked only
+ * once a publish failed, so a good payload is serialized once.
+ */
+function payloadProblem(payload: unknown): InvalidArgumentError | undefined {
+  try {
+    JSON.stringify(payload);
+    return undefined;
+  } catch (error) {
+    return new InvalidArgumentError('payload', `must be JSON-serializable: ${(error as Error).message}`);
+  }
 }

@@ -48,6 +48,23 @@ for (const backend of ['redis', 'rabbitmq', 'nats'] as BackendName[]) {
         `${what} is refused at once naming ${field}, not: ${outcome}`,
       );
     }
+    // A payload JSON cannot carry: said to be the payload, not `job … not stored`.
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const [what, payload] of [
+      ['a BigInt', { n: 1n }],
+      ['a cycle', cyclic],
+    ] as const) {
+      const outcome = await queue.publish(name, payload).then(
+        () => 'stored',
+        (error: QueueError) => `${error.code} ${error.message}`,
+      );
+      assert.match(
+        outcome,
+        /^QUEUE_INVALID_ARGUMENT payload: must be JSON-serializable: /,
+        `${what}: ${outcome}`,
+      );
+    }
     const reading = await queue.depth(name);
     assert.equal(reading.depth, 0, 'no refused job was stored');
     // The longest id every broker carries still works, end to end.
