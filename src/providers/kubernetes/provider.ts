@@ -1700,9 +1700,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         clearTimeout(watchdog);
         this.#watchdogs.delete(watchdog!);
         if (controller !== undefined && this.#watches.get(name) === controller) this.#watches.delete(name);
-        const failure = stalled
+        let failure = stalled
           ? `still open ${(watchTimeoutMs + timeoutMs) / 1000} s after it began, past its timeoutSeconds (a stalled connection)`
           : watchFailure(err, status);
+        if ((err as { statusCode?: number } | null)?.statusCode === 403)
+          failure = `${failure}: ${this.#watchGrant(name)}`;
         this.#rewatch(name, failure, err ?? status, status?.code === 410);
       },
     );
@@ -1951,6 +1953,20 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if ((err as Error | undefined)?.name === 'AbortError')
       return `no answer within ${(this.#options.requestTimeout ?? 30_000) / 1000} s (request timeout)`;
     return apiErrorText(err);
+  }
+
+  /**
+   * watchGrant says what RBAC must grant for watch `name`, refused 403: the client library keeps
+   * only "Forbidden" of a watch's refusal (not the API server's message, which names the verb and
+   * resource), so a Role written before the workload watch was added (get and patch on deployments,
+   * no watch) read "Deployment watch failed (403 Forbidden)" every 30 s, naming nothing to grant.
+   */
+  #watchGrant(name: WatchName): string {
+    const [resource, group] =
+      name === 'pods'
+        ? ['pods', '""']
+        : [this.#config.kind === 'StatefulSet' ? 'statefulsets' : 'deployments', '"apps"'];
+    return `RBAC does not let Scaleplane watch ${resource} in namespace ${this.#config.namespace}: grant verb watch on resource ${resource} in API group ${group} (see examples/kubernetes/rbac.yaml)`;
   }
 
   /** watchOperation names watch `name` as its errors and `operation` events do (`pods watch`, `Deployment watch`). */
