@@ -380,10 +380,13 @@ export class Controller {
       minInstances: group.config.minInstances,
       maxInstances: group.config.maxInstances,
       autoscaling: group.config.scaling !== undefined,
-      metrics: (group.config.scaling?.metrics ?? []).map((m) => ({
+      metrics: (group.config.scaling?.metrics ?? []).map((m, index) => ({
         name: m.type,
         target: m.target,
-        average: proposals.find((p) => p.name === m.type)?.average ?? null,
+        // The decision's proposals are in config order, one per metric: by name, a second metric of
+        // a type (two `prometheus` queries) showed the first one's average. After a reload that
+        // changed the metrics, one whose type now differs has no average until the next decision.
+        average: proposals[index]?.name === m.type ? (proposals[index]?.average ?? null) : null,
       })),
       instances,
       lastDecision: this.journal.last(name) ?? null,

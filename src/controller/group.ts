@@ -529,11 +529,13 @@ export class GroupController {
 
     const inputs = {
       ready,
-      metrics: decision.proposals.map((p) => ({
+      // A proposal is its reading's, index for index: by name, a group's second metric of a type
+      // (two `prometheus` queries) showed the first one's sample count.
+      metrics: decision.proposals.map((p, index) => ({
         name: p.name,
         average: p.average,
         target: p.target,
-        samples: readings.find((r) => r.name === p.name)?.values.length ?? 0,
+        samples: readings[index]?.values.length ?? 0,
         proposal: p.proposal,
       })),
       prenormalized,
