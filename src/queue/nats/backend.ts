@@ -22,7 +22,7 @@ import {
 import { backoffDelay } from '../backoff.js';
 import { readNatsDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
-import { InvalidArgumentError, QueueError } from '../errors.js';
+import { errorMessage, InvalidArgumentError, QueueError } from '../errors.js';
 import { BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
 import { natsDeliveryCounts, natsMaxDeliver } from '../stalls.js';
@@ -349,6 +349,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           ? await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)
           : (await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)).filter((l) => refs.includes(l.ref));
       let moved = 0;
+      const kept: string[] = [];
+      let refusal: unknown;
       for (const letter of letters) {
         const job = { ...letter.job, attempt: 1, stalls: 0 };
         // A fresh Nats-Msg-Id: the original id is likely still inside the duplicate window.
@@ -359,9 +361,23 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           `${job.id}:dlq-retry:${letter.ref}`,
           AbortSignal.timeout(30_000),
         );
-        await jsm.streams.deleteMessage(names.dlqStream, Number(letter.ref)).catch(() => false);
         moved++;
+        const removed = await jsm.streams
+          .deleteMessage(names.dlqStream, Number(letter.ref))
+          .catch((error) => {
+            refusal = error;
+            return false;
+          });
+        if (!removed) kept.push(letter.ref);
       }
+      // Re-queued but still listed: retried again, each would be queued again (a duplicate once the
+      // retry's Nats-Msg-Id has left JetStream's duplicate window). Before, counted as moved, silently.
+      if (kept.length > 0)
+        throw new QueueError(
+          'QUEUE_BACKEND',
+          `${moved} dead letter${moved === 1 ? '' : 's'} re-queued, but letter${kept.length === 1 ? '' : 's'} ${kept.join(', ')} could not be removed from ${names.dlqStream}${refusal === undefined ? '' : ` (${errorMessage(refusal)})`}: still listed, and a retry of ${kept.length === 1 ? 'it' : 'them'} queues the job again`,
+          { cause: refusal },
+        );
       return moved;
     },
 
