@@ -28,7 +28,7 @@ import { Pool, type PoolChange, type PoolMember } from './pool.js';
 import { GroupRoute, hashKeyOf, ProxyPath } from './proxy.js';
 import { sendJson } from './respond.js';
 import { RetryBudget } from './retry-budget.js';
-import { removeDotSegments, toOriginForm, transferCodingRefusal } from './target.js';
+import { hostRefusal, removeDotSegments, toOriginForm, transferCodingRefusal } from './target.js';
 import type { BackendInstance, BalancerLogger, GroupStats } from './types.js';
 import { proxyUpgrade, rawReply } from './websocket.js';
 import { WorkerEjections } from './worker-ejections.js';
@@ -893,8 +893,9 @@ export interface Refusal {
  * contradicts its `:authority` (400) or whose header list is over `maxHeaderSize` (431: the limit
  * is advertised in SETTINGS, but a client may send before it has them; HTTP/1.1's parser enforces it).
  * An HTTP/1 request's absolute-form target is rewritten to origin form here (see `toOriginForm`),
- * its path's dot segments are resolved, over HTTP/2 too (see `removeDotSegments`: 400 when one
- * climbs above the root or hides behind an encoded slash), and a transfer coding other than plain
+ * a Host (or `:authority`) that is not `host[:port]` gets 400 (see `hostRefusal`), its path's dot
+ * segments are resolved, over HTTP/2 too (see `removeDotSegments`: 400 when one climbs above the
+ * root or hides behind an encoded slash), and a transfer coding other than plain
  * `chunked` gets 501, or 400 when it does not end in `chunked` (see `transferCodingRefusal`). More than one Host line gets 400 (RFC 9112 §3.2).
  */
 export function refusal(
@@ -907,7 +908,7 @@ export function refusal(
       if (req.headerListSize > maxHeaderSize)
         return { status: 431, reason: `request header list of ${req.headerListSize} bytes is too large` };
       if (req.refusal !== undefined) return { status: 400, reason: req.refusal };
-      const path = removeDotSegments(req);
+      const path = hostRefusal(req.headers.host) ?? removeDotSegments(req);
       return path === undefined ? undefined : { status: 400, reason: path };
     }
     return { status: 400, reason: `unsupported HTTP version ${req.httpVersion}` };
@@ -918,7 +919,7 @@ export function refusal(
   // (what goes upstream): a backend acting on another one would serve a host the request was not
   // routed for. RFC 9112 §3.2: 400, as NGINX answers.
   if (hostLines(req.rawHeaders) > 1) return { status: 400, reason: 'more than one Host header' };
-  const target = toOriginForm(req) ?? removeDotSegments(req);
+  const target = toOriginForm(req) ?? hostRefusal(req.headers.host) ?? removeDotSegments(req);
   if (target !== undefined) return { status: 400, reason: target };
   return transferCodingRefusal(req);
 }

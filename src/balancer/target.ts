@@ -117,3 +117,19 @@ function splitsIntoDotDot(segment: string): boolean {
     .split('/')
     .some((part) => dotsDecoded(part) === '..');
 }
+
+// RFC 9110 §7.2: Host = uri-host [ ":" port ]; uri-host an IP-literal or a reg-name (RFC 3986
+// §3.2.2, IPv4 included), port digits only. No userinfo, no path.
+const HOST_HEADER = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+
+/**
+ * hostRefusal says why a request's Host is not one (RFC 9112 §3.2 asks a 400), or undefined.
+ * Routes match the Host up to its first `:`, so `app.example:@evil.example` matched a route for
+ * `app.example` and went on as sent, in Host and X-Forwarded-Host, to a backend whose URL parser
+ * (WHATWG URL, Python's urllib) reads the host after the `@`: a password-reset link built on it
+ * pointed at evil.example, past a route table that let only app.example through.
+ */
+export function hostRefusal(host: string | undefined): string | undefined {
+  if (host === undefined || HOST_HEADER.test(host)) return undefined;
+  return `Host ${JSON.stringify(host.slice(0, 200))} is not a host[:port]`;
+}

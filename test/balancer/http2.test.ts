@@ -572,7 +572,7 @@ test('h2: CONNECT gets 405 (no RFC 8441 WebSocket), a Host contradicting :author
   assert.equal(backend.requests, 0);
 });
 
-test('h2: a :path with dot segments reaches the backend resolved; one climbing above the root is 400', async (t) => {
+test('h2: a :path with dot segments reaches the backend resolved; one climbing above the root, or an :authority with userinfo, is 400', async (t) => {
   const seen: string[] = [];
   const backend = await startBackend(t, (req, res) => {
     seen.push(req.url ?? '');
@@ -587,7 +587,10 @@ test('h2: a :path with dot segments reaches the backend resolved; one climbing a
   const above = await get(session, '/../etc/passwd');
   assert.equal(above.status, 400, above.body);
   assert.match(above.body, /climbs above the root/);
-  assert.equal(seen.length, 1, 'a refused path reached no backend');
+  const userinfo = await get(session, '/', { ':authority': 'app.example:@evil.example' });
+  assert.equal(userinfo.status, 400, userinfo.body);
+  assert.match(userinfo.body, /is not a host\[:port\]/);
+  assert.equal(seen.length, 1, 'a refused path or authority reached no backend');
 });
 
 test('http2: false keeps the TLS listener HTTP/1.1 only; http2: true without tls is a config error', async (t) => {
