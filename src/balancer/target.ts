@@ -60,9 +60,10 @@ export function transferCodingRefusal(
 }
 
 // A segment a backend may split in two: an encoded slash or a backslash (IIS, Tomcat's
-// ALLOW_BACKSLASH, Windows file servers) inside it.
-const SEGMENT_SPLITTER = /%2f|%5c|\\/i;
-const SEGMENT_SPLITTERS = /%2f|%5c|\\/gi;
+// ALLOW_BACKSLASH, Windows file servers) inside it, or a `;` (Tomcat and Jetty strip path
+// parameters before resolving dot segments: `/public/..;/admin` is their `/admin`).
+const SEGMENT_SPLITTER = /%2f|%5c|\\|;/i;
+const SEGMENT_SPLITTERS = /%2f|%5c|\\|;/gi;
 
 /** The segment with its percent-encoded dots decoded (RFC 3986 §2.3: `%2E` is `.`). */
 function dotsDecoded(segment: string): string {
@@ -76,8 +77,8 @@ function dotsDecoded(segment: string): string {
  * sent, and a backend that resolves it (Tomcat, Spring, Go's FileServer, most static servers)
  * served `/admin`, a path no route let through. NGINX matches locations on the resolved path, and
  * Envoy's `normalize_path` forwards it. A `..` that climbs above the root, or one a backend could
- * make by decoding a slash or reading a backslash (`..%2f`, `..\`), is refused (NGINX answers 400
- * to the first). The query and any other byte of the path stay as sent. Returns why a request is
+ * make by decoding a slash, reading a backslash or stripping a path parameter (`..%2f`, `..\`,
+ * `..;`), is refused (NGINX answers 400 to the first). The query and any other byte of the path stay as sent. Returns why a request is
  * refused, or undefined.
  */
 export function removeDotSegments(req: { url?: string | undefined }): string | undefined {
@@ -104,7 +105,7 @@ export function removeDotSegments(req: { url?: string | undefined }): string | u
       continue;
     }
     if (SEGMENT_SPLITTER.test(segment) && splitsIntoDotDot(segment))
-      return `path ${JSON.stringify(url.slice(0, 200))} has a dot-dot segment behind an encoded slash or backslash`;
+      return `path ${JSON.stringify(url.slice(0, 200))} has a dot-dot segment behind an encoded slash, a backslash or a ';'`;
     out.push(segment);
   }
   if (changed) req.url = `/${out.join('/')}${queryAt < 0 ? '' : url.slice(queryAt)}`;

@@ -61,7 +61,14 @@ test('a path with dot segments is routed and forwarded resolved; one climbing ou
   assert.equal(kept.status, 200, kept.text);
   assert.deepEqual(pub.seen, ['/public/a/c?next=/../x'], 'the path resolved, the query as sent');
 
-  for (const target of ['/../public/x', '/public/..%2fadmin', '/public/..%5Cadmin', '/public/..\\admin']) {
+  for (const target of [
+    '/../public/x',
+    '/public/..%2fadmin',
+    '/public/..%5Cadmin',
+    '/public/..\\admin',
+    '/public/..;/admin',
+    '/public/..;jsessionid=1/admin',
+  ]) {
     const answer = await get(target);
     assert.equal(answer.status, 400, `${target} must be refused, got ${answer.text}`);
   }
@@ -76,6 +83,7 @@ test('removeDotSegments: RFC 3986 5.2.4 on the path only', () => {
     ['/a/b/.', '/a/b/'],
     ['/a//../b', '/a/b'],
     ['/v1.2/file.txt', '/v1.2/file.txt'],
+    ['/app;v=1.2/x', '/app;v=1.2/x'],
     ['/a/...', '/a/...'],
     ['/a/%2E/b?q=..', '/a/b?q=..'],
     ['*', '*'],
