@@ -210,28 +210,63 @@ export class Queue extends EventEmitter {
     return worker;
   }
 
-  /** depth reads the queue's backlog now (see `DepthReading`). */
+  /** depth reads the queue's backlog now (see `DepthReading`); QUEUE_CONNECTION past publishTimeout. */
   depth(queue: string): Promise<DepthReading> {
-    return this.#impl.depth(queue);
+    return this.#answered(`depth of queue "${queue}"`, this.#impl.depth(queue));
   }
 
-  /** dlq is the dead-letter queue of `queue`: list, retry (requeue as first attempts), purge. */
+  /**
+   * dlq is the dead-letter queue of `queue`: list, retry (requeue as first attempts), purge. Each
+   * fails QUEUE_CONNECTION when the broker does not answer within publishTimeout (a retry: before
+   * it starts; once under way it runs to its end, each letter's publish bounded on its own).
+   */
   dlq(queue: string): {
     list(limit?: number): Promise<DeadLetter[]>;
     retry(refs?: readonly string[]): Promise<number>;
     purge(): Promise<number>;
   } {
     validateName(queue);
+    const what = (call: string) => `dlq(${JSON.stringify(queue)}).${call}()`;
     return {
-      list: (limit = 100) => this.#impl.listDeadLetters(queue, limit),
-      retry: (refs) => this.#impl.retryDeadLetters(queue, refs),
-      purge: () => this.#impl.purgeDeadLetters(queue),
+      list: (limit = 100) => this.#answered(what('list'), this.#impl.listDeadLetters(queue, limit)),
+      retry: async (refs) => {
+        await this.#answered(what('retry'), this.#impl.listDeadLetters(queue, 1));
+        return this.#impl.retryDeadLetters(queue, refs);
+      },
+      purge: () => this.#answered(what('purge'), this.#impl.purgeDeadLetters(queue)),
     };
   }
 
   /** destroy deletes every broker object of `queue`, jobs and dead letters included. */
   destroy(queue: string): Promise<void> {
-    return this.#impl.destroy(queue);
+    return this.#answered(`destroy of queue "${queue}"`, this.#impl.destroy(queue));
+  }
+
+  /**
+   * answered bounds a call that waits on the broker by publishTimeout: with the broker unreachable,
+   * depth(), the dead-letter calls and destroy() stayed pending for as long as it was (a backend
+   * waits to connect), and so did whatever awaited them. The call itself goes on in the background.
+   */
+  async #answered<T>(what: string, call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new QueueError(
+              'QUEUE_CONNECTION',
+              `${what}: no answer from the broker within ${this.#publishTimeout} ms (publishTimeout); is it reachable?`,
+            ),
+          ),
+        this.#publishTimeout,
+      );
+    });
+    call.catch(() => {});
+    try {
+      return await Promise.race([call, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** close closes every worker (see `Worker.close`), then the connections. Idempotent; never rejects. */

@@ -63,6 +63,29 @@ describe('publish with the broker unreachable', { concurrency: true }, () => {
       assert.equal(outcome, 'QUEUE_PUBLISH_TIMEOUT', 'an unconfirmed publish ends at publishTimeout');
     });
 
+    test(`depth, the dead-letter calls and destroy reject with QUEUE_CONNECTION while the broker was never reachable (${backend})`, async () => {
+      // Before, each stayed pending for as long as the broker was unreachable.
+      const queue = createQueue(optionsAt(backend, await closedPort()));
+      queue.on('error', () => {});
+      after(() => queue.close());
+      const name = uniqueName('never-reached');
+      const calls: [string, () => Promise<unknown>][] = [
+        ['depth', () => queue.depth(name)],
+        ['dlq.list', () => queue.dlq(name).list()],
+        ['dlq.retry', () => queue.dlq(name).retry()],
+        ['dlq.purge', () => queue.dlq(name).purge()],
+        ['destroy', () => queue.destroy(name)],
+      ];
+      const outcomes = await Promise.all(
+        calls.map(async ([what, call]) => `${what}: ${await outcomeOf(call())}`),
+      );
+      assert.deepEqual(
+        outcomes,
+        calls.map(([what]) => `${what}: QUEUE_CONNECTION`),
+        'each ends at publishTimeout',
+      );
+    });
+
     test(`publish rejects with QUEUE_PUBLISH_TIMEOUT once a used queue's broker stops answering (${backend})`, async () => {
       const proxy = await pausableProxy(ports[backend]);
       const queue = createQueue(optionsAt(backend, proxy.port));
