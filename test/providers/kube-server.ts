@@ -17,7 +17,8 @@
 // `podsBecomeReady = false` plays pods that never pass their readiness probe, `unschedulable` pods
 // no node fits (Pending, no IP). It also serves a watch
 // of one workload (`fieldSelector=metadata.name=…`: its state, then every write), and plays failures:
-// `podQuota` (a ResourceQuota: no pod created beyond it), `forbid` (403 as RBAC words it),
+// `podQuota` (a ResourceQuota: no pod created beyond it), `strandPod` (a pod on a lost node,
+// terminating for good), `forbid` (403 as RBAC words it),
 // `throttle` (429 with Retry-After, API Priority and Fairness), `hpaStatusWrites` (409 Conflict on an HPA replace at a resourceVersion that moved) and
 // `disconnect()`/`reconnect()` (the network down: watches and requests reset).
 
@@ -996,8 +997,24 @@ export class KubeServer {
     });
   }
 
+  /**
+   * strandPod plays pod `name` on a node lost `lostMs` ago (or held by a finalizer): deleted then
+   * (its deletionTimestamp, the end of its grace period, long past), Ready False, and never gone, as
+   * no kubelet confirms its end. Its workload's controller counts it no more and creates another.
+   */
+  strandPod(name: string, lostMs: number): void {
+    const pod = this.pods.get(name)!;
+    pod.metadata.deletionTimestamp = new Date(Date.now() - lostMs).toISOString();
+    pod.metadata.deletionGracePeriodSeconds = 30;
+    pod.status.conditions = [{ type: 'Ready', status: 'False' }];
+    this.#emit('MODIFIED', pod);
+    this.#reconcile();
+  }
+
   #deletePod(pod: Json): void {
-    pod.metadata.deletionTimestamp = new Date().toISOString();
+    // The API server sets deletionTimestamp to the end of the grace period: when it is to be gone.
+    pod.metadata.deletionTimestamp = new Date(Date.now() + this.#graceMs).toISOString();
+    pod.metadata.deletionGracePeriodSeconds = Math.ceil(this.#graceMs / 1000);
     pod.status.conditions = [{ type: 'Ready', status: 'False' }];
     this.#emit('MODIFIED', pod);
     this.#later(this.#graceMs, () => {

@@ -85,6 +85,18 @@ const RETRY_AFTER_RETRIES = 5;
 /** Longest wait a Retry-After gets before a request is sent again (ms). */
 const MAX_RETRY_AFTER_MS = 10_000;
 
+/**
+ * How long past its deletionTimestamp (the end of its grace period, when the kubelet has killed it)
+ * a terminating pod is taken as stranded: its node lost or a finalizer holding it (see `#settle`).
+ */
+const STRANDED_AFTER_MS = 30_000;
+
+/** epochOf is a timestamp as epoch ms (0 when absent or unreadable). */
+function epochOf(value: Date | string | undefined): number {
+  const ms = value === undefined ? Number.NaN : new Date(value).getTime();
+  return Number.isFinite(ms) ? ms : 0;
+}
+
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
 const HPA_WRITE_ATTEMPTS = 5;
 
@@ -218,6 +230,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #replicasReading = false;
   /** Pods changed while a read of the replicas was out: read once more after it. */
   #replicasAgain = false;
+  /** The next look at a scale that waits only on pods in their grace period (see `#settle`). */
+  #strandTimer: NodeJS.Timeout | undefined;
+  /** Stranded pods already warned about. */
+  readonly #strandedNamed = new Set<string>();
   /** When `#nameLateHpa` last listed the HPAs (performance.now), and those it named. */
   #hpaCheckedAt = Number.NEGATIVE_INFINITY;
   readonly #hpasNamed = new Set<string>();
@@ -434,7 +450,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   /**
    * scaleTo writes `spec.replicas` through the scale subresource (merge patch), on a scale-in
    * after draining the pods it removes (see `#drainForScaleIn`), and resolves once
-   * exactly `n` pods are Ready and none is starting or terminating, or a later scaleTo supersedes it
+   * exactly `n` pods are Ready and none is starting or terminating (a pod stranded terminating past
+   * its grace period aside, see `#settle`), or a later scaleTo supersedes it
    * and that target is reached. After `timeout` it fails with API_ERROR naming the workload, the
    * target and the pods' states (e.g. pods that never pass their readiness probe).
    */
@@ -916,7 +933,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   async #untilSized(size: InstanceSize, deadline: number, superseded = () => false): Promise<void> {
     await this.#until(deadline, () => {
       if (superseded()) return true;
-      const instances = this.instances();
+      // A pod stranded terminating (see `#settle`) is no pod of the workload's any more.
+      const now = Date.now();
+      const instances = this.instances().filter((i) => !this.#stranded(i, now));
       return (
         instances.length === this.#desired &&
         instances.every(
@@ -1286,6 +1305,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     for (const timer of this.#watchdogs) clearTimeout(timer);
     for (const watch of this.#watches.values()) watch.abort();
     clearTimeout(this.#replicasTimer);
+    clearTimeout(this.#strandTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     for (const check of [...this.#checks]) check();
   }
@@ -1857,13 +1877,47 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   #settle(): void {
+    clearTimeout(this.#strandTimer);
     if (this.#waiters.length === 0) return;
     const instances = this.instances();
     const ready = instances.filter((i) => i.state === 'ready').length;
-    const busy = instances.some((i) => i.state === 'stopping' || i.state === 'starting');
-    if (ready !== this.#desired || busy) return;
+    // A pod terminating long past the end of its grace period is stranded (its node lost, a
+    // finalizer): its controller counts it no more and replaced it, and it may stay for hours.
+    // Before, every scale waited on it until its timeout and failed (ScaleFailed) with the count met.
+    const now = Date.now();
+    let strandsAt = Number.POSITIVE_INFINITY;
+    const stranded: string[] = [];
+    for (const i of instances) {
+      if (i.state !== 'stopping') continue;
+      if (this.#stranded(i, now)) stranded.push(i.id);
+      else strandsAt = Math.min(strandsAt, this.#strandsAt(i.id));
+    }
+    if (ready !== this.#desired || instances.some((i) => i.state === 'starting')) return;
+    if (Number.isFinite(strandsAt)) {
+      // Waiting only on pods still in their grace period: looked at again when they would be stranded.
+      this.#strandTimer = setTimeout(() => this.#settle(), strandsAt - now);
+      this.#strandTimer.unref();
+      return;
+    }
+    for (const id of stranded.filter((x) => !this.#strandedNamed.has(x))) {
+      this.#strandedNamed.add(id);
+      this.#logger.warn(
+        { group: this.#options.group, instance: id, reason: 'PodStranded' },
+        `${this.#ref()}: pod ${id} is still terminating ${Math.round((now - epochOf(this.#pods.get(id)?.metadata?.deletionTimestamp)) / 1000)} s past its grace period (its node lost, or a finalizer holds it); the scale does not wait for it`,
+      );
+    }
     // A superseded call resolves with the later one: its target no longer matters.
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+  }
+
+  /** strandsAt is when pod `id`, terminating, counts as stranded: STRANDED_AFTER_MS past its deletionTimestamp. */
+  #strandsAt(id: string): number {
+    return epochOf(this.#pods.get(id)?.metadata?.deletionTimestamp) + STRANDED_AFTER_MS;
+  }
+
+  /** stranded says `instance` is a pod terminating long past its grace period (see `#settle`). */
+  #stranded(instance: Instance, now: number): boolean {
+    return instance.state === 'stopping' && this.#strandsAt(instance.id) <= now;
   }
 
   async #waitRollout(generation: number, deadline: number, superseded = () => false): Promise<void> {
