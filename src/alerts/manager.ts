@@ -38,6 +38,12 @@ export interface AlertManagerOptions {
   wallNow?: () => number;
   /** @defaultValue no logging */
   logger?: AlertLogger;
+  /**
+   * How long `close()` waits for deliveries still under way (a sink retrying a receiver that is
+   * down or rate-limiting, each Retry-After up to 10 s), ms; what is still undelivered then is
+   * left, and logged. @defaultValue 10000
+   */
+  closeFlushTimeout?: number;
 }
 
 /** AlertManagerEvents: `alert` for every notification handed to the sinks, `sinkError` when a sink gave up. */
@@ -83,6 +89,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   readonly #now: () => number;
   readonly #wallNow: () => number;
   readonly #logger: AlertLogger;
+  readonly #closeFlushTimeout: number;
   readonly #active = new Map<string, Active>();
   readonly #sent: number[] = [];
   readonly #pending = new Set<Promise<void>>();
@@ -105,6 +112,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#wallNow = options.wallNow ?? options.now ?? (() => Date.now());
     this.#logger = options.logger ?? silent;
     this.#notifying = options.notifying ?? true;
+    this.#closeFlushTimeout = options.closeFlushTimeout ?? 10_000;
   }
 
   /** notifying says whether notifications go to the sinks (false while an HA controller stands by). */
@@ -382,7 +390,21 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       clearTimeout(this.#heldTimer);
       clearTimeout(this.#repeatTimer);
       for (const entry of this.#active.values()) clearTimeout(entry.unlessFired);
-      await this.flush();
+      // Bounded: a receiver rate-limiting with Retry-After held a shutdown ~50 s (3 retries of up
+      // to 10 s, each request up to its timeout), past a Kubernetes pod's 30 s grace.
+      let timer: NodeJS.Timeout | undefined;
+      const flushed = await Promise.race([
+        this.flush().then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), this.#closeFlushTimeout);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!flushed)
+        this.#logger.warn(
+          { undelivered: this.#pending.size, waitedMs: this.#closeFlushTimeout },
+          `alerts: ${this.#pending.size} notification(s) still being delivered after ${this.#closeFlushTimeout} ms at shutdown (a sink retrying: its receiver down or rate-limiting); left undelivered`,
+        );
       await Promise.allSettled(this.#sinks.map((s) => s.close?.()));
     })();
     return this.#closed;

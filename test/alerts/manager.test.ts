@@ -423,4 +423,35 @@ describe('AlertManager', () => {
       });
     }
   });
+  it('close() waits a bounded time for a sink still retrying, then says what it left undelivered', async (t) => {
+    // A receiver rate-limiting for 8 s at a time: honoured, 3 retries held a shutdown ~50 s.
+    const receiver = await startReceiver(() => ({ status: 429, headers: { 'retry-after': '8' } }));
+    t.after(() => receiver.close());
+    const warned: string[] = [];
+    const logger = {
+      info: () => {},
+      error: () => {},
+      warn: (_: object, msg?: string) => warned.push(msg ?? ''),
+    };
+    const alerts = new AlertManager({
+      sinks: [new WebhookSink({ url: receiver.url, retries: 3, timeoutMs: 5000 })],
+      closeFlushTimeout: 300,
+      logger,
+    });
+    alerts.fire('k', { summary: 'k' });
+    await receiver.waitFor(1);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      alerts.close().then(() => 'closed'),
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('still closing after 5 s'), 5000);
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.equal(outcome, 'closed', 'close() ends once closeFlushTimeout has passed');
+    assert.ok(
+      warned.some((m) => /1 notification\(s\) still being delivered after 300 ms at shutdown/.test(m)),
+      `the undelivered notification is logged: ${JSON.stringify(warned)}`,
+    );
+  });
 });
