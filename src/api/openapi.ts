@@ -23,7 +23,11 @@ export const JournalEntrySchema = z.looseObject({
   seq: z.int().min(1),
   time: z.string().describe('ISO-8601'),
   group: z.string(),
-  source: z.string().describe('policy, api or startup'),
+  source: z
+    .string()
+    .describe(
+      'policy, api, startup, reload, health, leader, or provider (a count another client set on the engine)',
+    ),
   before: z.int().min(0),
   after: z.int().min(0),
   reasons: z.array(z.string()).describe('stable reason tokens such as AboveTarget, TooManyReplicas'),

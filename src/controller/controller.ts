@@ -149,13 +149,19 @@ export class Controller {
     await Promise.all(startups);
   }
 
-  /** tick evaluates every autoscaled group once. Exposed so tests can drive the loop. */
+  /**
+   * tick journals a count another client set on any group's engine (see followProvider), then
+   * evaluates every autoscaled group once. Exposed so tests can drive the loop.
+   */
   tick(): JournalEntry[] {
     const entries: JournalEntry[] = [];
     const total = this.#config.limits?.maxInstancesTotal;
     for (const group of this.#groups.values()) {
       try {
         // Earlier groups' decisions of this tick count: they are applied (desired) already.
+        // A count another client set is journaled before the policy decides from it.
+        const followed = group.followProvider(this.#now());
+        if (followed) entries.push(followed);
         const cap = total === undefined ? undefined : total - this.#desiredTotal() + group.desired();
         const entry = group.evaluate(this.#now(), cap);
         if (entry) entries.push(entry);

@@ -108,6 +108,12 @@ export class GroupController {
   #pending: { desired: number; since: number; noted: boolean } | undefined;
   /** When start() last ran; nothing is learnt before it (a standby starts nothing). */
   #since: number | undefined;
+  /**
+   * The count the provider last took from this controller (or kept when a call of ours failed):
+   * with no call of ours running, a provider count other than this was set by another client.
+   * Undefined until the start's call ended.
+   */
+  #known: number | undefined;
 
   constructor(options: GroupControllerOptions) {
     this.name = options.config.name;
@@ -174,6 +180,42 @@ export class GroupController {
       void this.#apply(after, 'reload', now);
     }
     return entry;
+  }
+
+  /**
+   * followProvider journals a count another client set on the engine since this controller's last
+   * change (kubectl scale, the AWS console, a scheduled action; the providers follow it into
+   * `desired()`), source `provider`, reason `DesiredChangedElsewhere`, and takes it as a manual
+   * change (scale-down stabilization holds it, as a change through the API). Before, only the
+   * provider's log said so: the journal went from `… → 3` to a decision `6 → …` with nothing
+   * between, and the state store kept 3, so a restart or a new leader scaled the group back to 3.
+   * Nothing while a call of ours runs (the provider's count is then ours on its way) or while the
+   * engine's HPA owns the count (`mode: hpa`).
+   */
+  followProvider(now: number): JournalEntry | undefined {
+    if ((this.provider as { autoscaled?: boolean }).autoscaled) return undefined;
+    const known = this.#known;
+    if (known === undefined || this.#pending !== undefined) return undefined;
+    const current = this.provider.desired();
+    if (current === known) return undefined;
+    this.#known = current;
+    this.#policyState = recordManualChange(this.#policyState, current, now);
+    return this.#journal.append(
+      {
+        group: this.name,
+        source: 'provider',
+        before: known,
+        after: current,
+        reasons: ['DesiredChangedElsewhere'],
+        message: `${known} → ${current}: set on the ${this.provider.kind} engine by another client, not by this controller; taken as the group's count`,
+        inputs: {
+          provider: this.provider.kind,
+          min: this.#config.minInstances,
+          max: this.#config.maxInstances,
+        },
+      },
+      now,
+    );
   }
 
   /** policy is what the group is scaled by (groupPolicy of its config); undefined when scaled by hand. */
@@ -329,6 +371,8 @@ export class GroupController {
    * else what the engine already runs (within min/max), else initial_instances.
    */
   async start(now: number, restored?: number): Promise<void> {
+    // Taking over again after a standby: the count known from before is the other leader's past.
+    this.#known = undefined;
     await this.#restoreMemory();
     await this.provider.start?.();
     // What runs already was started by someone else, maybe long ago: its start-up is not measured.
@@ -704,11 +748,17 @@ export class GroupController {
       });
     }
     this.#metrics.desiredInstances.set({ group: this.name }, desired);
+    // Only the latest call says what the provider's count is (an earlier one it superseded ends too).
+    const latest = () => this.#pending === pending;
     try {
       await this.provider.scaleTo(desired);
-      if (this.#pending === pending) this.#pending = undefined;
+      // What we asked for, even when the provider took another client's count meanwhile (AWS
+      // resolves a waiting scaleTo then): followProvider journals that difference.
+      if (latest()) this.#known = desired;
+      if (latest()) this.#pending = undefined;
     } catch (err) {
-      if (this.#pending === pending) this.#pending = undefined;
+      if (latest()) this.#known = this.provider.desired();
+      if (latest()) this.#pending = undefined;
       this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
       // The entry that asked for `desired` is already journaled (and persisted as the group's count):
       // say that it did not happen, and what the provider's count is, so neither the journal nor the

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import { REPEAT_WINDOW, sameDecision } from './journal-repeat.js';
 
 /**
- * JournalSource says who caused a decision: the policy, the API, startup, or `health` (what the
+ * JournalSource says who caused a decision: the policy, the API, startup, `health` (what the
  * balancer learned of an instance: health transitions, ejections, recoveries, replacements; the
- * count is unchanged in those, `before` = `after`).
+ * count is unchanged in those, `before` = `after`), or `provider`: a count another client set on
+ * the engine (kubectl scale, the AWS console, a scheduled action), which the controller takes.
  */
-export type JournalSource = 'policy' | 'api' | 'startup' | 'health' | 'leader' | 'reload';
+export type JournalSource = 'policy' | 'api' | 'startup' | 'health' | 'leader' | 'reload' | 'provider';
 
 /** JournalEntry is one scaling decision: when, which group, from what inputs, before, after and why. */
 export interface JournalEntry {

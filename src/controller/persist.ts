@@ -1,8 +1,18 @@
 import type { DecisionJournal, JournalEntry, JournalSource } from './journal.js';
 import { StateError, type StateStore } from './state/index.js';
 
-/** Sources whose entries set a group's desired count (`after`); health and leader entries do not. */
-const DESIRED_SOURCES: ReadonlySet<JournalSource> = new Set(['policy', 'api', 'startup', 'reload']);
+/**
+ * Sources whose entries set a group's desired count (`after`); health and leader entries do not.
+ * `provider` does: a count set on the engine by another client is what the group runs, and a
+ * successor that restored the count before it would undo it.
+ */
+const DESIRED_SOURCES: ReadonlySet<JournalSource> = new Set([
+  'policy',
+  'api',
+  'startup',
+  'reload',
+  'provider',
+]);
 
 /**
  * Persistence is what persistDecisions returns: call it to stop listening (it resolves once the
