@@ -140,6 +140,8 @@ export class Worker<T = unknown> extends EventEmitter {
   /** In-flight deliveries whose settle (ack, retry, dead letter) has been sent: no longer ours to hand back. */
   #settling = new Set<Delivery>();
   #closing: Promise<void> | undefined;
+  /** Hand-backs of deliveries that reached the worker while it was closing; close() waits for them. */
+  #handBacks = new Set<Promise<void>>();
   #idle: (() => void) | undefined;
   #labels: { queue: string; backend: string };
 
@@ -191,7 +193,15 @@ export class Worker<T = unknown> extends EventEmitter {
     // A malformed message is dead-lettered even while closing: a hand-back would publish its
     // stand-in as a job.
     if (this.#closing && delivery.malformed === undefined) {
-      delivery.release().catch(() => {});
+      const handBack = delivery
+        .release()
+        .catch((error) =>
+          this.#report(
+            new QueueError('QUEUE_BACKEND', `cannot return job ${delivery.envelope.id}`, { cause: error }),
+          ),
+        )
+        .finally(() => this.#handBacks.delete(handBack));
+      this.#handBacks.add(handBack);
       return;
     }
     const controller = new AbortController();
@@ -384,8 +394,11 @@ export class Worker<T = unknown> extends EventEmitter {
     // A job whose settle is on its way is left to it: handed back as well, the broker got its ack
     // (or retry) and a new copy of it, a second run of a completed job.
     const leftovers = [...this.#inFlight].filter(([delivery]) => !this.#settling.has(delivery));
-    const handedBack = Promise.all(
-      leftovers.map(async ([delivery, controller]) => {
+    // Those that reached it while closing too: the queue's close() next would cut them off, and
+    // the broker give the job back as a stall (or, its copy stored, run it twice).
+    const handedBack = Promise.all([
+      ...this.#handBacks,
+      ...leftovers.map(async ([delivery, controller]) => {
         controller.abort(new QueueError('QUEUE_CLOSED', 'worker closed before the handler finished'));
         await delivery
           .release()
@@ -395,7 +408,7 @@ export class Worker<T = unknown> extends EventEmitter {
             ),
           );
       }),
-    );
+    ]);
     if (!(await settledWithin(handedBack, BROKER_GRACE)))
       this.#report(
         new QueueError('QUEUE_BACKEND', `jobs of ${this.queue} not handed back ${BROKER_GRACE} ms into it`),

@@ -6,7 +6,9 @@
  * channel proves the channel processed the ack and passed the settle on to the queue, ahead of
  * the notice of this channel's death: from then on a crash of this worker cannot bring the job
  * back. The returned function resolves once a round trip that started after the call has been
- * answered, and rejects if that round trip fails (the acks before it are then unconfirmed). Acks
+ * answered, and rejects if that round trip fails (the acks before it are then unconfirmed). It
+ * holds for a quorum queue only while the channel's settles in flight stay under the broker's
+ * command limit, past which the channel keeps them unsent: see LANE_PREFETCH_MAX. Acks
  * written while a round trip is out share the next one: at most one is out per channel.
  */
 export function settleBarrier(roundTrip: () => Promise<unknown>): () => Promise<void> {
