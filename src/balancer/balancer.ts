@@ -24,6 +24,7 @@ import { HealthChecker, type HealthTransition, validateHealthConfig } from './he
 import { Http2Edge, Http2Request } from './http2.js';
 import { fetchFromGroup } from './origin.js';
 import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip } from './outlier.js';
+import { inTurn } from './pipeline.js';
 import { Pool, type PoolChange, type PoolMember } from './pool.js';
 import { GroupRoute, hashKeyOf, ProxyPath } from './proxy.js';
 import { sendJson } from './respond.js';
@@ -643,6 +644,12 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   }
 
   readonly #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // HTTP/2 streams are concurrent by design, bounded by SETTINGS_MAX_CONCURRENT_STREAMS.
+    if (req.httpVersionMajor === 1) inTurn(req, res, this.#dispatch);
+    else this.#dispatch(req, res);
+  };
+
+  readonly #dispatch = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const refused = refusal(req, this.#config.maxHeaderSize);
     if (refused !== undefined) {
       this.#logger.warn(
