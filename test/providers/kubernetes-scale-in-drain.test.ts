@@ -136,3 +136,40 @@ it('a pod drained for a scale-in that failed serves again', async (t) => {
     `${victim} listed ready again after its return`,
   );
 });
+
+it('a scale-in superseded during its drain writes nothing over the later count', async (t) => {
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  let first = true;
+  const { server, provider } = await webOnKube(t, 3, {
+    options: {
+      drain: async () => {
+        // The first scale-in's drain holds (a long request in flight); later ones end at once.
+        if (first) {
+          first = false;
+          await held;
+        }
+      },
+    },
+  });
+  await provider.start();
+  await until(
+    () => provider.instances().filter((i) => i.state === 'ready').length === 3,
+    5000,
+    'the three pods of web Ready',
+  );
+  const toTwo = provider.scaleTo(2);
+  await until(() => !first, 5000, 'the first scale-in draining');
+  await provider.scaleTo(1);
+  release();
+  await toTwo;
+  const replicas = server.workloads.get('shop/web')!.object.spec.replicas;
+  assert.equal(
+    replicas,
+    1,
+    `the later scale's count stands (spec.replicas ${replicas}: the earlier wrote 2 after it)`,
+  );
+  assert.equal(provider.desired(), 1);
+});

@@ -230,6 +230,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #replicasReading = false;
   /** Pods changed while a read of the replicas was out: read once more after it. */
   #replicasAgain = false;
+  /** scaleTo calls begun: a call whose number is not the last one's was superseded. */
+  #scaleSeq = 0;
+  /** Pods drained for a scale-in and not yet removed or returned (see `#returnSurvivors`). */
+  readonly #scaleInDrained = new Set<string>();
   /** The next look at a scale that waits only on pods in their grace period (see `#settle`). */
   #strandTimer: NodeJS.Timeout | undefined;
   /** Stranded pods already warned about. */
@@ -460,15 +464,19 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (invalid) throw invalid;
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
     await this.start();
-    let victims: Instance[] = [];
+    const seq = ++this.#scaleSeq;
+    const latest = () => seq === this.#scaleSeq;
     await this.#writing(async () => {
-      victims = n < this.#desired ? await this.#drainForScaleIn(n) : [];
+      const drained = n < this.#desired && (await this.#drainForScaleIn(n)).length > 0;
+      // A later scaleTo began during the drains: its count is the one wanted now, and this one
+      // writes nothing. Before, whichever drain ended last wrote its count over the other's.
+      if (!latest()) return;
       try {
         // The drains (drain_timeout each) outlast the fence check made before scaleTo.
-        if (victims.length > 0) await this.#options.fence?.('patch scale (scale-in)');
+        if (drained) await this.#options.fence?.('patch scale (scale-in)');
         await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
       } catch (err) {
-        this.#returnSurvivors(victims);
+        if (latest()) this.#returnSurvivors();
         throw err;
       }
       this.#desired = n;
@@ -478,8 +486,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       await this.#awaitScale();
     } finally {
       // A pod drained that Kubernetes kept (a rollout's ReplicaSets are scaled in proportion, a
-      // later scale-out took the count back up) serves again.
-      this.#returnSurvivors(victims);
+      // later scale-out took the count back up) serves again; while a later scaleTo runs, it decides.
+      if (latest()) this.#returnSurvivors();
     }
   }
 
@@ -525,6 +533,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       }
     }
     if (victims.length === 0) return [];
+    for (const v of victims) this.#scaleInDrained.add(v.id);
     this.#logger.info(
       { group: this.#options.group, instances: victims.map((v) => v.id) },
       `${this.#ref()}: draining ${victims.map((v) => v.id).join(', ')} before scaling in to ${n}`,
@@ -549,12 +558,16 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     );
   }
 
-  /** returnSurvivors puts pods drained for a scale-in that are still there and not terminating back into rotation. */
-  #returnSurvivors(victims: readonly Instance[]): void {
-    for (const v of victims) {
-      const pod = this.#pods.get(v.id);
-      if (pod && !pod.metadata?.deletionTimestamp) this.#drained.returnNow(v.id, () => this.emit('change'));
+  /**
+   * returnSurvivors puts pods drained for a scale-in (by any scaleTo, see `#scaleInDrained`) that are
+   * still there and not terminating back into rotation.
+   */
+  #returnSurvivors(): void {
+    for (const id of this.#scaleInDrained) {
+      const pod = this.#pods.get(id);
+      if (pod && !pod.metadata?.deletionTimestamp) this.#drained.returnNow(id, () => this.emit('change'));
     }
+    this.#scaleInDrained.clear();
   }
 
   /** awaitScale resolves once the pods match the desired count (see `scaleTo`), API_ERROR after `timeout`. */
