@@ -2,7 +2,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
-import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from './headers.js';
+import { forwardRequestHeaders, forwardResponseHeaders, responseCodingRefusal, schemeOf } from './headers.js';
 import type { PoolMember } from './pool.js';
 import { type GroupRoute, hashKeyOf, type ProxyPath, routeRetryDecision } from './proxy.js';
 import { classifyUpstreamError } from './retry.js';
@@ -197,6 +197,17 @@ export function proxyUpgrade(
       // body is relayed decoded, so Transfer-Encoding goes with the other hop-by-hop headers; without
       // a Content-Length the close ends the body. The timer still cuts a relay that never ends.
       if (response.statusCode === 101) {
+        response.destroy();
+        refuse101();
+        return;
+      }
+      // As on the proxied path: the coding would go, its bytes would not (see responseCodingRefusal).
+      const coding = responseCodingRefusal(response.headers['transfer-encoding']);
+      if (coding !== undefined) {
+        proxy.logger.warn(
+          { group: route.name, backend: backend.id, err: coding },
+          'upgrade response not forwardable',
+        );
         response.destroy();
         refuse101();
         return;

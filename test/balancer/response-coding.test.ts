@@ -47,3 +47,24 @@ for (const cached of [false, true]) {
     assert.match(plain.text, /(\r\n5\r\nhello\r\n0\r\n\r\n|\r\n\r\nhello)$/, 'the body arrives whole');
   });
 }
+
+test('the same coding on a refused WebSocket handshake is a 502; a plain refusal is relayed', async (t) => {
+  const backend = await startBackend(t, (req, res) => {
+    res.statusCode = 403;
+    if (req.headers['x-plain'] === undefined) res.setHeader('Transfer-Encoding', 'gzip, chunked');
+    res.end(req.headers['x-plain'] === undefined ? gzipSync('no') : 'no');
+  });
+  const { balancer, port } = await startBalancer(t, config());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const handshake =
+    'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+  const gzipped = await sendRaw(port, `${handshake}\r\n`, { keepOpen: true });
+  assert.equal(
+    gzipped.status,
+    502,
+    `a gzip coding must not be relayed as a plain body, got ${JSON.stringify(gzipped.text)}`,
+  );
+  const plain = await sendRaw(port, `${handshake}X-Plain: 1\r\n\r\n`, { keepOpen: true });
+  assert.equal(plain.status, 403, `a plain refusal is relayed, got ${JSON.stringify(plain.text)}`);
+  assert.match(plain.text, /\r\n\r\nno$/, 'with its body');
+});
