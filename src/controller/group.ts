@@ -41,7 +41,8 @@ export type ManualAction = 'scale-out' | 'scale-in' | 'set';
 
 /**
  * ReadMetrics turns a group's current instances into the readings the policy consumes. A reading
- * without `unready` gets the group's not-ready instances; a failed source sets `error`.
+ * without `unready` gets the group's not-ready instances; a failed source sets `error` (a missing
+ * metric to the policy), and reports the failure itself: the controller does not log it.
  */
 export type ReadMetrics = (instances: readonly Instance[], now: number) => ObservedMetric[];
 
@@ -548,9 +549,9 @@ export class GroupController {
     const readings = this.#readMetrics(instances, now).map((r) =>
       r.unready === undefined && r.kind !== 'total' ? { ...r, unready: starting } : r,
     );
-    for (const r of readings) {
-      if (r.error !== undefined) this.#logger.warn({ metric: r.name, err: r.error }, 'metric source failed');
-    }
+    // A reading's `error` is not logged here: its source reports a failure once per streak (see
+    // PolledMetric's onError), and a value not there *yet* (latency with no request completed since
+    // the last read) is no failure at all. Logged here, each was a warning on every tick.
     const samples = this.#takeSamples?.() ?? [];
     const decided = decide({ current, ready, metrics: readings, samples }, policy, this.#policyState, now);
     // No tick samples: decide derived one from these readings, the largest over the metrics read.
