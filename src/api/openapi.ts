@@ -306,10 +306,14 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             query('group', 'only this group', { type: 'string' }),
             query(
               'since',
-              'only entries with seq > since; a repeated decision has a new seq with each repeat, so it comes again, count raised',
+              'only entries with seq > since, the oldest `limit` of them (a page: the next starts at the last seq); a repeated decision has a new seq with each repeat, so it comes again, count raised',
               nonNegative,
             ),
-            query('limit', 'newest N (default 100)', nonNegative),
+            query(
+              'limit',
+              'at most N (default 100): the newest N, or with since the oldest N after it',
+              nonNegative,
+            ),
           ],
           responses: {
             '200': json('EventsResponse', 'journal entries'),

@@ -47,7 +47,7 @@ export interface JournalEntry {
 /** JournalQuery filters `entries()`. */
 export interface JournalQuery {
   group?: string;
-  /** Only entries with seq > since. */
+  /** Only entries with seq > since; then the oldest `limit` of them (a page), not the newest. */
   since?: number;
   /** Newest N. @defaultValue 100 */
   limit?: number;
@@ -160,8 +160,18 @@ export class DecisionJournal extends EventEmitter<{
       // Not a count (the API refuses these): as slice(-limit) of every match did.
       return this.#inOrder().filter(matches).slice(-limit);
     }
-    // The newest `limit` matches, found from the newest back; returned oldest first.
     const found: JournalEntry[] = [];
+    if (query.since !== undefined) {
+      // A poller's page: the oldest `limit` after `since`, so the next page starts at the last seq
+      // of this one. Before, the newest `limit`: 150 entries since the last poll and limit 100, and
+      // the 50 oldest were never seen (nothing tells a gap: a repeat moves its entry to a new seq).
+      for (let i = 0; i < this.#ring.length && found.length < limit; i++) {
+        const entry = this.#at(i);
+        if (matches(entry)) found.push(entry);
+      }
+      return found;
+    }
+    // The newest `limit` matches, found from the newest back; returned oldest first.
     for (let i = this.#ring.length - 1; i >= 0 && found.length < limit; i--) {
       const entry = this.#at(i);
       if (matches(entry)) found.push(entry);

@@ -176,8 +176,17 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
         'The decision journal, oldest first: every scaling, its source, before/after counts and reason codes.',
       inputSchema: z.strictObject({
         group: z.string().min(1).max(63).optional().describe('only this group'),
-        since: z.int().min(0).optional().describe('only entries with seq > since'),
-        limit: z.int().min(1).max(1000).optional().describe('newest N (default 50)'),
+        since: z
+          .int()
+          .min(0)
+          .optional()
+          .describe('only entries with seq > since, the oldest `limit` of them (page on from the last seq)'),
+        limit: z
+          .int()
+          .min(1)
+          .max(1000)
+          .optional()
+          .describe('at most N (default 50): the newest N, or with since the oldest N after it'),
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },

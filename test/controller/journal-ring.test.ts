@@ -21,7 +21,9 @@ class ArrayJournal {
       (e) => (q.group === undefined || e.group === q.group) && e.seq > (q.since ?? 0),
     );
     const limit = q.limit ?? 100;
-    return limit === 0 ? [] : matching.slice(-limit);
+    if (limit === 0) return [];
+    // With `since`, a page: the oldest `limit` after it.
+    return q.since !== undefined ? matching.slice(0, limit) : matching.slice(-limit);
   }
   last(group: string): JournalEntry | undefined {
     return this.entries.findLast((e) => e.group === group);
