@@ -67,9 +67,9 @@ export class RedisHttpStore implements HttpCacheStore {
     const out: StoredResponse[] = [];
     for (const [field, value] of Object.entries(fields)) {
       if (!field.startsWith('m:')) continue;
-      const meta = JSON.parse(value.toString('utf8')) as Meta;
-      const body = fields[`b:${meta.variant}`];
-      if (meta.expiresAt > now && body !== undefined) out.push({ ...meta, body });
+      const meta = this.#parseMeta(key, field, value);
+      const body = meta === undefined ? undefined : fields[`b:${meta.variant}`];
+      if (meta !== undefined && meta.expiresAt > now && body !== undefined) out.push({ ...meta, body });
     }
     return out;
   }
@@ -85,8 +85,36 @@ export class RedisHttpStore implements HttpCacheStore {
     const variant = variantOf(vary === '' ? [] : vary.split(','));
     const [metaRaw, body] = await this.#redis.hmgetBuffer(entryKey, `m:${variant}`, `b:${variant}`);
     if (metaRaw == null || body == null) return [];
-    const meta = JSON.parse(metaRaw.toString('utf8')) as Meta;
-    return meta.expiresAt > now && meta.variant === variant ? [{ ...meta, body }] : [];
+    const meta = this.#parseMeta(key, `m:${variant}`, metaRaw);
+    return meta !== undefined && meta.expiresAt > now && meta.variant === variant ? [{ ...meta, body }] : [];
+  }
+
+  /**
+   * parseMeta reads one variant's metadata; undefined (a miss, reported through onError) when it is
+   * not JSON of a stored response: a truncated write, another program's or version's value under
+   * the prefix. Before, JSON.parse threw out of get, and each lookup of that one key counted as a
+   * store failure: a few concurrent requests for it opened the breaker, and every URL went to the
+   * backend for a second, again and again while the key was asked for.
+   */
+  #parseMeta(key: string, field: string, raw: Buffer): Meta | undefined {
+    let meta: unknown;
+    try {
+      meta = JSON.parse(raw.toString('utf8'));
+    } catch {
+      meta = undefined;
+    }
+    const shaped =
+      typeof meta === 'object' &&
+      meta !== null &&
+      typeof (meta as Meta).expiresAt === 'number' &&
+      typeof (meta as Meta).variant === 'string' &&
+      typeof (meta as Meta).status === 'number' &&
+      Array.isArray((meta as Meta).headers);
+    if (shaped) return meta as Meta;
+    this.#onError(
+      new Error(`http cache entry ${JSON.stringify(key)} field ${field}: corrupt metadata, read as a miss`),
+    );
+    return undefined;
   }
 
   async put(key: string, response: StoredResponse, now: number): Promise<void> {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { Balancer } from '../../../src/balancer/index.js';
 import type { BalancerConfig } from '../../../src/config/types.js';
 import { createMetrics } from '../../../src/metrics/index.js';
@@ -200,5 +201,63 @@ describe('http cache on redis', () => {
       15_000,
       'a hit after Redis answers again',
     );
+  });
+  test('one entry with corrupt metadata is a miss for its URL only; the store keeps answering other URLs', async (t) => {
+    // Before, JSON.parse threw out of the store's get and each lookup of the key counted as a
+    // Redis failure: five concurrent requests for it opened the breaker, and a stored URL was
+    // a MISS (the store skipped) for every client for the next second.
+    let releaseBad: () => void = () => {};
+    const badHeld = new Promise<void>((resolve) => {
+      releaseBad = resolve;
+    });
+    let filled = false;
+    const backend = await startBackend(t, (req, res) => {
+      const answer = () => {
+        res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+        res.end(`body of ${req.url}`);
+      };
+      if (req.url === '/bad' && filled) void badHeld.then(answer);
+      else answer();
+    });
+    const prefix = `test:http-corrupt:${randomUUID()}:`;
+    const a = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix);
+    const redis = new Redis('redis://127.0.0.1:6379');
+    t.after(async () => {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+      await redis.quit();
+    });
+    for (const path of ['/good', '/bad'])
+      assert.equal((await send(a.port, { path })).headers['x-cache'], 'MISS');
+    await until(async () => (await metricValue(a.metrics, 'scaleplane_http_cache_stores_total')) >= 2);
+    filled = true;
+    const [badKey] = (await redis.scan('0', 'MATCH', `${prefix}e:/bad *`, 'COUNT', 1000))[1];
+    assert.ok(badKey !== undefined, `no Redis entry for /bad under ${prefix}`);
+    const metaField = (await redis.hkeys(badKey)).find((field) => field.startsWith('m:'));
+    assert.ok(metaField !== undefined, `entry ${badKey} has no metadata field`);
+    await redis.hset(badKey, metaField, '{"status":200,"headers":[');
+
+    const bad = Array.from({ length: 5 }, () => send(a.port, { path: '/bad' }));
+    // All five are past their lookup once they wait on the one fill.
+    await until(async () => (await metricValue(a.metrics, 'scaleplane_http_cache_coalesced_total')) >= 4);
+    const good = await send(a.port, { path: '/good' });
+    assert.equal(
+      good.headers['x-cache'],
+      'HIT',
+      'a stored URL must stay a HIT while another key holds corrupt metadata (the store breaker opened)',
+    );
+    releaseBad();
+    for (const response of await Promise.all(bad)) {
+      assert.equal(response.status, 200, 'a request for the corrupt entry must be answered, not failed');
+      assert.equal(
+        response.body.toString(),
+        'body of /bad',
+        'the corrupt entry is a miss filled by the backend',
+      );
+    }
   });
 });
