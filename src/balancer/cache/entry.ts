@@ -4,6 +4,7 @@
  * scans; the secondary (variant) key is the request's values of the response's Vary headers.
  */
 
+import { removeDotSegments } from '../target.js';
 import type { StoredTimes, Validators } from './policy.js';
 
 /** StoredResponse is one cached response, everything needed to replay it and to age it. */
@@ -87,22 +88,41 @@ export interface PurgeSelector {
   readonly tags: readonly string[];
 }
 
+// The scheme and authority of an absolute URL: what comes after is the request target as typed.
+const ORIGIN = /^(?:[a-z][a-z0-9+.-]*:)?\/\/[^/?#]*/i;
+
 /**
  * purgeTarget reads `https://host/path?q`, `//host/path` or `/path?q` into a PurgeTarget; the host
  * is lowercased, and a port is kept only when it is not the scheme's default (URL drops that one).
- * Undefined when the text is neither an absolute URL nor a path.
+ * The path is kept as written (less a `#fragment`, its `.`/`..` segments resolved as the balancer
+ * resolves a request's), as a path-only target always was: keys hold the request target as the
+ * client sent it, and URL's serialisation percent-encodes `'` in a query and `{`, `}`, `"`, `` ` ``
+ * in a path; before, a purge of `https://shop/q?name='x'` looked for `/q?name=%27x%27` and
+ * removed nothing (`purged: 0`) while the copy the client stored stayed a HIT. Undefined when the
+ * text is neither an absolute URL nor a path.
  */
 export function purgeTarget(text: string): PurgeTarget | undefined {
   if (text.startsWith('/') && !text.startsWith('//')) return { host: undefined, path: text };
+  let url: URL;
   try {
-    const url = new URL(text.startsWith('//') ? `http:${text}` : text);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-    const host = url.hostname.toLowerCase();
-    const path = `${url.pathname}${url.search}`;
-    return url.port === '' ? { host, path } : { host, port: url.port, path };
+    url = new URL(text.startsWith('//') ? `http:${text}` : text);
   } catch {
     return undefined;
   }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  const host = url.hostname.toLowerCase();
+  const origin = ORIGIN.exec(text);
+  const path = origin === null ? `${url.pathname}${url.search}` : typedPath(text.slice(origin[0].length));
+  return url.port === '' ? { host, path } : { host, port: url.port, path };
+}
+
+/** typedPath is the request target after an absolute URL's authority, as a request carries it. */
+function typedPath(rest: string): string {
+  const withoutFragment = rest.replace(/#.*$/s, '');
+  // Dot segments resolved as the balancer resolves them before a request reaches the cache.
+  const request = { url: withoutFragment.startsWith('/') ? withoutFragment : `/${withoutFragment}` };
+  removeDotSegments(request);
+  return request.url;
 }
 
 /** hostTarget is the purge target of `path` on a key's host (`shop`, `shop:6666`, `[::1]:8443`). */

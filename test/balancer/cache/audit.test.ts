@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
+import { purgeSelector } from '../../../src/balancer/cache/purge.js';
 import { until } from '../../helpers/until.js';
 import { deferred, send } from '../helpers.js';
 import { clock, metricValue, startCached } from './helpers.js';
@@ -244,4 +245,33 @@ describe('http cache: audit', () => {
       assert.equal(again.body.toString(), 'answer 2');
     });
   }
+  test('a purge by absolute URL removes a key whose target URL serialisation would re-encode', async (t) => {
+    // Keys hold the request target as the client sent it (curl sends `'`, `{`, `"` raw); WHATWG
+    // URL percent-encodes them, and before the fix such a purge looked for `/q?name=%27x%27`,
+    // removed nothing and the old copy stayed a HIT.
+    const c = await startCached(t, (req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      res.end(`v of ${req.url}`);
+    });
+    const host = 'shop.example';
+    for (const path of ["/q?name='x'", '/items/{id}', '/s?q=a"b', '/a/../b', '/c?x=1']) {
+      assert.equal((await send(c.port, { path, headers: { host } })).headers['x-cache'], 'MISS', path);
+      assert.equal((await send(c.port, { path, headers: { host } })).headers['x-cache'], 'HIT', path);
+      const selector = purgeSelector({ urls: [`https://${host}${path}#section`] });
+      assert.ok(typeof selector !== 'string', `purge of ${path}: ${String(selector)}`);
+      assert.equal(
+        await c.balancer.purgeCache(selector),
+        1,
+        `a purge of https://${host}${path} removes its key`,
+      );
+      assert.equal(
+        (await send(c.port, { path, headers: { host } })).headers['x-cache'],
+        'MISS',
+        `${path} must be refetched after its purge`,
+      );
+    }
+    const prefix = purgeSelector({ prefix: `https://${host}/items/{` });
+    assert.ok(typeof prefix !== 'string', String(prefix));
+    assert.equal(await c.balancer.purgeCache(prefix), 1, 'a prefix is read as written too');
+  });
 });
