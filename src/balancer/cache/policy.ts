@@ -393,20 +393,39 @@ export function varyNames(vary: string | readonly string[] | undefined): readonl
 /**
  * variantKey is the secondary cache key: the request's values of the Vary headers, whitespace
  * normalised, so `Accept-Encoding: gzip` and `Accept-Encoding:  gzip` share an entry.
+ * Accept-Encoding is also put in one order and case (acceptEncodingKey).
  */
 export function variantKey(names: readonly string[], headers: IncomingHttpHeaders): string {
   if (names.length === 0) return '';
   return JSON.stringify(
     names.map((name) => {
       const value = header(headers, name);
-      return value === undefined
-        ? null
-        : value
-            .replace(/\s*,\s*/g, ',')
-            .replace(/\s+/g, ' ')
-            .trim();
+      if (value === undefined) return null;
+      if (name === 'accept-encoding') return acceptEncodingKey(value);
+      return value
+        .replace(/\s*,\s*/g, ',')
+        .replace(/\s+/g, ' ')
+        .trim();
     }),
   );
+}
+
+/**
+ * acceptEncodingKey normalises an Accept-Encoding value as RFC 9111 4.1 lets a cache match Vary
+ * headers: codings are case-insensitive and their order means nothing (preference is the `q`
+ * weight, RFC 9110 12.5.3), so members are lowercased, stripped of whitespace and sorted.
+ * Browsers, curl and HTTP libraries each spell the same codings their own way (`gzip, deflate`,
+ * `deflate, gzip`, `GZIP,deflate`); before, each spelling was a variant of its own, a MISS to the
+ * backend and a stored copy each, and with 32 variants per key, eviction of the others.
+ */
+function acceptEncodingKey(value: string): string {
+  return value
+    .toLowerCase()
+    .split(',')
+    .map((member) => member.replace(/\s+/g, ''))
+    .filter((member) => member !== '')
+    .sort()
+    .join(',');
 }
 
 /**

@@ -380,6 +380,38 @@ describe('http cache: Cache-Control rules', () => {
     assert.equal(c.backend.requests, 4);
   });
 
+  test('Vary: Accept-Encoding: one variant for the same codings however the client orders and cases them', async (t) => {
+    // RFC 9111 4.1 lets a cache match values that differ only in order (where it means nothing)
+    // and case (where the field is case-insensitive). Before, each of the three spellings below
+    // was its own variant: three requests to the backend for one representation.
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (req, res) => {
+        const codings = String(req.headers['accept-encoding'] ?? 'identity');
+        respond(clk, { 'Cache-Control': 'max-age=60', Vary: 'Accept-Encoding' }, `for ${codings}`)(req, res);
+      },
+      {},
+      { clock: clk },
+    );
+    const get = (codings: string) => send(c.port, { path: '/e', headers: { 'Accept-Encoding': codings } });
+    assert.equal((await get('gzip, deflate')).headers['x-cache'], 'MISS');
+    for (const same of ['deflate, gzip', 'GZIP,Deflate', 'deflate ,  gzip']) {
+      const reply = await get(same);
+      assert.equal(
+        reply.headers['x-cache'],
+        'HIT',
+        `${JSON.stringify(same)} names the codings of "gzip, deflate"`,
+      );
+      assert.equal(reply.body.toString(), 'for gzip, deflate');
+    }
+    const other = await get('br, gzip');
+    assert.equal(other.headers['x-cache'], 'MISS', 'other codings are another variant');
+    assert.equal(other.body.toString(), 'for br, gzip');
+    assert.equal((await get('gzip;q=0.5, br')).headers['x-cache'], 'MISS', 'a q weight changes the variant');
+    assert.equal(c.backend.requests, 3, 'one backend request per set of codings');
+  });
+
   test('ETag revalidation: a 304 from the backend refreshes the stored response', async (t) => {
     const clk = clock();
     const c = await startCached(
