@@ -27,6 +27,7 @@ import {
 import { HitForMiss, hitForMissMs } from './hit-for-miss.js';
 import type { CacheResult, HttpCacheMetrics } from './metrics.js';
 import {
+  ageSeconds,
   conditionalApplies,
   currentAge,
   hasValidator,
@@ -594,13 +595,10 @@ export class HttpCache {
       res.end();
       return false;
     }
-    const ageHeader = response.headers.age;
-    const extra = this.#extra(
-      'MISS',
-      requestId,
-      ageHeader === undefined ? undefined : Number(ageHeader),
-      upstream,
-    );
+    // The backend's Age as the cache reads it for freshness (ageSeconds): before, it went through
+    // Number(), and `-5`, `1e3`, `0x10` or 20 digits reached the client as `Age: -5`, `1000`, `16`,
+    // `100000000000000000000` on a MISS, where the same response's HIT said 0 (or 2^31).
+    const extra = this.#extra('MISS', requestId, ageSeconds(response.headers.age), upstream);
     if (range?.action === 'unsatisfiable') {
       this.#unsatisfiable(res, range.size, 'MISS', requestId, upstream);
       return false;

@@ -343,6 +343,17 @@ function freshnessLifetime(
   return undefined;
 }
 
+/**
+ * ageSeconds reads an Age header: delta-seconds (digits only), past 2^31 counted as 2^31 (RFC 9111
+ * 1.2.2: a longer one would be Infinity, which the Redis store's JSON turns into null, and a null
+ * age made the response fresh again); undefined when absent or not delta-seconds (`-5`, `1e3`,
+ * `0x10`), which the cache counts as no age.
+ */
+export function ageSeconds(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Math.min(Number(value), 2 ** 31);
+}
+
 /** initialAge is RFC 9111 4.2.3's corrected_initial_age, ms. */
 export function initialAge(
   headers: IncomingHttpHeaders,
@@ -350,13 +361,7 @@ export function initialAge(
   requestTime: number,
   responseTime: number,
 ): number {
-  const ageHeader = header(headers, 'age');
-  // Past 2^31 s an Age counts as 2^31 s (RFC 9111 1.2.2): a longer one would be Infinity, which the
-  // Redis store's JSON turns into null, and a null age made the response fresh again.
-  const ageValue =
-    ageHeader !== undefined && /^\d+$/.test(ageHeader.trim())
-      ? Math.min(Number(ageHeader), 2 ** 31) * 1000
-      : 0;
+  const ageValue = (ageSeconds(header(headers, 'age')) ?? 0) * 1000;
   const apparentAge = Math.max(0, responseTime - dateValue);
   const correctedAgeValue = ageValue + (responseTime - requestTime);
   return Math.max(apparentAge, correctedAgeValue);

@@ -274,4 +274,25 @@ describe('http cache: audit', () => {
     assert.ok(typeof prefix !== 'string', String(prefix));
     assert.equal(await c.balancer.purgeCache(prefix), 1, 'a prefix is read as written too');
   });
+  test("a MISS passes the backend's Age on only when it is delta-seconds, as the cache reads it", async (t) => {
+    // Before, the MISS carried Number(Age): `-5`, `1e3` and `0x10` reached the client as Age -5,
+    // 1000 and 16 (a downstream cache took the response for 1000 s old) while the cache itself
+    // read them as no age, and 20 digits went out as 100000000000000000000.
+    const c = await startCached(t, (req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60', Age: decodeURIComponent(req.url!.slice(1)) });
+      res.end('a');
+    });
+    const cases: [sent: string, expected: string | undefined][] = [
+      ['-5', undefined],
+      ['1e3', undefined],
+      ['0x10', undefined],
+      ['12', '12'],
+      ['99999999999999999999', '2147483648'],
+    ];
+    for (const [sent, expected] of cases) {
+      const miss = await send(c.port, { path: `/${encodeURIComponent(sent)}` });
+      assert.equal(miss.headers['x-cache'], 'MISS', `Age ${sent}`);
+      assert.equal(miss.headers.age, expected, `backend Age ${JSON.stringify(sent)} on a MISS`);
+    }
+  });
 });
