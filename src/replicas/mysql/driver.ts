@@ -158,10 +158,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       this.#tokenFailure = null;
     } catch (error) {
       // Without a token (no INSERT privilege, say) replicas are measured as before, unchecked.
-      const failure = normalizeMysqlError(error, PRIMARY);
-      const kind = `${failure.code}/${failure.errno ?? ''}`;
-      if (kind !== this.#tokenFailure) this.#report(failure);
-      this.#tokenFailure = kind;
+      this.#tokenFailure = this.#reportChanged(error, this.#tokenFailure);
     }
   }
 
@@ -198,11 +195,19 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       this.#tokenSince = null;
       this.#tokenPending = true;
     } catch (error) {
-      const failure = normalizeMysqlError(error, PRIMARY);
-      const kind = `${failure.code}/${failure.errno ?? ''}`;
-      if (kind !== this.#createFailure) this.#report(failure);
-      this.#createFailure = kind;
+      this.#createFailure = this.#reportChanged(error, this.#createFailure);
     }
+  }
+
+  /**
+   * reportChanged reports a failure on the primary unless it is of the kind `last` reported (one
+   * report per failure streak, not per round), and returns its kind.
+   */
+  #reportChanged(error: unknown, last: string | null): string {
+    const failure = normalizeMysqlError(error, PRIMARY);
+    const kind = `${failure.code}/${failure.errno ?? ''}`;
+    if (kind !== last) this.#report(failure);
+    return kind;
   }
 
   async query(
