@@ -17,7 +17,7 @@ import type {
   JobEnvelope,
   QueueBackend,
 } from '../types.js';
-import { PROMOTE, PRUNE_CONSUMERS, REQUEUE, SCHEDULE, Script, SETTLE } from './scripts.js';
+import { HEARTBEAT, PROMOTE, PRUNE_CONSUMERS, REQUEUE, SCHEDULE, Script, SETTLE } from './scripts.js';
 
 /** RedisBackendOptions configures the Redis Streams backend. */
 export interface RedisBackendOptions {
@@ -35,6 +35,7 @@ const schedule = new Script(SCHEDULE);
 const promote = new Script(PROMOTE);
 const requeue = new Script(REQUEUE);
 const pruneConsumers = new Script(PRUNE_CONSUMERS);
+const heartbeat = new Script(HEARTBEAT);
 /** Stalled-claim rounds a consumer with no pending entry may stay idle through before it is pruned. */
 const PRUNE_AFTER_STALL_TIMEOUTS = 4;
 
@@ -354,8 +355,12 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
             if (loop.stopped) clearInterval(timers[1]);
             return;
           }
-          commands
-            .xclaim(keys.stream, GROUP, consumer, 0, ...owned, 'JUSTID')
+          // Only entries still ours: one another worker claimed is its job now (see HEARTBEAT).
+          heartbeat
+            .run(commands, [keys.stream], [GROUP, consumer, ...owned])
+            .then((lost) => {
+              for (const id of lost as string[]) owned.delete(id);
+            })
             .catch((error) =>
               context.onError(new QueueError('QUEUE_BACKEND', `redis heartbeat ${queue}`, { cause: error })),
             );

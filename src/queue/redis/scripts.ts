@@ -33,6 +33,29 @@ return 1
 `;
 
 /**
+ * HEARTBEAT resets the idle time of the entries a worker is running, so no one claims them as
+ * stalled, but only of those its consumer still owns. A plain `XCLAIM ... 0` takes an entry from
+ * whoever holds it: one another worker had claimed (this worker's event loop was blocked past the
+ * claimer's stallTimeout) went back to this worker, whose claimer's retry or dead letter then found
+ * it not its own and wrote nothing (SETTLE returns 0). Checked and claimed in one script, so no
+ * XAUTOCLAIM can move the entry between the two.
+ * KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids.
+ * Returns the ids no longer owned (claimed by another worker, or settled and gone).
+ */
+export const HEARTBEAT = `
+local lost = {}
+for i = 3, #ARGV do
+  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #mine == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+`;
+
+/**
  * SCHEDULE adds a delayed job, due on the Redis clock so producers and workers on different hosts agree.
  * KEYS[1] delayed zset; ARGV[1] delay ms, ARGV[2] envelope JSON
  */
