@@ -117,7 +117,7 @@ export function purgeTarget(text: string): PurgeTarget | undefined {
 }
 
 /** typedPath is the request target after an absolute URL's authority, as a request carries it. */
-function typedPath(rest: string): string {
+export function typedPath(rest: string): string {
   const withoutFragment = rest.replace(/#.*$/s, '');
   // Dot segments resolved as the balancer resolves them before a request reaches the cache.
   const request = { url: withoutFragment.startsWith('/') ? withoutFragment : `/${withoutFragment}` };

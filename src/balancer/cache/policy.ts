@@ -7,7 +7,7 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import rangeParser from 'range-parser';
-import { hostTarget, matchesHost, type PurgeTarget, purgeTarget } from './entry.js';
+import { hostTarget, matchesHost, type PurgeTarget, purgeTarget, typedPath } from './entry.js';
 
 /** CacheControl is a parsed Cache-Control header: lowercase directive → its value, or true when it has none. */
 export type CacheControl = ReadonlyMap<string, string | true>;
@@ -733,6 +733,10 @@ export function ifRangeHolds(value: string, response: IncomingHttpHeaders): bool
  * the request's (RFC 9111 4.4: a cache must not invalidate another host's URI on this response's
  * word). Hosts are compared as a purge compares them (matchesHost): by name, and by port when
  * both name one, so `http://shop:6666/x` in the answer to a request keyed `shop:6666` counts.
+ * Paths are kept as written (a relative one merged with the target, RFC 3986 5.2), as a purge by
+ * URL keeps them and as keys hold what clients send: before, each went through URL's
+ * serialisation, so `Location: /items/{id}` or `/q?name='x'` looked for `/items/%7Bid%7D` and
+ * `/q?name=%27x%27` and dropped nothing a client sending those characters raw had stored.
  */
 export function invalidatedTargets(
   status: number,
@@ -743,25 +747,34 @@ export function invalidatedTargets(
   if (status >= 400) return [];
   const targets = [hostTarget(keyHost, target)];
   if (keyHost === '') return targets;
-  let base: URL;
-  try {
-    base = new URL(target, `http://${keyHost}`);
-  } catch {
-    return targets;
-  }
   for (const location of locations) {
-    let url: URL;
-    try {
-      url = new URL(location.trim(), base);
-    } catch {
-      continue;
-    }
-    const named = purgeTarget(url.href);
+    const reference = location.trim();
+    const named = ABSOLUTE_REFERENCE.test(reference)
+      ? purgeTarget(reference)
+      : hostTarget(keyHost, mergedPath(target, reference));
     if (named === undefined || !matchesHost(keyHost, named)) continue;
     if (!targets.some((t) => t.host === named.host && t.port === named.port && t.path === named.path))
       targets.push(named);
   }
   return targets;
+}
+
+// A reference with a scheme (`http:`, `mailto:`) or an authority (`//host`): purgeTarget reads it.
+const ABSOLUTE_REFERENCE = /^(?:[a-z][a-z0-9+.-]*:|\/\/)/i;
+
+/**
+ * mergedPath resolves a relative reference (`/x`, `y`, `../z`, `?q`) against a request target as
+ * RFC 3986 5.2.2 does, its characters left as written (a `#fragment` dropped, dot segments
+ * resolved as the balancer resolves a request's).
+ */
+function mergedPath(target: string, reference: string): string {
+  const ref = reference.replace(/#.*$/s, '');
+  const queryAt = target.indexOf('?');
+  const basePath = queryAt < 0 ? target : target.slice(0, queryAt);
+  if (ref === '') return target;
+  if (ref.startsWith('?')) return `${basePath}${ref}`;
+  if (ref.startsWith('/')) return typedPath(ref);
+  return typedPath(`${basePath.slice(0, basePath.lastIndexOf('/') + 1)}${ref}`);
 }
 
 /** rawToHeaders lowercases a raw header list into Node's IncomingHttpHeaders shape. */

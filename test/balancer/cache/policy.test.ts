@@ -501,6 +501,13 @@ describe('http cache policy', () => {
       [201, '/dir/p', ['http://[bad'], ['shop.example/dir/p']],
       [201, '/dir/p', ['/dir/p', '/x', '/x'], ['shop.example/dir/p', 'shop.example/x']],
       [303, '/dir/p', ['/x'], ['shop.example/dir/p', 'shop.example/x']],
+      // As written, as keys hold what clients send (URL would make them %7B, %27…).
+      [201, '/dir/p', ['/items/{id}'], ['shop.example/dir/p', 'shop.example/items/{id}']],
+      [201, '/dir/p', ["q?name='x'"], ['shop.example/dir/p', "shop.example/dir/q?name='x'"]],
+      [201, '/dir/p', ["http://shop.example/a'b/{c}"], ['shop.example/dir/p', "shop.example/a'b/{c}"]],
+      [201, '/dir/p?old=1', ['?v={2}#frag'], ['shop.example/dir/p?old=1', 'shop.example/dir/p?v={2}']],
+      [201, '/dir/p', ['./{a}/../b"c'], ['shop.example/dir/p', 'shop.example/dir/b"c']],
+      [201, '/dir/p', ['#top'], ['shop.example/dir/p']],
       [409, '/dir/p', ['/x'], []],
       [500, '/dir/p', ['/x'], []],
     ];

@@ -355,6 +355,25 @@ for (const storage of STORAGES) {
       assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_invalidated_total'), 3);
     });
 
+    test("Location and Content-Location with ' and { drop the paths as clients send them", async (t) => {
+      // Keys hold the request target as sent (curl sends ' and { raw). Before, the locations went
+      // through URL's serialisation (`/items/%7Bid%7D`, `?name=%27x%27`) and dropped nothing.
+      const c = await withPostAnswer(t, {
+        Location: '/items/{id}',
+        'Content-Location': "http://127.0.0.1/q?name='x'",
+      });
+      for (const path of ['/items/{id}', "/q?name='x'"]) await send(c.port, { path });
+      await stored(c, 6);
+      for (const path of ['/items/{id}', "/q?name='x'"])
+        assert.equal((await send(c.port, { path })).headers['x-cache'], 'HIT', `${path} stored first`);
+      await send(c.port, { method: 'POST', path: '/dir/p', body: 'new' });
+      await invalidated(c, 3);
+      for (const path of ['/items/{id}', "/q?name='x'", '/dir/p'])
+        assert.equal((await send(c.port, { path })).headers['x-cache'], 'MISS', `${path} after the POST`);
+      assert.equal((await send(c.port, { path: '/other' })).headers['x-cache'], 'HIT', '/other stays');
+      assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_invalidated_total'), 3);
+    });
+
     test('Location and Content-Location on another host drop nothing of this one', async (t) => {
       const c = await withPostAnswer(t, {
         Location: 'http://other.example/x',
