@@ -470,7 +470,11 @@ export class ApiServer {
       });
     const principal = this.#authenticate(req.headers.authorization);
     if (!principal) {
-      this.#authFailures.take(client, Date.now());
+      // Only a presented token is a guess. A request without one is what any web page can make the
+      // operator's browser send (a no-cors fetch, a form, the CORS preflight of a fetch that wants
+      // to add a token): counted, 10 such requests from a page the operator had open refused the
+      // CLI, the dashboard and the MCP server on 127.0.0.1 with 429, for as long as the page went on.
+      if (req.headers.authorization !== undefined) this.#authFailures.take(client, Date.now());
       throw new HttpError(401, 'missing or invalid bearer token', {
         'www-authenticate': 'Bearer realm="scaleplane"',
       });
@@ -486,7 +490,7 @@ export class ApiServer {
    * against the proxy's address, as any wrong token is.
    */
   #failureKey(req: IncomingMessage): string {
-    const address = req.socket?.remoteAddress ?? 'unknown';
+    const address = this.#clientAddress(req);
     const forwarded = req.headers[FORWARDED_FOR_HEADER];
     const proxyAuthorization = req.headers[PROXY_AUTHORIZATION_HEADER];
     if (forwarded === undefined && proxyAuthorization === undefined) return address;
@@ -509,6 +513,19 @@ export class ApiServer {
         `${FORWARDED_FOR_HEADER}: expected the client's IP address, got ${JSON.stringify(forwarded ?? '')}`,
       );
     return `${forwarded} via ${proxy.name}`;
+  }
+
+  /**
+   * clientAddress is the key of a client's failed authentications: its address, and for a request
+   * to a loopback API whose Host is not a loopback name, that address set apart. Such a request is
+   * what a DNS-rebinding page sends (its own name, resolved to 127.0.0.1): it can present tokens,
+   * and its wrong guesses refused the operator's CLI and dashboard on 127.0.0.1 (429) as well.
+   * All foreign names share the one key, so a page cannot buy fresh guesses with fresh names.
+   */
+  #clientAddress(req: IncomingMessage): string {
+    const address = req.socket?.remoteAddress ?? 'unknown';
+    if (!isLoopback(this.#options.listen.host) || isLoopbackHostHeader(req.headers.host)) return address;
+    return `${address} (Host not a loopback name)`;
   }
 
   /** storeTimeout is how long a change waits for the state store to confirm it before a 503. */

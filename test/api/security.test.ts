@@ -226,3 +226,79 @@ describe('the generated token file', () => {
     }
   });
 });
+
+/** send makes one request with exactly `headers` (no token unless they carry one); resolves with the status. */
+function send(port: number, method: string, path: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the failed-authentication limit cannot be spent by a web page', () => {
+  it('requests without a token (what any page can make a browser send) are 401s that lock no one out', async (t) => {
+    const api = await startApi({ server: { authFailuresPerMinute: 10 } });
+    t.after(api.close);
+    // A page on another site, open in the operator's browser: a no-cors GET, a form POST, and the
+    // preflight of a fetch that would add a token. None can carry a token. Before: the 11th got 429,
+    // and so did the operator's CLI with the admin token, for as long as the page kept at it.
+    const crossSite = { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      statuses.push(await send(api.port, 'GET', '/api/scalability/groups', crossSite));
+      statuses.push(
+        await send(api.port, 'POST', '/api/scalability/scale-group', {
+          ...crossSite,
+          'content-type': 'application/x-www-form-urlencoded',
+        }),
+      );
+      statuses.push(
+        await send(api.port, 'OPTIONS', '/api/scalability/scale-group', {
+          ...crossSite,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization',
+        }),
+      );
+    }
+    assert.deepEqual(new Set(statuses), new Set([401]), `every tokenless request is a 401: ${statuses}`);
+    assert.equal((await api.call('/api/scalability/groups')).status, 200, 'the admin token still works');
+    assert.equal(api.provider.desired(), 1, 'nothing changed');
+  });
+
+  it("a DNS-rebinding page's wrong tokens lock out only requests naming a foreign Host", async (t) => {
+    const api = await startApi({ server: { authFailuresPerMinute: 10 } });
+    t.after(api.close);
+    // evil.example resolved to 127.0.0.1: the page is same-origin with itself and may send a token,
+    // but the Host it sends is its own name. Before, its 11th guess locked out 127.0.0.1 entirely.
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++)
+      statuses.push(
+        await send(api.port, 'GET', '/api/scalability/groups', {
+          host: `${i % 2 ? 'a' : 'b'}.evil.example:${api.port}`,
+          authorization: `Bearer guess-${i}-0123456789`,
+        }),
+      );
+    assert.deepEqual(statuses, [...Array(10).fill(401), 429, 429], 'the guesses are still limited');
+    assert.equal(
+      await send(api.port, 'GET', '/api/scalability/groups', {
+        host: `c.evil.example:${api.port}`,
+        authorization: `Bearer ${TOKEN}`,
+      }),
+      429,
+      'a fresh foreign name buys no fresh guesses',
+    );
+    assert.equal((await api.call('/api/scalability/groups')).status, 200, 'the CLI on 127.0.0.1 is answered');
+    assert.equal(
+      await send(api.port, 'GET', '/api/scalability/groups', {
+        host: `localhost:${api.port}`,
+        authorization: `Bearer ${TOKEN}`,
+      }),
+      200,
+      'and so is a browser on localhost (the dashboard)',
+    );
+  });
+});
