@@ -37,6 +37,7 @@ import {
   mergeNotModified,
   type NotStoredReason,
   notModified,
+  notModifiedSelects,
   type RangeDecision,
   type RequestPolicy,
   rangeDecision,
@@ -382,7 +383,8 @@ export class HttpCache {
 
   /**
    * fill fetches `source`'s URL (conditionally when a stored response has validators), answers the
-   * client if there is one, and stores what may be stored before it resolves.
+   * client if there is one, and stores what may be stored before it resolves. Not `conditional`:
+   * the stored response's validators are not sent (a 304 that could not update it came back).
    */
   async #fill(
     key: string,
@@ -393,6 +395,7 @@ export class HttpCache {
     stored: StoredResponse | undefined,
     flight: Flight,
     notStoring: () => void = () => {},
+    conditional = true,
   ): Promise<FlightOutcome> {
     const forwarded = forwardRequestHeaders(
       source.rawHeaders,
@@ -401,8 +404,9 @@ export class HttpCache {
     );
     const headers = withoutConditionals(forwarded.headers);
     if (forwarded.host === undefined) headers.push('Host', localHost(source));
-    if (stored?.etag !== undefined) headers.push('If-None-Match', stored.etag);
-    if (stored?.lastModified !== undefined) headers.push('If-Modified-Since', stored.lastModified);
+    if (conditional && stored?.etag !== undefined) headers.push('If-None-Match', stored.etag);
+    if (conditional && stored?.lastModified !== undefined)
+      headers.push('If-Modified-Since', stored.lastModified);
     const requestTime = this.#now();
     let response: OriginResponse;
     try {
@@ -433,8 +437,12 @@ export class HttpCache {
       if (client !== undefined) this.#serve(client, stored, 'STALE', upstream);
       return 'stale';
     }
-    if (response.status === 304 && stored !== undefined) {
+    if (response.status === 304 && stored !== undefined && conditional) {
       response.body.resume();
+      // A 304 naming another representation (a strong ETag other than the stored one) must not
+      // update the stored copy (RFC 9111 4.3.4), nor can that copy answer: ask for the whole one.
+      if (!notModifiedSelects(stored, response.headers))
+        return this.#fill(key, source, client, upstream, policy, stored, flight, notStoring, false);
       const merged = mergeNotModified(stored.headers, storableHeaders(response.rawHeaders));
       const mergedHeaders = rawToHeaders(merged);
       const decision = ifVarySeen(

@@ -580,6 +580,30 @@ export function notModified(headers: IncomingHttpHeaders, stored: Validators): b
 }
 
 /**
+ * notModifiedSelects says whether a backend's 304 may update the stored response it revalidated
+ * (RFC 9111 4.3.4). A strong ETag in the 304 selects it only when the stored ETag is that same
+ * strong one: another ETag (or one the stored response lacks) names another representation, and
+ * the 304 must not update the stored copy at all. A weak ETag selects by weak comparison, and a
+ * Last-Modified without an ETag by equal dates. A 304 naming no validator the stored response also
+ * has is taken as the answer to the ones sent, as NGINX and Varnish take it (many servers send a
+ * bare 304; RFC 9111 would refuse it whenever the stored response has a validator). Before, any
+ * 304 updated the copy: a 304 with `ETag: "v2"` turned the stored "v1" body into one labelled
+ * "v2", served and revalidated as that for its whole new max-age.
+ */
+export function notModifiedSelects(stored: Validators, response: IncomingHttpHeaders): boolean {
+  const etag = header(response, 'etag')?.trim();
+  const ours = stored.etag?.trim();
+  if (etag !== undefined) {
+    if (!etag.startsWith('W/')) return ours === etag;
+    return ours !== undefined && weak(ours) === weak(etag);
+  }
+  const lastModified = header(response, 'last-modified');
+  if (lastModified === undefined || stored.lastModified === undefined) return true;
+  const theirs = httpDate(lastModified);
+  return theirs !== undefined && theirs === httpDate(stored.lastModified);
+}
+
+/**
  * conditionalApplies says whether a response of this status may be turned into a 304 for a
  * client's If-None-Match/If-Modified-Since: only a 2xx (RFC 9110 13.2.1: a server ignores the
  * conditions when it would answer otherwise). A stored 404 with an ETag answered `304` would tell

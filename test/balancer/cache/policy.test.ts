@@ -13,6 +13,7 @@ import {
   mergeNotModified,
   type NotStoredReason,
   notModified,
+  notModifiedSelects,
   type PurgeTarget,
   parseCacheControl,
   purgeTarget,
@@ -25,6 +26,7 @@ import {
   staleIfErrorAllows,
   storeDecision,
   tagsOf,
+  type Validators,
   variantKey,
   varyNames,
   varySeen,
@@ -485,6 +487,31 @@ describe('http cache policy', () => {
   /** shown writes purge targets as `host[:port]path`, `*` for any host. */
   const shown = (targets: readonly PurgeTarget[]): string[] =>
     targets.map((t) => `${t.host ?? '*'}${t.port === undefined ? '' : `:${t.port}`}${t.path}`);
+
+  test('notModifiedSelects: a 304 updates the stored response only when its validator is the stored one', () => {
+    const LM = 'Sat, 28 Nov 2026 11:00:00 GMT';
+    const OTHER_LM = 'Sat, 28 Nov 2026 11:30:00 GMT';
+    const cases: [Validators, IncomingHttpHeaders, boolean][] = [
+      [{ etag: '"v1"', lastModified: undefined }, { etag: '"v1"' }, true],
+      [{ etag: '"v1"', lastModified: undefined }, { etag: '"v2"' }, false],
+      [{ etag: 'W/"v1"', lastModified: undefined }, { etag: '"v1"' }, false],
+      [{ etag: undefined, lastModified: LM }, { etag: '"v1"' }, false],
+      [{ etag: '"v1"', lastModified: undefined }, { etag: 'W/"v1"' }, true],
+      [{ etag: 'W/"v1"', lastModified: undefined }, { etag: 'W/"v2"' }, false],
+      [{ etag: undefined, lastModified: undefined }, { etag: 'W/"v1"' }, false],
+      [{ etag: '"v1"', lastModified: LM }, { 'last-modified': LM }, true],
+      [{ etag: '"v1"', lastModified: LM }, { 'last-modified': OTHER_LM }, false],
+      [{ etag: '"v1"', lastModified: undefined }, { 'last-modified': LM }, true],
+      [{ etag: '"v1"', lastModified: LM }, {}, true],
+      [{ etag: undefined, lastModified: undefined }, {}, true],
+    ];
+    for (const [stored, response, want] of cases)
+      assert.equal(
+        notModifiedSelects(stored, response),
+        want,
+        `${JSON.stringify(stored)} ${JSON.stringify(response)}`,
+      );
+  });
 
   test('invalidatedTargets: the target, and Location/Content-Location on the same host', () => {
     const cases: [number, string, string[], string[]][] = [

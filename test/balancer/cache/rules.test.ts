@@ -446,6 +446,43 @@ describe('http cache: Cache-Control rules', () => {
     assert.equal(c.backend.requests, 2);
   });
 
+  test('a 304 with another strong ETag does not update the stored copy: the whole response is fetched', async (t) => {
+    // RFC 9111 4.3.4: a 304 whose strong validator no stored response has must update nothing.
+    // Before, the stored "v1" body came back REVALIDATED labelled ETag "v2", a HIT for 30 s.
+    const clk = clock();
+    let version = 1;
+    const c = await startCached(
+      t,
+      (req, res) => {
+        if (req.headers['if-none-match'] !== undefined) {
+          version = 2;
+          res.writeHead(304, { Date: clk.date(), ETag: '"v2"', 'Cache-Control': 'max-age=30' });
+          res.end();
+        } else
+          respond(
+            clk,
+            { 'Cache-Control': 'max-age=10', ETag: `"v${version}"` },
+            `body v${version}`,
+          )(req, res);
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/a' });
+    clk.advance(11_000);
+    const reply = await send(c.port, { path: '/a' });
+    assert.equal(reply.headers['x-cache'], 'MISS', 'the stored copy did not answer');
+    assert.equal(reply.body.toString(), 'body v2');
+    assert.equal(reply.headers.etag, '"v2"');
+    assert.equal(c.backend.requests, 3, 'fill, conditional revalidation, unconditional refetch');
+    assert.equal(c.seen[1]!['if-none-match'], '"v1"');
+    assert.equal(c.seen[2]!['if-none-match'], undefined, 'the refetch is unconditional');
+    const hit = await send(c.port, { path: '/a' });
+    assert.equal(hit.headers['x-cache'], 'HIT');
+    assert.equal(hit.body.toString(), 'body v2', 'the refetched body is what is stored');
+    assert.equal(hit.headers.etag, '"v2"');
+  });
+
   test('Last-Modified revalidation sends If-Modified-Since', async (t) => {
     const clk = clock();
     const lastModified = 'Mon, 02 Nov 2026 10:00:00 GMT';
