@@ -34,6 +34,10 @@ export function createControlApi(
           },
           ...(body !== undefined && { body: JSON.stringify(body) }),
           signal: AbortSignal.timeout(timeoutMs),
+          // Not followed: fetch drops Authorization on a redirect to another origin, but not
+          // `mcp --http`'s own admin token in PROXY_AUTHORIZATION_HEADER, which went wherever the
+          // answer pointed (an SSO page in front of the API, say). A control API never redirects.
+          redirect: 'manual',
         });
       } catch (err) {
         // A hung API was reached: "cannot reach …: TimeoutError: The operation was aborted due to
@@ -42,6 +46,14 @@ export function createControlApi(
           ? `the control API at ${url.origin} did not answer ${method} ${url.pathname} within ${seconds(timeoutMs)}`
           : `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`;
         throw new McpError('MCP_API_UNREACHABLE', why, { cause: err });
+      }
+      if (res.status >= 300 && res.status < 400) {
+        await res.body?.cancel();
+        throw new McpError(
+          'MCP_API_ERROR',
+          `${res.status}: the control API at ${url.origin} redirected ${method} ${url.pathname} to ${res.headers.get('location') ?? '(no Location)'}, which is not followed: give --api the URL of the control API itself`,
+          { status: res.status },
+        );
       }
       let text: string;
       try {

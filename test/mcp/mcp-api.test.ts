@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { createControlApi } from '../../src/mcp/api.js';
+import { createControlApi, proxyHeaders } from '../../src/mcp/api.js';
 import { McpError } from '../../src/mcp/errors.js';
 
 describe('MCP control API client', () => {
@@ -24,6 +24,43 @@ describe('MCP control API client', () => {
     const answer = await createControlApi(base, 'token').request('GET', '/api/scalability/groups');
     assert.deepEqual(answer, { groups: [] }, 'the answer of the API behind the proxy');
     assert.deepEqual(paths, ['/scaleplane/api/scalability/groups'], 'the path the proxy saw');
+  });
+
+  it("a redirect is not followed: mcp --http's admin proxy token never reaches another origin", async (t) => {
+    // Where the redirect points: another origin (port), as an SSO page in front of an API would be.
+    const elsewhere: Record<string, string | string[] | undefined>[] = [];
+    const other = createServer((req, res) => {
+      elsewhere.push(req.headers);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"events":[]}');
+    });
+    other.listen(0, '127.0.0.1');
+    await once(other, 'listening');
+    t.after(() => other.close());
+    const target = `http://localhost:${(other.address() as AddressInfo).port}/login`;
+    const front = createServer((_req, res) => res.writeHead(307, { location: target }).end());
+    front.listen(0, '127.0.0.1');
+    await once(front, 'listening');
+    t.after(() => front.close());
+    const api = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const admin = 'proxy-admin-token-0123456789';
+    await assert.rejects(
+      createControlApi(api, 'client-token-0123456789', 5_000, proxyHeaders(admin, '10.1.2.3')).request(
+        'GET',
+        '/api/scalability/events?limit=0',
+      ),
+      (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(err.status, 307);
+        assert.equal(
+          err.message,
+          `307: the control API at ${api} redirected GET /api/scalability/events to ${target}, which is not followed: give --api the URL of the control API itself`,
+        );
+        return true;
+      },
+    );
+    // Before: followed, and the other origin got `scaleplane-proxy-authorization: Bearer <admin>`
+    // (fetch drops only Authorization on such a redirect).
+    assert.equal(elsewhere.length, 0, `the other origin got no request: ${JSON.stringify(elsewhere)}`);
   });
 
   it('an API that refuses the connection: named with the cause', async () => {
