@@ -190,15 +190,18 @@ export class GroupController {
    * change (scale-down stabilization holds it, as a change through the API). Before, only the
    * provider's log said so: the journal went from `… → 3` to a decision `6 → …` with nothing
    * between, and the state store kept 3, so a restart or a new leader scaled the group back to 3.
-   * Nothing while a call of ours runs (the provider's count is then ours on its way) or while the
-   * engine's HPA owns the count (`mode: hpa`).
+   * Nothing while a call of ours runs (the provider's count is then ours on its way). While the
+   * engine's HPA owns the count (`mode: hpa`) its scaling is journaled the same way, with the why the
+   * HPA's status gives (`explainScaling`: its metrics against their targets, its conditions),
+   * once the provider has read it; before, those changes were journaled not at all.
    */
   followProvider(now: number): JournalEntry | undefined {
-    if ((this.provider as { autoscaled?: boolean }).autoscaled) return undefined;
     const known = this.#known;
     if (known === undefined || this.#pending !== undefined) return undefined;
     const current = this.provider.desired();
     if (current === known) return undefined;
+    if ((this.provider as { autoscaled?: boolean }).autoscaled)
+      return this.#followEngine(known, current, now);
     this.#known = current;
     this.#policyState = recordManualChange(this.#policyState, current, now);
     return this.#journal.append(
@@ -211,6 +214,30 @@ export class GroupController {
         message: `${known} → ${current}: set on the ${this.provider.kind} engine by another client, not by this controller; taken as the group's count`,
         inputs: {
           provider: this.provider.kind,
+          min: this.#config.minInstances,
+          max: this.#config.maxInstances,
+        },
+      },
+      now,
+    );
+  }
+
+  /** followEngine journals a count the engine's own autoscaler set, once the provider says why. */
+  #followEngine(known: number, current: number, now: number): JournalEntry | undefined {
+    const why = this.provider.explainScaling?.(known, current);
+    if (why === undefined) return undefined;
+    this.#known = current;
+    return this.#journal.append(
+      {
+        group: this.name,
+        source: 'provider',
+        before: known,
+        after: current,
+        reasons: why.reasons,
+        message: why.message,
+        inputs: {
+          provider: this.provider.kind,
+          ...why.inputs,
           min: this.#config.minInstances,
           max: this.#config.maxInstances,
         },

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ProviderError } from './errors.js';
 import type {
+  EngineScaling,
   Instance,
   InstanceSize,
   Provider,
@@ -148,6 +149,11 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
   /** autoscaled passes through (`mode: hpa`: the engine runs the loop). */
   get autoscaled(): boolean {
     return (this.#inner as { autoscaled?: boolean }).autoscaled === true;
+  }
+
+  /** explainScaling passes through: it reads, writes nothing. */
+  explainScaling(before: number, after: number): EngineScaling | undefined {
+    return this.#inner.explainScaling?.(before, after);
   }
 
   /**

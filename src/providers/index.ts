@@ -50,6 +50,7 @@ export {
 } from './replace-plan.js';
 export type {
   DrainHook,
+  EngineScaling,
   Instance,
   InstanceSize,
   InstanceState,

@@ -96,6 +96,16 @@ export interface OperationOutcome {
  * `change` event, see `watchInstances`) and `close`. Every provider passes the shared conformance
  * suite in `test/providers/conformance.ts`.
  */
+/**
+ * EngineScaling says why an autoscaler the engine runs (the HPA in `mode: hpa`) changed a group's
+ * count: reason tokens, a message and the figures it went by, for the decision journal.
+ */
+export interface EngineScaling {
+  reasons: string[];
+  message: string;
+  inputs: Record<string, unknown>;
+}
+
 export interface Provider extends EventEmitter<ProviderEvents> {
   readonly kind: string;
   /**
@@ -179,6 +189,12 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    * owns its instances, as on Kubernetes and AWS).
    */
   release?(): Promise<void>;
+  /**
+   * explainScaling says why the engine's own autoscaler took the count from `before` to `after`
+   * (`mode: hpa`), or undefined while what it says is still being read. Absent: the engine runs no
+   * autoscaler of ours.
+   */
+  explainScaling?(before: number, after: number): EngineScaling | undefined;
   /** size is the size new instances get, if one was set. */
   size?(): InstanceSize | undefined;
   /** Every instance that is not yet stopped, oldest first. */

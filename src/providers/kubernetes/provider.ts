@@ -9,6 +9,7 @@ import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import { ReturnToService } from '../return-to-service.js';
 import type {
   DrainHook,
+  EngineScaling,
   Instance,
   InstanceSize,
   Provider,
@@ -19,6 +20,7 @@ import type {
 import { oldestFirst } from '../types.js';
 import { apiErrorText, apiStatus, retryAfterMs } from './api-error.js';
 import { appliedReplicas, type WorkloadMeta } from './applied.js';
+import { explainHpaScaling, type HpaLike } from './hpa-explain.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
@@ -99,6 +101,17 @@ function epochOf(value: Date | string | undefined): number {
 
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
 const HPA_WRITE_ATTEMPTS = 5;
+/** The HPA as read after the replicas became `for` (`mode: hpa`), or why it could not be. */
+interface HpaSeen {
+  for: number;
+  hpa?: HpaLike;
+  error?: string;
+  /** Reads still going: its status did not name `for` yet. */
+  reading: boolean;
+}
+
+/** Reads of the HPA, after the replicas changed in `mode: hpa`, waiting for its status to name the new count. */
+const HPA_STATUS_READS = 10;
 
 /** KubernetesProviderOptions configures a KubernetesProvider. */
 export interface KubernetesProviderOptions {
@@ -241,6 +254,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   /** When `#nameLateHpa` last listed the HPAs (performance.now), and those it named. */
   #hpaCheckedAt = Number.NEGATIVE_INFINITY;
   readonly #hpasNamed = new Set<string>();
+  /**
+   * `mode: hpa`: the HPA as read after the replicas last changed (`for`), to say why it scaled
+   * (`explainScaling`); `reading` while reads wait for its status to name that count.
+   */
+  #hpaSeen: HpaSeen | undefined;
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -1482,8 +1500,53 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         `${this.#ref()}: replicas is ${replicas} (it was ${was}); desired is ${replicas} now`,
       );
     this.#desired = replicas;
+    if (this.autoscaled && this.#started) void this.#readHpaFor(replicas);
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
     this.#changed();
+  }
+
+  /**
+   * readHpaFor reads our HPA after the replicas became `replicas`, until its status names that
+   * count: the HPA controller writes the scale first and its status (metrics, conditions) just
+   * after, so the first read may still hold the sync before. At most HPA_STATUS_READS reads,
+   * `replicasReadInterval` apart; what the last one said stands (another client set the count).
+   */
+  async #readHpaFor(replicas: number): Promise<void> {
+    const seen: HpaSeen = { for: replicas, reading: true };
+    this.#hpaSeen = seen;
+    const api = this.#api(this.#k8s!.AutoscalingV2Api);
+    const { name, namespace } = this.#config;
+    for (let read = 1; read <= HPA_STATUS_READS && this.#hpaSeen === seen && !this.#closed; read++) {
+      try {
+        seen.hpa = (await this.#call('read HPA', () =>
+          api.readNamespacedHorizontalPodAutoscaler({ name, namespace }),
+        )) as HpaLike;
+        seen.error = undefined;
+        if (seen.hpa.status?.desiredReplicas === replicas) break;
+      } catch (err) {
+        seen.error = this.#errorText((err as ProviderError).cause ?? err);
+      }
+      if (read < HPA_STATUS_READS)
+        await delay(this.#options.replicasReadInterval ?? 500, undefined, { ref: false });
+    }
+    seen.reading = false;
+  }
+
+  /**
+   * explainScaling says why the count went from `before` to `after` in `mode: hpa`, from the HPA's
+   * status read after the change (see `#readHpaFor`): undefined while those reads go on, or when the
+   * count is not the one they were read for (a change not yet seen here). Undefined outside hpa mode.
+   */
+  explainScaling(before: number, after: number): EngineScaling | undefined {
+    const seen = this.#hpaSeen;
+    if (!this.autoscaled || seen === undefined || seen.reading || seen.for !== after) return undefined;
+    return explainHpaScaling({
+      ref: `HorizontalPodAutoscaler ${this.#config.namespace}/${this.#config.name}`,
+      before,
+      after,
+      hpa: seen.hpa,
+      ...(seen.error !== undefined && { readError: seen.error }),
+    });
   }
 
   async #patchScale(replicas: number) {
