@@ -15,6 +15,25 @@ import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
  */
 const FREEZER = '/sys/fs/cgroup/freezer';
 
+/**
+ * removeWhenReaped removes a cgroup v1 directory once its last process was reaped. The instance
+ * outlived `scaleplane up`, so it dies a zombie of PID 1, and a zombie keeps its cgroup populated
+ * (rmdir: EBUSY) until reaped; this machine's PID 1 reaps lazily (a CI run beside other files
+ * failed here with EBUSY right after the instance ended, and the rmdir succeeded seconds later).
+ */
+async function removeWhenReaped(cgroup: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await rmdir(cgroup);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe('scaleplane up: a shutdown that failed', () => {
   it('exits 1 naming the instance that would not stop (it logged "stopped", as if all had)', async (t) => {
     if (!existsSync(`${FREEZER}/cgroup.procs`)) {
@@ -66,7 +85,7 @@ describe('scaleplane up: a shutdown that failed', () => {
     t.after(async () => {
       await writeFile(`${cgroup}/freezer.state`, 'THAWED');
       assert.deepEqual(await waitUntilGone([pgid!], 10_000), [], 'the thawed instance did not end');
-      await rmdir(cgroup);
+      await removeWhenReaped(cgroup);
     });
     for (const pid of processGroupMembers([pgid])) await writeFile(`${cgroup}/cgroup.procs`, String(pid));
     await writeFile(`${cgroup}/freezer.state`, 'FROZEN');
