@@ -57,6 +57,7 @@ import { addressInUse, ensurePortFree, isAddressInUse } from './port-holder.js';
 import {
   CpuSampler,
   type CreateProviderOptions,
+  configSecretEnv,
   createProvider,
   MemorySampler,
   type Provider,
@@ -506,6 +507,8 @@ export class Scaleplane {
       createProvider(group, {
         // The provider names the group in its own log lines.
         logger: this.#logger,
+        // Read at each start: a reload may add an alert sink whose URL is secret.
+        secretEnv: () => configSecretEnv(this.config),
         drain: async (instance) => {
           await Promise.all([
             serves ? this.balancer.drain(name, instance.id) : undefined,

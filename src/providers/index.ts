@@ -25,6 +25,7 @@ export {
   type CgroupLayout,
   CpuSampler,
   type CpuSamplerOptions,
+  configSecretEnv,
   detectCgroups,
   type LocalInstanceRecord,
   type LocalInstanceRegistry,

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { instanceEnv } from '../../src/providers/local/env.js';
+import { Scaleplane } from '../../src/app.js';
+import { parseConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { configSecretEnv, instanceEnv } from '../../src/providers/local/env.js';
+import { DEMO_DIR, INTEGRATION_TOKEN } from '../helpers/scaleplane.js';
 import { makeProvider, recordingLogger } from './local-helpers.js';
 
 // Prints the instance's view of the variables, then stays up as a worker.
@@ -53,5 +60,59 @@ describe('local provider: the environment an instance gets', () => {
       '5000',
       "the group's env wins",
     );
+  });
+});
+
+describe("Scaleplane's own secrets named in its config", () => {
+  it("configSecretEnv names the Cloudflare token and the alert sinks' url_env, not a Sentry DSN", () => {
+    const config = parseConfig(
+      [
+        'balancer: { cloudflare: { zone_id: abc123, token_env: MY_CF_TOKEN } }',
+        'alerts:',
+        '  sinks:',
+        '    - slack: { url_env: SLACK_HOOK }',
+        '    - webhook: { url_env: PAGER_HOOK }',
+        '    - webhook: { url: "http://127.0.0.1:9/public" }',
+        '    - sentry: {}',
+        'groups: { web: { command: node server.js } }',
+      ].join('\n'),
+      { baseDir: DEMO_DIR },
+    );
+    assert.deepEqual(configSecretEnv(config).sort(), ['MY_CF_TOKEN', 'PAGER_HOOK', 'SLACK_HOOK']);
+  });
+
+  it('a local instance of `scaleplane up` gets neither the Cloudflare token nor a secret alert URL', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-secret-env-'));
+    const seen = join(dir, 'seen.txt');
+    const secrets = {
+      SP_TEST_CF_TOKEN: 'cloudflare-token-of-the-controller',
+      SP_TEST_SLACK_URL: 'http://127.0.0.1:9/services/T000/B000/slack-secret',
+    };
+    Object.assign(process.env, secrets, { SP_TEST_KEEP: 'inherited' });
+    t.after(async () => {
+      for (const name of [...Object.keys(secrets), 'SP_TEST_KEEP']) delete process.env[name];
+      await rm(dir, { recursive: true, force: true });
+    });
+    const config = parseConfig(
+      [
+        'api: { listen: 127.0.0.1:0 }',
+        'balancer:',
+        '  listen: 127.0.0.1:0',
+        '  cloudflare: { zone_id: abc123, token_env: SP_TEST_CF_TOKEN, api_base: "http://127.0.0.1:9" }',
+        'alerts: { sinks: [ { slack: { url_env: SP_TEST_SLACK_URL } } ] }',
+        'groups:',
+        '  web:',
+        `    command: echo "cf=[$SP_TEST_CF_TOKEN] slack=[$SP_TEST_SLACK_URL] keep=[$SP_TEST_KEEP]" > ${seen} && exec node server.js`,
+      ].join('\n'),
+      { baseDir: DEMO_DIR },
+    );
+    const app = await Scaleplane.start({
+      config,
+      logger: createLogger({ level: 'error', pretty: false }),
+      env: { ...process.env, SCALEPLANE_API_KEY: INTEGRATION_TOKEN },
+    });
+    t.after(() => app.close());
+    // Before: `cf=[cloudflare-token-of-the-controller] slack=[http://…/slack-secret]`.
+    assert.equal((await readFile(seen, 'utf8')).trim(), 'cf=[] slack=[] keep=[inherited]');
   });
 });

@@ -1,4 +1,5 @@
 import { API_KEY_ENV, API_KEY_FILE_ENV } from '../../api/auth.js';
+import type { Config } from '../../config/types.js';
 import { STOP_TIMEOUT_ENV } from '../../stop-timeout.js';
 
 /**
@@ -11,9 +12,26 @@ import { STOP_TIMEOUT_ENV } from '../../stop-timeout.js';
 export const CONTROLLER_SECRET_ENV: readonly string[] = [...API_KEY_ENV, API_KEY_FILE_ENV];
 
 /**
- * instanceEnv is the environment of a new instance: ours without CONTROLLER_SECRET_ENV, its stop
- * timeout (STOP_TIMEOUT_ENV, when given), then the group's `env` (which may name any of them on
- * purpose: it is then passed), then the port. Pure.
+ * configSecretEnv names the variables a config reads Scaleplane's own credentials from: the
+ * Cloudflare API token (`balancer.cloudflare.token_env`) and the secret URLs of alert sinks
+ * (`url_env`, a Slack webhook's path is its token). They were kept out of the config file to stay
+ * secret, and every local instance inherited them. A Sentry DSN (`dsn_env`) is not among them:
+ * Sentry calls DSNs safe to publish, and an app often reads the same SENTRY_DSN for its own errors.
+ */
+export function configSecretEnv(config: Pick<Config, 'balancer' | 'alerts'>): string[] {
+  const names = new Set<string>();
+  const cloudflare = config.balancer.cloudflare;
+  if (cloudflare !== undefined) names.add(cloudflare.tokenEnv);
+  for (const sink of config.alerts?.sinks ?? [])
+    if (sink.type !== 'sentry' && sink.urlEnv !== undefined) names.add(sink.urlEnv);
+  return [...names];
+}
+
+/**
+ * instanceEnv is the environment of a new instance: ours without CONTROLLER_SECRET_ENV and the
+ * `secretEnv` the config names (configSecretEnv), its stop timeout (STOP_TIMEOUT_ENV, when given),
+ * then the group's `env` (which may name any of them on purpose: it is then passed), then the
+ * port. Pure.
  */
 export function instanceEnv(
   parent: NodeJS.ProcessEnv,
@@ -21,9 +39,10 @@ export function instanceEnv(
   portEnv: string,
   port: number,
   stopTimeoutMs?: number,
+  secretEnv: readonly string[] = [],
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...parent };
-  for (const name of CONTROLLER_SECRET_ENV) delete env[name];
+  for (const name of [...CONTROLLER_SECRET_ENV, ...secretEnv]) delete env[name];
   if (stopTimeoutMs !== undefined) env[STOP_TIMEOUT_ENV] = String(stopTimeoutMs);
   return { ...env, ...groupEnv, [portEnv]: String(port) };
 }

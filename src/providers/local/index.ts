@@ -16,6 +16,7 @@ export {
   parseProcStat,
   readProcTable,
 } from './cpu.js';
+export { configSecretEnv } from './env.js';
 export {
   cgroupWorkingSet,
   groupRss,

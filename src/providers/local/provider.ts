@@ -221,6 +221,12 @@ export interface LocalProviderOptions {
    * deposed leader cannot start instances. @defaultValue none: always allowed
    */
   fence?: (what: string) => Promise<void>;
+  /**
+   * Names of variables of our environment no instance gets (configSecretEnv: the Cloudflare token,
+   * alert sinks' secret URLs), asked at each start, so that a config reload's sinks count.
+   * @defaultValue none beyond the API token's (CONTROLLER_SECRET_ENV)
+   */
+  secretEnv?: () => readonly string[];
 }
 
 interface ExitInfo {
@@ -336,6 +342,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #failedLogsDropped = false;
   readonly #adoptedPollInterval: number;
   readonly #fence: ((what: string) => Promise<void>) | undefined;
+  readonly #secretEnv: () => readonly string[];
   /** Set when the fence refused a start: no more starts until the next start() or scaleTo(). */
   #fenced = false;
   /**
@@ -394,6 +401,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#config = config;
     this.#healthPath = options.healthPath;
     this.#drain = options.drain ?? (async () => {});
+    this.#secretEnv = options.secretEnv ?? (() => []);
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
@@ -1078,7 +1086,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       return;
     }
     let command = config.command;
-    const env = instanceEnv(process.env, config.env, config.portEnv, slot.port, config.stopTimeout);
+    const env = instanceEnv(
+      process.env,
+      config.env,
+      config.portEnv,
+      slot.port,
+      config.stopTimeout,
+      this.#secretEnv(),
+    );
     if (slot.size && (slot.size.cpu !== undefined || slot.size.memory !== undefined)) {
       try {
         const layout = this.#layout();
