@@ -49,6 +49,7 @@ import {
   serveDecision,
   staleIfErrorAllows,
   storeDecision,
+  supersedesStored,
   tagsOf,
   variantKey,
   varyNames,
@@ -470,7 +471,10 @@ export class HttpCache {
         responseTime,
       );
       if (client !== undefined) this.#serve(client, refreshed, 'REVALIDATED', upstream);
-      if (!decision.store) this.#markUncacheable(key, decision.reason);
+      if (!decision.store) {
+        this.#markUncacheable(key, decision.reason);
+        if (supersedesStored(decision.reason)) await this.#supersede(key, stored);
+      }
       if (!decision.store || purgedMeanwhile(flight, refreshed)) return 'not-stored';
       await this.#stored(key, refreshed);
       return 'stored';
@@ -495,6 +499,7 @@ export class HttpCache {
     if (!decision.store) {
       this.#markUncacheable(key, decision.reason);
       notStoring();
+      if (stored !== undefined && supersedesStored(decision.reason)) await this.#supersede(key, stored);
     }
     const cleaned = storableHeaders(response.rawHeaders);
     // A HEAD filled with a GET (convert_head) is answered as soon as its head is in, as NGINX does.
@@ -539,6 +544,8 @@ export class HttpCache {
       return 'failed';
     }
     answerHead(body === undefined ? [] : ['Content-Length', String(body.length)]);
+    // Kept for the store until past max_object_size: the resource outgrew what is stored of it.
+    if (decision.store && body === undefined && stored !== undefined) await this.#supersede(key, stored);
     if (!decision.store || body === undefined) return 'not-stored';
     const built = this.#build(
       source,
@@ -552,6 +559,23 @@ export class HttpCache {
     if (purgedMeanwhile(flight, built)) return 'not-stored';
     await this.#stored(key, built);
     return 'stored';
+  }
+
+  /**
+   * supersede removes the stored variant a revalidation was for, once its answer said the resource
+   * may not be stored (supersedesStored). Before, the old copy stayed: a background revalidation
+   * answered `private` left it served STALE for the rest of its stale-while-revalidate window.
+   * A copy stored meanwhile by a hit-for-miss fill of the same variant may go too (a refill).
+   */
+  async #supersede(key: string, stored: StoredResponse): Promise<void> {
+    try {
+      if (await this.#store.remove(key, stored.variant)) {
+        this.#metrics.superseded.inc({ cache: this.name });
+        this.#updateUsage();
+      }
+    } catch (err) {
+      this.#storeFailed('purge', err);
+    }
   }
 
   /** markUncacheable starts hit-for-miss for `key` when why nothing was stored is the URL's. */

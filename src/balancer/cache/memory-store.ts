@@ -69,6 +69,21 @@ export class MemoryHttpStore implements HttpCacheStore {
     for (const variant of variants) for (const tag of variant.tags) this.#tag(tag, key);
   }
 
+  async remove(key: string, variant: string): Promise<boolean> {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return false;
+    const kept = slot.variants.filter((v) => v.variant !== variant);
+    if (kept.length === slot.variants.length) return false;
+    this.#remove(key);
+    if (kept.length > 0) {
+      const bytes = kept.reduce((sum, v) => sum + storedBytes(key, v), 0);
+      this.#slots.set(key, { variants: kept, bytes });
+      this.#bytes += bytes;
+      for (const other of kept) for (const tag of other.tags) this.#tag(tag, key);
+    }
+    return true;
+  }
+
   async purge(selector: PurgeSelector): Promise<number> {
     const doomed = new Set<string>();
     for (const tag of selector.tags) for (const key of this.#tags.get(tag) ?? []) doomed.add(key);

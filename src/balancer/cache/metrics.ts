@@ -24,6 +24,8 @@ export interface HttpCacheMetrics {
   readonly purged: Counter<'cache'>;
   /** Keys removed because an unsafe request (POST, PUT, PATCH, DELETE…) to them succeeded. */
   readonly invalidated: Counter<'cache'>;
+  /** Stored responses removed because their revalidation's answer may not be stored (no-store, private…). */
+  readonly superseded: Counter<'cache'>;
   /** Bytes held by a memory store (approximate: bodies, headers, keys). */
   readonly storedBytes: Gauge<'cache'>;
   /** Keys held by a memory store. */
@@ -87,6 +89,12 @@ export function httpCacheMetrics(registry: Registry): HttpCacheMetrics {
       registry,
       'scaleplane_http_cache_invalidated_total',
       'Cache keys removed because a successful unsafe request named them (target, Location, Content-Location).',
+      ['cache'],
+    ),
+    superseded: counter(
+      registry,
+      'scaleplane_http_cache_superseded_total',
+      'Stored responses removed because the answer to their revalidation may not be stored (no-store, private, Set-Cookie…).',
       ['cache'],
     ),
     storedBytes: gauge(

@@ -235,6 +235,31 @@ export type NotStoredReason =
   | 'NoFreshness'
   | 'TooLarge';
 
+// Reasons that are the resource's, said by its current representation: see supersedesStored.
+const RESOURCE_REASONS: ReadonlySet<NotStoredReason> = new Set([
+  'NoStore',
+  'Private',
+  'SetCookie',
+  'VaryStar',
+  'NoFreshness',
+  'TooLarge',
+]);
+
+/**
+ * supersedesStored says whether a revalidation's answer that may not be stored (for `reason`)
+ * removes the stored copy it revalidated. It does when the reason is the resource's: the answer
+ * (a full response, or a 304 whose headers now say so) is its current representation, newer than
+ * the copy, and says it is not to be kept here (`no-store`, `private`, a `Set-Cookie`, `Vary: *`)
+ * or cannot be (no freshness, over the size limit). The old copy serving on within its
+ * stale-while-revalidate or stale-if-error window would hand out what the origin withdrew, as
+ * Varnish kills the object a fetch supersedes. Not for a 5xx (Status: a failing backend is what
+ * stale-if-error is for), nor for the request's own terms (its `no-store`, its Authorization) or
+ * Vary headers the backend did not get as sent: another request may store the same answer.
+ */
+export function supersedesStored(reason: NotStoredReason): boolean {
+  return RESOURCE_REASONS.has(reason);
+}
+
 /** Lifetime is how a stored response ages: all durations in ms. */
 export interface Lifetime {
   /** Freshness lifetime: s-maxage, else max-age, else Expires − Date, else the default TTL. */

@@ -191,6 +191,12 @@ export class RedisHttpStore implements HttpCacheStore {
     }
   }
 
+  async remove(key: string, variant: string): Promise<boolean> {
+    // The hash keeps its `vary` field and other variants; one left with no variant is a miss and
+    // expires with its TTL (deleting it here could race a put of another variant).
+    return (await this.#redis.hdel(this.#entryKey(key), `m:${variant}`, `b:${variant}`)) > 0;
+  }
+
   async purge(selector: PurgeSelector): Promise<number> {
     const doomed = new Set<string>();
     for (const tag of selector.tags) {

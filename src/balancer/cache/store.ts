@@ -20,6 +20,11 @@ export interface HttpCacheStore {
    * other headers than the stored ones replaces them all (the resource changed its Vary).
    */
   put(key: string, response: StoredResponse, now: number): Promise<void>;
+  /**
+   * remove drops one variant of a key (the others stay) and says whether it was there: a
+   * revalidation whose answer may not be stored leaves no old copy serving.
+   */
+  remove(key: string, variant: string): Promise<boolean>;
   /** purge removes every key the selector names and returns how many keys went. */
   purge(selector: PurgeSelector): Promise<number>;
   /** Entries and bytes held, where the store can tell cheaply (memory); undefined otherwise. */

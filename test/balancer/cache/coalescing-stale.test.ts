@@ -190,6 +190,76 @@ describe('http cache: stale-while-revalidate', () => {
     assert.equal(fresh.body.toString(), 'v2');
   });
 
+  for (const answer of [
+    { name: 'a 200 with private', status: 200, cacheControl: 'private, max-age=60' },
+    { name: 'a 200 with no-store', status: 200, cacheControl: 'no-store' },
+    { name: 'a 304 with private', status: 304, cacheControl: 'private, max-age=60' },
+  ]) {
+    test(`a background revalidation answered by ${answer.name} removes the stored copy`, async (t) => {
+      // The answer is the resource's current representation and says it may not be stored here:
+      // the old copy must not go on serving. Before, it stayed STALE for the whole window (30 s).
+      const clk = clock();
+      let revalidated = false;
+      const c = await startCached(
+        t,
+        (req, res) => {
+          if (!revalidated) {
+            res.writeHead(200, {
+              Date: clk.date(),
+              ETag: '"v1"',
+              'Cache-Control': 'max-age=1, stale-while-revalidate=30',
+            });
+            res.end('shared v1');
+            return;
+          }
+          const status = req.headers['if-none-match'] === '"v1"' ? answer.status : 200;
+          res.writeHead(status, { Date: clk.date(), ETag: '"v1"', 'Cache-Control': answer.cacheControl });
+          res.end(status === 304 ? undefined : 'for one client');
+        },
+        {},
+        { clock: clk },
+      );
+      await send(c.port, { path: '/swr' });
+      clk.advance(2000);
+      revalidated = true;
+      const stale = await send(c.port, { path: '/swr' });
+      assert.equal(stale.headers['x-cache'], 'STALE', 'served stale while revalidating');
+      await until(
+        async () => (await metricValue(c.metrics, 'scaleplane_http_cache_superseded_total')) >= 1,
+        10_000,
+        'the stored copy superseded',
+      );
+      clk.advance(1000);
+      const after = await send(c.port, { path: '/swr' });
+      assert.equal(after.headers['x-cache'], 'MISS', 'the old copy no longer answers');
+      assert.equal(after.body.toString(), 'for one client');
+      assert.equal(c.backend.requests, 3, 'fill, background revalidation, this request');
+    });
+  }
+
+  test('a background revalidation answered 503 keeps the stored copy (stale-if-error is for that)', async (t) => {
+    const clk = clock();
+    let failing = false;
+    const c = await startCached(
+      t,
+      (_req, res) => {
+        res.writeHead(failing ? 503 : 200, {
+          Date: clk.date(),
+          'Cache-Control': 'max-age=1, stale-while-revalidate=30',
+        });
+        res.end(failing ? 'down' : 'v1');
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/swr' });
+    clk.advance(2000);
+    failing = true;
+    assert.equal((await send(c.port, { path: '/swr' })).headers['x-cache'], 'STALE');
+    await until(() => c.backend.requests >= 2, 10_000, 'the background revalidation');
+    assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_superseded_total'), 0);
+  });
+
   test('past the window the request waits for the backend', async (t) => {
     const clk = clock();
     let version = 1;

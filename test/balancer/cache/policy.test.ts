@@ -25,6 +25,7 @@ import {
   serveDecision,
   staleIfErrorAllows,
   storeDecision,
+  supersedesStored,
   tagsOf,
   type Validators,
   variantKey,
@@ -580,6 +581,22 @@ describe('http cache policy', () => {
       ['Authorization', 0],
     ];
     for (const [reason, want] of cases) assert.equal(hitForMissMs(reason, 120_000), want, reason);
+  });
+
+  test("supersedesStored: only reasons that are the resource's remove the revalidated copy", () => {
+    const cases: [NotStoredReason, boolean][] = [
+      ['NoStore', true],
+      ['Private', true],
+      ['SetCookie', true],
+      ['VaryStar', true],
+      ['NoFreshness', true],
+      ['TooLarge', true],
+      ['Status', false],
+      ['RequestNoStore', false],
+      ['Authorization', false],
+      ['VaryUnseen', false],
+    ];
+    for (const [reason, want] of cases) assert.equal(supersedesStored(reason), want, reason);
   });
 
   test('HitForMiss: marks expire, clear ends them, and the oldest goes past the bound', () => {

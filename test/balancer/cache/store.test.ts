@@ -79,6 +79,25 @@ function conformance(name: string, make: () => Promise<HttpCacheStore>): void {
       );
     });
 
+    test('remove drops one variant and keeps the others; a second remove finds nothing', async (t) => {
+      const store = await make();
+      t.after(() => store.close());
+      const key = primaryKey('a.example', '/rm');
+      const vary = ['accept-language'];
+      for (const lang of ['en', 'fr'])
+        await store.put(key, response({ vary, variant: `["${lang}"]`, body: Buffer.from(lang) }), NOW);
+      assert.equal(await store.remove(key, '["en"]'), true, 'the en variant was there');
+      assert.deepEqual(
+        (await store.get(key, NOW)).map((v) => v.body.toString()),
+        ['fr'],
+      );
+      assert.deepEqual(await store.get(key, NOW, () => '["en"]'), [], 'en is a miss');
+      assert.equal(await store.remove(key, '["en"]'), false, 'already gone');
+      assert.equal(await store.remove(key, '["fr"]'), true, 'the fr variant was there');
+      assert.deepEqual(await store.get(key, NOW), []);
+      assert.equal(await store.remove(primaryKey('a.example', '/none'), ''), false, 'no such key');
+    });
+
     test("a lookup with the request's variant reads only that variant", async (t) => {
       const store = await make();
       t.after(() => store.close());
