@@ -57,7 +57,17 @@ export const GroupStatusSchema = z.looseObject({
   minInstances: z.int().min(0),
   maxInstances: z.int().min(0),
   autoscaling: z.boolean(),
-  metrics: z.array(z.looseObject({ name: z.string(), target: z.number(), average: z.number().nullable() })),
+  metrics: z.array(
+    z.looseObject({
+      name: z.string(),
+      target: z.number(),
+      average: z.number().nullable(),
+      unit: z
+        .enum(['%', 'bytes', 'ms'])
+        .optional()
+        .describe('of target and average; absent: a count or rate'),
+    }),
+  ),
   instances: z.array(InstanceStatusSchema),
   lastDecision: JournalEntrySchema.nullable(),
   startup: z

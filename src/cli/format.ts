@@ -1,13 +1,17 @@
-import type { GroupStatus, JournalEntry, StartupStatus } from '../controller/index.js';
+import type {
+  GroupStatus,
+  JournalEntry,
+  MetricStatus,
+  MetricUnit,
+  StartupStatus,
+} from '../controller/index.js';
 import { formatStartup } from '../policy/index.js';
 
 /** formatStatus renders groups as a compact table for people. */
 export function formatStatus(groups: GroupStatus[]): string {
   const lines: string[] = [];
   for (const g of groups) {
-    const metrics = g.metrics
-      .map((m) => `${m.name} ${m.average === null ? 'n/a' : m.average.toFixed(1)} / target ${m.target}`)
-      .join(', ');
+    const metrics = g.metrics.map(formatMetric).join(', ');
     lines.push(
       `${g.name}  ${g.ready}/${g.desired} ready  (min ${g.minInstances}, max ${g.maxInstances}, ${g.autoscaling ? `autoscaled: ${metrics}` : 'manual'})`,
     );
@@ -20,6 +24,50 @@ export function formatStatus(groups: GroupStatus[]): string {
     if (g.lastDecision) lines.push(`  last decision: ${formatEvent(g.lastDecision)}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * formatMetric renders a metric's average against its target in the metric's unit: `cpu 12.3% /
+ * target 50%`, `latency 80.0ms / target 200ms`, and bytes in the binary unit the target is a whole
+ * number of (`memory 50.0Mi / target 100Mi`, as `average_value: 100Mi` was written), the average in
+ * the same unit so the two compare at a glance. Before, bytes printed raw (`52428800.0 / target
+ * 104857600`) and no figure said its unit.
+ */
+export function formatMetric(m: MetricStatus): string {
+  const bytes = m.unit === 'bytes' ? byteUnit(m.target) : undefined;
+  const unit = bytes?.suffix ?? (m.unit === 'bytes' ? '' : suffix(m.unit));
+  const scale = bytes?.size ?? 1;
+  const average = m.average === null ? 'n/a' : `${(m.average / scale).toFixed(1)}${unit}`;
+  return `${m.name} ${average} / target ${trim((m.target / scale).toFixed(2))}${unit}`;
+}
+
+/** formatBytes renders bytes in the largest binary unit they are a whole number of (`104857600` → `100Mi`), else to two decimals of the largest they reach. */
+export function formatBytes(bytes: number): string {
+  const unit = byteUnit(bytes);
+  return unit ? `${trim((bytes / unit.size).toFixed(2))}${unit.suffix}` : String(bytes);
+}
+
+/** A fixed figure without the trailing zeros of its decimals (`100.00` → `100`, `0.50` → `0.5`). */
+function trim(text: string): string {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+function suffix(unit: MetricUnit | undefined): string {
+  return unit === '%' || unit === 'ms' ? unit : '';
+}
+
+const BINARY_UNITS = [
+  { suffix: 'Gi', size: 1024 ** 3 },
+  { suffix: 'Mi', size: 1024 ** 2 },
+  { suffix: 'Ki', size: 1024 },
+];
+
+/** byteUnit is the largest binary unit `bytes` is a whole number of, else the largest it reaches; none below 1Ki. */
+function byteUnit(bytes: number): { suffix: string; size: number } | undefined {
+  return (
+    BINARY_UNITS.find((u) => bytes >= u.size && bytes % u.size === 0) ??
+    BINARY_UNITS.find((u) => bytes >= u.size)
+  );
 }
 
 /** formatForecast says how far ahead a group's forecast looks and the start-up behind it. */

@@ -10,7 +10,7 @@ import type { LogLevel } from '../log/index.js';
 import { registerMcp } from '../mcp/cli.js';
 import { VERSION } from '../version.js';
 import { ApiClient, CliError } from './client.js';
-import { formatEvent, formatStatus } from './format.js';
+import { formatBytes, formatEvent, formatStatus } from './format.js';
 import { registerNginx } from './nginx.js';
 import { registerResize } from './resize.js';
 import { registerSimulate } from './simulate.js';
@@ -177,7 +177,7 @@ function buildProgram(): Command {
             ? `scaled on ${g.scaling.metrics
                 .map((m) =>
                   m.type === 'memory' && m.targetType === 'AverageValue'
-                    ? `memory average_value ${m.target} bytes`
+                    ? `memory average_value ${formatBytes(m.target)}`
                     : `${m.type} target ${m.target}`,
                 )
                 .join(', ')}`

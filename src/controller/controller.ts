@@ -1,5 +1,5 @@
 import { monotonicNow } from '../clock.js';
-import type { Config } from '../config/index.js';
+import type { Config, MetricConfig } from '../config/index.js';
 import type { InstanceSize } from '../providers/index.js';
 import {
   LimitExceededError,
@@ -32,6 +32,28 @@ export interface InstanceStatus {
   readyAt?: string;
 }
 
+/**
+ * MetricStatus is one scaling metric of a group: its target and the average the last decision used,
+ * in `unit` (`%` of a core or of the memory limit, `bytes`, `ms`; absent: a plain count or rate).
+ */
+export interface MetricStatus {
+  name: string;
+  target: number;
+  average: number | null;
+  unit?: MetricUnit;
+}
+
+/** MetricUnit is what a metric's target and average are counted in. */
+export type MetricUnit = '%' | 'bytes' | 'ms';
+
+/** metricUnit is the unit of a configured metric's target: cpu and memory Utilization in %, memory AverageValue in bytes, latency in ms. */
+export function metricUnit(m: MetricConfig): MetricUnit | undefined {
+  if (m.type === 'cpu') return '%';
+  if (m.type === 'memory') return m.targetType === 'AverageValue' ? 'bytes' : '%';
+  if (m.type === 'latency') return 'ms';
+  return undefined;
+}
+
 /** GroupStatus is one group as `GET /api/scalability/groups/:name` shows it. */
 export interface GroupStatus {
   name: string;
@@ -41,7 +63,7 @@ export interface GroupStatus {
   minInstances: number;
   maxInstances: number;
   autoscaling: boolean;
-  metrics: { name: string; target: number; average: number | null }[];
+  metrics: MetricStatus[];
   instances: InstanceStatus[];
   lastDecision: JournalEntry | null;
   /** Autoscaled groups: the instance start-up the policy uses. */
@@ -393,6 +415,7 @@ export class Controller {
         // a type (two `prometheus` queries) showed the first one's average. After a reload that
         // changed the metrics, one whose type now differs has no average until the next decision.
         average: proposals[index]?.name === m.type ? (proposals[index]?.average ?? null) : null,
+        ...(metricUnit(m) !== undefined && { unit: metricUnit(m) }),
       })),
       instances,
       lastDecision: this.journal.last(name) ?? null,
