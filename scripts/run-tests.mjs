@@ -22,6 +22,7 @@ import { join } from 'node:path';
 // upstreams (11 of 300 got 502 beside two CPU hogs); it now waits for `synced()` (README, NGINX).
 // Kept alone all the same. A failure prints NGINX's error log. (The interrupted start, which
 // failed 1 of 4 the same way, was a race in its test: fixed, it runs with the rest.)
+const slowestFilesReporter = new URL('./slowest-files.mjs', import.meta.url).href;
 const EXCLUSIVE = ['test/chaos/', 'test/queue/chaos-', 'test/integration/nginx-scale-in'];
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) {
@@ -48,6 +49,9 @@ function run(files, concurrency) {
         '--test',
         `--test-concurrency=${concurrency}`,
         '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        `--test-reporter=${slowestFilesReporter}`,
+        '--test-reporter-destination=stdout',
         '--test-timeout=300000',
         ...files,
       ],
