@@ -83,11 +83,13 @@ export function deadLetterAlert(event: DeadLetterEvent): AlertAction {
 }
 
 /**
- * replicaAlert: an unreachable primary (writes fail; reads stay on replicas that were fresh), reads
+ * replicaAlert: an unreachable primary (writes fail; reads stay on replicas that were fresh), a primary
+ * that takes no writes (in recovery, read_only: writes refused), reads
  * falling back to the primary, and excluded replicas fire until they recover.
  */
 export function replicaAlert(event: ReplicaDecisionEvent): AlertAction | undefined {
   const primary = `replica-primary:${event.router}`;
+  const readOnly = `replica-primary-read-only:${event.router}`;
   const fallback = `replica-fallback:${event.router}`;
   const excluded = `replica-excluded:${event.router}:${event.replica ?? ''}`;
   switch (event.kind) {
@@ -103,6 +105,20 @@ export function replicaAlert(event: ReplicaDecisionEvent): AlertAction | undefin
       };
     case 'PrimaryRestored':
       return { action: 'resolve', key: primary, summary: `${event.router}: ${event.message}` };
+    // A standby configured as the primary (a failover the configuration has not followed): every
+    // write is refused until someone points the router at the new primary.
+    case 'PrimaryReadOnly':
+      return {
+        action: 'fire',
+        key: readOnly,
+        input: {
+          severity: 'critical',
+          summary: `${event.router}: ${event.message}`,
+          details: { reasons: event.reasons },
+        },
+      };
+    case 'PrimaryWritable':
+      return { action: 'resolve', key: readOnly, summary: `${event.router}: ${event.message}` };
     case 'FallbackStarted':
       return {
         action: 'fire',

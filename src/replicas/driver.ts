@@ -16,6 +16,11 @@ export interface ReplicaSample {
   /** Which measurement gave `lag` (`caught-up`, `wal-history`, `heartbeat`, `replica-status`, …). */
   source: string;
   error?: ReplicaError;
+  /**
+   * The server takes writes (PostgreSQL not in recovery, MySQL/MariaDB read_only OFF): the primary
+   * itself or a promoted replica, not a replica. No reads, whatever its lag.
+   */
+  writable?: boolean;
 }
 
 /** unreachableSample is what a probe reports for a replica it could not measure: lag and position unknown. */
@@ -41,6 +46,40 @@ export function otherClusterSample(name: string, what: string): ReplicaSample {
   };
 }
 
+/**
+ * writableSample is what a probe reports for a "replica" that takes writes (`what` names the server
+ * and says how that showed). Reads there would serve a server that may have diverged (a promoted
+ * ex-replica), and a statement classified a read that writes after all (a function with side effects)
+ * would write there instead of being refused: no reads.
+ */
+export function writableSample(name: string, what: string): ReplicaSample {
+  return {
+    name,
+    reachable: true,
+    lag: null,
+    position: null,
+    source: 'writable',
+    writable: true,
+    error: new ReplicaError(
+      'REPLICA_WRITABLE',
+      `${what}: it takes writes, so it is a primary (the primary itself, or a promoted replica), not a replica; no reads until it is read-only`,
+    ),
+  };
+}
+
+/** primaryReadOnlyError is the probe's report of a primary that takes no writes (`what` says why). */
+export function primaryReadOnlyError(what: string): ReplicaError {
+  return new ReplicaError(
+    'REPLICA_PRIMARY_READ_ONLY',
+    `${what}: it takes no writes (a standby, as after a failover or during a switchover); writes are refused until it takes them again or the router is given the new primary`,
+  );
+}
+
+/** describeAddress is `name (host:port)`, or the name alone when the address is unknown. */
+export function describeAddress(name: string, address: string | null): string {
+  return address === null ? name : `${name} (${address})`;
+}
+
 /** ProbeRound is one probe of the primary and every replica. */
 export interface ProbeRound {
   primary: {
@@ -52,6 +91,11 @@ export interface ProbeRound {
      * PostgreSQL 53300, MySQL 1040/1203): it commits other clients' writes meanwhile.
      */
     up?: boolean;
+    /**
+     * The primary answered, but takes no writes (PostgreSQL in recovery, MySQL/MariaDB read_only ON);
+     * `error` says so, naming the host. Replicas' lag still counts, measured from their side.
+     */
+    readOnly?: boolean;
   };
   replicas: ReplicaSample[];
 }

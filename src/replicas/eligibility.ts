@@ -3,6 +3,7 @@
  * passes the previous state and `now`, and keeps the returned state.
  *
  *   unreachable               → Unreachable
+ *   writable (not a replica)  → Writable        (the primary itself, or a promoted replica: whatever its lag)
  *   lag unknown (null)        → LagUnknown      (MariaDB's NULL Seconds_Behind_Master lands here, never 0)
  *   lag > maxLag              → LagAboveMax     (lag == maxLag still qualifies)
  *   lag ≤ maxLag, was fine    → LagWithinMax
@@ -30,7 +31,8 @@ export type EligibilityReason =
   | 'LagAboveMax'
   | 'Holding'
   | 'LagWithinMax'
-  | 'PrimaryUnreachable';
+  | 'PrimaryUnreachable'
+  | 'Writable';
 
 /** ReplicaHealth is what eligibility remembers about one replica between samples. */
 export interface ReplicaHealth {
@@ -45,6 +47,8 @@ export interface LagSample {
   reachable: boolean;
   /** ms; null = unknown. */
   lag: number | null;
+  /** The server takes writes: it is no replica. */
+  writable?: boolean;
 }
 
 /** EligibilityConfig bounds freshness. */
@@ -66,6 +70,7 @@ export function evaluateReplica(
   now: number,
 ): ReplicaHealth {
   if (!sample.reachable) return { eligible: false, reason: 'Unreachable', goodSince: null };
+  if (sample.writable === true) return { eligible: false, reason: 'Writable', goodSince: null };
   if (sample.lag === null || Number.isNaN(sample.lag))
     return { eligible: false, reason: 'LagUnknown', goodSince: null };
   if (sample.lag > config.maxLag) return { eligible: false, reason: 'LagAboveMax', goodSince: null };
@@ -82,6 +87,7 @@ export function evaluateReplica(
  */
 export function evaluateWithoutPrimary(previous: ReplicaHealth, sample: LagSample): ReplicaHealth {
   if (!sample.reachable) return { eligible: false, reason: 'Unreachable', goodSince: null };
+  if (sample.writable === true) return { eligible: false, reason: 'Writable', goodSince: null };
   if (previous.eligible)
     return { eligible: true, reason: 'PrimaryUnreachable', goodSince: previous.goodSince };
   // Never probed with the primary up: its lag is unknown. A hold must count only time lag was measured.

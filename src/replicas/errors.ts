@@ -9,7 +9,9 @@ export type ReplicaErrorCode =
   | 'REPLICA_NO_ELIGIBLE'
   | 'REPLICA_CONNECTION'
   | 'REPLICA_QUERY'
-  | 'REPLICA_PROBE';
+  | 'REPLICA_PROBE'
+  | 'REPLICA_PRIMARY_READ_ONLY'
+  | 'REPLICA_WRITABLE';
 
 /** ReplicaError is the base of every error the replicas module throws or reports. */
 export class ReplicaError extends Error {
@@ -65,5 +67,20 @@ export class NoEligibleReplicaError extends ReplicaError {
   constructor() {
     super('REPLICA_NO_ELIGIBLE', 'no replica is fresh enough to serve the read and fallback is "fail"');
     this.name = 'NoEligibleReplicaError';
+  }
+}
+
+/**
+ * PrimaryReadOnlyError is thrown for a write, before it is sent, while the last probe round found the
+ * primary read-only: a PostgreSQL standby (in recovery) or a MySQL/MariaDB server with read_only ON,
+ * as after a failover that left the router pointed at the old primary. The message names the host.
+ */
+export class PrimaryReadOnlyError extends ReplicaError {
+  /** Always `primary`. */
+  readonly target = 'primary';
+
+  constructor(message: string) {
+    super('REPLICA_PRIMARY_READ_ONLY', message);
+    this.name = 'PrimaryReadOnlyError';
   }
 }

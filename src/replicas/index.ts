@@ -41,6 +41,7 @@ export {
   DatabaseError,
   type DatabaseErrorDetails,
   NoEligibleReplicaError,
+  PrimaryReadOnlyError,
   ReplicaError,
   type ReplicaErrorCode,
 } from './errors.js';

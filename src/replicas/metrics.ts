@@ -17,6 +17,11 @@ export interface ReplicaMetrics {
   /** Reads retried elsewhere after failing on a replica. */
   readonly retries: Counter<'router' | 'replica'>;
   /**
+   * 1 while a server's role contradicts the router's configuration: the primary read-only (a standby),
+   * a replica writable (the primary itself, a promoted replica). Alert on it.
+   */
+  readonly roleMismatch: Gauge<'router' | 'target'>;
+  /**
    * onCollect runs `hook` before each scrape of the read and write counters, so the hot path can count
    * in plain numbers and hand them over only when somebody looks. Returns the unsubscribe function.
    */
@@ -124,6 +129,17 @@ export function createReplicaMetrics(registry: Registry): ReplicaMetrics {
           name: 'scaleplane_replica_read_retries_total',
           help: 'Reads retried elsewhere after failing on a replica.',
           labelNames: ['router', 'replica'],
+          registers,
+        }),
+    ),
+    roleMismatch: reuse(
+      registry,
+      'scaleplane_replica_role_mismatch',
+      () =>
+        new Gauge({
+          name: 'scaleplane_replica_role_mismatch',
+          help: '1 while the primary takes no writes (in recovery, read_only) or a replica takes writes.',
+          labelNames: ['router', 'target'],
           registers,
         }),
     ),

@@ -17,7 +17,7 @@ import {
   initialReplicaHealth,
   type ReplicaHealth,
 } from './eligibility.js';
-import { DatabaseError, NoEligibleReplicaError, ReplicaError } from './errors.js';
+import { DatabaseError, NoEligibleReplicaError, PrimaryReadOnlyError, ReplicaError } from './errors.js';
 import { LostSignal } from './lost.js';
 import { createReplicaMetrics, type ReplicaMetrics } from './metrics.js';
 import { type ReplicaRouterOptions, type ResolvedRouterOptions, resolveRouterOptions } from './options.js';
@@ -43,6 +43,8 @@ export interface ProbeReport {
   router: string;
   at: number;
   primaryReachable: boolean;
+  /** The primary answered but takes no writes (in recovery, read_only ON): writes are refused. */
+  primaryReadOnly: boolean;
   replicas: ReplicaStatus[];
   /** Probe failures of this round, by target. */
   errors: Array<{ target: string; error: ReplicaError }>;
@@ -58,7 +60,9 @@ export type DecisionKind =
   | 'ReadRetried'
   | 'ReadRefusedAsWrite'
   | 'PrimaryUnreachable'
-  | 'PrimaryRestored';
+  | 'PrimaryRestored'
+  | 'PrimaryReadOnly'
+  | 'PrimaryWritable';
 
 /** ReplicaDecision is emitted as 'decision'; the controller's journal can record it as is. */
 export interface ReplicaDecision {
@@ -166,6 +170,11 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   #fallbackActive = false;
   /** Whether the last probe round reached the primary; a replica's lag means something only then. */
   #primaryReachable = true;
+  /**
+   * Why the primary takes no writes (the probe's error, naming the host), while the last round that
+   * reached it found it in recovery or read_only; null while it takes writes.
+   */
+  #primaryReadOnly: ReplicaError | null = null;
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
   #probing: Promise<void> | null = null;
@@ -214,7 +223,9 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     for (const state of this.#states) {
       this.#byName.set(state.view.name, state);
       this.#metrics.eligible.set({ router, replica: state.view.name }, 0);
+      this.#metrics.roleMismatch.set({ router, target: state.view.name }, 0);
     }
+    this.#metrics.roleMismatch.set({ router, target: PRIMARY }, 0);
     this.#metrics.fallbackActive.set({ router }, 0);
     this.#unsubscribe = this.#metrics.onCollect(() => this.#flushCounts());
   }
@@ -235,7 +246,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
 
   /**
    * #removeGauges takes this router's lag, eligible and fallback_active series off the registry: they
-   * describe a router that runs. Left there, a closed router read fallback_active 1 (the series the
+   * describe a router that runs (role_mismatch too). Left there, a closed router read fallback_active 1 (the series the
    * README says to alert on) for the life of the process. The counters stay: totals of what it did.
    */
   #removeGauges(): void {
@@ -243,7 +254,9 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     for (const state of this.#states) {
       this.#metrics.lag.remove({ router, replica: state.view.name });
       this.#metrics.eligible.remove({ router, replica: state.view.name });
+      this.#metrics.roleMismatch.remove({ router, target: state.view.name });
     }
+    this.#metrics.roleMismatch.remove({ router, target: PRIMARY });
     this.#metrics.fallbackActive.remove({ router });
   }
 
@@ -313,6 +326,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     this.#assertOpen();
     const session = context?.session ?? null;
     if (options.readOnly === true) return this.#readTransaction(fn, session);
+    this.#assertPrimaryWritable();
     this.#writes++;
     const result = await this.#runTransaction(fn, session, PRIMARY, false);
     if (session !== null) await this.#recordWrite(session);
@@ -456,12 +470,26 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     if (this.#closed !== null) throw new ReplicaError('REPLICA_CLOSED', 'the router is closed');
   }
 
+  /**
+   * assertPrimaryWritable refuses a write while the last probe round that reached the primary found it
+   * taking none (a standby after a failover, read_only during a switchover), as ProxySQL keeps writes
+   * off a server with read_only set. Sent anyway, a write failed with the server's own words (25006
+   * "cannot execute INSERT in a read-only transaction", 1290) that named no host, and on MySQL/MariaDB
+   * one by a user read_only does not bind (SUPER, READ_ONLY ADMIN) committed on the standby: an
+   * errant transaction there, which the real primary never has.
+   */
+  #assertPrimaryWritable(): void {
+    if (this.#primaryReadOnly === null) return;
+    throw new PrimaryReadOnlyError(`write refused, never sent: ${this.#primaryReadOnly.message}`);
+  }
+
   async #write(
     statement: Statement,
     params: readonly unknown[] | undefined,
     context: Context<R> | undefined,
   ): Promise<R> {
     this.#assertOpen();
+    this.#assertPrimaryWritable();
     this.#writes++;
     const result = await this.#queryPrimary(statement, params);
     if (context?.session) await this.#recordWrite(context.session);
@@ -691,7 +719,10 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     const lagCounts = primaryReachable || round.primary.up === true;
     // Restored before the replicas' verdicts, which are measured against it again; lost after them,
     // which the decision lists.
-    if (primaryReachable) this.#primaryTransition(true, undefined);
+    if (primaryReachable) {
+      this.#primaryTransition(true, undefined);
+      this.#primaryRoleTransition(round.primary.readOnly === true ? (round.primary.error ?? null) : null);
+    }
     for (const sample of round.replicas) {
       const state = this.#byName.get(sample.name);
       if (state === undefined) continue;
@@ -710,6 +741,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       if (sample.lag === null) this.#metrics.lag.remove(labels);
       else this.#metrics.lag.set(labels, sample.lag / 1000);
       this.#metrics.eligible.set(labels, next.eligible ? 1 : 0);
+      this.#metrics.roleMismatch.set({ router, target: sample.name }, sample.writable === true ? 1 : 0);
       this.#transition(state, previous, next, sample.error);
       if (next.reason === 'Unreachable') state.lost.lose(this.#lostError(sample.name, sample.error));
     }
@@ -719,6 +751,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       router,
       at: now,
       primaryReachable: round.primary.reachable,
+      primaryReadOnly: this.#primaryReadOnly !== null,
       replicas: this.status(),
       errors,
     });
@@ -727,6 +760,19 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   #transition(state: ReplicaState, previous: ReplicaHealth, next: ReplicaHealth, error?: ReplicaError): void {
     const replica = state.view.name;
     const lag = state.view.lag;
+    // Reported when found, eligible before or not (never admitted, at start): a misconfiguration that
+    // needs a person, which LagUnknown alone did not tell.
+    if (next.reason === 'Writable' && previous.reason !== 'Writable') {
+      this.#decide({
+        kind: 'ReplicaExcluded',
+        replica,
+        reasons: error ? [next.reason, error.code] : [next.reason],
+        lag,
+        message: `${replica} excluded from reads: ${error?.message ?? 'it takes writes'}`,
+      });
+      if (error) this.#report(error);
+      return;
+    }
     if (previous.eligible && !next.eligible) {
       this.#decide({
         kind: 'ReplicaExcluded',
@@ -745,6 +791,31 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
         message: `${replica} ${admitted ? 'admitted' : 'restored'} for reads (lag ${lag} ms)`,
       });
     }
+  }
+
+  /**
+   * primaryRoleTransition reports the primary found taking no writes (`readOnly`: the probe's error,
+   * naming the host), and taking them again. Reads are unchanged: replicas' lag is measured from their
+   * side, and with none eligible reads go to the primary, which serves them as the standby it is.
+   */
+  #primaryRoleTransition(readOnly: ReplicaError | null): void {
+    const was = this.#primaryReadOnly;
+    this.#primaryReadOnly = readOnly;
+    if ((was === null) === (readOnly === null)) return;
+    this.#metrics.roleMismatch.set({ router: this.options.name, target: PRIMARY }, readOnly === null ? 0 : 1);
+    if (readOnly !== null) {
+      this.#decide({
+        kind: 'PrimaryReadOnly',
+        reasons: ['PrimaryReadOnly', readOnly.code],
+        message: `${readOnly.message}; reads go on (replica lag measured from their side)`,
+      });
+      return;
+    }
+    this.#decide({
+      kind: 'PrimaryWritable',
+      reasons: ['PrimaryWritable'],
+      message: 'the primary takes writes again; writes are sent to it',
+    });
   }
 
   /** primaryTransition reports the primary becoming unreachable, and reachable again. */

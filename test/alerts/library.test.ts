@@ -41,6 +41,8 @@ describe('library alert mappings', () => {
     ['ReplicaAdmitted', 'resolve', 'replica-excluded:db:r1'],
     ['PrimaryUnreachable', 'fire', 'replica-primary:db'],
     ['PrimaryRestored', 'resolve', 'replica-primary:db'],
+    ['PrimaryReadOnly', 'fire', 'replica-primary-read-only:db'],
+    ['PrimaryWritable', 'resolve', 'replica-primary-read-only:db'],
     ['ReadRetried', undefined, undefined],
   ];
   for (const [kind, action, key] of replicaCases) {

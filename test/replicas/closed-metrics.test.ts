@@ -13,7 +13,7 @@ async function gauges(registry: Registry): Promise<string[]> {
   const text = await registry.metrics();
   return text
     .split('\n')
-    .filter((l) => /^scaleplane_replica_(lag_seconds|eligible|fallback_active)\{/.test(l));
+    .filter((l) => /^scaleplane_replica_(lag_seconds|eligible|fallback_active|role_mismatch)\{/.test(l));
 }
 
 test('a closed router removes its lag, eligible and fallback_active series, keeps its counters', async (t) => {

@@ -9,9 +9,11 @@ import type {
 } from 'mysql2/promise';
 import type { SqlDialect } from '../classify.js';
 import {
+  describeAddress,
   otherClusterSample,
   PRIMARY,
   type ProbeRound,
+  primaryReadOnlyError,
   type Queryable,
   type ReplicaDriver,
   type ReplicaSample,
@@ -19,6 +21,7 @@ import {
   type TransactionTarget,
   unreachableSample,
   withTimeout,
+  writableSample,
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
@@ -67,6 +70,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #serverId: number | null = null;
   #prepared = false;
   #heartbeatReady = false;
+  /** prepare() found the primary read_only and created no heartbeat table: the first writable round does. */
+  #tableDeferred = false;
   /** The primary refused the last heartbeat write: lag comes from SHOW REPLICA STATUS until it takes one. */
   #heartbeatRefused = false;
   /**
@@ -124,17 +129,28 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
 
   async prepare(): Promise<void> {
     const [rows] = await this.#pool(PRIMARY).query<RowDataPacket[]>(
-      'SELECT VERSION() AS version, @@server_id AS id',
+      'SELECT VERSION() AS version, @@server_id AS id, @@GLOBAL.read_only AS read_only',
     );
     const row = rows[0]!;
     this.#flavor = /mariadb/i.test(String(row.version)) ? 'mariadb' : 'mysql';
     this.#serverId = Number(row.id);
     this.#prepared = true;
-    if (this.#table !== null) {
-      await this.#pool(PRIMARY).query(this.#createTable());
-      this.#heartbeatReady = true;
-      await this.#readClusterToken((read) => read);
+    if (this.#table === null) return;
+    // On a read_only primary (a standby after a failover) the table, the token and the heartbeats,
+    // written by a user read_only does not bind (SUPER, READ_ONLY ADMIN), were errant transactions
+    // there: GTIDs of the standby's own server_id that the real primary never has.
+    if (Number(row.read_only) !== 0) {
+      this.#tableDeferred = true;
+      return;
     }
+    await this.#setUpHeartbeat();
+  }
+
+  async #setUpHeartbeat(): Promise<void> {
+    await this.#pool(PRIMARY).query(this.#createTable());
+    this.#heartbeatReady = true;
+    this.#tableDeferred = false;
+    await this.#readClusterToken((read) => read);
   }
 
   #createTable(): string {
@@ -286,7 +302,23 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     let written: string | null = null;
     try {
       if (!this.#prepared) await withTimeout(this.prepare(), timeout, 'prepare');
-      if (this.#heartbeatReady) {
+      const role = await this.#onProbe(PRIMARY, (query) => this.#readRole(query), timeout, 'primary probe');
+      primary.position = role.position;
+      if (role.readOnly) {
+        // No heartbeat on it (see prepare): replicas are measured by SHOW REPLICA STATUS this round,
+        // and the round after it takes writes again, as after a refused heartbeat.
+        primary.readOnly = true;
+        primary.error = primaryReadOnlyError(`${this.#describe(PRIMARY)} has read_only ON`);
+        this.#heartbeatRefused = true;
+        this.#heartbeatMeasures = false;
+      } else if (this.#tableDeferred) {
+        try {
+          await withTimeout(this.#setUpHeartbeat(), timeout, 'heartbeat table');
+        } catch (error) {
+          this.#createFailure = this.#reportChanged(error, this.#createFailure);
+        }
+      }
+      if (this.#heartbeatReady && !role.readOnly) {
         try {
           written = await this.#onProbe(
             PRIMARY,
@@ -320,12 +352,6 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
           this.#heartbeatMeasures = false;
         }
       }
-      primary.position = await this.#onProbe(
-        PRIMARY,
-        (query) => this.#readPosition(query),
-        timeout,
-        'primary probe',
-      );
       primary.reachable = true;
     } catch (error) {
       const failure = normalizeMysqlError(error, PRIMARY);
@@ -390,6 +416,12 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   ): Promise<ReplicaSample> {
     const positionVariable =
       this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_slave_pos' : '@@GLOBAL.gtid_executed';
+    // read_only OFF: the primary itself or a promoted replica, or a replica nobody made read-only, where
+    // a function with side effects classified a read writes instead of being refused (1290). Before,
+    // it was measured like any replica (the primary given as one: heartbeat lag 0, eligible).
+    const [roleRows] = await query('SELECT @@GLOBAL.read_only AS read_only');
+    if (Number(roleRows[0]?.read_only) === 0)
+      return writableSample(name, `${this.#describe(name)} has read_only OFF`);
     // Whether the replica lacks the primary's cluster token (no heartbeat table, or no token row).
     let tokenMissing = false;
     if (this.#heartbeatReady && this.#heartbeatMeasures) {
@@ -484,6 +516,13 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     return this.#readPosition((sql) => pool.query<RowDataPacket[]>(sql));
   }
 
+  /** readRole reads the primary's position and whether it takes writes (read_only, as ProxySQL checks). */
+  async #readRole(query: RowQuery): Promise<{ position: string | null; readOnly: boolean }> {
+    const variable = this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
+    const [rows] = await query(`SELECT ${variable} AS position, @@GLOBAL.read_only AS read_only`);
+    return { position: emptyToNull(rows[0]?.position), readOnly: Number(rows[0]?.read_only) !== 0 };
+  }
+
   async #readPosition(query: RowQuery): Promise<string | null> {
     const variable = this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
     const [rows] = await query(`SELECT ${variable} AS position`);
@@ -532,6 +571,23 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #pool(target: string): Pool {
     return this.#pools.get(target);
   }
+
+  /** describe is `target (host:port)`: errors about a server's role name the server. */
+  #describe(target: string): string {
+    return describeAddress(target, mysqlAddress(this.#pool(target)));
+  }
+}
+
+/** mysqlAddress is the host:port (or socket) a mysql2 pool connects to, or null for another kind of pool. */
+function mysqlAddress(pool: Pool): string | null {
+  const config = (
+    pool as unknown as {
+      pool?: { config?: { connectionConfig?: { host?: string; port?: number; socketPath?: string } } };
+    }
+  ).pool?.config?.connectionConfig;
+  if (typeof config !== 'object' || config === null) return null;
+  if (typeof config.socketPath === 'string' && config.socketPath !== '') return config.socketPath;
+  return `${config.host ?? 'localhost'}:${config.port ?? 3306}`;
 }
 
 function emptyToNull(value: unknown): string | null {

@@ -1,9 +1,11 @@
 import pg, { type Pool, type PoolClient, type QueryConfig, type QueryResult } from 'pg';
 import type { SqlDialect } from '../classify.js';
 import {
+  describeAddress,
   otherClusterSample,
   PRIMARY,
   type ProbeRound,
+  primaryReadOnlyError,
   type Queryable,
   type ReplicaDriver,
   type ReplicaSample,
@@ -11,6 +13,7 @@ import {
   type TransactionTarget,
   unreachableSample,
   withTimeout,
+  writableSample,
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
@@ -26,7 +29,11 @@ export type PgResult = QueryResult<any>;
 const PRIMARY_POSITION = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
 // The cluster's system identifier, set by initdb and copied by pg_basebackup: a primary and its replicas share it.
 const SYSTEM_IDENTIFIER = '(SELECT system_identifier FROM pg_control_system())::text';
-const PRIMARY_PROBE = `SELECT pg_current_wal_insert_lsn()::text AS lsn, ${SYSTEM_IDENTIFIER} AS system`;
+// A standby (the configured primary after a failover) has no insert position: it is asked for its role
+// first, and the position only when it has one (pg_current_wal_insert_lsn() fails during recovery).
+const PRIMARY_READING = `SELECT pg_is_in_recovery() AS recovery,
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn`;
+const PRIMARY_PROBE = `${PRIMARY_READING}, ${SYSTEM_IDENTIFIER} AS system`;
 const REPLICA_READING = `SELECT pg_is_in_recovery() AS recovery,
   pg_last_wal_replay_lsn()::text AS replay,
   (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag,
@@ -133,14 +140,23 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     const first = !this.#sampled;
     let sampledAt = Date.now();
     try {
-      const result = await this.#probeIdentified(PRIMARY, PRIMARY_PROBE, PRIMARY_POSITION, timeout);
-      const text = result.rows[0]?.lsn as string;
-      this.#primarySystem = (result.rows[0]?.system as string | null) ?? null;
-      primaryLsn = parseLsn(text);
-      sampledAt = Date.now();
+      const result = await this.#probeIdentified(PRIMARY, PRIMARY_PROBE, PRIMARY_READING, timeout);
+      const row = result.rows[0] as { recovery: boolean; lsn: string | null; system?: string | null };
+      this.#primarySystem = row.system ?? null;
       primary.reachable = true;
-      primary.position = text;
-      this.#history = appendLsnSample(this.#history, { at: now, lsn: primaryLsn }, this.#historyWindow);
+      if (row.recovery || row.lsn === null) {
+        // Before, pg_current_wal_insert_lsn() failed there ("recovery is in progress"): the standby was
+        // taken for an unreachable primary, and writes failed 25006 naming no host.
+        primary.readOnly = true;
+        primary.error = primaryReadOnlyError(
+          `${this.#describe(PRIMARY)} is in recovery (pg_is_in_recovery() is true)`,
+        );
+      } else {
+        primaryLsn = parseLsn(row.lsn);
+        sampledAt = Date.now();
+        primary.position = row.lsn;
+        this.#history = appendLsnSample(this.#history, { at: now, lsn: primaryLsn }, this.#historyWindow);
+      }
     } catch (error) {
       const failure = normalizePgError(error, PRIMARY);
       primary.error = failure;
@@ -177,6 +193,13 @@ export class PgDriver implements ReplicaDriver<PgResult> {
         return otherClusterSample(
           name,
           `system identifier ${system}; the primary's is ${this.#primarySystem}`,
+        );
+      // Not in recovery: the primary itself or a promoted replica. Its lag was unknown before
+      // (LagUnknown, excluded) and nothing said why.
+      if (!row.recovery)
+        return writableSample(
+          name,
+          `${this.#describe(name)} is not in recovery (pg_is_in_recovery() is false)`,
         );
       const estimate = estimatePgLag(
         {
@@ -313,6 +336,26 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   #pool(target: string): Pool {
     return this.#pools.get(target);
   }
+
+  /** describe is `target (host:port)`: errors about a server's role name the server. */
+  #describe(target: string): string {
+    return describeAddress(target, pgAddress(this.#pool(target)));
+  }
+}
+
+/** pgAddress is the host:port a node-postgres pool connects to, or null for another kind of pool. */
+function pgAddress(pool: Pool): string | null {
+  const options = (pool as unknown as { options?: pg.PoolConfig }).options;
+  if (typeof options !== 'object' || options === null) return null;
+  if (typeof options.connectionString === 'string') {
+    try {
+      const url = new URL(options.connectionString);
+      return `${url.hostname || 'localhost'}:${url.port || 5432}`;
+    } catch {
+      return null;
+    }
+  }
+  return `${options.host ?? process.env.PGHOST ?? 'localhost'}:${options.port ?? process.env.PGPORT ?? 5432}`;
 }
 
 /**
