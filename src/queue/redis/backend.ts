@@ -214,6 +214,13 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     let lastClaim = 0;
     /** Where the last XAUTOCLAIM stopped in the pending list; '0-0' = from its start. */
     let claimCursor = '0-0';
+    /** Set when the reading connection is back after a drop: a read's answer may have been lost. */
+    let lookForUnseen = false;
+    let blockingWasReady = false;
+    blocking.on('ready', () => {
+      if (blockingWasReady) lookForUnseen = true;
+      blockingWasReady = true;
+    });
 
     /**
      * `count` is the entry's delivery count: each delivery past the first was an XAUTOCLAIM of an
@@ -255,9 +262,9 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       };
     };
 
-    const deliverEntries = async (entries: StreamEntry[], claimed: boolean) => {
-      let counts: number[] = [];
-      if (claimed && entries.length > 0) {
+    const deliverEntries = async (entries: StreamEntry[], claimed: boolean, known?: number[]) => {
+      let counts: number[] = known ?? [];
+      if (claimed && known === undefined && entries.length > 0) {
         const pipeline = commands.pipeline();
         for (const [id] of entries) pipeline.xpending(keys.stream, GROUP, id, id, 1);
         const replies = (await pipeline.exec()) ?? [];
@@ -272,6 +279,42 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     };
 
     /**
+     * Entries in this consumer's pending list the worker never received. Redis moves entries there
+     * as it answers an XREADGROUP (or an XAUTOCLAIM); when the connection drops before the answer
+     * arrives, ioredis sends the command again (XREADGROUP with `>`: new entries only), and those
+     * stayed pending under a live consumer, unseen, until a stall claim stallTimeout later, counted
+     * as a stall of a job that never ran (`maxStalls: 0` dead-lettered it unrun). Delivered here
+     * with their own delivery count: 1 for a lost read, so no stall. Returns whether any was.
+     */
+    const deliverUnseen = async (free: number): Promise<boolean> => {
+      const pending = (await commands.xpending(keys.stream, GROUP, '-', '+', 100, consumer)) as [
+        string,
+        string,
+        number,
+        number,
+      ][];
+      const unseen = pending.filter(([id]) => !owned.has(id)).slice(0, free);
+      if (unseen.length === 0) return false;
+      const pipeline = commands.pipeline();
+      for (const [id] of unseen) pipeline.xrange(keys.stream, id, id);
+      const bodies = ((await pipeline.exec()) ?? []).map(([, r]) => (r as StreamEntry[] | undefined)?.[0]);
+      const entries: StreamEntry[] = [];
+      const counts: number[] = [];
+      const gone: string[] = [];
+      unseen.forEach(([id, , , count], i) => {
+        const entry = bodies[i];
+        if (entry) {
+          entries.push(entry);
+          counts.push(Number(count));
+        } else gone.push(id);
+      });
+      // Deleted while pending (XDEL, a trim): nothing left to run.
+      if (gone.length > 0) await commands.xack(keys.stream, GROUP, ...gone);
+      await deliverEntries(entries, true, counts);
+      return entries.length > 0;
+    };
+
+    /**
      * One pull: entries stalled elsewhere first (every stallTimeout / 2), else new ones. XAUTOCLAIM
      * scans at most 10 × COUNT pending entries a call and returns where it stopped, so the scan
      * follows that cursor through the whole pending list (up to MAX_CLAIM_CALLS calls a round, then
@@ -279,7 +322,12 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
      * behind 10 × free entries that live workers were still running.
      */
     const pull = async (free: number) => {
-      if (Date.now() - lastClaim >= opts.stallTimeout / 2) {
+      const claimRound = Date.now() - lastClaim >= opts.stallTimeout / 2;
+      if (lookForUnseen || claimRound) {
+        lookForUnseen = false;
+        if (await deliverUnseen(free)) return;
+      }
+      if (claimRound) {
         lastClaim = Date.now();
         // Consumers of workers that died without closing, their entries claimed since: nothing else
         // removes them. Live ones read or extend their entries far more often than this.
