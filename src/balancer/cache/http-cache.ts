@@ -102,6 +102,8 @@ interface Flight {
   invalidated: boolean;
   /** Tags a purge named while this fetch ran: an answer carrying one is not stored either. */
   purgedTags?: Set<string>;
+  /** The Vary names and variant key of what it stored, for waiters to tell whether it is theirs. */
+  storedVariant?: { readonly vary: readonly string[]; readonly variant: string };
 }
 
 interface Client {
@@ -132,6 +134,11 @@ const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
 // for a while, so requests go straight to the backend instead of each paying that wait; one
 // request then probes it.
 const STORE_BREAKER: BreakerConfig = { failureThreshold: 3, openMs: 1000 };
+
+// How many fills of other Vary variants a request waits through before it asks for itself: each
+// round stores one variant (Varnish's waiting list goes on as long as it takes; a bound keeps a
+// key with many variants from queueing one request behind fill after fill).
+const VARIANT_ROUNDS = 3;
 
 // Keys remembered as uncacheable at once; a forgotten one only costs one coalesced batch.
 const HIT_FOR_MISS_KEYS = 10_000;
@@ -272,6 +279,7 @@ export class HttpCache {
     upstream: CacheUpstream,
     policy: UsableRequest,
     stored: StoredResponse | undefined,
+    round = 1,
   ): Promise<void> {
     if (this.#hitForMiss.active(key, this.#now())) {
       this.#metrics.hitForMiss.inc({ cache: this.name });
@@ -306,6 +314,19 @@ export class HttpCache {
       }
       if (outcome === 'stale' && after !== undefined && staleIfErrorAllows(after, now))
         return this.#serve(client, after, 'STALE', upstream);
+      // The fill stored another Vary variant than this request's (gzip where it asks for br): its
+      // own is fetched once for all the waiters that want it, and stored, as Varnish's waiting list
+      // does after a rush. Before, each went to the backend on its own and none stored its answer:
+      // 10 gzip and 10 br requests at once made 11 backend requests, and the next br was a MISS.
+      const other = running.storedVariant;
+      if (
+        outcome === 'stored' &&
+        other !== undefined &&
+        round < VARIANT_ROUNDS &&
+        (client.req.method === 'GET' || this.#config.convertHead) &&
+        variantKey(other.vary, client.req.headers) !== other.variant
+      )
+        return this.#fetchOnce(key, client, upstream, policy, after, round + 1);
       // Not storable for everyone (private, Set-Cookie, another variant…): each asks for itself.
       return this.#pass(client, upstream, 'MISS');
     }
@@ -477,6 +498,7 @@ export class HttpCache {
       }
       if (!decision.store || purgedMeanwhile(flight, refreshed)) return 'not-stored';
       await this.#stored(key, refreshed);
+      flight.storedVariant = { vary: refreshed.vary, variant: refreshed.variant };
       return 'stored';
     }
 
@@ -558,6 +580,7 @@ export class HttpCache {
     );
     if (purgedMeanwhile(flight, built)) return 'not-stored';
     await this.#stored(key, built);
+    flight.storedVariant = { vary: built.vary, variant: built.variant };
     return 'stored';
   }
 

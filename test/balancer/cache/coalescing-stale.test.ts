@@ -40,6 +40,47 @@ describe('http cache: coalescing', () => {
     assert.equal(results.filter((x) => x === 'HIT').length, N - 1);
   });
 
+  test('waiters of another Vary variant than the fill stored make one request for theirs', async (t) => {
+    // Varnish's waiting list: after the rush, the waiters whose variant is not the one stored make
+    // one fetch for theirs, and wait on it. Before, each went to the backend on its own and none
+    // stored its answer: 20 concurrent requests, 10 gzip and 10 br, made 11 backend requests.
+    const clk = clock();
+    const half = N / 4;
+    const coalesced = () => metricValue(c.metrics, 'scaleplane_http_cache_coalesced_total');
+    const c = await startCached(
+      t,
+      (req, res) => {
+        const coding = req.headers['accept-encoding'] ?? 'none';
+        const answer = () => {
+          res.writeHead(200, { Date: clk.date(), 'Cache-Control': 'max-age=60', Vary: 'Accept-Encoding' });
+          res.end(`for ${coding}`);
+        };
+        // The gzip fill waits for all other 2*half-1 requests; the br one for its half-1 waiters
+        // to queue on it again (bounded: without the fix nobody queues, and each br is answered).
+        const waiting = coding === 'gzip' ? 2 * half - 1 : 2 * half - 1 + half - 1;
+        until(async () => (await coalesced()) >= waiting, coding === 'gzip' ? 10_000 : 2_000)
+          .catch(() => {})
+          .then(answer);
+      },
+      {},
+      { clock: clk },
+    );
+    const ask = (coding: string) => send(c.port, { path: '/vary', headers: { 'Accept-Encoding': coding } });
+    const leader = ask('gzip');
+    await until(() => c.backend.requests >= 1, 10_000, 'the gzip fill at the backend');
+    const others = Array.from({ length: 2 * half - 1 }, (_, i) => ask(i < half - 1 ? 'gzip' : 'br'));
+    const replies = await Promise.all([leader, ...others]);
+    const shown = replies.map((r) => `${r.body.toString()} ${r.headers['x-cache']}`);
+    assert.ok(
+      replies.every((r, i) => r.body.toString() === (i < half ? 'for gzip' : 'for br')),
+      `each got its own variant: ${shown}`,
+    );
+    assert.equal(c.backend.requests, 2, `one fill per variant: ${shown}`);
+    assert.equal(replies.filter((r) => r.headers['x-cache'] === 'MISS').length, 2, `${shown}`);
+    const later = await ask('br');
+    assert.equal(later.headers['x-cache'], 'HIT', 'the br variant was stored');
+  });
+
   test('concurrent requests for an expired entry make one revalidation', async (t) => {
     const clk = clock();
     const c = await startCached(
