@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 /** MAX_LOG_BYTES is the size an instance log file may reach before it is cut. */
 export const MAX_LOG_BYTES = 64 * 1024 * 1024;
@@ -25,10 +25,27 @@ export function capLogFile(file: string, max = MAX_LOG_BYTES, keep = KEEP_LOG_BY
   try {
     const tail = Buffer.alloc(Math.min(keep, size));
     const read = readSync(fd, tail, 0, tail.length, size - tail.length);
-    writeFileSync(`${file}.1`, tail.subarray(0, read));
-    ftruncateSync(fd, 0);
+    // Truncated even when the tail cannot be kept (a full disk, a name taken): the file stays bounded.
+    try {
+      writeOwnFile(`${file}.1`, tail.subarray(0, read));
+    } finally {
+      ftruncateSync(fd, 0);
+    }
   } finally {
     closeSync(fd);
   }
   return size;
+}
+
+/**
+ * writeOwnFile replaces `path` with a new file of this user, mode 0600. The default log folder is
+ * the shared /tmp, where anyone may create `<file>.1` before the first cut: a symlink there was
+ * followed, and a controller running as root wrote an instance's output (which clients can steer)
+ * over whatever it pointed to; a file there kept its owner's mode and stayed readable to them.
+ * Unlinking removes the name (a symlink itself, not its target); O_EXCL then creates a fresh file
+ * or fails, following no symlink a race could plant in between.
+ */
+function writeOwnFile(path: string, data: Uint8Array): void {
+  rmSync(path, { force: true });
+  writeFileSync(path, data, { flag: 'wx', mode: 0o600 });
 }

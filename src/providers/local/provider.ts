@@ -1127,7 +1127,10 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       try {
         const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
         setAsidePreviousLog(file);
-        logFd = openSync(file, 'a');
+        // Created here, 0600, never through a name someone else made: the default folder is the
+        // shared /tmp, and the file holds the app's output (opened with 'a', it was 0644 under
+        // umask 022, readable by every local user, and a symlink planted there was followed).
+        logFd = openSync(file, 'ax', 0o600);
       } catch (err) {
         // E.g. a full disk: a failed start like any other (backoff, crash loop), not a stuck slot.
         slot.markExited({ code: null, signal: null });
