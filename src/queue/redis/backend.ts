@@ -232,9 +232,17 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       const stalledHere = Math.max(0, count - 1);
       const attempt = envelope.attempt + stalledHere;
       const stalls = (envelope.stalls ?? 0) + stalledHere;
-      const run = async (mode: string, extra: (string | number)[]) => {
+      /**
+       * `handlerOutcome`: a retry or dead letter the worker will emit and count. SETTLE writes
+       * neither once another worker has claimed the entry (this one stalled past its stallTimeout),
+       * and the worker must not report it as done: it said `dead-lettered` and counted one while the
+       * dead-letter queue held none and the job went on to complete elsewhere. A hand-back of such
+       * an entry has nothing to do.
+       */
+      const run = async (mode: string, extra: (string | number)[], handlerOutcome = false) => {
+        let written: unknown;
         try {
-          await settle.run(
+          written = await settle.run(
             commands,
             [keys.stream, keys.delayed, keys.dlq],
             [GROUP, consumer, id, mode, ...extra],
@@ -242,6 +250,11 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         } finally {
           owned.delete(id);
         }
+        if (handlerOutcome && Number(written) === 0)
+          throw new QueueError(
+            'QUEUE_BACKEND',
+            `job ${envelope.id} (entry ${id}) was claimed by another worker, which settles it; its ${mode === 'dead' ? 'dead letter' : mode} from here was not written (the handler outlasted stallTimeout without its heartbeat)`,
+          );
       };
       return {
         envelope,
@@ -249,15 +262,13 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         stalls,
         ...(malformed === undefined ? {} : { malformed }),
         ack: () => run('ack', []),
-        retry: (delay) => run('retry', [encode({ ...envelope, attempt: attempt + 1, stalls }), delay]),
+        retry: (delay) => run('retry', [encode({ ...envelope, attempt: attempt + 1, stalls }), delay], true),
         deadLetter: (error, reason) =>
-          run('dead', [
-            encode({ ...envelope, attempt, stalls }),
-            0,
-            error.slice(0, 4000),
-            Date.now(),
-            reason,
-          ]),
+          run(
+            'dead',
+            [encode({ ...envelope, attempt, stalls }), 0, error.slice(0, 4000), Date.now(), reason],
+            true,
+          ),
         release: () => run('retry', [encode({ ...envelope, attempt, stalls }), 0]),
       };
     };
