@@ -1093,6 +1093,7 @@ export const groupSchema = mapping({
     }
     const kind = (raw as { provider?: (typeof PROVIDERS)[number] }).provider ?? 'local';
     memoryMetricIssues(raw.scaling, kind, raw.resources?.memory, ctx);
+    if (kind === 'kubernetes' && (raw as { mode?: string }).mode === 'hpa') hpaMetricIssues(raw.scaling, ctx);
     if (!PROVIDERS.includes(kind)) return;
     const required = { local: 'command', kubernetes: 'name', aws: 'auto_scaling_group' }[kind];
     if ((raw as Record<string, unknown>)[required] === undefined)
@@ -1130,6 +1131,25 @@ export const groupSchema = mapping({
       ...(raw.scaling === undefined ? {} : { scaling: raw.scaling }),
     };
   });
+
+/**
+ * hpaMetricIssues checks a `mode: hpa` group's metrics against the HPA Scaleplane writes for it: one
+ * Resource metric, cpu Utilization, at the `cpu` metric's target. Before, the first metric's target
+ * went into it whatever its kind: `latency: { target: 200 }` wrote cpu 200 %, `[rps 20, cpu 60]`
+ * cpu 20 %, while `validate` and `status` said the group scaled on latency or rps.
+ */
+function hpaMetricIssues(scaling: unknown, ctx: z.RefinementCtx): void {
+  const metrics = (scaling as { metrics?: unknown } | undefined)?.metrics;
+  if (!Array.isArray(metrics)) return;
+  metrics.forEach((metric: { type?: string } | undefined, index) => {
+    if (metric?.type === undefined || metric.type === 'cpu') return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scaling', 'metrics', index, metric.type],
+      message: `mode: hpa writes an HPA on cpu utilization only; scale on cpu, or set mode: controller to scale on ${metric.type}`,
+    });
+  });
+}
 
 /**
  * memoryMetricIssues checks a group's `memory` metrics against the group: they are read from local

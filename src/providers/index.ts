@@ -97,7 +97,8 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         config,
         minInstances: group.minInstances,
         maxInstances: group.maxInstances,
-        ...(group.scaling?.metrics[0] && { cpuTarget: group.scaling.metrics[0].target }),
+        // The HPA's cpu target (config refuses other metrics in mode: hpa).
+        ...(cpuTargetOf(group) !== undefined && { cpuTarget: cpuTargetOf(group) }),
         ...(config.scaleTimeout !== undefined && { timeout: config.scaleTimeout }),
         ...(options.logger && { logger: options.logger }),
         ...(options.drain && { drain: options.drain }),
@@ -122,4 +123,9 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
       throw new ProviderError('UNKNOWN_PROVIDER', `group ${group.name}: unknown provider ${kind}`);
     }
   }
+}
+
+/** cpuTargetOf is the target of a group's `cpu` metric, if it scales on one. */
+function cpuTargetOf(group: GroupConfig): number | undefined {
+  return group.scaling?.metrics.find((m) => m.type === 'cpu')?.target;
 }
