@@ -465,7 +465,12 @@ export class HttpCache {
       // update the stored copy (RFC 9111 4.3.4), nor can that copy answer: ask for the whole one.
       if (!notModifiedSelects(stored, response.headers))
         return this.#fill(key, source, client, upstream, policy, stored, flight, notStoring, false);
-      const merged = mergeNotModified(stored.headers, storableHeaders(response.rawHeaders));
+      const updates = storableHeaders(response.rawHeaders);
+      // A 304 without a Date is dated when received (RFC 9110 6.6.1). Before, the stored copy kept
+      // its first Date, so it was as old as that after the 304 (11 s for max-age=10): stale at once,
+      // and every request went to the backend again, never a HIT.
+      if (response.headers.date === undefined) updates.push('Date', new Date(responseTime).toUTCString());
+      const merged = mergeNotModified(stored.headers, updates);
       const mergedHeaders = rawToHeaders(merged);
       const decision = ifVarySeen(
         storeDecision(

@@ -483,6 +483,35 @@ describe('http cache: Cache-Control rules', () => {
     assert.equal(hit.headers.etag, '"v2"');
   });
 
+  test('a 304 without a Date refreshes the stored copy as of its arrival, not the old Date', async (t) => {
+    // RFC 9110 6.6.1: a response without Date is dated when received. Before, the stored copy
+    // kept its first Date, so right after the 304 it was already 11 s old for max-age=10: every
+    // request went to the backend again (REVALIDATED), never a HIT.
+    const clk = clock();
+    const c = await startCached(
+      t,
+      (req, res) => {
+        if (req.headers['if-none-match'] === '"v1"') {
+          res.sendDate = false;
+          res.writeHead(304, { ETag: '"v1"', 'Cache-Control': 'max-age=10' });
+          res.end();
+        } else respond(clk, { 'Cache-Control': 'max-age=10', ETag: '"v1"' }, 'original')(req, res);
+      },
+      {},
+      { clock: clk },
+    );
+    await send(c.port, { path: '/a' });
+    clk.advance(11_000);
+    const revalidated = await send(c.port, { path: '/a' });
+    assert.equal(revalidated.headers['x-cache'], 'REVALIDATED');
+    assert.equal(revalidated.headers.date, clk.date(), 'dated when the 304 arrived');
+    clk.advance(5000);
+    const hit = await send(c.port, { path: '/a' });
+    assert.equal(hit.headers['x-cache'], 'HIT', 'fresh for 10 s from the 304');
+    assert.equal(hit.headers.age, '5');
+    assert.equal(c.backend.requests, 2);
+  });
+
   test('Last-Modified revalidation sends If-Modified-Since', async (t) => {
     const clk = clock();
     const lastModified = 'Mon, 02 Nov 2026 10:00:00 GMT';
