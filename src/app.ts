@@ -19,6 +19,7 @@ import {
   loadTokenFile,
   MIN_TOKEN_LENGTH,
   removeTokenFile,
+  tokenFileWarnings,
   tokenFromEnv,
   writeTokenFile,
 } from './api/index.js';
@@ -369,6 +370,8 @@ export class Scaleplane {
    */
   static async start(options: ScaleplaneOptions): Promise<Scaleplane> {
     const fileTokens = options.config.api.tokenFile ? await loadTokenFile(options.config.api.tokenFile) : [];
+    for (const warning of await tokenFileWarnings(options.config.api.tokenFile, options.env ?? process.env))
+      options.logger.warn({ component: 'api' }, warning);
     const cloudflare = await checkCloudflareToken(
       options.config.balancer.cloudflare,
       options.env ?? process.env,
@@ -596,6 +599,9 @@ export class Scaleplane {
       const next = await loadConfig(source);
       const plan = planReload(this.config, next);
       const fileTokens = plan.config.api.tokenFile ? await loadTokenFile(plan.config.api.tokenFile) : [];
+      // Only the token file: the environment's file is read once, at start.
+      for (const warning of await tokenFileWarnings(plan.config.api.tokenFile, {}))
+        this.#logger.warn({ component: 'api' }, warning);
       if (this.tokenGenerated === false && this.token === undefined && fileTokens.length === 0)
         throw new AuthConfigError('api.token_file: the reloaded config leaves the API without a token');
       if (plan.applied.includes('alerts')) {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 
 /** API_KEY_ENV lists the environment variables that carry the bearer token, in order of preference. */
 export const API_KEY_ENV = ['SCALEPLANE_API_KEY', 'SERVICE_API_KEY'] as const;
@@ -143,6 +143,47 @@ export async function loadTokenFile(path: string): Promise<ApiToken[]> {
     throw new AuthConfigError(`api.token_file ${path}: ${(err as Error).message}`, { cause: err });
   }
   return parseTokenFile(text, path);
+}
+
+/**
+ * exposedTokenFileWarning says what is wrong with the mode of a file holding API tokens, or
+ * undefined when only its owner (and a group, reading) may use it. Others reading it read admin
+ * tokens; a group writing it can add one. Pure.
+ */
+export function exposedTokenFileWarning(what: string, path: string, mode: number): string | undefined {
+  const bits = mode & 0o777;
+  if ((bits & 0o027) === 0) return undefined;
+  return (
+    `${what} ${path} holds API tokens and is ${bits & 0o007 ? 'open to every local user' : 'writable by its group'} ` +
+    `(mode ${bits.toString(8).padStart(3, '0')}): chmod 600 it (a Kubernetes secret volume: defaultMode: 0400)`
+  );
+}
+
+/**
+ * tokenFileWarnings checks the modes of the files API tokens come from: `api.token_file` and the
+ * file $SCALEPLANE_API_KEY_FILE names. They are read as they are (a Kubernetes secret is mounted
+ * 0644 unless told otherwise), so this warns rather than refuses; before, nothing said so.
+ */
+export async function tokenFileWarnings(
+  tokenFile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
+  const files: [string, string | undefined][] = [
+    ['api.token_file', tokenFile],
+    [`$${API_KEY_FILE_ENV}`, env[API_KEY_FILE_ENV]?.trim() || undefined],
+  ];
+  const warnings: string[] = [];
+  for (const [what, path] of files) {
+    if (path === undefined) continue;
+    // One that cannot be read is reported, as an error, where it is read.
+    const mode = await stat(path).then(
+      (s) => s.mode,
+      () => undefined,
+    );
+    const warning = mode === undefined ? undefined : exposedTokenFileWarning(what, path, mode);
+    if (warning !== undefined) warnings.push(warning);
+  }
+  return warnings;
 }
 
 /**

@@ -7,6 +7,7 @@ export {
   createTokenCheck,
   type EnvToken,
   envToken,
+  exposedTokenFileWarning,
   FORWARDED_FOR_HEADER,
   generateToken,
   isLoopback,
@@ -17,6 +18,7 @@ export {
   type Principal,
   parseTokenFile,
   type Role,
+  tokenFileWarnings,
   tokenFromEnv,
 } from './auth.js';
 export { LogThrottle, type LogThrottleOptions, type LogVerdict } from './log-throttle.js';

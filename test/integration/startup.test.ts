@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -99,6 +99,47 @@ describe('api.token_file', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it('a token file other users may read or write is named in a warning at start, with its mode', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-tokens-'));
+    const tokens = join(dir, 'tokens');
+    const envFile = join(dir, 'api-key');
+    await writeFile(tokens, 'ops admin admin-token-0123456789\n');
+    await writeFile(envFile, 'env-admin-token-0123456789\n');
+    const start = async (tokensMode: number, envMode: number) => {
+      await chmod(tokens, tokensMode);
+      await chmod(envFile, envMode);
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      });
+      const config = parseConfig(
+        `api: { listen: 127.0.0.1:0, token_file: tokens }\nbalancer: { listen: 127.0.0.1:0 }\n` +
+          `groups: { web: { command: node server.js, cwd: ${DEMO_DIR} } }\n`,
+        { baseDir: dir },
+      );
+      const app = await Scaleplane.start({
+        config,
+        logger: pino({ level: 'warn', base: undefined }, sink),
+        env: { SCALEPLANE_API_KEY_FILE: envFile },
+      });
+      await app.close();
+      return lines
+        .map((line) => JSON.parse(line).msg as string)
+        .filter((msg) => msg.includes('holds API tokens'));
+    };
+    // Before: started without a word, the admin tokens readable by every local user.
+    assert.deepEqual(await start(0o644, 0o640), [
+      `api.token_file ${tokens} holds API tokens and is open to every local user (mode 644): chmod 600 it (a Kubernetes secret volume: defaultMode: 0400)`,
+    ]);
+    assert.deepEqual(await start(0o600, 0o620), [
+      `$SCALEPLANE_API_KEY_FILE ${envFile} holds API tokens and is writable by its group (mode 620): chmod 600 it (a Kubernetes secret volume: defaultMode: 0400)`,
+    ]);
+    assert.deepEqual(await start(0o600, 0o440), [], 'owner and a group reading: no warning');
   });
 
   it('a bad token file stops startup and names the line', async () => {
