@@ -17,7 +17,16 @@ import type {
   JobEnvelope,
   QueueBackend,
 } from '../types.js';
-import { HEARTBEAT, PROMOTE, PRUNE_CONSUMERS, REQUEUE, SCHEDULE, Script, SETTLE } from './scripts.js';
+import {
+  HEARTBEAT,
+  PROMOTE,
+  PRUNE_CONSUMERS,
+  REQUEUE,
+  SCHEDULE,
+  Script,
+  SETTLE,
+  UNCOUNT_OWN,
+} from './scripts.js';
 
 /** RedisBackendOptions configures the Redis Streams backend. */
 export interface RedisBackendOptions {
@@ -36,6 +45,7 @@ const promote = new Script(PROMOTE);
 const requeue = new Script(REQUEUE);
 const pruneConsumers = new Script(PRUNE_CONSUMERS);
 const heartbeat = new Script(HEARTBEAT);
+const uncountOwn = new Script(UNCOUNT_OWN);
 /** Stalled-claim rounds a consumer with no pending entry may stay idle through before it is pruned. */
 const PRUNE_AFTER_STALL_TIMEOUTS = 4;
 
@@ -360,7 +370,11 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
             free,
           )) as [string, StreamEntry[]];
           claimCursor = next;
-          const live = claimed.filter((e) => e !== null && e[1] !== null);
+          // Entries this worker is running itself, its heartbeat late (a blocked event loop): the
+          // claim only refreshed them. Delivered again, the job ran twice at once in this worker.
+          const mine = claimed.filter((e) => e !== null && owned.has(e[0])).map(([id]) => id);
+          if (mine.length > 0) await uncountOwn.run(commands, [keys.stream], [GROUP, consumer, ...mine]);
+          const live = claimed.filter((e) => e !== null && e[1] !== null && !owned.has(e[0]));
           if (live.length > 0) {
             await deliverEntries(live, true);
             return;

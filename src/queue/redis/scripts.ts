@@ -56,6 +56,24 @@ return lost
 `;
 
 /**
+ * UNCOUNT_OWN undoes the delivery count an XAUTOCLAIM added to entries a worker claimed from
+ * itself: entries it is still running, idle past stallTimeout because its heartbeat came late. The
+ * count is the job's stall count should the worker die later; each such claim made it one higher.
+ * KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids. Returns how many it lowered.
+ */
+export const UNCOUNT_OWN = `
+local lowered = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p == 1 and tonumber(p[1][4]) > 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'RETRYCOUNT', tonumber(p[1][4]) - 1, 'JUSTID')
+    lowered = lowered + 1
+  end
+end
+return lowered
+`;
+
+/**
  * SCHEDULE adds a delayed job, due on the Redis clock so producers and workers on different hosts agree.
  * KEYS[1] delayed zset; ARGV[1] delay ms, ARGV[2] envelope JSON
  */
