@@ -260,6 +260,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         } finally {
           owned.delete(id);
         }
+        // -1 (pending nowhere) is this settle re-sent after its answer was lost: already written.
         if (handlerOutcome && Number(written) === 0)
           throw new QueueError(
             'QUEUE_BACKEND',

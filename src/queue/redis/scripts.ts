@@ -8,13 +8,18 @@ import type { Redis } from 'ioredis';
  * ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id, ARGV[4] mode: ack | retry | dead,
  * ARGV[5] envelope JSON (retry, dead), ARGV[6] delay ms (retry), ARGV[7] error, ARGV[8] failedAt,
  * ARGV[9] reason (dead)
- * Returns 1, or 0 when a retry/dead-letter found the entry no longer owned by this consumer
- * (another worker claimed it after a stall and will settle it).
+ * Returns 1; for a retry/dead-letter of an entry this consumer no longer holds, 0 when another
+ * consumer holds it (another worker claimed it after a stall and will settle it), -1 when none does
+ * (settled already: typically this very SETTLE, re-sent by ioredis after its answer was lost with
+ * the connection; it must not read as claimed elsewhere).
  */
 export const SETTLE = `
 if ARGV[4] ~= 'ack' then
   local owned = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
-  if #owned == 0 then return 0 end
+  if #owned == 0 then
+    if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1) == 0 then return -1 end
+    return 0
+  end
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
