@@ -4,6 +4,7 @@ export { McpError, type McpErrorCode } from './errors.js';
 export {
   checkProxyToken,
   createMcpServer,
+  foreignPage,
   MAX_MCP_BODY_BYTES,
   MAX_MCP_IN_FLIGHT,
   MCP_PATH,

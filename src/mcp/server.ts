@@ -5,6 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isLoopback, isLoopbackHostHeader } from '../api/auth.js';
 import type { HostPort } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { type ControlApi, createControlApi, proxyHeaders } from './api.js';
@@ -244,6 +245,8 @@ export class McpHttpServer {
       return sendJson(res, 400, rpcError(-32600, `request target: expected a path such as ${MCP_PATH}`));
     if (path !== MCP_PATH)
       return sendJson(res, 404, { error: `no route for ${path}; MCP is at ${MCP_PATH}` });
+    const foreign = foreignPage(req.headers.origin, req.headers.host, isLoopback(this.#options.listen.host));
+    if (foreign !== undefined) return sendJson(res, 403, rpcError(-32000, foreign), CLOSE);
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
     if (!match) {
       return sendJson(res, 401, rpcError(-32001, 'missing bearer token (the control API token)'), {
@@ -298,6 +301,35 @@ export class McpHttpServer {
     const authed = Object.assign(req, { auth: { token, clientId: 'bearer', scopes: [] } });
     await transport.handleRequest(authed, res, parsed);
   }
+}
+
+/**
+ * foreignPage says why a request comes from a web page that may not call this server, or undefined.
+ * The MCP spec asks servers to check Origin against DNS rebinding: a page whose name was made to
+ * resolve to 127.0.0.1 is same-origin with itself and may send tokens. Its guesses reached the API
+ * as this server's own, from 127.0.0.1: they spent the failed-authentication budget of every local
+ * MCP client (of the local CLI too, without a proxy token), and 10 of them got those clients 429.
+ * Non-browser clients send no Origin; a browser on this machine sends a loopback one. On a loopback
+ * listener, a Host that is no loopback name is such a page as well (as `/metrics` on the API).
+ */
+export function foreignPage(
+  origin: string | undefined,
+  host: string | undefined,
+  loopbackListener: boolean,
+): string | undefined {
+  if (origin !== undefined) {
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      // `null` (a sandboxed frame, a file) or garbage: no page of this machine's.
+    }
+    if (originHost === undefined || !isLoopbackHostHeader(originHost))
+      return `Origin ${JSON.stringify(origin)} is not a page of this machine: MCP over HTTP answers no other web page`;
+  }
+  if (loopbackListener && !isLoopbackHostHeader(host))
+    return `Host ${JSON.stringify(host ?? '')} is not a loopback name; this server listens on loopback only`;
+  return undefined;
 }
 
 async function readBody(req: IncomingMessage): Promise<string | undefined> {

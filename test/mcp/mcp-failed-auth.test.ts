@@ -52,6 +52,32 @@ describe('failed authentications through MCP over HTTP', () => {
     }
   });
 
+  it("a DNS-rebinding page's guesses through MCP are refused before the API: local clients are not locked out", async (t) => {
+    const own = await startApi();
+    t.after(() => own.close());
+    // No proxy token: the MCP server calls the API as 127.0.0.1, the address of the local CLI too.
+    const mcp = new McpHttpServer({ listen: { host: '127.0.0.1', port: 0 }, apiUrl: own.base });
+    const { port } = await mcp.listen();
+    t.after(() => mcp.close());
+    const page = (token: string) =>
+      sendRaw(
+        port,
+        `POST ${MCP_PATH} HTTP/1.1\r\nHost: evil.example:${port}\r\nOrigin: http://evil.example:${port}\r\n` +
+          `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+          'Accept: application/json, text/event-stream\r\nConnection: close\r\n' +
+          'Content-Length: 58\r\n\r\n{"jsonrpc":"2.0","id":1,"method":"ping","params":{}}      ',
+        { keepOpen: true, timeoutMs: 10_000 },
+      );
+    const statuses: (number | undefined)[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await page(`guess-${i}-0123456789`)).status);
+    // Before: 10 × 401, then 429, and the CLI's next call with the admin token got 429 as well.
+    assert.deepEqual(statuses, Array(11).fill(403), 'refused at the MCP server');
+    assert.equal((await page(TOKEN)).status, 403, 'with a good token as well: no web page is served');
+    assert.equal((await own.call('/api/scalability/groups')).status, 200, 'the local CLI');
+    const client = await mcpRequest(port, READ_TOKEN, '127.0.0.1');
+    assert.equal(client.status, 200, `a local MCP client: ${client.text}`);
+  });
+
   it('the API takes a named client only from an admin proxy token: else 401, counted against the sender', async () => {
     const forged = await api.call('/api/scalability/groups', {
       headers: { [FORWARDED_FOR_HEADER]: '10.0.0.1' },

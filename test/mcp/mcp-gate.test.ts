@@ -8,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type ControlApi,
+  foreignPage,
   MAX_MCP_BODY_BYTES,
   MCP_PATH,
   McpError,
@@ -200,4 +201,23 @@ describe('TokenGate', () => {
       );
     }
   });
+});
+
+describe('foreignPage: which callers MCP over HTTP refuses as a web page', () => {
+  const cases: [origin: string | undefined, host: string | undefined, loopback: boolean, refused: boolean][] =
+    [
+      [undefined, '127.0.0.1:9091', true, false],
+      [undefined, 'localhost:9091', true, false],
+      ['http://localhost:6274', '127.0.0.1:9091', true, false],
+      ['http://[::1]:6274', '[::1]:9091', true, false],
+      ['http://evil.example:9091', 'evil.example:9091', true, true],
+      [undefined, 'evil.example:9091', true, true],
+      ['null', '127.0.0.1:9091', true, true],
+      ['https://agents.example', 'mcp.internal:9091', false, true],
+      [undefined, 'mcp.internal:9091', false, false],
+    ];
+  for (const [origin, host, loopback, refused] of cases)
+    it(`Origin ${origin ?? '-'}, Host ${host}, ${loopback ? 'loopback' : 'network'} listener → ${refused ? 'refused' : 'served'}`, () => {
+      assert.equal(foreignPage(origin, host, loopback) !== undefined, refused);
+    });
 });
