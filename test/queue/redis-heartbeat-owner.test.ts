@@ -11,7 +11,8 @@
 // the test ticks it, and only worker A's interval (50 ms) is due at the first tick of 50 ms.
 import assert from 'node:assert/strict';
 import { after, mock, test } from 'node:test';
-import { createQueue, type JobContext } from '../../src/queue/index.js';
+import { Redis } from 'ioredis';
+import { createQueue, type JobContext, redisKeys } from '../../src/queue/index.js';
 import { backendOptions, uniqueName, waitFor } from './helpers.js';
 
 test("a worker's heartbeat does not take back an entry another worker claimed (Redis)", async () => {
@@ -27,10 +28,13 @@ test("a worker's heartbeat does not take back an entry another worker claimed (R
   });
   after(async () => {
     releaseA();
-    await queueA.destroy(name).catch(() => {});
+    // Closed first: a running worker makes its group (and stream) again once they are deleted.
     await queueA.close();
     await queueB.close();
     mock.timers.reset();
+    const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    await redis.del(...Object.values(redisKeys(options.prefix, name)));
+    redis.disconnect();
   });
 
   // A: stallTimeout 150 → heartbeat every 50 ms (mocked); busy with the job, it never claims.
