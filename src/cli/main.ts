@@ -40,9 +40,19 @@ const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'erro
 /** USAGE_EXIT is the exit code of a usage error: commander's own and the CLI's (CliError(…, 2)) alike. */
 const USAGE_EXIT = 2;
 
-/** parseSeq reads a flag that takes a whole number ≥ 0 (`--limit`, `--since`), naming it when it is not one. */
+/** parseSeq reads a flag that takes a whole number ≥ 0 (`--since`), naming it when it is not one. */
 export function parseSeq(raw: string): string {
   if (!/^\d{1,15}$/.test(raw.trim())) throw new InvalidArgumentError('expected a whole number ≥ 0');
+  return raw.trim();
+}
+
+/**
+ * parseLimit reads `events --limit`, a whole number ≥ 1: `--limit 0` printed "(no events)" over a
+ * journal that had entries (the API answers limit=0 with none), telling the user it was empty.
+ */
+export function parseLimit(raw: string): string {
+  if (!/^\d{1,15}$/.test(raw.trim()) || Number(raw) === 0)
+    throw new InvalidArgumentError('expected a whole number ≥ 1');
   return raw.trim();
 }
 
@@ -246,7 +256,7 @@ function buildProgram(): Command {
     .description('print the decision journal: every scaling and why')
     .option('--group <name>', 'only this group', parseGroupFilter)
     .option('--since <seq>', 'only entries after this sequence number', parseSeq)
-    .option('--limit <n>', 'newest N entries', parseSeq, '50')
+    .option('--limit <n>', 'newest N entries (with --since: the first N after it)', parseLimit, '50')
     .option('--api <url>', 'control API URL', DEFAULT_API)
     .option('--json', 'print JSON')
     .action(async (opts: { group?: string; since?: string; limit: string; api: string; json?: boolean }) => {

@@ -177,6 +177,11 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       /^error: option '--limit <n>' argument 'ten' is invalid\. expected a whole number/,
     ],
     [['events', '--since', '-1'], /^error: option '--since <seq>' argument '-1' is invalid/],
+    // Printed "(no events)" (exit 0) over a journal that had entries: the API answers limit=0 with none.
+    [
+      ['events', '--limit', '0'],
+      /^error: option '--limit <n>' argument '0' is invalid\. expected a whole number ≥ 1/,
+    ],
     // Printed every group's events (exit 0) before: the empty filter was dropped.
     [
       ['events', '--group', ''],
