@@ -80,11 +80,14 @@ function formatForecast(s: StartupStatus, horizon: number): string {
   return `forecast ${formatStartup(horizon)} ahead: start-up ${formatStartup(s.ms)} (${from}; ${seen}) + interval`;
 }
 
+/** The longest journal source, `provider` (a kubectl scale, the HPA's own scaling): padded to 7, its messages began one column right of the others'. */
+const SOURCE_WIDTH = 'provider'.length;
+
 /**
  * formatEvent renders one journal entry on one line. A repeated decision (`count`, see
  * DecisionJournal) starts at its first time and ends `(×N, last at TIME)`: the message is the newest's.
  */
 export function formatEvent(e: JournalEntry): string {
-  const line = `${e.firstTime ?? e.time}  ${e.group}  ${e.source.padEnd(7)} ${e.message}  [${e.reasons.join(', ')}]`;
+  const line = `${e.firstTime ?? e.time}  ${e.group}  ${e.source.padEnd(SOURCE_WIDTH)} ${e.message}  [${e.reasons.join(', ')}]`;
   return e.count !== undefined && e.count > 1 ? `${line}  (×${e.count}, last at ${e.time})` : line;
 }
