@@ -32,6 +32,8 @@ interface Inst {
   launchedAt: number;
   /** When Auto Scaling first put it InService (the start of its health check grace period). */
   inServiceAt?: number;
+  /** Instance scale-in protection (SetInstanceProtection): the group's own scale-in skips it. */
+  protectedFromScaleIn?: boolean;
 }
 
 /** Activity is one scaling activity, as DescribeScalingActivities reports it. */
@@ -255,7 +257,7 @@ export class AwsServer {
           .filter((i) => i.lifecycle !== 'Terminated')
           .map(
             (i) =>
-              `<member><InstanceId>${i.id}</InstanceId><InstanceType>${i.type}</InstanceType><AvailabilityZone>us-east-1a</AvailabilityZone><LifecycleState>${i.lifecycle}</LifecycleState><HealthStatus>${i.health}</HealthStatus><ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>`,
+              `<member><InstanceId>${i.id}</InstanceId><InstanceType>${i.type}</InstanceType><AvailabilityZone>us-east-1a</AvailabilityZone><LifecycleState>${i.lifecycle}</LifecycleState><HealthStatus>${i.health}</HealthStatus><ProtectedFromScaleIn>${i.protectedFromScaleIn === true}</ProtectedFromScaleIn></member>`,
           )
           .join('');
         const lt = g.template
@@ -322,6 +324,17 @@ export class AwsServer {
           'TerminateInstanceInAutoScalingGroup',
           `<Activity><ActivityId>a-${this.#next}</ActivityId><StatusCode>InProgress</StatusCode></Activity>`,
         );
+      }
+      case 'SetInstanceProtection': {
+        // The API reference: InstanceIds.member.N (up to 50), AutoScalingGroupName and
+        // ProtectedFromScaleIn, all required; "This operation cannot be called on instances in a warm pool."
+        need('AutoScalingGroupName');
+        const on = need('ProtectedFromScaleIn') === 'true';
+        for (const id of ids('InstanceIds.member.')) {
+          const inst = this.instances.get(id);
+          if (inst) inst.protectedFromScaleIn = on;
+        }
+        return asg('SetInstanceProtection');
       }
       case 'CompleteLifecycleAction': {
         const id = need('InstanceId');
@@ -717,7 +730,17 @@ export class AwsServer {
       (i) => i.lifecycle === 'Pending' || i.lifecycle === 'InService',
     );
     for (let k = live.length; k < this.group.desired; k++) this.#launch(this.group.type);
-    for (const i of live.slice(this.group.desired).reverse()) this.#terminate(i);
+    // The group's own scale-in never picks an instance protected from scale in ("Use instance
+    // scale-in protection": it "can't terminate the required number of instances until their
+    // instance scale-in protection settings are disabled"). TerminateInstanceInAutoScalingGroup
+    // does not look at it: its API reference lists no such refusal.
+    const excess = live.length - this.group.desired;
+    if (excess > 0)
+      for (const i of live
+        .filter((m) => !m.protectedFromScaleIn)
+        .slice(-excess)
+        .reverse())
+        this.#terminate(i);
     this.#record();
   }
 

@@ -299,3 +299,38 @@ export function entryTimes(
   }
   return out;
 }
+
+/** ScaleInChoice is which instances a scale-in terminates, and which protected ones it leaves. */
+export interface ScaleInChoice<T extends { id: string }> {
+  /** In the order to terminate them. */
+  victims: T[];
+  /** Protected from scale-in among those it would have taken: left, so the scale-in stops short. */
+  kept: string[];
+}
+
+/**
+ * scaleInVictims picks the `live` instances a scale-in to `n` terminates: starting ones first (they
+ * serve nobody yet), then the newest. Never one protected from scale-in (`isProtected`):
+ * TerminateInstanceInAutoScalingGroup does not look at that protection, so an operator's (or ECS
+ * managed termination protection's) word that an instance must stay is honoured here or nowhere;
+ * the next unprotected one goes instead, and when too few are unprotected the protected ones that
+ * would have gone are `kept`.
+ */
+export function scaleInVictims<T extends { id: string; state: InstanceState }>(
+  live: readonly T[],
+  isProtected: (id: string) => boolean,
+  n: number,
+): ScaleInChoice<T> {
+  const count = Math.max(0, live.length - n);
+  const order = [
+    ...live.filter((i) => i.state === 'starting').reverse(),
+    ...live.filter((i) => i.state === 'ready').reverse(),
+  ];
+  const victims = order.filter((i) => !isProtected(i.id)).slice(0, count);
+  const kept = order
+    .slice(0, count)
+    .filter((i) => isProtected(i.id))
+    .slice(0, count - victims.length)
+    .map((i) => i.id);
+  return { victims, kept };
+}

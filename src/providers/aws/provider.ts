@@ -31,6 +31,7 @@ import {
   refreshMinHealthyPercentage,
   type ScaleMember,
   type ScalingActivityView,
+  scaleInVictims,
   scaleWait,
   withinHealthCheckGrace,
 } from './plan.js';
@@ -68,6 +69,8 @@ export interface AwsProviderOptions {
 }
 
 interface Member extends AsgInstanceView {
+  /** Instance scale-in protection: an operator's (or ECS's) word that it must stay. */
+  protectedFromScaleIn: boolean;
   privateIp?: string;
   instanceType?: string;
   launchedAt: number;
@@ -298,12 +301,15 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * scaleTo raises DesiredCapacity (SetDesiredCapacity) or drains and terminates the newest
    * instances with TerminateInstanceInAutoScalingGroup, then resolves once the members Auto Scaling
    * counts toward the desired capacity (not those in Standby, see `scaleWait`) are `n`, all ready
-   * (warm), and the terminated ones gone; API_ERROR naming what is missing after `timeout`. A later
+   * (warm), and the terminated ones gone; API_ERROR naming what is missing after `timeout`. An
+   * instance protected from scale-in is never terminated (`scaleInVictims`): too few unprotected,
+   * it terminates those and rejects with CAPACITY naming the protected ones. A later
    * scaleTo supersedes it: both resolve at the later target. When another client changes the
    * group's DesiredCapacity meanwhile (the console, a scheduled action, a scaling policy), it
    * resolves at once with a warning naming the new capacity, which `desired()` then reports.
    */
-  async scaleTo(n: number): Promise<void> {
+  async scaleTo(target: number): Promise<void> {
+    let n = target;
     const invalid = invalidInstanceCount(n);
     if (invalid) throw invalid;
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
@@ -314,6 +320,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const { as } = this.#sdk!;
     const live = this.instances().filter((i) => i.state === 'ready' || i.state === 'starting');
     const before = this.#desired;
+    let shortOf: { target: number; kept: string[] } | undefined;
     await this.#writing(async () => {
       if (n >= live.length) {
         this.#desired = n;
@@ -335,11 +342,15 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
           throw err;
         }
       } else {
-        // Starting ones serve nobody yet; then the newest.
-        const victims = [
-          ...live.filter((i) => i.state === 'starting').reverse(),
-          ...live.filter((i) => i.state === 'ready').reverse(),
-        ].slice(0, live.length - n);
+        const { victims, kept } = scaleInVictims(
+          live,
+          (id) => this.#members.get(id)?.protectedFromScaleIn === true,
+          n,
+        );
+        // TerminateInstanceInAutoScalingGroup terminates a protected instance all the same: what
+        // the protection keeps is left, and the scale-in stops short of `n`, counted as such.
+        if (kept.length > 0) shortOf = { target: n, kept };
+        n = live.length - victims.length;
         this.#desired = n;
         for (const [done, victim] of victims.entries()) {
           await this.#options.drain?.(victim).catch(() => {});
@@ -375,6 +386,11 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       }
     });
     this.emit('change');
+    if (shortOf)
+      throw new ProviderError(
+        'CAPACITY',
+        `${this.#config.autoScalingGroup}: scale-in to ${shortOf.target} stopped at ${n}: ${shortOf.kept.join(', ')} ${shortOf.kept.length === 1 ? 'is' : 'are'} protected from scale-in (ProtectedFromScaleIn); remove the protection (SetInstanceProtection) to let them go`,
+      );
     const adoptions = this.#adoptions;
     let progress = '';
     this.#waits++;
@@ -1108,6 +1124,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         id: i.InstanceId,
         lifecycleState: i.LifecycleState ?? 'Pending',
         healthStatus: i.HealthStatus ?? 'Healthy',
+        protectedFromScaleIn: i.ProtectedFromScaleIn === true,
         ...(i.InstanceType && { instanceType: i.InstanceType }),
         // DescribeInstances comes after the group read: an instance terminated in between has no
         // IP there. Left out, the list mixed two moments (its replacement still Pending from the
