@@ -24,6 +24,7 @@ import {
   writableSample,
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
+import { ageByPrimaryClock, type PrimaryClock } from '../primary-clock.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import type { Statement } from '../statement.js';
 import {
@@ -92,6 +93,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   /** Whether a round has measured a replica by the heartbeat: later ones find last round's there. */
   #heartbeatSeen = false;
   #statusStatement = 'SHOW REPLICA STATUS';
+  /** The primary's clock at the last round that reached it: heartbeats are ages by it. */
+  #primaryClock: PrimaryClock | null = null;
   /** Each target's probe connection; a pool that is not mysql2's own is probed through itself. */
   readonly #probes = new Map<string, ProbeConnection<mysql.Connection>>();
   #report: (error: ReplicaError) => void = () => {};
@@ -302,7 +305,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     let written: string | null = null;
     try {
       if (!this.#prepared) await withTimeout(this.prepare(), timeout, 'prepare');
+      const asked = performance.now();
       const role = await this.#onProbe(PRIMARY, (query) => this.#readRole(query), timeout, 'primary probe');
+      this.#primaryClock = { clock: role.clock, at: asked };
       primary.position = role.position;
       if (role.readOnly) {
         // No heartbeat on it (see prepare): replicas are measured by SHOW REPLICA STATUS this round,
@@ -428,13 +433,15 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       try {
         // ×1000e0 makes the DECIMAL a DOUBLE, which mysql2 returns as a number.
         const [rows] = await query(
-          `SELECT (UNIX_TIMESTAMP(NOW(6)) - hb.ts) * 1000e0 AS age, ${positionVariable} AS position,
+          `SELECT (UNIX_TIMESTAMP(NOW(6)) - hb.ts) * 1000e0 AS age, hb.ts * 1000e0 AS stamped,
+                  ${positionVariable} AS position,
                   CAST(FLOOR(token.ts) AS CHAR) AS token
              FROM (SELECT 1 AS one) AS one
              LEFT JOIN ${this.#table} AS hb ON hb.server_id = ?
              LEFT JOIN ${this.#table} AS token ON token.server_id = ?`,
           [this.#serverId, CLUSTER_TOKEN_ID],
         );
+        const readAt = performance.now();
         const row = rows[0];
         const token = emptyToNull(row?.token);
         tokenMissing = token === null;
@@ -448,7 +455,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
           return {
             name,
             reachable: true,
-            lag: lagFromHeartbeat(arrived ?? row.age),
+            lag: lagFromHeartbeat(
+              arrived ?? this.#heartbeatAge(Number(row.age), Number(row.stamped), readAt),
+            ),
             position: emptyToNull(row.position),
             source: 'heartbeat',
           };
@@ -486,10 +495,12 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     const deadline = Date.now() + timeout / 2;
     for (;;) {
       const [rows] = await query(
-        `SELECT (UNIX_TIMESTAMP(NOW(6)) - ts) * 1000e0 AS age, ts >= ? AS arrived FROM ${this.#table} WHERE server_id = ?`,
+        `SELECT (UNIX_TIMESTAMP(NOW(6)) - ts) * 1000e0 AS age, ts * 1000e0 AS stamped, ts >= ? AS arrived FROM ${this.#table} WHERE server_id = ?`,
         [written, this.#serverId],
       );
-      if (Number(rows[0]?.arrived) === 1) return Number(rows[0]?.age);
+      const readAt = performance.now();
+      if (Number(rows[0]?.arrived) === 1)
+        return this.#heartbeatAge(Number(rows[0]?.age), Number(rows[0]?.stamped), readAt);
       if (Date.now() >= deadline) return null;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -517,10 +528,27 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   }
 
   /** readRole reads the primary's position and whether it takes writes (read_only, as ProxySQL checks). */
-  async #readRole(query: RowQuery): Promise<{ position: string | null; readOnly: boolean }> {
+  async #readRole(query: RowQuery): Promise<{ position: string | null; readOnly: boolean; clock: number }> {
     const variable = this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
-    const [rows] = await query(`SELECT ${variable} AS position, @@GLOBAL.read_only AS read_only`);
-    return { position: emptyToNull(rows[0]?.position), readOnly: Number(rows[0]?.read_only) !== 0 };
+    const [rows] = await query(
+      `SELECT ${variable} AS position, @@GLOBAL.read_only AS read_only, UNIX_TIMESTAMP(NOW(6)) * 1000e0 AS clock`,
+    );
+    return {
+      position: emptyToNull(rows[0]?.position),
+      readOnly: Number(rows[0]?.read_only) !== 0,
+      clock: Number(rows[0]?.clock),
+    };
+  }
+
+  /**
+   * heartbeatAge is how old a heartbeat (`stamped` by the primary's clock, ms) is at router time
+   * `readAt`, by the primary's clock: the replica's (`replicaAge`, its NOW(6) minus the stamp) is off
+   * by the skew between the hosts, and a replica whose clock ran 30 s behind read 0 while 4 s behind
+   * (clock-skew.test.ts). The replica's only before any round has read the primary's clock.
+   */
+  #heartbeatAge(replicaAge: number, stamped: number, readAt: number): number {
+    if (this.#primaryClock === null) return replicaAge;
+    return ageByPrimaryClock(this.#primaryClock, stamped, readAt) ?? replicaAge;
   }
 
   async #readPosition(query: RowQuery): Promise<string | null> {

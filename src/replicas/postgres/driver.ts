@@ -16,6 +16,7 @@ import {
   writableSample,
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
+import { ageByPrimaryClock, type PrimaryClock } from '../primary-clock.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import type { Statement } from '../statement.js';
 import { isRetryablePgRead, normalizePgError, refusedAsWritePg } from './errors.js';
@@ -32,11 +33,13 @@ const SYSTEM_IDENTIFIER = '(SELECT system_identifier FROM pg_control_system())::
 // A standby (the configured primary after a failover) has no insert position: it is asked for its role
 // first, and the position only when it has one (pg_current_wal_insert_lsn() fails during recovery).
 const PRIMARY_READING = `SELECT pg_is_in_recovery() AS recovery,
-  CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn`;
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn,
+  (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::float8 AS clock`;
 const PRIMARY_PROBE = `${PRIMARY_READING}, ${SYSTEM_IDENTIFIER} AS system`;
 const REPLICA_READING = `SELECT pg_is_in_recovery() AS recovery,
   pg_last_wal_replay_lsn()::text AS replay,
   (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag,
+  (EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp()) * 1000)::float8 AS replayed_at,
   current_setting('wal_block_size')::int AS block`;
 const REPLICA_PROBE = `${REPLICA_READING}, ${SYSTEM_IDENTIFIER} AS system`;
 // too_many_connections: the server is up, every slot taken by other clients, whose writes still commit.
@@ -65,6 +68,8 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   #history: LsnSample[] = [];
   /** The primary's system identifier, from the last round that reached it. */
   #primarySystem: string | null = null;
+  /** The primary's clock at the last round that reached it: commit timestamps are ages by it. */
+  #primaryClock: PrimaryClock | null = null;
   /** Whether a round has read the primary's position: later rounds have one to bound lag by. */
   #sampled = false;
   /** Targets whose system identifier cannot be read: probed without it. */
@@ -140,9 +145,16 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     const first = !this.#sampled;
     let sampledAt = Date.now();
     try {
+      const asked = performance.now();
       const result = await this.#probeIdentified(PRIMARY, PRIMARY_PROBE, PRIMARY_READING, timeout);
-      const row = result.rows[0] as { recovery: boolean; lsn: string | null; system?: string | null };
+      const row = result.rows[0] as {
+        recovery: boolean;
+        lsn: string | null;
+        clock: number;
+        system?: string | null;
+      };
       this.#primarySystem = row.system ?? null;
+      this.#primaryClock = { clock: row.clock, at: asked };
       primary.reachable = true;
       if (row.recovery || row.lsn === null) {
         // Before, pg_current_wal_insert_lsn() failed there ("recovery is in progress"): the standby was
@@ -179,10 +191,12 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   ): Promise<ReplicaSample> {
     try {
       const result = await this.#probeIdentified(name, REPLICA_PROBE, REPLICA_READING, timeout);
+      const readAt = performance.now();
       const row = result.rows[0] as {
         recovery: boolean;
         replay: string | null;
         ts_lag: number | null;
+        replayed_at: number | null;
         block: number;
         system?: string | null;
       };
@@ -205,7 +219,13 @@ export class PgDriver implements ReplicaDriver<PgResult> {
         {
           inRecovery: row.recovery,
           replayLsn: row.replay === null ? null : parseLsn(row.replay),
-          timestampLag: row.ts_lag,
+          // The last replayed commit's age by the primary's clock, which stamped it: by the replica's,
+          // a replica whose clock ran 30 s behind read lag 0 while 4 s behind (clock-skew.test.ts).
+          // Its own clock only before any round has reached the primary.
+          timestampLag:
+            this.#primaryClock === null
+              ? row.ts_lag
+              : ageByPrimaryClock(this.#primaryClock, row.replayed_at, readAt),
           walBlockSize: row.block,
         },
         primaryLsn,

@@ -23,7 +23,7 @@ export interface LsnSample {
 export interface PgReplicaReading {
   inRecovery: boolean;
   replayLsn: bigint | null;
-  /** ms since the last replayed commit, by the replica's clock; null before the first one. */
+  /** ms since the last replayed commit (by the primary's clock); null before the first one. */
   timestampLag: number | null;
   /** Bytes per WAL page (`wal_block_size`). @defaultValue 8192 */
   walBlockSize?: number;
