@@ -108,6 +108,17 @@ export class StartInterruptedError extends Error {
 }
 
 /**
+ * ReloadDuringShutdownError: a config reload asked (SIGHUP, the API) while close() runs, or that was
+ * still reading the file when close() began. Refused whole, as NGINX ignores a reload once it quits.
+ */
+export class ReloadDuringShutdownError extends Error {
+  readonly code = 'SCALEPLANE_SHUTTING_DOWN';
+  constructor() {
+    super('config reload refused: Scaleplane is shutting down, nothing changed');
+  }
+}
+
+/**
  * ShutdownError: close() ran to its end, but part of the shutdown failed (an instance that outlived
  * SIGKILL, a step that threw). `failures` holds each, in the order they came.
  */
@@ -595,6 +606,7 @@ export class Scaleplane {
   async #reload(by: string): Promise<ReloadResult> {
     const source = this.config.source;
     if (source === undefined) throw new StartupError('nothing to reload: started without a config file');
+    if (this.#closing) throw new ReloadDuringShutdownError();
     try {
       const next = await loadConfig(source);
       const plan = planReload(this.config, next);
@@ -604,6 +616,10 @@ export class Scaleplane {
         this.#logger.warn({ component: 'api' }, warning);
       if (this.tokenGenerated === false && this.token === undefined && fileTokens.length === 0)
         throw new AuthConfigError('api.token_file: the reloaded config leaves the API without a token');
+      // Checked after the file was read and validated, before the first change: a reload that began
+      // just before close() otherwise applied to a controller already stopping, and a raised
+      // min_instances called scaleTo(3) while the instances drained.
+      if (this.#closing) throw new ReloadDuringShutdownError();
       if (plan.applied.includes('alerts')) {
         try {
           await reconfigureAlertManager(this.alerts, plan.config.alerts, this.#env);

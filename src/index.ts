@@ -3,6 +3,7 @@
  */
 export { AlertManager, createAlertManager, watchQueue, watchReplicas, watchWorker } from './alerts/index.js';
 export {
+  ReloadDuringShutdownError,
   Scaleplane,
   type ScaleplaneOptions,
   ShutdownError,

@@ -372,7 +372,8 @@ export class Controller {
       const changes = detail.changes.filter((c) => c.startsWith(prefix) || !c.startsWith('groups.'));
       // A standby (or a controller still adopting) takes the new bounds but scales nothing: the leader
       // fits its count, and this one's provider would be refused (FENCED) or count from nothing.
-      const apply = this.#standby === undefined && !this.#starting;
+      // Closed (shutting down) likewise: a scale-out now would start instances the shutdown is draining.
+      const apply = this.#standby === undefined && !this.#starting && !this.#closed;
       return group.reconfigure(next, now, { by: detail.by, changes, apply });
     });
   }
