@@ -279,6 +279,10 @@ export class AwsServer {
         need('AutoScalingGroupName');
         if (p.MinSize) g.min = Number(p.MinSize);
         if (p.MaxSize) g.max = Number(p.MaxSize);
+        // The API reference: without a DesiredCapacity, a new MinSize larger than the group's size
+        // sets DesiredCapacity to it, and a new MaxSize smaller than that size sets it to the MaxSize.
+        if (p.DesiredCapacity) g.desired = Number(p.DesiredCapacity);
+        else g.desired = Math.min(g.max, Math.max(g.min, g.desired));
         if (p['LaunchTemplate.Version'] && g.template) {
           g.template.version = p['LaunchTemplate.Version'];
           // The group launches what that version holds (a version put back: the type it had).

@@ -195,17 +195,42 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     this.#desired = group.DesiredCapacity ?? 0;
     if (group.MinSize !== this.#options.minInstances || group.MaxSize !== this.#options.maxInstances) {
       const { as } = this.#sdk!;
-      await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
-        this.#clients!.autoScaling.send(
-          new as.UpdateAutoScalingGroupCommand({
-            AutoScalingGroupName: this.#config.autoScalingGroup,
-            MinSize: this.#options.minInstances,
-            MaxSize: this.#options.maxInstances,
-          }),
-          { abortSignal },
-        ),
-      );
+      // A write to the desired capacity too, when it lies outside the new bounds: a poll in flight
+      // meanwhile does not tell whether another client changed it.
+      await this.#writing(async () => {
+        await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
+          this.#clients!.autoScaling.send(
+            new as.UpdateAutoScalingGroupCommand({
+              AutoScalingGroupName: this.#config.autoScalingGroup,
+              MinSize: this.#options.minInstances,
+              MaxSize: this.#options.maxInstances,
+            }),
+            { abortSignal },
+          ),
+        );
+        this.#desiredWithinBounds();
+      });
     }
+  }
+
+  /**
+   * desiredWithinBounds follows what UpdateAutoScalingGroup did to a DesiredCapacity outside the
+   * new MinSize/MaxSize (its API reference: a MinSize above the group's size sets DesiredCapacity to
+   * it, a MaxSize below sets it to that), and says so naming the setting: before, `desired()` kept
+   * the old count, above max_instances, until two polls later the group's own change was warned
+   * about as set by another client.
+   */
+  #desiredWithinBounds(): void {
+    const { minInstances: min, maxInstances: max } = this.#options;
+    const was = this.#desired;
+    const now = Math.min(max, Math.max(min, was));
+    if (now === was) return;
+    this.#desired = now;
+    this.#logger.warn(
+      { group: this.#options.group, was, desired: now, reason: 'DesiredOutsideBounds' },
+      `${this.#config.autoScalingGroup}: DesiredCapacity ${was} is ${was > max ? `above max_instances (${max})` : `below min_instances (${min})`}: aligning MaxSize/MinSize set it to ${now}${was > max ? `, and the group terminates ${was - now} instance(s) by its own termination policy, not drained by Scaleplane` : ''}; desired is ${now} now`,
+    );
+    this.emit('change');
   }
 
   async #observe(): Promise<void> {
