@@ -192,8 +192,14 @@ function buildProgram(): Command {
                 )
                 .join(', ')}`
             : 'scaled by hand';
+          // mode: hpa writes an HPA on cpu (80 % unless a cpu metric says): Kubernetes scales the
+          // group even without `scaling`, which read "scaled by hand".
+          const hpa =
+            g.provider.provider === 'kubernetes' && g.provider.mode === 'hpa'
+              ? `scaled by its HorizontalPodAutoscaler on cpu target ${g.scaling?.metrics.find((m) => m.type === 'cpu')?.target ?? 80} (mode: hpa)`
+              : undefined;
           const what = g.provider.provider === 'local' ? g.provider.command : `${g.provider.provider}`;
-          return `  group ${g.name}: ${what} (${g.minInstances}..${g.maxInstances}, ${scaling})`;
+          return `  group ${g.name}: ${what} (${g.minInstances}..${g.maxInstances}, ${hpa ?? scaling})`;
         })
         .join('\n');
       console.log(`${opts.config}: valid\n${groups}`);

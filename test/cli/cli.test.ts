@@ -43,6 +43,30 @@ describe('scaleplane validate', () => {
     assert.match(stdout, /group web: node server\.js \(1\.\.5, scaled on cpu target 80\)/);
   });
 
+  it('says a mode hpa group is scaled by its HPA, not by hand', async () => {
+    // It read "scaled by hand" while the HPA Scaleplane writes scaled it on cpu at 80 %.
+    const kube = ['groups:', '  web:', '    provider: kubernetes', '    namespace: shop', '    name: web'];
+    const bare = await writeTempConfig([...kube, '    mode: hpa', '    max_instances: 5', ''].join('\n'));
+    const cpu = await writeTempConfig(
+      [
+        ...kube,
+        '    mode: hpa',
+        '    max_instances: 5',
+        '    scaling:',
+        '      metrics: [ { cpu: { target: 60 } } ]',
+        '',
+      ].join('\n'),
+    );
+    const bareOut = await runCli(['validate', '-c', bare]);
+    assert.equal(bareOut.code, 0, bareOut.stderr);
+    assert.match(
+      bareOut.stdout,
+      /group web: kubernetes \(1\.\.5, scaled by its HorizontalPodAutoscaler on cpu target 80 \(mode: hpa\)\)/,
+    );
+    const cpuOut = await runCli(['validate', '-c', cpu]);
+    assert.match(cpuOut.stdout, /scaled by its HorizontalPodAutoscaler on cpu target 60 \(mode: hpa\)/);
+  });
+
   it('validates the bundled demo config', async () => {
     const { code } = await runCli(['validate', '-c', `${DEMO_DIR}/scaleplane.yaml`]);
     assert.equal(code, 0);
