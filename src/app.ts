@@ -8,6 +8,7 @@ import {
   inheritOpenAlerts,
   keepOpenAlerts,
   reconfigureAlertManager,
+  SinkConfigError,
   watchForAlerts,
 } from './alerts/index.js';
 import {
@@ -31,6 +32,7 @@ import {
   formatListen,
   type GroupConfig,
   type HostPort,
+  lineInFile,
   loadConfig,
   planReload,
 } from './config/index.js';
@@ -624,10 +626,14 @@ export class Scaleplane {
         try {
           await reconfigureAlertManager(this.alerts, plan.config.alerts, this.#env);
         } catch (err) {
-          throw new ConfigError([{ path: 'alerts.sinks', message: (err as Error).message }], {
-            source,
-            cause: err,
-          });
+          // The sink that failed and its line, as a schema error names them: before, every such
+          // refusal read `alerts.sinks: alerts: slack needs a URL in $…`, whichever sink it was.
+          const at = err instanceof SinkConfigError ? ['alerts', 'sinks', err.index] : ['alerts', 'sinks'];
+          const line = await lineInFile(source, at);
+          throw new ConfigError(
+            [{ path: at.join('.'), ...(line !== undefined && { line }), message: (err as Error).message }],
+            { source, cause: err },
+          );
         }
       }
       this.#api.setAuth({

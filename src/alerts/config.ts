@@ -64,6 +64,19 @@ function isHttpUrl(text: string): boolean {
 }
 
 /**
+ * SinkConfigError: the sink at `index` of `alerts.sinks` could not be built (a missing or bad
+ * secret). It keeps which one, so a refused reload names `alerts.sinks.1` and its line, not the list.
+ */
+export class SinkConfigError extends AlertError {
+  readonly index: number;
+  constructor(index: number, cause: unknown) {
+    // The message without the builder's "alerts: " prefix: the path in front says where already.
+    super('ALERT_SINK_INVALID', (cause as Error).message.replace(/^alerts: /, ''), { cause });
+    this.index = index;
+  }
+}
+
+/**
  * reconfigureAlertManager gives a running manager the sinks and limits of a reloaded `alerts`
  * section; a sink configured as before (same settings, same secret) is kept. Sinks are built first, so a missing secret throws (AlertError) before anything changes.
  */
@@ -75,10 +88,15 @@ export function reconfigureAlertManager(
   // A sink whose config (and secret) is unchanged is kept, not rebuilt: the manager sends the alerts
   // still firing to the sinks a reload adds, and a kept one already has them.
   const current = [...manager.sinks];
-  const sinks = (config?.sinks ?? []).map((sink) => {
+  const sinks = (config?.sinks ?? []).map((sink, position) => {
     const same = identity(sink, env);
     const index = current.findIndex((s) => identities.get(s) === same);
-    return index < 0 ? createSink(sink, env) : current.splice(index, 1)[0]!;
+    if (index >= 0) return current.splice(index, 1)[0]!;
+    try {
+      return createSink(sink, env);
+    } catch (err) {
+      throw new SinkConfigError(position, err);
+    }
   });
   return manager.reconfigure({
     sinks,

@@ -1,4 +1,4 @@
-export { createAlertManager, createSink, reconfigureAlertManager } from './config.js';
+export { createAlertManager, createSink, reconfigureAlertManager, SinkConfigError } from './config.js';
 export { AlertError, type AlertErrorCode, AlertSinkError } from './errors.js';
 export { inheritOpenAlerts, keepOpenAlerts, type OpenAlertStore } from './handover.js';
 export { isRetryable, type PostOptions, postJson, retryDelay } from './http.js';

@@ -13,7 +13,7 @@ export {
 } from './errors.js';
 export { configJsonSchema } from './json-schema.js';
 export { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
-export { defaultConfigPath, loadConfig, type ParseConfigOptions, parseConfig } from './load.js';
+export { defaultConfigPath, lineInFile, loadConfig, type ParseConfigOptions, parseConfig } from './load.js';
 export { planReload, type ReloadPlan } from './reload.js';
 export { GROUP_NAME, MAX_JOURNAL_SIZE, SHORT_FORM_GROUP, unknownKeyMessage } from './schema.js';
 export { readTls, type TlsMaterial } from './tls.js';

@@ -86,6 +86,21 @@ export async function loadConfig(path: string): Promise<Config> {
 }
 
 /**
+ * lineInFile is the line of `path` in the config file as it is on disk now, for a problem found after
+ * loading (an alert sink's secret, read from the environment): undefined when the file cannot be
+ * read or parsed. Best effort, for the message only: the file may have changed since it was loaded.
+ */
+export async function lineInFile(source: string, path: readonly PropertyKey[]): Promise<number | undefined> {
+  try {
+    const counter = new LineCounter();
+    const doc = parseDocument(await readFile(source, 'utf8'), { lineCounter: counter, merge: true });
+    return doc.errors.length > 0 ? undefined : lineOf(doc, counter, path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * decodeUtf8 reads the file as UTF-8, refusing a byte that is not: readFile's 'utf8' turned it into
  * U+FFFD, and `command: node \xff.js` ran a command no one wrote. A UTF-8 BOM is dropped.
  */
