@@ -30,15 +30,9 @@ function asPostgres(args: string[], env: NodeJS.ProcessEnv = {}): Promise<unknow
   });
 }
 
+/** ensureFaketime installs libfaketime when missing (scripts/services.sh does it before a CI run). */
 async function ensureFaketime(): Promise<void> {
-  try {
-    await run('test', ['-f', FAKETIME_LIB]);
-  } catch {
-    await run('bash', ['-c', 'apt-get update -qq && apt-get install -y -qq libfaketime'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      timeout: 300_000,
-    });
-  }
+  await run('bash', [join(import.meta.dirname, '../../scripts/services/faketime.sh')], { timeout: 300_000 });
 }
 
 describe('PostgreSQL: a replica whose clock runs 30 s behind the primary', { timeout: 240_000 }, () => {

@@ -170,11 +170,18 @@ describe('MariaDB: a read_only primary and a writable replica', { timeout: 180_0
       RowDataPacket[],
       unknown,
     ];
-    const [[waited]] = (await primaryPool.query('SELECT MASTER_GTID_WAIT(?, 30) AS w', [at?.pos])) as [
-      RowDataPacket[],
-      unknown,
-    ];
-    assert.equal(Number(waited?.w), 0, 'the standby replays the table');
+    // On a connection without a default database: the standby may not have replayed
+    // CREATE DATABASE scaleplane_test yet (a pool naming it failed "Unknown database" under load).
+    const standby = await mysql.createConnection({ host: '127.0.0.1', port: REPLICA_PORT, user: 'root' });
+    try {
+      const [[waited]] = (await standby.query('SELECT MASTER_GTID_WAIT(?, 30) AS w', [at?.pos])) as [
+        RowDataPacket[],
+        unknown,
+      ];
+      assert.equal(Number(waited?.w), 0, 'the standby replays the table');
+    } finally {
+      await standby.end();
+    }
   }
 
   /** errantGtids lists the standby's own transactions: GTIDs with its server_id. */

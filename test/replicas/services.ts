@@ -24,7 +24,11 @@ export const MARIADB_STEADY_PRIMARY_PORT = 3343;
 export const MARIADB_STEADY_REPLICA_PORT = 3344;
 
 async function script(name: string, args: string[], env: Record<string, string>): Promise<void> {
-  await run('bash', [join(scripts, name), ...args], {
+  // One script at a time per pair: two files creating the same pair at once on a fresh machine
+  // raced (a MariaDB primary came up without its `test` database, failing 5 tests of another file).
+  const pair = env.SCALEPLANE_PG_PRIMARY_PORT ?? env.SCALEPLANE_MARIADB_PRIMARY_PORT ?? 'default';
+  const lock = `/tmp/scaleplane-${name.replace(/\.sh$/, '')}-${pair}.lock`;
+  await run('flock', [lock, 'bash', join(scripts, name), ...args], {
     // The servers outlive the test run, whose TMPDIR is removed at its end: a MariaDB replica restarted
     // by a test kept that folder as its tmpdir, and every later query needing a temporary file there
     // (information_schema, large sorts) failed with "Can't create/write to file".
