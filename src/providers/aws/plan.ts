@@ -309,8 +309,10 @@ export interface ScaleInChoice<T extends { id: string }> {
 }
 
 /**
- * scaleInVictims picks the `live` instances a scale-in to `n` terminates: starting ones first (they
- * serve nobody yet), then the newest. Never one protected from scale-in (`isProtected`):
+ * scaleInVictims picks the `live` instances a scale-in to `n` terminates: those held out of the
+ * balancer (`isHeld`: drained for a replacement that failed, they fail their checks and serve
+ * nobody) first, then starting ones (they serve nobody yet), then the newest. Never one protected
+ * from scale-in (`isProtected`):
  * TerminateInstanceInAutoScalingGroup does not look at that protection, so an operator's (or ECS
  * managed termination protection's) word that an instance must stay is honoured here or nowhere;
  * the next unprotected one goes instead, and when too few are unprotected the protected ones that
@@ -320,11 +322,13 @@ export function scaleInVictims<T extends { id: string; state: InstanceState }>(
   live: readonly T[],
   isProtected: (id: string) => boolean,
   n: number,
+  isHeld: (id: string) => boolean = () => false,
 ): ScaleInChoice<T> {
   const count = Math.max(0, live.length - n);
   const order = [
-    ...live.filter((i) => i.state === 'starting').reverse(),
-    ...live.filter((i) => i.state === 'ready').reverse(),
+    ...live.filter((i) => isHeld(i.id)).reverse(),
+    ...live.filter((i) => !isHeld(i.id) && i.state === 'starting').reverse(),
+    ...live.filter((i) => !isHeld(i.id) && i.state === 'ready').reverse(),
   ];
   const victims = order.filter((i) => !isProtected(i.id)).slice(0, count);
   const kept = order

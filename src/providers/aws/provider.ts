@@ -371,6 +371,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
           live,
           (id) => this.#members.get(id)?.protectedFromScaleIn === true,
           n,
+          (id) => this.#drained.held(id),
         );
         // TerminateInstanceInAutoScalingGroup terminates a protected instance all the same: what
         // the protection keeps is left, and the scale-in stops short of `n`, counted as such.
