@@ -54,6 +54,10 @@ export const GroupStatusSchema = z.looseObject({
   provider: z.string(),
   desired: z.int().min(0),
   ready: z.int().min(0),
+  serving: z
+    .int()
+    .min(0)
+    .describe('ready instances not out of rotation for failing health checks (health unknown counts)'),
   minInstances: z.int().min(0),
   maxInstances: z.int().min(0),
   autoscaling: z.boolean(),

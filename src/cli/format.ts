@@ -13,7 +13,7 @@ export function formatStatus(groups: GroupStatus[]): string {
   for (const g of groups) {
     const metrics = g.metrics.map(formatMetric).join(', ');
     lines.push(
-      `${g.name}  ${g.ready}/${g.desired} ready  (min ${g.minInstances}, max ${g.maxInstances}, ${g.autoscaling ? `autoscaled: ${metrics}` : 'manual'})`,
+      `${g.name}  ${g.ready}/${g.desired} ready${servingNote(g)}  (min ${g.minInstances}, max ${g.maxInstances}, ${g.autoscaling ? `autoscaled: ${metrics}` : 'manual'})`,
     );
     if (g.startup?.horizon !== undefined) lines.push(`  ${formatForecast(g.startup, g.startup.horizon)}`);
     for (const i of g.instances) {
@@ -24,6 +24,12 @@ export function formatStatus(groups: GroupStatus[]): string {
     if (g.lastDecision) lines.push(`  last decision: ${formatEvent(g.lastDecision)}`);
   }
   return lines.join('\n');
+}
+
+/** servingNote says how many ready instances serve, when health checks took some out of rotation. */
+function servingNote(g: GroupStatus): string {
+  if (g.serving === undefined || g.serving >= g.ready) return '';
+  return `, ${g.serving} serving (${g.ready - g.serving} unhealthy)`;
 }
 
 /**

@@ -60,6 +60,12 @@ export interface GroupStatus {
   provider: string;
   desired: number;
   ready: number;
+  /**
+   * Ready instances the balancer has not taken out of rotation for failing health checks: `ready`
+   * alone said 1/1 while the only instance answered 503 and served nothing (kubectl's READY counts
+   * only pods passing their readiness probe).
+   */
+  serving: number;
   minInstances: number;
   maxInstances: number;
   autoscaling: boolean;
@@ -406,6 +412,7 @@ export class Controller {
       provider: group.provider.kind,
       desired: group.desired(),
       ready: instances.filter((i) => i.state === 'ready').length,
+      serving: instances.filter((i) => i.state === 'ready' && i.health !== 'unhealthy').length,
       minInstances: group.config.minInstances,
       maxInstances: group.config.maxInstances,
       autoscaling: group.config.scaling !== undefined,
