@@ -155,7 +155,10 @@ export class GroupController {
     // `scaling.startup` added or removed: the configured one, or what was learnt, or the fallback.
     this.#startup = this.#chooseStartup(config).startup;
     this.#policy = groupPolicy(config, { interval: this.#interval, startup: this.#startup.ms });
-    const before = this.provider.desired();
+    // A scale under way counts as where the group is heading: the provider's count may not show it
+    // yet (AWS writes it after a fresh poll), and fitting that older count left the scale to 5 to
+    // finish above a max_instances just lowered to 3.
+    const before = this.#pending?.desired ?? this.provider.desired();
     const fitted = Math.min(config.maxInstances, Math.max(config.minInstances, before));
     const after = detail.apply === false ? before : fitted;
     const what = detail.changes.length === 0 ? 'no change to this group' : detail.changes.join(', ');

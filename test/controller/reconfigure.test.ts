@@ -10,9 +10,21 @@ import { MemoryProvider } from '../helpers/memory-provider.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 
+/**
+ * SlowProvider's desired() moves only once its scaleTo is released, as AWS's does after a fresh
+ * poll: a reload arriving meanwhile sees the old count.
+ */
+class SlowProvider extends MemoryProvider {
+  gate: Promise<void> | undefined;
+  override async scaleTo(n: number): Promise<void> {
+    if (this.gate) await this.gate;
+    return super.scaleTo(n);
+  }
+}
+
 async function setup(t: TestContext) {
   const journal = new DecisionJournal();
-  const provider = new MemoryProvider('web');
+  const provider = new SlowProvider('web');
   const web = groupConfig({ name: 'web', maxInstances: 10 });
   const group = new GroupController({
     config: web,
@@ -64,5 +76,28 @@ describe('Controller.reconfigure', () => {
     const [entry] = reload({ minInstances: 3, maxInstances: 10 });
     assert.equal(provider.calls.length, calls, 'a closed controller calls no scaleTo');
     assert.deepEqual([entry?.before, entry?.after], [1, 1]);
+  });
+
+  it('during a scale to 5, a max lowered to 3 ends at 3, not 5', async (t) => {
+    // Before: the reload fitted the provider's count (1, the scale not yet written) inside 1..3 and
+    // changed nothing; the scale to 5 then went through, 5 instances above max_instances 3.
+    const { controller, provider, reload } = await setup(t);
+    let release = () => {};
+    provider.gate = new Promise((resolve) => (release = resolve));
+    controller.group('web').scale('set', 5, 0);
+    const [entry] = reload({ minInstances: 1, maxInstances: 3 });
+    release();
+    // Both scaleTo calls awaited the gate before this: they run, in order, before this line resumes.
+    await provider.gate;
+    assert.deepEqual(
+      [entry?.before, entry?.after],
+      [5, 3],
+      'the reload fits the count the scale is heading to',
+    );
+    assert.equal(
+      provider.desired(),
+      3,
+      `the group ends inside the new bounds (calls ${provider.calls.join(', ')})`,
+    );
   });
 });
