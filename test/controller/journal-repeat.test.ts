@@ -216,7 +216,7 @@ describe('decision journal: repeats of a decision are counted, not appended', ()
     assert.equal(lines.length, 3, cli.stdout);
     assert.match(
       lines[2]!,
-      /^1970-01-01T00:00:01\.000Z {2}web {2}policy {2}scale to 2 failed: .*\[ScaleFailed\] {2}\(×5, last at (.+)\)$/,
+      /^1970-01-01T00:00:01\.000Z {2}web {2}policy {3}scale to 2 failed: .*\[ScaleFailed\] {2}\(×5, last at (.+)\)$/,
     );
     assert.equal(/last at (.+)\)$/.exec(lines[2]!)?.[1], last.time);
     assert.doesNotMatch(lines[0]!, /×/, 'a decision made once says no count');
