@@ -42,6 +42,20 @@ export function retryAfterMs(header: string | null, now: number): number | undef
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/**
+ * redirectOrigin names a redirect's `Location` by its origin only (`https://host/…`): a webhook's
+ * path or query can be its token (Slack's is), and the error is logged.
+ */
+function redirectOrigin(location: string | null, from: string): string {
+  if (location === null) return '(no Location)';
+  try {
+    const to = new URL(location, from);
+    return `${to.origin}${to.pathname === '/' && to.search === '' ? '' : '/…'}`;
+  } catch {
+    return '(a Location that is not a URL)';
+  }
+}
+
 const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /**
@@ -85,9 +99,17 @@ export async function postJson(
         headers,
         body: payload,
         signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+        // Not followed: fetch drops Authorization on a redirect to another origin, but not the
+        // sink's own `headers` (an x-api-key, a token), which went wherever the answer pointed.
+        // A webhook receiver does not redirect a POST; the URL to configure is the one it names.
+        redirect: 'manual',
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return;
+      if (res.status >= 300 && res.status < 400) {
+        lastError = `HTTP ${res.status} redirect to ${redirectOrigin(res.headers.get('location'), target.url)}, which is not followed: configure the URL it points to`;
+        break;
+      }
       lastError = `HTTP ${res.status}`;
       if (!isRetryable(res.status)) break;
       askedWait = retryAfterMs(res.headers.get('retry-after'), Date.now()) ?? 0;

@@ -82,11 +82,16 @@ export class PrometheusHttp {
   async get(url: URL, timeoutMs: number): Promise<Response> {
     const headers = { ...this.#access.headers, ...this.#target.headers, ...(await this.#bearer()) };
     const dispatcher = await this.#trusting();
+    let res: Response;
     try {
-      return await fetch(url, {
+      res = await fetch(url, {
         headers,
         signal: AbortSignal.timeout(timeoutMs),
         ...(dispatcher && { dispatcher }),
+        // Not followed: fetch drops Authorization on a redirect to another origin, but not
+        // `headers` (a tenant, an X-Api-Key), which went wherever the answer pointed (an SSO page
+        // in front of the server, say). The Prometheus HTTP API does not redirect its queries.
+        redirect: 'manual',
       });
     } catch (err) {
       if ((err as Error).name === 'TimeoutError')
@@ -100,6 +105,13 @@ export class PrometheusHttp {
           : '';
       throw new PrometheusHttpError(`${why}${hint}`, { cause: err });
     }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      throw new PrometheusHttpError(
+        `HTTP ${res.status} redirect to ${redirectTarget(res.headers.get('location'), url)}, which is not followed: use the URL it points to instead`,
+      );
+    }
+    return res;
   }
 
   /** refusedHint is what to check after a 401 or 403, by how the request authenticated. */
@@ -151,5 +163,19 @@ export class PrometheusHttp {
       },
     );
     return this.#dispatcher;
+  }
+}
+
+/**
+ * redirectTarget names a redirect's `Location` for a message: its origin and path, without the
+ * query (our own PromQL, echoed back) or any credentials.
+ */
+function redirectTarget(location: string | null, from: URL): string {
+  if (location === null) return '(no Location)';
+  try {
+    const to = new URL(location, from);
+    return `${to.origin}${to.pathname}`;
+  } catch {
+    return '(a Location that is not a URL)';
   }
 }

@@ -102,6 +102,39 @@ describe('alert sinks', () => {
     for (const line of [...logged, ...errors]) assert.doesNotMatch(line, /s3cret/);
   });
 
+  it('webhook and slack: a redirect is not followed, so their headers never reach another origin', async () => {
+    // fetch drops Authorization on a redirect to another origin, but not custom headers: before,
+    // the receiver's 307 got the other port the alert with `x-api-key` (1 request per sink).
+    const elsewhere = await startReceiver();
+    const front = await startReceiver(() => ({
+      status: 307,
+      headers: { location: `http://127.0.0.1:${elsewhere.port}/collect/hook-s3cret` },
+    }));
+    closers.push(elsewhere.close, front.close);
+    const headers = { 'x-api-key': 'key-s3cret' };
+    for (const sink of [
+      new WebhookSink({ url: front.url, headers, ...fast }),
+      new SlackSink({ url: front.url, headers, ...fast }),
+    ]) {
+      await assert.rejects(sink.send(alert), (err: AlertSinkError) => {
+        assert.equal(err.code, 'ALERT_SINK_FAILED', err.message);
+        // Names where it points by origin only: a webhook's path can be its token.
+        assert.match(
+          err.message,
+          new RegExp(`HTTP 307 redirect to http://127\\.0\\.0\\.1:${elsewhere.port}/…`),
+        );
+        assert.doesNotMatch(err.message, /s3cret/, 'no secret of the Location in the error');
+        return true;
+      });
+    }
+    assert.equal(front.received.length, 2, 'one attempt per sink: a redirect is not retried');
+    assert.equal(
+      elsewhere.received.length,
+      0,
+      `the other origin got no request: ${JSON.stringify(elsewhere.received.map((r) => r.headers))}`,
+    );
+  });
+
   it('webhook: gives up on a 4xx at once and after the retries on 5xx', async () => {
     const bad = await startReceiver(() => 400);
     const down = await startReceiver(() => 500);
