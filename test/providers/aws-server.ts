@@ -125,6 +125,12 @@ export class AwsServer {
    * DesiredCapacity from before it: AWS does not promise read-after-write.
    */
   staleReadsAfterWrite = 0;
+  /**
+   * How many DescribeInstances that ask for an instance launched from now on do not know it yet
+   * (EC2's eventual consistency; see the DescribeInstances case).
+   */
+  ec2UnknownReads = 0;
+  #ec2Unknown = new Map<string, number>();
   /** DescribeAutoScalingGroups answers that showed a DesiredCapacity from before a write. */
   staleReadsServed = 0;
   #stale: { desired: number; reads: number } | undefined;
@@ -515,7 +521,29 @@ export class AwsServer {
         );
       }
       case 'DescribeInstances': {
-        const wanted = ids('InstanceId.');
+        // EC2 is eventually consistent with Auto Scaling (EC2 API Reference, "Eventual consistency":
+        // a resource just created may not be found yet): an instance launched less than
+        // `ec2UnknownReads` DescribeInstances ago is unknown. Asked for by InstanceId.N, the whole call
+        // fails InvalidInstanceID.NotFound; matched by an instance-id filter, it is left out.
+        const byId = ids('InstanceId.');
+        const filtered = p['Filter.1.Name'] === 'instance-id' ? ids('Filter.1.Value.') : [];
+        const unknownNow = new Set(
+          [...byId, ...filtered].filter((id) => (this.#ec2Unknown.get(id) ?? 0) > 0),
+        );
+        const unknown = (id: string) => unknownNow.has(id);
+        const missing = byId.filter(unknown);
+        for (const id of unknownNow) this.#ec2Unknown.set(id, this.#ec2Unknown.get(id)! - 1);
+        if (missing.length > 0)
+          return this.#error(
+            res,
+            true,
+            400,
+            'InvalidInstanceID.NotFound',
+            missing.length === 1
+              ? `The instance ID '${missing[0]}' does not exist`
+              : `The instance IDs '${missing.join(', ')}' do not exist`,
+          );
+        const wanted = [...byId, ...filtered.filter((id) => !unknown(id))];
         const items = wanted
           .map((id) => this.instances.get(id))
           .filter((i): i is Inst => i !== undefined)
@@ -657,6 +685,7 @@ export class AwsServer {
       ...(lifecycle === 'InService' && { inServiceAt: launchedAt }),
     };
     this.instances.set(inst.id, inst);
+    if (this.ec2UnknownReads > 0) this.#ec2Unknown.set(inst.id, this.ec2UnknownReads);
     const activity = this.#activity(
       `Launching a new EC2 instance: ${inst.id}`,
       'was started in response to a difference between desired and actual capacity',

@@ -77,6 +77,8 @@ interface Member extends AsgInstanceView {
 }
 
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
+/** Values an EC2 filter takes at most. */
+const EC2_FILTER_VALUES = 200;
 /** DescribeScalingActivities pages (of 100) read at most to date instances first seen InService. */
 const ACTIVITY_PAGES = 5;
 
@@ -1160,20 +1162,36 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         launchedAt: known?.launchedAt ?? now,
       });
     }
-    if (members.size > 0) {
-      const out = await this.#call('DescribeInstances', (abortSignal) =>
-        this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [...members.keys()] }), {
-          abortSignal,
-        }),
-      );
-      for (const reservation of out.Reservations ?? []) {
-        for (const inst of reservation.Instances ?? []) {
-          const m = inst.InstanceId ? members.get(inst.InstanceId) : undefined;
-          if (!m) continue;
-          if (inst.PrivateIpAddress) m.privateIp = inst.PrivateIpAddress;
-          if (inst.InstanceType) m.instanceType = inst.InstanceType;
-          if (inst.LaunchTime) m.launchedAt = new Date(inst.LaunchTime).getTime();
-        }
+    // By an instance-id filter, not InstanceIds: EC2 is eventually consistent with Auto Scaling, and
+    // an instance the group lists right after its launch may not be found yet; asked for by id, the
+    // whole call failed (InvalidInstanceID.NotFound), and with it the poll and a scale-out's wait.
+    // Filtered, it is left out (no IP yet) until EC2 knows it. At most 200 values a filter; pages
+    // followed with NextToken.
+    const reservations: import('@aws-sdk/client-ec2').Reservation[] = [];
+    const ids = [...members.keys()];
+    for (let from = 0; from < ids.length; from += EC2_FILTER_VALUES) {
+      let NextToken: string | undefined;
+      do {
+        const out = await this.#call('DescribeInstances', (abortSignal) =>
+          this.#clients!.ec2.send(
+            new ec2.DescribeInstancesCommand({
+              Filters: [{ Name: 'instance-id', Values: ids.slice(from, from + EC2_FILTER_VALUES) }],
+              ...(NextToken && { NextToken }),
+            }),
+            { abortSignal },
+          ),
+        );
+        reservations.push(...(out.Reservations ?? []));
+        NextToken = out.NextToken || undefined;
+      } while (NextToken);
+    }
+    for (const reservation of reservations) {
+      for (const inst of reservation.Instances ?? []) {
+        const m = inst.InstanceId ? members.get(inst.InstanceId) : undefined;
+        if (!m) continue;
+        if (inst.PrivateIpAddress) m.privateIp = inst.PrivateIpAddress;
+        if (inst.InstanceType) m.instanceType = inst.InstanceType;
+        if (inst.LaunchTime) m.launchedAt = new Date(inst.LaunchTime).getTime();
       }
     }
     if (fresh.length > 0) {
