@@ -231,10 +231,13 @@ export interface ApiConfig {
   maxStreams: number;
 }
 
-/** CpuMetricConfig scales on average CPU per instance, in percent of one core. */
+/**
+ * CpuMetricConfig scales on average CPU per instance, in percent of the instance's CPU size
+ * (`resources.cpu` or the last resize), or of one core when it has none.
+ */
 export interface CpuMetricConfig {
   type: 'cpu';
-  /** Target average CPU percent per instance (100 = one full core). */
+  /** Target average CPU percent per instance (100 = its whole CPU size, or one full core without one). */
   target: number;
 }
 

@@ -14,7 +14,7 @@ export interface DashboardSample {
   /** Latency percentiles over the last interval, milliseconds. */
   p50: number | null;
   p99: number | null;
-  /** Average CPU per instance, percent of one core. */
+  /** Average CPU per instance, percent of its CPU size (resources.cpu), or of one core without one. */
   cpu: number | null;
   desired: number | null;
   ready: number | null;

@@ -4,14 +4,26 @@ import type { Instance } from '../providers/index.js';
 /** CpuSample is one interval's CPU use of one instance. */
 interface CpuSample {
   at: number;
-  /** Percent of one core over the interval that ended at `at`. */
+  /** Percent of the instance's CPU size (see shareOfSize) over the interval that ended at `at`. */
   percent: number;
   /** Interval length, ms, for a time-weighted average. */
   spanMs: number;
 }
 
-/** SampleCpu measures CPU percent per process group since its previous call for that group. */
+/** SampleCpu measures CPU percent of one core per process group since its previous call for that group. */
 export type SampleCpu = (pgids: number[], now: number) => Map<number, number>;
+
+/**
+ * shareOfSize turns percent of one core into percent of what the instance may use: its CPU size
+ * (`resources.cpu` or the last resize, a CFS quota), as HPA reads utilization against the pod's
+ * CPU request and AWS against the instance's vCPUs. Without a size it stays percent of one core.
+ * Before, a 0.5-CPU instance busy its whole quota read 50 %, so a target of 70 % never scaled out.
+ * Each instance is read against its own size, so a rolling resize mixes nothing up.
+ */
+export function shareOfSize(percentOfCore: number, size: Instance['size']): number {
+  const cores = size?.cpu;
+  return cores !== undefined && cores > 0 ? percentOfCore / cores : percentOfCore;
+}
 
 /**
  * ProcessCpuWindow keeps recent CPU samples of local instances and averages them over a window,
@@ -50,7 +62,7 @@ export class ProcessCpuWindow {
       // The first sample of an instance only sets its baseline.
       if (percent === undefined || lastAt === undefined) continue;
       const samples = this.#samples.get(instance.id) ?? [];
-      samples.push({ at: now, percent, spanMs: now - lastAt });
+      samples.push({ at: now, percent: shareOfSize(percent, instance.size), spanMs: now - lastAt });
       while (samples.length > 0 && samples[0]!.at <= now - this.#windowMs) samples.shift();
       this.#samples.set(instance.id, samples);
     }
@@ -81,7 +93,8 @@ export class ProcessCpuWindow {
       }
       values.push(recent.reduce((sum, s) => sum + s.percent * s.spanMs, 0) / span);
     }
-    // One core is the ceiling of a single-threaded instance: a reading there only bounds demand.
+    // 100 is a ceiling: a sized instance's whole quota, an unsized single-threaded one's one core.
+    // A reading there only bounds demand.
     return { name: 'cpu', target, values, missing, unready, ceiling: 100 };
   }
 }

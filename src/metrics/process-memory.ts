@@ -47,8 +47,8 @@ export class ProcessMemoryWindow {
    * usage in percent of their mean limit (the same as of its own limit unless a resize is rolling).
    * Ready instances without a recent sample are HPA's missing pods, starting ones its unready.
    * An instance with a sample but no memory limit makes utilization undefined: an `error`, so the
-   * metric counts as missing (HPA: "missing request for memory"). No ceiling: unlike CPU's 100 % of a
-   * core, usage can run past any target up to the limit.
+   * metric counts as missing (HPA: "missing request for memory"). No ceiling: unlike CPU's 100 % (its
+   * quota, or one core), usage can run past any target up to the limit.
    */
   read(instances: readonly Instance[], metric: MemoryTarget, now: number): ObservedMetric {
     const kind = metric.targetType === 'Utilization' ? 'utilization' : 'average';

@@ -28,7 +28,7 @@ export interface ScaleplaneMetrics {
   readonly readyInstances: Gauge<'group'>;
   /** Scaling decisions that changed the desired count, by direction and source (`policy`, `api`). */
   readonly scalingDecisions: Counter<'group' | 'direction' | 'source'>;
-  /** Average CPU percent per instance (100 = one core) as the controller last measured it. */
+  /** Average CPU percent per instance (100 = its CPU size, or one core without one) as last measured. */
   readonly groupCpu: Gauge<'group'>;
   /** Average memory per instance in percent of its limit, for groups scaled on a memory `target`. */
   readonly groupMemoryPercent: Gauge<'group'>;
@@ -119,7 +119,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): ScaleplaneMet
     }),
     groupCpu: new Gauge({
       name: 'scaleplane_group_cpu_percent',
-      help: 'Average CPU per ready instance, percent of one core.',
+      help: 'Average CPU per ready instance, percent of its CPU size (resources.cpu), or of one core without one.',
       labelNames: ['group'],
       registers,
     }),

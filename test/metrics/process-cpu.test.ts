@@ -3,8 +3,13 @@ import { describe, it } from 'node:test';
 import { ProcessCpuWindow } from '../../src/metrics/index.js';
 import type { Instance } from '../../src/providers/types.js';
 
-function instance(id: string, pid: number, state: Instance['state'] = 'ready'): Instance {
-  return { id, group: 'web', address: `127.0.0.1:${pid}`, state, pid, startedAt: 0 };
+function instance(
+  id: string,
+  pid: number,
+  state: Instance['state'] = 'ready',
+  size?: Instance['size'],
+): Instance {
+  return { id, group: 'web', address: `127.0.0.1:${pid}`, state, pid, startedAt: 0, ...(size && { size }) };
 }
 
 describe('ProcessCpuWindow', () => {
@@ -51,5 +56,25 @@ describe('ProcessCpuWindow', () => {
     const fresh = instance('web-3', 103);
     window.sample([ready, fresh], 2_000);
     assert.equal(window.read([ready, fresh], 50, 2_000).values.length, 1);
+  });
+
+  it('reads an instance with a CPU size as a percent of that size, each its own during a resize', () => {
+    // Percent of one core, as the sampler measures it: both use half a core.
+    const percents = new Map([
+      [101, 50],
+      [102, 50],
+      [103, 50],
+    ]);
+    const window = new ProcessCpuWindow({ sampleCpu: () => percents, windowMs: 10_000 });
+    const old = instance('web-1', 101, 'ready', { cpu: 1 });
+    const resized = instance('web-2', 102, 'ready', { cpu: 0.5, memory: 256 * 1024 * 1024 });
+    const unsized = instance('web-3', 103);
+    window.sample([old, resized, unsized], 0);
+    window.sample([old, resized, unsized], 1_000);
+    assert.deepEqual(
+      window.read([old, resized, unsized], 70, 1_000).values,
+      [50, 100, 50],
+      'half a core is 50 % of 1 CPU, 100 % of 0.5 CPU, and 50 % (of one core) without a size',
+    );
   });
 });
