@@ -77,7 +77,7 @@ interface Member extends AsgInstanceView {
 }
 
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
-/** Values an EC2 filter takes at most. */
+/** Instance ids sent in one DescribeInstances filter: a large group is read in batches of this many. */
 const EC2_FILTER_VALUES = 200;
 /** DescribeScalingActivities pages (of 100) read at most to date instances first seen InService. */
 const ACTIVITY_PAGES = 5;
@@ -1165,8 +1165,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     // By an instance-id filter, not InstanceIds: EC2 is eventually consistent with Auto Scaling, and
     // an instance the group lists right after its launch may not be found yet; asked for by id, the
     // whole call failed (InvalidInstanceID.NotFound), and with it the poll and a scale-out's wait.
-    // Filtered, it is left out (no IP yet) until EC2 knows it. At most 200 values a filter; pages
-    // followed with NextToken.
+    // Filtered, it is left out (no IP yet) until EC2 knows it. Batches of EC2_FILTER_VALUES ids;
+    // pages followed with NextToken.
     const reservations: import('@aws-sdk/client-ec2').Reservation[] = [];
     const ids = [...members.keys()];
     for (let from = 0; from < ids.length; from += EC2_FILTER_VALUES) {
