@@ -5,7 +5,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 // Modules, not the config and metrics barrels: those load the zod schema and every metric source,
 // which only --config needs (loaded there).
 import { parseDuration } from '../config/duration.js';
-import { baseUrlProblem, urlProblem } from '../config/url.js';
+import { baseUrlProblem, redactQuery, urlProblem } from '../config/url.js';
 import { redactCredentials } from '../metrics/url-credentials.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import {
@@ -170,7 +170,7 @@ function traceSource(
     urlProblem(flags.prometheus, ['http:', 'https:']) ??
     baseUrlProblem(flags.prometheus, 'api/v1/query_range');
   if (urlIssue !== undefined)
-    throw new CliError(`--prometheus ${redactCredentials(flags.prometheus)}: ${urlIssue}`, 2);
+    throw new CliError(`--prometheus ${redactQuery(redactCredentials(flags.prometheus))}: ${urlIssue}`, 2);
   const start = resolveWhen('--since', flags.since ?? '7d', now);
   const end = resolveWhen('--until', flags.until ?? 'now', now);
   if (!(start < end)) {

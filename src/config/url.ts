@@ -28,6 +28,28 @@ export function urlProblem(text: string, schemes: readonly string[]): string | u
 export function baseUrlProblem(text: string, joined: string): string | undefined {
   const at = text.search(/[?#]/);
   if (at < 0) return undefined;
-  const part = text[at] === '?' ? `a query (${text.slice(at)})` : `a fragment (${text.slice(at)})`;
+  const part =
+    text[at] === '?' ? `a query (${redactQuery(text.slice(at))})` : `a fragment (${text.slice(at)})`;
   return `has ${part}, which would be dropped when ${joined} is joined on: give only scheme, host, port and path`;
+}
+
+/**
+ * redactQuery is `text` with each value of its query replaced by `***` (`?api_key=***&tenant=***`;
+ * a parameter without `=` is all value), the names and any fragment kept. A URL's query can hold a
+ * token, and a message that names a URL is printed and logged.
+ */
+export function redactQuery(text: string): string {
+  const at = text.indexOf('?');
+  if (at < 0) return text;
+  const hash = text.indexOf('#', at);
+  const end = hash < 0 ? text.length : hash;
+  const params = text
+    .slice(at + 1, end)
+    .split('&')
+    .map((param) => {
+      if (param === '') return param;
+      const eq = param.indexOf('=');
+      return eq < 0 ? '***' : `${param.slice(0, eq)}=${eq === param.length - 1 ? '' : '***'}`;
+    });
+  return `${text.slice(0, at + 1)}${params.join('&')}${text.slice(end)}`;
 }

@@ -183,7 +183,12 @@ describe('scaleplane simulate: CSV traces, --absolute and the choice of source',
       // joined on, so the range query went to another path; the URL's password is never echoed.
       [
         ['--prometheus', 'http://127.0.0.1:9/prom?tenant=a', '--query', 'up'],
-        /^scaleplane: --prometheus http:\/\/127\.0\.0\.1:9\/prom\?tenant=a: has a query \(\?tenant=a\), which would be dropped when api\/v1\/query_range is joined on/,
+        /^scaleplane: --prometheus http:\/\/127\.0\.0\.1:9\/prom\?tenant=\*\*\*: has a query \(\?tenant=\*\*\*\), which would be dropped when api\/v1\/query_range is joined on/,
+      ],
+      // Nor its query's values, which can be a token: before, `?api_key=key-s3cret` was printed twice.
+      [
+        ['--prometheus', 'http://127.0.0.1:9/?api_key=key-s3cret', '--query', 'up'],
+        /^scaleplane: --prometheus http:\/\/127\.0\.0\.1:9\/\?api_key=\*\*\*: has a query \(\?api_key=\*\*\*\)/,
       ],
       [['--prometheus', 'http://127.0.0.1:9/#x', '--query', 'up'], /has a fragment \(#x\)/],
       // Files: a missing trace was a bare "ENOENT: … open '…'" (exit 1); a --timeline that cannot

@@ -41,8 +41,11 @@ describe('prometheus metric config: url', () => {
 
   // Each of these lost its query or fragment, and its path prefix, when api/v1/query was joined on.
   const cases: { url: string; message: RegExp }[] = [
-    { url: 'http://prom:9090/prom?tenant=a', message: /has a query \(\?tenant=a\), which would be dropped/ },
-    { url: 'http://prom:9090?tenant=a', message: /has a query \(\?tenant=a\)/ },
+    {
+      url: 'http://prom:9090/prom?tenant=a',
+      message: /has a query \(\?tenant=\*\*\*\), which would be dropped/,
+    },
+    { url: 'http://prom:9090?tenant=a', message: /has a query \(\?tenant=\*\*\*\)/ },
     { url: 'http://prom:9090/prom?', message: /has a query \(\?\)/ },
     { url: 'http://prom:9090/prom#main', message: /has a fragment \(#main\)/ },
     { url: 'http://prom:9090/prom/#', message: /has a fragment \(#\)/ },
@@ -56,6 +59,28 @@ describe('prometheus metric config: url', () => {
       );
       assert.match(error.issues[0]!.message, c.message);
       assert.match(error.issues[0]!.message, /api\/v1\/query/);
+    });
+  }
+});
+
+describe('prometheus metric config: a query in the url is named, never quoted', () => {
+  // A token kept in a URL's query (`?api_key=…`, as some hosted Prometheus front ends take it) was
+  // echoed in the validation error, which is printed and logged: `has a query (?api_key=s3cret…)`.
+  const cases: { url: string; shown: string }[] = [
+    { url: 'http://prom:9090/prom?api_key=key-s3cret&tenant=a', shown: '(?api_key=***&tenant=***)' },
+    { url: 'http://prom:9090/?tok-s3cret', shown: '(?***)' },
+    { url: 'http://prom:9090/?a=&&b=tok-s3cret#frag', shown: '(?a=&&b=***#frag)' },
+  ];
+  for (const c of cases) {
+    it(`${c.shown}: the parameters' names, not their values`, () => {
+      const error = errorOf(`{ query: up, target: 1, url: "${c.url}" }`);
+      assert.deepEqual(
+        error.issues.map((i) => i.path),
+        [P],
+      );
+      const message = error.issues[0]!.message;
+      assert.ok(message.includes(`has a query ${c.shown}`), `names the query's parameters: ${message}`);
+      assert.doesNotMatch(message, /s3cret/, 'no value of the query in the message');
     });
   }
 });
