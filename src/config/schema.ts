@@ -5,6 +5,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PRESET_NAMES, presetBehaviorDefaults } from '../policy/index.js';
+import { hpaBehaviorIssues } from '../providers/kubernetes/hpa-behavior.js';
 import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
 import { formatListen, parseListen } from './listen.js';
 import type {
@@ -36,6 +37,8 @@ import type {
   ScalingConfig,
   StateConfig,
   TlsConfig,
+  WrittenBehavior,
+  WrittenDirection,
 } from './types.js';
 import { baseUrlProblem, urlProblem } from './url.js';
 
@@ -807,6 +810,17 @@ const direction = mapping({
   policies: z.array(ratePolicySchema).optional(),
 });
 
+/** writtenOf is one direction as written (the keys set, ms), undefined when it sets nothing. */
+function writtenOf(raw: z.output<typeof direction>): WrittenDirection | undefined {
+  const written: WrittenDirection = {
+    ...(raw.stabilization_window !== undefined && { stabilizationWindow: raw.stabilization_window }),
+    ...(raw.tolerance !== undefined && { tolerance: raw.tolerance }),
+    ...(raw.select_policy !== undefined && { selectPolicy: raw.select_policy }),
+    ...(raw.policies !== undefined && { policies: raw.policies }),
+  };
+  return Object.keys(written).length === 0 ? undefined : written;
+}
+
 function rateOf(raw: z.output<typeof direction>): RateConfig | undefined {
   if (raw.select_policy === undefined && raw.policies === undefined) return undefined;
   return { selectPolicy: raw.select_policy ?? 'Max', policies: raw.policies ?? [] };
@@ -903,6 +917,8 @@ export const scalingSchema = mapping({
   const upRate = rateOf(up);
   const downRate = rateOf(down);
   const both = raw.tolerance ?? 0.1;
+  const upWritten = writtenOf(up);
+  const downWritten = writtenOf(down);
   const upTolerance = up.tolerance ?? raw.tolerance ?? preset.scaleUpTolerance;
   const downTolerance = down.tolerance ?? raw.tolerance ?? preset.scaleDownTolerance;
   return {
@@ -919,6 +935,12 @@ export const scalingSchema = mapping({
     ...(upRate === undefined ? {} : { scaleUpRate: upRate }),
     ...(downRate === undefined ? {} : { scaleDownRate: downRate }),
     ...([...Object.values(up), ...Object.values(down)].some((v) => v !== undefined) && { behaviorSet: true }),
+    ...((upWritten !== undefined || downWritten !== undefined) && {
+      behaviorWritten: {
+        ...(upWritten && { scaleUp: upWritten }),
+        ...(downWritten && { scaleDown: downWritten }),
+      },
+    }),
     ...(raw.panic === undefined ? {} : { panic: raw.panic }),
     ...(raw.predictive === undefined ? {} : { predictive: raw.predictive }),
     ...(raw.activation === undefined ? {} : { activation: raw.activation }),
@@ -1093,7 +1115,16 @@ export const groupSchema = mapping({
     }
     const kind = (raw as { provider?: (typeof PROVIDERS)[number] }).provider ?? 'local';
     memoryMetricIssues(raw.scaling, kind, raw.resources?.memory, ctx);
-    if (kind === 'kubernetes' && (raw as { mode?: string }).mode === 'hpa') hpaMetricIssues(raw.scaling, ctx);
+    if (kind === 'kubernetes' && (raw as { mode?: string }).mode === 'hpa') {
+      hpaMetricIssues(raw.scaling, ctx);
+      const written = (raw.scaling as { behaviorWritten?: WrittenBehavior } | undefined)?.behaviorWritten;
+      for (const issue of hpaBehaviorIssues(written ?? {}))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['scaling', 'behavior', ...issue.path],
+          message: issue.message,
+        });
+    }
     if (!PROVIDERS.includes(kind)) return;
     const required = { local: 'command', kubernetes: 'name', aws: 'auto_scaling_group' }[kind];
     if ((raw as Record<string, unknown>)[required] === undefined)

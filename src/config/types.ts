@@ -373,6 +373,11 @@ export interface ScalingConfig {
    * documented rules, one without (the `hpa` and `keda` policies) the controller's older path.
    */
   behaviorSet?: boolean;
+  /**
+   * `behavior` as written, only the keys set (ms): what `mode: hpa` writes into the HPA's
+   * `spec.behavior`, leaving Kubernetes' own defaults for the rest. Absent when nothing is set.
+   */
+  behaviorWritten?: WrittenBehavior;
   /** Knative KPA panic mode; absent: the policy's (off unless `policy` has it); null: off. */
   panic?: PanicConfig | null;
   /** Seasonal forecast provisioned ahead; absent: the policy's; null: off. */
@@ -391,6 +396,20 @@ export type ScalingPolicyName =
   | 'step'
   | 'simple'
   | 'predictive';
+
+/** WrittenBehavior is `scaling.behavior` as written: a direction only when it sets something. */
+export interface WrittenBehavior {
+  scaleUp?: WrittenDirection;
+  scaleDown?: WrittenDirection;
+}
+
+/** WrittenDirection is one direction of `scaling.behavior`, only the keys written (ms). */
+export interface WrittenDirection {
+  stabilizationWindow?: number;
+  tolerance?: number;
+  selectPolicy?: 'Max' | 'Min' | 'Disabled';
+  policies?: { type: 'Pods' | 'Percent'; value: number; period: number }[];
+}
 
 /** RateConfig is HPA's `behavior.scaleUp|scaleDown` policies and selectPolicy. */
 export interface RateConfig {

@@ -99,6 +99,8 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         maxInstances: group.maxInstances,
         // The HPA's cpu target (config refuses other metrics in mode: hpa).
         ...(cpuTargetOf(group) !== undefined && { cpuTarget: cpuTargetOf(group) }),
+        // Its spec.behavior (config refuses what an HPA cannot carry in mode: hpa).
+        ...(group.scaling?.behaviorWritten && { behavior: group.scaling.behaviorWritten }),
         ...(config.scaleTimeout !== undefined && { timeout: config.scaleTimeout }),
         ...(options.logger && { logger: options.logger }),
         ...(options.drain && { drain: options.drain }),

@@ -169,7 +169,12 @@ describe('parseConfig: full form', () => {
           maxInstances: 5,
           provider: { ...local(web), env: { NODE_ENV: 'production' } },
           // The full form writes its behavior out (the HPA defaults), so it is set.
-          scaling: { ...CPU_80, behaviorSet: true },
+          scaling: {
+            ...CPU_80,
+            behaviorSet: true,
+            // As written: what mode: hpa would put into the HPA's spec.behavior.
+            behaviorWritten: { scaleDown: { stabilizationWindow: 300_000 }, scaleUp: { stabilizationWindow: 0 } },
+          },
         },
       },
       source: '/srv/app/scaleplane.yaml',

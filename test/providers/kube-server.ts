@@ -1156,5 +1156,33 @@ function validateHpa(hpa: Json | undefined): string | undefined {
     )
       return 'spec.metrics[].resource.target.type: Unsupported value';
   }
+  for (const direction of ['scaleUp', 'scaleDown']) {
+    const invalid = validateScalingRules(spec.behavior?.[direction], `spec.behavior.${direction}`);
+    if (invalid) return invalid;
+  }
+  return undefined;
+}
+
+/**
+ * validateScalingRules checks one HPAScalingRules as the API server does after defaulting (a nil
+ * policies list is defaulted, an empty one is not): window 0..3600, selectPolicy Max|Min|Disabled,
+ * at least one policy of type Pods|Percent with value > 0 and periodSeconds 1..1800, all integers.
+ */
+function validateScalingRules(rules: Json | undefined, at: string): string | undefined {
+  if (rules === undefined) return undefined;
+  const window = rules.stabilizationWindowSeconds;
+  if (window !== undefined && (!Number.isInteger(window) || window < 0 || window > 3600))
+    return `${at}.stabilizationWindowSeconds: Invalid value: ${window}`;
+  if (rules.selectPolicy !== undefined && !['Max', 'Min', 'Disabled'].includes(rules.selectPolicy))
+    return `${at}.selectPolicy: Unsupported value: "${rules.selectPolicy}"`;
+  if (Array.isArray(rules.policies) && rules.policies.length === 0)
+    return `${at}.policies: Required value: must specify at least one Policy`;
+  for (const p of rules.policies ?? []) {
+    if (!['Pods', 'Percent'].includes(p.type)) return `${at}.policies[].type: Unsupported value: "${p.type}"`;
+    if (!Number.isInteger(p.value) || p.value <= 0)
+      return `${at}.policies[].value: Invalid value: ${p.value}`;
+    if (!Number.isInteger(p.periodSeconds) || p.periodSeconds <= 0 || p.periodSeconds > 1800)
+      return `${at}.policies[].periodSeconds: Invalid value: ${p.periodSeconds}`;
+  }
   return undefined;
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Configuration, KubeConfig } from '@kubernetes/client-node';
-import type { KubernetesProviderConfig } from '../../config/types.js';
+import type { KubernetesProviderConfig, WrittenBehavior } from '../../config/types.js';
 import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
@@ -20,6 +20,7 @@ import type {
 import { oldestFirst } from '../types.js';
 import { apiErrorText, apiStatus, retryAfterMs } from './api-error.js';
 import { appliedReplicas, type WorkloadMeta } from './applied.js';
+import { hpaBehavior } from './hpa-behavior.js';
 import { explainHpaScaling, type HpaLike } from './hpa-explain.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
@@ -121,6 +122,8 @@ export interface KubernetesProviderOptions {
   maxInstances: number;
   /** CPU utilization target (percent of requests) for `mode: hpa`. @defaultValue 80 */
   cpuTarget?: number;
+  /** `scaling.behavior` as written, for the HPA's `spec.behavior` in `mode: hpa`. @defaultValue none */
+  behavior?: WrittenBehavior;
   logger?: LocalProviderLogger;
   /** Waits until a pod about to be replaced has no request in flight. @defaultValue resolves at once */
   drain?: DrainHook;
@@ -1631,6 +1634,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const api = this.#api(this.#k8s!.AutoscalingV2Api);
     const namespace = this.#config.namespace;
     const name = this.#config.name;
+    const behavior = hpaBehavior(this.#options.behavior);
     const body = {
       apiVersion: 'autoscaling/v2',
       kind: 'HorizontalPodAutoscaler',
@@ -1648,6 +1652,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
             },
           },
         ],
+        ...(behavior && { behavior }),
       },
     };
     // Read, then replace at the resourceVersion read: the HPA controller writes the HPA's status every
