@@ -1,5 +1,5 @@
 // The modules, not the api barrel: that one loads the server and the balancer (~0.6 s per CLI run).
-import { API_KEY_FILE_ENV, envToken } from '../api/auth.js';
+import { API_KEY_FILE_ENV, envToken, isLoopback } from '../api/auth.js';
 import { inspectTokenFile, tokenFilePath } from '../api/token-file.js';
 
 /** CliError is a failure the CLI reports as one line and a non-zero exit. */
@@ -103,6 +103,23 @@ function isTimeout(err: unknown): boolean {
   return (err as Error)?.name === 'TimeoutError';
 }
 
+/**
+ * plainHttpWarning is the warning for a token about to go over plain http:// to a host that is not
+ * this machine's loopback (anyone on the path reads it), or undefined. A warning, not an error: a
+ * private network or a TLS-terminating sidecar may make it the operator's informed choice.
+ */
+export function plainHttpWarning(url: URL, tokenSource: string | undefined): string | undefined {
+  if (tokenSource === undefined || url.protocol !== 'http:') return undefined;
+  if (isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1'))) return undefined;
+  return `warning: --api ${url.origin} is plain http:// to another machine: the API token (${tokenSource}) goes in clear with every call; use https:// (api.tls on the server)`;
+}
+
+/** warnedOrigins are the APIs warned about in this process: one warning each, however many clients. */
+const warnedOrigins = new Set<string>();
+
+/** writeWarning prints a CLI warning on stderr (stdout may be JSON a script reads). */
+const writeWarning = (line: string) => process.stderr.write(`${line}\n`);
+
 /** ApiClient talks to a running Scaleplane's control API. */
 export class ApiClient {
   constructor(
@@ -117,13 +134,24 @@ export class ApiClient {
   ) {}
 
   /** connect builds a client: the token from the environment, else the file `scaleplane up` left for a local API. */
-  static async connect(api: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ApiClient> {
+  static async connect(
+    api: string,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+    warn: (line: string) => void = writeWarning,
+  ): Promise<ApiClient> {
     const baseUrl = parseApiUrl(api);
     let fromEnv: ReturnType<typeof envToken>;
     try {
       fromEnv = envToken();
     } catch (err) {
       throw new CliError((err as Error).message);
+    }
+    // Only a token from the environment can go to another machine: the token file is read for a
+    // loopback API only.
+    const warning = plainHttpWarning(baseUrl, fromEnv?.source);
+    if (warning !== undefined && !warnedOrigins.has(baseUrl.origin)) {
+      warnedOrigins.add(baseUrl.origin);
+      warn(warning);
     }
     if (fromEnv) return new ApiClient(baseUrl, fromEnv.token, fromEnv.source, undefined, timeoutMs);
     if (['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {

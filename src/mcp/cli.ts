@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { tokenFromEnv } from '../api/auth.js';
+import { envToken } from '../api/auth.js';
 import { readTokenFile } from '../api/token-file.js';
-import { parseApiUrl } from '../cli/client.js';
+import { parseApiUrl, plainHttpWarning } from '../cli/client.js';
 import { parseListen } from '../config/listen.js';
 
 /**
@@ -21,7 +21,12 @@ export function registerMcp(program: Command): void {
       // As the other API commands: `localhost:9090` (no scheme) was "Invalid URL", exit 1, or a hang.
       const api = parseApiUrl(opts.api);
       // The operator's token: stdio acts with it; --http vouches with it for the clients it calls for.
-      let token = tokenFromEnv();
+      const fromEnv = envToken();
+      let token = fromEnv?.token;
+      // As the other API commands: this token goes with every call (stdio) or vouches for each
+      // client (--http); over http:// to another machine, in clear.
+      const plain = plainHttpWarning(api, fromEnv?.source);
+      if (plain !== undefined) process.stderr.write(`${plain}\n`);
       if (!token && ['127.0.0.1', 'localhost', '[::1]'].includes(api.hostname))
         token = await readTokenFile(Number(api.port || 80));
       if (opts.http === undefined) {

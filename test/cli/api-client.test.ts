@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { ApiClient, CliError, parseApiUrl } from '../../src/cli/client.js';
+import { runCli } from '../helpers/cli-process.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 /** serve answers with `handler` on a port of the kernel's choosing, closed after the test. */
@@ -233,4 +234,63 @@ describe('parseApiUrl', () => {
       );
     });
   }
+});
+
+describe('a token over plain http:// to another machine', () => {
+  // Before, the CLI sent `Authorization: Bearer <token>` over http:// to any --api without a
+  // word. Now one warning on stderr, not an error; no request is made here (connect sends none).
+  /** connected runs ApiClient.connect with a token in the environment and returns what it warned. */
+  async function connected(t: { after: (fn: () => unknown) => void }, apis: string[]): Promise<string[]> {
+    const saved = process.env.SCALEPLANE_API_KEY;
+    process.env.SCALEPLANE_API_KEY = 'token-0123456789abcdef';
+    t.after(() => {
+      if (saved === undefined) delete process.env.SCALEPLANE_API_KEY;
+      else process.env.SCALEPLANE_API_KEY = saved;
+    });
+    const warned: string[] = [];
+    for (const api of apis) await ApiClient.connect(api, 1000, (line) => warned.push(line));
+    return warned;
+  }
+
+  it('warned once, naming --api and the token, suggesting https', async (t) => {
+    const warned = await connected(t, ['http://10.0.0.5:9090', 'http://10.0.0.5:9090/']);
+    assert.deepEqual(
+      warned,
+      [
+        'warning: --api http://10.0.0.5:9090 is plain http:// to another machine: the API token ($SCALEPLANE_API_KEY) goes in clear with every call; use https:// (api.tls on the server)',
+      ],
+      'one warning for two clients of the same API',
+    );
+  });
+
+  it('scaleplane mcp warns the same, once (its stdin closed at once: no call is made)', async () => {
+    const run = await runCli(['mcp', '--api', 'http://10.0.0.5:9090'], {
+      SCALEPLANE_API_KEY: 'token-0123456789abcdef',
+      SCALEPLANE_API_KEY_FILE: '',
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      run.stderr
+        .split('\n')
+        .filter((line) => line.startsWith('warning: --api http://10.0.0.5:9090 is plain http://')).length,
+      1,
+      `one warning: ${run.stderr}`,
+    );
+    assert.doesNotMatch(run.stderr, /token-0123456789abcdef/, 'the token itself is never printed');
+  });
+
+  it('not for https://, a loopback API or no token', async (t) => {
+    const apis = [
+      'https://10.0.0.6:9090',
+      'http://127.0.0.1:9',
+      'http://127.1.2.3:9',
+      'http://localhost:9',
+      'http://[::1]:9',
+    ];
+    assert.deepEqual(await connected(t, apis), [], 'no warning');
+    delete process.env.SCALEPLANE_API_KEY;
+    const none: string[] = [];
+    await ApiClient.connect('http://10.0.0.7:9090', 1000, (line) => none.push(line));
+    assert.deepEqual(none, [], 'no token, nothing to send in clear');
+  });
 });
