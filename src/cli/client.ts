@@ -1,6 +1,7 @@
 // The modules, not the api barrel: that one loads the server and the balancer (~0.6 s per CLI run).
 import { API_KEY_FILE_ENV, envToken, isLoopback } from '../api/auth.js';
 import { inspectTokenFile, tokenFilePath } from '../api/token-file.js';
+import { redactQuery } from '../config/url.js';
 
 /** CliError is a failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -44,11 +45,15 @@ export function parseApiUrl(api: string): URL {
   if ((url?.protocol === 'http:' || url?.protocol === 'https:') && url.search === '' && url.hash === '')
     return url;
   if (url?.protocol === 'http:' || url?.protocol === 'https:')
-    throw new CliError(`--api ${api}: give scheme, host, port and path only, no query or fragment`, 2);
+    // Named by its parameters only: a query can hold a token, and this line is printed.
+    throw new CliError(
+      `--api ${redactQuery(api)}: give scheme, host, port and path only, no query or fragment`,
+      2,
+    );
   const hint = /^[\w.-]+:\d+(\/.*)?$|^\[[\d:a-f]+\]:\d+(\/.*)?$/i.test(api)
     ? ` (did you mean http://${api}?)`
     : '';
-  throw new CliError(`--api: not an http:// or https:// URL: ${api}${hint}`, 2);
+  throw new CliError(`--api: not an http:// or https:// URL: ${redactQuery(api)}${hint}`, 2);
 }
 
 /**

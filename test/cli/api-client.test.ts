@@ -216,7 +216,12 @@ describe('parseApiUrl', () => {
     // A query or fragment would be lost joining the API's paths on.
     [
       'http://127.0.0.1:9090/?tenant=a',
-      /^--api http:\/\/127\.0\.0\.1:9090\/\?tenant=a: give scheme, host, port and path only/,
+      /^--api http:\/\/127\.0\.0\.1:9090\/\?tenant=\*\*\*: give scheme, host, port and path only/,
+    ],
+    // Named by its parameters only: a token kept in the query was printed (`?access_token=…`).
+    [
+      'http://127.0.0.1:9090/?access_token=tok-s3cret',
+      /^--api http:\/\/127\.0\.0\.1:9090\/\?access_token=\*\*\*: give scheme, host, port and path only, no query or fragment$/,
     ],
     // fetch refused it later with "cannot reach the control API at …: TypeError: Request cannot be
     // constructed from a URL that includes credentials: https://ops:s3cret@…", password and all, exit 1.
