@@ -173,7 +173,10 @@ describe('parseConfig: full form', () => {
             ...CPU_80,
             behaviorSet: true,
             // As written: what mode: hpa would put into the HPA's spec.behavior.
-            behaviorWritten: { scaleDown: { stabilizationWindow: 300_000 }, scaleUp: { stabilizationWindow: 0 } },
+            behaviorWritten: {
+              scaleDown: { stabilizationWindow: 300_000 },
+              scaleUp: { stabilizationWindow: 0 },
+            },
           },
         },
       },
