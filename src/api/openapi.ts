@@ -61,6 +61,11 @@ export const GroupStatusSchema = z.looseObject({
   minInstances: z.int().min(0),
   maxInstances: z.int().min(0),
   autoscaling: z.boolean(),
+  scaledBy: z
+    .string()
+    .optional()
+    .describe("the engine's own autoscaler that scales the group (mode: hpa); metrics are its figures"),
+  scaledByError: z.string().optional().describe('why that autoscaler could not be read just now'),
   metrics: z.array(
     z.looseObject({
       name: z.string(),

@@ -326,11 +326,13 @@ export class ApiServer {
     }
     if (path === '/api/scalability/groups') {
       allow(method, ['GET', 'HEAD']);
+      await controller.readAutoscalers();
       return send(res, 200, { groups: controller.groupNames().map((name) => controller.status(name)) });
     }
     const groupMatch = /^\/api\/scalability\/groups\/([^/]+)$/.exec(path);
     if (groupMatch) {
       allow(method, ['GET', 'HEAD']);
+      await controller.readAutoscalers();
       return send(res, 200, controller.status(decodePathSegment(groupMatch[1]!)));
     }
     if (path === '/api/scalability/events') {

@@ -13,8 +13,9 @@ export function formatStatus(groups: GroupStatus[]): string {
   for (const g of groups) {
     const metrics = g.metrics.map(formatMetric).join(', ');
     lines.push(
-      `${g.name}  ${g.ready}/${g.desired} ready${servingNote(g)}  (min ${g.minInstances}, max ${g.maxInstances}, ${g.autoscaling ? `autoscaled: ${metrics}` : 'manual'})`,
+      `${g.name}  ${g.ready}/${g.desired} ready${servingNote(g)}  (min ${g.minInstances}, max ${g.maxInstances}, ${scaling(g, metrics)})`,
     );
+    if (g.scaledByError) lines.push(`  ${g.scaledBy} not read: ${g.scaledByError}`);
     if (g.startup?.horizon !== undefined) lines.push(`  ${formatForecast(g.startup, g.startup.horizon)}`);
     for (const i of g.instances) {
       lines.push(
@@ -24,6 +25,12 @@ export function formatStatus(groups: GroupStatus[]): string {
     if (g.lastDecision) lines.push(`  last decision: ${formatEvent(g.lastDecision)}`);
   }
   return lines.join('\n');
+}
+
+/** scaling says who scales the group: the engine's autoscaler (mode: hpa), Scaleplane, or no one. */
+function scaling(g: GroupStatus, metrics: string): string {
+  if (g.scaledBy) return `scaled by its ${g.scaledBy}${metrics ? `: ${metrics}` : ''}`;
+  return g.autoscaling ? `autoscaled: ${metrics}` : 'manual';
 }
 
 /** servingNote says how many ready instances serve, when health checks took some out of rotation. */

@@ -69,6 +69,10 @@ export interface GroupStatus {
   minInstances: number;
   maxInstances: number;
   autoscaling: boolean;
+  /** Set when the engine's own autoscaler scales the group (`HorizontalPodAutoscaler shop/web`); its figures are `metrics`. */
+  scaledBy?: string;
+  /** Why the engine's autoscaler could not be read just now (its figures are then the read before). */
+  scaledByError?: string;
   metrics: MetricStatus[];
   instances: InstanceStatus[];
   lastDecision: JournalEntry | null;
@@ -389,6 +393,14 @@ export class Controller {
     return this.journal.entries(query);
   }
 
+  /**
+   * readAutoscalers reads again each engine autoscaler that scales a group (Kubernetes `mode: hpa`),
+   * so that `status` shows its current figures; a failed read is kept for `status` to say.
+   */
+  async readAutoscalers(): Promise<void> {
+    await Promise.all(this.#options.groups.map((g) => g.provider.readAutoscaler?.()));
+  }
+
   /** status describes one group: counts, bounds, instances with health and load, last decision. */
   status(name: string): GroupStatus {
     const group = this.group(name);
@@ -407,6 +419,8 @@ export class Controller {
       };
     });
     const proposals = group.lastDecision?.proposals ?? [];
+    // mode: hpa: the HPA scales and computes the figures; Scaleplane's policy stays out and has none.
+    const engine = group.provider.autoscaler?.();
     return {
       name,
       provider: group.provider.kind,
@@ -415,16 +429,20 @@ export class Controller {
       serving: instances.filter((i) => i.state === 'ready' && i.health !== 'unhealthy').length,
       minInstances: group.config.minInstances,
       maxInstances: group.config.maxInstances,
-      autoscaling: group.config.scaling !== undefined,
-      metrics: (group.config.scaling?.metrics ?? []).map((m, index) => ({
-        name: m.type,
-        target: m.target,
-        // The decision's proposals are in config order, one per metric: by name, a second metric of
-        // a type (two `prometheus` queries) showed the first one's average. After a reload that
-        // changed the metrics, one whose type now differs has no average until the next decision.
-        average: proposals[index]?.name === m.type ? (proposals[index]?.average ?? null) : null,
-        ...(metricUnit(m) !== undefined && { unit: metricUnit(m) }),
-      })),
+      autoscaling: engine !== undefined || group.config.scaling !== undefined,
+      ...(engine && { scaledBy: engine.name }),
+      ...(engine?.error !== undefined && { scaledByError: engine.error }),
+      metrics: engine
+        ? engine.metrics.map((m) => ({ ...m }))
+        : (group.config.scaling?.metrics ?? []).map((m, index) => ({
+            name: m.type,
+            target: m.target,
+            // The decision's proposals are in config order, one per metric: by name, a second metric of
+            // a type (two `prometheus` queries) showed the first one's average. After a reload that
+            // changed the metrics, one whose type now differs has no average until the next decision.
+            average: proposals[index]?.name === m.type ? (proposals[index]?.average ?? null) : null,
+            ...(metricUnit(m) !== undefined && { unit: metricUnit(m) }),
+          })),
       instances,
       lastDecision: this.journal.last(name) ?? null,
       ...(group.policy && {

@@ -51,6 +51,7 @@ export {
 } from './replace-plan.js';
 export type {
   DrainHook,
+  EngineAutoscaler,
   EngineScaling,
   Instance,
   InstanceSize,

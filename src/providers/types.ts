@@ -211,6 +211,23 @@ export interface Provider extends EventEmitter<ProviderEvents> {
   scaleTo(n: number): Promise<void>;
   /** close stops every instance (drained) and releases everything; safe to call twice. */
   close(): Promise<void>;
+  /**
+   * The engine's own autoscaler, when it scales the group (Kubernetes `mode: hpa`): its name and
+   * metrics as last read (see `readAutoscaler`). Absent: Scaleplane scales the group, or no one.
+   */
+  autoscaler?(): EngineAutoscaler | undefined;
+  /** readAutoscaler reads the engine's autoscaler again, for `autoscaler()`; never rejects (the error is kept). */
+  readAutoscaler?(): Promise<void>;
+}
+
+/** EngineAutoscaler is the engine's own autoscaler as `status` shows it. */
+export interface EngineAutoscaler {
+  /** `HorizontalPodAutoscaler shop/web`. */
+  name: string;
+  /** Its metrics, current against target, as it last reported them. */
+  metrics: { name: string; target: number; average: number | null; unit?: '%' }[];
+  /** Why the last read failed, when it did (the metrics are then the read before, if any). */
+  error?: string;
 }
 
 /**

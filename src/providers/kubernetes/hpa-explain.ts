@@ -149,3 +149,38 @@ export function explainHpaScaling(input: {
     },
   };
 }
+
+/** HpaMetricFigure is one of the HPA's metrics as `status` shows it: its current figure (null: none yet) against its target. */
+export interface HpaMetricFigure {
+  name: string;
+  target: number;
+  average: number | null;
+  /** `%` for a Utilization target; absent: a quantity (cores, bytes, a count). */
+  unit?: '%';
+}
+
+/**
+ * hpaMetricFigures pairs each metric of the HPA's spec with its `status.currentMetrics` entry, as
+ * `kubectl get hpa` shows TARGETS (`55%/80%`): Utilization in %, another target as its number.
+ */
+export function hpaMetricFigures(hpa: HpaLike): HpaMetricFigure[] {
+  return (hpa.spec?.metrics ?? []).flatMap((spec): HpaMetricFigure[] => {
+    const name = metricName(spec);
+    const target = block(spec)?.target;
+    const utilization = target?.type === 'Utilization';
+    const wanted = figure(target, utilization);
+    if (wanted === undefined) return [];
+    const current = (hpa.status?.currentMetrics ?? []).find(
+      (c) => c.type === spec.type && metricName(c) === name,
+    );
+    const now = figure(current && block(current)?.current, utilization);
+    return [
+      {
+        name,
+        target: quantity(wanted),
+        average: now === undefined ? null : quantity(now),
+        ...(utilization && { unit: '%' as const }),
+      },
+    ];
+  });
+}

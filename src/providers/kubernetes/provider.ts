@@ -9,6 +9,7 @@ import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import { ReturnToService } from '../return-to-service.js';
 import type {
   DrainHook,
+  EngineAutoscaler,
   EngineScaling,
   Instance,
   InstanceSize,
@@ -21,7 +22,7 @@ import { oldestFirst } from '../types.js';
 import { apiErrorText, apiStatus, retryAfterMs } from './api-error.js';
 import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { hpaBehavior } from './hpa-behavior.js';
-import { explainHpaScaling, type HpaLike } from './hpa-explain.js';
+import { explainHpaScaling, type HpaLike, hpaMetricFigures } from './hpa-explain.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
@@ -262,6 +263,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * (`explainScaling`); `reading` while reads wait for its status to name that count.
    */
   #hpaSeen: HpaSeen | undefined;
+  /** `mode: hpa`: the HPA as last read, by `readAutoscaler` or `#readHpaFor`, for `autoscaler()`. */
+  #hpaLast: { hpa?: HpaLike; error?: string } = {};
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -1525,6 +1528,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           api.readNamespacedHorizontalPodAutoscaler({ name, namespace }),
         )) as HpaLike;
         seen.error = undefined;
+        this.#hpaLast = { hpa: seen.hpa };
         if (seen.hpa.status?.desiredReplicas === replicas) break;
       } catch (err) {
         seen.error = this.#errorText((err as ProviderError).cause ?? err);
@@ -1533,6 +1537,37 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         await delay(this.#options.replicasReadInterval ?? 500, undefined, { ref: false });
     }
     seen.reading = false;
+  }
+
+  /**
+   * autoscaler is our HPA as `status` shows it (`mode: hpa`): its metrics from `status.currentMetrics`
+   * against its spec's targets, as last read. Before, `status` showed the cpu average as `n/a`
+   * (Scaleplane's policy, which computes it, stays out in hpa mode) and, without a `scaling`
+   * section, the group as `manual`. Undefined outside hpa mode.
+   */
+  autoscaler(): EngineAutoscaler | undefined {
+    if (!this.autoscaled) return undefined;
+    const { hpa, error } = this.#hpaLast;
+    return {
+      name: `HorizontalPodAutoscaler ${this.#config.namespace}/${this.#config.name}`,
+      metrics: hpa ? hpaMetricFigures(hpa) : [],
+      ...(error !== undefined && { error }),
+    };
+  }
+
+  /** readAutoscaler reads our HPA for `autoscaler()` (`mode: hpa`, once started); a failure is kept beside the last read. */
+  async readAutoscaler(): Promise<void> {
+    if (!this.autoscaled || !this.#started || this.#closed) return;
+    const api = this.#api(this.#k8s!.AutoscalingV2Api);
+    const { name, namespace } = this.#config;
+    try {
+      const hpa = (await this.#call('read HPA', () =>
+        api.readNamespacedHorizontalPodAutoscaler({ name, namespace }),
+      )) as HpaLike;
+      this.#hpaLast = { hpa };
+    } catch (err) {
+      this.#hpaLast = { ...this.#hpaLast, error: this.#errorText((err as ProviderError).cause ?? err) };
+    }
   }
 
   /**
