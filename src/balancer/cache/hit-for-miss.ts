@@ -6,19 +6,7 @@
  * response head before its own requests even start (about twice the backend's time).
  */
 
-import type { NotStoredReason } from './policy.js';
-
-// What the response says about the URL. Not: a 5xx or 206 (Status: a backend failing must not turn
-// coalescing off just when it recovers), the request's own no-store or Authorization (another
-// client's request may be cacheable).
-const URL_REASONS: ReadonlySet<NotStoredReason> = new Set([
-  'NoStore',
-  'Private',
-  'SetCookie',
-  'VaryStar',
-  'NoFreshness',
-  'TooLarge',
-]);
+import { type NotStoredReason, RESOURCE_REASONS } from './policy.js';
 
 /**
  * hitForMissMs is how long a key is left uncoalesced after a fill stored nothing for `reason`: the
@@ -27,7 +15,7 @@ const URL_REASONS: ReadonlySet<NotStoredReason> = new Set([
  * copy, and the typical hot uncacheable page says `private, max-age=0`.
  */
 export function hitForMissMs(reason: NotStoredReason, ttlMs: number): number {
-  return URL_REASONS.has(reason) ? ttlMs : 0;
+  return RESOURCE_REASONS.has(reason) ? ttlMs : 0;
 }
 
 /**

@@ -235,8 +235,13 @@ export type NotStoredReason =
   | 'NoFreshness'
   | 'TooLarge';
 
-// Reasons that are the resource's, said by its current representation: see supersedesStored.
-const RESOURCE_REASONS: ReadonlySet<NotStoredReason> = new Set([
+/**
+ * RESOURCE_REASONS are the reasons a response gives about the resource itself, said by its current
+ * representation, not by the request or a failing backend (a 5xx or 206, the request's own no-store
+ * or Authorization: another client's request may be cacheable). They remove a stored copy
+ * (supersedesStored) and turn coalescing off for a while (hit-for-miss).
+ */
+export const RESOURCE_REASONS: ReadonlySet<NotStoredReason> = new Set([
   'NoStore',
   'Private',
   'SetCookie',
