@@ -231,6 +231,19 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       if (blockingWasReady) lookForUnseen = true;
       blockingWasReady = true;
     });
+    /**
+     * The reading connection's client id, so stop() can end a pending XREADGROUP BLOCK at once
+     * (CLIENT UNBLOCK). Each reconnect is a new connection with a new id: read once at the start,
+     * a close() after a reconnect unblocked a client long gone and waited out the block (~1 s).
+     * Asked on 'connect', not 'ready': ioredis re-sends the read that was in flight before it
+     * emits 'ready', and a CLIENT ID queued behind that read was answered only when the block
+     * ended; while it sets the connection up, CLIENT (a handshake command) goes out at once.
+     */
+    const readBlockingId = () => blocking.client('ID').catch(() => undefined);
+    let blockingId = readBlockingId();
+    blocking.on('connect', () => {
+      blockingId = readBlockingId();
+    });
 
     /**
      * `count` is the entry's delivery count: each delivery past the first was an XAUTOCLAIM of an
@@ -446,8 +459,6 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       t.unref();
       allTimers.add(t);
     }
-    // The blocking connection's id, so stop() can end a pending XREADGROUP BLOCK at once.
-    const blockingId = blocking.client('ID').catch(() => undefined);
     const done = loop.run(pull, recover);
     let stopping: Promise<void> | undefined;
 
