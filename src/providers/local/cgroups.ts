@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ProviderError } from '../errors.js';
 import type { InstanceSize } from '../types.js';
 import { threadCount } from './cpu.js';
@@ -79,10 +79,33 @@ export function detectCgroups(
 /** CgroupWrite is one file write that applies a size: `(file relative to the cgroup, value)`. */
 export type CgroupWrite = readonly [file: string, value: string];
 
+/** The CPU weight of one ordinary process (nice 0) as each version writes it: v1 shares, v2 weight. */
+export const PROCESS_CPU_WEIGHT = { v1: 1024, v2: 100 } as const;
+/** The weights each version accepts. */
+const CPU_WEIGHT_RANGE = { v1: [2, 262_144], v2: [1, 10_000] } as const;
+
+/** The file that holds a cgroup's CPU weight, per version. */
+export const CPU_WEIGHT_FILE = { v1: 'cpu.shares', v2: 'cpu.weight' } as const;
+
+/** clampCpuWeight keeps a weight within what `version` accepts. */
+export function clampCpuWeight(version: 'v1' | 'v2', weight: number): number {
+  const [min, max] = CPU_WEIGHT_RANGE[version];
+  return Math.min(max, Math.max(min, Math.round(weight)));
+}
+
+/**
+ * cpuWeight is the CPU weight of an instance of `size` when the machine is busy, as kubelet sets
+ * `cpu.shares` from a pod's CPU request (1024 per core): `size.cpu` cores weigh as many ordinary
+ * processes, an instance without a CPU size as one (as it would without a cgroup).
+ */
+export function cpuWeight(version: 'v1' | 'v2', size: InstanceSize): number {
+  return clampCpuWeight(version, (size.cpu ?? 1) * PROCESS_CPU_WEIGHT[version]);
+}
+
 /**
  * limitWrites is the pure translation of a size into cgroup file writes, per controller: v1
- * `cpu.cfs_period_us` + `cpu.cfs_quota_us` (-1 = no limit) and `memory.limit_in_bytes`; v2
- * `cpu.max` (`max` = no limit) and `memory.max`.
+ * `cpu.cfs_period_us` + `cpu.cfs_quota_us` (-1 = no limit) + `cpu.shares` and
+ * `memory.limit_in_bytes`; v2 `cpu.max` (`max` = no limit) + `cpu.weight` and `memory.max`.
  */
 export function limitWrites(
   version: 'v1' | 'v2',
@@ -94,12 +117,16 @@ export function limitWrites(
       cpu: [
         ['cpu.cfs_period_us', String(CFS_PERIOD_US)],
         ['cpu.cfs_quota_us', quota === undefined ? '-1' : String(quota)],
+        ['cpu.shares', String(cpuWeight('v1', size))],
       ],
       memory: [['memory.limit_in_bytes', size.memory === undefined ? '-1' : String(size.memory)]],
     };
   }
   return {
-    cpu: [['cpu.max', `${quota === undefined ? 'max' : quota} ${CFS_PERIOD_US}`]],
+    cpu: [
+      ['cpu.max', `${quota === undefined ? 'max' : quota} ${CFS_PERIOD_US}`],
+      ['cpu.weight', String(cpuWeight('v2', size))],
+    ],
     memory: [['memory.max', size.memory === undefined ? 'max' : String(size.memory)]],
   };
 }
@@ -139,6 +166,7 @@ export function createInstanceCgroup(
       created.push(dir);
       for (const [file, value] of files) writeFileSync(join(dir, file), value);
     }
+    rebalanceCpuWeights(created);
   } catch (err) {
     removeCgroupDirs(created);
     throw new ProviderError(
@@ -173,6 +201,7 @@ export function createTrackingCgroup(layout: CgroupLayout, group: string, key: s
       cause: err,
     });
   }
+  rebalanceCpuWeights([dir]);
   return { dirs: [dir], procsFiles: [join(dir, 'cgroup.procs')] };
 }
 
@@ -254,6 +283,7 @@ export async function removeCgroupDirsOnceEmpty(
     await new Promise((resolve) => setTimeout(resolve, CGROUP_REMOVE_POLL_MS).unref());
     left = tryRemove(left);
   }
+  rebalanceCpuWeights(dirs);
   return left;
 }
 
@@ -278,6 +308,68 @@ export function removeCgroupDirs(dirs: readonly string[]): void {
     } catch {
       // A cgroup with a process left cannot go; the next instance with the same key never comes.
     }
+  }
+  rebalanceCpuWeights(dirs);
+}
+
+/**
+ * sumChildWeights is the parent weight for children of `weights`: their sum, within what
+ * `version` accepts. With none, the least: a parent without children runs nothing, and so a group
+ * cgroup left behind empty adds next to nothing to the `scaleplane` sum.
+ */
+export function sumChildWeights(version: 'v1' | 'v2', weights: readonly number[]): number {
+  if (weights.length === 0) return CPU_WEIGHT_RANGE[version][0];
+  return clampCpuWeight(
+    version,
+    weights.reduce((sum, w) => sum + w, 0),
+  );
+}
+
+/**
+ * rebalanceCpuWeights gives the `<group>` and `scaleplane` cgroups above instance cgroups `dirs`
+ * (just created or removed) the sum of their children's CPU weights, as kubelet sizes its QoS and
+ * pod cgroups. Each cgroup competes with its siblings by its own weight only, and the default is
+ * that of ONE process: with it, every instance of every group shared the CPU of a single process
+ * when the machine was busy (4 instances of `cpu: 1` beside 2 hogs on 2 cores: 0.34 of the CPU
+ * where 4 processes without cgroups get 0.67). The sums are read from the children on disk, so
+ * other groups and other Scaleplane processes under the same `scaleplane` count too. Best effort:
+ * a directory without a weight file (v1 memory or pids, a v2 cgroup without the cpu controller)
+ * is skipped, and a refused write (no rights) leaves the weight as it was.
+ */
+export function rebalanceCpuWeights(dirs: readonly string[]): void {
+  const parents = new Set<string>();
+  for (const dir of dirs) {
+    const group = dirname(dir);
+    parents.add(group);
+    parents.add(dirname(group));
+  }
+  // The group before `scaleplane`: the latter sums the former.
+  for (const parent of [...parents].sort((a, b) => b.length - a.length)) writeSumOfChildren(parent);
+}
+
+/** writeSumOfChildren sets `parent`'s CPU weight to the sum of its child cgroups' (see rebalanceCpuWeights). */
+function writeSumOfChildren(parent: string): void {
+  const version = existsSync(join(parent, CPU_WEIGHT_FILE.v1))
+    ? 'v1'
+    : existsSync(join(parent, CPU_WEIGHT_FILE.v2))
+      ? 'v2'
+      : undefined;
+  if (version === undefined) return;
+  const file = CPU_WEIGHT_FILE[version];
+  const weights: number[] = [];
+  try {
+    for (const entry of readdirSync(parent, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      try {
+        const weight = Number(readFileSync(join(parent, entry.name, file), 'utf8').trim());
+        if (weight > 0) weights.push(weight);
+      } catch {
+        // Removed meanwhile, or a v2 child without the cpu controller.
+      }
+    }
+    writeFileSync(join(parent, file), String(sumChildWeights(version, weights)));
+  } catch {
+    // Gone, or not ours to write: its weight stays as it was.
   }
 }
 

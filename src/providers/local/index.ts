@@ -1,10 +1,13 @@
 export {
   type CgroupLayout,
+  cpuWeight,
   createInstanceCgroup,
   detectCgroups,
   limitWrites,
   parseProcCgroup,
   readLimits,
+  rebalanceCpuWeights,
+  sumChildWeights,
 } from './cgroups.js';
 export {
   CpuSampler,

@@ -38,6 +38,7 @@ import {
   detectCgroups,
   type InstanceCgroup,
   oomKills,
+  rebalanceCpuWeights,
   removeCgroupDirs,
   removeCgroupDirsOnceEmpty,
   signalCgroups,
@@ -508,6 +509,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.size = record.size;
       slot.spec = record.spec ?? this.#spec;
       slot.cgroupDirs = record.cgroupDirs ?? [];
+      // Its group's and `scaleplane`'s CPU weights count it again (see rebalanceCpuWeights).
+      rebalanceCpuWeights(slot.cgroupDirs);
       slot.generation = this.#generation;
       this.#slots.push(slot);
       this.#target++;
