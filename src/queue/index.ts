@@ -31,6 +31,14 @@ export {
 } from './rabbitmq/topology.js';
 export { type RedisBackendOptions, redisKeys } from './redis/backend.js';
 export {
+  DEFAULT_DEAD_LETTER_RETENTION,
+  type DeadLetterRetention,
+  natsDeadLetterLimits,
+  rabbitDeadLetterArguments,
+  redisDeadLetterTrim,
+  retentionProblem,
+} from './retention.js';
+export {
   decideStall,
   type NatsDeliveryCounts,
   natsDeliveryCounts,

@@ -8,6 +8,7 @@ import { type QueueMetrics, queueMetrics } from './metrics.js';
 import { createNatsBackend, type NatsBackendOptions } from './nats/backend.js';
 import { createRabbitBackend, type RabbitBackendOptions } from './rabbitmq/backend.js';
 import { createRedisBackend, type RedisBackendOptions } from './redis/backend.js';
+import { DEFAULT_DEAD_LETTER_RETENTION, type DeadLetterRetention, retentionProblem } from './retention.js';
 import type {
   BackendContext,
   BackendName,
@@ -34,6 +35,13 @@ interface CommonQueueOptions {
   publishTimeout?: number;
   /** Randomness for jitter; tests pin it. @defaultValue Math.random */
   random?: () => number;
+  /**
+   * Dead letters kept per queue, the oldest dropped first: at most `count`, none older than `age`
+   * ms (`Infinity` lifts either bound). Applied by the broker on RabbitMQ (`x-max-length`,
+   * `x-message-ttl`) and NATS (MaxMsgs, MaxAge), by the queue on Redis (see README).
+   * @defaultValue DEFAULT_DEAD_LETTER_RETENTION (10,000 letters, 7 days)
+   */
+  deadLetterRetention?: Partial<DeadLetterRetention>;
 }
 
 /** QueueOptions picks a backend and its connection, plus what all backends share. */
@@ -95,8 +103,12 @@ export class Queue extends EventEmitter {
     const reconnect = { ...DEFAULT_RECONNECT_BACKOFF, ...options.reconnect };
     const problem = backoffProblem(reconnect);
     if (problem) throw new InvalidArgumentError('reconnect', problem);
+    const deadLetterRetention = { ...DEFAULT_DEAD_LETTER_RETENTION, ...options.deadLetterRetention };
+    const retentionIssue = retentionProblem(deadLetterRetention);
+    if (retentionIssue) throw new InvalidArgumentError('deadLetterRetention', retentionIssue);
     const context: BackendContext = {
       reconnect,
+      deadLetterRetention,
       random: this.#random,
       onError: (error) =>
         this.#report(

@@ -1,4 +1,5 @@
 import type { BackoffOptions } from './backoff.js';
+import type { DeadLetterRetention } from './retention.js';
 
 /** BackendName is one of the brokers a queue can run on. */
 export type BackendName = 'rabbitmq' | 'redis' | 'nats';
@@ -147,6 +148,8 @@ export interface RepublishEvent {
 /** BackendContext is what the queue gives every backend: where to report and how to reconnect. */
 export interface BackendContext {
   reconnect: BackoffOptions;
+  /** How many dead letters, and for how long, each queue's dead-letter queue keeps. */
+  deadLetterRetention: DeadLetterRetention;
   random: () => number;
   onError(error: Error): void;
   onConnection(event: Omit<ConnectionEvent, 'backend' | 'at'>): void;

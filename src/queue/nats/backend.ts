@@ -25,6 +25,7 @@ import { decodeEnvelope } from '../envelope.js';
 import { errorMessage, InvalidArgumentError, QueueError } from '../errors.js';
 import { BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
+import { natsDeadLetterLimits } from '../retention.js';
 import { natsDeliveryCounts, natsMaxDeliver } from '../stalls.js';
 import type {
   BackendContext,
@@ -180,15 +181,30 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     if (streams.has(queue)) return;
     const { jsm } = await clients;
     const names = natsNames(queue);
+    // The dead-letter stream keeps the retention's letters, the oldest discarded first (DiscardOld).
+    const dead = natsDeadLetterLimits(context.deadLetterRetention, duplicateWindow);
+    const deadLimits = {
+      max_msgs: dead.maxMsgs,
+      max_age: nanos(dead.maxAge),
+      duplicate_window: nanos(dead.duplicateWindow),
+    };
     const add = async (name: string, subject: string, workQueue: boolean) => {
       // The work stream also takes delayed jobs, on subjects naming their due second (delayed.ts).
       const subjects = workQueue ? [subject, delayedPattern(subject)] : [subject];
+      const limits = workQueue ? {} : deadLimits;
       try {
         const { config } = await jsm.streams.info(name);
         // A stream made before delayed subjects: without them a delayed publish has no stream.
         const missing = subjects.filter((s) => !config.subjects?.includes(s));
-        if (missing.length > 0)
-          await jsm.streams.update(name, { subjects: [...(config.subjects ?? []), ...missing] });
+        // A DLQ made before retention, or with another one: JetStream takes new limits in place.
+        const changed = Object.entries(limits).some(
+          ([key, value]) => config[key as keyof typeof limits] !== value,
+        );
+        if (missing.length > 0 || changed)
+          await jsm.streams.update(name, {
+            subjects: [...(config.subjects ?? []), ...missing],
+            ...limits,
+          });
       } catch (error) {
         if (!isNotFound(error)) throw error;
         await jsm.streams.add({
@@ -197,6 +213,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           retention: workQueue ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
           storage: StorageType.File,
           duplicate_window: nanos(duplicateWindow),
+          ...limits,
         });
       }
     };

@@ -12,6 +12,7 @@ import { readRabbitDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
 import { BROKER_GRACE, settledWithin } from '../grace.js';
+import { rabbitDeadLetterArguments } from '../retention.js';
 import type {
   BackendContext,
   ConsumeOptions,
@@ -134,6 +135,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   if (!Number.isInteger(delayQueueIdle) || delayQueueIdle < 1000)
     throw new InvalidArgumentError('delayQueueIdle', 'must be an integer number of ms >= 1000');
   const asserted = new Set<string>();
+  /** Dead-letter queues already reported as declared before retention (see assertDeadLetterQueue). */
+  const unretained = new Set<string>();
   /** Delay queue name → when this process last declared it (ms), which renews its x-expires lease. */
   const delayDeclared = new Map<string, number>();
   let closed = false;
@@ -331,7 +334,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     await ch.assertExchange(names.due, 'direct', { durable: true, arguments: dueExchangeArguments(names) });
     await ch.assertQueue(names.queue, { durable: true, arguments: mainQueueArguments(names, queueType) });
     await ch.bindQueue(names.queue, names.due, names.queue);
-    await ch.assertQueue(names.dlq, { durable: true, arguments: { 'x-queue-type': queueType } });
+    await assertDeadLetterQueue(names.dlq, m);
     await ch.bindQueue(names.dlq, names.dlx, names.queue);
     const parked = await ch.assertQueue(names.parked, {
       durable: true,
@@ -347,6 +350,37 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           cause: error,
         }),
       );
+    }
+  };
+  /**
+   * Declares the dead-letter queue with its retention (`x-max-length`, `x-message-ttl`). RabbitMQ
+   * refuses to declare an existing queue again with other arguments (406, closing the channel):
+   * a DLQ made before retention, or with another one, keeps what it has. That is reported once,
+   * not failed: the queue works on, its DLQ unbounded until an operator sets a policy or drains
+   * and deletes it. Run on a channel of its own, so the refusal closes only that one.
+   */
+  const assertDeadLetterQueue = async (dlq: string, m: ChannelModel) => {
+    const ch = await m.createChannel();
+    ch.on('error', () => {});
+    try {
+      await ch.assertQueue(dlq, {
+        durable: true,
+        arguments: { 'x-queue-type': queueType, ...rabbitDeadLetterArguments(context.deadLetterRetention) },
+      });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 406) throw error;
+      if (!unretained.has(dlq)) {
+        unretained.add(dlq);
+        context.onError(
+          new QueueError(
+            'QUEUE_BACKEND',
+            `rabbitmq: dead-letter queue ${dlq} exists with other arguments, so deadLetterRetention is not applied to it (${(error as Error).message}); set a policy with max-length / message-ttl, or drain and delete it to have it declared with retention`,
+            { cause: error },
+          ),
+        );
+      }
+    } finally {
+      await ch.close().catch(() => {});
     }
   };
   const ensureTopology = async (queue: string) => {

@@ -7,6 +7,7 @@ import { decodeEnvelope } from '../envelope.js';
 import { QueueError } from '../errors.js';
 import { BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
+import { redisDeadLetterTrim } from '../retention.js';
 import type {
   BackendContext,
   ConsumeOptions,
@@ -25,6 +26,7 @@ import {
   SCHEDULE,
   Script,
   SETTLE,
+  TRIM_DEAD_LETTERS,
   UNCOUNT_OWN,
 } from './scripts.js';
 
@@ -46,6 +48,7 @@ const requeue = new Script(REQUEUE);
 const pruneConsumers = new Script(PRUNE_CONSUMERS);
 const heartbeat = new Script(HEARTBEAT);
 const uncountOwn = new Script(UNCOUNT_OWN);
+const trimDeadLetters = new Script(TRIM_DEAD_LETTERS);
 /** Stalled-claim rounds a consumer with no pending entry may stay idle through before it is pruned. */
 const PRUNE_AFTER_STALL_TIMEOUTS = 4;
 
@@ -116,6 +119,8 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
   };
 
   const encode = (envelope: JobEnvelope) => JSON.stringify(envelope);
+  /** Redis keeps no limits of its own on a stream: the DLQ is trimmed as letters are written and read. */
+  const deadLetterTrim = redisDeadLetterTrim(context.deadLetterRetention);
 
   return {
     name: 'redis',
@@ -138,13 +143,10 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     },
 
     async listDeadLetters(queue, limit) {
-      const entries = (await commands.xrange(
-        redisKeys(prefix, queue).dlq,
-        '-',
-        '+',
-        'COUNT',
-        limit,
-      )) as StreamEntry[];
+      const key = redisKeys(prefix, queue).dlq;
+      // Letters past their age are gone here too, written since or not.
+      await trimDeadLetters.run(commands, [key], deadLetterTrim);
+      const entries = (await commands.xrange(key, '-', '+', 'COUNT', limit)) as StreamEntry[];
       return entries.map(
         ([ref, fields]): DeadLetter => ({
           ref,
@@ -290,7 +292,14 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         deadLetter: (error, reason) =>
           run(
             'dead',
-            [encode({ ...envelope, attempt, stalls }), 0, error.slice(0, 4000), Date.now(), reason],
+            [
+              encode({ ...envelope, attempt, stalls }),
+              0,
+              error.slice(0, 4000),
+              Date.now(),
+              reason,
+              ...deadLetterTrim,
+            ],
             true,
           ),
         release: () => run('retry', [encode({ ...envelope, attempt, stalls }), 0]),
@@ -371,6 +380,15 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
           .catch((error) =>
             context.onError(
               new QueueError('QUEUE_BACKEND', `redis prune consumers ${queue}`, { cause: error }),
+            ),
+          );
+        // Letters past their age leave even while none is written (the broker-side limits of
+        // RabbitMQ and NATS do so on their own).
+        await trimDeadLetters
+          .run(commands, [keys.dlq], deadLetterTrim)
+          .catch((error) =>
+            context.onError(
+              new QueueError('QUEUE_BACKEND', `redis trim dead letters ${queue}`, { cause: error }),
             ),
           );
         for (let call = 0; call < MAX_CLAIM_CALLS; call++) {

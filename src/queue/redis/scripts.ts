@@ -2,12 +2,27 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /**
+ * trimDeadLetters is Lua that trims a dead-letter stream to its retention: at most `count`
+ * entries, none older than `age` ms. Entry ids are Redis's clock in ms at the XADD, so MINID
+ * drops by age. Two XTRIMs: one XADD or XTRIM takes a single strategy.
+ */
+function trimDeadLetters(key: string, count: string, age: string): string {
+  return `if tonumber(${count}) > 0 then redis.call('XTRIM', ${key}, 'MAXLEN', tonumber(${count})) end
+  if tonumber(${age}) > 0 then
+    local now = redis.call('TIME')
+    local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(${age})
+    if oldest > 0 then redis.call('XTRIM', ${key}, 'MINID', string.format('%d', oldest)) end
+  end`;
+}
+
+/**
  * SETTLE finishes one delivery atomically, so a crash can never leave a job both acked and not
  * re-added (lost) or re-added and still pending (run twice by design).
  * KEYS[1] stream, KEYS[2] delayed zset, KEYS[3] dead-letter stream
  * ARGV[1] group, ARGV[2] consumer, ARGV[3] entry id, ARGV[4] mode: ack | retry | dead,
  * ARGV[5] envelope JSON (retry, dead), ARGV[6] delay ms (retry), ARGV[7] error, ARGV[8] failedAt,
- * ARGV[9] reason (dead)
+ * ARGV[9] reason (dead), ARGV[10] dead letters kept (0 = no bound), ARGV[11] ms a dead letter is
+ * kept (0 = no bound): the dead-letter stream is trimmed to them as the letter is written
  * Returns 1; for a retry/dead-letter of an entry this consumer no longer holds, 0 when another
  * consumer holds it (another worker claimed it after a stall and will settle it), -1 when none does
  * (settled already: typically this very SETTLE, re-sent by ioredis after its answer was lost with
@@ -33,8 +48,19 @@ if ARGV[4] == 'retry' then
   end
 elseif ARGV[4] == 'dead' then
   redis.call('XADD', KEYS[3], '*', 'job', ARGV[5], 'error', ARGV[7], 'failedAt', ARGV[8], 'reason', ARGV[9])
+  ${trimDeadLetters('KEYS[3]', 'ARGV[10]', 'ARGV[11]')}
 end
 return 1
+`;
+
+/**
+ * TRIM_DEAD_LETTERS trims a dead-letter stream to its retention between dead letters, so letters
+ * past their age leave even when no new one is written.
+ * KEYS[1] dead-letter stream; ARGV[1] dead letters kept (0 = no bound), ARGV[2] ms kept (0 = no bound).
+ */
+export const TRIM_DEAD_LETTERS = `
+${trimDeadLetters('KEYS[1]', 'ARGV[1]', 'ARGV[2]')}
+return redis.call('XLEN', KEYS[1])
 `;
 
 /**
