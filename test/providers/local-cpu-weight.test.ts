@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readProcTable } from '../../src/providers/local/cpu.js';
 import {
+  abandonedCgroup,
   cpuWeight,
   detectCgroups,
   limitWrites,
@@ -25,16 +26,21 @@ const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) wri
 const BUSY = 'while :; do :; done';
 
 describe('cpu weight of an instance cgroup', () => {
-  it('is its size in processes: 1024 shares (v1) or weight 100 (v2) per core, one process without', () => {
+  it('is its size in processes: 1024 shares (v1) or weight 100 (v2) per core, at least one process', () => {
     assert.equal(cpuWeight('v1', { cpu: 1 }), 1024);
-    assert.equal(cpuWeight('v1', { cpu: 0.5 }), 512);
+    assert.equal(
+      cpuWeight('v1', { cpu: 0.5 }),
+      1024,
+      'less than a core weighs one process, its quota caps it',
+    );
+    assert.equal(cpuWeight('v1', { cpu: 2.5 }), 2560);
     assert.equal(cpuWeight('v1', { memory: 1 << 26 }), 1024);
-    assert.equal(cpuWeight('v1', { cpu: 0.001 }), 2, 'v1 shares are at least 2');
+    assert.equal(cpuWeight('v1', { cpu: 300 }), 262_144, 'v1 shares are at most 262144');
     assert.equal(cpuWeight('v2', { cpu: 2 }), 200);
     assert.equal(cpuWeight('v2', {}), 100);
     assert.equal(cpuWeight('v2', { cpu: 500 }), 10_000, 'v2 weights are at most 10000');
     assert.deepEqual(limitWrites('v1', { cpu: 2 }).cpu.at(-1), ['cpu.shares', '2048']);
-    assert.deepEqual(limitWrites('v2', { cpu: 0.5 }).cpu.at(-1), ['cpu.weight', '50']);
+    assert.deepEqual(limitWrites('v2', { cpu: 3 }).cpu.at(-1), ['cpu.weight', '300']);
   });
 
   it('of a parent is the sum of its children, the least without any', () => {
@@ -81,6 +87,38 @@ describe('cpu weight of an instance cgroup', () => {
       );
       assert.equal(read(`${version}/scaleplane`, file), one + least, `${version}: scaleplane after the stop`);
     }
+  });
+});
+
+describe('an instance cgroup left behind', () => {
+  // Counted, 9 leftovers under `web` here made `scaleplane` weigh 11266 shares: 4 instances of
+  // `cpu: 1` took 0.88 of the CPU beside 2 hogs, not the fair 0.67.
+  it('is empty, with no child, and older than 30 s; it no longer counts in the sums', (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'scaleplane-abandoned-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const later = Date.now() + 60_000;
+    const cgroup = (path: string, weight: number, procs = '') => {
+      mkdirSync(join(root, path), { recursive: true });
+      writeFileSync(join(root, path, 'cpu.shares'), String(weight));
+      writeFileSync(join(root, path, 'cgroup.procs'), procs);
+    };
+    cgroup('scaleplane', 1024);
+    cgroup('scaleplane/web', 1024);
+    cgroup('scaleplane/web/web-1', 1024, '4242\n');
+    cgroup('scaleplane/web/web-2-left', 1024);
+    cgroup('scaleplane/web/web-3-new', 512);
+    assert.equal(abandonedCgroup(join(root, 'scaleplane/web/web-2-left'), later), true, 'empty and old');
+    assert.equal(abandonedCgroup(join(root, 'scaleplane/web/web-2-left')), false, 'empty but just made');
+    assert.equal(abandonedCgroup(join(root, 'scaleplane/web/web-1'), later), false, 'has a process');
+    assert.equal(abandonedCgroup(join(root, 'scaleplane/web'), later), false, 'has children');
+    rebalanceCpuWeights([join(root, 'scaleplane/web/web-1')]);
+    const read = (path: string) => Number(readFileSync(join(root, path, 'cpu.shares'), 'utf8'));
+    assert.equal(read('scaleplane/web'), 2560, 'all three count while the empty ones are new');
+    // web-3-new is as old as web-2-left here: only a process (or a child) keeps either counted.
+    writeFileSync(join(root, 'scaleplane/web/web-3-new/cgroup.procs'), '4343\n');
+    rebalanceCpuWeights([join(root, 'scaleplane/web/web-1')], later);
+    assert.equal(read('scaleplane/web'), 1536, 'the leftover no longer counts');
+    assert.equal(read('scaleplane'), 1536, 'nor in scaleplane');
   });
 });
 

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ProviderError } from '../errors.js';
 import type { InstanceSize } from '../types.js';
@@ -96,10 +104,13 @@ export function clampCpuWeight(version: 'v1' | 'v2', weight: number): number {
 /**
  * cpuWeight is the CPU weight of an instance of `size` when the machine is busy, as kubelet sets
  * `cpu.shares` from a pod's CPU request (1024 per core): `size.cpu` cores weigh as many ordinary
- * processes, an instance without a CPU size as one (as it would without a cgroup).
+ * processes. Never less than one process, though (an instance without a CPU size, or of less than
+ * a core): `size.cpu` here is a limit, the quota caps it anyway, and weighed by its size a 0.1-CPU
+ * instance (102 shares) got 3.5 % of a core on this busy machine (load 15) where it had its 10 %
+ * as one process, less than any process outside Scaleplane.
  */
 export function cpuWeight(version: 'v1' | 'v2', size: InstanceSize): number {
-  return clampCpuWeight(version, (size.cpu ?? 1) * PROCESS_CPU_WEIGHT[version]);
+  return clampCpuWeight(version, Math.max(1, size.cpu ?? 1) * PROCESS_CPU_WEIGHT[version]);
 }
 
 /**
@@ -334,32 +345,64 @@ export function sumChildWeights(version: 'v1' | 'v2', weights: readonly number[]
  * where 4 processes without cgroups get 0.67). The sums are read from the children on disk, so
  * other groups and other Scaleplane processes under the same `scaleplane` count too. Best effort:
  * a directory without a weight file (v1 memory or pids, a v2 cgroup without the cpu controller)
- * is skipped, and a refused write (no rights) leaves the weight as it was.
+ * is skipped, and a refused write (no rights) leaves the weight as it was. So is a cgroup left
+ * behind (see abandonedCgroup), as of `now`.
  */
-export function rebalanceCpuWeights(dirs: readonly string[]): void {
-  const parents = new Set<string>();
-  for (const dir of dirs) {
-    const group = dirname(dir);
-    parents.add(group);
-    parents.add(dirname(group));
+export function rebalanceCpuWeights(dirs: readonly string[], now = Date.now()): void {
+  // Every group of `scaleplane` is summed again, not only those of `dirs`: a group's weight
+  // written before its leftovers aged (or by an older version) would otherwise stay in the sum.
+  const scaleplanes = new Set(dirs.map((dir) => dirname(dirname(dir))));
+  for (const scaleplane of scaleplanes) {
+    if (cpuWeightFile(scaleplane) === undefined) continue;
+    try {
+      for (const entry of readdirSync(scaleplane, { withFileTypes: true }))
+        if (entry.isDirectory()) writeSumOfChildren(join(scaleplane, entry.name), now);
+    } catch {
+      // Gone meanwhile.
+    }
+    writeSumOfChildren(scaleplane, now);
   }
-  // The group before `scaleplane`: the latter sums the former.
-  for (const parent of [...parents].sort((a, b) => b.length - a.length)) writeSumOfChildren(parent);
+}
+
+/** cpuWeightFile is the version whose CPU weight file `dir` has; undefined without (not a cpu cgroup). */
+function cpuWeightFile(dir: string): 'v1' | 'v2' | undefined {
+  if (existsSync(join(dir, CPU_WEIGHT_FILE.v1))) return 'v1';
+  if (existsSync(join(dir, CPU_WEIGHT_FILE.v2))) return 'v2';
+  return undefined;
+}
+
+/**
+ * An instance cgroup empty for longer than this after it was made was left behind (a stop whose
+ * rmdir failed, a crash), ms: a started instance's shell joins its cgroup within milliseconds.
+ */
+const ABANDONED_AFTER_MS = 30_000;
+
+/**
+ * abandonedCgroup tells whether `dir` is an instance cgroup left behind: no child cgroup, no
+ * process, and made more than ABANDONED_AFTER_MS ago. Counted, such leftovers made `scaleplane`
+ * weigh what it does not run: 9 of them under `web` on this machine (test runs) made it 11266
+ * shares, and 4 instances of `cpu: 1` took 0.88 of the CPU beside 2 hogs, not the fair 0.67. One
+ * just made, whose shell has not joined yet, counts.
+ */
+export function abandonedCgroup(dir: string, now = Date.now()): boolean {
+  try {
+    if (readdirSync(dir, { withFileTypes: true }).some((entry) => entry.isDirectory())) return false;
+    if (readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() !== '') return false;
+    return now - statSync(dir).ctimeMs > ABANDONED_AFTER_MS;
+  } catch {
+    return false;
+  }
 }
 
 /** writeSumOfChildren sets `parent`'s CPU weight to the sum of its child cgroups' (see rebalanceCpuWeights). */
-function writeSumOfChildren(parent: string): void {
-  const version = existsSync(join(parent, CPU_WEIGHT_FILE.v1))
-    ? 'v1'
-    : existsSync(join(parent, CPU_WEIGHT_FILE.v2))
-      ? 'v2'
-      : undefined;
+function writeSumOfChildren(parent: string, now: number): void {
+  const version = cpuWeightFile(parent);
   if (version === undefined) return;
   const file = CPU_WEIGHT_FILE[version];
   const weights: number[] = [];
   try {
     for (const entry of readdirSync(parent, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
+      if (!entry.isDirectory() || abandonedCgroup(join(parent, entry.name), now)) continue;
       try {
         const weight = Number(readFileSync(join(parent, entry.name, file), 'utf8').trim());
         if (weight > 0) weights.push(weight);

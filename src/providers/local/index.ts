@@ -1,4 +1,5 @@
 export {
+  abandonedCgroup,
   type CgroupLayout,
   cpuWeight,
   createInstanceCgroup,
