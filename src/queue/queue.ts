@@ -39,7 +39,7 @@ interface CommonQueueOptions {
    * Dead letters kept per queue, the oldest dropped first: at most `count`, none older than `age`
    * ms (`Infinity` lifts either bound). Applied by the broker on RabbitMQ (`x-max-length`,
    * `x-message-ttl`) and NATS (MaxMsgs, MaxAge), by the queue on Redis (see README).
-   * @defaultValue DEFAULT_DEAD_LETTER_RETENTION (10,000 letters, 7 days)
+   * @defaultValue DEFAULT_DEAD_LETTER_RETENTION (unbounded: every letter kept)
    */
   deadLetterRetention?: Partial<DeadLetterRetention>;
 }

@@ -5,22 +5,21 @@
 
 /** DeadLetterRetention bounds a queue's dead-letter queue; the oldest letters go first. */
 export interface DeadLetterRetention {
-  /** Most dead letters kept; `Infinity` for no bound. @defaultValue 10000 */
+  /** Most dead letters kept; `Infinity` for no bound. @defaultValue Infinity */
   count: number;
-  /** ms a dead letter is kept after it was dead-lettered; `Infinity` for no bound. @defaultValue 604800000 (7 days) */
+  /** ms a dead letter is kept after it was dead-lettered; `Infinity` for no bound. @defaultValue Infinity */
   age: number;
 }
 
 /**
- * DEFAULT_DEAD_LETTER_RETENTION keeps the newest 10,000 dead letters, none older than 7 days.
- * BullMQ keeps failed jobs forever by default (`removeOnFail: false`), which is what made ours
- * grow until someone purged them. A week outlasts a weekend and an on-call handover, time for a
- * person to look and `retry()`; 10,000 letters (each error cut to 4,000 characters) stay in the
- * tens of MB on any broker, while a burst of failures past that keeps its newest, most telling ones.
+ * DEFAULT_DEAD_LETTER_RETENTION keeps every dead letter, as BullMQ (`removeOnFail: false`),
+ * RabbitMQ and JetStream do by default: a dead letter is a job nobody ran to completion, and
+ * dropping it is the user's call, not a default's. Unbounded also leaves a RabbitMQ DLQ declared
+ * before retention existed as it was (a bound would be refused there, 406, on every upgrade).
  */
 export const DEFAULT_DEAD_LETTER_RETENTION: DeadLetterRetention = {
-  count: 10_000,
-  age: 7 * 24 * 3600 * 1000,
+  count: Number.POSITIVE_INFINITY,
+  age: Number.POSITIVE_INFINITY,
 };
 
 /** MAX_RETENTION_AGE is the longest finite age: RabbitMQ's `x-message-ttl` is an unsigned 32-bit ms count. */
@@ -43,6 +42,8 @@ export function retentionProblem(r: DeadLetterRetention): string | undefined {
  * full DLQ would nack the dead letter, and the job would stay on the queue instead.
  */
 export function rabbitDeadLetterArguments(r: DeadLetterRetention): Record<string, unknown> {
+  // Unbounded: no arguments at all, so a DLQ declared without them is declared the same again.
+  if (!Number.isFinite(r.count) && !Number.isFinite(r.age)) return {};
   return {
     ...(Number.isFinite(r.count) ? { 'x-max-length': r.count } : {}),
     ...(Number.isFinite(r.age) ? { 'x-message-ttl': r.age } : {}),
