@@ -49,6 +49,7 @@ import {
 } from './controller/index.js';
 import type { Logger } from './log/index.js';
 import {
+  createCpuSource,
   createMetricSource,
   createMetrics,
   DEFAULT_READ_TIMEOUT_MS,
@@ -242,6 +243,7 @@ export class Scaleplane {
           memoryMaxAge: MEMORY_MAX_AGE_MS,
           createSource: (metric) =>
             createMetricSource(metric, { balancer: this.balancer, registry: this.metrics.registry }),
+          createCpuSource: () => createCpuSource(group),
           interval: Math.min(config.controller.interval, 1000),
           onSourceError: (err, source, label) => {
             // By label, not type: two metrics of one type each have their own alert.

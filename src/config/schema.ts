@@ -1059,6 +1059,7 @@ const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
     'instance_warmup',
     'min_healthy_percentage',
     'poll_interval',
+    'monitoring',
     'scale_timeout',
     'termination_hook',
   ],
@@ -1078,6 +1079,7 @@ const engineShape = {
   endpoint: z.url().optional(),
   instance_warmup: duration('nonnegative').optional(),
   min_healthy_percentage: percent.optional(),
+  monitoring: z.enum(['detailed', 'basic'], { error: 'must be detailed or basic' }).optional(),
   poll_interval: duration('positive').optional(),
   scale_timeout: duration('positive').optional(),
   termination_hook: text.optional(),
@@ -1271,6 +1273,7 @@ function providerDraft(raw: LocalProviderRaw & EngineRaw): GroupDraft['provider'
       pollInterval: raw.poll_interval ?? 5_000,
       ...(raw.region === undefined ? {} : { region: raw.region }),
       ...(raw.endpoint === undefined ? {} : { endpoint: raw.endpoint }),
+      ...(raw.monitoring === undefined ? {} : { monitoring: raw.monitoring }),
       ...(raw.scale_timeout === undefined ? {} : { scaleTimeout: raw.scale_timeout }),
       ...(raw.termination_hook === undefined ? {} : { terminationHook: raw.termination_hook }),
     };

@@ -540,6 +540,11 @@ export interface AwsProviderConfig {
   minHealthyPercentage: number;
   /** How often membership is polled. @defaultValue 5000 (ms) */
   pollInterval: number;
+  /**
+   * The instances' EC2 monitoring, which sets the CloudWatch period a `cpu` metric reads:
+   * `detailed` 60 s, `basic` 300 s. @defaultValue 'detailed'
+   */
+  monitoring?: 'detailed' | 'basic';
   /** Longest wait for a scale, a replacement or a resize, ms. @defaultValue 1800000 (30 min) */
   scaleTimeout?: number;
   /**

@@ -1,7 +1,8 @@
 /** createMetricSource builds the source of one configured metric other than process CPU and memory. */
 import type { Registry } from 'prom-client';
-import type { MetricConfig } from '../config/index.js';
+import type { GroupConfig, MetricConfig } from '../config/index.js';
 import { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
+import { CloudWatchCpuSource } from './cloudwatch-cpu.js';
 import { NatsSource } from './nats.js';
 import { PrometheusSource } from './prometheus.js';
 import { RabbitMqSource } from './rabbitmq.js';
@@ -54,4 +55,21 @@ export function createMetricSource(
     case 'latency':
       return new LatencySource(deps.registry, metric.percentile, undefined, deps.balancer);
   }
+}
+
+/**
+ * createCpuSource returns the source of a group's `cpu` when its instances are not processes the
+ * CPU window can sample: CloudWatch for an AWS group, read with its provider's region and endpoint
+ * (and the same credential chain). Kubernetes groups are not read here (mode hpa lets Kubernetes
+ * read CPU). undefined: the CPU window.
+ */
+export function createCpuSource(group: GroupConfig): MetricSource | undefined {
+  const provider = group.provider;
+  if (provider.provider !== 'aws') return undefined;
+  return new CloudWatchCpuSource({
+    autoScalingGroup: provider.autoScalingGroup,
+    periodMs: provider.monitoring === 'basic' ? 300_000 : 60_000,
+    ...(provider.region && { region: provider.region }),
+    ...(provider.endpoint && { endpoint: provider.endpoint }),
+  });
 }

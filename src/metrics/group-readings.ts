@@ -27,6 +27,11 @@ export interface GroupReadingsOptions {
   /** How old an instance's latest memory sample may be before it counts as missing, ms. */
   memoryMaxAge: number;
   createSource: (metric: Exclude<MetricConfig, { type: 'cpu' | 'memory' }>) => MetricSource;
+  /**
+   * The source of the group's `cpu` when its instances are not local processes (AWS: CloudWatch);
+   * undefined when the CPU window samples them. @defaultValue none (the CPU window)
+   */
+  createCpuSource?: () => MetricSource | undefined;
   /** Poll period of the polled sources, ms. */
   interval: number;
   /**
@@ -59,6 +64,22 @@ export function metricLabels(types: readonly string[]): string[] {
     seen.set(type, n);
     return n === 1 ? type : `${type}#${n}`;
   });
+}
+
+/**
+ * remoteCpuReading turns a polled group average (CloudWatch's) into the reading the CPU window gives
+ * of local instances: the average once per instance ready now (the policy proposes average/target
+ * times the count of values), 100 as a ceiling (a reading there only bounds demand), and starting
+ * instances as unready, so a scale-out counts those already on their way.
+ */
+export function remoteCpuReading(polled: ObservedMetric, instances: readonly Instance[]): ObservedMetric {
+  const unready = instances.filter((i) => i.state === 'starting').length;
+  const ready = instances.filter((i) => i.state === 'ready').length;
+  const [average] = polled.values;
+  // No value (failed, or the group had no instance when read): instances ready now lack a reading,
+  // missing and not a load of zero.
+  if (average === undefined) return { ...polled, missing: ready, ceiling: 100, unready };
+  return { ...polled, values: Array.from({ length: ready }, () => average), ceiling: 100, unready };
 }
 
 /** GroupReadings reads a group's metrics; `sample` is called on the CPU/memory sampling tick. */
@@ -101,24 +122,35 @@ export class GroupReadings {
     const labels = metricLabels(metrics.map((m) => m.type));
     // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
     this.#readers = metrics.map((metric, index): Reader => {
+      const label = labels[index]!;
       if (metric.type === 'cpu') {
+        const remote = options.createCpuSource?.();
+        if (remote) {
+          const polled = this.#poll(options, remote, label, metric.target);
+          return (instances, now) => remoteCpuReading(polled.observe(now), instances);
+        }
         return (instances, now, windowMs) => this.#cpu.read(instances, metric.target, now, windowMs);
       }
       if (metric.type === 'memory') return (instances, now) => this.#memory!.read(instances, metric, now);
-      const label = labels[index]!;
-      const polled = new PolledMetric({
-        source: options.createSource(metric),
-        label,
-        target: metric.target,
-        group: group.name,
-        instances: options.instances,
-        interval: options.interval,
-        onError: (err, source) => options.onSourceError(err, source, label),
-      });
-      polled.start();
-      this.#sources.push(polled);
+      const polled = this.#poll(options, options.createSource(metric), label, metric.target);
       return (_instances, now) => polled.observe(now);
     });
+  }
+
+  /** #poll starts polling `source` in the background, at its own pace when it has one. */
+  #poll(options: GroupReadingsOptions, source: MetricSource, label: string, target: number): PolledMetric {
+    const polled = new PolledMetric({
+      source,
+      label,
+      target,
+      group: options.group.name,
+      instances: options.instances,
+      interval: source.pollInterval ?? options.interval,
+      onError: (err, failed) => options.onSourceError(err, failed, label),
+    });
+    polled.start();
+    this.#sources.push(polled);
+    return polled;
   }
 
   /** sources are the polled sources, for what their failures fired. */

@@ -1,12 +1,18 @@
 export { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
 export {
+  CloudWatchCpuSource,
+  type CloudWatchCpuSourceOptions,
+  type Datapoint,
+  newestCompleteDatapoint,
+} from './cloudwatch-cpu.js';
+export {
   addTotals,
   type MetricsSnapshot,
   mergeSnapshots,
   type RemoteMetrics,
   ScaleplaneRegistry,
 } from './cluster.js';
-export { createMetricSource, type SourceDependencies } from './create.js';
+export { createCpuSource, createMetricSource, type SourceDependencies } from './create.js';
 export { GroupReadings, type GroupReadingsOptions } from './group-readings.js';
 export { DEFAULT_REQUEST_DURATION_BUCKETS, requestDurationBuckets } from './latency-buckets.js';
 export { NatsSource, type NatsSourceOptions } from './nats.js';

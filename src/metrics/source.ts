@@ -24,6 +24,11 @@ export interface MetricSource {
   readonly name: string;
   /** `total`: one value for the group (queue depth); `average`: one per ready instance. */
   readonly kind: MetricKind;
+  /**
+   * How often the source is worth reading, ms, when its values change slower than the controller
+   * reads (CloudWatch: once a period, each read billed). @defaultValue the group's poll interval
+   */
+  readonly pollInterval?: number;
   /** read resolves with the current values, or rejects with why it could not. */
   read(context: SourceContext): Promise<number[]>;
   /** close releases connections. Safe to call twice. */

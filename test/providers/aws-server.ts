@@ -64,6 +64,37 @@ export interface SeedOptions {
 
 const SIX_WEEKS = 42 * 24 * 3600_000;
 
+/** CloudWatchRequest is a GetMetricData body in AWS JSON 1.0 (times in epoch seconds). */
+interface CloudWatchRequest {
+  StartTime: number;
+  EndTime: number;
+  ScanBy?: 'TimestampAscending' | 'TimestampDescending';
+  MetricDataQueries: {
+    Id: string;
+    MetricStat?: {
+      Metric: { Namespace?: string; MetricName?: string; Dimensions?: { Name: string; Value: string }[] };
+      Period: number;
+      Stat: string;
+    };
+  }[];
+}
+
+/** cloudWatchParams flattens the first query of a GetMetricData, for `requests`. */
+function cloudWatchParams(body: CloudWatchRequest): Record<string, string> {
+  const stat = body.MetricDataQueries?.[0]?.MetricStat;
+  return {
+    StartTime: String(body.StartTime),
+    EndTime: String(body.EndTime),
+    ...(stat && {
+      Namespace: stat.Metric.Namespace ?? '',
+      MetricName: stat.Metric.MetricName ?? '',
+      Dimensions: (stat.Metric.Dimensions ?? []).map((d) => `${d.Name}=${d.Value}`).join(','),
+      Period: String(stat.Period),
+      Stat: stat.Stat,
+    }),
+  };
+}
+
 /** AwsServer is the fake endpoint; `url` goes into the clients' `endpoint`. */
 export class AwsServer {
   /** Every request: its action, parameters and the access key id it was signed with (SigV4 Credential). */
@@ -113,6 +144,12 @@ export class AwsServer {
    * a request that reaches AWS late reads the group as it is then, not as when it was sent.
    */
   readonly #holds = new Map<string, { until: () => boolean; waiting: () => void; parked: (() => void)[] }>();
+  /**
+   * CloudWatch's AWS/EC2 CPUUtilization of the group (dimension AutoScalingGroupName), one Average
+   * per 60-s period, dated at the period's start (ms since the epoch), as GetMetricData returns
+   * them. What CloudWatch has published so far: a test adds the periods it wants read.
+   */
+  readonly cpuDatapoints: { at: number; average: number }[] = [];
   /** Actions answered 403 AccessDenied (an IAM policy without them). */
   readonly denied = new Set<string>();
   /**
@@ -169,7 +206,15 @@ export class AwsServer {
     this.#server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
-      const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+      const body = Buffer.concat(chunks).toString('utf8');
+      // CloudWatch speaks AWS JSON 1.0 in the SDK version used (X-Amz-Target names the action);
+      // Auto Scaling and EC2 the Query protocol.
+      const target = req.headers['x-amz-target'];
+      const json = typeof target === 'string' ? (JSON.parse(body) as CloudWatchRequest) : undefined;
+      const params =
+        typeof target === 'string'
+          ? { Action: target.replace(/^GraniteServiceVersion20100801\./, ''), ...cloudWatchParams(json!) }
+          : Object.fromEntries(new URLSearchParams(body));
       const accessKey = /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '')?.[1];
       this.requests.push({ action: params.Action ?? '', params, ...(accessKey && { accessKey }) });
       const hold = this.#holds.get(params.Action ?? '');
@@ -184,7 +229,8 @@ export class AwsServer {
       const delay = this.slow.get(params.Action ?? '');
       const out = delay === undefined ? res : this.#answerLater(res, delay);
       try {
-        this.#handle(params, out);
+        if (json) this.#handleCloudWatch(params.Action, json, out);
+        else this.#handle(params, out);
       } catch (err) {
         this.#error(out, params.Version === '2016-11-15', 400, 'ValidationError', (err as Error).message);
       }
@@ -834,6 +880,65 @@ export class AwsServer {
       this.#holds.delete(action);
       for (const carryOut of hold.parked) carryOut();
     }
+  }
+
+  /**
+   * #handleCloudWatch answers GetMetricData as CloudWatch does in AWS JSON 1.0: one result per
+   * query, Timestamps in epoch seconds, newest first unless ScanBy says TimestampAscending; only
+   * the group's CPUUtilization Average at a 60-s period has data, any other metric an empty result
+   * (as CloudWatch answers a metric it has no data for: Complete, no datapoints).
+   */
+  #handleCloudWatch(action: string | undefined, body: CloudWatchRequest, res: ServerResponse): void {
+    const jsonError = (status: number, code: string, message: string) => {
+      res.writeHead(status, {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amzn-query-error': `${code};Sender`,
+      });
+      res.end(JSON.stringify({ __type: `com.amazonaws.cloudwatch#${code}`, message }));
+    };
+    if (action !== undefined && this.denied.has(action)) {
+      jsonError(
+        403,
+        'AccessDenied',
+        `User: arn:aws:iam::123456789012:user/test is not authorized to perform: cloudwatch:${action}`,
+      );
+      return;
+    }
+    if (action !== 'GetMetricData') {
+      jsonError(400, 'InvalidAction', `unknown action ${action}`);
+      return;
+    }
+    const from = body.StartTime * 1000;
+    const to = body.EndTime * 1000;
+    const results = body.MetricDataQueries.map((q) => {
+      const stat = q.MetricStat;
+      const dims = stat?.Metric.Dimensions ?? [];
+      const ours =
+        stat?.Metric.Namespace === 'AWS/EC2' &&
+        stat.Metric.MetricName === 'CPUUtilization' &&
+        stat.Stat === 'Average' &&
+        stat.Period === 60 &&
+        dims.length === 1 &&
+        dims[0]?.Name === 'AutoScalingGroupName' &&
+        dims[0]?.Value === this.group.name;
+      const points = ours
+        ? this.cpuDatapoints
+            .filter((d) => d.at >= from && d.at < to)
+            .sort((a, b) => (body.ScanBy === 'TimestampAscending' ? a.at - b.at : b.at - a.at))
+        : [];
+      return {
+        Id: q.Id,
+        Label: stat?.Metric.MetricName ?? q.Id,
+        Timestamps: points.map((d) => d.at / 1000),
+        Values: points.map((d) => d.average),
+        StatusCode: 'Complete',
+      };
+    });
+    res.writeHead(200, {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amzn-requestid': `r-${this.#next++}`,
+    });
+    res.end(JSON.stringify({ MetricDataResults: results, Messages: [] }));
   }
 
   #xml(res: ServerResponse, body: string): void {
