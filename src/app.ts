@@ -241,6 +241,11 @@ export class Scaleplane {
           sampleMemory: (pgids) =>
             new Map([...memorySampler.sample(pgids)].map(([pgid, reading]) => [pgid, reading.bytes])),
           memoryMaxAge: MEMORY_MAX_AGE_MS,
+          // Pods are no local processes: their CPU and memory come from the engine (metrics-server),
+          // unless the engine's own autoscaler (the HPA in mode: hpa) decides, reading them itself.
+          readPodUsage: (provider as { autoscaled?: boolean }).autoscaled
+            ? undefined
+            : provider.readPodUsage?.bind(provider),
           createSource: (metric) =>
             createMetricSource(metric, { balancer: this.balancer, registry: this.metrics.registry }),
           createCpuSource: () => createCpuSource(group),

@@ -1186,8 +1186,8 @@ function hpaMetricIssues(scaling: unknown, ctx: z.RefinementCtx): void {
 
 /**
  * memoryMetricIssues checks a group's `memory` metrics against the group: they are read from local
- * processes only, at most one per group, and a `target` (percent) needs `resources.memory` to be a
- * percent of. `scaling` may be raw input when it failed to parse: then it has no `type` to check.
+ * processes and from Kubernetes pods (metrics-server) only, at most one per group, and a local
+ * group's `target` (percent) needs `resources.memory` to be a percent of (a pod's is of its requests). `scaling` may be raw input when it failed to parse: then it has no `type` to check.
  */
 function memoryMetricIssues(
   scaling: unknown,
@@ -1209,13 +1209,14 @@ function memoryMetricIssues(
       });
     }
     seen = true;
-    if (provider !== 'local') {
+    if (provider !== 'local' && provider !== 'kubernetes') {
       ctx.addIssue({
         code: 'custom',
         path,
-        message: `memory is measured on local instances' processes, not on provider ${provider}`,
+        message: `memory is measured on local instances' processes and on Kubernetes pods (metrics-server), not on provider ${provider}`,
       });
-    } else if (metric.targetType === 'Utilization' && memoryLimit === undefined) {
+      // A Kubernetes group's target is a percent of its pods' memory requests, read with their usage.
+    } else if (provider === 'local' && metric.targetType === 'Utilization' && memoryLimit === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: [...path, 'target'],

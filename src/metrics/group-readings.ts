@@ -12,8 +12,9 @@
 import { monotonicNow } from '../clock.js';
 import type { GroupConfig, MetricConfig } from '../config/index.js';
 import { type LoadSample, type ObservedMetric, samplesOf } from '../policy/index.js';
-import type { Instance } from '../providers/index.js';
+import type { Instance, PodUsage } from '../providers/index.js';
 import { isMissingMetric } from './missing-metric.js';
+import { NOT_READ_YET, PodUsagePoller } from './pod-usage.js';
 import { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 import { ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
 import { type MetricSource, PolledMetric } from './source.js';
@@ -26,6 +27,11 @@ export interface GroupReadingsOptions {
   sampleMemory: SampleMemory;
   /** How old an instance's latest memory sample may be before it counts as missing, ms. */
   memoryMaxAge: number;
+  /**
+   * The provider's reading of its instances' CPU and memory (Kubernetes: PodMetrics), for a group
+   * whose instances are no local processes: `cpu` and `memory` are then read from it instead.
+   */
+  readPodUsage?: (() => Promise<PodUsage[]>) | undefined;
   createSource: (metric: Exclude<MetricConfig, { type: 'cpu' | 'memory' }>) => MetricSource;
   /**
    * The source of the group's `cpu` when its instances are not local processes (AWS: CloudWatch);
@@ -38,7 +44,7 @@ export interface GroupReadingsOptions {
    * A polled source started failing (err) or recovered (undefined). `label` tells it apart from the
    * group's other metrics (see {@link metricLabels}): alert keys and logs use it.
    */
-  onSourceError: (err: Error | undefined, source: MetricSource, label: string) => void;
+  onSourceError: (err: Error | undefined, source: Pick<MetricSource, 'name'>, label: string) => void;
 }
 
 /** A reader reads one metric; `windowMs` narrows a CPU reading to the last tick. */
@@ -90,6 +96,13 @@ export class GroupReadings {
   readonly #sources: PolledMetric[] = [];
   readonly #readers: Reader[];
   readonly #instances: () => readonly Instance[];
+  /** Reads the group's pod usages when its provider measures them (Kubernetes). */
+  readonly #podUsage: PodUsagePoller | undefined;
+  /**
+   * Per cpu/memory metric read from pod usages: checked each tick, so a failure (no metrics-server,
+   * a pod without requests) is reported once per streak, as a polled source's is.
+   */
+  readonly #podUsageChecks: ((now: number) => void)[] = [];
   /** One load sample per tick since the last `takeSamples`, oldest first. */
   #pending: LoadSample[] = [];
   #lastTickAt: number | undefined;
@@ -120,9 +133,34 @@ export class GroupReadings {
       this.#lastTickAt = previous.#lastTickAt;
     }
     const labels = metricLabels(metrics.map((m) => m.type));
+    const onPodUsage = metrics.some((m) => m.type === 'cpu' || m.type === 'memory');
+    this.#podUsage =
+      options.readPodUsage && onPodUsage
+        ? new PodUsagePoller({
+            readPodUsage: options.readPodUsage,
+            interval: options.interval,
+            maxAgeMs: Math.max(3 * options.interval, options.memoryMaxAge),
+          })
+        : undefined;
     // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
     this.#readers = metrics.map((metric, index): Reader => {
       const label = labels[index]!;
+      const podUsage = this.#podUsage;
+      if ((metric.type === 'cpu' || metric.type === 'memory') && podUsage) {
+        const read: Reader = (instances, now) => podUsage.read(instances, metric, now);
+        let failing = false;
+        this.#podUsageChecks.push((now) => {
+          const { error } = read(options.instances(), now);
+          if (error === NOT_READ_YET || (error === undefined) !== failing) return;
+          failing = error !== undefined;
+          options.onSourceError(
+            error === undefined ? undefined : new Error(error),
+            { name: metric.type },
+            label,
+          );
+        });
+        return read;
+      }
       if (metric.type === 'cpu') {
         const remote = options.createCpuSource?.();
         if (remote) {
@@ -170,6 +208,8 @@ export class GroupReadings {
     const instances = this.#instances();
     this.#cpu.sample(instances, now);
     this.#memory?.sample(instances, now);
+    void this.#podUsage?.poll(now);
+    for (const check of this.#podUsageChecks) check(now);
     const since = this.#lastTickAt;
     this.#lastTickAt = now;
     if (since === undefined || this.#readers.length === 0) return;

@@ -4,6 +4,7 @@ import type {
   EngineScaling,
   Instance,
   InstanceSize,
+  PodUsage,
   Provider,
   ProviderEvents,
   ReplaceResult,
@@ -28,11 +29,16 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
   readonly #check: FenceCheck;
   #token: number | undefined;
 
+  readonly readPodUsage: (() => Promise<PodUsage[]>) | undefined;
+
   constructor(inner: Provider, check: FenceCheck) {
     super();
     this.#inner = inner;
     this.#check = check;
     this.kind = inner.kind;
+    // Passes through (it reads, writes nothing), and only when the inner provider measures its pods:
+    // its presence is what makes a group's cpu and memory read from it.
+    this.readPodUsage = inner.readPodUsage?.bind(inner);
     // `operation` too: the provider alert and the provider-errors metric listen to this wrapper.
     for (const event of ['change', 'crash', 'crashLoop', 'error', 'operation'] as const) {
       inner.on(event, (...args: unknown[]) =>

@@ -57,6 +57,7 @@ export type {
   InstanceSize,
   InstanceState,
   OperationOutcome,
+  PodUsage,
   Provider,
   ProviderEvents,
   ReplaceResult,

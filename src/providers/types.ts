@@ -47,6 +47,23 @@ export interface InstanceSize {
   readonly instanceType?: string;
 }
 
+/**
+ * PodUsage is one instance's CPU and memory as the platform measures them (Kubernetes: the
+ * PodMetrics metrics-server serves), beside its requests, the HPA's base of utilization.
+ */
+export interface PodUsage {
+  /** The instance's id. */
+  readonly id: string;
+  /** Cores in use (summed over its containers); absent when not reported. */
+  readonly cpu?: number;
+  /** Working set in bytes (summed over its containers); absent when not reported. */
+  readonly memory?: number;
+  /** Requests summed over its containers; absent when one of them has none. */
+  readonly requests: { readonly cpu?: number | undefined; readonly memory?: number | undefined };
+  /** Why a request is absent, as the HPA words it ("missing request for cpu in container …"). */
+  readonly missingRequest?: { readonly cpu?: string; readonly memory?: string };
+}
+
 /** ReplaceResult says how a provider replaced an instance, for the decision journal. */
 export interface ReplaceResult {
   /** Stable token: `surge` (local), `eviction` or `delete` (Kubernetes), `set-instance-health` (AWS). */
@@ -197,6 +214,12 @@ export interface Provider extends EventEmitter<ProviderEvents> {
   explainScaling?(before: number, after: number): EngineScaling | undefined;
   /** size is the size new instances get, if one was set. */
   size?(): InstanceSize | undefined;
+  /**
+   * readPodUsage reads the instances' CPU and memory as the engine measures them, for a provider
+   * whose instances are no local processes to sample (Kubernetes: metrics.k8s.io PodMetrics). An
+   * instance without a measurement has no entry. Rejects with why it could not read them.
+   */
+  readPodUsage?(): Promise<PodUsage[]>;
   /** Every instance that is not yet stopped, oldest first. */
   instances(): readonly Instance[];
   /**

@@ -51,6 +51,15 @@ describe('config: memory metric', () => {
       ],
     },
     {
+      // Read from metrics-server's PodMetrics; a target is a percent of the pods' memory requests.
+      name: 'a Kubernetes group, target without resources.memory',
+      yaml: group(['- memory: { target: 80 }']).replace(
+        '    command: x\n',
+        '    provider: kubernetes\n    name: web\n',
+      ),
+      want: [{ type: 'memory', target: 80, targetType: 'Utilization' }],
+    },
+    {
       name: 'average_value in G (decimal)',
       yaml: group(['- memory: { average_value: 1G }'], ['resources: { cpu: 0.5 }']),
       want: [{ type: 'memory', target: 1e9, targetType: 'AverageValue' }],
@@ -116,10 +125,10 @@ describe('config: memory metric', () => {
       issues: [{ path: 'groups.web.scaling.metrics.1.memory', line: 9 }],
     },
     {
-      name: 'a Kubernetes group',
+      name: 'an AWS group',
       yaml: group(['- memory: { average_value: 256Mi }'], []).replace(
         '    command: x\n',
-        '    provider: kubernetes\n    name: web\n',
+        '    provider: aws\n    auto_scaling_group: web-asg\n',
       ),
       issues: [{ path: 'groups.web.scaling.metrics.0.memory', line: 8 }],
     },

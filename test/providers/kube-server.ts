@@ -20,7 +20,10 @@
 // `podQuota` (a ResourceQuota: no pod created beyond it), `strandPod` (a pod on a lost node,
 // terminating for good), `forbid` (403 as RBAC words it),
 // `throttle` (429 with Retry-After, API Priority and Fairness), `hpaStatusWrites` (409 Conflict on an HPA replace at a resourceVersion that moved) and
-// `disconnect()`/`reconnect()` (the network down: watches and requests reset).
+// `disconnect()`/`reconnect()` (the network down: watches and requests reset). It serves the resource
+// metrics API as metrics-server does (`metrics.k8s.io/v1beta1` PodMetrics of the Running pods, list
+// by labelSelector and get, usage as `podUsage` says in metrics-server's units: CPU in nanocores
+// `123456n`, memory in `Ki`), or, with `metricsApi = 'missing'`, not at all (404, no metrics-server).
 
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -177,6 +180,17 @@ export class KubeServer {
    * carried out.
    */
   throttle: ((method: string, path: string) => number | undefined) | undefined;
+  /**
+   * `served`: metrics.k8s.io/v1beta1 answers, as with metrics-server installed; `missing`: 404 for
+   * it, as an API server without metrics-server (no APIService for the group) answers.
+   */
+  metricsApi: 'served' | 'missing' = 'served';
+  /**
+   * Each Running pod's usage per container, as metrics-server reports it at its scrape (`cpu`:
+   * cores `0.25`, millicores `250m` or nanocores `250000000n`; `memory`: `64Mi`, `65536Ki`, bytes);
+   * undefined: the pod has no PodMetrics yet (metrics-server has not scraped it). Default: none.
+   */
+  podUsage: (pod: Json) => { cpu: string; memory: string } | undefined = () => undefined;
   /** True: the network to the API server is down. Each request is recorded, then its connection reset. */
   down = false;
   /** True: requests are recorded and never answered, as by a paused API server or a half-open connection. */
@@ -243,7 +257,14 @@ export class KubeServer {
   }
 
   /** addWorkload creates a Deployment or StatefulSet with `replicas` pods (ready at once). */
-  addWorkload(kind: 'Deployment' | 'StatefulSet', ns: string, name: string, replicas: number): void {
+  addWorkload(
+    kind: 'Deployment' | 'StatefulSet',
+    ns: string,
+    name: string,
+    replicas: number,
+    /** The container's `resources` (requests, limits) in the pod template. */
+    resources?: Json,
+  ): void {
     const labels = { app: name };
     const object = {
       apiVersion: 'apps/v1',
@@ -254,7 +275,16 @@ export class KubeServer {
         selector: { matchLabels: labels },
         template: {
           metadata: { labels },
-          spec: { containers: [{ name: 'app', image: 'example/app:1', ports: [{ containerPort: 8080 }] }] },
+          spec: {
+            containers: [
+              {
+                name: 'app',
+                image: 'example/app:1',
+                ports: [{ containerPort: 8080 }],
+                ...(resources && { resources }),
+              },
+            ],
+          },
         },
         ...(kind === 'Deployment' && {
           strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
@@ -470,6 +500,12 @@ export class KubeServer {
       });
     }
 
+    m = /^\/apis\/metrics\.k8s\.io\/v1beta1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/.exec(url.pathname);
+    if (m && this.metricsApi === 'served') {
+      if (method !== 'GET') return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
+      return this.#podMetrics(res, m[1]!, m[2], parseSelector(url.searchParams.get('labelSelector') ?? ''));
+    }
+
     m = /^\/apis\/autoscaling\/v2\/namespaces\/([^/]+)\/horizontalpodautoscalers(?:\/([^/]+))?$/.exec(
       url.pathname,
     );
@@ -519,6 +555,45 @@ export class KubeServer {
       return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported`);
     }
     return this.#status(res, 404, 'NotFound', `the server could not find the requested resource`);
+  }
+
+  /**
+   * podMetrics answers as metrics-server does: a PodMetricsList of the namespace's Running pods it
+   * has a scrape of (by labelSelector), or one PodMetrics (404 when it has none for the pod).
+   */
+  #podMetrics(res: ServerResponse, ns: string, name: string | undefined, selector: Requirement[]): void {
+    const items = [...this.pods.values()]
+      .filter((p) => p.metadata.namespace === ns && p.status?.phase === 'Running' && matches(p, selector))
+      .filter((p) => name === undefined || p.metadata.name === name)
+      .flatMap((p) => {
+        const usage = this.podUsage(p);
+        if (!usage) return [];
+        return [
+          {
+            metadata: {
+              name: p.metadata.name,
+              namespace: ns,
+              labels: p.metadata.labels,
+              creationTimestamp: new Date().toISOString(),
+            },
+            timestamp: new Date().toISOString(),
+            window: '15s',
+            containers: (p.spec.containers as Json[]).map((c) => ({ name: c.name, usage })),
+          },
+        ];
+      });
+    if (name === undefined) {
+      this.#json(res, 200, {
+        apiVersion: 'metrics.k8s.io/v1beta1',
+        kind: 'PodMetricsList',
+        metadata: {},
+        items,
+      });
+    } else if (items[0]) {
+      this.#json(res, 200, { apiVersion: 'metrics.k8s.io/v1beta1', kind: 'PodMetrics', ...items[0] });
+    } else {
+      this.#status(res, 404, 'NotFound', `podmetrics.metrics.k8s.io "${name}" not found`);
+    }
   }
 
   /** podItem serves GET and DELETE of one pod and POST of its `eviction` subresource. */

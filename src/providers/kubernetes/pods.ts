@@ -10,7 +10,15 @@ export interface PodLike {
     deletionTimestamp?: Date | string;
     creationTimestamp?: Date | string;
   };
-  spec?: { containers?: { name: string; resources?: { limits?: Record<string, string | number> } }[] };
+  spec?: {
+    containers?: {
+      name: string;
+      resources?: {
+        limits?: Record<string, string | number>;
+        requests?: Record<string, string | number>;
+      };
+    }[];
+  };
   status?: {
     phase?: string;
     podIP?: string;

@@ -13,6 +13,7 @@ import type {
   EngineScaling,
   Instance,
   InstanceSize,
+  PodUsage,
   Provider,
   ProviderEvents,
   ReplaceResult,
@@ -24,6 +25,7 @@ import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { hpaBehavior } from './hpa-behavior.js';
 import { explainHpaScaling, type HpaLike, hpaMetricFigures } from './hpa-explain.js';
 import { loadKubeConfig } from './kubeconfig.js';
+import { METRICS_SERVER_MISSING, type PodMetricLike, podUsages } from './pod-metrics.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
 import { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';
@@ -1331,6 +1333,34 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           cause: err,
         },
       );
+    }
+  }
+
+  /**
+   * readPodUsage reads the workload's pods' CPU and memory from the resource metrics API
+   * (metrics.k8s.io/v1beta1 PodMetrics, served by metrics-server), as the HPA does: one LIST of the
+   * namespace's PodMetrics by the workload's selector, paired with the pods' requests. Not through
+   * `#call`: it is polled every second, and its failures are the metric's (missing, reported once
+   * per streak by the reading), not the provider's errors. Before, the CPU window read local
+   * processes only, so a `cpu` metric on a Kubernetes group was missing forever, silently.
+   */
+  async readPodUsage(): Promise<PodUsage[]> {
+    if (!this.#k8s) throw new ProviderError('API_ERROR', `${this.#ref()}: not started`);
+    const api = this.#api(this.#k8s.CustomObjectsApi);
+    try {
+      const list = (await api.listNamespacedCustomObject({
+        group: 'metrics.k8s.io',
+        version: 'v1beta1',
+        namespace: this.#config.namespace,
+        plural: 'pods',
+        labelSelector: this.#selector,
+      })) as { items?: PodMetricLike[] };
+      return podUsages(this.#pods.values(), list.items ?? []);
+    } catch (err) {
+      // 404: the API server serves no metrics.k8s.io (no metrics-server, or its APIService down).
+      const code = (err as { code?: unknown } | undefined)?.code;
+      const why = code === 404 ? METRICS_SERVER_MISSING : this.#errorText(err);
+      throw new ProviderError('API_ERROR', `${this.#ref()}: read PodMetrics failed: ${why}`, { cause: err });
     }
   }
 

@@ -1,0 +1,95 @@
+// podUsageReading turns pods' usage (metrics-server) into the `cpu`/`memory` reading as the HPA
+// computes a Resource metric: utilization = Σ usage / Σ requests of the ready pods with metrics;
+// ready pods without metrics are missing, starting ones unready, and a pod without a request makes
+// utilization undefined (an error, never a 0).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NOT_READ_YET, PodUsagePoller, podUsageReading } from '../../src/metrics/pod-usage.js';
+import type { Instance, PodUsage } from '../../src/providers/index.js';
+
+const MIB = 1024 * 1024;
+
+function pod(id: string, state: Instance['state'] = 'ready'): Instance {
+  return { id, group: 'web', address: `10.0.0.1:80`, state, startedAt: 0 };
+}
+
+function usages(...list: PodUsage[]): Map<string, PodUsage> {
+  return new Map(list.map((u) => [u.id, u]));
+}
+
+const cpu50 = { type: 'cpu', target: 50 } as const;
+
+describe('podUsageReading', () => {
+  it('cpu utilization is Σ usage / Σ requests; missing and unready pods are counted apart', () => {
+    const reading = podUsageReading(
+      [pod('a'), pod('b'), pod('c'), pod('d', 'starting')],
+      usages(
+        { id: 'a', cpu: 0.3, memory: MIB, requests: { cpu: 0.2 } },
+        // A pod of the new size during a resize: 0.3 of 0.4.
+        { id: 'b', cpu: 0.3, memory: MIB, requests: { cpu: 0.4 } },
+      ),
+      cpu50,
+    );
+    assert.equal(reading.missing, 1, 'c has no PodMetrics: missing, not 0');
+    assert.equal(reading.unready, 1, 'd is starting');
+    const mean = reading.values.reduce((s, v) => s + v, 0) / reading.values.length;
+    assert.equal(Math.round(mean), 100, '0.6 of 0.6 cores requested: 100 %');
+    assert.equal(reading.ceiling, undefined, 'usage runs past requests: no ceiling');
+  });
+
+  it('a measured pod without a cpu request makes the metric an error, as the HPA reports it', () => {
+    const reading = podUsageReading(
+      [pod('a')],
+      usages({
+        id: 'a',
+        cpu: 0.1,
+        requests: {},
+        missingRequest: { cpu: 'missing request for cpu in container app of Pod a' },
+      }),
+      cpu50,
+    );
+    assert.deepEqual(reading.values, [], 'no values');
+    assert.match(reading.error ?? '', /missing request for cpu in container app of Pod a/);
+  });
+
+  it('memory AverageValue is bytes per pod; Utilization a percent of the memory request', () => {
+    const list = usages({ id: 'a', cpu: 0.1, memory: 96 * MIB, requests: { memory: 128 * MIB } });
+    const average = podUsageReading([pod('a')], list, {
+      type: 'memory',
+      target: 32 * MIB,
+      targetType: 'AverageValue',
+    });
+    assert.deepEqual([average.kind, average.unit, average.values], ['average', 'bytes', [96 * MIB]]);
+    const utilization = podUsageReading([pod('a')], list, {
+      type: 'memory',
+      target: 80,
+      targetType: 'Utilization',
+    });
+    assert.deepEqual([utilization.kind, utilization.values], ['utilization', [75]]);
+  });
+});
+
+describe('PodUsagePoller', () => {
+  it('is missing before the first read and after a failed one, never 0; reads at most once per interval', async () => {
+    let calls = 0;
+    let fail = false;
+    const poller = new PodUsagePoller({
+      readPodUsage: async () => {
+        calls++;
+        if (fail) throw new Error('no metrics-server');
+        return [{ id: 'a', cpu: 0.1, requests: { cpu: 0.2 } }];
+      },
+      interval: 1000,
+      maxAgeMs: 3000,
+    });
+    assert.equal(poller.read([pod('a')], cpu50, 0).error, NOT_READ_YET, 'not read yet');
+    await poller.poll(0);
+    assert.equal(poller.poll(500), undefined, 'no second read within the interval');
+    assert.deepEqual(poller.read([pod('a')], cpu50, 500).values, [50], '0.1 of 0.2');
+    assert.match(poller.read([pod('a')], cpu50, 3500).error ?? '', /^stale/, 'stale after maxAge');
+    fail = true;
+    await poller.poll(1000);
+    assert.equal(poller.read([pod('a')], cpu50, 1000).error, 'no metrics-server', 'failure is missing');
+    assert.equal(calls, 2, 'two reads');
+  });
+});
