@@ -458,6 +458,7 @@ const stateSchema = mapping({
   url: text.optional(),
   path: text.optional(),
   name: storeName,
+  log_dir: text.optional(),
 })
   .superRefine((raw, ctx) => {
     if (raw.backend !== 'file' && raw.url === undefined)
@@ -469,6 +470,7 @@ const stateSchema = mapping({
       name: raw.name,
       ...(raw.url === undefined ? {} : { url: raw.url }),
       ...(raw.path === undefined ? {} : { path: raw.path }),
+      ...(raw.log_dir === undefined ? {} : { logDir: raw.log_dir }),
     }),
   );
 

@@ -626,6 +626,13 @@ export interface StateConfig {
   path?: string;
   /** Key prefix (Redis) or table name (PostgreSQL). @defaultValue 'scaleplane' */
   name: string;
+  /**
+   * Folder of local instances' log files (`scaleplane-<id>.log`), which outlive the controller.
+   * @defaultValue the state file's folder (file backend); else a private one, created 0700:
+   * `$STATE_DIRECTORY/logs` under systemd, else `$XDG_STATE_HOME/scaleplane/logs`, else
+   * `~/.local/state/scaleplane/logs` (never the shared /tmp)
+   */
+  logDir?: string;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
 import {
@@ -145,11 +145,22 @@ export class HighAvailability {
     // StatefulSet's roll, resumed at start with no fenced call before it); local instances no
     // successor can adopt without the registry are stopped by their own controller, as before.
     if (!this.state) return this.#config.groups[group]?.provider.provider === 'local' ? {} : { ...fence };
-    return {
-      registry: this.state,
-      ...(this.state instanceof FileState && { logDir: dirname(this.state.path) }),
-      ...fence,
-    };
+    const logDir = this.#instanceLogDir();
+    return { registry: this.state, ...(logDir !== undefined && { logDir }), ...fence };
+  }
+
+  /**
+   * instanceLogDir is where local instances log: `controller.state.log_dir` (relative to the config
+   * file), else next to a state file; undefined for Redis/PostgreSQL state, where the provider's
+   * private default applies (it was the shared /tmp, where another user's file blocked a start).
+   */
+  #instanceLogDir(): string | undefined {
+    const configured = this.#config.controller.state?.logDir;
+    if (configured !== undefined) {
+      const base = this.#config.source ? dirname(this.#config.source) : process.cwd();
+      return resolve(base, configured);
+    }
+    return this.state instanceof FileState ? dirname(this.state.path) : undefined;
   }
 
   /** wrap fences a group's provider with the lease's token (with a lease; otherwise it is returned as is). */

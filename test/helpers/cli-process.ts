@@ -1,10 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** ROOT is the repository root. */
 export const ROOT = resolve(import.meta.dirname, '../..');
+
+/**
+ * TEST_ENV keeps the log files of local instances a child controller adopts (Redis/PostgreSQL
+ * state: `$XDG_STATE_HOME/scaleplane/logs`) in the test run's temp folder, removed after the run,
+ * rather than in the home folder of whoever runs the tests, shared by every run.
+ */
+const TEST_ENV: NodeJS.ProcessEnv = {
+  XDG_STATE_HOME: process.env.XDG_STATE_HOME ?? join(tmpdir(), 'xdg-state'),
+};
 
 /** LogLine is one JSON log line of `scaleplane up`. */
 export type LogLine = { msg?: string; level?: number } & Record<string, unknown>;
@@ -17,7 +27,7 @@ export function runNode(
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...TEST_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -52,7 +62,7 @@ export class UpProcess {
   constructor(configPath: string, env: NodeJS.ProcessEnv = {}) {
     this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', configPath], {
       cwd: ROOT,
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...TEST_ENV, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));

@@ -48,6 +48,7 @@ import { instanceEnv } from './env.js';
 import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
+import { defaultInstanceLogDir, ensurePrivateDir } from './logdir.js';
 import { PipedLogFiles } from './logfiles.js';
 import { pidOneWarning } from './pid-one.js';
 import {
@@ -120,6 +121,12 @@ export interface LocalInstanceRecord {
    * kept): taken as current.
    */
   spec?: string;
+  /**
+   * Its log file (adoptable instances write their own). A successor reads it here rather than
+   * rebuilding it from its own folder, which may differ (another unit's `$STATE_DIRECTORY`);
+   * absent (recorded before it was kept): `scaleplane-<id>.log` in logDir as given, else os.tmpdir().
+   */
+  logFile?: string;
 }
 
 /**
@@ -190,12 +197,14 @@ export interface LocalProviderOptions {
    */
   registry?: LocalInstanceRegistry;
   /**
-   * Folder of instance log files: with `registry`, `scaleplane-<id>.log` right in it (a successor
-   * finds them by id); without, in a folder of this provider's own, `scaleplane-logs-<pid>-XXXXXX`,
-   * created at the first start. On close the files of instances that stopped cleanly are removed,
+   * Folder of instance log files: with `registry`, `scaleplane-<id>.log` right in it (the path is
+   * recorded, a successor finds it there), by default `defaultInstanceLogDir()` (a private folder,
+   * created 0700: `~/.local/state/scaleplane/logs`), never the shared /tmp; without, in a folder of
+   * this provider's own, `scaleplane-logs-<pid>-XXXXXX` (mkdtemp, 0700) under it, by default under
+   * os.tmpdir(), created at the first start. On close the files of instances that stopped cleanly are removed,
    * those of the newest `keptFailedLogFiles` instances that failed are kept. Creating the folder
    * removes this user's folders of controllers no longer running, untouched for 24 h.
-   * @defaultValue os.tmpdir()
+   * @defaultValue os.tmpdir() for piped instances, defaultInstanceLogDir() for adoptable ones
    */
   logDir?: string;
   /**
@@ -297,6 +306,8 @@ class Slot {
   logFile: WriteStream | undefined;
   /** Path of that file (in the provider's own folder), kept after the stream ends. */
   logPath: string | undefined;
+  /** The file an adoptable instance writes its output to itself (recorded, for a successor). */
+  ownLogFile: string | undefined;
   /** Resolves once its output pipes closed (all of it read), or at once without pipes. */
   outputDone: Promise<void> = Promise.resolve();
   /** Aborted on exit or stop: ends the readiness wait. */
@@ -337,6 +348,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #releaseReaper: () => void;
   readonly #registry: LocalInstanceRegistry | undefined;
   readonly #logDir: string;
+  /** Folder of adoptable instances' log files (see LocalProviderOptions.logDir). */
+  readonly #instanceLogDir: string;
+  /** Where instances recorded without their log file wrote it (logDir as given, else os.tmpdir()). */
+  readonly #recordedLogDir: string;
+  /** Whether #instanceLogDir is the default, created on first use (a configured one must exist). */
+  readonly #createInstanceLogDir: boolean;
   /** Log files of piped instances, in a folder of this provider's own. */
   readonly #pipedLogs: PipedLogFiles;
   /** Set once a failed instance's file was deleted to keep the newest: said once per provider. */
@@ -416,6 +433,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     };
     this.#registry = options.registry;
     this.#logDir = options.logDir ?? tmpdir();
+    this.#instanceLogDir = options.logDir ?? defaultInstanceLogDir();
+    this.#recordedLogDir = this.#logDir;
+    this.#createInstanceLogDir = options.logDir === undefined;
     this.#pipedLogs = new PipedLogFiles(this.#logDir, {
       ...(options.keptFailedLogFiles !== undefined && { keptFailed: options.keptFailedLogFiles }),
     });
@@ -511,6 +531,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.cgroupDirs = record.cgroupDirs ?? [];
       // Its group's and `scaleplane`'s CPU weights count it again (see rebalanceCpuWeights).
       rebalanceCpuWeights(slot.cgroupDirs);
+      slot.ownLogFile = record.logFile ?? join(this.#recordedLogDir, `scaleplane-${record.id}.log`);
       slot.generation = this.#generation;
       this.#slots.push(slot);
       this.#target++;
@@ -1128,17 +1149,19 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (this.#registry) {
       // A pipe would break when we die, and the instance with it: adoptable instances log to a file.
       try {
-        const file = join(this.#logDir, `scaleplane-${slot.id}.log`);
+        const file = join(this.#instanceLogDir, `scaleplane-${slot.id}.log`);
+        slot.ownLogFile = file;
+        if (this.#createInstanceLogDir) ensurePrivateDir(this.#instanceLogDir);
         setAsidePreviousLog(file);
-        // Created here, 0600, never through a name someone else made: the default folder is the
-        // shared /tmp, and the file holds the app's output (opened with 'a', it was 0644 under
+        // Created here, 0600, never through a name someone else made: a configured folder may be
+        // shared (/tmp), and the file holds the app's output (opened with 'a', it was 0644 under
         // umask 022, readable by every local user, and a symlink planted there was followed).
         logFd = openSync(file, 'ax', 0o600);
       } catch (err) {
         // E.g. a full disk: a failed start like any other (backoff, crash loop), not a stuck slot.
         slot.markExited({ code: null, signal: null });
         this.#startFailed(
-          new InstanceError('SPAWN_FAILED', slot.id, `cannot open its log file in ${this.#logDir}`, {
+          new InstanceError('SPAWN_FAILED', slot.id, `cannot open its log file in ${this.#instanceLogDir}`, {
             cause: err,
           }),
         );
@@ -1785,6 +1808,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       ...(slot.size && { size: slot.size }),
       ...(slot.spec !== undefined && { spec: slot.spec }),
       ...(slot.cgroupDirs.length > 0 && { cgroupDirs: slot.cgroupDirs }),
+      ...(slot.ownLogFile !== undefined && { logFile: slot.ownLogFile }),
     };
   }
 
@@ -1824,11 +1848,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   /**
-   * logFileOf is where an instance's output goes: its own file in logDir when adoptable, the one in
-   * this provider's folder when piped; undefined when it has none (not started, folder refused).
+   * logFileOf is where an instance's output goes: the file it writes itself when adoptable (as
+   * recorded when adopted), the one in this provider's folder when piped; undefined when it has
+   * none (not started, folder refused).
    */
   #logFileOf(slot: Slot): string | undefined {
-    if (this.#registry) return join(this.#logDir, `scaleplane-${slot.id}.log`);
+    if (this.#registry) return slot.ownLogFile;
     return slot.logPath;
   }
 
