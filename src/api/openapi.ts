@@ -16,6 +16,14 @@ export const InstanceStatusSchema = z.looseObject({
   pid: z.int().optional(),
   startedAt: z.string().describe('ISO-8601 time the instance was started'),
   readyAt: z.string().optional().describe('ISO-8601 time it became ready'),
+  size: z
+    .looseObject({
+      cpu: z.number().optional().describe('cores'),
+      memory: z.number().optional().describe('bytes'),
+      instanceType: z.string().optional(),
+    })
+    .optional()
+    .describe('the size it runs with (a resize, or the group’s resources), when the provider knows it'),
 });
 
 /** JournalEntrySchema is one scaling decision of the decision journal. */

@@ -6,6 +6,7 @@ import type {
   StartupStatus,
 } from '../controller/index.js';
 import { formatStartup } from '../policy/index.js';
+import type { InstanceSize } from '../providers/index.js';
 
 /** formatStatus renders groups as a compact table for people. */
 export function formatStatus(groups: GroupStatus[]): string {
@@ -19,7 +20,7 @@ export function formatStatus(groups: GroupStatus[]): string {
     if (g.startup?.horizon !== undefined) lines.push(`  ${formatForecast(g.startup, g.startup.horizon)}`);
     for (const i of g.instances) {
       lines.push(
-        `  ${i.id.padEnd(10)} ${i.address.padEnd(22)} ${i.state.padEnd(9)} ${i.health.padEnd(9)} in-flight ${i.inFlight}${i.pid ? `  pid ${i.pid}` : ''}`,
+        `  ${i.id.padEnd(10)} ${i.address.padEnd(22)} ${i.state.padEnd(9)} ${i.health.padEnd(9)} in-flight ${i.inFlight}${i.pid ? `  pid ${i.pid}` : ''}${i.size ? `  ${formatSize(i.size)}` : ''}`,
       );
     }
     if (g.lastDecision) lines.push(`  last decision: ${formatEvent(g.lastDecision)}`);
@@ -31,6 +32,20 @@ export function formatStatus(groups: GroupStatus[]): string {
 function scaling(g: GroupStatus, metrics: string): string {
   if (g.scaledBy) return `scaled by its ${g.scaledBy}${metrics ? `: ${metrics}` : ''}`;
   return g.autoscaling ? `autoscaled: ${metrics}` : 'manual';
+}
+
+/**
+ * formatSize renders an instance's size as `scaleplane resize` takes it: `cpu 0.5, memory 256Mi`,
+ * or an instance type. Before, the instance row left it out: after a resize nothing in `status`
+ * told a resized instance from one still on the old size.
+ */
+export function formatSize(size: InstanceSize): string {
+  const parts = [
+    ...(size.cpu !== undefined ? [`cpu ${size.cpu}`] : []),
+    ...(size.memory !== undefined ? [`memory ${formatBytes(size.memory)}`] : []),
+    ...(size.instanceType !== undefined ? [size.instanceType] : []),
+  ];
+  return parts.join(', ');
 }
 
 /** servingNote says how many ready instances serve, when health checks took some out of rotation. */

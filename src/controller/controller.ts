@@ -30,6 +30,8 @@ export interface InstanceStatus {
   pid?: number;
   startedAt: string;
   readyAt?: string;
+  /** The size it runs with (CPU cores, memory bytes, instance type), when the provider knows it. */
+  size?: InstanceSize;
 }
 
 /**
@@ -416,6 +418,7 @@ export class Controller {
         ...(instance.pid !== undefined && { pid: instance.pid }),
         startedAt: new Date(instance.startedAt).toISOString(),
         ...(instance.readyAt !== undefined && { readyAt: new Date(instance.readyAt).toISOString() }),
+        ...(hasSize(instance.size) && { size: instance.size }),
       };
     });
     const proposals = group.lastDecision?.proposals ?? [];
@@ -540,5 +543,13 @@ function late(
   return new NotStoredError(
     `${what} is in effect on this controller but the ${backend} state store did not confirm it within ${timeoutMs} ms (the write is still pending): a failover before it lands restores the previous value`,
     { inEffect: true, backend },
+  );
+}
+
+/** hasSize is whether `size` says anything: a pod without limits reports `{}`, which shows nothing. */
+function hasSize(size: InstanceSize | undefined): size is InstanceSize {
+  return (
+    size !== undefined &&
+    (size.cpu !== undefined || size.memory !== undefined || size.instanceType !== undefined)
   );
 }
