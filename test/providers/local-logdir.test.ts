@@ -22,8 +22,26 @@ const setprivFor = (uid: number) => ['setpriv', `--reuid=${uid}`, `--regid=${uid
 
 const canSwitchUsers = process.getuid?.() === 0;
 
+/**
+ * readableBy says whether `uid` can read the checkout's tsx: the controller runs as that user from
+ * this checkout, which a clone into a private folder (mktemp's 0700, a home folder) keeps from it.
+ */
+async function readableBy(uid: number): Promise<boolean> {
+  const tsx = fileURLToPath(new URL('../../node_modules/tsx/package.json', import.meta.url));
+  const [cmd, ...args] = setprivFor(uid);
+  return run(cmd!, [...args, 'test', '-r', tsx]).then(
+    () => true,
+    () => false,
+  );
+}
+
+const skip = !canSwitchUsers
+  ? 'needs root to run as two other users (setpriv)'
+  : !(await readableBy(CONTROLLER_UID)) &&
+    `the checkout is not readable by uid ${CONTROLLER_UID} (a private folder)`;
+
 test('another user’s files at the old /tmp names do not keep an adoptable instance from starting', {
-  skip: !canSwitchUsers && 'needs root to run as two other users (setpriv)',
+  skip,
 }, async (t) => {
   // A stand-in for /tmp (sticky, world-writable): the real one is shared with other runs.
   const shared = await mkdtemp(join(tmpdir(), 'scaleplane-logdir-shared-'));
