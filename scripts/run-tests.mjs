@@ -4,8 +4,8 @@
 // longer than 5 minutes unless it says so: a hang fails the run instead of eating CI.
 //
 // Most of the suite waits on sockets, child processes and timers rather than the CPU (a serial
-// run keeps 2 cores about 40 % busy; two files at a time, a CI run's processes used 15.6 of the
-// 31.6 CPU-minutes its 15.8 minutes on 2 cores had), so its files run three at a time: every file
+// run keeps 2 cores about 40 % busy; two files at a time, a fresh CI run's processes still used
+// only 15.6 of the 31.6 CPU-minutes it had), so its files run three at a time: every file
 // owns what it uses (ports from the kernel, unique Redis prefixes, queue and table names). The chaos files
 // run afterwards, alone: they restart the shared RabbitMQ broker and load the machine on purpose,
 // and their recovery bounds are measured, not guessed.

@@ -26,9 +26,11 @@ export const MARIADB_STEADY_REPLICA_PORT = 3344;
 async function script(name: string, args: string[], env: Record<string, string>): Promise<void> {
   // One script at a time per pair: two files creating the same pair at once on a fresh machine
   // raced (a MariaDB primary came up without its `test` database, failing 5 tests of another file).
+  // --close: the servers a script starts must not inherit the lock, or it is held while they run
+  // and the next script of the pair waits for ever (a fresh run's replica files hung 300 s).
   const pair = env.SCALEPLANE_PG_PRIMARY_PORT ?? env.SCALEPLANE_MARIADB_PRIMARY_PORT ?? 'default';
   const lock = `/tmp/scaleplane-${name.replace(/\.sh$/, '')}-${pair}.lock`;
-  await run('flock', [lock, 'bash', join(scripts, name), ...args], {
+  await run('flock', ['--close', lock, 'bash', join(scripts, name), ...args], {
     // The servers outlive the test run, whose TMPDIR is removed at its end: a MariaDB replica restarted
     // by a test kept that folder as its tmpdir, and every later query needing a temporary file there
     // (information_schema, large sorts) failed with "Can't create/write to file".
