@@ -7,10 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { AwsProvider } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
+import { awsTestOptions } from './aws-helpers.js';
 import { AwsServer } from './aws-server.js';
-
-process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
-process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
 async function started(t: TestContext, existing: number, min: number, max: number) {
   const server = new AwsServer();
@@ -19,20 +17,9 @@ async function started(t: TestContext, existing: number, min: number, max: numbe
   server.addInstances(existing);
   const warnings: string[] = [];
   const provider = new AwsProvider({
-    group: 'web',
-    config: {
-      provider: 'aws',
-      autoScalingGroup: 'web-asg',
-      region: 'us-east-1',
-      endpoint: server.url,
-      port: 8080,
-      instanceWarmup: 0,
-      minHealthyPercentage: 50,
-      pollInterval: 40,
-    },
+    ...awsTestOptions(server.url),
     minInstances: min,
     maxInstances: max,
-    timeout: 10_000,
     logger: { info() {}, warn: (_fields, message) => warnings.push(message), error() {} },
   });
   t.after(() => provider.close());

@@ -6,10 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AwsProvider } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
+import { awsTestOptions } from './aws-helpers.js';
 import { AwsServer } from './aws-server.js';
-
-process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
-process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
 describe('aws provider: EC2 not yet knowing a launched instance', { timeout: 60_000 }, () => {
   it('a scale-out whose new instance EC2 does not know for 3 reads completes; no poll fails', async (t) => {
@@ -19,20 +17,7 @@ describe('aws provider: EC2 not yet knowing a launched instance', { timeout: 60_
     server.addInstances(1);
     const errors: Error[] = [];
     const provider = new AwsProvider({
-      group: 'web',
-      config: {
-        provider: 'aws',
-        autoScalingGroup: 'web-asg',
-        region: 'us-east-1',
-        endpoint: server.url,
-        port: 8080,
-        instanceWarmup: 0,
-        minHealthyPercentage: 50,
-        pollInterval: 40,
-      },
-      minInstances: 0,
-      maxInstances: 6,
-      timeout: 10_000,
+      ...awsTestOptions(server.url),
     });
     provider.on('error', (err) => errors.push(err));
     t.after(() => provider.close());

@@ -10,10 +10,8 @@ import { Pool } from '../../src/balancer/pool.js';
 import { scaleInVictims } from '../../src/providers/aws/plan.js';
 import { AwsProvider } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
+import { awsTestOptions } from './aws-helpers.js';
 import { AwsServer } from './aws-server.js';
-
-process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
-process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
 describe('aws provider: scale-in with an instance held out of the balancer', { timeout: 60_000 }, () => {
   it('terminates the held instance first, so every instance left serves', async (t) => {
@@ -23,20 +21,7 @@ describe('aws provider: scale-in with an instance held out of the balancer', { t
     server.addInstances(3);
     const pool = new Pool({ drainTimeout: 1000 });
     const provider = new AwsProvider({
-      group: 'web',
-      config: {
-        provider: 'aws',
-        autoScalingGroup: 'web-asg',
-        region: 'us-east-1',
-        endpoint: server.url,
-        port: 8080,
-        instanceWarmup: 0,
-        minHealthyPercentage: 50,
-        pollInterval: 40,
-      },
-      minInstances: 0,
-      maxInstances: 6,
-      timeout: 10_000,
+      ...awsTestOptions(server.url),
       drain: (victim) => pool.drain(victim.id),
     });
     t.after(() => provider.close());

@@ -10,10 +10,8 @@ import { AutoScalingClient, SetInstanceProtectionCommand } from '@aws-sdk/client
 import { scaleInVictims } from '../../src/providers/aws/plan.js';
 import { AwsProvider } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
+import { awsTestOptions } from './aws-helpers.js';
 import { AwsServer } from './aws-server.js';
-
-process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
-process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
 /** threeReady is a group of three InService instances, ready, and a client an operator would use. */
 async function threeReady(t: TestContext) {
@@ -23,20 +21,7 @@ async function threeReady(t: TestContext) {
   server.addInstances(3);
   const drained: string[] = [];
   const provider = new AwsProvider({
-    group: 'web',
-    config: {
-      provider: 'aws',
-      autoScalingGroup: 'web-asg',
-      region: 'us-east-1',
-      endpoint: server.url,
-      port: 8080,
-      instanceWarmup: 0,
-      minHealthyPercentage: 50,
-      pollInterval: 40,
-    },
-    minInstances: 0,
-    maxInstances: 6,
-    timeout: 10_000,
+    ...awsTestOptions(server.url),
     drain: async (victim) => {
       drained.push(victim.id);
     },

@@ -31,13 +31,10 @@ import {
   watchInstances,
 } from '../../src/providers/index.js';
 import { TIMER_SLACK_MS, until } from '../helpers/until.js';
+import { awsTestOptions } from './aws-helpers.js';
 import { AwsServer } from './aws-server.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
-
-// The standard credential chain reads these; the endpoint override points the clients here.
-process.env.AWS_ACCESS_KEY_ID ??= 'AKIDTEST';
-process.env.AWS_SECRET_ACCESS_KEY ??= 'test-secret';
 
 async function setup(
   t: TestContext,
@@ -52,22 +49,8 @@ async function setup(
   t.after(() => server.close());
   server.addInstances(existing);
   const provider = new AwsProvider({
-    group: 'web',
-    config: {
-      provider: 'aws',
-      autoScalingGroup: 'web-asg',
-      region: 'us-east-1',
-      endpoint: server.url,
-      port: 8080,
-      instanceWarmup: 0,
-      minHealthyPercentage: 50,
-      pollInterval: 40,
-      ...config,
-    },
+    ...awsTestOptions(server.url, config),
     minInstances: min,
-    maxInstances: 6,
-    // A wait that cannot finish fails in seconds, naming itself, instead of after 30 minutes.
-    timeout: 10_000,
     ...extra,
   });
   t.after(() => provider.close());
