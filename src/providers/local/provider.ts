@@ -773,7 +773,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         );
       }
     } catch (err) {
-      if (this.#generation === generation && !this.#closing) this.#rollBack(previous, size);
+      if (this.#generation === generation && !this.#closing) this.#rollBack(previous, size, generation);
       throw err;
     } finally {
       if (this.#generation === generation) this.#surge = 0;
@@ -787,8 +787,15 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * not the one that never became ready (e.g. a memory limit the app exceeds: every later start
    * was OOM-killed, and the group stayed below its desired count). The crashes counted against the
    * new size are forgotten, so the pause they caused does not also stop replacing old instances.
+   * The roll's replacements still starting go first: they run the failed size and serve nobody.
+   * Before, ending the surge left the choice to reconcile, which during a roll stops outdated
+   * instances first: a roll that timed out with its replacement still starting drained and stopped
+   * a serving old instance and kept the one that never became ready (2 ready → 1).
    */
-  #rollBack(previous: InstanceSize | undefined, failed: InstanceSize | undefined): void {
+  #rollBack(previous: InstanceSize | undefined, failed: InstanceSize | undefined, generation: number): void {
+    for (const slot of this.#slots)
+      if (slot.generation === generation && slot.state === 'starting' && !slot.stopRequested && !slot.adopted)
+        this.#track(this.#stop(slot));
     this.#size = previous;
     this.#saveSize(previous);
     this.#surge = 0;
