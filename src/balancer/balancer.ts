@@ -7,7 +7,13 @@ import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Counter, Gauge } from 'prom-client';
 import { readTls } from '../config/index.js';
-import type { BalancerAlgorithm, BalancerConfig, HostPort, RouteConfig } from '../config/types.js';
+import type {
+  BalancerAlgorithm,
+  BalancerConfig,
+  HostPort,
+  HttpCacheConfig,
+  RouteConfig,
+} from '../config/types.js';
 import { onClientError } from '../log/index.js';
 import { type ScaleplaneMetrics, ScaleplaneRegistry } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
@@ -374,7 +380,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         if (cache !== undefined)
           route.cache = createHttpCache(
             name,
-            cache,
+            withLockTimeout(cache, config.requestTimeout),
             options.metrics.registry,
             cacheLogger,
             options.cacheClock,
@@ -387,7 +393,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         ? undefined
         : createHttpCache(
             'default',
-            config.cache,
+            withLockTimeout(config.cache, config.requestTimeout),
             options.metrics.registry,
             cacheLogger,
             options.cacheClock,
@@ -929,6 +935,14 @@ export function refusal(
   const target = toOriginForm(req) ?? hostRefusal(req.headers.host) ?? removeDotSegments(req);
   if (target !== undefined) return { status: 400, reason: target };
   return transferCodingRefusal(req);
+}
+
+/**
+ * withLockTimeout gives a cache config without `lockTimeout` the balancer's request timeout: a
+ * request waiting on another's fill waits no longer than its own backend request could take.
+ */
+function withLockTimeout(cache: HttpCacheConfig, requestTimeout: number): HttpCacheConfig {
+  return cache.lockTimeout === undefined ? { ...cache, lockTimeout: requestTimeout } : cache;
 }
 
 function hostLines(raw: readonly string[]): number {

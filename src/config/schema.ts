@@ -276,6 +276,7 @@ export const httpCacheSchema = mapping({
   convert_head: z.boolean().default(true),
   tag_header: z.string().regex(HEADER_NAME, { error: 'must be a header name' }).default('Cache-Tag'),
   hit_for_miss: duration('nonnegative', 'unbounded').prefault('2m'),
+  lock_timeout: duration('positive').optional(),
 })
   .superRefine((raw, ctx) => {
     if (raw.storage === 'redis' && raw.redis_url === undefined)
@@ -296,6 +297,7 @@ export const httpCacheSchema = mapping({
       convertHead: raw.convert_head,
       tagHeader: raw.tag_header,
       hitForMiss: raw.hit_for_miss,
+      ...(raw.lock_timeout === undefined ? {} : { lockTimeout: raw.lock_timeout }),
     }),
   );
 

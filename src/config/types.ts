@@ -129,6 +129,12 @@ export interface HttpCacheConfig {
    * @defaultValue 120000
    */
   hitForMiss: number;
+  /**
+   * Longest a request waits for another request's fill of its key (NGINX's proxy_cache_lock_timeout),
+   * through every refill after failed ones; past it the request goes to the backend itself and
+   * its answer is not stored (ms). @defaultValue the balancer's `requestTimeout`
+   */
+  lockTimeout?: number;
 }
 
 /** CloudflareConfig lets a purge call purge the same URLs, prefixes and tags at Cloudflare's edge. */

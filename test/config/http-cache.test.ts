@@ -54,6 +54,20 @@ describe('config: HTTP cache', () => {
     );
   });
 
+  it('lock_timeout: a positive duration, absent by default (the balancer uses its request_timeout)', () => {
+    const cacheOf = (value: string) =>
+      parseConfig(lines('balancer:', `  cache: { lock_timeout: ${value} }`, ...GROUP), {
+        baseDir: '/srv/app',
+      }).balancer.cache?.lockTimeout;
+    assert.equal(cacheOf('5s'), 5_000);
+    const issues = issuesOf(lines('balancer:', '  cache: { lock_timeout: 0s }', ...GROUP));
+    assert.deepEqual(
+      issues.map((i) => `${i.path}:${i.line}`),
+      ['balancer.cache.lock_timeout:2'],
+      `issues: ${JSON.stringify(issues)}`,
+    );
+  });
+
   it('routes[].cache with redis storage; cloudflare with its token file resolved against the config folder', () => {
     const config = parseConfig(
       lines(

@@ -87,7 +87,11 @@ export interface HttpCacheOptions {
   onInvalidate?: (targets: readonly PurgeTarget[]) => void;
 }
 
-/** FlightOutcome is how one backend fetch for a key ended, as the requests waiting on it learn. */
+/**
+ * FlightOutcome is how one backend fetch for a key ended, as the requests waiting on it learn.
+ * `failed`: the backend failed it (no connection, a cut body, a 5xx that may not be stored), which
+ * says nothing about the resource: one waiter fetches again for the others.
+ */
 type FlightOutcome = 'stored' | 'not-stored' | 'stale' | 'failed';
 
 interface Flight {
@@ -142,6 +146,9 @@ const VARIANT_ROUNDS = 3;
 
 // Keys remembered as uncacheable at once; a forgotten one only costs one coalesced batch.
 const HIT_FOR_MISS_KEYS = 10_000;
+
+// A waiter's lock timeout when the config names none (the balancer gives its request timeout).
+const DEFAULT_LOCK_TIMEOUT = 60_000;
 
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
@@ -280,6 +287,7 @@ export class HttpCache {
     policy: UsableRequest,
     stored: StoredResponse | undefined,
     round = 1,
+    deadline?: number,
   ): Promise<void> {
     if (this.#hitForMiss.active(key, this.#now())) {
       this.#metrics.hitForMiss.inc({ cache: this.name });
@@ -288,8 +296,12 @@ export class HttpCache {
     const running = this.#flights.get(key);
     if (running !== undefined) {
       this.#metrics.coalesced.inc({ cache: this.name });
-      const outcome = await running.promise;
+      // The wait is bounded through every refill (NGINX's proxy_cache_lock_timeout): past it this
+      // request goes to the backend itself, and what it gets is not stored, as in NGINX.
+      const until = deadline ?? performance.now() + (this.#config.lockTimeout ?? DEFAULT_LOCK_TIMEOUT);
+      const outcome = await waitAtMost(running.promise, until);
       if (client.res.destroyed) return;
+      if (outcome === 'timeout') return this.#pass(client, upstream, 'MISS');
       const now = this.#now();
       const after = await this.#lookup(key, client.req);
       // Not a no-cache response: each use is validated with the backend, for the client asking
@@ -312,8 +324,17 @@ export class HttpCache {
           return;
         }
       }
-      if (outcome === 'stale' && after !== undefined && staleIfErrorAllows(after, now))
+      if (
+        (outcome === 'stale' || outcome === 'failed') &&
+        after !== undefined &&
+        staleIfErrorAllows(after, now)
+      )
         return this.#serve(client, after, 'STALE', upstream);
+      // The backend failed the fill: one waiter (the first to get here) fetches again and the others
+      // wait on it, as NGINX hands its cache lock to the next request and Varnish wakes one waiter
+      // after a failed fetch. Before, every waiter went to the backend at once, a thundering herd
+      // on a backend already failing (8 requests on a 503 fill: 7 backend requests together, now 1).
+      if (outcome === 'failed') return this.#fetchOnce(key, client, upstream, policy, after, round, until);
       // The fill stored another Vary variant than this request's (gzip where it asks for br): its
       // own is fetched once for all the waiters that want it, and stored, as Varnish's waiting list
       // does after a rush. Before, each went to the backend on its own and none stored its answer:
@@ -326,7 +347,7 @@ export class HttpCache {
         (client.req.method === 'GET' || this.#config.convertHead) &&
         variantKey(other.vary, client.req.headers) !== other.variant
       )
-        return this.#fetchOnce(key, client, upstream, policy, after, round + 1);
+        return this.#fetchOnce(key, client, upstream, policy, after, round + 1, until);
       // Not storable for everyone (private, Set-Cookie, another variant…): each asks for itself.
       return this.#pass(client, upstream, 'MISS');
     }
@@ -395,9 +416,7 @@ export class HttpCache {
     };
     let outcome: FlightOutcome = 'failed';
     try {
-      outcome = await this.#fill(key, source, client, upstream, policy, stored, flight, () =>
-        release('not-stored'),
-      );
+      outcome = await this.#fill(key, source, client, upstream, policy, stored, flight, release);
     } finally {
       release(outcome);
     }
@@ -416,7 +435,7 @@ export class HttpCache {
     policy: UsableRequest,
     stored: StoredResponse | undefined,
     flight: Flight,
-    notStoring: () => void = () => {},
+    notStoring: (outcome: FlightOutcome) => void = () => {},
     conditional = true,
   ): Promise<FlightOutcome> {
     const forwarded = forwardRequestHeaders(
@@ -522,10 +541,12 @@ export class HttpCache {
       source.rawHeaders,
       headers,
     );
+    // A 5xx (not 501) is the backend failing, not the resource's answer.
+    const failed = !decision.store && decision.reason === 'Status' && response.status >= 500;
     // Marked before the waiters are released, so requests arriving from then on skip the queue.
     if (!decision.store) {
       this.#markUncacheable(key, decision.reason);
-      notStoring();
+      notStoring(failed ? 'failed' : 'not-stored');
       if (stored !== undefined && supersedesStored(decision.reason)) await this.#supersede(key, stored);
     }
     const cleaned = storableHeaders(response.rawHeaders);
@@ -562,7 +583,7 @@ export class HttpCache {
       range?.action === 'partial' ? range : undefined,
       () => {
         this.#markUncacheable(key, 'TooLarge');
-        notStoring();
+        notStoring('not-stored');
         answerHead([]);
       },
     );
@@ -573,6 +594,7 @@ export class HttpCache {
     answerHead(body === undefined ? [] : ['Content-Length', String(body.length)]);
     // Kept for the store until past max_object_size: the resource outgrew what is stored of it.
     if (decision.store && body === undefined && stored !== undefined) await this.#supersede(key, stored);
+    if (failed) return 'failed';
     if (!decision.store || body === undefined) return 'not-stored';
     const built = this.#build(
       source,
@@ -977,6 +999,27 @@ const UNSTORED: Lifetime = {
   noCache: true,
   mustRevalidate: true,
 };
+
+/**
+ * waitAtMost settles with `promise`'s outcome, or with `timeout` once `deadline` (performance.now()
+ * time) passes first.
+ */
+async function waitAtMost(
+  promise: Promise<FlightOutcome>,
+  deadline: number,
+): Promise<FlightOutcome | 'timeout'> {
+  const left = deadline - performance.now();
+  if (left <= 0) return 'timeout';
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), left);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** purgedMeanwhile says whether an invalidation or a purge named a fetch's answer while it ran. */
 function purgedMeanwhile(flight: Flight, response: StoredResponse): boolean {
