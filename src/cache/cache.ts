@@ -32,6 +32,7 @@ import {
   type CallOptions,
   checkCallOptions,
   type Duration,
+  positiveMs,
   type ResolvedLock,
   type ResolvedOptions,
   resolveEntryPolicy,
@@ -51,6 +52,11 @@ export interface LoaderContext<T> {
   setTtl(ttl: Duration): void;
   /** Store this result with other tags. */
   setTags(tags: readonly string[]): void;
+  /**
+   * Aborts when the cache abandons this load (`hardTimeout`): pass it on to the query or request, so
+   * that an abandoned load stops instead of holding a connection. Never aborts without `hardTimeout`.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** Loader produces the value on a miss: typically a database query. */
@@ -110,6 +116,7 @@ interface ResolvedCall {
   tags: readonly string[];
   lock: boolean;
   timeout: number | undefined;
+  hardTimeout: number | undefined;
 }
 
 /** Flight is one read-or-load of a key in progress; concurrent callers share its promise. */
@@ -133,6 +140,13 @@ interface Flight {
    * between overwrote the newer value in Redis (and kept the older one in memory).
    */
   seen: Buffer | null | undefined;
+  /**
+   * Set when the load outlived a caller's `timeout` and that caller got `fallback`: the load goes on
+   * (`run`) and stays this key's one flight. Later callers with a `timeout` get `fallback` at once while
+   * it lasts, instead of each starting a load of their own (the flight used to leave the map at the
+   * timeout: with a database taking 1 s and a 20 ms timeout, 10 calls made 10 loads).
+   */
+  late: { fallback: CacheEntry; run: Promise<CacheEntry> } | undefined;
 }
 
 /** Missed marks a flight started by a read that has just missed in Redis: it need not read again. */
@@ -150,6 +164,8 @@ type LockOutcome =
   | { kind: 'busy' | 'timeout' | 'unavailable' };
 
 const TIMED_OUT = Symbol('timed out');
+/** The signal of loads that are never abandoned (no hardTimeout). */
+const NEVER_ABORTED = new AbortController().signal;
 /** What #deserialize returns for a payload the serializer cannot read (undefined is a value). */
 const UNREADABLE = Symbol('unreadable');
 const CLOSE_WAIT_MS = 2000;
@@ -235,7 +251,13 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#serializer = o.serializer;
     this.#lock = o.lock;
     this.#channel = `${o.prefix}__bus`;
-    this.#defaultCall = { policy: o.entry, tags: [], lock: o.lock !== undefined, timeout: undefined };
+    this.#defaultCall = {
+      policy: o.entry,
+      tags: [],
+      lock: o.lock !== undefined,
+      timeout: undefined,
+      hardTimeout: o.hardTimeout,
+    };
     this.#metrics = cacheMetrics(o.registry);
     const memory = o.memory && new MemoryStore(o.memory);
     this.#memory = memory;
@@ -306,22 +328,32 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   async ready(timeoutMs = 5000): Promise<boolean> {
     if (!this.#redis) return true;
     const redis = this.#redis;
+    const bus = this.#bus;
+    if (redis.up && (bus === undefined || this.#busUp)) return true;
+    // One deadline for both: the subscriber retries its SUBSCRIBE until Redis answers, so with Redis
+    // down at start-up a wait for it alone never ended (ready(200) still pending after 3 s).
     let timer: NodeJS.Timeout | undefined;
-    const up = redis.up
-      ? Promise.resolve(true)
-      : new Promise<boolean>((resolve) => {
-          const onUp = () => {
-            clearTimeout(timer);
-            resolve(true);
-          };
-          this.once('redis:up', onUp);
-          timer = setTimeout(() => {
-            this.off('redis:up', onUp);
-            resolve(false);
-          }, timeoutMs);
-        });
-    const [isUp] = await Promise.all([up, this.#bus?.ready()]);
-    return isUp;
+    let done: (() => void) | undefined;
+    const arrived = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const check = () => {
+      if (redis.up && (bus === undefined || this.#busUp)) done!();
+    };
+    this.on('redis:up', check);
+    this.on('bus:up', check);
+    try {
+      return await Promise.race([
+        arrived.then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.off('redis:up', check);
+      this.off('bus:up', check);
+    }
   }
 
   /** getOrSet returns the cached value for `key`, or runs `loader` (once per key in this process) and caches it. */
@@ -351,7 +383,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       }
       // The size test spares a hit hashing the key when nothing is in flight (the usual case).
       const flight = this.#flights.size === 0 ? undefined : this.#flights.get(fullKey);
-      if (flight !== undefined) return flight.promise as Promise<T>;
+      if (flight !== undefined) return this.#join(flight, call) as Promise<T>;
       // A hit needs no coalescing: read first, and enter single-flight only on a miss (#readThrough).
       if (this.#redis)
         return this.#readThrough(key, fullKey, loader as Loader<unknown>, call, fallback) as Promise<T>;
@@ -532,6 +564,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       tags: options.tags ?? [],
       lock: (options.lock ?? this.#lock !== undefined) && this.#lock !== undefined,
       timeout: options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout'),
+      hardTimeout:
+        options.hardTimeout === undefined
+          ? this.#options.hardTimeout
+          : positiveMs(options.hardTimeout, 'hardTimeout'),
     };
   }
 
@@ -572,6 +608,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       droppedTags: undefined,
       outlived: false,
       seen,
+      late: undefined,
     };
     this.#flights.set(fullKey, flight);
     this.#unsettled.add(flight);
@@ -639,10 +676,9 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       }
     }
     this.#m.redisMiss++;
-    return (
-      this.#flights.get(fullKey)?.promise ??
-      this.#fly(key, fullKey, loader, call, fallback, false, MISSED, data)
-    );
+    const flight = this.#flights.get(fullKey);
+    if (flight !== undefined) return this.#join(flight, call);
+    return this.#fly(key, fullKey, loader, call, fallback, false, MISSED, data);
   }
 
   #refresh(
@@ -705,8 +741,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       }
       return (await this.#lockAndLoad(key, fullKey, loader, call, fallback, background, flight)).value;
     } finally {
-      if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
-      if (!flight.outlived) this.#unsettled.delete(flight);
+      // A load that outlived its callers' timeout stays the key's flight until it ends (#callLoader).
+      if (!flight.outlived) {
+        if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
+        this.#unsettled.delete(flight);
+      }
     }
   }
 
@@ -749,7 +788,14 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         flight,
       );
     } finally {
-      if (token !== undefined) void redis?.unlock(lockKey, token);
+      if (token !== undefined) {
+        // Held until the load ends, also one that outlived the timeout: released at the timeout, the
+        // next process took the lock and loaded too.
+        const unlock = () => void redis?.unlock(lockKey, token);
+        const late = flight.late?.run;
+        if (late === undefined) unlock();
+        else late.then(unlock, unlock);
+      }
     }
   }
 
@@ -818,6 +864,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   ): Promise<CacheEntry> {
     let ttl: number | undefined;
     let tags: readonly string[] | undefined;
+    const abort = call.hardTimeout === undefined ? undefined : new AbortController();
+    let abandoned = false;
     const context: LoaderContext<unknown> = {
       key,
       stale: fallback?.value,
@@ -827,19 +875,28 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       setTags: (value) => {
         tags = value;
       },
+      signal: abort?.signal ?? NEVER_ABORTED,
     };
-    const run = (async () => {
+    const loaded = (async () => {
       let value: unknown;
       try {
         value = await loader(context);
       } catch (error) {
-        this.#m.loaderError++;
+        if (!abandoned) this.#m.loaderError++;
         throw error;
       }
-      this.#m.loaderOk++;
+      if (!abandoned) this.#m.loaderOk++;
       const policy = ttl === undefined ? call.policy : { ...call.policy, ttl };
       return this.#store(fullKey, value, policy, tags ?? call.tags, locked, flight);
     })();
+    const run =
+      abort === undefined
+        ? loaded
+        : this.#bounded(loaded, call.hardTimeout!, key, flight, () => {
+            abandoned = true;
+            this.#m.loaderTimeout++;
+            abort.abort(new CacheError('CACHE_LOADER_TIMEOUT', `load of "${key}" abandoned`));
+          });
     try {
       if (call.timeout === undefined || fallback === undefined || background) return await run;
       let timer: NodeJS.Timeout | undefined;
@@ -851,8 +908,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       ]).finally(() => clearTimeout(timer));
       if (raced !== TIMED_OUT) return raced;
       this.#m.staleTimeout++;
-      // The load goes on and its result is stored; only this answer does not wait for it.
+      // The load goes on and its result is stored; only this answer does not wait for it. It stays
+      // the key's flight until it ends: later callers get the fallback from it (#join).
       flight.outlived = true;
+      flight.late = { fallback, run };
       this.#track(
         run
           .catch((error: unknown) =>
@@ -861,7 +920,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
               new CacheError('CACHE_LOADER_FAILED', `load of "${key}" failed`, { cause: error }),
             ),
           )
-          .finally(() => this.#unsettled.delete(flight)),
+          .finally(() => {
+            if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
+            this.#unsettled.delete(flight);
+          }),
       );
       return fallback;
     } catch (error) {
@@ -871,6 +933,63 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       }
       throw error;
     }
+  }
+
+  /**
+   * bounded settles as `run` does, or rejects with CACHE_LOADER_TIMEOUT after `ms`: then the load is
+   * abandoned (`abandon`), stores nothing when it ends, and leaves single-flight so that the next call
+   * starts a load of its own instead of joining one that may never end.
+   */
+  #bounded(
+    run: Promise<CacheEntry>,
+    ms: number,
+    key: string,
+    flight: Flight,
+    abandon: () => void,
+  ): Promise<CacheEntry> {
+    return new Promise<CacheEntry>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        flight.invalidated = true;
+        if (this.#flights.get(flight.fullKey) === flight) this.#flights.delete(flight.fullKey);
+        this.#unsettled.delete(flight);
+        abandon();
+        reject(new CacheError('CACHE_LOADER_TIMEOUT', `load of "${key}" still running after ${ms} ms`));
+      }, ms);
+      run.then(
+        (entry) => {
+          clearTimeout(timer);
+          resolve(entry);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * join is how a call shares a key's flight. A load that has outlived a caller's `timeout` answers a
+   * later call with a `timeout` with the same stale value at once, while that value lasts, rather than
+   * making it wait out its own timeout (and before, start a load of its own).
+   */
+  #join(flight: Flight, call: ResolvedCall): Promise<unknown> {
+    const late = flight.late;
+    if (late === undefined) return flight.promise!;
+    const { fallback, run } = late;
+    if (call.timeout !== undefined && this.#clock.now() < fallback.graceUntil) {
+      this.#m.staleTimeout++;
+      return Promise.resolve(fallback.value);
+    }
+    // The flight's own promise has answered with the fallback already: wait for the load itself.
+    return run.then(
+      (entry) => entry.value,
+      (error: unknown) => {
+        if (this.#clock.now() >= fallback.graceUntil) throw error;
+        this.#m.staleError++;
+        return fallback.value;
+      },
+    );
   }
 
   async #store(
@@ -1098,6 +1217,7 @@ class CacheNamespace implements CacheApi {
         stale: context.stale,
         setTtl: context.setTtl,
         setTags: (tags) => context.setTags(tags.map((tag) => ns + tag)),
+        signal: context.signal,
       };
       return loader(tagged);
     };

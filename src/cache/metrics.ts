@@ -11,7 +11,7 @@ export interface CacheMetrics {
   readonly misses: Counter<'cache' | 'tier'>;
   /** Values served past their TTL, by reason (`revalidate`, `error`, `timeout`, `lock_timeout`). */
   readonly staleServes: Counter<'cache' | 'reason'>;
-  /** Loader calls by outcome (`ok`, `error`). */
+  /** Loader calls by outcome (`ok`, `error`, `timeout`: abandoned after `hardTimeout`). */
   readonly loaderCalls: Counter<'cache' | 'outcome'>;
   /** Failures per tier (`memory`, `redis`, `bus`, `serializer`, `loader`); never surfaced to callers. */
   readonly errors: Counter<'cache' | 'tier'>;
@@ -120,6 +120,7 @@ export type CacheCountName =
   | 'staleLockTimeout'
   | 'loaderOk'
   | 'loaderError'
+  | 'loaderTimeout'
   | 'invalidationsLocal'
   | 'invalidationsRemote'
   | 'offlineDropped';
@@ -144,6 +145,7 @@ export class CacheCounts {
   staleLockTimeout = 0;
   loaderOk = 0;
   loaderError = 0;
+  loaderTimeout = 0;
   invalidationsLocal = 0;
   invalidationsRemote = 0;
   offlineDropped = 0;
@@ -175,6 +177,7 @@ const COUNT_SERIES: readonly [CacheCountName, keyof CacheMetrics, Record<string,
   ['staleLockTimeout', 'staleServes', { reason: 'lock_timeout' }],
   ['loaderOk', 'loaderCalls', { outcome: 'ok' }],
   ['loaderError', 'loaderCalls', { outcome: 'error' }],
+  ['loaderTimeout', 'loaderCalls', { outcome: 'timeout' }],
   ['invalidationsLocal', 'invalidations', { source: 'local' }],
   ['invalidationsRemote', 'invalidations', { source: 'remote' }],
   ['offlineDropped', 'offlineDropped', {}],

@@ -125,6 +125,8 @@ export interface CacheOptions extends EntryOptions {
   random?: Random;
   /** Where background failures go when nothing listens to 'error'. @defaultValue none */
   logger?: CacheLogger;
+  /** Default `hardTimeout` of every load (see CallOptions). @defaultValue none */
+  hardTimeout?: Duration;
 }
 
 /** CallOptions are the per-call options of `getOrSet`, `set` and `wrap`. */
@@ -133,8 +135,18 @@ export interface CallOptions extends EntryOptions {
   tags?: readonly string[];
   /** Use the distributed lock for this call (needs `lock` configured or true here). */
   lock?: boolean;
-  /** With a stale value at hand, answer with it when the loader takes longer than this. @defaultValue none */
+  /**
+   * With a stale value at hand, answer with it when the loader takes longer than this. The load goes
+   * on (one per key: later calls get the stale value too, without starting another). @defaultValue none
+   */
   timeout?: Duration;
+  /**
+   * A load still running after this is abandoned: its callers get the stale value within
+   * `staleIfError`, else a CacheError CACHE_LOADER_TIMEOUT; the loader's `signal` aborts, its result is
+   * not stored, and the next call starts a new load. Without it a loader that never settles holds
+   * every later call of its key in this process. @defaultValue none (the cache's `hardTimeout`)
+   */
+  hardTimeout?: Duration;
 }
 
 /** ResolvedLock is LockOptions in ms. */
@@ -172,6 +184,7 @@ export interface ResolvedOptions {
   clock: Clock;
   random: Random;
   logger: CacheLogger | undefined;
+  hardTimeout: number | undefined;
 }
 
 /** toMs turns a Duration into ms, throwing CacheOptionError naming `option`. */
@@ -200,7 +213,8 @@ function positiveInt(value: number, option: string): number {
   return value;
 }
 
-function positiveMs(value: Duration, option: string): number {
+/** positiveMs is toMs for a duration that must be above 0, throwing CacheOptionError naming `option`. */
+export function positiveMs(value: Duration, option: string): number {
   const ms = toMs(value, option);
   if (ms <= 0) throw new CacheOptionError(option, `must be > 0, got ${ms}`);
   return ms;
@@ -243,6 +257,7 @@ const CACHE_KEYS = new Set([
   'clock',
   'random',
   'logger',
+  'hardTimeout',
 ]);
 const REDIS_KEYS = new Set([
   'client',
@@ -444,5 +459,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
     logger: options.logger,
+    hardTimeout:
+      options.hardTimeout === undefined ? undefined : positiveMs(options.hardTimeout, 'hardTimeout'),
   };
 }
