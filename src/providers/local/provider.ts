@@ -752,14 +752,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         const fresh = new Set(this.#slots.filter((s) => s.generation === generation).map((s) => s.id));
         this.#surge = 1;
         this.#reconcile();
-        const deadline = this.#config.startTimeout * 3;
-        await this.#waitUntil(
-          () =>
-            this.#slots.some((s) => s.generation === generation && !fresh.has(s.id) && s.state === 'ready') ||
-            this.#generation !== generation,
-          deadline,
-          'a replacement instance did not become ready',
-        );
+        await this.#awaitSpare(generation, fresh);
         // Superseded while it waited: the surge is the later resize's now; ending it here left that
         // one with no replacement starting, failing it after 3 x start_timeout.
         if (this.#generation !== generation) continue;
@@ -778,6 +771,31 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     } finally {
       if (this.#generation === generation) this.#surge = 0;
       if (this.#rolling === generation) this.#rolling = undefined;
+    }
+  }
+
+  /**
+   * awaitSpare waits until one instance more than the desired count is ready, so that stopping an
+   * outdated one leaves the desired count serving, as a Deployment with maxUnavailable 0 does. It
+   * also waits for the starts that make up for what changed during the roll (an old instance that
+   * crashed, a scale-out). Before, the first replacement ready was enough: with one of those, an
+   * old instance was stopped while the group was one ready instance short (1 of 2, 2 of 3). Each
+   * instance of this roll that becomes ready gives the wait another 3 × start_timeout, as a
+   * Deployment's progress deadline counts from its last progress. Rejects RESIZE_FAILED past it.
+   */
+  async #awaitSpare(generation: number, fresh: ReadonlySet<string>): Promise<void> {
+    const spare = () =>
+      this.#slots.filter((s) => !s.stopRequested && s.state === 'ready').length > this.#target;
+    const progress = () =>
+      this.#slots.filter((s) => s.generation === generation && !fresh.has(s.id) && s.state === 'ready')
+        .length;
+    for (let seen = progress(); ; seen = progress()) {
+      await this.#waitUntil(
+        () => this.#generation !== generation || spare() || progress() > seen,
+        this.#config.startTimeout * 3,
+        'a replacement instance did not become ready',
+      );
+      if (this.#generation !== generation || spare()) return;
     }
   }
 
