@@ -326,7 +326,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     this.#assertOpen();
     const session = context?.session ?? null;
     if (options.readOnly === true) return this.#readTransaction(fn, session);
-    this.#assertPrimaryWritable();
+    await this.#primaryWritableNow();
     this.#writes++;
     const result = await this.#runTransaction(fn, session, PRIMARY, false);
     if (session !== null) await this.#recordWrite(session);
@@ -483,13 +483,37 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     throw new PrimaryReadOnlyError(`write refused, never sent: ${this.#primaryReadOnly.message}`);
   }
 
+  /**
+   * primaryWritableNow lets a write through at once while the primary takes writes; while the last
+   * round found it taking none, it asks again first, in a round that starts now (after the one under
+   * way, which may have read the role before the change), and refuses the write only if that round
+   * finds it read-only still. The primary's address may lead to a new server since (a virtual IP or a
+   * DNS name moved by a failover, read_only turned OFF at the end of a switchover): before, writes
+   * were refused until the next scheduled round, up to `probeInterval` after the new primary took
+   * them, where ProxySQL moves its writer as soon as its read_only check sees the change. Writes
+   * arriving together share one round; nothing is sent before a round found the server writable.
+   */
+  async #primaryWritableNow(): Promise<void> {
+    if (this.#primaryReadOnly === null) return;
+    // A round that fails is reported by the round itself; the write is then judged as it stands.
+    await this.#probing?.catch(() => undefined);
+    for (let round = 0; round < 2 && this.#closed === null && this.#primaryReadOnly !== null; round++) {
+      await this.probeNow().catch(() => undefined);
+      // Reached and still read-only: refused. Not reached: the address that moved also cut the probe's
+      // connection to the old server (dropped by that round), so one more round connects afresh.
+      if (this.#primaryReachable) break;
+    }
+    this.#assertOpen();
+    this.#assertPrimaryWritable();
+  }
+
   async #write(
     statement: Statement,
     params: readonly unknown[] | undefined,
     context: Context<R> | undefined,
   ): Promise<R> {
     this.#assertOpen();
-    this.#assertPrimaryWritable();
+    await this.#primaryWritableNow();
     this.#writes++;
     const result = await this.#queryPrimary(statement, params);
     if (context?.session) await this.#recordWrite(context.session);
