@@ -2,7 +2,8 @@
 // OOM-kills each one inside its cgroup) stops, keeps the old instances serving, and leaves the
 // group able to grow and heal at its old size. Before, the failed size stayed the one every new
 // instance got: a scale-out after it started instances that were OOM-killed in turn, crash-looped,
-// and left the group below its desired count (2 of 3) until someone resized again.
+// and left the group below its desired count (2 of 3) until someone resized again. Its error names
+// the cause, the last replacement's failure (OOM-killed at 32 MiB).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
@@ -20,7 +21,17 @@ describe('a resize that cannot become ready', { skip }, () => {
     await provider.scaleTo(2);
     const before = provider.instances().map((i) => i.pid);
 
-    await assert.rejects(provider.resize({ memory: 32 * 1024 * 1024 }), { code: 'RESIZE_FAILED' });
+    // The failure says why, as the crash entries do: before, only "(crash loop or closing)".
+    await assert.rejects(provider.resize({ memory: 32 * 1024 * 1024 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'RESIZE_FAILED', err.message);
+      assert.match(err.message, /crash loop: \d+ failures in 60000 ms/, err.message);
+      assert.match(
+        err.message,
+        /the last to fail, web-\d+: .*OOM killer at its memory limit of 32 MiB/,
+        err.message,
+      );
+      return true;
+    });
     const serving = provider
       .instances()
       .filter((i) => i.state === 'ready')

@@ -33,7 +33,15 @@ describe('a resize whose replacement never becomes ready', { skip }, () => {
         if ((i.state === 'draining' || i.state === 'stopping') && old.some((o) => o.id === i.id))
           if (!stopped.includes(i.id)) stopped.push(i.id);
     });
-    await assert.rejects(provider.resize({ memory: 64 * 1024 * 1024 }), { code: 'RESIZE_FAILED' });
+    await assert.rejects(provider.resize({ memory: 64 * 1024 * 1024 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'RESIZE_FAILED', err.message);
+      assert.match(
+        err.message,
+        /within 4500 ms; the last to fail, web-\d+: nothing listens on /,
+        err.message,
+      );
+      return true;
+    });
 
     assert.deepEqual(
       stopped,

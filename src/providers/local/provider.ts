@@ -389,6 +389,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #surge = 0;
   /** Generation of the resize rolling now, if one is. */
   #rolling: number | undefined;
+  /** The last instance that failed, and why: a failed resize names it (see #lastFailureOf). */
+  #lastFailure: { generation: number; id: string; reason: string } | undefined;
 
   #slots: Slot[] = [];
   #nextId = 1;
@@ -794,9 +796,23 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         () => this.#generation !== generation || spare() || progress() > seen,
         this.#config.startTimeout * 3,
         'a replacement instance did not become ready',
+        () => this.#lastFailureOf(generation),
       );
       if (this.#generation !== generation || spare()) return;
     }
+  }
+
+  /**
+   * lastFailureOf says why the last instance of roll `generation` that failed did (`; the last to
+   * fail, web-8: exited before answering /healthz (exit code 137: killed by the kernel OOM killer at
+   * its memory limit of 32 MiB; …)`), empty when none did. Before, a failed resize said only
+   * `(crash loop or closing)`: its journal entry and its alert left out the cause, which only the
+   * crash entries before it named.
+   */
+  #lastFailureOf(generation: number): string {
+    const failure = this.#lastFailure;
+    if (failure === undefined || failure.generation !== generation) return '';
+    return `; the last to fail, ${failure.id}: ${failure.reason}`;
   }
 
   /**
@@ -873,17 +889,28 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     return { method: 'surge', detail: `a new instance was ready before ${id} was drained and stopped` };
   }
 
-  #waitUntil(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  /**
+   * waitUntil resolves once `predicate` holds (checked at every change); it rejects RESIZE_FAILED
+   * after `ms`, in a crash-loop pause or on close, the message ending with `why` (read then).
+   */
+  #waitUntil(
+    predicate: () => boolean,
+    ms: number,
+    what: string,
+    why: () => string = () => '',
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
+      const fail = (how: string) =>
+        finish(new ProviderError('RESIZE_FAILED', `${this.#group}: ${what} ${how}${why()}`));
       const check = () => {
         if (predicate()) finish();
-        else if (this.#crashLoopPaused || this.#closing)
-          finish(new ProviderError('RESIZE_FAILED', `${this.#group}: ${what} (crash loop or closing)`));
+        else if (this.#closing) fail('(closing)');
+        else if (this.#crashLoopPaused)
+          fail(
+            `(crash loop: ${this.#crashTimes.length} failures in ${this.#config.crashLoopWindow} ms paused the starts)`,
+          );
       };
-      const timer = setTimeout(
-        () => finish(new ProviderError('RESIZE_FAILED', `${this.#group}: ${what} within ${ms} ms`)),
-        ms,
-      );
+      const timer = setTimeout(() => fail(`within ${ms} ms`), ms);
       const finish = (err?: Error) => {
         clearTimeout(timer);
         this.off('change', check);
@@ -1459,6 +1486,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   async #fail(slot: Slot, detail: ExitInfo, reason: string): Promise<void> {
     slot.stopRequested = true;
     slot.state = 'failed';
+    this.#lastFailure = { generation: slot.generation, id: slot.id, reason };
     const file = this.#logFileOf(slot);
     // Kept on close, unlike a cleanly stopped instance's: its output says why it failed.
     if (slot.logPath !== undefined) this.#dropOldFailedLogs(this.#pipedLogs.ended(slot.logPath, 'failed'));
