@@ -42,7 +42,11 @@ export function podUsageReading(
     else measured.push(usage);
   }
   if (averageValue) return { ...base, values: measured.map((u) => u[resource]!), missing, unready };
-  const unrequested = measured.find((u) => !(u.requests[resource]! > 0));
+  // Any pod without a request, measured or not, fails the metric, as the HPA's calculateRequests
+  // runs over every listed pod (pkg/controller/podautoscaler/replica_calculator.go).
+  const unrequested =
+    instances.map((i) => usages.get(i.id)).find((u) => u?.missingRequest?.[resource] !== undefined) ??
+    measured.find((u) => !(u.requests[resource]! > 0));
   if (unrequested) {
     const why =
       unrequested.missingRequest?.[resource] ?? `missing request for ${resource} of Pod ${unrequested.id}`;

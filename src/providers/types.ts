@@ -217,7 +217,8 @@ export interface Provider extends EventEmitter<ProviderEvents> {
   /**
    * readPodUsage reads the instances' CPU and memory as the engine measures them, for a provider
    * whose instances are no local processes to sample (Kubernetes: metrics.k8s.io PodMetrics). An
-   * instance without a measurement has no entry. Rejects with why it could not read them.
+   * instance without a measurement has an entry without `cpu`/`memory` (its requests still count).
+   * Rejects with why it could not read them.
    */
   readPodUsage?(): Promise<PodUsage[]>;
   /** Every instance that is not yet stopped, oldest first. */

@@ -52,6 +52,23 @@ describe('podUsageReading', () => {
     assert.match(reading.error ?? '', /missing request for cpu in container app of Pod a/);
   });
 
+  it('a pod not measured yet without a cpu request fails the metric too (the HPA checks every listed pod)', () => {
+    const reading = podUsageReading(
+      [pod('a'), pod('b')],
+      usages(
+        { id: 'a', cpu: 0.1, requests: { cpu: 0.2 } },
+        {
+          id: 'b',
+          requests: {},
+          missingRequest: { cpu: 'missing request for cpu in container proxy of Pod b' },
+        },
+      ),
+      cpu50,
+    );
+    assert.deepEqual(reading.values, [], `no values: ${JSON.stringify(reading)}`);
+    assert.match(reading.error ?? 'no error', /missing request for cpu in container proxy of Pod b/);
+  });
+
   it('memory AverageValue is bytes per pod; Utilization a percent of the memory request', () => {
     const list = usages({ id: 'a', cpu: 0.1, memory: 96 * MIB, requests: { memory: 128 * MIB } });
     const average = podUsageReading([pod('a')], list, {

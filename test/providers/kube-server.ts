@@ -188,9 +188,12 @@ export class KubeServer {
   /**
    * Each Running pod's usage per container, as metrics-server reports it at its scrape (`cpu`:
    * cores `0.25`, millicores `250m` or nanocores `250000000n`; `memory`: `64Mi`, `65536Ki`, bytes);
-   * undefined: the pod has no PodMetrics yet (metrics-server has not scraped it). Default: none.
+   * undefined for any of its containers: the pod has no PodMetrics yet (metrics-server has not
+   * scraped it). The containers are those that run: the app containers and the sidecars (init
+   * containers with `restartPolicy: Always`), not plain init containers, which have ended.
+   * Default: none.
    */
-  podUsage: (pod: Json) => { cpu: string; memory: string } | undefined = () => undefined;
+  podUsage: (pod: Json, container: string) => { cpu: string; memory: string } | undefined = () => undefined;
   /** True: the network to the API server is down. Each request is recorded, then its connection reset. */
   down = false;
   /** True: requests are recorded and never answered, as by a paused API server or a half-open connection. */
@@ -264,6 +267,8 @@ export class KubeServer {
     replicas: number,
     /** The container's `resources` (requests, limits) in the pod template. */
     resources?: Json,
+    /** More of the template's pod spec (`initContainers`, pod-level `resources`, `overhead`). */
+    podSpec?: Json,
   ): void {
     const labels = { app: name };
     const object = {
@@ -284,6 +289,7 @@ export class KubeServer {
                 ...(resources && { resources }),
               },
             ],
+            ...podSpec,
           },
         },
         ...(kind === 'Deployment' && {
@@ -566,8 +572,12 @@ export class KubeServer {
       .filter((p) => p.metadata.namespace === ns && p.status?.phase === 'Running' && matches(p, selector))
       .filter((p) => name === undefined || p.metadata.name === name)
       .flatMap((p) => {
-        const usage = this.podUsage(p);
-        if (!usage) return [];
+        const running = [
+          ...(p.spec.containers as Json[]),
+          ...((p.spec.initContainers ?? []) as Json[]).filter((c) => c.restartPolicy === 'Always'),
+        ];
+        const usages = running.map((c) => ({ name: c.name as string, usage: this.podUsage(p, c.name) }));
+        if (usages.some((c) => c.usage === undefined)) return [];
         return [
           {
             metadata: {
@@ -578,7 +588,7 @@ export class KubeServer {
             },
             timestamp: new Date().toISOString(),
             window: '15s',
-            containers: (p.spec.containers as Json[]).map((c) => ({ name: c.name, usage })),
+            containers: usages,
           },
         ];
       });

@@ -5,66 +5,38 @@
 // utilization of requests. The fake API server serves PodMetrics as metrics-server does (nanocores,
 // Ki); the provider reads them with the official client over real HTTP.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import type { Scaleplane } from '../../src/app.js';
-import { KubernetesProvider } from '../../src/providers/index.js';
-import { nextEntry, startInProcess } from '../helpers/scaleplane.js';
+import { describe, it } from 'node:test';
+import { nextEntry } from '../helpers/scaleplane.js';
 import { until } from '../helpers/until.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { podMetricsProvider, podMetricsServer, startOnKube } from './kube-app.js';
 
 const MIB = 1024 * 1024;
-const silent = { info() {}, warn() {}, error() {} };
-
-/** provider starts a provider for shop/web on `server`, closed after the test. */
-async function provider(t: TestContext, server: KubeServer): Promise<KubernetesProvider> {
-  const p = new KubernetesProvider({
-    group: 'web',
-    config: WEB_DEPLOYMENT,
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rewatchDelay: 50,
-    timeout: 15_000,
-    logger: silent,
-  });
-  t.after(() => p.close());
-  await p.start();
-  return p;
-}
-
-/** fake starts a KubeServer with shop/web at `replicas` whose container has `resources`. */
-async function fake(t: TestContext, replicas: number, resources?: object): Promise<KubeServer> {
-  const server = new KubeServer({ podReadyMs: 20 });
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('Deployment', 'shop', 'web', replicas, resources);
-  return server;
-}
 
 describe('kubernetes: pods’ CPU and memory from metrics.k8s.io', () => {
-  it('reads each pod’s usage (nanocores, Ki) beside its requests; a pod without metrics has no entry', async (t) => {
-    const server = await fake(t, 2, { requests: { cpu: '200m', memory: '128Mi' } });
-    const p = await provider(t, server);
+  it('reads each pod’s usage (nanocores, Ki) beside its requests; a pod without metrics has no usage', async (t) => {
+    const server = await podMetricsServer(t, 2, { requests: { cpu: '200m', memory: '128Mi' } });
+    const p = await podMetricsProvider(t, server);
     await until(() => p.instances().filter((i) => i.state === 'ready').length === 2, 10_000, '2 ready pods');
     const [first, second] = p.instances();
     server.podUsage = (pod) =>
       pod.metadata.name === first!.id ? { cpu: '150000000n', memory: '65536Ki' } : undefined;
     const usages = await p.readPodUsage();
+    const requests = { cpu: 0.2, memory: 128 * MIB };
     assert.deepEqual(
-      usages,
-      [{ id: first!.id, cpu: 0.15, memory: 64 * MIB, requests: { cpu: 0.2, memory: 128 * MIB } }],
-      `one pod scraped, ${second!.id} not yet`,
+      [...usages].sort((a, b) => (a.id === first!.id ? -1 : b.id === first!.id ? 1 : 0)),
+      [
+        { id: first!.id, cpu: 0.15, memory: 64 * MIB, requests },
+        { id: second!.id, requests },
+      ],
+      `one pod scraped, ${second!.id} not yet (no usage, its requests)`,
     );
     const list = server.requests.find((r) => r.path === '/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods');
     assert.equal(list?.query.labelSelector, 'app=web', 'listed by the workload’s selector');
   });
 
   it('a pod without a cpu request names the container, as the HPA does', async (t) => {
-    const server = await fake(t, 1, { requests: { memory: '64Mi' } });
-    const p = await provider(t, server);
+    const server = await podMetricsServer(t, 1, { requests: { memory: '64Mi' } });
+    const p = await podMetricsProvider(t, server);
     await until(() => p.instances().some((i) => i.state === 'ready'), 10_000, 'a ready pod');
     server.podUsage = () => ({ cpu: '100m', memory: '32Mi' });
     const [usage] = await p.readPodUsage();
@@ -73,9 +45,9 @@ describe('kubernetes: pods’ CPU and memory from metrics.k8s.io', () => {
   });
 
   it('no metrics-server (404) rejects naming what to install', async (t) => {
-    const server = await fake(t, 1);
+    const server = await podMetricsServer(t, 1);
     server.metricsApi = 'missing';
-    const p = await provider(t, server);
+    const p = await podMetricsProvider(t, server);
     await assert.rejects(
       p.readPodUsage(),
       /metrics\.k8s\.io\/v1beta1 is not served \(404\): install metrics-server/,
@@ -84,49 +56,11 @@ describe('kubernetes: pods’ CPU and memory from metrics.k8s.io', () => {
 });
 
 describe('kubernetes mode controller: scaling on cpu from PodMetrics', () => {
-  /** start runs a whole Scaleplane with the kubernetes group web (worker: no traffic to pods). */
-  async function start(t: TestContext, server: KubeServer, metric: string): Promise<Scaleplane> {
-    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-podmetrics-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'fake', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'u', user: { token: 'scaleplane' } }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'u', namespace: 'shop' } }],
-        'current-context': 'fake',
-      }),
-    );
-    const app = await startInProcess(`
-api: { listen: 127.0.0.1:0 }
-balancer: { listen: 127.0.0.1:0 }
-controller: { interval: 200ms }
-groups:
-  web:
-    provider: kubernetes
-    role: worker
-    namespace: shop
-    name: web
-    port: 8080
-    kubeconfig: ${kubeconfig}
-    min_instances: 2
-    max_instances: 6
-    scaling:
-      metrics:
-        - ${metric}
-`);
-    t.after(() => app.close());
-    return app;
-  }
-
   it('cpu target 50: pods at 90 % of their 200m requests scale out as the HPA would (2 → 4)', async (t) => {
-    const server = await fake(t, 2, { requests: { cpu: '200m', memory: '64Mi' } });
+    const server = await podMetricsServer(t, 2, { requests: { cpu: '200m', memory: '64Mi' } });
     // 180m of 200m requested: 90 %; the HPA wants ceil(2 × 90 / 50) = 4.
     server.podUsage = () => ({ cpu: '180000000n', memory: '40000Ki' });
-    const app = await start(t, server, 'cpu: { target: 50 }');
+    const app = await startOnKube(t, server, 'cpu: { target: 50 }');
     const entry = await nextEntry(app, (e) => e.group === 'web' && e.after > e.before, 15_000);
     assert.deepEqual([entry.before, entry.after], [2, 4], `scaled out on cpu: ${entry.message}`);
     const cpu = await app.metrics.groupCpu.get();
@@ -134,18 +68,18 @@ groups:
   });
 
   it('memory average_value on a kubernetes group is read from PodMetrics too', async (t) => {
-    const server = await fake(t, 2, { requests: { cpu: '200m', memory: '64Mi' } });
+    const server = await podMetricsServer(t, 2, { requests: { cpu: '200m', memory: '64Mi' } });
     server.podUsage = () => ({ cpu: '10m', memory: '96Mi' });
     // 96 MiB per pod against 32 MiB each: 3 × 2 = 6.
-    const app = await start(t, server, 'memory: { average_value: 32Mi }');
+    const app = await startOnKube(t, server, 'memory: { average_value: 32Mi }');
     const entry = await nextEntry(app, (e) => e.group === 'web' && e.after > e.before, 15_000);
     assert.deepEqual([entry.before, entry.after], [2, 6], `scaled out on memory: ${entry.message}`);
   });
 
   it('no metrics-server: reported once as an alert naming metrics-server, read as missing (no scale-in), never 0', async (t) => {
-    const server = await fake(t, 3, { requests: { cpu: '200m' } });
+    const server = await podMetricsServer(t, 3, { requests: { cpu: '200m' } });
     server.metricsApi = 'missing';
-    const app = await start(t, server, 'cpu: { target: 50 }');
+    const app = await startOnKube(t, server, 'cpu: { target: 50 }');
     await until(
       () => app.alerts.active().some((a) => a.group === 'web' && /metrics-server/.test(a.summary)),
       10_000,

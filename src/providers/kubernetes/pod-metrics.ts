@@ -1,10 +1,10 @@
 /**
  * Pure parts of reading pods' CPU and memory from the resource metrics API (metrics.k8s.io/v1beta1
  * PodMetrics, served by metrics-server), the way the HPA reads a Resource metric: each pod's usage
- * (summed over its containers) beside its requests (summed over its containers).
+ * (summed over its containers) beside its requests (its app containers' and sidecars', or the pod-level ones).
  */
 import type { PodUsage } from '../types.js';
-import type { PodLike } from './pods.js';
+import type { ContainerLike, PodLike } from './pods.js';
 import { quantityMemory } from './quantity.js';
 
 /** PodMetricLike is the part of a metrics.k8s.io/v1beta1 PodMetrics the reading needs. */
@@ -34,47 +34,112 @@ export function usageCpu(value: string | number | undefined): number | undefined
 }
 
 /**
- * requestsOf sums a pod's containers' requests of `resource`, as the HPA does; a container without
- * one makes the sum undefined (HPA: "missing request for cpu in container app of Pod web-1"), which
- * is returned as the reason instead.
+ * quantityOf parses a quantity of `resource` in the units the HPA sums: whole millicores for cpu
+ * (`MilliValue`, rounded up: `150000001n` is 151m), bytes for memory. Summing integers, 200m + 100m
+ * is 300m, where 0.2 + 0.1 cores is 0.30000000000000004.
  */
-function requestsOf(pod: PodLike, resource: 'cpu' | 'memory'): number | string {
-  let sum = 0;
-  for (const c of pod.spec?.containers ?? []) {
-    const raw = c.resources?.requests?.[resource];
-    const value = resource === 'cpu' ? usageCpu(raw) : quantityMemory(raw);
-    if (value === undefined)
-      return `missing request for ${resource} in container ${c.name} of Pod ${pod.metadata?.name}`;
-    sum += value;
-  }
-  return sum;
+function quantityOf(resource: 'cpu' | 'memory', raw: string | number | undefined): number | undefined {
+  if (resource === 'memory') return quantityMemory(raw);
+  const cores = usageCpu(raw);
+  // Rounded to whole nanocores first: a float's noise must not round 150m up to 151m.
+  return cores === undefined ? undefined : Math.ceil(Math.round(cores * 1e9) / 1e6);
+}
+
+/** inUnits turns a sum of `quantityOf` back into the PodUsage's unit: cores for cpu, bytes for memory. */
+function inUnits(resource: 'cpu' | 'memory', sum: number): number {
+  return resource === 'cpu' ? sum / 1000 : sum;
+}
+
+/** isSidecar: an init container with `restartPolicy: Always` runs beside the app containers. */
+function isSidecar(c: { restartPolicy?: string }): boolean {
+  return c.restartPolicy === 'Always';
 }
 
 /**
- * podUsages pairs each pod that has a PodMetrics with its usage and requests. A pod without one (a
- * new pod metrics-server has not scraped yet, one it failed to scrape) has no entry: the HPA's
- * missing pod.
+ * requestsOf is a pod's request of `resource` as the HPA's calculateRequests
+ * (pkg/controller/podautoscaler/replica_calculator.go) computes it, or why it has none, in the
+ * HPA's words:
+ * - pod-level requests set (`spec.resources.requests` of cpu or memory, KEP-2837): the pod's
+ *   `PodRequests` (pkg/api/v1/resource/helpers.go): the pod-level value, plus `spec.overhead`
+ *   ("missing pod-level request for cpu in Pod web-1" when neither it nor a container states one);
+ * - else the sum over the app containers and the sidecars (init containers with
+ *   `restartPolicy: Always`, which run, and which metrics-server measures, beside them); one of
+ *   them without a request: "missing request for cpu in container app of Pod web-1". Plain init
+ *   containers have ended before the pod runs: neither their usage nor their requests count.
+ */
+export function requestsOf(pod: PodLike, resource: 'cpu' | 'memory'): number | string {
+  const name = pod.metadata?.name;
+  const containers = pod.spec?.containers ?? [];
+  const inits = pod.spec?.initContainers ?? [];
+  const podLevel = pod.spec?.resources?.requests ?? {};
+  if (podLevel.cpu !== undefined || podLevel.memory !== undefined) {
+    let request = quantityOf(resource, podLevel[resource]);
+    if (request === undefined) {
+      // Only the other resource is set at pod level: this one is the containers' aggregate, as
+      // AggregateContainerRequests sums it (a container without one adds nothing), at least the
+      // largest plain init container with the sidecars started before it.
+      const sum = (list: readonly ContainerLike[]) =>
+        list.reduce((total, c) => total + (quantityOf(resource, c.resources?.requests?.[resource]) ?? 0), 0);
+      const stated = [...containers, ...inits].some((c) => c.resources?.requests?.[resource] !== undefined);
+      if (stated) {
+        request = sum([...containers, ...inits.filter(isSidecar)]);
+        inits.forEach((c, i) => {
+          if (isSidecar(c)) return;
+          request = Math.max(request!, sum([c, ...inits.slice(0, i).filter(isSidecar)]));
+        });
+      }
+    }
+    if (request === undefined) return `missing pod-level request for ${resource} in Pod ${name}`;
+    return inUnits(resource, request + (quantityOf(resource, pod.spec?.overhead?.[resource]) ?? 0));
+  }
+  let sum = 0;
+  for (const c of [...containers, ...inits.filter(isSidecar)]) {
+    const value = quantityOf(resource, c.resources?.requests?.[resource]);
+    if (value === undefined) return `missing request for ${resource} in container ${c.name} of Pod ${name}`;
+    sum += value;
+  }
+  return inUnits(resource, sum);
+}
+
+/**
+ * usageOf sums a PodMetrics' usage of `resource` over all its containers, as the HPA's
+ * getPodMetrics (pkg/controller/podautoscaler/metrics/client.go) does: a PodMetrics without
+ * containers, or with one lacking the resource (or unparsable), is no measurement (missing).
+ */
+function usageOf(metric: PodMetricLike, resource: 'cpu' | 'memory'): number | undefined {
+  const containers = metric.containers ?? [];
+  if (containers.length === 0) return undefined;
+  let sum = 0;
+  for (const c of containers) {
+    const value = quantityOf(resource, c.usage?.[resource]);
+    if (value === undefined) return undefined;
+    sum += value;
+  }
+  return inUnits(resource, sum);
+}
+
+/**
+ * podUsages pairs each pod with its usage and requests. A pod without a PodMetrics (a new pod
+ * metrics-server has not scraped yet, one it failed to scrape) has an entry without usage: the
+ * HPA's missing pod, whose requests still count: the HPA computes every listed pod's requests and
+ * fails the metric on one without (calculateRequests over the whole pod list).
  */
 export function podUsages(pods: Iterable<PodLike>, metrics: readonly PodMetricLike[]): PodUsage[] {
   const byName = new Map(metrics.map((m) => [m.metadata?.name, m]));
   const usages: PodUsage[] = [];
   for (const pod of pods) {
     const name = pod.metadata?.name;
-    const metric = name === undefined ? undefined : byName.get(name);
-    if (!name || !metric) continue;
-    let cpu = 0;
-    let memory = 0;
-    for (const c of metric.containers ?? []) {
-      cpu += usageCpu(c.usage?.cpu) ?? Number.NaN;
-      memory += quantityMemory(c.usage?.memory) ?? Number.NaN;
-    }
+    if (!name) continue;
+    const metric = byName.get(name);
+    const cpu = metric && usageOf(metric, 'cpu');
+    const memory = metric && usageOf(metric, 'memory');
     const cpuRequest = requestsOf(pod, 'cpu');
     const memoryRequest = requestsOf(pod, 'memory');
     usages.push({
       id: name,
       // A quantity it could not parse leaves the pod without that usage (missing), never 0.
-      ...(Number.isFinite(cpu) && { cpu }),
-      ...(Number.isFinite(memory) && { memory }),
+      ...(cpu !== undefined && { cpu }),
+      ...(memory !== undefined && { memory }),
       requests: {
         cpu: typeof cpuRequest === 'number' ? cpuRequest : undefined,
         memory: typeof memoryRequest === 'number' ? memoryRequest : undefined,

@@ -1,6 +1,15 @@
 import { formatAddress, type Instance, type InstanceState } from '../types.js';
 import { quantityCpu, quantityMemory } from './quantity.js';
 
+/** ContainerLike is the part of a core/v1 Container the provider reads. */
+export interface ContainerLike {
+  name: string;
+  resources?: {
+    limits?: Record<string, string | number>;
+    requests?: Record<string, string | number>;
+  };
+}
+
 /** PodLike is the part of a core/v1 Pod the provider reads. */
 export interface PodLike {
   metadata?: {
@@ -11,17 +20,19 @@ export interface PodLike {
     creationTimestamp?: Date | string;
   };
   spec?: {
-    containers?: {
-      name: string;
-      resources?: {
-        limits?: Record<string, string | number>;
-        requests?: Record<string, string | number>;
-      };
-    }[];
+    containers?: ContainerLike[];
+    /** Init containers; one with `restartPolicy: Always` is a sidecar, running beside the app. */
+    initContainers?: (ContainerLike & { restartPolicy?: string })[];
+    /** Pod-level resources (KEP-2837, PodLevelResources): cpu/memory for the pod as a whole. */
+    resources?: { requests?: Record<string, string | number> };
+    /** The RuntimeClass's per-pod overhead, added to pod-level requests (PodRequests). */
+    overhead?: Record<string, string | number>;
   };
   status?: {
     phase?: string;
     podIP?: string;
+    /** When the kubelet acknowledged the pod (before its images were pulled): the HPA's start. */
+    startTime?: Date | string;
     conditions?: {
       type: string;
       status: string;
@@ -32,7 +43,8 @@ export interface PodLike {
   };
 }
 
-function epoch(value: Date | string | undefined): number | undefined {
+/** epoch is a Kubernetes timestamp in ms since the epoch; undefined when absent or malformed. */
+export function epoch(value: Date | string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = new Date(value).getTime();
   return Number.isFinite(ms) ? ms : undefined;
