@@ -114,8 +114,10 @@ test('under the lock, a load that outlived the timeout keeps the lock: another i
   await until(async () => (await a.get('k')) === undefined, 10_000, 'v1 past its TTL');
   const slow = gate<string>();
   let loads = 0;
-  const loader = () => {
+  const loader = (context: LoaderContext<string>) => {
     loads++;
+    // v2 must outlive the test's polling for it, unlike v1's 30 ms.
+    context.setTtl(60_000);
     return slow.opened;
   };
   assert.equal(await a.getOrSet('k', loader, { timeout: 20 }), 'v1', 'A answered stale at its timeout');
