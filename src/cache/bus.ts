@@ -4,6 +4,7 @@
  * notices so processes waiting on another's lock wake as soon as the value is in Redis.
  */
 
+import type { Socket } from 'node:net';
 import { Cluster, type Redis } from 'ioredis';
 import { CacheError } from './errors.js';
 import type { RedisClient } from './redis-tier.js';
@@ -46,8 +47,20 @@ export class InvalidationBus {
   #closed = false;
   /** Connections of a Cluster's subscriber already watched (see watchClusterSubscriber). */
   readonly #watched = new WeakSet<Redis>();
+  readonly #heartbeat: NodeJS.Timeout | undefined;
+  /** The socket a heartbeat PING went out on and is not answered yet (see #beat). */
+  #pinged: Socket | undefined;
 
-  constructor(client: RedisClient, channel: string, instanceId: string, handlers: BusHandlers) {
+  /**
+   * `heartbeatMs` is how often the subscriber's connection is PINGed (0: never); see `#beat`.
+   */
+  constructor(
+    client: RedisClient,
+    channel: string,
+    instanceId: string,
+    heartbeatMs: number,
+    handlers: BusHandlers,
+  ) {
     // A subscribed connection can run no other commands, so the bus has its own.
     // It queues while connecting (the cache's own client does not), so subscribing early is safe.
     this.#subscriber =
@@ -69,6 +82,7 @@ export class InvalidationBus {
     this.#subscriber.on('error', this.#onError);
     this.#subscriber.on('close', this.#onClose);
     this.#subscriber.on('ready', this.#onReady);
+    if (heartbeatMs > 0) this.#heartbeat = setInterval(this.#beat, heartbeatMs).unref();
     this.#subscribed = this.#subscriber.subscribe(channel).then(
       () => {
         if (this.#closed) return;
@@ -95,6 +109,7 @@ export class InvalidationBus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#heartbeat);
     this.#subscriber.off('message', this.#onMessage);
     try {
       if (this.#subscriber.status === 'ready') await this.#subscriber.quit();
@@ -185,6 +200,44 @@ export class InvalidationBus {
       });
     };
     watch(inner.getInstance());
+  }
+
+  /**
+   * beat PINGs the subscribed connection; one whose previous PING is still unanswered is dead
+   * without having closed (nothing else would tell: a subscriber only listens, and TCP keepalive
+   * takes many minutes), so it is destroyed. Its close is then a loss like any other: 'lost',
+   * reconnect, resubscribe, 'resubscribed' (the cache empties its memory tier). Before, such a link
+   * left busUp true and the memory tier serving values other instances had changed, for their TTL.
+   */
+  readonly #beat = (): void => {
+    if (this.#closed || this.#lost) return;
+    const connection = this.#connection();
+    const stream = connection?.stream;
+    if (connection === undefined || stream === undefined || connection.status !== 'ready') return;
+    // By socket, not client: a standalone client is one object across its reconnects, and a PING
+    // sent on an earlier socket may never settle.
+    if (this.#pinged === stream) {
+      this.#pinged = undefined;
+      this.#handlers.error(
+        new CacheError('CACHE_BUS', 'subscriber connection did not answer a PING; reconnecting'),
+      );
+      stream.destroy();
+      return;
+    }
+    this.#pinged = stream;
+    const answered = () => {
+      if (this.#pinged === stream) this.#pinged = undefined;
+    };
+    // Rejected when the connection closes first: that close is handled as a loss.
+    connection.ping().then(answered, answered);
+  };
+
+  /** connection is the connection the subscription lives on (a Cluster's: its private subscriber's). */
+  #connection(): Redis | undefined {
+    if (!(this.#subscriber instanceof Cluster)) return this.#subscriber;
+    const inner = (this.#subscriber as unknown as { subscriber?: { getInstance?(): Redis | null } })
+      .subscriber;
+    return typeof inner?.getInstance === 'function' ? (inner.getInstance() ?? undefined) : undefined;
   }
 
   readonly #onError = (error: unknown): void => {

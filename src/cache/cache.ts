@@ -288,7 +288,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       });
     this.#bus =
       this.#redis && o.invalidation
-        ? new InvalidationBus(this.#redis.client, this.#channel, this.#instance, {
+        ? new InvalidationBus(this.#redis.client, this.#channel, this.#instance, o.redis!.busHeartbeat, {
             message: (message) => this.#onBusMessage(message),
             subscribed: () => this.#setBusUp(true),
             lost: () => this.#setBusUp(false),

@@ -99,6 +99,14 @@ export interface RedisTierOptions {
    * ends later is caught only by the delete's notice. Longer than your slowest loader. @defaultValue '10s'
    */
   tombstoneTtl?: Duration;
+  /**
+   * How often the invalidation channel's connection is checked with a PING; a PING still unanswered
+   * at the next check means the link is dead without having closed (a partition, a host gone without
+   * a reset): the connection is dropped and made again, and the memory tier emptied as after any lost
+   * subscription. 0 turns it off (then such a link goes unnoticed until TCP keepalive gives up, many
+   * minutes, while the memory tier serves what other instances changed). @defaultValue '1s'
+   */
+  busHeartbeat?: Duration;
 }
 
 /** CacheOptions configure `createCache`. */
@@ -168,6 +176,7 @@ export interface ResolvedRedis {
   reconnect: BackoffConfig;
   offlineQueue: number;
   tombstoneTtl: number;
+  busHeartbeat: number;
 }
 
 /** ResolvedOptions is CacheOptions after defaults and validation. */
@@ -270,6 +279,7 @@ const REDIS_KEYS = new Set([
   'reconnect',
   'offlineQueue',
   'tombstoneTtl',
+  'busHeartbeat',
 ]);
 
 function knownKeys(value: Record<string, unknown>, known: Set<string>, path: string): void {
@@ -447,6 +457,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
       offlineQueue: positiveInt(redis.offlineQueue ?? 1000, 'redis.offlineQueue'),
       // PX takes whole ms.
       tombstoneTtl: Math.ceil(positiveMs(redis.tombstoneTtl ?? 10_000, 'redis.tombstoneTtl')),
+      busHeartbeat: toMs(redis.busHeartbeat ?? 1000, 'redis.busHeartbeat'),
     },
     lock: lockInput && {
       ttl: positiveMs(lockInput.ttl ?? 10_000, 'lock.ttl'),
