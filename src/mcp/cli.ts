@@ -1,8 +1,34 @@
 import type { Command } from 'commander';
-import { envToken } from '../api/auth.js';
+import { envToken, isLoopback } from '../api/auth.js';
 import { readTokenFile } from '../api/token-file.js';
 import { parseApiUrl, plainHttpWarning } from '../cli/client.js';
 import { parseListen } from '../config/listen.js';
+import type { HostPort } from '../config/types.js';
+
+/**
+ * mcpHttpWarnings are what `mcp --http` says once at start about API tokens in clear, as the CLI
+ * does for its own token: each MCP client's token (and the server's own, from `ownToken`, which
+ * vouches for them) goes with every tool call to `api`, in clear over http:// to another machine;
+ * and a listener beyond loopback is sent the clients' tokens over plain HTTP (it serves no TLS).
+ */
+export function mcpHttpWarnings(api: URL, listen: HostPort, ownToken: string | undefined): string[] {
+  const warnings: string[] = [];
+  if (api.protocol === 'http:' && !isLoopback(api.hostname.replace(/^\[(.*)\]$/, '$1'))) {
+    const own = ownToken === undefined ? '' : `, and this server's own (${ownToken}),`;
+    warnings.push(
+      `warning: --api ${api.origin} is plain http:// to another machine: each MCP client's API token${own} goes in clear with every tool call; use https:// (api.tls on the server)`,
+    );
+  }
+  if (!isLoopback(listen.host)) {
+    const at = listen.host.includes(':')
+      ? `[${listen.host}]:${listen.port}`
+      : `${listen.host}:${listen.port}`;
+    warnings.push(
+      `warning: --http ${at} is plain http:// beyond loopback: MCP clients send it their API tokens in clear; keep it on loopback, or put a TLS proxy in front`,
+    );
+  }
+  return warnings;
+}
 
 /**
  * registerMcp adds `scaleplane mcp` to the program: stdio by default, streamable HTTP with --http.
@@ -23,17 +49,22 @@ export function registerMcp(program: Command): void {
       // The operator's token: stdio acts with it; --http vouches with it for the clients it calls for.
       const fromEnv = envToken();
       let token = fromEnv?.token;
-      // As the other API commands: this token goes with every call (stdio) or vouches for each
-      // client (--http); over http:// to another machine, in clear.
-      const plain = plainHttpWarning(api, fromEnv?.source);
-      if (plain !== undefined) process.stderr.write(`${plain}\n`);
+      const listen =
+        opts.http === undefined ? undefined : parseListen(opts.http === true ? '127.0.0.1:9091' : opts.http);
+      // As the other API commands: this token goes with every call (stdio); over --http each
+      // client's own goes with its calls (and this one vouches for them). Over http:// to another
+      // machine, in clear: before, --http said nothing when it had no token of its own.
+      const warnings =
+        listen === undefined
+          ? [plainHttpWarning(api, fromEnv?.source)].filter((w) => w !== undefined)
+          : mcpHttpWarnings(api, listen, fromEnv?.source);
+      for (const warning of warnings) process.stderr.write(`${warning}\n`);
       if (!token && ['127.0.0.1', 'localhost', '[::1]'].includes(api.hostname))
         token = await readTokenFile(Number(api.port || 80));
-      if (opts.http === undefined) {
+      if (listen === undefined) {
         await serveStdio(api.href, token);
         return;
       }
-      const listen = parseListen(opts.http === true ? '127.0.0.1:9091' : opts.http);
       const proxy =
         token === undefined
           ? {

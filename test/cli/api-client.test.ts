@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { ApiClient, CliError, parseApiUrl } from '../../src/cli/client.js';
-import { runCli } from '../helpers/cli-process.js';
+import { mcpHttpWarnings } from '../../src/mcp/cli.js';
+import { ROOT, runCli } from '../helpers/cli-process.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 /** serve answers with `handler` on a port of the kernel's choosing, closed after the test. */
@@ -297,5 +300,99 @@ describe('a token over plain http:// to another machine', () => {
     const none: string[] = [];
     await ApiClient.connect('http://10.0.0.7:9090', 1000, (line) => none.push(line));
     assert.deepEqual(none, [], 'no token, nothing to send in clear');
+  });
+});
+
+describe("scaleplane mcp --http: MCP clients' tokens over plain http://", () => {
+  /**
+   * startedMcpHttp runs `scaleplane mcp --http LISTEN --api API` until it says where it listens,
+   * stops it (SIGTERM) and returns what it wrote on stderr. No MCP client calls: nothing leaves the
+   * machine (with no token of its own it checks none with the API).
+   */
+  async function startedMcpHttp(listen: string, api: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'mcp', '--http', listen, '--api', api],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          SCALEPLANE_API_KEY: '',
+          SERVICE_API_KEY: '',
+          SCALEPLANE_API_KEY_FILE: '',
+          ...env,
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    const exited = once(child, 'close');
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (stderr.includes('MCP (streamable HTTP) on')) resolve();
+      });
+      child.once('close', (code) =>
+        reject(new Error(`mcp --http exited ${code} before listening: ${stderr}`)),
+      );
+    });
+    child.kill('SIGTERM');
+    await exited;
+    return stderr;
+  }
+
+  const plainApi = (stderr: string) =>
+    stderr
+      .split('\n')
+      .filter((line) => line.startsWith('warning: --api http://10.0.0.5:9090 is plain http://'));
+
+  // Before, with no token of its own, it passed each client's Bearer token to the API over http://
+  // to another machine without a word (the CLI warns for its own token since 0a59580).
+  it("warns once that each client's token goes in clear to an http:// API on another machine", async () => {
+    const stderr = await startedMcpHttp('127.0.0.1:0', 'http://10.0.0.5:9090');
+    assert.deepEqual(
+      plainApi(stderr),
+      [
+        "warning: --api http://10.0.0.5:9090 is plain http:// to another machine: each MCP client's API token goes in clear with every tool call; use https:// (api.tls on the server)",
+      ],
+      `one warning: ${stderr}`,
+    );
+  });
+
+  it('one warning naming its own token too (no process: its token check would call the API)', () => {
+    assert.deepEqual(
+      mcpHttpWarnings(
+        new URL('http://10.0.0.5:9090'),
+        { host: '127.0.0.1', port: 9091 },
+        '$SCALEPLANE_API_KEY',
+      ),
+      [
+        "warning: --api http://10.0.0.5:9090 is plain http:// to another machine: each MCP client's API token, and this server's own ($SCALEPLANE_API_KEY), goes in clear with every tool call; use https:// (api.tls on the server)",
+      ],
+    );
+    assert.deepEqual(
+      mcpHttpWarnings(new URL('https://10.0.0.5:9090'), { host: '::1', port: 9091 }, '$SCALEPLANE_API_KEY'),
+      [],
+      'https:// to the API and a loopback listener: nothing in clear',
+    );
+  });
+
+  it('warns once when it listens beyond loopback: clients send it their tokens in clear', async () => {
+    const stderr = await startedMcpHttp('0.0.0.0:0', 'http://127.0.0.1:9');
+    assert.deepEqual(
+      stderr.split('\n').filter((line) => line.includes('--http 0.0.0.0')),
+      [
+        'warning: --http 0.0.0.0:0 is plain http:// beyond loopback: MCP clients send it their API tokens in clear; keep it on loopback, or put a TLS proxy in front',
+      ],
+      `one warning: ${stderr}`,
+    );
+    assert.deepEqual(plainApi(stderr), [], 'a loopback API: no --api warning');
+  });
+
+  it('none on loopback to a loopback or https:// API', async () => {
+    for (const api of ['http://127.0.0.1:9', 'https://10.0.0.6:9090']) {
+      const stderr = await startedMcpHttp('127.0.0.1:0', api);
+      assert.doesNotMatch(stderr, /plain http/, `no plain-http warning for ${api}: ${stderr}`);
+    }
   });
 });
