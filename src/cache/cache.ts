@@ -40,7 +40,7 @@ import {
   toMs,
 } from './options.js';
 import { RedisTier } from './redis-tier.js';
-import { jsonSerializer, type Serializer } from './serializer.js';
+import { argumentsText, type Serializer } from './serializer.js';
 
 /** LoaderContext is what a loader gets besides the key. */
 export interface LoaderContext<T> {
@@ -187,6 +187,11 @@ const EVERYTHING: Invalidation = { keys: [], tags: [] };
 function seenMark(seen: Buffer | null): string {
   if (seen === null) return '';
   return isTombstone(seen) ? seen.toString('latin1') : createHash('sha1').update(seen).digest('hex');
+}
+
+/** reason is an error's message, for a CacheError that wraps it. */
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function transientEntry<T>(value: T, tags: readonly string[], now: number): CacheEntry<T> {
@@ -444,7 +449,9 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     try {
       payload = this.#serializer.serialize(value);
     } catch (error) {
-      throw new CacheError('CACHE_SERIALIZE', `cannot serialize the value of "${key}"`, { cause: error });
+      throw new CacheError('CACHE_SERIALIZE', `cannot serialize the value of "${key}": ${reason(error)}`, {
+        cause: error,
+      });
     }
     this.#remember(fullKey, entry, payload.length);
     const redis = this.#redis;
@@ -1016,7 +1023,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     } catch (error) {
       this.#report(
         'serializer',
-        new CacheError('CACHE_SERIALIZE', `cannot serialize "${fullKey}"`, { cause: error }),
+        new CacheError(
+          'CACHE_SERIALIZE',
+          `cannot serialize the value of "${this.#keyOf(fullKey)}" (not stored): ${reason(error)}`,
+          { cause: error },
+        ),
       );
       return entry;
     }
@@ -1270,7 +1281,7 @@ function wrapWith<A extends unknown[], T>(
   // Not JSON.stringify: it writes every Map and Set as {}, undefined as null, a Date as its ISO
   // string and throws on a BigInt, so f(new Set([2])) was answered with f(new Set([1]))'s result.
   // jsonSerializer keeps them apart and writes plain JSON arguments exactly as JSON.stringify did.
-  const keyOf = key ?? ((...args: A) => `${fn.name}:${jsonSerializer.serialize(args)}`);
+  const keyOf = key ?? ((...args: A) => `${fn.name}:${argumentsText(args)}`);
   const hasCall = Object.keys(call).length > 0;
   return (...args: A) => {
     let memoKey: string;

@@ -50,4 +50,4 @@ export type {
   RedisTierOptions,
 } from './options.js';
 export { RELEASE_LOCK, TAG_ADD } from './scripts.js';
-export { jsonSerializer, type Serializer } from './serializer.js';
+export { jsonSerializer, lenientJsonSerializer, type Serializer } from './serializer.js';

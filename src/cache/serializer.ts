@@ -13,6 +13,34 @@ const REVIVE_CODE = REVIVE.charCodeAt(0);
 
 // Set by the replacer when it tagged anything; stringify is synchronous, so module state is safe.
 let taggedAny = false;
+// Whether the replacer refuses what would not come back as it was (values: yes; wrap's keys: no).
+let strict = true;
+
+/**
+ * lossy names what JSON would turn into something else without a word — a function or symbol
+ * (dropped, or undefined), an object of a class without toJSON (a plain object without its methods;
+ * a RegExp, Error or WeakMap: {}) — or undefined when `raw` comes back as it was. Objects with a
+ * toJSON (URL, Decimal, Luxon…) are taken as their authors meant: as what toJSON gives.
+ */
+function lossy(raw: unknown, value: unknown): string | undefined {
+  if (typeof raw === 'function') return 'a function';
+  if (typeof raw === 'symbol') return 'a symbol';
+  if (raw === null || typeof raw !== 'object' || value !== raw) return undefined;
+  const proto = Object.getPrototypeOf(raw) as object | null;
+  if (proto === null || proto === Object.prototype || Array.isArray(raw)) return undefined;
+  const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+  return `${typeof name === 'string' && name !== '' ? `a ${name}` : 'an object of a class'} instance (it would come back a plain object)`;
+}
+
+/** LossyValueError says what in a value the default serializer cannot bring back, and where. */
+class LossyValueError extends TypeError {
+  constructor(what: string, key: string) {
+    super(
+      `${what}${key === '' ? '' : ` at "${key}"`} cannot be stored as it is: make it plain data, or plug in a serializer that keeps it`,
+    );
+    this.name = 'LossyValueError';
+  }
+}
 
 function tagged(type: string, v: unknown): Record<string, unknown> {
   taggedAny = true;
@@ -65,6 +93,10 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
     const kind = Buffer.isBuffer(raw) ? 'Buffer' : raw.constructor.name;
     if (kind === 'Buffer' || TYPED_ARRAYS.has(kind))
       return tagged(kind, Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64'));
+  }
+  if (strict) {
+    const what = lossy(raw, value);
+    if (what !== undefined) throw new LossyValueError(what, key);
   }
   // A user object that looks tagged travels as its entries, which the reviver never mistakes for a tag.
   if (
@@ -122,16 +154,28 @@ function reviver(_key: string, value: unknown): unknown {
   return value;
 }
 
+function stringify(value: unknown, refuseLossy: boolean): string {
+  taggedAny = false;
+  strict = refuseLossy;
+  try {
+    const text = JSON.stringify(value, replacer) ?? JSON.stringify(tagged('undefined', 0));
+    return taggedAny ? REVIVE + text : text;
+  } finally {
+    strict = true;
+  }
+}
+
 /**
  * jsonSerializer is the default: JSON that keeps Date, Map, Set, BigInt, undefined, NaN and ±Infinity,
- * Buffer, ArrayBuffer and typed arrays (Uint8Array, Float64Array…).
- * Class instances come back as plain objects, as with JSON.
+ * Buffer, ArrayBuffer and typed arrays (Uint8Array, Float64Array…). An object with a toJSON is stored
+ * as what toJSON gives. What JSON would silently turn into something else — a class instance (a
+ * plain object without its methods), a function or symbol (undefined, or a dropped property), a
+ * RegExp, Error, WeakMap ({}) — throws a TypeError saying what and where: before, the memory tier
+ * handed out the value itself while Redis gave every other reader the altered one.
  */
 export const jsonSerializer: Serializer = {
   serialize(value) {
-    taggedAny = false;
-    const text = JSON.stringify(value, replacer) ?? JSON.stringify(tagged('undefined', 0));
-    return taggedAny ? REVIVE + text : text;
+    return stringify(value, true);
   },
   deserialize(text) {
     // A reviver makes JSON.parse several times slower; text without tags needs none.
@@ -140,3 +184,24 @@ export const jsonSerializer: Serializer = {
     return JSON.parse(text.slice(1), reviver);
   },
 };
+
+/**
+ * lenientJsonSerializer is jsonSerializer without the refusal, as the default was before it: a class
+ * instance is stored as its own fields and read back a plain object, a function or symbol as
+ * undefined (or left out). For code that relied on that; every reader then gets the altered value
+ * from Redis while the memory tier of the instance that stored it hands out the original.
+ */
+export const lenientJsonSerializer: Serializer = {
+  serialize(value) {
+    return stringify(value, false);
+  },
+  deserialize: jsonSerializer.deserialize,
+};
+
+/**
+ * argumentsText writes `wrap`'s arguments as jsonSerializer does, but takes what it cannot bring back
+ * (a class instance as its fields, a function as nothing): a key is only compared, never read back.
+ */
+export function argumentsText(args: readonly unknown[]): string {
+  return stringify(args, false);
+}
