@@ -4,6 +4,7 @@
 // trims of the dead-letter stream as letters are written, listed, and in each worker's claim round.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import {
   type BackendName,
   createQueue,
@@ -13,6 +14,7 @@ import {
   UnrecoverableError,
   type Worker,
 } from '../../src/queue/index.js';
+import { redisKeys } from '../../src/queue/redis/backend.js';
 import { backendOptions, uniqueName, waitFor } from './helpers.js';
 
 /**
@@ -121,4 +123,38 @@ test('a RabbitMQ dead-letter queue made before retention keeps working, and the 
   assert.deepEqual(kept, ['o1'], `the job dead-lettered into the old DLQ: ${JSON.stringify(kept)}`);
   const reported = errors.filter((m) => m.includes(names.dlq) && m.includes('deadLetterRetention'));
   assert.equal(reported.length, 1, `reported once that retention is not applied: ${JSON.stringify(errors)}`);
+});
+
+// Redis trims the dead-letter stream as letters are written, listed, and in workers' claim rounds:
+// lazily, as BullMQ applies removeOnFail's age. retry() lists first, so it never puts a letter past
+// its age back on the queue (kept here as a guard); purge() counted such letters as purged when no
+// letter had been written or listed and no claim round had run since (a group scaled to zero).
+describe('dead-letter retention on Redis: letters past their age are gone for retry() and purge()', () => {
+  for (const call of ['retry', 'purge'] as const) {
+    test(`${call}() finds no letter past its age`, async () => {
+      const age = 500;
+      const queue = createQueue(withRetention('redis', { age }));
+      queue.on('error', () => {});
+      const name = uniqueName(`dlqage${call}`);
+      after(() => cleanUp(queue, 'redis', name));
+      const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+      after(() => redis.quit());
+      const worker = await deadLetterAll(queue, name, ['old1', 'old2']);
+      // No worker left to trim in a claim round.
+      await worker.close();
+      const dlq = redisKeys('sp', name).dlq;
+      const letters = (await redis.xrange(dlq, '-', '+')) as [string, string[]][];
+      assert.equal(letters.length, 2, `two letters written (${letters.length})`);
+      const newest = Number(letters[1]![0].split('-')[0]);
+      // Until Redis's clock, which dates the letters, is past the newest one's age.
+      await waitFor(async () => {
+        const [seconds, micros] = await redis.time();
+        // In whole ms, as the trim reads it: an entry goes when its ms is below now − age.
+        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - age > newest;
+      }, 'the letters past their age');
+      const handled = call === 'retry' ? await queue.dlq(name).retry() : await queue.dlq(name).purge();
+      assert.equal(handled, 0, `${call}() handled ${handled} letters past their age`);
+      assert.equal(await redis.xlen(redisKeys('sp', name).stream), 0, 'nothing put back on the queue');
+    });
+  }
 });

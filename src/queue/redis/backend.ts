@@ -181,6 +181,9 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
 
     async purgeDeadLetters(queue) {
       const key = redisKeys(prefix, queue).dlq;
+      // Letters past their age are gone already, as for list() (and retry(), which lists first):
+      // before, with no letter written, listed or claim round since, they were counted as purged.
+      await trimDeadLetters.run(commands, [key], deadLetterTrim);
       const [[, count]] = (await commands.multi().xlen(key).del(key).exec()) as [[Error | null, number]];
       return Number(count);
     },
