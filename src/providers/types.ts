@@ -174,7 +174,8 @@ export interface Provider extends EventEmitter<ProviderEvents> {
   readonly resizes?: readonly (keyof InstanceSize)[];
   /**
    * resizeRefusal says why `resize(size)` cannot work here (local: no cgroups this process may
-   * create), so the API refuses it before anything is journaled or replaced; undefined when it can.
+   * create, or a memory limit below what every serving instance holds now), so the API refuses it
+   * before anything is journaled or replaced; undefined when it can.
    * Absent: not checked.
    */
   resizeRefusal?(size: InstanceSize): string | undefined;

@@ -16,6 +16,16 @@ import { readProcTable } from '../../src/providers/local/cpu.js';
 /** APP is the fixture HTTP app the local provider tests run. */
 export const APP = fileURLToPath(new URL('../fixtures/provider-app.mjs', import.meta.url));
 
+/**
+ * SPIKY runs APP after touching 48 MiB once at start and giving it back: an app that needs more
+ * memory to start than it holds once serving (~10 MiB). OOM-killed while starting under a 32 MiB
+ * limit; its running instances hold too little for a resize to 32 MiB to be refused up front.
+ */
+export const SPIKY = `"${process.execPath}" --expose-gc -e "{ Buffer.alloc(48 * 1048576, 1); } gc(); import(process.argv[1])" "${APP}"`;
+
+/** HUNGRY runs APP holding 48 MiB of touched memory for good: more than a 32 MiB limit allows. */
+export const HUNGRY = `"${process.execPath}" -e "globalThis.b = Buffer.alloc(48 * 1048576, 1); import(process.argv[1])" "${APP}"`;
+
 /** LogLine is one call to the recording logger. */
 export interface LogLine {
   level: 'info' | 'warn' | 'error';

@@ -8,14 +8,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FileState } from '../../src/controller/state/index.js';
 import { detectCgroups, type LocalProvider } from '../../src/providers/index.js';
-import { APP, makeProvider, until } from './local-helpers.js';
+import { makeProvider, SPIKY, until } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
 const MIB = 1024 * 1024;
 const NEW = { memory: 256 * MIB };
-// The app holds 48 MiB of touched memory: OOM-killed under a 32 MiB limit.
-const HUNGRY = `"${process.execPath}" -e "globalThis.b = Buffer.alloc(48 * 1048576, 1); import(process.argv[1])" "${APP}"`;
+// The app touches 48 MiB while it starts: OOM-killed under a 32 MiB limit.
 
 describe('finishing a resize cut by a restart', { skip }, () => {
   it('replaces only the adopted instances not at the size in force', async (t) => {
@@ -91,7 +90,7 @@ describe('finishing a resize cut by a restart', { skip }, () => {
     const controller = () => {
       const provider = makeProvider(
         t,
-        { command: HUNGRY, crashLoopLimit: 2 },
+        { command: SPIKY, crashLoopLimit: 2 },
         { registry: state, logDir: dir },
       );
       providers.push(provider);

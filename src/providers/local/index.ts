@@ -23,13 +23,17 @@ export {
 export { configSecretEnv } from './env.js';
 export {
   cgroupWorkingSet,
+  groupAnonBytes,
   groupRss,
   type InstanceCgroupPath,
+  type InstanceUsage,
   instanceCgroupPath,
   type MemoryReading,
   MemorySampler,
   type MemorySamplerOptions,
+  memoryLimitRefusal,
   parseMemoryStat,
+  parseRssAnon,
   parseVmRss,
   workingSetBytes,
 } from './memory.js';

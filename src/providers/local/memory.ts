@@ -158,3 +158,64 @@ export class MemorySampler {
     return result;
   }
 }
+
+/**
+ * parseRssAnon reads `RssAnon` of a `/proc/<pid>/status` text, in bytes: the process's resident
+ * anonymous memory (heap, stacks), which a cgroup always charges to the process that allocated it,
+ * unlike file pages (the `node` binary's), which may be charged to whichever cgroup read them first.
+ * Undefined when absent (kernel threads, zombies, kernels before 4.5).
+ */
+export function parseRssAnon(status: string): number | undefined {
+  const match = /^RssAnon:\s+(\d+)\s+kB$/m.exec(status);
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
+/** InstanceUsage is what one serving instance holds now, for memoryLimitRefusal. */
+export interface InstanceUsage {
+  id: string;
+  /** Resident anonymous memory of its whole process group, in bytes. */
+  bytes: number;
+}
+
+/**
+ * memoryLimitRefusal says why a memory limit of `limit` bytes would OOM-kill the group's
+ * replacements, undefined when it would not (or when nothing was measured): when EVERY serving
+ * instance holds more anonymous memory than the limit, a replacement that gets as far is killed at
+ * it; as VPA never recommends below what it saw used. The least of them decides: one instance
+ * above the limit (a leak, a busier one) is what a limit is for, and it restarts alone. Before, such
+ * a resize was accepted: replacements that start small became ready and the roll went on, and
+ * once they grew under traffic every instance was killed in turn (a crash loop of the whole group,
+ * the roll long finished). The message starts with the field, as the API's other 400s.
+ */
+export function memoryLimitRefusal(
+  group: string,
+  limit: number,
+  usages: readonly InstanceUsage[],
+): string | undefined {
+  if (usages.length === 0) return undefined;
+  const least = usages.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+  if (least.bytes <= limit) return undefined;
+  const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+  const all =
+    usages.length === 1 ? `${least.id}, the only instance of ${group},` : `every instance of ${group}`;
+  return (
+    `memory: ${mib(limit)} MiB is below what ${all} holds now (the least, ${least.id}: ${mib(least.bytes)} MiB ` +
+    `of anonymous memory): a replacement is OOM-killed at the limit once it holds as much, and after the roll ` +
+    `every instance in turn; give at least ${Math.ceil(least.bytes / 2 ** 20)}Mi, or lower what the app keeps first`
+  );
+}
+
+/**
+ * groupAnonBytes sums `RssAnon` over every process of each process group in `pgids` (read through
+ * `statusOf`, undefined for a process gone meanwhile). A group with no process left has no entry.
+ */
+export function groupAnonBytes(
+  stats: readonly ProcStat[],
+  pgids: readonly number[],
+  statusOf: (pid: number) => string | undefined,
+): Map<number, number> {
+  return groupRss(stats, pgids, (pid) => {
+    const status = statusOf(pid);
+    return status === undefined ? undefined : parseRssAnon(status);
+  });
+}

@@ -43,13 +43,14 @@ import {
   removeCgroupDirsOnceEmpty,
   signalCgroups,
 } from './cgroups.js';
-import { parseProcStat } from './cpu.js';
+import { parseProcStat, readProcTable } from './cpu.js';
 import { instanceEnv } from './env.js';
 import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { defaultInstanceLogDir, ensurePrivateDir } from './logdir.js';
 import { PipedLogFiles } from './logfiles.js';
+import { groupAnonBytes, memoryLimitRefusal } from './memory.js';
 import { pidOneWarning } from './pid-one.js';
 import {
   localPorts,
@@ -488,7 +489,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     // A size no instance can get here fails the start, naming the key: before, every instance
     // failed to start ("cannot apply its size", EACCES), counted as a crash until a crash loop,
     // while `scaleplane up` ran on serving nothing.
-    const refusal = this.#size && this.resizeRefusal(this.#size);
+    const refusal = this.#size && this.#cgroupRefusal(this.#size);
     if (refusal !== undefined)
       throw new ProviderError(
         'UNSUPPORTED',
@@ -676,8 +677,11 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (size.instanceType !== undefined)
       throw new ProviderError('UNSUPPORTED', 'local resizes cpu and memory, not instance types');
     if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
-    const refusal = this.resizeRefusal(size);
+    const refusal = this.#cgroupRefusal(size);
     if (refusal !== undefined) throw new ProviderError('UNSUPPORTED', refusal);
+    // Finishing a roll to the size in force (a restart cut it) was checked when it was asked for.
+    const tooSmall = sameSize(size, this.#size) ? undefined : this.#usageRefusal(size);
+    if (tooSmall !== undefined) throw new ProviderError('INVALID_ARGUMENT', tooSmall);
     return this.#roll(size, options?.onSizeSaved);
   }
 
@@ -690,6 +694,38 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * and the resize failed ~10 s later saying only that no replacement became ready.
    */
   resizeRefusal(size: InstanceSize): string | undefined {
+    return this.#cgroupRefusal(size) ?? this.#usageRefusal(size);
+  }
+
+  /**
+   * usageRefusal says why a memory limit would OOM-kill the replacements (see memoryLimitRefusal):
+   * every ready instance holds more anonymous memory than it now.
+   */
+  #usageRefusal(size: InstanceSize): string | undefined {
+    if (size.memory === undefined) return undefined;
+    const serving = this.#slots.filter((s) => s.state === 'ready' && !s.stopRequested && s.pid !== undefined);
+    if (serving.length === 0) return undefined;
+    const statusOf = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/status`, 'utf8');
+      } catch {
+        return undefined; // exited while we read
+      }
+    };
+    const bytes = groupAnonBytes(
+      readProcTable(),
+      serving.map((s) => s.pid!),
+      statusOf,
+    );
+    const usages = serving.flatMap((s) => {
+      const held = bytes.get(s.pid!);
+      return held === undefined ? [] : [{ id: s.id, bytes: held }];
+    });
+    return memoryLimitRefusal(this.#group, size.memory, usages);
+  }
+
+  /** cgroupRefusal is the part of resizeRefusal about cgroups: none, or none this process may create. */
+  #cgroupRefusal(size: InstanceSize): string | undefined {
     if (size.cpu === undefined && size.memory === undefined) return undefined;
     const advice =
       'run Scaleplane as root, or in a cgroup v2 subtree delegated to it (systemd: Delegate=yes)';
