@@ -1108,7 +1108,20 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     for (const flight of this.#unsettled) {
       if (fullKeys.includes(flight.fullKey)) flight.invalidated = true;
       if (tags.length > 0) flight.droppedTags = [...(flight.droppedTags ?? []), ...tags];
+      this.#retireLate(flight);
     }
+  }
+
+  /**
+   * retireLate takes a load that outlived its callers' timeout out of single-flight once its stale
+   * value is invalidated: joined, it would answer the deleted value (#join) until its grace ended.
+   * The load still ends; overtaken, it stores nothing.
+   */
+  #retireLate(flight: Flight): void {
+    const late = flight.late;
+    if (late === undefined || !this.#overtaken(flight, late.fallback.tags)) return;
+    flight.late = undefined;
+    if (this.#flights.get(flight.fullKey) === flight) this.#flights.delete(flight.fullKey);
   }
 
   #invalidated(invalidation: Invalidation): void {
@@ -1127,7 +1140,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   #missedNotices(): void {
     this.#memory?.clear();
     this.#invalidated(EVERYTHING);
-    for (const flight of this.#unsettled) flight.invalidated = true;
+    for (const flight of this.#unsettled) {
+      flight.invalidated = true;
+      this.#retireLate(flight);
+    }
   }
 
   /** invalidatedSince says whether `fullKey` or one of `tags` was invalidated since the count was `count`. */

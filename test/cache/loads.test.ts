@@ -218,3 +218,36 @@ test('ready() resolves false by its deadline when Redis is down, and true when i
   assert.equal(await up.ready(5000), true, 'ready with Redis up');
   assert.equal(up.busUp, true, 'subscribed once ready');
 });
+
+test('a load that outlived the timeout stops answering with its stale value once the key is deleted elsewhere', async (t) => {
+  const clock = fakeClock();
+  const prefix = prefixFor('late-delete');
+  const options = {
+    prefix,
+    redis: { url: SHARED_REDIS_URL },
+    clock,
+    jitter: 0,
+    ttl: 1000,
+    staleIfError: 60_000,
+  };
+  const a = closing(t, createCache(options));
+  const b = closing(t, createCache(options));
+  assert.equal(await a.ready(), true, 'A ready');
+  assert.equal(await b.ready(), true, 'B ready');
+  await a.getOrSet('k', () => 'v1');
+  clock.advance(2000);
+  const slow = gate<string>();
+  assert.equal(await a.getOrSet('k', () => slow.opened, { timeout: 20 }), 'v1', 'stale at the timeout');
+  const evicted = new Promise((resolve) => a.once('invalidate', resolve));
+  await b.delete('k');
+  await within('B’s delete notice at A', 10_000, evicted);
+  // v1 was deleted: it is no answer any more, timeout or not; a load of its own is.
+  const after = await within(
+    'the call after the delete',
+    10_000,
+    a.getOrSet('k', () => 'v3', { timeout: 20 }),
+  );
+  assert.equal(after, 'v3', `A answered ${String(after)} after B deleted the key`);
+  slow.open('v2-from-before');
+  await until(async () => (await a.get('k')) === 'v3', 10_000, 'A keeps v3');
+});
