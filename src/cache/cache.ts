@@ -517,8 +517,12 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     // Each key the tags list gets a tombstone of its own, as from `delete`.
     const tombstone = () => encodeTombstone(this.#instance, ++this.#tombstones);
     const ttl = this.#options.redis!.tombstoneTtl;
+    // Per tag, the members an attempt read: a replay after a failure tombstones them even if their
+    // SREM landed (the index no longer lists them).
+    const carried = list.map(() => new Set<string>());
     await redis.write('deleteByTag', async (client) => {
-      for (const tag of list) await redis.deleteTagged(client, this.#tagKey(tag), tombstone, ttl);
+      for (const [i, tag] of list.entries())
+        await redis.deleteTagged(client, this.#tagKey(tag), tombstone, ttl, carried[i]!);
     });
     await this.#publish({ t: list });
   }

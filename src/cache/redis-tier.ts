@@ -319,10 +319,17 @@ export class RedisTier {
   ): Promise<unknown> {
     if (tagKeys.length === 0) return client.set(key, text, 'PX', ttlMs);
     const scripts = client as unknown as ScriptCommands;
-    return Promise.all([
-      client.set(key, text, 'PX', ttlMs),
-      ...tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)),
-    ]).then(() => this.#pruneTags(client, tagKeys));
+    const indexed = () => Promise.all(tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)));
+    // The value before its index adds (see deleteTagged). One connection runs them in the order sent;
+    // on a Cluster they go to different nodes, so the adds wait for the value's reply.
+    if (client instanceof Cluster)
+      return client
+        .set(key, text, 'PX', ttlMs)
+        .then(indexed)
+        .then(() => this.#pruneTags(client, tagKeys));
+    return Promise.all([client.set(key, text, 'PX', ttlMs), indexed()]).then(() =>
+      this.#pruneTags(client, tagKeys),
+    );
   }
 
   /**
@@ -364,23 +371,31 @@ export class RedisTier {
   /**
    * deleteTagged replaces every key indexed under `tagKey` with a tombstone (`tombstone()` makes
    * each, living `tombstoneTtlMs`), as `delete` does, and removes those keys from the index.
+   * `carried` holds the members read by an earlier attempt of the same deleteByTag that did not finish
+   * (replayed from the offline queue): their SREM may have landed, so the index no longer lists them.
    */
   async deleteTagged(
     client: RedisClient,
     tagKey: string,
     tombstone: () => string,
     tombstoneTtlMs: number,
+    carried: Set<string>,
   ): Promise<number> {
     const members = await client.smembers(tagKey);
-    if (members.length === 0) return 0;
-    // One key per command so the same code works on Cluster; SREM (not DEL) keeps members added
-    // meanwhile. A tombstone, not UNLINK: a load of a member that began before this and saw no key
-    // (or another delete's tombstone, which UNLINK removed early) would otherwise store what it read.
-    await Promise.all([
-      ...members.map((key) => this.setTombstone(client, key, tombstone(), tombstoneTtlMs)),
-      client.srem(tagKey, ...members),
-    ]);
-    return members.length;
+    for (const member of members) carried.add(member);
+    if (carried.size === 0) return 0;
+    // SREM before the tombstones, and a set adds to the index only after its value (setEntry): a set
+    // landing between a tombstone and the SREM left its value in Redis and the SREM took it out of the
+    // index, where no later deleteByTag found it. In this order such a set either precedes the
+    // tombstone (replaced) or its index add follows the SREM (listed again). SREM, not DEL: members
+    // added meanwhile stay indexed. One key per command so the same code works on Cluster.
+    if (members.length > 0) await client.srem(tagKey, ...members);
+    // A tombstone, not UNLINK: a load of a member that began before this and saw no key (or another
+    // delete's tombstone, which UNLINK removed early) would otherwise store what it read.
+    const keys = [...carried];
+    await Promise.all(keys.map((key) => this.setTombstone(client, key, tombstone(), tombstoneTtlMs)));
+    carried.clear();
+    return keys.length;
   }
 
   /**
