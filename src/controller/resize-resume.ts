@@ -31,9 +31,28 @@ export function planResizeResume(
   return { size, outdated, live: live.length };
 }
 
-/** formatSize writes a size as the journal and the CLI do: `cpu=0.5,memory=268435456`. */
+/**
+ * formatSize writes a size as `scaleplane resize` takes it, for the journal and the log:
+ * `cpu=0.5,memory=256Mi`. Memory is in the largest binary unit it is a whole number of, else bytes,
+ * so the line can be pasted back into `scaleplane resize`. Before, memory was raw bytes
+ * (`memory=268435456` after `resize web memory=256Mi`), while `status` showed the same size as
+ * `memory 256Mi`.
+ */
 export function formatSize(size: InstanceSize): string {
   return Object.entries(size)
-    .map(([k, v]) => `${k}=${v}`)
+    .map(([k, v]) => `${k}=${k === 'memory' && typeof v === 'number' ? memoryQuantity(v) : v}`)
     .join(',');
+}
+
+const BINARY_UNITS: readonly [string, number][] = [
+  ['Ti', 2 ** 40],
+  ['Gi', 2 ** 30],
+  ['Mi', 2 ** 20],
+  ['Ki', 2 ** 10],
+];
+
+/** memoryQuantity renders bytes as `NGi`/`NMi`/`NKi` when a whole number of one, else as bytes. */
+function memoryQuantity(bytes: number): string {
+  const unit = BINARY_UNITS.find(([, size]) => bytes > 0 && bytes % size === 0);
+  return unit ? `${bytes / unit[1]}${unit[0]}` : String(bytes);
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseSize } from '../../src/config/duration.js';
 import { formatSize, planResizeResume } from '../../src/controller/resize-resume.js';
 import type { Instance, InstanceSize, InstanceState } from '../../src/providers/index.js';
 
@@ -66,7 +67,21 @@ describe('planResizeResume', () => {
     });
   }
 
-  it('formatSize writes the fields as the journal does', () => {
-    assert.equal(formatSize(NEW), 'cpu=0.5,memory=268435456');
+  it('formatSize writes the fields as `scaleplane resize` takes them, memory in its binary unit', () => {
+    // The journal said `memory=268435456` after `scaleplane resize web cpu=0.5,memory=256Mi`.
+    const cases: [InstanceSize, string][] = [
+      [NEW, 'cpu=0.5,memory=256Mi'],
+      [{ memory: 2 * 2 ** 30 }, 'memory=2Gi'],
+      [{ memory: 1536 * 2 ** 10 }, 'memory=1536Ki'],
+      [{ memory: 100_000_000 }, 'memory=100000000'],
+      [{ cpu: 2 }, 'cpu=2'],
+    ];
+    for (const [size, want] of cases) {
+      const got = formatSize(size);
+      assert.equal(got, want, `formatSize(${JSON.stringify(size)}) gave ${got}, wanted ${want}`);
+      const memory = /memory=(\w+)/.exec(got)?.[1];
+      if (memory !== undefined && size.memory !== undefined)
+        assert.equal(parseSize(memory), size.memory, `${got} does not parse back to ${size.memory} bytes`);
+    }
   });
 });

@@ -129,7 +129,7 @@ groups:
     };
     const resumed = events.events.find((e) => e.reasons.includes('ResizeResumed'));
     assert.ok(resumed, JSON.stringify(events.events.map((e) => e.reasons)));
-    assert.match(resumed.message, /memory=268435456/);
+    assert.match(resumed.message, /memory=256Mi/, resumed.message);
 
     const pids = [...pgids];
     second.child.kill('SIGINT');
