@@ -189,6 +189,27 @@ function seenMark(seen: Buffer | null): string {
   return isTombstone(seen) ? seen.toString('latin1') : createHash('sha1').update(seen).digest('hex');
 }
 
+/**
+ * untilAborted settles as `promise` does, or rejects with the signal's reason when it aborts first.
+ * Only this caller stops waiting: the shared load behind `promise` is not touched.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 /** reason is an error's message, for a CacheError that wraps it. */
 function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -363,6 +384,14 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
 
   /** getOrSet returns the cached value for `key`, or runs `loader` (once per key in this process) and caches it. */
   getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T> {
+    const signal = options?.signal;
+    // Not an AbortSignal: #getOrSet rejects it, naming the option.
+    if (signal === undefined || !(signal instanceof AbortSignal)) return this.#getOrSet(key, loader, options);
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return untilAborted(this.#getOrSet(key, loader, options), signal);
+  }
+
+  #getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T> {
     // Not async: a hit should cost no more promises than the read itself. Failures still reject.
     try {
       this.#assertOpen();

@@ -155,6 +155,12 @@ export interface CallOptions extends EntryOptions {
    * every later call of its key in this process. @defaultValue none (the cache's `hardTimeout`)
    */
   hardTimeout?: Duration;
+  /**
+   * This caller stops waiting when it aborts: its promise rejects with the signal's reason at once.
+   * The load it started or joined goes on for the other callers and is stored as usual; only
+   * `hardTimeout` stops a load. @defaultValue none
+   */
+  signal?: AbortSignal;
 }
 
 /** ResolvedLock is LockOptions in ms. */
@@ -290,7 +296,9 @@ function knownKeys(value: Record<string, unknown>, known: Set<string>, path: str
 
 /** checkCallOptions validates what resolveEntryPolicy does not: tags and lock of one call. */
 export function checkCallOptions(options: CallOptions): void {
-  const { tags, lock } = options;
+  const { tags, lock, signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new CacheOptionError('signal', `must be an AbortSignal, got ${describe(signal)}`);
   if (tags !== undefined && (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string')))
     throw new CacheOptionError('tags', `must be an array of strings, got ${describe(tags)}`);
   if (lock !== undefined && typeof lock !== 'boolean')

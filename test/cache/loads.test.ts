@@ -251,3 +251,40 @@ test('a load that outlived the timeout stops answering with its stale value once
   slow.open('v2-from-before');
   await until(async () => (await a.get('k')) === 'v3', 10_000, 'A keeps v3');
 });
+
+test('signal: a caller that aborts stops waiting at once; the load it shared goes on for the others and is stored', async (t) => {
+  const prefix = prefixFor('signal');
+  const cache = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL }, jitter: 0 }));
+  assert.equal(await cache.ready(), true, 'Redis answers');
+  const slow = gate<string>();
+  let loads = 0;
+  const loader = () => {
+    loads++;
+    return slow.opened;
+  };
+  const controller = new AbortController();
+  const leaving = cache.getOrSet('k', loader, { signal: controller.signal });
+  const staying = cache.getOrSet('k', loader);
+  await until(() => loads === 1, 10_000, 'the load to start');
+  controller.abort(new Error('client went away'));
+  const left = await within(
+    'the aborted caller',
+    10_000,
+    leaving.then(
+      (value) => `resolved ${value}`,
+      (error: Error) => error.message,
+    ),
+  );
+  assert.equal(left, 'client went away', `the aborted caller got: ${left}`);
+  slow.open('v1');
+  assert.equal(await within('the other caller', 10_000, staying), 'v1');
+  assert.equal(loads, 1, `one load, saw ${loads}`);
+  assert.ok((await admin.get(`${prefix}k`))?.endsWith('"v1"'), 'the shared load was stored');
+  const already = AbortSignal.abort(new Error('gone before'));
+  await assert.rejects(cache.getOrSet('other', loader, { signal: already }), /gone before/);
+  assert.equal(loads, 1, 'an aborted signal starts no load');
+  await assert.rejects(
+    cache.getOrSet('k', loader, { signal: 'soon' as unknown as AbortSignal }),
+    (e: CacheError & { option?: string }) => e.option === 'signal',
+  );
+});
