@@ -278,6 +278,8 @@ class Slot {
   generation = 0;
   /** Chosen by `replace`: the first to go once its replacement is ready. */
   condemned = false;
+  /** Its stop (see #stop), once one began: settles when it is stopped or handed over. */
+  stopped: Promise<void> | undefined;
   size: InstanceSize | undefined;
   /** instanceSpec of the config it was started with; another than the provider's: outdated. */
   spec: string | undefined;
@@ -796,12 +798,11 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         if (this.#generation !== generation) continue;
         this.#surge = 0;
         this.#reconcile();
-        const victims = outdated.filter((s) => s.stopRequested);
-        await this.#waitUntil(
-          () => victims.every((v) => !this.#slots.includes(v)),
-          this.#config.stopTimeout + 60_000,
-          'an outdated instance did not stop',
-        );
+        // No deadline of its own: each stop is bounded (the drain hook by the balancer's
+        // drain_timeout, then stop_timeout and SIGKILL). Before, it had stop_timeout + 60 s and then
+        // failed the resize, reverting its size: with drain_timeout above that, an old instance
+        // holding a WebSocket or a long download (in flight until drain_timeout) failed the resize.
+        await Promise.all(outdated.filter((s) => s.stopRequested).map((s) => s.stopped));
       }
     } catch (err) {
       if (this.#generation === generation && !this.#closing) this.#rollBack(previous, size, generation);
@@ -1597,8 +1598,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#probeTimer = undefined;
   }
 
-  /** stop drains (if it served traffic), then terminates the instance's process group. */
-  async #stop(slot: Slot): Promise<void> {
+  /** stop drains (if it served traffic), then terminates the instance's process group; once per instance. */
+  #stop(slot: Slot): Promise<void> {
+    slot.stopped ??= this.#stopNow(slot);
+    return slot.stopped;
+  }
+
+  async #stopNow(slot: Slot): Promise<void> {
     slot.stopRequested = true;
     slot.abort.abort();
     if (slot.state === 'ready') {
