@@ -217,11 +217,16 @@ export class InvalidationBus {
     // By socket, not client: a standalone client is one object across its reconnects, and a PING
     // sent on an earlier socket may never settle.
     if (this.#pinged === stream) {
-      this.#pinged = undefined;
-      this.#handlers.error(
-        new CacheError('CACHE_BUS', 'subscriber connection did not answer a PING; reconnecting'),
-      );
-      stream.destroy();
+      // Unanswered, or answered while this process was busy (a long task since the last beat) with
+      // the reply still unread: the poll phase of this loop turn reads it. Judged after that turn.
+      setImmediate(() => {
+        if (this.#pinged !== stream || this.#closed || this.#lost) return;
+        this.#pinged = undefined;
+        this.#handlers.error(
+          new CacheError('CACHE_BUS', 'subscriber connection did not answer a PING; reconnecting'),
+        );
+        stream.destroy();
+      });
       return;
     }
     this.#pinged = stream;

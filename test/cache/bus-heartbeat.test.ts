@@ -59,3 +59,55 @@ test('a subscriber connection that goes silent is noticed: bus:down, then bus:up
     await proxy.close();
   }
 });
+
+/** busy keeps this thread for `ms`, as a long synchronous task (a big JSON, a GC pause) does. */
+function busy(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // spinning on purpose
+  }
+}
+
+test('a process busy for longer than the heartbeat does not take its own subscriber for dead', async () => {
+  const own = uniquePrefix('bus-heartbeat-busy');
+  const cache = createCache({
+    prefix: own,
+    redis: { url: SHARED_REDIS_URL, busHeartbeat: 200 },
+    memory: false,
+  });
+  const bus: string[] = [];
+  cache.on('bus:down', () => bus.push('bus:down'));
+  cache.on('error', (error) => {
+    if (error.code === 'CACHE_BUS') bus.push(error.message);
+  });
+  const ping = Redis.prototype.ping;
+  try {
+    assert.equal(await cache.ready(), true, 'ready');
+    // Right after a heartbeat PING goes out, this thread is busy for two beats (a check-phase task):
+    // the reply arrives meanwhile and waits unread, and the next beat is due before the socket is
+    // read. Whether the reply was read just before the busy spell is a matter of microseconds, so
+    // the spell is repeated: without the fix, most spells raised a false alarm.
+    for (let spell = 0; spell < 6; spell++) {
+      let sent!: () => void;
+      const pinged = new Promise<void>((resolve) => {
+        sent = resolve;
+      });
+      Redis.prototype.ping = function (this: Redis, ...args: unknown[]) {
+        Redis.prototype.ping = ping;
+        setImmediate(() => {
+          busy(400);
+          sent();
+        });
+        return (ping as (...a: unknown[]) => Promise<string>).apply(this, args);
+      } as typeof ping;
+      await pinged;
+      // No event to await for an alarm that should not come: a false one fires within two beats.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.deepEqual(bus, [], `the subscriber was taken for dead: ${bus.join('; ')}`);
+    assert.equal(cache.busUp, true, 'still subscribed');
+  } finally {
+    Redis.prototype.ping = ping;
+    await cache.close();
+  }
+});
