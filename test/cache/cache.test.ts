@@ -650,7 +650,12 @@ test('a tag index drops the keys that expired or were evicted, and keeps every l
   assert.deepEqual(missing, [], 'live keys pruned from their tag index');
   assert.ok((await admin.pttl(`${own}__tag:products`)) > 0, 'the index keeps its expiry');
   await a.deleteByTag('products');
-  for (const key of live) assert.equal(await a.get(key), undefined, `${key} survived deleteByTag`);
+  for (const key of live)
+    assert.equal(
+      await a.get(key),
+      undefined,
+      `${key} survived deleteByTag (errors: ${errors.join('; ') || 'none'})`,
+    );
   assert.deepEqual(errors, [], 'errors');
 });
 
