@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
-import { memoryLimitRefusal, parseRssAnon } from '../../src/providers/local/index.js';
+import { memoryLimitRefusal, parsePssAnon, parseRssAnon } from '../../src/providers/local/index.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
-import { HUNGRY, makeProvider } from './local-helpers.js';
+import { APP, groupMembers, HUNGRY, makeProvider } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
@@ -46,6 +46,11 @@ describe('memoryLimitRefusal', () => {
     assert.match(refusal ?? '', /give at least 49Mi/, refusal);
   });
 
+  it('parsePssAnon reads kB as KiB, undefined without the line (kernels before 5.9)', () => {
+    assert.equal(parsePssAnon('Rss:\t 1620 kB\nPss_Anon:\t  116 kB\n'), 116 * 1024);
+    assert.equal(parsePssAnon('Rss:\t 1620 kB\nPss:\t 186 kB\n'), undefined);
+  });
+
   it('parseRssAnon reads kB as KiB, undefined without the line', () => {
     assert.equal(parseRssAnon('VmRSS:\t  2064 kB\nRssAnon:\t     620 kB\n'), 620 * 1024);
     assert.equal(parseRssAnon('Name:\tkthreadd\n'), undefined);
@@ -76,6 +81,33 @@ describe('a resize to a memory limit below what the instances hold', { skip }, (
     assert.equal(provider.size(), undefined, 'the size in force did not change');
     const roomy = provider.resizeRefusal({ memory: 128 * MIB });
     assert.equal(roomy, undefined, `128 MiB refused: ${roomy}`);
+  });
+
+  it('counts a page shared after a fork once: a pre-forking app is not refused for its copies', async (t) => {
+    // A pre-forking server: 40 MiB touched, 3 children forked sharing it copy-on-write, then the
+    // parent execs the app. Summed RssAnon read the 40 MiB 3 times (148 MiB with the app, and 96 MiB
+    // was refused); the cgroup is charged for it once, as Pss_Anon counts it (56 MiB).
+    const forks = [
+      'import os, sys, time',
+      "b = bytearray(b'x' * (40 << 20))",
+      'for _ in range(3):',
+      '  if os.fork() == 0:',
+      '    time.sleep(600); os._exit(0)',
+      'os.execv(sys.argv[1], sys.argv[1:])',
+    ].join('\n');
+    const provider = makeProvider(t, { command: `python3 -c "${forks}" "${process.execPath}" "${APP}"` });
+    await provider.scaleTo(1);
+    const members = groupMembers([provider.instances()[0]!.pid!]);
+    assert.ok(members.length >= 4, `the instance's processes: ${members.join(' ')}`);
+    const refusal = provider.resizeRefusal({ memory: 96 * MIB });
+    assert.equal(refusal, undefined, `96 MiB refused: ${refusal}`);
+    const tight = provider.resizeRefusal({ memory: 32 * MIB });
+    t.diagnostic(tight ?? 'not refused');
+    assert.match(
+      tight ?? '',
+      /^memory: 32\.0 MiB is below what web-1, the only instance of web, holds now/,
+      tight,
+    );
   });
 
   it('is a 400 naming memory through the API', async (t) => {

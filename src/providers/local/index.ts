@@ -33,6 +33,7 @@ export {
   type MemorySamplerOptions,
   memoryLimitRefusal,
   parseMemoryStat,
+  parsePssAnon,
   parseRssAnon,
   parseVmRss,
   workingSetBytes,

@@ -707,17 +707,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (size.memory === undefined) return undefined;
     const serving = this.#slots.filter((s) => s.state === 'ready' && !s.stopRequested && s.pid !== undefined);
     if (serving.length === 0) return undefined;
-    const statusOf = (pid: number) => {
+    const read = (pid: number, file: string) => {
       try {
-        return readFileSync(`/proc/${pid}/status`, 'utf8');
+        return readFileSync(`/proc/${pid}/${file}`, 'utf8');
       } catch {
-        return undefined; // exited while we read
+        return undefined; // exited while we read (or no smaps_rollup on this kernel)
       }
     };
     const bytes = groupAnonBytes(
       readProcTable(),
       serving.map((s) => s.pid!),
-      statusOf,
+      read,
     );
     const usages = serving.flatMap((s) => {
       const held = bytes.get(s.pid!);
