@@ -9,6 +9,13 @@ import type { Socket } from 'node:net';
  * its own: one client's single connection took the concurrency of hundreds. Responses already go
  * back in order; now each request starts once the one before it was answered, and reading stops
  * while MAX_WAITING are waiting.
+ *
+ * node:http already keeps that order for the responses: a response gets the connection's socket
+ * at once when no earlier one is still being written, else it waits in node:http's queue and is
+ * given the socket (its 'socket' event) when the one before it has finished. So a request whose
+ * response has its socket is in turn and runs with nothing to track, which is every request of a
+ * client that does not pipeline; only a waiting one listens for its turn. (Tracking every request
+ * with a 'close' listener, a closure and an array cost the common case about 0.4 µs a request.)
  */
 
 /** MAX_WAITING is how many pipelined requests of one connection may wait before it is read no more. */
@@ -17,8 +24,8 @@ export const MAX_WAITING = 16;
 const kWaiting = Symbol('scaleplane.pipelined');
 
 type PipelinedSocket = Socket & {
-  /** Undefined while no request of the connection is in flight; then the ones waiting for it. */
-  [kWaiting]?: (() => void)[];
+  /** How many of the connection's requests wait for their turn; unset until one had to. */
+  [kWaiting]?: number;
   /** node:http's own pause, for responses piling up unsent: left for it to lift. */
   _paused?: boolean;
 };
@@ -29,36 +36,20 @@ export function inTurn(
   res: http.ServerResponse,
   handle: (req: http.IncomingMessage, res: http.ServerResponse) => void,
 ): void {
+  if (res.socket !== null) {
+    handle(req, res);
+    return;
+  }
   const socket = req.socket as PipelinedSocket;
-  const waiting = socket[kWaiting];
-  if (waiting === undefined) {
-    socket[kWaiting] = [];
-    run(socket, req, res, handle);
-    return;
-  }
-  waiting.push(() => run(socket, req, res, handle));
-  if (waiting.length >= MAX_WAITING) socket.pause();
-}
-
-function run(
-  socket: PipelinedSocket,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  handle: (req: http.IncomingMessage, res: http.ServerResponse) => void,
-): void {
-  // 'close' comes once the response was written, or the connection went.
-  res.once('close', () => next(socket));
-  handle(req, res);
-}
-
-function next(socket: PipelinedSocket): void {
-  const waiting = socket[kWaiting];
-  const turn = waiting?.shift();
-  // A connection gone takes the requests still waiting on it: nobody is there to answer.
-  if (turn === undefined || socket.destroyed) {
-    socket[kWaiting] = undefined;
-    return;
-  }
-  if (waiting!.length < MAX_WAITING && socket.isPaused() && socket._paused !== true) socket.resume();
-  turn();
+  const waiting = (socket[kWaiting] ?? 0) + 1;
+  socket[kWaiting] = waiting;
+  if (waiting >= MAX_WAITING) socket.pause();
+  res.once('socket', () => {
+    const left = socket[kWaiting]! - 1;
+    socket[kWaiting] = left;
+    // A connection gone takes the requests still waiting on it: nobody is there to answer.
+    if (socket.destroyed) return;
+    if (left < MAX_WAITING && socket.isPaused() && socket._paused !== true) socket.resume();
+    handle(req, res);
+  });
 }
