@@ -1,5 +1,13 @@
 export { type BalancerView, InflightSource, LatencySource, RpsSource } from './balancer.js';
 export {
+  BatchedCounter,
+  BatchedGauge,
+  BatchedHistogram,
+  batchedCounter,
+  batchedGauge,
+  batchedHistogram,
+} from './batched.js';
+export {
   CloudWatchCpuSource,
   type CloudWatchCpuSourceOptions,
   type Datapoint,
