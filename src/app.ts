@@ -36,6 +36,7 @@ import {
   loadConfig,
   planReload,
 } from './config/index.js';
+import { groupUpLine } from './controller/group-up.js';
 import {
   Controller,
   crashEntry,
@@ -504,10 +505,8 @@ export class Scaleplane {
     this.#healthWatch.start();
     // With a lease, Leadership says so after each takeover (a standby starts no instance).
     for (const [name, provider] of this.#ha.lease ? [] : this.providers) {
-      logger.info(
-        { group: name, ready: provider.instances().filter((i) => i.state === 'ready').length },
-        `group ${name} is up`,
-      );
+      const line = groupUpLine(name, provider.instances(), provider.desired());
+      logger[line.level](line.fields, line.message);
     }
   }
 

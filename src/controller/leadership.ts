@@ -3,6 +3,7 @@ import { monotonicNow } from '../clock.js';
 import type { FencedProvider } from '../providers/index.js';
 import type { Controller } from './controller.js';
 import type { Logger } from './group.js';
+import { groupUpLine } from './group-up.js';
 import type { DecisionJournal } from './journal.js';
 import type { LeaderElector } from './leader.js';
 import type { LeaseGrant, LeaseStore } from './lease/index.js';
@@ -186,11 +187,9 @@ export class Leadership {
     await controller.start(desired);
     if (this.#grant === grant) this.#role('leading');
     for (const name of controller.groupNames()) {
-      const instances = controller.group(name).provider.instances();
-      this.#o.logger.info(
-        { group: name, ready: instances.filter((i) => i.state === 'ready').length },
-        `group ${name} is up`,
-      );
+      const { provider } = controller.group(name);
+      const line = groupUpLine(name, provider.instances(), provider.desired());
+      this.#o.logger[line.level](line.fields, line.message);
     }
   }
 
