@@ -1331,6 +1331,16 @@ const groupsSchema = z
 
 const SHORT_FORM_ONLY = 'belongs to the short form; with groups, set it inside a group';
 
+/**
+ * TOP_LEVEL_LISTEN_HINTS answer a top-level `listen`, as an NGINX user writes first: the file has
+ * two listeners, and the bare `unknown key` did not say where either is set. (A top-level `port` is
+ * left alone: in the short form it is a group key, `port` of a Kubernetes or AWS engine.)
+ */
+const TOP_LEVEL_LISTEN_HINTS: Readonly<Record<string, string>> = {
+  listen:
+    'unknown key: set balancer.listen (where clients connect, default 127.0.0.1:8080) and api.listen (the control API, default 127.0.0.1:9090), e.g. balancer: { listen: 127.0.0.1:18080 }',
+};
+
 /** fullFormSchema is a whole file with `groups`. */
 /**
  * listenersClash is the issue of an API and a balancer given one address: `up` would fail with
@@ -1355,7 +1365,7 @@ function listenersClash(
 
 export const fullFormSchema = mapping(
   { ...sections, routes: routesSchema.default([]), groups: groupsSchema },
-  Object.fromEntries(SHORT_FORM_KEYS.map((key) => [key, SHORT_FORM_ONLY])),
+  { ...Object.fromEntries(SHORT_FORM_KEYS.map((key) => [key, SHORT_FORM_ONLY])), ...TOP_LEVEL_LISTEN_HINTS },
 )
   .superRefine((raw, ctx) => {
     listenersClash(raw, ctx);
@@ -1472,7 +1482,7 @@ function shortFormHints(): Record<string, string> {
   }
   // Routes pick among named groups, and the short form has only its one implied group.
   hints.routes = 'needs the full form: routes send requests to groups, so put the group under groups.<name>';
-  return hints;
+  return { ...hints, ...TOP_LEVEL_LISTEN_HINTS };
 }
 
 /** ConfigForm says which of the two file shapes a document uses. */
