@@ -1341,7 +1341,6 @@ const TOP_LEVEL_LISTEN_HINTS: Readonly<Record<string, string>> = {
     'unknown key: set balancer.listen (where clients connect, default 127.0.0.1:8080) and api.listen (the control API, default 127.0.0.1:9090), e.g. balancer: { listen: 127.0.0.1:18080 }',
 };
 
-/** fullFormSchema is a whole file with `groups`. */
 /**
  * listenersClash is the issue of an API and a balancer given one address: `up` would fail with
  * EADDRINUSE on its own API, which reads like another program holding the port. Port 0 picks a free
@@ -1363,6 +1362,7 @@ function listenersClash(
   });
 }
 
+/** fullFormSchema is a whole file with `groups`. */
 export const fullFormSchema = mapping(
   { ...sections, routes: routesSchema.default([]), groups: groupsSchema },
   { ...Object.fromEntries(SHORT_FORM_KEYS.map((key) => [key, SHORT_FORM_ONLY])), ...TOP_LEVEL_LISTEN_HINTS },
