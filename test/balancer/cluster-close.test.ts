@@ -12,7 +12,9 @@ import { config, ready, startBackend } from './helpers.js';
 test('workers: a replacement still booting when the balancer closes exits without listening', async (t) => {
   const a = await startBackend(t, (_req, res) => res.end('a'));
   const balancer = new Balancer({
-    config: config({ workers: 2 }),
+    // The kill deadline (drainTimeout + 1 s) well past a worker's boot: under load (a CI run beside
+    // other work, load 45 on 2 cores) a booting tsx worker took over 11 s and was killed at 10 s + 1 s.
+    config: config({ workers: 2, drainTimeout: 45_000 }),
     metrics: createMetrics({ defaultMetrics: false }),
   });
   t.after(() => balancer.close());
@@ -29,7 +31,7 @@ test('workers: a replacement still booting when the balancer closes exits withou
   });
   const exited = once(replacement, 'exit');
   const closed = balancer.close();
-  const [code, signal] = (await within('the booting replacement exits', 30_000, exited)) as [number, string];
+  const [code, signal] = (await within('the booting replacement exits', 60_000, exited)) as [number, string];
   await closed;
   assert.equal(listened, false, 'the replacement opened the port after close began');
   assert.deepEqual([code, signal], [0, null], 'the replacement exited by itself, not killed at the deadline');
