@@ -8,11 +8,61 @@ import type { CpuMetricConfig, MemoryMetricConfig } from '../config/index.js';
 import type { ObservedMetric } from '../policy/index.js';
 import type { Instance, PodUsage } from '../providers/index.js';
 
+/**
+ * CpuReadiness are the HPA's two periods of a pod's start (kube-controller-manager flags
+ * `--horizontal-pod-autoscaler-cpu-initialization-period` and `--horizontal-pod-autoscaler-initial-readiness-delay`).
+ */
+export interface CpuReadiness {
+  /** While this long since the pod started, its CPU counts only once sampled a window after it became Ready, ms. @defaultValue 300000 (5 min) */
+  cpuInitializationPeriod: number;
+  /** Past that period, a not-Ready pod counts unless it has never been Ready since within this of its start, ms. @defaultValue 30000 */
+  initialReadinessDelay: number;
+}
+
+/** HPA_CPU_READINESS are the kube-controller-manager's defaults: 5 min and 30 s. */
+export const HPA_CPU_READINESS: CpuReadiness = {
+  cpuInitializationPeriod: 300_000,
+  initialReadinessDelay: 30_000,
+};
+
+/**
+ * cpuSampleUnready says whether a pod's CPU sample is left out as unready (0 on a scale-up), as
+ * the HPA's groupPods (pkg/controller/podautoscaler/replica_calculator.go) decides: a pod without
+ * a Ready condition or a start time is; within `cpuInitializationPeriod` of its start, one not
+ * Ready or whose sample was taken before one window had passed since it became Ready (its start-up
+ * CPU: compiling, warming caches) is; past it, only one not Ready that has never been Ready since
+ * `initialReadinessDelay` after its start. `now` is the wall clock: the pod's times are the
+ * cluster's. A usage without pod facts (not from Kubernetes) is never left out here.
+ */
+export function cpuSampleUnready(
+  usage: PodUsage,
+  now: number,
+  readiness: CpuReadiness = HPA_CPU_READINESS,
+): boolean {
+  if (usage.pod === undefined) return false;
+  const { ready, startedAt } = usage.pod;
+  if (ready === undefined || startedAt === undefined) return true;
+  // A condition without lastTransitionTime is Go's zero time: long ago.
+  const since = ready.since ?? Number.NEGATIVE_INFINITY;
+  if (startedAt + readiness.cpuInitializationPeriod > now) {
+    // No sample time or window is Go's zero: taken before it became Ready.
+    return (
+      ready.status === 'False' ||
+      (usage.sampledAt ?? Number.NEGATIVE_INFINITY) < since + (usage.windowMs ?? 0)
+    );
+  }
+  return ready.status === 'False' && startedAt + readiness.initialReadinessDelay > since;
+}
+
 /** NOT_READ_YET is the reading's error before the first read answered: missing, but nothing failed. */
 export const NOT_READ_YET = 'PodMetrics not read yet';
 
 /**
- * podUsageReading is the `cpu` or `memory` reading of `instances` from their usages. CPU is always
+ * podUsageReading is the `cpu` or `memory` reading of `instances` from their usages, the pods
+ * grouped as the HPA's groupPods groups them: terminating and failed ones left out; Pending ones
+ * (or starting ones not read yet) unready; one without a measurement missing, even Running and not
+ * Ready; a measured one counts, for memory even when not Ready, for CPU unless `cpuSampleUnready`
+ * (at wall-clock `now`). CPU is always
  * a percent of requests (the HPA's Utilization); memory as its `targetType` says. A pod measured
  * without a request for the resource makes utilization undefined: an `error` naming it, as the HPA
  * reports "missing request for cpu in container … of Pod …" and does not scale on the metric. No
@@ -22,6 +72,8 @@ export function podUsageReading(
   instances: readonly Instance[],
   usages: ReadonlyMap<string, PodUsage>,
   metric: CpuMetricConfig | MemoryMetricConfig,
+  now: number = Date.now(),
+  readiness: CpuReadiness = HPA_CPU_READINESS,
 ): ObservedMetric {
   const resource = metric.type;
   const averageValue = metric.type === 'memory' && metric.targetType === 'AverageValue';
@@ -35,10 +87,12 @@ export function podUsageReading(
   let missing = 0;
   let unready = 0;
   for (const instance of instances) {
-    if (instance.state === 'starting') unready++;
-    if (instance.state !== 'ready') continue;
+    if (instance.state !== 'ready' && instance.state !== 'starting') continue;
     const usage = usages.get(instance.id);
-    if (usage?.[resource] === undefined) missing++;
+    const phase = usage?.pod?.phase;
+    if (phase === 'Pending' || (instance.state === 'starting' && phase === undefined)) unready++;
+    else if (usage?.[resource] === undefined) missing++;
+    else if (resource === 'cpu' && cpuSampleUnready(usage, now, readiness)) unready++;
     else measured.push(usage);
   }
   if (averageValue) return { ...base, values: measured.map((u) => u[resource]!), missing, unready };
@@ -65,6 +119,10 @@ export interface PodUsagePollerOptions {
   interval: number;
   /** A read older than this is stale: the metric is missing, ms. */
   maxAgeMs: number;
+  /** The wall clock the pods' start and Ready times are compared with. @defaultValue Date.now */
+  wallClock?: () => number;
+  /** The HPA's CPU start-up periods. @defaultValue HPA_CPU_READINESS (5 min, 30 s) */
+  readiness?: CpuReadiness;
 }
 
 /**
@@ -118,6 +176,7 @@ export class PodUsagePoller {
     if (this.#error !== undefined) return failed(this.#error);
     if (!this.#last || now - this.#last.at > this.#options.maxAgeMs)
       return failed(`stale: no PodMetrics read for ${this.#options.maxAgeMs} ms`);
-    return podUsageReading(instances, this.#last.usages, metric);
+    const wallNow = (this.#options.wallClock ?? Date.now)();
+    return podUsageReading(instances, this.#last.usages, metric, wallNow, this.#options.readiness);
   }
 }

@@ -62,6 +62,16 @@ export interface PodUsage {
   readonly requests: { readonly cpu?: number | undefined; readonly memory?: number | undefined };
   /** Why a request is absent, as the HPA words it ("missing request for cpu in container …"). */
   readonly missingRequest?: { readonly cpu?: string; readonly memory?: string };
+  /** When the measurement was taken (PodMetrics `timestamp`), ms since the epoch. */
+  readonly sampledAt?: number;
+  /** The span the measurement covers (PodMetrics `window`: metrics-server's resolution), ms. */
+  readonly windowMs?: number;
+  /** The pod when read: its phase, start (`status.startTime`) and Ready condition (since when). */
+  readonly pod?: {
+    readonly phase?: string;
+    readonly startedAt?: number;
+    readonly ready?: { readonly status: string; readonly since?: number };
+  };
 }
 
 /** ReplaceResult says how a provider replaced an instance, for the decision journal. */

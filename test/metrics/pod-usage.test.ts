@@ -4,7 +4,12 @@
 // utilization undefined (an error, never a 0).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NOT_READ_YET, PodUsagePoller, podUsageReading } from '../../src/metrics/pod-usage.js';
+import {
+  cpuSampleUnready,
+  NOT_READ_YET,
+  PodUsagePoller,
+  podUsageReading,
+} from '../../src/metrics/pod-usage.js';
 import type { Instance, PodUsage } from '../../src/providers/index.js';
 
 const MIB = 1024 * 1024;
@@ -83,6 +88,89 @@ describe('podUsageReading', () => {
       targetType: 'Utilization',
     });
     assert.deepEqual([utilization.kind, utilization.values], ['utilization', [75]]);
+  });
+});
+
+describe('cpuSampleUnready: the HPA’s groupPods for CPU (5-min initialization, 30-s readiness delay)', () => {
+  const MIN = 60_000;
+  const now = 100 * MIN;
+  /** A sample taken `sampledAgo` ms before now (15-s window) of a pod started `startedAgo` ago. */
+  function sample(
+    startedAgo: number | undefined,
+    ready: { status: string; sinceAgo?: number } | undefined,
+    sampledAgo = 0,
+  ): PodUsage {
+    return {
+      id: 'a',
+      cpu: 0.1,
+      requests: { cpu: 0.2 },
+      sampledAt: now - sampledAgo,
+      windowMs: 15_000,
+      pod: {
+        phase: 'Running',
+        ...(startedAgo !== undefined && { startedAt: now - startedAgo }),
+        ...(ready && {
+          ready: {
+            status: ready.status,
+            ...(ready.sinceAgo !== undefined && { since: now - ready.sinceAgo }),
+          },
+        }),
+      },
+    };
+  }
+  const cases: [string, PodUsage, boolean][] = [
+    ['no start time', sample(undefined, { status: 'True', sinceAgo: MIN }), true],
+    ['no Ready condition', sample(10 * MIN, undefined), true],
+    ['new, Ready 14.999 s before the sample', sample(MIN, { status: 'True', sinceAgo: 14_999 }), true],
+    ['new, Ready 15 s before the sample', sample(MIN, { status: 'True', sinceAgo: 15_000 }), false],
+    ['new, not Ready', sample(MIN, { status: 'False', sinceAgo: 50_000 }), true],
+    ['past 5 min, Ready', sample(5 * MIN + 1, { status: 'True', sinceAgo: 1 }), false],
+    [
+      'past 5 min, unready now after being Ready (load)',
+      sample(10 * MIN, { status: 'False', sinceAgo: MIN }),
+      false,
+    ],
+    [
+      'past 5 min, never Ready since 30 s after start',
+      sample(10 * MIN, { status: 'False', sinceAgo: 10 * MIN - 29_999 }),
+      true,
+    ],
+    [
+      'past 5 min, not Ready since 30 s after start',
+      sample(10 * MIN, { status: 'False', sinceAgo: 10 * MIN - 30_000 }),
+      false,
+    ],
+    ['not from Kubernetes (no pod facts)', { id: 'a', cpu: 0.1, requests: { cpu: 0.2 } }, false],
+  ];
+  for (const [name, usage, unready] of cases) {
+    it(`${name}: ${unready ? 'unready' : 'counted'}`, () => {
+      assert.equal(cpuSampleUnready(usage, now), unready, JSON.stringify(usage));
+    });
+  }
+
+  it('a Running pod not Ready: missing without a measurement; with one, its memory counts (the HPA’s groupPods)', () => {
+    const running = (id: string, usage?: { cpu: number; memory: number }): PodUsage => ({
+      id,
+      ...usage,
+      requests: { cpu: 0.2, memory: 64 * MIB },
+      pod: { phase: 'Running', startedAt: 0, ready: { status: 'False', since: 0 } },
+    });
+    const list = usages(running('a', { cpu: 0.1, memory: 32 * MIB }), running('b'), {
+      id: 'c',
+      requests: { cpu: 0.2, memory: 64 * MIB },
+      pod: { phase: 'Pending' },
+    });
+    const instances = [pod('a', 'starting'), pod('b', 'starting'), pod('c', 'starting')];
+    const memory = podUsageReading(instances, list, {
+      type: 'memory',
+      target: 80,
+      targetType: 'Utilization',
+    });
+    assert.deepEqual(
+      [memory.values, memory.missing, memory.unready],
+      [[50], 1, 1],
+      `a counts, b missing, c (Pending) unready: ${JSON.stringify(memory)}`,
+    );
   });
 });
 

@@ -11,10 +11,14 @@ import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 
+/** RUNNING_FOR is how long the pods podMetricsServer creates seem to run: past the HPA's 5-min CPU initialization. */
+export const RUNNING_FOR = 10 * 60_000;
+
 /**
  * podMetricsServer starts a KubeServer (pods Ready 20 ms after creation) with shop/web at
  * `replicas`, whose app container has `resources` and whose template has `podSpec` besides
- * (`initContainers`, pod-level `resources`); closed after the test.
+ * (`initContainers`, pod-level `resources`); closed after the test. Its pods seem started and
+ * Ready RUNNING_FOR ago (a workload running for a while); set `podAgeMs = 0` for new ones.
  */
 export async function podMetricsServer(
   t: TestContext,
@@ -25,6 +29,7 @@ export async function podMetricsServer(
   const server = new KubeServer({ podReadyMs: 20 });
   await server.start();
   t.after(() => server.close());
+  server.podAgeMs = RUNNING_FOR;
   server.addWorkload('Deployment', 'shop', 'web', replicas, resources, podSpec);
   return server;
 }

@@ -194,6 +194,20 @@ export class KubeServer {
    * Default: none.
    */
   podUsage: (pod: Json, container: string) => { cpu: string; memory: string } | undefined = () => undefined;
+  /**
+   * How long ago new pods seem to have been created, started (`status.startTime`) and become Ready
+   * (the condition's `lastTransitionTime`), ms: a workload running for a while, whose pods are past
+   * the HPA's CPU initialization period. Default 0: pods created and started now.
+   */
+  podAgeMs = 0;
+  /**
+   * When metrics-server took each PodMetrics' sample (`timestamp`) and over what span (`window`,
+   * a Go duration), at a request at `now`. Default: sampled now, over `15s`.
+   */
+  podMetricsTime: (pod: Json, now: number) => { timestamp: number; window: string } = (_pod, now) => ({
+    timestamp: now,
+    window: '15s',
+  });
   /** True: the network to the API server is down. Each request is recorded, then its connection reset. */
   down = false;
   /** True: requests are recorded and never answered, as by a paused API server or a half-open connection. */
@@ -572,6 +586,7 @@ export class KubeServer {
       .filter((p) => p.metadata.namespace === ns && p.status?.phase === 'Running' && matches(p, selector))
       .filter((p) => name === undefined || p.metadata.name === name)
       .flatMap((p) => {
+        const { timestamp, window } = this.podMetricsTime(p, Date.now());
         const running = [
           ...(p.spec.containers as Json[]),
           ...((p.spec.initContainers ?? []) as Json[]).filter((c) => c.restartPolicy === 'Always'),
@@ -586,8 +601,8 @@ export class KubeServer {
               labels: p.metadata.labels,
               creationTimestamp: new Date().toISOString(),
             },
-            timestamp: new Date().toISOString(),
-            window: '15s',
+            timestamp: new Date(timestamp).toISOString(),
+            window,
             containers: usages,
           },
         ];
@@ -888,7 +903,14 @@ export class KubeServer {
       status: {
         phase: 'Running',
         podIP: this.#podIp(this.#nextIp++),
-        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }],
+        startTime: new Date(Date.now() - this.podAgeMs).toISOString(),
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            lastTransitionTime: new Date(Date.now() - this.podAgeMs).toISOString(),
+          },
+        ],
       },
     };
     this.#strays.add(name);
@@ -1050,7 +1072,7 @@ export class KubeServer {
         namespace: o.metadata.namespace,
         uid: randomUUID(),
         labels: { ...template.metadata.labels, [label]: hash },
-        creationTimestamp: new Date().toISOString(),
+        creationTimestamp: new Date(Date.now() - this.podAgeMs).toISOString(),
       },
       spec: structuredClone(template.spec),
       status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False' }] },
@@ -1071,12 +1093,12 @@ export class KubeServer {
         return;
       }
       const ready = this.podsBecomeReady;
+      const at = new Date(Date.now() - this.podAgeMs).toISOString();
       pod.status = {
         phase: 'Running',
         podIP: this.#podIp(this.#nextIp++),
-        conditions: [
-          { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString() },
-        ],
+        startTime: at,
+        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: at }],
       };
       this.#emit('MODIFIED', pod);
     });

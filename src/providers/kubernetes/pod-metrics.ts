@@ -4,12 +4,16 @@
  * (summed over its containers) beside its requests (its app containers' and sidecars', or the pod-level ones).
  */
 import type { PodUsage } from '../types.js';
-import type { ContainerLike, PodLike } from './pods.js';
+import { type ContainerLike, epoch, type PodLike } from './pods.js';
 import { quantityMemory } from './quantity.js';
 
 /** PodMetricLike is the part of a metrics.k8s.io/v1beta1 PodMetrics the reading needs. */
 export interface PodMetricLike {
   metadata?: { name?: string };
+  /** When metrics-server's later sample of the pod was taken (RFC 3339). */
+  timestamp?: string;
+  /** The span between its two samples, a Go duration (`15s`, `14.982s`, `1m0s`). */
+  window?: string;
   containers?: { name?: string; usage?: Record<string, string | number> }[];
 }
 
@@ -31,6 +35,25 @@ export function usageCpu(value: string | number | undefined): number | undefined
   const match = /^(\d+(?:\.\d+)?)(n|u|m)?$/.exec(String(value).trim());
   if (!match) return undefined;
   return Number(match[1]) / CPU_PER_CORE[match[2] ?? '']!;
+}
+
+const DURATION_UNIT_MS: Record<string, number> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
+  us: 1e-3,
+  µs: 1e-3,
+  ns: 1e-6,
+};
+
+/** goDuration parses a Go duration (`15s`, `1m0s`, `150ms`) into ms; undefined when malformed. */
+export function goDuration(text: string | undefined): number | undefined {
+  if (text === undefined || !/^(?:\d+(?:\.\d+)?(?:h|ms|us|µs|ns|m|s))+$/.test(text)) return undefined;
+  let ms = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)/g))
+    ms += Number(n) * DURATION_UNIT_MS[unit!]!;
+  return ms;
 }
 
 /**
@@ -135,8 +158,23 @@ export function podUsages(pods: Iterable<PodLike>, metrics: readonly PodMetricLi
     const memory = metric && usageOf(metric, 'memory');
     const cpuRequest = requestsOf(pod, 'cpu');
     const memoryRequest = requestsOf(pod, 'memory');
+    const sampledAt = epoch(metric?.timestamp);
+    const windowMs = goDuration(metric?.window);
+    const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+    const readySince = epoch(ready?.lastTransitionTime);
+    const startedAt = epoch(pod.status?.startTime);
     usages.push({
       id: name,
+      ...(sampledAt !== undefined && { sampledAt }),
+      ...(windowMs !== undefined && { windowMs }),
+      // What the HPA's groupPods weighs a CPU sample by (cpuSampleUnready in metrics/pod-usage.ts).
+      pod: {
+        ...(pod.status?.phase !== undefined && { phase: pod.status.phase }),
+        ...(startedAt !== undefined && { startedAt }),
+        ...(ready && {
+          ready: { status: ready.status, ...(readySince !== undefined && { since: readySince }) },
+        }),
+      },
       // A quantity it could not parse leaves the pod without that usage (missing), never 0.
       ...(cpu !== undefined && { cpu }),
       ...(memory !== undefined && { memory }),
