@@ -112,12 +112,60 @@ export function podUsageReading(
   return { ...base, values: measured.map((u) => (u[resource]! * 100) / meanRequest), missing, unready };
 }
 
+/**
+ * METRICS_RESOLUTION_MS is metrics-server's default `--metric-resolution` (how often it scrapes
+ * the kubelets, the `window` its PodMetrics report) and the HPA's default sync period
+ * (`--horizontal-pod-autoscaler-sync-period`): 15 s. Reading PodMetrics more often gets the same
+ * samples again.
+ */
+export const METRICS_RESOLUTION_MS = 15_000;
+
+/** FIRST_RETRY_MS is how soon a failed read is retried the first time. */
+const FIRST_RETRY_MS = 1000;
+
+/** MAX_POLL_MS bounds the time between two reads, however long a window metrics-server reports. */
+export const MAX_POLL_MS = 60_000;
+
+/**
+ * pollDelay is how long after a read started the next one is due, from what it brought:
+ * - failed (`failures` in a row): 1 s (or `interval`, if longer), doubled per failure up to
+ *   METRICS_RESOLUTION_MS, so a missing metrics-server is no LIST per second, and a blip is
+ *   retried soon;
+ * - a new sample (some pod's `sampledAt` moved, or a first read): the samples' `window`, the
+ *   resolution metrics-server scrapes at (METRICS_RESOLUTION_MS when none says), clamped to
+ *   [`interval`, MAX_POLL_MS]: its next sample is not there before;
+ * - the same samples again (metrics-server had not scraped since, or scraped none of the pods yet):
+ *   a third of that, the next scrape being near.
+ */
+export function pollDelay(
+  read: readonly PodUsage[] | { failures: number },
+  previous: ReadonlyMap<string, PodUsage> | undefined,
+  interval: number,
+): number {
+  if (!Array.isArray(read)) {
+    const { failures } = read as { failures: number };
+    const first = Math.max(interval, FIRST_RETRY_MS);
+    return Math.min(first * 2 ** Math.max(0, failures - 1), Math.max(first, METRICS_RESOLUTION_MS));
+  }
+  const usages = read as readonly PodUsage[];
+  const windows = usages.flatMap((u) => (u.windowMs !== undefined && u.windowMs > 0 ? [u.windowMs] : []));
+  const resolution = windows.length > 0 ? Math.max(...windows) : METRICS_RESOLUTION_MS;
+  const period = Math.min(Math.max(resolution, interval), MAX_POLL_MS);
+  const fresh =
+    previous === undefined ||
+    usages.some((u) => u.sampledAt !== undefined && u.sampledAt !== previous.get(u.id)?.sampledAt);
+  return fresh ? period : Math.max(interval, Math.round(period / 3));
+}
+
 /** PodUsagePollerOptions wire one group's poller to its provider. */
 export interface PodUsagePollerOptions {
   readPodUsage: () => Promise<PodUsage[]>;
   /** Least time between two reads, ms. */
   interval: number;
-  /** A read older than this is stale: the metric is missing, ms. */
+  /**
+   * A read older than this is stale: the metric is missing, ms. At least three of the reads'
+   * periods (see pollDelay): a read is not stale for the time until the next is due.
+   */
   maxAgeMs: number;
   /** The wall clock the pods' start and Ready times are compared with. @defaultValue Date.now */
   wallClock?: () => number;
@@ -126,33 +174,47 @@ export interface PodUsagePollerOptions {
 }
 
 /**
- * PodUsagePoller reads a group's pod usages at most every `interval`, one read at a time, and
- * keeps the last answer, or why the last read failed.
+ * PodUsagePoller reads a group's pod usages when the next sample can be there (see pollDelay), one
+ * read at a time, and keeps the last answer, or why the last read failed. Before, it read every
+ * `interval` (1 s): fifteen LISTs of PodMetrics per metrics-server sample, fourteen of them the
+ * same samples again.
  */
 export class PodUsagePoller {
   readonly #options: PodUsagePollerOptions;
   #last: { at: number; usages: Map<string, PodUsage> } | undefined;
   #error: string | undefined = NOT_READ_YET;
   #reading = false;
-  #startedAt = Number.NEGATIVE_INFINITY;
+  /** When the next read is due (the poll's clock). */
+  #dueAt = Number.NEGATIVE_INFINITY;
+  #failures = 0;
+  #staleAfter: number;
 
   constructor(options: PodUsagePollerOptions) {
     this.#options = options;
+    this.#staleAfter = Math.max(options.maxAgeMs, 3 * METRICS_RESOLUTION_MS);
   }
 
-  /** poll starts a read unless one is running or the last started under `interval` ago. */
+  /** poll starts a read unless one is running or the next is not due yet. */
   poll(now: number): Promise<void> | undefined {
-    if (this.#reading || now - this.#startedAt < this.#options.interval) return undefined;
+    if (this.#reading || now < this.#dueAt) return undefined;
     this.#reading = true;
-    this.#startedAt = now;
+    const { interval } = this.#options;
+    // Due again after `interval` should the read hang past it: one read at a time all the same.
+    this.#dueAt = now + interval;
     return this.#options
       .readPodUsage()
       .then(
         (usages) => {
+          const delay = pollDelay(usages, this.#last?.usages, interval);
+          this.#dueAt = now + delay;
+          this.#staleAfter = Math.max(this.#options.maxAgeMs, 3 * delay);
           this.#last = { at: now, usages: new Map(usages.map((u) => [u.id, u])) };
           this.#error = undefined;
+          this.#failures = 0;
         },
         (err: unknown) => {
+          this.#failures++;
+          this.#dueAt = now + pollDelay({ failures: this.#failures }, undefined, interval);
           this.#error = err instanceof Error ? err.message : String(err);
         },
       )
@@ -174,8 +236,8 @@ export class PodUsagePoller {
       error,
     });
     if (this.#error !== undefined) return failed(this.#error);
-    if (!this.#last || now - this.#last.at > this.#options.maxAgeMs)
-      return failed(`stale: no PodMetrics read for ${this.#options.maxAgeMs} ms`);
+    if (!this.#last || now - this.#last.at > this.#staleAfter)
+      return failed(`stale: no PodMetrics read for ${this.#staleAfter} ms`);
     const wallNow = (this.#options.wallClock ?? Date.now)();
     return podUsageReading(instances, this.#last.usages, metric, wallNow, this.#options.readiness);
   }

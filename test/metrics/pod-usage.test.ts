@@ -9,6 +9,7 @@ import {
   NOT_READ_YET,
   PodUsagePoller,
   podUsageReading,
+  pollDelay,
 } from '../../src/metrics/pod-usage.js';
 import type { Instance, PodUsage } from '../../src/providers/index.js';
 
@@ -175,14 +176,14 @@ describe('cpuSampleUnready: the HPA’s groupPods for CPU (5-min initialization,
 });
 
 describe('PodUsagePoller', () => {
-  it('is missing before the first read and after a failed one, never 0; reads at most once per interval', async () => {
+  it('is missing before the first read and after a failed one, never 0; stale after three periods', async () => {
     let calls = 0;
     let fail = false;
     const poller = new PodUsagePoller({
       readPodUsage: async () => {
         calls++;
         if (fail) throw new Error('no metrics-server');
-        return [{ id: 'a', cpu: 0.1, requests: { cpu: 0.2 } }];
+        return [{ id: 'a', cpu: 0.1, requests: { cpu: 0.2 }, sampledAt: calls, windowMs: 15_000 }];
       },
       interval: 1000,
       maxAgeMs: 3000,
@@ -191,10 +192,50 @@ describe('PodUsagePoller', () => {
     await poller.poll(0);
     assert.equal(poller.poll(500), undefined, 'no second read within the interval');
     assert.deepEqual(poller.read([pod('a')], cpu50, 500).values, [50], '0.1 of 0.2');
-    assert.match(poller.read([pod('a')], cpu50, 3500).error ?? '', /^stale/, 'stale after maxAge');
+    assert.deepEqual(poller.read([pod('a')], cpu50, 45_000).values, [50], 'not stale before 3 × 15 s');
+    assert.match(poller.read([pod('a')], cpu50, 45_001).error ?? '', /^stale/, 'stale after 3 × 15 s');
     fail = true;
-    await poller.poll(1000);
-    assert.equal(poller.read([pod('a')], cpu50, 1000).error, 'no metrics-server', 'failure is missing');
+    await poller.poll(15_000);
+    assert.equal(poller.read([pod('a')], cpu50, 15_000).error, 'no metrics-server', 'failure is missing');
     assert.equal(calls, 2, 'two reads');
+  });
+
+  it('reads when metrics-server’s next sample can be there: a window after a new one, a third of it after a repeat', async () => {
+    // metrics-server scrapes every 15 s; the scrape due at 32 s failed (a kubelet slow to answer).
+    const scrapes = [-13_000, 2_000, 17_000, 47_000, 62_000, 77_000];
+    const reads: number[] = [];
+    let clock = 0;
+    const poller = new PodUsagePoller({
+      readPodUsage: async () => {
+        reads.push(clock);
+        const sampledAt = scrapes.filter((at) => at <= clock).at(-1)!;
+        return [{ id: 'a', cpu: 0.1, requests: { cpu: 0.2 }, sampledAt, windowMs: 15_000 }];
+      },
+      interval: 1000,
+      maxAgeMs: 3000,
+    });
+    for (; clock <= 80_000; clock += 1000) await poller.poll(clock);
+    assert.deepEqual(
+      reads,
+      [0, 15_000, 30_000, 45_000, 50_000, 65_000, 80_000],
+      `7 reads in 80 s (a read per second before): ${reads.join(', ')}`,
+    );
+  });
+
+  it('the period is the samples’ window (--metric-resolution), within [interval, 60 s]; 15 s when none says', () => {
+    const sample = (windowMs?: number): PodUsage[] => [
+      { id: 'a', requests: {}, sampledAt: 1, ...(windowMs !== undefined && { windowMs }) },
+    ];
+    assert.deepEqual(
+      [sample(60_000), sample(120_000), sample(500), sample(), []].map((u) => pollDelay(u, undefined, 1000)),
+      [60_000, 60_000, 1000, 15_000, 15_000],
+    );
+  });
+
+  it('after failures: the interval, doubled per failure, up to 15 s (no LIST per second without metrics-server)', () => {
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((failures) => pollDelay({ failures }, undefined, 1000)),
+      [1000, 2000, 4000, 8000, 15_000, 15_000],
+    );
   });
 });

@@ -97,7 +97,8 @@ describe('kubernetes mode controller: scaling on cpu from PodMetrics', () => {
     // Read as 0 the policy would scale 3 → 2 (min); missing, it holds.
     const reads = () => server.requests.filter((r) => r.path.startsWith('/apis/metrics.k8s.io/')).length;
     const before = reads();
-    await until(() => reads() >= before + 3, 10_000, 'three more reads of PodMetrics');
+    // Retried at 1, 2, 4 s… after a failure (kubernetes-pod-metrics-poll.test.ts).
+    await until(() => reads() >= before + 3, 30_000, 'three more reads of PodMetrics');
     assert.equal(app.providers.get('web')!.desired(), 3, 'held at 3: the missing metric is no 0');
     const [reading] = app.controller.journal
       .entries()
