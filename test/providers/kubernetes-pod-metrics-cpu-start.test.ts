@@ -101,7 +101,7 @@ describe('kubernetes PodMetrics: the HPA’s CPU initialization period', () => {
     const provider = app.providers.get('web')!;
     const lists = () => server.requests.filter((r) => r.path.startsWith('/apis/metrics.k8s.io/')).length;
     let servedAt = Number.POSITIVE_INFINITY;
-    await newPodBeside(
+    const fresh = await newPodBeside(
       server,
       (n) => provider.scaleTo(n),
       (name) => {
@@ -110,6 +110,16 @@ describe('kubernetes PodMetrics: the HPA’s CPU initialization period', () => {
         return ok;
       },
     );
+    // metrics-server's sample of the new pod taken 1 s after it became Ready (the others' now):
+    // within one window of Ready, so unready on every read below, however long the reads take.
+    const readyAt = Date.parse(
+      server.pods.get(fresh)!.status.conditions.find((c: { type: string }) => c.type === 'Ready')
+        .lastTransitionTime,
+    );
+    server.podMetricsTime = (pod, now) => ({
+      timestamp: pod.metadata.name === fresh ? readyAt + 1000 : now,
+      window: '15s',
+    });
     // Two more reads of PodMetrics after the new pod was Ready: decisions in between read it.
     await until(() => lists() >= servedAt + 2, 45_000, 'two more reads of PodMetrics');
     // The 2 → 3 above is journaled as set by another client; a scale-out from 3 is the policy's.
