@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tokenFilePath } from '../../src/api/index.js';
 import type { Scaleplane } from '../../src/app.js';
 import { ROOT, runCli } from '../helpers/cli-process.js';
-import { freePort } from '../helpers/ports.js';
 import { DEMO_DIR, settled, startInProcess, writeTempConfig } from '../helpers/scaleplane.js';
 
 describe('scaleplane validate', () => {
@@ -138,121 +137,6 @@ describe('scaleplane up --log-level', () => {
     assert.match(
       stderr,
       /^error: option '--log-level <level>' argument 'loud' is invalid\. expected one of trace, debug, info, warn, error, fatal, silent\n/,
-    );
-  });
-});
-
-describe('--version', () => {
-  it('prints package.json version and exits 0, as -V too', async () => {
-    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    assert.match(version, /^\d+\.\d+\.\d+/);
-    for (const flag of ['--version', '-V']) {
-      const { code, stdout, stderr } = await runCli([flag]);
-      assert.deepEqual([code, stdout, stderr], [0, `${version}\n`, ''], flag);
-    }
-  });
-});
-
-// Each case below is a CLI process of its own (tsx, ~0.3 s of CPU, seconds on a loaded machine)
-// that shares nothing with the others: four at a time.
-describe('--help', { concurrency: 4 }, () => {
-  const commands = ['up', 'validate', 'schema', 'status', 'scale', 'events', 'resize', 'simulate'];
-  for (const command of [...commands, 'nginx', 'nginx render', 'nginx sync', 'mcp']) {
-    it(`${command} --help`, async () => {
-      const { code, stdout } = await runCli([...command.split(' '), '--help']);
-      assert.equal(code, 0);
-      assert.match(stdout, new RegExp(`Usage: scaleplane ${command}`));
-    });
-  }
-
-  it('--help says where the token comes from and what the exit codes mean', async () => {
-    // Nothing in --help named a way to authenticate, nor the exit codes the README documents.
-    const root = await runCli(['--help']);
-    assert.match(
-      root.stdout,
-      /\$SCALEPLANE_API_KEY, else the file \$SCALEPLANE_API_KEY_FILE names .*\n.*, else \$SERVICE_API_KEY/,
-    );
-    assert.match(root.stdout, /Exit status:\n {2}0 success; 1 a failure .*\n {2}2 a usage error/);
-    for (const command of ['status', 'scale', 'events', 'resize', 'nginx render', 'nginx sync', 'mcp']) {
-      const { stdout } = await runCli([...command.split(' '), '--help']);
-      assert.match(stdout, /Token \(commands that take --api\):/, command);
-    }
-    const validate = await runCli(['validate', '--help']);
-    assert.doesNotMatch(validate.stdout, /Token/);
-  });
-
-  it('up --help lists every --log-level it accepts', async () => {
-    const { stdout } = await runCli(['up', '--help']);
-    assert.match(stdout, /--log-level <level>\s+trace, debug, info, warn, error, fatal, silent/);
-  });
-});
-
-describe('usage errors exit 2, like the CLI’s own (events --group, simulate), runtime failures 1', {
-  concurrency: 4,
-}, () => {
-  // Commander exited 1 on these, the same code as "the API refused": a script could not tell them apart.
-  const cases: [string[], RegExp][] = [
-    [['bogus'], /^error: unknown command 'bogus'/],
-    [['status', '--nope'], /^error: unknown option '--nope'/],
-    [['scale', 'web'], /^error: missing required argument 'count'/],
-    [['validate'], /^error: required option '-c, --config <file>' not specified/],
-    [
-      ['events', '--limit', 'ten'],
-      /^error: option '--limit <n>' argument 'ten' is invalid\. expected a whole number/,
-    ],
-    [['events', '--since', '-1'], /^error: option '--since <seq>' argument '-1' is invalid/],
-    // Printed "(no events)" (exit 0) over a journal that had entries: the API answers limit=0 with none.
-    [
-      ['events', '--limit', '0'],
-      /^error: option '--limit <n>' argument '0' is invalid\. expected a whole number ≥ 1/,
-    ],
-    // Printed every group's events (exit 0) before: the empty filter was dropped.
-    [
-      ['events', '--group', ''],
-      /^error: option '--group <name>' argument '' is invalid\. expected a group name/,
-    ],
-    [
-      ['events', '--group', ' '],
-      /^error: option '--group <name>' argument ' ' is invalid\. expected a group name/,
-    ],
-    [['nginx'], /^Usage: scaleplane nginx/],
-    // "Invalid URL" (exit 1), or with stdin closed, a hang.
-    [
-      ['mcp', '--api', 'localhost:9090'],
-      /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: localhost:9090 /,
-    ],
-    [
-      ['status', '--api', 'not a url'],
-      /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: not a url\n$/,
-    ],
-    // Exit 1 with a bare "Invalid URL" before: `localhost:` was taken for the URL's scheme.
-    [
-      ['status', '--api', 'localhost:9090'],
-      /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: localhost:9090 \(did you mean http:\/\/localhost:9090\?\)\n$/,
-    ],
-  ];
-  for (const [args, message] of cases) {
-    it(args.join(' '), async () => {
-      const { code, stdout, stderr } = await runCli(args);
-      assert.deepEqual([code, stdout], [2, ''], stderr);
-      assert.match(stderr, message);
-    });
-  }
-
-  it('mcp over stdio: the client closing stdin ends it with exit 0 (it was 13)', async () => {
-    // runCli's stdin is /dev/null: the client hangs up at once. No API is needed until a tool call.
-    const port = await freePort();
-    const { code, stdout, stderr } = await runCli(['mcp', '--api', `http://127.0.0.1:${port}`]);
-    assert.deepEqual([code, stdout, stderr], [0, '', '']);
-  });
-
-  it('an API nobody listens on: exit 1, one line naming it', async () => {
-    const port = await freePort();
-    const { code, stderr } = await runCli(['status', '--api', `http://127.0.0.1:${port}`]);
-    assert.equal(code, 1);
-    assert.equal(
-      stderr,
-      `scaleplane: cannot reach the control API at http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n`,
     );
   });
 });
