@@ -105,9 +105,13 @@ export function replicasForMetric(
   // Step 3: rebalance. Missing instances get the value that dampens the move (for utilization HPA
   // assumes 100 % of the request, or the target when that is higher); unready ones only dampen
   // scale-up (they will serve soon; counting their 0 % as load would scale down).
+  // At a ratio of exactly 1 HPA fills in neither way (replica_calculator.go tests `usageRatio < 1.0`
+  // and `> 1.0`): missing instances are left out and the others' ratio, 1, holds. Counted at 100 %
+  // as on a scale-down, they turned "cpu 50 vs target 50" with one pod unscraped into 3 → 4.
+  const missingCounted = ratio === 1 ? 0 : missingCount;
   const fallback = metric.kind === 'average' ? target : Math.max(100, target);
-  const rebalancedSum = sum + (scaleUp ? 0 : missingCount * fallback);
-  let count = withValue + missingCount;
+  const rebalancedSum = sum + (ratio < 1 ? missingCounted * fallback : 0);
+  let count = withValue + missingCounted;
   if (scaleUp) count += unreadyCount;
   const newRatio = utilizationOf(metric, rebalancedSum / count, wholePercent) / target;
   const keep = { name, average, target, ratio, proposal: current, reason: 'WithinTolerance' as const };

@@ -103,6 +103,14 @@ describe('HPA replica calculator (documented examples and boundaries)', () => {
       proposal: 3,
       reason: 'WithinTolerance',
     },
+    // At exactly the target HPA fills missing pods in neither way: they are left out and 1.0 holds.
+    {
+      name: 'missing at a ratio of exactly 1 are left out → keep',
+      current: 3,
+      metric: cpu([50, 50], { missing: 1, target: 50 }),
+      proposal: 3,
+      reason: 'WithinTolerance',
+    },
     // Unready pods dampen only scale-up: 2 ready at 100, 2 starting → ratio 1.0 → keep.
     {
       name: 'unready count as 0 on scale-up',
