@@ -24,6 +24,7 @@ import type {
   QueueBackend,
 } from '../types.js';
 import { consumerLanes } from './lanes.js';
+import { deliveryWithin } from './quiet.js';
 import { settleBarrier } from './settle.js';
 import {
   DELAY_QUEUE_IDLE,
@@ -915,13 +916,10 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       const deadline = Date.now() + IN_TRANSIT_WAIT;
       await barrierOf(ch)().catch(() => {});
       while ((unacked.get(ch) ?? 0) < (prefetchOf.get(ch) ?? 1) && Date.now() < deadline) {
-        let timer: NodeJS.Timeout | undefined;
-        const arrived = await new Promise<boolean>((resolve) => {
-          onDelivery.set(ch, () => resolve(true));
-          timer = setTimeout(() => resolve(false), IN_TRANSIT_QUIET);
-        });
-        clearTimeout(timer);
-        onDelivery.delete(ch);
+        const arrived = await deliveryWithin((delivered) => {
+          onDelivery.set(ch, delivered);
+          return () => onDelivery.delete(ch);
+        }, IN_TRANSIT_QUIET);
         if (!arrived) return;
       }
     };
