@@ -20,12 +20,12 @@
 // The profiler costs CPU of its own; leave it off for the µs figures.
 //
 // Needs h2load (bash scripts/services/nginx.sh installs it). All traffic stays on 127.0.0.1.
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { children, freePort, startReady } from './children.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -45,33 +45,7 @@ const here = import.meta.dirname;
 const trees = (args.trees ?? resolve(here, '../..')).split(',').map((tree) => resolve(tree));
 const rounds = Number(args.rounds);
 const requests = Number(args.requests);
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
 process.on('SIGINT', () => process.exit(130));
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-async function start(script: string, env: Record<string, string>, cwd: string, execArgv: string[] = []) {
-  const child = fork(script, [], { cwd, env: { ...process.env, ...env }, execArgv, stdio: 'inherit' });
-  children.push(child);
-  const [message] = (await Promise.race([
-    once(child, 'message'),
-    once(child, 'exit').then(() => {
-      throw new Error(`${script} exited before it was ready`);
-    }),
-  ])) as [unknown];
-  if (message !== 'ready') throw new Error(`${script}: unexpected ${String(message)}`);
-  return child;
-}
 
 /**
  * cpuNs is the CPU time a process's threads (main, libuv pool, V8's helpers) have run so far, ns,
@@ -116,7 +90,7 @@ const backends: string[] = [];
 const backendPids: number[] = [];
 for (let i = 0; i < 2; i++) {
   const port = await freePort();
-  backendPids.push((await start(join(here, 'backend.mjs'), { PORT: String(port) }, here)).pid!);
+  backendPids.push((await startReady(join(here, 'backend.mjs'), { PORT: String(port) }, { cwd: here })).pid!);
   backends.push(`127.0.0.1:${port}`);
 }
 const backendsNs = () => backendPids.reduce((ns, pid) => ns + cpuNs(pid), 0);
@@ -127,11 +101,10 @@ for (const tree of trees) {
   const port = await freePort();
   const prof =
     args['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`];
-  const child = await start(
+  const child = await startReady(
     join(tree, 'bench/balancer/scaleplane-server.ts'),
     { PORT: String(port), BACKENDS: backends.join(','), WORKERS: '1', ALGORITHM: args.algorithm },
-    tree,
-    ['--import', 'tsx', ...prof],
+    { cwd: tree, execArgv: ['--import', 'tsx', ...prof] },
   );
   systems.push({ tree, port, pid: child.pid!, us: [], backendUs: [] });
 }

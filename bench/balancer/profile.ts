@@ -12,14 +12,14 @@
 // `run.sh --http2` does (defaults 8 × 8 there too).
 //
 // Needs wrk and h2load (bash scripts/services/nginx.sh installs them). All traffic stays on 127.0.0.1.
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeCertificate } from '../../test/helpers/tls.js';
+import { children, freePort, startReady } from './children.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,27 +34,6 @@ const { values: args } = parseArgs({
 });
 const here = import.meta.dirname;
 const connections = args.connections ?? (args.http2 ? '8' : '64');
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-async function start(script: string, env: Record<string, string>, execArgv: string[] = []) {
-  const child = fork(script, [], { env: { ...process.env, ...env }, execArgv, stdio: 'inherit' });
-  children.push(child);
-  const [message] = (await once(child, 'message')) as [unknown];
-  if (message !== 'ready') throw new Error(`${script}: unexpected ${String(message)}`);
-  return child;
-}
 
 /** categoryOf is the broad category a sampled frame's self time counts to; undefined for idle. */
 function categoryOf(src: string, functionName: string): string | undefined {
@@ -94,11 +73,11 @@ try {
   const backends: string[] = [];
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
-    await start(join(here, 'backend.mjs'), { PORT: String(port) });
+    await startReady(join(here, 'backend.mjs'), { PORT: String(port) });
     backends.push(`127.0.0.1:${port}`);
   }
   const port = await freePort();
-  const balancer = await start(
+  const balancer = await startReady(
     join(here, 'scaleplane-server.ts'),
     {
       PORT: String(port),
@@ -107,7 +86,7 @@ try {
       ALGORITHM: args.algorithm,
       ...(certificate ? { TLS_CERT: certificate.certPath, TLS_KEY: certificate.keyPath } : {}),
     },
-    ['--import', 'tsx', '--cpu-prof', `--cpu-prof-dir=${dir}`],
+    { execArgv: ['--import', 'tsx', '--cpu-prof', `--cpu-prof-dir=${dir}`] },
   );
   const load = (seconds: string) =>
     certificate

@@ -15,15 +15,14 @@
 //
 // Installs nginx, wrk and h2load from Debian packages if missing, and http-proxy into a temp folder
 // of its own (never into the repo). All traffic stays on 127.0.0.1.
-import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeCertificate, type TestCertificate } from '../../test/helpers/tls.js';
+import { children, freePort, startReady } from './children.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,36 +52,9 @@ if (h2 && Number(connections) < Number(args.threads))
   throw new Error(`--connections (${connections}) must be ≥ --threads (${args.threads}) for h2load`);
 const here = import.meta.dirname;
 const cores = availableParallelism();
-const children: ChildProcess[] = [];
 const nginxConfs: string[] = [];
 let tmp: string | undefined;
 let certificate: TestCertificate | undefined;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-async function startNode(
-  script: string,
-  env: Record<string, string>,
-  execArgv: string[] = [],
-): Promise<number> {
-  const child = fork(script, [], { env: { ...process.env, ...env }, execArgv, stdio: 'inherit' });
-  children.push(child);
-  const [message] = (await Promise.race([
-    once(child, 'message'),
-    once(child, 'exit').then(() => {
-      throw new Error(`${script} exited before it was ready`);
-    }),
-  ])) as [unknown];
-  if (message !== 'ready') throw new Error(`${script}: unexpected ${String(message)}`);
-  return child.pid!;
-}
 
 // CPU time of a system's processes per request: robust where req/s is not, on a machine whose other
 // work takes the cores away at random.
@@ -209,7 +181,7 @@ async function main(): Promise<void> {
   const backendPids: number[] = [];
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
-    backendPids.push(await startNode(join(here, 'backend.mjs'), { PORT: String(port) }));
+    backendPids.push((await startReady(join(here, 'backend.mjs'), { PORT: String(port) })).pid!);
     backends.push(`127.0.0.1:${port}`);
   }
   // `pid`: the system's root process; its CPU per request counts it and its children.
@@ -229,17 +201,17 @@ async function main(): Promise<void> {
   }
 
   const sp = await freePort();
-  const spPid = await startNode(
+  const { pid: spPid } = await startReady(
     join(here, 'scaleplane-server.ts'),
     { PORT: String(sp), BACKENDS: backends.join(','), WORKERS: '0', ALGORITHM: args.algorithm, ...tlsEnv },
-    ['--import', 'tsx'],
+    { execArgv: ['--import', 'tsx'] },
   );
   systems.push({ name: `scaleplane (${args.algorithm}, ${cores} workers)`, port: sp, pid: spPid });
   const sp1 = await freePort();
-  const sp1Pid = await startNode(
+  const { pid: sp1Pid } = await startReady(
     join(here, 'scaleplane-server.ts'),
     { PORT: String(sp1), BACKENDS: backends.join(','), WORKERS: '1', ALGORITHM: args.algorithm, ...tlsEnv },
-    ['--import', 'tsx'],
+    { execArgv: ['--import', 'tsx'] },
   );
   systems.push({ name: `scaleplane (${args.algorithm}, 1 process)`, port: sp1, pid: sp1Pid });
 
@@ -300,7 +272,7 @@ http {
         stdio: 'inherit',
       });
   if (installed.status === 0) {
-    const hpPid = await startNode(join(here, 'http-proxy-server.cjs'), {
+    const { pid: hpPid } = await startReady(join(here, 'http-proxy-server.cjs'), {
       PORT: String(hp),
       BACKENDS: backends.join(','),
       HTTP_PROXY_MODULE: join(prefix, 'node_modules', 'http-proxy'),
