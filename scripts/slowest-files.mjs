@@ -10,8 +10,10 @@ export default async function* slowestFiles(source) {
   const perFile = new Map();
   for await (const event of source) {
     if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
-    const { file, nesting, details } = event.data;
-    if (file === undefined || nesting !== 0) continue;
+    const { nesting, details } = event.data;
+    if (event.data.file === undefined || nesting !== 0) continue;
+    // Run compiled, a file's tests are located by its source map (x.test.ts), the file itself as x.test.js.
+    const file = event.data.file.replace(/\.js$/, '.ts');
     perFile.set(file, (perFile.get(file) ?? 0) + (details.duration_ms ?? 0));
   }
   if (perFile.size === 0 || shown <= 0) return;

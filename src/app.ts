@@ -287,6 +287,7 @@ export class Scaleplane {
           logger: groupLogger,
           readMetrics: (instances, now) => this.#readings.get(group.name)?.read(instances, now) ?? [],
           takeSamples: () => this.#readings.get(group.name)?.takeSamples() ?? [],
+          samplesComplete: () => this.#readings.get(group.name)?.samplesComplete ?? false,
           interval: config.controller.interval,
           // Beside the config file; a config built in code (tests, embedding) keeps it in memory.
           ...(config.source && { memory: new PolicyMemoryFile(policyMemoryPath(config.source, group.name)) }),

@@ -1,6 +1,9 @@
 // bench/balancer/algorithms: which algorithm serves an autoscaled group best? Three backends, one of
 // them slow (a cold instance just added, or a noisy neighbour), 16 concurrent keep-alive clients;
-// per algorithm the client-side p50/p99/mean latency and the slow instance's share.
+// per algorithm the client-side p50/p99/mean latency and the slow instance's share. A response
+// that is not a 200 from one of the three (a 502, a timeout's 504) or a request that fails is
+// counted apart, in `failed`, and left out of the latencies and shares: fast failures once passed
+// as fast answers.
 //
 //   node --import tsx bench/balancer/algorithms.ts [requests per algorithm, default 3000]
 import { once } from 'node:events';
@@ -22,6 +25,7 @@ async function backend(name: string, delayMs: number): Promise<{ server: http.Se
 }
 
 const backends = [await backend('fast1', 2), await backend('fast2', 2), await backend('slow', 20)];
+const names = new Set(['fast1', 'fast2', 'slow']);
 const rows: string[] = [];
 for (const algorithm of ['round-robin', 'least-connections', 'p2c', 'ewma'] as BalancerAlgorithm[]) {
   const balancer = new Balancer({
@@ -36,23 +40,30 @@ for (const algorithm of ['round-robin', 'least-connections', 'p2c', 'ewma'] as B
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let slow = 0;
+  let failed = 0;
   let left = total;
   const one = () =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<void>((resolve) => {
       const start = performance.now();
+      const fail = () => {
+        failed++;
+        resolve();
+      };
       http
         .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
           let body = '';
           res.on('data', (c: Buffer) => {
             body += c;
           });
+          res.on('error', fail);
           res.on('end', () => {
+            if (res.statusCode !== 200 || !names.has(body)) return fail();
             latencies.push(performance.now() - start);
             if (body === 'slow') slow++;
             resolve();
           });
         })
-        .on('error', reject);
+        .on('error', fail);
     });
   const started = performance.now();
   await Promise.all(
@@ -63,17 +74,18 @@ for (const algorithm of ['round-robin', 'least-connections', 'p2c', 'ewma'] as B
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
+    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN;
   const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length;
+  const served = latencies.length;
   rows.push(
-    `${algorithm.padEnd(18)} ${(total / seconds).toFixed(0).padStart(7)} ${pct(50).toFixed(1).padStart(7)} ${pct(99).toFixed(1).padStart(7)} ${mean.toFixed(1).padStart(7)} ${((100 * slow) / total).toFixed(0).padStart(6)}%`,
+    `${algorithm.padEnd(18)} ${(served / seconds).toFixed(0).padStart(7)} ${pct(50).toFixed(1).padStart(7)} ${pct(99).toFixed(1).padStart(7)} ${mean.toFixed(1).padStart(7)} ${((100 * slow) / served).toFixed(0).padStart(6)}% ${String(failed).padStart(7)}`,
   );
   agent.destroy();
   await balancer.close();
 }
 console.log(`${total} requests per algorithm, ${concurrency} concurrent; backends answer in 2, 2 and 20 ms`);
 console.log(
-  `${'algorithm'.padEnd(18)} ${'req/s'.padStart(7)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'mean'.padStart(7)}  slow share`,
+  `${'algorithm'.padEnd(18)} ${'req/s'.padStart(7)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'mean'.padStart(7)}  slow share  failed`,
 );
 for (const row of rows) console.log(row);
 for (const b of backends) b.server.close();

@@ -5,7 +5,7 @@
 // over all of them.
 //
 //   node --import tsx bench/balancer/cpu-ab.ts [--trees DIR,DIR] [--rounds 7] [--requests 40000]
-//        [--connections 64] [--algorithm ewma] [--cpu-prof DIR]
+//        [--connections 64] [--algorithm ewma] [--cache] [--cpu-prof DIR]
 //
 // Each tree (default: this one) runs its own bench/balancer/scaleplane-server.ts (one process,
 // workers: 1) in front of the same two backends; a tree made with `git worktree add --detach DIR
@@ -14,6 +14,10 @@
 // CPU time from /proc/PID/task/*/schedstat before and after: µs per request. Prints every round
 // and, per tree, the median, min and max, and the median of its per-round ratios to the first tree;
 // the same for the two backends' CPU per request while that tree was loaded.
+//
+// --cache: each balancer has an HTTP response cache in memory that stores every answer
+// (scaleplane-server.ts CACHE=memory), so past the warm-up every request is a cache HIT and the
+// figure is the cache's CPU per request, the backends idle.
 //
 // --cpu-prof DIR: each balancer runs under `node --cpu-prof` and leaves its profile in DIR
 // (compare self time by function with bench/balancer/profile.ts's reading, or in Chrome DevTools).
@@ -34,6 +38,7 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '40000' },
     connections: { type: 'string', default: '64' },
     algorithm: { type: 'string', default: 'ewma' },
+    cache: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -64,8 +69,11 @@ function cpuNs(pid: number): number {
   return ns;
 }
 
-/** load sends `count` GETs and returns how many got a 2xx, throwing when h2load reports failures. */
-function load(port: number, count: number): number {
+/**
+ * load sends `count` GETs and returns how many got a 2xx and h2load's req/s, throwing when h2load
+ * reports failures.
+ */
+function load(port: number, count: number): { done: number; rps: number } {
   const out = execFileSync(
     'h2load',
     ['--h1', `-n${count}`, `-c${args.connections}`, '-t2', `http://127.0.0.1:${port}/`],
@@ -77,7 +85,8 @@ function load(port: number, count: number): number {
   const status = /status codes: (\d+) 2xx/.exec(out);
   if (!m || !status || Number(m[3]) > 0 || Number(m[4]) > 0 || Number(status[1]) !== count)
     throw new Error(`h2load on port ${port}: not every request got a 2xx:\n${out}`);
-  return Number(status[1]);
+  const rps = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out);
+  return { done: Number(status[1]), rps: rps ? Number(rps[1]) : Number.NaN };
 }
 
 const median = (xs: readonly number[]) => {
@@ -96,17 +105,31 @@ for (let i = 0; i < 2; i++) {
 const backendsNs = () => backendPids.reduce((ns, pid) => ns + cpuNs(pid), 0);
 // us: the balancer's CPU µs per request each round; backendUs: the two backends' (what a tree
 // sends them costs them too: a header more is parsed by every backend).
-const systems: { tree: string; port: number; pid: number; us: number[]; backendUs: number[] }[] = [];
+// rps: h2load's req/s each round (noisy on a shared machine; the CPU figures are the robust ones).
+const systems: {
+  tree: string;
+  port: number;
+  pid: number;
+  us: number[];
+  backendUs: number[];
+  rps: number[];
+}[] = [];
 for (const tree of trees) {
   const port = await freePort();
   const prof =
     args['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`];
   const child = await startReady(
     join(tree, 'bench/balancer/scaleplane-server.ts'),
-    { PORT: String(port), BACKENDS: backends.join(','), WORKERS: '1', ALGORITHM: args.algorithm },
+    {
+      PORT: String(port),
+      BACKENDS: backends.join(','),
+      WORKERS: '1',
+      ALGORITHM: args.algorithm,
+      ...(args.cache ? { CACHE: 'memory' } : {}),
+    },
     { cwd: tree, execArgv: ['--import', 'tsx', ...prof] },
   );
-  systems.push({ tree, port, pid: child.pid!, us: [], backendUs: [] });
+  systems.push({ tree, port, pid: child.pid!, us: [], backendUs: [], rps: [] });
 }
 // Warm-up: the JIT settles and both backends' connection pools fill before anything is counted.
 for (const s of systems) load(s.port, Math.min(requests, 20_000));
@@ -116,13 +139,14 @@ for (let r = 0; r < rounds; r++) {
   for (const s of order) {
     const before = cpuNs(s.pid);
     const beforeBackends = backendsNs();
-    const done = load(s.port, requests);
+    const { done, rps } = load(s.port, requests);
     const us = (cpuNs(s.pid) - before) / 1e3 / done;
     const backendUs = (backendsNs() - beforeBackends) / 1e3 / done;
     s.us.push(us);
     s.backendUs.push(backendUs);
+    s.rps.push(rps);
     console.log(
-      `round ${r + 1} ${s.tree}: ${us.toFixed(1)} µs CPU/request, backends ${backendUs.toFixed(1)} µs`,
+      `round ${r + 1} ${s.tree}: ${us.toFixed(1)} µs CPU/request, backends ${backendUs.toFixed(1)} µs, ${rps.toFixed(0)} req/s`,
     );
   }
 }
@@ -136,7 +160,7 @@ for (const s of systems) {
   const ratio = median(s.us.map((us, r) => us / first[r]!));
   const backendRatio = median(s.backendUs.map((us, r) => us / systems[0]!.backendUs[r]!));
   console.log(
-    `${median(s.us).toFixed(1).padStart(6)} [${Math.min(...s.us).toFixed(1)}–${Math.max(...s.us).toFixed(1)}] ×${ratio.toFixed(3)}  backends ${median(s.backendUs).toFixed(1)} ×${backendRatio.toFixed(3)}  ${s.tree}`,
+    `${median(s.us).toFixed(1).padStart(6)} [${Math.min(...s.us).toFixed(1)}–${Math.max(...s.us).toFixed(1)}] ×${ratio.toFixed(3)}  backends ${median(s.backendUs).toFixed(1)} ×${backendRatio.toFixed(3)}  req/s ${median(s.rps).toFixed(0)} [${Math.min(...s.rps).toFixed(0)}–${Math.max(...s.rps).toFixed(0)}] ×${median(s.rps.map((rps, r) => rps / systems[0]!.rps[r]!)).toFixed(3)}  ${s.tree}`,
   );
 }
 for (const s of systems) process.kill(s.pid, 'SIGTERM');

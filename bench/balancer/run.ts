@@ -3,8 +3,13 @@
 // requests/s, p50/p99 latency and CPU time per request (of the proxy's processes, from /proc: robust
 // where req/s is not, on a machine shared with other work) of each system, and the ratios to NGINX.
 //
-//   bash bench/balancer/run.sh [--duration 5] [--rounds 3] [--connections 64] [--algorithm p2c]
+//   bash bench/balancer/run.sh [--duration 5] [--rounds 3] [--warmup 5] [--connections 64] [--algorithm p2c]
 //   bash bench/balancer/run.sh --http2 [--connections 8] [--streams 8] [--duration 5] [--rounds 3]
+//
+// --warmup S (default 5): each system is loaded, uncounted, for max(S, --duration) seconds first.
+// A warm-up only as long as a short --duration (it was the same run) left Scaleplane's first round
+// at 4-9x its steady CPU per request: `--duration 2 --only '1 process'`, three runs at load 16-19,
+// round 1 at 553, 512, 391 µs against 57-162 after; with 5 s of warm-up round 1 at 70, 59, 93.
 //
 // --http2: HTTP/2 over TLS to the proxies (self-signed certificate made by openssl in the temp
 // folder), measured with h2load (--connections clients × --streams concurrent streams each, default
@@ -16,7 +21,7 @@
 // Installs nginx, wrk and h2load from Debian packages if missing, and http-proxy into a temp folder
 // of its own (never into the repo). All traffic stays on 127.0.0.1.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +32,7 @@ import { children, freePort, startReady } from './children.js';
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string' },
     streams: { type: 'string', default: '8' },
@@ -44,6 +50,7 @@ for (const [flag, value] of [
   ['--threads', args.threads],
   ['--rounds', args.rounds],
   ['--duration', args.duration],
+  ['--warmup', args.warmup],
 ] as const) {
   if (!/^[1-9]\d*$/.test(value))
     throw new Error(`${flag}: want a whole number ≥ 1, got ${JSON.stringify(value)}`);
@@ -81,12 +88,19 @@ function cpuTicks(pids: readonly number[]): number {
   return ticks;
 }
 
+/** stop ends every process the bench started and removes its temp folders; safe to call twice. */
 function stop(): void {
   for (const child of children) child.kill('SIGKILL');
-  for (const conf of nginxConfs) spawnSync('nginx', ['-c', conf, '-s', 'stop']);
+  for (const conf of nginxConfs.splice(0)) spawnSync('nginx', ['-c', conf, '-s', 'stop']);
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (certificate) rmSync(certificate.dir, { recursive: true, force: true });
 }
 process.on('exit', stop);
+// A signal ends Node without 'exit' handlers: SIGTERM (timeout, CI) left both daemonised NGINX
+// masters and the temp folder behind. process.exit runs them.
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+process.on('SIGHUP', () => process.exit(129));
 
 interface Result {
   rps: number;
@@ -104,17 +118,13 @@ function ms(text: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-function wrk(port: number, pids: readonly number[] = []): Result {
+const warmupSeconds = String(Math.max(Number(args.warmup), Number(args.duration)));
+
+function wrk(port: number, pids: readonly number[] = [], seconds = args.duration): Result {
   const before = cpuTicks(pids);
   const out = execFileSync(
     'wrk',
-    [
-      `-t${args.threads}`,
-      `-c${connections}`,
-      `-d${args.duration}s`,
-      '--latency',
-      `http://127.0.0.1:${port}/`,
-    ],
+    [`-t${args.threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`],
     { encoding: 'utf8' },
   );
   const ticks = cpuTicks(pids) - before;
@@ -133,7 +143,7 @@ function wrk(port: number, pids: readonly number[] = []): Result {
 }
 
 /** h2load drives HTTP/2 over TLS; it insists on h2 (no fallback to HTTP/1.1 counted as HTTP/2). */
-function h2load(port: number, pids: readonly number[] = []): Result {
+function h2load(port: number, pids: readonly number[] = [], seconds = args.duration): Result {
   const log = join(tmp!, 'h2load.log');
   const before = cpuTicks(pids);
   const out = execFileSync(
@@ -142,7 +152,7 @@ function h2load(port: number, pids: readonly number[] = []): Result {
       `-c${connections}`,
       `-m${args.streams}`,
       `-t${args.threads}`,
-      `-D${args.duration}`,
+      `-D${seconds}`,
       `--log-file=${log}`,
       `https://127.0.0.1:${port}/`,
     ],
@@ -167,7 +177,8 @@ function h2load(port: number, pids: readonly number[] = []): Result {
   return { rps, cpuUs, p50: at(0.5), p99: at(0.99), errors: Number(counts?.[1] ?? 0) - succeeded };
 }
 
-const load = (port: number, pids: readonly number[] = []) => (h2 ? h2load(port, pids) : wrk(port, pids));
+const load = (port: number, pids: readonly number[] = [], seconds = args.duration) =>
+  h2 ? h2load(port, pids, seconds) : wrk(port, pids, seconds);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -281,7 +292,8 @@ http {
   } else if (!h2) console.log('http-proxy could not be installed: left out');
 
   const chosen = args.only ? systems.filter((s) => s.name.includes(args.only!)) : systems;
-  for (const s of chosen) load(s.port); // warm up JIT and connection pools; not counted
+  // Warm up JIT, heaps and connection pools; not counted.
+  for (const s of chosen) load(s.port, [], warmupSeconds);
   for (const s of chosen) s.pids = s.pid === undefined ? [] : processTree(s.pid);
   const results = new Map<string, Result[]>(chosen.map((s) => [s.name, []]));
   const rounds = Number(args.rounds);
@@ -309,8 +321,8 @@ http {
   const ngx1 = summary.find((s) => s.name.startsWith('nginx (1 worker,'));
   console.log(
     h2
-      ? `\nmedians of ${rounds} alternating rounds, HTTP/2 over TLS, h2load -t${args.threads} -c${connections} -m${args.streams} -D${args.duration}, ${cores} cores shared by h2load, proxy and backends`
-      : `\nmedians of ${rounds} alternating rounds, wrk -t${args.threads} -c${connections} -d${args.duration}s, ${cores} cores shared by wrk, proxy and backends`,
+      ? `\nmedians of ${rounds} alternating rounds after ${warmupSeconds} s of warm-up each, HTTP/2 over TLS, h2load -t${args.threads} -c${connections} -m${args.streams} -D${args.duration}, ${cores} cores shared by h2load, proxy and backends`
+      : `\nmedians of ${rounds} alternating rounds after ${warmupSeconds} s of warm-up each, wrk -t${args.threads} -c${connections} -d${args.duration}s, ${cores} cores shared by wrk, proxy and backends`,
   );
   console.log(
     'system'.padEnd(40),

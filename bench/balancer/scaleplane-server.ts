@@ -1,5 +1,7 @@
 // Scaleplane's balancer in front of the two bench backends, as `scaleplane up` would run it. With
-// TLS_CERT and TLS_KEY (PEM files): `balancer.tls`, so HTTP/2 by ALPN (the default with tls).
+// TLS_CERT and TLS_KEY (PEM files): `balancer.tls`, so HTTP/2 by ALPN (the default with tls). With
+// CACHE=memory: `balancer.cache` in memory, every answer stored for a minute (`default_ttl`; the
+// bench backends name no freshness), so all but the first request of a URL are HITs.
 import { Balancer } from '../../src/balancer/index.js';
 import type { BalancerAlgorithm } from '../../src/config/types.js';
 import { createMetrics } from '../../src/metrics/index.js';
@@ -32,6 +34,24 @@ const balancer = new Balancer({
     maxRequestBody: 100 * 1024 * 1024,
     maxHeaderSize: 16 * 1024,
     workers: Number(process.env.WORKERS ?? 1),
+    ...(process.env.CACHE === 'memory'
+      ? {
+          cache: {
+            storage: 'memory' as const,
+            keyPrefix: 'scaleplane:http:',
+            maxEntries: 10_000,
+            maxBytes: 64 * 1024 * 1024,
+            maxObjectSize: 1024 * 1024,
+            defaultTtl: 60_000,
+            staleWhileRevalidate: 0,
+            staleIfError: 0,
+            keepStale: 60_000,
+            convertHead: true,
+            tagHeader: 'Cache-Tag',
+            hitForMiss: 120_000,
+          },
+        }
+      : {}),
   },
   metrics: createMetrics({ defaultMetrics: false }),
 });

@@ -28,6 +28,25 @@ const seconds = Number(args.seconds);
 const BUSY = 'while :; do :; done';
 const GROUP = `bench-shares-${process.pid}`;
 
+// Process groups this bench started (hogs, instances): SIGKILLed however it ends. The hogs are
+// detached busy loops: a SIGTERM (timeout, CI) once ended the bench without its finally blocks and
+// left them spinning on the shared CPUs, parented to init.
+const started = new Set<number>();
+function killStarted(): void {
+  for (const pgid of started) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  started.clear();
+}
+process.on('exit', killStarted);
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+process.on('SIGHUP', () => process.exit(129));
+
 /** ticksOf sums utime + stime of the processes whose process group is one of `pgids`. */
 function ticksOf(pgids: readonly number[]): number {
   const wanted = new Set(pgids);
@@ -57,10 +76,14 @@ async function measure(size: InstanceSize | undefined): Promise<number> {
   });
   const hogProcs: ChildProcess[] = [];
   try {
-    for (let i = 0; i < hogs; i++)
-      hogProcs.push(spawn('sh', ['-c', BUSY], { detached: true, stdio: 'ignore' }));
+    for (let i = 0; i < hogs; i++) {
+      const hog = spawn('sh', ['-c', BUSY], { detached: true, stdio: 'ignore' });
+      hogProcs.push(hog);
+      if (hog.pid !== undefined) started.add(hog.pid);
+    }
     await provider.scaleTo(instances);
     const pgids = provider.instances().flatMap((i) => (i.pid === undefined ? [] : [i.pid]));
+    for (const pgid of pgids) started.add(pgid);
     const hogPids = hogProcs.flatMap((h) => (h.pid === undefined ? [] : [h.pid]));
     const before = [ticksOf(pgids), ticksOf(hogPids)];
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
@@ -69,7 +92,9 @@ async function measure(size: InstanceSize | undefined): Promise<number> {
     return inside / (inside + outside);
   } finally {
     for (const hog of hogProcs) if (hog.pid !== undefined) process.kill(-hog.pid, 'SIGKILL');
+    for (const hog of hogProcs) if (hog.pid !== undefined) started.delete(hog.pid);
     await provider.close();
+    started.clear();
   }
 }
 
@@ -86,11 +111,19 @@ for (const [name, shares] of Object.entries(results))
   console.log(
     `${name.padEnd(8)} instances' share: median ${median(shares).toFixed(2)} (${shares.map((s) => s.toFixed(2)).join(' ')})`,
   );
-// Every group leaves its (empty) cgroup behind; this one is the bench's own.
+// Every group leaves its (empty) cgroups behind; these are the bench's own. On v1 the pids
+// controller's one too (only cpu's was removed: one pids/scaleplane/bench-shares-PID left per run).
 const layout = detectCgroups();
-try {
-  if (layout?.version === 'v1') rmdirSync(join(layout.cpuRoot, 'scaleplane', GROUP));
-  if (layout?.version === 'v2') rmdirSync(join(layout.root, 'scaleplane', GROUP));
-} catch {
-  // Not made (no cgroups), or already gone.
+const roots =
+  layout?.version === 'v1'
+    ? [layout.cpuRoot, layout.memoryRoot, ...(layout.pidsRoot ? [layout.pidsRoot] : [])]
+    : layout
+      ? [layout.root]
+      : [];
+for (const root of roots) {
+  try {
+    rmdirSync(join(root, 'scaleplane', GROUP));
+  } catch {
+    // Not made (no cgroups, no size), or already gone.
+  }
 }

@@ -106,7 +106,13 @@ const app = await Scaleplane.start({
   env: { SCALEPLANE_API_KEY: 'bench' },
 });
 const { host, port } = app.balancerAddress!;
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+// The balancer closes a client connection idle for 5 s (node:http's keepAliveTimeout, announced as
+// `Keep-Alive: timeout=5`). Node 20's agent applies that hint only when it has a timeout of its own
+// (`keepSocketAlive` takes the smaller of the two, and 0 means none), so without one it kept idle
+// sockets for ever and, on a loaded machine, now and then wrote a request on one the balancer had
+// just closed: ECONNRESET, counted as a failed request though the balancer never read it. Idle
+// sockets now close at 4 s, before the balancer's timeout; `get` resends what still loses the race.
+const agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: 4_000 });
 const provider = app.providers.get('web')!;
 /** Failed requests by what they got (a status, or the error's code), with the second they ended. */
 const failures = new Map<string, number>();
@@ -118,13 +124,31 @@ function fail(what: string): void {
   failures.set(what, (failures.get(what) ?? 0) + 1);
 }
 
+/**
+ * Requests resent because the reused keep-alive socket they were written on was reset before any
+ * response byte: the balancer closed that idle connection just as we wrote on it, so it never read
+ * the request, and resending cannot double it. Node's docs (`request.reusedSocket`) prescribe
+ * this retry, as undici does for idempotent requests; a reset on a fresh connection, or once a
+ * response began, is still a failure. Counted apart: the client's race, not a dropped request.
+ */
+let staleResends = 0;
+/** Attempts per request at most: a resend may draw another stale socket, but not for ever. */
+const MAX_ATTEMPTS = 3;
+const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
 function get(): void {
   sent++;
   inFlight++;
+  attempt(1);
+}
+
+function attempt(n: number): void {
   const done = () => {
     if (--inFlight === 0) drained?.();
   };
+  let answered = false;
   const req = request({ host, port, path: '/', agent }, (res) => {
+    answered = true;
     if (res.statusCode !== 200) fail(`HTTP ${res.statusCode}`);
     res.resume();
     res.on('end', done);
@@ -134,7 +158,13 @@ function get(): void {
     });
   });
   req.on('error', (err) => {
-    fail((err as NodeJS.ErrnoException).code ?? err.message);
+    const code = (err as NodeJS.ErrnoException).code ?? err.message;
+    if (!answered && req.reusedSocket && STALE_SOCKET_CODES.has(code) && n < MAX_ATTEMPTS) {
+      staleResends++;
+      attempt(n + 1);
+      return;
+    }
+    fail(code);
     done();
   });
   req.end();
@@ -299,7 +329,7 @@ try {
     `ready count: live equals the simulator's in ${((100 * same) / seconds).toFixed(1)} % of seconds, mean |difference| ${(absDiff / seconds).toFixed(2)} instances`,
   );
   console.log(
-    `requests sent ${sent} (the replay's ${Math.round(rate.reduce((s, r) => s + r, 0))} and the lead-in's), failed ${[...failures.values()].reduce((a, b) => a + b, 0)}${failures.size > 0 ? ` (${[...failures].map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}, ${inFlight} unanswered; load average ${loadavg()
+    `requests sent ${sent} (the replay's ${Math.round(rate.reduce((s, r) => s + r, 0))} and the lead-in's), failed ${[...failures.values()].reduce((a, b) => a + b, 0)}${failures.size > 0 ? ` (${[...failures].map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}, ${inFlight} unanswered, ${staleResends} resent after a stale keep-alive socket's reset; load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );

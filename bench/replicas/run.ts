@@ -1,5 +1,12 @@
 // Read throughput through the replica router, on real PostgreSQL streaming replication
-// (scripts/services/postgres-replica.sh: primary 5441, replicas 5442 and 5443).
+// (scripts/services/postgres-replica.sh: the bench's own primary 5461 with replicas 5462 and 5463,
+// created on the first run and left running for the next). To remove them, for each of
+// sp_replica_5463, sp_replica_5462, sp_primary_5461: `pg_dropcluster --stop 15 NAME`, then
+// `rm -r /etc/postgresql/15/NAME` (the script's conf.d/scaleplane.conf stays behind, and while that
+// folder exists `up` takes the cluster for made and fails to start it). Not the tests' pairs: 5441/5442 is stopped and
+// frozen by tests, and 5443 is the steady pair's primary, which `up` with replicas "5442 5443" tried to
+// turn into a replica of 5441 (port conflict: the bench died, leaving a stopped cluster and a
+// replication slot on 5441 that held its WAL).
 //
 //   1. overhead: router over one replica vs. a direct pg pool on the same replica (goal ≤ 5 %)
 //   2. scale-out: router over two replicas vs. a direct pool on the primary alone
@@ -23,19 +30,31 @@ const { values } = parseArgs({
 const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
-const PRIMARY = 5441;
-const REPLICAS = [5442, 5443];
+const PRIMARY = 5461;
+const REPLICAS = [5462, 5463];
 const ROWS = 10_000;
 const SQL = 'SELECT id, v FROM bench_replicas WHERE id = $1';
 
-execFileSync('bash', [join(import.meta.dirname, '../../scripts/services/postgres-replica.sh'), 'up'], {
-  env: {
-    ...process.env,
-    SCALEPLANE_PG_PRIMARY_PORT: String(PRIMARY),
-    SCALEPLANE_PG_REPLICA_PORTS: REPLICAS.join(' '),
+// flock: one `up` of this trio at a time (two runs at once on a fresh machine would both create it);
+// --close, as test/replicas/services.ts does: the servers `up` starts must not inherit the lock.
+execFileSync(
+  'flock',
+  [
+    '--close',
+    `/tmp/scaleplane-postgres-replica-${PRIMARY}.lock`,
+    'bash',
+    join(import.meta.dirname, '../../scripts/services/postgres-replica.sh'),
+    'up',
+  ],
+  {
+    env: {
+      ...process.env,
+      SCALEPLANE_PG_PRIMARY_PORT: String(PRIMARY),
+      SCALEPLANE_PG_REPLICA_PORTS: REPLICAS.join(' '),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
   },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+);
 
 const newPool = (port: number) =>
   new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: CONCURRENCY });
@@ -125,13 +144,13 @@ console.log(
 const direct = replicaPools[0]!;
 await compare(
   '1. overhead on the same replica server (goal: router ≥ 0.95 × direct)',
-  ['direct pg pool → replica 5442', (sql, params) => direct.query(sql, params)],
-  ['router (query) → replica 5442', (sql, params) => oneReplica.query(sql, params)],
+  [`direct pg pool → replica ${REPLICAS[0]}`, (sql, params) => direct.query(sql, params)],
+  [`router (query) → replica ${REPLICAS[0]}`, (sql, params) => oneReplica.query(sql, params)],
 );
 await compare(
   '2. two replicas vs. the primary alone',
-  ['direct pg pool → primary 5441', (sql, params) => primary.query(sql, params)],
-  ['router → replicas 5442 + 5443', (sql, params) => twoReplicas.query(sql, params)],
+  [`direct pg pool → primary ${PRIMARY}`, (sql, params) => primary.query(sql, params)],
+  [`router → replicas ${REPLICAS.join(' + ')}`, (sql, params) => twoReplicas.query(sql, params)],
 );
 const served = await twoReplicas.registry.getSingleMetric('scaleplane_replica_reads_total')?.get();
 console.log(

@@ -7,11 +7,14 @@
 // after the crash), and how long the roll took. Needs root and cgroups.
 //
 //   npx tsx bench/resize-roll/run.ts [--rounds 3] [--instances 3]
+import { rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Scaleplane } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
+import { detectCgroups } from '../../src/providers/index.js';
 import { startLoad } from '../../test/helpers/load.js';
 
 const { values: args } = parseArgs({
@@ -102,8 +105,27 @@ groups:
   }
 }
 
-for (let r = 1; r <= rounds; r++) {
-  // Alternate the sizes so every round resizes for real.
-  for (const kind of ['clean', 'crash'] as const)
-    console.log(`round ${r} ${await round(kind, r % 2 ? '128Mi' : '192Mi')}`);
+try {
+  for (let r = 1; r <= rounds; r++) {
+    // Alternate the sizes so every round resizes for real.
+    for (const kind of ['clean', 'crash'] as const)
+      console.log(`round ${r} ${await round(kind, r % 2 ? '128Mi' : '192Mi')}`);
+  }
+} finally {
+  // The group's own cgroups (empty once app.close() has stopped its instances) stayed behind,
+  // one scaleplane/bench-roll-PID per run; they are this bench's, named by its pid.
+  const layout = detectCgroups();
+  const roots =
+    layout?.version === 'v1'
+      ? [layout.cpuRoot, layout.memoryRoot, ...(layout.pidsRoot ? [layout.pidsRoot] : [])]
+      : layout
+        ? [layout.root]
+        : [];
+  for (const root of roots) {
+    try {
+      rmdirSync(join(root, 'scaleplane', `bench-roll-${process.pid}`));
+    } catch {
+      // Not made here, or not empty: left as it was.
+    }
+  }
 }

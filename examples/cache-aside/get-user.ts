@@ -1,5 +1,8 @@
 // Classic cache-aside: "get user by id" with Redis (and the memory tier) in front of PostgreSQL.
 // Run: npx tsx examples/cache-aside/get-user.ts   (PostgreSQL 127.0.0.1:5432 db `test`, Redis 127.0.0.1:6379)
+
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { createCache } from '../../src/cache/index.js';
 
@@ -65,4 +68,6 @@ async function main() {
   await db.end();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+// Run as a script (not imported): compared by real path, so that a symbolic link to it runs it too.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href)
+  await main();

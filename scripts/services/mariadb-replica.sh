@@ -6,7 +6,8 @@
 #   mariadb-replica.sh stop-replica PORT kill one replica at once (SIGKILL: a crash)
 #   mariadb-replica.sh start-replica PORT
 #   mariadb-replica.sh stop-primary      kill the primary at once (SIGKILL: a crash); start-primary
-#   mariadb-replica.sh down              stop both and delete their data
+#   mariadb-replica.sh down              stop both and delete their data (other pairs under the
+#                                        same SCALEPLANE_MARIADB_DIR keep theirs)
 #
 # Accounts (host 127.0.0.1): scaleplane/scaleplane (DML + DDL, no SUPER, so read_only binds it),
 # scaleplane_admin/scaleplane (everything; tests use it to stop and start replication).
@@ -44,13 +45,15 @@ running() { # port
 }
 
 wait_ready() { # port
-  for _ in $(seq 1 150); do
+  # Up to 60 s: a fresh CI machine starts several pairs at once beside the tests, on 2 cores.
+  for _ in $(seq 1 600); do
     if mariadb-admin --no-defaults -uroot --socket="$(sock_of "$1")" ping >/dev/null 2>&1 </dev/null; then
       return 0
     fi
     sleep 0.1
   done
-  log "port $1 not ready; see $(dir_of "$1")/error.log"
+  log "port $1 not ready after 60 s; the end of $(dir_of "$1")/error.log:"
+  tail -n 20 "$(dir_of "$1")/error.log" >&2 || true
   return 1
 }
 
@@ -59,6 +62,8 @@ init_dir() { # port -> returns 0 when it created a fresh data directory
   dir="$(dir_of "$1")"
   if [ -d "${dir}/mysql" ]; then return 1; fi
   log "initialising ${dir}"
+  # A directory without its system tables is what an interrupted initialisation left: start over.
+  rm -rf "${dir}"
   mkdir -p "${dir}"
   chown -R mysql:mysql "${BASE}" "${dir}"
   mariadb-install-db --no-defaults --user=mysql --datadir="${dir}" \
@@ -124,10 +129,17 @@ stop_server() { # port [signal]
   [ -f "${pidfile}" ] || return 0
   pid=$(cat "${pidfile}")
   kill "-${2:-TERM}" "${pid}" 2>/dev/null || true
-  for _ in $(seq 1 100); do
+  # A server still shutting down writes into its data directory: `down` deleting it then left files
+  # behind (a test's own rm failed ENOTEMPTY under load). Wait up to 30 s, then kill it and wait.
+  for _ in $(seq 1 300); do
     kill -0 "${pid}" 2>/dev/null || break
     sleep 0.1
   done
+  if kill -0 "${pid}" 2>/dev/null; then
+    log "mariadbd ${pid} on $1 still running 30 s after SIG${2:-TERM}; killing it"
+    kill -KILL "${pid}" 2>/dev/null || true
+    while kill -0 "${pid}" 2>/dev/null; do sleep 0.1; done
+  fi
   rm -f "${pidfile}"
 }
 
@@ -154,8 +166,11 @@ case "${cmd}" in
     start_server "${PRIMARY_PORT}" 1
     ;;
   down)
-    for port in ${REPLICA_PORTS} ${PRIMARY_PORT}; do stop_server "${port}"; done
-    rm -rf "${BASE}"
+    for port in ${REPLICA_PORTS} ${PRIMARY_PORT}; do
+      stop_server "${port}"
+      rm -rf "$(dir_of "${port}")"
+    done
+    rmdir "${BASE}" 2>/dev/null || true
     ;;
   *)
     echo "usage: $0 [up|stop-replica PORT|start-replica PORT|stop-primary|start-primary|down]" >&2

@@ -37,6 +37,7 @@ export {
   groupHealthy,
   type HealthChange,
   type NginxSyncSource,
+  stateLostAlert,
   type WatchOptions,
   watchForAlerts,
 } from './watch.js';

@@ -5,10 +5,15 @@
 import type { EventEmitter } from 'node:events';
 import type { AlertInput } from './types.js';
 
-/** AlertAction is what one library event means for alerting. */
+/**
+ * AlertAction is what one library event means for alerting. `notify` is for an event that is news, not
+ * a condition that holds: it fires and resolves at once, so that the next such event notifies again
+ * (a firing left open would swallow it as a repeat) and none is re-sent every `repeatInterval`.
+ */
 export type AlertAction =
   | { action: 'fire'; key: string; input: AlertInput }
-  | { action: 'resolve'; key: string; summary: string };
+  | { action: 'resolve'; key: string; summary: string }
+  | { action: 'notify'; key: string; input: AlertInput };
 
 /** AlertTarget is the part of an AlertManager the watchers use. */
 export interface AlertTarget {
@@ -85,11 +90,14 @@ export function deadLetterAlert(event: DeadLetterEvent): AlertAction {
 /**
  * replicaAlert: an unreachable primary (writes fail; reads stay on replicas that were fresh), a primary
  * that takes no writes (in recovery, read_only: writes refused), reads
- * falling back to the primary, and excluded replicas fire until they recover.
+ * falling back to the primary, and excluded replicas fire until they recover. A primary replaced
+ * behind the router's address (a failover it did not see happen) is a notice: nothing clears it, and
+ * the next one is news again.
  */
 export function replicaAlert(event: ReplicaDecisionEvent): AlertAction | undefined {
   const primary = `replica-primary:${event.router}`;
   const readOnly = `replica-primary-read-only:${event.router}`;
+  const replaced = `replica-primary-replaced:${event.router}`;
   const fallback = `replica-fallback:${event.router}`;
   const excluded = `replica-excluded:${event.router}:${event.replica ?? ''}`;
   switch (event.kind) {
@@ -119,6 +127,19 @@ export function replicaAlert(event: ReplicaDecisionEvent): AlertAction | undefin
       };
     case 'PrimaryWritable':
       return { action: 'resolve', key: readOnly, summary: `${event.router}: ${event.message}` };
+    // Another server took the writes with no round seeing the old one go: an operator wants to know
+    // (is the old primary fenced? does the configuration still name it?) though the router has moved
+    // on. Critical, as the other primary decisions; a notice, since no later decision ends it.
+    case 'PrimaryReplaced':
+      return {
+        action: 'notify',
+        key: replaced,
+        input: {
+          severity: 'critical',
+          summary: `${event.router}: primary replaced: ${event.message}`,
+          details: { reasons: event.reasons },
+        },
+      };
     case 'FallbackStarted':
       return {
         action: 'fire',
@@ -153,29 +174,38 @@ export function replicaAlert(event: ReplicaDecisionEvent): AlertAction | undefin
   }
 }
 
-function apply(alerts: AlertTarget, action: AlertAction | undefined): void {
+/** applyAlertAction applies one mapped event to `alerts` (a `notify` fires and resolves at once). */
+export function applyAlertAction(alerts: AlertTarget, action: AlertAction | undefined): void {
   if (action === undefined) return;
-  if (action.action === 'fire') alerts.fire(action.key, action.input);
-  else alerts.resolve(action.key, action.summary);
+  if (action.action === 'resolve') {
+    alerts.resolve(action.key, action.summary);
+    return;
+  }
+  alerts.fire(action.key, action.input);
+  if (action.action === 'notify') alerts.resolve(action.key);
 }
 
 /** watchQueue sends a queue's connection losses to `alerts`; returns a function that stops it. */
 export function watchQueue(alerts: AlertTarget, queue: EventEmitter, name: string): () => void {
-  const onConnection = (event: QueueConnectionEvent) => apply(alerts, queueConnectionAlert(name, event));
+  const onConnection = (event: QueueConnectionEvent) =>
+    applyAlertAction(alerts, queueConnectionAlert(name, event));
   queue.on('connection', onConnection);
   return () => queue.off('connection', onConnection);
 }
 
 /** watchWorker sends a worker's dead-lettered jobs to `alerts`; returns a function that stops it. */
 export function watchWorker(alerts: AlertTarget, worker: EventEmitter): () => void {
-  const onDeadLetter = (event: DeadLetterEvent) => apply(alerts, deadLetterAlert(event));
+  const onDeadLetter = (event: DeadLetterEvent) => applyAlertAction(alerts, deadLetterAlert(event));
   worker.on('dead-lettered', onDeadLetter);
   return () => worker.off('dead-lettered', onDeadLetter);
 }
 
-/** watchReplicas sends a replica router's fallbacks and exclusions to `alerts`; returns a function that stops it. */
+/**
+ * watchReplicas sends a replica router's primary problems, fallbacks, exclusions and replaced primaries
+ * to `alerts`; returns a function that stops it.
+ */
 export function watchReplicas(alerts: AlertTarget, router: EventEmitter): () => void {
-  const onDecision = (event: ReplicaDecisionEvent) => apply(alerts, replicaAlert(event));
+  const onDecision = (event: ReplicaDecisionEvent) => applyAlertAction(alerts, replicaAlert(event));
   router.on('decision', onDecision);
   return () => router.off('decision', onDecision);
 }

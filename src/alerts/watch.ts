@@ -1,6 +1,7 @@
 import { monotonicNow } from '../clock.js';
 import type { JournalEntry } from '../controller/index.js';
 import type { Provider } from '../providers/index.js';
+import { type AlertAction, applyAlertAction } from './library.js';
 import type { AlertManager } from './manager.js';
 import {
   defaultProviderFailureRule,
@@ -57,7 +58,35 @@ export const alertKeys = {
   nginxSync: () => 'nginx-sync',
   provider: (group: string) => `provider:${group}`,
   resize: (group: string) => `resize:${group}`,
+  stateLost: () => 'state-lost',
 };
+
+/**
+ * stateLostAlert: a takeover of a state store that lost its data (the journal's `StateLost`, see
+ * controller/state-loss.ts) is a notice, critical: desired counts restart from what runs, and
+ * instances a previous leader started that the store no longer records are managed by nobody, which
+ * only an operator can check. Nothing later ends it, so it fires and resolves at once (as
+ * `PrimaryReplaced` does), and the next loss notifies again. The takeover journals it once per
+ * group: `notified` holds the fencing tokens already told, so one takeover is one notice.
+ */
+export function stateLostAlert(entry: JournalEntry, notified: Set<unknown>): AlertAction | undefined {
+  if (!entry.reasons.includes('StateLost')) return undefined;
+  const token = entry.inputs.token;
+  if (notified.has(token)) return undefined;
+  notified.add(token);
+  return {
+    action: 'notify',
+    key: alertKeys.stateLost(),
+    input: {
+      severity: 'critical',
+      summary: `the controller's state store lost its data: ${entry.message}`,
+      details: {
+        ...(typeof token === 'number' && { token }),
+        ...(typeof entry.inputs.holder === 'string' && { holder: entry.inputs.holder }),
+      },
+    },
+  };
+}
 
 /** groupHealthy says whether a group has every wanted instance up and ready (or wants none). */
 export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>): boolean {
@@ -80,7 +109,9 @@ export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>):
  *   (warning), resolved once every operation that failed so succeeds again;
  * - a journal entry `ResizeFailed` (a resize that failed, asked through the API or resumed by a
  *   successor from the engine) fires `resize:<group>` (warning), resolved by the group's next
- *   `ResizeFinished`.
+ *   `ResizeFinished`;
+ * - a journal entry `StateLost` (a takeover found the state store's data lost) notifies
+ *   `state-lost` (critical; fired and resolved at once, once per takeover: see stateLostAlert).
  */
 export function watchForAlerts(
   alerts: AlertManager,
@@ -149,6 +180,9 @@ export function watchForAlerts(
       );
     });
   }
+
+  const lostTokens = new Set<unknown>();
+  sources.journal.on('entry', (entry) => applyAlertAction(alerts, stateLostAlert(entry, lostTokens)));
 
   sources.journal.on('entry', (entry) => {
     const key = alertKeys.resize(entry.group);

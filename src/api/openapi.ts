@@ -125,6 +125,10 @@ export const ResizeGroupResponseSchema = z.looseObject({
   }),
   instances: z.int().min(0),
   status: z.literal('rolling'),
+  warning: z
+    .string()
+    .optional()
+    .describe('set when nothing keeps the size across a restart (a local group without controller.state)'),
 });
 
 /** CachePurgeResponseSchema is the answer of `POST /api/scalability/cache/purge`. */
@@ -159,6 +163,12 @@ export const ErrorResponseSchema = z.strictObject({
     .optional()
     .describe(
       'SCALEPLANE_NOT_STORED only: whether this controller runs with the change although the state store (or, for a Kubernetes or AWS resize, the engine) does not hold it',
+    ),
+  operation: z
+    .string()
+    .optional()
+    .describe(
+      'SCALEPLANE_BUSY only: the operation in progress that holds the group, e.g. an instance refresh someone else started',
     ),
 });
 
@@ -399,6 +409,9 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '429': TOO_MANY,
             '403': FORBIDDEN,
             '404': error('unknown group'),
+            '409': error(
+              'another operation holds the group (code SCALEPLANE_BUSY; `operation` names it, e.g. an AWS instance refresh started outside Scaleplane): nothing changed; repeat once it has ended (Retry-After when the provider knows when). A resize of this controller’s in progress is superseded instead, not refused',
+            ),
             '413': error('body over 64 KiB'),
             '501': error('the group’s provider cannot resize'),
             '503': error(

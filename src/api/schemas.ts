@@ -1,9 +1,20 @@
 import { z } from 'zod';
 
+/**
+ * whenMissing says `required` (as the config does) for a field the body lacks; any other problem
+ * keeps zod's words. zod's own for a missing field read `Invalid input: expected
+ * string, received undefined`.
+ */
+function whenMissing(message = 'required') {
+  return { error: (issue: { input?: unknown }) => (issue.input === undefined ? message : undefined) };
+}
+
+const SCALE_ACTIONS = ['scale-out', 'scale-in', 'set'] as const;
+
 /** ScaleGroupRequest is the body of `POST /api/scalability/scale-group`. */
 export const ScaleGroupRequest = z.strictObject({
-  group: z.string().min(1).max(63),
-  action: z.enum(['scale-out', 'scale-in', 'set']),
+  group: z.string(whenMissing()).min(1).max(63),
+  action: z.enum(SCALE_ACTIONS, whenMissing(`required (one of ${SCALE_ACTIONS.join(', ')})`)),
   /** How many to add or remove (default 1), or the count to set (required for `set`). */
   instances: z.number().int().min(0).max(10_000).optional(),
 });
@@ -13,7 +24,7 @@ export type ScaleGroupRequest = z.infer<typeof ScaleGroupRequest>;
 
 /** ResizeGroupRequest is the body of `POST /api/scalability/resize-group`. */
 export const ResizeGroupRequest = z.strictObject({
-  group: z.string().min(1).max(63),
+  group: z.string(whenMissing()).min(1).max(63),
   // zod's own words for a failed union are "Invalid input": say what the field takes.
   cpu: z.union([z.string(), z.number()], { error: 'expected cores such as 0.5 or "500m"' }).optional(),
   memory: z.union([z.string(), z.number()], { error: 'expected bytes or a size such as "256Mi"' }).optional(),

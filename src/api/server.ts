@@ -15,6 +15,7 @@ import {
 import {
   type Controller,
   ControllerError,
+  InProgressError,
   LimitExceededError,
   NotLeaderError,
   NotStoredError,
@@ -401,7 +402,14 @@ export class ApiServer {
       // Answered before, a leader that died before that write lost a resize it had accepted.
       await started.stored.confirm(this.#storeTimeout());
       // The rolling replacement runs on; GET /groups/:name shows each instance's size as it goes.
-      return send(res, 202, { group, size: target, instances: started.desired, status: 'rolling' });
+      return send(res, 202, {
+        group,
+        size: target,
+        instances: started.desired,
+        status: 'rolling',
+        // A resize nothing keeps (a local group without controller.state) is lost on restart.
+        ...(started.notKept !== undefined && { warning: started.notKept }),
+      });
     }
     if (path === '/api/scalability/cache/purge') {
       allow(method, ['POST']);
@@ -730,11 +738,23 @@ function unsupportedSize(
 /** errorResponse maps an error to the API's status and JSON `{error}` body. */
 function errorResponse(
   err: unknown,
-): [number, { error: string; code?: string; inEffect?: boolean }, Record<string, string>?] {
+): [
+  number,
+  { error: string; code?: string; inEffect?: boolean; operation?: string },
+  Record<string, string>?,
+] {
   if (err instanceof HttpError) return [err.status, { error: err.message }, err.headers];
   if (err instanceof UnknownGroupError) return [404, { error: err.message, code: err.code }];
   if (err instanceof OutOfRangeError || err instanceof LimitExceededError)
     return [409, { error: err.message, code: err.code }];
+  // Another operation holds the group (a resize refused BUSY): nothing changed, a conflict to wait
+  // out, not a failed write to repeat at once (it was a 503 SCALEPLANE_NOT_STORED, "repeat it").
+  if (err instanceof InProgressError)
+    return [
+      409,
+      { error: err.message, code: err.code, operation: err.operation },
+      err.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(err.retryAfterSeconds) },
+    ];
   // A standby: the client (or the Service in front) should retry, reaching the leader.
   if (err instanceof NotLeaderError || err instanceof StartingError)
     return [503, { error: err.message, code: err.code }, { 'retry-after': '2' }];

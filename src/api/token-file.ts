@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, rm, writeFile } from 'node:fs/promises';
+import { open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -66,4 +66,24 @@ export async function inspectTokenFile(port: number): Promise<TokenFileReading> 
 /** removeTokenFile deletes the token file if it still holds our token. */
 export async function removeTokenFile(port: number, token: string): Promise<void> {
   if ((await readTokenFile(port)) === token) await rm(tokenFilePath(port), { force: true });
+}
+
+/**
+ * localTokenPorts are the API ports `scaleplane up` left a token file for in this machine's temp
+ * folder, counting only files readTokenFile trusts (this user's, private): the APIs of this user's
+ * running Scaleplanes (a stopped one removes its file).
+ */
+export async function localTokenPorts(): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir(tmpdir());
+  } catch {
+    return [];
+  }
+  const ports = names.flatMap((name) => {
+    const match = /^scaleplane-api-(\d{1,5})\.token$/.exec(name);
+    return match ? [Number(match[1])] : [];
+  });
+  const trusted = await Promise.all(ports.map(async (port) => ((await readTokenFile(port)) ? [port] : [])));
+  return trusted.flat();
 }

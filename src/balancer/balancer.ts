@@ -275,6 +275,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       logger: this.#logger,
       onClosingExchangeEnd: () => this.#closeIdleConnections(),
       upstreamKeepAliveTimeout: config.upstreamKeepAliveTimeout,
+      ...(config.connectTimeout === undefined ? {} : { connectTimeout: config.connectTimeout }),
     });
     // Timeouts set here, not left to Node's defaults: a client trickling its headers (slowloris) is
     // answered 408 and closed after headersTimeout, checked every second rather than every 30 s.
@@ -974,6 +975,16 @@ function validateConfig(config: BalancerConfig): void {
     throw new BalancerError(
       'BALANCER_INVALID_ARGUMENT',
       `requestTimeout must be > 0 ms, got ${config.requestTimeout}`,
+    );
+  }
+  // undici takes 0 for no connect timeout and a timer of 0 or less fires at once: neither is meant.
+  if (
+    config.connectTimeout !== undefined &&
+    (!Number.isFinite(config.connectTimeout) || config.connectTimeout <= 0)
+  ) {
+    throw new BalancerError(
+      'BALANCER_INVALID_ARGUMENT',
+      `connectTimeout must be > 0 ms, got ${config.connectTimeout}`,
     );
   }
   if (config.http2 === true && config.tls === undefined) {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { PickContext, Picker } from './algorithms/index.js';
+import { guardConnect } from './connect-timeout.js';
 import { responseCodingRefusal } from './headers.js';
 import type { PoolMember } from './pool.js';
 import {
@@ -158,6 +159,7 @@ export function fetchFromGroup(
         return;
       }
       upstream = req;
+      guardConnect(req, proxy.connectTimeout);
       req.on('response', (res) => {
         if (ended || upstream !== req) {
           res.destroy();

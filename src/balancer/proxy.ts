@@ -14,6 +14,7 @@ import {
   type ScaleplaneMetrics,
 } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
+import { DEFAULT_CONNECT_TIMEOUT, guardConnect } from './connect-timeout.js';
 import {
   type ForwardedRequest,
   forwardRequestHeaders,
@@ -208,6 +209,11 @@ export interface ProxyOptions {
    * backends' own keep-alive timeout. @defaultValue 4000
    */
   upstreamKeepAliveTimeout?: number;
+  /**
+   * Longest a backend connection may take to open, ms; past it the attempt is a connect failure,
+   * retried elsewhere for any method. @defaultValue 10000
+   */
+  connectTimeout?: number;
 }
 
 const NO_GROUP = Buffer.from(JSON.stringify({ error: 'no group configured' }));
@@ -224,6 +230,7 @@ export class ProxyPath {
   readonly requestTimeout: number;
   readonly maxRequestBody: number;
   readonly maxHeaderSize: number;
+  readonly connectTimeout: number;
   readonly logger: BalancerLogger;
   /** Once set, responses carry `Connection: close` so clients leave. */
   closing = false;
@@ -240,6 +247,7 @@ export class ProxyPath {
     this.requestTimeout = options.requestTimeout;
     this.maxRequestBody = options.maxRequestBody;
     this.maxHeaderSize = options.maxHeaderSize;
+    this.connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
     this.logger = options.logger;
     this.#onClosingExchangeEnd = options.onClosingExchangeEnd;
   }
@@ -284,6 +292,7 @@ export class ProxyPath {
         keepAliveTimeout: this.#keepAliveTimeout,
         keepAliveMaxTimeout: this.#keepAliveTimeout,
         maxHeaderSize: this.maxHeaderSize,
+        connectTimeout: this.connectTimeout,
         headersTimeout: 0,
         bodyTimeout: 0,
       });
@@ -429,6 +438,7 @@ class Exchange {
     }
     upstream[kExchange] = this;
     this.upstream = upstream;
+    guardConnect(upstream, this.proxy.connectTimeout);
     upstream.on('response', onUpstreamResponse);
     upstream.on('error', onUpstreamError);
     if (this.forwarded.hasBody) upstream.once('socket', onUpstreamSocket);

@@ -23,13 +23,20 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 // UND_ERR_SOCKET: undici's "other side closed", the backend closing the connection on us.
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
-/** classifyUpstreamError maps a socket or HTTP client error to an UpstreamFailure by its `code`. */
+/**
+ * classifyUpstreamError maps a socket or HTTP client error to an UpstreamFailure by its `code`, and
+ * for `ETIMEDOUT` by its phase: from the `connect` syscall (the kernel gave up on the SYN, or the
+ * balancer's connect timeout fired, see connect-timeout.ts) no connection was made and the backend
+ * saw nothing, so it is a `connect` failure, which any method may retry (Envoy's connect-failure);
+ * on an open connection (a read or write timing out) the request may have been acted on.
+ */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return 'other';
   if (CONNECT_CODES.has(code)) return 'connect';
   if (RESET_CODES.has(code)) return 'reset';
-  if (code === 'ETIMEDOUT') return 'timeout';
+  if (code === 'ETIMEDOUT')
+    return (err as { syscall?: unknown }).syscall === 'connect' ? 'connect' : 'timeout';
   return 'other';
 }
 

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
+import { guardConnect } from './connect-timeout.js';
 import { forwardRequestHeaders, forwardResponseHeaders, responseCodingRefusal, schemeOf } from './headers.js';
 import type { PoolMember } from './pool.js';
 import { type GroupRoute, hashKeyOf, type ProxyPath, routeRetryDecision } from './proxy.js';
@@ -151,6 +152,7 @@ export function proxyUpgrade(
       headers: forwarded.headers,
     });
     upstream = request;
+    guardConnect(request, proxy.connectTimeout);
     request.on('upgrade', (response, upSocket, upHead) => {
       if (request !== upstream || answered) {
         upSocket.destroy();

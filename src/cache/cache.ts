@@ -18,6 +18,7 @@ import {
 } from './entry.js';
 import { decodeEntry, encodeEntry, encodeTombstone, freshPayloadAt, isTombstone } from './envelope.js';
 import { CacheError, CacheOptionError } from './errors.js';
+import { LoaderBackoff } from './loader-backoff.js';
 import { MemoryStore } from './memory-store.js';
 import {
   bindCacheMetrics,
@@ -31,6 +32,9 @@ import {
   type CacheOptions,
   type CallOptions,
   checkCallOptions,
+  checkKey,
+  checkLoader,
+  checkTags,
   type Duration,
   positiveMs,
   type ResolvedLock,
@@ -39,7 +43,7 @@ import {
   resolveOptions,
   toMs,
 } from './options.js';
-import { RedisTier } from './redis-tier.js';
+import { RedisTier, type TagDeletion } from './redis-tier.js';
 import { argumentsText, type Serializer } from './serializer.js';
 
 /** LoaderContext is what a loader gets besides the key. */
@@ -113,6 +117,8 @@ export interface CacheApi {
 
 interface ResolvedCall {
   policy: EntryPolicy;
+  /** ms a failed loader is left alone while a stale value stands in (LoaderBackoff). */
+  staleIfErrorBackoff: number;
   tags: readonly string[];
   lock: boolean;
   timeout: number | undefined;
@@ -147,6 +153,8 @@ interface Flight {
    * timeout: with a database taking 1 s and a 20 ms timeout, 10 calls made 10 loads).
    */
   late: { fallback: CacheEntry; run: Promise<CacheEntry> } | undefined;
+  /** A refresh behind a stale or early-refresh hit: callers are served the value they hit, never made to wait for it. */
+  readonly background: boolean;
 }
 
 /** Missed marks a flight started by a read that has just missed in Redis: it need not read again. */
@@ -161,7 +169,9 @@ interface Remote {
 type LockOutcome =
   | { kind: 'locked'; token: string }
   | { kind: 'filled'; remote: Remote }
-  | { kind: 'busy' | 'timeout' | 'unavailable' };
+  | { kind: 'busy' | 'timeout' }
+  // The lock request got no answer in time; `late` (see RedisTier.tryLock) when it was sent.
+  | { kind: 'unavailable'; late: Promise<boolean> | undefined; token: string };
 
 const TIMED_OUT = Symbol('timed out');
 /** The signal of loads that are never abandoned (no hardTimeout). */
@@ -260,6 +270,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   /** The last RECENT_INVALIDATIONS of them, newest last: a read that saw the count move checks these. */
   readonly #recent: Invalidation[] = [];
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** Keys whose loader failed lately while a stale value stood in: left alone for a while. */
+  readonly #backoff = new LoaderBackoff();
   readonly #background = new Set<Promise<unknown>>();
   /** Names this instance in its tombstones; with #tombstones (a count) it makes each one unique. */
   readonly #instance = randomUUID();
@@ -279,6 +291,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#channel = `${o.prefix}__bus`;
     this.#defaultCall = {
       policy: o.entry,
+      staleIfErrorBackoff: o.staleIfErrorBackoff,
       tags: [],
       lock: o.lock !== undefined,
       timeout: undefined,
@@ -347,6 +360,11 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     return this.#memory?.has(this.#fullKey(key)) ?? false;
   }
 
+  /** loading says whether a load or refresh of `key` is under way in this process (for tests and diagnostics). */
+  loading(key: string): boolean {
+    return this.#flights.has(this.#fullKey(key));
+  }
+
   /**
    * ready resolves true once Redis answers and the invalidation channel is subscribed, or false after
    * `timeoutMs` — the cache works either way, this only lets callers start warm.
@@ -395,6 +413,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     // Not async: a hit should cost no more promises than the read itself. Failures still reject.
     try {
       this.#assertOpen();
+      checkLoader(loader);
       const call = options === undefined ? this.#defaultCall : this.#resolveCall(options);
       const fullKey = this.#fullKey(key);
       let fallback: CacheEntry | undefined;
@@ -450,7 +469,13 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     }
     if (!this.#redis) return undefined;
     const invalidations = this.#invalidations;
-    const remote = await this.#readRemote(fullKey);
+    const data = await this.#redis.get(fullKey);
+    if (data === undefined) {
+      // Redis did not answer: an outage, not a miss (counted as one, it read as a hit-rate collapse).
+      this.#m.redisUnavailable++;
+      return undefined;
+    }
+    const remote = data === null ? undefined : this.#decodeRemote(fullKey, data);
     if (remote && isServable(classifyEntry(remote.entry, this.#clock.now()))) {
       this.#m.redisHit++;
       if (!this.#invalidatedSince(invalidations, fullKey, remote.entry.tags))
@@ -472,6 +497,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const fullKey = this.#fullKey(key);
     // A load of the key under way here read the value from before this one: it must not store it.
     this.#overtake([fullKey], []);
+    this.#backoff.clear(fullKey);
     const entry = buildEntry(value, call.tags, call.policy, this.#clock.now(), this.#random);
     if (entry === undefined) return this.delete(key);
     let payload: string;
@@ -490,11 +516,19 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     await redis.write(
       'set',
       (client) => {
-        const ttl = entry.graceUntil - this.#clock.now();
-        if (ttl > 0) return redis.setEntry(client, fullKey, text, ttl, tagKeys);
-        // Replayed from the offline queue after its TTL ran out: the value it replaced must go all the
-        // same (skipped, the older value stayed in Redis for its own TTL), as a delete leaves it.
-        const tombstone = encodeTombstone(this.#instance, ++this.#tombstones);
+        const now = this.#clock.now();
+        const ttl = entry.graceUntil - now;
+        // Stored only over what is older: another instance may have set or deleted the key after this
+        // write was made (a replay from the offline queue, or a first attempt that timed out and lands
+        // late). This instance's memory then drops it (kept, it served the older value here until its
+        // TTL, had the other write's notice been lost).
+        if (ttl > 0)
+          return redis.setEntry(client, fullKey, entry.createdAt, text, ttl, tagKeys).then((stored) => {
+            if (!stored && this.#memory?.peek(fullKey) === entry) this.#memory.delete(fullKey);
+          });
+        // Replayed after its TTL ran out: the value it replaced must go all the same (skipped, the
+        // older value stayed in Redis for its own TTL), as a delete leaves it.
+        const tombstone = encodeTombstone(this.#instance, ++this.#tombstones, now);
         return redis.setTombstone(client, fullKey, tombstone, this.#options.redis!.tombstoneTtl);
       },
       () => {
@@ -516,6 +550,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#assertOpen();
     const fullKey = this.#fullKey(key);
     this.#overtake([fullKey], []);
+    this.#backoff.clear(fullKey);
     this.#memory?.delete(fullKey);
     this.#m.invalidationsLocal++;
     this.emit('invalidate', { keys: [key], tags: [], source: 'local', at: this.#clock.now() });
@@ -523,7 +558,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     if (!redis) return;
     // A tombstone, not UNLINK: a load elsewhere that began before this delete and saw no key (or an
     // older tombstone) would find "nothing before, nothing now" and store what it read from before.
-    const tombstone = encodeTombstone(this.#instance, ++this.#tombstones);
+    const tombstone = encodeTombstone(this.#instance, ++this.#tombstones, this.#clock.now());
     const ttl = this.#options.redis!.tombstoneTtl;
     await redis.write('delete', (client) => redis.setTombstone(client, fullKey, tombstone, ttl));
     await this.#publish({ k: [fullKey] });
@@ -535,6 +570,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
    */
   async deleteByTag(tags: string | readonly string[]): Promise<void> {
     this.#assertOpen();
+    // Refused, naming the argument: a number failed as `tags is not iterable`, and [5] went through.
+    if (typeof tags !== 'string') checkTags(tags, 'tags');
     const list = typeof tags === 'string' ? [tags] : [...tags];
     this.#overtake([], list);
     for (const tag of list) this.#memory?.deleteByTag(tag);
@@ -544,14 +581,15 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     if (!redis) return;
     // Redis first, then the notice: an instance evicting early could otherwise re-read the old value.
     // Each key the tags list gets a tombstone of its own, as from `delete`.
-    const tombstone = () => encodeTombstone(this.#instance, ++this.#tombstones);
+    const at = this.#clock.now();
+    const tombstone = () => encodeTombstone(this.#instance, ++this.#tombstones, at);
     const ttl = this.#options.redis!.tombstoneTtl;
-    // Per tag, the members an attempt read: a replay after a failure tombstones them even if their
-    // SREM landed (the index no longer lists them).
-    const carried = list.map(() => new Set<string>());
-    await redis.write('deleteByTag', async (client) => {
+    // Per tag, how far an attempt came: a replay after a failure goes on from there, and tombstones
+    // the members it read even if their SREM landed (the index no longer lists them).
+    const progress: TagDeletion[] = list.map(() => ({ cursor: '0', scanned: false, carried: new Set() }));
+    await redis.writeInSteps('deleteByTag', async (client, _replayed, step) => {
       for (const [i, tag] of list.entries())
-        await redis.deleteTagged(client, this.#tagKey(tag), tombstone, ttl, carried[i]!);
+        await redis.deleteTagged(client, this.#tagKey(tag), tombstone, ttl, progress[i]!, step);
     });
     await this.#publish({ t: list });
   }
@@ -601,6 +639,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     checkCallOptions(options);
     return {
       policy: resolveEntryPolicy(options, this.#options.entry),
+      staleIfErrorBackoff:
+        options.staleIfErrorBackoff === undefined
+          ? this.#options.staleIfErrorBackoff
+          : toMs(options.staleIfErrorBackoff, 'staleIfErrorBackoff'),
       tags: options.tags ?? [],
       lock: (options.lock ?? this.#lock !== undefined) && this.#lock !== undefined,
       timeout: options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout'),
@@ -618,6 +660,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
    * and a value named `__lock:k` was taken for the lock of 'k'.
    */
   #fullKey(key: string): string {
+    checkKey(key);
     return key.startsWith('__') ? `${this.#prefix}__k:${key}` : this.#prefix + key;
   }
 
@@ -649,6 +692,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       outlived: false,
       seen,
       late: undefined,
+      background,
     };
     this.#flights.set(fullKey, flight);
     this.#unsettled.add(flight);
@@ -688,6 +732,16 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     }
     let fallback = fallbackIn;
     if (data) {
+      // A caller whose read missed has started the key's load while this read was on its way, and
+      // another instance stored its own load in between: served this hit, the callers of one process
+      // got two values (the other instance's, and this one's load), where single-flight promises
+      // one. This caller joins the load too. A background refresh is not joined: its callers are
+      // served what they hit.
+      const started = this.#flights.size === 0 ? undefined : this.#flights.get(fullKey);
+      if (started !== undefined && !started.background) {
+        this.#m.redisHit++;
+        return this.#join(started, call);
+      }
       const now = this.#clock.now();
       const at = this.#memory === undefined ? freshPayloadAt(data, now) : -1;
       if (at >= 0) {
@@ -715,7 +769,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         }
       }
     }
-    this.#m.redisMiss++;
+    if (data === undefined) this.#m.redisUnavailable++;
+    else this.#m.redisMiss++;
     const flight = this.#flights.get(fullKey);
     if (flight !== undefined) return this.#join(flight, call);
     return this.#fly(key, fullKey, loader, call, fallback, false, MISSED, data);
@@ -729,6 +784,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     current: CacheEntry,
   ): void {
     if (this.#flights.has(fullKey) || this.#closing) return;
+    // The last refresh failed a moment ago: the stale value is served without asking the database again.
+    if (this.#backoff.waiting(fullKey, this.#clock.now())) return;
     const task = this.#fly(key, fullKey, loader, call, current, true, undefined).then(
       () => undefined,
       (error: unknown) =>
@@ -776,7 +833,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
             setImmediate(() => this.#refresh(key, fullKey, loader, call, remote.entry));
           return remote.entry.value;
         }
-        this.#m.redisMiss++;
+        if (data === undefined) this.#m.redisUnavailable++;
+        else this.#m.redisMiss++;
         if (remote && state !== 'expired' && newer) fallback = remote.entry;
       }
       return (await this.#lockAndLoad(key, fullKey, loader, call, fallback, background, flight)).value;
@@ -798,8 +856,15 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     background: boolean,
     flight: Flight,
   ): Promise<CacheEntry> {
+    const now = this.#clock.now();
+    if (fallback !== undefined && now < fallback.graceUntil && this.#backoff.waiting(fullKey, now)) {
+      // The loader failed a moment ago: the stale value stands in again without calling it.
+      if (!background) this.#m.staleError++;
+      return fallback;
+    }
     const redis = this.#redis;
     let token: string | undefined;
+    let lateLock: { token: string; late: Promise<boolean> } | undefined;
     const lockKey = `${this.#prefix}__lock:${fullKey.slice(this.#prefix.length)}`;
     if (call.lock && redis) {
       const outcome = await this.#acquire(fullKey, lockKey, background, fallback, flight);
@@ -815,6 +880,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         return fallback;
       }
       if (outcome.kind === 'locked') token = outcome.token;
+      if (outcome.kind === 'unavailable' && outcome.late)
+        lateLock = { token: outcome.token, late: outcome.late };
     }
     try {
       return await this.#callLoader(
@@ -835,6 +902,15 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         const late = flight.late?.run;
         if (late === undefined) unlock();
         else late.then(unlock, unlock);
+      } else if (lateLock !== undefined && redis) {
+        // A lock request that timed out may land later and take the lock for this load: released once
+        // both have ended (the lock then stood for a load that was under way, as a lock should).
+        const { token: lateToken, late: taken } = lateLock;
+        const release = () =>
+          void taken.then((held) => (held ? redis.releaseLate(lockKey, lateToken) : undefined));
+        const run = flight.late?.run;
+        if (run === undefined) release();
+        else run.then(release, release);
       }
     }
   }
@@ -851,8 +927,8 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const token = randomUUID();
     const deadline = this.#clock.now() + lock.wait;
     for (;;) {
-      const taken = await redis.tryLock(lockKey, token, lock.ttl);
-      if (taken === undefined) return { kind: 'unavailable' };
+      const { taken, late } = await redis.tryLock(lockKey, token, lock.ttl);
+      if (taken === undefined) return { kind: 'unavailable', late, token };
       if (taken) {
         // The previous holder may have filled the key just before releasing the lock.
         const remote = await this.#readSeen(fullKey, flight);
@@ -913,6 +989,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         ttl = toMs(value, 'setTtl');
       },
       setTags: (value) => {
+        // A string ('users') was taken as its characters: the memory tier indexed the entry under
+        // 'u', 's', …, so deleteByTag('users') left it, and the Redis tier failed the load with a
+        // TypeError naming nothing.
+        checkTags(value, 'setTags');
         tags = value;
       },
       signal: abort?.signal ?? NEVER_ABORTED,
@@ -925,7 +1005,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         if (!abandoned) this.#m.loaderError++;
         throw error;
       }
-      if (!abandoned) this.#m.loaderOk++;
+      if (!abandoned) {
+        this.#m.loaderOk++;
+        this.#backoff.clear(fullKey);
+      }
       const policy = ttl === undefined ? call.policy : { ...call.policy, ttl };
       return this.#store(fullKey, value, policy, tags ?? call.tags, locked, flight);
     })();
@@ -954,12 +1037,13 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       flight.late = { fallback, run };
       this.#track(
         run
-          .catch((error: unknown) =>
+          .catch((error: unknown) => {
+            this.#loadFailed(fullKey, fallback, call);
             this.#report(
               'loader',
               new CacheError('CACHE_LOADER_FAILED', `load of "${key}" failed`, { cause: error }),
-            ),
-          )
+            );
+          })
           .finally(() => {
             if (this.#flights.get(fullKey) === flight) this.#flights.delete(fullKey);
             this.#unsettled.delete(flight);
@@ -967,12 +1051,20 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       );
       return fallback;
     } catch (error) {
+      this.#loadFailed(fullKey, fallback, call);
       if (!background && fallback && this.#clock.now() < fallback.graceUntil) {
         this.#m.staleError++;
         return fallback;
       }
       throw error;
     }
+  }
+
+  /** loadFailed starts the key's backoff when a stale value can stand in for the failed load. */
+  #loadFailed(fullKey: string, fallback: CacheEntry | undefined, call: ResolvedCall): void {
+    const now = this.#clock.now();
+    if (fallback !== undefined && now < fallback.graceUntil)
+      this.#backoff.failed(fullKey, now, call.staleIfErrorBackoff);
   }
 
   /**
@@ -1076,7 +1168,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     // instance has deleted meanwhile.
     const written = await redis.exec('set', (client) =>
       seen === undefined
-        ? redis.setEntry(client, fullKey, text, remainingMs(entry, now), tagKeys).then(() => true)
+        ? redis.setEntry(client, fullKey, entry.createdAt, text, remainingMs(entry, now), tagKeys)
         : redis.setEntryIfUnchanged(client, fullKey, seenMark(seen), text, remainingMs(entry, now), tagKeys),
     );
     // Redis holds a newer value than this load (its notice may not be here yet): memory keeps
@@ -1095,11 +1187,6 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
   async #readSeen(fullKey: string, flight: Flight): Promise<Remote | undefined> {
     const data = await this.#redis?.get(fullKey);
     flight.seen = data;
-    return data ? this.#decodeRemote(fullKey, data) : undefined;
-  }
-
-  async #readRemote(fullKey: string): Promise<Remote | undefined> {
-    const data = await this.#redis?.get(fullKey);
     return data ? this.#decodeRemote(fullKey, data) : undefined;
   }
 
@@ -1266,7 +1353,14 @@ class CacheNamespace implements CacheApi {
 
   #call(options: CallOptions | undefined): CallOptions | undefined {
     if (options?.tags === undefined) return options;
+    checkTags(options.tags, 'tags');
     return { ...options, tags: options.tags.map((tag) => this.#ns + tag) };
+  }
+
+  /** key is the parent's key for `key`; refused unless a string (`ns + 5` was stored as `ns:5`). */
+  #key(key: string): string {
+    checkKey(key);
+    return this.#ns + key;
   }
 
   getOrSet<T>(key: string, loader: Loader<T>, options?: CallOptions): Promise<T> {
@@ -1276,27 +1370,36 @@ class CacheNamespace implements CacheApi {
         key: context.key.slice(ns.length),
         stale: context.stale,
         setTtl: context.setTtl,
-        setTags: (tags) => context.setTags(tags.map((tag) => ns + tag)),
+        setTags: (tags) => {
+          checkTags(tags, 'setTags');
+          context.setTags(tags.map((tag) => ns + tag));
+        },
         signal: context.signal,
       };
       return loader(tagged);
     };
-    return this.#parent.getOrSet(ns + key, scoped, this.#call(options));
+    try {
+      checkLoader(loader);
+      return this.#parent.getOrSet(this.#key(key), scoped, this.#call(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  get<T>(key: string): Promise<T | undefined> {
-    return this.#parent.get<T>(this.#ns + key);
+  async get<T>(key: string): Promise<T | undefined> {
+    return this.#parent.get<T>(this.#key(key));
   }
 
-  set<T>(key: string, value: T, options?: CallOptions): Promise<void> {
-    return this.#parent.set(this.#ns + key, value, this.#call(options));
+  async set<T>(key: string, value: T, options?: CallOptions): Promise<void> {
+    return this.#parent.set(this.#key(key), value, this.#call(options));
   }
 
-  delete(key: string): Promise<void> {
-    return this.#parent.delete(this.#ns + key);
+  async delete(key: string): Promise<void> {
+    return this.#parent.delete(this.#key(key));
   }
 
-  deleteByTag(tags: string | readonly string[]): Promise<void> {
+  async deleteByTag(tags: string | readonly string[]): Promise<void> {
+    if (typeof tags !== 'string') checkTags(tags, 'tags');
     const list = typeof tags === 'string' ? [tags] : tags;
     return this.#parent.deleteByTag(list.map((tag) => this.#ns + tag));
   }

@@ -40,9 +40,15 @@ export function encodeEntry(entry: CacheEntry, payload: string): string {
 const TOMBSTONE_HEAD = 'spdel ';
 const TOMBSTONE_BYTES = Buffer.from(TOMBSTONE_HEAD, 'latin1');
 
-/** encodeTombstone renders the marker a delete leaves: `instance` and `seq` make it unique. */
-export function encodeTombstone(instance: string, seq: number): string {
-  return `${TOMBSTONE_HEAD}${instance} ${seq}`;
+/**
+ * encodeTombstone renders the marker a delete leaves: `instance` and `seq` make it unique; `at`, the
+ * clock time of the delete, lets a write replayed after an outage see that the key was deleted after
+ * it was made (SET_IF_NOT_OLDER). Markers without it (older versions) are read the same.
+ */
+export function encodeTombstone(instance: string, seq: number, at?: number): string {
+  return at === undefined
+    ? `${TOMBSTONE_HEAD}${instance} ${seq}`
+    : `${TOMBSTONE_HEAD}${instance} ${seq} ${at}`;
 }
 
 /** isTombstone says whether `data` is a marker encodeTombstone wrote (a miss, not a bad entry). */

@@ -68,6 +68,11 @@ export class MemoryStore {
     return node.entry;
   }
 
+  /** peek returns the entry held for `key`, without touching its usage bit or expiry. */
+  peek(key: string): CacheEntry | undefined {
+    return this.#map.get(key)?.entry;
+  }
+
   /** has says whether `key` is held, without touching its usage bit or expiry. */
   has(key: string): boolean {
     return this.#map.has(key);

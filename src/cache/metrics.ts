@@ -7,8 +7,14 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export interface CacheMetrics {
   /** Reads answered by a tier (`memory`, `redis`), stale serves included. */
   readonly hits: Counter<'cache' | 'tier'>;
-  /** Reads a tier could not answer. */
+  /** Reads a tier answered with nothing (the key absent, expired or deleted). */
   readonly misses: Counter<'cache' | 'tier'>;
+  /**
+   * Reads that got no answer from a tier: Redis down, its breaker open, or no reply within the
+   * command timeout. Neither hits nor misses: counted as misses, an outage read as a collapse of the
+   * hit rate.
+   */
+  readonly unavailable: Counter<'cache' | 'tier'>;
   /** Values served past their TTL, by reason (`revalidate`, `error`, `timeout`, `lock_timeout`). */
   readonly staleServes: Counter<'cache' | 'reason'>;
   /** Loader calls by outcome (`ok`, `error`, `timeout`: abandoned after `hardTimeout`). */
@@ -70,10 +76,16 @@ export function cacheMetrics(registry: Registry): CacheMetrics {
       'cache',
       'tier',
     ]),
-    misses: counter(registry, 'scaleplane_cache_misses_total', 'Cache reads a tier could not answer.', [
+    misses: counter(registry, 'scaleplane_cache_misses_total', 'Cache reads a tier answered with nothing.', [
       'cache',
       'tier',
     ]),
+    unavailable: counter(
+      registry,
+      'scaleplane_cache_unavailable_total',
+      'Cache reads a tier did not answer (down, breaker open, timed out).',
+      ['cache', 'tier'],
+    ),
     staleServes: counter(registry, 'scaleplane_cache_stale_serves_total', 'Values served past their TTL.', [
       'cache',
       'reason',
@@ -114,6 +126,7 @@ export type CacheCountName =
   | 'memoryMiss'
   | 'redisHit'
   | 'redisMiss'
+  | 'redisUnavailable'
   | 'staleRevalidate'
   | 'staleError'
   | 'staleTimeout'
@@ -139,6 +152,7 @@ export class CacheCounts {
   memoryMiss = 0;
   redisHit = 0;
   redisMiss = 0;
+  redisUnavailable = 0;
   staleRevalidate = 0;
   staleError = 0;
   staleTimeout = 0;
@@ -171,6 +185,7 @@ const COUNT_SERIES: readonly [CacheCountName, keyof CacheMetrics, Record<string,
   ['memoryMiss', 'misses', { tier: 'memory' }],
   ['redisHit', 'hits', { tier: 'redis' }],
   ['redisMiss', 'misses', { tier: 'redis' }],
+  ['redisUnavailable', 'unavailable', { tier: 'redis' }],
   ['staleRevalidate', 'staleServes', { reason: 'revalidate' }],
   ['staleError', 'staleServes', { reason: 'error' }],
   ['staleTimeout', 'staleServes', { reason: 'timeout' }],

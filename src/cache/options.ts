@@ -33,6 +33,13 @@ export interface EntryOptions {
   staleWhileRevalidate?: Duration;
   /** After the TTL, serve the last value when the loader fails (grace period). @defaultValue 0 */
   staleIfError?: Duration;
+  /**
+   * After a load fails and a stale value stands in for it (`staleIfError`, or a failed background
+   * refresh), the key's loader is not called again in this process for this long: reads get the
+   * stale value meanwhile instead of each calling a sick database. 0 calls it on every read.
+   * @defaultValue '10s'
+   */
+  staleIfErrorBackoff?: Duration;
   /** TTL of a loader result of undefined or null; 0 stores nothing. @defaultValue 0 */
   negativeTtl?: Duration;
 }
@@ -190,6 +197,8 @@ export interface ResolvedOptions {
   name: string;
   prefix: string;
   entry: EntryPolicy;
+  /** staleIfErrorBackoff in ms. */
+  staleIfErrorBackoff: number;
   memory: MemoryStoreLimits | undefined;
   redis: ResolvedRedis | undefined;
   lock: ResolvedLock | undefined;
@@ -260,6 +269,7 @@ const CACHE_KEYS = new Set([
   'earlyRefresh',
   'staleWhileRevalidate',
   'staleIfError',
+  'staleIfErrorBackoff',
   'negativeTtl',
   'name',
   'prefix',
@@ -294,13 +304,32 @@ function knownKeys(value: Record<string, unknown>, known: Set<string>, path: str
       throw new CacheOptionError(`${path}${key}`, 'unknown option');
 }
 
+/**
+ * checkKey throws CacheOptionError naming `key` unless it is a string: a number or undefined failed
+ * deep inside with `key.startsWith is not a function`, and in a namespace was stored as `ns:5`.
+ */
+export function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw new CacheOptionError('key', `must be a string, got ${describe(key)}`);
+}
+
+/** checkLoader throws CacheOptionError naming `loader` unless it is a function. */
+export function checkLoader(loader: unknown): void {
+  if (typeof loader !== 'function')
+    throw new CacheOptionError('loader', `must be a function, got ${describe(loader)}`);
+}
+
+/** checkTags throws CacheOptionError naming `option` unless `tags` is an array of strings. */
+export function checkTags(tags: unknown, option: string): asserts tags is readonly string[] {
+  if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string'))
+    throw new CacheOptionError(option, `must be an array of strings, got ${describe(tags)}`);
+}
+
 /** checkCallOptions validates what resolveEntryPolicy does not: tags and lock of one call. */
 export function checkCallOptions(options: CallOptions): void {
   const { tags, lock, signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new CacheOptionError('signal', `must be an AbortSignal, got ${describe(signal)}`);
-  if (tags !== undefined && (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string')))
-    throw new CacheOptionError('tags', `must be an array of strings, got ${describe(tags)}`);
+  if (tags !== undefined) checkTags(tags, 'tags');
   if (lock !== undefined && typeof lock !== 'boolean')
     throw new CacheOptionError('lock', `must be true or false, got ${describe(lock)}`);
 }
@@ -446,6 +475,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     name: options.name ?? 'default',
     prefix,
     entry: resolveEntryPolicy(options, DEFAULT_ENTRY_POLICY),
+    staleIfErrorBackoff: toMs(options.staleIfErrorBackoff ?? 10_000, 'staleIfErrorBackoff'),
     memory: memory && {
       maxEntries: positiveInt(memory.maxEntries ?? 10_000, 'memory.maxEntries'),
       maxBytes,

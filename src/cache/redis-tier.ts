@@ -38,19 +38,52 @@ export interface RedisTierHooks {
   dropped(): void;
 }
 
+/** Step bounds one step of a write made of several (writeInSteps) by the command timeout. */
+export type Step = <V>(step: Promise<V>) => Promise<V>;
+
+/**
+ * WriteRun sends one write. `replayed` is true when it runs from the offline queue (after a failed
+ * attempt, or behind writes that did): other instances may have written the key meanwhile. `step`
+ * times each step of a write made with writeInSteps (for any other write it times nothing: the
+ * whole write is timed).
+ */
+export type WriteRun = (client: RedisClient, replayed: boolean, step: Step) => Promise<unknown>;
+
+/** LockAttempt is how a tryLock ended (see tryLock). */
+export interface LockAttempt {
+  taken: boolean | undefined;
+  late?: Promise<boolean>;
+}
+
+/** TAG_DELETE_CHUNK is how many members of a tag's index one step of deleteTagged reads, unlists and tombstones. */
+export const TAG_DELETE_CHUNK = 500;
+
+/** TagDeletion is how far a deleteByTag of one tag has come, kept across attempts of a replayed write. */
+export interface TagDeletion {
+  /** The SSCAN cursor of the next chunk ('0' before the first). */
+  cursor: string;
+  /** The scan is back at cursor 0: every member the index listed when it began has been read. */
+  scanned: boolean;
+  /** Members read and not yet tombstoned (an attempt failed in between; their SREM may have landed). */
+  carried: Set<string>;
+}
+
 interface QueuedWrite {
   /** Issue order: the queue replays by it, not by the order the failures arrived in. */
   seq: number;
   operation: string;
-  run: (client: RedisClient) => Promise<unknown>;
+  run: WriteRun;
   /** Called when Redis refuses the command itself (a reply error): it is not retried. */
   rejected: (() => void) | undefined;
+  /** Each step is timed, not the whole write (writeInSteps). */
+  stepwise: boolean;
 }
 
 const UNAVAILABLE = { ok: false, reason: 'unavailable' } as const;
 const FAILED = { ok: false, reason: 'failed' } as const;
 const REJECTED = { ok: false, reason: 'rejected' } as const;
 const NOTHING = Promise.resolve(undefined);
+const UNTIMED: Step = (step) => step;
 // The stall watch checks this many times per command timeout: a stuck read is noticed after
 // between 1 and 1 + 1/STALL_TICKS timeouts.
 const STALL_TICKS = 4;
@@ -204,14 +237,26 @@ export class RedisTier {
     return this.#queue.length;
   }
 
-  /** exec runs one command through the gate; never throws. */
-  async exec<T>(operation: string, run: (client: RedisClient) => Promise<T>): Promise<RedisResult<T>> {
+  /**
+   * exec runs one command through the gate; never throws. The command timeout bounds the whole of
+   * `run`, or with `stepwise` each step `run` passes to its `step` (a write of many chunks).
+   */
+  async exec<T>(
+    operation: string,
+    run: (client: RedisClient, step: Step) => Promise<T>,
+    stepwise = false,
+  ): Promise<RedisResult<T>> {
     if (!this.#admit()) return UNAVAILABLE;
     try {
-      const pending = run(this.client);
-      const value = await (this.#ownTimeout === undefined
-        ? pending
-        : timeout(pending, this.#ownTimeout, operation));
+      const ms = this.#ownTimeout;
+      if (stepwise) {
+        const step: Step = ms === undefined ? UNTIMED : (pending) => timeout(pending, ms, operation);
+        const value = await run(this.client, step);
+        this.#succeeded();
+        return { ok: true, value };
+      }
+      const pending = run(this.client, UNTIMED);
+      const value = await (ms === undefined ? pending : timeout(pending, ms, operation));
       this.#succeeded();
       return { ok: true, value };
     } catch (error) {
@@ -231,12 +276,23 @@ export class RedisTier {
    * `rejected` is called if Redis refuses it (a reply error, e.g. OOM or a value over
    * proto-max-bulk-len), now or when it is replayed.
    */
-  async write(
-    operation: string,
-    run: (client: RedisClient) => Promise<unknown>,
-    rejected?: () => void,
-  ): Promise<void> {
-    const write = { seq: ++this.#writeSeq, operation, run, rejected };
+  write(operation: string, run: WriteRun, rejected?: () => void): Promise<void> {
+    return this.#submit({ seq: ++this.#writeSeq, operation, run, rejected, stepwise: false });
+  }
+
+  /**
+   * writeInSteps is write for a write of many commands (deleteByTag over a large tag): the command
+   * timeout bounds each step `run` passes to `step`, not the whole. Timed as one, a tag of 100,000
+   * keys could never finish within it: each attempt timed out, was queued and replayed, and the
+   * reads behind it on the connection waited. After a failed step the write is replayed from the
+   * queue; `run` keeps its own progress.
+   */
+  writeInSteps(operation: string, run: WriteRun): Promise<void> {
+    return this.#submit({ seq: ++this.#writeSeq, operation, run, rejected: undefined, stepwise: true });
+  }
+
+  async #submit(write: QueuedWrite): Promise<void> {
+    const { operation, run, rejected } = write;
     // Behind older writes still waiting: sent now, it would land before them and a replayed older
     // value would overwrite it.
     if (this.#queue.length > 0) {
@@ -244,7 +300,7 @@ export class RedisTier {
       if (this.#up) void this.#flush();
       return;
     }
-    const result = await this.exec(operation, run);
+    const result = await this.exec(operation, (client, step) => run(client, false, step), write.stepwise);
     if (result.ok) return;
     if (result.reason === 'rejected') rejected?.();
     else this.#enqueue(write);
@@ -309,27 +365,49 @@ export class RedisTier {
     return undefined;
   };
 
-  /** setEntry stores `text` for `ttlMs` and indexes it under each tag set key. */
-  setEntry(
+  /**
+   * setEntry stores `text` for `ttlMs`, an entry made at `createdAt`, and indexes it under each tag
+   * set key, unless `key` holds an entry or a tombstone written after `createdAt` (SET_IF_NOT_OLDER).
+   * Resolves whether it stored. Every set goes through the script, its first attempt too, not only a
+   * replay from the offline queue: a first attempt that timed out is not withdrawn, and its bytes
+   * still reach Redis when a stalled link or a busy server lets them through, after writes made
+   * since. As a plain SET it then overwrote another instance's newer set (or brought back a key it
+   * had deleted) for its whole TTL, and the replay behind it saw its own value and kept it.
+   */
+  async setEntry(
     client: RedisClient,
     key: string,
+    createdAt: number,
     text: string,
     ttlMs: number,
     tagKeys: readonly string[],
-  ): Promise<unknown> {
-    if (tagKeys.length === 0) return client.set(key, text, 'PX', ttlMs);
+  ): Promise<boolean> {
     const scripts = client as unknown as ScriptCommands;
-    const indexed = () => Promise.all(tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)));
-    // The value before its index adds (see deleteTagged). One connection runs them in the order sent;
-    // on a Cluster they go to different nodes, so the adds wait for the value's reply.
-    if (client instanceof Cluster)
-      return client
-        .set(key, text, 'PX', ttlMs)
-        .then(indexed)
-        .then(() => this.#pruneTags(client, tagKeys));
-    return Promise.all([client.set(key, text, 'PX', ttlMs), indexed()]).then(() =>
-      this.#pruneTags(client, tagKeys),
-    );
+    if (tagKeys.length === 0)
+      return (await scripts.scaleplaneSetIfNotOlder(key, createdAt, text, ttlMs)) === 1;
+    if (!(client instanceof Cluster)) {
+      // The value and its index adds in one script: stored and listed together, or neither (see
+      // INDEX_TAIL). Sent apart, a connection lost between them left a value no deleteByTag reached.
+      const stored = await scripts.scaleplaneSetIfNotOlderIndexed(
+        1 + tagKeys.length,
+        key,
+        ...tagKeys,
+        createdAt,
+        text,
+        ttlMs,
+      );
+      if (stored !== 1) return false;
+      await this.#pruneTags(client, tagKeys);
+      return true;
+    }
+    // On a Cluster the tag sets live on other nodes than the value: one script cannot touch both. The
+    // value first, its index adds after its reply (see deleteTagged), so they follow only a stored
+    // value; a connection lost or a process killed between the two still leaves the value unlisted
+    // until its TTL (documented in README, "Tags on Redis Cluster").
+    if ((await scripts.scaleplaneSetIfNotOlder(key, createdAt, text, ttlMs)) !== 1) return false;
+    await Promise.all(tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)));
+    await this.#pruneTags(client, tagKeys);
+    return true;
   }
 
   /**
@@ -346,7 +424,22 @@ export class RedisTier {
     tagKeys: readonly string[],
   ): Promise<boolean> {
     const scripts = client as unknown as ScriptCommands;
+    if (tagKeys.length > 0 && !(client instanceof Cluster)) {
+      // One script, as in setEntry: the value is never stored without its index entries.
+      const stored = await scripts.scaleplaneSetIfUnchangedIndexed(
+        1 + tagKeys.length,
+        key,
+        ...tagKeys,
+        seen,
+        text,
+        ttlMs,
+      );
+      if (stored !== 1) return false;
+      await this.#pruneTags(client, tagKeys);
+      return true;
+    }
     if ((await scripts.scaleplaneSetIfUnchanged(key, seen, text, ttlMs)) !== 1) return false;
+    // Cluster only (see setEntry): the index adds after the value's reply.
     await Promise.all(tagKeys.map((tagKey) => scripts.scaleplaneTagAdd(tagKey, key, ttlMs)));
     await this.#pruneTags(client, tagKeys);
     return true;
@@ -370,32 +463,47 @@ export class RedisTier {
 
   /**
    * deleteTagged replaces every key indexed under `tagKey` with a tombstone (`tombstone()` makes
-   * each, living `tombstoneTtlMs`), as `delete` does, and removes those keys from the index.
-   * `carried` holds the members read by an earlier attempt of the same deleteByTag that did not finish
-   * (replayed from the offline queue): their SREM may have landed, so the index no longer lists them.
+   * each, living `tombstoneTtlMs`), as `delete` does, and removes those keys from the index. It goes
+   * TAG_DELETE_CHUNK members at a time (SSCAN, SREM, tombstones), each command timed by `step`: one
+   * SMEMBERS, one SREM of every member and all the tombstones used to be one write timed as a whole
+   * (500 ms), which a large tag could not meet (see writeInSteps), and the SREM of every member
+   * blocked Redis for all its clients. `state` is where an earlier attempt of the same deleteByTag
+   * stopped (replayed from the offline queue): its carried members, whose SREM may have landed (the
+   * index no longer lists them), are removed and tombstoned first, then the scan goes on from its
+   * cursor. Resolves how many keys it tombstoned.
    */
   async deleteTagged(
     client: RedisClient,
     tagKey: string,
     tombstone: () => string,
     tombstoneTtlMs: number,
-    carried: Set<string>,
+    state: TagDeletion,
+    step: Step,
   ): Promise<number> {
-    const members = await client.smembers(tagKey);
-    for (const member of members) carried.add(member);
-    if (carried.size === 0) return 0;
-    // SREM before the tombstones, and a set adds to the index only after its value (setEntry): a set
-    // landing between a tombstone and the SREM left its value in Redis and the SREM took it out of the
-    // index, where no later deleteByTag found it. In this order such a set either precedes the
-    // tombstone (replaced) or its index add follows the SREM (listed again). SREM, not DEL: members
-    // added meanwhile stay indexed. One key per command so the same code works on Cluster.
-    if (members.length > 0) await client.srem(tagKey, ...members);
-    // A tombstone, not UNLINK: a load of a member that began before this and saw no key (or another
-    // delete's tombstone, which UNLINK removed early) would otherwise store what it read.
-    const keys = [...carried];
-    await Promise.all(keys.map((key) => this.setTombstone(client, key, tombstone(), tombstoneTtlMs)));
-    carried.clear();
-    return keys.length;
+    let deleted = 0;
+    for (;;) {
+      if (state.carried.size === 0) {
+        if (state.scanned) return deleted;
+        const [next, members] = await step(client.sscan(tagKey, state.cursor, 'COUNT', TAG_DELETE_CHUNK));
+        for (const member of members) state.carried.add(member);
+        state.cursor = next;
+        state.scanned = next === '0';
+        if (state.carried.size === 0) continue;
+      }
+      const keys = [...state.carried];
+      // SREM before the tombstones, and a set adds to the index with its value or after it (setEntry): a set
+      // landing between a tombstone and the SREM left its value in Redis and the SREM took it out of the
+      // index, where no later deleteByTag found it. In this order such a set either precedes the
+      // tombstone (replaced) or its index add follows the SREM (listed again). SREM, not DEL: members
+      // added meanwhile stay indexed. One key per command so the same code works on Cluster. Members
+      // carried over from a failed attempt are removed again: a second SREM of a member does nothing.
+      await step(client.srem(tagKey, ...keys));
+      // A tombstone, not UNLINK: a load of a member that began before this and saw no key (or another
+      // delete's tombstone, which UNLINK removed early) would otherwise store what it read.
+      await step(Promise.all(keys.map((key) => this.setTombstone(client, key, tombstone(), tombstoneTtlMs))));
+      state.carried.clear();
+      deleted += keys.length;
+    }
   }
 
   /**
@@ -416,10 +524,39 @@ export class RedisTier {
     });
   }
 
-  /** tryLock takes `lockKey` for `ttlMs`; undefined when Redis could not answer. */
-  async tryLock(lockKey: string, token: string, ttlMs: number): Promise<boolean | undefined> {
-    const result = await this.exec('lock', (c) => c.set(lockKey, token, 'PX', ttlMs, 'NX'));
-    return result.ok ? result.value === 'OK' : undefined;
+  /**
+   * tryLock takes `lockKey` for `ttlMs`. `taken` is undefined when Redis could not answer in time;
+   * `late` is then set if the request was sent: a request that timed out is not withdrawn, and its
+   * SET NX may still land after the caller gave up, leaving a lock nobody would release (every other
+   * instance waited `lock.wait` on it, then loaded anyway, for the lock's whole TTL). `late` settles
+   * when the request does: true if it took the lock, or may have (its connection lost with it in
+   * flight); the caller then releases it with releaseLate.
+   */
+  async tryLock(lockKey: string, token: string, ttlMs: number): Promise<LockAttempt> {
+    let sent: Promise<'OK' | null> | undefined;
+    const result = await this.exec('lock', (c) => {
+      sent = c.set(lockKey, token, 'PX', ttlMs, 'NX');
+      return sent;
+    });
+    if (result.ok) return { taken: result.value === 'OK' };
+    if (result.reason === 'rejected' || sent === undefined) return { taken: undefined };
+    return {
+      taken: undefined,
+      late: sent.then(
+        (reply) => reply === 'OK',
+        () => true,
+      ),
+    };
+  }
+
+  /**
+   * releaseLate releases a lock a timed-out tryLock may hold. A write, not exec: with the connection
+   * lost, it waits in the offline queue and goes on reconnect (the token makes it safe at any time).
+   */
+  releaseLate(lockKey: string, token: string): Promise<void> {
+    return this.write('unlock', (c) =>
+      (c as unknown as ScriptCommands).scaleplaneReleaseLock(lockKey, token),
+    );
   }
 
   /** unlock releases `lockKey` if it still holds `token`; a lost unlock just lets the lock expire. */
@@ -479,7 +616,11 @@ export class RedisTier {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
         const next = this.#queue[0]!;
-        const result = await this.exec(next.operation, next.run);
+        const result = await this.exec(
+          next.operation,
+          (client, step) => next.run(client, true, step),
+          next.stepwise,
+        );
         if (!result.ok && result.reason !== 'rejected') break;
         if (!result.ok) next.rejected?.();
         // By identity: an older write failing meanwhile may have taken the head.

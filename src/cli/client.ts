@@ -13,6 +13,45 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * ApiUnreachableError is a call that got no answer at all (refused, reset, no route); `code` is the
+ * errno code of its cause (`ECONNREFUSED`), if any.
+ */
+export class ApiUnreachableError extends CliError {
+  constructor(
+    message: string,
+    readonly baseUrl: URL,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * otherApiHint is what to add when the default API (`--api` not given) refused the connection
+ * while `scaleplane up` left token files for other ports on this machine (`ports`, trusted ones):
+ * an API moved with `api.listen` is then the likely one. A config on other ports (as the README
+ * shows) gave only `connect ECONNREFUSED 127.0.0.1:9090`. Undefined when there is none to name.
+ */
+export function otherApiHint(refused: URL, ports: readonly number[]): string | undefined {
+  const own = Number(refused.port || (refused.protocol === 'https:' ? 443 : 80));
+  const others = [...new Set(ports)].filter((port) => port !== own).sort((a, b) => a - b);
+  if (others.length === 0) return undefined;
+  const at = (port: number) => `--api http://${refused.hostname}:${port}`;
+  return others.length === 1
+    ? `a Scaleplane of yours left its API token for port ${others[0]} on this machine: try ${at(others[0]!)}`
+    : `Scaleplanes of yours left API tokens for ports ${others.join(', ')} on this machine: try ${at(others[0]!)} (or another of them)`;
+}
+
+/**
+ * retryHint words an answer's Retry-After (delay-seconds) for the error line, e.g. a 409 resize
+ * refused while another operation holds the group, a 429 or a standby's 503: said, the user knows
+ * when to repeat the command rather than retrying at once. Empty without one (or an HTTP date).
+ */
+export function retryHint(retryAfter: string | null): string {
+  return retryAfter !== null && /^\d+$/.test(retryAfter.trim()) ? ` (retry in ${retryAfter.trim()} s)` : '';
+}
+
 /** REQUEST_TIMEOUT_MS bounds one API call, answer body included: a hung API fails, it does not hang the CLI. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -195,8 +234,10 @@ export class ApiClient {
         throw new CliError(
           `the control API at ${this.baseUrl.origin} did not answer ${method} ${url.pathname} within ${this.#timeout()}${unknownOutcome(method)}`,
         );
-      throw new CliError(
+      throw new ApiUnreachableError(
         `cannot reach the control API at ${this.baseUrl.origin}: ${describeFailure(err, url)}`,
+        this.baseUrl,
+        (((err as Error).cause ?? err) as NodeJS.ErrnoException).code,
       );
     }
     let text: string;
@@ -227,7 +268,7 @@ export class ApiClient {
       const raw = (json as { error?: unknown } | null)?.error;
       const error = typeof raw === 'string' ? raw : raw === undefined ? text : JSON.stringify(raw);
       const hint = res.status === 401 ? ` (${this.#tokenHint()})` : '';
-      throw new CliError(`${res.status}: ${error}${hint}`);
+      throw new CliError(`${res.status}: ${error}${hint}${retryHint(res.headers.get('retry-after'))}`);
     }
     return json as T;
   }

@@ -119,3 +119,13 @@ export function formatEvent(e: JournalEntry): string {
   const line = `${e.firstTime ?? e.time}  ${e.group}  ${e.source.padEnd(SOURCE_WIDTH)} ${e.message}  [${e.reasons.join(', ')}]`;
   return e.count !== undefined && e.count > 1 ? `${line}  (×${e.count}, last at ${e.time})` : line;
 }
+
+/**
+ * formatScale renders the control API's answer to `scaleplane scale`: `web: 1 → 3`, or for a
+ * request for the count the group already has `web: already 2, nothing changed` (it printed
+ * `web: 2 → 2`, which reads as a change; the journal says the same, see GroupController.scale).
+ */
+export function formatScale(group: string, result: { previous: number; desired: number }): string {
+  if (result.previous === result.desired) return `${group}: already ${result.desired}, nothing changed`;
+  return `${group}: ${result.previous} → ${result.desired}`;
+}

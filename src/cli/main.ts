@@ -1,17 +1,20 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { loadTokenFile } from '../api/auth.js';
+import { isLoopback, loadTokenFile } from '../api/auth.js';
+import { localTokenPorts } from '../api/token-file.js';
 // Modules rather than barrels, and the config schema (zod) only in the commands that read a config:
 // `status`, `scale`, `events` and `--version` then start in ~0.2 s instead of ~0.8 s.
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatConfigErrorLine } from '../config/errors.js';
 import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import type { LogLevel } from '../log/index.js';
 import { registerMcp } from '../mcp/cli.js';
 import { VERSION } from '../version.js';
-import { ApiClient, CliError } from './client.js';
-import { formatBytes, formatEvent, formatStatus } from './format.js';
+import { ApiClient, ApiUnreachableError, CliError, otherApiHint } from './client.js';
+import { formatBytes, formatEvent, formatScale, formatStatus } from './format.js';
 import { registerNginx } from './nginx.js';
+import { demoConfigNote } from './paths.js';
 import { registerResize } from './resize.js';
 import { registerSimulate } from './simulate.js';
 
@@ -101,6 +104,10 @@ function buildProgram(): Command {
       const file = opts.config ?? defaultConfigPath();
       const config = await loadConfig(file);
       logger.info(`config ${file}`);
+      if (opts.config === undefined) {
+        const note = demoConfigNote(process.cwd(), file, existsSync);
+        if (note !== undefined) logger.warn(note);
+      }
       // Installed before start, so an early SIGHUP is not the default "terminate".
       let app: Awaited<ReturnType<typeof Scaleplane.start>> | undefined;
       let stopping = false;
@@ -251,9 +258,7 @@ function buildProgram(): Command {
           ['previous', 'desired'],
           { group, ...count },
         );
-        console.log(
-          opts.json ? JSON.stringify(result, null, 2) : `${group}: ${result.previous} → ${result.desired}`,
-        );
+        console.log(opts.json ? JSON.stringify(result, null, 2) : formatScale(group, result));
       },
     );
 
@@ -335,14 +340,29 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/** apiDefaulted: the command running was not given `--api` (see otherApiHint). */
+let apiDefaulted = false;
+
 try {
-  await buildProgram().parseAsync(withNegativeCounts(process.argv));
+  const program = buildProgram().hook('preAction', (_program, command) => {
+    apiDefaulted = command.getOptionValueSource('api') === 'default';
+  });
+  await program.parseAsync(withNegativeCounts(process.argv));
 } catch (err) {
   // Commander printed the message (and the help) already; --help and --version are not errors.
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : USAGE_EXIT);
   if (err instanceof ConfigError) {
-    console.error(err.message);
+    console.error(formatConfigErrorLine(err));
     process.exit(1);
+  }
+  if (
+    err instanceof ApiUnreachableError &&
+    err.code === 'ECONNREFUSED' &&
+    apiDefaulted &&
+    isLoopback(err.baseUrl.hostname)
+  ) {
+    const hint = otherApiHint(err.baseUrl, await localTokenPorts());
+    if (hint !== undefined) err.message = `${err.message}; ${hint}`;
   }
   if (err instanceof CliError) {
     console.error(`scaleplane: ${err.message}`);

@@ -41,7 +41,7 @@ export function registerResize(program: Command, defaultApi = 'http://127.0.0.1:
     .option('--json', 'print the API answer as JSON')
     .action(async (group: string, size: ResizeBody, opts: { api: string; json?: boolean }) => {
       const client = await ApiClient.connect(opts.api);
-      const result = await client.object<{ instances: number; status: string }>(
+      const result = await client.object<{ instances: number; status: string; warning?: string }>(
         'POST',
         '/api/scalability/resize-group',
         ['instances', 'status'],
@@ -60,5 +60,7 @@ export function registerResize(program: Command, defaultApi = 'http://127.0.0.1:
       console.log(
         `${group}: resizing ${result.instances} instance(s) to ${what}, ${result.status} one at a time`,
       );
+      // On stderr, so a script reading the line above still gets it alone.
+      if (typeof result.warning === 'string') console.error(`warning: ${group}: ${result.warning}`);
     });
 }

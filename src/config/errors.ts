@@ -41,6 +41,21 @@ export function formatIssue(issue: ConfigIssue): string {
 }
 
 function formatMessage(issues: ConfigIssue[], source: string | undefined): string {
-  const header = `invalid config${source === undefined ? '' : ` ${source}`}:`;
-  return [header, ...issues.map(formatIssue)].join('\n');
+  return [header(source), ...issues.map(formatIssue)].join('\n');
+}
+
+function header(source: string | undefined): string {
+  return `invalid config${source === undefined ? '' : ` ${source}`}:`;
+}
+
+/**
+ * formatConfigErrorLine is how the CLI prints a ConfigError: a single problem on one line after the
+ * header (`invalid config FILE: groups.web.min_instances (line 4): must be >= 0`), as every other
+ * CLI failure is one line, so the first line of stderr (a script's `head -1`, a supervisor's status)
+ * says what is wrong; it was the header alone. Several problems keep one line each under it.
+ */
+export function formatConfigErrorLine(err: ConfigError): string {
+  const [only, ...more] = err.issues;
+  if (only === undefined || more.length > 0) return err.message;
+  return `${header(err.source)} ${formatIssue(only)}`;
 }

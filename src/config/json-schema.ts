@@ -4,7 +4,7 @@
  * derived from the zod schemas that validate the config, so it cannot drift from them.
  */
 import { z } from 'zod';
-import { fullFormSchema, shortFormSchema } from './schema.js';
+import { fullFormSchema, INPUT_DEFAULT, shortFormSchema } from './schema.js';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -40,6 +40,12 @@ function closeMappings(node: JsonSchema): JsonSchema {
     if (value === null || typeof value !== 'object') return value;
     const out: JsonSchema = {};
     for (const [key, child] of Object.entries(value)) out[key] = visit(child);
+    // A key defaulted in code rather than by zod (so a refinement can tell it was written) carries
+    // its default as `inputDefault` metadata: zod drops a plain `default` from a duration's meta.
+    if (Object.hasOwn(out, INPUT_DEFAULT)) {
+      out.default = out[INPUT_DEFAULT];
+      delete out[INPUT_DEFAULT];
+    }
     // zod names its own string checks as formats (`starts_with`); their `pattern` says it already.
     if (typeof out.format === 'string' && ZOD_ONLY_FORMATS.has(out.format) && out.pattern !== undefined)
       delete out.format;

@@ -321,6 +321,24 @@ const cloudflareSchema = mapping({
 
 const HASH_KEY = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/;
 
+/** INPUT_DEFAULT is the metadata key of a default applied in code, shown in the JSON Schema (json-schema.ts). */
+export const INPUT_DEFAULT = 'inputDefault';
+
+/** DEFAULT_CONNECT_TIMEOUT_MS is `balancer.connect_timeout` when not written (the balancer's own default). */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * connectTimeoutIssue says why a written `connect_timeout` contradicts `request_timeout`, undefined
+ * when it does not. The request timer runs from the first connect, so a connect_timeout at or above
+ * request_timeout never fires: a backend whose connection never opens costs the client a 504 at
+ * request_timeout instead of a retry on another instance (which a connect failure gets whatever
+ * the method). Only a written one: a short request_timeout alone (`5s`) is common and meant.
+ */
+export function connectTimeoutIssue(requestMs: number, connectMs: number | undefined): string | undefined {
+  if (connectMs === undefined || connectMs < requestMs) return undefined;
+  return `connect_timeout (${connectMs} ms) must be below request_timeout (${requestMs} ms): request_timeout cuts the request first, with a 504 instead of a retry on another instance; lower connect_timeout or raise request_timeout`;
+}
+
 /** balancerSchema is the `balancer` section. */
 export const balancerSchema = mapping({
   listen: listen.prefault('127.0.0.1:8080'),
@@ -339,6 +357,11 @@ export const balancerSchema = mapping({
   }).prefault({}),
   slow_start: duration('nonnegative').prefault('0s'),
   upstream_keepalive_timeout: duration('positive').prefault('4s'),
+  // Defaulted in the transform, so that connectTimeoutIssue sees only a written one; the JSON
+  // Schema still shows the default (inputDefault, see json-schema.ts).
+  connect_timeout: duration('positive')
+    .optional()
+    .meta({ [INPUT_DEFAULT]: '10s' }),
   headers_timeout: duration('positive').prefault('10s'),
   max_request_body: size.prefault('100Mi'),
   // Node.js reads a maxHeaderSize of 0 as its own default (16Ki): `0` must not quietly mean that.
@@ -359,6 +382,8 @@ export const balancerSchema = mapping({
         path: ['http2'],
         message: 'needs tls: HTTP/2 is offered by ALPN on the TLS listener (cleartext h2c is not supported)',
       });
+    const connect = connectTimeoutIssue(raw.request_timeout, raw.connect_timeout);
+    if (connect !== undefined) ctx.addIssue({ code: 'custom', path: ['connect_timeout'], message: connect });
   }, whenMapping)
   .transform(
     (raw): BalancerConfig => ({
@@ -375,6 +400,7 @@ export const balancerSchema = mapping({
       retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },
       slowStart: raw.slow_start,
       upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
+      connectTimeout: raw.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
       headersTimeout: raw.headers_timeout,
       maxRequestBody: raw.max_request_body,
       maxHeaderSize: raw.max_header_size,
@@ -1021,6 +1047,8 @@ const localProviderShape = {
   host: text.default('127.0.0.1'),
   start_timeout: duration('positive').prefault('30s'),
   stop_timeout: duration('nonnegative').prefault('10s'),
+  // A Deployment's minReadySeconds: ready this long before a roll or a replacement counts on it.
+  min_ready: duration('nonnegative').prefault('0s'),
   crash_loop: mapping({
     limit: atLeastOne.default(5),
     window: duration('positive').prefault('60s'),
@@ -1041,6 +1069,7 @@ const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
     'host',
     'start_timeout',
     'stop_timeout',
+    'min_ready',
     'crash_loop',
     'log_lines_per_second',
   ],
@@ -1054,6 +1083,8 @@ const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
     'kubeconfig',
     'context',
     'scale_timeout',
+    'cpu_initialization_period',
+    'initial_readiness_delay',
   ],
   aws: [
     'auto_scaling_group',
@@ -1078,6 +1109,10 @@ const engineShape = {
   mode: z.enum(['controller', 'hpa']).optional(),
   kubeconfig: text.optional(),
   context: text.optional(),
+  // The HPA's CPU start-up periods (kube-controller-manager's
+  // --horizontal-pod-autoscaler-cpu-initialization-period and -initial-readiness-delay), per group.
+  cpu_initialization_period: duration('nonnegative').optional(),
+  initial_readiness_delay: duration('nonnegative').optional(),
   auto_scaling_group: text.optional(),
   region: text.optional(),
   endpoint: z.url().optional(),
@@ -1122,6 +1157,17 @@ export const groupSchema = mapping({
     const kind = (raw as { provider?: (typeof PROVIDERS)[number] }).provider ?? 'local';
     memoryMetricIssues(raw.scaling, kind, raw.resources?.memory, ctx);
     if (kind === 'kubernetes' && (raw as { mode?: string }).mode === 'hpa') {
+      // In mode: hpa Kubernetes reads CPU, with the periods of its controller manager's flags.
+      for (const [key, flag] of [
+        ['cpu_initialization_period', 'cpu-initialization-period'],
+        ['initial_readiness_delay', 'initial-readiness-delay'],
+      ] as const)
+        if (raw[key] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `has no effect in mode: hpa, where the HPA reads CPU itself: set kube-controller-manager's --horizontal-pod-autoscaler-${flag} instead, or use mode: controller`,
+          });
       hpaMetricIssues(raw.scaling, ctx);
       const written = (raw.scaling as { behaviorWritten?: WrittenBehavior } | undefined)?.behaviorWritten;
       for (const issue of hpaBehaviorIssues(written ?? {}))
@@ -1241,6 +1287,7 @@ const LOCAL_DEFAULTED = new Set([
   'host',
   'start_timeout',
   'stop_timeout',
+  'min_ready',
   'crash_loop',
   'log_lines_per_second',
 ]);
@@ -1266,6 +1313,9 @@ function providerDraft(raw: LocalProviderRaw & EngineRaw): GroupDraft['provider'
       ...(raw.kubeconfig === undefined ? {} : { kubeconfig: raw.kubeconfig }),
       ...(raw.context === undefined ? {} : { context: raw.context }),
       ...(raw.scale_timeout === undefined ? {} : { scaleTimeout: raw.scale_timeout }),
+      // kube-controller-manager's defaults (metrics/pod-usage.ts HPA_CPU_READINESS): 5 min and 30 s.
+      cpuInitializationPeriod: raw.cpu_initialization_period ?? 300_000,
+      initialReadinessDelay: raw.initial_readiness_delay ?? 30_000,
     };
   }
   if (raw.provider === 'aws') {
@@ -1296,6 +1346,7 @@ function localProvider(raw: LocalProviderRaw): GroupDraft['provider'] {
     host: raw.host,
     startTimeout: raw.start_timeout,
     stopTimeout: raw.stop_timeout,
+    minReady: raw.min_ready,
     crashLoopLimit: raw.crash_loop.limit,
     crashLoopWindow: raw.crash_loop.window,
     logLinesPerSecond: raw.log_lines_per_second,

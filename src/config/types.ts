@@ -75,6 +75,12 @@ export interface BalancerConfig {
   /** Idle keep-alive sockets to backends close after this; keep it below the backends' own. @defaultValue 4000 (ms) */
   upstreamKeepAliveTimeout: number;
   /**
+   * Longest a connection to a backend may take to open; past it the request, which the backend never
+   * saw, is retried on another instance whatever its method (NGINX's proxy_connect_timeout, Envoy's
+   * connect_timeout). @defaultValue 10000 (ms)
+   */
+  connectTimeout?: number;
+  /**
    * Longest a client may take to send its request headers; slower (slowloris) gets 408 and is
    * closed. The whole request must arrive within `requestTimeout`. @defaultValue 10000 (ms)
    */
@@ -494,6 +500,12 @@ export interface LocalProviderConfig {
   startTimeout: number;
   /** SIGTERM → SIGKILL grace period. @defaultValue 10000 (ms) */
   stopTimeout: number;
+  /**
+   * How long a new instance must stay ready before a rolling resize or a replacement counts it
+   * available and stops an old one (a Deployment's minReadySeconds). It serves meanwhile.
+   * @defaultValue 0 (ms)
+   */
+  minReady?: number;
   /** Crashes within `crashLoopWindow` that mark the group as crash-looping. @defaultValue 5 */
   crashLoopLimit: number;
   /** @defaultValue 60000 (ms) */
@@ -527,6 +539,18 @@ export interface KubernetesProviderConfig {
   scaleTimeout?: number;
   /** Kubeconfig context. @defaultValue its current-context */
   context?: string;
+  /**
+   * While a pod is this young (since its start), its CPU counts only once sampled a full metrics
+   * window after it became Ready, as the HPA's `--horizontal-pod-autoscaler-cpu-initialization-period`:
+   * start-up CPU (JIT, cache warming) is no load. ms. @defaultValue 300000 (5 min)
+   */
+  cpuInitializationPeriod?: number;
+  /**
+   * Past that period, a not-Ready pod's CPU still counts unless it never became Ready within this
+   * of its start, as the HPA's `--horizontal-pod-autoscaler-initial-readiness-delay`. ms.
+   * @defaultValue 30000 (30 s)
+   */
+  initialReadinessDelay?: number;
 }
 
 /** AwsProviderConfig scales an EC2 Auto Scaling group. */

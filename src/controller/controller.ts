@@ -2,6 +2,8 @@ import { monotonicNow } from '../clock.js';
 import type { Config, MetricConfig } from '../config/index.js';
 import type { InstanceSize } from '../providers/index.js';
 import {
+  type ControllerError,
+  InProgressError,
   LimitExceededError,
   NotLeaderError,
   NotStoredError,
@@ -277,15 +279,16 @@ export class Controller {
     const stores = writes
       ? [...entries.map((e) => writes.stored(e)), ...(size && !engine ? [size.write()] : [])]
       : [];
+    // A resize the provider refused (BUSY) before any write: a conflict, not a failed write.
     const inStore = Promise.all(stores.filter((w) => w !== undefined)).then(
       () => {},
-      (err: unknown) => Promise.reject(notStored(err, what, backend)),
+      (err: unknown) => Promise.reject(inProgress(err, what) ?? notStored(err, what, backend)),
     );
     const inEngine =
       size && engine
         ? size.write().then(
             () => {},
-            (err: unknown) => Promise.reject(notKept(err, what, engine)),
+            (err: unknown) => Promise.reject(inProgress(err, what) ?? notKept(err, what, engine)),
           )
         : Promise.resolve();
     const pending = { store: writes !== undefined, engine: engine !== undefined };
@@ -355,11 +358,11 @@ export class Controller {
     name: string,
     size: InstanceSize,
     by?: string,
-  ): { desired: number; done: Promise<void>; stored: StoredChange } {
+  ): { desired: number; done: Promise<void>; stored: StoredChange; notKept?: string } {
     const group = this.group(name);
     this.#checkLeading();
     const { result, entries } = this.#journaled(() => group.resize(size, this.#now(), by));
-    const { sizeStored, sizeWrite } = result;
+    const { sizeStored, sizeWrite, notKept } = result;
     const sizeSaved = sizeStored && {
       write: sizeStored,
       ...(sizeWrite !== undefined && { engine: { kind: group.provider.kind, write: sizeWrite } }),
@@ -368,6 +371,7 @@ export class Controller {
       desired: result.desired,
       done: result.done,
       stored: this.#storedChange(entries, `group "${name}": resize`, sizeSaved),
+      ...(notKept !== undefined && { notKept }),
     };
   }
 
@@ -486,6 +490,26 @@ export class Controller {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/**
+ * inProgress words a change `what` that the provider refused because another operation of the
+ * group runs (ProviderError BUSY, e.g. BusyError naming an instance refresh someone else started)
+ * as the API's 409 (InProgressError), or undefined for any other failure. Nothing of it was made.
+ */
+function inProgress(err: unknown, what: string): ControllerError | undefined {
+  const busy = err as { code?: unknown; message?: unknown; operation?: unknown; retryAfterMs?: unknown };
+  if (busy?.code !== 'BUSY') return undefined;
+  const message = typeof busy.message === 'string' ? busy.message : String(err);
+  const operation = typeof busy.operation === 'string' ? busy.operation : message;
+  const ms = busy.retryAfterMs;
+  const retryAfterSeconds =
+    typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : undefined;
+  return new InProgressError(
+    `${what} refused: ${message}`,
+    { operation, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) },
+    { cause: err },
+  );
 }
 
 /** notStored words a failed state store write of a change `what` for the API (NotStoredError). */

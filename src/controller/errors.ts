@@ -86,6 +86,30 @@ export class NotLeaderError extends ControllerError {
 }
 
 /**
+ * InProgressError: a change refused because another operation of the group is in progress (a
+ * provider's BUSY, e.g. an instance refresh someone else started): nothing of it was made (API:
+ * 409 Conflict, naming `operation`, with Retry-After when `retryAfterSeconds` is known). Before,
+ * it reached the API as a 503 SCALEPLANE_NOT_STORED "not in effect: repeat it", which read as a
+ * failed write to retry at once rather than a conflict to wait out.
+ */
+export class InProgressError extends ControllerError {
+  /** What runs and holds the group, e.g. `instance refresh ir-0abc of web-asg (InProgress)`. */
+  readonly operation: string;
+  /** When to try again, where the provider knows it (whole seconds, at least 1). */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(
+    message: string,
+    detail: { operation: string; retryAfterSeconds?: number },
+    options?: { cause?: unknown },
+  ) {
+    super('SCALEPLANE_BUSY', message, options);
+    this.name = 'InProgressError';
+    this.operation = detail.operation;
+    this.retryAfterSeconds = detail.retryAfterSeconds;
+  }
+}
+
+/**
  * NotStoredError: a change was made, or refused, but the state store did not confirm it, or, for a
  * Kubernetes or AWS resize, the engine did not take the size (API: 503; `backend` names which).
  * `inEffect` says whether this controller runs with it regardless (a failed or slow write: a

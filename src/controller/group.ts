@@ -66,6 +66,13 @@ export interface GroupControllerOptions {
    * readings at decision time, unless one of them is missing (then none: it would understate).
    */
   takeSamples?: () => readonly LoadSample[];
+  /**
+   * True when `takeSamples` gives every measurement there was (a group read from PodMetrics alone,
+   * one sample per metrics-server scrape): none then means nothing new, and no sample is derived
+   * from the readings, which would count the last measurement again as load seen now.
+   * @defaultValue false
+   */
+  samplesComplete?: () => boolean;
   logger: Logger;
   /** Where a predictive policy keeps its history across restarts; absent: in memory only. */
   memory?: PolicyMemoryFile;
@@ -86,6 +93,7 @@ export class GroupController {
   readonly #metrics: ScaleplaneMetrics;
   readonly #readMetrics: ReadMetrics;
   readonly #takeSamples: (() => readonly LoadSample[]) | undefined;
+  readonly #samplesComplete: () => boolean;
   readonly #logger: Logger;
   /** The same policy code the simulator replays; undefined when the group is scaled by hand. */
   #policy: ScalingPolicy | undefined;
@@ -124,6 +132,7 @@ export class GroupController {
     this.#metrics = options.metrics;
     this.#readMetrics = options.readMetrics;
     this.#takeSamples = options.takeSamples;
+    this.#samplesComplete = options.samplesComplete ?? (() => false);
     this.#logger = options.logger;
     this.#interval = options.interval ?? DEFAULT_INTERVAL;
     this.#startup = this.#chooseStartup(options.config).startup;
@@ -589,7 +598,7 @@ export class GroupController {
     // panic window and the forecast keep what they had: a metric missing for good must not slip
     // back in here, one understated sample per decision instead of one per tick.
     this.#policyState =
-      samples.length === 0 && readings.some(isMissingMetric)
+      samples.length === 0 && (readings.some(isMissingMetric) || this.#samplesComplete())
         ? withoutLoadObserved(decided.nextState, observe(policy, this.#policyState, [], now))
         : decided.nextState;
     this.#saveMemory();
@@ -691,14 +700,21 @@ export class GroupController {
       throw new OutOfRangeError(this.name, desired, this.config.minInstances, this.config.maxInstances, step);
     }
     this.#policyState = recordManualChange(this.#policyState, desired, now);
+    const asked = `${action}${action === 'set' ? '' : ` ${instances}`} by ${by} through the control API`;
+    // A request for the count the group already has is journaled (who asked, and the autoscaler
+    // holds that count as any manual one), but not as a scaling: before, `scale web 2` at 2 read
+    // `2 → 2: set by ops …  [ManualScale]`, a change to anyone scanning the journal for scalings.
+    const unchanged = desired === previous;
     this.#journal.append(
       {
         group: this.name,
         source: 'api',
         before: previous,
         after: desired,
-        reasons: ['ManualScale'],
-        message: `${previous} → ${desired}: ${action}${action === 'set' ? '' : ` ${instances}`} by ${by} through the control API`,
+        reasons: [unchanged ? 'ManualScaleUnchanged' : 'ManualScale'],
+        message: unchanged
+          ? `${asked}: already ${desired}, nothing changed`
+          : `${previous} → ${desired}: ${asked}`,
         inputs: { action, instances, by },
       },
       now,
@@ -719,7 +735,13 @@ export class GroupController {
     size: InstanceSize,
     now: number,
     by = 'api',
-  ): { desired: number; done: Promise<void>; sizeStored?: () => Promise<void>; sizeWrite?: string } {
+  ): {
+    desired: number;
+    done: Promise<void>;
+    sizeStored?: () => Promise<void>;
+    sizeWrite?: string;
+    notKept?: string;
+  } {
     if (!this.provider.resize) {
       throw Object.assign(new Error(`the ${this.provider.kind} provider cannot resize`), {
         code: 'UNSUPPORTED',
@@ -728,6 +750,13 @@ export class GroupController {
     validateSize(size);
     const desired = this.provider.desired();
     const what = formatSize(size);
+    // Nothing outlives this process with the size (no state store, no engine that keeps it): a
+    // restart starts the instances at the config's size again. Said, not silent: before, the 202
+    // and the journal read the same with or without a state store.
+    const notKept = this.provider.savesSize
+      ? undefined
+      : `not kept across a restart: without controller.state, a restarted Scaleplane starts the instances of ${this.name} with groups.${this.name}.resources again (put the size there, or configure controller.state, to keep it)`;
+    if (notKept !== undefined) this.#logger.warn({ group: this.name, size }, `resize to ${what}: ${notKept}`);
     this.#journal.append(
       {
         group: this.name,
@@ -735,7 +764,7 @@ export class GroupController {
         before: desired,
         after: desired,
         reasons: ['ManualResize'],
-        message: `resize to ${what} by ${by} through the control API: rolling, one instance at a time`,
+        message: `resize to ${what} by ${by} through the control API: rolling, one instance at a time${notKept === undefined ? '' : `; ${notKept}`}`,
         inputs: { ...size, by },
       },
       now,
@@ -753,7 +782,7 @@ export class GroupController {
       },
     );
     done.catch(() => {});
-    if (!this.provider.savesSize) return { desired, done };
+    if (!this.provider.savesSize) return { desired, done, ...(notKept !== undefined && { notKept }) };
     // A resize that ended before it saved the size (refused by the fence, closed) never saves it.
     const sizeStored = Promise.race([saved, done]);
     sizeStored.catch(() => {});

@@ -14,6 +14,7 @@ export {
 export { crashEntry, crashLoopEntry } from './crash-journal.js';
 export {
   ControllerError,
+  InProgressError,
   LimitExceededError,
   type LimitKind,
   NotLeaderError,

@@ -27,7 +27,10 @@ export interface JournalEntry {
   source: JournalSource;
   before: number;
   after: number;
-  /** Stable reason tokens (policy ReasonCodes, or `ManualScale`). */
+  /**
+   * Stable reason tokens (policy ReasonCodes; `ManualScale`, or `ManualScaleUnchanged` for a manual
+   * request for the count the group already has).
+   */
   reasons: string[];
   message: string;
   /** What the decision saw: metric averages, targets, ready count, etc. (of the newest repeat). */

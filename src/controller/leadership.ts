@@ -7,8 +7,8 @@ import { groupUpLine } from './group-up.js';
 import type { DecisionJournal } from './journal.js';
 import type { LeaderElector } from './leader.js';
 import type { LeaseGrant, LeaseStore } from './lease/index.js';
-import { restoreState } from './persist.js';
-import type { StateStore } from './state/index.js';
+import type { ControllerState, StateStore } from './state/index.js';
+import { stateLoss } from './state-loss.js';
 
 /** LeadershipOptions wires an HA controller. */
 export interface LeadershipOptions {
@@ -164,8 +164,13 @@ export class Leadership {
   /** lead is the takeover once the fences are armed: restore, journal, adopt and start. */
   async #lead(grant: LeaseGrant): Promise<void> {
     const { controller, journal, state } = this.#o;
-    const desired = state ? await restoreState(state, journal) : {};
+    const saved: ControllerState = state ? await state.load() : { desired: {}, journal: [] };
+    journal.restore(saved.journal);
+    const desired = saved.desired;
     if (this.#grant !== grant) return;
+    // A store that lost its data is said once, loudly, and in the journal (see stateLoss).
+    const lost = state ? stateLoss(grant.token, saved) : undefined;
+    if (lost !== undefined) this.#o.logger.error({ token: grant.token, holder: grant.holder }, lost);
     // Announced through the journal (one entry per group), which the app logs.
     // The journal's time base, the controller's decision clock (see journal.ts `time`).
     const now = monotonicNow();
@@ -177,9 +182,13 @@ export class Leadership {
           source: 'leader',
           before: count,
           after: count,
-          reasons: ['BecameLeader'],
-          message: `became leader (fencing token ${grant.token}, ${grant.holder})`,
-          inputs: { token: grant.token, holder: grant.holder },
+          reasons: lost === undefined ? ['BecameLeader'] : ['BecameLeader', 'StateLost'],
+          message: `became leader (fencing token ${grant.token}, ${grant.holder})${lost === undefined ? '' : `; ${lost}`}`,
+          inputs: {
+            token: grant.token,
+            holder: grant.holder,
+            ...(lost !== undefined && { stateLost: true }),
+          },
         },
         now,
       );

@@ -1,5 +1,5 @@
 import { FORWARDED_FOR_HEADER, PROXY_AUTHORIZATION_HEADER } from '../api/auth.js';
-import { apiUrl, describeFailure } from '../cli/client.js';
+import { apiUrl, describeFailure, retryHint } from '../cli/client.js';
 import { McpError } from './errors.js';
 
 /** ControlApi is what the MCP tools call: the control API over HTTP, with the caller's token. */
@@ -78,7 +78,13 @@ export function createControlApi(
       }
       if (!res.ok) {
         const error = (json as { error?: string }).error ?? `HTTP ${res.status}`;
-        throw new McpError('MCP_API_ERROR', `${res.status}: ${error}`, { status: res.status });
+        throw new McpError(
+          'MCP_API_ERROR',
+          `${res.status}: ${error}${retryHint(res.headers.get('retry-after'))}`,
+          {
+            status: res.status,
+          },
+        );
       }
       return json as T;
     },

@@ -164,7 +164,8 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
           '/api/scalability/resize-group',
           args,
         );
-        return ok(`resize of ${args.group} started`, result);
+        const warning = typeof result.warning === 'string' ? `; ${result.warning}` : '';
+        return ok(`resize of ${args.group} started${warning}`, result);
       }),
   );
 

@@ -74,9 +74,14 @@ export class BatchedCounter {
   }
 }
 
-/** BatchedGauge is a gauge child moved by inc/dec, whose moves reach prom-client when it is read. */
+/**
+ * BatchedGauge is a gauge child moved by inc/dec or set, whose value reaches prom-client when it
+ * is read.
+ */
 export class BatchedGauge {
   #delta = 0;
+  /** The last value set since the last flush (the moves in `#delta` are on top of it). */
+  #set: number | undefined;
   // Moved since the last flush: the series then exists even when the moves cancel out (an inc and
   // its dec between two reads), as prom-client's own child makes it at the first inc.
   #moved = false;
@@ -95,11 +100,20 @@ export class BatchedGauge {
     this.#moved = true;
   }
 
-  /** flush hands the net move so far to prom-client. */
+  /** set makes `value` the gauge's value; only the last one before a read is handed on. */
+  set(value: number): void {
+    this.#set = value;
+    this.#delta = 0;
+    this.#moved = true;
+  }
+
+  /** flush hands the value set, or the net move, so far to prom-client. */
   flush(): void {
     if (!this.#moved) return;
-    this.gauge.inc(this.labels, this.#delta);
+    if (this.#set === undefined) this.gauge.inc(this.labels, this.#delta);
+    else this.gauge.set(this.labels, this.#set + this.#delta);
     this.#delta = 0;
+    this.#set = undefined;
     this.#moved = false;
   }
 }

@@ -100,6 +100,16 @@ export class CloudWatchCpuSource implements MetricSource {
   }
 
   async read(context: SourceContext): Promise<number[]> {
+    return (await this.readMeasured(context)).values;
+  }
+
+  /**
+   * readMeasured is `read` dated at the datapoint's Timestamp (its period's start, as CloudWatch
+   * dates it): the same datapoint is read four times a period and 1–3 minutes after it was
+   * measured, and counted once, at its own time (see GroupReadings). No datapoint (a group with no
+   * instance) is dated at the read.
+   */
+  async readMeasured(context: SourceContext): Promise<{ values: number[]; measuredAt: number }> {
     const now = this.#wallNow();
     const { GetMetricDataCommand } = await import('@aws-sdk/client-cloudwatch');
     const client = await this.#clientOnce();
@@ -133,7 +143,7 @@ export class CloudWatchCpuSource implements MetricSource {
     const datapoints = times.map((t, i) => ({ at: t.getTime(), value: values[i] ?? Number.NaN }));
     const newest = newestCompleteDatapoint(datapoints, this.#periodMs, now);
     // A group with no instance in service has no CPU datapoint: its load is none, not unknown.
-    if (!newest && readyCount(context.instances) === 0) return [];
+    if (!newest && readyCount(context.instances) === 0) return { values: [], measuredAt: now };
     if (!newest) {
       const window = Math.round((maxDatapointAge(this.#periodMs) + this.#periodMs) / 1000);
       const latest = datapoints.reduce<number | undefined>(
@@ -147,7 +157,7 @@ export class CloudWatchCpuSource implements MetricSource {
           `is ${this.#periodMs === 60_000 ? 'detailed monitoring on' : 'the group name right'}?)`,
       );
     }
-    return [newest.value];
+    return { values: [newest.value], measuredAt: newest.at };
   }
 
   #clientOnce(): Promise<CloudWatchClient> {

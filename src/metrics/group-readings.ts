@@ -14,7 +14,7 @@ import type { GroupConfig, MetricConfig } from '../config/index.js';
 import { type LoadSample, type ObservedMetric, samplesOf } from '../policy/index.js';
 import type { Instance, PodUsage } from '../providers/index.js';
 import { isMissingMetric } from './missing-metric.js';
-import { NOT_READ_YET, PodUsagePoller } from './pod-usage.js';
+import { type CpuReadiness, HPA_CPU_READINESS, NOT_READ_YET, PodUsagePoller } from './pod-usage.js';
 import { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 import { ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
 import { type MetricSource, PolledMetric } from './source.js';
@@ -88,6 +88,20 @@ export function remoteCpuReading(polled: ObservedMetric, instances: readonly Ins
   return { ...polled, values: Array.from({ length: ready }, () => average), ceiling: 100, unready };
 }
 
+/**
+ * cpuReadinessOf is the HPA's CPU start-up periods of a Kubernetes group (its
+ * `cpu_initialization_period` and `initial_readiness_delay`), the kube-controller-manager's
+ * defaults for any other.
+ */
+export function cpuReadinessOf(group: GroupConfig): CpuReadiness {
+  const provider = group.provider;
+  if (provider.provider !== 'kubernetes') return HPA_CPU_READINESS;
+  return {
+    cpuInitializationPeriod: provider.cpuInitializationPeriod ?? HPA_CPU_READINESS.cpuInitializationPeriod,
+    initialReadinessDelay: provider.initialReadinessDelay ?? HPA_CPU_READINESS.initialReadinessDelay,
+  };
+}
+
 /** GroupReadings reads a group's metrics; `sample` is called on the CPU/memory sampling tick. */
 export class GroupReadings {
   readonly #cpu: ProcessCpuWindow;
@@ -106,6 +120,19 @@ export class GroupReadings {
   /** One load sample per tick since the last `takeSamples`, oldest first. */
   #pending: LoadSample[] = [];
   #lastTickAt: number | undefined;
+  /**
+   * When every metric is one dated measurement read many times (pod usages: PodMetrics; an AWS
+   * group's cpu alone: CloudWatch), the newest measurement's time (wall clock) and the wall clock's
+   * now: a load sample is then left per new measurement, not per tick (see `samplesComplete`).
+   * undefined: one sample per tick.
+   */
+  readonly #latestMeasurement:
+    | ((now: number) => { measuredAt: number; wallNow: number } | undefined)
+    | undefined;
+  /** The time (wall clock) of the newest measurement already left as a load sample. */
+  #measurementTaken = Number.NEGATIVE_INFINITY;
+  /** The date of the last load sample left: samples stay in order however the clocks step. */
+  #lastSampleAt = Number.NEGATIVE_INFINITY;
 
   /**
    * `previous`: the readings this one replaces after a reload; its CPU window (and its samples) is
@@ -131,6 +158,8 @@ export class GroupReadings {
     if (previous) {
       this.#pending = previous.#pending;
       this.#lastTickAt = previous.#lastTickAt;
+      this.#measurementTaken = previous.#measurementTaken;
+      this.#lastSampleAt = previous.#lastSampleAt;
     }
     const labels = metricLabels(metrics.map((m) => m.type));
     const onPodUsage = metrics.some((m) => m.type === 'cpu' || m.type === 'memory');
@@ -140,8 +169,11 @@ export class GroupReadings {
             readPodUsage: options.readPodUsage,
             interval: options.interval,
             maxAgeMs: Math.max(3 * options.interval, options.memoryMaxAge),
+            readiness: cpuReadinessOf(group),
           })
         : undefined;
+    const podUsage = this.#podUsage;
+    let cloudWatchCpu: PolledMetric | undefined;
     // Each metric is read by CPU/memory sampling or by a polled source; a failing source is missing, never 0.
     this.#readers = metrics.map((metric, index): Reader => {
       const label = labels[index]!;
@@ -165,6 +197,7 @@ export class GroupReadings {
         const remote = options.createCpuSource?.();
         if (remote) {
           const polled = this.#poll(options, remote, label, metric.target);
+          cloudWatchCpu = polled;
           return (instances, now) => remoteCpuReading(polled.observe(now), instances);
         }
         return (instances, now, windowMs) => this.#cpu.read(instances, metric.target, now, windowMs);
@@ -173,6 +206,15 @@ export class GroupReadings {
       const polled = this.#poll(options, options.createSource(metric), label, metric.target);
       return (_instances, now) => polled.observe(now);
     });
+    if (podUsage && metrics.every((m) => m.type === 'cpu' || m.type === 'memory')) {
+      this.#latestMeasurement = () => {
+        const latest = podUsage.latestSample();
+        return latest && { measuredAt: latest.sampledAt, wallNow: latest.wallNow };
+      };
+    } else if (cloudWatchCpu && metrics.length === 1) {
+      const polled = cloudWatchCpu;
+      this.#latestMeasurement = (now) => polled.latestMeasurement(now);
+    }
   }
 
   /** #poll starts polling `source` in the background, at its own pace when it has one. */
@@ -212,6 +254,10 @@ export class GroupReadings {
     for (const check of this.#podUsageChecks) check(now);
     const since = this.#lastTickAt;
     this.#lastTickAt = now;
+    if (this.#latestMeasurement) {
+      this.#sampleMeasurement(instances, now, this.#latestMeasurement(now));
+      return;
+    }
     if (since === undefined || this.#readers.length === 0) return;
     // The largest load over the metrics, as a decision takes it; CPU over this tick alone. The
     // sample is dated at the tick's start, as the simulator dates second t at t (it covers [t, t+1)).
@@ -224,6 +270,45 @@ export class GroupReadings {
     if (!load) return;
     this.#pending.push(load);
     if (this.#pending.length > MAX_PENDING_SAMPLES) this.#pending.shift();
+  }
+
+  /**
+   * sampleMeasurement leaves one load sample per new measurement, dated when it was taken (moved
+   * onto the decision clock by its age): a PodMetrics sample at its `timestamp`, as the HPA reads a
+   * pod metric; a CloudWatch datapoint at its Timestamp, 1–3 minutes back. Before, each 1-s tick
+   * left the same measurement again, dated at the tick: fifteen copies of one 15-s PodMetrics
+   * sample, sixty of one 60-s datapoint, each counted as load seen that second, so a panic window
+   * of 6 s averaged a load minutes old as if it were now, and a forecast bucket weighed a sample by
+   * how long it stayed unchanged.
+   */
+  #sampleMeasurement(
+    instances: readonly Instance[],
+    now: number,
+    latest: { measuredAt: number; wallNow: number } | undefined,
+  ): void {
+    if (latest === undefined || latest.measuredAt <= this.#measurementTaken) return;
+    const tick = this.#readers.map((read) => read(instances, now));
+    if (tick.some(isMissingMetric)) return;
+    const at = Math.min(
+      now,
+      Math.max(this.#lastSampleAt, now - Math.max(0, latest.wallNow - latest.measuredAt)),
+    );
+    const [load] = samplesOf({ current: 0, ready: 0, metrics: tick }, at);
+    this.#measurementTaken = latest.measuredAt;
+    if (!load) return;
+    this.#lastSampleAt = at;
+    this.#pending.push(load);
+    if (this.#pending.length > MAX_PENDING_SAMPLES) this.#pending.shift();
+  }
+
+  /**
+   * samplesComplete is true when the samples are every measurement there was (a group read from
+   * PodMetrics alone, or from CloudWatch's CPU alone): no sample since the last decision then means nothing new was measured, and
+   * the decision must not derive one from its readings, which would count the last sample again as
+   * load seen now.
+   */
+  get samplesComplete(): boolean {
+    return this.#latestMeasurement !== undefined;
   }
 
   /** takeSamples returns the load samples of the ticks since the previous call, oldest first. */

@@ -223,6 +223,21 @@ export class PodUsagePoller {
       });
   }
 
+  /**
+   * latestSample is when metrics-server took the newest sample the last read brought (the latest
+   * PodMetrics `timestamp`), on the wall clock, and that clock's time now; undefined before a read
+   * answered or when no pod was measured. A sample steps once per metrics-server resolution (15 s)
+   * however often it is read: its time tells a new one from the same one read again.
+   */
+  latestSample(): { sampledAt: number; wallNow: number } | undefined {
+    if (this.#last === undefined || this.#error !== undefined) return undefined;
+    let sampledAt = Number.NEGATIVE_INFINITY;
+    for (const usage of this.#last.usages.values())
+      if (usage.sampledAt !== undefined && usage.sampledAt > sampledAt) sampledAt = usage.sampledAt;
+    if (sampledAt === Number.NEGATIVE_INFINITY) return undefined;
+    return { sampledAt, wallNow: (this.#options.wallClock ?? Date.now)() };
+  }
+
   /** read is the metric's reading at `now`: an `error` while the reads fail or went stale. */
   read(
     instances: readonly Instance[],

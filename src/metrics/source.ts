@@ -31,6 +31,13 @@ export interface MetricSource {
   readonly pollInterval?: number;
   /** read resolves with the current values, or rejects with why it could not. */
   read(context: SourceContext): Promise<number[]>;
+  /**
+   * readMeasured is `read` with when the values were measured (wall clock, ms since the epoch), for
+   * a source whose value is one dated measurement read many times (CloudWatch: one datapoint per
+   * period, polled four times a period). A polled metric then tells a new measurement from the
+   * same one read again (see PolledMetric.latestMeasurement). @defaultValue none: `read`
+   */
+  readMeasured?(context: SourceContext): Promise<{ values: number[]; measuredAt: number }>;
   /** close releases connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -74,6 +81,8 @@ export interface PolledMetricOptions {
    * same clock. @defaultValue monotonicNow, the controller's
    */
   now?: () => number;
+  /** The wall clock, for `latestMeasurement`: a measurement's age. @defaultValue Date.now */
+  wallClock?: () => number;
 }
 
 /** PolledMetric polls one source and serves its last value to the synchronous controller. */
@@ -87,7 +96,8 @@ export class PolledMetric {
   readonly #maxAge: number;
   readonly #timeout: number;
   readonly #now: () => number;
-  #last: { values: number[]; at: number } | undefined;
+  /** `measuredAt`: when the source measured the values (wall clock), when it says (readMeasured). */
+  #last: { values: number[]; at: number; measuredAt?: number } | undefined;
   #error: Error | undefined = new MetricSourceError('SOURCE_NOT_READ', 'not read yet');
   #failing = false;
   #timer: NodeJS.Timeout | undefined;
@@ -154,15 +164,14 @@ export class PolledMetric {
 
   async #readOnce(now: number): Promise<void> {
     try {
-      const values = await this.source.read({
-        group: this.#options.group,
-        instances: this.#options.instances(),
-        now,
-      });
+      const context = { group: this.#options.group, instances: this.#options.instances(), now };
+      const { values, measuredAt } = this.source.readMeasured
+        ? await this.source.readMeasured(context)
+        : { values: await this.source.read(context), measuredAt: undefined };
       if (values.some((v) => !Number.isFinite(v))) {
         throw new MetricSourceError('SOURCE_BAD_RESPONSE', `non-numeric value ${values.join(',')}`);
       }
-      this.#last = { values, at: now };
+      this.#last = { values, at: now, ...(measuredAt !== undefined && { measuredAt }) };
       this.#error = undefined;
       if (this.#failing && !this.#closed) this.#options.onError?.(undefined, this.source);
       this.#failing = false;
@@ -194,6 +203,18 @@ export class PolledMetric {
       return { ...base, values: [], error: `stale: no value for ${this.#maxAge} ms` };
     }
     return { ...base, values: this.#last.values };
+  }
+
+  /**
+   * latestMeasurement is when the source measured the value `observe(now)` gives (wall clock), and
+   * that clock's time now; undefined when the metric is missing at `now` or its source does not
+   * date its values. A CloudWatch datapoint is read four times a period: its time tells a new one
+   * from the same one read again.
+   */
+  latestMeasurement(now: number): { measuredAt: number; wallNow: number } | undefined {
+    const measuredAt = this.#last?.measuredAt;
+    if (measuredAt === undefined || this.observe(now).error !== undefined) return undefined;
+    return { measuredAt, wallNow: (this.#options.wallClock ?? Date.now)() };
   }
 
   /** close stops polling and closes the source. Safe to call twice. */

@@ -42,6 +42,23 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * BusyError is the BUSY ProviderError of a change refused because another operation of the group
+ * is in progress: `operation` names that one (`instance refresh ir-… (InProgress)`), so an answer
+ * can say what to wait for, and `retryAfterMs` says when to try again, where the provider knows.
+ */
+export class BusyError extends ProviderError {
+  readonly operation: string;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, detail: { operation: string; retryAfterMs?: number }) {
+    super('BUSY', message);
+    this.name = 'BusyError';
+    this.operation = detail.operation;
+    this.retryAfterMs = detail.retryAfterMs;
+  }
+}
+
 /** InstanceError is a ProviderError about one instance; it carries the instance id. */
 export class InstanceError extends ProviderError {
   readonly instanceId: string;

@@ -12,7 +12,7 @@ export {
   planStopStart,
   refreshMinHealthyPercentage,
 } from './aws/index.js';
-export { InstanceError, ProviderError, type ProviderErrorCode } from './errors.js';
+export { BusyError, InstanceError, ProviderError, type ProviderErrorCode } from './errors.js';
 export { type FenceCheck, FencedProvider } from './fenced.js';
 export {
   KubernetesProvider,

@@ -197,7 +197,8 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    * other instance is ready, and (BUSY) while another instance of the group is going away.
    * Resolves, saying how it replaced, once the old one is gone and as many are ready as before;
    * rejects (ProviderError) NOT_FOUND for an instance that is not ready, BUSY while another
-   * replacement or a resize runs, or when the new one does not become ready. Absent: the provider
+   * replacement runs (Kubernetes, AWS: or a resize; local rides a resize's roll instead: the
+   * instance is the next one the roll replaces), or when the new one does not become ready. Absent: the provider
    * cannot replace.
    */
   replace?(id: string): Promise<ReplaceResult>;

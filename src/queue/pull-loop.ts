@@ -22,6 +22,8 @@ export class PullLoop {
   readonly #options: PullLoopOptions;
   #stopped = false;
   #wakeUp: (() => void) | undefined;
+  /** Ends the backoff after a failed pull; stop() only (a freed slot is no reason to pull sooner). */
+  #cutBackoff: (() => void) | undefined;
   #failures = 0;
 
   constructor(options: PullLoopOptions) {
@@ -42,6 +44,7 @@ export class PullLoop {
   stop(): void {
     this.#stopped = true;
     this.#wakeUp?.();
+    this.#cutBackoff?.();
   }
 
   /** succeeded ends a run of failures: the broker answered, so the next failure backs off from the start. */
@@ -78,9 +81,18 @@ export class PullLoop {
           }),
         );
         await recover?.(error);
-        await new Promise((r) =>
-          setTimeout(r, backoffDelay(this.#failures, context.reconnect, context.random)),
-        );
+        if (this.#stopped) break;
+        // stop() ends the backoff too: it ran out first, and the reconnect schedule waits up to 10 s,
+        // so a worker closed while its pulls failed (a broker restarting) spent that in close(),
+        // past BROKER_GRACE, and was reported as not stopping.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoffDelay(this.#failures, context.reconnect, context.random));
+          this.#cutBackoff = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#cutBackoff = undefined;
       }
     }
   }

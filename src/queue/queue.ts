@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
+// batched.ts itself, not the metrics module's index (see worker.ts).
+import { type BatchedCounter, batchedCounter } from '../metrics/batched.js';
 import { type BackoffOptions, backoffProblem, DEFAULT_RECONNECT_BACKOFF } from './backoff.js';
 import { InvalidArgumentError, QueueClosedError, QueueError } from './errors.js';
 import { type QueueLogger, silentLogger, timestamp } from './log.js';
@@ -85,6 +87,8 @@ export class Queue extends EventEmitter {
   #publishTimeout: number;
   #workers = new Set<Worker<never>>();
   #closing: Promise<void> | undefined;
+  /** Each queue name's batched `published` series (see worker.ts). */
+  #published = new Map<string, BatchedCounter>();
 
   constructor(options: QueueOptions) {
     super();
@@ -199,7 +203,12 @@ export class Queue extends EventEmitter {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-    this.metrics.published.inc({ queue, backend: this.backend });
+    let published = this.#published.get(queue);
+    if (published === undefined) {
+      published = batchedCounter(this.metrics.published, { queue, backend: this.backend });
+      this.#published.set(queue, published);
+    }
+    published.inc();
     return { id: envelope.id };
   }
 
@@ -228,7 +237,9 @@ export class Queue extends EventEmitter {
   }
 
   /**
-   * dlq is the dead-letter queue of `queue`: list, retry (requeue as first attempts), purge. Each
+   * dlq is the dead-letter queue of `queue`: list, retry (requeue as first attempts; a letter that is
+   * not a job, `DeadLetter.notJob`, stays where it is, and naming one in `refs` fails
+   * QUEUE_INVALID_ARGUMENT before anything moves), purge. Each
    * fails QUEUE_CONNECTION when the broker does not answer within publishTimeout (a retry: before
    * it starts; once under way it runs to its end, each letter's publish bounded on its own).
    */
@@ -240,13 +251,40 @@ export class Queue extends EventEmitter {
     validateName(queue);
     const what = (call: string) => `dlq(${JSON.stringify(queue)}).${call}()`;
     return {
-      list: (limit = 100) => this.#answered(what('list'), this.#impl.listDeadLetters(queue, limit)),
+      list: async (limit = 100) => {
+        validateLimit(limit);
+        return this.#answered(what('list'), this.#impl.listDeadLetters(queue, limit));
+      },
       retry: async (refs) => {
-        await this.#answered(what('retry'), this.#impl.listDeadLetters(queue, 1));
+        if (refs !== undefined) validateRefs(refs);
+        // One look before anything moves, bounded by publishTimeout: with refs, the listing that
+        // refuses letters that are not jobs; without, the backlog read, which says the broker
+        // answers. Before, a list(1) came first, and then with refs a listing of every letter: on
+        // RabbitMQ each one takes every letter round the dead-letter queue (see rabbitmq/browse.ts).
+        await this.#answered(
+          what('retry'),
+          refs === undefined ? this.#impl.depth(queue).then(() => {}) : this.#refuseNotJobs(queue, refs),
+        );
         return this.#impl.retryDeadLetters(queue, refs);
       },
       purge: () => this.#answered(what('purge'), this.#impl.purgeDeadLetters(queue)),
     };
+  }
+
+  /**
+   * refuseNotJobs fails a retry naming a dead letter whose body is not a job (`DeadLetter.notJob`),
+   * before anything is re-queued: there is no job to run, and queued it would only be dead-lettered
+   * again as `Malformed`. A retry of every letter leaves such letters where they are.
+   */
+  async #refuseNotJobs(queue: string, refs: readonly string[]): Promise<void> {
+    const named = new Set(refs);
+    const letters = await this.#impl.listDeadLetters(queue, Number.MAX_SAFE_INTEGER);
+    const foreign = letters.filter((l) => named.has(l.ref) && l.notJob !== undefined);
+    if (foreign.length === 0) return;
+    throw new InvalidArgumentError(
+      'refs',
+      `dead letter${foreign.length === 1 ? '' : 's'} ${foreign.map((l) => JSON.stringify(l.ref)).join(', ')} of queue "${queue}" ${foreign.length === 1 ? 'is' : 'are'} not a Scaleplane job (${foreign[0]!.notJob}), so there is nothing to retry; purge() removes ${foreign.length === 1 ? 'it' : 'them'}. Nothing was re-queued`,
+    );
   }
 
   /** destroy deletes every broker object of `queue`, jobs and dead letters included. */
@@ -316,6 +354,26 @@ function validateJobId(id: unknown): void {
     );
   if (/[\r\n]/.test(id))
     throw new InvalidArgumentError('id', 'must not contain CR or LF (a NATS header value)');
+}
+
+/**
+ * validateLimit rejects a dead-letter listing size that is not a whole number >= 1 (Infinity lists
+ * all). Before, 1.5 listed 2 letters on RabbitMQ and NATS and failed with Redis's own `value is not
+ * an integer` on Redis; 0, -1 and NaN listed none on any backend, as if the queue were empty.
+ */
+function validateLimit(limit: unknown): void {
+  if (limit !== Number.POSITIVE_INFINITY && (!Number.isInteger(limit) || (limit as number) < 1))
+    throw new InvalidArgumentError('limit', 'must be an integer >= 1 (or Infinity for all)');
+}
+
+/**
+ * validateRefs rejects `dlq.retry(refs)` that is not an array of dead-letter refs. Before, a single
+ * ref passed as a string was taken as its characters: on NATS, whose refs are sequence numbers,
+ * `retry('12')` re-queued letters 1 and 2 (a substring match), on Redis and RabbitMQ nothing.
+ */
+function validateRefs(refs: unknown): void {
+  if (!Array.isArray(refs) || refs.some((ref) => typeof ref !== 'string'))
+    throw new InvalidArgumentError('refs', 'must be an array of dead-letter refs (strings) from list()');
 }
 
 /** MAX_JOB_ID_BYTES is the longest job id, in UTF-8 bytes: an AMQP short string. */

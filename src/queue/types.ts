@@ -34,7 +34,15 @@ export type DeadLetterReason = 'RetriesExhausted' | 'NotRetryable' | 'StallLimit
 export interface DeadLetter {
   /** Backend-specific handle for `retry`/`purge` of this one entry. */
   ref: string;
+  /** The job; when `notJob` is set, a stand-in (id `ref`, attempt 1) whose payload is the raw body. */
   job: JobEnvelope;
+  /**
+   * Set when the letter's body is not a Scaleplane job (not JSON, or JSON that is not a job
+   * envelope: another producer wrote to the dead-letter queue, or the broker dead-lettered a
+   * foreign message): says why, e.g. `not JSON (Unexpected token ...)`. `retry()` leaves such a
+   * letter where it is (naming it in `refs` is refused); `purge()` removes it.
+   */
+  notJob?: string;
   error: string;
   /** Why; absent for dead letters written before reasons were stored, or by the broker itself. */
   reason?: DeadLetterReason;
@@ -92,6 +100,12 @@ export interface Delivery {
    * a handler started then would run a job that is already on its way to another delivery.
    */
   abandoned?(): boolean;
+  /**
+   * Calls `listener` once the broker takes the delivery back on its own while it is in flight
+   * (RabbitMQ: its channel closed, e.g. by the broker's `consumer_timeout`), at once if it already
+   * has; returns the call that removes the listener.
+   */
+  onAbandoned?(listener: () => void): () => void;
 }
 
 /** ConsumeOptions tells a backend how much to take and where to hand it. */

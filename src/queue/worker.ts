@@ -1,4 +1,14 @@
 import { EventEmitter } from 'node:events';
+// batched.ts itself, not the metrics module's index: that one loads every metric source (AWS,
+// Kubernetes and NATS clients among them) into a program that only wanted `scaleplane/queue`.
+import {
+  type BatchedCounter,
+  type BatchedGauge,
+  type BatchedHistogram,
+  batchedCounter,
+  batchedGauge,
+  batchedHistogram,
+} from '../metrics/batched.js';
 import { STOP_TIMEOUT_ENV } from '../stop-timeout.js';
 import { type BackoffOptions, backoffProblem, DEFAULT_RETRY_BACKOFF, decideRetry } from './backoff.js';
 import type { DedupStore } from './dedup.js';
@@ -125,8 +135,9 @@ interface WorkerDeps {
 
 /**
  * Worker runs a handler over the jobs of one queue. Events: `completed` (after the broker confirmed the ack),
- * `skipped` (dedup), `retrying`, `dead-lettered`, `failed` (each handler failure), `error`
- * (QueueError from the background; also logged).
+ * `skipped` (dedup), `retrying`, `dead-lettered`, `failed` (each handler failure), `abandoned` (the
+ * broker took the job back, RabbitMQ, and delivers it again: before its handler started, or while it
+ * ran, whose `signal` was then aborted), `error` (QueueError from the background; also logged).
  */
 export class Worker<T = unknown> extends EventEmitter {
   readonly queue: string;
@@ -143,7 +154,18 @@ export class Worker<T = unknown> extends EventEmitter {
   /** Hand-backs of deliveries that reached the worker while it was closing; close() waits for them. */
   #handBacks = new Set<Promise<void>>();
   #idle: (() => void) | undefined;
-  #labels: { queue: string; backend: string };
+  /**
+   * The series every job moves, batched (src/metrics/batched.ts): prom-client's own children hash
+   * their labels on every call, five calls a job. The sums reach prom-client when it is read.
+   */
+  #series: {
+    inFlight: BatchedGauge;
+    duration: BatchedHistogram;
+    completed: BatchedCounter;
+    failed: BatchedCounter;
+    retried: BatchedCounter;
+    deadLettered: BatchedCounter;
+  };
 
   constructor(queue: string, handler: JobHandler<T>, options: WorkerOptions, deps: WorkerDeps) {
     super();
@@ -151,7 +173,16 @@ export class Worker<T = unknown> extends EventEmitter {
     this.options = resolveWorkerOptions(options);
     this.#deps = deps;
     this.#handler = handler;
-    this.#labels = { queue, backend: deps.backend.name };
+    const labels = { queue, backend: deps.backend.name };
+    const { metrics } = deps;
+    this.#series = {
+      inFlight: batchedGauge(metrics.inFlight, labels),
+      duration: batchedHistogram(metrics.handlerDuration, labels),
+      completed: batchedCounter(metrics.completed, labels),
+      failed: batchedCounter(metrics.failed, labels),
+      retried: batchedCounter(metrics.retried, labels),
+      deadLettered: batchedCounter(metrics.deadLettered, labels),
+    };
     this.ready = this.#start();
   }
 
@@ -205,16 +236,29 @@ export class Worker<T = unknown> extends EventEmitter {
       return;
     }
     const controller = new AbortController();
+    // The broker took the job back while it runs (RabbitMQ: its channel closed, as the broker's
+    // consumer_timeout does to a job running past it) and delivers it again, here or elsewhere: the
+    // handler is told through its signal, so it can stop instead of running beside the new copy,
+    // and its outcome is not settled (its ack could only fail).
+    const offAbandoned = delivery.onAbandoned?.(() =>
+      controller.abort(
+        new QueueError(
+          'QUEUE_ACK_FAILED',
+          `job ${delivery.envelope.id}: the broker took it back while it ran (its channel closed) and delivers it again`,
+        ),
+      ),
+    );
     this.#inFlight.set(delivery, controller);
-    this.#deps.metrics.inFlight.inc(this.#labels);
+    this.#series.inFlight.inc();
     this.#process(delivery, controller.signal)
       .catch((error) =>
         this.#report(new QueueError('QUEUE_ACK_FAILED', 'cannot settle job', { cause: error })),
       )
       .finally(() => {
+        offAbandoned?.();
         this.#inFlight.delete(delivery);
         this.#settling.delete(delivery);
-        this.#deps.metrics.inFlight.dec(this.#labels);
+        this.#series.inFlight.dec();
         if (this.#inFlight.size === 0) this.#idle?.();
         this.#consumption?.wake();
       });
@@ -229,7 +273,7 @@ export class Worker<T = unknown> extends EventEmitter {
       const error = `malformed message: ${delivery.malformed}`;
       this.#settling.add(delivery);
       await delivery.deadLetter(error, 'Malformed');
-      this.#deps.metrics.deadLettered.inc(this.#labels);
+      this.#series.deadLettered.inc();
       this.emit('dead-lettered', { ...event, reason: 'Malformed', error });
       return;
     }
@@ -256,13 +300,14 @@ export class Worker<T = unknown> extends EventEmitter {
       this.emit('skipped', event);
       return;
     }
-    const { metrics, random } = this.#deps;
+    const { random } = this.#deps;
+    const series = this.#series;
     // Its worker died with it too often: running it again would likely kill this one as well.
     const stall = decideStall(delivery.stalls, this.options.maxStalls, attempt);
     if (stall.action === 'dead-letter') {
       this.#settling.add(delivery);
       await delivery.deadLetter(stall.message, stall.reason);
-      metrics.deadLettered.inc(this.#labels);
+      series.deadLettered.inc();
       this.emit('dead-lettered', {
         ...event,
         stalls: delivery.stalls,
@@ -281,7 +326,7 @@ export class Worker<T = unknown> extends EventEmitter {
     let failure: unknown = dedupFailure;
     let failed = dedupFailure !== undefined;
     if (!failed) {
-      const stopTimer = metrics.handlerDuration.startTimer(this.#labels);
+      const started = performance.now();
       try {
         await this.#handler(envelope.payload as T, {
           id: envelope.id,
@@ -294,11 +339,15 @@ export class Worker<T = unknown> extends EventEmitter {
         failed = true;
         failure = error;
       } finally {
-        stopTimer();
+        series.duration.observe((performance.now() - started) / 1000);
       }
     }
-    // close() already gave this job back; settling it again would duplicate or lose it.
-    if (signal.aborted) return;
+    // close() already gave this job back, or the broker took it back (onAbandoned): settling it
+    // again would duplicate or lose it.
+    if (signal.aborted) {
+      if (delivery.abandoned?.()) this.emit('abandoned', event);
+      return;
+    }
     if (!failed) {
       this.#settling.add(delivery);
       // The work is done either way: a mark that failed only leaves a redelivery unguarded.
@@ -314,11 +363,11 @@ export class Worker<T = unknown> extends EventEmitter {
           ),
         );
       await delivery.ack();
-      metrics.completed.inc(this.#labels);
+      series.completed.inc();
       this.emit('completed', event);
       return;
     }
-    metrics.failed.inc(this.#labels);
+    series.failed.inc();
     const message = errorMessage(failure);
     // A listener that throws must not keep the job from its settle below: thrown from here, it left
     // the job unsettled while the backend kept its lease alive (in flight for good). Reported after.
@@ -338,11 +387,11 @@ export class Worker<T = unknown> extends EventEmitter {
     this.#settling.add(delivery);
     if (decision.action === 'retry') {
       await delivery.retry(decision.delay);
-      metrics.retried.inc(this.#labels);
+      series.retried.inc();
       this.emit('retrying', { ...event, delay: decision.delay, error: message });
     } else {
       await delivery.deadLetter(message, decision.reason);
-      metrics.deadLettered.inc(this.#labels);
+      series.deadLettered.inc();
       this.emit('dead-lettered', { ...event, reason: decision.reason, error: message });
     }
     if (listenerError !== undefined)

@@ -96,8 +96,23 @@ export interface ProbeRound {
      * `error` says so, naming the host. Replicas' lag still counts, measured from their side.
      */
     readOnly?: boolean;
+    /**
+     * Which server answered, as the driver tells servers apart (PostgreSQL: the timeline it writes on
+     * and the system identifier; MariaDB: `@@server_id`; MySQL: `@@server_uuid`), read with the
+     * role; absent or null when unknown. The same server restarted keeps it; a promoted replica, a
+     * server restored from a backup (PostgreSQL) or another server behind the address does not.
+     */
+    server?: string | null;
   };
   replicas: ReplicaSample[];
+}
+
+/** WrittenAt is where a write landed: the primary's position just after it, and which server that was. */
+export interface WrittenAt {
+  /** The primary's write position (LSN / GTID), or null. */
+  position: string | null;
+  /** The server it was read on, as ProbeRound's `primary.server` names it; null when unknown. */
+  server: string | null;
 }
 
 /** Queryable is anything that runs one statement: a pinned transaction connection, for one. */
@@ -126,8 +141,16 @@ export interface ReplicaDriver<R> {
   attach(report: (error: ReplicaError) => void): void;
   /** Runs once before the first probe (flavour detection, heartbeat table). */
   prepare(): Promise<void>;
-  /** Runs one statement on `target` (`primary` or a replica name) through its pool. */
-  query(target: string, statement: Statement, params: readonly unknown[] | undefined): Promise<R>;
+  /**
+   * Runs one statement on `target` (`primary` or a replica name) through its pool, on a connection
+   * opened since the target's last `drain`. `write`: the router sends it as a write.
+   */
+  query(
+    target: string,
+    statement: Statement,
+    params: readonly unknown[] | undefined,
+    write?: boolean,
+  ): Promise<R>;
   /** Runs `fn` inside BEGIN … COMMIT on one connection of `where.target`; ROLLBACK when it throws. */
   transaction<T>(fn: (tx: Queryable<R>) => Promise<T>, where: TransactionTarget): Promise<T>;
   /** Reads the primary's position and each replica's lag; every call bounded by `timeout` ms. */
@@ -137,8 +160,16 @@ export interface ReplicaDriver<R> {
    * pool's new connections do. A driver that probes through the pool itself has nothing to drop.
    */
   renewProbe(target: string): void;
-  /** The primary's current write position, read just after a write. */
-  writePosition(): Promise<string | null>;
+  /**
+   * Retires every connection `target`'s pool has open now: each is dropped instead of used when next
+   * checked out (the primary's role changed, so its address may lead to another server since).
+   */
+  drain(target: string): void;
+  /**
+   * The primary's current write position, read just after a write, and which server gave it (in the
+   * same statement): a server other than the last probe round's is a failover no round has seen yet.
+   */
+  writePosition(): Promise<WrittenAt>;
   /** Asks a replica whether it has replayed `position`, waiting at most `timeout` ms. */
   checkReplayed(
     replica: string,

@@ -26,6 +26,7 @@ export {
   type ReplicaDriver,
   type ReplicaSample,
   type TransactionTarget,
+  type WrittenAt,
 } from './driver.js';
 export {
   type EligibilityConfig,
@@ -47,8 +48,11 @@ export {
 } from './errors.js';
 export { createReplicaMetrics, type ReplicaMetrics } from './metrics.js';
 export {
+  appendPosition,
+  bypassesReadOnly,
   createMysqlRouter,
   gtidCovers,
+  lagBelowFromPositions,
   lagFromHeartbeat,
   lagFromReplicaStatus,
   type MysqlFlavor,
@@ -56,6 +60,7 @@ export {
   type MysqlRouterOptions,
   mariadbCovers,
   mysqlCovers,
+  type PositionSample,
   type ReplicaStatusRow,
 } from './mysql/index.js';
 export {

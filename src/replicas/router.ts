@@ -21,6 +21,7 @@ import { DatabaseError, NoEligibleReplicaError, PrimaryReadOnlyError, ReplicaErr
 import { LostSignal } from './lost.js';
 import { createReplicaMetrics, type ReplicaMetrics } from './metrics.js';
 import { type ReplicaRouterOptions, type ResolvedRouterOptions, resolveRouterOptions } from './options.js';
+import { otherPrimary, type PrimarySighting, samePrimary } from './primary-identity.js';
 import { type Statement, statementText } from './statement.js';
 
 /** ReplicaStatus is one replica as the router sees it now. */
@@ -62,7 +63,8 @@ export type DecisionKind =
   | 'PrimaryUnreachable'
   | 'PrimaryRestored'
   | 'PrimaryReadOnly'
-  | 'PrimaryWritable';
+  | 'PrimaryWritable'
+  | 'PrimaryReplaced';
 
 /** ReplicaDecision is emitted as 'decision'; the controller's journal can record it as is. */
 export interface ReplicaDecision {
@@ -87,6 +89,8 @@ export interface ReplicaRouterEvents {
 
 interface Session {
   write: SessionWrite | null;
+  /** The router's primary epoch when `write` was sent (see ReplicaRouter.#primaryEpoch). */
+  epoch: number;
 }
 
 interface Context<R> {
@@ -106,11 +110,21 @@ class TransactionHandle<R> implements Queryable<R> {
   ended = false;
   readonly #tx: Queryable<R>;
   readonly #normalize: (error: unknown) => DatabaseError;
+  readonly #retired: () => ReplicaError | null;
 
-  /** `normalize` makes a failed statement the DatabaseError `db.query` would give for it. */
-  constructor(tx: Queryable<R>, normalize: (error: unknown) => DatabaseError) {
+  /**
+   * `normalize` makes a failed statement the DatabaseError `db.query` would give for it; `retired`
+   * tells why the transaction's connection may no longer be used (the primary's role changed since
+   * it began), or null.
+   */
+  constructor(
+    tx: Queryable<R>,
+    normalize: (error: unknown) => DatabaseError,
+    retired: () => ReplicaError | null = () => null,
+  ) {
     this.#tx = tx;
     this.#normalize = normalize;
+    this.#retired = retired;
   }
 
   query(statement: Statement, params?: readonly unknown[]): Promise<R> {
@@ -121,6 +135,8 @@ class TransactionHandle<R> implements Queryable<R> {
           'this transaction has ended (its connection is back in the pool); run the statement through db.query, or inside the transaction',
         ),
       );
+    const retired = this.#retired();
+    if (retired !== null) return Promise.reject(retired);
     return this.#tx.query(statement, params).catch((error: unknown) => {
       throw this.#normalize(error);
     });
@@ -175,6 +191,34 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
    * reached it found it in recovery or read_only; null while it takes writes.
    */
   #primaryReadOnly: ReplicaError | null = null;
+  /**
+   * The server the last round that reached the primary found writable there, and its position then
+   * (see primary-identity.ts); null before any.
+   */
+  #primarySighting: PrimarySighting | null = null;
+  /**
+   * The number of the last round started before a write found another server behind the primary's
+   * address: such a round may have read the server the address left, which is not a change back.
+   */
+  #replacedBefore = 0;
+  /**
+   * Counts the primary's changes the router saw (role changed either way, another server found behind
+   * the address, reachable again as another server or with its history rewound), and
+   * `#primaryChangedAt` is when it last saw one: a session write sent in an older epoch has a
+   * position on the old primary's timeline (LSN) or GTID domain/server, which says nothing about a
+   * replica of the new one (see comparableWrite).
+   */
+  #primaryEpoch = 0;
+  /** Counts the primary's role changes only: each retires the connections opened before it. */
+  #primaryRoles = 0;
+  #primaryChangedAt = Number.NEGATIVE_INFINITY;
+  /** Probe rounds started so far; each round knows its number. */
+  #rounds = 0;
+  /**
+   * The number of the last round started before a write found the primary read-only: a round that
+   * started by then read the role before the refusal, so its "writable" does not count.
+   */
+  #refusedBefore = 0;
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
   #probing: Promise<void> | null = null;
@@ -328,8 +372,9 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     if (options.readOnly === true) return this.#readTransaction(fn, session);
     await this.#primaryWritableNow();
     this.#writes++;
+    const epoch = this.#primaryEpoch;
     const result = await this.#runTransaction(fn, session, PRIMARY, false);
-    if (session !== null) await this.#recordWrite(session);
+    if (session !== null) await this.#recordWrite(session, epoch);
     return result;
   }
 
@@ -339,7 +384,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
    * nothing is run twice: it may have done more than read the database.
    */
   async #readTransaction<T>(fn: (tx: Queryable<R>) => Promise<T>, session: Session | null): Promise<T> {
-    const write = session?.write ?? null;
+    const write = this.#sessionWrite(session);
     let decision = this.#chooseRead(write);
     for (let mayRetry = true; ; mayRetry = false) {
       if (decision.target === 'fail') {
@@ -394,9 +439,14 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     readOnly: boolean,
     lost?: LostSignal,
   ): Promise<T> {
-    const normalize = (error: unknown) => this.#driver.normalizeError(error, target);
+    const normalize = (error: unknown) => {
+      const failure = this.#driver.normalizeError(error, target);
+      if (!readOnly) this.#noticeRefusal(failure);
+      return failure;
+    };
     let began = false;
     let thrownByFn: unknown = NOTHING_THROWN;
+    const retired = readOnly ? () => null : this.#retiredSince(this.#primaryRoles);
     // Every statement on a replica, BEGIN to COMMIT or ROLLBACK, stops waiting once the probe finds it
     // unreachable (each failed probe round says so again, so a ROLLBACK sent after that is bounded too).
     const guard = lost === undefined ? undefined : <S>(statement: Promise<S>) => lost.race(statement);
@@ -404,9 +454,13 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       return await this.#driver.transaction(
         async (driverTx) => {
           began = true;
-          const tx = new TransactionHandle(driverTx, normalize);
+          const tx = new TransactionHandle(driverTx, normalize, retired);
           try {
-            return await this.#context.run({ session, tx }, () => fn(tx));
+            const result = await this.#context.run({ session, tx }, () => fn(tx));
+            // Thrown here, the driver rolls back instead of committing on a connection the role change retired.
+            const refused = retired();
+            if (refused !== null) throw refused;
+            return result;
           } catch (error) {
             thrownByFn = error;
             throw error;
@@ -433,7 +487,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   session<T>(fn: () => Promise<T>): Promise<T> {
     const context = this.#context.getStore();
     if (context?.session) return fn();
-    return this.#context.run({ session: { write: null }, tx: openTransaction(context) }, fn);
+    return this.#context.run({ session: { write: null, epoch: 0 }, tx: openTransaction(context) }, fn);
   }
 
   /** classify tells where `query` would send a statement, and why (cached per SQL string). */
@@ -515,25 +569,99 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     this.#assertOpen();
     await this.#primaryWritableNow();
     this.#writes++;
-    const result = await this.#queryPrimary(statement, params);
-    if (context?.session) await this.#recordWrite(context.session);
+    // Taken before the write is sent: a primary change while it runs makes its position incomparable.
+    const epoch = this.#primaryEpoch;
+    const result = await this.#queryPrimary(statement, params, true);
+    if (context?.session) await this.#recordWrite(context.session, epoch);
     return result;
   }
 
-  async #recordWrite(session: Session): Promise<void> {
+  /**
+   * retiredSince refuses a primary transaction's statements, and its COMMIT, once the primary's role
+   * changed after it began (`roles`: the count then). Its connection was checked out before: it
+   * leads to the server that was demoted, or that the primary's address has left; the drain on the
+   * role change retires pooled connections only when next checked out, and a transaction holds its
+   * own until it ends. Before, its statements and COMMIT went on there: refused (25006, 1290) at
+   * best, committed on the old server by a user read_only does not bind, or on an old primary still
+   * writable behind a moved address: a write the new primary never has. Now it is rolled back and
+   * the caller gets PrimaryReadOnlyError; nothing is run again (`fn` may have done more than SQL).
+   */
+  #retiredSince(roles: number): () => ReplicaError | null {
+    return () =>
+      this.#primaryRoles === roles
+        ? null
+        : new PrimaryReadOnlyError(
+            `the primary's role changed while this transaction ran (${
+              this.#primaryReadOnly?.message ??
+              'read-only, then writable again: its address may lead to another server'
+            }); its connection is retired, so the transaction is rolled back, never committed`,
+          );
+  }
+
+  /**
+   * noticeRefusal acts on a write the primary refused because it is read-only (1290, 25006): demoted,
+   * or being failed over, since the last probe round. Before, the router learnt it only at the next
+   * scheduled round, and every write until then was sent there too (each refused, or committed by a
+   * user read_only does not bind). Now the primary counts as read-only at once (`PrimaryReadOnly`,
+   * reason `WriteRefused`), so the next write waits for a round on a fresh probe connection (where the
+   * primary's address leads now) and is sent only if that finds a writable server; the pool's
+   * connections open now are retired (they lead to the server that refused).
+   */
+  #noticeRefusal(failure: DatabaseError): void {
+    if (failure.target !== PRIMARY || !this.#driver.refusedAsWrite(failure) || this.#closed !== null) return;
+    this.#refusedBefore = this.#rounds;
+    if (this.#primaryReadOnly === null)
+      this.#primaryRoleTransition(
+        new ReplicaError(
+          'REPLICA_PRIMARY_READ_ONLY',
+          `the primary refused a write as read-only (${failure.message}); writes are refused until a probe round finds it writable`,
+        ),
+        'WriteRefused',
+      );
+    this.#recheck(PRIMARY);
+  }
+
+  async #recordWrite(session: Session, epoch: number): Promise<void> {
     const mode = this.options.readYourWrites.mode;
     if (mode === 'off') return;
     const at = this.options.clock.now();
     let position: string | null = null;
     if (mode === 'replayed') {
       try {
-        position = await this.#driver.writePosition();
+        const written = await this.#driver.writePosition();
+        position = written.position;
+        // Read with the position on the write's pool: another server than the last round's is a
+        // failover no round has seen yet (the address moved between two rounds). Compared with the
+        // old primary's position, the write's could make a replica that lacks it look caught up.
+        // Only the server is compared: a round under way may have read a later position than this.
+        const landed: PrimarySighting = { server: written.server, position: null };
+        if (this.#closed === null && otherPrimary(this.#primarySighting, landed, this.#covers)) {
+          this.#replacedBefore = this.#rounds;
+          this.#primaryReplaced({ server: written.server, position: written.position }, 'WriteLanded');
+          // On a new probe connection: the one kept may still lead to the server the address left.
+          this.#recheck(PRIMARY);
+        }
       } catch (error) {
         // Without a position the session's reads go to the primary, which is always fresh.
         this.#report(this.#driver.normalizeError(error, PRIMARY));
       }
     }
     session.write = { position, at };
+    session.epoch = epoch;
+  }
+
+  /** sessionWrite is the session's last write as read routing may compare it now (see comparableWrite). */
+  #sessionWrite(session: Session | null | undefined): SessionWrite | null {
+    if (!session) return null;
+    return comparableWrite(
+      session.write,
+      session.epoch,
+      this.#primaryEpoch,
+      this.#primaryChangedAt,
+      this.options.clock.now(),
+      // Long enough for a replica within maxLag of the new primary to have what it had when seen.
+      Math.max(this.options.readYourWrites.window, this.options.maxLag),
+    );
   }
 
   async #read(
@@ -542,7 +670,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     context: Context<R> | undefined,
   ): Promise<R> {
     this.#assertOpen();
-    const write = context?.session?.write ?? null;
+    const write = this.#sessionWrite(context?.session);
     try {
       return await this.#serve(this.#chooseRead(write), statement, params, write, true);
     } catch (error) {
@@ -650,11 +778,17 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   /** queryPrimary runs one statement on the primary; a failure comes back as the driver's DatabaseError. */
-  async #queryPrimary(statement: Statement, params: readonly unknown[] | undefined): Promise<R> {
+  async #queryPrimary(
+    statement: Statement,
+    params: readonly unknown[] | undefined,
+    write = false,
+  ): Promise<R> {
     try {
-      return await this.#driver.query(PRIMARY, statement, params);
+      return await this.#driver.query(PRIMARY, statement, params, write);
     } catch (error) {
-      throw this.#driver.normalizeError(error, PRIMARY);
+      const failure = this.#driver.normalizeError(error, PRIMARY);
+      if (write) this.#noticeRefusal(failure);
+      throw failure;
     }
   }
 
@@ -724,6 +858,11 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   }
 
   async #probe(): Promise<void> {
+    const number = ++this.#rounds;
+    // While the primary takes no writes, each round reads its role on a new connection, which goes
+    // where the primary's address leads now: the one kept stays on the old server as long as that
+    // runs (demoted, its sessions kept), and a write waiting for the new primary was refused for good.
+    if (this.#primaryReadOnly !== null) this.#driver.renewProbe(PRIMARY);
     const startedAt = this.options.clock.now();
     let round: Awaited<ReturnType<ReplicaDriver<R>['probe']>>;
     try {
@@ -744,8 +883,28 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     // Restored before the replicas' verdicts, which are measured against it again; lost after them,
     // which the decision lists.
     if (primaryReachable) {
-      this.#primaryTransition(true, undefined);
-      this.#primaryRoleTransition(round.primary.readOnly === true ? (round.primary.error ?? null) : null);
+      // Which server takes the writes counts only while it takes them: a standby's is no primary's.
+      const writable = round.primary.readOnly !== true;
+      const sighting: PrimarySighting = {
+        server: round.primary.server ?? null,
+        position: round.primary.position,
+      };
+      // A round started before a write found another server may have read the one the address left.
+      const current = number > this.#replacedBefore;
+      const restored = !this.#primaryReachable;
+      this.#primaryTransition(true, undefined, false, writable && current ? sighting : undefined);
+      const readOnly = round.primary.readOnly === true ? (round.primary.error ?? null) : null;
+      const wasReadOnly = this.#primaryReadOnly !== null;
+      // Writable by a reading taken before a write was refused as read-only: that refusal is newer.
+      if (readOnly !== null || number > this.#refusedBefore) this.#primaryRoleTransition(readOnly, 'Probe');
+      if (writable && current) {
+        // Between two rounds that both found it writable, with nothing else seen: the address moved
+        // (a failover between rounds), or a promoted replica took over behind a proxy that kept the
+        // probe's connection. Restored and role changes already counted as a change of primary.
+        if (!restored && !wasReadOnly && otherPrimary(this.#primarySighting, sighting, this.#covers))
+          this.#primaryReplaced(sighting, 'Probe');
+        this.#primarySighting = sighting;
+      }
     }
     for (const sample of round.replicas) {
       const state = this.#byName.get(sample.name);
@@ -822,15 +981,21 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
    * naming the host), and taking them again. Reads are unchanged: replicas' lag is measured from their
    * side, and with none eligible reads go to the primary, which serves them as the standby it is.
    */
-  #primaryRoleTransition(readOnly: ReplicaError | null): void {
+  #primaryRoleTransition(readOnly: ReplicaError | null, why: 'Probe' | 'WriteRefused'): void {
     const was = this.#primaryReadOnly;
     this.#primaryReadOnly = readOnly;
     if ((was === null) === (readOnly === null)) return;
+    this.#primaryChanged();
+    this.#primaryRoles++;
+    // Either way the server behind the primary's address may have changed (demoted, or the address
+    // moved to the new primary): connections the pool opened before lead to the old one.
+    this.#driver.drain(PRIMARY);
     this.#metrics.roleMismatch.set({ router: this.options.name, target: PRIMARY }, readOnly === null ? 0 : 1);
     if (readOnly !== null) {
       this.#decide({
         kind: 'PrimaryReadOnly',
-        reasons: ['PrimaryReadOnly', readOnly.code],
+        reasons:
+          why === 'Probe' ? ['PrimaryReadOnly', readOnly.code] : ['PrimaryReadOnly', why, readOnly.code],
         message: `${readOnly.message}; reads go on (replica lag measured from their side)`,
       });
       return;
@@ -838,19 +1003,75 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     this.#decide({
       kind: 'PrimaryWritable',
       reasons: ['PrimaryWritable'],
-      message: 'the primary takes writes again; writes are sent to it',
+      message:
+        'the primary takes writes again; writes are sent to it, on connections opened from now on (older ones are dropped when next taken)',
     });
   }
 
-  /** primaryTransition reports the primary becoming unreachable, and reachable again. */
-  #primaryTransition(reachable: boolean, error: ReplicaError | undefined, up = false): void {
+  #primaryChanged(): void {
+    this.#primaryEpoch++;
+    this.#primaryChangedAt = this.options.clock.now();
+  }
+
+  /**
+   * retirePrimaryConnections: connections the primary's pool opened before, and transactions open on
+   * them, lead to the server the address left (see #retiredSince and PoolGenerations).
+   */
+  #retirePrimaryConnections(): void {
+    this.#primaryRoles++;
+    this.#driver.drain(PRIMARY);
+  }
+
+  /**
+   * primaryReplaced acts on another server found behind the primary's address with no round seeing
+   * it go (see #probe and #recordWrite): a change of primary, as a role change is.
+   */
+  #primaryReplaced(now: PrimarySighting, why: 'Probe' | 'WriteLanded'): void {
+    const before = this.#primarySighting?.server ?? null;
+    this.#primarySighting = now;
+    this.#primaryChanged();
+    this.#retirePrimaryConnections();
+    this.#decide({
+      kind: 'PrimaryReplaced',
+      reasons: ['PrimaryReplaced', why],
+      message: `${
+        why === 'Probe' ? 'the probe found' : 'a write landed on'
+      } another server behind the primary's address (${before} before, ${now.server} now${
+        before === now.server ? ', its history rewound' : ''
+      }): sessions' earlier write positions are not compared with replicas, connections opened before are retired`,
+    });
+  }
+
+  /**
+   * primaryTransition reports the primary becoming unreachable, and reachable again. `sighting` is
+   * what the round that reached it found, when it found it writable.
+   */
+  #primaryTransition(
+    reachable: boolean,
+    error: ReplicaError | undefined,
+    up = false,
+    sighting?: PrimarySighting,
+  ): void {
     if (reachable === this.#primaryReachable) return;
     this.#primaryReachable = reachable;
     if (reachable) {
+      // What answers may be another server now (the address moved while nobody reached it). The same
+      // server, its history not rewound (restarted, or a network cut healed), is no change: sessions'
+      // write positions are on its history still. Before, any outage counted as a change, and every
+      // session that had written read from the primary for max(window, maxLag) (5 s) afterwards.
+      const same = sighting !== undefined && samePrimary(this.#primarySighting, sighting, this.#covers);
+      const other = sighting !== undefined && otherPrimary(this.#primarySighting, sighting, this.#covers);
+      if (!same) this.#primaryChanged();
+      if (other) this.#retirePrimaryConnections();
+      const server = sighting?.server ?? null;
       this.#decide({
         kind: 'PrimaryRestored',
-        reasons: ['PrimaryReachable'],
-        message: 'the primary answers again; replica lag is measured against it again',
+        reasons: ['PrimaryReachable', same ? 'SameServer' : other ? 'OtherServer' : 'ServerUnknown'],
+        message: same
+          ? `the primary answers again, the same server (${server}) with its history: replica lag is measured against it again, sessions' write positions still compare`
+          : other
+            ? `the primary answers again, but another server (${this.#primarySighting?.server} before, ${server} now, or its history rewound): replica lag is measured against it, sessions' earlier write positions are not compared, connections opened before are retired`
+            : "the primary answers again; replica lag is measured against it again; which server answers is unknown, so sessions' earlier write positions are not compared",
       });
       return;
     }
@@ -974,6 +1195,30 @@ type Intent = 'classify' | 'read' | 'write';
 
 /** A pg cursor or stream (`submit()`) hands back itself, not a promise: it stays on the primary, unretried. */
 const STREAMED: StatementClass = { readOnly: false, reason: 'Unknown' };
+
+/**
+ * comparableWrite is a session's last write as read routing may use it, given the primary epoch it
+ * was sent in. Written in the current epoch: as recorded. Written before the primary changed, its
+ * position belongs to the old primary (a PostgreSQL LSN of the old timeline, a MariaDB GTID of the
+ * old server's domain/server id): compared with a replica of the new primary it could make one that
+ * lacks the write look caught up (a stale read) or one that has it never catch up. Before, it was
+ * compared anyway. Now such a write counts as one without a position, taken when the change was
+ * seen: reads go to the primary (which has the write, if the failover kept it) for `bound` ms after
+ * the change — replicas within maxLag of the new primary have caught up with what it had by then —
+ * and as if the session had not written after that. The session's next write starts afresh.
+ */
+export function comparableWrite(
+  write: SessionWrite | null,
+  writtenEpoch: number,
+  epoch: number,
+  changedAt: number,
+  now: number,
+  bound: number,
+): SessionWrite | null {
+  if (write === null || writtenEpoch === epoch) return write;
+  if (now - changedAt >= bound) return null;
+  return { position: null, at: changedAt };
+}
 
 /**
  * transactionOutsideTransaction refuses BEGIN, COMMIT, SAVEPOINT and the like sent as plain statements:

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { describe, it } from 'node:test';
 import {
+  type Alert,
+  AlertManager,
   createAlertManager,
   deadLetterAlert,
   queueConnectionAlert,
   replicaAlert,
   watchQueue,
+  watchReplicas,
   watchWorker,
 } from '../../src/alerts/index.js';
 import { createQueue } from '../../src/queue/index.js';
@@ -43,6 +46,7 @@ describe('library alert mappings', () => {
     ['PrimaryRestored', 'resolve', 'replica-primary:db'],
     ['PrimaryReadOnly', 'fire', 'replica-primary-read-only:db'],
     ['PrimaryWritable', 'resolve', 'replica-primary-read-only:db'],
+    ['PrimaryReplaced', 'notify', 'replica-primary-replaced:db'],
     ['ReadRetried', undefined, undefined],
   ];
   for (const [kind, action, key] of replicaCases) {
@@ -51,6 +55,38 @@ describe('library alert mappings', () => {
       assert.deepEqual([a?.action, a?.key], [action, key]);
     });
   }
+});
+
+describe('replica router decisions through an AlertManager', () => {
+  it('a primary replaced behind the router notifies, critical, and the next replacement notifies again', async () => {
+    const sent: Alert[] = [];
+    const alerts = new AlertManager({ sinks: [{ name: 'capture', send: async (a) => void sent.push(a) }] });
+    const router = new EventEmitter();
+    const stop = watchReplicas(alerts, router);
+    const replaced = (before: string, now: string) =>
+      router.emit('decision', {
+        router: 'db',
+        at: 0,
+        kind: 'PrimaryReplaced',
+        reasons: ['PrimaryReplaced', 'WriteLanded'],
+        message: `a write landed on another server behind the primary's address (${before} before, ${now} now)`,
+      });
+    replaced('server_id 1', 'server_id 2');
+    replaced('server_id 2', 'server_id 3');
+    stop();
+    await alerts.close();
+    assert.deepEqual(
+      sent.map((a) => [a.key, a.status, a.severity]),
+      [
+        ['replica-primary-replaced:db', 'firing', 'critical'],
+        ['replica-primary-replaced:db', 'resolved', 'critical'],
+        ['replica-primary-replaced:db', 'firing', 'critical'],
+        ['replica-primary-replaced:db', 'resolved', 'critical'],
+      ],
+    );
+    assert.match(sent[2]!.summary, /server_id 2 before, server_id 3 now/);
+    assert.equal(alerts.isFiring('replica-primary-replaced:db'), false, 'nothing left firing to repeat');
+  });
 });
 
 describe('library alerts on a real queue (Redis Streams)', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { AlertManager, alertKeys, WebhookSink, watchForAlerts } from '../../src/alerts/index.js';
+import { type Alert, AlertManager, alertKeys, WebhookSink, watchForAlerts } from '../../src/alerts/index.js';
 import type { JournalEntry } from '../../src/controller/journal.js';
 import { startReceiver } from './receiver.js';
 
@@ -83,5 +83,34 @@ describe('resize alert', () => {
     assert.equal(resolved!.status, 'resolved');
     assert.equal(resolved!.occurrences, 2);
     assert.equal(resolved!.summary, 'group web: resize to 500m/512Mi: finished');
+  });
+});
+
+describe('state-lost alert', () => {
+  it("a takeover's StateLost notifies once per takeover (not once per group), critical; the next loss notifies again", async () => {
+    const sent: Alert[] = [];
+    const alerts = new AlertManager({ sinks: [{ name: 'capture', send: async (a) => void sent.push(a) }] });
+    const journal = new EventEmitter<{ entry: [JournalEntry] }>();
+    watchForAlerts(alerts, { providers: new Map(), journal });
+    const became = (group: string, token: number, lost: boolean): JournalEntry => ({
+      ...entry('leader', lost ? ['BecameLeader', 'StateLost'] : ['BecameLeader']),
+      group,
+      message: `became leader (fencing token ${token}, b)${lost ? '; the state store holds no desired count' : ''}`,
+      inputs: { token, holder: 'b', ...(lost && { stateLost: true }) },
+    });
+    for (const group of ['web', 'api']) journal.emit('entry', became(group, 4, true));
+    for (const group of ['web', 'api']) journal.emit('entry', became(group, 5, false));
+    for (const group of ['web', 'api']) journal.emit('entry', became(group, 7, true));
+    await alerts.close();
+    assert.deepEqual(
+      sent.map((a) => [a.key, a.status, a.severity, a.details.token]),
+      [
+        ['state-lost', 'firing', 'critical', 4],
+        ['state-lost', 'resolved', 'critical', 4],
+        ['state-lost', 'firing', 'critical', 7],
+        ['state-lost', 'resolved', 'critical', 7],
+      ],
+    );
+    assert.match(sent[0]!.summary, /fencing token 4.*holds no desired count/);
   });
 });

@@ -9,7 +9,9 @@ import { buildOpenApiDocument } from '../../src/api/openapi.js';
 import { CachePurger } from '../../src/balancer/index.js';
 import { ConfigError } from '../../src/config/index.js';
 import { StateError } from '../../src/controller/state/index.js';
+import { BusyError } from '../../src/providers/index.js';
 import { type ApiHarness, type CallResult, READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
 type Json = Record<string, any>;
@@ -54,6 +56,8 @@ interface Case {
   standby?: boolean;
   /** Run against a controller whose state store fails every write (its provider can resize). */
   notStored?: boolean;
+  /** Run against a provider that refuses every resize BUSY: another operation holds the group. */
+  busy?: boolean;
   /** Run against an API with a cache purge wired: working (`ok`), or with Cloudflare unreachable. */
   purge?: 'ok' | 'edgeDown';
   /** Run against an API whose config reload works (`ok`) or finds the file invalid (`bad`). */
@@ -140,6 +144,7 @@ const CASES: Case[] = [
   { ...resize({ group: 'web', cpu: '500m', memory: '256Mi' }, 202), resizable: true },
   { ...scale({ group: 'web', action: 'scale-out', instances: 1 }, 503), notStored: true },
   { ...resize({ group: 'web', cpu: '500m' }, 503), notStored: true },
+  { ...resize({ group: 'web', cpu: '500m' }, 409), busy: true },
   {
     method: 'get',
     path: '/api/scalability/stream?group=web',
@@ -194,6 +199,7 @@ describe('OpenAPI document', () => {
   let badReload: ApiHarness;
   let standby: ApiHarness;
   let notStored: ApiHarness;
+  let busy: ApiHarness;
   let publicMetrics: ApiHarness;
   let doc: Json;
   const ajv = new AjvJsonSchemaValidator();
@@ -208,6 +214,17 @@ describe('OpenAPI document', () => {
       backend: 'redis',
       stored: () => Promise.reject(new StateError('STATE_UNAVAILABLE', 'state: redis unreachable')),
     });
+    const holding = new MemoryProvider('web');
+    Object.assign(holding, {
+      savesSize: true,
+      sizeWrite: 'the size write',
+      resize: async () => {
+        throw new BusyError('web: instance refresh ir-1 is InProgress: resize refused, nothing changed', {
+          operation: 'instance refresh ir-1 (InProgress)',
+        });
+      },
+    });
+    busy = await startApi({ provider: holding });
     purging = await startApi({ server: { cachePurger: new CachePurger({ purgeLocal: async () => 0 }) } });
     edgeDown = await startApi({
       server: {
@@ -249,6 +266,7 @@ describe('OpenAPI document', () => {
       badReload.close(),
       standby.close(),
       notStored.close(),
+      busy.close(),
       publicMetrics.close(),
     ]),
   );
@@ -354,9 +372,11 @@ describe('OpenAPI document', () => {
                 ? standby
                 : c.notStored
                   ? notStored
-                  : c.resizable
-                    ? resizable
-                    : api;
+                  : c.busy
+                    ? busy
+                    : c.resizable
+                      ? resizable
+                      : api;
     const res =
       withHost ??
       (await harness.call(c.path, {

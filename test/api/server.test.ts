@@ -97,6 +97,15 @@ describe('control API', () => {
       mentions: 'force',
     },
     { name: 'set without count', body: { group: 'web', action: 'set' }, status: 400, mentions: 'instances' },
+    // A missing field says so, as the config does: it read `group: Invalid input: expected string,
+    // received undefined` and `action: Invalid option: expected one of …`.
+    { name: 'no group', body: { action: 'set', instances: 1 }, status: 400, mentions: '^group: required$' },
+    {
+      name: 'no action',
+      body: { group: 'web', instances: 1 },
+      status: 400,
+      mentions: '^action: required \\(one of scale-out, scale-in, set\\)$',
+    },
     { name: 'not an object', body: '[1,2]', status: 400, mentions: 'body' },
   ];
   for (const r of refusals) {
@@ -256,6 +265,49 @@ describe('resize-group refuses a size the provider has no knob for', () => {
       assert.equal(resized, 0, 'the provider was not asked to resize');
       assert.equal(api.journal.entries().length, journalled, 'nothing journaled');
     });
+  }
+});
+
+describe('resize-group says when nothing keeps the size across a restart', () => {
+  // A local group without controller.state loses a resize on restart (its instances start again at
+  // the config's resources). Before, the 202 read the same with or without a state store.
+  for (const savesSize of [false, true]) {
+    it(
+      savesSize ? 'a provider that keeps it: no warning' : 'local without controller.state: a warning',
+      async (t) => {
+        const api = await startApi({ resizable: true });
+        t.after(api.close);
+        Object.assign(api.provider, {
+          kind: 'local',
+          resizes: ['cpu', 'memory'],
+          savesSize,
+          resize: async (_size: unknown, options?: { onSizeSaved?: (write: Promise<void>) => void }) => {
+            options?.onSizeSaved?.(Promise.resolve());
+          },
+        });
+        const res = await api.call('/api/scalability/resize-group', {
+          method: 'POST',
+          body: JSON.stringify({ group: 'web', cpu: 0.5 }),
+          headers: { 'content-type': 'application/json' },
+        });
+        assert.equal(res.status, 202, res.text);
+        const entry = api.journal
+          .entries()
+          .filter((e) => e.reasons.includes('ManualResize'))
+          .at(-1);
+        if (savesSize) {
+          assert.equal(res.body.warning, undefined, `warned for a size that is kept: ${res.text}`);
+          assert.doesNotMatch(entry?.message ?? '', /not kept/, entry?.message);
+          return;
+        }
+        assert.match(
+          res.body.warning ?? '',
+          /^not kept across a restart: without controller\.state, .*groups\.web\.resources/,
+          `no warning in ${res.text}`,
+        );
+        assert.match(entry?.message ?? '', /not kept across a restart/, `journal: ${entry?.message}`);
+      },
+    );
   }
 });
 

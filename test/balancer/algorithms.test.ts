@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Backend, BalancerError, createPicker, type Picker } from '../../src/balancer/index.js';
+import { mulberry32 } from './helpers.js';
 
 interface FakeBackend extends Backend {
   inFlight: number;
@@ -108,4 +109,61 @@ test('createPicker: names and unknown algorithm', () => {
     () => createPicker('random' as never),
     (err: unknown) => err instanceof BalancerError && err.code === 'BALANCER_UNKNOWN_ALGORITHM',
   );
+});
+
+test('ewma: unequal weights are shares (weight / load, as Envoy), equal ones keep two random choices', () => {
+  // Before, two random backends were compared by load / weight: with loads alike (no queue) the
+  // higher weight always won, so a weight-2 backend beside a weight-1 one took every request.
+  const cases: {
+    name: string;
+    pool: Record<string, { weight?: number; inFlight?: number; latency: number }>;
+    /** Expected share of picks per backend, within ±0.03. */
+    want: Record<string, number>;
+  }[] = [
+    {
+      name: '2/1, same latency, idle',
+      pool: { a: { weight: 2, latency: 10 }, b: { latency: 10 } },
+      want: { a: 2 / 3, b: 1 / 3 },
+    },
+    {
+      name: '1/1/2, same latency, idle',
+      pool: { a: { latency: 10 }, b: { latency: 10 }, c: { weight: 2, latency: 10 } },
+      want: { a: 0.25, b: 0.25, c: 0.5 },
+    },
+    {
+      name: 'slow start at 10% of its weight',
+      pool: { old: { latency: 10 }, new: { weight: 0.1, latency: 10 } },
+      want: { old: 1 / 1.1, new: 0.1 / 1.1 },
+    },
+    {
+      name: 'a 10× slower weight-2 backend still gets less than a fast weight-1 one',
+      pool: { slow: { weight: 2, latency: 100 }, fast: { latency: 10 } },
+      want: { slow: 0.02 / 0.12, fast: 0.1 / 0.12 },
+    },
+    {
+      name: 'requests in flight count against the weight',
+      pool: { a: { weight: 2, inFlight: 3, latency: 10 }, b: { latency: 10 } },
+      want: { a: 0.5 / 1.5, b: 1 / 1.5 },
+    },
+    {
+      name: 'equal weights: the lower load of the two always wins',
+      pool: { slow: { latency: 100 }, fast: { latency: 10 } },
+      want: { slow: 0, fast: 1 },
+    },
+  ];
+  for (const c of cases) {
+    const picker = createPicker('ewma', { random: mulberry32(5), now: () => 0 });
+    const pool = backends(c.pool);
+    for (const backend of pool) picker.observe!(backend, c.pool[backend.id]!.latency);
+    const n = 3000;
+    const counts: Record<string, number> = {};
+    for (const id of picks(picker, pool, n)) counts[id] = (counts[id] ?? 0) + 1;
+    for (const [id, share] of Object.entries(c.want)) {
+      const got = (counts[id] ?? 0) / n;
+      assert.ok(
+        Math.abs(got - share) <= 0.03,
+        `${c.name}: ${id} got ${(got * 100).toFixed(1)}% of the picks, expected ${(share * 100).toFixed(1)}% (${JSON.stringify(counts)})`,
+      );
+    }
+  }
 });

@@ -221,6 +221,7 @@ test('options are validated eagerly with the option named', () => {
     [{ ttl: -1 }, 'ttl'],
     [{ ttl: 'soon' }, 'ttl'],
     [{ jitter: 2 }, 'jitter'],
+    [{ staleIfErrorBackoff: -1 }, 'staleIfErrorBackoff'],
     [{ memory: { maxEntries: 1.5 } }, 'memory.maxEntries'],
     [{ memory: { maxBytes: 'lots' } }, 'memory.maxBytes'],
     [{ lock: true }, 'lock'],
@@ -270,6 +271,7 @@ test('per-call options name the field: tags, lock', async () => {
     [{ tags: 'users' }, 'tags'],
     [{ tags: [1] }, 'tags'],
     [{ lock: 'yes' }, 'lock'],
+    [{ staleIfErrorBackoff: 'later' }, 'staleIfErrorBackoff'],
   ];
   for (const [options, option] of cases)
     await assert.rejects(
@@ -623,6 +625,88 @@ test("keys named like the cache's own (__tag:…, __lock:…) are values of thei
   assert.deepEqual(errors, [], 'errors');
 });
 
+test('redis tier: a failing loader is left alone for staleIfErrorBackoff while the stale value stands in', async (t) => {
+  // While the database was down, every read past the TTL called the loader again (10 reads, 10
+  // calls), and every stale hit started another background refresh.
+  const clock = fakeClock(Date.now());
+  const registry = new Registry();
+  const cache = closing(
+    t,
+    createCache({
+      prefix,
+      clock,
+      registry,
+      jitter: 0,
+      ttl: 1000,
+      staleIfError: 600_000,
+      redis: { url: SHARED_REDIS_URL },
+    }),
+  );
+  cache.on('error', () => {}); // the failed refreshes are reported; the point is how many there are
+  assert.equal(await cache.ready(), true, 'cache ready');
+  let calls = 0;
+  const failing = async (): Promise<string> => {
+    calls++;
+    throw new Error('db down');
+  };
+  await cache.getOrSet('backoff', () => 'good');
+  clock.advance(2000);
+  for (let i = 0; i < 10; i++)
+    assert.equal(await cache.getOrSet('backoff', failing), 'good', `read ${i} gets the stale value`);
+  assert.equal(calls, 1, `the failing loader was called ${calls} times by 10 reads within the backoff`);
+  assert.equal(
+    await metric(registry, 'scaleplane_cache_stale_serves_total', { reason: 'error' }),
+    10,
+    'every read counted as a stale serve for an error',
+  );
+  clock.advance(10_000); // the default backoff, 10 s, has passed: the next read tries again
+  assert.equal(await cache.getOrSet('backoff', failing), 'good', 'the stale value after the backoff');
+  assert.equal(calls, 2, 'the loader is tried again once the backoff has passed');
+  clock.advance(10_000);
+  assert.equal(await cache.getOrSet('backoff', () => 'back'), 'back', 'the database is back');
+  // Stale-while-revalidate: a failed background refresh is not started again by every stale hit.
+  await cache.getOrSet('swr', () => 'old', { staleWhileRevalidate: 600_000 });
+  clock.advance(2000);
+  for (let i = 0; i < 10; i++) {
+    assert.equal(
+      await cache.getOrSet('swr', failing, { staleWhileRevalidate: 600_000 }),
+      'old',
+      `stale hit ${i} gets the stale value`,
+    );
+    // Each hit's refresh, if it started one, has ended before the next hit.
+    await until(() => !cache.loading('swr'), 10_000, `the refresh after stale hit ${i}`);
+  }
+  assert.equal(calls, 3, `10 stale hits started ${calls - 2} refreshes of a failing loader`);
+  // Off (0): every read tries the loader, as before.
+  clock.advance(600_000);
+  await cache.getOrSet('off', () => 'good', { staleIfErrorBackoff: 0 });
+  clock.advance(2000);
+  for (let i = 0; i < 3; i++) await cache.getOrSet('off', failing, { staleIfErrorBackoff: 0 });
+  assert.equal(calls, 6, 'with staleIfErrorBackoff 0 every read calls the loader');
+});
+
+test('setTags given a string in a loader is refused naming it, in either tier and in a namespace', async (t) => {
+  // Before, a string was taken as its characters: the memory tier indexed the entry under 'u', 's', …
+  // (deleteByTag('users') left it), the Redis tier failed the load with "tags.map is not a function".
+  const memoryOnly = closing(t, createCache({}));
+  const tiered = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL } }));
+  assert.equal(await tiered.ready(), true, 'tiered cache ready');
+  const caches = [
+    ['memory only', memoryOnly],
+    ['memory and Redis', tiered],
+    ['a namespace', tiered.namespace('ns')],
+  ] as const;
+  for (const [name, cache] of caches)
+    await assert.rejects(
+      cache.getOrSet(`settags-${name}`, (context) => {
+        context.setTags('users' as unknown as string[]);
+        return 1;
+      }),
+      (e: CacheOptionError) => e.code === 'CACHE_INVALID_OPTION' && e.option === 'setTags',
+      `${name}: setTags('users') is refused with CACHE_INVALID_OPTION naming setTags`,
+    );
+});
+
 test('a tag index drops the keys that expired or were evicted, and keeps every live one', async (t) => {
   const own = uniquePrefix('tagprune');
   t.after(() => cleanupPrefix(admin, own));
@@ -657,6 +741,39 @@ test('a tag index drops the keys that expired or were evicted, and keeps every l
       `${key} survived deleteByTag (errors: ${errors.join('; ') || 'none'})`,
     );
   assert.deepEqual(errors, [], 'errors');
+});
+
+test('deleteByTag of a tag listing 10,000 keys goes in steps the command timeout bounds, and is done when it resolves', async (t) => {
+  // One SMEMBERS, one SREM of every member and all the tombstones were one write timed at 500 ms as
+  // a whole: a large tag timed out, went to the offline queue, and deleteByTag resolved with its keys
+  // still in Redis (and timed out again at each replay).
+  const own = uniquePrefix('bigtag');
+  t.after(() => cleanupPrefix(admin, own));
+  const n = 10_000;
+  const tagKey = `${own}__tag:big`;
+  const keys = Array.from({ length: n }, (_, i) => `${own}k${i}`);
+  // Written and read back 2,000 at a time: a longer pipeline holds the shared Redis for the other files.
+  for (let from = 0; from < n; from += 2000) {
+    const chunk = keys.slice(from, from + 2000);
+    const fill = admin.pipeline();
+    for (const key of chunk)
+      fill.set(key, `sp2 ${Date.now()} 600000 600000 600000 600000 0\n["big"]\n1`, 'PX', 600_000);
+    fill.sadd(tagKey, ...chunk).pexpire(tagKey, 600_000);
+    await fill.exec();
+  }
+  const a = closing(t, createCache({ prefix: own, redis: { url: SHARED_REDIS_URL }, memory: false }));
+  const errors: string[] = [];
+  a.on('error', (error) => errors.push(`${error.code}: ${error.message}`));
+  assert.equal(await a.ready(), true, 'a.ready()');
+  await a.deleteByTag('big');
+  // A tombstone, or no key once the first chunks' tombstones expired (10 s) on a slow machine.
+  let left = 0;
+  for (let from = 0; from < n; from += 2000)
+    for (const value of await admin.mget(...keys.slice(from, from + 2000)))
+      if (value !== null && !value.startsWith('spdel ')) left++;
+  assert.deepEqual(errors, [], 'errors while deleteByTag ran');
+  assert.equal(left, 0, `${left} of ${n} keys still held their value when deleteByTag resolved`);
+  assert.equal(await admin.exists(tagKey), 0, 'the emptied index is gone');
 });
 
 test('a prune puts back a member written again between its check and its removal', async (t) => {

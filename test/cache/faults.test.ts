@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { type Cache, createCache, decodeEntry, isTombstone } from '../../src/cache/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
+import { forkable } from '../helpers/runnable.js';
 import { until, within } from '../helpers/until.js';
 import { freePort, type OwnRedis, startRedis, uniquePrefix } from './helpers.js';
 
@@ -222,8 +223,9 @@ test('a lock holder SIGKILLed mid-load blocks the other process only until the l
   const own = await ownRedis(t);
   const prefix = uniquePrefix('holder');
   const lockTtl = 1500;
-  const child = fork(HOLDER, [own.url, prefix, String(lockTtl)], {
-    execArgv: ['--import', 'tsx'],
+  const { modulePath, execArgv } = forkable(HOLDER);
+  const child = fork(modulePath, [own.url, prefix, String(lockTtl)], {
+    execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   t.after(() => {

@@ -1,9 +1,11 @@
 // `scaleplane up` as a child process for the faults that hit Scaleplane itself: its own ports
 // (fixed per fault, so a restarted controller listens where the clients already point), its
 // stdout (the log) in a file of the test's choosing, and a small client for its control API.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { ROOT } from '../helpers/cli-process.js';
+import { spawnInTree } from '../helpers/process-tree.js';
+import { runnable } from '../helpers/runnable.js';
 import { until } from './harness.js';
 
 /** TOKEN is the admin token the child gets in SCALEPLANE_API_KEY. */
@@ -18,7 +20,10 @@ export class UpChild {
   /** logPath receives the child's stdout (its JSON log), appended. */
   constructor(configPath: string, logPath: string) {
     const log = openSync(logPath, 'a');
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', configPath], {
+    // In the test's tree: when the chaos file passes its timeout (the runner then SIGTERMs it and
+    // no `finally` runs), this `up` and its instances, which outlive it on purpose with the file
+    // state store, are killed with the test process instead of running on (see spawnInTree).
+    this.child = spawnInTree(process.execPath, [...runnable('src/cli/main.ts'), 'up', '-c', configPath], {
       cwd: ROOT,
       env: { ...process.env, SCALEPLANE_API_KEY: TOKEN },
       stdio: ['ignore', log, 'pipe'],

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { ApiClient, CliError, parseApiUrl } from '../../src/cli/client.js';
 import { mcpHttpWarnings } from '../../src/mcp/cli.js';
 import { ROOT, runCli } from '../helpers/cli-process.js';
+import { runnable } from '../helpers/runnable.js';
 import { makeCertificate } from '../helpers/tls.js';
 
 /** serve answers with `handler` on a port of the kernel's choosing, closed after the test. */
@@ -22,9 +23,15 @@ async function serve(t: { after: (fn: () => unknown) => void }, handler: Request
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** failure runs GET /api/scalability/groups through a client with a short bound and returns its CliError. */
-async function failure(api: string): Promise<CliError> {
-  const client = new ApiClient(new URL(api), 'token-0123456789abcdef', '$SCALEPLANE_API_KEY', undefined, 300);
+/** failure runs GET /api/scalability/groups through a client with a short bound (300 ms unless `timeoutMs`) and returns its CliError. */
+async function failure(api: string, timeoutMs = 300): Promise<CliError> {
+  const client = new ApiClient(
+    new URL(api),
+    'token-0123456789abcdef',
+    '$SCALEPLANE_API_KEY',
+    undefined,
+    timeoutMs,
+  );
   const error = await client.request('GET', '/api/scalability/groups').then(
     () => assert.fail('the call succeeded'),
     (err: unknown) => err,
@@ -138,6 +145,21 @@ describe('ApiClient: every failure is one line naming the API', () => {
       res.end('{"error":{"field":"group"}}');
     });
     assert.equal((await failure(api)).message, '400: {"field":"group"}');
+  });
+
+  it('a refusal with Retry-After (a resize refused 409 while another operation holds the group) says when to repeat it', async (t) => {
+    const busy = 'group "web": resize refused: web: draining web-1 for 90 s more';
+    const api = await serve(t, (_req, res) => {
+      res.writeHead(409, { 'content-type': 'application/json', 'retry-after': '90' });
+      res.end(JSON.stringify({ error: busy, code: 'SCALEPLANE_BUSY', operation: 'drain of web-1' }));
+    });
+    assert.equal((await failure(api, 10_000)).message, `409: ${busy} (retry in 90 s)`);
+    // Without one (when an operation ends is not known) nothing is made up.
+    const plain = await serve(t, (_req, res) => {
+      res.writeHead(409, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: busy, code: 'SCALEPLANE_BUSY' }));
+    });
+    assert.equal((await failure(plain, 10_000)).message, `409: ${busy}`);
   });
 
   it('a refused connection: "connect ECONNREFUSED", as the README quotes it, not "Error: connect …"', async () => {
@@ -312,7 +334,7 @@ describe("scaleplane mcp --http: MCP clients' tokens over plain http://", () => 
   async function startedMcpHttp(listen: string, api: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'mcp', '--http', listen, '--api', api],
+      [...runnable('src/cli/main.ts'), 'mcp', '--http', listen, '--api', api],
       {
         cwd: ROOT,
         env: {

@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { instanceEnv } from '../../src/providers/local/env.js';
 import { ROOT, runCli } from '../helpers/cli-process.js';
+import { runnable } from '../helpers/runnable.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 // SCALEPLANE_API_KEY_FILE, the `_FILE` convention of Docker and Kubernetes secrets: the server and
@@ -110,7 +111,7 @@ describe('SCALEPLANE_API_KEY_FILE', () => {
       ].join('\n'),
     );
     const missing = join(dirname(keyFile), 'no-such-key');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', config], {
+    const child = spawn(process.execPath, [...runnable('src/cli/main.ts'), 'up', '-c', config], {
       cwd: ROOT,
       env: { ...process.env, ...noEnvToken, SCALEPLANE_API_KEY_FILE: missing },
       stdio: ['ignore', 'pipe', 'pipe'],

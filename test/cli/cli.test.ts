@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { tokenFilePath } from '../../src/api/index.js';
 import type { Scaleplane } from '../../src/app.js';
 import { ROOT, runCli } from '../helpers/cli-process.js';
+import { runnable } from '../helpers/runnable.js';
 import { DEMO_DIR, settled, startInProcess, writeTempConfig } from '../helpers/scaleplane.js';
 
 describe('scaleplane validate', () => {
@@ -119,7 +120,29 @@ describe('scaleplane validate', () => {
   it('reports a missing file in one line', async () => {
     const { code, stderr } = await runCli(['validate', '-c', '/nonexistent/scaleplane.yaml']);
     assert.equal(code, 1);
-    assert.match(stderr, /nonexistent/);
+    // It was two lines, the first (`invalid config FILE:`) without the reason: a script's `head -1`
+    // or a supervisor's status line showed no cause.
+    assert.equal(stderr, 'invalid config /nonexistent/scaleplane.yaml: cannot read the file (ENOENT)\n');
+  });
+
+  it('prints one problem on one line, several each on its own line under the file', async () => {
+    const one = await writeTempConfig(
+      ['groups:', '  web:', '    command: x', '    min_instances: -1', ''].join('\n'),
+    );
+    const single = await runCli(['validate', '-c', one]);
+    assert.equal(single.code, 1);
+    assert.equal(single.stderr, `invalid config ${one}: groups.web.min_instances (line 4): must be >= 0\n`);
+    const two = await writeTempConfig(
+      ['groups:', '  web:', '    command: x', '    min_instances: -1', '    mni_instances: 1', ''].join('\n'),
+    );
+    const several = await runCli(['validate', '-c', two]);
+    assert.equal(several.code, 1);
+    assert.deepEqual(several.stderr.split('\n'), [
+      `invalid config ${two}:`,
+      'groups.web.min_instances (line 4): must be >= 0',
+      'groups.web.mni_instances (line 5): unknown key (did you mean "min_instances"?)',
+      '',
+    ]);
   });
 });
 
@@ -285,15 +308,11 @@ groups:
   it('a reader that goes away (nginx render | head -1) ends the output quietly, exit 0', async () => {
     // A write straight to stdout threw EPIPE as an unhandled 'error' event: a stack trace, exit 1.
     // The pipe is closed as the child starts, long before its first write (after the API's answer).
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'nginx', 'render', '--api', api],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, [...runnable('src/cli/main.ts'), 'nginx', 'render', '--api', api], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.on('data', (d) => {

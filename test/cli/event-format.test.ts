@@ -3,7 +3,7 @@
 // column right of every other source's.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatEvent } from '../../src/cli/format.js';
+import { formatEvent, formatScale } from '../../src/cli/format.js';
 import type { JournalEntry, JournalSource } from '../../src/controller/index.js';
 
 function entry(source: JournalSource): JournalEntry {
@@ -28,6 +28,17 @@ describe('events: one column for the message', () => {
       new Set(columns).size,
       1,
       `message columns by source: ${sources.map((s, i) => `${s} ${columns[i]}`).join(', ')}`,
+    );
+  });
+});
+
+describe('formatScale', () => {
+  it('a scale to the count the group has says it changed nothing, not `2 → 2`', () => {
+    assert.equal(formatScale('web', { previous: 1, desired: 3 }), 'web: 1 → 3');
+    assert.equal(
+      formatScale('web', { previous: 2, desired: 2 }),
+      'web: already 2, nothing changed',
+      'a no-op printed as a change',
     );
   });
 });

@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { processGroupMembers, ROOT, waitUntilGone } from '../helpers/cli-process.js';
+import { runnable } from '../helpers/runnable.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 /**
@@ -49,7 +50,7 @@ describe('scaleplane up: a shutdown that failed', () => {
         '',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', config], {
+    const child = spawn(process.execPath, [...runnable('src/cli/main.ts'), 'up', '-c', config], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -112,7 +113,7 @@ describe('scaleplane up: a shutdown that failed', () => {
         '',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', config], {
+    const child = spawn(process.execPath, [...runnable('src/cli/main.ts'), 'up', '-c', config], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -34,6 +34,27 @@ const GROUP = [
 ];
 
 describe('config input audit', () => {
+  // min_ready (a Deployment's minReadySeconds): a duration, 0 or more, named with its line.
+  it('min_ready: parsed as a duration, 0s by default; a bad one is named with its line', () => {
+    const ok = parseConfig(lines(...GROUP.map((l) => l.replace('START', '30s')), '    min_ready: 10s'), {
+      baseDir: '/srv/app',
+    });
+    const provider = ok.groups.web!.provider;
+    assert.equal(provider.provider === 'local' && provider.minReady, 10_000, 'min_ready: 10s is 10000 ms');
+    const byDefault = parseConfig(lines(...GROUP.map((l) => l.replace('START', '30s'))), {
+      baseDir: '/srv/app',
+    }).groups.web!.provider;
+    assert.equal(byDefault.provider === 'local' && byDefault.minReady, 0, 'min_ready defaults to 0');
+    for (const bad of ['-5s', 'soon']) {
+      const issues = issuesOf(lines(...GROUP.map((l) => l.replace('START', '30s')), `    min_ready: ${bad}`));
+      assert.deepEqual(
+        issues.map(({ path, line }) => ({ path, line })),
+        [{ path: 'groups.web.min_ready', line: 7 }],
+        `min_ready: ${bad}: ${JSON.stringify(issues)}`,
+      );
+    }
+  });
+
   // Node.js timers hold at most 2^31-1 ms; a longer delay fires after 1 ms. `health.interval: 30d`
   // probed each instance about 300 times a second (3,181 probes in 10 s of `scaleplane up`).
   it('a duration that drives a timer is at most 2^31-1 ms (24.8 days), named with its line', () => {

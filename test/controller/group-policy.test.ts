@@ -423,3 +423,38 @@ describe('a metric missing at decision time teaches the forecast nothing', () =>
     assert.ok(g.predictiveBuckets > 0, 'with every metric read, the forecast learns');
   });
 });
+
+describe('complete samples (PodMetrics): no new sample since the last decision is nothing new', () => {
+  // A Kubernetes group read from metrics-server alone leaves one sample per scrape (see
+  // GroupReadings.samplesComplete). Decisions between two scrapes get none, and must not derive one
+  // from the readings: that counted the last measurement again, as load seen at each decision.
+  function groupOf(samplesComplete: boolean) {
+    const provider = new MemoryProvider('web');
+    const g = new GroupController({
+      config: config('predictive').groups.local!,
+      provider,
+      journal: new DecisionJournal(),
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: silent,
+      readMetrics: (instances) => [{ name: 'cpu', target: 70, values: instances.map(() => 60) }],
+      takeSamples: () => [],
+      samplesComplete: () => samplesComplete,
+      interval: 15_000,
+    });
+    return { g, provider };
+  }
+
+  it('five minutes of decisions without a new sample learn no forecast bucket', async () => {
+    const { g, provider } = groupOf(true);
+    await provider.scaleTo(2);
+    for (let t = 0; t <= 300_000; t += 15_000) g.evaluate(1_000_000 + t);
+    assert.equal(g.predictiveBuckets, 0, `buckets learnt from re-counted samples: ${g.predictiveBuckets}`);
+  });
+
+  it('incomplete samples (no ticks at all): the decision derives its sample as before', async () => {
+    const { g, provider } = groupOf(false);
+    await provider.scaleTo(2);
+    for (let t = 0; t <= 300_000; t += 15_000) g.evaluate(1_000_000 + t);
+    assert.ok(g.predictiveBuckets > 0, `derived samples fill buckets, got ${g.predictiveBuckets}`);
+  });
+});

@@ -94,6 +94,27 @@ describe('GroupController', () => {
     assert.equal(group.evaluate(11_001)?.after, 1);
   });
 
+  it('a manual request for the count the group has is journaled as changing nothing, not as a scaling', async () => {
+    // `scale web 2` at 2 read `2 → 2: set by ops through the control API  [ManualScale]`.
+    const { group, provider, journal } = setup({ value: 50 });
+    await group.start(0);
+    assert.deepEqual(group.scale('set', 2, 1_000, 'ops'), { previous: 1, desired: 2 });
+    assert.deepEqual(group.scale('set', 2, 2_000, 'ops'), { previous: 2, desired: 2 });
+    assert.equal(provider.desired(), 2);
+    const manual = journal.entries().filter((e) => e.source === 'api');
+    assert.deepEqual(
+      manual.map((e) => [e.before, e.after, e.reasons]),
+      [
+        [1, 2, ['ManualScale']],
+        [2, 2, ['ManualScaleUnchanged']],
+      ],
+      'the second request is journaled with its own reason, not ManualScale',
+    );
+    const noop = manual[1]!;
+    assert.ok(!noop.message.includes('→'), `a no-op reads as a change: ${noop.message}`);
+    assert.match(noop.message, /^set by ops through the control API: already 2, nothing changed$/);
+  });
+
   it('refuses out-of-range manual scaling and changes nothing', async () => {
     const { group, provider, journal } = setup({ value: 50 });
     await group.start(0);

@@ -27,6 +27,42 @@ groups:
       metric_window: 3s
 `;
 
+/**
+ * scaleOutMark runs in the page: where (page CSS pixels) the instances chart draws its scale-out
+ * mark, found by the mark's green (#3ecf8e, `markColor`) in the top rows of the canvas, where only
+ * the marks' triangles are drawn; undefined while there is none.
+ */
+function scaleOutMark(): { x: number; y: number } | undefined {
+  // The test compiles without the DOM's types: only what is used here, described.
+  type Canvas = {
+    width: number;
+    height: number;
+    getContext(kind: '2d'): {
+      getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+    };
+    getBoundingClientRect(): { left: number; top: number; width: number; height: number };
+  };
+  const page = globalThis as unknown as { document: { querySelector(selector: string): Canvas | null } };
+  const canvas = page.document.querySelector('[data-group=web] [data-chart=instances] canvas');
+  const ctx = canvas?.getContext('2d');
+  if (!canvas || !ctx) return undefined;
+  const rows = Math.min(canvas.height, 40);
+  const pixels = ctx.getImageData(0, 0, canvas.width, rows).data;
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    // No inner function: the test runner's transform names functions with a helper the page lacks.
+    const [r, g, b] = [pixels[i]!, pixels[i + 1]!, pixels[i + 2]!];
+    if (Math.abs(r - 0x3e) < 24 && Math.abs(g - 0xcf) < 24 && Math.abs(b - 0x8e) < 24) {
+      sum += (i / 4) % canvas.width;
+      count++;
+    }
+  }
+  if (count === 0) return undefined;
+  const rect = canvas.getBoundingClientRect();
+  return { x: rect.left + ((sum / count) * rect.width) / canvas.width, y: rect.top + rect.height / 2 };
+}
+
 /** until polls `check` (in this process: the page's CSP rightly forbids eval) until true or the deadline. */
 async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -99,27 +135,29 @@ describe('dashboard in a real browser', { skip: chromiumMissing }, () => {
     await page.click('[data-group=web] .decisions li:first-child button');
     assert.match((await page.textContent('[data-testid=decision-detail]')) ?? '', /1 → 2/);
 
-    // Hover the scale-out mark on the instances chart: the tooltip says why. Samples keep arriving
-    // and shift the timeline, so look for the mark again if it moved away before the screenshot.
+    // Hover the scale-out mark on the instances chart: the tooltip says why. The mark is found by
+    // its colour in the canvas (the green triangle drawn at the top of the plot), then hovered.
+    // Before, the mouse swept the chart's right 70 % in 3 px steps: on a loaded machine the mark
+    // had drifted left of the sweep, or moved under it, and the tooltip was never caught (twice in
+    // CI). Samples keep arriving and shift the timeline, so the mark is found again until caught.
     const dir = await mkdtemp(join(tmpdir(), 'scaleplane-dashboard-'));
     const shot = join(dir, 'dashboard.png');
-    const over = page.locator('[data-group=web] [data-chart=instances] .u-over');
     const tip = page.locator('[data-group=web] [data-chart=instances] .tip');
-    // Until a deadline, not a count of sweeps: on a loaded machine (four test files at a time on 2
-    // cores) each mouse move is slow, the timeline shifted under every one of 5 sweeps, and the
-    // tooltip was never caught.
     let explained = '';
-    const sweepUntil = Date.now() + 30_000;
-    while (!explained && Date.now() < sweepUntil) {
-      const box = (await over.boundingBox())!;
-      for (let x = box.x + box.width - 2; x > box.x + box.width * 0.3; x -= 3) {
-        await page.mouse.move(x, box.y + box.height / 2);
-        if (await tip.isVisible()) break;
-      }
+    let mark: { x: number; y: number } | undefined;
+    const hoverUntil = Date.now() + 30_000;
+    while (!explained && Date.now() < hoverUntil) {
+      mark = await page.evaluate(scaleOutMark);
+      if (mark === undefined) continue;
+      await page.mouse.move(mark.x, mark.y);
       if (await tip.isVisible()) explained = (await tip.textContent()) ?? '';
-      await page.screenshot({ path: shot });
     }
-    assert.match(explained, /1 → 2.*ManualScale/, "the scale-out mark's tooltip, hovered for 30 s");
+    await page.screenshot({ path: shot });
+    assert.match(
+      explained,
+      /1 → 2.*ManualScale/,
+      `the scale-out mark's tooltip, hovered for 30 s (${mark ? `mark last seen at ${mark.x}, ${mark.y}` : 'no green mark on the instances chart'})`,
+    );
     console.log(`dashboard screenshot: ${shot}`);
     assert.deepEqual(errors, []);
     const result = await load.stop();

@@ -1,8 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { spawnInTree } from './process-tree.js';
+import { runnable } from './runnable.js';
 
 /** ROOT is the repository root. */
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -25,29 +27,30 @@ export function runNode(
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, args, {
+    // In the test's tree: killed with it, also when its file times out (see spawnInTree).
+    const child = spawnInTree(process.execPath, args, {
       cwd: ROOT,
       env: { ...process.env, ...TEST_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => {
+    child.stdout!.on('data', (d) => {
       stdout += d;
     });
-    child.stderr.on('data', (d) => {
+    child.stderr!.on('data', (d) => {
       stderr += d;
     });
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
 }
 
-/** runCli runs the CLI from source (through tsx) and collects its output. */
+/** runCli runs the CLI (compiled in the test tree, else from source through tsx) and collects its output. */
 export function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return runNode(['--import', 'tsx', 'src/cli/main.ts', ...args], env);
+  return runNode([...runnable('src/cli/main.ts'), ...args], env);
 }
 
 /**
@@ -60,7 +63,8 @@ export class UpProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(configPath: string, env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '-c', configPath], {
+    // In the test's tree: it and its instances are killed with the test process (see spawnInTree).
+    this.child = spawnInTree(process.execPath, [...runnable('src/cli/main.ts'), 'up', '-c', configPath], {
       cwd: ROOT,
       env: { ...process.env, ...TEST_ENV, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],

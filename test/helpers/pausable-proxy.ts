@@ -5,6 +5,8 @@
  * does: new connections forward at once, and what a held connection was sent is still delivered on
  * resume(), even after its client closed — a stopped process reads its socket buffer, the client's
  * FIN last, when it continues. holdOn() does so to the connection that next carries some text.
+ * moveTo() points new connections elsewhere and leaves those open where they lead, as a DNS name or
+ * a virtual IP moved by a failover does.
  */
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
@@ -59,6 +61,10 @@ export async function pausableProxy(target: number) {
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
+    /** moveTo forwards the connections accepted from now on to `port` (see above). */
+    moveTo: (port: number) => {
+      target = port;
+    },
     /** Client connections open now. */
     open: () => sockets.size / 2,
     /** Client connections accepted so far. */

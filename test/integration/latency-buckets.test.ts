@@ -60,14 +60,30 @@ describe('latency buckets around the latency target', () => {
         now: performance.now(),
       });
       await assert.rejects(latency.read(context()), /two reads/, 'the first read is the baseline');
-      const statuses = await Promise.all(
-        Array.from({ length: 20 }, () => get(app, `/slow?ms=${REQUEST_MS}`)),
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const sent = performance.now();
+          const status = await get(app, `/slow?ms=${REQUEST_MS}`);
+          return { status, ms: performance.now() - sent };
+        }),
       );
-      assert.deepEqual(statuses, Array(20).fill(200), 'every request answered through the balancer');
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        Array(20).fill(200),
+        'every request answered through the balancer',
+      );
+      // What the balancer measured is within what the client waited. On a quiet machine every
+      // request takes under 810 ms (the bound below the target), so this reads at most the target;
+      // a machine too loaded for that (945 ms was read at load 20 on 2 cores) still must not read
+      // beyond the bound that holds the slowest request.
+      const slowest = Math.max(...answers.map((a) => a.ms));
+      const bound = requestDurationBuckets([TARGET_MS])
+        .map((seconds) => seconds * 1000)
+        .find((ms) => ms >= slowest);
       const [reading] = await latency.read(context());
       assert.ok(
-        reading !== undefined && reading >= REQUEST_MS && reading <= TARGET_MS,
-        `20 requests of ${REQUEST_MS} ms read as a p95 of ${reading} ms: above the target ${TARGET_MS}, a group at rest would scale out`,
+        reading !== undefined && reading >= REQUEST_MS && reading <= Math.max(TARGET_MS, bound ?? Infinity),
+        `20 requests of ${REQUEST_MS} ms (the slowest ${Math.round(slowest)} ms as the client saw it) read as a p95 of ${reading} ms: above the target ${TARGET_MS}, a group at rest would scale out`,
       );
     });
   }

@@ -104,3 +104,28 @@ test('a batched histogram refuses a value that is not a number, as prom-client d
   const duration = batchedHistogram(metrics.requestDuration, { group: 'web' });
   assert.throws(() => duration.observe(Number.NaN), TypeError, 'NaN must be refused');
 });
+
+test('a batched gauge set reads as a plain one: the last value set, with moves after it', async () => {
+  const plain = createMetrics({ defaultMetrics: false });
+  const batched = createMetrics({ defaultMetrics: false });
+  const p = plain.inFlight.labels({ group: 'web' });
+  const b = batchedGauge(batched.inFlight, { group: 'web' });
+  const steps: [string, (g: { inc(): void; dec(): void; set(v: number): void }) => void][] = [
+    ['set 5', (g) => g.set(5)],
+    [
+      'inc, set 3, inc',
+      (g) => {
+        g.inc();
+        g.set(3);
+        g.inc();
+      },
+    ],
+    ['dec', (g) => g.dec()],
+    ['set 0', (g) => g.set(0)],
+  ];
+  for (const [what, step] of steps) {
+    step(p);
+    step(b);
+    assert.equal(await batched.registry.metrics(), await plain.registry.metrics(), `after ${what}`);
+  }
+});

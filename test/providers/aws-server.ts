@@ -184,12 +184,15 @@ export class AwsServer {
   /** The launch template's default version, what `$Default` names. */
   defaultTemplateVersion = 1;
   refresh: { id: string; status: string; min: number; max: number } | undefined;
+  /** Every refresh StartInstanceRefresh started, oldest first (`refresh` is the group's latest). */
+  #refreshes: { id: string; status: string; min: number; max: number }[] = [];
   #server: Server;
   #next = 1;
   /** Instances in Terminating:Wait, each with what CompleteLifecycleAction lets go on. */
   #hookWaits = new Map<string, () => void>();
   #timers = new Set<NodeJS.Timeout>();
   readonly #launchMs: number;
+  readonly #cancelMs: number;
   readonly #terminateMs: number;
   readonly #now: () => number;
 
@@ -198,9 +201,14 @@ export class AwsServer {
    * terminated instance stays listed as Terminating (default 30; minutes on AWS, where an instance
    * refresh reports Successful while the instances it replaced are still shutting down). `now`: the
    * wall clock of launch times and the grace period, ms since the epoch (default Date.now).
+   * `cancelMs`: how long a cancelled instance refresh stays Cancelling before it is Cancelled
+   * (default 0: at once; on AWS, until the replacements it began have finished).
    */
-  constructor(options: { launchMs?: number; terminateMs?: number; now?: () => number } = {}) {
+  constructor(
+    options: { launchMs?: number; terminateMs?: number; cancelMs?: number; now?: () => number } = {},
+  ) {
     this.#launchMs = options.launchMs ?? 60;
+    this.#cancelMs = options.cancelMs ?? 0;
     this.#terminateMs = options.terminateMs ?? 30;
     this.#now = options.now ?? Date.now;
     this.#server = createServer(async (req, res) => {
@@ -469,12 +477,13 @@ export class AwsServer {
             'MaxHealthyPercentage must be 100..200 and at least 10 above MinHealthyPercentage',
           );
         this.refresh = { id: `ir-${this.#next++}`, status: 'InProgress', min, max };
+        this.#refreshes.push(this.refresh);
         this.#later(10, () => this.#refreshStep());
         return asg('StartInstanceRefresh', `<InstanceRefreshId>${this.refresh.id}</InstanceRefreshId>`);
       }
       case 'CancelInstanceRefresh': {
         need('AutoScalingGroupName');
-        // Cancelling stops the refresh where it stands; it ends Cancelled (the fake at once).
+        // Cancelling stops the refresh where it stands; it ends Cancelled (the fake after cancelMs).
         if (this.refresh?.status !== 'InProgress')
           return this.#error(
             res,
@@ -483,14 +492,28 @@ export class AwsServer {
             'ActiveInstanceRefreshNotFound',
             'No in progress or pending Instance Refresh found for Auto Scaling group.',
           );
-        this.refresh.status = 'Cancelled';
+        const cancelling = this.refresh;
+        if (this.#cancelMs === 0) cancelling.status = 'Cancelled';
+        else {
+          cancelling.status = 'Cancelling';
+          this.#later(this.#cancelMs, () => {
+            cancelling.status = 'Cancelled';
+          });
+        }
         return asg('CancelInstanceRefresh', `<InstanceRefreshId>${this.refresh.id}</InstanceRefreshId>`);
       }
-      case 'DescribeInstanceRefreshes':
+      case 'DescribeInstanceRefreshes': {
+        // Newest first, as AWS lists them; InstanceRefreshIds picks those named.
+        const ids = Object.entries(p)
+          .filter(([k]) => k.startsWith('InstanceRefreshIds.member.'))
+          .map(([, v]) => v);
+        const all = [...new Set([...this.#refreshes, ...(this.refresh ? [this.refresh] : [])])].reverse();
+        const listed = all.filter((r) => ids.length === 0 || ids.includes(r.id));
         return asg(
           'DescribeInstanceRefreshes',
-          `<InstanceRefreshes>${this.refresh ? `<member><InstanceRefreshId>${this.refresh.id}</InstanceRefreshId><AutoScalingGroupName>${g.name}</AutoScalingGroupName><Status>${this.refresh.status}</Status></member>` : ''}</InstanceRefreshes>`,
+          `<InstanceRefreshes>${listed.map((r) => `<member><InstanceRefreshId>${r.id}</InstanceRefreshId><AutoScalingGroupName>${g.name}</AutoScalingGroupName><Status>${r.status}</Status></member>`).join('')}</InstanceRefreshes>`,
         );
+      }
       case 'EnterStandby': {
         // With ShouldDecrementDesiredCapacity the desired capacity drops by as many (never below
         // MinSize); without it, the group launches replacements for them.

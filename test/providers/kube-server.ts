@@ -1,7 +1,8 @@
 // A local server that speaks the Kubernetes JSON API for what the kubernetes provider uses, so the
 // official client (@kubernetes/client-node) can be tested over real HTTP: apps/v1 Deployments and
 // StatefulSets with the `scale` subresource, core/v1 pods list + watch (resourceVersion, 410 Gone),
-// autoscaling/v2 HPAs (create, read, replace, list), and replacing one pod: the policy/v1 Eviction subresource (checked against
+// autoscaling/v2 HPAs (create, read, replace, list; `autoscalingV2 = false`: not served, as before
+// 1.23) and their autoscaling/v1 list, and replacing one pod: the policy/v1 Eviction subresource (checked against
 // PodDisruptionBudgets set with `setBudget`, 429 when none allows it) and DELETE of a pod, both with
 // a uid precondition (409 on a mismatch). Paths, content types and bodies follow the API reference
 // (https://kubernetes.io/docs/reference/kubernetes-api/); requests of other shapes get the status
@@ -23,7 +24,8 @@
 // `disconnect()`/`reconnect()` (the network down: watches and requests reset). It serves the resource
 // metrics API as metrics-server does (`metrics.k8s.io/v1beta1` PodMetrics of the Running pods, list
 // by labelSelector and get, usage as `podUsage` says in metrics-server's units: CPU in nanocores
-// `123456n`, memory in `Ki`), or, with `metricsApi = 'missing'`, not at all (404, no metrics-server).
+// `123456n`, memory in `Ki`), or, with `metricsApi = 'missing'`, not at all (404, no metrics-server),
+// and `GET /version` as `version` says (1.30 unless a test plays an older server).
 
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -185,6 +187,18 @@ export class KubeServer {
    * it, as an API server without metrics-server (no APIService for the group) answers.
    */
   metricsApi: 'served' | 'missing' = 'served';
+  /**
+   * What `GET /version` answers (version.Info: `major`, `minor`, `gitVersion`), as every API server
+   * serves it to any caller; undefined: 404. Not recorded in `requests`: each provider start reads
+   * it once, and the tests count the requests of the workload's APIs.
+   */
+  /** false: autoscaling/v2 is not served (404), as before Kubernetes 1.23. */
+  autoscalingV2 = true;
+  version: { major: string; minor: string; gitVersion: string } | undefined = {
+    major: '1',
+    minor: '30',
+    gitVersion: 'v1.30.4',
+  };
   /**
    * Each Running pod's usage per container, as metrics-server reports it at its scrape (`cpu`:
    * cores `0.25`, millicores `250m` or nanocores `250000000n`; `memory`: `64Mi`, `65536Ki`, bytes);
@@ -389,6 +403,11 @@ export class KubeServer {
       }
     }
     const method = req.method ?? 'GET';
+    if (url.pathname === '/version' && method === 'GET') {
+      if (this.version === undefined)
+        return this.#status(res, 404, 'NotFound', 'the server could not find the requested resource');
+      return this.#json(res, 200, { ...this.version, platform: 'linux/amd64' });
+    }
     this.arrivals.push(Date.now());
     this.requests.push({
       method,
@@ -526,10 +545,30 @@ export class KubeServer {
       return this.#podMetrics(res, m[1]!, m[2], parseSelector(url.searchParams.get('labelSelector') ?? ''));
     }
 
+    // autoscaling/v1 (every version): the list, as HPAs of any version read through it.
+    m = /^\/apis\/autoscaling\/v1\/namespaces\/([^/]+)\/horizontalpodautoscalers$/.exec(url.pathname);
+    if (m && method === 'GET')
+      return this.#json(res, 200, {
+        apiVersion: 'autoscaling/v1',
+        kind: 'HorizontalPodAutoscalerList',
+        metadata: { resourceVersion: String(this.#rv) },
+        items: [...this.hpas.values()]
+          .filter((h) => h.metadata.namespace === m![1])
+          .map((h) => ({
+            apiVersion: 'autoscaling/v1',
+            kind: 'HorizontalPodAutoscaler',
+            metadata: h.metadata,
+            spec: {
+              scaleTargetRef: h.spec?.scaleTargetRef,
+              minReplicas: h.spec?.minReplicas,
+              maxReplicas: h.spec?.maxReplicas,
+            },
+          })),
+      });
     m = /^\/apis\/autoscaling\/v2\/namespaces\/([^/]+)\/horizontalpodautoscalers(?:\/([^/]+))?$/.exec(
       url.pathname,
     );
-    if (m) {
+    if (m && this.autoscalingV2) {
       const [, ns, name] = m;
       const key = `${ns}/${name}`;
       if (method === 'GET' && name) {

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { defaultInstanceLogDir } from '../../src/providers/local/logdir.js';
+import { runnable } from '../helpers/runnable.js';
 
 const run = promisify(execFile);
 const CONTROLLER = fileURLToPath(new URL('../fixtures/local-logdir-controller.ts', import.meta.url));
@@ -58,7 +59,7 @@ test('another user’s files at the old /tmp names do not keep an adoptable inst
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: shared };
   delete env.XDG_STATE_HOME;
   delete env.STATE_DIRECTORY;
-  const { stdout } = await run(ctl!, [...ctlArgs, process.execPath, '--import', 'tsx', CONTROLLER], {
+  const { stdout } = await run(ctl!, [...ctlArgs, process.execPath, ...runnable(CONTROLLER)], {
     env,
     cwd: process.cwd(),
     timeout: 60_000,

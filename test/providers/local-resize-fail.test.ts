@@ -5,9 +5,14 @@
 // and left the group below its desired count (2 of 3) until someone resized again. Its error names
 // the cause, the last replacement's failure (OOM-killed at 32 MiB).
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
-import { makeProvider, SPIKY } from './local-helpers.js';
+import { freePort } from '../../src/providers/local/system.js';
+import { APP, makeProvider, SPIKY } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
@@ -45,6 +50,51 @@ describe('a resize that cannot become ready', { skip }, () => {
     assert.ok(
       ready.every((i) => i.size === undefined),
       'ready.every((i) => i.size === undefined)',
+    );
+  });
+
+  // Kubernetes keeps a pod's CrashLoopBackOff across a rollback of its Deployment. Before, a failed
+  // resize forgot every crash, the group's own too: a group crash-looping at its old size (a
+  // dependency down) restarted at once, its backoff back at the start, after every failed resize.
+  it('keeps the crash-loop pause of a group that crash-loops at its old size', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-resize-loop-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const broken = join(dir, 'broken');
+    let lookups = 0;
+    const provider = makeProvider(
+      t,
+      // Exits at once while the file exists: a dependency that is down.
+      { command: `test -e "${broken}" && exit 1; exec "${process.execPath}" "${APP}"`, crashLoopLimit: 2 },
+      {
+        restartBackoff: { initialMs: 50, maxMs: 100, pausedRetryMs: 600_000 },
+        // Each start asks for a port first: the count of starts tried.
+        freePort: (host) => {
+          lookups++;
+          return freePort(host);
+        },
+      },
+    );
+    await provider.scaleTo(1);
+    await writeFile(broken, '');
+    const loop = once(provider, 'crashLoop');
+    void provider.scaleTo(3);
+    await loop;
+    const tried = lookups;
+    await assert.rejects(provider.resize({ cpu: 0.5 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'RESIZE_FAILED', err.message);
+      return true;
+    });
+    // Anything the rollback set off has begun (a start asks for its port at once).
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(
+      lookups,
+      tried,
+      `the failed resize lifted the old size's crash-loop pause: ${lookups - tried} start(s) tried at once`,
+    );
+    assert.equal(
+      provider.instances().filter((i) => i.state === 'ready').length,
+      1,
+      'the instance that serves still serves',
     );
   });
 });

@@ -148,7 +148,8 @@ describe('start and crash errors', () => {
     await provider.scaleTo(1);
     assert.match(
       await error,
-      /\(exit code 137: killed by the kernel OOM killer at its memory limit of 32 MiB/,
+      // The app is the leader (exec'd): its SIGKILL, or a shell's 137 for it.
+      /\((exit code 137|signal SIGKILL): killed by the kernel OOM killer at its memory limit of 32 MiB/,
     );
   });
 });

@@ -5,13 +5,14 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { detectCgroups } from '../../src/providers/index.js';
+import { runnable } from '../helpers/runnable.js';
 import { alive, groupMembers, memoryCgroupOf, waitGone } from './local-helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/provider-orphan.ts', import.meta.url));
 
 /** startScaleplane runs the orphan fixture and returns its child and what it printed once ready. */
 async function startScaleplane(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+  const child = spawn(process.execPath, runnable(FIXTURE), {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

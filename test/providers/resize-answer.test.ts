@@ -6,9 +6,16 @@
 // the fake API servers (kube-server.ts, aws-server.ts), spoken to by the official clients over HTTP.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { AwsProvider, FencedProvider, KubernetesProvider, type Provider } from '../../src/providers/index.js';
+import {
+  AwsProvider,
+  BusyError,
+  FencedProvider,
+  KubernetesProvider,
+  type Provider,
+} from '../../src/providers/index.js';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
-import { type ApiHarness, startApi } from '../helpers/api-harness.js';
+import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
+import { MemoryProvider } from '../helpers/memory-provider.js';
 import { until } from '../helpers/until.js';
 import { AwsServer } from './aws-server.js';
 import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
@@ -323,5 +330,66 @@ describe('resize-group on AWS: answered once the group has the new launch templa
     );
     assert.match(res.body.error, /AccessDenied|not authorized/);
     assert.equal(server.refresh, undefined);
+  });
+});
+
+/** resizeAnswer is resize's answer with its Retry-After header (null: none). */
+async function resizeAnswer<P extends Provider>(api: ApiHarness<P>, body: object) {
+  const res = await fetch(`${api.base}/api/scalability/resize-group`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ group: 'web', ...body }),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: tests poke into JSON bodies
+  return { status: res.status, body: (await res.json()) as any, retryAfter: res.headers.get('retry-after') };
+}
+
+describe('resize-group refused because another operation holds the group: 409, naming it', () => {
+  it('AWS, an instance refresh started outside Scaleplane: 409 SCALEPLANE_BUSY naming the refresh, nothing written', async (t) => {
+    const { server, api } = await aws(t);
+    server.refresh = { id: 'ir-console', status: 'InProgress', min: 90, max: 100 };
+    const from = server.requests.length;
+    const res = await resize(api, { size: 't3.large' });
+    // Before: 503 SCALEPLANE_NOT_STORED "… not in effect: repeat it", as if a write had failed.
+    assert.equal(res.status, 409, res.text);
+    assert.equal(res.body.code, 'SCALEPLANE_BUSY');
+    assert.equal(res.body.operation, 'instance refresh ir-console of web-asg (InProgress)');
+    assert.equal(res.body.inEffect, undefined);
+    assert.match(
+      res.body.error,
+      /^group "web": resize refused: web-asg: instance refresh ir-console is InProgress: resize to t3\.large refused, nothing changed; try again once it has ended/,
+    );
+    // When the console's refresh ends is not known: no Retry-After, rather than a guess.
+    const again = await resizeAnswer(api, { size: 't3.large' });
+    assert.equal(again.status, 409);
+    assert.equal(again.retryAfter, null);
+    assert.deepEqual(
+      server.requests.slice(from).filter((r) => !r.action.startsWith('Describe')),
+      [],
+      'nothing written',
+    );
+    assert.equal(server.refresh.status, 'InProgress', "the operator's refresh runs on");
+  });
+
+  it('a provider that knows when the operation ends: 409 with Retry-After', async (t) => {
+    const provider = new MemoryProvider('web');
+    // An engine-kept size (as Kubernetes and AWS), refused BUSY before its write.
+    Object.assign(provider, {
+      savesSize: true,
+      sizeWrite: 'the size write',
+      resize: async () => {
+        throw new BusyError('web: draining web-1 for 90 s more', {
+          operation: 'drain of web-1',
+          retryAfterMs: 89_500,
+        });
+      },
+    });
+    const api = await startApi({ provider });
+    t.after(() => api.close());
+    const res = await resizeAnswer(api, { cpu: 0.5 });
+    assert.equal(res.status, 409, JSON.stringify(res.body));
+    assert.equal(res.body.code, 'SCALEPLANE_BUSY');
+    assert.equal(res.body.operation, 'drain of web-1');
+    assert.equal(res.retryAfter, '90', 'Retry-After in whole seconds, rounded up');
   });
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { type BackendName, createQueue } from '../../src/queue/index.js';
+import { runnable } from '../helpers/runnable.js';
 import { installAmqpTrace, trace } from './fixtures/amqp-trace.js';
 import { backendOptions, sleep, uniqueName } from './helpers.js';
 
@@ -83,7 +84,7 @@ export async function runChaos(backend: BackendName, jobs: number, workers = 3):
   let restarting = false;
 
   const startWorker = () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    const child = spawn(process.execPath, runnable(fixture), {
       env: { ...process.env, CHAOS_BACKEND: backend, CHAOS_QUEUE: queueName, CHAOS_RUN: runKey },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -93,3 +93,38 @@ describe('close() with the broker unreachable', { concurrency: true }, () => {
     });
   }
 });
+
+// After a failed pull a Redis or NATS worker backs off on the reconnect schedule (up to 10 s by
+// default) before it pulls again, and its consumer's stop() waited that out: close() on a worker
+// whose pulls were failing (a broker restarting, a group deleted under it) spent it in the stop
+// step, past BROKER_GRACE, and reported `stop of … not done 5000 ms into it`. Now stop() ends the
+// backoff. The group is deleted to fail one pull (NOGROUP) with the broker up; the worker makes it
+// again and backs off 8 s.
+test('close() ends the backoff after a failed pull (redis)', async () => {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(`redis://127.0.0.1:${ports.redis}`);
+  const queue = createQueue({
+    ...optionsAt('redis', ports.redis),
+    reconnect: { initial: 8_000, max: 8_000, jitter: 0 },
+  });
+  const name = uniqueName('pull-backoff');
+  after(async () => {
+    await queue.destroy(name).catch(() => {});
+    await queue.close();
+    redis.disconnect();
+  });
+  // The pull's own failure: the claim round's prune of consumers fails NOGROUP too, before it backs off.
+  const pullFailed = new Promise<void>((resolve) =>
+    queue.on('error', (error: Error) => {
+      if (/^redis consumer .*NOGROUP/.test(error.message)) resolve();
+    }),
+  );
+  const worker = queue.worker(name, () => {});
+  const errors: string[] = [];
+  worker.on('error', (error: Error) => errors.push(error.message));
+  await worker.ready;
+  await redis.xgroup('DESTROY', `sp:{${name}}:stream`, 'workers');
+  await pullFailed;
+  await returns('worker.close()', worker.close());
+  assert.deepEqual(errors, [], 'close() waited out the backoff of the failed pull in its stop step');
+});

@@ -6,10 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { queueMetrics } from '../../src/queue/metrics.js';
+import { COMPILED } from '../helpers/runnable.js';
 
 test('a second copy of the queue module takes the series already on the registry', async () => {
   // A query string makes the loader evaluate the file again: a module instance of its own.
-  const copy = (await import(`${new URL('../../src/queue/metrics.ts', import.meta.url).href}?copy=2`)) as {
+  const copy = (await import(
+    `${new URL(`../../src/queue/metrics.${COMPILED ? 'js' : 'ts'}`, import.meta.url).href}?copy=2`
+  )) as {
     queueMetrics: typeof queueMetrics;
   };
   assert.notEqual(copy.queueMetrics, queueMetrics, 'the copy is a module instance of its own');

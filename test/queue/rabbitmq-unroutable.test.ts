@@ -8,24 +8,11 @@
 // cannot be done the publish rejects with QUEUE_PUBLISH_FAILED naming the queue.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { connect } from 'amqplib';
 import { createQueue, type QueueError } from '../../src/queue/index.js';
 import { backendOptions, uniqueName, waitFor } from './helpers.js';
+import { onBroker } from './rabbitmq-admin.js';
 
 const options = backendOptions('rabbitmq');
-const url = (options as { url: string }).url;
-
-/** onBroker runs `fn` on a channel of its own connection, as an operator or another process would. */
-async function onBroker(fn: (ch: import('amqplib').Channel) => Promise<unknown>): Promise<void> {
-  const connection = await connect(url);
-  try {
-    const ch = await connection.createChannel();
-    await fn(ch);
-    await ch.close();
-  } finally {
-    await connection.close();
-  }
-}
 
 test('publishes to a queue another process destroyed are stored in the queue declared again, not dropped (RabbitMQ)', async () => {
   const producer = createQueue({ ...options, backend: 'rabbitmq' });

@@ -14,6 +14,7 @@ import { createMysqlRouter, createPgRouter, type ReplicaRouter } from '../../src
 import type { MysqlResult } from '../../src/replicas/mysql/index.js';
 import type { PgResult } from '../../src/replicas/postgres/index.js';
 import { until } from '../helpers/until.js';
+import { type PrivateMariadbPair, privateMariadbPair } from './private-mariadb.js';
 
 const run = promisify(execFile);
 const BIN = '/usr/lib/postgresql/15/bin';
@@ -157,30 +158,22 @@ describe('PostgreSQL: a replica whose clock runs 30 s behind the primary', { tim
 const MARIADB_PRIMARY_PORT = 3353;
 const MARIADB_REPLICA_PORT = 3354;
 
-describe('MariaDB: a replica whose clock runs 30 s behind the primary', { timeout: 240_000 }, () => {
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
+// Up to 180 s for `up` on a loaded machine, then the cases and up to 120 s for `down`.
+describe('MariaDB: a replica whose clock runs 30 s behind the primary', { timeout: 420_000 }, () => {
+  let pair: PrivateMariadbPair | undefined;
   let primary: mysql.Pool;
   let replica: mysql.Pool;
   let db: ReplicaRouter<MysqlResult>;
-  const script = join(import.meta.dirname, '..', '..', 'scripts', 'services', 'mariadb-replica.sh');
 
   before(async () => {
     await ensureFaketime();
-    dir = await mkdtemp('/tmp/replicas-skew-mariadb-');
-    await chmod(dir, 0o755);
-    env = {
-      ...process.env,
-      SCALEPLANE_MARIADB_PRIMARY_PORT: String(MARIADB_PRIMARY_PORT),
-      SCALEPLANE_MARIADB_REPLICA_PORTS: String(MARIADB_REPLICA_PORT),
-      SCALEPLANE_MARIADB_DIR: join(dir, 'mariadb'),
-      TMPDIR: '/tmp',
-    };
-    await run('bash', [script, 'up'], { env, timeout: 180_000 });
-    await run('bash', [script, 'stop-replica', String(MARIADB_REPLICA_PORT)], { env, timeout: 60_000 });
-    await run('bash', [script, 'start-replica', String(MARIADB_REPLICA_PORT)], {
-      env: { ...env, LD_PRELOAD: FAKETIME_LIB, FAKETIME: `-${SKEW_SECONDS}`, DONT_FAKE_MONOTONIC: '1' },
-      timeout: 60_000,
+    pair = await privateMariadbPair('skew-mariadb', MARIADB_PRIMARY_PORT, MARIADB_REPLICA_PORT);
+    await pair.run(['up']);
+    await pair.run(['stop-replica', String(MARIADB_REPLICA_PORT)]);
+    await pair.run(['start-replica', String(MARIADB_REPLICA_PORT)], {
+      LD_PRELOAD: FAKETIME_LIB,
+      FAKETIME: `-${SKEW_SECONDS}`,
+      DONT_FAKE_MONOTONIC: '1',
     });
     // The replica, just restarted, may not have replayed CREATE DATABASE yet.
     const bare = await mysql.createConnection({
@@ -214,8 +207,7 @@ describe('MariaDB: a replica whose clock runs 30 s behind the primary', { timeou
   after(async () => {
     await db?.close();
     await Promise.all([primary, replica].map((p) => p?.end()));
-    if (env !== undefined) await run('bash', [script, 'down'], { env, timeout: 60_000 }).catch(() => {});
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await pair?.down();
   });
 
   it('is excluded once its heartbeat falls maxLag behind, skew or not', async (t) => {

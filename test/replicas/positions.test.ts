@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import {
+  appendPosition,
+  bypassesReadOnly,
   createPgRouter,
   estimatePgLag,
+  lagBelowFromPositions,
   lagFromHeartbeat,
   lagFromReplicaStatus,
   lsnCovers,
@@ -195,6 +198,41 @@ describe('MySQL/MariaDB lag readings', () => {
     assert.equal(lagFromHeartbeat(-3), 0);
     assert.equal(lagFromHeartbeat(null), null);
   });
+
+  // Primary positions first read at 1000 (0-1-5, read again at 2000: an idle primary), 3000 (0-1-9).
+  let history = appendPosition([], { at: 1000, position: '0-1-5' }, 60_000);
+  history = appendPosition(history, { at: 2000, position: '0-1-5' }, 60_000);
+  history = appendPosition(history, { at: 3000, position: '0-1-9' }, 60_000);
+  const below: Array<[string, string | null, number | null]> = [
+    ['has every position', '0-1-9', 0],
+    ['lacks the newest only: as old as its first reading', '0-1-7', 7000 - 3000],
+    ['lacks the position first read at 1000, read again at 2000: 1000 counts', '0-1-4', 7000 - 1000],
+    ['position unknown', null, null],
+  ];
+  for (const [name, replayed, expected] of below)
+    it(`lag from below: ${name}`, () =>
+      assert.equal(lagBelowFromPositions(history, replayed, mariadbCovers, 7000), expected));
+
+  it('positions older than the window go, but the newest of them', () => {
+    const kept = appendPosition(history, { at: 70_000, position: '0-1-12' }, 60_000);
+    assert.deepEqual(
+      kept.map((s) => s.position),
+      ['0-1-9', '0-1-12'],
+      'the sample at 3000 stays: a replica behind it is bounded by its age',
+    );
+  });
+
+  const grants: Array<[string, boolean]> = [
+    ['GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION', true],
+    ['GRANT SUPER, REPLICATION SLAVE ON *.* TO `ops`@`%`', true],
+    ['GRANT READ_ONLY ADMIN ON *.* TO `app`@`%`', true],
+    ['GRANT CONNECTION_ADMIN ON *.* TO `app`@`%`', true],
+    ['GRANT SELECT, INSERT, UPDATE, DELETE ON *.* TO `scaleplane`@`127.0.0.1`', false],
+    ['GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`', false],
+    ['GRANT `dba` TO `app`@`%`', false],
+  ];
+  for (const [grant, expected] of grants)
+    it(`read_only bypassed: ${grant}`, () => assert.equal(bypassesReadOnly(grant), expected, grant));
 });
 
 describe('resolveRouterOptions', () => {

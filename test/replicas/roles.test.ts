@@ -5,11 +5,7 @@
 // (a SUPER user's writes succeed on a read_only server, errant transactions on a standby), and a
 // writable replica gets no reads (a function with side effects classified a read would write there).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import mysql, { type Pool as MysqlPool, type RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
 import { Registry } from 'prom-client';
@@ -21,13 +17,13 @@ import {
 } from '../../src/replicas/index.js';
 import type { MysqlResult } from '../../src/replicas/mysql/index.js';
 import type { PgResult } from '../../src/replicas/postgres/index.js';
+import { mariadbCaughtUp } from './mariadb-caught-up.js';
+import { type PrivateMariadbPair, privateMariadbPair } from './private-mariadb.js';
 import {
   ensureSteadyPostgresReplication,
   PG_STEADY_PRIMARY_PORT,
   PG_STEADY_REPLICA_PORT,
 } from './services.js';
-
-const run = promisify(execFile);
 
 function pgPool(port: number): pg.Pool {
   const p = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 4 });
@@ -116,33 +112,108 @@ describe('PostgreSQL: a primary in recovery and a replica that is not', { timeou
   });
 });
 
+// A primary fenced, not stopped: default_transaction_read_only on, as a failover does to a primary it
+// cannot shut down. A database of this file's own on the shared server (5432), set for new sessions
+// only (ALTER DATABASE), so the router's probe session, opened before, still reads it writable: only
+// a refused write can tell the router.
+describe('PostgreSQL: a primary fenced with default_transaction_read_only', { timeout: 60_000 }, () => {
+  const database = `scaleplane_fenced_${process.pid}`;
+  const shared = () =>
+    new pg.Pool({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres', max: 1 });
+  let admin: pg.Pool;
+  let primary: pg.Pool;
+  let db: ReplicaRouter<PgResult>;
+
+  /** onOwnClient runs `sql` on a client of its own: the router's pool stays empty until it writes. */
+  async function onOwnClient(sql: string): Promise<pg.QueryResult> {
+    const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database });
+    await client.connect();
+    try {
+      return await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  before(async () => {
+    admin = shared();
+    await admin.query(`DROP DATABASE IF EXISTS ${database}`);
+    await admin.query(`CREATE DATABASE ${database}`);
+    await onOwnClient('CREATE TABLE fenced_t (id int PRIMARY KEY)');
+    primary = new pg.Pool({ host: '127.0.0.1', port: 5432, user: 'postgres', database, max: 4 });
+    primary.on('error', () => {});
+  });
+
+  after(async () => {
+    await db?.close();
+    await primary?.end();
+    await admin?.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin?.end();
+  });
+
+  it('the first refused write makes it read-only: the next is refused unsent, and sent once it takes writes', async () => {
+    db = createPgRouter({ primary, replicas: {}, name: 'fenced-pg', probeInterval: 60_000 });
+    db.on('error', () => {});
+    const decisions: ReplicaDecision[] = [];
+    db.on('decision', (d) => decisions.push(d));
+    await db.start();
+
+    await admin.query(`ALTER DATABASE ${database} SET default_transaction_read_only = on`);
+    await assert.rejects(
+      db.write('INSERT INTO fenced_t VALUES (1)'),
+      (error: Error & { sqlState?: string }) => {
+        assert.equal(
+          error.sqlState,
+          '25006',
+          `the first write is sent and refused by the server: ${error.message}`,
+        );
+        return true;
+      },
+    );
+    const readOnly = decisions.find((d) => d.kind === 'PrimaryReadOnly');
+    assert.ok(
+      readOnly,
+      `the refusal makes the primary read-only at once: ${decisions.map((d) => d.kind).join(', ')}`,
+    );
+    assert.ok(readOnly.reasons.includes('WriteRefused'), `reasons: ${readOnly.reasons.join(', ')}`);
+    await assert.rejects(db.write('INSERT INTO fenced_t VALUES (2)'), (error: Error & { code?: string }) => {
+      assert.equal(
+        error.code,
+        'REPLICA_PRIMARY_READ_ONLY',
+        `the next write is refused unsent, a round on a new probe session confirming the fence: ${error.code} ${error.message}`,
+      );
+      assert.match(error.message, /default_transaction_read_only on/);
+      return true;
+    });
+
+    await admin.query(`ALTER DATABASE ${database} RESET default_transaction_read_only`);
+    await db.write('INSERT INTO fenced_t VALUES (3)');
+    const { rows } = await onOwnClient('SELECT id FROM fenced_t ORDER BY id');
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [3],
+      'only the write after the fence was lifted, on a connection opened since (the fenced one retired)',
+    );
+  });
+});
+
 // A private MariaDB pair (own ports, own data folder, stopped and removed after) the wrong way round,
 // through root: SUPER, which read_only does not bind. The router's own heartbeat and a db.write() ran
 // on the read_only standby before, as errant transactions (GTIDs of the standby's own server_id).
 const PRIMARY_PORT = 3351;
 const REPLICA_PORT = 3352;
 
-describe('MariaDB: a read_only primary and a writable replica', { timeout: 180_000 }, () => {
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
+// Up to 180 s for `up` on a loaded machine, then the cases and up to 120 s for `down`.
+describe('MariaDB: a read_only primary and a writable replica', { timeout: 360_000 }, () => {
+  let pair: PrivateMariadbPair | undefined;
   let primaryPool: MysqlPool;
   let replicaPool: MysqlPool;
   let db: ReplicaRouter<MysqlResult>;
   const registry = new Registry();
-  const script = join(import.meta.dirname, '..', '..', 'scripts', 'services', 'mariadb-replica.sh');
 
   before(async () => {
-    // Under /tmp itself, readable by the mysql user the servers run as (the run's TMPDIR is not).
-    dir = await mkdtemp('/tmp/replicas-roles-');
-    await chmod(dir, 0o755);
-    env = {
-      ...process.env,
-      SCALEPLANE_MARIADB_PRIMARY_PORT: String(PRIMARY_PORT),
-      SCALEPLANE_MARIADB_REPLICA_PORTS: String(REPLICA_PORT),
-      SCALEPLANE_MARIADB_DIR: join(dir, 'mariadb'),
-      TMPDIR: '/tmp',
-    };
-    await run('bash', [script, 'up'], { env, timeout: 180_000 });
+    pair = await privateMariadbPair('roles', PRIMARY_PORT, REPLICA_PORT);
+    await pair.run(['up']);
     const pool = (port: number) =>
       mysql.createPool({
         host: '127.0.0.1',
@@ -161,27 +232,11 @@ describe('MariaDB: a read_only primary and a writable replica', { timeout: 180_0
   after(async () => {
     await db?.close();
     await Promise.all([primaryPool, replicaPool].map((p) => p?.end()));
-    if (env !== undefined) await run('bash', [script, 'down'], { env, timeout: 60_000 }).catch(() => {});
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await pair?.down();
   });
 
   async function waitReplicated(): Promise<void> {
-    const [[at]] = (await replicaPool.query('SELECT @@GLOBAL.gtid_binlog_pos AS pos')) as [
-      RowDataPacket[],
-      unknown,
-    ];
-    // On a connection without a default database: the standby may not have replayed
-    // CREATE DATABASE scaleplane_test yet (a pool naming it failed "Unknown database" under load).
-    const standby = await mysql.createConnection({ host: '127.0.0.1', port: REPLICA_PORT, user: 'root' });
-    try {
-      const [[waited]] = (await standby.query('SELECT MASTER_GTID_WAIT(?, 30) AS w', [at?.pos])) as [
-        RowDataPacket[],
-        unknown,
-      ];
-      assert.equal(Number(waited?.w), 0, 'the standby replays the table');
-    } finally {
-      await standby.end();
-    }
+    await mariadbCaughtUp(replicaPool, REPLICA_PORT, 'the standby replays the table');
   }
 
   /** errantGtids lists the standby's own transactions: GTIDs with its server_id. */

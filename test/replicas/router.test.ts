@@ -12,6 +12,7 @@ import {
   ReplicaRouter,
   type ReplicaSample,
   type Statement,
+  type WrittenAt,
 } from '../../src/replicas/index.js';
 
 type Result = { target: string; sql: Statement };
@@ -45,6 +46,7 @@ class MemoryDriver implements ReplicaDriver<Result> {
   }
   /** Probes read `down` and `samples` afresh every round: no connection to renew. */
   renewProbe(): void {}
+  drain(): void {}
 
   async probe(): Promise<ProbeRound> {
     if (this.probeFails) throw new Error('probe exploded');
@@ -66,8 +68,8 @@ class MemoryDriver implements ReplicaDriver<Result> {
       })),
     };
   }
-  async writePosition(): Promise<string> {
-    return '11';
+  async writePosition(): Promise<WrittenAt> {
+    return { position: '11', server: null };
   }
   async checkReplayed(): Promise<{ replayed: boolean; position: string | null }> {
     return { replayed: false, position: null };

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -175,4 +176,39 @@ export function nextDecision<R>(
     }, timeoutMs);
     router.on('decision', listener);
   });
+}
+
+/** recordDecisions collects the router's decisions from now until the returned function is called. */
+export function recordDecisions<R>(router: ReplicaRouter<R>): () => ReplicaDecision[] {
+  const seen: ReplicaDecision[] = [];
+  const listener = (decision: ReplicaDecision) => seen.push(decision);
+  router.on('decision', listener);
+  return () => {
+    router.off('decision', listener);
+    return seen;
+  };
+}
+
+/**
+ * assertFreshReadsOnReplica: a read made before a session's first write belongs on a replica. A
+ * replica excluded for a moment (a probe round past its timeout on a loaded machine) rightly sends
+ * reads to the primary meanwhile, so some may go there, but never without a decision saying why: an
+ * exclusion, a fallback, or a retried read.
+ */
+export function assertFreshReadsOnReplica(
+  onReplica: number,
+  tries: number,
+  decisions: readonly ReplicaDecision[],
+): void {
+  const onPrimary = tries - onReplica;
+  if (onPrimary === 0) return;
+  const said = decisions.map((d) => `${d.kind} ${d.replica ?? ''} [${d.reasons.join(', ')}]`).join('; ');
+  console.log(
+    `  ${onPrimary}/${tries} reads before any write went to the primary; decisions meanwhile: ${said}`,
+  );
+  const why = decisions.filter((d) => ['ReplicaExcluded', 'FallbackStarted', 'ReadRetried'].includes(d.kind));
+  assert.ok(
+    why.length > 0,
+    `${onPrimary} of ${tries} reads before any write went to the primary, and the router said no reason (decisions: ${said || 'none'})`,
+  );
 }

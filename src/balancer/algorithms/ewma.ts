@@ -40,9 +40,17 @@ const UNKNOWN_BUSY = 1e12;
 
 /**
  * EwmaPicker is peak-EWMA load balancing (Finagle, Linkerd): the load of a backend is its latency
- * estimate × (in-flight + 1) / weight, compared between two random backends. It sends less to a
- * backend that is slow, not only to one that is busy. A backend with no estimate yet takes one
- * request at a time until it answers.
+ * estimate × (in-flight + 1). It sends less to a backend that is slow, not only to one that is
+ * busy. A backend with no estimate yet takes one request at a time until it answers.
+ *
+ * Weights are honoured as Envoy's least-request balancer honours them: with equal weights (the
+ * usual case) the lower load of two random backends wins (power of two choices); with unequal
+ * ones (set by hand, or slow start ramping a new backend) each backend is drawn with probability
+ * in proportion to weight / load, so under light load, when loads are alike, a weight-2 backend
+ * gets twice the requests of a weight-1 one, and a slow or busy one still gets less. Before, the
+ * two random backends were compared by load / weight: latencies hardly differ between requests
+ * when there is no queue, so the higher weight always won, and of a weight-2 and a weight-1
+ * backend the weight-2 one took every request one at a time (a weight is a share, not a rank).
  */
 export class EwmaPicker implements Picker {
   readonly name = 'ewma';
@@ -64,7 +72,15 @@ export class EwmaPicker implements Picker {
 
   pick<B extends Backend>(backends: readonly B[], ctx?: PickContext): B | undefined {
     this.#pickNow = this.#now();
-    return pickTwo(backends, ctx, this.#random, this.#load);
+    let list = backends;
+    const exclude = ctx?.exclude;
+    if (exclude !== undefined && exclude.size > 0) list = backends.filter((b) => !exclude.has(b));
+    if (list.length <= 1) return list[0];
+    const weight = list[0]!.weight;
+    let equal = true;
+    for (const backend of list) if (backend.weight !== weight) equal = false;
+    if (equal) return pickTwo(list, undefined, this.#random, this.#load);
+    return weightedDraw(list, this.#random, (backend) => backend.weight / this.#load(backend));
   }
 
   observe(backend: Backend, latencyMs: number): void {
@@ -74,6 +90,7 @@ export class EwmaPicker implements Picker {
     else observePeakEwma(state, latencyMs, now, this.#decay);
   }
 
+  /** load is a backend's latency estimate × (in-flight + 1), its weight left out (see pick). */
   readonly #load = (backend: Backend): number => {
     const state = this.#states.get(backend);
     if (state === undefined) {
@@ -81,10 +98,32 @@ export class EwmaPicker implements Picker {
       // learn its latency, and nothing more while that one is out. Costed at a 1 ms default
       // whatever its queue, it looked faster than every warm backend, and a new instance took
       // every request of 6 clients before its first answer.
-      if (backend.inFlight > 0) return UNKNOWN_BUSY + backend.inFlight / backend.weight;
-      return this.#defaultRtt / backend.weight;
+      if (backend.inFlight > 0) return UNKNOWN_BUSY + backend.inFlight;
+      return this.#defaultRtt;
     }
     const cost = decayedCost(state, this.#pickNow, this.#decay);
-    return (Math.max(cost, Number.MIN_VALUE) * (backend.inFlight + 1)) / backend.weight;
+    // Floored so that weight / load stays finite for a backend idle long enough for its estimate
+    // to decay to nothing (it is then drawn almost surely: tried again, as the decay intends).
+    return Math.max(cost, MIN_COST) * (backend.inFlight + 1);
   };
+}
+
+/** MIN_COST is the lowest latency estimate a load is computed from, ms (1 µs). */
+const MIN_COST = 1e-3;
+
+/**
+ * weightedDraw draws one of `list` (at least one) with probability in proportion to `share`, as
+ * Envoy's weighted least-request balancer schedules by weight / (active requests + 1). Pure of
+ * I/O: the randomness is `random`.
+ */
+export function weightedDraw<B>(list: readonly B[], random: () => number, share: (b: B) => number): B {
+  const shares = list.map(share);
+  let total = 0;
+  for (const s of shares) total += s;
+  let r = random() * total;
+  for (let i = 0; i < list.length - 1; i++) {
+    r -= shares[i]!;
+    if (r < 0) return list[i]!;
+  }
+  return list[list.length - 1]!;
 }

@@ -25,7 +25,7 @@ import {
   selectVariant,
 } from './entry.js';
 import { HitForMiss, hitForMissMs } from './hit-for-miss.js';
-import type { CacheResult, HttpCacheMetrics } from './metrics.js';
+import { type CacheResult, type HttpCacheMetrics, HttpCacheTelemetry } from './metrics.js';
 import {
   ageSeconds,
   conditionalApplies,
@@ -55,7 +55,7 @@ import {
   varyNames,
   varySeen,
 } from './policy.js';
-import type { HttpCacheStore } from './store.js';
+import type { HttpCacheStore, PurgeMark } from './store.js';
 
 /** CacheUpstream is how a cache reaches its route's group. */
 export interface CacheUpstream {
@@ -164,6 +164,8 @@ export class HttpCache {
   readonly #config: HttpCacheConfig;
   readonly #store: HttpCacheStore;
   readonly #metrics: HttpCacheMetrics;
+  /** The per-request series of this cache, batched. */
+  readonly #telemetry: HttpCacheTelemetry;
   readonly #logger: BalancerLogger;
   readonly #now: () => number;
   readonly #onInvalidate: ((targets: readonly PurgeTarget[]) => void) | undefined;
@@ -183,6 +185,7 @@ export class HttpCache {
     this.#config = options.config;
     this.#store = options.store;
     this.#metrics = options.metrics;
+    this.#telemetry = new HttpCacheTelemetry(options.metrics, options.name);
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#onInvalidate = options.onInvalidate;
@@ -211,6 +214,12 @@ export class HttpCache {
       if (selector.tags.length > 0)
         flight.purgedTags = new Set([...(flight.purgedTags ?? []), ...selector.tags]);
     }
+    // A put already under way passed its fetch's purge check before this purge came (a Redis put is
+    // two round trips): landing after the purge, it brought the old answer back, a HIT for its whole
+    // max-age after the purge had answered. The purge goes after them, as an unsafe request's does
+    // (#drop); all of them, since a put's tags are not known here. Each is bounded by the store's
+    // command timeout.
+    if (this.#storing.size > 0) await Promise.allSettled([...this.#storing.values()]);
     const removed = await this.#store.purge(selector);
     // Marks are per key, without tags (nothing was stored to carry them): a tag purge cannot name one.
     this.#hitForMiss.forget(
@@ -290,12 +299,12 @@ export class HttpCache {
     deadline?: number,
   ): Promise<void> {
     if (this.#hitForMiss.active(key, this.#now())) {
-      this.#metrics.hitForMiss.inc({ cache: this.name });
+      this.#telemetry.hitForMiss.inc();
       return this.#soloFill(key, client, upstream, policy, stored);
     }
     const running = this.#flights.get(key);
     if (running !== undefined) {
-      this.#metrics.coalesced.inc({ cache: this.name });
+      this.#telemetry.coalesced.inc();
       // The wait is bounded through every refill (NGINX's proxy_cache_lock_timeout): past it this
       // request goes to the backend itself, and what it gets is not stored, as in NGINX.
       const until = deadline ?? performance.now() + (this.#config.lockTimeout ?? DEFAULT_LOCK_TIMEOUT);
@@ -448,6 +457,8 @@ export class HttpCache {
     if (conditional && stored?.etag !== undefined) headers.push('If-None-Match', stored.etag);
     if (conditional && stored?.lastModified !== undefined)
       headers.push('If-Modified-Since', stored.lastModified);
+    // Before the request goes: a purge made from here on (in any process) names this fetch's answer.
+    const since = await this.#mark();
     const requestTime = this.#now();
     let response: OriginResponse;
     try {
@@ -521,7 +532,7 @@ export class HttpCache {
         if (supersedesStored(decision.reason)) await this.#supersede(key, stored);
       }
       if (!decision.store || purgedMeanwhile(flight, refreshed)) return 'not-stored';
-      await this.#stored(key, refreshed);
+      await this.#stored(key, refreshed, since);
       flight.storedVariant = { vary: refreshed.vary, variant: refreshed.variant };
       return 'stored';
     }
@@ -606,7 +617,7 @@ export class HttpCache {
       responseTime,
     );
     if (purgedMeanwhile(flight, built)) return 'not-stored';
-    await this.#stored(key, built);
+    await this.#stored(key, built, since);
     flight.storedVariant = { vary: built.vary, variant: built.variant };
     return 'stored';
   }
@@ -634,9 +645,9 @@ export class HttpCache {
   }
 
   /** stored puts a cacheable response, which also ends any hit-for-miss of its key. */
-  async #stored(key: string, response: StoredResponse): Promise<void> {
+  async #stored(key: string, response: StoredResponse, since: PurgeMark | undefined): Promise<void> {
     this.#hitForMiss.clear(key);
-    const put = this.#put(key, response);
+    const put = this.#put(key, response, since);
     this.#storing.set(key, put);
     try {
       await put;
@@ -813,12 +824,26 @@ export class HttpCache {
     return selectVariant(variants, (vary) => variantKey(vary, req.headers));
   }
 
-  async #put(key: string, response: StoredResponse): Promise<void> {
+  /**
+   * mark reads a shared store's purge mark before a fetch (see HttpCacheStore.mark); undefined for
+   * a store of this process alone, or when the store fails (the put is then unchecked, as before).
+   */
+  async #mark(): Promise<PurgeMark | undefined> {
+    if (this.#store.mark === undefined || !this.#storeAllowed()) return undefined;
+    try {
+      return await this.#store.mark();
+    } catch (err) {
+      this.#storeFailed('get', err);
+      return undefined;
+    }
+  }
+
+  async #put(key: string, response: StoredResponse, since: PurgeMark | undefined): Promise<void> {
     if (!this.#storeAllowed()) return;
     try {
-      await this.#store.put(key, response, this.#now());
+      await this.#store.put(key, response, this.#now(), since);
       this.#breaker = breakerSuccess(this.#breaker).state;
-      this.#metrics.stores.inc({ cache: this.name });
+      this.#telemetry.stores.inc();
       this.#updateUsage();
     } catch (err) {
       this.#storeFailed('put', err);
@@ -898,8 +923,8 @@ export class HttpCache {
   #updateUsage(): void {
     const usage = this.#store.usage();
     if (usage === undefined) return;
-    this.#metrics.storedBytes.set({ cache: this.name }, usage.bytes);
-    this.#metrics.storedEntries.set({ cache: this.name }, usage.entries);
+    this.#telemetry.storedBytes.set(usage.bytes);
+    this.#telemetry.storedEntries.set(usage.entries);
   }
 
   #serve(client: Client, stored: StoredResponse, result: CacheResult, upstream: CacheUpstream): void {
@@ -986,7 +1011,7 @@ export class HttpCache {
   }
 
   #count(result: CacheResult): void {
-    this.#metrics.requests.inc({ cache: this.name, result });
+    this.#telemetry.requests[result].inc();
   }
 }
 

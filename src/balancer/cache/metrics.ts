@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { type BatchedCounter, type BatchedGauge, batchedCounter, batchedGauge } from '../../metrics/index.js';
 
 /** CacheResult is the `X-Cache` value of a response and the `result` label of the request series. */
 export type CacheResult = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
@@ -110,4 +111,35 @@ export function httpCacheMetrics(registry: Registry): HttpCacheMetrics {
       ['cache'],
     ),
   };
+}
+
+const RESULTS: readonly CacheResult[] = ['HIT', 'MISS', 'STALE', 'REVALIDATED', 'BYPASS'];
+
+/**
+ * HttpCacheTelemetry is one cache's children of the series its requests move, resolved once. The
+ * ones a request can move (its result, coalescing, hit-for-miss, a store and the memory usage it
+ * changes) are batched (src/metrics/batched.ts), as the balancer's own per-request series:
+ * prom-client's `inc({cache, result})` validates the labels and builds their hash string at every
+ * call. They reach prom-client whenever the metric is read (scrape, worker snapshot), so what is
+ * read is the same. Purges, invalidations, errors and background revalidations are rare and go
+ * straight to `metrics`.
+ */
+export class HttpCacheTelemetry {
+  readonly requests: Readonly<Record<CacheResult, BatchedCounter>>;
+  readonly coalesced: BatchedCounter;
+  readonly hitForMiss: BatchedCounter;
+  readonly stores: BatchedCounter;
+  readonly storedBytes: BatchedGauge;
+  readonly storedEntries: BatchedGauge;
+
+  constructor(metrics: HttpCacheMetrics, cache: string) {
+    this.requests = Object.fromEntries(
+      RESULTS.map((result) => [result, batchedCounter(metrics.requests, { cache, result })]),
+    ) as Record<CacheResult, BatchedCounter>;
+    this.coalesced = batchedCounter(metrics.coalesced, { cache });
+    this.hitForMiss = batchedCounter(metrics.hitForMiss, { cache });
+    this.stores = batchedCounter(metrics.stores, { cache });
+    this.storedBytes = batchedGauge(metrics.storedBytes, { cache });
+    this.storedEntries = batchedGauge(metrics.storedEntries, { cache });
+  }
 }

@@ -1,5 +1,8 @@
 import type { PurgeSelector, StoredResponse } from './entry.js';
 
+/** PurgeMark is a shared store's count of purges made so far (see HttpCacheStore.mark). */
+export type PurgeMark = number;
+
 /** VariantOf is a request's variant key for the Vary names of a stored response. */
 export type VariantOf = (vary: readonly string[]) => string;
 
@@ -19,7 +22,14 @@ export interface HttpCacheStore {
    * put stores a variant, replacing the one with the same variant key. A response that varies on
    * other headers than the stored ones replaces them all (the resource changed its Vary).
    */
-  put(key: string, response: StoredResponse, now: number): Promise<void>;
+  put(key: string, response: StoredResponse, now: number, since?: PurgeMark): Promise<void>;
+  /**
+   * mark is where a store shared by several processes stands in its record of purges, read before
+   * a fetch: `put` with it as `since` keeps nothing a purge made since (by another process, which
+   * cannot see this one's fetches) names. Absent for a store of one process's own (its purges see
+   * its fetches); undefined when the store cannot tell (the put is then unchecked).
+   */
+  mark?(): Promise<PurgeMark | undefined>;
   /**
    * remove drops one variant of a key (the others stay) and says whether it was there: a
    * revalidation whose answer may not be stored leaves no old copy serving.

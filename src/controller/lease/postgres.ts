@@ -20,6 +20,8 @@ export class PostgresLease implements LeaseStore {
   readonly backend = 'postgres';
   readonly #pool: pg.Pool;
   readonly #table: string;
+  /** The highest fencing token seen here: the floor of the next one (see RedisLease, ACQUIRE). */
+  #seen = 0;
   #closed = false;
 
   constructor(options: PostgresLeaseOptions) {
@@ -57,20 +59,25 @@ export class PostgresLease implements LeaseStore {
     checkHolder(holder);
     // One statement: insert the first row, or take over an expired one with token + 1, or renew
     // our own. Row locking makes two concurrent takeovers serialize; the loser's WHERE fails.
+    // A new token is above the highest this client has seen ($3): a lease row lost (a restore, a
+    // promoted standby that lacked it) must not hand out tokens older than the deposed leader's.
     const t = this.#table;
     const result = await this.#pool.query<{ token: string; holder: string }>(
       `INSERT INTO ${t} AS l (id, holder, token, expires_at)
-       VALUES ('leader', $1, 1, clock_timestamp() + $2 * interval '1 millisecond')
+       VALUES ('leader', $1, $3::bigint + 1, clock_timestamp() + $2 * interval '1 millisecond')
        ON CONFLICT (id) DO UPDATE SET
          token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp()
-                      THEN l.token ELSE l.token + 1 END,
+                      THEN l.token ELSE GREATEST(l.token, $3::bigint) + 1 END,
          holder = EXCLUDED.holder,
          expires_at = EXCLUDED.expires_at
        WHERE l.expires_at <= clock_timestamp() OR l.holder = EXCLUDED.holder
        RETURNING token, holder`,
-      [holder, Math.ceil(ttlMs)],
+      [holder, Math.ceil(ttlMs), this.#seen],
     );
     const row = result.rows[0];
+    if (row) this.#see(Number(row.token));
+    // Lost: read the holder's token, the floor of our next try.
+    else await this.current().catch(() => undefined);
     return row ? { holder: row.holder, token: Number(row.token) } : undefined;
   }
 
@@ -107,7 +114,17 @@ export class PostgresLease implements LeaseStore {
        FROM ${this.#table} WHERE id = 'leader' AND expires_at > clock_timestamp()`,
     );
     const row = result.rows[0];
+    if (row) this.#see(Number(row.token));
     return row ? { token: Number(row.token), holder: row.holder, expiresInMs: Number(row.ms) } : undefined;
+  }
+
+  /** highestToken is the highest fencing token this client has seen (0: none yet). */
+  get highestToken(): number {
+    return this.#seen;
+  }
+
+  #see(token: number): void {
+    if (Number.isSafeInteger(token) && token > this.#seen) this.#seen = token;
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,11 @@ export class RedisLease implements LeaseStore {
   readonly #redis: Redis;
   readonly #key: string;
   readonly #counter: string;
+  /**
+   * The highest fencing token this client has seen (won, or read as another's): the floor of the
+   * next one it takes, so tokens never go back when Redis lost the counter (see ACQUIRE).
+   */
+  #seen = 0;
   #closed = false;
 
   constructor(options: RedisLeaseOptions) {
@@ -60,7 +65,9 @@ export class RedisLease implements LeaseStore {
       this.#counter,
       holder,
       Math.ceil(ttlMs),
+      this.#seen,
     )) as [number, number, string];
+    this.#see(Number(token));
     return won === 1 ? { holder: current, token } : undefined;
   }
 
@@ -86,7 +93,18 @@ export class RedisLease implements LeaseStore {
     ];
     if (current === null || pttl < 0) return undefined;
     const sep = current.indexOf(':');
-    return { token: Number(current.slice(0, sep)), holder: current.slice(sep + 1), expiresInMs: pttl };
+    const token = Number(current.slice(0, sep));
+    this.#see(token);
+    return { token, holder: current.slice(sep + 1), expiresInMs: pttl };
+  }
+
+  /** highestToken is the highest fencing token this client has seen (0: none yet). */
+  get highestToken(): number {
+    return this.#seen;
+  }
+
+  #see(token: number): void {
+    if (Number.isSafeInteger(token) && token > this.#seen) this.#seen = token;
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,11 @@
 /**
  * ACQUIRE takes the lease when it is free (SET NX PX) with a new fencing token from the counter,
- * or renews it when `holder` already holds it.
+ * or renews it when `holder` already holds it. The new token is above ARGV[3], the highest token
+ * the acquirer has seen, and the counter is raised to it: a Redis that lost the counter (restarted
+ * without persistence, FLUSHALL, a replica promoted behind) would otherwise hand out 1, 2, … again,
+ * tokens the deposed leader and anything that compares tokens took for older than its own.
  * KEYS[1] lease key (value `<token>:<holder>`), KEYS[2] fencing counter
- * ARGV[1] holder, ARGV[2] ttl ms
+ * ARGV[1] holder, ARGV[2] ttl ms, ARGV[3] highest token seen (0 when none)
  * Returns {1, token, holder} when held by `holder` now, else {0, token, holder, pttl} of the holder.
  */
 export const ACQUIRE = `
@@ -18,6 +21,11 @@ if current then
   return {0, token, holder, redis.call('PTTL', KEYS[1])}
 end
 local token = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[3]) or 0
+if token <= floor then
+  token = floor + 1
+  redis.call('SET', KEYS[2], token)
+end
 redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'NX', 'PX', ARGV[2])
 return {1, token, ARGV[1]}
 `;

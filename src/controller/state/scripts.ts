@@ -3,7 +3,10 @@
  * token: every takeover increments the counter, so a deposed leader's write is refused. And, when
  * the writer names its tenure `<token>:<holder>`, only while the lease key, if it exists, holds that
  * tenure: a Redis that lost its latest writes (a replica promoted before they reached it) hands the
- * next leader the token the old one still writes with, the counter then matches both.
+ * next leader the token the old one still writes with, the counter then matches both. A lease key
+ * that is gone refuses it too: a leader stops writing before its key can expire (renew deadline),
+ * and after a loss the counter can match again with nobody holding the lease (a fresh controller won
+ * the lost lease under the old token, then released it), where the old leader must not write.
  * KEYS[1] fencing counter (`<lease>:fencing-token`), KEYS[2] the key written, KEYS[3] the lease key
  * (`<lease>:leader`)
  * ARGV[1] token, or `<token>:<holder>`, ARGV[2] command: HSET (ARGV[3] field, ARGV[4] value), HDEL (ARGV[3] field) or
@@ -23,7 +26,7 @@ if current ~= token then
 end
 if sep then
   local lease = redis.call('GET', KEYS[3])
-  if lease and lease ~= ARGV[1] then
+  if lease ~= ARGV[1] then
     return {0, lease}
   end
 end

@@ -28,6 +28,15 @@ export function axisTimes(ticks: readonly number[], locales: string | string[] =
   return ticks.map((t) => format.format(t * 1000));
 }
 
+/**
+ * countChange renders a decision's instance counts: `2 → 3`, or `2, unchanged` when it changed
+ * nothing (a manual scale to the count the group had, `ManualScaleUnchanged`), which `2 → 2` read
+ * as a change that did not happen.
+ */
+export function countChange(before: number, after: number): string {
+  return before === after ? `${before}, unchanged` : `${before} → ${after}`;
+}
+
 /** fixed renders a number with at most `digits` decimals, or an em dash for null. */
 export function fixed(value: number | null | undefined, digits = 1, unit = ''): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';

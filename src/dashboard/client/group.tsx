@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DashboardSample, DecisionMark, GroupSummary } from '../types.js';
 import { CHARTS, Chart, markColor, QUEUE_CHART } from './chart.js';
-import { age, clock, fixed } from './format.js';
+import { age, clock, countChange, fixed } from './format.js';
 
 /** ScaleAction is what the scale buttons ask of the API. */
 export interface ScaleAction {
@@ -35,8 +35,8 @@ function Decisions(props: {
             >
               <span class="dot" style={{ background: markColor(d) }} />
               <span class="when">{clock(d.t)}</span>
-              <span class="change">
-                {d.before} → {d.after}
+              <span class={d.before === d.after ? 'change unchanged' : 'change'}>
+                {countChange(d.before, d.after)}
               </span>
               {d.count !== undefined && d.count > 1 && (
                 <span class="repeats" title={repeatsTitle(d)}>
@@ -57,8 +57,8 @@ function Decisions(props: {
       {props.selected && (
         <div class="decision-detail" data-testid="decision-detail">
           <strong>
-            {clock(props.selected.t)} · {props.selected.source} · {props.selected.before} →{' '}
-            {props.selected.after}
+            {clock(props.selected.t)} · {props.selected.source} ·{' '}
+            {countChange(props.selected.before, props.selected.after)}
           </strong>
           {props.selected.count !== undefined && props.selected.count > 1 && (
             <p data-testid="decision-repeats">{repeatsTitle(props.selected)}</p>

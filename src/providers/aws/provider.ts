@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AutoScalingClient, AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AwsProviderConfig } from '../../config/types.js';
-import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
+import { BusyError, callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
@@ -76,6 +76,12 @@ interface Member extends AsgInstanceView {
   launchedAt: number;
 }
 
+/**
+ * ACTIVE_REFRESH are the statuses of an instance refresh that holds the group: Auto Scaling refuses
+ * another StartInstanceRefresh meanwhile (InstanceRefreshInProgress).
+ */
+const ACTIVE_REFRESH = new Set(['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking']);
+
 const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
 /** Instance ids sent in one DescribeInstances filter: a large group is read in batches of this many. */
 const EC2_FILTER_VALUES = 200;
@@ -122,7 +128,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #members = new Map<string, Member>();
   #inServiceSince = new Map<string, number>();
   #desired = 0;
+  /** The size of the latest resize asked for (what `size()` says), kept while it runs. */
   #size: InstanceSize | undefined;
+  /** The size the group launches by this provider's resizes: that of the last whose writes were made. */
+  #sizeLaunched: InstanceSize | undefined;
+  /** Resizes begun: a resize whose number is not the last one's was superseded by a later one. */
+  #resizeSeq = 0;
+  /** The latest resize, settled (never rejects): the next one waits for it to hand over. */
+  #resizeRunning: Promise<void> | undefined;
   #launchTemplate: { id?: string; name?: string; version?: string } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #observing: Promise<void> | undefined;
@@ -545,6 +558,18 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * to StartInstanceRefresh go to `options.onSizeSaved` (see `savesSize`); without one the size has
    * no record of its own to wait for (each instance is changed in place), so it is handed an empty
    * write: the answer waits for the journal alone, as before.
+   *
+   * A later resize supersedes this one, as on the local and Kubernetes providers: this one ends
+   * (RESIZE_SUPERSEDED) at its next safe point and the later one starts from there. Auto Scaling
+   * runs one instance refresh at a time (StartInstanceRefresh: InstanceRefreshInProgress), so the
+   * superseded refresh is cancelled first (CancelInstanceRefresh: the instances it replaced keep
+   * its type, those it was launching finish; Cancelling until then) and the later resize writes its
+   * version and starts its refresh only once it is Cancelled. That refresh replaces every instance
+   * not launched from its version (SkipMatching), those of the cancelled one included, within the
+   * same MinHealthyPercentage. In place, the instance being stopped/started is finished first.
+   * Before, the later resize was refused BUSY until the first had rolled every instance (up to
+   * the timeout, 30 min). A refresh this provider did not start (the console's) is still refused
+   * BUSY: it is not ours to cancel.
    */
   async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
     validateSize(size);
@@ -552,17 +577,81 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     if (!type)
       throw new ProviderError('UNSUPPORTED', 'aws resizes the instance type (resources.instance_type)');
     if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
-    await this.start();
-    const sizeBefore = this.#size;
+    const seq = ++this.#resizeSeq;
+    const previous = this.#resizeRunning;
+    const running = this.#resizeAfter(previous, seq, type, options);
+    this.#resizeRunning = running.then(
+      () => {},
+      () => {},
+    );
+    // size() says the latest size asked for at once, as the Kubernetes provider's does.
     this.#size = { instanceType: type };
-    await this.#describeGroup();
-    if (this.#launchTemplate?.id || this.#launchTemplate?.name) {
-      await this.#instanceRefresh(type, options?.onSizeSaved, () => {
-        this.#size = sizeBefore;
-      });
-    } else {
-      options?.onSizeSaved?.(Promise.resolve());
-      await this.#stopStart(type);
+    return running;
+  }
+
+  /** latest is whether resize `seq` is still the last one asked for (not superseded). */
+  #latest(seq: number): boolean {
+    return this.#resizeSeq === seq;
+  }
+
+  /** superseded throws RESIZE_SUPERSEDED once a later resize than `seq` was asked for. */
+  #superseded(seq: number): void {
+    if (this.#latest(seq)) return;
+    throw new ProviderError(
+      'RESIZE_SUPERSEDED',
+      `resize of ${this.#config.autoScalingGroup} superseded by a later one`,
+    );
+  }
+
+  /** resizeAfter runs resize `seq` to `type` once `previous` (the resize it supersedes) has ended. */
+  async #resizeAfter(
+    previous: Promise<void> | undefined,
+    seq: number,
+    type: string,
+    options: ResizeOptions | undefined,
+  ): Promise<void> {
+    let started = false;
+    try {
+      if (previous) {
+        this.#logger.info(
+          { group: this.#options.group, type },
+          `${this.#config.autoScalingGroup}: resize to ${type} supersedes the one in progress: it starts once that one has stopped`,
+        );
+        await previous;
+        // Superseded in turn while it waited: nothing of it was written.
+        this.#superseded(seq);
+        if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+        // The wait may have been long (a refresh Cancelling): this controller may lead no more.
+        await this.#options.fence?.(`resize ${this.#config.autoScalingGroup} to ${type}`);
+      }
+      await this.start();
+      await this.#describeGroup();
+      const launchedBefore = this.#sizeLaunched;
+      if (this.#launchTemplate?.id || this.#launchTemplate?.name) {
+        await this.#instanceRefresh(
+          type,
+          seq,
+          options?.onSizeSaved,
+          () => {
+            this.#sizeLaunched = launchedBefore;
+            if (this.#latest(seq)) this.#size = launchedBefore;
+          },
+          () => {
+            started = true;
+            this.#sizeLaunched = { instanceType: type };
+          },
+        );
+      } else {
+        started = true;
+        this.#sizeLaunched = { instanceType: type };
+        options?.onSizeSaved?.(Promise.resolve());
+        await this.#stopStart(type, seq);
+      }
+    } catch (err) {
+      // Refused before its refresh started (BUSY, a failed write, superseded while it waited): the
+      // group launches what it did; size() says so unless a later resize was asked for since.
+      if (!started && this.#latest(seq)) this.#size = this.#sizeLaunched;
+      throw err;
     }
   }
 
@@ -667,22 +756,27 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
 
   async #instanceRefresh(
     type: string,
+    seq: number,
     onSizeSaved: ((write: Promise<void>) => void) | undefined,
     onRevert: () => void,
+    onStarted: () => void,
   ): Promise<void> {
     const template = { ...this.#launchTemplate! };
     const starting = this.#startRefresh(type);
     onSizeSaved?.(starting.then(() => {}));
     const { id, version, minHealthy } = await starting;
+    onStarted();
     this.#logger.info(
       { group: this.#options.group, type, version, minHealthy, refresh: id },
       `resizing ${this.#config.autoScalingGroup} to ${type}: instance refresh ${id}, at least ${minHealthy}% healthy`,
     );
     const refresh = { active: true };
     try {
-      await this.#awaitRefresh(id, refresh);
+      await this.#awaitRefresh(id, refresh, seq);
     } catch (err) {
       if (!(err instanceof ProviderError && err.code === 'RESIZE_FAILED')) throw err;
+      // Superseded meanwhile: the group's version and refresh are the later resize's to set.
+      if (!this.#latest(seq)) throw err;
       throw await this.#undoRefresh(id, refresh.active, template, version, err, onRevert);
     }
   }
@@ -812,6 +906,63 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   }
 
   /**
+   * handOver cancels instance refresh `id` of a superseded resize and waits until it is no longer
+   * active (Cancelling lasts while the replacements it began finish), so that the later resize's
+   * StartInstanceRefresh is not refused (InstanceRefreshInProgress). The cancel goes through the
+   * fence: a controller deposed meanwhile leaves the refresh to its successor (FENCED). A refresh
+   * that ended in the meantime (ActiveInstanceRefreshNotFound) needs no cancel.
+   */
+  async #handOver(id: string | undefined): Promise<void> {
+    const { as } = this.#sdk!;
+    const asg = this.#config.autoScalingGroup;
+    await this.#options.fence?.(`cancel instance refresh ${id} for a later resize`);
+    // CancelInstanceRefresh names no refresh: it cancels the group's active one. Ours ended
+    // meanwhile (or cancelled by someone), another one may be active now, not ours to cancel.
+    if (!ACTIVE_REFRESH.has((await this.#refreshStatus(id)) ?? '')) return;
+    const cancelled = await this.#call('CancelInstanceRefresh', (abortSignal) =>
+      this.#clients!.autoScaling.send(new as.CancelInstanceRefreshCommand({ AutoScalingGroupName: asg }), {
+        abortSignal,
+      }),
+    ).then(
+      () => true,
+      (err: unknown) => err,
+    );
+    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    for (;;) {
+      const status = await this.#refreshStatus(id);
+      if (!ACTIVE_REFRESH.has(status ?? '')) break;
+      // Still active and the cancel failed: not one that ended meanwhile, so the cancel's error stands.
+      if (cancelled !== true) throw cancelled;
+      if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
+      if (this.#now() > deadline)
+        throw new ProviderError(
+          'RESIZE_FAILED',
+          `instance refresh ${id} still ${status}: not cancelled in time`,
+        );
+      await delay(Math.min(this.#config.pollInterval, 5000));
+    }
+    this.#logger.info(
+      { group: this.#options.group, refresh: id },
+      `${asg}: instance refresh ${id} cancelled for a later resize (the instances it replaced keep their type until that one's refresh)`,
+    );
+  }
+
+  /** refreshStatus is the Status of instance refresh `id` of the group (undefined: none listed). */
+  async #refreshStatus(id: string | undefined): Promise<string | undefined> {
+    const { as } = this.#sdk!;
+    const out = await this.#call('DescribeInstanceRefreshes', (abortSignal) =>
+      this.#clients!.autoScaling.send(
+        new as.DescribeInstanceRefreshesCommand({
+          AutoScalingGroupName: this.#config.autoScalingGroup,
+          ...(id && { InstanceRefreshIds: [id] }),
+        }),
+        { abortSignal },
+      ),
+    );
+    return out.InstanceRefreshes?.[0]?.Status;
+  }
+
+  /**
    * refuseDuringRefresh refuses a resize (BUSY) while an instance refresh of the group is active:
    * Auto Scaling runs one at a time (StartInstanceRefresh: InstanceRefreshInProgress), and the
    * resize's template version would meanwhile reach only the instances launched outside any roll.
@@ -824,13 +975,13 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         { abortSignal },
       ),
     );
-    const active = out.InstanceRefreshes?.find((r) =>
-      ['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking'].includes(r.Status ?? ''),
-    );
+    const active = out.InstanceRefreshes?.find((r) => ACTIVE_REFRESH.has(r.Status ?? ''));
     if (active)
-      throw new ProviderError(
-        'BUSY',
+      throw new BusyError(
         `${this.#config.autoScalingGroup}: instance refresh ${active.InstanceRefreshId} is ${active.Status}: resize to ${type} refused, nothing changed; try again once it has ended (or cancel it with CancelInstanceRefresh)`,
+        {
+          operation: `instance refresh ${active.InstanceRefreshId} of ${this.#config.autoScalingGroup} (${active.Status})`,
+        },
       );
   }
 
@@ -901,21 +1052,18 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     return String(number);
   }
 
-  /** awaitRefresh polls instance refresh `id` until it succeeded and the old instances drained. */
-  async #awaitRefresh(id: string | undefined, refresh = { active: true }): Promise<void> {
-    const { as } = this.#sdk!;
+  /**
+   * awaitRefresh polls instance refresh `id` until it succeeded and the old instances drained; once
+   * resize `seq` is superseded, it cancels the refresh for the later one (see `#handOver`).
+   */
+  async #awaitRefresh(id: string | undefined, refresh: { active: boolean }, seq: number): Promise<void> {
     const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
-      const out = await this.#call('DescribeInstanceRefreshes', (abortSignal) =>
-        this.#clients!.autoScaling.send(
-          new as.DescribeInstanceRefreshesCommand({
-            AutoScalingGroupName: this.#config.autoScalingGroup,
-            ...(id && { InstanceRefreshIds: [id] }),
-          }),
-          { abortSignal },
-        ),
-      );
-      const status = out.InstanceRefreshes?.[0]?.Status;
+      if (!this.#latest(seq)) {
+        await this.#handOver(id);
+        this.#superseded(seq);
+      }
+      const status = await this.#refreshStatus(id);
       if (status === 'Successful') break;
       if (
         status === 'Failed' ||
@@ -924,6 +1072,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         status === 'RollbackFailed'
       ) {
         refresh.active = false;
+        // Ended while a later resize waited for it: that one takes over, nothing to undo.
+        this.#superseded(seq);
         throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} ended ${status}`);
       }
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
@@ -939,9 +1089,11 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await Promise.all(this.#terminating.values());
   }
 
-  async #stopStart(type: string): Promise<void> {
+  async #stopStart(type: string, seq: number): Promise<void> {
     const { as, ec2 } = this.#sdk!;
     for (;;) {
+      // Between two instances, none of them in Standby: where a later resize takes over.
+      this.#superseded(seq);
       await this.#pollFresh();
       const inService = [...this.#members.values()]
         .filter((m) => asgState(m, this.#config.instanceWarmup, this.#now()) === 'ready')

@@ -29,6 +29,7 @@ import { METRICS_SERVER_MISSING, type PodMetricLike, podUsages } from './pod-met
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
 import { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';
+import { versionProblem } from './version.js';
 
 type K8s = typeof import('@kubernetes/client-node');
 type WatchName = 'pods' | 'workload';
@@ -422,6 +423,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         ...(this.#config.kubeconfig && { kubeconfig: this.#config.kubeconfig }),
         ...(this.#config.context && { context: this.#config.context }),
       });
+    await this.#refuseOldServer();
     const workload = await this.#call('read workload', () => this.#readWorkload());
     // The whole selector, as the workload's controller selects its pods: matchExpressions too.
     let selector: string;
@@ -449,6 +451,22 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       );
     await this.#listAndWatch();
     await this.#watchWorkload();
+  }
+
+  /**
+   * refuseOldServer fails the start (UNSUPPORTED) on an API server too old for the group's mode,
+   * naming its version and what it lacks (see version.ts). Before, a 1.21 cluster started, then a
+   * replacement failed with a bare 404 (no policy/v1 Eviction), a scale-in removed pods it had not
+   * drained (no pod-deletion-cost), and mode: hpa failed with 404 writing its HPA (no
+   * autoscaling/v2 before 1.23). `GET /version` is open to every caller; when it cannot be read the
+   * start goes on, and the calls that fail say why themselves.
+   */
+  async #refuseOldServer(): Promise<void> {
+    const info = await this.#api(this.#k8s!.VersionApi)
+      .getCode()
+      .catch(() => undefined);
+    const problem = info && versionProblem(info, this.#config.mode);
+    if (problem !== undefined) throw new ProviderError('UNSUPPORTED', `${this.#ref()}: ${problem}`);
   }
 
   /** instances lists the workload's pods that have an IP, oldest first. */
@@ -1673,11 +1691,25 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
 
   /** otherHpa is the name of an HPA other than ours that targets the workload, if any (rejects when the list fails). */
   async #otherHpa(): Promise<string | undefined> {
-    const api = this.#api(this.#k8s!.AutoscalingV2Api);
-    const items: {
+    const namespace = this.#config.namespace;
+    type Listed = {
       metadata?: { name?: string };
       spec?: { scaleTargetRef?: { kind?: string; name?: string } };
-    }[] = (await api.listNamespacedHorizontalPodAutoscaler({ namespace: this.#config.namespace })).items;
+    };
+    // autoscaling/v1 lists every HPA too (its scaleTargetRef alike), and is served where v2 is not
+    // (Kubernetes 1.22). Before, the 404 there was warned about as missing RBAC, and an HPA that
+    // also scaled the workload went unnoticed.
+    const items: Listed[] = await this.#api(this.#k8s!.AutoscalingV2Api)
+      .listNamespacedHorizontalPodAutoscaler({ namespace })
+      .then(
+        (list) => list.items,
+        (err: unknown) => {
+          if ((err as { code?: unknown } | undefined)?.code !== 404) throw err;
+          return this.#api(this.#k8s!.AutoscalingV1Api)
+            .listNamespacedHorizontalPodAutoscaler({ namespace })
+            .then((list) => list.items);
+        },
+      );
     const other = items.find(
       (h) =>
         h.spec?.scaleTargetRef?.kind === this.#config.kind &&

@@ -44,13 +44,16 @@ import {
   signalCgroups,
 } from './cgroups.js';
 import { parseProcStat, readProcTable } from './cpu.js';
+import { backoffUntil, type CrashMark, forgetRoll } from './crash-history.js';
 import { instanceEnv } from './env.js';
+import { execForm } from './exec-form.js';
 import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
 import { LineSplitter } from './lines.js';
 import { capLogFile, KEEP_LOG_BYTES, MAX_LOG_BYTES } from './logcap.js';
 import { defaultInstanceLogDir, ensurePrivateDir } from './logdir.js';
 import { PipedLogFiles } from './logfiles.js';
 import { groupAnonBytes, memoryLimitRefusal } from './memory.js';
+import { groupOwner, readProcStat } from './pgid.js';
 import { pidOneWarning } from './pid-one.js';
 import {
   localPorts,
@@ -251,6 +254,16 @@ interface Waiter {
   crashes: number;
 }
 
+/** Replacement is one replace() running (see LocalProvider.replace). */
+interface Replacement {
+  victim: Slot;
+  /** Settles when it ends (close, release, or its own end): a roll waiting for it goes on. */
+  ended: Promise<void>;
+  end: () => void;
+  /** Riding the resize rolling now: its victim is that roll's next to stop; it holds no surge. */
+  withRoll: boolean;
+}
+
 const NOOP_LOGGER: LocalProviderLogger = { info() {}, warn() {}, error() {} };
 /** Set once pidOneWarning was logged: once per process, not per group. */
 let warnedPidOne = false;
@@ -272,6 +285,13 @@ class Slot {
   child: ChildProcess | undefined;
   state: InstanceState = 'starting';
   readyAt: number | undefined;
+  /**
+   * When a roll or a replacement may count on it: `min_ready` after readyAt (at once when adopted:
+   * it served before). Undefined until ready.
+   */
+  availableAt: number | undefined;
+  /** Says (a `change`) when it becomes available, with `min_ready`. */
+  availableTimer: NodeJS.Timeout | undefined;
   /** Set once the provider decided this instance goes away (scale-in, close or failure). */
   stopRequested = false;
   /** Resize generation it was started in; older ones are replaced first by a rolling resize. */
@@ -330,7 +350,8 @@ class Slot {
 
 /**
  * LocalProvider runs a group's instances as child processes of this one, each `/bin/sh -c command`
- * in its own process group, on its own port. See DESIGN.md (providers/) for the contract.
+ * (one simple command exec'd, so the leader is the app: see execForm) in its own process group, on
+ * its own port. See DESIGN.md (providers/) for the contract.
  */
 export class LocalProvider extends EventEmitter<ProviderEvents> implements Provider {
   /** Always `'local'`. */
@@ -392,6 +413,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #surge = 0;
   /** Generation of the resize rolling now, if one is. */
   #rolling: number | undefined;
+  /**
+   * The replacement running now (see replace), if one is. With `withRoll` it rides the resize
+   * rolling now (its victim is the next instance that roll stops) and holds no surge; otherwise it
+   * holds the surge until it ends.
+   */
+  #replacing: Replacement | undefined;
+  /** Told when a roll ends or the replacement is ended: a replacement riding a roll looks again. */
+  readonly #replacementWakers = new Set<() => void>();
   /** The last instance that failed, and why: a failed resize names it (see #lastFailureOf). */
   #lastFailure: { generation: number; id: string; reason: string } | undefined;
 
@@ -403,8 +432,12 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #closed: Promise<void> | undefined;
   /** Crashes ever seen; lets a waiter tell whether a start failed since it was registered. */
   #crashCount = 0;
-  #consecutiveCrashes = 0;
-  #crashTimes: number[] = [];
+  /** Crashes in a row, each with its instance's generation (see crash-history.ts). */
+  #crashStreak: CrashMark[] = [];
+  /** Crashes within the crash-loop window. */
+  #crashTimes: CrashMark[] = [];
+  /** Generation of the crash that began the crash-loop pause in force. */
+  #pausedBy: number | undefined;
   #crashLoopPaused = false;
   /** Set by #probeTimer: a crash-loop pause may start one instance. */
   #probe = false;
@@ -784,6 +817,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         if (this.#generation !== generation)
           throw new ProviderError('RESIZE_SUPERSEDED', `resize of ${this.#group} superseded by a later one`);
         if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
+        // A replacement holds the surge: its successor, at the size in force, is ready before its
+        // victim goes. Wait for it rather than share the surge (each would end the other's). One
+        // riding this roll holds none: its victim is simply the next instance the roll stops.
+        if (this.#replacing !== undefined && !this.#replacing.withRoll) {
+          await this.#replacing.ended;
+          continue;
+        }
         const outdated = this.#slots.filter(
           (s) =>
             s.generation < generation && !s.stopRequested && (s.state === 'ready' || s.state === 'starting'),
@@ -802,7 +842,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         // drain_timeout, then stop_timeout and SIGKILL). Before, it had stop_timeout + 60 s and then
         // failed the resize, reverting its size: with drain_timeout above that, an old instance
         // holding a WebSocket or a long download (in flight until drain_timeout) failed the resize.
-        await Promise.all(outdated.filter((s) => s.stopRequested).map((s) => s.stopped));
+        // A replacement riding the roll (see replace) may have had its victim, of this size, stopped
+        // in place of an outdated one: waited for too, so no surge starts while it drains.
+        await Promise.all(
+          this.#slots
+            .filter((s) => s.stopRequested && (outdated.includes(s) || s.condemned))
+            .map((s) => s.stopped),
+        );
       }
     } catch (err) {
       if (this.#generation === generation && !this.#closing) this.#rollBack(previous, size, generation);
@@ -810,28 +856,29 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     } finally {
       if (this.#generation === generation) this.#surge = 0;
       if (this.#rolling === generation) this.#rolling = undefined;
+      this.#wakeReplacement();
     }
   }
 
   /**
-   * awaitSpare waits until one instance more than the desired count is ready, so that stopping an
+   * awaitSpare waits until one instance more than the desired count is available (ready, for
+   * `min_ready`), so that stopping an
    * outdated one leaves the desired count serving, as a Deployment with maxUnavailable 0 does. It
    * also waits for the starts that make up for what changed during the roll (an old instance that
    * crashed, a scale-out). Before, the first replacement ready was enough: with one of those, an
    * old instance was stopped while the group was one ready instance short (1 of 2, 2 of 3). Each
-   * instance of this roll that becomes ready gives the wait another 3 × start_timeout, as a
-   * Deployment's progress deadline counts from its last progress. Rejects RESIZE_FAILED past it.
+   * instance of this roll that becomes available gives the wait another 3 × start_timeout (+
+   * min_ready), as a Deployment's progress deadline counts from its last progress. Rejects
+   * RESIZE_FAILED past it.
    */
   async #awaitSpare(generation: number, fresh: ReadonlySet<string>): Promise<void> {
-    const spare = () =>
-      this.#slots.filter((s) => !s.stopRequested && s.state === 'ready').length > this.#target;
+    const spare = () => this.#slots.filter((s) => this.#available(s)).length > this.#target;
     const progress = () =>
-      this.#slots.filter((s) => s.generation === generation && !fresh.has(s.id) && s.state === 'ready')
-        .length;
+      this.#slots.filter((s) => s.generation === generation && !fresh.has(s.id) && this.#available(s)).length;
     for (let seen = progress(); ; seen = progress()) {
       await this.#waitUntil(
         () => this.#generation !== generation || spare() || progress() > seen,
-        this.#config.startTimeout * 3,
+        this.#config.startTimeout * 3 + (this.#config.minReady ?? 0),
         'a replacement instance did not become ready',
         () => this.#lastFailureOf(generation),
       );
@@ -857,7 +904,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * instances serve on, and new ones (a scale-out, a crash replacement) get the old size again,
    * not the one that never became ready (e.g. a memory limit the app exceeds: every later start
    * was OOM-killed, and the group stayed below its desired count). The crashes counted against the
-   * new size are forgotten, so the pause they caused does not also stop replacing old instances.
+   * new size are forgotten, so the pause they caused does not also stop replacing old instances; the
+   * group's own (at the old size) are kept, with their backoff and pause (see forgetRoll).
    * The roll's replacements still starting go first: they run the failed size and serve nobody.
    * Before, ending the surge left the choice to reconcile, which during a roll stops outdated
    * instances first: a roll that timed out with its replacement still starting drained and stopped
@@ -870,12 +918,23 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#size = previous;
     this.#saveSize(previous);
     this.#surge = 0;
-    this.#crashTimes = [];
-    this.#consecutiveCrashes = 0;
-    this.#backoffUntil = 0;
+    const after = forgetRoll(
+      { streak: this.#crashStreak, window: this.#crashTimes, pausedBy: this.#pausedBy },
+      generation,
+      {
+        now: this.#now(),
+        windowMs: this.#config.crashLoopWindow,
+        limit: this.#config.crashLoopLimit,
+        backoff: this.#backoff,
+        jitter: this.#random(),
+      },
+    );
+    this.#crashStreak = [...after.history.streak];
+    this.#crashTimes = [...after.history.window];
+    this.#backoffUntil = after.backoffUntil;
     clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
-    this.#endPause();
+    if (after.endPause) this.#endPause();
     this.#logger.warn(
       { group: this.#group, size: failed, previous },
       `resize of ${this.#group} failed; new instances get the previous size again`,
@@ -884,46 +943,176 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   /**
-   * replace starts one extra instance, waits until it is ready, then drains and stops `id`, so the
-   * number in service never drops. Used for an instance that keeps failing its health checks. Rejects
-   * BUSY while a resize or another replacement runs, NOT_FOUND for an instance that is not serving.
+   * replace starts one extra instance, waits until the group serves its desired count without `id`,
+   * then drains and stops `id`, so the number in service never drops below the desired count, as a
+   * Deployment with maxUnavailable 0 does. Used for an instance that keeps failing its health checks.
+   * During a resize it rides the roll instead, as a ReplicaSet replaces a failing pod mid-rollout:
+   * `id` becomes the next instance the roll stops (once one more than the desired count is ready,
+   * the roll's own surge, so there is never a second one), and should the roll end with `id` still
+   * there, it is replaced as above. Before, it was refused (BUSY) for the whole of the roll, minutes
+   * for a slow one, and the controller tried again only after another `replace_after`.
+   * Rejects BUSY while another replacement runs, NOT_FOUND for an instance that is not serving. A
+   * resize asked meanwhile waits for it to end (see #roll); a scale-in meanwhile stops `id` first,
+   * and then no successor is needed.
    */
   async replace(id: string): Promise<ReplaceResult> {
     if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
-    if (this.#surge > 0) {
-      throw new ProviderError('BUSY', `${this.#group}: a resize or replacement is already in progress`);
+    if (this.#replacing !== undefined) {
+      throw new ProviderError('BUSY', `${this.#group}: a replacement is already in progress`);
     }
     const victim = this.#slots.find((s) => s.id === id && !s.stopRequested && s.state === 'ready');
     if (victim === undefined) throw new ProviderError('NOT_FOUND', `${this.#group}: no ready instance ${id}`);
-    const before = new Set(this.#slots.map((s) => s.id));
-    this.#logger.info({ group: this.#group, instance: id }, `replacing ${id}: starting its successor first`);
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => {
+      end = resolve;
+    });
+    const replacing = { victim, ended, end, withRoll: this.#rolling !== undefined };
+    this.#replacing = replacing;
+    // Picked first by every stop reconcile decides: the roll's, once its surge instance is ready.
     victim.condemned = true;
+    while (this.#rolling !== undefined) {
+      this.#logger.info(
+        { group: this.#group, instance: id },
+        `replacing ${id}: a resize rolls now; ${id} is the next instance it replaces`,
+      );
+      await this.#rollTakes(victim, replacing);
+      if (this.#replacing !== replacing) {
+        victim.condemned = false;
+        throw new ProviderError('CLOSED', `${this.#group}: closed or handed over while replacing ${id}`);
+      }
+      if (victim.stopRequested) {
+        this.#endReplacement();
+        const exited = victim.state === 'failed';
+        await this.#gone(victim);
+        return {
+          method: 'surge',
+          detail: exited
+            ? `${id} went away before its successor was needed (exited)`
+            : `the resize rolling meanwhile replaced ${id}: the group served its desired count without it before it was drained and stopped`,
+        };
+      }
+    }
+    // The roll ended (finished, failed) with the victim still serving: a surge of our own now.
+    replacing.withRoll = false;
+    this.#logger.info({ group: this.#group, instance: id }, `replacing ${id}: starting its successor first`);
+    // The surge is this replacement's alone until it ends: a resize waits for it (see #roll), so
+    // no one else ends it while the successor starts. Before, a resize's end (or its rollback) set
+    // it to 0, and the next reconcile stopped the condemned instance before its successor was ready.
     this.#surge = 1;
+    const release = () => {
+      if (this.#replacing !== replacing) return;
+      this.#surge = 0;
+      this.#endReplacement();
+    };
+    // Ready without the victim: the desired count, read at each check. Before, any new instance
+    // ready was enough, so one a scale-out started meanwhile let the victim go while its successor
+    // still started: 2 ready of 3 desired.
+    const covered = () =>
+      this.#slots.filter((s) => s !== victim && this.#available(s)).length >= this.#target;
     try {
       this.#reconcile();
       await this.#waitUntil(
-        () =>
-          this.#slots.some((s) => !before.has(s.id) && s.state === 'ready') ||
-          victim.stopRequested ||
-          this.#surge !== 1,
-        this.#config.startTimeout * 3,
+        () => covered() || victim.stopRequested || this.#replacing !== replacing,
+        this.#config.startTimeout * 3 + (this.#config.minReady ?? 0),
         `the successor of ${id} did not become ready`,
       );
     } catch (err) {
       victim.condemned = false;
-      this.#surge = 0;
+      release();
       this.#reconcile();
       throw err;
     }
+    if (this.#replacing !== replacing) {
+      // Ended by close() or release(): they stop or hand over every instance, this one too.
+      victim.condemned = false;
+      throw new ProviderError('CLOSED', `${this.#group}: closed or handed over while replacing ${id}`);
+    }
+    // Stopped meanwhile by a scale-in or its own exit: its place needs no successor.
+    const wentAway = victim.stopRequested;
     // The surge ends: reconcile picks the condemned instance as the one to stop.
-    this.#surge = 0;
+    release();
     this.#reconcile();
-    await this.#waitUntil(
-      () => !this.#slots.includes(victim),
-      this.#config.stopTimeout + 60_000,
-      `${id} did not stop`,
+    // No deadline of its own: its stop is bounded (the drain hook by the balancer's drain_timeout,
+    // then stop_timeout and SIGKILL), as a roll's is.
+    await this.#gone(victim);
+    return wentAway
+      ? { method: 'surge', detail: `${id} went away before its successor was needed (scaled in or exited)` }
+      : {
+          method: 'surge',
+          detail: `the group served its desired count without ${id} before ${id} was drained and stopped`,
+        };
+  }
+
+  /**
+   * rollTakes resolves once the roll running now began to stop `victim` (or it went away), the
+   * roll ended, or `replacing` was ended (close, release). No deadline of its own: the roll has its
+   * progress deadline, and its failure ends it.
+   */
+  #rollTakes(victim: Slot, replacing: Replacement): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!victim.stopRequested && this.#rolling !== undefined && this.#replacing === replacing) return;
+        this.off('change', check);
+        this.#replacementWakers.delete(check);
+        resolve();
+      };
+      this.on('change', check);
+      this.#replacementWakers.add(check);
+      check();
+    });
+  }
+
+  /** wakeReplacement tells a replacement riding a roll to look again (the roll ended, or it was ended). */
+  #wakeReplacement(): void {
+    for (const wake of [...this.#replacementWakers]) wake();
+  }
+
+  /** endReplacement forgets the replacement running (close, release, its end) and wakes a roll waiting for it. */
+  #endReplacement(): void {
+    const replacing = this.#replacing;
+    this.#replacing = undefined;
+    replacing?.end();
+    this.#wakeReplacement();
+  }
+
+  /**
+   * availableAfter makes a ready instance available to rolls and replacements `ms` from now (see
+   * min_ready), and says so with a `change` then, so their waits look again.
+   */
+  #availableAfter(slot: Slot, ms: number): void {
+    slot.availableAt = this.#now() + ms;
+    if (ms <= 0) return;
+    slot.availableTimer = setTimeout(() => {
+      slot.availableTimer = undefined;
+      if (slot.state === 'ready' && !slot.stopRequested) this.emit('change');
+    }, ms);
+  }
+
+  /**
+   * available: ready, not going away, and ready for `min_ready` (a Deployment's minReadySeconds):
+   * what a roll and a replacement count on before they stop an old instance. Before, ready at its
+   * first health check was enough: one that passed it and crashed a second later let an old one go.
+   */
+  #available(slot: Slot): boolean {
+    return (
+      slot.state === 'ready' &&
+      !slot.stopRequested &&
+      slot.availableAt !== undefined &&
+      this.#now() >= slot.availableAt
     );
-    return { method: 'surge', detail: `a new instance was ready before ${id} was drained and stopped` };
+  }
+
+  /** gone resolves once `slot` has left the instance list (stopped, failed or handed over). */
+  #gone(slot: Slot): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.#slots.includes(slot)) return;
+        this.off('change', check);
+        resolve();
+      };
+      this.on('change', check);
+      check();
+    });
   }
 
   /**
@@ -985,9 +1174,22 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     return this.#cgroups;
   }
 
-  /** instances lists every instance that is not stopped yet, oldest first. */
+  /**
+   * instances lists every instance that is not stopped yet, oldest first, also one still starting
+   * that has no process yet (waiting for its port, its fence, its cgroup): `starting`, no pid, its
+   * address `host:0` until its port is reserved. Before, those were left out, so status and the API showed
+   * fewer instances than the group had while one started (2 of 3 desired, none starting).
+   */
   instances(): readonly Instance[] {
-    return this.#slots.filter((s) => s.pid !== undefined).map((s) => this.#snapshot(s));
+    return this.#slots.filter((s) => this.#listed(s)).map((s) => this.#snapshot(s));
+  }
+
+  /**
+   * listed: shown by instances(). One without a process only while it is starting: one that failed
+   * before it ran, or was stopped before it ran, is gone from the caller's point of view.
+   */
+  #listed(slot: Slot): boolean {
+    return slot.pid !== undefined || (slot.state === 'starting' && !slot.stopRequested);
   }
 
   /** desired is the count the provider is converging to (the last scaleTo). */
@@ -1019,6 +1221,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#endPause();
       this.#generation++;
       this.#surge = 0;
+      this.#endReplacement();
       await this.#scale(0);
       clearInterval(this.#adoptedTimer);
       this.#adoptedTimer = undefined;
@@ -1046,6 +1249,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#adoptedTimer = undefined;
     this.#generation++;
     this.#surge = 0;
+    this.#endReplacement();
     const released = this.#slots.filter((s) => s.state === 'starting' || s.state === 'ready');
     for (const slot of released) {
       const record = this.#recordOf(slot);
@@ -1057,6 +1261,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.abort.abort();
       // Our child still: without this its handle would keep this process alive after close.
       slot.child?.unref();
+      clearTimeout(slot.availableTimer);
     }
     // Instances already draining or stopping finish stopping: that was decided while leading.
     this.#slots = this.#slots.filter((s) => !released.includes(s));
@@ -1150,6 +1355,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           this.#slots.push(slot);
           this.#track(this.#launch(slot));
         }
+        // Listed from now on (see instances), before its process starts.
+        this.emit('change');
       }
     }
   }
@@ -1194,11 +1401,16 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       }
     }
     if (slot.stopRequested) {
-      // Scaled in (or fenced) while we looked for a port: nothing was started.
+      // Scaled in (or fenced) while we looked for a port: nothing was started. Handed over by
+      // release() meanwhile, it is no longer listed and #remove does nothing: its port, reserved
+      // after release() gave back the slot's none, is given back here. Before, it stayed held for
+      // as long as this process ran (one more after each deposition that caught a start).
+      if (!this.#slots.includes(slot)) this.#ports.release(slot.port);
       this.#remove(slot);
       return;
     }
-    let command = config.command;
+    // One simple command replaces its shell: the pid we report is the app's (see execForm).
+    let command = execForm(config.command);
     const env = instanceEnv(
       process.env,
       config.env,
@@ -1329,6 +1541,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (outcome === 'ready') {
       slot.state = 'ready';
       slot.readyAt = this.#now();
+      this.#availableAfter(slot, this.#config.minReady ?? 0);
       this.#logger.info(
         { group: this.#group, instance: slot.id, ms: slot.readyAt - slot.startedAt },
         `${slot.id} ready on ${this.#config.host}:${slot.port} after ${slot.readyAt - slot.startedAt} ms`,
@@ -1366,7 +1579,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * exitDetail says how an instance ended, for its failure message: the exit code or signal, an
    * OOM kill inside its cgroup (which a shell leader reports only as exit code 137), what 126/127
    * mean, and its last line of output, e.g. ` (exit code 127: command not found, check command;
-   * last output: "sh: 1: app: not found")`. Empty when nothing is known.
+   * last output: "sh: 1: exec: app: not found")`. Empty when nothing is known.
    */
   async #exitDetail(slot: Slot): Promise<string> {
     // The last lines may still be in the pipe when the exit is seen; bounded, as a grandchild can
@@ -1455,7 +1668,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     slot.exit = info;
     // Read now, before anything signals the group: what was left running once the leader exited.
     if (!slot.stopRequested && !slot.adopted && slot.pid !== undefined)
-      slot.leftGroupRunning = groupAlive(slot.pid);
+      slot.leftGroupRunning = this.#ownsGroup(slot, slot.pid) && groupAlive(slot.pid);
     slot.markExited(info);
     slot.abort.abort();
     if (slot.stopRequested) return;
@@ -1551,16 +1764,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const now = this.#now();
     this.#crashCount++;
     if (slot.readyAt !== undefined && now - slot.readyAt >= this.#backoff.resetAfterMs)
-      this.#consecutiveCrashes = 0;
-    this.#consecutiveCrashes++;
-    const base = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** (this.#consecutiveCrashes - 1));
+      this.#crashStreak = [];
+    const mark = { at: now, generation: slot.generation };
+    this.#crashStreak.push(mark);
     // Equal jitter: between half and all of the base, so replicas that crash together spread out.
-    this.#backoffUntil = now + base / 2 + (base / 2) * this.#random();
+    this.#backoffUntil = backoffUntil(this.#crashStreak, this.#backoff, this.#random());
 
     const windowMs = this.#config.crashLoopWindow;
-    this.#crashTimes = [...this.#crashTimes.filter((t) => now - t < windowMs), now];
+    this.#crashTimes = [...this.#crashTimes.filter((c) => now - c.at < windowMs), mark];
     if (this.#crashTimes.length > this.#config.crashLoopLimit && !this.#crashLoopPaused) {
       this.#crashLoopPaused = true;
+      this.#pausedBy = slot.generation;
       clearTimeout(this.#backoffTimer);
       this.#backoffTimer = undefined;
       this.#logger.error(
@@ -1593,6 +1807,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
 
   #endPause(): void {
     this.#crashLoopPaused = false;
+    this.#pausedBy = undefined;
     this.#probe = false;
     clearTimeout(this.#probeTimer);
     this.#probeTimer = undefined;
@@ -1682,15 +1897,16 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const pgid = slot.pid;
     if (pgid === undefined) return;
     try {
-      // Even when the leader already exited, the rest of its group may still run.
-      signalGroup(pgid, 'SIGTERM');
+      // Even when the leader already exited, the rest of its group may still run; but once the
+      // leader is reaped and the group empty, its pid may be another process's (see groupOwner).
+      if (this.#ownsGroup(slot, pgid, true)) signalGroup(pgid, 'SIGTERM');
       signalCgroups(slot.cgroupDirs, 'SIGTERM');
       if (!(await this.#waitGone(slot, pgid, this.#config.stopTimeout))) {
         this.#logger.warn(
           { group: this.#group, instance: slot.id, pid: pgid, stopTimeout: this.#config.stopTimeout },
           'instance ignored SIGTERM; sending SIGKILL',
         );
-        signalGroup(pgid, 'SIGKILL');
+        if (this.#ownsGroup(slot, pgid)) signalGroup(pgid, 'SIGKILL');
         signalCgroups(slot.cgroupDirs, 'SIGKILL');
         if (!(await this.#waitGone(slot, pgid, KILL_WAIT_MS))) {
           // Keep the reaper registration: it retries when this process exits.
@@ -1736,17 +1952,38 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
 
   /** treeAlive: a process of the instance's group, or of its cgroups, still runs. */
   #treeAlive(slot: Slot, pgid: number): boolean {
-    return groupAlive(pgid) || cgroupPids(slot.cgroupDirs).length > 0;
+    // A group that reuses its pid is another's: waiting for it to end was a stop timing out, then
+    // SIGKILLing it.
+    return (this.#ownsGroup(slot, pgid) && groupAlive(pgid)) || cgroupPids(slot.cgroupDirs).length > 0;
+  }
+
+  /**
+   * ownsGroup tells whether `pgid` still names the instance's process group (see groupOwner),
+   * read right before each use; `say` logs it when not (once per stop).
+   */
+  #ownsGroup(slot: Slot, pgid: number, say = false): boolean {
+    const child = slot.child;
+    const reaped = slot.adopted || !child || child.exitCode !== null || child.signalCode !== null;
+    const { ours } = groupOwner({ reaped, startTime: slot.startTime }, readProcStat(pgid));
+    if (!ours && say)
+      this.#logger.warn(
+        { group: this.#group, instance: slot.id, pid: pgid },
+        `${slot.id}'s leader (pid ${pgid}) is gone and its pid now belongs to another process: its process group is not signalled`,
+      );
+    return ours;
   }
 
   #remove(slot: Slot): void {
+    clearTimeout(slot.availableTimer);
     if (!this.#slots.includes(slot)) return;
+    // Read before it leaves: one that never ran may have been listed (see instances).
+    const wasListed = slot.pid !== undefined || slot.state === 'starting';
     this.#slots = this.#slots.filter((s) => s !== slot);
     // Gone (stopped, failed, or never started): its port may be handed out again.
     this.#ports.release(slot.port);
     if (slot.cgroupDirs.length > 0) void removeCgroupDirsOnceEmpty(slot.cgroupDirs);
     if (this.#registry && slot.pid !== undefined) this.#track(this.#registry.remove(this.#group, slot.id));
-    if (slot.pid !== undefined) this.emit('change');
+    if (wasListed) this.emit('change');
     this.#reconcile();
   }
 
@@ -1935,6 +2172,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (outcome === 'ready') {
       slot.state = 'ready';
       slot.readyAt = this.#now();
+      this.#availableAfter(slot, 0);
       this.emit('change');
       this.#reconcile();
       return;
@@ -2125,6 +2363,8 @@ function validate(options: LocalProviderOptions): void {
   // SIGKILL right after SIGTERM. Refused here, such a config passed validation and then failed
   // `scaleplane up` with "stopTimeout must be > 0", naming no key of the file.
   if (!(config.stopTimeout >= 0)) fail(`stopTimeout must be >= 0, got ${config.stopTimeout}`);
+  if (config.minReady !== undefined && !(config.minReady >= 0 && Number.isFinite(config.minReady)))
+    fail(`min_ready must be >= 0 ms, got ${config.minReady}`);
   if (!Number.isInteger(config.crashLoopLimit) || config.crashLoopLimit < 0) {
     fail(`crashLoopLimit must be an integer >= 0, got ${config.crashLoopLimit}`);
   }

@@ -8,6 +8,8 @@ import {
   type JsMsg,
   jetstream,
   jetstreamManager,
+  type MsgRequest,
+  type NextMsgRequest,
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
@@ -20,6 +22,7 @@ import {
   RequestError,
 } from '@nats-io/transport-node';
 import { backoffDelay } from '../backoff.js';
+import { readDeadLetterBody, requeuable } from '../dead-letter.js';
 import { readNatsDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
 import { errorMessage, InvalidArgumentError, QueueError } from '../errors.js';
@@ -103,6 +106,18 @@ function isNotFound(error: unknown): boolean {
 function noStreamTakes(error: unknown): boolean {
   const cause = (error as { cause?: unknown } | undefined)?.cause;
   return cause instanceof RequestError && cause.isNoResponders();
+}
+
+/**
+ * JetStream API errors by which a stream refused to store a publish (nothing stored): full with
+ * DiscardNew (max_msgs, max_bytes) or over its max_msg_size. Publishing again cannot help until an
+ * operator makes room.
+ */
+const REFUSALS = new Set([10077, 10078, 10054]);
+
+/** refusedByStream says the stream answered a publish with a refusal (see REFUSALS). */
+function refusedByStream(error: unknown): error is JetStreamApiError {
+  return error instanceof JetStreamApiError && REFUSALS.has(error.code);
 }
 
 /** createNatsBackend runs each queue as a JetStream work-queue stream with one durable pull consumer. */
@@ -265,6 +280,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     msgID: string,
     signal: AbortSignal,
     hdrs?: Record<string, string>,
+    refusedFails = false,
   ) => {
     const { js, nc } = await clients;
     let remade = false;
@@ -283,6 +299,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
             'payload',
             `job ${msgID} is ${data.length} bytes as sent (headers apart), over the NATS server's max_payload of ${nc.info?.max_payload} (${error.message}; not stored)`,
           );
+        // With refusedFails, a stream's refusal (see REFUSALS) is final at once: nothing was stored.
+        if (refusedFails && refusedByStream(error)) throw error;
         // The retry carries the same Nats-Msg-Id, so a first copy that did land is not stored twice.
         if (signal.aborted || closed) throw error;
         if (noStreamTakes(error) && !remade) {
@@ -337,19 +355,26 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     async listDeadLetters(queue, limit) {
       const { jsm } = await clients;
       await ensureStreams(queue);
-      const { dlqStream } = natsNames(queue);
+      const { dlqStream, dlqSubject } = natsNames(queue);
       const { state } = await jsm.streams.info(dlqStream);
       const out: DeadLetter[] = [];
-      for (
-        let seq = state.first_seq;
-        seq <= state.last_seq && out.length < limit && state.messages > 0;
-        seq++
-      ) {
-        const msg = await jsm.streams.getMessage(dlqStream, { seq }).catch(() => null);
-        if (!msg) continue;
+      // Each read asks for the first letter at or after `seq` (next_by_subj), so the gaps that
+      // retried, purged or retention-dropped letters leave cost nothing. Before, every sequence
+      // number from first to last was fetched one by one, each deleted one an empty round trip
+      // (and a failed fetch was skipped as if deleted). null: no letter past `seq`.
+      for (let seq = state.first_seq; out.length < limit && state.messages > 0; ) {
+        // The server's message get takes next_by_subj (nats-server 2.9+); the client types it
+        // for the direct get alone, which needs allow_direct on the stream (ours predate it).
+        const next: NextMsgRequest = { seq, next_by_subj: dlqSubject };
+        const msg = await jsm.streams.getMessage(dlqStream, next as unknown as MsgRequest);
+        if (!msg) break;
+        seq = msg.seq + 1;
+        const ref = String(msg.seq);
+        const { job, notJob } = readDeadLetterBody(decoder.decode(msg.data), queue, ref);
         out.push({
-          ref: String(seq),
-          job: JSON.parse(decoder.decode(msg.data)) as JobEnvelope,
+          ref,
+          job,
+          ...(notJob === undefined ? {} : { notJob }),
           error: msg.header.get(ERROR),
           ...(msg.header.get(REASON) ? { reason: msg.header.get(REASON) as DeadLetterReason } : {}),
           failedAt: Number(msg.header.get(FAILED_AT)),
@@ -361,23 +386,41 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     async retryDeadLetters(queue, refs) {
       const { jsm } = await clients;
       const names = natsNames(queue);
-      const letters =
-        refs === undefined
-          ? await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)
-          : (await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)).filter((l) => refs.includes(l.ref));
+      const letters = (await this.listDeadLetters(queue, Number.MAX_SAFE_INTEGER)).filter(
+        (l) => (refs === undefined || refs.includes(l.ref)) && requeuable(l),
+      );
       let moved = 0;
       const kept: string[] = [];
       let refusal: unknown;
+      /** Letters whose job the work stream refused to store: they stay, the others go on. */
+      const refused: string[] = [];
+      let why = '';
       for (const letter of letters) {
         const job = { ...letter.job, attempt: 1, stalls: 0 };
-        // A fresh Nats-Msg-Id: the original id is likely still inside the duplicate window.
-        await publishWithRetry(
-          queue,
-          names.subject,
-          encoder.encode(JSON.stringify(job)),
-          `${job.id}:dlq-retry:${letter.ref}`,
-          AbortSignal.timeout(30_000),
-        );
+        try {
+          // A fresh Nats-Msg-Id: the original id is likely still inside the duplicate window.
+          await publishWithRetry(
+            queue,
+            names.subject,
+            encoder.encode(JSON.stringify(job)),
+            `${job.id}:dlq-retry:${letter.ref}`,
+            AbortSignal.timeout(30_000),
+            undefined,
+            true,
+          );
+        } catch (error) {
+          if (refusedByStream(error)) {
+            refused.push(`${letter.ref} (job ${letter.job.id})`);
+            why = error.message;
+            continue;
+          }
+          // Before, the error went up alone: nothing said how many letters had moved already.
+          throw new QueueError(
+            error instanceof QueueError ? error.code : 'QUEUE_PUBLISH_FAILED',
+            `nats: retry of the dead letters of queue "${queue}" stopped at letter ${letter.ref} (${errorMessage(error)}); it and the letters after it stay in ${names.dlqStream}; ${moved} moved`,
+            { cause: error },
+          );
+        }
         moved++;
         const removed = await jsm.streams
           .deleteMessage(names.dlqStream, Number(letter.ref))
@@ -394,6 +437,11 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           'QUEUE_BACKEND',
           `${moved} dead letter${moved === 1 ? '' : 's'} re-queued, but letter${kept.length === 1 ? '' : 's'} ${kept.join(', ')} could not be removed from ${names.dlqStream}${refusal === undefined ? '' : ` (${errorMessage(refusal)})`}: still listed, and a retry of ${kept.length === 1 ? 'it' : 'them'} queues the job again`,
           { cause: refusal },
+        );
+      if (refused.length > 0)
+        throw new QueueError(
+          'QUEUE_PUBLISH_FAILED',
+          `nats: ${names.stream} refused to store ${refused.length} dead letter${refused.length === 1 ? '' : 's'} of queue "${queue}" (${why}; a stream at its max_msgs or max_bytes with DiscardNew refuses so): ${refused.join(', ')} stay${refused.length === 1 ? 's' : ''} in ${names.dlqStream}; ${moved} moved`,
         );
       return moved;
     },

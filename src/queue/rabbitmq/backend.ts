@@ -1,13 +1,15 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type Channel,
   type ChannelModel,
   type ConfirmChannel,
   type ConsumeMessage,
   connect,
+  type GetMessage,
   type Options,
 } from 'amqplib';
 import { backoffDelay } from '../backoff.js';
+import { readDeadLetterBody, requeuable } from '../dead-letter.js';
 import { readRabbitDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
 import { InvalidArgumentError, QueueError } from '../errors.js';
@@ -23,7 +25,9 @@ import type {
   JobEnvelope,
   QueueBackend,
 } from '../types.js';
+import { type LetterFate, letterTime, passDeadLetters } from './browse.js';
 import { consumerLanes } from './lanes.js';
+import { jobProperties } from './properties.js';
 import { deliveryWithin } from './quiet.js';
 import { settleBarrier } from './settle.js';
 import {
@@ -80,6 +84,24 @@ type Subscriber = (link: Link) => Promise<void>;
 class Unconfirmed extends Error {
   constructor(cause: unknown) {
     super(`publish not confirmed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/**
+ * Refused: the broker answered the publish with a nack: it took no responsibility for the message
+ * (a queue at its x-max-length with overflow reject-publish, a quorum queue without a majority).
+ * Unlike a confirm lost with its channel, the message is known not to be stored.
+ */
+class Refused extends Unconfirmed {}
+
+/**
+ * NotEncodable: amqplib refused to encode the message (a property AMQP cannot carry, e.g. a
+ * message-id over 255 bytes, which only a foreign dead letter's job can have: publish() checks
+ * ids). Nothing was sent, and sending it again cannot help.
+ */
+class NotEncodable extends Error {
+  constructor(cause: Error) {
+    super(`cannot be sent over AMQP (${cause.message})`, { cause });
   }
 }
 
@@ -150,6 +172,12 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   const returnsOf = new WeakMap<ConfirmChannel, Map<string, Unroutable>>();
   /** The error the broker closed each publisher channel with, read by the confirms it failed. */
   const closeErrorOf = new WeakMap<ConfirmChannel, Error>();
+  /**
+   * Publisher channels in the middle of handling a `basic.nack`: amqplib reports a nack and a
+   * confirm lost with the channel to the publish callback alike (an Error), so the nack is marked
+   * around amqplib's own handler (prepended and appended listeners run synchronously with it).
+   */
+  const nacking = new WeakSet<ConfirmChannel>();
   /** The broker's max_message_size, learnt from its refusal of a larger publish. */
   let maxMessageSize: number | undefined;
   let publishSeq = 0;
@@ -264,6 +292,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   const openPublisher = async (m: ChannelModel): Promise<ConfirmChannel> => {
     const p = await m.createConfirmChannel();
     p.on('error', (error: Error) => closeErrorOf.set(p, error));
+    p.prependListener('nack', () => nacking.add(p));
+    p.on('nack', () => nacking.delete(p));
     const returns = new Map<string, Unroutable>();
     returnsOf.set(p, returns);
     // A return comes before the confirm of the same message on the same channel, so the
@@ -433,13 +463,15 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             const limit = error ? sizeLimitOf(closeErrorOf.get(p)) : undefined;
             if (limit !== undefined) maxMessageSize = limit;
             if (limit !== undefined && body.length > limit) reject(new TooLarge(body.length, limit));
-            else if (error) reject(new Unconfirmed(error));
+            else if (error) reject(nacking.has(p) ? new Refused(error) : new Unconfirmed(error));
             else if (returned) reject(returned);
             else resolve();
           },
         );
       } catch (error) {
-        reject(error);
+        // amqplib encodes the frame at once: a TypeError is a property it cannot encode (a closed
+        // channel throws an IllegalOperationError, which a reconnect cures).
+        reject(error instanceof TypeError ? new NotEncodable(error) : error);
       }
     });
 
@@ -451,7 +483,9 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
    * QUEUE_PUBLISH_FAILED naming the queue. A message over the broker's max_message_size rejects
    * at once with QUEUE_INVALID_ARGUMENT naming `payload`. `moot` says, before each attempt, that
    * the message is no longer wanted (the delivery it settles went back to the broker while it
-   * waited for a reconnect): it then rejects with QUEUE_ACK_FAILED, publishing nothing.
+   * waited for a reconnect): it then rejects with QUEUE_ACK_FAILED, publishing nothing. With
+   * `refusedFails`, a publish the broker nacked rejects at once with `Refused` (known not stored)
+   * instead of being published again until `signal` gives up.
    */
   const publishConfirmed = async (
     exchange: string,
@@ -462,6 +496,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     target: string,
     redeclare: () => Promise<void>,
     moot: () => boolean = () => false,
+    refusedFails = false,
   ) => {
     let unconfirmed = 0;
     let redeclared = false;
@@ -489,7 +524,13 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             'payload',
             `job ${String(props.messageId)} is ${error.size} bytes as sent, over the broker's max_message_size of ${error.limit} (not stored)`,
           );
+        // Before, it was published again with backoff until `signal` gave up (30 s per letter).
+        if (error instanceof NotEncodable)
+          throw new QueueError('QUEUE_PUBLISH_FAILED', `rabbitmq: not sent to ${target}: ${error.message}`, {
+            cause: error,
+          });
         if (signal.aborted) throw error;
+        if (refusedFails && error instanceof Refused) throw error;
         if (error instanceof Unroutable) {
           const what = `rabbitmq: queue ${target} does not exist (${error.message})`;
           if (redeclared)
@@ -535,17 +576,53 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       }
     };
 
+  /**
+   * publishToWorkQueue puts JOB back on QUEUE's work queue, confirmed within 30 s (a dead-letter
+   * retry, a classic queue's counted stall). refusedFails: a broker's refusal (nack) fails at once
+   * with Refused instead of being published again until the timeout.
+   */
+  const publishToWorkQueue = async (queue: string, job: JobEnvelope, refusedFails = false) => {
+    const target = rabbitNames(prefix, queue).queue;
+    await publishConfirmed(
+      '',
+      target,
+      Buffer.from(JSON.stringify(job)),
+      jobProperties(job, queueType),
+      AbortSignal.timeout(30_000),
+      target,
+      redeclareFor(queue),
+      undefined,
+      refusedFails,
+    );
+  };
+
+  /**
+   * deadLetterPass runs one pass over `queue`'s dead letters (see browse.ts): each is read and
+   * kept without a requeue, so listing and skipping letters spend none of their delivery attempts.
+   */
+  const deadLetterPass = async (queue: string, visit: (msg: GetMessage) => Promise<LetterFate>) => {
+    await ensureConnected();
+    const m = model;
+    if (!m) throw new QueueError('QUEUE_CONNECTION', 'rabbitmq: not connected');
+    const dlq = rabbitNames(prefix, queue).dlq;
+    const age = context.deadLetterRetention.age;
+    await passDeadLetters(m, dlq, visit, {
+      idHeader: DEAD_ID,
+      writtenAtHeader: FAILED_AT,
+      // Declared with retention, the DLQ expires letters by age: a copy gets what its letter had left.
+      ...(Number.isFinite(age) && !unretained.has(dlq) ? { ttl: age } : {}),
+    });
+  };
+
   const publishEnvelope = async (envelope: JobEnvelope, delay: number, signal: AbortSignal) => {
     await ensureTopology(envelope.queue);
     const target =
       delay > 0 ? await ensureDelayQueue(envelope.queue, delay) : rabbitNames(prefix, envelope.queue).queue;
-    const props: Options.Publish = { messageId: envelope.id, contentType: 'application/json' };
-    if (queueType === 'classic' && envelope.priority !== undefined) props.priority = envelope.priority;
     await publishConfirmed(
       '',
       target,
       Buffer.from(JSON.stringify(envelope)),
-      props,
+      jobProperties(envelope, queueType),
       signal,
       target,
       redeclareFor(envelope.queue, delay),
@@ -569,46 +646,91 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
 
     async listDeadLetters(queue, limit) {
       await ensureTopology(queue);
-      const names = rabbitNames(prefix, queue);
-      // AMQP cannot browse: take each message without acking, then give them all back.
-      return withChannel(async (ch) => {
-        const out: DeadLetter[] = [];
-        while (out.length < limit) {
-          const msg = await ch.get(names.dlq, { noAck: false });
-          if (!msg) break;
-          out.push(toDeadLetter(msg));
-        }
-        ch.nackAll(true);
-        return out;
+      // Every letter goes round (see browse.ts), not only the first `limit`. Their place in the
+      // queue is not their order once a pass was cut short or letters came during one (they land
+      // among its copies), so they are sorted by when each was dead-lettered, ties in queue order.
+      const now = Date.now();
+      let seen: { at: number; n: number; letter: DeadLetter }[] = [];
+      const byTime = (a: { at: number; n: number }, b: { at: number; n: number }) => a.at - b.at || a.n - b.n;
+      let n = 0;
+      await deadLetterPass(queue, async (msg) => {
+        seen.push({
+          at: letterTime(msg.properties.headers ?? {}, FAILED_AT, now),
+          n: n++,
+          letter: toDeadLetter(queue, msg),
+        });
+        // Only the first `limit` are kept in memory, not the whole queue.
+        if (seen.length >= 2 * limit + 100) seen = seen.sort(byTime).slice(0, limit);
+        return 'keep';
       });
+      return seen
+        .sort(byTime)
+        .slice(0, limit)
+        .map((s) => s.letter);
     },
 
     async retryDeadLetters(queue, refs) {
       await ensureTopology(queue);
       const names = rabbitNames(prefix, queue);
       const wanted = refs === undefined ? undefined : new Set(refs);
-      return withChannel(async (ch) => {
-        let moved = 0;
-        for (;;) {
-          const msg = await ch.get(names.dlq, { noAck: false });
-          if (!msg) break;
-          const letter = toDeadLetter(msg);
-          if (wanted && !wanted.has(letter.ref)) continue;
-          await publishConfirmed(
-            '',
-            names.queue,
-            Buffer.from(JSON.stringify({ ...letter.job, attempt: 1, stalls: 0 })),
-            { messageId: letter.job.id, contentType: 'application/json' },
-            AbortSignal.timeout(30_000),
-            names.queue,
-            redeclareFor(queue),
-          );
-          ch.ack(msg);
+      // Each letter is acked only after the broker confirmed its job stored: a crash in between
+      // leaves at most that one letter both queued and dead-lettered, never neither (the next
+      // pass drops the letter then, see browse.ts). A refused publish (nack) stored nothing: its
+      // letter stays, the others go on, and retry reports it. Any other failure stops the
+      // re-queueing; the letters not reached stay, in order, and the error says how many moved.
+      let moved = 0;
+      const refused: string[] = [];
+      const unsendable: string[] = [];
+      let why = '';
+      try {
+        await deadLetterPass(queue, async (msg) => {
+          const letter = toDeadLetter(queue, msg);
+          if ((wanted && !wanted.has(letter.ref)) || !requeuable(letter)) return 'keep';
+          const job = { ...letter.job, attempt: 1, stalls: 0 };
+          try {
+            await publishToWorkQueue(queue, job, true);
+          } catch (error) {
+            // Refused (nothing stored) or never sendable: this letter stays, the others go on.
+            const notEncodable = error instanceof QueueError && error.cause instanceof NotEncodable;
+            if (!(error instanceof Refused) && !notEncodable) throw error;
+            const what = `${JSON.stringify(letter.ref)} (job ${letter.job.id})`;
+            if (notEncodable) unsendable.push(`${what}: ${(error.cause as Error).message}`);
+            else {
+              refused.push(what);
+              why = error.message;
+            }
+            return 'keep';
+          }
           moved++;
-        }
-        ch.nackAll(true);
-        return moved;
-      });
+          return 'taken';
+        });
+      } catch (error) {
+        const code = error instanceof QueueError ? error.code : 'QUEUE_PUBLISH_FAILED';
+        throw new QueueError(
+          code,
+          `rabbitmq: retry of the dead letters of queue "${queue}" stopped (${(error as Error).message}); the letters not re-queued stay in the dead-letter queue; ${moved} moved`,
+          { cause: error },
+        );
+      }
+      const problems = [
+        ...(refused.length > 0
+          ? [
+              `the broker refused to store ${refused.length} dead letter${refused.length === 1 ? '' : 's'} of queue "${queue}" in ${names.queue} (${why}; a queue at its x-max-length with overflow reject-publish refuses so): ${refused.join(', ')}`,
+            ]
+          : []),
+        ...(unsendable.length > 0
+          ? [
+              `${unsendable.length} dead letter${unsendable.length === 1 ? '' : 's'} of queue "${queue}" cannot be re-queued: ${unsendable.join(', ')}`,
+            ]
+          : []),
+      ];
+      const left = refused.length + unsendable.length;
+      if (left > 0)
+        throw new QueueError(
+          'QUEUE_PUBLISH_FAILED',
+          `rabbitmq: ${problems.join('; ')}; ${left === 1 ? 'it stays' : 'they stay'} in the dead-letter queue; ${moved} moved`,
+        );
+      return moved;
     },
 
     async purgeDeadLetters(queue) {
@@ -651,15 +773,27 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     },
   };
 
-  function toDeadLetter(msg: {
-    content: Buffer;
-    properties: { headers?: Record<string, unknown> };
-  }): DeadLetter {
+  function toDeadLetter(
+    queue: string,
+    msg: {
+      content: Buffer;
+      properties: { headers?: Record<string, unknown>; messageId?: unknown };
+    },
+  ): DeadLetter {
     const h = msg.properties.headers ?? {};
-    const job = JSON.parse(msg.content.toString()) as JobEnvelope;
+    const text = msg.content.toString();
+    // A letter of ours carries its ref; a foreign one its message id, else a digest of its body,
+    // so the same letter gets the same ref at every listing.
+    const ref = String(
+      h[DEAD_ID] ??
+        msg.properties.messageId ??
+        `raw-${createHash('sha256').update(msg.content).digest('hex').slice(0, 16)}`,
+    );
+    const { job, notJob } = readDeadLetterBody(text, queue, ref);
     return {
-      ref: String(h[DEAD_ID] ?? job.id),
+      ref: h[DEAD_ID] === undefined && notJob === undefined ? job.id : ref,
       job,
+      ...(notJob === undefined ? {} : { notJob }),
       error: String(h[ERROR] ?? h['x-first-death-reason'] ?? ''),
       ...(h[REASON] ? { reason: String(h[REASON]) as DeadLetterReason } : {}),
       failedAt: Number(h[FAILED_AT] ?? 0),
@@ -716,6 +850,14 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
      */
     /** Consumer channels that closed: their unsettled deliveries are the broker's again. */
     const closedChannels = new WeakSet<Channel>();
+    /** Who wants to know when each channel closes under its deliveries (see Delivery.onAbandoned). */
+    const abandonListeners = new WeakMap<Channel, Set<() => void>>();
+    const channelClosed = (ch: Channel) => {
+      closedChannels.add(ch);
+      const listeners = abandonListeners.get(ch);
+      abandonListeners.delete(ch);
+      for (const listener of listeners ?? []) listener();
+    };
     const deliveryFor = (
       ch: Channel,
       msg: ConsumeMessage,
@@ -747,7 +889,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           exchange,
           routingKey,
           Buffer.from(JSON.stringify(job)),
-          { messageId: job.id, contentType: 'application/json', ...(headers ? { headers } : {}) },
+          jobProperties(job, queueType, headers),
           AbortSignal.timeout(30_000),
           target,
           redeclareFor(queue, delay),
@@ -761,6 +903,19 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         stalls,
         ...(malformed === undefined ? {} : { malformed }),
         abandoned: () => closedChannels.has(ch),
+        onAbandoned: (listener) => {
+          if (closedChannels.has(ch)) {
+            listener();
+            return () => {};
+          }
+          let listeners = abandonListeners.get(ch);
+          if (!listeners) {
+            listeners = new Set();
+            abandonListeners.set(ch, listeners);
+          }
+          listeners.add(listener);
+          return () => abandonListeners.get(ch)?.delete(listener);
+        },
         ack: () => ackConfirmed(ch, msg, envelope.id),
         retry: async (delay) => {
           const next = { ...envelope, attempt: attempt + 1, stalls };
@@ -790,18 +945,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     const countClassicStall = async (ch: Channel, msg: ConsumeMessage, envelope: JobEnvelope) => {
       const stalls = (envelope.stalls ?? 0) + 1;
       if (queueType !== 'classic' || !msg.fields.redelivered || stalls > opts.maxStalls) return false;
-      const props: Options.Publish = { messageId: envelope.id, contentType: 'application/json' };
-      if (envelope.priority !== undefined) props.priority = envelope.priority;
       const job = { ...envelope, attempt: envelope.attempt + 1, stalls };
-      await publishConfirmed(
-        '',
-        names.queue,
-        Buffer.from(JSON.stringify(job)),
-        props,
-        AbortSignal.timeout(30_000),
-        names.queue,
-        redeclareFor(queue),
-      );
+      await publishToWorkQueue(queue, job);
       await ackConfirmed(ch, msg, envelope.id);
       return true;
     };
@@ -878,7 +1023,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         ),
       );
       ch.on('close', () => {
-        closedChannels.add(ch);
+        channelClosed(ch);
         // A channel closed under a live connection (not by a reconnect) is reopened here.
         if (!stopped && !closed && current.get(lane)?.ch === ch && consuming === link.consuming)
           void subscribeLane(link, lane).catch(() => {});

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { backoffDelay } from '../backoff.js';
+import { requeuable } from '../dead-letter.js';
 import { readRedisDepth } from '../depth.js';
-import { decodeEnvelope } from '../envelope.js';
+import { type DecodedEnvelope, decodeEnvelope } from '../envelope.js';
 import { QueueError } from '../errors.js';
 import { BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
@@ -63,6 +64,40 @@ type StreamEntry = [id: string, fields: string[]];
 function field(fields: string[], name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
+}
+
+/**
+ * decodeEntry reads the job of stream entry `id`. An entry with no `job` field is another
+ * producer's message: its fields, as an object, are the stand-in's payload, so the dead letter keeps
+ * the message. Before, the stand-in had no payload and the dead letter kept nothing of it (`{other:
+ * 'x'}` read back as `undefined`), where the other backends keep the message's body.
+ */
+function decodeEntry(fields: string[], queue: string, id: string): DecodedEnvelope {
+  const text = field(fields, 'job');
+  const decoded = decodeEnvelope(text, queue, id);
+  if (text !== undefined) return decoded;
+  const payload: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) payload[fields[i]!] = fields[i + 1]!;
+  return { ...decoded, envelope: { ...decoded.envelope, payload } };
+}
+
+/**
+ * toDeadLetter reads dead-letter entry `ref`. One that holds no job (another producer's entry, a
+ * `job` field that is not JSON or not an envelope) is listed with `notJob` and the entry as its
+ * stand-in's payload. Before, a `job` field that was not JSON failed `list()` and `retry()` for
+ * the whole queue, and an entry with none was listed, and re-queued, as the empty job `{}`.
+ */
+function toDeadLetter(queue: string, ref: string, fields: string[]): DeadLetter {
+  const { envelope, problem } = decodeEntry(fields, queue, ref);
+  const reason = field(fields, 'reason');
+  return {
+    ref,
+    job: envelope,
+    ...(problem === undefined ? {} : { notJob: problem }),
+    error: field(fields, 'error') ?? '',
+    ...(reason ? { reason: reason as DeadLetterReason } : {}),
+    failedAt: Number(field(fields, 'failedAt') ?? 0),
+  };
 }
 
 /** createRedisBackend runs queues on Redis Streams with one consumer group per queue. */
@@ -146,32 +181,32 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       const key = redisKeys(prefix, queue).dlq;
       // Letters past their age are gone here too, written since or not.
       await trimDeadLetters.run(commands, [key], deadLetterTrim);
-      const entries = (await commands.xrange(key, '-', '+', 'COUNT', limit)) as StreamEntry[];
-      return entries.map(
-        ([ref, fields]): DeadLetter => ({
-          ref,
-          job: JSON.parse(field(fields, 'job') ?? '{}') as JobEnvelope,
-          error: field(fields, 'error') ?? '',
-          ...(field(fields, 'reason') ? { reason: field(fields, 'reason') as DeadLetterReason } : {}),
-          failedAt: Number(field(fields, 'failedAt') ?? 0),
-        }),
-      );
+      // Infinity (every letter) is no COUNT at all: Redis refuses it as "not an integer".
+      const entries = (
+        Number.isFinite(limit)
+          ? await commands.xrange(key, '-', '+', 'COUNT', limit)
+          : await commands.xrange(key, '-', '+')
+      ) as StreamEntry[];
+      return entries.map(([ref, fields]) => toDeadLetter(queue, ref, fields));
     },
 
     async retryDeadLetters(queue, refs) {
       const keys = redisKeys(prefix, queue);
       await ensureGroup(queue);
+      // Letters past their age are gone for a retry too. Done here, not left to a listing before
+      // (dlq().retry() without refs lists nothing first any more).
+      await trimDeadLetters.run(commands, [keys.dlq], deadLetterTrim);
       const wanted = refs === undefined ? undefined : new Set(refs);
       let moved = 0;
       let start = '-';
       for (;;) {
         const entries = (await commands.xrange(keys.dlq, start, '+', 'COUNT', 500)) as StreamEntry[];
-        const batch = entries.filter(([ref]) => wanted === undefined || wanted.has(ref));
+        const batch = entries
+          .filter(([ref]) => wanted === undefined || wanted.has(ref))
+          .map(([ref, fields]) => toDeadLetter(queue, ref, fields))
+          .filter(requeuable);
         if (batch.length > 0) {
-          const args = batch.flatMap(([ref, fields]) => {
-            const job = JSON.parse(field(fields, 'job') ?? '{}') as JobEnvelope;
-            return [ref, encode({ ...job, attempt: 1, stalls: 0 })];
-          });
+          const args = batch.flatMap(({ ref, job }) => [ref, encode({ ...job, attempt: 1, stalls: 0 })]);
           moved += Number(await requeue.run(commands, [keys.dlq, keys.stream], args));
         }
         if (entries.length < 500) return moved;
@@ -181,7 +216,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
 
     async purgeDeadLetters(queue) {
       const key = redisKeys(prefix, queue).dlq;
-      // Letters past their age are gone already, as for list() (and retry(), which lists first):
+      // Letters past their age are gone already, as for list() and retry():
       // before, with no letter written, listed or claim round since, they were counted as purged.
       await trimDeadLetters.run(commands, [key], deadLetterTrim);
       const [[, count]] = (await commands.multi().xlen(key).del(key).exec()) as [[Error | null, number]];
@@ -320,7 +355,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         );
       }
       entries.forEach(([id, fields], i) => {
-        const { envelope, problem } = decodeEnvelope(field(fields, 'job'), queue, id);
+        const { envelope, problem } = decodeEntry(fields, queue, id);
         opts.deliver(deliveryFor(id, envelope, counts[i] ?? 1, problem));
       });
     };
@@ -433,7 +468,7 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       if (loop.stopped) {
         // Read after stop: hand them straight back rather than hold them until a stall claim.
         for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-          const { envelope, problem } = decodeEnvelope(field(fields, 'job'), queue, id);
+          const { envelope, problem } = decodeEntry(fields, queue, id);
           // Not a job: the worker dead-letters it (a hand-back would write its stand-in as a job).
           if (problem !== undefined) opts.deliver(deliveryFor(id, envelope, 1, problem));
           else await deliveryFor(id, envelope, 1).release();

@@ -26,7 +26,9 @@ function trimDeadLetters(key: string, count: string, age: string): string {
  * Returns 1; for a retry/dead-letter of an entry this consumer no longer holds, 0 when another
  * consumer holds it (another worker claimed it after a stall and will settle it), -1 when none does
  * (settled already: typically this very SETTLE, re-sent by ioredis after its answer was lost with
- * the connection; it must not read as claimed elsewhere).
+ * the connection; it must not read as claimed elsewhere). A delayed retry whose JSON is already in
+ * the delayed set (two copies of a job stored twice by a re-sent XADD, failing alike) waits once, at
+ * the first one's due time (`NX`, see SCHEDULE).
  */
 export const SETTLE = `
 if ARGV[4] ~= 'ack' then
@@ -44,7 +46,7 @@ if ARGV[4] == 'retry' then
     redis.call('XADD', KEYS[1], '*', 'job', ARGV[5])
   else
     local t = redis.call('TIME')
-    redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + delay, ARGV[5])
+    redis.call('ZADD', KEYS[2], 'NX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + delay, ARGV[5])
   end
 elseif ARGV[4] == 'dead' then
   redis.call('XADD', KEYS[3], '*', 'job', ARGV[5], 'error', ARGV[7], 'failedAt', ARGV[8], 'reason', ARGV[9])
@@ -106,11 +108,16 @@ return lowered
 
 /**
  * SCHEDULE adds a delayed job, due on the Redis clock so producers and workers on different hosts agree.
- * KEYS[1] delayed zset; ARGV[1] delay ms, ARGV[2] envelope JSON
+ * The job's JSON is the set's member, so a copy identical to one already waiting (ioredis re-sends
+ * a SCHEDULE whose answer was lost with the connection; a caller re-sending a publish it holds) is
+ * stored once, and `NX` keeps the first copy's due time, as BullMQ keeps the first add of a job id
+ * and NATS the first publish of a `Nats-Msg-Id`. Without it the later copy moved the job's due
+ * time to its own: a re-send after a reconnect of seconds delayed the job by as much.
+ * KEYS[1] delayed zset; ARGV[1] delay ms, ARGV[2] envelope JSON. Returns 1 if stored, 0 if a copy waits already.
  */
 export const SCHEDULE = `
 local t = redis.call('TIME')
-return redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]), ARGV[2])
+return redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]), ARGV[2])
 `;
 
 /**

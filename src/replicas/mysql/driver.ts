@@ -20,11 +20,14 @@ import {
   TargetPools,
   type TransactionTarget,
   unreachableSample,
+  type WrittenAt,
   withTimeout,
   writableSample,
 } from '../driver.js';
 import { type DatabaseError, ReplicaError } from '../errors.js';
+import { checkoutCurrent, PoolGenerations } from '../generations.js';
 import { ageByPrimaryClock, type PrimaryClock } from '../primary-clock.js';
+import { otherPrimary, type PrimarySighting } from '../primary-identity.js';
 import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import type { Statement } from '../statement.js';
 import {
@@ -35,7 +38,14 @@ import {
   refusedAsWriteMysql,
 } from './errors.js';
 import { gtidCovers, type MysqlFlavor } from './gtid.js';
-import { lagFromHeartbeat, lagFromReplicaStatus, type ReplicaStatusRow } from './lag.js';
+import {
+  appendPosition,
+  lagBelowFromPositions,
+  lagFromHeartbeat,
+  lagFromReplicaStatus,
+  type PositionSample,
+  type ReplicaStatusRow,
+} from './lag.js';
 
 /** MysqlResult is what a query through a MySQL/MariaDB router returns: mysql2's own `[rows, fields]`. */
 export type MysqlResult = [QueryResult, FieldPacket[]];
@@ -55,6 +65,10 @@ export interface MysqlDriverOptions {
 type RowQuery = (sql: string, params?: unknown[]) => Promise<[RowDataPacket[], FieldPacket[]]>;
 
 const ER_PARSE_ERROR = 1064;
+/** ms of primary positions kept to bound a replica's lag from below (older ones but one go). */
+const POSITION_HISTORY = 60_000;
+/** The server's own refusal of a write under read_only; the router's refusal reuses it. */
+const ER_OPTION_PREVENTS_STATEMENT = 1290;
 const ER_NO_SUCH_TABLE = 1146;
 /** Too many connections (1040), per user (1203): the server is up and commits other clients' writes. */
 const SERVER_FULL = new Set([1040, 1203]);
@@ -68,6 +82,10 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   readonly #pools: TargetPools<Pool>;
   readonly #table: string | null;
   #flavor: MysqlFlavor = 'mariadb';
+  /**
+   * The primary's server_id, the key of its heartbeat row (pt-heartbeat's): read by prepare(), and
+   * again when another server is the primary (see #primaryReplaced).
+   */
   #serverId: number | null = null;
   #prepared = false;
   #heartbeatReady = false;
@@ -93,10 +111,22 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   /** Whether a round has measured a replica by the heartbeat: later ones find last round's there. */
   #heartbeatSeen = false;
   #statusStatement = 'SHOW REPLICA STATUS';
+  /** The primary's positions, each at the first round that read it (see lagBelowFromPositions). */
+  #positions: PositionSample[] = [];
+  /** Which server the last round that read the primary's role found, at which position. */
+  #sighting: PrimarySighting | null = null;
   /** The primary's clock at the last round that reached it: heartbeats are ages by it. */
   #primaryClock: PrimaryClock | null = null;
   /** Each target's probe connection; a pool that is not mysql2's own is probed through itself. */
   readonly #probes = new Map<string, ProbeConnection<mysql.Connection>>();
+  /** Which pooled connections were opened before their target's last drain (see PoolGenerations). */
+  readonly #generations = new PoolGenerations<object>();
+  /**
+   * The primary pool's user is not bound by read_only (SUPER, READ_ONLY ADMIN, ALL PRIVILEGES): on a
+   * demoted primary its writes commit instead of failing 1290, so each write checks read_only on its
+   * own connection first (see query).
+   */
+  #bypassesReadOnly = false;
   #report: (error: ReplicaError) => void = () => {};
 
   constructor(options: MysqlDriverOptions) {
@@ -118,6 +148,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     for (const [name, pool] of this.#pools.entries()) {
       const link = probeLink(pool);
       if (link !== null) this.#probes.set(name, new ProbeConnection(link));
+      // mysql2's promise pool passes on its core pool's 'connection' event: each new connection.
+      if (typeof pool.on === 'function')
+        pool.on('connection', (connection: object) => this.#generations.opened(name, connection));
     }
   }
 
@@ -138,6 +171,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     this.#flavor = /mariadb/i.test(String(row.version)) ? 'mariadb' : 'mysql';
     this.#serverId = Number(row.id);
     this.#prepared = true;
+    await this.#checkReadOnlyBypass((sql) => this.#pool(PRIMARY).query<RowDataPacket[]>(sql));
     if (this.#table === null) return;
     // On a read_only primary (a standby after a failover) the table, the token and the heartbeats,
     // written by a user read_only does not bind (SUPER, READ_ONLY ADMIN), were errant transactions
@@ -147,6 +181,31 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       return;
     }
     await this.#setUpHeartbeat();
+  }
+
+  /**
+   * checkReadOnlyBypass finds out whether read_only binds the primary pool's user, and says so once
+   * when it does not: then only the router's own check stands between a write and a demoted primary.
+   * Grants it cannot read leave the writes unchecked, as before. Grants are the server's own: read
+   * again when another server is the primary (see #primaryReplaced).
+   */
+  async #checkReadOnlyBypass(query: RowQuery): Promise<void> {
+    let grants: string[];
+    try {
+      const [rows] = await query('SHOW GRANTS');
+      grants = rows.map((row) => String(Object.values(row)[0] ?? ''));
+    } catch {
+      this.#bypassesReadOnly = false;
+      return;
+    }
+    this.#bypassesReadOnly = grants.some(bypassesReadOnly);
+    if (!this.#bypassesReadOnly) return;
+    this.#report(
+      new ReplicaError(
+        'REPLICA_PROBE',
+        `${this.#describe(PRIMARY)}: the pool's user has SUPER, READ_ONLY ADMIN or ALL PRIVILEGES, which read_only does not bind: a demoted primary would commit its writes (split brain). Each write checks read_only on its connection first (one more round trip); give the primary pool a user without them`,
+      ),
+    );
   }
 
   async #setUpHeartbeat(): Promise<void> {
@@ -233,6 +292,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     target: string,
     statement: Statement,
     params: readonly unknown[] | undefined,
+    write = false,
   ): Promise<MysqlResult> {
     const pool = this.#pool(target);
     // mysql2 takes SQL text or its options object; its overloads just don't accept the union.
@@ -243,12 +303,13 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     // known for what it is: the statement was never sent.
     let connection: PoolConnection;
     try {
-      connection = await pool.getConnection();
+      connection = await this.#checkout(target);
     } catch (error) {
       throw normalizeMysqlCheckoutError(error, target);
     }
     let readOnly = false;
     try {
+      if (write && target === PRIMARY && this.#bypassesReadOnly) await this.#assertWritable(connection);
       return await connection.query(sql, params as unknown[] | undefined);
     } catch (error) {
       readOnly = isReadOnlyMysqlError(error);
@@ -260,9 +321,36 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
   }
 
+  /** checkout takes a connection of `target`'s pool opened since its last drain. */
+  #checkout(target: string): Promise<PoolConnection> {
+    const pool = this.#pool(target);
+    return checkoutCurrent(
+      () => pool.getConnection(),
+      (connection) => this.#generations.stale(target, coreConnection(connection)),
+      (connection) => connection.destroy(),
+    );
+  }
+
+  /**
+   * assertWritable refuses a write, unsent, on a primary with read_only ON, for a user read_only does
+   * not bind: the server would commit it. Asked on the write's own connection, so the answer is the
+   * server's the write would reach, a round trip before it: a read_only set in between still lets it
+   * commit, where a probe round could be `probeInterval` late.
+   */
+  async #assertWritable(connection: PoolConnection): Promise<void> {
+    const [rows] = await connection.query<RowDataPacket[]>('SELECT @@GLOBAL.read_only AS read_only');
+    if (Number(rows[0]?.read_only) === 0) return;
+    throw Object.assign(
+      new Error(
+        `${this.#describe(PRIMARY)} has read_only ON; the pool's user is not bound by it, so the router refused the write before sending it`,
+      ),
+      { errno: ER_OPTION_PREVENTS_STATEMENT, code: 'ER_OPTION_PREVENTS_STATEMENT', sqlState: 'HY000' },
+    );
+  }
+
   async transaction<T>(fn: (tx: Queryable<MysqlResult>) => Promise<T>, where: TransactionTarget): Promise<T> {
     const guard = where.guard ?? ((statement) => statement);
-    const checkout = this.#pool(where.target).getConnection();
+    const checkout = this.#checkout(where.target);
     let connection: PoolConnection;
     try {
       connection = await guard(checkout);
@@ -283,6 +371,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         where.readOnly ? 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY' : 'START TRANSACTION',
       );
       const result = await fn({ query: run });
+      // On a demoted primary such a user's COMMIT succeeds: checked first, rolled back if so.
+      if (where.target === PRIMARY && !where.readOnly && this.#bypassesReadOnly)
+        await guard(this.#assertWritable(connection));
       await run('COMMIT');
       return result;
     } catch (error) {
@@ -309,6 +400,17 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       const role = await this.#onProbe(PRIMARY, (query) => this.#readRole(query), timeout, 'primary probe');
       this.#primaryClock = { clock: role.clock, at: asked };
       primary.position = role.position;
+      primary.server = role.server;
+      const sighting: PrimarySighting = { server: role.server, position: role.position };
+      if (otherPrimary(this.#sighting, sighting, (have, want) => this.covers(have, want)))
+        await this.#primaryReplaced(role, timeout);
+      this.#sighting = sighting;
+      if (role.position !== null)
+        this.#positions = appendPosition(
+          this.#positions,
+          { at: now, position: role.position },
+          POSITION_HISTORY,
+        );
       if (role.readOnly) {
         // No heartbeat on it (see prepare): replicas are measured by SHOW REPLICA STATUS this round,
         // and the round after it takes writes again, as after a refused heartbeat.
@@ -470,19 +572,27 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
     const status = await this.#replicaStatus(query);
     const [positionRows] = await query(`SELECT ${positionVariable} AS position`);
+    const position = emptyToNull(positionRows[0]?.position);
     let lag = lagFromReplicaStatus(status);
+    let source = 'replica-status';
+    // Seconds_Behind_Master counts only what the replica received: bounded below by the oldest primary
+    // position it lacks. Before, a replica whose IO thread heard nothing read 0 (failover.test.ts).
+    const below = lagBelowFromPositions(
+      this.#positions,
+      position,
+      (have, want) => this.covers(have, want),
+      now,
+    );
+    if (lag !== null && below !== null && below > lag) {
+      lag = below;
+      source = 'gtid-history';
+    }
     // A replica still without the token has not replayed a commit the primary had at tokenSince: it
     // is at least that far behind, or it replicates another cluster, whose Seconds_Behind_Master
     // (0, of its own primary) said it was fresh.
     if (lag !== null && tokenMissing && this.#clusterToken !== null && this.#tokenSince !== null)
       lag = Math.max(lag, now - this.#tokenSince);
-    return {
-      name,
-      reachable: true,
-      lag,
-      position: emptyToNull(positionRows[0]?.position),
-      source: 'replica-status',
-    };
+    return { name, reachable: true, lag, position, source };
   }
 
   /**
@@ -522,22 +632,97 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     }
   }
 
-  writePosition(): Promise<string | null> {
+  async writePosition(): Promise<WrittenAt> {
     const pool = this.#pool(PRIMARY);
-    return this.#readPosition((sql) => pool.query<RowDataPacket[]>(sql));
+    if (typeof pool.getConnection !== 'function')
+      return this.#readPosition((sql) => pool.query<RowDataPacket[]>(sql));
+    // On a connection of the current generation: an old one may lead to the old primary, whose
+    // position would let a replica that lacks the write count as having it.
+    const connection = await this.#checkout(PRIMARY);
+    try {
+      return await this.#readPosition((sql) => connection.query<RowDataPacket[]>(sql));
+    } finally {
+      connection.release();
+    }
   }
 
-  /** readRole reads the primary's position and whether it takes writes (read_only, as ProxySQL checks). */
-  async #readRole(query: RowQuery): Promise<{ position: string | null; readOnly: boolean; clock: number }> {
+  /**
+   * primaryReplaced forgets what described the primary before: another server answers now (a failover,
+   * the address moved), or the same one with its history rewound. Before, all of it stayed the old
+   * server's for good:
+   * - positions it had that the new one lacks (commits lost in the failover) stay uncovered on every
+   *   replica of the new primary, which then read as behind by their age, up to POSITION_HISTORY, and
+   *   lost their reads (primary-change-driver.test.ts). Those the new primary has still bound a replica
+   *   that lacks them: they were committed then.
+   * - the heartbeat row key was the old primary's server_id (see #serverId).
+   * - whether the pool's user bypasses read_only was the old server's grants: on a new primary where
+   *   it does, a write after a demotion between two rounds committed unchecked.
+   */
+  async #primaryReplaced(
+    role: { position: string | null; serverId: number | null },
+    timeout: number,
+  ): Promise<void> {
+    const at = role.position;
+    this.#positions = at === null ? [] : this.#positions.filter((sample) => this.#has(at, sample.position));
+    // This round's heartbeat, under the new key, is what the replicas are to be measured by.
+    this.#heartbeatSeen = false;
+    if (role.serverId !== null) this.#serverId = role.serverId;
+    // On the probe connection, which just read the new server's role: the pool's may lead to the old one.
+    // Unanswered in time, the round goes on (the primary did answer its role) with writes unchecked,
+    // as for grants it cannot read.
+    try {
+      await this.#onProbe(PRIMARY, (query) => this.#checkReadOnlyBypass(query), timeout, 'primary grants');
+    } catch {
+      this.#bypassesReadOnly = false;
+    }
+  }
+
+  /** has: does the primary at `position` have `sample`? A position it cannot parse: no. */
+  #has(position: string, sample: string): boolean {
+    try {
+      return this.covers(position, sample);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * readRole reads the primary's position, which server it is (see #serverColumn), its server_id (the
+   * heartbeat row key) and whether it takes writes (read_only, as ProxySQL checks).
+   */
+  async #readRole(query: RowQuery): Promise<{
+    position: string | null;
+    server: string | null;
+    serverId: number | null;
+    readOnly: boolean;
+    clock: number;
+  }> {
     const variable = this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
     const [rows] = await query(
-      `SELECT ${variable} AS position, @@GLOBAL.read_only AS read_only, UNIX_TIMESTAMP(NOW(6)) * 1000e0 AS clock`,
+      `SELECT ${variable} AS position, ${this.#serverColumn()} AS server, @@server_id AS id, @@GLOBAL.read_only AS read_only, UNIX_TIMESTAMP(NOW(6)) * 1000e0 AS clock`,
     );
+    const id = rows[0]?.id == null ? Number.NaN : Number(rows[0].id);
     return {
       position: emptyToNull(rows[0]?.position),
+      server: this.#serverName(rows[0]?.server),
+      serverId: Number.isInteger(id) ? id : null,
       readOnly: Number(rows[0]?.read_only) !== 0,
       clock: Number(rows[0]?.clock),
     };
+  }
+
+  /**
+   * serverColumn selects what tells one server from another: MySQL's server_uuid (auto.cnf, kept across
+   * restarts), MariaDB's server_id (it has no uuid; replication needs each server's id to differ).
+   */
+  #serverColumn(): string {
+    return this.#flavor === 'mariadb' ? 'CAST(@@server_id AS CHAR)' : '@@server_uuid';
+  }
+
+  #serverName(value: unknown): string | null {
+    const server = emptyToNull(typeof value === 'number' ? String(value) : value);
+    if (server === null) return null;
+    return this.#flavor === 'mariadb' ? `server_id ${server}` : `server_uuid ${server}`;
   }
 
   /**
@@ -551,10 +736,11 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     return ageByPrimaryClock(this.#primaryClock, stamped, readAt) ?? replicaAge;
   }
 
-  async #readPosition(query: RowQuery): Promise<string | null> {
+  /** readPosition reads the primary's position and, in the same statement, which server gave it. */
+  async #readPosition(query: RowQuery): Promise<WrittenAt> {
     const variable = this.#flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
-    const [rows] = await query(`SELECT ${variable} AS position`);
-    return emptyToNull(rows[0]?.position);
+    const [rows] = await query(`SELECT ${variable} AS position, ${this.#serverColumn()} AS server`);
+    return { position: emptyToNull(rows[0]?.position), server: this.#serverName(rows[0]?.server) };
   }
 
   async checkReplayed(
@@ -592,6 +778,10 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     this.#probes.get(target)?.close();
   }
 
+  drain(target: string): void {
+    this.#generations.drain(target);
+  }
+
   async close(): Promise<void> {
     for (const probe of this.#probes.values()) probe.close();
   }
@@ -616,6 +806,21 @@ function mysqlAddress(pool: Pool): string | null {
   if (typeof config !== 'object' || config === null) return null;
   if (typeof config.socketPath === 'string' && config.socketPath !== '') return config.socketPath;
   return `${config.host ?? 'localhost'}:${config.port ?? 3306}`;
+}
+
+/** coreConnection is the mysql2 core connection a promise pool connection wraps (what 'connection' gives). */
+function coreConnection(connection: PoolConnection): object {
+  return (connection as unknown as { connection?: object }).connection ?? connection;
+}
+
+/**
+ * bypassesReadOnly: a SHOW GRANTS line gives privileges on *.* that read_only does not bind (MariaDB
+ * SUPER before 11.0 and READ_ONLY ADMIN; MySQL SUPER and CONNECTION_ADMIN, unless super_read_only).
+ */
+export function bypassesReadOnly(grant: string): boolean {
+  const global = /^GRANT (.+) ON \*\.\* TO /i.exec(grant);
+  if (global === null) return false;
+  return /\b(ALL PRIVILEGES|SUPER|READ_ONLY ADMIN|CONNECTION_ADMIN)\b/i.test(global[1] ?? '');
 }
 
 function emptyToNull(value: unknown): string | null {

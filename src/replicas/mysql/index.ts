@@ -4,8 +4,16 @@ import { ReplicaRouter } from '../router.js';
 import { MysqlDriver, type MysqlResult } from './driver.js';
 
 export type { MysqlResult } from './driver.js';
+export { bypassesReadOnly } from './driver.js';
 export { gtidCovers, type MysqlFlavor, mariadbCovers, mysqlCovers } from './gtid.js';
-export { lagFromHeartbeat, lagFromReplicaStatus, type ReplicaStatusRow } from './lag.js';
+export {
+  appendPosition,
+  lagBelowFromPositions,
+  lagFromHeartbeat,
+  lagFromReplicaStatus,
+  type PositionSample,
+  type ReplicaStatusRow,
+} from './lag.js';
 
 /** MysqlRouterOptions are mysql2 promise pools, the heartbeat table, and the router options. */
 export interface MysqlRouterOptions extends ReplicaRouterOptions {

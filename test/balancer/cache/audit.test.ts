@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { purgeSelector } from '../../../src/balancer/cache/purge.js';
 import { until } from '../../helpers/until.js';
 import { deferred, send } from '../helpers.js';
-import { clock, metricValue, startCached } from './helpers.js';
+import { cacheCount, clock, metricValue, startCached } from './helpers.js';
 
 describe('http cache: audit', () => {
   test('a stored 404 is not turned into a 304 by If-None-Match: * or If-Modified-Since', async (t) => {
@@ -141,10 +141,13 @@ describe('http cache: audit', () => {
     await until(() => c.backend.requests === 1);
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
+    // A stalled fill never ends (the slow client never reads again), so the bound only has to be
+    // longer than three 8 MiB replies take on a loaded machine: 3 s failed 3 of 3 runs beside
+    // three other test files at load average ~20.
     const replies = await Promise.race([
       Promise.all(Array.from({ length: 3 }, () => send(c.port, { path: '/big' }))),
       new Promise<'stalled'>((resolve) => {
-        timer = setTimeout(() => resolve('stalled'), 3000);
+        timer = setTimeout(() => resolve('stalled'), 30_000);
       }),
     ]);
     clearTimeout(timer);
@@ -294,5 +297,45 @@ describe('http cache: audit', () => {
       assert.equal(miss.headers['x-cache'], 'MISS', `Age ${sent}`);
       assert.equal(miss.headers.age, expected, `backend Age ${JSON.stringify(sent)} on a MISS`);
     }
+  });
+
+  test('requests, stores and the memory use reach prom-client when the series are read, not at each request', async (t) => {
+    // The cache's per-request series went to prom-client at every request (`inc({cache, result})`
+    // validates the labels and hashes them each time, as the balancer's own did before they were
+    // batched); now they are summed here and handed on when the metric is read (scrape, snapshot).
+    const c = await startCached(t, (_req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      res.end('cached');
+    });
+    const names = [
+      'scaleplane_http_cache_requests_total',
+      'scaleplane_http_cache_stores_total',
+      'scaleplane_http_cache_stored_entries',
+      'scaleplane_http_cache_stored_bytes',
+    ];
+    const calls: string[] = [];
+    for (const name of names) {
+      const metric = c.metrics.registry.getSingleMetric(name) as unknown as Partial<
+        Record<'inc' | 'set', (...args: unknown[]) => void>
+      >;
+      for (const method of ['inc', 'set'] as const) {
+        const original = metric[method]?.bind(metric);
+        if (original === undefined) continue;
+        metric[method] = (...args: unknown[]) => {
+          calls.push(`${name}.${method}`);
+          original(...args);
+        };
+      }
+    }
+    for (let i = 0; i < 20; i++) await send(c.port, { path: '/a' });
+    assert.deepEqual(calls, [], 'a request called prom-client itself');
+    assert.equal(await cacheCount(c.metrics, 'MISS'), 1, 'MISS count as read');
+    assert.equal(await cacheCount(c.metrics, 'HIT'), 19, 'HIT count as read');
+    assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_stores_total'), 1, 'stores as read');
+    assert.equal(await metricValue(c.metrics, 'scaleplane_http_cache_stored_entries'), 1, 'entries as read');
+    assert.ok(
+      (await metricValue(c.metrics, 'scaleplane_http_cache_stored_bytes')) > 0,
+      'the stored bytes are read as more than 0',
+    );
   });
 });

@@ -223,19 +223,17 @@ describe('http cache on redis', () => {
     const a = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix);
     const redis = new Redis('redis://127.0.0.1:6379');
     t.after(async () => {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      const keys = await scanAll(redis, `${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
       await redis.quit();
     });
     for (const path of ['/good', '/bad'])
       assert.equal((await send(a.port, { path })).headers['x-cache'], 'MISS');
     await until(async () => (await metricValue(a.metrics, 'scaleplane_http_cache_stores_total')) >= 2);
     filled = true;
-    const [badKey] = (await redis.scan('0', 'MATCH', `${prefix}e:/bad *`, 'COUNT', 1000))[1];
+    // Every SCAN step: one step of COUNT 1000 covers part of a shared Redis that holds more keys
+    // (it found nothing once in a full run).
+    const [badKey] = await scanAll(redis, `${prefix}e:/bad *`);
     assert.ok(badKey !== undefined, `no Redis entry for /bad under ${prefix}`);
     const metaField = (await redis.hkeys(badKey)).find((field) => field.startsWith('m:'));
     assert.ok(metaField !== undefined, `entry ${badKey} has no metadata field`);
@@ -261,3 +259,15 @@ describe('http cache on redis', () => {
     }
   });
 });
+
+/** scanAll lists every key matching `pattern`, walking SCAN's cursor to its end. */
+async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found;
+}

@@ -1,0 +1,164 @@
+// A backend that never answers the SYN (its accept queue is full, so the kernel drops the SYN, as
+// a blackholed host would) must cost a request only the connect timeout: the request never reached
+// it, so it goes to another instance whatever its method. A timeout once the request was sent must
+// still never repeat a POST. All on 127.0.0.1: the blackhole is a real listening socket whose owner
+// (a worker thread with a blocked event loop) never accepts.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { type TestContext, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { Balancer, classifyUpstreamError } from '../../src/balancer/index.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { cacheConfig } from './cache/helpers.js';
+import { config, ready, send, startBackend, startBalancer } from './helpers.js';
+
+const BLACKHOLE = `
+const net = require('node:net');
+const { parentPort, workerData } = require('node:worker_threads');
+const server = net.createServer();
+server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+  parentPort.postMessage(server.address().port);
+  // Never back to the event loop: nothing is accepted, the accept queue fills and stays full.
+  const stop = new Int32Array(workerData);
+  while (Atomics.load(stop, 0) === 0) Atomics.wait(stop, 0, 0, 100);
+  server.close();
+});`;
+
+/**
+ * startBlackhole is a 127.0.0.1 address whose SYNs go unanswered: a listener that never accepts,
+ * with its accept queue filled by connections opened here (each awaited, so it is full).
+ */
+async function startBlackhole(t: TestContext): Promise<string> {
+  const stop = new SharedArrayBuffer(4);
+  const worker = new Worker(BLACKHOLE, { eval: true, workerData: stop });
+  const [port] = (await once(worker, 'message')) as [number];
+  const fillers: net.Socket[] = [];
+  t.after(async () => {
+    for (const socket of fillers) socket.destroy();
+    Atomics.store(new Int32Array(stop), 0, 1);
+    await worker.terminate();
+  });
+  // backlog 1: Linux queues up to backlog + 1 handshaken connections, then drops SYNs.
+  for (let i = 0; i < 2; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    fillers.push(socket);
+    await once(socket, 'connect');
+  }
+  return `127.0.0.1:${port}`;
+}
+
+test('classifyUpstreamError: ETIMEDOUT is a connect failure only from the connect syscall', () => {
+  const timedOut = (syscall?: string) => Object.assign(new Error('x'), { code: 'ETIMEDOUT', syscall });
+  assert.equal(classifyUpstreamError(timedOut('connect')), 'connect', 'kernel/balancer connect timeout');
+  assert.equal(classifyUpstreamError(timedOut('read')), 'timeout', 'a read on an open connection');
+  assert.equal(classifyUpstreamError(timedOut()), 'timeout', 'no phase known: not retried as a connect');
+});
+
+test('a connectTimeout that is not a positive number of ms is refused, naming the field', () => {
+  for (const connectTimeout of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assert.throws(
+      () =>
+        new Balancer({
+          config: config({ connectTimeout }),
+          metrics: createMetrics({ defaultMetrics: false }),
+        }),
+      (err: Error & { code?: string }) =>
+        err.code === 'BALANCER_INVALID_ARGUMENT' && /^connectTimeout must be > 0 ms, got /.test(err.message),
+      `connectTimeout ${connectTimeout}`,
+    );
+  }
+});
+
+for (const [name, method, body] of [
+  ['a POST with a body', 'POST', 'order=1'],
+  ['a bodiless GET', 'GET', undefined],
+] as const) {
+  test(`${name} to a blackholed instance is retried on another after the connect timeout`, async (t) => {
+    const hole = await startBlackhole(t);
+    const seen: string[] = [];
+    const good = await startBackend(t, (req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => {
+        text += chunk;
+      });
+      req.on('end', () => {
+        seen.push(`${req.method} ${text}`);
+        res.end('good');
+      });
+    });
+    const { balancer, metrics, port } = await startBalancer(
+      t,
+      // The request timeout is far beyond the connect timeout: without a connect timeout of its
+      // own, or with ETIMEDOUT taken for a request timeout, the client gets a 504 or a 502.
+      config({ connectTimeout: 300, requestTimeout: 30_000 }),
+    );
+    // Round-robin starts at the first instance: the blackhole.
+    balancer.setGroup('web', ready(['hole', hole], ['good', good.address]));
+    const reply = await send(port, { method, path: '/orders', ...(body === undefined ? {} : { body }) });
+    assert.equal(reply.status, 200, `status ${reply.status}: ${reply.body.toString()}`);
+    assert.equal(reply.body.toString(), 'good');
+    assert.deepEqual(seen, [`${method} ${body ?? ''}`], 'the good instance got the request once');
+    const errors = await metrics.upstreamErrors.get();
+    const kinds = errors.values.filter((v) => v.value > 0).map((v) => `${v.labels.kind}=${v.value}`);
+    assert.deepEqual(kinds, ['connect=1'], `upstream errors counted: ${kinds.join(', ')}`);
+  });
+}
+
+test('a cache fill from a blackholed instance is retried on another after the connect timeout', async (t) => {
+  const hole = await startBlackhole(t);
+  const good = await startBackend(t, (_req, res) => {
+    res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+    res.end('filled');
+  });
+  const { balancer, port } = await startBalancer(
+    t,
+    config({ connectTimeout: 300, requestTimeout: 30_000, cache: cacheConfig() }),
+  );
+  balancer.setGroup('web', ready(['hole', hole], ['good', good.address]));
+  const reply = await send(port, { path: '/doc' });
+  assert.equal(reply.status, 200, `status ${reply.status}: ${reply.body.toString()}`);
+  assert.equal(reply.body.toString(), 'filled');
+  assert.equal(good.requests, 1, `the good instance got ${good.requests} fills`);
+});
+
+test('a WebSocket handshake to a blackholed instance is tried on another after the connect timeout', async (t) => {
+  const hole = await startBlackhole(t);
+  const live = await startBackend(t, (_req, res) => res.end());
+  live.server.on('upgrade', (_req, socket: net.Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  });
+  const { balancer, port } = await startBalancer(t, config({ connectTimeout: 300, requestTimeout: 30_000 }));
+  balancer.setGroup('web', ready(['hole', hole], ['live', live.address]));
+  const client = net.connect(port, '127.0.0.1');
+  t.after(() => client.destroy());
+  await once(client, 'connect');
+  client.write(
+    'GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const [chunk] = (await once(client, 'data')) as [Buffer];
+  const head = chunk.toString('latin1').split('\r\n')[0];
+  assert.equal(head, 'HTTP/1.1 101 Switching Protocols', `the client got ${JSON.stringify(head)}`);
+  // Before the balancer's close, which otherwise waits out its drain timeout for the open tunnel.
+  client.destroy();
+  await once(client, 'close');
+});
+
+test('a POST whose backend took it and never answered is not retried (a 504)', async (t) => {
+  let arrivals = 0;
+  const silent = await startBackend(t, (req) => {
+    arrivals++;
+    req.resume();
+  });
+  const other = await startBackend(t, (_req, res) => {
+    arrivals++;
+    res.end('other');
+  });
+  const { balancer, port } = await startBalancer(t, config({ connectTimeout: 300, requestTimeout: 1_000 }));
+  balancer.setGroup('web', ready(['silent', silent.address], ['other', other.address]));
+  const reply = await send(port, { method: 'POST', path: '/pay', body: 'amount=5' });
+  assert.equal(reply.status, 504, `status ${reply.status}: ${reply.body.toString()}`);
+  assert.equal(arrivals, 1, `the POST reached ${arrivals} backends`);
+  assert.equal(other.requests, 0, 'the other instance never saw the POST');
+});

@@ -1,0 +1,72 @@
+// balancer.connect_timeout at or above request_timeout never fires: the request timer, running from
+// the first connect, cuts the request first (a 504, where a connect failure is retried on another
+// instance). A written one is refused, naming both keys and their values; a short request_timeout
+// alone (the default connect_timeout) is meant and accepted.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { connectTimeoutIssue } from '../../src/config/schema.js';
+
+const lines = (...text: string[]) => `${text.join('\n')}\n`;
+const GROUP = ['groups:', '  web:', '    command: node server.js'];
+
+function parse(...balancer: string[]) {
+  return parseConfig(lines('balancer:', ...balancer, ...GROUP), { baseDir: '/srv/app' });
+}
+
+function issuesOf(...balancer: string[]): { path: string; line: number | undefined; message: string }[] {
+  try {
+    parse(...balancer);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.issues.map(({ path, line, message }) => ({ path, line, message }));
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config: balancer connect_timeout against request_timeout', () => {
+  it('equal: refused at connect_timeout, naming both and their values', () => {
+    const issues = issuesOf('  request_timeout: 30s', '  connect_timeout: 30s');
+    assert.equal(issues.length, 1, JSON.stringify(issues));
+    assert.equal(issues[0]!.path, 'balancer.connect_timeout');
+    assert.equal(issues[0]!.line, 3);
+    assert.match(
+      issues[0]!.message,
+      /connect_timeout \(30000 ms\) must be below request_timeout \(30000 ms\)/,
+    );
+  });
+
+  it('above the default request_timeout (60s): refused', () => {
+    const issues = issuesOf('  connect_timeout: 90s');
+    assert.deepEqual(
+      issues.map((i) => [i.path, i.line]),
+      [['balancer.connect_timeout', 2]],
+    );
+    assert.match(
+      issues[0]!.message,
+      /connect_timeout \(90000 ms\) must be below request_timeout \(60000 ms\)/,
+    );
+  });
+
+  it('below: accepted', () => {
+    const config = parse('  request_timeout: 5s', '  connect_timeout: 2s');
+    assert.equal(config.balancer.requestTimeout, 5_000);
+    assert.equal(config.balancer.connectTimeout, 2_000);
+  });
+
+  it('not written: the default (10s), whatever request_timeout is', () => {
+    assert.equal(parse('  request_timeout: 5s').balancer.connectTimeout, 10_000);
+    assert.equal(parse('  listen: 127.0.0.1:8080').balancer.connectTimeout, 10_000);
+  });
+
+  it('connectTimeoutIssue at the boundary (pure)', () => {
+    const cases: Array<[number, number | undefined, boolean]> = [
+      [1000, 999, false],
+      [1000, 1000, true],
+      [1000, 1001, true],
+      [1000, undefined, false],
+    ];
+    for (const [request, connect, refused] of cases)
+      assert.equal(connectTimeoutIssue(request, connect) !== undefined, refused, `${request} / ${connect}`);
+  });
+});
