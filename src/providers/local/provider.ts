@@ -1081,10 +1081,24 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    */
   #availableAfter(slot: Slot, ms: number): void {
     slot.availableAt = this.#now() + ms;
-    if (ms <= 0) return;
+    if (ms > 0) this.#wakeWhenAvailable(slot, ms);
+  }
+
+  /**
+   * wakeWhenAvailable emits `change` once `slot` is available by the clock, arming its timer again
+   * while it is not. A timer can fire before the clock says `ms` passed: Node starts it from the
+   * event loop's cached time, which a busy loop leaves behind the clock, and a step back of the
+   * system clock moves Date.now away from it. Before, such a `change` found the instance not yet
+   * available and none followed, so the replacement waiting for it failed on its timeout (the likely
+   * cause of a CI failure at `min_ready: 200`).
+   */
+  #wakeWhenAvailable(slot: Slot, ms: number): void {
     slot.availableTimer = setTimeout(() => {
       slot.availableTimer = undefined;
-      if (slot.state === 'ready' && !slot.stopRequested) this.emit('change');
+      if (slot.state !== 'ready' || slot.stopRequested || slot.availableAt === undefined) return;
+      const left = slot.availableAt - this.#now();
+      if (left > 0) this.#wakeWhenAvailable(slot, left);
+      else this.emit('change');
     }, ms);
   }
 
