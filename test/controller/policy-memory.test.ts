@@ -136,12 +136,20 @@ describe('predictive memory', () => {
     cpu.value = loadAt(next);
     // All three run the same count before deciding, so only their memory differs.
     for (const c of [restarted, forgetful]) await c.provider.scaleTo(first.provider.desired());
-    const asked = [first, restarted, forgetful].map((c) => {
+    const decisions = [first, restarted, forgetful].map((c) => {
       c.group.evaluate(next);
-      return c.group.lastDecision?.desired;
+      return c.group.lastDecision;
     });
-    assert.equal(asked[1], asked[0], 'restarted');
-    assert.ok(asked[2]! < asked[0]!, `forgetful ${asked[2]} vs ${asked[0]}: no learnt noise, no headroom`);
+    const asked = decisions.map((d) => d?.desired);
+    // Each decision's stages say where two of them parted (a CI run failed here once; not reproduced).
+    const why = decisions
+      .map((d, i) => `${['first', 'restarted', 'forgetful'][i]}: ${JSON.stringify(d?.stages)} ${d?.message}`)
+      .join('\n');
+    assert.equal(asked[1], asked[0], `restarted, ${saved.buckets.length} buckets saved:\n${why}`);
+    assert.ok(
+      asked[2]! < asked[0]!,
+      `forgetful ${asked[2]} vs ${asked[0]}: no learnt noise, no headroom\n${why}`,
+    );
   });
 
   it('a restart after a step of the system clock: the file keeps its buckets on the wall clock', async (t) => {
