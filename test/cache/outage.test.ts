@@ -56,7 +56,10 @@ async function replayed(t: TestContext, cache: Cache, prefix: string): Promise<v
 
 /**
  * twoInstances: A reaches Redis through a proxy the test can stall (200 ms command timeout), B
- * directly; both hold `k` and `gone` = 'v0'.
+ * directly; both hold `k` and `gone` = 'v0'. B's clock runs 1 ms ahead of A's: Redis orders a late
+ * write by the writers' clocks (SET_IF_NOT_OLDER), and B writing in the same millisecond as A made
+ * the two a tie, which the late write wins (a CI run: A's set over B's delete). These tests are about
+ * lateness, not ties.
  */
 async function twoInstances(t: TestContext, label: string) {
   const proxy = await pausableProxy(REDIS_PORT);
@@ -70,7 +73,15 @@ async function twoInstances(t: TestContext, label: string) {
       redis: { url: `redis://127.0.0.1:${proxy.port}`, commandTimeout: 200 },
     }),
   );
-  const b = closing(t, createCache({ prefix, ttl: '1m', redis: { url: SHARED_REDIS_URL } }));
+  const b = closing(
+    t,
+    createCache({
+      prefix,
+      ttl: '1m',
+      redis: { url: SHARED_REDIS_URL },
+      clock: { now: () => Date.now() + 1 },
+    }),
+  );
   assert.deepEqual([await a.ready(), await b.ready()], [true, true], 'both caches ready');
   await a.set('k', 'v0');
   await a.set('gone', 'v0');
