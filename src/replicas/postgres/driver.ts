@@ -23,6 +23,7 @@ import { ProbeConnection, type ProbeLink } from '../probe-connection.js';
 import type { Statement } from '../statement.js';
 import { isRetryablePgRead, normalizePgError, refusedAsWritePg } from './errors.js';
 import { appendLsnSample, estimatePgLag, type LsnSample, lsnCovers, parseLsn, replayedUpTo } from './lag.js';
+import { followedTimeline, onOtherTimeline, walfileTimeline } from './timeline.js';
 
 /** PgResult is what a query through a PostgreSQL router returns: node-postgres's own result. */
 // biome-ignore lint/suspicious/noExplicitAny: rows are whatever the caller's SQL selects, as in pg itself.
@@ -45,12 +46,18 @@ const PRIMARY_READING = `SELECT pg_is_in_recovery() AS recovery,
   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_insert_lsn()) END AS walfile,
   (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::float8 AS clock`;
 const PRIMARY_PROBE = `${PRIMARY_READING}, ${SYSTEM_IDENTIFIER} AS system`;
+// Which timeline the replica follows (see timeline.ts): its WAL receiver's, whose pid every role
+// sees and received_tli only one with pg_read_all_stats; its last restartpoint's, read with the
+// system identifier (pg_control_* alike).
 const REPLICA_READING = `SELECT pg_is_in_recovery() AS recovery,
   pg_last_wal_replay_lsn()::text AS replay,
   (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ts_lag,
   (EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp()) * 1000)::float8 AS replayed_at,
-  current_setting('wal_block_size')::int AS block`;
-const REPLICA_PROBE = `${REPLICA_READING}, ${SYSTEM_IDENTIFIER} AS system`;
+  current_setting('wal_block_size')::int AS block,
+  EXISTS (SELECT 1 FROM pg_stat_wal_receiver) AS receiver,
+  (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1) AS received_tli`;
+const REPLICA_PROBE = `${REPLICA_READING}, ${SYSTEM_IDENTIFIER} AS system,
+  (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli`;
 // too_many_connections: the server is up, every slot taken by other clients, whose writes still commit.
 const TOO_MANY_CONNECTIONS = '53300';
 // pg_control_system() refused (EXECUTE revoked from PUBLIC) or missing: the probe goes on without it.
@@ -204,6 +211,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
 
   async probe(now: number, timeout: number): Promise<ProbeRound> {
     let primaryLsn: bigint | null = null;
+    let primaryTimeline: number | null = null;
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
     const first = !this.#sampled;
     let sampledAt = Date.now();
@@ -220,6 +228,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
       };
       this.#primarySystem = row.system ?? null;
       primary.server = pgServer(this.#primarySystem, row.walfile);
+      primaryTimeline = walfileTimeline(row.walfile);
       this.#primaryClock = { clock: row.clock, at: asked };
       primary.reachable = true;
       if (row.recovery || row.lsn === null) {
@@ -247,8 +256,9 @@ export class PgDriver implements ReplicaDriver<PgResult> {
       primary.up = failure.sqlState === TOO_MANY_CONNECTIONS;
     }
     const catchUp = first && primaryLsn !== null ? { lsn: primaryLsn, at: sampledAt } : null;
+    const timeline = primaryLsn === null ? null : primaryTimeline;
     const replicas = await Promise.all(
-      this.replicaNames.map((name) => this.#probeReplica(name, primaryLsn, now, timeout, catchUp)),
+      this.replicaNames.map((name) => this.#probeReplica(name, primaryLsn, timeline, now, timeout, catchUp)),
     );
     if (primaryLsn !== null) this.#sampled = true;
     return { primary, replicas };
@@ -257,6 +267,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
   async #probeReplica(
     name: string,
     primaryLsn: bigint | null,
+    primaryTimeline: number | null,
     now: number,
     timeout: number,
     catchUp: { lsn: bigint; at: number } | null,
@@ -270,7 +281,10 @@ export class PgDriver implements ReplicaDriver<PgResult> {
         ts_lag: number | null;
         replayed_at: number | null;
         block: number;
+        receiver: boolean;
+        received_tli: number | null;
         system?: string | null;
+        checkpoint_tli?: number | null;
       };
       // LSNs of another cluster compare with the primary's as numbers, meaning nothing: a replica
       // following another primary looked caught up (lag 0) and served that cluster's data.
@@ -286,6 +300,20 @@ export class PgDriver implements ReplicaDriver<PgResult> {
         return writableSample(
           name,
           `${this.#describe(name)} is not in recovery (pg_is_in_recovery() is false)`,
+        );
+      // LSNs of another timeline compare with the primary's as numbers, meaning nothing past the fork:
+      // a replica still following the old primary after a promotion, or left on its timeline, read
+      // caught up (its replay past the new primary's insert position) and a session's write on the
+      // new primary looked replayed there, so the read missed it (timeline.test.ts).
+      const followed = followedTimeline({
+        receiverRunning: row.receiver,
+        received: row.received_tli,
+        checkpoint: row.checkpoint_tli ?? null,
+      });
+      if (onOtherTimeline(primaryTimeline, followed))
+        return otherTimelineSample(
+          name,
+          `${this.#describe(name)} follows timeline ${followed}; the primary writes timeline ${primaryTimeline}`,
         );
       const estimate = estimatePgLag(
         {
@@ -450,9 +478,27 @@ export class PgDriver implements ReplicaDriver<PgResult> {
  * server in recovery).
  */
 export function pgServer(system: string | null, walfile: string | null): string | null {
-  if (walfile === null || !/^[0-9A-F]{24}$/i.test(walfile)) return null;
-  const timeline = Number.parseInt(walfile.slice(0, 8), 16);
+  const timeline = walfileTimeline(walfile);
+  if (timeline === null) return null;
   return `timeline ${timeline} of system ${system ?? 'unknown'}`;
+}
+
+/**
+ * otherTimelineSample is what a probe reports for a replica on another timeline than the primary's
+ * (`what` names both): reachable, but neither its lag nor its position compares, so no reads.
+ */
+function otherTimelineSample(name: string, what: string): ReplicaSample {
+  return {
+    name,
+    reachable: true,
+    lag: null,
+    position: null,
+    source: 'other-timeline',
+    error: new ReplicaError(
+      'REPLICA_PROBE',
+      `${what}: its LSNs do not compare with the primary's (it does not follow the primary); no reads until it replays the primary's timeline`,
+    ),
+  };
 }
 
 /** pgAddress is the host:port a node-postgres pool connects to, or null for another kind of pool. */
