@@ -78,6 +78,12 @@ export interface GroupControllerOptions {
   memory?: PolicyMemoryFile;
   /** `controller.interval`, ms: with the group's start-up, a preset's forecast horizon. @defaultValue 15000 */
   interval?: number;
+  /**
+   * The wall clock, ms since the epoch: the clock of the instances' `startedAt` (a local process's
+   * Date.now, a pod's creationTimestamp, an EC2 launch time), which start-up learning compares with
+   * its own start. @defaultValue Date.now
+   */
+  wallClock?: () => number;
 }
 
 /**
@@ -115,8 +121,15 @@ export class GroupController {
   readonly #measured = new Set<string>();
   /** The provider call of the latest change, while it runs: the same change is not asked again meanwhile. */
   #pending: { desired: number; since: number; noted: boolean } | undefined;
-  /** When start() last ran; nothing is learnt before it (a standby starts nothing). */
+  /**
+   * When start() last ran, on the wall clock (that of the instances' `startedAt`); nothing is learnt
+   * before it (a standby starts nothing). Before, it was the decision time `now`, on the decision
+   * clock (clock.ts), which a step back of the system clock since the process started puts ahead of
+   * the wall clock: every instance this controller started then looked started before it, and no
+   * start-up was ever learnt.
+   */
   #since: number | undefined;
+  readonly #wallClock: () => number;
   /**
    * The count the provider last took from this controller (or kept when a call of ours failed):
    * with no call of ours running, a provider count other than this was set by another client.
@@ -135,6 +148,7 @@ export class GroupController {
     this.#samplesComplete = options.samplesComplete ?? (() => false);
     this.#logger = options.logger;
     this.#interval = options.interval ?? DEFAULT_INTERVAL;
+    this.#wallClock = options.wallClock ?? Date.now;
     this.#startup = this.#chooseStartup(options.config).startup;
     this.#policy = groupPolicy(options.config, { interval: this.#interval, startup: this.#startup.ms });
     this.#memory = this.#policy?.predictive ? options.memory : undefined;
@@ -417,7 +431,7 @@ export class GroupController {
     await this.provider.start?.();
     // What runs already was started by someone else, maybe long ago: its start-up is not measured.
     for (const i of this.provider.instances()) this.#measured.add(i.id);
-    this.#since = now;
+    this.#since = this.#wallClock();
     const running = this.provider.desired();
     const start = startingCount(this.config, running, restored);
     this.#journal.append(
