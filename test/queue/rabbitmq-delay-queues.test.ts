@@ -5,6 +5,8 @@
 // publish to it was confirmed into nowhere (unroutable, dropped): delayed jobs and retries of a
 // long-running producer or worker were lost for good (a retry's original is acked once the delayed
 // copy is confirmed). delayQueueIdle (default 60 s) is shortened here so the test takes seconds.
+// The lease is timed on the monotonic clock, as RabbitMQ times x-expires: a step of the system clock
+// does not move it.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createQueue, delayQueueRedeclare } from '../../src/queue/index.js';
@@ -33,6 +35,38 @@ test('delayed jobs and retries published past the delay queue expiry still run (
     await sleep(250);
   }
   await waitFor(() => completed.size === ids.length, 'every delayed job to complete', 10_000).catch(() => {});
+  const lost = ids.filter((id) => !completed.has(id));
+  assert.deepEqual(lost, [], `${lost.length} of ${ids.length} delayed jobs never completed`);
+  await worker.close();
+});
+
+test('a step back of the system clock does not hold off the next declaration (RabbitMQ)', async (t) => {
+  const queue = createQueue({ ...options, backend: 'rabbitmq', delayQueueIdle: 1000 });
+  const name = uniqueName('delaystep');
+  after(async () => {
+    await queue.destroy(name).catch(() => {});
+    await queue.close();
+  });
+  const { worker, completed } = failingOnceWorker(queue, name, {
+    retries: 3,
+    backoff: { initial: 100, factor: 1, max: 100, jitter: 0 },
+  });
+  await worker.ready;
+  // The first publish declares the delay queue; then the system clock steps back 10 min (Date.now
+  // replaced; performance.now, the monotonic clock, left alone) while the producer publishes on
+  // past the 1.1 s expiry. Timed on Date.now, the queue was not declared again for 10 min.
+  const ids = [(await queue.publish(name, 0, { id: 'job-0', delay: 100 })).id];
+  const real = Date.now;
+  Date.now = () => real() - 10 * 60_000;
+  t.after(() => {
+    Date.now = real;
+  });
+  for (let i = 1; i < 12; i++) {
+    await sleep(250);
+    ids.push((await queue.publish(name, i, { id: `job-${i}`, delay: 100 })).id);
+  }
+  await waitFor(() => completed.size === ids.length, 'every delayed job to complete', 10_000).catch(() => {});
+  Date.now = real;
   const lost = ids.filter((id) => !completed.has(id));
   assert.deepEqual(lost, [], `${lost.length} of ${ids.length} delayed jobs never completed`);
   await worker.close();

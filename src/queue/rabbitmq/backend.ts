@@ -423,7 +423,10 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     const spec = delayQueue(rabbitNames(prefix, queue), delayBucket(delay), delayQueueIdle);
     // Declared once was not enough: the queue expired under a long-running producer (see
     // delayQueueRedeclare). The lease runs from the declaration, so it is timed from before it is sent.
-    const now = Date.now();
+    // On the monotonic clock, as RabbitMQ times x-expires: on Date.now, a step back of the system
+    // clock after a declaration held the next one off for as long as the step, and the queue expired
+    // with jobs in it meanwhile (every later publish into it dropped).
+    const now = performance.now();
     if (delayQueueRedeclare(delayDeclared.get(spec.name), now, delayQueueIdle)) {
       await withChannel((ch) => ch.assertQueue(spec.name, { durable: true, arguments: spec.arguments }));
       delayDeclared.set(spec.name, now);
