@@ -261,7 +261,8 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
     const blocking = connect(`consumer ${queue}`);
     const owned = new Set<string>();
     const loop = new PullLoop({ label: `redis consumer ${queue}`, context, freeSlots: opts.freeSlots });
-    let lastClaim = 0;
+    /** performance.now() of the last claim round; the first pull makes one. */
+    let lastClaim = Number.NEGATIVE_INFINITY;
     /** Where the last XAUTOCLAIM stopped in the pending list; '0-0' = from its start. */
     let claimCursor = '0-0';
     /** Set when the reading connection is back after a drop: a read's answer may have been lost. */
@@ -404,13 +405,15 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
      * behind 10 × free entries that live workers were still running.
      */
     const pull = async (free: number) => {
-      const claimRound = Date.now() - lastClaim >= opts.stallTimeout / 2;
+      // On the monotonic clock: on Date.now, a step back of the system clock held claim rounds off
+      // for as long as the step, and jobs of a worker that died meanwhile stayed unrun.
+      const claimRound = performance.now() - lastClaim >= opts.stallTimeout / 2;
       if (lookForUnseen || claimRound) {
         lookForUnseen = false;
         if (await deliverUnseen(free)) return;
       }
       if (claimRound) {
-        lastClaim = Date.now();
+        lastClaim = performance.now();
         // Consumers of workers that died without closing, their entries claimed since: nothing else
         // removes them. Live ones read or extend their entries far more often than this.
         await pruneConsumers
