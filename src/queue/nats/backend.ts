@@ -508,10 +508,18 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      * window that still holds the job's own id does not drop it; a re-send of this publish keeps it,
      * so the stream stores the copy once. The copy joins the tail of the stream.
      */
-    /** When each message was received: its AckWait runs from (about) then. */
+    /**
+     * When each message was received (performance.now, as the times below): its AckWait runs from
+     * (about) then. The lease is timed on the monotonic clock, as the server times AckWait: on
+     * Date.now, a step back of the system clock kept it held for as long as the step, with the link
+     * to the server cut past AckWait, and a retry published then ran as a second copy.
+     */
     const receivedAt = new WeakMap<JsMsg, number>();
     /** Start of the last heartbeat round the server is known to have read (a flush after it answered). */
-    let confirmedAt = 0;
+    let confirmedAt = Number.NEGATIVE_INFINITY;
+    /** leaseAge is how long ago the server last surely held `m` for this worker, ms. */
+    const leaseAge = (m: JsMsg) =>
+      performance.now() - Math.max(receivedAt.get(m) ?? Number.NEGATIVE_INFINITY, confirmedAt);
     /**
      * leaseHeld says whether `m` is surely still this worker's: AckWait (stallTimeout) runs from its
      * receipt or from the last heartbeat round the server confirmed, and a third of it is kept for
@@ -520,8 +528,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      * a retry or hand-back published now was a second copy: measured with the link to the server
      * paused past AckWait, the job ran three times (here, redelivered elsewhere, then the retry).
      */
-    const leaseHeld = (m: JsMsg) =>
-      Date.now() - Math.max(receivedAt.get(m) ?? 0, confirmedAt) < (opts.stallTimeout * 2) / 3;
+    const leaseHeld = (m: JsMsg) => leaseAge(m) < (opts.stallTimeout * 2) / 3;
 
     const handBack = async (m: JsMsg, job: JobEnvelope) => {
       // Perhaps redelivered already: a copy would be a second job. AckWait returns it if not.
@@ -559,7 +566,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       if (!leaseHeld(m))
         throw new QueueError(
           'QUEUE_ACK_FAILED',
-          `nats: job ${job.id} not retried: no word from the server for ${Date.now() - Math.max(receivedAt.get(m) ?? 0, confirmedAt)} ms (stallTimeout ${opts.stallTimeout}), so it may run elsewhere already; AckWait returns it otherwise`,
+          `nats: job ${job.id} not retried: no word from the server for ${Math.round(leaseAge(m))} ms (stallTimeout ${opts.stallTimeout}), so it may run elsewhere already; AckWait returns it otherwise`,
         );
       const notBefore = Date.now() + delay;
       try {
@@ -580,7 +587,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
 
     const deliveryFor = (m: JsMsg, envelope: JobEnvelope, malformed?: string): Delivery => {
       inFlight.add(m);
-      if (!receivedAt.has(m)) receivedAt.set(m, Date.now());
+      if (!receivedAt.has(m)) receivedAt.set(m, performance.now());
       const { attempt, stalls } = countsOf(m, envelope);
       const settled = <T>(p: Promise<T>) => p.finally(() => inFlight.delete(m));
       return {
@@ -671,7 +678,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
               }
               // Published anew only after this request expired, so the request does not take it again.
               inFlight.add(m);
-              receivedAt.set(m, Date.now());
+              receivedAt.set(m, performance.now());
               held.push(m);
             }
             loop.succeeded();
@@ -696,7 +703,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       () => {
         for (const m of inFlight) m.working();
         if (inFlight.size > 0) {
-          const sent = Date.now();
+          const sent = performance.now();
           void clients
             .then(({ nc }) => nc.flush())
             .then(
