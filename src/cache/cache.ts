@@ -308,7 +308,6 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#redis =
       o.redis &&
       new RedisTier(o.redis, {
-        clock: o.clock,
         random: o.random,
         hooks: {
           up: () => {

@@ -15,7 +15,7 @@ import {
   breakerSuccess,
   initialBreakerState,
 } from './breaker.js';
-import type { Clock, Random } from './clock.js';
+import type { Random } from './clock.js';
 import { type CacheError, RedisTierError } from './errors.js';
 import type { ResolvedRedis } from './options.js';
 import { defineScripts, type ScriptCommands } from './scripts.js';
@@ -186,7 +186,6 @@ export class RedisTier {
   readonly client: RedisClient;
   readonly #owned: boolean;
   readonly #config: ResolvedRedis;
-  readonly #clock: Clock;
   readonly #hooks: RedisTierHooks;
   readonly #ownTimeout: number | undefined;
   readonly #watch: StallWatch | undefined;
@@ -199,9 +198,8 @@ export class RedisTier {
   #up = false;
   #closed = false;
 
-  constructor(config: ResolvedRedis, deps: { clock: Clock; random: Random; hooks: RedisTierHooks }) {
+  constructor(config: ResolvedRedis, deps: { random: Random; hooks: RedisTierHooks }) {
     this.#config = config;
-    this.#clock = deps.clock;
     this.#hooks = deps.hooks;
     if (config.client) {
       this.client = config.client;
@@ -636,7 +634,10 @@ export class RedisTier {
   #admit(): boolean {
     if (this.#closed || this.client.status !== 'ready') return false;
     if (this.#breaker.status === 'closed') return true;
-    const allowed = breakerAllow(this.#breaker, this.#clock.now(), this.#config.breaker);
+    // On the monotonic clock, not the cache's (the wall clock, which dates entries other instances
+    // share): there, a step back of the system clock kept the breaker open for as long as the step,
+    // and every read and load went past Redis (to the database) meanwhile.
+    const allowed = breakerAllow(this.#breaker, performance.now(), this.#config.breaker);
     this.#breaker = allowed.state;
     return allowed.allowed;
   }
@@ -653,7 +654,7 @@ export class RedisTier {
   }
 
   #failed(operation: string, error: unknown): void {
-    const step = breakerFailure(this.#breaker, this.#clock.now(), this.#config.breaker);
+    const step = breakerFailure(this.#breaker, performance.now(), this.#config.breaker);
     this.#breaker = step.state;
     if (error instanceof RedisTierError) this.#hooks.error(error);
     else {
