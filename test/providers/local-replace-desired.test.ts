@@ -169,12 +169,12 @@ describe('local min_ready (a Deployment’s minReadySeconds)', () => {
   });
 
   it('a min_ready timer that fires before the clock says so looks again', async (t) => {
-    // The provider's clock steps back 300 ms once the successor is ready, so its 200 ms timer fires
-    // with the clock 100 ms short of min_ready, as a timer started from a busy loop's stale time
-    // does. Before, that `change` found it not yet available and no other came: the replacement
-    // waited out its timeout (a wait of 30 s here) and failed.
+    // The provider's clock of min_ready (`elapsed`) is held back 300 ms once the successor is ready,
+    // so its 200 ms timer fires with the clock 100 ms short of min_ready, as a timer started from a
+    // busy loop's stale time does. Before, that `change` found it not yet available and no other
+    // came: the replacement waited out its timeout (a wait of 30 s here) and failed.
     let lag = 0;
-    const provider = makeProvider(t, { minReady: 200 }, { now: () => Date.now() - lag });
+    const provider = makeProvider(t, { minReady: 200 }, { elapsed: () => performance.now() - lag });
     await provider.scaleTo(2);
     const [victim] = provider.instances();
     const before = new Set(provider.instances().map((i) => i.id));

@@ -172,8 +172,14 @@ export interface LocalProviderOptions {
   drain?: DrainHook;
   /** Receives the instances' output, line by line, and lifecycle notes. @defaultValue drops everything */
   logger?: LocalProviderLogger;
-  /** Clock for timestamps, the crash window and the backoff. @defaultValue Date.now */
+  /** Clock for timestamps (an instance's startedAt, readyAt). @defaultValue Date.now */
   now?: () => number;
+  /**
+   * Monotonic clock, ms, of the waits: the restart backoff, the crash-loop window, min_ready and
+   * the log line rate. Before, they ran on `now`: a step back of the system clock held a crashed
+   * instance's replacement (and a min_ready) off for as long as the step. @defaultValue performance.now
+   */
+  elapsed?: () => number;
   /** Source of the backoff jitter, in [0, 1). @defaultValue Math.random */
   random?: () => number;
   /** Pause between readiness probes. @defaultValue 100 (ms) */
@@ -285,9 +291,11 @@ class Slot {
   child: ChildProcess | undefined;
   state: InstanceState = 'starting';
   readyAt: number | undefined;
+  /** readyAt on the monotonic clock (`elapsed`), for the backoff's reset. */
+  readySince: number | undefined;
   /**
-   * When a roll or a replacement may count on it: `min_ready` after readyAt (at once when adopted:
-   * it served before). Undefined until ready.
+   * When a roll or a replacement may count on it (`elapsed`): `min_ready` after it became ready (at
+   * once when adopted: it served before). Undefined until ready.
    */
   availableAt: number | undefined;
   /** Says (a `change`) when it becomes available, with `min_ready`. */
@@ -364,6 +372,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #drain: DrainHook;
   readonly #logger: LocalProviderLogger;
   readonly #now: () => number;
+  readonly #elapsed: () => number;
   readonly #random: () => number;
   readonly #healthInterval: number;
   readonly #backoff: RestartBackoff;
@@ -460,6 +469,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#secretEnv = options.secretEnv ?? (() => []);
     this.#logger = options.logger ?? NOOP_LOGGER;
     this.#now = options.now ?? Date.now;
+    this.#elapsed = options.elapsed ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
     this.#healthInterval = options.healthInterval ?? 100;
     this.#backoff = {
@@ -922,7 +932,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       { streak: this.#crashStreak, window: this.#crashTimes, pausedBy: this.#pausedBy },
       generation,
       {
-        now: this.#now(),
+        now: this.#elapsed(),
         windowMs: this.#config.crashLoopWindow,
         limit: this.#config.crashLoopLimit,
         backoff: this.#backoff,
@@ -1080,15 +1090,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * min_ready), and says so with a `change` then, so their waits look again.
    */
   #availableAfter(slot: Slot, ms: number): void {
-    slot.availableAt = this.#now() + ms;
+    slot.availableAt = this.#elapsed() + ms;
     if (ms > 0) this.#wakeWhenAvailable(slot, ms);
   }
 
   /**
    * wakeWhenAvailable emits `change` once `slot` is available by the clock, arming its timer again
    * while it is not. A timer can fire before the clock says `ms` passed: Node starts it from the
-   * event loop's cached time, which a busy loop leaves behind the clock, and a step back of the
-   * system clock moves Date.now away from it. Before, such a `change` found the instance not yet
+   * event loop's cached time, which a busy loop leaves behind the clock. Before, such a `change` found the instance not yet
    * available and none followed, so the replacement waiting for it failed on its timeout (the likely
    * cause of a CI failure at `min_ready: 200`).
    */
@@ -1096,7 +1105,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     slot.availableTimer = setTimeout(() => {
       slot.availableTimer = undefined;
       if (slot.state !== 'ready' || slot.stopRequested || slot.availableAt === undefined) return;
-      const left = slot.availableAt - this.#now();
+      const left = slot.availableAt - this.#elapsed();
       if (left > 0) this.#wakeWhenAvailable(slot, left);
       else this.emit('change');
     }, ms);
@@ -1112,7 +1121,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot.state === 'ready' &&
       !slot.stopRequested &&
       slot.availableAt !== undefined &&
-      this.#now() >= slot.availableAt
+      this.#elapsed() >= slot.availableAt
     );
   }
 
@@ -1353,7 +1362,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     // Paused by a crash loop: only the periodic probe starts one instance.
     const probing = this.#crashLoopPaused && this.#probe;
     if (active.length < target() && (!this.#crashLoopPaused || probing) && !this.#closing && !this.#fenced) {
-      const wait = probing ? 0 : this.#backoffUntil - this.#now();
+      const wait = probing ? 0 : this.#backoffUntil - this.#elapsed();
       if (wait > 0) {
         this.#backoffTimer ??= setTimeout(() => {
           this.#backoffTimer = undefined;
@@ -1555,6 +1564,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (outcome === 'ready') {
       slot.state = 'ready';
       slot.readyAt = this.#now();
+      slot.readySince = this.#elapsed();
       this.#availableAfter(slot, this.#config.minReady ?? 0);
       this.#logger.info(
         { group: this.#group, instance: slot.id, ms: slot.readyAt - slot.startedAt },
@@ -1775,9 +1785,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
 
   /** recordCrash updates backoff and crash-loop state; it returns the crashLoop detail when this crash starts a pause. */
   #recordCrash(slot: Slot): ProviderEvents['crashLoop'][0] | undefined {
-    const now = this.#now();
+    const now = this.#elapsed();
     this.#crashCount++;
-    if (slot.readyAt !== undefined && now - slot.readyAt >= this.#backoff.resetAfterMs)
+    if (slot.readySince !== undefined && now - slot.readySince >= this.#backoff.resetAfterMs)
       this.#crashStreak = [];
     const mark = { at: now, generation: slot.generation };
     this.#crashStreak.push(mark);
@@ -2015,7 +2025,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         }),
         intervalMs: this.#logSummaryInterval,
       },
-      this.#now(),
+      this.#elapsed(),
     );
     let file: string;
     try {
@@ -2064,7 +2074,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       if (!slot.saidAddressInUse && saysAddressInUse(line)) slot.saidAddressInUse = true;
       // One instance printing in a loop (300,000+ lines/s) flooded our log and took our CPU: over
       // its rate, lines are only counted (they are in its file) and summed up once per interval.
-      if (slot.lineRate !== undefined && !slot.lineRate.admit(this.#now())) return;
+      if (slot.lineRate !== undefined && !slot.lineRate.admit(this.#elapsed())) return;
       this.#logger.info({ group: this.#group, instance: slot.id, stream: name }, line);
     };
     stream.on('data', (chunk: Buffer) => {
@@ -2093,7 +2103,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * out of the log in the interval that ended; `force` ends the interval now (its output ended).
    */
   #logLeftOut(force: boolean, only?: Slot): void {
-    const now = this.#now();
+    const now = this.#elapsed();
     for (const slot of only ? [only] : this.#slots) {
       const leftOut = slot.lineRate?.summary(now, force);
       if (leftOut === undefined) continue;
@@ -2186,6 +2196,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     if (outcome === 'ready') {
       slot.state = 'ready';
       slot.readyAt = this.#now();
+      slot.readySince = this.#elapsed();
       this.#availableAfter(slot, 0);
       this.emit('change');
       this.#reconcile();
