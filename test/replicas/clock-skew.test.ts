@@ -158,6 +158,37 @@ describe('PostgreSQL: a replica whose clock runs 30 s behind the primary', { tim
 const MARIADB_PRIMARY_PORT = 3353;
 const MARIADB_REPLICA_PORT = 3354;
 
+/**
+ * replicaHasDatabase waits (60 s) until the private replica lists scaleplane_test; on a timeout it
+ * says what the replica's SHOW SLAVE STATUS reports (threads, last errors), not only that it waited.
+ */
+async function replicaHasDatabase(when: string): Promise<void> {
+  const bare = await mysql.createConnection({ host: '127.0.0.1', port: MARIADB_REPLICA_PORT, user: 'root' });
+  try {
+    await until(
+      async () =>
+        ((await bare.query("SHOW DATABASES LIKE 'scaleplane_test'")) as [RowDataPacket[], unknown])[0]
+          .length === 1,
+      60_000,
+      `the replica has scaleplane_test ${when}`,
+    ).catch(async (error: Error) => {
+      const [[status]] = (await bare.query('SHOW SLAVE STATUS')) as [RowDataPacket[], unknown];
+      const fields = [
+        'Slave_IO_Running',
+        'Slave_SQL_Running',
+        'Last_IO_Error',
+        'Last_SQL_Error',
+        'Gtid_IO_Pos',
+      ];
+      throw new Error(
+        `${error.message}; SHOW SLAVE STATUS: ${fields.map((f) => `${f} ${JSON.stringify(status?.[f])}`).join(', ')}`,
+      );
+    });
+  } finally {
+    await bare.end();
+  }
+}
+
 // Up to 180 s for `up` on a loaded machine, then the cases and up to 120 s for `down`.
 describe('MariaDB: a replica whose clock runs 30 s behind the primary', { timeout: 420_000 }, () => {
   let pair: PrivateMariadbPair | undefined;
@@ -169,29 +200,16 @@ describe('MariaDB: a replica whose clock runs 30 s behind the primary', { timeou
     await ensureFaketime();
     pair = await privateMariadbPair('skew-mariadb', MARIADB_PRIMARY_PORT, MARIADB_REPLICA_PORT);
     await pair.run(['up']);
+    // Replayed before the restart, CREATE DATABASE is on the replica's disk: after it, only the
+    // replication link has to come back (a CI run waited 30 s for the database after the restart).
+    await replicaHasDatabase('before its restart');
     await pair.run(['stop-replica', String(MARIADB_REPLICA_PORT)]);
     await pair.run(['start-replica', String(MARIADB_REPLICA_PORT)], {
       LD_PRELOAD: FAKETIME_LIB,
       FAKETIME: `-${SKEW_SECONDS}`,
       DONT_FAKE_MONOTONIC: '1',
     });
-    // The replica, just restarted, may not have replayed CREATE DATABASE yet.
-    const bare = await mysql.createConnection({
-      host: '127.0.0.1',
-      port: MARIADB_REPLICA_PORT,
-      user: 'root',
-    });
-    try {
-      await until(
-        async () =>
-          ((await bare.query("SHOW DATABASES LIKE 'scaleplane_test'")) as [RowDataPacket[], unknown])[0]
-            .length === 1,
-        30_000,
-        'the replica has scaleplane_test',
-      );
-    } finally {
-      await bare.end();
-    }
+    await replicaHasDatabase('after its restart under libfaketime');
     const pool = (port: number) =>
       mysql.createPool({
         host: '127.0.0.1',
