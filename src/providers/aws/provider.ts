@@ -47,9 +47,13 @@ export interface AwsProviderOptions {
   drain?: DrainHook;
   /** Ready-made SDK clients (tests). @defaultValue new clients with the standard credential chain, `region` and `endpoint` */
   clients?: { autoScaling: AutoScalingClient; ec2: EC2Client };
-  /** @defaultValue Date.now */
+  /** The wall clock, AWS's (launch times, activities), of the warm-up and health-check grace. @defaultValue Date.now */
   now?: () => number;
-  /** Longest wait for a scale, a replacement or a resize. @defaultValue 1800000 (ms) */
+  /**
+   * Longest wait for a scale, a replacement or a resize, timed on the monotonic clock: on `now`, a
+   * step of the system clock forward failed a wait under way at once, a step back held it for as
+   * long as the step. @defaultValue 1800000 (ms)
+   */
   timeout?: number;
   /**
    * Longest wait for one API call's answer, the SDK's retries included: an endpoint that stops
@@ -927,14 +931,14 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       () => true,
       (err: unknown) => err,
     );
-    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    const deadline = performance.now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
       const status = await this.#refreshStatus(id);
       if (!ACTIVE_REFRESH.has(status ?? '')) break;
       // Still active and the cancel failed: not one that ended meanwhile, so the cancel's error stands.
       if (cancelled !== true) throw cancelled;
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
-      if (this.#now() > deadline)
+      if (performance.now() > deadline)
         throw new ProviderError(
           'RESIZE_FAILED',
           `instance refresh ${id} still ${status}: not cancelled in time`,
@@ -1057,7 +1061,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * resize `seq` is superseded, it cancels the refresh for the later one (see `#handOver`).
    */
   async #awaitRefresh(id: string | undefined, refresh: { active: boolean }, seq: number): Promise<void> {
-    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    const deadline = performance.now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
       if (!this.#latest(seq)) {
         await this.#handOver(id);
@@ -1077,7 +1081,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} ended ${status}`);
       }
       if (this.#closed) throw new ProviderError('CLOSED', `group ${this.#options.group} is closed`);
-      if (this.#now() > deadline)
+      if (performance.now() > deadline)
         throw new ProviderError('RESIZE_FAILED', `instance refresh ${id} did not finish in time`);
       await delay(Math.min(this.#config.pollInterval, 5000));
     }
@@ -1224,14 +1228,15 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
 
   async #waitEc2(id: string, state: 'stopped' | 'running'): Promise<void> {
     const { ec2 } = this.#sdk!;
-    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    const deadline = performance.now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
       const out = await this.#call('DescribeInstances', (abortSignal) =>
         this.#clients!.ec2.send(new ec2.DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal }),
       ).catch((err: unknown) => this.#passing(err));
       const name = out?.Reservations?.[0]?.Instances?.[0]?.State?.Name;
       if (name === state) return;
-      if (this.#now() > deadline) throw new ProviderError('RESIZE_FAILED', `${id} not ${state} in time`);
+      if (performance.now() > deadline)
+        throw new ProviderError('RESIZE_FAILED', `${id} not ${state} in time`);
       await delay(Math.min(this.#config.pollInterval, 2000));
     }
   }
@@ -1484,11 +1489,11 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * the message `what` gives then.
    */
   async #waitFor(predicate: () => boolean, what: () => string): Promise<void> {
-    const deadline = this.#now() + (this.#options.timeout ?? 1_800_000);
+    const deadline = performance.now() + (this.#options.timeout ?? 1_800_000);
     for (;;) {
       await this.#poll().catch((err: unknown) => this.#passing(err));
       if (predicate() || this.#closed) return;
-      if (this.#now() > deadline)
+      if (performance.now() > deadline)
         throw new ProviderError('API_ERROR', `${this.#config.autoScalingGroup}: ${what()}`);
       await delay(Math.min(this.#config.pollInterval, 1000));
     }
