@@ -176,8 +176,14 @@ export interface ReplicaDriver<R> {
     position: string,
     timeout: number,
   ): Promise<{ replayed: boolean; position: string | null }>;
-  /** Pure: does a replica at `replayed` have the write at `write`? */
+  /** Pure: has a replica at `replayed` got as far as the position `write` (lag, identity)? */
   covers(replayed: string, write: string): boolean;
+  /**
+   * Pure: has a replica at `replayed` the very write that left the primary at `write` (read-your-
+   * writes)? Stricter than `covers` where positions of forked histories compare (MariaDB's sequence
+   * numbers). @defaultValue covers
+   */
+  hasWrite?(replayed: string, write: string): boolean;
   /** Normalises a driver error thrown while talking to `target`. */
   normalizeError(error: unknown, target: string): DatabaseError;
   /** Whether a read that failed this way may be tried again elsewhere (server gone, not a bad query). */

@@ -182,6 +182,8 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
   #writes = 0;
   #fallbackReads = 0;
   readonly #covers: (replayed: string, write: string) => boolean;
+  /** Whether a replica has a session's write (ReplicaDriver.hasWrite, else covers). */
+  readonly #hasWrite: (replayed: string, write: string) => boolean;
   #tieBreak = 0;
   #fallbackActive = false;
   /** Whether the last probe round reached the primary; a replica's lag means something only then. */
@@ -237,6 +239,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     this.#driver = driver;
     driver.attach((error) => this.#report(error));
     this.#covers = driver.covers.bind(driver);
+    this.#hasWrite = driver.hasWrite?.bind(driver) ?? this.#covers;
     this.registry = this.options.registry ?? new Registry();
     this.#metrics = createReplicaMetrics(this.registry);
     const router = this.options.name;
@@ -710,7 +713,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       write,
       this.#route,
       this.options.clock.now(),
-      this.#covers,
+      this.#hasWrite,
       this.#tieBreak++,
       exclude,
     );

@@ -37,7 +37,7 @@ import {
   normalizeMysqlError,
   refusedAsWriteMysql,
 } from './errors.js';
-import { gtidCovers, type MysqlFlavor } from './gtid.js';
+import { gtidCovers, gtidHasWrite, type MysqlFlavor } from './gtid.js';
 import {
   appendPosition,
   lagBelowFromPositions,
@@ -110,6 +110,11 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
   #createFailure: string | null = null;
   /** Whether a round has measured a replica by the heartbeat: later ones find last round's there. */
   #heartbeatSeen = false;
+  /**
+   * Router time of the first round whose heartbeat the primary took under #serverId: a replica
+   * without that row lacks a commit the primary had then (see #measure).
+   */
+  #heartbeatSince: number | null = null;
   #statusStatement = 'SHOW REPLICA STATUS';
   /** The primary's positions, each at the first round that read it (see lagBelowFromPositions). */
   #positions: PositionSample[] = [];
@@ -271,6 +276,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       this.#createFailure = null;
       this.#clusterToken = null;
       this.#tokenSince = null;
+      this.#heartbeatSince = null;
       this.#tokenPending = true;
     } catch (error) {
       this.#createFailure = this.#reportChanged(error, this.#createFailure);
@@ -445,6 +451,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
           );
           this.#heartbeatMeasures = !this.#heartbeatRefused;
           this.#heartbeatRefused = false;
+          this.#heartbeatSince ??= now;
           // The primary took a write to the table: a token read refused so far is tried again.
           await this.#readClusterToken((read) => withTimeout(read, timeout, 'cluster token'));
         } catch (error) {
@@ -531,6 +538,8 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       return writableSample(name, `${this.#describe(name)} has read_only OFF`);
     // Whether the replica lacks the primary's cluster token (no heartbeat table, or no token row).
     let tokenMissing = false;
+    // Whether it lacks the primary's heartbeat row (no heartbeat table, or no row under its server_id).
+    let heartbeatMissing = false;
     if (this.#heartbeatReady && this.#heartbeatMeasures) {
       try {
         // ×1000e0 makes the DECIMAL a DOUBLE, which mysql2 returns as a number.
@@ -552,6 +561,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
             name,
             `its heartbeat table's cluster token ${token}; the primary's is ${this.#clusterToken}`,
           );
+        heartbeatMissing = row?.age == null;
         if (row !== undefined && row.age !== null) {
           const arrived = written === null ? null : await this.#awaitHeartbeat(query, written, timeout);
           return {
@@ -568,6 +578,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
         // No table on the replica yet (not replicated so far): measure the other way this round.
         if ((error as { errno?: unknown }).errno !== ER_NO_SUCH_TABLE) throw error;
         tokenMissing = true;
+        heartbeatMissing = true;
       }
     }
     const status = await this.#replicaStatus(query);
@@ -592,6 +603,20 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     // (0, of its own primary) said it was fresh.
     if (lag !== null && tokenMissing && this.#clusterToken !== null && this.#tokenSince !== null)
       lag = Math.max(lag, now - this.#tokenSince);
+    // Likewise without the primary's heartbeat row, which the router has written since heartbeatSince.
+    // Before, a replica still following an old primary nobody fenced after a failover (the table and
+    // token replicated before it) read Seconds_Behind_Master 0 of its own primary, and the history bound
+    // 0 too (its GTID sequence numbers ahead of the new primary's): eligible for good, its reads missing
+    // every write since the promotion (fork.test.ts).
+    if (
+      lag !== null &&
+      heartbeatMissing &&
+      this.#heartbeatSince !== null &&
+      now - this.#heartbeatSince > lag
+    ) {
+      lag = now - this.#heartbeatSince;
+      source = 'heartbeat-missing';
+    }
     return { name, reachable: true, lag, position, source };
   }
 
@@ -666,6 +691,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
     this.#positions = at === null ? [] : this.#positions.filter((sample) => this.#has(at, sample.position));
     // This round's heartbeat, under the new key, is what the replicas are to be measured by.
     this.#heartbeatSeen = false;
+    this.#heartbeatSince = null;
     if (role.serverId !== null) this.#serverId = role.serverId;
     // On the probe connection, which just read the new server's role: the pool's may lead to the old one.
     // Unanswered in time, the round goes on (the primary did answer its role) with writes unchecked,
@@ -753,13 +779,25 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       this.#flavor === 'mariadb'
         ? 'SELECT MASTER_GTID_WAIT(?, ?) AS waited'
         : 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS waited';
-    const [rows] = await this.#pool(replica).query<RowDataPacket[]>(sql, [position, seconds]);
-    const replayed = Number(rows[0]?.waited) === 0;
-    return { replayed, position: replayed ? position : null };
+    const pool = this.#pool(replica);
+    const [rows] = await pool.query<RowDataPacket[]>(sql, [position, seconds]);
+    if (Number(rows[0]?.waited) !== 0) return { replayed: false, position: null };
+    if (this.#flavor === 'mysql') return { replayed: true, position };
+    // MASTER_GTID_WAIT waits by sequence number alone (see mariadbCovers): a replica still following an
+    // old primary nobody fenced, its numbers ahead, returned at once without the write, and the
+    // session's read there missed it (fork.test.ts). Its position then says whose GTIDs it has.
+    const [after] = await pool.query<RowDataPacket[]>('SELECT @@GLOBAL.gtid_slave_pos AS position');
+    const replayedAt = emptyToNull(after[0]?.position);
+    if (replayedAt === null) return { replayed: false, position: null };
+    return { replayed: this.hasWrite(replayedAt, position), position: replayedAt };
   }
 
   covers(replayed: string, write: string): boolean {
     return gtidCovers(this.#flavor, replayed, write);
+  }
+
+  hasWrite(replayed: string, write: string): boolean {
+    return gtidHasWrite(this.#flavor, replayed, write);
   }
 
   normalizeError(error: unknown, target: string): DatabaseError {

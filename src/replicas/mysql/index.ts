@@ -5,7 +5,14 @@ import { MysqlDriver, type MysqlResult } from './driver.js';
 
 export type { MysqlResult } from './driver.js';
 export { bypassesReadOnly } from './driver.js';
-export { gtidCovers, type MysqlFlavor, mariadbCovers, mysqlCovers } from './gtid.js';
+export {
+  gtidCovers,
+  gtidHasWrite,
+  type MysqlFlavor,
+  mariadbCovers,
+  mariadbHasWrite,
+  mysqlCovers,
+} from './gtid.js';
 export {
   appendPosition,
   lagBelowFromPositions,
