@@ -329,7 +329,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           { group: this.#options.group, roll },
           `${this.#ref()}: a resize's rollout was left unfinished (annotation ${DEPLOYMENT_ROLL_ANNOTATION}); waiting for it to end it`,
         );
-        const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+        const deadline = performance.now() + (this.#options.timeout ?? 600_000);
         // A resize of this provider's takes it over (RESIZE_SUPERSEDED), as it would its own.
         const seq = this.#resizeSeq;
         this.#resume(
@@ -364,7 +364,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         { group: this.#options.group, roll },
         `${this.#ref()}: a resize's roll was left half-done (annotation ${ROLL_ANNOTATION}); finishing it`,
       );
-      const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+      const deadline = performance.now() + (this.#options.timeout ?? 600_000);
       this.#resume(this.#finishRoll(roll, deadline, undefined, rebased));
     }
   }
@@ -752,7 +752,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       { group: this.#options.group, size },
       `resizing ${this.#ref()}: Kubernetes rolls the pods`,
     );
-    const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+    const deadline = performance.now() + (this.#options.timeout ?? 600_000);
     const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
     options?.onSizeSaved?.(patching.then(() => {}));
     await patching;
@@ -775,7 +775,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     quantities: Record<string, string>,
     options: ResizeOptions | undefined,
   ): Promise<void> {
-    const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+    const deadline = performance.now() + (this.#options.timeout ?? 600_000);
     let roll: DeploymentRoll | undefined;
     let seq = 0;
     const patched = await this.#lockDeployment(async () => {
@@ -1228,7 +1228,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         this.#drained.hold(id);
         throw err;
       }
-      const deadline = Date.now() + (this.#options.timeout ?? 600_000);
+      const deadline = performance.now() + (this.#options.timeout ?? 600_000);
       await this.#until(
         deadline,
         () => {
@@ -2047,7 +2047,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           finish();
           reject(new ProviderError('RESIZE_FAILED', `${this.#ref()}: ${what}`));
         },
-        Math.max(0, deadline - Date.now()),
+        Math.max(0, deadline - performance.now()),
       );
       this.#checks.add(check);
       check();
@@ -2119,7 +2119,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         (status.replicas ?? 0) === want &&
         (status.readyReplicas ?? 0) === want;
       if (done) return;
-      if (Date.now() > deadline)
+      // Deadlines are on the monotonic clock: on Date.now, a step of the system clock forward failed
+      // a rollout under way at once (and reverted the resize), a step back held it for the step.
+      if (performance.now() > deadline)
         throw new ProviderError('RESIZE_FAILED', `${this.#ref()}: rollout not complete within the timeout`);
       await delay(this.#options.rolloutPoll ?? 1000);
     }
