@@ -1,8 +1,22 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
+import { MAX_RETRIES } from './retry.js';
 
-/** DEFAULT_CONNECT_TIMEOUT is how long a backend connection may take to open, ms (undici's own default). */
+/** DEFAULT_CONNECT_TIMEOUT is how long a backend connection may take to open at most by default, ms (undici's own default). */
 export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+
+/**
+ * defaultConnectTimeout is the connect timeout when none is set: DEFAULT_CONNECT_TIMEOUT, or the
+ * request timeout's share of each attempt (one try and MAX_RETRIES retries) when that is shorter.
+ * The request timer runs from the first connect, so a connect timeout at or above it never fires:
+ * with only a short `request_timeout` (5 s), a blackholed instance took the whole 5 s and the
+ * client got a 504, where a connect failure is retried on another instance for any method. A
+ * share leaves every retry its own connect within the request's time, as Envoy's defaults do (a
+ * 5 s connect_timeout in a 15 s route timeout); a dead instance now costs a third of it.
+ */
+export function defaultConnectTimeout(requestTimeout: number): number {
+  return Math.min(DEFAULT_CONNECT_TIMEOUT, Math.max(1, Math.floor(requestTimeout / (MAX_RETRIES + 1))));
+}
 
 /**
  * connectTimeoutError is the error a connect that ran out of time fails with: `ETIMEDOUT` from the

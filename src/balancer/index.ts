@@ -47,6 +47,7 @@ export {
   RedisHttpStore,
   type StoredResponse,
 } from './cache/index.js';
+export { DEFAULT_CONNECT_TIMEOUT, defaultConnectTimeout } from './connect-timeout.js';
 export { BalancerError, type BalancerErrorCode, UnknownGroupError } from './errors.js';
 export { type HealthState, type HealthTransition, nextHealthState } from './health.js';
 export {
@@ -74,6 +75,7 @@ export {
 } from './outlier.js';
 export {
   classifyUpstreamError,
+  MAX_RETRIES,
   type RetryDecision,
   type RetryInput,
   type RetryReason,

@@ -14,7 +14,7 @@ import {
   type ScaleplaneMetrics,
 } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
-import { DEFAULT_CONNECT_TIMEOUT, guardConnect } from './connect-timeout.js';
+import { defaultConnectTimeout, guardConnect } from './connect-timeout.js';
 import {
   type ForwardedRequest,
   forwardRequestHeaders,
@@ -28,6 +28,7 @@ import type { Pool, PoolMember } from './pool.js';
 import { breakResponse, sendJson } from './respond.js';
 import {
   classifyUpstreamError,
+  MAX_RETRIES,
   type RetryDecision,
   type RetryInput,
   retryDecision,
@@ -41,9 +42,6 @@ export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx' | 'error';
 
 /** UpstreamErrorKind is the `kind` label of `scaleplane_upstream_errors_total`. */
 export type UpstreamErrorKind = UpstreamFailure | 'no_backend';
-
-/** MAX_RETRIES is how many other backends one request may be retried on. */
-export const MAX_RETRIES = 2;
 
 /** FailedAttempt is what `routeRetryDecision` needs to know about an attempt that got no response. */
 export type FailedAttempt = Pick<RetryInput, 'method' | 'failure' | 'reusedSocket' | 'retries'> &
@@ -211,7 +209,8 @@ export interface ProxyOptions {
   upstreamKeepAliveTimeout?: number;
   /**
    * Longest a backend connection may take to open, ms; past it the attempt is a connect failure,
-   * retried elsewhere for any method. @defaultValue 10000
+   * retried elsewhere for any method. @defaultValue `defaultConnectTimeout(requestTimeout)`: 10000,
+   * or a third of `requestTimeout` when shorter
    */
   connectTimeout?: number;
 }
@@ -247,7 +246,7 @@ export class ProxyPath {
     this.requestTimeout = options.requestTimeout;
     this.maxRequestBody = options.maxRequestBody;
     this.maxHeaderSize = options.maxHeaderSize;
-    this.connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+    this.connectTimeout = options.connectTimeout ?? defaultConnectTimeout(options.requestTimeout);
     this.logger = options.logger;
     this.#onClosingExchangeEnd = options.onClosingExchangeEnd;
   }

@@ -40,6 +40,9 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
   return 'other';
 }
 
+/** MAX_RETRIES is how many other backends one request may be retried on. */
+export const MAX_RETRIES = 2;
+
 /** RetryInput is everything `retryDecision` looks at, about one failed attempt. */
 export interface RetryInput {
   readonly method: string;

@@ -324,15 +324,14 @@ const HASH_KEY = /^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=,]+)$/;
 /** INPUT_DEFAULT is the metadata key of a default applied in code, shown in the JSON Schema (json-schema.ts). */
 export const INPUT_DEFAULT = 'inputDefault';
 
-/** DEFAULT_CONNECT_TIMEOUT_MS is `balancer.connect_timeout` when not written (the balancer's own default). */
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-
 /**
  * connectTimeoutIssue says why a written `connect_timeout` contradicts `request_timeout`, undefined
  * when it does not. The request timer runs from the first connect, so a connect_timeout at or above
  * request_timeout never fires: a backend whose connection never opens costs the client a 504 at
  * request_timeout instead of a retry on another instance (which a connect failure gets whatever
- * the method). Only a written one: a short request_timeout alone (`5s`) is common and meant.
+ * the method). Only a written one: a short request_timeout alone (`5s`) is common and meant, and
+ * the balancer's default connect timeout follows it (`defaultConnectTimeout`: 10 s, or a third of
+ * request_timeout when shorter).
  */
 export function connectTimeoutIssue(requestMs: number, connectMs: number | undefined): string | undefined {
   if (connectMs === undefined || connectMs < requestMs) return undefined;
@@ -357,11 +356,16 @@ export const balancerSchema = mapping({
   }).prefault({}),
   slow_start: duration('nonnegative').prefault('0s'),
   upstream_keepalive_timeout: duration('positive').prefault('4s'),
-  // Defaulted in the transform, so that connectTimeoutIssue sees only a written one; the JSON
-  // Schema still shows the default (inputDefault, see json-schema.ts).
+  // Not defaulted here: the balancer derives it from request_timeout (`defaultConnectTimeout`), and
+  // connectTimeoutIssue sees only a written one. The JSON Schema shows the default for the default
+  // request_timeout (inputDefault, see json-schema.ts).
   connect_timeout: duration('positive')
     .optional()
-    .meta({ [INPUT_DEFAULT]: '10s' }),
+    .meta({
+      [INPUT_DEFAULT]: '10s',
+      description:
+        'default: 10s, or a third of request_timeout when that is shorter; must be below request_timeout',
+    }),
   headers_timeout: duration('positive').prefault('10s'),
   max_request_body: size.prefault('100Mi'),
   // Node.js reads a maxHeaderSize of 0 as its own default (16Ki): `0` must not quietly mean that.
@@ -400,7 +404,7 @@ export const balancerSchema = mapping({
       retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },
       slowStart: raw.slow_start,
       upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
-      connectTimeout: raw.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      ...(raw.connect_timeout === undefined ? {} : { connectTimeout: raw.connect_timeout }),
       headersTimeout: raw.headers_timeout,
       maxRequestBody: raw.max_request_body,
       maxHeaderSize: raw.max_header_size,

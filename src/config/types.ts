@@ -77,7 +77,9 @@ export interface BalancerConfig {
   /**
    * Longest a connection to a backend may take to open; past it the request, which the backend never
    * saw, is retried on another instance whatever its method (NGINX's proxy_connect_timeout, Envoy's
-   * connect_timeout). @defaultValue 10000 (ms)
+   * connect_timeout). Must be below `requestTimeout`, which would otherwise cut the request first.
+   * @defaultValue 10000 (ms), or a third of `requestTimeout` when that is shorter, so that each of
+   * a request's attempts (one and at most 2 retries) has its connect within the request's time
    */
   connectTimeout?: number;
   /**

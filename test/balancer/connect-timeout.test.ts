@@ -8,7 +8,12 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { type TestContext, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { Balancer, classifyUpstreamError } from '../../src/balancer/index.js';
+import {
+  Balancer,
+  classifyUpstreamError,
+  DEFAULT_CONNECT_TIMEOUT,
+  defaultConnectTimeout,
+} from '../../src/balancer/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { cacheConfig } from './cache/helpers.js';
 import { config, ready, send, startBackend, startBalancer } from './helpers.js';
@@ -53,6 +58,26 @@ test('classifyUpstreamError: ETIMEDOUT is a connect failure only from the connec
   assert.equal(classifyUpstreamError(timedOut('connect')), 'connect', 'kernel/balancer connect timeout');
   assert.equal(classifyUpstreamError(timedOut('read')), 'timeout', 'a read on an open connection');
   assert.equal(classifyUpstreamError(timedOut()), 'timeout', 'no phase known: not retried as a connect');
+});
+
+test('defaultConnectTimeout: 10 s, or a third of the request timeout when shorter (pure)', () => {
+  const cases: Array<[requestTimeout: number, connectTimeout: number]> = [
+    [60_000, DEFAULT_CONNECT_TIMEOUT],
+    [30_003, DEFAULT_CONNECT_TIMEOUT],
+    [30_000, 10_000],
+    [29_999, 9_999],
+    [15_000, 5_000],
+    [5_000, 1_666],
+    [2, 1],
+    [1, 1],
+  ];
+  for (const [request, connect] of cases) {
+    assert.equal(defaultConnectTimeout(request), connect, `requestTimeout ${request}`);
+    // Three connects (a try and 2 retries) fit in the request's time: the request timer never
+    // cuts a connect that would have failed over in time.
+    if (request >= 3)
+      assert.ok(3 * defaultConnectTimeout(request) <= request, `3 connects within ${request}`);
+  }
 });
 
 test('a connectTimeout that is not a positive number of ms is refused, naming the field', () => {
@@ -102,6 +127,32 @@ for (const [name, method, body] of [
     const errors = await metrics.upstreamErrors.get();
     const kinds = errors.values.filter((v) => v.value > 0).map((v) => `${v.labels.kind}=${v.value}`);
     assert.deepEqual(kinds, ['connect=1'], `upstream errors counted: ${kinds.join(', ')}`);
+  });
+}
+
+// Only a short request timeout set: before, the default connect timeout (10 s) outlasted it, so
+// the blackholed instance took all of the request's time and the client got a 504 at 6 s.
+for (const [name, method, body] of [
+  ['a POST with a body', 'POST', 'order=1'],
+  ['a bodiless GET', 'GET', undefined],
+] as const) {
+  test(`${name} to a blackholed instance, with only a short requestTimeout, is retried on another within it`, async (t) => {
+    const hole = await startBlackhole(t);
+    const good = await startBackend(t, (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('good'));
+    });
+    // No connectTimeout: the default follows the request timeout (2 s of 6 s).
+    const { balancer, metrics, port } = await startBalancer(t, config({ requestTimeout: 6_000 }));
+    balancer.setGroup('web', ready(['hole', hole], ['good', good.address]));
+    const reply = await send(port, { method, path: '/orders', ...(body === undefined ? {} : { body }) });
+    assert.equal(reply.status, 200, `status ${reply.status}: ${reply.body.toString()}`);
+    assert.equal(good.requests, 1, `the good instance got ${good.requests} requests`);
+    const errors = await metrics.upstreamErrors.get();
+    const kinds = errors.values.filter((v) => v.value > 0).map((v) => `${v.labels.kind}=${v.value}`);
+    assert.deepEqual(kinds, ['connect=1'], `upstream errors counted: ${kinds.join(', ')}`);
+    const retries = (await metrics.retries.get()).values.reduce((sum, v) => sum + v.value, 0);
+    assert.equal(retries, 1, 'one retry counted');
   });
 }
 

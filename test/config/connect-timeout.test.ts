@@ -1,7 +1,8 @@
 // balancer.connect_timeout at or above request_timeout never fires: the request timer, running from
 // the first connect, cuts the request first (a 504, where a connect failure is retried on another
 // instance). A written one is refused, naming both keys and their values; a short request_timeout
-// alone (the default connect_timeout) is meant and accepted.
+// alone is meant and accepted, and the balancer's default connect timeout follows it (see
+// test/balancer/connect-timeout.test.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
@@ -54,9 +55,10 @@ describe('config: balancer connect_timeout against request_timeout', () => {
     assert.equal(config.balancer.connectTimeout, 2_000);
   });
 
-  it('not written: the default (10s), whatever request_timeout is', () => {
-    assert.equal(parse('  request_timeout: 5s').balancer.connectTimeout, 10_000);
-    assert.equal(parse('  listen: 127.0.0.1:8080').balancer.connectTimeout, 10_000);
+  it('not written: left to the balancer, which derives it from request_timeout', () => {
+    // Before, 10s whatever request_timeout was: with request_timeout 5s it never fired.
+    assert.equal(parse('  request_timeout: 5s').balancer.connectTimeout, undefined, 'request_timeout 5s');
+    assert.equal(parse('  listen: 127.0.0.1:8080').balancer.connectTimeout, undefined, 'neither written');
   });
 
   it('connectTimeoutIssue at the boundary (pure)', () => {

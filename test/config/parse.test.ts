@@ -116,7 +116,6 @@ const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
     retryBudget: { percent: 20, minPerSecond: 10 },
     slowStart: 0,
     upstreamKeepAliveTimeout: 4000,
-    connectTimeout: 10_000,
     headersTimeout: 10_000,
     maxRequestBody: 100 * 1024 * 1024,
     maxHeaderSize: 16 * 1024,
