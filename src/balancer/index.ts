@@ -75,6 +75,7 @@ export {
 } from './outlier.js';
 export {
   classifyUpstreamError,
+  gatewayStatus,
   MAX_RETRIES,
   type RetryDecision,
   type RetryInput,

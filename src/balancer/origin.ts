@@ -5,6 +5,7 @@ import { guardConnect } from './connect-timeout.js';
 import { responseCodingRefusal } from './headers.js';
 import type { PoolMember } from './pool.js';
 import {
+  type GatewayReply,
   type GroupRoute,
   type ProxyPath,
   pickAttempt,
@@ -75,7 +76,8 @@ export function fetchFromGroup(
     let upstream: http.ClientRequest | undefined;
     let response: http.IncomingMessage | undefined;
     let tried: Set<PoolMember> | undefined;
-    let failure: UpstreamFailure | undefined;
+    /** The last attempt's failure, and the answer due if no retry is left after it. */
+    let failure: { kind: UpstreamFailure; reply: GatewayReply } | undefined;
     // A backend a retry may go back to when no other is left (see `pickAttempt`).
     let lastResort: PoolMember | undefined;
     let retries = 0;
@@ -128,7 +130,7 @@ export function fetchFromGroup(
         if (failure === undefined) {
           telemetry.errors.no_backend.inc();
           fail('no_backend', 503, route.replies.noBackend);
-        } else fail(failure, 502, route.replies.badGateway[failure]);
+        } else fail(failure.kind, failure.reply.status, failure.reply.body);
         return;
       }
       if (tried !== undefined) {
@@ -202,7 +204,8 @@ export function fetchFromGroup(
         req.destroy();
         const member = picked;
         release();
-        failure = kind;
+        const reply = route.replies.failed(kind, err);
+        failure = { kind, reply };
         tried ??= new Set();
         tried.add(member);
         if (kind !== 'other') route.outcome(member, 'gateway');
@@ -225,7 +228,7 @@ export function fetchFromGroup(
         if (decision.retry) {
           if (decision.reason === 'StaleKeepAlive') lastResort = member;
           attempt();
-        } else fail(kind, 502, route.replies.badGateway[kind]);
+        } else fail(kind, reply.status, reply.body);
       });
       req.end();
     };

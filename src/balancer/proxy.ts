@@ -28,6 +28,7 @@ import type { Pool, PoolMember } from './pool.js';
 import { breakResponse, sendJson } from './respond.js';
 import {
   classifyUpstreamError,
+  gatewayStatus,
   MAX_RETRIES,
   type RetryDecision,
   type RetryInput,
@@ -131,6 +132,7 @@ export class GroupReplies {
   readonly timeout: Buffer;
   readonly tooLarge: Buffer;
   readonly badGateway: Readonly<Record<UpstreamFailure, Buffer>>;
+  readonly connectTimedOut: Buffer;
 
   constructor(group: string) {
     const render = (error: string) => Buffer.from(JSON.stringify({ error, group }));
@@ -143,7 +145,25 @@ export class GroupReplies {
       timeout: render('upstream timed out'),
       other: render('upstream error'),
     };
+    this.connectTimedOut = render('upstream connect timed out');
   }
+
+  /**
+   * failed is the answer to a request whose last attempt failed on `err` (of kind `failure`) with
+   * nothing left to try: its status by `gatewayStatus` (504 for a timeout, connecting included;
+   * 502 otherwise) and a body naming the failure.
+   */
+  failed(failure: UpstreamFailure, err: unknown): GatewayReply {
+    const status = gatewayStatus(err);
+    if (status === 504) return { status, body: failure === 'connect' ? this.connectTimedOut : this.timeout };
+    return { status, body: this.badGateway[failure] };
+  }
+}
+
+/** GatewayReply is the status and body a client gets for a request no backend answered. */
+export interface GatewayReply {
+  readonly status: 502 | 504;
+  readonly body: Buffer;
 }
 
 /** OutcomeListener hears how attempts on a backend went (for passive outlier detection). */
@@ -336,6 +356,8 @@ class Exchange {
   /** Backends this request failed on; allocated on the first failure only. */
   tried: Set<PoolMember> | undefined;
   failure: UpstreamFailure | undefined;
+  /** The answer due if no retry is left after `failure`. */
+  failureReply: GatewayReply | undefined;
   /** A backend a retry may go back to when no other is left (see `attempt`). */
   lastResort: PoolMember | undefined;
   retries = 0;
@@ -390,11 +412,11 @@ class Exchange {
     const backend = pickAttempt(picker, route.pool, ctx, this.lastResort);
     this.lastResort = undefined;
     if (backend === undefined) {
-      if (this.failure === undefined) {
+      if (this.failureReply === undefined) {
         route.telemetry.errors.no_backend.inc();
         this.reply(503, route.replies.noBackend);
       } else {
-        this.reply(502, route.replies.badGateway[this.failure]);
+        this.reply(this.failureReply.status, this.failureReply.body);
       }
       return;
     }
@@ -639,6 +661,7 @@ class Exchange {
     this.abandonUpstream(upstream);
     this.releaseBackend();
     this.failure = failure;
+    this.failureReply = this.route.replies.failed(failure, err);
     this.tried ??= new Set();
     this.tried.add(backend);
     if (failure !== 'other') this.route.outcome(backend, 'gateway');
@@ -665,7 +688,7 @@ class Exchange {
     if (decision.retry) {
       if (decision.reason === 'StaleKeepAlive') this.lastResort = backend;
       this.attempt();
-    } else this.reply(502, this.route.replies.badGateway[failure]);
+    } else this.reply(this.failureReply.status, this.failureReply.body);
   }
 
   timeout(): void {

@@ -40,6 +40,19 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
   return 'other';
 }
 
+/**
+ * gatewayStatus is the status a client gets when `err` failed its request with no other backend
+ * left to try: 504 when a backend ran out of time, connecting included, 502 for anything else.
+ * NGINX's mapping (`ngx_http_upstream_next`: NGX_HTTP_UPSTREAM_FT_TIMEOUT is a 504, an error a
+ * 502), whose 502 for a refused connect the balancer already gives. Before, a connect timeout
+ * was a 502, which neither NGINX (504) nor Envoy (503 for any connect failure) answers: it reads
+ * as a backend that refused, not one that never answered.
+ */
+export function gatewayStatus(err: unknown): 502 | 504 {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502;
+}
+
 /** MAX_RETRIES is how many other backends one request may be retried on. */
 export const MAX_RETRIES = 2;
 

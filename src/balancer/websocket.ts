@@ -272,7 +272,8 @@ export function proxyUpgrade(
       }
       answered = true;
       stopWatching();
-      replyAndRelease(502, route.replies.badGateway[failure]);
+      const reply = route.replies.failed(failure, err);
+      replyAndRelease(reply.status, reply.body);
     });
     request.end();
   };

@@ -13,6 +13,7 @@ import {
   classifyUpstreamError,
   DEFAULT_CONNECT_TIMEOUT,
   defaultConnectTimeout,
+  gatewayStatus,
 } from '../../src/balancer/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { cacheConfig } from './cache/helpers.js';
@@ -78,6 +79,19 @@ test('defaultConnectTimeout: 10 s, or a third of the request timeout when shorte
     if (request >= 3)
       assert.ok(3 * defaultConnectTimeout(request) <= request, `3 connects within ${request}`);
   }
+});
+
+test('gatewayStatus: 504 for a timeout, connecting included; 502 for any other failure (pure)', () => {
+  const cases: Array<[err: object, status: 502 | 504]> = [
+    [{ code: 'ETIMEDOUT', syscall: 'connect' }, 504],
+    [{ code: 'UND_ERR_CONNECT_TIMEOUT' }, 504],
+    [{ code: 'ETIMEDOUT', syscall: 'read' }, 504],
+    [{ code: 'ECONNREFUSED', syscall: 'connect' }, 502],
+    [{ code: 'ECONNRESET' }, 502],
+    [{ code: 'UND_ERR_SOCKET' }, 502],
+    [{}, 502],
+  ];
+  for (const [err, status] of cases) assert.equal(gatewayStatus(err), status, JSON.stringify(err));
 });
 
 test('a connectTimeout that is not a positive number of ms is refused, naming the field', () => {
@@ -155,6 +169,69 @@ for (const [name, method, body] of [
     assert.equal(retries, 1, 'one retry counted');
   });
 }
+
+// NGINX answers a connect timeout with nothing left to try 504 ("upstream timed out ... while
+// connecting to upstream"), Envoy 503; before, it was a 502, the answer to a refused connect.
+for (const [name, method, body] of [
+  ['a POST with a body', 'POST', 'order=1'],
+  ['a bodiless GET', 'GET', undefined],
+] as const) {
+  test(`${name} whose only instance is blackholed gets a 504 naming the connect timeout`, async (t) => {
+    const hole = await startBlackhole(t);
+    const { balancer, metrics, port } = await startBalancer(
+      t,
+      config({ connectTimeout: 300, requestTimeout: 30_000 }),
+    );
+    balancer.setGroup('web', ready(['hole', hole]));
+    const reply = await send(port, { method, path: '/orders', ...(body === undefined ? {} : { body }) });
+    assert.equal(reply.status, 504, `status ${reply.status}: ${reply.body.toString()}`);
+    assert.equal(
+      reply.body.toString(),
+      '{"error":"upstream connect timed out","group":"web"}',
+      'the body names the connect timeout',
+    );
+    const errors = await metrics.upstreamErrors.get();
+    const kinds = errors.values.filter((v) => v.value > 0).map((v) => `${v.labels.kind}=${v.value}`);
+    assert.deepEqual(kinds, ['connect=1'], `upstream errors counted: ${kinds.join(', ')}`);
+    const requests = (await metrics.requests.get()).values.filter((v) => v.value > 0);
+    assert.deepEqual(
+      requests.map((v) => `${v.labels.code}=${v.value}`),
+      ['5xx=1'],
+      'the request counted as a 5xx',
+    );
+  });
+}
+
+test('a cache fill whose only instance is blackholed gets a 504 naming the connect timeout', async (t) => {
+  const hole = await startBlackhole(t);
+  const { balancer, port } = await startBalancer(
+    t,
+    config({ connectTimeout: 300, requestTimeout: 30_000, cache: cacheConfig() }),
+  );
+  balancer.setGroup('web', ready(['hole', hole]));
+  const reply = await send(port, { path: '/doc' });
+  assert.equal(reply.status, 504, `status ${reply.status}: ${reply.body.toString()}`);
+  assert.match(reply.body.toString(), /upstream connect timed out/, 'the body names the connect timeout');
+});
+
+test('a WebSocket handshake whose only instance is blackholed gets a 504 naming the connect timeout', async (t) => {
+  const hole = await startBlackhole(t);
+  const { balancer, port } = await startBalancer(t, config({ connectTimeout: 300, requestTimeout: 30_000 }));
+  balancer.setGroup('web', ready(['hole', hole]));
+  const client = net.connect(port, '127.0.0.1');
+  t.after(() => client.destroy());
+  await once(client, 'connect');
+  client.write(
+    'GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const chunks: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await once(client, 'close');
+  const text = Buffer.concat(chunks).toString('latin1');
+  assert.match(text, /^HTTP\/1\.1 504 /, `the client got ${JSON.stringify(text)}`);
+  assert.match(text, /upstream connect timed out/, 'the body names the connect timeout');
+});
 
 test('a cache fill from a blackholed instance is retried on another after the connect timeout', async (t) => {
   const hole = await startBlackhole(t);
