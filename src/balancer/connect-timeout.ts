@@ -37,12 +37,26 @@ export function connectTimeoutError(ms: number): NodeJS.ErrnoException {
  * saw, tried on another. node:http's client has no connect timeout of its own; the kernel's ends
  * after ~2 minutes, past any request timeout. A keep-alive socket handed over already open costs
  * nothing here.
+ *
+ * The verdict waits one turn of the loop after the timer, as undici's own connect timeout does:
+ * Node runs due timers before it polls the sockets, so after the loop was busy past `ms` (a GC
+ * pause, a burst of requests) a connection the kernel had long opened still read as connecting,
+ * and a loaded balancer failed healthy instances' connects, retried them elsewhere and counted
+ * them for outlier ejection. The poll between the timer and the immediate reports it open.
  */
 export function guardConnect(request: http.ClientRequest, ms: number): void {
   request.once('socket', (socket: Socket) => {
     if (!socket.connecting) return;
-    const timer = setTimeout(() => request.destroy(connectTimeoutError(ms)), ms);
-    const clear = () => clearTimeout(timer);
+    let verdict: NodeJS.Immediate | undefined;
+    const timer = setTimeout(() => {
+      verdict = setImmediate(() => {
+        if (socket.connecting) request.destroy(connectTimeoutError(ms));
+      });
+    }, ms);
+    const clear = () => {
+      clearTimeout(timer);
+      clearImmediate(verdict);
+    };
     socket.once('connect', clear);
     socket.once('close', clear);
   });

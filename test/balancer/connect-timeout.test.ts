@@ -5,9 +5,12 @@
 // (a worker thread with a blocked event loop) never accepts.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { type TestContext, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { guardConnect } from '../../src/balancer/connect-timeout.js';
 import {
   Balancer,
   classifyUpstreamError,
@@ -92,6 +95,27 @@ test('gatewayStatus: 504 for a timeout, connecting included; 502 for any other f
     [{}, 502],
   ];
   for (const [err, status] of cases) assert.equal(gatewayStatus(err), status, JSON.stringify(err));
+});
+
+test('guardConnect spares a connection that opened while the event loop was busy past the timeout', async (t) => {
+  const backend = await startBackend(t, (_req, res) => res.end('ok'));
+  const [host, port] = backend.address.split(':') as [string, string];
+  const request = http.request({ host, port: Number(port), path: '/', agent: false });
+  t.after(() => request.destroy());
+  guardConnect(request, 20);
+  // Queued after the request's own next-tick work (the connect syscall; the 'socket' event, which
+  // arms the timer): the loop stays busy past the timeout while the kernel completes the loopback
+  // connect, so the timer is due before the loop polls the socket and sees it open. Before, the
+  // timer destroyed the request as a connect timeout: a loaded balancer (a GC pause, a burst)
+  // failed healthy instances' connects, retried them elsewhere and blamed them for outliers.
+  process.nextTick(() => {
+    const until = performance.now() + 200;
+    while (performance.now() < until);
+  });
+  request.end();
+  const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+  response.resume();
+  assert.equal(response.statusCode, 200, 'the request went through');
 });
 
 test('a connectTimeout that is not a positive number of ms is refused, naming the field', () => {
