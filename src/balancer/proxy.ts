@@ -25,6 +25,7 @@ import {
 } from './headers.js';
 import type { OutlierOutcome } from './outlier.js';
 import type { Pool, PoolMember } from './pool.js';
+import { requestTimeoutVerdict } from './request-timeout.js';
 import { breakResponse, sendJson } from './respond.js';
 import {
   classifyUpstreamError,
@@ -130,6 +131,7 @@ export class GroupTelemetry {
 export class GroupReplies {
   readonly noBackend: Buffer;
   readonly timeout: Buffer;
+  readonly clientTimeout: Buffer;
   readonly tooLarge: Buffer;
   readonly badGateway: Readonly<Record<UpstreamFailure, Buffer>>;
   readonly connectTimedOut: Buffer;
@@ -138,6 +140,7 @@ export class GroupReplies {
     const render = (error: string) => Buffer.from(JSON.stringify({ error, group }));
     this.noBackend = render('no healthy backend');
     this.timeout = render('upstream timed out');
+    this.clientTimeout = render('request body not received in time');
     this.tooLarge = render('request body too large');
     this.badGateway = {
       connect: render('upstream connect failed'),
@@ -695,9 +698,21 @@ class Exchange {
     this.timer = undefined;
     if (this.done) return;
     this.timedOut = true;
-    this.route.telemetry.errors.timeout.inc();
+    const verdict = requestTimeoutVerdict({
+      hasBody: this.forwarded.hasBody,
+      bodyStarted: this.bodyStarted,
+      requestComplete: this.req.complete,
+      // Paused by the pipe while the backend's connection does not take more of the body.
+      bodyBackpressured: this.req.readableFlowing === false,
+    });
+    if (verdict.status === 504) this.route.telemetry.errors.timeout.inc();
     this.proxy.logger.warn(
-      { group: this.route.name, backend: this.backend?.id, timeoutMs: this.proxy.requestTimeout },
+      {
+        group: this.route.name,
+        backend: this.backend?.id,
+        timeoutMs: this.proxy.requestTimeout,
+        reason: verdict.reason,
+      },
       'request timed out',
     );
     // A backend that had the whole request and sent no response in time failed it, as a connect
@@ -710,11 +725,12 @@ class Exchange {
       backend !== undefined &&
       this.upstream !== undefined &&
       !this.res.headersSent &&
-      (!this.forwarded.hasBody || this.req.complete)
+      verdict.status === 504
     )
       this.route.outcome(backend, 'gateway');
     if (this.upstream !== undefined) this.abandonUpstream(this.upstream);
     if (this.res.headersSent) breakResponse(this.req, this.res);
+    else if (verdict.status === 408) this.reply(408, this.route.replies.clientTimeout);
     else this.reply(504, this.route.replies.timeout);
   }
 
