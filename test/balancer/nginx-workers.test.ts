@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { childrenOf, exited, notMaster, retire, startOf } from '../../src/balancer/nginx/workers.js';
 
 test('nginx workers: childrenOf lists a child process; exited waits until the retired pid (with its start time) is gone, false on timeout', async () => {
@@ -26,6 +27,28 @@ test('nginx workers: childrenOf lists a child process; exited waits until the re
   } finally {
     child.kill('SIGKILL');
   }
+});
+
+test('nginx workers: exited is timed on the monotonic clock: a step of the system clock forward does not end it', async (t) => {
+  // Before, its deadline was on Date.now: a step forward (NTP, a VM resumed, `date -s`) during a
+  // scale-in's wait made it answer false at its next poll, and the instance was stopped while a
+  // retired worker still sent it requests. Date.now is replaced; performance.now is left alone.
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await once(child, 'spawn');
+  const real = Date.now;
+  t.after(() => {
+    Date.now = real;
+    child.kill('SIGKILL');
+  });
+  const retired = await retire([child.pid!]);
+  const waiting = exited(retired, 10_000);
+  Date.now = () => real() + 3_600_000;
+  // Eight polls: the worker still runs, so only a timeout could have ended the wait meanwhile.
+  const early = await Promise.race([waiting, delay(200).then(() => 'still waiting')]);
+  Date.now = real;
+  assert.equal(early, 'still waiting', 'a step forward of 1 h did not end the 10-s wait');
+  child.kill('SIGTERM');
+  assert.equal(await waiting, true, 'it ends once the worker has exited');
 });
 
 test('nginx workers: notMaster takes a master that has not titled itself yet (still `/usr/sbin/nginx -c …`) for one, any other program not', async () => {

@@ -296,7 +296,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       const waiter: Waiter = {
         version,
         address,
-        deadline: Date.now() + timeoutMs,
+        deadline: performance.now() + timeoutMs,
         done: (synced: boolean) => {
           if (settled) return;
           settled = true;
@@ -332,7 +332,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       }
     }
     if (retired === undefined) waiter.done(true);
-    else exited(retired, waiter.deadline - Date.now()).then(waiter.done, () => waiter.done(false));
+    else exited(retired, waiter.deadline - performance.now()).then(waiter.done, () => waiter.done(false));
   }
 
   /** close stops scheduled syncs and retries and waits for one in progress; safe to call twice. */

@@ -75,12 +75,12 @@ export async function newWorkersStarted(
   before: NginxWorkers,
   timeoutMs: number,
 ): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const now = await workersOf(pidFile);
     if (now !== undefined && now.master !== before.master) return true;
     if (now !== undefined && [...now.children].some((pid) => !before.children.has(pid))) return true;
-    if (Date.now() >= deadline) return false;
+    if (performance.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
@@ -114,10 +114,12 @@ export async function retire(pids: Iterable<number>): Promise<RetiredWorkers> {
  * exited resolves true once none of the `retired` workers runs, false after `timeoutMs`. Each pid
  * is looked up itself, not among its master's children: a worker whose master died (SIGKILL, OOM)
  * is reparented and goes on serving its connections with the upstreams it loaded, and one that
- * never got the master's QUIT goes on accepting too.
+ * never got the master's QUIT goes on accepting too. Timed on the monotonic clock, as the waits
+ * here: on Date.now, a step of the system clock forward ended it at once (a scale-in then stopped an
+ * instance old workers still sent requests to), a step back held it for as long as the step.
  */
 export async function exited(retired: RetiredWorkers, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     let running = false;
     for (const [pid, start] of retired) {
@@ -127,9 +129,9 @@ export async function exited(retired: RetiredWorkers, timeoutMs: number): Promis
       }
     }
     if (!running) return true;
-    if (Date.now() >= deadline) return false;
+    if (performance.now() >= deadline) return false;
     await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))),
+      setTimeout(resolve, Math.min(POLL_MS, Math.max(1, deadline - performance.now()))),
     );
   }
 }
