@@ -627,7 +627,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
    * up to half the probe timeout for this round's heartbeat and gives its age, else null.
    */
   async #awaitHeartbeat(query: RowQuery, written: string, timeout: number): Promise<number | null> {
-    const deadline = Date.now() + timeout / 2;
+    const deadline = performance.now() + timeout / 2;
     for (;;) {
       const [rows] = await query(
         `SELECT (UNIX_TIMESTAMP(NOW(6)) - ts) * 1000e0 AS age, ts * 1000e0 AS stamped, ts >= ? AS arrived FROM ${this.#table} WHERE server_id = ?`,
@@ -636,7 +636,7 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       const readAt = performance.now();
       if (Number(rows[0]?.arrived) === 1)
         return this.#heartbeatAge(Number(rows[0]?.age), Number(rows[0]?.stamped), readAt);
-      if (Date.now() >= deadline) return null;
+      if (performance.now() >= deadline) return null;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }

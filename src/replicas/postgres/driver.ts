@@ -214,7 +214,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     let primaryTimeline: number | null = null;
     const primary: ProbeRound['primary'] = { reachable: false, position: null };
     const first = !this.#sampled;
-    let sampledAt = Date.now();
+    let sampledAt = performance.now();
     try {
       const asked = performance.now();
       const result = await this.#probeIdentified(PRIMARY, PRIMARY_PROBE, PRIMARY_READING, timeout);
@@ -246,7 +246,7 @@ export class PgDriver implements ReplicaDriver<PgResult> {
         );
       } else {
         primaryLsn = parseLsn(row.lsn);
-        sampledAt = Date.now();
+        sampledAt = performance.now();
         primary.position = row.lsn;
         this.#history = appendLsnSample(this.#history, { at: now, lsn: primaryLsn }, this.#historyWindow);
       }
@@ -362,13 +362,13 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     sample: { lsn: bigint; at: number },
     timeout: number,
   ): Promise<{ lag: number; position: string } | null> {
-    const deadline = Date.now() + timeout / 2;
-    while (Date.now() < deadline) {
+    const deadline = performance.now() + timeout / 2;
+    while (performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
       const result = await this.#probeQuery(name, REPLAY_POSITION, timeout);
       const replay = (result.rows[0]?.replay as string | null) ?? null;
       if (replay !== null && replayedUpTo(parseLsn(replay), sample.lsn))
-        return { lag: Date.now() - sample.at, position: replay };
+        return { lag: performance.now() - sample.at, position: replay };
     }
     return null;
   }
@@ -420,12 +420,14 @@ export class PgDriver implements ReplicaDriver<PgResult> {
     timeout: number,
   ): Promise<{ replayed: boolean; position: string | null }> {
     // PostgreSQL 15 has no "wait for LSN"; poll briefly, since streaming replay is usually sub-millisecond.
-    const deadline = Date.now() + timeout;
+    // On the monotonic clock, as the probes' waits: on Date.now, a step back of the system clock
+    // during the wait kept the read polling the replica every 2 ms for as long as the step.
+    const deadline = performance.now() + timeout;
     for (;;) {
       const result = await this.#pool(replica).query(REPLAY_POSITION);
       const replay = (result.rows[0]?.replay as string | null) ?? null;
       if (replay !== null && lsnCovers(replay, position)) return { replayed: true, position: replay };
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) return { replayed: false, position: replay };
       await new Promise((resolve) => setTimeout(resolve, Math.min(2, left)));
     }
