@@ -987,6 +987,15 @@ function validateConfig(config: BalancerConfig): void {
       `connectTimeout must be > 0 ms, got ${config.connectTimeout}`,
     );
   }
+  // The request timer runs from the first connect: a connect timeout at or above it never fires, and
+  // a connect to a blackholed instance costs the client a 504 instead of a retry elsewhere. The
+  // config refuses it (connectTimeoutIssue); a Balancer built in code was let through.
+  if (config.connectTimeout !== undefined && config.connectTimeout >= config.requestTimeout) {
+    throw new BalancerError(
+      'BALANCER_INVALID_ARGUMENT',
+      `connectTimeout (${config.connectTimeout} ms) must be below requestTimeout (${config.requestTimeout} ms): the request timeout would cut the request first, with a 504 instead of a retry on another instance`,
+    );
+  }
   if (config.http2 === true && config.tls === undefined) {
     throw new BalancerError(
       'BALANCER_INVALID_ARGUMENT',

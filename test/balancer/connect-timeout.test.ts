@@ -133,6 +133,34 @@ test('a connectTimeout that is not a positive number of ms is refused, naming th
   }
 });
 
+test('a connectTimeout at or above requestTimeout is refused, naming both', async () => {
+  for (const [connectTimeout, requestTimeout] of [
+    [1_000, 1_000],
+    [30_000, 1_000],
+  ]) {
+    assert.throws(
+      () =>
+        new Balancer({
+          config: config({ connectTimeout, requestTimeout }),
+          metrics: createMetrics({ defaultMetrics: false }),
+        }),
+      (err: Error & { code?: string }) =>
+        err.code === 'BALANCER_INVALID_ARGUMENT' &&
+        err.message.startsWith(
+          `connectTimeout (${connectTimeout} ms) must be below requestTimeout (${requestTimeout} ms)`,
+        ),
+      `connectTimeout ${connectTimeout}, requestTimeout ${requestTimeout}`,
+    );
+  }
+  // Just below: accepted.
+  const balancer = new Balancer({
+    config: config({ connectTimeout: 999, requestTimeout: 1_000 }),
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
+  assert.equal(balancer.constructor, Balancer, 'built');
+  await balancer.close();
+});
+
 for (const [name, method, body] of [
   ['a POST with a body', 'POST', 'order=1'],
   ['a bodiless GET', 'GET', undefined],
