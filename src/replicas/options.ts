@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { monotonicNow } from '../clock.js';
 import type { ReadYourWritesMode } from './choose.js';
 import { ReplicaError } from './errors.js';
 
@@ -50,7 +51,12 @@ export interface ReplicaRouterOptions {
   readYourWrites?: ReadYourWritesOptions;
   /** Retry a read that failed on an unreachable replica once, elsewhere. @defaultValue true */
   retryReads?: boolean;
-  /** @defaultValue Date.now */
+  /**
+   * The clock of holdTime, staleAfter, the read-your-writes window and the lag history.
+   * @defaultValue monotonicNow, the decision clock (clock.ts): with Date.now, a step back of the
+   * system clock held a caught-up replica out for as long as the step (every read on the primary),
+   * and a step forward ended a session's read-your-writes window at once
+   */
   clock?: Clock;
   /** Registry for the metrics. @defaultValue a private registry */
   registry?: Registry;
@@ -78,7 +84,7 @@ export interface ResolvedRouterOptions {
   classifyCacheSize: number;
 }
 
-const systemClock: Clock = { now: () => Date.now() };
+const decisionClock: Clock = { now: monotonicNow };
 
 /** resolveRouterOptions applies the defaults and rejects nonsense at once, naming the field. */
 export function resolveRouterOptions(options: ReplicaRouterOptions = {}): ResolvedRouterOptions {
@@ -100,7 +106,7 @@ export function resolveRouterOptions(options: ReplicaRouterOptions = {}): Resolv
       waitTimeout: ryw.waitTimeout ?? 20,
     },
     retryReads: options.retryReads ?? true,
-    clock: options.clock ?? systemClock,
+    clock: options.clock ?? decisionClock,
     registry: options.registry,
     logger: options.logger,
     classifyCacheSize: options.classifyCacheSize ?? 2000,
