@@ -169,7 +169,7 @@ export class ApiServer {
     );
     const sweepMs = options.refusalLogIntervalMs ?? 10_000;
     if (sweepMs > 0) {
-      this.#refusalSweep = setInterval(() => this.#logLeftOut(Date.now()), sweepMs);
+      this.#refusalSweep = setInterval(() => this.#logLeftOut(performance.now()), sweepMs);
       this.#refusalSweep.unref();
     }
     const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -652,12 +652,14 @@ export class ApiServer {
     const [status, body, headers] = errorResponse(err);
     // Refused requests show in the log, so probing and fuzzing are seen; but at most one line per
     // address and status per interval, the next one counting those left out, so a flood of bad
-    // requests does not flood the log. Failures (500) are always logged.
+    // requests does not flood the log. Failures (500) are always logged. The interval runs on the
+    // monotonic clock: on Date.now, a step back of the system clock kept every refusal of an address
+    // out of the log for as long as the step.
     const remote = req.socket.remoteAddress;
     const fields = { remote, method: req.method, path: safePath(req.url), status, error: body.error };
     if (status === 500) this.#options.logger?.warn({ ...fields, err }, 'API request failed');
     else {
-      const verdict = this.#refusalLog.admit(`${remote ?? 'unknown'} ${status}`, Date.now());
+      const verdict = this.#refusalLog.admit(`${remote ?? 'unknown'} ${status}`, performance.now());
       if (verdict.log)
         this.#options.logger?.warn(
           verdict.suppressed === 0 ? fields : { ...fields, suppressed: verdict.suppressed },
