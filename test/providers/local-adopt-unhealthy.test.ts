@@ -25,8 +25,22 @@ describe('local provider: adopting instances whose health check fails', () => {
     );
     const registry = memoryRegistry();
     const config = { command: `exec "${process.execPath}" "${app}"`, startTimeout: 1000 };
-    const first = makeProvider(t, config, { registry, logDir: dir, cgroups: null });
+    // The 1 s start_timeout is the adopting provider's; the first only has to start the two. With
+    // it too, two node processes had 1 s to answer on a loaded machine, and one that did not failed
+    // there, so the test failed on pids, not on what the adoption did.
+    const first = makeProvider(
+      t,
+      { ...config, startTimeout: 30_000 },
+      { registry, logDir: dir, cgroups: null },
+    );
+    const starting = performance.now();
     await first.scaleTo(2);
+    t.diagnostic(`the first provider's 2 instances ready in ${Math.round(performance.now() - starting)} ms`);
+    assert.deepEqual(
+      first.instances().map((i) => i.state),
+      ['ready', 'ready'],
+      'the first provider started both instances',
+    );
     const pids = first.instances().map((i) => i.pid!);
     writeFileSync(down, '');
     await first.release();
