@@ -114,6 +114,7 @@ export class Queue extends EventEmitter {
       reconnect,
       deadLetterRetention,
       random: this.#random,
+      publishTimeout: this.#publishTimeout,
       onError: (error) =>
         this.#report(
           error instanceof QueueError
@@ -241,7 +242,8 @@ export class Queue extends EventEmitter {
    * not a job, `DeadLetter.notJob`, stays where it is, and naming one in `refs` fails
    * QUEUE_INVALID_ARGUMENT before anything moves), purge. Each
    * fails QUEUE_CONNECTION when the broker does not answer within publishTimeout (a retry: before
-   * it starts; once under way it runs to its end, each letter's publish bounded on its own).
+   * it starts; once under way it runs to its end, each letter's publish, or on Redis each batch,
+   * bounded on its own).
    */
   dlq(queue: string): {
     list(limit?: number): Promise<DeadLetter[]>;

@@ -165,6 +165,11 @@ export interface BackendContext {
   /** How many dead letters, and for how long, each queue's dead-letter queue keeps. */
   deadLetterRetention: DeadLetterRetention;
   random: () => number;
+  /**
+   * How long (ms) one broker call inside a longer operation (a batch of a dead-letter retry) may go
+   * unanswered before the operation stops and says how far it got: the queue's `publishTimeout`.
+   */
+  publishTimeout: number;
   onError(error: Error): void;
   onConnection(event: Omit<ConnectionEvent, 'backend' | 'at'>): void;
   onRepublish(event: Omit<RepublishEvent, 'backend' | 'at'>): void;

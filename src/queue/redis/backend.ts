@@ -5,8 +5,8 @@ import { backoffDelay } from '../backoff.js';
 import { requeuable } from '../dead-letter.js';
 import { readRedisDepth } from '../depth.js';
 import { type DecodedEnvelope, decodeEnvelope } from '../envelope.js';
-import { QueueError } from '../errors.js';
-import { BROKER_GRACE, settledWithin } from '../grace.js';
+import { errorMessage, QueueError } from '../errors.js';
+import { answeredWithin, BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
 import { redisDeadLetterTrim } from '../retention.js';
 import type {
@@ -60,6 +60,9 @@ export function redisKeys(prefix: string, queue: string): { stream: string; dela
 }
 
 type StreamEntry = [id: string, fields: string[]];
+
+/** How many dead letters a retry reads and moves at a time (one XRANGE, one script). */
+export const RETRY_BATCH = 500;
 
 function field(fields: string[], name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
@@ -198,19 +201,50 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
       await trimDeadLetters.run(commands, [keys.dlq], deadLetterTrim);
       const wanted = refs === undefined ? undefined : new Set(refs);
       let moved = 0;
-      let start = '-';
-      for (;;) {
-        const entries = (await commands.xrange(keys.dlq, start, '+', 'COUNT', 500)) as StreamEntry[];
-        const batch = entries
-          .filter(([ref]) => wanted === undefined || wanted.has(ref))
-          .map(([ref, fields]) => toDeadLetter(queue, ref, fields))
-          .filter(requeuable);
-        if (batch.length > 0) {
-          const args = batch.flatMap(({ ref, job }) => [ref, encode({ ...job, attempt: 1, stalls: 0 })]);
-          moved += Number(await requeue.run(commands, [keys.dlq, keys.stream], args));
+      /** Letters in the batch whose move was sent and not answered when the retry stopped. */
+      let underWay = 0;
+      // Each call waits at most publishTimeout, and a failure says how many letters moved. Before,
+      // a retry whose Redis stopped answering after a batch stayed pending for as long as it did
+      // (commands wait across reconnects), and any failure after the first batch (500 letters)
+      // went up as Redis's bare error: the caller could not tell how many had moved.
+      const answered = <T>(call: Promise<T>): Promise<T> =>
+        answeredWithin(
+          call,
+          context.publishTimeout,
+          () =>
+            new QueueError(
+              'QUEUE_CONNECTION',
+              `no answer from redis within ${context.publishTimeout} ms (publishTimeout)`,
+            ),
+        );
+      try {
+        let start = '-';
+        for (;;) {
+          const entries = (await answered(
+            commands.xrange(keys.dlq, start, '+', 'COUNT', RETRY_BATCH),
+          )) as StreamEntry[];
+          const batch = entries
+            .filter(([ref]) => wanted === undefined || wanted.has(ref))
+            .map(([ref, fields]) => toDeadLetter(queue, ref, fields))
+            .filter(requeuable);
+          if (batch.length > 0) {
+            const args = batch.flatMap(({ ref, job }) => [ref, encode({ ...job, attempt: 1, stalls: 0 })]);
+            underWay = batch.length;
+            moved += Number(await answered(requeue.run(commands, [keys.dlq, keys.stream], args)));
+            underWay = 0;
+          }
+          if (entries.length < RETRY_BATCH) return moved;
+          start = `(${entries[entries.length - 1]![0]}`;
         }
-        if (entries.length < 500) return moved;
-        start = `(${entries[entries.length - 1]![0]}`;
+      } catch (error) {
+        // A move under way is one script: it may still run, whole, once Redis answers again.
+        const mayMove =
+          underWay > 0 ? ` (and the ${underWay} of the batch under way may move yet, all or none)` : '';
+        throw new QueueError(
+          error instanceof QueueError ? error.code : 'QUEUE_BACKEND',
+          `redis: retry of the dead letters of queue "${queue}" stopped (${errorMessage(error)}); the letters not re-queued stay in ${keys.dlq}; ${moved} moved${mayMove}`,
+          { cause: error },
+        );
       }
     },
 
