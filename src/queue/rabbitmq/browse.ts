@@ -19,9 +19,20 @@ import type { ChannelModel, GetMessage, MessageProperties, Options } from 'amqpl
  *
  * Nothing is lost on a crash: an original is acked only after its copy is confirmed. A crash (or
  * lost connection) between the two leaves both, at most one batch; a letter carries an identity
- * (its `x-sp-dead-id`, or the `x-sp-letter` stamped on its first copy), and the next pass keeps
- * the first copy of an identity it meets and drops the others. What the broker dead-lettered
- * itself carries no identity before its first copy: such a letter stays twice. A pass cut short
+ * (its `x-sp-dead-id`, or the `x-sp-letter` stamped on its first copy), each copy its own id and
+ * the id of the message it was copied from (`x-sp-copy`, `x-sp-copy-of`; an original's is
+ * `original`), and the next pass keeps the first message of an identity it meets and drops those
+ * related to it (its copy, its original, a sibling copy). What the broker dead-lettered itself
+ * carries no identity before its first copy: such a letter stays twice.
+ *
+ * Passes from other processes may run at once (the lock below is per process). One takes letters
+ * this pass copied and copies them on: a pass can meet a letter again, through the other's copy,
+ * unrelated to the message it met first. Before, that was taken for a crash's duplicate and
+ * dropped, while the other pass had acked the message it was copied from: the letter was gone (a
+ * `list()` beside a `retry()` of some letters in another process). It is moved round now, unvisited.
+ * A pass also meets its own copies once others took letters meanwhile: the pass is over, and the
+ * copy is copied once more. Before, it was given back (nack with requeue), which spent a delivery
+ * attempt: under a delivery limit of 0 the broker dropped the letter. A pass cut short
  * also leaves the letters it moved behind the ones it did not reach, and letters dead-lettered
  * during a pass land among its copies: the queue's order is not the letters' order any more, so a
  * listing sorts them by when each was first kept (letterTime).
@@ -31,6 +42,12 @@ import type { ChannelModel, GetMessage, MessageProperties, Options } from 'amqpl
 export const LETTER_ID = 'x-sp-letter';
 /** Header marking a copy made by one pass, so the pass knows its own copies if it meets them. */
 const PASS = 'x-sp-pass';
+/** Header naming one message of a letter: each copy gets its own. */
+const COPY = 'x-sp-copy';
+/** Header naming the message a copy was made from: its `COPY`, or ORIGINAL. */
+const COPY_OF = 'x-sp-copy-of';
+/** What a message that is no copy (as its writer wrote it) is named by in COPY_OF. */
+const ORIGINAL = 'original';
 /** Header holding when the letter was first kept (ms), so copying it does not restart its TTL. */
 export const KEPT_SINCE = 'x-sp-kept-since';
 /** Headers the broker sets on delivery; copied, they would be stale on the copy. */
@@ -59,6 +76,18 @@ export function letterIdentity(headers: Record<string, unknown>, idHeader: strin
 }
 
 /**
+ * lineage names a message of a letter and the message it was copied from. Two messages of one
+ * letter that share a name are a message and its copy, or two copies of one message: both
+ * exist only when a pass stopped between a copy and the ack of its source (a crash, a lost
+ * connection). Two messages of one letter that share none are one letter moved on by another
+ * pass meanwhile (see above).
+ */
+export function lineage(headers: Record<string, unknown>): string[] {
+  const self = headers[COPY] === undefined ? ORIGINAL : String(headers[COPY]);
+  return headers[COPY_OF] === undefined ? [self] : [self, String(headers[COPY_OF])];
+}
+
+/**
  * letterTime is when a letter was first kept (ms): its stamp from an earlier copy, else when its
  * writer says it was written, else `now` (a letter nobody dated is dated by the first pass that
  * meets it, as its copy will be).
@@ -82,6 +111,8 @@ export function copyOf(
   const headers: Record<string, unknown> = { ...(properties.headers ?? {}) };
   for (const name of BROKER_SET) delete headers[name];
   headers[LETTER_ID] ??= headers[options.idHeader] ?? randomUUID();
+  headers[COPY_OF] = lineage(headers)[0];
+  headers[COPY] = randomUUID();
   headers[KEPT_SINCE] = letterTime(headers, options.writtenAtHeader, now);
   headers[PASS] = pass;
   let expiration = properties.expiration as string | number | undefined;
@@ -127,7 +158,7 @@ export function copyOf(
  */
 export function passFree(headers: Record<string, unknown> | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = { ...(headers ?? {}) };
-  for (const name of [...BROKER_SET, LETTER_ID, KEPT_SINCE, PASS]) delete out[name];
+  for (const name of [...BROKER_SET, LETTER_ID, KEPT_SINCE, PASS, COPY, COPY_OF]) delete out[name];
   return out;
 }
 
@@ -169,8 +200,8 @@ async function runPass(
   const ch = await model.createConfirmChannel();
   ch.on('error', () => {});
   const pass = randomUUID();
-  /** Identities met in this pass: a later letter with one of them is a duplicate. */
-  const met = new Set<string>();
+  /** Identities met in this pass, each with the lineage names of the messages that bore it. */
+  const met = new Map<string, Set<string>>();
   let failure: { error: unknown } | undefined;
   try {
     const { messageCount } = await ch.checkQueue(dlq);
@@ -180,25 +211,37 @@ async function runPass(
       for (const msg of batch) ch.ack(msg);
       batch = [];
     };
+    /** keep sends a copy of `msg` to the tail; `msg` is acked once the copy is confirmed. */
+    const keep = (msg: GetMessage) => {
+      const copy = copyOf(msg.properties, pass, options);
+      if (copy) ch.publish('', dlq, msg.content, copy);
+      batch.push(msg);
+    };
     for (let n = 0; n < messageCount; n++) {
       const msg = await ch.get(dlq, { noAck: false });
       if (!msg) break;
       const headers = msg.properties.headers ?? {};
       if (headers[PASS] === pass) {
         // Our own copy: another process took letters meanwhile, and every one left has gone round.
-        // Given back (one delivery attempt spent on it), it keeps its place at the head.
-        await settle();
-        ch.nack(msg, false, true);
+        // Copied once more, not given back: a requeue spends a delivery attempt (see above).
+        keep(msg);
         break;
       }
       const id = letterIdentity(headers, options.idHeader);
-      if (id !== undefined && met.has(id)) {
-        // A second copy of a letter met already (left by a crash between a copy and its ack): the
-        // first is kept or re-queued, so this one goes.
-        batch.push(msg);
+      const names = lineage(headers);
+      const bore = id === undefined ? undefined : met.get(id);
+      if (bore !== undefined) {
+        const related = names.some((name) => bore.has(name));
+        for (const name of names) bore.add(name);
+        // A message related to one met already (left by a crash between a copy and its ack): the
+        // first is kept or re-queued, so this one goes. An unrelated one is the letter come round
+        // again through another process's pass: visited already, it stays.
+        if (related) batch.push(msg);
+        else keep(msg);
+        if (batch.length >= BATCH) await settle();
         continue;
       }
-      if (id !== undefined) met.add(id);
+      if (id !== undefined) met.set(id, new Set(names));
       let fate: LetterFate = 'keep';
       if (!failure) {
         try {
@@ -213,9 +256,7 @@ async function runPass(
         ch.ack(msg);
         continue;
       }
-      const copy = copyOf(msg.properties, pass, options);
-      if (copy) ch.publish('', dlq, msg.content, copy);
-      batch.push(msg);
+      keep(msg);
       if (batch.length >= BATCH) await settle();
     }
     await settle();
