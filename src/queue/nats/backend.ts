@@ -509,26 +509,32 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      * so the stream stores the copy once. The copy joins the tail of the stream.
      */
     /**
-     * When each message was received (performance.now, as the times below): its AckWait runs from
-     * (about) then. The lease is timed on the monotonic clock, as the server times AckWait: on
-     * Date.now, a step back of the system clock kept it held for as long as the step, with the link
-     * to the server cut past AckWait, and a retry published then ran as a second copy.
+     * When the server last surely restarted each message's AckWait: its receipt, then the sending of
+     * each heartbeat round the server confirmed in time (see the heartbeat below). On the monotonic
+     * clock (performance.now), as the server times AckWait: on Date.now, a step back of the system
+     * clock kept the lease held for as long as the step, with the link to the server cut past
+     * AckWait, and a retry published then ran as a second copy.
      */
-    const receivedAt = new WeakMap<JsMsg, number>();
-    /** Start of the last heartbeat round the server is known to have read (a flush after it answered). */
-    let confirmedAt = Number.NEGATIVE_INFINITY;
+    const leaseFrom = new WeakMap<JsMsg, number>();
     /** leaseAge is how long ago the server last surely held `m` for this worker, ms. */
-    const leaseAge = (m: JsMsg) =>
-      performance.now() - Math.max(receivedAt.get(m) ?? Number.NEGATIVE_INFINITY, confirmedAt);
+    const leaseAge = (m: JsMsg) => performance.now() - (leaseFrom.get(m) ?? Number.NEGATIVE_INFINITY);
+    /** Messages whose AckWait may have run out: the server may have given them to another worker. */
+    const leaseLost = new WeakSet<JsMsg>();
     /**
-     * leaseHeld says whether `m` is surely still this worker's: AckWait (stallTimeout) runs from its
-     * receipt or from the last heartbeat round the server confirmed, and a third of it is kept for
-     * the publish and ack that follow. Past that (the server unreachable, partitioned, or this
-     * process too busy to send heartbeats) the server may have delivered it to another worker, and
-     * a retry or hand-back published now was a second copy: measured with the link to the server
-     * paused past AckWait, the job ran three times (here, redelivered elsewhere, then the retry).
+     * leaseHeld says whether `m` is surely still this worker's: AckWait (stallTimeout) runs from
+     * leaseFrom, and a third of it is kept for the publish and ack that follow. Past that (the
+     * server unreachable, partitioned, or this process too busy to send heartbeats) the server may
+     * have delivered it to another worker, and a retry, hand-back or dead letter published now was
+     * a second copy: measured with the link to the server paused past AckWait, the job ran three
+     * times (here, redelivered elsewhere, then the retry). A lease lost stays lost: a heartbeat
+     * the server reads later does not bring the job back from the worker it went to.
      */
-    const leaseHeld = (m: JsMsg) => leaseAge(m) < (opts.stallTimeout * 2) / 3;
+    const leaseHeld = (m: JsMsg) => !leaseLost.has(m) && leaseAge(m) < (opts.stallTimeout * 2) / 3;
+    /** silence is what a refusal says: how long the server has not surely held `m` for this worker. */
+    const silence = (m: JsMsg) =>
+      leaseLost.has(m)
+        ? `its AckWait (stallTimeout ${opts.stallTimeout} ms) ran out unrenewed while the link was down or the process busy`
+        : `no word from the server for ${Math.round(leaseAge(m))} ms (stallTimeout ${opts.stallTimeout})`;
 
     const handBack = async (m: JsMsg, job: JobEnvelope) => {
       // Perhaps redelivered already: a copy would be a second job. AckWait returns it if not.
@@ -566,7 +572,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       if (!leaseHeld(m))
         throw new QueueError(
           'QUEUE_ACK_FAILED',
-          `nats: job ${job.id} not retried: no word from the server for ${Math.round(leaseAge(m))} ms (stallTimeout ${opts.stallTimeout}), so it may run elsewhere already; AckWait returns it otherwise`,
+          `nats: job ${job.id} not retried: ${silence(m)}, so it may run elsewhere already; AckWait returns it otherwise`,
         );
       const notBefore = Date.now() + delay;
       try {
@@ -587,7 +593,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
 
     const deliveryFor = (m: JsMsg, envelope: JobEnvelope, malformed?: string): Delivery => {
       inFlight.add(m);
-      if (!receivedAt.has(m)) receivedAt.set(m, performance.now());
+      if (!leaseFrom.has(m)) leaseFrom.set(m, performance.now());
       const { attempt, stalls } = countsOf(m, envelope);
       const settled = <T>(p: Promise<T>) => p.finally(() => inFlight.delete(m));
       return {
@@ -599,19 +605,30 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         retry: (delay) => settled(retryLater(m, { ...envelope, attempt: attempt + 1, stalls }, delay)),
         deadLetter: (error, reason) =>
           settled(
-            // Through publishWithRetry, so a dead-letter stream deleted meanwhile is made again.
-            publishWithRetry(
-              queue,
-              names.dlqSubject,
-              encoder.encode(JSON.stringify({ ...envelope, attempt, stalls })),
-              `${envelope.id}:dlq:${m.seq}`,
-              AbortSignal.timeout(HANDBACK_TIMEOUT),
-              {
-                [ERROR]: error.replace(/[\r\n]+/g, ' ').slice(0, 4000),
-                [REASON]: reason,
-                [FAILED_AT]: String(Date.now()),
-              },
-            ).then(() => m.ackAck().then(() => undefined)),
+            (async () => {
+              // As for a retry: perhaps run elsewhere already (completed there, or to be dead-lettered
+              // by that worker). Before, the letter was written all the same: a dead letter of a job
+              // that completed, which a dlq retry ran again.
+              if (!leaseHeld(m))
+                throw new QueueError(
+                  'QUEUE_ACK_FAILED',
+                  `nats: job ${envelope.id} not dead-lettered: ${silence(m)}, so it may run elsewhere already; AckWait returns it otherwise`,
+                );
+              // Through publishWithRetry, so a dead-letter stream deleted meanwhile is made again.
+              await publishWithRetry(
+                queue,
+                names.dlqSubject,
+                encoder.encode(JSON.stringify({ ...envelope, attempt, stalls })),
+                `${envelope.id}:dlq:${m.seq}`,
+                AbortSignal.timeout(HANDBACK_TIMEOUT),
+                {
+                  [ERROR]: error.replace(/[\r\n]+/g, ' ').slice(0, 4000),
+                  [REASON]: reason,
+                  [FAILED_AT]: String(Date.now()),
+                },
+              );
+              await m.ackAck();
+            })(),
           ),
         release: () => settled(handBack(m, { ...envelope, attempt, stalls })),
       };
@@ -678,7 +695,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
               }
               // Published anew only after this request expired, so the request does not take it again.
               inFlight.add(m);
-              receivedAt.set(m, performance.now());
+              leaseFrom.set(m, performance.now());
               held.push(m);
             }
             loop.succeeded();
@@ -701,14 +718,25 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
 
     const heartbeat = setInterval(
       () => {
-        for (const m of inFlight) m.working();
-        if (inFlight.size > 0) {
+        const round = [...inFlight];
+        for (const m of round) m.working();
+        if (round.length > 0) {
           const sent = performance.now();
           void clients
             .then(({ nc }) => nc.flush())
             .then(
               () => {
-                confirmedAt = Math.max(confirmedAt, sent);
+                // The server read this round by now. In time, AckWait restarted at its reading (after
+                // `sent`). Late, the lease may have run out before: the job may be another
+                // worker's, whatever the server does with this round. Before, any confirmed round
+                // renewed every lease: once a cut link was back, the job counted as held again
+                // although it had been given away meanwhile, and a retry ran it a third time.
+                for (const m of round) {
+                  if (leaseLost.has(m)) continue;
+                  if (leaseAge(m) < opts.stallTimeout)
+                    leaseFrom.set(m, Math.max(leaseFrom.get(m) ?? Number.NEGATIVE_INFINITY, sent));
+                  else leaseLost.add(m);
+                }
               },
               () => {},
             );
