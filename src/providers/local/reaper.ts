@@ -49,14 +49,16 @@ const signal = (pgid, sig, procs) => {
 const reap = () => {
   if (reaping) return;
   reaping = true;
-  const start = Date.now();
+  // Monotonic: with Date.now, a step back of the system clock during the grace held the SIGKILL
+  // (and the reaper's exit) off for as long as the step, an instance ignoring SIGTERM left running.
+  const start = performance.now();
   let longest = 0;
   for (const [pgid, { grace, procs }] of groups) {
     longest = Math.max(longest, grace);
     if (!signal(pgid, 'SIGTERM', procs)) forget(pgid);
   }
   const tick = () => {
-    const elapsed = Date.now() - start;
+    const elapsed = performance.now() - start;
     for (const [pgid, { grace, procs }] of groups) {
       if (!signal(pgid, 0, procs)) forget(pgid);
       else if (elapsed >= grace) signal(pgid, 'SIGKILL', procs);
@@ -133,7 +135,7 @@ export class Reaper {
   }
 
   #spawn(): void {
-    this.#lastSpawn = Date.now();
+    this.#lastSpawn = performance.now();
     const env = { ...process.env };
     // The reaper needs no loader (tsx) nor the parent's heap flags.
     delete env.NODE_OPTIONS;
@@ -164,7 +166,7 @@ export class Reaper {
       if (this.#groups.size === 0) return;
       this.#report(new Error(`reaper process exited (code ${code}, signal ${signal}) with live groups`));
       // Respawn at most once a second, so a reaper that cannot run does not spin.
-      if (Date.now() - this.#lastSpawn > 1000) this.#spawn();
+      if (performance.now() - this.#lastSpawn > 1000) this.#spawn();
     });
     // The reaper must not keep Scaleplane alive: neither the process handle nor its stdin pipe.
     child.unref();
