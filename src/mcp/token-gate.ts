@@ -37,7 +37,10 @@ export interface TokenGateOptions {
   acceptedTtlMs?: number;
   /** Time allowed for the API's answer. @defaultValue 5000 (ms; it answers a local read in milliseconds) */
   timeoutMs?: number;
-  /** Clock. @defaultValue Date.now */
+  /**
+   * Clock of the TTL, ms. @defaultValue performance.now: with Date.now, a step back of the system
+   * clock let a token accepted before it in without asking for as long as the step, revoked or not
+   */
   now?: () => number;
   /** The API client per token and proxy headers (tests count calls). @defaultValue createControlApi */
   api?: (token: string, headers: Record<string, string>) => ControlApi;
@@ -60,7 +63,7 @@ export class TokenGate {
 
   constructor(options: TokenGateOptions) {
     this.#ttlMs = options.acceptedTtlMs ?? TOKEN_ACCEPTED_TTL_MS;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     const timeoutMs = options.timeoutMs ?? 5_000;
     this.#api =
       options.api ?? ((token, headers) => createControlApi(options.apiUrl, token, timeoutMs, headers));
