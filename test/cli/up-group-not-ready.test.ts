@@ -19,7 +19,13 @@ const NO_HEALTH_APP = `require('node:http').createServer((req, res) => {
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
-function config(command: string, cwd: string): string {
+/**
+ * config is a one-group scaleplane.yaml. `startTimeout` is short for an app that never passes its
+ * health check (up waits that long for it), long for one that does: the demo app, spawned by a
+ * spawned `scaleplane up` on a loaded machine, had to answer /healthz within 2 s too, and once
+ * it did not, the line was 'group web is up with 0 of 1 instance(s) ready' at warn.
+ */
+function config(command: string, cwd: string, startTimeout: string): string {
   return `
 api: { listen: 127.0.0.1:0 }
 balancer: { listen: 127.0.0.1:0, warmup_timeout: 1s, health: { path: /healthz, interval: 200ms } }
@@ -27,7 +33,7 @@ groups:
   web:
     command: ${command}
     cwd: ${cwd}
-    start_timeout: 2s
+    start_timeout: ${startTimeout}
     min_instances: 1
     max_instances: 2
 `;
@@ -45,7 +51,7 @@ async function upLine(t: TestContext, yamlPath: string): Promise<LogLine> {
 
 describe('the line scaleplane up logs once a group started', () => {
   it('warns with how many are ready when an instance never passed its health check', async (t) => {
-    const path = await writeTempConfig(config('node app.js', '.'));
+    const path = await writeTempConfig(config('node app.js', '.', '2s'));
     await writeFile(join(dirname(path), 'app.js'), NO_HEALTH_APP);
     const line = await upLine(t, path);
     assert.equal(line.level, WARN, `logged at level ${line.level}: ${JSON.stringify(line)}`);
@@ -54,7 +60,7 @@ describe('the line scaleplane up logs once a group started', () => {
   });
 
   it('says `group web is up` at info level when every instance is ready', async (t) => {
-    const line = await upLine(t, await writeTempConfig(config('node server.js', DEMO_DIR)));
+    const line = await upLine(t, await writeTempConfig(config('node server.js', DEMO_DIR, '15s')));
     assert.equal(line.msg, 'group web is up', JSON.stringify(line));
     assert.equal(line.level, INFO, JSON.stringify(line));
     assert.equal(line.ready, 1, JSON.stringify(line));
