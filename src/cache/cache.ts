@@ -924,7 +924,10 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     const redis = this.#redis!;
     const lock = this.#lock!;
     const token = randomUUID();
-    const deadline = this.#clock.now() + lock.wait;
+    // On the monotonic clock, not the cache's (the wall clock of the entries): there, a step back of
+    // the system clock during the wait held the call for as long as the step (or until the holder's
+    // load ended), instead of lock.wait.
+    const deadline = performance.now() + lock.wait;
     for (;;) {
       const { taken, late } = await redis.tryLock(lockKey, token, lock.ttl);
       if (taken === undefined) return { kind: 'unavailable', late, token };
@@ -939,7 +942,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         return { kind: 'locked', token };
       }
       if (background) return { kind: 'busy' };
-      const left = deadline - this.#clock.now();
+      const left = deadline - performance.now();
       if (left <= 0 || this.#closing) return { kind: 'timeout' };
       await this.#waitForFill(fullKey, Math.min(lock.poll, left));
       const remote = await this.#readSeen(fullKey, flight);

@@ -96,7 +96,7 @@ test('a load that outlived a caller’s timeout stays the key’s one flight: la
 
 test('under the lock, a load that outlived the timeout keeps the lock: another instance does not load too', async (t) => {
   const prefix = prefixFor('late-lock');
-  // The real clock: the lock's wait is measured on the cache's clock.
+  // The real clock: the lock's wait is measured on the monotonic clock, the entries' TTL on the cache's.
   const options = {
     prefix,
     redis: { url: SHARED_REDIS_URL },
