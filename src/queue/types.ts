@@ -166,8 +166,9 @@ export interface BackendContext {
   deadLetterRetention: DeadLetterRetention;
   random: () => number;
   /**
-   * How long (ms) one broker call inside a longer operation (a batch of a dead-letter retry) may go
-   * unanswered before the operation stops and says how far it got: the queue's `publishTimeout`.
+   * How long (ms) one broker call inside a longer operation (a batch of a dead-letter retry, a
+   * RabbitMQ worker's retry or dead letter) may go unanswered before it gives up: the queue's
+   * `publishTimeout`.
    */
   publishTimeout: number;
   onError(error: Error): void;

@@ -888,16 +888,32 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             'QUEUE_ACK_FAILED',
             `rabbitmq: job ${envelope.id} not settled: its channel closed, so the broker delivers it again`,
           );
-        await publishConfirmed(
-          exchange,
-          routingKey,
-          Buffer.from(JSON.stringify(job)),
-          jobProperties(job, queueType, headers),
-          AbortSignal.timeout(30_000),
-          target,
-          redeclareFor(queue, delay),
-          () => closedChannels.has(ch),
-        );
+        try {
+          await publishConfirmed(
+            exchange,
+            routingKey,
+            Buffer.from(JSON.stringify(job)),
+            jobProperties(job, queueType, headers),
+            AbortSignal.timeout(context.publishTimeout),
+            target,
+            redeclareFor(queue, delay),
+            () => closedChannels.has(ch),
+          );
+        } catch (error) {
+          // Not taken within publishTimeout (refused, a memory alarm, unreachable): the delivery is
+          // given back, so the broker delivers it again (counted as a stall). Before, it stayed
+          // unacked on its live channel until that closed (consumer_timeout: 30 min), holding its
+          // prefetch slot: a worker with concurrency 1 got no job again.
+          if (!closedChannels.has(ch)) {
+            unacked.set(ch, (unacked.get(ch) ?? 1) - 1);
+            try {
+              ch.nack(msg, false, true);
+            } catch {
+              // The channel closed meanwhile: the broker has the job back already.
+            }
+          }
+          throw error;
+        }
         await ackConfirmed(ch, msg, envelope.id);
       };
       return {
