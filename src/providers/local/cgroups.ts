@@ -288,9 +288,11 @@ export async function removeCgroupDirsOnceEmpty(
   dirs: readonly string[],
   retryMs = CGROUP_REMOVE_RETRY_MS,
 ): Promise<string[]> {
-  const deadline = Date.now() + retryMs;
+  // Monotonic: with Date.now, a step back of the system clock kept a cgroup that stays busy (a
+  // process left in it) tried every 50 ms for as long as the step, not retryMs.
+  const deadline = performance.now() + retryMs;
   let left = tryRemove(dirs);
-  while (left.length > 0 && Date.now() < deadline) {
+  while (left.length > 0 && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, CGROUP_REMOVE_POLL_MS).unref());
     left = tryRemove(left);
   }
