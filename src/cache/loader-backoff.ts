@@ -14,8 +14,11 @@ export const MAX_BACKOFF_KEYS = 10_000;
 
 /** LoaderBackoff remembers, per key, until when a failed loader is left alone. Decisions take `now`. */
 export class LoaderBackoff {
-  /** Key → clock time before which its loader is not called again; insertion order is failure order. */
-  readonly #until = new Map<string, number>();
+  /**
+   * Key → when its load failed and the clock time before which its loader is not called again;
+   * insertion order is failure order.
+   */
+  readonly #until = new Map<string, { failedAt: number; until: number }>();
   readonly #max: number;
 
   constructor(max = MAX_BACKOFF_KEYS) {
@@ -32,16 +35,21 @@ export class LoaderBackoff {
     if (ms <= 0) return;
     // Deleted first so that the key moves to the end: the map forgets the oldest failure when full.
     this.#until.delete(key);
-    this.#until.set(key, now + ms);
+    this.#until.set(key, { failedAt: now, until: now + ms });
     if (this.#until.size > this.#max) this.#until.delete(this.#until.keys().next().value as string);
   }
 
-  /** waiting says whether `key`'s loader is still left alone at `now`. */
+  /**
+   * waiting says whether `key`'s loader is still left alone at `now`. A `now` before the failure is
+   * a step back of the cache's clock (the wall clock, which the entries' times are on): the backoff
+   * is over then. Before, such a step held the loader off for as long as the step, and a stale value
+   * past its TTL was served without a try for all that time.
+   */
   waiting(key: string, now: number): boolean {
     if (this.#until.size === 0) return false;
-    const until = this.#until.get(key);
-    if (until === undefined) return false;
-    if (now < until) return true;
+    const backoff = this.#until.get(key);
+    if (backoff === undefined) return false;
+    if (backoff.failedAt <= now && now < backoff.until) return true;
     this.#until.delete(key);
     return false;
   }
