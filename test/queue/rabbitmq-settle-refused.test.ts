@@ -62,3 +62,47 @@ test('a retry the broker refused gives the job back instead of holding its slot 
   assert.ok(completed.has('a'), `job a ran again and completed (runs: ${runs})`);
   await worker.close();
 });
+
+// A classic queue only flags a redelivery: the worker counts the stall by publishing the job again
+// with one stall more, then acks the delivery. That publish refused held the delivery the same way.
+test('a classic queue stall count the broker refused gives the job back instead of holding its slot (RabbitMQ)', async () => {
+  const queue = createQueue({ ...backendOptions('rabbitmq'), queueType: 'classic', publishTimeout: 1500 });
+  const name = uniqueName('stall-refused');
+  const policy = `${name}-refuse`;
+  after(async () => {
+    await deletePolicy(policy).catch(() => {});
+    await queue.destroy(name).catch(() => {});
+    await queue.close();
+  });
+  const errors: QueueError[] = [];
+  queue.on('error', (error: QueueError) => errors.push(error));
+  await queue.publish(name, 'a', { id: 'a' });
+  await queue.publish(name, 'b', { id: 'b' });
+  // A worker that dies holding job a: taken and not acked, its connection closed. Back at the head
+  // of the queue, flagged redelivered. Meanwhile the work queue holds job b alone, and a policy
+  // (max-length 1, reject-publish) makes it refuse every publish from then on; set before job a
+  // is back, as a lower max-length drops the messages over it.
+  const { connect } = await import('amqplib');
+  const dying = await connect((backendOptions('rabbitmq') as { url: string }).url);
+  const ch = await dying.createChannel();
+  const taken = await ch.get(`sp.${name}`, { noAck: false });
+  assert.ok(taken, 'the dying worker took job a');
+  await setPolicy(policy, `sp.${name}`, { 'max-length': 1, overflow: 'reject-publish' });
+  await dying.close();
+  const completed = new Set<string>();
+  const runs: string[] = [];
+  const worker = queue.worker(name, (payload: string, job) => void runs.push(`${payload}:${job.attempt}`), {
+    concurrency: 1,
+  });
+  worker.on('completed', (event: { id: string }) => completed.add(event.id));
+  await waitFor(() => errors.length > 0, "job a's stall count to fail", 15_000);
+  await deletePolicy(policy, `sp.${name}`);
+  await waitFor(() => completed.has('b'), 'job b to complete', 8_000).catch(() => {});
+  assert.ok(
+    completed.has('b'),
+    `job b ran on the worker (runs: ${runs}; errors: ${errors.map((e) => e.code)})`,
+  );
+  await waitFor(() => completed.has('a'), 'job a to complete', 8_000).catch(() => {});
+  assert.ok(completed.has('a'), `job a ran and completed (runs: ${runs})`);
+  await worker.close();
+});

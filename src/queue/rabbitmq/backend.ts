@@ -580,18 +580,23 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     };
 
   /**
-   * publishToWorkQueue puts JOB back on QUEUE's work queue, confirmed within 30 s (a dead-letter
-   * retry, a classic queue's counted stall). refusedFails: a broker's refusal (nack) fails at once
-   * with Refused instead of being published again until the timeout.
+   * publishToWorkQueue puts JOB back on QUEUE's work queue, confirmed within `within` ms (a
+   * dead-letter retry, a classic queue's counted stall). refusedFails: a broker's refusal (nack)
+   * fails at once with Refused instead of being published again until the timeout.
    */
-  const publishToWorkQueue = async (queue: string, job: JobEnvelope, refusedFails = false) => {
+  const publishToWorkQueue = async (
+    queue: string,
+    job: JobEnvelope,
+    refusedFails = false,
+    within = 30_000,
+  ) => {
     const target = rabbitNames(prefix, queue).queue;
     await publishConfirmed(
       '',
       target,
       Buffer.from(JSON.stringify(job)),
       jobProperties(job, queueType),
-      AbortSignal.timeout(30_000),
+      AbortSignal.timeout(within),
       target,
       redeclareFor(queue),
       undefined,
@@ -855,6 +860,19 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     const closedChannels = new WeakSet<Channel>();
     /** Who wants to know when each channel closes under its deliveries (see Delivery.onAbandoned). */
     const abandonListeners = new WeakMap<Channel, Set<() => void>>();
+    /**
+     * giveBack returns a delivery whose settle could not be stored to the queue (a requeue, which
+     * the broker counts as a stall), unless its channel closed: then the broker has it back already.
+     */
+    const giveBack = (ch: Channel, msg: ConsumeMessage) => {
+      if (closedChannels.has(ch)) return;
+      unacked.set(ch, (unacked.get(ch) ?? 1) - 1);
+      try {
+        ch.nack(msg, false, true);
+      } catch {
+        // The channel closed meanwhile: the broker has the job back already.
+      }
+    };
     const channelClosed = (ch: Channel) => {
       closedChannels.add(ch);
       const listeners = abandonListeners.get(ch);
@@ -904,14 +922,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
           // given back, so the broker delivers it again (counted as a stall). Before, it stayed
           // unacked on its live channel until that closed (consumer_timeout: 30 min), holding its
           // prefetch slot: a worker with concurrency 1 got no job again.
-          if (!closedChannels.has(ch)) {
-            unacked.set(ch, (unacked.get(ch) ?? 1) - 1);
-            try {
-              ch.nack(msg, false, true);
-            } catch {
-              // The channel closed meanwhile: the broker has the job back already.
-            }
-          }
+          giveBack(ch, msg);
           throw error;
         }
         await ackConfirmed(ch, msg, envelope.id);
@@ -965,7 +976,14 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       const stalls = (envelope.stalls ?? 0) + 1;
       if (queueType !== 'classic' || !msg.fields.redelivered || stalls > opts.maxStalls) return false;
       const job = { ...envelope, attempt: envelope.attempt + 1, stalls };
-      await publishToWorkQueue(queue, job);
+      try {
+        await publishToWorkQueue(queue, job, false, context.publishTimeout);
+      } catch (error) {
+        // Not stored within publishTimeout: given back, to be counted on its next delivery. Before,
+        // it stayed unacked on its live channel, holding its prefetch slot (see republish).
+        giveBack(ch, msg);
+        throw error;
+      }
       await ackConfirmed(ch, msg, envelope.id);
       return true;
     };
