@@ -66,7 +66,8 @@ test('a retry the broker refused gives the job back instead of holding its slot 
 // A classic queue only flags a redelivery: the worker counts the stall by publishing the job again
 // with one stall more, then acks the delivery. That publish refused held the delivery the same way.
 test('a classic queue stall count the broker refused gives the job back instead of holding its slot (RabbitMQ)', async () => {
-  const queue = createQueue({ ...backendOptions('rabbitmq'), queueType: 'classic', publishTimeout: 1500 });
+  const { url } = backendOptions('rabbitmq') as { url: string };
+  const queue = createQueue({ backend: 'rabbitmq', url, queueType: 'classic', publishTimeout: 1500 });
   const name = uniqueName('stall-refused');
   const policy = `${name}-refuse`;
   after(async () => {
