@@ -55,6 +55,10 @@ async function cutOffCase(tag: string, retries: number) {
     async (payload, job) => {
       if (payload === 'marker') return marker();
       runs.push(`A:${job.attempt}`);
+      // Only the first run fails. A later one here is a stale delivery (the server's redelivery
+      // that went to this worker's pull on the paused link, received once it is back), which this
+      // worker cannot tell from a fresh one: it completes, so only the first run's settle is judged.
+      if (runs.filter((run) => run.startsWith('A:')).length > 1) return;
       started();
       await failing;
       throw new Error('fails after its link came back');
