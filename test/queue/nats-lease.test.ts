@@ -4,17 +4,26 @@
 // twice). The worker now publishes a retry or hand-back copy only while it knows the server still
 // holds the job for it (its receipt, or the last heartbeat the server confirmed, less than 2/3 of
 // stallTimeout ago); otherwise it leaves the job to AckWait. The link is paused by a proxy.
+// The lease was timed on Date.now: a step back of the system clock (NTP, a VM resumed, `date -s`)
+// kept it held for as long as the step and the retry ran as a third run. The second case makes that
+// step by replacing Date.now while the job runs; performance.now, the monotonic clock, is left alone.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after, type TestContext, test } from 'node:test';
 import { createQueue, type QueueError } from '../../src/queue/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
 import { uniqueName } from './helpers.js';
 
-test('a worker cut off past AckWait does not retry a job the server gave to another worker (NATS)', async () => {
+/** cutOffRetries runs the case: A's link is cut while it runs the job, B gets it, A fails it once back. */
+async function cutOffRetries(t: TestContext, tag: string, stepClockBack: boolean): Promise<void> {
   const proxy = await pausableProxy(4222);
   const cutOff = createQueue({ backend: 'nats', servers: `127.0.0.1:${proxy.port}` });
   const other = createQueue({ backend: 'nats', servers: '127.0.0.1:4222' });
-  const name = uniqueName('lease');
+  const name = uniqueName(tag);
+  const realNow = Date.now;
+  const restoreClock = () => {
+    Date.now = realNow;
+  };
+  t.after(restoreClock);
   after(async () => {
     await other.destroy(name).catch(() => {});
     await cutOff.close();
@@ -49,6 +58,7 @@ test('a worker cut off past AckWait does not retry a job the server gave to anot
   await a.ready;
   await other.publish(name, 'job', { id: 'job-1' });
   await running;
+  if (stepClockBack) Date.now = () => realNow() - 10 * 60_000;
   proxy.pause();
   let marker!: () => void;
   const markerRan = new Promise<void>((resolve) => {
@@ -75,6 +85,7 @@ test('a worker cut off past AckWait does not retry a job the server gave to anot
   });
   fail();
   const outcome = await settledA;
+  restoreClock();
   // Published after A's retry would have been, due after it: once it has run, a retry copy has.
   await other.publish(name, 'marker', { delay: 200 });
   await markerRan;
@@ -93,4 +104,10 @@ test('a worker cut off past AckWait does not retry a job the server gave to anot
   );
   await a.close();
   await b.close();
-});
+}
+
+test('a worker cut off past AckWait does not retry a job the server gave to another worker (NATS)', (t) =>
+  cutOffRetries(t, 'lease', false));
+
+test('a step back of the system clock keeps no lease past AckWait: no retry copy (NATS)', (t) =>
+  cutOffRetries(t, 'leasestep', true));
