@@ -30,6 +30,7 @@ import { createMetrics } from '../../src/metrics/index.js';
 import { FencedProvider, ProviderError } from '../../src/providers/index.js';
 import { processGroupMembers, waitUntilGone } from '../helpers/cli-process.js';
 import { groupConfig } from '../helpers/group-config.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
 import { PG_URL, REDIS_URL, SHARED_STORES } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
@@ -131,17 +132,16 @@ describe('fencing', () => {
     fenced = new FencedProvider(local, lease.check);
     fenced.setToken(lease.grant.token);
     const pids: number[] = [];
+    const groups = new KnownGroups();
     after(async () => {
-      for (const pid of pids) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {}
-      }
+      // Both were killed by the test already, unless it failed first; their pids may be reused since.
+      groups.killAll('SIGKILL');
       await lease.close();
       await rm(dir, { recursive: true, force: true });
     });
     await fenced.scaleTo(2);
     pids.push(...local.instances().map((i) => i.pid!));
+    for (const pid of pids) groups.add(pid);
     assert.equal(pids.length, 2);
 
     await lease.steal();
@@ -153,7 +153,8 @@ describe('fencing', () => {
       });
     });
     // One instance dies: the provider tries to replace it, and the fence refuses the start.
-    process.kill(-pids[0]!, 'SIGKILL');
+    const killed = groups.kill(pids[0]!, 'SIGKILL');
+    assert.equal(killed.sent, true, killed.message);
     await refused;
     assert.equal(local.instances().length, 1, 'no replacement was started');
     assert.deepEqual(
@@ -171,7 +172,8 @@ describe('fencing', () => {
     );
     await local.close();
     assert.ok(processGroupMembers([pids[1]!]).length > 0, 'closing after release stops nothing');
-    process.kill(-pids[1]!, 'SIGTERM');
+    const stopped = groups.kill(pids[1]!, 'SIGTERM');
+    assert.equal(stopped.sent, true, stopped.message);
     assert.deepEqual(await waitUntilGone([pids[1]!], 5_000), []);
     assert.ok(
       errors.some((e) => (e as ProviderError).code === 'FENCED'),

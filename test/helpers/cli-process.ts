@@ -60,6 +60,7 @@ export class UpProcess {
   readonly child: ChildProcess;
   readonly lines: LogLine[] = [];
   readonly #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  readonly #listeners: ((l: LogLine) => void)[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(configPath: string, env: NodeJS.ProcessEnv = {}) {
@@ -78,6 +79,7 @@ export class UpProcess {
         line = { msg: text };
       }
       this.lines.push(line);
+      for (const listener of this.#listeners) listener(line);
       for (const waiter of [...this.#waiters]) {
         if (waiter.match(line)) {
           this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
@@ -85,6 +87,15 @@ export class UpProcess {
         }
       }
     });
+  }
+
+  /**
+   * onLine calls `listener` with every log line, those already read first, then each as it is read:
+   * for what must be done when a line is seen, not later (recording a pid before it can be reused).
+   */
+  onLine(listener: (l: LogLine) => void): void {
+    for (const line of this.lines) listener(line);
+    this.#listeners.push(listener);
   }
 
   /** waitFor resolves with the first log line (past or future) that matches, or rejects at the deadline. */

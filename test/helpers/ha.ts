@@ -4,6 +4,7 @@
  * counter that promises can wait on.
  */
 import type { LogLine, UpProcess } from './cli-process.js';
+import type { KnownGroups } from './kill-groups.js';
 
 /** GroupView is the part of `GET /api/scalability/groups/:name` the HA tests read. */
 export interface GroupView {
@@ -33,6 +34,17 @@ export async function balancerPort(up: UpProcess): Promise<number> {
 /** startedPids are the pids a controller logged starting ("starting web-N (pid P)"). */
 export function startedPids(up: UpProcess): number[] {
   return up.lines.filter(logMsg('starting web-')).map((l) => Number(l.pid));
+}
+
+/**
+ * recordStarted records in `groups` every instance `up` logs starting, as the line is read: with a
+ * lease or a state store, instances outlive their controller by design and the test kills them,
+ * and by its cleanup a pid read from the log then may be another process's.
+ */
+export function recordStarted(up: UpProcess, groups: KnownGroups): void {
+  up.onLine((l) => {
+    if (logMsg('starting web-')(l)) groups.add(Number(l.pid));
+  });
 }
 
 /** controlApi is a child's control API called with `token`, for the group `web`. */

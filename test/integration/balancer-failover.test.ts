@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Scaleplane } from '../../src/app.js';
 import type { Ejection } from '../../src/balancer/index.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { startLoad } from '../helpers/load.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
 import { until } from '../helpers/until.js';
@@ -65,6 +66,9 @@ describe('instance killed under load', () => {
     // include the GETs, so on a busy machine the busiest backend could hold no POST at all (seen:
     // all six POSTs 200). The victim is the instance holding the most of them.
     const instances = app.providers.get('web')!.instances();
+    // Recorded now: the victim is killed after waiting for the POSTs, by when it may have exited.
+    const groups = new KnownGroups();
+    for (const i of instances) groups.add(i.pid!);
     let holding: number[] = [];
     await until(
       async () => {
@@ -85,7 +89,8 @@ describe('instance killed under load', () => {
     });
     const killedAt = performance.now();
     // The instance is its own process group (shell and node): kill all of it at once.
-    process.kill(-victim.pid!, 'SIGKILL');
+    const killed = groups.kill(victim.pid!, 'SIGKILL');
+    assert.equal(killed.sent, true, killed.message);
     const deadline = killedAt + 10_000;
     for (;;) {
       const b = app.balancer.stats('web').backends.find((m) => m.id === victim.id);

@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { alertKeys } from '../../src/alerts/index.js';
 import type { Scaleplane } from '../../src/app.js';
 import { startReceiver } from '../alerts/receiver.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
 import { until } from '../helpers/until.js';
 
@@ -34,19 +35,12 @@ describe('an alert the old leader left open (Redis lease)', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>> | undefined;
 
   after(async () => {
-    const pids = apps.flatMap(
-      (a) =>
-        a.providers
-          .get('web')
-          ?.instances()
-          .map((i) => i.pid) ?? [],
-    );
+    // Recorded now, while their controllers still list them: closed, the apps forget them.
+    const groups = new KnownGroups();
+    for (const a of apps)
+      for (const i of a.providers.get('web')?.instances() ?? []) if (i.pid) groups.add(i.pid);
     await Promise.all(apps.map((a) => a.close()));
-    for (const pid of pids) {
-      try {
-        if (pid) process.kill(-pid, 'SIGKILL');
-      } catch {}
-    }
+    groups.killAll('SIGKILL');
     await receiver?.close();
     const keys = await redis.keys(`${name}:*`);
     if (keys.length > 0) await redis.del(...keys);

@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { alertKeys } from '../../src/alerts/index.js';
 import type { Scaleplane } from '../../src/app.js';
 import { startReceiver } from '../alerts/receiver.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { startInProcess } from '../helpers/scaleplane.js';
 import { until } from '../helpers/until.js';
 
@@ -45,19 +46,12 @@ describe('alerts with two controllers (Redis lease): only the leader notifies', 
 
   after(async () => {
     // Closing hands the instance over (left running): stop its process group ourselves.
-    const pids = apps.flatMap(
-      (a) =>
-        a.providers
-          .get('web')
-          ?.instances()
-          .map((i) => i.pid) ?? [],
-    );
+    // Recorded now, while their controllers still list them: closed, the apps forget them.
+    const groups = new KnownGroups();
+    for (const a of apps)
+      for (const i of a.providers.get('web')?.instances() ?? []) if (i.pid) groups.add(i.pid);
     await Promise.all(apps.map((a) => a.close()));
-    for (const pid of pids) {
-      try {
-        if (pid) process.kill(-pid, 'SIGKILL');
-      } catch {}
-    }
+    groups.killAll('SIGKILL');
     await receiver?.close();
     const redis = new Redis(REDIS_URL);
     const keys = await redis.keys(`${name}:*`);

@@ -10,7 +10,8 @@ import http from 'node:http';
 import { dirname } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { UpProcess } from '../helpers/cli-process.js';
-import { countWaiters } from '../helpers/ha.js';
+import { countWaiters, recordStarted } from '../helpers/ha.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { freePort } from '../helpers/ports.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
@@ -84,14 +85,11 @@ function steadyLoad(port: number) {
 
 describe('controller restart under load (file state, no lease)', () => {
   const ups: UpProcess[] = [];
-  const pgids = new Set<number>();
+  const groups = new KnownGroups();
   after(async () => {
     for (const up of ups) up.child.kill('SIGKILL');
-    for (const pgid of pgids) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {}
-    }
+    // Those still ours: since they were learnt, their pids may have been reused.
+    groups.killAll('SIGKILL');
   });
 
   it('answers every GET 2xx across the restart: no 503 while adopted instances are checked', async () => {
@@ -113,8 +111,8 @@ groups:
 
     const first = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(first);
+    recordStarted(first, groups);
     await first.waitFor((l) => String(l.msg).startsWith('group web is up'), 60_000);
-    for (const l of first.lines) if (String(l.msg).startsWith('starting web-')) pgids.add(Number(l.pid));
     const load = steadyLoad(balancerPort);
     await load.okAtLeast(100);
 
@@ -125,8 +123,9 @@ groups:
 
     const second = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(second);
+    recordStarted(second, groups);
     const listening = await second.waitFor((l) => String(l.msg).startsWith('balancer listening'), 60_000);
-    for (const l of second.lines) if (String(l.msg).startsWith('adopted web-')) pgids.add(Number(l.pid));
+    for (const l of second.lines) if (String(l.msg).startsWith('adopted web-')) groups.add(Number(l.pid));
     // The restarted balancer serves again: 150 more answers after it opened its port.
     await load.okAtLeast(load.figures.ok + 150);
     const r = await load.stop();

@@ -6,7 +6,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
-import { controlApi } from '../helpers/ha.js';
+import { controlApi, recordStarted } from '../helpers/ha.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-restart-token';
@@ -14,15 +15,12 @@ const TOKEN = 'ha-restart-token';
 const { api, untilReady } = controlApi(TOKEN);
 
 describe('controller restart after SIGKILL (file state, no lease)', () => {
-  const pgids = new Set<number>();
+  const groups = new KnownGroups();
   const ups: UpProcess[] = [];
   after(async () => {
     for (const up of ups) up.child.kill('SIGKILL');
-    for (const pgid of pgids) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {}
-    }
+    // Those still ours: since they were learnt, their pids may have been reused.
+    groups.killAll('SIGKILL');
   });
 
   it('adopts the running instances: same pids, same count, none started, none orphaned', async () => {
@@ -43,6 +41,7 @@ groups:
 
     const first = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(first);
+    recordStarted(first, groups);
     await first.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
     // A decision to persist: scale to 3 by hand.
     const scaled = await api(first, '/api/scalability/scale-group', {
@@ -52,7 +51,7 @@ groups:
     assert.equal(scaled.status, 200);
     const before = await untilReady(first, 3, 30_000);
     const pids = before.instances.map((i) => i.pid).sort();
-    for (const pid of pids) pgids.add(pid);
+    for (const pid of pids) groups.add(pid);
 
     first.child.kill('SIGKILL');
     await first.exited;
@@ -76,6 +75,7 @@ groups:
 
     const second = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(second);
+    recordStarted(second, groups);
     await second.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
     const afterRestart = await untilReady(second, 3, 30_000);
     assert.equal(afterRestart.desired, 3, 'desired count restored');

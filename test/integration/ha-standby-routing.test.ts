@@ -14,7 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { processGroupMembers, UpProcess } from '../helpers/cli-process.js';
-import { balancerPort, controlApi, countWaiters, logMsg, startedPids } from '../helpers/ha.js';
+import { balancerPort, controlApi, countWaiters, logMsg, recordStarted, startedPids } from '../helpers/ha.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-standby-routing-token';
@@ -132,7 +133,7 @@ function steadyLoad(port: number) {
 describe('a standby balancer serves (two controllers, Redis lease)', () => {
   const ups: UpProcess[] = [];
   const loads: ReturnType<typeof steadyLoad>[] = [];
-  const pgids = new Set<number>();
+  const groups = new KnownGroups();
   const name = `ha_standby_${randomBytes(3).toString('hex')}`;
   let configPath = '';
 
@@ -155,12 +156,8 @@ groups:
     await Promise.all(loads.map((l) => l.stop()));
     for (const up of ups) up.child.kill('SIGKILL');
     await Promise.all(ups.map((up) => up.exited));
-    for (const up of ups) for (const pid of startedPids(up)) pgids.add(pid);
-    for (const pgid of pgids) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {}
-    }
+    // Recorded as they were logged: killed only while still ours (their pids may be reused since).
+    groups.killAll('SIGKILL');
     const redis = new Redis(REDIS_URL);
     const keys = await redis.keys(`${name}:*`);
     if (keys.length > 0) await redis.del(...keys);
@@ -171,6 +168,7 @@ groups:
   function start(): UpProcess {
     const up = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(up);
+    recordStarted(up, groups);
     return up;
   }
 
@@ -188,7 +186,7 @@ groups:
     await a.waitFor(msg('group web is up'), 30_000);
     assert.equal((await scale(a, 'set', 3)).status, 200);
     const pids = (await untilReady(a, 3, 30_000)).instances.map((i) => i.pid).sort(byNumber);
-    for (const pid of pids) pgids.add(pid);
+    for (const pid of pids) groups.add(pid);
 
     const b = start();
     await b.waitFor(msg('standing by'), 30_000);
@@ -247,7 +245,7 @@ groups:
     const outAt = performance.now();
     assert.equal((await scale(b, 'scale-out', 2)).status, 200);
     const five = await untilReady(b, 5, 30_000);
-    for (const i of five.instances) pgids.add(i.pid);
+    for (const i of five.instances) groups.add(i.pid);
     const newIds = five.instances.map((i) => i.id).filter((id) => !['web-1', 'web-2', 'web-3'].includes(id));
     for (const id of newIds) await c.waitFor(msg(`standby: routing to ${id} `), 15_000);
     const followedMs = Math.round(performance.now() - outAt);

@@ -9,7 +9,8 @@ import { dirname } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RedisState } from '../../src/controller/state/index.js';
 import { processGroupMembers, UpProcess } from '../helpers/cli-process.js';
-import { controlApi, logMsg, startedPids } from '../helpers/ha.js';
+import { controlApi, logMsg, recordStarted, startedPids } from '../helpers/ha.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { freePort } from '../helpers/ports.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
@@ -35,15 +36,14 @@ groups:
     max_instances: 6
 `);
     const up = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
+    const groups = new KnownGroups();
+    recordStarted(up, groups);
     after(async () => {
       up.child.kill('SIGKILL');
       await up.exited;
-      // With a lease, instances outlive the controller by design: the test removes them.
-      for (const pgid of startedPids(up)) {
-        try {
-          process.kill(-pgid, 'SIGKILL');
-        } catch {}
-      }
+      // With a lease, instances outlive the controller by design: the test removes them, those
+      // still ours (recorded as they were logged; the ones stopped since may have their pids reused).
+      groups.killAll('SIGKILL');
       await server.kill();
       await rm(dirname(configPath), { recursive: true, force: true });
     });

@@ -14,7 +14,15 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { detectCgroups, readLimits } from '../../src/providers/index.js';
 import { type LogLine, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
-import { balancerPort, controlApi, type GroupView, logMsg, startedPids } from '../helpers/ha.js';
+import {
+  balancerPort,
+  controlApi,
+  type GroupView,
+  logMsg,
+  recordStarted,
+  startedPids,
+} from '../helpers/ha.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { writeTempConfig } from '../helpers/scaleplane.js';
 import { APP } from '../providers/local-helpers.js';
 
@@ -81,7 +89,7 @@ function load(port: number) {
 
 describe('HA takeover in the middle of a rolling resize (Redis lease)', { skip }, () => {
   const ups: UpProcess[] = [];
-  const pids = new Set<number>();
+  const groups = new KnownGroups();
   const names: string[] = [];
   const dirs: string[] = [];
   after(async () => {
@@ -90,12 +98,8 @@ describe('HA takeover in the middle of a rolling resize (Redis lease)', { skip }
       up.child.kill('SIGKILL');
     }
     await Promise.all(ups.map((up) => up.exited));
-    for (const up of ups) for (const pid of startedPids(up)) pids.add(pid);
-    for (const pid of pids) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {}
-    }
+    // Recorded as they were logged: the roll stopped some long ago, and their pids may be reused.
+    groups.killAll('SIGKILL');
     const redis = new Redis(REDIS_URL);
     for (const name of names) {
       const keys = await redis.keys(`${name}:*`);
@@ -130,9 +134,11 @@ groups:
     dirs.push(dirname(configPath));
     const a = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(a);
+    recordStarted(a, groups);
     await a.waitFor(logMsg('became leader'), 30_000);
     const b = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(b);
+    recordStarted(b, groups);
     const [before] = await Promise.all([
       (async () => {
         await a.waitFor(logMsg('group web is up'), 60_000);
@@ -183,7 +189,6 @@ groups:
   /** noOrphans checks that of every instance the `pair` started, exactly the ones `last` manages still run. */
   async function noOrphans(last: GroupView, pair: UpProcess[]) {
     const started = pair.flatMap((up) => startedPids(up));
-    for (const pid of started) pids.add(pid);
     const managed = new Set(last.instances.map((i) => i.pid));
     const others = started.filter((pid) => !managed.has(pid));
     assert.deepEqual(await waitUntilGone(others, 20_000), [], 'instances running that nobody manages');

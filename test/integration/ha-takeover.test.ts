@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { processGroupMembers, UpProcess } from '../helpers/cli-process.js';
-import { controlApi, logMsg, startedPids } from '../helpers/ha.js';
+import { controlApi, logMsg, recordStarted, startedPids } from '../helpers/ha.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-takeover-token';
@@ -60,7 +61,7 @@ describe('two controllers on one lease, per backend', { concurrency: BACKENDS.le
   for (const backend of BACKENDS) {
     describe(`two controllers, ${backend.name} lease`, { concurrency: 1 }, () => {
       const ups: UpProcess[] = [];
-      const pgids = new Set<number>();
+      const groups = new KnownGroups();
       const name = `ha_${backend.name}_${randomBytes(3).toString('hex')}`;
       let configPath = '';
 
@@ -71,13 +72,9 @@ describe('two controllers on one lease, per backend', { concurrency: BACKENDS.le
         }
         // Dead before the store is cleaned, so none writes into it afterwards.
         await Promise.all(ups.map((up) => up.exited));
-        // With a lease, instances outlive every controller by design: the test removes them.
-        for (const up of ups) for (const pid of startedPids(up)) pgids.add(pid);
-        for (const pgid of pgids) {
-          try {
-            process.kill(-pgid, 'SIGKILL');
-          } catch {}
-        }
+        // With a lease, instances outlive every controller by design: the test removes them (those
+        // still ours: recorded as they were logged, since then their pids may be reused).
+        groups.killAll('SIGKILL');
         await backend.cleanup(name);
         if (configPath) await rm(dirname(configPath), { recursive: true, force: true });
       });
@@ -100,6 +97,7 @@ groups:
       function start(): UpProcess {
         const up = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
         ups.push(up);
+        recordStarted(up, groups);
         return up;
       }
 
@@ -122,7 +120,7 @@ groups:
         assert.equal((await scale(a, 'set', 3)).status, 200);
         const before = await untilReady(a, 3, 30_000);
         const pids = before.instances.map((i) => i.pid).sort();
-        for (const pid of pids) pgids.add(pid);
+        for (const pid of pids) groups.add(pid);
 
         const killedAt = performance.now();
         a.child.kill('SIGKILL');
@@ -150,7 +148,7 @@ groups:
         const four = await untilReady(b, 4, 30_000);
         const added = four.instances.map((i) => i.pid).filter((pid) => !pids.includes(pid));
         assert.equal(added.length, 1, `one new instance, got ${added}`);
-        for (const pid of added) pgids.add(pid);
+        for (const pid of added) groups.add(pid);
         assert.deepEqual(startedPids(b), added, 'the new leader started exactly that one');
 
         const events = (await (await api(b, '/api/scalability/events?group=web')).json()) as {
@@ -173,6 +171,7 @@ groups:
         assert.equal((await scale(a, 'set', 3)).status, 200);
         const view = await untilReady(a, 3, 30_000);
         const pids = view.instances.map((i) => i.pid).sort();
+        for (const pid of pids) groups.add(pid);
         const b = start();
         await b.waitFor(msg('standing by'), 30_000);
 
@@ -182,7 +181,9 @@ groups:
         // While the old leader sleeps, one instance dies: the old leader, its parent, hears of it
         // only on waking; only the new leader may replace it.
         const victim = pids[0]!;
-        process.kill(-victim, 'SIGKILL');
+        // Learnt before the pause and takeover: killed only if still the instance it was.
+        const killed = groups.kill(victim, 'SIGKILL');
+        assert.equal(killed.sent, true, killed.message);
         const replaced = await (async () => {
           const deadline = Date.now() + 30_000;
           for (;;) {
@@ -198,7 +199,7 @@ groups:
             await new Promise((r) => setTimeout(r, 100));
           }
         })();
-        for (const i of replaced.instances) pgids.add(i.pid);
+        for (const i of replaced.instances) groups.add(i.pid);
 
         const startedBefore = startedPids(a).length;
         const wokeAt = a.lines.length;
@@ -233,7 +234,7 @@ groups:
         await b.waitFor(msg('standing by'), 30_000);
         assert.equal((await scale(a, 'set', 3)).status, 200);
         const pids = (await untilReady(a, 3, 30_000)).instances.map((i) => i.pid).sort();
-        for (const pid of pids) pgids.add(pid);
+        for (const pid of pids) groups.add(pid);
 
         const stoppedAt = performance.now();
         a.child.kill('SIGTERM');

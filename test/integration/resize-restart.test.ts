@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { detectCgroups, readLimits } from '../../src/providers/index.js';
 import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
-import { controlApi, logMsg } from '../helpers/ha.js';
+import { controlApi, logMsg, recordStarted } from '../helpers/ha.js';
+import { KnownGroups } from '../helpers/kill-groups.js';
 import { writeTempConfig } from '../helpers/scaleplane.js';
 import { APP } from '../providers/local-helpers.js';
 
@@ -26,15 +27,12 @@ interface GroupView {
 const memoryLimit = (pid: number) => readLimits(pid, layout!.version).memory;
 
 describe('a rolling resize cut by a controller SIGKILL', { skip }, () => {
-  const pgids = new Set<number>();
+  const groups = new KnownGroups();
   const ups: UpProcess[] = [];
   after(async () => {
     for (const up of ups) up.child.kill('SIGKILL');
-    for (const pgid of pgids) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {}
-    }
+    // Those still ours: the roll stopped some long ago, and their pids may be reused since.
+    groups.killAll('SIGKILL');
   });
 
   it('is finished after the restart: old-size instances replaced, one at a time, journaled', async (t) => {
@@ -59,6 +57,7 @@ groups:
 
     const first = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(first);
+    recordStarted(first, groups);
     await first.waitFor(logMsg('group web is up'), 60_000);
     const scaled = await api(first, '/api/scalability/scale-group', {
       method: 'POST',
@@ -67,7 +66,7 @@ groups:
     assert.equal(scaled.status, 200);
     const before = await untilReady(first, 3, 60_000);
     const oldIds = new Set(before.instances.map((i) => i.id));
-    for (const i of before.instances) pgids.add(i.pid);
+    for (const i of before.instances) groups.add(i.pid);
 
     const resized = await api(first, '/api/scalability/resize-group', {
       method: 'POST',
@@ -81,7 +80,6 @@ groups:
     );
     first.child.kill('SIGKILL');
     await first.exited;
-    for (const l of first.lines.filter(logMsg('starting web-'))) pgids.add(Number(l.pid));
     t.diagnostic(`killed after ${String(replacement.instance)} was ready`);
 
     // What the killed controller left: the new size saved, its instances a mix of both sizes.
@@ -101,6 +99,7 @@ groups:
 
     const second = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(second);
+    recordStarted(second, groups);
     await second.waitFor(logMsg('group web is up'), 60_000);
     let last = await view(second);
 
@@ -117,7 +116,6 @@ groups:
       if (second.lines.some(logMsg('balancer listening'))) minReady = Math.min(minReady, ready);
       await new Promise((r) => setTimeout(r, 100));
     }
-    for (const l of second.lines.filter(logMsg('starting web-'))) pgids.add(Number(l.pid));
     assert.ok(
       done(last),
       `not finished after the restart (left ${mixed}): ${JSON.stringify(last.instances)}`,
@@ -131,7 +129,7 @@ groups:
     assert.ok(resumed, JSON.stringify(events.events.map((e) => e.reasons)));
     assert.match(resumed.message, /memory=256Mi/, resumed.message);
 
-    const pids = [...pgids];
+    const pids = groups.pgids();
     second.child.kill('SIGINT');
     assert.equal((await second.exited).code, 0);
     assert.deepEqual(await waitUntilGone(pids, 20_000), [], 'no instance left after a clean stop');

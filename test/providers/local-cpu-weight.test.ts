@@ -130,6 +130,14 @@ function ticksOf(pgids: readonly number[]): number {
     .reduce((sum, s) => sum + s.utime + s.stime, 0);
 }
 
+/**
+ * unreaped says whether `child` has not exited: until it is reaped its pid, and so the group it
+ * leads, stay its own. Once reaped, the pid may be another process's, which a kill would hit.
+ */
+function unreaped(child: ChildProcess): boolean {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
 /** cpuCgroupOf is the directory of the cgroup `pid` is in for the CPU controller. */
 function cpuCgroupOf(pid: number): string {
   const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
@@ -146,7 +154,7 @@ describe('local provider: sized instances beside processes outside Scaleplane', 
     const one = layout?.version === 'v1' ? 1024 : 100;
     const hogs: ChildProcess[] = [];
     t.after(() => {
-      for (const hog of hogs) if (hog.pid !== undefined) process.kill(-hog.pid, 'SIGKILL');
+      for (const hog of hogs) if (unreaped(hog)) process.kill(-hog.pid!, 'SIGKILL');
     });
     const provider = makeProvider(
       t,
@@ -183,7 +191,7 @@ describe('local provider: sized instances beside processes outside Scaleplane', 
     assert.ok(share >= 0.5, `instances got ${share.toFixed(2)} of the CPU beside 2 hogs, want ≥ 0.5`);
 
     await provider.scaleTo(0);
-    for (const hog of hogs) if (hog.pid !== undefined) process.kill(-hog.pid, 'SIGKILL');
+    for (const hog of hogs) if (unreaped(hog)) process.kill(-hog.pid!, 'SIGKILL');
     hogs.length = 0;
     assert.ok(weight(dirname(instanceDir)) < one, 'the group weighs next to nothing once empty');
   });

@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processGroupMembers } from '../../helpers/cli-process.js';
+import { KnownGroups } from '../../helpers/kill-groups.js';
 import {
   type ChaosRow,
   chaosConfig,
@@ -66,6 +67,7 @@ export async function controllerRestart(): Promise<ChaosRow> {
   const api = new ControlApi(apiPort);
   const ups: UpChild[] = [];
   let pids: number[] = [];
+  const groups = new KnownGroups();
   try {
     const first = new UpChild(configPath, logPath);
     ups.push(first);
@@ -73,6 +75,7 @@ export async function controllerRestart(): Promise<ChaosRow> {
     if ((await api.set('web', 3)) !== 200) throw new Error('could not scale to 3');
     await api.settled('web', 3, 60_000);
     pids = ((await api.group('web'))?.instances ?? []).map((i) => i.pid!).sort();
+    for (const pid of pids) groups.add(pid);
     const load = steadyLoad(`http://127.0.0.1:${balancerPort}/`);
     await load.reached(SIZE.before);
 
@@ -143,12 +146,9 @@ export async function controllerRestart(): Promise<ChaosRow> {
     };
   } finally {
     for (const up of ups) if (up.alive) await up.stop();
-    // A clean stop of the adopter stops the instances; anything left is killed here.
-    for (const pid of pids) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {}
-    }
+    // A clean stop of the adopter stops the instances; anything left (and still ours: their pids
+    // may have been reused since the stop) is killed here.
+    groups.killAll('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -5,6 +5,7 @@ import { mkdtemp, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KnownGroups } from '../../helpers/kill-groups.js';
 import {
   type ChaosRow,
   chaosConfig,
@@ -105,9 +106,9 @@ export async function diskFull(): Promise<ChaosRow> {
     }
   };
   // With a state store, instances outlive a killed `up` on purpose: remember them to clean up.
-  const pgids = new Set<number>();
+  const groups = new KnownGroups();
   const remember = async () => {
-    for (const i of (await api.group('web'))?.instances ?? []) if (i.pid !== undefined) pgids.add(i.pid);
+    for (const i of (await api.group('web'))?.instances ?? []) if (i.pid !== undefined) groups.add(i.pid);
   };
   try {
     await api.settled('web', 2, 60_000);
@@ -198,13 +199,8 @@ export async function diskFull(): Promise<ChaosRow> {
       up.child.kill('SIGKILL');
       await up.exited;
     }
-    for (const pgid of pgids) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone: the clean stop took it
-      }
-    }
+    // Those still ours: the clean stop took them, and their pids may be reused since.
+    groups.killAll('SIGKILL');
     await run('umount', ['-l', full]).catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
