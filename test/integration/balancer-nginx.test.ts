@@ -20,6 +20,7 @@ import {
   upstreamName,
 } from '../../src/balancer/index.js';
 import { childrenOf, startOf } from '../../src/balancer/nginx/workers.js';
+import { KnownProcesses } from '../helpers/kill-groups.js';
 import { startLoad } from '../helpers/load.js';
 import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
@@ -544,14 +545,11 @@ describe('a scale-in whose NGINX master died', { skip: NGINX === undefined && 'n
     const port = await freePort();
     const conf = join(dir, 'nginx.conf');
     const include = join(dir, 'upstreams.conf');
-    const workers = new Set<number>();
+    const workers = new KnownProcesses();
     t.after(async () => {
       spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
-      for (const pid of workers) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {}
-      }
+      // Those still ours: a worker that exited during the test may have its pid reused since.
+      workers.killAll('SIGKILL');
       await rm(dir, { recursive: true, force: true });
     });
     // a holds /slow until the test lets it go.

@@ -129,7 +129,7 @@ groups:
     assert.ok(resumed, JSON.stringify(events.events.map((e) => e.reasons)));
     assert.match(resumed.message, /memory=256Mi/, resumed.message);
 
-    const pids = groups.pgids();
+    const pids = groups.pids();
     second.child.kill('SIGINT');
     assert.equal((await second.exited).code, 0);
     assert.deepEqual(await waitUntilGone(pids, 20_000), [], 'no instance left after a clean stop');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { UpProcess } from '../helpers/cli-process.js';
+import { KnownProcesses } from '../helpers/kill-groups.js';
 import { writeTempConfig } from '../helpers/scaleplane.js';
 
 // An instance that records a SIGTERM (then exits), records its pid, and only listens after 60 s:
@@ -97,8 +98,11 @@ describe('scaleplane up interrupted while starting', () => {
   it('a second signal while the interrupted start stops its instances forces the exit', async (t) => {
     // Instances that ignore SIGTERM: the stop waits for them (up to the stop timeout).
     const { up, dir, pids } = await startSlow(t, true);
+    // Recorded now: the test ends them, and by its cleanup their pids may be another's.
+    const instances = new KnownProcesses();
+    for (const pid of pids) instances.add(pid);
     t.after(() => {
-      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      instances.killAll('SIGKILL');
     });
     up.child.kill('SIGTERM');
     await up.waitFor((l) => String(l.msg).startsWith('SIGTERM while starting'), 10_000);

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { describe, it, type TestContext } from 'node:test';
 import { readProcStat } from '../../src/providers/local/pgid.js';
 import { processGroupMembers, waitUntilGone } from '../helpers/cli-process.js';
-import { KnownGroups, killGroup, recordGroup } from '../helpers/kill-groups.js';
+import { KnownGroups, KnownProcesses, killGroup, recordPid } from '../helpers/kill-groups.js';
 
 /**
  * setsidSleep starts `sleep 600` in a session of its own, a group leader as a private server is.
@@ -37,10 +37,10 @@ describe('killGroup signals only the group it recorded', () => {
     const lines: string[] = [];
     const groups = new KnownGroups((line) => lines.push(line));
     // What the test would have recorded of an earlier process with this pid: it started before.
-    groups.add({ pgid: pid, startTime: now - 1 });
+    groups.add({ pid, startTime: now - 1 });
     const outcomes = groups.killAll('SIGKILL');
     assert.deepEqual(
-      outcomes.map((o) => [o.pgid, o.sent, o.reason]),
+      outcomes.map((o) => [o.pid, o.sent, o.reason]),
       [[pid, false, 'pid-reused']],
       `not sent: ${outcomes.map((o) => o.message).join('; ')}`,
     );
@@ -48,7 +48,7 @@ describe('killGroup signals only the group it recorded', () => {
     assert.match(lines[0]!, new RegExp(`left process group ${pid} alone \\(no SIGKILL\\)`), lines[0]);
     assert.notEqual(readProcStat(pid)?.state, 'Z', 'alive after the skipped SIGKILL');
     // Recorded as gone when learnt (no start time) and held by a process now: not ours either.
-    const unknown = killGroup({ pgid: pid, startTime: undefined }, 'SIGKILL');
+    const unknown = killGroup({ pid, startTime: undefined }, 'SIGKILL');
     assert.equal(unknown.reason, 'pid-reused', unknown.message);
     // Proof that no SIGKILL went: a SIGKILL pending or delivered would be its cause of death.
     child.kill('SIGTERM');
@@ -79,29 +79,41 @@ describe('killGroup signals only the group it recorded', () => {
     const leaderExited = once(child, 'exit');
     const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
     const member = Number(line);
-    const record = recordGroup(child.pid!);
+    const record = recordPid(child.pid!);
     t.after(() => {
       try {
         process.kill(member, 'SIGKILL');
       } catch {}
     });
     await leaderExited; // reaped by this process: the leader's pid is free
-    assert.deepEqual(processGroupMembers([record.pgid]), [member], 'the sleep is left in the group');
+    assert.deepEqual(processGroupMembers([record.pid]), [member], 'the sleep is left in the group');
     const outcome = killGroup(record, 'SIGKILL');
     assert.equal(outcome.sent, true, outcome.message);
     assert.equal(outcome.reason, 'pid-free', outcome.message);
-    assert.deepEqual(await waitUntilGone([record.pgid], 10_000), [], 'the rest of the group killed');
+    assert.deepEqual(await waitUntilGone([record.pid], 10_000), [], 'the rest of the group killed');
+  });
+
+  it('KnownProcesses: the one process, by its pid, under the same rule', async (t) => {
+    const { child, pid } = await setsidSleep(t);
+    const exited = exitOf(child);
+    const lines: string[] = [];
+    const reused = new KnownProcesses((line) => lines.push(line));
+    reused.add({ pid, startTime: readProcStat(pid)!.starttime! + 1 });
+    const skipped = reused.kill(pid, 'SIGKILL');
+    assert.deepEqual([skipped.sent, skipped.reason], [false, 'pid-reused'], skipped.message);
+    assert.match(lines.join('\n'), new RegExp(`left process ${pid} alone \\(no SIGKILL\\)`), 'logged');
+    const ours = new KnownProcesses((line) => lines.push(line));
+    ours.add(pid);
+    const killed = ours.kill(pid, 'SIGTERM');
+    assert.deepEqual([killed.sent, killed.reason], [true, 'leader-alive'], killed.message);
+    assert.equal(await exited, 'exited (null, SIGTERM)', 'the SIGKILL skipped, the SIGTERM sent');
   });
 
   it('refuses a pgid it never recorded, or one that is no group of ours', () => {
     const groups = new KnownGroups(() => {});
-    assert.throws(
-      () => groups.kill(4_194_304),
-      /pgid: 4194304 was never recorded/,
-      'unrecorded pgid refused',
-    );
-    assert.throws(() => recordGroup(0), /pgid: want an integer above 1, got 0/, '0 is this process group');
-    assert.throws(() => recordGroup(1), /got 1/, '-1 is every process');
-    assert.throws(() => recordGroup(Number(undefined)), /got NaN/, 'a log line without a pid');
+    assert.throws(() => groups.kill(4_194_304), /pid: 4194304 was never recorded/, 'unrecorded pgid refused');
+    assert.throws(() => recordPid(0), /pid: want an integer above 1, got 0/, '0 is this process group');
+    assert.throws(() => recordPid(1), /got 1/, '-1 is every process');
+    assert.throws(() => recordPid(Number(undefined)), /got NaN/, 'a log line without a pid');
   });
 });

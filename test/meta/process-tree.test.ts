@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { processGroupMembers, ROOT } from '../helpers/cli-process.js';
+import { KnownGroups, KnownProcesses } from '../helpers/kill-groups.js';
 
 /** running lists which of `pids` still run, or still lead a process group with a member running. */
 function running(pids: readonly number[]): number[] {
@@ -43,15 +44,14 @@ describe('the test harness kills its process tree', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let pids: number[] = [];
+    // Recorded when learnt: the test has them killed, and by its cleanup their pids may be another's.
+    const processes = new KnownProcesses();
+    const groups = new KnownGroups();
     t.after(async () => {
       // Whatever this test leaves, it does not leave it running.
       fixture.kill('SIGKILL');
-      for (const pid of pids) {
-        for (const target of [pid, -pid])
-          try {
-            process.kill(target, 'SIGKILL');
-          } catch {}
-      }
+      processes.killAll('SIGKILL');
+      groups.killAll('SIGKILL');
       await rm(dir, { recursive: true, force: true });
     });
     const exited = new Promise<number | null>((resolve) => fixture.once('exit', (code) => resolve(code)));
@@ -62,6 +62,7 @@ describe('the test harness kills its process tree', () => {
       void exited.then((code) => reject(new Error(`the fixture exited (${code}) before its group was up`)));
     });
     pids = [tree.up, ...tree.instances];
+    for (const pid of pids) groups.add(processes.add(pid));
     assert.equal(tree.instances.length, 1, `instances: ${JSON.stringify(tree)}`);
     assert.deepEqual(
       running(pids),

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
 import { readProcTable } from '../../src/providers/local/cpu.js';
+import { killProcess, recordPid } from '../helpers/kill-groups.js';
 import { APP, alive, makeProvider, memoryCgroupOf, recordingLogger } from './local-helpers.js';
 
 const layout = detectCgroups();
@@ -28,8 +29,10 @@ describe('local provider: stopping a sized instance', () => {
     await provider.scaleTo(1);
     const pid = await escapedPid;
     // Ours to clean up if the provider leaves it.
+    // Recorded now: the test has it stopped, and by its cleanup its pid may be another's.
+    const own = recordPid(pid);
     t.after(() => {
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      killProcess(own, 'SIGKILL');
     });
     const leader = provider.instances()[0]!.pid!;
     const helper = readProcTable().find((s) => s.pid === pid);

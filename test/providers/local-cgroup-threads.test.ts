@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
-import { alive, makeProvider, memoryCgroupOf, recordingLogger } from './local-helpers.js';
+import { killProcess, recordPid } from '../helpers/kill-groups.js';
+import { makeProvider, memoryCgroupOf, recordingLogger } from './local-helpers.js';
 
 const layout = detectCgroups();
 const gcc = spawnSync('gcc', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -63,8 +64,10 @@ describe('local provider: stopping a sized instance whose main thread ends first
     );
     await provider.scaleTo(1);
     const pid = await started;
+    // Recorded now: the test has it stopped, and by its cleanup its pid may be another's.
+    const own = recordPid(pid);
     t.after(() => {
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      killProcess(own, 'SIGKILL');
     });
     const cgroup = memoryCgroupOf(pid);
     assert.match(cgroup, /\/scaleplane\/web\/web-1-/);

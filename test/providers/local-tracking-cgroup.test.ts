@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
 import { readProcTable } from '../../src/providers/local/cpu.js';
+import { killProcess, recordPid } from '../helpers/kill-groups.js';
 import { APP, alive, httpGet, makeProvider, recordingLogger } from './local-helpers.js';
 
 const layout = detectCgroups();
@@ -40,8 +41,10 @@ describe('local provider: an instance without a size', () => {
     const provider = makeProvider(t, { command }, { logger });
     await provider.scaleTo(1);
     const pid = await escapedPid;
+    // Recorded now: the test has it stopped, and by its cleanup its pid may be another's.
+    const own = recordPid(pid);
     t.after(() => {
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      killProcess(own, 'SIGKILL');
     });
     const instance = provider.instances()[0]!;
     assert.equal(instance.size, undefined, 'the instance has no size');

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { detectCgroups } from '../../src/providers/index.js';
+import { KnownProcesses } from '../helpers/kill-groups.js';
 import { runnable } from '../helpers/runnable.js';
 import { alive, groupMembers, memoryCgroupOf, waitGone } from './local-helpers.js';
 
@@ -59,9 +60,12 @@ for (const { name, env, skip } of cases) {
     const members = [...groupMembers(pids), ...helpers];
     // The instances' cgroups (sized case): removed by the reaper once empty.
     const cgroups = helpers.length > 0 ? pids.map(memoryCgroupOf) : [];
+    // Recorded now: the test has them killed, and by its cleanup their pids may be another's.
+    const known = new KnownProcesses();
+    for (const pid of members) known.add(pid);
     t.after(() => {
       // Belt and braces: never leave processes behind if the assertion fails.
-      for (const pid of members) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      known.killAll('SIGKILL');
     });
     assert.equal(pids.length, 2);
     assert.ok(members.length >= 4, `sh and app per instance, got ${members.length}`);

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { REAPER_SOURCE } from '../../src/providers/local/reaper.js';
-import { killGroup, recordGroup } from '../helpers/kill-groups.js';
+import { killGroup, recordPid } from '../helpers/kill-groups.js';
 
 const STEP_AFTER_END = `data:text/javascript,${encodeURIComponent(
   "const real = Date.now; process.stdin.on('end', () => setTimeout(() => { Date.now = () => real() - 3600000; }, 0));",
@@ -23,7 +23,7 @@ test('a step back of the clock during the grace does not hold off the SIGKILL', 
   );
   // Recorded at once: once the reaper killed it and this process reaped it, its pid may be reused
   // before the cleanup, which then must leave that one alone.
-  const group = recordGroup(victim.pid!);
+  const group = recordPid(victim.pid!);
   t.after(() => {
     const outcome = killGroup(group, 'SIGKILL');
     if (outcome.reason === 'pid-reused') t.diagnostic(outcome.message);
