@@ -38,10 +38,20 @@ sql_on() { # port sql
   mariadb --no-defaults -uroot --socket="$(sock_of "$1")" -N -B -e "$2" </dev/null
 }
 
-running() { # port
-  local pidfile
+# server_pid prints the pid in PORT's pid file while that process is a mariadbd, else nothing. A pid
+# file a crashed server left names a pid the kernel may have given to another process since (this
+# machine has pid_max 32768, and a test run starts thousands): `kill -0` alone took that process for
+# the server (`up` then skipped starting it), and `stop_server` sent it SIGTERM, then SIGKILL.
+server_pid() { # port
+  local pidfile pid
   pidfile="$(dir_of "$1")/mysqld.pid"
-  [ -f "${pidfile}" ] && kill -0 "$(cat "${pidfile}")" 2>/dev/null
+  [ -f "${pidfile}" ] || return 0
+  pid=$(cat "${pidfile}")
+  if [ "$(cat "/proc/${pid}/comm" 2>/dev/null)" = mariadbd ]; then echo "${pid}"; fi
+}
+
+running() { # port
+  [ -n "$(server_pid "$1")" ]
 }
 
 wait_ready() { # port
@@ -126,8 +136,11 @@ up_replica() { # port primary-was-fresh
 stop_server() { # port [signal]
   local pidfile pid
   pidfile="$(dir_of "$1")/mysqld.pid"
-  [ -f "${pidfile}" ] || return 0
-  pid=$(cat "${pidfile}")
+  pid=$(server_pid "$1")
+  if [ -z "${pid}" ]; then
+    rm -f "${pidfile}"
+    return 0
+  fi
   kill "-${2:-TERM}" "${pid}" 2>/dev/null || true
   # A server still shutting down writes into its data directory: `down` deleting it then left files
   # behind (a test's own rm failed ENOTEMPTY under load). Wait up to 30 s, then kill it and wait.

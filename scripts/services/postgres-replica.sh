@@ -85,6 +85,9 @@ signal_replica() { # signal port: the postmaster and its children
   local pidfile="/var/lib/postgresql/${VERSION}/sp_replica_$2/postmaster.pid" main
   [ -f "${pidfile}" ] || return 0
   main=$(head -1 "${pidfile}")
+  # A pid file a crashed postmaster left may name a pid another process has now (pid_max is 32768
+  # here): signal only a postgres, never whatever holds the number.
+  [ "$(cat "/proc/${main}/comm" 2>/dev/null)" = postgres ] || return 0
   # The postmaster first: stopped, it forks no backend after the list below is taken (one forked
   # between listing and signalling would escape a freeze and answer the probe while the rest hang).
   kill -"$1" "${main}" 2>/dev/null || true
