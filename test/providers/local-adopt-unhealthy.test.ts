@@ -2,16 +2,14 @@
 // down: 503) keeps the instances it adopts, out of rotation, until they pass. Before, it killed
 // each at start_timeout as a failed start, where the leader before it had kept them running.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { alive, makeProvider, memoryRegistry, recordingLogger, until } from './local-helpers.js';
+import { alive, makeProvider, memoryRegistry, recordingLogger, tempDir, until } from './local-helpers.js';
 
 describe('local provider: adopting instances whose health check fails', () => {
   it('keeps them running out of rotation, and they serve again once they pass', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'scaleplane-adopt-unhealthy-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t, 'adopt-unhealthy');
     const down = join(dir, 'dependency-down');
     const app = join(dir, 'app.cjs');
     // Answers /healthz 503 while the file exists, as an app whose database is down.

@@ -4,15 +4,13 @@
 // long as the step, the group below its desired count meanwhile. They now run on a monotonic clock
 // (`elapsed`); the clock of timestamps (`now`) is stepped here.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { APP, makeProvider, until } from './local-helpers.js';
+import { APP, makeProvider, tempDir, until } from './local-helpers.js';
 
 test('a step back of the clock during a restart backoff does not hold the replacement off', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-backoff-step-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'backoff-step');
   const broken = join(dir, 'broken');
   await writeFile(broken, '');
   let step = 0;

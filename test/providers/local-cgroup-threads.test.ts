@@ -4,13 +4,12 @@
 // empty cgroup stayed for good: seen `pid=11778 state=Z threads=2` in cgroup.procs at the rmdir.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
 import { killProcess, recordPid } from '../helpers/kill-groups.js';
-import { makeProvider, memoryCgroupOf, recordingLogger } from './local-helpers.js';
+import { makeProvider, memoryCgroupOf, recordingLogger, tempDir } from './local-helpers.js';
 
 const layout = detectCgroups();
 const gcc = spawnSync('gcc', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -42,8 +41,7 @@ int main(void) {
 
 describe('local provider: stopping a sized instance whose main thread ends first', () => {
   it('waits for its last thread, then removes its cgroup', { skip }, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'scaleplane-linger-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t, 'linger');
     writeFileSync(join(dir, 'linger.c'), LINGER_C);
     const built = spawnSync('gcc', ['-pthread', '-o', join(dir, 'linger'), join(dir, 'linger.c')]);
     assert.equal(built.status, 0, `gcc: ${built.stderr}`);

@@ -5,15 +5,13 @@
 // stayed at 0 of 2 for good.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { APP, makeProvider, until } from './local-helpers.js';
+import { APP, makeProvider, tempDir, until } from './local-helpers.js';
 
 test('a group paused by a crash loop recovers on its own once its instances can start', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-crashloop-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'crashloop');
   const broken = join(dir, 'broken');
   await writeFile(broken, '');
   const provider = makeProvider(

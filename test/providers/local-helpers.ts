@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +49,36 @@ export function recordingLogger(
   return { lines, info: log('info'), warn: log('warn'), error: log('error') };
 }
 
+/**
+ * closersOf holds, for each test, what tempDir closes before removing its folder: the providers
+ * makeProvider built, then what closeBeforeRemoval was given, in that order.
+ */
+const closersOf = new WeakMap<TestContext, { providers: LocalProvider[]; others: Closable[] }>();
+
+/** Closable is anything with a close that is safe to call twice (a state store). */
+export interface Closable {
+  close(): Promise<void>;
+}
+
+function closersFor(t: TestContext): { providers: LocalProvider[]; others: Closable[] } {
+  let closers = closersOf.get(t);
+  if (!closers) {
+    closers = { providers: [], others: [] };
+    closersOf.set(t, closers);
+  }
+  return closers;
+}
+
+/**
+ * closeBeforeRemoval closes `resource` (a FileState in a tempDir folder) when the test ends, after
+ * the test's providers (whose close still writes to it: their instances' records go) and before
+ * the folder is removed.
+ */
+export function closeBeforeRemoval(t: TestContext, resource: Closable): void {
+  closersFor(t).others.push(resource);
+  t.after(() => resource.close());
+}
+
 /** makeProvider builds a LocalProvider running APP, closed when the test ends. */
 export function makeProvider(
   t: TestContext,
@@ -73,8 +106,28 @@ export function makeProvider(
   });
   // Background errors must fail loudly in tests, not go to a silent logger.
   provider.on('error', (err) => t.diagnostic(`provider error: ${err.message}`));
+  closersFor(t).providers.push(provider);
   t.after(() => provider.close());
   return provider;
+}
+
+/**
+ * tempDir makes a folder `<tmpdir>/scaleplane-<prefix>-XXXXXX`, removed when the test ends once
+ * every provider makeProvider built for the test has closed (close is safe to call twice), those
+ * built after the folder too. Before, the folder was removed in its own after hook, which runs
+ * before the hooks added later, the providers' close among them: their instances still ran and
+ * wrote into it (log files, their cut parts), and the removal failed ENOTEMPTY.
+ */
+export async function tempDir(t: TestContext, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `scaleplane-${prefix}-`));
+  t.after(async () => {
+    // One at a time, as their own hooks would: providers may share a registry or a port pool.
+    const { providers, others } = closersFor(t);
+    for (const provider of providers) await provider.close();
+    for (const resource of others) await resource.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
 }
 
 /** until resolves once `predicate` holds, re-checking on every `change`; rejects after `ms`. */

@@ -4,13 +4,11 @@
 // every line (~350,000 a second) logged by the controller.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LineRate } from '../../src/providers/local/line-rate.js';
 import { until } from '../helpers/until.js';
-import { makeProvider, recordingLogger } from './local-helpers.js';
+import { makeProvider, recordingLogger, tempDir } from './local-helpers.js';
 
 const TOTAL = 200_000;
 const RATE = 50;
@@ -18,8 +16,7 @@ const SUMMARY =
   /^web-1: ([\d,]+) lines not forwarded in the last \d+ s \(rate limit 50\/s\); they are in (.+)$/;
 
 test('a chatty instance: forwarded lines bounded by the rate, the rest summed up, the file complete', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-lograte-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'lograte');
   const logger = recordingLogger();
   const provider = makeProvider(
     t,

@@ -2,16 +2,14 @@
 // a chatty instance (`yes`) grew its file by about 250 MB/s until the disk was full. Now the
 // provider checks them every second and cuts one past maxLogBytes (last part kept in `<file>.1`).
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { capLogFile } from '../../src/providers/local/logcap.js';
-import { makeProvider, memoryRegistry, recordingLogger } from './local-helpers.js';
+import { makeProvider, memoryRegistry, recordingLogger, tempDir } from './local-helpers.js';
 
 test('capLogFile keeps the last bytes in <file>.1 and empties the file; small files are left alone', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logcap-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'logcap');
   const file = join(dir, 'a.log');
   await writeFile(file, `${'x'.repeat(90)}0123456789`);
   assert.equal(capLogFile(file, 200, 10), 0);
@@ -23,8 +21,7 @@ test('capLogFile keeps the last bytes in <file>.1 and empties the file; small fi
 });
 
 test('a flooding instance with a registry: its log file stays bounded', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logcap-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'logcap');
   const max = 4 * 1024 * 1024;
   let resolveCut!: () => void;
   const cut = new Promise<void>((resolve) => {

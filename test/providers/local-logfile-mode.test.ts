@@ -2,16 +2,14 @@
 // default the shared /tmp. Its output is the app's: no other local user may read it, and a name
 // planted there by someone else (a symlink) must not be written through.
 import assert from 'node:assert/strict';
-import { lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { capLogFile } from '../../src/providers/local/logcap.js';
-import { makeProvider, memoryRegistry, until } from './local-helpers.js';
+import { makeProvider, memoryRegistry, tempDir, until } from './local-helpers.js';
 
 test('an adoptable instance’s log file is created 0600', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logmode-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'logmode');
   const previous = process.umask(0o022); // the usual one: files are 0644 unless created otherwise
   t.after(() => process.umask(previous));
   const provider = makeProvider(t, {}, { registry: memoryRegistry(), logDir: dir });
@@ -23,8 +21,7 @@ test('an adoptable instance’s log file is created 0600', async (t) => {
 });
 
 test('cutting a log file writes <file>.1 through no symlink planted at its name, 0600', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logmode-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'logmode');
   const file = join(dir, 'scaleplane-web-1.log');
   const victim = join(dir, 'authorized_keys');
   await writeFile(victim, 'untouched');

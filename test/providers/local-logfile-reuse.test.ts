@@ -2,11 +2,9 @@
 // restart that adopted none: the new web-1 appended to the earlier web-1's file.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { APP, makeProvider, memoryRegistry } from './local-helpers.js';
+import { APP, makeProvider, memoryRegistry, tempDir } from './local-helpers.js';
 
 /** waitForLine resolves once `file` holds a line matching `pattern` (bounded). */
 async function waitForLine(file: string, pattern: RegExp, ms = 10_000): Promise<void> {
@@ -18,8 +16,7 @@ async function waitForLine(file: string, pattern: RegExp, ms = 10_000): Promise<
 }
 
 test("a new instance with an earlier one's id gets a file of its own; the earlier one is kept as .prev", async (t) => {
-  const logDir = await mkdtemp(join(tmpdir(), 'scaleplane-logreuse-'));
-  t.after(() => rm(logDir, { recursive: true, force: true }));
+  const logDir = await tempDir(t, 'logreuse');
   const file = join(logDir, 'scaleplane-web-1.log');
 
   // Each run says which it is: ports may repeat between runs, these lines do not.

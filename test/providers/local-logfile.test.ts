@@ -2,15 +2,13 @@
 // folder) the start fails like any other — reported, retried with backoff — instead of leaving a
 // slot that never starts and blocks every later scaling (found by the chaos suite's disk-full fault).
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { makeProvider, memoryRegistry, until } from './local-helpers.js';
+import { makeProvider, memoryRegistry, tempDir, until } from './local-helpers.js';
 
 test('an instance whose log file cannot be opened fails its start; it starts once the file can be', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logdir-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'logdir');
   const logDir = join(dir, 'not-yet');
   const provider = makeProvider(t, {}, { registry: memoryRegistry(), logDir });
   const crashes: string[] = [];

@@ -4,18 +4,15 @@
 // the files were never removed, so a new run appended to an old run's.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { LocalProvider } from '../../src/providers/local/provider.js';
 import { until } from '../helpers/until.js';
-import { makeProvider, recordingLogger } from './local-helpers.js';
+import { makeProvider, recordingLogger, tempDir } from './local-helpers.js';
 
-async function logDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logfolder-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+/** logDir is a folder of the test's own, removed once its providers have closed. */
+function logDir(t: TestContext): Promise<string> {
+  return tempDir(t, 'logfolder');
 }
 
 /** filesUnder lists every file below `dir` (any depth), as paths. */

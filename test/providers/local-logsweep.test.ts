@@ -5,8 +5,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { KEPT_FAILED_LOG_FILES, PipedLogFiles } from '../../src/providers/local/logfiles.js';
@@ -16,12 +14,11 @@ import {
   STALE_LOG_FOLDER_AGE_MS,
 } from '../../src/providers/local/logsweep.js';
 import { until } from '../helpers/until.js';
-import { makeProvider, recordingLogger } from './local-helpers.js';
+import { makeProvider, recordingLogger, tempDir } from './local-helpers.js';
 
-async function logDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'scaleplane-logsweep-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+/** logDir is a folder of the test's own, removed once its providers have closed. */
+function logDir(t: TestContext): Promise<string> {
+  return tempDir(t, 'logsweep');
 }
 
 /** deadPid is the pid of a process that ran and exited (and was reaped). */

@@ -6,13 +6,12 @@
 // the cause, the last replacement's failure (OOM-killed at 32 MiB).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
 import { freePort } from '../../src/providers/local/system.js';
-import { APP, makeProvider, SPIKY } from './local-helpers.js';
+import { APP, makeProvider, SPIKY, tempDir } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
@@ -57,8 +56,7 @@ describe('a resize that cannot become ready', { skip }, () => {
   // resize forgot every crash, the group's own too: a group crash-looping at its old size (a
   // dependency down) restarted at once, its backoff back at the start, after every failed resize.
   it('keeps the crash-loop pause of a group that crash-loops at its old size', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-resize-loop-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t, 'resize-loop');
     const broken = join(dir, 'broken');
     let lookups = 0;
     const provider = makeProvider(

@@ -2,13 +2,11 @@
 // Deployment stays resized: before, adopted instances kept their size but every new one (a scale-out
 // after the restart, a replacement) went back to the config's `resources`.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FileState } from '../../src/controller/state/index.js';
 import { detectCgroups } from '../../src/providers/index.js';
-import { makeProvider } from './local-helpers.js';
+import { closeBeforeRemoval, makeProvider, tempDir } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
@@ -16,9 +14,9 @@ const MIB = 1024 * 1024;
 
 describe('a resize and a controller restart', { skip }, () => {
   it('new instances after the restart get the resized size; a changed config wins over it', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-resize-restart-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t, 'resize-restart');
     const state = new FileState({ path: join(dir, 'state.json') });
+    closeBeforeRemoval(t, state);
     const controller = (memory: number) =>
       makeProvider(t, {}, { registry: state, logDir: dir, size: { memory: memory * MIB } });
 

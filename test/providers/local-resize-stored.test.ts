@@ -3,13 +3,11 @@
 // would start with that size: before, the write ran in the background and a leader killed before
 // it landed left its successor at the previous size.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FileState } from '../../src/controller/state/index.js';
 import { detectCgroups } from '../../src/providers/index.js';
-import { makeProvider } from './local-helpers.js';
+import { closeBeforeRemoval, makeProvider, tempDir } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
@@ -17,11 +15,10 @@ const MIB = 1024 * 1024;
 
 describe('a local resize with a state store', { skip }, () => {
   it('hands over the write of the new size before the roll is done', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-resize-stored-'));
+    const dir = await tempDir(t, 'resize-stored');
     const state = new FileState({ path: join(dir, 'state.json') });
+    closeBeforeRemoval(t, state);
     const provider = makeProvider(t, {}, { registry: state, logDir: dir, size: { memory: 256 * MIB } });
-    // After hooks run in the order added: the folder goes after the provider has closed.
-    t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
     assert.equal(provider.savesSize, true);
     await provider.start();
     await provider.scaleTo(1);

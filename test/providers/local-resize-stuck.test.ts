@@ -5,20 +5,18 @@
 // (outdated instances first): it drained and stopped a serving old instance and kept the starting
 // replacement, which then failed too: 2 ready → 1.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
-import { APP, alive, makeProvider } from './local-helpers.js';
+import { APP, alive, makeProvider, tempDir } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
 
 describe('a resize whose replacement never becomes ready', { skip }, () => {
   it('fails and stops the starting replacement, never an old instance that serves', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'scaleplane-resize-stuck-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t, 'resize-stuck');
     const hang = join(dir, 'hang');
     // Instances started once the flag exists never listen: the old ones serve, every replacement hangs.
     const command = `if [ -f "${hang}" ]; then exec sleep 600; else exec "${process.execPath}" "${APP}"; fi`;

@@ -4,14 +4,12 @@
 // old command and environment for as long as they ran: only instances started later got the new one.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { LocalProviderConfig } from '../../src/config/types.js';
 import { FileState } from '../../src/controller/state/index.js';
 import { instanceSpec } from '../../src/providers/local/spec.js';
-import { makeProvider, until } from './local-helpers.js';
+import { closeBeforeRemoval, makeProvider, tempDir, until } from './local-helpers.js';
 
 /** versionOf reads APP_VERSION from the environment the instance's leader process runs with. */
 function versionOf(pid: number): string | undefined {
@@ -25,12 +23,9 @@ function versionOf(pid: number): string | undefined {
 
 describe('local provider: a restart with another command or env', () => {
   it('replaces adopted instances of the old env one at a time; the same config replaces none', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'scaleplane-spec-restart-'));
-    // After hooks run in the order they were added, so this one runs before the providers' own
-    // close (added later, by makeProvider): the body closes the last provider itself, and the
-    // retries cover a log line still being flushed into the folder.
-    t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
+    const dir = await tempDir(t, 'spec-restart');
     const state = new FileState({ path: join(dir, 'state.json') });
+    closeBeforeRemoval(t, state);
     const controller = (version: string) =>
       makeProvider(t, { env: { APP_VERSION: version } }, { registry: state, logDir: dir });
 
