@@ -21,14 +21,20 @@ export async function managementApi(path: string, method = 'GET', body?: unknown
   return response;
 }
 
-/** onBroker runs `fn` on a channel of its own connection, as an operator or another process would. */
+/**
+ * onBroker runs `fn` on a channel of its own connection, as an operator or another process would,
+ * and returns once the broker confirmed every message `fn` published: without confirms a message
+ * sent to a quorum queue may not be in it yet when the channel has closed (a fresh run: a dead-letter
+ * retry right after found 1 of the 3 letters published).
+ */
 export async function onBroker<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
   const connection = await connect(url);
   try {
-    const ch = await connection.createChannel();
+    const ch = await connection.createConfirmChannel();
     // A refused operation rejects its own promise; the channel's error event must not crash the test.
     ch.on('error', () => {});
     const out = await fn(ch);
+    await ch.waitForConfirms();
     await ch.close();
     return out;
   } finally {
