@@ -11,22 +11,10 @@ import { after, test } from 'node:test';
 import { type Channel, connect } from 'amqplib';
 import { createQueue, type QueueError } from '../../src/queue/index.js';
 import { backendOptions, uniqueName } from './helpers.js';
+import { onBroker } from './rabbitmq-admin.js';
 
 const options = backendOptions('rabbitmq');
 const url = (options as { url: string }).url;
-
-/** onBroker runs `fn` on a channel of its own connection, as an operator or another process would. */
-async function onBroker<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
-  const connection = await connect(url);
-  try {
-    const ch = await connection.createChannel();
-    const out = await fn(ch);
-    await ch.close();
-    return out;
-  } finally {
-    await connection.close();
-  }
-}
 
 /** A dead letter another producer wrote: a job envelope, without Scaleplane's headers. */
 function foreignLetter(ch: Channel, dlq: string, name: string, id: string): void {
