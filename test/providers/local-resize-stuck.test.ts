@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
-import { APP, alive, makeProvider, tempDir } from './local-helpers.js';
+import { APP, alive, makeProvider, memoryRegistry, tempDir, until } from './local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
@@ -20,7 +20,20 @@ describe('a resize whose replacement never becomes ready', { skip }, () => {
     const hang = join(dir, 'hang');
     // Instances started once the flag exists never listen: the old ones serve, every replacement hangs.
     const command = `if [ -f "${hang}" ]; then exec sleep 600; else exec "${process.execPath}" "${APP}"; fi`;
-    const provider = makeProvider(t, { command, startTimeout: 1500 });
+    // The old instances are started with the default start_timeout (10 s) and handed over to the
+    // provider under test, whose 1.5 s one only the stuck resize needs (3 × 1.5 s). Before, that
+    // provider started them too: on a loaded machine a healthy start could take over 1.5 s, and
+    // the test failed in its scaleTo(2), not in the resize.
+    // Here they take 2 s to listen, as a slow start on such a machine.
+    const slow = { command, env: { LISTEN_DELAY_MS: '2000' } };
+    const registry = memoryRegistry();
+    const first = makeProvider(t, slow, { registry, logDir: dir });
+    await first.scaleTo(2);
+    await first.release();
+    const provider = makeProvider(t, { ...slow, startTimeout: 1500 }, { registry, logDir: dir });
+    await provider.start();
+    // An adopted instance whose first probe were late is held out of rotation, not failed: ready later.
+    await until(provider, () => provider.instances().filter((i) => i.state === 'ready').length === 2);
     await provider.scaleTo(2);
     const old = provider.instances().map((i) => ({ id: i.id, pid: i.pid! }));
     writeFileSync(hang, '');
