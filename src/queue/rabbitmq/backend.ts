@@ -682,8 +682,9 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       const names = rabbitNames(prefix, queue);
       const wanted = refs === undefined ? undefined : new Set(refs);
       // Each letter is acked only after the broker confirmed its job stored: a crash in between
-      // leaves at most that one letter both queued and dead-lettered, never neither (the next
-      // pass drops the letter then, see browse.ts). A refused publish (nack) stored nothing: its
+      // leaves at most that one letter both queued and dead-lettered, never neither; it stays a
+      // dead letter (nothing drops a letter whose job was queued again), so a later retry runs the
+      // job once more, which at-least-once allows. A refused publish (nack) stored nothing: its
       // letter stays, the others go on, and retry reports it. Any other failure stops the
       // re-queueing; the letters not reached stay, in order, and the error says how many moved.
       let moved = 0;
