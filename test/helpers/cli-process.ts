@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { spawnInTree } from './process-tree.js';
+import { inTree, spawnInTree } from './process-tree.js';
 import { runnable } from './runnable.js';
 
 /** ROOT is the repository root. */
@@ -122,8 +122,14 @@ export class UpProcess {
   }
 }
 
-/** processGroupMembers lists the pids of every live process in the given process groups (from /proc). */
-export function processGroupMembers(pgids: number[]): number[] {
+/**
+ * processGroupMembers lists the pids of every live process in the given process groups (from /proc).
+ * With `inTestTree`, only the processes this test started (marked by spawnInTree, inherited by the
+ * instances of a `scaleplane up` it spawned): pids wrap within minutes here (pid_max 32768), and a
+ * group id learnt earlier may lead a stranger's group by now (a setsid mariadbd of another file),
+ * which counted as an instance nobody manages.
+ */
+export function processGroupMembers(pgids: number[], { inTestTree = false } = {}): number[] {
   const wanted = new Set(pgids);
   const members: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -132,7 +138,8 @@ export function processGroupMembers(pgids: number[]): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // fields[0] is the state, [2] the process group; zombies are already dead.
-      if (fields[0] !== 'Z' && wanted.has(Number(fields[2]))) members.push(Number(entry));
+      if (fields[0] !== 'Z' && wanted.has(Number(fields[2])) && (!inTestTree || inTree(Number(entry))))
+        members.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
@@ -140,11 +147,14 @@ export function processGroupMembers(pgids: number[]): number[] {
   return members;
 }
 
-/** waitUntilGone polls /proc until no process of the groups is left, or fails at the deadline. */
+/**
+ * waitUntilGone polls /proc until no process of the groups this test started is left (see
+ * processGroupMembers' `inTestTree`), or fails at the deadline.
+ */
 export async function waitUntilGone(pgids: number[], timeoutMs: number): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const left = processGroupMembers(pgids);
+    const left = processGroupMembers(pgids, { inTestTree: true });
     if (left.length === 0 || Date.now() > deadline) return left;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -29,19 +29,23 @@ export function spawnInTree(command: string, args: readonly string[], options: S
 
 /** treeMembers lists the live processes marked `tree` (this process's by default), from /proc. */
 export function treeMembers(tree = TREE): number[] {
-  const needle = `\0${TREE_ENV}=${tree}\0`;
   const members: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      // A zombie's environ reads empty: it is dead already.
-      if (`\0${readFileSync(`/proc/${entry}/environ`, 'latin1')}\0`.includes(needle))
-        members.push(Number(entry));
-    } catch {
-      // Gone while we looked, or not ours to read (then not ours to kill either).
-    }
+    if (inTree(Number(entry), tree)) members.push(Number(entry));
   }
   return members;
+}
+
+/** inTree tells whether process `pid` is marked `tree` (this process's by default). */
+export function inTree(pid: number, tree = TREE): boolean {
+  try {
+    // A zombie's environ reads empty: it is dead already.
+    return `\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}\0`.includes(`\0${TREE_ENV}=${tree}\0`);
+  } catch {
+    // Gone while we looked, or not ours to read (then not ours to kill either).
+    return false;
+  }
 }
 
 /** killTree sends SIGKILL to every process marked as this test process's; returns their pids. */

@@ -13,6 +13,8 @@ import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { processGroupMembers, ROOT } from '../helpers/cli-process.js';
 import { KnownGroups, KnownProcesses } from '../helpers/kill-groups.js';
+import { spawnInTree } from '../helpers/process-tree.js';
+import { until } from '../helpers/until.js';
 
 /** running lists which of `pids` still run, or still lead a process group with a member running. */
 function running(pids: readonly number[]): number[] {
@@ -83,5 +85,32 @@ describe('the test harness kills its process tree', () => {
       [],
       `still running after the test process ended: ${left.join(', ')} (up ${tree.up}, instances ${tree.instances.join(', ')})`,
     );
+  });
+});
+
+describe('processGroupMembers in the test tree', () => {
+  it("counts a group this test started, not a stranger's group that has the id", async (t) => {
+    // A stranger: a group leader started outside the tree, as a pid learnt earlier may be by now.
+    const stranger = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    const ours = spawnInTree('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    t.after(() => {
+      stranger.kill('SIGKILL');
+      ours.kill('SIGKILL');
+    });
+    await Promise.all(
+      [stranger, ours].map((child) => new Promise((resolve) => child.once('spawn', resolve))),
+    );
+    // detached: setsid() runs in the child after the spawn event; wait until each leads its group.
+    await until(
+      () => [stranger, ours].every((child) => processGroupMembers([child.pid!]).includes(child.pid!)),
+      5_000,
+      'both sleeps lead their own groups',
+    );
+    assert.deepEqual(
+      processGroupMembers([stranger.pid!], { inTestTree: true }),
+      [],
+      'the stranger is not counted',
+    );
+    assert.deepEqual(processGroupMembers([ours.pid!], { inTestTree: true }), [ours.pid], 'ours is counted');
   });
 });
