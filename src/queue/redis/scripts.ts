@@ -137,14 +137,17 @@ return #due
 
 /**
  * REQUEUE moves dead letters back to the stream; an entry already gone (requeued by someone else)
- * is skipped, so a double "dlq retry" does not run a job twice.
+ * is skipped, so a double "dlq retry" does not run a job twice. Each job is added before its letter
+ * is deleted: Redis rolls back no part of a script that fails, and a failed add (the stream's key
+ * replaced by another type: WRONGTYPE) after the delete lost the letter with its job nowhere.
  * KEYS[1] dead-letter stream, KEYS[2] stream; ARGV pairs of (dead-letter entry id, envelope JSON)
  */
 export const REQUEUE = `
 local moved = 0
 for i = 1, #ARGV, 2 do
-  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[2], '*', 'job', ARGV[i + 1])
+    redis.call('XDEL', KEYS[1], ARGV[i])
     moved = moved + 1
   end
 end
