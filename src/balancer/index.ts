@@ -81,6 +81,7 @@ export {
   type RetryInput,
   type RetryReason,
   retryDecision,
+  retryOverflowed,
   type UpstreamFailure,
 } from './retry.js';
 export { RetryBudget, retryBudgetAllows } from './retry-budget.js';

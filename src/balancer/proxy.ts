@@ -34,6 +34,7 @@ import {
   type RetryDecision,
   type RetryInput,
   retryDecision,
+  retryOverflowed,
   type UpstreamFailure,
 } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -55,7 +56,7 @@ export type FailedAttempt = Pick<RetryInput, 'method' | 'failure' | 'reusedSocke
  * `idempotencyKey` are false (a bodiless request without an Idempotency-Key).
  */
 export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): RetryDecision {
-  return retryDecision({
+  const input: RetryInput = {
     method: attempt.method,
     failure: attempt.failure,
     reusedSocket: attempt.reusedSocket,
@@ -68,7 +69,11 @@ export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): R
     // Only asked here: the retry is spent where it is made, once a backend was picked for it (a
     // failure with nowhere else to go spent one before, and starved the next request's real retry).
     budgetAvailable: () => route.budget.allows(performance.now()),
-  });
+  };
+  const decision = retryDecision(input);
+  // Before, a refused retry was only logged: operators alert on these, as on Envoy's retry_overflow.
+  if (retryOverflowed(input, decision)) route.telemetry.retryOverflows.inc();
+  return decision;
 }
 
 /**
@@ -101,6 +106,7 @@ export class GroupTelemetry {
   readonly inFlight: BatchedGauge;
   readonly duration: BatchedHistogram;
   readonly retries: Counter.Internal;
+  readonly retryOverflows: Counter.Internal;
   readonly requests: Readonly<Record<StatusClass, BatchedCounter>>;
   readonly errors: Readonly<Record<UpstreamErrorKind, Counter.Internal>>;
 
@@ -108,6 +114,7 @@ export class GroupTelemetry {
     this.inFlight = batchedGauge(metrics.inFlight, { group });
     this.duration = batchedHistogram(metrics.requestDuration, { group });
     this.retries = metrics.retries.labels({ group });
+    this.retryOverflows = metrics.retryOverflows.labels({ group });
     const requests = (code: StatusClass) => batchedCounter(metrics.requests, { group, code });
     this.requests = {
       '2xx': requests('2xx'),

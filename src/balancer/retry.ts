@@ -136,6 +136,18 @@ export function retryDecision(input: RetryInput): RetryDecision {
   return decision;
 }
 
+/**
+ * retryOverflowed says whether `decision` refused a retry that was otherwise safe to make: the
+ * group's retry budget was spent, or the request used up its retries on a failure that would have
+ * been retried (Envoy counts both kinds of refusal as `upstream_rq_retry_overflow`). A failure that
+ * was never retriable (a started response, a streamed body, a non-idempotent reset) is no overflow,
+ * even at the limit, since safeToRetry names the limit before it looks at the failure.
+ */
+export function retryOverflowed(input: RetryInput, decision: RetryDecision): boolean {
+  if (decision.reason === 'RetryBudgetExhausted') return true;
+  return decision.reason === 'RetryLimit' && safeToRetry({ ...input, retries: 0, maxRetries: 1 }).retry;
+}
+
 function safeToRetry(input: RetryInput): RetryDecision {
   if (input.responseStarted) return decisions.ResponseStarted;
   if (input.retries >= input.maxRetries) return decisions.RetryLimit;

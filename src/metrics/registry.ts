@@ -20,6 +20,8 @@ export interface ScaleplaneMetrics {
   readonly upstreamErrors: Counter<'group' | 'kind'>;
   /** Retries the balancer made to another backend. */
   readonly retries: Counter<'group'>;
+  /** Retries the balancer's retry budget or retry limit refused (Envoy's `upstream_rq_retry_overflow`). */
+  readonly retryOverflows: Counter<'group'>;
   /** Health-check transitions of instances. */
   readonly healthTransitions: Counter<'group' | 'to'>;
   /** Desired instances per group. */
@@ -90,6 +92,12 @@ export function createMetrics(options: CreateMetricsOptions = {}): ScaleplaneMet
     retries: new Counter({
       name: 'scaleplane_retries_total',
       help: 'Requests the balancer retried on another backend.',
+      labelNames: ['group'],
+      registers,
+    }),
+    retryOverflows: new Counter({
+      name: 'scaleplane_retry_overflows_total',
+      help: 'Retries the balancer refused because the retry budget was spent or the retry limit reached.',
       labelNames: ['group'],
       registers,
     }),
