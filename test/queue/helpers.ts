@@ -61,6 +61,27 @@ export function failingOnceWorker(
   return { worker, completed };
 }
 
+/**
+ * deadLetteringWorker starts a worker on `name` whose every job fails with no retry, so each job is
+ * dead-lettered at its first run; `dead` holds their ids, in order. Resolves once it consumes.
+ */
+export async function deadLetteringWorker(
+  queue: Queue,
+  name: string,
+): Promise<{ worker: Worker; dead: string[] }> {
+  const dead: string[] = [];
+  const worker = queue.worker(
+    name,
+    () => {
+      throw new Error('always fails');
+    },
+    { retries: 0 },
+  );
+  worker.on('dead-lettered', (event: { id: string }) => dead.push(event.id));
+  await worker.ready;
+  return { worker, dead };
+}
+
 /** sleep resolves after `ms`. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -9,7 +9,7 @@ import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createQueue, type QueueError } from '../../src/queue/index.js';
 import { natsNames } from '../../src/queue/nats/backend.js';
-import { backendOptions, uniqueName, waitFor } from './helpers.js';
+import { backendOptions, deadLetteringWorker, uniqueName, waitFor } from './helpers.js';
 
 test('a dead letter whose job the work stream refuses stays, and retry() names it and the count (NATS)', async () => {
   const queue = createQueue(backendOptions('nats'));
@@ -21,16 +21,7 @@ test('a dead letter whose job the work stream refuses stays, and retry() names i
     await queue.close();
     await nc.close();
   });
-  const dead: string[] = [];
-  const worker = queue.worker(
-    name,
-    () => {
-      throw new Error('always fails');
-    },
-    { retries: 0 },
-  );
-  worker.on('dead-lettered', (event: { id: string }) => dead.push(event.id));
-  await worker.ready;
+  const { worker, dead } = await deadLetteringWorker(queue, name);
   await queue.publish(name, 'a', { id: 'letter-a' });
   await queue.publish(name, 'b', { id: 'letter-b' });
   await waitFor(() => dead.length === 2, 'both jobs to be dead-lettered');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createQueue } from '../../src/queue/index.js';
-import { backendOptions, uniqueName, waitFor } from './helpers.js';
+import { backendOptions, deadLetteringWorker, uniqueName, waitFor } from './helpers.js';
 import { deletePolicy, onBroker, setPolicy } from './rabbitmq-admin.js';
 
 const options = backendOptions('rabbitmq');
@@ -22,16 +22,7 @@ test('listing and skipping dead letters spends none of their delivery attempts (
     await queue.destroy(name).catch(() => {});
     await queue.close();
   });
-  const dead: string[] = [];
-  const worker = queue.worker(
-    name,
-    () => {
-      throw new Error('always fails');
-    },
-    { retries: 0 },
-  );
-  worker.on('dead-lettered', (event: { id: string }) => dead.push(event.id));
-  await worker.ready;
+  const { worker, dead } = await deadLetteringWorker(queue, name);
   for (const id of ['a', 'b', 'c']) {
     await queue.publish(name, id, { id });
     await waitFor(() => dead.includes(id), `job ${id} to be dead-lettered`);
@@ -74,16 +65,7 @@ test('a letter left twice by a crash between its copy and its ack is listed once
     await queue.destroy(name).catch(() => {});
     await queue.close();
   });
-  const dead: string[] = [];
-  const worker = queue.worker(
-    name,
-    () => {
-      throw new Error('always fails');
-    },
-    { retries: 0 },
-  );
-  worker.on('dead-lettered', (event: { id: string }) => dead.push(event.id));
-  await worker.ready;
+  const { worker, dead } = await deadLetteringWorker(queue, name);
   for (const id of ['a', 'b']) {
     await queue.publish(name, id, { id });
     await waitFor(() => dead.includes(id), `job ${id} to be dead-lettered`);
@@ -112,16 +94,7 @@ test('letters out of place in the queue (a pass cut short) are listed in the ord
     await queue.destroy(name).catch(() => {});
     await queue.close();
   });
-  const dead: string[] = [];
-  const worker = queue.worker(
-    name,
-    () => {
-      throw new Error('always fails');
-    },
-    { retries: 0 },
-  );
-  worker.on('dead-lettered', (event: { id: string }) => dead.push(event.id));
-  await worker.ready;
+  const { worker, dead } = await deadLetteringWorker(queue, name);
   for (const id of ['a', 'b', 'c']) {
     await queue.publish(name, id, { id });
     await waitFor(() => dead.includes(id), `job ${id} to be dead-lettered`);

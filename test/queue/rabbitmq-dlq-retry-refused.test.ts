@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createQueue, type QueueError } from '../../src/queue/index.js';
-import { backendOptions, uniqueName, waitFor } from './helpers.js';
+import { backendOptions, deadLetteringWorker, uniqueName, waitFor } from './helpers.js';
 import { onBroker } from './rabbitmq-admin.js';
 
 const options = backendOptions('rabbitmq');
@@ -19,16 +19,7 @@ test('a dead letter whose re-publish the broker refuses stays in the dead-letter
     await queue.destroy(name).catch(() => {});
     await queue.close();
   });
-  const dead: string[] = [];
-  const worker = queue.worker(
-    name,
-    () => {
-      throw new Error('always fails');
-    },
-    { retries: 0 },
-  );
-  worker.on('dead-lettered', (event: { id: string }) => dead.push(event.id));
-  await worker.ready;
+  const { worker, dead } = await deadLetteringWorker(queue, name);
   await queue.publish(name, 'a', { id: 'letter-a' });
   await queue.publish(name, 'b', { id: 'letter-b' });
   await waitFor(() => dead.length === 2, 'both jobs to be dead-lettered');

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createQueue, type QueueError } from '../../src/queue/index.js';
-import { backendOptions, uniqueName, waitFor } from './helpers.js';
+import { backendOptions, deadLetteringWorker, uniqueName, waitFor } from './helpers.js';
 import { onBroker } from './rabbitmq-admin.js';
 
 const options = backendOptions('rabbitmq');
@@ -38,16 +38,7 @@ test('a worker dead-lettering into a dead-letter queue an operator deleted store
     await queue.destroy(name).catch(() => {});
     await queue.close();
   });
-  const dead: string[] = [];
-  const worker = queue.worker(
-    name,
-    () => {
-      throw new Error('always fails');
-    },
-    { retries: 0 },
-  );
-  worker.on('dead-lettered', (event: { id: string }) => dead.push(event.id));
-  await worker.ready;
+  const { worker, dead } = await deadLetteringWorker(queue, name);
   await onBroker((ch) => ch.deleteQueue(`sp.${name}.dlq`));
   await queue.publish(name, 'x', { id: 'doomed' });
   await waitFor(() => dead.length === 1, 'the job to be dead-lettered');
