@@ -32,7 +32,8 @@ export function createLogDestination(options: LogDestinationOptions = {}): LogDe
   let dropped = 0;
   destination.on('error', (err: NodeJS.ErrnoException) => {
     if (failing) return;
-    failing = { since: Date.now(), error: err.code ?? err.message };
+    // Monotonic: a step of the system clock while writes fail must not make the streak negative or a day long.
+    failing = { since: performance.now(), error: err.code ?? err.message };
     try {
       writeSync(
         2,
@@ -47,7 +48,11 @@ export function createLogDestination(options: LogDestinationOptions = {}): LogDe
   });
   destination.on('write', () => {
     if (!failing) return;
-    const info = { dropped, error: failing.error, failedForMs: Date.now() - failing.since };
+    const info = {
+      dropped,
+      error: failing.error,
+      failedForMs: Math.round(performance.now() - failing.since),
+    };
     failing = undefined;
     dropped = 0;
     // After this write returns: the callback may log, which writes again.

@@ -50,3 +50,21 @@ describe('log destination on a full disk', () => {
     assert.ok(r.code !== 0 || !r.stderr.includes('still serving'), `${r.code} ${r.stderr}`);
   });
 });
+
+describe('log destination recovery', () => {
+  it('measures how long writes failed on a monotonic clock: a step of the wall clock moves nothing', async (t) => {
+    const { createLogDestination } = await import('../../src/log/destination.js');
+    const recovered = new Promise<{ dropped: number; error: string; failedForMs: number }>((resolve) => {
+      const destination = createLogDestination({ fd: openSync('/dev/null', 'w'), onRecovered: resolve });
+      const error = Object.assign(new Error('no space left'), { code: 'ENOSPC' });
+      destination.emit('error', error);
+      // The operator's `date -s` while the disk is full: the wall clock steps back an hour.
+      const wall = Date.now();
+      t.mock.method(Date, 'now', () => wall - 3_600_000);
+      destination.emit('write');
+    });
+    const info = await recovered;
+    assert.equal(info.error, 'ENOSPC');
+    assert.ok(info.failedForMs >= 0 && info.failedForMs < 60_000, `failedForMs ${info.failedForMs}`);
+  });
+});
