@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { deliveryWithin } from '../../src/queue/rabbitmq/quiet.js';
+import { deliveryWithin, quiesceChannel } from '../../src/queue/rabbitmq/quiet.js';
 
 /** A connected pair of loopback sockets. */
 async function socketPair(t: import('node:test').TestContext): Promise<[Socket, Socket]> {
@@ -90,4 +90,38 @@ test('a verdict is given once: a delivery after it leaves the next listener regi
   );
   for (const listener of [...listeners]) listener();
   assert.equal(await second, true);
+});
+
+// quiesceChannel's deadline (at most IN_TRANSIT_WAIT ms of waiting) was timed on Date.now: a step
+// forward of the system clock during the wait ended it at once, and the deliveries on their way went
+// back to the queue counted as a stall. The step is made by replacing Date.now; performance.now, the
+// monotonic clock, is left alone.
+test('a step forward of the system clock does not end the wait for deliveries on their way', async (t) => {
+  const real = Date.now;
+  t.after(() => {
+    Date.now = real;
+  });
+  const prefetch = 3;
+  let received = 0;
+  await quiesceChannel(
+    {
+      // The step comes while the channel's round trip is under way, after the wait began.
+      barrier: async () => {
+        Date.now = () => real() + 10 * 60_000;
+      },
+      windowFull: () => received >= prefetch,
+      // Each listen finds one more delivery arriving, until the window is full.
+      listen: (delivered) => {
+        queueMicrotask(() => {
+          received++;
+          delivered();
+        });
+        return () => {};
+      },
+    },
+    1_000,
+    50,
+  );
+  Date.now = real;
+  assert.equal(received, prefetch, 'quiesce stopped waiting before the window was full');
 });

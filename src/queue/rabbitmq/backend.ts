@@ -28,7 +28,7 @@ import type {
 import { type LetterFate, letterTime, passDeadLetters } from './browse.js';
 import { consumerLanes } from './lanes.js';
 import { jobProperties } from './properties.js';
-import { deliveryWithin } from './quiet.js';
+import { quiesceChannel } from './quiet.js';
 import { settleBarrier } from './settle.js';
 import {
   DELAY_QUEUE_IDLE,
@@ -1095,17 +1095,19 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
      * concurrency 50 (measured with the queue left open), so a job met by two scale-ins was
      * dead-lettered unrun (maxStalls 1).
      */
-    const quiesce = async (ch: Channel) => {
-      const deadline = Date.now() + IN_TRANSIT_WAIT;
-      await barrierOf(ch)().catch(() => {});
-      while ((unacked.get(ch) ?? 0) < (prefetchOf.get(ch) ?? 1) && Date.now() < deadline) {
-        const arrived = await deliveryWithin((delivered) => {
-          onDelivery.set(ch, delivered);
-          return () => onDelivery.delete(ch);
-        }, IN_TRANSIT_QUIET);
-        if (!arrived) return;
-      }
-    };
+    const quiesce = (ch: Channel) =>
+      quiesceChannel(
+        {
+          barrier: barrierOf(ch),
+          windowFull: () => (unacked.get(ch) ?? 0) >= (prefetchOf.get(ch) ?? 1),
+          listen: (delivered) => {
+            onDelivery.set(ch, delivered);
+            return () => onDelivery.delete(ch);
+          },
+        },
+        IN_TRANSIT_WAIT,
+        IN_TRANSIT_QUIET,
+      );
     return {
       wake: () => {},
       async stop() {

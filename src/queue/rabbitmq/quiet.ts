@@ -26,3 +26,32 @@ export function deliveryWithin(
     timer = setTimeout(() => setImmediate(() => settle(false)), quietMs);
   });
 }
+
+/** What {@link quiesceChannel} reads of one consumer channel. */
+export interface QuiescedChannel {
+  /** Resolves once the channel applied the acks sent before (a round trip; see settleBarrier). */
+  barrier: () => Promise<void>;
+  /** The prefetch window is full: the broker sends the channel nothing more. */
+  windowFull: () => boolean;
+  /** Registers the callback each delivery to the channel calls; returns what unregisters it. */
+  listen: (onDelivery: () => void) => () => void;
+}
+
+/**
+ * quiesceChannel waits until no delivery can be on its way to a channel: its window is full, or
+ * none came for `quietMs` after the barrier (the queue ran dry); at most `waitMs` in all (see the
+ * consumer's stop()). The `waitMs` deadline is timed on the monotonic clock: on Date.now, a step
+ * forward of the system clock during the wait (NTP, a VM resumed, `date -s`) ended it at once, the
+ * deliveries on their way were not waited for, and the broker returned them counted as a stall.
+ */
+export async function quiesceChannel(
+  channel: QuiescedChannel,
+  waitMs: number,
+  quietMs: number,
+): Promise<void> {
+  const deadline = performance.now() + waitMs;
+  await channel.barrier().catch(() => {});
+  while (!channel.windowFull() && performance.now() < deadline) {
+    if (!(await deliveryWithin(channel.listen, quietMs))) return;
+  }
+}
