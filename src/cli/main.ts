@@ -85,7 +85,6 @@ function buildProgram(): Command {
   const program = new Command('scaleplane')
     .description('Keep a web service fast and up while its traffic grows and shrinks.')
     .version(VERSION, '-V, --version', 'print the version')
-    .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) })
     // Throw instead of exiting, so a usage error exits USAGE_EXIT like the CLI's own (see the catch
     // at the bottom). Set before any subcommand: they copy it when created.
@@ -294,7 +293,18 @@ function buildProgram(): Command {
   registerResize(program, DEFAULT_API);
   program.addHelpText('after', `\n${TOKEN_HELP}\n\n${EXIT_HELP}`);
   for (const command of apiCommands(program)) command.addHelpText('after', `\n${TOKEN_HELP}`);
+  withHelpHints(program);
   return program;
+}
+
+/**
+ * withHelpHints has every command follow a usage error with one line naming its --help, as git and
+ * kubectl do: the whole help after it (showHelpAfterError()) pushed the error, the one line that
+ * mattered, up and out of view. Set last, on every command: a hint names the command that failed.
+ */
+function withHelpHints(command: Command, path: readonly string[] = []): void {
+  command.showHelpAfterError(`See '${['scaleplane', ...path, '--help'].join(' ')}'.`);
+  for (const sub of command.commands) withHelpHints(sub, [...path, sub.name()]);
 }
 
 /**

@@ -105,6 +105,27 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
     });
   }
 
+  // The whole help followed each of these (showHelpAfterError()), pushing the error out of view:
+  // now the error and one line naming the failing command's --help, as git and kubectl print.
+  const hinted: [string[], string][] = [
+    [['status', '--nope'], "error: unknown option '--nope'\nSee 'scaleplane status --help'.\n"],
+    [['statu'], "error: unknown command 'statu'\n(Did you mean status?)\nSee 'scaleplane --help'.\n"],
+    [
+      ['nginx', 'render', '--nope'],
+      "error: unknown option '--nope'\nSee 'scaleplane nginx render --help'.\n",
+    ],
+    [
+      ['scale', 'web', '+x'],
+      "error: command-argument value '+x' is invalid for argument 'count'. expected +N, -N or N (e.g. +2, -1, 3)\nSee 'scaleplane scale --help'.\n",
+    ],
+  ];
+  for (const [args, expected] of hinted) {
+    it(`${args.join(' ')}: the error and a one-line hint, not the whole help`, async () => {
+      const { code, stdout, stderr } = await runCli(args);
+      assert.deepEqual([code, stdout, stderr], [2, '', expected]);
+    });
+  }
+
   it('mcp over stdio: the client closing stdin ends it with exit 0 (it was 13)', async () => {
     // runCli's stdin is /dev/null: the client hangs up at once. No API is needed until a tool call.
     const port = await freePort();
