@@ -61,6 +61,12 @@ export function redisKeys(prefix: string, queue: string): { stream: string; dela
 
 type StreamEntry = [id: string, fields: string[]];
 
+/**
+ * ms a move of dead letters keeps its count (see REQUEUE): longer than ioredis holds a command
+ * across reconnects before it re-sends it, in practice.
+ */
+const REQUEUE_COUNT_KEPT = 3_600_000;
+
 /** How many dead letters a retry reads and moves at a time (one XRANGE, one script). */
 export const RETRY_BATCH = 500;
 
@@ -229,8 +235,14 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
             .filter(requeuable);
           if (batch.length > 0) {
             const args = batch.flatMap(({ ref, job }) => [ref, encode({ ...job, attempt: 1, stalls: 0 })]);
+            // A key of this move's own, so a run of it re-sent by ioredis answers the first's count.
+            const count = `${keys.dlq}:moved:${randomBytes(8).toString('hex')}`;
             underWay = batch.length;
-            moved += Number(await answered(requeue.run(commands, [keys.dlq, keys.stream], args)));
+            moved += Number(
+              await answered(
+                requeue.run(commands, [keys.dlq, keys.stream, count], [REQUEUE_COUNT_KEPT, ...args]),
+              ),
+            );
             underWay = 0;
           }
           if (entries.length < RETRY_BATCH) return moved;

@@ -140,17 +140,25 @@ return #due
  * is skipped, so a double "dlq retry" does not run a job twice. Each job is added before its letter
  * is deleted: Redis rolls back no part of a script that fails, and a failed add (the stream's key
  * replaced by another type: WRONGTYPE) after the delete lost the letter with its job nowhere.
- * KEYS[1] dead-letter stream, KEYS[2] stream; ARGV pairs of (dead-letter entry id, envelope JSON)
+ * How many moved is kept for ARGV[1] ms under KEYS[3], a key of this call's own, and a run that
+ * finds it answers with that count, moving nothing: ioredis re-sends a script whose answer was lost
+ * with its connection, and the re-sent run found the letters the first had moved gone and answered
+ * 0, so the retry reported fewer letters moved than had.
+ * KEYS[1] dead-letter stream, KEYS[2] stream, KEYS[3] this call's count; ARGV[1] ms the count is
+ * kept, then pairs of (dead-letter entry id, envelope JSON)
  */
 export const REQUEUE = `
+local done = redis.call('GET', KEYS[3])
+if done then return tonumber(done) end
 local moved = 0
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[2], '*', 'job', ARGV[i + 1])
     redis.call('XDEL', KEYS[1], ARGV[i])
     moved = moved + 1
   end
 end
+redis.call('SET', KEYS[3], moved, 'PX', tonumber(ARGV[1]))
 return moved
 `;
 
