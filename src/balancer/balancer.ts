@@ -58,9 +58,10 @@ export interface BalancerOptions {
   cacheClock?: () => number;
   /**
    * Told the URLs an unsafe request invalidated in the HTTP cache named `cache` (`default`,
-   * `routes[N]`); a data-path worker passes them on to the other workers (`invalidateCache`).
+   * `routes[N]`); a data-path worker passes them on to the other workers (`invalidateCache`). A
+   * promise holds the request's answer until it settles (until the other workers have dropped them).
    */
-  onCacheInvalidate?: (cache: string, targets: readonly PurgeTarget[]) => void;
+  onCacheInvalidate?: (cache: string, targets: readonly PurgeTarget[]) => Promise<void> | void;
 }
 
 /** GroupOptions are per-group settings of `setGroup`. */

@@ -18,14 +18,37 @@ const metrics = createMetrics({
   defaultMetrics: false,
   ...(boot.requestDurationBuckets && { requestDurationBuckets: boot.requestDurationBuckets }),
 });
+// How long an unsafe request's answer waits at most for the other workers to drop what it invalidated.
+const INVALIDATE_WAIT_MS = 1000;
+let invalidations = 0;
+const pendingInvalidations = new Map<number, () => void>();
+const invalidated = (seq: number): void => {
+  const done = pendingInvalidations.get(seq);
+  pendingInvalidations.delete(seq);
+  done?.();
+};
 const balancer = new Balancer({
   config: { ...boot.config, workers: 1 },
   routes: boot.routes,
   metrics,
   logger,
   activeHealth: false,
-  // The other workers hold their own memory caches: they must drop what a write here changed.
-  onCacheInvalidate: (cache, targets) => send({ t: 'invalidate', cache, targets: [...targets] }),
+  // The other workers hold their own memory caches: they must drop what a write here changed, before
+  // the write's client has its answer (the answer waits for this promise).
+  onCacheInvalidate: (cache, targets) => {
+    if (!process.connected) return undefined;
+    const seq = ++invalidations;
+    return new Promise<void>((resolve) => {
+      // Bounded: a worker too busy to answer holds the answer this long at most.
+      const timer = setTimeout(() => invalidated(seq), INVALIDATE_WAIT_MS);
+      timer.unref();
+      pendingInvalidations.set(seq, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      send({ t: 'invalidate', cache, targets: [...targets], seq });
+    });
+  },
 });
 // The controller process merges these over workers and says `unhealthy` itself, once per ejection.
 for (const name of ['ejection', 'recovery'] as const) {
@@ -63,6 +86,10 @@ process.on('message', (message: ToWorker) => {
       break;
     case 'invalidate':
       balancer.invalidateCache(message.cache, message.targets);
+      send({ t: 'invalidated', seq: message.seq });
+      break;
+    case 'invalidated':
+      invalidated(message.seq);
       break;
     case 'metrics':
       metrics.registry.getMetricsAsJSON().then(
@@ -86,6 +113,7 @@ process.on('message', (message: ToWorker) => {
 send({ t: 'ready' });
 // The controller process exiting takes the IPC channel with it: leave too.
 process.on('disconnect', () => {
+  for (const seq of [...pendingInvalidations.keys()]) invalidated(seq);
   balancer.close().then(() => process.exit(0));
 });
 

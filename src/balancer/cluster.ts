@@ -14,7 +14,9 @@ export type ToWorker =
   | { t: 'drain'; group: string; id: string; seq: number }
   | { t: 'warming'; group: string; id: string; elapsed: number }
   | { t: 'purge'; selector: PurgeSelector; seq: number }
-  | { t: 'invalidate'; cache: string; targets: readonly PurgeTarget[] }
+  | { t: 'invalidate'; cache: string; targets: readonly PurgeTarget[]; seq: number }
+  /** Every other worker has dropped what the worker's `invalidate` numbered `seq` named. */
+  | { t: 'invalidated'; seq: number }
   | { t: 'metrics'; seq: number }
   | { t: 'listen' }
   | { t: 'close' };
@@ -25,7 +27,9 @@ export type FromWorker =
   | { t: 'listening'; address: HostPort }
   | { t: 'drained'; seq: number }
   | { t: 'purged'; seq: number; removed: number }
-  | { t: 'invalidate'; cache: string; targets: readonly PurgeTarget[] }
+  | { t: 'invalidate'; cache: string; targets: readonly PurgeTarget[]; seq: number }
+  /** This worker has dropped what the `invalidate` numbered `seq` named. */
+  | { t: 'invalidated'; seq: number }
   | { t: 'stats'; groups: Record<string, GroupStats> }
   | { t: 'metrics'; seq: number; metrics: MetricsSnapshot }
   | { t: 'event'; name: 'ejection' | 'recovery'; payload: unknown }
@@ -87,6 +91,11 @@ export class WorkerSet {
     number,
     { waiting: Set<Worker>; removed: number; resolve: (removed: number) => void }
   >();
+  /**
+   * Unsafe requests' invalidations under way: the worker that handled the request holds its answer
+   * until the others (those that have not answered yet) have dropped the URLs.
+   */
+  readonly #invalidations = new Map<number, { origin: Worker; seq: number; waiting: Set<Worker> }>();
   readonly #scrapes = new Map<number, Scrape>();
   /** Each live worker's latest metrics snapshot (from the last scrape it answered). */
   readonly #lastMetrics = new Map<Worker, MetricsSnapshot>();
@@ -141,14 +150,10 @@ export class WorkerSet {
             this.#purged(message.seq, worker, message.removed);
             break;
           case 'invalidate':
-            // An unsafe request changed these URLs: the other workers' memory caches still hold them.
-            for (const other of this.#replayed)
-              if (other !== worker && other.isConnected())
-                other.send({
-                  t: 'invalidate',
-                  cache: message.cache,
-                  targets: message.targets,
-                } satisfies ToWorker);
+            this.#invalidate(worker, message.cache, message.targets, message.seq);
+            break;
+          case 'invalidated':
+            this.#invalidated(message.seq, worker);
             break;
           case 'stats':
             this.#stats.set(worker, message.groups);
@@ -176,6 +181,10 @@ export class WorkerSet {
         // waits for the others).
         for (const seq of [...this.#drains.keys()]) this.#drained(seq, worker);
         for (const seq of [...this.#purges.keys()]) this.#purged(seq, worker, 0);
+        for (const [seq, invalidation] of [...this.#invalidations]) {
+          if (invalidation.origin === worker) this.#invalidations.delete(seq);
+          else this.#invalidated(seq, worker);
+        }
         for (const seq of [...this.#scrapes.keys()]) this.#scraped(seq, worker, undefined);
         reject(new BalancerError('BALANCER_LISTEN_FAILED', `worker exited (${signal ?? code})`));
         this.#options.onExit?.(worker.id);
@@ -184,6 +193,29 @@ export class WorkerSet {
         this.#fork().catch(() => undefined);
       });
     });
+  }
+
+  /**
+   * invalidate passes an unsafe request's invalidation from `origin` to the other workers (their
+   * memory caches still hold the URLs) and answers `origin` once each has dropped them or died.
+   */
+  #invalidate(origin: Worker, cache: string, targets: readonly PurgeTarget[], originSeq: number): void {
+    const others = this.#live().filter((w) => w !== origin);
+    const seq = ++this.#seq;
+    this.#invalidations.set(seq, { origin, seq: originSeq, waiting: new Set(others) });
+    for (const other of others) other.send({ t: 'invalidate', cache, targets, seq } satisfies ToWorker);
+    this.#invalidated(seq, undefined);
+  }
+
+  /** invalidated notes that `worker` (if any) dropped invalidation `seq`'s URLs; the last one answers its origin. */
+  #invalidated(seq: number, worker: Worker | undefined): void {
+    const invalidation = this.#invalidations.get(seq);
+    if (invalidation === undefined) return;
+    if (worker !== undefined) invalidation.waiting.delete(worker);
+    if (invalidation.waiting.size > 0) return;
+    this.#invalidations.delete(seq);
+    if (invalidation.origin.isConnected())
+      invalidation.origin.send({ t: 'invalidated', seq: invalidation.seq } satisfies ToWorker);
   }
 
   /** live lists the workers that got the replay and are still connected. */

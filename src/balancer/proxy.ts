@@ -15,6 +15,7 @@ import {
 } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
 import { defaultConnectTimeout, guardConnect } from './connect-timeout.js';
+import { headGate } from './head-gate.js';
 import {
   type ForwardedRequest,
   forwardRequestHeaders,
@@ -556,6 +557,28 @@ class Exchange {
     }
     const statusCode = upstreamResponse.statusCode ?? 502;
     this.route.outcome(backend, statusCode >= 500 ? '5xx' : 'success');
+    // The HTTP cache may hold an unsafe request's answer until the other processes' caches have
+    // dropped what it invalidates (see head-gate.ts). The body waits unread meanwhile.
+    const held = headGate(this.res)?.(statusCode, upstreamResponse.rawHeaders);
+    if (held === undefined) {
+      this.forwardHead(upstreamResponse, statusCode);
+      return;
+    }
+    upstreamResponse.on('error', ignore);
+    const go = (): void => {
+      upstreamResponse.off('error', ignore);
+      // Timed out, or the client left, while held: the answer has nowhere to go.
+      if (this.upstreamResponse !== upstreamResponse || this.timedOut || this.done || this.res.headersSent) {
+        upstreamResponse.destroy();
+        return;
+      }
+      this.forwardHead(upstreamResponse, statusCode);
+    };
+    held.then(go, go);
+  }
+
+  /** forwardHead writes a backend answer's head to the client and streams its body after it. */
+  forwardHead(upstreamResponse: http.IncomingMessage, statusCode: number): void {
     const headers = forwardResponseHeaders(
       upstreamResponse.rawHeaders,
       this.trailersFit(statusCode, upstreamResponse.headers['transfer-encoding'] !== undefined),

@@ -9,6 +9,7 @@ import {
 } from '../../cache/breaker.js';
 import type { HttpCacheConfig } from '../../config/types.js';
 import { requestIdOf } from '../../log/index.js';
+import { gateHead } from '../head-gate.js';
 import { forwardRequestHeaders, forwardResponseHeaders, schemeOf } from '../headers.js';
 import type { OriginError, OriginRequest, OriginResponse } from '../origin.js';
 import { breakResponse, sendJson } from '../respond.js';
@@ -82,9 +83,10 @@ export interface HttpCacheOptions {
   now?: () => number;
   /**
    * Told the URLs each unsafe request here invalidated, so the caches of other processes (the
-   * data-path workers' own memory caches) can drop theirs too (`invalidate`).
+   * data-path workers' own memory caches) can drop theirs too (`invalidate`). A promise holds the
+   * request's answer until it settles: until the others have dropped them.
    */
-  onInvalidate?: (targets: readonly PurgeTarget[]) => void;
+  onInvalidate?: (targets: readonly PurgeTarget[]) => Promise<void> | void;
 }
 
 /**
@@ -168,7 +170,7 @@ export class HttpCache {
   readonly #telemetry: HttpCacheTelemetry;
   readonly #logger: BalancerLogger;
   readonly #now: () => number;
-  readonly #onInvalidate: ((targets: readonly PurgeTarget[]) => void) | undefined;
+  readonly #onInvalidate: HttpCacheOptions['onInvalidate'];
   readonly #flights = new Map<string, Flight>();
   /** Hit-for-miss fills: nobody waits on them, but an invalidation must still reach them. */
   readonly #solo = new Set<Flight>();
@@ -259,13 +261,24 @@ export class HttpCache {
     const scheme = schemeOf(req.socket);
     const key = primaryKey(keyHost(req.headers.host, req.socket.localPort, scheme), req.url ?? '/', scheme);
     if (!policy.use) {
-      // On 'close', not 'finish': a client that leaves before the end of the answer (a timeout, a
-      // cut connection) still saw the backend change the resource; 'finish' never came for it,
-      // and the old copy stayed a HIT for its whole max-age. No head sent: no answer to go by.
-      if (isUnsafe(req.method))
-        res.once('close', () => {
-          if (res.headersSent) this.#invalidate(key, res);
+      if (isUnsafe(req.method)) {
+        // At the backend's answer, before the client gets any of it: the other processes' caches
+        // (data-path workers) drop the URLs first, and this one's lookups of them wait for the
+        // purge. Before, the URLs were dropped once the answer was over, here, and told the other
+        // workers after: a GET sent on the POST's answer and taken by another worker still got the
+        // old copy (15 of 160 with 2 workers).
+        let announced = false;
+        gateHead(res, (status, raw) => {
+          announced = true;
+          return this.#invalidate(key, status, rawToHeaders(raw));
         });
+        // An answer the proxy wrote itself (no backend answer went through the gate). On 'close',
+        // not 'finish': a client that leaves before its end still saw the backend change the
+        // resource. No head sent: no answer to go by.
+        res.once('close', () => {
+          if (res.headersSent && !announced) void this.#invalidate(key, res.statusCode, res.getHeaders());
+        });
+      }
       // #pass sets X-Cache with setHeader before the proxy's writeHead(status, rawArray): Node then
       // merges the array into the header map, so #invalidate can read Location with getHeader.
       return this.#pass({ req, res }, upstream, 'BYPASS');
@@ -854,18 +867,20 @@ export class HttpCache {
    * invalidate drops stored responses after an unsafe request succeeded (RFC 9111 4.4): a POST,
    * PUT, PATCH or DELETE that changed the resource makes the copy here wrong, and so are those of
    * the URLs its answer names in Location and Content-Location, when on the same host. The other
-   * processes with caches of their own are told through `onInvalidate`.
+   * processes with caches of their own are told through `onInvalidate`, whose promise (returned)
+   * holds the answer until they have dropped them.
    */
-  #invalidate(key: string, res: http.ServerResponse): void {
+  #invalidate(
+    key: string,
+    status: number,
+    headers: http.IncomingHttpHeaders | http.OutgoingHttpHeaders,
+  ): Promise<void> | undefined {
     const host = hostOfKey(key);
-    const locations = [
-      ...headerValues(res.getHeader('location')),
-      ...headerValues(res.getHeader('content-location')),
-    ];
-    const urls = invalidatedTargets(res.statusCode, host, pathOfKey(key), locations);
-    if (urls.length === 0) return;
+    const locations = [...headerValues(headers.location), ...headerValues(headers['content-location'])];
+    const urls = invalidatedTargets(status, host, pathOfKey(key), locations);
+    if (urls.length === 0) return undefined;
     this.#drop(urls, true);
-    this.#onInvalidate?.(urls);
+    return this.#onInvalidate?.(urls) ?? undefined;
   }
 
   /**

@@ -72,3 +72,27 @@ test('workers: 2 — a POST one worker handled drops the URL from the other work
   await until(async () => (await invalidatedKeys(metrics)) === 2, 5000, 'both workers dropping /doc');
   for (let i = 0; i < 10; i++) assert.equal((await send(port, { path: '/doc' })).body.toString(), 'v2');
 });
+
+test('workers: 2 — a GET sent as soon as a POST is answered gets the new version, whichever worker takes it', async (t) => {
+  const { backend, current } = await startVersionedBackend(t, 600);
+  const balancer = new Balancer({
+    config: config({ workers: 2, cache: cacheConfig() }),
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
+  t.after(() => balancer.close());
+  balancer.setGroup('web', ready(['web-1', backend.address]));
+  const { port } = await balancer.listen();
+  const old: string[] = [];
+  for (let round = 0; round < 40; round++) {
+    // Fresh connections, spread by the kernel: both workers hold the current version, most rounds.
+    for (let i = 0; i < 6; i++) await send(port, { path: '/doc' });
+    assert.equal((await send(port, { method: 'POST', path: '/doc', body: 'x' })).status, 200);
+    const want = current();
+    const answers = await Promise.all([0, 1, 2, 3].map(() => send(port, { path: '/doc' })));
+    for (const answer of answers)
+      if (answer.body.toString() !== want) old.push(`${answer.body} (want ${want})`);
+  }
+  // Before, the other worker was told once the POST's answer was over: 15 of 160 GETs got the old
+  // version as a HIT. Now the answer waits until every worker has dropped the URL.
+  assert.deepEqual(old, [], `${old.length} of 160 GETs after a POST got the old version`);
+});
