@@ -27,6 +27,7 @@ import { type Instance, type InstanceSize, type Provider, validateSize } from '.
 import { OutOfRangeError } from './errors.js';
 import type { DecisionJournal, JournalEntry } from './journal.js';
 import { judgeNotice, restoredNotice } from './limit-notice.js';
+import { DESIRED_SOURCES } from './persist.js';
 import type { PolicyMemoryFile } from './policy-memory.js';
 import { formatSize, planResizeResume } from './resize-resume.js';
 
@@ -433,7 +434,12 @@ export class GroupController {
     for (const i of this.provider.instances()) this.#measured.add(i.id);
     this.#since = this.#wallClock();
     const running = this.provider.desired();
-    const start = startingCount(this.config, running, restored);
+    const start = startingCount(this.config, running, restored, {
+      decided: newestCountDecision(this.#journal.entries({ group: this.name, limit: 1000 })),
+      rolling:
+        planResizeResume(this.provider.instances(), this.provider.size?.()) !== undefined ||
+        this.provider.resumedResize?.() !== undefined,
+    });
     this.#journal.append(
       {
         group: this.name,
@@ -856,36 +862,77 @@ export class GroupController {
   }
 }
 
+/** StartEvidence is what a start knows beside the counts, to judge a restored count below what runs. */
+export interface StartEvidence {
+  /** The newest journaled decision that set the group's count, restored with it (see newestCountDecision). */
+  decided?: Pick<JournalEntry, 'before' | 'after'>;
+  /** A cut rolling resize is resumed: what runs then includes replacements started beside the instances they replace. */
+  rolling?: boolean;
+}
+
 /**
  * startingCount is the count a group starts at, and why: `restored` (a persisted desired count),
  * else what already `running` (adopted), else initial_instances; a restored or adopted count outside
  * [min, max] is brought inside, and the journal says which bound did it (`TooFewReplicas`,
  * `TooManyReplicas`, as HPA names them). Before, a count raised to min_instances was journaled as
- * `1 → 3: restored desired count`, naming no bound. Pure.
+ * `1 → 3: restored desired count`, naming no bound.
+ *
+ * A restored count below what runs is taken only when the restored journal explains the difference:
+ * its newest count decision lowered the group to that count from at least what runs (a scale-in the
+ * previous leader decided and did not finish), or a cut rolling resize is resumed (its replacements
+ * run beside the instances they replace). Otherwise the store is behind what runs — a Redis failed
+ * over to a replica that lacked the latest writes, a restored backup: it lost a scale-out — and the
+ * group adopts what runs (`RestoredBelowRunning`); a scale-in is then the policy's to decide. Before,
+ * a new leader scaled in the instances its predecessor had just started, running and serving. Pure.
  */
 export function startingCount(
   config: Pick<GroupConfig, 'minInstances' | 'maxInstances' | 'initialInstances'>,
   running: number,
   restored: number | undefined,
+  evidence: StartEvidence = {},
 ): { count: number; reasons: string[]; why: string } {
   if (restored === undefined && running === 0)
     return { count: config.initialInstances, reasons: ['InitialInstances'], why: 'initial_instances' };
-  const [reason, what] =
-    restored !== undefined ? ['Restored', 'restored desired count'] : ['Adopted', 'adopted what runs'];
-  const wanted = restored ?? running;
+  const { decided, rolling } = evidence;
+  const explained =
+    rolling === true || (decided !== undefined && decided.after === restored && decided.before >= running);
+  const stale = restored !== undefined && restored < running && !explained;
+  const [reasons, what] =
+    restored === undefined
+      ? [['Adopted'], 'adopted what runs']
+      : stale
+        ? [
+            ['Adopted', 'RestoredBelowRunning'],
+            `restored desired count ${restored} is below the ${running} running and no restored decision lowered it ` +
+              '(the state store is behind: a failover to a replica that lacked the latest writes); adopted what runs',
+          ]
+        : [['Restored'], 'restored desired count'];
+  const wanted = restored === undefined || stale ? running : restored;
   if (wanted < config.minInstances)
     return {
       count: config.minInstances,
-      reasons: [reason, 'TooFewReplicas'],
+      reasons: [...reasons, 'TooFewReplicas'],
       why: `${what} ${wanted}, raised to min_instances ${config.minInstances}`,
     };
   if (wanted > config.maxInstances)
     return {
       count: config.maxInstances,
-      reasons: [reason, 'TooManyReplicas'],
+      reasons: [...reasons, 'TooManyReplicas'],
       why: `${what} ${wanted}, lowered to max_instances ${config.maxInstances}`,
     };
-  return { count: wanted, reasons: [reason], why: what };
+  return { count: wanted, reasons, why: what };
+}
+
+/**
+ * newestCountDecision is the newest of `entries` (oldest first) that set a group's count (see
+ * DESIRED_SOURCES), or undefined. Pure.
+ */
+export function newestCountDecision(entries: readonly JournalEntry[]): JournalEntry | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i]!;
+    if (DESIRED_SOURCES.has(entry.source)) return entry;
+  }
+  return undefined;
 }
 
 /** manualTarget is the desired count a manual action asks for, before any bound is checked. */

@@ -2,11 +2,11 @@ import type { DecisionJournal, JournalEntry, JournalSource } from './journal.js'
 import { StateError, type StateStore } from './state/index.js';
 
 /**
- * Sources whose entries set a group's desired count (`after`); health and leader entries do not.
+ * DESIRED_SOURCES are the sources whose entries set a group's desired count (`after`); health and leader entries do not.
  * `provider` does: a count set on the engine by another client is what the group runs, and a
  * successor that restored the count before it would undo it.
  */
-const DESIRED_SOURCES: ReadonlySet<JournalSource> = new Set([
+export const DESIRED_SOURCES: ReadonlySet<JournalSource> = new Set([
   'policy',
   'api',
   'startup',
