@@ -163,7 +163,8 @@ export class Controller {
 
   /**
    * start brings every group to its count — `restored` (persisted desired counts), else what runs,
-   * else initial_instances — and starts the loop; resolves when all are up. It also ends a standby.
+   * else initial_instances — and starts the loop; resolves when all are up. It also ends a standby;
+   * a `standBy` while it adopts what runs ends the start there (nothing started, no loop).
    */
   async start(restored: Readonly<Record<string, number>> = {}): Promise<void> {
     // Closed (a start interrupted while the state was being restored): start nothing, and above
@@ -179,7 +180,10 @@ export class Controller {
     } finally {
       this.#starting = false;
     }
-    if (this.#closed) return;
+    // Stood by while adopting (a leader deposed during its takeover): the groups are not started and
+    // no loop runs. Before, each group went on to journal its start and ask the (fenced) provider for
+    // its count, refused, on a controller that no longer led.
+    if (this.#closed || this.#standby) return;
     const startups = [...this.#groups.values()].map((g) => g.start(this.#now(), restored[g.name]));
     this.#timer = setInterval(() => this.tick(), this.#config.controller.interval);
     await Promise.all(startups);

@@ -194,7 +194,9 @@ export class Leadership {
       );
     }
     await controller.start(desired);
-    if (this.#grant === grant) this.#role('leading');
+    // Deposed while it adopted: nothing was started, nothing is up.
+    if (this.#grant !== grant) return;
+    this.#role('leading');
     for (const name of controller.groupNames()) {
       const { provider } = controller.group(name);
       const line = groupUpLine(name, provider.instances(), provider.desired());
