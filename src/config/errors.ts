@@ -4,6 +4,8 @@ export interface ConfigIssue {
   path: string;
   /** 1-based line of the offending node, or of its nearest existing parent when the key is missing. */
   line?: number;
+  /** 1-based column, for a YAML syntax error (path ''), where the line alone may hold several tokens. */
+  column?: number;
   message: string;
 }
 
@@ -33,9 +35,13 @@ export class ConfigError extends Error {
   }
 }
 
-/** formatIssue renders an issue as `groups.web.max_instances (line 12): must be >= min_instances`. */
+/**
+ * formatIssue renders an issue as `groups.web.max_instances (line 12): must be >= min_instances`, or
+ * a syntax error as `line 4, column 14: YAML syntax error: …`.
+ */
 export function formatIssue(issue: ConfigIssue): string {
-  const where = issue.line === undefined ? '' : `line ${issue.line}`;
+  const column = issue.column === undefined ? '' : `, column ${issue.column}`;
+  const where = issue.line === undefined ? '' : `line ${issue.line}${column}`;
   if (issue.path === '') return where === '' ? issue.message : `${where}: ${issue.message}`;
   return where === '' ? `${issue.path}: ${issue.message}` : `${issue.path} (${where}): ${issue.message}`;
 }

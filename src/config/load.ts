@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type Document, LineCounter, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { badMerges, lineOf } from './locate.js';
+import { badMerges, lineOf, syntaxIssues } from './locate.js';
 import { resolveConfig, schemaFor } from './schema.js';
 import { keepEnvText, keepKeyText } from './source-text.js';
 import { tlsIssues } from './tls.js';
@@ -32,14 +32,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const counter = new LineCounter();
   // `merge` lets groups share settings through `<<: *defaults`, as YAML 1.1 users expect.
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, merge: true });
-  if (doc.errors.length > 0) {
-    const issues = doc.errors.map((error) => ({
-      path: '',
-      line: counter.linePos(error.pos[0]).line,
-      message: `YAML syntax error: ${error.message}`,
-    }));
-    throw new ConfigError(issues, { source });
-  }
+  if (doc.errors.length > 0) throw new ConfigError(syntaxIssues(doc, counter), { source });
   keepEnvText(doc);
   keepKeyText(doc);
   const raw = toPlainValue(doc, counter, source);

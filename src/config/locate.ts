@@ -4,6 +4,7 @@
 import {
   type Document,
   isAlias,
+  isCollection,
   isMap,
   isPair,
   isScalar,
@@ -91,6 +92,72 @@ export function badMerges(
         message: `\`<<\` merges a mapping, an alias of one, or a list of them, not ${kind}`,
       });
     },
+  });
+  return found;
+}
+
+/**
+ * syntaxIssues are the yaml library's syntax errors, each at its line and column. Two are found
+ * only where the reading stopped, which is not where the mistake is: a quoted string never closed
+ * (found at the end of the file, a line past the last) is placed at its opening quote, and an
+ * unclosed `[` or `{` (found on the next line) names the line and column it opens at.
+ */
+export function syntaxIssues(
+  doc: Document,
+  counter: LineCounter,
+): { path: string; line: number; column: number; message: string }[] {
+  return doc.errors.map((error) => {
+    const at = error.pos[0];
+    const message = `YAML syntax error: ${error.message}`;
+    if (error.code === 'MISSING_CHAR' && /quote/.test(error.message)) {
+      const quote = innermostEndingAt(doc, at, (node) => isScalar(node) && /^QUOTE_/.test(node.type ?? ''));
+      if (quote !== undefined)
+        return {
+          path: '',
+          ...position(counter, quote),
+          message: `${message}: the string that starts here is never closed`,
+        };
+    }
+    if (error.code === 'BAD_INDENT' && /^Flow (map|sequence)/.test(error.message)) {
+      const map = error.message.startsWith('Flow map');
+      const bracket = innermostEndingAt(
+        doc,
+        at,
+        (node) => isCollection(node) && node.flow === true && (map ? isMap(node) : isSeq(node)),
+      );
+      if (bracket !== undefined) {
+        const { line, column } = position(counter, bracket);
+        const opens = `the ${map ? '{' : '['} at line ${line}, column ${column}`;
+        return { path: '', ...position(counter, at), message: `${message} (${opens})` };
+      }
+    }
+    return { path: '', ...position(counter, at), message };
+  });
+}
+
+function position(counter: LineCounter, offset: number): { line: number; column: number } {
+  const { line, col } = counter.linePos(offset);
+  return { line, column: col };
+}
+
+/** innermostEndingAt is the start of the last-opened node that `test` accepts and that ends at `offset`. */
+function innermostEndingAt(doc: Document, offset: number, test: (node: Node) => boolean): number | undefined {
+  let found: number | undefined;
+  const consider = (node: Node) => {
+    const range = node.range;
+    if (
+      range &&
+      range[1] === offset &&
+      range[0] < offset &&
+      test(node) &&
+      (found === undefined || range[0] > found)
+    )
+      found = range[0];
+  };
+  visit(doc, {
+    Scalar: (_key, node) => consider(node),
+    Map: (_key, node) => consider(node),
+    Seq: (_key, node) => consider(node),
   });
   return found;
 }

@@ -761,6 +761,55 @@ describe('parseConfig: errors name the YAML path and line', () => {
   }
 });
 
+// A syntax error said its line alone, and two said a line where the mistake is not: a quoted string
+// never closed was reported on the line past the end of the file, an unclosed `[` on the next line,
+// without naming the `[`.
+describe('parseConfig: a YAML syntax error says its line and column, and where what is unclosed opens', () => {
+  const cases: { name: string; yaml: string; message: string }[] = [
+    {
+      name: 'a double-quoted string never closed: at its opening quote',
+      yaml: lines(
+        'groups:',
+        '  web:',
+        '    provider: local',
+        '    command: "node server.js',
+        '    min_instances: 1',
+      ),
+      message:
+        'line 4, column 14: YAML syntax error: Missing closing "quote: the string that starts here is never closed',
+    },
+    {
+      name: 'a single-quoted one',
+      yaml: lines('groups:', '  web:', "    command: 'node x", '    min_instances: 1'),
+      message:
+        "line 3, column 14: YAML syntax error: Missing closing 'quote: the string that starts here is never closed",
+    },
+    {
+      name: 'an unclosed flow sequence: where it was found, and the [ it opens at',
+      yaml: lines('groups:', '  web:', '    command: x', '    env: [a', 'api: {}'),
+      message:
+        'line 5, column 1: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ] (the [ at line 4, column 10)',
+    },
+    {
+      name: 'a tab for indentation',
+      yaml: lines('groups:', '  web:', '  \tcommand: x'),
+      message: 'line 3, column 3: YAML syntax error: Tabs are not allowed as indentation',
+    },
+  ];
+  for (const { name, yaml, message } of cases) {
+    it(name, () => {
+      assert.throws(
+        () => parseConfig(yaml, { baseDir: BASE, source: '/srv/app/scaleplane.yaml' }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.equal(error.message, `invalid config /srv/app/scaleplane.yaml:\n${message}`);
+          return true;
+        },
+      );
+    });
+  }
+});
+
 it('a metric written with `type:` is answered with the form to write', () => {
   assert.throws(
     () =>

@@ -91,7 +91,7 @@ describe('config reload on a running Scaleplane', () => {
     {
       name: 'a YAML syntax error',
       text: (good) => good.replace('max_instances: 6', 'max_instances: [6'),
-      error: /invalid config .*:\nline \d+: YAML syntax error/,
+      error: /invalid config .*:\nline \d+, column \d+: YAML syntax error/,
     },
     {
       name: 'a bad value',
