@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unknownKeyMessage } from '../config/index.js';
 
 /**
  * whenMissing says `required` (as the config does) for a field the body lacks; any other problem
@@ -16,7 +17,8 @@ export const ScaleGroupRequest = z.strictObject({
   group: z.string(whenMissing()).min(1).max(63),
   action: z.enum(SCALE_ACTIONS, whenMissing(`required (one of ${SCALE_ACTIONS.join(', ')})`)),
   /** How many to add or remove (default 1), or the count to set (required for `set`). */
-  instances: z.number().int().min(0).max(10_000).optional(),
+  // zod's own words for 2.5 were `expected int, received number`, as if 2.5 were not a number.
+  instances: z.number().int({ error: 'expected a whole number' }).min(0).max(10_000).optional(),
 });
 
 /** ScaleGroupRequest's parsed type. */
@@ -42,13 +44,26 @@ export const CachePurgeRequest = z.strictObject({
   tags: z.array(z.string().min(1).max(1024)).max(1000).optional().describe('values of the tag header'),
 });
 
-/** describeZodError names the first offending field the way the API promises: `instances: …`. */
-export function describeZodError(error: z.ZodError): string {
+/**
+ * describeZodError names each offending field the way the API promises: `instances: …`. An unknown
+ * field of the body names the one of `fields` (the body's) it is likely a typo of, as the config's
+ * unknown keys do: `instance: unknown field (did you mean "instances"?)`.
+ */
+export function describeZodError(error: z.ZodError, fields: readonly string[] = []): string {
   return error.issues
-    .map((issue) => {
-      const field = issue.path.length > 0 ? issue.path.join('.') : 'body';
-      if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field`;
-      return `${field}: ${issue.message}`;
+    .flatMap((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        const known = issue.path.length === 0 ? fields : [];
+        return issue.keys.map(
+          (key) => `${[...issue.path, key].join('.')}: ${unknownKeyMessage(key, known, 'field')}`,
+        );
+      }
+      return [`${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`];
     })
     .join('; ');
+}
+
+/** fieldsOf lists the fields a request body takes, for describeZodError's suggestions. */
+export function fieldsOf(schema: z.ZodObject): string[] {
+  return Object.keys(schema.shape);
 }

@@ -41,7 +41,13 @@ import { duplicateName } from './json-keys.js';
 import { LogThrottle } from './log-throttle.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
-import { CachePurgeRequest, describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
+import {
+  CachePurgeRequest,
+  describeZodError,
+  fieldsOf,
+  ResizeGroupRequest,
+  ScaleGroupRequest,
+} from './schemas.js';
 import { LiveStream } from './stream.js';
 
 /** MAX_BODY_BYTES bounds a control request body; the API's bodies are tiny. */
@@ -356,7 +362,8 @@ export class ApiServer {
       allow(method, ['POST']);
       this.#limitChanges(principal);
       const parsed = ScaleGroupRequest.safeParse(await readJson(req));
-      if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
+      if (!parsed.success)
+        throw new HttpError(400, describeZodError(parsed.error, fieldsOf(ScaleGroupRequest)));
       const { group, action, instances } = parsed.data;
       if (action === 'set' && instances === undefined)
         throw new HttpError(400, 'instances: required for action "set"');
@@ -378,7 +385,8 @@ export class ApiServer {
       allow(method, ['POST']);
       this.#limitChanges(principal);
       const parsed = ResizeGroupRequest.safeParse(await readJson(req));
-      if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
+      if (!parsed.success)
+        throw new HttpError(400, describeZodError(parsed.error, fieldsOf(ResizeGroupRequest)));
       const { group, cpu, memory, size } = parsed.data;
       const target = resizeTarget(cpu, memory, size);
       if (typeof target === 'string') throw new HttpError(400, target);
@@ -428,7 +436,8 @@ export class ApiServer {
         'no HTTP cache configured (balancer.cache, routes[].cache or balancer.cloudflare)',
       );
     const parsed = CachePurgeRequest.safeParse(await readJson(req));
-    if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
+    if (!parsed.success)
+      throw new HttpError(400, describeZodError(parsed.error, fieldsOf(CachePurgeRequest)));
     const selector = purgeSelector(parsed.data);
     if (typeof selector === 'string') throw new HttpError(400, selector);
     const outcome = await purger.purge(selector, parsed.data);

@@ -89,6 +89,42 @@ describe('control API input audit', () => {
   });
 
   // A failed zod union says only "Invalid input".
+  // A typo'd field was `instance: unknown field`, with nothing about the field meant, where the
+  // config's unknown keys name it; and 2.5 instances read `expected int, received number`.
+  it('a misspelt field names the one meant, a fraction says a whole number; nothing changes', async () => {
+    const before = api.controller.status('web').desired;
+    for (const [path, body, error] of [
+      [
+        '/api/scalability/scale-group',
+        { group: 'web', action: 'set', instance: 3 },
+        'instance: unknown field (did you mean "instances"?)',
+      ],
+      [
+        '/api/scalability/scale-group',
+        { group: 'web', action: 'set', instances: 2.5 },
+        'instances: expected a whole number',
+      ],
+      [
+        '/api/scalability/scale-group',
+        { group: 'web', acton: 'scale-out', force: true },
+        'action: required (one of scale-out, scale-in, set); acton: unknown field (did you mean "action"?); force: unknown field',
+      ],
+      [
+        '/api/scalability/resize-group',
+        { group: 'web', cpus: 1 },
+        'cpus: unknown field (did you mean "cpu"?)',
+      ],
+    ] as const) {
+      const res = await api.call(path, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.deepEqual([res.status, res.body.error], [400, error], JSON.stringify(body));
+    }
+    assert.equal(api.controller.status('web').desired, before);
+  });
+
   it('resize-group: cpu or memory of the wrong type says what the field takes', async () => {
     for (const [body, error] of [
       [{ group: 'web', cpu: [1] }, 'cpu: expected cores such as 0.5 or "500m"'],
