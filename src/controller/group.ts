@@ -434,8 +434,10 @@ export class GroupController {
     for (const i of this.provider.instances()) this.#measured.add(i.id);
     this.#since = this.#wallClock();
     const running = this.provider.desired();
+    const restoredEntries = this.#journal.entries({ group: this.name, limit: 1000 });
     const start = startingCount(this.config, running, restored, {
-      decided: newestCountDecision(this.#journal.entries({ group: this.name, limit: 1000 })),
+      decided: newestCountDecision(restoredEntries),
+      replacing: replacingInJournal(restoredEntries),
       rolling:
         planResizeResume(this.provider.instances(), this.provider.size?.()) !== undefined ||
         this.provider.resumedResize?.() !== undefined,
@@ -868,6 +870,11 @@ export interface StartEvidence {
   decided?: Pick<JournalEntry, 'before' | 'after'>;
   /** A cut rolling resize is resumed: what runs then includes replacements started beside the instances they replace. */
   rolling?: boolean;
+  /**
+   * The restored journal shows an unhealthy instance's replacement begun and not ended (see
+   * replacingInJournal): its replacement may run beside it, one instance more than the count.
+   */
+  replacing?: boolean;
 }
 
 /**
@@ -880,7 +887,8 @@ export interface StartEvidence {
  * A restored count below what runs is taken only when the restored journal explains the difference:
  * its newest count decision lowered the group to that count from at least what runs (a scale-in the
  * previous leader decided and did not finish), or a cut rolling resize is resumed (its replacements
- * run beside the instances they replace). Otherwise the store is behind what runs — a Redis failed
+ * run beside the instances they replace), or an unhealthy instance's replacement was under way (one
+ * more). Otherwise the store is behind what runs — a Redis failed
  * over to a replica that lacked the latest writes, a restored backup: it lost a scale-out — and the
  * group adopts what runs (`RestoredBelowRunning`); a scale-in is then the policy's to decide. Before,
  * a new leader scaled in the instances its predecessor had just started, running and serving. Pure.
@@ -894,8 +902,11 @@ export function startingCount(
   if (restored === undefined && running === 0)
     return { count: config.initialInstances, reasons: ['InitialInstances'], why: 'initial_instances' };
   const { decided, rolling } = evidence;
+  const surge = evidence.replacing === true ? 1 : 0;
   const explained =
-    rolling === true || (decided !== undefined && decided.after === restored && decided.before >= running);
+    rolling === true ||
+    (restored !== undefined && running <= restored + surge) ||
+    (decided !== undefined && decided.after === restored && decided.before + surge >= running);
   const stale = restored !== undefined && restored < running && !explained;
   const [reasons, what] =
     restored === undefined
@@ -921,6 +932,20 @@ export function startingCount(
       why: `${what} ${wanted}, lowered to max_instances ${config.maxInstances}`,
     };
   return { count: wanted, reasons, why: what };
+}
+
+/**
+ * replacingInJournal is true when the newest replacement entry of `entries` (oldest first) is a
+ * replacement's start (`ReplaceUnhealthy`), not its end (`Replaced`, `ReplaceFailed`). Pure.
+ */
+export function replacingInJournal(entries: readonly JournalEntry[]): boolean {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const { source, reasons } = entries[i]!;
+    if (source !== 'health') continue;
+    if (reasons.includes('ReplaceUnhealthy')) return true;
+    if (reasons.includes('Replaced') || reasons.includes('ReplaceFailed')) return false;
+  }
+  return false;
 }
 
 /**

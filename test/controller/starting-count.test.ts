@@ -2,7 +2,12 @@
 // below what runs is believed (a scale-in decided and not finished) or not (a store behind).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { newestCountDecision, type StartEvidence, startingCount } from '../../src/controller/group.js';
+import {
+  newestCountDecision,
+  replacingInJournal,
+  type StartEvidence,
+  startingCount,
+} from '../../src/controller/group.js';
 import type { JournalEntry } from '../../src/controller/index.js';
 
 const bounds = { minInstances: 1, maxInstances: 6, initialInstances: 2 };
@@ -46,6 +51,24 @@ describe('startingCount', () => {
       4,
       ['Adopted', 'RestoredBelowRunning'],
     ],
+    // An unhealthy instance's replacement under way: its replacement runs beside it.
+    ['a replacement under way', 4, 3, { decided: { before: 1, after: 3 }, replacing: true }, 3, ['Restored']],
+    [
+      'a scale-in and a replacement',
+      5,
+      2,
+      { decided: { before: 4, after: 2 }, replacing: true },
+      2,
+      ['Restored'],
+    ],
+    [
+      'more than one replacement explains',
+      5,
+      3,
+      { decided: { before: 1, after: 3 }, replacing: true },
+      5,
+      ['Adopted', 'RestoredBelowRunning'],
+    ],
     ['adopted above max', 8, 2, {}, 6, ['Adopted', 'RestoredBelowRunning', 'TooManyReplicas']],
     ['restored below min', 0, 0, {}, 1, ['Restored', 'TooFewReplicas']],
   ];
@@ -56,6 +79,27 @@ describe('startingCount', () => {
       assert.deepEqual(start.reasons, reasons);
     });
   }
+});
+
+describe('replacingInJournal', () => {
+  const health = (seq: number, reason: string): JournalEntry => ({
+    seq,
+    time: '',
+    group: 'web',
+    source: 'health',
+    before: 3,
+    after: 3,
+    reasons: [reason],
+    message: '',
+    inputs: {},
+  });
+  it('is true from a replacement begun until it ended', () => {
+    assert.equal(replacingInJournal([]), false);
+    assert.equal(replacingInJournal([health(1, 'ReplaceUnhealthy')]), true);
+    assert.equal(replacingInJournal([health(1, 'ReplaceUnhealthy'), health(2, 'Replaced')]), false);
+    assert.equal(replacingInJournal([health(1, 'ReplaceUnhealthy'), health(2, 'ReplaceFailed')]), false);
+    assert.equal(replacingInJournal([health(1, 'Replaced'), health(2, 'ReplaceUnhealthy')]), true);
+  });
 });
 
 describe('newestCountDecision', () => {
