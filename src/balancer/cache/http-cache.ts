@@ -152,6 +152,10 @@ const HIT_FOR_MISS_KEYS = 10_000;
 // A waiter's lock timeout when the config names none (the balancer gives its request timeout).
 const DEFAULT_LOCK_TIMEOUT = 60_000;
 
+// The longest an unsafe request's answer waits for its invalidation to reach the store and the
+// other workers (a hanging Redis fails each purge command only after its 1 s timeout).
+const INVALIDATE_HOLD_MS = 1000;
+
 const silentLogger: BalancerLogger = { info() {}, warn() {}, error() {} };
 
 /**
@@ -879,8 +883,12 @@ export class HttpCache {
     const locations = [...headerValues(headers.location), ...headerValues(headers['content-location'])];
     const urls = invalidatedTargets(status, host, pathOfKey(key), locations);
     if (urls.length === 0) return undefined;
-    this.#drop(urls, true);
-    return this.#onInvalidate?.(urls) ?? undefined;
+    // The store's purge too: a Redis store is read by other balancers (and workers), whose lookups
+    // do not wait for this process's purge. Before, the answer went out with the purge still on its
+    // way, and a GET sent on it to another balancer sharing the store read the old copy (5 of 60).
+    const purged = this.#drop(urls, true);
+    const told = this.#onInvalidate?.(urls);
+    return holdAtMost(Promise.all([purged, told]), INVALIDATE_HOLD_MS);
   }
 
   /**
@@ -893,13 +901,14 @@ export class HttpCache {
     this.#drop(targets, this.#store.kind === 'memory');
   }
 
-  #drop(urls: readonly PurgeTarget[], purgeStore: boolean): void {
+  /** drop is #invalidate's work, here and for other processes; with `purgeStore`, resolves once the store's purge is done. */
+  #drop(urls: readonly PurgeTarget[], purgeStore: boolean): Promise<void> | undefined {
     // A fetch under way may carry the answer from before the change; the purge below cannot reach
     // what it stores afterwards.
     for (const flight of [...this.#flights.values(), ...this.#solo]) {
       if (urls.some((url) => matchesUrl(flight.key, url))) flight.invalidated = true;
     }
-    if (!purgeStore) return;
+    if (!purgeStore) return undefined;
     // A put of one of these URLs already sent (a Redis put is two round trips; the fill's client
     // has its answer before it lands, and may POST at once) would land after the purge and bring
     // the old answer back: the purge goes after it. And a lookup of these URLs waits for the
@@ -920,6 +929,7 @@ export class HttpCache {
     const pending = { urls, done };
     this.#invalidating.add(pending);
     done.finally(() => this.#invalidating.delete(pending));
+    return done;
   }
 
   /** storeAllowed asks the breaker whether the store gets this get or put (purges always do). */
@@ -1059,6 +1069,19 @@ async function waitAtMost(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** holdAtMost resolves once `work` settles, or after `ms` if that comes first. */
+function holdAtMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  const settled = work.then(
+    () => undefined,
+    () => undefined,
+  );
+  return Promise.race([settled, bound]).finally(() => clearTimeout(timer));
 }
 
 /** purgedMeanwhile says whether an invalidation or a purge named a fetch's answer while it ran. */

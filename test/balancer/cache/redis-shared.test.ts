@@ -121,6 +121,32 @@ describe('http cache on redis', () => {
     assert.deepEqual(stale, []);
   });
 
+  test('a GET sent to another balancer once the answer to a POST is in never gets the copy from before it', async (t) => {
+    const { backend, current } = await startVersionedBackend(t, 60);
+    const prefix = `sp-c24-http-post-elsewhere:${randomUUID()}:`;
+    const a = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix);
+    const b = await balancerWith(t, backend.address, 'redis://127.0.0.1:6379', prefix);
+    const redis = new Redis('redis://127.0.0.1:6379');
+    t.after(async () => {
+      const keys = await scanAll(redis, `${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    });
+    // Each round on its own URL: b stores it, a takes the POST, b is asked again at once. b's
+    // lookups cannot wait for a's purge (another process), so a's answer must.
+    const stale: string[] = [];
+    for (let round = 0; round < 60; round++) {
+      const path = `/doc/${round}`;
+      await send(b.port, { path });
+      await until(async () => (await metricValue(b.metrics, 'scaleplane_http_cache_stores_total')) > round);
+      assert.equal((await send(a.port, { method: 'POST', path, body: 'x' })).status, 200);
+      const after = (await send(b.port, { path })).body.toString();
+      if (after !== current()) stale.push(`${path}: ${after} (now ${current()})`);
+    }
+    // Before, a's answer went out with its purge of Redis still on its way: 5 of 60 got the old copy.
+    assert.deepEqual(stale, []);
+  });
+
   test('with Redis unreachable every request is answered by the backend, no error reaches the client', async (t) => {
     const backend = await startBackend(t, (_req, res) => {
       res.writeHead(200, { 'Cache-Control': 'max-age=60' });
