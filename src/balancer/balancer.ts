@@ -277,6 +277,7 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       onClosingExchangeEnd: () => this.#closeIdleConnections(),
       upstreamKeepAliveTimeout: config.upstreamKeepAliveTimeout,
       ...(config.connectTimeout === undefined ? {} : { connectTimeout: config.connectTimeout }),
+      ...(config.perTryTimeout === undefined ? {} : { perTryTimeout: config.perTryTimeout }),
     });
     // Timeouts set here, not left to Node's defaults: a client trickling its headers (slowloris) is
     // answered 408 and closed after headersTimeout, checked every second rather than every 30 s.
@@ -995,6 +996,21 @@ function validateConfig(config: BalancerConfig): void {
     throw new BalancerError(
       'BALANCER_INVALID_ARGUMENT',
       `connectTimeout (${config.connectTimeout} ms) must be below requestTimeout (${config.requestTimeout} ms): the request timeout would cut the request first, with a 504 instead of a retry on another instance`,
+    );
+  }
+  if (
+    config.perTryTimeout !== undefined &&
+    (!Number.isFinite(config.perTryTimeout) || config.perTryTimeout <= 0)
+  ) {
+    throw new BalancerError(
+      'BALANCER_INVALID_ARGUMENT',
+      `perTryTimeout must be > 0 ms, got ${config.perTryTimeout}`,
+    );
+  }
+  if (config.perTryTimeout !== undefined && config.perTryTimeout >= config.requestTimeout) {
+    throw new BalancerError(
+      'BALANCER_INVALID_ARGUMENT',
+      `perTryTimeout (${config.perTryTimeout} ms) must be below requestTimeout (${config.requestTimeout} ms): the request timeout would cut the request first, with a 504 instead of a retry on another instance`,
     );
   }
   if (config.http2 === true && config.tls === undefined) {

@@ -77,10 +77,13 @@ export {
   classifyUpstreamError,
   gatewayStatus,
   MAX_RETRIES,
+  RETRY_OVERFLOWS,
   type RetryDecision,
   type RetryInput,
+  type RetryOverflow,
   type RetryReason,
   retryDecision,
+  retryOverflow,
   retryOverflowed,
   type UpstreamFailure,
 } from './retry.js';

@@ -14,7 +14,7 @@ import {
   type ScaleplaneMetrics,
 } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
-import { defaultConnectTimeout, guardConnect } from './connect-timeout.js';
+import { connectTimeoutError, defaultConnectTimeout, guardConnect } from './connect-timeout.js';
 import { headGate } from './head-gate.js';
 import {
   type ForwardedRequest,
@@ -32,10 +32,12 @@ import {
   classifyUpstreamError,
   gatewayStatus,
   MAX_RETRIES,
+  RETRY_OVERFLOWS,
   type RetryDecision,
   type RetryInput,
+  type RetryOverflow,
   retryDecision,
-  retryOverflowed,
+  retryOverflow,
   type UpstreamFailure,
 } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -49,12 +51,13 @@ export type UpstreamErrorKind = UpstreamFailure | 'no_backend';
 
 /** FailedAttempt is what `routeRetryDecision` needs to know about an attempt that got no response. */
 export type FailedAttempt = Pick<RetryInput, 'method' | 'failure' | 'reusedSocket' | 'retries'> &
-  Partial<Pick<RetryInput, 'hasBody' | 'bodyStarted' | 'idempotencyKey'>>;
+  Partial<Pick<RetryInput, 'hasBody' | 'bodyStarted' | 'idempotencyKey' | 'perTryTimeout'>>;
 
 /**
  * routeRetryDecision is `retryDecision` for an attempt on `route` that got no response: at most
- * MAX_RETRIES, within the route's retry budget. Left out, `hasBody`, `bodyStarted` and
- * `idempotencyKey` are false (a bodiless request without an Idempotency-Key).
+ * MAX_RETRIES, within the route's retry budget. Left out, `hasBody`, `bodyStarted`,
+ * `idempotencyKey` and `perTryTimeout` are false (a bodiless request without an Idempotency-Key,
+ * not cut by the per-try timeout).
  */
 export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): RetryDecision {
   const input: RetryInput = {
@@ -65,6 +68,7 @@ export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): R
     bodyStarted: attempt.bodyStarted ?? false,
     responseStarted: false,
     idempotencyKey: attempt.idempotencyKey ?? false,
+    perTryTimeout: attempt.perTryTimeout ?? false,
     retries: attempt.retries,
     maxRetries: MAX_RETRIES,
     // Only asked here: the retry is spent where it is made, once a backend was picked for it (a
@@ -72,8 +76,11 @@ export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): R
     budgetAvailable: () => route.budget.allows(performance.now()),
   };
   const decision = retryDecision(input);
-  // Before, a refused retry was only logged: operators alert on these, as on Envoy's retry_overflow.
-  if (retryOverflowed(input, decision)) route.telemetry.retryOverflows.inc();
+  // Before, a refused retry was only logged: operators alert on these, as on Envoy's retry_overflow
+  // and retry_limit_exceeded, which say apart a spent budget (retries storming) from a request that
+  // failed on every instance it was given.
+  const overflow = retryOverflow(input, decision);
+  if (overflow !== undefined) route.telemetry.retryOverflows[overflow].inc();
   return decision;
 }
 
@@ -107,7 +114,7 @@ export class GroupTelemetry {
   readonly inFlight: BatchedGauge;
   readonly duration: BatchedHistogram;
   readonly retries: Counter.Internal;
-  readonly retryOverflows: Counter.Internal;
+  readonly retryOverflows: Readonly<Record<RetryOverflow, Counter.Internal>>;
   readonly requests: Readonly<Record<StatusClass, BatchedCounter>>;
   readonly errors: Readonly<Record<UpstreamErrorKind, Counter.Internal>>;
 
@@ -115,7 +122,11 @@ export class GroupTelemetry {
     this.inFlight = batchedGauge(metrics.inFlight, { group });
     this.duration = batchedHistogram(metrics.requestDuration, { group });
     this.retries = metrics.retries.labels({ group });
-    this.retryOverflows = metrics.retryOverflows.labels({ group });
+    // Both reasons made up front, so each series reads 0 until it moves.
+    const overflows = {} as Record<RetryOverflow, Counter.Internal>;
+    for (const reason of RETRY_OVERFLOWS)
+      overflows[reason] = metrics.retryOverflows.labels({ group, reason });
+    this.retryOverflows = overflows;
     const requests = (code: StatusClass) => batchedCounter(metrics.requests, { group, code });
     this.requests = {
       '2xx': requests('2xx'),
@@ -244,6 +255,11 @@ export interface ProxyOptions {
    * or a third of `requestTimeout` when shorter
    */
   connectTimeout?: number;
+  /**
+   * Longest one try may wait for response headers, ms; past it the try is cut and retried
+   * elsewhere where `retryDecision` allows (see `Exchange.tryTimedOut`). @defaultValue off
+   */
+  perTryTimeout?: number;
 }
 
 const NO_GROUP = Buffer.from(JSON.stringify({ error: 'no group configured' }));
@@ -261,6 +277,7 @@ export class ProxyPath {
   readonly maxRequestBody: number;
   readonly maxHeaderSize: number;
   readonly connectTimeout: number;
+  readonly perTryTimeout: number | undefined;
   readonly logger: BalancerLogger;
   /** Once set, responses carry `Connection: close` so clients leave. */
   closing = false;
@@ -278,6 +295,7 @@ export class ProxyPath {
     this.maxRequestBody = options.maxRequestBody;
     this.maxHeaderSize = options.maxHeaderSize;
     this.connectTimeout = options.connectTimeout ?? defaultConnectTimeout(options.requestTimeout);
+    this.perTryTimeout = options.perTryTimeout;
     this.logger = options.logger;
     this.#onClosingExchangeEnd = options.onClosingExchangeEnd;
   }
@@ -361,6 +379,10 @@ class Exchange {
   attemptStarted = 0;
   bodyBytes = 0;
   timer: NodeJS.Timeout | undefined;
+  /** The per-try timer of the current attempt, while it waits for response headers. */
+  tryTimer: NodeJS.Timeout | undefined;
+  /** The per-try timeout's verdict, one turn of the loop after its timer (see `tryTimedOut`). */
+  tryVerdict: NodeJS.Immediate | undefined;
   backend: PoolMember | undefined;
   upstream: http.ClientRequest | UndiciAttempt | undefined;
   upstreamResponse: http.IncomingMessage | undefined;
@@ -413,7 +435,54 @@ class Exchange {
     // HTTP/1.0 clients may omit Host; HTTP/1.1 backends require one.
     if (this.forwarded.host === undefined) this.forwarded.headers.push('Host', localHost(req.socket));
     if (this.picker.hashKey !== undefined) this.key = hashKeyOf(req, this.picker.hashKey);
+    // A try's time starts once the backend can have the whole request (Envoy starts its per-try
+    // timer at the end of the downstream request): a client still uploading is request_timeout's.
+    if (this.proxy.perTryTimeout !== undefined && this.forwarded.hasBody && !req.complete)
+      req.once('end', () => this.armTry());
     this.attempt();
+  }
+
+  /**
+   * armTry starts the current attempt's per-try timer (`per_try_timeout`), when one is set, the
+   * attempt has no response yet and the client's body, if any, arrived whole.
+   */
+  armTry(): void {
+    const ms = this.proxy.perTryTimeout;
+    if (ms === undefined || this.done || this.upstream === undefined || this.tryTimer !== undefined) return;
+    if (this.upstreamResponse !== undefined || this.res.headersSent) return;
+    if (this.forwarded.hasBody && !this.req.complete) return;
+    this.tryTimer = setTimeout(onTryTimeout, ms, this);
+  }
+
+  clearTry(): void {
+    clearTimeout(this.tryTimer);
+    clearImmediate(this.tryVerdict);
+    this.tryTimer = undefined;
+    this.tryVerdict = undefined;
+  }
+
+  /**
+   * tryTimedOut cuts the current attempt, which got no response headers within `per_try_timeout`,
+   * and fails it as an upstream timeout: `retryDecision` retries it elsewhere only where a reset
+   * before any response byte would be (never a request with a body or a non-idempotent one without
+   * an Idempotency-Key); otherwise the client gets a 504. A try still connecting sent nothing: that
+   * is a connect timeout, retried for any method, as `connect_timeout` would have.
+   *
+   * Called one turn of the loop after the timer, as guardConnect's verdict is: Node runs due timers
+   * before it polls the sockets, so after the loop was busy past the timeout (a GC pause, a burst)
+   * response headers the kernel already holds are read first, rather than the try cut and a
+   * healthy backend blamed.
+   */
+  tryTimedOut(): void {
+    this.tryTimer = undefined;
+    this.tryVerdict = undefined;
+    const upstream = this.upstream;
+    if (this.done || upstream === undefined || this.upstreamResponse !== undefined || this.res.headersSent)
+      return;
+    const ms = this.proxy.perTryTimeout!;
+    const connecting =
+      !(upstream instanceof UndiciAttempt) && (upstream.socket == null || upstream.socket.connecting);
+    this.upstreamFailed(upstream, connecting ? connectTimeoutError(ms) : tryTimeoutError(ms), !connecting);
   }
 
   attempt(): void {
@@ -442,6 +511,7 @@ class Exchange {
     if (!this.forwarded.hasBody && fastMethod(this.req.method)) {
       const attempt = new UndiciAttempt(this);
       this.upstream = attempt;
+      this.armTry();
       this.proxy
         .poolFor(backend)
         .dispatch(
@@ -470,6 +540,7 @@ class Exchange {
     }
     upstream[kExchange] = this;
     this.upstream = upstream;
+    this.armTry();
     guardConnect(upstream, this.proxy.connectTimeout);
     upstream.on('response', onUpstreamResponse);
     upstream.on('error', onUpstreamError);
@@ -479,6 +550,7 @@ class Exchange {
 
   /** unforwardable answers 400 to a request the upstream client refuses to send as it is. */
   unforwardable(err: Error): void {
+    this.clearTry();
     this.upstream = undefined;
     this.releaseBackend();
     this.proxy.logger.warn({ group: this.route.name, err: err.message }, 'request cannot be forwarded');
@@ -550,6 +622,7 @@ class Exchange {
   }
 
   respond(upstreamResponse: http.IncomingMessage): void {
+    this.clearTry();
     this.upstreamResponse = upstreamResponse;
     const backend = this.backend!;
     if (this.picker.observe !== undefined) {
@@ -619,6 +692,7 @@ class Exchange {
    * response cannot be forwarded (the attempt is then abandoned and the client got a 502).
    */
   respondFast(attempt: UndiciAttempt, statusCode: number, statusText: string, raw: Buffer[]): boolean {
+    this.clearTry();
     const backend = this.backend!;
     if (this.picker.observe !== undefined) {
       this.picker.observe(backend, performance.now() - this.attemptStarted);
@@ -687,7 +761,13 @@ class Exchange {
     );
   }
 
-  upstreamFailed(upstream: http.ClientRequest | UndiciAttempt, err: NodeJS.ErrnoException): void {
+  /** upstreamFailed handles an attempt that failed before any response; `perTry`: cut by `tryTimedOut`. */
+  upstreamFailed(
+    upstream: http.ClientRequest | UndiciAttempt,
+    err: NodeJS.ErrnoException,
+    perTry = false,
+  ): void {
+    this.clearTry();
     const failure = classifyUpstreamError(err);
     const backend = this.backend!;
     this.route.telemetry.errors[failure].inc();
@@ -705,6 +785,7 @@ class Exchange {
       hasBody: this.forwarded.hasBody,
       bodyStarted: this.bodyStarted,
       idempotencyKey: this.forwarded.idempotencyKey,
+      perTryTimeout: perTry,
       retries: this.retries,
     });
     this.proxy.logger.warn(
@@ -769,6 +850,7 @@ class Exchange {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
+    this.clearTry();
     const { res, route } = this;
     const complete = res.writableFinished;
     if (!complete && this.upstream !== undefined) this.abandonUpstream(this.upstream);
@@ -781,6 +863,7 @@ class Exchange {
   }
 
   abandonUpstream(upstream: http.ClientRequest | UndiciAttempt): void {
+    this.clearTry();
     this.upstream = undefined;
     if (upstream instanceof UndiciAttempt) {
       upstream.abandon();
@@ -923,6 +1006,17 @@ function readBefore(err: Error): boolean {
   return typeof bytesRead === 'number' && bytesRead > 0;
 }
 
+/**
+ * tryTimeoutError is the error a try cut by `per_try_timeout` fails with: `ETIMEDOUT` on an open
+ * connection, so `classifyUpstreamError` takes it for a `timeout` (counted in
+ * `scaleplane_upstream_errors_total{kind="timeout"}`, answered 504 when nothing is left to try).
+ */
+function tryTimeoutError(ms: number): NodeJS.ErrnoException {
+  return Object.assign(new Error(`no response headers within per_try_timeout (${ms} ms)`), {
+    code: 'ETIMEDOUT',
+  });
+}
+
 function abandonedError(): Error {
   return Object.assign(new Error('request abandoned by the balancer'), { code: 'UND_ERR_ABORTED' });
 }
@@ -964,6 +1058,14 @@ function onResponseClose(this: Tagged<http.ServerResponse>): void {
 
 function onExchangeTimeout(exchange: Exchange): void {
   exchange.timeout();
+}
+
+function onTryTimeout(exchange: Exchange): void {
+  exchange.tryVerdict = setImmediate(onTryVerdict, exchange);
+}
+
+function onTryVerdict(exchange: Exchange): void {
+  exchange.tryTimedOut();
 }
 
 function onUpstreamSocket(this: Tagged<http.ClientRequest>, socket: Socket): void {

@@ -70,6 +70,12 @@ export interface RetryInput {
   readonly responseStarted: boolean;
   /** The client sent an `Idempotency-Key` header. */
   readonly idempotencyKey: boolean;
+  /**
+   * The attempt was cut by the per-try timeout (`per_try_timeout`): the backend had the request and
+   * sent no response headers in time. Such a `timeout` is retried as a reset before any response
+   * byte is; any other `timeout` is not. @defaultValue false
+   */
+  readonly perTryTimeout?: boolean;
   /** Retries already made for this request. */
   readonly retries: number;
   readonly maxRetries: number;
@@ -85,6 +91,7 @@ export type RetryReason =
   | 'ConnectFailed'
   | 'StaleKeepAlive'
   | 'IdempotentReset'
+  | 'TryTimedOut'
   | 'ResponseStarted'
   | 'RetryLimit'
   | 'BodyStreamed'
@@ -107,6 +114,7 @@ const decisions = {
   ConnectFailed: { retry: true, reason: 'ConnectFailed' },
   StaleKeepAlive: { retry: true, reason: 'StaleKeepAlive' },
   IdempotentReset: { retry: true, reason: 'IdempotentReset' },
+  TryTimedOut: { retry: true, reason: 'TryTimedOut' },
   ResponseStarted: { retry: false, reason: 'ResponseStarted' },
   RetryLimit: { retry: false, reason: 'RetryLimit' },
   BodyStreamed: { retry: false, reason: 'BodyStreamed' },
@@ -124,9 +132,10 @@ const decisions = {
  * 2. never once any of the body was streamed (it is gone and cannot be replayed);
  * 3. always when no connection was made (the backend saw nothing), whatever the method;
  * 4. when the connection was reset before any response byte — on a reused keep-alive socket the
- *    backend most likely closed it as idle just as we sent; on a fresh one it died — but only for a
- *    bodiless request whose method is idempotent or that carries an Idempotency-Key, since the
- *    backend may have acted on it;
+ *    backend most likely closed it as idle just as we sent; on a fresh one it died — or the
+ *    per-try timeout cut an attempt that had no response headers yet, but only for a bodiless
+ *    request whose method is idempotent or that carries an Idempotency-Key, since the backend may
+ *    have acted on it (a hung backend may still finish what it was sent);
  * 5. and then only while the group's retry budget has room, so retries cannot storm.
  */
 export function retryDecision(input: RetryInput): RetryDecision {
@@ -137,15 +146,36 @@ export function retryDecision(input: RetryInput): RetryDecision {
 }
 
 /**
- * retryOverflowed says whether `decision` refused a retry that was otherwise safe to make: the
- * group's retry budget was spent, or the request used up its retries on a failure that would have
- * been retried (Envoy counts both kinds of refusal as `upstream_rq_retry_overflow`). A failure that
- * was never retriable (a started response, a streamed body, a non-idempotent reset) is no overflow,
- * even at the limit, since safeToRetry names the limit before it looks at the failure.
+ * RetryOverflow is why a retry that was otherwise safe to make was refused: the group's retry
+ * `budget` was spent (Envoy's `upstream_rq_retry_overflow`), or the request had used up its retries,
+ * the `limit` (Envoy's `upstream_rq_retry_limit_exceeded`). The `reason` label of
+ * `scaleplane_retry_overflows_total`.
+ */
+export type RetryOverflow = 'budget' | 'limit';
+
+/** RETRY_OVERFLOWS lists every RetryOverflow, for metric children made up front. */
+export const RETRY_OVERFLOWS: readonly RetryOverflow[] = ['budget', 'limit'];
+
+/**
+ * retryOverflow says why `decision` refused a retry that was otherwise safe to make, undefined when
+ * it made one or the failure was never retriable: `budget` when the group's retry budget was spent,
+ * `limit` when the request used up its retries on a failure that would have been retried. A failure
+ * that was never retriable (a started response, a streamed body, a non-idempotent reset) is no
+ * overflow, even at the limit, since safeToRetry names the limit before it looks at the failure.
+ */
+export function retryOverflow(input: RetryInput, decision: RetryDecision): RetryOverflow | undefined {
+  if (decision.reason === 'RetryBudgetExhausted') return 'budget';
+  if (decision.reason === 'RetryLimit' && safeToRetry({ ...input, retries: 0, maxRetries: 1 }).retry)
+    return 'limit';
+  return undefined;
+}
+
+/**
+ * retryOverflowed says whether `decision` refused a retry that was otherwise safe to make, for
+ * either reason (see `retryOverflow`).
  */
 export function retryOverflowed(input: RetryInput, decision: RetryDecision): boolean {
-  if (decision.reason === 'RetryBudgetExhausted') return true;
-  return decision.reason === 'RetryLimit' && safeToRetry({ ...input, retries: 0, maxRetries: 1 }).retry;
+  return retryOverflow(input, decision) !== undefined;
 }
 
 function safeToRetry(input: RetryInput): RetryDecision {
@@ -153,10 +183,12 @@ function safeToRetry(input: RetryInput): RetryDecision {
   if (input.retries >= input.maxRetries) return decisions.RetryLimit;
   if (input.bodyStarted) return decisions.BodyStreamed;
   if (input.failure === 'connect') return decisions.ConnectFailed;
-  if (input.failure !== 'reset') return decisions.NotRetriable;
+  const tryTimedOut = input.failure === 'timeout' && input.perTryTimeout === true;
+  if (input.failure !== 'reset' && !tryTimedOut) return decisions.NotRetriable;
   if (input.hasBody) return decisions.HasBody;
   if (!IDEMPOTENT_METHODS.has(input.method) && !input.idempotencyKey) {
-    return input.reusedSocket ? decisions.NotIdempotent : decisions.FreshConnectionReset;
+    return input.reusedSocket || tryTimedOut ? decisions.NotIdempotent : decisions.FreshConnectionReset;
   }
+  if (tryTimedOut) return decisions.TryTimedOut;
   return input.reusedSocket ? decisions.StaleKeepAlive : decisions.IdempotentReset;
 }

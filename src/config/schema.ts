@@ -334,8 +334,20 @@ export const INPUT_DEFAULT = 'inputDefault';
  * request_timeout when shorter).
  */
 export function connectTimeoutIssue(requestMs: number, connectMs: number | undefined): string | undefined {
-  if (connectMs === undefined || connectMs < requestMs) return undefined;
+  // Either may be a value its own key already refused (`soon`): that issue says all there is to say.
+  if (typeof connectMs !== 'number' || typeof requestMs !== 'number' || connectMs < requestMs)
+    return undefined;
   return `connect_timeout (${connectMs} ms) must be below request_timeout (${requestMs} ms): request_timeout cuts the request first, with a 504 instead of a retry on another instance; lower connect_timeout or raise request_timeout`;
+}
+
+/**
+ * perTryTimeoutIssue says why a written `per_try_timeout` contradicts `request_timeout`, undefined
+ * when it does not: the request timer runs across every try, so a per-try timeout at or above it
+ * never fires and a hung backend still costs the whole request_timeout and a 504, never a retry.
+ */
+export function perTryTimeoutIssue(requestMs: number, perTryMs: number | undefined): string | undefined {
+  if (typeof perTryMs !== 'number' || typeof requestMs !== 'number' || perTryMs < requestMs) return undefined;
+  return `per_try_timeout (${perTryMs} ms) must be below request_timeout (${requestMs} ms): request_timeout cuts the request first, with a 504 instead of a retry on another instance; lower per_try_timeout or raise request_timeout`;
 }
 
 /** balancerSchema is the `balancer` section. */
@@ -366,6 +378,12 @@ export const balancerSchema = mapping({
       description:
         'default: 10s, or a third of request_timeout when that is shorter; must be below request_timeout',
     }),
+  // Off unless written: only the operator knows how long a healthy answer may take (Envoy has no
+  // per-try timeout by default either; its route timeout bounds every try).
+  per_try_timeout: duration('positive').optional().meta({
+    description:
+      'each try without response headers by then is cut (504) and, if safe, retried elsewhere; default: off; must be below request_timeout',
+  }),
   headers_timeout: duration('positive').prefault('10s'),
   max_request_body: size.prefault('100Mi'),
   // Node.js reads a maxHeaderSize of 0 as its own default (16Ki): `0` must not quietly mean that.
@@ -388,6 +406,8 @@ export const balancerSchema = mapping({
       });
     const connect = connectTimeoutIssue(raw.request_timeout, raw.connect_timeout);
     if (connect !== undefined) ctx.addIssue({ code: 'custom', path: ['connect_timeout'], message: connect });
+    const perTry = perTryTimeoutIssue(raw.request_timeout, raw.per_try_timeout);
+    if (perTry !== undefined) ctx.addIssue({ code: 'custom', path: ['per_try_timeout'], message: perTry });
   }, whenMapping)
   .transform(
     (raw): BalancerConfig => ({
@@ -405,6 +425,7 @@ export const balancerSchema = mapping({
       slowStart: raw.slow_start,
       upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
       ...(raw.connect_timeout === undefined ? {} : { connectTimeout: raw.connect_timeout }),
+      ...(raw.per_try_timeout === undefined ? {} : { perTryTimeout: raw.per_try_timeout }),
       headersTimeout: raw.headers_timeout,
       maxRequestBody: raw.max_request_body,
       maxHeaderSize: raw.max_header_size,

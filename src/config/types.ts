@@ -83,6 +83,16 @@ export interface BalancerConfig {
    */
   connectTimeout?: number;
   /**
+   * Longest one try may take to get response headers from a backend (Envoy's
+   * `retry_policy.per_try_timeout`; NGINX's `proxy_read_timeout` with `proxy_next_upstream timeout`),
+   * from its start, or from the end of the client's body when that was still arriving. Past it the
+   * try is cut, counted as an upstream timeout, and retried on another instance only when a reset
+   * would be (a bodiless idempotent request or one with an Idempotency-Key), within the retry budget
+   * and limit; otherwise the client gets a 504. Response bodies already streaming are not timed.
+   * Must be below `requestTimeout`, which bounds all tries together. @defaultValue off
+   */
+  perTryTimeout?: number;
+  /**
    * Longest a client may take to send its request headers; slower (slowloris) gets 408 and is
    * closed. The whole request must arrive within `requestTimeout`. @defaultValue 10000 (ms)
    */

@@ -20,8 +20,12 @@ export interface ScaleplaneMetrics {
   readonly upstreamErrors: Counter<'group' | 'kind'>;
   /** Retries the balancer made to another backend. */
   readonly retries: Counter<'group'>;
-  /** Retries the balancer's retry budget or retry limit refused (Envoy's `upstream_rq_retry_overflow`). */
-  readonly retryOverflows: Counter<'group'>;
+  /**
+   * Retries the balancer refused, by `reason`: `budget` (the retry budget was spent, Envoy's
+   * `upstream_rq_retry_overflow`) or `limit` (the request used its retries, Envoy's
+   * `upstream_rq_retry_limit_exceeded`).
+   */
+  readonly retryOverflows: Counter<'group' | 'reason'>;
   /** Health-check transitions of instances. */
   readonly healthTransitions: Counter<'group' | 'to'>;
   /** Desired instances per group. */
@@ -97,8 +101,8 @@ export function createMetrics(options: CreateMetricsOptions = {}): ScaleplaneMet
     }),
     retryOverflows: new Counter({
       name: 'scaleplane_retry_overflows_total',
-      help: 'Retries the balancer refused because the retry budget was spent or the retry limit reached.',
-      labelNames: ['group'],
+      help: 'Retries the balancer refused, by reason: the retry budget was spent (budget) or the retry limit reached (limit).',
+      labelNames: ['group', 'reason'],
       registers,
     }),
     healthTransitions: new Counter({

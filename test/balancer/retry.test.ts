@@ -96,6 +96,49 @@ test('retryDecision: only requests no backend can have acted on are repeated', (
       reason: 'ConnectFailed',
     },
     { name: 'timeout', input: { failure: 'timeout' }, retry: false, reason: 'NotRetriable' },
+    // per_try_timeout: a try with no response headers in time, retried where a reset would be.
+    {
+      name: 'GET cut by the per-try timeout',
+      input: { failure: 'timeout', perTryTimeout: true, reusedSocket: false },
+      retry: true,
+      reason: 'TryTimedOut',
+    },
+    {
+      name: 'DELETE cut by the per-try timeout, on a reused socket',
+      input: { method: 'DELETE', failure: 'timeout', perTryTimeout: true },
+      retry: true,
+      reason: 'TryTimedOut',
+    },
+    {
+      name: 'POST cut by the per-try timeout',
+      input: { method: 'POST', failure: 'timeout', perTryTimeout: true, reusedSocket: false },
+      retry: false,
+      reason: 'NotIdempotent',
+    },
+    {
+      name: 'POST with Idempotency-Key cut by the per-try timeout',
+      input: { method: 'POST', idempotencyKey: true, failure: 'timeout', perTryTimeout: true },
+      retry: true,
+      reason: 'TryTimedOut',
+    },
+    {
+      name: 'PUT with body cut by the per-try timeout',
+      input: { method: 'PUT', hasBody: true, bodyStarted: true, failure: 'timeout', perTryTimeout: true },
+      retry: false,
+      reason: 'BodyStreamed',
+    },
+    {
+      name: 'GET cut by the per-try timeout, last retry used',
+      input: { failure: 'timeout', perTryTimeout: true, retries: 2 },
+      retry: false,
+      reason: 'RetryLimit',
+    },
+    {
+      name: 'GET cut by the per-try timeout, budget spent',
+      input: { failure: 'timeout', perTryTimeout: true, budgetAvailable: () => false },
+      retry: false,
+      reason: 'RetryBudgetExhausted',
+    },
     { name: 'other error', input: { failure: 'other' }, retry: false, reason: 'NotRetriable' },
   ];
   for (const { name, input, retry, reason } of cases) {

@@ -49,6 +49,18 @@ describe('config: balancer connect_timeout against request_timeout', () => {
     );
   });
 
+  it("not a duration: one issue, the duration's, not a second comparing it with request_timeout", () => {
+    // Before, a second issue read `connect_timeout ([object Object] ms) must be below …`.
+    for (const balancer of [
+      ['  connect_timeout: soon'],
+      ['  request_timeout: soon', '  connect_timeout: 1s'],
+    ]) {
+      const issues = issuesOf(...balancer);
+      assert.equal(issues.length, 1, JSON.stringify(issues));
+      assert.match(issues[0]!.message, /invalid duration "soon"/);
+    }
+  });
+
   it('below: accepted', () => {
     const config = parse('  request_timeout: 5s', '  connect_timeout: 2s');
     assert.equal(config.balancer.requestTimeout, 5_000);
