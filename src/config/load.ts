@@ -10,7 +10,7 @@ import { type Document, LineCounter, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { badMerges, lineOf, syntaxIssues } from './locate.js';
-import { resolveConfig, schemaFor } from './schema.js';
+import { closeMatch, resolveConfig, schemaFor } from './schema.js';
 import { keepEnvText, keepKeyText } from './source-text.js';
 import { tlsIssues } from './tls.js';
 import type { Config } from './types.js';
@@ -225,8 +225,13 @@ function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
       return issue.input === undefined
         ? 'required'
         : `expected ${expectedNoun(issue.expected)}, got ${describeValue(issue.input)}`;
-    case 'invalid_value':
-      return `expected ${issue.values.map((value) => JSON.stringify(value)).join(' or ')}, got ${describeValue(issue.input)}`;
+    case 'invalid_value': {
+      const expected = `expected ${issue.values.map((value) => JSON.stringify(value)).join(' or ')}`;
+      const words = issue.values.filter((value): value is string => typeof value === 'string');
+      const meant = typeof issue.input === 'string' ? closeMatch(issue.input, words) : undefined;
+      const hint = meant === undefined ? '' : ` (did you mean "${meant}"?)`;
+      return `${expected}, got ${describeValue(issue.input)}${hint}`;
+    }
     case 'too_small':
       if (issue.origin === 'array') return `must list at least ${issue.minimum}`;
       if (issue.origin === 'string') return 'must not be empty';

@@ -84,15 +84,19 @@ function mapping<Shape extends z.ZodRawShape>(shape: Shape, hints: Readonly<Reco
 
 /** unknownKeyMessage names the key and, for a likely typo, the key that was probably meant. */
 export function unknownKeyMessage(key: string, allowed: readonly string[], noun = 'key'): string {
-  const suggestion = closestKey(key, allowed);
+  const suggestion = closeMatch(key, allowed);
   return suggestion === undefined ? `unknown ${noun}` : `unknown ${noun} (did you mean "${suggestion}"?)`;
 }
 
-function closestKey(key: string, allowed: readonly string[]): string | undefined {
+/**
+ * closeMatch is the one of `allowed` that `word` is likely a typo of (a few edits away, case
+ * counting as an edit), else undefined.
+ */
+export function closeMatch(word: string, allowed: readonly string[]): string | undefined {
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const candidate of allowed) {
-    const distance = editDistance(key, candidate);
+    const distance = editDistance(word, candidate);
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
@@ -821,10 +825,13 @@ const metricSchema = z
     }
     for (const key of Object.keys(value)) {
       if (!Object.hasOwn(METRIC_KINDS, key)) {
+        const kinds = Object.keys(METRIC_KINDS);
+        const meant = closeMatch(key, kinds);
+        const hint = meant === undefined ? '' : `did you mean "${meant}"? `;
         ctx.addIssue({
           code: 'custom',
           path: [key],
-          message: `unknown metric kind (known: ${Object.keys(METRIC_KINDS).join(', ')})`,
+          message: `unknown metric kind (${hint}known: ${kinds.join(', ')})`,
         });
       }
     }
@@ -1062,7 +1069,11 @@ const PROVIDERS = ['local', 'kubernetes', 'aws'] as const;
 const localProviderShape = {
   provider: z
     .enum(PROVIDERS, {
-      error: (issue) => `unknown provider ${JSON.stringify(issue.input)} (known: ${PROVIDERS.join(', ')})`,
+      error: (issue) => {
+        const meant = typeof issue.input === 'string' ? closeMatch(issue.input, PROVIDERS) : undefined;
+        const hint = meant === undefined ? '' : `did you mean "${meant}"? `;
+        return `unknown provider ${JSON.stringify(issue.input)} (${hint}known: ${PROVIDERS.join(', ')})`;
+      },
     })
     .default('local'),
   command: text.optional(),

@@ -810,6 +810,49 @@ describe('parseConfig: a YAML syntax error says its line and column, and where w
   }
 });
 
+// A misspelt key named the key meant, a misspelt value only listed the values: `least-connection`
+// among five algorithms, `locl` among the providers, had to be found by eye.
+describe('parseConfig: a misspelt value names the value meant, as a misspelt key does', () => {
+  const group = lines('groups:', '  web:', '    command: x', '    max_instances: 2');
+  const cases: { name: string; yaml: string; issue: string }[] = [
+    {
+      name: 'a balancer algorithm',
+      yaml: `${group}balancer: { algorithm: least-connection }\n`,
+      issue:
+        'balancer.algorithm (line 5): expected "least-connections" or "round-robin" or "p2c" or "ewma" or "consistent-hash", got "least-connection" (did you mean "least-connections"?)',
+    },
+    {
+      name: 'a provider',
+      yaml: lines('groups:', '  web:', '    provider: locl', '    command: x'),
+      issue:
+        'groups.web.provider (line 3): unknown provider "locl" (did you mean "local"? known: local, kubernetes, aws)',
+    },
+    {
+      name: 'a metric kind',
+      yaml: `${group}    scaling: { metrics: [cpus: { target: 80 }] }\n`,
+      issue:
+        'groups.web.scaling.metrics.0.cpus (line 5): unknown metric kind (did you mean "cpu"? known: cpu, memory, prometheus, rabbitmq, redis, nats, inflight, rps, latency)',
+    },
+    {
+      name: 'a value like none of them: no guess',
+      yaml: lines('groups:', '  web:', '    provider: nomad', '    command: x'),
+      issue: 'groups.web.provider (line 3): unknown provider "nomad" (known: local, kubernetes, aws)',
+    },
+  ];
+  for (const { name, yaml, issue } of cases) {
+    it(name, () => {
+      assert.throws(
+        () => parse(yaml),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.deepEqual(error.issues.map(formatIssue), [issue]);
+          return true;
+        },
+      );
+    });
+  }
+});
+
 it('a metric written with `type:` is answered with the form to write', () => {
   assert.throws(
     () =>
