@@ -1228,10 +1228,22 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#invalidated({ keys: fullKeys, tags });
     if (this.#unsettled.size === 0) return;
     for (const flight of this.#unsettled) {
-      if (fullKeys.includes(flight.fullKey)) flight.invalidated = true;
+      if (fullKeys.includes(flight.fullKey)) this.#retire(flight);
       if (tags.length > 0) flight.droppedTags = [...(flight.droppedTags ?? []), ...tags];
       this.#retireLate(flight);
     }
+  }
+
+  /**
+   * retire marks a flight overtaken by a set or delete of its key (or by lost notices) and takes it
+   * out of single-flight: it still answers the calls that joined it before, but a call made after
+   * the set or delete starts a load of its own. Before, such a call joined the load from before the
+   * delete and got its value, as long as that load ran (A.getOrSet after B.delete returned 'v1'),
+   * where Caffeine's invalidate drops the load under way from the map.
+   */
+  #retire(flight: Flight): void {
+    flight.invalidated = true;
+    if (this.#flights.get(flight.fullKey) === flight) this.#flights.delete(flight.fullKey);
   }
 
   /**
@@ -1263,7 +1275,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     this.#memory?.clear();
     this.#invalidated(EVERYTHING);
     for (const flight of this.#unsettled) {
-      flight.invalidated = true;
+      this.#retire(flight);
       this.#retireLate(flight);
     }
   }

@@ -46,7 +46,9 @@ for (const memory of [true, false]) {
     (client as unknown as { getBuffer: (key: string) => Promise<Buffer | null> }).getBuffer = (key) => {
       if (++reads === 1)
         return original(key).then(async (data) => {
-          await a.set('cold', 'from A');
+          // A's own load, stored as a load is (no notice): a set would be a write whose notice
+          // takes B's load out of single-flight, and B's later callers rightly get the set value.
+          await a.getOrSet('cold', () => 'from A');
           storedByA();
           return data;
         });
