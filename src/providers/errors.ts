@@ -25,6 +25,8 @@ export type ProviderErrorCode =
   | 'CAPACITY'
   /** Adopting instances recorded by an earlier controller failed. */
   | 'ADOPT_FAILED'
+  /** An instance's record could not be written to the state store (tried again until it is). */
+  | 'RECORD_FAILED'
   /** Another resize or replacement is in progress; try again later. */
   | 'BUSY'
   /** No such instance (or not one in service). */

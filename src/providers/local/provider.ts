@@ -280,6 +280,8 @@ const KILL_WAIT_MS = 5000;
 /** How often, and how far apart, a stop asks again a fence that got no answer (see #mayStop). */
 const STOP_FENCE_RETRIES = 30;
 const STOP_FENCE_RETRY_MS = 500;
+/** A failed write of an instance's record is tried again this often (see `#record`). */
+const RECORD_RETRY_MS = 1000;
 const GROUP_POLL_MS = 50;
 /** Starts in a row that may fail on a taken port before the next counts as a crash. */
 const MAX_PORT_RETRIES = 3;
@@ -2135,9 +2137,45 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     });
   }
 
+  /**
+   * record writes the instance's record to the registry, and writes it again every
+   * RECORD_RETRY_MS while that fails and the instance is still this provider's and not stopping.
+   * Before, a failed write (a Redis refusing writes for a few seconds, a timeout) was reported and
+   * never tried again: the instance ran unrecorded, so no standby routed to it and the next leader
+   * did not adopt it (it ran on unmanaged beside the one started in its place). A refusal by the
+   * lease (STATE_FENCED) is not retried: this controller no longer leads.
+   */
   #record(slot: Slot): void {
-    const record = this.#recordOf(slot);
-    if (this.#registry && record) this.#track(this.#registry.put(this.#group, record));
+    if (this.#registry && this.#recordOf(slot)) void this.#recordUntilStored(this.#registry, slot);
+  }
+
+  async #recordUntilStored(registry: LocalInstanceRegistry, slot: Slot): Promise<void> {
+    for (let failures = 0; ; failures++) {
+      const record = this.#recordOf(slot);
+      if (!record || slot.stopRequested || !this.#slots.includes(slot)) return;
+      try {
+        await registry.put(this.#group, record);
+        if (failures > 0)
+          this.#logger.info(
+            { group: this.#group, instance: slot.id, failures },
+            `${slot.id} recorded after ${failures} failed write(s)`,
+          );
+        return;
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        if ((err as { code?: string }).code === 'STATE_FENCED') return this.#report(error);
+        // Said once: the next tries fail alike until the store takes writes again.
+        if (failures === 0)
+          this.#report(
+            new ProviderError(
+              'RECORD_FAILED',
+              `${slot.id} (pid ${record.pid}) could not be recorded (${error.message}); trying again every ${RECORD_RETRY_MS / 1000} s`,
+              { cause: err },
+            ),
+          );
+        await new Promise((resolve) => setTimeout(resolve, RECORD_RETRY_MS).unref());
+      }
+    }
   }
 
   /** recordDraining marks the instance draining in the registry; a failed write is reported, not thrown. */
