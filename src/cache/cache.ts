@@ -137,6 +137,11 @@ interface Flight {
   invalidated: boolean;
   /** Tags deleted while the flight ran: an entry carrying one of them is not stored either. */
   droppedTags: string[] | undefined;
+  /**
+   * The tags its value is to carry as far as known: the call's, then the loader's setTags. A
+   * deleteByTag naming one takes the flight out of single-flight (#retire).
+   */
+  tags: readonly string[];
   /** A load that outlived its callers' timeout still stores: the flight stays watched until then. */
   outlived: boolean;
   /**
@@ -692,6 +697,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       seen,
       late: undefined,
       background,
+      tags: call.tags,
     };
     this.#flights.set(fullKey, flight);
     this.#unsettled.add(flight);
@@ -996,6 +1002,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
         // TypeError naming nothing.
         checkTags(value, 'setTags');
         tags = value;
+        flight.tags = value;
       },
       signal: abort?.signal ?? NEVER_ABORTED,
     };
@@ -1229,14 +1236,17 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     if (this.#unsettled.size === 0) return;
     for (const flight of this.#unsettled) {
       if (fullKeys.includes(flight.fullKey)) this.#retire(flight);
-      if (tags.length > 0) flight.droppedTags = [...(flight.droppedTags ?? []), ...tags];
+      if (tags.length > 0) {
+        flight.droppedTags = [...(flight.droppedTags ?? []), ...tags];
+        if (flight.tags.some((tag) => tags.includes(tag))) this.#retire(flight);
+      }
       this.#retireLate(flight);
     }
   }
 
   /**
-   * retire marks a flight overtaken by a set or delete of its key (or by lost notices) and takes it
-   * out of single-flight: it still answers the calls that joined it before, but a call made after
+   * retire marks a flight overtaken by a set or delete of its key, a deleteByTag of a tag it is
+   * known to carry (or lost notices) and takes it out of single-flight: it still answers the calls that joined it before, but a call made after
    * the set or delete starts a load of its own. Before, such a call joined the load from before the
    * delete and got its value, as long as that load ran (A.getOrSet after B.delete returned 'v1'),
    * where Caffeine's invalidate drops the load under way from the map.

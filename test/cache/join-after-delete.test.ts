@@ -98,3 +98,32 @@ test('a call after another instance’s delete (its notice in) does not join the
     'A answered a call made after B’s delete with the row from before it',
   );
 });
+
+for (const where of ['here', 'on another instance'] as const) {
+  for (const how of ['options', 'setTags'] as const) {
+    test(`a call after a deleteByTag ${where} does not join the load from before it (tag given by ${how})`, async (t) => {
+      const db = slowDatabase();
+      const prefix = prefixFor(`tag-${where === 'here' ? 'local' : 'remote'}-${how}`);
+      const a = closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL } }));
+      const b = where === 'here' ? a : closing(t, createCache({ prefix, redis: { url: SHARED_REDIS_URL } }));
+      assert.equal(await a.ready(), true, 'A: Redis answers');
+      assert.equal(await b.ready(), true, 'B: Redis answers');
+      const before =
+        how === 'options'
+          ? a.getOrSet('user:1', db.slowLoader, { tags: ['users'] })
+          : a.getOrSet('user:1', (context) => {
+              context.setTags(['users']);
+              return db.slowLoader();
+            });
+      await until(() => a.loading('user:1'), 5000, 'A’s first load under way');
+      db.write('v2');
+      const notice = where === 'here' ? undefined : once(a, 'invalidate');
+      await b.deleteByTag('users');
+      await notice;
+      const afterDelete = a.getOrSet('user:1', db.loader, { tags: ['users'] });
+      db.release();
+      assert.equal(await before, 'v1');
+      assert.equal(await afterDelete, 'v2', 'a call made after deleteByTag got the row from before it');
+    });
+  }
+}
