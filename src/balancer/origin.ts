@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { PickContext, Picker } from './algorithms/index.js';
-import { guardConnect } from './connect-timeout.js';
+import { connectTimeoutError, guardConnect } from './connect-timeout.js';
 import { responseCodingRefusal } from './headers.js';
 import type { PoolMember } from './pool.js';
 import {
@@ -55,9 +55,10 @@ export class OriginError extends Error {
  * fetchFromGroup sends one bodiless request to a backend of `route` chosen by `picker`, with the
  * same accounting as proxied traffic (in-flight per backend for draining, outlier outcomes, the
  * group's request and error series) and the same retry rule: a request that never reached a
- * backend, or died on a stale keep-alive socket, is tried on another one within the retry budget.
- * Resolves once response headers arrive; the whole exchange, body included, is bounded by the
- * proxy's request timeout. Rejects with OriginError.
+ * backend, or died on a stale keep-alive socket, or got no response headers within the proxy's
+ * per-try timeout, is tried on another one within the retry budget. Resolves once response headers
+ * arrive; the whole exchange, body included, is bounded by the proxy's request timeout. Rejects
+ * with OriginError.
  */
 export function fetchFromGroup(
   proxy: ProxyPath,
@@ -82,6 +83,15 @@ export function fetchFromGroup(
     let lastResort: PoolMember | undefined;
     let retries = 0;
     let ended = false;
+    // The current attempt's per-try timer and its verdict a loop turn later (see Exchange.tryTimedOut).
+    let tryTimer: NodeJS.Timeout | undefined;
+    let tryVerdict: NodeJS.Immediate | undefined;
+    const clearTry = (): void => {
+      clearTimeout(tryTimer);
+      clearImmediate(tryVerdict);
+      tryTimer = undefined;
+      tryVerdict = undefined;
+    };
 
     const release = (): void => {
       if (backend === undefined) return;
@@ -94,6 +104,7 @@ export function fetchFromGroup(
       if (ended) return;
       ended = true;
       clearTimeout(timer);
+      clearTry();
       release();
       route.inFlight--;
       telemetry.inFlight.dec();
@@ -162,11 +173,33 @@ export function fetchFromGroup(
       }
       upstream = req;
       guardConnect(req, proxy.connectTimeout);
+      // per_try_timeout, as on the proxied path: a fill a hung backend had took the whole
+      // request_timeout and ended in a 504 for every request waiting on it.
+      let cutByTry = false;
+      const perTry = proxy.perTryTimeout;
+      if (perTry !== undefined)
+        tryTimer = setTimeout(() => {
+          tryVerdict = setImmediate(() => {
+            tryTimer = tryVerdict = undefined;
+            if (ended || upstream !== req || response !== undefined) return;
+            // Still connecting: nothing was sent, a connect timeout.
+            const connecting = req.socket == null || req.socket.connecting;
+            cutByTry = !connecting;
+            req.destroy(
+              connecting
+                ? connectTimeoutError(perTry)
+                : Object.assign(new Error(`no response headers within per_try_timeout (${perTry} ms)`), {
+                    code: 'ETIMEDOUT',
+                  }),
+            );
+          });
+        }, perTry);
       req.on('response', (res) => {
         if (ended || upstream !== req) {
           res.destroy();
           return;
         }
+        clearTry();
         response = res;
         picker.observe?.(picked, performance.now() - attemptStarted);
         const status = res.statusCode ?? 502;
@@ -199,6 +232,7 @@ export function fetchFromGroup(
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (ended || upstream !== req || response !== undefined) return;
+        clearTry();
         const kind = classifyUpstreamError(err);
         telemetry.errors[kind].inc();
         req.destroy();
@@ -213,6 +247,7 @@ export function fetchFromGroup(
           method: request.method,
           failure: kind,
           reusedSocket: req.reusedSocket,
+          perTryTimeout: cutByTry,
           retries,
         });
         proxy.logger.warn(

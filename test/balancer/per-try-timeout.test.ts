@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { type TestContext, test } from 'node:test';
 import type { ScaleplaneMetrics } from '../../src/metrics/index.js';
+import { cacheConfig } from './cache/helpers.js';
 import {
   config,
   counter,
@@ -155,4 +156,19 @@ test('a response whose headers came in time streams its body past per_try_timeou
   });
   assert.equal(body, 'head tail', 'the body was not cut');
   assert.equal(await timeouts(metrics), 0);
+});
+
+test('an HTTP cache fill the hung instance had is retried on the live one after per_try_timeout', async (t) => {
+  // Fills go through the balancer's own origin client (origin.ts), not the proxied path.
+  const { live, metrics, port } = await hungAndLive(t, { cache: cacheConfig() });
+  let n = 0;
+  // Each path once: every GET is a miss, filled from a backend.
+  const replies = await untilCut(metrics, () => send(port, { path: `/doc/${n++}` }));
+  assert.deepEqual(
+    replies.map((r) => r.status),
+    replies.map(() => 200),
+    `every fill is answered by live (bodies: ${replies.map((r) => r.body.toString()).join(' | ')})`,
+  );
+  assert.equal(live.requests, replies.length, 'live answered each fill once');
+  assert.equal(await counter(metrics.retries, { group: 'web' }), 1, 'the cut fill was retried once');
 });
