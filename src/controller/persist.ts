@@ -14,6 +14,9 @@ export const DESIRED_SOURCES: ReadonlySet<JournalSource> = new Set([
   'provider',
 ]);
 
+/** DESIRED_RETRY_MS is how often a desired count whose write failed is written again. */
+const DESIRED_RETRY_MS = 1000;
+
 /**
  * Persistence is what persistDecisions returns: call it to stop listening (it resolves once the
  * pending writes are done); `stored` is the write of one entry.
@@ -32,7 +35,9 @@ export interface Persistence {
 /**
  * persistDecisions writes every new journal entry, and the desired count it sets, to the state
  * store (a repeat in place of the entry it repeats, see DecisionJournal) while `leading()` says this controller may write (a standby never does). Writes keep their
- * order; a failed one goes to `onError` and the next is still tried. The control API awaits an
+ * order; a failed one goes to `onError` and the next is still tried. A desired count whose write
+ * failed (not refused by the lease) is written again every second, in the same order, until it or
+ * a newer count of its group lands, while this controller leads. The control API awaits an
  * entry's write (`stored`) before it answers that a change was accepted: a change answered before
  * it was stored was lost when the leader died (or was deposed) in between, and its successor
  * restored the previous count.
@@ -46,6 +51,33 @@ export function persistDecisions(
   let chain: Promise<void> = Promise.resolve();
   // Entries are appended synchronously before the caller sees them: a WeakMap keeps no old entry alive.
   const writes = new WeakMap<JournalEntry, Promise<void>>();
+  // Each group's newest desired count whose write failed: written again (see DESIRED_RETRY_MS) until
+  // it, or a newer count of the group, lands. Before, the store kept the previous count until the
+  // group's next decision, and a successor restored it: a scale-in whose write failed was undone.
+  const unsaved = new Map<string, number>();
+  let retryTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const scheduleRetry = () => {
+    if (retryTimer || stopped) return;
+    retryTimer = setTimeout(retryUnsaved, DESIRED_RETRY_MS);
+    retryTimer.unref();
+  };
+  const retryUnsaved = () => {
+    retryTimer = undefined;
+    chain = chain.then(async () => {
+      // A standby's writes are refused: the leader's count is the store's now.
+      if (stopped || !leading()) return unsaved.clear();
+      for (const [group, desired] of [...unsaved]) {
+        try {
+          await state.saveDesired(group, desired);
+          if (unsaved.get(group) === desired) unsaved.delete(group);
+        } catch (err) {
+          if ((err as { code?: string }).code === 'STATE_FENCED') return unsaved.clear();
+        }
+      }
+      if (unsaved.size > 0) scheduleRetry();
+    });
+  };
   const listener = (entry: JournalEntry, replaced: JournalEntry | undefined) => {
     if (!leading()) {
       const refused = Promise.reject(
@@ -59,11 +91,19 @@ export function persistDecisions(
       return;
     }
     const write = chain.then(async () => {
+      const setsDesired = DESIRED_SOURCES.has(entry.source);
       try {
         await state.appendJournal(entry, replaced);
-        if (DESIRED_SOURCES.has(entry.source)) await state.saveDesired(entry.group, entry.after);
+        if (setsDesired) {
+          await state.saveDesired(entry.group, entry.after);
+          unsaved.delete(entry.group);
+        }
       } catch (err) {
         onError(err, entry);
+        if (setsDesired && (err as { code?: string }).code !== 'STATE_FENCED') {
+          unsaved.set(entry.group, entry.after);
+          scheduleRetry();
+        }
         throw err;
       }
     });
@@ -74,6 +114,9 @@ export function persistDecisions(
   journal.on('entry', listener);
   const stop = () => {
     journal.off('entry', listener);
+    stopped = true;
+    clearTimeout(retryTimer);
+    retryTimer = undefined;
     return chain;
   };
   return Object.assign(stop, { stored: (entry: JournalEntry) => writes.get(entry) });
