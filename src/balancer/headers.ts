@@ -39,7 +39,8 @@ export interface ForwardedRequest {
 /**
  * forwardRequestHeaders strips hop-by-hop headers (the fixed list, `Proxy-*` and any named in
  * Connection) and `Expect`, appends the client address to X-Forwarded-For, sets X-Real-IP to it, and sets X-Forwarded-Proto and
- * X-Forwarded-Host (a client's own X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host and Forwarded are dropped). A body the client sent chunked is re-framed chunked towards the backend.
+ * X-Forwarded-Host (a client's own X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host and Forwarded are dropped, and
+ * so is a `Proxy` header: httpoxy). A body the client sent chunked is re-framed chunked towards the backend.
  * `TE` is hop-by-hop too, but when `trailers` says the response to this client can carry trailer
  * fields, a client's `trailers` token goes on as `TE: trailers` (as Envoy keeps it): backends such
  * as gRPC servers send their trailers only to a client that declared it accepts them.
@@ -88,6 +89,12 @@ export function forwardRequestHeaders(
       // client's own went through as sent, so any backend logging or rate-limiting on it took
       // whatever address the client claimed.
       case 'x-real-ip':
+        continue;
+      // httpoxy (CVE-2016-5385 and kin): CGI-style backends (PHP, Go's net/http/cgi before 1.6.3,
+      // Python's wsgiref CGI handler) expose it as HTTP_PROXY, which their HTTP clients take for the
+      // outbound proxy, so a client could route the backend's own calls through a host of its
+      // choosing. No standard field is named Proxy; NGINX's advice is `proxy_set_header Proxy ""`.
+      case 'proxy':
         continue;
       // Node's server already answered `100 Continue` to the client, which is sending its body; the
       // hop to the backend has nothing to wait for (undici refuses the header outright, so a GET

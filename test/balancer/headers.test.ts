@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../../src/balancer/headers.js';
+import { config, ready, send, startBackend, startBalancer } from './helpers.js';
 
 function pairs(raw: readonly string[]): string[] {
   const out: string[] = [];
@@ -125,6 +126,23 @@ test('forwardRequestHeaders: strips hop-by-hop, sets X-Forwarded-*', () => {
       hasBody: true,
     },
     {
+      // httpoxy: a CGI-style backend reads it as HTTP_PROXY, its outbound proxy.
+      name: 'a Proxy header is dropped, whatever its case; Proxy-* as hop-by-hop',
+      raw: [
+        'Host',
+        'h',
+        'Proxy',
+        'http://evil.example:8080',
+        'PROXY',
+        'x',
+        'Proxy-Authorization',
+        'Basic e',
+        'Proxyish',
+        'kept',
+      ],
+      want: ['Host: h', 'Proxyish: kept', 'X-Forwarded-Proto: http', 'X-Forwarded-Host: h'],
+    },
+    {
       name: 'zero length is no body; idempotency key noticed',
       raw: ['Content-Length', '0', 'Idempotency-Key', 'k1'],
       want: ['Content-Length: 0', 'Idempotency-Key: k1', 'X-Forwarded-Proto: http'],
@@ -179,4 +197,19 @@ test('forwardResponseHeaders: strips hop-by-hop, keeps repeats and case', () => 
     'set-cookie: b=2',
     'Content-Type: text/plain',
   ]);
+});
+
+test('a client Proxy header reaches no backend (httpoxy), over undici (GET) and node:http (POST)', async (t) => {
+  const seen: (string | string[] | undefined)[] = [];
+  const backend = await startBackend(t, (req, res) => {
+    seen.push(req.headers.proxy);
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  const { balancer, port } = await startBalancer(t, config());
+  balancer.setGroup('web', ready(['a', backend.address]));
+  const headers = { proxy: 'http://evil.example:8080' };
+  assert.equal((await send(port, { headers })).status, 200);
+  assert.equal((await send(port, { method: 'POST', headers, body: 'x' })).status, 200);
+  assert.deepEqual(seen, [undefined, undefined], 'the backend saw no Proxy header');
 });
