@@ -75,6 +75,22 @@ export function parseLogLevel(raw: string): LogLevel {
   return raw as LogLevel;
 }
 
+/**
+ * refuseArguments refuses the arguments of a command that takes none (`up`, `validate`), and one
+ * that names a YAML file is answered with the command to type: `scaleplane validate FILE` (as
+ * promtool and nginx -t users write it) got "required option '-c, --config <file>' not
+ * specified", and `up FILE` "too many arguments", with nothing about -c.
+ */
+function refuseArguments(command: Command): void {
+  const [first] = command.args;
+  if (first === undefined) return;
+  const message =
+    /\.ya?ml$/i.test(first) && command.opts().config === undefined
+      ? `error: unexpected argument '${first}': give the config file with -c: scaleplane ${command.name()} -c ${first}`
+      : `error: too many arguments for '${command.name()}'. Expected 0 arguments but got ${command.args.length}.`;
+  command.error(message, { exitCode: USAGE_EXIT, code: 'commander.excessArguments' });
+}
+
 /** unknownGroupMessage is the usage error for `--group NAME` naming no group of the running Scaleplane. */
 function unknownGroupMessage(group: string, groups: readonly string[]): string {
   const known = groups.length === 0 ? 'it has no groups' : `its groups: ${groups.join(', ')}`;
@@ -95,7 +111,9 @@ function buildProgram(): Command {
     .description('run the balancer, the controller and the control API (no -c: the bundled demo)')
     .option('-c, --config <file>', 'config file (default: the bundled demo config)')
     .option('--log-level <level>', LOG_LEVELS.join(', '), parseLogLevel, 'info')
-    .action(async (opts: { config?: string; logLevel: LogLevel }) => {
+    .allowExcessArguments()
+    .action(async (opts: { config?: string; logLevel: LogLevel }, command: Command) => {
+      refuseArguments(command);
       const { Scaleplane, StartInterruptedError } = await import('../app.js');
       const { defaultConfigPath, loadConfig } = await import('../config/index.js');
       const { createLogger } = await import('../log/index.js');
@@ -170,9 +188,18 @@ function buildProgram(): Command {
   program
     .command('validate')
     .description('check a config file and print what it means')
-    .requiredOption('-c, --config <file>', 'config file')
+    // Not requiredOption: commander checks that first, and `validate FILE` got only "required
+    // option … not specified", where refuseArguments says to write `-c FILE`.
+    .option('-c, --config <file>', 'config file (required)')
     .option('--json', 'print the resolved config as JSON')
-    .action(async (opts: { config: string; json?: boolean }) => {
+    .allowExcessArguments()
+    .action(async (opts: { config?: string; json?: boolean }, command: Command) => {
+      refuseArguments(command);
+      if (opts.config === undefined)
+        command.error("error: required option '-c, --config <file>' not specified", {
+          exitCode: USAGE_EXIT,
+          code: 'commander.missingMandatoryOptionValue',
+        });
       const { loadConfig } = await import('../config/index.js');
       const config = await loadConfig(opts.config);
       // `up` reads the token file at start, not loadConfig: read it here too, so a file that `up`

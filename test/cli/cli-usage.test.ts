@@ -118,6 +118,24 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       ['scale', 'web', '+x'],
       "error: command-argument value '+x' is invalid for argument 'count'. expected +N, -N or N (e.g. +2, -1, 3)\nSee 'scaleplane scale --help'.\n",
     ],
+    // `validate FILE`, as promtool and nginx -t users write it, said only "required option '-c,
+    // --config <file>' not specified"; `up FILE` "too many arguments": neither named -c.
+    [
+      ['validate', 'examples/demo/scaleplane.yaml'],
+      "error: unexpected argument 'examples/demo/scaleplane.yaml': give the config file with -c: scaleplane validate -c examples/demo/scaleplane.yaml\nSee 'scaleplane validate --help'.\n",
+    ],
+    [
+      ['up', 'prod.yml'],
+      "error: unexpected argument 'prod.yml': give the config file with -c: scaleplane up -c prod.yml\nSee 'scaleplane up --help'.\n",
+    ],
+    [
+      ['up', 'now'],
+      "error: too many arguments for 'up'. Expected 0 arguments but got 1.\nSee 'scaleplane up --help'.\n",
+    ],
+    [
+      ['validate', '-c', 'examples/demo/scaleplane.yaml', 'x.yaml'],
+      "error: too many arguments for 'validate'. Expected 0 arguments but got 1.\nSee 'scaleplane validate --help'.\n",
+    ],
   ];
   for (const [args, expected] of hinted) {
     it(`${args.join(' ')}: the error and a one-line hint, not the whole help`, async () => {
