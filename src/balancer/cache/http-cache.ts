@@ -216,7 +216,7 @@ export class HttpCache {
         selector.urls.some((target) => matchesUrl(flight.key, target)) ||
         selector.prefixes.some((target) => matchesPrefix(flight.key, target))
       )
-        flight.invalidated = true;
+        this.#retire(flight);
       if (selector.tags.length > 0)
         flight.purgedTags = new Set([...(flight.purgedTags ?? []), ...selector.tags]);
     }
@@ -901,12 +901,23 @@ export class HttpCache {
     this.#drop(targets, this.#store.kind === 'memory');
   }
 
+  /**
+   * retire marks a fetch under way as invalidated (its answer is served to the requests that asked
+   * but not stored) and ends coalescing on it: a request from now on fetches anew, and stores what
+   * it gets. Before, it waited for the old fetch (on a slow backend, up to lock_timeout), then went
+   * to the backend alone and stored nothing, so the next request was another MISS.
+   */
+  #retire(flight: Flight): void {
+    flight.invalidated = true;
+    if (this.#flights.get(flight.key) === flight) this.#flights.delete(flight.key);
+  }
+
   /** drop is #invalidate's work, here and for other processes; with `purgeStore`, resolves once the store's purge is done. */
   #drop(urls: readonly PurgeTarget[], purgeStore: boolean): Promise<void> | undefined {
     // A fetch under way may carry the answer from before the change; the purge below cannot reach
     // what it stores afterwards.
     for (const flight of [...this.#flights.values(), ...this.#solo]) {
-      if (urls.some((url) => matchesUrl(flight.key, url))) flight.invalidated = true;
+      if (urls.some((url) => matchesUrl(flight.key, url))) this.#retire(flight);
     }
     if (!purgeStore) return undefined;
     // A put of one of these URLs already sent (a Redis put is two round trips; the fill's client

@@ -192,6 +192,43 @@ describe('http cache: audit', () => {
     assert.equal((await send(c.port, { path: '/item' })).headers['x-cache'], 'HIT', 'v2 is stored');
   });
 
+  test('a GET after a POST does not wait on the fill from before it: it fills anew, and that is stored', async (t) => {
+    let version = 1;
+    const oldAnswerHeld = deferred();
+    const oldAnswerAsked = deferred();
+    // lock_timeout only bounds the wait the GET after the POST made before (on the old fill).
+    const c = await startCached(
+      t,
+      async (req, res) => {
+        if (req.method === 'POST') {
+          version++;
+          res.writeHead(204);
+          res.end();
+          return;
+        }
+        const body = `v${version}`;
+        if (version === 1) {
+          oldAnswerAsked.resolve();
+          await oldAnswerHeld.promise;
+        }
+        res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+        res.end(body);
+      },
+      { lockTimeout: 500 },
+    );
+    const first = send(c.port, { path: '/item' });
+    await oldAnswerAsked.promise;
+    assert.equal((await send(c.port, { method: 'POST', path: '/item' })).status, 204);
+    const after = await send(c.port, { path: '/item' });
+    oldAnswerHeld.resolve();
+    assert.equal((await first).body.toString(), 'v1', 'the request that asked first gets its answer');
+    assert.equal(after.body.toString(), 'v2');
+    // Before, it coalesced with the fill from before the POST (which may not be stored), waited
+    // for it (here until lock_timeout), then went to the backend alone and stored nothing: the
+    // next GET was another MISS.
+    assert.equal((await send(c.port, { path: '/item' })).headers['x-cache'], 'HIT', 'v2 is stored');
+  });
+
   test('a POST whose client leaves before the end of its answer still invalidates the URL', async (t) => {
     let version = 1;
     const rest = deferred();
