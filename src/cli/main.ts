@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isLoopback, loadTokenFile } from '../api/auth.js';
 import { localTokenPorts } from '../api/token-file.js';
 // Modules rather than barrels, and the config schema (zod) only in the commands that read a config:
 // `status`, `scale`, `events` and `--version` then start in ~0.2 s instead of ~0.8 s.
-import { ConfigError, formatConfigErrorLine } from '../config/errors.js';
+import { ConfigError, type ConfigIssue, formatConfigErrorLine } from '../config/errors.js';
+import type { Config } from '../config/types.js';
 import type { GroupStatus, JournalEntry } from '../controller/index.js';
 import type { LogLevel } from '../log/index.js';
 import { registerMcp } from '../mcp/cli.js';
@@ -89,6 +91,42 @@ function refuseArguments(command: Command): void {
       ? `error: unexpected argument '${first}': give the config file with -c: scaleplane ${command.name()} -c ${first}`
       : `error: too many arguments for '${command.name()}'. Expected 0 arguments but got ${command.args.length}.`;
   command.error(message, { exitCode: USAGE_EXIT, code: 'commander.excessArguments' });
+}
+
+/**
+ * missingCwds are the `cwd`s of local groups that are not a folder, each at its line: the short
+ * form writes `cwd` at the top, the full form in its group.
+ */
+async function missingCwds(config: Config): Promise<ConfigIssue[]> {
+  const { lineInFile } = await import('../config/index.js');
+  const issues: ConfigIssue[] = [];
+  let shortForm: boolean | undefined;
+  for (const group of Object.values(config.groups)) {
+    if (group.provider.provider !== 'local') continue;
+    const { cwd } = group.provider;
+    let isFolder = false;
+    try {
+      isFolder = (await stat(cwd)).isDirectory();
+    } catch {}
+    if (isFolder) continue;
+    if (config.source === undefined) continue;
+    shortForm ??= await isShortForm(config.source);
+    const path = shortForm ? ['cwd'] : ['groups', group.name, 'cwd'];
+    const line = await lineInFile(config.source, path);
+    issues.push({
+      path: path.join('.'),
+      ...(line === undefined ? {} : { line }),
+      message: `${existsSync(cwd) ? 'not a folder' : 'no such folder'}: ${cwd} (up would start no instance of ${group.name})`,
+    });
+  }
+  return issues;
+}
+
+/** isShortForm: the file has no top-level `groups` (see the config's detectForm). */
+async function isShortForm(source: string): Promise<boolean> {
+  const { parseDocument } = await import('yaml');
+  const doc = parseDocument(await readFile(source, 'utf8'));
+  return !doc.has('groups');
 }
 
 /** unknownGroupMessage is the usage error for `--group NAME` naming no group of the running Scaleplane. */
@@ -202,6 +240,10 @@ function buildProgram(): Command {
         });
       const { loadConfig } = await import('../config/index.js');
       const config = await loadConfig(opts.config);
+      // `up` starts no instance of a local group whose cwd is missing (each start fails with
+      // `cannot start: cwd … does not exist`), and this said "valid".
+      const cwds = await missingCwds(config);
+      if (cwds.length > 0) throw new ConfigError(cwds, { source: config.source });
       // `up` reads the token file at start, not loadConfig: read it here too, so a file that `up`
       // would refuse (a short token, a bad role, unreadable) is not called valid.
       if (config.api.tokenFile !== undefined) await loadTokenFile(config.api.tokenFile);

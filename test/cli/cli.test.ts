@@ -27,6 +27,40 @@ describe('scaleplane validate', () => {
     assert.match(stderr, /groups\.web\.max_instances \(line 5\)/);
   });
 
+  // `up` starts no instance in a cwd that is not there (`cannot start: cwd … does not exist`), and
+  // validate called such a file valid (exit 0).
+  it('refuses a local group whose cwd is no folder, at its line, in either form', async () => {
+    const full = await writeTempConfig(
+      [
+        'groups:',
+        '  web:',
+        '    command: node server.js',
+        '    cwd: /nonexistent/app',
+        '  api:',
+        '    command: x',
+        '',
+      ].join('\n'),
+    );
+    const one = await runCli(['validate', '-c', full]);
+    assert.deepEqual(
+      [one.code, one.stdout, one.stderr],
+      [
+        1,
+        '',
+        `invalid config ${full}: groups.web.cwd (line 4): no such folder: /nonexistent/app (up would start no instance of web)\n`,
+      ],
+    );
+    const short = await writeTempConfig(['command: node server.js', `cwd: ${full}`, ''].join('\n'));
+    const two = await runCli(['validate', '-c', short]);
+    assert.deepEqual(
+      [two.code, two.stderr],
+      [
+        1,
+        `invalid config ${short}: cwd (line 2): not a folder: ${full} (up would start no instance of web)\n`,
+      ],
+    );
+  });
+
   it('accepts the short form and says what it means', async () => {
     const file = await writeTempConfig(
       [
