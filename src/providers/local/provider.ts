@@ -282,6 +282,8 @@ const STOP_FENCE_RETRIES = 30;
 const STOP_FENCE_RETRY_MS = 500;
 /** A failed write of an instance's record is tried again this often (see `#record`). */
 const RECORD_RETRY_MS = 1000;
+/** How often a leader checks that the registry still records its instances (see `#watchRecords`). */
+const RECORD_CHECK_MS = 5000;
 const GROUP_POLL_MS = 50;
 /** Starts in a row that may fail on a taken port before the next counts as a crash. */
 const MAX_PORT_RETRIES = 3;
@@ -316,6 +318,8 @@ class Slot {
   cgroupDirs: string[] = [];
   /** Started by an earlier controller: no ChildProcess, exit found by polling /proc. */
   adopted = false;
+  /** True while its record is being written (see LocalProvider#record). */
+  recording = false;
   /** Adopted, running, answering its health path with a failure past start_timeout: kept, probed on. */
   heldUnready = false;
   startTime: number | undefined;
@@ -405,6 +409,9 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    */
   readonly #released = new Map<string, LocalInstanceRecord>();
   #adoptedTimer: NodeJS.Timeout | undefined;
+  /** While leading with a registry: checks that it still records every instance (see watchRecords). */
+  #recordsTimer: NodeJS.Timeout | undefined;
+  #checkingRecords = false;
   #logCapTimer: NodeJS.Timeout | undefined;
   readonly #logSummaryTimer: NodeJS.Timeout;
   readonly #logSummaryInterval: number;
@@ -596,6 +603,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
     if (this.#slots.some((s) => s.adopted)) this.emit('change');
     this.#pollAdopted();
+    this.#watchRecords();
     this.#rollOutdatedSpec();
   }
 
@@ -1241,6 +1249,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing = true;
+      clearInterval(this.#recordsTimer);
+      this.#recordsTimer = undefined;
       clearTimeout(this.#backoffTimer);
       this.#backoffTimer = undefined;
       this.#endPause();
@@ -1272,6 +1282,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#endPause();
     clearInterval(this.#adoptedTimer);
     this.#adoptedTimer = undefined;
+    clearInterval(this.#recordsTimer);
+    this.#recordsTimer = undefined;
     this.#generation++;
     this.#surge = 0;
     this.#endReplacement();
@@ -2150,6 +2162,15 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   async #recordUntilStored(registry: LocalInstanceRegistry, slot: Slot): Promise<void> {
+    slot.recording = true;
+    try {
+      await this.#putUntilStored(registry, slot);
+    } finally {
+      slot.recording = false;
+    }
+  }
+
+  async #putUntilStored(registry: LocalInstanceRegistry, slot: Slot): Promise<void> {
     for (let failures = 0; ; failures++) {
       const record = this.#recordOf(slot);
       if (!record || slot.stopRequested || !this.#slots.includes(slot)) return;
@@ -2316,6 +2337,45 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   }
 
   /** pollAdopted checks adopted instances for exit while any is left (they send us no SIGCHLD). */
+  /**
+   * watchRecords checks every RECORD_CHECK_MS, from start() until release() or close(), that the
+   * registry still records each instance this provider runs, and records again those it lost. A
+   * store that lost writes it had acknowledged (a Redis failed over to a replica that was behind,
+   * reached again under the same lease) no longer listed the instances started just before: no
+   * standby routed to them, and a successor did not adopt them but left them running unmanaged and
+   * started others in their place. One whose id the store now gives another process is left alone.
+   */
+  #watchRecords(): void {
+    if (!this.#registry || this.#recordsTimer) return;
+    this.#recordsTimer = setInterval(() => void this.#recordLost(), RECORD_CHECK_MS);
+    this.#recordsTimer.unref();
+  }
+
+  async #recordLost(): Promise<void> {
+    const registry = this.#registry;
+    if (!registry || this.#checkingRecords) return;
+    this.#checkingRecords = true;
+    try {
+      // Only those recorded before the list was asked for: a record written meanwhile is not lost.
+      const settled = this.#slots.filter((s) => s.pid !== undefined && !s.recording);
+      const records = await registry.list(this.#group);
+      if (this.#recordsTimer === undefined) return;
+      for (const slot of settled) {
+        if (slot.stopRequested || slot.recording || !this.#slots.includes(slot)) continue;
+        if (slot.startTime === undefined || records.some((r) => r.id === slot.id)) continue;
+        this.#logger.warn(
+          { group: this.#group, instance: slot.id, pid: slot.pid },
+          `${slot.id} (pid ${slot.pid}) is no longer recorded (the state store lost it: a failover to a replica behind?); recording it again`,
+        );
+        this.#record(slot);
+      }
+    } catch {
+      // The store did not answer: the next check asks again (a failed record write is retried on its own).
+    } finally {
+      this.#checkingRecords = false;
+    }
+  }
+
   #pollAdopted(): void {
     if (this.#adoptedTimer || !this.#slots.some((s) => s.adopted)) return;
     this.#adoptedTimer = setInterval(() => {
