@@ -27,7 +27,7 @@ import {
 import { type ToWorker, WorkerSet } from './cluster.js';
 import { BalancerError, UnknownGroupError } from './errors.js';
 import { HealthChecker, type HealthTransition, validateHealthConfig } from './health.js';
-import { Http2Edge, Http2Request } from './http2.js';
+import { Http2Edge, Http2Request, IDLE_TIMEOUT_MS } from './http2.js';
 import { fetchFromGroup } from './origin.js';
 import { countOutcome, ejectionDecision, type OutlierOutcome, type OutlierTrip } from './outlier.js';
 import { inTurn } from './pipeline.js';
@@ -285,6 +285,10 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     const serverOptions = {
       maxHeaderSize: config.maxHeaderSize,
       headersTimeout,
+      // NGINX's keepalive_timeout (75 s) unless set: Node's own 5 s is below the idle timeout of the
+      // load balancers put in front (AWS ALB 60 s, Google's 600 s), which then sent requests on
+      // connections the balancer was closing and answered their clients 502.
+      keepAliveTimeout: config.clientKeepAliveTimeout ?? IDLE_TIMEOUT_MS,
       requestTimeout: Math.max(config.requestTimeout, headersTimeout),
       requireHostHeader: false, // checked in #onRequest, so that the refusal gets a log line
       connectionsCheckingInterval: Math.min(1_000, headersTimeout),
@@ -297,6 +301,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
           headersTimeout,
           requestTimeout: serverOptions.requestTimeout,
           connectionsCheckingInterval: serverOptions.connectionsCheckingInterval,
+          keepAliveTimeout: serverOptions.keepAliveTimeout,
+          idleTimeout: serverOptions.keepAliveTimeout,
           logger: this.#logger,
         },
         this.#onRequest,
@@ -1017,6 +1023,16 @@ function validateConfig(config: BalancerConfig): void {
     throw new BalancerError(
       'BALANCER_INVALID_ARGUMENT',
       'http2 needs tls: HTTP/2 is offered by ALPN on the TLS listener (cleartext h2c is not supported)',
+    );
+  }
+  // node:http reads a keepAliveTimeout of 0 as no idle timeout at all: connections held for good.
+  if (
+    config.clientKeepAliveTimeout !== undefined &&
+    (!Number.isFinite(config.clientKeepAliveTimeout) || config.clientKeepAliveTimeout <= 0)
+  ) {
+    throw new BalancerError(
+      'BALANCER_INVALID_ARGUMENT',
+      `clientKeepAliveTimeout must be > 0 ms, got ${config.clientKeepAliveTimeout}`,
     );
   }
   if (!Number.isFinite(config.drainTimeout) || config.drainTimeout < 0) {

@@ -21,9 +21,6 @@ export const MAX_CONCURRENT_STREAMS = 128;
  */
 export const IDLE_TIMEOUT_MS = 75_000;
 
-/** HTTP1_KEEPALIVE_TIMEOUT_MS is node:http's server default, kept for HTTP/1.1 clients of this listener. */
-const HTTP1_KEEPALIVE_TIMEOUT_MS = 5_000;
-
 // HTTP/2 forbids these in a message (RFC 9113 8.2.2); Node throws on all but `connection`, which it
 // drops with a process warning. `te` is allowed with `trailers` only, which no response needs.
 const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
@@ -221,6 +218,8 @@ export interface Http2EdgeOptions {
   requestTimeout: number;
   /** HTTP/1.1 clients: how often the two timeouts above are checked, ms. */
   connectionsCheckingInterval: number;
+  /** HTTP/1.1 clients: an idle connection closes after this, ms. @defaultValue IDLE_TIMEOUT_MS */
+  keepAliveTimeout?: number;
   /** An HTTP/2 connection without a frame for this long gets a GOAWAY, ms. @defaultValue IDLE_TIMEOUT_MS */
   idleTimeout?: number;
   logger: BalancerLogger;
@@ -267,7 +266,7 @@ export class Http2Edge {
       headersTimeout: options.headersTimeout,
       requestTimeout: options.requestTimeout,
       connectionsCheckingInterval: options.connectionsCheckingInterval,
-      keepAliveTimeout: HTTP1_KEEPALIVE_TIMEOUT_MS,
+      keepAliveTimeout: options.keepAliveTimeout ?? IDLE_TIMEOUT_MS,
     });
     this.server.on('secureConnection', (socket: Socket) => {
       this.#sockets.add(socket);

@@ -372,6 +372,9 @@ export const balancerSchema = mapping({
   }).prefault({}),
   slow_start: duration('nonnegative').prefault('0s'),
   upstream_keepalive_timeout: duration('positive').prefault('4s'),
+  // NGINX's keepalive_timeout default: above the idle timeout of the load balancers put in front
+  // (AWS ALB 60 s), which must never send on a connection the balancer is closing.
+  client_keepalive_timeout: duration('positive').prefault('75s'),
   // Not defaulted here: the balancer derives it from request_timeout (`defaultConnectTimeout`), and
   // connectTimeoutIssue sees only a written one. The JSON Schema shows the default for the default
   // request_timeout (inputDefault, see json-schema.ts).
@@ -428,6 +431,7 @@ export const balancerSchema = mapping({
       retryBudget: { percent: raw.retry_budget.percent, minPerSecond: raw.retry_budget.min_per_second },
       slowStart: raw.slow_start,
       upstreamKeepAliveTimeout: raw.upstream_keepalive_timeout,
+      clientKeepAliveTimeout: raw.client_keepalive_timeout,
       ...(raw.connect_timeout === undefined ? {} : { connectTimeout: raw.connect_timeout }),
       ...(raw.per_try_timeout === undefined ? {} : { perTryTimeout: raw.per_try_timeout }),
       headersTimeout: raw.headers_timeout,

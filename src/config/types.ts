@@ -75,6 +75,12 @@ export interface BalancerConfig {
   /** Idle keep-alive sockets to backends close after this; keep it below the backends' own. @defaultValue 4000 (ms) */
   upstreamKeepAliveTimeout: number;
   /**
+   * Idle HTTP/1.1 client connections close after this (NGINX's `keepalive_timeout`). Keep it above
+   * the idle timeout of any load balancer in front (AWS ALB: 60 s), or that balancer races the
+   * close and answers its client 502. @defaultValue 75000 (ms)
+   */
+  clientKeepAliveTimeout?: number;
+  /**
    * Longest a connection to a backend may take to open; past it the request, which the backend never
    * saw, is retried on another instance whatever its method (NGINX's proxy_connect_timeout, Envoy's
    * connect_timeout). Must be below `requestTimeout`, which would otherwise cut the request first.
