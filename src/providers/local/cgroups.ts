@@ -148,12 +148,46 @@ export interface InstanceCgroup {
   readonly dirs: readonly string[];
   /** `cgroup.procs` files the instance's leader writes its pid to before it runs the command. */
   readonly procsFiles: readonly string[];
+  /**
+   * The CPU limit above the instance that its quota was capped at (v1, see cpuCeiling): its size
+   * asked for more. Absent when its quota is as asked.
+   */
+  readonly cpuCappedAt?: CpuCeiling;
+}
+
+/** CpuCeiling is the CPU quota of an ancestor cgroup, in cores, and that cgroup. */
+export interface CpuCeiling {
+  readonly cores: number;
+  readonly dir: string;
+}
+
+/**
+ * cpuCeiling is the CPU limit (v1 `cpu.cfs_quota_us / cpu.cfs_period_us`) of the nearest ancestor
+ * of `dir` that has one, up to the hierarchy's mount, undefined when none has. v1 refuses (EINVAL)
+ * a quota above it, where v2 takes the lesser of the two (see createInstanceCgroup).
+ */
+export function cpuCeiling(dir: string): CpuCeiling | undefined {
+  for (let parent = dirname(dir); parent !== dirname(parent); parent = dirname(parent)) {
+    let quota: number;
+    let period: number;
+    try {
+      quota = Number(readFileSync(join(parent, 'cpu.cfs_quota_us'), 'utf8').trim());
+      period = Number(readFileSync(join(parent, 'cpu.cfs_period_us'), 'utf8').trim());
+    } catch {
+      return undefined; // above the mount: no more cpu cgroups
+    }
+    if (quota > 0 && period > 0) return { cores: quota / period, dir: parent };
+  }
+  return undefined;
 }
 
 /**
  * createInstanceCgroup makes `scaleplane/<group>/<key>` under each controller of `layout` and
- * writes the limits of `size`. Throws ProviderError UNSUPPORTED (with the cause) when the kernel
- * refuses.
+ * writes the limits of `size`. On v1, a CPU quota above that of a cgroup above it (Scaleplane run
+ * under a CPU limit: a systemd unit's CPUQuota=, a container's --cpus) is written as that one's,
+ * the CPU the instance gets anyway, as v2 does by itself: v1 refuses more (EINVAL), and every
+ * resize or `resources` above Scaleplane's own limit was refused as if it had no cgroup rights.
+ * Throws ProviderError UNSUPPORTED (with the cause) when the kernel refuses.
  */
 export function createInstanceCgroup(
   layout: CgroupLayout,
@@ -170,12 +204,24 @@ export function createInstanceCgroup(
         ]
       : [[join(layout.root, 'scaleplane', group, key), [...writes.cpu, ...writes.memory]]];
   const created: string[] = [];
+  let cpuCappedAt: CpuCeiling | undefined;
   try {
     if (layout.version === 'v2') enableV2Controllers(layout.root, group);
     for (const [dir, files] of plan) {
       mkdirSync(dir, { recursive: true });
       created.push(dir);
-      for (const [file, value] of files) writeFileSync(join(dir, file), value);
+      for (const [file, value] of files) {
+        let written = value;
+        if (file === 'cpu.cfs_quota_us' && value !== '-1') {
+          const ceiling = cpuCeiling(dir);
+          const most = ceiling && Math.max(1000, Math.floor(ceiling.cores * CFS_PERIOD_US));
+          if (ceiling && most !== undefined && most < Number(value)) {
+            written = String(most);
+            cpuCappedAt = ceiling;
+          }
+        }
+        writeFileSync(join(dir, file), written);
+      }
     }
     rebalanceCpuWeights(created);
   } catch (err) {
@@ -188,7 +234,11 @@ export function createInstanceCgroup(
       },
     );
   }
-  return { dirs: created, procsFiles: created.map((dir) => join(dir, 'cgroup.procs')) };
+  return {
+    dirs: created,
+    procsFiles: created.map((dir) => join(dir, 'cgroup.procs')),
+    ...(cpuCappedAt && { cpuCappedAt }),
+  };
 }
 
 /**

@@ -1,6 +1,8 @@
 export {
   abandonedCgroup,
   type CgroupLayout,
+  type CpuCeiling,
+  cpuCeiling,
   cpuWeight,
   createInstanceCgroup,
   detectCgroups,

@@ -31,6 +31,7 @@ import {
 } from '../types.js';
 import {
   type CgroupLayout,
+  type CpuCeiling,
   cgroupPids,
   cgroupShellPrefix,
   createInstanceCgroup,
@@ -424,6 +425,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   /** The size from the config (`options.size`), kept to tell a saved resize from an edited config. */
   readonly #configuredSize: InstanceSize | undefined;
   #cgroups: CgroupLayout | null | undefined;
+  /** The last size whose CPU was capped and said so (see warnCpuCapped). */
+  #cpuCapWarned: string | undefined;
   /** Set once a tracking cgroup could not be made: unsized instances then go without (said once). */
   #untracked = false;
   #generation = 0;
@@ -1463,6 +1466,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         const key = `${slot.id}-${randomBytes(3).toString('hex')}`;
         const cgroup = createInstanceCgroup(layout, this.#group, key, slot.size);
         slot.cgroupDirs = [...cgroup.dirs];
+        if (cgroup.cpuCappedAt) this.#warnCpuCapped(slot.size, cgroup.cpuCappedAt);
         env.SCALEPLANE_CGROUP_PROCS = cgroup.procsFiles.join(' ');
         // The shell joins the cgroups before it runs anything, so no child escapes the limits.
         command = cgroupShellPrefix() + command;
@@ -1610,6 +1614,21 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       slot,
       slot.exit ?? { code: null, signal: null },
       spawnError?.message ?? `${message}${exit}`,
+    );
+  }
+
+  /**
+   * warnCpuCapped says, once per size, that instances get less CPU than their size: the limit of a
+   * cgroup above them, Scaleplane's own (see createInstanceCgroup).
+   */
+  #warnCpuCapped(size: InstanceSize, ceiling: CpuCeiling): void {
+    const key = `${size.cpu}/${ceiling.cores}/${ceiling.dir}`;
+    if (this.#cpuCapWarned === key) return;
+    this.#cpuCapWarned = key;
+    const cores = `${ceiling.cores} core${ceiling.cores === 1 ? '' : 's'}`;
+    this.#logger.warn(
+      { group: this.#group, cpu: size.cpu, ceiling: ceiling.cores, cgroup: ceiling.dir },
+      `${this.#group}: cpu ${size.cpu} is above the ${cores} of ${ceiling.dir} (cpu.cfs_quota_us), a cgroup Scaleplane runs in: its instances get ${cores} each`,
     );
   }
 
