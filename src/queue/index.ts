@@ -22,8 +22,10 @@ export type { NatsBackendOptions } from './nats/backend.js';
 export { createQueue, type PublishOptions, Queue, type QueueOptions } from './queue.js';
 export type { RabbitBackendOptions } from './rabbitmq/backend.js';
 export {
+  type DelayQueueKind,
   delayBucket,
   delayQueue,
+  delayQueueKind,
   delayQueueRedeclare,
   type QueueType,
   type RabbitNames,

@@ -1,6 +1,7 @@
 // What an operator does to the shared RabbitMQ beside the queue under test: a channel of its own,
 // and policies through the management API, each on one named queue alone.
 import { type Channel, connect } from 'amqplib';
+import { type DelayQueueKind, delayQueueKind } from '../../src/queue/index.js';
 import { backendOptions, waitFor } from './helpers.js';
 
 const url = (backendOptions('rabbitmq') as { url: string }).url;
@@ -76,4 +77,15 @@ async function queuePolicy(queue: string): Promise<string | undefined> {
     policy?: string;
   };
   return info.policy;
+}
+
+/** brokerDelayKind is the kind of delay queue the queue declares on the shared broker (see delayQueueKind). */
+export async function brokerDelayKind(): Promise<DelayQueueKind> {
+  const connection = await connect(url);
+  try {
+    const server = connection.connection.serverProperties;
+    return delayQueueKind(server.product, server.version);
+  } finally {
+    await connection.close();
+  }
 }

@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import { connect } from 'amqplib';
 import { createQueue, delayBucket, delayQueue, rabbitNames } from '../../src/queue/index.js';
 import { backendOptions, failingOnceWorker, uniqueName, waitFor } from './helpers.js';
+import { brokerDelayKind } from './rabbitmq-admin.js';
 
 const options = backendOptions('rabbitmq');
 const url = (options as { url: string }).url;
@@ -34,7 +35,12 @@ test('delayed jobs that fall due while their queue is deleted run once it is dec
   // An operator deletes the queue while the jobs wait in their delay queue, with no worker running.
   const ch = await operator.createChannel();
   await ch.deleteQueue(`sp.${name}`);
-  const waiting = delayQueue(rabbitNames('sp', name), delayBucket(DELAY)).name;
+  const waiting = delayQueue(
+    rabbitNames('sp', name),
+    delayBucket(DELAY),
+    undefined,
+    await brokerDelayKind(),
+  ).name;
   await waitFor(
     async () => (await ch.checkQueue(waiting)).messageCount === 0,
     'the delayed jobs to fall due',

@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { type Channel, type ChannelModel, connect } from 'amqplib';
 import { createQueue, delayBucket, delayQueue, rabbitNames } from '../../src/queue/index.js';
 import { backendOptions, uniqueName, waitFor } from './helpers.js';
+import { brokerDelayKind } from './rabbitmq-admin.js';
 
 const queue = createQueue({
   backend: 'rabbitmq',
@@ -60,7 +61,12 @@ test('a retried job keeps its priority (classic queue)', async () => {
   await queue.publish(q, 'urgent', { priority: 9 });
   await waitFor(() => retried === 1, 'the retry published');
   await worker.close();
-  const delayed = delayQueue(rabbitNames('sp', q), delayBucket(60_000)).name;
+  const delayed = delayQueue(
+    rabbitNames('sp', q),
+    delayBucket(60_000),
+    undefined,
+    await brokerDelayKind(),
+  ).name;
   assert.equal(await priorityIn(delayed), 9, 'priority of the retry waiting in its delay queue');
 });
 

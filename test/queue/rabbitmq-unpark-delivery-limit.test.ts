@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createQueue, delayBucket, delayQueue, type QueueError, rabbitNames } from '../../src/queue/index.js';
 import { backendOptions, uniqueName, waitFor } from './helpers.js';
-import { deletePolicy, onBroker, setPolicy } from './rabbitmq-admin.js';
+import { brokerDelayKind, deletePolicy, onBroker, setPolicy } from './rabbitmq-admin.js';
 
 const options = backendOptions('rabbitmq');
 const JOBS = 3;
@@ -32,7 +32,7 @@ test('parked jobs whose move back keeps failing stay parked past a delivery limi
   for (let i = 0; i < JOBS; i++) await producer.publish(name, i, { id: `job-${i}`, delay: DELAY });
   // The work queue is deleted while the jobs wait out their delay: they fall due into the parked queue.
   await onBroker((ch) => ch.deleteQueue(names.queue));
-  const waiting = delayQueue(names, delayBucket(DELAY)).name;
+  const waiting = delayQueue(names, delayBucket(DELAY), undefined, await brokerDelayKind()).name;
   await waitFor(
     async () => (await onBroker((ch) => ch.checkQueue(names.parked))).messageCount === JOBS,
     'the delayed jobs to fall due into the parked queue',

@@ -27,13 +27,16 @@ import type {
 } from '../types.js';
 import { type LetterFate, letterTime, passDeadLetters } from './browse.js';
 import { consumerLanes } from './lanes.js';
+import { renewQuorumLease } from './lease.js';
 import { jobProperties } from './properties.js';
 import { quiesceChannel } from './quiet.js';
 import { settleBarrier } from './settle.js';
 import {
   DELAY_QUEUE_IDLE,
+  type DelayQueueKind,
   delayBucket,
   delayQueue,
+  delayQueueKind,
   delayQueuePrefix,
   delayQueueRedeclare,
   dueExchangeArguments,
@@ -162,6 +165,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
   const unretained = new Set<string>();
   /** Delay queue name → when this process last declared it (ms), which renews its x-expires lease. */
   const delayDeclared = new Map<string, number>();
+  /** The delay queues of the broker connected to (see delayQueueKind), learnt at each connect. */
+  let delayKind: DelayQueueKind = 'classic';
   let closed = false;
   let model: ChannelModel | undefined;
   /** The consumer connection paired with `model`, opened once a worker consumes (see Link). */
@@ -260,6 +265,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
         });
         const p = await openPublisher(opened);
         const cm = subscribers.size > 0 ? await openConsuming(opened) : undefined;
+        const server = opened.connection.serverProperties;
+        delayKind = delayQueueKind(server.product, server.version);
         model = opened;
         publisher = p;
         consuming = cm;
@@ -419,8 +426,13 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     await withChannel((ch) => assertTopology(ch, queue, model!));
     asserted.add(queue);
   };
+  const delayQueueOf = (queue: string, delay: number) =>
+    delayQueue(rabbitNames(prefix, queue), delayBucket(delay), delayQueueIdle, delayKind);
   const ensureDelayQueue = async (queue: string, delay: number) => {
-    const spec = delayQueue(rabbitNames(prefix, queue), delayBucket(delay), delayQueueIdle);
+    // Connected first: the broker's version says which delay queues it gets.
+    await ensureConnected();
+    const spec = delayQueueOf(queue, delay);
+    const quorum = spec.arguments['x-queue-type'] === 'quorum';
     // Declared once was not enough: the queue expired under a long-running producer (see
     // delayQueueRedeclare). The lease runs from the declaration, so it is timed from before it is sent.
     // On the monotonic clock, as RabbitMQ times x-expires: on Date.now, a step back of the system
@@ -428,7 +440,10 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     // with jobs in it meanwhile (every later publish into it dropped).
     const now = performance.now();
     if (delayQueueRedeclare(delayDeclared.get(spec.name), now, delayQueueIdle)) {
-      await withChannel((ch) => ch.assertQueue(spec.name, { durable: true, arguments: spec.arguments }));
+      await withChannel(async (ch) => {
+        await ch.assertQueue(spec.name, { durable: true, arguments: spec.arguments });
+        if (quorum) await renewQuorumLease(ch, spec.name);
+      });
       delayDeclared.set(spec.name, now);
     }
     return spec.name;
@@ -574,7 +589,7 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
       asserted.delete(queue);
       await ensureTopology(queue);
       if (delay > 0) {
-        delayDeclared.delete(delayQueue(rabbitNames(prefix, queue), delayBucket(delay), delayQueueIdle).name);
+        delayDeclared.delete(delayQueueOf(queue, delay).name);
         await ensureDelayQueue(queue, delay);
       }
     };

@@ -2,7 +2,7 @@
  * Names and arguments of the RabbitMQ objects behind one queue. Pure: the backend asserts them.
  *
  *   publish ──► <prefix>.<queue>  (durable quorum; DLX = <prefix>.dlx)
- *   retry/delay ──► <prefix>.<queue>.delayed.<ms>  (TTL = ms)
+ *   retry/delay ──► <prefix>.<queue>.delayed.<ms>  (TTL = ms; .delayed.q<ms> quorum, see delayQueueKind)
  *       ──(due: dead-lettered)──► exchange <prefix>.due ──► <prefix>.<queue>
  *                                   └─ no binding (queue deleted): alternate exchange <prefix>.parked
  *                                        ──► <prefix>.<queue>.parked, moved back once the queue is declared again
@@ -80,30 +80,67 @@ export function delayQueuePrefix(names: RabbitNames): string {
 }
 
 /**
+ * DelayQueueKind is what a delay queue is: `quorum`, whose move of a due job into the work queue is
+ * at-least-once, or `classic`, whose move is at-most-once (see delayQueueKind).
+ */
+export type DelayQueueKind = 'quorum' | 'classic';
+
+/**
+ * delayQueueKind picks the delay queues for a broker, from its connection's server properties.
+ * RabbitMQ 3.10 to 3.13: quorum, with at-least-once dead-lettering (3.10 brought it, and message
+ * TTLs on quorum queues): the broker keeps a due job until its work queue confirmed it, where a
+ * classic queue's dead-lettering drops a job the work queue refuses (at a `max-length` with
+ * `reject-publish`, a quorum queue without its majority). Other brokers: classic. A quorum queue's
+ * `x-expires` lease is not renewed by declaring it (rabbitmq-server#5894), only by a consumer
+ * leaving it: renewQuorumLease does that with a consumer of no credit, an argument (`x-credit`)
+ * RabbitMQ 4 no longer takes; there a consumer would be given the jobs themselves.
+ */
+export function delayQueueKind(product: unknown, version: unknown): DelayQueueKind {
+  const parts = typeof version === 'string' ? /^(\d+)\.(\d+)\./.exec(version) : null;
+  if (product !== 'RabbitMQ' || !parts) return 'classic';
+  return Number(parts[1]) === 3 && Number(parts[2]) >= 10 ? 'quorum' : 'classic';
+}
+
+/**
+ * DUE_KEPT is how long (ms) a quorum delay queue outlives its `idle` lease: a due job its work
+ * queue refused waits in it, offered again every `dead_letter_worker_publisher_confirm_timeout`
+ * (3 min by default), and goes with it if it expires first.
+ */
+export const DUE_KEPT = 600_000;
+
+/**
  * delayQueue names the TTL queue holding jobs for `bucket` ms and gives its arguments. A non-default
  * `idle` is part of the name: RabbitMQ refuses to declare a queue again with another `x-expires`.
+ * So is a quorum `kind` (`.delayed.q<ms>`): RabbitMQ refuses to declare a queue again with another
+ * type, and the classic ones of earlier versions, or of processes on an older broker, keep theirs.
  */
 export function delayQueue(
   names: RabbitNames,
   bucket: number,
   idle: number = DELAY_QUEUE_IDLE,
+  kind: DelayQueueKind = 'classic',
 ): { name: string; arguments: Record<string, unknown> } {
+  const quorum = kind === 'quorum';
   return {
     // `.delayed.`, not the `.delay.` of versions that dead-lettered through the default exchange:
     // RabbitMQ refuses to declare a queue again with other arguments. Those old queues still move
     // their jobs into the queue, and expire once unused.
-    name: `${delayQueuePrefix(names)}${bucket}${idle === DELAY_QUEUE_IDLE ? '' : `.i${idle}`}`,
+    name: `${delayQueuePrefix(names)}${quorum ? 'q' : ''}${bucket}${idle === DELAY_QUEUE_IDLE ? '' : `.i${idle}`}`,
     arguments: {
-      'x-queue-type': 'classic',
+      'x-queue-type': kind,
       'x-message-ttl': bucket,
       // The broker moves an expired job itself, with no publisher to return it to: through `due`
       // (see dueExchangeArguments) a job whose queue was deleted meanwhile is parked, not dropped.
       'x-dead-letter-exchange': names.due,
       'x-dead-letter-routing-key': names.queue,
+      // A quorum queue keeps a due job until the work queue confirmed it (at-least-once), which
+      // RabbitMQ does only where the queue refuses publishes past a limit (none is set here).
+      ...(quorum ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {}),
       // Unused delay queues disappear on their own once their last job has moved on. "Unused" to
       // RabbitMQ means not declared (nor consumed from) for that long: publishing does not count, so
-      // publishers must declare it again while they use it (delayQueueRedeclare).
-      'x-expires': bucket + idle,
+      // publishers must declare it again while they use it (delayQueueRedeclare), and renew a
+      // quorum one's lease (renewQuorumLease).
+      'x-expires': bucket + idle + (quorum ? DUE_KEPT : 0),
     },
   };
 }
