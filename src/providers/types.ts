@@ -151,7 +151,9 @@ export interface Provider extends EventEmitter<ProviderEvents> {
   /**
    * resize replaces every instance with one of `size`, rolling, never lowering the number in
    * service: each new instance is ready before an old one is drained and stopped. Instances
-   * started later get `size` too. Absent: the provider cannot resize.
+   * started later get `size` too. A limit `size` leaves out stays as it is (`cpu` alone keeps the
+   * memory limit in force), as a strategic merge patch of a container's resources does. Absent: the
+   * provider cannot resize.
    */
   resize?(size: InstanceSize, options?: ResizeOptions): Promise<void>;
   /**

@@ -729,16 +729,17 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * replaces only the instances still at another size. A later resize supersedes this one
    * (RESIZE_FAILED). Rejects UNSUPPORTED when the machine has no usable cgroups.
    */
-  async resize(size: InstanceSize, options?: ResizeOptions): Promise<void> {
-    validateSize(size);
+  async resize(change: InstanceSize, options?: ResizeOptions): Promise<void> {
+    validateSize(change);
     // Rolling to an instance type would replace every instance for nothing and drop its limits.
-    if (size.instanceType !== undefined)
+    if (change.instanceType !== undefined)
       throw new ProviderError('UNSUPPORTED', 'local resizes cpu and memory, not instance types');
     if (this.#closing) throw new ProviderError('CLOSED', `group ${this.#group} is closed`);
+    const size = mergeSize(this.#size, change);
     const refusal = this.#cgroupRefusal(size);
     if (refusal !== undefined) throw new ProviderError('UNSUPPORTED', refusal);
     // Finishing a roll to the size in force (a restart cut it) was checked when it was asked for.
-    const tooSmall = sameSize(size, this.#size) ? undefined : this.#usageRefusal(size);
+    const tooSmall = sameSize(size, this.#size) ? undefined : this.#usageRefusal(change);
     if (tooSmall !== undefined) throw new ProviderError('INVALID_ARGUMENT', tooSmall);
     return this.#roll(size, options?.onSizeSaved);
   }
@@ -751,8 +752,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
    * ("cannot apply its size", EACCES): counted as crashes, a crash loop alerted after 6 of them
    * and the resize failed ~10 s later saying only that no replacement became ready.
    */
-  resizeRefusal(size: InstanceSize): string | undefined {
-    return this.#cgroupRefusal(size) ?? this.#usageRefusal(size);
+  resizeRefusal(change: InstanceSize): string | undefined {
+    return this.#cgroupRefusal(mergeSize(this.#size, change)) ?? this.#usageRefusal(change);
   }
 
   /**
@@ -2455,6 +2456,18 @@ export function processStartTime(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * mergeSize is the size a resize `change` gives when `current` is in force: the limits it names,
+ * the others as they are, as `kubectl set resources --limits=cpu=1` (a strategic merge patch)
+ * keeps a container's memory limit. Before, `resize web cpu=1` replaced every instance with one
+ * without the memory limit of the config or of an earlier resize.
+ */
+export function mergeSize(current: InstanceSize | undefined, change: InstanceSize): InstanceSize {
+  const cpu = change.cpu ?? current?.cpu;
+  const memory = change.memory ?? current?.memory;
+  return { ...(cpu !== undefined && { cpu }), ...(memory !== undefined && { memory }) };
 }
 
 /** sameSize compares two sizes by their fields (an undefined field equals an absent one). */
