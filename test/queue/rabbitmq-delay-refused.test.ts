@@ -62,7 +62,8 @@ test('a delayed job that falls due while its work queue refuses it runs once the
   });
   await waitFor(() => ran.includes('delayed'), 'the delayed job to run', 15_000).catch(() => {});
   await worker.close();
-  assert.deepEqual(ran.sort(), ['delayed', 'filler'], 'the delayed job was lost');
+  // At-least-once: a move whose confirm took longer than the broker's 1 s retry is offered twice.
+  assert.deepEqual([...new Set(ran)].sort(), ['delayed', 'filler'], 'the delayed job was lost');
 });
 
 test('a quorum queue whose lease is renewed outlives it with its job (RabbitMQ)', async () => {

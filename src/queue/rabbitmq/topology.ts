@@ -104,7 +104,8 @@ export function delayQueueKind(product: unknown, version: unknown): DelayQueueKi
 /**
  * DUE_KEPT is how long (ms) a quorum delay queue outlives its `idle` lease: a due job its work
  * queue refused waits in it, offered again every `dead_letter_worker_publisher_confirm_timeout`
- * (3 min by default), and goes with it if it expires first.
+ * (3 min by default), and goes with it if it expires first. It is in the queues' `x-expires` but
+ * not their name: another value needs another name (RabbitMQ refuses a declaration with another).
  */
 export const DUE_KEPT = 600_000;
 
