@@ -801,7 +801,7 @@ describe('parseConfig: a YAML syntax error says its line and column, and where w
       assert.throws(
         () => parseConfig(yaml, { baseDir: BASE, source: '/srv/app/scaleplane.yaml' }),
         (error: unknown) => {
-          assert.ok(error instanceof ConfigError);
+          assert.ok(error instanceof ConfigError, String(error));
           assert.equal(error.message, `invalid config /srv/app/scaleplane.yaml:\n${message}`);
           return true;
         },
@@ -844,7 +844,7 @@ describe('parseConfig: a misspelt value names the value meant, as a misspelt key
       assert.throws(
         () => parse(yaml),
         (error: unknown) => {
-          assert.ok(error instanceof ConfigError);
+          assert.ok(error instanceof ConfigError, String(error));
           assert.deepEqual(error.issues.map(formatIssue), [issue]);
           return true;
         },
