@@ -1629,7 +1629,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     const cores = `${ceiling.cores} core${ceiling.cores === 1 ? '' : 's'}`;
     this.#logger.warn(
       { group: this.#group, cpu: size.cpu, ceiling: ceiling.cores, cgroup: ceiling.dir },
-      `${this.#group}: cpu ${size.cpu} is above the ${cores} of ${ceiling.dir} (cpu.cfs_quota_us), a cgroup Scaleplane runs in: its instances get ${cores} each`,
+      `${this.#group}: cpu ${size.cpu} is above the ${cores} of ${ceiling.dir} (cpu.cfs_quota_us), a cgroup Scaleplane runs in: its instances get at most ${cores}, all of them together with all else in that cgroup; their CPU % still reads against cpu ${size.cpu}`,
     );
   }
 
