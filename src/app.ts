@@ -537,9 +537,14 @@ export class Scaleplane {
             serves ? this.balancer.drain(name, instance.id) : undefined,
             // NGINX sends to the instance directly: it stops only after the reload that took it out
             // of NGINX's upstream, and the old workers that had it exited (bounded by drain_timeout,
-            // as the balancer's own drain).
+            // as the balancer's own drain). Named by id too: a Kubernetes or AWS scale-in drains
+            // while its provider still lists the instance ready, and NGINX kept it until it was gone.
             serves
-              ? this.nginx?.synced(this.config.balancer.drainTimeout, { address: instance.address })
+              ? this.nginx?.synced(this.config.balancer.drainTimeout, {
+                  address: instance.address,
+                  group: name,
+                  id: instance.id,
+                })
               : undefined,
             grace > 0 ? delay(grace) : undefined,
           ]);

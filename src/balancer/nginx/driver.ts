@@ -133,6 +133,12 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   readonly #random: () => number;
   readonly #reloadTimeout: number;
   readonly #groups = new Map<string, readonly BackendInstance[]>();
+  /**
+   * Per group, the ids `synced` was asked to stop while their provider still listed them ready
+   * (a Kubernetes or AWS scale-in drains its victims before it removes them): left out of the
+   * upstream until a listing no longer has them ready or draining, as the balancer's pool does.
+   */
+  readonly #draining = new Map<string, Set<string>>();
   #timer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #pendingRetry: { attempt: number; delay: number } | undefined;
@@ -214,7 +220,12 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   /** render is the include file's text for the membership recorded so far. */
   render(): string {
     return renderUpstreams(
-      [...this.#groups].map(([name, instances]) => ({ name, instances })),
+      [...this.#groups].map(([name, instances]) => {
+        const draining = this.#draining.get(name);
+        // Drained while its provider still lists it ready: out of the upstream all the same.
+        const listed = draining === undefined ? instances : instances.filter((i) => !draining.has(i.id));
+        return { name, instances: listed };
+      }),
       this.#config,
     );
   }
@@ -250,6 +261,18 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       }
     }
     this.#groups.set(group, instances.slice());
+    const draining = this.#draining.get(group);
+    for (const id of draining ?? []) {
+      // Gone, or listed once as another state (ReturnToService puts a survivor back so): forgotten.
+      const listed = instances.find((i) => i.id === id);
+      if (listed?.state !== 'ready' && listed?.state !== 'draining') draining!.delete(id);
+    }
+    if (draining?.size === 0) this.#draining.delete(group);
+    this.#changed();
+  }
+
+  /** changed notes a membership change and schedules a debounced sync, which supersedes a pending retry. */
+  #changed(): void {
     this.#version++;
     this.#cancelRetry();
     if (this.#timer !== undefined) return;
@@ -285,9 +308,17 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
    * Scaleplane's own balancer sees none of its requests, and an instance stopped before NGINX is done
    * with it loses the requests NGINX had on it (a 502 for a POST, which NGINX does not retry).
    * With `address` (the instance being stopped), only the retired workers whose upstreams had a
-   * server there (or are unknown) are waited for.
+   * server there (or are unknown) are waited for. With `group` and `id` too, that instance is first
+   * taken out of the group's upstream when the last `update` still listed it ready, as the
+   * balancer's own drain does: a Kubernetes or AWS scale-in drains its victims before the engine
+   * removes them, and until it does their provider lists them ready. Before, NGINX kept sending
+   * to such an instance all through its drain, and `synced` resolved at once.
    */
-  synced(timeoutMs: number, options: { address?: string } = {}): Promise<boolean> {
+  synced(
+    timeoutMs: number,
+    options: { address?: string; group?: string; id?: string } = {},
+  ): Promise<boolean> {
+    if (options.group !== undefined && options.id !== undefined) this.#drain(options.group, options.id);
     const version = this.#version;
     if (this.#closed || !(timeoutMs > 0)) return Promise.resolve(this.#syncedVersion >= version);
     const address = options.address === undefined ? undefined : (nginxServerAddress(options.address) ?? '');
@@ -309,6 +340,16 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       this.#waiters.add(waiter);
       if (this.#syncedVersion >= version) this.#release(waiter);
     });
+  }
+
+  /** drain leaves instance `id` of `group` out of its upstream, if the last update listed it ready. */
+  #drain(group: string, id: string): void {
+    if (this.#closed) return;
+    if (!this.#groups.get(group)?.some((i) => i.id === id && i.state === 'ready')) return;
+    const draining = this.#draining.get(group) ?? new Set<string>();
+    if (draining.has(id)) return;
+    this.#draining.set(group, draining.add(id));
+    this.#changed();
   }
 
   #markSynced(version: number): void {
