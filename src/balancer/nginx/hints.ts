@@ -3,14 +3,19 @@
  * '' when its output names nothing known. NGINX's own words point at nginx.conf, not at what is
  * wrong with the way the include file is wired in:
  * - `host not found in upstream "scaleplane_web"`: the file that defines it is not included (or
- *   nginx.conf proxies to a group that renders no upstream);
+ *   nginx.conf proxies to a group that renders no upstream, or names group `web-api`'s upstream
+ *   `scaleplane_web-api`, which is `scaleplane_web_api`);
  * - `"upstream" directive is not allowed here in <include file>`: included outside `http {}`;
  * - the shell's `nginx: not found` (exit 127): not installed, or not on Scaleplane's PATH (a systemd
  *   unit's PATH may lack /usr/sbin).
  */
 export function nginxHint(err: unknown, stderr: string, includeFile: string, rendered: string): string {
-  const missing = /host not found in upstream "(scaleplane_[A-Za-z0-9_]+)"/.exec(stderr)?.[1];
+  const missing = /host not found in upstream "(scaleplane_[A-Za-z0-9_-]+)"/.exec(stderr)?.[1];
   if (missing !== undefined) {
+    const underscored = missing.replace(/-/g, '_');
+    if (underscored !== missing && rendered.includes(`\nupstream ${underscored} {`)) {
+      return ` (upstream names have "_" for a group name's "-": proxy_pass http://${underscored}; in nginx.conf)`;
+    }
     if (rendered.includes(`\nupstream ${missing} {`)) {
       return ` (${includeFile} defines upstream ${missing}, but nginx does not see it: include ${includeFile} in nginx.conf, inside http {})`;
     }
