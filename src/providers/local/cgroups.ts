@@ -7,7 +7,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ProviderError } from '../errors.js';
 import type { InstanceSize } from '../types.js';
 import { threadCount } from './cpu.js';
@@ -68,8 +68,13 @@ export function detectCgroups(
   }
   if (fs.exists(join(root, 'cgroup.controllers'))) {
     const controllers = fs.read(join(root, 'cgroup.controllers')).split(/\s+/);
-    if (controllers.includes('cpu') && controllers.includes('memory'))
-      return { version: 'v2', root: join(root, own.get('') ?? '/') };
+    if (controllers.includes('cpu') && controllers.includes('memory')) {
+      // Scaleplane's own cgroup is the one it moved itself out of (see enableSubtreeControllers), so
+      // that another provider in this process, or a restart, does not nest under the leaf.
+      const self = own.get('') ?? '/';
+      const mine = basename(self) === SUPERVISOR_CGROUP ? dirname(self) : self;
+      return { version: 'v2', root: join(root, mine) };
+    }
   }
   if (fs.exists(join(root, 'cpu', 'cpu.cfs_quota_us')) && fs.exists(join(root, 'memory'))) {
     return {
@@ -266,12 +271,55 @@ export function createTrackingCgroup(layout: CgroupLayout, group: string, key: s
   return { dirs: [dir], procsFiles: [join(dir, 'cgroup.procs')] };
 }
 
+/**
+ * SUPERVISOR_CGROUP is the leaf, under Scaleplane's own v2 cgroup, that Scaleplane moves itself
+ * (and whatever else ran beside it there) into, so that its own cgroup may pass controllers down.
+ */
+export const SUPERVISOR_CGROUP = 'scaleplane-supervisor';
+
 /** v2 only lets a child use controllers its parent enabled in `cgroup.subtree_control`. */
 function enableV2Controllers(root: string, group: string): void {
   for (const dir of [root, join(root, 'scaleplane'), join(root, 'scaleplane', group)]) {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'cgroup.subtree_control'), '+cpu +memory');
+    enableSubtreeControllers(dir, ['cpu', 'memory']);
   }
+}
+
+/**
+ * enableSubtreeControllers enables `controllers` for the children of the v2 cgroup `dir`. v2 lets a
+ * cgroup other than the root either hold processes or pass controllers down, not both (the "no
+ * internal processes" rule): the write fails EBUSY while one runs in it. That is where Scaleplane
+ * itself runs under systemd's `Delegate=yes` or in a container with its own cgroup namespace,
+ * and every sized start and resize failed there, told to run as root. So, as systemd's delegation
+ * guide asks of a delegated service and container runtimes do, the processes in `dir` move to its
+ * leaf {@link SUPERVISOR_CGROUP} first, and the write is tried again. A limit on `dir` still
+ * applies to them there.
+ */
+export function enableSubtreeControllers(dir: string, controllers: readonly string[]): void {
+  const control = join(dir, 'cgroup.subtree_control');
+  const line = controllers.map((c) => `+${c}`).join(' ');
+  try {
+    writeFileSync(control, line);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+  }
+  const leaf = join(dir, SUPERVISOR_CGROUP);
+  mkdirSync(leaf, { recursive: true });
+  // A process started meanwhile lands in `dir` too: move until none is left (each pass moves the
+  // processes it saw; one that exited is ESRCH and gone anyway).
+  for (let pass = 0; pass < 10; pass++) {
+    const pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        writeFileSync(join(leaf, 'cgroup.procs'), pid);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+  }
+  writeFileSync(control, line);
 }
 
 /**
