@@ -32,6 +32,11 @@ ensure_installed() {
 }
 
 dir_of() { echo "${BASE}/$1"; }
+# tmp_of is the server's own temporary folder, beside its data (not inside: a folder in the datadir
+# reads as a database). In the shared /tmp, a bootstrap's temporary table file went missing under
+# it during a full test run ("Could not remove temporary table … error: 2", then "Unknown table
+# 'mysql.tmp_user_sys'", Aborting) and the pair came up without its system tables.
+tmp_of() { echo "${BASE}/$1.tmp"; }
 sock_of() { echo "${BASE}/$1/mysqld.sock"; }
 
 sql_on() { # port sql
@@ -73,11 +78,17 @@ init_dir() { # port -> returns 0 when it created a fresh data directory
   if [ -d "${dir}/mysql" ]; then return 1; fi
   log "initialising ${dir}"
   # A directory without its system tables is what an interrupted initialisation left: start over.
-  rm -rf "${dir}"
-  mkdir -p "${dir}"
-  chown -R mysql:mysql "${BASE}" "${dir}"
-  mariadb-install-db --no-defaults --user=mysql --datadir="${dir}" \
-    --auth-root-authentication-method=normal >/dev/null </dev/null
+  rm -rf "${dir}" "$(tmp_of "$1")"
+  mkdir -p "${dir}" "$(tmp_of "$1")"
+  chown -R mysql:mysql "${BASE}" "${dir}" "$(tmp_of "$1")"
+  # Checked here: init_dir runs in an `||` list, where `set -e` does not stop the script, and a
+  # failed bootstrap went on to start a server with no system tables (`Access denied` for root).
+  if ! mariadb-install-db --no-defaults --user=mysql --datadir="${dir}" --tmpdir="$(tmp_of "$1")" \
+    --auth-root-authentication-method=normal >/dev/null </dev/null; then
+    log "mariadb-install-db failed for ${dir}; removed it, so the next up starts over"
+    rm -rf "${dir}"
+    exit 1
+  fi
   return 0
 }
 
@@ -88,7 +99,9 @@ start_server() { # port server-id extra-args...
   if running "${port}"; then return 0; fi
   log "starting mariadbd on ${port}"
   # Throwaway test data: flush lazily for write throughput.
-  setsid nohup mariadbd --no-defaults --user=mysql --datadir="${dir}" --port="${port}" \
+  mkdir -p "$(tmp_of "${port}")"
+  chown mysql:mysql "$(tmp_of "${port}")"
+  setsid nohup mariadbd --no-defaults --user=mysql --datadir="${dir}" --tmpdir="$(tmp_of "${port}")" --port="${port}" \
     --socket="$(sock_of "${port}")" --pid-file="${dir}/mysqld.pid" --log-error="${dir}/error.log" \
     --bind-address=127.0.0.1 --skip-name-resolve --server-id="${id}" \
     --log-bin="${dir}/bin" --binlog-format=ROW --gtid-strict-mode=1 \
@@ -119,7 +132,7 @@ up_replica() { # port primary-was-fresh
     # A replica of an older primary has GTIDs the new one never wrote.
     log "primary is new; recreating replica ${port}"
     stop_server "${port}"
-    rm -rf "$(dir_of "${port}")"
+    rm -rf "$(dir_of "${port}")" "$(tmp_of "${port}")"
   fi
   init_dir "${port}" || true
   start_server "${port}" "${port}" --read-only=1 --relay-log="$(dir_of "${port}")/relay"
@@ -181,7 +194,7 @@ case "${cmd}" in
   down)
     for port in ${REPLICA_PORTS} ${PRIMARY_PORT}; do
       stop_server "${port}"
-      rm -rf "$(dir_of "${port}")"
+      rm -rf "$(dir_of "${port}")" "$(tmp_of "${port}")"
     done
     rmdir "${BASE}" 2>/dev/null || true
     ;;
