@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { chmod, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { NginxDriverConfig } from '../../config/types.js';
 import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
@@ -545,7 +545,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
  */
 async function writeAtomically(file: string, text: string): Promise<void> {
   const target = await linkTarget(file);
-  const temp = `${target}.${process.pid}.tmp`;
+  const temp = includeTempPath(target);
   try {
     const mode = await stat(target).then(
       (s) => s.mode & 0o7777,
@@ -559,6 +559,17 @@ async function writeAtomically(file: string, text: string): Promise<void> {
     await rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * includeTempPath is where writeAtomically writes before its rename: beside `target`, named with a
+ * leading dot. A temp file a crash left (Scaleplane killed between the write and the rename) then
+ * stays out of a glob include (`include sites-enabled/*;`, Debian's default), which NGINX expands
+ * without dot files; named `<include>.<pid>.tmp`, it was read as a second copy of the upstreams,
+ * and every later `nginx -t` failed on a duplicate upstream.
+ */
+export function includeTempPath(target: string, pid = process.pid): string {
+  return join(dirname(target), `.${basename(target)}.${pid}.tmp`);
 }
 
 /**
