@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PRESET_NAMES, presetBehaviorDefaults } from '../policy/index.js';
 import { hpaBehaviorIssues } from '../providers/kubernetes/hpa-behavior.js';
+import { dns1123LabelIssue, dns1123SubdomainIssue } from '../providers/kubernetes/names.js';
 import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
 import { formatListen, parseListen } from './listen.js';
 import type {
@@ -1221,6 +1222,19 @@ export const groupSchema = mapping({
     const required = { local: 'command', kubernetes: 'name', aws: 'auto_scaling_group' }[kind];
     if ((raw as Record<string, unknown>)[required] === undefined)
       ctx.addIssue({ code: 'custom', path: [required], message: `required for provider ${kind}` });
+    if (kind === 'kubernetes') {
+      // They go into the API paths: the API server would answer a broken one with a 404 naming no rule.
+      const { namespace, name } = raw as { namespace?: unknown; name?: unknown };
+      const issues = [
+        [
+          'namespace',
+          typeof namespace === 'string' && namespace !== '' ? dns1123LabelIssue(namespace) : undefined,
+        ],
+        ['name', typeof name === 'string' && name !== '' ? dns1123SubdomainIssue(name) : undefined],
+      ] as const;
+      for (const [key, message] of issues)
+        if (message !== undefined) ctx.addIssue({ code: 'custom', path: [key], message });
+    }
     // A key several other providers share (scale_timeout) is one issue naming them all.
     const owners = new Map<string, string[]>();
     for (const [other, keys] of Object.entries(PROVIDER_KEYS)) {

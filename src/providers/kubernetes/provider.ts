@@ -25,6 +25,7 @@ import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { hpaBehavior } from './hpa-behavior.js';
 import { explainHpaScaling, type HpaLike, hpaMetricFigures } from './hpa-explain.js';
 import { loadKubeConfig } from './kubeconfig.js';
+import { dns1123LabelIssue, dns1123SubdomainIssue } from './names.js';
 import { METRICS_SERVER_MISSING, type PodMetricLike, podUsages } from './pod-metrics.js';
 import { labelSelector, type PodLike, podInstance } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
@@ -273,6 +274,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     super();
     if (!options.config.name)
       throw new ProviderError('INVALID_ARGUMENT', `group ${options.group}: kubernetes name is empty`);
+    const bad =
+      dns1123LabelIssue(options.config.namespace) === undefined
+        ? ['name', dns1123SubdomainIssue(options.config.name)]
+        : ['namespace', dns1123LabelIssue(options.config.namespace)];
+    if (bad[1] !== undefined)
+      throw new ProviderError('INVALID_ARGUMENT', `group ${options.group}: kubernetes ${bad[0]}: ${bad[1]}`);
     this.#options = options;
     this.#config = options.config;
     this.#logger = options.logger ?? NOOP;
