@@ -43,6 +43,39 @@ function toData(samples: readonly DashboardSample[], spec: ChartSpec): uPlot.Ali
   ];
 }
 
+/**
+ * TIME_STEPS are the time axis's tick steps, in seconds: whole seconds and up. uPlot's own go down
+ * to milliseconds, and over the first seconds of data its half-second ticks were all labelled
+ * `04:20:30 04:20:30 04:20:31` (the labels have no fractions).
+ */
+const TIME_STEPS = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+];
+
+/** AXIS_FONT is uPlot's axis font (its default), which the time labels are measured in. */
+const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+
+let timeSpace: number | undefined;
+
+/**
+ * timeLabelSpace is the least distance, in CSS px, between two time ticks: the widest label
+ * (`HH:MM:SS` in this browser's locale) and a gap. uPlot's default of 50 px is under the 54 px of
+ * `04:19:09` in a 12 px font, so whenever its finest fitting step landed 50 to 54 px apart the labels
+ * were drawn over each other.
+ */
+function timeLabelSpace(): number {
+  if (timeSpace === undefined) {
+    const ctx = document.createElement('canvas').getContext('2d');
+    let width = 60;
+    if (ctx) {
+      ctx.font = AXIS_FONT;
+      width = ctx.measureText(axisTimes([0, 1])[0]!).width;
+    }
+    timeSpace = Math.ceil(width) + 16;
+  }
+  return timeSpace;
+}
+
 function showLatest(u: uPlot): void {
   const last = (u.data[0]?.length ?? 0) - 1;
   if ((u.cursor.idx === null || u.cursor.idx === undefined) && last >= 0) u.setLegend({ idx: last });
@@ -180,6 +213,10 @@ export function Chart(props: {
       axes: [
         {
           ...axisStyle,
+          font: AXIS_FONT,
+          // Ticks whole seconds apart at least, and far enough apart for their labels.
+          incrs: TIME_STEPS,
+          space: timeLabelSpace(),
           // Seconds only when ticks are less than a minute apart, so labels never repeat.
           values: (_u, ticks) => axisTimes(ticks),
         },
