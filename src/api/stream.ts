@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Controller, JournalEntry } from '../controller/index.js';
 import {
   type DashboardSample,
+  DECISIONS_PER_GROUP,
   type GroupSummary,
   LiveSampler,
   type StreamHello,
@@ -121,17 +122,21 @@ export class LiveStream {
     const send = (event: string, data: unknown) =>
       write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const journal = this.#options.controller.journal;
+    const groups = this.sampler.groups().filter((g) => keep(g.name));
     const hello: StreamHello = {
       intervalMs: this.sampler.intervalMs,
       ...(principal !== undefined && { principal: { name: principal.name, role: principal.role } }),
       // Wall clock, not the decision clock: the instances' start times it is compared with are.
       serverNow: Date.now(),
-      groups: this.sampler.groups().filter((g) => keep(g.name)),
+      groups,
       samples: Object.fromEntries(Object.entries(this.sampler.history()).filter(([name]) => keep(name))),
-      decisions: journal
-        .entries({ limit: 500 })
-        .filter((e) => keep(e.group))
-        .map(toDecisionMark),
+      // Each group's newest, as many as the browser keeps of a group live. Before, the newest 500 of
+      // all groups, then those of the groups asked for: a group that flapped 500 times left another's
+      // decisions (still in the journal) out, so a reconnect took them off a dashboard that had
+      // shown them, and `?group=` got none of the quiet group's.
+      decisions: groups.flatMap((g) =>
+        journal.entries({ group: g.name, limit: DECISIONS_PER_GROUP }).map(toDecisionMark),
+      ),
     };
     const helloText = `event: hello\ndata: ${JSON.stringify(hello)}\n\n`;
     helloBytes = Buffer.byteLength(helloText);

@@ -68,6 +68,12 @@ export function toDecisionMark(entry: EntryLike): DecisionMark {
 }
 
 /**
+ * DECISIONS_PER_GROUP is how many of a group's newest decisions the dashboard keeps: the stream's
+ * hello sends that many of each group, and the browser keeps that many as more arrive live.
+ */
+export const DECISIONS_PER_GROUP = 500;
+
+/**
  * addDecision adds a mark that came live to a group's marks, oldest first, keeping the newest
  * `max`. A repeat (the journal moved the decision to the end with its count raised) replaces the
  * mark of its earlier count, found by `firstSeq`: the timeline shows the decision once, as the

@@ -1,6 +1,13 @@
 export { dashboardHtml, loadDashboardFiles, PUBLIC_DIR } from './assets.js';
 export { bundleDashboard, CLIENT_DIR, type DashboardFiles } from './bundle.js';
-export { addDecision, type EntryLike, type StatusLike, toDecisionMark, toGroupSummary } from './convert.js';
+export {
+  addDecision,
+  DECISIONS_PER_GROUP,
+  type EntryLike,
+  type StatusLike,
+  toDecisionMark,
+  toGroupSummary,
+} from './convert.js';
 export { type Bucket, bucketDelta, histogramQuantile } from './quantile.js';
 export { renderReplayHtml, writeReplayHtml } from './replay.js';
 export {

@@ -105,6 +105,48 @@ describe('SSE stream for the dashboard', () => {
     );
   });
 
+  it("a group's decisions are in the hello however many another group made since", async () => {
+    const own = await startApi();
+    try {
+      // Another group flapped (a health event is an entry per instance transition) 600 times since
+      // web's start: before, the hello held the newest 500 of all groups, none of them web's, so a
+      // reconnect took web's decisions off a dashboard that showed them, and ?group=web had none.
+      for (let i = 0; i < 600; i++)
+        own.journal.append(
+          {
+            group: 'api',
+            source: 'health',
+            before: 2 + (i % 2),
+            after: 3 - (i % 2),
+            reasons: [`Flap${i}`],
+            message: `flap ${i}`,
+            inputs: {},
+          },
+          Date.now(),
+        );
+      for (const path of ['/api/scalability/stream', '/api/scalability/stream?group=web']) {
+        const abort = new AbortController();
+        try {
+          const res = await fetch(`${own.base}${path}`, {
+            headers: { authorization: `Bearer ${TOKEN}` },
+            signal: abort.signal,
+          });
+          const hello = (await events(res).next()).value!;
+          assert.equal(hello.event, 'hello', path);
+          assert.deepEqual(
+            (hello.data as StreamHello).decisions.filter((d) => d.group === 'web').map((d) => d.reasons),
+            [['InitialInstances']],
+            `web's decisions in the hello of ${path}`,
+          );
+        } finally {
+          abort.abort();
+        }
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
   it('close() ends open streams so the server can stop', async () => {
     const other = await startApi();
     const res = await fetch(`${other.base}/api/scalability/stream`, {

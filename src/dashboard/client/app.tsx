@@ -2,7 +2,7 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { addDecision } from '../convert.js';
+import { addDecision, DECISIONS_PER_GROUP } from '../convert.js';
 import type { DashboardSample, DecisionMark, GroupSummary, StreamHello, StreamTick } from '../types.js';
 import { clock, tokenProblem } from './format.js';
 import { GroupPanel, type ScaleAction } from './group.js';
@@ -166,7 +166,10 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
         const d = JSON.parse(e.data) as DecisionMark;
         setState((s) => ({
           ...s,
-          decisions: { ...s.decisions, [d.group]: addDecision(s.decisions[d.group] ?? [], d, 500) },
+          decisions: {
+            ...s.decisions,
+            [d.group]: addDecision(s.decisions[d.group] ?? [], d, DECISIONS_PER_GROUP),
+          },
         }));
       }
     };
