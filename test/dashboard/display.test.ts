@@ -1,6 +1,6 @@
 // What the dashboard shows, in Debian's Chromium (headless, playwright-core): a read-only token sees
 // the scale buttons disabled and why (not a dialog that ends in a 403), a scale request nothing
-// answers is told as such, and the pages fit a phone's width.
+// answers is told as such, the pages fit a phone's width, and the zone of its times is named.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -150,6 +150,21 @@ describe('what the dashboard shows', { skip: chromiumMissing }, () => {
       )) as { page: number; view: number };
       // Before, the instances table pushed the page to 481 px.
       assert.ok(widths.page <= widths.view, `page ${widths.page} px wide in a ${widths.view} px view`);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('says which zone its times are in', async () => {
+    // A laptop in Japan looking at a server that logs in UTC: before, `14:19:08` on the page and
+    // `05:19:08Z` in the journal and logs, with nothing on the page naming the zone.
+    const page = await browser.newPage({
+      viewport: { width: 1280, height: 900 },
+      timezoneId: 'Asia/Tokyo',
+    });
+    try {
+      await signIn(page, api.base, TOKEN);
+      assert.equal((await page.textContent('[data-testid=zone]'))?.trim(), 'times in Asia/Tokyo (UTC+09:00)');
     } finally {
       await page.close();
     }

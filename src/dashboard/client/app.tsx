@@ -4,7 +4,7 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { addDecision, DECISIONS_PER_GROUP } from '../convert.js';
 import type { DashboardSample, DecisionMark, GroupSummary, StreamHello, StreamTick } from '../types.js';
-import { clock, tokenProblem } from './format.js';
+import { clock, tokenProblem, zoneLabel } from './format.js';
 import { GroupPanel, type ScaleAction } from './group.js';
 import { newStreamId, readEvents, UnauthorizedError } from './sse.js';
 
@@ -235,6 +235,9 @@ function Dashboard(props: { token: string; onLogout: (error?: string) => void })
           {connection === 'live' ? 'live' : connection === 'connecting' ? 'connecting…' : 'reconnecting…'}
         </span>
         <span class="spacer" />
+        <span class="zone muted small" data-testid="zone">
+          {zoneLabel(now)}
+        </span>
         <a href="/api/openapi.json" target="_blank" rel="noreferrer">
           API
         </a>

@@ -12,6 +12,21 @@ export function clock(ms: number): string {
 }
 
 /**
+ * zoneLabel names the zone every time on the page is in (the browser's): `times in UTC`, or
+ * `times in Europe/Berlin (UTC+01:00)` with the offset at `ms`. Unnamed, `04:19:08` on a laptop in
+ * Berlin was an hour off the server's UTC logs and journal (`time` is ISO UTC) with nothing to say so.
+ */
+export function zoneLabel(ms: number, zone = Intl.DateTimeFormat().resolvedOptions().timeZone): string {
+  const minutes = -new Date(ms).getTimezoneOffset();
+  const name = zone ?? '';
+  if (minutes === 0 && (name === '' || name === 'UTC' || name === 'Etc/UTC')) return 'times in UTC';
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  const offset = `UTC${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  return name === '' ? `times in ${offset}` : `times in ${name} (${offset})`;
+}
+
+/**
  * axisTimes labels a time axis's ticks (epoch seconds) in the local zone: HH:MM:SS when ticks are
  * less than a minute apart, else HH:MM, so labels never repeat. Asked of Intl with two-digit hours
  * rather than cut from clock(): the first 5 characters of `9:05:03` (ja-JP) or `9.05.03` (fi-FI)
