@@ -818,6 +818,16 @@ export class KubeServer {
         contentType !== 'application/json-patch+json'
       )
         return this.#status(res, 415, 'UnsupportedMediaType', 'unsupported patch type');
+      // A resourceVersion in the body is a precondition (optimistic concurrency), as the API server
+      // takes it on an update or a patch: the object changed since, 409 Conflict and nothing written.
+      const precondition = (body as Json)?.metadata?.resourceVersion;
+      if (precondition !== undefined && precondition !== w.object.metadata.resourceVersion)
+        return this.#status(
+          res,
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${w.kind === 'Deployment' ? 'deployments' : 'statefulsets'}.apps "${w.object.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`,
+        );
       const replicas = (body as Json)?.spec?.replicas;
       if (!Number.isInteger(replicas) || replicas < 0)
         return this.#status(

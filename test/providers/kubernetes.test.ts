@@ -272,13 +272,20 @@ describe('kubernetes provider: request shapes', () => {
     await provider.start();
     assert.equal(provider.desired(), 1);
     await provider.scaleTo(3);
-    const patch = server.requests.find((r) => r.method === 'PATCH' && r.path.endsWith('/scale'));
+    const at = server.requests.findIndex((r) => r.method === 'PATCH' && r.path.endsWith('/scale'));
+    const patch = server.requests[at];
+    // Read first; written at the resourceVersion read (409 Conflict if the object changed since).
+    const read = server.requests[at - 1];
+    assert.equal(`${read?.method} ${read?.path}`, 'GET /apis/apps/v1/namespaces/shop/deployments/web/scale');
+    const rv = (patch?.body as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata
+      ?.resourceVersion;
+    assert.match(String(rv), /^\d+$/, 'the PATCH carries the resourceVersion read');
     assert.deepEqual(patch, {
       method: 'PATCH',
       path: '/apis/apps/v1/namespaces/shop/deployments/web/scale',
       query: {},
       contentType: 'application/merge-patch+json',
-      body: { spec: { replicas: 3 } },
+      body: { metadata: { resourceVersion: rv }, spec: { replicas: 3 } },
       token: 'test-token',
     });
     const list = server.requests.find(

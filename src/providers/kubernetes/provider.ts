@@ -107,6 +107,8 @@ function epochOf(value: Date | string | undefined): number {
 
 /** Reads and writes of the HPA before a 409 Conflict on every one of them fails `start`. */
 const HPA_WRITE_ATTEMPTS = 5;
+/** Writes of `spec.replicas` at the resourceVersion read before a 409 Conflict on every one of them fails a scale. */
+const SCALE_WRITE_ATTEMPTS = 5;
 /** The HPA as read after the replicas became `for` (`mode: hpa`), or why it could not be. */
 interface HpaSeen {
   for: number;
@@ -238,6 +240,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #observedRoll: { text: string | undefined; generation: number } | undefined;
   /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
   #surge = 0;
+  /** The scale writes of scaleTo, one after the other (see `#scaleOver`). */
+  #scaleWrites: Promise<void> = Promise.resolve();
   /** A StatefulSet roll found half-done at start (see `ROLL_ANNOTATION`), being finished. */
   #resuming: Promise<void> | undefined;
   /** The same roll's outcome, as `resumedResize()` hands it out (rejects with its failure). */
@@ -503,7 +507,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   /**
-   * scaleTo writes `spec.replicas` through the scale subresource (merge patch), on a scale-in
+   * scaleTo writes `spec.replicas` through the scale subresource (merge patch at the resourceVersion
+   * read; another client's count met there is not written over: BUSY, see `#scaleOver`), on a scale-in
    * after draining the pods it removes (see `#drainForScaleIn`), and resolves once
    * exactly `n` pods are Ready and none is starting or terminating (a pod stranded terminating past
    * its grace period aside, see `#settle`), or a later scaleTo supersedes it
@@ -517,21 +522,35 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     await this.start();
     const seq = ++this.#scaleSeq;
     const latest = () => seq === this.#scaleSeq;
-    await this.#writing(async () => {
-      const drained = n < this.#desired && (await this.#drainForScaleIn(n)).length > 0;
-      // A later scaleTo began during the drains: its count is the one wanted now, and this one
-      // writes nothing. Before, whichever drain ended last wrote its count over the other's.
-      if (!latest()) return;
-      try {
-        // The drains (drain_timeout each) outlast the fence check made before scaleTo.
-        if (drained) await this.#options.fence?.('patch scale (scale-in)');
-        await this.#call('patch scale', () => this.#patchScale(n + this.#surge));
-      } catch (err) {
-        if (latest()) this.#returnSurvivors();
-        throw err;
-      }
-      this.#desired = n;
-    });
+    let foreign: number | undefined;
+    try {
+      await this.#writing(async () => {
+        const drained = n < this.#desired && (await this.#drainForScaleIn(n)).length > 0;
+        // A later scaleTo began during the drains: its count is the one wanted now, and this one
+        // writes nothing. Before, whichever drain ended last wrote its count over the other's.
+        if (!latest()) return;
+        try {
+          // The drains (drain_timeout each) outlast the fence check made before scaleTo.
+          if (drained) await this.#options.fence?.('patch scale (scale-in)');
+          const met = await this.#call('patch scale', () => this.#scaleOver(n));
+          if (met !== undefined) {
+            foreign = met.replicas;
+            throw new ProviderError(
+              'BUSY',
+              `${this.#ref()}: replicas is ${met.replicas}, set by another client since the scale to ${n} was decided (it was ${met.was}); not written over it: the next decision starts from ${met.replicas}`,
+            );
+          }
+        } catch (err) {
+          if (latest()) this.#returnSurvivors();
+          throw err;
+        }
+      });
+    } catch (err) {
+      // Followed once our write is done: warned as any change by another client (naming an HPA
+      // created after the start, if one made it), and desired() takes it.
+      if (foreign !== undefined) this.#followReplicas(foreign, this.#writeEpoch);
+      throw err;
+    }
     this.emit('change');
     try {
       await this.#awaitScale();
@@ -1642,11 +1661,55 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     });
   }
 
-  async #patchScale(replicas: number) {
+  /**
+   * scaleOver writes `n` (plus a resize's extra replica) over the count Scaleplane last wrote or read, as
+   * client-go's RetryOnConflict around a read and an update of the scale: it reads the scale, and
+   * when its `spec.replicas` is still `expected` merge-patches the new count at the resourceVersion
+   * read (a precondition: the API server answers 409 Conflict if the object changed since); a 409
+   * reads again (most often only the status changed: the same count, written again), at most
+   * SCALE_WRITE_ATTEMPTS times. Returns undefined once written, or the count another client set
+   * (a `kubectl scale`, an HPA's sync), which is not written over. Before, the patch carried no
+   * precondition: a count set between Scaleplane's decision and its write was overwritten, unseen.
+   */
+  #scaleOver(n: number): Promise<{ replicas: number; was: number } | undefined> {
+    // One at a time, so that each compares with the count the one before wrote (the controller
+    // does not wait for a scale before the next: void #apply).
+    const run = this.#scaleWrites.then(() => this.#scaleOverNow(n));
+    this.#scaleWrites = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  async #scaleOverNow(n: number): Promise<{ replicas: number; was: number } | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const scale = await this.#readScale();
+      const current = scale.spec?.replicas ?? 0;
+      // Read again at each attempt: a StatefulSet resize's extra replica (#surge) may come between.
+      if (current !== this.#desired + this.#surge) return { replicas: current, was: this.#desired };
+      try {
+        await this.#patchScale(n + this.#surge, scale.metadata?.resourceVersion);
+        this.#desired = n;
+        return undefined;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409 || attempt >= SCALE_WRITE_ATTEMPTS) throw err;
+        this.#logger.info(
+          { group: this.#options.group, attempt },
+          `${this.#ref()}: scale changed since it was read (409 Conflict); reading it again`,
+        );
+      }
+    }
+  }
+
+  async #patchScale(replicas: number, resourceVersion?: string) {
     const params = {
       name: this.#config.name,
       namespace: this.#config.namespace,
-      body: { spec: { replicas } },
+      body: {
+        ...(resourceVersion !== undefined && { metadata: { resourceVersion } }),
+        spec: { replicas },
+      },
     };
     const options = this.#k8s!.setHeaderOptions('Content-Type', this.#k8s!.PatchStrategy.MergePatch);
     return this.#config.kind === 'StatefulSet'
