@@ -141,7 +141,11 @@ describe('what the dashboard shows', { skip: chromiumMissing }, () => {
     } finally {
       await small.close();
     }
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    // A zone with a long name, so the top bar has the most to hold.
+    const page = await browser.newPage({
+      viewport: { width: 390, height: 844 },
+      timezoneId: 'America/Argentina/Buenos_Aires',
+    });
     try {
       await signIn(page, api.base, TOKEN);
       // A string, not a function: this file is type-checked without the DOM library.
@@ -150,6 +154,12 @@ describe('what the dashboard shows', { skip: chromiumMissing }, () => {
       )) as { page: number; view: number };
       // Before, the instances table pushed the page to 481 px.
       assert.ok(widths.page <= widths.view, `page ${widths.page} px wide in a ${widths.view} px view`);
+      // The top bar (with the zone's name) wraps rather than cut Sign out off at the edge.
+      const signOut = await page.getByRole('button', { name: 'Sign out' }).boundingBox();
+      assert.ok(
+        signOut !== null && signOut.x >= 0 && signOut.x + signOut.width <= widths.view,
+        `Sign out at ${JSON.stringify(signOut)} in a ${widths.view} px view`,
+      );
     } finally {
       await page.close();
     }
