@@ -25,7 +25,7 @@ export function createControlApi(
       const url = apiUrl(new URL(baseUrl), path);
       let res: Response;
       try {
-        res = await fetch(url, {
+        res = await fetchOnce(url, method, {
           method,
           headers: {
             ...extraHeaders,
@@ -112,4 +112,25 @@ export function proxyHeaders(
 ): Record<string, string> {
   if (proxyToken === undefined || clientAddress === undefined) return {};
   return { [PROXY_AUTHORIZATION_HEADER]: `Bearer ${proxyToken}`, [FORWARDED_FOR_HEADER]: clientAddress };
+}
+
+/** The errors of a connection the other side closed or reset: nothing of an answer came. */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+/**
+ * fetchOnce is fetch, with one more try of a GET whose connection was lost before any answer. This
+ * long-lived server reuses idle connections to the API, which closes them after 5 s idle: a request
+ * sent as that close is on its way meets a reset (a loaded run's MCP test saw `read ECONNRESET` on a
+ * simulate's GET). Go's net/http retries an idempotent request on a reused connection so, and so does
+ * this; a POST (a scale) is never sent twice.
+ */
+async function fetchOnce(url: URL, method: 'GET' | 'POST', init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const code = (((err as Error).cause ?? err) as NodeJS.ErrnoException).code;
+    if (method !== 'GET' || code === undefined || !CONNECTION_LOST.has(code) || init.signal?.aborted)
+      throw err;
+    return fetch(url, init);
+  }
 }
