@@ -348,9 +348,15 @@ describe('MariaDB replicas on real GTID replication', { timeout: 120_000 }, () =
     await startMariadbReplica();
     await restored;
     assert.equal(await port(), MARIADB_REPLICA_PORT);
-    // The restarted server outlives this run; the run's TMPDIR does not.
+    // The restarted server outlives this run; the run's TMPDIR does not. Its temporary files go to
+    // its own folder beside its data (mariadb-replica.sh's tmp_of).
     const [tmp] = await replicaAdmin.query<RowDataPacket[]>('SELECT @@GLOBAL.tmpdir AS dir');
-    assert.equal(tmp[0]?.dir, '/tmp');
+    const dir = String(tmp[0]?.dir);
+    assert.match(dir, new RegExp(`/${MARIADB_REPLICA_PORT}\\.tmp$`), dir);
+    assert.ok(
+      process.env.TMPDIR === undefined || !dir.startsWith(process.env.TMPDIR),
+      `${dir} is in the run's TMPDIR`,
+    );
   });
 
   it('primary killed: a replica fresh when the primary was last reachable keeps serving reads; writes fail; read-your-writes is not served stale; back to normal after the restart', {
