@@ -2,8 +2,10 @@
 // stopped by the test, never the machine's nginx.
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NginxDriverConfig } from '../../src/config/types.js';
 
 /** NGINX is the nginx binary, or undefined when none is installed (the tests then skip). */
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
@@ -85,4 +87,42 @@ export async function nginxProblems(dir: string, from = 0, max = 20): Promise<st
     .catch((err: Error) => `(no error log: ${err.message})`);
   const lines = text.split('\n').filter((line) => line !== '' && !line.includes('[notice]'));
   return lines.length === 0 ? '(nothing beyond notices)' : lines.slice(-max).join('\n');
+}
+
+/**
+ * nginxDriverConfig is an NginxDriver config for the NGINX of `conf` (nginxConf's): `nginx -t` and
+ * reloads on that file, syncing at once, least_conn, keep-alive as README asks; `more` overrides.
+ */
+export function nginxDriverConfig(
+  conf: string,
+  includeFile: string,
+  more: Partial<NginxDriverConfig> = {},
+): NginxDriverConfig {
+  return {
+    includeFile,
+    testCommand: `${NGINX} -t -q -c ${conf}`,
+    reloadCommand: `${NGINX} -c ${conf} -s reload`,
+    debounce: 0,
+    method: 'least_conn',
+    keepalive: 16,
+    maxFails: 3,
+    failTimeout: 10_000,
+    ...more,
+  };
+}
+
+/** getThrough is the body of a GET / through NGINX on `port`, on a fresh connection, or `status N`. */
+export function getThrough(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve(res.statusCode === 200 ? body : `status ${res.statusCode}`));
+      })
+      .on('error', reject);
+  });
 }

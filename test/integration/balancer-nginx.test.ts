@@ -22,7 +22,7 @@ import {
 import { childrenOf, startOf } from '../../src/balancer/nginx/workers.js';
 import { KnownProcesses } from '../helpers/kill-groups.js';
 import { startLoad } from '../helpers/load.js';
-import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
+import { getThrough, NGINX, nginxConf, nginxDriverConfig, nginxFolder } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 
 interface Named {
@@ -67,32 +67,7 @@ async function holdingBackend(): Promise<{
 
 /** scaleInConfig is the NGINX driver's config of the scale-in cases, for the nginx running from `dir`. */
 function scaleInConfig(dir: string, conf: string, include: string) {
-  return {
-    includeFile: include,
-    testCommand: `${NGINX} -t -q -c ${conf}`,
-    reloadCommand: `${NGINX} -c ${conf} -s reload`,
-    debounce: 0,
-    method: 'least_conn' as const,
-    keepalive: 16,
-    maxFails: 3,
-    failTimeout: 10_000,
-    pidFile: join(dir, 'nginx.pid'),
-  };
-}
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          body += c;
-        });
-        res.on('end', () => resolve(res.statusCode === 200 ? body : `status ${res.statusCode}`));
-      })
-      .on('error', reject);
-  });
+  return { ...nginxDriverConfig(conf, include), pidFile: join(dir, 'nginx.pid') };
 }
 
 /** routesTo waits until `n` fresh-connection GETs in a row see exactly `want`, or gives up after 10 s. */
@@ -100,7 +75,7 @@ async function routesTo(port: number, want: string[], n = 24): Promise<string[]>
   const deadline = Date.now() + 10_000;
   let seen: string[] = [];
   while (Date.now() < deadline) {
-    const names = await Promise.all(Array.from({ length: n }, () => get(port)));
+    const names = await Promise.all(Array.from({ length: n }, () => getThrough(port)));
     seen = [...new Set(names)].sort();
     if (JSON.stringify(seen) === JSON.stringify([...want].sort())) return seen;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -136,16 +111,7 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
     await writeFile(join(dir, 'extra.conf'), '');
     for (const name of ['a', 'b', 'c']) backends.push(await backend(name));
     driver = new NginxDriver({
-      config: {
-        includeFile: include,
-        testCommand: `${NGINX} -t -q -c ${conf}`,
-        reloadCommand: `${NGINX} -c ${conf} -s reload`,
-        debounce: 50,
-        method: 'random-two-least-conn',
-        keepalive: 16,
-        maxFails: 3,
-        failTimeout: 10_000,
-      },
+      config: nginxDriverConfig(conf, include, { debounce: 50, method: 'random-two-least-conn' }),
     });
     driver.update('web', [ready(backends[0]!)]);
     // The first sync writes the file; nginx is not running yet, so its reload fails: start it. The
@@ -204,16 +170,7 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
   });
 
   /** A second driver on the running nginx's include file, syncing at once. */
-  const driverConfig = () => ({
-    includeFile: join(dir, 'upstreams.conf'),
-    testCommand: `${NGINX} -t -q -c ${conf}`,
-    reloadCommand: `${NGINX} -c ${conf} -s reload`,
-    debounce: 0,
-    method: 'least_conn' as const,
-    keepalive: 16,
-    maxFails: 3,
-    failTimeout: 10_000,
-  });
+  const driverConfig = () => nginxDriverConfig(conf, join(dir, 'upstreams.conf'));
 
   it('a config nginx -t rejects is not loaded, and the previous file is put back', async () => {
     const bad = new NginxDriver({ config: driverConfig() });
@@ -249,7 +206,7 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
       assert.equal(sync.reloaded, true);
       assert.match(sync.text, /# skipped "evil": address ".*" is not host:port\n/);
       assert.deepEqual(await routesTo(port, ['c']), ['c']);
-      await assert.rejects(get(injectedPort), { code: 'ECONNREFUSED' });
+      await assert.rejects(getThrough(injectedPort), { code: 'ECONNREFUSED' });
     } finally {
       await driver.close();
     }
@@ -694,17 +651,7 @@ describe('a pid file a dead master left', { skip: NGINX === undefined && 'nginx 
     const pidFile = join(dir, 'nginx.pid');
     await writeFile(pidFile, `${other.pid}\n`);
     const driver = new NginxDriver({
-      config: {
-        includeFile: include,
-        testCommand: `${NGINX} -t -q -c ${conf}`,
-        reloadCommand: `${NGINX} -c ${conf} -s reload`,
-        debounce: 0,
-        method: 'least_conn',
-        keepalive: 16,
-        maxFails: 3,
-        failTimeout: 10_000,
-        pidFile,
-      },
+      config: nginxDriverConfig(conf, include, { pidFile }),
       reloadTimeout: 500,
     });
     driver.on('error', () => {});
@@ -784,7 +731,7 @@ describe('right after a reload', { skip: NGINX === undefined && 'nginx not insta
     driver.update('web', [{ id: 'a', address: a.address, state: 'ready' }]);
     assert.equal((await driver.flush()).reloaded, true);
     assert.equal(await driver.synced(10_000), true, 'the workers the reload retired exited within 10 s');
-    const answers = await Promise.all(Array.from({ length: 12 }, () => get(port)));
+    const answers = await Promise.all(Array.from({ length: 12 }, () => getThrough(port)));
     assert.deepEqual(
       [...new Set(answers)],
       ['a'],

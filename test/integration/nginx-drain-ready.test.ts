@@ -11,7 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type BackendInstance, NginxDriver, upstreamName } from '../../src/balancer/index.js';
-import { NGINX, nginxConf, nginxFolder, nginxProblems } from '../helpers/nginx.js';
+import {
+  getThrough,
+  NGINX,
+  nginxConf,
+  nginxDriverConfig,
+  nginxFolder,
+  nginxProblems,
+} from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 
 async function backend(name: string): Promise<{ server: http.Server; instance: BackendInstance }> {
@@ -22,27 +29,11 @@ async function backend(name: string): Promise<{ server: http.Server; instance: B
   return { server, instance: { id: name, address, state: 'ready' } };
 }
 
-/** get is the body of a GET through NGINX on a fresh connection, or `status N`. */
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          body += c;
-        });
-        res.on('end', () => resolve(res.statusCode === 200 ? body : `status ${res.statusCode}`));
-      })
-      .on('error', reject);
-  });
-}
-
 /** served counts, by answer, `n` GETs through NGINX made one after the other. */
 async function served(port: number, n: number): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const answer = await get(port);
+    const answer = await getThrough(port);
     counts[answer] = (counts[answer] ?? 0) + 1;
   }
   return counts;
@@ -70,17 +61,7 @@ describe('an instance drained while its provider lists it ready', {
     });
     await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
     const driver = new NginxDriver({
-      config: {
-        includeFile: include,
-        testCommand: `${NGINX} -t -q -c ${conf}`,
-        reloadCommand: `${NGINX} -c ${conf} -s reload`,
-        debounce: 0,
-        method: 'least_conn',
-        keepalive: 16,
-        maxFails: 3,
-        failTimeout: 10_000,
-        pidFile: join(dir, 'nginx.pid'),
-      },
+      config: nginxDriverConfig(conf, include, { pidFile: join(dir, 'nginx.pid') }),
     });
     t.after(() => driver.close());
     driver.update('web', [a.instance, b.instance]);

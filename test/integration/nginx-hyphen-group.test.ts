@@ -7,7 +7,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { NginxDriver, upstreamName } from '../../src/balancer/index.js';
-import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
+import { NGINX, nginxConf, nginxDriverConfig, nginxFolder } from '../helpers/nginx.js';
 
 describe('a group name with "-"', { skip: NGINX === undefined && 'nginx not installed' }, () => {
   it('proxied to by its name as written: the failed test says the upstream has "_" for "-"', async (t) => {
@@ -19,16 +19,7 @@ describe('a group name with "-"', { skip: NGINX === undefined && 'nginx not inst
     await writeFile(conf, nginxConf({ dir, port: 7700, include, upstream: 'scaleplane_web-api' }));
     assert.equal(upstreamName('web-api'), 'scaleplane_web_api');
     const driver = new NginxDriver({
-      config: {
-        includeFile: include,
-        testCommand: `${NGINX} -t -q -c ${conf}`,
-        reloadCommand: `${NGINX} -c ${conf} -s reload`,
-        debounce: 0,
-        method: 'least_conn',
-        keepalive: 16,
-        maxFails: 3,
-        failTimeout: 10_000,
-      },
+      config: nginxDriverConfig(conf, include),
     });
     t.after(() => driver.close());
     driver.update('web-api', [{ id: 'a', address: '127.0.0.1:7701', state: 'ready' }]);

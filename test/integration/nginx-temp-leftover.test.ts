@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { NginxDriver } from '../../src/balancer/index.js';
 import { includeTempPath } from '../../src/balancer/nginx/driver.js';
-import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
+import { NGINX, nginxConf, nginxDriverConfig, nginxFolder } from '../helpers/nginx.js';
 
 describe('a temp file a crash left beside the include', {
   skip: NGINX === undefined && 'nginx not installed',
@@ -27,16 +27,7 @@ describe('a temp file a crash left beside the include', {
       nginxConf({ dir, port: 7700, include: `${enabled}/*`, upstream: 'scaleplane_web' }),
     );
     const driver = new NginxDriver({
-      config: {
-        includeFile: include,
-        testCommand: `${NGINX} -t -q -c ${conf}`,
-        reloadCommand: 'true',
-        debounce: 0,
-        method: 'least_conn',
-        keepalive: 16,
-        maxFails: 3,
-        failTimeout: 10_000,
-      },
+      config: nginxDriverConfig(conf, include, { reloadCommand: 'true' }),
     });
     t.after(() => driver.close());
     driver.update('web', [{ id: 'a', address: '127.0.0.1:7701', state: 'ready' }]);
