@@ -89,10 +89,15 @@ export class RedisSource implements MetricSource {
         for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
         if (info.get('name') !== group) continue;
         const lag = info.get('lag');
+        // Redis counts the lag as entries added less entries read, so entries a MAXLEN trim took
+        // before the group read them stay in it: 10 entries, 2 read, trimmed to 5 read a lag of 8
+        // (Redis 7.0.15), and a producer trimming at 10 000 behind a slow group read a lag that only
+        // grew, the group scaled to max_instances for jobs long gone. No more are undelivered than
+        // the stream holds.
         const backlog =
           lag === null || lag === undefined
             ? await this.#undelivered(redis, key, String(info.get('last-delivered-id')))
-            : Number(lag);
+            : Math.min(Number(lag), await redis.xlen(key));
         return [backlog + Number(info.get('pending') ?? 0) + (await this.#dueDelayed(redis, key))];
       }
       throw new Error(`stream ${key} has no consumer group ${group}`);
@@ -115,10 +120,13 @@ export class RedisSource implements MetricSource {
    * UNDELIVERED_SCAN entries; past that the length, never below the count, stands in for it.
    */
   async #undelivered(redis: Redis, key: string, lastDelivered: string): Promise<number> {
-    // Inclusive of lastDelivered (the exclusive `(id` form needs Redis 6.2), which is skipped.
-    const entries = await redis.xrange(key, lastDelivered, '+', 'COUNT', UNDELIVERED_SCAN + 1);
-    const after = entries.filter(([id]) => id !== lastDelivered).length;
-    return after <= UNDELIVERED_SCAN ? after : redis.xlen(key);
+    // Inclusive of lastDelivered (the exclusive `(id` form needs Redis 6.2), which is skipped: one
+    // more is asked for it, and one more again to tell a full scan from a cut one.
+    const entries = await redis.xrange(key, lastDelivered, '+', 'COUNT', UNDELIVERED_SCAN + 2);
+    if (entries.length === UNDELIVERED_SCAN + 2) return redis.xlen(key);
+    // Before, a scan cut at UNDELIVERED_SCAN + 1 entries that began with lastDelivered (still in
+    // the stream, pending) counted 1000 and took that for all: 1499 undelivered read 1000.
+    return entries.filter(([id]) => id !== lastDelivered).length;
   }
 
   /**
