@@ -136,6 +136,31 @@ for (const backend of BACKENDS) {
       await successor.close();
     });
 
+    it('keeps the newest journalSize entries through a long run of repeats', async () => {
+      // A repeat takes the place of the entry it repeats (see DecisionJournal); a provider failing
+      // tick after tick repeats a pair of entries hundreds of times. The history before the outage
+      // is what an operator reads afterwards, on whichever controller leads then.
+      const own = await backend.open(3);
+      try {
+        const store = await own.open();
+        await store.appendJournal(entry(1, 1));
+        await store.appendJournal(entry(2, 2));
+        let last = { ...entry(3, 3), count: 1 };
+        await store.appendJournal(last);
+        for (let seq = 4; seq < 4 + 250; seq++) {
+          const next = { ...last, seq, count: last.count + 1, firstSeq: 3 };
+          await store.appendJournal(next, last);
+          last = next;
+        }
+        const seqs = (await store.load()).journal.map((e) => e.seq);
+        await store.close();
+        console.log(`${backend.name}: after 250 repeats the store holds seqs ${JSON.stringify(seqs)}`);
+        assert.deepEqual(seqs, [1, 2, 253], 'the two entries before the repeats are kept');
+      } finally {
+        await own.cleanup();
+      }
+    });
+
     it('keeps the size a resize put in force for a successor, and forgets a cleared one', async () => {
       const first = await harness.open();
       assert.equal(await first.getSize('web'), undefined);

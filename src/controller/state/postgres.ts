@@ -278,9 +278,17 @@ export class PostgresState implements StateStore {
       [JSON.stringify(entry)],
     );
     const id = Number(written);
-    // Trim now and then rather than on every insert.
+    // Trim now and then rather than on every insert, by rank: what is older than the newest
+    // `journalSize` rows. Not `id <= id - journalSize`: each repeat takes a new id for its row and
+    // leaves a hole, so ids are not a count of rows. Before, `journal_size` repeats (a provider
+    // failing tick after tick repeats a pair) moved the ids past the whole history, and the next
+    // trim deleted all of it but the repeated entries: a successor restored just those.
     if (id % 100 === 0)
-      await this.#pool.query(`DELETE FROM ${this.#journal} WHERE id <= $1`, [id - this.#journalSize]);
+      await this.#pool.query(
+        `DELETE FROM ${this.#journal}
+         WHERE id <= (SELECT id FROM ${this.#journal} ORDER BY id DESC OFFSET $1 LIMIT 1)`,
+        [this.#journalSize],
+      );
   }
 
   async list(group: string): Promise<LocalInstanceRecord[]> {
