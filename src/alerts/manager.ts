@@ -65,6 +65,8 @@ interface Active {
   lastSent: number;
   /** Sent whether or not this controller leads (`AlertInput.local`). */
   local: boolean;
+  /** Forgotten when this controller stops leading (`AlertInput.leaderOnly`). */
+  leaderOnly: boolean;
   /**
    * Sinks a reload added after this firing went out, still waiting for it (the rate limit held it):
    * they get it alone, and no resolve before it.
@@ -126,19 +128,28 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
    * deposed): firings, repeats and resolves are tracked but not sent, and use no rate limit. On
    * (the lease won): each alert still firing is sent now, once, so one that the old leader never
    * sent (it died first, or it fired in the gap) is not lost; one it did send arrives a second
-   * time, once, and its resolve then comes from the new leader.
+   * time, once, and its resolve then comes from the new leader. Turning it off forgets the alerts
+   * only a leader evaluates (`AlertInput.leaderOnly`): the next leader inherits them.
    */
   setNotifying(enabled: boolean): void {
     if (this.#notifying === enabled) return;
     this.#notifying = enabled;
     if (!enabled) {
-      // What this manager sent while it led may have been resolved since by another leader: the
-      // next tenure sends it again rather than assume the receiver still shows it firing.
-      for (const entry of this.#active.values())
-        if (!entry.local) {
-          entry.notified = false;
-          delete entry.owed;
+      for (const [key, entry] of this.#active) {
+        if (entry.local) continue;
+        if (entry.leaderOnly) {
+          // Nothing here evaluates it any more, so nothing here would resolve it: kept, it was sent
+          // firing again when this controller next led, long after its successor resolved it.
+          clearTimeout(entry.unlessFired);
+          this.#active.delete(key);
+          this.#logger.info({ alert: key }, 'alert left to the next leader: only a leader evaluates it');
+          continue;
         }
+        // What this manager sent while it led may have been resolved since by another leader: the
+        // next tenure sends it again rather than assume the receiver still shows it firing.
+        entry.notified = false;
+        delete entry.owed;
+      }
       this.#scheduleRepeat();
       return;
     }
@@ -202,6 +213,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       // Inherited and firing here too: it still holds, and closes by its own resolve.
       clearTimeout(existing.unlessFired);
       existing.unlessFired = undefined;
+      existing.leaderOnly = input.leaderOnly === true;
       existing.alert = {
         ...existing.alert,
         summary: input.summary,
@@ -227,7 +239,13 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       occurrences: 1,
       source: 'scaleplane',
     };
-    const entry: Active = { alert, notified: false, lastSent: now, local: input.local === true };
+    const entry: Active = {
+      alert,
+      notified: false,
+      lastSent: now,
+      local: input.local === true,
+      leaderOnly: input.leaderOnly === true,
+    };
     this.#active.set(key, entry);
     this.#logger.warn(
       { alert: key, group: alert.group, severity: alert.severity, notifying: this.#notifying },
@@ -286,9 +304,11 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     for (const inherited of open) {
       if (inherited.status !== 'firing' || this.#active.has(inherited.key)) continue;
       const alert: Alert = { ...inherited, details: { ...inherited.details } };
-      const entry: Active = { alert, notified: true, lastSent: now, local: false };
+      const entry: Active = { alert, notified: true, lastSent: now, local: false, leaderOnly: false };
       this.#active.set(alert.key, entry);
       const verdict = judge(alert);
+      // Kept to be closed by its condition's own resolve: one only a leader evaluates.
+      entry.leaderOnly = verdict === undefined;
       const fields = { alert: alert.key, group: alert.group };
       if (verdict === undefined) {
         this.#logger.info(

@@ -19,6 +19,16 @@ export interface AlertInput {
    * every controller, an HA standby too, since no other controller sees it. @defaultValue false
    */
   local?: boolean;
+  /**
+   * A condition only the leader evaluates (its policy's decisions, its instances' crash loops, its
+   * resizes, its writes to the engine): when this controller stops leading, the alert is forgotten
+   * here, with no resolve, since nothing here evaluates it any more. The receivers keep it, and the
+   * state store carries it to the next leader, which closes it (see `AlertManager.inherit`). Before,
+   * a deposed leader kept it, and on leading again sent it once more as firing, after its successor
+   * had resolved it: a `resize:<group>` then stayed open until the group's next resize.
+   * @defaultValue false
+   */
+  leaderOnly?: boolean;
 }
 
 /**

@@ -96,7 +96,8 @@ export function groupHealthy(provider: Pick<Provider, 'instances' | 'desired'>):
 }
 
 /**
- * watchForAlerts turns events of a running Scaleplane into alerts:
+ * watchForAlerts turns events of a running Scaleplane into alerts (those of crash loops, limits,
+ * resizes and provider failures `leaderOnly`: only the leader evaluates them):
  * - a provider's `crashLoop` fires `crash-loop:<group>` (critical), resolved once the group is
  *   healthy again (every wanted instance ready);
  * - a journal entry with `TooManyReplicas` fires `blocked-at-max:<group>`, resolved by the group's
@@ -133,6 +134,8 @@ export function watchForAlerts(
         alerts.fire(key, {
           severity: 'warning',
           group,
+          // A standby writes nothing to the engine: the write that fails is retried by the leader.
+          leaderOnly: true,
           summary: `group ${group}: ${provider.kind} provider failing: ${streak.operation} failed ${streak.failures} times in a row over ${seconds} s: ${streak.lastError}`,
           details: {
             provider: provider.kind,
@@ -163,6 +166,7 @@ export function watchForAlerts(
       alerts.fire(alertKeys.crashLoop(group), {
         severity: 'critical',
         group,
+        leaderOnly: true,
         summary: `group ${group} is crash-looping: ${detail.crashes} crashes in ${detail.windowMs} ms; replacement paused`,
         details: { crashes: detail.crashes, windowMs: detail.windowMs, desired: provider.desired() },
       });
@@ -190,6 +194,7 @@ export function watchForAlerts(
       alerts.fire(key, {
         severity: 'warning',
         group: entry.group,
+        leaderOnly: true,
         summary: `group ${entry.group}: ${entry.message}`,
         details: {
           ...(typeof entry.inputs.code === 'string' && { code: entry.inputs.code }),
@@ -216,6 +221,7 @@ export function watchForAlerts(
     alerts.fire(key, {
       severity: 'warning',
       group: entry.group,
+      leaderOnly: true,
       summary: `group ${entry.group} wants more instances than max_instances allows: ${entry.message}`,
       details: {
         instances: entry.after,
