@@ -43,6 +43,13 @@ export interface ReplicaRouterOptions {
   probeTimeout?: number;
   /** ms after which a replica's last sample no longer counts (probes stuck). @defaultValue 3 × probeInterval */
   staleAfter?: number;
+  /**
+   * ms from the start of one probe round to the start of a round asked for between the scheduled ones
+   * (a read failed as if its replica were unreachable, a write found the primary read-only): such
+   * rounds come at most this often, and those asking meanwhile share the next. 0 runs each at once.
+   * @defaultValue 250
+   */
+  recheckGap?: number;
   /** ms of lag difference treated as a tie when choosing a replica. @defaultValue 100 */
   lagTolerance?: number;
   /** What a read does when no replica is fresh enough. @defaultValue 'primary' */
@@ -74,6 +81,7 @@ export interface ResolvedRouterOptions {
   probeInterval: number;
   probeTimeout: number;
   staleAfter: number;
+  recheckGap: number;
   lagTolerance: number;
   fallback: 'primary' | 'fail';
   readYourWrites: Required<ReadYourWritesOptions>;
@@ -97,6 +105,7 @@ export function resolveRouterOptions(options: ReplicaRouterOptions = {}): Resolv
     probeInterval,
     probeTimeout: options.probeTimeout ?? probeInterval,
     staleAfter: options.staleAfter ?? 3 * probeInterval,
+    recheckGap: options.recheckGap ?? 250,
     lagTolerance: options.lagTolerance ?? 100,
     fallback: options.fallback ?? 'primary',
     readYourWrites: {
@@ -114,6 +123,7 @@ export function resolveRouterOptions(options: ReplicaRouterOptions = {}): Resolv
   const durations: Array<[string, number]> = [
     ['maxLag', resolved.maxLag],
     ['holdTime', resolved.holdTime],
+    ['recheckGap', resolved.recheckGap],
     ['lagTolerance', resolved.lagTolerance],
     ['readYourWrites.window', resolved.readYourWrites.window],
     ['readYourWrites.waitTimeout', resolved.readYourWrites.waitTimeout],

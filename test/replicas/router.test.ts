@@ -98,6 +98,8 @@ function setup(names = ['a', 'b'], options: ConstructorParameters<typeof Replica
     clock: { now: () => now },
     holdTime: 2000,
     probeInterval: 60_000,
+    // Rounds asked for between the scheduled ones run at once here: these cases are about what they find.
+    recheckGap: 0,
     ...options,
   });
   const decisions: ReplicaDecision[] = [];
