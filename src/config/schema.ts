@@ -41,7 +41,7 @@ import type {
   WrittenBehavior,
   WrittenDirection,
 } from './types.js';
-import { baseUrlProblem, urlProblem } from './url.js';
+import { baseUrlProblem, natsUrlProblem, urlProblem } from './url.js';
 
 /** SHORT_FORM_GROUP is the name of the single group a short-form file defines. */
 export const SHORT_FORM_GROUP = 'web';
@@ -786,15 +786,20 @@ const METRIC_KINDS = {
     stream: text,
     consumer: text,
     url: text.default('nats://127.0.0.1:4222'),
-  }).transform(
-    (raw): MetricConfig => ({
-      type: 'nats',
-      target: raw.target,
-      stream: raw.stream,
-      consumer: raw.consumer,
-      url: raw.url,
-    }),
-  ),
+  })
+    .superRefine((raw, ctx) => {
+      const url = natsUrlProblem(raw.url);
+      if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
+    }, whenMapping)
+    .transform(
+      (raw): MetricConfig => ({
+        type: 'nats',
+        target: raw.target,
+        stream: raw.stream,
+        consumer: raw.consumer,
+        url: raw.url,
+      }),
+    ),
   inflight: mapping({ target }).transform((raw): MetricConfig => ({ type: 'inflight', target: raw.target })),
   rps: mapping({ target }).transform((raw): MetricConfig => ({ type: 'rps', target: raw.target })),
   latency: mapping({ target, percentile: z.number().gt(0).lt(100).default(95) }).transform(

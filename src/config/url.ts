@@ -21,6 +21,27 @@ export function urlProblem(text: string, schemes: readonly string[]): string | u
 }
 
 /**
+ * natsUrlProblem says why the credentials of a NATS URL (`nats://user:password@host:4222`,
+ * `nats://token@host:4222`, the scheme optional) cannot be read, or undefined; the `nats` metric
+ * source takes them out of the URL and decodes them.
+ */
+export function natsUrlProblem(text: string): string | undefined {
+  if (!text.includes('@')) return undefined;
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`);
+  } catch {
+    return 'not a URL';
+  }
+  try {
+    for (const part of [url.username, url.password]) decodeURIComponent(part);
+  } catch {
+    return 'bad percent-encoding in its credentials';
+  }
+  return undefined;
+}
+
+/**
  * baseUrlProblem says why a base URL that a source joins an API path onto cannot be one: a query
  * or fragment. Joining `api/v1/query` onto `http://h/prom?tenant=a` gives `http://h/api/v1/query`,
  * losing the query and the path prefix without a word; an empty `?` or `#` does the same.

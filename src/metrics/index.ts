@@ -46,4 +46,10 @@ export {
   readyCount,
   type SourceContext,
 } from './source.js';
-export { type CredentialedUrl, redactCredentials, splitCredentials } from './url-credentials.js';
+export {
+  type CredentialedUrl,
+  type NatsServer,
+  natsServer,
+  redactCredentials,
+  splitCredentials,
+} from './url-credentials.js';

@@ -7,9 +7,11 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { readNotDue } from '../queue/nats/delayed.js';
 import { type MetricSource, MetricSourceError } from './source.js';
+import { type NatsServer, natsServer } from './url-credentials.js';
 
 /** NatsSourceOptions names the server, the stream and its durable consumer. */
 export interface NatsSourceOptions {
+  /** `nats://host:4222`; `nats://user:password@host:4222` or `nats://token@host:4222` authenticates. */
   url: string;
   stream: string;
   consumer: string;
@@ -20,14 +22,19 @@ export class NatsSource implements MetricSource {
   readonly name = 'nats';
   readonly kind = 'total' as const;
   readonly #options: NatsSourceOptions;
+  readonly #server: NatsServer;
   #connection: Promise<NatsConnection> | undefined;
   #closed = false;
+  /** Throws an Error for a URL whose credentials cannot be read. */
   constructor(options: NatsSourceOptions) {
     this.#options = options;
+    this.#server = natsServer(options.url);
   }
 
   #connect(): Promise<NatsConnection> {
-    this.#connection ??= connect({ servers: this.#options.url, timeout: 2000 }).then((nc) => {
+    // The credentials go as options: the client ignores them in the URL and connected without any.
+    const { server, auth } = this.#server;
+    this.#connection ??= connect({ servers: server, ...auth, timeout: 2000 }).then((nc) => {
       void nc.closed().then(() => {
         this.#connection = undefined;
       });

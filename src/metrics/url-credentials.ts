@@ -1,7 +1,8 @@
 /**
  * URL credentials for HTTP sources: `http://user:pass@host:9090` is how Grafana, promtool and curl
- * take a Prometheus behind Basic auth, but fetch refuses a URL that carries credentials. This file
- * imports nothing, so the simulator (which must stay free of side effects) can use it too.
+ * take a Prometheus behind Basic auth, but fetch refuses a URL that carries credentials (and the
+ * NATS client ignores them, see natsServer). This file imports nothing, so the simulator (which
+ * must stay free of side effects) can use it too.
  */
 
 /** CredentialedUrl is a URL split for fetch: where to send the request, and as whom. */
@@ -51,4 +52,43 @@ export function splitCredentials(text: string): CredentialedUrl {
 export function redactCredentials(text: string): string {
   // Up to the last '@' before the path: a password may itself contain '@' (unencoded, as typed).
   return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#:@]*):[^/?#]*@/i, '$1:***@');
+}
+
+/** NatsServer is a NATS URL split for the client: the server, and the credentials it carried. */
+export interface NatsServer {
+  /** The URL without user, password or token. */
+  server: string;
+  /** `{ user, pass }` for `user:password@`, `{ token }` for `token@`, else empty. */
+  auth: { user: string; pass: string } | { token: string } | Record<string, never>;
+}
+
+/**
+ * natsServer takes the credentials out of a NATS URL as the NATS CLI and Go client read them:
+ * `nats://user:password@host:4222` is a user and password, `nats://token@host:4222` a token, both
+ * percent-decoded. The JavaScript client ignores them in the URL and connects without any, so
+ * the server answers "Authorization Violation". A URL without `@` is returned as given (the client
+ * also takes `host:port` without a scheme). Throws an Error naming the bad part, never the secret.
+ */
+export function natsServer(text: string): NatsServer {
+  if (!text.includes('@')) return { server: text, auth: {} };
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new Error(`not a URL: ${redactCredentials(withScheme)}`);
+  }
+  let user: string;
+  let password: string;
+  try {
+    user = decodeURIComponent(url.username);
+    password = decodeURIComponent(url.password);
+  } catch {
+    throw new Error(`bad percent-encoding in the credentials of ${redactCredentials(withScheme)}`);
+  }
+  const server = `${url.protocol}//${url.host}`;
+  // As Go's url.User.Password(): a colon makes it a user and password, even an empty one.
+  const userinfo = withScheme.slice(withScheme.indexOf('//') + 2, withScheme.lastIndexOf('@'));
+  if (userinfo.includes(':')) return { server, auth: { user, pass: password } };
+  return { server, auth: user === '' ? {} : { token: user } };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactCredentials, splitCredentials } from '../../src/metrics/index.js';
+import { natsServer, redactCredentials, splitCredentials } from '../../src/metrics/index.js';
 
 describe('splitCredentials', () => {
   const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString('base64')}`;
@@ -27,5 +27,28 @@ describe('splitCredentials', () => {
   it('redactCredentials also covers a password holding @ and a string that is no URL', () => {
     assert.equal(redactCredentials('http://u:a@b@h:1/x@y'), 'http://u:***@h:1/x@y');
     assert.equal(redactCredentials('http://u:p w@h:notaport'), 'http://u:***@h:notaport');
+  });
+});
+
+describe('natsServer', () => {
+  // As the NATS CLI and Go client read a URL: user:password (a colon, even with nothing after it)
+  // or a token, percent-decoded; the JavaScript client ignores them in the URL.
+  for (const [text, server, auth] of [
+    ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4222', {}],
+    ['127.0.0.1:4222', '127.0.0.1:4222', {}],
+    ['nats://u:p%40ss@h:4222', 'nats://h:4222', { user: 'u', pass: 'p@ss' }],
+    ['u:p@h:4222', 'nats://h:4222', { user: 'u', pass: 'p' }],
+    ['tls://u:@h:4222', 'tls://h:4222', { user: 'u', pass: '' }],
+    ['nats://s3cret@h:4222', 'nats://h:4222', { token: 's3cret' }],
+  ] as const) {
+    it(text, () => {
+      assert.deepEqual(natsServer(text), { server, auth });
+    });
+  }
+  it('bad percent-encoding: an error that does not hold the password', () => {
+    assert.throws(
+      () => natsServer('nats://u:s3cret%zz@h:4222'),
+      (e: Error) => /percent-encoding/.test(e.message) && !e.message.includes('s3cret'),
+    );
   });
 });

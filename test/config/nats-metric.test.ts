@@ -1,0 +1,54 @@
+// `nats:` metrics in scaleplane.yaml: credentials in the URL (user:password or a token), which the
+// source takes apart, and an error naming the field and line when they cannot be read.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseConfig } from '../../src/config/index.js';
+
+/** worker is a group scaled on one nats metric given as its YAML flow mapping. */
+const worker = (metric: string) =>
+  [
+    'groups:',
+    '  workers:',
+    '    role: worker',
+    '    command: node worker.js',
+    '    max_instances: 10',
+    '    scaling:',
+    '      metrics:',
+    `        - nats: ${metric}`,
+    '',
+  ].join('\n');
+
+describe('nats metric config', () => {
+  it('keeps a URL with credentials as written', () => {
+    const config = parseConfig(
+      worker('{ url: "nats://u:p%40ss@h:4222", stream: S, consumer: w, target: 5 }'),
+      { baseDir: '/srv' },
+    );
+    assert.deepEqual(config.groups.workers!.scaling!.metrics[0], {
+      type: 'nats',
+      target: 5,
+      stream: 'S',
+      consumer: 'w',
+      url: 'nats://u:p%40ss@h:4222',
+    });
+  });
+
+  it('error: credentials with bad percent-encoding, naming url and its line, not the password', () => {
+    try {
+      parseConfig(worker('{ url: "nats://u:s3cret%zz@h:4222", stream: S, consumer: w, target: 5 }'), {
+        baseDir: '/srv',
+      });
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+      const issues = error.issues.map(({ path, line, message }) => ({ path, line, message }));
+      assert.deepEqual(
+        issues.map((i) => [i.path, i.line]),
+        [['groups.workers.scaling.metrics.0.nats.url', 8]],
+      );
+      assert.match(issues[0]!.message, /percent-encoding/);
+      assert.doesNotMatch(error.message, /s3cret/);
+      return;
+    }
+    assert.fail('expected a ConfigError');
+  });
+});
