@@ -26,7 +26,7 @@ export { DEFAULT_REQUEST_DURATION_BUCKETS, requestDurationBuckets } from './late
 export { NatsSource, type NatsSourceOptions } from './nats.js';
 export { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 export { type MemoryTarget, ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
-export { PrometheusSource, type PrometheusSourceOptions } from './prometheus.js';
+export { PrometheusSource, type PrometheusSourceOptions, partialDataWarnings } from './prometheus.js';
 export {
   type ManagementRequest,
   publishRate,

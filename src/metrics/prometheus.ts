@@ -38,7 +38,10 @@ interface QueryResponse {
   error?: string;
   /** `bad_data` (the query), `execution` (422: too many samples, …), `timeout`, `unavailable` (503), … */
   errorType?: string;
-  /** Present when the answer may be partial (`infos`, newer, are only notes and are not read). */
+  /**
+   * Present when the answer may be partial. `infos` (2.54 on) are only notes and are not read;
+   * older servers put those notes here too (see partialDataWarnings).
+   */
   warnings?: string[];
   data?: {
     resultType: 'vector' | 'scalar' | 'matrix' | 'string';
@@ -92,7 +95,7 @@ export class PrometheusSource implements MetricSource {
     }
     // Before, a partial answer was summed as if complete: a remote-read endpoint refusing
     // connections left `sum(...) or vector(0)` at 0 and the group scaled in on it.
-    const warnings = Array.isArray(body.warnings) ? body.warnings : [];
+    const warnings = partialDataWarnings(body.warnings);
     if (warnings.length > 0 && (this.#options.onWarnings ?? 'missing') === 'missing') {
       throw new MetricSourceError(
         'SOURCE_BAD_RESPONSE',
@@ -116,6 +119,23 @@ export class PrometheusSource implements MetricSource {
   async close(): Promise<void> {
     await this.#http.close();
   }
+}
+
+/** PROMQL_INFO begins an info annotation's text (Prometheus' `annotations.PromQLInfo`). */
+const PROMQL_INFO = 'PromQL info';
+
+/**
+ * partialDataWarnings is an answer's `warnings` less PromQL info annotations: notes that may be
+ * false positives ("metric might not be a counter, name does not end in _total/…" for a rate() of
+ * a counter named otherwise; "input to histogram_quantile needed to be fixed for monotonicity",
+ * common with classic histograms), not a sign of partial data. Prometheus 2.48 to 2.53 answered
+ * them in `warnings` (2.54 moved them to `infos`), as a Thanos querier still may: with
+ * `on_warnings: missing`, the default, `sum(rate(jobs_processed[1m]))` was then missing on every
+ * read, and a p95 from histogram_quantile whenever its buckets needed the fix.
+ */
+export function partialDataWarnings(warnings: unknown): string[] {
+  if (!Array.isArray(warnings)) return [];
+  return warnings.map(String).filter((w) => !w.startsWith(`${PROMQL_INFO}:`));
 }
 
 /**
