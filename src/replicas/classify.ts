@@ -6,7 +6,8 @@
  *   1. lex: words, `(`, `;`, `:=`, `@`; strings, quoted identifiers and comments are skipped, but
  *      not the text of a MySQL executable comment (opened by `/*!`), which the server runs
  *   2. shape: empty → Empty; anything after a `;` → MultiStatement
- *   3. first word: writes, DDL, transaction and session commands → primary
+ *   3. first word: writes, DDL, transaction and session commands → primary; those that leave state on
+ *      the connection past the statement and its transaction (SET, USE, LOCK TABLES, …) → SessionState
  *   4. SELECT / WITH / VALUES / TABLE / EXPLAIN / DESCRIBE: scan every word for locking clauses,
  *      SELECT … INTO, data-modifying CTEs and functions with side effects
  */
@@ -28,6 +29,7 @@ export type PrimaryReason =
   | 'SideEffectFunction'
   | 'SessionVariable'
   | 'TransactionControl'
+  | 'SessionState'
   | 'SessionCommand'
   | 'Call'
   | 'RefusedByReplica'
@@ -151,12 +153,13 @@ export function classifyStatement(sql: string, dialect: SqlDialect): StatementCl
   if (first === undefined) return { readOnly: false, reason: 'Unknown' };
   if (WRITE_FIRST.has(first)) return { readOnly: false, reason: 'Write' };
   if (DDL_FIRST.has(first)) return { readOnly: false, reason: 'Ddl' };
-  if (TX_FIRST.has(first))
+  if (TX_FIRST.has(first) && !opensNoTransaction(first, tokens))
+    return { readOnly: false, reason: 'TransactionControl' };
+  if (TX_FIRST.has(first) || SESSION_FIRST.has(first))
     return {
       readOnly: false,
-      reason: opensNoTransaction(first, tokens) ? 'SessionCommand' : 'TransactionControl',
+      reason: changesSession(first, tokens, dialect) ? 'SessionState' : 'SessionCommand',
     };
-  if (SESSION_FIRST.has(first)) return { readOnly: false, reason: 'SessionCommand' };
   if (CALL_FIRST.has(first)) return { readOnly: false, reason: 'Call' };
   const readReason = READ_FIRST[first];
   if (readReason === undefined) return { readOnly: false, reason: 'Unknown' };
@@ -174,6 +177,31 @@ function opensNoTransaction(first: string, tokens: readonly Token[]): boolean {
   if (first === 'START') return second !== 'TRANSACTION';
   if (first === 'PREPARE') return second !== 'TRANSACTION';
   return false;
+}
+
+/**
+ * changesSession picks out the session commands that leave state on the connection after the
+ * statement and its transaction: whoever takes the pooled connection next inherits it (a role, a
+ * search_path, a statement_timeout, sql_mode, a default database, tables locked, a prepared name).
+ * PostgreSQL's `SET LOCAL`, `SET CONSTRAINTS` and `SET TRANSACTION` end with the transaction;
+ * MySQL's `SET GLOBAL`/`PERSIST` change the server, not the connection (a later `SESSION`, `LOCAL`
+ * or `@variable` in the same SET does).
+ */
+function changesSession(first: string, tokens: readonly Token[], dialect: SqlDialect): boolean {
+  const words = tokens.filter((t): t is Extract<Token, { kind: 'word' }> => t.kind === 'word');
+  const second = words[1]?.text;
+  if (first === 'SET') {
+    if (dialect === 'postgres')
+      return second !== 'LOCAL' && second !== 'CONSTRAINTS' && second !== 'TRANSACTION';
+    if (tokens.some((t) => t.kind === 'punct' && t.text === '@')) return true;
+    if (words.some((w) => w.text === 'SESSION' || w.text === 'LOCAL')) return true;
+    return second !== 'GLOBAL' && second !== 'PERSIST' && second !== 'PERSIST_ONLY';
+  }
+  if (first === 'PREPARE') return second !== 'TRANSACTION';
+  if (first === 'LISTEN') return true;
+  // MySQL's LOCK TABLES holds its locks until the connection unlocks or ends; PostgreSQL's LOCK ends
+  // with its transaction.
+  return dialect === 'mysql' && (first === 'USE' || first === 'LOCK');
 }
 
 function scanRead(tokens: readonly Token[], first: string, readReason: ReadReason): StatementClass {

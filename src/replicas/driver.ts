@@ -128,6 +128,11 @@ export interface TransactionTarget {
   readOnly: boolean;
   /** Wraps the checkout and every statement (BEGIN to COMMIT or ROLLBACK): stops waiting on a lost replica. */
   guard?: <T>(statement: Promise<T>) => Promise<T>;
+  /**
+   * Asked once the transaction ended: true when its statements changed the connection's session
+   * (SET, USE …), which then is closed instead of going back to the pool. @defaultValue never
+   */
+  discard?: () => boolean;
 }
 
 /**

@@ -108,9 +108,15 @@ interface Context<R> {
  */
 class TransactionHandle<R> implements Queryable<R> {
   ended = false;
+  /**
+   * A statement of it left state on the connection past the transaction (SET, USE, LOCK TABLES …:
+   * SessionState): the connection is closed instead of going back to the pool (see #runTransaction).
+   */
+  changedSession = false;
   readonly #tx: Queryable<R>;
   readonly #normalize: (error: unknown) => DatabaseError;
   readonly #retired: () => ReplicaError | null;
+  readonly #classify: (statement: Statement) => StatementClass;
 
   /**
    * `normalize` makes a failed statement the DatabaseError `db.query` would give for it; `retired`
@@ -120,11 +126,13 @@ class TransactionHandle<R> implements Queryable<R> {
   constructor(
     tx: Queryable<R>,
     normalize: (error: unknown) => DatabaseError,
-    retired: () => ReplicaError | null = () => null,
+    retired: () => ReplicaError | null,
+    classify: (statement: Statement) => StatementClass,
   ) {
     this.#tx = tx;
     this.#normalize = normalize;
     this.#retired = retired;
+    this.#classify = classify;
   }
 
   query(statement: Statement, params?: readonly unknown[]): Promise<R> {
@@ -137,6 +145,11 @@ class TransactionHandle<R> implements Queryable<R> {
       );
     const retired = this.#retired();
     if (retired !== null) return Promise.reject(retired);
+    // Marked before it is sent: a statement that fails may still have changed the session (MySQL's SET
+    // is not undone by a ROLLBACK). A statement that is no SQL the router reads fails in the pool.
+    try {
+      if (this.#classify(statement).reason === 'SessionState') this.changedSession = true;
+    } catch {}
     return this.#tx.query(statement, params).catch((error: unknown) => {
       throw this.#normalize(error);
     });
@@ -360,6 +373,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     }
     const verdict = sql === null ? STREAMED : this.classify(sql);
     if (sql !== null && verdict.reason === 'TransactionControl') return transactionOutsideTransaction(sql);
+    if (sql !== null && verdict.reason === 'SessionState') return sessionStateOutsideTransaction(sql);
     const read = intent === 'read' || (intent === 'classify' && verdict.readOnly);
     return read ? this.#read(statement, params, context) : this.#write(statement, params, context);
   }
@@ -457,11 +471,19 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     // Every statement on a replica, BEGIN to COMMIT or ROLLBACK, stops waiting once the probe finds it
     // unreachable (each failed probe round says so again, so a ROLLBACK sent after that is bounded too).
     const guard = lost === undefined ? undefined : <S>(statement: Promise<S>) => lost.race(statement);
+    let handle: TransactionHandle<R> | null = null;
+    // A connection whose session the transaction changed (a role, search_path, sql_mode …) is closed,
+    // not pooled. Before, it went back as it was, and every later statement of every caller that took
+    // it ran so: one transaction's SET ROLE and search_path stayed on the primary's pooled connection.
+    const discard = () => handle?.changedSession === true;
     try {
       return await this.#driver.transaction(
         async (driverTx) => {
           began = true;
-          const tx = new TransactionHandle(driverTx, normalize, retired);
+          const tx = new TransactionHandle(driverTx, normalize, retired, (statement) =>
+            this.classify(statement),
+          );
+          handle = tx;
           try {
             const result = await this.#context.run({ session, tx }, () => fn(tx));
             // Thrown here, the driver rolls back instead of committing on a connection the role change retired.
@@ -475,7 +497,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
             tx.ended = true;
           }
         },
-        { target, readOnly, guard },
+        { target, readOnly, guard, discard },
       );
     } catch (error) {
       // The caller's own error (a validation failure, say) is theirs to catch as they threw it.
@@ -1246,6 +1268,22 @@ export function comparableWrite(
   if (write === null || writtenEpoch === epoch) return write;
   if (now - changedAt >= bound) return null;
   return { position: null, at: changedAt };
+}
+
+/**
+ * sessionStateOutsideTransaction refuses SET, USE, LOCK TABLES and the like sent as plain statements:
+ * each runs on whichever pooled connection is free and stays there, for every later statement of
+ * every caller that takes that connection (a statement_timeout of 1 ms, a role, a search_path), while
+ * the caller's own next statements likely run on other connections, or a replica, without it.
+ */
+function sessionStateOutsideTransaction(sql: string): Promise<never> {
+  const statement = sql.trim().split(/\s+/, 2).join(' ');
+  return Promise.reject(
+    new ReplicaError(
+      'REPLICA_INVALID_ARGUMENT',
+      `"${statement}" outside db.transaction(fn) would stay on one pooled connection for whoever takes it next; run it in db.transaction(fn) with the statements it is for (PostgreSQL: SET LOCAL), whose connection is closed afterwards if its session changed`,
+    ),
+  );
 }
 
 /**

@@ -391,7 +391,9 @@ export class MysqlDriver implements ReplicaDriver<MysqlResult> {
       }
       throw error;
     } finally {
-      if (broken) connection.destroy();
+      // A connection whose session the transaction changed (SET SESSION, USE, LOCK TABLES) is closed:
+      // the next caller would inherit its sql_mode, isolation level, default database, locks.
+      if (broken || where.discard?.()) connection.destroy();
       else connection.release();
     }
   }

@@ -205,7 +205,9 @@ export class PgDriver implements ReplicaDriver<PgResult> {
       }
       throw error;
     } finally {
-      client.release(broken);
+      // A client whose session the transaction changed is closed (pg-pool destroys one released with
+      // an error): the next caller would inherit its role, search_path, timeouts.
+      client.release(broken ?? (where.discard?.() ? new Error('session changed') : undefined));
     }
   }
 
