@@ -82,6 +82,11 @@ export interface ApiServerOptions {
    * the next line counts the ones left out. @defaultValue 10000
    */
   refusalLogIntervalMs?: number;
+  /**
+   * Longest wait for a request's headers, and over TLS for the handshake before them (slowloris),
+   * ms. @defaultValue 10000
+   */
+  headersTimeoutMs?: number;
   /** How long an idle keep-alive connection is kept, ms. @defaultValue 5000 (Node's) */
   keepAliveTimeoutMs?: number;
   /**
@@ -196,7 +201,7 @@ export class ApiServer {
     // Slow clients (slowloris) are cut: 10 s for the headers, 30 s for the whole request, checked
     // every second (Node's default check runs every 30 s).
     const limits = {
-      headersTimeout: 10_000,
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
       requestTimeout: 30_000,
       connectionsCheckingInterval: 1_000,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
@@ -204,7 +209,12 @@ export class ApiServer {
     this.#server = (
       options.tls === undefined
         ? createServer(limits, handler)
-        : createHttpsServer({ ...limits, ...readTls(options.tls) }, handler)
+        : // The handshake too: headersTimeout starts after it, and node:tls waits 120 s for a
+          // ClientHello, so a client that connected and sent nothing held its socket 12 times longer.
+          createHttpsServer(
+            { ...limits, handshakeTimeout: limits.headersTimeout, ...readTls(options.tls) },
+            handler,
+          )
     ) as Server;
     this.#server.on('clientError', onClientError(options.logger ?? { warn() {} }, 'api'));
   }

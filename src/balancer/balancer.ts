@@ -313,7 +313,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       this.#server =
         config.tls === undefined
           ? http.createServer(serverOptions, this.#onRequest)
-          : https.createServer({ ...serverOptions, ...readTls(config.tls) }, this.#onRequest);
+          : https.createServer(
+              // The TLS handshake is held to headers_timeout too (see Http2Edge).
+              { ...serverOptions, handshakeTimeout: headersTimeout, ...readTls(config.tls) },
+              this.#onRequest,
+            );
     }
     // Node answers `Expect: 100-continue` itself unless told otherwise, and so invited a body it was
     // about to refuse: the client sent it (curl: 2.6 MB of a 30 MB upload) into a 413 and a closing

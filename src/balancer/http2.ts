@@ -212,7 +212,7 @@ export interface Http2EdgeOptions {
   tls: TlsMaterial;
   /** Largest request header block: HTTP/1.1 answers 431, HTTP/2 advertises it as SETTINGS_MAX_HEADER_LIST_SIZE. */
   maxHeaderSize: number;
-  /** HTTP/1.1 clients: longest wait for the request headers, ms. */
+  /** Longest wait for the TLS handshake, and for HTTP/1.1 clients' request headers, ms. */
   headersTimeout: number;
   /** HTTP/1.1 clients: longest wait for the whole request, ms. */
   requestTimeout: number;
@@ -248,6 +248,11 @@ export class Http2Edge {
     this.server = http2.createSecureServer(
       {
         ...options.tls,
+        // headersTimeout only starts with the first byte of a request, after the handshake: a client
+        // that connected and sent no ClientHello was held for node:tls's default 120 s, so idle
+        // sockets piled up 12 times longer than a slowloris on HTTP/1.1 (NGINX bounds the handshake
+        // by client_header_timeout as well).
+        handshakeTimeout: options.headersTimeout,
         allowHTTP1: true,
         settings: {
           maxConcurrentStreams: MAX_CONCURRENT_STREAMS,

@@ -35,6 +35,18 @@ export function onClientError(
       socket.destroy();
       return;
     }
+    // A failed or timed-out TLS handshake (node:https and node:http2 pass `tlsClientError` on as
+    // `clientError`): there is no session to answer in. The HTTP answer below was queued behind a
+    // handshake that never completes and the socket was never closed, so a client that connected
+    // and sent nothing (or plain HTTP to the HTTPS port) held its socket for good.
+    if (isTlsLayerError(err)) {
+      logger.warn(
+        { remote, code: err.code, listener },
+        `${listener}: TLS handshake failed or timed out, connection closed`,
+      );
+      socket.destroy();
+      return;
+    }
     logger.warn(
       { remote, code: err.code, status, listener },
       `${listener}: malformed or slow request refused`,
@@ -57,4 +69,13 @@ export function onClientError(
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   };
+}
+
+/**
+ * isTlsLayerError says whether a `clientError` comes from the TLS layer (node:tls's own ERR_TLS_*
+ * codes, OpenSSL's ERR_SSL_* ones, which also carry its `library`) rather than from HTTP parsing.
+ */
+export function isTlsLayerError(err: Error & { code?: string; library?: string }): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || err.library !== undefined;
 }

@@ -16,6 +16,7 @@ import {
   writeTokenFile,
 } from '../../src/api/index.js';
 import { READ_TOKEN, startApi, TOKEN } from '../helpers/api-harness.js';
+import { makeCertificate, preHandshakeOutcome } from '../helpers/tls.js';
 
 /** rawRequest sends `head` and then `body` over one TCP connection; resolves with all the server sent. */
 function rawRequest(port: number, head: string, body: Buffer): Promise<string> {
@@ -73,6 +74,40 @@ describe('request bodies', () => {
     );
     assert.match(answer, /^HTTP\/1\.1 413 /);
     assert.match(answer, /\r\nconnection: close\r\n/i);
+  });
+});
+
+describe('TLS', () => {
+  it('a client that sends no ClientHello, or plain HTTP, is closed', async (t) => {
+    const cert = await makeCertificate();
+    t.after(() => cert.remove());
+    const warnings: string[] = [];
+    const api = await startApi({
+      server: {
+        tls: { cert: cert.certPath, key: cert.keyPath },
+        headersTimeoutMs: 300,
+        logger: { warn: (obj, msg) => void warnings.push(`${msg} ${(obj as { code?: string }).code}`) },
+      },
+    });
+    t.after(api.close);
+    // Before, both were held for good: the 'clientError' listener wrote an HTTP 408/400 into a TLS
+    // session that never came to be and never closed the socket (the silent one only after
+    // node:tls's 120 s handshake timeout at that; the headers timeout starts after the handshake).
+    const [silent, plain] = await Promise.all([
+      preHandshakeOutcome(api.port, '', 15_000),
+      preHandshakeOutcome(api.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 15_000),
+    ]);
+    assert.equal(
+      silent,
+      'closed',
+      'a silent connection still open 15 s after connecting (headers timeout 300 ms)',
+    );
+    assert.equal(plain, 'closed', 'a plain HTTP request to the HTTPS API still open 15 s after it was sent');
+    assert.deepEqual(
+      warnings,
+      ['api: TLS handshake failed or timed out, connection closed ERR_TLS_HANDSHAKE_TIMEOUT'],
+      'the silent client is logged (node:tls itself closes the one speaking plain HTTP, unheard)',
+    );
   });
 });
 

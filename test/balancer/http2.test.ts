@@ -16,7 +16,7 @@ import { Balancer, type Ejection } from '../../src/balancer/index.js';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import type { BalancerConfig } from '../../src/config/types.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
-import { makeCertificate, type TestCertificate } from '../helpers/tls.js';
+import { makeCertificate, preHandshakeOutcome, type TestCertificate } from '../helpers/tls.js';
 import { until } from '../helpers/until.js';
 import { cacheConfig, cacheCount } from './cache/helpers.js';
 import {
@@ -628,6 +628,40 @@ test('http2: false keeps the TLS listener HTTP/1.1 only; http2: true without tls
     { code: 'BALANCER_INVALID_ARGUMENT' },
   );
 });
+
+for (const http2 of [true, false]) {
+  test(`a TLS client that sends no ClientHello, or plain HTTP, is closed (http2: ${http2})`, async (t) => {
+    const warnings: { obj: object; msg: string | undefined }[] = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (obj: object, msg?: string) => void warnings.push({ obj, msg }),
+    };
+    const metrics = createMetrics({ defaultMetrics: false });
+    const cfg = tlsConfig({ http2, headersTimeout: 300 });
+    const balancer = new Balancer({ config: cfg, metrics, logger });
+    t.after(() => balancer.close());
+    const { port } = await balancer.listen();
+    // Before, both were held for good: the 'clientError' listener wrote an HTTP 408/400 into a TLS
+    // session that never came to be, and never closed the socket (the silent one only after
+    // node:tls's 120 s handshake timeout at that).
+    const [silent, plain] = await Promise.all([
+      preHandshakeOutcome(port, '', 15_000),
+      preHandshakeOutcome(port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 15_000),
+    ]);
+    assert.equal(
+      silent,
+      'closed',
+      'a silent connection still open 15 s after connecting (headers_timeout 300 ms)',
+    );
+    assert.equal(plain, 'closed', 'a plain HTTP request to the TLS port still open 15 s after it was sent');
+    assert.deepEqual(
+      warnings.map((w) => [w.msg, (w.obj as { code?: string }).code]).sort(),
+      [['balancer: TLS handshake failed or timed out, connection closed', 'ERR_TLS_HANDSHAKE_TIMEOUT']],
+      'the silent client is logged (node:tls itself closes the one speaking plain HTTP, unheard)',
+    );
+  });
+}
 
 describe('h2 on cluster workers', () => {
   test('workers: 2 with tls serve h2, spread over the instances', async (t) => {
