@@ -203,6 +203,14 @@ export class GroupController {
       },
       now,
     );
+    // The engine's own bounds (an Auto Scaling group's MinSize/MaxSize) follow, or it refuses the
+    // scales the new bounds allow; the provider orders that write with the scale below.
+    this.provider.setBounds?.(config.minInstances, config.maxInstances).catch((err: unknown) => {
+      this.#logger.error(
+        { err, group: this.name, min: config.minInstances, max: config.maxInstances },
+        `setting the engine's bounds to ${config.minInstances}..${config.maxInstances} failed; the next scale sets them`,
+      );
+    });
     if (after !== before) {
       this.#policyState = recordManualChange(this.#policyState, after, now);
       void this.#apply(after, 'reload', now);

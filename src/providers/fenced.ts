@@ -89,6 +89,14 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
     return this.#inner.size?.();
   }
 
+  /**
+   * setBounds passes through: the inner provider keeps the bounds whether or not this controller
+   * leads, and asks the fence itself before it writes them (see `assertLeading`).
+   */
+  async setBounds(min: number, max: number): Promise<void> {
+    await this.#inner.setBounds?.(min, max);
+  }
+
   /** scaleTo checks the fencing token, then scales. Rejects FENCED when another controller leads. */
   async scaleTo(n: number): Promise<void> {
     await this.#fence('scaleTo');

@@ -243,6 +243,13 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   desired(): number;
   /**
+   * setBounds takes min/max_instances changed by a config reload to the engine, where it keeps
+   * bounds of its own (an Auto Scaling group's MinSize/MaxSize), so that the controller's scales
+   * inside the new bounds are not refused there. Only the leader writes; a standby keeps them for
+   * its `start`. Absent: the engine keeps no bounds of ours.
+   */
+  setBounds?(min: number, max: number): Promise<void>;
+  /**
    * scaleTo sets the desired count and resolves when it is reached: new instances ready (or failed)
    * and removed ones drained and stopped. A later call supersedes an earlier one.
    */

@@ -381,7 +381,17 @@ export class AwsServer {
       }
       case 'TerminateInstanceInAutoScalingGroup': {
         const inst = this.instances.get(need('InstanceId'));
-        if (need('ShouldDecrementDesiredCapacity') === 'true') g.desired--;
+        const decrement = need('ShouldDecrementDesiredCapacity') === 'true';
+        // Auto Scaling refuses a decrement below MinSize (ValidationError, worded as AWS answers it).
+        if (decrement && g.desired <= g.min)
+          return this.#error(
+            res,
+            false,
+            400,
+            'ValidationError',
+            `Currently, desiredSize equals minSize (${g.min}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.`,
+          );
+        if (decrement) g.desired--;
         if (inst) this.#terminate(inst);
         this.#reconcile();
         return asg(

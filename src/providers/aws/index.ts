@@ -1,8 +1,10 @@
 export {
   ACTIVITY_LEAD_MS,
+  type AsgBounds,
   type AsgInstanceView,
   type AwsReplacementPlan,
   activitySearchDone,
+  asgBounds,
   asgState,
   countsTowardDesired,
   desiredSetElsewhere,

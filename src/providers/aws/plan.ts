@@ -149,6 +149,29 @@ export function refreshMaxHealthyPercentage(minHealthy: number, desired: number)
   return Math.min(200, 100 + Math.ceil(100 / desired));
 }
 
+/** AsgBounds is an Auto Scaling group's MinSize and MaxSize. */
+export interface AsgBounds {
+  min: number;
+  max: number;
+}
+
+/**
+ * asgBounds is the MinSize/MaxSize to give the group while min/max_instances are `configured`
+ * (changed by a config reload) and its DesiredCapacity is, or is about to be, each of `counts`:
+ * the configured bounds, widened just enough to hold every count. UpdateAutoScalingGroup moves a
+ * DesiredCapacity outside the new bounds itself (its API reference), and the group then terminates
+ * by its own termination policy, not drained; and it refuses a SetDesiredCapacity above MaxSize,
+ * and a TerminateInstanceInAutoScalingGroup that decrements below MinSize. So the bounds reach the
+ * configured ones once the count is inside them, after the drained scale-in or the scale-out that
+ * fits it.
+ */
+export function asgBounds(configured: AsgBounds, counts: readonly number[]): AsgBounds {
+  return {
+    min: Math.min(configured.min, ...counts),
+    max: Math.max(configured.max, ...counts),
+  };
+}
+
 /** AwsReplacementPlan is the decision to resize one instance in place, or why not. */
 export type AwsReplacementPlan =
   | { ok: true; instanceId: string; reason: 'SpareCapacity' }

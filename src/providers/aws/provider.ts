@@ -19,8 +19,10 @@ import type {
 } from '../types.js';
 import { formatAddress, oldestFirst } from '../types.js';
 import {
+  type AsgBounds,
   type AsgInstanceView,
   activitySearchDone,
+  asgBounds,
   asgState,
   desiredSetElsewhere,
   type EntryTime,
@@ -172,6 +174,16 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   #reported: Error | undefined;
   /** scaleTo calls waiting for the group to reach `#desired`. */
   #waits = 0;
+  /** min/max_instances as configured now (a config reload changes them, see `setBounds`). */
+  #bounds: AsgBounds;
+  /**
+   * The MinSize/MaxSize this process last gave the group (or found it with at start). Compared with
+   * what it wants, not with what a read shows: a MaxSize an operator lowered in the console stays
+   * until min/max_instances change again (SetDesiredCapacity above it is refused, as before).
+   */
+  #asgBounds: Partial<AsgBounds> = {};
+  /** The latest UpdateAutoScalingGroup of the bounds (see `#alignBounds`), settled: they run one at a time. */
+  #aligning: Promise<void> = Promise.resolve();
 
   constructor(options: AwsProviderOptions) {
     super();
@@ -181,6 +193,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     this.#config = options.config;
     this.#logger = options.logger ?? NOOP;
     this.#now = options.now ?? Date.now;
+    this.#bounds = { min: options.minInstances, max: options.maxInstances };
   }
 
   /**
@@ -212,7 +225,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.observe();
     const group = observed ? await this.#describeGroup() : this.#observedGroup!;
     this.#desired = group.DesiredCapacity ?? 0;
-    if (group.MinSize !== this.#options.minInstances || group.MaxSize !== this.#options.maxInstances) {
+    const { min, max } = this.#bounds;
+    this.#asgBounds = { min, max };
+    if (group.MinSize !== min || group.MaxSize !== max) {
       const { as } = this.#sdk!;
       // A write to the desired capacity too, when it lies outside the new bounds: a poll in flight
       // meanwhile does not tell whether another client changed it.
@@ -221,8 +236,8 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
           this.#clients!.autoScaling.send(
             new as.UpdateAutoScalingGroupCommand({
               AutoScalingGroupName: this.#config.autoScalingGroup,
-              MinSize: this.#options.minInstances,
-              MaxSize: this.#options.maxInstances,
+              MinSize: min,
+              MaxSize: max,
             }),
             { abortSignal },
           ),
@@ -240,7 +255,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * about as set by another client.
    */
   #desiredWithinBounds(): void {
-    const { minInstances: min, maxInstances: max } = this.#options;
+    const { min, max } = this.#bounds;
     const was = this.#desired;
     const now = Math.min(max, Math.max(min, was));
     if (now === was) return;
@@ -342,6 +357,59 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
   }
 
   /**
+   * setBounds takes min/max_instances changed by a config reload into the group's MinSize/MaxSize
+   * (UpdateAutoScalingGroup), as `start` does with those it was built with. Widened to hold the
+   * current DesiredCapacity (`asgBounds`): the controller's scale that fits the count inside the new
+   * bounds drains what it removes, and the bounds follow once it is made (see `scaleTo`). Before,
+   * they stayed as `start` set them: with max_instances raised from 3 to 5 every scale-out past 3
+   * failed (`SetDesiredCapacity failed: New SetDesiredCapacity value 5 is above max value 3`), and a
+   * max_instances lowered left the group's MaxSize above it. Writes only while leading (after
+   * `start`, through the fence); a standby keeps them for its `start`.
+   */
+  async setBounds(min: number, max: number): Promise<void> {
+    this.#bounds = { min, max };
+    if (this.#started === undefined || this.#closed) return;
+    await this.#started;
+    try {
+      await this.#options.fence?.(`set MinSize/MaxSize of ${this.#config.autoScalingGroup}`);
+    } catch {
+      // Deposed: the bounds are the leader's to write; kept here for this one's next `start`.
+      return;
+    }
+    await this.#alignBounds();
+  }
+
+  /**
+   * alignBounds gives the group the MinSize/MaxSize `asgBounds` says for the configured bounds and
+   * its DesiredCapacity (and `next`, a count a scale is about to write), when they differ from what
+   * it has. One at a time, each from the counts as they are when it runs.
+   */
+  #alignBounds(next?: number): Promise<void> {
+    const run = this.#aligning.then(async () => {
+      const want = asgBounds(this.#bounds, next === undefined ? [this.#desired] : [this.#desired, next]);
+      if (want.min === this.#asgBounds.min && want.max === this.#asgBounds.max) return;
+      const { as } = this.#sdk!;
+      await this.#call('UpdateAutoScalingGroup', (abortSignal) =>
+        this.#clients!.autoScaling.send(
+          new as.UpdateAutoScalingGroupCommand({
+            AutoScalingGroupName: this.#config.autoScalingGroup,
+            MinSize: want.min,
+            MaxSize: want.max,
+          }),
+          { abortSignal },
+        ),
+      );
+      this.#asgBounds = want;
+      this.#logger.info(
+        { group: this.#options.group, minSize: want.min, maxSize: want.max, reason: 'BoundsAligned' },
+        `${this.#config.autoScalingGroup}: MinSize ${want.min}, MaxSize ${want.max} (min_instances ${this.#bounds.min}, max_instances ${this.#bounds.max}, DesiredCapacity ${this.#desired})`,
+      );
+    });
+    this.#aligning = run.catch(() => {});
+    return run;
+  }
+
+  /**
    * scaleTo raises DesiredCapacity (SetDesiredCapacity) or drains and terminates the newest
    * instances with TerminateInstanceInAutoScalingGroup, then resolves once the members Auto Scaling
    * counts toward the desired capacity (not those in Standby, see `scaleWait`) are `n`, all ready
@@ -364,6 +432,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     const { as } = this.#sdk!;
     const live = this.instances().filter((i) => i.state === 'ready' || i.state === 'starting');
     const before = this.#desired;
+    // min/max_instances changed by a reload since the group's MinSize/MaxSize were set: AWS refuses
+    // a SetDesiredCapacity above MaxSize and a decrementing termination below MinSize.
+    await this.#alignBounds(n);
     let shortOf: { target: number; kept: string[] } | undefined;
     await this.#writing(async () => {
       if (n >= live.length) {
@@ -431,6 +502,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       }
     });
     this.emit('change');
+    // The count made is inside min/max_instances now (or as close as protection let it get): the
+    // bounds widened for the way there close in. A failure here leaves them wide, and the scale made.
+    await this.#alignBounds().catch((err: unknown) => this.#report(err as Error));
     if (shortOf)
       throw new ProviderError(
         'CAPACITY',
@@ -871,7 +945,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.#launchFrom(template, version);
     const minHealthy = refreshMinHealthyPercentage(
       this.#config.minHealthyPercentage,
-      this.#options.minInstances,
+      this.#bounds.min,
       this.#desired,
     );
     const started = await this.#call('StartInstanceRefresh', (abortSignal) =>
@@ -1102,7 +1176,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       const inService = [...this.#members.values()]
         .filter((m) => asgState(m, this.#config.instanceWarmup, this.#now()) === 'ready')
         .map((m) => ({ id: m.id, instanceType: m.instanceType ?? '' }));
-      const plan = planStopStart(inService, type, this.#options.minInstances);
+      const plan = planStopStart(inService, type, this.#bounds.min);
       if (!plan.ok) {
         if (plan.reason === 'NothingToResize') return;
         throw new ProviderError('CAPACITY', `resize refused: ${plan.message}`);
