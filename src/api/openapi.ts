@@ -356,6 +356,9 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
             '200': json('EventsResponse', 'journal entries'),
             '400': error('since or limit is not a non-negative integer, or group is empty'),
             '401': UNAUTHORIZED,
+            '410': error(
+              'since is past the newest seq of this journal (code SCALEPLANE_JOURNAL_RESTARTED): it numbers afresh since a restart without a state store; read it again without since',
+            ),
             '429': TOO_MANY,
           },
         },

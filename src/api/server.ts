@@ -133,6 +133,7 @@ class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -360,6 +361,18 @@ export class ApiServer {
       if (group === '') throw new HttpError(400, 'group: must not be empty');
       const since = integerParam(url, 'since');
       const limit = integerParam(url, 'limit');
+      // A seq this journal never gave: the poller paged a journal that is gone (a restart without a
+      // state store numbers from 1 again). Answered with an empty page, as before, the poller saw
+      // nothing new until the new journal's seqs passed its own, hours or days of decisions later.
+      // As etcd refuses a future revision and Kubernetes a too-large resourceVersion, it is refused.
+      const newest = controller.journal.newestSeq;
+      if (since !== undefined && since > newest)
+        throw new HttpError(
+          410,
+          `since: ${since} is past the newest entry of this journal (seq ${newest}): it numbers afresh since a restart without a state store (or it is another controller's); read it again without since`,
+          {},
+          'SCALEPLANE_JOURNAL_RESTARTED',
+        );
       return send(res, 200, {
         events: controller.events({
           ...(group !== undefined && { group }),
@@ -764,7 +777,12 @@ function errorResponse(
   { error: string; code?: string; inEffect?: boolean; operation?: string },
   Record<string, string>?,
 ] {
-  if (err instanceof HttpError) return [err.status, { error: err.message }, err.headers];
+  if (err instanceof HttpError)
+    return [
+      err.status,
+      { error: err.message, ...(err.code !== undefined && { code: err.code }) },
+      err.headers,
+    ];
   if (err instanceof UnknownGroupError) return [404, { error: err.message, code: err.code }];
   if (err instanceof OutOfRangeError || err instanceof LimitExceededError)
     return [409, { error: err.message, code: err.code }];

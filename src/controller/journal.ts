@@ -182,6 +182,14 @@ export class DecisionJournal extends EventEmitter<{
     return found.reverse();
   }
 
+  /**
+   * newestSeq is the last sequence number this journal gave (or restored), 0 before any: a
+   * `since` past it was not given here (see `GET /api/scalability/events`).
+   */
+  get newestSeq(): number {
+    return this.#seq;
+  }
+
   /** last returns the newest decision for a group. */
   last(group: string): JournalEntry | undefined {
     for (let i = this.#ring.length - 1; i >= 0; i--) {

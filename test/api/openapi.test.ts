@@ -128,6 +128,12 @@ const CASES: Case[] = [
     status: 200,
   },
   { method: 'get', path: '/api/scalability/events?since=-1', route: '/api/scalability/events', status: 400 },
+  {
+    method: 'get',
+    path: `/api/scalability/events?since=${Number.MAX_SAFE_INTEGER}`,
+    route: '/api/scalability/events',
+    status: 410,
+  },
   scale({ group: 'web', action: 'scale-out', instances: 1 }, 200),
   scale({ group: 'web', action: 'set', instances: 'x' }, 400),
   { ...scale({ group: 'web', action: 'scale-out' }, 403), token: READ_TOKEN },

@@ -144,6 +144,45 @@ describe('control API', () => {
     assert.match(metrics.body, /scaleplane_group_desired_instances/);
   });
 
+  it('refuses a since past the newest seq (a journal numbered afresh) with 410, not an empty page', async (t) => {
+    // A poller kept the last seq of a controller that then restarted without a state store: the new
+    // journal numbers from 1 again, and an empty page hid every decision until its seqs caught up.
+    const before = await startApi();
+    t.after(before.close);
+    for (let n = 2; n <= 6; n++)
+      before.journal.append(
+        {
+          group: 'web',
+          source: 'api',
+          before: n - 1,
+          after: n,
+          reasons: ['ManualScale'],
+          message: `${n - 1} → ${n}`,
+          inputs: {},
+        },
+        0,
+      );
+    const polled = await before.call('/api/scalability/events');
+    const kept = polled.body.events.at(-1).seq;
+    const restarted = await startApi();
+    t.after(restarted.close);
+    const all = await restarted.call('/api/scalability/events');
+    const newest = all.body.events.at(-1).seq;
+    assert.ok(newest < kept, `the restarted journal's newest seq ${newest} is below the poller's ${kept}`);
+    const page = await restarted.call(`/api/scalability/events?since=${kept}`);
+    console.log(
+      `since=${kept} on a journal whose newest seq is ${newest}: ${page.status} ${JSON.stringify(page.body)}`,
+    );
+    assert.equal(page.status, 410);
+    assert.equal(page.body.code, 'SCALEPLANE_JOURNAL_RESTARTED');
+    assert.match(
+      page.body.error,
+      new RegExp(`^since: ${kept} is past the newest entry of this journal \\(seq ${newest}\\)`),
+    );
+    // Its own newest seq is no error: nothing new yet.
+    assert.deepEqual((await restarted.call(`/api/scalability/events?since=${newest}`)).body, { events: [] });
+  });
+
   it('lists events, filtered by group and since', async () => {
     const all = await api.call('/api/scalability/events');
     assert.equal(all.status, 200);
