@@ -77,6 +77,8 @@ export {
   classifyUpstreamError,
   gatewayStatus,
   MAX_RETRIES,
+  mayRepeat,
+  REPLAY_BODY_LIMIT,
   RETRY_OVERFLOWS,
   type RetryDecision,
   type RetryInput,

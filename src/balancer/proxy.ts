@@ -32,6 +32,8 @@ import {
   classifyUpstreamError,
   gatewayStatus,
   MAX_RETRIES,
+  mayRepeat,
+  REPLAY_BODY_LIMIT,
   RETRY_OVERFLOWS,
   type RetryDecision,
   type RetryInput,
@@ -51,12 +53,14 @@ export type UpstreamErrorKind = UpstreamFailure | 'no_backend';
 
 /** FailedAttempt is what `routeRetryDecision` needs to know about an attempt that got no response. */
 export type FailedAttempt = Pick<RetryInput, 'method' | 'failure' | 'reusedSocket' | 'retries'> &
-  Partial<Pick<RetryInput, 'hasBody' | 'bodyStarted' | 'idempotencyKey' | 'perTryTimeout'>>;
+  Partial<
+    Pick<RetryInput, 'hasBody' | 'bodyStarted' | 'bodyReplayable' | 'idempotencyKey' | 'perTryTimeout'>
+  >;
 
 /**
  * routeRetryDecision is `retryDecision` for an attempt on `route` that got no response: at most
  * MAX_RETRIES, within the route's retry budget. Left out, `hasBody`, `bodyStarted`,
- * `idempotencyKey` and `perTryTimeout` are false (a bodiless request without an Idempotency-Key,
+ * `bodyReplayable`, `idempotencyKey` and `perTryTimeout` are false (a bodiless request without an Idempotency-Key,
  * not cut by the per-try timeout).
  */
 export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): RetryDecision {
@@ -66,6 +70,7 @@ export function routeRetryDecision(route: GroupRoute, attempt: FailedAttempt): R
     reusedSocket: attempt.reusedSocket,
     hasBody: attempt.hasBody ?? false,
     bodyStarted: attempt.bodyStarted ?? false,
+    bodyReplayable: attempt.bodyReplayable ?? false,
     responseStarted: false,
     idempotencyKey: attempt.idempotencyKey ?? false,
     perTryTimeout: attempt.perTryTimeout ?? false,
@@ -395,6 +400,11 @@ class Exchange {
   lastResort: PoolMember | undefined;
   retries = 0;
   bodyStarted = false;
+  /** The client's body as far as it arrived, while a retry may need to send it again (see start). */
+  replay: Buffer[] | undefined;
+  replayBytes = 0;
+  /** `onBodyData` listens on the client's body (attached with the first attempt's body). */
+  bodyListened = false;
   timedOut = false;
   done = false;
 
@@ -434,6 +444,13 @@ class Exchange {
     }
     // HTTP/1.0 clients may omit Host; HTTP/1.1 backends require one.
     if (this.forwarded.host === undefined) this.forwarded.headers.push('Host', localHost(req.socket));
+    // Kept only for a request a retry may repeat, and only while small (see REPLAY_BODY_LIMIT).
+    if (
+      this.forwarded.hasBody &&
+      mayRepeat(req.method ?? 'GET', this.forwarded.idempotencyKey) &&
+      !(Number(declared) > REPLAY_BODY_LIMIT)
+    )
+      this.replay = [];
     if (this.picker.hashKey !== undefined) this.key = hashKeyOf(req, this.picker.hashKey);
     // A try's time starts once the backend can have the whole request (Envoy starts its per-try
     // timer at the end of the downstream request): a client still uploading is request_timeout's.
@@ -557,21 +574,36 @@ class Exchange {
     this.reply(400, UNFORWARDABLE);
   }
 
-  /** Streams the client's body to the backend; only called once the connection exists. */
+  /**
+   * Streams the client's body to the backend; only called once the connection exists. A retry
+   * first sends again what the client sent so far (kept in `replay`), then the rest as it comes.
+   */
   sendBody(upstream: http.ClientRequest | UndiciAttempt): void {
     if (this.upstream !== upstream || this.done || this.timedOut) return;
     this.bodyStarted = true;
-    // A chunked body has no declared length: count it as it streams.
-    if (this.req.headers['content-length'] === undefined && this.bodyBytes === 0) {
-      this.req.on('data', (chunk: Buffer) => this.countBody(chunk.length));
+    const counted = this.req.headers['content-length'] === undefined;
+    if (!this.bodyListened && (counted || this.replay !== undefined)) {
+      this.bodyListened = true;
+      this.req.on('data', (chunk: Buffer) => this.onBodyData(chunk, counted));
     }
+    if (upstream instanceof UndiciAttempt) return;
+    if (this.replay !== undefined) for (const chunk of this.replay) upstream.write(chunk);
     // Not stream.pipeline: on an upstream failure it would destroy the client request, and with it
     // the client's socket, so the 502 could never be sent. The response side is forwarded by hand.
     // Not ended by pipe either: the client's trailer fields, known at its 'end', go first.
-    if (!(upstream instanceof UndiciAttempt)) {
-      this.req.pipe(upstream, { end: false });
-      this.req.once('end', () => this.requestEnded(upstream));
-    }
+    this.req.pipe(upstream, { end: false });
+    // A retry after the client's body ended has all of it above: end it now.
+    if (this.req.readableEnded) this.requestEnded(upstream);
+    else this.req.once('end', () => this.requestEnded(upstream));
+  }
+
+  /** onBodyData sees each chunk of the client's body as it streams: counts it (chunked), keeps it. */
+  onBodyData(chunk: Buffer, counted: boolean): void {
+    if (counted) this.countBody(chunk.length);
+    if (this.replay === undefined) return;
+    this.replayBytes += chunk.length;
+    if (this.replayBytes <= REPLAY_BODY_LIMIT) this.replay.push(chunk);
+    else this.replay = undefined;
   }
 
   /** Ends the upstream request once the client's body ended, with the client's trailers. */
@@ -784,6 +816,7 @@ class Exchange {
       reusedSocket: upstream instanceof UndiciAttempt ? readBefore(err) : upstream.reusedSocket,
       hasBody: this.forwarded.hasBody,
       bodyStarted: this.bodyStarted,
+      bodyReplayable: this.replay !== undefined,
       idempotencyKey: this.forwarded.idempotencyKey,
       perTryTimeout: perTry,
       retries: this.retries,

@@ -64,8 +64,14 @@ export interface RetryInput {
   readonly reusedSocket: boolean;
   /** The request has a body (content-length > 0 or a transfer-encoding). */
   readonly hasBody: boolean;
-  /** Some of the body was already handed to this attempt, so it cannot be replayed. */
+  /** Some of the body was already handed to this attempt, so it is gone unless kept. */
   readonly bodyStarted: boolean;
+  /**
+   * The body the client sent so far is kept whole (see REPLAY_BODY_LIMIT), so another attempt can
+   * send it again: a request with such a body is retried where a bodiless one is.
+   * @defaultValue false
+   */
+  readonly bodyReplayable?: boolean;
   /** Response headers from the backend were already received. */
   readonly responseStarted: boolean;
   /** The client sent an `Idempotency-Key` header. */
@@ -109,6 +115,24 @@ export interface RetryDecision {
 
 const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
+/**
+ * REPLAY_BODY_LIMIT is the largest request body the balancer keeps while it streams, so that a
+ * request `mayRepeat` allows can be sent again after a reset or a per-try timeout. NGINX buffers
+ * every body before it picks a backend (spilling to disk) and Envoy buffers up to its per-request
+ * limit for the same reason; a body streamed and dropped made every PUT or DELETE with a body that
+ * met the keep-alive race a 502. Above it (or, chunked, once past it) the body is streamed alone,
+ * as before, and the request is not repeated once any of it went out.
+ */
+export const REPLAY_BODY_LIMIT = 64 * 1024;
+
+/**
+ * mayRepeat says whether a request may be sent to a backend again when an attempt failed before
+ * any response: its method is idempotent (RFC 9110 §9.2.2) or it carries an `Idempotency-Key`.
+ */
+export function mayRepeat(method: string, idempotencyKey: boolean): boolean {
+  return idempotencyKey || IDEMPOTENT_METHODS.has(method);
+}
+
 // Decisions are constants so the hot path allocates nothing for them.
 const decisions = {
   ConnectFailed: { retry: true, reason: 'ConnectFailed' },
@@ -129,13 +153,13 @@ const decisions = {
  * retryDecision says whether a failed attempt may be repeated on another backend without risking
  * that a backend acts on the request twice:
  * 1. never once a response started or the retry budget is spent;
- * 2. never once any of the body was streamed (it is gone and cannot be replayed);
+ * 2. never once any of the body was streamed (it is gone), unless the whole of it was kept;
  * 3. always when no connection was made (the backend saw nothing), whatever the method;
  * 4. when the connection was reset before any response byte — on a reused keep-alive socket the
  *    backend most likely closed it as idle just as we sent; on a fresh one it died — or the
- *    per-try timeout cut an attempt that had no response headers yet, but only for a bodiless
- *    request whose method is idempotent or that carries an Idempotency-Key, since the backend may
- *    have acted on it (a hung backend may still finish what it was sent);
+ *    per-try timeout cut an attempt that had no response headers yet, but only for a request whose
+ *    body, if any, was kept, and whose method is idempotent or that carries an Idempotency-Key,
+ *    since the backend may have acted on it (a hung backend may still finish what it was sent);
  * 5. and then only while the group's retry budget has room, so retries cannot storm.
  */
 export function retryDecision(input: RetryInput): RetryDecision {
@@ -181,12 +205,13 @@ export function retryOverflowed(input: RetryInput, decision: RetryDecision): boo
 function safeToRetry(input: RetryInput): RetryDecision {
   if (input.responseStarted) return decisions.ResponseStarted;
   if (input.retries >= input.maxRetries) return decisions.RetryLimit;
-  if (input.bodyStarted) return decisions.BodyStreamed;
+  const replayable = input.bodyReplayable === true;
+  if (input.bodyStarted && !replayable) return decisions.BodyStreamed;
   if (input.failure === 'connect') return decisions.ConnectFailed;
   const tryTimedOut = input.failure === 'timeout' && input.perTryTimeout === true;
   if (input.failure !== 'reset' && !tryTimedOut) return decisions.NotRetriable;
-  if (input.hasBody) return decisions.HasBody;
-  if (!IDEMPOTENT_METHODS.has(input.method) && !input.idempotencyKey) {
+  if (input.hasBody && !replayable) return decisions.HasBody;
+  if (!mayRepeat(input.method, input.idempotencyKey)) {
     return input.reusedSocket || tryTimedOut ? decisions.NotIdempotent : decisions.FreshConnectionReset;
   }
   if (tryTimedOut) return decisions.TryTimedOut;

@@ -1,13 +1,14 @@
 // balancer.per_try_timeout (Envoy's retry_policy.per_try_timeout, NGINX's proxy_read_timeout with
 // proxy_next_upstream timeout): a try that has no response headers by then is cut, counted as an
 // upstream timeout, and retried on another instance where a reset before any response byte would
-// be: a bodiless idempotent request. Before, a hung instance (accepts, reads, never answers) cost
+// be: an idempotent request, bodiless or with a body the balancer kept (up to REPLAY_BODY_LIMIT). Before, a hung instance (accepts, reads, never answers) cost
 // a GET the whole request_timeout and a 504, though another instance would have answered it.
 // Real HTTP backends on 127.0.0.1; a long request_timeout (20 s) so that only the per-try timeout
 // can end a try within the test.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { type TestContext, test } from 'node:test';
+import { REPLAY_BODY_LIMIT } from '../../src/balancer/index.js';
 import type { ScaleplaneMetrics } from '../../src/metrics/index.js';
 import { cacheConfig } from './cache/helpers.js';
 import {
@@ -33,8 +34,10 @@ async function timeouts(metrics: ScaleplaneMetrics): Promise<number> {
 async function hungAndLive(t: TestContext, overrides: Parameters<typeof config>[0] = {}) {
   const hung = await startBackend(t, () => {});
   const live = await startBackend(t, (req, res) => {
-    req.resume();
-    req.on('end', () => res.end(`live ${req.method}`));
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => res.end(body === '' ? `live ${req.method}` : `live ${req.method} ${body}`));
   });
   const started = await startBalancer(
     t,
@@ -75,10 +78,23 @@ for (const method of ['GET', 'HEAD', 'DELETE']) {
   });
 }
 
+test('a PUT with a body the hung instance had is retried, body and all, on the live one after per_try_timeout', async (t) => {
+  const { live, metrics, port } = await hungAndLive(t);
+  const replies = await untilCut(metrics, () => send(port, { method: 'PUT', body: 'x=1' }));
+  // Before: 504, the body having streamed to the hung instance and been dropped.
+  assert.deepEqual(
+    replies.map((r) => `${r.status} ${r.body}`),
+    replies.map(() => '200 live PUT x=1'),
+    'every PUT answered by live with its body, those that went to hung first too',
+  );
+  assert.equal(live.requests, replies.length, 'live answered each request once');
+  assert.equal(await counter(metrics.retries, { group: 'web' }), 1, 'the cut try was retried once');
+});
+
 for (const [name, options] of [
   ['POST with a body', { method: 'POST', body: 'order=1' }],
   ['POST without a body', { method: 'POST' }],
-  ['PUT with a body', { method: 'PUT', body: 'x' }],
+  ['PUT with a body over the kept limit', { method: 'PUT', body: 'x'.repeat(REPLAY_BODY_LIMIT + 1) }],
 ] as const) {
   test(`a ${name} is never retried after per_try_timeout: 504 from the hung instance`, async (t) => {
     const { live, metrics, port } = await hungAndLive(t);

@@ -36,6 +36,37 @@ test('retryDecision: only requests no backend can have acted on are repeated', (
     },
     { name: 'PUT stale with body', input: { method: 'PUT', hasBody: true }, retry: false, reason: 'HasBody' },
     {
+      name: 'PUT stale with its body kept',
+      input: { method: 'PUT', hasBody: true, bodyStarted: true, bodyReplayable: true },
+      retry: true,
+      reason: 'StaleKeepAlive',
+    },
+    {
+      name: 'POST with key, its body kept, reset on a fresh socket',
+      input: {
+        method: 'POST',
+        idempotencyKey: true,
+        hasBody: true,
+        bodyStarted: true,
+        bodyReplayable: true,
+        reusedSocket: false,
+      },
+      retry: true,
+      reason: 'IdempotentReset',
+    },
+    {
+      name: 'POST with its body kept: still not idempotent',
+      input: { method: 'POST', hasBody: true, bodyStarted: true, bodyReplayable: true },
+      retry: false,
+      reason: 'NotIdempotent',
+    },
+    {
+      name: 'PUT with its body kept, a timeout not from the per-try timer',
+      input: { method: 'PUT', hasBody: true, bodyStarted: true, bodyReplayable: true, failure: 'timeout' },
+      retry: false,
+      reason: 'NotRetriable',
+    },
+    {
       name: 'POST with key and body',
       input: { method: 'POST', idempotencyKey: true, hasBody: true },
       retry: false,
@@ -126,6 +157,19 @@ test('retryDecision: only requests no backend can have acted on are repeated', (
       input: { method: 'PUT', hasBody: true, bodyStarted: true, failure: 'timeout', perTryTimeout: true },
       retry: false,
       reason: 'BodyStreamed',
+    },
+    {
+      name: 'PUT with its body kept, cut by the per-try timeout',
+      input: {
+        method: 'PUT',
+        hasBody: true,
+        bodyStarted: true,
+        bodyReplayable: true,
+        failure: 'timeout',
+        perTryTimeout: true,
+      },
+      retry: true,
+      reason: 'TryTimedOut',
     },
     {
       name: 'GET cut by the per-try timeout, last retry used',
