@@ -7,7 +7,8 @@
  *      not the text of a MySQL executable comment (opened by `/*!`), which the server runs
  *   2. shape: empty → Empty; anything after a `;` → MultiStatement
  *   3. first word: writes, DDL, transaction and session commands → primary; those that leave state on
- *      the connection past the statement and its transaction (SET, USE, LOCK TABLES, …) → SessionState
+ *      the connection past the statement and its transaction (SET, USE, LOCK TABLES, CREATE TEMP
+ *      TABLE, …) → SessionState
  *   4. SELECT / WITH / VALUES / TABLE / EXPLAIN / DESCRIBE: scan every word for locking clauses,
  *      SELECT … INTO, data-modifying CTEs and functions with side effects
  */
@@ -152,7 +153,8 @@ export function classifyStatement(sql: string, dialect: SqlDialect): StatementCl
   const first = tokens.find((t) => t.kind === 'word')?.text;
   if (first === undefined) return { readOnly: false, reason: 'Unknown' };
   if (WRITE_FIRST.has(first)) return { readOnly: false, reason: 'Write' };
-  if (DDL_FIRST.has(first)) return { readOnly: false, reason: 'Ddl' };
+  if (DDL_FIRST.has(first))
+    return { readOnly: false, reason: createsTemporary(first, tokens) ? 'SessionState' : 'Ddl' };
   if (TX_FIRST.has(first) && !opensNoTransaction(first, tokens))
     return { readOnly: false, reason: 'TransactionControl' };
   if (TX_FIRST.has(first) || SESSION_FIRST.has(first))
@@ -202,6 +204,21 @@ function changesSession(first: string, tokens: readonly Token[], dialect: SqlDia
   // MySQL's LOCK TABLES holds its locks until the connection unlocks or ends; PostgreSQL's LOCK ends
   // with its transaction.
   return dialect === 'mysql' && (first === 'USE' || first === 'LOCK');
+}
+
+/**
+ * createsTemporary picks out `CREATE [GLOBAL|LOCAL] TEMP|TEMPORARY TABLE|VIEW|SEQUENCE …`: the object
+ * lives as long as the connection, so the next caller that takes it finds it there (a second
+ * `CREATE TEMP TABLE staging` fails "already exists"). PostgreSQL's `ON COMMIT DROP` ends with the
+ * transaction.
+ */
+function createsTemporary(first: string, tokens: readonly Token[]): boolean {
+  if (first !== 'CREATE') return false;
+  const words = tokens.flatMap((t) => (t.kind === 'word' ? [t.text] : []));
+  const object = words.findIndex((w) => w === 'TABLE' || w === 'VIEW' || w === 'SEQUENCE');
+  const head = object === -1 ? [] : words.slice(1, object);
+  if (!head.includes('TEMP') && !head.includes('TEMPORARY')) return false;
+  return !words.some((w, i) => w === 'ON' && words[i + 1] === 'COMMIT' && words[i + 2] === 'DROP');
 }
 
 function scanRead(tokens: readonly Token[], first: string, readReason: ReadReason): StatementClass {

@@ -83,6 +83,50 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
     }
   });
 
+  it('PostgreSQL: a temporary table made in a transaction is not there for the next caller', async (t) => {
+    await ensureSteadyPostgresReplication();
+    const pool = (port: number) =>
+      new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
+    const [primary, replica] = [pool(PG_STEADY_PRIMARY_PORT), pool(PG_STEADY_REPLICA_PORT)];
+    const db = createPgRouter({ primary, replicas: { r1: replica }, name: 'session-state-pg-temp' });
+    db.on('error', () => {});
+    // Each request stages its rows in a temporary table of the same name, as an import job does.
+    const request = (ddl: string) =>
+      db
+        .transaction(async (tx) => {
+          await tx.query(ddl);
+          await tx.query('INSERT INTO sp_replicas_staging VALUES (1)');
+        })
+        .then(
+          () => 'ok',
+          (error: { message?: string }) => String(error.message),
+        );
+    const pid = async () => Number((await db.write('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
+    try {
+      await db.start();
+      const kept = 'CREATE TEMP TABLE sp_replicas_staging (id int)';
+      const outcomes = [await request(kept), await request(kept)];
+      const dropped = 'CREATE TEMP TABLE sp_replicas_staging (id int) ON COMMIT DROP';
+      const pidBefore = await pid();
+      const onCommitDrop = [await request(dropped), await request(dropped)];
+      const pidAfter = await pid();
+      const plain = await db.query(kept).then(
+        () => 'sent',
+        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
+      );
+      t.diagnostic(
+        `two requests: ${outcomes.join(' / ')}; ON COMMIT DROP: ${onCommitDrop.join(' / ')}; via db.query: ${plain}`,
+      );
+      assert.deepEqual(outcomes, ['ok', 'ok'], 'the second request makes its own temporary table');
+      assert.deepEqual(onCommitDrop, ['ok', 'ok'], 'ON COMMIT DROP: both requests run');
+      assert.equal(pidAfter, pidBefore, 'a table dropped at COMMIT keeps the pooled connection');
+      assert.equal(plain, 'refused', `CREATE TEMP TABLE through db.query is refused unsent: ${plain}`);
+    } finally {
+      await db.close();
+      await Promise.all([primary.end(), replica.end()]);
+    }
+  });
+
   it('MariaDB: a transaction that SETs sql_mode and the isolation level leaves neither to the next caller', async (t) => {
     await ensureSteadyMariadbReplication();
     const pool = (port: number) =>
