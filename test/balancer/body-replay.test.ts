@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { type TestContext, test } from 'node:test';
 import { REPLAY_BODY_LIMIT } from '../../src/balancer/index.js';
-import { counter, ready, startBackend, startBalancer } from './helpers.js';
+import { makeCertificate } from '../helpers/tls.js';
+import { config, counter, ready, startBackend, startBalancer } from './helpers.js';
 
 interface OneShotBackend {
   address: string;
@@ -195,4 +197,39 @@ test('a PUT whose body a dying instance read is sent whole to another instance',
     `the dying instance read only bodies the client sent: ${readByDying}`,
   );
   assert.equal(await counter(metrics.retries, { group: 'web' }), readByDying.length, 'one retry per reset');
+});
+
+test('over HTTP/2 too: a PUT body sent again after a reset on a reused upstream connection', async (t) => {
+  const cert = await makeCertificate();
+  t.after(() => cert.remove());
+  const backend = await oneShotBackend(t);
+  const { balancer, metrics, port } = await startBalancer(
+    t,
+    config({ tls: { cert: cert.certPath, key: cert.keyPath } }),
+  );
+  balancer.setGroup('web', ready(['only', backend.address]));
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca: cert.cert });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const put = (body: string) =>
+    new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ':method': 'PUT', ':path': '/' });
+      let text = '';
+      let status = 0;
+      stream.on('response', (headers) => (status = Number(headers[':status'])));
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => (text += chunk));
+      stream.on('end', () => resolve(`${status} ${text}`));
+      stream.on('error', reject);
+      stream.end(body);
+    });
+  assert.equal(
+    await put('warm'),
+    `200 PUT 4 ${digest('warm')}`,
+    'first request, on a new upstream connection',
+  );
+  const body = 'h'.repeat(2000);
+  // Before: 502 'upstream connection reset'.
+  assert.equal(await put(body), `200 PUT 2000 ${digest(body)}`, 'the backend read the body whole, once');
+  assert.equal(await counter(metrics.retries, { group: 'web' }), 1, 'one retry');
 });
