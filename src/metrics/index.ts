@@ -34,6 +34,7 @@ export {
   RabbitMqSource,
   type RabbitMqSourceOptions,
   rabbitMqManagementRequest,
+  statisticsDisabled,
 } from './rabbitmq.js';
 export { RedisSource, type RedisSourceOptions } from './redis.js';
 export { type CreateMetricsOptions, createMetrics, type ScaleplaneMetrics } from './registry.js';

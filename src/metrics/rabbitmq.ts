@@ -220,10 +220,12 @@ export class RabbitMqSource implements MetricSource {
     const bad = (message: string) => new MetricSourceError('SOURCE_BAD_RESPONSE', `${what}: ${message}`);
     const rate = publishRate(queue, bad);
     if (rate === undefined) {
-      // Missing, like a rate's first read elsewhere: the policy holds, and nothing failed (no alert).
-      throw new MetricSourceError(
-        'SOURCE_NOT_READ',
-        `${what}: no value: the management API has not sampled the queue's rates yet (no messages_details or message_stats.publish_details: made or the broker started less than a statistics interval ago, or statistics are off)`,
+      // Missing, like a rate's first read elsewhere: the policy holds, and nothing failed (no alert)
+      // unless the broker keeps no statistics at all.
+      throw await this.#unsampled(
+        request,
+        what,
+        "the management API has not sampled the queue's rates yet (no messages_details or message_stats.publish_details: made or the broker started less than a statistics interval ago)",
       );
     }
     return rate;
@@ -240,9 +242,10 @@ export class RabbitMqSource implements MetricSource {
     const bad = (message: string) => new MetricSourceError('SOURCE_BAD_RESPONSE', `${what}: ${message}`);
     const depth = queueDepth(queue, bad);
     if (depth === undefined) {
-      throw new MetricSourceError(
-        'SOURCE_NOT_READ',
-        `${what}: no value: the management API has not sampled the queue's message counts yet (messages; a queue made or a broker started less than a statistics interval ago)`,
+      throw await this.#unsampled(
+        request,
+        what,
+        "the management API has not sampled the queue's message counts yet (messages; a queue made or a broker started less than a statistics interval ago)",
       );
     }
     return depth;
@@ -252,30 +255,12 @@ export class RabbitMqSource implements MetricSource {
   async #fetchQueue(request: ManagementRequest, what: string, columns: string): Promise<unknown> {
     const fail = (code: MetricSourceError['code'], message: string, cause?: unknown) =>
       new MetricSourceError(code, `${what}: ${message}`, cause === undefined ? undefined : { cause });
-    const auth = Buffer.from(`${request.username}:${request.password}`).toString('base64');
-    // One request, bounded by the timeout and cut short by close() (AbortSignal.any needs 20.3).
-    const cancel = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      cancel.abort();
-    }, this.#timeout);
-    const onClose = () => cancel.abort();
-    this.#aborted.signal.addEventListener('abort', onClose, { once: true });
     let response: Response;
     let body: string;
     try {
-      response = await fetch(`${request.url}?columns=name,${columns}`, {
-        headers: { authorization: `Basic ${auth}`, accept: 'application/json' },
-        signal: cancel.signal,
-      });
-      body = await response.text();
+      ({ response, body } = await this.#get(`${request.url}?columns=name,${columns}`, request));
     } catch (err) {
-      const reason = timedOut ? `no answer within ${this.#timeout} ms` : describe(err);
-      throw fail('SOURCE_FAILED', `management API ${request.url}: ${reason}`, err);
-    } finally {
-      clearTimeout(timer);
-      this.#aborted.signal.removeEventListener('abort', onClose);
+      throw fail('SOURCE_FAILED', `management API ${request.url}: ${(err as Error).message}`, err);
     }
     if (response.status === 404) {
       throw fail('SOURCE_FAILED', `no such queue or vhost (management API ${request.url} answered 404)`);
@@ -296,6 +281,60 @@ export class RabbitMqSource implements MetricSource {
       return JSON.parse(body);
     } catch (err) {
       throw fail('SOURCE_BAD_RESPONSE', `management API answered invalid JSON: ${excerpt(body)}`, err);
+    }
+  }
+
+  /**
+   * #unsampled is the error of a read that found no statistics on the queue: no value yet
+   * (SOURCE_NOT_READ: a queue made, or a broker started, less than a statistics interval ago), or a
+   * failure when the broker says it keeps none (`disable_stats` in `GET /api/overview`:
+   * `management_agent.disable_metrics_collector = true`, as the official Docker image sets it for
+   * its Prometheus metrics; its `-management` tags turn it back on, a base image with the plugin
+   * enabled by hand does not). Before, that was "not sampled yet" for good: the metric missing on
+   * every read, and neither logged nor alerted, since nothing had failed.
+   */
+  async #unsampled(request: ManagementRequest, what: string, notYet: string): Promise<MetricSourceError> {
+    const overview = `${request.url.slice(0, request.url.lastIndexOf('/api/queues/'))}/api/overview`;
+    const off = await this.#get(`${overview}?columns=disable_stats`, request).then(
+      ({ response, body }) => response.ok && statisticsDisabled(body),
+      () => false, // unknown: the queue may just be new
+    );
+    if (!off) return new MetricSourceError('SOURCE_NOT_READ', `${what}: no value: ${notYet}`);
+    const instead =
+      this.mode === 'length'
+        ? 'turn them on, or drop management_url to read the ready messages over AMQP'
+        : 'turn them on';
+    return new MetricSourceError(
+      'SOURCE_FAILED',
+      `${what}: no value: the broker keeps no queue statistics (its management API says disable_stats: management_agent.disable_metrics_collector = true?): ${instead}`,
+    );
+  }
+
+  /**
+   * #get GETs `url` of the management API as the request's user: one request, bounded by the
+   * timeout and cut short by close() (AbortSignal.any needs 20.3). Rejects with why no answer came.
+   */
+  async #get(url: string, request: ManagementRequest): Promise<{ response: Response; body: string }> {
+    const auth = Buffer.from(`${request.username}:${request.password}`).toString('base64');
+    const cancel = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancel.abort();
+    }, this.#timeout);
+    const onClose = () => cancel.abort();
+    this.#aborted.signal.addEventListener('abort', onClose, { once: true });
+    try {
+      const response = await fetch(url, {
+        headers: { authorization: `Basic ${auth}`, accept: 'application/json' },
+        signal: cancel.signal,
+      });
+      return { response, body: await response.text() };
+    } catch (err) {
+      throw new Error(timedOut ? `no answer within ${this.#timeout} ms` : describe(err), { cause: err });
+    } finally {
+      clearTimeout(timer);
+      this.#aborted.signal.removeEventListener('abort', onClose);
     }
   }
 
@@ -370,6 +409,16 @@ export function queueDepth(queue: unknown, bad: (message: string) => Error): num
     throw bad(`messages is not a message count: ${excerpt(JSON.stringify(messages))}`);
   }
   return messages;
+}
+
+/** statisticsDisabled is whether an `/api/overview` answer says the broker keeps no statistics. */
+export function statisticsDisabled(overview: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(overview);
+    return isObject(parsed) && parsed.disable_stats === true;
+  } catch {
+    return false;
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
