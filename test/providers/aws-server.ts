@@ -846,10 +846,13 @@ export class AwsServer {
     // scale-in protection": it "can't terminate the required number of instances until their
     // instance scale-in protection settings are disabled"). TerminateInstanceInAutoScalingGroup
     // does not look at it: its API reference lists no such refusal.
+    // Nor one marked Unhealthy: the termination policy "only applies to instances that aren't
+    // considered unhealthy by the group" (Configure termination policies); the health check
+    // replaces those.
     const excess = live.length - this.group.desired;
     if (excess > 0)
       for (const i of live
-        .filter((m) => !m.protectedFromScaleIn)
+        .filter((m) => !m.protectedFromScaleIn && m.health !== 'Unhealthy')
         .slice(-excess)
         .reverse())
         this.#terminate(i);

@@ -24,6 +24,7 @@ import {
   activitySearchDone,
   asgBounds,
   asgState,
+  countsTowardDesired,
   desiredSetElsewhere,
   type EntryTime,
   entryTimes,
@@ -430,14 +431,27 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     // back InService, and a scale-in counted without it leaves the group above `n` for good.
     await this.#pollFresh();
     const { as } = this.#sdk!;
-    const live = this.instances().filter((i) => i.state === 'ready' || i.state === 'starting');
+    const listed = this.instances();
+    const live = listed.filter((i) => i.state === 'ready' || i.state === 'starting');
+    // Unhealthy yet still counted toward the desired capacity (InService or Pending, its health
+    // replacement not begun): AWS's own scale-in passes over it (its termination policy weighs only
+    // healthy instances) and terminates a healthy one, undrained, and the health check then replaces
+    // the unhealthy one. So it is counted, and goes first: it serves nobody.
+    const unhealthy = new Set(
+      listed
+        .filter(
+          (i) => i.state === 'failed' && countsTowardDesired(this.#members.get(i.id)?.lifecycleState ?? ''),
+        )
+        .map((i) => i.id),
+    );
+    const counted = [...listed.filter((i) => unhealthy.has(i.id)), ...live];
     const before = this.#desired;
     // min/max_instances changed by a reload since the group's MinSize/MaxSize were set: AWS refuses
     // a SetDesiredCapacity above MaxSize and a decrementing termination below MinSize.
     await this.#alignBounds(n);
     let shortOf: { target: number; kept: string[] } | undefined;
     await this.#writing(async () => {
-      if (n >= live.length) {
+      if (n >= counted.length) {
         this.#desired = n;
         try {
           await this.#call('SetDesiredCapacity', (abortSignal) =>
@@ -458,15 +472,15 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         }
       } else {
         const { victims, kept } = scaleInVictims(
-          live,
+          counted,
           (id) => this.#members.get(id)?.protectedFromScaleIn === true,
           n,
-          (id) => this.#drained.held(id),
+          (id) => unhealthy.has(id) || this.#drained.held(id),
         );
         // TerminateInstanceInAutoScalingGroup terminates a protected instance all the same: what
         // the protection keeps is left, and the scale-in stops short of `n`, counted as such.
         if (kept.length > 0) shortOf = { target: n, kept };
-        n = live.length - victims.length;
+        n = counted.length - victims.length;
         this.#desired = n;
         for (const [done, victim] of victims.entries()) {
           await this.#options.drain?.(victim).catch(() => {});
