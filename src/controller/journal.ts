@@ -182,6 +182,11 @@ export class DecisionJournal extends EventEmitter<{
     return found.reverse();
   }
 
+  /** capacity is how many decisions the journal keeps. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
   /**
    * newestSeq is the last sequence number this journal gave (or restored), 0 before any: a
    * `since` past it was not given here (see `GET /api/scalability/events`).

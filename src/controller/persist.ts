@@ -35,9 +35,11 @@ export interface Persistence {
 /**
  * persistDecisions writes every new journal entry, and the desired count it sets, to the state
  * store (a repeat in place of the entry it repeats, see DecisionJournal) while `leading()` says this controller may write (a standby never does). Writes keep their
- * order; a failed one goes to `onError` and the next is still tried. A desired count whose write
- * failed (not refused by the lease) is written again every second, in the same order, until it or
- * a newer count of its group lands, while this controller leads. The control API awaits an
+ * order; a failed one goes to `onError` and the next is still tried. A journal entry whose write
+ * failed (not refused by the lease) is written again before any newer one, by the next write or
+ * every second, the newest `capacity` of them; a desired count whose write failed is written again
+ * every second, in the same order, until it or a newer count of its group lands; both while this
+ * controller leads. The control API awaits an
  * entry's write (`stored`) before it answers that a change was accepted: a change answered before
  * it was stored was lost when the leader died (or was deposed) in between, and its successor
  * restored the previous count.
@@ -55,6 +57,28 @@ export function persistDecisions(
   // it, or a newer count of the group, lands. Before, the store kept the previous count until the
   // group's next decision, and a successor restored it: a scale-in whose write failed was undone.
   const unsaved = new Map<string, number>();
+  // Journal entries whose write failed (not refused by the lease), oldest first, each with the entry
+  // it replaces in the store: written again, in order, before any newer one, by the next write or the
+  // retry timer. Before, a failed write was dropped: a successor (or a restart) restored a journal
+  // without the decisions made while the store was away, the ones an operator reads it for.
+  let backlog: { entry: JournalEntry; replaced: JournalEntry | undefined }[] = [];
+  const writeBacklog = async () => {
+    while (backlog.length > 0) {
+      const { entry, replaced } = backlog[0]!;
+      await state.appendJournal(entry, replaced);
+      backlog.shift();
+    }
+  };
+  /** keep holds `entry` for a later write; a repeat takes the place of the entry it repeats. */
+  const keep = (entry: JournalEntry, replaced: JournalEntry | undefined) => {
+    const twin = replaced === undefined ? -1 : backlog.findIndex((b) => b.entry === replaced);
+    // Its twin never reached the store: the store's own copy (if any) is the one to replace. It goes
+    // last all the same, as the journal moved it: the store keeps the entries in seq order.
+    const inStore = twin >= 0 ? backlog.splice(twin, 1)[0]!.replaced : replaced;
+    backlog.push({ entry, replaced: inStore });
+    // No more than the journal keeps: the oldest would be trimmed once written anyway.
+    if (backlog.length > journal.capacity) backlog.splice(0, backlog.length - journal.capacity);
+  };
   let retryTimer: NodeJS.Timeout | undefined;
   let stopped = false;
   const scheduleRetry = () => {
@@ -65,8 +89,16 @@ export function persistDecisions(
   const retryUnsaved = () => {
     retryTimer = undefined;
     chain = chain.then(async () => {
-      // A standby's writes are refused: the leader's count is the store's now.
-      if (stopped || !leading()) return unsaved.clear();
+      // A standby's writes are refused: the leader's count and journal are the store's now.
+      if (stopped || !leading()) {
+        backlog = [];
+        return unsaved.clear();
+      }
+      try {
+        await writeBacklog();
+      } catch (err) {
+        if ((err as { code?: string }).code === 'STATE_FENCED') backlog = [];
+      }
       for (const [group, desired] of [...unsaved]) {
         try {
           await state.saveDesired(group, desired);
@@ -75,11 +107,13 @@ export function persistDecisions(
           if ((err as { code?: string }).code === 'STATE_FENCED') return unsaved.clear();
         }
       }
-      if (unsaved.size > 0) scheduleRetry();
+      if (unsaved.size > 0 || backlog.length > 0) scheduleRetry();
     });
   };
   const listener = (entry: JournalEntry, replaced: JournalEntry | undefined) => {
     if (!leading()) {
+      // What this controller could not write while it led is its successor's journal's no more.
+      backlog = [];
       const refused = Promise.reject(
         new StateError(
           'STATE_FENCED',
@@ -92,16 +126,21 @@ export function persistDecisions(
     }
     const write = chain.then(async () => {
       const setsDesired = DESIRED_SOURCES.has(entry.source);
+      let journaled = false;
       try {
+        await writeBacklog();
         await state.appendJournal(entry, replaced);
+        journaled = true;
         if (setsDesired) {
           await state.saveDesired(entry.group, entry.after);
           unsaved.delete(entry.group);
         }
       } catch (err) {
         onError(err, entry);
-        if (setsDesired && (err as { code?: string }).code !== 'STATE_FENCED') {
-          unsaved.set(entry.group, entry.after);
+        if ((err as { code?: string }).code === 'STATE_FENCED') backlog = [];
+        else {
+          if (!journaled) keep(entry, replaced);
+          if (setsDesired) unsaved.set(entry.group, entry.after);
           scheduleRetry();
         }
         throw err;

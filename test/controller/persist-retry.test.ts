@@ -61,3 +61,48 @@ describe('a desired count whose write the state store refused', () => {
     assert.equal((await state.load()).desired.web, 5, 'the newest count stays');
   });
 });
+
+describe('a journal entry whose write the state store refused', () => {
+  it('is written again, in order, before any newer one; a repeat takes its place', async () => {
+    const server = new RedisServer(await freePort());
+    await server.start();
+    const admin = new Redis(server.url);
+    const state = new RedisState({ url: server.url, name: 'persist-retry-journal' });
+    await state.connect();
+    const journal = new DecisionJournal();
+    const stop = persistDecisions(
+      journal,
+      state,
+      () => true,
+      () => {},
+    );
+    after(async () => {
+      await stop();
+      await state.close();
+      admin.disconnect();
+      await server.kill();
+    });
+    const decide = (before: number, after: number, reasons = ['ManualScale']) =>
+      journal.append({ group: 'web', source: 'api', before, after, reasons, message: '', inputs: {} }, 0);
+    const stored = async () =>
+      (await state.load()).journal.map((e) => `${e.before}->${e.after}${e.count ? `×${e.count}` : ''}`);
+    await stop.stored(decide(0, 4));
+
+    // The store takes no writes for a while (NOREPLICAS, as an isolated primary answers).
+    await admin.config('SET', 'min-replicas-to-write', '1');
+    await assert.rejects(stop.stored(decide(4, 2))!, /NOREPLICAS|EXECABORT/);
+    await assert.rejects(stop.stored(decide(2, 3))!, /NOREPLICAS|EXECABORT/);
+    // A repeat of 4->2 (see DecisionJournal) while its first is not stored yet.
+    await assert.rejects(stop.stored(decide(4, 2))!, /NOREPLICAS|EXECABORT/);
+    await admin.config('SET', 'min-replicas-to-write', '0');
+    await stop.stored(decide(3, 5));
+    const kept = await stored();
+    console.log(`the store's journal once it takes writes again: ${JSON.stringify(kept)}`);
+    assert.deepEqual(kept, ['0->4', '2->3', '4->2×2', '3->5'], 'every decision, in the journal order');
+    assert.deepEqual(
+      (await state.load()).journal,
+      journal.entries(),
+      'the store holds what the journal holds',
+    );
+  });
+});
