@@ -35,6 +35,7 @@ import {
   lineInFile,
   loadConfig,
   planReload,
+  tlsIssues,
 } from './config/index.js';
 import { groupUpLine } from './controller/group-up.js';
 import {
@@ -634,6 +635,17 @@ export class Scaleplane {
       // just before close() otherwise applied to a controller already stopping, and a raised
       // min_instances called scaleTo(3) while the instances drained.
       if (this.#closing) throw new ReloadDuringShutdownError();
+      // A certificate renewed in place (cert-manager, certbot) is re-read at the running paths below,
+      // as NGINX re-reads its own on reload: before, the listeners served the old one until a
+      // restart, past its expiry. Checked first, so a half-written pair changes nothing.
+      const tlsFiles = tlsIssues(plan.config);
+      if (tlsFiles.length > 0) {
+        const issues = tlsFiles.map(async ({ path, message }) => {
+          const line = await lineInFile(source, path);
+          return { path: path.join('.'), ...(line !== undefined && { line }), message };
+        });
+        throw new ConfigError(await Promise.all(issues), { source });
+      }
       if (plan.applied.includes('alerts')) {
         try {
           await reconfigureAlertManager(this.alerts, plan.config.alerts, this.#env);
@@ -657,6 +669,8 @@ export class Scaleplane {
         maxStreamsPerToken: plan.config.api.maxStreamsPerToken,
         maxStreams: plan.config.api.maxStreams,
       });
+      if (this.#api.reloadTls()) plan.applied.push('api.tls');
+      if (this.balancer.reloadTls()) plan.applied.push('balancer.tls');
       this.config = plan.config;
       this.controller.reconfigure(plan.config, { by, changes: plan.applied });
       await this.#rereadMetrics(plan.config, plan.applied);

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, isIP } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { type CachePurger, purgeSelector } from '../balancer/index.js';
 import {
@@ -9,7 +10,9 @@ import {
   type HostPort,
   parseSize,
   readTls,
+  sameTls,
   type TlsConfig,
+  type TlsMaterial,
   unknownKeyMessage,
 } from '../config/index.js';
 import {
@@ -172,6 +175,8 @@ export class ApiServer {
   readonly #refusalSweep: NodeJS.Timeout | undefined;
   /** Responses not yet finished, so close() can end their keep-alive connections after them. */
   readonly #inFlight = new Set<ServerResponse>();
+  /** The certificate and key served now (with `tls`), to tell a rotated pair on reloadTls. */
+  #tlsMaterial: TlsMaterial | undefined;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
@@ -207,13 +212,14 @@ export class ApiServer {
       connectionsCheckingInterval: 1_000,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
     };
+    this.#tlsMaterial = options.tls === undefined ? undefined : readTls(options.tls);
     this.#server = (
-      options.tls === undefined
+      this.#tlsMaterial === undefined
         ? createServer(limits, handler)
         : // The handshake too: headersTimeout starts after it, and node:tls waits 120 s for a
           // ClientHello, so a client that connected and sent nothing held its socket 12 times longer.
           createHttpsServer(
-            { ...limits, handshakeTimeout: limits.headersTimeout, ...readTls(options.tls) },
+            { ...limits, handshakeTimeout: limits.headersTimeout, ...this.#tlsMaterial },
             handler,
           )
     ) as Server;
@@ -249,6 +255,21 @@ export class ApiServer {
       maxStreamsPerToken: auth.maxStreamsPerToken ?? DEFAULT_MAX_STREAMS_PER_TOKEN,
       maxStreams: auth.maxStreams ?? DEFAULT_MAX_STREAMS,
     };
+  }
+
+  /**
+   * reloadTls re-reads the `tls` certificate and key files and, when they changed (a certificate
+   * renewed in place: cert-manager, certbot), serves the new pair to every new connection; open ones
+   * keep the pair they shook hands with. Returns whether the pair changed (false without `tls`).
+   * Throws, changing nothing, when a file cannot be read.
+   */
+  reloadTls(): boolean {
+    if (this.#options.tls === undefined || this.#tlsMaterial === undefined) return false;
+    const next = readTls(this.#options.tls);
+    if (sameTls(next, this.#tlsMaterial)) return false;
+    (this.#server as unknown as TlsServer).setSecureContext(next);
+    this.#tlsMaterial = next;
+    return true;
   }
 
   /** listen binds the server and returns the bound address (port 0 → a free port). */

@@ -5,8 +5,9 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
 import { Counter, Gauge } from 'prom-client';
-import { readTls } from '../config/index.js';
+import { readTls, sameTls, type TlsMaterial } from '../config/index.js';
 import type {
   BalancerAlgorithm,
   BalancerConfig,
@@ -229,6 +230,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #server: http.Server | http2.Http2SecureServer;
   /** The HTTP/2 listener's connections, when `balancer.http2` is on. */
   readonly #edge: Http2Edge | undefined;
+  /** The certificate and key served now (with `tls`), to tell a rotated pair on reloadTls. */
+  #tlsMaterial: TlsMaterial | undefined;
   // Insertion order is routing order: with no routes, the first group added takes everything.
   readonly #groups = new Map<string, GroupEntry>();
   readonly #routes: CompiledRoute[];
@@ -293,10 +296,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       requireHostHeader: false, // checked in #onRequest, so that the refusal gets a log line
       connectionsCheckingInterval: Math.min(1_000, headersTimeout),
     };
-    if (config.tls !== undefined && config.http2 !== false) {
+    this.#tlsMaterial = config.tls === undefined ? undefined : readTls(config.tls);
+    if (this.#tlsMaterial !== undefined && config.http2 !== false) {
       this.#edge = new Http2Edge(
         {
-          tls: readTls(config.tls),
+          tls: this.#tlsMaterial,
           maxHeaderSize: config.maxHeaderSize,
           headersTimeout,
           requestTimeout: serverOptions.requestTimeout,
@@ -311,11 +315,11 @@ export class Balancer extends EventEmitter<BalancerEvents> {
     } else {
       this.#edge = undefined;
       this.#server =
-        config.tls === undefined
+        this.#tlsMaterial === undefined
           ? http.createServer(serverOptions, this.#onRequest)
           : https.createServer(
               // The TLS handshake is held to headers_timeout too (see Http2Edge).
-              { ...serverOptions, handshakeTimeout: headersTimeout, ...readTls(config.tls) },
+              { ...serverOptions, handshakeTimeout: headersTimeout, ...this.#tlsMaterial },
               this.#onRequest,
             );
     }
@@ -581,6 +585,25 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       panic: route.pool.panic,
       backends: route.pool.members().map((member) => member.snapshot()),
     };
+  }
+
+  /**
+   * reloadTls re-reads the `tls` certificate and key files and, when they changed (a certificate
+   * renewed in place: cert-manager, certbot), serves the new pair to every new connection, HTTP/2
+   * included, on every cluster worker; open connections keep the pair they shook hands with.
+   * Returns whether the pair changed (false without `tls`). Throws, changing nothing, when a file
+   * cannot be read.
+   */
+  reloadTls(): boolean {
+    if (this.#config.tls === undefined || this.#tlsMaterial === undefined) return false;
+    const next = readTls(this.#config.tls);
+    if (sameTls(next, this.#tlsMaterial)) return false;
+    // https.Server and Http2SecureServer are both node:tls servers.
+    (this.#server as unknown as tls.Server).setSecureContext(next);
+    this.#tlsMaterial = next;
+    // Each worker reads the files itself: the key does not travel over IPC.
+    this.#workers?.broadcast({ t: 'tls' });
+    return true;
   }
 
   /** listen starts serving on `config.listen` (port 0 picks a free port) and returns the bound address. */

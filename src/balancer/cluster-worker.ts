@@ -103,6 +103,14 @@ process.on('message', (message: ToWorker) => {
         (err: Error) => send({ t: 'listenFailed', message: err.message }),
       );
       break;
+    case 'tls':
+      try {
+        balancer.reloadTls();
+      } catch (err) {
+        // The controller process read the same files a moment ago; this worker keeps its pair.
+        logger.error({ err }, 'TLS certificate reload failed; this worker serves the previous one');
+      }
+      break;
     case 'close':
       clearInterval(statsTimer);
       balancer.close().then(() => process.exit(0));

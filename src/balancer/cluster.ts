@@ -19,6 +19,8 @@ export type ToWorker =
   | { t: 'invalidated'; seq: number }
   | { t: 'metrics'; seq: number }
   | { t: 'listen' }
+  /** Re-read the `tls` files (a certificate renewed in place) and serve them to new connections. */
+  | { t: 'tls' }
   | { t: 'close' };
 
 /** FromWorker are the messages a data-path worker sends back. */

@@ -16,6 +16,6 @@ export { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
 export { defaultConfigPath, lineInFile, loadConfig, type ParseConfigOptions, parseConfig } from './load.js';
 export { planReload, type ReloadPlan } from './reload.js';
 export { GROUP_NAME, MAX_JOURNAL_SIZE, SHORT_FORM_GROUP, unknownKeyMessage } from './schema.js';
-export { readTls, type TlsMaterial } from './tls.js';
+export { readTls, sameTls, type TlsMaterial, tlsIssues } from './tls.js';
 export type * from './types.js';
 export { baseUrlProblem, urlProblem } from './url.js';

@@ -24,6 +24,11 @@ export function readTls(tls: TlsConfig): TlsMaterial {
   return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
 }
 
+/** sameTls says whether two reads of a listener's files hold the same certificate and key. */
+export function sameTls(a: TlsMaterial, b: TlsMaterial): boolean {
+  return a.cert.equals(b.cert) && a.key.equals(b.key);
+}
+
 /** tlsIssues checks every `tls` section of a config; no issue means both listeners can use theirs. */
 export function tlsIssues(config: Pick<Config, 'api' | 'balancer'>): TlsIssue[] {
   return [

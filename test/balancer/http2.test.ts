@@ -2,15 +2,18 @@
 // over HTTP/1.1. Real node:http2 clients and node:http backends on 127.0.0.1, a certificate openssl
 // makes for the test.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { after, before, describe, test } from 'node:test';
 import type tls from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import { Http2Edge } from '../../src/balancer/http2.js';
 import { Balancer, type Ejection } from '../../src/balancer/index.js';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
@@ -686,6 +689,43 @@ describe('h2 on cluster workers', () => {
     const session = await connect(t, port);
     const bodies = await Promise.all(Array.from({ length: 10 }, () => get(session).then((r) => r.body)));
     assert.deepEqual([...new Set(bodies)].sort(), ['a', 'b']);
+  });
+
+  test('reloadTls: every worker presents a certificate renewed in place to new connections', async (t) => {
+    const renewed = await makeCertificate();
+    t.after(() => renewed.remove());
+    // The files the config names, first holding the test certificate, then renewed in place.
+    const files = { cert: join(renewed.dir, 'served.pem'), key: join(renewed.dir, 'served-key.pem') };
+    await copyFile(cert.certPath, files.cert);
+    await copyFile(cert.keyPath, files.key);
+    const { balancer, port } = await start(t, config({ tls: files, workers: 2 }));
+    const ca = [cert.cert, renewed.cert];
+    const fingerprint = (pem: Buffer) => new X509Certificate(pem).fingerprint256;
+    // A handful of connections in a row: node:cluster hands them to the workers in turn.
+    const served = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const socket = tlsConnect({ host: '127.0.0.1', port, ca, ALPNProtocols: ['h2'] });
+        try {
+          await once(socket, 'secureConnect');
+          seen.add(socket.getPeerCertificate().fingerprint256);
+        } finally {
+          socket.destroy();
+        }
+      }
+      return [...seen];
+    };
+    assert.deepEqual(await served(), [fingerprint(cert.cert)]);
+    assert.equal(balancer.reloadTls(), false, 'unchanged files: nothing to do');
+    await copyFile(renewed.keyPath, files.key);
+    await copyFile(renewed.certPath, files.cert);
+    assert.equal(balancer.reloadTls(), true, 'the renewed pair is read');
+    // The workers hear of it over IPC.
+    await until(
+      async () => (await served()).join() === fingerprint(renewed.cert),
+      20_000,
+      'every worker presenting the renewed certificate',
+    );
   });
 });
 
