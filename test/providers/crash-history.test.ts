@@ -6,6 +6,7 @@ import {
   type CrashHistory,
   type CrashMark,
   forgetRoll,
+  streakWith,
 } from '../../src/providers/local/crash-history.js';
 
 const backoff = { initialMs: 100, maxMs: 1000 };
@@ -93,5 +94,29 @@ describe('forgetRoll', () => {
     assert.equal(backoffUntil(streak(1), backoff, 1), 0 + 100, 'first crash: all of initialMs at jitter 1');
     assert.equal(backoffUntil(streak(3), backoff, 0), 2 + 200, 'third: 400, half of it');
     assert.equal(backoffUntil(streak(9), backoff, 0), 8 + 500, 'capped at maxMs (1000), half of it');
+  });
+});
+
+describe('streakWith', () => {
+  // Streak of 3 crashes, the last at 1000: base 400; calm after 400 + 2000 (start timeout) + 5000.
+  const streak = [c(0, 0), c(500, 0), c(1000, 0)];
+  const opts = { resetAfterMs: 5000, startTimeoutMs: 2000, backoff };
+  const cases: { name: string; crash: number; readySince?: number; want: number }[] = [
+    { name: 'a crash soon after the last one adds to the row', crash: 3000, want: 4 },
+    { name: 'one just before the calm period ends still adds to it', crash: 1000 + 7399, want: 4 },
+    { name: 'one at the end of the calm period starts it over', crash: 1000 + 7400, want: 1 },
+    { name: 'an hour later: starts it over', crash: 3_601_000, want: 1 },
+    { name: 'an instance ready resetAfterMs starts it over', crash: 8000, readySince: 3000, want: 1 },
+    { name: 'an instance ready less than that adds to it', crash: 8000, readySince: 3001, want: 4 },
+  ];
+  for (const { name, crash, readySince, want } of cases) {
+    it(name, () => {
+      const got = streakWith(streak, c(crash, 0), { ...opts, readySince });
+      assert.equal(got.length, want, 'streak length');
+      assert.deepEqual(got.at(-1), c(crash, 0), 'the crash is the last of the streak');
+    });
+  }
+  it('the first crash is a streak of one', () => {
+    assert.deepEqual(streakWith([], c(5, 1), { ...opts, readySince: undefined }), [c(5, 1)], 'one crash');
   });
 });

@@ -40,6 +40,28 @@ export function backoffUntil(streak: readonly CrashMark[], backoff: BackoffShape
   return last.at + base / 2 + (base / 2) * jitter;
 }
 
+/**
+ * streakWith is the streak after a crash at `now`: it starts over (the crash alone) when the
+ * crashed instance had stayed ready `resetAfterMs`, or when the crash comes so long after the last
+ * one that a start could have passed its backoff, its start timeout and `resetAfterMs` since (a
+ * calm period, as the kubelet forgets a container's backoff). Before, only the first ended a row:
+ * after an outage (6 crashes, the backoff at 32 s) and an hour of calm, the next failed start of
+ * another instance was the 7th in a row, its replacement held off 32-64 s. Pure.
+ */
+export function streakWith(
+  streak: readonly CrashMark[],
+  crash: CrashMark,
+  at: { readySince: number | undefined; resetAfterMs: number; startTimeoutMs: number; backoff: BackoffShape },
+): CrashMark[] {
+  if (at.readySince !== undefined && crash.at - at.readySince >= at.resetAfterMs) return [crash];
+  const last = streak.at(-1);
+  if (last !== undefined) {
+    const calmAfter = backoffBase(streak.length, at.backoff) + at.startTimeoutMs + at.resetAfterMs;
+    if (crash.at - last.at >= calmAfter) return [crash];
+  }
+  return [...streak, crash];
+}
+
 /** RolledBack is the crash state after a failed resize forgot its own crashes. */
 export interface RolledBack {
   readonly history: CrashHistory;

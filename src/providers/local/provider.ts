@@ -45,7 +45,7 @@ import {
   signalCgroups,
 } from './cgroups.js';
 import { parseProcStat, readProcTable } from './cpu.js';
-import { backoffUntil, type CrashMark, forgetRoll } from './crash-history.js';
+import { backoffUntil, type CrashMark, forgetRoll, streakWith } from './crash-history.js';
 import { instanceEnv } from './env.js';
 import { execForm } from './exec-form.js';
 import { LineRate, LOG_SUMMARY_INTERVAL_MS } from './line-rate.js';
@@ -90,7 +90,11 @@ export interface RestartBackoff {
   initialMs: number;
   /** @defaultValue 30000 (ms) */
   maxMs: number;
-  /** An instance that crashes after being ready this long starts the doubling over. @defaultValue 60000 (ms) */
+  /**
+   * An instance that crashes after being ready this long starts the doubling over; so does a crash
+   * this long after the last one could have started and passed its start timeout (see streakWith).
+   * @defaultValue 60000 (ms)
+   */
   resetAfterMs: number;
   /**
    * While a crash loop pauses replacement, one instance is still tried this often (the kubelet's
@@ -1821,10 +1825,13 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   #recordCrash(slot: Slot): ProviderEvents['crashLoop'][0] | undefined {
     const now = this.#elapsed();
     this.#crashCount++;
-    if (slot.readySince !== undefined && now - slot.readySince >= this.#backoff.resetAfterMs)
-      this.#crashStreak = [];
     const mark = { at: now, generation: slot.generation };
-    this.#crashStreak.push(mark);
+    this.#crashStreak = streakWith(this.#crashStreak, mark, {
+      readySince: slot.readySince,
+      resetAfterMs: this.#backoff.resetAfterMs,
+      startTimeoutMs: this.#config.startTimeout,
+      backoff: this.#backoff,
+    });
     // Equal jitter: between half and all of the base, so replicas that crash together spread out.
     this.#backoffUntil = backoffUntil(this.#crashStreak, this.#backoff, this.#random());
 
