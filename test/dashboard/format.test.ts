@@ -4,7 +4,7 @@
 // the hour cycle without claiming a bug Chromium had.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { axisTimes } from '../../src/dashboard/client/format.js';
+import { axisTimes, clock, markLabel } from '../../src/dashboard/client/format.js';
 
 /** at is a local time on 1 January 2026 in epoch seconds, as uPlot hands ticks over. */
 const at = (h: number, m: number, s = 0) => new Date(2026, 0, 1, h, m, s).getTime() / 1000;
@@ -24,5 +24,26 @@ describe('axisTimes', () => {
     assert.deepEqual(axisTimes(ticks, 'en-US'), ['00:05:03', '00:05:33']);
     assert.deepEqual(axisTimes(ticks, 'ja-JP'), ['00:05:03', '00:05:33']);
     assert.deepEqual(axisTimes(ticks, 'fi-FI'), ['00.05.03', '00.05.33']);
+  });
+});
+
+describe('markLabel', () => {
+  it("names a mark's time, source, count change, reasons and message", () => {
+    const t = new Date(2026, 0, 1, 9, 5, 3).getTime();
+    assert.equal(
+      markLabel({
+        t,
+        source: 'api',
+        before: 1,
+        after: 2,
+        reasons: ['ManualScale'],
+        message: 'scaled by hand',
+      }),
+      `Scaling decision at ${clock(t)} (api): 1 → 2 instances. Reasons: ManualScale. scaled by hand`,
+    );
+    assert.equal(
+      markLabel({ t, source: 'policy', before: 3, after: 3, reasons: [], message: '', count: 4 }),
+      `Scaling decision at ${clock(t)} (policy): 3 instances, unchanged. Made 4 times.`,
+    );
   });
 });

@@ -1,7 +1,7 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import type { DashboardSample, DecisionMark } from '../types.js';
-import { axisTimes, clock } from './format.js';
+import { axisTimes, clock, markLabel } from './format.js';
 
 /** SeriesSpec is one line of a chart. */
 export interface SeriesSpec {
@@ -81,10 +81,73 @@ function showLatest(u: uPlot): void {
   if ((u.cursor.idx === null || u.cursor.idx === undefined) && last >= 0) u.setLegend({ idx: last });
 }
 
+/** markKey names a decision across renders and repeats, as the decisions list does. */
+export function markKey(d: DecisionMark): string {
+  return String(d.firstSeq ?? d.seq ?? d.t);
+}
+
+/** MarkSpot is a decision mark within the plot, placed in CSS px from the chart box's corner. */
+interface MarkSpot {
+  key: string;
+  mark: DecisionMark;
+  left: number;
+  top: number;
+}
+
+/** explain fills the tooltip with a decision (time, source, change, message, reasons) and shows it over its mark. */
+function explain(u: uPlot, tooltip: HTMLDivElement, d: DecisionMark): void {
+  tooltip.replaceChildren();
+  const head = document.createElement('div');
+  head.className = 'tip-head';
+  head.textContent = `${clock(d.t)} · ${d.source} · ${d.before} → ${d.after}`;
+  const message = document.createElement('div');
+  message.textContent = d.message;
+  const reasons = document.createElement('div');
+  reasons.className = 'tip-reasons';
+  for (const r of d.reasons) {
+    const chip = document.createElement('span');
+    chip.className = 'chip';
+    chip.textContent = r;
+    reasons.append(chip);
+  }
+  tooltip.append(head, message, reasons);
+  const x = u.valToPos(d.t / 1000, 'x');
+  tooltip.style.display = 'block';
+  tooltip.style.left = `${Math.min(Math.max(0, x - 140), u.bbox.width / uPlot.pxRatio - 280)}px`;
+}
+
+/** spotsOf places the marks inside the x range over the plot, for their focusable stand-ins. */
+function spotsOf(u: uPlot, marks: readonly DecisionMark[], box: HTMLElement): MarkSpot[] {
+  const [min, max] = [u.scales.x!.min ?? 0, u.scales.x!.max ?? 0];
+  const outer = box.getBoundingClientRect();
+  const over = u.over.getBoundingClientRect();
+  const spots: MarkSpot[] = [];
+  for (const d of marks) {
+    const t = d.t / 1000;
+    if (t < min || t > max) continue;
+    spots.push({
+      key: markKey(d),
+      mark: d,
+      left: Math.round(over.left - outer.left + u.valToPos(t, 'x')),
+      top: Math.round(over.top - outer.top),
+    });
+  }
+  return spots;
+}
+
+function sameSpots(a: readonly MarkSpot[], b: readonly MarkSpot[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((s, i) => s.mark === b[i]!.mark && s.left === b[i]!.left && s.top === b[i]!.top)
+  );
+}
+
 function decisionsPlugin(
   decisions: { current: readonly DecisionMark[] },
   tooltip: HTMLDivElement,
   hovered: { current: DecisionMark | undefined },
+  focused: { current: DecisionMark | undefined },
+  onDraw: (u: uPlot) => void,
 ): uPlot.Plugin {
   return {
     hooks: {
@@ -99,7 +162,8 @@ function decisionsPlugin(
             const x = Math.round(u.valToPos(t, 'x', true));
             ctx.strokeStyle = markColor(d);
             ctx.fillStyle = markColor(d);
-            ctx.lineWidth = uPlot.pxRatio * (hovered.current === d ? 2.5 : 1.25);
+            const emphasised = hovered.current === d || focused.current === d;
+            ctx.lineWidth = uPlot.pxRatio * (emphasised ? 2.5 : 1.25);
             ctx.setLineDash([4 * uPlot.pxRatio, 3 * uPlot.pxRatio]);
             ctx.beginPath();
             ctx.moveTo(x, u.bbox.top);
@@ -115,6 +179,7 @@ function decisionsPlugin(
             ctx.fill();
           }
           ctx.restore();
+          onDraw(u);
         },
       ],
       // With the cursor away, the legend shows the latest values instead of dashes.
@@ -139,35 +204,38 @@ function decisionsPlugin(
             u.redraw(false, false);
           }
           // Cursors are synced across a group's charts; only the chart under the mouse explains.
+          // A mark with the keyboard focus keeps its explanation while the mouse is elsewhere.
           if (!best || !u.over.matches(':hover')) {
-            tooltip.style.display = 'none';
+            if (focused.current) explain(u, tooltip, focused.current);
+            else tooltip.style.display = 'none';
             return;
           }
-          tooltip.replaceChildren();
-          const head = document.createElement('div');
-          head.className = 'tip-head';
-          head.textContent = `${clock(best.t)} · ${best.source} · ${best.before} → ${best.after}`;
-          const message = document.createElement('div');
-          message.textContent = best.message;
-          const reasons = document.createElement('div');
-          reasons.className = 'tip-reasons';
-          for (const r of best.reasons) {
-            const chip = document.createElement('span');
-            chip.className = 'chip';
-            chip.textContent = r;
-            reasons.append(chip);
-          }
-          tooltip.append(head, message, reasons);
-          const x = u.valToPos(best.t / 1000, 'x');
-          tooltip.style.display = 'block';
-          tooltip.style.left = `${Math.min(Math.max(0, x - 140), u.bbox.width / uPlot.pxRatio - 280)}px`;
+          explain(u, tooltip, best);
         },
       ],
     },
   };
 }
 
-/** Chart draws one uPlot chart of a group's samples, with decisions on the timeline (hover: why; click: select). */
+/**
+ * MARK_KEYS move the focus between a chart's decision marks, as in a WAI-ARIA toolbar: one Tab stop
+ * per chart (the newest mark, or the one last focused), arrows to the older and newer ones.
+ */
+const MARK_KEYS: Record<string, (index: number, count: number) => number> = {
+  ArrowLeft: (i) => Math.max(0, i - 1),
+  ArrowUp: (i) => Math.max(0, i - 1),
+  ArrowRight: (i, n) => Math.min(n - 1, i + 1),
+  ArrowDown: (i, n) => Math.min(n - 1, i + 1),
+  Home: () => 0,
+  End: (_i, n) => n - 1,
+};
+
+/**
+ * Chart draws one uPlot chart of a group's samples, with decisions on the timeline (hover: why;
+ * click: select). Each mark on the canvas has a focusable stand-in over it, named by markLabel: Tab
+ * reaches the chart's marks, the arrows move between them, the focused one is explained as on hover,
+ * Enter selects it, Escape hides the explanation.
+ */
 export function Chart(props: {
   spec: ChartSpec;
   samples: readonly DashboardSample[];
@@ -180,6 +248,9 @@ export function Chart(props: {
   const plot = useRef<uPlot | null>(null);
   const decisions = useRef<readonly DecisionMark[]>(props.decisions);
   const hovered = useRef<DecisionMark | undefined>(undefined);
+  const focused = useRef<DecisionMark | undefined>(undefined);
+  const [spots, setSpots] = useState<readonly MarkSpot[]>([]);
+  const [active, setActive] = useState<string | undefined>();
   const onSelect = useRef(props.onSelect);
   decisions.current = props.decisions;
   onSelect.current = props.onSelect;
@@ -256,7 +327,14 @@ export function Chart(props: {
           }),
         ),
       ],
-      plugins: [decisionsPlugin(decisions, tip.current!, hovered)],
+      plugins: [
+        decisionsPlugin(decisions, tip.current!, hovered, focused, (u) =>
+          setSpots((old) => {
+            const next = spotsOf(u, decisions.current, el);
+            return sameSpots(old, next) ? old : next;
+          }),
+        ),
+      ],
     };
     const u = new uPlot(options, toData(props.samples, spec), el);
     plot.current = u;
@@ -281,10 +359,64 @@ export function Chart(props: {
     plot.current?.redraw(false, false);
   }, [props.decisions]);
 
+  // The Tab stop stays on the mark last focused while it is on the chart, else the newest.
+  const tabStop = spots.some((s) => s.key === active) ? active : spots.at(-1)?.key;
+  const focusMark = (spot: MarkSpot) => {
+    focused.current = spot.mark;
+    setActive(spot.key);
+    const u = plot.current;
+    if (!u) return;
+    u.redraw(false, false);
+    explain(u, tip.current!, spot.mark);
+  };
+  const blurMark = () => {
+    focused.current = undefined;
+    const u = plot.current;
+    if (!u) return;
+    u.redraw(false, false);
+    if (!hovered.current || !u.over.matches(':hover')) tip.current!.style.display = 'none';
+  };
+  const onMarkKey = (e: KeyboardEvent) => {
+    const buttons = [...(e.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('button')];
+    const at = buttons.indexOf(document.activeElement as HTMLButtonElement);
+    if (e.key === 'Escape') {
+      // Dismissable without moving the focus (WCAG 1.4.13).
+      tip.current!.style.display = 'none';
+      return;
+    }
+    const move = MARK_KEYS[e.key];
+    if (!move || at === -1) return;
+    e.preventDefault();
+    buttons[move(at, buttons.length)]?.focus();
+  };
+
   return (
     <figure class="chart" data-chart={props.spec.id}>
       <figcaption>{props.spec.title}</figcaption>
       <div class="chart-box" ref={box}>
+        {spots.length > 0 && (
+          <div
+            class="marks"
+            role="toolbar"
+            aria-label={`Scaling decisions on ${props.spec.title}: arrow keys move between them`}
+            onKeyDown={onMarkKey}
+          >
+            {spots.map((spot) => (
+              <button
+                type="button"
+                class="mark"
+                key={spot.key}
+                data-mark={spot.key}
+                tabIndex={spot.key === tabStop ? 0 : -1}
+                aria-label={markLabel(spot.mark)}
+                style={{ left: `${spot.left}px`, top: `${spot.top}px` }}
+                onFocus={() => focusMark(spot)}
+                onBlur={blurMark}
+                onClick={() => onSelect.current?.(spot.mark)}
+              />
+            ))}
+          </div>
+        )}
         <div class="tip" ref={tip} style={{ display: 'none' }} />
       </div>
     </figure>

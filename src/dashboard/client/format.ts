@@ -70,3 +70,25 @@ export function tokenProblem(token: string): string | undefined {
   const code = chars[at]!.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
   return `The token has a character a request header cannot carry (U+${code}, character ${at + 1}), often an invisible one picked up when copying. Paste it again.`;
 }
+
+/**
+ * markLabel is a decision mark's text alternative, what a screen reader announces when the mark on
+ * a chart takes the focus: its time, source, count change, reason codes and message, as the hover
+ * tooltip shows them. Before, the marks were drawn on the canvas only, and the mouse alone reached them.
+ */
+export function markLabel(d: {
+  t: number;
+  source: string;
+  before: number;
+  after: number;
+  reasons: readonly string[];
+  message: string;
+  count?: number;
+}): string {
+  const reasons = d.reasons.length > 0 ? ` Reasons: ${d.reasons.join(', ')}.` : '';
+  const repeats = d.count !== undefined && d.count > 1 ? ` Made ${d.count} times.` : '';
+  const message = d.message === '' ? '' : ` ${d.message}`;
+  const change =
+    d.before === d.after ? `${d.before} instances, unchanged` : `${d.before} → ${d.after} instances`;
+  return `Scaling decision at ${clock(d.t)} (${d.source}): ${change}.${reasons}${repeats}${message}`;
+}
