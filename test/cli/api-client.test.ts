@@ -177,7 +177,9 @@ describe('ApiClient: every failure is one line naming the API', () => {
   it('https:// to a plain-HTTP API: one line saying so, not OpenSSL’s multi-line reason', async (t) => {
     const api = await serve(t, (_req, res) => res.end('{}'));
     const https = api.replace('http:', 'https:');
-    const { message } = await failure(https);
+    // Time enough for the handshake's failure on a loaded machine: at 300 ms a fresh run beside
+    // other work (load 20) got the timeout's message instead.
+    const { message } = await failure(https, 10_000);
     assert.equal(
       message,
       `cannot reach the control API at ${https}: the TLS handshake got no TLS answer: is the API plain HTTP (http://)?`,
