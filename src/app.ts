@@ -533,6 +533,9 @@ export class Scaleplane {
         logger: this.#logger,
         // Read at each start: a reload may add an alert sink whose URL is secret.
         secretEnv: () => configSecretEnv(this.config),
+        // A new local instance is ready once its health path answers within what the balancer's
+        // health check waits: 1 s before, whatever balancer.health.timeout said.
+        healthTimeout: this.config.balancer.health.timeout,
         drain: async (instance) => {
           await Promise.all([
             serves ? this.balancer.drain(name, instance.id) : undefined,

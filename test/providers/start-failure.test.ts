@@ -35,6 +35,12 @@ describe('startTimeoutReason', () => {
         'listens on 127.0.0.1:4100 but did not answer /healthz within 5000 ms',
         undefined,
       ],
+      // Its health path answers, only slower than a probe waits: the fix is a longer timeout.
+      [
+        { port: 'open', lastProbe: { error: 'TIMEOUT' }, probeTimeoutMs: 1000 },
+        'listens on 127.0.0.1:4100 but /healthz did not answer within 1000 ms (balancer.health.timeout), probed for 5000 ms',
+        'raise balancer.health.timeout if /healthz takes longer',
+      ],
       // It began listening just now: the last probe was refused, the connect is not.
       [
         { port: 'open', lastProbe: { error: 'ECONNREFUSED' } },

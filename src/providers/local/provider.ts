@@ -189,6 +189,13 @@ export interface LocalProviderOptions {
   random?: () => number;
   /** Pause between readiness probes. @defaultValue 100 (ms) */
   healthInterval?: number;
+  /**
+   * How long one readiness probe waits for its answer: `balancer.health.timeout`, so that an
+   * instance the balancer's health check finds healthy also becomes ready. Before, 1 s whatever
+   * the config said: an app whose health path takes 1.5 s never became ready, each start failing
+   * at start_timeout as a crash. @defaultValue 1000 (ms)
+   */
+  healthTimeout?: number;
   /** @defaultValue { initialMs: 500, maxMs: 30000, resetAfterMs: 60000 } */
   restartBackoff?: Partial<RestartBackoff>;
   /**
@@ -386,6 +393,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #elapsed: () => number;
   readonly #random: () => number;
   readonly #healthInterval: number;
+  readonly #healthTimeout: number;
   readonly #backoff: RestartBackoff;
   readonly #wrapper: string[];
   readonly #reaper = sharedReaper();
@@ -488,6 +496,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#elapsed = options.elapsed ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
     this.#healthInterval = options.healthInterval ?? 100;
+    this.#healthTimeout = options.healthTimeout ?? PROBE_TIMEOUT_MS;
     this.#backoff = {
       initialMs: 500,
       maxMs: 30_000,
@@ -1685,6 +1694,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       portEnv: this.#config.portEnv,
       healthPath: this.#healthPath,
       timeoutMs: this.#config.startTimeout,
+      probeTimeoutMs: this.#healthTimeout,
       port: await probePort(this.#config.host, slot.port, PROBE_TIMEOUT_MS),
       lastProbe: slot.lastProbe,
     });
@@ -1710,7 +1720,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
           this.#config.host,
           slot.port,
           this.#healthPath,
-          PROBE_TIMEOUT_MS,
+          this.#healthTimeout,
           signal,
         );
         if (signal.aborted) break;
@@ -2534,6 +2544,7 @@ function validate(options: LocalProviderOptions): void {
     fail(`log_lines_per_second must be > 0, got ${config.logLinesPerSecond}`);
   if (options.healthInterval !== undefined && !(options.healthInterval > 0))
     fail('healthInterval must be > 0');
+  if (options.healthTimeout !== undefined && !(options.healthTimeout > 0)) fail('healthTimeout must be > 0');
   if (options.logSummaryInterval !== undefined && !(options.logSummaryInterval > 0))
     fail('logSummaryInterval must be > 0');
 }

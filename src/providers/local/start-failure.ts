@@ -9,6 +9,8 @@ export interface StartTimeout {
   readonly portEnv: string;
   readonly healthPath: string;
   readonly timeoutMs: number;
+  /** How long each readiness probe waited for an answer (`balancer.health.timeout`). */
+  readonly probeTimeoutMs?: number;
   /** One TCP connect to the address, made at the timeout. */
   readonly port: PortState;
   /** The last readiness probe's answer, if one was made. */
@@ -35,6 +37,17 @@ export function startTimeoutReason(input: StartTimeout): { message: string; hint
         message: `listens on ${address} but ${healthPath} answered ${lastProbe.status}, not 2xx/3xx, for ${timeoutMs} ms`,
       };
     }
+    // Answering, but slower than a probe waits, is told apart: the fix is a longer health timeout.
+    if (
+      lastProbe !== undefined &&
+      'error' in lastProbe &&
+      lastProbe.error === 'TIMEOUT' &&
+      input.probeTimeoutMs
+    )
+      return {
+        message: `listens on ${address} but ${healthPath} did not answer within ${input.probeTimeoutMs} ms (balancer.health.timeout), probed for ${timeoutMs} ms`,
+        hint: `raise balancer.health.timeout if ${healthPath} takes longer`,
+      };
     return { message: `listens on ${address} but did not answer ${healthPath} within ${timeoutMs} ms` };
   }
   return { message: `did not answer ${healthPath} within ${timeoutMs} ms` };
