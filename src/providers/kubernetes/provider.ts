@@ -23,6 +23,7 @@ import { oldestFirst } from '../types.js';
 import { apiErrorText, apiStatus, retryAfterMs } from './api-error.js';
 import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { hpaBehavior } from './hpa-behavior.js';
+import { type HpaBounds, hpaBounds } from './hpa-bounds.js';
 import { explainHpaScaling, type HpaLike, hpaMetricFigures } from './hpa-explain.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from './names.js';
@@ -273,6 +274,15 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #hpaSeen: HpaSeen | undefined;
   /** `mode: hpa`: the HPA as last read, by `readAutoscaler` or `#readHpaFor`, for `autoscaler()`. */
   #hpaLast: { hpa?: HpaLike; error?: string } = {};
+  /** min/max_instances as configured now (a config reload changes them, see `setBounds`). */
+  #bounds: HpaBounds;
+  /**
+   * `mode: hpa`: the minReplicas/maxReplicas this process last wrote into the HPA. Compared with
+   * what it wants, not with a read: a bound an operator edited stays until min/max_instances change.
+   */
+  #hpaBounds: Partial<HpaBounds> = {};
+  /** The latest write of the HPA's bounds (see `#alignHpaBounds`), settled: they run one at a time. */
+  #aligning: Promise<void> = Promise.resolve();
 
   constructor(options: KubernetesProviderOptions) {
     super();
@@ -288,6 +298,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     this.#config = options.config;
     this.#logger = options.logger ?? NOOP;
     this.autoscaled = options.config.mode === 'hpa';
+    this.#bounds = { min: options.minInstances, max: options.maxInstances };
   }
 
   /**
@@ -523,6 +534,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const seq = ++this.#scaleSeq;
     const latest = () => seq === this.#scaleSeq;
     let foreign: number | undefined;
+    // `mode: hpa`, min/max_instances changed by a reload since the HPA's bounds were written: with
+    // the old ones the HPA would take the count written here straight back (see `setBounds`).
+    await this.#alignHpaBounds(n);
     try {
       await this.#writing(async () => {
         const drained = n < this.#desired && (await this.#drainForScaleIn(n)).length > 0;
@@ -558,6 +572,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       // A pod drained that Kubernetes kept (a rollout's ReplicaSets are scaled in proportion, a
       // later scale-out took the count back up) serves again; while a later scaleTo runs, it decides.
       if (latest()) this.#returnSurvivors();
+      // The count is inside min/max_instances now (or as close as it got): the HPA's bounds widened
+      // for the way there close in. A failure leaves them wide, and the scale made.
+      await this.#alignHpaBounds().catch((err: unknown) => this.#report(err as Error));
     }
   }
 
@@ -1802,14 +1819,15 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const namespace = this.#config.namespace;
     const name = this.#config.name;
     const behavior = hpaBehavior(this.#options.behavior);
+    const want = hpaBounds(this.#bounds, []);
     const body = {
       apiVersion: 'autoscaling/v2',
       kind: 'HorizontalPodAutoscaler',
       metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'scaleplane' } },
       spec: {
         scaleTargetRef: { apiVersion: 'apps/v1', kind: this.#config.kind, name },
-        minReplicas: Math.max(1, this.#options.minInstances),
-        maxReplicas: this.#options.maxInstances,
+        minReplicas: want.min,
+        maxReplicas: want.max,
         metrics: [
           {
             type: 'Resource',
@@ -1852,7 +1870,70 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         );
       }
     }
+    this.#hpaBounds = want;
     this.#logger.info({ group: this.#options.group }, `wrote HorizontalPodAutoscaler ${namespace}/${name}`);
+  }
+
+  /**
+   * setBounds takes min/max_instances changed by a config reload into our HPA's
+   * minReplicas/maxReplicas (`mode: hpa`), as `start` writes those it was built with. Widened to
+   * hold the current replicas (`hpaBounds`): the HPA brings replicas outside its bounds inside at
+   * its next sync, undrained, while the controller's own scale to fit them drains what it removes;
+   * the bounds close in once that scale is made (see `scaleTo`). Before, they stayed as `start`
+   * wrote them: max_instances raised from 5 to 8 left the HPA at maxReplicas 5, and the HPA scaled
+   * a lowered max_instances' fitted count straight back up. Nothing in `mode: controller` (no HPA of
+   * ours). Writes only while leading (after `start`, through the fence); a standby keeps them for
+   * its `start`.
+   */
+  async setBounds(min: number, max: number): Promise<void> {
+    this.#bounds = { min, max };
+    if (!this.autoscaled || this.#started === undefined || this.#closed) return;
+    await this.#started;
+    try {
+      await this.#options.fence?.(
+        `set the bounds of HorizontalPodAutoscaler ${this.#config.namespace}/${this.#config.name}`,
+      );
+    } catch {
+      // Deposed: the HPA is the leader's to write; kept here for this one's next `start`.
+      return;
+    }
+    await this.#alignHpaBounds();
+  }
+
+  /**
+   * alignHpaBounds gives our HPA the minReplicas/maxReplicas `hpaBounds` says for the configured
+   * bounds and the current replicas (and `next`, a count a scale is about to write), when they
+   * differ from what it has. One at a time, each from the counts as they are when it runs.
+   */
+  #alignHpaBounds(next?: number): Promise<void> {
+    if (!this.autoscaled || this.#closed) return Promise.resolve();
+    const run = this.#aligning.then(async () => {
+      const want = hpaBounds(this.#bounds, next === undefined ? [this.#desired] : [this.#desired, next]);
+      if (want.min === this.#hpaBounds.min && want.max === this.#hpaBounds.max) return;
+      const api = this.#api(this.#k8s!.AutoscalingV2Api);
+      const { namespace, name } = this.#config;
+      // The HPA as read, its two bounds changed, replaced at the resourceVersion read: what else it
+      // holds (an operator's edit included) stays, and the RBAC `update` that `start` needs is enough
+      // (no `patch`). A 409 (the HPA controller wrote its status in between) reads again.
+      await this.#call('write HPA bounds', async () => {
+        for (let attempt = 1; ; attempt++) {
+          const hpa = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
+          hpa.spec = { ...hpa.spec!, minReplicas: want.min, maxReplicas: want.max };
+          try {
+            return await api.replaceNamespacedHorizontalPodAutoscaler({ name, namespace, body: hpa });
+          } catch (err) {
+            if ((err as { code?: number }).code !== 409 || attempt >= HPA_WRITE_ATTEMPTS) throw err;
+          }
+        }
+      });
+      this.#hpaBounds = want;
+      this.#logger.info(
+        { group: this.#options.group, minReplicas: want.min, maxReplicas: want.max, reason: 'BoundsAligned' },
+        `HorizontalPodAutoscaler ${namespace}/${name}: minReplicas ${want.min}, maxReplicas ${want.max} (min_instances ${this.#bounds.min}, max_instances ${this.#bounds.max}, replicas ${this.#desired})`,
+      );
+    });
+    this.#aligning = run.catch(() => {});
+    return run;
   }
 
   /**

@@ -1,0 +1,217 @@
+// A config reload that changes min/max_instances of a `mode: hpa` group: the controller takes the new
+// bounds at once, and the HPA Scaleplane wrote must follow (minReplicas/maxReplicas), or Kubernetes
+// keeps scaling inside the old ones: a raised max_instances is never reached, and a count fitted to a
+// lowered one is taken straight back. Controller + KubernetesProvider against KubeServer
+// (kube-server.ts), through the official client over real HTTP. The fake plays no HPA controller:
+// what is checked is what the API server stores, and in which order the writes reach it.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import type { Config, KubernetesProviderConfig } from '../../src/config/types.js';
+import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { KubernetesProvider } from '../../src/providers/index.js';
+import { groupConfig } from '../helpers/group-config.js';
+import { until } from '../helpers/until.js';
+import { KubeServer, kubeConfig } from './kube-server.js';
+
+const silent = { info() {}, warn() {}, error() {} };
+
+/** leading runs a controller leading group `web`, Deployment shop/web of `replicas` pods, min..max. */
+async function leading(
+  t: TestContext,
+  mode: 'hpa' | 'controller',
+  replicas: number,
+  min: number,
+  max: number,
+) {
+  const server = new KubeServer();
+  await server.start();
+  t.after(() => server.close());
+  server.addWorkload('Deployment', 'shop', 'web', replicas);
+  const config: KubernetesProviderConfig = {
+    provider: 'kubernetes',
+    namespace: 'shop',
+    name: 'web',
+    kind: 'Deployment',
+    port: 8080,
+    mode,
+  };
+  const errors: string[] = [];
+  const logger = { info() {}, warn() {}, error: (_f: unknown, msg: string) => errors.push(msg) };
+  const provider = new KubernetesProvider({
+    group: 'web',
+    config,
+    minInstances: min,
+    maxInstances: max,
+    cpuTarget: 60,
+    client: { kubeConfig: kubeConfig(server.url) },
+    drain: async () => {},
+    logger,
+  });
+  t.after(() => provider.close());
+  const journal = new DecisionJournal();
+  const web = groupConfig({
+    name: 'web',
+    minInstances: min,
+    maxInstances: max,
+    initialInstances: min,
+    provider: config,
+  });
+  const group = new GroupController({
+    config: web,
+    provider,
+    journal,
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger,
+    readMetrics: () => [],
+  });
+  const whole = { controller: { interval: 60_000 }, groups: { web } } as unknown as Config;
+  const controller = new Controller({
+    config: whole,
+    groups: [group],
+    journal,
+    logger: silent,
+    backends: () => [],
+  });
+  await controller.start();
+  t.after(() => controller.close());
+  await until(() => provider.desired() === replicas, 5000, `web at ${replicas} replicas after the start`);
+  const startedAt = server.requests.length;
+  const reload = (bounds: { minInstances: number; maxInstances: number }) =>
+    controller.reconfigure(
+      { ...whole, groups: { web: { ...web, ...bounds } } },
+      { by: 'SIGHUP', changes: ['groups.web.min_instances', 'groups.web.max_instances'] },
+    );
+  /** writes lists what the reload wrote, in order: the HPA's bounds (`hpa 1..4`) and the scale (`scale 2`). */
+  const writes = () =>
+    server.requests.slice(startedAt).flatMap((r) => {
+      const body = r.body as { spec?: { minReplicas?: number; maxReplicas?: number; replicas?: number } };
+      if (r.path.includes('/horizontalpodautoscalers') && r.method !== 'GET')
+        return [`hpa ${body.spec?.minReplicas}..${body.spec?.maxReplicas}`];
+      if (r.path.endsWith('/deployments/web/scale') && r.method === 'PATCH')
+        return [`scale ${body.spec?.replicas}`];
+      return [];
+    });
+  const stored = () => {
+    const spec = server.hpas.get('shop/web')?.spec;
+    return spec ? `${spec.minReplicas}..${spec.maxReplicas}` : 'none';
+  };
+  const replicasNow = () => server.workloads.get('shop/web')!.object.spec.replicas as number;
+  /** settled waits until the HPA stores `bounds` and the workload has `n` replicas (or says what it has). */
+  const settled = (bounds: string, n: number) =>
+    until(
+      () => stored() === bounds && replicasNow() === n && provider.desired() === n,
+      5000,
+      `HPA ${bounds} and ${n} replicas`,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message} — HPA ${stored()}, replicas ${replicasNow()}, writes: ${writes().join(', ') || 'none'}`,
+      );
+    });
+  return { server, provider, reload, writes, stored, settled, errors, replicasNow };
+}
+
+describe('kubernetes provider, mode hpa: min/max_instances changed by a config reload', {
+  timeout: 60_000,
+}, () => {
+  it('max_instances raised from 5 to 8, min_instances 1 to 2: the HPA stores 2..8', async (t) => {
+    const { reload, writes, stored, settled, errors } = await leading(t, 'hpa', 3, 1, 5);
+    assert.equal(stored(), '1..5', 'the HPA as start wrote it');
+    reload({ minInstances: 2, maxInstances: 8 });
+    await settled('2..8', 3);
+    console.log(`reload 1..5 -> 2..8 at 3 replicas: HPA ${stored()}; writes: ${writes().join(', ')}`);
+    assert.deepEqual(writes(), ['hpa 2..8'], 'one write of the bounds, no scale (3 fits)');
+    assert.deepEqual(errors, [], 'nothing failed');
+  });
+
+  it('max_instances lowered below the replicas: the drained scale-in is made first, then maxReplicas comes down', async (t) => {
+    const { reload, writes, stored, settled, errors } = await leading(t, 'hpa', 4, 1, 5);
+    reload({ minInstances: 1, maxInstances: 2 });
+    await settled('1..2', 2);
+    console.log(`reload 1..5 -> 1..2 at 4 replicas: HPA ${stored()}; writes: ${writes().join(', ')}`);
+    // maxReplicas 2 before the scale would have the HPA delete 2 pods at its next sync, undrained.
+    assert.deepEqual(
+      writes(),
+      ['hpa 1..4', 'scale 2', 'hpa 1..2'],
+      'widened to hold the 4 replicas, the drained scale-in, then closed in',
+    );
+    assert.deepEqual(errors, [], 'nothing failed');
+  });
+
+  it('min_instances raised above the replicas: the scale-out, then minReplicas goes up', async (t) => {
+    const { reload, writes, stored, settled, errors } = await leading(t, 'hpa', 2, 1, 5);
+    reload({ minInstances: 4, maxInstances: 6 });
+    await settled('4..6', 4);
+    console.log(`reload 1..5 -> 4..6 at 2 replicas: HPA ${stored()}; writes: ${writes().join(', ')}`);
+    assert.deepEqual(
+      writes(),
+      ['hpa 2..6', 'scale 4', 'hpa 4..6'],
+      "Scaleplane's scale, not the HPA's, makes the 4",
+    );
+    assert.deepEqual(errors, [], 'nothing failed');
+  });
+
+  it('what else the HPA holds is kept: its metrics and an annotation set since start', async (t) => {
+    const { server, reload, settled } = await leading(t, 'hpa', 3, 1, 5);
+    server.hpas.get('shop/web')!.metadata.annotations = { team: 'shop' };
+    reload({ minInstances: 1, maxInstances: 7 });
+    await settled('1..7', 3);
+    const hpa = server.hpas.get('shop/web')!;
+    assert.equal(
+      hpa.spec.metrics[0].resource.target.averageUtilization,
+      60,
+      'the cpu target as written at start',
+    );
+    assert.deepEqual(hpa.metadata.annotations, { team: 'shop' }, 'the annotation kept');
+  });
+
+  it('a 409 Conflict (the HPA controller wrote its status meanwhile) reads again and writes', async (t) => {
+    const { server, reload, settled } = await leading(t, 'hpa', 3, 1, 5);
+    server.hpaStatusWrites = 2;
+    reload({ minInstances: 1, maxInstances: 6 });
+    await settled('1..6', 3);
+  });
+
+  it('a standby keeps the bounds for its start', async (t) => {
+    const server = new KubeServer();
+    await server.start();
+    t.after(() => server.close());
+    server.addWorkload('Deployment', 'shop', 'web', 3);
+    const provider = new KubernetesProvider({
+      group: 'web',
+      config: {
+        provider: 'kubernetes',
+        namespace: 'shop',
+        name: 'web',
+        kind: 'Deployment',
+        port: 8080,
+        mode: 'hpa',
+      },
+      minInstances: 1,
+      maxInstances: 5,
+      client: { kubeConfig: kubeConfig(server.url) },
+    });
+    t.after(() => provider.close());
+    await provider.observe();
+    await provider.setBounds(2, 7);
+    assert.equal(server.hpas.size, 0, 'a standby writes no HPA');
+    await provider.start();
+    const spec = server.hpas.get('shop/web')?.spec;
+    assert.deepEqual(
+      [spec?.minReplicas, spec?.maxReplicas],
+      [2, 7],
+      'start writes the bounds set while standing by',
+    );
+  });
+});
+
+describe('kubernetes provider, mode controller: min/max_instances changed by a config reload', () => {
+  it('writes no HPA: Scaleplane scales, the bounds are its own', async (t) => {
+    const { server, reload, writes, settled, errors } = await leading(t, 'controller', 4, 1, 5);
+    reload({ minInstances: 1, maxInstances: 2 });
+    await settled('none', 2);
+    assert.deepEqual(writes(), ['scale 2'], 'the scale-in alone');
+    assert.equal(server.hpas.size, 0, 'no HPA');
+    assert.deepEqual(errors, [], 'nothing failed');
+  });
+});
