@@ -4,7 +4,7 @@
 // the hour cycle without claiming a bug Chromium had.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { axisTimes, clock, markLabel } from '../../src/dashboard/client/format.js';
+import { axisTimes, clock, markLabel, servingShortfall } from '../../src/dashboard/client/format.js';
 
 /** at is a local time on 1 January 2026 in epoch seconds, as uPlot hands ticks over. */
 const at = (h: number, m: number, s = 0) => new Date(2026, 0, 1, h, m, s).getTime() / 1000;
@@ -24,6 +24,32 @@ describe('axisTimes', () => {
     assert.deepEqual(axisTimes(ticks, 'en-US'), ['00:05:03', '00:05:33']);
     assert.deepEqual(axisTimes(ticks, 'ja-JP'), ['00:05:03', '00:05:33']);
     assert.deepEqual(axisTimes(ticks, 'fi-FI'), ['00.05.03', '00.05.33']);
+  });
+});
+
+describe('servingShortfall', () => {
+  const at = (state: string, health: string) => ({ state, health });
+  it('counts ready instances not unhealthy, as the API counts serving', () => {
+    assert.deepEqual(servingShortfall({ instances: [at('ready', 'unhealthy'), at('ready', 'healthy')] }), {
+      serving: 1,
+      unhealthy: 1,
+    });
+    assert.deepEqual(servingShortfall({ instances: [at('ready', 'unhealthy')] }), {
+      serving: 0,
+      unhealthy: 1,
+    });
+  });
+  it('is undefined when every ready instance serves (health unknown counts as serving)', () => {
+    assert.equal(
+      servingShortfall({ instances: [at('ready', 'healthy'), at('ready', 'unknown')] }),
+      undefined,
+    );
+    // A starting instance is not ready, so its failing checks take nothing out of rotation.
+    assert.equal(
+      servingShortfall({ instances: [at('starting', 'unhealthy'), at('ready', 'healthy')] }),
+      undefined,
+    );
+    assert.equal(servingShortfall({ instances: [] }), undefined);
   });
 });
 

@@ -1,6 +1,11 @@
 import { ApiServer, type ApiServerOptions } from '../../src/api/index.js';
 import type { Config, LimitsConfig } from '../../src/config/types.js';
-import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
+import {
+  type BackendView,
+  Controller,
+  DecisionJournal,
+  GroupController,
+} from '../../src/controller/index.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
 import type { Provider } from '../../src/providers/index.js';
 import { groupConfig } from './group-config.js';
@@ -45,6 +50,8 @@ export async function startApi(options?: {
   resizable?: boolean;
   limits?: LimitsConfig;
   server?: Partial<ApiServerOptions>;
+  /** What the balancer knows of each instance (health, in-flight); none by default. */
+  backends?: (group: string) => readonly BackendView[];
 }): Promise<ApiHarness>;
 export async function startApi<P extends Provider>(options: {
   provider: P;
@@ -57,6 +64,7 @@ export async function startApi(
     limits?: LimitsConfig;
     server?: Partial<ApiServerOptions>;
     provider?: Provider;
+    backends?: (group: string) => readonly BackendView[];
   } = {},
 ): Promise<ApiHarness<Provider>> {
   const group = groupConfig();
@@ -74,7 +82,7 @@ export async function startApi(
     config,
     journal,
     logger: silent,
-    backends: () => [],
+    backends: options.backends ?? (() => []),
     groups: [
       new GroupController({
         config: group,

@@ -92,3 +92,18 @@ export function markLabel(d: {
     d.before === d.after ? `${d.before} instances, unchanged` : `${d.before} → ${d.after} instances`;
   return `Scaling decision at ${clock(d.t)} (${d.source}): ${change}.${reasons}${repeats}${message}`;
 }
+
+/**
+ * servingShortfall says how many of a group's ready instances serve, when health checks took some
+ * out of rotation, as `status` does (`1/1 ready, 0 serving (1 unhealthy)`); undefined when all
+ * serve. Counted from the instances the stream sends, as the API counts `serving`: ready and not
+ * `unhealthy`. Before, the header read `1 / 1` while the only instance answered 503 and served nothing.
+ */
+export function servingShortfall(group: {
+  instances: readonly { state: string; health: string }[];
+}): { serving: number; unhealthy: number } | undefined {
+  const ready = group.instances.filter((i) => i.state === 'ready');
+  const serving = ready.filter((i) => i.health !== 'unhealthy').length;
+  if (serving === ready.length) return undefined;
+  return { serving, unhealthy: ready.length - serving };
+}

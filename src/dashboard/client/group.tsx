@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DashboardSample, DecisionMark, GroupSummary } from '../types.js';
 import { CHARTS, Chart, markColor, QUEUE_CHART } from './chart.js';
-import { age, clock, countChange, fixed } from './format.js';
+import { age, clock, countChange, fixed, servingShortfall } from './format.js';
 
 /** ScaleAction is what the scale buttons ask of the API. */
 export interface ScaleAction {
@@ -282,6 +282,7 @@ export function GroupPanel(props: {
   const charts = props.samples.some((s) => s.queueDepth !== undefined && s.queueDepth !== null)
     ? [...CHARTS, QUEUE_CHART]
     : CHARTS;
+  const notServing = group && servingShortfall(group);
   const min = group?.minInstances ?? props.bounds?.min;
   const max = group?.maxInstances ?? props.bounds?.max;
   return (
@@ -302,6 +303,14 @@ export function GroupPanel(props: {
             value={`${last?.ready ?? group?.ready ?? '—'} / ${last?.desired ?? group?.desired ?? '—'}`}
             testid="counts"
           />
+          {notServing !== undefined && (
+            <Stat
+              label="serving"
+              value={`${notServing.serving} (${notServing.unhealthy} unhealthy)`}
+              testid="serving"
+              warn
+            />
+          )}
           <Stat label="bounds" value={min === undefined ? '—' : `${min}..${max}`} />
           <Stat label="req/s" value={fixed(last?.rps, 1)} testid="rps" />
           <Stat label="p99" value={fixed(last?.p99, 1, ' ms')} />
@@ -337,9 +346,9 @@ export function GroupPanel(props: {
   );
 }
 
-function Stat(props: { label: string; value: string; testid?: string }) {
+function Stat(props: { label: string; value: string; testid?: string; warn?: boolean }) {
   return (
-    <div class="stat" data-stat={props.testid}>
+    <div class={props.warn ? 'stat warn' : 'stat'} data-stat={props.testid}>
       <span class="value">{props.value}</span>
       <span class="label">{props.label}</span>
     </div>
