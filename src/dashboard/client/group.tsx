@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DashboardSample, DecisionMark, GroupSummary } from '../types.js';
-import { CHARTS, Chart, markColor, QUEUE_CHART } from './chart.js';
+import { CHARTS, Chart, markColor, markKey, QUEUE_CHART } from './chart.js';
 import { age, clock, countChange, fixed, servingShortfall } from './format.js';
 
 /** ScaleAction is what the scale buttons ask of the API. */
@@ -276,7 +276,13 @@ export function GroupPanel(props: {
   readOnlyToken?: string;
   bounds?: { min?: number; max?: number };
 }) {
-  const [selected, setSelected] = useState<DecisionMark | undefined>();
+  const [picked, setSelected] = useState<DecisionMark | undefined>();
+  // The selection follows its decision: a repeat arrives as a new mark (count raised, newer time)
+  // that replaces the one picked, which the detail kept showing (×2 under a list that said ×3).
+  const selected =
+    picked === undefined
+      ? undefined
+      : (props.decisions.find((d) => markKey(d) === markKey(picked)) ?? picked);
   const last = props.samples.at(-1);
   const { group } = props;
   const charts = props.samples.some((s) => s.queueDepth !== undefined && s.queueDepth !== null)
