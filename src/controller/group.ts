@@ -23,7 +23,13 @@ import {
   type ScalingState,
   type Startup,
 } from '../policy/index.js';
-import { type Instance, type InstanceSize, type Provider, validateSize } from '../providers/index.js';
+import {
+  autoscalerSpec,
+  type Instance,
+  type InstanceSize,
+  type Provider,
+  validateSize,
+} from '../providers/index.js';
 import { OutOfRangeError } from './errors.js';
 import type { DecisionJournal, JournalEntry } from './journal.js';
 import { judgeNotice, restoredNotice } from './limit-notice.js';
@@ -205,6 +211,14 @@ export class GroupController {
     );
     // The engine's own bounds (an Auto Scaling group's MinSize/MaxSize) follow, or it refuses the
     // scales the new bounds allow; the provider orders that write with the scale below.
+    // An engine that scales by itself (mode: hpa) is told the `scaling` it runs; called before the
+    // bounds, so that one write of its HPA carries both.
+    this.provider.setAutoscaler?.(autoscalerSpec(config.scaling)).catch((err: unknown) => {
+      this.#logger.error(
+        { err, group: this.name },
+        "writing the reloaded scaling into the engine's autoscaler failed; the next reload or start writes it",
+      );
+    });
     this.provider.setBounds?.(config.minInstances, config.maxInstances).catch((err: unknown) => {
       this.#logger.error(
         { err, group: this.name, min: config.minInstances, max: config.maxInstances },

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ProviderError } from './errors.js';
 import type {
+  AutoscalerSpec,
   EngineScaling,
   Instance,
   InstanceSize,
@@ -95,6 +96,11 @@ export class FencedProvider extends EventEmitter<ProviderEvents> implements Prov
    */
   async setBounds(min: number, max: number): Promise<void> {
     await this.#inner.setBounds?.(min, max);
+  }
+
+  /** setAutoscaler passes through, as `setBounds` does (the inner provider asks the fence). */
+  async setAutoscaler(spec: AutoscalerSpec): Promise<void> {
+    await this.#inner.setAutoscaler?.(spec);
   }
 
   /** scaleTo checks the fencing token, then scales. Rejects FENCED when another controller leads. */

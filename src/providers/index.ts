@@ -3,7 +3,7 @@ import { AwsProvider, type AwsProviderOptions } from './aws/index.js';
 import { ProviderError } from './errors.js';
 import { KubernetesProvider, type KubernetesProviderOptions } from './kubernetes/index.js';
 import { LocalProvider, type LocalProviderOptions } from './local/index.js';
-import type { Provider } from './types.js';
+import { autoscalerSpec, type Provider } from './types.js';
 
 export {
   AwsProvider,
@@ -50,6 +50,7 @@ export {
   planEngineReplace,
 } from './replace-plan.js';
 export type {
+  AutoscalerSpec,
   DrainHook,
   EngineAutoscaler,
   EngineScaling,
@@ -63,7 +64,7 @@ export type {
   ReplaceResult,
   ResizeOptions,
 } from './types.js';
-export { formatAddress, watchInstances } from './types.js';
+export { autoscalerSpec, formatAddress, watchInstances } from './types.js';
 
 /**
  * CreateProviderOptions are the runtime hooks a provider gets besides its group's config; every
@@ -99,10 +100,9 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
         config,
         minInstances: group.minInstances,
         maxInstances: group.maxInstances,
-        // The HPA's cpu target (config refuses other metrics in mode: hpa).
-        ...(cpuTargetOf(group) !== undefined && { cpuTarget: cpuTargetOf(group) }),
-        // Its spec.behavior (config refuses what an HPA cannot carry in mode: hpa).
-        ...(group.scaling?.behaviorWritten && { behavior: group.scaling.behaviorWritten }),
+        // The HPA's cpu target (config refuses other metrics in mode: hpa) and its spec.behavior
+        // (config refuses what an HPA cannot carry in mode: hpa).
+        ...autoscalerSpec(group.scaling),
         ...(config.scaleTimeout !== undefined && { timeout: config.scaleTimeout }),
         ...(options.logger && { logger: options.logger }),
         ...(options.drain && { drain: options.drain }),
@@ -127,9 +127,4 @@ export function createProvider(group: GroupConfig, options: CreateProviderOption
       throw new ProviderError('UNKNOWN_PROVIDER', `group ${group.name}: unknown provider ${kind}`);
     }
   }
-}
-
-/** cpuTargetOf is the target of a group's `cpu` metric, if it scales on one. */
-function cpuTargetOf(group: GroupConfig): number | undefined {
-  return group.scaling?.metrics.find((m) => m.type === 'cpu')?.target;
 }

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { GroupConfig, WrittenBehavior } from '../config/types.js';
 
 /**
  * InstanceState is where an instance is in its life:
@@ -250,6 +251,13 @@ export interface Provider extends EventEmitter<ProviderEvents> {
    */
   setBounds?(min: number, max: number): Promise<void>;
   /**
+   * setAutoscaler takes a `scaling` section changed by a config reload to an engine that runs the
+   * scaling loop itself (`mode: hpa`: the HPA's cpu target and behavior), as `start` gives it those
+   * it was built with. Only the leader writes; a standby keeps them for its `start`. Absent: the
+   * policy is Scaleplane's own, read again from the config at each decision.
+   */
+  setAutoscaler?(spec: AutoscalerSpec): Promise<void>;
+  /**
    * scaleTo sets the desired count and resolves when it is reached: new instances ready (or failed)
    * and removed ones drained and stopped. A later call supersedes an earlier one.
    */
@@ -300,4 +308,21 @@ export function formatAddress(host: string, port: number): string {
  */
 export function oldestFirst(a: Instance, b: Instance): number {
   return a.startedAt - b.startedAt || a.id.localeCompare(b.id);
+}
+
+/** AutoscalerSpec is what an engine that scales by itself is told of a group's `scaling` section. */
+export interface AutoscalerSpec {
+  /** The `cpu` metric's target (percent of requests), if the group scales on one. */
+  cpuTarget?: number;
+  /** `scaling.behavior` as written. */
+  behavior?: WrittenBehavior;
+}
+
+/** autoscalerSpec is a group's `scaling` as an engine that scales by itself is told of it. */
+export function autoscalerSpec(scaling: GroupConfig['scaling']): AutoscalerSpec {
+  const cpuTarget = scaling?.metrics.find((m) => m.type === 'cpu')?.target;
+  return {
+    ...(cpuTarget !== undefined && { cpuTarget }),
+    ...(scaling?.behaviorWritten && { behavior: scaling.behaviorWritten }),
+  };
 }

@@ -6,7 +6,8 @@
 // what is checked is what the API server stores, and in which order the writes reach it.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { Config, KubernetesProviderConfig } from '../../src/config/types.js';
+import { parseConfig } from '../../src/config/index.js';
+import type { Config, GroupConfig, KubernetesProviderConfig } from '../../src/config/types.js';
 import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { KubernetesProvider } from '../../src/providers/index.js';
@@ -77,7 +78,7 @@ async function leading(
   t.after(() => controller.close());
   await until(() => provider.desired() === replicas, 5000, `web at ${replicas} replicas after the start`);
   const startedAt = server.requests.length;
-  const reload = (bounds: { minInstances: number; maxInstances: number }) =>
+  const reload = (bounds: Partial<Pick<GroupConfig, 'minInstances' | 'maxInstances' | 'scaling'>>) =>
     controller.reconfigure(
       { ...whole, groups: { web: { ...web, ...bounds } } },
       { by: 'SIGHUP', changes: ['groups.web.min_instances', 'groups.web.max_instances'] },
@@ -151,18 +152,56 @@ describe('kubernetes provider, mode hpa: min/max_instances changed by a config r
     assert.deepEqual(errors, [], 'nothing failed');
   });
 
-  it('what else the HPA holds is kept: its metrics and an annotation set since start', async (t) => {
+  it('what else the HPA holds is kept: an annotation set since start', async (t) => {
     const { server, reload, settled } = await leading(t, 'hpa', 3, 1, 5);
     server.hpas.get('shop/web')!.metadata.annotations = { team: 'shop' };
     reload({ minInstances: 1, maxInstances: 7 });
     await settled('1..7', 3);
     const hpa = server.hpas.get('shop/web')!;
-    assert.equal(
-      hpa.spec.metrics[0].resource.target.averageUtilization,
-      60,
-      'the cpu target as written at start',
-    );
     assert.deepEqual(hpa.metadata.annotations, { team: 'shop' }, 'the annotation kept');
+  });
+
+  it('a reload that also changes scaling writes the cpu target and behavior with the bounds, in one write', async (t) => {
+    const { server, reload, writes, settled } = await leading(t, 'hpa', 3, 1, 5);
+    const parsed = parseConfig(
+      [
+        'groups:',
+        '  web:',
+        '    provider: kubernetes',
+        '    namespace: shop',
+        '    name: web',
+        '    mode: hpa',
+        '    max_instances: 6',
+        '    scaling:',
+        '      metrics:',
+        '        - cpu: { target: 75 }',
+        '      behavior:',
+        '        scale_down: { stabilization_window: 120s }',
+        '',
+      ].join('\n'),
+      { baseDir: '/srv/app' },
+    );
+    reload({ minInstances: 1, maxInstances: 6, scaling: parsed.groups.web!.scaling });
+    await settled('1..6', 3);
+    await until(
+      () => server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization === 75,
+      5000,
+      'cpu target 75',
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message} — stored target ${server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization}`,
+      );
+    });
+    const spec = server.hpas.get('shop/web')!.spec;
+    console.log(
+      `reload target 60 -> 75, window 120s: HPA target ${spec.metrics[0].resource.target.averageUtilization}, behavior ${JSON.stringify(spec.behavior)}; writes: ${writes().join(', ')}`,
+    );
+    assert.deepEqual(
+      spec.behavior,
+      { scaleDown: { stabilizationWindowSeconds: 120 } },
+      'the behavior written',
+    );
+    assert.deepEqual(writes(), ['hpa 1..6'], 'one write');
   });
 
   it('a 409 Conflict (the HPA controller wrote its status meanwhile) reads again and writes', async (t) => {

@@ -8,6 +8,7 @@ import { validateSize } from '../local/provider.js';
 import { planEngineReplace, replacePlanCode } from '../replace-plan.js';
 import { ReturnToService } from '../return-to-service.js';
 import type {
+  AutoscalerSpec,
   DrainHook,
   EngineAutoscaler,
   EngineScaling,
@@ -276,11 +277,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #hpaLast: { hpa?: HpaLike; error?: string } = {};
   /** min/max_instances as configured now (a config reload changes them, see `setBounds`). */
   #bounds: HpaBounds;
+  /** `scaling`'s cpu target and behavior as configured now (a config reload changes them, see `setAutoscaler`). */
+  #autoscaler: AutoscalerSpec;
   /**
-   * `mode: hpa`: the minReplicas/maxReplicas this process last wrote into the HPA. Compared with
-   * what it wants, not with a read: a bound an operator edited stays until min/max_instances change.
+   * `mode: hpa`: the spec fields this process last wrote into the HPA (`#hpaFields`, as JSON).
+   * Compared with what it wants, not with a read: a field an operator edited stays until the
+   * config's change.
    */
-  #hpaBounds: Partial<HpaBounds> = {};
+  #hpaWritten: string | undefined;
   /** The latest write of the HPA's bounds (see `#alignHpaBounds`), settled: they run one at a time. */
   #aligning: Promise<void> = Promise.resolve();
 
@@ -299,6 +303,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     this.#logger = options.logger ?? NOOP;
     this.autoscaled = options.config.mode === 'hpa';
     this.#bounds = { min: options.minInstances, max: options.maxInstances };
+    this.#autoscaler = {
+      ...(options.cpuTarget !== undefined && { cpuTarget: options.cpuTarget }),
+      ...(options.behavior && { behavior: options.behavior }),
+    };
   }
 
   /**
@@ -1818,26 +1826,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const api = this.#api(this.#k8s!.AutoscalingV2Api);
     const namespace = this.#config.namespace;
     const name = this.#config.name;
-    const behavior = hpaBehavior(this.#options.behavior);
-    const want = hpaBounds(this.#bounds, []);
+    const fields = this.#hpaFields([]);
     const body = {
       apiVersion: 'autoscaling/v2',
       kind: 'HorizontalPodAutoscaler',
       metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'scaleplane' } },
       spec: {
         scaleTargetRef: { apiVersion: 'apps/v1', kind: this.#config.kind, name },
-        minReplicas: want.min,
-        maxReplicas: want.max,
-        metrics: [
-          {
-            type: 'Resource',
-            resource: {
-              name: 'cpu',
-              target: { type: 'Utilization', averageUtilization: this.#options.cpuTarget ?? 80 },
-            },
-          },
-        ],
-        ...(behavior && { behavior }),
+        ...fields,
       },
     };
     // Read, then replace at the resourceVersion read: the HPA controller writes the HPA's status every
@@ -1870,7 +1866,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         );
       }
     }
-    this.#hpaBounds = want;
+    this.#hpaWritten = JSON.stringify(fields);
     this.#logger.info({ group: this.#options.group }, `wrote HorizontalPodAutoscaler ${namespace}/${name}`);
   }
 
@@ -1901,15 +1897,59 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   /**
-   * alignHpaBounds gives our HPA the minReplicas/maxReplicas `hpaBounds` says for the configured
-   * bounds and the current replicas (and `next`, a count a scale is about to write), when they
-   * differ from what it has. One at a time, each from the counts as they are when it runs.
+   * setAutoscaler takes a `scaling` section changed by a config reload into our HPA (`mode: hpa`):
+   * its cpu target (`spec.metrics`) and `spec.behavior`, written with the bounds (see `setBounds`,
+   * called just after: one write carries both). Before, the reload said `applied
+   * groups.web.scaling` and the HPA kept the target and behavior written at start.
+   */
+  async setAutoscaler(spec: AutoscalerSpec): Promise<void> {
+    this.#autoscaler = { ...spec };
+    if (!this.autoscaled || this.#started === undefined || this.#closed) return;
+    await this.#started;
+    try {
+      await this.#options.fence?.(
+        `write the scaling of HorizontalPodAutoscaler ${this.#config.namespace}/${this.#config.name}`,
+      );
+    } catch {
+      return;
+    }
+    await this.#alignHpaBounds();
+  }
+
+  /**
+   * hpaFields is the HPA's spec as Scaleplane writes it, but for `scaleTargetRef`: the bounds
+   * `hpaBounds` gives for the configured ones and `counts`, the cpu target, the behavior (absent
+   * when none is configured: Kubernetes defaults it).
+   */
+  #hpaFields(counts: readonly number[]) {
+    const bounds = hpaBounds(this.#bounds, counts);
+    const behavior = hpaBehavior(this.#autoscaler.behavior);
+    return {
+      minReplicas: bounds.min,
+      maxReplicas: bounds.max,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: {
+            name: 'cpu',
+            target: { type: 'Utilization', averageUtilization: this.#autoscaler.cpuTarget ?? 80 },
+          },
+        },
+      ],
+      ...(behavior && { behavior }),
+    };
+  }
+
+  /**
+   * alignHpaBounds gives our HPA the fields `hpaFields` says for the configured bounds and the
+   * current replicas (and `next`, a count a scale is about to write) and the configured scaling,
+   * when they differ from what it has. One at a time, each from the counts as they are when it runs.
    */
   #alignHpaBounds(next?: number): Promise<void> {
     if (!this.autoscaled || this.#closed) return Promise.resolve();
     const run = this.#aligning.then(async () => {
-      const want = hpaBounds(this.#bounds, next === undefined ? [this.#desired] : [this.#desired, next]);
-      if (want.min === this.#hpaBounds.min && want.max === this.#hpaBounds.max) return;
+      const fields = this.#hpaFields(next === undefined ? [this.#desired] : [this.#desired, next]);
+      if (JSON.stringify(fields) === this.#hpaWritten) return;
       const api = this.#api(this.#k8s!.AutoscalingV2Api);
       const { namespace, name } = this.#config;
       // The HPA as read, its two bounds changed, replaced at the resourceVersion read: what else it
@@ -1918,7 +1958,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       await this.#call('write HPA bounds', async () => {
         for (let attempt = 1; ; attempt++) {
           const hpa = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
-          hpa.spec = { ...hpa.spec!, minReplicas: want.min, maxReplicas: want.max };
+          const { behavior: _old, ...kept } = hpa.spec!;
+          hpa.spec = { ...kept, ...(fields as Partial<typeof kept>) };
           try {
             return await api.replaceNamespacedHorizontalPodAutoscaler({ name, namespace, body: hpa });
           } catch (err) {
@@ -1926,10 +1967,17 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           }
         }
       });
-      this.#hpaBounds = want;
+      this.#hpaWritten = JSON.stringify(fields);
+      const target = fields.metrics[0]!.resource.target.averageUtilization;
       this.#logger.info(
-        { group: this.#options.group, minReplicas: want.min, maxReplicas: want.max, reason: 'BoundsAligned' },
-        `HorizontalPodAutoscaler ${namespace}/${name}: minReplicas ${want.min}, maxReplicas ${want.max} (min_instances ${this.#bounds.min}, max_instances ${this.#bounds.max}, replicas ${this.#desired})`,
+        {
+          group: this.#options.group,
+          minReplicas: fields.minReplicas,
+          maxReplicas: fields.maxReplicas,
+          target,
+          reason: 'BoundsAligned',
+        },
+        `HorizontalPodAutoscaler ${namespace}/${name}: minReplicas ${fields.minReplicas}, maxReplicas ${fields.maxReplicas}, cpu target ${target} % (min_instances ${this.#bounds.min}, max_instances ${this.#bounds.max}, replicas ${this.#desired})`,
       );
     });
     this.#aligning = run.catch(() => {});
