@@ -220,7 +220,16 @@ describe('dashboard resilience in a real browser', { skip: chromiumMissing }, ()
       assert.equal(api.provider.desired(), desired + 1);
       // An emptied count field is no count: Set stays disabled (it asked to set 0 instances).
       await page.fill('[data-group=web] input[aria-label=instances]', '');
-      await page.waitForSelector('[data-group=web] button[data-action=set]:disabled', { timeout: 5_000 });
+      // 15 s as the other waits here: 5 s ran out twice on a loaded machine (three browsers at once).
+      // Should it run out, say what the field held, which tells a slow page from a refilled field.
+      await page
+        .waitForSelector('[data-group=web] button[data-action=set]:disabled', { timeout: 15_000 })
+        .catch(async (err: Error) => {
+          const field = await page.inputValue('[data-group=web] input[aria-label=instances]');
+          throw new Error(
+            `Set still enabled with the field holding ${JSON.stringify(field)}: ${err.message}`,
+          );
+        });
     } finally {
       await page.close();
       await api.close();
