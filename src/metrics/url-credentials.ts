@@ -22,21 +22,8 @@ export interface CredentialedUrl {
  * password.
  */
 export function splitCredentials(text: string): CredentialedUrl {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new Error(`not a URL: ${redactCredentials(text)}`);
-  }
+  const { url, user, password } = parseCredentialed(text);
   if (url.username === '' && url.password === '') return { url: text, headers: {}, shown: text };
-  let user: string;
-  let password: string;
-  try {
-    user = decodeURIComponent(url.username);
-    password = decodeURIComponent(url.password);
-  } catch {
-    throw new Error(`bad percent-encoding in the credentials of ${redactCredentials(text)}`);
-  }
   const shown = redactCredentials(text);
   url.username = '';
   url.password = '';
@@ -72,23 +59,29 @@ export interface NatsServer {
 export function natsServer(text: string): NatsServer {
   if (!text.includes('@')) return { server: text, auth: {} };
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new Error(`not a URL: ${redactCredentials(withScheme)}`);
-  }
-  let user: string;
-  let password: string;
-  try {
-    user = decodeURIComponent(url.username);
-    password = decodeURIComponent(url.password);
-  } catch {
-    throw new Error(`bad percent-encoding in the credentials of ${redactCredentials(withScheme)}`);
-  }
+  const { url, user, password } = parseCredentialed(withScheme);
   const server = `${url.protocol}//${url.host}`;
   // As Go's url.User.Password(): a colon makes it a user and password, even an empty one.
   const userinfo = withScheme.slice(withScheme.indexOf('//') + 2, withScheme.lastIndexOf('@'));
   if (userinfo.includes(':')) return { server, auth: { user, pass: password } };
   return { server, auth: user === '' ? {} : { token: user } };
+}
+
+/**
+ * parseCredentialed parses `text` as a URL and percent-decodes its user and password. Throws an
+ * Error naming the URL with its password redacted when it is not a URL or its credentials are
+ * badly percent-encoded.
+ */
+function parseCredentialed(text: string): { url: URL; user: string; password: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`not a URL: ${redactCredentials(text)}`);
+  }
+  try {
+    return { url, user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+  } catch {
+    throw new Error(`bad percent-encoding in the credentials of ${redactCredentials(text)}`);
+  }
 }

@@ -1883,17 +1883,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    */
   async setBounds(min: number, max: number): Promise<void> {
     this.#bounds = { min, max };
-    if (!this.autoscaled || this.#started === undefined || this.#closed) return;
-    await this.#started;
-    try {
-      await this.#options.fence?.(
-        `set the bounds of HorizontalPodAutoscaler ${this.#config.namespace}/${this.#config.name}`,
-      );
-    } catch {
-      // Deposed: the HPA is the leader's to write; kept here for this one's next `start`.
-      return;
-    }
-    await this.#alignHpaBounds();
+    await this.#rewriteHpa('set the bounds of');
   }
 
   /**
@@ -1904,13 +1894,22 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    */
   async setAutoscaler(spec: AutoscalerSpec): Promise<void> {
     this.#autoscaler = { ...spec };
+    await this.#rewriteHpa('write the scaling of');
+  }
+
+  /**
+   * rewriteHpa writes our HPA as the bounds and scaling now held say (`mode: hpa`, once started,
+   * while leading); `what` names the write for the fence.
+   */
+  async #rewriteHpa(what: string): Promise<void> {
     if (!this.autoscaled || this.#started === undefined || this.#closed) return;
     await this.#started;
     try {
       await this.#options.fence?.(
-        `write the scaling of HorizontalPodAutoscaler ${this.#config.namespace}/${this.#config.name}`,
+        `${what} HorizontalPodAutoscaler ${this.#config.namespace}/${this.#config.name}`,
       );
     } catch {
+      // Deposed: the HPA is the leader's to write; kept here for this one's next `start`.
       return;
     }
     await this.#alignHpaBounds();
