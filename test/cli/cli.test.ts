@@ -364,9 +364,15 @@ groups:
       stderr,
       'scaleplane: --group wbe: no such group in the running Scaleplane (its groups: web)\n',
     );
-    // A group that exists but has nothing to show still prints "(no events)" and exits 0.
-    const quiet = await runCli(['events', '--group', 'web', '--since', '999999', '--api', api], env);
+    // A group that exists but has nothing to show still prints "(no events)" and exits 0: nothing
+    // after the newest entry. (A since past it is another journal's seq: 410, see below.)
+    const all = await runCli(['events', '--json', '--limit', '1000', '--api', api], env);
+    const newest = Math.max(0, ...(JSON.parse(all.stdout) as { seq: number }[]).map((e) => e.seq));
+    const quiet = await runCli(['events', '--group', 'web', '--since', String(newest), '--api', api], env);
     assert.deepEqual([quiet.code, quiet.stdout], [0, '(no events)\n']);
+    const past = await runCli(['events', '--group', 'web', '--since', '999999', '--api', api], env);
+    assert.equal(past.code, 1, `a since past the newest entry: ${past.stderr}`);
+    assert.match(past.stderr, /since: 999999 is past the newest entry of this journal/);
   });
 
   it('a malformed count is a usage error', async () => {
