@@ -162,7 +162,18 @@ const listen = z
   .transform(parsedBy(parseListen));
 
 const text = z.string().min(1, { error: 'must not be empty' });
-const httpPath = z.string().startsWith('/', { error: 'must start with "/"' });
+/**
+ * httpPath is a path Scaleplane sends or matches in a request line. Node refuses to send one with a
+ * space, a control character or a character beyond U+00FF (ERR_UNESCAPED_CHARACTERS): a health path
+ * `/health check` was called valid, then every probe threw and no instance became ready.
+ */
+const httpPath = z
+  .string()
+  .startsWith('/', { error: 'must start with "/"' })
+  .regex(/^[\u0021-\u00ff]*$/, {
+    error:
+      'must not hold a space, a control character or a character beyond U+00FF, which no HTTP request line carries: percent-encode it (a space is %20)',
+  });
 const envName = z.string().regex(ENV_NAME, {
   error: 'must be an environment variable name (letters, digits and "_", not starting with a digit)',
 });

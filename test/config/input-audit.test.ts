@@ -2,6 +2,7 @@
 // is refused with the path and line of the offending key, and a message that says what is wrong.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -343,6 +344,55 @@ describe('config input audit', () => {
         [{ path: 'groups.web.min_instances', line: 4 }],
         `${value}: ${JSON.stringify(issues)}`,
       );
+    }
+  });
+
+  // `/health check` was valid, then every probe threw ERR_UNESCAPED_CHARACTERS (a TypeError stack
+  // in the log) and no instance ever became ready. Node sends no path outside U+0021..U+00FF.
+  it('a health path or route prefix that no request line can carry is refused at its line', () => {
+    const paths = ['/health check', '/health\tz', '/gesundheit/\u00e4rztin\u2013ok'];
+    for (const path of paths) {
+      assert.throws(() => request({ host: '127.0.0.1', port: 1, path }), {
+        code: 'ERR_UNESCAPED_CHARACTERS',
+      });
+      const yaml = JSON.stringify(path);
+      const cases = [
+        [
+          lines('balancer:', `  health: { path: ${yaml} }`, 'groups: { web: { command: x } }'),
+          'balancer.health.path',
+          2,
+        ],
+        [
+          lines('groups:', '  web:', '    command: x', `    health_path: ${yaml}`),
+          'groups.web.health_path',
+          4,
+        ],
+        [lines('health_path: ' + yaml, 'command: x'), 'health_path', 1],
+        [
+          lines('routes:', `  - { path_prefix: ${yaml}, group: web }`, 'groups: { web: { command: x } }'),
+          'routes.0.path_prefix',
+          2,
+        ],
+      ] as const;
+      for (const [text, at, line] of cases) {
+        const issues = issuesOf(text);
+        assert.deepEqual(
+          issues.map((i) => ({ path: i.path, line: i.line })),
+          [{ path: at, line }],
+          `${yaml} at ${at}: ${JSON.stringify(issues)}`,
+        );
+        assert.match(issues[0]!.message, /percent-encode it \(a space is %20\)/);
+      }
+    }
+    // Percent-encoded, and Latin-1 as Node sends it, they stay valid.
+    for (const path of ['/health%20check', '/caf\u00e9', '/a;b=c?x=1&y=%2F']) {
+      const config = parseConfig(
+        lines('groups:', '  web:', '    command: x', `    health_path: ${JSON.stringify(path)}`),
+        {
+          baseDir: '/srv/app',
+        },
+      );
+      assert.equal(config.groups.web?.healthPath, path);
     }
   });
 });
