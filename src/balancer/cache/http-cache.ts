@@ -844,11 +844,15 @@ export class HttpCache {
   /**
    * mark reads a shared store's purge mark before a fetch (see HttpCacheStore.mark); undefined for
    * a store of this process alone, or when the store fails (the put is then unchecked, as before).
+   * Its success is reported to the breaker as a lookup's is: when the read was the half-open probe,
+   * unreported, the probe stayed "in flight" for good and the store was never used again.
    */
   async #mark(): Promise<PurgeMark | undefined> {
     if (this.#store.mark === undefined || !this.#storeAllowed()) return undefined;
     try {
-      return await this.#store.mark();
+      const mark = await this.#store.mark();
+      this.#breaker = breakerSuccess(this.#breaker).state;
+      return mark;
     } catch (err) {
       this.#storeFailed('get', err);
       return undefined;
