@@ -283,7 +283,7 @@ export class Worker<T = unknown> extends EventEmitter {
     // flight for as long as the worker lived, holding a slot.
     let dedupFailure: QueueError | undefined;
     const done = dedup
-      ? await dedup.isDone(envelope.id).catch((error) => {
+      ? await dedup.isDone(envelope.id, this.queue).catch((error) => {
           dedupFailure = new QueueError(
             'QUEUE_BACKEND',
             `dedup store: cannot tell whether job ${envelope.id} is done: ${errorMessage(error)}`,
@@ -352,7 +352,7 @@ export class Worker<T = unknown> extends EventEmitter {
       this.#settling.add(delivery);
       // The work is done either way: a mark that failed only leaves a redelivery unguarded.
       await dedup
-        ?.markDone(envelope.id)
+        ?.markDone(envelope.id, this.queue)
         .catch((error) =>
           this.#report(
             new QueueError(
