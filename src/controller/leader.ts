@@ -127,7 +127,13 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
     } catch (err) {
       this.#error(err);
     }
-    if (!won || this.#closed) return;
+    if (!won) return;
+    if (this.#closed) {
+      // Won after close() was called (a shutdown during the campaign's call): give it up, as close
+      // does a held lease, or every standby waits out the whole ttl for a controller that is gone.
+      await this.#store.release(won).catch((err: Error) => this.#error(err));
+      return;
+    }
     this.#grant = won;
     this.#extend(sentAt);
     this.emit('elected', won);
