@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { envToken, isLoopback } from '../api/auth.js';
 import { readTokenFile } from '../api/token-file.js';
-import { parseApiUrl, plainHttpWarning } from '../cli/client.js';
+import { CliError, parseApiUrl, plainHttpWarning } from '../cli/client.js';
 import { parseListen } from '../config/listen.js';
 import type { HostPort } from '../config/types.js';
 
@@ -31,6 +31,19 @@ export function mcpHttpWarnings(api: URL, listen: HostPort, ownToken: string | u
 }
 
 /**
+ * httpListen reads `mcp --http [listen]` (no value: 127.0.0.1:9091). A bad one is a usage error
+ * (exit 2) naming the flag: it was exit 1 with only `invalid listen address "…"`, as if the
+ * server had failed.
+ */
+export function httpListen(value: string | true): HostPort {
+  try {
+    return parseListen(value === true ? '127.0.0.1:9091' : value);
+  } catch (err) {
+    throw new CliError(`--http: ${(err as Error).message}`, 2);
+  }
+}
+
+/**
  * registerMcp adds `scaleplane mcp` to the program: stdio by default, streamable HTTP with --http.
  */
 export function registerMcp(program: Command): void {
@@ -49,8 +62,7 @@ export function registerMcp(program: Command): void {
       // The operator's token: stdio acts with it; --http vouches with it for the clients it calls for.
       const fromEnv = envToken();
       let token = fromEnv?.token;
-      const listen =
-        opts.http === undefined ? undefined : parseListen(opts.http === true ? '127.0.0.1:9091' : opts.http);
+      const listen = opts.http === undefined ? undefined : httpListen(opts.http);
       // As the other API commands: this token goes with every call (stdio); over --http each
       // client's own goes with its calls (and this one vouches for them). Over http:// to another
       // machine, in clear: before, --http said nothing when it had no token of its own.

@@ -87,6 +87,15 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       ['mcp', '--api', 'localhost:9090'],
       /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: localhost:9090 /,
     ],
+    // Exit 1 before, as if the server had failed, and the line named no flag.
+    [
+      ['mcp', '--http', 'bogus'],
+      /^scaleplane: --http: invalid listen address "bogus": use host:port, \[ipv6\]:port or a bare port\n$/,
+    ],
+    [
+      ['mcp', '--http', '127.0.0.1:99999'],
+      /^scaleplane: --http: invalid listen address "127\.0\.0\.1:99999": the port must be an integer from 0 to 65535\n$/,
+    ],
     [
       ['status', '--api', 'not a url'],
       /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: not a url\n$/,
