@@ -1149,6 +1149,7 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
     if (entry === undefined) {
       // A load that found nothing must not leave an older value behind in this process.
       this.#memory?.delete(fullKey);
+      await this.#forgetSeen(fullKey, flight, tags);
       return transientEntry(value, tags, now);
     }
     let payload: string;
@@ -1190,6 +1191,25 @@ export class Cache extends EventEmitter<CacheEvents> implements CacheApi {
       await redis.exec('publish', (client) => client.publish(this.#channel, notice));
     }
     return entry;
+  }
+
+  /**
+   * forgetSeen replaces the value a load that found nothing (not cached: negative caching off) saw
+   * in Redis with a tombstone, as `delete` does, while the key still holds it, and tells the other
+   * instances. Before, only this process's memory lost it: a stale value whose refresh found the
+   * row gone stayed in Redis, and every read for the rest of its stale-while-revalidate window
+   * served the deleted value again and started one more refresh, a loader call per read.
+   */
+  async #forgetSeen(fullKey: string, flight: Flight, tags: readonly string[]): Promise<void> {
+    const redis = this.#redis;
+    const seen = flight.seen;
+    if (!redis || !seen || isTombstone(seen) || this.#overtaken(flight, tags)) return;
+    const tombstone = encodeTombstone(this.#instance, ++this.#tombstones, this.#clock.now());
+    const ttl = this.#options.redis!.tombstoneTtl;
+    const replaced = await redis.exec('delete', (client) =>
+      redis.setEntryIfUnchanged(client, fullKey, seenMark(seen), tombstone, ttl, []),
+    );
+    if (replaced.ok && replaced.value) await this.#publish({ k: [fullKey] });
   }
 
   /** readSeen is readRemote that records the bytes read as what `flight` saw last. */
