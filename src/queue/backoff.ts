@@ -33,12 +33,33 @@ export const DEFAULT_RECONNECT_BACKOFF: BackoffOptions = {
 };
 
 /**
- * backoffProblem says what is wrong with a schedule, or undefined when it is usable: a negative
- * `initial` or a `factor` below 1 would retry (or reconnect) in a hot loop.
+ * withBackoffDefaults merges a schedule's given fields over `defaults`. A `max` not given is at
+ * least the given `initial`: "retry after 2 minutes" (`{ initial: 120_000 }`) waits 2 minutes.
+ * Before, the default max (60 s for retries, 10 s for reconnects) stayed, below it, and the worker
+ * (or queue) was refused for a max the user never set.
+ */
+export function withBackoffDefaults(
+  defaults: BackoffOptions,
+  given: Partial<BackoffOptions> = {},
+): BackoffOptions {
+  const merged = { ...defaults };
+  for (const key of ['initial', 'factor', 'max', 'jitter'] as const)
+    if (given[key] !== undefined) merged[key] = given[key];
+  if (given.max === undefined && merged.initial > merged.max) merged.max = merged.initial;
+  return merged;
+}
+
+/**
+ * backoffProblem says what is wrong with a schedule, naming the field and its value, or undefined
+ * when it is usable: a negative `initial` or a `factor` below 1 would retry (or reconnect) in a hot
+ * loop. Before, every problem read the same list of all four rules.
  */
 export function backoffProblem(b: BackoffOptions): string | undefined {
-  const ok = b.initial >= 0 && b.factor >= 1 && b.max >= b.initial && b.jitter >= 0 && b.jitter <= 1;
-  return ok ? undefined : 'needs initial >= 0, factor >= 1, max >= initial, 0 <= jitter <= 1';
+  if (!(b.initial >= 0)) return `initial (${b.initial}) must be >= 0`;
+  if (!(b.factor >= 1)) return `factor (${b.factor}) must be >= 1`;
+  if (!(b.max >= b.initial)) return `max (${b.max}) must be >= initial (${b.initial})`;
+  if (!(b.jitter >= 0 && b.jitter <= 1)) return `jitter (${b.jitter}) must be from 0 to 1`;
+  return undefined;
 }
 
 /**

@@ -3,7 +3,12 @@ import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 // batched.ts itself, not the metrics module's index (see worker.ts).
 import { type BatchedCounter, batchedCounter } from '../metrics/batched.js';
-import { type BackoffOptions, backoffProblem, DEFAULT_RECONNECT_BACKOFF } from './backoff.js';
+import {
+  type BackoffOptions,
+  backoffProblem,
+  DEFAULT_RECONNECT_BACKOFF,
+  withBackoffDefaults,
+} from './backoff.js';
 import { InvalidArgumentError, QueueClosedError, QueueError } from './errors.js';
 import { type QueueLogger, silentLogger, timestamp } from './log.js';
 import { type QueueMetrics, queueMetrics } from './metrics.js';
@@ -104,7 +109,7 @@ export class Queue extends EventEmitter {
     // Checked here, not at the first publish, where a bad value would surface as a timer's RangeError.
     if (!Number.isInteger(this.#publishTimeout) || this.#publishTimeout < 1)
       throw new InvalidArgumentError('publishTimeout', 'must be an integer number of ms >= 1');
-    const reconnect = { ...DEFAULT_RECONNECT_BACKOFF, ...options.reconnect };
+    const reconnect = withBackoffDefaults(DEFAULT_RECONNECT_BACKOFF, options.reconnect);
     const problem = backoffProblem(reconnect);
     if (problem) throw new InvalidArgumentError('reconnect', problem);
     const deadLetterRetention = { ...DEFAULT_DEAD_LETTER_RETENTION, ...options.deadLetterRetention };

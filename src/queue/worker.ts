@@ -10,7 +10,13 @@ import {
   batchedHistogram,
 } from '../metrics/batched.js';
 import { STOP_TIMEOUT_ENV } from '../stop-timeout.js';
-import { type BackoffOptions, backoffProblem, DEFAULT_RETRY_BACKOFF, decideRetry } from './backoff.js';
+import {
+  type BackoffOptions,
+  backoffProblem,
+  DEFAULT_RETRY_BACKOFF,
+  decideRetry,
+  withBackoffDefaults,
+} from './backoff.js';
 import type { DedupStore } from './dedup.js';
 import { errorMessage, InvalidArgumentError, QueueError } from './errors.js';
 import { BROKER_GRACE, settledWithin } from './grace.js';
@@ -47,7 +53,10 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Retries after the first attempt before a job is dead-lettered. @defaultValue 3 */
   retries?: number;
-  /** Delay schedule between attempts. @defaultValue DEFAULT_RETRY_BACKOFF (1s doubling to 60s, half jittered) */
+  /**
+   * Delay schedule between attempts; a `max` not given is at least the `initial` given.
+   * @defaultValue DEFAULT_RETRY_BACKOFF (1s doubling to 60s, half jittered)
+   */
   backoff?: Partial<BackoffOptions>;
   /**
    * ms a job may stay unacked before another worker takes it over (Redis XAUTOCLAIM idle time,
@@ -84,7 +93,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const resolved: ResolvedWorkerOptions = {
     concurrency: options.concurrency ?? 1,
     retries: options.retries ?? 3,
-    backoff: { ...DEFAULT_RETRY_BACKOFF, ...options.backoff },
+    backoff: withBackoffDefaults(DEFAULT_RETRY_BACKOFF, options.backoff),
     stallTimeout: options.stallTimeout ?? 30_000,
     maxStalls: options.maxStalls ?? 1,
     closeTimeout: options.closeTimeout ?? defaultCloseTimeout(process.env),

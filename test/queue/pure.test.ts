@@ -278,3 +278,31 @@ test('decodeEnvelope keeps a job, and turns what is not one into a stand-in nami
     );
   }
 });
+
+test('a backoff given only an initial delay above the default max waits that long, not refused', () => {
+  // "Retry after 2 minutes": before, refused as `backoff: needs initial >= 0, factor >= 1, max >=
+  // initial, 0 <= jitter <= 1`, a max the user never set (the default, 60 s) below the initial.
+  const o = resolveWorkerOptions({ backoff: { initial: 120_000, factor: 1, jitter: 0 } });
+  assert.deepEqual(o.backoff, { initial: 120_000, factor: 1, max: 120_000, jitter: 0 });
+  assert.equal(decideRetry(1, 3, o.backoff, () => 0.5).action, 'retry');
+  assert.equal(
+    resolveWorkerOptions({ backoff: { initial: 500 } }).backoff.max,
+    60_000,
+    'the default max otherwise',
+  );
+  // A max the user did set below the initial is refused, naming both values.
+  assert.throws(() => resolveWorkerOptions({ backoff: { initial: 120_000, max: 30_000 } }), {
+    code: 'QUEUE_INVALID_ARGUMENT',
+    field: 'backoff',
+    message: 'backoff: max (30000) must be >= initial (120000)',
+  });
+  assert.throws(() => resolveWorkerOptions({ backoff: { factor: 0.5 } }), {
+    message: 'backoff: factor (0.5) must be >= 1',
+  });
+  assert.throws(() => resolveWorkerOptions({ backoff: { jitter: 2 } }), {
+    message: 'backoff: jitter (2) must be from 0 to 1',
+  });
+  assert.throws(() => resolveWorkerOptions({ backoff: { initial: -1 } }), {
+    message: 'backoff: initial (-1) must be >= 0',
+  });
+});
