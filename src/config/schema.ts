@@ -8,7 +8,7 @@ import { PRESET_NAMES, presetBehaviorDefaults } from '../policy/index.js';
 import { hpaBehaviorIssues } from '../providers/kubernetes/hpa-behavior.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from '../providers/kubernetes/names.js';
 import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
-import { formatListen, parseListen } from './listen.js';
+import { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
 import type {
   ActivationConfig,
   AlertSinkConfig,
@@ -156,6 +156,9 @@ function duration(bound: 'positive' | 'nonnegative', range: 'timer' | 'unbounded
           }),
     );
 }
+
+/** DEFAULT_API_PORT is api.listen's port when the file sets none. */
+const DEFAULT_API_PORT = 9090;
 
 const listen = z
   .union([z.string(), z.number()], { error: 'expected a listen address such as 127.0.0.1:8080 or 8080' })
@@ -493,7 +496,7 @@ export const routesSchema = z.array(
 
 /** apiSchema is the `api` section. */
 export const apiSchema = mapping({
-  listen: listen.prefault('127.0.0.1:9090'),
+  listen: listen.prefault(`${DEFAULT_LISTEN_HOST}:${DEFAULT_API_PORT}`),
   tls: tlsSchema.optional(),
   token_file: z.string().min(1).optional(),
   auth_failures_per_minute: atLeastOne.default(10),
@@ -1476,10 +1479,16 @@ function listenersClash(
   const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
   if (api.port === 0 || api.port !== balancer.port) return;
   if (api.host !== balancer.host && !wildcard(api.host) && !wildcard(balancer.host)) return;
+  // Blamed on api.listen unless it holds its default, which a file setting only balancer.listen
+  // (to 9090) leaves it: the issue named api.listen at line 1, a key the file does not have.
+  const apiDefault = api.host === DEFAULT_LISTEN_HOST && api.port === DEFAULT_API_PORT;
+  const [at, other, address] = apiDefault
+    ? (['balancer', 'api.listen', formatListen(api)] as const)
+    : (['api', 'balancer.listen', formatListen(balancer)] as const);
   ctx.addIssue({
     code: 'custom',
-    path: ['api', 'listen'],
-    message: `port ${api.port} is balancer.listen's too (${formatListen(balancer)}): give the API and the balancer different ports`,
+    path: [at, 'listen'],
+    message: `port ${api.port} is ${other}'s too (${address}): give the API and the balancer different ports`,
   });
 }
 

@@ -100,4 +100,33 @@ describe('api.listen and balancer.listen on one port', () => {
       }
     });
   }
+
+  // A file setting only balancer.listen to the API's default port was told `api.listen (line 1)`,
+  // a key it does not have, at the line of whatever came first.
+  it('balancer.listen on the default API port: named at its own line, with the API default', () => {
+    for (const form of ['groups:\n  web: { command: x }', 'command: x']) {
+      for (const balancer of ['9090', '127.0.0.1:9090', '0.0.0.0:9090']) {
+        const yaml = `# one listener\nbalancer:\n  listen: ${balancer}\n${form}\n`;
+        assert.throws(
+          () => parseConfig(yaml, { baseDir: '/' }),
+          (err: unknown) => {
+            assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+            assert.deepEqual(
+              err.issues.map(({ path, line, message }) => ({ path, line, message })),
+              [
+                {
+                  path: 'balancer.listen',
+                  line: 3,
+                  message:
+                    "port 9090 is api.listen's too (127.0.0.1:9090): give the API and the balancer different ports",
+                },
+              ],
+              yaml,
+            );
+            return true;
+          },
+        );
+      }
+    }
+  });
 });
