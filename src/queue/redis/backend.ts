@@ -50,6 +50,8 @@ const pruneConsumers = new Script(PRUNE_CONSUMERS);
 const heartbeat = new Script(HEARTBEAT);
 const uncountOwn = new Script(UNCOUNT_OWN);
 const trimDeadLetters = new Script(TRIM_DEAD_LETTERS);
+/** Entries of its own pending list a worker reads at a time, looking for unseen ones. */
+const UNSEEN_PAGE = 100;
 /** Stalled-claim rounds a consumer with no pending entry may stay idle through before it is pruned. */
 const PRUNE_AFTER_STALL_TIMEOUTS = 4;
 
@@ -416,13 +418,21 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
      * with their own delivery count: 1 for a lost read, so no stall. Returns whether any was.
      */
     const deliverUnseen = async (free: number): Promise<boolean> => {
-      const pending = (await commands.xpending(keys.stream, GROUP, '-', '+', 100, consumer)) as [
-        string,
-        string,
-        number,
-        number,
-      ][];
-      const unseen = pending.filter(([id]) => !owned.has(id)).slice(0, free);
+      // Page by page: the list starts with the oldest entries, the jobs this worker is running.
+      // Only its first 100 were read before, so with more than 100 running (concurrency above 100)
+      // the unseen ones behind them were never found and came back as stalls.
+      const unseen: [string, string, number, number][] = [];
+      for (let start = '-'; ; ) {
+        const page = (await commands.xpending(keys.stream, GROUP, start, '+', UNSEEN_PAGE, consumer)) as [
+          string,
+          string,
+          number,
+          number,
+        ][];
+        for (const entry of page) if (!owned.has(entry[0]) && unseen.length < free) unseen.push(entry);
+        if (page.length < UNSEEN_PAGE || unseen.length >= free) break;
+        start = `(${page[page.length - 1]![0]}`;
+      }
       if (unseen.length === 0) return false;
       const pipeline = commands.pipeline();
       for (const [id] of unseen) pipeline.xrange(keys.stream, id, id);
