@@ -386,7 +386,9 @@ export class ApiServer {
       // state store numbers from 1 again). Answered with an empty page, as before, the poller saw
       // nothing new until the new journal's seqs passed its own, hours or days of decisions later.
       // As etcd refuses a future revision and Kubernetes a too-large resourceVersion, it is refused.
-      const newest = controller.journal.newestSeq;
+      // A standby's are the leader's decisions, read from the state store (see Controller.eventJournal).
+      const journal = await controller.eventJournal();
+      const newest = journal.newestSeq;
       if (since !== undefined && since > newest)
         throw new HttpError(
           410,
@@ -395,7 +397,7 @@ export class ApiServer {
           'SCALEPLANE_JOURNAL_RESTARTED',
         );
       return send(res, 200, {
-        events: controller.events({
+        events: journal.entries({
           ...(group !== undefined && { group }),
           ...(since !== undefined && { since }),
           ...(limit !== undefined && { limit }),

@@ -11,7 +11,7 @@ import {
   UnknownGroupError,
 } from './errors.js';
 import { type GroupController, type Logger, type ManualAction, manualTarget } from './group.js';
-import type { DecisionJournal, JournalEntry, JournalQuery } from './journal.js';
+import { DecisionJournal, type JournalEntry, type JournalQuery } from './journal.js';
 
 /** BackendView is what the balancer knows of one instance. */
 export interface BackendView {
@@ -152,6 +152,8 @@ export class Controller {
   #closed = false;
   /** The state store's writes (with a state store): a manual change is confirmed stored by them. */
   #writes: StoreWrites | undefined;
+  /** With a lease and a state store: the leader's journal, which a standby answers events from. */
+  #leaderJournal: (() => Promise<readonly JournalEntry[]>) | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -401,6 +403,25 @@ export class Controller {
   /** events returns journal entries. */
   events(query: JournalQuery): JournalEntry[] {
     return this.journal.entries(query);
+  }
+
+  /** readLeaderJournalWith sets where a standby reads the leader's decisions (the shared state store). */
+  readLeaderJournalWith(read: (() => Promise<readonly JournalEntry[]>) | undefined): void {
+    this.#leaderJournal = read;
+  }
+
+  /**
+   * eventJournal is the journal `GET /api/scalability/events` answers from: this controller's own,
+   * except while it stands by with a state store, when it is the leader's, read from the store on
+   * each call. Before, a standby answered its own journal as if current: empty for one that never
+   * led, and a deposed leader's past tenure, without any decision of the leader since.
+   */
+  async eventJournal(): Promise<Pick<DecisionJournal, 'entries' | 'newestSeq'>> {
+    const read = this.#leaderJournal;
+    if (this.#standby === undefined || read === undefined) return this.journal;
+    const leaders = new DecisionJournal(this.journal.capacity);
+    leaders.restore(await read());
+    return leaders;
   }
 
   /**

@@ -200,6 +200,9 @@ export class HighAvailability {
       if (this.state) this.#led(options);
       return;
     }
+    // A standby's events are the leader's decisions, as the state store holds them.
+    const state = this.state;
+    if (state) controller.readLeaderJournalWith(async () => (await state.load()).journal);
     const elector = new LeaderElector({
       store: this.lease,
       holder: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}@${options.apiAddress}`,
