@@ -23,7 +23,13 @@ export function parseResize(raw: string): ResizeBody {
   for (const part of text.split(',')) {
     const match = /^\s*(cpu|memory|size)\s*=\s*(\S+)\s*$/.exec(part);
     if (!match) throw new InvalidArgumentError(`"${part}": expected cpu=N, memory=SIZE or size=TYPE`);
-    body[match[1] as keyof ResizeBody] = match[2]!;
+    const key = match[1] as keyof ResizeBody;
+    // The last one silently won: `cpu=1,memory=256Mi,cpu=2` resized every instance to 2 cores.
+    if (body[key] !== undefined)
+      throw new InvalidArgumentError(
+        `${key} given twice (${key}=${body[key]}, ${key}=${match[2]}): give it once`,
+      );
+    body[key] = match[2]!;
   }
   return body;
 }

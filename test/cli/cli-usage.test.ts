@@ -87,6 +87,12 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       ['mcp', '--api', 'localhost:9090'],
       /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: localhost:9090 /,
     ],
+    // The last one won, silently: every instance was resized to 2 cores. (Port 9 is one fetch
+    // refuses to call: without the check, nothing on this machine is asked to resize.)
+    [
+      ['resize', 'web', 'cpu=1,memory=256Mi,cpu=2', '--api', 'http://127.0.0.1:9'],
+      /^error: command-argument value 'cpu=1,memory=256Mi,cpu=2' is invalid for argument 'size'\. cpu given twice \(cpu=1, cpu=2\): give it once\n/,
+    ],
     // Exit 1 before, as if the server had failed, and the line named no flag.
     [
       ['mcp', '--http', 'bogus'],
