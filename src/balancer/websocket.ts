@@ -177,10 +177,21 @@ export function proxyUpgrade(
         upSocket.destroy();
         release();
       };
-      // Either side's FIN ends the tunnel: sockets from an http server allow half-open, and a
-      // half-closed tunnel would otherwise hold its in-flight count forever.
-      socket.once('end', close);
-      upSocket.once('end', close);
+      // Either side's FIN ends the tunnel (sockets from an http server allow half-open, and a
+      // half-closed tunnel would otherwise hold its in-flight count forever), but only once what
+      // that side sent is written out to the other, as NGINX ends an upgraded connection: the pipe
+      // ends the other side after the last bytes, and its 'finish' says they are gone. Destroyed at
+      // the FIN, a slow reader lost what was still queued for it (the last message, the close frame).
+      let clientEnded = false;
+      socket.once('end', () => {
+        clientEnded = true;
+      });
+      socket.once('finish', close);
+      // The backend socket also ends itself at the backend's own FIN (no half-open there): that
+      // one says nothing about the client's bytes.
+      upSocket.once('finish', () => {
+        if (clientEnded) close();
+      });
       socket.once('close', close);
       upSocket.once('close', close);
       socket.pipe(upSocket);
