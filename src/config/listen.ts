@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import type { HostPort } from './types.js';
 
 /** DEFAULT_LISTEN_HOST is where a bare port listens: loopback, so nothing is exposed by accident. */
@@ -17,7 +18,11 @@ export function parseListen(value: string | number): HostPort {
   if (BARE_PORT.test(text)) return { host: DEFAULT_LISTEN_HOST, port: checkPort(Number(text), value) };
   const match = BRACKETED.exec(text) ?? HOST_PORT.exec(text);
   if (!match) throw listenError(value, listenHint(text));
-  return { host: match[1]!, port: checkPort(Number(match[2]), value) };
+  const host = match[1]!;
+  // Digits and dots are no host name: `999.1.1.1` was valid, then `up` failed on getaddrinfo ENOTFOUND.
+  if (/^[\d.]+$/.test(host) && !isIPv4(host))
+    throw listenError(value, `${host} is not an IPv4 address (four numbers 0-255, such as 127.0.0.1)`);
+  return { host, port: checkPort(Number(match[2]), value) };
 }
 
 /** formatListen writes a HostPort back as `host:port`, bracketing IPv6 hosts. */

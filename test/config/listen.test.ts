@@ -41,6 +41,10 @@ describe('parseListen', () => {
     'host:65536',
     'host:http',
     'a b:80',
+    // Not IPv4 addresses (`up` failed on getaddrinfo ENOTFOUND; validate called them valid).
+    '999.1.1.1:80',
+    '127.0.0.256:80',
+    '10.0.0:80',
     -1,
     65536,
     80.5,
@@ -50,6 +54,25 @@ describe('parseListen', () => {
       assert.throws(() => parseListen(input), { message: /invalid listen address/ });
     });
   }
+
+  it('names a dotted host that is no IPv4 address, at its line in a config', () => {
+    assert.throws(() => parseListen('999.1.1.1:8080'), {
+      message:
+        'invalid listen address "999.1.1.1:8080": 999.1.1.1 is not an IPv4 address (four numbers 0-255, such as 127.0.0.1)',
+    });
+    assert.throws(
+      () =>
+        parseConfig('groups: { web: { command: x } }\nbalancer:\n  listen: 999.1.1.1:18080\n', {
+          baseDir: '/',
+        }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.issues.length === 1 &&
+        err.issues[0]!.path === 'balancer.listen' &&
+        err.issues[0]!.line === 3 &&
+        /999\.1\.1\.1 is not an IPv4 address/.test(err.issues[0]!.message),
+    );
+  });
 });
 
 describe('formatListen', () => {
