@@ -1192,6 +1192,22 @@ const engineShape = {
   }).optional(),
 };
 
+/**
+ * portEnvIssue refuses an `env` entry for the variable `port_env` names: each instance gets its own
+ * port there, which replaced the entry without a word (`env: { PORT: 3000 }` never reached the app).
+ */
+function portEnvIssue(
+  raw: { env: Readonly<Record<string, string>>; port_env: string },
+  ctx: z.RefinementCtx,
+): void {
+  if (!Object.hasOwn(raw.env, raw.port_env)) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['env', raw.port_env],
+    message: `set per instance to its own port (port_env: ${raw.port_env}), which replaces this value: remove it, or give port_env another variable`,
+  });
+}
+
 /** groupSchema is one entry of `groups`. */
 export const groupSchema = mapping({
   ...localProviderShape,
@@ -1215,6 +1231,7 @@ export const groupSchema = mapping({
       ctx.addIssue({ code: 'custom', path: ['max_instances'], message: 'required when scaling is set' });
     }
     const kind = (raw as { provider?: (typeof PROVIDERS)[number] }).provider ?? 'local';
+    if (kind === 'local') portEnvIssue(raw, ctx);
     memoryMetricIssues(raw.scaling, kind, raw.resources?.memory, ctx);
     if (kind === 'kubernetes' && (raw as { mode?: string }).mode === 'hpa') {
       // In mode: hpa Kubernetes reads CPU, with the periods of its controller manager's flags.
@@ -1573,7 +1590,10 @@ export const shortFormSchema = mapping(
   },
   shortFormHints(),
 )
-  .superRefine(listenersClash)
+  .superRefine((raw, ctx) => {
+    listenersClash(raw, ctx);
+    portEnvIssue(raw, ctx);
+  })
   .transform((raw): ConfigDraft => {
     const scaling = raw.scaling;
     // Parse the implied full-form group so that its defaults live in one place.

@@ -395,4 +395,40 @@ describe('config input audit', () => {
       assert.equal(config.groups.web?.healthPath, path);
     }
   });
+
+  // Each instance gets its own port in port_env's variable, which replaced the group's `env` entry
+  // for it without a word: `env: { PORT: 3000 }` was valid and never reached the app.
+  it("an env entry for port_env's variable is refused at its line, in both forms", () => {
+    const cases = [
+      [
+        lines('groups:', '  web:', '    command: x', '    env:', '      A: 1', '      PORT: 3000'),
+        'groups.web.env.PORT',
+        6,
+      ],
+      [
+        lines('groups:', '  web:', '    command: x', '    port_env: APP_PORT', '    env: { APP_PORT: 1 }'),
+        'groups.web.env.APP_PORT',
+        5,
+      ],
+      [lines('command: x', 'env:', '  PORT: 3000'), 'env.PORT', 3],
+    ] as const;
+    for (const [text, path, line] of cases) {
+      const issues = issuesOf(text);
+      assert.deepEqual(
+        issues.map((i) => ({ path: i.path, line: i.line })),
+        [{ path, line }],
+        `${path}: ${JSON.stringify(issues)}`,
+      );
+      assert.match(issues[0]!.message, /^set per instance to its own port \(port_env: \w+\)/);
+    }
+    // Another variable is the app's own.
+    const config = parseConfig(
+      lines('groups:', '  web:', '    command: x', '    port_env: APP_PORT', '    env: { PORT: 3000 }'),
+      {
+        baseDir: '/srv/app',
+      },
+    );
+    const provider = config.groups.web?.provider;
+    assert.deepEqual(provider?.provider === 'local' && provider.env, { PORT: '3000' });
+  });
 });
