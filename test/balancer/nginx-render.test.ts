@@ -325,3 +325,28 @@ test('NginxDriver: a symlinked include is written at its target, which keeps its
   assert.equal(await readFile(target, 'utf8'), created.text, 'and its target created');
   assert.deepEqual(await readdir(join(dir, 'own')), ['upstreams.conf'], 'no temp file left');
 });
+
+test('NginxDriver: two groups whose names render the same upstream (a-b, a_b) are refused where the second is given', () => {
+  const driver = new NginxDriver({ config: { ...config, debounce: 60_000 } });
+  driver.update('a-b', [{ id: 'x', address: '127.0.0.1:4001', state: 'ready' }]);
+  // Before: both were recorded, the file held `upstream scaleplane_a_b` twice, and `nginx -t`
+  // ("duplicate upstream") failed every group's sync until one of them went away.
+  assert.throws(() => driver.update('a_b', [{ id: 'y', address: '127.0.0.1:4002', state: 'ready' }]), {
+    code: 'BALANCER_INVALID_ARGUMENT',
+    message: /groups "a-b" and "a_b" would both render upstream scaleplane_a_b/,
+  });
+  assert.throws(() => driver.addGroup('a_b'), { code: 'BALANCER_INVALID_ARGUMENT' });
+  assert.equal(driver.render().match(/^upstream /gm)?.length, 1, 'only a-b is recorded');
+  assert.throws(
+    () =>
+      renderUpstreams(
+        [
+          { name: 'a-b', instances: [] },
+          { name: 'a_b', instances: [] },
+        ],
+        config,
+      ),
+    { code: 'BALANCER_INVALID_ARGUMENT' },
+  );
+  void driver.close();
+});

@@ -7,7 +7,7 @@ import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
 import { nginxHint, notRunningHint } from './hints.js';
 import { type CommandOutput, discoverPidFile } from './pid-file.js';
-import { nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
+import { assertOwnUpstream, nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
 import { exited, newWorkersStarted, notMaster, retire, workersOf } from './workers.js';
 
@@ -243,15 +243,16 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
    * NGINX still serves from. A group already recorded is left as it is.
    */
   addGroup(group: string): void {
-    upstreamName(group);
+    this.#ownUpstream(group);
     if (!this.#closed && !this.#groups.has(group)) this.#groups.set(group, []);
   }
 
   /** update records a group's instances and schedules a debounced sync, which supersedes a pending retry. */
   update(group: string, instances: readonly BackendInstance[]): void {
     if (this.#closed) return;
-    // Throws here, at the caller, for a name that would put directives into the file.
-    upstreamName(group);
+    // Throws here, at the caller, for a name that would put directives into the file, or that
+    // another group's upstream already has.
+    this.#ownUpstream(group);
     for (const i of instances) {
       if (i.state === 'ready' && nginxServerAddress(i.address) === undefined) {
         this.#logger.warn(
@@ -269,6 +270,11 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     }
     if (draining?.size === 0) this.#draining.delete(group);
     this.#changed();
+  }
+
+  /** ownUpstream throws when `group` cannot name an upstream, or names one a recorded group renders. */
+  #ownUpstream(group: string): void {
+    assertOwnUpstream(new Map([...this.#groups.keys()].map((g) => [upstreamName(g), g])), group);
   }
 
   /** changed notes a membership change and schedules a debounced sync, which supersedes a pending retry. */
