@@ -294,7 +294,11 @@ export function registerSimulate(program: Command): void {
     .option('--interval <s>', 'seconds between decisions', count('--interval', 1), 15)
     .addOption(
       new Option('--policy <name>', `policy to replay, repeatable (${PRESET_NAMES.join(', ')})`)
-        .argParser((raw: string, prev: PresetName[] | undefined) => [...(prev ?? []), policyName(raw)])
+        .argParser((raw: string, prev: PresetName[] | undefined) => {
+          // A repeat ran the policy twice: two identical rows, JSON lines and plot series.
+          if (prev?.includes(raw as PresetName)) throw new InvalidArgumentError(`${raw} is given twice`);
+          return [...(prev ?? []), policyName(raw)];
+        })
         .default(undefined),
     )
     .option('-c, --config <file>', "with --group: replay that group's configured policy too, as config:GROUP")

@@ -87,6 +87,11 @@ describe('usage errors exit 2, like the CLI’s own (events --group, simulate), 
       ['mcp', '--api', 'localhost:9090'],
       /^scaleplane: --api: not an http:\/\/ or https:\/\/ URL: localhost:9090 /,
     ],
+    // The policy ran twice: two identical rows (and JSON lines, plot series).
+    [
+      ['simulate', '--trace', 'x.txt', '--policy', 'hpa', '--policy', 'default', '--policy', 'hpa'],
+      /^error: option '--policy <name>' argument 'hpa' is invalid\. hpa is given twice\n/,
+    ],
     // The last one won, silently: every instance was resized to 2 cores. (Port 9 is one fetch
     // refuses to call: without the check, nothing on this machine is asked to resize.)
     [
