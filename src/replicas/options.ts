@@ -41,7 +41,13 @@ export interface ReplicaRouterOptions {
   probeInterval?: number;
   /** ms each probe query may take before the server counts as unreachable. @defaultValue probeInterval */
   probeTimeout?: number;
-  /** ms after which a replica's last sample no longer counts (probes stuck). @defaultValue 3 × probeInterval */
+  /**
+   * ms after which a replica's last sample no longer counts (probes stuck).
+   * @defaultValue 2 × probeInterval + 2 × probeTimeout: a round probes the primary, then the replicas,
+   * so with the primary timing out a sample's successor lands up to interval + 2 × timeout later;
+   * the old 3 × probeInterval equalled that gap with the default timeout, and a loaded machine sent
+   * reads to the primary between two healthy samples.
+   */
   staleAfter?: number;
   /**
    * ms from the start of one probe round to the start of a round asked for between the scheduled ones
@@ -97,14 +103,15 @@ const decisionClock: Clock = { now: monotonicNow };
 /** resolveRouterOptions applies the defaults and rejects nonsense at once, naming the field. */
 export function resolveRouterOptions(options: ReplicaRouterOptions = {}): ResolvedRouterOptions {
   const probeInterval = options.probeInterval ?? 1000;
+  const probeTimeout = options.probeTimeout ?? probeInterval;
   const ryw = options.readYourWrites ?? {};
   const resolved: ResolvedRouterOptions = {
     name: options.name ?? 'default',
     maxLag: options.maxLag ?? 5000,
     holdTime: options.holdTime ?? 3000,
     probeInterval,
-    probeTimeout: options.probeTimeout ?? probeInterval,
-    staleAfter: options.staleAfter ?? 3 * probeInterval,
+    probeTimeout,
+    staleAfter: options.staleAfter ?? staleAfterDefault(probeInterval, probeTimeout),
     recheckGap: options.recheckGap ?? 250,
     lagTolerance: options.lagTolerance ?? 100,
     fallback: options.fallback ?? 'primary',
@@ -161,6 +168,14 @@ export function resolveRouterOptions(options: ReplicaRouterOptions = {}): Resolv
   if (typeof resolved.name !== 'string' || resolved.name.length === 0)
     invalid('name', `must be a non-empty string, got ${JSON.stringify(resolved.name)}`);
   return resolved;
+}
+
+/**
+ * staleAfterDefault leaves a whole interval of slack over the longest healthy gap between two samples
+ * of one replica: the interval plus a primary probe and a replica probe that both run to the timeout.
+ */
+export function staleAfterDefault(probeInterval: number, probeTimeout: number): number {
+  return 2 * probeInterval + 2 * probeTimeout;
 }
 
 function invalid(field: string, message: string): never {

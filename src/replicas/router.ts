@@ -735,7 +735,7 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
    * replica a retried read just failed on); every call takes the next tie-break turn.
    */
   #chooseRead(write: SessionWrite | null, exclude?: ReplicaView): ReadDecision {
-    return chooseRead(
+    const decision = chooseRead(
       this.#views,
       write,
       this.#route,
@@ -744,6 +744,10 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
       this.#tieBreak++,
       exclude,
     );
+    // Samples go stale between rounds, not in one: the first read that falls back for it says why.
+    const fellBack = decision.target === 'fail' || (decision.target === 'primary' && decision.fallback);
+    if (fellBack && exclude === undefined && !this.#fallbackActive) this.#updateFallback();
+    return decision;
   }
 
   async #serve(
@@ -1154,22 +1158,41 @@ export class ReplicaRouter<R> extends EventEmitter<ReplicaRouterEvents> {
     });
   }
 
+  /**
+   * updateFallback says when reads start and stop falling back for want of a replica. A replica
+   * counts only while it is eligible and its last sample is younger than staleAfter, as chooseRead
+   * sees it: before, stuck probes sent every read to the primary and no decision said why.
+   */
   #updateFallback(): void {
     if (this.#states.length === 0) return;
-    const active = !this.#views.some((v) => v.eligible);
+    const now = this.options.clock.now();
+    const { staleAfter } = this.options;
+    const isStale = (s: ReplicaState) => s.view.eligible && now - s.view.probedAt > staleAfter;
+    const active = !this.#states.some((s) => s.view.eligible && !isStale(s));
     if (active === this.#fallbackActive) return;
     this.#fallbackActive = active;
     this.#metrics.fallbackActive.set({ router: this.options.name }, active ? 1 : 0);
-    const reasons = this.#states.map((s) => `${s.view.name}:${s.health.reason}`);
-    this.#decide(
-      active
-        ? {
-            kind: 'FallbackStarted',
-            reasons: ['NoEligibleReplica', ...reasons],
-            message: `no replica is eligible; reads ${this.options.fallback === 'fail' ? 'fail' : 'go to the primary'}`,
-          }
-        : { kind: 'FallbackEnded', reasons: ['LagWithinMax'], message: 'a replica is eligible again' },
-    );
+    if (!active) {
+      this.#decide({
+        kind: 'FallbackEnded',
+        reasons: ['LagWithinMax'],
+        message: 'a replica is eligible again',
+      });
+      return;
+    }
+    const reasons = this.#states.map((s) => `${s.view.name}:${isStale(s) ? 'ProbeStale' : s.health.reason}`);
+    const stale = this.#states.filter(isStale);
+    const why =
+      stale.length === 0
+        ? 'no replica is eligible'
+        : `no replica is eligible with a fresh probe sample (a sample counts for staleAfter, ${staleAfter} ms: ${stale
+            .map((s) => `${s.view.name}'s is ${Math.round(now - s.view.probedAt)} ms old`)
+            .join(', ')})`;
+    this.#decide({
+      kind: 'FallbackStarted',
+      reasons: ['NoEligibleReplica', ...reasons],
+      message: `${why}; reads ${this.options.fallback === 'fail' ? 'fail' : 'go to the primary'}`,
+    });
   }
 
   #decide(decision: Omit<ReplicaDecision, 'router' | 'at'>): void {

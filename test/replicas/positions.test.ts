@@ -240,9 +240,14 @@ describe('resolveRouterOptions', () => {
     const o = resolveRouterOptions();
     assert.equal(o.maxLag, 5000);
     assert.equal(o.probeInterval, 1000);
-    assert.equal(o.staleAfter, 3000);
+    assert.equal(o.staleAfter, 4000);
     assert.equal(o.fallback, 'primary');
     assert.equal(o.readYourWrites.mode, 'replayed');
+  });
+  it('keeps staleAfter longer than a round whose primary and replica probes both time out', () => {
+    const o = resolveRouterOptions({ probeInterval: 1000, probeTimeout: 5000 });
+    // The gap between two samples of one replica can reach interval + 2 × timeout = 11000 ms.
+    assert.ok(o.staleAfter > 11_000, `staleAfter ${o.staleAfter}`);
   });
   for (const [field, options] of [
     ['maxLag', { maxLag: -1 }],

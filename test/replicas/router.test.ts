@@ -249,6 +249,32 @@ describe('ReplicaRouter', () => {
     await router.close();
   });
 
+  it("says why reads fall back when the eligible replicas' samples are stale, and when they stop", async () => {
+    const { router, decisions, advance } = setup(['a'], { staleAfter: 90_000 });
+    await router.start();
+    assert.equal((await router.query('SELECT 1')).target, 'a');
+    advance(90_000);
+    assert.equal(
+      (await router.query('SELECT 1')).target,
+      'a',
+      'a sample exactly staleAfter old still counts',
+    );
+    advance(1);
+    assert.equal((await router.query('SELECT 1')).target, 'primary');
+    assert.equal((await router.query('SELECT 1')).target, 'primary');
+    const started = decisions.filter((d) => d.kind === 'FallbackStarted');
+    assert.equal(started.length, 1, 'one decision for the episode, not one per read');
+    assert.deepEqual(started[0]!.reasons, ['NoEligibleReplica', 'a:ProbeStale']);
+    assert.match(started[0]!.message, /staleAfter, 90000 ms: a's is 90001 ms old/);
+    await router.probeNow();
+    assert.equal((await router.query('SELECT 1')).target, 'a');
+    assert.deepEqual(
+      decisions.map((d) => d.kind),
+      ['ReplicaAdmitted', 'FallbackStarted', 'FallbackEnded'],
+    );
+    await router.close();
+  });
+
   it('holds a recovered replica back for holdTime by the injected clock', async () => {
     const { driver, router, decisions, advance } = setup(['a']);
     await router.start();
