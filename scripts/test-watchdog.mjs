@@ -24,3 +24,23 @@ if (/\.test\.[jt]s$/.test(process.argv[1] ?? '') && limit > 0) {
     process.exit(1);
   }, limit).unref();
 }
+
+// TEST_CPU_LOG=FILE appends, when a test file's process exits, the CPU it used with the children it
+// reaped (CLI processes, and through them the instances they ran): `file user-s system-s`. The
+// suite is CPU-bound on 2 cores (vmstat: 0 % idle for most of a run), so CPU, not wall time, is
+// what a file costs the others.
+const cpuLog = process.env.TEST_CPU_LOG;
+if (cpuLog && /\.test\.[jt]s$/.test(process.argv[1] ?? '')) {
+  const { appendFileSync, readFileSync } = await import('node:fs');
+  process.on('exit', () => {
+    // /proc/self/stat fields 14–17 (utime, stime, cutime, cstime) in clock ticks of 1/100 s;
+    // the command name (field 2) may hold spaces, so count from after its closing parenthesis.
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number);
+    const user = (utime + cutime) / 100;
+    const system = (stime + cstime) / 100;
+    const file = process.argv[1].replace(/^.*?(?=test\/)/, '');
+    appendFileSync(cpuLog, `${file} ${user.toFixed(2)} ${system.toFixed(2)}\n`);
+  });
+}
