@@ -1,7 +1,8 @@
-import type { JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { Channel } from 'amqplib';
 import type { Redis } from 'ioredis';
 import { monotonicNow } from '../clock.js';
+import { errorMessage, QueueError } from './errors.js';
 import { natsNames } from './nats/backend.js';
 import { readNotDue, splitBacklog } from './nats/delayed.js';
 import { rabbitNames } from './rabbitmq/topology.js';
@@ -95,7 +96,10 @@ export async function readRabbitDepth(
 /**
  * readNatsDepth reads a JetStream queue: jobs due and not yet delivered (`depth`), delivered and
  * unacked (`pending`), and delayed ones not due yet (`delayed`), left out of the other two (see
- * nats/delayed.ts; which of the two held them is estimated, their sum is exact).
+ * nats/delayed.ts; which of the two held them is estimated, their sum is exact). With no consumer
+ * yet (JetStream's ConsumerNotFound, 10014) every stored job is waiting. Any other failure rejects
+ * with a QUEUE_BACKEND QueueError naming the queue and the request that failed: there is no reading
+ * then, and a caller scaling on it must act on none (as the HPA does on a missing metric).
  */
 export async function readNatsDepth(
   jsm: JetStreamManager,
@@ -103,19 +107,30 @@ export async function readNatsDepth(
   options: { consumer?: string; previous?: DepthReading } = {},
 ): Promise<DepthReading> {
   const names = natsNames(queue);
-  const stream = await jsm.streams.info(names.stream);
-  let waiting = stream.state.messages;
-  let unacked = 0;
-  try {
-    const info = await jsm.consumers.info(names.stream, options.consumer ?? 'workers');
-    waiting = info.num_pending;
-    unacked = info.num_ack_pending;
-  } catch {
-    // No consumer yet: every stored message is waiting.
-  }
+  const consumer = options.consumer ?? 'workers';
+  const failed = (what: string) => (cause: unknown) => {
+    throw new QueueError(
+      'QUEUE_BACKEND',
+      `nats: depth of queue "${queue}" not read: ${what} failed (${errorMessage(cause)})`,
+      { cause },
+    );
+  };
+  const stream = await jsm.streams.info(names.stream).catch(failed(`stream info of ${names.stream}`));
+  // Only a missing consumer means nothing was delivered yet. Before, any failure of this request (a
+  // timeout, a permission denied, a lost connection) read as every stored job waiting: a full
+  // backlog that scaled workers out for nothing, and the failure went unseen.
+  const info = await jsm.consumers.info(names.stream, consumer).catch((error: unknown) => {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)
+      return undefined;
+    return failed(`consumer info of ${names.stream}/${consumer}`)(error);
+  });
+  const waiting = info?.num_pending ?? stream.state.messages;
+  const unacked = info?.num_ack_pending ?? 0;
   // Due or not is judged on the wall clock, the one the producers' not-before headers are set on;
   // the reading is dated on the decision clock, as the others, for its rate.
-  const notDue = await readNotDue(jsm, stream, Date.now());
+  const notDue = await readNotDue(jsm, stream, Date.now()).catch(
+    failed(`delayed-job count of ${names.stream}`),
+  );
   const at = monotonicNow();
   return withRate(options.previous, {
     ...splitBacklog(waiting, unacked, notDue),
