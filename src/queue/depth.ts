@@ -30,7 +30,11 @@ export function withRate(previous: DepthReading | undefined, current: DepthReadi
 
 /**
  * readRedisDepth reads a Redis Streams queue: waiting (delayed jobs due now included), pending
- * (delivered, unacked) and delayed jobs not due yet.
+ * (delivered, unacked) and delayed jobs not due yet. A stream that does not exist (no job published
+ * yet) or a group that does not exist (no worker yet) reads as nothing there. Any other failure (a
+ * command the ACL user may not run, a key that is not a stream or sorted set, a lost connection)
+ * rejects with a QUEUE_BACKEND QueueError naming the queue, the command and the cause: there is no
+ * reading then, and a caller scaling on it must act on none (as the HPA does on a missing metric).
  */
 export async function readRedisDepth(
   redis: Redis,
@@ -38,15 +42,46 @@ export async function readRedisDepth(
   options: { prefix?: string; group?: string; previous?: DepthReading } = {},
 ): Promise<DepthReading> {
   const keys = redisKeys(options.prefix ?? 'sp', queue);
+  const failed = (what: string, cause: unknown): never => {
+    throw new QueueError(
+      'QUEUE_BACKEND',
+      `redis: depth of queue "${queue}" not read: ${what} failed (${errorMessage(cause)})`,
+      { cause },
+    );
+  };
+  // TYPE in the same MULTI tells a stream that is not there (XINFO answers "no such key") from one
+  // that is, without reading the errors' text. A command refused as it is queued (NOPERM) aborts the
+  // whole MULTI (EXECABORT); ioredis keeps the refusals, each with its command, in `previousErrors`.
   const replies = (await redis
     .multi()
+    .type(keys.stream)
     .xlen(keys.stream)
     .eval(DELAYED_DUE, 1, keys.delayed)
     .xinfo('GROUPS', keys.stream)
     .xinfo('STREAM', keys.stream)
-    .exec()) as [Error | null, unknown][];
-  const [len, delayed, groups, info] = replies.map(([error, value]) => (error ? undefined : value));
-  const [due, all] = ((delayed ?? [0, 0]) as [number, number]).map(Number) as [number, number];
+    .exec()
+    .catch((error: unknown) => {
+      const refused = (error as { previousErrors?: { command?: RedisCommand }[] }).previousErrors?.[0];
+      if (refused?.command) failed(describeCommand(refused.command, keys.delayed), refused);
+      return failed(`MULTI on ${keys.stream}`, error);
+    })) as [Error | null, unknown][];
+  const absent = replies[0]?.[0] === null && replies[0][1] === 'none';
+  // Before, every error reply read as nothing there: an XLEN refused (WRONGTYPE) as depth 0, which
+  // could scale a worker group to zero, an XINFO GROUPS refused as pending 0, and a delayed count
+  // refused (a script's ZCOUNT denied, a `:delayed` key of another type) as no due jobs.
+  const what = [
+    `TYPE of ${keys.stream}`,
+    `XLEN of ${keys.stream}`,
+    `delayed-job count of ${keys.delayed}`,
+    `XINFO GROUPS of ${keys.stream}`,
+    `XINFO STREAM of ${keys.stream}`,
+  ];
+  for (const [i, [error]] of replies.entries()) {
+    // Only XINFO fails on a stream that is not there; the others read it as empty.
+    if (error && !(absent && i >= 3)) failed(what[i]!, error);
+  }
+  const [, len, delayed, groups, info] = replies.map(([error, value]) => (error ? undefined : value));
+  const [due, all] = (delayed as [number, number]).map(Number) as [number, number];
   const group = ((groups ?? []) as string[][]).find((g) => g[1] === (options.group ?? 'workers'));
   const pending = Number(group ? fieldOf(group, 'pending') : 0);
   const added = info ? fieldOf(info as string[], 'entries-added') : undefined;
@@ -55,7 +90,7 @@ export async function readRedisDepth(
   // scaled to zero, which this reading is to wake) they are counted here, as NATS and RabbitMQ
   // (whose broker moves them itself) count theirs.
   const reading: DepthReading = {
-    depth: Math.max(0, Number(len ?? 0) - pending) + due,
+    depth: Math.max(0, Number(len) - pending) + due,
     pending,
     delayed: all - due,
     ...(added === undefined ? {} : { added: Number(added) }),
@@ -73,6 +108,21 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return {redis.call('ZCOUNT', KEYS[1], '-inf', now), redis.call('ZCARD', KEYS[1])}
 `;
+
+/** RedisCommand is how ioredis names a command on its reply error. */
+interface RedisCommand {
+  name?: string;
+  args?: unknown[];
+}
+
+/** describeCommand names a command of readRedisDepth's MULTI in an error: `XINFO GROUPS of <key>`. */
+function describeCommand(command: RedisCommand, delayed: string): string {
+  const name = (command.name ?? 'MULTI').toUpperCase();
+  const args = command.args ?? [];
+  if (name === 'EVAL' || name === 'EVALSHA') return `delayed-job count of ${delayed}`;
+  if (name === 'XINFO') return `XINFO ${String(args[0])} of ${String(args[1])}`;
+  return `${name} of ${String(args[0])}`;
+}
 
 function fieldOf(fields: readonly unknown[], name: string): unknown {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
