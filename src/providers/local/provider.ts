@@ -292,6 +292,8 @@ const KILL_WAIT_MS = 5000;
 /** How often, and how far apart, a stop asks again a fence that got no answer (see #mayStop). */
 const STOP_FENCE_RETRIES = 30;
 const STOP_FENCE_RETRY_MS = 500;
+/** How long after a refused start the fence is asked again (see #fencedRetry). */
+const START_FENCE_RETRY_MS = 1000;
 /** A failed write of an instance's record is tried again this often (see `#record`). */
 const RECORD_RETRY_MS = 1000;
 /** How often a leader checks that the registry still records its instances (see `#watchRecords`). */
@@ -413,8 +415,18 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
   readonly #adoptedPollInterval: number;
   readonly #fence: ((what: string) => Promise<void>) | undefined;
   readonly #secretEnv: () => readonly string[];
-  /** Set when the fence refused a start: no more starts until the next start() or scaleTo(). */
+  /**
+   * Set when the fence refused a start: no more starts until the next start() or scaleTo(), or
+   * until #fencedRetry asks the fence again.
+   */
   #fenced = false;
+  /**
+   * Asks the fence again after a refused start. A refusal does not prove another controller leads:
+   * a lease check answered past the renew deadline on a loaded machine refuses too, and the leader
+   * goes on leading. Before, such a leader's scale-out 3 → 5 started web-4 only and stayed at 4 until
+   * the next scaleTo, which a group scaled by hand never gets. A deposed leader's release() ends it.
+   */
+  #fencedRetry: NodeJS.Timeout | undefined;
   /**
    * The records of the instances release() handed over, until the next start(): one that still
    * runs and that the registry no longer records (a Redis restarted without persistence lost the
@@ -1270,6 +1282,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       this.#recordsTimer = undefined;
       clearTimeout(this.#backoffTimer);
       this.#backoffTimer = undefined;
+      clearTimeout(this.#fencedRetry);
+      this.#fencedRetry = undefined;
       this.#endPause();
       this.#generation++;
       this.#surge = 0;
@@ -1296,6 +1310,8 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     }
     clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
+    clearTimeout(this.#fencedRetry);
+    this.#fencedRetry = undefined;
     this.#endPause();
     clearInterval(this.#adoptedTimer);
     this.#adoptedTimer = undefined;
@@ -1447,8 +1463,14 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       try {
         await this.#fence(`start ${slot.id}`);
       } catch (err) {
-        // Not leading any more: start nothing until told again (scaleTo or start).
+        // Not leading any more, or not provably: start nothing until told again or asked anew.
         this.#fenced = true;
+        this.#fencedRetry ??= setTimeout(() => {
+          this.#fencedRetry = undefined;
+          if (!this.#fenced || this.#closing) return;
+          this.#fenced = false;
+          this.#reconcile();
+        }, START_FENCE_RETRY_MS).unref();
         slot.stopRequested = true;
         slot.markExited({ code: null, signal: null });
         this.#report(new ProviderError('FENCED', `${this.#group}: ${slot.id} not started`, { cause: err }));
