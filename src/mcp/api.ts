@@ -43,7 +43,7 @@ export function createControlApi(
         // A hung API was reached: "cannot reach …: TimeoutError: The operation was aborted due to
         // timeout" sent an agent looking for a network fault instead of a stuck controller.
         const why = isTimeout(err)
-          ? `the control API at ${url.origin} did not answer ${method} ${url.pathname} within ${seconds(timeoutMs)}`
+          ? `the control API at ${url.origin} did not answer ${method} ${url.pathname} within ${seconds(timeoutMs)}${unknownOutcome(method)}`
           : `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`;
         throw new McpError('MCP_API_UNREACHABLE', why, { cause: err });
       }
@@ -66,7 +66,7 @@ export function createControlApi(
           : `cut off: ${describeFailure(err)}`;
         throw new McpError(
           'MCP_API_UNREACHABLE',
-          `the control API at ${url.origin} began answering ${method} ${url.pathname} (HTTP ${res.status}) but the answer was ${why}`,
+          `the control API at ${url.origin} began answering ${method} ${url.pathname} (HTTP ${res.status}) but the answer was ${why}${unknownOutcome(method)}`,
           { cause: err },
         );
       }
@@ -89,6 +89,17 @@ export function createControlApi(
       return json as T;
     },
   };
+}
+
+/**
+ * unknownOutcome is what a POST without a whole answer adds: the API may have made the change. Said
+ * as the CLI says it: without it, an agent read "did not answer … within 15 s" as a failure and sent
+ * the scale-out again, which the API applied twice (a scale-out by N is no idempotent request).
+ */
+function unknownOutcome(method: 'GET' | 'POST'): string {
+  return method === 'POST'
+    ? '; it may have been applied: read the group (get_group) before repeating it'
+    : '';
 }
 
 /** isTimeout tells AbortSignal.timeout's abort from any other failure. */

@@ -125,4 +125,48 @@ describe('MCP control API client', () => {
       },
     );
   });
+  it('a scale whose answer never came says it may have been applied: a scale-out is not to be repeated blindly', async (t) => {
+    // Takes the POST (as an API that applied it and then stalled on the state store would) and
+    // never answers, or answers only the head of it.
+    let posts = 0;
+    const server = createServer((req, res) => {
+      posts += 1;
+      req.resume();
+      if (req.url?.endsWith('/resize-group')) {
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.write('{"group":');
+      }
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = createControlApi(api, 'token', 300);
+    await assert.rejects(
+      client.request('POST', '/api/scalability/scale-group', { group: 'web', action: 'scale-out' }),
+      (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(
+          err.message,
+          `the control API at ${api} did not answer POST /api/scalability/scale-group within 300 ms; it may have been applied: read the group (get_group) before repeating it`,
+        );
+        return true;
+      },
+    );
+    await assert.rejects(
+      client.request('POST', '/api/scalability/resize-group', { group: 'web', cpu: 1 }),
+      (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.match(
+          err.message,
+          /HTTP 202\) but the answer was not finished within 300 ms; it may have been applied/,
+        );
+        return true;
+      },
+    );
+    assert.equal(posts, 2, 'each POST was sent once');
+  });
 });
