@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -178,6 +179,8 @@ export class McpHttpServer {
   readonly #maxInFlight: number;
   #inFlight = 0;
   #closed: Promise<void> | undefined;
+  /** The answers still owed to single-request POSTs, by callerKey: what a cancellation ends. */
+  readonly #calls = new Map<string, Set<ServerResponse>>();
 
   constructor(options: McpHttpServerOptions) {
     this.#options = options;
@@ -239,6 +242,35 @@ export class McpHttpServer {
     return this.#closed;
   }
 
+  /** track keeps `res` under `key` until it is answered or its client is gone. */
+  #track(key: string, res: ServerResponse): void {
+    const owed = this.#calls.get(key) ?? new Set<ServerResponse>();
+    this.#calls.set(key, owed);
+    owed.add(res);
+    res.once('close', () => {
+      owed.delete(res);
+      if (owed.size === 0 && this.#calls.get(key) === owed) this.#calls.delete(key);
+    });
+  }
+
+  /**
+   * cancel ends the calls that the `notifications/cancelled` in `message` name, for this token. Each
+   * POST gets a server of its own, so the notification reached one that never saw the call, and the
+   * call ran on: a simulate the client had given up on (the SDK client's 60 s timeout, or its
+   * AbortSignal) kept a core and the only simulation slot for up to ~17 minutes, every other simulate
+   * refused meanwhile. The call's POST is answered 202 with no body (no response is owed to a
+   * cancelled request), which closes its server and aborts its handler, as a client hanging up does.
+   * A call named by two POSTs of the token at once (two clients counting ids alike) is left alone.
+   */
+  #cancel(token: string, message: unknown): void {
+    for (const id of cancelledIds(message)) {
+      const owed = this.#calls.get(callerKey(token, id));
+      if (owed === undefined || owed.size !== 1) continue;
+      const res = owed.values().next().value!;
+      if (!res.headersSent) res.writeHead(202, { 'content-length': '0' }).end();
+    }
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req.url);
     if (path === undefined)
@@ -286,6 +318,9 @@ export class McpHttpServer {
         400,
         rpcError(-32602, `${protoKey}: unknown field (a "__proto__" key is never one)`),
       );
+    this.#cancel(token, parsed);
+    const callKey = singleRequestId(parsed);
+    if (callKey !== undefined) this.#track(callerKey(token, callKey), res);
     const server = createMcpServer((authToken) =>
       createControlApi(this.#options.apiUrl, authToken, undefined, forClient),
     );
@@ -301,6 +336,36 @@ export class McpHttpServer {
     const authed = Object.assign(req, { auth: { token, clientId: 'bearer', scopes: [] } });
     await transport.handleRequest(authed, res, parsed);
   }
+}
+
+/**
+ * callerKey names a request of one caller: its id under its token's digest (the token itself is never
+ * kept). Stateless HTTP has no session, so the token is what ties a cancellation to the call.
+ */
+function callerKey(token: string, id: string | number): string {
+  return `${createHash('sha256').update(token).digest('hex')} ${JSON.stringify(id)}`;
+}
+
+/** singleRequestId is the id of a POST that carries one request, not a batch or a notification. */
+function singleRequestId(message: unknown): string | number | undefined {
+  if (message === null || typeof message !== 'object' || Array.isArray(message)) return undefined;
+  const { id, method } = message as { id?: unknown; method?: unknown };
+  return typeof method === 'string' && (typeof id === 'string' || typeof id === 'number') ? id : undefined;
+}
+
+/** cancelledIds are the request ids that the `notifications/cancelled` of a POST name. */
+function cancelledIds(message: unknown): (string | number)[] {
+  const messages = Array.isArray(message) ? message : [message];
+  return messages.flatMap((m) => {
+    if (
+      m === null ||
+      typeof m !== 'object' ||
+      (m as { method?: unknown }).method !== 'notifications/cancelled'
+    )
+      return [];
+    const id = (m as { params?: { requestId?: unknown } }).params?.requestId;
+    return typeof id === 'string' || typeof id === 'number' ? [id] : [];
+  });
 }
 
 /**

@@ -1,0 +1,99 @@
+// A call cancelled over streamable HTTP ends on the server: the SDK client cancels (its timeout, its
+// AbortSignal) with a `notifications/cancelled` sent as a POST of its own, which a stateless server
+// answered with a fresh MCP server that never saw the call, so a simulate ran on to its end.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { MAX_SIMULATIONS, MAX_TRACE_SECONDS, MCP_PATH, McpHttpServer } from '../../src/mcp/index.js';
+import { type ApiHarness, READ_TOKEN, startApi } from '../helpers/api-harness.js';
+import { until } from '../helpers/until.js';
+
+const execFileAsync = promisify(execFile);
+
+/** simulators lists this process's simulator children (the MCP server runs in this process). */
+async function simulators(): Promise<string[]> {
+  try {
+    const { stdout } = await execFileAsync('ps', ['-o', 'args=', '--ppid', String(process.pid)], {
+      encoding: 'utf8',
+    });
+    return stdout.split('\n').filter((line) => line.includes('simulate-child'));
+  } catch {
+    return []; // ps exits 1 when there are no children
+  }
+}
+
+describe('MCP over HTTP: cancellation', () => {
+  let api: ApiHarness;
+  let mcp: McpHttpServer;
+  let url: URL;
+  const clients: Client[] = [];
+  const warnings: string[] = [];
+  before(async () => {
+    api = await startApi();
+    mcp = new McpHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      apiUrl: api.base,
+      logger: {
+        warn: (fields, msg) => warnings.push(`${msg}: ${String((fields as { err?: unknown }).err)}`),
+      },
+    });
+    const { port } = await mcp.listen();
+    url = new URL(`http://127.0.0.1:${port}${MCP_PATH}`);
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await mcp.close();
+    await api.close();
+  });
+
+  async function connect(): Promise<Client> {
+    const client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
+    clients.push(client);
+    await client.connect(
+      new StreamableHTTPClientTransport(url, {
+        requestInit: { headers: { authorization: `Bearer ${READ_TOKEN}` } },
+      }),
+    );
+    return client;
+  }
+
+  it('a simulate the client cancels ends on the server, and frees its slot for the next', async () => {
+    const client = await connect();
+    // Minutes of CPU (a week, 10000 instances at a 1 s interval, 8 policies): it ends only if cancelled.
+    const trace = Array.from({ length: MAX_TRACE_SECONDS }, (_, i) => (i % 2) * 1e6);
+    const calls = Array.from({ length: MAX_SIMULATIONS }, () => {
+      const abort = new AbortController();
+      const call = client
+        .callTool(
+          {
+            name: 'simulate',
+            arguments: { trace, min: 10_000, max: 10_000, interval: 1, peak_instances: 10_000 },
+          },
+          undefined,
+          { signal: abort.signal, timeout: 600_000 },
+        )
+        .then(
+          (result) => `answered: ${JSON.stringify(result.content).slice(0, 200)}`,
+          (err: Error) => err.message,
+        );
+      return { abort, call };
+    });
+    await until(
+      async () => (await simulators()).length === MAX_SIMULATIONS,
+      60_000,
+      'the simulations started',
+    );
+    for (const { abort } of calls) abort.abort('the agent moved on');
+    for (const outcome of await Promise.all(calls.map((c) => c.call)))
+      assert.ok(!outcome.startsWith('answered'), `cancelled on the client: ${outcome}`);
+    await until(async () => (await simulators()).length === 0, 10_000, 'the cancelled simulators ended');
+    await until(() => mcp.inFlight === 0, 10_000, 'every POST answered');
+    // The next one is not refused as "already running": the cancelled ones gave their slots back.
+    const next = await client.callTool({ name: 'simulate', arguments: { trace: trace.slice(0, 600) } });
+    assert.equal(next.isError, undefined, `a simulate after the cancel: ${JSON.stringify(next.content)}`);
+    assert.deepEqual(warnings, [], 'nothing failed on the server');
+  });
+});
