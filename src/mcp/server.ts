@@ -77,6 +77,13 @@ export async function serveStdio(
   transport.onmessage = (message) => {
     if ('method' in message && 'id' in message) pending.add(message.id);
     receive?.(message);
+    // A cancelled request is never answered (the SDK sends nothing for it): still counted, the
+    // session never closed after stdin did, and `scaleplane mcp` exited 13 (an unsettled top-level
+    // await) instead of 0 once nothing else was left to wait on.
+    if ('method' in message && message.method === 'notifications/cancelled' && !('id' in message)) {
+      const id = (message.params as { requestId?: string | number } | undefined)?.requestId;
+      if (id !== undefined && pending.delete(id)) closeWhenIdle();
+    }
   };
   const send = transport.send.bind(transport);
   transport.send = async (message) => {
