@@ -19,6 +19,7 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
   nanos,
+  PermissionViolationError,
   RequestError,
 } from '@nats-io/transport-node';
 import { backoffDelay } from '../backoff.js';
@@ -106,6 +107,20 @@ function isNotFound(error: unknown): boolean {
 function noStreamTakes(error: unknown): boolean {
   const cause = (error as { cause?: unknown } | undefined)?.cause;
   return cause instanceof RequestError && cause.isNoResponders();
+}
+
+/**
+ * deniedPublish says the server refused to take a publish to `subject` from this user (a
+ * `Permissions Violation for Publish to …`): it routed it nowhere, so no stream stored it, and the
+ * same user sending it again is refused again. The client rejects the request it was for with a
+ * RequestError caused by it. A denied subscription to the reply inbox is not this: the publish
+ * itself may have been stored then, only its PubAck cannot come back.
+ */
+function deniedPublish(error: unknown, subject: string): boolean {
+  const cause = error instanceof RequestError ? error.cause : error;
+  return (
+    cause instanceof PermissionViolationError && cause.operation === 'publish' && cause.subject === subject
+  );
 }
 
 /**
@@ -298,6 +313,14 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           throw new InvalidArgumentError(
             'payload',
             `job ${msgID} is ${data.length} bytes as sent (headers apart), over the NATS server's max_payload of ${nc.info?.max_payload} (${error.message}; not stored)`,
+          );
+        // Before, re-sent until publishTimeout and reported as QUEUE_PUBLISH_TIMEOUT ("may still
+        // arrive"), though the server had refused it: it never could have been stored.
+        if (deniedPublish(error, subject))
+          throw new QueueError(
+            'QUEUE_PUBLISH_FAILED',
+            `nats: job ${msgID} not stored: the server refused its publish to ${subject} (${errorMessage(error)})`,
+            { cause: error },
           );
         // With refusedFails, a stream's refusal (see REFUSALS) is final at once: nothing was stored.
         if (refusedFails && refusedByStream(error)) throw error;
