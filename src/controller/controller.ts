@@ -417,11 +417,29 @@ export class Controller {
    * led, and a deposed leader's past tenure, without any decision of the leader since.
    */
   async eventJournal(): Promise<Pick<DecisionJournal, 'entries' | 'newestSeq'>> {
-    const read = this.#leaderJournal;
-    if (this.#standby === undefined || read === undefined) return this.journal;
+    const entries = await this.readLeaderJournal();
+    if (entries === undefined) return this.journal;
     const leaders = new DecisionJournal(this.journal.capacity);
-    leaders.restore(await read());
+    leaders.restore(entries);
     return leaders;
+  }
+
+  /**
+   * followsLeader is true while this controller stands by with a state store to read the leader's
+   * journal from: then its events, and its dashboard's decisions, are the leader's, not its own.
+   */
+  get followsLeader(): boolean {
+    return this.#standby !== undefined && this.#leaderJournal !== undefined;
+  }
+
+  /**
+   * readLeaderJournal reads the leader's journal from the state store, oldest first, while this
+   * controller follows the leader (see followsLeader); undefined otherwise.
+   */
+  async readLeaderJournal(): Promise<readonly JournalEntry[] | undefined> {
+    const read = this.#leaderJournal;
+    if (this.#standby === undefined || read === undefined) return undefined;
+    return read();
   }
 
   /**
