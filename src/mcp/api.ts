@@ -77,13 +77,21 @@ export function createControlApi(
         json = { error: text.slice(0, 200) };
       }
       if (!res.ok) {
-        const error = (json as { error?: string }).error ?? `HTTP ${res.status}`;
+        // The API's code goes with its message (`409 SCALEPLANE_OUT_OF_RANGE: …`) and, whole, with
+        // the error (McpError.answer): a tool's error said `409: …` only, so an agent could tell a
+        // refused scale from a change in effect but not stored (503 SCALEPLANE_NOT_STORED) by the
+        // wording alone.
+        const answer =
+          json !== null && typeof json === 'object' && !Array.isArray(json)
+            ? (json as Record<string, unknown>)
+            : undefined;
+        const error =
+          typeof answer?.error === 'string' && answer.error !== '' ? answer.error : `HTTP ${res.status}`;
+        const code = typeof answer?.code === 'string' ? ` ${answer.code}` : '';
         throw new McpError(
           'MCP_API_ERROR',
-          `${res.status}: ${error}${retryHint(res.headers.get('retry-after'))}`,
-          {
-            status: res.status,
-          },
+          `${res.status}${code}: ${error}${retryHint(res.headers.get('retry-after'))}`,
+          { status: res.status, ...(answer !== undefined && { answer }) },
         );
       }
       return json as T;

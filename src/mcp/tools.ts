@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ResizeGroupRequest, ScaleGroupRequest } from '../api/index.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import type { ControlApi } from './api.js';
+import { McpError } from './errors.js';
 import { simulateApart } from './simulate.js';
 
 /** TOOL_NAMES are the tools the Scaleplane MCP server offers. */
@@ -50,8 +51,14 @@ const ok = (summary: string, data: Record<string, unknown>): CallToolResult => (
   structuredContent: data,
 });
 
+/**
+ * failed is a tool's error result: the message, and for an API refusal the API's status and error
+ * body (its `code`, and `inEffect` or `operation` where it says them) as structured content.
+ */
 const failed = (err: unknown): CallToolResult => ({
   content: [{ type: 'text', text: err instanceof Error ? err.message : String(err) }],
+  ...(err instanceof McpError &&
+    err.status !== undefined && { structuredContent: { ...err.answer, status: err.status } }),
   isError: true,
 });
 

@@ -169,4 +169,20 @@ describe('MCP control API client', () => {
     );
     assert.equal(posts, 2, 'each POST was sent once');
   });
+  it('an error answer of JSON null or of nothing is named by its status (null threw a TypeError)', async (t) => {
+    const server = createServer((req, res) => {
+      res.writeHead(502, { 'content-type': 'application/json' });
+      res.end(req.url?.endsWith('null') ? 'null' : '');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => server.close());
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (const path of ['/api/scalability/null', '/api/scalability/empty'])
+      await assert.rejects(createControlApi(api, 'token').request('GET', path), (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(err.message, '502: HTTP 502', path);
+        return true;
+      });
+  });
 });
