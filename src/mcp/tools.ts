@@ -70,6 +70,33 @@ async function attempt(run: () => Promise<CallToolResult>): Promise<CallToolResu
   }
 }
 
+/**
+ * call sends one API call and checks that its answer holds each of `keys` (`name[]`: an array): an
+ * --api that names another service answering JSON (the balancer, passing the call to the demo app's
+ * `{"hello": …}`) made scale_group report `undefined: undefined → undefined` as a success, and
+ * list_groups fail with `Cannot read properties of undefined (reading 'map')`. The CLI checks so too.
+ */
+async function call<T>(
+  api: ControlApi,
+  method: 'GET' | 'POST',
+  path: string,
+  keys: readonly string[],
+  body?: unknown,
+): Promise<T> {
+  const answer = await api.request<unknown>(method, path, body);
+  const missing = keys.find((key) => {
+    const name = key.replace(/\[\]$/, '');
+    if (answer === null || typeof answer !== 'object' || !(name in answer)) return true;
+    return name !== key && !Array.isArray((answer as Record<string, unknown>)[name]);
+  });
+  if (missing !== undefined)
+    throw new McpError(
+      'MCP_API_ERROR',
+      `${method} ${path.split('?')[0]} answered JSON without ${missing.endsWith('[]') ? 'an array ' : ''}"${missing.replace(/\[\]$/, '')}": is --api the Scaleplane control API?`,
+    );
+  return answer as T;
+}
+
 interface GroupLike {
   name: string;
   desired: number;
@@ -98,9 +125,11 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
     },
     (extra) =>
       attempt(async () => {
-        const { groups } = await api(token(extra)).request<{ groups: GroupLike[] }>(
+        const { groups } = await call<{ groups: GroupLike[] }>(
+          api(token(extra)),
           'GET',
           '/api/scalability/groups',
+          ['groups[]'],
         );
         return ok(groups.map(line).join('\n') || '(no groups)', { groups });
       }),
@@ -119,9 +148,11 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
     },
     ({ group }, extra) =>
       attempt(async () => {
-        const status = await api(token(extra)).request<GroupLike>(
+        const status = await call<GroupLike>(
+          api(token(extra)),
           'GET',
           `/api/scalability/groups/${encodeURIComponent(group)}`,
+          ['name', 'desired', 'ready', 'minInstances', 'maxInstances'],
         );
         return ok(line(status), status as unknown as Record<string, unknown>);
       }),
@@ -146,9 +177,11 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
     },
     (args, extra) =>
       attempt(async () => {
-        const result = await api(token(extra)).request<{ group: string; previous: number; desired: number }>(
+        const result = await call<{ group: string; previous: number; desired: number }>(
+          api(token(extra)),
           'POST',
           '/api/scalability/scale-group',
+          ['group', 'previous', 'desired'],
           args,
         );
         return ok(`${result.group}: ${result.previous} → ${result.desired}`, result);
@@ -166,9 +199,11 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
     },
     (args, extra) =>
       attempt(async () => {
-        const result = await api(token(extra)).request<Record<string, unknown>>(
+        const result = await call<Record<string, unknown>>(
+          api(token(extra)),
           'POST',
           '/api/scalability/resize-group',
+          ['group', 'status'],
           args,
         );
         const warning = typeof result.warning === 'string' ? `; ${result.warning}` : '';
@@ -203,9 +238,9 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
         const query = new URLSearchParams({ limit: String(limit ?? 50) });
         if (group !== undefined) query.set('group', group);
         if (since !== undefined) query.set('since', String(since));
-        const { events } = await api(token(extra)).request<{
+        const { events } = await call<{
           events: { time: string; group: string; message: string; reasons: string[] }[];
-        }>('GET', `/api/scalability/events?${query}`);
+        }>(api(token(extra)), 'GET', `/api/scalability/events?${query}`, ['events[]']);
         const text = events
           .map((e) => `${e.time} ${e.group} ${e.message} [${e.reasons.join(', ')}]`)
           .join('\n');
