@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
 import { createLogDestination } from './destination.js';
 
 /** LogLevel is one of pino's levels. */
@@ -33,6 +33,9 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
     );
     return logger;
   }
+  // Required here, not imported above: only a terminal's logs use it, and every process (each CLI
+  // child a test starts, each controller under a supervisor) read its 32 files at start.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   return pino(
     { level, base: undefined },
     pretty({ colorize: wantsColor(process.env), translateTime: 'HH:MM:ss.l', singleLine: true, sync: true }),
