@@ -200,9 +200,10 @@ export class HighAvailability {
       if (this.state) this.#led(options);
       return;
     }
-    // A standby's events are the leader's decisions, as the state store holds them.
+    // A standby's events are the leader's decisions, as the state store holds them: the journal
+    // alone (before, the whole state was read for it, desired counts too, on every call).
     const state = this.state;
-    if (state) controller.readLeaderJournalWith(async () => (await state.load()).journal);
+    if (state) controller.readLeaderJournalWith(() => state.loadJournal());
     const elector = new LeaderElector({
       store: this.lease,
       holder: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}@${options.apiAddress}`,

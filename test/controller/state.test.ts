@@ -128,6 +128,11 @@ for (const backend of BACKENDS) {
       assert.deepEqual(seqs.slice(-3), [3, 4, 5]);
       assert.ok(seqs.length <= 5, 'seqs.length <= 5');
       assert.deepEqual(state.journal.at(-1), entry(5, 5));
+      assert.deepEqual(
+        await successor.loadJournal(),
+        state.journal,
+        'loadJournal reads the journal load reads',
+      );
       assert.deepEqual((await successor.list('web')).map((r) => [r.id, r.pid]).sort(), [
         ['web-1', 4242],
         ['web-3', 4244],

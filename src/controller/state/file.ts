@@ -53,6 +53,10 @@ export class FileState implements StateStore {
     return { desired, journal };
   }
 
+  async loadJournal(): Promise<JournalEntry[]> {
+    return (await this.#read()).journal;
+  }
+
   saveDesired(group: string, desired: number): Promise<void> {
     return this.#change((c) => {
       c.desired[group] = desired;

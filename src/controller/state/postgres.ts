@@ -136,14 +136,18 @@ export class PostgresState implements StateStore {
     const desired = await this.#pool.query<{ group_name: string; desired: number }>(
       `SELECT group_name, desired FROM ${this.#desired}`,
     );
+    return {
+      desired: Object.fromEntries(desired.rows.map((r) => [r.group_name, r.desired])),
+      journal: await this.loadJournal(),
+    };
+  }
+
+  async loadJournal(): Promise<JournalEntry[]> {
     const journal = await this.#pool.query<{ entry: JournalEntry }>(
       `SELECT entry FROM ${this.#journal} ORDER BY id DESC LIMIT $1`,
       [this.#journalSize],
     );
-    return {
-      desired: Object.fromEntries(desired.rows.map((r) => [r.group_name, r.desired])),
-      journal: journal.rows.map((r) => r.entry).reverse(),
-    };
+    return journal.rows.map((r) => r.entry).reverse();
   }
 
   async saveDesired(group: string, desired: number): Promise<void> {

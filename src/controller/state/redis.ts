@@ -80,12 +80,17 @@ export class RedisState implements StateStore {
   async load(): Promise<ControllerState> {
     const [desired, journal] = await Promise.all([
       this.#redis.hgetall(`${this.#prefix}:desired`),
-      this.#redis.lrange(`${this.#prefix}:journal`, 0, -1),
+      this.loadJournal(),
     ]);
     return {
       desired: Object.fromEntries(Object.entries(desired).map(([g, n]) => [g, Number(n)])),
-      journal: journal.map((e) => JSON.parse(e) as JournalEntry),
+      journal,
     };
+  }
+
+  async loadJournal(): Promise<JournalEntry[]> {
+    const journal = await this.#redis.lrange(`${this.#prefix}:journal`, 0, -1);
+    return journal.map((e) => JSON.parse(e) as JournalEntry);
   }
 
   async saveDesired(group: string, desired: number): Promise<void> {

@@ -21,6 +21,11 @@ export interface StateStore extends LocalInstanceRegistry {
   readonly backend: 'file' | 'redis' | 'postgres';
   /** load reads the persisted state (empty when there is none yet). */
   load(): Promise<ControllerState>;
+  /**
+   * loadJournal reads the persisted journal alone, oldest first, as `load` does: what a standby
+   * answers events and its live stream from (the desired counts it would also read are not needed).
+   */
+  loadJournal(): Promise<JournalEntry[]>;
   /** saveDesired records a group's desired count. */
   saveDesired(group: string, desired: number): Promise<void>;
   /**
