@@ -3,8 +3,7 @@
  * delivered but unacknowledged (`num_ack_pending`), less the scaleplane/queue delayed jobs not due
  * yet — as a group total: target = messages per worker.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { readNotDue } from '../queue/nats/delayed.js';
 import { type MetricSource, MetricSourceError } from './source.js';
 import { type NatsServer, natsServer } from './url-credentials.js';
@@ -34,12 +33,15 @@ export class NatsSource implements MetricSource {
   #connect(): Promise<NatsConnection> {
     // The credentials go as options: the client ignores them in the URL and connected without any.
     const { server, auth } = this.#server;
-    this.#connection ??= connect({ servers: server, ...auth, timeout: 2000 }).then((nc) => {
-      void nc.closed().then(() => {
-        this.#connection = undefined;
+    // Loaded here, not with the app: ~110 files every process read at start, for this source only.
+    this.#connection ??= import('@nats-io/transport-node')
+      .then(({ connect }) => connect({ servers: server, ...auth, timeout: 2000 }))
+      .then((nc) => {
+        void nc.closed().then(() => {
+          this.#connection = undefined;
+        });
+        return nc;
       });
-      return nc;
-    });
     this.#connection.catch(() => {
       this.#connection = undefined;
     });
@@ -50,6 +52,7 @@ export class NatsSource implements MetricSource {
     const { stream, consumer } = this.#options;
     if (this.#closed) throw new MetricSourceError('SOURCE_FAILED', 'closed');
     try {
+      const { jetstreamManager } = await import('@nats-io/jetstream');
       const jsm = await jetstreamManager(await this.#connect(), { timeout: 2000 });
       const info = await jsm.consumers.info(stream, consumer);
       // Delayed jobs of a scaleplane/queue stream are stored at once; those not due yet would wake
