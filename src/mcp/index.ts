@@ -13,7 +13,7 @@ export {
   type McpHttpServerOptions,
   serveStdio,
 } from './server.js';
-export { MAX_SIMULATIONS } from './simulate.js';
+export { MAX_SIMULATIONS, SIMULATE_TIMEOUT_MS } from './simulate.js';
 export {
   MAX_REMEMBERED_TOKENS,
   TOKEN_ACCEPTED_TTL_MS,

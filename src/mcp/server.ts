@@ -31,8 +31,14 @@ export const MAX_MCP_IN_FLIGHT = 16;
 /** MCP_RETRY_AFTER_SECONDS is the Retry-After of a 503 over MAX_MCP_IN_FLIGHT: calls end within it. */
 export const MCP_RETRY_AFTER_SECONDS = 1;
 
-/** createMcpServer builds an MCP server with Scaleplane's tools; `api` gives the control API client per call. */
-export function createMcpServer(api: (authToken: string | undefined) => ControlApi): McpServer {
+/**
+ * createMcpServer builds an MCP server with Scaleplane's tools; `api` gives the control API client per
+ * call, `simulateTimeoutMs` bounds a simulate (SIMULATE_TIMEOUT_MS).
+ */
+export function createMcpServer(
+  api: (authToken: string | undefined) => ControlApi,
+  simulateTimeoutMs?: number,
+): McpServer {
   const server = new McpServer(
     { name: 'scaleplane', version: VERSION },
     {
@@ -42,7 +48,7 @@ export function createMcpServer(api: (authToken: string | undefined) => ControlA
         'resize_group (refused outside min..max); try policies offline with simulate.',
     },
   );
-  registerTools(server, api);
+  registerTools(server, api, simulateTimeoutMs);
   return server;
 }
 
@@ -147,6 +153,8 @@ export interface McpHttpServerOptions {
    * all of them, and every local client of the API, share 127.0.0.1's.
    */
   proxyToken?: string;
+  /** How long one simulate may run before it is stopped. @defaultValue SIMULATE_TIMEOUT_MS (120 s) */
+  simulateTimeoutMs?: number;
 }
 
 function sendJson(
@@ -328,8 +336,9 @@ export class McpHttpServer {
     this.#cancel(token, parsed);
     const callKey = singleRequestId(parsed);
     if (callKey !== undefined) this.#track(callerKey(token, callKey), res);
-    const server = createMcpServer((authToken) =>
-      createControlApi(this.#options.apiUrl, authToken, undefined, forClient),
+    const server = createMcpServer(
+      (authToken) => createControlApi(this.#options.apiUrl, authToken, undefined, forClient),
+      this.#options.simulateTimeoutMs,
     );
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,

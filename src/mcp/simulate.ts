@@ -15,6 +15,14 @@ const CHILD = fileURLToPath(
  */
 export const MAX_SIMULATIONS = Math.max(1, availableParallelism() - 1);
 
+/**
+ * SIMULATE_TIMEOUT_MS bounds one simulation's run. The trace and knobs are bounded, not their
+ * product: a week at 1 s with min = max = 10000 and every preset measured ~17 minutes of a core, the
+ * only simulation slot on 2 cores held all along. Twice the MCP SDK client's own request timeout
+ * (60 s), and room for a week of every preset at its defaults; a bigger run is `scaleplane simulate`'s.
+ */
+export const SIMULATE_TIMEOUT_MS = 120_000;
+
 let running = 0;
 
 /**
@@ -27,6 +35,7 @@ export function simulateApart(
   trace: Float64Array,
   options: ExperimentOptions,
   signal?: AbortSignal,
+  timeoutMs = SIMULATE_TIMEOUT_MS,
 ): Promise<ExperimentRow[]> {
   if (running >= MAX_SIMULATIONS)
     return Promise.reject(
@@ -45,6 +54,7 @@ export function simulateApart(
       if (settled) return;
       settled = true;
       running--;
+      clearTimeout(deadline);
       signal?.removeEventListener('abort', cancel);
       outcome();
     };
@@ -52,6 +62,16 @@ export function simulateApart(
       child.kill('SIGKILL');
       finish(() => reject(new Error('simulate: cancelled')));
     };
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(() =>
+        reject(
+          new Error(
+            `simulate: not finished within ${timeoutMs / 1000} s, and stopped: the work grows with the trace's length × the instances × the policies; shorten the trace, raise interval, lower max (or min), ask fewer policies, or run \`scaleplane simulate\` for a run this long`,
+          ),
+        ),
+      );
+    }, timeoutMs);
     if (signal?.aborted) return cancel();
     signal?.addEventListener('abort', cancel);
     child.once('message', (answer: { rows?: ExperimentRow[]; error?: string }) =>

@@ -5,7 +5,7 @@ import { ResizeGroupRequest, ScaleGroupRequest } from '../api/index.js';
 import { PRESET_NAMES, type PresetName } from '../policy/index.js';
 import type { ControlApi } from './api.js';
 import { McpError } from './errors.js';
-import { simulateApart } from './simulate.js';
+import { SIMULATE_TIMEOUT_MS, simulateApart } from './simulate.js';
 
 /** TOOL_NAMES are the tools the Scaleplane MCP server offers. */
 export const TOOL_NAMES = [
@@ -112,7 +112,12 @@ const line = (g: GroupLike) =>
  * registerTools adds Scaleplane's tools to an MCP server. `api` returns the control API client for
  * the current call (stdio: the configured token; HTTP: the caller's own bearer token).
  */
-export function registerTools(server: McpServer, api: (authToken: string | undefined) => ControlApi): void {
+export function registerTools(
+  server: McpServer,
+  api: (authToken: string | undefined) => ControlApi,
+  /** How long one simulate may run. @defaultValue SIMULATE_TIMEOUT_MS (120 s) */
+  simulateTimeoutMs = SIMULATE_TIMEOUT_MS,
+): void {
   const token = (extra: { authInfo?: { token: string } }) => extra.authInfo?.token;
 
   server.registerTool(
@@ -307,6 +312,7 @@ export function registerTools(server: McpServer, api: (authToken: string | undef
             withOracle: true,
           },
           extra.signal,
+          simulateTimeoutMs,
         );
         const text = rows
           .map(

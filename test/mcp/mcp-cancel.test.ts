@@ -96,4 +96,51 @@ describe('MCP over HTTP: cancellation', () => {
     assert.equal(next.isError, undefined, `a simulate after the cancel: ${JSON.stringify(next.content)}`);
     assert.deepEqual(warnings, [], 'nothing failed on the server');
   });
+  it('a simulate that outruns simulateTimeoutMs is stopped and says how to make it smaller', async () => {
+    const bounded = new McpHttpServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      apiUrl: api.base,
+      simulateTimeoutMs: 2_000,
+    });
+    const { port } = await bounded.listen();
+    try {
+      const client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
+      clients.push(client);
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}${MCP_PATH}`), {
+          requestInit: { headers: { authorization: `Bearer ${READ_TOKEN}` } },
+        }),
+      );
+      // ~10 s of CPU here (every preset, 10000 instances at a 1 s interval), a client that waits.
+      const trace = Array.from({ length: 6_000 }, (_, i) => (i % 2) * 1e6);
+      const result = await client.callTool(
+        {
+          name: 'simulate',
+          arguments: {
+            trace,
+            min: 10_000,
+            max: 10_000,
+            interval: 1,
+            peak_instances: 10_000,
+            policies: ['default', 'hpa', 'hpa-behavior', 'kpa', 'keda', 'step', 'simple', 'predictive'],
+          },
+        },
+        undefined,
+        { timeout: 600_000 },
+      );
+      assert.equal(
+        result.isError,
+        true,
+        `stopped, not answered: ${JSON.stringify(result.content).slice(0, 300)}`,
+      );
+      assert.match(
+        JSON.stringify(result.content),
+        /simulate: not finished within 2 s, and stopped: .*shorten the trace/,
+        'says why and what to do',
+      );
+      await until(async () => (await simulators()).length === 0, 10_000, 'the stopped simulator ended');
+    } finally {
+      await bounded.close();
+    }
+  });
 });
