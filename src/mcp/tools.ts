@@ -267,7 +267,14 @@ export function registerTools(
           .min(1)
           .max(8)
           .optional(),
-        capacity: z.number().positive().default(100).describe('req/s one instance serves at 100 % CPU'),
+        // Bounded as the trace's values are: at 1e300 the scaled demand overflowed, and the answer
+        // read `NaN% of requests over capacity` (`violation_pct: null`).
+        capacity: z
+          .number()
+          .positive()
+          .max(MAX_TRACE_RATE)
+          .default(100)
+          .describe('req/s one instance serves at 100 % CPU'),
         startup: z.int().min(0).max(3600).default(60).describe('seconds from scale-out to ready'),
         min: z.int().min(0).default(1),
         max: z.int().min(1).max(10_000).default(40),
