@@ -5,7 +5,14 @@
  * same way. It imports no metric source's client: the simulator stays free of their side effects.
  */
 import { readFile } from 'node:fs/promises';
-import { Agent, fetch, type Response } from 'undici';
+import type { Agent, Response } from 'undici';
+
+/**
+ * undici, loaded at the first request: `scaleplane simulate` imports this module, and every CLI
+ * process (`--version`, `status`, a usage error) read its 112 files at start for no request at all.
+ */
+const loadUndici = () => import('undici');
+
 import { type CredentialedUrl, splitCredentials } from './url-credentials.js';
 
 /** PrometheusAccess says where a Prometheus is and how to authenticate to it. */
@@ -82,6 +89,7 @@ export class PrometheusHttp {
   async get(url: URL, timeoutMs: number): Promise<Response> {
     const headers = { ...this.#access.headers, ...this.#target.headers, ...(await this.#bearer()) };
     const dispatcher = await this.#trusting();
+    const { fetch } = await loadUndici();
     let res: Response;
     try {
       res = await fetch(url, {
@@ -151,7 +159,7 @@ export class PrometheusHttp {
     const file = this.#access.caFile;
     if (file === undefined) return undefined;
     this.#dispatcher ??= readFile(file).then(
-      (ca) => new Agent({ connect: { ca } }),
+      async (ca) => new (await loadUndici()).Agent({ connect: { ca } }),
       (err: NodeJS.ErrnoException) => {
         this.#dispatcher = undefined;
         throw new PrometheusHttpError(
