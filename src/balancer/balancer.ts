@@ -15,7 +15,7 @@ import type {
   HttpCacheConfig,
   RouteConfig,
 } from '../config/types.js';
-import { onClientError } from '../log/index.js';
+import { type ClientErrorListener, onClientError } from '../log/index.js';
 import { type ScaleplaneMetrics, ScaleplaneRegistry } from '../metrics/index.js';
 import { createPicker, type Picker, type PickerOptions, parseHashKey } from './algorithms/index.js';
 import {
@@ -242,6 +242,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
   readonly #defaultCache: HttpCache | undefined;
   readonly #activeHealth: boolean;
   readonly #workers: WorkerSet | undefined;
+  /** The listener's `clientError` handler, whose TLS-failure log throttle close() flushes. */
+  readonly #clientErrors: ClientErrorListener;
   /** Which workers have which backend ejected: each ejection and recovery is reported once. */
   readonly #workerEjections = new WorkerEjections();
   #removeWorkerMetrics: (() => void) | undefined;
@@ -339,7 +341,12 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       if (!(Number(req.headers['content-length']) > config.maxRequestBody)) res.writeContinue();
       this.#onRequest(req, res);
     });
-    this.#server.on('clientError', onClientError(this.#logger, 'balancer'));
+    this.#clientErrors = onClientError(
+      this.#logger,
+      'balancer',
+      options.now === undefined ? {} : { now: options.now },
+    );
+    this.#server.on('clientError', this.#clientErrors);
     this.#server.on('upgrade', this.#onUpgrade);
     // Left unheard, node:http destroys a CONNECT's socket without a word: the client saw an empty
     // reply. This is no forward proxy: 405, as NGINX answers it. On the HTTP/2 listener the event
@@ -675,6 +682,8 @@ export class Balancer extends EventEmitter<BalancerEvents> {
         this.#closeIdleConnections();
       });
     }
+    // The counts of failed TLS handshakes left out of the log are written before the balancer goes.
+    this.#clientErrors.flush(Number.POSITIVE_INFINITY);
     this.#agent.destroy();
     await this.#proxy.destroy();
     await Promise.all([this.#defaultCache?.close(), ...this.#routes.map((route) => route.cache?.close())]);

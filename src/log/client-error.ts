@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { LogThrottle } from '../api/log-throttle.js';
 
 /** ClientErrorLogger is the slice of pino a rejected connection is reported to. */
 export interface ClientErrorLogger {
@@ -18,16 +19,64 @@ export function clientErrorStatus(code: string | undefined): 400 | 408 | 431 {
 
 const REASONS = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
+/** ClientErrorOptions configures the TLS-failure log throttle of an onClientError listener. */
+export interface ClientErrorOptions {
+  /** Monotonic clock in ms of the log throttle. @defaultValue performance.now */
+  now?: () => number;
+  /** At most one TLS-failure line per cause (error code) per this many ms. @defaultValue 10000 */
+  intervalMs?: number;
+}
+
+/** ClientErrorListener is a `clientError` listener that can write the counts its throttle left out. */
+export interface ClientErrorListener {
+  (err: Error & { code?: string }, socket: Duplex): void;
+  /**
+   * flush writes, for each cause whose interval has ended by `now`, how many TLS failures were left
+   * out of the log; `flush(Infinity)` writes them all (at shutdown).
+   */
+  flush(now?: number): void;
+}
+
 /**
  * onClientError returns a `clientError` listener for a node:http(s) server: it logs one line per
  * rejected connection and answers 4xx with `Connection: close` (Node's own listener answers without
- * a log line). A socket already torn down is only logged.
+ * a log line). A socket already torn down is only logged. TLS handshake failures are throttled per
+ * cause: the first at once, the rest of the interval counted and written in one line after it.
  */
 export function onClientError(
   logger: ClientErrorLogger,
   listener: string,
-): (err: Error & { code?: string }, socket: Duplex) => void {
-  return (err, socket) => {
+  options: ClientErrorOptions = {},
+): ClientErrorListener {
+  const now = options.now ?? (() => performance.now());
+  const intervalMs = options.intervalMs ?? 10_000;
+  // A failed handshake is a line per connection: a scanner that connects and says nothing (each
+  // closed at the handshake timeout) wrote thousands a second. As the API's refusals are
+  // (LogThrottle), the lines are keyed by cause alone, not by address, so a spray of addresses
+  // does not get past it either.
+  const tlsLog = new LogThrottle({ intervalMs });
+  let sweep: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    sweep ??= setTimeout(() => {
+      sweep = undefined;
+      flush();
+    }, intervalMs);
+    sweep.unref();
+  };
+  const flush = (at: number = now()): void => {
+    for (const { key, suppressed } of tlsLog.expired(at))
+      logger.warn(
+        { code: key, suppressed, listener },
+        `${listener}: TLS handshake failed or timed out: ${suppressed} more connections closed the same way, not logged`,
+      );
+    // Causes still inside their interval may yet count some: look again when it is over.
+    if (tlsLog.size > 0 && at !== Number.POSITIVE_INFINITY) arm();
+    else if (sweep !== undefined) {
+      clearTimeout(sweep);
+      sweep = undefined;
+    }
+  };
+  const handle = (err: Error & { code?: string }, socket: Duplex): void => {
     const status = clientErrorStatus(err.code);
     const remote = (socket as { remoteAddress?: string }).remoteAddress;
     // ECONNRESET: the client went away; nothing to answer, nothing malicious to report.
@@ -40,11 +89,21 @@ export function onClientError(
     // handshake that never completes and the socket was never closed, so a client that connected
     // and sent nothing (or plain HTTP to the HTTPS port) held its socket for good.
     if (isTlsLayerError(err)) {
-      logger.warn(
-        { remote, code: err.code, listener },
-        `${listener}: TLS handshake failed or timed out, connection closed`,
-      );
       socket.destroy();
+      const verdict = tlsLog.admit(err.code ?? 'unknown', now());
+      if (!verdict.log) {
+        // The count of a cause that then goes quiet is written once its interval is over.
+        arm();
+        return;
+      }
+      logger.warn(
+        verdict.suppressed === 0
+          ? { remote, code: err.code, listener }
+          : { remote, code: err.code, listener, suppressed: verdict.suppressed },
+        verdict.suppressed === 0
+          ? `${listener}: TLS handshake failed or timed out, connection closed`
+          : `${listener}: TLS handshake failed or timed out, connection closed (and ${verdict.suppressed} more like it not logged)`,
+      );
       return;
     }
     logger.warn(
@@ -69,6 +128,7 @@ export function onClientError(
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   };
+  return Object.assign(handle, { flush });
 }
 
 /**

@@ -43,7 +43,13 @@ export function createLogger(options: { level?: LogLevel; pretty?: boolean } = {
 }
 
 export type { Logger } from 'pino';
-export { type ClientErrorLogger, clientErrorStatus, onClientError } from './client-error.js';
+export {
+  type ClientErrorListener,
+  type ClientErrorLogger,
+  type ClientErrorOptions,
+  clientErrorStatus,
+  onClientError,
+} from './client-error.js';
 export { createLogDestination, type LogDestination, type LogDestinationOptions } from './destination.js';
 export {
   acceptableRequestId,

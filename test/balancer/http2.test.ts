@@ -666,6 +666,49 @@ for (const http2 of [true, false]) {
   });
 }
 
+for (const http2 of [true, false]) {
+  test(`50 failed TLS handshakes of one cause write one line, then one with the count (http2: ${http2})`, async (t) => {
+    const warnings: { obj: { code?: string; suppressed?: number }; msg: string | undefined }[] = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn: (obj: object, msg?: string) => void warnings.push({ obj, msg }),
+    };
+    const metrics = createMetrics({ defaultMetrics: false });
+    // The clock stands still, so all 50 fall in the first throttle interval however slow the machine.
+    const balancer = new Balancer({
+      config: tlsConfig({ http2, headersTimeout: 200 }),
+      metrics,
+      logger,
+      now: () => 0,
+    });
+    t.after(() => balancer.close());
+    const { port } = await balancer.listen();
+    // 50 clients that connect and never send a ClientHello (a scanner): each is closed at the
+    // handshake timeout, each a failed handshake of the same cause.
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, () => preHandshakeOutcome(port, '', 15_000)),
+    );
+    assert.deepEqual(new Set(outcomes), new Set(['closed']), 'every silent client is closed');
+    const tlsLines = () =>
+      warnings.filter((w) => w.msg?.startsWith('balancer: TLS handshake failed or timed out') === true);
+    // Before, 50 lines: one per connection.
+    assert.deepEqual(
+      tlsLines().map((w) => [w.msg, w.obj.code]),
+      [['balancer: TLS handshake failed or timed out, connection closed', 'ERR_TLS_HANDSHAKE_TIMEOUT']],
+      'one line for the first failed handshake, none for the 49 after it within the interval',
+    );
+    await balancer.close();
+    assert.deepEqual(
+      tlsLines()
+        .slice(1)
+        .map((w) => [w.obj.code, w.obj.suppressed]),
+      [['ERR_TLS_HANDSHAKE_TIMEOUT', 49]],
+      'closing writes how many failed handshakes were left out of the log',
+    );
+  });
+}
+
 describe('h2 on cluster workers', () => {
   test('workers: 2 with tls serve h2, spread over the instances', async (t) => {
     const a = await startBackend(t, (_req, res) => res.end('a'));
