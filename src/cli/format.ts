@@ -112,12 +112,20 @@ function formatForecast(s: StartupStatus, horizon: number): string {
 const SOURCE_WIDTH = 'provider'.length;
 
 /**
- * formatEvent renders one journal entry on one line. A repeated decision (`count`, see
- * DecisionJournal) starts at its first time and ends `(×N, last at TIME)`: the message is the newest's.
+ * formatEvent renders one journal entry on one line, starting with its `#seq` (what `--since` takes,
+ * and what the JSON output, the API and the dashboard name it by), right-aligned to `seqWidth` digits
+ * so a list's columns line up. A repeated decision (`count`, see DecisionJournal) starts at its first
+ * time and ends `(×N, last at TIME)`: the message and the seq are the newest's.
  */
-export function formatEvent(e: JournalEntry): string {
-  const line = `${e.firstTime ?? e.time}  ${e.group}  ${e.source.padEnd(SOURCE_WIDTH)} ${e.message}  [${e.reasons.join(', ')}]`;
+export function formatEvent(e: JournalEntry, seqWidth = 0): string {
+  const line = `#${String(e.seq).padStart(seqWidth)}  ${e.firstTime ?? e.time}  ${e.group}  ${e.source.padEnd(SOURCE_WIDTH)} ${e.message}  [${e.reasons.join(', ')}]`;
   return e.count !== undefined && e.count > 1 ? `${line}  (×${e.count}, last at ${e.time})` : line;
+}
+
+/** formatEvents renders `scaleplane events`: one line per entry, seqs of one width, or `(no events)`. */
+export function formatEvents(events: readonly JournalEntry[]): string {
+  const seqWidth = Math.max(0, ...events.map((e) => String(e.seq).length));
+  return events.map((e) => formatEvent(e, seqWidth)).join('\n') || '(no events)';
 }
 
 /**

@@ -14,7 +14,7 @@ import type { LogLevel } from '../log/index.js';
 import { registerMcp } from '../mcp/cli.js';
 import { VERSION } from '../version.js';
 import { ApiClient, ApiUnreachableError, CliError, otherApiHint } from './client.js';
-import { formatBytes, formatEvent, formatScale, formatStatus } from './format.js';
+import { formatBytes, formatEvents, formatScale, formatStatus } from './format.js';
 import { registerNginx } from './nginx.js';
 import { demoConfigNote } from './paths.js';
 import { registerResize } from './resize.js';
@@ -351,9 +351,7 @@ function buildProgram(): Command {
         const names = groups.map((g) => g.name);
         if (!names.includes(opts.group)) throw new CliError(unknownGroupMessage(opts.group, names), 2);
       }
-      console.log(
-        opts.json ? JSON.stringify(events, null, 2) : events.map(formatEvent).join('\n') || '(no events)',
-      );
+      console.log(opts.json ? JSON.stringify(events, null, 2) : formatEvents(events));
     });
 
   registerSimulate(program);

@@ -3,12 +3,12 @@
 // column right of every other source's.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatEvent, formatScale } from '../../src/cli/format.js';
+import { formatEvent, formatEvents, formatScale } from '../../src/cli/format.js';
 import type { JournalEntry, JournalSource } from '../../src/controller/index.js';
 
-function entry(source: JournalSource): JournalEntry {
+function entry(source: JournalSource, seq = 1): JournalEntry {
   return {
-    seq: 1,
+    seq,
     time: '2026-11-30T08:00:00.000Z',
     group: 'web',
     source,
@@ -29,6 +29,29 @@ describe('events: one column for the message', () => {
       1,
       `message columns by source: ${sources.map((s, i) => `${s} ${columns[i]}`).join(', ')}`,
     );
+  });
+});
+
+describe('events: each entry’s seq', () => {
+  // The text lacked the seq that the JSON output, the API and the dashboard carry: nothing to pass
+  // to `--since`, nothing to match an entry on the dashboard with.
+  it('starts each line with #seq', () => {
+    assert.match(formatEvent(entry('policy', 42)), /^#42 {2}2026-11-30T08:00:00\.000Z {2}web {2}policy /);
+  });
+
+  it('right-aligns the seqs of a list, so 9 and 10 start their messages at the same column', () => {
+    const lines = formatEvents([entry('policy', 9), entry('api', 10)]).split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.slice(0, 4)),
+      ['# 9 ', '#10 '],
+      'the seq column of each line',
+    );
+    assert.equal(
+      new Set(lines.map((l) => l.indexOf('2 → 4: why'))).size,
+      1,
+      `message columns: ${lines.join(' | ')}`,
+    );
+    assert.equal(formatEvents([]), '(no events)');
   });
 });
 
