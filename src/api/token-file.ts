@@ -4,9 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
+ * apiPort is the port a URL of the API reaches: its own, else its scheme's (443 for https). The
+ * token file of `--api https://localhost` was looked up for port 80, an API that is not it.
+ */
+export function apiPort(url: URL): number {
+  return Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+}
+
+/**
  * tokenFilePath is where `scaleplane up` leaves a generated token for the CLI on this machine,
  * one file per API port, readable only by the user who started it.
  */
+
 export function tokenFilePath(port: number): string {
   return join(tmpdir(), `scaleplane-api-${port}.token`);
 }

@@ -1,6 +1,6 @@
 // The modules, not the api barrel: that one loads the server and the balancer (~0.6 s per CLI run).
 import { API_KEY_FILE_ENV, envToken, isLoopback } from '../api/auth.js';
-import { inspectTokenFile, tokenFilePath } from '../api/token-file.js';
+import { apiPort, inspectTokenFile, tokenFilePath } from '../api/token-file.js';
 import { redactQuery } from '../config/url.js';
 
 /** CliError is a failure the CLI reports as one line and a non-zero exit. */
@@ -34,7 +34,7 @@ export class ApiUnreachableError extends CliError {
  * shows) gave only `connect ECONNREFUSED 127.0.0.1:9090`. Undefined when there is none to name.
  */
 export function otherApiHint(refused: URL, ports: readonly number[]): string | undefined {
-  const own = Number(refused.port || (refused.protocol === 'https:' ? 443 : 80));
+  const own = apiPort(refused);
   const others = [...new Set(ports)].filter((port) => port !== own).sort((a, b) => a - b);
   if (others.length === 0) return undefined;
   const at = (port: number) => `--api http://${refused.hostname}:${port}`;
@@ -199,7 +199,7 @@ export class ApiClient {
     }
     if (fromEnv) return new ApiClient(baseUrl, fromEnv.token, fromEnv.source, undefined, timeoutMs);
     if (['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {
-      const port = Number(baseUrl.port || 80);
+      const port = apiPort(baseUrl);
       const reading = await inspectTokenFile(port);
       if (reading.token)
         return new ApiClient(baseUrl, reading.token, tokenFilePath(port), undefined, timeoutMs);

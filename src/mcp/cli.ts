@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { envToken, isLoopback } from '../api/auth.js';
-import { readTokenFile } from '../api/token-file.js';
+import { apiPort, readTokenFile } from '../api/token-file.js';
 import { CliError, parseApiUrl, plainHttpWarning } from '../cli/client.js';
 import { parseListen } from '../config/listen.js';
 import type { HostPort } from '../config/types.js';
@@ -72,7 +72,7 @@ export function registerMcp(program: Command): void {
           : mcpHttpWarnings(api, listen, fromEnv?.source);
       for (const warning of warnings) process.stderr.write(`${warning}\n`);
       if (!token && ['127.0.0.1', 'localhost', '[::1]'].includes(api.hostname))
-        token = await readTokenFile(Number(api.port || 80));
+        token = await readTokenFile(apiPort(api));
       if (listen === undefined) {
         await serveStdio(api.href, token);
         return;
