@@ -255,14 +255,21 @@ export class Leadership {
   }
 
   async #announceStandby(): Promise<void> {
-    const current = await this.#o.lease.current().catch(() => undefined);
+    let unread: Error | undefined;
+    const current = await this.#o.lease.current().catch((err: Error) => {
+      unread = err;
+      return undefined;
+    });
     if (this.#grant) return;
     this.#o.controller.standBy(current?.holder);
+    // A lease that could not be read is not "no leader": say which it was.
     this.#o.logger.info(
-      { leader: current?.holder, token: current?.token },
+      { leader: current?.holder, token: current?.token, ...(unread && { err: unread }) },
       current
         ? `standing by: ${current.holder} leads (fencing token ${current.token})`
-        : 'standing by: no leader yet',
+        : unread
+          ? `standing by: the lease could not be read (${unread.message})`
+          : 'standing by: no leader yet (the lease is free or has just expired)',
     );
   }
 }
