@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { Scaleplane } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
-import { configSecretEnv, instanceEnv } from '../../src/providers/local/env.js';
+import { configSecretEnv, instanceEnv, withoutInspectorFlags } from '../../src/providers/local/env.js';
 import { DEMO_DIR, INTEGRATION_TOKEN } from '../helpers/scaleplane.js';
 import { makeProvider, recordingLogger } from './local-helpers.js';
 
@@ -60,6 +60,66 @@ describe('local provider: the environment an instance gets', () => {
       '5000',
       "the group's env wins",
     );
+  });
+});
+
+// A Node instance that says what NODE_OPTIONS it got and whether its inspector is on (NODE_OPTIONS
+// never shows in process.execArgv), then stays up.
+const NODE_PRINT = `"${process.execPath}" -e 'const url = require("node:inspector").url(); console.log("node_options=[" + (process.env.NODE_OPTIONS ?? "") + "] inspector=" + (url === undefined ? "off" : "on")); setInterval(() => {}, 1e9)'`;
+
+/** printedBy starts one instance with `env` as the group's env and returns the line it printed. */
+async function printedBy(t: TestContext, env: Record<string, string>): Promise<string> {
+  let printed!: (line: string) => void;
+  const line = new Promise<string>((resolve) => {
+    printed = resolve;
+  });
+  const logger = recordingLogger((l) => {
+    if (l.msg.startsWith('node_options=')) printed(l.msg);
+  });
+  const provider = makeProvider(t, { command: NODE_PRINT, env }, { healthPath: '', logger });
+  await provider.scaleTo(1);
+  return line;
+}
+
+describe('local provider: NODE_OPTIONS meant for Scaleplane', () => {
+  /** withNodeOptions sets Scaleplane's own NODE_OPTIONS for the test (a port of 0: no clash). */
+  function withNodeOptions(t: TestContext, value: string): void {
+    const saved = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = value;
+    t.after(() => {
+      if (saved === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = saved;
+    });
+  }
+
+  it('an instance does not get our --inspect; the rest of NODE_OPTIONS reaches it', async (t) => {
+    withNodeOptions(t, '--inspect=127.0.0.1:0 --max-old-space-size=200 --inspect-port 0');
+    // Before: `node_options=[--inspect=127.0.0.1:0 --max-old-space-size=200 --inspect-port 0] … inspector=on`.
+    assert.equal(await printedBy(t, {}), 'node_options=[--max-old-space-size=200] inspector=off');
+  });
+
+  it('a group whose env sets NODE_OPTIONS gets it as given, --inspect and all', async (t) => {
+    withNodeOptions(t, '--max-old-space-size=200');
+    assert.equal(
+      await printedBy(t, { NODE_OPTIONS: '--inspect=127.0.0.1:0' }),
+      'node_options=[--inspect=127.0.0.1:0] inspector=on',
+    );
+  });
+
+  it('withoutInspectorFlags drops each inspector flag with its value and keeps the rest as written', () => {
+    const cases: [string, string | undefined][] = [
+      ['--inspect', undefined],
+      ['--inspect-brk=0.0.0.0:9229 --require ./hook.js', '--require ./hook.js'],
+      ['--inspect-port 9300 --enable-source-maps', '--enable-source-maps'],
+      [
+        '--require "/a b/hook.js" --debug-port 1 --inspect_brk --trace-warnings',
+        '--require "/a b/hook.js" --trace-warnings',
+      ],
+      ['--inspect-wait --inspect-publish-uid stderr,http --debug-brk', undefined],
+      ['--require="a\\" --inspect b"', '--require="a\\" --inspect b"'],
+      ['  --max-old-space-size=200  ', '--max-old-space-size=200'],
+    ];
+    for (const [given, expected] of cases) assert.equal(withoutInspectorFlags(given), expected, given);
   });
 });
 

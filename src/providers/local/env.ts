@@ -27,11 +27,37 @@ export function configSecretEnv(config: Pick<Config, 'balancer' | 'alerts'>): st
   return [...names];
 }
 
+/** Inspector flags that take their value as the next word when written without `=`. */
+const INSPECTOR_VALUE_FLAGS = new Set(['--inspect-port', '--debug-port', '--inspect-publish-uid']);
+
+/**
+ * withoutInspectorFlags drops Node's inspector flags (`--inspect`, `--inspect-brk`, `--inspect-wait`,
+ * `--inspect-port`, `--inspect-publish-uid`, `--debug*`, each with its value) from a NODE_OPTIONS
+ * value and keeps every other word as written (quotes included); undefined when none is left.
+ */
+export function withoutInspectorFlags(nodeOptions: string): string | undefined {
+  // Words as Node splits NODE_OPTIONS: on spaces, a double-quoted part (with \ escapes) is one word.
+  const words = nodeOptions.match(/(?:[^\s"]+|"(?:[^"\\]|\\.)*"?)+/g) ?? [];
+  const kept: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    // Node reads `_` in an option's name as `-` (--inspect_brk).
+    const flag = word.replace(/"/g, '').split('=', 1)[0]!.replace(/_/g, '-');
+    if (!(flag.startsWith('--inspect') || flag.startsWith('--debug'))) {
+      kept.push(word);
+      continue;
+    }
+    if (INSPECTOR_VALUE_FLAGS.has(flag) && !word.includes('=')) i++;
+  }
+  return kept.length === 0 ? undefined : kept.join(' ');
+}
+
 /**
  * instanceEnv is the environment of a new instance: ours without CONTROLLER_SECRET_ENV and the
- * `secretEnv` the config names (configSecretEnv), its stop timeout (STOP_TIMEOUT_ENV, when given),
- * then the group's `env` (which may name any of them on purpose: it is then passed), then the
- * port. Pure.
+ * `secretEnv` the config names (configSecretEnv), with the inspector flags taken out of our
+ * NODE_OPTIONS (withoutInspectorFlags), its stop timeout (STOP_TIMEOUT_ENV, when given), then the
+ * group's `env` (which may name any of them on purpose: it is then passed, NODE_OPTIONS as given),
+ * then the port. Pure.
  */
 export function instanceEnv(
   parent: NodeJS.ProcessEnv,
@@ -43,6 +69,15 @@ export function instanceEnv(
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...parent };
   for (const name of [...CONTROLLER_SECRET_ENV, ...secretEnv]) delete env[name];
+  // `--inspect` meant for Scaleplane (NODE_OPTIONS=--inspect scaleplane up) reached every Node
+  // instance: each tried the same inspector port, and a `--inspect-brk` held each app at its first
+  // line. As a process manager would, the instances get the rest of NODE_OPTIONS (--require hooks,
+  // --max-old-space-size…) but not the debugger; a group whose `env` sets NODE_OPTIONS gets its own.
+  if (env.NODE_OPTIONS !== undefined) {
+    const nodeOptions = withoutInspectorFlags(env.NODE_OPTIONS);
+    if (nodeOptions === undefined) delete env.NODE_OPTIONS;
+    else env.NODE_OPTIONS = nodeOptions;
+  }
   if (stopTimeoutMs !== undefined) env[STOP_TIMEOUT_ENV] = String(stopTimeoutMs);
   return { ...env, ...groupEnv, [portEnv]: String(port) };
 }
