@@ -42,15 +42,24 @@ function count(name: string, min: number) {
   };
 }
 
-/** amount reads a flag that is a quantity: a number ≥ 0, or > 0 where a 0 would divide by zero (`--capacity`). */
-function amount(name: string, zero: 'allowed' | 'refused') {
+/**
+ * amount reads a flag that is a quantity: a number ≥ 0, or > 0 where a 0 would divide by zero
+ * (`--capacity`), and at most `max`: the demand is scaled to peak-instances × capacity, and at
+ * `--capacity 1e307` that overflowed, every figure printed 0.00 (0 % violations at 0.00× the oracle).
+ */
+function amount(name: string, zero: 'allowed' | 'refused', max = Number.MAX_VALUE) {
   return (raw: string): number => {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && zero === 'refused'))
       throw new InvalidArgumentError(`${name} must be a number ${zero === 'allowed' ? '≥' : '>'} 0`);
+    if (n > max) throw new InvalidArgumentError(`${name} must be at most ${max}, got ${raw}`);
     return n;
   };
 }
+
+/** The MCP simulate tool's bounds (mcp/tools.ts), as plain numbers: the CLI does not load the MCP SDK. */
+const MAX_CAPACITY = 1e9;
+const MAX_PEAK_INSTANCES = 10_000;
 
 const PLOT_FORMATS = ['.svg', '.png'] as const;
 type PlotFormat = (typeof PLOT_FORMATS)[number];
@@ -279,13 +288,13 @@ export function registerSimulate(program: Command): void {
     .option(
       '--peak-instances <n>',
       "scale the window's peak to n × capacity",
-      amount('--peak-instances', 'refused'),
+      amount('--peak-instances', 'refused', MAX_PEAK_INSTANCES),
       20,
     )
     .option(
       '--capacity <rps>',
       'req/s one instance serves at 100 % CPU',
-      amount('--capacity', 'refused'),
+      amount('--capacity', 'refused', MAX_CAPACITY),
       100,
     )
     .option('--startup <s>', 'seconds from scale-out to ready', amount('--startup', 'allowed'), 60)

@@ -176,6 +176,13 @@ describe('scaleplane simulate: CSV traces, --absolute and the choice of source',
       [['--trace', constant, '--min', '1.5'], /--min must be a whole number ≥ 0/],
       [['--trace', constant, '--capacity', '0'], /--capacity must be a number > 0/],
       [['--trace', constant, '--peak-instances', '0'], /--peak-instances must be a number > 0/],
+      // The demand is scaled to peak-instances × capacity: past these it overflowed, and every
+      // figure printed 0.00 (0 % violations at 0.00× the oracle), exit 0.
+      [['--trace', constant, '--capacity', '1e307'], /--capacity must be at most 1000000000, got 1e307/],
+      [
+        ['--trace', constant, '--peak-instances', '1e307'],
+        /--peak-instances must be at most 10000, got 1e307/,
+      ],
       [['--trace', constant, '--aggregate', '1.5'], /--aggregate must be a whole number ≥ 1/],
       [['--trace', constant, '--interval', '0'], /--interval must be a whole number ≥ 1/],
       [['--trace', constant, '--startup', '-1'], /--startup must be a number ≥ 0/],
