@@ -226,10 +226,11 @@ describe('decision journal: repeats of a decision are counted, not appended', ()
     assert.equal(lines.length, 3, cli.stdout);
     assert.match(
       lines[2]!,
-      /^1970-01-01T00:00:01\.\d{3}Z {2}web {2}policy {3}scale to 2 failed: .*\[ScaleFailed\] {2}\(×5, last at (.+)\)$/,
+      /^#\d+ {2}1970-01-01T00:00:01\.\d{3}Z {2}web {2}policy {3}scale to 2 failed: .*\[ScaleFailed\] {2}\(×5, last at (.+)\)$/,
     );
+    // After the entry's seq (`events` prints `#SEQ  TIME  …`), the first failure's time.
     assert.ok(
-      lines[2]!.startsWith(firstFailure),
+      lines[2]!.replace(/^#\d+ +/, '').startsWith(firstFailure),
       `the line starts with the first failure's time: ${lines[2]}`,
     );
     assert.equal(/last at (.+)\)$/.exec(lines[2]!)?.[1], last.time);
