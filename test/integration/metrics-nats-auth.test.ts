@@ -4,45 +4,15 @@
 // metric of an authenticated server could not be read at all. They are now taken out of the URL,
 // as the NATS CLI and Go client read them. The server runs on a port it picks itself (-p -1).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { type ConnectionOptions, connect } from '@nats-io/transport-node';
 import { NatsSource } from '../../src/metrics/index.js';
-import { within } from '../helpers/until.js';
+import { startNatsServer } from '../helpers/nats-server.js';
 
 /** startNats runs a JetStream nats-server with `auth` flags; resolves with its client port. */
-async function startNats(auth: string[], cleanup: (() => Promise<unknown>)[]): Promise<number> {
-  const dir = await mkdtemp(join(tmpdir(), 'sp-nats-auth-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  const child: ChildProcess = spawn(
-    'nats-server',
-    ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', dir, ...auth],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  cleanup.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
-  });
-  let log = '';
-  const port = new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(log);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
-  });
-  port.catch(() => {}); // an exit after it listened is the cleanup's
-  return within('nats-server listening', 10_000, port);
+function startNats(auth: string[], cleanup: (() => Promise<unknown>)[]): Promise<number> {
+  return startNatsServer(cleanup, { flags: auth });
 }
 
 /** withBacklog makes a stream with a durable consumer and `count` messages waiting for it. */

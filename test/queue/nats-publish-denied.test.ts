@@ -6,25 +6,15 @@
 // anything but the subjects of one queue, `sp.q.<name>` and its delayed `sp.q.<name>.d.<due>` (the
 // JetStream API included, so its streams are made).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createQueue, type Queue, QueueError, type QueueOptions } from '../../src/queue/index.js';
-import { within } from '../helpers/until.js';
+import { startNatsServer } from '../helpers/nats-server.js';
 import { uniqueName } from './helpers.js';
 
 /** startNats runs a JetStream nats-server with an `admin` and a `producer` user; resolves with its port. */
-async function startNats(cleanup: (() => Promise<unknown>)[], denied: string[]): Promise<number> {
-  const dir = await mkdtemp(join(tmpdir(), 'sp-nats-denied-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  const config = join(dir, 'server.conf');
-  await writeFile(
-    config,
-    `listen: "127.0.0.1:-1"
-jetstream { store_dir: ${JSON.stringify(join(dir, 'js'))} }
+function startNats(cleanup: (() => Promise<unknown>)[], denied: string[]): Promise<number> {
+  return startNatsServer(cleanup, {
+    config: (store) => `jetstream { store_dir: ${JSON.stringify(store)} }
 authorization {
   users: [
     { user: admin, password: admin }
@@ -38,27 +28,7 @@ authorization {
   ]
 }
 `,
-  );
-  const child: ChildProcess = spawn('/usr/sbin/nats-server', ['-c', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  cleanup.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
-  });
-  let log = '';
-  const port = new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(log);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
-  });
-  port.catch(() => {}); // an exit after it listened is the cleanup's
-  return within('nats-server listening', 10_000, port);
 }
 
 describe('NATS publish denied by permissions', () => {
