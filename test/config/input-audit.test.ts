@@ -367,7 +367,7 @@ describe('config input audit', () => {
           'groups.web.health_path',
           4,
         ],
-        [lines('health_path: ' + yaml, 'command: x'), 'health_path', 1],
+        [lines(`health_path: ${yaml}`, 'command: x'), 'health_path', 1],
         [
           lines('routes:', `  - { path_prefix: ${yaml}, group: web }`, 'groups: { web: { command: x } }'),
           'routes.0.path_prefix',
