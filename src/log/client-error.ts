@@ -40,8 +40,9 @@ export interface ClientErrorListener {
 /**
  * onClientError returns a `clientError` listener for a node:http(s) server: it logs one line per
  * rejected connection and answers 4xx with `Connection: close` (Node's own listener answers without
- * a log line). A socket already torn down is only logged. TLS handshake failures are throttled per
- * cause: the first at once, the rest of the interval counted and written in one line after it.
+ * a log line). A socket already torn down (reset by the client, or no longer writable) is closed
+ * without a line. TLS handshake failures are throttled per cause: the first at once, the rest of
+ * the interval counted and written in one line after it.
  */
 export function onClientError(
   logger: ClientErrorLogger,
