@@ -103,6 +103,14 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   /** Set while an alert that was sent fires on: wakes when the first is due again (`repeatInterval`). */
   #repeatTimer: NodeJS.Timeout | undefined;
   #notifying: boolean;
+  /**
+   * Keys this manager sent a resolve of since it began to send (took over), until `inherit` has
+   * read what the previous leader left open. That read is the state store's, and it may predate
+   * the resolve: the store drops the key only once the resolve's write lands (see keepOpenAlerts),
+   * and a takeover's read may be in flight across it. Taken as still open, an alert already closed
+   * here was inherited again and resolved a second time (two resolves at the receiver).
+   */
+  #resolvedThisTenure: Set<string> | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(options: AlertManagerOptions = {}) {
@@ -114,6 +122,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#wallNow = options.wallNow ?? options.now ?? (() => Date.now());
     this.#logger = options.logger ?? silent;
     this.#notifying = options.notifying ?? true;
+    if (this.#notifying) this.#resolvedThisTenure = new Set();
     this.#closeFlushTimeout = options.closeFlushTimeout ?? 10_000;
   }
 
@@ -134,6 +143,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   setNotifying(enabled: boolean): void {
     if (this.#notifying === enabled) return;
     this.#notifying = enabled;
+    this.#resolvedThisTenure = enabled ? new Set() : undefined;
     if (!enabled) {
       for (const [key, entry] of this.#active) {
         if (entry.local) continue;
@@ -279,10 +289,25 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     // A sink still owed the firing gets no resolve either: it never showed the alert firing.
     if (entry.notified && this.#sends(entry)) {
       this.#dispatch(alert, entry.owed);
-      if (!entry.local) this.emit('notified', alert);
+      if (!entry.local) {
+        this.emit('notified', alert);
+        this.#rememberResolved(key);
+      }
     }
     this.#scheduleRepeat();
     return alert;
+  }
+
+  /**
+   * #rememberResolved notes a resolve sent this tenure for `inherit`. Bounded: a controller with no
+   * state store never inherits, and would otherwise keep every key it ever resolved.
+   */
+  #rememberResolved(key: string): void {
+    const resolved = this.#resolvedThisTenure;
+    if (!resolved) return;
+    resolved.delete(key);
+    resolved.add(key);
+    if (resolved.size > 1024) resolved.delete(resolved.values().next().value!);
   }
 
   /**
@@ -296,13 +321,17 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
    * `undefined` keeps it (its condition's own resolve closes it later, as for one fired here), a
    * summary resolves it now, `unlessFiredWithin` resolves it then unless it fires here before
    * (`fire` on the key cancels that: it still holds). Only while notifying (leading): a standby
-   * leaves it to the leader.
+   * leaves it to the leader. One this controller resolved at the receivers since it took over is
+   * closed already, whatever the (older) read says.
    */
   inherit(open: readonly Alert[], judge: (alert: Alert) => InheritVerdict): void {
     if (this.#closed || !this.#notifying) return;
+    const resolvedHere = this.#resolvedThisTenure ?? new Set<string>();
+    this.#resolvedThisTenure = undefined;
     const now = this.#now();
     for (const inherited of open) {
-      if (inherited.status !== 'firing' || this.#active.has(inherited.key)) continue;
+      if (inherited.status !== 'firing' || this.#active.has(inherited.key) || resolvedHere.has(inherited.key))
+        continue;
       const alert: Alert = { ...inherited, details: { ...inherited.details } };
       const entry: Active = { alert, notified: true, lastSent: now, local: false, leaderOnly: false };
       this.#active.set(alert.key, entry);

@@ -176,6 +176,39 @@ describe('alerts inherited from the previous leader', () => {
     await alerts.close();
   });
 
+  it('an alert the new leader resolved since it took over is not inherited again from an older read', async (t) => {
+    // The takeover's read of the open alerts may predate a resolve this leader sent meanwhile (the
+    // store drops the key once that write lands). Taken as open, the alert was inherited again and
+    // resolved a second time after refireWithin: two resolves at the receiver (ha-alerts, fresh5).
+    const receiver = await startReceiver();
+    t.after(receiver.close);
+    const alerts = new AlertManager({
+      sinks: [new WebhookSink({ url: receiver.url, retries: 0 })],
+      notifying: false,
+    });
+    const key = alertKeys.unhealthy('web', 'web-1');
+    alerts.fire(key, { group: 'web', summary: 'web-1 failed its health check' }); // standing by
+    alerts.setNotifying(true); // took over: re-sent once
+    const staleRead = [open(key, 'web')];
+    alerts.resolve(key, 'web-1 is healthy again');
+    alerts.inherit(staleRead, () => ({ summary: 'passes its checks (new leader)', unlessFiredWithin: 1 }));
+    assert.equal(alerts.isFiring(key), false, 'not brought back by the older read');
+    await alerts.flush();
+    assert.deepEqual(
+      receiver.json().map((b) => [b.key, b.status]),
+      [
+        [key, 'firing'],
+        [key, 'resolved'],
+      ],
+    );
+    // A later tenure inherits it again: what this one resolved says nothing about the next.
+    alerts.setNotifying(false);
+    alerts.setNotifying(true);
+    alerts.inherit(staleRead, () => undefined);
+    assert.equal(alerts.isFiring(key), true, 'inherited by the next tenure');
+    await alerts.close();
+  });
+
   it('a standby inherits nothing: the leader does', async (t) => {
     const receiver = await startReceiver();
     t.after(receiver.close);
