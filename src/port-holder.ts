@@ -31,6 +31,18 @@ export function listenerInodes(table: string, port: number): string[] {
   return inodes;
 }
 
+/**
+ * listenersOn lists the inodes of the sockets listening on TCP `port` (any address) in this network
+ * namespace, from /proc/net/tcp and tcp6; undefined when neither can be read (not Linux).
+ */
+async function listenersOn(port: number): Promise<string[] | undefined> {
+  const tables = await Promise.all(
+    ['/proc/net/tcp', '/proc/net/tcp6'].map((file) => readFile(file, 'utf8').catch(() => undefined)),
+  );
+  if (tables.every((table) => table === undefined)) return undefined;
+  return tables.flatMap((table) => (table === undefined ? [] : listenerInodes(table, port)));
+}
+
 /** MAX_COMMAND is how much of the holder's command line a message shows. */
 const MAX_COMMAND = 80;
 
@@ -40,10 +52,8 @@ const MAX_COMMAND = 80;
  * not Linux, or the holder belongs to another user (its descriptors are not ours to read), as `ss -p`.
  */
 export async function findPortHolder(port: number): Promise<PortHolder | undefined> {
-  const tables = await Promise.all(
-    ['/proc/net/tcp', '/proc/net/tcp6'].map((file) => readFile(file, 'utf8').catch(() => '')),
-  );
-  const wanted = new Set(tables.flatMap((table) => listenerInodes(table, port)).map((i) => `socket:[${i}]`));
+  const inodes = await listenersOn(port);
+  const wanted = new Set((inodes ?? []).map((i) => `socket:[${i}]`));
   if (wanted.size === 0) return undefined;
   const pids = (await readdir('/proc').catch(() => [])).filter((entry) => /^\d+$/.test(entry));
   for (const pid of pids) {
@@ -84,12 +94,20 @@ export async function addressInUse(key: string, address: HostPort, cause: unknow
 }
 
 /**
- * ensurePortFree binds `address` and lets it go at once, so a port that is taken fails the start
- * before any instance is started for it: the balancer binds only once its groups are up (or at
- * `warmup_timeout`), and a taken port was found after that. Port 0 is always free.
+ * ensurePortFree fails when `address` is taken, so that the start fails before any instance is
+ * started for it: the balancer binds only once its groups are up (or at `warmup_timeout`), and a
+ * taken port was found after that. Port 0 is always free.
+ *
+ * A port nothing listens on (as /proc says) is free without binding it. It used to be bound and let
+ * go at once, always: a controller restarted under load then accepted, for that moment, the
+ * connects of the clients retrying its port, and closing the probe reset them (an ECONNRESET 2.3 s
+ * after the old controller's death in ha-restart-load). A refused connect is retried safely; a
+ * reset leaves the client unsure whether its request was sent. A port some socket listens on (at
+ * this address or another) is still bound to find out, as is any port where /proc cannot be read.
  */
 export async function ensurePortFree(key: string, address: HostPort): Promise<void> {
   if (address.port === 0) return;
+  if ((await listenersOn(address.port))?.length === 0) return;
   const probe = createServer();
   try {
     await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import { listenerInodes, portInUseMessage } from '../../src/port-holder.js';
+import { ensurePortFree, listenerInodes, portInUseMessage } from '../../src/port-holder.js';
 import { runCli } from '../helpers/cli-process.js';
+import { freePort } from '../helpers/ports.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 /** hold listens on a port of the kernel's choosing in this process, closed after the test. */
@@ -57,6 +60,63 @@ describe('scaleplane up on a port already taken: the key, the port and who holds
       ),
     );
     assert.deepEqual(startedInstances(stdout), []);
+  });
+});
+
+/**
+ * CONNECT_LOOP connects to 127.0.0.1:argv[1] back to back from 8 clients until stdin closes (at most
+ * 30 s), and prints how many connects were refused and how many accepted.
+ */
+const CONNECT_LOOP = `
+const { connect } = require('node:net');
+const port = Number(process.argv[1]);
+const outcomes = { refused: 0, accepted: 0 };
+let stop = false;
+const limit = setTimeout(() => { stop = true; }, 30000);
+process.stdin.on('end', () => { stop = true; clearTimeout(limit); }).resume();
+const attempt = () => new Promise((resolve) => {
+  const socket = connect(port, '127.0.0.1');
+  socket.once('connect', () => { outcomes.accepted++; socket.destroy(); resolve(); });
+  socket.once('error', () => { outcomes.refused++; resolve(); });
+});
+const client = async () => { while (!stop) await attempt(); };
+process.stdout.write('connecting\\n');
+Promise.all(Array.from({ length: 8 }, client)).then(() => console.log(JSON.stringify(outcomes)));
+`;
+
+describe('ensurePortFree', () => {
+  it('checks a free port without listening on it: clients retrying the port are refused, never reset', async () => {
+    // A controller restarted under load: clients keep connecting to the balancer's port, refused
+    // while nothing listens. The check used to listen for a moment, which accepted some of them,
+    // then reset them on closing (ha-restart-load: an ECONNRESET 2.3 s after the old one died).
+    // The clients are another process, as they are: this one's event loop does not run between
+    // the check's listen and its close.
+    const port = await freePort();
+    const clients = spawn(process.execPath, ['-e', CONNECT_LOOP, String(port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    clients.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    const exited = once(clients, 'exit');
+    await once(clients.stdout, 'data'); // connecting
+    for (let i = 0; i < 200; i++) await ensurePortFree('balancer.listen', { host: '127.0.0.1', port });
+    clients.stdin.end();
+    await exited;
+    const outcomes = JSON.parse(out.trim().split('\n').at(-1)!) as { refused: number; accepted: number };
+    assert.ok(outcomes.refused > 0, `the clients ran: ${out}`);
+    assert.equal(outcomes.accepted, 0, `connects accepted during the checks: ${out}`);
+  });
+
+  it('still finds a port that is taken, naming the key', async (t) => {
+    const port = await hold(t);
+    await assert.rejects(ensurePortFree('balancer.listen', { host: '127.0.0.1', port }), {
+      code: 'SCALEPLANE_PORT_IN_USE',
+      message: new RegExp(
+        `^balancer\\.listen 127\\.0\\.0\\.1:${port}: the port is in use by pid ${process.pid} `,
+      ),
+    });
   });
 });
 
