@@ -26,7 +26,7 @@ import {
   StartingError,
   UnknownGroupError,
 } from '../controller/index.js';
-import { onClientError } from '../log/index.js';
+import { type ClientErrorListener, onClientError } from '../log/index.js';
 import type { InstanceSize } from '../providers/index.js';
 import {
   type ApiToken,
@@ -82,7 +82,8 @@ export interface ApiServerOptions {
   streamBufferBytes?: number;
   /**
    * At most one "API request refused" log line per client address and status per this many ms;
-   * the next line counts the ones left out. @defaultValue 10000
+   * the next line counts the ones left out. The same interval throttles the lines of requests the
+   * HTTP parser refuses and of failed TLS handshakes, per cause. @defaultValue 10000
    */
   refusalLogIntervalMs?: number;
   /**
@@ -171,6 +172,8 @@ export class ApiServer {
   /** How each open live stream gives its slot back (once). */
   readonly #streamRelease = new Map<ServerResponse, () => void>();
   readonly #refusalLog: LogThrottle;
+  /** Logs what the HTTP parser or TLS layer refused; its counts are written at close. */
+  readonly #clientErrors: ClientErrorListener;
   /** Writes the counts of refusals left out of the log once their address has gone quiet. */
   readonly #refusalSweep: NodeJS.Timeout | undefined;
   /** Responses not yet finished, so close() can end their keep-alive connections after them. */
@@ -223,7 +226,12 @@ export class ApiServer {
             handler,
           )
     ) as Server;
-    this.#server.on('clientError', onClientError(options.logger ?? { warn() {} }, 'api'));
+    this.#clientErrors = onClientError(
+      options.logger ?? { warn() {} },
+      'api',
+      options.refusalLogIntervalMs === undefined ? {} : { intervalMs: options.refusalLogIntervalMs },
+    );
+    this.#server.on('clientError', this.#clientErrors);
   }
 
   /**
@@ -295,6 +303,7 @@ export class ApiServer {
       this.#inFlight.clear();
       clearInterval(this.#refusalSweep);
       this.#logLeftOut(Number.POSITIVE_INFINITY);
+      this.#clientErrors.flush(Number.POSITIVE_INFINITY);
       this.#stream?.close();
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();

@@ -19,11 +19,14 @@ export function clientErrorStatus(code: string | undefined): 400 | 408 | 431 {
 
 const REASONS = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
-/** ClientErrorOptions configures the TLS-failure log throttle of an onClientError listener. */
+/** ClientErrorOptions configures the log throttle of an onClientError listener. */
 export interface ClientErrorOptions {
   /** Monotonic clock in ms of the log throttle. @defaultValue performance.now */
   now?: () => number;
-  /** At most one TLS-failure line per cause (error code) per this many ms. @defaultValue 10000 */
+  /**
+   * At most one line per kind (TLS failure, refused request) and cause (error code) per this many
+   * ms. @defaultValue 10000
+   */
   intervalMs?: number;
 }
 
@@ -31,8 +34,8 @@ export interface ClientErrorOptions {
 export interface ClientErrorListener {
   (err: Error & { code?: string }, socket: Duplex): void;
   /**
-   * flush writes, for each cause whose interval has ended by `now`, how many TLS failures were left
-   * out of the log; `flush(Infinity)` writes them all (at shutdown).
+   * flush writes, for each cause whose interval has ended by `now`, how many TLS failures or refused
+   * requests were left out of the log; `flush(Infinity)` writes them all (at shutdown).
    */
   flush(now?: number): void;
 }
@@ -41,8 +44,8 @@ export interface ClientErrorListener {
  * onClientError returns a `clientError` listener for a node:http(s) server: it logs one line per
  * rejected connection and answers 4xx with `Connection: close` (Node's own listener answers without
  * a log line). A socket already torn down (reset by the client, or no longer writable) is closed
- * without a line. TLS handshake failures are throttled per cause: the first at once, the rest of
- * the interval counted and written in one line after it.
+ * without a line. TLS handshake failures and refused requests are throttled per cause: the first
+ * at once, the rest of the interval counted and written in one line after it.
  */
 export function onClientError(
   logger: ClientErrorLogger,
@@ -56,6 +59,9 @@ export function onClientError(
   // (LogThrottle), the lines are keyed by cause alone, not by address, so a spray of addresses
   // does not get past it either.
   const tlsLog = new LogThrottle({ intervalMs });
+  // A refused request was a line per connection too, unthrottled: a client sending garbage in a
+  // loop wrote a line per request. Keyed by parser error code the same way.
+  const refusedLog = new LogThrottle({ intervalMs });
   let sweep: NodeJS.Timeout | undefined;
   const arm = (): void => {
     sweep ??= setTimeout(() => {
@@ -70,8 +76,13 @@ export function onClientError(
         { code: key, suppressed, listener },
         `${listener}: TLS handshake failed or timed out: ${suppressed} more connections closed the same way, not logged`,
       );
+    for (const { key, suppressed } of refusedLog.expired(at))
+      logger.warn(
+        { code: key, status: clientErrorStatus(key), suppressed, listener },
+        `${listener}: malformed or slow request refused: ${suppressed} more requests refused the same way, not logged`,
+      );
     // Causes still inside their interval may yet count some: look again when it is over.
-    if (tlsLog.size > 0 && at !== Number.POSITIVE_INFINITY) arm();
+    if (tlsLog.size + refusedLog.size > 0 && at !== Number.POSITIVE_INFINITY) arm();
     else if (sweep !== undefined) {
       clearTimeout(sweep);
       sweep = undefined;
@@ -107,10 +118,18 @@ export function onClientError(
       );
       return;
     }
-    logger.warn(
-      { remote, code: err.code, status, listener },
-      `${listener}: malformed or slow request refused`,
-    );
+    const verdict = refusedLog.admit(err.code ?? 'unknown', now());
+    if (verdict.log)
+      logger.warn(
+        verdict.suppressed === 0
+          ? { remote, code: err.code, status, listener }
+          : { remote, code: err.code, status, listener, suppressed: verdict.suppressed },
+        verdict.suppressed === 0
+          ? `${listener}: malformed or slow request refused`
+          : `${listener}: malformed or slow request refused (and ${verdict.suppressed} more like it not logged)`,
+      );
+    // As above, the count of a cause that then goes quiet is written once its interval is over.
+    else arm();
     // The parser can fail after a request was handed out and answered (llhttp checks a request's
     // Transfer-Encoding only after its headers were delivered): a second status line would be read
     // by the client as the answer to a request it never sent. As Node's own listener does, a
