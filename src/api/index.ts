@@ -21,7 +21,6 @@ export {
   tokenFileWarnings,
   tokenFromEnv,
 } from './auth.js';
-export { LogThrottle, type LogThrottleOptions, type LogVerdict } from './log-throttle.js';
 export { RateLimiter, type RateLimiterOptions } from './rate-limit.js';
 export { describeZodError, ResizeGroupRequest, ScaleGroupRequest } from './schemas.js';
 export {

@@ -26,7 +26,7 @@ import {
   StartingError,
   UnknownGroupError,
 } from '../controller/index.js';
-import { type ClientErrorListener, onClientError } from '../log/index.js';
+import { type ClientErrorListener, LogThrottle, onClientError } from '../log/index.js';
 import type { InstanceSize } from '../providers/index.js';
 import {
   type ApiToken,
@@ -41,7 +41,6 @@ import {
 } from './auth.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
 import { duplicateName } from './json-keys.js';
-import { LogThrottle } from './log-throttle.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RateLimiter } from './rate-limit.js';
 import {

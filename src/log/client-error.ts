@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { LogThrottle } from '../api/log-throttle.js';
+import { LogThrottle } from './log-throttle.js';
 
 /** ClientErrorLogger is the slice of pino a rejected connection is reported to. */
 export interface ClientErrorLogger {

@@ -51,6 +51,7 @@ export {
   onClientError,
 } from './client-error.js';
 export { createLogDestination, type LogDestination, type LogDestinationOptions } from './destination.js';
+export { LogThrottle, type LogThrottleOptions, type LogVerdict } from './log-throttle.js';
 export {
   acceptableRequestId,
   ensureRequestId,

@@ -2,7 +2,7 @@
 // as a table, then the API's log through real HTTP on 127.0.0.1.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LogThrottle } from '../../src/api/index.js';
+import { LogThrottle } from '../../src/log/index.js';
 import { startApi } from '../helpers/api-harness.js';
 
 describe('LogThrottle', () => {
