@@ -37,7 +37,10 @@ async function setUp(t: TestContext) {
     held.push(res);
   });
   const balancer = new Balancer({
-    config: config({ workers: 2 }),
+    // The request and drain timeouts outlast the test's own waits (20 s each): a POST held by b
+    // across a worker's replacement got a 504 at the helper's 10 s on a loaded machine (fresh CI,
+    // load 13), where the drain, not a timeout, is what the test is about.
+    config: config({ workers: 2, requestTimeout: 90_000, drainTimeout: 90_000 }),
     metrics: createMetrics({ defaultMetrics: false }),
   });
   t.after(() => balancer.close());
