@@ -529,7 +529,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      * every delivery toward MaxDeliver and the attempts. The job is published anew with its counts
      * (confirmed: PubAck), then the old copy is acked. Its Nats-Msg-Id is new, so the duplicate
      * window that still holds the job's own id does not drop it; a re-send of this publish keeps it,
-     * so the stream stores the copy once. The copy joins the tail of the stream.
+     * so the stream stores the copy once. The copy joins the tail of the stream. A copy that cannot
+     * be published falls back to a nak, reported as a QUEUE_BACKEND error (see reportNak).
      */
     /**
      * When the server last surely restarted each message's AckWait: its receipt, then the sending of
@@ -559,25 +560,38 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         ? `its AckWait (stallTimeout ${opts.stallTimeout} ms) ran out unrenewed while the link was down or the process busy`
         : `no word from the server for ${Math.round(leaseAge(m))} ms (stallTimeout ${opts.stallTimeout})`;
 
+    /**
+     * reportNak says a hand-back or retry fell back to a nak because its publish failed: the job is
+     * not lost (the nak, or AckWait, delivers it again), but the nak costs what the publish avoids.
+     */
+    const reportNak = (message: string, cause: unknown) =>
+      context.onError(new QueueError('QUEUE_BACKEND', `nats consumer ${queue}: ${message}`, { cause }));
+
     const handBack = async (m: JsMsg, job: JobEnvelope) => {
       // Perhaps redelivered already: a copy would be a second job. AckWait returns it if not.
       if (!leaseHeld(m)) return;
       const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
       const delayed = notBefore > Date.now();
       const hdrs = delayed ? { [NOT_BEFORE]: String(notBefore) } : undefined;
+      const subject = delayed ? delayedSubject(names.subject, notBefore) : names.subject;
       try {
         await publishWithRetry(
           queue,
-          delayed ? delayedSubject(names.subject, notBefore) : names.subject,
+          subject,
           encoder.encode(JSON.stringify(job)),
           `${job.id}:back:${m.seq}`,
           AbortSignal.timeout(HANDBACK_TIMEOUT),
           hdrs,
         );
-      } catch {
-        // No broker to publish to: the nak returns it as before (one delivery spent), and if that is
-        // lost too, AckWait does.
+      } catch (error) {
+        // No broker to publish to, or one refusing the copy: the nak returns it as before (one
+        // delivery spent), and if that is lost too, AckWait does. Before, silently: nothing said the
+        // job's next run would count one attempt more than it had made.
         m.nak();
+        reportNak(
+          `job ${job.id} handed back with a nak: its copy could not be published to ${subject} (${errorMessage(error)}); the nak spends one of its deliveries, so its next run counts as attempt ${job.attempt + 1}, not ${job.attempt}, toward retries and MaxDeliver`,
+          error,
+        );
         return;
       }
       await m.ackAck();
@@ -588,8 +602,9 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
      * nats/delayed.ts), confirmed, then acks this copy. A nak with the delay kept the job on the
      * queue's own subject, unacked, so backlog readings counted a retry waiting out its backoff as
      * pending, and a group scaled out for jobs that could not run yet. The Nats-Msg-Id names this
-     * stream message, so a re-sent publish stores the copy once. No broker to publish to: the nak
-     * keeps the job (counted as pending, as before), and if that is lost too, AckWait does.
+     * stream message, so a re-sent publish stores the copy once. No broker to publish to, or one
+     * refusing the copy: the nak keeps the job (counted as pending, as before), reported as a
+     * QUEUE_BACKEND error; if the nak is lost too, AckWait returns the job.
      */
     const retryLater = async (m: JsMsg, job: JobEnvelope, delay: number) => {
       if (!leaseHeld(m))
@@ -598,17 +613,23 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           `nats: job ${job.id} not retried: ${silence(m)}, so it may run elsewhere already; AckWait returns it otherwise`,
         );
       const notBefore = Date.now() + delay;
+      const subject = delay > 0 ? delayedSubject(names.subject, notBefore) : names.subject;
       try {
         await publishWithRetry(
           queue,
-          delay > 0 ? delayedSubject(names.subject, notBefore) : names.subject,
+          subject,
           encoder.encode(JSON.stringify(job)),
           `${job.id}:retry:${m.seq}`,
           AbortSignal.timeout(HANDBACK_TIMEOUT),
           delay > 0 ? { [NOT_BEFORE]: String(notBefore) } : undefined,
         );
-      } catch {
+      } catch (error) {
         m.nak(delay);
+        // Before, silently: the retry is not lost, but nothing said why it counted as pending.
+        reportNak(
+          `retry of job ${job.id} (attempt ${job.attempt}) kept on ${names.subject} with a nak${delay > 0 ? ` of ${delay} ms` : ''}: its copy could not be published to ${subject} (${errorMessage(error)})${delay > 0 ? '; until it is due, backlog readings count it as pending' : ''}`,
+          error,
+        );
         return;
       }
       await m.ackAck();
