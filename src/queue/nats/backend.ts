@@ -1,3 +1,24 @@
+/**
+ * The NATS JetStream queue backend, and what it guarantees: at-least-once, never exactly-once.
+ *
+ * A job is stored once JetStream's PubAck says so. A PubAck that is lost (the link drops after the
+ * server stored the message; the client's 5 s request timeout) leaves stored and not stored
+ * indistinguishable, so the publish is sent again under the same `Nats-Msg-Id`, and the stream
+ * drops a copy whose id it saw within `duplicateWindow`:
+ * - `publish` uses the job id: re-sends until `publishTimeout` (30 s) stay inside the default
+ *   window (2 min) and store the job once. A window shorter than `publishTimeout`, or a caller that
+ *   publishes again after QUEUE_PUBLISH_TIMEOUT under a new id (the default id is a fresh UUID),
+ *   can store it twice.
+ * - A worker's retry, hand-back and dead letter publish a copy under an id of their own
+ *   (`<id>:retry:<seq>`, `:back:`, `:dlq:`) and ack the delivered message only after its PubAck.
+ *   With no PubAck within HANDBACK_TIMEOUT (10 s) the delivered message is naked (retry,
+ *   hand-back; reported) or left to AckWait (dead letter) while the copy may be stored: the job
+ *   runs twice. A worker that dies between the copy's PubAck and its ack (or whose ack is lost)
+ *   leaves both copies too.
+ * The duplicate window de-duplicates publishes of an id, never deliveries: handlers must be
+ * idempotent, or the worker given a `dedup` store (every copy keeps the job id, so a job marked
+ * done is skipped).
+ */
 import {
   AckPolicy,
   DeliverPolicy,
