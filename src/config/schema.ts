@@ -799,6 +799,7 @@ const METRIC_KINDS = {
     target,
     stream: text,
     consumer: text,
+    filter_subject: text.optional(),
     url: text.default('nats://127.0.0.1:4222'),
   })
     .superRefine((raw, ctx) => {
@@ -811,6 +812,7 @@ const METRIC_KINDS = {
         target: raw.target,
         stream: raw.stream,
         consumer: raw.consumer,
+        ...(raw.filter_subject === undefined ? {} : { filterSubject: raw.filter_subject }),
         url: raw.url,
       }),
     ),

@@ -343,6 +343,8 @@ export interface NatsMetricConfig {
   url: string;
   stream: string;
   consumer: string;
+  /** The consumer's filter subject: a consumer not made yet reads as the stream's messages on it. */
+  filterSubject?: string;
 }
 
 /** BalancerMetricConfig scales on the balancer's requests in flight or per second, per instance. */

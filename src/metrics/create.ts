@@ -47,7 +47,12 @@ export function createMetricSource(
         ...(metric.group === undefined ? {} : { group: metric.group }),
       });
     case 'nats':
-      return new NatsSource({ url: metric.url, stream: metric.stream, consumer: metric.consumer });
+      return new NatsSource({
+        url: metric.url,
+        stream: metric.stream,
+        consumer: metric.consumer,
+        ...(metric.filterSubject === undefined ? {} : { filterSubject: metric.filterSubject }),
+      });
     case 'inflight':
       return new InflightSource(deps.balancer);
     case 'rps':

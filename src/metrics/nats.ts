@@ -1,12 +1,22 @@
 /**
  * NatsSource is a JetStream consumer's backlog — messages not yet delivered (`num_pending`) plus
  * delivered but unacknowledged (`num_ack_pending`), less the scaleplane/queue delayed jobs not due
- * yet — as a group total: target = messages per worker.
+ * yet — as a group total: target = messages per worker. A consumer that does not exist yet (a worker
+ * group scaled to zero that never ran never made its durable consumer) reads as what it will be
+ * given once made with deliver policy all: every message of the stream on its filter subject
+ * (`filterSubject`; none, the whole stream), less delayed jobs not due. A missing stream fails the
+ * read, naming it.
  */
+import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { readNotDue } from '../queue/nats/delayed.js';
+import { delayedPatternOf, notDueCount, readNotDue } from '../queue/nats/delayed.js';
 import { type MetricSource, MetricSourceError } from './source.js';
 import { type NatsServer, natsServer } from './url-credentials.js';
+
+/** errorText renders a thrown value for a message. */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 /** NatsSourceOptions names the server, the stream and its durable consumer. */
 export interface NatsSourceOptions {
@@ -14,6 +24,12 @@ export interface NatsSourceOptions {
   url: string;
   stream: string;
   consumer: string;
+  /**
+   * The filter subject the consumer is (or will be) made with: what a consumer not made yet is read
+   * as (the stream's messages on this subject). A consumer that exists is read as itself.
+   * @defaultValue none: the whole stream
+   */
+  filterSubject?: string;
 }
 
 /** NatsSource reads one consumer's pending count. */
@@ -49,23 +65,64 @@ export class NatsSource implements MetricSource {
   }
 
   async read(): Promise<number[]> {
-    const { stream, consumer } = this.#options;
+    const { stream, consumer, filterSubject } = this.#options;
     if (this.#closed) throw new MetricSourceError('SOURCE_FAILED', 'closed');
+    const failed = (what: string, err: unknown) =>
+      new MetricSourceError('SOURCE_FAILED', `nats ${stream}/${consumer}: ${what}`, { cause: err });
     try {
-      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const { JetStreamApiCodes, JetStreamApiError, jetstreamManager } = await import('@nats-io/jetstream');
+      const notFound = (err: unknown, code: number) => err instanceof JetStreamApiError && err.code === code;
       const jsm = await jetstreamManager(await this.#connect(), { timeout: 2000 });
-      const info = await jsm.consumers.info(stream, consumer);
+      const streamInfo = await jsm.streams.info(stream).catch((err: unknown) => {
+        if (notFound(err, JetStreamApiCodes.StreamNotFound))
+          throw failed(`stream ${JSON.stringify(stream)} not found`, err);
+        throw err;
+      });
+      // Not made yet: read as what it will be given. Any other failure is no reading.
+      const info = await jsm.consumers.info(stream, consumer).catch((err: unknown) => {
+        if (notFound(err, JetStreamApiCodes.ConsumerNotFound)) return undefined;
+        throw err;
+      });
+      const now = Date.now();
+      if (info === undefined) return [await this.#unconsumed(jsm, streamInfo, filterSubject, now)];
       // Delayed jobs of a scaleplane/queue stream are stored at once; those not due yet would wake
       // a group scaled to zero to idle until they are (see queue/nats/delayed.ts).
-      const notDue = await readNotDue(jsm, await jsm.streams.info(stream), Date.now());
+      const notDue = await readNotDue(jsm, streamInfo, now);
       return [Math.max(0, info.num_pending + info.num_ack_pending - notDue)];
     } catch (err) {
-      throw new MetricSourceError(
-        'SOURCE_FAILED',
-        `nats ${stream}/${consumer}: ${err instanceof Error ? err.message : err}`,
-        { cause: err },
-      );
+      if (err instanceof MetricSourceError) throw err;
+      throw failed(errorText(err), err);
     }
+  }
+
+  /**
+   * #unconsumed is the backlog of a consumer not made yet: the messages a durable consumer with
+   * deliver policy all and `filterSubject` would have pending once made, less delayed jobs not due.
+   * Before, its read failed ("consumer not found"), so a group scaled to zero that had never run
+   * was never woken by its backlog.
+   */
+  async #unconsumed(
+    jsm: JetStreamManager,
+    info: StreamInfo,
+    filterSubject: string | undefined,
+    now: number,
+  ): Promise<number> {
+    if (filterSubject === undefined)
+      return Math.max(0, info.state.messages - (await readNotDue(jsm, info, now)));
+    // Per-subject counts of the subjects the filter matches (one request, paged by the client).
+    const { state } = await jsm.streams.info(info.config.name, { subjects_filter: filterSubject });
+    const subjects = state.subjects ?? {};
+    const stored = Object.values(subjects).reduce((sum, n) => sum + n, 0);
+    // Only the delayed subjects the filter matches hold jobs the consumer would be given.
+    const pattern = delayedPatternOf(info.config.subjects ?? []);
+    const prefix = pattern?.slice(0, -1);
+    const delayed = Object.fromEntries(
+      Object.entries(subjects).filter(
+        ([subject]) =>
+          prefix !== undefined && subject.startsWith(prefix) && !subject.slice(prefix.length).includes('.'),
+      ),
+    );
+    return Math.max(0, stored - notDueCount(delayed, now));
   }
 
   async close(): Promise<void> {

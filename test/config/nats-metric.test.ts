@@ -33,6 +33,20 @@ describe('nats metric config', () => {
     });
   });
 
+  it('takes filter_subject as filterSubject (what a consumer not made yet reads)', () => {
+    const config = parseConfig(worker('{ stream: S, consumer: w, filter_subject: S.orders, target: 5 }'), {
+      baseDir: '/srv',
+    });
+    assert.deepEqual(config.groups.workers!.scaling!.metrics[0], {
+      type: 'nats',
+      target: 5,
+      stream: 'S',
+      consumer: 'w',
+      filterSubject: 'S.orders',
+      url: 'nats://127.0.0.1:4222',
+    });
+  });
+
   it('error: credentials with bad percent-encoding, naming url and its line, not the password', () => {
     try {
       parseConfig(worker('{ url: "nats://u:s3cret%zz@h:4222", stream: S, consumer: w, target: 5 }'), {
