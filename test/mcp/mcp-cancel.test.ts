@@ -5,10 +5,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { MAX_SIMULATIONS, MAX_TRACE_SECONDS, MCP_PATH, McpHttpServer } from '../../src/mcp/index.js';
-import { type ApiHarness, READ_TOKEN, startApi } from '../helpers/api-harness.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { MAX_SIMULATIONS } from '../../src/mcp/index.js';
+import { READ_TOKEN } from '../helpers/api-harness.js';
+import {
+  connectMcp,
+  type McpOverApi,
+  startEndlessSimulate,
+  startMcp,
+  startMcpOverApi,
+} from '../helpers/mcp-client.js';
 import { until } from '../helpers/until.js';
 
 const execFileAsync = promisify(execFile);
@@ -26,91 +32,51 @@ async function simulators(): Promise<string[]> {
 }
 
 describe('MCP over HTTP: cancellation', () => {
-  let api: ApiHarness;
-  let mcp: McpHttpServer;
-  let url: URL;
+  let stack: McpOverApi;
   const clients: Client[] = [];
   const warnings: string[] = [];
   before(async () => {
-    api = await startApi();
-    mcp = new McpHttpServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      apiUrl: api.base,
+    stack = await startMcpOverApi({
       logger: {
         warn: (fields, msg) => warnings.push(`${msg}: ${String((fields as { err?: unknown }).err)}`),
       },
     });
-    const { port } = await mcp.listen();
-    url = new URL(`http://127.0.0.1:${port}${MCP_PATH}`);
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
-    await mcp.close();
-    await api.close();
+    await stack.close();
   });
 
-  async function connect(): Promise<Client> {
-    const client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
+  async function connect(url: URL): Promise<Client> {
+    const client = await connectMcp(url, READ_TOKEN);
     clients.push(client);
-    await client.connect(
-      new StreamableHTTPClientTransport(url, {
-        requestInit: { headers: { authorization: `Bearer ${READ_TOKEN}` } },
-      }),
-    );
     return client;
   }
 
   it('a simulate the client cancels ends on the server, and frees its slot for the next', async () => {
-    const client = await connect();
-    // Minutes of CPU (a week, 10000 instances at a 1 s interval, 8 policies): it ends only if cancelled.
-    const trace = Array.from({ length: MAX_TRACE_SECONDS }, (_, i) => (i % 2) * 1e6);
-    const calls = Array.from({ length: MAX_SIMULATIONS }, () => {
-      const abort = new AbortController();
-      const call = client
-        .callTool(
-          {
-            name: 'simulate',
-            arguments: { trace, min: 10_000, max: 10_000, interval: 1, peak_instances: 10_000 },
-          },
-          undefined,
-          { signal: abort.signal, timeout: 600_000 },
-        )
-        .then(
-          (result) => `answered: ${JSON.stringify(result.content).slice(0, 200)}`,
-          (err: Error) => err.message,
-        );
-      return { abort, call };
-    });
+    const client = await connect(stack.url);
+    // Minutes of CPU: it ends only if cancelled.
+    const calls = Array.from({ length: MAX_SIMULATIONS }, () => startEndlessSimulate(client));
     await until(
       async () => (await simulators()).length === MAX_SIMULATIONS,
       60_000,
       'the simulations started',
     );
     for (const { abort } of calls) abort.abort('the agent moved on');
-    for (const outcome of await Promise.all(calls.map((c) => c.call)))
+    for (const outcome of await Promise.all(calls.map((c) => c.outcome)))
       assert.ok(!outcome.startsWith('answered'), `cancelled on the client: ${outcome}`);
     await until(async () => (await simulators()).length === 0, 10_000, 'the cancelled simulators ended');
-    await until(() => mcp.inFlight === 0, 10_000, 'every POST answered');
+    await until(() => stack.mcp.inFlight === 0, 10_000, 'every POST answered');
     // The next one is not refused as "already running": the cancelled ones gave their slots back.
-    const next = await client.callTool({ name: 'simulate', arguments: { trace: trace.slice(0, 600) } });
+    const trace = Array.from({ length: 600 }, (_, i) => (i % 2) * 1e6);
+    const next = await client.callTool({ name: 'simulate', arguments: { trace } });
     assert.equal(next.isError, undefined, `a simulate after the cancel: ${JSON.stringify(next.content)}`);
     assert.deepEqual(warnings, [], 'nothing failed on the server');
   });
   it('a simulate that outruns simulateTimeoutMs is stopped and says how to make it smaller', async () => {
-    const bounded = new McpHttpServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      apiUrl: api.base,
-      simulateTimeoutMs: 2_000,
-    });
-    const { port } = await bounded.listen();
+    const bounded = await startMcp(stack.api.base, { simulateTimeoutMs: 2_000 });
     try {
-      const client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
-      clients.push(client);
-      await client.connect(
-        new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}${MCP_PATH}`), {
-          requestInit: { headers: { authorization: `Bearer ${READ_TOKEN}` } },
-        }),
-      );
+      const client = await connect(bounded.url);
       // ~10 s of CPU here (every preset, 10000 instances at a 1 s interval), a client that waits.
       const trace = Array.from({ length: 6_000 }, (_, i) => (i % 2) * 1e6);
       const result = await client.callTool(
@@ -140,7 +106,7 @@ describe('MCP over HTTP: cancellation', () => {
       );
       await until(async () => (await simulators()).length === 0, 10_000, 'the stopped simulator ended');
     } finally {
-      await bounded.close();
+      await bounded.mcp.close();
     }
   });
 });

@@ -3,30 +3,22 @@
 // (a scale out of range, an unknown group, a change in effect but not stored) only by the wording.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { MCP_PATH, McpHttpServer } from '../../src/mcp/index.js';
-import { type ApiHarness, startApi, TOKEN } from '../helpers/api-harness.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { type ApiHarness, TOKEN } from '../helpers/api-harness.js';
+import { connectMcp, type McpOverApi, startMcpOverApi } from '../helpers/mcp-client.js';
 
 describe('MCP tool errors carry the control API code', () => {
+  let stack: McpOverApi;
   let api: ApiHarness;
-  let mcp: McpHttpServer;
   let client: Client;
   before(async () => {
-    api = await startApi();
-    mcp = new McpHttpServer({ listen: { host: '127.0.0.1', port: 0 }, apiUrl: api.base });
-    const { port } = await mcp.listen();
-    client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}${MCP_PATH}`), {
-        requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
-      }),
-    );
+    stack = await startMcpOverApi();
+    api = stack.api;
+    client = await connectMcp(stack.url, TOKEN);
   });
   after(async () => {
     await client.close();
-    await mcp.close();
-    await api.close();
+    await stack.close();
   });
 
   const cases = [

@@ -3,30 +3,21 @@
 // capacity` (`violation_pct: null`) instead of refusing the argument.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { MAX_TRACE_RATE, MCP_PATH, McpHttpServer } from '../../src/mcp/index.js';
-import { type ApiHarness, READ_TOKEN, startApi } from '../helpers/api-harness.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { MAX_TRACE_RATE } from '../../src/mcp/index.js';
+import { READ_TOKEN } from '../helpers/api-harness.js';
+import { connectMcp, type McpOverApi, startMcpOverApi } from '../helpers/mcp-client.js';
 
 describe('MCP simulate: argument bounds', () => {
-  let api: ApiHarness;
-  let mcp: McpHttpServer;
+  let stack: McpOverApi;
   let client: Client;
   before(async () => {
-    api = await startApi();
-    mcp = new McpHttpServer({ listen: { host: '127.0.0.1', port: 0 }, apiUrl: api.base });
-    const { port } = await mcp.listen();
-    client = new Client({ name: 'scaleplane-test', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}${MCP_PATH}`), {
-        requestInit: { headers: { authorization: `Bearer ${READ_TOKEN}` } },
-      }),
-    );
+    stack = await startMcpOverApi();
+    client = await connectMcp(stack.url, READ_TOKEN);
   });
   after(async () => {
     await client.close();
-    await mcp.close();
-    await api.close();
+    await stack.close();
   });
 
   const trace = Array.from({ length: 600 }, (_, i) => 100 * (i % 3));
