@@ -4,7 +4,11 @@ import { McpError } from './errors.js';
 
 /** ControlApi is what the MCP tools call: the control API over HTTP, with the caller's token. */
 export interface ControlApi {
-  request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
+  /**
+   * request sends one call and returns its JSON answer. `signal` is the tool call's (the SDK's
+   * `extra.signal`): its abort ends the HTTP request at once, its connection closed.
+   */
+  request<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T>;
 }
 
 /**
@@ -19,10 +23,21 @@ export function createControlApi(
   extraHeaders: Record<string, string> = {},
 ): ControlApi {
   return {
-    async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
       // As the CLI does: the API's path is kept (behind a proxy at /scaleplane/ the calls went to the
       // proxy's root), and a failure names its cause.
       const url = apiUrl(new URL(baseUrl), path);
+      const call = `${method} ${url.pathname}`;
+      if (signal?.aborted)
+        throw new McpError(
+          'MCP_CALL_CANCELLED',
+          `the call was cancelled before ${call} was sent to the control API at ${url.origin}`,
+          { cause: signal.reason },
+        );
+      // The tool call's cancellation ends the request too: with the timeout alone, a cancelled
+      // list_groups or scale_group kept its request (and a connection to the API) open for up to
+      // the 15 s, answered to no one; only simulate stopped.
+      const timeout = AbortSignal.timeout(timeoutMs);
       let res: Response;
       try {
         res = await fetchOnce(url, method, {
@@ -33,17 +48,25 @@ export function createControlApi(
             ...(body !== undefined && { 'content-type': 'application/json' }),
           },
           ...(body !== undefined && { body: JSON.stringify(body) }),
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
           // Not followed: fetch drops Authorization on a redirect to another origin, but not
           // `mcp --http`'s own admin token in PROXY_AUTHORIZATION_HEADER, which went wherever the
           // answer pointed (an SSO page in front of the API, say). A control API never redirects.
           redirect: 'manual',
         });
       } catch (err) {
+        // Sent, or on its way: a cancelled scale may have reached the API, so it is not called
+        // undone (an agent would send it again, and the API apply it twice).
+        if (signal?.aborted)
+          throw new McpError(
+            'MCP_CALL_CANCELLED',
+            `the call was cancelled before the control API at ${url.origin} answered ${call}${unknownOutcome(method)}`,
+            { cause: err },
+          );
         // A hung API was reached: "cannot reach …: TimeoutError: The operation was aborted due to
         // timeout" sent an agent looking for a network fault instead of a stuck controller.
         const why = isTimeout(err)
-          ? `the control API at ${url.origin} did not answer ${method} ${url.pathname} within ${seconds(timeoutMs)}${unknownOutcome(method)}`
+          ? `the control API at ${url.origin} did not answer ${call} within ${seconds(timeoutMs)}${unknownOutcome(method)}`
           : `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`;
         throw new McpError('MCP_API_UNREACHABLE', why, { cause: err });
       }
@@ -51,7 +74,7 @@ export function createControlApi(
         await res.body?.cancel();
         throw new McpError(
           'MCP_API_ERROR',
-          `${res.status}: the control API at ${url.origin} redirected ${method} ${url.pathname} to ${res.headers.get('location') ?? '(no Location)'}, which is not followed: give --api the URL of the control API itself`,
+          `${res.status}: the control API at ${url.origin} redirected ${call} to ${res.headers.get('location') ?? '(no Location)'}, which is not followed: give --api the URL of the control API itself`,
           { status: res.status },
         );
       }
@@ -61,12 +84,15 @@ export function createControlApi(
       } catch (err) {
         // The timeout covers the body too: a stalled or cut answer threw a bare "The operation was
         // aborted due to timeout" (or "terminated"), naming neither the API nor the call.
-        const why = isTimeout(err)
-          ? `not finished within ${seconds(timeoutMs)}`
-          : `cut off: ${describeFailure(err)}`;
+        const cancelled = signal?.aborted === true;
+        const why = cancelled
+          ? 'not finished when the call was cancelled'
+          : isTimeout(err)
+            ? `not finished within ${seconds(timeoutMs)}`
+            : `cut off: ${describeFailure(err)}`;
         throw new McpError(
-          'MCP_API_UNREACHABLE',
-          `the control API at ${url.origin} began answering ${method} ${url.pathname} (HTTP ${res.status}) but the answer was ${why}${unknownOutcome(method)}`,
+          cancelled ? 'MCP_CALL_CANCELLED' : 'MCP_API_UNREACHABLE',
+          `the control API at ${url.origin} began answering ${call} (HTTP ${res.status}) but the answer was ${why}${unknownOutcome(method)}`,
           { cause: err },
         );
       }

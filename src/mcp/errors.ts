@@ -1,5 +1,10 @@
 /** McpErrorCode lists the stable codes of the MCP module's errors. */
-export type McpErrorCode = 'MCP_API_UNREACHABLE' | 'MCP_API_ERROR' | 'MCP_NO_TOKEN';
+export type McpErrorCode =
+  | 'MCP_API_UNREACHABLE'
+  | 'MCP_API_ERROR'
+  | 'MCP_NO_TOKEN'
+  /** The tool call was cancelled (notifications/cancelled, or its client gone) during a control API call. */
+  | 'MCP_CALL_CANCELLED';
 
 /** McpError is the base of errors the MCP server raises, each with a stable `code`. */
 export class McpError extends Error {

@@ -75,15 +75,17 @@ async function attempt(run: () => Promise<CallToolResult>): Promise<CallToolResu
  * --api that names another service answering JSON (the balancer, passing the call to the demo app's
  * `{"hello": …}`) made scale_group report `undefined: undefined → undefined` as a success, and
  * list_groups fail with `Cannot read properties of undefined (reading 'map')`. The CLI checks so too.
+ * `signal` is the tool call's: cancelling the call ends its API request.
  */
 async function call<T>(
   api: ControlApi,
+  signal: AbortSignal,
   method: 'GET' | 'POST',
   path: string,
   keys: readonly string[],
   body?: unknown,
 ): Promise<T> {
-  const answer = await api.request<unknown>(method, path, body);
+  const answer = await api.request<unknown>(method, path, body, signal);
   const missing = keys.find((key) => {
     const name = key.replace(/\[\]$/, '');
     if (answer === null || typeof answer !== 'object' || !(name in answer)) return true;
@@ -132,6 +134,7 @@ export function registerTools(
       attempt(async () => {
         const { groups } = await call<{ groups: GroupLike[] }>(
           api(token(extra)),
+          extra.signal,
           'GET',
           '/api/scalability/groups',
           ['groups[]'],
@@ -155,6 +158,7 @@ export function registerTools(
       attempt(async () => {
         const status = await call<GroupLike>(
           api(token(extra)),
+          extra.signal,
           'GET',
           `/api/scalability/groups/${encodeURIComponent(group)}`,
           ['name', 'desired', 'ready', 'minInstances', 'maxInstances'],
@@ -184,6 +188,7 @@ export function registerTools(
       attempt(async () => {
         const result = await call<{ group: string; previous: number; desired: number }>(
           api(token(extra)),
+          extra.signal,
           'POST',
           '/api/scalability/scale-group',
           ['group', 'previous', 'desired'],
@@ -206,6 +211,7 @@ export function registerTools(
       attempt(async () => {
         const result = await call<Record<string, unknown>>(
           api(token(extra)),
+          extra.signal,
           'POST',
           '/api/scalability/resize-group',
           ['group', 'status'],
@@ -245,7 +251,7 @@ export function registerTools(
         if (since !== undefined) query.set('since', String(since));
         const { events } = await call<{
           events: { time: string; group: string; message: string; reasons: string[] }[];
-        }>(api(token(extra)), 'GET', `/api/scalability/events?${query}`, ['events[]']);
+        }>(api(token(extra)), extra.signal, 'GET', `/api/scalability/events?${query}`, ['events[]']);
         const text = events
           .map((e) => `${e.time} ${e.group} ${e.message} [${e.reasons.join(', ')}]`)
           .join('\n');
@@ -302,7 +308,8 @@ export function registerTools(
         // no API itself, so any `Bearer x` got up to a second of CPU per call, which blocks
         // every other caller. (stdio acts for the operator who started it; no check, works offline.)
         const caller = token(extra);
-        if (caller !== undefined) await api(caller).request('GET', '/api/scalability/events?limit=1');
+        if (caller !== undefined)
+          await api(caller).request('GET', '/api/scalability/events?limit=1', undefined, extra.signal);
         const rows = await simulateApart(
           Float64Array.from(args.trace),
           {

@@ -1,8 +1,9 @@
 /**
  * The MCP tests' common setup: an SDK client over streamable HTTP that presents a bearer token, an
- * McpHttpServer on a free loopback port (in front of a live control API, or of any `apiUrl`), and a
- * simulate call long enough that it ends only when cancelled.
+ * McpHttpServer on a free loopback port (in front of a live control API, or of any `apiUrl`), a
+ * simulate call long enough that it ends only when cancelled, and serveStdio on in-memory pipes.
  */
+import { PassThrough } from 'node:stream';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -10,8 +11,10 @@ import {
   MCP_PATH,
   McpHttpServer,
   type McpHttpServerOptions,
+  serveStdio,
 } from '../../src/mcp/index.js';
 import { type ApiHarness, startApi } from './api-harness.js';
+import { until } from './until.js';
 
 /** connectMcp connects an SDK client to the MCP endpoint `url`, with `token` as its bearer (none: no header). */
 export async function connectMcp(url: URL, token?: string): Promise<Client> {
@@ -100,4 +103,50 @@ export function startEndlessSimulate(client: Client): CancellableCall {
     interval: 1,
     peak_instances: 10_000,
   });
+}
+
+/** StdioSession is serveStdio in this process on in-memory pipes, spoken to in JSON-RPC lines. */
+export interface StdioSession {
+  /** The server's stdin: end() it as a client that hangs up. */
+  stdin: PassThrough;
+  /** write sends one message as a line. */
+  write(message: object): void;
+  /** answered is the message that answers request `id`, if one came. */
+  answered(id: number | string): Record<string, unknown> | undefined;
+  /** out is everything the server wrote. */
+  out(): string;
+  /** ended is serveStdio's promise: it settles when the session ends. */
+  ended: Promise<void>;
+}
+
+/**
+ * startStdioSession runs serveStdio against the control API at `apiUrl` with `token`, and initializes
+ * the session as a client does (initialize, answered, then notifications/initialized).
+ */
+export async function startStdioSession(apiUrl: string, token: string): Promise<StdioSession> {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  const answered = (id: number | string): Record<string, unknown> | undefined =>
+    out
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((message) => message.id === id);
+  const ended = serveStdio(apiUrl, token, stdin, stdout);
+  const write = (message: object): void => {
+    stdin.write(`${JSON.stringify(message)}\n`);
+  };
+  write({
+    jsonrpc: '2.0',
+    id: 'init',
+    method: 'initialize',
+    params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 'pipe', version: '1' } },
+  });
+  await until(() => answered('init') !== undefined, 10_000, 'the answer to initialize');
+  write({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  return { stdin, write, answered, out: () => out, ended };
 }

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { createControlApi, proxyHeaders } from '../../src/mcp/api.js';
 import { McpError } from '../../src/mcp/errors.js';
+import { holdingApi } from '../helpers/holding-api.js';
+import { within } from '../helpers/until.js';
 
 describe('MCP control API client', () => {
   it('keeps the path of --api: behind a proxy at /scaleplane/ the call goes there', async (t) => {
@@ -169,6 +171,94 @@ describe('MCP control API client', () => {
     );
     assert.equal(posts, 2, 'each POST was sent once');
   });
+  it('a cancelled call ends its request at once; a cancelled scale says it may have been applied', async (t) => {
+    // The API takes each call and never answers: only the cancel can end it before the 15 s bound.
+    const api = await holdingApi();
+    t.after(() => api.close());
+    const client = createControlApi(api.base, 'token');
+    const cases = [
+      {
+        method: 'POST',
+        path: '/api/scalability/scale-group',
+        body: { group: 'web', action: 'scale-out' },
+        // Sent: the API may have scaled. Saying only "cancelled", an agent would send it again.
+        outcome: '; it may have been applied: read the group (get_group) before repeating it',
+      },
+      { method: 'GET', path: '/api/scalability/groups', body: undefined, outcome: '' },
+    ] as const;
+    for (const c of cases) {
+      const abort = new AbortController();
+      const held = api.next();
+      const call = client.request(c.method, c.path, c.body, abort.signal);
+      const request = await within(`${c.method} reaching the API`, 10_000, held);
+      abort.abort('the agent moved on');
+      await assert.rejects(call, (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(err.code, 'MCP_CALL_CANCELLED');
+        assert.equal(
+          err.message,
+          `the call was cancelled before the control API at ${api.base} answered ${c.method} ${c.path}${c.outcome}`,
+        );
+        return true;
+      });
+      await within(`the connection of the cancelled ${c.method} closing`, 5_000, request.closed);
+    }
+    // Cancelled before it went out: nothing reached the API, and the message says just that.
+    const cancelled = AbortSignal.abort('the agent moved on');
+    await assert.rejects(
+      client.request(
+        'POST',
+        '/api/scalability/scale-group',
+        { group: 'web', action: 'scale-out' },
+        cancelled,
+      ),
+      (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(
+          err.message,
+          `the call was cancelled before POST /api/scalability/scale-group was sent to the control API at ${api.base}`,
+        );
+        return true;
+      },
+    );
+    assert.equal(api.received(), cases.length, 'the POST cancelled beforehand was never sent');
+  });
+
+  it('a resize cancelled once its answer began says it may have been applied', async (t) => {
+    const api = await holdingApi();
+    t.after(() => api.close());
+    api.beginAnswering('/api/scalability/resize-group');
+    const abort = new AbortController();
+    // Cancelled as soon as fetch has the head, so while the body is read: nothing on the wire tells
+    // a test that moment, so the call's own fetch says it. The request and answer stay real.
+    const realFetch = globalThis.fetch;
+    t.mock.method(globalThis, 'fetch', async (...args: Parameters<typeof fetch>) => {
+      const res = await realFetch(...args);
+      abort.abort('the agent moved on');
+      return res;
+    });
+    const held = api.next();
+    await assert.rejects(
+      createControlApi(api.base, 'token').request(
+        'POST',
+        '/api/scalability/resize-group',
+        { group: 'web', cpu: 1 },
+        abort.signal,
+      ),
+      (err: unknown) => {
+        assert.ok(err instanceof McpError, String(err));
+        assert.equal(err.code, 'MCP_CALL_CANCELLED');
+        assert.equal(
+          err.message,
+          `the control API at ${api.base} began answering POST /api/scalability/resize-group (HTTP 202) but the answer was not finished when the call was cancelled; it may have been applied: read the group (get_group) before repeating it`,
+        );
+        return true;
+      },
+    );
+    const request = await within('the resize reaching the API', 10_000, held);
+    await within('the connection of the cancelled resize closing', 5_000, request.closed);
+  });
+
   it('an error answer of JSON null or of nothing is named by its status (null threw a TypeError)', async (t) => {
     const server = createServer((req, res) => {
       res.writeHead(502, { 'content-type': 'application/json' });

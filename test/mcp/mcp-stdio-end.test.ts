@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { serveStdio } from '../../src/mcp/index.js';
 import { startApi, TOKEN } from '../helpers/api-harness.js';
+import { startStdioSession } from '../helpers/mcp-client.js';
 import { until, within } from '../helpers/until.js';
 
 describe('scaleplane mcp over stdio: stdin closed after the last request', () => {
@@ -33,34 +32,10 @@ describe('scaleplane mcp over stdio: stdin closed after the last request', () =>
       res.end(await answer.text());
     };
 
-    const stdin = new PassThrough();
-    const stdout = new PassThrough();
-    let out = '';
-    stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-    });
-    const answered = (id: number): Record<string, unknown> | undefined =>
-      out
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-        .find((message) => message.id === id);
-    const session = serveStdio(
+    const { stdin, write, answered, out, ended } = await startStdioSession(
       `http://127.0.0.1:${(gate.address() as AddressInfo).port}`,
       TOKEN,
-      stdin,
-      stdout,
     );
-
-    const write = (message: object): boolean => stdin.write(`${JSON.stringify(message)}\n`);
-    write({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 'pipe', version: '1' } },
-    });
-    await until(() => answered(1) !== undefined, 10_000, 'the answer to initialize');
-    write({ jsonrpc: '2.0', method: 'notifications/initialized' });
     write({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'list_groups', arguments: {} } });
     await until(() => held.length > 0, 10_000, 'list_groups calling the API');
 
@@ -68,12 +43,12 @@ describe('scaleplane mcp over stdio: stdin closed after the last request', () =>
     // Registered after serveStdio's own listener, so this runs once the server has seen the end.
     await once(stdin, 'end');
     for (const call of held.splice(0)) await release(call);
-    await within('serveStdio resolving after the answer', 10_000, session);
+    await within('serveStdio resolving after the answer', 10_000, ended);
 
     const answer = answered(2);
     assert.ok(
       answer !== undefined,
-      `no answer to the tools/call sent before stdin closed; stdout was: ${out}`,
+      `no answer to the tools/call sent before stdin closed; stdout was: ${out()}`,
     );
     assert.equal(answer.error, undefined, `the tools/call failed: ${JSON.stringify(answer.error)}`);
     assert.match(
