@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { Counter, Gauge } from 'prom-client';
-import { readTls, sameTls, type TlsMaterial } from '../config/index.js';
+import { MAX_TIMER_MS, readTls, sameTls, type TlsMaterial } from '../config/index.js';
 import type {
   BalancerAlgorithm,
   BalancerConfig,
@@ -283,6 +283,9 @@ export class Balancer extends EventEmitter<BalancerEvents> {
       upstreamKeepAliveTimeout: config.upstreamKeepAliveTimeout,
       ...(config.connectTimeout === undefined ? {} : { connectTimeout: config.connectTimeout }),
       ...(config.perTryTimeout === undefined ? {} : { perTryTimeout: config.perTryTimeout }),
+      ...(config.websocketIdleTimeout === undefined
+        ? {}
+        : { websocketIdleTimeout: config.websocketIdleTimeout }),
     });
     // Timeouts set here, not left to Node's defaults: a client trickling its headers (slowloris) is
     // answered 408 and closed after headersTimeout, checked every second rather than every 30 s.
@@ -1053,6 +1056,20 @@ function validateConfig(config: BalancerConfig): void {
     throw new BalancerError(
       'BALANCER_INVALID_ARGUMENT',
       `perTryTimeout (${config.perTryTimeout} ms) must be below requestTimeout (${config.requestTimeout} ms): the request timeout would cut the request first, with a 504 instead of a retry on another instance`,
+    );
+  }
+  // A timer over 2^31-1 ms fires at once (Node takes it for 1 ms): every tunnel closed at its start.
+  if (
+    config.websocketIdleTimeout !== undefined &&
+    !(
+      Number.isFinite(config.websocketIdleTimeout) &&
+      config.websocketIdleTimeout >= 0 &&
+      config.websocketIdleTimeout <= MAX_TIMER_MS
+    )
+  ) {
+    throw new BalancerError(
+      'BALANCER_INVALID_ARGUMENT',
+      `websocketIdleTimeout must be 0 (never) or a duration up to ${MAX_TIMER_MS} ms, got ${config.websocketIdleTimeout}`,
     );
   }
   if (config.http2 === true && config.tls === undefined) {

@@ -265,7 +265,18 @@ export interface ProxyOptions {
    * elsewhere where `retryDecision` allows (see `Exchange.tryTimedOut`). @defaultValue off
    */
   perTryTimeout?: number;
+  /**
+   * An upgraded connection (WebSocket tunnel) over which neither side sent anything for this long,
+   * ms, is closed; 0 = never. @defaultValue DEFAULT_WEBSOCKET_IDLE_TIMEOUT (60000)
+   */
+  websocketIdleTimeout?: number;
 }
+
+/**
+ * DEFAULT_WEBSOCKET_IDLE_TIMEOUT is how long a WebSocket tunnel may carry nothing either way before
+ * it is closed, ms: NGINX's proxy_read_timeout default, which is what times its upgraded connections.
+ */
+export const DEFAULT_WEBSOCKET_IDLE_TIMEOUT = 60_000;
 
 const NO_GROUP = Buffer.from(JSON.stringify({ error: 'no group configured' }));
 const UNFORWARDABLE = Buffer.from(JSON.stringify({ error: 'request cannot be forwarded' }));
@@ -283,6 +294,7 @@ export class ProxyPath {
   readonly maxHeaderSize: number;
   readonly connectTimeout: number;
   readonly perTryTimeout: number | undefined;
+  readonly websocketIdleTimeout: number;
   readonly logger: BalancerLogger;
   /** Once set, responses carry `Connection: close` so clients leave. */
   closing = false;
@@ -301,6 +313,7 @@ export class ProxyPath {
     this.maxHeaderSize = options.maxHeaderSize;
     this.connectTimeout = options.connectTimeout ?? defaultConnectTimeout(options.requestTimeout);
     this.perTryTimeout = options.perTryTimeout;
+    this.websocketIdleTimeout = options.websocketIdleTimeout ?? DEFAULT_WEBSOCKET_IDLE_TIMEOUT;
     this.logger = options.logger;
     this.#onClosingExchangeEnd = options.onClosingExchangeEnd;
   }
@@ -1044,7 +1057,7 @@ function readBefore(err: Error): boolean {
  * connection, so `classifyUpstreamError` takes it for a `timeout` (counted in
  * `scaleplane_upstream_errors_total{kind="timeout"}`, answered 504 when nothing is left to try).
  */
-function tryTimeoutError(ms: number): NodeJS.ErrnoException {
+export function tryTimeoutError(ms: number): NodeJS.ErrnoException {
   return Object.assign(new Error(`no response headers within per_try_timeout (${ms} ms)`), {
     code: 'ETIMEDOUT',
   });

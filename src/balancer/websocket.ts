@@ -2,10 +2,10 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Picker } from './algorithms/index.js';
-import { guardConnect } from './connect-timeout.js';
+import { connectTimeoutError, guardConnect } from './connect-timeout.js';
 import { forwardRequestHeaders, forwardResponseHeaders, responseCodingRefusal, schemeOf } from './headers.js';
 import type { PoolMember } from './pool.js';
-import { type GroupRoute, hashKeyOf, type ProxyPath, routeRetryDecision } from './proxy.js';
+import { type GroupRoute, hashKeyOf, type ProxyPath, routeRetryDecision, tryTimeoutError } from './proxy.js';
 import { classifyUpstreamError } from './retry.js';
 
 /**
@@ -14,7 +14,9 @@ import { classifyUpstreamError } from './retry.js';
  * connection as in flight until either side closes, so draining waits for open WebSockets (up to
  * its deadline). A handshake whose connection could not be made reached no backend and is tried on
  * another one (within MAX_RETRIES and the retry budget, as a request is); once connected, it is
- * never retried: the backend may have acted on it.
+ * retried only when `per_try_timeout` cut it before any answer, as a bodiless GET is (a reset may
+ * have come after the backend acted on it). A tunnel that carries nothing either way for
+ * `websocket_idle_timeout` is closed, both sockets.
  */
 export function proxyUpgrade(
   proxy: ProxyPath,
@@ -87,7 +89,10 @@ export function proxyUpgrade(
     earlyBytes += chunk.length;
     if (earlyBytes > MAX_EARLY_BYTES) abandon();
   };
+  // The current try's per_try_timeout timer; stopped with the watch, at the answer or the end.
+  let stopTry = (): void => {};
   const stopWatching = (): void => {
+    stopTry();
     socket.off('data', onEarly);
     socket.off('end', abandon);
     socket.off('close', abandon);
@@ -153,6 +158,28 @@ export function proxyUpgrade(
     });
     upstream = request;
     guardConnect(request, proxy.connectTimeout);
+    // per_try_timeout, as on the proxied path (see Exchange.tryTimedOut): a backend that takes the
+    // connection but never answers the handshake is cut and, the handshake being a bodiless GET,
+    // retried elsewhere; one still connecting sent nothing, a connect timeout. Before, upgrades had
+    // no per-try timer: such a backend cost the client the whole request_timeout and a 504. The
+    // verdict waits one turn of the loop, so an answer that came while the loop was busy is read.
+    const perTryMs = proxy.perTryTimeout;
+    let cutByTry = false;
+    if (perTryMs !== undefined) {
+      let verdict: NodeJS.Immediate | undefined;
+      const tryTimer = setTimeout(() => {
+        verdict = setImmediate(() => {
+          if (request !== upstream || answered) return;
+          const connecting = request.socket == null || request.socket.connecting;
+          cutByTry = !connecting;
+          request.destroy(connecting ? connectTimeoutError(perTryMs) : tryTimeoutError(perTryMs));
+        });
+      }, perTryMs);
+      stopTry = () => {
+        clearTimeout(tryTimer);
+        clearImmediate(verdict);
+      };
+    }
     request.on('upgrade', (response, upSocket, upHead) => {
       if (request !== upstream || answered) {
         upSocket.destroy();
@@ -173,10 +200,31 @@ export function proxyUpgrade(
       if (head.length > 0) upSocket.write(head);
       for (const chunk of early) upSocket.write(chunk);
       const close = (): void => {
+        clearTimeout(idle);
         socket.destroy();
         upSocket.destroy();
         release();
       };
+      // As NGINX's proxy_read_timeout on an upgraded connection: a tunnel over which neither side
+      // sent anything for this long is closed. Before, nothing timed an open tunnel: one whose peer
+      // vanished without a FIN or a reset (a laptop lid closed, a NAT entry dropped) held its
+      // sockets and its backend's in-flight count for good, and kept draining waiting.
+      const idleMs = proxy.websocketIdleTimeout;
+      const idle =
+        idleMs > 0
+          ? setTimeout(() => {
+              proxy.logger.info(
+                { group: route.name, backend: backend.id, idleMs },
+                'websocket tunnel idle, closed',
+              );
+              close();
+            }, idleMs)
+          : undefined;
+      if (idle !== undefined) {
+        const active = (): void => void idle.refresh();
+        socket.on('data', active);
+        upSocket.on('data', active);
+      }
       // Either side's FIN ends the tunnel (sockets from an http server allow half-open, and a
       // half-closed tunnel would otherwise hold its in-flight count forever), but only once what
       // that side sent is written out to the other, as NGINX ends an upgraded connection: the pipe
@@ -246,17 +294,20 @@ export function proxyUpgrade(
         socket.destroy();
         return;
       }
+      stopTry();
       const failure = classifyUpstreamError(err);
       const failed = backend;
       if (failure !== 'other') route.outcome(failed, 'gateway');
       route.telemetry.errors[failure].inc();
-      if (failure === 'connect') {
+      if (failure === 'connect' || cutByTry) {
         tried ??= new Set();
         tried.add(failed);
         const decision = routeRetryDecision(route, {
           method: req.method ?? 'GET',
           failure,
           reusedSocket: false,
+          hasBody: forwarded.hasBody,
+          perTryTimeout: cutByTry,
           retries,
         });
         const next = decision.retry ? pick() : undefined;

@@ -15,7 +15,7 @@ export { configJsonSchema } from './json-schema.js';
 export { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
 export { defaultConfigPath, lineInFile, loadConfig, type ParseConfigOptions, parseConfig } from './load.js';
 export { planReload, type ReloadPlan } from './reload.js';
-export { GROUP_NAME, MAX_JOURNAL_SIZE, SHORT_FORM_GROUP, unknownKeyMessage } from './schema.js';
+export { GROUP_NAME, MAX_JOURNAL_SIZE, MAX_TIMER_MS, SHORT_FORM_GROUP, unknownKeyMessage } from './schema.js';
 export { readTls, sameTls, type TlsMaterial, tlsIssues } from './tls.js';
 export type * from './types.js';
 export { baseUrlProblem, urlProblem } from './url.js';

@@ -406,6 +406,11 @@ export const balancerSchema = mapping({
     description:
       'each try without response headers by then is cut (504) and, if safe, retried elsewhere; default: off; must be below request_timeout',
   }),
+  // NGINX's proxy_read_timeout default, which is what closes an idle upgraded connection there.
+  websocket_idle_timeout: duration('nonnegative').prefault('60s').meta({
+    description:
+      'an open WebSocket tunnel over which neither side sent anything for this long is closed; 0 = never',
+  }),
   headers_timeout: duration('positive').prefault('10s'),
   max_request_body: size.prefault('100Mi'),
   // Node.js reads a maxHeaderSize of 0 as its own default (16Ki): `0` must not quietly mean that.
@@ -449,6 +454,7 @@ export const balancerSchema = mapping({
       clientKeepAliveTimeout: raw.client_keepalive_timeout,
       ...(raw.connect_timeout === undefined ? {} : { connectTimeout: raw.connect_timeout }),
       ...(raw.per_try_timeout === undefined ? {} : { perTryTimeout: raw.per_try_timeout }),
+      websocketIdleTimeout: raw.websocket_idle_timeout,
       headersTimeout: raw.headers_timeout,
       maxRequestBody: raw.max_request_body,
       maxHeaderSize: raw.max_header_size,

@@ -99,6 +99,12 @@ export interface BalancerConfig {
    */
   perTryTimeout?: number;
   /**
+   * An open WebSocket tunnel over which neither the client nor the backend sent anything for this
+   * long is closed, both its connections (NGINX's `proxy_read_timeout`, which times an upgraded
+   * connection). 0 = never. @defaultValue 60000 (ms)
+   */
+  websocketIdleTimeout?: number;
+  /**
    * Longest a client may take to send its request headers; slower (slowloris) gets 408 and is
    * closed. The whole request must arrive within `requestTimeout`. @defaultValue 10000 (ms)
    */
