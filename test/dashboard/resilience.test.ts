@@ -65,7 +65,10 @@ async function signIn(page: Page, port: number): Promise<void> {
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.fill('#token', TOKEN);
   await page.click('button[type=submit]');
-  await page.waitForSelector('[data-connection=live]', { timeout: 15_000 });
+  // Generous: with 50 groups the page's first render kept the browser busy past 15 s in a fresh CI
+  // run beside other work (load 15; "locator resolved to visible", then the timeout). Nothing here
+  // measures how long it takes.
+  await page.waitForSelector('[data-connection=live]', { timeout: 60_000 });
 }
 
 // A string, not a function: this file is type-checked without the DOM library.
