@@ -138,6 +138,15 @@ export class LiveSampler extends EventEmitter<LiveSamplerEvents> {
         if (kept.length > (this.#options.historySize ?? 900)) kept.shift();
         this.#history.set(group.name, kept);
       }
+      // A group a reload removed is forgotten: its history was kept (up to historySize samples) and
+      // sent in every new dashboard's first answer for as long as the controller ran, and a group
+      // added again under its name went on from its old line and counters.
+      const listed = new Set(groups.map((g) => g.name));
+      for (const name of [...this.#history.keys()])
+        if (!listed.has(name)) {
+          this.#history.delete(name);
+          this.#previous.delete(name);
+        }
       this.emit('tick', samples, groups);
       return samples;
     } catch {

@@ -123,6 +123,42 @@ describe('LiveSampler', () => {
     assert.equal(toSample(now, undefined, { desired: 1, ready: 1 }, { cpu: null, inFlight: null }).rps, null);
   });
 
+  it('forgets a group a reload removed: its history is not sent again, and the name starts afresh', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const summary = (name: string) => ({
+      name,
+      provider: 'memory',
+      desired: 1,
+      ready: 1,
+      minInstances: 1,
+      maxInstances: 2,
+      autoscaling: true,
+      instances: [],
+    });
+    let names = ['web', 'batch'];
+    let now = 10_000;
+    const sampler = new LiveSampler({
+      registry: metrics.registry,
+      groups: () => names.map(summary),
+      now: () => now,
+    });
+    await sampler.sample();
+    now += 1000;
+    metrics.requests.inc({ group: 'batch', code: '2xx' }, 50);
+    await sampler.sample();
+    assert.deepEqual(Object.keys(sampler.history()).sort(), ['batch', 'web']);
+    names = ['web']; // a reload removed batch
+    now += 1000;
+    await sampler.sample();
+    assert.deepEqual(Object.keys(sampler.history()), ['web'], 'batch is forgotten');
+    names = ['web', 'batch']; // and added again
+    now += 1000;
+    metrics.requests.inc({ group: 'batch', code: '2xx' }, 50);
+    const [again] = [(await sampler.sample()).batch];
+    assert.equal(sampler.history().batch?.length, 1, 'a fresh history');
+    assert.equal(again?.rps, null, 'no rate across the gap from its old counters');
+  });
+
   it('reads the registry the balancer and controller write, per group, and keeps a bounded history', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     let now = 10_000;
