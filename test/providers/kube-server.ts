@@ -4,7 +4,8 @@
 // autoscaling/v2 HPAs (create, read, replace, list; `autoscalingV2 = false`: not served, as before
 // 1.23) and their autoscaling/v1 list, and replacing one pod: the policy/v1 Eviction subresource (checked against
 // PodDisruptionBudgets set with `setBudget`, 429 when none allows it) and DELETE of a pod, both with
-// a uid precondition (409 on a mismatch). Paths, content types and bodies follow the API reference
+// a uid precondition (409 on a mismatch); a PATCH of a workload or its scale whose body carries
+// metadata.resourceVersion takes it as a precondition (409 Conflict once the object moved on). Paths, content types and bodies follow the API reference
 // (https://kubernetes.io/docs/reference/kubernetes-api/); requests of other shapes get the status
 // a real API server gives (404, 405, 415, 422). It also plays the controllers: pods follow
 // spec.replicas (an evicted or deleted pod is recreated) and roll on a template change — a
@@ -482,6 +483,16 @@ export class KubeServer {
             `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
           );
         const patch = body as Json;
+        // A resourceVersion in the body is a precondition, as on the scale (see #scale): the object
+        // changed since the client read it, 409 Conflict and nothing written.
+        const precondition = patch?.metadata?.resourceVersion;
+        if (precondition !== undefined && precondition !== w.object.metadata.resourceVersion)
+          return this.#status(
+            res,
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on ${plural}.apps "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          );
         const containers = patch?.spec?.template?.spec?.containers;
         if (
           containers !== undefined &&

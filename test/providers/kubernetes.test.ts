@@ -421,6 +421,7 @@ describe('kubernetes provider: request shapes', () => {
     );
     server.readyHistory.length = 0;
     const from = server.requests.length;
+    const readBefore = server.workloads.get('shop/web')!.object.metadata.resourceVersion;
     await provider.resize({ cpu: 0.25 });
     const calls = server.requests
       .slice(from)
@@ -435,10 +436,12 @@ describe('kubernetes provider: request shapes', () => {
       .slice(from)
       .filter((r) => r.path.endsWith('/statefulsets/web') && r.method === 'PATCH');
     assert.equal(patches[0]?.contentType, 'application/strategic-merge-patch+json');
-    // First the template, behind a partition at the replicas (no pod recreated), the user's noted.
+    // First the template, behind a partition at the replicas (no pod recreated), the user's noted;
+    // at the resourceVersion read (a precondition: see kubernetes-sts-resize-conflict.test.ts).
     assert.deepEqual(patches[0]?.body, {
       metadata: {
         annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2,"previous":{"app":{}}}' },
+        resourceVersion: readBefore,
       },
       spec: {
         updateStrategy: { rollingUpdate: { partition: 2 } },

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Configuration, KubeConfig } from '@kubernetes/client-node';
+import type { Configuration, KubeConfig, V1StatefulSet } from '@kubernetes/client-node';
 import type { KubernetesProviderConfig, WrittenBehavior } from '../../config/types.js';
 import { callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
@@ -111,6 +111,8 @@ function epochOf(value: Date | string | undefined): number {
 const HPA_WRITE_ATTEMPTS = 5;
 /** Writes of `spec.replicas` at the resourceVersion read before a 409 Conflict on every one of them fails a scale. */
 const SCALE_WRITE_ATTEMPTS = 5;
+/** Writes of a StatefulSet resize's first PATCH at the resourceVersion read before a 409 Conflict on every one of them fails it. */
+const ROLL_WRITE_ATTEMPTS = 5;
 /** The HPA as read after the replicas became `for` (`mode: hpa`), or why it could not be. */
 interface HpaSeen {
   for: number;
@@ -743,7 +745,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * and each new pod is Ready before an old one goes. A StatefulSet has no surge — it deletes a pod
    * before creating its successor — so its PATCH also sets `updateStrategy.rollingUpdate.partition`
    * to the replicas (no pod's ordinal reaches it: none is recreated) and notes the user's partition
-   * in `ROLL_ANNOTATION`; then `#finishRoll` adds one replica (created at the new size), lowers the
+   * in `ROLL_ANNOTATION`, at the resourceVersion read (see `#writeRollStart`); then `#finishRoll` adds one replica (created at the new size), lowers the
    * partition to 0 once it is Ready, gives the extra pod back once every pod rolled (the highest
    * ordinal goes) and restores the partition. Resolves when the rollout is complete and the pods
    * watch shows it: the desired number of pods, all Ready at the new size, none terminating. The
@@ -764,7 +766,36 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     if (this.#config.kind === 'Deployment') return this.#resizeDeployment(size, quantities, options);
     // A resize while an earlier one's roll is being finished goes after it (one roll at a time).
     await this.#resuming;
-    const workload = await this.#call('read workload', () => this.#readWorkload());
+    const workload = (await this.#call('read workload', () => this.#readWorkload())) as V1StatefulSet;
+    // Refused (OnDelete, no such container) before anything is said or written.
+    this.#rollStart(workload, quantities);
+    const sizeBefore = this.#size;
+    this.#size = { ...size };
+    this.#logger.info(
+      { group: this.#options.group, size },
+      `resizing ${this.#ref()}: Kubernetes rolls the pods`,
+    );
+    const deadline = performance.now() + (this.#options.timeout ?? 600_000);
+    const patching = this.#call('patch resources', () => this.#writeRollStart(workload, quantities));
+    options?.onSizeSaved?.(patching.then(() => {}));
+    const roll = await patching;
+    await this.#finishRoll(roll, deadline, () => {
+      this.#size = sizeBefore;
+    });
+    await this.#untilSized(size, deadline);
+  }
+
+  /**
+   * rollStart is the first write of a StatefulSet resize, built from `workload` as read: the roll
+   * (`ROLL_ANNOTATION`: the user's partition and the resources before, as noted by an earlier
+   * resize of ours that did not finish, whose pods may still run them, else as set) and the PATCH
+   * of the container's resources behind a partition of the replicas. Throws UNSUPPORTED for
+   * updateStrategy OnDelete, INVALID_ARGUMENT for a missing container.
+   */
+  #rollStart(
+    workload: V1StatefulSet,
+    quantities: Record<string, string>,
+  ): { roll: RollState; patch: object } {
     const strategy = (
       workload.spec as
         | { updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } } }
@@ -776,8 +807,6 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         `${this.#ref()}: updateStrategy OnDelete: Kubernetes rolls no pod on a template change; resize it by hand`,
       );
     const container = this.#containerOf(workload);
-    // The user's partition and the resources before: as noted by an earlier resize of ours that did
-    // not finish (its pods may still run them), else as set.
     const earlier = rollState(workload.metadata?.annotations?.[ROLL_ANNOTATION]);
     const resources = resourcesOf(workload, container);
     const roll: RollState = {
@@ -786,7 +815,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       previous: earlier?.previous ?? { [container]: copyResources(resources) },
     };
     const patch = {
-      metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
+      metadata: {
+        annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) },
+        // A precondition: what the roll notes is what the StatefulSet held (see #writeRollStart).
+        resourceVersion: workload.metadata?.resourceVersion,
+      },
       spec: {
         // Ordinals 0..replicas-1 are below it: the StatefulSet controller recreates no pod yet.
         updateStrategy: { rollingUpdate: { partition: roll.replicas } },
@@ -797,20 +830,40 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         },
       },
     };
-    const sizeBefore = this.#size;
-    this.#size = { ...size };
-    this.#logger.info(
-      { group: this.#options.group, size },
-      `resizing ${this.#ref()}: Kubernetes rolls the pods`,
-    );
-    const deadline = performance.now() + (this.#options.timeout ?? 600_000);
-    const patching = this.#call('patch resources', () => this.#patchWorkload(patch));
-    options?.onSizeSaved?.(patching.then(() => {}));
-    await patching;
-    await this.#finishRoll(roll, deadline, () => {
-      this.#size = sizeBefore;
-    });
-    await this.#untilSized(size, deadline);
+    return { roll, patch };
+  }
+
+  /**
+   * writeRollStart writes `#rollStart`'s PATCH at the resourceVersion read, as client-go's
+   * RetryOnConflict does: on 409 Conflict (another client, kubectl or a controller, wrote the
+   * StatefulSet since) it reads it again and builds the PATCH from what it holds now, up to
+   * ROLL_WRITE_ATTEMPTS times, then fails (API_ERROR naming the StatefulSet). Returns the roll
+   * written. Before, the PATCH carried no precondition: a partition set between the read and the
+   * write was noted as the one before it and written over when the roll ended, and resources
+   * changed there were not the ones a revert wrote back.
+   */
+  async #writeRollStart(read: V1StatefulSet, quantities: Record<string, string>): Promise<RollState> {
+    let workload = read;
+    for (let attempt = 1; ; attempt++) {
+      const { roll, patch } = this.#rollStart(workload, quantities);
+      try {
+        await this.#patchWorkload(patch);
+        return roll;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409) throw err;
+        if (attempt >= ROLL_WRITE_ATTEMPTS)
+          throw new ProviderError(
+            'API_ERROR',
+            `${this.#ref()}: patch resources failed: changed by another client before each of ${ROLL_WRITE_ATTEMPTS} writes (${this.#errorText(err)}); the resize wrote nothing`,
+            { cause: err },
+          );
+        this.#logger.info(
+          { group: this.#options.group, attempt },
+          `${this.#ref()}: changed since it was read (409 Conflict); reading it again and writing the resize onto what it holds now`,
+        );
+        workload = (await this.#readWorkload()) as V1StatefulSet;
+      }
+    }
   }
 
   /**
