@@ -863,7 +863,12 @@ export class GroupController {
     } catch (err) {
       if (latest()) this.#known = this.provider.desired();
       if (latest()) this.#pending = undefined;
-      this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
+      // Refused while another operation of the group runs (BusyError: an AWS scaling activity in
+      // progress): "try again later", nothing changed, not a failure. The policy's next decision
+      // asks again.
+      const deferred = isDeferral(err);
+      if (deferred) this.#logger.warn({ err, group: this.name, desired }, 'scaling deferred');
+      else this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
       // The entry that asked for `desired` is already journaled (and persisted as the group's count):
       // say that it did not happen, and what the provider's count is, so neither the journal nor the
       // state store keeps a change that was never made. The next decision starts from that count.
@@ -876,14 +881,26 @@ export class GroupController {
           source,
           before: desired,
           after: actual,
-          reasons: ['ScaleFailed'],
-          message: `scale to ${desired} failed: ${error}; the provider's desired count is ${actual}`,
+          reasons: [deferred ? 'ScaleDeferred' : 'ScaleFailed'],
+          message: deferred
+            ? `scale to ${desired} deferred: ${error}; the provider's desired count is ${actual}${source === 'policy' ? ', and the next decision asks again' : ''}`
+            : `scale to ${desired} failed: ${error}; the provider's desired count is ${actual}`,
           inputs: { wanted: desired, error, ...(typeof code === 'string' && { code }) },
         },
         now + (performance.now() - began),
       );
     }
   }
+}
+
+/**
+ * isDeferral says a scale was refused because another operation of the group runs (a BUSY
+ * ProviderError naming that `operation`, i.e. BusyError): nothing was made, and the same scale may
+ * go through once it ends. A BUSY without one (another client's count met) is a failure as before.
+ */
+function isDeferral(err: unknown): boolean {
+  const busy = err as { code?: unknown; operation?: unknown } | undefined;
+  return busy?.code === 'BUSY' && typeof busy.operation === 'string';
 }
 
 /** StartEvidence is what a start knows beside the counts, to judge a restored count below what runs. */

@@ -53,8 +53,8 @@ export class BusyError extends ProviderError {
   readonly operation: string;
   readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, detail: { operation: string; retryAfterMs?: number }) {
-    super('BUSY', message);
+  constructor(message: string, detail: { operation: string; retryAfterMs?: number; cause?: unknown }) {
+    super('BUSY', message, detail.cause === undefined ? undefined : { cause: detail.cause });
     this.name = 'BusyError';
     this.operation = detail.operation;
     this.retryAfterMs = detail.retryAfterMs;

@@ -259,6 +259,23 @@ export class AwsServer {
   }
 
   /**
+   * activityInProgress answers the next `times` requests of `action` as Auto Scaling does while one
+   * of the group's scaling activities runs: 400 `ScalingActivityInProgress`, with the API
+   * Reference's description as the message (SetDesiredCapacity, TerminateInstanceInAutoScalingGroup
+   * and UpdateAutoScalingGroup list it). Nothing is carried out.
+   */
+  activityInProgress(action: string, times: number): void {
+    const refusals = this.refusals.get(action) ?? [];
+    for (let i = 0; i < times; i++)
+      refusals.push({
+        status: 400,
+        code: 'ScalingActivityInProgress',
+        message: "The operation can't be performed because there are scaling activities in progress.",
+      });
+    this.refusals.set(action, refusals);
+  }
+
+  /**
    * hold keeps the requests of `action` that arrive from now on waiting until `until()` holds
    * (checked at every change of the group), then carries them out; it resolves once the first one
    * waits. Waiting, not slow (see `slow`): what the request reads is the group as it is by then.

@@ -94,6 +94,21 @@ const NOOP: LocalProviderLogger = { info() {}, warn() {}, error() {} };
 const EC2_FILTER_VALUES = 200;
 /** DescribeScalingActivities pages (of 100) read at most to date instances first seen InService. */
 const ACTIVITY_PAGES = 5;
+/**
+ * SetDesiredCapacity calls of a scale refused `ScalingActivityInProgress` before it fails BUSY (the
+ * next decision asks again); between them a wait of the poll interval (at most 1 s), doubling.
+ */
+const ACTIVITY_ATTEMPTS = 3;
+
+/**
+ * activityInProgress says Auto Scaling refused a call with `ScalingActivityInProgress` (the SDK's
+ * ScalingActivityInProgressFault): one of the group's scaling activities runs (a launch or
+ * termination under way, an instance refresh), and the same call goes through once it ends.
+ */
+function activityInProgress(err: unknown): boolean {
+  const name = (err as { name?: unknown } | undefined)?.name;
+  return name === 'ScalingActivityInProgressFault' || name === 'ScalingActivityInProgress';
+}
 
 /**
  * AwsProvider runs a group as an EC2 Auto Scaling group. Membership comes from
@@ -454,16 +469,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       if (n >= counted.length) {
         this.#desired = n;
         try {
-          await this.#call('SetDesiredCapacity', (abortSignal) =>
-            this.#clients!.autoScaling.send(
-              new as.SetDesiredCapacityCommand({
-                AutoScalingGroupName: this.#config.autoScalingGroup,
-                DesiredCapacity: n,
-                HonorCooldown: false,
-              }),
-              { abortSignal },
-            ),
-          );
+          await this.#setDesiredCapacity(n);
         } catch (err) {
           // A refused write (outside MinSize/MaxSize, say) changed nothing: desired() is what the
           // controller journals and persists as the group's count.
@@ -614,6 +620,41 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
     await this.#pollFresh();
     const ready = this.instances().some((i) => i.id === id && i.state === 'ready');
     return this.#drained.returnHeld(id, ready, () => this.emit('change'));
+  }
+
+  /**
+   * setDesiredCapacity writes the group's DesiredCapacity. Refused `ScalingActivityInProgress`
+   * (BUSY, see `#call`), it is sent again after a wait, ACTIVITY_ATTEMPTS times in all, then the
+   * BUSY is thrown: the group is unchanged, and the controller's next decision asks again. Before,
+   * the refusal was a failed SetDesiredCapacity like any other (API_ERROR, journaled ScaleFailed,
+   * counted toward the provider alert).
+   */
+  async #setDesiredCapacity(n: number): Promise<void> {
+    const { as } = this.#sdk!;
+    const base = Math.min(this.#config.pollInterval, 1000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#call('SetDesiredCapacity', (abortSignal) =>
+          this.#clients!.autoScaling.send(
+            new as.SetDesiredCapacityCommand({
+              AutoScalingGroupName: this.#config.autoScalingGroup,
+              DesiredCapacity: n,
+              HonorCooldown: false,
+            }),
+            { abortSignal },
+          ),
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof BusyError) || attempt >= ACTIVITY_ATTEMPTS || this.#closed) throw err;
+        const ms = base * 2 ** (attempt - 1);
+        this.#logger.info(
+          { group: this.#options.group, attempt, reason: 'ScalingActivityInProgress' },
+          `${this.#config.autoScalingGroup}: SetDesiredCapacity ${n} refused while a scaling activity is in progress; sending it again in ${ms} ms`,
+        );
+        await delay(ms);
+      }
+    }
   }
 
   /** scaleMembers is every member as the wait of a scale judges it. */
@@ -1621,6 +1662,15 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
         try {
           return await fn(controller.signal);
         } catch (err) {
+          if (activityInProgress(err))
+            throw new BusyError(
+              `${this.#config.autoScalingGroup}: ${what} refused: a scaling activity of the group is in progress (ScalingActivityInProgress); nothing changed, try again once it ends`,
+              {
+                operation: `a scaling activity of ${this.#config.autoScalingGroup}`,
+                retryAfterMs: Math.min(this.#config.pollInterval, 1000) * 2 ** ACTIVITY_ATTEMPTS,
+                cause: err,
+              },
+            );
           if (!controller.signal.aborted) throw err;
           // Named TimeoutError, as the SDK names its own timeouts, so `#passing` lets a wait outlive it.
           const timeout = new Error(`no answer within ${timeoutMs / 1000} s (request timeout)`, {
@@ -1633,7 +1683,9 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       this.emit('operation', { operation: what });
       return out;
     } catch (err) {
-      this.emit('operation', { operation: what, error: err as Error });
+      // Refused while a scaling activity runs: "try again later", AWS working as it should, not a
+      // failure of the provider; counted as one, a refresh's activities fired the provider alert.
+      if (!(err instanceof BusyError)) this.emit('operation', { operation: what, error: err as Error });
       throw err;
     } finally {
       clearTimeout(timer);

@@ -1,0 +1,116 @@
+// Auto Scaling refuses SetDesiredCapacity with `ScalingActivityInProgress` while one of the group's
+// scaling activities runs: "try again later", not a failure. The scale sends it again after a short
+// wait (three times in all), then gives up BUSY, nothing changed; the controller journals that as
+// `ScaleDeferred` and its next decision asks again; no failed `operation` is reported, so the
+// provider alert (fired on operations that keep failing) does not count it. Before, the first
+// refusal failed the scale as API_ERROR, journaled ScaleFailed and counted toward the alert.
+// AwsProvider (and GroupController over it) against AwsServer (aws-server.ts: no AWS account runs
+// here), through the AWS SDK v3 clients over real HTTP.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { DecisionJournal, GroupController } from '../../src/controller/index.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { AwsProvider, type OperationOutcome } from '../../src/providers/index.js';
+import { groupConfig } from '../helpers/group-config.js';
+import { until } from '../helpers/until.js';
+import { awsTestOptions } from './aws-helpers.js';
+import { AwsServer } from './aws-server.js';
+
+/** setup is the fake's group of one InService instance and a started AwsProvider on it, its failed operations and log notes collected. */
+async function setup(t: TestContext) {
+  const server = new AwsServer({ launchMs: 20, terminateMs: 20 });
+  await server.start();
+  t.after(() => server.close());
+  server.addInstances(1);
+  const notes: string[] = [];
+  const options = awsTestOptions(server.url);
+  const provider = new AwsProvider({
+    ...options,
+    logger: { info: (_f, msg) => notes.push(msg), warn() {}, error() {} },
+  });
+  t.after(() => provider.close());
+  const failed: string[] = [];
+  provider.on('operation', (o: OperationOutcome) => {
+    if (o.error) failed.push(`${o.operation}: ${o.error.message}`);
+  });
+  provider.on('error', () => {});
+  await provider.start();
+  await until(() => provider.instances().some((i) => i.state === 'ready'), 5000, '1 ready');
+  return { server, provider, options, notes, failed };
+}
+
+/** setDesired are the DesiredCapacity values of the SetDesiredCapacity requests since request `from`. */
+const setDesired = (server: AwsServer, from = 0) =>
+  server.requests
+    .slice(from)
+    .filter((r) => r.action === 'SetDesiredCapacity')
+    .map((r) => r.params.DesiredCapacity);
+
+describe('AWS: SetDesiredCapacity refused ScalingActivityInProgress', { timeout: 60_000 }, () => {
+  it('refused twice, then taken: the scale sends it again after a wait and completes; no failed operation', async (t) => {
+    const { server, provider, notes, failed } = await setup(t);
+    server.activityInProgress('SetDesiredCapacity', 2);
+    await provider.scaleTo(2);
+    assert.equal(server.group.desired, 2, 'DesiredCapacity written');
+    assert.equal(provider.desired(), 2);
+    assert.deepEqual(setDesired(server), ['2', '2', '2'], 'two refused, the third taken');
+    assert.deepEqual(failed, [], 'nothing counted toward the provider alert');
+    assert.deepEqual(
+      notes.filter((n) => n.includes('ScalingActivityInProgress') || n.includes('scaling activity')),
+      [
+        'web-asg: SetDesiredCapacity 2 refused while a scaling activity is in progress; sending it again in 40 ms',
+        'web-asg: SetDesiredCapacity 2 refused while a scaling activity is in progress; sending it again in 80 ms',
+      ],
+    );
+  });
+
+  it('refused on every try: BUSY, nothing changed; the controller journals ScaleDeferred and its next decision scales', async (t) => {
+    const { server, provider, options, failed } = await setup(t);
+    const journal = new DecisionJournal();
+    const group = new GroupController({
+      config: groupConfig({
+        provider: options.config,
+        scaling: {
+          metrics: [{ type: 'cpu', target: 50 }],
+          tolerance: 0.1,
+          scaleDownStabilization: 10_000,
+          scaleUpStabilization: 0,
+          metricWindow: 1_000,
+        },
+      }),
+      provider,
+      journal,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: { info() {}, warn() {}, error() {} },
+      // Twice the target on the one instance: the policy wants 2.
+      readMetrics: (instances) => [{ name: 'cpu', target: 50, values: instances.map(() => 100) }],
+    });
+    await group.start(0);
+    assert.equal(provider.desired(), 1);
+    server.activityInProgress('SetDesiredCapacity', 3);
+    const from = server.requests.length;
+    const settled = new Promise<string[]>((resolve) =>
+      journal.on('entry', (e) => {
+        if (e.reasons.includes('ScaleDeferred') || e.reasons.includes('ScaleFailed')) resolve(e.reasons);
+      }),
+    );
+    assert.equal(group.evaluate(1_000)?.after, 2, 'the policy decides 2');
+    assert.deepEqual(await settled, ['ScaleDeferred']);
+    const deferred = journal.entries({ group: 'web' }).at(-1)!;
+    assert.deepEqual([deferred.source, deferred.before, deferred.after], ['policy', 2, 1]);
+    assert.equal(deferred.inputs.code, 'BUSY');
+    assert.equal(
+      deferred.message,
+      "scale to 2 deferred: web-asg: SetDesiredCapacity refused: a scaling activity of the group is in progress (ScalingActivityInProgress); nothing changed, try again once it ends; the provider's desired count is 1, and the next decision asks again",
+    );
+    assert.equal(server.group.desired, 1, 'DesiredCapacity unchanged');
+    assert.equal(provider.desired(), 1);
+    assert.deepEqual(setDesired(server, from), ['2', '2', '2'], 'three tries, each refused');
+    assert.deepEqual(failed, [], 'nothing counted toward the provider alert');
+
+    // The activity ended: the next decision asks again and the scale is made.
+    assert.equal(group.evaluate(2_000)?.after, 2, 'the next decision asks for 2 again');
+    await until(() => server.group.desired === 2 && provider.desired() === 2, 5000, 'scaled to 2');
+    assert.deepEqual(failed, []);
+  });
+});
