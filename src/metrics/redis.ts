@@ -134,12 +134,17 @@ export class RedisSource implements MetricSource {
    * that are due in its `:delayed` sorted set (delayed publishes, retries waiting out their backoff).
    * Only a running worker moves them into the stream, so with none running (a group scaled to zero)
    * they never showed in the backlog, no worker was started, and they never ran. Due on Redis's
-   * clock, as the queue schedules them; not-yet-due ones wake nobody.
+   * clock, as the queue schedules them; not-yet-due ones wake nobody. A `:delayed` key of another
+   * type (another application's key of that name) fails the reading, naming the key and its type:
+   * before, it read as 0 due jobs, as a failed command did before 3c5564d, a depth that could scale
+   * the group to zero while the misconfiguration went unseen.
    */
   async #dueDelayed(redis: Redis, key: string): Promise<number> {
     if (!key.endsWith(':stream')) return 0;
     const delayed = `${key.slice(0, -':stream'.length)}:delayed`;
-    if ((await redis.type(delayed)) !== 'zset') return 0;
+    const type = await redis.type(delayed);
+    if (type === 'none') return 0;
+    if (type !== 'zset') throw new Error(`delayed-job key ${delayed} is a ${type}, not a sorted set`);
     const [seconds, micros] = await redis.time();
     return redis.zcount(delayed, '-inf', Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
   }

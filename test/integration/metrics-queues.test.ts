@@ -115,6 +115,32 @@ describe('Redis list and stream length', () => {
     }
   });
 
+  it("a scaleplane/queue stream's :delayed key of another type fails the read, naming it and its type", async () => {
+    // Another application's key at the `:delayed` name read as 0 due jobs: a misconfiguration that
+    // could scale the group to zero unseen.
+    const keys2 = redisKeys('sp', id());
+    keys.push(keys2.stream, keys2.delayed);
+    await redis.xgroup('CREATE', keys2.stream, 'workers', '$', 'MKSTREAM');
+    await redis.xadd(keys2.stream, '*', 'n', '1');
+    assert.deepEqual(await source(keys2.stream, 'workers').read(), [1], 'no :delayed key: no due jobs');
+    for (const [type, write] of [
+      ['string', () => redis.set(keys2.delayed, 'not jobs')],
+      ['list', () => redis.rpush(keys2.delayed, 'a', 'b')],
+    ] as const) {
+      await redis.del(keys2.delayed);
+      await write();
+      await assert.rejects(source(keys2.stream, 'workers').read(), (err: Error) => {
+        assert.ok(err instanceof MetricSourceError, `a MetricSourceError, got ${err}`);
+        assert.equal(err.code, 'SOURCE_FAILED');
+        assert.ok(
+          err.message.includes(`${keys2.delayed} is a ${type}`),
+          `names the key and type: ${err.message}`,
+        );
+        return true;
+      });
+    }
+  });
+
   it('an unreachable server fails the read', async () => {
     const s = new RedisSource({ url: 'redis://127.0.0.1:1', key: 'k' });
     await assert.rejects(s.read(), MetricSourceError);
