@@ -1,5 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { type Controller, DecisionJournal, type JournalEntry } from '../controller/index.js';
+import {
+  type Controller,
+  DecisionJournal,
+  type JournalEntry,
+  type JournalTail,
+  journalAfter,
+} from '../controller/index.js';
 
 /**
  * JournalMark is where a follower of a journal stands: the seq of the newest entry it delivered
@@ -33,15 +39,40 @@ export interface FollowStep {
  * to a new seq (see DecisionJournal), so it comes again, as the leader's own `entry` event gives it.
  */
 export function followJournal(entries: readonly JournalEntry[], mark: JournalMark | undefined): FollowStep {
-  const sorted = [...entries].sort((a, b) => a.seq - b.seq);
-  const newest = sorted.at(-1);
+  const newest = [...entries].sort((a, b) => a.seq - b.seq).at(-1);
   const head: JournalMark = newest === undefined ? { seq: 0 } : { seq: newest.seq, time: newest.time };
   if (mark === undefined) return { fresh: [], mark: head, restarted: false };
-  const same = sorted.find((e) => e.seq === mark.seq);
-  if (head.seq < mark.seq || (same !== undefined && mark.time !== undefined && same.time !== mark.time))
-    return { fresh: [], mark: head, restarted: true };
-  const fresh = sorted.filter((e) => e.seq > mark.seq);
-  return { fresh, mark: fresh.length > 0 ? head : mark, restarted: false };
+  const step = followTail(journalAfter(entries, mark.seq), mark);
+  return step.restarted ? { ...step, mark: head } : step;
+}
+
+/**
+ * followTail is one step of following a journal from a read of its tail after the mark's seq (see
+ * StateStore.loadJournalAfter), as followJournal is of a whole read: the same entries fresh, the
+ * same restarts. A restart keeps the mark: the tail does not tell the journal's newest entry, which a
+ * fresh snapshot (a whole read) gives.
+ */
+export function followTail(tail: JournalTail, mark: JournalMark): FollowStep {
+  const wentBack = tail.newestSeq < mark.seq;
+  const renumbered = tail.timeAtSeq !== undefined && mark.time !== undefined && tail.timeAtSeq !== mark.time;
+  if (wentBack || renumbered) return { fresh: [], mark, restarted: true };
+  const newest = tail.entries.at(-1);
+  return {
+    fresh: tail.entries,
+    mark: newest === undefined ? mark : { seq: newest.seq, time: newest.time },
+    restarted: false,
+  };
+}
+
+/**
+ * withFresh is the leader's journal as last read (`view`) with the entries read after it: a repeat's
+ * twin (the entry of its firstSeq) leaves it, as the store removed it when the repeat was written.
+ */
+function withFresh(view: DecisionJournal, fresh: readonly JournalEntry[]): void {
+  if (fresh.length === 0) return;
+  const moved = new Set(fresh.flatMap((e) => (e.firstSeq === undefined ? [] : [e.firstSeq])));
+  const kept = view.entries({ limit: view.capacity }).filter((e) => !moved.has(e.firstSeq ?? e.seq));
+  view.restore([...kept, ...fresh]);
 }
 
 /** JournalView is what a stream's hello is built from. */
@@ -55,7 +86,7 @@ export interface DecisionFeedEvents {
 
 /** DecisionFeedOptions wires a DecisionFeed. */
 export interface DecisionFeedOptions {
-  controller: Pick<Controller, 'journal' | 'followsLeader' | 'readLeaderJournal'>;
+  controller: Pick<Controller, 'journal' | 'followsLeader' | 'readLeaderJournal' | 'readLeaderJournalAfter'>;
   /** Pause between reads of the leader's journal while standing by, ms. @defaultValue 1000 */
   intervalMs?: number;
   /** Told when a read of the leader's journal fails (once until one succeeds again). */
@@ -66,10 +97,12 @@ export interface DecisionFeedOptions {
  * DecisionFeed gives the live stream the decisions `GET /api/scalability/events` answers, as they
  * come: while leading, this controller's own journal's, at once; while standing by with a state
  * store, the leader's, read from the store every `intervalMs` while someone listens (the store
- * offers no change signal; the standby's routing reads it so too). A change of role switches the
- * source at the seq the stream stands at (see followJournal): a standby that takes over delivers
- * the restored entries it had not read yet, then its own; a deposed leader goes on from the
- * store's, without its own `LostLeadership` (its successor's entries take those seqs).
+ * offers no change signal; the standby's routing reads it so too): whole for the hello, then only
+ * the entries after the newest read (none when nothing is new; before, the whole journal, 1000
+ * entries by default, every second), whole again when that journal went back. A change of role
+ * switches the source at the seq the stream stands at (see followJournal): a standby that takes
+ * over delivers the restored entries it had not read yet, then its own; a deposed leader goes on
+ * from the store's, without its own `LostLeadership` (its successor's entries take those seqs).
  */
 export class DecisionFeed extends EventEmitter<DecisionFeedEvents> {
   readonly #controller: DecisionFeedOptions['controller'];
@@ -165,14 +198,8 @@ export class DecisionFeed extends EventEmitter<DecisionFeedEvents> {
   #read(): Promise<void> {
     this.#reading ??= (async () => {
       try {
-        const entries = await this.#controller.readLeaderJournal();
+        await this.#readLeader();
         this.#failing = false;
-        // Took over meanwhile: the own journal holds what the store did (see sync).
-        if (entries === undefined || this.#mode !== 'leader') return this.#sync();
-        const view = new DecisionJournal(this.#controller.journal.capacity);
-        view.restore(entries);
-        this.#view = view;
-        this.#deliver(followJournal(entries, this.#mark));
       } catch (err) {
         if (!this.#failing)
           this.#logger?.warn(
@@ -186,6 +213,38 @@ export class DecisionFeed extends EventEmitter<DecisionFeedEvents> {
       }
     })();
     return this.#reading;
+  }
+
+  /**
+   * readLeader reads the leader's journal: after the mark alone once a whole read gave the view,
+   * whole for the first read, and whole again when the tail tells that the journal went back (a
+   * store that lost its data, a successor that numbered past an entry shown): then a restart.
+   */
+  async #readLeader(): Promise<void> {
+    const view = this.#view;
+    const mark = this.#mark;
+    let restarted = false;
+    if (view !== undefined && mark !== undefined) {
+      const tail = await this.#controller.readLeaderJournalAfter(mark.seq);
+      // Took over meanwhile: the own journal holds what the store did (see sync).
+      if (tail === undefined || this.#mode !== 'leader') return this.#sync();
+      // Switched away and back meanwhile: the next read starts from the new state.
+      if (this.#view !== view || this.#mark !== mark) return;
+      const step = followTail(tail, mark);
+      if (!step.restarted) {
+        withFresh(view, step.fresh);
+        return this.#deliver(step);
+      }
+      restarted = true;
+    }
+    const entries = await this.#controller.readLeaderJournal();
+    if (entries === undefined || this.#mode !== 'leader') return this.#sync();
+    const whole = new DecisionJournal(this.#controller.journal.capacity);
+    whole.restore(entries);
+    this.#view = whole;
+    // Told by the tail: a restart, whatever the store holds by this read (it may hold more again).
+    const step = followJournal(entries, restarted ? undefined : this.#mark);
+    this.#deliver(restarted ? { ...step, restarted: true } : step);
   }
 
   #deliver(step: FollowStep): void {

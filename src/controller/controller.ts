@@ -12,6 +12,7 @@ import {
 } from './errors.js';
 import { type GroupController, type Logger, type ManualAction, manualTarget } from './group.js';
 import { DecisionJournal, type JournalEntry, type JournalQuery } from './journal.js';
+import type { JournalTail } from './journal-tail.js';
 
 /** BackendView is what the balancer knows of one instance. */
 export interface BackendView {
@@ -109,6 +110,15 @@ export interface StoreWrites {
 }
 
 /**
+ * LeaderJournalReader is where a standby reads the leader's journal: the shared state store's
+ * journal, whole (events, a stream's hello) or after a seq (a stream's polls).
+ */
+export interface LeaderJournalReader {
+  loadJournal(): Promise<readonly JournalEntry[]>;
+  loadJournalAfter(seq: number): Promise<JournalTail>;
+}
+
+/**
  * StoredChange is a change the controller made; `confirm` resolves once the state store holds it
  * (at once without a state store) and rejects NotStoredError when the write failed, was refused
  * (STATE_FENCED) or did not finish within `timeoutMs`. The API answers only after it resolved.
@@ -153,7 +163,7 @@ export class Controller {
   /** The state store's writes (with a state store): a manual change is confirmed stored by them. */
   #writes: StoreWrites | undefined;
   /** With a lease and a state store: the leader's journal, which a standby answers events from. */
-  #leaderJournal: (() => Promise<readonly JournalEntry[]>) | undefined;
+  #leaderJournal: LeaderJournalReader | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -406,8 +416,8 @@ export class Controller {
   }
 
   /** readLeaderJournalWith sets where a standby reads the leader's decisions (the shared state store). */
-  readLeaderJournalWith(read: (() => Promise<readonly JournalEntry[]>) | undefined): void {
-    this.#leaderJournal = read;
+  readLeaderJournalWith(reader: LeaderJournalReader | undefined): void {
+    this.#leaderJournal = reader;
   }
 
   /**
@@ -437,9 +447,19 @@ export class Controller {
    * controller follows the leader (see followsLeader); undefined otherwise.
    */
   async readLeaderJournal(): Promise<readonly JournalEntry[] | undefined> {
-    const read = this.#leaderJournal;
-    if (this.#standby === undefined || read === undefined) return undefined;
-    return read();
+    const reader = this.#leaderJournal;
+    if (this.#standby === undefined || reader === undefined) return undefined;
+    return reader.loadJournal();
+  }
+
+  /**
+   * readLeaderJournalAfter reads the leader's journal entries after `seq` alone (see
+   * StateStore.loadJournalAfter), while this controller follows the leader; undefined otherwise.
+   */
+  async readLeaderJournalAfter(seq: number): Promise<JournalTail | undefined> {
+    const reader = this.#leaderJournal;
+    if (this.#standby === undefined || reader === undefined) return undefined;
+    return reader.loadJournalAfter(seq);
   }
 
   /**

@@ -201,9 +201,9 @@ export class HighAvailability {
       return;
     }
     // A standby's events are the leader's decisions, as the state store holds them: the journal
-    // alone (before, the whole state was read for it, desired counts too, on every call).
-    const state = this.state;
-    if (state) controller.readLeaderJournalWith(() => state.loadJournal());
+    // alone (before, the whole state was read for it, desired counts too, on every call), and for
+    // a live stream's polls only the entries after those it holds.
+    if (this.state) controller.readLeaderJournalWith(this.state);
     const elector = new LeaderElector({
       store: this.lease,
       holder: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}@${options.apiAddress}`,

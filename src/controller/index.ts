@@ -4,6 +4,7 @@ export {
   type ControllerOptions,
   type GroupStatus,
   type InstanceStatus,
+  type LeaderJournalReader,
   type MetricStatus,
   type MetricUnit,
   metricUnit,
@@ -41,6 +42,7 @@ export {
   type RecoveryEvent,
 } from './instance-health.js';
 export { DecisionJournal, type JournalEntry, type JournalQuery, type JournalSource } from './journal.js';
+export { type JournalTail, journalAfter } from './journal-tail.js';
 export { LeaderElector, type LeaderElectorOptions, type LeaderEvents } from './leader.js';
 export { Leadership, type LeadershipOptions, type LeadershipRole } from './leadership.js';
 export {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { DecisionFeed, followJournal, type JournalMark } from '../../src/api/decision-feed.js';
-import { DecisionJournal, type JournalEntry } from '../../src/controller/index.js';
+import { DecisionJournal, type JournalEntry, journalAfter } from '../../src/controller/index.js';
 import { within } from '../helpers/until.js';
 
 function entry(seq: number, reason: string, time = `2026-01-01T00:00:0${seq}.000Z`): JournalEntry {
@@ -110,17 +110,43 @@ describe('followJournal', () => {
     });
 });
 
-/** Fixture is a controller as the feed sees it: its own journal, its role, the store's journal. */
+/**
+ * Fixture is a controller as the feed sees it: its own journal, its role, the store's journal, and
+ * what the feed read of it: whole reads, bounded reads (after which seq) and the entries they returned.
+ */
 function fixture() {
   const journal = new DecisionJournal(100);
   const state = { following: false, store: [] as JournalEntry[] };
+  const reads = { whole: 0, after: [] as number[], entries: 0 };
+  let tailReads: { count: number; resolve: () => void }[] = [];
   const controller = {
     journal,
     get followsLeader() {
       return state.following;
     },
-    readLeaderJournal: async () => (state.following ? state.store : undefined),
+    readLeaderJournal: async () => {
+      if (!state.following) return undefined;
+      reads.whole++;
+      reads.entries += state.store.length;
+      return state.store;
+    },
+    readLeaderJournalAfter: async (seq: number) => {
+      if (!state.following) return undefined;
+      const tail = journalAfter(state.store, seq);
+      reads.after.push(seq);
+      reads.entries += tail.entries.length;
+      const due = tailReads.filter((w) => reads.after.length >= w.count);
+      tailReads = tailReads.filter((w) => reads.after.length < w.count);
+      // Told on the next turn: the feed has taken in this read by then.
+      setImmediate(() => {
+        for (const w of due) w.resolve();
+      });
+      return tail;
+    },
   };
+  /** tailReadsDone resolves once `n` more bounded reads were made and taken in. */
+  const tailReadsDone = (n: number) =>
+    new Promise<void>((resolve) => tailReads.push({ count: reads.after.length + n, resolve }));
   const feed = new DecisionFeed({ controller, intervalMs: 5 });
   const seen: string[] = [];
   let restarts = 0;
@@ -139,7 +165,7 @@ function fixture() {
       },
       Date.parse('2026-01-01T00:00:00Z') + after,
     );
-  return { journal, state, feed, seen, append, restarts: () => restarts };
+  return { journal, state, feed, seen, append, restarts: () => restarts, reads, tailReadsDone };
 }
 
 describe('DecisionFeed', () => {
@@ -226,4 +252,80 @@ describe('DecisionFeed', () => {
     await within('the decision after the snapshot', 10_000, once(f.feed, 'decision'));
     assert.deepEqual(f.seen, ['2 ManualScale', '3 ManualScale'], 'after the snapshot, from its newest');
   });
+
+  it('standing by: after the whole read for the hello, each poll reads the entries after the newest alone', async (t) => {
+    const f = fixture();
+    f.state.following = true;
+    f.state.store = [entry(1, 'BecameLeader'), entry(2, 'InitialInstances')];
+    f.feed.start();
+    t.after(() => f.feed.close());
+    await f.feed.ready();
+    assert.deepEqual([f.reads.whole, f.reads.entries], [1, 2], 'the hello: one whole read');
+    await within('three polls', 10_000, f.tailReadsDone(3));
+    assert.deepEqual(
+      [f.reads.whole, f.reads.entries, [...new Set(f.reads.after)]],
+      [1, 2, [2]],
+      'nothing new: each poll read after seq 2 and got no entry',
+    );
+    f.state.store = [...f.state.store, entry(3, 'ManualScale')];
+    await within("the leader's decision", 10_000, once(f.feed, 'decision'));
+    await within('a poll after it', 10_000, f.tailReadsDone(1));
+    assert.deepEqual(f.seen, ['3 ManualScale']);
+    assert.deepEqual(
+      [f.reads.whole, f.reads.entries, f.reads.after.at(-1)],
+      [1, 3, 3],
+      'the new entry once, then after it',
+    );
+    assert.deepEqual(
+      seqs([...f.feed.current()!.entries()]),
+      ['1 BecameLeader', '2 InitialInstances', '3 ManualScale'],
+      "a later stream's hello holds it",
+    );
+  });
+
+  it("standing by: a repeat read after the mark takes its twin's place in a later stream's hello", async (t) => {
+    const f = fixture();
+    f.state.following = true;
+    f.state.store = [entry(1, 'A'), entry(2, 'B')];
+    f.feed.start();
+    t.after(() => f.feed.close());
+    await f.feed.ready();
+    // As a store holds a repeat: the twin removed, the entry moved to the end with a new seq.
+    f.state.store = [entry(1, 'A'), { ...entry(3, 'B'), count: 2, firstSeq: 2 }];
+    await within('the repeat', 10_000, once(f.feed, 'decision'));
+    assert.deepEqual(f.seen, ['3 B']);
+    assert.deepEqual(
+      seqs([...f.feed.current()!.entries()]),
+      ['1 A', '3 B'],
+      'the hello as the store holds it',
+    );
+    assert.equal(f.reads.whole, 1, 'no whole read for it');
+  });
+
+  for (const [name, store] of [
+    [
+      'the store went back (lost its data; a new journal from seq 1)',
+      [entry(1, 'BecameLeader', '2026-01-02T00:00:00.000Z')],
+    ],
+    [
+      'another decision at the seq shown (a successor numbered past an unstored entry)',
+      [entry(1, 'A'), entry(2, 'B'), entry(3, 'BecameLeader', '2026-01-02T00:00:00.000Z')],
+    ],
+  ] as const)
+    it(`standing by: ${name}: a whole read and a fresh snapshot`, async (t) => {
+      const f = fixture();
+      f.state.following = true;
+      f.state.store = [entry(1, 'A'), entry(2, 'B'), entry(3, 'C')];
+      f.feed.start();
+      t.after(() => f.feed.close());
+      await f.feed.ready();
+      const restart = once(f.feed, 'restart');
+      f.state.store = [...store];
+      await within('a restart', 10_000, restart);
+      assert.deepEqual(seqs([...f.feed.current()!.entries()]), seqs(store), "the snapshot is the store's");
+      assert.deepEqual([f.reads.whole, f.seen], [2, []], 'read whole again; nothing delivered as new');
+      f.state.store = [...store, entry(4, 'ManualScale')];
+      await within('the decision after the snapshot', 10_000, once(f.feed, 'decision'));
+      assert.deepEqual(f.seen, ['4 ManualScale'], 'after the snapshot, from its newest');
+    });
 });

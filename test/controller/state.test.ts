@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Alert } from '../../src/alerts/index.js';
-import type { JournalEntry } from '../../src/controller/index.js';
+import { type JournalEntry, journalAfter } from '../../src/controller/index.js';
 import {
   FileState,
   PostgresState,
@@ -161,6 +161,46 @@ for (const backend of BACKENDS) {
         await store.close();
         console.log(`${backend.name}: after 250 repeats the store holds seqs ${JSON.stringify(seqs)}`);
         assert.deepEqual(seqs, [1, 2, 253], 'the two entries before the repeats are kept');
+      } finally {
+        await own.cleanup();
+      }
+    });
+
+    it('loadJournalAfter reads the entries after a seq alone, as journalAfter tells them of the whole journal', async () => {
+      // What a standby's live stream polls every second: before, it read the whole journal each time.
+      const own = await backend.open(100);
+      try {
+        const store = await own.open();
+        assert.deepEqual(await store.loadJournalAfter(0), { entries: [], newestSeq: 0 }, 'an empty journal');
+        for (let seq = 1; seq <= 70; seq++) await store.appendJournal(entry(seq, seq));
+        // A repeat of 69 moves it to the end as 71 (its twin gone), as DecisionJournal does.
+        await store.appendJournal({ ...entry(71, 69), count: 2, firstSeq: 69 }, entry(69, 69));
+        const whole = await store.loadJournal();
+        const seqs = (tail: { entries: JournalEntry[] }) => tail.entries.map((e) => e.seq);
+        // 70 and 71 nothing new; 69 a repeat's moved seq; 3 more than a Redis page of 64 back;
+        // 80 past the newest (a store that went back); 0 all of it.
+        for (const after of [71, 70, 69, 68, 3, 80, 0]) {
+          const tail = await store.loadJournalAfter(after);
+          assert.deepEqual(tail, journalAfter(whole, after), `loadJournalAfter(${after})`);
+        }
+        const quiet = await store.loadJournalAfter(71);
+        assert.deepEqual(
+          [seqs(quiet), quiet.newestSeq, quiet.timeAtSeq],
+          [[], 71, entry(71, 69).time],
+          'nothing new: no entries, the newest seq and the time at the seq asked for',
+        );
+        const gone = await store.loadJournalAfter(80);
+        assert.deepEqual(
+          [seqs(gone), gone.newestSeq, gone.timeAtSeq],
+          [[], 71, undefined],
+          'a seq past the newest',
+        );
+        assert.deepEqual(
+          seqs(await store.loadJournalAfter(68)),
+          [70, 71],
+          "after 68: 70 and the repeat's 71",
+        );
+        await store.close();
       } finally {
         await own.cleanup();
       }

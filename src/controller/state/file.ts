@@ -2,6 +2,7 @@ import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promise
 import { dirname } from 'node:path';
 import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
+import { type JournalTail, journalAfter } from '../journal-tail.js';
 import { checkFileContents } from './file-contents.js';
 import {
   type ControllerState,
@@ -55,6 +56,11 @@ export class FileState implements StateStore {
 
   async loadJournal(): Promise<JournalEntry[]> {
     return (await this.#read()).journal;
+  }
+
+  /** loadJournalAfter reads the file whole (it is one JSON document) and keeps the entries after `seq`. */
+  async loadJournalAfter(seq: number): Promise<JournalTail> {
+    return journalAfter(await this.loadJournal(), seq);
   }
 
   saveDesired(group: string, desired: number): Promise<void> {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
+import type { JournalTail } from '../journal-tail.js';
 import { createTable } from '../lease/postgres.js';
 import { WriteFence } from './fence.js';
 import {
@@ -148,6 +149,33 @@ export class PostgresState implements StateStore {
       [this.#journalSize],
     );
     return journal.rows.map((r) => r.entry).reverse();
+  }
+
+  /**
+   * loadJournalAfter selects, of the rows loadJournal reads (the newest journalSize), those with a
+   * seq above `seq`, and the newest seq and the time at `seq` in the same statement: only the new
+   * entries are sent, none when nothing is new.
+   */
+  async loadJournalAfter(seq: number): Promise<JournalTail> {
+    const result = await this.#pool.query<{
+      newest: string | null;
+      at_time: string | null;
+      entries: JournalEntry[];
+    }>(
+      `WITH kept AS (
+         SELECT entry, (entry->>'seq')::bigint AS seq FROM ${this.#journal} ORDER BY id DESC LIMIT $2)
+       SELECT (SELECT max(seq) FROM kept)::text AS newest,
+              (SELECT entry->>'time' FROM kept WHERE seq = $1::bigint LIMIT 1) AS at_time,
+              (SELECT coalesce(jsonb_agg(entry ORDER BY seq), '[]'::jsonb) FROM kept WHERE seq > $1::bigint)
+                AS entries`,
+      [seq, this.#journalSize],
+    );
+    const row = result.rows[0]!;
+    return {
+      entries: row.entries,
+      newestSeq: row.newest === null ? 0 : Number(row.newest),
+      ...(row.at_time !== null && { timeAtSeq: row.at_time }),
+    };
   }
 
   async saveDesired(group: string, desired: number): Promise<void> {

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
+import type { JournalTail } from '../journal-tail.js';
 import { WriteFence } from './fence.js';
-import { FENCED_WRITE } from './scripts.js';
+import { FENCED_WRITE, JOURNAL_AFTER } from './scripts.js';
 import {
   type ControllerState,
   type LocalInstanceRecord,
@@ -10,6 +11,9 @@ import {
   StateError,
   type StateStore,
 } from './types.js';
+
+/** How many journal entries JOURNAL_AFTER reads at once, from the newest back. */
+const JOURNAL_PAGE = 64;
 
 /** RedisStateOptions configures a RedisState. */
 export interface RedisStateOptions {
@@ -91,6 +95,26 @@ export class RedisState implements StateStore {
   async loadJournal(): Promise<JournalEntry[]> {
     const journal = await this.#redis.lrange(`${this.#prefix}:journal`, 0, -1);
     return journal.map((e) => JSON.parse(e) as JournalEntry);
+  }
+
+  /**
+   * loadJournalAfter runs JOURNAL_AFTER: the entries after `seq` come from the list's end, read back
+   * to the first one at or below it, and only they are sent (a page of JOURNAL_PAGE at a time).
+   */
+  async loadJournalAfter(seq: number): Promise<JournalTail> {
+    const [stopSeq, stopTime, fresh] = (await this.#redis.eval(
+      JOURNAL_AFTER,
+      1,
+      `${this.#prefix}:journal`,
+      String(seq),
+      String(JOURNAL_PAGE),
+    )) as [number | null, string | null, string[]];
+    const entries = fresh.reverse().map((e) => JSON.parse(e) as JournalEntry);
+    return {
+      entries,
+      newestSeq: entries.at(-1)?.seq ?? stopSeq ?? 0,
+      ...(stopSeq === seq && stopTime !== null && { timeAtSeq: stopTime }),
+    };
   }
 
   async saveDesired(group: string, desired: number): Promise<void> {

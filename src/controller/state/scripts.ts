@@ -45,3 +45,36 @@ else
 end
 return {1}
 `;
+
+/**
+ * JOURNAL_AFTER reads the journal list's entries with a seq above ARGV[1], from the newest back a
+ * page (ARGV[2] entries) at a time, stopping at the first entry at or below it: the list is in seq
+ * order (appended newest last; a repeat's twin removed as it moves to the end). Only those entries
+ * are sent, none when nothing is new, where LRANGE 0 -1 sent the whole journal on every poll.
+ * KEYS[1] the journal list. ARGV[1] seq, ARGV[2] page size.
+ * Returns {seq of the entry it stopped at (false: none, the list ended), that entry's time (false:
+ * none), {the newer entries as stored, newest first}}.
+ */
+export const JOURNAL_AFTER = `
+local after = tonumber(ARGV[1])
+local page = tonumber(ARGV[2])
+local len = redis.call('LLEN', KEYS[1])
+local fresh = {}
+local stopSeq = false
+local stopTime = false
+local offset = 0
+while offset < len and stopSeq == false do
+  local items = redis.call('LRANGE', KEYS[1], -(offset + page), -(offset + 1))
+  for i = #items, 1, -1 do
+    local entry = cjson.decode(items[i])
+    if entry.seq <= after then
+      stopSeq = entry.seq
+      stopTime = entry.time or false
+      break
+    end
+    fresh[#fresh + 1] = items[i]
+  end
+  offset = offset + page
+end
+return {stopSeq, stopTime, fresh}
+`;

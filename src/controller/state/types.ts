@@ -1,6 +1,7 @@
 import type { Alert } from '../../alerts/types.js';
 import type { LocalInstanceRecord, LocalInstanceRegistry, SavedSize } from '../../providers/index.js';
 import type { JournalEntry } from '../journal.js';
+import type { JournalTail } from '../journal-tail.js';
 
 /** ControllerState is what a controller persists so that it, or a successor, continues where it was. */
 export interface ControllerState {
@@ -26,6 +27,13 @@ export interface StateStore extends LocalInstanceRegistry {
    * answers events and its live stream from (the desired counts it would also read are not needed).
    */
   loadJournal(): Promise<JournalEntry[]>;
+  /**
+   * loadJournalAfter reads the persisted journal's entries with a seq above `seq` alone, as
+   * `journalAfter(loadJournal(), seq)` tells them: what a standby's live stream polls once it holds
+   * the journal up to `seq`. Redis and PostgreSQL send only those entries (none when nothing is
+   * new); the state file is read whole and filtered.
+   */
+  loadJournalAfter(seq: number): Promise<JournalTail>;
   /** saveDesired records a group's desired count. */
   saveDesired(group: string, desired: number): Promise<void>;
   /**
