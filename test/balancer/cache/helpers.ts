@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { TestContext } from 'node:test';
+import { Redis } from 'ioredis';
 import { Balancer } from '../../../src/balancer/index.js';
 import type { BalancerConfig, HttpCacheConfig } from '../../../src/config/types.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../../src/metrics/index.js';
@@ -76,10 +77,34 @@ export async function startCached(
     metrics,
     ...(clk === undefined ? {} : { cacheClock: () => clk.now }),
   });
-  t.after(() => balancer.close());
+  t.after(async () => {
+    await balancer.close();
+    // The Redis store's purge counter and log never expire (they are the store's): a test's prefix
+    // is removed once its balancer is closed, or each run left them behind.
+    if (cache.storage === 'redis' && cache.keyPrefix) await removeKeys(cache.keyPrefix);
+  });
   balancer.setGroup('web', ready(['web-1', backend.address]));
   const { port } = await balancer.listen();
   return { balancer, metrics, port, backend, seen };
+}
+
+/**
+ * removeKeys deletes every key under `prefix` in the real Redis at 6379 (not through a proxy a test
+ * may have put in front of it and closed).
+ */
+export async function removeKeys(prefix: string): Promise<void> {
+  const redis = new Redis('redis://127.0.0.1:6379');
+  try {
+    // The prefix is the test's own (a UUID in it): no glob character to escape in practice.
+    const keys: string[] = [];
+    for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 500 }) as AsyncIterable<
+      string[]
+    >)
+      keys.push(...batch);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    await redis.quit();
+  }
 }
 
 /** VersionedBackend is a backend holding one document that a POST changes. */

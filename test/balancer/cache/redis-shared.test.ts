@@ -11,7 +11,7 @@ import { createMetrics } from '../../../src/metrics/index.js';
 import { makeCertificate } from '../../helpers/tls.js';
 import { until } from '../../helpers/until.js';
 import { config, ready, refusedAddress, send, startBackend } from '../helpers.js';
-import { cacheConfig, metricValue, startVersionedBackend } from './helpers.js';
+import { cacheConfig, metricValue, removeKeys, startVersionedBackend } from './helpers.js';
 
 async function balancerWith(
   t: import('node:test').TestContext,
@@ -25,7 +25,11 @@ async function balancerWith(
     config: config({ cache: cacheConfig({ storage: 'redis', redisUrl, keyPrefix }), ...overrides }),
     metrics,
   });
-  t.after(() => balancer.close());
+  t.after(async () => {
+    await balancer.close();
+    // The store's purge counter and log never expire: the test's prefix goes with it.
+    await removeKeys(keyPrefix);
+  });
   balancer.setGroup('web', ready(['web-1', backend]));
   const { port } = await balancer.listen();
   return { balancer, metrics, port };

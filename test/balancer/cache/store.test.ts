@@ -2,7 +2,7 @@
 // under a key prefix unique to this run).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import {
   type HttpCacheStore,
@@ -13,6 +13,7 @@ import {
   RedisHttpStore,
   type StoredResponse,
 } from '../../../src/balancer/cache/index.js';
+import { removeKeys } from './helpers.js';
 
 const NOW = 1_800_000_000_000;
 
@@ -203,6 +204,8 @@ function conformance(name: string, make: () => Promise<HttpCacheStore>): void {
 conformance('memory', async () => new MemoryHttpStore({ maxEntries: 100, maxBytes: 1 << 20 }));
 
 const prefix = `test:http-cache:${randomUUID()}:`;
+// The store's purge counter and log never expire: the file's prefix is removed after its tests.
+after(() => removeKeys(prefix));
 conformance('redis', async () => {
   const store = new RedisHttpStore({ url: 'redis://127.0.0.1:6379', keyPrefix: prefix });
   await store.ready();
