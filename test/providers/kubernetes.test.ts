@@ -187,10 +187,19 @@ describe('kubernetes provider: a StatefulSet resize whose extra pod is never Rea
       (patches[0] as { metadata: { annotations: Record<string, string> } }).metadata.annotations[
         ROLL_ANNOTATION
       ],
-      JSON.stringify({ partition: 1, replicas: 2, previous: { app: BEFORE } }),
+      JSON.stringify({
+        partition: 1,
+        replicas: 2,
+        previous: { app: BEFORE },
+        written: { cpu: '250m', memory: '128Mi' },
+      }),
     );
-    // The revert: cpu as it was, memory (not set before) removed, the partition still at the replicas.
+    // The revert: cpu as it was, memory (not set before) removed, the partition still at the replicas;
+    // at the resourceVersion read (see kubernetes-sts-roll-conflict.test.ts).
+    const revertAt = (patches[1] as { metadata?: { resourceVersion?: unknown } }).metadata?.resourceVersion;
+    assert.equal(typeof revertAt, 'string', 'the revert has a precondition');
     assert.deepEqual(patches[1], {
+      metadata: { resourceVersion: revertAt },
       spec: {
         updateStrategy: { rollingUpdate: { partition: 2 } },
         template: {
@@ -440,7 +449,9 @@ describe('kubernetes provider: request shapes', () => {
     // at the resourceVersion read (a precondition: see kubernetes-sts-resize-conflict.test.ts).
     assert.deepEqual(patches[0]?.body, {
       metadata: {
-        annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2,"previous":{"app":{}}}' },
+        annotations: {
+          [ROLL_ANNOTATION]: '{"partition":0,"replicas":2,"previous":{"app":{}},"written":{"cpu":"250m"}}',
+        },
         resourceVersion: readBefore,
       },
       spec: {
@@ -453,13 +464,22 @@ describe('kubernetes provider: request shapes', () => {
       },
     });
     // Partition 0 and, in the same write, the previous resources out of the annotation: from here on a
-    // failure leaves the template to Kubernetes' roll.
+    // failure leaves the template to Kubernetes' roll. It and the partition's restoring are written at
+    // the resourceVersion read too (see kubernetes-sts-roll-conflict.test.ts).
+    const [lowerAt, restoreAt] = [patches[1], patches[2]].map(
+      (p) => (p?.body as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion,
+    );
+    assert.equal(typeof lowerAt, 'string', 'the lowering has a precondition');
+    assert.equal(typeof restoreAt, 'string', 'the restoring has a precondition');
     assert.deepEqual(patches[1]?.body, {
-      metadata: { annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2}' } },
+      metadata: {
+        annotations: { [ROLL_ANNOTATION]: '{"partition":0,"replicas":2}' },
+        resourceVersion: lowerAt,
+      },
       spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
     });
     assert.deepEqual(patches[2]?.body, {
-      metadata: { annotations: { [ROLL_ANNOTATION]: null } },
+      metadata: { annotations: { [ROLL_ANNOTATION]: null }, resourceVersion: restoreAt },
       spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
     });
     const sts = server.workloads.get('shop/web')!.object;

@@ -220,7 +220,7 @@ describe('resize-group on a StatefulSet whose pods are slow to be Ready', () => 
     assert.equal(sts().spec.updateStrategy.rollingUpdate.partition, 2, 'no pod ordinal is at the partition');
     assert.equal(
       sts().metadata.annotations?.[ROLL_ANNOTATION],
-      '{"partition":0,"replicas":2,"previous":{"app":{}}}',
+      '{"partition":0,"replicas":2,"previous":{"app":{}},"written":{"cpu":"500m"}}',
     );
     assert.deepEqual(pods().slice(0, 2), ['web-0 -', 'web-1 -'], 'a pod was recreated before the 202');
     await until(() => rolled(server, '500m', 0), 30_000, 'the roll finished, the partition restored');
@@ -239,7 +239,7 @@ describe('resize-group on a StatefulSet whose pods are slow to be Ready', () => 
     await provider.close();
     assert.equal(
       sts().metadata.annotations?.[ROLL_ANNOTATION],
-      '{"partition":1,"replicas":2,"previous":{"app":{}}}',
+      '{"partition":1,"replicas":2,"previous":{"app":{}},"written":{"cpu":"250m"}}',
     );
     // Left alone, the StatefulSet controller rolls nothing: every pod's ordinal is below the partition.
     assert.deepEqual(pods().slice(0, 2), ['web-0 -', 'web-1 -']);

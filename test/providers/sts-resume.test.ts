@@ -93,6 +93,7 @@ describe('a resumed StatefulSet roll: fencing', () => {
       partition: 1,
       replicas: 2,
       previous: { app: BEFORE },
+      written: { cpu: '250m' },
     });
     // Stopped, not failed: nothing on `error` for the app to log as a failure.
     assert.deepEqual(errors, []);
@@ -227,7 +228,12 @@ describe('a resumed StatefulSet roll: replicas set by another client (kubectl sc
       `sts ${JSON.stringify({
         metadata: {
           annotations: {
-            [ROLL_ANNOTATION]: JSON.stringify({ partition: 1, replicas: 4, previous: { app: BEFORE } }),
+            [ROLL_ANNOTATION]: JSON.stringify({
+              partition: 1,
+              replicas: 4,
+              previous: { app: BEFORE },
+              written: { cpu: '250m' },
+            }),
           },
         },
         spec: { updateStrategy: { rollingUpdate: { partition: 4 } } },

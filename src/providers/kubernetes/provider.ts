@@ -39,9 +39,10 @@ type WatchName = 'pods' | 'workload';
 
 /**
  * The annotation a StatefulSet carries while a resize of ours rolls it: JSON `{"partition": P,
- * "replicas": R, "previous": {CONTAINER: {"limits": …, "requests": …}}}`, the user's partition to
- * restore, the replicas without the extra one and, until the partition goes to 0, the resources the
- * resize replaced (written back if the extra pod fails). A controller that starts and finds it
+ * "replicas": R, "previous": {CONTAINER: {"limits": …, "requests": …}}, "written": {"cpu": …}}`, the
+ * user's partition to restore, the replicas without the extra one and, until the partition goes to
+ * 0, the resources the resize replaced (written back if the extra pod fails, while the template
+ * holds those it wrote). A controller that starts and finds it
  * finishes the roll (see `#finishRoll`).
  */
 export const ROLL_ANNOTATION = 'scaleplane.io/resize-roll';
@@ -61,6 +62,18 @@ interface RollState {
    * partition (the extra pod is the only one at the new size), dropped as the partition goes to 0.
    */
   previous?: Record<string, ContainerResources>;
+  /**
+   * The quantities the resize wrote into the limits and requests of `previous`'s container, dropped
+   * with it: a revert writes `previous` back only while the template still holds them (see
+   * `#revertRoll`). Absent from an annotation written before it was noted: reverted as before.
+   */
+  written?: Record<string, string>;
+}
+
+/** A write of a StatefulSet roll decided from the StatefulSet as read: its PATCH (none: nothing to write) and its outcome. */
+interface RollWrite<T> {
+  patch?: { metadata?: object; spec?: object };
+  out: T;
 }
 
 /**
@@ -111,7 +124,7 @@ function epochOf(value: Date | string | undefined): number {
 const HPA_WRITE_ATTEMPTS = 5;
 /** Writes of `spec.replicas` at the resourceVersion read before a 409 Conflict on every one of them fails a scale. */
 const SCALE_WRITE_ATTEMPTS = 5;
-/** Writes of a StatefulSet resize's first PATCH at the resourceVersion read before a 409 Conflict on every one of them fails it. */
+/** Writes of a StatefulSet roll's PATCH at the resourceVersion read before a 409 Conflict on every one of them fails it. */
 const ROLL_WRITE_ATTEMPTS = 5;
 /** The HPA as read after the replicas became `for` (`mode: hpa`), or why it could not be. */
 interface HpaSeen {
@@ -745,7 +758,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * and each new pod is Ready before an old one goes. A StatefulSet has no surge — it deletes a pod
    * before creating its successor — so its PATCH also sets `updateStrategy.rollingUpdate.partition`
    * to the replicas (no pod's ordinal reaches it: none is recreated) and notes the user's partition
-   * in `ROLL_ANNOTATION`, at the resourceVersion read (see `#writeRollStart`); then `#finishRoll` adds one replica (created at the new size), lowers the
+   * in `ROLL_ANNOTATION`, at the resourceVersion read (see `#writeAtRead`); then `#finishRoll` adds one replica (created at the new size), lowers the
    * partition to 0 once it is Ready, gives the extra pod back once every pod rolled (the highest
    * ordinal goes) and restores the partition. Resolves when the rollout is complete and the pods
    * watch shows it: the desired number of pods, all Ready at the new size, none terminating. The
@@ -776,7 +789,20 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       `resizing ${this.#ref()}: Kubernetes rolls the pods`,
     );
     const deadline = performance.now() + (this.#options.timeout ?? 600_000);
-    const patching = this.#call('patch resources', () => this.#writeRollStart(workload, quantities));
+    const patching = this.#call('patch resources', () =>
+      this.#writeAtRead(
+        'patch resources',
+        (read) => {
+          const { roll, patch } = this.#rollStart(read, quantities);
+          return { patch, out: roll };
+        },
+        {
+          read: workload,
+          retrying: 'writing the resize onto what it holds now',
+          gaveUp: 'the resize wrote nothing',
+        },
+      ).then(({ out }) => out),
+    );
     options?.onSizeSaved?.(patching.then(() => {}));
     const roll = await patching;
     await this.#finishRoll(roll, deadline, () => {
@@ -813,13 +839,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       partition: earlier?.partition ?? strategy?.rollingUpdate?.partition ?? 0,
       replicas: this.#desired,
       previous: earlier?.previous ?? { [container]: copyResources(resources) },
+      written: quantities,
     };
     const patch = {
-      metadata: {
-        annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) },
-        // A precondition: what the roll notes is what the StatefulSet held (see #writeRollStart).
-        resourceVersion: workload.metadata?.resourceVersion,
-      },
+      // Written at the resourceVersion read (see #writeAtRead): what the roll notes is what the StatefulSet held.
+      metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
       spec: {
         // Ordinals 0..replicas-1 are below it: the StatefulSet controller recreates no pod yet.
         updateStrategy: { rollingUpdate: { partition: roll.replicas } },
@@ -834,32 +858,42 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   /**
-   * writeRollStart writes `#rollStart`'s PATCH at the resourceVersion read, as client-go's
-   * RetryOnConflict does: on 409 Conflict (another client, kubectl or a controller, wrote the
-   * StatefulSet since) it reads it again and builds the PATCH from what it holds now, up to
-   * ROLL_WRITE_ATTEMPTS times, then fails (API_ERROR naming the StatefulSet). Returns the roll
-   * written. Before, the PATCH carried no precondition: a partition set between the read and the
-   * write was noted as the one before it and written over when the roll ended, and resources
-   * changed there were not the ones a revert wrote back.
+   * writeAtRead makes one write of a StatefulSet roll at the resourceVersion read, as client-go's
+   * RetryOnConflict does: `decide` builds the PATCH from the StatefulSet as read (`read`, else read
+   * here), and it is written with that `metadata.resourceVersion` as a precondition; on 409 Conflict
+   * (another client, kubectl or a controller, wrote the StatefulSet since) it is read again and
+   * `decide` builds the PATCH from what it holds now, up to ROLL_WRITE_ATTEMPTS times, then fails
+   * (API_ERROR naming the StatefulSet, the write and `gaveUp`). A decision with no PATCH writes
+   * nothing. Returns the decision's outcome and the StatefulSet as written (undefined if nothing was).
+   * Before, the roll's writes carried no precondition: a partition set between a read and a write
+   * (the first PATCH's) or anywhere during the roll (the later ones') was written over.
    */
-  async #writeRollStart(read: V1StatefulSet, quantities: Record<string, string>): Promise<RollState> {
-    let workload = read;
+  async #writeAtRead<T>(
+    what: string,
+    decide: (workload: V1StatefulSet) => RollWrite<T>,
+    say: { read?: V1StatefulSet; retrying: string; gaveUp: string },
+  ): Promise<{ out: T; written?: V1StatefulSet }> {
+    let workload = say.read ?? ((await this.#readWorkload()) as V1StatefulSet);
     for (let attempt = 1; ; attempt++) {
-      const { roll, patch } = this.#rollStart(workload, quantities);
+      const { patch, out } = decide(workload);
+      if (!patch) return { out };
       try {
-        await this.#patchWorkload(patch);
-        return roll;
+        const written = (await this.#patchWorkload({
+          ...patch,
+          metadata: { ...patch.metadata, resourceVersion: workload.metadata?.resourceVersion },
+        })) as V1StatefulSet;
+        return { out, written };
       } catch (err) {
         if ((err as { code?: number }).code !== 409) throw err;
         if (attempt >= ROLL_WRITE_ATTEMPTS)
           throw new ProviderError(
             'API_ERROR',
-            `${this.#ref()}: patch resources failed: changed by another client before each of ${ROLL_WRITE_ATTEMPTS} writes (${this.#errorText(err)}); the resize wrote nothing`,
+            `${this.#ref()}: ${what} failed: changed by another client before each of ${ROLL_WRITE_ATTEMPTS} writes (${this.#errorText(err)}); ${say.gaveUp}`,
             { cause: err },
           );
         this.#logger.info(
           { group: this.#options.group, attempt },
-          `${this.#ref()}: changed since it was read (409 Conflict); reading it again and writing the resize onto what it holds now`,
+          `${this.#ref()}: changed since it was read (409 Conflict); reading it again and ${say.retrying}`,
         );
         workload = (await this.#readWorkload()) as V1StatefulSet;
       }
@@ -1130,7 +1164,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * restored. A close (CLOSED), or a write the fence refuses (FENCED: another controller leads),
    * leaves the roll as it stands for the next controller: no revert, no give-back. The give-back
    * leaves replicas another client set during the roll as they are (see `#giveBack`); `rebased`
-   * (a successor that found such replicas at start) first writes them into the annotation.
+   * (a successor that found such replicas at start) first writes them into the annotation. The
+   * partition's lowering, the revert and the partition's restoring are each decided from the
+   * StatefulSet as read and written at its resourceVersion (see `#writeAtRead`): a partition another
+   * client set during the roll stands (see `changedPartition`), a template whose resources another
+   * client changed is not reverted (see `#revertRoll`).
    */
   async #finishRoll(
     roll: RollState,
@@ -1140,6 +1178,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     rebased = false,
   ): Promise<void> {
     const surge = roll.replicas > 0;
+    // The partition restored at the end: the user's, or one another client set during the roll.
+    let user = roll.partition;
     let failure: unknown;
     // True until the partition goes to 0: every pod of the user's is behind it.
     let canary = roll.previous !== undefined;
@@ -1168,53 +1208,53 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         );
       }
       // The previous resources leave the annotation with the partition, in one write: from here on a
-      // failure (of this controller's or a successor's) leaves the template as it is.
+      // failure (of this controller's or a successor's) leaves the template as it is. A partition
+      // another client set during the roll is noted as the one to restore when it ends.
       const lowered = await this.#rollWrite('patch partition', () =>
-        this.#patchWorkload({
-          ...(roll.previous && {
-            metadata: {
-              annotations: {
-                [ROLL_ANNOTATION]: JSON.stringify({ partition: roll.partition, replicas: roll.replicas }),
+        this.#writeAtRead(
+          'patch partition',
+          (read) => {
+            const theirs = changedPartition(read, roll);
+            return {
+              patch: {
+                ...((roll.previous || theirs !== undefined) && {
+                  metadata: {
+                    annotations: {
+                      [ROLL_ANNOTATION]: JSON.stringify({
+                        partition: theirs ?? user,
+                        replicas: roll.replicas,
+                      }),
+                    },
+                  },
+                }),
+                spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
               },
-            },
-          }),
-          spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
-        }),
+              out: theirs,
+            };
+          },
+          { retrying: 'lowering the partition from what it holds now', gaveUp: 'the roll left as it stands' },
+        ),
       );
       canary = false;
-      await this.#waitRollout(lowered.metadata?.generation ?? 0, deadline);
+      if (lowered.out !== undefined) {
+        this.#partitionChangedElsewhere(lowered.out, user, 'noted as the one to restore when the roll ends');
+        user = lowered.out;
+      }
+      await this.#waitRollout(lowered.written?.metadata?.generation ?? 0, deadline);
     } catch (err) {
       failure = err;
     }
     // Closed, or deposed (the fence refused a write): the roll stays as it stands for the next controller.
     let closed = stopped(failure);
     let reverted = false;
+    // A failed revert leaves the partition at the replicas: restoring it would roll the new size.
+    let revertFailed = false;
     if (failure !== undefined && !closed && canary && roll.previous) {
-      const revert = roll.previous;
-      this.#logger.warn(
-        { group: this.#options.group, err: failure, previous: revert },
-        `${this.#ref()}: the resize failed before any pod of the workload was rolled; writing the previous resources back`,
-      );
       try {
-        await this.#rollWrite('patch resources', () =>
-          this.#patchWorkload({
-            spec: {
-              // Already so; said again in case the partition's lowering failed after it was stored.
-              updateStrategy: { rollingUpdate: { partition: roll.replicas } },
-              template: {
-                spec: {
-                  containers: Object.entries(revert).map(([name, r]) => ({
-                    name,
-                    resources: { limits: revertMap(r.limits), requests: revertMap(r.requests) },
-                  })),
-                },
-              },
-            },
-          }),
-        );
-        reverted = true;
-        onRevert?.();
+        reverted = await this.#revertRoll(roll, roll.previous, user, failure);
+        if (reverted) onRevert?.();
       } catch (err) {
+        revertFailed = true;
         if (stopped(err)) {
           closed = true;
           failure = err;
@@ -1225,8 +1265,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         );
       }
     }
-    // A failed revert leaves the partition at the replicas: restoring it would roll the new size.
-    const keepRoll = closed || (failure !== undefined && canary && roll.previous !== undefined && !reverted);
+    const keepRoll = closed || revertFailed;
     if (surge && !closed) {
       // Given back whether or not the roll finished: the extra pod was only ever for the roll.
       this.#surge = 0;
@@ -1244,12 +1283,27 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     }
     if (!keepRoll && !closed) {
       try {
-        await this.#rollWrite('patch partition', () =>
-          this.#patchWorkload({
-            metadata: { annotations: { [ROLL_ANNOTATION]: null } },
-            spec: { updateStrategy: { rollingUpdate: { partition: roll.partition } } },
-          }),
+        // Unless another client set the partition during the roll: theirs stands. Before, the
+        // user's partition noted at the roll's start was written over it.
+        const restored = await this.#rollWrite('patch partition', () =>
+          this.#writeAtRead(
+            'patch partition',
+            (read) => {
+              const theirs = changedPartition(read, roll);
+              return {
+                patch: {
+                  metadata: { annotations: { [ROLL_ANNOTATION]: null } },
+                  ...(theirs === undefined && {
+                    spec: { updateStrategy: { rollingUpdate: { partition: user } } },
+                  }),
+                },
+                out: theirs,
+              };
+            },
+            { retrying: 'ending the roll from what it holds now', gaveUp: 'the roll left as it stands' },
+          ),
         );
+        if (restored.out !== undefined) this.#partitionChangedElsewhere(restored.out, user, 'left as set');
       } catch (err) {
         failure = stopped(err) ? err : (failure ?? err);
       }
@@ -1261,6 +1315,96 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         { cause: failure },
       );
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * revertRoll writes `previous` (the resources before a resize whose roll failed before the
+   * partition went to 0) back into the StatefulSet's template, at the resourceVersion read (see
+   * `#writeAtRead`), with the partition still at the replicas: no existing pod ever runs the new
+   * size. Left alone, and false returned, when the template no longer holds the quantities the
+   * resize wrote (`roll.written`): another client wrote its own since, as `#revertDeployment` leaves
+   * a Deployment's. A partition another client set during the roll is left as set (their pods roll
+   * back with the template). Before, the revert wrote `previous` and the partition over whatever
+   * the StatefulSet held.
+   */
+  async #revertRoll(
+    roll: RollState,
+    previous: Record<string, ContainerResources>,
+    user: number,
+    failure: unknown,
+  ): Promise<boolean> {
+    this.#logger.warn(
+      { group: this.#options.group, err: failure, previous },
+      `${this.#ref()}: the resize failed before any pod of the workload was rolled; writing the previous resources back`,
+    );
+    const { out } = await this.#rollWrite('patch resources', () =>
+      this.#writeAtRead(
+        'patch resources',
+        (read): RollWrite<{ ours: boolean; theirs?: number }> => {
+          const written = roll.written;
+          const ours =
+            written === undefined ||
+            Object.keys(previous).every((container) => {
+              const now = resourcesOf(read, container);
+              return Object.entries(written).every(
+                ([k, v]) => now?.limits?.[k] === v && now?.requests?.[k] === v,
+              );
+            });
+          if (!ours) return { out: { ours } };
+          const theirs = changedPartition(read, roll);
+          // The partition was lowered, its answer lost: the roll is noted with `previous` again, so
+          // the partition at the replicas is ours.
+          const lowered = theirs === undefined && !rollState(annotationOf(read))?.previous;
+          return {
+            patch: {
+              ...(lowered && {
+                metadata: {
+                  annotations: { [ROLL_ANNOTATION]: JSON.stringify({ ...roll, partition: user }) },
+                },
+              }),
+              spec: {
+                ...(theirs === undefined && {
+                  updateStrategy: { rollingUpdate: { partition: roll.replicas } },
+                }),
+                template: {
+                  spec: {
+                    containers: Object.entries(previous).map(([name, r]) => ({
+                      name,
+                      resources: { limits: revertMap(r.limits), requests: revertMap(r.requests) },
+                    })),
+                  },
+                },
+              },
+            },
+            out: { ours, ...(theirs !== undefined && { theirs }) },
+          };
+        },
+        {
+          retrying: 'writing the previous resources back onto what it holds now',
+          gaveUp: 'nothing reverted',
+        },
+      ),
+    );
+    if (!out.ours) {
+      this.#logger.warn(
+        { group: this.#options.group, written: roll.written, reason: 'ResourcesChangedElsewhere' },
+        `${this.#ref()}: the template's resources are not the ones the resize wrote (${JSON.stringify(roll.written)}), set by another client during its roll; left as set, not reverted`,
+      );
+      return false;
+    }
+    if (out.theirs !== undefined) this.#partitionChangedElsewhere(out.theirs, user, 'left as set');
+    return true;
+  }
+
+  /**
+   * partitionChangedElsewhere notes a partition another client (kubectl, a controller) set during
+   * a resize's roll, which the roll keeps (`kept`) rather than write the user's over it.
+   */
+  #partitionChangedElsewhere(partition: number, user: number, kept: string): void {
+    this.#logger.warn(
+      { group: this.#options.group, partition, restoring: user, reason: 'PartitionChangedElsewhere' },
+      `${this.#ref()}: partition is ${partition}, set by another client during a resize's roll (the roll would have restored ${user}); ${kept}`,
+    );
   }
 
   /**
@@ -2470,6 +2614,24 @@ function stopped(err: unknown): boolean {
   return err instanceof ProviderError && (err.code === 'CLOSED' || err.code === 'FENCED');
 }
 
+/** annotationOf is `ROLL_ANNOTATION`'s value on a StatefulSet as read. */
+function annotationOf(workload: V1StatefulSet): string | undefined {
+  return workload.metadata?.annotations?.[ROLL_ANNOTATION];
+}
+
+/**
+ * changedPartition is the partition of a StatefulSet as read when it is not the one a roll of ours
+ * left there (another client set it during the roll), else undefined. Ours, by the annotation as
+ * read (`roll` without it): the replicas while it notes the resources before (every pod behind the
+ * partition), 0 once they left it with the partition's lowering.
+ */
+function changedPartition(workload: V1StatefulSet, roll: RollState): number | undefined {
+  const noted = rollState(annotationOf(workload)) ?? roll;
+  const ours = noted.previous ? noted.replicas : 0;
+  const partition = workload.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+  return partition === ours ? undefined : partition;
+}
+
 /** rollState reads `ROLL_ANNOTATION`'s value; undefined when absent or not ours. */
 function rollState(text: string | undefined): RollState | undefined {
   if (!text) return undefined;
@@ -2477,7 +2639,15 @@ function rollState(text: string | undefined): RollState | undefined {
     const v = JSON.parse(text) as Partial<RollState>;
     if (!Number.isInteger(v.partition) || !Number.isInteger(v.replicas) || v.replicas! < 0) return undefined;
     const previous = v.previous !== undefined && isPrevious(v.previous) ? v.previous : undefined;
-    return { partition: v.partition!, replicas: v.replicas!, ...(previous && { previous }) };
+    const quantities = (w: unknown): w is Record<string, string> =>
+      typeof w === 'object' && w !== null && Object.values(w).every((q) => typeof q === 'string');
+    const written = previous && quantities(v.written) ? v.written : undefined;
+    return {
+      partition: v.partition!,
+      replicas: v.replicas!,
+      ...(previous && { previous }),
+      ...(written && { written }),
+    };
   } catch {
     return undefined;
   }
