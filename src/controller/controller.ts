@@ -202,8 +202,8 @@ export class Controller {
   }
 
   /**
-   * tick journals a count another client set on any group's engine (see followProvider), then
-   * evaluates every autoscaled group once. Exposed so tests can drive the loop.
+   * tick journals a count another client set on any group's engine (see followProvider), asks
+   * again for a change a provider deferred (retryDeferred), then evaluates every autoscaled group once. Exposed so tests can drive the loop.
    */
   tick(): JournalEntry[] {
     const entries: JournalEntry[] = [];
@@ -214,6 +214,9 @@ export class Controller {
         // A count another client set is journaled before the policy decides from it.
         const followed = group.followProvider(this.#now());
         if (followed) entries.push(followed);
+        // A manual (or start's, reload's) change the provider deferred is asked again.
+        const retried = group.retryDeferred(this.#now());
+        if (retried) entries.push(retried);
         const cap = total === undefined ? undefined : total - this.#desiredTotal() + group.desired();
         const entry = group.evaluate(this.#now(), cap);
         if (entry) entries.push(entry);

@@ -143,6 +143,14 @@ export class GroupController {
    * Undefined until the start's call ended.
    */
   #known: number | undefined;
+  /**
+   * A change the provider deferred (another operation of the group ran: an AWS scaling activity)
+   * that no policy decision will ask for again: a manual scale, a reload's or a start's count.
+   * `retryDeferred` (each tick of the control loop) asks for it again until it is made or a newer
+   * change replaces it. Before, a manual scale refused that way was journaled ScaleDeferred and
+   * dropped, though the API had answered 202: a group without a policy never got the count asked.
+   */
+  #deferred: { desired: number; source: 'api' | 'startup' | 'reload' } | undefined;
 
   constructor(options: GroupControllerOptions) {
     this.name = options.config.name;
@@ -609,6 +617,35 @@ export class GroupController {
   }
 
   /**
+   * retryDeferred asks the provider again for a change it deferred (see `#deferred`), journaled
+   * `DeferredScaleRetried`, unless a call of ours runs. The control loop calls it on each tick,
+   * before the policy decides (whose own change replaces it). Returns the entry, if it asked.
+   */
+  retryDeferred(now: number): JournalEntry | undefined {
+    const deferred = this.#deferred;
+    if (deferred === undefined || this.#pending !== undefined) return undefined;
+    const before = this.provider.desired();
+    if (before === deferred.desired) {
+      this.#deferred = undefined;
+      return undefined;
+    }
+    const entry = this.#journal.append(
+      {
+        group: this.name,
+        source: deferred.source,
+        before,
+        after: deferred.desired,
+        reasons: ['DeferredScaleRetried'],
+        message: `${before} → ${deferred.desired}: the ${deferred.source === 'api' ? 'manual scale' : `${deferred.source}'s count`} the provider deferred, asked again`,
+        inputs: { wanted: deferred.desired },
+      },
+      now,
+    );
+    void this.#apply(deferred.desired, deferred.source, now);
+    return entry;
+  }
+
+  /**
    * evaluate runs one policy decision and applies it. Returns the journal entry when the desired
    * count changed (or a limit started to bite), undefined otherwise.
    */
@@ -843,6 +880,8 @@ export class GroupController {
     const began = performance.now();
     const pending = { desired, since: now, noted: false };
     this.#pending = pending;
+    // A newer change replaces one still deferred.
+    this.#deferred = undefined;
     const previous = this.provider.desired();
     if (desired !== previous) {
       this.#metrics.scalingDecisions.inc({
@@ -861,12 +900,14 @@ export class GroupController {
       if (latest()) this.#known = desired;
       if (latest()) this.#pending = undefined;
     } catch (err) {
-      if (latest()) this.#known = this.provider.desired();
-      if (latest()) this.#pending = undefined;
+      const wasLatest = latest();
+      if (wasLatest) this.#known = this.provider.desired();
+      if (wasLatest) this.#pending = undefined;
       // Refused while another operation of the group runs (BusyError: an AWS scaling activity in
       // progress): "try again later", nothing changed, not a failure. The policy's next decision
       // asks again.
       const deferred = isDeferral(err);
+      if (deferred && source !== 'policy' && wasLatest) this.#deferred = { desired, source };
       if (deferred) this.#logger.warn({ err, group: this.name, desired }, 'scaling deferred');
       else this.#logger.error({ err, group: this.name, desired }, 'scaling failed');
       // The entry that asked for `desired` is already journaled (and persisted as the group's count):
@@ -883,7 +924,7 @@ export class GroupController {
           after: actual,
           reasons: [deferred ? 'ScaleDeferred' : 'ScaleFailed'],
           message: deferred
-            ? `scale to ${desired} deferred: ${error}; the provider's desired count is ${actual}${source === 'policy' ? ', and the next decision asks again' : ''}`
+            ? `scale to ${desired} deferred: ${error}; the provider's desired count is ${actual}, and ${source === 'policy' ? 'the next decision' : 'the next tick of the control loop'} asks again`
             : `scale to ${desired} failed: ${error}; the provider's desired count is ${actual}`,
           inputs: { wanted: desired, error, ...(typeof code === 'string' && { code }) },
         },

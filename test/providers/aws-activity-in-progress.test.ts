@@ -8,7 +8,13 @@
 // here), through the AWS SDK v3 clients over real HTTP.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { DecisionJournal, GroupController } from '../../src/controller/index.js';
+import type { Config } from '../../src/config/index.js';
+import {
+  Controller,
+  DecisionJournal,
+  GroupController,
+  type JournalEntry,
+} from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { AwsProvider, type OperationOutcome } from '../../src/providers/index.js';
 import { groupConfig } from '../helpers/group-config.js';
@@ -111,6 +117,53 @@ describe('AWS: SetDesiredCapacity refused ScalingActivityInProgress', { timeout:
     // The activity ended: the next decision asks again and the scale is made.
     assert.equal(group.evaluate(2_000)?.after, 2, 'the next decision asks for 2 again');
     await until(() => server.group.desired === 2 && provider.desired() === 2, 5000, 'scaled to 2');
+    assert.deepEqual(failed, []);
+  });
+  it('a manual scale refused on every try is asked again at the next tick, not dropped: no policy would ask', async (t) => {
+    // Before, it was journaled ScaleDeferred and nothing asked again: the API had answered 202, and
+    // a group without a policy never got the count.
+    const { server, provider, options, failed } = await setup(t);
+    const journal = new DecisionJournal();
+    const web = groupConfig({ provider: options.config });
+    const group = new GroupController({
+      config: web,
+      provider,
+      journal,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: { info() {}, warn() {}, error() {} },
+      readMetrics: () => [],
+    });
+    const controller = new Controller({
+      // No policy (no scaling), and no tick but the test's.
+      config: { controller: { interval: 3_600_000 }, groups: { web } } as unknown as Config,
+      groups: [group],
+      journal,
+      logger: { info() {}, warn() {}, error() {} },
+      backends: () => [],
+    });
+    t.after(() => controller.close());
+    await controller.start({});
+    assert.equal(provider.desired(), 1);
+    server.activityInProgress('SetDesiredCapacity', 3);
+    const deferred = new Promise<JournalEntry>((resolve) =>
+      journal.on('entry', (e) => {
+        if (e.reasons.includes('ScaleDeferred') || e.reasons.includes('ScaleFailed')) resolve(e);
+      }),
+    );
+    controller.scale('web', 'set', 3, 'test');
+    const entry = await deferred;
+    assert.deepEqual([entry.reasons, entry.source, entry.after], [['ScaleDeferred'], 'api', 1]);
+    assert.match(entry.message, /the next tick of the control loop asks again$/);
+    assert.equal(server.group.desired, 1, 'nothing changed yet');
+
+    // The activity ended: the next tick asks again, and the scale is made.
+    const [retried] = controller.tick();
+    assert.deepEqual(
+      [retried?.reasons, retried?.source, retried?.before, retried?.after],
+      [['DeferredScaleRetried'], 'api', 1, 3],
+    );
+    await until(() => server.group.desired === 3 && provider.desired() === 3, 5000, 'scaled to 3');
+    assert.deepEqual(controller.tick(), [], 'asked once: nothing deferred any more');
     assert.deepEqual(failed, []);
   });
 });
