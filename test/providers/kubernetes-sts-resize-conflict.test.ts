@@ -8,44 +8,13 @@
 // through the official client over real HTTP; the other client has its own token.
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
-import * as k8s from '@kubernetes/client-node';
-import { KubernetesProvider } from '../../src/providers/index.js';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import type { KubeServer } from './kube-server.js';
+import { STS_BEFORE as BEFORE, operatorPatch, STS_PATH as STS, startStatefulSet } from './sts-fixture.js';
 
-const STS = '/apis/apps/v1/namespaces/shop/statefulsets/web';
-const BEFORE = { limits: { cpu: '500m' }, requests: { cpu: '500m' } };
-
-/** statefulSet is shop/web, a StatefulSet of 2 Ready pods at BEFORE (partition 0), and a provider for it, started. */
-async function statefulSet(t: TestContext, notes: string[] = []) {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('StatefulSet', 'shop', 'web', 2, BEFORE);
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rolloutPoll: 50,
-    rewatchDelay: 50,
-    timeout: 15_000,
-    logger: { info: (_f, msg) => notes.push(msg), warn() {}, error() {} },
-  });
-  t.after(() => provider.close());
-  await provider.start();
-  return { server, provider, sts: server.workloads.get('shop/web')!.object };
-}
-
-/** operatorPatch is another client's (kubectl's) strategic merge PATCH of shop/web. */
-function operatorPatch(server: KubeServer, body: object) {
-  return kubeConfig(server.url, 'operator')
-    .makeApiClient(k8s.AppsV1Api)
-    .patchNamespacedStatefulSet(
-      { name: 'web', namespace: 'shop', body },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-    );
+/** statefulSet is startStatefulSet with the provider's info lines collected in `notes`. */
+function statefulSet(t: TestContext, notes: string[] = []) {
+  return startStatefulSet(t, { logger: { info: (_f, msg) => notes.push(msg), warn() {}, error() {} } });
 }
 
 /** ourPatches are Scaleplane's PATCHes of the StatefulSet object (not its scale). */

@@ -9,13 +9,10 @@
 // machines), through the official client over real HTTP; the other client has its own token.
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
-import * as k8s from '@kubernetes/client-node';
-import { KubernetesProvider } from '../../src/providers/index.js';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
-import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import type { KubeServer } from './kube-server.js';
+import { operatorPatch, STS_PATH as STS, startStatefulSet } from './sts-fixture.js';
 
-const STS = '/apis/apps/v1/namespaces/shop/statefulsets/web';
-const BEFORE = { limits: { cpu: '500m' }, requests: { cpu: '500m' } };
 const RESIZED = { limits: { cpu: '250m' }, requests: { cpu: '250m' } };
 const THEIRS = { limits: { cpu: '750m' }, requests: { cpu: '750m' } };
 
@@ -24,21 +21,10 @@ interface Note {
   msg: string;
 }
 
-/** statefulSet is shop/web, a StatefulSet of 2 Ready pods at BEFORE (partition 0), and a provider for it, started. */
+/** statefulSet is startStatefulSet with the provider's warnings (and their reasons) collected. */
 async function statefulSet(t: TestContext, timeout = 15_000) {
-  const server = new KubeServer();
-  await server.start();
-  t.after(() => server.close());
-  server.addWorkload('StatefulSet', 'shop', 'web', 2, BEFORE);
   const warnings: Note[] = [];
-  const provider = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rolloutPoll: 50,
-    rewatchDelay: 50,
+  const started = await startStatefulSet(t, {
     timeout,
     logger: {
       info() {},
@@ -46,19 +32,7 @@ async function statefulSet(t: TestContext, timeout = 15_000) {
       error() {},
     },
   });
-  t.after(() => provider.close());
-  await provider.start();
-  return { server, provider, warnings, sts: server.workloads.get('shop/web')!.object };
-}
-
-/** operatorPatch is another client's (kubectl's) strategic merge PATCH of shop/web. */
-function operatorPatch(server: KubeServer, body: object) {
-  return kubeConfig(server.url, 'operator')
-    .makeApiClient(k8s.AppsV1Api)
-    .patchNamespacedStatefulSet(
-      { name: 'web', namespace: 'shop', body },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
-    );
+  return { ...started, warnings };
 }
 
 type PatchBody = {

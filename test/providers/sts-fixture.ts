@@ -1,0 +1,49 @@
+// The StatefulSet the resize-conflict tests roll: shop/web on KubeServer (kube-server.ts: no
+// cluster runs on these machines), a provider for it through the official client over real HTTP,
+// and another client (kubectl, its own token) that edits it meanwhile.
+import type { TestContext } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
+import { KubernetesProvider } from '../../src/providers/index.js';
+import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+
+/** STS_PATH is shop/web's path on the API server. */
+export const STS_PATH = '/apis/apps/v1/namespaces/shop/statefulsets/web';
+/** STS_BEFORE are shop/web's container resources before any resize. */
+export const STS_BEFORE = { limits: { cpu: '500m' }, requests: { cpu: '500m' } };
+
+type Logger = ConstructorParameters<typeof KubernetesProvider>[0]['logger'];
+
+/**
+ * startStatefulSet is shop/web, a StatefulSet of 2 Ready pods at STS_BEFORE (partition 0), and a
+ * provider for it, started; both closed after the test.
+ */
+export async function startStatefulSet(t: TestContext, options: { timeout?: number; logger?: Logger } = {}) {
+  const server = new KubeServer();
+  await server.start();
+  t.after(() => server.close());
+  server.addWorkload('StatefulSet', 'shop', 'web', 2, STS_BEFORE);
+  const provider = new KubernetesProvider({
+    group: 'web',
+    config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
+    minInstances: 1,
+    maxInstances: 5,
+    client: { kubeConfig: kubeConfig(server.url) },
+    rolloutPoll: 50,
+    rewatchDelay: 50,
+    timeout: options.timeout ?? 15_000,
+    ...(options.logger && { logger: options.logger }),
+  });
+  t.after(() => provider.close());
+  await provider.start();
+  return { server, provider, sts: server.workloads.get('shop/web')!.object };
+}
+
+/** operatorPatch is another client's (kubectl's) strategic merge PATCH of shop/web. */
+export function operatorPatch(server: KubeServer, body: object) {
+  return kubeConfig(server.url, 'operator')
+    .makeApiClient(k8s.AppsV1Api)
+    .patchNamespacedStatefulSet(
+      { name: 'web', namespace: 'shop', body },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+    );
+}
