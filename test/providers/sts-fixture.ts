@@ -47,3 +47,13 @@ export function operatorPatch(server: KubeServer, body: object) {
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
     );
 }
+
+/** operatorScale is another client's `kubectl scale` of shop/web: a merge PATCH of its scale subresource. */
+export function operatorScale(server: KubeServer, replicas: number) {
+  return kubeConfig(server.url, 'operator')
+    .makeApiClient(k8s.AppsV1Api)
+    .patchNamespacedStatefulSetScale(
+      { name: 'web', namespace: 'shop', body: { spec: { replicas } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+}

@@ -76,6 +76,12 @@ interface RollWrite<T> {
   out: T;
 }
 
+/** A write of `spec.replicas` decided from the scale as read: the count to write (none: nothing to write) and its outcome. */
+interface ScaleWrite<T> {
+  replicas?: number;
+  out: T;
+}
+
 /**
  * The annotation a Deployment carries while a resize of ours rolls it: JSON `{"container": C,
  * "previous": {"limits": …, "requests": …}, "written": {"cpu": …, "memory": …}, "rollingUpdate":
@@ -1164,19 +1170,22 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * restored. A close (CLOSED), or a write the fence refuses (FENCED: another controller leads),
    * leaves the roll as it stands for the next controller: no revert, no give-back. The give-back
    * leaves replicas another client set during the roll as they are (see `#giveBack`); `rebased`
-   * (a successor that found such replicas at start) first writes them into the annotation. The
+   * (a successor that found such replicas at start) first writes them into the annotation, as the
+   * roll does when it finds them as it writes its extra replica (see `#surgeAtRead`). The
    * partition's lowering, the revert and the partition's restoring are each decided from the
    * StatefulSet as read and written at its resourceVersion (see `#writeAtRead`): a partition another
    * client set during the roll stands (see `changedPartition`), a template whose resources another
    * client changed is not reverted (see `#revertRoll`).
    */
   async #finishRoll(
-    roll: RollState,
+    begun: RollState,
     deadline: number,
     onRevert?: () => void,
     /** The replicas were set by another client since the annotation was written (see `start`). */
     rebased = false,
   ): Promise<void> {
+    // Rebased (replicas taken from another client) if they changed before the extra one is written.
+    let roll = begun;
     const surge = roll.replicas > 0;
     // The partition restored at the end: the user's, or one another client set during the roll.
     let user = roll.partition;
@@ -1184,23 +1193,31 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     // True until the partition goes to 0: every pod of the user's is behind it.
     let canary = roll.previous !== undefined;
     try {
-      if (rebased) {
-        // The annotation notes the replicas now wanted, so a successor goes on from them too; while
-        // every pod is behind it, the partition moves with them: the extra pod's ordinal is at it.
-        await this.#rollWrite('patch partition', () =>
-          this.#patchWorkload({
-            metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
-            ...(roll.previous && {
-              spec: { updateStrategy: { rollingUpdate: { partition: roll.replicas } } },
-            }),
-          }),
-        );
-      }
+      if (rebased) await this.#rebaseRoll(roll);
       if (surge) {
         // Until it is given back, spec.replicas is ours at replicas + 1: no read of it is taken.
         this.#beginWrite();
         this.#surge = 1;
-        await this.#rollWrite('patch scale', () => this.#patchScale(this.#desired + 1));
+        // Written at the resourceVersion read, on top of the count read (see #surgeAtRead): replicas
+        // another client set since the roll began are the count wanted, and the roll goes on from
+        // them as a successor's does (`rebased`). Before, desired + 1 was written over them unread.
+        for (let rebases = 0; ; rebases++) {
+          const theirs = await this.#rollWrite('patch scale', () => this.#surgeAtRead());
+          if (theirs === undefined) break;
+          if (rebases >= SCALE_WRITE_ATTEMPTS)
+            throw new ProviderError(
+              'API_ERROR',
+              `${this.#ref()}: patch scale failed: replicas set by another client before each of ${SCALE_WRITE_ATTEMPTS} writes of a resize's extra replica (last ${theirs})`,
+            );
+          this.#replicasChangedElsewhere(theirs, {
+            when: "as a resize's roll began",
+            was: `${this.#desired}`,
+            kept: "the roll's extra one goes on top of theirs",
+          });
+          this.#desired = theirs;
+          roll = { ...roll, replicas: theirs };
+          await this.#rebaseRoll(roll);
+        }
         await this.#until(
           deadline,
           () => this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1,
@@ -1408,20 +1425,64 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   /**
+   * rebaseRoll writes `roll`, whose replicas another client set since its annotation was written,
+   * into the annotation, so a successor goes on from them too; while every pod is behind it, the
+   * partition moves with them: the extra pod's ordinal is at it.
+   */
+  async #rebaseRoll(roll: RollState): Promise<void> {
+    await this.#rollWrite('patch partition', () =>
+      this.#patchWorkload({
+        metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
+        ...(roll.previous && {
+          spec: { updateStrategy: { rollingUpdate: { partition: roll.replicas } } },
+        }),
+      }),
+    );
+  }
+
+  /**
+   * surgeAtRead writes a roll's extra replica: `spec.replicas` to the desired count + 1, at the
+   * resourceVersion read (see `#writeScaleAtRead`), only while the scale holds the desired count
+   * (already desired + 1: a successor's, or a write whose answer was lost; nothing written).
+   * Returns undefined once so, or the count another client (kubectl scale, an HPA) set, which is
+   * not written over.
+   */
+  #surgeAtRead(): Promise<number | undefined> {
+    return this.#writeScaleAtRead((replicas) => {
+      if (replicas === this.#desired) return { replicas: replicas + 1, out: undefined };
+      return { out: replicas === this.#desired + 1 ? undefined : replicas };
+    });
+  }
+
+  /**
    * giveBack ends a roll's extra replica: `spec.replicas` back to the desired count, as written
-   * before the extra one. Unless another client (kubectl scale, an HPA) set the replicas during the
-   * roll: theirs are the count wanted, as for a Deployment, whose surge comes on top of
-   * `spec.replicas`, and are left as they are (desired takes them). Before, the give-back wrote the
-   * count from before the roll over them.
+   * before the extra one, at the resourceVersion read (see `#writeScaleAtRead`). Unless another
+   * client (kubectl scale, an HPA) set the replicas during the roll: theirs are the count wanted, as
+   * for a Deployment, whose surge comes on top of `spec.replicas`, and are left as they are (desired
+   * takes them). Before, the give-back wrote the count from before the roll over them, and a count
+   * set between its read and its write was written over unseen.
    */
   async #giveBack(): Promise<void> {
-    const scale = await this.#call('read scale', () => this.#readScale());
-    const replicas = scale.spec?.replicas ?? 0;
-    if (replicas === this.#desired + 1) {
-      await this.#rollWrite('patch scale', () => this.#patchScale(this.#desired));
-      return;
-    }
-    if (replicas === this.#desired) return;
+    const theirs = await this.#rollWrite('patch scale', () =>
+      this.#writeScaleAtRead((replicas) => {
+        if (replicas === this.#desired + 1) return { replicas: this.#desired, out: undefined };
+        return { out: replicas === this.#desired ? undefined : replicas };
+      }),
+    );
+    if (theirs === undefined) return;
+    this.#replicasChangedElsewhere(theirs, {
+      when: "during a resize's roll",
+      was: `${this.#desired} and the roll's extra one`,
+      kept: 'left as set',
+    });
+    this.#desired = theirs;
+  }
+
+  /**
+   * replicasChangedElsewhere notes replicas another client (kubectl scale, an HPA) set during a
+   * resize's roll (`when`; it was `was`), which the roll takes as the count wanted (`kept`).
+   */
+  #replicasChangedElsewhere(replicas: number, say: { when: string; was: string; kept: string }): void {
     this.#logger.warn(
       {
         group: this.#options.group,
@@ -1429,9 +1490,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         desired: replicas,
         reason: 'ReplicasChangedElsewhere',
       },
-      `${this.#ref()}: replicas is ${replicas}, set by another client during a resize's roll (it was ${this.#desired} and the roll's extra one); left as set, desired is ${replicas} now`,
+      `${this.#ref()}: replicas is ${replicas}, set by another client ${say.when} (it was ${say.was}); ${say.kept}, desired is ${replicas} now`,
     );
-    this.#desired = replicas;
   }
 
   /**
@@ -1905,15 +1965,34 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   }
 
   async #scaleOverNow(n: number): Promise<{ replicas: number; was: number } | undefined> {
+    const theirs = await this.#writeScaleAtRead((current) =>
+      // Decided at each read: a StatefulSet resize's extra replica (#surge) may come between.
+      current === this.#desired + this.#surge
+        ? { replicas: n + this.#surge, out: undefined }
+        : { out: { replicas: current, was: this.#desired } },
+    );
+    if (theirs === undefined) this.#desired = n;
+    return theirs;
+  }
+
+  /**
+   * writeScaleAtRead makes one write of `spec.replicas` at the resourceVersion read, as client-go's
+   * RetryOnConflict around a read and an update of the scale: it reads the scale, `decide` picks the
+   * count to write from the `spec.replicas` read (none: nothing is written), and it is
+   * merge-patched with the scale's resourceVersion as a precondition (the API server answers 409
+   * Conflict if the object changed since); a 409 reads again and decides again (most often only the
+   * status changed: the same decision), at most SCALE_WRITE_ATTEMPTS times, then the 409 is thrown.
+   * Returns the decision's outcome. Shared by the scale (`#scaleOver`) and a StatefulSet roll's
+   * extra replica (`#surgeAtRead`, `#giveBack`).
+   */
+  async #writeScaleAtRead<T>(decide: (replicas: number) => ScaleWrite<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const scale = await this.#readScale();
-      const current = scale.spec?.replicas ?? 0;
-      // Read again at each attempt: a StatefulSet resize's extra replica (#surge) may come between.
-      if (current !== this.#desired + this.#surge) return { replicas: current, was: this.#desired };
+      const { replicas, out } = decide(scale.spec?.replicas ?? 0);
+      if (replicas === undefined) return out;
       try {
-        await this.#patchScale(n + this.#surge, scale.metadata?.resourceVersion);
-        this.#desired = n;
-        return undefined;
+        await this.#patchScale(replicas, scale.metadata?.resourceVersion);
+        return out;
       } catch (err) {
         if ((err as { code?: number }).code !== 409 || attempt >= SCALE_WRITE_ATTEMPTS) throw err;
         this.#logger.info(
