@@ -10,6 +10,7 @@
 import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { delayedPatternOf, notDueCount, readNotDue } from '../queue/nats/delayed.js';
+import { deniedInbox, deniedInboxText } from '../queue/nats/inbox.js';
 import { type MetricSource, MetricSourceError } from './source.js';
 import { type NatsServer, natsServer } from './url-credentials.js';
 
@@ -91,7 +92,10 @@ export class NatsSource implements MetricSource {
       return [Math.max(0, info.num_pending + info.num_ack_pending - notDue)];
     } catch (err) {
       if (err instanceof MetricSourceError) throw err;
-      throw failed(errorText(err), err);
+      // The connection takes replies on the client's default inbox (no inboxPrefix is set). Before,
+      // the server's text alone, naming a subject of the client's making and no permission.
+      const inbox = deniedInbox(err);
+      throw failed(inbox ? deniedInboxText(inbox) : errorText(err), err);
     }
   }
 

@@ -19,6 +19,38 @@ export async function startNatsServer(
   cleanup: (() => Promise<unknown>)[],
   options: NatsServerOptions,
 ): Promise<number> {
+  return (await spawnNatsServer(cleanup, options)).port;
+}
+
+/**
+ * startReloadableNatsServer is startNatsServer from a config's text, with `reload` to rewrite that
+ * text and have the running server take it (SIGHUP): its clients stay connected, under the new
+ * permissions. Resolves once the server logs the reload.
+ */
+export async function startReloadableNatsServer(
+  cleanup: (() => Promise<unknown>)[],
+  config: (storeDir: string) => string,
+): Promise<{ port: number; reload: (config: (storeDir: string) => string) => Promise<void> }> {
+  const { port, child, dir, log } = await spawnNatsServer(cleanup, { config });
+  const reload = async (next: (storeDir: string) => string) => {
+    await writeFile(join(dir, 'server.conf'), `listen: "127.0.0.1:-1"\n${next(join(dir, 'js'))}`);
+    const reloaded = log.next(/Reloaded server configuration/);
+    child.kill('SIGHUP');
+    await within('nats-server reloaded', 10_000, reloaded);
+  };
+  return { port, reload };
+}
+
+/** spawnNatsServer runs the server; `log.next` resolves when a line matching appears after the call. */
+async function spawnNatsServer(
+  cleanup: (() => Promise<unknown>)[],
+  options: NatsServerOptions,
+): Promise<{
+  port: number;
+  child: ChildProcess;
+  dir: string;
+  log: { next: (line: RegExp) => Promise<void> };
+}> {
   const dir = await mkdtemp(join(tmpdir(), 'sp-nats-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const store = join(dir, 'js');
@@ -37,14 +69,24 @@ export async function startNatsServer(
     await exited;
   });
   let log = '';
+  const waiting = new Set<{ line: RegExp; from: number; resolve: () => void }>();
+  const next = (line: RegExp) =>
+    new Promise<void>((resolve) => {
+      waiting.add({ line, from: log.length, resolve });
+    });
   const port = new Promise<number>((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {
       log += chunk.toString();
+      for (const w of waiting)
+        if (w.line.test(log.slice(w.from))) {
+          waiting.delete(w);
+          w.resolve();
+        }
       const match = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(log);
       if (match) resolve(Number(match[1]));
     });
     child.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
   });
   port.catch(() => {}); // an exit after it listened is the cleanup's
-  return within('nats-server listening', 10_000, port);
+  return { port: await within('nats-server listening', 10_000, port), child, dir, log: { next } };
 }

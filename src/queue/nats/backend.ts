@@ -63,6 +63,7 @@ import type {
   QueueBackend,
 } from '../types.js';
 import { delayedPattern, delayedSubject } from './delayed.js';
+import { DEFAULT_INBOX_PREFIX, deniedInbox, deniedInboxText } from './inbox.js';
 
 /** NatsBackendOptions configures the NATS JetStream backend. */
 export interface NatsBackendOptions {
@@ -169,6 +170,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
   let attempt = 0;
   const timers = new Set<NodeJS.Timeout>();
   const streams = new Set<string>();
+  /** Where the client takes JetStream's replies (inbox.ts); named in the error when it is refused. */
+  const inboxPrefix = options.nats?.inboxPrefix ?? DEFAULT_INBOX_PREFIX;
 
   /** Ends the wait between first-connection attempts at once when the backend closes. */
   let cutWait = () => {};
@@ -211,13 +214,21 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         else if (status.type === 'reconnect') {
           attempt = 0;
           context.onConnection({ state: 'connected' });
-        } else if (status.type === 'error')
-          context.onError(
-            new QueueError('QUEUE_CONNECTION', `nats: ${String(status.error)}`, { cause: status.error }),
-          );
+        } else if (status.type === 'error') {
+          const inbox = deniedInbox(status.error, inboxPrefix);
+          const what = inbox ? deniedInboxText(inbox, inboxPrefix) : String(status.error);
+          context.onError(new QueueError('QUEUE_CONNECTION', `nats: ${what}`, { cause: status.error }));
+        }
       }
     })().catch(() => {});
-    return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+    // jetstreamManager's first request (account info) can fail, as for a user refused the reply
+    // inbox; that fails the backend for good, so its connection is closed. Before, it stayed open,
+    // out of close()'s reach, reconnecting for good, and its process never exited.
+    const jsm = await jetstreamManager(nc).catch(async (error: unknown) => {
+      await nc.close().catch(() => {});
+      throw error;
+    });
+    return { nc, js: jetstream(nc), jsm };
   })();
   // Connection failures surface through the calls that await it; this only silences the unawaited copy.
   let connected = false;
@@ -343,6 +354,15 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
             `nats: job ${msgID} not stored: the server refused its publish to ${subject} (${errorMessage(error)})`,
             { cause: error },
           );
+        // Sent, so maybe stored, but no PubAck can come back while the reply inbox is refused, and
+        // every retry is refused again: final at once, rather than re-sent until publishTimeout.
+        const inbox = deniedInbox(error, inboxPrefix);
+        if (inbox)
+          throw new QueueError(
+            'QUEUE_PUBLISH_FAILED',
+            `nats: job ${msgID} not confirmed (it may have been stored): ${deniedInboxText(inbox, inboxPrefix)}`,
+            { cause: error },
+          );
         // With refusedFails, a stream's refusal (see REFUSALS) is final at once: nothing was stored.
         if (refusedFails && refusedByStream(error)) throw error;
         // The retry carries the same Nats-Msg-Id, so a first copy that did land is not stored twice.
@@ -370,7 +390,18 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     name: 'nats',
 
     async publish(envelope, delay, signal) {
-      await ensureStreams(envelope.queue);
+      // The connection's first JetStream request (jetstreamManager's account info) is refused its
+      // reply inbox before any publish is sent. Before, that failed every publish as QUEUE_PUBLISH_FAILED
+      // "job … not stored", the refusal and the inbox only in its cause.
+      await ensureStreams(envelope.queue).catch((error: unknown) => {
+        const inbox = deniedInbox(error, inboxPrefix);
+        if (!inbox) throw error;
+        throw new QueueError(
+          'QUEUE_PUBLISH_FAILED',
+          `nats: job ${envelope.id} not stored: ${deniedInboxText(inbox, inboxPrefix)}`,
+          { cause: error },
+        );
+      });
       const notBefore = Date.now() + delay;
       const hdrs = delay > 0 ? { [NOT_BEFORE]: String(notBefore) } : undefined;
       const { subject } = natsNames(envelope.queue);
