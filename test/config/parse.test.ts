@@ -116,6 +116,7 @@ const DEFAULT_SECTIONS: Omit<Config, 'groups'> = {
     retryBudget: { percent: 20, minPerSecond: 10 },
     slowStart: 0,
     upstreamKeepAliveTimeout: 4000,
+    websocketIdleTimeout: 60_000,
     clientKeepAliveTimeout: 75_000,
     headersTimeout: 10_000,
     maxRequestBody: 100 * 1024 * 1024,
