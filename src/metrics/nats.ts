@@ -1,7 +1,7 @@
 /**
  * NatsSource is a JetStream consumer's backlog — messages not yet delivered (`num_pending`) plus
  * delivered but unacknowledged (`num_ack_pending`), less the scaleplane/queue delayed jobs not due
- * yet — as a group total: target = messages per worker. A consumer that does not exist yet (a worker
+ * yet that it would be given (on its filter subjects) — as a group total: target = messages per worker. A consumer that does not exist yet (a worker
  * group scaled to zero that never ran never made its durable consumer) reads as what it will be
  * given once made with deliver policy all: every message of the stream on its filter subject
  * (`filterSubject`; none, the whole stream), less delayed jobs not due. A missing stream fails the
@@ -9,7 +9,13 @@
  */
 import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { delayedPatternOf, notDueCount, readNotDue } from '../queue/nats/delayed.js';
+import {
+  delayedPatternsOf,
+  filtersOf,
+  notDueCount,
+  readNotDue,
+  subjectMatches,
+} from '../queue/nats/delayed.js';
 import { deniedInbox, deniedInboxText } from '../queue/nats/inbox.js';
 import { type MetricSource, MetricSourceError } from './source.js';
 import { type NatsServer, natsServer } from './url-credentials.js';
@@ -87,8 +93,9 @@ export class NatsSource implements MetricSource {
       const now = Date.now();
       if (info === undefined) return [await this.#unconsumed(jsm, streamInfo, filterSubject, now)];
       // Delayed jobs of a scaleplane/queue stream are stored at once; those not due yet would wake
-      // a group scaled to zero to idle until they are (see queue/nats/delayed.ts).
-      const notDue = await readNotDue(jsm, streamInfo, now);
+      // a group scaled to zero to idle until they are (see queue/nats/delayed.ts). Only those on the
+      // consumer's filter subjects are in its counts.
+      const notDue = await readNotDue(jsm, streamInfo, now, filtersOf(info.config));
       return [Math.max(0, info.num_pending + info.num_ack_pending - notDue)];
     } catch (err) {
       if (err instanceof MetricSourceError) throw err;
@@ -118,13 +125,9 @@ export class NatsSource implements MetricSource {
     const subjects = state.subjects ?? {};
     const stored = Object.values(subjects).reduce((sum, n) => sum + n, 0);
     // Only the delayed subjects the filter matches hold jobs the consumer would be given.
-    const pattern = delayedPatternOf(info.config.subjects ?? []);
-    const prefix = pattern?.slice(0, -1);
+    const patterns = delayedPatternsOf(info.config.subjects ?? []);
     const delayed = Object.fromEntries(
-      Object.entries(subjects).filter(
-        ([subject]) =>
-          prefix !== undefined && subject.startsWith(prefix) && !subject.slice(prefix.length).includes('.'),
-      ),
+      Object.entries(subjects).filter(([subject]) => patterns.some((p) => subjectMatches(p, subject))),
     );
     return Math.max(0, stored - notDueCount(delayed, now));
   }

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { monotonicNow } from '../clock.js';
 import { errorMessage, QueueError } from './errors.js';
 import { natsNames } from './nats/backend.js';
-import { readNotDue, splitBacklog } from './nats/delayed.js';
+import { filtersOf, readNotDue, splitBacklog } from './nats/delayed.js';
 import { rabbitNames } from './rabbitmq/topology.js';
 import { redisKeys } from './redis/backend.js';
 import type { DepthReading } from './types.js';
@@ -178,7 +178,7 @@ export async function readNatsDepth(
   const unacked = info?.num_ack_pending ?? 0;
   // Due or not is judged on the wall clock, the one the producers' not-before headers are set on;
   // the reading is dated on the decision clock, as the others, for its rate.
-  const notDue = await readNotDue(jsm, stream, Date.now()).catch(
+  const notDue = await readNotDue(jsm, stream, Date.now(), filtersOf(info?.config ?? {})).catch(
     failed(`delayed-job count of ${names.stream}`),
   );
   const at = monotonicNow();

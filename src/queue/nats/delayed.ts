@@ -33,6 +33,37 @@ export function delayedPatternOf(subjects: readonly string[]): string | undefine
   return subjects.find((s) => s.endsWith('.d.*') && subjects.includes(s.slice(0, -'.d.*'.length)));
 }
 
+/**
+ * delayedPatternsOf is every delayed-jobs subject among a stream's subjects (delayedPatternOf finds
+ * the first): a stream of the user's own may take several queues' subjects, each with its delayed one.
+ */
+export function delayedPatternsOf(subjects: readonly string[]): string[] {
+  return subjects.filter((s) => s.endsWith('.d.*') && subjects.includes(s.slice(0, -'.d.*'.length)));
+}
+
+/**
+ * subjectMatches says whether the subject `filter` (NATS wildcards: `*` one token, a last `>` one
+ * or more) matches the subject `subject` has no wildcards.
+ */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const want = filter.split('.');
+  const got = subject.split('.');
+  for (const [i, token] of want.entries()) {
+    if (token === '>') return i === want.length - 1 && got.length > i;
+    if (i >= got.length || (token !== '*' && token !== got[i])) return false;
+  }
+  return want.length === got.length;
+}
+
+/**
+ * filtersOf is the filter subjects a consumer delivers from (`filter_subject`, or `filter_subjects`
+ * from NATS 2.10); empty: the whole stream.
+ */
+export function filtersOf(config: { filter_subject?: string; filter_subjects?: string[] }): string[] {
+  const filters = [...(config.filter_subjects ?? []), config.filter_subject ?? ''];
+  return filters.filter((f) => f !== '');
+}
+
 /** notDueCount sums the per-subject counts of delayed subjects whose due second is after `now`. */
 export function notDueCount(subjects: Readonly<Record<string, number>>, now: number): number {
   let count = 0;
@@ -43,12 +74,28 @@ export function notDueCount(subjects: Readonly<Record<string, number>>, now: num
   return count;
 }
 
-/** readNotDue counts the jobs of the stream `info` describes that are not due at `now`. */
-export async function readNotDue(jsm: JetStreamManager, info: StreamInfo, now: number): Promise<number> {
-  const pattern = delayedPatternOf(info.config.subjects ?? []);
-  if (pattern === undefined) return 0;
-  const filtered = await jsm.streams.info(info.config.name, { subjects_filter: pattern });
-  return notDueCount(filtered.state.subjects ?? {}, now);
+/**
+ * readNotDue counts the jobs of the stream `info` describes that are not due at `now` and that a
+ * consumer with filter subjects `filters` would be given (none: every one of the stream). Before,
+ * every not-due job of the stream's first delayed subject was counted, whatever the consumer's
+ * filter: a consumer filtered to another subject of the stream had jobs it would never be given
+ * taken out of its backlog, which could read 0 while its own jobs waited.
+ */
+export async function readNotDue(
+  jsm: JetStreamManager,
+  info: StreamInfo,
+  now: number,
+  filters: readonly string[] = [],
+): Promise<number> {
+  let count = 0;
+  for (const pattern of delayedPatternsOf(info.config.subjects ?? [])) {
+    const filtered = await jsm.streams.info(info.config.name, { subjects_filter: pattern });
+    const subjects = Object.entries(filtered.state.subjects ?? {}).filter(
+      ([subject]) => filters.length === 0 || filters.some((f) => subjectMatches(f, subject)),
+    );
+    count += notDueCount(Object.fromEntries(subjects), now);
+  }
+  return count;
 }
 
 /**
