@@ -26,6 +26,32 @@ const focused = (page: Page) =>
     };
   })()`) as Promise<Focus>;
 
+/** Placement is where a chart's tooltip is against its focused mark and the chart's box (CSS px). */
+interface Placement {
+  box: [number, number];
+  mark: number;
+  tip: [number, number];
+}
+
+const placement = (page: Page) =>
+  page.evaluate(`(() => {
+    const chart = document.activeElement.closest('[data-chart]');
+    const box = chart.querySelector('.chart-box').getBoundingClientRect();
+    const mark = document.activeElement.getBoundingClientRect();
+    const tip = chart.querySelector('.tip').getBoundingClientRect();
+    return { box: [box.left, box.right], mark: mark.left + mark.width / 2, tip: [tip.left, tip.right] };
+  })()`) as Promise<Placement>;
+
+/** assertOverMark: the tooltip is centred on its mark, as far as the chart's box lets it be. */
+function assertOverMark(p: Placement): void {
+  const width = p.tip[1] - p.tip[0];
+  const expected = Math.max(p.box[0], Math.min(p.mark - width / 2, p.box[1] - width));
+  assert.ok(
+    Math.abs(p.tip[0] - expected) <= 1.5,
+    `the tooltip starts at ${p.tip[0]} px, ${expected} px expected (centred on the mark at ${p.mark} px, inside the box ${p.box.join('–')}): ${JSON.stringify(p)}`,
+  );
+}
+
 async function scale(api: ApiHarness, instances: number): Promise<void> {
   const res = await api.call('/api/scalability/scale-group', {
     method: 'POST',
@@ -61,6 +87,11 @@ describe('decision marks by keyboard', { skip: chromiumMissing }, () => {
       await scale(api, 2);
       await scale(api, 3);
       await page.waitForSelector('[data-group=web] .decisions li:nth-child(2)');
+      // Who made a decision is written, not told by the dot's colour alone.
+      const sources = (await page.evaluate(
+        `[...document.querySelectorAll('[data-group=web] .decisions li')].map((li) => li.querySelector('.source')?.textContent ?? '(policy)')`,
+      )) as string[];
+      assert.deepEqual(sources, ['api', 'api', 'startup']);
       // A decision is drawn once a sample at or after it widens the time range to it (about 1 s).
       const marks = page.locator('[data-group=web] [data-chart=traffic] [data-mark]');
       await marks
@@ -88,6 +119,7 @@ describe('decision marks by keyboard', { skip: chromiumMissing }, () => {
       const tip = page.locator('[data-group=web] [data-chart=traffic] .tip');
       assert.equal(await tip.isVisible(), true, 'the focused mark is explained as on hover');
       assert.match((await tip.textContent()) ?? '', /2 → 3.*ManualScale/);
+      assertOverMark(await placement(page));
 
       // ArrowLeft: the older decision, explained in turn.
       await page.keyboard.press('ArrowLeft');
@@ -96,6 +128,7 @@ describe('decision marks by keyboard', { skip: chromiumMissing }, () => {
       assert.equal(older.chart, 'traffic');
       assert.match(older.label, /\(api\): 1 → 2 instances\. Reasons: ManualScale\./);
       assert.match((await tip.textContent()) ?? '', /1 → 2.*ManualScale/);
+      assertOverMark(await placement(page));
       // Escape hides the explanation, the focus stays.
       await page.keyboard.press('Escape');
       assert.equal(await tip.isVisible(), false, 'Escape hides the explanation');

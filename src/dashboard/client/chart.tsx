@@ -111,9 +111,15 @@ function explain(u: uPlot, tooltip: HTMLDivElement, d: DecisionMark): void {
     reasons.append(chip);
   }
   tooltip.append(head, message, reasons);
-  const x = u.valToPos(d.t / 1000, 'x');
   tooltip.style.display = 'block';
-  tooltip.style.left = `${Math.min(Math.max(0, x - 140), u.bbox.width / uPlot.pxRatio - 280)}px`;
+  // The tooltip is placed in the chart's box, the mark in the plot area, which starts after the
+  // left axis: measured in the plot area's own coordinates, the tooltip sat an axis width (52 px)
+  // left of its mark, and could not reach the box's right edge.
+  const box = tooltip.parentElement!.getBoundingClientRect();
+  const over = u.over.getBoundingClientRect();
+  const x = over.left - box.left + u.valToPos(d.t / 1000, 'x');
+  const width = tooltip.offsetWidth;
+  tooltip.style.left = `${Math.round(Math.max(0, Math.min(x - width / 2, box.width - width)))}px`;
 }
 
 /** spotsOf places the marks inside the x range over the plot, for their focusable stand-ins. */

@@ -35,6 +35,8 @@ function Decisions(props: {
             >
               <span class="dot" style={{ background: markColor(d) }} />
               <span class="when">{clock(d.t)}</span>
+              {/* The dot's colour alone told a start-up (or manual) decision from the policy's. */}
+              {d.source !== 'policy' && <span class="source">{d.source}</span>}
               <span class={d.before === d.after ? 'change unchanged' : 'change'}>
                 {countChange(d.before, d.after)}
               </span>
