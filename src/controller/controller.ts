@@ -214,9 +214,9 @@ export class Controller {
         // A count another client set is journaled before the policy decides from it.
         const followed = group.followProvider(this.#now());
         if (followed) entries.push(followed);
-        // A manual (or start's, reload's) change the provider deferred is asked again.
-        const retried = group.retryDeferred(this.#now());
-        if (retried) entries.push(retried);
+        // A manual (or start's, reload's) change the provider deferred is asked again; its outcome
+        // is journaled once the provider answers.
+        group.retryDeferred(this.#now());
         const cap = total === undefined ? undefined : total - this.#desiredTotal() + group.desired();
         const entry = group.evaluate(this.#now(), cap);
         if (entry) entries.push(entry);

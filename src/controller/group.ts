@@ -617,32 +617,37 @@ export class GroupController {
   }
 
   /**
-   * retryDeferred asks the provider again for a change it deferred (see `#deferred`), journaled
-   * `DeferredScaleRetried`, unless a call of ours runs. The control loop calls it on each tick,
-   * before the policy decides (whose own change replaces it). Returns the entry, if it asked.
+   * retryDeferred asks the provider again for a change it deferred (see `#deferred`), unless a call
+   * of ours runs. The control loop calls it on each tick, before the policy decides (whose own change
+   * replaces it). Only the outcome is journaled: `DeferredScaleRetried` once the change is made, or
+   * `ScaleDeferred` again (a repeat: its entry's `count` rises) while the provider still defers it.
+   * Before, each tick journaled the retry up front and then its `ScaleDeferred`: two appends per
+   * tick (two log lines, two state store writes, the persisted count flipping to the asked count and
+   * back) for as long as the provider deferred it. Returns whether it asked.
    */
-  retryDeferred(now: number): JournalEntry | undefined {
+  retryDeferred(now: number): boolean {
     const deferred = this.#deferred;
-    if (deferred === undefined || this.#pending !== undefined) return undefined;
+    if (deferred === undefined || this.#pending !== undefined) return false;
     const before = this.provider.desired();
     if (before === deferred.desired) {
       this.#deferred = undefined;
-      return undefined;
+      return false;
     }
-    const entry = this.#journal.append(
-      {
-        group: this.name,
-        source: deferred.source,
-        before,
-        after: deferred.desired,
-        reasons: ['DeferredScaleRetried'],
-        message: `${before} → ${deferred.desired}: the ${deferred.source === 'api' ? 'manual scale' : `${deferred.source}'s count`} the provider deferred, asked again`,
-        inputs: { wanted: deferred.desired },
-      },
-      now,
-    );
-    void this.#apply(deferred.desired, deferred.source, now);
-    return entry;
+    const made = (at: number) =>
+      this.#journal.append(
+        {
+          group: this.name,
+          source: deferred.source,
+          before,
+          after: deferred.desired,
+          reasons: ['DeferredScaleRetried'],
+          message: `${before} → ${deferred.desired}: the ${deferred.source === 'api' ? 'manual scale' : `${deferred.source}'s count`} the provider deferred, asked again and made`,
+          inputs: { wanted: deferred.desired },
+        },
+        at,
+      );
+    void this.#apply(deferred.desired, deferred.source, now, made);
+    return true;
   }
 
   /**
@@ -876,6 +881,11 @@ export class GroupController {
     source: 'policy' | 'api' | 'startup' | 'reload',
     /** The decision's time: the failure is journaled that much (monotonic) time after it. */
     now: number,
+    /**
+     * Journals the change once the provider made it, at the time given (a retry, whose request
+     * was not journaled before the call: see retryDeferred); nothing else is journaled on success.
+     */
+    onMade?: (at: number) => void,
   ): Promise<void> {
     const began = performance.now();
     const pending = { desired, since: now, noted: false };
@@ -897,8 +907,11 @@ export class GroupController {
       await this.provider.scaleTo(desired);
       // What we asked for, even when the provider took another client's count meanwhile (AWS
       // resolves a waiting scaleTo then): followProvider journals that difference.
-      if (latest()) this.#known = desired;
-      if (latest()) this.#pending = undefined;
+      const wasLatest = latest();
+      if (wasLatest) this.#known = desired;
+      if (wasLatest) this.#pending = undefined;
+      // Not once a newer change replaced it: that one's entry (and persisted count) stands.
+      if (wasLatest) onMade?.(now + (performance.now() - began));
     } catch (err) {
       const wasLatest = latest();
       if (wasLatest) this.#known = this.provider.desired();

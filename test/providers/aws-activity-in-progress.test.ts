@@ -123,33 +123,10 @@ describe('AWS: SetDesiredCapacity refused ScalingActivityInProgress', { timeout:
     // Before, it was journaled ScaleDeferred and nothing asked again: the API had answered 202, and
     // a group without a policy never got the count.
     const { server, provider, options, failed } = await setup(t);
-    const journal = new DecisionJournal();
-    const web = groupConfig({ provider: options.config });
-    const group = new GroupController({
-      config: web,
-      provider,
-      journal,
-      metrics: createMetrics({ defaultMetrics: false }),
-      logger: { info() {}, warn() {}, error() {} },
-      readMetrics: () => [],
-    });
-    const controller = new Controller({
-      // No policy (no scaling), and no tick but the test's.
-      config: { controller: { interval: 3_600_000 }, groups: { web } } as unknown as Config,
-      groups: [group],
-      journal,
-      logger: { info() {}, warn() {}, error() {} },
-      backends: () => [],
-    });
-    t.after(() => controller.close());
-    await controller.start({});
+    const { controller, journal } = await manualController(t, provider, options);
     assert.equal(provider.desired(), 1);
     server.activityInProgress('SetDesiredCapacity', 3);
-    const deferred = new Promise<JournalEntry>((resolve) =>
-      journal.on('entry', (e) => {
-        if (e.reasons.includes('ScaleDeferred') || e.reasons.includes('ScaleFailed')) resolve(e);
-      }),
-    );
+    const deferred = nextEntry(journal, 'ScaleDeferred', 'ScaleFailed');
     controller.scale('web', 'set', 3, 'test');
     const entry = await deferred;
     assert.deepEqual([entry.reasons, entry.source, entry.after], [['ScaleDeferred'], 'api', 1]);
@@ -157,13 +134,103 @@ describe('AWS: SetDesiredCapacity refused ScalingActivityInProgress', { timeout:
     assert.equal(server.group.desired, 1, 'nothing changed yet');
 
     // The activity ended: the next tick asks again, and the scale is made.
-    const [retried] = controller.tick();
+    const made = nextEntry(journal, 'DeferredScaleRetried', 'ScaleDeferred', 'ScaleFailed');
+    controller.tick();
+    const retried = await made;
     assert.deepEqual(
-      [retried?.reasons, retried?.source, retried?.before, retried?.after],
+      [retried.reasons, retried.source, retried.before, retried.after],
       [['DeferredScaleRetried'], 'api', 1, 3],
     );
     await until(() => server.group.desired === 3 && provider.desired() === 3, 5000, 'scaled to 3');
     assert.deepEqual(controller.tick(), [], 'asked once: nothing deferred any more');
     assert.deepEqual(failed, []);
   });
+
+  it('a manual scale deferred over several ticks: one journal append per tick (its ScaleDeferred counted), one when made', async (t) => {
+    // Before, each tick journaled `DeferredScaleRetried` up front and then `ScaleDeferred` again: two
+    // appends per tick (two log lines, two state store writes, the persisted count 3, then 1 again).
+    const { server, provider, options, failed } = await setup(t);
+    const { controller, journal } = await manualController(t, provider, options);
+    const appended: string[] = [];
+    journal.on('entry', (e: JournalEntry) => {
+      if (e.group === 'web') appended.push(`${e.reasons.join('+')} ${e.before}→${e.after} ×${e.count ?? 1}`);
+    });
+    const ticks = 3;
+    // Three tries per ask (the scale's own waits), refused for the manual scale and each tick's ask.
+    server.activityInProgress('SetDesiredCapacity', 3 * (1 + ticks));
+    let deferred = nextEntry(journal, 'ScaleDeferred', 'ScaleFailed');
+    controller.scale('web', 'set', 3, 'test');
+    await deferred;
+    for (let i = 1; i <= ticks; i++) {
+      deferred = nextEntry(journal, 'ScaleDeferred', 'ScaleFailed');
+      controller.tick();
+      assert.deepEqual((await deferred).reasons, ['ScaleDeferred'], `tick ${i}: still deferred`);
+      assert.equal(appended.length, 2 + i, `tick ${i}: one append (${appended.join('; ')})`);
+    }
+    assert.equal(server.group.desired, 1, 'nothing changed yet');
+
+    // The activity ended: the next tick's ask is made, journaled once.
+    const made = nextEntry(journal, 'DeferredScaleRetried', 'ScaleDeferred', 'ScaleFailed');
+    controller.tick();
+    await made;
+    await until(() => server.group.desired === 3 && provider.desired() === 3, 5000, 'scaled to 3');
+    assert.deepEqual(appended, [
+      'ManualScale 1→3 ×1',
+      'ScaleDeferred 3→1 ×1',
+      'ScaleDeferred 3→1 ×2',
+      'ScaleDeferred 3→1 ×3',
+      'ScaleDeferred 3→1 ×4',
+      'DeferredScaleRetried 1→3 ×1',
+    ]);
+    assert.deepEqual(
+      journal.entries({ group: 'web' }).map((e) => [e.reasons.join('+'), e.before, e.after, e.count ?? 1]),
+      [
+        ['Adopted', 1, 1, 1],
+        ['ManualScale', 1, 3, 1],
+        ['ScaleDeferred', 3, 1, ticks + 1],
+        ['DeferredScaleRetried', 1, 3, 1],
+      ],
+    );
+    assert.deepEqual(failed, []);
+  });
 });
+
+/** manualController is a started Controller over one group `web` on `provider`, with no policy and no tick but the test's. */
+async function manualController(
+  t: TestContext,
+  provider: AwsProvider,
+  options: ReturnType<typeof awsTestOptions>,
+) {
+  const journal = new DecisionJournal();
+  const web = groupConfig({ provider: options.config });
+  const group = new GroupController({
+    config: web,
+    provider,
+    journal,
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: { info() {}, warn() {}, error() {} },
+    readMetrics: () => [],
+  });
+  const controller = new Controller({
+    config: { controller: { interval: 3_600_000 }, groups: { web } } as unknown as Config,
+    groups: [group],
+    journal,
+    logger: { info() {}, warn() {}, error() {} },
+    backends: () => [],
+  });
+  t.after(() => controller.close());
+  await controller.start({});
+  return { controller, journal };
+}
+
+/** nextEntry is the next entry journaled with one of `reasons`. */
+function nextEntry(journal: DecisionJournal, ...reasons: string[]): Promise<JournalEntry> {
+  return new Promise((resolve) => {
+    const listener = (e: JournalEntry) => {
+      if (!e.reasons.some((r) => reasons.includes(r))) return;
+      journal.off('entry', listener);
+      resolve(e);
+    };
+    journal.on('entry', listener);
+  });
+}
