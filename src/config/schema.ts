@@ -806,11 +806,20 @@ const METRIC_KINDS = {
     stream: text,
     consumer: text,
     filter_subject: text.optional(),
+    inbox_prefix: text.optional(),
     url: text.default('nats://127.0.0.1:4222'),
   })
     .superRefine((raw, ctx) => {
       const url = natsUrlProblem(raw.url);
       if (url) ctx.addIssue({ code: 'custom', path: ['url'], message: url });
+      // The client refuses such a prefix only when the source first connects, failing every read.
+      const tokens = raw.inbox_prefix?.split('.') ?? [];
+      if (tokens.some((t) => t === '' || t === '*' || t === '>' || /\s/.test(t)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['inbox_prefix'],
+          message: 'a subject prefix: dot-separated tokens, none empty, none a wildcard (* or >)',
+        });
     }, whenMapping)
     .transform(
       (raw): MetricConfig => ({
@@ -819,6 +828,7 @@ const METRIC_KINDS = {
         stream: raw.stream,
         consumer: raw.consumer,
         ...(raw.filter_subject === undefined ? {} : { filterSubject: raw.filter_subject }),
+        ...(raw.inbox_prefix === undefined ? {} : { inboxPrefix: raw.inbox_prefix }),
         url: raw.url,
       }),
     ),

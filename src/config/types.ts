@@ -351,6 +351,11 @@ export interface NatsMetricConfig {
   consumer: string;
   /** The consumer's filter subject: a consumer not made yet reads as the stream's messages on it. */
   filterSubject?: string;
+  /**
+   * The subject prefix the connection takes JetStream replies on, for a user allowed to subscribe
+   * only there (as the queue backend's `nats.inboxPrefix`). @defaultValue '_INBOX'
+   */
+  inboxPrefix?: string;
 }
 
 /** BalancerMetricConfig scales on the balancer's requests in flight or per second, per instance. */

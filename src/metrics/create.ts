@@ -52,6 +52,7 @@ export function createMetricSource(
         stream: metric.stream,
         consumer: metric.consumer,
         ...(metric.filterSubject === undefined ? {} : { filterSubject: metric.filterSubject }),
+        ...(metric.inboxPrefix === undefined ? {} : { inboxPrefix: metric.inboxPrefix }),
       });
     case 'inflight':
       return new InflightSource(deps.balancer);

@@ -16,7 +16,7 @@ import {
   readNotDue,
   subjectMatches,
 } from '../queue/nats/delayed.js';
-import { deniedInbox, deniedInboxText } from '../queue/nats/inbox.js';
+import { DEFAULT_INBOX_PREFIX, deniedInbox, deniedInboxText } from '../queue/nats/inbox.js';
 import { type MetricSource, MetricSourceError } from './source.js';
 import { type NatsServer, natsServer } from './url-credentials.js';
 
@@ -37,6 +37,13 @@ export interface NatsSourceOptions {
    * @defaultValue none: the whole stream
    */
   filterSubject?: string;
+  /**
+   * The subject prefix the connection takes JetStream's replies on (the queue backend's
+   * `nats.inboxPrefix`): a user allowed to subscribe only under it. Before, the source always used
+   * the default, and such a user's every read was refused its reply inbox.
+   * @defaultValue '_INBOX'
+   */
+  inboxPrefix?: string;
 }
 
 /** NatsSource reads one consumer's pending count. */
@@ -56,9 +63,12 @@ export class NatsSource implements MetricSource {
   #connect(): Promise<NatsConnection> {
     // The credentials go as options: the client ignores them in the URL and connected without any.
     const { server, auth } = this.#server;
+    const { inboxPrefix } = this.#options;
     // Loaded here, not with the app: ~110 files every process read at start, for this source only.
     this.#connection ??= import('@nats-io/transport-node')
-      .then(({ connect }) => connect({ servers: server, ...auth, timeout: 2000 }))
+      .then(({ connect }) =>
+        connect({ servers: server, ...auth, timeout: 2000, ...(inboxPrefix ? { inboxPrefix } : {}) }),
+      )
       .then((nc) => {
         void nc.closed().then(() => {
           this.#connection = undefined;
@@ -99,10 +109,10 @@ export class NatsSource implements MetricSource {
       return [Math.max(0, info.num_pending + info.num_ack_pending - notDue)];
     } catch (err) {
       if (err instanceof MetricSourceError) throw err;
-      // The connection takes replies on the client's default inbox (no inboxPrefix is set). Before,
-      // the server's text alone, naming a subject of the client's making and no permission.
-      const inbox = deniedInbox(err);
-      throw failed(inbox ? deniedInboxText(inbox) : errorText(err), err);
+      // Before, the server's text alone, naming a subject of the client's making and no permission.
+      const prefix = this.#options.inboxPrefix || DEFAULT_INBOX_PREFIX;
+      const inbox = deniedInbox(err, prefix);
+      throw failed(inbox ? deniedInboxText(inbox, prefix) : errorText(err), err);
     }
   }
 
