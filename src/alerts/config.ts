@@ -103,6 +103,7 @@ export function reconfigureAlertManager(
     ...(config !== undefined && {
       rateLimitPerMinute: config.rateLimit,
       repeatInterval: config.repeatInterval,
+      keepFiringFor: config.keepFiringFor,
     }),
   });
 }
@@ -117,6 +118,7 @@ export function createAlertManager(
     ...(config !== undefined && {
       rateLimitPerMinute: config.rateLimit,
       repeatInterval: config.repeatInterval,
+      keepFiringFor: config.keepFiringFor,
     }),
     ...(options.logger !== undefined && { logger: options.logger }),
     ...(options.now !== undefined && { now: options.now }),

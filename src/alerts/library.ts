@@ -18,7 +18,7 @@ export type AlertAction =
 /** AlertTarget is the part of an AlertManager the watchers use. */
 export interface AlertTarget {
   fire(key: string, input: AlertInput): unknown;
-  resolve(key: string, summary?: string): unknown;
+  resolve(key: string, summary?: string, options?: { immediately?: boolean }): unknown;
 }
 
 /** QueueConnectionEvent is a queue's `connection` event (see scaleplane/queue). */
@@ -182,7 +182,8 @@ export function applyAlertAction(alerts: AlertTarget, action: AlertAction | unde
     return;
   }
   alerts.fire(action.key, action.input);
-  if (action.action === 'notify') alerts.resolve(action.key);
+  // A notice is over once sent: keep_firing_for would swallow the next one as the same alert.
+  if (action.action === 'notify') alerts.resolve(action.key, undefined, { immediately: true });
 }
 
 /** watchQueue sends a queue's connection losses to `alerts`; returns a function that stops it. */

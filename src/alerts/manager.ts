@@ -36,6 +36,14 @@ export interface AlertManagerOptions {
   now?: () => number;
   /** The clock of `startsAt` and `endsAt`. @defaultValue `now` when given, else Date.now */
   wallNow?: () => number;
+  /**
+   * How long an alert keeps firing after its condition cleared, ms (Prometheus' `keep_firing_for`):
+   * a condition that comes back within it continues the same alert, so a flapping one (a health
+   * check that fails every other minute, a group at its maximum every other decision) sends one
+   * firing and, once it stays clear this long, one resolve, not a pair each time. 0 resolves at once.
+   * @defaultValue 0
+   */
+  keepFiringFor?: number;
   /** @defaultValue no logging */
   logger?: AlertLogger;
   /**
@@ -74,6 +82,13 @@ interface Active {
   owed?: Set<AlertSink>;
   /** An inherited alert's pending resolve (see `inherit`), cancelled if it fires here. */
   unlessFired?: NodeJS.Timeout;
+  /** Its condition cleared: resolved when this runs out (`keepFiringFor`), unless it fires again first. */
+  clearing?: { timer: NodeJS.Timeout; summary: string | undefined };
+}
+
+/** ResolveOptions: `immediately` skips `keepFiringFor` (a notice, an instance that is gone). */
+export interface ResolveOptions {
+  immediately?: boolean;
 }
 
 const silent: AlertLogger = { info() {}, warn() {}, error() {} };
@@ -88,6 +103,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   #sinks: readonly AlertSink[];
   #limit: number;
   #repeat: number;
+  #keepFiringFor: number;
   readonly #now: () => number;
   readonly #wallNow: () => number;
   readonly #logger: AlertLogger;
@@ -118,6 +134,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#sinks = options.sinks ?? [];
     this.#limit = options.rateLimitPerMinute ?? 30;
     this.#repeat = options.repeatInterval ?? 4 * 3600_000;
+    this.#keepFiringFor = options.keepFiringFor ?? 0;
     this.#now = options.now ?? monotonicNow;
     this.#wallNow = options.wallNow ?? options.now ?? (() => Date.now());
     this.#logger = options.logger ?? silent;
@@ -151,6 +168,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
           // Nothing here evaluates it any more, so nothing here would resolve it: kept, it was sent
           // firing again when this controller next led, long after its successor resolved it.
           clearTimeout(entry.unlessFired);
+          clearTimeout(entry.clearing?.timer);
           this.#active.delete(key);
           this.#logger.info({ alert: key }, 'alert left to the next leader: only a leader evaluates it');
           continue;
@@ -223,6 +241,12 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       // Inherited and firing here too: it still holds, and closes by its own resolve.
       clearTimeout(existing.unlessFired);
       existing.unlessFired = undefined;
+      if (existing.clearing) {
+        // Back within keep_firing_for: the same alert goes on (no second firing).
+        clearTimeout(existing.clearing.timer);
+        existing.clearing = undefined;
+        this.#logger.info({ alert: key, group: existing.alert.group }, 'alert condition back: still firing');
+      }
       existing.leaderOnly = input.leaderOnly === true;
       existing.alert = {
         ...existing.alert,
@@ -269,15 +293,40 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   }
 
   /**
-   * resolve clears `key` and sends a resolve if its firing was sent (and sending is on). A key that
-   * is not firing is ignored.
+   * resolve says `key`'s condition cleared. With `keepFiringFor`, it keeps firing that long and is
+   * resolved then, unless it fires again meanwhile (returns undefined until then); otherwise, or
+   * `immediately`, it is cleared now. A resolve is sent if its firing was sent (and sending is on).
+   * A key that is not firing is ignored.
    */
-  resolve(key: string, summary?: string): Alert | undefined {
+  resolve(key: string, summary?: string, options: ResolveOptions = {}): Alert | undefined {
     if (this.#closed) return undefined;
     const entry = this.#active.get(key);
     if (!entry) return undefined;
+    if (this.#keepFiringFor > 0 && options.immediately !== true) {
+      if (entry.clearing) {
+        entry.clearing.summary = summary;
+        return undefined;
+      }
+      const timer = setTimeout(() => {
+        if (this.#active.get(key) === entry) this.#clear(key, entry, entry.clearing?.summary);
+      }, this.#keepFiringFor);
+      timer.unref();
+      entry.clearing = { timer, summary };
+      this.#logger.info(
+        { alert: key, group: entry.alert.group, keepFiringFor: this.#keepFiringFor },
+        `alert condition cleared; kept firing ${this.#keepFiringFor} ms (keep_firing_for) before it is resolved`,
+      );
+      return undefined;
+    }
+    return this.#clear(key, entry, summary);
+  }
+
+  /** #clear ends `entry`: dropped from the firing alerts, its resolve sent where its firing went. */
+  #clear(key: string, entry: Active, summary: string | undefined): Alert {
     this.#active.delete(key);
     clearTimeout(entry.unlessFired);
+    clearTimeout(entry.clearing?.timer);
+    entry.clearing = undefined;
     const alert: Alert = {
       ...entry.alert,
       status: 'resolved',
@@ -349,14 +398,15 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
           { ...fields, resolved: true },
           `alert inherited from the previous leader no longer holds: ${verdict}`,
         );
-        this.resolve(alert.key, verdict);
+        this.resolve(alert.key, verdict, { immediately: true });
       } else {
         this.#logger.info(
           { ...fields, resolved: false, unlessFiredWithin: verdict.unlessFiredWithin },
           `alert inherited from the previous leader, resolved in ${verdict.unlessFiredWithin} ms unless it fires here: ${alert.summary}`,
         );
         entry.unlessFired = setTimeout(() => {
-          if (this.#active.get(alert.key) === entry) this.resolve(alert.key, verdict.summary);
+          if (this.#active.get(alert.key) === entry)
+            this.resolve(alert.key, verdict.summary, { immediately: true });
         }, verdict.unlessFiredWithin);
         entry.unlessFired.unref();
       }
@@ -365,8 +415,13 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   }
 
   /** resolveWhere resolves every firing key the predicate accepts (e.g. alerts of instances that are gone). */
-  resolveWhere(predicate: (key: string, alert: Alert) => boolean, summary?: string): void {
-    for (const [key, entry] of [...this.#active]) if (predicate(key, entry.alert)) this.resolve(key, summary);
+  resolveWhere(
+    predicate: (key: string, alert: Alert) => boolean,
+    summary?: string,
+    options: ResolveOptions = {},
+  ): void {
+    for (const [key, entry] of [...this.#active])
+      if (predicate(key, entry.alert)) this.resolve(key, summary, options);
   }
 
   /** flush resolves once every notification handed to a sink so far has been delivered or given up on. */
@@ -387,12 +442,14 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
    * later resolves of those alerts: a resolve for a firing it never saw.
    */
   reconfigure(
-    options: Pick<AlertManagerOptions, 'sinks' | 'rateLimitPerMinute' | 'repeatInterval'>,
+    options: Pick<AlertManagerOptions, 'sinks' | 'rateLimitPerMinute' | 'repeatInterval' | 'keepFiringFor'>,
   ): Promise<void> {
     const old = this.#sinks;
     this.#sinks = options.sinks ?? [];
     this.#limit = options.rateLimitPerMinute ?? 30;
     this.#repeat = options.repeatInterval ?? 4 * 3600_000;
+    // Alerts already clearing keep the wait they started with.
+    this.#keepFiringFor = options.keepFiringFor ?? 0;
     this.#catchUp(this.#sinks.filter((s) => !old.includes(s)));
     this.#scheduleRepeat();
     const inFlight = [...this.#pending];
@@ -438,7 +495,10 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     this.#closed ??= (async () => {
       clearTimeout(this.#heldTimer);
       clearTimeout(this.#repeatTimer);
-      for (const entry of this.#active.values()) clearTimeout(entry.unlessFired);
+      for (const entry of this.#active.values()) {
+        clearTimeout(entry.unlessFired);
+        clearTimeout(entry.clearing?.timer);
+      }
       // Bounded: a receiver rate-limiting with Retry-After held a shutdown ~50 s (3 retries of up
       // to 10 s, each request up to its timeout), past a Kubernetes pod's 30 s grace.
       let timer: NodeJS.Timeout | undefined;

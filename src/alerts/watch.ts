@@ -181,6 +181,8 @@ export function watchForAlerts(
       alerts.resolveWhere(
         (key) => key.startsWith(prefix) && !present.has(key.slice(prefix.length)),
         `instance of group ${group} is gone`,
+        // Nothing brings a gone instance back under its id: there is nothing to wait for.
+        { immediately: true },
       );
     });
   }

@@ -634,11 +634,13 @@ export const alertsSchema = mapping({
   sinks: z.array(alertSinkSchema).default([]),
   rate_limit: atLeastOne.default(30),
   repeat_interval: duration('nonnegative', 'unbounded').prefault('4h'),
+  keep_firing_for: duration('nonnegative').prefault('0s'),
 }).transform(
   (raw): AlertsConfig => ({
     sinks: raw.sinks,
     rateLimit: raw.rate_limit,
     repeatInterval: raw.repeat_interval,
+    keepFiringFor: raw.keep_firing_for,
   }),
 );
 

@@ -757,4 +757,6 @@ export interface AlertsConfig {
   rateLimit: number;
   /** A still-firing alert is sent again after this long; 0 = never. @defaultValue 14400000 (4 h) */
   repeatInterval: number;
+  /** An alert keeps firing this long after its condition cleared (flap damping); 0 = resolve at once. @defaultValue 0 */
+  keepFiringFor: number;
 }

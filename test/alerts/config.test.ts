@@ -20,6 +20,7 @@ describe('alerts: config section', () => {
     assert.deepEqual(config.alerts, {
       rateLimit: 5,
       repeatInterval: 3_600_000,
+      keepFiringFor: 0,
       sinks: [
         {
           type: 'webhook',
@@ -33,6 +34,21 @@ describe('alerts: config section', () => {
       ],
     });
     assert.equal(parseConfig(base, { baseDir: '/' }).alerts, undefined);
+  });
+
+  it('keep_firing_for: a duration, named when it is not one', () => {
+    const parse = (value: string) =>
+      parseConfig(`${base}alerts:\n  keep_firing_for: ${value}\n`, { baseDir: '/' }).alerts?.keepFiringFor;
+    assert.equal(parse('5m'), 300_000);
+    assert.equal(parse('0s'), 0);
+    assert.throws(
+      () => parse('-1s'),
+      (err: Error) => err instanceof ConfigError && /alerts\.keep_firing_for/.test(err.message),
+    );
+    assert.throws(
+      () => parse('soon'),
+      (err: Error) => err instanceof ConfigError && /alerts\.keep_firing_for/.test(err.message),
+    );
   });
 
   it('names the path of a bad sink', () => {

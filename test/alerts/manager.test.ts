@@ -114,6 +114,70 @@ describe('AlertManager', () => {
     assert.equal(alerts.suppressed, 3);
   });
 
+  it('keep_firing_for: a condition that flaps within it is one alert, resolved once it stays clear that long', async (t) => {
+    // Before (and with keep_firing_for 0), every clear sent a resolve and every return a new firing:
+    // a health check failing every other minute sent a pair each time.
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    t.after(() => mock.timers.reset());
+    const sink = recorder();
+    const alerts = new AlertManager({ sinks: [sink], keepFiringFor: 60_000, now: () => Date.now() });
+    t.after(() => alerts.close());
+    const sent = () => sink.got.map((a) => `${a.status}:${a.occurrences}:${a.summary}`);
+    for (let flap = 0; flap < 3; flap++) {
+      alerts.fire('unhealthy:web:1', { summary: 'web-1 unhealthy' });
+      mock.timers.tick(30_000);
+      assert.equal(alerts.resolve('unhealthy:web:1', `web-1 healthy (${flap})`), undefined, 'kept firing');
+      assert.equal(alerts.isFiring('unhealthy:web:1'), true);
+      mock.timers.tick(59_999); // back 1 ms before keep_firing_for runs out
+    }
+    await alerts.flush();
+    assert.deepEqual(sent(), ['firing:1:web-1 unhealthy'], 'three flaps: one firing, no resolve yet');
+    mock.timers.tick(1); // the last clear has lasted keep_firing_for: resolved, with its summary
+    await alerts.flush();
+    assert.equal(alerts.isFiring('unhealthy:web:1'), false);
+    assert.deepEqual(sent(), ['firing:1:web-1 unhealthy', 'resolved:3:web-1 healthy (2)']);
+    // `immediately` (a notice, an instance that is gone) does not wait.
+    alerts.fire('state-lost', { summary: 'lost' });
+    alerts.resolve('state-lost', undefined, { immediately: true });
+    await alerts.flush();
+    assert.deepEqual(sent().slice(2), ['firing:1:lost', 'resolved:1:lost']);
+  });
+
+  it('keep_firing_for from the config, at start and on a reload', async (t) => {
+    const config = (keepFiringFor: number): AlertsConfig => ({
+      sinks: [],
+      rateLimit: 30,
+      repeatInterval: 0,
+      keepFiringFor,
+    });
+    const alerts = createAlertManager(config(60_000));
+    t.after(() => alerts.close());
+    alerts.fire('a', { summary: 'a' });
+    alerts.resolve('a');
+    assert.equal(alerts.isFiring('a'), true, 'kept firing (keep_firing_for: 1m)');
+    await reconfigureAlertManager(alerts, config(0));
+    alerts.fire('b', { summary: 'b' });
+    alerts.resolve('b');
+    assert.equal(alerts.isFiring('b'), false, 'resolved at once after a reload to 0');
+    assert.equal(alerts.isFiring('a'), true, 'one already clearing keeps its wait');
+  });
+
+  it('keep_firing_for: an alert clearing when the manager closes sends no late resolve', async (t) => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    t.after(() => mock.timers.reset());
+    const sink = recorder();
+    const alerts = new AlertManager({ sinks: [sink], keepFiringFor: 60_000, now: () => Date.now() });
+    alerts.fire('k', { summary: 'k' });
+    alerts.resolve('k');
+    await alerts.close();
+    mock.timers.tick(60_000);
+    await alerts.flush();
+    assert.deepEqual(
+      sink.got.map((a) => a.status),
+      ['firing'],
+    );
+  });
+
   it('sends a still-firing alert again after repeat_interval', async () => {
     const { alerts, sink, advance } = manager({ repeat: 10_000 });
     alerts.fire('k', { summary: 'k' });
@@ -239,6 +303,7 @@ describe('AlertManager', () => {
       sinks: urls.map((url) => ({ type: 'webhook', url, headers: {}, retries: 0, timeout: 5000 })),
       rateLimit: 30,
       repeatInterval: 0,
+      keepFiringFor: 0,
     });
     const alerts = createAlertManager(config([first.url]));
     t.after(() => alerts.close());
