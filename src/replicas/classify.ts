@@ -8,7 +8,9 @@
  *   2. shape: empty → Empty; anything after a `;` → MultiStatement
  *   3. first word: writes, DDL, transaction and session commands → primary; those that leave state on
  *      the connection past the statement and its transaction (SET, USE, LOCK TABLES, CREATE TEMP
- *      TABLE, …) → SessionState
+ *      TABLE, …) → SessionState, as does any statement that calls a session-scoped function
+ *      (`set_config(…, false)`, session advisory locks, MySQL's GET_LOCK) or assigns a MySQL
+ *      user variable (`@x := …`, `INTO @x`)
  *   4. SELECT / WITH / VALUES / TABLE / EXPLAIN / DESCRIBE: scan every word for locking clauses,
  *      SELECT … INTO, data-modifying CTEs and functions with side effects
  */
@@ -44,7 +46,7 @@ export type StatementClass =
 
 type Token =
   | { kind: 'word'; text: string }
-  | { kind: 'punct'; text: '(' | ';' | ':=' | '@' | '@@' }
+  | { kind: 'punct'; text: '(' | ')' | ';' | ':=' | '@' | '@@' }
   // Anything else that is not blank: literals, operators. It only matters for "is there more?".
   | { kind: 'other' };
 
@@ -142,6 +144,24 @@ const SIDE_EFFECT_FUNCTIONS = new Set([
   'ROW_COUNT',
 ]);
 const SIDE_EFFECT_PREFIXES = ['PG_ADVISORY', 'PG_TRY_ADVISORY', 'LO_'];
+/**
+ * SESSION_FUNCTIONS hold what they take until the connection releases it or ends, not until the
+ * transaction does: on a pooled connection a lock taken through `db.query` stayed held by whichever
+ * idle connection ran it, and the caller's later unlock, sent on another one, released nothing.
+ * (`pg_advisory_xact_lock` and friends end with their transaction, so they are not here.)
+ */
+const SESSION_FUNCTIONS: Record<SqlDialect, ReadonlySet<string>> = {
+  postgres: new Set([
+    'PG_ADVISORY_LOCK',
+    'PG_ADVISORY_LOCK_SHARED',
+    'PG_TRY_ADVISORY_LOCK',
+    'PG_TRY_ADVISORY_LOCK_SHARED',
+    'PG_ADVISORY_UNLOCK',
+    'PG_ADVISORY_UNLOCK_SHARED',
+    'PG_ADVISORY_UNLOCK_ALL',
+  ]),
+  mysql: new Set(['GET_LOCK', 'RELEASE_LOCK', 'RELEASE_ALL_LOCKS']),
+};
 
 /** classifyStatement decides whether `sql` may run on a replica, and why. */
 export function classifyStatement(sql: string, dialect: SqlDialect): StatementClass {
@@ -152,6 +172,8 @@ export function classifyStatement(sql: string, dialect: SqlDialect): StatementCl
 
   const first = tokens.find((t) => t.kind === 'word')?.text;
   if (first === undefined) return { readOnly: false, reason: 'Unknown' };
+  if (first !== 'SET' && setsSessionState(tokens, dialect))
+    return { readOnly: false, reason: 'SessionState' };
   if (WRITE_FIRST.has(first)) return { readOnly: false, reason: 'Write' };
   if (DDL_FIRST.has(first))
     return { readOnly: false, reason: createsTemporary(first, tokens) ? 'SessionState' : 'Ddl' };
@@ -166,6 +188,45 @@ export function classifyStatement(sql: string, dialect: SqlDialect): StatementCl
   const readReason = READ_FIRST[first];
   if (readReason === undefined) return { readOnly: false, reason: 'Unknown' };
   return scanRead(tokens, first, readReason);
+}
+
+/**
+ * setsSessionState picks out a statement that, whatever its first word, leaves state on its
+ * connection: a session-scoped function (SESSION_FUNCTIONS; PostgreSQL's `set_config(name, value,
+ * is_local)` unless `is_local` is written `true`), or (MySQL) a user variable assigned with `:=` or
+ * `INTO @x`. Before, these went to whichever primary connection was free as a SideEffectFunction or
+ * SessionVariable, and stayed there: the next caller that took it ran with that search_path, held
+ * that lock, or read that @x. (SET is changesSession's.)
+ */
+function setsSessionState(tokens: readonly Token[], dialect: SqlDialect): boolean {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    const next = tokens[i + 1];
+    if (dialect === 'mysql' && token.kind === 'punct' && token.text === ':=') return true;
+    if (token.kind !== 'word') continue;
+    if (dialect === 'mysql' && token.text === 'INTO' && next?.kind === 'punct' && next.text === '@')
+      return true;
+    if (next?.kind !== 'punct' || next.text !== '(') continue;
+    if (SESSION_FUNCTIONS[dialect].has(token.text)) return true;
+    if (dialect === 'postgres' && token.text === 'SET_CONFIG' && !lastArgumentIsTrue(tokens, i + 1))
+      return true;
+  }
+  return false;
+}
+
+/** lastArgumentIsTrue says whether the call whose `(` is at `open` ends with the word TRUE. */
+function lastArgumentIsTrue(tokens: readonly Token[], open: number): boolean {
+  let depth = 0;
+  for (let i = open; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token.kind !== 'punct') continue;
+    if (token.text === '(') depth++;
+    else if (token.text === ')' && --depth === 0) {
+      const last = tokens[i - 1];
+      return last?.kind === 'word' && last.text === 'TRUE';
+    }
+  }
+  return false;
 }
 
 /**
@@ -299,7 +360,7 @@ function lex(sql: string, dialect: SqlDialect): Token[] {
       while (j < n && WORD_PART.test(sql[j]!)) j++;
       tokens.push({ kind: 'word', text: sql.slice(i, j).toUpperCase() });
       i = j;
-    } else if (c === '(' || c === ';') {
+    } else if (c === '(' || c === ')' || c === ';') {
       tokens.push({ kind: 'punct', text: c });
       i++;
     } else if (c === ':' && d === '=') {

@@ -171,4 +171,157 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
       await Promise.all([primary.end(), replica.end()]);
     }
   });
+
+  it('PostgreSQL: set_config(…, false) and session advisory locks stay with their caller', async (t) => {
+    // Before, they were a SideEffectFunction: sent through db.query to whichever primary connection
+    // was free, the search_path stayed for the next caller, and a lock stayed held by an idle pooled
+    // connection, where the caller's own unlock (sent on another one) could not release it.
+    await ensureSteadyPostgresReplication();
+    const pool = (port: number) =>
+      new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
+    const [primary, replica] = [pool(PG_STEADY_PRIMARY_PORT), pool(PG_STEADY_REPLICA_PORT)];
+    const db = createPgRouter({ primary, replicas: { r1: replica }, name: 'session-state-pg-functions' });
+    db.on('error', () => {});
+    // Whether another connection can take the lock: only if no pooled connection still holds it.
+    const lockFree = async (key: number) => {
+      const other = new pg.Client({
+        host: '127.0.0.1',
+        port: PG_STEADY_PRIMARY_PORT,
+        user: 'postgres',
+        database: 'postgres',
+      });
+      await other.connect();
+      try {
+        const free =
+          (await other.query('SELECT pg_try_advisory_lock($1) AS free', [key])).rows[0]?.free === true;
+        if (free) await other.query('SELECT pg_advisory_unlock($1)', [key]);
+        return free;
+      } finally {
+        await other.end();
+      }
+    };
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => 'sent',
+        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
+      );
+    const path = "SELECT current_setting('search_path') AS path";
+    try {
+      await db.start();
+      const before = (await db.write(path)).rows[0]?.path;
+      const plainConfig = await outcome(
+        db.query("SELECT set_config('search_path', 'sp_replicas_tenant_7', false)"),
+      );
+      const plainLock = await outcome(db.query('SELECT pg_advisory_lock(471201)'));
+      const afterPlain = (await db.write(path)).rows[0]?.path;
+      const freeAfterPlain = await lockFree(471201);
+      await db.transaction(async (tx) => {
+        await tx.query("SELECT set_config('search_path', 'sp_replicas_tenant_7', false)");
+        await tx.query('SELECT pg_advisory_lock(471202)');
+        assert.equal(await lockFree(471202), false, 'the lock holds inside the transaction');
+      });
+      const afterTransaction = (await db.write(path)).rows[0]?.path;
+      const freeAfterTransaction = await lockFree(471202);
+      // set_config(…, true) ends with its transaction: read anywhere, as before.
+      const local = await outcome(db.write("SELECT set_config('statement_timeout', '1000', true)"));
+      t.diagnostic(
+        `db.query: set_config ${plainConfig}, pg_advisory_lock ${plainLock}; search_path before ${before}, after ${afterPlain} / ${afterTransaction}; lock free after db.query ${freeAfterPlain}, after the transaction ${freeAfterTransaction}; set_config(…, true) ${local}`,
+      );
+      assert.equal(plainConfig, 'refused', 'set_config(…, false) through db.query is refused unsent');
+      assert.equal(plainLock, 'refused', 'pg_advisory_lock through db.query is refused unsent');
+      assert.equal(afterPlain, before, 'no search_path was left on the pooled connection');
+      assert.equal(freeAfterPlain, true, 'no lock was left on the pooled connection');
+      assert.equal(afterTransaction, before, 'the transaction left its search_path to nobody');
+      assert.equal(freeAfterTransaction, true, "the transaction's connection (and its lock) ended with it");
+      assert.equal(local, 'sent', 'set_config(…, true) is sent');
+    } finally {
+      await db.close();
+      await Promise.all([primary.end(), replica.end()]);
+    }
+  });
+
+  it('MariaDB: user variables, named locks and temporary tables stay with their caller', async (t) => {
+    await ensureSteadyMariadbReplication();
+    const pool = (port: number) =>
+      mysql.createPool({
+        host: '127.0.0.1',
+        port,
+        user: 'scaleplane',
+        password: 'scaleplane',
+        database: 'scaleplane_test',
+        connectionLimit: 1,
+      });
+    const [primary, replica] = [pool(MARIADB_STEADY_PRIMARY_PORT), pool(MARIADB_STEADY_REPLICA_PORT)];
+    const db = createMysqlRouter({
+      primary,
+      replicas: { r1: replica },
+      name: 'session-state-mariadb-functions',
+    });
+    db.on('error', () => {});
+    const first = async (sql: string) => ((await db.write(sql))[0] as RowDataPacket[])[0];
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => 'sent',
+        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
+      );
+    // Another connection sees the named lock free only if no pooled connection still holds it.
+    const lockFree = async (name: string) => {
+      const other = await mysql.createConnection({
+        host: '127.0.0.1',
+        port: MARIADB_STEADY_PRIMARY_PORT,
+        user: 'scaleplane',
+        password: 'scaleplane',
+      });
+      try {
+        const [rows] = await other.query('SELECT IS_FREE_LOCK(?) AS free', [name]);
+        return Number((rows as RowDataPacket[])[0]?.free) === 1;
+      } finally {
+        await other.end();
+      }
+    };
+    const request = () =>
+      outcome(
+        db.transaction(async (tx) => {
+          await tx.query('CREATE TEMPORARY TABLE sp_replicas_staging (id int)');
+          await tx.query('INSERT INTO sp_replicas_staging VALUES (1)');
+        }),
+      );
+    try {
+      // The app user may make temporary tables (a pair set up before scripts/services/mariadb-replica.sh
+      // granted it lacks the grant).
+      const admin = await mysql.createConnection({
+        host: '127.0.0.1',
+        port: MARIADB_STEADY_PRIMARY_PORT,
+        user: 'scaleplane_admin',
+        password: 'scaleplane',
+      });
+      await admin.query("GRANT CREATE TEMPORARY TABLES ON scaleplane_test.* TO 'scaleplane'@'127.0.0.1'");
+      await admin.end();
+      await db.start();
+      const plainVariable = await outcome(db.query('SELECT @sp_tenant := 7'));
+      const plainInto = await outcome(db.query('SELECT 7 INTO @sp_tenant'));
+      const plainLock = await outcome(db.query("SELECT GET_LOCK('sp_replicas_lock_1', 0)"));
+      const variableAfterPlain = (await first('SELECT @sp_tenant AS v'))?.v ?? null;
+      const freeAfterPlain = await lockFree('sp_replicas_lock_1');
+      await db.transaction(async (tx) => {
+        await tx.query('SELECT 7 INTO @sp_tenant');
+        await tx.query("SELECT GET_LOCK('sp_replicas_lock_2', 0)");
+      });
+      const variableAfterTransaction = (await first('SELECT @sp_tenant AS v'))?.v ?? null;
+      const freeAfterTransaction = await lockFree('sp_replicas_lock_2');
+      const temporary = [await request(), await request()];
+      t.diagnostic(
+        `db.query: @x := ${plainVariable}, INTO @x ${plainInto}, GET_LOCK ${plainLock}; @sp_tenant after ${variableAfterPlain} / ${variableAfterTransaction}; lock free after ${freeAfterPlain} / ${freeAfterTransaction}; two temporary-table requests: ${temporary.join(' / ')}`,
+      );
+      assert.deepEqual([plainVariable, plainInto, plainLock], ['refused', 'refused', 'refused']);
+      assert.equal(variableAfterPlain, null, 'no user variable was left on the pooled connection');
+      assert.equal(freeAfterPlain, true, 'no named lock was left on the pooled connection');
+      assert.equal(variableAfterTransaction, null, 'the transaction left its @variable to nobody');
+      assert.equal(freeAfterTransaction, true, "the transaction's connection (and its lock) ended with it");
+      assert.deepEqual(temporary, ['sent', 'sent'], 'the second request makes its own temporary table');
+    } finally {
+      await db.close();
+      await Promise.all([primary.end(), replica.end()]);
+    }
+  });
 });
