@@ -1427,16 +1427,34 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   /**
    * rebaseRoll writes `roll`, whose replicas another client set since its annotation was written,
    * into the annotation, so a successor goes on from them too; while every pod is behind it, the
-   * partition moves with them: the extra pod's ordinal is at it.
+   * partition moves with them: the extra pod's ordinal is at it. Decided from the StatefulSet as
+   * read and written at its resourceVersion (see `#writeAtRead`; a 409 reads again and rebases
+   * onto what it holds now): a partition another client set stands, and the partition's lowering
+   * notes it as the one to restore (see `changedPartition`). Before, the PATCH carried no
+   * precondition and was built from nothing read: a partition set since was written over.
    */
   async #rebaseRoll(roll: RollState): Promise<void> {
     await this.#rollWrite('patch partition', () =>
-      this.#patchWorkload({
-        metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
-        ...(roll.previous && {
-          spec: { updateStrategy: { rollingUpdate: { partition: roll.replicas } } },
-        }),
-      }),
+      this.#writeAtRead(
+        'patch partition',
+        (read) => {
+          const theirs = changedPartition(read, roll);
+          return {
+            patch: {
+              metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(roll) } },
+              ...(roll.previous &&
+                theirs === undefined && {
+                  spec: { updateStrategy: { rollingUpdate: { partition: roll.replicas } } },
+                }),
+            },
+            out: undefined,
+          };
+        },
+        {
+          retrying: 'rebasing the roll onto what it holds now',
+          gaveUp: 'the roll left as it stands',
+        },
+      ),
     );
   }
 
