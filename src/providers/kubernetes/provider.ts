@@ -261,10 +261,15 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #sizeInForce: InstanceSize | undefined;
   /** The Deployment's `DEPLOYMENT_ROLL_ANNOTATION` and generation as `observe` read them. */
   #observedRoll: { text: string | undefined; generation: number } | undefined;
-  /** Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge). */
+  /**
+   * Pods added by hand for the length of a StatefulSet resize (a StatefulSet has no maxSurge): 1
+   * once its write landed, 0 again once its give-back did (see `#rollScaleWrite`).
+   */
   #surge = 0;
-  /** The scale writes of scaleTo, one after the other (see `#scaleOver`). */
+  /** The writes of `spec.replicas`, scaleTo's and a StatefulSet roll's, one after the other (see `#scaleOver`). */
   #scaleWrites: Promise<void> = Promise.resolve();
+  /** The roll's write of `spec.replicas` queued or running in `#scaleWrites`, as a scale waiting for it names it. */
+  #rollScaling: string | undefined;
   /** A StatefulSet roll found half-done at start (see `ROLL_ANNOTATION`), being finished. */
   #resuming: Promise<void> | undefined;
   /** The same roll's outcome, as `resumedResize()` hands it out (rejects with its failure). */
@@ -1197,12 +1202,18 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       if (surge) {
         // Until it is given back, spec.replicas is ours at replicas + 1: no read of it is taken.
         this.#beginWrite();
-        this.#surge = 1;
         // Written at the resourceVersion read, on top of the count read (see #surgeAtRead): replicas
         // another client set since the roll began are the count wanted, and the roll goes on from
         // them as a successor's does (`rebased`). Before, desired + 1 was written over them unread.
+        // #surge is 1 once it landed, in the queue of scale writes (see #rollScaleWrite).
         for (let rebases = 0; ; rebases++) {
-          const theirs = await this.#rollWrite('patch scale', () => this.#surgeAtRead());
+          const theirs = await this.#rollWrite('patch scale', () =>
+            this.#rollScaleWrite("a resize's extra replica", async () => {
+              const theirs = await this.#surgeAtRead();
+              if (theirs === undefined) this.#surge = 1;
+              return theirs;
+            }),
+          );
           if (theirs === undefined) break;
           if (rebases >= SCALE_WRITE_ATTEMPTS)
             throw new ProviderError(
@@ -1285,13 +1296,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const keepRoll = closed || revertFailed;
     if (surge && !closed) {
       // Given back whether or not the roll finished: the extra pod was only ever for the roll.
-      this.#surge = 0;
       try {
         await this.#giveBack();
       } catch (err) {
         if (stopped(err)) closed = true;
         failure = stopped(err) ? err : (failure ?? err);
       } finally {
+        // Already, unless the fence refused the give-back before it was queued.
+        this.#surge = 0;
         this.#endWrite();
       }
     } else if (surge) {
@@ -1482,9 +1494,16 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    */
   async #giveBack(): Promise<void> {
     const theirs = await this.#rollWrite('patch scale', () =>
-      this.#writeScaleAtRead((replicas) => {
-        if (replicas === this.#desired + 1) return { replicas: this.#desired, out: undefined };
-        return { out: replicas === this.#desired ? undefined : replicas };
+      this.#rollScaleWrite("the give-back of a resize's extra replica", async () => {
+        try {
+          return await this.#writeScaleAtRead((replicas) => {
+            if (replicas === this.#desired + 1) return { replicas: this.#desired, out: undefined };
+            return { out: replicas === this.#desired ? undefined : replicas };
+          });
+        } finally {
+          // Given back, or failed: the roll is over either way; a scale queued behind decides at its read.
+          this.#surge = 0;
+        }
       }),
     );
     if (theirs === undefined) return;
@@ -1970,16 +1989,47 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * SCALE_WRITE_ATTEMPTS times. Returns undefined once written, or the count another client set
    * (a `kubectl scale`, an HPA's sync), which is not written over. Before, the patch carried no
    * precondition: a count set between Scaleplane's decision and its write was overwritten, unseen.
+   * Queued behind the writes of `spec.replicas` before it, a StatefulSet roll's too (its extra
+   * replica, its give-back: see `#rollScaleWrite`), which it waits for (logged at info).
    */
   #scaleOver(n: number): Promise<{ replicas: number; was: number } | undefined> {
-    // One at a time, so that each compares with the count the one before wrote (the controller
-    // does not wait for a scale before the next: void #apply).
-    const run = this.#scaleWrites.then(() => this.#scaleOverNow(n));
+    if (this.#rollScaling !== undefined)
+      this.#logger.info(
+        { group: this.#options.group, replicas: n },
+        `${this.#ref()}: the scale to ${n} waits for ${this.#rollScaling} to be written`,
+      );
+    return this.#queueScaleWrite(() => this.#scaleOverNow(n));
+  }
+
+  /**
+   * queueScaleWrite runs `write`, a write of `spec.replicas`, after those queued before it: one at a
+   * time, so that each decides from the count the one before wrote and the `#surge` it left (the
+   * controller does not wait for a scale before the next: void #apply).
+   */
+  #queueScaleWrite<T>(write: () => Promise<T>): Promise<T> {
+    const run = this.#scaleWrites.then(write);
     this.#scaleWrites = run.then(
       () => {},
       () => {},
     );
     return run;
+  }
+
+  /**
+   * rollScaleWrite queues a StatefulSet roll's write of `spec.replicas` (its extra replica, its
+   * give-back; `what`, for a scale that waits for it) with scaleTo's (see `#queueScaleWrite`), and
+   * `write` moves `#surge` once the write landed: a scale decided meanwhile computes from the
+   * count on the API server, and a write that failed leaves `#surge` as it was. Before, `#surge`
+   * was 1 before the extra replica was written: a scale read the count without it, took it for
+   * another client's and was refused (BUSY); and 0 before the give-back was.
+   */
+  async #rollScaleWrite<T>(what: string, write: () => Promise<T>): Promise<T> {
+    this.#rollScaling = what;
+    try {
+      return await this.#queueScaleWrite(write);
+    } finally {
+      if (this.#rollScaling === what) this.#rollScaling = undefined;
+    }
   }
 
   async #scaleOverNow(n: number): Promise<{ replicas: number; was: number } | undefined> {
