@@ -217,7 +217,9 @@ export class Worker<T = unknown> extends EventEmitter {
         return;
       } catch (error) {
         this.#report(
-          new QueueError('QUEUE_CONNECTION', `cannot subscribe to ${this.queue}`, { cause: error }),
+          new QueueError('QUEUE_CONNECTION', `cannot subscribe to ${this.queue}: ${errorMessage(error)}`, {
+            cause: error,
+          }),
         );
         await new Promise((r) => setTimeout(r, Math.min(10_000, 100 * 2 ** Math.min(attempt, 7))));
       }

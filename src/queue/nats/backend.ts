@@ -47,7 +47,7 @@ import { backoffDelay } from '../backoff.js';
 import { readDeadLetterBody, requeuable } from '../dead-letter.js';
 import { readNatsDepth } from '../depth.js';
 import { decodeEnvelope } from '../envelope.js';
-import { errorMessage, InvalidArgumentError, QueueError } from '../errors.js';
+import { errorMessage, InvalidArgumentError, QueueError, type QueueErrorCode } from '../errors.js';
 import { BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
 import { natsDeadLetterLimits } from '../retention.js';
@@ -157,6 +157,33 @@ function refusedByStream(error: unknown): error is JetStreamApiError {
   return error instanceof JetStreamApiError && REFUSALS.has(error.code);
 }
 
+/**
+ * natsErrorText renders an error of the NATS client for a message: a JetStream API error with its
+ * code (`subjects overlap with an existing stream, JetStream API error 10065`), anything else its
+ * text. The code is what the NATS documentation and the server's log name the error by.
+ */
+function natsErrorText(error: unknown): string {
+  if (error instanceof JetStreamApiError) return `${error.message}, JetStream API error ${error.code}`;
+  return errorMessage(error);
+}
+
+/**
+ * requestFailed is the error of a JetStream request that failed: `doing` says what the caller was
+ * doing (`depth of queue "jobs" not read`), `request` the request and its stream or consumer
+ * (`stream add of SP_jobs`). Before, these failures went up as the client's own errors, with no
+ * QueueError code and neither the queue nor the operation named: `Permissions Violation for Publish
+ * to "$JS.API.STREAM.MSG.GET.SP_jobs_DLQ"` from a dead-letter listing, `subjects overlap with an
+ * existing stream` from a depth read.
+ */
+function requestFailed(
+  doing: string,
+  request: string,
+  cause: unknown,
+  code: QueueErrorCode = 'QUEUE_BACKEND',
+): QueueError {
+  return new QueueError(code, `nats: ${doing}: ${request} failed (${natsErrorText(cause)})`, { cause });
+}
+
 /** createNatsBackend runs each queue as a JetStream work-queue stream with one durable pull consumer. */
 export function createNatsBackend(options: NatsBackendOptions, context: BackendContext): QueueBackend {
   const duplicateWindow = options.duplicateWindow ?? 120_000;
@@ -239,9 +266,20 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     () => {},
   );
 
-  const ensureStreams = async (queue: string) => {
+  /**
+   * ensureStreams makes `queue`'s streams, or brings them up to date; a request that fails rejects
+   * with requestFailed(`doing`, …, `code`).
+   */
+  const ensureStreams = async (
+    queue: string,
+    doing = `streams of queue "${queue}" not made`,
+    code: QueueErrorCode = 'QUEUE_BACKEND',
+  ) => {
     if (streams.has(queue)) return;
     const { jsm } = await clients;
+    const fail = (request: string) => (cause: unknown) => {
+      throw requestFailed(doing, request, cause, code);
+    };
     const names = natsNames(queue);
     // The dead-letter stream keeps the retention's letters, the oldest discarded first (DiscardOld).
     const dead = natsDeadLetterLimits(context.deadLetterRetention, duplicateWindow);
@@ -263,20 +301,25 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
           ([key, value]) => config[key as keyof typeof limits] !== value,
         );
         if (missing.length > 0 || changed)
-          await jsm.streams.update(name, {
-            subjects: [...(config.subjects ?? []), ...missing],
-            ...limits,
-          });
+          await jsm.streams
+            .update(name, {
+              subjects: [...(config.subjects ?? []), ...missing],
+              ...limits,
+            })
+            .catch(fail(`stream update of ${name} (subjects ${subjects.join(', ')})`));
       } catch (error) {
-        if (!isNotFound(error)) throw error;
-        await jsm.streams.add({
-          name,
-          subjects,
-          retention: workQueue ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
-          storage: StorageType.File,
-          duplicate_window: nanos(duplicateWindow),
-          ...limits,
-        });
+        if (error instanceof QueueError) throw error;
+        if (!isNotFound(error)) fail(`stream info of ${name}`)(error);
+        await jsm.streams
+          .add({
+            name,
+            subjects,
+            retention: workQueue ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+            storage: StorageType.File,
+            duplicate_window: nanos(duplicateWindow),
+            ...limits,
+          })
+          .catch(fail(`stream add of ${name} (subjects ${subjects.join(', ')})`));
       }
     };
     await add(names.stream, names.subject, true);
@@ -284,9 +327,12 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     streams.add(queue);
   };
 
-  const ensureConsumer = async (queue: string, opts: ConsumeOptions) => {
+  const ensureConsumer = async (queue: string, opts: ConsumeOptions, doing: string) => {
     const { jsm } = await clients;
     const { stream } = natsNames(queue);
+    const fail = (request: string) => (cause: unknown) => {
+      throw requestFailed(doing, request, cause);
+    };
     const maxDeliver = natsMaxDeliver(opts.maxAttempts, opts.maxStalls, margin);
     const ackWait = nanos(opts.stallTimeout);
     try {
@@ -299,17 +345,23 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       // AckWait is the consumer's, shared by all workers of the queue: the worker started last sets
       // it, so a deploy with a new stallTimeout takes effect (refusing would stall the rollout).
       if (config.ack_wait !== ackWait) update.ack_wait = ackWait;
-      if (Object.keys(update).length > 0) await jsm.consumers.update(stream, CONSUMER, update);
+      if (Object.keys(update).length > 0)
+        await jsm.consumers
+          .update(stream, CONSUMER, update)
+          .catch(fail(`consumer update of ${stream}/${CONSUMER}`));
     } catch (error) {
-      if (!isNotFound(error)) throw error;
-      await jsm.consumers.add(stream, {
-        durable_name: CONSUMER,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: ackWait,
-        max_deliver: maxDeliver,
-        max_ack_pending: -1,
-      });
+      if (error instanceof QueueError) throw error;
+      if (!isNotFound(error)) fail(`consumer info of ${stream}/${CONSUMER}`)(error);
+      await jsm.consumers
+        .add(stream, {
+          durable_name: CONSUMER,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: ackWait,
+          max_deliver: maxDeliver,
+          max_ack_pending: -1,
+        })
+        .catch(fail(`consumer add of ${stream}/${CONSUMER}`));
     }
   };
 
@@ -393,12 +445,13 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       // The connection's first JetStream request (jetstreamManager's account info) is refused its
       // reply inbox before any publish is sent. Before, that failed every publish as QUEUE_PUBLISH_FAILED
       // "job … not stored", the refusal and the inbox only in its cause.
-      await ensureStreams(envelope.queue).catch((error: unknown) => {
+      const notStored = `job ${envelope.id} not stored`;
+      await ensureStreams(envelope.queue, notStored, 'QUEUE_PUBLISH_FAILED').catch((error: unknown) => {
         const inbox = deniedInbox(error, inboxPrefix);
         if (!inbox) throw error;
         throw new QueueError(
           'QUEUE_PUBLISH_FAILED',
-          `nats: job ${envelope.id} not stored: ${deniedInboxText(inbox, inboxPrefix)}`,
+          `nats: ${notStored}: ${deniedInboxText(inbox, inboxPrefix)}`,
           { cause: error },
         );
       });
@@ -416,22 +469,28 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     },
 
     async consume(queue, opts) {
-      await ensureStreams(queue);
-      await ensureConsumer(queue, opts);
+      const doing = `worker of queue "${queue}" not started`;
+      await ensureStreams(queue, doing);
+      await ensureConsumer(queue, opts, doing);
       return startConsumer(queue, opts);
     },
 
     async depth(queue) {
       const { jsm } = await clients;
-      await ensureStreams(queue);
+      await ensureStreams(queue, `depth of queue "${queue}" not read`);
       return readNatsDepth(jsm, queue, { consumer: CONSUMER });
     },
 
     async listDeadLetters(queue, limit) {
       const { jsm } = await clients;
-      await ensureStreams(queue);
+      const doing = `dead letters of queue "${queue}" not listed`;
+      await ensureStreams(queue, doing);
       const { dlqStream, dlqSubject } = natsNames(queue);
-      const { state } = await jsm.streams.info(dlqStream);
+      const { state } = await jsm.streams
+        .info(dlqStream)
+        .catch((cause: unknown) =>
+          Promise.reject(requestFailed(doing, `stream info of ${dlqStream}`, cause)),
+        );
       const out: DeadLetter[] = [];
       // Each read asks for the first letter at or after `seq` (next_by_subj), so the gaps that
       // retried, purged or retention-dropped letters leave cost nothing. Before, every sequence
@@ -441,7 +500,11 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         // The server's message get takes next_by_subj (nats-server 2.9+); the client types it
         // for the direct get alone, which needs allow_direct on the stream (ours predate it).
         const next: NextMsgRequest = { seq, next_by_subj: dlqSubject };
-        const msg = await jsm.streams.getMessage(dlqStream, next as unknown as MsgRequest);
+        const msg = await jsm.streams
+          .getMessage(dlqStream, next as unknown as MsgRequest)
+          .catch((cause: unknown) =>
+            Promise.reject(requestFailed(doing, `message get of ${dlqStream} (from seq ${seq})`, cause)),
+          );
         if (!msg) break;
         seq = msg.seq + 1;
         const ref = String(msg.seq);
@@ -523,8 +586,12 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
 
     async purgeDeadLetters(queue) {
       const { jsm } = await clients;
-      await ensureStreams(queue);
-      const { purged } = await jsm.streams.purge(natsNames(queue).dlqStream);
+      const doing = `dead letters of queue "${queue}" not purged`;
+      await ensureStreams(queue, doing);
+      const { dlqStream } = natsNames(queue);
+      const { purged } = await jsm.streams
+        .purge(dlqStream)
+        .catch((cause: unknown) => Promise.reject(requestFailed(doing, `purge of ${dlqStream}`, cause)));
       return purged;
     },
 
@@ -533,7 +600,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       const names = natsNames(queue);
       for (const name of [names.stream, names.dlqStream]) {
         await jsm.streams.delete(name).catch((error) => {
-          if (!isNotFound(error)) throw error;
+          if (!isNotFound(error))
+            throw requestFailed(`queue "${queue}" not destroyed`, `stream delete of ${name}`, error);
         });
       }
       streams.delete(queue);
@@ -776,8 +844,9 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
         );
         if (exists || loop.stopped) return;
         streams.delete(queue);
-        await ensureStreams(queue);
-        await ensureConsumer(queue, opts);
+        const doing = `consumer of queue "${queue}" not made again`;
+        await ensureStreams(queue, doing);
+        await ensureConsumer(queue, opts, doing);
         consumer = await js.consumers.get(names.stream, CONSUMER);
       };
       try {
