@@ -713,6 +713,9 @@ const memoryMetricSchema = mapping({
         : { type: 'memory', target: raw.average_value, targetType: 'AverageValue' },
   );
 
+/** PROMETHEUS_MAX_TIMEOUT_MS bounds a prometheus metric's `timeout`: Prometheus' default --query.timeout. */
+const PROMETHEUS_MAX_TIMEOUT_MS = 120_000;
+
 const METRIC_KINDS = {
   cpu: cpuMetricSchema,
   memory: memoryMetricSchema,
@@ -721,6 +724,15 @@ const METRIC_KINDS = {
     query: text,
     url: text.default('http://127.0.0.1:9090'),
     on_warnings: z.enum(['missing', 'use'], { error: 'must be missing or use' }).default('missing'),
+    // Sent as the query's `timeout`: Prometheus gives up itself, not after we stopped waiting.
+    timeout: duration('positive')
+      .pipe(
+        z.number().max(PROMETHEUS_MAX_TIMEOUT_MS, {
+          error:
+            "must be at most 2m: Prometheus' own default --query.timeout, and a read that slow leaves the metric stale for several control loop ticks",
+        }),
+      )
+      .prefault('5s'),
     bearer_token_file: text.optional(),
     ca_file: text.optional(),
     headers: z
@@ -756,6 +768,7 @@ const METRIC_KINDS = {
         query: raw.query,
         url: raw.url,
         onWarnings: raw.on_warnings,
+        timeout: raw.timeout,
         ...(raw.bearer_token_file === undefined ? {} : { bearerTokenFile: raw.bearer_token_file }),
         ...(raw.ca_file === undefined ? {} : { caFile: raw.ca_file }),
         ...(raw.headers === undefined ? {} : { headers: raw.headers }),

@@ -299,6 +299,11 @@ export interface PrometheusMetricConfig {
   url: string;
   /** An answer with `warnings` (possibly partial data) is `missing` or its value is `use`d. @defaultValue 'missing' */
   onWarnings: 'missing' | 'use';
+  /**
+   * How long Prometheus may evaluate the query, ms: its `timeout` parameter (the HTTP request waits
+   * a second longer). @defaultValue 5000
+   */
+  timeout: number;
   /** `Authorization: Bearer <the file's content>`, read on every query (absolute once resolved). */
   bearerTokenFile?: string;
   /** PEM of the CA(s) an https Prometheus's certificate is checked against (absolute once resolved). */

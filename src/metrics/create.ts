@@ -29,6 +29,7 @@ export function createMetricSource(
         url: metric.url,
         query: metric.query,
         onWarnings: metric.onWarnings,
+        timeout: metric.timeout,
         ...(metric.bearerTokenFile === undefined ? {} : { bearerTokenFile: metric.bearerTokenFile }),
         ...(metric.caFile === undefined ? {} : { caFile: metric.caFile }),
         ...(metric.headers === undefined ? {} : { headers: metric.headers }),

@@ -17,7 +17,7 @@ import { isMissingMetric } from './missing-metric.js';
 import { type CpuReadiness, HPA_CPU_READINESS, NOT_READ_YET, PodUsagePoller } from './pod-usage.js';
 import { ProcessCpuWindow, type SampleCpu } from './process-cpu.js';
 import { ProcessMemoryWindow, type SampleMemory } from './process-memory.js';
-import { type MetricSource, PolledMetric } from './source.js';
+import { DEFAULT_READ_TIMEOUT_MS, type MetricSource, PolledMetric } from './source.js';
 
 /** GroupReadingsOptions are what building a group's readers needs from the running system. */
 export interface GroupReadingsOptions {
@@ -226,6 +226,11 @@ export class GroupReadings {
       group: options.group.name,
       instances: options.instances,
       interval: source.pollInterval ?? options.interval,
+      // A source that gives up by itself (a Prometheus query's `timeout`) is waited for a second
+      // longer, so its own error is the one reported, not "no answer within 6000 ms".
+      ...(source.readTimeout !== undefined && {
+        timeout: Math.max(DEFAULT_READ_TIMEOUT_MS, source.readTimeout + 1000),
+      }),
       onError: (err, failed) => options.onSourceError(err, failed, label),
     });
     polled.start();

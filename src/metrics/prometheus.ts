@@ -15,7 +15,13 @@ export interface PrometheusSourceOptions extends PrometheusAccess {
    */
   url: string;
   query: string;
-  /** ms. @defaultValue 5000 */
+  /**
+   * How long Prometheus may evaluate the query, ms: sent as the query's `timeout` parameter, so
+   * Prometheus gives up itself (503, errorType `timeout`) rather than running on after we stopped
+   * waiting; the HTTP request waits ANSWER_GRACE_MS longer for that answer. Before, only the HTTP
+   * request had a timeout (5 s, fixed) and Prometheus kept evaluating an abandoned query up to its
+   * own `--query.timeout` (2 min by default). @defaultValue 5000
+   */
   timeout?: number;
   /**
    * What an answer carrying `warnings` counts as. Prometheus answers `success` with warnings when
@@ -49,14 +55,29 @@ interface QueryResponse {
   };
 }
 
+/**
+ * ANSWER_GRACE_MS is how much longer than the query's `timeout` the HTTP request waits: for
+ * Prometheus' own timeout answer to come back, so its error (which names where the evaluation
+ * stopped) is what the read fails with.
+ */
+export const ANSWER_GRACE_MS = 1000;
+
+/** DEFAULT_QUERY_TIMEOUT_MS is the query's `timeout` when none is given (`timeout: 5s`). */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5000;
+
 /** PrometheusSource is a PromQL instant query as a group total. */
 export class PrometheusSource implements MetricSource {
   readonly name = 'prometheus';
   readonly kind = 'total' as const;
+  /** The HTTP request's timeout: the query's, plus ANSWER_GRACE_MS. */
+  readonly readTimeout: number;
   readonly #options: PrometheusSourceOptions;
   readonly #http: PrometheusHttp;
   /** Throws an Error for a URL that does not parse or has badly encoded credentials. */
   constructor(options: PrometheusSourceOptions) {
+    const timeout = options.timeout ?? DEFAULT_QUERY_TIMEOUT_MS;
+    if (!(timeout > 0)) throw new RangeError(`timeout must be positive, got ${timeout}`);
+    this.readTimeout = timeout + ANSWER_GRACE_MS;
     this.#options = options;
     this.#http = new PrometheusHttp(options, {
       bearerTokenFile: 'bearer_token_file',
@@ -68,9 +89,11 @@ export class PrometheusSource implements MetricSource {
     const shown = this.#http.shown;
     const url = this.#http.endpoint('api/v1/query');
     url.searchParams.set('query', this.#options.query);
+    // Whole milliseconds (the config's durations are), which Prometheus' duration syntax reads.
+    url.searchParams.set('timeout', `${Math.ceil(this.#options.timeout ?? DEFAULT_QUERY_TIMEOUT_MS)}ms`);
     let res: Response;
     try {
-      res = await this.#http.get(url, this.#options.timeout ?? 5000);
+      res = await this.#http.get(url, this.readTimeout);
     } catch (err) {
       throw new MetricSourceError('SOURCE_FAILED', `prometheus at ${shown}: ${(err as Error).message}`, {
         cause: err,

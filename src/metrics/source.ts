@@ -29,6 +29,12 @@ export interface MetricSource {
    * reads (CloudWatch: once a period, each read billed). @defaultValue the group's poll interval
    */
   readonly pollInterval?: number;
+  /**
+   * How long one read may take before the source gives up by itself, ms, where that is configured
+   * (a Prometheus query's `timeout`): the polled read's own timeout is kept above it, so the
+   * source's more precise error wins. @defaultValue none: DEFAULT_READ_TIMEOUT_MS applies
+   */
+  readonly readTimeout?: number;
   /** read resolves with the current values, or rejects with why it could not. */
   read(context: SourceContext): Promise<number[]>;
   /**

@@ -35,7 +35,7 @@ describe('prometheus metric config: url', () => {
       assert.deepEqual(
         parseConfig(web(`{ query: up, target: 1, url: "${url}" }`), { baseDir: '/srv' }).groups.web!.scaling!
           .metrics[0],
-        { type: 'prometheus', target: 1, query: 'up', url, onWarnings: 'missing' },
+        { type: 'prometheus', target: 1, query: 'up', url, onWarnings: 'missing', timeout: 5000 },
       );
   });
 
@@ -98,6 +98,39 @@ describe('prometheus metric config: on_warnings', () => {
       /groups\.web\.scaling\.metrics\.0\.prometheus\.on_warnings.*must be missing or use/,
     );
   });
+});
+
+describe('prometheus metric config: timeout', () => {
+  const timeoutOf = (extra: string) =>
+    (
+      parseConfig(web(`{ query: up, target: 1${extra} }`), { baseDir: '/srv' }).groups.web!.scaling!
+        .metrics[0] as { timeout: number }
+    ).timeout;
+
+  it('defaults to 5s; takes a duration up to 2m', () => {
+    assert.equal(timeoutOf(''), 5000);
+    assert.equal(timeoutOf(', timeout: 250ms'), 250);
+    assert.equal(timeoutOf(', timeout: 30'), 30_000);
+    assert.equal(timeoutOf(', timeout: 2m'), 120_000);
+  });
+
+  const cases: { timeout: string; message: RegExp }[] = [
+    { timeout: '0s', message: /must be longer than 0/ },
+    { timeout: '0', message: /must be longer than 0/ },
+    { timeout: '2m1s', message: /must be at most 2m: Prometheus' own default --query\.timeout/ },
+    { timeout: '1d', message: /must be at most 2m/ },
+    { timeout: 'soon', message: /invalid duration "soon"/ },
+  ];
+  for (const c of cases) {
+    it(`refused, naming the field: timeout: ${c.timeout}`, () => {
+      const error = errorOf(`{ query: up, target: 1, timeout: ${c.timeout} }`);
+      assert.deepEqual(
+        error.issues.map((i) => [i.path, i.line]),
+        [['groups.web.scaling.metrics.0.prometheus.timeout', 7]],
+      );
+      assert.match(error.issues[0]!.message, c.message);
+    });
+  }
 });
 
 describe('prometheus metric config: bearer_token_file, ca_file, headers', () => {

@@ -14,7 +14,14 @@ import { MemoryProvider } from '../helpers/memory-provider.js';
 const silent = { info() {}, warn() {}, error() {} };
 
 const query = (q: string, target: number) =>
-  ({ type: 'prometheus', target, query: q, url: 'http://127.0.0.1:1', onWarnings: 'missing' }) as const;
+  ({
+    type: 'prometheus',
+    target,
+    query: q,
+    url: 'http://127.0.0.1:1',
+    onWarnings: 'missing',
+    timeout: 5000,
+  }) as const;
 
 describe('figures of two metrics of one type', () => {
   it('each metric shows its own sample count and average', async () => {

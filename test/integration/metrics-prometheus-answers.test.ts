@@ -6,7 +6,13 @@
 // "non-numeric value NaN", naming neither.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MetricSourceError, PrometheusSource } from '../../src/metrics/index.js';
+import { parseConfig } from '../../src/config/index.js';
+import {
+  createMetricSource,
+  MetricSourceError,
+  PrometheusSource,
+  type SourceDependencies,
+} from '../../src/metrics/index.js';
 import { PROMETHEUS, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
 
 describe('Prometheus instant query answers that are not one number', {
@@ -24,7 +30,17 @@ describe('Prometheus instant query answers that are not one number', {
 
   /** refused asserts that `query` fails with `code` and a message naming it and matching `message`. */
   async function refused(query: string, code: MetricSourceError['code'], message: RegExp): Promise<void> {
-    await assert.rejects(read(query), (err: unknown) => {
+    await refusedBy(read(query), query, code, message);
+  }
+
+  /** refusedBy asserts that `reading` (of `query`) fails with `code` and a message naming it and matching `message`. */
+  async function refusedBy(
+    reading: Promise<unknown>,
+    query: string,
+    code: MetricSourceError['code'],
+    message: RegExp,
+  ): Promise<void> {
+    await assert.rejects(reading, (err: unknown) => {
       assert.ok(
         err instanceof MetricSourceError,
         `${query}: expected a MetricSourceError, got ${String(err)}`,
@@ -57,5 +73,37 @@ describe('Prometheus instant query answers that are not one number', {
     await refused('vector(1)[1m:30s]', 'SOURCE_BAD_RESPONSE', /returned a matrix, not a vector or scalar/);
     await refused('"text"', 'SOURCE_BAD_RESPONSE', /returned a string/);
     await refused('sum(', 'SOURCE_FAILED', /400 bad_data: invalid parameter "query"/);
+  });
+
+  it("the metric's timeout is sent as the query's: Prometheus gives up itself and says so", async () => {
+    // Not step-invariant (time()), so evaluated at each of 86,400 steps: some 250 ms here, checked
+    // against the deadline at every step. Before, no `timeout` parameter was sent: the only timeout
+    // was the HTTP request's, which left Prometheus evaluating a query nobody waited for.
+    const slow = 'count_over_time(vector(time())[1d:1s])';
+    const config = parseConfig(
+      [
+        'groups:',
+        '  web:',
+        '    command: node server.js',
+        '    max_instances: 3',
+        '    scaling:',
+        '      metrics:',
+        `        - prometheus: { url: "${prometheus!.url}", query: "${slow}", target: 1, timeout: 10ms }`,
+        '',
+      ].join('\n'),
+      { baseDir: '/srv' },
+    );
+    const metric = config.groups.web!.scaling!.metrics[0]!;
+    assert.equal(metric.type, 'prometheus');
+    if (metric.type !== 'prometheus') return;
+    const source = createMetricSource(metric, {} as SourceDependencies);
+    await refusedBy(
+      source.read({ group: 'web', instances: [], now: 0 }),
+      slow,
+      'SOURCE_FAILED',
+      /: 503 timeout: query timed out in /,
+    );
+    // The query itself is fine: given the default 5 s, it is answered.
+    assert.deepEqual(await new PrometheusSource({ url: prometheus!.url, query: slow }).read(), [86_400]);
   });
 });
