@@ -108,12 +108,18 @@ export function proxyUpgrade(
     release();
   };
   // As for plain requests (`request_timeout`): a backend that takes the connection but never
-  // answers the handshake gets the client a 504 instead of a connection open for good.
+  // answers the handshake gets the client a 504 instead of a connection open for good. It failed the
+  // handshake, connecting or answering (a handshake has no body a client could stall), so it is a
+  // gateway failure for outlier detection, as on the proxied path (Exchange.timeout). Before, only
+  // connect errors and per-try cuts counted: a backend whose connect or answer ran into
+  // request_timeout (one still connecting on a retry, one that accepts and never answers, without
+  // per_try_timeout) was never ejected and kept its share of handshakes, each a 504.
   const timer = setTimeout(() => {
     if (!answered) {
       answered = true;
       stopWatching();
       upstream.destroy();
+      route.outcome(backend, 'gateway');
       route.telemetry.errors.timeout.inc();
       proxy.logger.warn(
         { group: route.name, backend: backend.id, timeoutMs: proxy.requestTimeout },

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { type BackendInstance, Balancer } from '../../src/balancer/index.js';
 import type { BalancerConfig, HealthCheckConfig } from '../../src/config/types.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
@@ -227,4 +228,39 @@ export function get(agent: http.Agent, port: number): Promise<string> {
       })
       .on('error', reject);
   });
+}
+
+const BLACKHOLE = `
+const net = require('node:net');
+const { parentPort, workerData } = require('node:worker_threads');
+const server = net.createServer();
+server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+  parentPort.postMessage(server.address().port);
+  // Never back to the event loop: nothing is accepted, the accept queue fills and stays full.
+  const stop = new Int32Array(workerData);
+  while (Atomics.load(stop, 0) === 0) Atomics.wait(stop, 0, 0, 100);
+  server.close();
+});`;
+
+/**
+ * startBlackhole is a 127.0.0.1 address whose SYNs go unanswered: a listener that never accepts,
+ * with its accept queue filled by connections opened here (each awaited, so it is full).
+ */
+export async function startBlackhole(t: TestContext): Promise<string> {
+  const stop = new SharedArrayBuffer(4);
+  const worker = new Worker(BLACKHOLE, { eval: true, workerData: stop });
+  const [port] = (await once(worker, 'message')) as [number];
+  const fillers: net.Socket[] = [];
+  t.after(async () => {
+    for (const socket of fillers) socket.destroy();
+    Atomics.store(new Int32Array(stop), 0, 1);
+    await worker.terminate();
+  });
+  // backlog 1: Linux queues up to backlog + 1 handshaken connections, then drops SYNs.
+  for (let i = 0; i < 2; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    fillers.push(socket);
+    await once(socket, 'connect');
+  }
+  return `127.0.0.1:${port}`;
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { type TestContext, test } from 'node:test';
+import type { Ejection } from '../../src/balancer/index.js';
 import {
   config,
   counter,
@@ -16,6 +17,7 @@ import {
   ready,
   startBackend,
   startBalancer,
+  startBlackhole,
   type TestBackend,
 } from './helpers.js';
 
@@ -149,6 +151,63 @@ test('per_try_timeout: a handshake cut on a silent backend is tried on the next,
       ['live', 1],
     ],
   );
+});
+
+/** gatewayOutlier ejects a backend at its `consecutive` gateway failures in a row, nothing else. */
+function gatewayOutlier(consecutive: number, maxEjectionPercent: number) {
+  return {
+    consecutive5xx: 0,
+    consecutiveGatewayErrors: consecutive,
+    baseEjectionTime: 30_000,
+    maxEjectionTime: 300_000,
+    maxEjectionPercent,
+    panicThreshold: 0,
+  };
+}
+
+// request_timeout ending a handshake is the backend's failure, for outlier detection, as on the
+// proxied path. Before, it counted nowhere: only connect errors and per-try cuts did.
+test('request_timeout: a handshake whose connect it ended counts against that backend (ejected)', async (t) => {
+  const first = await startBlackhole(t);
+  const second = await startBlackhole(t);
+  const { balancer, port } = await startBalancer(
+    t,
+    config({ requestTimeout: 600, connectTimeout: 400, outlier: gatewayOutlier(1, 100) }),
+  );
+  const ejections: string[] = [];
+  balancer.on('ejection', (e: Ejection) => ejections.push(`${e.id} ${e.reason}`));
+  // Round-robin picks `first`: its connect times out at 400 ms, the retry on `second` is still
+  // connecting when request_timeout ends it at 600 ms.
+  balancer.setGroup('web', ready(['first', first], ['second', second]));
+  const client = await connectClient(t, port);
+  assert.match(String(await within(client.answer)), /^HTTP\/1\.1 504 /);
+  assert.deepEqual(ejections, ['first ConsecutiveGatewayErrors', 'second ConsecutiveGatewayErrors']);
+});
+
+test('request_timeout: a backend that takes handshakes and never answers them is ejected', async (t) => {
+  const silent = await hungBackend(t);
+  const live = await tunnelBackend(t);
+  const { balancer, port } = await startBalancer(
+    t,
+    config({ algorithm: 'round-robin', requestTimeout: 500, outlier: gatewayOutlier(2, 50) }),
+  );
+  const ejections: string[] = [];
+  balancer.on('ejection', (e: Ejection) => ejections.push(`${e.id} ${e.reason}`));
+  balancer.setGroup('web', ready(['silent', silent.address], ['live', live.backend.address]));
+  const answers: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const client = await connectClient(t, port);
+    answers.push(String(await within(client.answer)).slice(0, 12));
+  }
+  // Before: the silent backend stayed in rotation and every other handshake got a 504 for good.
+  assert.deepEqual(answers, [
+    'HTTP/1.1 504',
+    'HTTP/1.1 101',
+    'HTTP/1.1 504',
+    ...Array(3).fill('HTTP/1.1 101'),
+  ]);
+  assert.deepEqual(ejections, ['silent ConsecutiveGatewayErrors']);
+  assert.equal(silent.upgrades, 2, 'no handshake went to the silent backend once it was ejected');
 });
 
 test('websocket_idle_timeout: a tunnel silent both ways is closed, both its connections', async (t) => {
