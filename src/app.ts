@@ -24,7 +24,7 @@ import {
   tokenFromEnv,
   writeTokenFile,
 } from './api/index.js';
-import { Balancer, CachePurger, checkCloudflareToken, NginxDriver } from './balancer/index.js';
+import { Balancer, CachePurger, checkCloudflareToken, NginxDriver, nginxTimeouts } from './balancer/index.js';
 import { monotonicNow } from './clock.js';
 import {
   type Config,
@@ -227,7 +227,11 @@ export class Scaleplane {
     this.nginx =
       config.balancer.nginx === undefined
         ? undefined
-        : new NginxDriver({ config: config.balancer.nginx, logger: logger.child({ component: 'nginx' }) });
+        : new NginxDriver({
+            config: config.balancer.nginx,
+            timeouts: nginxTimeouts(config.balancer),
+            logger: logger.child({ component: 'nginx' }),
+          });
     this.nginx?.on('error', () => {}); // logged by the driver, alerted below; the driver retries with backoff
 
     const sampler = new CpuSampler();

@@ -51,12 +51,17 @@ export { DEFAULT_CONNECT_TIMEOUT, defaultConnectTimeout } from './connect-timeou
 export { BalancerError, type BalancerErrorCode, UnknownGroupError } from './errors.js';
 export { type HealthState, type HealthTransition, nextHealthState } from './health.js';
 export {
+  DEFAULT_NGINX_TIMEOUTS,
   NginxDriver,
   NginxDriverError,
   type NginxDriverErrorCode,
   type NginxRetry,
   type NginxRetryOptions,
   type NginxSync,
+  type NginxTimeouts,
+  nginxTime,
+  nginxTimeouts,
+  renderLocationTimeouts,
   renderUpstreams,
   type UpstreamGroup,
   upstreamName,

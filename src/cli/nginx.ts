@@ -2,7 +2,12 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 // The NGINX modules, not the balancer barrel (the whole proxy); the config is loaded only with -c.
 import { NginxDriver } from '../balancer/nginx/driver.js';
-import { renderUpstreams } from '../balancer/nginx/render.js';
+import {
+  DEFAULT_NGINX_TIMEOUTS,
+  type NginxTimeouts,
+  nginxTimeouts,
+  renderUpstreams,
+} from '../balancer/nginx/render.js';
 import type { BackendInstance } from '../balancer/types.js';
 import type { NginxDriverConfig } from '../config/types.js';
 import { ApiClient, CliError } from './client.js';
@@ -35,10 +40,14 @@ async function liveGroups(api: string): Promise<LiveGroup[]> {
   }));
 }
 
-async function nginxConfig(file: string | undefined): Promise<NginxDriverConfig> {
-  if (file === undefined) return NGINX_DEFAULTS;
+/** nginxConfig is `balancer.nginx` of `file` and the balancer timeouts NGINX gets (defaults without a file). */
+async function nginxConfig(
+  file: string | undefined,
+): Promise<{ config: NginxDriverConfig; timeouts: NginxTimeouts }> {
+  if (file === undefined) return { config: NGINX_DEFAULTS, timeouts: DEFAULT_NGINX_TIMEOUTS };
   const { loadConfig } = await import('../config/index.js');
-  return (await loadConfig(file)).balancer.nginx ?? NGINX_DEFAULTS;
+  const { balancer } = await loadConfig(file);
+  return { config: balancer.nginx ?? NGINX_DEFAULTS, timeouts: nginxTimeouts(balancer) };
 }
 
 /** registerNginx adds `scaleplane nginx render|sync` to the program. */
@@ -53,8 +62,8 @@ export function registerNginx(program: Command): void {
     .option('-c, --config <file>', 'config file whose balancer.nginx sets method, keepalive, max_fails')
     .option('--api <url>', 'control API URL', DEFAULT_API)
     .action(async (opts: { config?: string; api: string }) => {
-      const config = await nginxConfig(opts.config);
-      process.stdout.write(renderUpstreams(await liveGroups(opts.api), config));
+      const { config, timeouts } = await nginxConfig(opts.config);
+      process.stdout.write(renderUpstreams(await liveGroups(opts.api), config, timeouts));
     });
 
   nginx
@@ -63,9 +72,9 @@ export function registerNginx(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file with balancer.nginx')
     .option('--api <url>', 'control API URL', DEFAULT_API)
     .action(async (opts: { config: string; api: string }) => {
-      const config = await nginxConfig(opts.config);
+      const { config, timeouts } = await nginxConfig(opts.config);
       if (!config.includeFile) throw new CliError(`${opts.config} has no balancer.nginx.include_file`);
-      const driver = new NginxDriver({ config });
+      const driver = new NginxDriver({ config, timeouts });
       for (const group of await liveGroups(opts.api)) driver.update(group.name, group.instances);
       const before = await readFile(config.includeFile, 'utf8').catch(() => undefined);
       // Forced: a file already up to date may not be what NGINX runs (an earlier reload failed).

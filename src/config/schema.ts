@@ -258,6 +258,7 @@ const nginxSchema = mapping({
   max_fails: count.default(3),
   fail_timeout: duration('positive').prefault('10s'),
   pid_file: text.optional(),
+  location_include_file: text.optional(),
 }).transform(
   (raw): NginxDriverConfig => ({
     includeFile: raw.include_file,
@@ -269,6 +270,7 @@ const nginxSchema = mapping({
     maxFails: raw.max_fails,
     failTimeout: raw.fail_timeout,
     ...(raw.pid_file === undefined ? {} : { pidFile: raw.pid_file }),
+    ...(raw.location_include_file === undefined ? {} : { locationIncludeFile: raw.location_include_file }),
   }),
 );
 

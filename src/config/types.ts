@@ -229,6 +229,13 @@ export interface NginxDriverConfig {
    * Absent, the driver asks NGINX (`test_command` with `-T`, then `-V`) at its first sync.
    */
   pidFile?: string;
+  /**
+   * File the driver writes the NGINX timeouts nearest the balancer's into (`proxy_connect_timeout`
+   * from `connect_timeout`, `proxy_read_timeout` and others from `request_timeout`, see
+   * renderLocationTimeouts), for nginx.conf to include in each `location` that proxies to a group.
+   * Absent, none is written and NGINX keeps its own timeouts.
+   */
+  locationIncludeFile?: string;
 }
 
 /** RouteConfig sends requests matching a host and/or path prefix to a group. */

@@ -7,7 +7,15 @@ import { BalancerError } from '../errors.js';
 import type { BackendInstance, BalancerLogger } from '../types.js';
 import { nginxHint, notRunningHint } from './hints.js';
 import { type CommandOutput, discoverPidFile } from './pid-file.js';
-import { assertOwnUpstream, nginxServerAddress, renderUpstreams, upstreamName } from './render.js';
+import {
+  assertOwnUpstream,
+  DEFAULT_NGINX_TIMEOUTS,
+  type NginxTimeouts,
+  nginxServerAddress,
+  renderLocationTimeouts,
+  renderUpstreams,
+  upstreamName,
+} from './render.js';
 import { DEFAULT_NGINX_RETRY, type NginxRetryOptions, nginxRetryDelay } from './retry.js';
 import { exited, newWorkersStarted, notMaster, retire, workersOf } from './workers.js';
 
@@ -64,6 +72,11 @@ export interface NginxDriverOptions {
   random?: () => number;
   /** With a pid file (configured or discovered): ms a master that got the reload signal has to start new workers. @defaultValue 10000 */
   reloadTimeout?: number;
+  /**
+   * The balancer's timeouts (`nginxTimeouts(config.balancer)`), rendered into the upstreams
+   * (`keepalive_timeout`) and `locationIncludeFile`. @defaultValue DEFAULT_NGINX_TIMEOUTS
+   */
+  timeouts?: NginxTimeouts;
 }
 
 /** NginxSync reports one sync that reached NGINX. */
@@ -132,6 +145,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   readonly #retry: NginxRetryOptions;
   readonly #random: () => number;
   readonly #reloadTimeout: number;
+  readonly #timeouts: NginxTimeouts;
   readonly #groups = new Map<string, readonly BackendInstance[]>();
   /**
    * Per group, the ids `synced` was asked to stop while their provider still listed them ready
@@ -144,6 +158,8 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   #pendingRetry: { attempt: number; delay: number } | undefined;
   #running: Promise<void> = Promise.resolve();
   #written: string | undefined;
+  /** What `locationIncludeFile` holds as far as this driver knows (read at the first sync). */
+  #locationWritten: string | undefined;
   /** Failed syncs in a row; while above 0, what NGINX runs is unknown and every sync is forced. */
   #failures = 0;
   /**
@@ -185,6 +201,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     this.#retry = retry;
     this.#random = options.random ?? Math.random;
     this.#reloadTimeout = options.reloadTimeout ?? 10_000;
+    this.#timeouts = options.timeouts ?? DEFAULT_NGINX_TIMEOUTS;
     this.#pidFile = options.config.pidFile;
   }
 
@@ -227,7 +244,13 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
         return { name, instances: listed };
       }),
       this.#config,
+      this.#timeouts,
     );
+  }
+
+  /** renderLocation is the `locationIncludeFile` text: the location-level timeouts (renderLocationTimeouts). */
+  renderLocation(): string {
+    return renderLocationTimeouts(this.#timeouts);
   }
 
   /** pendingRetry is the retry scheduled after a failed sync, if one is waiting. */
@@ -420,17 +443,40 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
     const text = this.render();
     const file = this.#config.includeFile;
     this.#written ??= await readFile(file, 'utf8').catch(() => undefined);
-    if (text === this.#written && !force && this.#reloadedOnce) {
+    // The location timeouts change only with the config, but the file may not hold them yet (the
+    // first sync, an older Scaleplane's or an operator's edit): written, tested and reloaded with
+    // the upstreams, and put back with them after a failed test.
+    const locationFile = this.#config.locationIncludeFile;
+    const location = locationFile === undefined ? undefined : this.renderLocation();
+    if (locationFile !== undefined)
+      this.#locationWritten ??= await readFile(locationFile, 'utf8').catch(() => undefined);
+    const locationChanged = location !== undefined && location !== this.#locationWritten;
+    if (text === this.#written && !locationChanged && !force && this.#reloadedOnce) {
       this.#markSynced(version);
       return { reloaded: false, text, failedAttempts: 0 };
     }
     const previous = this.#written;
+    const previousLocation = this.#locationWritten;
     try {
       await writeAtomically(file, text);
     } catch (err) {
       return this.#fail(
         new NginxDriverError('NGINX_WRITE_FAILED', `cannot write ${file}: ${String(err)}`, { cause: err }),
       );
+    }
+    if (locationChanged) {
+      try {
+        await writeAtomically(locationFile!, location);
+      } catch (err) {
+        // The upstreams alone were not meant to reach NGINX untested either.
+        if (previous !== undefined) await writeAtomically(file, previous).catch(() => undefined);
+        else await removeInclude(file).catch(() => undefined);
+        return this.#fail(
+          new NginxDriverError('NGINX_WRITE_FAILED', `cannot write ${locationFile}: ${String(err)}`, {
+            cause: err,
+          }),
+        );
+      }
     }
     try {
       await this.#run(this.#config.testCommand);
@@ -441,6 +487,11 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       // include that the next nginx start or reload by anyone would trip over.
       if (previous !== undefined) await writeAtomically(file, previous).catch(() => undefined);
       else await removeInclude(file).catch(() => undefined);
+      if (locationChanged) {
+        if (previousLocation !== undefined)
+          await writeAtomically(locationFile!, previousLocation).catch(() => undefined);
+        else await removeInclude(locationFile!).catch(() => undefined);
+      }
       return this.#fail(
         new NginxDriverError(
           'NGINX_TEST_FAILED',
@@ -450,6 +501,7 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
       );
     }
     this.#written = text;
+    if (location !== undefined) this.#locationWritten = location;
     const pidFile = await this.#pidFileOf();
     const before = pidFile === undefined ? undefined : await workersOf(pidFile);
     // A master that died (SIGKILL, OOM) leaves its pid file, and the kernel may give the pid to
