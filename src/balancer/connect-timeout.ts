@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
+import { buildConnector } from 'undici';
 import { MAX_RETRIES } from './retry.js';
 
 /** DEFAULT_CONNECT_TIMEOUT is how long a backend connection may take to open at most by default, ms (undici's own default). */
@@ -60,4 +61,31 @@ export function guardConnect(request: http.ClientRequest, ms: number): void {
     socket.once('connect', clear);
     socket.once('close', clear);
   });
+}
+
+/**
+ * guardedConnector is the undici connector of the bodiless GET/HEAD pools: undici's own, with the
+ * connect timeout of guardConnect (`connectTimeoutError` after `ms`, its verdict one turn of the
+ * loop later) in place of undici's. undici times connects with its coarse timers, which tick every
+ * ~500 ms: a 300 ms connect_timeout fired after 0.9–1.2 s, so with a request_timeout below that, a
+ * GET to a blackholed instance ran into request_timeout (504) instead of being retried on another.
+ */
+export function guardedConnector(ms: number): buildConnector.connector {
+  // timeout 0: undici's own connect timer is off.
+  const connect = buildConnector({ timeout: 0 });
+  return (options, callback) => {
+    let timer: NodeJS.Timeout | undefined;
+    let verdict: NodeJS.Immediate | undefined;
+    // undici's connector returns the socket it opens (lib/core/connect.js); its types say void.
+    const socket = connect(options, (...args) => {
+      clearTimeout(timer);
+      clearImmediate(verdict);
+      callback(...args);
+    }) as unknown as Socket;
+    timer = setTimeout(() => {
+      verdict = setImmediate(() => {
+        if (socket.connecting) socket.destroy(connectTimeoutError(ms));
+      });
+    }, ms);
+  };
 }

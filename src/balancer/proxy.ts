@@ -14,7 +14,12 @@ import {
   type ScaleplaneMetrics,
 } from '../metrics/index.js';
 import type { HashKeySource, PickContext, Picker } from './algorithms/index.js';
-import { connectTimeoutError, defaultConnectTimeout, guardConnect } from './connect-timeout.js';
+import {
+  connectTimeoutError,
+  defaultConnectTimeout,
+  guardConnect,
+  guardedConnector,
+} from './connect-timeout.js';
 import { headGate } from './head-gate.js';
 import {
   type ForwardedRequest,
@@ -347,7 +352,8 @@ export class ProxyPath {
   /**
    * poolFor is the backend's undici pool: keep-alive, one request per connection at a time (no
    * pipelining), idle sockets closed after `upstreamKeepAliveTimeout` (or the backend's own hint if
-   * shorter), no timeouts of its own — the exchange's request timeout governs.
+   * shorter), connects timed out by guardedConnector, no other timeouts of its own — the
+   * exchange's request timeout governs.
    */
   poolFor(member: PoolMember): UndiciPool {
     let pool = this.#pools.get(member);
@@ -358,7 +364,7 @@ export class ProxyPath {
         keepAliveTimeout: this.#keepAliveTimeout,
         keepAliveMaxTimeout: this.#keepAliveTimeout,
         maxHeaderSize: this.maxHeaderSize,
-        connectTimeout: this.connectTimeout,
+        connect: guardedConnector(this.connectTimeout),
         headersTimeout: 0,
         bodyTimeout: 0,
       });

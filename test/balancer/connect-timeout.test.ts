@@ -160,6 +160,25 @@ for (const [name, method, body] of [
   });
 }
 
+// The bodiless GET goes through undici, whose own connect timer ticks every ~500 ms: a 100 ms
+// connect_timeout fired after 0.5-1 s, past this request_timeout, so the client got a 504 where a
+// retry on the good instance was due.
+test("a bodiless GET to a blackholed instance is retried at connect_timeout, not at undici's coarse tick", async (t) => {
+  const hole = await startBlackhole(t);
+  const good = await startBackend(t, (_req, res) => res.end('good'));
+  const { balancer, metrics, port } = await startBalancer(
+    t,
+    config({ connectTimeout: 100, requestTimeout: 450 }),
+  );
+  balancer.setGroup('web', ready(['hole', hole], ['good', good.address]));
+  const reply = await send(port, { path: '/orders' });
+  assert.equal(reply.status, 200, `status ${reply.status}: ${reply.body.toString()}`);
+  assert.equal(good.requests, 1);
+  const errors = await metrics.upstreamErrors.get();
+  const kinds = errors.values.filter((v) => v.value > 0).map((v) => `${v.labels.kind}=${v.value}`);
+  assert.deepEqual(kinds, ['connect=1'], `upstream errors counted: ${kinds.join(', ')}`);
+});
+
 // Only a short request timeout set: before, the default connect timeout (10 s) outlasted it, so
 // the blackholed instance took all of the request's time and the client got a 504 at 6 s.
 for (const [name, method, body] of [
