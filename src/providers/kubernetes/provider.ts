@@ -29,7 +29,7 @@ import { explainHpaScaling, type HpaLike, hpaMetricFigures } from './hpa-explain
 import { loadKubeConfig } from './kubeconfig.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from './names.js';
 import { METRICS_SERVER_MISSING, type PodMetricLike, podUsages } from './pod-metrics.js';
-import { labelSelector, type PodLike, podInstance } from './pods.js';
+import { labelSelector, type PodLike, podInstance, podState } from './pods.js';
 import { formatCpu, formatMemory } from './quantity.js';
 import { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';
 import { versionProblem } from './version.js';
@@ -1167,7 +1167,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * first writes `roll.previous` back into the template, with the partition still at the replicas,
    * so no existing pod ever runs the new size; then the replica is given back, the partition
    * restored (`onRevert` called), and the failure thrown with its code, its message saying the
-   * resize was reverted (cause: the failure). Should that write
+   * resize was reverted (cause: the failure); pods that another client's count kept at the new
+   * size, not Ready, are deleted to come back at the previous one (see `#dropRolledPods`). Should that write
    * fail, the partition and the annotation stay (every pod still protected) for the next controller
    * to take up. A failure after the partition went to 0 leaves the template as it is: the extra pod
    * passed at the new size, and the StatefulSet controller's own roll stops at the first pod that is
@@ -1310,6 +1311,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       this.#surge = 0;
       this.#endWrite();
     }
+    // Their count kept pods at ordinals the partition did not hold back (see #dropRolledPods).
+    if (reverted && !closed && this.#desired > roll.replicas) {
+      const refused = await this.#dropRolledPods(roll);
+      if (refused !== undefined) {
+        closed = true;
+        failure = refused;
+      }
+    }
     if (!keepRoll && !closed) {
       try {
         // Unless another client set the partition during the roll: theirs stands. Before, the
@@ -1423,6 +1432,64 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     }
     if (out.theirs !== undefined) this.#partitionChangedElsewhere(out.theirs, user, 'left as set');
     return true;
+  }
+
+  /**
+   * dropRolledPods deletes, after a revert, the pods at an ordinal at or above the roll's replicas
+   * that run the quantities the resize wrote and are not Ready: the extra pod, kept because another
+   * client set the replicas above the roll's during it (see `#giveBack`), and pods that count added
+   * (their ordinals were at or above the partition: created at the new size). The StatefulSet
+   * controller recreates each from the reverted template; left to it, it replaces no pod that is not
+   * Ready (Kubernetes' "forced rollback": the pods stayed at the size that had failed, and the
+   * controller stopped at them, creating none of the count above). A Ready one is left to the
+   * controller's own roll. Each delete carries the pod's uid as a precondition; a failure is logged.
+   * Returns the error of a delete refused as closed or fenced (the rest is left), else undefined.
+   */
+  async #dropRolledPods(roll: RollState): Promise<unknown> {
+    const { previous, written } = roll;
+    if (!previous || !written) return undefined;
+    const prefix = `${this.#config.name}-`;
+    const rolled = [...this.#pods.values()].filter((pod) => {
+      const name = pod.metadata?.name ?? '';
+      const ordinal = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : Number.NaN;
+      if (!Number.isInteger(ordinal) || ordinal < roll.replicas || podState(pod) !== 'starting') return false;
+      return Object.keys(previous).every((container) => {
+        const r = pod.spec?.containers?.find((c) => c.name === container)?.resources;
+        return Object.entries(written).every(([k, v]) => r?.limits?.[k] === v && r?.requests?.[k] === v);
+      });
+    });
+    for (const pod of rolled) {
+      const name = pod.metadata!.name!;
+      try {
+        await this.#rollWrite('delete pod', () => this.#deleteRolledPod(name, pod.metadata?.uid));
+        this.#logger.warn(
+          { group: this.#options.group, instance: name, reason: 'RolledPodDeleted' },
+          `${this.#ref()}: deleted ${name}, not Ready at the resize's size after the revert; it comes back at the previous resources`,
+        );
+      } catch (err) {
+        if (stopped(err)) return err;
+        this.#logger.error(
+          { group: this.#options.group, instance: name, err },
+          `${this.#ref()}: ${name} runs the resize's size after the revert and is not Ready; it could not be deleted: delete it so that it comes back at the previous resources`,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** deleteRolledPod deletes pod `name` at its `uid` (precondition); gone already (404, 409) is no failure. */
+  async #deleteRolledPod(name: string, uid: string | undefined): Promise<void> {
+    const core = this.#api(this.#k8s!.CoreV1Api);
+    try {
+      await core.deleteNamespacedPod({
+        name,
+        namespace: this.#config.namespace,
+        ...(uid && { body: { preconditions: { uid } } }),
+      });
+    } catch (err) {
+      const status = (err as { code?: number }).code;
+      if (status !== 404 && status !== 409) throw err;
+    }
   }
 
   /**
