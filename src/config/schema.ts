@@ -693,6 +693,23 @@ const cpuMetricSchema = mapping({
 
 const target = z.number().positive();
 
+/** serverAddress is another server's `host:port` (a sentinel, a cluster node): no bare port, no port 0. */
+const serverAddress = z.union([z.string(), z.number()]).transform((value, ctx): HostPort => {
+  const text = String(value).trim();
+  let address: HostPort | undefined;
+  try {
+    address = /^\d+$/.test(text) ? undefined : parseListen(text);
+  } catch {}
+  if (address === undefined || address.port === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is not host:port (such as 10.0.0.5:26379 or [::1]:26379)`,
+    });
+    return z.NEVER;
+  }
+  return address;
+});
+
 // HPA's Resource metric for memory: `target` is Utilization (percent of the limit), `average_value`
 // AverageValue (bytes per instance). Whether the group has a limit is checked with the group.
 const memoryMetricSchema = mapping({
@@ -809,15 +826,27 @@ const METRIC_KINDS = {
     key: text,
     url: text.default('redis://127.0.0.1:6379'),
     group: text.optional(),
-  }).transform(
-    (raw): MetricConfig => ({
-      type: 'redis',
-      target: raw.target,
-      key: raw.key,
-      url: raw.url,
-      ...(raw.group === undefined ? {} : { group: raw.group }),
-    }),
-  ),
+    sentinel: mapping({
+      name: text,
+      sentinels: z.array(serverAddress).min(1, { error: 'list at least one sentinel (host:port)' }),
+    }).optional(),
+    cluster: z.array(serverAddress).min(1, { error: 'list at least one node (host:port)' }).optional(),
+  })
+    .superRefine((raw, ctx) => {
+      if (raw.sentinel !== undefined && raw.cluster !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'give sentinel or cluster, not both' });
+    }, whenMapping)
+    .transform(
+      (raw): MetricConfig => ({
+        type: 'redis',
+        target: raw.target,
+        key: raw.key,
+        url: raw.url,
+        ...(raw.group === undefined ? {} : { group: raw.group }),
+        ...(raw.sentinel === undefined ? {} : { sentinel: raw.sentinel }),
+        ...(raw.cluster === undefined ? {} : { cluster: raw.cluster }),
+      }),
+    ),
   nats: mapping({
     target,
     stream: text,

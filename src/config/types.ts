@@ -350,6 +350,10 @@ export interface RedisMetricConfig {
   key: string;
   /** Stream consumer group: its lag + pending instead of the stream's length. */
   group?: string;
+  /** Find the master through Redis Sentinel (`url` then gives only credentials, database and TLS). */
+  sentinel?: { name: string; sentinels: HostPort[] };
+  /** Redis Cluster seed nodes (`url` then gives only credentials and TLS). */
+  cluster?: HostPort[];
 }
 
 /** NatsMetricConfig scales on a JetStream consumer's pending + unacknowledged messages. */

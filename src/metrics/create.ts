@@ -46,6 +46,8 @@ export function createMetricSource(
         url: metric.url,
         key: metric.key,
         ...(metric.group === undefined ? {} : { group: metric.group }),
+        ...(metric.sentinel === undefined ? {} : { sentinel: metric.sentinel }),
+        ...(metric.cluster === undefined ? {} : { cluster: metric.cluster }),
       });
     case 'nats':
       return new NatsSource({

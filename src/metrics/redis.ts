@@ -3,15 +3,26 @@
  * items per worker. With a consumer `group`, a stream's backlog is that group's lag plus pending,
  * plus, for a `scaleplane/queue` stream (`…:stream`), the due jobs of its `…:delayed` set.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type MetricSource, MetricSourceError } from './source.js';
 
 /** How many undelivered entries a read counts one by one when Redis tells no lag (see #undelivered). */
 const UNDELIVERED_SCAN = 1000;
 
+/** Endpoint is a sentinel or cluster node. */
+export interface RedisEndpoint {
+  host: string;
+  port: number;
+}
+
 /** RedisSourceOptions names the server and the key. */
 export interface RedisSourceOptions {
+  /** The server; with `sentinel` or `cluster`, only its credentials, database and TLS (`rediss:`). */
   url: string;
+  /** Ask these sentinels where the master `name` is (and follow its failovers). */
+  sentinel?: { name: string; sentinels: readonly RedisEndpoint[] };
+  /** A Redis Cluster, reached through these seed nodes: each command goes to its key's node. */
+  cluster?: readonly RedisEndpoint[];
   key: string;
   /** Stream consumer group: count its lag + pending instead of the stream's length. */
   group?: string;
@@ -25,7 +36,7 @@ export class RedisSource implements MetricSource {
   readonly kind = 'total' as const;
   readonly #options: RedisSourceOptions;
   readonly #timeout: number;
-  #redis: Redis;
+  #redis: Redis | Cluster;
   #closed = false;
   constructor(options: RedisSourceOptions) {
     this.#options = options;
@@ -34,14 +45,38 @@ export class RedisSource implements MetricSource {
     this.#redis = this.#client();
   }
 
-  #client(): Redis {
-    const redis = new Redis(this.#options.url, {
+  #client(): Redis | Cluster {
+    const { url, sentinel, cluster } = this.#options;
+    const settings: RedisOptions = {
       lazyConnect: true,
       // Fail a read fast rather than queueing it while the server is away: the poller retries.
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       connectTimeout: 2000,
-    });
+    };
+    let redis: Redis | Cluster;
+    if (cluster !== undefined) {
+      // The URL's user, password and TLS for every node; its host is the seeds' to give.
+      const { host: _host, port: _port, ...node } = urlSettings(url);
+      redis = new Cluster([...cluster], {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        redisOptions: { ...node, connectTimeout: 2000, maxRetriesPerRequest: 0 },
+      });
+    } else if (sentinel !== undefined) {
+      const { host: _host, port: _port, ...master } = urlSettings(url);
+      redis = new Redis({
+        ...master,
+        ...settings,
+        sentinels: [...sentinel.sentinels],
+        name: sentinel.name,
+        // Move to the new master when the sentinels announce it (+switch-master), not only once
+        // the old one drops the connection: a master demoted alive keeps answering as a replica.
+        failoverDetector: true,
+      });
+    } else {
+      redis = new Redis(url, settings);
+    }
     redis.on('error', () => {});
     return redis;
   }
@@ -74,7 +109,7 @@ export class RedisSource implements MetricSource {
     }
   }
 
-  async #readKey(redis: Redis): Promise<number[]> {
+  async #readKey(redis: Redis | Cluster): Promise<number[]> {
     const { key, group } = this.#options;
     try {
       if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
@@ -119,7 +154,7 @@ export class RedisSource implements MetricSource {
    * deleted read 11 instead of 7 (and a stream keeping its history read all of it). Counted up to
    * UNDELIVERED_SCAN entries; past that the length, never below the count, stands in for it.
    */
-  async #undelivered(redis: Redis, key: string, lastDelivered: string): Promise<number> {
+  async #undelivered(redis: Redis | Cluster, key: string, lastDelivered: string): Promise<number> {
     // Inclusive of lastDelivered (the exclusive `(id` form needs Redis 6.2), which is skipped: one
     // more is asked for it, and one more again to tell a full scan from a cut one.
     const entries = await redis.xrange(key, lastDelivered, '+', 'COUNT', UNDELIVERED_SCAN + 2);
@@ -139,7 +174,7 @@ export class RedisSource implements MetricSource {
    * before, it read as 0 due jobs, as a failed command did before 3c5564d, a depth that could scale
    * the group to zero while the misconfiguration went unseen.
    */
-  async #dueDelayed(redis: Redis, key: string): Promise<number> {
+  async #dueDelayed(redis: Redis | Cluster, key: string): Promise<number> {
     if (!key.endsWith(':stream')) return 0;
     const delayed = `${key.slice(0, -':stream'.length)}:delayed`;
     const type = await redis.type(delayed);
@@ -154,4 +189,22 @@ export class RedisSource implements MetricSource {
     this.#closed = true;
     this.#redis.disconnect();
   }
+}
+
+/**
+ * urlSettings reads a `redis://` / `rediss://` URL into ioredis options (user, password, database,
+ * TLS), as ioredis reads the URL it is given: for a sentinel's master or a cluster's nodes, whose
+ * addresses come from elsewhere.
+ */
+function urlSettings(url: string): RedisOptions {
+  const parsed = new URL(url);
+  const database = parsed.pathname.slice(1);
+  return {
+    host: parsed.hostname,
+    ...(parsed.port !== '' && { port: Number(parsed.port) }),
+    ...(parsed.username !== '' && { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password !== '' && { password: decodeURIComponent(parsed.password) }),
+    ...(/^\d+$/.test(database) && { db: Number(database) }),
+    ...(parsed.protocol === 'rediss:' && { tls: {} }),
+  };
 }

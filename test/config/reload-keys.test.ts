@@ -232,6 +232,9 @@ const CONTEXT: Record<string, Doc> = {
  * PAIRS are the leaves whose two values the generator cannot find (a value that must agree with
  * another key): the two configs, as edits of a valid document.
  */
+const redisMetric = (redis: Doc): Doc => ({
+  groups: { web: { ...GROUP_BASES[0], scaling: { metrics: [{ redis }] } } },
+});
 const PAIRS: Record<string, [Doc, Doc]> = {
   'groups.*.provider': [{ groups: { web: GROUP_BASES[0]! } }, { groups: { web: GROUP_BASES[1]! } }],
   'balancer.cache.storage': [
@@ -266,6 +269,18 @@ const PAIRS: Record<string, [Doc, Doc]> = {
     {
       groups: { web: { ...GROUP_BASES[0], scaling: { metrics: [{ memory: { average_value: '512Mi' } }] } } },
     },
+  ],
+  'groups.*.scaling.metrics[].redis.sentinel.name': [
+    redisMetric({ key: 'jobs', target: 10, sentinel: { name: 'a', sentinels: ['10.0.0.5:26379'] } }),
+    redisMetric({ key: 'jobs', target: 10, sentinel: { name: 'b', sentinels: ['10.0.0.5:26379'] } }),
+  ],
+  'groups.*.scaling.metrics[].redis.sentinel.sentinels': [
+    redisMetric({ key: 'jobs', target: 10, sentinel: { name: 'a', sentinels: ['10.0.0.5:26379'] } }),
+    redisMetric({ key: 'jobs', target: 10, sentinel: { name: 'a', sentinels: ['10.0.0.6:26379'] } }),
+  ],
+  'groups.*.scaling.metrics[].redis.cluster': [
+    redisMetric({ key: 'jobs', target: 10, cluster: ['10.0.0.8:6379'] }),
+    redisMetric({ key: 'jobs', target: 10, cluster: ['10.0.0.9:6379'] }),
   ],
   'controller.state.backend': [
     { controller: { state: { backend: 'file' } } },
