@@ -9,7 +9,7 @@ import { Cluster, Redis } from 'ioredis';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createMetricSource } from '../../src/metrics/create.js';
 import type { MetricSource } from '../../src/metrics/index.js';
-import { type ClusterSetup, type SentinelSetup, startCluster, startSentinel } from '../cache/topologies.js';
+import { startCluster, startSentinel } from '../cache/topologies.js';
 
 const HOOK_MS = 60_000;
 const READ = { group: 'workers', instances: [], now: 0 };
@@ -44,34 +44,48 @@ async function readUntil(source: MetricSource, want: number, ms: number): Promis
   assert.fail(`read ${JSON.stringify(last)} for ${ms} ms, ${want} expected`);
 }
 
-describe('redis metric on Sentinel', { timeout: 120_000 }, () => {
-  let setup: SentinelSetup | undefined;
-  let source: MetricSource | undefined;
+/** serversFor starts the servers before a suite's tests and stops them, and the sources it tracks, after. */
+function serversFor<Setup extends { stop(): Promise<void> }>(start: () => Promise<Setup>) {
+  const sources: MetricSource[] = [];
+  const servers = {
+    setup: undefined as Setup | undefined,
+    track(source: MetricSource): MetricSource {
+      sources.push(source);
+      return source;
+    },
+  };
   before(
     async () => {
-      setup = await startSentinel(1);
+      servers.setup = await start();
     },
     { timeout: HOOK_MS },
   );
   after(
     async () => {
-      await source?.close?.();
-      await setup?.stop();
+      for (const source of sources) await source.close?.();
+      await servers.setup?.stop();
     },
     { timeout: HOOK_MS },
   );
+  return servers;
+}
+
+describe('redis metric on Sentinel', { timeout: 120_000 }, () => {
+  const servers = serversFor(() => startSentinel(1));
 
   it('reads the list on the master the sentinels name, and on the new one after a failover', async (t) => {
-    const sentinels = setup!.sentinels.map((s) => `"${s.host}:${s.port}"`).join(', ');
-    source = sourceFrom(
-      `redis: { key: jobs, target: 10, url: "redis://127.0.0.1:1", sentinel: { name: ${setup!.name}, sentinels: [${sentinels}] } }`,
+    const sentinels = servers.setup!.sentinels.map((s) => `"${s.host}:${s.port}"`).join(', ');
+    const source = servers.track(
+      sourceFrom(
+        `redis: { key: jobs, target: 10, url: "redis://127.0.0.1:1", sentinel: { name: ${servers.setup!.name}, sentinels: [${sentinels}] } }`,
+      ),
     );
-    const master = new Redis(setup!.master);
+    const master = new Redis(servers.setup!.master);
     await master.rpush('jobs', 'a', 'b', 'c', 'd', 'e');
     master.disconnect();
     // The URL's host and port (nothing listens on port 1) are not where it reads.
     assert.deepEqual(await source.read(READ), [5]);
-    const promoted = await setup!.failover();
+    const promoted = await servers.setup!.failover();
     const now = new Redis(promoted);
     await now.rpush('jobs', 'f', 'g');
     now.disconnect();
@@ -81,32 +95,18 @@ describe('redis metric on Sentinel', { timeout: 120_000 }, () => {
 });
 
 describe('redis metric on Cluster', { timeout: 120_000 }, () => {
-  let setup: ClusterSetup | undefined;
-  let source: MetricSource | undefined;
-  before(
-    async () => {
-      setup = await startCluster(3);
-    },
-    { timeout: HOOK_MS },
-  );
-  after(
-    async () => {
-      await source?.close?.();
-      await setup?.stop();
-    },
-    { timeout: HOOK_MS },
-  );
+  const servers = serversFor(() => startCluster(3));
 
   it('reads keys on every node through one seed, a stream group backlog too', async () => {
-    const cluster = new Cluster(setup!.nodes);
+    const cluster = new Cluster(servers.setup!.nodes);
     try {
       // Keys spread over the slots: some are on nodes other than the seed the source is given.
       const keys = Array.from({ length: 6 }, (_, i) => `jobs-${i}`);
       for (const [i, key] of keys.entries())
         await cluster.rpush(key, ...Array.from({ length: i + 1 }, () => 'x'));
-      const seed = setup!.nodes[0]!;
+      const seed = servers.setup!.nodes[0]!;
       const held = await Promise.all(
-        setup!.nodes.map(async (node) => {
+        servers.setup!.nodes.map(async (node) => {
           const direct = new Redis(node);
           try {
             return await direct.dbsize();
@@ -130,8 +130,10 @@ describe('redis metric on Cluster', { timeout: 120_000 }, () => {
       await cluster.xadd('{q}:stream', '*', 'n', '1');
       await cluster.xadd('{q}:stream', '*', 'n', '2');
       await cluster.xgroup('CREATE', '{q}:stream', 'workers', '0');
-      source = sourceFrom(
-        `redis: { key: "{q}:stream", group: workers, target: 10, cluster: ["${seed.host}:${seed.port}"] }`,
+      const source = servers.track(
+        sourceFrom(
+          `redis: { key: "{q}:stream", group: workers, target: 10, cluster: ["${seed.host}:${seed.port}"] }`,
+        ),
       );
       assert.deepEqual(await source.read(READ), [2]);
     } finally {

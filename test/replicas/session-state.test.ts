@@ -27,13 +27,30 @@ function refusedUnsent(error: unknown): boolean {
   );
 }
 
+/** outcome: `sent` when the statement went to the server, `refused` when db.query refused it unsent. */
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'sent',
+    (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
+  );
+
+// One connection each: whoever comes next takes the very connection the statement or transaction used.
+const pgPool = (port: number) =>
+  new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
+const mariadbPool = (port: number) =>
+  mysql.createPool({
+    host: '127.0.0.1',
+    port,
+    user: 'scaleplane',
+    password: 'scaleplane',
+    database: 'scaleplane_test',
+    connectionLimit: 1,
+  });
+
 describe('session state on pooled connections', { timeout: 120_000 }, () => {
   it('PostgreSQL: a transaction that SETs its role and search_path leaves neither to the next caller', async (t) => {
     await ensureSteadyPostgresReplication();
-    // One connection each: whoever comes next takes the very connection the transaction used.
-    const pool = (port: number) =>
-      new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
-    const [primary, replica] = [pool(PG_STEADY_PRIMARY_PORT), pool(PG_STEADY_REPLICA_PORT)];
+    const [primary, replica] = [pgPool(PG_STEADY_PRIMARY_PORT), pgPool(PG_STEADY_REPLICA_PORT)];
     const db = createPgRouter({ primary, replicas: { r1: replica }, name: 'session-state-pg' });
     db.on('error', () => {});
     const session = "SELECT current_user AS who, current_setting('search_path') AS path";
@@ -62,10 +79,7 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
       const pidBefore = await pid();
       await db.transaction(async (tx) => void (await tx.query('SET LOCAL statement_timeout = 1000')));
       const pidAfter = await pid();
-      const plain = await db.query('SET statement_timeout = 1').then(
-        () => 'sent',
-        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
-      );
+      const plain = await outcome(db.query('SET statement_timeout = 1'));
       t.diagnostic(
         `primary before ${JSON.stringify(before)}, after ${JSON.stringify(after)}; replica before ${JSON.stringify(replicaBefore)}, after ${JSON.stringify(replicaAfter)}; SET via db.query: ${plain}`,
       );
@@ -85,9 +99,7 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
 
   it('PostgreSQL: a temporary table made in a transaction is not there for the next caller', async (t) => {
     await ensureSteadyPostgresReplication();
-    const pool = (port: number) =>
-      new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
-    const [primary, replica] = [pool(PG_STEADY_PRIMARY_PORT), pool(PG_STEADY_REPLICA_PORT)];
+    const [primary, replica] = [pgPool(PG_STEADY_PRIMARY_PORT), pgPool(PG_STEADY_REPLICA_PORT)];
     const db = createPgRouter({ primary, replicas: { r1: replica }, name: 'session-state-pg-temp' });
     db.on('error', () => {});
     // Each request stages its rows in a temporary table of the same name, as an import job does.
@@ -110,10 +122,7 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
       const pidBefore = await pid();
       const onCommitDrop = [await request(dropped), await request(dropped)];
       const pidAfter = await pid();
-      const plain = await db.query(kept).then(
-        () => 'sent',
-        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
-      );
+      const plain = await outcome(db.query(kept));
       t.diagnostic(
         `two requests: ${outcomes.join(' / ')}; ON COMMIT DROP: ${onCommitDrop.join(' / ')}; via db.query: ${plain}`,
       );
@@ -129,16 +138,10 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
 
   it('MariaDB: a transaction that SETs sql_mode and the isolation level leaves neither to the next caller', async (t) => {
     await ensureSteadyMariadbReplication();
-    const pool = (port: number) =>
-      mysql.createPool({
-        host: '127.0.0.1',
-        port,
-        user: 'scaleplane',
-        password: 'scaleplane',
-        database: 'scaleplane_test',
-        connectionLimit: 1,
-      });
-    const [primary, replica] = [pool(MARIADB_STEADY_PRIMARY_PORT), pool(MARIADB_STEADY_REPLICA_PORT)];
+    const [primary, replica] = [
+      mariadbPool(MARIADB_STEADY_PRIMARY_PORT),
+      mariadbPool(MARIADB_STEADY_REPLICA_PORT),
+    ];
     const db = createMysqlRouter({ primary, replicas: { r1: replica }, name: 'session-state-mariadb' });
     db.on('error', () => {});
     const session = async () => {
@@ -153,10 +156,7 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
         await tx.query('SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
       });
       const after = await session();
-      const plain = await db.query('SET NAMES latin1').then(
-        () => 'sent',
-        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
-      );
+      const plain = await outcome(db.query('SET NAMES latin1'));
       t.diagnostic(
         `before ${JSON.stringify(before)}, after ${JSON.stringify(after)}; SET via db.query: ${plain}`,
       );
@@ -177,9 +177,7 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
     // was free, the search_path stayed for the next caller, and a lock stayed held by an idle pooled
     // connection, where the caller's own unlock (sent on another one) could not release it.
     await ensureSteadyPostgresReplication();
-    const pool = (port: number) =>
-      new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
-    const [primary, replica] = [pool(PG_STEADY_PRIMARY_PORT), pool(PG_STEADY_REPLICA_PORT)];
+    const [primary, replica] = [pgPool(PG_STEADY_PRIMARY_PORT), pgPool(PG_STEADY_REPLICA_PORT)];
     const db = createPgRouter({ primary, replicas: { r1: replica }, name: 'session-state-pg-functions' });
     db.on('error', () => {});
     // Whether another connection can take the lock: only if no pooled connection still holds it.
@@ -200,11 +198,6 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
         await other.end();
       }
     };
-    const outcome = (p: Promise<unknown>) =>
-      p.then(
-        () => 'sent',
-        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
-      );
     const path = "SELECT current_setting('search_path') AS path";
     try {
       await db.start();
@@ -242,16 +235,10 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
 
   it('MariaDB: user variables, named locks and temporary tables stay with their caller', async (t) => {
     await ensureSteadyMariadbReplication();
-    const pool = (port: number) =>
-      mysql.createPool({
-        host: '127.0.0.1',
-        port,
-        user: 'scaleplane',
-        password: 'scaleplane',
-        database: 'scaleplane_test',
-        connectionLimit: 1,
-      });
-    const [primary, replica] = [pool(MARIADB_STEADY_PRIMARY_PORT), pool(MARIADB_STEADY_REPLICA_PORT)];
+    const [primary, replica] = [
+      mariadbPool(MARIADB_STEADY_PRIMARY_PORT),
+      mariadbPool(MARIADB_STEADY_REPLICA_PORT),
+    ];
     const db = createMysqlRouter({
       primary,
       replicas: { r1: replica },
@@ -259,11 +246,6 @@ describe('session state on pooled connections', { timeout: 120_000 }, () => {
     });
     db.on('error', () => {});
     const first = async (sql: string) => ((await db.write(sql))[0] as RowDataPacket[])[0];
-    const outcome = (p: Promise<unknown>) =>
-      p.then(
-        () => 'sent',
-        (error: unknown) => (refusedUnsent(error) ? 'refused' : String(error)),
-      );
     // Another connection sees the named lock free only if no pooled connection still holds it.
     const lockFree = async (name: string) => {
       const other = await mysql.createConnection({
