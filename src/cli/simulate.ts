@@ -369,6 +369,12 @@ export function registerSimulate(program: Command): void {
           throw new CliError(`${source.file}: ${err.message}`, 1);
         throw err;
       });
+      // Replayed as it came, but not silently: a failed remote read or store leaves out traffic
+      // (stderr, so that --json stays one object a line).
+      for (const warning of trace.warnings ?? [])
+        process.stderr.write(
+          `scaleplane: warning: Prometheus answered with warnings, the replayed traffic may be partial: ${warning}\n`,
+        );
       const length = trace.perSecond.length;
       const from = traceIndex('--from', flags.from, trace.start, length);
       const to = flags.to === undefined ? undefined : traceIndex('--to', flags.to, trace.start, length);

@@ -26,6 +26,8 @@ export interface Trace {
   perSecond: Float64Array;
   /** Unix seconds of index 0; undefined for `workload.txt`, which has no clock. */
   start?: number;
+  /** Prometheus only: its warnings that the data may be partial (see fetchPrometheusTrace). */
+  warnings?: string[];
 }
 
 /**

@@ -6,6 +6,7 @@
 // The file itself, not metrics/index.ts: it imports no metric source's client, so the simulator
 // stays free of their side effects.
 import type { Response } from 'undici';
+import { partialDataWarnings } from '../metrics/prometheus.js';
 import { type PrometheusAccess, PrometheusHttp, PrometheusHttpError } from '../metrics/prometheus-http.js';
 import { holdSamples, type TimedTrace, TraceError, type TracePoint } from './trace-points.js';
 
@@ -40,6 +41,17 @@ interface RangeResponse {
   errorType?: string;
   error?: string;
   data?: { resultType: string; result: { metric: Record<string, string>; values: [number, string][] }[] };
+  /** The answer may be partial (a remote read or a store that failed); `infos` are notes, not read. */
+  warnings?: string[];
+}
+
+/** PrometheusTrace is the fetched series, with what Prometheus warned of while answering. */
+export interface PrometheusTrace extends TimedTrace {
+  /**
+   * Prometheus' warnings that the data may be partial (a failed remote read, a Thanos store that
+   * did not answer), once each, PromQL info annotations left out. The replay runs on what came back.
+   */
+  warnings: string[];
 }
 
 /**
@@ -48,7 +60,7 @@ interface RangeResponse {
  * ends before `end` ends sooner). Throws a TraceError: Prometheus' own `errorType: error` verbatim,
  * how many series came back and their labels when that is not one, or the two times around a gap.
  */
-export async function fetchPrometheusTrace(o: PrometheusTraceOptions): Promise<TimedTrace> {
+export async function fetchPrometheusTrace(o: PrometheusTraceOptions): Promise<PrometheusTrace> {
   const step = o.step ?? 60;
   if (!(step > 0)) throw new TraceError('PROMETHEUS_ERROR', `step must be > 0, got ${step}`);
   const perQuery = Math.max(1, Math.floor(o.maxPoints ?? PROMETHEUS_MAX_POINTS));
@@ -63,10 +75,13 @@ export async function fetchPrometheusTrace(o: PrometheusTraceOptions): Promise<T
     throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus URL: ${(err as Error).message}`);
   }
   const series = new Map<string, { metric: Record<string, string>; values: [number, string][] }>();
+  const warnings = new Set<string>();
   try {
     for (let from = o.start; from <= o.end; from += perQuery * step) {
       const to = Math.min(o.end, from + (perQuery - 1) * step);
-      for (const s of await queryRange(http, o, from, to, step)) {
+      const answer = await queryRange(http, o, from, to, step);
+      for (const warning of partialDataWarnings(answer.warnings)) warnings.add(warning);
+      for (const s of answer.result) {
         const key = formatLabels(s.metric);
         const seen = series.get(key);
         if (seen) seen.values.push(...s.values);
@@ -98,11 +113,12 @@ export async function fetchPrometheusTrace(o: PrometheusTraceOptions): Promise<T
     }
     return { t, value };
   });
-  return holdSamples(points, {
+  const trace = holdSamples(points, {
     step,
     ...(o.maxGap === undefined ? {} : { maxGap: o.maxGap }),
     where: (k) => iso(points[k]!.t),
   });
+  return { ...trace, warnings: [...warnings] };
 }
 
 async function queryRange(
@@ -111,7 +127,7 @@ async function queryRange(
   start: number,
   end: number,
   step: number,
-): Promise<NonNullable<RangeResponse['data']>['result']> {
+): Promise<{ result: NonNullable<RangeResponse['data']>['result']; warnings: unknown }> {
   const shown = http.shown;
   const url = http.endpoint('api/v1/query_range');
   url.searchParams.set('query', o.query);
@@ -159,7 +175,7 @@ async function queryRange(
       `the query returned a ${body.data.resultType}, not a range of samples (a matrix)`,
     );
   }
-  return body.data.result;
+  return { result: body.data.result, warnings: body.warnings };
 }
 
 /** formatLabels writes a series' labels as PromQL does: `{job="web", path="/a"}`. */

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Counter, Registry } from 'prom-client';
 import { fetchPrometheusTrace, type TimedTrace, TraceError } from '../../src/sim/index.js';
 import { runCli } from '../helpers/cli-process.js';
+import { freePort } from '../helpers/ports.js';
 import { PROMETHEUS, poll, type RunningPrometheus, startPrometheus } from '../helpers/prometheus.js';
 
 const PHASE_S = 12;
@@ -220,6 +221,7 @@ describe('simulate --prometheus', { skip: PROMETHEUS ? false : 'run scripts/serv
       ]);
       assert.equal(ok.code, 0, ok.stderr);
       assert.match(ok.stdout, /as is \(--absolute\)/);
+      assert.doesNotMatch(ok.stderr, /warning/, 'a complete answer warns of nothing');
       const from = /seconds \[0, \d+\) from (\S+) /.exec(ok.stdout);
       assert.ok(from, ok.stdout);
       const start = Date.parse(from[1]!) / 1000;
@@ -244,6 +246,53 @@ describe('simulate --prometheus', { skip: PROMETHEUS ? false : 'run scripts/serv
       assert.match(two.stderr, /^scaleplane: the query returned 2 series .*path="\/a"}, .*path="\/b"}/m);
     } finally {
       await rm(timeline, { force: true });
+    }
+  });
+});
+
+describe('simulate --prometheus on a partial answer', {
+  skip: PROMETHEUS ? false : 'run scripts/services/prometheus.sh',
+}, () => {
+  it('replays it, and says on stderr what Prometheus warned of (a remote read that failed)', async () => {
+    // A remote_read endpoint that refuses connections: Prometheus answers `success` with the local
+    // part only and a `warnings` entry. Before, the replay ran on it without a word.
+    const refused = await freePort();
+    const partial = await startPrometheus([], {
+      config: ['remote_read:', `  - url: http://127.0.0.1:${refused}/read`, '    read_recent: true'],
+    });
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const trace = await fetchPrometheusTrace({
+        url: partial.url,
+        query: 'sum(up) or vector(4)',
+        start: now - 300,
+        end: now,
+        step: 60,
+      });
+      assert.equal(trace.perSecond[0], 4);
+      assert.equal(trace.warnings.length, 1, JSON.stringify(trace.warnings));
+      assert.match(trace.warnings[0]!, /remote_read: .*refused/);
+      const cli = await runCli([
+        'simulate',
+        '--prometheus',
+        partial.url,
+        '--query',
+        'sum(up) or vector(4)',
+        '--since',
+        '5m',
+        '--absolute',
+        '--capacity',
+        '10',
+        '--json',
+      ]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.match(
+        cli.stderr,
+        /^scaleplane: warning: Prometheus answered with warnings, the replayed traffic may be partial: remote_read: .*refused/m,
+      );
+      assert.equal(JSON.parse(cli.stdout.trim().split('\n')[0]!).policy, 'default', 'stdout stays JSON');
+    } finally {
+      await partial.close();
     }
   });
 });
