@@ -21,24 +21,49 @@ export function urlProblem(text: string, schemes: readonly string[]): string | u
 }
 
 /**
- * natsUrlProblem says why the credentials of a NATS URL (`nats://user:password@host:4222`,
- * `nats://token@host:4222`, the scheme optional) cannot be read, or undefined; the `nats` metric
- * source takes them out of the URL and decodes them.
+ * natsUrlProblem says why a NATS `url` cannot be read, or undefined. It is one server or a
+ * comma-separated list of the servers of one cluster (`nats://a:4222,nats://b:4222`, as the NATS
+ * CLI's `--server` takes them), the scheme optional; the problem names the bad entry of a list
+ * (1-based, its credentials hidden). Credentials (`nats://user:password@host:4222`,
+ * `nats://token@host:4222`) must read and, as the client takes one set for all its servers, be the
+ * same in every entry that has any; the `nats` metric source takes them out of the URL and decodes them.
  */
 export function natsUrlProblem(text: string): string | undefined {
-  if (!text.includes('@')) return undefined;
-  let url: URL;
-  try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`);
-  } catch {
-    return 'not a URL';
+  const entries = text.split(',').map((e) => e.trim());
+  const credentials = new Set<string>();
+  for (const [i, entry] of entries.entries()) {
+    const which =
+      entries.length === 1
+        ? ''
+        : `entry ${i + 1} of ${entries.length} (${JSON.stringify(hideUserinfo(entry))}): `;
+    if (entry === '') return `${which}empty: list servers as nats://host:4222,nats://host2:4222`;
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? entry : `nats://${entry}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      return `${which}not a URL`;
+    }
+    if (url.hostname === '') return `${which}no host`;
+    try {
+      for (const part of [url.username, url.password]) decodeURIComponent(part);
+    } catch {
+      return `${which}bad percent-encoding in its credentials`;
+    }
+    if (entry.includes('@'))
+      credentials.add(withScheme.slice(withScheme.indexOf('//') + 2, withScheme.lastIndexOf('@')));
   }
-  try {
-    for (const part of [url.username, url.password]) decodeURIComponent(part);
-  } catch {
-    return 'bad percent-encoding in its credentials';
-  }
+  if (credentials.size > 1)
+    return 'entries carry different credentials: the client takes one user, password or token for all servers';
   return undefined;
+}
+
+/** hideUserinfo is a URL with whatever stands before its `@` (a user, password or token) as `***`. */
+function hideUserinfo(text: string): string {
+  return text.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/)?[^/?#]*@/i,
+    (_, scheme: string | undefined) => `${scheme ?? ''}***@`,
+  );
 }
 
 /**

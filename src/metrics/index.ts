@@ -50,7 +50,9 @@ export {
 export {
   type CredentialedUrl,
   type NatsServer,
+  type NatsServers,
   natsServer,
+  natsServers,
   redactCredentials,
   splitCredentials,
 } from './url-credentials.js';

@@ -18,7 +18,7 @@ import {
 } from '../queue/nats/delayed.js';
 import { DEFAULT_INBOX_PREFIX, deniedInbox, deniedInboxText } from '../queue/nats/inbox.js';
 import { type MetricSource, MetricSourceError } from './source.js';
-import { type NatsServer, natsServer } from './url-credentials.js';
+import { type NatsServers, natsServers } from './url-credentials.js';
 
 /** errorText renders a thrown value for a message. */
 function errorText(err: unknown): string {
@@ -27,7 +27,11 @@ function errorText(err: unknown): string {
 
 /** NatsSourceOptions names the server, the stream and its durable consumer. */
 export interface NatsSourceOptions {
-  /** `nats://host:4222`; `nats://user:password@host:4222` or `nats://token@host:4222` authenticates. */
+  /**
+   * `nats://host:4222`, or the servers of a cluster as a comma-separated list
+   * (`nats://a:4222,nats://b:4222`): the client connects to one that is up and fails over to
+   * another. `nats://user:password@host:4222` or `nats://token@host:4222` authenticates.
+   */
   url: string;
   stream: string;
   consumer: string;
@@ -51,23 +55,23 @@ export class NatsSource implements MetricSource {
   readonly name = 'nats';
   readonly kind = 'total' as const;
   readonly #options: NatsSourceOptions;
-  readonly #server: NatsServer;
+  readonly #servers: NatsServers;
   #connection: Promise<NatsConnection> | undefined;
   #closed = false;
   /** Throws an Error for a URL whose credentials cannot be read. */
   constructor(options: NatsSourceOptions) {
     this.#options = options;
-    this.#server = natsServer(options.url);
+    this.#servers = natsServers(options.url);
   }
 
   #connect(): Promise<NatsConnection> {
     // The credentials go as options: the client ignores them in the URL and connected without any.
-    const { server, auth } = this.#server;
+    const { servers, auth } = this.#servers;
     const { inboxPrefix } = this.#options;
     // Loaded here, not with the app: ~110 files every process read at start, for this source only.
     this.#connection ??= import('@nats-io/transport-node')
       .then(({ connect }) =>
-        connect({ servers: server, ...auth, timeout: 2000, ...(inboxPrefix ? { inboxPrefix } : {}) }),
+        connect({ servers, ...auth, timeout: 2000, ...(inboxPrefix ? { inboxPrefix } : {}) }),
       )
       .then((nc) => {
         void nc.closed().then(() => {

@@ -67,6 +67,52 @@ export function natsServer(text: string): NatsServer {
   return { server, auth: user === '' ? {} : { token: user } };
 }
 
+/** NatsServers is a NATS URL list split for the client: its servers, and the credentials they carried. */
+export interface NatsServers {
+  /** Each entry without user, password or token, in the order written. */
+  servers: string[];
+  /** As NatsServer's: the credentials the entries carried (one set; see natsServers). */
+  auth: NatsServer['auth'];
+}
+
+/**
+ * natsServers reads a NATS `url` as the NATS CLI's `--server` does: one server or a comma-separated
+ * list of the servers of one cluster (`nats://a:4222,nats://b:4222`), which the client is given
+ * all of, so it connects to one that is up and fails over when it goes down. Before, the list went
+ * to the client as one string, which it read as one server (the last host written), and the
+ * others were never tried. Each entry is read as natsServer reads one. Throws an Error naming the
+ * entry (1-based, never its secret) that is empty or unreadable, or when entries carry different
+ * credentials (the client takes one set for all its servers).
+ */
+export function natsServers(text: string): NatsServers {
+  const entries = text.split(',').map((e) => e.trim());
+  const servers: string[] = [];
+  let auth: NatsServer['auth'] = {};
+  let authFrom = -1;
+  for (const [i, entry] of entries.entries()) {
+    const which = `entry ${i + 1} of ${entries.length} of the NATS URL list`;
+    if (entry === '') throw new Error(`${which} is empty`);
+    let read: NatsServer;
+    try {
+      read = natsServer(entry);
+    } catch (error) {
+      if (entries.length === 1) throw error;
+      throw new Error(`${which}: ${(error as Error).message}`);
+    }
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(read.server) ? read.server : `nats://${read.server}`;
+    if (!URL.canParse(withScheme)) throw new Error(`${which}: not a URL`);
+    servers.push(read.server);
+    if (Object.keys(read.auth).length === 0) continue;
+    if (authFrom >= 0 && JSON.stringify(read.auth) !== JSON.stringify(auth))
+      throw new Error(
+        `entries ${authFrom + 1} and ${i + 1} of the NATS URL list carry different credentials`,
+      );
+    auth = read.auth;
+    authFrom = i;
+  }
+  return { servers, auth };
+}
+
 /**
  * parseCredentialed parses `text` as a URL and percent-decodes its user and password. Throws an
  * Error naming the URL with its password redacted when it is not a URL or its credentials are

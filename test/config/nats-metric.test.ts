@@ -65,4 +65,39 @@ describe('nats metric config', () => {
     }
     assert.fail('expected a ConfigError');
   });
+
+  it('keeps a comma-separated list of servers as written (the source splits it)', () => {
+    const url = 'nats://u:p@a:4222, nats://u:p@b:4222,c:4222';
+    const config = parseConfig(worker(`{ url: "${url}", stream: S, consumer: w, target: 5 }`), {
+      baseDir: '/srv',
+    });
+    assert.equal((config.groups.workers!.scaling!.metrics[0] as { url: string }).url, url);
+  });
+
+  for (const [url, problem] of [
+    ['nats://a:4222,,nats://b:4222', /^entry 2 of 3 \(""\): empty/],
+    ['nats://a:4222,nats://[b:4222', /^entry 2 of 2 \("nats:\/\/\[b:4222"\): not a URL/],
+    [
+      'nats://a:4222,nats://u:s3cret%zz@b:4222',
+      /^entry 2 of 2 \("nats:\/\/\*\*\*@b:4222"\): bad percent-encoding/,
+    ],
+    ['nats://u:s3cret@a:4222,nats://v:s3cret@b:4222', /different credentials/],
+  ] as const) {
+    it(`error: ${url} names the url field and the bad entry, not the password`, () => {
+      try {
+        parseConfig(worker(`{ url: "${url}", stream: S, consumer: w, target: 5 }`), { baseDir: '/srv' });
+      } catch (error) {
+        assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+        const issues = error.issues.map(({ path, message }) => ({ path, message }));
+        assert.deepEqual(
+          issues.map((i) => i.path),
+          ['groups.workers.scaling.metrics.0.nats.url'],
+        );
+        assert.match(issues[0]!.message, problem);
+        assert.doesNotMatch(error.message, /s3cret/);
+        return;
+      }
+      assert.fail('expected a ConfigError');
+    });
+  }
 });

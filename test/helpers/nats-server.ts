@@ -23,6 +23,24 @@ export async function startNatsServer(
 }
 
 /**
+ * startStoppableNatsServer is startNatsServer with `stop` to end the server before the cleanup does
+ * (SIGTERM, awaited): a cluster member going down under its clients.
+ */
+export async function startStoppableNatsServer(
+  cleanup: (() => Promise<unknown>)[],
+  options: NatsServerOptions,
+): Promise<{ port: number; stop: () => Promise<void> }> {
+  const { port, child } = await spawnNatsServer(cleanup, options);
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return { port, stop };
+}
+
+/**
  * startReloadableNatsServer is startNatsServer from a config's text, with `reload` to rewrite that
  * text and have the running server take it (SIGHUP): its clients stay connected, under the new
  * permissions. Resolves once the server logs the reload.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { natsServer, redactCredentials, splitCredentials } from '../../src/metrics/index.js';
+import { natsServer, natsServers, redactCredentials, splitCredentials } from '../../src/metrics/index.js';
 
 describe('splitCredentials', () => {
   const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString('base64')}`;
@@ -51,4 +51,28 @@ describe('natsServer', () => {
       (e: Error) => /percent-encoding/.test(e.message) && !e.message.includes('s3cret'),
     );
   });
+});
+
+describe('natsServers', () => {
+  // A comma-separated list, as the NATS CLI's --server takes a cluster's servers: every entry for
+  // the client, one set of credentials for all of them.
+  for (const [text, servers, auth] of [
+    ['nats://127.0.0.1:4222', ['nats://127.0.0.1:4222'], {}],
+    ['nats://a:4222,nats://b:4222', ['nats://a:4222', 'nats://b:4222'], {}],
+    ['nats://u:p@a:4222, b:4222', ['nats://a:4222', 'b:4222'], { user: 'u', pass: 'p' }],
+    ['nats://t@a:4222,nats://t@b:4222', ['nats://a:4222', 'nats://b:4222'], { token: 't' }],
+  ] as const) {
+    it(text, () => {
+      assert.deepEqual(natsServers(text), { servers, auth });
+    });
+  }
+  for (const [text, message] of [
+    ['nats://a:4222,', /entry 2 of 2 .* is empty/],
+    ['nats://a:4222,nats://[b', /entry 2 of 2 .*: not a URL/],
+    ['nats://u:p@a:4222,nats://u:q@b:4222', /entries 1 and 2 .* different credentials/],
+  ] as const) {
+    it(`error: ${text}`, () => {
+      assert.throws(() => natsServers(text), message);
+    });
+  }
 });

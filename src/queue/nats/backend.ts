@@ -67,7 +67,11 @@ import { DEFAULT_INBOX_PREFIX, deniedInbox, deniedInboxText } from './inbox.js';
 
 /** NatsBackendOptions configures the NATS JetStream backend. */
 export interface NatsBackendOptions {
-  /** Server URL(s). @defaultValue '127.0.0.1:4222' */
+  /**
+   * Server URL(s): one, an array, or a comma-separated list (`nats://a:4222,nats://b:4222`, as the
+   * NATS CLI's `--server` takes a cluster's servers); the client connects to one that is up and
+   * fails over to another. @defaultValue '127.0.0.1:4222'
+   */
   servers?: string | string[];
   /** Extra connection options (auth, TLS). */
   nats?: Partial<NodeConnectionOptions>;
@@ -184,6 +188,24 @@ function requestFailed(
   return new QueueError(code, `nats: ${doing}: ${request} failed (${natsErrorText(cause)})`, { cause });
 }
 
+/**
+ * serverList is `servers` as the client's list, a string split at its commas. Before, the client
+ * was given such a string as it was and read it as one server (the last host written): the others
+ * were never tried. Throws InvalidArgumentError for an empty entry.
+ */
+function serverList(servers: string | string[]): string[] {
+  const list = (typeof servers === 'string' ? [servers] : servers).flatMap((s) =>
+    s.split(',').map((e) => e.trim()),
+  );
+  const empty = list.indexOf('');
+  if (empty >= 0)
+    throw new InvalidArgumentError(
+      'servers',
+      `entry ${empty + 1} of ${list.length} is empty (list them as nats://a:4222,nats://b:4222)`,
+    );
+  return list;
+}
+
 /** createNatsBackend runs each queue as a JetStream work-queue stream with one durable pull consumer. */
 export function createNatsBackend(options: NatsBackendOptions, context: BackendContext): QueueBackend {
   const duplicateWindow = options.duplicateWindow ?? 120_000;
@@ -193,6 +215,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     throw new InvalidArgumentError('duplicateWindow', 'must be an integer number of ms >= 1');
   if (!Number.isInteger(margin) || margin < 0)
     throw new InvalidArgumentError('maxDeliverMargin', 'must be an integer >= 0');
+  const servers = serverList(options.servers ?? '127.0.0.1:4222');
   let closed = false;
   let attempt = 0;
   const timers = new Set<NodeJS.Timeout>();
@@ -212,7 +235,7 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       if (closed) throw new QueueError('QUEUE_CLOSED', 'nats backend closed before it connected');
       try {
         return await connect({
-          servers: options.servers ?? '127.0.0.1:4222',
+          servers,
           ...options.nats,
           reconnect: true,
           maxReconnectAttempts: -1,
