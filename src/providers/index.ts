@@ -10,6 +10,8 @@ export {
   type AwsProviderOptions,
   type AwsReplacementPlan,
   planStopStart,
+  refreshHealthyFloor,
+  refreshMaxHealthyPercentage,
   refreshMinHealthyPercentage,
 } from './aws/index.js';
 export { BusyError, InstanceError, ProviderError, type ProviderErrorCode } from './errors.js';

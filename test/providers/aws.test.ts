@@ -1221,9 +1221,11 @@ describe('aws provider', { timeout: 120_000 }, () => {
   });
 
   it('plans purely', () => {
-    assert.equal(refreshMinHealthyPercentage(90, 1, 4), 90);
+    // 90% of 4 is 3.6, which Auto Scaling rounds up to all 4: sent as 100 (see aws-refresh-floor).
+    assert.equal(refreshMinHealthyPercentage(90, 1, 4), 100);
+    assert.equal(refreshMinHealthyPercentage(90, 1, 10), 90);
     assert.equal(refreshMinHealthyPercentage(50, 3, 3), 100);
-    assert.equal(refreshMinHealthyPercentage(0, 1, 3), 34);
+    assert.equal(refreshMinHealthyPercentage(0, 1, 3), 33);
     assert.deepEqual(planStopStart([{ id: 'a', instanceType: 'x' }], 'y', 1).ok, false);
     assert.deepEqual(
       planStopStart(

@@ -13,6 +13,7 @@ export {
   entryTimes,
   type FreshInstance,
   planStopStart,
+  refreshHealthyFloor,
   refreshMaxHealthyPercentage,
   refreshMinHealthyPercentage,
   type ScaleInChoice,

@@ -132,20 +132,39 @@ export function scaleWait(
 }
 
 /**
- * refreshMinHealthyPercentage is the instance refresh floor that keeps at least `min` of `desired`
- * instances in service: the configured percentage, raised to ceil(100 × min / desired), at most 100.
+ * refreshHealthyFloor is how many of `desired` instances an instance refresh keeps healthy at
+ * `percent` MinHealthyPercentage, as Auto Scaling counts it: the percentage of the desired capacity
+ * rounded up to a whole instance (RefreshPreferences, API reference). 90% of 3 is 2.7: all 3.
  */
-export function refreshMinHealthyPercentage(configured: number, min: number, desired: number): number {
-  if (desired <= 0) return Math.min(100, Math.max(0, configured));
-  return Math.min(100, Math.max(configured, Math.ceil((100 * min) / desired)));
+export function refreshHealthyFloor(percent: number, desired: number): number {
+  return Math.floor((Math.max(0, desired) * Math.max(0, percent) + 99) / 100);
 }
 
 /**
- * refreshMaxHealthyPercentage lets an instance refresh launch one replacement before it
- * terminates an old instance when the floor is 100% (AWS allows 100..200).
+ * refreshMinHealthyPercentage is the instance refresh floor that keeps at least `min` of `desired`
+ * instances in service, as Auto Scaling rounds it (refreshHealthyFloor): the configured percentage,
+ * raised when its floor is below `min` to the highest percentage whose floor is `min` (not one
+ * more), and 100 when the floor is the whole group, for which refreshMaxHealthyPercentage then
+ * makes room. Before, the raise was ceil(100 × min / desired), which Auto Scaling's rounding up
+ * turned into one instance more than `min` whenever it was not a whole number (min 1 of 3: 34%, a
+ * floor of 2; min 2 of 3: 67%, all 3), and a floor of the whole group was sent as is (90% of 3).
+ */
+export function refreshMinHealthyPercentage(configured: number, min: number, desired: number): number {
+  if (desired <= 0) return Math.min(100, Math.max(0, configured));
+  let raised = Math.floor((100 * Math.max(0, min)) / desired);
+  if (refreshHealthyFloor(raised, desired) < min) raised += 1; // only above 100 instances
+  const percent = Math.min(100, Math.max(configured, raised));
+  return refreshHealthyFloor(percent, desired) >= desired ? 100 : percent;
+}
+
+/**
+ * refreshMaxHealthyPercentage lets an instance refresh launch one replacement before it terminates
+ * an old instance when its floor (refreshHealthyFloor of `minHealthy`) is the whole group: at 100%
+ * MaxHealthyPercentage Auto Scaling could then replace nothing without going below the floor
+ * (AWS allows 100..200, at most 100 above the minimum). Otherwise 100: old instances go first.
  */
 export function refreshMaxHealthyPercentage(minHealthy: number, desired: number): number {
-  if (minHealthy < 100 || desired <= 0) return 100;
+  if (desired <= 0 || refreshHealthyFloor(minHealthy, desired) < desired) return 100;
   return Math.min(200, 100 + Math.ceil(100 / desired));
 }
 
