@@ -6,7 +6,8 @@
  *   above 0:  active → the reactive count (never below 1: the HPA part cannot go to 0);
  *             inactive for `cooldown` since last active → 0
  *
- * A metric that cannot be read makes the group neither active nor inactive: nothing changes.
+ * A metric that cannot be read makes the group neither active nor inactive: nothing changes
+ * (above 0: no scale to zero while any is unread, unless one read is active).
  */
 import type { Activation, ObservedMetric, StageReason } from './types.js';
 
@@ -37,6 +38,10 @@ export function activationStage(
     return { desired: Math.max(1, minInstances), reason: 'Activated', lastActiveAt: now };
   }
   if (active) return { desired: Math.max(1, reactive), lastActiveAt: now };
+  // Inactive as far as read, but a metric unread may be busy (an AWS group's CPU while CloudWatch
+  // has no datapoint): no scale to zero on the others alone. Before, only every metric unread held
+  // the group, and a queue read empty beside a missing CPU scaled it to zero, its load unknown.
+  if (values.some((v) => v === null)) return { desired: Math.max(1, reactive), lastActiveAt };
   // Just started, never seen active: the cooldown counts from now, not from the epoch.
   const since = lastActiveAt ?? now;
   if (now - since >= spec.cooldown) return { desired: 0, reason: 'ScaledToZero', lastActiveAt: since };

@@ -461,6 +461,35 @@ describe('KEDA scale to zero', () => {
     });
   }
 
+  it('a metric missing beside an inactive one holds the group; an active one still counts', () => {
+    // An AWS group's CPU while CloudWatch has no datapoint, beside its queue. Before, the queue read
+    // empty made the group inactive and a cooldown of 0 scaled it to zero, CPU unknown.
+    const cpuMissing = { name: 'cpu', target: 50, values: [], error: 'no datapoint' };
+    const now = { ...keda, activation: { threshold: 5, cooldown: 0 } };
+    const held = decide(
+      { current: 2, ready: 2, metrics: [cpuMissing, ...queue(0)] },
+      now,
+      initialScalingState,
+      0,
+    );
+    assert.equal(held.desired, 2, `${held.message}`);
+    assert.ok(!held.reasons.includes('ScaledToZero'), `${held.reasons}`);
+    const busy = decide(
+      { current: 2, ready: 2, metrics: [cpuMissing, ...queue(40)] },
+      now,
+      initialScalingState,
+      0,
+    );
+    assert.equal(busy.desired, 4, `${busy.message}`);
+    const atZero = decide(
+      { current: 0, ready: 0, metrics: [cpuMissing, ...queue(40)] },
+      now,
+      initialScalingState,
+      0,
+    );
+    assert.ok(atZero.reasons.includes('Activated'), `${atZero.reasons}`);
+  });
+
   it('inactive goes to zero only after the cooldown, and never below 1 before', () => {
     const active = decide({ current: 2, ready: 2, metrics: queue(20) }, keda, initialScalingState, 0);
     const quiet = decide({ current: 2, ready: 2, metrics: queue(0) }, keda, active.nextState, 299_000);
