@@ -656,8 +656,11 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
 
     const countsOf = (m: JsMsg, envelope: JobEnvelope) => {
       const notBefore = Number(m.headers?.get(NOT_BEFORE) || 0);
-      // A delayed job spends one delivery waiting out its delay; that one is not an attempt.
-      const waited = notBefore > 0 && notBefore <= Date.now() && m.info.deliveryCount > 1;
+      // A delayed job's first delivery is never a run (handle gives it back, early or late), so it
+      // is not an attempt. Before, only a delivery before the due time was taken for one, counted
+      // as any second delivery of a due job: one first delivered late that stalled ran again as
+      // the same attempt, a stall never counted (nats-delayed-stall.test.ts).
+      const waited = notBefore > 0 && m.info.deliveryCount > 1;
       return natsDeliveryCounts(
         envelope.attempt,
         envelope.stalls ?? 0,
@@ -828,6 +831,13 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       const wait = notBefore - Date.now();
       if (wait > 0) {
         m.nak(wait);
+        return;
+      }
+      // First delivered after it was due (no worker pulled meanwhile: a group scaled to zero, all
+      // slots busy): given back at once, as one delivered early is given back to wait. So every
+      // delayed job spends its first delivery unrun, and a redelivery after a stall counts.
+      if (notBefore > 0 && m.info.deliveryCount === 1) {
+        m.nak();
         return;
       }
       const { envelope, problem } = decode(m);
