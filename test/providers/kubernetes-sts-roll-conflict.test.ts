@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import type { KubeServer } from './kube-server.js';
-import { operatorPatch, STS_PATH as STS, startStatefulSet } from './sts-fixture.js';
+import { operatorPatch, readyPods, STS_PATH as STS, startStatefulSet } from './sts-fixture.js';
 
 const RESIZED = { limits: { cpu: '250m' }, requests: { cpu: '250m' } };
 const THEIRS = { limits: { cpu: '750m' }, requests: { cpu: '750m' } };
@@ -137,6 +137,10 @@ it('a partition set by kubectl while the extra pod comes up is noted as the one 
 
 it('resources another client wrote into the template during a failed roll are not reverted to those before the resize', async (t) => {
   const { server, provider, warnings, sts } = await statefulSet(t, 1500);
+  // Both pods are Ready before new ones stop passing their probe: the failure is the extra pod's
+  // (before, startStatefulSet returned with web-0 still starting and web-1 not created, and both
+  // were then never Ready).
+  assert.deepEqual(readyPods(server), ['web-0', 'web-1']);
   server.podsBecomeReady = false;
   // Held: the revert (the template's resources without the annotation), after the extra pod was
   // not Ready in time.
@@ -160,6 +164,7 @@ it('resources another client wrote into the template during a failed roll are no
   assert.equal(sts.metadata.annotations?.[ROLL_ANNOTATION], undefined, 'the roll ended');
   assert.equal(sts.spec.updateStrategy.rollingUpdate.partition, 0, "the user's partition restored");
   assert.equal(sts.spec.replicas, 2, 'the extra replica given back');
+  assert.deepEqual(readyPods(server), ['web-0', 'web-1'], 'the pods rolled back are Ready again');
   assert.equal(
     ourPatches(server).filter((b) => b.spec?.template !== undefined).length,
     2,

@@ -4,6 +4,7 @@
 import type { TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesProvider } from '../../src/providers/index.js';
+import { until } from '../helpers/until.js';
 import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
 
 /** STS_PATH is shop/web's path on the API server. */
@@ -15,13 +16,16 @@ type Logger = ConstructorParameters<typeof KubernetesProvider>[0]['logger'];
 
 /**
  * startStatefulSet is shop/web, a StatefulSet of 2 Ready pods at STS_BEFORE (partition 0), and a
- * provider for it, started; both closed after the test.
+ * provider for it, started once both pods are Ready (OrderedReady: web-1 is created only after web-0
+ * is, so without the wait a test that sets `podsBecomeReady = false` next could leave them never
+ * Ready); both closed after the test.
  */
 export async function startStatefulSet(t: TestContext, options: { timeout?: number; logger?: Logger } = {}) {
   const server = new KubeServer();
   await server.start();
   t.after(() => server.close());
   server.addWorkload('StatefulSet', 'shop', 'web', 2, STS_BEFORE);
+  await until(() => readyPods(server).length === 2, 10_000, "shop/web's 2 pods Ready");
   const provider = new KubernetesProvider({
     group: 'web',
     config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
@@ -56,4 +60,19 @@ export function operatorScale(server: KubeServer, replicas: number) {
       { name: 'web', namespace: 'shop', body: { spec: { replicas } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
+}
+
+/** readyPods are the names of shop/web's pods the fake holds Ready (and not terminating), sorted. */
+export function readyPods(server: KubeServer): string[] {
+  return [...server.pods.values()]
+    .filter(
+      (p) =>
+        p.metadata.labels?.app === 'web' &&
+        !p.metadata.deletionTimestamp &&
+        p.status?.conditions?.some(
+          (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
+        ),
+    )
+    .map((p) => p.metadata.name as string)
+    .sort();
 }
