@@ -30,7 +30,7 @@ it('hpaBounds widens the configured bounds just enough to hold every count, minR
       want: { min: 1, max: 3 },
       why: 'min_instances 0: the API refuses 0',
     },
-    { configured: { min: 2, max: 8 }, counts: [], want: { min: 2, max: 8 }, why: 'no count (start)' },
+    { configured: { min: 2, max: 8 }, counts: [], want: { min: 2, max: 8 }, why: 'no count' },
   ];
   for (const c of cases) assert.deepEqual(hpaBounds(c.configured, c.counts), c.want, c.why);
 });

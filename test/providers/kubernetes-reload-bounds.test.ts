@@ -17,13 +17,18 @@ import { KubeServer, kubeConfig } from './kube-server.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 
-/** leading runs a controller leading group `web`, Deployment shop/web of `replicas` pods, min..max. */
+/**
+ * leading runs a controller leading group `web`, Deployment shop/web of `replicas` pods, min..max,
+ * once the provider holds `startsAt` replicas (by default `replicas`; the start's fit into min..max
+ * when they are outside).
+ */
 async function leading(
   t: TestContext,
   mode: 'hpa' | 'controller',
   replicas: number,
   min: number,
   max: number,
+  startsAt = replicas,
 ) {
   const server = new KubeServer();
   await server.start();
@@ -76,16 +81,19 @@ async function leading(
   });
   await controller.start();
   t.after(() => controller.close());
-  await until(() => provider.desired() === replicas, 5000, `web at ${replicas} replicas after the start`);
+  await until(() => provider.desired() === startsAt, 5000, `web at ${startsAt} replicas after the start`);
   const startedAt = server.requests.length;
   const reload = (bounds: Partial<Pick<GroupConfig, 'minInstances' | 'maxInstances' | 'scaling'>>) =>
     controller.reconfigure(
       { ...whole, groups: { web: { ...web, ...bounds } } },
       { by: 'SIGHUP', changes: ['groups.web.min_instances', 'groups.web.max_instances'] },
     );
-  /** writes lists what the reload wrote, in order: the HPA's bounds (`hpa 1..4`) and the scale (`scale 2`). */
-  const writes = () =>
-    server.requests.slice(startedAt).flatMap((r) => {
+  /**
+   * writes lists what the reload wrote (`from` 0: the start too), in order: the HPA's bounds
+   * (`hpa 1..4`) and the scale (`scale 2`).
+   */
+  const writes = (from = startedAt) =>
+    server.requests.slice(from).flatMap((r) => {
       const body = r.body as { spec?: { minReplicas?: number; maxReplicas?: number; replicas?: number } };
       if (r.path.includes('/horizontalpodautoscalers') && r.method !== 'GET')
         return [`hpa ${body.spec?.minReplicas}..${body.spec?.maxReplicas}`];
@@ -241,6 +249,34 @@ describe('kubernetes provider, mode hpa: min/max_instances changed by a config r
       [2, 7],
       'start writes the bounds set while standing by',
     );
+  });
+});
+
+// The start writes the HPA widened to hold the replicas it finds, as a reload does: the HPA brings
+// replicas outside its bounds inside at its next sync, undrained, and Scaleplane's own fit (drained)
+// comes after the start's write. Before, the start wrote min/max_instances as configured (`hpa 1..4`
+// at 6 replicas), which left the HPA to delete 2 undrained pods before the drained scale-in.
+describe('kubernetes provider, mode hpa: replicas outside min/max_instances at start', {
+  timeout: 60_000,
+}, () => {
+  it('6 replicas, max_instances 4: the HPA is written 1..6, the drained scale-in made, then 1..4', async (t) => {
+    const { writes, stored, settled, errors } = await leading(t, 'hpa', 6, 1, 4, 4);
+    await settled('1..4', 4);
+    console.log(`start 1..4 at 6 replicas: HPA ${stored()}; writes: ${writes(0).join(', ')}`);
+    assert.deepEqual(writes(0), ['hpa 1..6', 'scale 4', 'hpa 1..4'], 'widened first, as on a reload');
+    assert.deepEqual(errors, [], 'nothing failed');
+  });
+
+  it('1 replica, min_instances 3: the HPA is written 1..8, the scale-out made, then 3..8', async (t) => {
+    const { writes, stored, settled, errors } = await leading(t, 'hpa', 1, 3, 8, 3);
+    await settled('3..8', 3);
+    console.log(`start 3..8 at 1 replica: HPA ${stored()}; writes: ${writes(0).join(', ')}`);
+    assert.deepEqual(
+      writes(0),
+      ['hpa 1..8', 'scale 3', 'hpa 3..8'],
+      "Scaleplane's scale, not the HPA's, makes the 3",
+    );
+    assert.deepEqual(errors, [], 'nothing failed');
   });
 });
 

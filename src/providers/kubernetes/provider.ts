@@ -2237,7 +2237,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const api = this.#api(this.#k8s!.AutoscalingV2Api);
     const namespace = this.#config.namespace;
     const name = this.#config.name;
-    const fields = this.#hpaFields([]);
+    // Widened to hold the replicas found, as a reload's write is (see `setBounds`): the fit into
+    // min/max_instances is the controller's drained scale, which closes them in after. Before, the
+    // configured bounds were written here, and the HPA took replicas outside them inside undrained.
+    const fields = this.#hpaFields([this.#desired]);
     const body = {
       apiVersion: 'autoscaling/v2',
       kind: 'HorizontalPodAutoscaler',
