@@ -43,7 +43,10 @@ async function leading(
     mode,
   };
   const errors: string[] = [];
-  const logger = { info() {}, warn() {}, error: (_f: unknown, msg: string) => errors.push(msg) };
+  /** The provider's and controller's info and warn lines with their `reason`, as `reason: message`. */
+  const notes: string[] = [];
+  const note = (f: unknown, msg: string) => notes.push(`${(f as { reason?: string }).reason}: ${msg}`);
+  const logger = { info: note, warn: note, error: (_f: unknown, msg: string) => errors.push(msg) };
   const provider = new KubernetesProvider({
     group: 'web',
     config,
@@ -117,7 +120,7 @@ async function leading(
         `${err.message} — HPA ${stored()}, replicas ${replicasNow()}, writes: ${writes().join(', ') || 'none'}`,
       );
     });
-  return { server, provider, reload, writes, stored, settled, errors, replicasNow };
+  return { server, provider, reload, writes, stored, settled, errors, notes, replicasNow };
 }
 
 describe('kubernetes provider, mode hpa: min/max_instances changed by a config reload', {
@@ -288,5 +291,116 @@ describe('kubernetes provider, mode controller: min/max_instances changed by a c
     assert.deepEqual(writes(), ['scale 2'], 'the scale-in alone');
     assert.equal(server.hpas.size, 0, 'no HPA');
     assert.deepEqual(errors, [], 'nothing failed');
+  });
+});
+
+/** scalingAt is a `scaling` section of one cpu metric at `target` %, as the config parses it. */
+function scalingAt(target: number): GroupConfig['scaling'] {
+  const yaml = [
+    'groups:',
+    '  web:',
+    '    provider: kubernetes',
+    '    namespace: shop',
+    '    name: web',
+    '    mode: hpa',
+    '    max_instances: 5',
+    '    scaling:',
+    '      metrics:',
+    `        - cpu: { target: ${target} }`,
+    '',
+  ].join('\n');
+  return parseConfig(yaml, { baseDir: '/srv/app' }).groups.web!.scaling;
+}
+
+/** cpuTarget is the cpu target the HPA shop/web stores. */
+function cpuTarget(server: KubeServer): unknown {
+  return server.hpas.get('shop/web')?.spec.metrics[0].resource.target.averageUtilization;
+}
+
+// A cpu target set by another client (`kubectl edit hpa web`) is treated as other hand edits are (a
+// `kubectl scale`, a partition set during a roll): left as set, and warned about, while
+// groups.web.scaling is unchanged; written over only when the configured target changes (a reload)
+// or at start, and then the line names the target replaced. Before, the next write of the HPA's
+// bounds put the configured target back over it without a word.
+describe('kubernetes provider, mode hpa: a cpu target another client set', { timeout: 60_000 }, () => {
+  it('a reload of the bounds alone leaves it as set, and says so', async (t) => {
+    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
+    server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization = 50;
+    reload({ minInstances: 1, maxInstances: 7, scaling: scalingAt(60) });
+    await settled('1..7', 3);
+    assert.equal(cpuTarget(server), 50, "the operator's 50 stands (before: set back to 60)");
+    await until(() => notes.some((n) => n.startsWith('BoundsAligned')), 5000, 'the write logged');
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaMetrics') || n.startsWith('BoundsAligned')),
+      [
+        'BoundsAligned: HorizontalPodAutoscaler shop/web: minReplicas 1, maxReplicas 7, cpu target 50 % (min_instances 1, max_instances 7, replicas 3)',
+        'HpaMetricsChangedElsewhere: HorizontalPodAutoscaler shop/web: cpu target 50 %, set by another client (groups.web.scaling says cpu target 60 %); left as set',
+      ],
+    );
+  });
+
+  it('a reload that changes the target writes it, naming the one it replaced', async (t) => {
+    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
+    server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization = 50;
+    reload({ minInstances: 1, maxInstances: 5, scaling: scalingAt(75) });
+    await until(() => cpuTarget(server) === 75, 5000, 'cpu target 75');
+    await settled('1..5', 3);
+    await until(() => notes.some((n) => n.startsWith('HpaMetrics')), 5000, 'the replacement logged');
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaMetrics')),
+      [
+        'HpaMetricsReplaced: HorizontalPodAutoscaler shop/web: cpu target 50 %, set by another client, replaced by cpu target 75 % (groups.web.scaling changed)',
+      ],
+    );
+  });
+
+  it('the start writes the configured target over one found, naming it', async (t) => {
+    const server = new KubeServer();
+    await server.start();
+    t.after(() => server.close());
+    server.addWorkload('Deployment', 'shop', 'web', 3);
+    server.hpas.set('shop/web', {
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+        minReplicas: 1,
+        maxReplicas: 5,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } },
+          },
+        ],
+      },
+    });
+    const notes: string[] = [];
+    const note = (f: unknown, msg: string) => notes.push(`${(f as { reason?: string }).reason}: ${msg}`);
+    const provider = new KubernetesProvider({
+      group: 'web',
+      config: {
+        provider: 'kubernetes',
+        namespace: 'shop',
+        name: 'web',
+        kind: 'Deployment',
+        port: 8080,
+        mode: 'hpa',
+      },
+      minInstances: 1,
+      maxInstances: 5,
+      cpuTarget: 60,
+      client: { kubeConfig: kubeConfig(server.url) },
+      logger: { info: note, warn: note, error: note },
+    });
+    t.after(() => provider.close());
+    await provider.start();
+    assert.equal(cpuTarget(server), 60, 'the configured target written');
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaMetrics')),
+      [
+        "HpaMetricsReplaced: HorizontalPodAutoscaler shop/web: cpu target 50 % found at start, not groups.web.scaling's cpu target 60 %; set back to cpu target 60 % (change groups.web.scaling to keep another target)",
+      ],
+    );
   });
 });

@@ -26,6 +26,7 @@ import { appliedReplicas, type WorkloadMeta } from './applied.js';
 import { hpaBehavior } from './hpa-behavior.js';
 import { type HpaBounds, hpaBounds } from './hpa-bounds.js';
 import { explainHpaScaling, type HpaLike, hpaMetricFigures } from './hpa-explain.js';
+import { describeHpaMetrics, type HpaMetricsWrite, hpaMetricsToWrite } from './hpa-metrics.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from './names.js';
 import { METRICS_SERVER_MISSING, type PodMetricLike, podUsages } from './pod-metrics.js';
@@ -2253,13 +2254,17 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     // Read, then replace at the resourceVersion read: the HPA controller writes the HPA's status every
     // sync, so a replace may meet 409 Conflict (or a create 409 AlreadyExists, another controller's
     // create). Read again and retry, as client-go's RetryOnConflict does, a few times.
+    let decided: HpaMetricsWrite = { metrics: fields.metrics, source: 'configured' };
     for (let attempt = 1; ; attempt++) {
-      let existing: { metadata?: { resourceVersion?: string } } | undefined;
+      let existing: { metadata?: { resourceVersion?: string }; spec?: { metrics?: unknown[] } } | undefined;
       try {
         existing = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
       } catch (err) {
         if ((err as { code?: number }).code !== 404) throw err;
       }
+      // The start writes the configured metrics whatever the HPA holds (nothing says whether the
+      // config or another client changed them since the last start); a difference is named below.
+      decided = hpaMetricsToWrite(fields.metrics, undefined, existing?.spec?.metrics);
       try {
         if (existing) {
           const metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
@@ -2282,6 +2287,18 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     }
     this.#hpaWritten = JSON.stringify(fields);
     this.#logger.info({ group: this.#options.group }, `wrote HorizontalPodAutoscaler ${namespace}/${name}`);
+    if (decided.replaced)
+      this.#logger.warn(
+        { group: this.#options.group, replaced: decided.replaced, reason: 'HpaMetricsReplaced' },
+        `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaMetrics(decided.replaced)} found at start, not groups.${this.#options.group}.scaling's ${describeHpaMetrics(fields.metrics)}; set back to ${describeHpaMetrics(fields.metrics)} (change groups.${this.#options.group}.scaling to keep another target)`,
+      );
+  }
+
+  /** hpaWrittenMetrics are the `spec.metrics` this process last wrote into the HPA (undefined before its first write). */
+  #hpaWrittenMetrics(): unknown[] | undefined {
+    return this.#hpaWritten === undefined
+      ? undefined
+      : (JSON.parse(this.#hpaWritten) as { metrics: unknown[] }).metrics;
   }
 
   /**
@@ -2367,12 +2384,20 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       const { namespace, name } = this.#config;
       // The HPA as read, its two bounds changed, replaced at the resourceVersion read: what else it
       // holds (an operator's edit included) stays, and the RBAC `update` that `start` needs is enough
-      // (no `patch`). A 409 (the HPA controller wrote its status in between) reads again.
+      // (no `patch`). A 409 (the HPA controller wrote its status in between) reads again. Metrics
+      // another client set are kept unless `scaling` changed since our last write (`hpaMetricsToWrite`).
+      const written = this.#hpaWrittenMetrics();
+      let decided: HpaMetricsWrite = { metrics: fields.metrics, source: 'configured' };
       await this.#call('write HPA bounds', async () => {
         for (let attempt = 1; ; attempt++) {
           const hpa = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
           const { behavior: _old, ...kept } = hpa.spec!;
-          hpa.spec = { ...kept, ...(fields as Partial<typeof kept>) };
+          decided = hpaMetricsToWrite(fields.metrics, written, kept.metrics);
+          hpa.spec = {
+            ...kept,
+            ...(fields as Partial<typeof kept>),
+            metrics: decided.metrics as typeof kept.metrics,
+          };
           try {
             return await api.replaceNamespacedHorizontalPodAutoscaler({ name, namespace, body: hpa });
           } catch (err) {
@@ -2382,6 +2407,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       });
       this.#hpaWritten = JSON.stringify(fields);
       const target = fields.metrics[0]!.resource.target.averageUtilization;
+      const configured = describeHpaMetrics(fields.metrics);
       this.#logger.info(
         {
           group: this.#options.group,
@@ -2390,8 +2416,19 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           target,
           reason: 'BoundsAligned',
         },
-        `HorizontalPodAutoscaler ${namespace}/${name}: minReplicas ${fields.minReplicas}, maxReplicas ${fields.maxReplicas}, cpu target ${target} % (min_instances ${this.#bounds.min}, max_instances ${this.#bounds.max}, replicas ${this.#desired})`,
+        `HorizontalPodAutoscaler ${namespace}/${name}: minReplicas ${fields.minReplicas}, maxReplicas ${fields.maxReplicas}, ${describeHpaMetrics(decided.metrics)} (min_instances ${this.#bounds.min}, max_instances ${this.#bounds.max}, replicas ${this.#desired})`,
       );
+      const group = `groups.${this.#options.group}.scaling`;
+      if (decided.source === 'kept')
+        this.#logger.warn(
+          { group: this.#options.group, kept: decided.metrics, reason: 'HpaMetricsChangedElsewhere' },
+          `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaMetrics(decided.metrics)}, set by another client (${group} says ${configured}); left as set`,
+        );
+      else if (decided.replaced)
+        this.#logger.warn(
+          { group: this.#options.group, replaced: decided.replaced, reason: 'HpaMetricsReplaced' },
+          `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaMetrics(decided.replaced)}, set by another client, replaced by ${configured} (${group} changed)`,
+        );
     });
     this.#aligning = run.catch(() => {});
     return run;
