@@ -60,6 +60,7 @@ export class PostgresState implements StateStore {
   readonly #pool: pg.Pool;
   readonly #desired: string;
   readonly #journal: string;
+  readonly #journalSeqIndex: string;
   readonly #instances: string;
   readonly #sizes: string;
   readonly #alerts: string;
@@ -73,6 +74,7 @@ export class PostgresState implements StateStore {
     const name = options.name ?? 'scaleplane';
     this.#desired = pg.escapeIdentifier(`${name}_desired`);
     this.#journal = pg.escapeIdentifier(`${name}_journal`);
+    this.#journalSeqIndex = pg.escapeIdentifier(`${name}_journal_seq`);
     this.#instances = pg.escapeIdentifier(`${name}_instances`);
     this.#sizes = pg.escapeIdentifier(`${name}_sizes`);
     this.#alerts = pg.escapeIdentifier(`${name}_alerts`);
@@ -116,6 +118,12 @@ export class PostgresState implements StateStore {
         this.#pool,
         `CREATE TABLE IF NOT EXISTS ${this.#journal} (id bigserial PRIMARY KEY, entry jsonb NOT NULL)`,
       );
+      // An append looks for its own entry by seq (see appendJournal): without it, a scan comparing
+      // every row's JSON, 113 ms on 10,000 rows (the largest journal_size).
+      await createTable(
+        this.#pool,
+        `CREATE INDEX IF NOT EXISTS ${this.#journalSeqIndex} ON ${this.#journal} (((entry->>'seq')::bigint))`,
+      );
       await createTable(
         this.#pool,
         `CREATE TABLE IF NOT EXISTS ${this.#instances} (
@@ -143,18 +151,31 @@ export class PostgresState implements StateStore {
     };
   }
 
+  /**
+   * loadJournal reads the newest journalSize rows (by id, as written) in seq order: a row written
+   * late (a deposed leader's append landing after its successor's, in a store the lease does not
+   * fence) has a newer id than entries with a higher seq. Before, they came in id order.
+   */
   async loadJournal(): Promise<JournalEntry[]> {
     const journal = await this.#pool.query<{ entry: JournalEntry }>(
       `SELECT entry FROM ${this.#journal} ORDER BY id DESC LIMIT $1`,
       [this.#journalSize],
     );
-    return journal.rows.map((r) => r.entry).reverse();
+    // Sorted here, stable (ties in id order): in the query, 59 ms rather than 17 at 10,000 rows.
+    return journal.rows
+      .map((r) => r.entry)
+      .reverse()
+      .sort((a, b) => a.seq - b.seq);
   }
 
   /**
-   * loadJournalAfter selects, of the rows loadJournal reads (the newest journalSize), those with a
-   * seq above `seq`, and the newest seq and the time at `seq` in the same statement: only the new
-   * entries are sent, none when nothing is new.
+   * loadJournalAfter selects, of the rows loadJournal reads (the newest journalSize: those from the
+   * journalSize-th newest id on), those with a seq above `seq`, and the newest seq and the time at
+   * `seq` (of the first written, as loadJournal orders them) in the same statement: only the new
+   * entries are sent, none when nothing is new. Each through the seq index, with the window as a
+   * bound on the id (an index-only scan of journalSize ids): before, the window's rows were read
+   * and their JSON decoded on every poll, 120 ms a poll at a journal_size of 10,000, now 1 ms (the
+   * same at the default 1000, under 1 ms).
    */
   async loadJournalAfter(seq: number): Promise<JournalTail> {
     const result = await this.#pool.query<{
@@ -163,10 +184,13 @@ export class PostgresState implements StateStore {
       entries: JournalEntry[];
     }>(
       `WITH kept AS (
-         SELECT entry, (entry->>'seq')::bigint AS seq FROM ${this.#journal} ORDER BY id DESC LIMIT $2)
-       SELECT (SELECT max(seq) FROM kept)::text AS newest,
-              (SELECT entry->>'time' FROM kept WHERE seq = $1::bigint LIMIT 1) AS at_time,
-              (SELECT coalesce(jsonb_agg(entry ORDER BY seq), '[]'::jsonb) FROM kept WHERE seq > $1::bigint)
+         SELECT coalesce((SELECT id FROM ${this.#journal} ORDER BY id DESC OFFSET $2 - 1 LIMIT 1), 0) AS id)
+       SELECT (SELECT (entry->>'seq')::bigint FROM ${this.#journal} WHERE id >= (SELECT id FROM kept)
+                 ORDER BY (entry->>'seq')::bigint DESC LIMIT 1)::text AS newest,
+              (SELECT entry->>'time' FROM ${this.#journal}
+                 WHERE (entry->>'seq')::bigint = $1 AND id >= (SELECT id FROM kept) ORDER BY id LIMIT 1) AS at_time,
+              (SELECT coalesce(jsonb_agg(entry ORDER BY (entry->>'seq')::bigint, id), '[]'::jsonb)
+                 FROM ${this.#journal} WHERE (entry->>'seq')::bigint > $1 AND id >= (SELECT id FROM kept))
                 AS entries`,
       [seq, this.#journalSize],
     );
@@ -288,9 +312,11 @@ export class PostgresState implements StateStore {
   }
 
   /**
-   * appendJournal inserts the entry. A repeat's `replaced` row (found by its seq) is instead
-   * rewritten in one statement: the entry, and a new id, so that it sorts as the newest. When that
-   * row is gone (trimmed), the entry is inserted.
+   * appendJournal inserts the entry, unless a row holds it already (the same entry at the same seq:
+   * an insert that timed out but ran, on a stalled connection, before or after persistDecisions
+   * wrote it again; before, it was held twice). A repeat's `replaced` row (found by its seq) is
+   * instead rewritten in one statement: the entry, and a new id, so that it sorts as the newest.
+   * When that row is gone (trimmed, or moved by a first write of this one), the entry is inserted.
    */
   async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     this.#assertArmed('appendJournal');
@@ -306,9 +332,12 @@ export class PostgresState implements StateStore {
     }
     written ??= await this.#write(
       'appendJournal',
-      `INSERT INTO ${this.#journal} (entry) SELECT $1::jsonb WHERE $FENCE RETURNING id AS r`,
-      [JSON.stringify(entry)],
+      `INSERT INTO ${this.#journal} (entry) SELECT $1::jsonb WHERE $FENCE
+       AND NOT EXISTS (SELECT 1 FROM ${this.#journal} WHERE (entry->>'seq')::bigint = $2 AND entry = $1::jsonb)
+       RETURNING id AS r`,
+      [JSON.stringify(entry), entry.seq],
     );
+    if (written === null) return;
     const id = Number(written);
     // Trim now and then rather than on every insert, by rank: what is older than the newest
     // `journalSize` rows. Not `id <= id - journalSize`: each repeat takes a new id for its row and

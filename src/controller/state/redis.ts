@@ -3,7 +3,7 @@ import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
 import type { JournalTail } from '../journal-tail.js';
 import { WriteFence } from './fence.js';
-import { FENCED_WRITE, JOURNAL_AFTER } from './scripts.js';
+import { FENCED_WRITE, JOURNAL_AFTER, JOURNAL_APPEND } from './scripts.js';
 import {
   type ControllerState,
   type LocalInstanceRecord,
@@ -37,7 +37,7 @@ export interface RedisStateOptions {
 
 /**
  * RedisState keeps controller state in Redis, shared by every controller of the lease: desired
- * counts in a hash, the journal in a capped list, each group's instances in a hash.
+ * counts in a hash, the journal in a capped list in seq order, each group's instances in a hash.
  *
  * With `lease`, every write is one Lua script that goes through only while the lease's fencing
  * counter still holds the writer's token: each takeover increments it, so a deposed leader (paused
@@ -122,17 +122,23 @@ export class RedisState implements StateStore {
   }
 
   /**
-   * appendJournal pushes the entry; a repeat's `replaced` is removed in the same MULTI or script by
-   * its stored form: the JSON this store wrote of it (and `load` parsed back into the same
-   * JSON), the newest such from the end, where a repeat's twin is.
+   * appendJournal puts the entry in the list at its seq's place (the end, unless a newer one landed
+   * first), once (see APPEND_IN_ORDER); a repeat's `replaced` is removed in the same script by its
+   * stored form: the JSON this store wrote of it (and `load` parsed back into the same JSON), the
+   * newest such from the end, where a repeat's twin is.
    */
   async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     const key = `${this.#prefix}:journal`;
     const old = replaced === undefined ? [] : [JSON.stringify(replaced)];
     if (this.#counter === undefined) {
-      const multi = this.#redis.multi();
-      if (old[0] !== undefined) multi.lrem(key, -1, old[0]);
-      await multi.rpush(key, JSON.stringify(entry)).ltrim(key, -this.#journalSize, -1).exec();
+      await this.#redis.eval(
+        JOURNAL_APPEND,
+        1,
+        key,
+        JSON.stringify(entry),
+        String(this.#journalSize),
+        ...old,
+      );
       return;
     }
     await this.#write(
