@@ -326,8 +326,10 @@ export class PostgresState implements StateStore {
         'appendJournal',
         `UPDATE ${this.#journal}
          SET id = nextval(pg_get_serial_sequence(${pg.escapeLiteral(this.#journal)}, 'id')), entry = $1::jsonb
-         WHERE entry->>'seq' = $2 AND $FENCE RETURNING id AS r`,
-        [JSON.stringify(entry), String(replaced.seq)],
+         WHERE (entry->>'seq')::bigint = $2 AND $FENCE RETURNING id AS r`,
+        // Compared as the seq index holds it: as text, every repeat (one a tick while a provider
+        // keeps failing) scanned the whole journal.
+        [JSON.stringify(entry), replaced.seq],
       );
     }
     written ??= await this.#write(
