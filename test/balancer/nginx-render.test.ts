@@ -408,6 +408,7 @@ proxy_connect_timeout 300ms;  # connect_timeout
 proxy_send_timeout 2s;  # request_timeout (between two writes to the backend)
 proxy_read_timeout 2s;  # request_timeout (between two reads: the wait for the answer, and an idle WebSocket)
 proxy_next_upstream_timeout 2s;  # request_timeout (no retry on another server after it)
+proxy_next_upstream_tries 3;  # the built-in balancer's tries: one and 2 retries
 client_body_timeout 2s;  # request_timeout (a client stalled in its body: 408)
 keepalive_timeout 75s;  # client_keepalive_timeout
 `,

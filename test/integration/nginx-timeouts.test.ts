@@ -115,4 +115,60 @@ describe('balancer timeouts through NGINX', { skip: NGINX === undefined && 'ngin
     }
     assert.equal(good.requests, 2, 'both requests reached the good backend');
   });
+
+  it('a request every server fails is tried on 3 of them, as the built-in balancer tries it', async (t) => {
+    // proxy_next_upstream_tries from location_include_file: one try and MAX_RETRIES retries. Before,
+    // none was rendered and NGINX's default (0, no limit) sent the request to all 4 servers.
+    const dir = await nginxFolder('scaleplane-nginx-tries-');
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const conf = join(dir, 'nginx.conf');
+    const include = join(dir, 'upstreams.conf');
+    const location = join(dir, 'timeouts.conf');
+    // NGINX's own proxy_next_upstream (error timeout): a backend that closes on the request is an error.
+    await writeFile(
+      conf,
+      nginxConf({
+        dir,
+        port,
+        include,
+        upstream: upstreamName('web'),
+        location: `      include ${location};`,
+      }),
+    );
+    const config = nginxDriverConfig(conf, include, {
+      locationIncludeFile: location,
+      pidFile: join(dir, 'nginx.pid'),
+    });
+    await writeFile(include, renderUpstreams([{ name: 'web', instances: [] }], config));
+    await writeFile(location, '');
+    execFileSync(NGINX!, ['-c', conf]);
+    t.after(() => spawnSync(NGINX!, ['-c', conf, '-s', 'stop']));
+
+    const failing = [];
+    for (let i = 0; i < 4; i++) failing.push(await startBackend(t, (req) => req.socket.destroy()));
+    const driver = new NginxDriver({ config });
+    t.after(() => driver.close());
+    driver.update(
+      'web',
+      failing.map((b, i) => ({ id: `f${i}`, address: b.address, state: 'ready' as const })),
+    );
+    await driver.flush();
+    assert.equal(await driver.synced(10_000), true, 'nginx runs the rendered files');
+
+    const reply = await timedGet(port, '/', 5000);
+    assert.notEqual(reply, 'no answer');
+    if (reply === 'no answer') return;
+    assert.equal(reply.status, 502);
+    const tries = failing.map((b) => b.requests);
+    assert.equal(
+      tries.reduce((a, b) => a + b, 0),
+      3,
+      `tries per server ${JSON.stringify(tries)}: ${await nginxProblems(dir)}`,
+    );
+    assert.ok(
+      tries.every((n) => n <= 1),
+      `no server is tried twice: ${JSON.stringify(tries)}`,
+    );
+  });
 });

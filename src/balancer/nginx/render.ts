@@ -2,6 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { BalancerConfig, NginxDriverConfig } from '../../config/types.js';
 import { defaultConnectTimeout } from '../connect-timeout.js';
 import { BalancerError } from '../errors.js';
+import { MAX_RETRIES } from '../retry.js';
 import type { BackendInstance } from '../types.js';
 
 /** UpstreamGroup is one group's live membership, as the renderer sees it. */
@@ -193,7 +194,9 @@ export function nginxTime(ms: number): string {
  * to every proxied location of every site (and fail `nginx -t` as duplicates of ones nginx.conf
  * already sets there). NGINX's read/send/body timeouts time the gap between two reads or writes;
  * the built-in `request_timeout` times the whole exchange, so NGINX lets through a slow response
- * that keeps sending, which the built-in balancer cuts.
+ * that keeps sending, which the built-in balancer cuts. `proxy_next_upstream_tries` is the built-in
+ * balancer's limit of tries (one and MAX_RETRIES retries): NGINX's default, 0, tries every server of
+ * the upstream, so a request that failed on each was sent to all of them.
  */
 export function renderLocationTimeouts(timeouts: NginxTimeouts): string {
   const request = nginxTime(timeouts.requestTimeout);
@@ -204,6 +207,7 @@ export function renderLocationTimeouts(timeouts: NginxTimeouts): string {
     `proxy_send_timeout ${request};  # request_timeout (between two writes to the backend)`,
     `proxy_read_timeout ${request};  # request_timeout (between two reads: the wait for the answer, and an idle WebSocket)`,
     `proxy_next_upstream_timeout ${request};  # request_timeout (no retry on another server after it)`,
+    `proxy_next_upstream_tries ${MAX_RETRIES + 1};  # the built-in balancer's tries: one and ${MAX_RETRIES} retries`,
     `client_body_timeout ${request};  # request_timeout (a client stalled in its body: 408)`,
     `keepalive_timeout ${nginxTime(timeouts.clientKeepAliveTimeout)};  # client_keepalive_timeout`,
     '',
