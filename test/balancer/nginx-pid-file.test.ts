@@ -10,6 +10,7 @@ import {
   nginxOption,
   pidDirective,
   shellWords,
+  signalAsFlag,
   withFlag,
 } from '../../src/balancer/nginx/pid-file.js';
 import { NGINX } from '../helpers/nginx.js';
@@ -31,6 +32,22 @@ describe('nginx pid file discovery: parsing', () => {
       ['true', 'V', undefined],
     ];
     for (const [command, flag, want] of cases) assert.equal(withFlag(command, flag), want, command);
+  });
+
+  it('signalAsFlag turns the -s reload of a reload command into -T or -V, or says there is none', () => {
+    const cases: [string, 'T' | 'V', string | undefined][] = [
+      ['nginx -s reload', 'T', 'nginx -T'],
+      [
+        'sudo /usr/sbin/nginx -c /etc/nginx/nginx.conf -s reload',
+        'V',
+        'sudo /usr/sbin/nginx -c /etc/nginx/nginx.conf -V',
+      ],
+      ['nginx -q -sreload -p /srv', 'T', 'nginx -q -T -p /srv'],
+      ['nginx -s stop', 'T', undefined],
+      ['systemctl reload nginx', 'T', undefined],
+      ['kill -HUP 1', 'V', undefined],
+    ];
+    for (const [command, flag, want] of cases) assert.equal(signalAsFlag(command, flag), want, command);
   });
 
   it('shellWords and nginxOption read -p and -g as sh and nginx do', () => {
@@ -131,6 +148,18 @@ describe('nginx pid file discovery with the real nginx binary', {
     );
   });
 
+  it('a test_command with no -t (a wrapper script): from the reload command, its -s reload turned into -T', async (t) => {
+    const absolute = await conf('');
+    await writeFile(absolute.file, `pid ${absolute.dir}/here.pid;\n`, { flag: 'a' });
+    t.after(() => rm(absolute.dir, { recursive: true, force: true }));
+    const check = join(absolute.dir, 'check-nginx');
+    await writeFile(check, `#!/bin/sh\nexec ${NGINX} -t -q -c ${absolute.file}\n`, { mode: 0o755 });
+    assert.deepEqual(await discoverPidFile(check, runShell, `${NGINX} -c ${absolute.file} -s reload`), {
+      pidFile: join(absolute.dir, 'here.pid'),
+      source: `the pid directive in ${NGINX} -c ${absolute.file} -T`,
+    });
+  });
+
   it('no -t, or an nginx -T that fails: a reason, no pid file', async (t) => {
     const broken = await conf('this_is_not_a_directive on;\n');
     t.after(() => rm(broken.dir, { recursive: true, force: true }));
@@ -143,6 +172,11 @@ describe('nginx pid file discovery with the real nginx binary', {
       (failed as { reason: string }).reason,
       /-T -q -c .* failed: .*unknown directive "this_is_not_a_directive"/,
     );
+    // No -t, and a reload command without -s reload either: both named.
+    assert.deepEqual(await discoverPidFile('test -f /x', runShell, 'systemctl reload nginx'), {
+      reason:
+        'test_command "test -f /x" has no -t to turn into -T (nginx -T prints the config), nor reload_command "systemctl reload nginx" a -s reload to turn into -T',
+    });
     // A runner that prints nothing (as a test's fake does).
     assert.deepEqual(await discoverPidFile('nginx -t', async () => {}), {
       reason: 'nginx -T printed no configuration',

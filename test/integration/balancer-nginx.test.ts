@@ -738,6 +738,48 @@ describe('right after a reload', { skip: NGINX === undefined && 'nginx not insta
       'after synced(), a new connection met a worker still on the placeholder upstream',
     );
   });
+
+  it('without pid_file and with a test_command that has no -t: the pid file is asked of the reload command', async (t) => {
+    // As above, with no pid_file and the test behind a script (no -t to turn into -T). Before, the
+    // driver then went without a pid file: flush() and synced() resolved once `nginx -s reload`
+    // exited, while the old workers still took connections on the placeholder upstream. The reload
+    // command finds the master through the config's pid, so its `-s reload` turned into -T says where.
+    const dir = await nginxFolder('scaleplane-nginx-reload-pid-');
+    const port = await freePort();
+    const conf = join(dir, 'nginx.conf');
+    const include = join(dir, 'upstreams.conf');
+    t.after(async () => {
+      spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
+      await rm(dir, { recursive: true, force: true });
+    });
+    const a = await backend('a');
+    t.after(() => {
+      a.server.closeAllConnections();
+      a.server.close();
+    });
+    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
+    const check = join(dir, 'check-nginx');
+    await writeFile(check, `#!/bin/sh\nexec ${NGINX} -t -q -c ${conf}\n`, { mode: 0o755 });
+    const config = { ...nginxDriverConfig(conf, include), testCommand: check };
+    assert.equal(config.pidFile, undefined);
+    await writeFile(include, renderUpstreams([{ name: 'web', instances: [] }], config));
+    execFileSync(NGINX!, ['-c', conf]);
+    const driver = new NginxDriver({ config });
+    t.after(() => driver.close());
+    driver.update('web', []);
+    await driver.flush();
+    assert.equal(driver.pidFile, join(dir, 'nginx.pid'), 'found through the reload command');
+    assert.equal(await driver.synced(10_000), true, 'the placeholder reached NGINX');
+    driver.update('web', [{ id: 'a', address: a.address, state: 'ready' }]);
+    assert.equal((await driver.flush()).reloaded, true);
+    assert.equal(await driver.synced(10_000), true, 'the workers the reload retired exited within 10 s');
+    const answers = await Promise.all(Array.from({ length: 12 }, () => getThrough(port)));
+    assert.deepEqual(
+      [...new Set(answers)],
+      ['a'],
+      'after synced(), a new connection met a worker still on the placeholder upstream',
+    );
+  });
 });
 
 /** nextRetry resolves with the driver's next `retry` event (`events.once` would reject on its `error`). */

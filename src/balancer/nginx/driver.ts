@@ -216,7 +216,11 @@ export class NginxDriver extends EventEmitter<NginxDriverEvents> {
   /** pidFileOf is `config.pidFile`, else asks NGINX once; a discovery that fails is logged once, and the driver goes without. */
   #pidFileOf(): Promise<string | undefined> {
     if (this.#config.pidFile !== undefined) return Promise.resolve(this.#config.pidFile);
-    this.#discovered ??= discoverPidFile(this.#config.testCommand, this.#run).then((found) => {
+    this.#discovered ??= discoverPidFile(
+      this.#config.testCommand,
+      this.#run,
+      this.#config.reloadCommand,
+    ).then((found) => {
       if (found.pidFile !== undefined) {
         this.#pidFile = found.pidFile;
         this.#logger.info(

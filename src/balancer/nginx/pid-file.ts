@@ -7,7 +7,8 @@ import { isAbsolute, resolve } from 'node:path';
  * `-t` turned into `-T` (test and dump the whole config, includes too) for the `pid` directive and,
  * when there is none or it is relative, into `-V` for the compiled-in `--pid-path=` and `--prefix=`.
  * The dump runs after a `test_command` that passed, so it passes too (before the include file is
- * written, `nginx -T` may fail on the missing include or on `host not found in upstream`).
+ * written, `nginx -T` may fail on the missing include or on `host not found in upstream`). A
+ * `test_command` with no `-t` (a wrapper script) is asked through `reload_command`'s `-s reload`.
  */
 
 /** CommandOutput is what a command printed. */
@@ -32,6 +33,17 @@ const DEFAULT_PID_PATH = 'logs/nginx.pid';
 export function withFlag(testCommand: string, flag: 'T' | 'V'): string | undefined {
   const t = /(^|\s)(-[qhvV?]*)t(?=[qhvV?]*(?:\s|$))/;
   return t.test(testCommand) ? testCommand.replace(t, `$1$2${flag}`) : undefined;
+}
+
+/**
+ * signalAsFlag is `reloadCommand` with its `-s reload` (or `-sreload`, after flags such as `-q`)
+ * turned into `-flag`, or undefined when it has none. `nginx -s reload` signals the master named by
+ * the `pid` of the config it reads, so the same command line dumping that config names the pid
+ * file the reload goes to: the fallback when `test_command` has no `-t` (a wrapper script).
+ */
+export function signalAsFlag(reloadCommand: string, flag: 'T' | 'V'): string | undefined {
+  const s = /(^|\s)(-[qhvV?]*)s\s*reload(?=\s|$)/;
+  return s.test(reloadCommand) ? reloadCommand.replace(s, `$1$2${flag}`) : undefined;
 }
 
 /** shellWords splits a command into words as sh does (quotes, backslashes), without expansions. */
@@ -142,22 +154,36 @@ function oneLine(err: unknown): string {
 /**
  * discoverPidFile asks the NGINX that `testCommand` tests where its master writes its pid, running
  * commands with `run` (which resolves with their output). A relative path is resolved against the
- * prefix (`-p`, else `--prefix=` of `nginx -V`), as NGINX does.
+ * prefix (`-p`, else `--prefix=` of `nginx -V`), as NGINX does. When `testCommand` has no `-t` (a
+ * wrapper script), `reloadCommand`'s `-s reload` is turned into `-T` and `-V` instead (signalAsFlag).
  */
 export async function discoverPidFile(
   testCommand: string,
   // biome-ignore lint/suspicious/noConfusingVoidType: the driver's CommandRunner, which may print nothing
   run: (command: string) => Promise<CommandOutput | void>,
+  reloadCommand?: string,
 ): Promise<PidFileDiscovery> {
-  const dump = withFlag(testCommand, 'T');
-  const version = withFlag(testCommand, 'V');
-  if (dump === undefined || version === undefined) {
-    return { reason: `test_command "${testCommand}" has no -t to turn into -T (nginx -T prints the config)` };
+  let command = testCommand;
+  let dump = withFlag(testCommand, 'T');
+  let version = withFlag(testCommand, 'V');
+  if ((dump === undefined || version === undefined) && reloadCommand !== undefined) {
+    command = reloadCommand;
+    dump = signalAsFlag(reloadCommand, 'T');
+    version = signalAsFlag(reloadCommand, 'V');
   }
-  const words = shellWords(testCommand);
+  if (dump === undefined || version === undefined) {
+    const reload =
+      reloadCommand === undefined
+        ? ''
+        : `, nor reload_command "${reloadCommand}" a -s reload to turn into -T`;
+    return {
+      reason: `test_command "${testCommand}" has no -t to turn into -T (nginx -T prints the config)${reload}`,
+    };
+  }
+  const words = shellWords(command);
   const globals = nginxOption(words, 'g');
   let written = globals === undefined ? undefined : pidDirective(globals);
-  let source = `the pid directive in -g of "${testCommand}"`;
+  let source = `the pid directive in -g of "${command}"`;
   if (written === undefined) {
     let out: CommandOutput | undefined;
     try {
