@@ -1,6 +1,8 @@
 // URL checks shared by the config schema and the CLI; no zod here, so `scaleplane simulate` can
 // check a --prometheus URL without loading the schema.
 
+import { hideUserinfo } from '../metrics/url-credentials.js';
+
 /** urlProblem says what is wrong with a URL a source will take apart, or undefined. */
 export function urlProblem(text: string, schemes: readonly string[]): string | undefined {
   let url: URL;
@@ -56,14 +58,6 @@ export function natsUrlProblem(text: string): string | undefined {
   if (credentials.size > 1)
     return 'entries carry different credentials: the client takes one user, password or token for all servers';
   return undefined;
-}
-
-/** hideUserinfo is a URL with whatever stands before its `@` (a user, password or token) as `***`. */
-function hideUserinfo(text: string): string {
-  return text.replace(
-    /^([a-z][a-z0-9+.-]*:\/\/)?[^/?#]*@/i,
-    (_, scheme: string | undefined) => `${scheme ?? ''}***@`,
-  );
 }
 
 /**

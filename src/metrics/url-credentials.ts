@@ -41,6 +41,19 @@ export function redactCredentials(text: string): string {
   return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#:@]*):[^/?#]*@/i, '$1:***@');
 }
 
+/**
+ * hideUserinfo is `text` with whatever stands before its `@` (a user and password, or a token) as
+ * `***`: `nats://***@host:4222`. For a NATS URL, where `token@` is a secret that redactCredentials
+ * (which keeps a user) would show; works on any string, the scheme optional, as the NATS client
+ * takes `host:port`.
+ */
+export function hideUserinfo(text: string): string {
+  return text.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/)?[^/?#]*@/i,
+    (_, scheme: string | undefined) => `${scheme ?? ''}***@`,
+  );
+}
+
 /** NatsServer is a NATS URL split for the client: the server, and the credentials it carried. */
 export interface NatsServer {
   /** The URL without user, password or token. */
@@ -54,12 +67,14 @@ export interface NatsServer {
  * `nats://user:password@host:4222` is a user and password, `nats://token@host:4222` a token, both
  * percent-decoded. The JavaScript client ignores them in the URL and connects without any, so
  * the server answers "Authorization Violation". A URL without `@` is returned as given (the client
- * also takes `host:port` without a scheme). Throws an Error naming the bad part, never the secret.
+ * also takes `host:port` without a scheme). Throws an Error naming the bad part and the URL as
+ * hideUserinfo shows it, never the password or token (before, a token was shown: only a password
+ * was hidden).
  */
 export function natsServer(text: string): NatsServer {
   if (!text.includes('@')) return { server: text, auth: {} };
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`;
-  const { url, user, password } = parseCredentialed(withScheme);
+  const { url, user, password } = parseCredentialed(withScheme, hideUserinfo);
   const server = `${url.protocol}//${url.host}`;
   // As Go's url.User.Password(): a colon makes it a user and password, even an empty one.
   const userinfo = withScheme.slice(withScheme.indexOf('//') + 2, withScheme.lastIndexOf('@'));
@@ -115,19 +130,22 @@ export function natsServers(text: string): NatsServers {
 
 /**
  * parseCredentialed parses `text` as a URL and percent-decodes its user and password. Throws an
- * Error naming the URL with its password redacted when it is not a URL or its credentials are
- * badly percent-encoded.
+ * Error naming the URL as `redact` shows it when it is not a URL or its credentials are badly
+ * percent-encoded.
  */
-function parseCredentialed(text: string): { url: URL; user: string; password: string } {
+function parseCredentialed(
+  text: string,
+  redact: (text: string) => string = redactCredentials,
+): { url: URL; user: string; password: string } {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new Error(`not a URL: ${redactCredentials(text)}`);
+    throw new Error(`not a URL: ${redact(text)}`);
   }
   try {
     return { url, user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
   } catch {
-    throw new Error(`bad percent-encoding in the credentials of ${redactCredentials(text)}`);
+    throw new Error(`bad percent-encoding in the credentials of ${redact(text)}`);
   }
 }
