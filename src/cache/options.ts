@@ -5,6 +5,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { Registry } from 'prom-client';
 import { parseDuration, parseSize } from '../config/index.js';
+import { redactCredentials } from '../metrics/url-credentials.js';
 import type { BackoffConfig } from './backoff.js';
 import type { BreakerConfig } from './breaker.js';
 import { type Clock, type Random, systemClock } from './clock.js';
@@ -360,7 +361,11 @@ function checkRedis(redis: unknown): asserts redis is RedisTierOptions {
       `must be an ioredis Redis or Cluster client, got ${describe(client)}`,
     );
   if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url)))
-    throw new CacheOptionError('redis.url', `must be a redis:// or rediss:// URL, got ${describe(url)}`);
+    // Quoted without its password: `valkey://:pw@host` is a URL that names one.
+    throw new CacheOptionError(
+      'redis.url',
+      `must be a redis:// or rediss:// URL, got ${describe(typeof url === 'string' ? redactCredentials(url) : url)}`,
+    );
   if (sentinel !== undefined) {
     if (!isObject(sentinel))
       throw new CacheOptionError('redis.sentinel', `must be an object, got ${describe(sentinel)}`);

@@ -14,6 +14,7 @@
  */
 import amqp from 'amqplib';
 import { type MetricSource, MetricSourceError } from './source.js';
+import { redactCredentials } from './url-credentials.js';
 
 type Connection = Awaited<ReturnType<typeof amqp.connect>>;
 type Channel = Awaited<ReturnType<Connection['createChannel']>>;
@@ -79,7 +80,7 @@ export function rabbitMqManagementRequest(
   if (!scheme) throw new Error(`url: expected amqp:// or amqps://, got ${amqpParts.protocol}//`);
   if (amqpParts.hostname === '') throw new Error('url: no host');
   const path = amqpParts.pathname.slice(1);
-  const vhost = path === '' ? '/' : decode(path, 'url');
+  const vhost = path === '' ? '/' : decode(path, 'url', 'vhost');
   let base: URL;
   let credentials = amqpParts;
   if (managementUrl === undefined) {
@@ -96,26 +97,32 @@ export function rabbitMqManagementRequest(
   // amqplib's rule: guest/guest only when the URL names neither user nor password.
   const anonymous = credentials.username === '' && credentials.password === '';
   const field = credentials === amqpParts ? 'url' : 'management_url';
-  const username = anonymous ? 'guest' : decode(credentials.username, field);
-  const password = anonymous ? 'guest' : decode(credentials.password, field);
+  const username = anonymous ? 'guest' : decode(credentials.username, field, 'user');
+  const password = anonymous ? 'guest' : decode(credentials.password, field, 'password');
   const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
   const resource = `api/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}`;
   return { url: `${base.protocol}//${base.host}${prefix}${resource}`, username, password, vhost };
 }
 
-function decode(text: string, field: string): string {
+/**
+ * decode percent-decodes `text`, the `part` of the URL in `field`. Throws an Error naming the part,
+ * and quoting it only when it is no secret: before, a badly encoded password was quoted.
+ */
+function decode(text: string, field: string, part: 'vhost' | 'user' | 'password'): string {
   try {
     return decodeURIComponent(text);
   } catch {
-    throw new Error(`${field}: bad percent-encoding in ${JSON.stringify(text)}`);
+    const quoted = part === 'vhost' ? ` ${JSON.stringify(text)}` : '';
+    throw new Error(`${field}: bad percent-encoding in its ${part}${quoted}`);
   }
 }
 
+/** parseUrl parses `text`; throws an Error quoting it without its password (before, with it). */
 function parseUrl(text: string, field: string): URL {
   try {
     return new URL(text);
   } catch {
-    throw new Error(`${field}: not a URL: ${JSON.stringify(text)}`);
+    throw new Error(`${field}: not a URL: ${JSON.stringify(redactCredentials(text))}`);
   }
 }
 

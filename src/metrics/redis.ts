@@ -5,6 +5,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type MetricSource, MetricSourceError } from './source.js';
+import { redactCredentials } from './url-credentials.js';
 
 /** How many undelivered entries a read counts one by one when Redis tells no lag (see #undelivered). */
 const UNDELIVERED_SCAN = 1000;
@@ -42,7 +43,11 @@ export class RedisSource implements MetricSource {
     this.#options = options;
     this.#timeout = options.timeout ?? 5000;
     if (!(this.#timeout > 0)) throw new RangeError(`timeout must be positive, got ${this.#timeout}`);
-    this.#redis = this.#client();
+    try {
+      this.#redis = this.#client();
+    } catch (err) {
+      throw urlError(err, options.url);
+    }
   }
 
   #client(): Redis | Cluster {
@@ -189,6 +194,18 @@ export class RedisSource implements MetricSource {
     this.#closed = true;
     this.#redis.disconnect();
   }
+}
+
+/**
+ * urlError is the Error for a URL the client could not read, quoting it without its password:
+ * before, a URL error carried the URL as written in its `input`, printed with it on the log line
+ * of a refused reload, password and all. Any other error is returned as it is.
+ */
+function urlError(err: unknown, url: string): unknown {
+  const shown = redactCredentials(url);
+  if (err instanceof URIError) return new Error(`url: bad percent-encoding in the credentials of ${shown}`);
+  if ((err as { code?: unknown })?.code === 'ERR_INVALID_URL') return new Error(`url: not a URL: ${shown}`);
+  return err;
 }
 
 /**
