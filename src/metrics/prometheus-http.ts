@@ -82,28 +82,39 @@ export class PrometheusHttp {
   }
 
   /**
-   * get sends a GET with the access's headers. Rejects with a PrometheusHttpError when no answer
-   * came: a token or CA file that cannot be read, a refused connection, a certificate that is not
-   * trusted (with a hint to give the CA), no answer within `timeoutMs`.
+   * get sends a GET with the access's headers and reads the answer's body, both within
+   * `timeoutMs`. Rejects with a PrometheusHttpError when no whole answer came: a token or CA file
+   * that cannot be read, a refused connection, a certificate that is not trusted (with a hint to
+   * give the CA), no answer (or no end to its body) within `timeoutMs`, a redirect.
    */
-  async get(url: URL, timeoutMs: number): Promise<Response> {
+  async get(url: URL, timeoutMs: number): Promise<{ response: Response; body: string }> {
     const headers = { ...this.#access.headers, ...this.#target.headers, ...(await this.#bearer()) };
     const dispatcher = await this.#trusting();
     const { fetch } = await loadUndici();
+    // A plain timer, not AbortSignal.timeout, which Node 20 may garbage-collect before it fires
+    // (see the local provider's start timeout): a server that accepted and never answered would
+    // hold the read for good. It bounds the body too, so the body is read here, before it is cleared.
+    const deadline = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      deadline.abort();
+    }, timeoutMs);
     let res: Response;
     try {
       res = await fetch(url, {
         headers,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: deadline.signal,
         ...(dispatcher && { dispatcher }),
         // Not followed: fetch drops Authorization on a redirect to another origin, but not
         // `headers` (a tenant, an X-Api-Key), which went wherever the answer pointed (an SSO page
         // in front of the server, say). The Prometheus HTTP API does not redirect its queries.
         redirect: 'manual',
       });
+      if (res.status >= 300 && res.status < 400) await res.body?.cancel();
+      else return { response: res, body: await res.text() };
     } catch (err) {
-      if ((err as Error).name === 'TimeoutError')
-        throw new PrometheusHttpError(`no answer within ${timeoutMs / 1000} s`, { cause: err });
+      if (timedOut) throw new PrometheusHttpError(`no answer within ${timeoutMs / 1000} s`, { cause: err });
       const cause = (err as Error).cause as (Error & { code?: string }) | undefined;
       const why = cause?.message ?? (err as Error).message;
       // Node names a certificate it cannot check by its OpenSSL code, not by what to do about it.
@@ -112,14 +123,12 @@ export class PrometheusHttp {
           ? ` (a private CA signed its certificate: give its PEM as ${this.#names.caFile})`
           : '';
       throw new PrometheusHttpError(`${why}${hint}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
-    if (res.status >= 300 && res.status < 400) {
-      await res.body?.cancel();
-      throw new PrometheusHttpError(
-        `HTTP ${res.status} redirect to ${redirectTarget(res.headers.get('location'), url)}, which is not followed: use the URL it points to instead`,
-      );
-    }
-    return res;
+    throw new PrometheusHttpError(
+      `HTTP ${res.status} redirect to ${redirectTarget(res.headers.get('location'), url)}, which is not followed: use the URL it points to instead`,
+    );
   }
 
   /** refusedHint is what to check after a 401 or 403, by how the request authenticated. */

@@ -92,15 +92,15 @@ export class PrometheusSource implements MetricSource {
     // Whole milliseconds (the config's durations are), which Prometheus' duration syntax reads.
     url.searchParams.set('timeout', `${Math.ceil(this.#options.timeout ?? DEFAULT_QUERY_TIMEOUT_MS)}ms`);
     let res: Response;
+    let text: string;
     try {
-      res = await this.#http.get(url, this.readTimeout);
+      ({ response: res, body: text } = await this.#http.get(url, this.readTimeout));
     } catch (err) {
       throw new MetricSourceError('SOURCE_FAILED', `prometheus at ${shown}: ${(err as Error).message}`, {
         cause: err,
       });
     }
     if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
       throw new MetricSourceError(
         'SOURCE_FAILED',
         `prometheus at ${shown} refused the request (${res.status} ${res.statusText}): ${this.#http.refusedHint()}`,
@@ -108,7 +108,7 @@ export class PrometheusSource implements MetricSource {
     }
     // Every error names the query: two `prometheus` metrics of a group are told apart by it.
     const what = `prometheus query ${JSON.stringify(this.#options.query)} at ${shown}`;
-    const body = (await res.json().catch(() => undefined)) as QueryResponse | undefined;
+    const body = parseJson(text) as QueryResponse | undefined;
     if (!res.ok || body?.status !== 'success' || !body.data) {
       const kind = body?.errorType === undefined ? '' : ` ${body.errorType}`;
       throw new MetricSourceError(
@@ -182,4 +182,13 @@ function sampleValue(value: [number, string] | undefined, what: string, histogra
     );
   }
   return number;
+}
+
+/** parseJson is `text` parsed, or undefined when it is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -138,8 +138,7 @@ async function queryRange(
   let res: Response;
   let text: string;
   try {
-    res = await http.get(url, timeout);
-    text = await res.text();
+    ({ response: res, body: text } = await http.get(url, timeout));
   } catch (err) {
     // The answer's body is read under the same deadline as its head.
     const why =
