@@ -140,13 +140,11 @@ async function queryRange(
   try {
     ({ response: res, body: text } = await http.get(url, timeout));
   } catch (err) {
-    // The answer's body is read under the same deadline as its head.
+    // get reads the body under the same deadline as the head, and names a timeout itself.
     const why =
       err instanceof PrometheusHttpError
         ? err.message
-        : (err as Error).name === 'TimeoutError'
-          ? `no answer within ${timeout / 1000} s`
-          : String(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
+        : String(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
     throw new TraceError('PROMETHEUS_UNREACHABLE', `Prometheus at ${shown}: ${why}`, { cause: err });
   }
   let body: RangeResponse | undefined;
