@@ -43,6 +43,7 @@ import {
   PermissionViolationError,
   RequestError,
 } from '@nats-io/transport-node';
+import { type NatsServers, natsServers } from '../../metrics/url-credentials.js';
 import { backoffDelay } from '../backoff.js';
 import { readDeadLetterBody, requeuable } from '../dead-letter.js';
 import { readNatsDepth } from '../depth.js';
@@ -70,10 +71,15 @@ export interface NatsBackendOptions {
   /**
    * Server URL(s): one, an array, or a comma-separated list (`nats://a:4222,nats://b:4222`, as the
    * NATS CLI's `--server` takes a cluster's servers); the client connects to one that is up and
-   * fails over to another. @defaultValue '127.0.0.1:4222'
+   * fails over to another. Credentials in a URL (`nats://user:pass@host:4222`, `nats://token@host`,
+   * percent-decoded) are taken out and given to the client as `user`/`pass` or `token`; entries
+   * that carry them must carry the same. @defaultValue '127.0.0.1:4222'
    */
   servers?: string | string[];
-  /** Extra connection options (auth, TLS). */
+  /**
+   * Extra connection options (auth, TLS). `user`, `pass` and `token` given here win over the
+   * credentials written in `servers` (`nats://user:pass@host:4222`, `nats://token@host:4222`).
+   */
   nats?: Partial<NodeConnectionOptions>;
   /** Window in ms within which a job id published twice is stored once (`Nats-Msg-Id`). @defaultValue 120000 */
   duplicateWindow?: number;
@@ -189,21 +195,21 @@ function requestFailed(
 }
 
 /**
- * serverList is `servers` as the client's list, a string split at its commas. Before, the client
- * was given such a string as it was and read it as one server (the last host written): the others
- * were never tried. Throws InvalidArgumentError for an empty entry.
+ * serverList is `servers` as the client's list and the credentials its URLs carried, read as the
+ * `nats` metric source reads its url (natsServers: entries split at commas; `user:pass@` or
+ * `token@` taken out). Before, the entries went to the client as written: a string was read as one
+ * server (fixed before), and credentials in a URL were ignored by the client, which connected
+ * without any and was refused ("Authorization Violation") for good. Throws InvalidArgumentError
+ * naming `servers` for an empty or unreadable entry, or entries with different credentials; the
+ * message never holds a password or token.
  */
-function serverList(servers: string | string[]): string[] {
-  const list = (typeof servers === 'string' ? [servers] : servers).flatMap((s) =>
-    s.split(',').map((e) => e.trim()),
-  );
-  const empty = list.indexOf('');
-  if (empty >= 0)
-    throw new InvalidArgumentError(
-      'servers',
-      `entry ${empty + 1} of ${list.length} is empty (list them as nats://a:4222,nats://b:4222)`,
-    );
-  return list;
+function serverList(servers: string | string[]): NatsServers {
+  try {
+    return natsServers((typeof servers === 'string' ? [servers] : servers).join(','));
+  } catch (error) {
+    // natsServers names the entry and shows a URL as hideUserinfo does: never its secret.
+    throw new InvalidArgumentError('servers', (error as Error).message);
+  }
 }
 
 /** createNatsBackend runs each queue as a JetStream work-queue stream with one durable pull consumer. */
@@ -215,7 +221,10 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
     throw new InvalidArgumentError('duplicateWindow', 'must be an integer number of ms >= 1');
   if (!Number.isInteger(margin) || margin < 0)
     throw new InvalidArgumentError('maxDeliverMargin', 'must be an integer >= 0');
-  const servers = serverList(options.servers ?? '127.0.0.1:4222');
+  const { servers, auth: urlAuth } = serverList(options.servers ?? '127.0.0.1:4222');
+  // Credentials given as options win: the URL's are then not sent at all (no user beside a token).
+  const { user, pass, token, authenticator } = options.nats ?? {};
+  const auth = [user, pass, token, authenticator].some((v) => v !== undefined) ? {} : urlAuth;
   let closed = false;
   let attempt = 0;
   const timers = new Set<NodeJS.Timeout>();
@@ -236,6 +245,8 @@ export function createNatsBackend(options: NatsBackendOptions, context: BackendC
       try {
         return await connect({
           servers,
+          // The client ignores credentials in a URL; given ones (options.nats) win over them.
+          ...auth,
           ...options.nats,
           reconnect: true,
           maxReconnectAttempts: -1,
