@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { NginxDriver, nginxTimeouts, renderUpstreams, upstreamName } from '../../src/balancer/index.js';
 import { startBackend, startBlackhole } from '../balancer/helpers.js';
 import { NGINX, nginxConf, nginxDriverConfig, nginxFolder, nginxProblems } from '../helpers/nginx.js';
@@ -35,43 +35,54 @@ function timedGet(
   });
 }
 
+/**
+ * startNginx runs a real nginx whose `location /` proxies to the first of `groups` and holds
+ * `location(timeoutsFile)`, started as an operator starts it: placeholder upstreams and an empty
+ * timeouts file for nginx.conf to include. Stopped and removed after the test.
+ */
+async function startNginx(
+  t: TestContext,
+  prefix: string,
+  groups: string[],
+  location: (timeoutsFile: string) => string,
+) {
+  const dir = await nginxFolder(prefix);
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  const include = join(dir, 'upstreams.conf');
+  const timeouts = join(dir, 'timeouts.conf');
+  await writeFile(
+    conf,
+    nginxConf({ dir, port, include, upstream: upstreamName(groups[0]!), location: location(timeouts) }),
+  );
+  const config = nginxDriverConfig(conf, include, {
+    locationIncludeFile: timeouts,
+    pidFile: join(dir, 'nginx.pid'),
+  });
+  await writeFile(
+    include,
+    renderUpstreams(
+      groups.map((name) => ({ name, instances: [] })),
+      config,
+    ),
+  );
+  await writeFile(timeouts, '');
+  execFileSync(NGINX!, ['-c', conf]);
+  t.after(() => spawnSync(NGINX!, ['-c', conf, '-s', 'stop']));
+  return { dir, port, config };
+}
+
 describe('balancer timeouts through NGINX', { skip: NGINX === undefined && 'nginx not installed' }, () => {
   it('request_timeout and connect_timeout take effect in NGINX through location_include_file', async (t) => {
-    const dir = await nginxFolder('scaleplane-nginx-timeouts-');
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
-    const location = join(dir, 'timeouts.conf');
     // `/` goes to `slow`, `/c/` to `conn`; both take the timeouts included in `location /`.
-    await writeFile(
-      conf,
-      nginxConf({
-        dir,
-        port,
-        include,
-        upstream: upstreamName('slow'),
-        location: `      include ${location};\n      location /c/ { proxy_pass http://${upstreamName('conn')}; }`,
-      }),
+    const { dir, port, config } = await startNginx(
+      t,
+      'scaleplane-nginx-timeouts-',
+      ['slow', 'conn'],
+      (location) =>
+        `      include ${location};\n      location /c/ { proxy_pass http://${upstreamName('conn')}; }`,
     );
-    const config = nginxDriverConfig(conf, include, {
-      locationIncludeFile: location,
-      pidFile: join(dir, 'nginx.pid'),
-    });
-    // As an operator starts: placeholders, and an empty timeouts file for nginx.conf to include.
-    await writeFile(
-      include,
-      renderUpstreams(
-        [
-          { name: 'slow', instances: [] },
-          { name: 'conn', instances: [] },
-        ],
-        config,
-      ),
-    );
-    await writeFile(location, '');
-    execFileSync(NGINX!, ['-c', conf]);
-    t.after(() => spawnSync(NGINX!, ['-c', conf, '-s', 'stop']));
 
     const slow = await startBackend(t, (_req, res) => {
       const timer = setTimeout(() => res.end('slow'), 3000);
@@ -119,31 +130,13 @@ describe('balancer timeouts through NGINX', { skip: NGINX === undefined && 'ngin
   it('a request every server fails is tried on 3 of them, as the built-in balancer tries it', async (t) => {
     // proxy_next_upstream_tries from location_include_file: one try and MAX_RETRIES retries. Before,
     // none was rendered and NGINX's default (0, no limit) sent the request to all 4 servers.
-    const dir = await nginxFolder('scaleplane-nginx-tries-');
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
-    const location = join(dir, 'timeouts.conf');
     // NGINX's own proxy_next_upstream (error timeout): a backend that closes on the request is an error.
-    await writeFile(
-      conf,
-      nginxConf({
-        dir,
-        port,
-        include,
-        upstream: upstreamName('web'),
-        location: `      include ${location};`,
-      }),
+    const { dir, port, config } = await startNginx(
+      t,
+      'scaleplane-nginx-tries-',
+      ['web'],
+      (location) => `      include ${location};`,
     );
-    const config = nginxDriverConfig(conf, include, {
-      locationIncludeFile: location,
-      pidFile: join(dir, 'nginx.pid'),
-    });
-    await writeFile(include, renderUpstreams([{ name: 'web', instances: [] }], config));
-    await writeFile(location, '');
-    execFileSync(NGINX!, ['-c', conf]);
-    t.after(() => spawnSync(NGINX!, ['-c', conf, '-s', 'stop']));
 
     const failing = [];
     for (let i = 0; i < 4; i++) failing.push(await startBackend(t, (req) => req.socket.destroy()));
