@@ -232,8 +232,9 @@ export interface NginxDriverConfig {
   /**
    * File the driver writes the NGINX timeouts nearest the balancer's into (`proxy_connect_timeout`
    * from `connect_timeout`, `proxy_read_timeout` and others from `request_timeout`, see
-   * renderLocationTimeouts), for nginx.conf to include in each `location` that proxies to a group.
-   * Absent, none is written and NGINX keeps its own timeouts.
+   * renderLocationTimeouts) and the built-in balancer's retry rules (`proxy_next_upstream_tries`,
+   * `proxy_next_upstream`), for nginx.conf to include in each `location` that proxies to a group.
+   * Absent, none is written and NGINX keeps its own timeouts and retries.
    */
   locationIncludeFile?: string;
 }

@@ -409,6 +409,15 @@ proxy_send_timeout 2s;  # request_timeout (between two writes to the backend)
 proxy_read_timeout 2s;  # request_timeout (between two reads: the wait for the answer, and an idle WebSocket)
 proxy_next_upstream_timeout 2s;  # request_timeout (no retry on another server after it)
 proxy_next_upstream_tries 3;  # the built-in balancer's tries: one and 2 retries
+# Retries, as the built-in balancer's: a failed connect (refused, or past proxy_connect_timeout) for
+# any method; a connection lost before the response header only for a request NGINX has not sent
+# as a POST, LOCK or PATCH (no non_idempotent); never an answer, 502, 503 and 504 included (no
+# http_5xx); read and send timeouts equal proxy_next_upstream_timeout, so they are never retried.
+# NGINX cannot say: a POST with Idempotency-Key is not retried (the built-in balancer retries it);
+# methods other than GET, HEAD, OPTIONS, PUT and DELETE are retried except POST, LOCK and PATCH
+# (the built-in balancer retries none of them); a body over 64 KiB is retried (NGINX keeps every
+# body, the built-in balancer only up to 64 KiB); there is no retry budget.
+proxy_next_upstream error timeout;
 client_body_timeout 2s;  # request_timeout (a client stalled in its body: 408)
 keepalive_timeout 75s;  # client_keepalive_timeout
 `,

@@ -188,6 +188,30 @@ export function nginxTime(ms: number): string {
 }
 
 /**
+ * NEXT_UPSTREAM is the `proxy_next_upstream` line of the location include, with what it means and
+ * what it cannot mean as comments. The built-in balancer retries a failed connect (a refusal or
+ * `connect_timeout`) for any method, and a connection lost before any response byte only for an
+ * idempotent request; it passes every answer on, a 502, 503 or 504 included (retryDecision:
+ * `ResponseStarted`). In NGINX that is `error timeout` without `http_5xx` and without
+ * `non_idempotent`: NGINX never sends a POST, LOCK or PATCH it already sent to another server
+ * without it, and its read and send timeouts, here request_timeout as `proxy_next_upstream_timeout`
+ * is, always find that timeout spent, so only a connect timeout is retried. It is NGINX's default,
+ * but an inherited `proxy_next_upstream` (nginx.conf's `http {}` or `server {}` with `http_503` or
+ * `non_idempotent`, a common copy-paste) applied to the groups' locations before it was rendered.
+ */
+const NEXT_UPSTREAM: readonly string[] = [
+  "# Retries, as the built-in balancer's: a failed connect (refused, or past proxy_connect_timeout) for",
+  '# any method; a connection lost before the response header only for a request NGINX has not sent',
+  '# as a POST, LOCK or PATCH (no non_idempotent); never an answer, 502, 503 and 504 included (no',
+  '# http_5xx); read and send timeouts equal proxy_next_upstream_timeout, so they are never retried.',
+  '# NGINX cannot say: a POST with Idempotency-Key is not retried (the built-in balancer retries it);',
+  '# methods other than GET, HEAD, OPTIONS, PUT and DELETE are retried except POST, LOCK and PATCH',
+  '# (the built-in balancer retries none of them); a body over 64 KiB is retried (NGINX keeps every',
+  '# body, the built-in balancer only up to 64 KiB); there is no retry budget.',
+  'proxy_next_upstream error timeout;',
+];
+
+/**
  * renderLocationTimeouts is the `location_include_file` text: the NGINX directives nearest to the
  * built-in balancer's timeouts, for each `location` that proxies to a `scaleplane_<group>` upstream
  * to include. They cannot go in the upstream include: it sits in `http {}`, where they would apply
@@ -196,7 +220,9 @@ export function nginxTime(ms: number): string {
  * the built-in `request_timeout` times the whole exchange, so NGINX lets through a slow response
  * that keeps sending, which the built-in balancer cuts. `proxy_next_upstream_tries` is the built-in
  * balancer's limit of tries (one and MAX_RETRIES retries): NGINX's default, 0, tries every server of
- * the upstream, so a request that failed on each was sent to all of them.
+ * the upstream, so a request that failed on each was sent to all of them. `proxy_next_upstream` is
+ * the built-in balancer's retry rules (retryDecision) as far as NGINX can say them, NEXT_UPSTREAM;
+ * what it cannot say is a comment in the file.
  */
 export function renderLocationTimeouts(timeouts: NginxTimeouts): string {
   const request = nginxTime(timeouts.requestTimeout);
@@ -208,6 +234,7 @@ export function renderLocationTimeouts(timeouts: NginxTimeouts): string {
     `proxy_read_timeout ${request};  # request_timeout (between two reads: the wait for the answer, and an idle WebSocket)`,
     `proxy_next_upstream_timeout ${request};  # request_timeout (no retry on another server after it)`,
     `proxy_next_upstream_tries ${MAX_RETRIES + 1};  # the built-in balancer's tries: one and ${MAX_RETRIES} retries`,
+    ...NEXT_UPSTREAM,
     `client_body_timeout ${request};  # request_timeout (a client stalled in its body: 408)`,
     `keepalive_timeout ${nginxTime(timeouts.clientKeepAliveTimeout)};  # client_keepalive_timeout`,
     '',
