@@ -294,8 +294,11 @@ describe('kubernetes provider, mode controller: min/max_instances changed by a c
   });
 });
 
-/** scalingAt is a `scaling` section of one cpu metric at `target` %, as the config parses it. */
-function scalingAt(target: number): GroupConfig['scaling'] {
+/**
+ * scalingAt is a `scaling` section of one cpu metric at `target` %, as the config parses it, with
+ * `behavior` (YAML lines below `behavior:`) if given.
+ */
+function scalingAt(target: number, behavior: string[] = []): GroupConfig['scaling'] {
   const yaml = [
     'groups:',
     '  web:',
@@ -307,6 +310,7 @@ function scalingAt(target: number): GroupConfig['scaling'] {
     '    scaling:',
     '      metrics:',
     `        - cpu: { target: ${target} }`,
+    ...(behavior.length ? ['      behavior:', ...behavior.map((line) => `        ${line}`)] : []),
     '',
   ].join('\n');
   return parseConfig(yaml, { baseDir: '/srv/app' }).groups.web!.scaling;
@@ -401,6 +405,159 @@ describe('kubernetes provider, mode hpa: a cpu target another client set', { tim
       [
         "HpaMetricsReplaced: HorizontalPodAutoscaler shop/web: cpu target 50 % found at start, not groups.web.scaling's cpu target 60 %; set back to cpu target 60 % (change groups.web.scaling to keep another target)",
       ],
+    );
+  });
+});
+
+/**
+ * The behavior an operator sets by hand below (`kubectl edit hpa web`), as the API server stores it,
+ * keys in the order the client reads them (as the log lines quote it).
+ */
+const THEIRS = {
+  scaleDown: {
+    policies: [{ periodSeconds: 15, type: 'Percent', value: 100 }],
+    selectPolicy: 'Max',
+    stabilizationWindowSeconds: 600,
+  },
+  scaleUp: {
+    policies: [{ periodSeconds: 60, type: 'Pods', value: 2 }],
+    selectPolicy: 'Max',
+    stabilizationWindowSeconds: 0,
+  },
+};
+
+// A behavior set by another client is treated as a cpu target set by another client is (above):
+// left as set, and warned about, while groups.web.scaling is unchanged; written over only when the
+// configured behavior changes (a reload) or at start, naming the one replaced. Behaviors are compared
+// as Kubernetes defaults them, so the API server's filling-in of ours is no hand edit. Before, the
+// next write of the HPA's bounds dropped it (no behavior configured) or wrote the configured one
+// back, without a word.
+describe('kubernetes provider, mode hpa: a behavior another client set', { timeout: 60_000 }, () => {
+  it('a reload of the bounds alone leaves it as set, and says so', async (t) => {
+    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
+    assert.equal(server.hpas.get('shop/web')!.spec.behavior, undefined, 'start wrote no behavior');
+    server.hpas.get('shop/web')!.spec.behavior = structuredClone(THEIRS);
+    reload({ minInstances: 1, maxInstances: 7, scaling: scalingAt(60) });
+    await settled('1..7', 3);
+    assert.deepEqual(
+      server.hpas.get('shop/web')!.spec.behavior,
+      THEIRS,
+      "the operator's behavior stands (before: dropped by the write of the bounds)",
+    );
+    await until(() => notes.some((n) => n.startsWith('BoundsAligned')), 5000, 'the write logged');
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaBehavior')),
+      [
+        `HpaBehaviorChangedElsewhere: HorizontalPodAutoscaler shop/web: behavior ${JSON.stringify(THEIRS)}, set by another client (groups.web.scaling says no behavior); left as set`,
+      ],
+    );
+  });
+
+  it('a reload that changes the behavior writes it, naming the one it replaced', async (t) => {
+    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
+    server.hpas.get('shop/web')!.spec.behavior = structuredClone(THEIRS);
+    reload({
+      minInstances: 1,
+      maxInstances: 5,
+      scaling: scalingAt(60, ['scale_down: { stabilization_window: 120s }']),
+    });
+    const ours = { scaleDown: { stabilizationWindowSeconds: 120 } };
+    await until(
+      () => JSON.stringify(server.hpas.get('shop/web')!.spec.behavior) === JSON.stringify(ours),
+      5000,
+      'the configured behavior written',
+    );
+    await settled('1..5', 3);
+    await until(() => notes.some((n) => n.startsWith('HpaBehavior')), 5000, 'the replacement logged');
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaBehavior')),
+      [
+        `HpaBehaviorReplaced: HorizontalPodAutoscaler shop/web: behavior ${JSON.stringify(THEIRS)}, set by another client, replaced by behavior ${JSON.stringify(ours)} (groups.web.scaling changed)`,
+      ],
+    );
+  });
+
+  /** started starts a provider (scale_down window 120s) on an HPA found holding `behavior`; gives its notes. */
+  async function started(t: TestContext, behavior: unknown) {
+    const server = new KubeServer();
+    await server.start();
+    t.after(() => server.close());
+    server.addWorkload('Deployment', 'shop', 'web', 3);
+    server.hpas.set('shop/web', {
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+        minReplicas: 1,
+        maxReplicas: 5,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
+          },
+        ],
+        behavior,
+      },
+    });
+    const notes: string[] = [];
+    const note = (f: unknown, msg: string) => notes.push(`${(f as { reason?: string }).reason}: ${msg}`);
+    const provider = new KubernetesProvider({
+      group: 'web',
+      config: {
+        provider: 'kubernetes',
+        namespace: 'shop',
+        name: 'web',
+        kind: 'Deployment',
+        port: 8080,
+        mode: 'hpa',
+      },
+      minInstances: 1,
+      maxInstances: 5,
+      cpuTarget: 60,
+      behavior: { scaleDown: { stabilizationWindow: 120_000 } },
+      client: { kubeConfig: kubeConfig(server.url) },
+      logger: { info: note, warn: note, error: note },
+    });
+    t.after(() => provider.close());
+    await provider.start();
+    return { server, notes };
+  }
+
+  it('the start writes the configured behavior over another one found, naming it', async (t) => {
+    const { server, notes } = await started(t, structuredClone(THEIRS));
+    assert.deepEqual(server.hpas.get('shop/web')!.spec.behavior, {
+      scaleDown: { stabilizationWindowSeconds: 120 },
+    });
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaBehavior')),
+      [
+        `HpaBehaviorReplaced: HorizontalPodAutoscaler shop/web: behavior ${JSON.stringify(THEIRS)} found at start, not groups.web.scaling's behavior {"scaleDown":{"stabilizationWindowSeconds":120}}; set back to it (change groups.web.scaling.behavior to keep another)`,
+      ],
+    );
+  });
+
+  it('the start finds the configured behavior as Kubernetes defaulted it: no hand edit, nothing said', async (t) => {
+    // What the API server stores for { scaleDown: { stabilizationWindowSeconds: 120 } }.
+    const { notes } = await started(t, {
+      scaleUp: {
+        stabilizationWindowSeconds: 0,
+        selectPolicy: 'Max',
+        policies: [
+          { type: 'Pods', value: 4, periodSeconds: 15 },
+          { type: 'Percent', value: 100, periodSeconds: 15 },
+        ],
+      },
+      scaleDown: {
+        stabilizationWindowSeconds: 120,
+        selectPolicy: 'Max',
+        policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+      },
+    });
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaBehavior')),
+      [],
+      "the defaults filled in are no other client's",
     );
   });
 });

@@ -4,6 +4,7 @@
 // and Kubernetes ran its defaults (scale-down window 300 s, ±100 % per 15 s).
 
 import type { WrittenBehavior, WrittenDirection } from '../../config/types.js';
+import { sameJson } from './hpa-metrics.js';
 
 /** Kubernetes' limits (k8s.io/kubernetes pkg/apis/autoscaling/validation). */
 const MAX_STABILIZATION_SECONDS = 3600;
@@ -101,4 +102,60 @@ export function hpaBehaviorIssues(written: WrittenBehavior): HpaBehaviorIssue[] 
     });
   }
   return issues;
+}
+
+/**
+ * Kubernetes' defaults for the scaling rules of an HPA that has a `behavior` (k8s.io/kubernetes
+ * pkg/apis/autoscaling/v2/defaults.go): the API server stores them in place of what is left out.
+ */
+const DEFAULT_SCALE_UP: Required<HpaScalingRules> = {
+  stabilizationWindowSeconds: 0,
+  selectPolicy: 'Max',
+  policies: [
+    { type: 'Pods', value: 4, periodSeconds: 15 },
+    { type: 'Percent', value: 100, periodSeconds: 15 },
+  ],
+};
+/** The scale-down window is left unset: the cluster's flag (default 300 s) applies. */
+const DEFAULT_SCALE_DOWN: HpaScalingRules = {
+  selectPolicy: 'Max',
+  policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+};
+
+/**
+ * defaultedHpaBehavior is `behavior` as the API server stores it: each direction's rules with
+ * Kubernetes' defaults in place of what is left out (both directions, once a behavior is set).
+ * Undefined (or null) stays so: an HPA without a behavior has none stored.
+ */
+export function defaultedHpaBehavior(behavior: HpaBehavior | null | undefined): HpaBehavior | undefined {
+  if (behavior === undefined || behavior === null) return undefined;
+  return {
+    scaleUp: defaulted(behavior.scaleUp, DEFAULT_SCALE_UP),
+    scaleDown: defaulted(behavior.scaleDown, DEFAULT_SCALE_DOWN),
+  };
+}
+
+function defaulted(rules: HpaScalingRules | null | undefined, defaults: HpaScalingRules): HpaScalingRules {
+  const window = rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds;
+  return {
+    ...(window !== undefined && window !== null && { stabilizationWindowSeconds: window }),
+    selectPolicy: rules?.selectPolicy ?? defaults.selectPolicy!,
+    policies: rules?.policies?.length ? rules.policies : defaults.policies!,
+  };
+}
+
+/**
+ * sameHpaBehavior says two `spec.behavior`s are the same once Kubernetes defaulted them: what
+ * Scaleplane writes (only the keys set) and what the API server stores from it (every key) are.
+ */
+export function sameHpaBehavior(
+  a: HpaBehavior | null | undefined,
+  b: HpaBehavior | null | undefined,
+): boolean {
+  return sameJson(defaultedHpaBehavior(a), defaultedHpaBehavior(b));
+}
+
+/** describeHpaBehavior names a `spec.behavior` in a log line: `behavior {…}` as JSON, or `no behavior`. */
+export function describeHpaBehavior(behavior: HpaBehavior | null | undefined): string {
+  return behavior === undefined || behavior === null ? 'no behavior' : `behavior ${JSON.stringify(behavior)}`;
 }

@@ -23,10 +23,16 @@ import type {
 import { oldestFirst } from '../types.js';
 import { apiErrorText, apiStatus, retryAfterMs } from './api-error.js';
 import { appliedReplicas, type WorkloadMeta } from './applied.js';
-import { hpaBehavior } from './hpa-behavior.js';
+import { describeHpaBehavior, type HpaBehavior, hpaBehavior, sameHpaBehavior } from './hpa-behavior.js';
 import { type HpaBounds, hpaBounds } from './hpa-bounds.js';
 import { explainHpaScaling, type HpaLike, hpaMetricFigures } from './hpa-explain.js';
-import { describeHpaMetrics, type HpaMetricsWrite, hpaMetricsToWrite } from './hpa-metrics.js';
+import {
+  describeHpaMetrics,
+  type HpaFieldWrite,
+  type HpaMetricsWrite,
+  hpaFieldToWrite,
+  hpaMetricsToWrite,
+} from './hpa-metrics.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from './names.js';
 import { METRICS_SERVER_MISSING, type PodMetricLike, podUsages } from './pod-metrics.js';
@@ -2255,8 +2261,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     // sync, so a replace may meet 409 Conflict (or a create 409 AlreadyExists, another controller's
     // create). Read again and retry, as client-go's RetryOnConflict does, a few times.
     let decided: HpaMetricsWrite = { metrics: fields.metrics, source: 'configured' };
+    let behavior: HpaFieldWrite<HpaBehavior | undefined> = { value: fields.behavior, source: 'configured' };
     for (let attempt = 1; ; attempt++) {
-      let existing: { metadata?: { resourceVersion?: string }; spec?: { metrics?: unknown[] } } | undefined;
+      let existing:
+        | { metadata?: { resourceVersion?: string }; spec?: { metrics?: unknown[]; behavior?: unknown } }
+        | undefined;
       try {
         existing = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
       } catch (err) {
@@ -2265,6 +2274,13 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       // The start writes the configured metrics whatever the HPA holds (nothing says whether the
       // config or another client changed them since the last start); a difference is named below.
       decided = hpaMetricsToWrite(fields.metrics, undefined, existing?.spec?.metrics);
+      if (existing)
+        behavior = hpaFieldToWrite(
+          fields.behavior,
+          undefined,
+          existing.spec?.behavior as HpaBehavior | undefined,
+          sameHpaBehavior,
+        );
       try {
         if (existing) {
           const metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
@@ -2292,6 +2308,18 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         { group: this.#options.group, replaced: decided.replaced, reason: 'HpaMetricsReplaced' },
         `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaMetrics(decided.replaced)} found at start, not groups.${this.#options.group}.scaling's ${describeHpaMetrics(fields.metrics)}; set back to ${describeHpaMetrics(fields.metrics)} (change groups.${this.#options.group}.scaling to keep another target)`,
       );
+    if (behavior.source === 'replaced')
+      this.#logger.warn(
+        { group: this.#options.group, replaced: behavior.replaced, reason: 'HpaBehaviorReplaced' },
+        `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaBehavior(behavior.replaced)} found at start, not groups.${this.#options.group}.scaling's ${describeHpaBehavior(fields.behavior)}; set back to it (change groups.${this.#options.group}.scaling.behavior to keep another)`,
+      );
+  }
+
+  /** hpaWrittenBehavior is the `spec.behavior` this process last wrote into the HPA (undefined before its first write). */
+  #hpaWrittenBehavior(): { value: HpaBehavior | undefined } | undefined {
+    return this.#hpaWritten === undefined
+      ? undefined
+      : { value: (JSON.parse(this.#hpaWritten) as { behavior?: HpaBehavior }).behavior };
   }
 
   /** hpaWrittenMetrics are the `spec.metrics` this process last wrote into the HPA (undefined before its first write). */
@@ -2385,18 +2413,29 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       // The HPA as read, its two bounds changed, replaced at the resourceVersion read: what else it
       // holds (an operator's edit included) stays, and the RBAC `update` that `start` needs is enough
       // (no `patch`). A 409 (the HPA controller wrote its status in between) reads again. Metrics
-      // another client set are kept unless `scaling` changed since our last write (`hpaMetricsToWrite`).
+      // and behavior another client set are kept unless `scaling` changed since our last write
+      // (`hpaMetricsToWrite`, `hpaFieldToWrite`; behaviors compared as Kubernetes defaults them).
       const written = this.#hpaWrittenMetrics();
+      const writtenBehavior = this.#hpaWrittenBehavior();
       let decided: HpaMetricsWrite = { metrics: fields.metrics, source: 'configured' };
+      let behavior: HpaFieldWrite<HpaBehavior | undefined> = { value: fields.behavior, source: 'configured' };
       await this.#call('write HPA bounds', async () => {
         for (let attempt = 1; ; attempt++) {
           const hpa = await api.readNamespacedHorizontalPodAutoscaler({ name, namespace });
-          const { behavior: _old, ...kept } = hpa.spec!;
+          const { behavior: stored, ...kept } = hpa.spec!;
           decided = hpaMetricsToWrite(fields.metrics, written, kept.metrics);
+          behavior = hpaFieldToWrite(
+            fields.behavior,
+            writtenBehavior,
+            stored as HpaBehavior | undefined,
+            sameHpaBehavior,
+          );
+          const { behavior: _ours, ...bounds } = fields;
           hpa.spec = {
             ...kept,
-            ...(fields as Partial<typeof kept>),
+            ...(bounds as Partial<typeof kept>),
             metrics: decided.metrics as typeof kept.metrics,
+            ...(behavior.value && { behavior: behavior.value as typeof stored }),
           };
           try {
             return await api.replaceNamespacedHorizontalPodAutoscaler({ name, namespace, body: hpa });
@@ -2428,6 +2467,16 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         this.#logger.warn(
           { group: this.#options.group, replaced: decided.replaced, reason: 'HpaMetricsReplaced' },
           `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaMetrics(decided.replaced)}, set by another client, replaced by ${configured} (${group} changed)`,
+        );
+      if (behavior.source === 'kept')
+        this.#logger.warn(
+          { group: this.#options.group, kept: behavior.value, reason: 'HpaBehaviorChangedElsewhere' },
+          `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaBehavior(behavior.value)}, set by another client (${group} says ${describeHpaBehavior(fields.behavior)}); left as set`,
+        );
+      else if (behavior.source === 'replaced')
+        this.#logger.warn(
+          { group: this.#options.group, replaced: behavior.replaced, reason: 'HpaBehaviorReplaced' },
+          `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaBehavior(behavior.replaced)}, set by another client, replaced by ${describeHpaBehavior(fields.behavior)} (${group} changed)`,
         );
     });
     this.#aligning = run.catch(() => {});
