@@ -343,6 +343,32 @@ describe('kubernetes provider, mode hpa: a cpu target another client set', { tim
     );
   });
 
+  it('warns once per target another client set, however many writes keep it', async (t) => {
+    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
+    server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization = 50;
+    reload({ minInstances: 1, maxInstances: 7, scaling: scalingAt(60) });
+    await settled('1..7', 3);
+    reload({ minInstances: 1, maxInstances: 6, scaling: scalingAt(60) });
+    await settled('1..6', 3);
+    server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization = 45;
+    reload({ minInstances: 1, maxInstances: 8, scaling: scalingAt(60) });
+    await settled('1..8', 3);
+    await until(
+      () => notes.filter((n) => n.startsWith('BoundsAligned')).length === 3,
+      5000,
+      'the three writes logged',
+    );
+    assert.equal(cpuTarget(server), 45, "the operator's 45 stands");
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaMetrics')),
+      [
+        'HpaMetricsChangedElsewhere: HorizontalPodAutoscaler shop/web: cpu target 50 %, set by another client (groups.web.scaling says cpu target 60 %); left as set',
+        'HpaMetricsChangedElsewhere: HorizontalPodAutoscaler shop/web: cpu target 45 %, set by another client (groups.web.scaling says cpu target 60 %); left as set',
+      ],
+      'once for 50 (not again at the second write), once for 45',
+    );
+  });
+
   it('a reload that changes the target writes it, naming the one it replaced', async (t) => {
     const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
     server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization = 50;
@@ -450,6 +476,34 @@ describe('kubernetes provider, mode hpa: a behavior another client set', { timeo
       [
         `HpaBehaviorChangedElsewhere: HorizontalPodAutoscaler shop/web: behavior ${JSON.stringify(THEIRS)}, set by another client (groups.web.scaling says no behavior); left as set`,
       ],
+    );
+  });
+
+  it('warns once per behavior another client set, however many writes keep it', async (t) => {
+    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
+    server.hpas.get('shop/web')!.spec.behavior = structuredClone(THEIRS);
+    reload({ minInstances: 1, maxInstances: 7, scaling: scalingAt(60) });
+    await settled('1..7', 3);
+    reload({ minInstances: 1, maxInstances: 6, scaling: scalingAt(60) });
+    await settled('1..6', 3);
+    const again = structuredClone(THEIRS);
+    again.scaleDown.stabilizationWindowSeconds = 900;
+    server.hpas.get('shop/web')!.spec.behavior = again;
+    reload({ minInstances: 1, maxInstances: 8, scaling: scalingAt(60) });
+    await settled('1..8', 3);
+    await until(
+      () => notes.filter((n) => n.startsWith('BoundsAligned')).length === 3,
+      5000,
+      'the three writes logged',
+    );
+    assert.deepEqual(server.hpas.get('shop/web')!.spec.behavior, again, "the operator's second edit stands");
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('HpaBehavior')),
+      [
+        `HpaBehaviorChangedElsewhere: HorizontalPodAutoscaler shop/web: behavior ${JSON.stringify(THEIRS)}, set by another client (groups.web.scaling says no behavior); left as set`,
+        `HpaBehaviorChangedElsewhere: HorizontalPodAutoscaler shop/web: behavior ${JSON.stringify(again)}, set by another client (groups.web.scaling says no behavior); left as set`,
+      ],
+      'once for the window of 600 s (not again at the second write), once for 900 s',
     );
   });
 

@@ -32,6 +32,7 @@ import {
   type HpaMetricsWrite,
   hpaFieldToWrite,
   hpaMetricsToWrite,
+  sameJson,
 } from './hpa-metrics.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from './names.js';
@@ -318,6 +319,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * config's change.
    */
   #hpaWritten: string | undefined;
+  /**
+   * The metrics and behavior another client set that were last warned about as left as set: a
+   * write that keeps the same again says nothing more (see `#alignHpaBounds`).
+   */
+  #hpaKeptWarned: { metrics?: unknown[]; behavior?: { value: HpaBehavior | undefined } } = {};
   /** The latest write of the HPA's bounds (see `#alignHpaBounds`), settled: they run one at a time. */
   #aligning: Promise<void> = Promise.resolve();
 
@@ -2458,7 +2464,18 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         `HorizontalPodAutoscaler ${namespace}/${name}: minReplicas ${fields.minReplicas}, maxReplicas ${fields.maxReplicas}, ${describeHpaMetrics(decided.metrics)} (min_instances ${this.#bounds.min}, max_instances ${this.#bounds.max}, replicas ${this.#desired})`,
       );
       const group = `groups.${this.#options.group}.scaling`;
-      if (decided.source === 'kept')
+      // Once per value another client set: every write of the bounds that keeps it would say it again.
+      const warned = this.#hpaKeptWarned;
+      const metricsNew =
+        decided.source === 'kept' && !(warned.metrics && sameJson(warned.metrics, decided.metrics));
+      const behaviorNew =
+        behavior.source === 'kept' &&
+        !(warned.behavior && sameHpaBehavior(warned.behavior.value, behavior.value));
+      this.#hpaKeptWarned = {
+        ...(decided.source === 'kept' && { metrics: decided.metrics }),
+        ...(behavior.source === 'kept' && { behavior: { value: behavior.value } }),
+      };
+      if (metricsNew)
         this.#logger.warn(
           { group: this.#options.group, kept: decided.metrics, reason: 'HpaMetricsChangedElsewhere' },
           `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaMetrics(decided.metrics)}, set by another client (${group} says ${configured}); left as set`,
@@ -2468,7 +2485,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           { group: this.#options.group, replaced: decided.replaced, reason: 'HpaMetricsReplaced' },
           `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaMetrics(decided.replaced)}, set by another client, replaced by ${configured} (${group} changed)`,
         );
-      if (behavior.source === 'kept')
+      if (behaviorNew)
         this.#logger.warn(
           { group: this.#options.group, kept: behavior.value, reason: 'HpaBehaviorChangedElsewhere' },
           `HorizontalPodAutoscaler ${namespace}/${name}: ${describeHpaBehavior(behavior.value)}, set by another client (${group} says ${describeHpaBehavior(fields.behavior)}); left as set`,
