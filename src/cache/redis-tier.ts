@@ -6,6 +6,7 @@
  */
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { createRedis, guardRedisSecrets, redisSecrets } from '../redis-secrets.js';
 import { reconnectDelay } from './backoff.js';
 import {
   type BreakerState,
@@ -16,7 +17,7 @@ import {
   initialBreakerState,
 } from './breaker.js';
 import type { Random } from './clock.js';
-import { type CacheError, RedisTierError } from './errors.js';
+import { type CacheError, CacheOptionError, RedisTierError } from './errors.js';
 import type { ResolvedRedis } from './options.js';
 import { defineScripts, type ScriptCommands } from './scripts.js';
 import { StallWatch } from './stall-watch.js';
@@ -141,7 +142,11 @@ function configuredTimeout(client: RedisClient): number | undefined {
   return options.commandTimeout ?? options.redisOptions?.commandTimeout;
 }
 
-/** createClient makes the client the tier owns: standalone, Sentinel or Cluster, with the tier's failure settings. */
+/**
+ * createClient makes the client the tier owns: standalone, Sentinel or Cluster, with the tier's
+ * failure settings. Its errors never carry the password of the URL or the options (see
+ * guardRedisSecrets): a refused AUTH held it in its fields, and the tier reports them.
+ */
 function createClient(config: ResolvedRedis, random: Random): RedisClient {
   const retry = (attempt: number) => reconnectDelay(attempt, config.reconnect, random);
   const connection: RedisOptions = {
@@ -156,28 +161,39 @@ function createClient(config: ResolvedRedis, random: Random): RedisClient {
   };
   if (config.cluster) {
     const { nodes, options } = config.cluster;
-    return new Cluster(nodes, {
-      ...options,
-      enableOfflineQueue: false,
-      clusterRetryStrategy: retry,
-      redisOptions: { ...options?.redisOptions, ...connection },
-    });
+    const redisOptions = { ...options?.redisOptions, ...connection };
+    return guardRedisSecrets(
+      new Cluster(nodes, {
+        ...options,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: retry,
+        redisOptions,
+      }),
+      redisSecrets(undefined, redisOptions),
+    );
   }
   // ioredis keeps the commands in flight when a connection drops and fails them only after
   // maxRetriesPerRequest reconnects (default 20); the cache wants them failed at once.
   connection.maxRetriesPerRequest = 0;
   if (config.sentinel)
-    return new Redis({
-      ...connection,
-      sentinels: config.sentinel.sentinels,
-      name: config.sentinel.name,
-      // Without it a failover leaves the client on the demoted master, whose writes fail READONLY.
-      failoverDetector: true,
-      // And should the failover notice be missed, a READONLY reply sends the client to ask again.
-      reconnectOnError: (error) => replyCode(error) === 'READONLY',
-      retryStrategy: retry,
-    });
-  return new Redis(config.url, { ...connection, retryStrategy: retry });
+    return guardRedisSecrets(
+      new Redis({
+        ...connection,
+        sentinels: config.sentinel.sentinels,
+        name: config.sentinel.name,
+        // Without it a failover leaves the client on the demoted master, whose writes fail READONLY.
+        failoverDetector: true,
+        // And should the failover notice be missed, a READONLY reply sends the client to ask again.
+        reconnectOnError: (error) => replyCode(error) === 'READONLY',
+        retryStrategy: retry,
+      }),
+      redisSecrets(undefined, connection),
+    );
+  return createRedis(
+    config.url,
+    { ...connection, retryStrategy: retry },
+    (detail) => new CacheOptionError('redis.url', detail),
+  );
 }
 
 /** RedisTier owns (or borrows) an ioredis client and runs the cache's commands through the breaker. */

@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { PRUNE_EVERY_WRITES, pruneTagSample } from '../../cache/tag-prune.js';
+import { createRedis } from '../../redis-secrets.js';
 import {
   hostOfKey,
   KEY_SCHEMES,
@@ -73,12 +74,17 @@ export class RedisHttpStore implements HttpCacheStore {
   constructor(options: RedisStoreOptions, onError: (err: Error) => void = () => {}) {
     this.#prefix = options.keyPrefix;
     this.#onError = onError;
-    this.#redis = new Redis(options.url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeout ?? 1000,
-      retryStrategy: (attempt) => Math.min(2000, 50 * 2 ** attempt),
-    }) as LoggingRedis;
+    // Its errors never carry the password (see createRedis): a refused AUTH held it in its fields.
+    this.#redis = createRedis(
+      options.url,
+      {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        commandTimeout: options.commandTimeout ?? 1000,
+        retryStrategy: (attempt) => Math.min(2000, 50 * 2 ** attempt),
+      },
+      (detail) => new TypeError(`url: ${detail}`),
+    ) as LoggingRedis;
     this.#redis.defineCommand('scaleplaneHttpLogPurge', { numberOfKeys: 2, lua: LOG_PURGE });
     this.#redis.on('error', onError);
   }

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../../redis-secrets.js';
 import { ACQUIRE, RELEASE, RENEW } from './scripts.js';
 import { LeaseError, type LeaseGrant, type LeaseHolder, type LeaseStore } from './types.js';
 
@@ -33,14 +34,19 @@ export class RedisLease implements LeaseStore {
     const name = options.name ?? 'scaleplane';
     this.#key = `${name}:leader`;
     this.#counter = `${name}:fencing-token`;
-    this.#redis = new Redis(options.url, {
-      lazyConnect: true,
-      // A lease call must answer now or fail: a queued renew that lands late would be a lie.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeout ?? 2000,
-      connectTimeout: options.commandTimeout ?? 2000,
-    });
+    // Its errors never carry the password (see createRedis): a refused AUTH held it in its fields.
+    this.#redis = createRedis(
+      options.url,
+      {
+        lazyConnect: true,
+        // A lease call must answer now or fail: a queued renew that lands late would be a lie.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: options.commandTimeout ?? 2000,
+        connectTimeout: options.commandTimeout ?? 2000,
+      },
+      (detail) => new LeaseError('LEASE_INVALID', `lease: url: ${detail}`),
+    );
     // Connection errors surface as failed calls; ioredis keeps reconnecting meanwhile.
     this.#redis.on('error', () => {});
   }

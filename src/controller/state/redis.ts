@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Alert } from '../../alerts/types.js';
+import { createRedis } from '../../redis-secrets.js';
 import type { JournalEntry } from '../journal.js';
 import type { JournalTail } from '../journal-tail.js';
 import { WriteFence } from './fence.js';
@@ -59,14 +60,20 @@ export class RedisState implements StateStore {
     this.#journalSize = options.journalSize ?? 1000;
     this.#counter = options.lease === undefined ? undefined : `${options.lease}:fencing-token`;
     this.#leaseKey = options.lease === undefined ? undefined : `${options.lease}:leader`;
-    this.#redis = new Redis(options.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 2,
-      connectTimeout: 2000,
-      // A paused or partitioned Redis must not hold a scale-in (it awaits the draining record) or
-      // the journal's writes forever: a command that takes longer fails.
-      commandTimeout: options.commandTimeout ?? 5000,
-    });
+    // Its errors never carry the password (see createRedis): a refused AUTH, which rejects every
+    // queued command, held it in its fields.
+    this.#redis = createRedis(
+      options.url,
+      {
+        lazyConnect: true,
+        maxRetriesPerRequest: 2,
+        connectTimeout: 2000,
+        // A paused or partitioned Redis must not hold a scale-in (it awaits the draining record) or
+        // the journal's writes forever: a command that takes longer fails.
+        commandTimeout: options.commandTimeout ?? 5000,
+      },
+      (detail) => new Error(`state: url: ${detail}`),
+    );
     this.#redis.on('error', () => {});
   }
 

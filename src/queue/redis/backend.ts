@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
+import { createRedis, guardRedisSecrets, redisSecrets } from '../../redis-secrets.js';
 import { backoffDelay } from '../backoff.js';
 import { requeuable } from '../dead-letter.js';
 import { readRedisDepth } from '../depth.js';
 import { type DecodedEnvelope, decodeEnvelope } from '../envelope.js';
-import { errorMessage, QueueError } from '../errors.js';
+import { errorMessage, InvalidArgumentError, QueueError } from '../errors.js';
 import { answeredWithin, BROKER_GRACE, settledWithin } from '../grace.js';
 import { PullLoop } from '../pull-loop.js';
 import { redisDeadLetterTrim } from '../retention.js';
@@ -129,8 +130,12 @@ export function createRedisBackend(options: RedisBackendOptions, context: Backen
         return closed ? null : backoffDelay(times, context.reconnect, context.random);
       },
     };
+    // Its errors never carry the password (see createRedis): a refused AUTH held it in its fields,
+    // and each is reported (QUEUE_CONNECTION, with it as the cause) and rejects the queued commands.
     const client =
-      typeof options.redis === 'string' ? new Redis(options.redis, settings) : new Redis(settings);
+      typeof options.redis === 'string'
+        ? createRedis(options.redis, settings, (detail) => new InvalidArgumentError('redis', detail))
+        : guardRedisSecrets(new Redis(settings), redisSecrets(undefined, settings));
     let wasReady = false;
     client.on('ready', () => {
       if (wasReady || attempt > 0) context.onConnection({ state: 'connected' });
