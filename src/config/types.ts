@@ -226,7 +226,8 @@ export interface NginxDriverConfig {
    * The running master's pid file (NGINX's `pid` directive). Set, a reload counts only once the
    * master started new workers (none: it refused the config), and a scale-in stops an instance only
    * after the workers that ran before that reload have finished their requests and exited.
-   * Absent, the driver asks NGINX (`test_command` with `-T`, then `-V`) at its first sync.
+   * Absent, the driver asks NGINX (`test_command` with `-T`, then `-V`) at its first sync, or takes
+   * the file a `kill -HUP $(cat FILE)` reload_command signals.
    */
   pidFile?: string;
   /**

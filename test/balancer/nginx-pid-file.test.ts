@@ -11,6 +11,7 @@ import {
   pidDirective,
   shellWords,
   signalAsFlag,
+  signaledPidFile,
   withFlag,
 } from '../../src/balancer/nginx/pid-file.js';
 import { NGINX } from '../helpers/nginx.js';
@@ -48,6 +49,23 @@ describe('nginx pid file discovery: parsing', () => {
       ['kill -HUP 1', 'V', undefined],
     ];
     for (const [command, flag, want] of cases) assert.equal(signalAsFlag(command, flag), want, command);
+  });
+
+  it('signaledPidFile reads the file a kill -HUP $(cat FILE) reload command signals, or says there is none', () => {
+    const cases: [string, string | undefined][] = [
+      ['kill -HUP $(cat /run/nginx.pid)', '/run/nginx.pid'],
+      ['sudo /bin/kill -s HUP "$(cat /run/nginx.pid)"', '/run/nginx.pid'],
+      ['kill -SIGHUP `cat /var/run/nginx.pid`', '/var/run/nginx.pid'],
+      ['kill -1 $(< logs/nginx.pid)', '/srv/ng/logs/nginx.pid'],
+      ['kill --signal HUP $(cat /run/nginx.pid)', '/run/nginx.pid'],
+      ['kill -HUP $(cat /run/nginx.pid) && echo done', undefined],
+      ['kill -TERM $(cat /run/nginx.pid)', undefined],
+      ['kill -HUP $(cat "/run/my nginx.pid")', undefined],
+      ['kill -HUP 1234', undefined],
+      ['systemctl reload nginx', undefined],
+      ['nginx -s reload', undefined],
+    ];
+    for (const [command, want] of cases) assert.equal(signaledPidFile(command, '/srv/ng'), want, command);
   });
 
   it('shellWords and nginxOption read -p and -g as sh and nginx do', () => {
@@ -172,10 +190,19 @@ describe('nginx pid file discovery with the real nginx binary', {
       (failed as { reason: string }).reason,
       /-T -q -c .* failed: .*unknown directive "this_is_not_a_directive"/,
     );
+    // A reload command that signals the pid in a file: that file, nothing asked (this runner fails).
+    assert.deepEqual(
+      await discoverPidFile(
+        'test -f /x',
+        async () => assert.fail('nothing to ask'),
+        'kill -HUP $(cat /run/ng.pid)',
+      ),
+      { pidFile: '/run/ng.pid', source: 'the file reload_command "kill -HUP $(cat /run/ng.pid)" signals' },
+    );
     // No -t, and a reload command without -s reload either: both named.
     assert.deepEqual(await discoverPidFile('test -f /x', runShell, 'systemctl reload nginx'), {
       reason:
-        'test_command "test -f /x" has no -t to turn into -T (nginx -T prints the config), nor reload_command "systemctl reload nginx" a -s reload to turn into -T',
+        'test_command "test -f /x" has no -t to turn into -T (nginx -T prints the config), nor reload_command "systemctl reload nginx" a -s reload to turn into -T or a kill -HUP $(cat FILE)',
     });
     // A runner that prints nothing (as a test's fake does).
     assert.deepEqual(await discoverPidFile('nginx -t', async () => {}), {

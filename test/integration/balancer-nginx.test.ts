@@ -346,6 +346,56 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
     }
   });
 
+  it('reload_command kill -HUP $(cat FILE) and a test_command with no -t: the reload is checked through FILE', async () => {
+    const [a, , c] = backends as [Named, Named, Named];
+    // No pid_file, the test behind a script (no -t to turn into -T) and a reload that signals the
+    // master itself (no -s reload to turn either). Before the fix the driver went without a pid
+    // file, and a reload the master refused was a success once kill exited 0, NGINX still on c.
+    const check = join(dir, 'check-nginx');
+    await writeFile(check, `#!/bin/sh\nexec ${NGINX} -t -q -c ${conf}\n`, { mode: 0o755 });
+    const pidFile = join(dir, 'nginx.pid');
+    const reloadCommand = `kill -HUP $(cat ${pidFile})`;
+    const logged: { level: string; msg: string }[] = [];
+    const logger = {
+      info: (_: object, msg: string) => logged.push({ level: 'info', msg }),
+      warn: (_: object, msg: string) => logged.push({ level: 'warn', msg }),
+      error: () => {},
+    };
+    const config = { ...driverConfig(), testCommand: check, reloadCommand };
+    const driver = new NginxDriver({ config, reloadTimeout: 3000, logger });
+    driver.on('error', () => {});
+    try {
+      driver.update('web', [ready(c)]);
+      assert.equal((await driver.flush()).reloaded, true);
+      assert.deepEqual(await routesTo(port, ['c']), ['c']);
+      await writeFile(join(dir, 'extra.conf'), `server { listen ${a.address}; }\n`);
+      driver.update('web', [ready(a)]);
+      const err = await driver.flush().then(
+        () => assert.fail(`the refused reload was taken as a success: ${JSON.stringify(logged)}`),
+        (e: Error & { code: string }) => e,
+      );
+      assert.equal(err.code, 'NGINX_RELOAD_FAILED');
+      assert.match(err.message, /exited 0, but nginx \(master \d+\) started no new workers within 3000 ms/);
+      assert.equal(driver.pidFile, pidFile);
+      assert.deepEqual(await routesTo(port, ['c']), ['c'], 'nginx runs the previous upstreams');
+      await writeFile(join(dir, 'extra.conf'), '');
+      assert.equal((await driver.flush()).reloaded, true, 'a reload nginx takes is a success again');
+      assert.equal(await driver.synced(10_000), true);
+      assert.deepEqual(await routesTo(port, ['a']), ['a']);
+      driver.update('web', [ready(c)]);
+      await driver.flush();
+      assert.deepEqual(await routesTo(port, ['c']), ['c']);
+      assert.deepEqual(
+        logged.filter((l) => l.msg.startsWith('nginx: ')).map((l) => l.level),
+        ['info'],
+        'found and logged once',
+      );
+    } finally {
+      await writeFile(join(dir, 'extra.conf'), '');
+      await driver.close();
+    }
+  });
+
   it('an include file nginx.conf does not include, or includes outside http {}, or no nginx: the error says so', async () => {
     const [, , c] = backends as [Named, Named, Named];
     const other = join(dir, 'other-upstreams.conf');

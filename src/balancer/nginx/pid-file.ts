@@ -8,7 +8,8 @@ import { isAbsolute, resolve } from 'node:path';
  * when there is none or it is relative, into `-V` for the compiled-in `--pid-path=` and `--prefix=`.
  * The dump runs after a `test_command` that passed, so it passes too (before the include file is
  * written, `nginx -T` may fail on the missing include or on `host not found in upstream`). A
- * `test_command` with no `-t` (a wrapper script) is asked through `reload_command`'s `-s reload`.
+ * `test_command` with no `-t` (a wrapper script) is asked through `reload_command`'s `-s reload`. A
+ * `reload_command` of the form `kill -HUP $(cat FILE)` names the file itself: it is used as is.
  */
 
 /** CommandOutput is what a command printed. */
@@ -44,6 +45,25 @@ export function withFlag(testCommand: string, flag: 'T' | 'V'): string | undefin
 export function signalAsFlag(reloadCommand: string, flag: 'T' | 'V'): string | undefined {
   const s = /(^|\s)(-[qhvV?]*)s\s*reload(?=\s|$)/;
   return s.test(reloadCommand) ? reloadCommand.replace(s, `$1$2${flag}`) : undefined;
+}
+
+/**
+ * KILL_HUP is a reload command that sends SIGHUP to the pid in a file: `kill -HUP $(cat FILE)`, with
+ * `-s HUP`, `-SIGHUP`, `-1` or `--signal HUP`, `$(< FILE)` or backquotes, the substitution quoted or
+ * not, after `sudo`. The file is a plain path (no quotes, spaces or expansions).
+ */
+const KILL_HUP =
+  /^\s*(?:sudo\s+)?(?:\S*\/)?kill\s+(?:-s\s*(?:SIG)?HUP|--signal[=\s]\s*(?:SIG)?HUP|-(?:SIG)?HUP|-1)\s+("?)(?:\$\(\s*(?:cat\s+|<\s*)([^\s"'`$();|&<>\\]+)\s*\)|`\s*cat\s+([^\s"'`$();|&<>\\]+)\s*`)\1\s*$/;
+
+/**
+ * signaledPidFile is the pid file `reloadCommand` signals when it is a `kill -HUP $(cat FILE)`
+ * (KILL_HUP), resolved against `cwd` (the shell runs the command there), or undefined for any other
+ * command. That file names the master the reload goes to, whatever config NGINX was started with.
+ */
+export function signaledPidFile(reloadCommand: string, cwd: string): string | undefined {
+  const m = KILL_HUP.exec(reloadCommand);
+  const file = m?.[2] ?? m?.[3];
+  return file === undefined ? undefined : resolve(cwd, file);
 }
 
 /** shellWords splits a command into words as sh does (quotes, backslashes), without expansions. */
@@ -156,13 +176,19 @@ function oneLine(err: unknown): string {
  * commands with `run` (which resolves with their output). A relative path is resolved against the
  * prefix (`-p`, else `--prefix=` of `nginx -V`), as NGINX does. When `testCommand` has no `-t` (a
  * wrapper script), `reloadCommand`'s `-s reload` is turned into `-T` and `-V` instead (signalAsFlag).
+ * A `reloadCommand` that signals the pid in a file itself (`kill -HUP $(cat FILE)`, signaledPidFile)
+ * names that file, and nothing is asked.
  */
 export async function discoverPidFile(
   testCommand: string,
   // biome-ignore lint/suspicious/noConfusingVoidType: the driver's CommandRunner, which may print nothing
   run: (command: string) => Promise<CommandOutput | void>,
   reloadCommand?: string,
+  cwd: string = process.cwd(),
 ): Promise<PidFileDiscovery> {
+  const signaled = reloadCommand === undefined ? undefined : signaledPidFile(reloadCommand, cwd);
+  if (signaled !== undefined)
+    return { pidFile: signaled, source: `the file reload_command "${reloadCommand}" signals` };
   let command = testCommand;
   let dump = withFlag(testCommand, 'T');
   let version = withFlag(testCommand, 'V');
@@ -175,7 +201,7 @@ export async function discoverPidFile(
     const reload =
       reloadCommand === undefined
         ? ''
-        : `, nor reload_command "${reloadCommand}" a -s reload to turn into -T`;
+        : `, nor reload_command "${reloadCommand}" a -s reload to turn into -T or a kill -HUP $(cat FILE)`;
     return {
       reason: `test_command "${testCommand}" has no -t to turn into -T (nginx -T prints the config)${reload}`,
     };
