@@ -252,6 +252,16 @@ function buildProgram(): Command {
       const { checkCloudflareToken } = await import('../balancer/cache/cloudflare.js');
       const cloudflare = await checkCloudflareToken(config.balancer.cloudflare, process.env);
       if (cloudflare.warning !== undefined) console.error(`warning: ${cloudflare.warning}`);
+      // A port_range sharing ports with the kernel's ephemeral range is accepted (it is this
+      // machine's setting, and `up` may run elsewhere) but may lose ports to bind(0) and connect().
+      const { portRangeWarning, readEphemeralRange } = await import('../providers/local/index.js');
+      const ephemeral = readEphemeralRange();
+      for (const group of Object.values(config.groups)) {
+        if (group.provider.provider !== 'local' || group.provider.portRange === undefined) continue;
+        const field = `groups.${group.name}.port_range`;
+        const warning = portRangeWarning(field, group.provider.portRange, ephemeral);
+        if (warning !== undefined) console.error(`warning: ${warning}`);
+      }
       if (opts.json) {
         console.log(JSON.stringify(config, null, 2));
         return;

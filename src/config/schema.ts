@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { PRESET_NAMES, presetBehaviorDefaults } from '../policy/index.js';
 import { hpaBehaviorIssues } from '../providers/kubernetes/hpa-behavior.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from '../providers/kubernetes/names.js';
+import { parsePortRange } from '../providers/local/port-range.js';
 import { parseSize as parseByteSize, parseDuration, parseSize } from './duration.js';
 import { DEFAULT_LISTEN_HOST, formatListen, parseListen } from './listen.js';
 import type {
@@ -1169,6 +1170,12 @@ const localProviderShape = {
   cwd: text.optional(),
   env: envMap.default({}),
   host: text.default('127.0.0.1'),
+  // Ports below the kernel's ephemeral range: no bind(0) or outgoing connection takes one between
+  // the check and the instance's bind (see providers/local/port-range.ts).
+  port_range: z
+    .string({ error: 'expected a port range such as 20000-29999' })
+    .transform(parsedBy(parsePortRange))
+    .optional(),
   start_timeout: duration('positive').prefault('30s'),
   stop_timeout: duration('nonnegative').prefault('10s'),
   // A Deployment's minReadySeconds: ready this long before a roll or a replacement counts on it.
@@ -1191,6 +1198,7 @@ const PROVIDER_KEYS: Record<(typeof PROVIDERS)[number], readonly string[]> = {
     'cwd',
     'env',
     'host',
+    'port_range',
     'start_timeout',
     'stop_timeout',
     'min_ready',
@@ -1498,6 +1506,7 @@ function localProvider(raw: LocalProviderRaw): GroupDraft['provider'] {
     portEnv: raw.port_env,
     env: raw.env,
     host: raw.host,
+    ...(raw.port_range === undefined ? {} : { portRange: raw.port_range }),
     startTimeout: raw.start_timeout,
     stopTimeout: raw.stop_timeout,
     minReady: raw.min_ready,

@@ -532,6 +532,12 @@ export interface ActivationConfig {
   cooldown: number;
 }
 
+/** PortRange is a range of TCP ports, both ends included (`port_range: 20000-29999`). */
+export interface PortRange {
+  low: number;
+  high: number;
+}
+
 /** LocalProviderConfig runs instances as child processes on this machine. */
 export interface LocalProviderConfig {
   provider: 'local';
@@ -545,6 +551,13 @@ export interface LocalProviderConfig {
   env: Record<string, string>;
   /** Host the instances listen on and the balancer connects to. @defaultValue '127.0.0.1' */
   host: string;
+  /**
+   * Ports instances are given, a random free one each (checked by a bind on `host`). Outside the
+   * kernel's ephemeral range (ip_local_port_range) no bind(0) or outgoing connection takes a port
+   * between the check and the instance's bind. @defaultValue defaultPortRange: 20000-29999, or
+   * another range outside ip_local_port_range; bind(0) when none fits
+   */
+  portRange?: PortRange;
   /** Longest wait for a new instance's health path to answer. @defaultValue 30000 (ms) */
   startTimeout: number;
   /** SIGTERM → SIGKILL grace period. @defaultValue 10000 (ms) */

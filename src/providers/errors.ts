@@ -30,7 +30,9 @@ export type ProviderErrorCode =
   /** Another resize or replacement is in progress; try again later. */
   | 'BUSY'
   /** No such instance (or not one in service). */
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  /** Every port of a local group's port_range is held by an instance or in use. */
+  | 'NO_PORT';
 
 /** ProviderError is the base of every error the providers module throws or emits. */
 export class ProviderError extends Error {

@@ -282,6 +282,10 @@ const PAIRS: Record<string, [Doc, Doc]> = {
     redisMetric({ key: 'jobs', target: 10, cluster: ['10.0.0.8:6379'] }),
     redisMetric({ key: 'jobs', target: 10, cluster: ['10.0.0.9:6379'] }),
   ],
+  'groups.*.port_range': [
+    { groups: { web: { ...GROUP_BASES[0], port_range: '20000-20999' } } },
+    { groups: { web: { ...GROUP_BASES[0], port_range: '21000-21999' } } },
+  ],
   'controller.state.backend': [
     { controller: { state: { backend: 'file' } } },
     { controller: { state: { backend: 'redis', url: 'redis://127.0.0.1:6379' } } },

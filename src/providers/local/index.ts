@@ -40,7 +40,26 @@ export {
   parseVmRss,
   workingSetBytes,
 } from './memory.js';
-export { localPorts, lostItsPort, type PortFinder, PortReservations, saysAddressInUse } from './ports.js';
+export {
+  choosePort,
+  defaultPortRange,
+  EPHEMERAL_RANGE_PATH,
+  formatPortRange,
+  MIN_DEFAULT_PORTS,
+  type PortRange,
+  PREFERRED_PORT_RANGE,
+  parseEphemeralRange,
+  parsePortRange,
+  portRangeWarning,
+} from './port-range.js';
+export {
+  localPorts,
+  lostItsPort,
+  type PortFinder,
+  PortReservations,
+  rangePortFinder,
+  saysAddressInUse,
+} from './ports.js';
 export {
   type LocalInstanceRecord,
   type LocalInstanceRegistry,
@@ -53,4 +72,4 @@ export {
   sameSize,
   validateSize,
 } from './provider.js';
-export { probeHttp } from './system.js';
+export { probeHttp, readEphemeralRange } from './system.js';

@@ -1,7 +1,38 @@
-import { freePort } from './system.js';
+import { ProviderError } from '../errors.js';
+import { choosePort, formatPortRange, type PortRange, portCount } from './port-range.js';
+import { freePort, portFreeOn } from './system.js';
 
-/** PortFinder asks for a port free on `host` now (freePort: bind to 0, read it, close). */
-export type PortFinder = (host: string) => Promise<number>;
+/**
+ * PortFinder asks for a port free on `host` now (freePort: bind to 0, read it, close). `held` says
+ * which ports instances hold, for a finder that can pass them over (rangePortFinder).
+ */
+export type PortFinder = (host: string, held?: (port: number) => boolean) => Promise<number>;
+
+/**
+ * rangePortFinder finds ports in `range`: a random one (choosePort) no instance holds, checked by a
+ * real bind on the host; one in use is passed over for the next. It rejects with NO_PORT, naming
+ * the range, once every port of it is held or in use. `field` names the setting in that error.
+ */
+export function rangePortFinder(
+  range: PortRange,
+  options: { random?: () => number; field?: string; isFree?: typeof portFreeOn } = {},
+): PortFinder {
+  const random = options.random ?? Math.random;
+  const isFree = options.isFree ?? portFreeOn;
+  return async (host, held = () => false) => {
+    const inUse = new Set<number>();
+    for (;;) {
+      const port = choosePort(range, (p) => held(p) || inUse.has(p), random);
+      if (port === undefined)
+        throw new ProviderError(
+          'NO_PORT',
+          `no free port in ${options.field ?? 'port_range'} ${formatPortRange(range)} on ${host}: all ${portCount(range)} are held by instances (${portCount(range) - inUse.size}) or in use by other programs (${inUse.size})`,
+        );
+      if (await isFree(host, port)) return port;
+      inUse.add(port);
+    }
+  };
+}
 
 /** MAX_PORT_ATTEMPTS bounds how often a finder that keeps answering held ports is asked again. */
 const MAX_PORT_ATTEMPTS = 50;
@@ -22,7 +53,7 @@ export class PortReservations {
    */
   async reserve(host: string, find: PortFinder = freePort): Promise<number> {
     for (let attempt = 0; attempt < MAX_PORT_ATTEMPTS; attempt++) {
-      const port = await find(host);
+      const port = await find(host, (p) => this.#held.has(p));
       if (this.#held.has(port)) continue;
       this.#held.add(port);
       return port;

@@ -56,11 +56,13 @@ import { PipedLogFiles } from './logfiles.js';
 import { groupAnonBytes, memoryLimitRefusal } from './memory.js';
 import { groupOwner, readProcStat } from './pgid.js';
 import { pidOneWarning } from './pid-one.js';
+import { defaultPortRange, formatPortRange, portRangeWarning } from './port-range.js';
 import {
   localPorts,
   lostItsPort,
   type PortFinder,
   type PortReservations,
+  rangePortFinder,
   saysAddressInUse,
 } from './ports.js';
 import { sharedReaper } from './reaper.js';
@@ -73,6 +75,7 @@ import {
   healthy,
   probeHealth,
   probePort,
+  readEphemeralRange,
   setprivPath,
   signalGroup,
 } from './system.js';
@@ -206,7 +209,11 @@ export interface LocalProviderOptions {
   parentDeathSignal?: 'SIGTERM' | 'SIGKILL' | false;
   /** Size (CPU quota, memory limit) every instance starts with. @defaultValue none: no cgroup */
   size?: InstanceSize;
-  /** Finds a free port for a new instance. @defaultValue freePort (bind to 0, read it, close) */
+  /**
+   * Finds a free port for a new instance. @defaultValue a random free port of `port_range` (or of
+   * defaultPortRange, outside ip_local_port_range), checked by a bind; freePort (bind to 0, read
+   * it, close) when no default range fits the machine
+   */
   freePort?: PortFinder;
   /** Ports held by instances, never handed out twice. @defaultValue localPorts (one set per process) */
   ports?: PortReservations;
@@ -537,7 +544,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
     this.#logSummaryTimer.unref();
     this.#logSummaryInterval = options.logSummaryInterval ?? LOG_SUMMARY_INTERVAL_MS;
     this.#fence = options.fence;
-    this.#findPort = options.freePort ?? freePort;
+    this.#findPort = options.freePort ?? this.#portFinder(config);
     this.#ports = options.ports ?? localPorts;
     this.#size = options.size;
     this.#spec = instanceSpec(config);
@@ -559,6 +566,29 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       : this.#reaper.acquire((err) =>
           this.#report(new ProviderError('REAPER_FAILED', `${this.#group}: ${err.message}`, { cause: err })),
         );
+  }
+
+  /**
+   * #portFinder finds instances' ports in `port_range`, warning when it shares ports with the
+   * kernel's ephemeral range, or else in defaultPortRange; bind(0) when no range fits.
+   */
+  #portFinder(config: LocalProviderConfig): PortFinder {
+    const ephemeral = readEphemeralRange();
+    const field = `groups.${this.#group}.port_range`;
+    if (config.portRange !== undefined) {
+      const warning = portRangeWarning(field, config.portRange, ephemeral);
+      if (warning !== undefined) this.#logger.warn({ group: this.#group }, warning);
+      return rangePortFinder(config.portRange, { field });
+    }
+    const range = defaultPortRange(ephemeral);
+    if (range === undefined) {
+      this.#logger.info(
+        { group: this.#group },
+        `${this.#group}: no port range outside the ephemeral ports (${ephemeral === undefined ? 'unknown here' : formatPortRange(ephemeral)}) fits: instance ports come from bind(0); set ${field}`,
+      );
+      return freePort;
+    }
+    return rangePortFinder(range, { field: `${field} (not set: default)` });
   }
 
   /**
@@ -2564,6 +2594,18 @@ function validate(options: LocalProviderOptions): void {
   }
   if (config.logLinesPerSecond !== undefined && !(config.logLinesPerSecond > 0))
     fail(`log_lines_per_second must be > 0, got ${config.logLinesPerSecond}`);
+  const range = config.portRange;
+  if (
+    range !== undefined &&
+    !(
+      Number.isInteger(range.low) &&
+      Number.isInteger(range.high) &&
+      range.low >= 1 &&
+      range.low <= range.high &&
+      range.high <= 65535
+    )
+  )
+    fail(`port_range must be ports 1-65535, the lower first, got ${JSON.stringify(range)}`);
   if (options.healthInterval !== undefined && !(options.healthInterval > 0))
     fail('healthInterval must be > 0');
   if (options.healthTimeout !== undefined && !(options.healthTimeout > 0)) fail('healthTimeout must be > 0');

@@ -1,7 +1,18 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { readProcTable, threadCount } from './cpu.js';
+import { EPHEMERAL_RANGE_PATH, type PortRange, parseEphemeralRange } from './port-range.js';
+
+/** readEphemeralRange reads the kernel's ephemeral port range; undefined where it cannot (not Linux). */
+export function readEphemeralRange(path = EPHEMERAL_RANGE_PATH): PortRange | undefined {
+  try {
+    return parseEphemeralRange(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
 
 /** freePort asks the kernel for a free TCP port on `host` (bind to port 0, read it, close). */
 export function freePort(host: string): Promise<number> {
@@ -14,6 +25,22 @@ export function freePort(host: string): Promise<number> {
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => (port > 0 ? resolve(port) : reject(new Error(`no port from ${host}`))));
     });
+  });
+}
+
+/**
+ * portFreeOn says whether `port` on `host` can be bound now (bind, then close at once): true, or
+ * false when it is taken (EADDRINUSE) or not ours to bind (EACCES). Any other error (a host that
+ * is not this machine's) rejects.
+ */
+export function portFreeOn(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'EADDRINUSE' || err.code === 'EACCES' ? resolve(false) : reject(err),
+    );
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
 
