@@ -161,6 +161,11 @@ it('resources another client wrote into the template during a failed roll are no
   );
   assert.equal(err?.code, 'RESIZE_FAILED');
   assert.doesNotMatch(err.message, /resize reverted/, 'nothing was reverted');
+  assert.deepEqual(
+    provider.size(),
+    { cpu: 0.75 },
+    "size() is the template's, which new pods get (before: the failed resize's 0.25)",
+  );
   assert.equal(sts.metadata.annotations?.[ROLL_ANNOTATION], undefined, 'the roll ended');
   assert.equal(sts.spec.updateStrategy.rollingUpdate.partition, 0, "the user's partition restored");
   assert.equal(sts.spec.replicas, 2, 'the extra replica given back');

@@ -391,6 +391,42 @@ describe('kubernetes provider: request shapes', () => {
     assert.equal(provider.size(), undefined, 'the size in force is the one from before the resize');
   });
 
+  it('a failed Deployment resize whose template another client changed is not reverted, and size() says what the template holds', async (t) => {
+    // Before, the skipped revert left size() at the failed resize's size, which no pod gets: the
+    // template holds the other client's resources, and Kubernetes rolls the pods to them.
+    const { server, provider } = await setup(t, {}, 2, { timeout: 1500 });
+    await provider.start();
+    await provider.scaleTo(2);
+    server.podsBecomeReady = false;
+    const theirs = { limits: { cpu: '750m', memory: '64Mi' }, requests: { cpu: '750m', memory: '64Mi' } };
+    const err = await provider
+      .resize(
+        { cpu: 0.25, memory: 32 * 1024 * 1024 },
+        {
+          // Once the resize's PATCH landed: another client (kubectl set resources) writes its own.
+          onSizeSaved: (saved) =>
+            void saved.then(() => {
+              const deployment = server.workloads.get('shop/web')!.object;
+              deployment.spec.template.spec.containers[0].resources = theirs;
+            }),
+        },
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof ProviderError, `the resize did not fail: ${String(err)}`);
+    assert.equal(err.code, 'RESIZE_FAILED');
+    assert.doesNotMatch(err.message, /resize reverted/, 'nothing was reverted');
+    const deployment = server.workloads.get('shop/web')!.object;
+    assert.deepEqual(deployment.spec.template.spec.containers[0].resources, theirs, 'theirs stands');
+    assert.deepEqual(
+      provider.size(),
+      { cpu: 0.75, memory: 64 * 1024 * 1024 },
+      "size() is the template's (before: the failed resize's { cpu: 0.25, memory: 32 Mi })",
+    );
+  });
+
   it('a Deployment resize superseded by a later one ends RESIZE_SUPERSEDED, not RESIZE_FAILED at its timeout', async (t) => {
     // Before, the first call waited for pods at its own size, which the later resize had replaced,
     // until its timeout (10 min by default): then a ResizeFailed entry and a resize alert for a

@@ -38,7 +38,7 @@ import { loadKubeConfig } from './kubeconfig.js';
 import { dns1123LabelIssue, dns1123SubdomainIssue } from './names.js';
 import { METRICS_SERVER_MISSING, type PodMetricLike, podUsages } from './pod-metrics.js';
 import { labelSelector, type PodLike, podInstance, podState } from './pods.js';
-import { formatCpu, formatMemory } from './quantity.js';
+import { formatCpu, formatMemory, quantityCpu, quantityMemory } from './quantity.js';
 import { rewatchBackoff, type WatchStatus, watchFailure } from './rewatch.js';
 import { versionProblem } from './version.js';
 
@@ -1101,7 +1101,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         const ours = Object.entries(written).every(
           ([k, v]) => now?.limits?.[k] === v && now?.requests?.[k] === v,
         );
-        if (!ours) return failure;
+        // Another client's resources stand, and Kubernetes rolls the pods to them: size() says so.
+        // Before, it kept saying the failed resize's size, which no pod gets.
+        if (!ours) {
+          this.#size = templateSize(now);
+          return failure;
+        }
         this.#logger.warn(
           { group: this.#options.group, err: failure, previous },
           `${this.#ref()}: the resize failed; writing the previous resources back, Kubernetes rolls the pods back to them`,
@@ -1388,10 +1393,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       { group: this.#options.group, err: failure, previous },
       `${this.#ref()}: the resize failed before any pod of the workload was rolled; writing the previous resources back`,
     );
+    const [container] = Object.keys(previous);
     const { out } = await this.#rollWrite('patch resources', () =>
       this.#writeAtRead(
         'patch resources',
-        (read): RollWrite<{ ours: boolean; theirs?: number }> => {
+        (read): RollWrite<{ ours: boolean; theirs?: number; size?: InstanceSize }> => {
           const written = roll.written;
           const ours =
             written === undefined ||
@@ -1401,7 +1407,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
                 ([k, v]) => now?.limits?.[k] === v && now?.requests?.[k] === v,
               );
             });
-          if (!ours) return { out: { ours } };
+          if (!ours) return { out: { ours, size: templateSize(resourcesOf(read, container ?? '')) } };
           const theirs = changedPartition(read, roll);
           // The partition was lowered, its answer lost: the roll is noted with `previous` again, so
           // the partition at the replicas is ours.
@@ -1441,6 +1447,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         { group: this.#options.group, written: roll.written, reason: 'ResourcesChangedElsewhere' },
         `${this.#ref()}: the template's resources are not the ones the resize wrote (${JSON.stringify(roll.written)}), set by another client during its roll; left as set, not reverted`,
       );
+      // Theirs are what the pods roll to once the partition is restored: size() says so. Before, it
+      // kept saying the failed resize's size, which no pod gets.
+      this.#size = out.size;
       return false;
     }
     if (out.theirs !== undefined) this.#partitionChangedElsewhere(out.theirs, user, 'left as set');
@@ -3011,6 +3020,17 @@ function resourcesOf(
       | { resources?: ContainerResources }
       | undefined
   )?.resources;
+}
+
+/**
+ * templateSize is the size a pod created from a template whose container has `resources` gets, as
+ * an instance's size is read (see `podInstance`: the limits); undefined when no cpu or memory limit is set.
+ */
+function templateSize(resources: ContainerResources | undefined): InstanceSize | undefined {
+  const cpu = quantityCpu(resources?.limits?.cpu);
+  const memory = quantityMemory(resources?.limits?.memory);
+  if (cpu === undefined && memory === undefined) return undefined;
+  return { ...(cpu !== undefined && { cpu }), ...(memory !== undefined && { memory }) };
 }
 
 /** copyResources is `resources`' limits and requests, copied (each absent if unset). */
