@@ -1,7 +1,7 @@
 // URL checks shared by the config schema and the CLI; no zod here, so `scaleplane simulate` can
 // check a --prometheus URL without loading the schema.
 
-import { hideUserinfo } from '../metrics/url-credentials.js';
+import { hideUserinfo, splitNatsServers } from '../metrics/url-credentials.js';
 
 /** urlProblem says what is wrong with a URL a source will take apart, or undefined. */
 export function urlProblem(text: string, schemes: readonly string[]): string | undefined {
@@ -25,13 +25,14 @@ export function urlProblem(text: string, schemes: readonly string[]): string | u
 /**
  * natsUrlProblem says why a NATS `url` cannot be read, or undefined. It is one server or a
  * comma-separated list of the servers of one cluster (`nats://a:4222,nats://b:4222`, as the NATS
- * CLI's `--server` takes them), the scheme optional; the problem names the bad entry of a list
+ * CLI's `--server` takes them; split as splitNatsServers does, so a comma in a password stays in
+ * it), the scheme optional; the problem names the bad entry of a list
  * (1-based, its credentials hidden). Credentials (`nats://user:password@host:4222`,
  * `nats://token@host:4222`) must read and, as the client takes one set for all its servers, be the
  * same in every entry that has any; the `nats` metric source takes them out of the URL and decodes them.
  */
 export function natsUrlProblem(text: string): string | undefined {
-  const entries = text.split(',').map((e) => e.trim());
+  const entries = splitNatsServers(text);
   const credentials = new Set<string>();
   for (const [i, entry] of entries.entries()) {
     const which =

@@ -55,4 +55,5 @@ export {
   natsServers,
   redactCredentials,
   splitCredentials,
+  splitNatsServers,
 } from './url-credentials.js';

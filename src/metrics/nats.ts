@@ -30,7 +30,8 @@ export interface NatsSourceOptions {
   /**
    * `nats://host:4222`, or the servers of a cluster as a comma-separated list
    * (`nats://a:4222,nats://b:4222`): the client connects to one that is up and fails over to
-   * another. `nats://user:password@host:4222` or `nats://token@host:4222` authenticates.
+   * another. `nats://user:password@host:4222` or `nats://token@host:4222` authenticates; a comma
+   * in them may be written as it is (see splitNatsServers for where the list is split).
    */
   url: string;
   stream: string;

@@ -90,17 +90,50 @@ export interface NatsServers {
   auth: NatsServer['auth'];
 }
 
+/** NATS_SCHEME is a scheme the NATS client connects with, at the start of a list entry. */
+const NATS_SCHEME = /^\s*(nats|tls|ws|wss):\/\//i;
+
+/**
+ * splitNatsServers splits a comma-separated NATS server list into its entries (trimmed), keeping a
+ * comma that is part of a user, password or token: a comma is part of the credentials when the
+ * entry it is in has no `@` before it and an `@` follows it before the next entry that starts with
+ * `nats://`, `tls://`, `ws://` or `wss://` (`nats://u:pa,ss@h:4222` is one server, as is
+ * `nats://to,ken@h:4222`); every other comma separates servers (`nats://a:4222,nats://b:4222`,
+ * `a:4222,b:4222`, `u:p@a:4222,u:p@b:4222`). Before, every comma separated servers, so a comma in
+ * a password had to be written `%2C`. What this rule reads otherwise: a server without
+ * credentials followed by one with credentials and no scheme (`a:4222,u:p@b:4222` is one server,
+ * user `a`, password `4222,u:p`; write `a:4222,nats://u:p@b:4222`), and a password holding an `@`
+ * before its comma (write them `%40` and `%2C`).
+ */
+export function splitNatsServers(text: string): string[] {
+  const pieces = text.split(',');
+  const entries: string[] = [];
+  for (let i = 0; i < pieces.length; ) {
+    let end = i + 1;
+    if (!pieces[i]!.includes('@')) {
+      // Look for the '@' that would close credentials the comma is inside of.
+      let at = end;
+      while (at < pieces.length && !NATS_SCHEME.test(pieces[at]!) && !pieces[at]!.includes('@')) at++;
+      if (at < pieces.length && !NATS_SCHEME.test(pieces[at]!)) end = at + 1;
+    }
+    entries.push(pieces.slice(i, end).join(',').trim());
+    i = end;
+  }
+  return entries;
+}
+
 /**
  * natsServers reads a NATS `url` as the NATS CLI's `--server` does: one server or a comma-separated
  * list of the servers of one cluster (`nats://a:4222,nats://b:4222`), which the client is given
  * all of, so it connects to one that is up and fails over when it goes down. Before, the list went
  * to the client as one string, which it read as one server (the last host written), and the
- * others were never tried. Each entry is read as natsServer reads one. Throws an Error naming the
- * entry (1-based, never its secret) that is empty or unreadable, or when entries carry different
- * credentials (the client takes one set for all its servers).
+ * others were never tried. The list is split as splitNatsServers does (a comma in a password
+ * stays in it); an array's items are split each on its own. Each entry is read as natsServer reads
+ * one. Throws an Error naming the entry (1-based, never its secret) that is empty or unreadable,
+ * or when entries carry different credentials (the client takes one set for all its servers).
  */
-export function natsServers(text: string): NatsServers {
-  const entries = text.split(',').map((e) => e.trim());
+export function natsServers(text: string | readonly string[]): NatsServers {
+  const entries = typeof text === 'string' ? splitNatsServers(text) : text.flatMap(splitNatsServers);
   const servers: string[] = [];
   let auth: NatsServer['auth'] = {};
   let authFrom = -1;

@@ -73,7 +73,8 @@ export interface NatsBackendOptions {
    * NATS CLI's `--server` takes a cluster's servers); the client connects to one that is up and
    * fails over to another. Credentials in a URL (`nats://user:pass@host:4222`, `nats://token@host`,
    * percent-decoded) are taken out and given to the client as `user`/`pass` or `token`; entries
-   * that carry them must carry the same. @defaultValue '127.0.0.1:4222'
+   * that carry them must carry the same. A comma in a user, password or token may be written as
+   * it is (see splitNatsServers for where a list is split). @defaultValue '127.0.0.1:4222'
    */
   servers?: string | string[];
   /**
@@ -196,7 +197,8 @@ function requestFailed(
 
 /**
  * serverList is `servers` as the client's list and the credentials its URLs carried, read as the
- * `nats` metric source reads its url (natsServers: entries split at commas; `user:pass@` or
+ * `nats` metric source reads its url (natsServers: entries split at the commas between servers,
+ * each array item on its own; `user:pass@` or
  * `token@` taken out). Before, the entries went to the client as written: a string was read as one
  * server (fixed before), and credentials in a URL were ignored by the client, which connected
  * without any and was refused ("Authorization Violation") for good. Throws InvalidArgumentError
@@ -205,7 +207,7 @@ function requestFailed(
  */
 function serverList(servers: string | string[]): NatsServers {
   try {
-    return natsServers((typeof servers === 'string' ? [servers] : servers).join(','));
+    return natsServers(servers);
   } catch (error) {
     // natsServers names the entry and shows a URL as hideUserinfo does: never its secret.
     throw new InvalidArgumentError('servers', (error as Error).message);
