@@ -36,6 +36,9 @@ export interface PostgresStateOptions {
   lease?: string;
 }
 
+/** How many times an append takes a new seq when another writer stored the one it took first. */
+const MAX_SEQ_ATTEMPTS = 20;
+
 /** How many writes older than the newest a removed instance's tombstone is kept (see `remove`). */
 const TOMBSTONE_WRITES = 100_000;
 
@@ -61,6 +64,7 @@ export class PostgresState implements StateStore {
   readonly #desired: string;
   readonly #journal: string;
   readonly #journalSeqIndex: string;
+  readonly #journalSeqKey: string;
   readonly #instances: string;
   readonly #sizes: string;
   readonly #alerts: string;
@@ -75,6 +79,7 @@ export class PostgresState implements StateStore {
     this.#desired = pg.escapeIdentifier(`${name}_desired`);
     this.#journal = pg.escapeIdentifier(`${name}_journal`);
     this.#journalSeqIndex = pg.escapeIdentifier(`${name}_journal_seq`);
+    this.#journalSeqKey = pg.escapeIdentifier(`${name}_journal_seq_key`);
     this.#instances = pg.escapeIdentifier(`${name}_instances`);
     this.#sizes = pg.escapeIdentifier(`${name}_sizes`);
     this.#alerts = pg.escapeIdentifier(`${name}_alerts`);
@@ -118,12 +123,24 @@ export class PostgresState implements StateStore {
         this.#pool,
         `CREATE TABLE IF NOT EXISTS ${this.#journal} (id bigserial PRIMARY KEY, entry jsonb NOT NULL)`,
       );
-      // An append looks for its own entry by seq (see appendJournal): without it, a scan comparing
-      // every row's JSON, 113 ms on 10,000 rows (the largest journal_size).
+      // One entry a seq (see appendJournal): a table written before held two at one seq when two
+      // controllers both led; the later of each is moved past the newest, as an append is now.
+      await this.#pool.query(
+        `UPDATE ${this.#journal} AS j SET entry = jsonb_set(j.entry, '{seq}', to_jsonb(d.top + d.k))
+         FROM (SELECT id, top, row_number() OVER (ORDER BY id) AS k
+               FROM (SELECT id, max(seq) OVER () AS top, row_number() OVER (PARTITION BY seq ORDER BY id) AS n
+                     FROM (SELECT id, (entry->>'seq')::bigint AS seq FROM ${this.#journal}) AS s) AS x
+               WHERE n > 1) AS d
+         WHERE j.id = d.id`,
+      );
+      // Unique, the seq an append allocates is checked by it; an append also looks for its own
+      // entry by seq: without an index, a scan comparing every row's JSON, 113 ms on 10,000 rows
+      // (the largest journal_size). It replaces the plain index tables were created with.
       await createTable(
         this.#pool,
-        `CREATE INDEX IF NOT EXISTS ${this.#journalSeqIndex} ON ${this.#journal} (((entry->>'seq')::bigint))`,
+        `CREATE UNIQUE INDEX IF NOT EXISTS ${this.#journalSeqKey} ON ${this.#journal} (((entry->>'seq')::bigint))`,
       );
+      await this.#pool.query(`DROP INDEX IF EXISTS ${this.#journalSeqIndex}`);
       await createTable(
         this.#pool,
         `CREATE TABLE IF NOT EXISTS ${this.#instances} (
@@ -312,33 +329,65 @@ export class PostgresState implements StateStore {
   }
 
   /**
-   * appendJournal inserts the entry, unless a row holds it already (the same entry at the same seq:
-   * an insert that timed out but ran, on a stalled connection, before or after persistDecisions
-   * wrote it again; before, it was held twice). A repeat's `replaced` row (found by its seq) is
-   * instead rewritten in one statement: the entry, and a new id, so that it sorts as the newest.
-   * When that row is gone (trimmed, or moved by a first write of this one), the entry is inserted.
+   * appendJournal stores the entry at a seq allocated in the statement that writes it: its own, when
+   * it is above every seq the table holds, else the newest's plus one, so two writers of one
+   * unfenced store (two controllers that both think they lead) never store different entries at one
+   * seq. The seq index is unique: of two writers that took the same newest at once, the second's
+   * insert finds the first's row and is tried again (ON CONFLICT DO NOTHING; a repeat's update
+   * fails 23505). Before, both were stored at that seq, and a reader holding it never saw the
+   * other. An entry is named by its fields apart from the seq: it is not inserted when a row at
+   * its seq or above holds it already (an insert that timed out but ran, on a stalled connection,
+   * before or after persistDecisions wrote it again, and may have been renumbered). A repeat's
+   * `replaced` row (found so too) is instead rewritten in one statement: the entry, and a new id,
+   * so that it sorts as the newest. When that row is gone (trimmed, or moved by a first write of
+   * this one), the entry is inserted.
    */
   async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     this.#assertArmed('appendJournal');
+    const seq = `(entry->>'seq')::bigint`;
+    // The entry at its own seq, or past the newest.
+    const numbered = `jsonb_set($1::jsonb, '{seq}', to_jsonb(GREATEST($2::bigint,
+       coalesce((SELECT max(${seq}) FROM ${this.#journal}), 0) + 1)))`;
     let written: string | null = null;
-    if (replaced !== undefined) {
-      written = await this.#write(
+    for (let attempt = 1; written === null; attempt++) {
+      if (replaced !== undefined) {
+        try {
+          written = await this.#write(
+            'appendJournal',
+            `UPDATE ${this.#journal}
+             SET id = nextval(pg_get_serial_sequence(${pg.escapeLiteral(this.#journal)}, 'id')), entry = ${numbered}
+             WHERE id = (SELECT id FROM ${this.#journal} WHERE ${seq} >= $3 AND entry - 'seq' = $4::jsonb - 'seq'
+                         ORDER BY ${seq} DESC LIMIT 1)
+               AND $FENCE RETURNING id AS r`,
+            // Compared as the seq index holds it: as text, every repeat (one a tick while a provider
+            // keeps failing) scanned the whole journal.
+            [JSON.stringify(entry), entry.seq, replaced.seq, JSON.stringify(replaced)],
+          );
+        } catch (err) {
+          if ((err as { code?: string }).code !== '23505' || attempt >= MAX_SEQ_ATTEMPTS) throw err;
+          continue;
+        }
+      }
+      written ??= await this.#write(
         'appendJournal',
-        `UPDATE ${this.#journal}
-         SET id = nextval(pg_get_serial_sequence(${pg.escapeLiteral(this.#journal)}, 'id')), entry = $1::jsonb
-         WHERE (entry->>'seq')::bigint = $2 AND $FENCE RETURNING id AS r`,
-        // Compared as the seq index holds it: as text, every repeat (one a tick while a provider
-        // keeps failing) scanned the whole journal.
-        [JSON.stringify(entry), replaced.seq],
+        `INSERT INTO ${this.#journal} (entry) SELECT ${numbered} WHERE $FENCE
+         AND NOT EXISTS (SELECT 1 FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq')
+         ON CONFLICT DO NOTHING RETURNING id AS r`,
+        [JSON.stringify(entry), entry.seq],
       );
+      if (written !== null) break;
+      // Nothing inserted: the entry was there already, or another writer took that seq first.
+      const held = await this.#pool.query(
+        `SELECT 1 FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq' LIMIT 1`,
+        [JSON.stringify(entry), entry.seq],
+      );
+      if (held.rowCount !== 0) return;
+      if (attempt >= MAX_SEQ_ATTEMPTS)
+        throw new StateError(
+          'STATE_UNAVAILABLE',
+          `state: journal entry ${entry.seq} not written: its seq was taken by another writer ${attempt} times`,
+        );
     }
-    written ??= await this.#write(
-      'appendJournal',
-      `INSERT INTO ${this.#journal} (entry) SELECT $1::jsonb WHERE $FENCE
-       AND NOT EXISTS (SELECT 1 FROM ${this.#journal} WHERE (entry->>'seq')::bigint = $2 AND entry = $1::jsonb)
-       RETURNING id AS r`,
-      [JSON.stringify(entry), entry.seq],
-    );
     if (written === null) return;
     const id = Number(written);
     // Trim now and then rather than on every insert, by rank: what is older than the newest

@@ -129,33 +129,22 @@ export class RedisState implements StateStore {
   }
 
   /**
-   * appendJournal puts the entry in the list at its seq's place (the end, unless a newer one landed
-   * first), once (see APPEND_IN_ORDER); a repeat's `replaced` is removed in the same script by its
-   * stored form: the JSON this store wrote of it (and `load` parsed back into the same JSON), the
-   * newest such from the end, where a repeat's twin is.
+   * appendJournal puts the entry at the list's end, once, at a seq the script allocates: its own,
+   * or past the newest when another writer stored that seq or a newer one first (see
+   * APPEND_NUMBERED); a repeat's `replaced` is removed in the same script, found by its fields
+   * apart from the seq (the JSON this store wrote of it, whose seq may have been moved), the newest
+   * such from the end, where a repeat's twin is.
    */
   async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     const key = `${this.#prefix}:journal`;
-    const old = replaced === undefined ? [] : [JSON.stringify(replaced)];
+    // The seq first, where the script reads it (JournalEntry's own order; a restored entry's too).
+    const stored = ({ seq, ...rest }: JournalEntry) => JSON.stringify({ seq, ...rest });
+    const old = replaced === undefined ? [] : [stored(replaced)];
     if (this.#counter === undefined) {
-      await this.#redis.eval(
-        JOURNAL_APPEND,
-        1,
-        key,
-        JSON.stringify(entry),
-        String(this.#journalSize),
-        ...old,
-      );
+      await this.#redis.eval(JOURNAL_APPEND, 1, key, stored(entry), String(this.#journalSize), ...old);
       return;
     }
-    await this.#write(
-      'appendJournal',
-      key,
-      'RPUSH',
-      JSON.stringify(entry),
-      String(this.#journalSize),
-      ...old,
-    );
+    await this.#write('appendJournal', key, 'RPUSH', stored(entry), String(this.#journalSize), ...old);
   }
 
   get fencedByLease(): boolean {

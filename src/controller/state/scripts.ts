@@ -1,64 +1,83 @@
 /**
- * APPEND_IN_ORDER defines `appendInOrder(key, entry, keep, replaced)`, the journal list's one write:
- * it removes `replaced` (when given; the newest such), puts `entry` after every entry with a seq at
- * or below its own and before those above it, and keeps the newest `keep`. So the list stays in seq
- * order, which JOURNAL_AFTER's scan from the end relies on, even when an append lands after a newer
- * one: an unfenced store's deposed leader whose queued write lands after its successor's (see the
- * README, Fencing), a write the store runs late. An `entry` the list already holds (the same JSON at
- * the same seq: a write that timed out but ran, then written again by the retry) is not added twice.
- * In order, the usual case, it reads the last entry alone. An entry's seq is read from its JSON's
- * start, where JSON.stringify of a JournalEntry puts it, else the entry is decoded.
+ * APPEND_NUMBERED defines `appendNumbered(key, entry, keep, replaced)`, the journal list's one write.
+ * The seq the entry is stored at is allocated here, in the script (which nothing else runs beside):
+ * the entry's own, when it is above every seq the list holds, else the newest's plus one. So two
+ * writers of one unfenced store (two controllers that both think they lead, see the README, Fencing)
+ * never store different entries at one seq, and the list stays in seq order, which JOURNAL_AFTER's
+ * scan from the end relies on: an append that lands after a newer one (a deposed leader's, a write
+ * the store runs late) goes at the end with the next seq, where a reader past its own seq still
+ * finds it. Before, the list kept both entries at the same seq (one put before the other's newer
+ * ones), and a reader holding that seq never saw the other.
+ * An entry is named by its fields apart from the seq (its JSON after `{"seq":N`): one the list
+ * already holds at its seq or above (a write that timed out but ran, then written again by the
+ * retry, whose first write may have been renumbered) is not added twice, and `replaced` (a
+ * repeat's twin; given, it is removed) is found so too, the newest such at its seq or above.
+ * Returns the seq the entry is stored at.
  */
-const APPEND_IN_ORDER = `
-local function seqOf(item)
-  local seq = string.match(item, '^{"seq":(%d+)[,}]')
+const APPEND_NUMBERED = `
+local function split(item)
+  local seq, rest = string.match(item, '^{"seq":(%d+)([,}].*)$')
   if seq then
-    return tonumber(seq)
+    return tonumber(seq), rest
   end
-  return tonumber(cjson.decode(item).seq)
+  return tonumber(cjson.decode(item).seq), item
 end
-local function appendInOrder(key, entry, keep, replaced)
+local function appendNumbered(key, entry, keep, replaced)
+  local seq, body = split(entry)
+  local lowest = seq
+  local oldSeq, oldBody
   if replaced then
-    redis.call('LREM', key, -1, replaced)
+    oldSeq, oldBody = split(replaced)
+    lowest = math.min(seq, oldSeq)
   end
-  local seq = seqOf(entry)
-  local pivot = false
-  local same = false
-  local i = -1
-  while true do
-    local item = redis.call('LINDEX', key, i)
-    if not item then
+  local twin = false
+  local offset = 0
+  local done = false
+  while not done do
+    local items = redis.call('LRANGE', key, -(offset + 64), -(offset + 1))
+    if #items == 0 then
       break
     end
-    local at = seqOf(item)
-    if at > seq and not same then
-      pivot = item
-    elseif at == seq then
-      if item == entry then
-        return
+    for n = #items, 1, -1 do
+      local at, rest = split(items[n])
+      if at < lowest then
+        done = true
+        break
       end
-      same = true
-    else
-      break
+      if rest == body and at >= seq then
+        return at
+      end
+      if replaced and not twin and rest == oldBody and at >= oldSeq then
+        twin = items[n]
+      end
     end
-    i = i - 1
+    offset = offset + 64
   end
-  if pivot then
-    redis.call('LINSERT', key, 'BEFORE', pivot, entry)
-  else
-    redis.call('RPUSH', key, entry)
+  -- The newest before the twin goes: a reader that holds the twin's seq is to find its repeat.
+  local last = redis.call('LINDEX', key, -1)
+  if last then
+    local newest = split(last)
+    if newest >= seq then
+      seq = newest + 1
+      entry = '{"seq":' .. seq .. body
+    end
   end
+  if twin then
+    redis.call('LREM', key, -1, twin)
+  end
+  redis.call('RPUSH', key, entry)
   redis.call('LTRIM', key, -tonumber(keep), -1)
+  return seq
 end
 `;
 
 /**
- * JOURNAL_APPEND is an unfenced store's journal write (a store without `lease`): appendInOrder alone.
+ * JOURNAL_APPEND is an unfenced store's journal write (a store without `lease`): appendNumbered alone.
  * KEYS[1] the journal list. ARGV[1] entry, ARGV[2] how many to keep, ARGV[3] (optional) the entry it replaces.
+ * Returns the seq the entry is stored at.
  */
-export const JOURNAL_APPEND = `${APPEND_IN_ORDER}
-appendInOrder(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-return 1
+export const JOURNAL_APPEND = `${APPEND_NUMBERED}
+return appendNumbered(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 `;
 
 /**
@@ -74,10 +93,10 @@ return 1
  * (`<lease>:leader`)
  * ARGV[1] token, or `<token>:<holder>`, ARGV[2] command: HSET (ARGV[3] field, ARGV[4] value), HDEL (ARGV[3] field) or
  * RPUSH (ARGV[3] entry, ARGV[4] how many to keep, newest; ARGV[5], when given, the entry it replaces:
- * removed first, the newest such; the entry goes in at its seq's place, see APPEND_IN_ORDER)
- * Returns {1} when written, else {0, current counter (false when there is none), or the lease's tenure}.
+ * removed first, the newest such; the entry gets its seq from the list, see APPEND_NUMBERED)
+ * Returns {1} when written (a journal entry: {1, the seq it is stored at}), else {0, current counter (false when there is none), or the lease's tenure}.
  */
-export const FENCED_WRITE = `${APPEND_IN_ORDER}
+export const FENCED_WRITE = `${APPEND_NUMBERED}
 local sep = string.find(ARGV[1], ':', 1, true)
 local token = ARGV[1]
 if sep then
@@ -98,7 +117,7 @@ if ARGV[2] == 'HSET' then
 elseif ARGV[2] == 'HDEL' then
   redis.call('HDEL', KEYS[2], ARGV[3])
 elseif ARGV[2] == 'RPUSH' then
-  appendInOrder(KEYS[2], ARGV[3], ARGV[4], ARGV[5])
+  return {1, appendNumbered(KEYS[2], ARGV[3], ARGV[4], ARGV[5])}
 else
   return redis.error_reply('unknown command ' .. ARGV[2])
 end
@@ -108,7 +127,7 @@ return {1}
 /**
  * JOURNAL_AFTER reads the journal list's entries with a seq above ARGV[1], from the newest back a
  * page (ARGV[2] entries) at a time, stopping at the first entry at or below it: the list is in seq
- * order (APPEND_IN_ORDER puts each entry at its seq's place; a repeat's twin removed as it moves).
+ * order (APPEND_NUMBERED stores each entry above the newest; a repeat's twin removed as it moves).
  * Before, an append went to the end whatever its seq, and an entry that landed late (below newer
  * ones) stopped the scan there: the entries between were never read. Only those entries
  * are sent, none when nothing is new, where LRANGE 0 -1 sent the whole journal on every poll.

@@ -39,7 +39,11 @@ export interface StateStore extends LocalInstanceRegistry {
   /**
    * appendJournal records a decision, keeping the newest `journalSize`. With `replaced` (a repeat,
    * see DecisionJournal), `entry` takes the place of that one (found by its seq, or its stored
-   * form): it is removed, and `entry` kept as the newest, in one write.
+   * form): it is removed, and `entry` kept as the newest, in one write. Redis and PostgreSQL
+   * allocate the seq it is stored at in that write: its own, unless the store holds that seq or a
+   * newer one already (another controller's, in a store the lease does not fence), then the
+   * newest's plus one; an entry they hold already (the same fields apart from the seq) is not
+   * stored again.
    */
   appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void>;
   /**
