@@ -15,6 +15,7 @@ import { ProviderError } from '../../src/providers/index.js';
 import {
   choosePort,
   defaultPortRange,
+  largestRangeOutside,
   type PortRange,
   PortReservations,
   parseEphemeralRange,
@@ -115,6 +116,23 @@ describe('port ranges (pure)', () => {
       assert.deepEqual(chosen, expected, JSON.stringify(ephemeral));
       if (chosen !== undefined && ephemeral !== undefined)
         assert.ok(chosen.high < ephemeral.low || chosen.low > ephemeral.high, 'outside the ephemeral range');
+    }
+  });
+
+  it('largestRangeOutside: the largest run of ports none of the ranges holds (test ports)', () => {
+    const within = range(10000, 65535);
+    for (const [avoid, expected] of [
+      [[range(32768, 60999), range(20000, 29999)], range(10000, 19999)], // Linux's default
+      [[range(20000, 29999), range(32768, 60999)], range(10000, 19999)], // in any order
+      [[range(15000, 25000), range(25001, 29999)], range(30000, 65535)],
+      [[range(1024, 40000), undefined], range(40001, 65535)], // no default range: one to avoid
+      [[range(10000, 30000), range(40000, 65535)], range(30001, 39999)], // between them
+      [[range(11000, 65535)], range(10000, 10999)], // starting at `within`'s end
+      [[range(20000, 30000), range(25000, 40000)], range(40001, 65535)], // overlapping ranges
+      [[range(1, 65535)], undefined], // nothing left
+      [[], within],
+    ] as const) {
+      assert.deepEqual(largestRangeOutside(within, avoid), expected, JSON.stringify(avoid));
     }
   });
 

@@ -1,4 +1,4 @@
-// Ports of local instances: freePort's port is free only when asked (bind 0, close), so nothing
+// Ports of local instances: a port found by bind(0) and closed is free only when asked, so nothing
 // held it until the instance bound it. Two instances started together could be handed one port,
 // and another program could take it first. The finder is injected so each case is deterministic.
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import {
   PortReservations,
   saysAddressInUse,
 } from '../../src/providers/local/index.js';
-import { freePort } from '../../src/providers/local/system.js';
+import { freePort } from '../helpers/ports.js';
 import { makeProvider, recordingLogger } from './local-helpers.js';
 
 /** listening holds 127.0.0.1:port (any free one) until the test ends. */
@@ -33,9 +33,9 @@ async function listening(t: {
 /** finder answers `first` each time (the kernel handing the freed port out again), then real ones. */
 function sameThenFree(first: number, times: number): PortFinder & { calls: number } {
   const find = Object.assign(
-    async (host: string) => {
+    async () => {
       find.calls++;
-      return find.calls <= times ? first : freePort(host);
+      return find.calls <= times ? first : freePort();
     },
     { calls: 0 },
   );
@@ -44,7 +44,7 @@ function sameThenFree(first: number, times: number): PortFinder & { calls: numbe
 
 describe('local provider ports', () => {
   it('two instances started together never get one port, even when the finder answers it twice', async (t) => {
-    const port = await freePort('127.0.0.1');
+    const port = await freePort();
     const find = sameThenFree(port, 2);
     const crashes: string[] = [];
     const provider = makeProvider(t, {}, { freePort: find, ports: new PortReservations() });

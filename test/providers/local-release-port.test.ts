@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PortReservations } from '../../src/providers/local/ports.js';
-import { freePort } from '../../src/providers/local/system.js';
+import { freePort } from '../helpers/ports.js';
 import { makeProvider, memoryRegistry } from './local-helpers.js';
 
 /** RecordedPorts tells when a port is given back. */
@@ -45,10 +45,10 @@ describe('local release while an instance waits for its port', () => {
     const foundPort = new Promise<number>((resolve) => {
       found = resolve;
     });
-    const find = async (host: string) => {
+    const find = async () => {
       waiting();
       await gate;
-      const port = await freePort(host);
+      const port = await freePort();
       found(port);
       return port;
     };

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectCgroups, type LocalProvider } from '../../src/providers/index.js';
-import { freePort } from '../../src/providers/local/system.js';
+import { freePort } from '../helpers/ports.js';
 import { httpGet, makeProvider, until } from './local-helpers.js';
 
 /**
@@ -18,11 +18,11 @@ function gatedPorts() {
   let gate: Promise<void> | undefined;
   let open = () => {};
   return {
-    find: async (host: string) => {
+    find: async () => {
       const waiting = gate;
       gate = undefined;
       await waiting;
-      return freePort(host);
+      return freePort();
     },
     hold() {
       gate = new Promise((resolve) => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectCgroups, type LocalProvider } from '../../src/providers/index.js';
-import { freePort } from '../../src/providers/local/system.js';
+import { freePort } from '../helpers/ports.js';
 import { makeProvider } from './local-helpers.js';
 
 /**
@@ -19,14 +19,14 @@ function gatedPorts() {
   let open = () => {};
   let held = () => {};
   return {
-    find: async (host: string) => {
+    find: async () => {
       if (gate !== undefined && pass-- <= 0) {
         const waiting = gate;
         gate = undefined;
         held();
         await waiting;
       }
-      return freePort(host);
+      return freePort();
     },
     hold(passFirst = 0): Promise<void> {
       pass = passFirst;

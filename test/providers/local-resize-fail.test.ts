@@ -10,7 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroups } from '../../src/providers/index.js';
-import { freePort } from '../../src/providers/local/system.js';
+import { freePort } from '../helpers/ports.js';
 import { APP, makeProvider, SPIKY, tempDir } from './local-helpers.js';
 
 const layout = detectCgroups();
@@ -66,9 +66,9 @@ describe('a resize that cannot become ready', { skip }, () => {
       {
         restartBackoff: { initialMs: 50, maxMs: 100, pausedRetryMs: 600_000 },
         // Each start asks for a port first: the count of starts tried.
-        freePort: (host) => {
+        freePort: () => {
           lookups++;
-          return freePort(host);
+          return freePort();
         },
       },
     );

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LocalProvider } from '../../src/providers/index.js';
-import { freePort } from '../../src/providers/local/system.js';
+import { freePort } from '../helpers/ports.js';
 import { makeProvider, until } from './local-helpers.js';
 
 /** gatedPorts: after `hold()` the next port lookup waits for `open()`; hold resolves once one waits. */
@@ -14,14 +14,14 @@ function gatedPorts() {
   let open = () => {};
   let held = () => {};
   return {
-    find: async (host: string) => {
+    find: async () => {
       const waiting = gate;
       gate = undefined;
       if (waiting) {
         held();
         await waiting;
       }
-      return freePort(host);
+      return freePort();
     },
     hold(): Promise<void> {
       gate = new Promise((resolve) => {

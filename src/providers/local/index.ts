@@ -45,11 +45,14 @@ export {
   defaultPortRange,
   EPHEMERAL_RANGE_PATH,
   formatPortRange,
+  largestRangeOutside,
   MIN_DEFAULT_PORTS,
+  overlap,
   type PortRange,
   PREFERRED_PORT_RANGE,
   parseEphemeralRange,
   parsePortRange,
+  portCount,
   portRangeWarning,
 } from './port-range.js';
 export {

@@ -94,6 +94,28 @@ export function defaultPortRange(ephemeral: PortRange | undefined): PortRange | 
 }
 
 /**
+ * largestRangeOutside is the largest run of ports in `within` that none of `avoid` holds (the
+ * lowest of equal runs), or undefined when `avoid` covers all of `within`. Test servers take
+ * their ports from it, outside both the ephemeral range and defaultPortRange.
+ */
+export function largestRangeOutside(
+  within: PortRange,
+  avoid: readonly (PortRange | undefined)[],
+): PortRange | undefined {
+  const taken = avoid
+    .filter((range): range is PortRange => range !== undefined)
+    .sort((a, b) => a.low - b.low);
+  let best: PortRange | undefined;
+  let low = within.low;
+  for (const range of [...taken, { low: within.high + 1, high: within.high + 1 }]) {
+    const gap = { low, high: Math.min(range.low - 1, within.high) };
+    if (gap.low <= gap.high && (best === undefined || portCount(gap) > portCount(best))) best = gap;
+    low = Math.max(low, range.high + 1);
+  }
+  return best;
+}
+
+/**
  * portRangeWarning says why a configured range may still lose ports to the race it avoids: the
  * part it shares with the ephemeral range. Undefined when it shares none (or that range is unknown).
  */
