@@ -171,6 +171,11 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
 
   /** A second driver on the running nginx's include file, syncing at once. */
   const driverConfig = () => nginxDriverConfig(conf, join(dir, 'upstreams.conf'));
+  // For cases that flush by hand after a refused reload: the driver's own retry (0.5–1 s later) could
+  // otherwise reload once the cause is gone, before the test's flush, which then finds nothing to
+  // do (`reloaded: false`). That happened on a loaded machine, and the cases after it then found
+  // NGINX on the wrong upstreams.
+  const NO_RETRY = { initial: 600_000, max: 600_000 };
 
   it('a config nginx -t rejects is not loaded, and the previous file is put back', async () => {
     const bad = new NginxDriver({ config: driverConfig() });
@@ -279,6 +284,7 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
     const driver = new NginxDriver({
       config: { ...driverConfig(), pidFile: join(dir, 'nginx.pid') },
       reloadTimeout: 3000,
+      retry: NO_RETRY,
     });
     driver.on('error', () => {});
     try {
@@ -315,7 +321,7 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
       warn: (_: object, msg: string) => logged.push({ level: 'warn', msg }),
       error: () => {},
     };
-    const driver = new NginxDriver({ config: driverConfig(), reloadTimeout: 3000, logger });
+    const driver = new NginxDriver({ config: driverConfig(), reloadTimeout: 3000, logger, retry: NO_RETRY });
     driver.on('error', () => {});
     try {
       assert.equal(driver.pidFile, undefined, 'asked at the first sync whose test passed');

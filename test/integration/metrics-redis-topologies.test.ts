@@ -82,6 +82,9 @@ describe('redis metric on Sentinel', { timeout: 120_000 }, () => {
     );
     const master = new Redis(servers.setup!.master);
     await master.rpush('jobs', 'a', 'b', 'c', 'd', 'e');
+    // The replica must hold them before it is promoted: a loaded machine let one fail over with none,
+    // and the new master then held only f and g (read [2] for 15 s).
+    assert.equal(await master.wait(1, 10_000), 1, 'the replica acknowledged the five jobs');
     master.disconnect();
     // The URL's host and port (nothing listens on port 1) are not where it reads.
     assert.deepEqual(await source.read(READ), [5]);
