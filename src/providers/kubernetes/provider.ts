@@ -48,9 +48,10 @@ type WatchName = 'pods' | 'workload';
 /**
  * The annotation a StatefulSet carries while a resize of ours rolls it: JSON `{"partition": P,
  * "replicas": R, "previous": {CONTAINER: {"limits": …, "requests": …}}, "written": {"cpu": …}}`, the
- * user's partition to restore, the replicas without the extra one and, until the partition goes to
- * 0, the resources the resize replaced (written back if the extra pod fails, while the template
- * holds those it wrote). A controller that starts and finds it
+ * user's partition to restore, the replicas without the extra one (a scale of ours during the roll
+ * writes its count there) and, until the partition goes to 0, the resources the resize replaced
+ * (written back if the extra pod fails, while the template holds those it wrote), with `"canary": C`,
+ * the partition, once such a scale moved R away from it. A controller that starts and finds it
  * finishes the roll (see `#finishRoll`).
  */
 export const ROLL_ANNOTATION = 'scaleplane.io/resize-roll';
@@ -76,6 +77,12 @@ interface RollState {
    * `#revertRoll`). Absent from an annotation written before it was noted: reverted as before.
    */
   written?: Record<string, string>;
+  /**
+   * The partition every pod is behind while `previous` is noted, when it is not `replicas`: a scale
+   * of ours during the roll moved the replicas, not the partition (pods at or above it may run the
+   * new size). Absent: `replicas` (see `canaryOf`).
+   */
+  canary?: number;
 }
 
 /** A write of a StatefulSet roll decided from the StatefulSet as read: its PATCH (none: nothing to write) and its outcome. */
@@ -278,6 +285,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #scaleWrites: Promise<void> = Promise.resolve();
   /** The roll's write of `spec.replicas` queued or running in `#scaleWrites`, as a scale waiting for it names it. */
   #rollScaling: string | undefined;
+  /** The StatefulSet rolls this provider is running (see `#finishRoll`): a scale of ours moves their replicas. */
+  readonly #rolling = new Set<{ roll: RollState }>();
   /** A StatefulSet roll found half-done at start (see `ROLL_ANNOTATION`), being finished. */
   #resuming: Promise<void> | undefined;
   /** The same roll's outcome, as `resumedResize()` hands it out (rejects with its failure). */
@@ -424,7 +433,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     // HPA) set them since. Theirs are the count wanted; the roll goes on from them (see #finishRoll).
     const replicas = workload?.spec?.replicas ?? 0;
     const rebased = roll !== undefined && replicas !== roll.replicas && replicas !== roll.replicas + 1;
-    if (roll && rebased) roll = { ...roll, replicas };
+    if (roll && rebased) roll = rebasedTo(roll, replicas);
     if (roll) {
       // A resize of an earlier controller stopped mid-roll: the template holds its size, the
       // partition holds pods back. Finished here, behind start (a roll takes as long as its pods).
@@ -601,6 +610,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
               `${this.#ref()}: replicas is ${met.replicas}, set by another client since the scale to ${n} was decided (it was ${met.was}); not written over it: the next decision starts from ${met.replicas}`,
             );
           }
+          await this.#rollFollowsScale(n);
         } catch (err) {
           if (latest()) this.#returnSurvivors();
           throw err;
@@ -1208,16 +1218,32 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     /** The replicas were set by another client since the annotation was written (see `start`). */
     rebased = false,
   ): Promise<void> {
-    // Rebased (replicas taken from another client) if they changed before the extra one is written.
-    let roll = begun;
-    const surge = roll.replicas > 0;
+    // Rebased (replicas taken from another client) if they changed before the extra one is written,
+    // moved by a scale of ours during the roll (see `#rollFollowsScale`).
+    const held = { roll: begun };
+    this.#rolling.add(held);
+    try {
+      await this.#runRoll(held, deadline, onRevert, rebased);
+    } finally {
+      this.#rolling.delete(held);
+    }
+  }
+
+  /** runRoll is `#finishRoll`'s work, on the roll `held` (which a scale of ours may move meanwhile). */
+  async #runRoll(
+    held: { roll: RollState },
+    deadline: number,
+    onRevert: (() => void) | undefined,
+    rebased: boolean,
+  ): Promise<void> {
+    const surge = held.roll.replicas > 0;
     // The partition restored at the end: the user's, or one another client set during the roll.
-    let user = roll.partition;
+    let user = held.roll.partition;
     let failure: unknown;
     // True until the partition goes to 0: every pod of the user's is behind it.
-    let canary = roll.previous !== undefined;
+    let canary = held.roll.previous !== undefined;
     try {
-      if (rebased) await this.#rebaseRoll(roll);
+      if (rebased) await this.#rebaseRoll(held.roll);
       if (surge) {
         // Until it is given back, spec.replicas is ours at replicas + 1: no read of it is taken.
         this.#beginWrite();
@@ -1245,8 +1271,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
             kept: "the roll's extra one goes on top of theirs",
           });
           this.#desired = theirs;
-          roll = { ...roll, replicas: theirs };
-          await this.#rebaseRoll(roll);
+          held.roll = rebasedTo(held.roll, theirs);
+          await this.#rebaseRoll(held.roll);
         }
         await this.#until(
           deadline,
@@ -1261,15 +1287,15 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         this.#writeAtRead(
           'patch partition',
           (read) => {
-            const theirs = changedPartition(read, roll);
+            const theirs = changedPartition(read, held.roll);
             return {
               patch: {
-                ...((roll.previous || theirs !== undefined) && {
+                ...((held.roll.previous || theirs !== undefined) && {
                   metadata: {
                     annotations: {
                       [ROLL_ANNOTATION]: JSON.stringify({
                         partition: theirs ?? user,
-                        replicas: roll.replicas,
+                        replicas: held.roll.replicas,
                       }),
                     },
                   },
@@ -1296,9 +1322,9 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     let reverted = false;
     // A failed revert leaves the partition at the replicas: restoring it would roll the new size.
     let revertFailed = false;
-    if (failure !== undefined && !closed && canary && roll.previous) {
+    if (failure !== undefined && !closed && canary && held.roll.previous) {
       try {
-        reverted = await this.#revertRoll(roll, roll.previous, user, failure);
+        reverted = await this.#revertRoll(held.roll, held.roll.previous, user, failure);
         if (reverted) onRevert?.();
       } catch (err) {
         revertFailed = true;
@@ -1308,7 +1334,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         }
         this.#logger.error(
           { group: this.#options.group, err },
-          `${this.#ref()}: the previous resources could not be written back; the partition (${roll.replicas}) and annotation ${ROLL_ANNOTATION} stay, so no pod rolls, for the next controller`,
+          `${this.#ref()}: the previous resources could not be written back; the partition (${canaryOf(held.roll)}) and annotation ${ROLL_ANNOTATION} stay, so no pod rolls, for the next controller`,
         );
       }
     }
@@ -1330,8 +1356,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       this.#endWrite();
     }
     // Their count kept pods at ordinals the partition did not hold back (see #dropRolledPods).
-    if (reverted && !closed && this.#desired > roll.replicas) {
-      const refused = await this.#dropRolledPods(roll);
+    if (reverted && !closed && this.#desired > canaryOf(held.roll)) {
+      const refused = await this.#dropRolledPods(held.roll);
       if (refused !== undefined) {
         closed = true;
         failure = refused;
@@ -1345,7 +1371,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           this.#writeAtRead(
             'patch partition',
             (read) => {
-              const theirs = changedPartition(read, roll);
+              const theirs = changedPartition(read, held.roll);
               return {
                 patch: {
                   metadata: { annotations: { [ROLL_ANNOTATION]: null } },
@@ -1421,7 +1447,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
               }),
               spec: {
                 ...(theirs === undefined && {
-                  updateStrategy: { rollingUpdate: { partition: roll.replicas } },
+                  updateStrategy: { rollingUpdate: { partition: canaryOf(roll) } },
                 }),
                 template: {
                   spec: {
@@ -1474,7 +1500,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     const rolled = [...this.#pods.values()].filter((pod) => {
       const name = pod.metadata?.name ?? '';
       const ordinal = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : Number.NaN;
-      if (!Number.isInteger(ordinal) || ordinal < roll.replicas || podState(pod) !== 'starting') return false;
+      if (!Number.isInteger(ordinal) || ordinal < canaryOf(roll) || podState(pod) !== 'starting')
+        return false;
       return Object.keys(previous).every((container) => {
         const r = pod.spec?.containers?.find((c) => c.name === container)?.resources;
         return Object.entries(written).every(([k, v]) => r?.limits?.[k] === v && r?.requests?.[k] === v);
@@ -1557,6 +1584,45 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         },
       ),
     );
+  }
+
+  /**
+   * rollFollowsScale writes `n`, the replicas a scale of ours just wrote during a StatefulSet roll of
+   * ours, into the roll (the one running here, and `ROLL_ANNOTATION` as read, at its resourceVersion:
+   * see `#writeAtRead`), so that a successor that finds the roll half-done goes on from them. While
+   * every pod is behind the partition, it stays where it is (`canary`): pods the scale added above
+   * it run the new size, and a revert deletes them as it deletes the extra pod. Before, the
+   * annotation kept the replicas from before the scale: a successor read the count written (and the
+   * extra replica) as another client's, and finished the roll there (5 for a scale to 4).
+   */
+  async #rollFollowsScale(n: number): Promise<void> {
+    if (this.#rolling.size === 0) return;
+    for (const held of this.#rolling) held.roll = movedTo(held.roll, n);
+    // The scale is made: a failure here fails no scale. The roll's next write of the annotation
+    // (the partition's lowering) carries the count too.
+    await this.#rollWrite('patch annotation', () =>
+      this.#writeAtRead(
+        'patch annotation',
+        (read) => {
+          const noted = rollState(annotationOf(read));
+          if (noted === undefined || noted.replicas === n) return { out: undefined };
+          return {
+            patch: { metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(movedTo(noted, n)) } } },
+            out: undefined,
+          };
+        },
+        {
+          retrying: "noting the scale's replicas in the roll onto what it holds now",
+          gaveUp: "the roll's annotation keeps the replicas from before the scale",
+        },
+      ),
+    ).catch((err: unknown) => {
+      if (stopped(err)) return;
+      this.#logger.error(
+        { group: this.#options.group, err },
+        `${this.#ref()}: the scale to ${n} is made, but annotation ${ROLL_ANNOTATION} could not be given its replicas (${(err as Error).message}); a controller that takes the roll over before it ends may roll to another count`,
+      );
+    });
   }
 
   /**
@@ -2956,9 +3022,31 @@ function annotationOf(workload: V1StatefulSet): string | undefined {
  */
 function changedPartition(workload: V1StatefulSet, roll: RollState): number | undefined {
   const noted = rollState(annotationOf(workload)) ?? roll;
-  const ours = noted.previous ? noted.replicas : 0;
+  const ours = noted.previous ? canaryOf(noted) : 0;
   const partition = workload.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
   return partition === ours ? undefined : partition;
+}
+
+/** canaryOf is the partition a roll holds every pod behind while it notes `previous`. */
+function canaryOf(roll: RollState): number {
+  return roll.canary ?? roll.replicas;
+}
+
+/**
+ * movedTo is `roll` once a scale of ours wrote `replicas` during it: the count, the partition
+ * (while every pod is behind it) where it was.
+ */
+function movedTo(roll: RollState, replicas: number): RollState {
+  return { ...roll, replicas, ...(roll.previous && { canary: canaryOf(roll) }) };
+}
+
+/**
+ * rebasedTo is `roll` on `replicas` another client set (see `#rebaseRoll`): the partition, while
+ * every pod is behind it, moves with them.
+ */
+function rebasedTo(roll: RollState, replicas: number): RollState {
+  const { canary: _canary, ...rest } = roll;
+  return { ...rest, replicas };
 }
 
 /** rollState reads `ROLL_ANNOTATION`'s value; undefined when absent or not ours. */
@@ -2971,11 +3059,13 @@ function rollState(text: string | undefined): RollState | undefined {
     const quantities = (w: unknown): w is Record<string, string> =>
       typeof w === 'object' && w !== null && Object.values(w).every((q) => typeof q === 'string');
     const written = previous && quantities(v.written) ? v.written : undefined;
+    const canary = previous && Number.isInteger(v.canary) && v.canary! >= 0 ? v.canary : undefined;
     return {
       partition: v.partition!,
       replicas: v.replicas!,
       ...(previous && { previous }),
       ...(written && { written }),
+      ...(canary !== undefined && { canary }),
     };
   } catch {
     return undefined;
