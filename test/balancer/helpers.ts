@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { type BackendInstance, Balancer } from '../../src/balancer/index.js';
 import type { BalancerConfig, HealthCheckConfig } from '../../src/config/types.js';
 import { createMetrics, type ScaleplaneMetrics } from '../../src/metrics/index.js';
+import { closedPort } from '../helpers/ports.js';
 
 /** config builds a BalancerConfig on 127.0.0.1:0 with health checks too slow to interfere. */
 export function config(
@@ -83,15 +84,9 @@ export async function startBackend(
   return backend;
 }
 
-/** refusedAddress returns a 127.0.0.1 address nothing listens on (a port just released). */
+/** refusedAddress returns a 127.0.0.1 address nothing listens on (closedPort's port). */
 export async function refusedAddress(): Promise<string> {
-  const server = http.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return `127.0.0.1:${port}`;
+  return `127.0.0.1:${await closedPort()}`;
 }
 
 /** ready turns [id, address] pairs into ready instances. */

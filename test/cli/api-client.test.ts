@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { ApiClient, CliError, parseApiUrl } from '../../src/cli/client.js';
 import { mcpHttpWarnings } from '../../src/mcp/cli.js';
 import { ROOT, runCli } from '../helpers/cli-process.js';
+import { closedPort } from '../helpers/ports.js';
 import { runnable } from '../helpers/runnable.js';
 import { makeCertificate } from '../helpers/tls.js';
 
@@ -163,11 +164,7 @@ describe('ApiClient: every failure is one line naming the API', () => {
   });
 
   it('a refused connection: "connect ECONNREFUSED", as the README quotes it, not "Error: connect …"', async () => {
-    // A port that was listening a moment ago and is closed now: nothing answers there.
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
+    const port = await closedPort();
     const api = `http://127.0.0.1:${port}`;
     const { message, exitCode } = await failure(api);
     assert.equal(exitCode, 1, `exit code ${exitCode} for an unreachable API`);

@@ -3,12 +3,13 @@
 // Scaleplane left its token file for. Before: `connect ECONNREFUSED 127.0.0.1:9090` and nothing else.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { otherApiHint } from '../../src/cli/client.js';
 import { runCli } from '../helpers/cli-process.js';
+import { closedPort } from '../helpers/ports.js';
 
 /** refuses says whether a connection to 127.0.0.1:port is refused (nothing listens there). */
 function refuses(port: number): Promise<boolean> {
@@ -20,15 +21,6 @@ function refuses(port: number): Promise<boolean> {
     });
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
   });
-}
-
-/** closedPort is a port that was listening a moment ago and is closed now. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const TOKEN_PORT = 19191;

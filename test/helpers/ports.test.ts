@@ -2,11 +2,13 @@
 // bind(0) and close: such a port lies in the ephemeral range, where until the server bound it the
 // kernel could hand it to another test file's bind(0) or to an outgoing connection's source port.
 // Now its ports come from TEST_PORT_RANGE, outside that range and the local provider's default.
+// closedPort, for a connection a test expects refused, had the same race the other way round: tests
+// had their own bind(0)-and-close helpers, and the kernel could give that port to another bind(0).
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { defaultPortRange, overlap, portCount, readEphemeralRange } from '../../src/providers/local/index.js';
-import { freePort, TEST_PORT_RANGE } from './ports.js';
+import { closedPort, freePort, TEST_PORT_RANGE } from './ports.js';
 
 /** listen binds 127.0.0.1:port and keeps it until the test ends; false when it is taken. */
 async function listen(t: { after: (fn: () => unknown) => void }, port: number): Promise<boolean> {
@@ -53,5 +55,26 @@ describe('test ports (freePort)', { skip: ephemeral === undefined && 'no ip_loca
     assert.notEqual(port, taken, 'not the taken port');
     assert.ok(port > taken && port <= range.high, `${port} is above ${taken}`);
     assert.ok(await listen(t, port), `${port} can be bound`);
+  });
+});
+
+describe('closed ports', { skip: ephemeral === undefined && 'no ip_local_port_range here' }, () => {
+  it('gives a port of TEST_PORT_RANGE that refuses connections and that freePort never hands out', async () => {
+    const port = await closedPort();
+    assert.ok(port >= TEST_PORT_RANGE!.low && port <= TEST_PORT_RANGE!.high, `${port} in TEST_PORT_RANGE`);
+    assert.ok(port < ephemeral!.low || port > ephemeral!.high, `${port} outside the ephemeral range`);
+    const refused = await new Promise<string>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    assert.equal(refused, 'ECONNREFUSED');
+    // freePort, asked to start its search at that very port, passes over it.
+    const range = TEST_PORT_RANGE!;
+    const next = await freePort({ random: () => (port - range.low + 0.5) / portCount(range) });
+    assert.notEqual(next, port, 'freePort hands the closed port out again');
   });
 });

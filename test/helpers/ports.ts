@@ -39,3 +39,15 @@ export function freePort(options: { random?: () => number } = {}): Promise<numbe
   if (TEST_PORT_RANGE === undefined) return given.reserve('127.0.0.1', kernelPort);
   return given.reserve('127.0.0.1', rangePortFinder(TEST_PORT_RANGE, { random, field: 'TEST_PORT_RANGE' }));
 }
+
+/**
+ * closedPort finds a loopback port nothing listens on, for a test that expects its connection
+ * REFUSED (an unreachable server, a dead backend): freePort's port, of which no server is started.
+ * A port found by bind(0) and closed again lay in the ephemeral range, where another test's bind(0)
+ * or an outgoing connection could take it before the test connected: the refusal expected became a
+ * connection. freePort never hands the port out again in this process, so no later server here
+ * takes it either.
+ */
+export function closedPort(): Promise<number> {
+  return freePort();
+}

@@ -5,12 +5,12 @@
 // over to the others. Now every entry goes to the client as `servers`. Two JetStream nats-servers
 // of the test's own (no cluster: each holds its own copy of the stream, told apart by its backlog).
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { NatsSource } from '../../src/metrics/index.js';
 import { startStoppableNatsServer } from '../helpers/nats-server.js';
+import { closedPort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 
 /** withBacklog makes stream JOBS with a durable consumer and `count` messages waiting for it. */
@@ -24,15 +24,6 @@ async function withBacklog(port: number, count: number): Promise<void> {
   } finally {
     await nc.close();
   }
-}
-
-/** deadPort is a loopback port nothing listens on: one the kernel gave out and was closed again. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('NATS metric source given a list of servers', () => {
@@ -57,7 +48,7 @@ describe('NATS metric source given a list of servers', () => {
   const read = (s: NatsSource) => s.read().catch((err: Error) => err.message);
 
   it('reads from the server that is up when the last one listed is down', async () => {
-    const url = `nats://127.0.0.1:${a.port}, nats://127.0.0.1:${await deadPort()}`;
+    const url = `nats://127.0.0.1:${a.port}, nats://127.0.0.1:${await closedPort()}`;
     const got = await read(source(url));
     console.log(`${url}: read ${JSON.stringify(got)}`);
     assert.deepEqual(got, [3], "server a's 3 waiting messages");

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { MetricSourceError, PolledMetric, RabbitMqSource } from '../../src/metrics/index.js';
+import { closedPort } from '../helpers/ports.js';
 
 const AMQP = 'amqp://guest:guest@127.0.0.1:5672';
 const API = 'http://127.0.0.1:15672';
@@ -147,10 +148,7 @@ describe('RabbitMQ publish rate (management API)', () => {
 
   it('an unknown queue, an unknown vhost, wrong credentials or no API are errors naming the cause', async () => {
     // A port nothing listens on (fetch refuses well-known ports such as 1 outright).
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const closedPort = (probe.address() as AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const closed = await closedPort();
     const failures: [RabbitMqSource, RegExp][] = [
       [
         new RabbitMqSource({ url: AMQP, queue: 'no-such-queue-xyz', mode: 'rate' }),
@@ -179,10 +177,10 @@ describe('RabbitMQ publish rate (management API)', () => {
           url: AMQP,
           queue: 'jobs',
           mode: 'rate',
-          managementUrl: `http://127.0.0.1:${closedPort}`,
+          managementUrl: `http://127.0.0.1:${closed}`,
         }),
         new RegExp(
-          `management API http://127\\.0\\.0\\.1:${closedPort}/api/queues/%2F/jobs: fetch failed: .*ECONNREFUSED`,
+          `management API http://127\\.0\\.0\\.1:${closed}/api/queues/%2F/jobs: fetch failed: .*ECONNREFUSED`,
         ),
       ],
     ];

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { createCache } from '../../src/cache/index.js';
 import { NatsSource, natsServers, RabbitMqSource, RedisSource } from '../../src/metrics/index.js';
+import { closedPort } from '../helpers/ports.js';
 
 // A URL's password or token must never reach a message, a log line or an alert: an error is
 // checked as a logger would print it (inspect: message, stack, own fields such as a URL error's
@@ -21,15 +21,6 @@ function throwsHidden(build: () => unknown, shown?: RegExp): void {
     if (shown) assert.match(err.message, shown);
     return true;
   });
-}
-
-/** closedPort is a port nothing listens on (just released by a listener). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('NATS URLs: no token or password in messages', () => {

@@ -5,10 +5,10 @@
 // SIGKILL after `stop_timeout`. Now each step waits on the broker at most BROKER_GRACE (5 s).
 // The bound below only turns a hang into a failure; nothing here measures how long close() takes.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { type BackendName, createQueue, type QueueOptions } from '../../src/queue/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
+import { closedPort } from '../helpers/ports.js';
 import { uniqueName } from './helpers.js';
 
 const HANG = 30_000;
@@ -23,15 +23,6 @@ function optionsAt(backend: BackendName, port: number): QueueOptions {
     case 'nats':
       return { backend, servers: `127.0.0.1:${port}` };
   }
-}
-
-/** closedPort is a port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function returns(what: string, closing: Promise<void>): Promise<void> {

@@ -4,19 +4,10 @@
 // never connected (every publish re-sent until publishTimeout) although the first was up. Shown on
 // the shared nats-server (4222) listed first and a port nothing listens on listed last.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { createQueue, InvalidArgumentError, type QueueOptions } from '../../src/queue/index.js';
+import { closedPort } from '../helpers/ports.js';
 import { uniqueName } from './helpers.js';
-
-/** deadPort is a loopback port nothing listens on: one the kernel gave out and was closed again. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('NATS backend given a comma-separated list of servers', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -25,7 +16,7 @@ describe('NATS backend given a comma-separated list of servers', () => {
   });
 
   it('connects to the server that is up when the last one listed is down', async () => {
-    const servers = `nats://127.0.0.1:4222,nats://127.0.0.1:${await deadPort()}`;
+    const servers = `nats://127.0.0.1:4222,nats://127.0.0.1:${await closedPort()}`;
     // Only bounds how long the publish was re-sent before the fix.
     const queue = createQueue({ backend: 'nats', servers, publishTimeout: 5_000 } as QueueOptions);
     queue.on('error', () => {});

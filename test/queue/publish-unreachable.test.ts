@@ -5,10 +5,10 @@
 // also once a used queue's server stopped answering. A producer awaiting it (an HTTP handler) hung
 // with it. The bound below only turns a hang into a failure; nothing here measures how long it takes.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { type BackendName, createQueue, type QueueError, type QueueOptions } from '../../src/queue/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
+import { closedPort } from '../helpers/ports.js';
 import { uniqueName } from './helpers.js';
 
 const HANG = 15_000;
@@ -25,15 +25,6 @@ function optionsAt(backend: BackendName, port: number): QueueOptions {
     case 'nats':
       return { backend, servers: `127.0.0.1:${port}`, ...common };
   }
-}
-
-/** closedPort is a port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** outcomeOf says how `publish` ended: its error code, 'stored', or 'pending' after HANG ms. */
