@@ -17,7 +17,7 @@ export interface PostgresStateOptions {
   url: string;
   /**
    * Table prefix: `<name>_desired`, `<name>_journal`, `<name>_instances`, `<name>_sizes`, `<name>_alerts`, and the
-   * sequence `<name>_write_seq`. @defaultValue 'scaleplane'
+   * sequences `<name>_write_seq` and `<name>_journal_next`. @defaultValue 'scaleplane'
    */
   name?: string;
   /** @defaultValue 1000 */
@@ -36,8 +36,12 @@ export interface PostgresStateOptions {
   lease?: string;
 }
 
-/** How many times an append takes a new seq when another writer stored the one it took first. */
-const MAX_SEQ_ATTEMPTS = 20;
+/**
+ * How many times an append is tried again when its seq was stored first by a writer that does not
+ * take it from the journal's sequence (a controller of an older version); the sequence is first
+ * moved past the table's newest seq each time.
+ */
+const MAX_SEQ_ATTEMPTS = 5;
 
 /** How many writes older than the newest a removed instance's tombstone is kept (see `remove`). */
 const TOMBSTONE_WRITES = 100_000;
@@ -65,6 +69,11 @@ export class PostgresState implements StateStore {
   readonly #journal: string;
   readonly #journalSeqIndex: string;
   readonly #journalSeqKey: string;
+  /** The sequence journal seqs are taken from, and as a regclass literal. */
+  readonly #journalNextName: string;
+  readonly #journalNext: string;
+  /** The advisory lock that an append holds while it takes its seq and inserts. */
+  readonly #journalTurn: string;
   readonly #instances: string;
   readonly #sizes: string;
   readonly #alerts: string;
@@ -80,6 +89,9 @@ export class PostgresState implements StateStore {
     this.#journal = pg.escapeIdentifier(`${name}_journal`);
     this.#journalSeqIndex = pg.escapeIdentifier(`${name}_journal_seq`);
     this.#journalSeqKey = pg.escapeIdentifier(`${name}_journal_seq_key`);
+    this.#journalNextName = pg.escapeIdentifier(`${name}_journal_next`);
+    this.#journalNext = `${pg.escapeLiteral(this.#journalNextName)}::regclass`;
+    this.#journalTurn = `pg_advisory_xact_lock(hashtext('scaleplane journal'), hashtext(${pg.escapeLiteral(`${name}_journal`)}))`;
     this.#instances = pg.escapeIdentifier(`${name}_instances`);
     this.#sizes = pg.escapeIdentifier(`${name}_sizes`);
     this.#alerts = pg.escapeIdentifier(`${name}_alerts`);
@@ -141,6 +153,12 @@ export class PostgresState implements StateStore {
         `CREATE UNIQUE INDEX IF NOT EXISTS ${this.#journalSeqKey} ON ${this.#journal} (((entry->>'seq')::bigint))`,
       );
       await this.#pool.query(`DROP INDEX IF EXISTS ${this.#journalSeqIndex}`);
+      // Dropped with the table (owned by its column).
+      await createTable(
+        this.#pool,
+        `CREATE SEQUENCE IF NOT EXISTS ${this.#journalNextName} OWNED BY ${this.#journal}.entry`,
+      );
+      await this.#syncJournalSeq();
       await createTable(
         this.#pool,
         `CREATE TABLE IF NOT EXISTS ${this.#instances} (
@@ -329,6 +347,20 @@ export class PostgresState implements StateStore {
     return row.r;
   }
 
+  /**
+   * syncJournalSeq moves the journal's sequence up to the newest seq stored (never down), under the
+   * appends' lock: a table written before the sequence was, or by a controller that takes no seq
+   * from it.
+   */
+  async #syncJournalSeq(): Promise<void> {
+    await this.#pool.query(
+      `SELECT setval(${this.#journalNext}, top.seq)
+       FROM (SELECT ${this.#journalTurn}) AS turn,
+            LATERAL (SELECT max((entry->>'seq')::bigint) AS seq FROM ${this.#journal}) AS top
+       WHERE top.seq >= (SELECT last_value FROM ${this.#journalNextName})`,
+    );
+  }
+
   /** nextSeq takes the next write number; it is taken before the write is sent (see the class). */
   async #nextSeq(): Promise<string> {
     const result = await this.#pool.query<{ seq: string }>(`SELECT nextval($1::regclass)::text AS seq`, [
@@ -339,32 +371,35 @@ export class PostgresState implements StateStore {
 
   /**
    * appendJournal stores the entry at a seq allocated in the statement that writes it: its own, when
-   * it is above every seq the table holds, else the newest's plus one, so two writers of one
-   * unfenced store (two controllers that both think they lead) never store different entries at one
-   * seq. The seq index is unique: of two writers that took the same newest at once, the second's
-   * insert finds the first's row and is tried again (ON CONFLICT DO NOTHING; a repeat's update
-   * fails 23505). Before, both were stored at that seq, and a reader holding it never saw the
-   * other. An entry is named by its fields apart from the seq: it is not inserted when a row at
-   * its seq or above holds it already (an insert that timed out but ran, on a stalled connection,
-   * before or after persistDecisions wrote it again, and may have been renumbered). A repeat's
-   * `replaced` row (found so too) is instead rewritten in one statement: the entry, and a new id,
-   * so that it sorts as the newest. When that row is gone (trimmed, or moved by a first write of
-   * this one), the entry is inserted.
+   * it is above every seq stored before, else the next, so two writers of one unfenced store (two
+   * controllers that both think they lead) never store different entries at one seq. The seq comes
+   * from the sequence `<name>_journal_next`, moved up to the entry's own when that is higher, while
+   * the statement holds an advisory lock (until it commits): a sequence is read as it is now, not
+   * as of the statement's snapshot, so a writer that waited for the lock takes the seq after the
+   * one just stored. A unique index on the seq backs it (see MAX_SEQ_ATTEMPTS). Before, both
+   * entries were stored at that seq, and a reader holding it never saw the other.
+   * An entry is named by its fields apart from the seq: it is not inserted when a row at its seq or
+   * above holds it already (an insert that timed out but ran, on a stalled connection, before or
+   * after persistDecisions wrote it again, and may have been renumbered). A repeat's `replaced` row
+   * (found so too) is instead rewritten in one statement: the entry, and a new id, so that it sorts
+   * as the newest. When that row is gone (trimmed, or moved by a first write of this one), the entry
+   * is inserted.
    */
   async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
     this.#assertArmed('appendJournal');
     const seq = `(entry->>'seq')::bigint`;
-    // The entry at its own seq, or past the newest.
-    const numbered = `jsonb_set($1::jsonb, '{seq}', to_jsonb(GREATEST($2::bigint,
-       coalesce((SELECT max(${seq}) FROM ${this.#journal}), 0) + 1)))`;
+    // The subqueries with volatile functions are not flattened: the lock is taken before nextval.
+    const next = `SELECT setval(${this.#journalNext}, GREATEST(nextval(${this.#journalNext}), $2::bigint)) AS seq
+                  FROM (SELECT ${this.#journalTurn}) AS turn`;
     let written: string | null = null;
-    for (let attempt = 1; written === null; attempt++) {
-      if (replaced !== undefined) {
-        try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (replaced !== undefined)
           written = await this.#write(
             'appendJournal',
             `UPDATE ${this.#journal}
-             SET id = nextval(pg_get_serial_sequence(${pg.escapeLiteral(this.#journal)}, 'id')), entry = ${numbered}
+             SET id = nextval(pg_get_serial_sequence(${pg.escapeLiteral(this.#journal)}, 'id')),
+                 entry = jsonb_set($1::jsonb, '{seq}', to_jsonb((${next})))
              WHERE id = (SELECT id FROM ${this.#journal} WHERE ${seq} >= $3 AND entry - 'seq' = $4::jsonb - 'seq'
                          ORDER BY ${seq} DESC LIMIT 1)
                AND $FENCE RETURNING id AS r`,
@@ -372,20 +407,23 @@ export class PostgresState implements StateStore {
             // keeps failing) scanned the whole journal.
             [JSON.stringify(entry), entry.seq, replaced.seq, JSON.stringify(replaced)],
           );
-        } catch (err) {
-          if ((err as { code?: string }).code !== '23505' || attempt >= MAX_SEQ_ATTEMPTS) throw err;
-          continue;
-        }
+        written ??= await this.#write(
+          'appendJournal',
+          `INSERT INTO ${this.#journal} (entry)
+           SELECT jsonb_set($1::jsonb, '{seq}', to_jsonb(n.seq)) FROM (${next}
+             WHERE $FENCE AND NOT EXISTS (
+               SELECT 1 FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq')) AS n
+           ON CONFLICT DO NOTHING RETURNING id AS r`,
+          [JSON.stringify(entry), entry.seq],
+        );
+      } catch (err) {
+        if ((err as { code?: string }).code !== '23505' || attempt >= MAX_SEQ_ATTEMPTS) throw err;
+        await this.#syncJournalSeq();
+        continue;
       }
-      written ??= await this.#write(
-        'appendJournal',
-        `INSERT INTO ${this.#journal} (entry) SELECT ${numbered} WHERE $FENCE
-         AND NOT EXISTS (SELECT 1 FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq')
-         ON CONFLICT DO NOTHING RETURNING id AS r`,
-        [JSON.stringify(entry), entry.seq],
-      );
       if (written !== null) break;
-      // Nothing inserted: the entry was there already, or another writer took that seq first.
+      // Nothing inserted: the entry was there already, or a writer that takes no seq from the
+      // sequence stored that one first.
       const held = await this.#pool.query(
         `SELECT 1 FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq' LIMIT 1`,
         [JSON.stringify(entry), entry.seq],
@@ -396,6 +434,7 @@ export class PostgresState implements StateStore {
           'STATE_UNAVAILABLE',
           `state: journal entry ${entry.seq} not written: its seq was taken by another writer ${attempt} times`,
         );
+      await this.#syncJournalSeq();
     }
     if (written === null) return;
     const id = Number(written);
