@@ -10,10 +10,10 @@ import { parseConfig } from '../../src/config/index.js';
 import type { Config, GroupConfig, KubernetesProviderConfig } from '../../src/config/types.js';
 import { Controller, DecisionJournal, GroupController } from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { KubernetesProvider } from '../../src/providers/index.js';
+import { KubernetesProvider, type KubernetesProviderOptions } from '../../src/providers/index.js';
 import { groupConfig } from '../helpers/group-config.js';
 import { until } from '../helpers/until.js';
-import { KubeServer, kubeConfig } from './kube-server.js';
+import { KubeServer, kubeConfig, webOnKube } from './kube-server.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 
@@ -321,6 +321,77 @@ function cpuTarget(server: KubeServer): unknown {
   return server.hpas.get('shop/web')?.spec.metrics[0].resource.target.averageUtilization;
 }
 
+/** HpaSpec is the spec of an HPA the KubeServer stores. */
+type HpaSpec = NonNullable<ReturnType<KubeServer['hpas']['get']>>['spec'];
+
+/**
+ * editedTwice has another client edit the stored HPA's spec (`first`), reloads the bounds to 1..7
+ * and then 1..6 (cpu target 60 configured, unchanged), has it edit again (`second`), reloads to
+ * 1..8, and waits until the three writes are logged; gives `leading`'s handles back.
+ */
+async function editedTwice(
+  group: Awaited<ReturnType<typeof leading>>,
+  first: (spec: HpaSpec) => void,
+  second: (spec: HpaSpec) => void,
+) {
+  const { server, reload, settled, notes } = group;
+  first(server.hpas.get('shop/web')!.spec);
+  reload({ minInstances: 1, maxInstances: 7, scaling: scalingAt(60) });
+  await settled('1..7', 3);
+  reload({ minInstances: 1, maxInstances: 6, scaling: scalingAt(60) });
+  await settled('1..6', 3);
+  second(server.hpas.get('shop/web')!.spec);
+  reload({ minInstances: 1, maxInstances: 8, scaling: scalingAt(60) });
+  await settled('1..8', 3);
+  await until(
+    () => notes.filter((n) => n.startsWith('BoundsAligned')).length === 3,
+    5000,
+    'the three writes logged',
+  );
+  return group;
+}
+
+/** WINDOW_120S is the provider's behavior of a scale_down stabilization_window of 120s. */
+const WINDOW_120S = { behavior: { scaleDown: { stabilizationWindow: 120_000 } } };
+
+/**
+ * startedOnFound starts a `mode: hpa` provider of web (1..5, cpu target 60, `options` added) on
+ * Deployment shop/web at 3 replicas, whose HPA is found holding 1..5, cpu target `found.target` and
+ * `found.behavior` if given; gives the server and the provider's notes, as `reason: message`.
+ */
+async function startedOnFound(
+  t: TestContext,
+  found: { target: number; behavior?: unknown },
+  options: Partial<KubernetesProviderOptions> = {},
+) {
+  const notes: string[] = [];
+  const note = (f: unknown, msg: string) => notes.push(`${(f as { reason?: string }).reason}: ${msg}`);
+  const { server, provider } = await webOnKube(t, 3, {
+    arrange: (s) =>
+      s.hpas.set('shop/web', {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+          minReplicas: 1,
+          maxReplicas: 5,
+          metrics: [
+            {
+              type: 'Resource',
+              resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: found.target } },
+            },
+          ],
+          ...(found.behavior === undefined ? {} : { behavior: found.behavior }),
+        },
+      }),
+    config: { mode: 'hpa' },
+    options: { cpuTarget: 60, logger: { info: note, warn: note, error: note }, ...options },
+  });
+  await provider.start();
+  return { server, notes };
+}
+
 // A cpu target set by another client (`kubectl edit hpa web`) is treated as other hand edits are (a
 // `kubectl scale`, a partition set during a roll): left as set, and warned about, while
 // groups.web.scaling is unchanged; written over only when the configured target changes (a reload)
@@ -344,19 +415,14 @@ describe('kubernetes provider, mode hpa: a cpu target another client set', { tim
   });
 
   it('warns once per target another client set, however many writes keep it', async (t) => {
-    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
-    server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization = 50;
-    reload({ minInstances: 1, maxInstances: 7, scaling: scalingAt(60) });
-    await settled('1..7', 3);
-    reload({ minInstances: 1, maxInstances: 6, scaling: scalingAt(60) });
-    await settled('1..6', 3);
-    server.hpas.get('shop/web')!.spec.metrics[0].resource.target.averageUtilization = 45;
-    reload({ minInstances: 1, maxInstances: 8, scaling: scalingAt(60) });
-    await settled('1..8', 3);
-    await until(
-      () => notes.filter((n) => n.startsWith('BoundsAligned')).length === 3,
-      5000,
-      'the three writes logged',
+    const { server, notes } = await editedTwice(
+      await leading(t, 'hpa', 3, 1, 5),
+      (spec) => {
+        spec.metrics[0].resource.target.averageUtilization = 50;
+      },
+      (spec) => {
+        spec.metrics[0].resource.target.averageUtilization = 45;
+      },
     );
     assert.equal(cpuTarget(server), 45, "the operator's 45 stands");
     assert.deepEqual(
@@ -385,46 +451,7 @@ describe('kubernetes provider, mode hpa: a cpu target another client set', { tim
   });
 
   it('the start writes the configured target over one found, naming it', async (t) => {
-    const server = new KubeServer();
-    await server.start();
-    t.after(() => server.close());
-    server.addWorkload('Deployment', 'shop', 'web', 3);
-    server.hpas.set('shop/web', {
-      apiVersion: 'autoscaling/v2',
-      kind: 'HorizontalPodAutoscaler',
-      metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' },
-      spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
-        minReplicas: 1,
-        maxReplicas: 5,
-        metrics: [
-          {
-            type: 'Resource',
-            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } },
-          },
-        ],
-      },
-    });
-    const notes: string[] = [];
-    const note = (f: unknown, msg: string) => notes.push(`${(f as { reason?: string }).reason}: ${msg}`);
-    const provider = new KubernetesProvider({
-      group: 'web',
-      config: {
-        provider: 'kubernetes',
-        namespace: 'shop',
-        name: 'web',
-        kind: 'Deployment',
-        port: 8080,
-        mode: 'hpa',
-      },
-      minInstances: 1,
-      maxInstances: 5,
-      cpuTarget: 60,
-      client: { kubeConfig: kubeConfig(server.url) },
-      logger: { info: note, warn: note, error: note },
-    });
-    t.after(() => provider.close());
-    await provider.start();
+    const { server, notes } = await startedOnFound(t, { target: 50 });
     assert.equal(cpuTarget(server), 60, 'the configured target written');
     assert.deepEqual(
       notes.filter((n) => n.startsWith('HpaMetrics')),
@@ -480,21 +507,16 @@ describe('kubernetes provider, mode hpa: a behavior another client set', { timeo
   });
 
   it('warns once per behavior another client set, however many writes keep it', async (t) => {
-    const { server, reload, settled, notes } = await leading(t, 'hpa', 3, 1, 5);
-    server.hpas.get('shop/web')!.spec.behavior = structuredClone(THEIRS);
-    reload({ minInstances: 1, maxInstances: 7, scaling: scalingAt(60) });
-    await settled('1..7', 3);
-    reload({ minInstances: 1, maxInstances: 6, scaling: scalingAt(60) });
-    await settled('1..6', 3);
     const again = structuredClone(THEIRS);
     again.scaleDown.stabilizationWindowSeconds = 900;
-    server.hpas.get('shop/web')!.spec.behavior = again;
-    reload({ minInstances: 1, maxInstances: 8, scaling: scalingAt(60) });
-    await settled('1..8', 3);
-    await until(
-      () => notes.filter((n) => n.startsWith('BoundsAligned')).length === 3,
-      5000,
-      'the three writes logged',
+    const { server, notes } = await editedTwice(
+      await leading(t, 'hpa', 3, 1, 5),
+      (spec) => {
+        spec.behavior = structuredClone(THEIRS);
+      },
+      (spec) => {
+        spec.behavior = again;
+      },
     );
     assert.deepEqual(server.hpas.get('shop/web')!.spec.behavior, again, "the operator's second edit stands");
     assert.deepEqual(
@@ -531,55 +553,12 @@ describe('kubernetes provider, mode hpa: a behavior another client set', { timeo
     );
   });
 
-  /** started starts a provider (scale_down window 120s) on an HPA found holding `behavior`; gives its notes. */
-  async function started(t: TestContext, behavior: unknown) {
-    const server = new KubeServer();
-    await server.start();
-    t.after(() => server.close());
-    server.addWorkload('Deployment', 'shop', 'web', 3);
-    server.hpas.set('shop/web', {
-      apiVersion: 'autoscaling/v2',
-      kind: 'HorizontalPodAutoscaler',
-      metadata: { name: 'web', namespace: 'shop', resourceVersion: '1' },
-      spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
-        minReplicas: 1,
-        maxReplicas: 5,
-        metrics: [
-          {
-            type: 'Resource',
-            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
-          },
-        ],
-        behavior,
-      },
-    });
-    const notes: string[] = [];
-    const note = (f: unknown, msg: string) => notes.push(`${(f as { reason?: string }).reason}: ${msg}`);
-    const provider = new KubernetesProvider({
-      group: 'web',
-      config: {
-        provider: 'kubernetes',
-        namespace: 'shop',
-        name: 'web',
-        kind: 'Deployment',
-        port: 8080,
-        mode: 'hpa',
-      },
-      minInstances: 1,
-      maxInstances: 5,
-      cpuTarget: 60,
-      behavior: { scaleDown: { stabilizationWindow: 120_000 } },
-      client: { kubeConfig: kubeConfig(server.url) },
-      logger: { info: note, warn: note, error: note },
-    });
-    t.after(() => provider.close());
-    await provider.start();
-    return { server, notes };
-  }
-
   it('the start writes the configured behavior over another one found, naming it', async (t) => {
-    const { server, notes } = await started(t, structuredClone(THEIRS));
+    const { server, notes } = await startedOnFound(
+      t,
+      { target: 60, behavior: structuredClone(THEIRS) },
+      WINDOW_120S,
+    );
     assert.deepEqual(server.hpas.get('shop/web')!.spec.behavior, {
       scaleDown: { stabilizationWindowSeconds: 120 },
     });
@@ -593,21 +572,28 @@ describe('kubernetes provider, mode hpa: a behavior another client set', { timeo
 
   it('the start finds the configured behavior as Kubernetes defaulted it: no hand edit, nothing said', async (t) => {
     // What the API server stores for { scaleDown: { stabilizationWindowSeconds: 120 } }.
-    const { notes } = await started(t, {
-      scaleUp: {
-        stabilizationWindowSeconds: 0,
-        selectPolicy: 'Max',
-        policies: [
-          { type: 'Pods', value: 4, periodSeconds: 15 },
-          { type: 'Percent', value: 100, periodSeconds: 15 },
-        ],
+    const { notes } = await startedOnFound(
+      t,
+      {
+        target: 60,
+        behavior: {
+          scaleUp: {
+            stabilizationWindowSeconds: 0,
+            selectPolicy: 'Max',
+            policies: [
+              { type: 'Pods', value: 4, periodSeconds: 15 },
+              { type: 'Percent', value: 100, periodSeconds: 15 },
+            ],
+          },
+          scaleDown: {
+            stabilizationWindowSeconds: 120,
+            selectPolicy: 'Max',
+            policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+          },
+        },
       },
-      scaleDown: {
-        stabilizationWindowSeconds: 120,
-        selectPolicy: 'Max',
-        policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
-      },
-    });
+      WINDOW_120S,
+    );
     assert.deepEqual(
       notes.filter((n) => n.startsWith('HpaBehavior')),
       [],
