@@ -7,11 +7,11 @@
 // on these machines), through the official client over real HTTP.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { KubernetesProvider } from '../../src/providers/index.js';
+import type { KubernetesProvider } from '../../src/providers/index.js';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { until } from '../helpers/until.js';
-import { kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
-import { readyPods, STS_BEFORE, STS_PATH, startStatefulSet } from './sts-fixture.js';
+import type { KubeServer } from './kube-server.js';
+import { readyPods, STS_BEFORE, STS_PATH, startStatefulSet, stsProvider } from './sts-fixture.js';
 
 /** noted is the roll annotation on `sts` as `replicas/canary` ('none' without one, '-' for no canary). */
 function noted(sts: { metadata: { annotations?: Record<string, string> } }): string {
@@ -21,12 +21,11 @@ function noted(sts: { metadata: { annotations?: Record<string, string> } }): str
   return `${roll.replicas}/${roll.canary ?? '-'}`;
 }
 
-it("a scale of ours during a StatefulSet roll moves the roll's replicas: a successor finishes it at the count scaled to", async (t) => {
-  const { server, provider, sts } = await startStatefulSet(t, { timeout: 60_000 });
-  provider.on('error', () => {});
-  // Held: the roll's extra replica (2 + 1). The scale to 4 is asked meanwhile (queued behind it:
-  // it writes 4 and the extra one), and from here no pod becomes Ready: the roll waits for its
-  // extra pod, half-done, when the controller goes.
+/**
+ * scaleTo4OnTheExtraReplica asks `provider` for a scale to 4 when the roll writes its extra replica
+ * (2 + 1), queued behind it, and from there makes no pod Ready; gives the scale's outcome once asked.
+ */
+function scaleTo4OnTheExtraReplica(server: KubeServer, provider: KubernetesProvider) {
   let scaling: Promise<unknown> | undefined;
   server.hold = (method, path) => {
     const body = server.requests.at(-1)?.body as { spec?: { replicas?: number } } | undefined;
@@ -36,6 +35,16 @@ it("a scale of ours during a StatefulSet roll moves the roll's replicas: a succe
     scaling = provider.scaleTo(4).catch((err: unknown) => err);
     return undefined;
   };
+  return () => scaling;
+}
+
+it("a scale of ours during a StatefulSet roll moves the roll's replicas: a successor finishes it at the count scaled to", async (t) => {
+  const { server, provider, sts } = await startStatefulSet(t, { timeout: 60_000 });
+  provider.on('error', () => {});
+  // Held: the roll's extra replica (2 + 1). The scale to 4 is asked meanwhile (queued behind it:
+  // it writes 4 and the extra one), and from here no pod becomes Ready: the roll waits for its
+  // extra pod, half-done, when the controller goes.
+  const scaling = scaleTo4OnTheExtraReplica(server, provider);
   const resizing = provider.resize({ cpu: 0.25 }).catch((err: unknown) => err);
   await until(
     () => sts.spec.replicas === 5 && provider.desired() === 4,
@@ -55,19 +64,10 @@ it("a scale of ours during a StatefulSet roll moves the roll's replicas: a succe
   // The controller goes (HA takeover): the roll is left as it stands.
   await provider.close();
   assert.equal(((await resizing) as { code?: string } | undefined)?.code, 'CLOSED');
-  await scaling;
+  await scaling();
 
   server.podsBecomeReady = true;
-  const successor = new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rolloutPoll: 50,
-    rewatchDelay: 50,
-    timeout: 60_000,
-  });
+  const successor = stsProvider(server, { timeout: 60_000 });
   t.after(() => successor.close());
   await successor.start();
   assert.equal(successor.desired(), 4, 'the successor takes the 4 noted (before: 5, the extra replica too)');
@@ -82,15 +82,7 @@ it("a scale of ours during a StatefulSet roll moves the roll's replicas: a succe
 
 it('a roll that fails after a scale of ours moved its replicas reverts as before: the pods above the partition come back at the previous size', async (t) => {
   const { server, provider, sts } = await startStatefulSet(t, { timeout: 1500 });
-  let scaling: Promise<unknown> | undefined;
-  server.hold = (method, path) => {
-    const body = server.requests.at(-1)?.body as { spec?: { replicas?: number } } | undefined;
-    if (scaling || method !== 'PATCH' || path !== `${STS_PATH}/scale` || body?.spec?.replicas !== 3)
-      return undefined;
-    server.podsBecomeReady = false;
-    scaling = provider.scaleTo(4).catch((err: unknown) => err);
-    return undefined;
-  };
+  const scaling = scaleTo4OnTheExtraReplica(server, provider);
   const err = (await provider.resize({ cpu: 0.25 }).catch((e: unknown) => e)) as Error & { code?: string };
   assert.equal(err?.code, 'RESIZE_FAILED');
   assert.match(err.message, /resize reverted/);
@@ -106,5 +98,5 @@ it('a roll that fails after a scale of ours moved its replicas reverts as before
     throw new Error(`${e.message}: ${atNewSize().join(', ')}`);
   });
   server.podsBecomeReady = true;
-  await scaling;
+  await scaling();
 });

@@ -31,6 +31,7 @@ import { TIMER_SLACK_MS, until } from '../helpers/until.js';
 import { providerConformance } from './conformance.js';
 import { REPLACE_AFTER, watchHealth } from './health-watch.js';
 import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { stsProvider } from './sts-fixture.js';
 
 async function setup(
   t: TestContext,
@@ -250,16 +251,7 @@ describe('kubernetes provider: a StatefulSet resize whose extra pod is never Rea
     );
     await assert.rejects(first, { code: 'CLOSED' });
     assert.equal(JSON.parse(sts.metadata.annotations?.[ROLL_ANNOTATION]).partition, 1);
-    const successor = new KubernetesProvider({
-      group: 'web',
-      config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
-      minInstances: 1,
-      maxInstances: 5,
-      client: { kubeConfig: kubeConfig(server.url) },
-      rolloutPoll: 50,
-      rewatchDelay: 50,
-      timeout: 1500,
-    });
+    const successor = stsProvider(server, { timeout: 1500 });
     t.after(() => successor.close());
     const reported = once(successor, 'error');
     await successor.start();

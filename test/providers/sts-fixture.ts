@@ -3,7 +3,7 @@
 // and another client (kubectl, its own token) that edits it meanwhile.
 import type { TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { KubernetesProvider } from '../../src/providers/index.js';
+import { KubernetesProvider, type KubernetesProviderOptions } from '../../src/providers/index.js';
 import { until } from '../helpers/until.js';
 import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
 
@@ -26,7 +26,22 @@ export async function startStatefulSet(t: TestContext, options: { timeout?: numb
   t.after(() => server.close());
   server.addWorkload('StatefulSet', 'shop', 'web', 2, STS_BEFORE);
   await until(() => readyPods(server).length === 2, 10_000, "shop/web's 2 pods Ready");
-  const provider = new KubernetesProvider({
+  const provider = stsProvider(server, {
+    ...(options.timeout !== undefined && { timeout: options.timeout }),
+    ...(options.logger && { logger: options.logger }),
+  });
+  t.after(() => provider.close());
+  await provider.start();
+  return { server, provider, sts: server.workloads.get('shop/web')!.object };
+}
+
+/**
+ * stsProvider is a provider of group web (1..5) for the StatefulSet shop/web on `server`, not
+ * started or closed: rollouts polled and watches renewed every 50 ms, a 15 s timeout; `options`
+ * merged in.
+ */
+export function stsProvider(server: KubeServer, options: Partial<KubernetesProviderOptions> = {}) {
+  return new KubernetesProvider({
     group: 'web',
     config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
     minInstances: 1,
@@ -34,12 +49,9 @@ export async function startStatefulSet(t: TestContext, options: { timeout?: numb
     client: { kubeConfig: kubeConfig(server.url) },
     rolloutPoll: 50,
     rewatchDelay: 50,
-    timeout: options.timeout ?? 15_000,
-    ...(options.logger && { logger: options.logger }),
+    timeout: 15_000,
+    ...options,
   });
-  t.after(() => provider.close());
-  await provider.start();
-  return { server, provider, sts: server.workloads.get('shop/web')!.object };
 }
 
 /** operatorPatch is another client's (kubectl's) strategic merge PATCH of shop/web. */

@@ -8,28 +8,19 @@ import * as k8s from '@kubernetes/client-node';
 import { AlertManager, alertKeys, watchForAlerts } from '../../src/alerts/index.js';
 import { DecisionJournal, GroupController, type JournalEntry } from '../../src/controller/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { FencedProvider, KubernetesProvider, type OperationOutcome } from '../../src/providers/index.js';
+import { FencedProvider, type KubernetesProvider, type OperationOutcome } from '../../src/providers/index.js';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { groupConfig } from '../helpers/group-config.js';
 import { until } from '../helpers/until.js';
 import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
+import { stsProvider } from './sts-fixture.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 /** The container's resources before the resize the first controller leaves half-done. */
 const BEFORE = { limits: { cpu: '500m' }, requests: { cpu: '500m' } };
 
 function provider(server: KubeServer, extra: { fence?: (what: string) => Promise<void> } = {}) {
-  return new KubernetesProvider({
-    group: 'web',
-    config: { ...WEB_DEPLOYMENT, kind: 'StatefulSet' },
-    minInstances: 1,
-    maxInstances: 5,
-    client: { kubeConfig: kubeConfig(server.url) },
-    rolloutPoll: 50,
-    rewatchDelay: 50,
-    timeout: 1500,
-    ...extra,
-  });
+  return stsProvider(server, { timeout: 1500, ...extra });
 }
 
 /**
