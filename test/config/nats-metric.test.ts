@@ -3,20 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { workerScaledOn } from '../helpers/group-config.js';
 
 /** worker is a group scaled on one nats metric given as its YAML flow mapping. */
-const worker = (metric: string) =>
-  [
-    'groups:',
-    '  workers:',
-    '    role: worker',
-    '    command: node worker.js',
-    '    max_instances: 10',
-    '    scaling:',
-    '      metrics:',
-    `        - nats: ${metric}`,
-    '',
-  ].join('\n');
+const worker = (metric: string) => workerScaledOn(`nats: ${metric}`);
 
 describe('nats metric config', () => {
   it('keeps a URL with credentials as written', () => {

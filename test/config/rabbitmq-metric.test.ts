@@ -3,20 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { workerScaledOn } from '../helpers/group-config.js';
 
 /** worker is a group scaled on one rabbitmq metric given as its YAML flow mapping. */
-const worker = (metric: string) =>
-  [
-    'groups:',
-    '  workers:',
-    '    role: worker',
-    '    command: node worker.js',
-    '    max_instances: 10',
-    '    scaling:',
-    '      metrics:',
-    `        - rabbitmq: ${metric}`,
-    '',
-  ].join('\n');
+const worker = (metric: string) => workerScaledOn(`rabbitmq: ${metric}`);
 
 const metricOf = (metric: string) =>
   parseConfig(worker(metric), { baseDir: '/srv' }).groups.workers!.scaling!.metrics[0];

@@ -24,3 +24,21 @@ export function groupConfig(overrides: Partial<GroupConfig> = {}): GroupConfig {
     ...overrides,
   };
 }
+
+/**
+ * workerScaledOn is the YAML of a config whose one group, `workers` (role worker, max_instances 10),
+ * is scaled on one metric, given as its list item (`nats: { url: …, target: 5 }`).
+ */
+export function workerScaledOn(metric: string): string {
+  return [
+    'groups:',
+    '  workers:',
+    '    role: worker',
+    '    command: node worker.js',
+    '    max_instances: 10',
+    '    scaling:',
+    '      metrics:',
+    `        - ${metric}`,
+    '',
+  ].join('\n');
+}

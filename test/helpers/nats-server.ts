@@ -6,6 +6,8 @@ import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { type ConnectionOptions, connect } from '@nats-io/transport-node';
 import { within } from './until.js';
 
 /** NatsServerOptions: either command-line flags, or a config file's text (its `listen` is added). */
@@ -107,4 +109,20 @@ async function spawnNatsServer(
   });
   port.catch(() => {}); // an exit after it listened is the cleanup's
   return { port: await within('nats-server listening', 10_000, port), child, dir, log: { next } };
+}
+
+/**
+ * withBacklog makes `stream` (subjects `stream.>`) with a durable consumer `workers` and `count`
+ * messages waiting for it, connected as `options` say.
+ */
+export async function withBacklog(options: ConnectionOptions, stream: string, count: number): Promise<void> {
+  const nc = await connect(options);
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    await jsm.consumers.add(stream, { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
+    for (let i = 0; i < count; i++) await jsm.jetstream().publish(`${stream}.job`, String(i));
+  } finally {
+    await nc.close();
+  }
 }

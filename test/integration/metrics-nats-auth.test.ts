@@ -5,27 +5,12 @@
 // as the NATS CLI and Go client read them. The server runs on a port it picks itself (-p -1).
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { type ConnectionOptions, connect } from '@nats-io/transport-node';
 import { NatsSource } from '../../src/metrics/index.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { startNatsServer, withBacklog } from '../helpers/nats-server.js';
 
 /** startNats runs a JetStream nats-server with `auth` flags; resolves with its client port. */
 function startNats(auth: string[], cleanup: (() => Promise<unknown>)[]): Promise<number> {
   return startNatsServer(cleanup, { flags: auth });
-}
-
-/** withBacklog makes a stream with a durable consumer and `count` messages waiting for it. */
-async function withBacklog(options: ConnectionOptions, stream: string, count: number): Promise<void> {
-  const nc = await connect(options);
-  try {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await jsm.consumers.add(stream, { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
-    for (let i = 0; i < count; i++) await jsm.jetstream().publish(`${stream}.job`, String(i));
-  } finally {
-    await nc.close();
-  }
 }
 
 describe('NATS consumer pending on a server that wants credentials', () => {

@@ -11,21 +11,11 @@ import { connect } from '@nats-io/transport-node';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createMetricSource, MetricSourceError, NatsSource } from '../../src/metrics/index.js';
 import type { MetricSource } from '../../src/metrics/source.js';
+import { workerScaledOn } from '../helpers/group-config.js';
 import { startNatsServer } from '../helpers/nats-server.js';
 
 /** worker is a group scaled on one nats metric given as its YAML flow mapping. */
-const worker = (metric: string) =>
-  [
-    'groups:',
-    '  workers:',
-    '    role: worker',
-    '    command: node worker.js',
-    '    max_instances: 10',
-    '    scaling:',
-    '      metrics:',
-    `        - nats: ${metric}`,
-    '',
-  ].join('\n');
+const worker = (metric: string) => workerScaledOn(`nats: ${metric}`);
 
 describe('NATS metric source on a user allowed only its own inbox prefix', () => {
   const cleanup: (() => Promise<unknown>)[] = [];

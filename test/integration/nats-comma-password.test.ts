@@ -7,12 +7,11 @@
 // user's password holds commas, and whose token does.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { type ConnectionOptions, connect } from '@nats-io/transport-node';
 import { parseConfig } from '../../src/config/index.js';
 import { NatsSource, natsServers } from '../../src/metrics/index.js';
 import { createQueue, type QueueOptions } from '../../src/queue/index.js';
-import { startNatsServer } from '../helpers/nats-server.js';
+import { workerScaledOn } from '../helpers/group-config.js';
+import { startNatsServer, withBacklog } from '../helpers/nats-server.js';
 import { freePort } from '../helpers/ports.js';
 import { uniqueName } from '../queue/helpers.js';
 
@@ -63,19 +62,6 @@ describe('natsServers: where a NATS server list is split (splitNatsServers)', ()
   });
 });
 
-/** withBacklog makes a stream with a durable consumer and `count` messages waiting for it. */
-async function withBacklog(options: ConnectionOptions, stream: string, count: number): Promise<void> {
-  const nc = await connect(options);
-  try {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await jsm.consumers.add(stream, { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
-    for (let i = 0; i < count; i++) await jsm.jetstream().publish(`${stream}.job`, String(i));
-  } finally {
-    await nc.close();
-  }
-}
-
 describe('a nats-server whose password or token holds commas, written as they are', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
   let userPort = 0;
@@ -113,17 +99,7 @@ describe('a nats-server whose password or token holds commas, written as they ar
 
   it('the config takes such a url as written', () => {
     const url = `nats://worker:${PASSWORD}@127.0.0.1:${userPort},nats://127.0.0.1:${tokenPort}`;
-    const yaml = [
-      'groups:',
-      '  workers:',
-      '    role: worker',
-      '    command: node worker.js',
-      '    max_instances: 10',
-      '    scaling:',
-      '      metrics:',
-      `        - nats: { url: "${url}", stream: JOBS, consumer: workers, target: 5 }`,
-      '',
-    ].join('\n');
+    const yaml = workerScaledOn(`nats: { url: "${url}", stream: JOBS, consumer: workers, target: 5 }`);
     const config = parseConfig(yaml, { baseDir: '/srv' });
     assert.equal((config.groups.workers!.scaling!.metrics[0] as { url: string }).url, url);
   });
