@@ -4,11 +4,10 @@
 // machine (Debian's 2.42) predates annotations, so a loopback HTTP server answers here what 2.48's
 // API answers (util/annotations: the text, then the position in the query).
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { PrometheusSource, partialDataWarnings } from '../../src/metrics/index.js';
+import { listen } from '../helpers/http-server.js';
 
 const NOT_A_COUNTER =
   'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "jobs_processed" (1:10)';
@@ -27,13 +26,7 @@ async function answering(t: TestContext, warnings: string[]): Promise<string> {
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ status: 'success', data, warnings }));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listen(t, server);
 }
 
 describe('PromQL info annotations among warnings', () => {

@@ -2,26 +2,14 @@
 // in front of it): neither the metric source nor `simulate --prometheus` follows it, so the
 // configured headers (a tenant, an API key) and the bearer token never reach the other origin.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { PrometheusSource } from '../../src/metrics/index.js';
 import { fetchPrometheusTrace } from '../../src/sim/index.js';
-
-/** listen starts `server` on a free loopback port, closed after the test; its base URL. */
-async function listen(t: TestContext, server: ReturnType<typeof createServer>): Promise<string> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+import { listen } from '../helpers/http-server.js';
 
 /** redirecting is a server answering every request 307 to the same path on `elsewhere`'s origin. */
 async function redirecting(t: TestContext) {

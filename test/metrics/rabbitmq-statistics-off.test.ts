@@ -8,11 +8,10 @@
 // The shared broker keeps statistics and must not be reconfigured, so a loopback server answers
 // what RabbitMQ 3.10.8 answered with the collector off (a private node on this machine, once).
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { MetricSourceError, RabbitMqSource, statisticsDisabled } from '../../src/metrics/index.js';
+import { listen } from '../helpers/http-server.js';
 
 /** The queue object RabbitMQ 3.10.8 answered, 7 s after 5 publishes, with the collector off. */
 const QUEUE_WITHOUT_STATISTICS = {
@@ -38,13 +37,7 @@ async function managementApi(t: TestContext, disableStats: boolean): Promise<str
     if (body === undefined) res.writeHead(404).end('{"error":"Object Not Found","reason":"Not Found"}');
     else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listen(t, server);
 }
 
 /** outcome is the read's code and message. */
