@@ -1,5 +1,6 @@
 import { FORWARDED_FOR_HEADER, PROXY_AUTHORIZATION_HEADER } from '../api/auth.js';
 import { apiUrl, describeFailure, retryHint } from '../cli/client.js';
+import { deadline } from '../deadline.js';
 import { McpError } from './errors.js';
 
 /** ControlApi is what the MCP tools call: the control API over HTTP, with the caller's token. */
@@ -36,65 +37,71 @@ export function createControlApi(
         );
       // The tool call's cancellation ends the request too: with the timeout alone, a cancelled
       // list_groups or scale_group kept its request (and a connection to the API) open for up to
-      // the 15 s, answered to no one; only simulate stopped.
-      const timeout = AbortSignal.timeout(timeoutMs);
+      // the 15 s, answered to no one; only simulate stopped. A deadline, not AbortSignal.timeout in
+      // AbortSignal.any: Node 20 may collect that timeout unfired, and a call to an API that never
+      // answered then waited for good (src/deadline.ts). It covers the body too.
+      const limit = deadline(timeoutMs, signal);
       let res: Response;
-      try {
-        res = await fetchOnce(url, method, {
-          method,
-          headers: {
-            ...extraHeaders,
-            ...(token && { authorization: `Bearer ${token}` }),
-            ...(body !== undefined && { 'content-type': 'application/json' }),
-          },
-          ...(body !== undefined && { body: JSON.stringify(body) }),
-          signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
-          // Not followed: fetch drops Authorization on a redirect to another origin, but not
-          // `mcp --http`'s own admin token in PROXY_AUTHORIZATION_HEADER, which went wherever the
-          // answer pointed (an SSO page in front of the API, say). A control API never redirects.
-          redirect: 'manual',
-        });
-      } catch (err) {
-        // Sent, or on its way: a cancelled scale may have reached the API, so it is not called
-        // undone (an agent would send it again, and the API apply it twice).
-        if (signal?.aborted)
-          throw new McpError(
-            'MCP_CALL_CANCELLED',
-            `the call was cancelled before the control API at ${url.origin} answered ${call}${unknownOutcome(method)}`,
-            { cause: err },
-          );
-        // A hung API was reached: "cannot reach …: TimeoutError: The operation was aborted due to
-        // timeout" sent an agent looking for a network fault instead of a stuck controller.
-        const why = isTimeout(err)
-          ? `the control API at ${url.origin} did not answer ${call} within ${seconds(timeoutMs)}${unknownOutcome(method)}`
-          : `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`;
-        throw new McpError('MCP_API_UNREACHABLE', why, { cause: err });
-      }
-      if (res.status >= 300 && res.status < 400) {
-        await res.body?.cancel();
-        throw new McpError(
-          'MCP_API_ERROR',
-          `${res.status}: the control API at ${url.origin} redirected ${call} to ${res.headers.get('location') ?? '(no Location)'}, which is not followed: give --api the URL of the control API itself`,
-          { status: res.status },
-        );
-      }
       let text: string;
       try {
-        text = await res.text();
-      } catch (err) {
-        // The timeout covers the body too: a stalled or cut answer threw a bare "The operation was
-        // aborted due to timeout" (or "terminated"), naming neither the API nor the call.
-        const cancelled = signal?.aborted === true;
-        const why = cancelled
-          ? 'not finished when the call was cancelled'
-          : isTimeout(err)
-            ? `not finished within ${seconds(timeoutMs)}`
-            : `cut off: ${describeFailure(err)}`;
-        throw new McpError(
-          cancelled ? 'MCP_CALL_CANCELLED' : 'MCP_API_UNREACHABLE',
-          `the control API at ${url.origin} began answering ${call} (HTTP ${res.status}) but the answer was ${why}${unknownOutcome(method)}`,
-          { cause: err },
-        );
+        try {
+          res = await fetchOnce(url, method, {
+            method,
+            headers: {
+              ...extraHeaders,
+              ...(token && { authorization: `Bearer ${token}` }),
+              ...(body !== undefined && { 'content-type': 'application/json' }),
+            },
+            ...(body !== undefined && { body: JSON.stringify(body) }),
+            signal: limit.signal,
+            // Not followed: fetch drops Authorization on a redirect to another origin, but not
+            // `mcp --http`'s own admin token in PROXY_AUTHORIZATION_HEADER, which went wherever the
+            // answer pointed (an SSO page in front of the API, say). A control API never redirects.
+            redirect: 'manual',
+          });
+        } catch (err) {
+          // Sent, or on its way: a cancelled scale may have reached the API, so it is not called
+          // undone (an agent would send it again, and the API apply it twice).
+          if (signal?.aborted)
+            throw new McpError(
+              'MCP_CALL_CANCELLED',
+              `the call was cancelled before the control API at ${url.origin} answered ${call}${unknownOutcome(method)}`,
+              { cause: err },
+            );
+          // A hung API was reached: "cannot reach …: TimeoutError: The operation was aborted due to
+          // timeout" sent an agent looking for a network fault instead of a stuck controller.
+          const why = limit.timedOut
+            ? `the control API at ${url.origin} did not answer ${call} within ${seconds(timeoutMs)}${unknownOutcome(method)}`
+            : `cannot reach the control API at ${url.origin}: ${describeFailure(err, url)}`;
+          throw new McpError('MCP_API_UNREACHABLE', why, { cause: err });
+        }
+        if (res.status >= 300 && res.status < 400) {
+          await res.body?.cancel();
+          throw new McpError(
+            'MCP_API_ERROR',
+            `${res.status}: the control API at ${url.origin} redirected ${call} to ${res.headers.get('location') ?? '(no Location)'}, which is not followed: give --api the URL of the control API itself`,
+            { status: res.status },
+          );
+        }
+        try {
+          text = await res.text();
+        } catch (err) {
+          // The timeout covers the body too: a stalled or cut answer threw a bare "The operation was
+          // aborted due to timeout" (or "terminated"), naming neither the API nor the call.
+          const cancelled = signal?.aborted === true;
+          const why = cancelled
+            ? 'not finished when the call was cancelled'
+            : limit.timedOut
+              ? `not finished within ${seconds(timeoutMs)}`
+              : `cut off: ${describeFailure(err)}`;
+          throw new McpError(
+            cancelled ? 'MCP_CALL_CANCELLED' : 'MCP_API_UNREACHABLE',
+            `the control API at ${url.origin} began answering ${call} (HTTP ${res.status}) but the answer was ${why}${unknownOutcome(method)}`,
+            { cause: err },
+          );
+        }
+      } finally {
+        limit.clear();
       }
       let json: unknown;
       try {
@@ -134,11 +141,6 @@ function unknownOutcome(method: 'GET' | 'POST'): string {
   return method === 'POST'
     ? '; it may have been applied: read the group (get_group) before repeating it'
     : '';
-}
-
-/** isTimeout tells AbortSignal.timeout's abort from any other failure. */
-function isTimeout(err: unknown): boolean {
-  return (err as Error)?.name === 'TimeoutError';
 }
 
 /** seconds is a bound for people: `15 s`, `250 ms`. */
