@@ -1,11 +1,14 @@
 // A throwaway NGINX for integration tests: its own folder, config, pid and logs, started and
 // stopped by the test, never the machine's nginx.
-import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { renderUpstreams, upstreamName } from '../../src/balancer/index.js';
 import type { NginxDriverConfig } from '../../src/config/types.js';
+import { freePort } from './ports.js';
 
 /** NGINX is the nginx binary, or undefined when none is installed (the tests then skip). */
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
@@ -125,4 +128,52 @@ export function getThrough(port: number): Promise<string> {
       })
       .on('error', reject);
   });
+}
+
+/**
+ * startNginx runs a real nginx (nginxConf's, in an nginxFolder of `prefix`, on a free port) whose
+ * `location /` proxies to the first of `groups` and holds `location(locationFile)`, with
+ * `options.http` in `http {}`; started as an operator starts it: placeholder upstreams for `groups`
+ * and an empty location_include_file for nginx.conf to include. Gives its folder, port and an
+ * NginxDriver config (nginxDriverConfig's) that writes both files. Stopped and removed after the test.
+ */
+export async function startNginx(
+  t: TestContext,
+  prefix: string,
+  groups: string[],
+  location: (locationFile: string) => string,
+  options: { http?: string } = {},
+) {
+  const dir = await nginxFolder(prefix);
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  const include = join(dir, 'upstreams.conf');
+  const locationFile = join(dir, 'location.conf');
+  await writeFile(
+    conf,
+    nginxConf({
+      dir,
+      port,
+      include,
+      upstream: upstreamName(groups[0]!),
+      location: location(locationFile),
+      ...(options.http !== undefined && { http: options.http }),
+    }),
+  );
+  const config = nginxDriverConfig(conf, include, {
+    locationIncludeFile: locationFile,
+    pidFile: join(dir, 'nginx.pid'),
+  });
+  await writeFile(
+    include,
+    renderUpstreams(
+      groups.map((name) => ({ name, instances: [] })),
+      config,
+    ),
+  );
+  await writeFile(locationFile, '');
+  execFileSync(NGINX!, ['-c', conf]);
+  t.after(() => spawnSync(NGINX!, ['-c', conf, '-s', 'stop']));
+  return { dir, port, config };
 }

@@ -7,12 +7,11 @@
 // runs through the built-in balancer too, and NGINX must make as many tries. A throwaway nginx in a
 // temp folder, real backends on 127.0.0.1.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { NginxDriver, renderUpstreams, upstreamName } from '../../src/balancer/index.js';
+import { NginxDriver, upstreamName } from '../../src/balancer/index.js';
 import {
   config,
   counter,
@@ -23,15 +22,7 @@ import {
   startBalancer,
   type TestBackend,
 } from '../balancer/helpers.js';
-import {
-  NGINX,
-  nginxConf,
-  nginxDriverConfig,
-  nginxFolder,
-  nginxLogSize,
-  nginxProblems,
-} from '../helpers/nginx.js';
-import { freePort } from '../helpers/ports.js';
+import { NGINX, nginxLogSize, nginxProblems, startNginx } from '../helpers/nginx.js';
 
 /** What both servers of a case's group do with a request. */
 type Behaviour = 500 | 502 | 503 | 504 | 'reset' | 'refused';
@@ -112,40 +103,21 @@ describe('NGINX retries as the built-in balancer does', {
     for (const { backends } of servers.values()) for (const b of backends) b.requests = 0;
 
     // NGINX: `location /` includes the rendered file; each case's path proxies to its group.
-    const dir = await nginxFolder('scaleplane-nginx-next-upstream-');
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
-    const location = join(dir, 'location.conf');
-    const nested = CASES.map(
-      (c) => `      location /${c.group}/ { proxy_pass http://${upstreamName(c.group)}; }`,
-    ).join('\n');
-    await writeFile(
-      conf,
-      nginxConf({
-        dir,
-        port,
-        include,
-        upstream: upstreamName(CASES[0]!.group),
-        http: INHERITED,
-        location: `      include ${location};\n${nested}`,
-      }),
+    const {
+      dir,
+      port,
+      config: driverConfig,
+    } = await startNginx(
+      t,
+      'scaleplane-nginx-next-upstream-',
+      CASES.map((c) => c.group),
+      (location) =>
+        [
+          `      include ${location};`,
+          ...CASES.map((c) => `      location /${c.group}/ { proxy_pass http://${upstreamName(c.group)}; }`),
+        ].join('\n'),
+      { http: INHERITED },
     );
-    const driverConfig = nginxDriverConfig(conf, include, {
-      locationIncludeFile: location,
-      pidFile: join(dir, 'nginx.pid'),
-    });
-    await writeFile(
-      include,
-      renderUpstreams(
-        CASES.map((c) => ({ name: c.group, instances: [] })),
-        driverConfig,
-      ),
-    );
-    await writeFile(location, '');
-    execFileSync(NGINX!, ['-c', conf]);
-    t.after(() => spawnSync(NGINX!, ['-c', conf, '-s', 'stop']));
 
     const driver = new NginxDriver({ config: driverConfig });
     t.after(() => driver.close());

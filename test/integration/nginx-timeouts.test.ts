@@ -5,15 +5,11 @@
 // request_timeout answered through NGINX after all, and a blackholed one held a request for 60 s
 // before NGINX tried another. A throwaway nginx in a temp folder, real backends on 127.0.0.1.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { NginxDriver, nginxTimeouts, renderUpstreams, upstreamName } from '../../src/balancer/index.js';
+import { describe, it } from 'node:test';
+import { NginxDriver, nginxTimeouts, upstreamName } from '../../src/balancer/index.js';
 import { startBackend, startBlackhole } from '../balancer/helpers.js';
-import { NGINX, nginxConf, nginxDriverConfig, nginxFolder, nginxProblems } from '../helpers/nginx.js';
-import { freePort } from '../helpers/ports.js';
+import { NGINX, nginxProblems, startNginx } from '../helpers/nginx.js';
 
 /** timedGet is a GET through NGINX: its status and how long it took, or 'no answer' after `bound` ms. */
 function timedGet(
@@ -33,44 +29,6 @@ function timedGet(
     });
     req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
   });
-}
-
-/**
- * startNginx runs a real nginx whose `location /` proxies to the first of `groups` and holds
- * `location(timeoutsFile)`, started as an operator starts it: placeholder upstreams and an empty
- * timeouts file for nginx.conf to include. Stopped and removed after the test.
- */
-async function startNginx(
-  t: TestContext,
-  prefix: string,
-  groups: string[],
-  location: (timeoutsFile: string) => string,
-) {
-  const dir = await nginxFolder(prefix);
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  const conf = join(dir, 'nginx.conf');
-  const include = join(dir, 'upstreams.conf');
-  const timeouts = join(dir, 'timeouts.conf');
-  await writeFile(
-    conf,
-    nginxConf({ dir, port, include, upstream: upstreamName(groups[0]!), location: location(timeouts) }),
-  );
-  const config = nginxDriverConfig(conf, include, {
-    locationIncludeFile: timeouts,
-    pidFile: join(dir, 'nginx.pid'),
-  });
-  await writeFile(
-    include,
-    renderUpstreams(
-      groups.map((name) => ({ name, instances: [] })),
-      config,
-    ),
-  );
-  await writeFile(timeouts, '');
-  execFileSync(NGINX!, ['-c', conf]);
-  t.after(() => spawnSync(NGINX!, ['-c', conf, '-s', 'stop']));
-  return { dir, port, config };
 }
 
 describe('balancer timeouts through NGINX', { skip: NGINX === undefined && 'nginx not installed' }, () => {
