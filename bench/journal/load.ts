@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { JournalEntry } from '../../src/controller/index.js';
 import { FileState, PostgresState, RedisState, type StateStore } from '../../src/controller/state/index.js';
+import { dropPostgresState, dropRedisState } from '../../test/helpers/shared-stores.js';
 
 const { values: args } = parseArgs({
   options: { entries: { type: 'string', default: '10000' }, runs: { type: 'string', default: '7' } },
@@ -83,12 +84,7 @@ const BENCHES: Bench[] = [
       await redis.quit();
       return store;
     },
-    async cleanup() {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${name}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    },
+    cleanup: () => dropRedisState(name),
   },
   {
     name: 'postgres',
@@ -106,14 +102,7 @@ const BENCHES: Bench[] = [
       await client.end();
       return store;
     },
-    async cleanup() {
-      const client = new pg.Client(PG_URL);
-      await client.connect();
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-      await client.end();
-    },
+    cleanup: () => dropPostgresState(name),
   },
 ];
 

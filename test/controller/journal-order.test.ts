@@ -8,8 +8,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import {
   DecisionJournal,
   type JournalEntry,
@@ -18,6 +16,7 @@ import {
 } from '../../src/controller/index.js';
 import { PostgresState, RedisState, type StateStore } from '../../src/controller/state/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
+import { dropPostgresState, dropRedisState } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
 
 const BACKENDS = [
@@ -26,12 +25,7 @@ const BACKENDS = [
     port: 6379,
     open: (port: number, name: string, journalSize = 100, timeout = 30_000) =>
       new RedisState({ url: `redis://127.0.0.1:${port}`, name, journalSize, commandTimeout: timeout }),
-    async cleanup(name: string) {
-      const redis = new Redis('redis://127.0.0.1:6379');
-      const keys = await redis.keys(`${name}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    },
+    cleanup: (name: string) => dropRedisState(name),
   },
   {
     name: 'postgres',
@@ -43,14 +37,7 @@ const BACKENDS = [
         journalSize,
         queryTimeout: timeout,
       }),
-    async cleanup(name: string) {
-      const client = new pg.Client('postgres://postgres@127.0.0.1:5432/postgres');
-      await client.connect();
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-      await client.end();
-    },
+    cleanup: (name: string) => dropPostgresState(name),
   },
 ];
 

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { ApiServer } from '../../src/api/index.js';
 import type { Config } from '../../src/config/types.js';
 import {
@@ -25,6 +24,7 @@ import { ProviderError } from '../../src/providers/index.js';
 import { runCli } from '../helpers/cli-process.js';
 import { groupConfig } from '../helpers/group-config.js';
 import { MemoryProvider } from '../helpers/memory-provider.js';
+import { dropPostgresState, dropRedisState } from '../helpers/shared-stores.js';
 
 const silent = { info() {}, warn() {}, error() {} };
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -378,12 +378,7 @@ const BACKENDS: Backend[] = [
           await store.connect();
           return store;
         },
-        async cleanup() {
-          const redis = new Redis(REDIS_URL);
-          const keys = await redis.keys(`${name}:*`);
-          if (keys.length > 0) await redis.del(...keys);
-          await redis.quit();
-        },
+        cleanup: () => dropRedisState(name),
       };
     },
   },
@@ -419,14 +414,7 @@ const BACKENDS: Backend[] = [
           await store.connect();
           return store;
         },
-        async cleanup() {
-          const client = new pg.Client(PG_URL);
-          await client.connect();
-          for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-            await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-          await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-          await client.end();
-        },
+        cleanup: () => dropPostgresState(name),
       };
     },
   },

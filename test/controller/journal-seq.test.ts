@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { JournalEntry } from '../../src/controller/index.js';
 import { PostgresState, RedisState } from '../../src/controller/state/index.js';
+import { dropPostgresState, dropRedisState } from '../helpers/shared-stores.js';
 
 const BACKENDS = [
   {
@@ -18,12 +18,7 @@ const BACKENDS = [
       await store.connect();
       return store;
     },
-    async cleanup(name: string) {
-      const redis = new Redis('redis://127.0.0.1:6379');
-      const keys = await redis.keys(`${name}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    },
+    cleanup: (name: string) => dropRedisState(name),
   },
   {
     name: 'postgres',
@@ -36,14 +31,7 @@ const BACKENDS = [
       await store.connect();
       return store;
     },
-    async cleanup(name: string) {
-      const client = new pg.Client('postgres://postgres@127.0.0.1:5432/postgres');
-      await client.connect();
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-      await client.end();
-    },
+    cleanup: (name: string) => dropPostgresState(name),
   },
 ];
 
@@ -67,6 +55,20 @@ const who = (e: JournalEntry) => `${e.inputs.by}:${e.message.split(' ').at(-1)}`
 
 const PER_WRITER = 200;
 
+/**
+ * freshJournal names a new store in `backend`, dropped after the test, and gives what opens a
+ * store on it (each closed after the test).
+ */
+function freshJournal(backend: (typeof BACKENDS)[number]) {
+  const name = `journal_seq_${randomBytes(4).toString('hex')}`;
+  after(() => backend.cleanup(name));
+  return async () => {
+    const store = await backend.open(name);
+    after(() => store.close());
+    return store;
+  };
+}
+
 for (const backend of BACKENDS) {
   describe(`${backend.name} state store: two writers of one journal`, () => {
     for (const writers of [
@@ -74,10 +76,8 @@ for (const backend of BACKENDS) {
       ['a', 'b', 'c', 'd'],
     ])
       it(`stores ${writers.length} × ${PER_WRITER} concurrent appends, each once at a seq of its own, in seq order`, async () => {
-        const name = `journal_seq_${randomBytes(4).toString('hex')}`;
-        after(() => backend.cleanup(name));
-        const stores = await Promise.all(writers.map(() => backend.open(name)));
-        after(() => Promise.all(stores.map((s) => s.close())));
+        const open = freshJournal(backend);
+        const stores = await Promise.all(writers.map(() => open()));
         // Four: PostgreSQL's writer whose seq another stored first tried again, and one of four lost
         // 20 races in a row and gave up ("its seq was taken by another writer 20 times"); now each
         // waits its turn and takes the next.
@@ -87,8 +87,7 @@ for (const backend of BACKENDS) {
           }),
         );
 
-        const reader = await backend.open(name);
-        after(() => reader.close());
+        const reader = await open();
         const whole = await reader.loadJournal();
         const seqs = whole.map((e) => e.seq);
         const shared = seqs.filter((s, i) => i > 0 && s === seqs[i - 1]);
@@ -120,12 +119,9 @@ for (const backend of BACKENDS) {
       });
 
     it("holds a renumbered entry once when it is written again, and replaces a renumbered repeat's twin alone", async () => {
-      const name = `journal_seq_${randomBytes(4).toString('hex')}`;
-      after(() => backend.cleanup(name));
-      const a = await backend.open(name);
-      after(() => a.close());
-      const b = await backend.open(name);
-      after(() => b.close());
+      const open = freshJournal(backend);
+      const a = await open();
+      const b = await open();
       for (let seq = 1; seq <= 3; seq++) await a.appendJournal(entry(seq, 'a'));
       // b numbers from 2: its 2 and 3 are stored as 4 and 5.
       await b.appendJournal(entry(2, 'b'));

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Alert } from '../../src/alerts/index.js';
 import { type JournalEntry, journalAfter } from '../../src/controller/index.js';
@@ -18,6 +17,7 @@ import {
   StateError,
   type StateStore,
 } from '../../src/controller/state/index.js';
+import { dropPostgresState, dropRedisState } from '../helpers/shared-stores.js';
 
 const execFileAsync = promisify(execFile);
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -50,12 +50,7 @@ const BACKENDS: Backend[] = [
           await store.connect();
           return store;
         },
-        async cleanup() {
-          const redis = new Redis(REDIS_URL);
-          const keys = await redis.keys(`${name}:*`);
-          if (keys.length > 0) await redis.del(...keys);
-          await redis.quit();
-        },
+        cleanup: () => dropRedisState(name),
       };
     },
   },
@@ -69,14 +64,7 @@ const BACKENDS: Backend[] = [
           await store.connect();
           return store;
         },
-        async cleanup() {
-          const client = new pg.Client(PG_URL);
-          await client.connect();
-          for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-            await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-          await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-          await client.end();
-        },
+        cleanup: () => dropPostgresState(name),
       };
     },
   },
