@@ -13,6 +13,7 @@ import type { Agent, Response } from 'undici';
  */
 const loadUndici = () => import('undici');
 
+import { deadline } from '../deadline.js';
 import { type CredentialedUrl, splitCredentials } from './url-credentials.js';
 
 /** PrometheusAccess says where a Prometheus is and how to authenticate to it. */
@@ -91,20 +92,15 @@ export class PrometheusHttp {
     const headers = { ...this.#access.headers, ...this.#target.headers, ...(await this.#bearer()) };
     const dispatcher = await this.#trusting();
     const { fetch } = await loadUndici();
-    // A plain timer, not AbortSignal.timeout, which Node 20 may garbage-collect before it fires
-    // (see the local provider's start timeout): a server that accepted and never answered would
-    // hold the read for good. It bounds the body too, so the body is read here, before it is cleared.
-    const deadline = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      deadline.abort();
-    }, timeoutMs);
+    // A deadline, not AbortSignal.timeout, which Node 20 may garbage-collect before it fires
+    // (src/deadline.ts): a server that accepted and never answered would hold the read for good.
+    // It bounds the body too, so the body is read here, before it is cleared.
+    const limit = deadline(timeoutMs);
     let res: Response;
     try {
       res = await fetch(url, {
         headers,
-        signal: deadline.signal,
+        signal: limit.signal,
         ...(dispatcher && { dispatcher }),
         // Not followed: fetch drops Authorization on a redirect to another origin, but not
         // `headers` (a tenant, an X-Api-Key), which went wherever the answer pointed (an SSO page
@@ -114,7 +110,8 @@ export class PrometheusHttp {
       if (res.status >= 300 && res.status < 400) await res.body?.cancel();
       else return { response: res, body: await res.text() };
     } catch (err) {
-      if (timedOut) throw new PrometheusHttpError(`no answer within ${timeoutMs / 1000} s`, { cause: err });
+      if (limit.timedOut)
+        throw new PrometheusHttpError(`no answer within ${timeoutMs / 1000} s`, { cause: err });
       const cause = (err as Error).cause as (Error & { code?: string }) | undefined;
       const why = cause?.message ?? (err as Error).message;
       // Node names a certificate it cannot check by its OpenSSL code, not by what to do about it.
@@ -124,7 +121,7 @@ export class PrometheusHttp {
           : '';
       throw new PrometheusHttpError(`${why}${hint}`, { cause: err });
     } finally {
-      clearTimeout(timer);
+      limit.clear();
     }
     throw new PrometheusHttpError(
       `HTTP ${res.status} redirect to ${redirectTarget(res.headers.get('location'), url)}, which is not followed: use the URL it points to instead`,

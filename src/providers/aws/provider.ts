@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AutoScalingClient, AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AwsProviderConfig } from '../../config/types.js';
+import { deadline } from '../../deadline.js';
 import { BusyError, callEngine, invalidInstanceCount, ProviderError } from '../errors.js';
 import type { LocalProviderLogger } from '../local/provider.js';
 import { validateSize } from '../local/provider.js';
@@ -1650,17 +1651,16 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
    * call runs one API call, aborted after `requestTimeout` without an answer; a failure is API_ERROR
    * naming the group and the call. The SDK's own limit is a 15-minute socket idle timeout, retried
    * as a transient error: a paused endpoint or a half-open connection held the scale (and the tick
-   * behind it) for up to three times that. A plain timer, not AbortSignal.timeout, which Node 20
-   * may garbage-collect before it fires (see the local provider's start timeout).
+   * behind it) for up to three times that. A deadline, not AbortSignal.timeout, which Node 20 may
+   * garbage-collect before it fires (src/deadline.ts).
    */
   async #call<T>(what: string, fn: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     const timeoutMs = this.#options.requestTimeout ?? 30_000;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const limit = deadline(timeoutMs);
     try {
       const out = await callEngine(this.#config.autoScalingGroup, what, async () => {
         try {
-          return await fn(controller.signal);
+          return await fn(limit.signal);
         } catch (err) {
           if (activityInProgress(err))
             throw new BusyError(
@@ -1671,7 +1671,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
                 cause: err,
               },
             );
-          if (!controller.signal.aborted) throw err;
+          if (!limit.timedOut) throw err;
           // Named TimeoutError, as the SDK names its own timeouts, so `#passing` lets a wait outlive it.
           const timeout = new Error(`no answer within ${timeoutMs / 1000} s (request timeout)`, {
             cause: err,
@@ -1688,7 +1688,7 @@ export class AwsProvider extends EventEmitter<ProviderEvents> implements Provide
       if (!(err instanceof BusyError)) this.emit('operation', { operation: what, error: err as Error });
       throw err;
     } finally {
-      clearTimeout(timer);
+      limit.clear();
     }
   }
 

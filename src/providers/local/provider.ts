@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import type { LocalProviderConfig } from '../../config/types.js';
+import { deadline } from '../../deadline.js';
 import { InstanceError, invalidInstanceCount, ProviderError } from '../errors.js';
 import {
   type DrainHook,
@@ -1760,12 +1761,11 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
       if (!slot.abort.signal.aborted) return 'ready';
       return slot.stopRequested ? 'stopped' : 'exited';
     }
-    // A plain timer, not AbortSignal.timeout: held only by AbortSignal.any, that one can be
+    // A deadline, not AbortSignal.timeout: held only by AbortSignal.any, that one can be
     // garbage-collected before it fires (Node 20), and an app that never listened stayed
     // 'starting' for good (seen: 60 s, until it exited by itself) instead of failing at the timeout.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.#config.startTimeout);
-    const signal = AbortSignal.any([slot.abort.signal, deadline.signal]);
+    const limit = deadline(this.#config.startTimeout, slot.abort.signal);
+    const { signal } = limit;
     try {
       while (!signal.aborted) {
         const answer = await probeHealth(
@@ -1781,7 +1781,7 @@ export class LocalProvider extends EventEmitter<ProviderEvents> implements Provi
         await delay(this.#healthInterval, undefined, { signal, ref: false }).catch(() => {});
       }
     } finally {
-      clearTimeout(timer);
+      limit.clear();
     }
     if (slot.stopRequested) return 'stopped';
     return slot.exit ? 'exited' : 'timeout';

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
+import { deadline } from '../../deadline.js';
 import { readProcTable, threadCount } from './cpu.js';
 import { EPHEMERAL_RANGE_PATH, type PortRange, parseEphemeralRange } from './port-range.js';
 
@@ -59,10 +60,9 @@ export function probeHealth(
   signal: AbortSignal,
 ): Promise<HealthAnswer> {
   return new Promise((resolve) => {
-    // A plain timer: an AbortSignal.timeout held only by AbortSignal.any can be garbage-collected
-    // before it fires on Node 20, and the probe then waits as long as the peer does.
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    // A deadline, not AbortSignal.timeout: held only by AbortSignal.any, that one can be
+    // garbage-collected before it fires on Node 20, and the probe then waits as long as the peer does.
+    const limit = deadline(timeoutMs, signal);
     const req = request(
       {
         host,
@@ -71,17 +71,17 @@ export function probeHealth(
         method: 'GET',
         agent: false,
         headers: { connection: 'close' },
-        signal: AbortSignal.any([signal, timeout.signal]),
+        signal: limit.signal,
       },
       (res) => {
-        clearTimeout(timer);
+        limit.clear();
         res.resume();
         resolve({ status: res.statusCode ?? 0 });
       },
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const code = timeout.signal.aborted ? 'TIMEOUT' : signal.aborted ? 'ABORTED' : err.code;
+      limit.clear();
+      const code = limit.timedOut ? 'TIMEOUT' : signal.aborted ? 'ABORTED' : err.code;
       resolve({ error: code ?? err.message });
     });
     req.end();
