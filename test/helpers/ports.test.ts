@@ -30,7 +30,7 @@ describe('test ports (freePort)', { skip: ephemeral === undefined && 'no ip_loca
     const instances = defaultPortRange(ephemeral);
     if (instances !== undefined)
       assert.equal(overlap(TEST_PORT_RANGE, instances), undefined, 'shares no port with the instances');
-    assert.ok(TEST_PORT_RANGE.low >= 10000);
+    assert.ok(TEST_PORT_RANGE.low >= 10000, `range starts at ${TEST_PORT_RANGE.low}`);
     assert.ok(portCount(TEST_PORT_RANGE) >= 1000, `${portCount(TEST_PORT_RANGE)} ports`);
   });
 

@@ -127,7 +127,7 @@ it('sameHpaBehavior compares behaviors as Kubernetes defaults them', () => {
   assert.ok(sameHpaBehavior(window(120), stored), 'ours as the API server stores it');
   assert.ok(!sameHpaBehavior(window(300), stored), 'another window');
   assert.ok(!sameHpaBehavior(undefined, stored), 'no behavior is not the defaults');
-  assert.ok(sameHpaBehavior(undefined, undefined));
+  assert.ok(sameHpaBehavior(undefined, undefined), 'no behavior on either side is the same');
   assert.ok(
     !sameHpaBehavior({ scaleDown: {} }, stored),
     'the scale-down window is not defaulted (the cluster flag applies)',

@@ -46,7 +46,7 @@ async function listening(t: { after: (fn: () => unknown) => void }): Promise<num
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const address = server.address();
-  assert.ok(typeof address === 'object' && address);
+  assert.ok(typeof address === 'object' && address, 'the listener has an address');
   return address.port;
 }
 
