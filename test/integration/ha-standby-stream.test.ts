@@ -10,8 +10,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import type { Scaleplane } from '../../src/app.js';
 import {
   type JournalEntry,
@@ -24,6 +22,7 @@ import {
 import type { DecisionMark, StreamHello } from '../../src/dashboard/index.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
 import { INTEGRATION_TOKEN, nextEntry, startInProcess } from '../helpers/scaleplane.js';
+import { dropPostgresState, dropRedisState } from '../helpers/shared-stores.js';
 import { within } from '../helpers/until.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -46,12 +45,7 @@ const BACKENDS: Backend[] = [
       await store.connect();
       return store;
     },
-    async cleanup(name) {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${name}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    },
+    cleanup: (name) => dropRedisState(name),
   },
   {
     name: 'postgres',
@@ -61,14 +55,7 @@ const BACKENDS: Backend[] = [
       await store.connect();
       return store;
     },
-    async cleanup(name) {
-      const client = new pg.Client(PG_URL);
-      await client.connect();
-      for (const t of ['lease', 'desired', 'journal', 'instances', 'sizes', 'alerts'])
-        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
-      await client.end();
-    },
+    cleanup: (name) => dropPostgresState(name),
   },
 ];
 
