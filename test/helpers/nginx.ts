@@ -131,6 +131,23 @@ export function getThrough(port: number): Promise<string> {
 }
 
 /**
+ * nginxSite makes an nginxFolder of `prefix` and writes its nginx.conf: nginxConf's on a free port,
+ * including upstreams.conf from the folder, with what `more(dir)` gives (the upstream `location /`
+ * proxies to, more lines). Gives the folder, the port and both files' paths; starts nothing.
+ */
+export async function nginxSite(
+  prefix: string,
+  more: (dir: string) => Omit<NginxConfOptions, 'dir' | 'port' | 'include'>,
+): Promise<{ dir: string; port: number; conf: string; include: string }> {
+  const dir = await nginxFolder(prefix);
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  const include = join(dir, 'upstreams.conf');
+  await writeFile(conf, nginxConf({ dir, port, include, ...more(dir) }));
+  return { dir, port, conf, include };
+}
+
+/**
  * startNginx runs a real nginx (nginxConf's, in an nginxFolder of `prefix`, on a free port) whose
  * `location /` proxies to the first of `groups` and holds `location(locationFile)`, with
  * `options.http` in `http {}`; started as an operator starts it: placeholder upstreams for `groups`
@@ -144,23 +161,13 @@ export async function startNginx(
   location: (locationFile: string) => string,
   options: { http?: string } = {},
 ) {
-  const dir = await nginxFolder(prefix);
+  const { dir, port, conf, include } = await nginxSite(prefix, (folder) => ({
+    upstream: upstreamName(groups[0]!),
+    location: location(join(folder, 'location.conf')),
+    ...(options.http !== undefined && { http: options.http }),
+  }));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  const conf = join(dir, 'nginx.conf');
-  const include = join(dir, 'upstreams.conf');
   const locationFile = join(dir, 'location.conf');
-  await writeFile(
-    conf,
-    nginxConf({
-      dir,
-      port,
-      include,
-      upstream: upstreamName(groups[0]!),
-      location: location(locationFile),
-      ...(options.http !== undefined && { http: options.http }),
-    }),
-  );
   const config = nginxDriverConfig(conf, include, {
     locationIncludeFile: locationFile,
     pidFile: join(dir, 'nginx.pid'),

@@ -22,7 +22,7 @@ import {
 import { childrenOf, startOf } from '../../src/balancer/nginx/workers.js';
 import { KnownProcesses } from '../helpers/kill-groups.js';
 import { startLoad } from '../helpers/load.js';
-import { getThrough, NGINX, nginxConf, nginxDriverConfig, nginxFolder } from '../helpers/nginx.js';
+import { getThrough, NGINX, nginxConf, nginxDriverConfig, nginxFolder, nginxSite } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 
 interface Named {
@@ -91,23 +91,15 @@ describe('NGINX driver with a real nginx', { skip: NGINX === undefined && 'nginx
   const backends: Named[] = [];
 
   before(async () => {
-    dir = await nginxFolder('scaleplane-nginx-');
-    port = await freePort();
-    conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
-    await writeFile(
-      conf,
-      nginxConf({
-        dir,
-        port,
-        include,
-        upstream: upstreamName('web'),
-        workers: 2,
-        // Empty, unless a test breaks it to make `nginx -t` fail for a reason other than the upstreams.
-        http: `  include ${dir}/extra.conf;`,
-        location: '      proxy_next_upstream error timeout http_502;',
-      }),
-    );
+    const site = await nginxSite('scaleplane-nginx-', (folder) => ({
+      upstream: upstreamName('web'),
+      workers: 2,
+      // Empty, unless a test breaks it to make `nginx -t` fail for a reason other than the upstreams.
+      http: `  include ${folder}/extra.conf;`,
+      location: '      proxy_next_upstream error timeout http_502;',
+    }));
+    ({ dir, port, conf } = site);
+    const include = site.include;
     await writeFile(join(dir, 'extra.conf'), '');
     for (const name of ['a', 'b', 'c']) backends.push(await backend(name));
     driver = new NginxDriver({

@@ -6,12 +6,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { type NginxDriverError, renderUpstreams, upstreamName } from '../../src/balancer/index.js';
-import { NGINX, nginxConf, nginxFolder } from '../helpers/nginx.js';
-import { freePort } from '../helpers/ports.js';
+import { NGINX, nginxSite } from '../helpers/nginx.js';
 import { startInProcess } from '../helpers/scaleplane.js';
 
 describe('a group with no instance behind NGINX', {
@@ -24,21 +22,11 @@ describe('a group with no instance behind NGINX', {
   let app: Scaleplane | undefined;
 
   before(async () => {
-    dir = await nginxFolder('scaleplane-nginx-empty-');
-    port = await freePort();
-    conf = join(dir, 'nginx.conf');
-    include = join(dir, 'upstreams.conf');
     // `/` goes to web, `/api/` to api: each group has its own upstream in nginx.conf.
-    await writeFile(
-      conf,
-      nginxConf({
-        dir,
-        port,
-        include,
-        upstream: upstreamName('web'),
-        location: `      location /api/ { proxy_pass http://${upstreamName('api')}; }`,
-      }),
-    );
+    ({ dir, port, conf, include } = await nginxSite('scaleplane-nginx-empty-', () => ({
+      upstream: upstreamName('web'),
+      location: `      location /api/ { proxy_pass http://${upstreamName('api')}; }`,
+    })));
     // NGINX starts from placeholders for both, as an operator's first setup would have them.
     const config = {
       includeFile: include,

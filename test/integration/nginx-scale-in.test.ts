@@ -12,8 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Scaleplane } from '../../src/app.js';
 import { renderUpstreams, upstreamName } from '../../src/balancer/index.js';
 import { startLoad } from '../helpers/load.js';
-import { NGINX, nginxConf, nginxFolder, nginxLogSize, nginxProblems } from '../helpers/nginx.js';
-import { freePort } from '../helpers/ports.js';
+import { NGINX, nginxLogSize, nginxProblems, nginxSite } from '../helpers/nginx.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
 
 describe('scale-in behind a real NGINX', { skip: NGINX === undefined && 'nginx not installed' }, () => {
@@ -24,24 +23,14 @@ describe('scale-in behind a real NGINX', { skip: NGINX === undefined && 'nginx n
   let app: Scaleplane | undefined;
 
   before(async () => {
-    dir = await nginxFolder('scaleplane-nginx-scale-');
-    port = await freePort();
-    conf = join(dir, 'nginx.conf');
-    include = join(dir, 'upstreams.conf');
     // NGINX's defaults on the upstream side (proxy_next_upstream error timeout). Every answer that
     // is not 2xx is logged with when (ms) and what each upstream try got, for a failure to show.
-    await writeFile(
-      conf,
-      nginxConf({
-        dir,
-        port,
-        include,
-        upstream: upstreamName('web'),
-        http: `  log_format failed '$msec $request_method $status upstream $upstream_addr got $upstream_status in $upstream_response_time s';
+    ({ dir, port, conf, include } = await nginxSite('scaleplane-nginx-scale-', (folder) => ({
+      upstream: upstreamName('web'),
+      http: `  log_format failed '$msec $request_method $status upstream $upstream_addr got $upstream_status in $upstream_response_time s';
   map $status $failed { ~^2 0; default 1; }`,
-        location: `      access_log ${join(dir, 'failed.log')} failed if=$failed;`,
-      }),
-    );
+      location: `      access_log ${join(folder, 'failed.log')} failed if=$failed;`,
+    })));
     // An app with Node's default SIGTERM handling: it exits at once, so whatever NGINX still has
     // on it then is lost. Scaleplane's drain is what must keep requests away from it first.
     await writeFile(
