@@ -112,6 +112,15 @@ function explain(u: uPlot, tooltip: HTMLDivElement, d: DecisionMark): void {
   }
   tooltip.append(head, message, reasons);
   tooltip.style.display = 'block';
+  place(u, tooltip, d);
+}
+
+/**
+ * place centres the shown tooltip over its decision's mark, inside the chart's box. Called again on
+ * each draw: a new sample moves every mark (the x range grows or slides), and a tooltip placed only
+ * when its mark was focused stayed where the mark had been (seen 80 px off, clamped to the edge).
+ */
+function place(u: uPlot, tooltip: HTMLDivElement, d: DecisionMark): void {
   // The tooltip is placed in the chart's box, the mark in the plot area, which starts after the
   // left axis: measured in the plot area's own coordinates, the tooltip sat an axis width (52 px)
   // left of its mark, and could not reach the box's right edge.
@@ -185,6 +194,8 @@ function decisionsPlugin(
             ctx.fill();
           }
           ctx.restore();
+          const shown = hovered.current && u.over.matches(':hover') ? hovered.current : focused.current;
+          if (shown && tooltip.style.display === 'block') place(u, tooltip, shown);
           onDraw(u);
         },
       ],
