@@ -16,6 +16,7 @@ import { RedisHttpStore } from '../../src/balancer/cache/index.js';
 import { createCache } from '../../src/cache/index.js';
 import { RedisLease } from '../../src/controller/lease/index.js';
 import { RedisState } from '../../src/controller/state/index.js';
+import { RedisSource } from '../../src/metrics/redis.js';
 import { createQueue, type QueueError } from '../../src/queue/index.js';
 import { freePort } from '../helpers/ports.js';
 import { within } from '../helpers/until.js';
@@ -151,6 +152,17 @@ describe('Redis clients: a wrong password is in no error they throw, emit or rep
     const store = new RedisHttpStore({ url, keyPrefix: 'secrets-test:' }, (error) => reported(error));
     t.after(() => store.close());
     assertRefusedAuth(await within('store error', WAIT, first));
+  });
+
+  it('redis metric source: a failed read names the refused AUTH, without the password', async (t) => {
+    const source = new RedisSource({ url, key: 'jobs' });
+    t.after(() => source.close());
+    // Before, it said only "redis jobs: Connection is closed.", and the reason was dropped.
+    await assert.rejects(within('read', WAIT, source.read()), (error) => {
+      assert.match(String(error), /redis jobs: WRONGPASS/);
+      assertRefusedAuth(error);
+      return true;
+    });
   });
 
   describe('a URL the client cannot read is named with its password as ***', () => {
