@@ -4,6 +4,7 @@
  * plus, for a `scaleplane/queue` stream (`…:stream`), the due jobs of its `…:delayed` set.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { type ClosedReason, closedReason } from '../redis-closed.js';
 import { guardRedisSecrets, redisSecrets } from '../redis-secrets.js';
 import { type MetricSource, MetricSourceError } from './source.js';
 import { redactCredentials } from './url-credentials.js';
@@ -39,8 +40,8 @@ export class RedisSource implements MetricSource {
   readonly #options: RedisSourceOptions;
   readonly #timeout: number;
   #redis: Redis | Cluster;
-  /** The last error each client emitted: why its connection closed (a refused AUTH, a TLS error). */
-  readonly #lastError = new WeakMap<Redis | Cluster, Error>();
+  /** Per client: why its connection closed (a refused AUTH, a TLS error), see closedReason. */
+  readonly #closedReason = new WeakMap<Redis | Cluster, ClosedReason>();
   #closed = false;
   constructor(options: RedisSourceOptions) {
     this.#options = options;
@@ -85,7 +86,7 @@ export class RedisSource implements MetricSource {
     } else {
       redis = new Redis(url, settings);
     }
-    redis.on('error', (err: Error) => this.#lastError.set(redis, err));
+    this.#closedReason.set(redis, closedReason(redis));
     // A refused AUTH's error holds the password in its `command.args`, and a failed read keeps that
     // error as its cause, which a log line prints whole.
     return guardRedisSecrets(redis, redisSecrets(url));
@@ -147,11 +148,8 @@ export class RedisSource implements MetricSource {
       }
       throw new Error(`stream ${key} has no consumer group ${group}`);
     } catch (err) {
-      // A read on a connection that closed says only "Connection is closed."; why it closed (a
-      // wrong password: WRONGPASS) was emitted as an 'error' and is named instead.
-      const why = this.#lastError.get(redis);
-      const cause =
-        why !== undefined && err instanceof Error && /Connection is closed/.test(err.message) ? why : err;
+      // A read on a connection that closed says only "Connection is closed."; name why it closed.
+      const cause = this.#closedReason.get(redis)?.(err) ?? err;
       throw new MetricSourceError(
         'SOURCE_FAILED',
         `redis ${key}: ${cause instanceof Error ? cause.message : cause}`,

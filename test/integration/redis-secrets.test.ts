@@ -119,11 +119,13 @@ describe('Redis clients: a wrong password is in no error they throw, emit or rep
     });
   });
 
-  it('lease: connect fails without the password', async (t) => {
+  it('lease: connect fails naming the refused AUTH, without the password', async (t) => {
     const lease = new RedisLease({ url });
     t.after(() => lease.close());
+    // Before, it said only "lease: cannot reach Redis (Connection is closed.)".
     await assert.rejects(within('connect', WAIT, lease.connect()), (error) => {
-      assertHidden(error);
+      assert.match(String(error), /lease: cannot reach Redis \(WRONGPASS/);
+      assertRefusedAuth(error);
       assert.equal((error as { code?: string }).code, 'LEASE_UNAVAILABLE');
       return true;
     });

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { type ClosedReason, closedReason } from '../../redis-closed.js';
 import { createRedis } from '../../redis-secrets.js';
 import { ACQUIRE, RELEASE, RENEW } from './scripts.js';
 import { LeaseError, type LeaseGrant, type LeaseHolder, type LeaseStore } from './types.js';
@@ -29,6 +30,7 @@ export class RedisLease implements LeaseStore {
    */
   #seen = 0;
   #closed = false;
+  readonly #closedReason: ClosedReason;
 
   constructor(options: RedisLeaseOptions) {
     const name = options.name ?? 'scaleplane';
@@ -48,7 +50,7 @@ export class RedisLease implements LeaseStore {
       (detail) => new LeaseError('LEASE_INVALID', `lease: url: ${detail}`),
     );
     // Connection errors surface as failed calls; ioredis keeps reconnecting meanwhile.
-    this.#redis.on('error', () => {});
+    this.#closedReason = closedReason(this.#redis);
   }
 
   /** connect opens the connection; rejects LEASE_UNAVAILABLE when Redis does not answer. */
@@ -56,8 +58,10 @@ export class RedisLease implements LeaseStore {
     try {
       await this.#redis.connect();
     } catch (err) {
-      throw new LeaseError('LEASE_UNAVAILABLE', `lease: cannot reach Redis (${(err as Error).message})`, {
-        cause: err,
+      // "Connection is closed." alone hid a wrong password (WRONGPASS): name why it closed.
+      const cause = this.#closedReason(err);
+      throw new LeaseError('LEASE_UNAVAILABLE', `lease: cannot reach Redis (${(cause as Error).message})`, {
+        cause,
       });
     }
   }
