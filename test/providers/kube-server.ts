@@ -142,6 +142,20 @@ export class KubeServer {
    * for good, as with a broken image or a probe that always fails. Pods already Ready stay so.
    */
   podsBecomeReady = true;
+
+  /**
+   * passReadinessProbes plays a fixed probe (or image): every running pod not Ready, left so by
+   * `podsBecomeReady = false`, passes its readiness probe now and turns Ready, as the kubelet reports.
+   */
+  passReadinessProbes(): void {
+    const at = new Date().toISOString();
+    for (const pod of this.pods.values()) {
+      if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Running' || isReady(pod)) continue;
+      pod.status.conditions = [{ type: 'Ready', status: 'True', lastTransitionTime: at }];
+      this.#emit('MODIFIED', pod);
+    }
+    this.#reconcile();
+  }
   /**
    * Set: new pods are never scheduled (no node fits them, as the scheduler words it in the pod's
    * PodScheduled condition, e.g. "0/3 nodes are available: 3 Insufficient cpu."): they stay Pending,

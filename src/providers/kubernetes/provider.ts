@@ -716,6 +716,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
 
   /** awaitScale resolves once the pods match the desired count (see `scaleTo`), API_ERROR after `timeout`. */
   async #awaitScale(): Promise<void> {
+    // Closed while the write was on its way: it ends as close() ends the waits already running (the
+    // count is written; Kubernetes carries it out). Before, it began a wait no close would end, and
+    // hung until its timeout.
+    if (this.#closed) return;
     const timeout = this.#options.timeout ?? 600_000;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(async () => {
