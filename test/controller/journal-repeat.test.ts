@@ -397,9 +397,9 @@ const BACKENDS: Backend[] = [
           return store;
         },
         async cleanup() {
-          const keys = [...(await redis.keys(`${name}:*`)), `${lease}:fencing-token`];
-          await redis.del(...keys);
           await redis.quit();
+          await dropRedisState(name);
+          await dropRedisState(lease);
         },
       };
     },

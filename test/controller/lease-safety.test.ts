@@ -25,7 +25,7 @@ import {
 import { PostgresState, RedisState, type StateError } from '../../src/controller/state/index.js';
 import { freePort } from '../helpers/ports.js';
 import { RedisServer } from '../helpers/redis-server.js';
-import { PG_URL, REDIS_URL } from '../helpers/shared-stores.js';
+import { dropPostgresState, PG_URL, REDIS_URL } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
 
 const silent = { info() {}, warn() {}, error() {} };
@@ -317,10 +317,8 @@ describe('postgres lease: a lease row that lost its latest writes', () => {
     const admin = new pg.Client(PG_URL);
     after(async () => {
       await Promise.all([old.close(), next.close(), oldState.close(), nextState.close()]);
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts', 'lease'])
-        await admin.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await admin.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
       await admin.end();
+      await dropPostgresState(name);
     });
     await Promise.all([
       old.connect(),

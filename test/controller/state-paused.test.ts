@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { PostgresState, RedisState } from '../../src/controller/state/index.js';
 import { pausableProxy } from '../helpers/pausable-proxy.js';
+import { dropPostgresState, dropRedisState } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
 
 const BACKENDS = [
@@ -36,16 +35,8 @@ const BACKENDS = [
 
 describe('state store whose database stops answering', () => {
   after(async () => {
-    const redis = new Redis('redis://127.0.0.1:6379');
-    const keys = await redis.keys(`paused-${process.pid}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-    const client = new pg.Client('postgres://postgres@127.0.0.1:5432/postgres');
-    await client.connect();
-    for (const table of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-      await client.query(`DROP TABLE IF EXISTS paused_${process.pid}_${table}`);
-    await client.query(`DROP SEQUENCE IF EXISTS paused_${process.pid}_write_seq`);
-    await client.end();
+    await dropRedisState(`paused-${process.pid}`);
+    await dropPostgresState(`paused_${process.pid}`);
   });
   for (const backend of BACKENDS) {
     it(`${backend.name}: a write fails within the timeout instead of hanging, and works after resume`, async () => {

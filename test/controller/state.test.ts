@@ -309,10 +309,8 @@ describe('postgres state store on tables of an earlier version', () => {
     const client = new pg.Client(PG_URL);
     await client.connect();
     after(async () => {
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-        await client.query(`DROP TABLE IF EXISTS ${table(t)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${table('write_seq')}`);
       await client.end();
+      await dropPostgresState(name);
     });
     // As created before the write sequence and sizes existed.
     await client.query(
@@ -334,9 +332,6 @@ describe('postgres state store: controllers connecting at once', () => {
   it('each connects when they create the same fresh tables together', async () => {
     // Before, a CREATE TABLE that lost the race by PostgreSQL's duplicate_object (42710, `type
     // "<name>_instances" already exists`) failed connect: 6 of 90 connects, 3 at a time.
-    const client = new pg.Client(PG_URL);
-    await client.connect();
-    after(() => client.end());
     const failures: string[] = [];
     for (let round = 0; round < 20; round++) {
       const name = `state_race_${randomBytes(4).toString('hex')}`;
@@ -345,9 +340,7 @@ describe('postgres state store: controllers connecting at once', () => {
       for (const result of results)
         if (result.status === 'rejected') failures.push((result.reason as Error).message);
       await Promise.all(stores.map((store) => store.close()));
-      for (const t of ['desired', 'journal', 'instances', 'sizes', 'alerts'])
-        await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(`${name}_${t}`)}`);
-      await client.query(`DROP SEQUENCE IF EXISTS ${pg.escapeIdentifier(`${name}_write_seq`)}`);
+      await dropPostgresState(name);
     }
     assert.deepEqual(failures, [], `${failures.length} of 80 connects failed`);
   });

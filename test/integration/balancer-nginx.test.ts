@@ -22,7 +22,7 @@ import {
 import { childrenOf, startOf } from '../../src/balancer/nginx/workers.js';
 import { KnownProcesses } from '../helpers/kill-groups.js';
 import { startLoad } from '../helpers/load.js';
-import { getThrough, NGINX, nginxConf, nginxDriverConfig, nginxFolder, nginxSite } from '../helpers/nginx.js';
+import { getThrough, NGINX, nginxDriverConfig, nginxSite } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 
 interface Named {
@@ -63,6 +63,11 @@ async function holdingBackend(): Promise<{
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { server, arrived, release };
+}
+
+/** webSite is nginxSite of `prefix` whose `location /` proxies to group web's upstream; starts nothing. */
+function webSite(prefix: string) {
+  return nginxSite(prefix, () => ({ upstream: upstreamName('web') }));
 }
 
 /** scaleInConfig is the NGINX driver's config of the scale-in cases, for the nginx running from `dir`. */
@@ -548,10 +553,7 @@ describe('a scale-in whose NGINX master died', { skip: NGINX === undefined && 'n
     // The scale-in's wait looked for the retired workers among the master's children. A master that
     // died (SIGKILL, the OOM killer) has none: its workers are reparented and serve on, the old one
     // with the upstreams it loaded, so the instance was stopped under its requests at once.
-    const dir = await nginxFolder('scaleplane-nginx-orphan-');
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
+    const { dir, port, conf, include } = await webSite('scaleplane-nginx-orphan-');
     const workers = new KnownProcesses();
     t.after(async () => {
       spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
@@ -569,7 +571,6 @@ describe('a scale-in whose NGINX master died', { skip: NGINX === undefined && 'n
       }
     });
     const addressOf = (s: http.Server) => `127.0.0.1:${(s.address() as AddressInfo).port}`;
-    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
     const config = scaleInConfig(dir, conf, include);
     const instanceA = { id: 'a', address: addressOf(a), state: 'ready' as const };
     await writeFile(include, renderUpstreams([{ name: 'web', instances: [instanceA] }], config));
@@ -613,10 +614,7 @@ describe('an old NGINX worker that lingers', { skip: NGINX === undefined && 'ngi
     // NGINX keeps an old worker until its last connection ends (a WebSocket: hours, unless
     // worker_shutdown_timeout). The scale-in waited for every worker the last reload retired, so
     // each one after it waited out drain_timeout, also for instances that worker never had.
-    const dir = await nginxFolder('scaleplane-nginx-linger-');
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
+    const { dir, port, conf, include } = await webSite('scaleplane-nginx-linger-');
     t.after(async () => {
       spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
       await rm(dir, { recursive: true, force: true });
@@ -631,7 +629,6 @@ describe('an old NGINX worker that lingers', { skip: NGINX === undefined && 'ngi
         s.close();
       }
     });
-    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
     const config = scaleInConfig(dir, conf, include);
     const instanceA = {
       id: 'a',
@@ -688,10 +685,7 @@ describe('a pid file a dead master left', { skip: NGINX === undefined && 'nginx 
   it('naming a pid another process got: no SIGHUP is sent to it, the sync fails saying why', async (t) => {
     // SIGKILL leaves nginx.pid behind, and the kernel hands pids out again. `nginx -s reload`
     // signals whatever has the pid: SIGHUP ends most programs, and the retry did it again each time.
-    const dir = await nginxFolder('scaleplane-nginx-stale-');
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
-    await writeFile(conf, nginxConf({ dir, port: await freePort(), include, upstream: upstreamName('web') }));
+    const { dir, conf, include } = await webSite('scaleplane-nginx-stale-');
     const other = spawn('sleep', ['60'], { stdio: 'ignore' });
     await once(other, 'spawn');
     t.after(async () => {
@@ -724,10 +718,7 @@ describe('a pid file a killed master left', { skip: NGINX === undefined && 'ngin
   it('naming a pid no process has: the failed reload asks whether nginx runs', async (t) => {
     // SIGKILL (the OOM killer) leaves nginx.pid behind. `nginx -s reload` then says only
     // `kill(N, 1) failed (3: No such process)`, where a missing pid file got "(is nginx running?)".
-    const dir = await nginxFolder('scaleplane-nginx-dead-');
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
-    await writeFile(conf, nginxConf({ dir, port: await freePort(), include, upstream: upstreamName('web') }));
+    const { dir, conf, include } = await webSite('scaleplane-nginx-dead-');
     t.after(() => rm(dir, { recursive: true, force: true }));
     const exitedProcess = spawn('true', { stdio: 'ignore' });
     await once(exitedProcess, 'exit');
@@ -756,10 +747,7 @@ describe('right after a reload', { skip: NGINX === undefined && 'nginx not insta
     // for another 100 ms (ngx_msleep(100) before it tells them to quit): 47 of 60 connections made
     // right after flush() here met the placeholder and got 502 "no live upstreams". nginx-scale-in
     // started its load in that window once (3 × 502 before any scale-in): it waits on synced().
-    const dir = await nginxFolder('scaleplane-nginx-window-');
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
+    const { dir, port, conf, include } = await webSite('scaleplane-nginx-window-');
     t.after(async () => {
       spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
       await rm(dir, { recursive: true, force: true });
@@ -769,7 +757,6 @@ describe('right after a reload', { skip: NGINX === undefined && 'nginx not insta
       a.server.closeAllConnections();
       a.server.close();
     });
-    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
     const config = scaleInConfig(dir, conf, include);
     await writeFile(include, renderUpstreams([{ name: 'web', instances: [] }], config));
     execFileSync(NGINX!, ['-c', conf]);
@@ -794,10 +781,7 @@ describe('right after a reload', { skip: NGINX === undefined && 'nginx not insta
     // driver then went without a pid file: flush() and synced() resolved once `nginx -s reload`
     // exited, while the old workers still took connections on the placeholder upstream. The reload
     // command finds the master through the config's pid, so its `-s reload` turned into -T says where.
-    const dir = await nginxFolder('scaleplane-nginx-reload-pid-');
-    const port = await freePort();
-    const conf = join(dir, 'nginx.conf');
-    const include = join(dir, 'upstreams.conf');
+    const { dir, port, conf, include } = await webSite('scaleplane-nginx-reload-pid-');
     t.after(async () => {
       spawnSync(NGINX!, ['-c', conf, '-s', 'stop']);
       await rm(dir, { recursive: true, force: true });
@@ -807,7 +791,6 @@ describe('right after a reload', { skip: NGINX === undefined && 'nginx not insta
       a.server.closeAllConnections();
       a.server.close();
     });
-    await writeFile(conf, nginxConf({ dir, port, include, upstream: upstreamName('web') }));
     const check = join(dir, 'check-nginx');
     await writeFile(check, `#!/bin/sh\nexec ${NGINX} -t -q -c ${conf}\n`, { mode: 0o755 });
     const config = { ...nginxDriverConfig(conf, include), testCommand: check };

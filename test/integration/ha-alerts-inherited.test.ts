@@ -17,9 +17,9 @@ import type { Scaleplane } from '../../src/app.js';
 import { startReceiver } from '../alerts/receiver.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
 import { settled, startInProcess } from '../helpers/scaleplane.js';
+import { dropRedisState, REDIS_URL } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const APP = resolve(import.meta.dirname, '../fixtures/provider-app.mjs');
 
 async function leads(app: Scaleplane): Promise<boolean> {
@@ -42,9 +42,8 @@ describe('an alert the old leader left open (Redis lease)', () => {
     await Promise.all(apps.map((a) => a.close()));
     groups.killAll('SIGKILL');
     await receiver?.close();
-    const keys = await redis.keys(`${name}:*`);
-    if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
+    await dropRedisState(name);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

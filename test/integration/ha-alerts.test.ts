@@ -9,15 +9,13 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { alertKeys } from '../../src/alerts/index.js';
 import type { Scaleplane } from '../../src/app.js';
 import { startReceiver } from '../alerts/receiver.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
 import { startInProcess } from '../helpers/scaleplane.js';
+import { dropRedisState, REDIS_URL } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
-
-const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** The instance: /healthz answers 503 while the flag file exists, 200 otherwise. */
 const APP = `
@@ -53,10 +51,7 @@ describe('alerts with two controllers (Redis lease): only the leader notifies', 
     await Promise.all(apps.map((a) => a.close()));
     groups.killAll('SIGKILL');
     await receiver?.close();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${name}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await dropRedisState(name);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -15,14 +15,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import type { Scaleplane } from '../../src/app.js';
 import { startLoad } from '../helpers/load.js';
 import { startInProcess } from '../helpers/scaleplane.js';
+import { dropRedisState, REDIS_URL } from '../helpers/shared-stores.js';
 import { until } from '../helpers/until.js';
 import { KubeServer } from '../providers/kube-server.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 /** Pods get 127.0.0.2 … 127.0.0.(1 + POD_IPS). */
 const POD_IPS = 24;
 /** How long a deleted pod keeps serving: far below Kubernetes' default 30 s, far above a watch event's delay. */
@@ -73,10 +72,7 @@ describe('a standby balancer serves a kubernetes group (two controllers, Redis l
     await kube.close();
     for (const b of backends) b.closeAllConnections();
     await Promise.all(backends.map((b) => new Promise((r) => b.close(r))));
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${name}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await dropRedisState(name);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -7,13 +7,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import type { Scaleplane } from '../../src/app.js';
 import type { JournalEntry } from '../../src/controller/index.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
 import { INTEGRATION_TOKEN, startInProcess } from '../helpers/scaleplane.js';
-
-const REDIS_URL = 'redis://127.0.0.1:6379';
+import { dropRedisState, REDIS_URL } from '../helpers/shared-stores.js';
 
 const APP = `
 import { createServer } from 'node:http';
@@ -44,10 +42,7 @@ describe('a standby answers GET /events with the leader journal (Redis lease and
       for (const i of a.providers.get('web')?.instances() ?? []) if (i.pid) groups.add(i.pid);
     await Promise.all(apps.map((a) => a.close()));
     groups.killAll('SIGKILL');
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${name}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await dropRedisState(name);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

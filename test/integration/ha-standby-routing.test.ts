@@ -12,14 +12,13 @@ import http from 'node:http';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { processGroupMembers, UpProcess } from '../helpers/cli-process.js';
 import { balancerPort, controlApi, countWaiters, logMsg, recordStarted, startedPids } from '../helpers/ha.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
 import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
+import { dropRedisState, REDIS_URL } from '../helpers/shared-stores.js';
 
 const TOKEN = 'ha-standby-routing-token';
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const TTL_MS = 3000;
 const CLIENTS = 3;
 /** Every client stops by itself after this, whatever happens (bounded load). */
@@ -158,10 +157,7 @@ groups:
     await Promise.all(ups.map((up) => up.exited));
     // Recorded as they were logged: killed only while still ours (their pids may be reused since).
     groups.killAll('SIGKILL');
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${name}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await dropRedisState(name);
     if (configPath) await rm(dirname(configPath), { recursive: true, force: true });
   });
 

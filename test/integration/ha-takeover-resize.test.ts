@@ -11,7 +11,6 @@ import http from 'node:http';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { detectCgroups, readLimits } from '../../src/providers/index.js';
 import { type LogLine, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
 import {
@@ -24,12 +23,12 @@ import {
 } from '../helpers/ha.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
 import { writeTempConfig } from '../helpers/scaleplane.js';
+import { dropRedisState, REDIS_URL } from '../helpers/shared-stores.js';
 import { APP } from '../providers/local-helpers.js';
 
 const layout = detectCgroups();
 const skip = !layout || process.getuid?.() !== 0 ? 'needs cgroups (v1 or v2) writable by root' : false;
 const TOKEN = 'ha-takeover-resize-token';
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const TTL_MS = 3000;
 const MIB = 1024 * 1024;
 const { api, group, scale, untilReady } = controlApi(TOKEN);
@@ -100,12 +99,7 @@ describe('HA takeover in the middle of a rolling resize (Redis lease)', { skip }
     await Promise.all(ups.map((up) => up.exited));
     // Recorded as they were logged: the roll stopped some long ago, and their pids may be reused.
     groups.killAll('SIGKILL');
-    const redis = new Redis(REDIS_URL);
-    for (const name of names) {
-      const keys = await redis.keys(`${name}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-    }
-    await redis.quit();
+    for (const name of names) await dropRedisState(name);
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 

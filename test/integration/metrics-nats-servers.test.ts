@@ -6,25 +6,10 @@
 // of the test's own (no cluster: each holds its own copy of the stream, told apart by its backlog).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { NatsSource } from '../../src/metrics/index.js';
-import { startStoppableNatsServer } from '../helpers/nats-server.js';
+import { startStoppableNatsServer, withBacklog } from '../helpers/nats-server.js';
 import { closedPort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
-
-/** withBacklog makes stream JOBS with a durable consumer and `count` messages waiting for it. */
-async function withBacklog(port: number, count: number): Promise<void> {
-  const nc = await connect({ servers: `127.0.0.1:${port}` });
-  try {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: 'JOBS', subjects: ['JOBS.>'] });
-    await jsm.consumers.add('JOBS', { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
-    for (let i = 0; i < count; i++) await jsm.jetstream().publish('JOBS.job', String(i));
-  } finally {
-    await nc.close();
-  }
-}
 
 describe('NATS metric source given a list of servers', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -33,8 +18,8 @@ describe('NATS metric source given a list of servers', () => {
   before(async () => {
     a = await startStoppableNatsServer(cleanup, { flags: [] });
     b = await startStoppableNatsServer(cleanup, { flags: [] });
-    await withBacklog(a.port, 3);
-    await withBacklog(b.port, 5);
+    await withBacklog({ servers: `127.0.0.1:${a.port}` }, 'JOBS', 3);
+    await withBacklog({ servers: `127.0.0.1:${b.port}` }, 'JOBS', 5);
   });
   after(async () => {
     for (const c of cleanup.reverse()) await c().catch(() => {});
