@@ -6,7 +6,7 @@
  * queued behind the handshake and is emitted as 'error'. A URL it cannot read is a TypeError whose
  * `input` is the URL as written. A logger (pino, inspect) prints all of these fields.
  */
-import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import { redactCredentials } from './metrics/url-credentials.js';
 
 /** HIDDEN stands for a secret wherever an error held it. */
@@ -22,14 +22,31 @@ function urlPassword(url: string): string | undefined {
   return match?.[1] === '' ? undefined : match?.[1];
 }
 
+/** QUERY_SECRETS are the query parameters ioredis takes as options (`?password=…`) that are secrets. */
+const QUERY_SECRETS = new Set(['password', 'sentinelPassword']);
+
 /**
- * redisSecrets lists what the errors of a client made from `url` and `options` must not carry: the
- * URL's password as written and percent-decoded (as ioredis sends it), and the options' `password`
- * and `sentinelPassword`. Empty strings are left out.
+ * queryPasswords is each QUERY_SECRETS value of `url`'s query, as written and as ioredis reads it
+ * (URLSearchParams: percent-decoded, `+` a space). Read by hand, from the first `?` to a `#`, so
+ * that a URL that does not parse has them too.
  */
-export function redisSecrets(url: string | undefined, ...options: (RedisOptions | undefined)[]): string[] {
-  const secrets = new Set<string>();
-  const written = url === undefined ? undefined : urlPassword(url);
+function queryPasswords(url: string): string[] {
+  const start = url.indexOf('?');
+  if (start < 0) return [];
+  const out: string[] = [];
+  const query = url.slice(start + 1).split('#')[0]!;
+  for (const param of query.split('&')) {
+    const eq = param.indexOf('=');
+    if (eq < 0) continue; // `?password` alone: an empty value
+    const [[key, value]] = [...new URLSearchParams(param)] as [[string, string]];
+    if (QUERY_SECRETS.has(key)) out.push(param.slice(eq + 1), value);
+  }
+  return out;
+}
+
+/** addUrlSecrets adds the userinfo password of `url`, as written and percent-decoded, and its query's. */
+function addUrlSecrets(secrets: Set<string>, url: string): void {
+  const written = urlPassword(url);
   if (written !== undefined) {
     secrets.add(written);
     try {
@@ -38,13 +55,67 @@ export function redisSecrets(url: string | undefined, ...options: (RedisOptions 
       // Badly encoded: ioredis refuses the URL, so only the written form can be quoted.
     }
   }
-  for (const o of options) {
-    if (typeof o?.password === 'string') secrets.add(o.password);
-    if (typeof o?.sentinelPassword === 'string') secrets.add(o.sentinelPassword);
-  }
+  for (const secret of queryPasswords(url)) secrets.add(secret);
+}
+
+function addOptionSecrets(secrets: Set<string>, options: RedisOptions | undefined): void {
+  if (typeof options?.password === 'string') secrets.add(options.password);
+  if (typeof options?.sentinelPassword === 'string') secrets.add(options.sentinelPassword);
+}
+
+/** sorted is `secrets` without the empty string, longest first: a secret that contains another is hidden whole. */
+function sorted(secrets: Set<string>): string[] {
   secrets.delete('');
-  // Longest first: a secret that contains another is hidden whole.
   return [...secrets].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * redisSecrets lists what the errors of a client made from `url` and `options` must not carry: the
+ * URL's password as written and percent-decoded (as ioredis sends it), the `password` and
+ * `sentinelPassword` of its query (ioredis takes `redis://host/0?password=…` as an option), and the
+ * options' `password` and `sentinelPassword`. Empty strings are left out.
+ */
+export function redisSecrets(url: string | undefined, ...options: (RedisOptions | undefined)[]): string[] {
+  const secrets = new Set<string>();
+  if (url !== undefined) addUrlSecrets(secrets, url);
+  for (const o of options) addOptionSecrets(secrets, o);
+  return sorted(secrets);
+}
+
+/**
+ * clusterSecrets is redisSecrets for a Cluster made from the seeds `nodes` with `redisOptions`: a
+ * seed written as a URL (`redis://:password@host:port`) gives its password to the connection to
+ * that seed, and one written as an object its `password` (ioredis copies every field of it).
+ */
+export function clusterSecrets(nodes: readonly ClusterNode[], redisOptions?: RedisOptions): string[] {
+  const secrets = new Set<string>();
+  for (const node of nodes)
+    if (typeof node === 'string') addUrlSecrets(secrets, node);
+    else if (typeof node === 'object' && node !== null) addOptionSecrets(secrets, node as RedisOptions);
+  addOptionSecrets(secrets, redisOptions);
+  return sorted(secrets);
+}
+
+/**
+ * clientSecrets is what the errors of `client`'s duplicates must not carry, read from the options
+ * it was made with (a Cluster's from its seeds too): for a client Scaleplane did not make.
+ */
+export function clientSecrets(client: Redis | Cluster): string[] {
+  if (client instanceof Cluster)
+    // ioredis keeps the seeds in a field its types call private; duplicate() reuses them.
+    return clusterSecrets(
+      (client as unknown as { startupNodes?: ClusterNode[] }).startupNodes ?? [],
+      client.options.redisOptions,
+    );
+  return redisSecrets(undefined, client.options);
+}
+
+/**
+ * redactRedisUrl is `url` as an error may quote it: the password of its userinfo and those of its
+ * query as `***`; works on a URL that does not parse too.
+ */
+export function redactRedisUrl(url: string): string {
+  return hide(redactCredentials(url), redisSecrets(url));
 }
 
 function hide(text: string, secrets: readonly string[]): string {
@@ -177,7 +248,7 @@ export function guardRedisSecrets<C extends Redis | Cluster>(client: C, secrets:
 /**
  * createRedis is `new Redis(url, options)` guarded by guardRedisSecrets with the URL's and the
  * options' passwords. A URL ioredis cannot read throws `invalid(detail)`, the detail quoting the
- * URL with its password as `***` (ioredis's own TypeError carries the URL as written in its
+ * URL as redactRedisUrl does (ioredis's own TypeError carries the URL as written in its
  * `input`, and a bad percent-encoding is only "URI malformed").
  */
 export function createRedis(url: string, options: RedisOptions, invalid: (detail: string) => Error): Redis {
@@ -185,7 +256,7 @@ export function createRedis(url: string, options: RedisOptions, invalid: (detail
   try {
     client = new Redis(url, options);
   } catch (error) {
-    const shown = redactCredentials(url);
+    const shown = redactRedisUrl(url);
     if (error instanceof URIError) throw invalid(`bad percent-encoding in the credentials of ${shown}`);
     if ((error as { code?: unknown })?.code === 'ERR_INVALID_URL') throw invalid(`not a URL: ${shown}`);
     throw scrubSecrets(error, redisSecrets(url, options));

@@ -6,6 +6,7 @@
 
 import type { Socket } from 'node:net';
 import { Cluster, type Redis } from 'ioredis';
+import { clientSecrets, guardRedisSecrets } from '../redis-secrets.js';
 import { CacheError } from './errors.js';
 import type { RedisClient } from './redis-tier.js';
 
@@ -63,7 +64,9 @@ export class InvalidationBus {
   ) {
     // A subscribed connection can run no other commands, so the bus has its own.
     // It queues while connecting (the cache's own client does not), so subscribing early is safe.
-    this.#subscriber =
+    // Guarded even when `client` is the user's own (whose errors are theirs): this connection is the
+    // cache's, and its refused AUTH, which holds the password, is reported only by the cache.
+    this.#subscriber = guardRedisSecrets(
       client instanceof Cluster
         ? client.duplicate([], { enableOfflineQueue: true })
         : // …and keeps its SUBSCRIBE through failed connects (the cache's client fails commands at once).
@@ -74,7 +77,9 @@ export class InvalidationBus {
             enableOfflineQueue: true,
             maxRetriesPerRequest: null,
             autoResubscribe: false,
-          });
+          }),
+      clientSecrets(client),
+    );
     this.#channel = channel;
     this.#instanceId = instanceId;
     this.#handlers = handlers;

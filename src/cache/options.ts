@@ -5,7 +5,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { Registry } from 'prom-client';
 import { parseDuration, parseSize } from '../config/index.js';
-import { redactCredentials } from '../metrics/url-credentials.js';
+import { redactRedisUrl } from '../redis-secrets.js';
 import type { BackoffConfig } from './backoff.js';
 import type { BreakerConfig } from './breaker.js';
 import { type Clock, type Random, systemClock } from './clock.js';
@@ -78,7 +78,9 @@ export interface ClusterTarget {
 export interface RedisTierOptions {
   /**
    * An ioredis client you own (standalone, Sentinel or Cluster). The cache does not close it. Give it
-   * `commandTimeout` and `enableOfflineQueue: false` or the cache applies its own timeout.
+   * `commandTimeout` and `enableOfflineQueue: false` or the cache applies its own timeout. Its errors
+   * are reported as ioredis makes them: a refused AUTH's holds the password (the cache does not patch
+   * your client to hide it; the invalidation channel's connection, which the cache duplicates, does).
    */
   client?: Redis | Cluster;
   /** `redis://…` URL for a client the cache creates and closes. @defaultValue 'redis://127.0.0.1:6379' */
@@ -364,7 +366,7 @@ function checkRedis(redis: unknown): asserts redis is RedisTierOptions {
     // Quoted without its password: `valkey://:pw@host` is a URL that names one.
     throw new CacheOptionError(
       'redis.url',
-      `must be a redis:// or rediss:// URL, got ${describe(typeof url === 'string' ? redactCredentials(url) : url)}`,
+      `must be a redis:// or rediss:// URL, got ${describe(typeof url === 'string' ? redactRedisUrl(url) : url)}`,
     );
   if (sentinel !== undefined) {
     if (!isObject(sentinel))

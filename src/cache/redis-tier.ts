@@ -6,7 +6,7 @@
  */
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { createRedis, guardRedisSecrets, redisSecrets } from '../redis-secrets.js';
+import { clusterSecrets, createRedis, guardRedisSecrets, redisSecrets } from '../redis-secrets.js';
 import { reconnectDelay } from './backoff.js';
 import {
   type BreakerState,
@@ -169,7 +169,8 @@ function createClient(config: ResolvedRedis, random: Random): RedisClient {
         clusterRetryStrategy: retry,
         redisOptions,
       }),
-      redisSecrets(undefined, redisOptions),
+      // A seed may carry a password of its own (`redis://:password@host:port`).
+      clusterSecrets(nodes, redisOptions),
     );
   }
   // ioredis keeps the commands in flight when a connection drops and fails them only after

@@ -5,9 +5,8 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type ClosedReason, closedReason } from '../redis-closed.js';
-import { guardRedisSecrets, redisSecrets } from '../redis-secrets.js';
+import { guardRedisSecrets, redactRedisUrl, redisSecrets } from '../redis-secrets.js';
 import { type MetricSource, MetricSourceError } from './source.js';
-import { redactCredentials } from './url-credentials.js';
 
 /** How many undelivered entries a read counts one by one when Redis tells no lag (see #undelivered). */
 const UNDELIVERED_SCAN = 1000;
@@ -210,7 +209,7 @@ export class RedisSource implements MetricSource {
  * of a refused reload, password and all. Any other error is returned as it is.
  */
 function urlError(err: unknown, url: string): unknown {
-  const shown = redactCredentials(url);
+  const shown = redactRedisUrl(url);
   if (err instanceof URIError) return new Error(`url: bad percent-encoding in the credentials of ${shown}`);
   if ((err as { code?: unknown })?.code === 'ERR_INVALID_URL') return new Error(`url: not a URL: ${shown}`);
   return err;

@@ -4,16 +4,19 @@
 // hold the password, and the same object rejects every queued command and is emitted as 'error':
 // each error a client throws, emits or reports is checked as JSON with every own field, as
 // util.inspect shows it (hidden fields too) and as pino writes it. A URL the client cannot read is
-// checked too: ioredis's TypeError carried it as written in `input`.
+// checked too: ioredis's TypeError carried it as written in `input`. ioredis takes the password
+// from the URL's userinfo or from its query (`/0?password=…`, which was not hidden), and a
+// Cluster's seed may carry one of its own (which was not hidden either).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { on, once } from 'node:events';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { RedisHttpStore } from '../../src/balancer/cache/index.js';
-import { createCache } from '../../src/cache/index.js';
+import { type CacheError, createCache } from '../../src/cache/index.js';
 import { RedisLease } from '../../src/controller/lease/index.js';
 import { RedisState } from '../../src/controller/state/index.js';
 import { RedisSource } from '../../src/metrics/redis.js';
@@ -66,10 +69,10 @@ function assertRefusedAuth(error: unknown): void {
 
 describe('Redis clients: a wrong password is in no error they throw, emit or report', () => {
   let server: ChildProcess;
-  let url = '';
+  let port = 0;
 
   before(async () => {
-    const port = await freePort();
+    port = await freePort();
     server = spawn(
       'redis-server',
       [
@@ -95,7 +98,6 @@ describe('Redis clients: a wrong password is in no error they throw, emit or rep
       server.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${log}`)));
     });
     await within('redis-server ready', WAIT, ready);
-    url = `redis://:${ENCODED}@127.0.0.1:${port}`;
   });
 
   after(async () => {
@@ -105,73 +107,111 @@ describe('Redis clients: a wrong password is in no error they throw, emit or rep
     await exited;
   });
 
-  it('state store: a read fails with the refused AUTH, without the password', async (t) => {
-    const state = new RedisState({ url });
-    t.after(() => state.close());
-    // Lazy: the read connects, and is rejected with the handshake's own error.
-    await assert.rejects(within('load', WAIT, state.load()), (error) => {
-      assertRefusedAuth(error);
-      return true;
-    });
-    await assert.rejects(within('connect', WAIT, state.connect()), (error) => {
-      assertHidden(error);
-      return true;
-    });
-  });
+  // The same wrong password in the URL's userinfo and in its query: ioredis sends either.
+  const forms: [string, () => string][] = [
+    ['password in the userinfo', () => `redis://:${ENCODED}@127.0.0.1:${port}`],
+    ['password as a query parameter', () => `redis://127.0.0.1:${port}/0?password=${ENCODED}`],
+  ];
+  for (const [form, makeUrl] of forms)
+    describe(form, () => {
+      let url = '';
+      before(() => {
+        url = makeUrl();
+      });
 
-  it('lease: connect fails naming the refused AUTH, without the password', async (t) => {
-    const lease = new RedisLease({ url });
-    t.after(() => lease.close());
-    // Before, it said only "lease: cannot reach Redis (Connection is closed.)".
-    await assert.rejects(within('connect', WAIT, lease.connect()), (error) => {
-      assert.match(String(error), /lease: cannot reach Redis \(WRONGPASS/);
-      assertRefusedAuth(error);
-      assert.equal((error as { code?: string }).code, 'LEASE_UNAVAILABLE');
-      return true;
+      it('state store: a read fails with the refused AUTH, without the password', async (t) => {
+        const state = new RedisState({ url });
+        t.after(() => state.close());
+        // Lazy: the read connects, and is rejected with the handshake's own error.
+        await assert.rejects(within('load', WAIT, state.load()), (error) => {
+          assertRefusedAuth(error);
+          return true;
+        });
+        await assert.rejects(within('connect', WAIT, state.connect()), (error) => {
+          assertHidden(error);
+          return true;
+        });
+      });
+
+      it('lease: connect fails naming the refused AUTH, without the password', async (t) => {
+        const lease = new RedisLease({ url });
+        t.after(() => lease.close());
+        // Before, it said only "lease: cannot reach Redis (Connection is closed.)".
+        await assert.rejects(within('connect', WAIT, lease.connect()), (error) => {
+          assert.match(String(error), /lease: cannot reach Redis \(WRONGPASS/);
+          assertRefusedAuth(error);
+          assert.equal((error as { code?: string }).code, 'LEASE_UNAVAILABLE');
+          return true;
+        });
+      });
+
+      it("cache: the Redis tier's reported error is the refused AUTH, without the password", async (t) => {
+        const cache = createCache({ redis: { url } });
+        t.after(() => cache.close());
+        const [error] = await within('cache error', WAIT, once(cache, 'error'));
+        assertRefusedAuth(error);
+      });
+
+      it('queue (Redis Streams): the reported connection error is the refused AUTH, without the password', async (t) => {
+        const queue = createQueue({ backend: 'redis', redis: url });
+        t.after(() => queue.close());
+        const [error] = (await within('queue error', WAIT, once(queue, 'error'))) as [QueueError];
+        assert.equal(error.code, 'QUEUE_CONNECTION');
+        assertRefusedAuth(error);
+      });
+
+      it('HTTP cache store: the error it reports is the refused AUTH, without the password', async (t) => {
+        let reported: (error: Error) => void = () => {};
+        const first = new Promise<Error>((resolve) => {
+          reported = resolve;
+        });
+        const store = new RedisHttpStore({ url, keyPrefix: 'secrets-test:' }, (error) => reported(error));
+        t.after(() => store.close());
+        assertRefusedAuth(await within('store error', WAIT, first));
+      });
+
+      it('redis metric source: a failed read names the refused AUTH, without the password', async (t) => {
+        const source = new RedisSource({ url, key: 'jobs' });
+        t.after(() => source.close());
+        // Before, it said only "redis jobs: Connection is closed.", and the reason was dropped.
+        await assert.rejects(within('read', WAIT, source.read()), (error) => {
+          assert.match(String(error), /redis jobs: WRONGPASS/);
+          assertRefusedAuth(error);
+          return true;
+        });
+      });
+
+      it("cache on a Cluster: a seed's password is in no error it reports", async (t) => {
+        // Not a cluster-enabled server: the seed's refused AUTH comes first, and holds the password.
+        const cache = createCache({ redis: { cluster: { nodes: [url] } } });
+        t.after(() => cache.close());
+        const [error] = await within('cache error', WAIT, once(cache, 'error'));
+        assertHidden(error);
+      });
+
+      it("cache on the user's own client: its invalidation channel's errors are the refused AUTH, without the password", async (t) => {
+        // The user's client is theirs (its errors reach their own handlers as ioredis makes them);
+        // the connection the cache subscribes on is the cache's, duplicated from it.
+        const client = new Redis(url, { enableOfflineQueue: false, commandTimeout: 500 });
+        client.on('error', () => {});
+        t.after(() => client.disconnect());
+        const cache = createCache({ redis: { client } });
+        t.after(() => cache.close());
+        const busError = async (): Promise<CacheError> => {
+          for await (const [error] of on(cache, 'error'))
+            if ((error as CacheError).code === 'CACHE_BUS') return error as CacheError;
+          throw new Error('the cache stopped emitting errors');
+        };
+        assertRefusedAuth(await within('CACHE_BUS error', WAIT, busError()));
+      });
     });
-  });
-
-  it("cache: the Redis tier's reported error is the refused AUTH, without the password", async (t) => {
-    const cache = createCache({ redis: { url } });
-    t.after(() => cache.close());
-    const [error] = await within('cache error', WAIT, once(cache, 'error'));
-    assertRefusedAuth(error);
-  });
-
-  it('queue (Redis Streams): the reported connection error is the refused AUTH, without the password', async (t) => {
-    const queue = createQueue({ backend: 'redis', redis: url });
-    t.after(() => queue.close());
-    const [error] = (await within('queue error', WAIT, once(queue, 'error'))) as [QueueError];
-    assert.equal(error.code, 'QUEUE_CONNECTION');
-    assertRefusedAuth(error);
-  });
-
-  it('HTTP cache store: the error it reports is the refused AUTH, without the password', async (t) => {
-    let reported: (error: Error) => void = () => {};
-    const first = new Promise<Error>((resolve) => {
-      reported = resolve;
-    });
-    const store = new RedisHttpStore({ url, keyPrefix: 'secrets-test:' }, (error) => reported(error));
-    t.after(() => store.close());
-    assertRefusedAuth(await within('store error', WAIT, first));
-  });
-
-  it('redis metric source: a failed read names the refused AUTH, without the password', async (t) => {
-    const source = new RedisSource({ url, key: 'jobs' });
-    t.after(() => source.close());
-    // Before, it said only "redis jobs: Connection is closed.", and the reason was dropped.
-    await assert.rejects(within('read', WAIT, source.read()), (error) => {
-      assert.match(String(error), /redis jobs: WRONGPASS/);
-      assertRefusedAuth(error);
-      return true;
-    });
-  });
 
   describe('a URL the client cannot read is named with its password as ***', () => {
     const bad = [
       [`redis://:${ENCODED}@ho st:6379`, /not a URL: redis:\/\/:\*\*\*@ho st:6379$/],
       [`redis://u:${ENCODED}@h:99999`, /not a URL: redis:\/\/u:\*\*\*@h:99999$/],
       [`redis://:${ENCODED}%zz@h`, /bad percent-encoding in the credentials of redis:\/\/:\*\*\*@h$/],
+      [`redis://ho st:6379/0?password=${ENCODED}`, /not a URL: redis:\/\/ho st:6379\/0\?password=\*\*\*$/],
     ] as const;
     const clients: [string, (url: string) => unknown, RegExp][] = [
       ['lease', (u) => new RedisLease({ url: u }), /^lease: url: /],
@@ -179,6 +219,7 @@ describe('Redis clients: a wrong password is in no error they throw, emit or rep
       ['cache', (u) => createCache({ redis: { url: u } }), /^redis\.url: /],
       ['queue', (u) => createQueue({ backend: 'redis', redis: u }), /^redis: /],
       ['HTTP cache store', (u) => new RedisHttpStore({ url: u, keyPrefix: 'x:' }), /^url: /],
+      ['redis metric source', (u) => new RedisSource({ url: u, key: 'k' }), /^url: /],
     ];
     for (const [name, build, field] of clients)
       for (const [badUrl, shown] of bad)
