@@ -77,6 +77,12 @@ export class DecisionJournal extends EventEmitter<{
   #ring: JournalEntry[] = [];
   #head = 0;
   #seq = 0;
+  /**
+   * The entries append gave since the last restore, the ones `adopt` may renumber, each with the
+   * order it was given in (from 1): a renumbered entry's seq no longer tells it.
+   */
+  #given = new WeakMap<JournalEntry, number>();
+  #gave = 0;
 
   constructor(capacity = 1000) {
     super();
@@ -104,6 +110,7 @@ export class DecisionJournal extends EventEmitter<{
         firstSeq: prior.firstSeq ?? prior.seq,
       };
       this.#moveToEnd(twin, full);
+      this.#given.set(full, ++this.#gave);
       this.emit('entry', full, prior);
       return full;
     }
@@ -113,6 +120,7 @@ export class DecisionJournal extends EventEmitter<{
       this.#ring[this.#head] = full;
       this.#head = (this.#head + 1) % this.#ring.length;
     }
+    this.#given.set(full, ++this.#gave);
     this.emit('entry', full, undefined);
     return full;
   }
@@ -141,6 +149,41 @@ export class DecisionJournal extends EventEmitter<{
   }
 
   /**
+   * adopt gives `entry` (one this journal gave, see append) the seq the state store holds it at,
+   * when that is higher than its own: a store shared with another writer (a deposed leader's
+   * store, which the lease does not fence, written by its successor meanwhile) stores an entry
+   * past the newest it holds (see StateStore.appendJournal). The entries given after it (whose
+   * writes come after its own) move up as the store will move them, each above the one before, and
+   * a repeat of it names it by its new seq (`firstSeq`); numbering goes on after the newest. So
+   * the journal keeps its seqs in order and unique, as the store does, and its `events`, a repeat's
+   * `firstSeq` and its next entries' seqs are the store's. Before, it kept its own numbers: after
+   * one renumbering it showed every later decision one below (or more) the seq a standby, or its
+   * successor, read for it. The entries are changed in place: those it returned, or announced, and
+   * those a write on its way holds (which then carries the new seq) are one object each.
+   * Ignored for an entry given before the last restore (the journal it was in is gone) and for a
+   * seq not above its own (the stores never store an entry below its own seq).
+   */
+  adopt(entry: JournalEntry, seq: number): void {
+    const order = this.#given.get(entry);
+    if (order === undefined || !(seq > entry.seq)) return;
+    const own = entry.seq;
+    // The entries given after it are the newest kept (each is kept at the end when given): found
+    // from the end, a few (those whose writes are on their way). Not by seq: an entry given before
+    // it may have been renumbered past its own (when it was moved out by a repeat, say).
+    let from = this.#ring.length;
+    while (from > 0 && (this.#given.get(this.#at(from - 1)) ?? 0) > order) from--;
+    entry.seq = seq;
+    let floor = seq;
+    for (let i = from; i < this.#ring.length; i++) {
+      const later = this.#at(i);
+      if (later.firstSeq === own) later.firstSeq = seq;
+      if (later.seq <= floor) later.seq = floor + 1;
+      floor = later.seq;
+    }
+    if (floor > this.#seq) this.#seq = floor;
+  }
+
+  /**
    * restore replaces the kept decisions with persisted ones (a restart or a new leader), without
    * announcing them; numbering continues after the newest.
    */
@@ -149,6 +192,7 @@ export class DecisionJournal extends EventEmitter<{
     // V8 threw "Maximum call stack size exceeded", and with a state store every start failed so.
     this.#ring = [];
     this.#head = 0;
+    this.#given = new WeakMap();
     for (const entry of entries.slice(-this.#capacity)) this.#ring.push(entry);
     for (const entry of entries) if (entry.seq > this.#seq) this.#seq = entry.seq;
   }

@@ -39,7 +39,8 @@ export interface Persistence {
  * failed (not refused by the lease) is written again before any newer one, by the next write or
  * every second, the newest `capacity` of them; a desired count whose write failed is written again
  * every second, in the same order, until it or a newer count of its group lands; both while this
- * controller leads. The control API awaits an
+ * controller leads. Each entry written takes, in the journal, the seq the store holds it at
+ * (DecisionJournal.adopt). The control API awaits an
  * entry's write (`stored`) before it answers that a change was accepted: a change answered before
  * it was stored was lost when the leader died (or was deposed) in between, and its successor
  * restored the previous count.
@@ -62,10 +63,14 @@ export function persistDecisions(
   // retry timer. Before, a failed write was dropped: a successor (or a restart) restored a journal
   // without the decisions made while the store was away, the ones an operator reads it for.
   let backlog: { entry: JournalEntry; replaced: JournalEntry | undefined }[] = [];
+  // The journal takes the seq the store gave the entry: a store shared with another writer may
+  // have stored it past its own (see DecisionJournal.adopt).
+  const append = async (entry: JournalEntry, replaced: JournalEntry | undefined) =>
+    journal.adopt(entry, await state.appendJournal(entry, replaced));
   const writeBacklog = async () => {
     while (backlog.length > 0) {
       const { entry, replaced } = backlog[0]!;
-      await state.appendJournal(entry, replaced);
+      await append(entry, replaced);
       backlog.shift();
     }
   };
@@ -129,7 +134,7 @@ export function persistDecisions(
       let journaled = false;
       try {
         await writeBacklog();
-        await state.appendJournal(entry, replaced);
+        await append(entry, replaced);
         journaled = true;
         if (setsDesired) {
           await state.saveDesired(entry.group, entry.after);

@@ -69,12 +69,14 @@ export class FileState implements StateStore {
     });
   }
 
-  appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
-    return this.#change((c) => {
+  /** appendJournal stores the entry at its own seq (the file allocates none) and resolves it. */
+  async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<number> {
+    await this.#change((c) => {
       if (replaced !== undefined) c.journal = c.journal.filter((e) => e.seq !== replaced.seq);
       c.journal.push(entry);
       if (c.journal.length > this.#journalSize) c.journal.splice(0, c.journal.length - this.#journalSize);
     });
+    return entry.seq;
   }
 
   async getSize(group: string): Promise<SavedSize | undefined> {

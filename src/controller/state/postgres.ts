@@ -383,9 +383,9 @@ export class PostgresState implements StateStore {
    * after persistDecisions wrote it again, and may have been renumbered). A repeat's `replaced` row
    * (found so too) is instead rewritten in one statement: the entry, and a new id, so that it sorts
    * as the newest. When that row is gone (trimmed, or moved by a first write of this one), the entry
-   * is inserted.
+   * is inserted. Resolves the seq it is stored at (or held at, the newest such).
    */
-  async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
+  async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<number> {
     this.#assertArmed('appendJournal');
     const seq = `(entry->>'seq')::bigint`;
     // The subqueries with volatile functions are not flattened: the lock is taken before nextval.
@@ -402,7 +402,7 @@ export class PostgresState implements StateStore {
                  entry = jsonb_set($1::jsonb, '{seq}', to_jsonb((${next})))
              WHERE id = (SELECT id FROM ${this.#journal} WHERE ${seq} >= $3 AND entry - 'seq' = $4::jsonb - 'seq'
                          ORDER BY ${seq} DESC LIMIT 1)
-               AND $FENCE RETURNING id AS r`,
+               AND $FENCE RETURNING id::text || ':' || (entry->>'seq') AS r`,
             // Compared as the seq index holds it: as text, every repeat (one a tick while a provider
             // keeps failing) scanned the whole journal.
             [JSON.stringify(entry), entry.seq, replaced.seq, JSON.stringify(replaced)],
@@ -413,7 +413,7 @@ export class PostgresState implements StateStore {
            SELECT jsonb_set($1::jsonb, '{seq}', to_jsonb(n.seq)) FROM (${next}
              WHERE $FENCE AND NOT EXISTS (
                SELECT 1 FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq')) AS n
-           ON CONFLICT DO NOTHING RETURNING id AS r`,
+           ON CONFLICT DO NOTHING RETURNING id::text || ':' || (entry->>'seq') AS r`,
           [JSON.stringify(entry), entry.seq],
         );
       } catch (err) {
@@ -424,11 +424,12 @@ export class PostgresState implements StateStore {
       if (written !== null) break;
       // Nothing inserted: the entry was there already, or a writer that takes no seq from the
       // sequence stored that one first.
-      const held = await this.#pool.query(
-        `SELECT 1 FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq' LIMIT 1`,
+      const held = await this.#pool.query<{ seq: string }>(
+        `SELECT ${seq}::text AS seq FROM ${this.#journal} WHERE ${seq} >= $2 AND entry - 'seq' = $1::jsonb - 'seq'
+         ORDER BY ${seq} DESC LIMIT 1`,
         [JSON.stringify(entry), entry.seq],
       );
-      if (held.rowCount !== 0) return;
+      if (held.rows[0] !== undefined) return journalSeq(held.rows[0].seq, entry);
       if (attempt >= MAX_SEQ_ATTEMPTS)
         throw new StateError(
           'STATE_UNAVAILABLE',
@@ -436,19 +437,20 @@ export class PostgresState implements StateStore {
         );
       await this.#syncJournalSeq();
     }
-    if (written === null) return;
-    const id = Number(written);
+    // `id:seq`, as the statements return it.
+    const [id, stored = ''] = written.split(':');
     // Trim now and then rather than on every insert, by rank: what is older than the newest
     // `journalSize` rows. Not `id <= id - journalSize`: each repeat takes a new id for its row and
     // leaves a hole, so ids are not a count of rows. Before, `journal_size` repeats (a provider
     // failing tick after tick repeats a pair) moved the ids past the whole history, and the next
     // trim deleted all of it but the repeated entries: a successor restored just those.
-    if (id % 100 === 0)
+    if (Number(id) % 100 === 0)
       await this.#pool.query(
         `DELETE FROM ${this.#journal}
          WHERE id <= (SELECT id FROM ${this.#journal} ORDER BY id DESC OFFSET $1 LIMIT 1)`,
         [this.#journalSize],
       );
+    return journalSeq(stored, entry);
   }
 
   async list(group: string): Promise<LocalInstanceRecord[]> {
@@ -496,4 +498,17 @@ export class PostgresState implements StateStore {
     this.#closed = true;
     await this.#pool.end();
   }
+}
+
+/**
+ * journalSeq is the seq a journal statement answers it stored (or found) `entry` at, as text: a
+ * positive integer, else a STATE_CORRUPT error naming the entry.
+ */
+function journalSeq(answer: string, entry: JournalEntry): number {
+  const seq = Number(answer);
+  if (Number.isSafeInteger(seq) && seq > 0) return seq;
+  throw new StateError(
+    'STATE_CORRUPT',
+    `state: journal entry ${entry.seq}: the store answered ${JSON.stringify(answer)} for the seq it stored it at, not a positive integer`,
+  );
 }

@@ -133,18 +133,19 @@ export class RedisState implements StateStore {
    * or past the newest when another writer stored that seq or a newer one first (see
    * APPEND_NUMBERED); a repeat's `replaced` is removed in the same script, found by its fields
    * apart from the seq (the JSON this store wrote of it, whose seq may have been moved), the newest
-   * such from the end, where a repeat's twin is.
+   * such from the end, where a repeat's twin is. Resolves the seq the script stored it at (or
+   * found it held at).
    */
-  async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void> {
+  async appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<number> {
     const key = `${this.#prefix}:journal`;
     // The seq first, where the script reads it (JournalEntry's own order; a restored entry's too).
     const stored = ({ seq, ...rest }: JournalEntry) => JSON.stringify({ seq, ...rest });
     const old = replaced === undefined ? [] : [stored(replaced)];
-    if (this.#counter === undefined) {
-      await this.#redis.eval(JOURNAL_APPEND, 1, key, stored(entry), String(this.#journalSize), ...old);
-      return;
-    }
-    await this.#write('appendJournal', key, 'RPUSH', stored(entry), String(this.#journalSize), ...old);
+    const seq =
+      this.#counter === undefined
+        ? await this.#redis.eval(JOURNAL_APPEND, 1, key, stored(entry), String(this.#journalSize), ...old)
+        : await this.#write('appendJournal', key, 'RPUSH', stored(entry), String(this.#journalSize), ...old);
+    return storedSeq(seq, entry);
   }
 
   get fencedByLease(): boolean {
@@ -163,14 +164,15 @@ export class RedisState implements StateStore {
    * write runs one write command (HSET key field value, HDEL key field, RPUSH key entry keep
    * [replaced])
    * as it is without a lease, or through FENCED_WRITE with one: rejects STATE_FENCED when the
-   * lease's counter holds another token (or none is held here).
+   * lease's counter holds another token (or none is held here). Resolves what the script answers
+   * past its `1` (RPUSH: the seq the entry is stored at).
    */
   async #write(
     what: string,
     key: string,
     command: 'HSET' | 'HDEL' | 'RPUSH',
     ...args: string[]
-  ): Promise<void> {
+  ): Promise<unknown> {
     if (this.#counter === undefined) {
       if (command === 'HSET') await this.#redis.hset(key, args[0]!, args[1]!);
       else if (command === 'HDEL') await this.#redis.hdel(key, args[0]!);
@@ -189,8 +191,9 @@ export class RedisState implements StateStore {
       holder === undefined ? String(token) : `${token}:${holder}`,
       command,
       ...args,
-    )) as [number, string | null];
+    )) as [number, string | number | null];
     if (ok !== 1) throw this.#fence.refused(what, token, current);
+    return current;
   }
 
   async getSize(group: string): Promise<SavedSize | undefined> {
@@ -243,4 +246,16 @@ export class RedisState implements StateStore {
   #instances(group: string): string {
     return `${this.#prefix}:instances:${group}`;
   }
+}
+
+/**
+ * storedSeq is the seq a journal script answers it stored `entry` at: an integer, else a
+ * STATE_CORRUPT error naming the entry (a script of another version that answers none).
+ */
+function storedSeq(answer: unknown, entry: JournalEntry): number {
+  if (typeof answer === 'number' && Number.isSafeInteger(answer) && answer > 0) return answer;
+  throw new StateError(
+    'STATE_CORRUPT',
+    `state: journal entry ${entry.seq}: the store answered ${JSON.stringify(answer)} for the seq it stored it at, not a positive integer`,
+  );
 }

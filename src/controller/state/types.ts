@@ -43,9 +43,10 @@ export interface StateStore extends LocalInstanceRegistry {
    * allocate the seq it is stored at in that write: its own, unless the store holds that seq or a
    * newer one already (another controller's, in a store the lease does not fence), then the
    * newest's plus one; an entry they hold already (the same fields apart from the seq) is not
-   * stored again.
+   * stored again. Resolves the seq the entry is stored at (held at, when it was held already; the
+   * state file's: its own), which the writer adopts (see DecisionJournal.adopt).
    */
-  appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<void>;
+  appendJournal(entry: JournalEntry, replaced?: JournalEntry): Promise<number>;
   /**
    * openAlerts lists the alerts whose firing the leader sent and whose resolve it has not: a
    * successor resolves those that no longer hold (the receivers would keep them open for good).
