@@ -80,7 +80,7 @@ interface RollState {
   /**
    * The partition every pod is behind while `previous` is noted, when it is not `replicas`: a scale
    * of ours during the roll moved the replicas, not the partition (pods at or above it may run the
-   * new size). Absent: `replicas` (see `canaryOf`).
+   * new size), or, below it, both (see `movedTo`). Absent: `replicas` (see `canaryOf`).
    */
   canary?: number;
 }
@@ -1278,9 +1278,14 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
           held.roll = rebasedTo(held.roll, theirs);
           await this.#rebaseRoll(held.roll);
         }
+        // And the pod at the extra ordinal no pod from before the roll: a scale-in of ours leaves one
+        // there until the partition, moved down with it, rolls it (see #rollFollowsScale). Before,
+        // the count alone passed on it, and the partition went to 0 with no pod Ready at the new size.
         await this.#until(
           deadline,
-          () => this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1,
+          () =>
+            this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1 &&
+            !preRoll(this.#pods.get(`${this.#config.name}-${this.#desired}`), held.roll),
           'the extra pod a StatefulSet rolls with was not Ready within the timeout',
         );
       }
@@ -1597,7 +1602,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * every pod is behind the partition, it stays where it is (`canary`): pods the scale added above
    * it run the new size, and a revert deletes them as it deletes the extra pod. Before, the
    * annotation kept the replicas from before the scale: a successor read the count written (and the
-   * extra replica) as another client's, and finished the roll there (5 for a scale to 4).
+   * extra replica) as another client's, and finished the roll there (5 for a scale to 4). A scale-in
+   * below the partition took the extra pod away: the partition (ours, as read) comes down to the
+   * count, so that the pod at the extra ordinal, one from before the roll, rolls to the new size and
+   * is the one the roll waits for. Before, the roll took that pod, Ready at the previous size, for
+   * its extra one and lowered the partition to 0 at once: a size whose pods fail rolled the rest.
    */
   async #rollFollowsScale(n: number): Promise<void> {
     if (this.#rolling.size === 0) return;
@@ -1610,8 +1619,16 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         (read) => {
           const noted = rollState(annotationOf(read));
           if (noted === undefined || noted.replicas === n) return { out: undefined };
+          const moved = movedTo(noted, n);
+          const down =
+            moved.previous &&
+            canaryOf(moved) < canaryOf(noted) &&
+            changedPartition(read, noted) === undefined;
           return {
-            patch: { metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(movedTo(noted, n)) } } },
+            patch: {
+              metadata: { annotations: { [ROLL_ANNOTATION]: JSON.stringify(moved) } },
+              ...(down && { spec: { updateStrategy: { rollingUpdate: { partition: canaryOf(moved) } } } }),
+            },
             out: undefined,
           };
         },
@@ -3038,10 +3055,33 @@ function canaryOf(roll: RollState): number {
 
 /**
  * movedTo is `roll` once a scale of ours wrote `replicas` during it: the count, the partition
- * (while every pod is behind it) where it was.
+ * (while every pod is behind it) where it was, or down at the count when it is below it (the
+ * extra ordinal at the partition again).
  */
 function movedTo(roll: RollState, replicas: number): RollState {
-  return { ...roll, replicas, ...(roll.previous && { canary: canaryOf(roll) }) };
+  return { ...roll, replicas, ...(roll.previous && { canary: Math.min(canaryOf(roll), replicas) }) };
+}
+
+/**
+ * preRoll says `pod` still runs the resources a roll's resize replaced (`previous`, where they
+ * differ from those it `written`): a pod from before the roll. False without a pod, or a roll that
+ * notes neither.
+ */
+function preRoll(pod: PodLike | undefined, roll: RollState): boolean {
+  const { previous, written } = roll;
+  if (!pod || !previous || !written) return false;
+  let replaced = false;
+  for (const [container, before] of Object.entries(previous)) {
+    const now = pod.spec?.containers?.find((c) => c.name === container)?.resources;
+    for (const [k, v] of Object.entries(written)) {
+      for (const side of ['limits', 'requests'] as const) {
+        if (before[side]?.[k] === v) continue;
+        replaced = true;
+        if (now?.[side]?.[k] !== before[side]?.[k]) return false;
+      }
+    }
+  }
+  return replaced;
 }
 
 /**
