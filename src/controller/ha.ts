@@ -90,7 +90,7 @@ export class HighAvailability {
 
   /** open connects the configured state store and lease store (rejects StateError / LeaseError). */
   static async open(config: Config, logger: Logger): Promise<HighAvailability> {
-    const state = await openState(config);
+    const state = await openState(config, logger);
     let lease: LeaseStore | undefined;
     try {
       if (config.controller.lease) lease = await connectLease(config.controller.lease);

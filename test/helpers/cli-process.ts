@@ -62,14 +62,23 @@ export class UpProcess {
   readonly #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly #listeners: ((l: LogLine) => void)[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What it wrote to stderr, with `captureStderr` (else stderr is the test's own). */
+  stderr = '';
+  /** Resolves once its stderr ended (all of it read, with `captureStderr`), which may come after `exited`. */
+  readonly stderrEnded: Promise<void>;
 
-  constructor(configPath: string, env: NodeJS.ProcessEnv = {}) {
+  constructor(configPath: string, env: NodeJS.ProcessEnv = {}, { captureStderr = false } = {}) {
     // In the test's tree: it and its instances are killed with the test process (see spawnInTree).
     this.child = spawnInTree(process.execPath, [...runnable('src/cli/main.ts'), 'up', '-c', configPath], {
       cwd: ROOT,
       env: { ...process.env, ...TEST_ENV, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', captureStderr ? 'pipe' : 'inherit'],
     });
+    const stderr = this.child.stderr;
+    stderr?.on('data', (d) => {
+      this.stderr += d;
+    });
+    this.stderrEnded = stderr ? new Promise((r) => stderr.once('end', () => r())) : Promise.resolve();
     this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
     createInterface({ input: this.child.stdout! }).on('line', (text) => {
       let line: LogLine;

@@ -4,6 +4,7 @@ import type { Alert } from '../../alerts/types.js';
 import type { JournalEntry } from '../journal.js';
 import { type JournalTail, journalAfter } from '../journal-tail.js';
 import { checkFileContents } from './file-contents.js';
+import { type LockHolder, StateFileLock } from './file-lock.js';
 import {
   type ControllerState,
   type LocalInstanceRecord,
@@ -43,10 +44,23 @@ export class FileState implements StateStore {
   readonly #journalSize: number;
   /** Changes run one after another: each is read → change → write. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Held from lock() until close(): no other process uses the file meanwhile. */
+  #lock: StateFileLock | undefined;
 
   constructor(options: FileStateOptions) {
     this.path = options.path;
     this.#journalSize = options.journalSize ?? 1000;
+  }
+
+  /**
+   * lock takes the state file's exclusive lock (`<file>.lock`, see StateFileLock) until close():
+   * a second controller on the file without a lease would adopt this one's instances and write
+   * over its state. Rejects StateError `STATE_LOCKED` naming the file and the pid that holds it;
+   * resolves the holder whose stale lock it took over (a process killed or crashed), if any.
+   */
+  async lock(): Promise<LockHolder | undefined> {
+    this.#lock ??= await StateFileLock.acquire(this.path);
+    return this.#lock.tookOverFrom;
   }
 
   async load(): Promise<ControllerState> {
@@ -127,6 +141,9 @@ export class FileState implements StateStore {
 
   async close(): Promise<void> {
     await this.#queue.catch(() => {});
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.release();
   }
 
   #change(apply: (contents: FileContents) => void): Promise<void> {

@@ -75,11 +75,12 @@ export interface StateStore extends LocalInstanceRegistry {
 export type { LocalInstanceRecord, SavedSize };
 
 /**
- * StateError is a state store that cannot be used or holds something unreadable, or a write the
- * lease refused (`STATE_FENCED`: its fencing token is no longer the current one).
+ * StateError is a state store that cannot be used or holds something unreadable, a write the
+ * lease refused (`STATE_FENCED`: its fencing token is no longer the current one), or a state file
+ * another running controller holds (`STATE_LOCKED`, without a lease).
  */
 export class StateError extends Error {
-  readonly code: 'STATE_UNAVAILABLE' | 'STATE_CORRUPT' | 'STATE_FENCED';
+  readonly code: 'STATE_UNAVAILABLE' | 'STATE_CORRUPT' | 'STATE_FENCED' | 'STATE_LOCKED';
   constructor(code: StateError['code'], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StateError';
