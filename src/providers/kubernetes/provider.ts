@@ -291,6 +291,12 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
   #resuming: Promise<void> | undefined;
   /** The same roll's outcome, as `resumedResize()` hands it out (rejects with its failure). */
   #resumed: Promise<void> | undefined;
+  /**
+   * The workload's `spec.replicas` as its watch last delivered it, a new object per event: a
+   * StatefulSet roll's wait for its extra pod tells the events since the extra replica landed by
+   * identity (see `#runRoll`).
+   */
+  #watchedReplicas: { replicas: number } | undefined;
   /** Writes of ours to `spec.replicas` in progress (a scaleTo's patch, a StatefulSet resize's extra replica). */
   #writes = 0;
   /** Bumped as each of those writes begins and ends: a read sent before the last bump proves nothing. */
@@ -1209,7 +1215,8 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
    * leaves the roll as it stands for the next controller: no revert, no give-back. The give-back
    * leaves replicas another client set during the roll as they are (see `#giveBack`); `rebased`
    * (a successor that found such replicas at start) first writes them into the annotation, as the
-   * roll does when it finds them as it writes its extra replica (see `#surgeAtRead`). The
+   * roll does when it finds them as it writes its extra replica (see `#surgeAtRead`), or when their
+   * count took its extra pod away while it waited for it (a scale-in to the replicas or below). The
    * partition's lowering, the revert and the partition's restoring are each decided from the
    * StatefulSet as read and written at its resourceVersion (see `#writeAtRead`): a partition another
    * client set during the roll stands (see `changedPartition`), a template whose resources another
@@ -1255,7 +1262,11 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
         // another client set since the roll began are the count wanted, and the roll goes on from
         // them as a successor's does (`rebased`). Before, desired + 1 was written over them unread.
         // #surge is 1 once it landed, in the queue of scale writes (see #rollScaleWrite).
-        for (let rebases = 0; ; rebases++) {
+        // Their count during the wait for the extra pod too: a scale-in to it or below takes the pod
+        // away (the wait read again, see below). Before, the wait went on for a pod that would never
+        // come, and a size that was fine was reverted at the timeout.
+        let when = "as a resize's roll began";
+        for (let rebases = 0; ; ) {
           const theirs = await this.#rollWrite('patch scale', () =>
             this.#rollScaleWrite("a resize's extra replica", async () => {
               const theirs = await this.#surgeAtRead();
@@ -1263,31 +1274,48 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
               return theirs;
             }),
           );
-          if (theirs === undefined) break;
-          if (rebases >= SCALE_WRITE_ATTEMPTS)
-            throw new ProviderError(
-              'API_ERROR',
-              `${this.#ref()}: patch scale failed: replicas set by another client before each of ${SCALE_WRITE_ATTEMPTS} writes of a resize's extra replica (last ${theirs})`,
-            );
-          this.#replicasChangedElsewhere(theirs, {
-            when: "as a resize's roll began",
-            was: `${this.#desired}`,
-            kept: "the roll's extra one goes on top of theirs",
-          });
-          this.#desired = theirs;
-          held.roll = rebasedTo(held.roll, theirs);
-          await this.#rebaseRoll(held.roll);
+          if (theirs !== undefined) {
+            if (rebases++ >= SCALE_WRITE_ATTEMPTS)
+              throw new ProviderError(
+                'API_ERROR',
+                `${this.#ref()}: patch scale failed: replicas set by another client before each of ${SCALE_WRITE_ATTEMPTS} writes of a resize's extra replica (last ${theirs})`,
+              );
+            this.#replicasChangedElsewhere(theirs, {
+              when,
+              was: `${this.#desired}`,
+              kept: "the roll's extra one goes on top of theirs",
+            });
+            this.#desired = theirs;
+            held.roll = rebasedTo(held.roll, theirs);
+            await this.#rebaseRoll(held.roll);
+            continue;
+          }
+          rebases = 0;
+          when = "while a resize's extra pod came up";
+          // The pod at the extra ordinal must be no pod from before the roll: a scale-in of ours leaves
+          // one there until the partition, moved down with it, rolls it (see #rollFollowsScale).
+          // Before, the count alone passed on it, and the partition went to 0 with no pod Ready at the
+          // new size. A workload event since the extra replica landed whose count leaves no pod at the
+          // extra ordinal ends the wait, and the scale is read again above: another client's count is
+          // rebased onto; ours (seen before the scale moved #desired) reads as the roll's own, and the
+          // wait goes on.
+          const landed = this.#watchedReplicas;
+          let takenAway = false;
+          await this.#until(
+            deadline,
+            () => {
+              const watched = this.#watchedReplicas;
+              takenAway = watched !== landed && watched !== undefined && watched.replicas <= this.#desired;
+              return (
+                takenAway ||
+                (this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1 &&
+                  !preRoll(this.#pods.get(`${this.#config.name}-${this.#desired}`), held.roll))
+              );
+            },
+            'the extra pod a StatefulSet rolls with was not Ready within the timeout',
+          );
+          if (!takenAway) break;
         }
-        // And the pod at the extra ordinal no pod from before the roll: a scale-in of ours leaves one
-        // there until the partition, moved down with it, rolls it (see #rollFollowsScale). Before,
-        // the count alone passed on it, and the partition went to 0 with no pod Ready at the new size.
-        await this.#until(
-          deadline,
-          () =>
-            this.instances().filter((i) => i.state === 'ready').length >= this.#desired + 1 &&
-            !preRoll(this.#pods.get(`${this.#config.name}-${this.#desired}`), held.roll),
-          'the extra pod a StatefulSet rolls with was not Ready within the timeout',
-        );
       }
       // The previous resources leave the annotation with the partition, in one write: from here on a
       // failure (of this controller's or a successor's) leaves the template as it is. A partition
@@ -2662,8 +2690,10 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
       (phase, workload: { spec?: { replicas?: number } }) => {
         if (phase === 'BOOKMARK') return;
         const replicas = workload?.spec?.replicas;
-        if (typeof replicas === 'number' && replicas !== this.#desired + this.#surge)
-          this.#scheduleReplicasRead();
+        if (typeof replicas !== 'number') return;
+        this.#watchedReplicas = { replicas };
+        if (replicas !== this.#desired + this.#surge) this.#scheduleReplicasRead();
+        for (const check of [...this.#checks]) check();
       },
     );
   }
@@ -2833,7 +2863,7 @@ export class KubernetesProvider extends EventEmitter<ProviderEvents> implements 
     for (const check of [...this.#checks]) check();
   }
 
-  /** until resolves once `predicate` holds (re-checked on every pod change); CLOSED or RESIZE_FAILED (`what`) otherwise. */
+  /** until resolves once `predicate` holds (re-checked on every pod change and workload event); CLOSED or RESIZE_FAILED (`what`) otherwise. */
   #until(
     deadline: number,
     predicate: () => boolean,
