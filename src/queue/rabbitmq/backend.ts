@@ -151,6 +151,25 @@ const IN_TRANSIT_QUIET = 50;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * abortRejection rejects `aborted` with `signal`'s reason once it aborts (at once if it has);
+ * `dispose` removes the one listener it adds. Its rejection is handled even when nothing races it.
+ */
+function abortRejection(signal: AbortSignal): { aborted: Promise<never>; dispose: () => void } {
+  let dispose = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    dispose = () => signal.removeEventListener('abort', onAbort);
+  });
+  aborted.catch(() => {});
+  return { aborted, dispose };
+}
+
 /** createRabbitBackend runs queues on RabbitMQ with confirms, quorum queues, TTL-queue delays and a DLX. */
 export function createRabbitBackend(options: RabbitBackendOptions, context: BackendContext): QueueBackend {
   const prefix = options.prefix ?? 'sp';
@@ -521,13 +540,15 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
     for (let n = 1; ; n++) {
       if (closed) throw new QueueError('QUEUE_CLOSED', 'rabbitmq backend closed');
       try {
-        await Promise.race([
-          ensureConnected(),
-          new Promise((_, reject) => {
-            if (signal.aborted) reject(signal.reason);
-            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-          }),
-        ]);
+        // Its listener goes as the race ends. Before, each attempt left one on the caller's signal:
+        // a publish refused or cut off again and again piled them up (MaxListenersExceededWarning
+        // past 10), and a confirmed one left its last behind.
+        const { aborted, dispose } = abortRejection(signal);
+        try {
+          await Promise.race([ensureConnected(), aborted]);
+        } finally {
+          dispose();
+        }
         if (moot())
           throw new QueueError(
             'QUEUE_ACK_FAILED',
