@@ -10,6 +10,7 @@ import { getEventListeners } from 'node:events';
 import { after, test } from 'node:test';
 import { DEFAULT_DEAD_LETTER_RETENTION, type JobEnvelope } from '../../src/queue/index.js';
 import { createRabbitBackend } from '../../src/queue/rabbitmq/backend.js';
+import { until } from '../helpers/until.js';
 import { backendOptions, uniqueName } from './helpers.js';
 import { deletePolicy, setPolicy } from './rabbitmq-admin.js';
 
@@ -91,4 +92,55 @@ test('a publish the broker keeps refusing leaves no abort listener per attempt o
   assert.equal(leftByConfirmed, 0, 'a confirmed publish left abort listeners on its signal');
   // A warning is emitted on the next tick: the awaits above have let it through, had there been one.
   assert.deepEqual(warnings, [], 'Node warned of too many listeners on the signal');
+});
+
+test('a publish given up during its backoff ends then, not when the backoff would have (RabbitMQ)', async () => {
+  const { url, queueType } = backendOptions('rabbitmq') as { url: string; queueType?: 'classic' };
+  const name = uniqueName('abort-backoff');
+  const policy = `${name}-refuse`;
+  const controller = new AbortController();
+  let refusedOnce!: () => void;
+  const refused = new Promise<void>((resolve) => {
+    refusedOnce = resolve;
+  });
+  const backend = createRabbitBackend(
+    { url, ...(queueType ? { queueType } : {}) },
+    {
+      // A backoff of ten minutes after the first refusal: the caller gives up within it.
+      reconnect: { initial: 600_000, factor: 1, max: 600_000, jitter: 0 },
+      deadLetterRetention: DEFAULT_DEAD_LETTER_RETENTION,
+      random: Math.random,
+      publishTimeout: 30_000,
+      onError: () => {},
+      onConnection: () => {},
+      onRepublish: () => refusedOnce(),
+    },
+  );
+  after(async () => {
+    controller.abort();
+    await deletePolicy(policy).catch(() => {});
+    await backend.destroy(name).catch(() => {});
+    await backend.close();
+  });
+  await backend.publish(envelope(name, 'first'), 0, new AbortController().signal);
+  await setPolicy(policy, `sp.${name}`, { 'max-length': 0, overflow: 'reject-publish' });
+  let outcome: string | undefined;
+  const publishing = backend.publish(envelope(name, 'refused'), 0, controller.signal).then(
+    () => (outcome = 'confirmed'),
+    (err: Error) => (outcome = `rejected: ${err.message}`),
+  );
+  await refused;
+  controller.abort(new Error('the caller gives up'));
+  await until(() => outcome !== undefined, 10_000, 'the publish settled once its caller gave up').catch(
+    (err: Error) => {
+      throw new Error(`${err.message}: it still sleeps out its ten-minute backoff`);
+    },
+  );
+  await publishing;
+  assert.match(outcome!, /^rejected: /, 'the publish the broker refused was not confirmed');
+  assert.doesNotMatch(
+    outcome!,
+    /aborted|AbortError/i,
+    'it rejects with why the publish failed, not the abort',
+  );
 });

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as wait } from 'node:timers/promises';
 import {
   type Channel,
   type ChannelModel,
@@ -150,6 +151,15 @@ const IN_TRANSIT_WAIT = 1_000;
 const IN_TRANSIT_QUIET = 50;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * pause waits `ms`, or less when `signal` aborts first: a publish whose caller gave up (its publish
+ * timeout) mid-backoff ends then, not when the pause would have (up to reconnect.max later).
+ */
+const pause = (ms: number, signal: AbortSignal) =>
+  wait(ms, undefined, { signal }).catch((err: unknown) => {
+    if (!signal.aborted) throw err;
+  });
 
 /**
  * abortRejection rejects `aborted` with `signal`'s reason once it aborts (at once if it has);
@@ -595,7 +605,8 @@ export function createRabbitBackend(options: RabbitBackendOptions, context: Back
             attempt: ++unconfirmed + 1,
             error: error.message,
           });
-        await sleep(backoffDelay(n, context.reconnect, context.random));
+        await pause(backoffDelay(n, context.reconnect, context.random), signal);
+        if (signal.aborted) throw error;
       }
     }
   };
