@@ -136,7 +136,9 @@ up_replica() { # port primary-was-fresh
   fi
   init_dir "${port}" || true
   start_server "${port}" "${port}" --read-only=1 --relay-log="$(dir_of "${port}")/relay"
+  local following=0
   if [ -z "$(sql_on "${port}" 'SHOW SLAVE STATUS')" ]; then
+    following=1
     log "replica ${port} follows ${PRIMARY_PORT}"
     sql_on "${port}" "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${PRIMARY_PORT},
       MASTER_USER='repl', MASTER_PASSWORD='${REPL_PASSWORD}', MASTER_USE_GTID=slave_pos,
@@ -144,6 +146,18 @@ up_replica() { # port primary-was-fresh
   fi
   # Also restarts an SQL thread a test that died mid-way left stopped.
   sql_on "${port}" 'START SLAVE' 2>/dev/null || true
+  if [ "${following}" = 1 ]; then
+    # A replica that just began following has the primary's users (scaleplane, scaleplane_admin)
+    # only once it replayed the binlog that created them, and tests log in as soon as `up` returns:
+    # first-round.test.ts, whose pair is created on demand, was once refused as scaleplane_admin.
+    local pos caught
+    pos=$(sql_on "${PRIMARY_PORT}" 'SELECT @@gtid_binlog_pos')
+    caught=$(sql_on "${port}" "SELECT MASTER_GTID_WAIT('${pos}', 60)")
+    if [ "${caught}" != 0 ]; then
+      log "replica ${port} did not replay the primary's binlog up to ${pos} within 60 s"
+      return 1
+    fi
+  fi
 }
 
 stop_server() { # port [signal]
