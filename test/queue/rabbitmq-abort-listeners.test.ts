@@ -25,8 +25,27 @@ const envelope = (queue: string, id: string): JobEnvelope => ({
   publishedAt: Date.now(),
 });
 
-test('a publish the broker keeps refusing leaves no abort listener per attempt on its signal (RabbitMQ)', async () => {
+/**
+ * refusedBackend is a RabbitMQ backend that backs off `backoff` ms between attempts and calls
+ * `onRepublish` as each refused attempt ends.
+ */
+function refusedBackend(backoff: number, onRepublish: () => void) {
   const { url, queueType } = backendOptions('rabbitmq') as { url: string; queueType?: 'classic' };
+  return createRabbitBackend(
+    { url, ...(queueType ? { queueType } : {}) },
+    {
+      reconnect: { initial: backoff, factor: 1, max: backoff, jitter: 0 },
+      deadLetterRetention: DEFAULT_DEAD_LETTER_RETENTION,
+      random: Math.random,
+      publishTimeout: 30_000,
+      onError: () => {},
+      onConnection: () => {},
+      onRepublish,
+    },
+  );
+}
+
+test('a publish the broker keeps refusing leaves no abort listener per attempt on its signal (RabbitMQ)', async () => {
   const name = uniqueName('abort-listeners');
   const policy = `${name}-refuse`;
   let refused = 0;
@@ -35,22 +54,11 @@ test('a publish the broker keeps refusing leaves no abort listener per attempt o
     countedAt = resolve;
   });
   const controller = new AbortController();
-  const backend = createRabbitBackend(
-    { url, ...(queueType ? { queueType } : {}) },
-    {
-      // Attempts follow each other closely: the refusals, not the time, are what is counted.
-      reconnect: { initial: 5, factor: 1, max: 5, jitter: 0 },
-      deadLetterRetention: DEFAULT_DEAD_LETTER_RETENTION,
-      random: Math.random,
-      publishTimeout: 30_000,
-      onError: () => {},
-      onConnection: () => {},
-      onRepublish: () => {
-        // Read as the refused attempt ends, before the next one starts.
-        if (++refused === REFUSALS) countedAt(getEventListeners(controller.signal, 'abort').length);
-      },
-    },
-  );
+  // Attempts follow each other closely (5 ms apart): the refusals, not the time, are what is counted.
+  const backend = refusedBackend(5, () => {
+    // Read as the refused attempt ends, before the next one starts.
+    if (++refused === REFUSALS) countedAt(getEventListeners(controller.signal, 'abort').length);
+  });
   const warnings: string[] = [];
   const onWarning = (warning: Error) => {
     if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning.message);
@@ -95,7 +103,6 @@ test('a publish the broker keeps refusing leaves no abort listener per attempt o
 });
 
 test('a publish given up during its backoff ends then, not when the backoff would have (RabbitMQ)', async () => {
-  const { url, queueType } = backendOptions('rabbitmq') as { url: string; queueType?: 'classic' };
   const name = uniqueName('abort-backoff');
   const policy = `${name}-refuse`;
   const controller = new AbortController();
@@ -103,19 +110,8 @@ test('a publish given up during its backoff ends then, not when the backoff woul
   const refused = new Promise<void>((resolve) => {
     refusedOnce = resolve;
   });
-  const backend = createRabbitBackend(
-    { url, ...(queueType ? { queueType } : {}) },
-    {
-      // A backoff of ten minutes after the first refusal: the caller gives up within it.
-      reconnect: { initial: 600_000, factor: 1, max: 600_000, jitter: 0 },
-      deadLetterRetention: DEFAULT_DEAD_LETTER_RETENTION,
-      random: Math.random,
-      publishTimeout: 30_000,
-      onError: () => {},
-      onConnection: () => {},
-      onRepublish: () => refusedOnce(),
-    },
-  );
+  // A backoff of ten minutes after the first refusal: the caller gives up within it.
+  const backend = refusedBackend(600_000, () => refusedOnce());
   after(async () => {
     controller.abort();
     await deletePolicy(policy).catch(() => {});
