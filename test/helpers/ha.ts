@@ -3,8 +3,12 @@
  * API (groups, scale calls, waiting for a count of ready instances), the pids it started, and a
  * counter that promises can wait on.
  */
-import type { LogLine, UpProcess } from './cli-process.js';
-import type { KnownGroups } from './kill-groups.js';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { after } from 'node:test';
+import { type LogLine, UpProcess } from './cli-process.js';
+import { KnownGroups } from './kill-groups.js';
+import { DEMO_DIR, writeTempConfig } from './scaleplane.js';
 
 /** GroupView is the part of `GET /api/scalability/groups/:name` the HA tests read. */
 export interface GroupView {
@@ -45,6 +49,63 @@ export function recordStarted(up: UpProcess, groups: KnownGroups): void {
   up.onLine((l) => {
     if (logMsg('starting web-')(l)) groups.add(Number(l.pid));
   });
+}
+
+/**
+ * upControllers starts `scaleplane up` children with `token` as their API key, each recorded in
+ * `groups` with the instances it logs starting; after the describe block that calls it, every
+ * child and every group still ours is SIGKILLed (instances outlive their controller by design).
+ */
+export function upControllers(token: string) {
+  const groups = new KnownGroups();
+  const ups: UpProcess[] = [];
+  after(async () => {
+    for (const up of ups) up.child.kill('SIGKILL');
+    // Those still ours: since they were learnt, their pids may have been reused.
+    groups.killAll('SIGKILL');
+  });
+  /** start starts `scaleplane up -c configPath`. */
+  const start = (configPath: string, options: { captureStderr?: boolean } = {}): UpProcess => {
+    const up = new UpProcess(configPath, { SCALEPLANE_API_KEY: token }, options);
+    ups.push(up);
+    recordStarted(up, groups);
+    return up;
+  };
+  return { groups, start };
+}
+
+/** DEMO_WEB is group web in writeFileStateConfig unless told: the demo server, 1 to 5 instances. */
+export const DEMO_WEB = { command: 'node server.js', cwd: DEMO_DIR, min_instances: 1, max_instances: 5 };
+
+/**
+ * writeFileStateConfig writes a config with the file state store and no lease, the control API on
+ * port 0, the balancer on port 0 checking /healthz every second (`balancer` merged in), and group
+ * `web`, in a temp folder removed after the test; returns its path (the state file is
+ * `.scaleplane-state.json` beside it).
+ */
+export async function writeFileStateConfig({
+  balancer = {},
+  web = DEMO_WEB,
+}: {
+  balancer?: Record<string, unknown>;
+  web?: Record<string, unknown>;
+} = {}): Promise<string> {
+  const balancerSettings = {
+    listen: '127.0.0.1:0',
+    health: { path: '/healthz', interval: '1s' },
+    ...balancer,
+  };
+  // JSON is YAML: the balancer's and the group's settings go in as flow mappings.
+  const configPath = await writeTempConfig(`
+api: { listen: 127.0.0.1:0 }
+balancer: ${JSON.stringify(balancerSettings)}
+controller:
+  state: { backend: file }
+groups:
+  web: ${JSON.stringify(web)}
+`);
+  after(() => rm(dirname(configPath), { recursive: true, force: true }));
+  return configPath;
 }
 
 /** controlApi is a child's control API called with `token`, for the group `web`. */

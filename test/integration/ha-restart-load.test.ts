@@ -5,15 +5,12 @@
 // client retries those (nothing was sent); the only other errors are resets of requests sent before
 // the old process was seen to exit (in flight at the kill, or accepted by its dying socket).
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import http from 'node:http';
-import { dirname } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { UpProcess } from '../helpers/cli-process.js';
-import { countWaiters, recordStarted } from '../helpers/ha.js';
+import { countWaiters, DEMO_WEB, recordStarted, writeFileStateConfig } from '../helpers/ha.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
 import { freePort } from '../helpers/ports.js';
-import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
 
 const TOKEN = 'ha-restart-load-token';
 const CLIENTS = 3;
@@ -94,20 +91,11 @@ describe('controller restart under load (file state, no lease)', () => {
 
   it('answers every GET 2xx across the restart: no 503 while adopted instances are checked', async () => {
     const balancerPort = await freePort();
-    const configPath = await writeTempConfig(`
-api: { listen: 127.0.0.1:0 }
-# A generous warm-up: the test asserts that the port opens when the group is up, not at the deadline.
-balancer: { listen: 127.0.0.1:${balancerPort}, warmup_timeout: 60s, health: { path: /healthz, interval: 1s } }
-controller:
-  state: { backend: file }
-groups:
-  web:
-    command: node server.js
-    cwd: ${DEMO_DIR}
-    min_instances: 3
-    max_instances: 3
-`);
-    after(() => rm(dirname(configPath), { recursive: true, force: true }));
+    const configPath = await writeFileStateConfig({
+      // A generous warm-up: the test asserts that the port opens when the group is up, not at the deadline.
+      balancer: { listen: `127.0.0.1:${balancerPort}`, warmup_timeout: '60s' },
+      web: { ...DEMO_WEB, min_instances: 3, max_instances: 3 },
+    });
 
     const first = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
     ups.push(first);

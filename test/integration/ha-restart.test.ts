@@ -2,46 +2,24 @@
 // running — same pids, same count, nothing started twice, nothing left behind — with the embedded
 // file state store and no lease.
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
-import { controlApi, recordStarted } from '../helpers/ha.js';
-import { KnownGroups } from '../helpers/kill-groups.js';
-import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
+import { describe, it } from 'node:test';
+import { processGroupMembers, waitUntilGone } from '../helpers/cli-process.js';
+import { controlApi, upControllers, writeFileStateConfig } from '../helpers/ha.js';
 
 const TOKEN = 'ha-restart-token';
 
 const { api, untilReady } = controlApi(TOKEN);
 
 describe('controller restart after SIGKILL (file state, no lease)', () => {
-  const groups = new KnownGroups();
-  const ups: UpProcess[] = [];
-  after(async () => {
-    for (const up of ups) up.child.kill('SIGKILL');
-    // Those still ours: since they were learnt, their pids may have been reused.
-    groups.killAll('SIGKILL');
-  });
+  const { groups, start } = upControllers(TOKEN);
 
   it('adopts the running instances: same pids, same count, none started, none orphaned', async () => {
-    const configPath = await writeTempConfig(`
-api: { listen: 127.0.0.1:0 }
-balancer: { listen: 127.0.0.1:0, health: { path: /healthz, interval: 1s } }
-controller:
-  state: { backend: file }
-groups:
-  web:
-    command: node server.js
-    cwd: ${DEMO_DIR}
-    min_instances: 1
-    max_instances: 5
-`);
+    const configPath = await writeFileStateConfig();
     const dir = dirname(configPath);
-    after(() => rm(dir, { recursive: true, force: true }));
 
-    const first = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
-    ups.push(first);
-    recordStarted(first, groups);
+    const first = start(configPath);
     await first.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
     // A decision to persist: scale to 3 by hand.
     const scaled = await api(first, '/api/scalability/scale-group', {
@@ -73,9 +51,7 @@ groups:
       pids,
     );
 
-    const second = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
-    ups.push(second);
-    recordStarted(second, groups);
+    const second = start(configPath);
     await second.waitFor((l) => String(l.msg).startsWith('group web is up'), 30_000);
     const afterRestart = await untilReady(second, 3, 30_000);
     assert.equal(afterRestart.desired, 3, 'desired count restored');

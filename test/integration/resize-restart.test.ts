@@ -2,14 +2,13 @@
 // the restart adopted a mix of old- and new-size instances and nothing replaced the old ones,
 // although the new size was persisted (new instances got it, the adopted old ones kept theirs).
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { detectCgroups, readLimits } from '../../src/providers/index.js';
 import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
-import { controlApi, logMsg, recordStarted } from '../helpers/ha.js';
+import { controlApi, logMsg, recordStarted, writeFileStateConfig } from '../helpers/ha.js';
 import { KnownGroups } from '../helpers/kill-groups.js';
-import { writeTempConfig } from '../helpers/scaleplane.js';
 import { APP } from '../providers/local-helpers.js';
 
 const layout = detectCgroups();
@@ -38,20 +37,15 @@ describe('a rolling resize cut by a controller SIGKILL', { skip }, () => {
   it('is finished after the restart: old-size instances replaced, one at a time, journaled', async (t) => {
     // Each start takes 1.5 s, so the roll of 3 instances is still going when its first
     // replacement is ready, and the kill lands mid-roll.
-    const configPath = await writeTempConfig(`
-api: { listen: 127.0.0.1:0 }
-balancer: { listen: 127.0.0.1:0, health: { path: /healthz, interval: 1s } }
-controller:
-  state: { backend: file }
-groups:
-  web:
-    command: '"${process.execPath}" "${APP}"'
-    env: { LISTEN_DELAY_MS: "1500" }
-    min_instances: 1
-    max_instances: 5
-`);
+    const configPath = await writeFileStateConfig({
+      web: {
+        command: `"${process.execPath}" "${APP}"`,
+        env: { LISTEN_DELAY_MS: '1500' },
+        min_instances: 1,
+        max_instances: 5,
+      },
+    });
     const dir = dirname(configPath);
-    after(() => rm(dir, { recursive: true, force: true }));
     const view = async (up: UpProcess) =>
       (await (await api(up, '/api/scalability/groups/web')).json()) as GroupView;
 

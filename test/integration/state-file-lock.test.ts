@@ -5,13 +5,11 @@
 // the file, and its clean stop SIGTERMed them: the first counted two crashes and replaced both.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { processGroupMembers, UpProcess, waitUntilGone } from '../helpers/cli-process.js';
-import { controlApi, logMsg, recordStarted } from '../helpers/ha.js';
-import { KnownGroups } from '../helpers/kill-groups.js';
-import { DEMO_DIR, writeTempConfig } from '../helpers/scaleplane.js';
+import { describe, it } from 'node:test';
+import { processGroupMembers, waitUntilGone } from '../helpers/cli-process.js';
+import { controlApi, logMsg, upControllers, writeFileStateConfig } from '../helpers/ha.js';
 
 const TOKEN = 'state-file-lock-token';
 
@@ -24,44 +22,22 @@ interface SavedState {
 }
 
 describe('state file lock (file state, no lease)', () => {
-  const groups = new KnownGroups();
-  const ups: UpProcess[] = [];
-  after(async () => {
-    for (const up of ups) up.child.kill('SIGKILL');
-    groups.killAll('SIGKILL');
-  });
+  const { start } = upControllers(TOKEN);
 
   it('refuses a second controller on the same state file, naming the file and pid; takes over a stale lock', async () => {
     // Ports 0: nothing collides, so only the state file is shared (the same config run twice).
-    const configPath = await writeTempConfig(`
-api: { listen: 127.0.0.1:0 }
-balancer: { listen: 127.0.0.1:0, health: { path: /healthz, interval: 1s } }
-controller:
-  state: { backend: file }
-groups:
-  web:
-    command: node server.js
-    cwd: ${DEMO_DIR}
-    min_instances: 1
-    max_instances: 5
-`);
-    const dir = dirname(configPath);
-    after(() => rm(dir, { recursive: true, force: true }));
-    const statePath = join(dir, '.scaleplane-state.json');
+    const configPath = await writeFileStateConfig();
+    const statePath = join(dirname(configPath), '.scaleplane-state.json');
     const lockPath = `${statePath}.lock`;
     const readState = async () => JSON.parse(await readFile(statePath, 'utf8')) as SavedState;
 
-    const first = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
-    ups.push(first);
-    recordStarted(first, groups);
+    const first = start(configPath);
     await first.waitFor(logMsg('group web is up'), 30_000);
     assert.equal((await scale(first, 'set', 2)).status, 200, 'the first controller scales to 2');
     const pids = (await untilReady(first, 2, 30_000)).instances.map((i) => i.pid).sort();
     const before = await readState();
 
-    const second = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN }, { captureStderr: true });
-    ups.push(second);
-    recordStarted(second, groups);
+    const second = start(configPath, { captureStderr: true });
     // Without the lock the second comes up (adopting the first's instances) and never exits.
     const outcome = await Promise.race([
       second.exited.then(() => 'exited'),
@@ -112,9 +88,7 @@ groups:
     first.child.kill('SIGKILL');
     await first.exited;
     assert.ok(existsSync(lockPath), 'a SIGKILLed controller leaves its lock file');
-    const third = new UpProcess(configPath, { SCALEPLANE_API_KEY: TOKEN });
-    ups.push(third);
-    recordStarted(third, groups);
+    const third = start(configPath);
     await third.waitFor(logMsg('group web is up'), 30_000);
     assert.ok(
       third.lines.some((l) =>

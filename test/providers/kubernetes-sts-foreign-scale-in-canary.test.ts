@@ -12,76 +12,22 @@
 // client over real HTTP; the other client has its own token.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { KubernetesProvider } from '../../src/providers/index.js';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { until } from '../helpers/until.js';
-import type { KubeServer } from './kube-server.js';
-import { operatorScale, readyPods, STS_BEFORE, STS_PATH, startStatefulSet } from './sts-fixture.js';
-
-/** pods are shop/web's pods not terminating, as `name:cpu:ready` (cpu limit; Ready True/False), sorted. */
-function pods(server: KubeServer): string[] {
-  return [...server.pods.values()]
-    .filter((p) => p.metadata.labels?.app === 'web' && !p.metadata.deletionTimestamp)
-    .map((p) => {
-      const ready = p.status?.conditions?.find((c: { type: string }) => c.type === 'Ready')?.status;
-      return `${p.metadata.name}:${p.spec.containers[0].resources?.limits?.cpu}:${ready}`;
-    })
-    .sort();
-}
-
-type Body = {
-  metadata?: { annotations?: Record<string, string | null> };
-  spec?: { replicas?: number; updateStrategy?: { rollingUpdate?: { partition?: number } } };
-};
-
-/**
- * kubectlScaleTo1OnTheCanary resizes `provider` to 0.25 CPU with new pods not passing their probe
- * from the roll's extra replica (2 + 1) on, has another client scale to 1 once the extra pod, web-2,
- * runs (not Ready), from then on with new pods passing it when `readyAgain`, and notes the pods as
- * the roll lowers the partition to 0 (the PATCH of ours that notes the roll without the resources
- * before). Returns the resize's outcome (undefined, or the error) and the pods noted (undefined:
- * never lowered).
- */
-async function kubectlScaleTo1OnTheCanary(
-  server: KubeServer,
-  provider: KubernetesProvider,
-  readyAgain: boolean,
-) {
-  let lowered: string[] | undefined;
-  server.hold = (method, path) => {
-    const request = server.requests.at(-1);
-    const body = request?.body as Body | undefined;
-    if (method !== 'PATCH' || request?.token !== 'test-token') return undefined;
-    if (path === `${STS_PATH}/scale` && body?.spec?.replicas === 3) server.podsBecomeReady = false;
-    const lowering =
-      body?.spec?.updateStrategy?.rollingUpdate?.partition === 0 &&
-      typeof body.metadata?.annotations?.[ROLL_ANNOTATION] === 'string';
-    if (path === STS_PATH && lowering) lowered ??= pods(server);
-    return undefined;
-  };
-  const resizing = provider.resize({ cpu: 0.25 }).then(
-    () => undefined,
-    (err: unknown) => err as Error & { code?: string },
-  );
-  await until(
-    () => server.pods.get('web-2')?.status?.phase === 'Running',
-    10_000,
-    'the extra pod web-2 running',
-  );
-  assert.deepEqual(
-    pods(server),
-    ['web-0:500m:True', 'web-1:500m:True', 'web-2:250m:False'],
-    'the extra pod at the new size, coming up',
-  );
-  // For pods started from here on: web-2 stays not Ready until the scale-in deletes it.
-  if (readyAgain) server.podsBecomeReady = true;
-  await operatorScale(server, 1);
-  return { resize: await resizing, lowered: () => lowered };
-}
+import {
+  operatorScale,
+  pods,
+  readyPods,
+  STS_BEFORE,
+  scaleTo1OnTheCanary,
+  startStatefulSet,
+} from './sts-fixture.js';
 
 it('kubectl scale-in while the extra pod comes up: their count stands, and a size whose pods fail is reverted', async (t) => {
   const { server, provider, sts } = await startStatefulSet(t, { timeout: 1500 });
-  const { resize, lowered } = await kubectlScaleTo1OnTheCanary(server, provider, false);
+  const { resize, lowered } = await scaleTo1OnTheCanary(server, provider, false, () =>
+    operatorScale(server, 1),
+  );
   assert.equal(
     lowered(),
     undefined,
@@ -102,7 +48,9 @@ it('kubectl scale-in while the extra pod comes up: their count stands, and a siz
 
 it('kubectl scale-in while the extra pod comes up: the roll goes on from their count and lowers the partition only once a pod is Ready at the new size', async (t) => {
   const { server, provider, sts } = await startStatefulSet(t, { timeout: 60_000 });
-  const { resize, lowered } = await kubectlScaleTo1OnTheCanary(server, provider, true);
+  const { resize, lowered } = await scaleTo1OnTheCanary(server, provider, true, () =>
+    operatorScale(server, 1),
+  );
   assert.equal(resize, undefined, `the resize finished: ${resize?.message}`);
   assert.deepEqual(
     lowered(),

@@ -9,73 +9,22 @@
 // through the official client over real HTTP.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { KubernetesProvider } from '../../src/providers/index.js';
 import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { until } from '../helpers/until.js';
-import type { KubeServer } from './kube-server.js';
-import { readyPods, STS_BEFORE, STS_PATH, startStatefulSet } from './sts-fixture.js';
-
-/** pods are shop/web's pods not terminating, as `name:cpu:ready` (cpu limit; Ready True/False), sorted. */
-function pods(server: KubeServer): string[] {
-  return [...server.pods.values()]
-    .filter((p) => p.metadata.labels?.app === 'web' && !p.metadata.deletionTimestamp)
-    .map((p) => {
-      const ready = p.status?.conditions?.find((c: { type: string }) => c.type === 'Ready')?.status;
-      return `${p.metadata.name}:${p.spec.containers[0].resources?.limits?.cpu}:${ready}`;
-    })
-    .sort();
-}
-
-type Body = {
-  metadata?: { annotations?: Record<string, string | null> };
-  spec?: { replicas?: number; updateStrategy?: { rollingUpdate?: { partition?: number } } };
-};
-
-/**
- * scaleTo1OnTheCanary resizes `provider` to 0.25 CPU with new pods not passing their probe from the
- * roll's extra replica (2 + 1) on, asks for a scale to 1 once the extra pod, web-2, runs (not
- * Ready), from then on with new pods passing it when `readyAgain`, and notes the pods as the roll
- * lowers the partition to 0 (the PATCH that notes the roll without the resources before). Returns
- * the resize's and the scale's outcomes (undefined, or the error) and the pods noted (undefined:
- * never lowered).
- */
-async function scaleTo1OnTheCanary(server: KubeServer, provider: KubernetesProvider, readyAgain: boolean) {
-  let lowered: string[] | undefined;
-  server.hold = (method, path) => {
-    const body = server.requests.at(-1)?.body as Body | undefined;
-    if (method !== 'PATCH') return undefined;
-    if (path === `${STS_PATH}/scale` && body?.spec?.replicas === 3) server.podsBecomeReady = false;
-    const lowering =
-      body?.spec?.updateStrategy?.rollingUpdate?.partition === 0 &&
-      typeof body.metadata?.annotations?.[ROLL_ANNOTATION] === 'string';
-    if (path === STS_PATH && lowering) lowered ??= pods(server);
-    return undefined;
-  };
-  const outcome = (p: Promise<void>) =>
-    p.then(
-      () => undefined,
-      (err: unknown) => err as Error & { code?: string },
-    );
-  const resizing = outcome(provider.resize({ cpu: 0.25 }));
-  await until(
-    () => server.pods.get('web-2')?.status?.phase === 'Running',
-    10_000,
-    'the extra pod web-2 running',
-  );
-  assert.deepEqual(
-    pods(server),
-    ['web-0:500m:True', 'web-1:500m:True', 'web-2:250m:False'],
-    'the extra pod at the new size, coming up',
-  );
-  // For pods started from here on: web-2 stays not Ready until the scale-in deletes it.
-  if (readyAgain) server.podsBecomeReady = true;
-  const scaling = outcome(provider.scaleTo(1));
-  return { resize: await resizing, scale: await scaling, lowered: () => lowered };
-}
+import {
+  outcome,
+  pods,
+  readyPods,
+  STS_BEFORE,
+  scaleTo1OnTheCanary,
+  startStatefulSet,
+} from './sts-fixture.js';
 
 it('a scale-in of ours while the extra pod comes up: the pod at the extra ordinal rolls to the new size, and a size whose pods fail is reverted', async (t) => {
   const { server, provider, sts } = await startStatefulSet(t, { timeout: 1500 });
-  const { resize, scale, lowered } = await scaleTo1OnTheCanary(server, provider, false);
+  const { resize, scale, lowered } = await scaleTo1OnTheCanary(server, provider, false, () =>
+    outcome(provider.scaleTo(1)),
+  );
   assert.equal(
     lowered(),
     undefined,
@@ -103,7 +52,9 @@ it('a scale-in of ours while the extra pod comes up: the pod at the extra ordina
 
 it('a scale-in of ours while the extra pod comes up: the roll lowers the partition only once the pod at the extra ordinal is Ready at the new size', async (t) => {
   const { server, provider, sts } = await startStatefulSet(t, { timeout: 60_000 });
-  const { resize, scale, lowered } = await scaleTo1OnTheCanary(server, provider, true);
+  const { resize, scale, lowered } = await scaleTo1OnTheCanary(server, provider, true, () =>
+    outcome(provider.scaleTo(1)),
+  );
   assert.equal(resize, undefined, `the resize finished: ${resize?.message}`);
   assert.equal(scale, undefined, `the scale to 1 was made: ${scale?.message}`);
   assert.deepEqual(

@@ -1,9 +1,12 @@
 // The StatefulSet the resize-conflict tests roll: shop/web on KubeServer (kube-server.ts: no
 // cluster runs on these machines), a provider for it through the official client over real HTTP,
 // and another client (kubectl, its own token) that edits it meanwhile.
+
+import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesProvider, type KubernetesProviderOptions } from '../../src/providers/index.js';
+import { ROLL_ANNOTATION } from '../../src/providers/kubernetes/index.js';
 import { until } from '../helpers/until.js';
 import { KubeServer, kubeConfig, WEB_DEPLOYMENT } from './kube-server.js';
 
@@ -87,4 +90,73 @@ export function readyPods(server: KubeServer): string[] {
     )
     .map((p) => p.metadata.name as string)
     .sort();
+}
+
+/** pods are shop/web's pods not terminating, as `name:cpu:ready` (cpu limit; Ready True/False), sorted. */
+export function pods(server: KubeServer): string[] {
+  return [...server.pods.values()]
+    .filter((p) => p.metadata.labels?.app === 'web' && !p.metadata.deletionTimestamp)
+    .map((p) => {
+      const ready = p.status?.conditions?.find((c: { type: string }) => c.type === 'Ready')?.status;
+      return `${p.metadata.name}:${p.spec.containers[0].resources?.limits?.cpu}:${ready}`;
+    })
+    .sort();
+}
+
+/** Body is the part of a PATCH of shop/web (or of its scale) the tests read. */
+type Body = {
+  metadata?: { annotations?: Record<string, string | null> };
+  spec?: { replicas?: number; updateStrategy?: { rollingUpdate?: { partition?: number } } };
+};
+
+/** outcome is what `p` settles with: undefined, or the error. */
+export const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (err: unknown) => err as Error & { code?: string },
+  );
+
+/**
+ * scaleTo1OnTheCanary resizes `provider` to 0.25 CPU with new pods not passing their probe from the
+ * roll's extra replica (2 + 1) on, calls `scaleTo1` (a scale of ours, or another client's) once the
+ * extra pod, web-2, runs (not Ready), from then on with new pods passing it when `readyAgain`, and
+ * notes the pods as the roll lowers the partition to 0 (the PATCH of ours that notes the roll
+ * without the resources before). Returns the resize's outcome (undefined, or the error), what
+ * `scaleTo1` resolved with, and the pods noted (undefined: never lowered).
+ */
+export async function scaleTo1OnTheCanary<T>(
+  server: KubeServer,
+  provider: KubernetesProvider,
+  readyAgain: boolean,
+  scaleTo1: () => Promise<T>,
+) {
+  let lowered: string[] | undefined;
+  server.hold = (method, path) => {
+    const request = server.requests.at(-1);
+    const body = request?.body as Body | undefined;
+    // Ours only: another client's PATCH is the scale under test, not the roll's.
+    if (method !== 'PATCH' || request?.token !== 'test-token') return undefined;
+    if (path === `${STS_PATH}/scale` && body?.spec?.replicas === 3) server.podsBecomeReady = false;
+    const lowering =
+      body?.spec?.updateStrategy?.rollingUpdate?.partition === 0 &&
+      typeof body.metadata?.annotations?.[ROLL_ANNOTATION] === 'string';
+    if (path === STS_PATH && lowering) lowered ??= pods(server);
+    return undefined;
+  };
+  const resizing = outcome(provider.resize({ cpu: 0.25 }));
+  await until(
+    () => server.pods.get('web-2')?.status?.phase === 'Running',
+    10_000,
+    'the extra pod web-2 running',
+  );
+  assert.deepEqual(
+    pods(server),
+    ['web-0:500m:True', 'web-1:500m:True', 'web-2:250m:False'],
+    'the extra pod at the new size, coming up',
+  );
+  // For pods started from here on: web-2 stays not Ready until the scale-in deletes it.
+  if (readyAgain) server.podsBecomeReady = true;
+  // resizing never rejects: a failing scaleTo1 fails the test at once.
+  const [resize, scale] = await Promise.all([resizing, scaleTo1()]);
+  return { resize, scale, lowered: () => lowered };
 }
