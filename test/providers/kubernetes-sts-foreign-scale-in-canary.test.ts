@@ -57,10 +57,11 @@ it('kubectl scale-in while the extra pod comes up: the roll goes on from their c
     ['web-0:500m:True', 'web-1:250m:True'],
     'the partition lowered once web-1, the extra pod on top of their count, was Ready at the new size',
   );
-  assert.deepEqual(sts.spec.template.spec.containers[0].resources, {
-    limits: { cpu: '250m' },
-    requests: { cpu: '250m' },
-  });
+  assert.deepEqual(
+    sts.spec.template.spec.containers[0].resources,
+    { limits: { cpu: '250m' }, requests: { cpu: '250m' } },
+    'the template at the new size',
+  );
   assert.equal(sts.spec.replicas, 1, "the other client's count of 1 stands, the extra replica given back");
   assert.equal(provider.desired(), 1, "desired() is the other client's count");
   assert.equal(sts.spec.updateStrategy.rollingUpdate.partition, 0, "the user's partition restored");

@@ -62,10 +62,11 @@ it('a scale-in of ours while the extra pod comes up: the roll lowers the partiti
     ['web-0:500m:True', 'web-1:250m:True'],
     'the partition lowered once web-1, at the extra ordinal, was Ready at the new size (before: at once, web-1 from before the roll)',
   );
-  assert.deepEqual(sts.spec.template.spec.containers[0].resources, {
-    limits: { cpu: '250m' },
-    requests: { cpu: '250m' },
-  });
+  assert.deepEqual(
+    sts.spec.template.spec.containers[0].resources,
+    { limits: { cpu: '250m' }, requests: { cpu: '250m' } },
+    'the template at the new size',
+  );
   assert.equal(sts.spec.replicas, 1, 'the scale to 1 kept, the extra replica given back');
   assert.equal(sts.spec.updateStrategy.rollingUpdate.partition, 0, "the user's partition restored");
   assert.equal(sts.metadata.annotations?.[ROLL_ANNOTATION], undefined, 'the roll ended');
